@@ -1,0 +1,177 @@
+# SPDX-License-Identifier: MIT
+# ringrelay build. Out-of-tree into $(BUILD); `make V=1` shows the commands.
+#
+#   make deps    install missing Debian packages (root)
+#   make         build build/ringrelay (+ ringrelayctl when present)
+#   make run     deps + build + run in the foreground on config/ringrelay.conf
+#   make check   deps + build + unit tests (plain and ASan/UBSan) + BPF tests + netns tests
+#   make bench   perf/ quick matrix (see perf/README.md)
+
+PREFIX    ?= /usr/local
+DESTDIR   ?=
+BUILD     ?= build
+CONFIG    ?= config/ringrelay.conf
+
+CC        ?= gcc
+CLANG     ?= clang
+BPFTOOL   ?= bpftool
+PKG_CONFIG ?= pkg-config
+
+ifeq ($(V),1)
+Q :=
+msg :=
+else
+Q := @
+msg = @printf '  %-8s %s\n' $(1) $(2);
+endif
+
+.DELETE_ON_ERROR:
+.SUFFIXES:
+
+LIBS_PC   := liburing libbpf libnl-3.0 libnl-route-3.0 libconfig libsystemd
+PC_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(LIBS_PC) 2>/dev/null)
+PC_LIBS   := $(shell $(PKG_CONFIG) --libs $(LIBS_PC) 2>/dev/null)
+CMOCKA_CFLAGS := $(shell $(PKG_CONFIG) --cflags cmocka 2>/dev/null)
+CMOCKA_LIBS   := $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null)
+
+VERSION   := $(shell git describe --always --dirty 2>/dev/null || echo 0.1)
+
+WARN      := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes \
+             -Wno-unused-parameter -Wvla
+CFLAGS    ?= -O2 -g
+ALL_CFLAGS := -std=gnu11 $(WARN) $(CFLAGS) -D_GNU_SOURCE -DRINGRELAY_VERSION='"$(VERSION)"' \
+             -I src -I $(BUILD) $(PC_CFLAGS) -MMD -MP -pthread
+SAN_CFLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+             -fno-sanitize-recover=undefined
+LDLIBS    := $(PC_LIBS) -lm -pthread
+
+# Sources: every src/*.c is a module; main.c and ctl.c hold main() and are kept out of the
+# library the tests link against.
+MAINS     := src/main.c src/ctl.c
+LIB_SRCS  := $(filter-out $(MAINS),$(wildcard src/*.c))
+LIB_OBJS  := $(LIB_SRCS:src/%.c=$(BUILD)/obj/%.o)
+SAN_OBJS  := $(LIB_SRCS:src/%.c=$(BUILD)/san/%.o)
+
+BPF_SRCS  := $(wildcard bpf/*.bpf.c)
+BPF_OBJS  := $(BPF_SRCS:bpf/%.bpf.c=$(BUILD)/bpf/%.bpf.o)
+BPF_SKELS := $(BPF_SRCS:bpf/%.bpf.c=$(BUILD)/%.skel.h)
+ARCH_INC  := /usr/include/$(shell $(CC) -dumpmachine)
+
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+UNIT_SAN  := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/san/%)
+BPFT_SRCS := $(wildcard tests/bpf/test_*.c)
+BPFT_BINS := $(BPFT_SRCS:tests/bpf/%.c=$(BUILD)/tests/%)
+
+BINS      := $(BUILD)/ringrelay $(if $(wildcard src/ctl.c),$(BUILD)/ringrelayctl)
+
+.PHONY: all deps run check unit unit-san bpf-test net-test bench install uninstall clean
+all: $(BINS)
+
+# ---------------------------------------------------------------- dependencies
+deps:
+	$(Q)./scripts/deps.sh
+
+# ---------------------------------------------------------------- BPF pipeline
+# clang -target bpf -> bpftool gen object (links, strips DWARF) -> bpftool gen skeleton.
+$(BUILD)/bpf/%.tmp.o: bpf/%.bpf.c $(wildcard bpf/*.h) | $(BUILD)/bpf
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) -target bpf -O2 -g -Wall -Werror -I bpf -I src -I $(ARCH_INC) -c $< -o $@
+
+$(BUILD)/bpf/%.bpf.o: $(BUILD)/bpf/%.tmp.o
+	$(call msg,GEN-OBJ,$@)
+	$(Q)$(BPFTOOL) gen object $@ $<
+
+$(BUILD)/%.skel.h: $(BUILD)/bpf/%.bpf.o
+	$(call msg,GEN-SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name $(subst -,_,$*)_bpf > $@
+
+# ---------------------------------------------------------------- user space
+$(BUILD)/obj/%.o: src/%.c | $(BUILD)/obj $(BPF_SKELS)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(BUILD)/san/%.o: src/%.c | $(BUILD)/san $(BPF_SKELS)
+	$(call msg,CC-SAN,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) $(SAN_CFLAGS) -c $< -o $@
+
+$(BUILD)/ringrelay: $(BUILD)/obj/main.o $(LIB_OBJS)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/ringrelayctl: $(BUILD)/obj/ctl.o $(LIB_OBJS)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+# ---------------------------------------------------------------- tests
+$(BUILD)/tests/test_%: tests/unit/test_%.c $(LIB_OBJS) | $(BUILD)/tests
+	$(call msg,TEST-CC,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) $(CMOCKA_CFLAGS) -o $@ $< $(LIB_OBJS) $(CMOCKA_LIBS) $(LDLIBS)
+
+$(BUILD)/tests/san/test_%: tests/unit/test_%.c $(SAN_OBJS) | $(BUILD)/tests/san
+	$(call msg,TEST-SAN,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) $(SAN_CFLAGS) $(CMOCKA_CFLAGS) -o $@ $< $(SAN_OBJS) \
+		$(CMOCKA_LIBS) $(LDLIBS)
+
+$(BUILD)/tests/test_bpf_%: tests/bpf/test_bpf_%.c $(LIB_OBJS) | $(BUILD)/tests
+	$(call msg,TEST-CC,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) $(CMOCKA_CFLAGS) -o $@ $< $(LIB_OBJS) $(CMOCKA_LIBS) $(LDLIBS)
+
+unit: $(UNIT_BINS)
+	$(Q)./tests/run-unit.sh $(UNIT_BINS)
+
+unit-san: $(UNIT_SAN)
+	$(Q)ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+		./tests/run-unit.sh $(UNIT_SAN)
+
+bpf-test: $(BPFT_BINS)
+	$(Q)./tests/run-unit.sh $(BPFT_BINS)
+
+net-test: $(BINS)
+	$(Q)./tests/net/run.sh $(BUILD)
+
+check: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)$(MAKE) --no-print-directory unit
+	$(Q)$(MAKE) --no-print-directory unit-san
+	$(Q)$(MAKE) --no-print-directory bpf-test
+	$(Q)$(MAKE) --no-print-directory net-test
+
+run: deps
+	$(Q)$(MAKE) --no-print-directory all
+	./$(BUILD)/ringrelay -f -c $(CONFIG)
+
+bench: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)./perf/bench.sh $(if $(FULL),--full) --build $(BUILD)
+
+# ---------------------------------------------------------------- install
+SBINDIR   := $(PREFIX)/sbin
+MANDIR    := $(PREFIX)/share/man
+SYSCONFDIR ?= /etc
+UNITDIR   ?= $(shell $(PKG_CONFIG) --variable=systemdsystemunitdir systemd 2>/dev/null || echo /lib/systemd/system)
+
+install: all
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(SYSCONFDIR)/ringrelay
+	install -m 0755 $(BINS) $(DESTDIR)$(SBINDIR)/
+	install -m 0644 config/ringrelay.conf $(DESTDIR)$(SYSCONFDIR)/ringrelay/ringrelay.conf
+	for f in $(wildcard docs/*.[0-9]); do \
+		s=$${f##*.}; install -d $(DESTDIR)$(MANDIR)/man$$s; \
+		install -m 0644 $$f $(DESTDIR)$(MANDIR)/man$$s/; done
+	for f in $(wildcard systemd/*.service); do \
+		install -d $(DESTDIR)$(UNITDIR); \
+		sed 's|@SBINDIR@|$(SBINDIR)|g; s|@SYSCONFDIR@|$(SYSCONFDIR)|g' $$f \
+			> $(DESTDIR)$(UNITDIR)/$${f##*/}; done
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR)$(SBINDIR)/,ringrelay ringrelayctl)
+	rm -f $(DESTDIR)$(UNITDIR)/ringrelay.service
+	rm -f $(addprefix $(DESTDIR)$(MANDIR)/,man8/ringrelay.8 man8/ringrelayctl.8 man5/ringrelay.conf.5)
+
+clean:
+	rm -rf $(BUILD)
+
+$(BUILD)/obj $(BUILD)/san $(BUILD)/bpf $(BUILD)/tests $(BUILD)/tests/san:
+	$(Q)mkdir -p $@
+
+-include $(wildcard $(BUILD)/obj/*.d $(BUILD)/san/*.d $(BUILD)/tests/*.d $(BUILD)/tests/san/*.d)

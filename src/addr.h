@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: MIT */
+/* One family-neutral endpoint type. This module is the only place that branches on
+ * AF_INET / AF_INET6; everything else passes struct addr around. */
+#ifndef RINGRELAY_ADDR_H
+#define RINGRELAY_ADDR_H
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+struct addr {
+	union {
+		struct sockaddr sa;
+		struct sockaddr_in in4;
+		struct sockaddr_in6 in6;
+	};
+};
+
+/* "198.18.1.2:5000", "[2001:2::2]:5000", "*:5000" (IPv4 any) or "[::]:5000".
+ * Returns 0, or -EINVAL with a reason in *why (a static string). */
+int addr_parse(const char *text, struct addr *out, const char **why);
+
+/* Prefix "198.18.0.0/15", "2001:2::/48" or a bare address (full length). The address is
+ * stored IPv4-mapped in 16 bytes and len counts bits of that 128-bit form (IPv4 /24 -> 120).
+ * Returns 0, or -EINVAL with a reason in *why. Host bits set are an error. */
+struct prefix {
+	uint8_t bytes[16];
+	uint8_t len;
+};
+int prefix_parse(const char *text, struct prefix *out, const char **why);
+
+/* Longest form is "[ffff:...:255.255.255.255]:65535" plus NUL. */
+#define ADDR_STRLEN 64
+/* Formats like addr_parse accepts; returns buf. */
+const char *addr_format(const struct addr *a, char *buf, size_t len);
+
+socklen_t addr_len(const struct addr *a);
+int addr_family(const struct addr *a);
+uint16_t addr_port(const struct addr *a);
+void addr_set_port(struct addr *a, uint16_t port);
+bool addr_is_any(const struct addr *a);
+/* Same family, address and port. */
+bool addr_equal(const struct addr *a, const struct addr *b);
+/* Same family and address, port ignored. */
+bool addr_equal_host(const struct addr *a, const struct addr *b);
+/* Copies a kernel-filled sockaddr (from recvmsg) of length len; -EAFNOSUPPORT otherwise. */
+int addr_from_sockaddr(struct addr *out, const void *sa, socklen_t len);
+/* Hash of address (and port when with_port) with a seed; stable across runs for one seed. */
+uint32_t addr_hash(const struct addr *a, bool with_port, uint32_t seed);
+/* The 16-byte IPv4-mapped form used by the BPF maps and prefixes. */
+void addr_to_mapped(const struct addr *a, uint8_t out[16]);
+
+#endif

@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: MIT */
+/* A per-worker, fixed-capacity session table for one relay: lookup by (client address,
+ * listener), least-recently-used expiry in O(expired), memory allocated once at init.
+ * Single-threaded: only the owning worker touches it. */
+#ifndef RINGRELAY_SESSION_H
+#define RINGRELAY_SESSION_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "addr.h"
+
+#define SESSION_NONE UINT32_MAX
+
+enum session_state { SESSION_FREE, SESSION_ACTIVE, SESSION_CLOSING };
+
+struct session {
+	struct addr client;	/* the client's address and port */
+	struct addr local;	/* the address the client sent to (replies come from it) */
+	uint32_t listener;	/* worker-local listener index */
+	uint32_t upstream;	/* index into the relay's upstreams */
+	uint64_t last_active;	/* ns, monotonic, as passed to insert/touch */
+	uint32_t gen;		/* bumped on release: stale completions compare it */
+	int fd;			/* upstream socket, owned by the backend; -1 when none */
+	enum session_state state;
+	uint32_t lru_prev, lru_next; /* private to session.c */
+	uint32_t hash_next;	     /* private to session.c */
+};
+
+struct session_table {
+	struct session *slots;
+	uint32_t capacity;
+	uint32_t *buckets; /* SESSION_NONE-terminated chains */
+	uint32_t bucket_mask;
+	uint32_t free_head; /* free list through hash_next */
+	uint32_t lru_head, lru_tail; /* ACTIVE sessions, oldest first */
+	uint32_t active;	     /* ACTIVE sessions (CLOSING ones are not counted) */
+	uint64_t timeout_ns;
+	uint32_t seed;
+};
+
+/* Allocates everything for capacity sessions (capacity >= 1). Returns 0 or -ENOMEM. */
+int session_table_init(struct session_table *t, uint32_t capacity, uint64_t timeout_ns);
+/* Frees memory; accepts a zeroed or already finished table. Closes no fds. */
+void session_table_fini(struct session_table *t);
+
+/* The ACTIVE session for this client on this listener, or NULL. */
+struct session *session_lookup(struct session_table *t, const struct addr *client,
+			       uint32_t listener);
+/* A new ACTIVE session (fd = -1, upstream = 0, local zeroed) at the LRU tail, or NULL when
+ * every slot is ACTIVE or CLOSING. The caller must have checked lookup first. */
+struct session *session_insert(struct session_table *t, const struct addr *client,
+			       uint32_t listener, uint64_t now);
+/* Marks activity: last_active = now and move to the LRU tail. O(1). */
+void session_touch(struct session_table *t, struct session *s, uint64_t now);
+/* The least recently used ACTIVE session idle for at least timeout_ns at now, moved to
+ * CLOSING (no longer found by lookup, not counted in active); NULL when none is due.
+ * Call repeatedly to expire all that are due. */
+struct session *session_expire_next(struct session_table *t, uint64_t now);
+/* Moves an ACTIVE session to CLOSING now (e.g. at shutdown). */
+void session_close(struct session_table *t, struct session *s);
+/* Returns a CLOSING session's slot to the free list and bumps its gen. */
+void session_release(struct session_table *t, struct session *s);
+
+static inline uint32_t session_index(const struct session_table *t, const struct session *s)
+{
+	return (uint32_t)(s - t->slots);
+}
+
+#endif
