@@ -174,4 +174,7 @@ clean:
 $(BUILD)/obj $(BUILD)/san $(BUILD)/bpf $(BUILD)/tests $(BUILD)/tests/san:
 	$(Q)mkdir -p $@
 
+# perf/ adds its own tools (generator, sink, plain relay loop) here.
+-include perf/perf.mk
+
 -include $(wildcard $(BUILD)/obj/*.d $(BUILD)/san/*.d $(BUILD)/tests/*.d $(BUILD)/tests/san/*.d)
