@@ -141,7 +141,8 @@ run: deps
 	$(Q)$(MAKE) --no-print-directory all
 	./$(BUILD)/ringrelay -f -c $(CONFIG)
 
-bench: deps
+bench:
+	$(Q)./scripts/deps.sh bench
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)./perf/bench.sh $(if $(FULL),--full) --build $(BUILD)
 
