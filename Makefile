@@ -11,6 +11,7 @@ PREFIX    ?= /usr/local
 DESTDIR   ?=
 BUILD     ?= build
 CONFIG    ?= config/ringrelay.conf
+SYSCONFDIR ?= /etc
 
 CC        ?= gcc
 CLANG     ?= clang
@@ -40,6 +41,8 @@ WARN      := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes -Wmis
              -Wno-unused-parameter -Wvla
 CFLAGS    ?= -O2 -g
 ALL_CFLAGS := -std=gnu11 $(WARN) $(CFLAGS) -D_GNU_SOURCE -DRINGRELAY_VERSION='"$(VERSION)"' \
+             -DLIBURING_VERSION='"$(shell $(PKG_CONFIG) --modversion liburing 2>/dev/null)"' \
+             -DSYSCONFDIR='"$(SYSCONFDIR)"' \
              -I src -I $(BUILD) $(PC_CFLAGS) -MMD -MP -pthread
 SAN_CFLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
              -fno-sanitize-recover=undefined
@@ -149,7 +152,6 @@ bench:
 # ---------------------------------------------------------------- install
 SBINDIR   := $(PREFIX)/sbin
 MANDIR    := $(PREFIX)/share/man
-SYSCONFDIR ?= /etc
 UNITDIR   ?= $(shell $(PKG_CONFIG) --variable=systemdsystemunitdir systemd 2>/dev/null || echo /lib/systemd/system)
 
 install: all

@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: MIT */
+/* config + host facts -> the immutable plan every worker is built from: how many workers,
+ * their CPUs, and the fixed sizes of everything they allocate at start. Pure: no syscalls. */
+#ifndef RINGRELAY_PLAN_H
+#define RINGRELAY_PLAN_H
+
+#include <stdint.h>
+
+#include "config.h"
+
+#define PLAN_MAX_WORKERS 1024
+/* The kernel caps a ring at 32768 SQ and 65536 CQ entries. */
+#define PLAN_MAX_CQ 65536u
+#define PLAN_MAX_FIXED_FILES (1u << 20)
+
+/* What the plan needs to know about the machine. */
+struct plan_host {
+	uint32_t n_cpus;		  /* CPUs this process may run on */
+	int cpus[CONFIG_MAX_CPUS];	  /* their numbers */
+	uint32_t rx_queues;		  /* RX queues of the listen interface; 0 = unknown */
+};
+
+struct plan {
+	uint32_t n_workers;
+	int cpu[PLAN_MAX_WORKERS]; /* the CPU each worker is pinned to */
+	uint32_t sessions[CONFIG_MAX_RELAYS]; /* session capacity per worker, per relay */
+	uint32_t n_listeners;	   /* per worker */
+	uint32_t n_mirror;	   /* upstream sockets per worker for mirror relays */
+	uint32_t max_fanout;	   /* sends one datagram can cause */
+	uint32_t files;		   /* fixed-file slots per worker: listeners, mirror, sessions */
+	uint32_t cq_entries;
+	uint32_t sq_entries;
+	uint64_t nofile;	   /* RLIMIT_NOFILE the process needs */
+	uint32_t payload_max;	   /* largest datagram a listener buffer holds */
+};
+
+/* Returns 0, or -EINVAL with a message in err (e.g. a pinned CPU that is not allowed). */
+int plan_build(const struct config *cfg, const struct plan_host *host, struct plan *out,
+	       char *err, size_t errlen);
+
+#endif

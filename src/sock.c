@@ -1,0 +1,131 @@
+// SPDX-License-Identifier: MIT
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "sock.h"
+
+/* Big socket buffers absorb bursts while a worker is busy; SO_*BUFFORCE (root) goes past
+ * net.core.[rw]mem_max, the plain option is the unprivileged fallback. */
+#define SOCK_BUF_BYTES (4 << 20)
+
+static void set_buffers(int fd)
+{
+	int v = SOCK_BUF_BYTES;
+
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &v, sizeof(v)))
+		(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, sizeof(v));
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &v, sizeof(v)))
+		(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof(v));
+}
+
+static int setopt(int fd, int level, int name, int v)
+{
+	return setsockopt(fd, level, name, &v, sizeof(v)) ? -errno : 0;
+}
+
+int sock_open_listener(const struct addr *a)
+{
+	bool v6 = addr_family(a) == AF_INET6;
+	int fd, err;
+
+	fd = socket(addr_family(a), SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	err = setopt(fd, SOL_SOCKET, SO_REUSEPORT, 1);
+	if (!err)
+		err = setopt(fd, SOL_SOCKET, SO_RXQ_OVFL, 1);
+	/* An IPv6 listener serves IPv6 only: IPv4 is configured explicitly, so one code path
+	 * handles each family's own addresses and nothing arrives v4-mapped. */
+	if (!err && v6)
+		err = setopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, 1);
+	/* On a wildcard listener replies must leave from the address the client used. */
+	if (!err && addr_is_any(a))
+		err = v6 ? setopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, 1)
+			 : setopt(fd, IPPROTO_IP, IP_PKTINFO, 1);
+	if (err)
+		goto err_close;
+	set_buffers(fd);
+	if (bind(fd, &a->sa, addr_len(a))) {
+		err = -errno;
+		goto err_close;
+	}
+	return fd;
+
+err_close:
+	close(fd);
+	return err;
+}
+
+int sock_open_upstream(const struct addr *upstream)
+{
+	bool v6 = addr_family(upstream) == AF_INET6;
+	int fd, err;
+
+	fd = socket(addr_family(upstream), SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	err = v6 ? setopt(fd, IPPROTO_IPV6, IPV6_RECVERR, 1) : setopt(fd, IPPROTO_IP, IP_RECVERR, 1);
+	if (err)
+		goto err_close;
+	set_buffers(fd);
+	if (connect(fd, &upstream->sa, addr_len(upstream))) {
+		err = -errno;
+		goto err_close;
+	}
+	return fd;
+
+err_close:
+	close(fd);
+	return err;
+}
+
+void sock_rx_cmsg(const struct cmsghdr *c, struct sock_rx_meta *m)
+{
+	if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
+		struct in_pktinfo pi;
+
+		memcpy(&pi, CMSG_DATA(c), sizeof(pi));
+		memset(&m->local, 0, sizeof(m->local));
+		m->local.in4.sin_family = AF_INET;
+		m->local.in4.sin_addr = pi.ipi_addr;
+		m->has_local = true;
+	} else if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO) {
+		struct in6_pktinfo pi;
+
+		memcpy(&pi, CMSG_DATA(c), sizeof(pi));
+		memset(&m->local, 0, sizeof(m->local));
+		m->local.in6.sin6_family = AF_INET6;
+		m->local.in6.sin6_addr = pi.ipi6_addr;
+		m->has_local = true;
+	} else if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_RXQ_OVFL) {
+		memcpy(&m->ovfl, CMSG_DATA(c), sizeof(m->ovfl));
+		m->has_ovfl = true;
+	}
+}
+
+size_t sock_tx_pktinfo(void *buf, const struct addr *local)
+{
+	struct msghdr msg = { .msg_control = buf, .msg_controllen = SOCK_TX_CONTROL_LEN };
+	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+
+	memset(buf, 0, SOCK_TX_CONTROL_LEN);
+	if (addr_family(local) == AF_INET6) {
+		struct in6_pktinfo pi = { .ipi6_addr = local->in6.sin6_addr };
+
+		c->cmsg_level = IPPROTO_IPV6;
+		c->cmsg_type = IPV6_PKTINFO;
+		c->cmsg_len = CMSG_LEN(sizeof(pi));
+		memcpy(CMSG_DATA(c), &pi, sizeof(pi));
+		return CMSG_SPACE(sizeof(pi));
+	}
+	struct in_pktinfo pi = { .ipi_spec_dst = local->in4.sin_addr };
+
+	c->cmsg_level = IPPROTO_IP;
+	c->cmsg_type = IP_PKTINFO;
+	c->cmsg_len = CMSG_LEN(sizeof(pi));
+	memcpy(CMSG_DATA(c), &pi, sizeof(pi));
+	return CMSG_SPACE(sizeof(pi));
+}

@@ -1,0 +1,374 @@
+// SPDX-License-Identifier: MIT
+/* The fallback backend for kernels or sandboxes without a usable io_uring: epoll over the
+ * same sockets, recvmmsg to take a batch, sendmmsg to pass it on from the same buffers.
+ * Semantics match the io_uring backend: same sessions, balancing, drops and counters. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "worker.h"
+
+#define MMSG_BATCH 64
+/* Batches taken from one socket before the others get a turn. */
+#define MMSG_ROUNDS 4
+
+struct mmsg_worker {
+	struct worker *w;
+	int epfd;
+	int timerfd;
+	bool stopping;
+	uint8_t *bufs; /* MMSG_BATCH x buffer_size */
+	struct mmsghdr rx[MMSG_BATCH];
+	struct iovec rx_iov[MMSG_BATCH];
+	struct sockaddr_in6 rx_name[MMSG_BATCH];
+	uint8_t rx_control[MMSG_BATCH][SOCK_RX_CONTROL_LEN];
+	struct mmsghdr tx[MMSG_BATCH];
+	struct iovec tx_iov[MMSG_BATCH];
+	struct addr tx_name[MMSG_BATCH];
+	uint8_t tx_control[MMSG_BATCH][SOCK_TX_CONTROL_LEN];
+};
+
+static int watch(struct mmsg_worker *mw, int fd, struct udata u)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = udata_pack(u) };
+
+	return epoll_ctl(mw->epfd, EPOLL_CTL_ADD, fd, &ev) ? -errno : 0;
+}
+
+/* Receives up to a batch from fd; with_meta also asks for the sender and control data.
+ * Returns the count, 0 when nothing is queued, or -errno. */
+static int take_batch(struct mmsg_worker *mw, int fd, bool with_meta)
+{
+	uint32_t size = mw->w->cfg->buffer_size;
+	int i, n;
+
+	for (i = 0; i < MMSG_BATCH; i++) {
+		struct msghdr *m = &mw->rx[i].msg_hdr;
+
+		mw->rx_iov[i].iov_base = mw->bufs + (size_t)i * size;
+		mw->rx_iov[i].iov_len = size;
+		memset(m, 0, sizeof(*m));
+		m->msg_iov = &mw->rx_iov[i];
+		m->msg_iovlen = 1;
+		if (with_meta) {
+			m->msg_name = &mw->rx_name[i];
+			m->msg_namelen = sizeof(mw->rx_name[i]);
+			m->msg_control = mw->rx_control[i];
+			m->msg_controllen = SOCK_RX_CONTROL_LEN;
+		}
+	}
+	/* MSG_TRUNC: msg_len reports the real size, so oversize datagrams are seen as such. */
+	n = recvmmsg(fd, mw->rx, MMSG_BATCH, MSG_DONTWAIT | MSG_TRUNC, NULL);
+	if (n < 0)
+		return errno == EAGAIN ? 0 : -errno;
+	return n;
+}
+
+/* Sends tx[0..n) on fd; what cannot be sent now is dropped and counted, as a full socket
+ * drops in the io_uring backend. */
+static void flush(struct mmsg_worker *mw, int fd, int n, struct relay_counters *c, bool up)
+{
+	int sent = 0, r, i;
+
+	while (sent < n) {
+		r = sendmmsg(fd, mw->tx + sent, (unsigned)(n - sent), MSG_DONTWAIT);
+		if (r <= 0) {
+			/* A pending ICMP error fails one datagram; the rest still get their
+			 * chance. Anything else (a full socket) drops what is left. */
+			if (r < 0 && errno == ECONNREFUSED) {
+				counter_add(&c->drops[DROP_UNREACHABLE], 1);
+				sent++;
+				continue;
+			}
+			counter_add(&c->drops[DROP_SEND_ERROR], (uint64_t)(n - sent));
+			break;
+		}
+		for (i = sent; i < sent + r; i++) {
+			counter_add(up ? &c->tx_pkts : &c->reply_tx_pkts, 1);
+			counter_add(up ? &c->tx_bytes : &c->reply_tx_bytes, mw->tx[i].msg_len);
+		}
+		sent += r;
+	}
+}
+
+static void tx_set(struct mmsg_worker *mw, int i, void *data, size_t len)
+{
+	memset(&mw->tx[i].msg_hdr, 0, sizeof(mw->tx[i].msg_hdr));
+	mw->tx_iov[i].iov_base = data;
+	mw->tx_iov[i].iov_len = len;
+	mw->tx[i].msg_hdr.msg_iov = &mw->tx_iov[i];
+	mw->tx[i].msg_hdr.msg_iovlen = 1;
+}
+
+static void on_listener(struct mmsg_worker *mw, uint32_t li)
+{
+	struct worker *w = mw->w;
+	struct listener *l = &w->listeners[li];
+	struct worker_relay *wr = &w->relays[l->relay];
+	struct relay_counters *c = &w->counters[l->relay];
+	struct session *cur = NULL, *s;
+	int round, n, i, ntx, u;
+
+	for (round = 0; round < MMSG_ROUNDS; round++) {
+		n = take_batch(mw, l->fd, true);
+		if (n <= 0)
+			return;
+		ntx = 0;
+		cur = NULL;
+		for (i = 0; i < n; i++) {
+			struct msghdr *m = &mw->rx[i].msg_hdr;
+			struct sock_rx_meta meta = { 0 };
+			struct addr client;
+			struct cmsghdr *cm;
+			bool created;
+
+			for (cm = CMSG_FIRSTHDR(m); cm; cm = CMSG_NXTHDR(m, cm))
+				sock_rx_cmsg(cm, &meta);
+			worker_note_overflow(w, l, &meta);
+			if (m->msg_flags & MSG_TRUNC) {
+				counter_add(&c->drops[DROP_TRUNCATED], 1);
+				continue;
+			}
+			if (addr_from_sockaddr(&client, m->msg_name, m->msg_namelen))
+				continue;
+			counter_add(&c->rx_pkts, 1);
+			counter_add(&c->rx_bytes, mw->rx[i].msg_len);
+			if (wr->conf->mode == RELAY_MODE_MIRROR) {
+				tx_set(mw, ntx++, mw->rx_iov[i].iov_base, mw->rx[i].msg_len);
+				continue;
+			}
+			s = worker_session_get(w, l, &client, &meta, &created);
+			if (!s)
+				continue;
+			if (created) {
+				struct udata ud = { .op = OP_RECV_SESSION, .relay = l->relay,
+						    .idx = session_index(&wr->sessions, s),
+						    .gen = s->gen };
+
+				if (watch(mw, s->fd, ud)) {
+					counter_add(&c->drops[DROP_SOCKET_ERROR], 1);
+					close(s->fd);
+					session_close(&wr->sessions, s);
+					session_release(&wr->sessions, s);
+					continue;
+				}
+			}
+			/* Consecutive datagrams of one session leave in one sendmmsg. */
+			if (cur && s != cur) {
+				flush(mw, cur->fd, ntx, c, true);
+				ntx = 0;
+			}
+			cur = s;
+			tx_set(mw, ntx++, mw->rx_iov[i].iov_base, mw->rx[i].msg_len);
+		}
+		if (wr->conf->mode == RELAY_MODE_MIRROR) {
+			for (u = 0; ntx && u < (int)wr->conf->n_upstreams; u++)
+				flush(mw, w->mirror_fds[wr->mirror_base + (uint32_t)u], ntx, c, true);
+		} else if (cur && ntx) {
+			flush(mw, cur->fd, ntx, c, true);
+		}
+		if (n < MMSG_BATCH)
+			return;
+	}
+}
+
+static void on_session(struct mmsg_worker *mw, struct udata u)
+{
+	struct worker *w = mw->w;
+	struct worker_relay *wr = &w->relays[u.relay];
+	struct relay_counters *c = &w->counters[u.relay];
+	struct session *s = &wr->sessions.slots[u.idx];
+	const struct listener *l;
+	int round, n, i, ntx;
+
+	if ((s->gen & UDATA_GEN_MASK) != u.gen || s->state != SESSION_ACTIVE)
+		return; /* closed earlier in this batch of events */
+	l = &w->listeners[s->listener];
+	for (round = 0; round < MMSG_ROUNDS; round++) {
+		n = take_batch(mw, s->fd, false);
+		if (n < 0) {
+			/* ICMP port unreachable from the upstream: count it, keep the session. */
+			counter_add(&c->drops[n == -ECONNREFUSED ? DROP_UNREACHABLE
+								 : DROP_SEND_ERROR],
+				    1);
+			continue;
+		}
+		if (n == 0)
+			return;
+		ntx = 0;
+		for (i = 0; i < n; i++) {
+			struct msghdr *m;
+
+			if (mw->rx[i].msg_hdr.msg_flags & MSG_TRUNC) {
+				counter_add(&c->drops[DROP_TRUNCATED], 1);
+				continue;
+			}
+			counter_add(&c->reply_rx_pkts, 1);
+			counter_add(&c->reply_rx_bytes, mw->rx[i].msg_len);
+			tx_set(mw, ntx, mw->rx_iov[i].iov_base, mw->rx[i].msg_len);
+			m = &mw->tx[ntx].msg_hdr;
+			mw->tx_name[ntx] = s->client;
+			m->msg_name = &mw->tx_name[ntx];
+			m->msg_namelen = addr_len(&s->client);
+			if (l->wildcard) {
+				m->msg_control = mw->tx_control[ntx];
+				m->msg_controllen = sock_tx_pktinfo(mw->tx_control[ntx], &s->local);
+			}
+			ntx++;
+		}
+		session_touch(&wr->sessions, s, w->now);
+		if (ntx)
+			flush(mw, l->fd, ntx, c, false);
+		if (n < MMSG_BATCH)
+			return;
+	}
+}
+
+static void on_timer(struct mmsg_worker *mw)
+{
+	struct worker *w = mw->w;
+	struct session *s;
+	uint64_t ticks;
+	uint32_t r;
+
+	if (read(mw->timerfd, &ticks, sizeof(ticks)) < 0)
+		return;
+	for (r = 0; r < w->n_relays; r++) {
+		struct worker_relay *wr = &w->relays[r];
+
+		if (wr->conf->mode != RELAY_MODE_FORWARD)
+			continue;
+		while ((s = session_expire_next(&wr->sessions, w->now))) {
+			close(s->fd); /* also removes it from the epoll set */
+			s->fd = -1;
+			session_release(&wr->sessions, s);
+			counter_add(&w->counters[r].sessions_expired, 1);
+		}
+		counter_set(&w->counters[r].sessions_active, wr->sessions.active);
+	}
+}
+
+static int mmsg_setup(struct mmsg_worker *mw)
+{
+	struct worker *w = mw->w;
+	uint64_t tick = worker_tick_ns(w);
+	struct itimerspec its = {
+		.it_interval = { .tv_sec = (time_t)(tick / 1000000000ull),
+				 .tv_nsec = (long)(tick % 1000000000ull) },
+	};
+	uint32_t i;
+	int err;
+
+	its.it_value = its.it_interval;
+	mw->bufs = malloc((size_t)MMSG_BATCH * w->cfg->buffer_size);
+	mw->epfd = epoll_create1(EPOLL_CLOEXEC);
+	mw->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (!mw->bufs || mw->epfd < 0 || mw->timerfd < 0) {
+		err = mw->bufs ? -errno : -ENOMEM;
+		snprintf(w->error, sizeof(w->error), "worker %u: set-up: %s", w->id, strerror(-err));
+		return err;
+	}
+	timerfd_settime(mw->timerfd, 0, &its, NULL);
+	err = worker_open_sockets(w);
+	if (err)
+		return err;
+	for (i = 0; i < w->n_listeners && !err; i++)
+		err = watch(mw, w->listeners[i].fd,
+			    (struct udata){ .op = OP_RECV_LISTENER, .idx = i });
+	if (!err)
+		err = watch(mw, mw->timerfd, (struct udata){ .op = OP_TIMER });
+	if (!err)
+		err = watch(mw, w->stop_fd, (struct udata){ .op = OP_STOP });
+	if (err) {
+		snprintf(w->error, sizeof(w->error), "worker %u: epoll: %s", w->id, strerror(-err));
+		return err;
+	}
+	snprintf(w->features, sizeof(w->features), "mmsg (epoll + recvmmsg/sendmmsg, batch %d)",
+		 MMSG_BATCH);
+	return 0;
+}
+
+static void mmsg_teardown(struct mmsg_worker *mw)
+{
+	struct worker *w = mw->w;
+	struct session *s;
+	uint32_t r, i;
+
+	for (r = 0; w->relays && r < w->n_relays; r++) {
+		struct session_table *t = &w->relays[r].sessions;
+
+		for (i = 0; t->slots && i < t->capacity; i++) {
+			s = &t->slots[i];
+			if (s->state == SESSION_ACTIVE && s->fd >= 0)
+				close(s->fd);
+			s->fd = -1;
+		}
+	}
+	worker_close_sockets(w);
+	if (mw->epfd >= 0)
+		close(mw->epfd);
+	if (mw->timerfd >= 0)
+		close(mw->timerfd);
+	free(mw->bufs);
+}
+
+int worker_mmsg_run(struct worker *w)
+{
+	struct mmsg_worker *mw;
+	struct epoll_event ev[64];
+	int n, i, err;
+
+	/* About 400 KB of headers and control space: heap, not the thread's stack. */
+	mw = calloc(1, sizeof(*mw));
+	if (!mw) {
+		snprintf(w->error, sizeof(w->error), "worker %u: out of memory", w->id);
+		worker_report(w, WORKER_FAILED);
+		return -ENOMEM;
+	}
+	mw->w = w;
+	mw->epfd = mw->timerfd = -1;
+	err = mmsg_setup(mw);
+	if (err) {
+		mmsg_teardown(mw);
+		free(mw);
+		worker_report(w, WORKER_FAILED);
+		return err;
+	}
+	worker_report(w, WORKER_READY);
+
+	while (!mw->stopping) {
+		n = epoll_wait(mw->epfd, ev, 64, -1);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			err = -errno;
+			snprintf(w->error, sizeof(w->error), "worker %u: epoll_wait: %s", w->id,
+				 strerror(errno));
+			break;
+		}
+		w->now = worker_clock();
+		counter_add(&w->wc.loops, 1);
+		counter_set(&w->wc.heartbeat, w->now);
+		for (i = 0; i < n; i++) {
+			struct udata u = udata_unpack(ev[i].data.u64);
+
+			if (u.op == OP_RECV_LISTENER)
+				on_listener(mw, u.idx);
+			else if (u.op == OP_RECV_SESSION)
+				on_session(mw, u);
+			else if (u.op == OP_TIMER)
+				on_timer(mw);
+			else if (u.op == OP_STOP)
+				mw->stopping = true;
+		}
+		counter_add(&w->wc.completions, (uint64_t)n);
+	}
+	mmsg_teardown(mw);
+	free(mw);
+	return err;
+}
