@@ -1,0 +1,399 @@
+# SPDX-License-Identifier: MIT
+# Shared helpers for the netns tests; source it from a bash test (tests/net/test_*.sh).
+#
+# Environment (set by run.sh, or by hand): RINGRELAY (abs path of the binary), BUILD, SRC.
+# Exit codes: 0 pass, 1 fail, 77 skip. Everything this file creates (namespaces, processes,
+# $TMPD) is removed by the EXIT trap, also when a test fails or is killed by run.sh's timeout.
+#
+# Topology made by lib_topology (all names unique per run, they contain $$):
+#
+#   NS_C (client)             NS_R (relay)                       NS_U (upstreams)
+#   IF_C 198.18.1.1/24  <->  IF_RC 198.18.1.2/24
+#        2001:2:1::1/64            2001:2:1::2/64
+#                              IF_RU 198.18.2.1/24          <->  IF_U 198.18.2.2, 198.18.2.3 /24
+#                                    2001:2:2::1/64                   2001:2:2::2, 2001:2:2::3 /64
+#
+# NS_C and NS_U route each other's network through NS_R, but NS_R does not forward unless a
+# test calls lib_forwarding on: by default the relay is the only way across.
+
+LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+SRC=${SRC:-$(cd "$LIB_DIR/../.." && pwd)}
+BUILD=${BUILD:-$SRC/build}
+RINGRELAY=${RINGRELAY:-$BUILD/ringrelay}
+UDP_PY=$LIB_DIR/udp.py
+LIB_NAME=${LIB_NAME:-$(basename "$0" .sh)}
+# run.sh passes NET_NS_PREFIX so it can find what a killed test left behind.
+LIB_PREFIX=${NET_NS_PREFIX:-rr}-$$
+
+LIB_PIDS=()
+LIB_NETNS=()
+RELAY_PID=
+TMPD=
+
+lib_log() { echo "[$LIB_NAME] $*" >&2; }
+lib_skip() { lib_log "SKIP: $*"; exit 77; }
+lib_fail()
+{
+	lib_log "FAIL: $*"
+	exit 1
+}
+
+# Resolve the interpreter once: a pyenv shim costs a fork+exec per call.
+PY=$(python3 -c 'import sys; print(sys.executable)' 2>/dev/null) || PY=
+lib_require()
+{
+	[ "$(id -u)" -eq 0 ] || lib_skip "needs root (network namespaces)"
+	command -v ip >/dev/null || lib_skip "iproute2 'ip' not found"
+	ip netns list >/dev/null 2>&1 || lib_skip "'ip netns' unavailable"
+	[ -n "$PY" ] || lib_skip "python3 not found"
+	command -v ss >/dev/null || lib_skip "'ss' not found"
+}
+
+lib_cleanup()
+{
+	local rc=$? pid ns
+	trap - EXIT INT TERM HUP
+	if [ -n "$RELAY_PID" ] && kill -0 "$RELAY_PID" 2>/dev/null; then
+		kill -TERM "$RELAY_PID" 2>/dev/null
+		lib_wait_gone "$RELAY_PID" 5 || kill -KILL "$RELAY_PID" 2>/dev/null
+	fi
+	for pid in "${LIB_PIDS[@]}"; do
+		kill -TERM "$pid" 2>/dev/null
+	done
+	for pid in "${LIB_PIDS[@]}"; do
+		lib_wait_gone "$pid" 3 || kill -KILL "$pid" 2>/dev/null
+	done
+	if [ "$rc" -ne 0 ] && [ "$rc" -ne 77 ] && [ -n "$TMPD" ] && [ -s "$TMPD/relay.log" ]; then
+		lib_log "relay log (last 40 lines of $TMPD/relay.log):"
+		tail -n 40 "$TMPD/relay.log" >&2
+	fi
+	for ns in "${LIB_NETNS[@]}"; do
+		ip netns del "$ns" 2>/dev/null
+	done
+	[ -n "$TMPD" ] && rm -rf "$TMPD"
+	exit "$rc"
+}
+trap lib_cleanup EXIT
+trap 'exit 1' INT TERM HUP
+
+TMPD=$(mktemp -d "/tmp/ringrelay-net.$LIB_NAME.XXXXXX")
+
+# lib_wait_for SECONDS CMD...: poll CMD every 50 ms until it succeeds; 1 on timeout.
+lib_wait_for()
+{
+	local secs=$1
+	shift
+	local end=$((SECONDS + ${secs%.*} + 1))
+	local i=0 max=$(( (${secs%.*} + 1) * 20 ))
+	while [ $i -lt $max ] && [ $SECONDS -le $end ]; do
+		"$@" && return 0
+		sleep 0.05
+		i=$((i + 1))
+	done
+	"$@"
+}
+
+# lib_wait_gone PID SECONDS: wait for a process we started to exit.
+lib_wait_gone() { lib_wait_for "$2" lib__gone "$1"; }
+lib__gone() { ! kill -0 "$1" 2>/dev/null; }
+
+lib_nsx() { ip netns exec "$@"; }
+
+lib_topology()
+{
+	lib_require
+	NS_C=$LIB_PREFIX-c
+	NS_R=$LIB_PREFIX-r
+	NS_U=$LIB_PREFIX-u
+	IF_C=veth-c
+	IF_RC=veth-rc
+	IF_RU=veth-ru
+	IF_U=veth-u
+	local ns
+	for ns in "$NS_C" "$NS_R" "$NS_U"; do
+		ip netns add "$ns" || lib_fail "ip netns add $ns"
+		LIB_NETNS+=("$ns")
+		lib_nsx "$ns" ip link set lo up
+		# Addresses are usable at once (nodad below) and no router solicitations go out.
+		lib_nsx "$ns" sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0
+	done
+	# Create each pair directly in its namespaces so names never touch the host.
+	ip link add "$IF_C" netns "$NS_C" type veth peer name "$IF_RC" netns "$NS_R" ||
+		lib_fail "veth client<->relay"
+	ip link add "$IF_RU" netns "$NS_R" type veth peer name "$IF_U" netns "$NS_U" ||
+		lib_fail "veth relay<->upstream"
+
+	lib_nsx "$NS_C" ip addr add 198.18.1.1/24 dev "$IF_C"
+	lib_nsx "$NS_C" ip -6 addr add 2001:2:1::1/64 dev "$IF_C" nodad
+	lib_nsx "$NS_R" ip addr add 198.18.1.2/24 dev "$IF_RC"
+	lib_nsx "$NS_R" ip -6 addr add 2001:2:1::2/64 dev "$IF_RC" nodad
+	lib_nsx "$NS_R" ip addr add 198.18.2.1/24 dev "$IF_RU"
+	lib_nsx "$NS_R" ip -6 addr add 2001:2:2::1/64 dev "$IF_RU" nodad
+	lib_nsx "$NS_U" ip addr add 198.18.2.2/24 dev "$IF_U"
+	lib_nsx "$NS_U" ip addr add 198.18.2.3/24 dev "$IF_U"
+	lib_nsx "$NS_U" ip -6 addr add 2001:2:2::2/64 dev "$IF_U" nodad
+	lib_nsx "$NS_U" ip -6 addr add 2001:2:2::3/64 dev "$IF_U" nodad
+	lib_nsx "$NS_C" ip link set "$IF_C" up
+	lib_nsx "$NS_R" ip link set "$IF_RC" up
+	lib_nsx "$NS_R" ip link set "$IF_RU" up
+	lib_nsx "$NS_U" ip link set "$IF_U" up
+	lib_nsx "$NS_C" ip route add 198.18.2.0/24 via 198.18.1.2
+	lib_nsx "$NS_C" ip -6 route add 2001:2:2::/64 via 2001:2:1::2
+	lib_nsx "$NS_U" ip route add 198.18.1.0/24 via 198.18.2.1
+	lib_nsx "$NS_U" ip -6 route add 2001:2:1::/64 via 2001:2:2::1
+	lib_forwarding off
+	# Links must be up (carrier) before traffic; bounded wait, no bare sleep.
+	lib_wait_for 5 lib__link_up "$NS_C" "$IF_C" || lib_fail "$IF_C not up"
+	lib_wait_for 5 lib__link_up "$NS_U" "$IF_U" || lib_fail "$IF_U not up"
+	lib_wait_for 5 lib__link_up "$NS_R" "$IF_RC" || lib_fail "$IF_RC not up"
+	lib_wait_for 5 lib__link_up "$NS_R" "$IF_RU" || lib_fail "$IF_RU not up"
+}
+
+lib__link_up() { lib_nsx "$1" ip -o link show dev "$2" 2>/dev/null | grep -q 'state UP'; }
+
+# lib_forwarding on|off: let NS_R route between the client and upstream networks.
+lib_forwarding()
+{
+	local v=0
+	[ "$1" = on ] && v=1
+	lib_nsx "$NS_R" sysctl -qw net.ipv4.ip_forward=$v net.ipv6.conf.all.forwarding=$v
+}
+
+# lib_family 4|6: CLIENT_IP RELAY_IP UP1_IP UP2_IP RELAY_UP_IP for that family.
+lib_family()
+{
+	FAM=$1
+	if [ "$1" = 4 ]; then
+		CLIENT_IP=198.18.1.1 RELAY_IP=198.18.1.2 RELAY_UP_IP=198.18.2.1
+		UP1_IP=198.18.2.2 UP2_IP=198.18.2.3
+	else
+		CLIENT_IP=2001:2:1::1 RELAY_IP=2001:2:1::2 RELAY_UP_IP=2001:2:2::1
+		UP1_IP=2001:2:2::2 UP2_IP=2001:2:2::3
+	fi
+}
+
+# ep IP PORT: "IP:PORT" or "[IP]:PORT".
+ep()
+{
+	case $1 in
+	*:*) echo "[$1]:$2" ;;
+	*) echo "$1:$2" ;;
+	esac
+}
+
+# lib_bg NS CMD...: start a helper in a namespace, remembered for cleanup; sets BG_PID.
+lib_bg()
+{
+	local ns=$1
+	shift
+	ip netns exec "$ns" "$@" &
+	BG_PID=$!
+	LIB_PIDS+=("$BG_PID")
+}
+
+# lib_udp NS ARGS...: run udp.py in the foreground in a namespace.
+lib_udp() { local ns=$1; shift; ip netns exec "$ns" "$PY" "$UDP_PY" "$@"; }
+
+# lib_udp_bg NS OUTFILE ARGS...: udp.py server in the background, its JSON summary in
+# OUTFILE; waits (bounded) until its socket is bound.
+lib_udp_bg()
+{
+	local ns=$1 out=$2
+	shift 2
+	local bind= a prev=
+	for a in "$@"; do
+		[ "$prev" = --bind ] && bind=$a
+		prev=$a
+	done
+	lib_bg "$ns" "$PY" "$UDP_PY" "$@" >"$out"
+	[ -z "$bind" ] || lib_wait_for 10 lib__bound "$ns" "$bind" "" ||
+		lib_fail "udp.py $* did not bind $bind in $ns"
+}
+
+# lib_stop_pid PID: SIGTERM a helper we started and wait (bounded) for it.
+lib_stop_pid()
+{
+	kill -TERM "$1" 2>/dev/null
+	lib_wait_gone "$1" 5 || { kill -KILL "$1" 2>/dev/null; lib_wait_gone "$1" 2; }
+	wait "$1" 2>/dev/null
+	return 0
+}
+
+# lib__bound NS EP [PID]: a UDP socket (optionally of PID) is bound to EP in NS; a wildcard
+# bind on the same port and family also counts.
+lib__bound()
+{
+	local ns=$1 want=$2 pid=$3 port host
+	port=${want##*:}
+	host=${want%:*}
+	ip netns exec "$ns" ss -Huln${pid:+p} 2>/dev/null |
+		awk -v pid="$pid" -v host="$host" -v port="$port" '
+		pid != "" && index($0, "pid=" pid ",") == 0 { next }
+		{
+			n = split($4, a, ":"); p = a[n]; h = substr($4, 1, length($4) - length(p) - 1)
+			sub(/%.*$/, "", h)
+			if (p != port) next
+			if (h == host) { found = 1 }
+			v6 = (host ~ /^\[/)
+			if (!v6 && (h == "0.0.0.0" || h == "*")) found = 1
+			if (v6 && (h == "[::]" || h == "*")) found = 1
+		}
+		END { exit !found }'
+}
+
+# lib_conf_listens CONF: the listen endpoints of every relay in CONF, one per line.
+lib_conf_listens()
+{
+	"$PY" - "$1" <<'EOF'
+import re, sys
+text = re.sub(r"(#|//).*", "", open(sys.argv[1]).read())
+for arr in re.findall(r"\blisten\s*[=:]\s*\[([^\]]*)\]", text):
+    for ep in re.findall(r'"([^"]*)"', arr):
+        print(ep.split()[0])
+EOF
+}
+
+# lib_relay_start CONF [ARGS...]: run "$RINGRELAY -f -c CONF ARGS" in NS_R, log to
+# $TMPD/relay.log, wait (bounded) until every listener of CONF is bound; sets RELAY_PID.
+# Returns 1 (after printing the log) when the relay exits or does not bind in time.
+lib_relay_start()
+{
+	local conf=$1 ep
+	shift
+	[ -x "$RINGRELAY" ] || lib_fail "relay binary $RINGRELAY not found (make build/ringrelay)"
+	RELAY_LOG=$TMPD/relay.log
+	echo "=== start $(date +%T.%N) $RINGRELAY -f -c $conf $*" >>"$RELAY_LOG"
+	ip netns exec "$NS_R" "$RINGRELAY" -f -c "$conf" "$@" >>"$RELAY_LOG" 2>&1 &
+	RELAY_PID=$!
+	for ep in $(lib_conf_listens "$conf"); do
+		if ! lib_wait_for 10 lib__relay_bound "$ep"; then
+			lib_log "relay did not bind $ep (pid $RELAY_PID)"
+			kill -0 "$RELAY_PID" 2>/dev/null || { wait "$RELAY_PID"; lib_log "relay exited: $?"; }
+			tail -n 30 "$RELAY_LOG" >&2
+			return 1
+		fi
+	done
+	return 0
+}
+
+lib__relay_bound()
+{
+	kill -0 "$RELAY_PID" 2>/dev/null || return 1
+	# Only the relay runs in NS_R, so any socket bound there is its (no pid match: that
+	# would need ss -p to walk every process on the host).
+	lib__bound "$NS_R" "$1" ""
+}
+
+# lib_relay_stop: SIGTERM, bounded wait; returns the relay's exit status (1 if it had to be
+# killed). The exit-time stats line stays in the log (lib_stat_last reads it).
+lib_relay_stop()
+{
+	local rc=0
+	[ -n "$RELAY_PID" ] || return 0
+	kill -TERM "$RELAY_PID" 2>/dev/null
+	if ! lib_wait_gone "$RELAY_PID" 10; then
+		lib_log "relay $RELAY_PID ignored SIGTERM for 10 s, killing it"
+		kill -KILL "$RELAY_PID" 2>/dev/null
+		rc=1
+	fi
+	wait "$RELAY_PID" 2>/dev/null
+	local st=$?
+	[ $rc -eq 0 ] && rc=$st
+	RELAY_PID=
+	return $rc
+}
+
+lib_relay_alive() { [ -n "$RELAY_PID" ] && kill -0 "$RELAY_PID" 2>/dev/null; }
+
+lib__stats_count() { grep -c 'stats relay=' "$RELAY_LOG" 2>/dev/null || true; }
+lib__stats_more() { [ "$(lib__stats_count)" -gt "$1" ]; }
+
+# lib_stats [RELAY]: SIGUSR1 the relay, wait (bounded) for a fresh stats line, print it.
+lib_stats()
+{
+	local before
+	lib_relay_alive || { lib_log "relay not running"; return 1; }
+	before=$(lib__stats_count)
+	kill -USR1 "$RELAY_PID"
+	lib_wait_for 5 lib__stats_more "$before" || { lib_log "no stats line after SIGUSR1"; return 1; }
+	lib_stats_last "$@"
+}
+
+# lib_stats_last [RELAY]: the newest stats line in the log (e.g. the one printed at exit).
+lib_stats_last()
+{
+	if [ -n "$1" ]; then
+		grep "stats relay=$1 " "$RELAY_LOG" | tail -n 1
+	else
+		grep 'stats relay=' "$RELAY_LOG" | tail -n 1
+	fi
+}
+
+# lib_field NAME LINE: the value of NAME=N in a stats line (empty if absent).
+lib_field() { echo "$2" | tr ' ' '\n' | sed -n "s/^$1=//p" | head -n 1; }
+
+# lib_stat NAME [RELAY]: current value of one counter (fresh stats line).
+lib_stat()
+{
+	local line
+	line=$(lib_stats "$2") || return 1
+	lib_field "$1" "$line"
+}
+
+# lib_stat_sum "NAME1 NAME2..." [RELAY]: sum of counters from one fresh stats line.
+lib_stat_sum()
+{
+	local line n v sum=0
+	line=$(lib_stats "$2") || return 1
+	for n in $1; do
+		v=$(lib_field "$n" "$line")
+		sum=$((sum + ${v:-0}))
+	done
+	echo "$sum"
+}
+
+# lib_wait_stat NAME OP VALUE [SECONDS]: poll until counter NAME OP VALUE (OP: -gt -ge -eq..).
+# NAME may be "a+b" to sum counters.
+lib_wait_stat()
+{
+	lib_wait_for "${4:-10}" lib__stat_cmp "$1" "$2" "$3"
+}
+lib__stat_cmp()
+{
+	local v
+	v=$(lib_stat_sum "${1//+/ }") || return 1
+	LAST_STAT=$v
+	[ "$v" "$2" "$3" ]
+}
+
+# lib_json_field NAME JSONLINE: one field of udp.py's summary.
+lib_json_field()
+{
+	"$PY" -c 'import json,sys; print(json.loads(sys.argv[2]).get(sys.argv[1], ""))' "$1" "$2"
+}
+
+# lib_lines FILE: number of lines (0 if missing).
+lib_lines() { [ -f "$1" ] && wc -l <"$1" || echo 0; }
+lib__lines_ge() { [ "$(lib_lines "$1")" -ge "$2" ]; }
+# lib_wait_lines FILE N [SECONDS]: wait until a recorder file has at least N datagrams.
+lib_wait_lines() { lib_wait_for "${3:-10}" lib__lines_ge "$1" "$2"; }
+
+# lib_backends: io_backend values every relay test loops over (override: NET_BACKENDS).
+lib_backends() { echo "${NET_BACKENDS:-io_uring mmsg}"; }
+
+# Per-test result bookkeeping: a test runs many cases and reports all failures at the end.
+LIB_FAILS=0
+lib_case_fail()
+{
+	lib_log "FAIL: $*"
+	LIB_FAILS=$((LIB_FAILS + 1))
+}
+lib_case_ok() { lib_log "ok: $*"; }
+lib_done()
+{
+	if [ "$LIB_FAILS" -ne 0 ]; then
+		lib_log "$LIB_FAILS case(s) failed"
+		exit 1
+	fi
+	exit 0
+}

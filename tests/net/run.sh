@@ -1,0 +1,79 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# Network-namespace test runner: tests/net/run.sh BUILD_DIR
+# Runs every executable tests/net/test_*.sh with RINGRELAY, BUILD and SRC set, each under a
+# timeout (NET_TEST_TIMEOUT, default 180 s); exit 77 counts as skipped. Prints one line per
+# test and "net: N passed, N failed, N skipped"; exits non-zero when anything failed.
+# NET_TESTS="forward oversize" limits the run to matching test names.
+here=$(cd "$(dirname "$0")" && pwd)
+SRC=$(cd "$here/../.." && pwd)
+BUILD=$(cd "${1:-$SRC/build}" 2>/dev/null && pwd) || BUILD=${1:-$SRC/build}
+RINGRELAY=$BUILD/ringrelay
+export SRC BUILD RINGRELAY
+timeout_s=${NET_TEST_TIMEOUT:-180}
+
+tests=()
+for t in "$here"/test_*.sh; do
+	[ -x "$t" ] || continue
+	if [ -n "$NET_TESTS" ]; then
+		match=0
+		for w in $NET_TESTS; do
+			case ${t##*/} in *"$w"*) match=1 ;; esac
+		done
+		[ $match -eq 1 ] || continue
+	fi
+	tests+=("$t")
+done
+
+reason=
+if [ "$(id -u)" -ne 0 ]; then
+	reason="not root: network namespaces need CAP_SYS_ADMIN and CAP_NET_ADMIN"
+elif ! command -v ip >/dev/null || ! ip netns list >/dev/null 2>&1; then
+	reason="'ip netns' is unavailable (install iproute2)"
+elif ! command -v timeout >/dev/null; then
+	reason="'timeout' (coreutils) not found"
+fi
+
+pass=0 fail=0 skip=0
+if [ -n "$reason" ]; then
+	for t in "${tests[@]}"; do
+		echo "SKIP: ${t##*/} ($reason)"
+		skip=$((skip + 1))
+	done
+	echo "net: $pass passed, $fail failed, $skip skipped"
+	exit 0
+fi
+
+# A test killed by the timeout may leave namespaces (and processes in them) behind: each test
+# gets its own name prefix, so exactly its leftovers can be found and removed.
+sweep()
+{
+	local prefix=$1 ns pid
+	for ns in $(ip netns list 2>/dev/null | awk '{print $1}'); do
+		case $ns in "$prefix"-*) ;; *) continue ;; esac
+		for pid in $(ip netns pids "$ns" 2>/dev/null); do
+			kill -KILL "$pid" 2>/dev/null
+		done
+		ip netns del "$ns" 2>/dev/null && echo "  removed leftover namespace $ns"
+	done
+}
+
+i=0
+for t in "${tests[@]}"; do
+	i=$((i + 1))
+	name=${t##*/}
+	prefix=rrn$$x$i
+	start=$SECONDS
+	NET_NS_PREFIX=$prefix timeout -k 10 "$timeout_s" "$t"
+	rc=$?
+	dur=$((SECONDS - start))
+	sweep "$prefix"
+	case $rc in
+	0) pass=$((pass + 1)); echo "PASS: $name (${dur}s)" ;;
+	77) skip=$((skip + 1)); echo "SKIP: $name" ;;
+	124 | 137) fail=$((fail + 1)); echo "FAIL: $name (timeout after ${timeout_s}s)" ;;
+	*) fail=$((fail + 1)); echo "FAIL: $name (exit $rc, ${dur}s)" ;;
+	esac
+done
+echo "net: $pass passed, $fail failed, $skip skipped"
+[ "$fail" -eq 0 ]

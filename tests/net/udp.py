@@ -1,0 +1,277 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""UDP traffic tool for the netns tests (standard library only).
+
+  echo   --bind EP [--count N] [--seconds S] [--out FILE]
+  sink   --bind EP --seconds S --out FILE [--count N]
+  client --to EP --clients K --count N (--size S | --sizes A,B,..) [--expect-echo]
+         [--expect-none] [--seconds S] [--bind IP] [--port-base P] [--record FILE]
+
+EP is "IP:PORT" or "[IPv6]:PORT". Every mode prints a one-line JSON summary on stdout.
+
+Payloads are deterministic: "PORT:CLIENT:SEQ|" followed by a filler pattern, cut to the
+requested size (so 1-byte and 0-byte datagrams are possible). A client checks each reply
+byte-exact against the multiset of payloads *its own socket* sent, so a reply delivered to
+the wrong client shows up as "foreign" and the run fails.
+
+echo/sink record one line per datagram in --out: "PEER LEN HEX KEY", where KEY is the
+"PORT:CLIENT:SEQ" header when the payload carries one and "-" otherwise. The file is flushed
+per datagram so tests can poll it while the server runs.
+"""
+
+import argparse
+import collections
+import json
+import os
+import selectors
+import signal
+import socket
+import sys
+import time
+
+BIG_BUF = 8 << 20
+
+
+def parse_ep(text):
+    """Split "IP:PORT" / "[IP6]:PORT" into (family, host, port)."""
+    if text.startswith("["):
+        host, _, port = text[1:].partition("]:")
+        return socket.AF_INET6, host, int(port)
+    host, _, port = text.rpartition(":")
+    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+    return fam, host, int(port)
+
+
+def fmt_peer(addr):
+    host, port = addr[0], addr[1]
+    return "[%s]:%d" % (host, port) if ":" in host else "%s:%d" % (host, port)
+
+
+def big_buffers(sock):
+    """Ask for large socket buffers so a slow Python peer does not drop a test burst.
+    SO_*BUFFORCE needs CAP_NET_ADMIN (the tests run as root); fall back silently."""
+    for force, plain in ((getattr(socket, "SO_RCVBUFFORCE", 33), socket.SO_RCVBUF),
+                         (getattr(socket, "SO_SNDBUFFORCE", 32), socket.SO_SNDBUF)):
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, force, BIG_BUF)
+        except OSError:
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, plain, BIG_BUF)
+            except OSError:
+                pass
+
+
+def payload(port, idx, seq, size):
+    head = b"%d:%d:%d|" % (port, idx, seq)
+    if size <= len(head):
+        return head[:size]
+    n = size - len(head)
+    base = (port * 7 + idx * 13 + seq * 31) & 0xFF
+    return head + bytes((base + k) & 0xFF for k in range(n))
+
+
+def key_of(data):
+    head, sep, _ = data[:40].partition(b"|")
+    if not sep:
+        return "-"
+    try:
+        text = head.decode("ascii")
+    except UnicodeDecodeError:
+        return "-"
+    parts = text.split(":")
+    if len(parts) == 3 and all(p.isdigit() for p in parts):
+        return text
+    return "-"
+
+
+class Stop:
+    """Turns SIGTERM/SIGINT into a flag so servers still print their summary."""
+
+    def __init__(self):
+        self.flag = False
+        signal.signal(signal.SIGTERM, self._set)
+        signal.signal(signal.SIGINT, self._set)
+
+    def _set(self, *_):
+        self.flag = True
+
+
+def serve(args, reply):
+    fam, host, port = parse_ep(args.bind)
+    sock = socket.socket(fam, socket.SOCK_DGRAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    big_buffers(sock)
+    sock.bind((host, port))
+    sock.settimeout(0.1)
+    out = open(args.out, "w", buffering=1) if args.out else None
+    stop = Stop()
+    deadline = time.monotonic() + args.seconds
+    got = nbytes = errors = 0
+    peers = collections.Counter()
+    while not stop.flag and time.monotonic() < deadline:
+        if args.count and got >= args.count:
+            break
+        try:
+            data, peer = sock.recvfrom(65536)
+        except socket.timeout:
+            continue
+        except InterruptedError:
+            continue
+        except OSError:
+            errors += 1
+            continue
+        got += 1
+        nbytes += len(data)
+        pstr = fmt_peer(peer)
+        peers[pstr] += 1
+        if out:
+            out.write("%s %d %s %s\n" % (pstr, len(data), data.hex() or "-", key_of(data)))
+        if reply:
+            try:
+                sock.sendto(data, peer)
+            except OSError:
+                errors += 1
+    if out:
+        out.close()
+    print(json.dumps({"mode": "echo" if reply else "sink", "bind": args.bind,
+                      "received": got, "bytes": nbytes, "peers": len(peers),
+                      "errors": errors}), flush=True)
+    return 0
+
+
+def client(args):
+    fam, host, port = parse_ep(args.to)
+    if args.sizes:
+        sizes = [int(s) for s in args.sizes.split(",")]
+    else:
+        sizes = [args.size]
+    bind_ip = args.bind or ("::" if fam == socket.AF_INET6 else "0.0.0.0")
+    socks = []
+    sel = selectors.DefaultSelector()
+    for i in range(args.clients):
+        s = socket.socket(fam, socket.SOCK_DGRAM)
+        big_buffers(s)
+        s.bind((bind_ip, args.port_base + i if args.port_base else 0))
+        s.setblocking(False)
+        sel.register(s, selectors.EVENT_READ, i)
+        socks.append(s)
+    ports = [s.getsockname()[1] for s in socks]
+    pending = [collections.Counter() for _ in socks]
+    received = [0] * len(socks)
+    foreign = errors = sent = 0
+    record = open(args.record, "w") if args.record else None
+    deadline = time.monotonic() + args.seconds
+
+    def drain(until, want_done):
+        nonlocal foreign, errors
+        while True:
+            if want_done and want_done():
+                return
+            left = until - time.monotonic()
+            if left <= 0:
+                return
+            for key, _ in sel.select(min(left, 0.05)):
+                s = key.fileobj
+                i = key.data
+                while True:
+                    try:
+                        data = s.recv(65536)
+                    except BlockingIOError:
+                        break
+                    except OSError:
+                        errors += 1
+                        break
+                    if pending[i][data] > 0:
+                        pending[i][data] -= 1
+                        received[i] += 1
+                    else:
+                        foreign += 1
+
+    def outstanding():
+        return sum(sum(c.values()) for c in pending)
+
+    for seq in range(args.count):
+        if time.monotonic() >= deadline:
+            break
+        size = sizes[seq % len(sizes)]
+        for i, s in enumerate(socks):
+            data = payload(ports[i], i, seq, size)
+            try:
+                s.sendto(data, (host, port))
+            except BlockingIOError:
+                errors += 1
+                continue
+            except OSError:
+                errors += 1
+                continue
+            sent += 1
+            if record:
+                record.write("%s\n" % (data.hex() or "-"))
+            if args.expect_echo:
+                pending[i][data] += 1
+            elif sent % 32 == 0:
+                # Pace one-way bursts a little so a Python sink keeps up.
+                time.sleep(0.001)
+        if args.expect_echo:
+            # Lock-step rounds: wait (bounded) for this round's echoes before the next one,
+            # so a burst never overruns a Python echo server; loss is then a real finding.
+            drain(min(deadline, time.monotonic() + args.round_wait),
+                  lambda: outstanding() == 0)
+    if record:
+        record.close()
+    if args.expect_echo:
+        drain(deadline, lambda: outstanding() == 0)
+    elif args.expect_none:
+        drain(min(deadline, time.monotonic() + args.quiet), None)
+    else:
+        drain(time.monotonic(), None)
+    missing = outstanding()
+    got = sum(received)
+    if args.expect_echo:
+        ok = missing == 0 and foreign == 0 and got == sent and sent == args.count * args.clients
+    elif args.expect_none:
+        ok = foreign == 0 and got == 0
+    else:
+        ok = sent == args.count * args.clients
+    print(json.dumps({"mode": "client", "to": args.to, "clients": args.clients,
+                      "sent": sent, "received": got, "missing": missing,
+                      "foreign": foreign, "errors": errors, "ok": ok,
+                      "ports": ports if len(ports) <= 8 else ports[:8] + ["..."]}), flush=True)
+    return 0 if ok else 1
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="mode", required=True)
+    for name in ("echo", "sink"):
+        p = sub.add_parser(name)
+        p.add_argument("--bind", required=True)
+        p.add_argument("--count", type=int, default=0, help="stop after N datagrams")
+        p.add_argument("--seconds", type=float, default=120.0, help="stop after S seconds")
+        p.add_argument("--out", help="record one line per datagram")
+    p = sub.add_parser("client")
+    p.add_argument("--to", required=True)
+    p.add_argument("--clients", type=int, default=1)
+    p.add_argument("--count", type=int, default=1, help="datagrams per client")
+    p.add_argument("--size", type=int, default=64)
+    p.add_argument("--sizes", help="comma list, cycled per datagram")
+    p.add_argument("--expect-echo", action="store_true")
+    p.add_argument("--expect-none", action="store_true",
+                   help="succeed only if no reply arrives within --quiet seconds")
+    p.add_argument("--quiet", type=float, default=0.5)
+    p.add_argument("--seconds", type=float, default=20.0, help="overall bound")
+    p.add_argument("--round-wait", type=float, default=2.0,
+                   help="max wait for one round of echoes")
+    p.add_argument("--bind", help="local IP (default wildcard)")
+    p.add_argument("--port-base", type=int, default=0,
+                   help="client i binds port P+i (default: ephemeral)")
+    p.add_argument("--record", help="write the hex of every sent payload, one per line")
+    args = ap.parse_args()
+    if args.mode == "client":
+        return client(args)
+    return serve(args, args.mode == "echo")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
