@@ -1,0 +1,506 @@
+// SPDX-License-Identifier: MIT
+/* Benchmark UDP generator, built so that it is never the bottleneck: sendmmsg batches (and
+ * optional UDP GSO), one connected socket per flow (a flow = a source port), unlimited or
+ * paced rate, frame sizes in DPDK terms (64 B means a 64-byte Ethernet frame with FCS), IMIX,
+ * bounded by time and by count, pinned to one CPU. Prints one JSON line.
+ *
+ *   gen -d DST [-s SRC] [-f FLOWS] [-r PPS] [-l 64|1400|imix|BYTES] [-P PAYLOAD]
+ *       [-t SECONDS] [-n COUNT] [-b BATCH] [-g SEGS] [-C CPU] [-L] [-w SECONDS]
+ *   gen -E -d BIND [-t SECONDS] [-C CPU]      reflector: echo every datagram to its sender
+ *
+ * -L (latency) stamps each datagram with a sequence number and the send time, reads the
+ * replies that came back through the device under test and reports p50/p90/p99/p99.9. */
+#include <errno.h>
+#include <getopt.h>
+#include <netinet/udp.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "addr.h"
+
+#ifndef UDP_SEGMENT
+#define UDP_SEGMENT 103
+#endif
+
+#define GEN_MAX_BATCH 1024
+#define GEN_MAX_FLOWS 4096
+#define GEN_MAX_PAYLOAD 65507
+#define GEN_MAX_SAMPLES (16u << 20)
+#define GEN_MAGIC 0x52524c41u
+
+/* CSIT IMIX: 7:4:1 of 64/570/1518-byte frames, interleaved so each batch is mixed. */
+static const unsigned gen_imix[12] = { 64, 570, 64, 1518, 64, 570, 64, 64, 570, 64, 570, 64 };
+
+struct gen_opts {
+	struct addr dst, src;
+	int have_src, flows, batch, gso_segs, cpu, latency, echo;
+	int imix, frame, payload; /* payload < 0: derived from frame */
+	double seconds, wait;
+	uint64_t rate, count;
+};
+
+struct gen_stamp {
+	uint32_t magic;
+	uint32_t pad;
+	uint64_t seq;
+	uint64_t tx_ns;
+};
+
+struct gen_state {
+	int *fds;
+	struct mmsghdr *msgs;
+	struct iovec *iovs;
+	char *buf;        /* one payload per message so latency stamps differ */
+	size_t buf_stride;
+	uint64_t *samples;
+	uint64_t nsamples, max_samples;
+	uint64_t sent, sent_bytes, errors, rx, seq;
+	uint64_t tx_ns;   /* time spent sending, without the latency drain */
+	unsigned imix_pos;
+	int l2_overhead;  /* Ethernet + IP + UDP + FCS for this family */
+};
+
+static uint64_t gen_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+static int gen_pin(int cpu)
+{
+	cpu_set_t set;
+
+	if (cpu < 0)
+		return 0;
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	return sched_setaffinity(0, sizeof(set), &set) ? -errno : 0;
+}
+
+static void gen_usage(FILE *f)
+{
+	fprintf(f, "usage: gen -d DST [-s SRC] [-f FLOWS] [-r PPS] [-l 64|1400|imix|BYTES]\n"
+		   "           [-P PAYLOAD] [-t SECONDS] [-n COUNT] [-b BATCH] [-g SEGS] [-C CPU]\n"
+		   "           [-L [-w WAIT_SECONDS]]\n"
+		   "       gen -E -d BIND [-t SECONDS] [-C CPU]\n");
+}
+
+static int gen_parse(int argc, char **argv, struct gen_opts *o)
+{
+	const char *why = NULL;
+	int c, have_dst = 0;
+
+	*o = (struct gen_opts){ .flows = 16, .batch = 64, .cpu = -1, .frame = 64, .payload = -1,
+				.seconds = 5, .wait = 0.2 };
+	while ((c = getopt(argc, argv, "d:s:f:r:l:P:t:n:b:g:C:Lw:Eh")) != -1) {
+		switch (c) {
+		case 'd':
+			if (addr_parse(optarg, &o->dst, &why))
+				goto bad_addr;
+			have_dst = 1;
+			break;
+		case 's':
+			if (addr_parse(optarg, &o->src, &why))
+				goto bad_addr;
+			o->have_src = 1;
+			break;
+		case 'f': o->flows = atoi(optarg); break;
+		case 'r': o->rate = strtoull(optarg, NULL, 0); break;
+		case 'l':
+			if (!strcmp(optarg, "imix"))
+				o->imix = 1;
+			else
+				o->frame = atoi(optarg);
+			break;
+		case 'P': o->payload = atoi(optarg); break;
+		case 't': o->seconds = atof(optarg); break;
+		case 'n': o->count = strtoull(optarg, NULL, 0); break;
+		case 'b': o->batch = atoi(optarg); break;
+		case 'g': o->gso_segs = atoi(optarg); break;
+		case 'C': o->cpu = atoi(optarg); break;
+		case 'L': o->latency = 1; break;
+		case 'w': o->wait = atof(optarg); break;
+		case 'E': o->echo = 1; break;
+		case 'h': gen_usage(stdout); exit(0);
+		default: return -EINVAL;
+		}
+	}
+	if (!have_dst || o->flows < 1 || o->flows > GEN_MAX_FLOWS || o->batch < 1 ||
+	    o->batch > GEN_MAX_BATCH || o->seconds <= 0 || o->gso_segs < 0 || o->gso_segs > 64 ||
+	    o->payload > GEN_MAX_PAYLOAD || (o->gso_segs && o->imix) ||
+	    (o->gso_segs && o->latency)) {
+		fprintf(stderr, "gen: bad or conflicting options\n");
+		return -EINVAL;
+	}
+	return 0;
+bad_addr:
+	fprintf(stderr, "gen: %s: %s\n", optarg, why ? why : "bad address");
+	return -EINVAL;
+}
+
+/* Payload bytes of a frame of the given size (DPDK sizes count the 4-byte FCS). */
+static size_t gen_payload_of(const struct gen_opts *o, const struct gen_state *s, unsigned frame)
+{
+	int p = (int)frame - s->l2_overhead;
+
+	if (o->payload >= 0 && !o->imix)
+		p = o->payload;
+	if (o->latency && p < (int)sizeof(struct gen_stamp))
+		p = sizeof(struct gen_stamp);
+	return p < 0 ? 0 : (size_t)p;
+}
+
+static int gen_socket(const struct gen_opts *o, const struct addr *bind_to, int do_connect)
+{
+	int one = 1, sz = 8 << 20;
+	int fd = socket(addr_family(&o->dst), SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -errno;
+	/* FORCE variants need CAP_NET_ADMIN; fall back silently, the size is only a hint. */
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof(sz)))
+		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof(sz)))
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind_to && bind(fd, &bind_to->sa, addr_len(bind_to)))
+		goto err_close;
+	if (do_connect && connect(fd, &o->dst.sa, addr_len(&o->dst)))
+		goto err_close;
+	return fd;
+err_close:
+	one = -errno;
+	close(fd);
+	return one;
+}
+
+static void gen_state_fini(struct gen_state *s, int nfds)
+{
+	for (int i = 0; s->fds && i < nfds; i++)
+		if (s->fds[i] >= 0)
+			close(s->fds[i]);
+	free(s->fds);
+	free(s->msgs);
+	free(s->iovs);
+	free(s->buf);
+	free(s->samples);
+}
+
+/* Space for one UDP_SEGMENT control message per mmsghdr. */
+union gen_cmsg {
+	char buf[CMSG_SPACE(sizeof(uint16_t))];
+	struct cmsghdr align;
+};
+
+static int gen_state_init(struct gen_state *s, const struct gen_opts *o, union gen_cmsg **cm)
+{
+	size_t maxp;
+
+	memset(s, 0, sizeof(*s));
+	s->l2_overhead = 14 + (addr_family(&o->dst) == AF_INET6 ? 40 : 20) + 8 + 4;
+	s->fds = calloc(o->flows, sizeof(*s->fds));
+	for (int i = 0; s->fds && i < o->flows; i++)
+		s->fds[i] = -1;
+	s->msgs = calloc(o->batch, sizeof(*s->msgs));
+	s->iovs = calloc(o->batch, sizeof(*s->iovs));
+	*cm = calloc(o->batch, sizeof(**cm));
+	maxp = o->echo ? 65536 : gen_payload_of(o, s, o->imix ? 1518 : o->frame);
+	if (o->gso_segs)
+		maxp *= o->gso_segs;
+	if (maxp > 65536 && !o->echo)
+		return -EMSGSIZE;
+	s->buf_stride = maxp ? maxp : 1;
+	s->buf = calloc(o->batch, s->buf_stride);
+	if (o->latency) {
+		s->max_samples = GEN_MAX_SAMPLES;
+		s->samples = calloc(s->max_samples, sizeof(*s->samples));
+	}
+	if (!s->fds || !s->msgs || !s->iovs || !*cm || !s->buf || (o->latency && !s->samples))
+		return -ENOMEM;
+	for (int i = 0; i < o->batch; i++) {
+		memset(s->buf + i * s->buf_stride, 0xa5, s->buf_stride);
+		s->iovs[i].iov_base = s->buf + i * s->buf_stride;
+		s->msgs[i].msg_hdr.msg_iov = &s->iovs[i];
+		s->msgs[i].msg_hdr.msg_iovlen = 1;
+	}
+	return 0;
+}
+
+/* Reads every pending reply on fd and records its round-trip time. */
+static void gen_drain(struct gen_state *s, int fd)
+{
+	char rbuf[64][128];
+	struct iovec iov[64];
+	struct mmsghdr m[64];
+	int n;
+
+	memset(m, 0, sizeof(m));
+	for (int i = 0; i < 64; i++) {
+		iov[i] = (struct iovec){ rbuf[i], sizeof(rbuf[i]) };
+		m[i].msg_hdr.msg_iov = &iov[i];
+		m[i].msg_hdr.msg_iovlen = 1;
+	}
+	while ((n = recvmmsg(fd, m, 64, MSG_DONTWAIT, NULL)) > 0) {
+		uint64_t now = gen_now_ns();
+
+		for (int i = 0; i < n; i++) {
+			struct gen_stamp st;
+
+			if (m[i].msg_len < sizeof(st))
+				continue;
+			memcpy(&st, rbuf[i], sizeof(st));
+			if (st.magic != GEN_MAGIC)
+				continue;
+			s->rx++;
+			if (s->nsamples < s->max_samples)
+				s->samples[s->nsamples++] = now - st.tx_ns;
+		}
+	}
+}
+
+/* Waits until t_ns; in latency mode the wait is spent reading replies. */
+static void gen_wait_until(struct gen_state *s, const struct gen_opts *o, uint64_t t_ns)
+{
+	uint64_t now;
+
+	while ((now = gen_now_ns()) < t_ns) {
+		uint64_t left = t_ns - now;
+
+		if (o->latency) {
+			struct pollfd p = { .fd = s->fds[0], .events = POLLIN };
+
+			/* Latency runs use one flow so one poll sees every reply. */
+			if (poll(&p, 1, left > 2000000 ? (int)(left / 1000000) : 0) > 0)
+				gen_drain(s, s->fds[0]);
+		} else if (left > 100000) {
+			struct timespec ts = { 0, (long)(left - 50000) };
+
+			nanosleep(&ts, NULL);
+		}
+		/* else spin: sleeping under 100 us overshoots by more than it saves */
+	}
+}
+
+static int gen_cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static double gen_pct(const struct gen_state *s, double p)
+{
+	uint64_t i;
+
+	if (!s->nsamples)
+		return -1;
+	i = (uint64_t)(p / 100.0 * (s->nsamples - 1) + 0.5);
+	return s->samples[i] / 1000.0;
+}
+
+static int gen_tx(struct gen_state *s, const struct gen_opts *o, union gen_cmsg *cm)
+{
+	uint64_t start = gen_now_ns(), end = start + (uint64_t)(o->seconds * 1e9), next = start;
+	int batch = o->batch, flow = 0, segs = o->gso_segs ? o->gso_segs : 1;
+	unsigned iter = 0;
+	sigset_t pend;
+
+	/* Paced runs send at least every millisecond so bursts stay short. */
+	if (o->rate && (uint64_t)batch * segs > o->rate / 1000)
+		batch = o->rate / 1000 / segs > 0 ? (int)(o->rate / 1000 / segs) : 1;
+	if (o->latency && o->rate && (uint64_t)batch > o->rate / 10000 + 1)
+		batch = (int)(o->rate / 10000) + 1;
+
+	for (;;) {
+		uint64_t now = gen_now_ns();
+		int n = batch, r;
+
+		if (now >= end || (o->count && s->sent >= o->count))
+			break;
+		if (o->count && (uint64_t)n * segs > o->count - s->sent)
+			n = (int)((o->count - s->sent + segs - 1) / segs);
+		if (o->rate) {
+			next += (uint64_t)n * segs * 1000000000ull / o->rate;
+			gen_wait_until(s, o, next);
+		}
+		for (int i = 0; i < n; i++) {
+			unsigned frame = o->imix ? gen_imix[s->imix_pos++ % 12] : (unsigned)o->frame;
+			size_t len = gen_payload_of(o, s, frame);
+
+			s->iovs[i].iov_len = len * segs;
+			s->msgs[i].msg_hdr.msg_control = NULL;
+			s->msgs[i].msg_hdr.msg_controllen = 0;
+			if (o->gso_segs) {
+				struct cmsghdr *c = (struct cmsghdr *)cm[i].buf;
+				uint16_t gso = (uint16_t)len;
+
+				c->cmsg_level = SOL_UDP;
+				c->cmsg_type = UDP_SEGMENT;
+				c->cmsg_len = CMSG_LEN(sizeof(gso));
+				memcpy(CMSG_DATA(c), &gso, sizeof(gso));
+				s->msgs[i].msg_hdr.msg_control = cm[i].buf;
+				s->msgs[i].msg_hdr.msg_controllen = sizeof(cm[i].buf);
+			}
+			if (o->latency) {
+				struct gen_stamp st = { GEN_MAGIC, 0, s->seq++, gen_now_ns() };
+
+				memcpy(s->iovs[i].iov_base, &st, sizeof(st));
+			}
+		}
+		r = sendmmsg(s->fds[flow], s->msgs, n, 0);
+		if (r < 0) {
+			if (errno != EAGAIN && errno != ENOBUFS && errno != ECONNREFUSED &&
+			    errno != EINTR)
+				return -errno;
+			s->errors++;
+		} else {
+			for (int i = 0; i < r; i++) {
+				size_t len = s->iovs[i].iov_len / segs;
+
+				s->sent += segs;
+				s->sent_bytes += (len + s->l2_overhead) * segs;
+			}
+		}
+		if (o->latency)
+			gen_drain(s, s->fds[0]);
+		flow = (flow + 1) % o->flows;
+		if (!(++iter & 1023)) {
+			sigpending(&pend);
+			if (sigismember(&pend, SIGINT) || sigismember(&pend, SIGTERM))
+				break;
+		}
+	}
+	s->tx_ns = gen_now_ns() - start;
+	if (o->latency) {
+		uint64_t until = gen_now_ns() + (uint64_t)(o->wait * 1e9);
+
+		gen_wait_until(s, o, until);
+		gen_drain(s, s->fds[0]);
+	}
+	return 0;
+}
+
+static int gen_echo(struct gen_state *s, const struct gen_opts *o)
+{
+	uint64_t end = gen_now_ns() + (uint64_t)(o->seconds * 1e9);
+	struct sockaddr_storage *from = calloc(o->batch, sizeof(*from));
+	struct timeval tv = { 0, 100000 };
+	int fd = s->fds[0];
+
+	if (!from)
+		return -ENOMEM;
+	/* Wake up every 100 ms to honour the time bound. */
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	while (gen_now_ns() < end) {
+		int n;
+
+		for (int i = 0; i < o->batch; i++) {
+			s->iovs[i].iov_len = s->buf_stride;
+			s->msgs[i].msg_hdr.msg_name = &from[i];
+			s->msgs[i].msg_hdr.msg_namelen = sizeof(from[i]);
+		}
+		n = recvmmsg(fd, s->msgs, o->batch, MSG_WAITFORONE, NULL);
+		if (n <= 0)
+			continue;
+		s->rx += n;
+		for (int i = 0; i < n; i++)
+			s->iovs[i].iov_len = s->msgs[i].msg_len;
+		n = sendmmsg(fd, s->msgs, n, 0);
+		if (n > 0)
+			s->sent += n;
+		else
+			s->errors++;
+	}
+	free(from);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	char dst[ADDR_STRLEN], size[16];
+	struct gen_state s;
+	union gen_cmsg *cm = NULL;
+	struct gen_opts o;
+	uint64_t t0, t1;
+	sigset_t mask;
+	double el;
+	int err;
+
+	if (gen_parse(argc, argv, &o)) {
+		gen_usage(stderr);
+		return 2;
+	}
+	if (o.echo || o.latency)
+		o.flows = 1;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	/* Blocked, then polled: a Ctrl-C still ends a run with its summary line. */
+	if (!o.echo)
+		sigprocmask(SIG_BLOCK, &mask, NULL);
+	err = gen_pin(o.cpu);
+	if (err) {
+		fprintf(stderr, "gen: pin to CPU %d: %s\n", o.cpu, strerror(-err));
+		return 1;
+	}
+	err = gen_state_init(&s, &o, &cm);
+	if (err) {
+		fprintf(stderr, "gen: set-up: %s\n", strerror(-err));
+		goto err_fini;
+	}
+	for (int i = 0; i < o.flows; i++) {
+		s.fds[i] = o.echo ? gen_socket(&o, &o.dst, 0)
+				  : gen_socket(&o, o.have_src ? &o.src : NULL, 1);
+		if (s.fds[i] < 0) {
+			err = s.fds[i];
+			fprintf(stderr, "gen: socket for flow %d: %s\n", i, strerror(-err));
+			goto err_fini;
+		}
+	}
+	addr_format(&o.dst, dst, sizeof(dst));
+	if (o.imix)
+		snprintf(size, sizeof(size), "imix");
+	else
+		snprintf(size, sizeof(size), "%d", o.frame);
+
+	t0 = gen_now_ns();
+	err = o.echo ? gen_echo(&s, &o) : gen_tx(&s, &o, cm);
+	t1 = gen_now_ns();
+	if (err) {
+		fprintf(stderr, "gen: send to %s: %s\n", dst, strerror(-err));
+		goto err_fini;
+	}
+	el = (o.echo ? t1 - t0 : s.tx_ns) / 1e9;
+	printf("{\"tool\":\"gen\",\"mode\":\"%s\",\"dst\":\"%s\",\"flows\":%d,\"size\":\"%s\","
+	       "\"batch\":%d,\"gso_segs\":%d,\"rate_pps\":%llu,\"cpu\":%d,\"elapsed_s\":%.6f,"
+	       "\"sent_pkts\":%llu,\"sent_bytes\":%llu,\"send_errors\":%llu,\"pps\":%.0f",
+	       o.echo ? "echo" : o.latency ? "latency" : "tx", dst, o.flows, size, o.batch,
+	       o.gso_segs, (unsigned long long)o.rate, o.cpu, el, (unsigned long long)s.sent,
+	       (unsigned long long)s.sent_bytes, (unsigned long long)s.errors,
+	       el > 0 ? s.sent / el : 0.0);
+	if (o.latency) {
+		qsort(s.samples, s.nsamples, sizeof(*s.samples), gen_cmp_u64);
+		printf(",\"rx_pkts\":%llu,\"lost\":%lld,\"rtt_us\":{\"min\":%.1f,\"p50\":%.1f,"
+		       "\"p90\":%.1f,\"p99\":%.1f,\"p99.9\":%.1f,\"max\":%.1f}",
+		       (unsigned long long)s.rx, (long long)(s.sent - s.rx), gen_pct(&s, 0),
+		       gen_pct(&s, 50), gen_pct(&s, 90), gen_pct(&s, 99), gen_pct(&s, 99.9),
+		       gen_pct(&s, 100));
+	}
+	if (o.echo)
+		printf(",\"rx_pkts\":%llu", (unsigned long long)s.rx);
+	printf("}\n");
+err_fini:
+	gen_state_fini(&s, o.flows);
+	free(cm);
+	return err ? 1 : 0;
+}

@@ -1,0 +1,39 @@
+# SPDX-License-Identifier: MIT
+# perf/ tools, included by the top-level Makefile. Everything builds into $(BUILD)/perf/;
+# `make perf-tools` builds them, `make bench` runs perf/bench.sh which builds them too.
+# Nothing else depends on these targets, so `make` and `make check` never build them.
+
+PERF_DIR   := $(BUILD)/perf
+PERF_TOOLS := $(PERF_DIR)/gen $(PERF_DIR)/sink $(PERF_DIR)/mmsg_relay
+# The tools reuse the endpoint parser so they accept exactly ringrelay's address syntax.
+PERF_LIB   := $(BUILD)/obj/addr.o
+
+.PHONY: perf-tools
+perf-tools: $(PERF_TOOLS)
+
+$(PERF_DIR):
+	$(Q)mkdir -p $@
+
+$(PERF_DIR)/sink.tmp.o: perf/sink.bpf.c | $(PERF_DIR)
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) -target bpf -O2 -g -Wall -Werror -I $(ARCH_INC) -c $< -o $@
+
+$(PERF_DIR)/sink.bpf.o: $(PERF_DIR)/sink.tmp.o
+	$(call msg,GEN-OBJ,$@)
+	$(Q)$(BPFTOOL) gen object $@ $<
+
+$(PERF_DIR)/sink.skel.h: $(PERF_DIR)/sink.bpf.o
+	$(call msg,GEN-SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name perf_sink_bpf > $@
+
+$(PERF_DIR)/%.o: perf/%.c | $(PERF_DIR)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) -I $(PERF_DIR) -c $< -o $@
+
+$(PERF_DIR)/sink.o: $(PERF_DIR)/sink.skel.h
+
+$(PERF_DIR)/gen $(PERF_DIR)/sink $(PERF_DIR)/mmsg_relay: $(PERF_DIR)/%: $(PERF_DIR)/%.o $(PERF_LIB)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+-include $(wildcard $(PERF_DIR)/*.d)
