@@ -15,17 +15,15 @@
 
 #define BALANCE_EMPTY UINT16_MAX
 
-/* nginx's smooth weighted round robin, run for one full period (sum of weights picks): each
- * step every upstream gains its weight, the richest is picked and pays the total. Ties go to
- * the lowest index, so the schedule is deterministic. */
-static int balance_build_schedule(struct balancer *b, const struct relay_conf *r, uint32_t total)
+/* nginx's smooth weighted round robin, run for one full period (total = sum of weights
+ * steps) into order[]: each step every upstream gains its weight, the richest is picked and
+ * pays the total. Ties go to the lowest index, so the order is deterministic. Any prefix of it
+ * gives every upstream its proportional share to within one turn. */
+static void balance_smooth_order(const struct relay_conf *r, uint32_t total, uint32_t *order)
 {
 	int64_t current[CONFIG_MAX_UPSTREAMS] = { 0 };
 	uint32_t step, i;
 
-	b->schedule = calloc(total, sizeof(*b->schedule));
-	if (!b->schedule)
-		return -ENOMEM;
 	for (step = 0; step < total; step++) {
 		uint32_t best = 0;
 		bool found = false;
@@ -40,25 +38,39 @@ static int balance_build_schedule(struct balancer *b, const struct relay_conf *r
 			}
 		}
 		current[best] -= total;
-		b->schedule[step] = best;
+		order[step] = best;
 	}
+}
+
+static int balance_build_schedule(struct balancer *b, const struct relay_conf *r, uint32_t total)
+{
+	b->schedule = calloc(total, sizeof(*b->schedule));
+	if (!b->schedule)
+		return -ENOMEM;
+	balance_smooth_order(r, total, b->schedule);
 	b->schedule_len = total;
 	return 0;
 }
 
 /* Maglev's table population (Eisenbud et al., NSDI 2016, pseudocode 1). Each upstream walks
  * its own permutation of the table, given by offset and skip, and claims the next empty entry
- * on its turn. Weights as in Katran: an upstream takes `weight` turns per round. Because the
- * table size is prime and 1 <= skip < size, every permutation reaches every entry, so each
- * turn finds an empty one while any is left. */
-static int balance_build_maglev(struct balancer *b, const struct relay_conf *r)
+ * on its turn. Weights as in Katran: an upstream takes `weight` turns per round. The turns of
+ * a round are taken in smooth weighted order rather than in blocks, so the last, partial round
+ * is shared in proportion too and every upstream ends within about one entry of its exact
+ * share. Because the table size is prime and 1 <= skip < size, every permutation reaches
+ * every entry, so each turn finds an empty one while any is left. */
+static int balance_build_maglev(struct balancer *b, const struct relay_conf *r, uint32_t total)
 {
 	uint32_t pos[CONFIG_MAX_UPSTREAMS], skip[CONFIG_MAX_UPSTREAMS];
-	uint32_t filled = 0, i, turn;
+	uint32_t filled, turn, i, *order;
 
+	order = calloc(total, sizeof(*order));
+	if (!order)
+		return -ENOMEM;
 	b->maglev = malloc(MAGLEV_TABLE_SIZE * sizeof(*b->maglev));
 	if (!b->maglev)
-		return -ENOMEM;
+		goto err_free_order;
+	balance_smooth_order(r, total, order);
 	for (i = 0; i < MAGLEV_TABLE_SIZE; i++)
 		b->maglev[i] = BALANCE_EMPTY;
 	/* Two independent hashes of the upstream's address and port, so its permutation depends
@@ -71,18 +83,19 @@ static int balance_build_maglev(struct balancer *b, const struct relay_conf *r)
 		skip[i] = addr_hash(a, true, BALANCE_SKIP_SEED) % (MAGLEV_TABLE_SIZE - 1) + 1;
 	}
 
-	while (filled < MAGLEV_TABLE_SIZE) {
-		for (i = 0; i < r->n_upstreams && filled < MAGLEV_TABLE_SIZE; i++) {
-			for (turn = 0; turn < r->upstreams[i].weight && filled < MAGLEV_TABLE_SIZE;
-			     turn++) {
-				while (b->maglev[pos[i]] != BALANCE_EMPTY)
-					pos[i] = (pos[i] + skip[i]) % MAGLEV_TABLE_SIZE;
-				b->maglev[pos[i]] = (uint16_t)i;
-				filled++;
-			}
-		}
+	for (filled = 0, turn = 0; filled < MAGLEV_TABLE_SIZE; filled++) {
+		i = order[turn];
+		turn = turn + 1 < total ? turn + 1 : 0;
+		while (b->maglev[pos[i]] != BALANCE_EMPTY)
+			pos[i] = (pos[i] + skip[i]) % MAGLEV_TABLE_SIZE;
+		b->maglev[pos[i]] = (uint16_t)i;
 	}
+	free(order);
 	return 0;
+
+err_free_order:
+	free(order);
+	return -ENOMEM;
 }
 
 int balancer_init(struct balancer *b, const struct relay_conf *r)
@@ -108,7 +121,7 @@ int balancer_init(struct balancer *b, const struct relay_conf *r)
 		err = balance_build_schedule(b, r, total);
 		break;
 	case BALANCE_MAGLEV:
-		err = balance_build_maglev(b, r);
+		err = balance_build_maglev(b, r, total);
 		break;
 	default:
 		err = -EINVAL;

@@ -1,0 +1,369 @@
+// SPDX-License-Identifier: MIT
+/* Session table: keys for both families, capacity, LRU expiry, release and slot reuse. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "session.h"
+
+static struct addr test_addr(const char *text)
+{
+	struct addr a;
+	const char *why;
+
+	assert_int_equal(addr_parse(text, &a, &why), 0);
+	return a;
+}
+
+/* Walks the LRU list and checks it against the counters: every ACTIVE session appears once,
+ * oldest first, links agree both ways, and every ACTIVE session can be looked up. */
+static void check_table(struct session_table *t)
+{
+	uint32_t i, prev = SESSION_NONE, n = 0, n_active = 0;
+	uint64_t last = 0;
+
+	for (i = t->lru_head; i != SESSION_NONE; i = t->slots[i].lru_next) {
+		struct session *s = &t->slots[i];
+
+		assert_true(n < t->capacity);
+		assert_int_equal(s->state, SESSION_ACTIVE);
+		assert_int_equal(s->lru_prev, prev);
+		assert_true(s->last_active >= last);
+		last = s->last_active;
+		prev = i;
+		n++;
+	}
+	assert_int_equal(t->lru_tail, prev);
+	assert_int_equal(n, t->active);
+	for (i = 0; i < t->capacity; i++) {
+		struct session *s = &t->slots[i];
+
+		if (s->state != SESSION_ACTIVE)
+			continue;
+		n_active++;
+		assert_ptr_equal(session_lookup(t, &s->client, s->listener), s);
+	}
+	assert_int_equal(n_active, t->active);
+}
+
+struct key {
+	const char *client;
+	uint32_t listener;
+};
+
+/* Keys that differ in exactly one part from a neighbour: port, listener, family. */
+static const struct key keys[] = {
+	{ "198.18.0.1:5000", 0 },
+	{ "198.18.0.1:5001", 0 },     /* same address, other port */
+	{ "198.18.0.1:5000", 1 },     /* same client, other listener */
+	{ "198.18.0.2:5000", 0 },
+	{ "[2001:2::1]:5000", 0 },
+	{ "[2001:2::1]:5001", 0 },
+	{ "[2001:2::1]:5000", 1 },
+	{ "[2001:2::2]:5000", 0 },
+	{ "[::ffff:198.18.0.1]:5000", 0 }, /* v4-mapped is another family, another key */
+	{ "198.18.255.255:65535", 7 },
+};
+#define N_KEYS (sizeof(keys) / sizeof(keys[0]))
+
+/* Keys never inserted; each is one part away from an inserted key. */
+static const struct key absent[] = {
+	{ "198.18.0.1:5002", 0 },
+	{ "198.18.0.1:5000", 2 },
+	{ "198.18.0.3:5000", 0 },
+	{ "[2001:2::1]:5002", 0 },
+	{ "[2001:2::1]:5000", 2 },
+	{ "[2001:2::3]:5000", 0 },
+	{ "[::ffff:198.18.0.1]:5001", 0 },
+};
+#define N_ABSENT (sizeof(absent) / sizeof(absent[0]))
+
+static void test_insert_lookup(void **state)
+{
+	struct session *s[N_KEYS];
+	struct session_table t;
+	size_t i, j;
+
+	assert_int_equal(session_table_init(&t, 16, 1000), 0);
+	assert_true(t.bucket_mask + 1 >= 32);
+	for (i = 0; i < N_KEYS; i++) {
+		struct addr c = test_addr(keys[i].client);
+
+		assert_null(session_lookup(&t, &c, keys[i].listener));
+		s[i] = session_insert(&t, &c, keys[i].listener, 10 + i);
+		assert_non_null(s[i]);
+		assert_int_equal(s[i]->state, SESSION_ACTIVE);
+		assert_int_equal(s[i]->fd, -1);
+		assert_int_equal(s[i]->upstream, 0);
+		assert_int_equal(s[i]->listener, keys[i].listener);
+		assert_int_equal(s[i]->last_active, 10 + i);
+		assert_true(addr_equal(&s[i]->client, &c));
+		for (j = 0; j < i; j++)
+			assert_ptr_not_equal(s[i], s[j]);
+	}
+	assert_int_equal(t.active, N_KEYS);
+	for (i = 0; i < N_KEYS; i++) {
+		struct addr c = test_addr(keys[i].client);
+
+		assert_ptr_equal(session_lookup(&t, &c, keys[i].listener), s[i]);
+	}
+	for (i = 0; i < N_ABSENT; i++) {
+		struct addr c = test_addr(absent[i].client);
+
+		assert_null(session_lookup(&t, &c, absent[i].listener));
+	}
+	check_table(&t);
+	session_table_fini(&t);
+}
+
+static void test_capacity(void **state)
+{
+	struct session_table t;
+	struct session *s[3], *e;
+	struct addr c;
+	int i;
+
+	assert_int_equal(session_table_init(&t, 3, 100), 0);
+	for (i = 0; i < 3; i++) {
+		c = test_addr(keys[i].client);
+		s[i] = session_insert(&t, &c, keys[i].listener, 0);
+		assert_non_null(s[i]);
+	}
+	c = test_addr(keys[3].client);
+	assert_null(session_insert(&t, &c, 0, 0));
+
+	/* CLOSING slots are still owned by the backend, so they are not free. */
+	e = session_expire_next(&t, 100);
+	assert_ptr_equal(e, s[0]);
+	assert_int_equal(e->state, SESSION_CLOSING);
+	assert_int_equal(t.active, 2);
+	assert_null(session_insert(&t, &c, 0, 100));
+	session_release(&t, e);
+	assert_ptr_equal(session_insert(&t, &c, 0, 100), s[0]);
+	assert_null(session_insert(&t, &c, 1, 100));
+	check_table(&t);
+	session_table_fini(&t);
+}
+
+/* One step of an expiry scenario: at `now`, either touch key `touch` or expect the expiry of
+ * key `expect` (-1: nothing due). */
+struct expiry_step {
+	uint64_t now;
+	int touch;
+	int expect;
+};
+
+static void test_expiry_order(void **state)
+{
+	/* Keys 0, 1, 2 are inserted at 0, 10, 20 with a timeout of 100. */
+	static const struct expiry_step steps[] = {
+		{ 99, -1, -1 },	  /* nothing idle for 100 yet */
+		{ 50, 1, -1 },	  /* touch key 1: now due at 150 */
+		{ 100, -1, 0 },	  /* key 0 exactly at its timeout */
+		{ 100, -1, -1 },  /* key 2 is due at 120, not yet */
+		{ 119, -1, -1 },
+		{ 120, -1, 2 },	  /* key 2 before key 1: touch moved key 1 back */
+		{ 149, -1, -1 },
+		{ 5, -1, -1 },	  /* a clock behind last_active is not a huge idle time */
+		{ 150, -1, 1 },
+		{ 10000, -1, -1 }, /* empty */
+	};
+	struct session_table t;
+	struct session *s[3];
+	struct addr c;
+	size_t i;
+
+	assert_int_equal(session_table_init(&t, 8, 100), 0);
+	for (i = 0; i < 3; i++) {
+		c = test_addr(keys[i].client);
+		s[i] = session_insert(&t, &c, keys[i].listener, 10 * i);
+	}
+	for (i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+		const struct expiry_step *st = &steps[i];
+		struct session *e;
+
+		if (st->touch >= 0) {
+			session_touch(&t, s[st->touch], st->now);
+			assert_int_equal(s[st->touch]->last_active, st->now);
+			check_table(&t);
+			continue;
+		}
+		e = session_expire_next(&t, st->now);
+		if (st->expect < 0) {
+			assert_null(e);
+			continue;
+		}
+		assert_ptr_equal(e, s[st->expect]);
+		assert_int_equal(e->state, SESSION_CLOSING);
+		c = test_addr(keys[st->expect].client);
+		assert_null(session_lookup(&t, &c, keys[st->expect].listener));
+		/* touching a CLOSING session must not bring it back */
+		session_touch(&t, e, st->now);
+		assert_int_equal(e->state, SESSION_CLOSING);
+		check_table(&t);
+	}
+	assert_int_equal(t.active, 0);
+	session_table_fini(&t);
+}
+
+static void test_release_gen_reuse(void **state)
+{
+	struct session_table t;
+	struct addr a = test_addr("198.18.1.1:4000"), b = test_addr("[2001:2::9]:4000");
+	struct session *s, *r;
+	uint32_t gen;
+
+	assert_int_equal(session_table_init(&t, 1, 100), 0);
+	s = session_insert(&t, &a, 3, 1);
+	assert_non_null(s);
+	gen = s->gen;
+	s->fd = 42;
+	s->upstream = 5;
+	s->local = test_addr("198.18.0.254:53");
+
+	session_close(&t, s);
+	assert_int_equal(s->state, SESSION_CLOSING);
+	assert_int_equal(s->gen, gen);
+	assert_int_equal(t.active, 0);
+	assert_null(session_lookup(&t, &a, 3));
+	session_close(&t, s); /* closing twice changes nothing */
+	assert_int_equal(t.active, 0);
+
+	session_release(&t, s);
+	assert_int_equal(s->state, SESSION_FREE);
+	assert_int_equal(s->gen, gen + 1);
+	session_release(&t, s); /* a second release must not link the slot twice */
+	assert_int_equal(s->gen, gen + 1);
+
+	r = session_insert(&t, &b, 0, 2);
+	assert_ptr_equal(r, s);
+	assert_int_equal(r->gen, gen + 1); /* the slot's new life keeps the bumped gen */
+	assert_int_equal(r->fd, -1);
+	assert_int_equal(r->upstream, 0);
+	assert_int_equal(addr_family(&r->local), 0);
+	assert_null(session_lookup(&t, &a, 3));
+	assert_ptr_equal(session_lookup(&t, &b, 0), r);
+	assert_null(session_insert(&t, &a, 3, 2));
+	check_table(&t);
+	session_table_fini(&t);
+}
+
+/* Many sessions on few hosts (long chains, unlinks in the middle of chains), some touched,
+ * some closed: expiry returns exactly the due ones, oldest first, and the rest stay found. */
+static void test_expire_mix(void **state)
+{
+	enum { CAP = 256 };
+	static const char *const hosts[] = { "198.18.7.1", "[2001:2::7]" };
+	struct session *s[CAP], *e;
+	struct session_table t;
+	bool due[CAP] = { false };
+	uint64_t last = 0;
+	uint32_t n_due = 0, n_expired = 0, i;
+	char text[64];
+
+	assert_int_equal(session_table_init(&t, CAP, 1000), 0);
+	for (i = 0; i < CAP; i++) {
+		struct addr c;
+
+		snprintf(text, sizeof(text), "%s:%u", hosts[i % 2], 1000 + i / 2);
+		c = test_addr(text);
+		s[i] = session_insert(&t, &c, i % 3, i);
+		assert_non_null(s[i]);
+	}
+	for (i = 0; i < CAP; i++) {
+		if (i % 3 == 0) {
+			session_touch(&t, s[i], 500 + i); /* due at 1500 + i */
+		} else if (i % 7 == 0) {
+			session_close(&t, s[i]);
+		} else {
+			due[i] = true;
+			n_due++;
+		}
+	}
+	check_table(&t);
+	/* At 1499 the untouched ones (due by 1000 + 255) are due, the touched ones not. */
+	while ((e = session_expire_next(&t, 1499))) {
+		i = session_index(&t, e);
+		assert_true(due[i]);
+		assert_true(e->last_active >= last);
+		last = e->last_active;
+		due[i] = false;
+		n_expired++;
+		check_table(&t);
+		session_release(&t, e);
+	}
+	assert_int_equal(n_expired, n_due);
+	for (i = 0; i < CAP; i++) {
+		if (i % 3 == 0) {
+			assert_int_equal(s[i]->state, SESSION_ACTIVE);
+			assert_ptr_equal(session_lookup(&t, &s[i]->client, s[i]->listener), s[i]);
+		}
+	}
+	/* Now the rest: touched ones in touch order. */
+	last = 0;
+	while ((e = session_expire_next(&t, 1500 + CAP))) {
+		assert_true(e->last_active >= last);
+		last = e->last_active;
+		session_release(&t, e);
+	}
+	assert_int_equal(t.active, 0);
+	/* The closed ones still hold their slots until released. */
+	for (i = 0; i < CAP; i++)
+		if (s[i]->state == SESSION_CLOSING)
+			session_release(&t, s[i]);
+	for (i = 0; i < CAP; i++) {
+		struct addr c;
+
+		snprintf(text, sizeof(text), "198.18.9.%u:%u", i % 250, 2000 + i);
+		c = test_addr(text);
+		assert_non_null(session_insert(&t, &c, 0, 5000));
+	}
+	assert_null(session_insert(&t, &s[0]->client, 9, 5000));
+	check_table(&t);
+	session_table_fini(&t);
+}
+
+static void test_init_fini(void **state)
+{
+	struct session_table t;
+	struct addr c = test_addr("198.18.0.1:1");
+
+	memset(&t, 0, sizeof(t));
+	session_table_fini(&t); /* zeroed */
+	session_table_fini(&t);
+	assert_null(session_lookup(&t, &c, 0));
+	assert_null(session_insert(&t, &c, 0, 0));
+	assert_null(session_expire_next(&t, 1));
+
+	assert_int_equal(session_table_init(&t, 0, 1), -EINVAL);
+	session_table_fini(&t);
+
+	assert_int_equal(session_table_init(&t, 5, 1), 0);
+	/* buckets: next power of two >= 2 * capacity */
+	assert_int_equal(t.bucket_mask + 1, 16);
+	assert_non_null(session_insert(&t, &c, 0, 0));
+	session_table_fini(&t);
+	assert_null(t.slots);
+	assert_null(t.buckets);
+	session_table_fini(&t); /* already finished */
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_insert_lookup),
+		cmocka_unit_test(test_capacity),
+		cmocka_unit_test(test_expiry_order),
+		cmocka_unit_test(test_release_gen_reuse),
+		cmocka_unit_test(test_expire_mix),
+		cmocka_unit_test(test_init_fini),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
