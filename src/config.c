@@ -134,7 +134,7 @@ static int get_int(struct parser *p, const config_setting_t *s, const char *path
 static int get_u32(struct parser *p, const config_setting_t *s, const char *path, long long min,
 		   long long max, uint32_t *out)
 {
-	long long v;
+	long long v = 0;
 	int err = get_int(p, s, path, min, max, &v);
 
 	if (!err)
@@ -161,6 +161,7 @@ static int get_seconds(struct parser *p, const config_setting_t *s, const char *
 static int get_string(struct parser *p, const config_setting_t *s, const char *path,
 		      const char **out)
 {
+	*out = "";
 	if (config_setting_type(s) != CONFIG_TYPE_STRING)
 		return fail(p, s, path, "must be a string");
 	*out = config_setting_get_string(s);
