@@ -303,6 +303,15 @@ lib_relay_stop()
 	return $rc
 }
 
+# lib_relay_log_current: the relay log since the last lib_relay_start.
+lib_relay_log_current()
+{
+	awk '/^=== start /{buf=""} {buf = buf $0 "\n"} END {printf "%s", buf}' "$RELAY_LOG"
+}
+lib__has_backend() { lib_relay_log_current | grep -q "worker [0-9]*: backend $1"; }
+# lib_expect_backend NAME: the running relay's workers said they use backend NAME.
+lib_expect_backend() { lib_wait_for 5 lib__has_backend "$1"; }
+
 lib_relay_alive() { [ -n "$RELAY_PID" ] && kill -0 "$RELAY_PID" 2>/dev/null; }
 
 lib__stats_count() { grep -c 'stats relay=' "$RELAY_LOG" 2>/dev/null || true; }
@@ -377,6 +386,53 @@ lib_lines() { [ -f "$1" ] && wc -l <"$1" || echo 0; }
 lib__lines_ge() { [ "$(lib_lines "$1")" -ge "$2" ]; }
 # lib_wait_lines FILE N [SECONDS]: wait until a recorder file has at least N datagrams.
 lib_wait_lines() { lib_wait_for "${3:-10}" lib__lines_ge "$1" "$2"; }
+
+# lib_relay_conf FILE KEY=VALUE...: write a one-relay config. Keys (defaults): workers (1),
+# backend (io_uring), buffer (2048), buffers (1024), name (t), listen (repeatable), up
+# (repeatable, may carry " weight=N"), mode (forward), balance (rr), timeout (30.0), max (4096).
+lib_relay_conf()
+{
+	local file=$1 kv k v
+	shift
+	local workers=1 backend=io_uring buffer=2048 buffers=1024 name=t mode=forward balance=rr
+	local timeout=30.0 max=4096 listen= up=
+	for kv in "$@"; do
+		k=${kv%%=*}
+		v=${kv#*=}
+		case $k in
+		workers) workers=$v ;;
+		backend) backend=$v ;;
+		buffer) buffer=$v ;;
+		buffers) buffers=$v ;;
+		name) name=$v ;;
+		mode) mode=$v ;;
+		balance) balance=$v ;;
+		timeout) timeout=$v ;;
+		max) max=$v ;;
+		listen) listen="$listen${listen:+, }\"$v\"" ;;
+		up) up="$up${up:+, }\"$v\"" ;;
+		*) lib_fail "lib_relay_conf: unknown key $k" ;;
+		esac
+	done
+	cat >"$file" <<EOF
+# written by $LIB_NAME
+workers = $workers;
+io_backend = "$backend";
+buffer_size = $buffer;
+buffers = $buffers;
+relays = (
+	{
+		name = "$name";
+		listen = [ $listen ];
+		upstreams = [ $up ];
+		mode = "$mode";
+		balance = "$balance";
+		session_timeout = $timeout;
+		max_sessions = $max;
+	}
+);
+EOF
+}
 
 # lib_backends: io_backend values every relay test loops over (override: NET_BACKENDS).
 lib_backends() { echo "${NET_BACKENDS:-io_uring mmsg}"; }

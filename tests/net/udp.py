@@ -99,7 +99,8 @@ class Stop:
 def serve(args, reply):
     fam, host, port = parse_ep(args.bind)
     sock = socket.socket(fam, socket.SOCK_DGRAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    # No SO_REUSEADDR/SO_REUSEPORT: a server here must own its port, so a test can also use
+    # it to hold a port and check that the relay refuses to share it.
     big_buffers(sock)
     sock.bind((host, port))
     sock.settimeout(0.1)

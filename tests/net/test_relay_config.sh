@@ -1,0 +1,98 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# Command line and config errors, per family (and per backend where sockets are involved):
+#   -t accepts a good config (exit 0) and -T prints it;
+#   -t rejects bad configs with exit 1 and one "FILE:LINE: SETTING: why" message naming the
+#   right line and setting; a missing file is named;
+#   a listen port already taken gives a clear error ("in use", the endpoint) and exit 1.
+. "$(dirname "$0")/lib.sh"
+lib_topology
+[ -x "$RINGRELAY" ] || lib_fail "relay binary $RINGRELAY not found (make build/ringrelay)"
+
+# The relay runs in NS_R so listen addresses exist as on a real host.
+relay() { ip netns exec "$NS_R" timeout 10 "$RINGRELAY" "$@"; }
+
+# bad_case NAME LINE SETTING SED: edit line LINE of the good config with SED; -t must fail
+# with "FILE:LINE:" and SETTING in the message (SETTING empty for a syntax error).
+bad_case()
+{
+	local name=$1 line=$2 setting=$3 edit=$4 bad=$TMPD/bad-$1-$fam.conf out rc msg
+	sed "${line}${edit}" "$good" >"$bad"
+	if cmp -s "$good" "$bad"; then
+		lib_case_fail "$c $name: the edit did not change line $line (test bug)"
+		return
+	fi
+	out=$(relay -t -c "$bad" 2>&1)
+	rc=$?
+	msg=$(echo "$out" | grep -F "$bad:$line: " | head -n 1)
+	if [ $rc -ne 1 ]; then
+		lib_case_fail "$c $name: -t exit $rc, want 1; output: $out"
+	elif [ -z "$msg" ]; then
+		lib_case_fail "$c $name: no '$bad:$line: ' message; output: $out"
+	elif [ -n "$setting" ] && ! echo "${msg#*"$bad:$line: "}" | grep -q "$setting"; then
+		lib_case_fail "$c $name: message does not name '$setting': $msg"
+	else
+		lib_case_ok "$c $name: $msg"
+	fi
+}
+
+# Line numbers follow lib_relay_conf's layout: 2 workers, 3 io_backend, 4 buffer_size,
+# 5 buffers, 8 name, 9 listen, 10 upstreams, 11 mode, 12 balance, 13 session_timeout,
+# 14 max_sessions.
+for fam in 4 6; do
+	lib_family $fam
+	c="[ipv$fam]"
+	to=$(ep "$RELAY_IP" 5000)
+	good=$TMPD/good-$fam.conf
+	lib_relay_conf "$good" listen="$to" up="$(ep "$UP1_IP" 9000)" up="$(ep "$UP2_IP" 9000) weight=3"
+	[ "$(sed -n 14p "$good")" = "		max_sessions = 4096;" ] || lib_fail "layout changed (test bug)"
+
+	if out=$(relay -t -c "$good" 2>&1); then
+		lib_case_ok "$c -t on a good config: exit 0"
+	else
+		lib_case_fail "$c -t on a good config: exit $?: $out"
+	fi
+	out=$(relay -T -c "$good" 2>/dev/null)
+	rc=$?
+	if [ $rc -eq 0 ] && echo "$out" | grep -qF "$RELAY_IP" && echo "$out" | grep -qF "$UP2_IP"; then
+		lib_case_ok "$c -T prints the effective config"
+	else
+		lib_case_fail "$c -T exit $rc, want 0 and the listen/upstream addresses; output: $out"
+	fi
+
+	bad_case workers-type 2 workers 's/= 1;/= "two";/'
+	bad_case io_backend 3 io_backend 's/"io_uring"/"turbo"/'
+	bad_case unknown-setting 5 bufers 's/buffers/bufers/'
+	bad_case listen-port 9 listen 's/:5000"/:99999"/'
+	bad_case weight-zero 10 upstreams 's/weight=3/weight=0/'
+	bad_case mode 11 mode 's/"forward"/"sideways"/'
+	bad_case balance 12 balance 's/"rr"/"random"/'
+	bad_case timeout 13 session_timeout 's/30.0/-1.0/'
+	bad_case syntax 14 "" 's/= 4096;/= ;/'
+
+	out=$(relay -t -c "$TMPD/does-not-exist.conf" 2>&1)
+	rc=$?
+	if [ $rc -eq 1 ] && echo "$out" | grep -qF "does-not-exist.conf"; then
+		lib_case_ok "$c missing config file: exit 1, named"
+	else
+		lib_case_fail "$c missing config file: exit $rc, want 1 naming the file; output: $out"
+	fi
+
+	# Port in use: a plain socket (no SO_REUSEPORT) holds the listen endpoint.
+	lib_udp_bg "$NS_R" "$TMPD/holder.json" sink --bind "$to" --seconds 60
+	holder=$BG_PID
+	for backend in $(lib_backends); do
+		conf=$TMPD/inuse-$backend-$fam.conf
+		lib_relay_conf "$conf" backend="$backend" listen="$to" up="$(ep "$UP1_IP" 9000)"
+		out=$(relay -f -c "$conf" 2>&1)
+		rc=$?
+		if [ $rc -eq 1 ] && echo "$out" | grep -qi "in use" && echo "$out" | grep -qF "$to"; then
+			lib_case_ok "$c [$backend] port in use: exit 1: $(echo "$out" | grep -i 'in use')"
+		else
+			lib_case_fail "$c [$backend] port in use: exit $rc (124 = still running after" \
+				"10 s), want 1 with 'in use' and $to; output: $out"
+		fi
+	done
+	lib_stop_pid "$holder"
+done
+lib_done
