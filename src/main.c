@@ -168,7 +168,7 @@ static void print_stats(const struct runtime *rt)
 			n += (size_t)snprintf(drops + n, sizeof(drops) - n, " drop_%s=%llu",
 					      drop_reason_name((enum drop_reason)d),
 					      (unsigned long long)c.drops[d]);
-		log_notice("stats relay=%s rx_pkts=%llu rx_bytes=%llu tx_pkts=%llu tx_bytes=%llu "
+		log_info("stats relay=%s rx_pkts=%llu rx_bytes=%llu tx_pkts=%llu tx_bytes=%llu "
 			   "reply_rx_pkts=%llu reply_rx_bytes=%llu reply_tx_pkts=%llu "
 			   "reply_tx_bytes=%llu%s sessions_active=%llu sessions_created=%llu "
 			   "sessions_expired=%llu",
