@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: MIT */
+/* The daemon's top-level state, owned by main: the running relay, the filter, and what the
+ * control plane reports (reload results). The control thread reads it under `lock`, which
+ * also serialises reloads, so nothing it reads is freed under it. */
+#ifndef RINGRELAY_APP_H
+#define RINGRELAY_APP_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "runtime.h"
+#include "uring.h"
+
+struct filter;
+
+struct app {
+	const char *config_path;
+	pthread_mutex_t lock;
+	struct runtime rt;	 /* rt.cfg is the config in force */
+	struct filter *filter;	 /* NULL when the filter is off */
+	struct uring_caps caps;
+	double start_time;	 /* unix seconds */
+	uint64_t reloads_ok;
+	uint64_t reloads_failed;
+	double last_reload_success; /* unix seconds; start_time until the first reload */
+	char last_reload_error[CONFIG_ERR_LEN]; /* "" after a good reload */
+};
+
+/* Re-reads config_path and applies it without dropping traffic (see runtime_reload).
+ * Takes a->lock. Returns 0, or -errno with one line in err (FILE:LINE for config errors);
+ * on failure the old configuration keeps serving. */
+int app_reload(struct app *a, char *err, size_t errlen);
+
+#endif
