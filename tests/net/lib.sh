@@ -115,7 +115,8 @@ lib_topology()
 		LIB_NETNS+=("$ns")
 		lib_nsx "$ns" ip link set lo up
 		# Addresses are usable at once (nodad below) and no router solicitations go out.
-		lib_nsx "$ns" sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0
+		lib_nsx "$ns" sysctl -qw net.ipv6.conf.all.accept_dad=0 \
+			net.ipv6.conf.default.accept_dad=0
 	done
 	# Create each pair directly in its namespaces so names never touch the host.
 	ip link add "$IF_C" netns "$NS_C" type veth peer name "$IF_RC" netns "$NS_R" ||
@@ -230,7 +231,9 @@ lib__bound()
 		awk -v pid="$pid" -v host="$host" -v port="$port" '
 		pid != "" && index($0, "pid=" pid ",") == 0 { next }
 		{
-			n = split($4, a, ":"); p = a[n]; h = substr($4, 1, length($4) - length(p) - 1)
+			n = split($4, a, ":")
+			p = a[n]
+			h = substr($4, 1, length($4) - length(p) - 1)
 			sub(/%.*$/, "", h)
 			if (p != port) next
 			if (h == host) { found = 1 }
@@ -268,7 +271,10 @@ lib_relay_start()
 	for ep in $(lib_conf_listens "$conf"); do
 		if ! lib_wait_for 10 lib__relay_bound "$ep"; then
 			lib_log "relay did not bind $ep (pid $RELAY_PID)"
-			kill -0 "$RELAY_PID" 2>/dev/null || { wait "$RELAY_PID"; lib_log "relay exited: $?"; }
+			if ! kill -0 "$RELAY_PID" 2>/dev/null; then
+				wait "$RELAY_PID"
+				lib_log "relay exited with status $?"
+			fi
 			tail -n 30 "$RELAY_LOG" >&2
 			return 1
 		fi
@@ -324,7 +330,10 @@ lib_stats()
 	lib_relay_alive || { lib_log "relay not running"; return 1; }
 	before=$(lib__stats_count)
 	kill -USR1 "$RELAY_PID"
-	lib_wait_for 5 lib__stats_more "$before" || { lib_log "no stats line after SIGUSR1"; return 1; }
+	if ! lib_wait_for 5 lib__stats_more "$before"; then
+		lib_log "no stats line within 5 s of SIGUSR1"
+		return 1
+	fi
 	lib_stats_last "$@"
 }
 

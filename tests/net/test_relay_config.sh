@@ -44,8 +44,10 @@ for fam in 4 6; do
 	c="[ipv$fam]"
 	to=$(ep "$RELAY_IP" 5000)
 	good=$TMPD/good-$fam.conf
-	lib_relay_conf "$good" listen="$to" up="$(ep "$UP1_IP" 9000)" up="$(ep "$UP2_IP" 9000) weight=3"
-	[ "$(sed -n 14p "$good")" = "		max_sessions = 4096;" ] || lib_fail "layout changed (test bug)"
+	lib_relay_conf "$good" listen="$to" up="$(ep "$UP1_IP" 9000)" \
+		up="$(ep "$UP2_IP" 9000) weight=3"
+	[ "$(sed -n 14p "$good")" = "		max_sessions = 4096;" ] ||
+		lib_fail "lib_relay_conf layout changed (test bug)"
 
 	if out=$(relay -t -c "$good" 2>&1); then
 		lib_case_ok "$c -t on a good config: exit 0"
@@ -54,10 +56,12 @@ for fam in 4 6; do
 	fi
 	out=$(relay -T -c "$good" 2>/dev/null)
 	rc=$?
-	if [ $rc -eq 0 ] && echo "$out" | grep -qF "$RELAY_IP" && echo "$out" | grep -qF "$UP2_IP"; then
+	if [ $rc -eq 0 ] && echo "$out" | grep -qF "$RELAY_IP" &&
+		echo "$out" | grep -qF "$UP2_IP"; then
 		lib_case_ok "$c -T prints the effective config"
 	else
-		lib_case_fail "$c -T exit $rc, want 0 and the listen/upstream addresses; output: $out"
+		lib_case_fail "$c -T exit $rc, want 0 and the listen/upstream addresses;" \
+			"output: $out"
 	fi
 
 	bad_case workers-type 2 workers 's/= 1;/= "two";/'
@@ -75,7 +79,8 @@ for fam in 4 6; do
 	if [ $rc -eq 1 ] && echo "$out" | grep -qF "does-not-exist.conf"; then
 		lib_case_ok "$c missing config file: exit 1, named"
 	else
-		lib_case_fail "$c missing config file: exit $rc, want 1 naming the file; output: $out"
+		lib_case_fail "$c missing config file: exit $rc, want 1 naming the file;" \
+			"output: $out"
 	fi
 
 	# Port in use: a plain socket (no SO_REUSEPORT) holds the listen endpoint.
@@ -86,11 +91,13 @@ for fam in 4 6; do
 		lib_relay_conf "$conf" backend="$backend" listen="$to" up="$(ep "$UP1_IP" 9000)"
 		out=$(relay -f -c "$conf" 2>&1)
 		rc=$?
-		if [ $rc -eq 1 ] && echo "$out" | grep -qi "in use" && echo "$out" | grep -qF "$to"; then
-			lib_case_ok "$c [$backend] port in use: exit 1: $(echo "$out" | grep -i 'in use')"
+		if [ $rc -eq 1 ] && echo "$out" | grep -qi "in use" &&
+			echo "$out" | grep -qF "$to"; then
+			lib_case_ok "$c [$backend] port in use: exit 1:" \
+				"$(echo "$out" | grep -i 'in use')"
 		else
-			lib_case_fail "$c [$backend] port in use: exit $rc (124 = still running after" \
-				"10 s), want 1 with 'in use' and $to; output: $out"
+			lib_case_fail "$c [$backend] port in use: exit $rc (124: still running" \
+				"after 10 s), want 1 with 'in use' and $to; output: $out"
 		fi
 	done
 	lib_stop_pid "$holder"

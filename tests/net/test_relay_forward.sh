@@ -7,79 +7,87 @@
 . "$(dirname "$0")/lib.sh"
 lib_topology
 
+# run_case BACKEND FAMILY: the whole test for one backend and one address family.
+run_case()
+{
+	local backend=$1 fam=$2
+	lib_family $fam
+	c="[$backend/ipv$fam]"
+	conf=$TMPD/forward-$backend-$fam.conf
+	rec=$TMPD/echo-$backend-$fam.rec
+	lib_relay_conf "$conf" backend="$backend" listen="$(ep "$RELAY_IP" 5000)" \
+		up="$(ep "$UP1_IP" 9000)"
+	lib_udp_bg "$NS_U" "$TMPD/echo.json" echo --bind "$(ep "$UP1_IP" 9000)" --out "$rec"
+	echo_pid=$BG_PID
+	if ! lib_relay_start "$conf"; then
+		lib_case_fail "$c relay did not start"
+		lib_stop_pid "$echo_pid"
+		return
+	fi
+	lib_expect_backend "$backend" || lib_case_fail "$c no 'worker N: backend $backend' log line"
+	to=$(ep "$RELAY_IP" 5000)
+
+	# 1. Sizes, byte-exact both ways: the client checks the echoes, and the upstream's
+	# record must hold exactly the payloads the client sent.
+	sent=$TMPD/sent-$backend-$fam
+	if out=$(lib_udp "$NS_C" client --to "$to" --clients 1 --port-base 45000 \
+		--count 12 --sizes 1,2,64,512,1000,1400 --expect-echo --record "$sent"); then
+		lib_case_ok "$c sizes 1..1400 echoed byte-exact: $out"
+	else
+		lib_case_fail "$c sizes 1..1400: $out"
+	fi
+	lib_wait_lines "$rec" 12 5
+	if diff <(sort "$sent") <(cut -d' ' -f3 "$rec" | sort) >/dev/null; then
+		lib_case_ok "$c upstream received exactly the sent payloads"
+	else
+		lib_case_fail "$c upstream payloads differ from sent ones:" \
+			"$(diff <(sort "$sent") <(cut -d' ' -f3 "$rec" | sort) | head -n 4 |
+				cut -c1-80)"
+	fi
+
+	# 2. Many concurrent clients: each must get back its own payloads, none foreign.
+	if out=$(lib_udp "$NS_C" client --to "$to" --clients 50 --port-base 45100 \
+		--count 20 --size 200 --expect-echo --seconds 60); then
+		lib_case_ok "$c 50 clients x 20: $out"
+	else
+		lib_case_fail "$c 50 clients x 20: $out"
+	fi
+
+	# 3. Zero-length datagrams are valid and forwarded both ways.
+	if out=$(lib_udp "$NS_C" client --to "$to" --clients 1 --port-base 45200 \
+		--count 3 --size 0 --expect-echo); then
+		lib_case_ok "$c zero-length echoed: $out"
+	else
+		lib_case_fail "$c zero-length: $out"
+	fi
+	zero=$(awk '$2 == 0' "$rec" | wc -l)
+	[ "$zero" -eq 3 ] || lib_case_fail "$c upstream saw $zero zero-length datagrams, want 3"
+
+	# 4. Counters: every datagram counted once each way, no drops, relay still up.
+	total=$((12 + 50 * 20 + 3))
+	if line=$(lib_stats t); then
+		for f in rx_pkts tx_pkts reply_rx_pkts reply_tx_pkts; do
+			v=$(lib_field $f "$line")
+			[ "$v" = "$total" ] || lib_case_fail "$c $f=$v, want $total"
+		done
+		v=$(lib_field sessions_created "$line")
+		[ "$v" = 52 ] || lib_case_fail "$c sessions_created=$v, want 52 (1+50+1 clients)"
+		for f in $(echo "$line" | tr ' ' '\n' | sed -n 's/^\(drop_[a-z_]*\)=.*/\1/p'); do
+			v=$(lib_field "$f" "$line")
+			[ "$v" = 0 ] || lib_case_fail "$c $f=$v, want 0"
+		done
+		lib_case_ok "$c counters checked: $line"
+	else
+		lib_case_fail "$c no stats line"
+	fi
+	lib_relay_alive || lib_case_fail "$c relay died"
+	lib_relay_stop || lib_case_fail "$c relay exit status $? after SIGTERM, want 0"
+	lib_stop_pid "$echo_pid"
+}
+
 for backend in $(lib_backends); do
 	for fam in 4 6; do
-		lib_family $fam
-		c="[$backend/ipv$fam]"
-		conf=$TMPD/forward-$backend-$fam.conf
-		rec=$TMPD/echo-$backend-$fam.rec
-		lib_relay_conf "$conf" backend="$backend" listen="$(ep "$RELAY_IP" 5000)" \
-			up="$(ep "$UP1_IP" 9000)"
-		lib_udp_bg "$NS_U" "$TMPD/echo.json" echo --bind "$(ep "$UP1_IP" 9000)" --out "$rec"
-		echo_pid=$BG_PID
-		if ! lib_relay_start "$conf"; then
-			lib_case_fail "$c relay did not start"
-			lib_stop_pid "$echo_pid"
-			continue
-		fi
-		lib_expect_backend "$backend" || lib_case_fail "$c no 'worker N: backend $backend' log line"
-		to=$(ep "$RELAY_IP" 5000)
-
-		# 1. Sizes, byte-exact both ways: the client checks the echoes, and the upstream's
-		# record must hold exactly the payloads the client sent.
-		sent=$TMPD/sent-$backend-$fam
-		if out=$(lib_udp "$NS_C" client --to "$to" --clients 1 --port-base 45000 \
-			--count 12 --sizes 1,2,64,512,1000,1400 --expect-echo --record "$sent"); then
-			lib_case_ok "$c sizes 1..1400 echoed byte-exact: $out"
-		else
-			lib_case_fail "$c sizes 1..1400: $out"
-		fi
-		lib_wait_lines "$rec" 12 5
-		if diff <(sort "$sent") <(cut -d' ' -f3 "$rec" | sort) >/dev/null; then
-			lib_case_ok "$c upstream received exactly the sent payloads"
-		else
-			lib_case_fail "$c upstream payloads differ from sent ones:" \
-				"$(diff <(sort "$sent") <(cut -d' ' -f3 "$rec" | sort) | head -n 4 | cut -c1-80)"
-		fi
-
-		# 2. Many concurrent clients: each must get back its own payloads, none foreign.
-		if out=$(lib_udp "$NS_C" client --to "$to" --clients 50 --port-base 45100 \
-			--count 20 --size 200 --expect-echo --seconds 60); then
-			lib_case_ok "$c 50 clients x 20: $out"
-		else
-			lib_case_fail "$c 50 clients x 20: $out"
-		fi
-
-		# 3. Zero-length datagrams are valid and forwarded both ways.
-		if out=$(lib_udp "$NS_C" client --to "$to" --clients 1 --port-base 45200 \
-			--count 3 --size 0 --expect-echo); then
-			lib_case_ok "$c zero-length echoed: $out"
-		else
-			lib_case_fail "$c zero-length: $out"
-		fi
-		zero=$(awk '$2 == 0' "$rec" | wc -l)
-		[ "$zero" -eq 3 ] || lib_case_fail "$c upstream saw $zero zero-length datagrams, want 3"
-
-		# 4. Counters: every datagram counted once each way, no drops, relay still up.
-		total=$((12 + 50 * 20 + 3))
-		if line=$(lib_stats t); then
-			for f in rx_pkts tx_pkts reply_rx_pkts reply_tx_pkts; do
-				v=$(lib_field $f "$line")
-				[ "$v" = "$total" ] || lib_case_fail "$c $f=$v, want $total"
-			done
-			v=$(lib_field sessions_created "$line")
-			[ "$v" = 52 ] || lib_case_fail "$c sessions_created=$v, want 52 (1+50+1 clients)"
-			for f in $(echo "$line" | tr ' ' '\n' | sed -n 's/^\(drop_[a-z_]*\)=.*/\1/p'); do
-				v=$(lib_field "$f" "$line")
-				[ "$v" = 0 ] || lib_case_fail "$c $f=$v, want 0"
-			done
-			lib_case_ok "$c counters checked: $line"
-		else
-			lib_case_fail "$c no stats line"
-		fi
-		lib_relay_alive || lib_case_fail "$c relay died"
-		lib_relay_stop || lib_case_fail "$c relay exit status $? after SIGTERM, want 0"
-		lib_stop_pid "$echo_pid"
+		run_case "$backend" "$fam"
 	done
 done
 lib_done

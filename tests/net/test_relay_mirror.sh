@@ -10,60 +10,67 @@ lib_topology
 # payloads (as multisets).
 same_payloads() { diff <(sort "$1") <(tail -n +"${3:-1}" "$2" | cut -d' ' -f3 | sort) >/dev/null; }
 
+# run_case BACKEND FAMILY: the whole test for one backend and one address family.
+run_case()
+{
+	local backend=$1 fam=$2
+	lib_family $fam
+	c="[$backend/ipv$fam]"
+	conf=$TMPD/mirror-$backend-$fam.conf
+	to=$(ep "$RELAY_IP" 5000)
+	rec1=$TMPD/sink1-$backend-$fam.rec
+	rec2=$TMPD/sink2-$backend-$fam.rec
+	lib_relay_conf "$conf" backend="$backend" mode=mirror listen="$to" \
+		up="$(ep "$UP1_IP" 9000)" up="$(ep "$UP2_IP" 9000)"
+	lib_udp_bg "$NS_U" "$TMPD/s1.json" sink --bind "$(ep "$UP1_IP" 9000)" --out "$rec1"
+	sink1=$BG_PID
+	lib_udp_bg "$NS_U" "$TMPD/s2.json" sink --bind "$(ep "$UP2_IP" 9000)" --out "$rec2"
+	sink2=$BG_PID
+	if ! lib_relay_start "$conf"; then
+		lib_case_fail "$c relay did not start"
+		lib_stop_pid "$sink1"
+		lib_stop_pid "$sink2"
+		return
+	fi
+	lib_expect_backend "$backend" || lib_case_fail "$c no 'backend $backend' log line"
+
+	sent=$TMPD/sent-$backend-$fam
+	out=$(lib_udp "$NS_C" client --to "$to" --clients 3 --port-base 48000 --count 20 \
+		--sizes 0,1,100,1400 --record "$sent") || lib_case_fail "$c client: $out"
+	n=$(lib_lines "$sent")
+	lib_wait_lines "$rec1" "$n" 10
+	lib_wait_lines "$rec2" "$n" 10
+	for rec in "$rec1" "$rec2"; do
+		if same_payloads "$sent" "$rec"; then
+			lib_case_ok "$c ${rec##*/} got all $n datagrams byte-exact"
+		else
+			lib_case_fail "$c ${rec##*/} has $(lib_lines "$rec") datagrams, want the" \
+				"$n sent ones byte-exact"
+		fi
+	done
+
+	# Upstream 1 goes away: upstream 2 must still get every datagram.
+	lib_stop_pid "$sink1"
+	base=$(lib_lines "$rec2")
+	sent=$TMPD/sent2-$backend-$fam
+	out=$(lib_udp "$NS_C" client --to "$to" --clients 3 --port-base 48000 --count 20 \
+		--sizes 0,1,100,1400 --record "$sent") || lib_case_fail "$c client: $out"
+	lib_wait_lines "$rec2" $((base + n)) 10
+	if same_payloads "$sent" "$rec2" $((base + 1)); then
+		lib_case_ok "$c with upstream 1 down, upstream 2 got all $n datagrams"
+	else
+		lib_case_fail "$c with upstream 1 down, upstream 2 has" \
+			"$(($(lib_lines "$rec2") - base)) new datagrams, want the $n sent ones"
+	fi
+	lib_relay_alive || lib_case_fail "$c relay died"
+	lib_stats t >/dev/null || lib_case_fail "$c no stats line"
+	lib_relay_stop || lib_case_fail "$c relay exit status $? after SIGTERM, want 0"
+	lib_stop_pid "$sink2"
+}
+
 for backend in $(lib_backends); do
 	for fam in 4 6; do
-		lib_family $fam
-		c="[$backend/ipv$fam]"
-		conf=$TMPD/mirror-$backend-$fam.conf
-		to=$(ep "$RELAY_IP" 5000)
-		rec1=$TMPD/sink1-$backend-$fam.rec
-		rec2=$TMPD/sink2-$backend-$fam.rec
-		lib_relay_conf "$conf" backend="$backend" mode=mirror listen="$to" \
-			up="$(ep "$UP1_IP" 9000)" up="$(ep "$UP2_IP" 9000)"
-		lib_udp_bg "$NS_U" "$TMPD/s1.json" sink --bind "$(ep "$UP1_IP" 9000)" --out "$rec1"
-		sink1=$BG_PID
-		lib_udp_bg "$NS_U" "$TMPD/s2.json" sink --bind "$(ep "$UP2_IP" 9000)" --out "$rec2"
-		sink2=$BG_PID
-		if ! lib_relay_start "$conf"; then
-			lib_case_fail "$c relay did not start"
-			lib_stop_pid "$sink1"
-			lib_stop_pid "$sink2"
-			continue
-		fi
-		lib_expect_backend "$backend" || lib_case_fail "$c no 'backend $backend' log line"
-
-		sent=$TMPD/sent-$backend-$fam
-		out=$(lib_udp "$NS_C" client --to "$to" --clients 3 --port-base 48000 --count 20 \
-			--sizes 0,1,100,1400 --record "$sent") || lib_case_fail "$c client: $out"
-		n=$(lib_lines "$sent")
-		lib_wait_lines "$rec1" "$n" 10
-		lib_wait_lines "$rec2" "$n" 10
-		for rec in "$rec1" "$rec2"; do
-			if same_payloads "$sent" "$rec"; then
-				lib_case_ok "$c ${rec##*/} got all $n datagrams byte-exact"
-			else
-				lib_case_fail "$c ${rec##*/} has $(lib_lines "$rec") datagrams, want the" \
-					"$n sent ones byte-exact"
-			fi
-		done
-
-		# Upstream 1 goes away: upstream 2 must still get every datagram.
-		lib_stop_pid "$sink1"
-		base=$(lib_lines "$rec2")
-		sent=$TMPD/sent2-$backend-$fam
-		out=$(lib_udp "$NS_C" client --to "$to" --clients 3 --port-base 48000 --count 20 \
-			--sizes 0,1,100,1400 --record "$sent") || lib_case_fail "$c client: $out"
-		lib_wait_lines "$rec2" $((base + n)) 10
-		if same_payloads "$sent" "$rec2" $((base + 1)); then
-			lib_case_ok "$c with upstream 1 down, upstream 2 got all $n datagrams"
-		else
-			lib_case_fail "$c with upstream 1 down, upstream 2 has" \
-				"$(($(lib_lines "$rec2") - base)) new datagrams, want the $n sent ones"
-		fi
-		lib_relay_alive || lib_case_fail "$c relay died"
-		lib_stats t >/dev/null || lib_case_fail "$c no stats line"
-		lib_relay_stop || lib_case_fail "$c relay exit status $? after SIGTERM, want 0"
-		lib_stop_pid "$sink2"
+		run_case "$backend" "$fam"
 	done
 done
 lib_done

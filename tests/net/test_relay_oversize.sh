@@ -6,53 +6,60 @@
 . "$(dirname "$0")/lib.sh"
 lib_topology
 
+# run_case BACKEND FAMILY: the whole test for one backend and one address family.
+run_case()
+{
+	local backend=$1 fam=$2
+	lib_family $fam
+	c="[$backend/ipv$fam]"
+	conf=$TMPD/oversize-$backend-$fam.conf
+	rec=$TMPD/echo-$backend-$fam.rec
+	to=$(ep "$RELAY_IP" 5000)
+	lib_relay_conf "$conf" backend="$backend" buffer=512 listen="$to" \
+		up="$(ep "$UP1_IP" 9000)"
+	lib_udp_bg "$NS_U" "$TMPD/echo.json" echo --bind "$(ep "$UP1_IP" 9000)" \
+		--out "$rec"
+	echo_pid=$BG_PID
+	if ! lib_relay_start "$conf"; then
+		lib_case_fail "$c relay did not start"
+		lib_stop_pid "$echo_pid"
+		return
+	fi
+	lib_expect_backend "$backend" || lib_case_fail "$c no 'backend $backend' log line"
+
+	# A normal datagram first, so the drop below hits an existing session too.
+	out=$(lib_udp "$NS_C" client --to "$to" --port-base 46000 --count 1 --size 100 \
+		--expect-echo) || lib_case_fail "$c 100 bytes before the oversize one: $out"
+
+	out=$(lib_udp "$NS_C" client --to "$to" --port-base 46000 --count 3 --size 1000 \
+		--expect-none --quiet 0.3)
+	if lib_wait_stat drop_truncated -ge 3 10; then
+		lib_case_ok "$c drop_truncated=$LAST_STAT after 3 x 1000 bytes"
+	else
+		lib_case_fail "$c drop_truncated=$LAST_STAT after 3 x 1000 bytes, want 3"
+	fi
+	[ "$(lib_json_field received "$out")" = 0 ] ||
+		lib_case_fail "$c client got a reply to an oversize datagram: $out"
+
+	# The relay keeps working for the same client, at sizes that fit the buffer.
+	if out=$(lib_udp "$NS_C" client --to "$to" --port-base 46000 --count 4 \
+		--sizes 0,1,100,400 --expect-echo); then
+		lib_case_ok "$c normal datagrams after the oversize ones: $out"
+	else
+		lib_case_fail "$c normal datagrams after the oversize ones: $out"
+	fi
+	# Nothing truncated (or whole) of the oversize datagrams reached the upstream.
+	bad=$(awk '$2 != 0 && $2 != 1 && $2 != 100 && $2 != 400' "$rec" | wc -l)
+	[ "$bad" -eq 0 ] || lib_case_fail "$c upstream got $bad datagram(s) of other sizes:" \
+		"$(awk '{print $2}' "$rec" | sort -n | uniq -c | tr '\n' ' ')"
+	lib_relay_alive || lib_case_fail "$c relay died"
+	lib_relay_stop || lib_case_fail "$c relay exit status $? after SIGTERM, want 0"
+	lib_stop_pid "$echo_pid"
+}
+
 for backend in $(lib_backends); do
 	for fam in 4 6; do
-		lib_family $fam
-		c="[$backend/ipv$fam]"
-		conf=$TMPD/oversize-$backend-$fam.conf
-		rec=$TMPD/echo-$backend-$fam.rec
-		to=$(ep "$RELAY_IP" 5000)
-		lib_relay_conf "$conf" backend="$backend" buffer=512 listen="$to" \
-			up="$(ep "$UP1_IP" 9000)"
-		lib_udp_bg "$NS_U" "$TMPD/echo.json" echo --bind "$(ep "$UP1_IP" 9000)" \
-			--out "$rec"
-		echo_pid=$BG_PID
-		if ! lib_relay_start "$conf"; then
-			lib_case_fail "$c relay did not start"
-			lib_stop_pid "$echo_pid"
-			continue
-		fi
-		lib_expect_backend "$backend" || lib_case_fail "$c no 'backend $backend' log line"
-
-		# A normal datagram first, so the drop below hits an existing session too.
-		out=$(lib_udp "$NS_C" client --to "$to" --port-base 46000 --count 1 --size 100 \
-			--expect-echo) || lib_case_fail "$c 100 bytes before the oversize one: $out"
-
-		out=$(lib_udp "$NS_C" client --to "$to" --port-base 46000 --count 3 --size 1000 \
-			--expect-none --quiet 0.3)
-		if lib_wait_stat drop_truncated -ge 3 10; then
-			lib_case_ok "$c drop_truncated=$LAST_STAT after 3 x 1000 bytes"
-		else
-			lib_case_fail "$c drop_truncated=$LAST_STAT after 3 x 1000 bytes, want 3"
-		fi
-		[ "$(lib_json_field received "$out")" = 0 ] ||
-			lib_case_fail "$c client got a reply to an oversize datagram: $out"
-
-		# The relay keeps working for the same client, at sizes that fit the buffer.
-		if out=$(lib_udp "$NS_C" client --to "$to" --port-base 46000 --count 4 \
-			--sizes 0,1,100,400 --expect-echo); then
-			lib_case_ok "$c normal datagrams after the oversize ones: $out"
-		else
-			lib_case_fail "$c normal datagrams after the oversize ones: $out"
-		fi
-		# Nothing truncated (or whole) of the oversize datagrams reached the upstream.
-		bad=$(awk '$2 != 0 && $2 != 1 && $2 != 100 && $2 != 400' "$rec" | wc -l)
-		[ "$bad" -eq 0 ] || lib_case_fail "$c upstream got $bad datagram(s) of other sizes:" \
-			"$(awk '{print $2}' "$rec" | sort -n | uniq -c | tr '\n' ' ')"
-		lib_relay_alive || lib_case_fail "$c relay died"
-		lib_relay_stop || lib_case_fail "$c relay exit status $? after SIGTERM, want 0"
-		lib_stop_pid "$echo_pid"
+		run_case "$backend" "$fam"
 	done
 done
 lib_done

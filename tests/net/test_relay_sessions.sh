@@ -6,64 +6,71 @@
 . "$(dirname "$0")/lib.sh"
 lib_topology
 
+# run_case BACKEND FAMILY: the whole test for one backend and one address family.
+run_case()
+{
+	local backend=$1 fam=$2
+	lib_family $fam
+	c="[$backend/ipv$fam]"
+	conf=$TMPD/sessions-$backend-$fam.conf
+	to=$(ep "$RELAY_IP" 5000)
+	lib_relay_conf "$conf" backend="$backend" workers=1 max=4 timeout=1.0 listen="$to" \
+		up="$(ep "$UP1_IP" 9000)"
+	lib_udp_bg "$NS_U" "$TMPD/echo.json" echo --bind "$(ep "$UP1_IP" 9000)"
+	echo_pid=$BG_PID
+	if ! lib_relay_start "$conf"; then
+		lib_case_fail "$c relay did not start"
+		lib_stop_pid "$echo_pid"
+		return
+	fi
+	lib_expect_backend "$backend" || lib_case_fail "$c no 'backend $backend' log line"
+
+	# Four clients fill the table; the fifth is refused; the four still work. The three
+	# steps follow each other well within the 1 s idle timeout.
+	out1=$(lib_udp "$NS_C" client --to "$to" --clients 4 --port-base 50000 --count 2 \
+		--size 64 --expect-echo)
+	ok1=$?
+	out5=$(lib_udp "$NS_C" client --to "$to" --clients 1 --port-base 50100 --count 1 \
+		--size 64 --expect-none --quiet 0.2)
+	ok5=$?
+	out2=$(lib_udp "$NS_C" client --to "$to" --clients 4 --port-base 50000 --count 2 \
+		--size 64 --expect-echo)
+	ok2=$?
+	[ $ok1 -eq 0 ] || lib_case_fail "$c first 4 clients: $out1"
+	[ $ok5 -eq 0 ] || lib_case_fail "$c 5th client got a reply over max_sessions=4: $out5"
+	[ $ok2 -eq 0 ] || lib_case_fail "$c first 4 clients after the 5th was refused: $out2"
+	if line=$(lib_stats t); then
+		v=$(lib_field drop_session_table_full "$line")
+		[ "${v:-0}" -ge 1 ] || lib_case_fail "$c drop_session_table_full=$v, want >= 1"
+		v=$(lib_field sessions_created "$line")
+		[ "$v" = 4 ] || lib_case_fail "$c sessions_created=$v, want 4"
+		lib_case_ok "$c table full: $line"
+	else
+		lib_case_fail "$c no stats line"
+	fi
+
+	# Idle expiry frees the table: all 4 expire, then the 5th client is served.
+	if lib_wait_stat sessions_expired -ge 4 10; then
+		lib_case_ok "$c sessions_expired=$LAST_STAT after 1 s idle"
+	else
+		lib_case_fail "$c sessions_expired=$LAST_STAT 10 s after the last datagram, want 4"
+	fi
+	lib_wait_stat sessions_active -eq 0 5 ||
+		lib_case_fail "$c sessions_active=$LAST_STAT after expiry, want 0"
+	if out=$(lib_udp "$NS_C" client --to "$to" --clients 1 --port-base 50100 --count 2 \
+		--size 64 --expect-echo); then
+		lib_case_ok "$c new client accepted after expiry"
+	else
+		lib_case_fail "$c new client refused after expiry: $out"
+	fi
+	lib_relay_alive || lib_case_fail "$c relay died"
+	lib_relay_stop || lib_case_fail "$c relay exit status $? after SIGTERM, want 0"
+	lib_stop_pid "$echo_pid"
+}
+
 for backend in $(lib_backends); do
 	for fam in 4 6; do
-		lib_family $fam
-		c="[$backend/ipv$fam]"
-		conf=$TMPD/sessions-$backend-$fam.conf
-		to=$(ep "$RELAY_IP" 5000)
-		lib_relay_conf "$conf" backend="$backend" workers=1 max=4 timeout=1.0 listen="$to" \
-			up="$(ep "$UP1_IP" 9000)"
-		lib_udp_bg "$NS_U" "$TMPD/echo.json" echo --bind "$(ep "$UP1_IP" 9000)"
-		echo_pid=$BG_PID
-		if ! lib_relay_start "$conf"; then
-			lib_case_fail "$c relay did not start"
-			lib_stop_pid "$echo_pid"
-			continue
-		fi
-		lib_expect_backend "$backend" || lib_case_fail "$c no 'backend $backend' log line"
-
-		# Four clients fill the table; the fifth is refused; the four still work. The three
-		# steps follow each other well within the 1 s idle timeout.
-		out1=$(lib_udp "$NS_C" client --to "$to" --clients 4 --port-base 50000 --count 2 \
-			--size 64 --expect-echo)
-		ok1=$?
-		out5=$(lib_udp "$NS_C" client --to "$to" --clients 1 --port-base 50100 --count 1 \
-			--size 64 --expect-none --quiet 0.2)
-		ok5=$?
-		out2=$(lib_udp "$NS_C" client --to "$to" --clients 4 --port-base 50000 --count 2 \
-			--size 64 --expect-echo)
-		ok2=$?
-		[ $ok1 -eq 0 ] || lib_case_fail "$c first 4 clients: $out1"
-		[ $ok5 -eq 0 ] || lib_case_fail "$c 5th client got a reply over max_sessions=4: $out5"
-		[ $ok2 -eq 0 ] || lib_case_fail "$c first 4 clients after the 5th was refused: $out2"
-		if line=$(lib_stats t); then
-			v=$(lib_field drop_session_table_full "$line")
-			[ "${v:-0}" -ge 1 ] || lib_case_fail "$c drop_session_table_full=$v, want >= 1"
-			v=$(lib_field sessions_created "$line")
-			[ "$v" = 4 ] || lib_case_fail "$c sessions_created=$v, want 4"
-			lib_case_ok "$c table full: $line"
-		else
-			lib_case_fail "$c no stats line"
-		fi
-
-		# Idle expiry frees the table: all 4 expire, then the 5th client is served.
-		if lib_wait_stat sessions_expired -ge 4 10; then
-			lib_case_ok "$c sessions_expired=$LAST_STAT after 1 s idle"
-		else
-			lib_case_fail "$c sessions_expired=$LAST_STAT 10 s after the last datagram, want 4"
-		fi
-		lib_wait_stat sessions_active -eq 0 5 ||
-			lib_case_fail "$c sessions_active=$LAST_STAT after expiry, want 0"
-		if out=$(lib_udp "$NS_C" client --to "$to" --clients 1 --port-base 50100 --count 2 \
-			--size 64 --expect-echo); then
-			lib_case_ok "$c new client accepted after expiry"
-		else
-			lib_case_fail "$c new client refused after expiry: $out"
-		fi
-		lib_relay_alive || lib_case_fail "$c relay died"
-		lib_relay_stop || lib_case_fail "$c relay exit status $? after SIGTERM, want 0"
-		lib_stop_pid "$echo_pid"
+		run_case "$backend" "$fam"
 	done
 done
 lib_done

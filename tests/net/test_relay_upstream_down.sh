@@ -7,49 +7,56 @@
 . "$(dirname "$0")/lib.sh"
 lib_topology
 
+# run_case BACKEND FAMILY: the whole test for one backend and one address family.
+run_case()
+{
+	local backend=$1 fam=$2
+	lib_family $fam
+	c="[$backend/ipv$fam]"
+	conf=$TMPD/down-$backend-$fam.conf
+	to=$(ep "$RELAY_IP" 5000)
+	lib_relay_conf "$conf" backend="$backend" listen="$to" up="$(ep "$UP1_IP" 9000)"
+	if ! lib_relay_start "$conf"; then
+		lib_case_fail "$c relay did not start"
+		return
+	fi
+	lib_expect_backend "$backend" || lib_case_fail "$c no 'backend $backend' log line"
+
+	# Several datagrams: the error from the first ICMP shows up on a later operation.
+	out=$(lib_udp "$NS_C" client --to "$to" --port-base 47000 --count 5 --size 50 \
+		--expect-none --quiet 0.2)
+	[ "$(lib_json_field received "$out")" = 0 ] ||
+		lib_case_fail "$c reply while no upstream runs: $out"
+	if lib_wait_stat drop_upstream_unreachable+drop_send_error -ge 1 10; then
+		lib_case_ok "$c unreachable/send errors counted: $LAST_STAT"
+	else
+		lib_case_fail "$c drop_upstream_unreachable+drop_send_error=$LAST_STAT, want >= 1"
+	fi
+	lib_relay_alive || lib_case_fail "$c relay died with the upstream down"
+
+	lib_udp_bg "$NS_U" "$TMPD/echo.json" echo --bind "$(ep "$UP1_IP" 9000)"
+	echo_pid=$BG_PID
+	if out=$(lib_udp "$NS_C" client --to "$to" --port-base 47000 --count 5 --size 50 \
+		--expect-echo); then
+		lib_case_ok "$c replies once the upstream is up: $out"
+	else
+		lib_case_fail "$c no replies after the upstream came up: $out"
+	fi
+	if line=$(lib_stats t); then
+		v=$(lib_field sessions_created "$line")
+		[ "$v" = 1 ] || lib_case_fail "$c sessions_created=$v, want 1 (the same session)"
+		v=$(lib_field reply_tx_pkts "$line")
+		[ "$v" = 5 ] || lib_case_fail "$c reply_tx_pkts=$v, want 5"
+	else
+		lib_case_fail "$c no stats line"
+	fi
+	lib_relay_stop || lib_case_fail "$c relay exit status $? after SIGTERM, want 0"
+	lib_stop_pid "$echo_pid"
+}
+
 for backend in $(lib_backends); do
 	for fam in 4 6; do
-		lib_family $fam
-		c="[$backend/ipv$fam]"
-		conf=$TMPD/down-$backend-$fam.conf
-		to=$(ep "$RELAY_IP" 5000)
-		lib_relay_conf "$conf" backend="$backend" listen="$to" up="$(ep "$UP1_IP" 9000)"
-		if ! lib_relay_start "$conf"; then
-			lib_case_fail "$c relay did not start"
-			continue
-		fi
-		lib_expect_backend "$backend" || lib_case_fail "$c no 'backend $backend' log line"
-
-		# Several datagrams: the error from the first ICMP shows up on a later operation.
-		out=$(lib_udp "$NS_C" client --to "$to" --port-base 47000 --count 5 --size 50 \
-			--expect-none --quiet 0.2)
-		[ "$(lib_json_field received "$out")" = 0 ] ||
-			lib_case_fail "$c reply while no upstream runs: $out"
-		if lib_wait_stat drop_upstream_unreachable+drop_send_error -ge 1 10; then
-			lib_case_ok "$c unreachable/send errors counted: $LAST_STAT"
-		else
-			lib_case_fail "$c drop_upstream_unreachable+drop_send_error=$LAST_STAT, want >= 1"
-		fi
-		lib_relay_alive || lib_case_fail "$c relay died with the upstream down"
-
-		lib_udp_bg "$NS_U" "$TMPD/echo.json" echo --bind "$(ep "$UP1_IP" 9000)"
-		echo_pid=$BG_PID
-		if out=$(lib_udp "$NS_C" client --to "$to" --port-base 47000 --count 5 --size 50 \
-			--expect-echo); then
-			lib_case_ok "$c replies once the upstream is up: $out"
-		else
-			lib_case_fail "$c no replies after the upstream came up: $out"
-		fi
-		if line=$(lib_stats t); then
-			v=$(lib_field sessions_created "$line")
-			[ "$v" = 1 ] || lib_case_fail "$c sessions_created=$v, want 1 (the same session)"
-			v=$(lib_field reply_tx_pkts "$line")
-			[ "$v" = 5 ] || lib_case_fail "$c reply_tx_pkts=$v, want 5"
-		else
-			lib_case_fail "$c no stats line"
-		fi
-		lib_relay_stop || lib_case_fail "$c relay exit status $? after SIGTERM, want 0"
-		lib_stop_pid "$echo_pid"
+		run_case "$backend" "$fam"
 	done
 done
 lib_done

@@ -221,7 +221,7 @@ def client(args):
     if record:
         record.close()
     if args.expect_echo:
-        drain(deadline, lambda: outstanding() == 0)
+        drain(min(deadline, time.monotonic() + args.round_wait), lambda: outstanding() == 0)
     elif args.expect_none:
         drain(min(deadline, time.monotonic() + args.quiet), None)
     else:
