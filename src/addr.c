@@ -202,8 +202,10 @@ bool addr_equal_host(const struct addr *a, const struct addr *b)
 {
 	if (a->sa.sa_family != b->sa.sa_family)
 		return false;
+	/* Link-local peers on different interfaces are different peers. */
 	if (a->sa.sa_family == AF_INET6)
-		return memcmp(&a->in6.sin6_addr, &b->in6.sin6_addr, 16) == 0;
+		return memcmp(&a->in6.sin6_addr, &b->in6.sin6_addr, 16) == 0 &&
+		       a->in6.sin6_scope_id == b->in6.sin6_scope_id;
 	return a->in4.sin_addr.s_addr == b->in4.sin_addr.s_addr;
 }
 

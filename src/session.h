@@ -18,7 +18,8 @@ struct session {
 	struct addr client;	/* the client's address and port */
 	struct addr local;	/* the address the client sent to (replies come from it) */
 	uint32_t listener;	/* worker-local listener index */
-	uint32_t upstream;	/* index into the relay's upstreams */
+	uint32_t upstream;	/* index into the relay's upstreams when the session began */
+	struct addr upstream_addr; /* that upstream: stays right when a reload reorders them */
 	uint64_t last_active;	/* ns, monotonic, as passed to insert/touch */
 	uint32_t gen;		/* bumped on release: stale completions compare it */
 	int fd;			/* upstream socket, owned by the backend; -1 when none */
@@ -39,7 +40,7 @@ struct session_table {
 	uint32_t seed;
 };
 
-/* Allocates everything for capacity sessions (capacity >= 1). Returns 0 or -ENOMEM. */
+/* Allocates everything for capacity sessions (1 .. 2^30). Returns 0, -EINVAL or -ENOMEM. */
 int session_table_init(struct session_table *t, uint32_t capacity, uint64_t timeout_ns);
 /* Frees memory; accepts a zeroed or already finished table. Closes no fds. */
 void session_table_fini(struct session_table *t);
