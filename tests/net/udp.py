@@ -6,6 +6,7 @@
   sink   --bind EP --seconds S --out FILE [--count N]
   client --to EP --clients K --count N (--size S | --sizes A,B,..) [--expect-echo]
          [--expect-none] [--seconds S] [--bind IP] [--port-base P] [--record FILE]
+         [--interval S]
 
 EP is "IP:PORT" or "[IPv6]:PORT". Every mode prints a one-line JSON summary on stdout.
 
@@ -192,6 +193,8 @@ def client(args):
         return sum(sum(c.values()) for c in pending)
 
     for seq in range(args.count):
+        if seq and args.interval:
+            time.sleep(args.interval)
         if time.monotonic() >= deadline:
             break
         size = sizes[seq % len(sizes)]
@@ -264,6 +267,8 @@ def main():
     p.add_argument("--seconds", type=float, default=20.0, help="overall bound")
     p.add_argument("--round-wait", type=float, default=2.0,
                    help="max wait for one round of echoes")
+    p.add_argument("--interval", type=float, default=0.0,
+                   help="pause between rounds (keeps sessions busy for a while)")
     p.add_argument("--bind", help="local IP (default wildcard)")
     p.add_argument("--port-base", type=int, default=0,
                    help="client i binds port P+i (default: ephemeral)")
