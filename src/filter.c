@@ -305,6 +305,9 @@ static int filter_set_pins(struct filter *f)
 	int ret;
 
 	bpf_object__for_each_map(map, f->skel->obj) {
+		/* .rodata and friends are internals, not introspection. */
+		if (bpf_map__is_internal(map))
+			continue;
 		snprintf(path, sizeof(path), "%s/%s", FILTER_PIN_DIR, bpf_map__name(map));
 		ret = bpf_map__set_pin_path(map, path);
 		if (ret < 0)
