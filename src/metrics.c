@@ -1,0 +1,294 @@
+// SPDX-License-Identifier: MIT
+/* Prometheus exposition. Names follow https://prometheus.io/docs/practices/naming/: one
+ * `ringrelay_` prefix, base units (seconds, bytes), `_total` on counters, and only bounded
+ * labels (relay, worker, direction, reason): never a client address, which would make one
+ * series per client. */
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app.h"
+#include "filter.h"
+#include "metrics.h"
+#include "worker.h"
+
+void metrics_format_value(FILE *out, double v)
+{
+	if (isnan(v))
+		fputs("NaN", out);
+	else if (isinf(v))
+		fputs(v > 0 ? "+Inf" : "-Inf", out);
+	else
+		/* 15 significant digits print unix times with milliseconds exactly and keep
+		 * integers integral ("3", not "3.000000"). */
+		fprintf(out, "%.15g", v);
+}
+
+void metrics_format_label(FILE *out, const char *v)
+{
+	for (; *v; v++) {
+		switch (*v) {
+		case '\\':
+			fputs("\\\\", out);
+			break;
+		case '"':
+			fputs("\\\"", out);
+			break;
+		case '\n':
+			fputs("\\n", out);
+			break;
+		default:
+			fputc(*v, out);
+		}
+	}
+}
+
+static void family(FILE *out, const char *name, const char *type, const char *help)
+{
+	fprintf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* `name{relay="R",worker="W"` without the closing brace, for more labels to follow. */
+static void series_rw(FILE *out, const char *name, const char *relay, uint32_t worker)
+{
+	fprintf(out, "%s{relay=\"", name);
+	metrics_format_label(out, relay);
+	fprintf(out, "\",worker=\"%" PRIu32 "\"", worker);
+}
+
+/* The four legs of a datagram's trip through a forward relay, in the order they happen. */
+struct metrics_leg {
+	const char *direction;
+	size_t pkts, bytes; /* offsets in struct relay_counters */
+};
+
+static const struct metrics_leg metrics_legs[] = {
+	{ "client_in", offsetof(struct relay_counters, rx_pkts),
+	  offsetof(struct relay_counters, rx_bytes) },
+	{ "upstream_out", offsetof(struct relay_counters, tx_pkts),
+	  offsetof(struct relay_counters, tx_bytes) },
+	{ "upstream_in", offsetof(struct relay_counters, reply_rx_pkts),
+	  offsetof(struct relay_counters, reply_rx_bytes) },
+	{ "client_out", offsetof(struct relay_counters, reply_tx_pkts),
+	  offsetof(struct relay_counters, reply_tx_bytes) },
+};
+
+static uint64_t field(const struct relay_counters *c, size_t off)
+{
+	uint64_t v;
+
+	memcpy(&v, (const char *)c + off, sizeof(v));
+	return v;
+}
+
+static void legs(FILE *out, const struct metrics_snapshot *s, const char *name, bool bytes)
+{
+	uint32_t r, w;
+	size_t l;
+
+	for (r = 0; r < s->n_relays; r++)
+		for (w = 0; w < s->n_workers; w++)
+			for (l = 0; l < sizeof(metrics_legs) / sizeof(metrics_legs[0]); l++) {
+				const struct metrics_leg *g = &metrics_legs[l];
+
+				series_rw(out, name, s->relay_names[r], s->workers[w].id);
+				fprintf(out, ",direction=\"%s\"} %" PRIu64 "\n", g->direction,
+					field(&s->workers[w].relays[r], bytes ? g->bytes : g->pkts));
+			}
+}
+
+/* One series per relay and worker of the field at off. */
+static void per_relay_worker(FILE *out, const struct metrics_snapshot *s, const char *name,
+			     size_t off)
+{
+	uint32_t r, w;
+
+	for (r = 0; r < s->n_relays; r++)
+		for (w = 0; w < s->n_workers; w++) {
+			series_rw(out, name, s->relay_names[r], s->workers[w].id);
+			fprintf(out, "} %" PRIu64 "\n", field(&s->workers[w].relays[r], off));
+		}
+}
+
+int metrics_format(const struct metrics_snapshot *s, FILE *out)
+{
+	uint32_t r, w;
+	int d;
+
+	family(out, "ringrelay_build_info", "gauge", "Always 1; the version label says which build.");
+	fputs("ringrelay_build_info{version=\"", out);
+	metrics_format_label(out, s->version);
+	fputs("\"} 1\n", out);
+
+	family(out, "ringrelay_start_time_seconds", "gauge",
+	       "Unix time the daemon started, in seconds.");
+	fputs("ringrelay_start_time_seconds ", out);
+	metrics_format_value(out, s->start_time);
+	fputc('\n', out);
+
+	family(out, "ringrelay_config_reloads_total", "counter",
+	       "Configuration reloads by result; a failed one keeps the old configuration.");
+	fprintf(out, "ringrelay_config_reloads_total{result=\"success\"} %" PRIu64 "\n",
+		s->reloads_ok);
+	fprintf(out, "ringrelay_config_reloads_total{result=\"failure\"} %" PRIu64 "\n",
+		s->reloads_failed);
+
+	family(out, "ringrelay_config_last_reload_success_timestamp_seconds", "gauge",
+	       "Unix time of the last successful reload (the start time before any).");
+	fputs("ringrelay_config_last_reload_success_timestamp_seconds ", out);
+	metrics_format_value(out, s->last_reload_success);
+	fputc('\n', out);
+
+	family(out, "ringrelay_worker_heartbeat_age_seconds", "gauge",
+	       "Seconds since the worker's event loop last ran; NaN before its first turn.");
+	for (w = 0; w < s->n_workers; w++) {
+		fprintf(out, "ringrelay_worker_heartbeat_age_seconds{worker=\"%" PRIu32 "\"} ",
+			s->workers[w].id);
+		metrics_format_value(out, s->workers[w].heartbeat_age);
+		fputc('\n', out);
+	}
+
+	family(out, "ringrelay_datagrams_total", "counter",
+	       "Datagrams per relay, worker and leg: client_in (client to listener), "
+	       "upstream_out (to the upstream), upstream_in (replies), client_out (replies sent).");
+	legs(out, s, "ringrelay_datagrams_total", false);
+
+	family(out, "ringrelay_bytes_total", "counter",
+	       "UDP payload bytes per relay, worker and leg (see ringrelay_datagrams_total).");
+	legs(out, s, "ringrelay_bytes_total", true);
+
+	family(out, "ringrelay_dropped_total", "counter",
+	       "Datagrams the relay dropped, by reason.");
+	for (r = 0; r < s->n_relays; r++)
+		for (w = 0; w < s->n_workers; w++)
+			for (d = 0; d < DROP__MAX; d++) {
+				series_rw(out, "ringrelay_dropped_total", s->relay_names[r],
+					  s->workers[w].id);
+				fprintf(out, ",reason=\"%s\"} %" PRIu64 "\n",
+					drop_reason_name((enum drop_reason)d),
+					s->workers[w].relays[r].drops[d]);
+			}
+
+	family(out, "ringrelay_sessions_active", "gauge", "Forward sessions currently open.");
+	per_relay_worker(out, s, "ringrelay_sessions_active",
+			 offsetof(struct relay_counters, sessions_active));
+	family(out, "ringrelay_sessions_created_total", "counter", "Forward sessions opened.");
+	per_relay_worker(out, s, "ringrelay_sessions_created_total",
+			 offsetof(struct relay_counters, sessions_created));
+	family(out, "ringrelay_sessions_expired_total", "counter",
+	       "Forward sessions closed after their idle timeout.");
+	per_relay_worker(out, s, "ringrelay_sessions_expired_total",
+			 offsetof(struct relay_counters, sessions_expired));
+
+	if (s->filter_counters) {
+		family(out, "ringrelay_filter_packets_total", "counter",
+		       "Packets judged by the XDP/tc filter, by verdict and reason "
+		       "(pass_* and allow reach the stack, drop_* are dropped).");
+		for (d = 0; d < FILTER_CNT__MAX; d++)
+			fprintf(out, "ringrelay_filter_packets_total{reason=\"%s\"} %" PRIu64 "\n",
+				filter_counter_name((enum filter_counter)d),
+				s->filter_counters[d]);
+	}
+	return ferror(out) ? -EIO : 0;
+}
+
+void metrics_snapshot_fini(struct metrics_snapshot *s)
+{
+	uint32_t w;
+
+	for (w = 0; s->workers && w < s->n_workers; w++)
+		free(s->workers[w].relays);
+	free(s->workers);
+	free(s->relay_names);
+	free(s->filter_counters);
+	memset(s, 0, sizeof(*s));
+}
+
+static void load_counters(struct relay_counters *dst, const struct relay_counters *src)
+{
+	const uint64_t *from = (const uint64_t *)src;
+	uint64_t *to = (uint64_t *)dst;
+	size_t k;
+
+	/* The struct is all uint64_t, each with one writer: load them one by one. */
+	for (k = 0; k < sizeof(*dst) / sizeof(uint64_t); k++)
+		to[k] = counter_get(&from[k]);
+}
+
+/* Worker w's counters of the config's relay r. */
+static const struct relay_counters *metrics_counters_of(const struct runtime *rt, uint32_t w,
+							uint32_t r)
+{
+	return &rt->workers[w].counters[r];
+}
+
+int metrics_snapshot_take(struct app *a, struct metrics_snapshot *s)
+{
+	const struct runtime *rt = &a->rt;
+	struct filter_stats *fs;
+	uint64_t now = worker_clock();
+	uint32_t r, w;
+
+	memset(s, 0, sizeof(*s));
+	s->version = RINGRELAY_VERSION;
+	s->start_time = a->start_time;
+	s->last_reload_success = a->last_reload_success;
+	s->reloads_ok = a->reloads_ok;
+	s->reloads_failed = a->reloads_failed;
+	s->n_relays = rt->cfg ? rt->cfg->n_relays : 0;
+	s->relay_names = calloc(s->n_relays ? s->n_relays : 1, sizeof(*s->relay_names));
+	if (!s->relay_names)
+		return -ENOMEM;
+	for (r = 0; r < s->n_relays; r++)
+		s->relay_names[r] = rt->cfg->relays[r].name;
+
+	s->workers = calloc(rt->n_started ? rt->n_started : 1, sizeof(*s->workers));
+	if (!s->workers)
+		return -ENOMEM;
+	for (w = 0; w < rt->n_started; w++) {
+		const struct worker *wk = &rt->workers[w];
+		struct metrics_worker *m = &s->workers[w];
+		uint64_t hb = counter_get(&wk->wc.heartbeat);
+
+		m->relays = calloc(s->n_relays ? s->n_relays : 1, sizeof(*m->relays));
+		if (!m->relays)
+			return -ENOMEM;
+		s->n_workers++;
+		m->id = wk->id;
+		if (!hb)
+			m->heartbeat_age = NAN;
+		else
+			m->heartbeat_age = now > hb ? (double)(now - hb) / 1e9 : 0.0;
+		for (r = 0; r < s->n_relays; r++)
+			load_counters(&m->relays[r], metrics_counters_of(rt, w, r));
+	}
+
+	if (a->filter) {
+		fs = malloc(sizeof(*fs));
+		if (!fs)
+			return -ENOMEM;
+		/* A failed read leaves the filter series out rather than reporting zeros. */
+		if (!filter_read_stats(a->filter, fs)) {
+			s->filter_counters = calloc(FILTER_CNT__MAX, sizeof(uint64_t));
+			if (s->filter_counters)
+				memcpy(s->filter_counters, fs->counters,
+				       FILTER_CNT__MAX * sizeof(uint64_t));
+		}
+		free(fs);
+	}
+	return 0;
+}
+
+int metrics_render(struct app *a, FILE *out)
+{
+	struct metrics_snapshot s;
+	int ret;
+
+	ret = metrics_snapshot_take(a, &s);
+	if (!ret)
+		ret = metrics_format(&s, out);
+	metrics_snapshot_fini(&s);
+	return ret;
+}

@@ -1,0 +1,278 @@
+// SPDX-License-Identifier: MIT
+/* Prometheus exposition from an in-memory snapshot: exact sample lines, HELP/TYPE pairs,
+ * label escaping, NaN/Inf values, the filter family only when the filter is on. */
+#include <errno.h>
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "filter.h"
+#include "metrics.h"
+
+struct fixture {
+	struct relay_counters counters[2][2]; /* [worker][relay] */
+	struct metrics_worker workers[2];
+	const char *names[2];
+	uint64_t filter[FILTER_CNT__MAX];
+	struct metrics_snapshot s;
+	char *text;
+	size_t len;
+};
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	uint32_t w;
+
+	if (!f)
+		return -1;
+	f->names[0] = "dns";
+	f->names[1] = "we\"ird\\na\nme";
+	for (w = 0; w < 2; w++) {
+		f->workers[w].id = w;
+		f->workers[w].relays = f->counters[w];
+	}
+	f->workers[0].heartbeat_age = 0.25;
+	f->workers[1].heartbeat_age = NAN;
+	f->counters[0][0].rx_pkts = 10;
+	f->counters[0][0].rx_bytes = 1000;
+	f->counters[0][0].tx_pkts = 9;
+	f->counters[0][0].tx_bytes = 900;
+	f->counters[0][0].reply_rx_pkts = 8;
+	f->counters[0][0].reply_rx_bytes = 800;
+	f->counters[0][0].reply_tx_pkts = 7;
+	f->counters[0][0].reply_tx_bytes = 700;
+	f->counters[1][0].drops[DROP_TRUNCATED] = 3;
+	f->counters[1][0].drops[DROP_SOCKET_OVERFLOW] = 18446744073709551615ull;
+	f->counters[0][1].sessions_active = 5;
+	f->counters[0][1].sessions_created = 6;
+	f->counters[0][1].sessions_expired = 1;
+	f->filter[FILTER_CNT_DROP_PREFIX] = 42;
+	f->s = (struct metrics_snapshot){
+		.version = "1.0-test",
+		.start_time = 1763787242.125,
+		.last_reload_success = 1763787300.5,
+		.reloads_ok = 2,
+		.reloads_failed = 1,
+		.n_relays = 2,
+		.relay_names = f->names,
+		.n_workers = 2,
+		.workers = f->workers,
+		.filter_counters = NULL,
+	};
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	free(f->text);
+	free(f);
+	return 0;
+}
+
+static void render(struct fixture *f)
+{
+	FILE *out;
+
+	free(f->text);
+	f->text = NULL;
+	out = open_memstream(&f->text, &f->len);
+	assert_non_null(out);
+	assert_int_equal(metrics_format(&f->s, out), 0);
+	assert_int_equal(fclose(out), 0);
+}
+
+/* The exposition contains line exactly (between newlines). */
+static bool has_line(const struct fixture *f, const char *line)
+{
+	size_t n = strlen(line);
+	const char *p = f->text;
+
+	while ((p = strstr(p, line))) {
+		if ((p == f->text || p[-1] == '\n') && p[n] == '\n')
+			return true;
+		p++;
+	}
+	return false;
+}
+
+static void expect_line(const struct fixture *f, const char *line)
+{
+	if (!has_line(f, line))
+		fail_msg("missing line '%s' in:\n%s", line, f->text);
+}
+
+static void test_exact_lines(void **state)
+{
+	struct fixture *f = *state;
+	static const char *const lines[] = {
+		"ringrelay_build_info{version=\"1.0-test\"} 1",
+		"ringrelay_start_time_seconds 1763787242.125",
+		"ringrelay_config_reloads_total{result=\"success\"} 2",
+		"ringrelay_config_reloads_total{result=\"failure\"} 1",
+		"ringrelay_config_last_reload_success_timestamp_seconds 1763787300.5",
+		"ringrelay_worker_heartbeat_age_seconds{worker=\"0\"} 0.25",
+		"ringrelay_datagrams_total{relay=\"dns\",worker=\"0\",direction=\"client_in\"} 10",
+		"ringrelay_datagrams_total{relay=\"dns\",worker=\"0\",direction=\"upstream_out\"} 9",
+		"ringrelay_datagrams_total{relay=\"dns\",worker=\"0\",direction=\"upstream_in\"} 8",
+		"ringrelay_datagrams_total{relay=\"dns\",worker=\"0\",direction=\"client_out\"} 7",
+		"ringrelay_bytes_total{relay=\"dns\",worker=\"0\",direction=\"client_in\"} 1000",
+		"ringrelay_bytes_total{relay=\"dns\",worker=\"0\",direction=\"client_out\"} 700",
+		"ringrelay_datagrams_total{relay=\"dns\",worker=\"1\",direction=\"client_in\"} 0",
+		"ringrelay_dropped_total{relay=\"dns\",worker=\"1\",reason=\"truncated\"} 3",
+		"ringrelay_dropped_total{relay=\"dns\",worker=\"1\",reason=\"socket_receive_overflow\"}"
+		" 18446744073709551615",
+		"ringrelay_dropped_total{relay=\"dns\",worker=\"0\",reason=\"session_table_full\"} 0",
+		"# HELP ringrelay_dropped_total Datagrams the relay dropped, by reason.",
+		"# TYPE ringrelay_dropped_total counter",
+		"# TYPE ringrelay_sessions_active gauge",
+		"# TYPE ringrelay_datagrams_total counter",
+	};
+	size_t i;
+
+	render(f);
+	for (i = 0; i < sizeof(lines) / sizeof(lines[0]); i++)
+		expect_line(f, lines[i]);
+}
+
+static void test_every_drop_reason(void **state)
+{
+	struct fixture *f = *state;
+	char line[256];
+	int d;
+
+	render(f);
+	for (d = 0; d < DROP__MAX; d++) {
+		snprintf(line, sizeof(line),
+			 "ringrelay_dropped_total{relay=\"dns\",worker=\"0\",reason=\"%s\"} 0",
+			 drop_reason_name((enum drop_reason)d));
+		if (d != DROP_TRUNCATED && d != DROP_SOCKET_OVERFLOW)
+			expect_line(f, line);
+	}
+}
+
+static void test_label_escaping(void **state)
+{
+	struct fixture *f = *state;
+
+	render(f);
+	expect_line(f, "ringrelay_sessions_active{relay=\"we\\\"ird\\\\na\\nme\",worker=\"0\"} 5");
+	expect_line(f, "ringrelay_sessions_created_total{relay=\"we\\\"ird\\\\na\\nme\","
+		       "worker=\"0\"} 6");
+	expect_line(f, "ringrelay_sessions_expired_total{relay=\"we\\\"ird\\\\na\\nme\","
+		       "worker=\"0\"} 1");
+	/* No raw newline or quote inside a label value may survive. */
+	assert_null(strstr(f->text, "ird\\na\nme"));
+}
+
+static void test_special_values(void **state)
+{
+	struct fixture *f = *state;
+	FILE *out;
+	char *buf = NULL;
+	size_t len = 0;
+
+	render(f);
+	expect_line(f, "ringrelay_worker_heartbeat_age_seconds{worker=\"1\"} NaN");
+
+	out = open_memstream(&buf, &len);
+	assert_non_null(out);
+	metrics_format_value(out, INFINITY);
+	fputc(' ', out);
+	metrics_format_value(out, -INFINITY);
+	fputc(' ', out);
+	metrics_format_value(out, 3.0);
+	fputc(' ', out);
+	metrics_format_value(out, 0.001);
+	fclose(out);
+	assert_string_equal(buf, "+Inf -Inf 3 0.001");
+	free(buf);
+}
+
+static void test_filter_family(void **state)
+{
+	struct fixture *f = *state;
+	char line[160];
+	int c;
+
+	render(f);
+	assert_null(strstr(f->text, "ringrelay_filter_packets_total"));
+
+	f->s.filter_counters = f->filter;
+	render(f);
+	expect_line(f, "# TYPE ringrelay_filter_packets_total counter");
+	expect_line(f, "ringrelay_filter_packets_total{reason=\"drop_prefix\"} 42");
+	for (c = 0; c < FILTER_CNT__MAX; c++) {
+		snprintf(line, sizeof(line), "ringrelay_filter_packets_total{reason=\"%s\"} ",
+			 filter_counter_name((enum filter_counter)c));
+		assert_non_null(strstr(f->text, line));
+	}
+}
+
+/* Every sample's family has exactly one HELP and one TYPE line, before its samples, and every
+ * name carries the prefix; counters end in _total. */
+static void test_families_well_formed(void **state)
+{
+	struct fixture *f = *state;
+	char *copy, *line, *save = NULL;
+	char typed[32][96];
+	char kinds[32][16];
+	int n = 0, i, helps = 0;
+
+	f->s.filter_counters = f->filter;
+	render(f);
+	copy = strdup(f->text);
+	assert_non_null(copy);
+	for (line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char name[96], kind[16];
+
+		if (sscanf(line, "# TYPE %95s %15s", name, kind) == 2) {
+			for (i = 0; i < n; i++)
+				assert_string_not_equal(typed[i], name);
+			assert_true(n < 32);
+			strcpy(typed[n], name);
+			strcpy(kinds[n], kind);
+			n++;
+			continue;
+		}
+		if (!strncmp(line, "# HELP ", 7)) {
+			helps++;
+			continue;
+		}
+		assert_int_equal(strncmp(line, "ringrelay_", 10), 0);
+		/* The sample belongs to the most recent TYPE line. */
+		assert_true(n > 0);
+		size_t k = strlen(typed[n - 1]);
+
+		assert_int_equal(strncmp(line, typed[n - 1], k), 0);
+		assert_true(line[k] == '{' || line[k] == ' ');
+		if (!strcmp(kinds[n - 1], "counter"))
+			assert_non_null(strstr(typed[n - 1], "_total"));
+	}
+	assert_int_equal(helps, n);
+	free(copy);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_exact_lines, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_every_drop_reason, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_label_escaping, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_special_values, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_filter_family, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_families_well_formed, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
