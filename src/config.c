@@ -1025,10 +1025,11 @@ static int config_parse_root(struct config_parser *p, const config_setting_t *ro
 	return err;
 }
 
-/* libconfig 1.5 keeps integers without an L suffix in 32 bits and silently wraps larger ones
- * (4294967297 reads as 1), which would let a typo pass every range check. So refuse them
- * before libconfig sees the text. None of our settings needs more than 2^31 - 1. */
-static int config_scan_ints(struct config_parser *p, const char *t)
+/* Refuses what libconfig 1.5 would accept silently and wrongly, before it sees the text:
+ * integers without an L suffix are kept in 32 bits and wrap (4294967297 reads as 1), which
+ * would let a typo pass every range check (none of our settings needs more than 2^31 - 1);
+ * and an unterminated string at the end hides everything after the stray quote. */
+static int config_scan_text(struct config_parser *p, const char *t)
 {
 	int line = 1;
 
@@ -1043,12 +1044,22 @@ static int config_scan_ints(struct config_parser *p, const char *t)
 				line += *t == '\n';
 			t += *t ? 2 : 0;
 		} else if (*t == '"') {
+			int start = line;
+
 			for (t++; *t && *t != '"'; t++) {
 				if (*t == '\\' && t[1])
 					t++;
 				line += *t == '\n';
 			}
-			t += *t ? 1 : 0;
+			/* libconfig 1.5 silently drops an unterminated string at the end of the
+			 * text, and with it every setting after the stray quote */
+			if (!*t) {
+				snprintf(p->err, p->errlen,
+					 "%s:%d: syntax error: string is not terminated", p->name,
+					 start);
+				return -EINVAL;
+			}
+			t++;
 		} else if (isalpha((unsigned char)*t) || *t == '*' || *t == '@') {
 			/* a setting name may contain digits and '-' */
 			for (t++; *t && (isalnum((unsigned char)*t) || strchr("-_*", *t)); t++)
@@ -1108,7 +1119,7 @@ int config_load_string(const char *text, const char *name, struct config **out, 
 		goto err_free_cfg;
 	}
 	memcpy(cfg->path, name, strlen(name) + 1);
-	ret = config_scan_ints(&p, text);
+	ret = config_scan_text(&p, text);
 	if (ret)
 		goto err_free_cfg;
 

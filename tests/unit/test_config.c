@@ -216,6 +216,10 @@ static const struct error_case error_cases[] = {
 	  "t.conf:4: syntax error: integer 4294967297 is too large (at most 2147483647)" },
 	{ "# \"not a string\n/* 9999999999\n*/ s = \"9999999999\";\nworkers = 0x100000000;\n",
 	  "t.conf:4: syntax error: integer 0x100000000 is too large (at most 2147483647)" },
+	{ RELAY "\n\"filter = { mode = \"off\"; };\n",
+	  "t.conf:3: syntax error: string is not terminated" },
+	{ "user = \"a\\\"b\";\n" RELAY "workers = \"2\";\n",
+	  "t.conf:3: workers: must be an integer" },
 	/* unknown settings and types */
 	{ RELAY "foo = 1;\n",
 	  "t.conf:2: unknown setting 'foo' (expected one of: workers, io_backend, cpus, "
