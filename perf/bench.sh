@@ -1,0 +1,443 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# Packet-rate benchmark of ringrelay against the kernel, DPDK testpmd and a plain mmsg loop,
+# measured the way DPDK users measure (Mpps at 64 B, NDR/PDR, CPU per packet, cores used).
+#
+#   perf/bench.sh [--full] [--build DIR] [--duts a,b,...] [--sizes 64,imix,1400] [--family 4|6]
+#                 [--out DIR]
+#
+# Topology (three namespaces, unique per run, removed on exit):
+#
+#   gen ns            dut ns                          sink ns
+#   g0 198.18.0.1 <-> d0 198.18.0.2 | d1 198.18.1.1 <-> s0 198.18.1.2 (XDP sink, skb mode)
+#   2001:2:0:1::1     2001:2:0:1::2 | 2001:2:0:2::1     2001:2:0:2::2
+#
+# CPU 0 runs the generator and the sink, CPU 1 runs the device under test. RPS on d0 moves
+# the DUT's receive softirq to CPU 1 and RPS on s0 moves the sink back to CPU 0, because veth
+# otherwise processes a packet on the CPU that sent it. See perf/README.md for the method.
+set -euo pipefail
+
+COMMAND="$0 $*"
+FULL=0
+BUILD=build
+OUT=perf/results
+SIZES=""
+FAMILY=4
+ALL_DUTS="ringrelay-io_uring,ringrelay-mmsg,kernel-forward,testpmd-af_xdp,testpmd-af_packet,mmsg-loop"
+DUTS=$ALL_DUTS
+
+usage() {
+	sed -n '4,6p' "$0" | sed 's/^# \{0,1\}//'
+	exit "${1:-0}"
+}
+
+while [ $# -gt 0 ]; do
+	case $1 in
+	--full) FULL=1 ;;
+	--build) BUILD=$2; shift ;;
+	--duts) DUTS=$2; shift ;;
+	--sizes) SIZES=$2; shift ;;
+	--family) FAMILY=$2; shift ;;
+	--out) OUT=$2; shift ;;
+	-h|--help) usage 0 ;;
+	*) usage 2 ;;
+	esac
+	shift
+done
+
+[ "$(id -u)" = 0 ] || { echo "bench: needs root (namespaces, XDP)" >&2; exit 77; }
+for t in jq python3 ip taskset; do
+	command -v $t >/dev/null || { echo "bench: missing $t (run ./scripts/deps.sh bench)" >&2; exit 1; }
+done
+
+if [ $FULL = 1 ]; then
+	MODE=full TRIALS=5 TRIAL_S=10 SEARCH_STEPS=8 SEARCH_S=5 LAT_S=5
+	SIZES=${SIZES:-64,imix,1400}
+else
+	MODE=quick TRIALS=3 TRIAL_S=1 SEARCH_STEPS=5 SEARCH_S=0.5 LAT_S=0.5
+	SIZES=${SIZES:-64}
+fi
+FLOWS=16
+# skb: generic XDP after RPS to the generator's CPU; native: veth XDP on the sender's CPU.
+SINK_MODE=${SINK_MODE:-native}
+SINK_OPT=$([ "$SINK_MODE" = native ] && echo -N || true)
+GEN_CPU=0
+DUT_CPU=1
+PERF=$BUILD/perf
+RINGRELAY=$BUILD/ringrelay
+
+make --no-print-directory BUILD="$BUILD" perf-tools >&2
+
+# ------------------------------------------------------------------ topology
+ID=$$
+NS_G=rrb-gen-$ID
+NS_D=rrb-dut-$ID
+NS_S=rrb-sink-$ID
+WORK=$(mktemp -d /tmp/rrbench.XXXXXX)
+PIDS=()
+
+cleanup() {
+	local p
+	set +e
+	for p in "${PIDS[@]}"; do
+		kill "$p" 2>/dev/null && wait "$p" 2>/dev/null
+	done
+	for n in $NS_G $NS_D $NS_S; do
+		ip netns del "$n" 2>/dev/null
+	done
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Starts "$@" in the background and remembers its PID for cleanup.
+spawn() {
+	"$@" &
+	PIDS+=($!)
+	LAST_PID=$!
+}
+
+# Stops one process we started, by PID, and waits for it.
+stop() {
+	kill "$1" 2>/dev/null || true
+	wait "$1" 2>/dev/null || true
+}
+
+# Waits (bounded) until file $1 contains pattern $2.
+wait_for() {
+	local i
+	for i in $(seq 1 ${3:-100}); do
+		grep -q "$2" "$1" 2>/dev/null && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+MAC_D0=02:52:52:00:00:0a MAC_D1=02:52:52:00:00:0b
+# s0 copies d0's MAC and g0 copies d1's, so frames forwarded unmodified by testpmd's io mode
+# still arrive addressed to the host on the other side (needed by the latency return path).
+MAC_S0=$MAC_D0 MAC_G0=$MAC_D1
+
+topo_up() {
+	local g="ip -n $NS_G" d="ip -n $NS_D" s="ip -n $NS_S"
+	ip netns add $NS_G
+	ip netns add $NS_D
+	ip netns add $NS_S
+	$g link add g0 address $MAC_G0 type veth peer name d0 address $MAC_D0 netns $NS_D
+	$d link add d1 address $MAC_D1 type veth peer name s0 address $MAC_S0 netns $NS_S
+	$g addr add 198.18.0.1/24 dev g0
+	$g addr add 2001:2:0:1::1/64 dev g0 nodad
+	$d addr add 198.18.0.2/24 dev d0
+	$d addr add 2001:2:0:1::2/64 dev d0 nodad
+	$d addr add 198.18.1.1/24 dev d1
+	$d addr add 2001:2:0:2::1/64 dev d1 nodad
+	$s addr add 198.18.1.2/24 dev s0
+	$s addr add 2001:2:0:2::2/64 dev s0 nodad
+	for n in $NS_G $NS_D $NS_S; do ip -n "$n" link set lo up; done
+	$g link set g0 up
+	$d link set d0 up
+	$d link set d1 up
+	$s link set s0 up
+	$g route add 198.18.1.0/24 via 198.18.0.2
+	$g -6 route add 2001:2:0:2::/64 via 2001:2:0:1::2
+	$s route add 198.18.0.0/24 via 198.18.1.1
+	$s -6 route add 2001:2:0:1::/64 via 2001:2:0:2::1
+	# Static neighbours: no ARP/ND during a trial, and none needed when a PMD owns the link.
+	$g neigh add 198.18.0.2 lladdr $MAC_D0 dev g0 nud permanent
+	$g -6 neigh add 2001:2:0:1::2 lladdr $MAC_D0 dev g0 nud permanent
+	$d neigh add 198.18.0.1 lladdr $MAC_G0 dev d0 nud permanent
+	$d -6 neigh add 2001:2:0:1::1 lladdr $MAC_G0 dev d0 nud permanent
+	$d neigh add 198.18.1.2 lladdr $MAC_S0 dev d1 nud permanent
+	$d -6 neigh add 2001:2:0:2::2 lladdr $MAC_S0 dev d1 nud permanent
+	$s neigh add 198.18.1.1 lladdr $MAC_D1 dev s0 nud permanent
+	$s -6 neigh add 2001:2:0:2::1 lladdr $MAC_D1 dev s0 nud permanent
+	# Both DUT-side receive queues are steered to the DUT CPU (replies arrive on d1).
+	ip netns exec $NS_D sh -c "echo $((1 << DUT_CPU)) > /sys/class/net/d0/queues/rx-0/rps_cpus"
+	ip netns exec $NS_D sh -c "echo $((1 << DUT_CPU)) > /sys/class/net/d1/queues/rx-0/rps_cpus"
+	# Checksums in software at the endpoints: with veth's default offload a frame carries a
+	# partial checksum, which a PMD forwarding raw bytes would pass on unfixed.
+	ip netns exec $NS_G ethtool -K g0 tx off >/dev/null
+	ip netns exec $NS_S ethtool -K s0 tx off >/dev/null
+	[ "$SINK_MODE" = skb ] &&
+		ip netns exec $NS_S sh -c "echo $((1 << GEN_CPU)) > /sys/class/net/s0/queues/rx-0/rps_cpus"
+	ip netns exec $NS_G sh -c "echo $((1 << GEN_CPU)) > /sys/class/net/g0/queues/rx-0/rps_cpus"
+}
+
+if [ "$FAMILY" = 6 ]; then
+	DUT_LISTEN="[2001:2:0:1::2]:5000" SINK_ADDR="[2001:2:0:2::2]:9000"
+else
+	DUT_LISTEN="198.18.0.2:5000" SINK_ADDR="198.18.1.2:9000"
+fi
+
+# ------------------------------------------------------------------ measurement
+SINK_PID=""
+SINK_OUT=$WORK/sink.out
+
+sink_start() {
+	: >"$SINK_OUT"
+	spawn ip netns exec $NS_S "$PERF/sink" -i s0 -t 3600 $SINK_OPT >"$SINK_OUT" \
+		2>"$WORK/sink.err"
+	SINK_PID=$LAST_PID
+	wait_for "$WORK/sink.err" attached || { cat "$WORK/sink.err" >&2; return 1; }
+}
+
+sink_stop() {
+	[ -n "$SINK_PID" ] && stop "$SINK_PID"
+	SINK_PID=""
+}
+
+# Prints the sink's packet count, asked for with SIGUSR1 and read from its next line.
+sink_pkts() {
+	local n i
+	n=$(wc -l <"$SINK_OUT")
+	kill -USR1 "$SINK_PID"
+	for i in $(seq 1 200); do
+		[ "$(wc -l <"$SINK_OUT")" -gt "$n" ] && break
+		sleep 0.01
+	done
+	tail -n1 "$SINK_OUT" | jq .pkts
+}
+
+# Waits (bounded, 2 s) until the sink count stops moving, then prints it.
+sink_settled() {
+	local a b i
+	a=$(sink_pkts)
+	for i in $(seq 1 40); do
+		sleep 0.05
+		b=$(sink_pkts)
+		[ "$a" = "$b" ] && break
+		a=$b
+	done
+	echo "$a"
+}
+
+# "busy system irq+softirq user total" ticks of the DUT CPU (steal is the hypervisor's).
+cpu_ticks() {
+	awk -v c="cpu$DUT_CPU" '$1 == c { print $2+$3+$4+$7+$8, $4, $7+$8, $2+$3,
+		$2+$3+$4+$5+$6+$7+$8+$9 }' /proc/stat
+}
+
+# utime+stime ticks of a process, 0 when there is none.
+proc_ticks() {
+	if [ -n "${DUT_PID:-}" ] && [ -r /proc/$DUT_PID/stat ]; then
+		awk '{ sub(/^.*\) /, ""); print $12 + $13 }' /proc/$DUT_PID/stat
+	else
+		echo 0
+	fi
+}
+
+HZ=$(getconf CLK_TCK)
+
+# trial PHASE RATE SECONDS: one generator run through the DUT; appends a JSON record.
+trial() {
+	local phase=$1 rate=$2 secs=$3 p0 p1 c0 c1 t0 t1 g ropt=""
+	[ "$rate" != 0 ] && ropt="-r $rate"
+	p0=$(sink_settled)
+	c0=$(cpu_ticks) t0=$(proc_ticks)
+	# shellcheck disable=SC2086
+	g=$(ip netns exec $NS_G "$PERF/gen" -d "$GEN_DST" -f $FLOWS -l "$SIZE" -t "$secs" \
+		-C $GEN_CPU $ropt)
+	p1=$(sink_settled)
+	c1=$(cpu_ticks) t1=$(proc_ticks)
+	jq -c -n --argjson g "$g" --arg dut "$DUT" --arg phase "$phase" --arg size "$SIZE" \
+		--argjson d "$((p1 - p0))" --argjson hz "$HZ" \
+		--argjson c "[$(echo "$c0 $c1" | awk '{ print $6-$1 "," $7-$2 "," $8-$3 "," $9-$4 "," $10-$5 }')]" \
+		--argjson pt "$((t1 - t0))" '{
+		dut: $dut, size: $size, phase: $phase, rate: $g.rate_pps,
+		sent: $g.sent_pkts, delivered: $d, elapsed_s: $g.elapsed_s,
+		offered_mpps: ($g.sent_pkts / $g.elapsed_s / 1e6),
+		mpps: ($d / $g.elapsed_s / 1e6),
+		loss: (if $g.sent_pkts > 0 then 1 - $d / $g.sent_pkts else 0 end),
+		dut_proc_cpu_s: ($pt / $hz), dut_core_busy_s: ($c[0] / $hz),
+		dut_core_sys_s: ($c[1] / $hz), dut_core_softirq_s: ($c[2] / $hz),
+		dut_core_user_s: ($c[3] / $hz),
+		dut_core_busy_fraction: (if $c[4] > 0 then $c[0] / $c[4] else 0 end)}' |
+		tee -a "$RECORDS"
+}
+
+# search NAME MAXLOSS HI [LO]: binary search of the highest rate with loss <= MAXLOSS.
+search() {
+	local name=$1 maxloss=$2 hi=$3 lo=${4:-0} mid r loss i
+	for i in $(seq 1 "$SEARCH_STEPS"); do
+		mid=$(((lo + hi) / 2))
+		[ "$mid" -lt 1000 ] && break
+		r=$(trial "$name" "$mid" "$SEARCH_S")
+		loss=$(echo "$r" | jq .loss)
+		if awk -v l="$loss" -v m="$maxloss" 'BEGIN { exit !(l <= m) }'; then
+			lo=$mid
+		else
+			hi=$mid
+		fi
+	done >&2
+	echo "$lo"
+}
+
+# latency: round trips through the DUT and back, at 10/50/90 % of the PDR rate. A round trip
+# is two packets for the DUT, so the generator sends at half of that rate.
+latency() {
+	local pdr=$1 pct rate out
+	sink_stop
+	spawn ip netns exec $NS_S "$PERF/gen" -E -d "$SINK_ADDR" -t 60 -C $GEN_CPU \
+		>"$WORK/echo.out"
+	local echo_pid=$LAST_PID
+	sleep 0.2
+	for pct in 10 50 90; do
+		rate=$((pdr * pct / 200))
+		[ "$rate" -lt 100 ] && continue
+		out=$(ip netns exec $NS_G "$PERF/gen" -L -d "$GEN_DST" -l "$SIZE" -t "$LAT_S" \
+			-C $GEN_CPU -r "$rate")
+		jq -c -n --argjson g "$out" --arg dut "$DUT" --arg size "$SIZE" --argjson pct $pct \
+			'{dut: $dut, size: $size, phase: "latency", pct_of_pdr: $pct,
+			  rate: $g.rate_pps, achieved_pps: $g.pps, dut_pps: (2 * $g.rate_pps), sent: $g.sent_pkts, received: $g.rx_pkts,
+			  rtt_us: $g.rtt_us}' | tee -a "$RECORDS" >&2
+	done
+	stop "$echo_pid"
+	sink_start
+}
+
+# status DUT TEXT: records why a DUT did not produce numbers (or that it did).
+status() {
+	jq -c -n --arg dut "$DUT" --arg size "$SIZE" --arg s "$1" \
+		'{dut: $dut, size: $size, phase: "status", status: $s}' >>"$RECORDS"
+	echo "bench: $DUT ($SIZE B): $1" >&2
+}
+
+# ------------------------------------------------------------------ devices under test
+DUT_PID=""
+
+dut_start() {
+	DUT_PID=""
+	GEN_DST=$DUT_LISTEN
+	case $DUT in
+	ringrelay-io_uring|ringrelay-mmsg)
+		[ -x "$RINGRELAY" ] || { echo "$RINGRELAY not built"; return 1; }
+		local up=$SINK_ADDR
+		cat >"$WORK/rr.conf" <<-EOF
+		workers = 1;
+		io_backend = "${DUT#ringrelay-}";
+		cpus = [ $DUT_CPU ];
+		buffer_size = 2048;
+		buffers = 4096;
+		relays = ( { name = "bench"; listen = [ "$DUT_LISTEN" ];
+			upstreams = [ "$up" ]; mode = "forward"; balance = "rr";
+			session_timeout = 30.0; max_sessions = 4096; } );
+		EOF
+		spawn ip netns exec $NS_D taskset -c $DUT_CPU "$RINGRELAY" -f -c "$WORK/rr.conf" \
+			>"$WORK/dut.log" 2>&1
+		DUT_PID=$LAST_PID
+		wait_for "$WORK/dut.log" "worker 0: backend" 100 ||
+			{ tail -n 5 "$WORK/dut.log"; return 1; }
+		grep -q "backend ${DUT#ringrelay-}" "$WORK/dut.log" ||
+			{ grep "backend" "$WORK/dut.log"; return 1; }
+		;;
+	mmsg-loop)
+		spawn ip netns exec $NS_D taskset -c $DUT_CPU "$PERF/mmsg_relay" -l "$DUT_LISTEN" \
+			-u "$SINK_ADDR" -C $DUT_CPU -t 3600 >"$WORK/dut.out" 2>"$WORK/dut.log"
+		DUT_PID=$LAST_PID
+		wait_for "$WORK/dut.log" ready || { cat "$WORK/dut.log"; return 1; }
+		;;
+	kernel-forward)
+		GEN_DST=$SINK_ADDR
+		ip netns exec $NS_D sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
+		;;
+	testpmd-af_xdp|testpmd-af_packet)
+		command -v dpdk-testpmd >/dev/null || { echo "dpdk-testpmd not installed"; return 1; }
+		local pmd=net_${DUT#testpmd-} extra=""
+		[ "$pmd" = net_af_packet ] && extra=",qpairs=1"
+		GEN_DST=$SINK_ADDR
+		# Main lcore on the generator's CPU (it only prints), forwarding lcore on the DUT CPU.
+		# No hugepages: veth PMDs copy anyway and a test box rarely has them reserved.
+		spawn ip netns exec $NS_D dpdk-testpmd -l $GEN_CPU,$DUT_CPU --main-lcore $GEN_CPU \
+			--no-huge -m 512 --no-pci --file-prefix "rrb$ID" --log-level=pmd.net,6 \
+			--vdev "${pmd}0,iface=d0$extra" --vdev "${pmd}1,iface=d1$extra" -- \
+			--forward-mode=io --nb-cores=1 --auto-start --stats-period 1 \
+			--txd=1024 --rxd=1024 --burst=64 --total-num-mbufs=16384 </dev/null >"$WORK/dut.log" 2>&1
+		DUT_PID=$LAST_PID
+		if ! wait_for "$WORK/dut.log" "Port statistics" 200; then
+			grep -iE "error|fail|cannot|invalid" "$WORK/dut.log" | head -n 5
+			return 1
+		fi
+		;;
+	*) echo "unknown DUT"; return 1 ;;
+	esac
+}
+
+dut_stop() {
+	case $DUT in
+	kernel-forward)
+		ip netns exec $NS_D sysctl -qw net.ipv4.ip_forward=0 net.ipv6.conf.all.forwarding=0
+		;;
+	*)
+		[ -n "$DUT_PID" ] && stop "$DUT_PID"
+		if [ -n "$DUT_PID" ] && [ "${DUT#ringrelay}" != "$DUT" ]; then
+			grep -h "stats relay=" "$WORK/dut.log" | tail -n 1 >"$WORK/dut.stats" || true
+		fi
+		;;
+	esac
+	DUT_PID=""
+}
+
+# ------------------------------------------------------------------ run
+mkdir -p "$OUT"
+STAMP=$(date -u +%Y-%m-%dT%H%M%SZ)
+RECORDS=$OUT/$STAMP.tmp
+: >"$RECORDS"
+T_START=$(date +%s)
+
+topo_up
+sink_start
+
+for SIZE in ${SIZES//,/ }; do
+	for DUT in ${DUTS//,/ }; do
+		echo "bench: --- $DUT, $SIZE B, $MODE" >&2
+		if ! dut_start >"$WORK/why" 2>&1; then
+			status "not run: $(tr '\n' ' ' <"$WORK/why" | cut -c1-300)"
+			dut_stop
+			continue
+		fi
+		sleep 0.2
+		# Warm-up (sessions, neighbour state), not recorded.
+		ip netns exec $NS_G "$PERF/gen" -d "$GEN_DST" -f $FLOWS -l "$SIZE" -t 0.2 \
+			-C $GEN_CPU >/dev/null
+		max=0
+		for i in $(seq 1 "$TRIALS"); do
+			r=$(trial max 0 "$TRIAL_S")
+			o=$(echo "$r" | jq '.offered_mpps * 1e6 | floor')
+			[ "$o" -gt "$max" ] && max=$o
+		done
+		if [ "$(echo "$r" | jq .delivered)" = 0 ]; then
+			status "failed: nothing delivered at the sink ($(tail -n 2 "$WORK/dut.log" 2>/dev/null | tr '\n' ' ' | cut -c1-200))"
+			dut_stop
+			continue
+		fi
+		ndr=$(search ndr 0 "$max")
+		# PDR >= NDR by definition, so the PDR search starts above the NDR.
+		pdr=$(search pdr 0.005 "$max" "$ndr")
+		jq -c -n --arg dut "$DUT" --arg size "$SIZE" --argjson ndr "$ndr" --argjson pdr "$pdr" \
+			--argjson max "$max" '{dut: $dut, size: $size, phase: "search",
+			ndr_pps: $ndr, pdr_pps: $pdr, offered_max_pps: $max}' | tee -a "$RECORDS" >&2
+		if [ "$DUT" != mmsg-loop ]; then
+			latency "$pdr"
+		fi
+		if [ -n "$DUT_PID" ] && ! kill -0 "$DUT_PID" 2>/dev/null; then
+			status "failed: exited during the run ($(tail -n 2 "$WORK/dut.log" | tr '\n' ' '))"
+			dut_stop
+			continue
+		fi
+		dut_stop
+		if [ -s "$WORK/dut.stats" ]; then
+			status "ok; $(cat "$WORK/dut.stats")"
+			rm -f "$WORK/dut.stats"
+		else
+			status ok
+		fi
+	done
+done
+sink_stop
+
+python3 "$(dirname "$0")/report.py" --records "$RECORDS" --out "$OUT/$STAMP" --mode $MODE \
+	--trials "$TRIALS" --trial-s "$TRIAL_S" --search-steps "$SEARCH_STEPS" \
+	--search-s "$SEARCH_S" --flows "$FLOWS" --family "$FAMILY" \
+	--wall-s "$(($(date +%s) - T_START))" --command "$COMMAND"
+rm -f "$RECORDS"
+echo "bench: wrote $OUT/$STAMP.json $OUT/$STAMP.md $OUT/$STAMP.png" >&2

@@ -1,0 +1,241 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""Turn perf/bench.sh trial records (JSON lines) into OUT.json, OUT.md and OUT.png.
+
+Per device under test and frame size: delivered Mpps (median, min, max over the max-rate
+trials), CPU seconds per million delivered packets, NDR and PDR from the binary searches and
+round-trip latency percentiles at 10/50/90 % of PDR."""
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+
+
+def sh(cmd):
+    try:
+        return subprocess.run(cmd, shell=True, capture_output=True, text=True,
+                              timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def environment():
+    cpu = ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return {
+        "kernel": platform.release(),
+        "cpu_model": cpu,
+        "cpus_online": os.cpu_count(),
+        "ringrelay": sh("git describe --always --dirty"),
+        "dpdk": sh("dpkg-query -W -f='${Version}' dpdk"),
+        "nic": "veth (three network namespaces)",
+        "cores": {"generator_and_sink": 0, "device_under_test": 1},
+    }
+
+
+def per_mpkt(secs, pkts):
+    return round(secs / (pkts / 1e6), 4) if pkts > 0 else None
+
+
+def summarize(records):
+    keys = []
+    for r in records:
+        k = (r["dut"], r["size"])
+        if k not in keys:
+            keys.append(k)
+    rows = []
+    for dut, size in keys:
+        rs = [r for r in records if r["dut"] == dut and r["size"] == size]
+        mx = [r for r in rs if r["phase"] == "max"]
+        st = [r["status"] for r in rs if r["phase"] == "status"]
+        se = [r for r in rs if r["phase"] == "search"]
+        lat = [r for r in rs if r["phase"] == "latency"]
+        row = {"dut": dut, "size": size, "status": st[-1] if st else "incomplete",
+               "trials": len(mx)}
+        if mx:
+            mpps = [r["mpps"] for r in mx]
+            row.update({
+                "mpps_median": round(statistics.median(mpps), 4),
+                "mpps_min": round(min(mpps), 4),
+                "mpps_max": round(max(mpps), 4),
+                "offered_mpps_median": round(statistics.median(r["offered_mpps"] for r in mx), 4),
+                "loss_median": round(statistics.median(r["loss"] for r in mx), 5),
+                "proc_cpu_s_per_mpkt": statistics.median(
+                    [per_mpkt(r["dut_proc_cpu_s"], r["delivered"]) or 0 for r in mx]),
+                "core_busy_s_per_mpkt": statistics.median(
+                    [per_mpkt(r["dut_core_busy_s"], r["delivered"]) or 0 for r in mx]),
+                "core_softirq_s_per_mpkt": statistics.median(
+                    [per_mpkt(r["dut_core_softirq_s"], r["delivered"]) or 0 for r in mx]),
+                "core_busy_fraction": round(statistics.median(
+                    r["dut_core_busy_fraction"] for r in mx), 3),
+            })
+        if se:
+            row["ndr_mpps"] = round(se[-1]["ndr_pps"] / 1e6, 4)
+            row["pdr_mpps"] = round(se[-1]["pdr_pps"] / 1e6, 4)
+        notes = []
+        if mx and row["loss_median"] < 0.001:
+            notes.append("generator-limited: no loss at full offered load, the DUT is faster")
+        if mx and se and row["mpps_median"] < 0.8 * row["pdr_mpps"]:
+            notes.append("overload collapse: delivers less at full load than at PDR "
+                         "(receive softirq starves the DUT on its core)")
+        row["notes"] = notes
+        if lat:
+            row["latency_us"] = {str(r["pct_of_pdr"]): dict(
+                r["rtt_us"], rate=r["rate"], sent=r["sent"], received=r["received"],
+                # The tester (generator + reflector on one CPU) could not keep up: the
+                # point measures queues in the tester, not the DUT.
+                tester_limited=bool(r.get("achieved_pps", r["rate"]) < 0.95 * r["rate"]
+                                    or r["received"] < 0.995 * r["sent"]))
+                for r in lat}
+        rows.append(row)
+    return rows
+
+
+def fmt(v, nd=3):
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.{nd}f}"
+    return str(v)
+
+
+def markdown(meta, rows):
+    out = [f"# ringrelay benchmark, {meta['stamp']} ({meta['mode']} matrix)", "",
+           f"Command: `{meta['command']}`  ", f"Kernel {meta['env']['kernel']}, "
+           f"{meta['env']['cpus_online']} CPUs ({meta['env']['cpu_model']}), "
+           f"{meta['env']['nic']}; generator+sink on CPU 0, device under test on CPU 1; "
+           f"IPv{meta['family']}, {meta['flows']} flows, {meta['trials']} trials of "
+           f"{meta['trial_s']} s at full offered load; wall time {meta['wall_s']} s.", "",
+           "| DUT | frame | Mpps median (min-max) | offered Mpps | loss | NDR Mpps | PDR Mpps "
+           "| DUT core CPU s/Mpkt | of it softirq | DUT process CPU s/Mpkt | DUT core busy | "
+           "RTT p50/p99 us @50% PDR | status |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        if "mpps_median" not in r:
+            out.append(f"| {r['dut']} | {r['size']} | - | - | - | - | - | - | - | - | - | "
+                       f"{r['status']} |")
+            continue
+        lat = r.get("latency_us", {}).get("50")
+        lat_s = f"{fmt(lat['p50'], 0)} / {fmt(lat['p99'], 0)}" if lat else "n/a"
+        if lat and lat["tester_limited"]:
+            lat_s += " (tester-limited)"
+        status = r["status"].split(";")[0]
+        out.append(
+            f"| {r['dut']} | {r['size']} | {fmt(r['mpps_median'])} ({fmt(r['mpps_min'])}-"
+            f"{fmt(r['mpps_max'])}) | {fmt(r['offered_mpps_median'])} | "
+            f"{fmt(100 * r['loss_median'], 1)}% | {fmt(r.get('ndr_mpps'))} | "
+            f"{fmt(r.get('pdr_mpps'))} | {fmt(r['core_busy_s_per_mpkt'])} | "
+            f"{fmt(r['core_softirq_s_per_mpkt'])} | "
+            f"{fmt(r['proc_cpu_s_per_mpkt']) if r['proc_cpu_s_per_mpkt'] else 'n/a'} | "
+            f"{fmt(100 * r['core_busy_fraction'], 0)}% | {lat_s} | {status} |")
+    out += ["", "Columns: *Mpps* = packets counted by the XDP sink per second of generator "
+            "time; *loss* = 1 - delivered/sent at full offered load; *NDR*/*PDR* = highest "
+            "paced rate with 0 % / <= 0.5 % loss (binary search, "
+            f"{meta['search_steps']} steps of {meta['search_s']} s); *DUT core CPU* = all "
+            "non-idle time of the DUT's CPU (/proc/stat user+nice+system+irq+softirq) per "
+            "million delivered packets at full load: it includes the receive softirq the "
+            "kernel runs for the DUT and the XDP sink's veth hop, and is the only figure for "
+            "kernel forwarding; *of it softirq* = the irq+softirq part; *DUT process CPU* = "
+            "utime+stime of the DUT process (/proc/PID/stat), which may also contain softirq "
+            "work that interrupted it, so the two are not added. A poll-mode DUT (testpmd) "
+            "keeps its core 100 % busy at any rate. RTT is generator -> DUT -> reflector -> "
+            "DUT -> generator at 50 % of PDR counted in DUT packets (both directions), with "
+            "generator and reflector sharing CPU 0.", ""]
+    out.append("Notes:")
+    out.append("")
+    for r in rows:
+        for n in r.get("notes", []):
+            out.append(f"- {r['dut']} ({r['size']}): {n}")
+        if r["status"] != "ok":
+            out.append(f"- {r['dut']} ({r['size']}): {r['status']}")
+        lat = r.get("latency_us")
+        if lat:
+            parts = [f"{k} %: p50 {fmt(v['p50'], 0)}, p90 {fmt(v['p90'], 0)}, p99 "
+                     f"{fmt(v['p99'], 0)}, p99.9 {fmt(v['p99.9'], 0)} us "
+                     f"({v['received']}/{v['sent']} back"
+                     f"{', tester-limited' if v['tester_limited'] else ''})" for k, v in sorted(
+                         lat.items(), key=lambda kv: int(kv[0]))]
+            out.append(f"- {r['dut']} ({r['size']}) RTT at " + "; ".join(parts))
+    out.append("")
+    return "\n".join(out)
+
+
+def chart(path, rows, title):
+    if not shutil.which("gnuplot"):
+        print("report: gnuplot missing, no chart", file=sys.stderr)
+        return
+    data = path + ".dat"
+    with open(data, "w") as f:
+        for r in rows:
+            if "mpps_median" in r:
+                f.write(f"\"{r['dut']}\\n{r['size']}\" {r['mpps_median']} {r['mpps_min']} "
+                        f"{r['mpps_max']} {r.get('ndr_mpps', 0)} {r.get('pdr_mpps', 0)}\n")
+            else:
+                f.write(f"\"{r['dut']}\\n{r['size']}\\n(not run)\" 0 0 0 0 0\n")
+    script = f"""
+set terminal pngcairo size 1200,600 font ",10"
+set output "{path}.png"
+set title "{title}"
+set ylabel "Mpps delivered (64 B frames unless noted)"
+set style data histograms
+set style histogram errorbars gap 2 lw 1
+set style fill solid 0.7 border -1
+set boxwidth 0.9
+set grid ytics
+set yrange [0:*]
+set key top right
+plot "{data}" using 2:3:4:xtic(1) title "max offered load: median (min-max)", \\
+     "" using 5:5:5 title "NDR (0 % loss)", \\
+     "" using 6:6:6 title "PDR (<= 0.5 % loss)"
+"""
+    try:
+        subprocess.run(["gnuplot"], input=script, text=True, check=True, timeout=30)
+    except (OSError, subprocess.SubprocessError) as e:
+        print(f"report: gnuplot failed: {e}", file=sys.stderr)
+    finally:
+        os.unlink(data)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--records", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--mode", default="quick")
+    ap.add_argument("--trials", type=int, default=0)
+    ap.add_argument("--trial-s", default="")
+    ap.add_argument("--search-steps", default="")
+    ap.add_argument("--search-s", default="")
+    ap.add_argument("--flows", default="")
+    ap.add_argument("--family", default="4")
+    ap.add_argument("--wall-s", default="")
+    ap.add_argument("--command", default="make bench")
+    a = ap.parse_args()
+    with open(a.records) as f:
+        records = [json.loads(line) for line in f if line.strip()]
+    rows = summarize(records)
+    meta = {"stamp": os.path.basename(a.out), "mode": a.mode, "trials": a.trials,
+            "trial_s": a.trial_s, "search_steps": a.search_steps, "search_s": a.search_s,
+            "flows": a.flows, "family": a.family, "wall_s": a.wall_s, "command": a.command,
+            "env": environment()}
+    with open(a.out + ".json", "w") as f:
+        json.dump({"meta": meta, "summary": rows, "records": records}, f, indent=1)
+        f.write("\n")
+    with open(a.out + ".md", "w") as f:
+        f.write(markdown(meta, rows))
+    chart(a.out, rows, f"ringrelay perf/ {a.mode} matrix {meta['stamp']}, "
+          f"kernel {meta['env']['kernel']}, veth, DUT on 1 core")
+
+
+if __name__ == "__main__":
+    main()
