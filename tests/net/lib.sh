@@ -117,6 +117,10 @@ lib_topology()
 		# Addresses are usable at once (nodad below) and no router solicitations go out.
 		lib_nsx "$ns" sysctl -qw net.ipv6.conf.all.accept_dad=0 \
 			net.ipv6.conf.default.accept_dad=0
+		# ICMP errors (port unreachable) are test signals here: no per-peer or global rate
+		# limit may swallow them when tests run back to back or in parallel.
+		lib_nsx "$ns" sysctl -qw net.ipv4.icmp_ratelimit=0 net.ipv6.icmp.ratelimit=0 \
+			net.ipv4.icmp_msgs_per_sec=100000 net.ipv4.icmp_msgs_burst=100000 2>/dev/null
 	done
 	# Create each pair directly in its namespaces so names never touch the host.
 	ip link add "$IF_C" netns "$NS_C" type veth peer name "$IF_RC" netns "$NS_R" ||
