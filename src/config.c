@@ -14,31 +14,34 @@
 #include "config.h"
 
 /* The config words; the enum value indexes its word. */
-static const char *const backend_words[] = {
-	[IO_BACKEND_AUTO] = "auto", [IO_BACKEND_IO_URING] = "io_uring", [IO_BACKEND_MMSG] = "mmsg",
-	NULL};
+static const char *const backend_words[] = {[IO_BACKEND_AUTO] = "auto",
+					    [IO_BACKEND_IO_URING] = "io_uring",
+					    [IO_BACKEND_MMSG] = "mmsg",
+					    NULL};
 static const char *const mode_words[] = {
-	[RELAY_MODE_FORWARD] = "forward", [RELAY_MODE_MIRROR] = "mirror", NULL};
+    [RELAY_MODE_FORWARD] = "forward", [RELAY_MODE_MIRROR] = "mirror", NULL};
 static const char *const balance_words[] = {
-	[BALANCE_RR] = "rr", [BALANCE_HASH] = "hash", [BALANCE_MAGLEV] = "maglev", NULL};
-static const char *const filter_mode_words[] = {
-	[FILTER_MODE_OFF] = "off", [FILTER_MODE_XDP] = "xdp",
-	[FILTER_MODE_XDP_GENERIC] = "xdp-generic", [FILTER_MODE_TC] = "tc", NULL};
+    [BALANCE_RR] = "rr", [BALANCE_HASH] = "hash", [BALANCE_MAGLEV] = "maglev", NULL};
+static const char *const filter_mode_words[] = {[FILTER_MODE_OFF] = "off",
+						[FILTER_MODE_XDP] = "xdp",
+						[FILTER_MODE_XDP_GENERIC] = "xdp-generic",
+						[FILTER_MODE_TC] = "tc",
+						NULL};
 static const char *const verdict_words[] = {
-	[FILTER_VERDICT_ALLOW] = "allow", [FILTER_VERDICT_DENY] = "deny", NULL};
+    [FILTER_VERDICT_ALLOW] = "allow", [FILTER_VERDICT_DENY] = "deny", NULL};
 static const char *const scope_words[] = {
-	[FILTER_SCOPE_RELAYS] = "relays", [FILTER_SCOPE_UDP] = "udp", NULL};
+    [FILTER_SCOPE_RELAYS] = "relays", [FILTER_SCOPE_UDP] = "udp", NULL};
 
 /* The settings each group accepts; anything else is a typo and an error. */
-static const char *const root_keys[] = {"workers", "io_backend", "cpus", "buffer_size",
-					"buffers", "stats_interval", "user", "control_socket",
-					"metrics", "relays", "filter", NULL};
+static const char *const root_keys[] = {"workers", "io_backend",     "cpus",   "buffer_size",
+					"buffers", "stats_interval", "user",   "control_socket",
+					"metrics", "relays",	     "filter", NULL};
 static const char *const metrics_keys[] = {"listen", NULL};
-static const char *const relay_keys[] = {"name", "listen", "upstreams", "mode", "balance",
-					 "session_timeout", "max_sessions", NULL};
-static const char *const filter_keys[] = {"interfaces", "mode", "default", "scope",
-					  "deny", "allow", "ports", "relay_ports_only",
-					  "rate_limit", "pin", NULL};
+static const char *const relay_keys[] = {"name",    "listen",	       "upstreams",    "mode",
+					 "balance", "session_timeout", "max_sessions", NULL};
+static const char *const filter_keys[] = {"interfaces", "mode",	 "default", "scope",
+					  "deny",	"allow", "ports",   "relay_ports_only",
+					  "rate_limit", "pin",	 NULL};
 static const char *const port_rule_keys[] = {"ports", "verdict", NULL};
 static const char *const rate_keys[] = {"pps", "burst", "prefix4", "prefix6", NULL};
 
@@ -186,7 +189,7 @@ config_err_member(struct config_parser *p, const config_setting_t *g, const char
 /* An error at setting at's line, under an explicit path. */
 static int __attribute__((format(printf, 4, 5)))
 config_err_at(struct config_parser *p, const config_setting_t *at, const char *path,
-		 const char *fmt, ...)
+	      const char *fmt, ...)
 {
 	va_list ap;
 	int ret;
@@ -227,8 +230,8 @@ static int config_check_keys(struct config_parser *p, const config_setting_t *g,
 		config_join_words(keys, known, sizeof(known));
 		config_path(g, path, sizeof(path));
 		/* the line of the unknown setting, the path of the group that holds it */
-		return config_err_at(p, m, path, "unknown setting '%s' (expected one of: %s)",
-					name, known);
+		return config_err_at(p, m, path, "unknown setting '%s' (expected one of: %s)", name,
+				     known);
 	}
 	return 0;
 }
@@ -268,8 +271,7 @@ static int config_get_seconds(struct config_parser *p, const config_setting_t *s
 	return 0;
 }
 
-static int config_get_string(struct config_parser *p, const config_setting_t *s,
-			     const char **out)
+static int config_get_string(struct config_parser *p, const config_setting_t *s, const char **out)
 {
 	if (config_setting_type(s) != CONFIG_TYPE_STRING)
 		return config_err(p, s, "must be a string");
@@ -310,9 +312,9 @@ static int config_get_list(struct config_parser *p, const config_setting_t *s, i
 			   unsigned int min, unsigned int max, unsigned int *n)
 {
 	static const char *const what[] = {
-		[CONFIG_TYPE_INT] = "a list of integers, e.g. [ 0, 1 ]",
-		[CONFIG_TYPE_STRING] = "a list of strings, e.g. [ \"a\", \"b\" ]",
-		[CONFIG_TYPE_GROUP] = "a list of groups, e.g. ( { ... }, { ... } )",
+	    [CONFIG_TYPE_INT] = "a list of integers, e.g. [ 0, 1 ]",
+	    [CONFIG_TYPE_STRING] = "a list of strings, e.g. [ \"a\", \"b\" ]",
+	    [CONFIG_TYPE_GROUP] = "a list of groups, e.g. ( { ... }, { ... } )",
 	};
 	unsigned int i, len;
 
@@ -365,8 +367,8 @@ static int config_opt_bool(struct config_parser *p, const config_setting_t *g, c
 	return s ? config_get_bool(p, s, out) : 0;
 }
 
-static int config_opt_seconds(struct config_parser *p, const config_setting_t *g,
-			      const char *name, double *out)
+static int config_opt_seconds(struct config_parser *p, const config_setting_t *g, const char *name,
+			      double *out)
 {
 	const config_setting_t *s = config_setting_get_member(g, name);
 
@@ -374,17 +376,17 @@ static int config_opt_seconds(struct config_parser *p, const config_setting_t *g
 }
 
 /* Enum members go through an int, so one word getter serves every enum type. */
-#define config_opt_enum(p, g, name, words, field)                                             \
-	({                                                                                     \
-		int v_ = (int)(field);                                                         \
-		int e_ = config_opt_word(p, g, name, words, &v_);                              \
-		(field) = v_;                                                                  \
-		e_;                                                                            \
+#define config_opt_enum(p, g, name, words, field)                                                  \
+	({                                                                                         \
+		int v_ = (int)(field);                                                             \
+		int e_ = config_opt_word(p, g, name, words, &v_);                                  \
+		(field) = v_;                                                                      \
+		e_;                                                                                \
 	})
 
 /* A string member that must fit in len bytes with its NUL. */
-static int config_opt_string(struct config_parser *p, const config_setting_t *g,
-			     const char *name, char *dst, size_t len)
+static int config_opt_string(struct config_parser *p, const config_setting_t *g, const char *name,
+			     char *dst, size_t len)
 {
 	const config_setting_t *s = config_setting_get_member(g, name);
 	const char *v = NULL;
@@ -502,8 +504,7 @@ static int config_check_listener(struct config_parser *p, const config_setting_t
 	return 0;
 }
 
-static int config_parse_listen(struct config_parser *p, const config_setting_t *g,
-			       uint32_t relay)
+static int config_parse_listen(struct config_parser *p, const config_setting_t *g, uint32_t relay)
 {
 	const config_setting_t *s = config_setting_get_member(g, "listen");
 	struct relay_conf *r = &p->cfg->relays[relay];
@@ -592,10 +593,9 @@ static int config_parse_upstreams(struct config_parser *p, const config_setting_
 			return err;
 		for (j = 0; j < i; j++)
 			if (addr_equal(&r->upstreams[i].addr, &r->upstreams[j].addr))
-				return config_err(p, e, "%s is listed twice (first as upstreams[%u])",
-						  addr_format(&r->upstreams[i].addr, text,
-							      sizeof(text)),
-						  j);
+				return config_err(
+				    p, e, "%s is listed twice (first as upstreams[%u])",
+				    addr_format(&r->upstreams[i].addr, text, sizeof(text)), j);
 	}
 	r->n_upstreams = n;
 	return 0;
@@ -643,8 +643,8 @@ static int config_parse_relay(struct config_parser *p, const config_setting_t *g
 	if (!err)
 		err = config_opt_seconds(p, g, "session_timeout", &r->session_timeout);
 	if (!err)
-		err = config_opt_u32(p, g, "max_sessions", 1, CONFIG_MAX_SESSIONS,
-				     &r->max_sessions);
+		err =
+		    config_opt_u32(p, g, "max_sessions", 1, CONFIG_MAX_SESSIONS, &r->max_sessions);
 	return err;
 }
 
@@ -655,7 +655,8 @@ static int config_parse_relays(struct config_parser *p, const config_setting_t *
 	int err;
 
 	if (!s)
-		return config_err_member(p, root, "relays", "missing; at least one relay is required");
+		return config_err_member(p, root, "relays",
+					 "missing; at least one relay is required");
 	if (!config_setting_is_list(s))
 		return config_err(p, s, "must be a list of groups, e.g. ( { ... }, { ... } )");
 	n = (unsigned int)config_setting_length(s);
@@ -711,8 +712,10 @@ static int config_parse_interfaces(struct config_parser *p, const config_setting
 		if (!*name)
 			return config_err(p, e, "must not be empty");
 		if (strlen(name) >= IF_NAMESIZE)
-			return config_err(p, e, "too long for an interface name (at most %d "
-					  "characters)", IF_NAMESIZE - 1);
+			return config_err(p, e,
+					  "too long for an interface name (at most %d "
+					  "characters)",
+					  IF_NAMESIZE - 1);
 		if (!config_ifname_ok(name))
 			return config_err(p, e, "not a valid interface name");
 		for (j = 0; j < i; j++)
@@ -828,8 +831,8 @@ static int config_check_prefix_dups(struct config_parser *p, const config_settin
 }
 
 /* 53, "53" or "5001-5010"; within 1..65535 and lo <= hi. */
-static int config_parse_port_range(struct config_parser *p, const config_setting_t *s,
-				   uint16_t *lo, uint16_t *hi)
+static int config_parse_port_range(struct config_parser *p, const config_setting_t *s, uint16_t *lo,
+				   uint16_t *hi)
 {
 	static const char bad[] = "must be a port or a range \"LOW-HIGH\" within 1-65535";
 	int type = config_setting_type(s);
@@ -1221,8 +1224,9 @@ int config_check_host(const struct config *cfg, char *err, size_t errlen)
 	for (i = 0; i < f->n_interfaces; i++) {
 		if (if_nametoindex(f->interfaces[i]))
 			continue;
-		snprintf(err, errlen, "%s:%d: filter.interfaces[%u]: no such network interface '%s'",
-			 cfg->path, f->interface_line[i], i, f->interfaces[i]);
+		snprintf(err, errlen,
+			 "%s:%d: filter.interfaces[%u]: no such network interface '%s'", cfg->path,
+			 f->interface_line[i], i, f->interfaces[i]);
 		return -ENODEV;
 	}
 	return 0;
@@ -1291,7 +1295,8 @@ static void config_dump_relay(FILE *f, const struct relay_conf *r, bool last)
 			addr_format(&r->upstreams[i].addr, text, sizeof(text)),
 			r->upstreams[i].weight);
 	fprintf(f, "\n\t\t];\n\t\tmode = \"%s\";\n", config_mode_name(r->mode));
-	fprintf(f, "\t\tbalance = \"%s\";\n\t\tsession_timeout = ", config_balance_name(r->balance));
+	fprintf(f,
+		"\t\tbalance = \"%s\";\n\t\tsession_timeout = ", config_balance_name(r->balance));
 	config_dump_double(f, r->session_timeout);
 	fprintf(f, ";\n\t\tmax_sessions = %u;\n\t}%s\n", r->max_sessions, last ? "" : ",");
 }

@@ -15,50 +15,50 @@
 #include "config.h"
 
 /* One relay on one line, so error cases can put it anywhere without moving line numbers. */
-#define RELAY                                                                                  \
-	"relays = ( { name = \"a\"; listen = [ \"127.0.0.1:5300\" ]; "                       \
+#define RELAY                                                                                      \
+	"relays = ( { name = \"a\"; listen = [ \"127.0.0.1:5300\" ]; "                             \
 	"upstreams = [ \"127.0.0.1:5301\" ]; } );\n"
 
 static const char good_text[] =
-	"# every setting\n"
-	"workers = 2;\n"
-	"io_backend = \"io_uring\";\n"
-	"cpus = [ 0, 1 ];\n"
-	"buffer_size = 4096;\n"
-	"buffers = 1024;\n"
-	"stats_interval = 2.5;\n"
-	"user = \"ringrelay\";\n"
-	"control_socket = \"/tmp/rr.sock\";\n"
-	"metrics = { listen = \"[::1]:9471\"; };\n"
-	"relays = (\n"
-	"  { name = \"dns\";\n"					/* line 12 */
-	"    listen = [ \"198.18.1.2:5000\", \"[2001:2::2]:5000\" ];\n"
-	"    upstreams = [ \"198.18.2.2:9000\", \"198.18.2.3:9000 weight=3\",\n"
-	"                  \"[2001:2::3]:9000  weight=100\" ];\n"
-	"    mode = \"forward\";\n"
-	"    balance = \"maglev\";\n"
-	"    session_timeout = 10;\n"
-	"    max_sessions = 65536; },\n"
-	"  { name = \"syslog.mirror-1\";\n"				/* line 20 */
-	"    listen = [ \"*:514\" ];\n"
-	"    upstreams = [ \"198.18.3.1:514\" ];\n"
-	"    mode = \"mirror\"; balance = \"hash\"; session_timeout = 0.25; }\n"
-	");\n"
-	"filter = {\n"							/* line 25 */
-	"  interfaces = [ \"lo\",\n"
-	"                 \"eth0\" ];\n"
-	"  mode = \"tc\";\n"
-	"  default = \"deny\";\n"
-	"  scope = \"udp\";\n"
-	"  deny = [ \"203.0.113.0/24\", \"2001:db8:bad::/48\" ];\n"
-	"  allow = [ \"203.0.113.7/32\",\n"
-	"            \"2001:db8::1\" ];\n"
-	"  ports = ( { ports = \"5001-5010\"; verdict = \"deny\"; },\n"
-	"            { ports = 53; verdict = \"allow\"; } );\n"
-	"  relay_ports_only = true;\n"
-	"  rate_limit = { pps = 10000; prefix4 = 24; prefix6 = 64; };\n"
-	"  pin = true;\n"
-	"};\n";
+    "# every setting\n"
+    "workers = 2;\n"
+    "io_backend = \"io_uring\";\n"
+    "cpus = [ 0, 1 ];\n"
+    "buffer_size = 4096;\n"
+    "buffers = 1024;\n"
+    "stats_interval = 2.5;\n"
+    "user = \"ringrelay\";\n"
+    "control_socket = \"/tmp/rr.sock\";\n"
+    "metrics = { listen = \"[::1]:9471\"; };\n"
+    "relays = (\n"
+    "  { name = \"dns\";\n" /* line 12 */
+    "    listen = [ \"198.18.1.2:5000\", \"[2001:2::2]:5000\" ];\n"
+    "    upstreams = [ \"198.18.2.2:9000\", \"198.18.2.3:9000 weight=3\",\n"
+    "                  \"[2001:2::3]:9000  weight=100\" ];\n"
+    "    mode = \"forward\";\n"
+    "    balance = \"maglev\";\n"
+    "    session_timeout = 10;\n"
+    "    max_sessions = 65536; },\n"
+    "  { name = \"syslog.mirror-1\";\n" /* line 20 */
+    "    listen = [ \"*:514\" ];\n"
+    "    upstreams = [ \"198.18.3.1:514\" ];\n"
+    "    mode = \"mirror\"; balance = \"hash\"; session_timeout = 0.25; }\n"
+    ");\n"
+    "filter = {\n" /* line 25 */
+    "  interfaces = [ \"lo\",\n"
+    "                 \"eth0\" ];\n"
+    "  mode = \"tc\";\n"
+    "  default = \"deny\";\n"
+    "  scope = \"udp\";\n"
+    "  deny = [ \"203.0.113.0/24\", \"2001:db8:bad::/48\" ];\n"
+    "  allow = [ \"203.0.113.7/32\",\n"
+    "            \"2001:db8::1\" ];\n"
+    "  ports = ( { ports = \"5001-5010\"; verdict = \"deny\"; },\n"
+    "            { ports = 53; verdict = \"allow\"; } );\n"
+    "  relay_ports_only = true;\n"
+    "  rate_limit = { pps = 10000; prefix4 = 24; prefix6 = 64; };\n"
+    "  pin = true;\n"
+    "};\n";
 
 static struct config *load_ok(const char *text)
 {
@@ -194,8 +194,8 @@ static void test_defaults(void **state)
 	config_free(cfg);
 
 	/* explicit burst, int64 literals and mode off without interfaces */
-	cfg = load_ok("filter = { mode = \"off\"; rate_limit = { pps = 5L; burst = 7; }; };\n"
-		      RELAY);
+	cfg =
+	    load_ok("filter = { mode = \"off\"; rate_limit = { pps = 5L; burst = 7; }; };\n" RELAY);
 	assert_int_equal(cfg->filter.mode, FILTER_MODE_OFF);
 	assert_int_equal(cfg->filter.rate_pps, 5);
 	assert_int_equal(cfg->filter.rate_burst, 7);
@@ -208,243 +208,258 @@ struct error_case {
 };
 
 static const struct error_case error_cases[] = {
-	/* syntax */
-	{ "workers = ;\n" RELAY, "t.conf:1: syntax error: syntax error" },
-	{ RELAY "relays = 1;\n", "t.conf:2: syntax error: duplicate setting name" },
-	{ "cpus = [ 1, \"x\" ];\n", "t.conf:1: syntax error: mismatched element type in array" },
-	{ RELAY "\n\nbuffers = 4294967297;\n",
-	  "t.conf:4: syntax error: integer 4294967297 is too large (at most 2147483647)" },
-	{ "# \"not a string\n/* 9999999999\n*/ s = \"9999999999\";\nworkers = 0x100000000;\n",
-	  "t.conf:4: syntax error: integer 0x100000000 is too large (at most 2147483647)" },
-	{ RELAY "\n\"filter = { mode = \"off\"; };\n",
-	  "t.conf:3: syntax error: string is not terminated" },
-	{ "user = \"a\\\"b\";\n" RELAY "workers = \"2\";\n",
-	  "t.conf:3: workers: must be an integer" },
-	/* unknown settings and types */
-	{ RELAY "foo = 1;\n",
-	  "t.conf:2: unknown setting 'foo' (expected one of: workers, io_backend, cpus, "
-	  "buffer_size, buffers, stats_interval, user, control_socket, metrics, relays, "
-	  "filter)" },
-	{ "relays = ( { name = \"a\";\n listen = [ \"127.0.0.1:1\" ];\n upstreams = [ "
-	  "\"127.0.0.1:2\" ];\n max_session = 5; } );\n",
-	  "t.conf:4: relays[0]: unknown setting 'max_session' (expected one of: name, listen, "
-	  "upstreams, mode, balance, session_timeout, max_sessions)" },
-	{ "filter = { interfaces = [ \"lo\" ];\n rate_limit = { ppps = 1; }; };\n" RELAY,
-	  "t.conf:2: filter.rate_limit: unknown setting 'ppps' (expected one of: pps, burst, "
-	  "prefix4, prefix6)" },
-	{ "metrics = { port = 1; };\n" RELAY,
-	  "t.conf:1: metrics: unknown setting 'port' (expected one of: listen)" },
-	{ "workers = \"2\";\n" RELAY, "t.conf:1: workers: must be an integer" },
-	{ "workers = 2.0;\n" RELAY, "t.conf:1: workers: must be an integer" },
-	{ "io_backend = 1;\n" RELAY, "t.conf:1: io_backend: must be a string" },
-	{ "stats_interval = \"5\";\n" RELAY, "t.conf:1: stats_interval: must be a number of seconds" },
-	{ "filter = { interfaces = [ \"lo\" ]; pin = 1; };\n" RELAY,
-	  "t.conf:1: filter.pin: must be true or false" },
-	{ "cpus = 1;\n" RELAY, "t.conf:1: cpus: must be a list of integers, e.g. [ 0, 1 ]" },
-	{ "cpus = ( 1, \"a\" );\n" RELAY,
-	  "t.conf:1: cpus: must be a list of integers, e.g. [ 0, 1 ]" },
-	{ "metrics = \"127.0.0.1:1\";\n" RELAY,
-	  "t.conf:1: metrics: must be a group, e.g. { listen = \"127.0.0.1:9470\"; }" },
-	{ "filter = [ \"lo\" ];\n" RELAY,
-	  "t.conf:1: filter: must be a group, e.g. { interfaces = [ \"eth0\" ]; }" },
-	{ "relays = { name = \"a\"; };\n",
-	  "t.conf:1: relays: must be a list of groups, e.g. ( { ... }, { ... } )" },
-	{ "relays = ( \"a\" );\n",
-	  "t.conf:1: relays[0]: must be a group, e.g. { name = \"dns\"; listen = ...; }" },
-	{ "relays = ( { name = \"a\"; listen = \"127.0.0.1:1\"; upstreams = [ \"127.0.0.1:2\" ]; } );\n",
-	  "t.conf:1: relays[0].listen: must be a list of strings, e.g. [ \"a\", \"b\" ]" },
-	/* enums and ranges */
-	{ "io_backend = \"epoll\";\n" RELAY,
-	  "t.conf:1: io_backend: must be one of: auto, io_uring, mmsg" },
-	{ "workers = 1025;\n" RELAY, "t.conf:1: workers: must be from 0 to 1024" },
-	{ "workers = -1;\n" RELAY, "t.conf:1: workers: must be from 0 to 1024" },
-	{ "buffer_size = 255;\n" RELAY, "t.conf:1: buffer_size: must be from 256 to 65536" },
-	{ "buffer_size = 65537;\n" RELAY, "t.conf:1: buffer_size: must be from 256 to 65536" },
-	{ "buffers = 32;\n" RELAY, "t.conf:1: buffers: must be from 64 to 32768" },
-	{ "buffers = 65536;\n" RELAY, "t.conf:1: buffers: must be from 64 to 32768" },
-	{ "buffers = 1000;\n" RELAY,
-	  "t.conf:1: buffers: must be a power of two (64, 128, ... 32768)" },
-	{ "stats_interval = 0;\n" RELAY,
-	  "t.conf:1: stats_interval: must be greater than 0 and at most 86400 seconds" },
-	{ "stats_interval = 1e400;\n" RELAY,
-	  "t.conf:1: stats_interval: must be greater than 0 and at most 86400 seconds" },
-	{ "cpus = [ 0, 256 ];\n" RELAY, "t.conf:1: cpus[1]: must be from 0 to 255" },
-	{ "cpus = [ 0,\n 1,\n 0 ];\n" RELAY, "t.conf:3: cpus[2]: CPU 0 is listed twice" },
-	{ "user = \"" "0123456789012345678901234567890123456789012345678" "\";\n" RELAY,
-	  "t.conf:1: user: too long (at most 47 bytes)" },
-	{ "control_socket = \"\";\n" RELAY, "t.conf:1: control_socket: must not be empty" },
-	{ "control_socket = \"/run/" "0123456789012345678901234567890123456789"
-	  "0123456789012345678901234567890123456789" "01234567890123456789012345678\";\n" RELAY,
-	  "t.conf:1: control_socket: too long (at most 107 bytes)" },
-	{ "metrics = { listen = \"127.0.0.1:0\"; };\n" RELAY,
-	  "t.conf:1: metrics.listen: port must not be 0" },
-	/* relays */
-	{ "workers = 1;\n", "t.conf: relays: missing; at least one relay is required" },
-	{ "relays = ( );\n", "t.conf:1: relays: at least one relay is required" },
-	{ "relays = ( { listen = [ \"127.0.0.1:1\" ]; upstreams = [ \"127.0.0.1:2\" ]; } );\n",
-	  "t.conf:1: relays[0].name: missing; every relay needs a name" },
-	{ "relays = ( { name = \"\"; } );\n", "t.conf:1: relays[0].name: must not be empty" },
-	{ "relays = ( { name = \"a b\"; } );\n",
-	  "t.conf:1: relays[0].name: may contain only letters, digits, '_', '.' and '-'" },
-	{ "relays = ( { name = \"" "0123456789012345678901234567890123456789012345678" "\"; } );\n",
-	  "t.conf:1: relays[0].name: too long (at most 47 characters)" },
-	{ RELAY "relays2 = 1;\n",
-	  "t.conf:2: unknown setting 'relays2' (expected one of: workers, io_backend, cpus, "
-	  "buffer_size, buffers, stats_interval, user, control_socket, metrics, relays, "
-	  "filter)" },
-	{ "relays = ( { name = \"a\"; listen = [ \"127.0.0.1:1\" ]; upstreams = [ \"127.0.0.1:2\" ]; },\n"
-	  "  { name = \"a\"; listen = [ \"127.0.0.1:3\" ]; upstreams = [ \"127.0.0.1:2\" ]; } );\n",
-	  "t.conf:2: relays[1].name: 'a' is already the name of relays[0]" },
-	{ "relays = ( { name = \"a\"; upstreams = [ \"127.0.0.1:2\" ]; } );\n",
-	  "t.conf:1: relays[0].listen: missing; give 1 to 16 addresses like \"198.18.1.2:5000\"" },
-	{ "relays = ( { name = \"a\"; listen = [ ]; } );\n",
-	  "t.conf:1: relays[0].listen: must have 1 to 16 entries (has 0)" },
-	{ "relays = ( { name = \"a\"; listen = [ \"1.1.1.1:1\", \"1.1.1.1:2\", \"1.1.1.1:3\", "
-	  "\"1.1.1.1:4\", \"1.1.1.1:5\", \"1.1.1.1:6\", \"1.1.1.1:7\", \"1.1.1.1:8\", "
-	  "\"1.1.1.1:9\", \"1.1.1.1:10\", \"1.1.1.1:11\", \"1.1.1.1:12\", \"1.1.1.1:13\", "
-	  "\"1.1.1.1:14\", \"1.1.1.1:15\", \"1.1.1.1:16\", \"1.1.1.1:17\" ]; } );\n",
-	  "t.conf:1: relays[0].listen: must have 1 to 16 entries (has 17)" },
-	{ "relays = ( { name = \"a\";\n listen = [ \"127.0.0.1:1\",\n \"198.18.1.256:5000\" ]; } );\n",
-	  "t.conf:3: relays[0].listen[1]: not an IPv4 address" },
-	{ "relays = ( { name = \"a\"; listen = [ \"[2001:2::g]:5000\" ]; } );\n",
-	  "t.conf:1: relays[0].listen[0]: not an IPv6 address" },
-	{ "relays = ( { name = \"a\"; listen = [ \"2001:2::1:5000\" ]; } );\n",
-	  "t.conf:1: relays[0].listen[0]: an IPv6 address needs brackets: [ADDRESS]:PORT" },
-	{ "relays = ( { name = \"a\"; listen = [ \"127.0.0.1:0\" ]; } );\n",
-	  "t.conf:1: relays[0].listen[0]: port must not be 0" },
-	{ "relays = ( { name = \"a\"; listen = [ \"127.0.0.1:1\", \"127.0.0.1:1\" ]; } );\n",
-	  "t.conf:1: relays[0].listen[1]: 127.0.0.1:1 is already a listener of relay 'a'" },
-	{ "relays = ( { name = \"a\"; listen = [ \"[2001:2::1]:7\" ]; upstreams = [ \"127.0.0.1:2\" ]; },\n"
-	  "  { name = \"b\"; listen = [ \"[2001:2::1]:7\" ]; } );\n",
-	  "t.conf:2: relays[1].listen[0]: [2001:2::1]:7 is already a listener of relay 'a'" },
-	{ "relays = ( { name = \"a\"; listen = [ \"127.0.0.1:7\" ]; upstreams = [ \"127.0.0.1:2\" ]; },\n"
-	  "  { name = \"b\"; listen = [ \"*:7\" ]; } );\n",
-	  "t.conf:2: relays[1].listen[0]: 0.0.0.0:7 overlaps 127.0.0.1:7 of relay 'a'" },
-	{ "relays = ( { name = \"a\"; listen = [ \"[::]:7\", \"[2001:2::1]:7\" ]; } );\n",
-	  "t.conf:1: relays[0].listen[1]: [2001:2::1]:7 overlaps [::]:7 of relay 'a'" },
-	{ "relays = ( { name = \"a\"; listen = [ \"127.0.0.1:1\" ]; } );\n",
-	  "t.conf:1: relays[0].upstreams: missing; give 1 to 64 addresses like "
-	  "\"198.18.2.2:9000\"" },
-	{ "relays = ( { name = \"a\";\n listen = [ \"127.0.0.1:1\" ];\n"
-	  " upstreams = [ \"198.18.2.2:9000\",\n \"198.18.2.300:9000\" ]; } );\n",
-	  "t.conf:4: relays[0].upstreams[1]: not an IPv4 address" },
-	{ "relays = ( { name = \"a\"; listen = [ \"127.0.0.1:1\" ]; "
-	  "upstreams = [ \"[2001:2::1:9000\" ]; } );\n",
-	  "t.conf:1: relays[0].upstreams[0]: missing ']' after an IPv6 address" },
-	{ "relays = ( { name = \"a\"; listen = [ \"127.0.0.1:1\" ]; "
-	  "upstreams = [ \"198.18.2.2:0\" ]; } );\n",
-	  "t.conf:1: relays[0].upstreams[0]: port must not be 0" },
-	{ "relays = ( { name = \"a\"; listen = [ \"127.0.0.1:1\" ]; "
-	  "upstreams = [ \"[::]:53\" ]; } );\n",
-	  "t.conf:1: relays[0].upstreams[0]: an upstream needs a specific address, not a "
-	  "wildcard" },
-	{ "relays = ( { name = \"a\"; listen = [ \"127.0.0.1:1\" ]; "
-	  "upstreams = [ \"198.18.2.2:9000 weight=0\" ]; } );\n",
-	  "t.conf:1: relays[0].upstreams[0]: weight must be from 1 to 100" },
-	{ "relays = ( { name = \"a\"; listen = [ \"127.0.0.1:1\" ]; "
-	  "upstreams = [ \"198.18.2.2:9000 weight=101\" ]; } );\n",
-	  "t.conf:1: relays[0].upstreams[0]: weight must be from 1 to 100" },
-	{ "relays = ( { name = \"a\"; listen = [ \"127.0.0.1:1\" ]; "
-	  "upstreams = [ \"198.18.2.2:9000 weight=\" ]; } );\n",
-	  "t.conf:1: relays[0].upstreams[0]: weight must be from 1 to 100" },
-	{ "relays = ( { name = \"a\"; listen = [ \"127.0.0.1:1\" ]; "
-	  "upstreams = [ \"198.18.2.2:9000 wieght=2\" ]; } );\n",
-	  "t.conf:1: relays[0].upstreams[0]: unknown option 'wieght=2' (expected weight=N)" },
-	{ "relays = ( { name = \"a\"; listen = [ \"127.0.0.1:1\" ]; "
-	  "upstreams = [ \" \" ]; } );\n",
-	  "t.conf:1: relays[0].upstreams[0]: expected \"ADDRESS:PORT [weight=N]\"" },
-	{ "relays = ( { name = \"a\"; listen = [ \"127.0.0.1:1\" ]; "
-	  "upstreams = [ \"198.18.2.2:9000\", \"198.18.2.2:9000 weight=2\" ]; } );\n",
-	  "t.conf:1: relays[0].upstreams[1]: 198.18.2.2:9000 is listed twice (first as "
-	  "upstreams[0])" },
-	{ "relays = ( { name = \"a\"; listen = [ \"127.0.0.1:1\" ]; upstreams = [ \"127.0.0.1:2\" ];\n"
-	  " mode = \"fanout\"; } );\n",
-	  "t.conf:2: relays[0].mode: must be one of: forward, mirror" },
-	{ "relays = ( { name = \"a\"; listen = [ \"127.0.0.1:1\" ]; upstreams = [ \"127.0.0.1:2\" ];\n"
-	  " balance = \"random\"; } );\n",
-	  "t.conf:2: relays[0].balance: must be one of: rr, hash, maglev" },
-	{ "relays = ( { name = \"a\"; listen = [ \"127.0.0.1:1\" ]; upstreams = [ \"127.0.0.1:2\" ];\n"
-	  " session_timeout = -1.5; } );\n",
-	  "t.conf:2: relays[0].session_timeout: must be greater than 0 and at most 86400 seconds" },
-	{ "relays = ( { name = \"a\"; listen = [ \"127.0.0.1:1\" ]; upstreams = [ \"127.0.0.1:2\" ];\n"
-	  " max_sessions = 0; } );\n",
-	  "t.conf:2: relays[0].max_sessions: must be from 1 to 4194304" },
-	{ "relays = ( { name = \"a\"; listen = [ \"127.0.0.1:1\" ]; upstreams = [ \"127.0.0.1:2\" ];\n"
-	  " max_sessions = 4194305; } );\n",
-	  "t.conf:2: relays[0].max_sessions: must be from 1 to 4194304" },
-	/* filter */
-	{ "filter = { };\n" RELAY,
-	  "t.conf:1: filter.interfaces: missing; list the interfaces to filter on, e.g. "
-	  "[ \"eth0\" ], or set mode = \"off\"" },
-	{ "filter = { interfaces = [ ]; mode = \"xdp-generic\"; };\n" RELAY,
-	  "t.conf:1: filter.interfaces: must name at least one interface unless mode = \"off\"" },
-	{ "filter = { interfaces = [ \"lo\" ]; mode = \"skb\"; };\n" RELAY,
-	  "t.conf:1: filter.mode: must be one of: off, xdp, xdp-generic, tc" },
-	{ "filter = {\n interfaces = [ \"lo\",\n \"\" ]; };\n" RELAY,
-	  "t.conf:3: filter.interfaces[1]: must not be empty" },
-	{ "filter = { interfaces = [ \"eth0\", \"a-very-long-name0\" ]; };\n" RELAY,
-	  "t.conf:1: filter.interfaces[1]: too long for an interface name (at most 15 "
-	  "characters)" },
-	{ "filter = { interfaces = [ \"eth0/1\" ]; };\n" RELAY,
-	  "t.conf:1: filter.interfaces[0]: not a valid interface name" },
-	{ "filter = { interfaces = [ \"eth0\", \"eth0\" ]; };\n" RELAY,
-	  "t.conf:1: filter.interfaces[1]: 'eth0' is listed twice" },
-	{ "filter = { interfaces = [ \"lo\" ]; default = \"drop\"; };\n" RELAY,
-	  "t.conf:1: filter.default: must be one of: allow, deny" },
-	{ "filter = { interfaces = [ \"lo\" ]; scope = \"all\"; };\n" RELAY,
-	  "t.conf:1: filter.scope: must be one of: relays, udp" },
-	{ "filter = { interfaces = [ \"lo\" ];\n deny = [ \"203.0.113.0/24\",\n \"203.0.113.1/24\" ]; };\n" RELAY,
-	  "t.conf:3: filter.deny[1]: host bits are set after the prefix length" },
-	{ "filter = { interfaces = [ \"lo\" ]; deny = [ \"2001:db8::1/32\" ]; };\n" RELAY,
-	  "t.conf:1: filter.deny[0]: host bits are set after the prefix length" },
-	{ "filter = { interfaces = [ \"lo\" ]; allow = [ \"203.0.113.0/33\" ]; };\n" RELAY,
-	  "t.conf:1: filter.allow[0]: prefix length must be 0 to 32" },
-	{ "filter = { interfaces = [ \"lo\" ]; allow = [ \"2001:db8::/129\" ]; };\n" RELAY,
-	  "t.conf:1: filter.allow[0]: prefix length must be 0 to 128" },
-	{ "filter = { interfaces = [ \"lo\" ]; allow = [ \"example.net/24\" ]; };\n" RELAY,
-	  "t.conf:1: filter.allow[0]: not an IPv4 or IPv6 address" },
-	{ "filter = { interfaces = [ \"lo\" ]; deny = [ 1 ]; };\n" RELAY,
-	  "t.conf:1: filter.deny: must be a list of strings, e.g. [ \"a\", \"b\" ]" },
-	{ "filter = { interfaces = [ \"lo\" ];\n deny = [ \"2001:db8::/32\",\n"
-	  " \"2001:db8:0::/32\" ]; };\n" RELAY,
-	  "t.conf:3: filter.deny[1]: 2001:db8::/32 is already listed as filter.deny[0]" },
-	{ "filter = { interfaces = [ \"lo\" ];\n allow = [ \"203.0.113.7\" ];\n"
-	  " deny = [ \"198.18.0.0/15\", \"203.0.113.7/32\" ]; };\n" RELAY,
-	  "t.conf:3: filter.deny[1]: 203.0.113.7/32 is already listed as filter.allow[0]" },
-	{ "filter = { interfaces = [ \"lo\" ];\n ports = ( { ports = \"10-5\"; verdict = \"deny\"; } ); };\n" RELAY,
-	  "t.conf:2: filter.ports[0].ports: range start 10 is above its end 5" },
-	{ "filter = { interfaces = [ \"lo\" ];\n ports = ( { ports = 0; verdict = \"deny\"; } ); };\n" RELAY,
-	  "t.conf:2: filter.ports[0].ports: must be a port or a range \"LOW-HIGH\" within 1-65535" },
-	{ "filter = { interfaces = [ \"lo\" ];\n ports = ( { ports = \"1-65536\"; verdict = \"deny\"; } ); };\n" RELAY,
-	  "t.conf:2: filter.ports[0].ports: must be a port or a range \"LOW-HIGH\" within 1-65535" },
-	{ "filter = { interfaces = [ \"lo\" ];\n ports = ( { ports = \"5-\"; verdict = \"deny\"; } ); };\n" RELAY,
-	  "t.conf:2: filter.ports[0].ports: must be a port or a range \"LOW-HIGH\" within 1-65535" },
-	{ "filter = { interfaces = [ \"lo\" ];\n ports = ( { ports = \"53 \"; verdict = \"deny\"; } ); };\n" RELAY,
-	  "t.conf:2: filter.ports[0].ports: must be a port or a range \"LOW-HIGH\" within 1-65535" },
-	{ "filter = { interfaces = [ \"lo\" ];\n ports = ( { ports = true; verdict = \"deny\"; } ); };\n" RELAY,
-	  "t.conf:2: filter.ports[0].ports: must be a port or a range \"LOW-HIGH\" within 1-65535" },
-	{ "filter = { interfaces = [ \"lo\" ];\n ports = ( { verdict = \"deny\"; } ); };\n" RELAY,
-	  "t.conf:2: filter.ports[0].ports: missing; give a port or a range \"LOW-HIGH\"" },
-	{ "filter = { interfaces = [ \"lo\" ];\n ports = ( { ports = 53; } ); };\n" RELAY,
-	  "t.conf:2: filter.ports[0].verdict: missing; \"allow\" or \"deny\"" },
-	{ "filter = { interfaces = [ \"lo\" ];\n ports = ( { ports = 53; verdict = \"drop\"; } ); };\n" RELAY,
-	  "t.conf:2: filter.ports[0].verdict: must be one of: allow, deny" },
-	{ "filter = { interfaces = [ \"lo\" ];\n ports = ( { ports = 53; verdict = \"deny\"; port = 1; } ); };\n" RELAY,
-	  "t.conf:2: filter.ports[0]: unknown setting 'port' (expected one of: ports, verdict)" },
-	{ "filter = { interfaces = [ \"lo\" ];\n ports = [ 53 ]; };\n" RELAY,
-	  "t.conf:2: filter.ports: must be a list of groups, e.g. ( { ... }, { ... } )" },
-	{ "filter = { interfaces = [ \"lo\" ];\n relay_ports_only = true; };\n" RELAY,
-	  "t.conf:2: filter.relay_ports_only: only applies with scope = \"udp\"" },
-	{ "filter = { interfaces = [ \"lo\" ];\n rate_limit = { pps = 1000000001; }; };\n" RELAY,
-	  "t.conf:2: filter.rate_limit.pps: must be from 0 to 1000000000" },
-	{ "filter = { interfaces = [ \"lo\" ];\n rate_limit = { pps = 10; burst = 0; }; };\n" RELAY,
-	  "t.conf:2: filter.rate_limit.burst: must be at least 1 when pps is set" },
-	{ "filter = { interfaces = [ \"lo\" ];\n rate_limit = { prefix4 = 0; }; };\n" RELAY,
-	  "t.conf:2: filter.rate_limit.prefix4: must be from 1 to 32" },
-	{ "filter = { interfaces = [ \"lo\" ];\n rate_limit = { prefix6 = 129; }; };\n" RELAY,
-	  "t.conf:2: filter.rate_limit.prefix6: must be from 1 to 128" },
-	{ "filter = { interfaces = [ \"lo\" ];\n rate_limit = 5; };\n" RELAY,
-	  "t.conf:2: filter.rate_limit: must be a group, e.g. { pps = 10000; burst = 20000; }" },
+    /* syntax */
+    {"workers = ;\n" RELAY, "t.conf:1: syntax error: syntax error"},
+    {RELAY "relays = 1;\n", "t.conf:2: syntax error: duplicate setting name"},
+    {"cpus = [ 1, \"x\" ];\n", "t.conf:1: syntax error: mismatched element type in array"},
+    {RELAY "\n\nbuffers = 4294967297;\n",
+     "t.conf:4: syntax error: integer 4294967297 is too large (at most 2147483647)"},
+    {"# \"not a string\n/* 9999999999\n*/ s = \"9999999999\";\nworkers = 0x100000000;\n",
+     "t.conf:4: syntax error: integer 0x100000000 is too large (at most 2147483647)"},
+    {RELAY "\n\"filter = { mode = \"off\"; };\n",
+     "t.conf:3: syntax error: string is not terminated"},
+    {"user = \"a\\\"b\";\n" RELAY "workers = \"2\";\n", "t.conf:3: workers: must be an integer"},
+    /* unknown settings and types */
+    {RELAY "foo = 1;\n",
+     "t.conf:2: unknown setting 'foo' (expected one of: workers, io_backend, cpus, "
+     "buffer_size, buffers, stats_interval, user, control_socket, metrics, relays, "
+     "filter)"},
+    {"relays = ( { name = \"a\";\n listen = [ \"127.0.0.1:1\" ];\n upstreams = [ "
+     "\"127.0.0.1:2\" ];\n max_session = 5; } );\n",
+     "t.conf:4: relays[0]: unknown setting 'max_session' (expected one of: name, listen, "
+     "upstreams, mode, balance, session_timeout, max_sessions)"},
+    {"filter = { interfaces = [ \"lo\" ];\n rate_limit = { ppps = 1; }; };\n" RELAY,
+     "t.conf:2: filter.rate_limit: unknown setting 'ppps' (expected one of: pps, burst, "
+     "prefix4, prefix6)"},
+    {"metrics = { port = 1; };\n" RELAY,
+     "t.conf:1: metrics: unknown setting 'port' (expected one of: listen)"},
+    {"workers = \"2\";\n" RELAY, "t.conf:1: workers: must be an integer"},
+    {"workers = 2.0;\n" RELAY, "t.conf:1: workers: must be an integer"},
+    {"io_backend = 1;\n" RELAY, "t.conf:1: io_backend: must be a string"},
+    {"stats_interval = \"5\";\n" RELAY, "t.conf:1: stats_interval: must be a number of seconds"},
+    {"filter = { interfaces = [ \"lo\" ]; pin = 1; };\n" RELAY,
+     "t.conf:1: filter.pin: must be true or false"},
+    {"cpus = 1;\n" RELAY, "t.conf:1: cpus: must be a list of integers, e.g. [ 0, 1 ]"},
+    {"cpus = ( 1, \"a\" );\n" RELAY, "t.conf:1: cpus: must be a list of integers, e.g. [ 0, 1 ]"},
+    {"metrics = \"127.0.0.1:1\";\n" RELAY,
+     "t.conf:1: metrics: must be a group, e.g. { listen = \"127.0.0.1:9470\"; }"},
+    {"filter = [ \"lo\" ];\n" RELAY,
+     "t.conf:1: filter: must be a group, e.g. { interfaces = [ \"eth0\" ]; }"},
+    {"relays = { name = \"a\"; };\n",
+     "t.conf:1: relays: must be a list of groups, e.g. ( { ... }, { ... } )"},
+    {"relays = ( \"a\" );\n",
+     "t.conf:1: relays[0]: must be a group, e.g. { name = \"dns\"; listen = ...; }"},
+    {"relays = ( { name = \"a\"; listen = \"127.0.0.1:1\"; upstreams = [ \"127.0.0.1:2\" ]; } );\n",
+     "t.conf:1: relays[0].listen: must be a list of strings, e.g. [ \"a\", \"b\" ]"},
+    /* enums and ranges */
+    {"io_backend = \"epoll\";\n" RELAY,
+     "t.conf:1: io_backend: must be one of: auto, io_uring, mmsg"},
+    {"workers = 1025;\n" RELAY, "t.conf:1: workers: must be from 0 to 1024"},
+    {"workers = -1;\n" RELAY, "t.conf:1: workers: must be from 0 to 1024"},
+    {"buffer_size = 255;\n" RELAY, "t.conf:1: buffer_size: must be from 256 to 65536"},
+    {"buffer_size = 65537;\n" RELAY, "t.conf:1: buffer_size: must be from 256 to 65536"},
+    {"buffers = 32;\n" RELAY, "t.conf:1: buffers: must be from 64 to 32768"},
+    {"buffers = 65536;\n" RELAY, "t.conf:1: buffers: must be from 64 to 32768"},
+    {"buffers = 1000;\n" RELAY, "t.conf:1: buffers: must be a power of two (64, 128, ... 32768)"},
+    {"stats_interval = 0;\n" RELAY,
+     "t.conf:1: stats_interval: must be greater than 0 and at most 86400 seconds"},
+    {"stats_interval = 1e400;\n" RELAY,
+     "t.conf:1: stats_interval: must be greater than 0 and at most 86400 seconds"},
+    {"cpus = [ 0, 256 ];\n" RELAY, "t.conf:1: cpus[1]: must be from 0 to 255"},
+    {"cpus = [ 0,\n 1,\n 0 ];\n" RELAY, "t.conf:3: cpus[2]: CPU 0 is listed twice"},
+    {"user = \""
+     "0123456789012345678901234567890123456789012345678"
+     "\";\n" RELAY,
+     "t.conf:1: user: too long (at most 47 bytes)"},
+    {"control_socket = \"\";\n" RELAY, "t.conf:1: control_socket: must not be empty"},
+    {"control_socket = \"/run/"
+     "0123456789012345678901234567890123456789"
+     "0123456789012345678901234567890123456789"
+     "01234567890123456789012345678\";\n" RELAY,
+     "t.conf:1: control_socket: too long (at most 107 bytes)"},
+    {"metrics = { listen = \"127.0.0.1:0\"; };\n" RELAY,
+     "t.conf:1: metrics.listen: port must not be 0"},
+    /* relays */
+    {"workers = 1;\n", "t.conf: relays: missing; at least one relay is required"},
+    {"relays = ( );\n", "t.conf:1: relays: at least one relay is required"},
+    {"relays = ( { listen = [ \"127.0.0.1:1\" ]; upstreams = [ \"127.0.0.1:2\" ]; } );\n",
+     "t.conf:1: relays[0].name: missing; every relay needs a name"},
+    {"relays = ( { name = \"\"; } );\n", "t.conf:1: relays[0].name: must not be empty"},
+    {"relays = ( { name = \"a b\"; } );\n",
+     "t.conf:1: relays[0].name: may contain only letters, digits, '_', '.' and '-'"},
+    {"relays = ( { name = \""
+     "0123456789012345678901234567890123456789012345678"
+     "\"; } );\n",
+     "t.conf:1: relays[0].name: too long (at most 47 characters)"},
+    {RELAY "relays2 = 1;\n",
+     "t.conf:2: unknown setting 'relays2' (expected one of: workers, io_backend, cpus, "
+     "buffer_size, buffers, stats_interval, user, control_socket, metrics, relays, "
+     "filter)"},
+    {"relays = ( { name = \"a\"; listen = [ \"127.0.0.1:1\" ]; upstreams = [ \"127.0.0.1:2\" ]; "
+     "},\n"
+     "  { name = \"a\"; listen = [ \"127.0.0.1:3\" ]; upstreams = [ \"127.0.0.1:2\" ]; } );\n",
+     "t.conf:2: relays[1].name: 'a' is already the name of relays[0]"},
+    {"relays = ( { name = \"a\"; upstreams = [ \"127.0.0.1:2\" ]; } );\n",
+     "t.conf:1: relays[0].listen: missing; give 1 to 16 addresses like \"198.18.1.2:5000\""},
+    {"relays = ( { name = \"a\"; listen = [ ]; } );\n",
+     "t.conf:1: relays[0].listen: must have 1 to 16 entries (has 0)"},
+    {"relays = ( { name = \"a\"; listen = [ \"1.1.1.1:1\", \"1.1.1.1:2\", \"1.1.1.1:3\", "
+     "\"1.1.1.1:4\", \"1.1.1.1:5\", \"1.1.1.1:6\", \"1.1.1.1:7\", \"1.1.1.1:8\", "
+     "\"1.1.1.1:9\", \"1.1.1.1:10\", \"1.1.1.1:11\", \"1.1.1.1:12\", \"1.1.1.1:13\", "
+     "\"1.1.1.1:14\", \"1.1.1.1:15\", \"1.1.1.1:16\", \"1.1.1.1:17\" ]; } );\n",
+     "t.conf:1: relays[0].listen: must have 1 to 16 entries (has 17)"},
+    {"relays = ( { name = \"a\";\n listen = [ \"127.0.0.1:1\",\n \"198.18.1.256:5000\" ]; } );\n",
+     "t.conf:3: relays[0].listen[1]: not an IPv4 address"},
+    {"relays = ( { name = \"a\"; listen = [ \"[2001:2::g]:5000\" ]; } );\n",
+     "t.conf:1: relays[0].listen[0]: not an IPv6 address"},
+    {"relays = ( { name = \"a\"; listen = [ \"2001:2::1:5000\" ]; } );\n",
+     "t.conf:1: relays[0].listen[0]: an IPv6 address needs brackets: [ADDRESS]:PORT"},
+    {"relays = ( { name = \"a\"; listen = [ \"127.0.0.1:0\" ]; } );\n",
+     "t.conf:1: relays[0].listen[0]: port must not be 0"},
+    {"relays = ( { name = \"a\"; listen = [ \"127.0.0.1:1\", \"127.0.0.1:1\" ]; } );\n",
+     "t.conf:1: relays[0].listen[1]: 127.0.0.1:1 is already a listener of relay 'a'"},
+    {"relays = ( { name = \"a\"; listen = [ \"[2001:2::1]:7\" ]; upstreams = [ \"127.0.0.1:2\" ]; "
+     "},\n"
+     "  { name = \"b\"; listen = [ \"[2001:2::1]:7\" ]; } );\n",
+     "t.conf:2: relays[1].listen[0]: [2001:2::1]:7 is already a listener of relay 'a'"},
+    {"relays = ( { name = \"a\"; listen = [ \"127.0.0.1:7\" ]; upstreams = [ \"127.0.0.1:2\" ]; "
+     "},\n"
+     "  { name = \"b\"; listen = [ \"*:7\" ]; } );\n",
+     "t.conf:2: relays[1].listen[0]: 0.0.0.0:7 overlaps 127.0.0.1:7 of relay 'a'"},
+    {"relays = ( { name = \"a\"; listen = [ \"[::]:7\", \"[2001:2::1]:7\" ]; } );\n",
+     "t.conf:1: relays[0].listen[1]: [2001:2::1]:7 overlaps [::]:7 of relay 'a'"},
+    {"relays = ( { name = \"a\"; listen = [ \"127.0.0.1:1\" ]; } );\n",
+     "t.conf:1: relays[0].upstreams: missing; give 1 to 64 addresses like "
+     "\"198.18.2.2:9000\""},
+    {"relays = ( { name = \"a\";\n listen = [ \"127.0.0.1:1\" ];\n"
+     " upstreams = [ \"198.18.2.2:9000\",\n \"198.18.2.300:9000\" ]; } );\n",
+     "t.conf:4: relays[0].upstreams[1]: not an IPv4 address"},
+    {"relays = ( { name = \"a\"; listen = [ \"127.0.0.1:1\" ]; "
+     "upstreams = [ \"[2001:2::1:9000\" ]; } );\n",
+     "t.conf:1: relays[0].upstreams[0]: missing ']' after an IPv6 address"},
+    {"relays = ( { name = \"a\"; listen = [ \"127.0.0.1:1\" ]; "
+     "upstreams = [ \"198.18.2.2:0\" ]; } );\n",
+     "t.conf:1: relays[0].upstreams[0]: port must not be 0"},
+    {"relays = ( { name = \"a\"; listen = [ \"127.0.0.1:1\" ]; "
+     "upstreams = [ \"[::]:53\" ]; } );\n",
+     "t.conf:1: relays[0].upstreams[0]: an upstream needs a specific address, not a "
+     "wildcard"},
+    {"relays = ( { name = \"a\"; listen = [ \"127.0.0.1:1\" ]; "
+     "upstreams = [ \"198.18.2.2:9000 weight=0\" ]; } );\n",
+     "t.conf:1: relays[0].upstreams[0]: weight must be from 1 to 100"},
+    {"relays = ( { name = \"a\"; listen = [ \"127.0.0.1:1\" ]; "
+     "upstreams = [ \"198.18.2.2:9000 weight=101\" ]; } );\n",
+     "t.conf:1: relays[0].upstreams[0]: weight must be from 1 to 100"},
+    {"relays = ( { name = \"a\"; listen = [ \"127.0.0.1:1\" ]; "
+     "upstreams = [ \"198.18.2.2:9000 weight=\" ]; } );\n",
+     "t.conf:1: relays[0].upstreams[0]: weight must be from 1 to 100"},
+    {"relays = ( { name = \"a\"; listen = [ \"127.0.0.1:1\" ]; "
+     "upstreams = [ \"198.18.2.2:9000 wieght=2\" ]; } );\n",
+     "t.conf:1: relays[0].upstreams[0]: unknown option 'wieght=2' (expected weight=N)"},
+    {"relays = ( { name = \"a\"; listen = [ \"127.0.0.1:1\" ]; "
+     "upstreams = [ \" \" ]; } );\n",
+     "t.conf:1: relays[0].upstreams[0]: expected \"ADDRESS:PORT [weight=N]\""},
+    {"relays = ( { name = \"a\"; listen = [ \"127.0.0.1:1\" ]; "
+     "upstreams = [ \"198.18.2.2:9000\", \"198.18.2.2:9000 weight=2\" ]; } );\n",
+     "t.conf:1: relays[0].upstreams[1]: 198.18.2.2:9000 is listed twice (first as "
+     "upstreams[0])"},
+    {"relays = ( { name = \"a\"; listen = [ \"127.0.0.1:1\" ]; upstreams = [ \"127.0.0.1:2\" ];\n"
+     " mode = \"fanout\"; } );\n",
+     "t.conf:2: relays[0].mode: must be one of: forward, mirror"},
+    {"relays = ( { name = \"a\"; listen = [ \"127.0.0.1:1\" ]; upstreams = [ \"127.0.0.1:2\" ];\n"
+     " balance = \"random\"; } );\n",
+     "t.conf:2: relays[0].balance: must be one of: rr, hash, maglev"},
+    {"relays = ( { name = \"a\"; listen = [ \"127.0.0.1:1\" ]; upstreams = [ \"127.0.0.1:2\" ];\n"
+     " session_timeout = -1.5; } );\n",
+     "t.conf:2: relays[0].session_timeout: must be greater than 0 and at most 86400 seconds"},
+    {"relays = ( { name = \"a\"; listen = [ \"127.0.0.1:1\" ]; upstreams = [ \"127.0.0.1:2\" ];\n"
+     " max_sessions = 0; } );\n",
+     "t.conf:2: relays[0].max_sessions: must be from 1 to 4194304"},
+    {"relays = ( { name = \"a\"; listen = [ \"127.0.0.1:1\" ]; upstreams = [ \"127.0.0.1:2\" ];\n"
+     " max_sessions = 4194305; } );\n",
+     "t.conf:2: relays[0].max_sessions: must be from 1 to 4194304"},
+    /* filter */
+    {"filter = { };\n" RELAY,
+     "t.conf:1: filter.interfaces: missing; list the interfaces to filter on, e.g. "
+     "[ \"eth0\" ], or set mode = \"off\""},
+    {"filter = { interfaces = [ ]; mode = \"xdp-generic\"; };\n" RELAY,
+     "t.conf:1: filter.interfaces: must name at least one interface unless mode = \"off\""},
+    {"filter = { interfaces = [ \"lo\" ]; mode = \"skb\"; };\n" RELAY,
+     "t.conf:1: filter.mode: must be one of: off, xdp, xdp-generic, tc"},
+    {"filter = {\n interfaces = [ \"lo\",\n \"\" ]; };\n" RELAY,
+     "t.conf:3: filter.interfaces[1]: must not be empty"},
+    {"filter = { interfaces = [ \"eth0\", \"a-very-long-name0\" ]; };\n" RELAY,
+     "t.conf:1: filter.interfaces[1]: too long for an interface name (at most 15 "
+     "characters)"},
+    {"filter = { interfaces = [ \"eth0/1\" ]; };\n" RELAY,
+     "t.conf:1: filter.interfaces[0]: not a valid interface name"},
+    {"filter = { interfaces = [ \"eth0\", \"eth0\" ]; };\n" RELAY,
+     "t.conf:1: filter.interfaces[1]: 'eth0' is listed twice"},
+    {"filter = { interfaces = [ \"lo\" ]; default = \"drop\"; };\n" RELAY,
+     "t.conf:1: filter.default: must be one of: allow, deny"},
+    {"filter = { interfaces = [ \"lo\" ]; scope = \"all\"; };\n" RELAY,
+     "t.conf:1: filter.scope: must be one of: relays, udp"},
+    {"filter = { interfaces = [ \"lo\" ];\n deny = [ \"203.0.113.0/24\",\n \"203.0.113.1/24\" ]; "
+     "};\n" RELAY,
+     "t.conf:3: filter.deny[1]: host bits are set after the prefix length"},
+    {"filter = { interfaces = [ \"lo\" ]; deny = [ \"2001:db8::1/32\" ]; };\n" RELAY,
+     "t.conf:1: filter.deny[0]: host bits are set after the prefix length"},
+    {"filter = { interfaces = [ \"lo\" ]; allow = [ \"203.0.113.0/33\" ]; };\n" RELAY,
+     "t.conf:1: filter.allow[0]: prefix length must be 0 to 32"},
+    {"filter = { interfaces = [ \"lo\" ]; allow = [ \"2001:db8::/129\" ]; };\n" RELAY,
+     "t.conf:1: filter.allow[0]: prefix length must be 0 to 128"},
+    {"filter = { interfaces = [ \"lo\" ]; allow = [ \"example.net/24\" ]; };\n" RELAY,
+     "t.conf:1: filter.allow[0]: not an IPv4 or IPv6 address"},
+    {"filter = { interfaces = [ \"lo\" ]; deny = [ 1 ]; };\n" RELAY,
+     "t.conf:1: filter.deny: must be a list of strings, e.g. [ \"a\", \"b\" ]"},
+    {"filter = { interfaces = [ \"lo\" ];\n deny = [ \"2001:db8::/32\",\n"
+     " \"2001:db8:0::/32\" ]; };\n" RELAY,
+     "t.conf:3: filter.deny[1]: 2001:db8::/32 is already listed as filter.deny[0]"},
+    {"filter = { interfaces = [ \"lo\" ];\n allow = [ \"203.0.113.7\" ];\n"
+     " deny = [ \"198.18.0.0/15\", \"203.0.113.7/32\" ]; };\n" RELAY,
+     "t.conf:3: filter.deny[1]: 203.0.113.7/32 is already listed as filter.allow[0]"},
+    {"filter = { interfaces = [ \"lo\" ];\n ports = ( { ports = \"10-5\"; verdict = \"deny\"; } ); "
+     "};\n" RELAY,
+     "t.conf:2: filter.ports[0].ports: range start 10 is above its end 5"},
+    {"filter = { interfaces = [ \"lo\" ];\n ports = ( { ports = 0; verdict = \"deny\"; } ); "
+     "};\n" RELAY,
+     "t.conf:2: filter.ports[0].ports: must be a port or a range \"LOW-HIGH\" within 1-65535"},
+    {"filter = { interfaces = [ \"lo\" ];\n ports = ( { ports = \"1-65536\"; verdict = \"deny\"; } "
+     "); };\n" RELAY,
+     "t.conf:2: filter.ports[0].ports: must be a port or a range \"LOW-HIGH\" within 1-65535"},
+    {"filter = { interfaces = [ \"lo\" ];\n ports = ( { ports = \"5-\"; verdict = \"deny\"; } ); "
+     "};\n" RELAY,
+     "t.conf:2: filter.ports[0].ports: must be a port or a range \"LOW-HIGH\" within 1-65535"},
+    {"filter = { interfaces = [ \"lo\" ];\n ports = ( { ports = \"53 \"; verdict = \"deny\"; } ); "
+     "};\n" RELAY,
+     "t.conf:2: filter.ports[0].ports: must be a port or a range \"LOW-HIGH\" within 1-65535"},
+    {"filter = { interfaces = [ \"lo\" ];\n ports = ( { ports = true; verdict = \"deny\"; } ); "
+     "};\n" RELAY,
+     "t.conf:2: filter.ports[0].ports: must be a port or a range \"LOW-HIGH\" within 1-65535"},
+    {"filter = { interfaces = [ \"lo\" ];\n ports = ( { verdict = \"deny\"; } ); };\n" RELAY,
+     "t.conf:2: filter.ports[0].ports: missing; give a port or a range \"LOW-HIGH\""},
+    {"filter = { interfaces = [ \"lo\" ];\n ports = ( { ports = 53; } ); };\n" RELAY,
+     "t.conf:2: filter.ports[0].verdict: missing; \"allow\" or \"deny\""},
+    {"filter = { interfaces = [ \"lo\" ];\n ports = ( { ports = 53; verdict = \"drop\"; } ); "
+     "};\n" RELAY,
+     "t.conf:2: filter.ports[0].verdict: must be one of: allow, deny"},
+    {"filter = { interfaces = [ \"lo\" ];\n ports = ( { ports = 53; verdict = \"deny\"; port = 1; "
+     "} ); };\n" RELAY,
+     "t.conf:2: filter.ports[0]: unknown setting 'port' (expected one of: ports, verdict)"},
+    {"filter = { interfaces = [ \"lo\" ];\n ports = [ 53 ]; };\n" RELAY,
+     "t.conf:2: filter.ports: must be a list of groups, e.g. ( { ... }, { ... } )"},
+    {"filter = { interfaces = [ \"lo\" ];\n relay_ports_only = true; };\n" RELAY,
+     "t.conf:2: filter.relay_ports_only: only applies with scope = \"udp\""},
+    {"filter = { interfaces = [ \"lo\" ];\n rate_limit = { pps = 1000000001; }; };\n" RELAY,
+     "t.conf:2: filter.rate_limit.pps: must be from 0 to 1000000000"},
+    {"filter = { interfaces = [ \"lo\" ];\n rate_limit = { pps = 10; burst = 0; }; };\n" RELAY,
+     "t.conf:2: filter.rate_limit.burst: must be at least 1 when pps is set"},
+    {"filter = { interfaces = [ \"lo\" ];\n rate_limit = { prefix4 = 0; }; };\n" RELAY,
+     "t.conf:2: filter.rate_limit.prefix4: must be from 1 to 32"},
+    {"filter = { interfaces = [ \"lo\" ];\n rate_limit = { prefix6 = 129; }; };\n" RELAY,
+     "t.conf:2: filter.rate_limit.prefix6: must be from 1 to 128"},
+    {"filter = { interfaces = [ \"lo\" ];\n rate_limit = 5; };\n" RELAY,
+     "t.conf:2: filter.rate_limit: must be a group, e.g. { pps = 10000; burst = 20000; }"},
 };
 
 static void test_errors(void **state)
@@ -528,11 +543,12 @@ static void test_dump_round_trip(void **state)
 	(void)state;
 	round_trip(good_text);
 	round_trip(RELAY);
-	round_trip("stats_interval = 0.1;\nmetrics = { };\n"
-		   "relays = ( { name = \"x\"; listen = [ \"[::]:9\" ]; upstreams = [ \"[::1]:9\" ];"
-		   " session_timeout = 1e-3; max_sessions = 1; } );\n"
-		   "filter = { mode = \"off\"; rate_limit = { pps = 1000000000; burst = 1; }; };\n"
-		   "user = \"we\\\"ird\\\\\";\n");
+	round_trip(
+	    "stats_interval = 0.1;\nmetrics = { };\n"
+	    "relays = ( { name = \"x\"; listen = [ \"[::]:9\" ]; upstreams = [ \"[::1]:9\" ];"
+	    " session_timeout = 1e-3; max_sessions = 1; } );\n"
+	    "filter = { mode = \"off\"; rate_limit = { pps = 1000000000; burst = 1; }; };\n"
+	    "user = \"we\\\"ird\\\\\";\n");
 }
 
 static void test_names(void **state)
@@ -588,10 +604,10 @@ static void test_files(void **state)
 static void test_shipped(void **state)
 {
 	static const char *const files[] = {
-		"config/ringrelay.conf",
-		"config/examples/dns-lb.conf",
-		"config/examples/syslog-fanout.conf",
-		"config/examples/game-relay.conf",
+	    "config/ringrelay.conf",
+	    "config/examples/dns-lb.conf",
+	    "config/examples/syslog-fanout.conf",
+	    "config/examples/game-relay.conf",
 	};
 	char err[CONFIG_ERR_LEN];
 	struct config *cfg;
@@ -636,14 +652,10 @@ static void test_check_host(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_good),
-		cmocka_unit_test(test_defaults),
-		cmocka_unit_test(test_errors),
-		cmocka_unit_test(test_dump_round_trip),
-		cmocka_unit_test(test_names),
-		cmocka_unit_test(test_files),
-		cmocka_unit_test(test_shipped),
-		cmocka_unit_test(test_check_host),
+	    cmocka_unit_test(test_good),    cmocka_unit_test(test_defaults),
+	    cmocka_unit_test(test_errors),  cmocka_unit_test(test_dump_round_trip),
+	    cmocka_unit_test(test_names),   cmocka_unit_test(test_files),
+	    cmocka_unit_test(test_shipped), cmocka_unit_test(test_check_host),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
