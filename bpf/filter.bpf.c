@@ -41,7 +41,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, FILTER_GENS * FILTER_PORTS);
+	__uint(max_entries, FILTER_GENS *FILTER_PORTS);
 	__type(key, __u32);
 	__type(value, __u32);
 } filter_ports SEC(".maps");
@@ -63,7 +63,7 @@ struct {
 /* Hits per rule and generation: index gen * FILTER_RULES + rule id. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, FILTER_GENS * FILTER_RULES);
+	__uint(max_entries, FILTER_GENS *FILTER_RULES);
 	__type(key, __u32);
 	__type(value, __u64);
 } filter_rule_hits SEC(".maps");
@@ -86,7 +86,7 @@ struct cursor {
 	void *end;
 };
 
-#define CURSOR_TAKE(c, type)                                                                      \
+#define CURSOR_TAKE(c, type)                                                                       \
 	({                                                                                         \
 		type *__h = (c)->pos;                                                              \
 		if ((void *)(__h + 1) > (c)->end)                                                  \
@@ -215,21 +215,15 @@ static __always_inline int parse_ipv6(struct cursor *c, struct pkt *p)
 		return -1;
 	__builtin_memcpy(p->saddr, &ih->saddr, 16);
 	next = ih->nexthdr;
+	/* Walk extension headers only; the transport is handled once after the loop, which
+	 * keeps the verifier's path count small. */
 #pragma unroll
 	for (i = 0; i < FILTER_MAX_EXT_HEADERS; i++) {
-		switch (next) {
-		case IPPROTO_UDP:
-			parse_udp(c, p, left);
-			return 0;
-		case IPPROTO_HOPOPTS:
-		case IPPROTO_ROUTING:
-		case IPPROTO_DSTOPTS:
-		case IPPROTO_AH:
-		case IPPROTO_FRAGMENT:
+		__u32 len;
+
+		if (next != IPPROTO_HOPOPTS && next != IPPROTO_ROUTING && next != IPPROTO_DSTOPTS &&
+		    next != IPPROTO_AH && next != IPPROTO_FRAGMENT)
 			break;
-		default:
-			return 0; /* ICMPv6/ND, TCP, ESP, no-next-header ...: not ours */
-		}
 		eh = CURSOR_TAKE(c, struct ext_hdr);
 		if (!eh)
 			return -1;
@@ -242,19 +236,16 @@ static __always_inline int parse_ipv6(struct cursor *c, struct pkt *p)
 				}
 				return 0;
 			}
-			c->pos = (void *)eh + 8;
-			if (left < 8)
-				return -1;
-			left -= 8;
+			len = 8;
+		} else if (next == IPPROTO_AH) {
+			len = (eh->len + 2) * 4; /* 4-byte units minus 2 */
 		} else {
-			/* AH counts 4-byte units minus 2, the others 8-byte units minus 1. */
-			__u32 len = next == IPPROTO_AH ? (eh->len + 2) * 4 : (eh->len + 1) * 8;
-
-			if (left < len)
-				return -1;
-			left -= len;
-			c->pos = (void *)eh + len;
+			len = (eh->len + 1) * 8; /* 8-byte units minus 1 */
 		}
+		if (left < len)
+			return -1;
+		left -= len;
+		c->pos = (void *)eh + len;
 		if (c->pos > c->end)
 			return -1;
 		next = eh->next;
@@ -264,6 +255,7 @@ static __always_inline int parse_ipv6(struct cursor *c, struct pkt *p)
 	else if (next == IPPROTO_HOPOPTS || next == IPPROTO_ROUTING || next == IPPROTO_DSTOPTS ||
 		 next == IPPROTO_AH || next == IPPROTO_FRAGMENT)
 		p->ext_overflow = 1;
+	/* Anything else (ICMPv6/ND, TCP, ESP, no next header) is not ours. */
 	return 0;
 }
 
@@ -282,19 +274,15 @@ static __always_inline int is_v4(const struct pkt *p)
  * one extra datagram per concurrently running CPU (docs/filter.md). */
 static __always_inline int rate_exceeded(const struct filter_settings *s, const struct pkt *p)
 {
-	struct filter_rate_key key;
+	const __u8 *mask = is_v4(p) ? s->rate_mask4 : s->rate_mask6;
 	struct filter_rate_val *b, init;
-	__u32 bits = is_v4(p) ? s->rate_prefix4 : s->rate_prefix6;
+	struct filter_rate_key key;
 	__u64 now = bpf_ktime_get_ns(), tat;
 	int i;
 
 #pragma unroll
-	for (i = 0; i < 16; i++) {
-		int keep = (int)bits - i * 8;
-		__u8 mask = keep >= 8 ? 0xff : keep <= 0 ? 0 : (__u8)(0xff << (8 - keep));
-
-		key.addr[i] = p->saddr[i] & mask;
-	}
+	for (i = 0; i < 16; i++)
+		key.addr[i] = p->saddr[i] & mask[i];
 	b = bpf_map_lookup_elem(&filter_rate, &key);
 	if (!b) {
 		init.tat_ns = now + s->rate_interval_ns;
@@ -318,7 +306,7 @@ static __always_inline int rate_exceeded(const struct filter_settings *s, const 
 static __always_inline enum filter_action judge(__u32 gen, const struct filter_settings *s,
 						const struct pkt *p, __u32 *cnt)
 {
-	struct filter_lpm_key key = { .prefixlen = FILTER_LPM_GEN_BITS + 128 };
+	struct filter_lpm_key key = {.prefixlen = FILTER_LPM_GEN_BITS + 128};
 	struct filter_lpm_val *rule;
 	__u32 pidx, port = 0, deny;
 
@@ -388,7 +376,7 @@ static __always_inline enum filter_action judge(__u32 gen, const struct filter_s
 
 static __always_inline enum filter_action filter_body(void *data, void *data_end)
 {
-	struct cursor c = { .pos = data, .end = data_end };
+	struct cursor c = {.pos = data, .end = data_end};
 	struct pkt p = {};
 	const struct filter_settings *s;
 	enum filter_action act = ACT_PASS;
@@ -444,7 +432,7 @@ int filter_tc(struct __sk_buff *skb)
 	 * six 8-byte-aligned extension headers need more, but those are the rare cases). */
 	if (skb->data_end - skb->data < 256 && skb->len > skb->data_end - skb->data)
 		bpf_skb_pull_data(skb, skb->len < 256 ? skb->len : 256);
-	return filter_body((void *)(long)skb->data, (void *)(long)skb->data_end) == ACT_DROP ?
-		       TC_ACT_SHOT :
-		       TC_ACT_OK;
+	return filter_body((void *)(long)skb->data, (void *)(long)skb->data_end) == ACT_DROP
+		   ? TC_ACT_SHOT
+		   : TC_ACT_OK;
 }

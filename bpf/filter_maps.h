@@ -40,9 +40,9 @@ struct filter_lpm_val {
 
 /* Port table: ARRAY of FILTER_GENS * 65536 entries, index gen * 65536 + dst port. */
 #define FILTER_PORTS 65536
-#define FILTER_PORT_RELAY 0x1u	   /* a relay listens here (scope "relays") */
-#define FILTER_PORT_RULE 0x2u	   /* a port rule covers this port */
-#define FILTER_PORT_DENY 0x4u	   /* ... and its verdict is deny */
+#define FILTER_PORT_RELAY 0x1u	  /* a relay listens here (scope "relays") */
+#define FILTER_PORT_RULE 0x2u	  /* a port rule covers this port */
+#define FILTER_PORT_DENY 0x4u	  /* ... and its verdict is deny */
 #define FILTER_PORT_RULE_SHIFT 16 /* the rule's index in ports[] */
 
 /* Per-generation settings: ARRAY of FILTER_GENS entries. */
@@ -52,11 +52,12 @@ struct filter_settings {
 	__u32 default_deny;	/* verdict when no prefix matches */
 	__u32 scope;		/* enum filter_scope_kind */
 	__u32 relay_ports_only; /* scope udp: UDP to a non-relay port is dropped */
-	__u32 rate_prefix4;	/* bits of the 128-bit mapped form: 96 + v4 prefix */
-	__u32 rate_prefix6;	/* 1..128 */
-	__u32 pad;
 	__u64 rate_interval_ns; /* 1e9 / pps; 0 = no rate limit */
 	__u64 rate_burst_ns;	/* burst * interval: how far ahead the bucket may run */
+	/* Source masks of the rate-limit key (IPv4-mapped form), precomputed by user space
+	 * so the program masks without data-dependent branches (cheap for the verifier). */
+	__u8 rate_mask4[16];
+	__u8 rate_mask6[16];
 };
 
 /* Rate-limit bucket (LRU_HASH keyed by the masked IPv4-mapped source address). It is a
@@ -75,20 +76,20 @@ struct filter_rate_val {
 /* Verdict/reason counters: PERCPU_ARRAY of FILTER_CNT__MAX u64 packets. Every packet that
  * reaches the program increments exactly one of them. */
 enum filter_counter {
-	FILTER_CNT_PASS_NOT_IP,	      /* ARP, LLDP, unknown ethertypes, runt frames */
-	FILTER_CNT_PASS_NOT_UDP,      /* ICMP, ND, TCP (SSH) ... */
-	FILTER_CNT_PASS_OUT_OF_SCOPE, /* UDP not addressed to a relay port (scope relays) */
-	FILTER_CNT_PASS_UNPARSED,     /* IP headers the stack will reject itself (bad IHL...) */
-	FILTER_CNT_PASS_FRAGMENT,     /* non-first fragment without an explicit deny */
-	FILTER_CNT_ALLOW,	      /* judged and allowed */
-	FILTER_CNT_DROP_PREFIX,	      /* source matched a deny prefix */
-	FILTER_CNT_DROP_DEFAULT,      /* no prefix matched and the default is deny */
-	FILTER_CNT_DROP_PORT,	      /* a port rule denied it */
+	FILTER_CNT_PASS_NOT_IP,		/* ARP, LLDP, unknown ethertypes, runt frames */
+	FILTER_CNT_PASS_NOT_UDP,	/* ICMP, ND, TCP (SSH) ... */
+	FILTER_CNT_PASS_OUT_OF_SCOPE,	/* UDP not addressed to a relay port (scope relays) */
+	FILTER_CNT_PASS_UNPARSED,	/* IP headers the stack will reject itself (bad IHL...) */
+	FILTER_CNT_PASS_FRAGMENT,	/* non-first fragment without an explicit deny */
+	FILTER_CNT_ALLOW,		/* judged and allowed */
+	FILTER_CNT_DROP_PREFIX,		/* source matched a deny prefix */
+	FILTER_CNT_DROP_DEFAULT,	/* no prefix matched and the default is deny */
+	FILTER_CNT_DROP_PORT,		/* a port rule denied it */
 	FILTER_CNT_DROP_NOT_RELAY_PORT, /* scope udp + relay_ports_only */
-	FILTER_CNT_DROP_RATE,	      /* over the source's rate limit */
-	FILTER_CNT_DROP_MALFORMED,    /* in-scope UDP whose lengths disagree with the frame */
-	FILTER_CNT_DROP_FRAGMENT,     /* non-first fragment from a denied prefix */
-	FILTER_CNT_DROP_EXT_HEADERS,  /* IPv6 extension chain longer than we parse */
+	FILTER_CNT_DROP_RATE,		/* over the source's rate limit */
+	FILTER_CNT_DROP_MALFORMED,	/* in-scope UDP whose lengths disagree with the frame */
+	FILTER_CNT_DROP_FRAGMENT,	/* non-first fragment from a denied prefix */
+	FILTER_CNT_DROP_EXT_HEADERS,	/* IPv6 extension chain longer than we parse */
 	FILTER_CNT__MAX
 };
 
@@ -97,7 +98,7 @@ enum filter_counter {
 
 _Static_assert(sizeof(struct filter_lpm_key) == 24, "lpm key layout");
 _Static_assert(sizeof(struct filter_lpm_val) == 8, "lpm value layout");
-_Static_assert(sizeof(struct filter_settings) == 40, "settings layout");
+_Static_assert(sizeof(struct filter_settings) == 64, "settings layout");
 _Static_assert(sizeof(struct filter_rate_key) == 16, "rate key layout");
 _Static_assert(sizeof(struct filter_rate_val) == 8, "rate value layout");
 

@@ -28,8 +28,12 @@ _Static_assert(FILTER_MAX_PORT_RULES <= (1u << (32 - FILTER_PORT_RULE_SHIFT)), "
 #define FILTER_TC_HANDLE 0x5252
 #define FILTER_TC_PRIORITY 1
 
-enum filter_attach { FILTER_ATTACH_NONE, FILTER_ATTACH_XDP_DRV, FILTER_ATTACH_XDP_SKB,
-		     FILTER_ATTACH_TC };
+enum filter_attach {
+	FILTER_ATTACH_NONE,
+	FILTER_ATTACH_XDP_DRV,
+	FILTER_ATTACH_XDP_SKB,
+	FILTER_ATTACH_TC
+};
 
 struct filter_iface {
 	char name[IF_NAMESIZE];
@@ -46,6 +50,9 @@ struct filter {
 	uint32_t n_ifaces;
 	uint32_t active;		  /* generation the program uses */
 	uint32_t n_rules[FILTER_GENS][3]; /* deny, allow, ports per generation */
+	/* What each generation's port table holds, so an update writes only what changed
+	 * (a full 64K-entry batch costs milliseconds). NULL until first fully written. */
+	uint32_t *ports_shadow[FILTER_GENS];
 	int ncpus;
 	bool pinned;
 };
@@ -66,25 +73,36 @@ static int filter_libbpf_print(enum libbpf_print_level level, const char *fmt, v
 const char *filter_counter_name(enum filter_counter c)
 {
 	static const char *const names[FILTER_CNT__MAX] = {
-		[FILTER_CNT_PASS_NOT_IP] = "pass_not_ip",
-		[FILTER_CNT_PASS_NOT_UDP] = "pass_not_udp",
-		[FILTER_CNT_PASS_OUT_OF_SCOPE] = "pass_out_of_scope",
-		[FILTER_CNT_PASS_UNPARSED] = "pass_unparsed",
-		[FILTER_CNT_PASS_FRAGMENT] = "pass_fragment",
-		[FILTER_CNT_ALLOW] = "allow",
-		[FILTER_CNT_DROP_PREFIX] = "drop_prefix",
-		[FILTER_CNT_DROP_DEFAULT] = "drop_default",
-		[FILTER_CNT_DROP_PORT] = "drop_port",
-		[FILTER_CNT_DROP_NOT_RELAY_PORT] = "drop_not_relay_port",
-		[FILTER_CNT_DROP_RATE] = "drop_rate",
-		[FILTER_CNT_DROP_MALFORMED] = "drop_malformed",
-		[FILTER_CNT_DROP_FRAGMENT] = "drop_fragment",
-		[FILTER_CNT_DROP_EXT_HEADERS] = "drop_ext_headers",
+	    [FILTER_CNT_PASS_NOT_IP] = "pass_not_ip",
+	    [FILTER_CNT_PASS_NOT_UDP] = "pass_not_udp",
+	    [FILTER_CNT_PASS_OUT_OF_SCOPE] = "pass_out_of_scope",
+	    [FILTER_CNT_PASS_UNPARSED] = "pass_unparsed",
+	    [FILTER_CNT_PASS_FRAGMENT] = "pass_fragment",
+	    [FILTER_CNT_ALLOW] = "allow",
+	    [FILTER_CNT_DROP_PREFIX] = "drop_prefix",
+	    [FILTER_CNT_DROP_DEFAULT] = "drop_default",
+	    [FILTER_CNT_DROP_PORT] = "drop_port",
+	    [FILTER_CNT_DROP_NOT_RELAY_PORT] = "drop_not_relay_port",
+	    [FILTER_CNT_DROP_RATE] = "drop_rate",
+	    [FILTER_CNT_DROP_MALFORMED] = "drop_malformed",
+	    [FILTER_CNT_DROP_FRAGMENT] = "drop_fragment",
+	    [FILTER_CNT_DROP_EXT_HEADERS] = "drop_ext_headers",
 	};
 
 	if ((unsigned int)c >= FILTER_CNT__MAX || !names[c])
 		return "unknown";
 	return names[c];
+}
+
+/* A 128-bit mask of the first bits bits. */
+static void filter_mask(uint8_t mask[16], unsigned int bits)
+{
+	unsigned int i;
+
+	for (i = 0; i < 16; i++)
+		mask[i] = bits >= 8 * (i + 1) ? 0xff
+			  : bits <= 8 * i     ? 0
+					      : (uint8_t)(0xff << (8 - bits % 8));
 }
 
 static void filter_settings_from(const struct filter_conf *fc, struct filter_settings *s)
@@ -95,8 +113,8 @@ static void filter_settings_from(const struct filter_conf *fc, struct filter_set
 	s->default_deny = fc->default_verdict == FILTER_VERDICT_DENY;
 	s->scope = fc->scope == FILTER_SCOPE_UDP ? FILTER_SCOPE_KIND_UDP : FILTER_SCOPE_KIND_RELAYS;
 	s->relay_ports_only = fc->relay_ports_only;
-	s->rate_prefix4 = 96 + (fc->rate_prefix4 ? fc->rate_prefix4 : 32);
-	s->rate_prefix6 = fc->rate_prefix6 ? fc->rate_prefix6 : 128;
+	filter_mask(s->rate_mask4, 96 + (fc->rate_prefix4 ? fc->rate_prefix4 : 32));
+	filter_mask(s->rate_mask6, fc->rate_prefix6 ? fc->rate_prefix6 : 128);
 	if (fc->rate_pps) {
 		s->rate_interval_ns = 1000000000ull / fc->rate_pps;
 		if (!s->rate_interval_ns)
@@ -131,6 +149,26 @@ static int filter_fill_ports(struct filter *f, const struct config *cfg, uint32_
 				vals[p] |= FILTER_PORT_DENY;
 		}
 	}
+	if (f->ports_shadow[gen]) {
+		uint32_t *old = f->ports_shadow[gen];
+
+		for (p = 0; p < FILTER_PORTS; p++) {
+			uint32_t key = gen * FILTER_PORTS + p;
+
+			if (old[p] == vals[p])
+				continue;
+			ret = bpf_map_update_elem(fd, &key, &vals[p], BPF_ANY);
+			if (ret < 0) {
+				/* Partly written: forget the shadow, rewrite all next time. */
+				free(f->ports_shadow[gen]);
+				f->ports_shadow[gen] = NULL;
+				goto out_free;
+			}
+			old[p] = vals[p];
+		}
+		ret = 0;
+		goto out_free;
+	}
 	for (p = 0; p < FILTER_PORTS; p++)
 		keys[p] = gen * FILTER_PORTS + p;
 	ret = bpf_map_update_batch(fd, keys, vals, &count, &opts);
@@ -141,6 +179,8 @@ static int filter_fill_ports(struct filter *f, const struct config *cfg, uint32_
 			goto out_free;
 	}
 	ret = 0;
+	f->ports_shadow[gen] = vals; /* now owned by f */
+	vals = NULL;
 out_free:
 	free(keys);
 	free(vals);
@@ -183,8 +223,8 @@ static void filter_lpm_key_from(const struct prefix *pfx, uint32_t gen, struct f
 	memcpy(&k->data[1], pfx->bytes, 16);
 }
 
-static int filter_fill_prefixes(struct filter *f, const struct config *cfg, uint32_t gen,
-				char *err, size_t errlen)
+static int filter_fill_prefixes(struct filter *f, const struct config *cfg, uint32_t gen, char *err,
+				size_t errlen)
 {
 	const struct filter_conf *fc = &cfg->filter;
 	int fd = bpf_map__fd(f->skel->maps.filter_prefixes), ret;
@@ -199,7 +239,7 @@ static int filter_fill_prefixes(struct filter *f, const struct config *cfg, uint
 	}
 	for (i = 0; i < fc->n_deny; i++) {
 		filter_lpm_key_from(&fc->deny[i].prefix, gen, &key);
-		val = (struct filter_lpm_val){ FILTER_RULE_DENY, FILTER_RULE_DENY_BASE + i };
+		val = (struct filter_lpm_val){FILTER_RULE_DENY, FILTER_RULE_DENY_BASE + i};
 		ret = bpf_map_update_elem(fd, &key, &val, BPF_ANY);
 		if (ret < 0)
 			goto err_map;
@@ -212,12 +252,13 @@ static int filter_fill_prefixes(struct filter *f, const struct config *cfg, uint
 			if (fc->deny[j].prefix.len != fc->allow[i].prefix.len ||
 			    memcmp(fc->deny[j].prefix.bytes, fc->allow[i].prefix.bytes, 16))
 				continue;
-			snprintf(err, errlen, "%s:%d: filter.allow: prefix is also in filter.deny "
-				 "(line %d); remove one of them", cfg->path, fc->allow[i].line,
-				 fc->deny[j].line);
+			snprintf(err, errlen,
+				 "%s:%d: filter.allow: prefix is also in filter.deny "
+				 "(line %d); remove one of them",
+				 cfg->path, fc->allow[i].line, fc->deny[j].line);
 			return -EINVAL;
 		}
-		val = (struct filter_lpm_val){ FILTER_RULE_ALLOW, FILTER_RULE_ALLOW_BASE + i };
+		val = (struct filter_lpm_val){FILTER_RULE_ALLOW, FILTER_RULE_ALLOW_BASE + i};
 		ret = bpf_map_update_elem(fd, &key, &val, BPF_ANY);
 		if (ret < 0)
 			goto err_map;
@@ -242,7 +283,8 @@ static int filter_clear_hits(struct filter *f, uint32_t gen)
 
 		/* Only the ids a rule set can use: skip the gaps between the lists. */
 		if ((r >= f->n_rules[gen][0] && r < FILTER_RULE_ALLOW_BASE) ||
-		    (r >= FILTER_RULE_ALLOW_BASE + f->n_rules[gen][1] && r < FILTER_RULE_PORT_BASE) ||
+		    (r >= FILTER_RULE_ALLOW_BASE + f->n_rules[gen][1] &&
+		     r < FILTER_RULE_PORT_BASE) ||
 		    r >= FILTER_RULE_PORT_BASE + f->n_rules[gen][2])
 			continue;
 		key = gen * FILTER_RULES + r;
@@ -293,9 +335,8 @@ static void filter_unpin(struct filter *f)
 {
 	struct bpf_map *map;
 
-	bpf_object__for_each_map(map, f->skel->obj)
-		if (bpf_map__is_pinned(map))
-			bpf_map__unpin(map, NULL);
+	bpf_object__for_each_map(map, f->skel->obj) if (bpf_map__is_pinned(map))
+	    bpf_map__unpin(map, NULL);
 }
 
 static int filter_set_pins(struct filter *f)
@@ -304,7 +345,8 @@ static int filter_set_pins(struct filter *f)
 	struct bpf_map *map;
 	int ret;
 
-	bpf_object__for_each_map(map, f->skel->obj) {
+	bpf_object__for_each_map(map, f->skel->obj)
+	{
 		/* .rodata and friends are internals, not introspection. */
 		if (bpf_map__is_internal(map))
 			continue;
@@ -352,9 +394,9 @@ int filter_open(const struct config *cfg, struct filter **out, char *err, size_t
 	ret = filter_bpf__load(f->skel);
 	if (ret < 0) {
 		snprintf(err, errlen, "filter: loading the BPF program: %s%s", strerror(-ret),
-			 f->pinned ? " (is bpffs mounted on /sys/fs/bpf, or are stale pins under "
-				     FILTER_PIN_DIR " from another version?)" :
-				     " (needs root or CAP_BPF + CAP_NET_ADMIN)");
+			 f->pinned ? " (is bpffs mounted on /sys/fs/bpf, or are stale pins "
+				     "under " FILTER_PIN_DIR " from another version?)"
+				   : " (needs root or CAP_BPF + CAP_NET_ADMIN)");
 		goto err_destroy;
 	}
 	/* Reused pins may hold any generation; start from a known one. */
@@ -423,8 +465,7 @@ static int filter_attach_tc(struct filter *f, struct filter_iface *fi)
 }
 
 /* Tries each way from the mode's starting step; logs every fallback with its reason. */
-static int filter_attach_iface(struct filter *f, struct filter_iface *fi, char *err,
-			       size_t errlen)
+static int filter_attach_iface(struct filter *f, struct filter_iface *fi, char *err, size_t errlen)
 {
 	int ret = 0;
 
@@ -496,8 +537,10 @@ int filter_new(const struct config *cfg, struct filter **out, char *err, size_t 
 	/* Resolve names before loading anything: a typo is the user's to fix. */
 	for (i = 0; i < fc->n_interfaces; i++) {
 		if (!if_nametoindex(fc->interfaces[i])) {
-			snprintf(err, errlen, "%s:%d: filter.interfaces: no interface \"%s\" on this "
-				 "host", cfg->path, fc->interface_line[i], fc->interfaces[i]);
+			snprintf(err, errlen,
+				 "%s:%d: filter.interfaces: no interface \"%s\" on this "
+				 "host",
+				 cfg->path, fc->interface_line[i], fc->interfaces[i]);
 			return -ENODEV;
 		}
 	}
@@ -610,5 +653,7 @@ void filter_free(struct filter *f)
 	if (f->pinned)
 		filter_unpin(f);
 	filter_bpf__destroy(f->skel);
+	for (i = 0; i < FILTER_GENS; i++)
+		free(f->ports_shadow[i]);
 	free(f);
 }

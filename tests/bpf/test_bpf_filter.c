@@ -36,19 +36,19 @@ enum mut {
 	M_QINQ,
 	M_IP_OPTIONS,
 	M_BAD_IHL,
-	M_TRUNC_IP,	/* tot_len longer than the frame */
-	M_RUNT_IP,	/* Ethernet header and half an IP header */
-	M_RUNT_VLAN,	/* VLAN ethertype, tag cut off */
+	M_TRUNC_IP,  /* tot_len longer than the frame */
+	M_RUNT_IP,   /* Ethernet header and half an IP header */
+	M_RUNT_VLAN, /* VLAN ethertype, tag cut off */
 	M_FRAG_FIRST,
 	M_FRAG_LATER,
-	M_UDP_LONG,	/* UDP length beyond the IP payload */
-	M_UDP_SHORT,	/* UDP length below 8 */
-	M_UDP_PADDED,	/* UDP length shorter than the payload: legal */
+	M_UDP_LONG,   /* UDP length beyond the IP payload */
+	M_UDP_SHORT,  /* UDP length below 8 */
+	M_UDP_PADDED, /* UDP length shorter than the payload: legal */
 	M_ICMP,
 	M_TCP,
 	M_ARP,
-	M_V6_EXT,	/* hop-by-hop + destination options before UDP */
-	M_V6_EXT_MANY,	/* more extension headers than the filter walks */
+	M_V6_EXT,      /* hop-by-hop + destination options before UDP */
+	M_V6_EXT_MANY, /* more extension headers than the filter walks */
 	M_V6_FRAG_FIRST,
 	M_V6_FRAG_LATER,
 };
@@ -63,71 +63,61 @@ struct frame {
 };
 
 static const struct frame frames[] = {
-	{ "v4 allowed by default", "198.18.1.1", RELAY_PORT, M_NONE, 0, FILTER_CNT_ALLOW },
-	{ "v4 denied /24", "198.18.66.1", RELAY_PORT, M_NONE, 1, FILTER_CNT_DROP_PREFIX },
-	{ "v4 allow /32 inside deny /24", "198.18.66.7", RELAY_PORT, M_NONE, 0, FILTER_CNT_ALLOW },
-	{ "v4 deny /32 inside allow /24", "198.18.70.9", RELAY_PORT, M_NONE, 1,
-	  FILTER_CNT_DROP_PREFIX },
-	{ "v4 allow /24 neighbour", "198.18.70.10", RELAY_PORT, M_NONE, 0, FILTER_CNT_ALLOW },
-	{ "v4 denied, other port: out of scope", "198.18.66.1", OTHER_PORT, M_NONE, 0,
-	  FILTER_CNT_PASS_OUT_OF_SCOPE },
-	{ "v4 port rule deny", "198.18.1.1", PORT_DENY, M_NONE, 1, FILTER_CNT_DROP_PORT },
-	{ "v4 port rule allow beats prefix", "198.18.66.1", PORT_ALLOW, M_NONE, 0,
-	  FILTER_CNT_ALLOW },
-	{ "v4 VLAN denied", "198.18.66.1", RELAY_PORT, M_VLAN, 1, FILTER_CNT_DROP_PREFIX },
-	{ "v4 VLAN allowed", "198.18.1.1", RELAY_PORT, M_VLAN, 0, FILTER_CNT_ALLOW },
-	{ "v4 QinQ denied", "198.18.66.1", RELAY_PORT, M_QINQ, 1, FILTER_CNT_DROP_PREFIX },
-	{ "v4 IP options denied", "198.18.66.1", RELAY_PORT, M_IP_OPTIONS, 1,
-	  FILTER_CNT_DROP_PREFIX },
-	{ "v4 IP options allowed", "198.18.1.1", RELAY_PORT, M_IP_OPTIONS, 0, FILTER_CNT_ALLOW },
-	{ "v4 bad IHL", "198.18.66.1", RELAY_PORT, M_BAD_IHL, 0, FILTER_CNT_PASS_UNPARSED },
-	{ "v4 tot_len beyond frame", "198.18.66.1", RELAY_PORT, M_TRUNC_IP, 0,
-	  FILTER_CNT_PASS_UNPARSED },
-	{ "runt: half an IPv4 header", "198.18.66.1", RELAY_PORT, M_RUNT_IP, 0,
-	  FILTER_CNT_PASS_UNPARSED },
-	{ "runt: VLAN tag cut off", "198.18.66.1", RELAY_PORT, M_RUNT_VLAN, 0,
-	  FILTER_CNT_PASS_NOT_IP },
-	{ "v4 first fragment denied", "198.18.66.1", RELAY_PORT, M_FRAG_FIRST, 1,
-	  FILTER_CNT_DROP_PREFIX },
-	{ "v4 later fragment, denied prefix", "198.18.66.1", RELAY_PORT, M_FRAG_LATER, 1,
-	  FILTER_CNT_DROP_FRAGMENT },
-	{ "v4 later fragment, other source", "198.18.1.1", RELAY_PORT, M_FRAG_LATER, 0,
-	  FILTER_CNT_PASS_FRAGMENT },
-	{ "v4 UDP length beyond payload", "198.18.1.1", RELAY_PORT, M_UDP_LONG, 1,
-	  FILTER_CNT_DROP_MALFORMED },
-	{ "v4 UDP length below header", "198.18.1.1", RELAY_PORT, M_UDP_SHORT, 1,
-	  FILTER_CNT_DROP_MALFORMED },
-	{ "v4 UDP length padded (legal)", "198.18.1.1", RELAY_PORT, M_UDP_PADDED, 0,
-	  FILTER_CNT_ALLOW },
-	{ "v4 UDP bad length out of scope", "198.18.1.1", OTHER_PORT, M_UDP_LONG, 0,
-	  FILTER_CNT_PASS_OUT_OF_SCOPE },
-	{ "v4 ICMP from denied prefix", "198.18.66.1", 0, M_ICMP, 0, FILTER_CNT_PASS_NOT_UDP },
-	{ "v4 TCP/22 from denied prefix", "198.18.66.1", 22, M_TCP, 0, FILTER_CNT_PASS_NOT_UDP },
-	{ "ARP", "198.18.66.1", 0, M_ARP, 0, FILTER_CNT_PASS_NOT_IP },
-	{ "v6 allowed by default", "2001:2:1::1", RELAY_PORT, M_NONE, 0, FILTER_CNT_ALLOW },
-	{ "v6 denied /48", "2001:2:bad::1", RELAY_PORT, M_NONE, 1, FILTER_CNT_DROP_PREFIX },
-	{ "v6 allow /64 inside deny /48", "2001:2:bad:1::1", RELAY_PORT, M_NONE, 0,
-	  FILTER_CNT_ALLOW },
-	{ "v6 denied, other port", "2001:2:bad::1", OTHER_PORT, M_NONE, 0,
-	  FILTER_CNT_PASS_OUT_OF_SCOPE },
-	{ "v6 VLAN denied", "2001:2:bad::1", RELAY_PORT, M_VLAN, 1, FILTER_CNT_DROP_PREFIX },
-	{ "v6 QinQ allowed", "2001:2:1::1", RELAY_PORT, M_QINQ, 0, FILTER_CNT_ALLOW },
-	{ "v6 ext headers denied", "2001:2:bad::1", RELAY_PORT, M_V6_EXT, 1,
-	  FILTER_CNT_DROP_PREFIX },
-	{ "v6 ext headers allowed", "2001:2:1::1", RELAY_PORT, M_V6_EXT, 0, FILTER_CNT_ALLOW },
-	{ "v6 ext chain over the bound", "2001:2:1::1", RELAY_PORT, M_V6_EXT_MANY, 1,
-	  FILTER_CNT_DROP_EXT_HEADERS },
-	{ "v6 first fragment denied", "2001:2:bad::1", RELAY_PORT, M_V6_FRAG_FIRST, 1,
-	  FILTER_CNT_DROP_PREFIX },
-	{ "v6 later fragment denied prefix", "2001:2:bad::1", RELAY_PORT, M_V6_FRAG_LATER, 1,
-	  FILTER_CNT_DROP_FRAGMENT },
-	{ "v6 later fragment other source", "2001:2:1::1", RELAY_PORT, M_V6_FRAG_LATER, 0,
-	  FILTER_CNT_PASS_FRAGMENT },
-	{ "v6 UDP length beyond payload", "2001:2:1::1", RELAY_PORT, M_UDP_LONG, 1,
-	  FILTER_CNT_DROP_MALFORMED },
-	{ "v6 ICMPv6 (ND) from denied prefix", "2001:2:bad::1", 0, M_ICMP, 0,
-	  FILTER_CNT_PASS_NOT_UDP },
-	{ "v6 TCP/22 from denied prefix", "2001:2:bad::1", 22, M_TCP, 0, FILTER_CNT_PASS_NOT_UDP },
+    {"v4 allowed by default", "198.18.1.1", RELAY_PORT, M_NONE, 0, FILTER_CNT_ALLOW},
+    {"v4 denied /24", "198.18.66.1", RELAY_PORT, M_NONE, 1, FILTER_CNT_DROP_PREFIX},
+    {"v4 allow /32 inside deny /24", "198.18.66.7", RELAY_PORT, M_NONE, 0, FILTER_CNT_ALLOW},
+    {"v4 deny /32 inside allow /24", "198.18.70.9", RELAY_PORT, M_NONE, 1, FILTER_CNT_DROP_PREFIX},
+    {"v4 allow /24 neighbour", "198.18.70.10", RELAY_PORT, M_NONE, 0, FILTER_CNT_ALLOW},
+    {"v4 denied, other port: out of scope", "198.18.66.1", OTHER_PORT, M_NONE, 0,
+     FILTER_CNT_PASS_OUT_OF_SCOPE},
+    {"v4 port rule deny", "198.18.1.1", PORT_DENY, M_NONE, 1, FILTER_CNT_DROP_PORT},
+    {"v4 port rule allow beats prefix", "198.18.66.1", PORT_ALLOW, M_NONE, 0, FILTER_CNT_ALLOW},
+    {"v4 VLAN denied", "198.18.66.1", RELAY_PORT, M_VLAN, 1, FILTER_CNT_DROP_PREFIX},
+    {"v4 VLAN allowed", "198.18.1.1", RELAY_PORT, M_VLAN, 0, FILTER_CNT_ALLOW},
+    {"v4 QinQ denied", "198.18.66.1", RELAY_PORT, M_QINQ, 1, FILTER_CNT_DROP_PREFIX},
+    {"v4 IP options denied", "198.18.66.1", RELAY_PORT, M_IP_OPTIONS, 1, FILTER_CNT_DROP_PREFIX},
+    {"v4 IP options allowed", "198.18.1.1", RELAY_PORT, M_IP_OPTIONS, 0, FILTER_CNT_ALLOW},
+    {"v4 bad IHL", "198.18.66.1", RELAY_PORT, M_BAD_IHL, 0, FILTER_CNT_PASS_UNPARSED},
+    {"v4 tot_len beyond frame", "198.18.66.1", RELAY_PORT, M_TRUNC_IP, 0, FILTER_CNT_PASS_UNPARSED},
+    {"runt: half an IPv4 header", "198.18.66.1", RELAY_PORT, M_RUNT_IP, 0,
+     FILTER_CNT_PASS_UNPARSED},
+    {"runt: VLAN tag cut off", "198.18.66.1", RELAY_PORT, M_RUNT_VLAN, 0, FILTER_CNT_PASS_NOT_IP},
+    {"v4 first fragment denied", "198.18.66.1", RELAY_PORT, M_FRAG_FIRST, 1,
+     FILTER_CNT_DROP_PREFIX},
+    {"v4 later fragment, denied prefix", "198.18.66.1", RELAY_PORT, M_FRAG_LATER, 1,
+     FILTER_CNT_DROP_FRAGMENT},
+    {"v4 later fragment, other source", "198.18.1.1", RELAY_PORT, M_FRAG_LATER, 0,
+     FILTER_CNT_PASS_FRAGMENT},
+    {"v4 UDP length beyond payload", "198.18.1.1", RELAY_PORT, M_UDP_LONG, 1,
+     FILTER_CNT_DROP_MALFORMED},
+    {"v4 UDP length below header", "198.18.1.1", RELAY_PORT, M_UDP_SHORT, 1,
+     FILTER_CNT_DROP_MALFORMED},
+    {"v4 UDP length padded (legal)", "198.18.1.1", RELAY_PORT, M_UDP_PADDED, 0, FILTER_CNT_ALLOW},
+    {"v4 UDP bad length out of scope", "198.18.1.1", OTHER_PORT, M_UDP_LONG, 0,
+     FILTER_CNT_PASS_OUT_OF_SCOPE},
+    {"v4 ICMP from denied prefix", "198.18.66.1", 0, M_ICMP, 0, FILTER_CNT_PASS_NOT_UDP},
+    {"v4 TCP/22 from denied prefix", "198.18.66.1", 22, M_TCP, 0, FILTER_CNT_PASS_NOT_UDP},
+    {"ARP", "198.18.66.1", 0, M_ARP, 0, FILTER_CNT_PASS_NOT_IP},
+    {"v6 allowed by default", "2001:2:1::1", RELAY_PORT, M_NONE, 0, FILTER_CNT_ALLOW},
+    {"v6 denied /48", "2001:2:bad::1", RELAY_PORT, M_NONE, 1, FILTER_CNT_DROP_PREFIX},
+    {"v6 allow /64 inside deny /48", "2001:2:bad:1::1", RELAY_PORT, M_NONE, 0, FILTER_CNT_ALLOW},
+    {"v6 denied, other port", "2001:2:bad::1", OTHER_PORT, M_NONE, 0, FILTER_CNT_PASS_OUT_OF_SCOPE},
+    {"v6 VLAN denied", "2001:2:bad::1", RELAY_PORT, M_VLAN, 1, FILTER_CNT_DROP_PREFIX},
+    {"v6 QinQ allowed", "2001:2:1::1", RELAY_PORT, M_QINQ, 0, FILTER_CNT_ALLOW},
+    {"v6 ext headers denied", "2001:2:bad::1", RELAY_PORT, M_V6_EXT, 1, FILTER_CNT_DROP_PREFIX},
+    {"v6 ext headers allowed", "2001:2:1::1", RELAY_PORT, M_V6_EXT, 0, FILTER_CNT_ALLOW},
+    {"v6 ext chain over the bound", "2001:2:1::1", RELAY_PORT, M_V6_EXT_MANY, 1,
+     FILTER_CNT_DROP_EXT_HEADERS},
+    {"v6 first fragment denied", "2001:2:bad::1", RELAY_PORT, M_V6_FRAG_FIRST, 1,
+     FILTER_CNT_DROP_PREFIX},
+    {"v6 later fragment denied prefix", "2001:2:bad::1", RELAY_PORT, M_V6_FRAG_LATER, 1,
+     FILTER_CNT_DROP_FRAGMENT},
+    {"v6 later fragment other source", "2001:2:1::1", RELAY_PORT, M_V6_FRAG_LATER, 0,
+     FILTER_CNT_PASS_FRAGMENT},
+    {"v6 UDP length beyond payload", "2001:2:1::1", RELAY_PORT, M_UDP_LONG, 1,
+     FILTER_CNT_DROP_MALFORMED},
+    {"v6 ICMPv6 (ND) from denied prefix", "2001:2:bad::1", 0, M_ICMP, 0, FILTER_CNT_PASS_NOT_UDP},
+    {"v6 TCP/22 from denied prefix", "2001:2:bad::1", 22, M_TCP, 0, FILTER_CNT_PASS_NOT_UDP},
 };
 
 static void put16(uint8_t *p, uint16_t v)
@@ -139,7 +129,7 @@ static void put16(uint8_t *p, uint16_t v)
 /* Builds the frame into buf (zeroed, at least 256 bytes); returns its length. */
 static size_t frame_build(const struct frame *fr, uint8_t *buf)
 {
-	uint8_t src[16], dst4[4] = { 198, 18, 1, 2 }, *p = buf + 12, *ip, *l4;
+	uint8_t src[16], dst4[4] = {198, 18, 1, 2}, *p = buf + 12, *ip, *l4;
 	int v6 = strchr(fr->src, ':') != NULL, i, n_ext = 0, frag = 0;
 	size_t payload = 32, l4len, iplen, hlen = 20;
 	uint8_t proto = fr->mut == M_ICMP ? (v6 ? 58 : 1) : fr->mut == M_TCP ? 6 : 17;
@@ -272,10 +262,10 @@ static struct config *conf_table(void)
 	conf_prefix(&fc->allow[fc->n_allow++], "198.18.66.7/32");
 	conf_prefix(&fc->allow[fc->n_allow++], "198.18.70.0/24");
 	conf_prefix(&fc->allow[fc->n_allow++], "2001:2:bad:1::/64");
-	fc->ports[fc->n_ports++] = (struct filter_port_rule){ PORT_ALLOW, PORT_ALLOW,
-							      FILTER_VERDICT_ALLOW, 1 };
-	fc->ports[fc->n_ports++] = (struct filter_port_rule){ PORT_DENY, PORT_DENY,
-							      FILTER_VERDICT_DENY, 1 };
+	fc->ports[fc->n_ports++] =
+	    (struct filter_port_rule){PORT_ALLOW, PORT_ALLOW, FILTER_VERDICT_ALLOW, 1};
+	fc->ports[fc->n_ports++] =
+	    (struct filter_port_rule){PORT_DENY, PORT_DENY, FILTER_VERDICT_DENY, 1};
 	return cfg;
 }
 
@@ -346,9 +336,9 @@ static void test_table(void **state)
 				uint64_t d = after->counters[c] - before->counters[c];
 
 				if (d != (c == (int)frames[i].cnt))
-					fail_msg("%s (%s): counter %s changed by %llu", frames[i].name,
-						 tc ? "tc" : "xdp", filter_counter_name(c),
-						 (unsigned long long)d);
+					fail_msg("%s (%s): counter %s changed by %llu",
+						 frames[i].name, tc ? "tc" : "xdp",
+						 filter_counter_name(c), (unsigned long long)d);
 			}
 		}
 	}
@@ -361,16 +351,16 @@ static void test_table(void **state)
 	free(after);
 }
 
-static const struct frame rate_v4 = { "rate v4", "198.18.5.5", RELAY_PORT, M_NONE, 0, 0 };
-static const struct frame rate_v4b = { "rate v4 other", "198.18.5.6", RELAY_PORT, M_NONE, 0, 0 };
-static const struct frame rate_v6a = { "rate v6", "2001:2:5:5::1", RELAY_PORT, M_NONE, 0, 0 };
-static const struct frame rate_v6b = { "rate v6 same /64", "2001:2:5:5::2", RELAY_PORT, M_NONE,
-				       0, 0 };
+static const struct frame rate_v4 = {"rate v4", "198.18.5.5", RELAY_PORT, M_NONE, 0, 0};
+static const struct frame rate_v4b = {"rate v4 other", "198.18.5.6", RELAY_PORT, M_NONE, 0, 0};
+static const struct frame rate_v6a = {"rate v6", "2001:2:5:5::1", RELAY_PORT, M_NONE, 0, 0};
+static const struct frame rate_v6b = {
+    "rate v6 same /64", "2001:2:5:5::2", RELAY_PORT, M_NONE, 0, 0};
 
 /* Moves a bucket's clock back by secs seconds: the same as secs seconds passing. */
 static void rate_age(struct filter *f, const char *src, uint32_t prefix_mapped, uint64_t ns)
 {
-	struct filter_rate_key key = { 0 };
+	struct filter_rate_key key = {0};
 	struct filter_rate_val val;
 	struct prefix pfx;
 	const char *why;
@@ -381,7 +371,7 @@ static void rate_age(struct filter *f, const char *src, uint32_t prefix_mapped, 
 	assert_int_equal(prefix_parse(text, &pfx, &why), 0);
 	memcpy(key.addr, pfx.bytes, 16);
 	for (uint32_t b = prefix_mapped; b < 128; b++)
-		key.addr[b / 8] &= (uint8_t)~(0x80 >> (b % 8));
+		key.addr[b / 8] &= (uint8_t) ~(0x80 >> (b % 8));
 	assert_int_equal(bpf_map_lookup_elem(fd, &key, &val), 0);
 	val.tat_ns = val.tat_ns > ns ? val.tat_ns - ns : 0; /* ktime starts at boot */
 	assert_int_equal(bpf_map_update_elem(fd, &key, &val, BPF_EXIST), 0);
@@ -478,10 +468,9 @@ static void *swap_thread(void *arg)
 
 static void test_swap(void **state)
 {
-	static const struct frame denied = { "swap denied", "198.18.99.1", RELAY_PORT, M_NONE, 1,
-					     0 };
-	static const struct frame flips = { "swap flips", "198.18.98.1", RELAY_PORT, M_NONE, 0, 0 };
-	struct swapper sw = { .swaps = 200 };
+	static const struct frame denied = {"swap denied", "198.18.99.1", RELAY_PORT, M_NONE, 1, 0};
+	static const struct frame flips = {"swap flips", "198.18.98.1", RELAY_PORT, M_NONE, 0, 0};
+	struct swapper sw = {.swaps = 200};
 	struct filter_stats *a = malloc(sizeof(*a)), *b = malloc(sizeof(*b));
 	char err[CONFIG_ERR_LEN];
 	uint8_t buf[256], buf2[256];
@@ -515,10 +504,10 @@ static void test_swap(void **state)
 	assert_int_equal(sw.failed, 0);
 	assert_int_equal(filter_read_stats(sw.f, b), 0);
 	assert_int_equal(b->counters[FILTER_CNT_ALLOW], a->counters[FILTER_CNT_ALLOW]);
-	assert_int_equal(b->counters[FILTER_CNT_DROP_PREFIX] + b->counters[FILTER_CNT_DROP_DEFAULT] -
-				 a->counters[FILTER_CNT_DROP_PREFIX] -
-				 a->counters[FILTER_CNT_DROP_DEFAULT],
-			 runs);
+	assert_int_equal(
+	    b->counters[FILTER_CNT_DROP_PREFIX] + b->counters[FILTER_CNT_DROP_DEFAULT] -
+		a->counters[FILTER_CNT_DROP_PREFIX] - a->counters[FILTER_CNT_DROP_DEFAULT],
+	    runs);
 
 	/* Interfaces or mode changes need a restart; the old rules stay. */
 	sw.cfg[1]->filter.mode = FILTER_MODE_TC;
@@ -564,11 +553,11 @@ static void test_timing(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_table, setup_table, teardown),
-		cmocka_unit_test(test_rate_limit),
-		cmocka_unit_test(test_swap),
-		cmocka_unit_test(test_conflict),
-		cmocka_unit_test_setup_teardown(test_timing, setup_table, teardown),
+	    cmocka_unit_test_setup_teardown(test_table, setup_table, teardown),
+	    cmocka_unit_test(test_rate_limit),
+	    cmocka_unit_test(test_swap),
+	    cmocka_unit_test(test_conflict),
+	    cmocka_unit_test_setup_teardown(test_timing, setup_table, teardown),
 	};
 	struct config *cfg;
 	struct filter *f;
