@@ -102,20 +102,73 @@ rr_flip() { rr_bpftool map update pinned "$PIN/filter_active" key 0 0 0 0 value 
 
 rr_attached() { lib_relay_log_current | grep -q "filter: attached on $IF_RC"; }
 
-for mode in xdp tc; do
-	for fam in 4 6; do
-		lib_family $fam
-		c="[$mode/ipv$fam]"
-		if [ $fam = 4 ]; then
-			BAD_IP=198.18.1.66 DENY_A=198.18.1.64/26 DENY_B1=198.18.1.64/27
-			DENY_B2=198.18.1.0/32
-		else
-			BAD_IP=2001:2:1::66 DENY_A=2001:2:1::40/122 DENY_B1=2001:2:1::60/123
-			DENY_B2=2001:2:1::/128
-		fi
-		conf=$TMPD/filter-$mode-$fam.conf
-		lib_relay_conf "$conf" listen="$(ep "$RELAY_IP" 5000)" up="$(ep "$UP1_IP" 9000)"
-		cat >>"$conf" <<EOF
+# bad_bursts TO: denied traffic spread over the flips, a bounded loop of short bursts; a
+# burst that gets any reply is noted in $TMPD/bad.fail.
+bad_bursts()
+{
+	local i
+	for i in $(seq 40); do
+		lib_udp "$NS_C" client --to "$1" --bind "$BAD_IP" --count 25 --size 64 \
+			--expect-none --quiet 0.02 --seconds 5 >>"$TMPD/bad.json" ||
+			echo "burst $i" >>"$TMPD/bad.fail"
+	done
+}
+
+# flip_case TO DROPS_BEFORE: generation 1 denies the bad client through other rules (a
+# sub-prefix of the old one plus an unrelated host). Both sets deny BAD_IP, so whichever set
+# a packet meets it must be dropped; only a half-applied set could let one through.
+flip_case()
+{
+	local to=$1 d1=$2 flips=0 bad_pid rx d2 out f0=$LIB_FAILS
+	if ! rr_fill_gen 1 5000 "$DENY_B1" "$DENY_B2"; then
+		lib_case_fail "$c could not fill generation 1 through the pinned maps"
+		return
+	fi
+	: >"$TMPD/bad.fail"
+	bad_bursts "$to" &
+	bad_pid=$!
+	LIB_PIDS+=("$bad_pid")
+	while [ $flips -lt 400 ] && kill -0 "$bad_pid" 2>/dev/null; do
+		rr_flip $(((flips + 1) & 1)) || break
+		flips=$((flips + 1))
+	done
+	rr_flip 0
+	lib_wait_gone "$bad_pid" 60 || lib_case_fail "$c denied bursts did not finish"
+	[ -s "$TMPD/bad.fail" ] &&
+		lib_case_fail "$c denied client got replies under flips:" \
+			"$(head -c 300 "$TMPD/bad.json")"
+	if out=$(lib_udp "$NS_C" client --to "$to" --bind "$CLIENT_IP" --port-base 46000 \
+		--count $N_OK --size 100 --expect-echo); then
+		lib_case_ok "$c allowed client still relayed after $flips flips"
+	else
+		lib_case_fail "$c allowed client after flips: $out"
+	fi
+	rx=$(lib_stat rx_pkts t)
+	[ "$rx" = $((2 * N_OK)) ] ||
+		lib_case_fail "$c after $flips flips rx_pkts=$rx, want $((2 * N_OK))"
+	d2=$(rr_counter $CNT_DROP_PREFIX)
+	[ $((d2 - d1)) -ge 1000 ] ||
+		lib_case_fail "$c drop_prefix rose by $((d2 - d1)) under flips, want >= 1000"
+	[ "$LIB_FAILS" -eq "$f0" ] && lib_case_ok "$c $flips rule-set flips under traffic:" \
+		"rx_pkts=$rx, drop_prefix +$((d2 - d1)), allow=$(rr_counter $CNT_ALLOW)"
+}
+
+# run_case MODE FAMILY
+run_case()
+{
+	local mode=$1 conf echo_pid to d0 d1 rx out
+	lib_family "$2"
+	c="[$mode/ipv$2]"
+	if [ "$2" = 4 ]; then
+		BAD_IP=198.18.1.66 DENY_A=198.18.1.64/26 DENY_B1=198.18.1.64/27
+		DENY_B2=198.18.1.0/32
+	else
+		BAD_IP=2001:2:1::66 DENY_A=2001:2:1::40/122 DENY_B1=2001:2:1::60/123
+		DENY_B2=2001:2:1::/128
+	fi
+	conf=$TMPD/filter-$mode-$2.conf
+	lib_relay_conf "$conf" listen="$(ep "$RELAY_IP" 5000)" up="$(ep "$UP1_IP" 9000)"
+	cat >>"$conf" <<EOF
 filter = {
 	interfaces = [ "$IF_RC" ];
 	mode = "$mode";
@@ -124,98 +177,61 @@ filter = {
 	pin = true;
 };
 EOF
-		lib_udp_bg "$NS_U" "$TMPD/echo.json" echo --bind "$(ep "$UP1_IP" 9000)"
-		echo_pid=$BG_PID
-		if ! lib_relay_start "$conf"; then
-			if lib_relay_log_current | grep -qi "filter"; then
-				lib_case_fail "$c relay did not start"
-				lib_stop_pid "$echo_pid"
-				continue
-			fi
-			[ "$LIB_FAILS" -eq 0 ] || lib_fail "$c relay did not start"
-			lib_skip "$REAL_RELAY does not start with a filter section (filter not wired in)"
-		fi
-		if ! lib_wait_for 5 rr_attached; then
-			[ "$LIB_FAILS" -eq 0 ] || lib_fail "$c relay runs without the filter"
-			lib_relay_stop
-			lib_stop_pid "$echo_pid"
-			lib_skip "$REAL_RELAY runs but never logs 'filter: attached on $IF_RC':" \
-				"filter_new is not wired into main.c yet"
-		fi
-		lib_case_ok "$c $(lib_relay_log_current | grep "filter: attached on" | tail -n 1)"
-		to=$(ep "$RELAY_IP" 5000)
-
-		# 1. Allowed source relayed, denied source dropped by the filter.
-		d0=$(rr_counter $CNT_DROP_PREFIX)
-		if out=$(lib_udp "$NS_C" client --to "$to" --bind "$CLIENT_IP" --count $N_OK \
-			--size 100 --expect-echo); then
-			lib_case_ok "$c allowed client relayed: $out"
-		else
-			lib_case_fail "$c allowed client: $out"
-		fi
-		if out=$(lib_udp "$NS_C" client --to "$to" --bind "$BAD_IP" --count $N_DENIED \
-			--size 100 --expect-none); then
-			lib_case_ok "$c denied client got nothing back: $out"
-		else
-			lib_case_fail "$c denied client: $out"
-		fi
-		d1=$(rr_counter $CNT_DROP_PREFIX)
-		[ $((d1 - d0)) -ge $N_DENIED ] ||
-			lib_case_fail "$c drop_prefix rose by $((d1 - d0)), want >= $N_DENIED"
-		rx=$(lib_stat rx_pkts t)
-		[ "$rx" = $N_OK ] || lib_case_fail "$c relay rx_pkts=$rx, want $N_OK (denied reached it)"
-
-		# 2. Flip rule sets under traffic. Generation 1 denies the bad client through other
-		# rules (a /27 inside the old /26, plus an unrelated host). Both deny BAD_IP, so
-		# whichever set a packet meets, it must be dropped; a half-applied set would not.
-		if ! rr_fill_gen 1 5000 "$DENY_B1" "$DENY_B2"; then
-			lib_case_fail "$c could not fill generation 1 through the pinned maps"
-		else
-			# Denied traffic spread over the flips: a bounded loop of short bursts.
-			: >"$TMPD/bad.fail"
-			(
-				for i in $(seq 40); do
-					ip netns exec "$NS_C" "$PY" "$UDP_PY" client --to "$to" \
-						--bind "$BAD_IP" --count 25 \
-						--size 64 --expect-none --quiet 0.02 --seconds 5 \
-						>>"$TMPD/bad.json" || echo "burst $i" >>"$TMPD/bad.fail"
-				done
-			) &
-			bad_pid=$!
-			LIB_PIDS+=("$bad_pid")
-			flips=0
-			while [ $flips -lt 400 ] && kill -0 "$bad_pid" 2>/dev/null; do
-				rr_flip $(((flips + 1) & 1)) || break
-				flips=$((flips + 1))
-			done
-			rr_flip 0
-			lib_wait_gone "$bad_pid" 60 || lib_case_fail "$c denied bursts did not finish"
-			[ -s "$TMPD/bad.fail" ] &&
-				lib_case_fail "$c denied client got replies under flips: $(head -c 300 "$TMPD/bad.json")"
-			if out=$(lib_udp "$NS_C" client --to "$to" --bind "$CLIENT_IP" \
-				--port-base 46000 --count $N_OK --size 100 --expect-echo); then
-				lib_case_ok "$c allowed client still relayed after $flips flips"
-			else
-				lib_case_fail "$c allowed client after flips: $out"
-			fi
-			rx=$(lib_stat rx_pkts t)
-			[ "$rx" = $((2 * N_OK)) ] ||
-				lib_case_fail "$c after $flips flips rx_pkts=$rx, want $((2 * N_OK))"
-			d2=$(rr_counter $CNT_DROP_PREFIX)
-			[ $((d2 - d1)) -ge 1000 ] ||
-				lib_case_fail "$c drop_prefix rose by $((d2 - d1)) under flips, want >= 1000"
-			lib_case_ok "$c $flips rule-set flips under traffic: rx_pkts=$rx," \
-				"drop_prefix +$((d2 - d1)), allow=$(rr_counter $CNT_ALLOW)"
-		fi
-		lib_relay_stop || lib_case_fail "$c relay exit status $? after SIGTERM"
+	lib_udp_bg "$NS_U" "$TMPD/echo.json" echo --bind "$(ep "$UP1_IP" 9000)"
+	echo_pid=$BG_PID
+	if ! lib_relay_start "$conf"; then
 		lib_stop_pid "$echo_pid"
-		# The filter dies with the process: nothing left on the interface.
-		if lib_nsx "$NS_R" ip link show dev "$IF_RC" | grep -q 'prog/xdp'; then
-			lib_case_fail "$c XDP program still attached after exit"
+		if lib_relay_log_current | grep -qi "filter" || [ "$LIB_FAILS" -ne 0 ]; then
+			lib_case_fail "$c relay did not start"
+			return
 		fi
-		if lib_nsx "$NS_R" tc filter show dev "$IF_RC" ingress 2>/dev/null | grep -q bpf; then
-			lib_case_fail "$c tc filter still attached after exit"
-		fi
+		lib_skip "$REAL_RELAY does not start with a filter section (not wired in)"
+	fi
+	if ! lib_wait_for 5 rr_attached; then
+		[ "$LIB_FAILS" -eq 0 ] || lib_fail "$c relay runs without the filter"
+		lib_relay_stop
+		lib_stop_pid "$echo_pid"
+		lib_skip "$REAL_RELAY runs but never logs 'filter: attached on $IF_RC':" \
+			"filter_new is not wired into main.c yet"
+	fi
+	lib_case_ok "$c $(lib_relay_log_current | grep "filter: attached on" | tail -n 1)"
+	to=$(ep "$RELAY_IP" 5000)
+
+	# Allowed source relayed, denied source dropped by the filter before the relay.
+	d0=$(rr_counter $CNT_DROP_PREFIX)
+	if out=$(lib_udp "$NS_C" client --to "$to" --bind "$CLIENT_IP" --count $N_OK \
+		--size 100 --expect-echo); then
+		lib_case_ok "$c allowed client relayed: $out"
+	else
+		lib_case_fail "$c allowed client: $out"
+	fi
+	if out=$(lib_udp "$NS_C" client --to "$to" --bind "$BAD_IP" --count $N_DENIED \
+		--size 100 --expect-none); then
+		lib_case_ok "$c denied client got nothing back: $out"
+	else
+		lib_case_fail "$c denied client: $out"
+	fi
+	d1=$(rr_counter $CNT_DROP_PREFIX)
+	[ $((d1 - d0)) -ge $N_DENIED ] ||
+		lib_case_fail "$c drop_prefix rose by $((d1 - d0)), want >= $N_DENIED"
+	rx=$(lib_stat rx_pkts t)
+	[ "$rx" = $N_OK ] || lib_case_fail "$c relay rx_pkts=$rx, want $N_OK (denied got through)"
+
+	flip_case "$to" "$d1"
+
+	lib_relay_stop || lib_case_fail "$c relay exit status $? after SIGTERM"
+	lib_stop_pid "$echo_pid"
+	# The filter dies with the process: nothing left on the interface.
+	lib_nsx "$NS_R" ip link show dev "$IF_RC" | grep -q 'prog/xdp' &&
+		lib_case_fail "$c XDP program still attached after exit"
+	lib_nsx "$NS_R" tc filter show dev "$IF_RC" ingress 2>/dev/null | grep -q bpf &&
+		lib_case_fail "$c tc filter still attached after exit"
+	return 0
+}
+
+for mode in xdp tc; do
+	for fam in 4 6; do
+		run_case $mode $fam
 	done
 done
 lib_done
