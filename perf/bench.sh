@@ -413,6 +413,9 @@ for SIZE in ${SIZES//,/ }; do
 		ndr=$(search ndr 0 "$max")
 		# PDR >= NDR by definition, so the PDR search starts above the NDR.
 		pdr=$(search pdr 0.005 "$max" "$ndr")
+		# CPU per packet below saturation: at full load an overloaded DUT's core is 100 %
+		# busy whatever it delivers, so its cost per packet is read at the PDR rate too.
+		[ "$pdr" -gt 0 ] && trial at_pdr "$pdr" "$TRIAL_S" >/dev/null
 		jq -c -n --arg dut "$DUT" --arg size "$SIZE" --argjson ndr "$ndr" --argjson pdr "$pdr" \
 			--argjson max "$max" '{dut: $dut, size: $size, phase: "search",
 			ndr_pps: $ndr, pdr_pps: $pdr, offered_max_pps: $max}' | tee -a "$RECORDS" >&2
@@ -438,6 +441,7 @@ sink_stop
 python3 "$(dirname "$0")/report.py" --records "$RECORDS" --out "$OUT/$STAMP" --mode $MODE \
 	--trials "$TRIALS" --trial-s "$TRIAL_S" --search-steps "$SEARCH_STEPS" \
 	--search-s "$SEARCH_S" --flows "$FLOWS" --family "$FAMILY" \
-	--wall-s "$(($(date +%s) - T_START))" --command "$COMMAND"
+	--wall-s "$(($(date +%s) - T_START))" --command "$COMMAND" \
+	--ringrelay-version "$("$RINGRELAY" -V 2>/dev/null | head -n 1 || echo none)"
 rm -f "$RECORDS"
 echo "bench: wrote $OUT/$STAMP.json $OUT/$STAMP.md $OUT/$STAMP.png" >&2

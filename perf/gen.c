@@ -37,7 +37,7 @@
 #define GEN_MAGIC 0x52524c41u
 
 /* CSIT IMIX: 7:4:1 of 64/570/1518-byte frames, interleaved so each batch is mixed. */
-static const unsigned gen_imix[12] = { 64, 570, 64, 1518, 64, 570, 64, 64, 570, 64, 570, 64 };
+static const unsigned gen_imix[12] = {64, 570, 64, 1518, 64, 570, 64, 64, 570, 64, 570, 64};
 
 struct gen_opts {
 	struct addr dst, src;
@@ -58,14 +58,14 @@ struct gen_state {
 	int *fds;
 	struct mmsghdr *msgs;
 	struct iovec *iovs;
-	char *buf;        /* one payload per message so latency stamps differ */
+	char *buf; /* one payload per message so latency stamps differ */
 	size_t buf_stride;
 	uint64_t *samples;
 	uint64_t nsamples, max_samples;
 	uint64_t sent, sent_bytes, errors, rx, seq;
-	uint64_t tx_ns;   /* time spent sending, without the latency drain */
+	uint64_t tx_ns; /* time spent sending, without the latency drain */
 	unsigned imix_pos;
-	int l2_overhead;  /* Ethernet + IP + UDP + FCS for this family */
+	int l2_overhead; /* Ethernet + IP + UDP + FCS for this family */
 };
 
 static uint64_t gen_now_ns(void)
@@ -100,8 +100,13 @@ static int gen_parse(int argc, char **argv, struct gen_opts *o)
 	const char *why = NULL;
 	int c, have_dst = 0;
 
-	*o = (struct gen_opts){ .flows = 16, .batch = 64, .cpu = -1, .frame = 64, .payload = -1,
-				.seconds = 5, .wait = 0.2 };
+	*o = (struct gen_opts){.flows = 16,
+			       .batch = 64,
+			       .cpu = -1,
+			       .frame = 64,
+			       .payload = -1,
+			       .seconds = 5,
+			       .wait = 0.2};
 	while ((c = getopt(argc, argv, "d:s:f:r:l:P:t:n:b:g:C:Lw:Eh")) != -1) {
 		switch (c) {
 		case 'd':
@@ -114,25 +119,50 @@ static int gen_parse(int argc, char **argv, struct gen_opts *o)
 				goto bad_addr;
 			o->have_src = 1;
 			break;
-		case 'f': o->flows = atoi(optarg); break;
-		case 'r': o->rate = strtoull(optarg, NULL, 0); break;
+		case 'f':
+			o->flows = atoi(optarg);
+			break;
+		case 'r':
+			o->rate = strtoull(optarg, NULL, 0);
+			break;
 		case 'l':
 			if (!strcmp(optarg, "imix"))
 				o->imix = 1;
 			else
 				o->frame = atoi(optarg);
 			break;
-		case 'P': o->payload = atoi(optarg); break;
-		case 't': o->seconds = atof(optarg); break;
-		case 'n': o->count = strtoull(optarg, NULL, 0); break;
-		case 'b': o->batch = atoi(optarg); break;
-		case 'g': o->gso_segs = atoi(optarg); break;
-		case 'C': o->cpu = atoi(optarg); break;
-		case 'L': o->latency = 1; break;
-		case 'w': o->wait = atof(optarg); break;
-		case 'E': o->echo = 1; break;
-		case 'h': gen_usage(stdout); exit(0);
-		default: return -EINVAL;
+		case 'P':
+			o->payload = atoi(optarg);
+			break;
+		case 't':
+			o->seconds = atof(optarg);
+			break;
+		case 'n':
+			o->count = strtoull(optarg, NULL, 0);
+			break;
+		case 'b':
+			o->batch = atoi(optarg);
+			break;
+		case 'g':
+			o->gso_segs = atoi(optarg);
+			break;
+		case 'C':
+			o->cpu = atoi(optarg);
+			break;
+		case 'L':
+			o->latency = 1;
+			break;
+		case 'w':
+			o->wait = atof(optarg);
+			break;
+		case 'E':
+			o->echo = 1;
+			break;
+		case 'h':
+			gen_usage(stdout);
+			exit(0);
+		default:
+			return -EINVAL;
 		}
 	}
 	if (!have_dst || o->flows < 1 || o->flows > GEN_MAX_FLOWS || o->batch < 1 ||
@@ -246,7 +276,7 @@ static void gen_drain(struct gen_state *s, int fd)
 
 	memset(m, 0, sizeof(m));
 	for (int i = 0; i < 64; i++) {
-		iov[i] = (struct iovec){ rbuf[i], sizeof(rbuf[i]) };
+		iov[i] = (struct iovec){rbuf[i], sizeof(rbuf[i])};
 		m[i].msg_hdr.msg_iov = &iov[i];
 		m[i].msg_hdr.msg_iovlen = 1;
 	}
@@ -277,13 +307,13 @@ static void gen_wait_until(struct gen_state *s, const struct gen_opts *o, uint64
 		uint64_t left = t_ns - now;
 
 		if (o->latency) {
-			struct pollfd p = { .fd = s->fds[0], .events = POLLIN };
+			struct pollfd p = {.fd = s->fds[0], .events = POLLIN};
 
 			/* Latency runs use one flow so one poll sees every reply. */
 			if (poll(&p, 1, left > 2000000 ? (int)(left / 1000000) : 0) > 0)
 				gen_drain(s, s->fds[0]);
 		} else if (left > 100000) {
-			struct timespec ts = { 0, (long)(left - 50000) };
+			struct timespec ts = {0, (long)(left - 50000)};
 
 			nanosleep(&ts, NULL);
 		}
@@ -334,7 +364,8 @@ static int gen_tx(struct gen_state *s, const struct gen_opts *o, union gen_cmsg 
 			gen_wait_until(s, o, next);
 		}
 		for (int i = 0; i < n; i++) {
-			unsigned frame = o->imix ? gen_imix[s->imix_pos++ % 12] : (unsigned)o->frame;
+			unsigned frame =
+			    o->imix ? gen_imix[s->imix_pos++ % 12] : (unsigned)o->frame;
 			size_t len = gen_payload_of(o, s, frame);
 
 			s->iovs[i].iov_len = len * segs;
@@ -352,7 +383,7 @@ static int gen_tx(struct gen_state *s, const struct gen_opts *o, union gen_cmsg 
 				s->msgs[i].msg_hdr.msg_controllen = sizeof(cm[i].buf);
 			}
 			if (o->latency) {
-				struct gen_stamp st = { GEN_MAGIC, 0, s->seq++, gen_now_ns() };
+				struct gen_stamp st = {GEN_MAGIC, 0, s->seq++, gen_now_ns()};
 
 				memcpy(s->iovs[i].iov_base, &st, sizeof(st));
 			}
@@ -394,7 +425,7 @@ static int gen_echo(struct gen_state *s, const struct gen_opts *o)
 {
 	uint64_t end = gen_now_ns() + (uint64_t)(o->seconds * 1e9);
 	struct sockaddr_storage *from = calloc(o->batch, sizeof(*from));
-	struct timeval tv = { 0, 100000 };
+	struct timeval tv = {0, 100000};
 	int fd = s->fds[0];
 
 	if (!from)
@@ -484,10 +515,12 @@ int main(int argc, char **argv)
 	printf("{\"tool\":\"gen\",\"mode\":\"%s\",\"dst\":\"%s\",\"flows\":%d,\"size\":\"%s\","
 	       "\"batch\":%d,\"gso_segs\":%d,\"rate_pps\":%llu,\"cpu\":%d,\"elapsed_s\":%.6f,"
 	       "\"sent_pkts\":%llu,\"sent_bytes\":%llu,\"send_errors\":%llu,\"pps\":%.0f",
-	       o.echo ? "echo" : o.latency ? "latency" : "tx", dst, o.flows, size, o.batch,
-	       o.gso_segs, (unsigned long long)o.rate, o.cpu, el, (unsigned long long)s.sent,
-	       (unsigned long long)s.sent_bytes, (unsigned long long)s.errors,
-	       el > 0 ? s.sent / el : 0.0);
+	       o.echo	   ? "echo"
+	       : o.latency ? "latency"
+			   : "tx",
+	       dst, o.flows, size, o.batch, o.gso_segs, (unsigned long long)o.rate, o.cpu, el,
+	       (unsigned long long)s.sent, (unsigned long long)s.sent_bytes,
+	       (unsigned long long)s.errors, el > 0 ? s.sent / el : 0.0);
 	if (o.latency) {
 		qsort(s.samples, s.nsamples, sizeof(*s.samples), gen_cmp_u64);
 		printf(",\"rx_pkts\":%llu,\"lost\":%lld,\"rtt_us\":{\"min\":%.1f,\"p50\":%.1f,"

@@ -43,7 +43,7 @@ static int relay_parse(int argc, char **argv, struct relay_opts *o)
 	const char *why = NULL;
 	int c, have = 0;
 
-	*o = (struct relay_opts){ .batch = 64, .bufsize = 2048, .cpu = -1, .seconds = 60 };
+	*o = (struct relay_opts){.batch = 64, .bufsize = 2048, .cpu = -1, .seconds = 60};
 	while ((c = getopt(argc, argv, "l:u:b:B:C:t:")) != -1) {
 		switch (c) {
 		case 'l':
@@ -56,11 +56,20 @@ static int relay_parse(int argc, char **argv, struct relay_opts *o)
 				goto bad_addr;
 			have |= 2;
 			break;
-		case 'b': o->batch = atoi(optarg); break;
-		case 'B': o->bufsize = atoi(optarg); break;
-		case 'C': o->cpu = atoi(optarg); break;
-		case 't': o->seconds = atof(optarg); break;
-		default: return -EINVAL;
+		case 'b':
+			o->batch = atoi(optarg);
+			break;
+		case 'B':
+			o->bufsize = atoi(optarg);
+			break;
+		case 'C':
+			o->cpu = atoi(optarg);
+			break;
+		case 't':
+			o->seconds = atof(optarg);
+			break;
+		default:
+			return -EINVAL;
 		}
 	}
 	if (have != 3 || o->batch < 1 || o->batch > 1024 || o->bufsize < 64 || o->seconds <= 0)
@@ -73,7 +82,7 @@ bad_addr:
 
 static int relay_socket(const struct addr *a, int do_bind)
 {
-	struct timeval tv = { 0, 100000 };
+	struct timeval tv = {0, 100000};
 	int sz = 8 << 20, fd = socket(addr_family(a), SOCK_DGRAM | SOCK_CLOEXEC, 0), err;
 
 	if (fd < 0)
@@ -156,7 +165,7 @@ static int relay_run(int in, int out, const struct relay_opts *o, struct relay_s
 
 int main(int argc, char **argv)
 {
-	struct relay_stats st = { 0 };
+	struct relay_stats st = {0};
 	struct relay_opts o;
 	struct mmsghdr *m = NULL;
 	struct iovec *iov = NULL;
@@ -215,12 +224,14 @@ int main(int argc, char **argv)
 	err = relay_run(in, out, &o, &st, m, iov, buf);
 	if (err)
 		fprintf(stderr, "mmsg_relay: receive: %s\n", strerror(-err));
-	printf("{\"tool\":\"mmsg_relay\",\"batch\":%d,\"cpu\":%d,\"elapsed_s\":%.3f,\"rx_pkts\":%llu,"
-	       "\"rx_bytes\":%llu,\"tx_pkts\":%llu,\"tx_bytes\":%llu,\"drop_truncated\":%llu,"
-	       "\"drop_send_error\":%llu}\n", o.batch, o.cpu, relay_now() - t0,
-	       (unsigned long long)st.rx, (unsigned long long)st.rx_bytes,
-	       (unsigned long long)st.tx, (unsigned long long)st.tx_bytes,
-	       (unsigned long long)st.truncated, (unsigned long long)st.send_errors);
+	printf(
+	    "{\"tool\":\"mmsg_relay\",\"batch\":%d,\"cpu\":%d,\"elapsed_s\":%.3f,\"rx_pkts\":%llu,"
+	    "\"rx_bytes\":%llu,\"tx_pkts\":%llu,\"tx_bytes\":%llu,\"drop_truncated\":%llu,"
+	    "\"drop_send_error\":%llu}\n",
+	    o.batch, o.cpu, relay_now() - t0, (unsigned long long)st.rx,
+	    (unsigned long long)st.rx_bytes, (unsigned long long)st.tx,
+	    (unsigned long long)st.tx_bytes, (unsigned long long)st.truncated,
+	    (unsigned long long)st.send_errors);
 err_free:
 	free(buf);
 	free(iov);

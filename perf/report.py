@@ -23,7 +23,7 @@ def sh(cmd):
         return ""
 
 
-def environment():
+def environment(ringrelay_version):
     cpu = ""
     try:
         with open("/proc/cpuinfo") as f:
@@ -37,7 +37,7 @@ def environment():
         "kernel": platform.release(),
         "cpu_model": cpu,
         "cpus_online": os.cpu_count(),
-        "ringrelay": sh("git describe --always --dirty"),
+        "ringrelay": ringrelay_version or sh("git describe --always --dirty"),
         "dpdk": sh("dpkg-query -W -f='${Version}' dpdk"),
         "nic": "veth (three network namespaces)",
         "cores": {"generator_and_sink": 0, "device_under_test": 1},
@@ -61,6 +61,7 @@ def summarize(records):
         st = [r["status"] for r in rs if r["phase"] == "status"]
         se = [r for r in rs if r["phase"] == "search"]
         lat = [r for r in rs if r["phase"] == "latency"]
+        ap = [r for r in rs if r["phase"] == "at_pdr"]
         row = {"dut": dut, "size": size, "status": st[-1] if st else "incomplete",
                "trials": len(mx)}
         if mx:
@@ -79,6 +80,15 @@ def summarize(records):
                     [per_mpkt(r["dut_core_softirq_s"], r["delivered"]) or 0 for r in mx]),
                 "core_busy_fraction": round(statistics.median(
                     r["dut_core_busy_fraction"] for r in mx), 3),
+            })
+        if ap:
+            r = ap[-1]
+            row.update({
+                "at_pdr_mpps": round(r["mpps"], 4), "at_pdr_loss": round(r["loss"], 5),
+                "at_pdr_core_s_per_mpkt": per_mpkt(r["dut_core_busy_s"], r["delivered"]),
+                "at_pdr_softirq_s_per_mpkt": per_mpkt(r["dut_core_softirq_s"], r["delivered"]),
+                "at_pdr_proc_s_per_mpkt": per_mpkt(r["dut_proc_cpu_s"], r["delivered"]),
+                "at_pdr_core_busy_fraction": round(r["dut_core_busy_fraction"], 3),
             })
         if se:
             row["ndr_mpps"] = round(se[-1]["ndr_pps"] / 1e6, 4)
@@ -112,18 +122,20 @@ def fmt(v, nd=3):
 
 def markdown(meta, rows):
     out = [f"# ringrelay benchmark, {meta['stamp']} ({meta['mode']} matrix)", "",
-           f"Command: `{meta['command']}`  ", f"Kernel {meta['env']['kernel']}, "
+           f"Command: `{meta['command']}`  ",
+           f"{meta['env']['ringrelay']}, dpdk {meta['env']['dpdk']}, "
+           f"kernel {meta['env']['kernel']}, "
            f"{meta['env']['cpus_online']} CPUs ({meta['env']['cpu_model']}), "
            f"{meta['env']['nic']}; generator+sink on CPU 0, device under test on CPU 1; "
            f"IPv{meta['family']}, {meta['flows']} flows, {meta['trials']} trials of "
            f"{meta['trial_s']} s at full offered load; wall time {meta['wall_s']} s.", "",
            "| DUT | frame | Mpps median (min-max) | offered Mpps | loss | NDR Mpps | PDR Mpps "
-           "| DUT core CPU s/Mpkt | of it softirq | DUT process CPU s/Mpkt | DUT core busy | "
-           "RTT p50/p99 us @50% PDR | status |",
-           "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+           "| core CPU s/Mpkt @PDR (softirq) | process CPU s/Mpkt @PDR | core busy @PDR "
+           "| core CPU s/Mpkt @max | RTT p50/p99 us @50% PDR | status |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         if "mpps_median" not in r:
-            out.append(f"| {r['dut']} | {r['size']} | - | - | - | - | - | - | - | - | - | "
+            out.append(f"| {r['dut']} | {r['size']} | - | - | - | - | - | - | - | - | - | - | "
                        f"{r['status']} |")
             continue
         lat = r.get("latency_us", {}).get("50")
@@ -135,18 +147,21 @@ def markdown(meta, rows):
             f"| {r['dut']} | {r['size']} | {fmt(r['mpps_median'])} ({fmt(r['mpps_min'])}-"
             f"{fmt(r['mpps_max'])}) | {fmt(r['offered_mpps_median'])} | "
             f"{fmt(100 * r['loss_median'], 1)}% | {fmt(r.get('ndr_mpps'))} | "
-            f"{fmt(r.get('pdr_mpps'))} | {fmt(r['core_busy_s_per_mpkt'])} | "
-            f"{fmt(r['core_softirq_s_per_mpkt'])} | "
-            f"{fmt(r['proc_cpu_s_per_mpkt']) if r['proc_cpu_s_per_mpkt'] else 'n/a'} | "
-            f"{fmt(100 * r['core_busy_fraction'], 0)}% | {lat_s} | {status} |")
+            f"{fmt(r.get('pdr_mpps'))} | {fmt(r.get('at_pdr_core_s_per_mpkt'), 2)} "
+            f"({fmt(r.get('at_pdr_softirq_s_per_mpkt'), 2)}) | "
+            f"{fmt(r.get('at_pdr_proc_s_per_mpkt'), 2) if r.get('at_pdr_proc_s_per_mpkt') else 'n/a'}"
+            f" | {fmt(100 * r['at_pdr_core_busy_fraction'], 0) + '%' if 'at_pdr_core_busy_fraction' in r else '-'}"
+            f" | {fmt(r['core_busy_s_per_mpkt'], 2)} | {lat_s} | {status} |")
     out += ["", "Columns: *Mpps* = packets counted by the XDP sink per second of generator "
             "time; *loss* = 1 - delivered/sent at full offered load; *NDR*/*PDR* = highest "
             "paced rate with 0 % / <= 0.5 % loss (binary search, "
-            f"{meta['search_steps']} steps of {meta['search_s']} s); *DUT core CPU* = all "
+            f"{meta['search_steps']} steps of {meta['search_s']} s); *core CPU* = all "
             "non-idle time of the DUT's CPU (/proc/stat user+nice+system+irq+softirq) per "
-            "million delivered packets at full load: it includes the receive softirq the "
+            "million delivered packets, measured in one trial at the PDR rate (@PDR) and at "
+            "full load (@max, where an overloaded core is 100 % busy whatever it delivers); "
+            "it includes the receive softirq the "
             "kernel runs for the DUT and the XDP sink's veth hop, and is the only figure for "
-            "kernel forwarding; *of it softirq* = the irq+softirq part; *DUT process CPU* = "
+            "kernel forwarding; *(softirq)* = the irq+softirq part; *process CPU* = "
             "utime+stime of the DUT process (/proc/PID/stat), which may also contain softirq "
             "work that interrupted it, so the two are not added. A poll-mode DUT (testpmd) "
             "keeps its core 100 % busy at any rate. RTT is generator -> DUT -> reflector -> "
@@ -186,6 +201,8 @@ def chart(path, rows, title):
     script = f"""
 set terminal pngcairo size 1200,600 font ",10"
 set output "{path}.png"
+set termoption noenhanced
+set bmargin 4
 set title "{title}"
 set ylabel "Mpps delivered (64 B frames unless noted)"
 set style data histograms
@@ -220,6 +237,7 @@ def main():
     ap.add_argument("--family", default="4")
     ap.add_argument("--wall-s", default="")
     ap.add_argument("--command", default="make bench")
+    ap.add_argument("--ringrelay-version", default="")
     a = ap.parse_args()
     with open(a.records) as f:
         records = [json.loads(line) for line in f if line.strip()]
@@ -227,7 +245,7 @@ def main():
     meta = {"stamp": os.path.basename(a.out), "mode": a.mode, "trials": a.trials,
             "trial_s": a.trial_s, "search_steps": a.search_steps, "search_s": a.search_s,
             "flows": a.flows, "family": a.family, "wall_s": a.wall_s, "command": a.command,
-            "env": environment()}
+            "env": environment(a.ringrelay_version)}
     with open(a.out + ".json", "w") as f:
         json.dump({"meta": meta, "summary": rows, "records": records}, f, indent=1)
         f.write("\n")

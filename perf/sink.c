@@ -69,8 +69,9 @@ static int sink_print(int map_fd, int ncpu, const struct sink_opts *o, double t0
 	if (err)
 		goto out_free;
 	printf("{\"iface\":\"%s\",\"mode\":\"%s\",\"elapsed_s\":%.3f,\"pkts\":%llu,\"bytes\":%llu,"
-	       "\"per_cpu_pkts\":[", o->ifname, o->native ? "native" : "skb", sink_now() - t0,
-	       (unsigned long long)pkts, (unsigned long long)bytes);
+	       "\"per_cpu_pkts\":[",
+	       o->ifname, o->native ? "native" : "skb", sink_now() - t0, (unsigned long long)pkts,
+	       (unsigned long long)bytes);
 	for (int i = 0; i < ncpu; i++)
 		printf("%s%llu", i ? "," : "", (unsigned long long)pc[i]);
 	printf("]}\n");
@@ -89,15 +90,26 @@ static int sink_parse(int argc, char **argv, struct sink_opts *o)
 {
 	int c;
 
-	*o = (struct sink_opts){ .seconds = 60 };
+	*o = (struct sink_opts){.seconds = 60};
 	while ((c = getopt(argc, argv, "i:t:p:Nh")) != -1) {
 		switch (c) {
-		case 'i': o->ifname = optarg; break;
-		case 't': o->seconds = atof(optarg); break;
-		case 'p': o->pass_port = atoi(optarg); break;
-		case 'N': o->native = 1; break;
-		case 'h': sink_usage(stdout); exit(0);
-		default: return -EINVAL;
+		case 'i':
+			o->ifname = optarg;
+			break;
+		case 't':
+			o->seconds = atof(optarg);
+			break;
+		case 'p':
+			o->pass_port = atoi(optarg);
+			break;
+		case 'N':
+			o->native = 1;
+			break;
+		case 'h':
+			sink_usage(stdout);
+			exit(0);
+		default:
+			return -EINVAL;
 		}
 	}
 	if (!o->ifname || o->seconds <= 0)
@@ -162,7 +174,7 @@ int main(int argc, char **argv)
 	t0 = sink_now();
 	deadline = t0 + o.seconds;
 	for (;;) {
-		struct pollfd pfd = { .fd = sfd, .events = POLLIN };
+		struct pollfd pfd = {.fd = sfd, .events = POLLIN};
 		double left = deadline - sink_now();
 
 		if (left <= 0)
