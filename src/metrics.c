@@ -221,7 +221,7 @@ static void load_counters(struct relay_counters *dst, const struct relay_counter
 static const struct relay_counters *metrics_counters_of(const struct runtime *rt, uint32_t w,
 							uint32_t r)
 {
-	return &rt->workers[w].counters[r];
+	return &rt->workers[w].counters[rt->relay_slot[r]];
 }
 
 int metrics_snapshot_take(struct app *a, struct metrics_snapshot *s)

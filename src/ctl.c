@@ -1,0 +1,256 @@
+// SPDX-License-Identifier: MIT
+/* ringrelayctl: sends one command line to the daemon's control socket and prints the answer.
+ * The daemon renders both the tables and the JSON (src/control.c), so this program stays a
+ * thin client: connect, send, read until the daemon closes, check the status line. */
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#define CTL_DEFAULT_SOCKET "/run/ringrelay/ringrelay.sock"
+#define CTL_TIMEOUT_MS 10000
+/* A reload parses the config and waits for every worker to apply it. */
+#define CTL_RELOAD_TIMEOUT_MS 60000
+#define CTL_ANSWER_MAX (64u << 20)
+
+struct ctl_options {
+	const char *socket;
+	bool json;
+	const char *cmd;
+	const char *arg;
+};
+
+static void ctl_usage(FILE *f)
+{
+	fprintf(f,
+		"usage: ringrelayctl [-s SOCKET] [-j] COMMAND\n"
+		"\n"
+		"commands:\n"
+		"  status            version, uptime, workers, relays, filter, reloads\n"
+		"  stats             datagrams, bytes, drops and sessions per relay and worker\n"
+		"  sessions [RELAY]  open forward sessions (at most 10000 listed)\n"
+		"  reload            re-read the configuration; fails with FILE:LINE on errors\n"
+		"  filter            filter mode, rules, counters and per-rule hits\n"
+		"\n"
+		"options:\n"
+		"  -s, --socket PATH  control socket (default %s)\n"
+		"  -j, --json         JSON instead of tables\n"
+		"  -V, --version      print the version\n"
+		"  -h, --help         this help\n",
+		CTL_DEFAULT_SOCKET);
+}
+
+static int ctl_parse_args(int argc, char **argv, struct ctl_options *o)
+{
+	static const struct option longopts[] = {
+		{ "socket", required_argument, NULL, 's' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	static const char *const cmds[] = { "status", "stats", "sessions", "reload", "filter" };
+	size_t i;
+	int c;
+
+	o->socket = CTL_DEFAULT_SOCKET;
+	while ((c = getopt_long(argc, argv, "s:jVh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 's':
+			o->socket = optarg;
+			break;
+		case 'j':
+			o->json = true;
+			break;
+		case 'V':
+			printf("ringrelayctl %s\n", RINGRELAY_VERSION);
+			exit(0);
+		case 'h':
+			ctl_usage(stdout);
+			exit(0);
+		default:
+			ctl_usage(stderr);
+			return -EINVAL;
+		}
+	}
+	if (optind >= argc) {
+		fprintf(stderr, "ringrelayctl: missing command\n");
+		ctl_usage(stderr);
+		return -EINVAL;
+	}
+	o->cmd = argv[optind++];
+	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+		if (!strcmp(o->cmd, cmds[i]))
+			break;
+	if (i == sizeof(cmds) / sizeof(cmds[0])) {
+		fprintf(stderr, "ringrelayctl: unknown command '%s'\n", o->cmd);
+		ctl_usage(stderr);
+		return -EINVAL;
+	}
+	if (optind < argc && !strcmp(o->cmd, "sessions"))
+		o->arg = argv[optind++];
+	if (optind < argc) {
+		fprintf(stderr, "ringrelayctl: unexpected argument '%s'\n", argv[optind]);
+		return -EINVAL;
+	}
+	if (o->arg && (strchr(o->arg, ' ') || strchr(o->arg, '\n') || !strcmp(o->arg, "json"))) {
+		fprintf(stderr, "ringrelayctl: '%s' cannot name a relay\n", o->arg);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static uint64_t ctl_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Connects to path; prints why not (with what to do) and returns -errno on failure. */
+static int ctl_connect(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd, err;
+
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		fprintf(stderr, "ringrelayctl: socket path %s is too long\n", path);
+		return -ENAMETOOLONG;
+	}
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		err = errno;
+		fprintf(stderr, "ringrelayctl: socket: %s\n", strerror(err));
+		return -err;
+	}
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
+		err = errno;
+		if (err == ENOENT || err == ECONNREFUSED)
+			fprintf(stderr,
+				"ringrelayctl: ringrelay is not running (nothing answers on %s: %s); "
+				"use -s SOCKET if it uses another control_socket\n",
+				path, strerror(err));
+		else if (err == EACCES || err == EPERM)
+			fprintf(stderr,
+				"ringrelayctl: %s: %s (run as root or as a member of the socket's "
+				"group)\n",
+				path, strerror(err));
+		else
+			fprintf(stderr, "ringrelayctl: connect %s: %s\n", path, strerror(err));
+		close(fd);
+		return -err;
+	}
+	return fd;
+}
+
+/* Sends line and reads the whole answer until the daemon closes. */
+static int ctl_exchange(int fd, const char *line, int timeout_ms, char **answer, size_t *len)
+{
+	uint64_t deadline = ctl_now_ms() + (uint64_t)timeout_ms;
+	size_t cap = 65536, n = 0, off = 0, ll = strlen(line);
+	char *buf = malloc(cap), *bigger;
+	struct pollfd pfd = { .fd = fd };
+	ssize_t r;
+
+	if (!buf)
+		return -ENOMEM;
+	for (;;) {
+		uint64_t now = ctl_now_ms();
+
+		if (now >= deadline) {
+			free(buf);
+			return -ETIMEDOUT;
+		}
+		pfd.events = off < ll ? POLLOUT : POLLIN;
+		if (poll(&pfd, 1, (int)(deadline - now)) < 0) {
+			if (errno == EINTR)
+				continue;
+			free(buf);
+			return -errno;
+		}
+		if (off < ll) {
+			r = send(fd, line + off, ll - off, MSG_NOSIGNAL | MSG_DONTWAIT);
+			if (r < 0 && errno != EAGAIN && errno != EINTR) {
+				free(buf);
+				return -errno;
+			}
+			off += r > 0 ? (size_t)r : 0;
+			continue;
+		}
+		if (n == cap) {
+			if (cap >= CTL_ANSWER_MAX) {
+				free(buf);
+				return -EMSGSIZE;
+			}
+			bigger = realloc(buf, cap * 2);
+			if (!bigger) {
+				free(buf);
+				return -ENOMEM;
+			}
+			buf = bigger;
+			cap *= 2;
+		}
+		r = recv(fd, buf + n, cap - n, MSG_DONTWAIT);
+		if (r < 0) {
+			if (errno == EAGAIN || errno == EINTR)
+				continue;
+			free(buf);
+			return -errno;
+		}
+		if (r == 0)
+			break;
+		n += (size_t)r;
+	}
+	*answer = buf;
+	*len = n;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct ctl_options o = { 0 };
+	char line[600], *answer = NULL, *nl;
+	size_t len = 0, head;
+	int fd, ret, status = 1;
+
+	if (ctl_parse_args(argc, argv, &o))
+		return 1;
+	snprintf(line, sizeof(line), "%s%s%s%s\n", o.cmd, o.arg ? " " : "", o.arg ? o.arg : "",
+		 o.json ? " json" : "");
+
+	fd = ctl_connect(o.socket);
+	if (fd < 0)
+		return 1;
+	ret = ctl_exchange(fd, line, strcmp(o.cmd, "reload") ? CTL_TIMEOUT_MS
+							     : CTL_RELOAD_TIMEOUT_MS,
+			   &answer, &len);
+	close(fd);
+	if (ret) {
+		fprintf(stderr, "ringrelayctl: %s: %s\n", o.cmd,
+			ret == -ETIMEDOUT ? "no answer from ringrelay in time" : strerror(-ret));
+		return 1;
+	}
+	nl = memchr(answer, '\n', len);
+	head = nl ? (size_t)(nl - answer) : len;
+	if (head == 2 && !memcmp(answer, "ok", 2)) {
+		if (nl)
+			fwrite(nl + 1, 1, len - head - 1, stdout);
+		status = fflush(stdout) ? 1 : 0;
+	} else if (head > 7 && !memcmp(answer, "error: ", 7)) {
+		fprintf(stderr, "ringrelayctl: %s: %.*s\n", o.cmd, (int)(head - 7), answer + 7);
+	} else {
+		fprintf(stderr, "ringrelayctl: %s: unexpected answer from %s\n", o.cmd, o.socket);
+	}
+	free(answer);
+	return status;
+}

@@ -1,0 +1,320 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# Control socket, ringrelayctl and /metrics against the real daemon in NS_R, with two relays
+# (t4 over IPv4, t6 over IPv6) and two workers: after known traffic (3 clients x 5 datagrams
+# per family) the tables and the -j JSON (python3 -m json.tool) must show it, sessions must
+# list the clients, /metrics must pass `promtool check metrics` (lint warnings fail too) and
+# agree with the traffic; a client that never sends must not block the control thread; a
+# second daemon on the same socket must refuse to start; reload must succeed with a good
+# config and exit 1 with FILE:LINE with a bad one; ringrelayctl must say clearly when the
+# daemon is not running.
+. "$(dirname "$0")/lib.sh"
+lib_topology
+
+CTL=${RINGRELAYCTL:-$BUILD/ringrelayctl}
+[ -x "$CTL" ] || lib_fail "ringrelayctl not found at $CTL (make build/ringrelayctl)"
+command -v promtool >/dev/null || lib_skip "promtool not found (Debian package prometheus)"
+
+# The socket's directory does not exist yet: the daemon must create it.
+SOCK=$TMPD/run/ctl.sock
+CONF=$TMPD/control.conf
+METRICS_URL=http://127.0.0.1:9470/metrics
+SESSION_TIMEOUT=30.0
+# The control plane does not depend on the backend: the first one of the run is enough.
+BACKEND=$(lib_backends | awk '{print $1}')
+
+# write_conf FILE TIMEOUT [EXTRA_LINE]: two relays, control socket and metrics.
+write_conf()
+{
+	cat >"$1" <<EOF
+# written by $LIB_NAME
+workers = 2;
+io_backend = "$BACKEND";
+buffer_size = 2048;
+buffers = 1024;
+control_socket = "$SOCK";
+metrics = { listen = "127.0.0.1:9470"; };
+relays = (
+	{
+		name = "t4";
+		listen = [ "198.18.1.2:5000" ];
+		upstreams = [ "198.18.2.2:9000" ];
+		session_timeout = $2;
+	},
+	{
+		name = "t6";
+		listen = [ "[2001:2:1::2]:5000" ];
+		upstreams = [ "[2001:2:2::2]:9000" ];
+		session_timeout = $2;
+	}
+);
+$3
+EOF
+}
+
+ctl() { "$CTL" -s "$SOCK" "$@"; }
+ctl_up() { ctl status >/dev/null 2>&1; }
+
+# json_get FILE EXPR: evaluate a python expression over the parsed JSON `j`.
+json_get() { "$PY" -c 'import json,sys; j=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$1" "$2"; }
+
+# check_json NAME ARGS...: ringrelayctl -j ARGS is valid JSON; leaves it in $TMPD/NAME.json.
+check_json()
+{
+	local name=$1
+	shift
+	if ! ctl -j "$@" >"$TMPD/$name.json" 2>"$TMPD/$name.err"; then
+		lib_case_fail "ringrelayctl -j $*: exit $?: $(cat "$TMPD/$name.err")"
+		return 1
+	fi
+	if ! "$PY" -m json.tool "$TMPD/$name.json" >/dev/null 2>"$TMPD/$name.err"; then
+		lib_case_fail "ringrelayctl -j $* is not JSON: $(cat "$TMPD/$name.err")"
+		head -c 2000 "$TMPD/$name.json" >&2
+		return 1
+	fi
+	return 0
+}
+
+# expect NAME GOT WANT
+expect()
+{
+	if [ "$2" = "$3" ]; then
+		lib_case_ok "$1 = $2"
+	else
+		lib_case_fail "$1 = '$2', want '$3'"
+	fi
+}
+
+fetch_metrics()
+{
+	lib_nsx "$NS_R" "$PY" - "$METRICS_URL" "$1" <<'EOF'
+import sys, urllib.request, urllib.error
+url, path = sys.argv[1], sys.argv[2]
+try:
+    r = urllib.request.urlopen(url + path if path else url, timeout=5)
+    code, ctype, body = r.status, r.headers.get("Content-Type", ""), r.read()
+except urllib.error.HTTPError as e:
+    code, ctype, body = e.code, e.headers.get("Content-Type", ""), e.read()
+sys.stderr.write("%d %s\n" % (code, ctype))
+sys.stdout.buffer.write(body)
+EOF
+}
+
+# metric_sum FILE NAME LABEL_SUBSTRING: sum of the samples of NAME whose labels contain it.
+metric_sum()
+{
+	awk -v n="$2" -v m="$3" 'index($0, n "{") == 1 && index($0, m) { s += $NF } END { print s + 0 }' "$1"
+}
+
+write_conf "$CONF" "$SESSION_TIMEOUT"
+lib_udp_bg "$NS_U" "$TMPD/echo4.json" echo --bind 198.18.2.2:9000
+lib_udp_bg "$NS_U" "$TMPD/echo6.json" echo --bind "[2001:2:2::2]:9000"
+lib_relay_start "$CONF" || lib_fail "relay did not start"
+lib_wait_for 10 ctl_up || lib_fail "no answer on the control socket $SOCK"
+
+# ---- the socket itself
+mode=$(stat -c %a "$SOCK")
+expect "control socket mode" "$mode" 660
+expect "socket directory mode" "$(stat -c %a "$TMPD/run")" 755
+
+# ---- known traffic: 3 clients x 5 datagrams of 100 bytes per family
+for fam in 4 6; do
+	lib_family $fam
+	if out=$(lib_udp "$NS_C" client --to "$(ep "$RELAY_IP" 5000)" --clients 3 --count 5 \
+		--size 100 --port-base 41000 --expect-echo); then
+		lib_case_ok "ipv$fam traffic echoed"
+	else
+		lib_case_fail "ipv$fam traffic through the relay: $out"
+	fi
+done
+
+# ---- status
+if out=$(ctl status); then
+	for want in "pid *$RELAY_PID" "config *$CONF" "t4 *forward *rr *198.18.1.2:5000 *198.18.2.2:9000" \
+		"t6 *forward *rr *\[2001:2:1::2\]:5000" "WORKER *CPU *HEARTBEAT_AGE" "filter *off"; do
+		echo "$out" | grep -q "$want" || lib_case_fail "status table lacks /$want/"
+	done
+	lib_case_ok "status table"
+else
+	lib_case_fail "ringrelayctl status: exit $?"
+fi
+if check_json status status; then
+	expect "status.pid" "$(json_get "$TMPD/status.json" 'j["pid"]')" "$RELAY_PID"
+	expect "status.workers" "$(json_get "$TMPD/status.json" 'len(j["workers"])')" 2
+	expect "status.relays" "$(json_get "$TMPD/status.json" '",".join(r["name"] for r in j["relays"])')" "t4,t6"
+	expect "status.t6.listen" "$(json_get "$TMPD/status.json" 'j["relays"][1]["listen"][0]')" \
+		"[2001:2:1::2]:5000"
+	expect "status.filter" "$(json_get "$TMPD/status.json" 'j["filter"]["mode"]')" off
+	expect "status.reloads" "$(json_get "$TMPD/status.json" 'j["reloads"]["last_result"]')" none
+fi
+
+# ---- stats
+if out=$(ctl stats); then
+	echo "$out" | grep -Eq '^t4 +all +15 +1500 +15 +1500 +15 +1500 +15 +1500 +3 +3 +0$' ||
+		lib_case_fail "stats table: no 't4 all 15 1500 ...' row in:"$'\n'"$out"
+	echo "$out" | grep -q 'TRUNCATED' || lib_case_fail "stats table lacks the drops table"
+	lib_case_ok "stats table"
+else
+	lib_case_fail "ringrelayctl stats: exit $?"
+fi
+if check_json stats stats; then
+	for i in 0 1; do
+		r="j[\"relays\"][$i]"
+		expect "stats.relays[$i].rx_pkts" "$(json_get "$TMPD/stats.json" "$r[\"total\"][\"rx_pkts\"]")" 15
+		expect "stats.relays[$i].reply_tx_bytes" \
+			"$(json_get "$TMPD/stats.json" "$r[\"total\"][\"reply_tx_bytes\"]")" 1500
+		expect "stats.relays[$i] worker sum" \
+			"$(json_get "$TMPD/stats.json" "sum(w[\"rx_pkts\"] for w in $r[\"workers\"])")" 15
+		expect "stats.relays[$i].sessions_active" \
+			"$(json_get "$TMPD/stats.json" "$r[\"total\"][\"sessions_active\"]")" 3
+	done
+	expect "stats.filter" "$(json_get "$TMPD/stats.json" 'j["filter"]')" None
+fi
+
+# ---- sessions
+if out=$(ctl sessions); then
+	echo "$out" | grep -q '^6 sessions$' || lib_case_fail "sessions table: no '6 sessions' line"
+	echo "$out" | grep -Eq '^t6 +\[2001:2:1::1\]:4100[0-2] +\[2001:2:1::2\]:5000 +\[2001:2:2::2\]:9000 ' ||
+		lib_case_fail "sessions table lacks a t6 client row:"$'\n'"$out"
+	lib_case_ok "sessions table"
+else
+	lib_case_fail "ringrelayctl sessions: exit $?"
+fi
+if check_json sessions sessions t4; then
+	expect "sessions t4 total" "$(json_get "$TMPD/sessions.json" 'j["total"]')" 3
+	expect "sessions t4 clients" \
+		"$(json_get "$TMPD/sessions.json" '" ".join(sorted(s["client"] for s in j["sessions"]))')" \
+		"198.18.1.1:41000 198.18.1.1:41001 198.18.1.1:41002"
+	expect "sessions t4 upstream" \
+		"$(json_get "$TMPD/sessions.json" '{s["upstream"] for s in j["sessions"]}')" \
+		"{'198.18.2.2:9000'}"
+fi
+if ctl sessions nosuchrelay >/dev/null 2>"$TMPD/err"; then
+	lib_case_fail "sessions of an unknown relay exited 0"
+else
+	grep -q "no relay named 'nosuchrelay'" "$TMPD/err" && lib_case_ok "unknown relay refused" ||
+		lib_case_fail "unknown relay message: $(cat "$TMPD/err")"
+fi
+
+# ---- filter (off in this config)
+out=$(ctl filter) && [ "$out" = "filter: off" ] && lib_case_ok "filter table (off)" ||
+	lib_case_fail "ringrelayctl filter: '$out'"
+check_json filter filter &&
+	expect "filter.mode" "$(json_get "$TMPD/filter.json" 'j["mode"]')" off
+
+# ---- /metrics
+if fetch_metrics "" >"$TMPD/metrics.txt" 2>"$TMPD/metrics.hdr"; then
+	grep -q '^200 text/plain; version=0.0.4' "$TMPD/metrics.hdr" ||
+		lib_case_fail "metrics status/type: $(cat "$TMPD/metrics.hdr")"
+	if promtool check metrics <"$TMPD/metrics.txt" >"$TMPD/promtool.out" 2>&1; then
+		lib_case_ok "promtool check metrics"
+	else
+		lib_case_fail "promtool check metrics: $(cat "$TMPD/promtool.out")"
+	fi
+	for r in t4 t6; do
+		for d in client_in upstream_out upstream_in client_out; do
+			v=$(awk -v r="$r" -v d="$d" 'index($0, "ringrelay_datagrams_total{relay=\"" r "\"") == 1 &&
+				index($0, "direction=\"" d "\"") { s += $NF } END { print s + 0 }' "$TMPD/metrics.txt")
+			expect "metrics $r $d datagrams" "$v" 15
+		done
+		v=$(metric_sum "$TMPD/metrics.txt" ringrelay_sessions_active "relay=\"$r\"")
+		expect "metrics $r sessions_active" "$v" 3
+	done
+	grep -q '^ringrelay_build_info{version="[^"]*"} 1$' "$TMPD/metrics.txt" ||
+		lib_case_fail "no build_info sample"
+	grep -q '^ringrelay_worker_heartbeat_age_seconds{worker="1"} [0-9.]*$' "$TMPD/metrics.txt" ||
+		lib_case_fail "no heartbeat age for worker 1"
+	grep -Eq '198\.18\.1\.1|2001:2:1::1' "$TMPD/metrics.txt" &&
+		lib_case_fail "a client address leaked into the metrics labels"
+else
+	lib_case_fail "GET /metrics failed: $(cat "$TMPD/metrics.hdr")"
+fi
+fetch_metrics_404() { lib_nsx "$NS_R" "$PY" -c '
+import sys, urllib.request, urllib.error
+try:
+    urllib.request.urlopen("http://127.0.0.1:9470/", timeout=5); print(200)
+except urllib.error.HTTPError as e:
+    print(e.code)'; }
+expect "GET / status" "$(fetch_metrics_404)" 404
+
+# ---- a stuck client (connects, never sends) must not block anybody else
+lib_bg "$NS_C" "$PY" -c '
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); time.sleep(8)' "$SOCK"
+stuck=$BG_PID
+lib_bg "$NS_R" "$PY" -c '
+import socket, time
+s = socket.create_connection(("127.0.0.1", 9470)); s.send(b"GET /metr"); time.sleep(8)'
+stuck_http=$BG_PID
+lib_wait_for 5 ctl_up >/dev/null  # both helpers have had time to connect
+t0=$(date +%s%N)
+ctl status >/dev/null && fetch_metrics "" >/dev/null 2>&1
+ok=$?
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+if [ $ok -eq 0 ] && [ $ms -lt 2000 ]; then
+	lib_case_ok "control and metrics answer in $ms ms while two clients stall"
+else
+	lib_case_fail "with stalled clients: exit $ok after $ms ms"
+fi
+lib_stop_pid "$stuck"
+lib_stop_pid "$stuck_http"
+
+# ---- a second daemon must not steal the socket
+conf2=$TMPD/second.conf
+cat >"$conf2" <<EOF
+control_socket = "$SOCK";
+relays = ( { name = "x"; listen = [ "198.18.1.2:5100" ]; upstreams = [ "198.18.2.2:9000" ]; } );
+EOF
+timeout 10 ip netns exec "$NS_R" "$RINGRELAY" -f -c "$conf2" >"$TMPD/second.log" 2>&1
+rc=$?
+if [ $rc -ne 0 ] && grep -q "another ringrelay is running" "$TMPD/second.log"; then
+	lib_case_ok "second daemon refused (exit $rc)"
+else
+	lib_case_fail "second daemon: exit $rc: $(tail -n 3 "$TMPD/second.log")"
+fi
+ctl_up || lib_case_fail "the first daemon's control socket is gone after the second start"
+
+# ---- reload
+if ctl reload >"$TMPD/reload.out" 2>&1; then
+	lib_case_ok "reload with an unchanged config: $(cat "$TMPD/reload.out")"
+	write_conf "$CONF" 20.0
+	ctl reload >/dev/null 2>"$TMPD/reload.err" && lib_case_ok "reload with a changed config" ||
+		lib_case_fail "reload with a good config: $(cat "$TMPD/reload.err")"
+	# Line 3 of the file is made invalid: the error must name FILE:3.
+	write_conf "$CONF" 20.0
+	sed -i '3s/.*/workers = "many";/' "$CONF"
+	if ctl reload >/dev/null 2>"$TMPD/reload.err"; then
+		lib_case_fail "reload with a bad config exited 0"
+	elif grep -q "$CONF:3" "$TMPD/reload.err"; then
+		lib_case_ok "bad reload: $(cat "$TMPD/reload.err")"
+	else
+		lib_case_fail "bad reload message lacks $CONF:3: $(cat "$TMPD/reload.err")"
+	fi
+	if check_json status2 status; then
+		expect "reloads.success" "$(json_get "$TMPD/status2.json" 'j["reloads"]["success"]')" 2
+		expect "reloads.failure" "$(json_get "$TMPD/status2.json" 'j["reloads"]["failure"]')" 1
+		expect "reloads.last_result" \
+			"$(json_get "$TMPD/status2.json" 'j["reloads"]["last_result"]')" failure
+	fi
+	fetch_metrics "" >"$TMPD/metrics2.txt" 2>/dev/null
+	grep -q '^ringrelay_config_reloads_total{result="failure"} 1$' "$TMPD/metrics2.txt" ||
+		lib_case_fail "metrics do not count the failed reload"
+	out=$(lib_udp "$NS_C" client --to 198.18.1.2:5000 --clients 1 --count 3 --size 50 \
+		--port-base 42000 --expect-echo) && lib_case_ok "old config still serves" ||
+		lib_case_fail "traffic after the failed reload: $out"
+elif grep -q "not available" "$TMPD/reload.out"; then
+	lib_log "SKIP reload cases: this daemon has no app_reload wired to the control socket"
+else
+	lib_case_fail "reload with the config it runs: $(cat "$TMPD/reload.out")"
+fi
+
+# ---- the daemon stops: the socket goes, ringrelayctl says why it cannot answer
+lib_relay_stop || lib_case_fail "relay exit status $? after SIGTERM, want 0"
+[ -e "$SOCK" ] && lib_case_fail "control socket left behind after exit"
+if ctl status >/dev/null 2>"$TMPD/err"; then
+	lib_case_fail "ringrelayctl status exited 0 with no daemon"
+else
+	grep -q "not running" "$TMPD/err" && lib_case_ok "no daemon: $(cat "$TMPD/err")" ||
+		lib_case_fail "no-daemon message: $(cat "$TMPD/err")"
+fi
+lib_done
