@@ -273,19 +273,23 @@ lib_relay_start()
 	ip netns exec "$NS_R" "$RINGRELAY" -f -c "$conf" "$@" >>"$RELAY_LOG" 2>&1 &
 	RELAY_PID=$!
 	for ep in $(lib_conf_listens "$conf"); do
-		if ! lib_wait_for 10 lib__relay_bound "$ep"; then
+		if ! lib_wait_for 10 lib__relay_bound_or_dead "$ep" || ! lib_relay_alive; then
 			lib_log "relay did not bind $ep (pid $RELAY_PID)"
 			if ! kill -0 "$RELAY_PID" 2>/dev/null; then
 				wait "$RELAY_PID"
 				lib_log "relay exited with status $?"
 			fi
 			tail -n 30 "$RELAY_LOG" >&2
+			# Do not leave a half-started relay to confuse the next case.
+			lib_relay_stop
 			return 1
 		fi
 	done
 	return 0
 }
 
+# Succeeds when EP is bound or the relay has exited (no point waiting any longer).
+lib__relay_bound_or_dead() { ! lib_relay_alive || lib__relay_bound "$1"; }
 lib__relay_bound()
 {
 	kill -0 "$RELAY_PID" 2>/dev/null || return 1
@@ -376,16 +380,19 @@ lib_stat_sum()
 
 # lib_wait_stat NAME OP VALUE [SECONDS]: poll until counter NAME OP VALUE (OP: -gt -ge -eq..).
 # NAME may be "a+b" to sum counters.
+# Gives up at once when the relay is gone (LAST_STAT says so).
 lib_wait_stat()
 {
-	lib_wait_for "${4:-10}" lib__stat_cmp "$1" "$2" "$3"
-}
-lib__stat_cmp()
-{
-	local v
-	v=$(lib_stat_sum "${1//+/ }") || return 1
-	LAST_STAT=$v
-	[ "$v" "$2" "$3" ]
+	local end=$((SECONDS + ${4:-10})) v
+	while :; do
+		if ! lib_relay_alive; then
+			LAST_STAT="(relay not running)"
+			return 1
+		fi
+		v=$(lib_stat_sum "${1//+/ }") && LAST_STAT=$v && [ "$v" "$2" "$3" ] && return 0
+		[ $SECONDS -lt $end ] || return 1
+		sleep 0.05
+	done
 }
 
 # lib_json_field NAME JSONLINE: one field of udp.py's summary.
