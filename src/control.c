@@ -815,6 +815,15 @@ static void control_command(struct app *a, char *line, FILE *out)
 
 /* ---------------------------------------------------------------- HTTP */
 
+/* A short plain-text answer; the length is counted, never written by hand. */
+static void http_plain(FILE *out, const char *status, const char *headers, const char *body)
+{
+	fprintf(out,
+		"HTTP/1.0 %s\r\n%sContent-Type: text/plain\r\nContent-Length: %zu\r\n"
+		"Connection: close\r\n\r\n%s",
+		status, headers, strlen(body), body);
+}
+
 static void http_answer(struct app *a, char *req, FILE *out)
 {
 	char *body = NULL, *path, *method, *version, *save = NULL, *q;
@@ -826,25 +835,19 @@ static void http_answer(struct app *a, char *req, FILE *out)
 	path = strtok_r(NULL, " ", &save);
 	version = strtok_r(NULL, "\r\n", &save);
 	if (!method || !path || !version || strncmp(version, "HTTP/1.", 7)) {
-		fputs("HTTP/1.0 400 Bad Request\r\nContent-Type: text/plain\r\n"
-		      "Content-Length: 12\r\nConnection: close\r\n\r\nbad request\n",
-		      out);
+		http_plain(out, "400 Bad Request", "", "bad request\n");
 		return;
 	}
 	q = strchr(path, '?');
 	if (q)
 		*q = '\0';
 	if (strcmp(path, "/metrics")) {
-		fputs("HTTP/1.0 404 Not Found\r\nContent-Type: text/plain\r\n"
-		      "Content-Length: 34\r\nConnection: close\r\n\r\nnot found: try GET /metrics here\n",
-		      out);
+		http_plain(out, "404 Not Found", "", "not found: the metrics are at /metrics\n");
 		return;
 	}
 	if (strcmp(method, "GET") && strcmp(method, "HEAD")) {
-		fputs("HTTP/1.0 405 Method Not Allowed\r\nAllow: GET, HEAD\r\n"
-		      "Content-Type: text/plain\r\nContent-Length: 19\r\nConnection: close\r\n"
-		      "\r\nmethod not allowed\n",
-		      out);
+		http_plain(out, "405 Method Not Allowed", "Allow: GET, HEAD\r\n",
+			   "method not allowed\n");
 		return;
 	}
 	f = open_memstream(&body, &len);
@@ -858,9 +861,7 @@ static void http_answer(struct app *a, char *req, FILE *out)
 			ret = -ENOMEM;
 	}
 	if (ret) {
-		fputs("HTTP/1.0 500 Internal Server Error\r\nContent-Type: text/plain\r\n"
-		      "Content-Length: 15\r\nConnection: close\r\n\r\nmetrics failed\n",
-		      out);
+		http_plain(out, "500 Internal Server Error", "", "rendering the metrics failed\n");
 		free(body);
 		return;
 	}

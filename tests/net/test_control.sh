@@ -56,7 +56,10 @@ ctl() { "$CTL" -s "$SOCK" "$@"; }
 ctl_up() { ctl status >/dev/null 2>&1; }
 
 # json_get FILE EXPR: evaluate a python expression over the parsed JSON `j`.
-json_get() { "$PY" -c 'import json,sys; j=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$1" "$2"; }
+json_get()
+{
+	"$PY" -c 'import json,sys; j=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$1" "$2"
+}
 
 # check_json NAME ARGS...: ringrelayctl -j ARGS is valid JSON; leaves it in $TMPD/NAME.json.
 check_json()
@@ -103,7 +106,8 @@ EOF
 # metric_sum FILE NAME LABEL_SUBSTRING: sum of the samples of NAME whose labels contain it.
 metric_sum()
 {
-	awk -v n="$2" -v m="$3" 'index($0, n "{") == 1 && index($0, m) { s += $NF } END { print s + 0 }' "$1"
+	awk -v n="$2" -v m="$3" 'index($0, n "{") == 1 && index($0, m) { s += $NF }
+		END { print s + 0 }' "$1"
 }
 
 write_conf "$CONF" "$SESSION_TIMEOUT"
@@ -141,7 +145,8 @@ fi
 if check_json status status; then
 	expect "status.pid" "$(json_get "$TMPD/status.json" 'j["pid"]')" "$RELAY_PID"
 	expect "status.workers" "$(json_get "$TMPD/status.json" 'len(j["workers"])')" 2
-	expect "status.relays" "$(json_get "$TMPD/status.json" '",".join(r["name"] for r in j["relays"])')" "t4,t6"
+	expect "status.relays" \
+		"$(json_get "$TMPD/status.json" '",".join(r["name"] for r in j["relays"])')" "t4,t6"
 	expect "status.t6.listen" "$(json_get "$TMPD/status.json" 'j["relays"][1]["listen"][0]')" \
 		"[2001:2:1::2]:5000"
 	expect "status.filter" "$(json_get "$TMPD/status.json" 'j["filter"]["mode"]')" off
@@ -174,7 +179,8 @@ fi
 # ---- sessions
 if out=$(ctl sessions); then
 	echo "$out" | grep -q '^6 sessions$' || lib_case_fail "sessions table: no '6 sessions' line"
-	echo "$out" | grep -Eq '^t6 +\[2001:2:1::1\]:4100[0-2] +\[2001:2:1::2\]:5000 +\[2001:2:2::2\]:9000 ' ||
+	row='^t6 +\[2001:2:1::1\]:4100[0-2] +\[2001:2:1::2\]:5000 +\[2001:2:2::2\]:9000 '
+	echo "$out" | grep -Eq "$row" ||
 		lib_case_fail "sessions table lacks a t6 client row:"$'\n'"$out"
 	lib_case_ok "sessions table"
 else
