@@ -85,7 +85,7 @@ cleanup() {
 	for n in $NS_G $NS_D $NS_S; do
 		ip netns del "$n" 2>/dev/null
 	done
-	rm -rf "$WORK"
+	rm -rf "$WORK" "/var/run/dpdk/rrb$ID"	# testpmd's runtime files (--file-prefix)
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
