@@ -161,6 +161,13 @@ for fam in 4 6; do
 	else
 		lib_case_fail "$c no echo through the relay: $out"
 	fi
+	if ! lib_relay_alive; then
+		wait "$RELAY_PID"
+		lib_case_fail "$c relay exited with status $? (see the log below)"
+		RELAY_PID=
+		lib_stop_pid "$echo_pid"
+		continue
+	fi
 
 	if main_has service_ready; then
 		if lib_wait_for 5 notified '^READY=1'; then
