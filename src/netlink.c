@@ -12,9 +12,9 @@
 #include "netlink.h"
 
 struct netlink_watch {
-	struct nl_cache_mngr *mngr;	/* owns the event socket and the link cache */
-	struct nl_cache *links;		/* not owned: freed with mngr */
-	struct nl_sock *sync;		/* request socket for a resync after an overrun */
+	struct nl_cache_mngr *mngr; /* owns the event socket and the link cache */
+	struct nl_cache *links;	    /* not owned: freed with mngr */
+	struct nl_sock *sync;	    /* request socket for a resync after an overrun */
 	void (*cb)(void *arg, const char *ifname, int ifindex, bool present);
 	void *arg;
 };
@@ -24,23 +24,40 @@ struct netlink_watch {
 static int netlink_errno(int nle)
 {
 	static const int map[] = {
-		[NLE_FAILURE] = EIO,	     [NLE_INTR] = EINTR,
-		[NLE_BAD_SOCK] = EBADF,	     [NLE_AGAIN] = EAGAIN,
-		[NLE_NOMEM] = ENOMEM,	     [NLE_EXIST] = EEXIST,
-		[NLE_INVAL] = EINVAL,	     [NLE_RANGE] = ERANGE,
-		[NLE_MSGSIZE] = EMSGSIZE,    [NLE_OPNOTSUPP] = EOPNOTSUPP,
-		[NLE_AF_NOSUPPORT] = EAFNOSUPPORT, [NLE_OBJ_NOTFOUND] = ENOENT,
-		[NLE_NOATTR] = ENODATA,	     [NLE_MISSING_ATTR] = EINVAL,
-		[NLE_AF_MISMATCH] = EAFNOSUPPORT, [NLE_SEQ_MISMATCH] = EILSEQ,
-		[NLE_MSG_OVERFLOW] = EOVERFLOW, [NLE_MSG_TRUNC] = EMSGSIZE,
-		[NLE_NOADDR] = EADDRNOTAVAIL, [NLE_SRCRT_NOSUPPORT] = EOPNOTSUPP,
-		[NLE_MSG_TOOSHORT] = EBADMSG, [NLE_MSGTYPE_NOSUPPORT] = EOPNOTSUPP,
-		[NLE_OBJ_MISMATCH] = EINVAL, [NLE_NOCACHE] = ENOENT,
-		[NLE_BUSY] = EBUSY,	     [NLE_PROTO_MISMATCH] = EPROTONOSUPPORT,
-		[NLE_NOACCESS] = EACCES,     [NLE_PERM] = EPERM,
-		[NLE_PKTLOC_FILE] = ENOENT,  [NLE_PARSE_ERR] = EINVAL,
-		[NLE_NODEV] = ENODEV,	     [NLE_IMMUTABLE] = EPERM,
-		[NLE_DUMP_INTR] = EINTR,     [NLE_ATTRSIZE] = EINVAL,
+	    [NLE_FAILURE] = EIO,
+	    [NLE_INTR] = EINTR,
+	    [NLE_BAD_SOCK] = EBADF,
+	    [NLE_AGAIN] = EAGAIN,
+	    [NLE_NOMEM] = ENOMEM,
+	    [NLE_EXIST] = EEXIST,
+	    [NLE_INVAL] = EINVAL,
+	    [NLE_RANGE] = ERANGE,
+	    [NLE_MSGSIZE] = EMSGSIZE,
+	    [NLE_OPNOTSUPP] = EOPNOTSUPP,
+	    [NLE_AF_NOSUPPORT] = EAFNOSUPPORT,
+	    [NLE_OBJ_NOTFOUND] = ENOENT,
+	    [NLE_NOATTR] = ENODATA,
+	    [NLE_MISSING_ATTR] = EINVAL,
+	    [NLE_AF_MISMATCH] = EAFNOSUPPORT,
+	    [NLE_SEQ_MISMATCH] = EILSEQ,
+	    [NLE_MSG_OVERFLOW] = EOVERFLOW,
+	    [NLE_MSG_TRUNC] = EMSGSIZE,
+	    [NLE_NOADDR] = EADDRNOTAVAIL,
+	    [NLE_SRCRT_NOSUPPORT] = EOPNOTSUPP,
+	    [NLE_MSG_TOOSHORT] = EBADMSG,
+	    [NLE_MSGTYPE_NOSUPPORT] = EOPNOTSUPP,
+	    [NLE_OBJ_MISMATCH] = EINVAL,
+	    [NLE_NOCACHE] = ENOENT,
+	    [NLE_BUSY] = EBUSY,
+	    [NLE_PROTO_MISMATCH] = EPROTONOSUPPORT,
+	    [NLE_NOACCESS] = EACCES,
+	    [NLE_PERM] = EPERM,
+	    [NLE_PKTLOC_FILE] = ENOENT,
+	    [NLE_PARSE_ERR] = EINVAL,
+	    [NLE_NODEV] = ENODEV,
+	    [NLE_IMMUTABLE] = EPERM,
+	    [NLE_DUMP_INTR] = EINTR,
+	    [NLE_ATTRSIZE] = EINVAL,
 	};
 	int e = nle < 0 ? -nle : nle;
 

@@ -22,7 +22,7 @@ static int privs_no_new_privs(void)
 
 /* The capabilities a running relay may still need; entry 0 is always kept, the others only
  * for filter re-attach. */
-static const unsigned int privs_kept[] = { CAP_NET_BIND_SERVICE, CAP_NET_ADMIN, CAP_BPF };
+static const unsigned int privs_kept[] = {CAP_NET_BIND_SERVICE, CAP_NET_ADMIN, CAP_BPF};
 
 /* Loads libcap-ng's (per-thread) state with the kept capabilities this thread holds now and
  * nothing else: asking for one we lack would make capng_apply fail with EPERM. Sets
@@ -61,7 +61,8 @@ static int privs_lookup(const char *user, uid_t *uid, gid_t *gid, char *err, siz
 	if (!found) {
 		snprintf(err, errlen,
 			 "user '%s' does not exist: create it (systemd-sysusers, useradd --system) "
-			 "or set user = \"\"", user);
+			 "or set user = \"\"",
+			 user);
 		return -ENOENT;
 	}
 	*uid = pw.pw_uid;
@@ -108,13 +109,15 @@ int privs_drop(const char *user, bool keep_net_admin_bpf, char *err, size_t errl
 			return -EPERM;
 		}
 		errno = 0;
-		ret = capng_change_id((int)uid, (int)gid, CAPNG_DROP_SUPP_GRP | CAPNG_CLEAR_AMBIENT);
+		ret =
+		    capng_change_id((int)uid, (int)gid, CAPNG_DROP_SUPP_GRP | CAPNG_CLEAR_AMBIENT);
 		if (ret) {
 			int e = errno ? errno : EPERM;
 
-			snprintf(err, errlen, "switch to user '%s' (uid %u, gid %u): %s (libcap-ng "
-				 "step %d)", user, (unsigned int)uid, (unsigned int)gid, strerror(e),
-				 -ret);
+			snprintf(err, errlen,
+				 "switch to user '%s' (uid %u, gid %u): %s (libcap-ng "
+				 "step %d)",
+				 user, (unsigned int)uid, (unsigned int)gid, strerror(e), -ret);
 			return -e;
 		}
 	} else if (capng_apply(can_bound ? CAPNG_SELECT_ALL
