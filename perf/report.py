@@ -96,7 +96,7 @@ def summarize(records):
         notes = []
         if mx and row["loss_median"] < 0.001:
             notes.append("generator-limited: no loss at full offered load, the DUT is faster")
-        if mx and se and row["mpps_median"] < 0.8 * row["pdr_mpps"]:
+        elif mx and se and row["mpps_median"] < 0.8 * row["pdr_mpps"]:
             notes.append("overload collapse: delivers less at full load than at PDR "
                          "(receive softirq starves the DUT on its core)")
         row["notes"] = notes
