@@ -187,7 +187,8 @@ static void count_cb(void *arg, const char *ifname, int ifindex, bool present)
 }
 
 /* main polls the fd and may call process on a spurious wake-up: that must neither block
- * nor fail, and the links present at creation are not reported as new. */
+ * nor fail. (That existing links are not reported as new is checked in the private namespace
+ * below, where no other process adds links.) */
 static void test_watch_idle(void **state)
 {
 	struct netlink_watch *w = NULL;
@@ -197,7 +198,6 @@ static void test_watch_idle(void **state)
 	assert_true(netlink_watch_fd(w) >= 0);
 	assert_true(netlink_watch_process(w) >= 0);
 	assert_true(netlink_watch_process(w) >= 0);
-	assert_int_equal(calls, 0);
 	netlink_watch_free(w);
 	netlink_watch_free(NULL);
 }
