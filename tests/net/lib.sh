@@ -211,9 +211,11 @@ lib_udp_bg()
 		prev=$a
 	done
 	lib_bg "$ns" "$PY" "$UDP_PY" "$@" >"$out"
-	[ -z "$bind" ] || lib_wait_for 10 lib__bound "$ns" "$bind" "" ||
-		lib_fail "udp.py $* did not bind $bind in $ns"
+	[ -z "$bind" ] && return 0
+	lib_wait_for 10 lib__bound_or_gone "$ns" "$bind" "$BG_PID"
+	lib__bound "$ns" "$bind" "" || lib_fail "udp.py $* did not bind $bind in $ns"
 }
+lib__bound_or_gone() { lib__gone "$3" || lib__bound "$1" "$2" ""; }
 
 # lib_stop_pid PID: SIGTERM a helper we started and wait (bounded) for it.
 lib_stop_pid()

@@ -24,8 +24,7 @@ run_case()
 
 	# Several datagrams: the error from the first ICMP shows up on a later operation.
 	out=$(lib_udp "$NS_C" client --to "$to" --port-base 47000 --count 5 --size 50 \
-		--expect-none --quiet 0.2)
-	[ "$(lib_json_field received "$out")" = 0 ] ||
+		--expect-none --quiet 0.2) ||
 		lib_case_fail "$c reply while no upstream runs: $out"
 	if lib_wait_stat drop_upstream_unreachable+drop_send_error -ge 1 10; then
 		lib_case_ok "$c unreachable/send errors counted: $LAST_STAT"
