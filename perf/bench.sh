@@ -4,7 +4,7 @@
 # measured the way DPDK users measure (Mpps at 64 B, NDR/PDR, CPU per packet, cores used).
 #
 #   perf/bench.sh [--full] [--build DIR] [--duts a,b,...] [--sizes 64,imix,1400] [--family 4|6]
-#                 [--out DIR]
+#                 [--out DIR] [--socket-gen]
 #
 # Topology (three namespaces, unique per run, removed on exit):
 #
@@ -19,6 +19,7 @@ set -euo pipefail
 
 COMMAND="$0 $*"
 FULL=0
+SOCKET_GEN=0
 BUILD=build
 OUT=perf/results
 SIZES=""
@@ -39,6 +40,7 @@ while [ $# -gt 0 ]; do
 	--sizes) SIZES=$2; shift ;;
 	--family) FAMILY=$2; shift ;;
 	--out) OUT=$2; shift ;;
+	--socket-gen) SOCKET_GEN=1 ;;
 	-h|--help) usage 0 ;;
 	*) usage 2 ;;
 	esac
@@ -165,9 +167,16 @@ topo_up() {
 
 if [ "$FAMILY" = 6 ]; then
 	DUT_LISTEN="[2001:2:0:1::2]:5000" SINK_ADDR="[2001:2:0:2::2]:9000"
+	GEN_SRC="[2001:2:0:1::1]:0"
 else
 	DUT_LISTEN="198.18.0.2:5000" SINK_ADDR="198.18.1.2:9000"
+	GEN_SRC="198.18.0.1:0"
 fi
+# Throughput trials send raw frames (AF_PACKET, no qdisc): ~1.5x the packet rate of the UDP
+# socket path on one core, so the generator stays ahead of kernel-path DUTs. --socket-gen
+# uses UDP sockets instead. Latency always uses UDP sockets (it needs the replies).
+GEN_MODE_OPTS="-i g0 -M $MAC_D0 -s $GEN_SRC"
+[ "$SOCKET_GEN" = 1 ] && GEN_MODE_OPTS=""
 
 # ------------------------------------------------------------------ measurement
 SINK_PID=""
@@ -236,7 +245,7 @@ trial() {
 	c0=$(cpu_ticks) t0=$(proc_ticks)
 	# shellcheck disable=SC2086
 	g=$(ip netns exec $NS_G "$PERF/gen" -d "$GEN_DST" -f $FLOWS -l "$SIZE" -t "$secs" \
-		-C $GEN_CPU $ropt)
+		-C $GEN_CPU $ropt $GEN_MODE_OPTS)
 	p1=$(sink_settled)
 	c1=$(cpu_ticks) t1=$(proc_ticks)
 	jq -c -n --argjson g "$g" --arg dut "$DUT" --arg phase "$phase" --arg size "$SIZE" \
@@ -397,8 +406,9 @@ for SIZE in ${SIZES//,/ }; do
 		fi
 		sleep 0.2
 		# Warm-up (sessions, neighbour state), not recorded.
+		# shellcheck disable=SC2086
 		ip netns exec $NS_G "$PERF/gen" -d "$GEN_DST" -f $FLOWS -l "$SIZE" -t 0.2 \
-			-C $GEN_CPU >/dev/null
+			-C $GEN_CPU $GEN_MODE_OPTS >/dev/null
 		max=0
 		for i in $(seq 1 "$TRIALS"); do
 			r=$(trial max 0 "$TRIAL_S")
@@ -442,6 +452,7 @@ python3 "$(dirname "$0")/report.py" --records "$RECORDS" --out "$OUT/$STAMP" --m
 	--trials "$TRIALS" --trial-s "$TRIAL_S" --search-steps "$SEARCH_STEPS" \
 	--search-s "$SEARCH_S" --flows "$FLOWS" --family "$FAMILY" \
 	--wall-s "$(($(date +%s) - T_START))" --command "$COMMAND" \
-	--ringrelay-version "$("$RINGRELAY" -V 2>/dev/null | head -n 1 || echo none)"
+	--ringrelay-version "$("$RINGRELAY" -V 2>/dev/null | head -n 1 || echo none)" \
+	--generator "$([ "$SOCKET_GEN" = 1 ] && echo "UDP sockets" || echo "raw AF_PACKET frames")"
 rm -f "$RECORDS"
 echo "bench: wrote $OUT/$STAMP.json $OUT/$STAMP.md $OUT/$STAMP.png" >&2

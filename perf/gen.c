@@ -8,10 +8,20 @@
  *       [-t SECONDS] [-n COUNT] [-b BATCH] [-g SEGS] [-C CPU] [-L] [-w SECONDS]
  *   gen -E -d BIND [-t SECONDS] [-C CPU]      reflector: echo every datagram to its sender
  *
+ * -i IFACE -M DSTMAC -s SRC (raw mode) builds the frames itself and sends them on an
+ * AF_PACKET socket that bypasses the qdisc: no UDP, IP, route or neighbour work per packet,
+ * so the generator has headroom over a kernel-path device under test. Flows are then source
+ * ports 10000 + i in the frames. IPv4 frames carry no UDP checksum, IPv6 frames a full one.
+ *
  * -L (latency) stamps each datagram with a sequence number and the send time, reads the
  * replies that came back through the device under test and reports p50/p90/p99/p99.9. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
+#include <linux/if_packet.h>
+#include <net/if.h>
+#include <netinet/ip.h>
+#include <netinet/ip6.h>
 #include <netinet/udp.h>
 #include <poll.h>
 #include <sched.h>
@@ -20,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -43,6 +54,8 @@ struct gen_opts {
 	struct addr dst, src;
 	int have_src, flows, batch, gso_segs, cpu, latency, echo;
 	int imix, frame, payload; /* payload < 0: derived from frame */
+	const char *ifname;	  /* raw mode when set */
+	uint8_t dst_mac[6];
 	double seconds, wait;
 	uint64_t rate, count;
 };
@@ -66,6 +79,9 @@ struct gen_state {
 	uint64_t tx_ns; /* time spent sending, without the latency drain */
 	unsigned imix_pos;
 	int l2_overhead; /* Ethernet + IP + UDP + FCS for this family */
+	size_t hdr_len;	 /* raw mode: Ethernet + IP + UDP headers in front of the payload */
+	uint8_t src_mac[6];
+	uint64_t flow_ctr;
 };
 
 static uint64_t gen_now_ns(void)
@@ -91,7 +107,7 @@ static void gen_usage(FILE *f)
 {
 	fprintf(f, "usage: gen -d DST [-s SRC] [-f FLOWS] [-r PPS] [-l 64|1400|imix|BYTES]\n"
 		   "           [-P PAYLOAD] [-t SECONDS] [-n COUNT] [-b BATCH] [-g SEGS] [-C CPU]\n"
-		   "           [-L [-w WAIT_SECONDS]]\n"
+		   "           [-L [-w WAIT_SECONDS]] [-i IFACE -M DSTMAC -s SRC (raw frames)]\n"
 		   "       gen -E -d BIND [-t SECONDS] [-C CPU]\n");
 }
 
@@ -107,7 +123,7 @@ static int gen_parse(int argc, char **argv, struct gen_opts *o)
 			       .payload = -1,
 			       .seconds = 5,
 			       .wait = 0.2};
-	while ((c = getopt(argc, argv, "d:s:f:r:l:P:t:n:b:g:C:Lw:Eh")) != -1) {
+	while ((c = getopt(argc, argv, "d:s:f:r:l:P:t:n:b:g:C:Lw:Ei:M:h")) != -1) {
 		switch (c) {
 		case 'd':
 			if (addr_parse(optarg, &o->dst, &why))
@@ -155,6 +171,17 @@ static int gen_parse(int argc, char **argv, struct gen_opts *o)
 		case 'w':
 			o->wait = atof(optarg);
 			break;
+		case 'i':
+			o->ifname = optarg;
+			break;
+		case 'M':
+			if (sscanf(optarg, "%hhx:%hhx:%hhx:%hhx:%hhx:%hhx", &o->dst_mac[0],
+				   &o->dst_mac[1], &o->dst_mac[2], &o->dst_mac[3], &o->dst_mac[4],
+				   &o->dst_mac[5]) != 6) {
+				fprintf(stderr, "gen: %s: bad MAC address\n", optarg);
+				return -EINVAL;
+			}
+			break;
 		case 'E':
 			o->echo = 1;
 			break;
@@ -168,7 +195,9 @@ static int gen_parse(int argc, char **argv, struct gen_opts *o)
 	if (!have_dst || o->flows < 1 || o->flows > GEN_MAX_FLOWS || o->batch < 1 ||
 	    o->batch > GEN_MAX_BATCH || o->seconds <= 0 || o->gso_segs < 0 || o->gso_segs > 64 ||
 	    o->payload > GEN_MAX_PAYLOAD || (o->gso_segs && o->imix) ||
-	    (o->gso_segs && o->latency)) {
+	    (o->gso_segs && o->latency) ||
+	    (o->ifname && (o->latency || o->echo || o->gso_segs || !o->have_src ||
+			   addr_family(&o->src) != addr_family(&o->dst)))) {
 		fprintf(stderr, "gen: bad or conflicting options\n");
 		return -EINVAL;
 	}
@@ -214,6 +243,108 @@ err_close:
 	return one;
 }
 
+/* Raw mode: a send-only AF_PACKET socket on ifname; fills the interface's MAC. */
+static int gen_raw_socket(const char *ifname, uint8_t src_mac[6])
+{
+	struct sockaddr_ll sll = {.sll_family = AF_PACKET};
+	struct ifreq ifr;
+	int one = 1, sz = 8 << 20, err;
+	int fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -errno;
+	memset(&ifr, 0, sizeof(ifr));
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+	if (ioctl(fd, SIOCGIFHWADDR, &ifr))
+		goto err_close;
+	memcpy(src_mac, ifr.ifr_hwaddr.sa_data, 6);
+	sll.sll_ifindex = (int)if_nametoindex(ifname);
+	if (!sll.sll_ifindex)
+		goto err_close;
+	/* Protocol 0: the socket only sends, so the kernel queues nothing to it. */
+	if (bind(fd, (struct sockaddr *)&sll, sizeof(sll)))
+		goto err_close;
+	/* Straight to the driver: the numbers are about the DUT, not our own qdisc. */
+	setsockopt(fd, SOL_PACKET, PACKET_QDISC_BYPASS, &one, sizeof(one));
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof(sz)))
+		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+	return fd;
+err_close:
+	err = -errno;
+	close(fd);
+	return err;
+}
+
+static uint32_t gen_csum_add(uint32_t sum, const void *p, size_t len)
+{
+	const uint8_t *b = p;
+
+	for (size_t i = 0; i + 1 < len; i += 2)
+		sum += (uint32_t)b[i] << 8 | b[i + 1];
+	if (len & 1)
+		sum += (uint32_t)b[len - 1] << 8;
+	return sum;
+}
+
+static uint16_t gen_csum_fold(uint32_t sum)
+{
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return (uint16_t)~sum;
+}
+
+/* Writes Ethernet, IP and UDP headers into the s->hdr_len bytes in front of the plen payload
+ * bytes at f + s->hdr_len. Raw frames need the IP header spelled out, so this is the one
+ * place the generator looks at the family. */
+static void gen_frame(uint8_t *f, const struct gen_opts *o, const struct gen_state *s,
+		      uint16_t sport, size_t plen)
+{
+	uint16_t ulen = (uint16_t)(8 + plen);
+	struct udphdr *udp = (struct udphdr *)(f + s->hdr_len - 8);
+
+	memcpy(f, o->dst_mac, 6);
+	memcpy(f + 6, s->src_mac, 6);
+	udp->source = htons(sport);
+	udp->dest = htons(addr_port(&o->dst));
+	udp->len = htons(ulen);
+	udp->check = 0;
+	if (addr_family(&o->dst) == AF_INET6) {
+		struct ip6_hdr h;
+		uint32_t sum;
+
+		memset(&h, 0, sizeof(h));
+		h.ip6_flow = htonl(6u << 28);
+		h.ip6_plen = htons(ulen);
+		h.ip6_nxt = IPPROTO_UDP;
+		h.ip6_hlim = 64;
+		h.ip6_src = o->src.in6.sin6_addr;
+		h.ip6_dst = o->dst.in6.sin6_addr;
+		f[12] = 0x86;
+		f[13] = 0xdd;
+		memcpy(f + 14, &h, sizeof(h));
+		/* IPv6 forbids a zero UDP checksum: pseudo-header, header and payload. */
+		sum = gen_csum_add(0, &h.ip6_src, 32) + ulen + IPPROTO_UDP;
+		sum = gen_csum_add(sum, udp, ulen);
+		udp->check = htons(gen_csum_fold(sum) ? gen_csum_fold(sum) : 0xffff);
+	} else {
+		struct iphdr h;
+
+		memset(&h, 0, sizeof(h));
+		h.version = 4;
+		h.ihl = 5;
+		h.ttl = 64;
+		h.protocol = IPPROTO_UDP;
+		h.frag_off = htons(IP_DF);
+		h.tot_len = htons((uint16_t)(20 + ulen));
+		h.saddr = o->src.in4.sin_addr.s_addr;
+		h.daddr = o->dst.in4.sin_addr.s_addr;
+		h.check = htons(gen_csum_fold(gen_csum_add(0, &h, sizeof(h))));
+		f[12] = 0x08;
+		f[13] = 0x00;
+		memcpy(f + 14, &h, sizeof(h));
+	}
+}
+
 static void gen_state_fini(struct gen_state *s, int nfds)
 {
 	for (int i = 0; s->fds && i < nfds; i++)
@@ -238,6 +369,7 @@ static int gen_state_init(struct gen_state *s, const struct gen_opts *o, union g
 
 	memset(s, 0, sizeof(*s));
 	s->l2_overhead = 14 + (addr_family(&o->dst) == AF_INET6 ? 40 : 20) + 8 + 4;
+	s->hdr_len = o->ifname ? (size_t)s->l2_overhead - 4 : 0;
 	s->fds = calloc(o->flows, sizeof(*s->fds));
 	for (int i = 0; s->fds && i < o->flows; i++)
 		s->fds[i] = -1;
@@ -249,7 +381,7 @@ static int gen_state_init(struct gen_state *s, const struct gen_opts *o, union g
 		maxp *= o->gso_segs;
 	if (maxp > 65536 && !o->echo)
 		return -EMSGSIZE;
-	s->buf_stride = maxp ? maxp : 1;
+	s->buf_stride = s->hdr_len + (maxp ? maxp : 1);
 	s->buf = calloc(o->batch, s->buf_stride);
 	if (o->latency) {
 		s->max_samples = GEN_MAX_SAMPLES;
@@ -368,7 +500,10 @@ static int gen_tx(struct gen_state *s, const struct gen_opts *o, union gen_cmsg 
 			    o->imix ? gen_imix[s->imix_pos++ % 12] : (unsigned)o->frame;
 			size_t len = gen_payload_of(o, s, frame);
 
-			s->iovs[i].iov_len = len * segs;
+			s->iovs[i].iov_len = s->hdr_len + len * segs;
+			if (o->ifname)
+				gen_frame(s->iovs[i].iov_base, o, s,
+					  (uint16_t)(10000 + s->flow_ctr++ % o->flows), len);
 			s->msgs[i].msg_hdr.msg_control = NULL;
 			s->msgs[i].msg_hdr.msg_controllen = 0;
 			if (o->gso_segs) {
@@ -388,7 +523,7 @@ static int gen_tx(struct gen_state *s, const struct gen_opts *o, union gen_cmsg 
 				memcpy(s->iovs[i].iov_base, &st, sizeof(st));
 			}
 		}
-		r = sendmmsg(s->fds[flow], s->msgs, n, 0);
+		r = sendmmsg(s->fds[o->ifname ? 0 : flow], s->msgs, n, 0);
 		if (r < 0) {
 			if (errno != EAGAIN && errno != ENOBUFS && errno != ECONNREFUSED &&
 			    errno != EINTR)
@@ -396,7 +531,7 @@ static int gen_tx(struct gen_state *s, const struct gen_opts *o, union gen_cmsg 
 			s->errors++;
 		} else {
 			for (int i = 0; i < r; i++) {
-				size_t len = s->iovs[i].iov_len / segs;
+				size_t len = (s->iovs[i].iov_len - s->hdr_len) / segs;
 
 				s->sent += segs;
 				s->sent_bytes += (len + s->l2_overhead) * segs;
@@ -489,9 +624,12 @@ int main(int argc, char **argv)
 		fprintf(stderr, "gen: set-up: %s\n", strerror(-err));
 		goto err_fini;
 	}
-	for (int i = 0; i < o.flows; i++) {
-		s.fds[i] = o.echo ? gen_socket(&o, &o.dst, 0)
-				  : gen_socket(&o, o.have_src ? &o.src : NULL, 1);
+	for (int i = 0; i < (o.ifname ? 1 : o.flows); i++) {
+		if (o.ifname)
+			s.fds[i] = gen_raw_socket(o.ifname, s.src_mac);
+		else
+			s.fds[i] = o.echo ? gen_socket(&o, &o.dst, 0)
+					  : gen_socket(&o, o.have_src ? &o.src : NULL, 1);
 		if (s.fds[i] < 0) {
 			err = s.fds[i];
 			fprintf(stderr, "gen: socket for flow %d: %s\n", i, strerror(-err));
@@ -517,6 +655,7 @@ int main(int argc, char **argv)
 	       "\"sent_pkts\":%llu,\"sent_bytes\":%llu,\"send_errors\":%llu,\"pps\":%.0f",
 	       o.echo	   ? "echo"
 	       : o.latency ? "latency"
+	       : o.ifname  ? "tx-raw"
 			   : "tx",
 	       dst, o.flows, size, o.batch, o.gso_segs, (unsigned long long)o.rate, o.cpu, el,
 	       (unsigned long long)s.sent, (unsigned long long)s.sent_bytes,

@@ -127,7 +127,8 @@ def markdown(meta, rows):
            f"kernel {meta['env']['kernel']}, "
            f"{meta['env']['cpus_online']} CPUs ({meta['env']['cpu_model']}), "
            f"{meta['env']['nic']}; generator+sink on CPU 0, device under test on CPU 1; "
-           f"IPv{meta['family']}, {meta['flows']} flows, {meta['trials']} trials of "
+           f"IPv{meta['family']}, {meta['flows']} flows, generator: "
+           f"{meta.get('generator', 'UDP sockets')}, {meta['trials']} trials of "
            f"{meta['trial_s']} s at full offered load; wall time {meta['wall_s']} s.", "",
            "| DUT | frame | Mpps median (min-max) | offered Mpps | loss | NDR Mpps | PDR Mpps "
            "| core CPU s/Mpkt @PDR (softirq) | process CPU s/Mpkt @PDR | core busy @PDR "
@@ -238,13 +239,14 @@ def main():
     ap.add_argument("--wall-s", default="")
     ap.add_argument("--command", default="make bench")
     ap.add_argument("--ringrelay-version", default="")
+    ap.add_argument("--generator", default="UDP sockets")
     a = ap.parse_args()
     with open(a.records) as f:
         records = [json.loads(line) for line in f if line.strip()]
     rows = summarize(records)
     meta = {"stamp": os.path.basename(a.out), "mode": a.mode, "trials": a.trials,
             "trial_s": a.trial_s, "search_steps": a.search_steps, "search_s": a.search_s,
-            "flows": a.flows, "family": a.family, "wall_s": a.wall_s, "command": a.command,
+            "flows": a.flows, "generator": a.generator, "family": a.family, "wall_s": a.wall_s, "command": a.command,
             "env": environment(a.ringrelay_version)}
     with open(a.out + ".json", "w") as f:
         json.dump({"meta": meta, "summary": rows, "records": records}, f, indent=1)
