@@ -541,12 +541,15 @@ static int sessions_cmd(struct app *a, const struct control_req *q, FILE *out, c
 	if (!info)
 		return -ENOMEM;
 	ret = runtime_sessions(&a->rt, relay, info, CONTROL_SESSIONS_MAX, &total);
-	if (ret) {
+	if (ret < 0) {
 		snprintf(err, errlen, "listing sessions: %s", strerror(-ret));
 		free(info);
 		return ret;
 	}
-	n = total < CONTROL_SESSIONS_MAX ? total : CONTROL_SESSIONS_MAX;
+	/* Tolerate both "0" and "the number copied" as success. */
+	n = ret > 0 ? (uint32_t)ret : total;
+	if (n > CONTROL_SESSIONS_MAX)
+		n = CONTROL_SESSIONS_MAX;
 	fputs("ok\n", out);
 	if (q->json) {
 		fprintf(out, "{\"total\": %u, \"shown\": %u, \"sessions\": [", total, n);
