@@ -10,9 +10,12 @@
 #include <string.h>
 #include <sys/signalfd.h>
 #include <sys/utsname.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "app.h"
 #include "config.h"
+#include "filter.h"
 #include "log.h"
 #include "runtime.h"
 #include "uring.h"
@@ -183,12 +186,71 @@ static void print_stats(const struct runtime *rt)
 	}
 }
 
+static double unix_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Brings the filter in line with cfg: load, update atomically, or remove. */
+static int filter_sync(struct app *a, const struct config *cfg, char *err, size_t errlen)
+{
+	if (cfg->filter.mode == FILTER_MODE_OFF) {
+		filter_free(a->filter);
+		a->filter = NULL;
+		return 0;
+	}
+	if (!a->filter)
+		return filter_new(cfg, &a->filter, err, errlen);
+	return filter_update(a->filter, cfg, err, errlen);
+}
+
+int app_reload(struct app *a, char *err, size_t errlen)
+{
+	struct config *cfg;
+	int ret;
+
+	pthread_mutex_lock(&a->lock);
+	ret = config_load_file(a->config_path, &cfg, err, errlen);
+	if (!ret) {
+		ret = config_check_host(cfg, err, errlen);
+		if (!ret)
+			ret = runtime_reload(&a->rt, cfg, err, errlen);
+		else
+			config_free(cfg);
+	}
+	if (!ret)
+		ret = filter_sync(a, a->rt.cfg, err, errlen);
+	if (ret) {
+		a->reloads_failed++;
+		snprintf(a->last_reload_error, sizeof(a->last_reload_error), "%s", err);
+		log_err("reload failed, the previous configuration stays in force: %s", err);
+	} else {
+		a->reloads_ok++;
+		a->last_reload_success = unix_now();
+		a->last_reload_error[0] = '\0';
+		log_info("reload: %s applied: %u relay(s)", a->config_path, a->rt.cfg->n_relays);
+	}
+	pthread_mutex_unlock(&a->lock);
+	return ret;
+}
+
+static void print_app_stats(struct app *a)
+{
+	pthread_mutex_lock(&a->lock);
+	print_stats(&a->rt);
+	pthread_mutex_unlock(&a->lock);
+}
+
 /* Waits for signals; -v adds a stats line every stats_interval. Returns on TERM/INT. */
-static void signal_loop(struct runtime *rt, int sfd, int verbosity)
+static void signal_loop(struct app *a, int sfd, int verbosity)
 {
 	struct signalfd_siginfo si;
 	struct pollfd pfd = { .fd = sfd, .events = POLLIN };
-	int timeout = verbosity > 0 ? (int)(rt->cfg->stats_interval * 1000) : -1;
+	int timeout = verbosity > 0 ? (int)(a->rt.cfg->stats_interval * 1000) : -1;
+	char err[CONFIG_ERR_LEN];
 
 	for (;;) {
 		int n = poll(&pfd, 1, timeout);
@@ -196,7 +258,7 @@ static void signal_loop(struct runtime *rt, int sfd, int verbosity)
 		if (n < 0 && errno != EINTR)
 			return;
 		if (n == 0) {
-			print_stats(rt);
+			print_app_stats(a);
 			continue;
 		}
 		if (n < 0 || read(sfd, &si, sizeof(si)) != sizeof(si))
@@ -207,11 +269,10 @@ static void signal_loop(struct runtime *rt, int sfd, int verbosity)
 			log_info("signal %s: stopping", si.ssi_signo == SIGTERM ? "TERM" : "INT");
 			return;
 		case SIGUSR1:
-			print_stats(rt);
+			print_app_stats(a);
 			break;
 		case SIGHUP:
-			log_warn("SIGHUP: live reload is not implemented yet; restart ringrelay to "
-				 "apply a new configuration");
+			app_reload(a, err, sizeof(err));
 			break;
 		}
 	}
@@ -220,12 +281,11 @@ static void signal_loop(struct runtime *rt, int sfd, int verbosity)
 int main(int argc, char **argv)
 {
 	struct options o = { 0 };
-	struct uring_caps caps;
-	struct runtime rt;
+	struct app a = { 0 };
 	struct config *cfg;
 	char err[CONFIG_ERR_LEN];
 	sigset_t mask;
-	int sfd, ret;
+	int sfd, ret = 1;
 
 	if (parse_args(argc, argv, &o))
 		return 2;
@@ -246,8 +306,8 @@ int main(int argc, char **argv)
 		return 0;
 	}
 
-	/* Signals become events on a signalfd that only this thread reads; workers inherit
-	 * the blocked mask. */
+	/* Signals become events on a signalfd that only this thread reads; threads started
+	 * later inherit the blocked mask. */
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
@@ -261,23 +321,33 @@ int main(int argc, char **argv)
 		config_free(cfg);
 		return 1;
 	}
+	a.config_path = o.config;
+	a.start_time = a.last_reload_success = unix_now();
+	pthread_mutex_init(&a.lock, NULL);
+	uring_probe(&a.caps);
 
-	uring_probe(&caps);
-	ret = runtime_start(&rt, cfg, &caps, err, sizeof(err));
-	if (ret) {
+	/* The filter first: traffic it should drop never reaches a listener. */
+	if (filter_sync(&a, cfg, err, sizeof(err))) {
 		log_err("%s", err);
-		runtime_fini(&rt);
-		close(sfd);
-		return 1;
+		config_free(cfg);
+		goto out_close;
+	}
+	if (runtime_start(&a.rt, cfg, &a.caps, err, sizeof(err))) {
+		log_err("%s", err);
+		goto out_fini;
 	}
 	log_info("ringrelay %s: %u relay(s), %u worker(s), backend %s: ready", RINGRELAY_VERSION,
-		 rt.cfg->n_relays, rt.plan.n_workers, config_backend_name(rt.backend));
+		 a.rt.cfg->n_relays, a.rt.plan.n_workers, config_backend_name(a.rt.backend));
 
-	signal_loop(&rt, sfd, o.verbosity);
+	signal_loop(&a, sfd, o.verbosity);
 
-	runtime_stop(&rt);
-	print_stats(&rt); /* the workers are joined: these are the final counts */
-	runtime_fini(&rt);
+	runtime_stop(&a.rt);
+	print_stats(&a.rt); /* the workers are joined: these are the final counts */
+	ret = 0;
+out_fini:
+	runtime_fini(&a.rt);
+	filter_free(a.filter);
+out_close:
 	close(sfd);
-	return 0;
+	return ret;
 }

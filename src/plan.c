@@ -77,14 +77,21 @@ int plan_build(const struct config *cfg, const struct plan_host *host, struct pl
 		out->sessions[i] = (r->max_sessions + out->n_workers - 1) / out->n_workers;
 		sessions += out->sessions[i];
 	}
-	if (out->n_listeners + out->n_mirror + sessions > PLAN_MAX_FIXED_FILES) {
+	if (out->n_mirror > PLAN_MIRROR_SLOTS) {
+		snprintf(err, errlen, "%s: relays: %u mirror upstreams, at most %u in all",
+			 cfg->path, out->n_mirror, PLAN_MIRROR_SLOTS);
+		return -EINVAL;
+	}
+	sessions = sessions * 2 > sessions + 1024 ? sessions * 2 : sessions + 1024;
+	if (PLAN_SESSION_BASE + sessions > PLAN_MAX_FIXED_FILES) {
 		snprintf(err, errlen,
-			 "%s: max_sessions: %llu sessions per worker exceed the kernel's %u "
+			 "%s: max_sessions: %llu session slots per worker exceed the kernel's %u "
 			 "registered files; raise workers or lower max_sessions",
 			 cfg->path, (unsigned long long)sessions, PLAN_MAX_FIXED_FILES);
 		return -EINVAL;
 	}
-	out->files = out->n_listeners + out->n_mirror + (uint32_t)sessions;
+	out->session_slots = (uint32_t)sessions;
+	out->files = PLAN_SESSION_BASE + out->session_slots;
 
 	/* Every completion that can be outstanding at once: a receive per buffer, the sends
 	 * reading them, the end of every multishot, timers and cancels. Sized so the CQ cannot

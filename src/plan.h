@@ -12,6 +12,12 @@
 /* The kernel caps a ring at 32768 SQ and 65536 CQ entries. */
 #define PLAN_MAX_CQ 65536u
 #define PLAN_MAX_FIXED_FILES (1u << 20)
+/* Fixed-file layout of a worker ring: listener slots, mirror upstream slots, then session
+ * regions. Sessions get twice what the config asks for (at least 1024 more) so a reload
+ * can add relays without a restart. */
+#define PLAN_LISTENER_SLOTS 1024u
+#define PLAN_MIRROR_SLOTS 256u
+#define PLAN_SESSION_BASE (PLAN_LISTENER_SLOTS + PLAN_MIRROR_SLOTS)
 
 /* What the plan needs to know about the machine. */
 struct plan_host {
@@ -28,6 +34,7 @@ struct plan {
 	uint32_t n_mirror;	   /* upstream sockets per worker for mirror relays */
 	uint32_t max_fanout;	   /* sends one datagram can cause */
 	uint32_t files;		   /* fixed-file slots per worker: listeners, mirror, sessions */
+	uint32_t session_slots;	   /* of which for sessions, from PLAN_SESSION_BASE */
 	uint32_t cq_entries;
 	uint32_t sq_entries;
 	uint64_t nofile;	   /* RLIMIT_NOFILE the process needs */

@@ -5,9 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "runtime.h"
+#include "sock.h"
 
 int runtime_choose_backend(enum io_backend wanted, const struct uring_caps *caps,
 			   enum io_backend *out, char *err, size_t errlen)
@@ -83,10 +85,91 @@ static void stop_started(struct runtime *rt)
 	rt->n_started = 0;
 }
 
+static void balancers_free(struct balancer *b, uint32_t n)
+{
+	uint32_t i;
+
+	for (i = 0; b && i < n; i++)
+		balancer_fini(&b[i]);
+	free(b);
+}
+
+static struct balancer *balancers_new(const struct config *cfg, char *err, size_t errlen)
+{
+	struct balancer *b = calloc(cfg->n_relays, sizeof(*b));
+	uint32_t i;
+	int ret;
+
+	if (!b) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	for (i = 0; i < cfg->n_relays; i++) {
+		ret = balancer_init(&b[i], &cfg->relays[i]);
+		if (ret) {
+			snprintf(err, errlen, "relay %s: balancer: %s", cfg->relays[i].name,
+				 strerror(-ret));
+			balancers_free(b, i);
+			return NULL;
+		}
+	}
+	return b;
+}
+
+/* True when no worker still drains an old relay in slot s. */
+static bool slot_free(const struct runtime *rt, uint32_t s)
+{
+	uint32_t i;
+
+	for (i = 0; i < rt->plan.n_workers; i++)
+		if (__atomic_load_n(&rt->workers[i].relays[s].state, __ATOMIC_RELAXED) !=
+		    RELAY_SLOT_UNUSED)
+			return false;
+	return true;
+}
+
+/* A relay keeps its slot across reloads (matched by name); new relays take free slots. */
+static int assign_slots(const struct runtime *rt, const struct config *cfg, uint32_t *slot,
+			char *err, size_t errlen)
+{
+	bool taken[WORKER_MAX_RELAYS] = { false };
+	uint32_t i, j, s;
+
+	for (i = 0; i < cfg->n_relays; i++) {
+		slot[i] = UINT32_MAX;
+		for (j = 0; rt->cfg && j < rt->cfg->n_relays; j++) {
+			if (strcmp(rt->cfg->relays[j].name, cfg->relays[i].name) == 0) {
+				slot[i] = rt->relay_slot[j];
+				taken[slot[i]] = true;
+			}
+		}
+	}
+	for (j = 0; rt->cfg && j < rt->cfg->n_relays; j++)
+		taken[rt->relay_slot[j]] = true;
+	for (i = 0; i < cfg->n_relays; i++) {
+		if (slot[i] != UINT32_MAX)
+			continue;
+		for (s = 0; s < WORKER_MAX_RELAYS; s++)
+			if (!taken[s] && (!rt->workers || slot_free(rt, s)))
+				break;
+		if (s == WORKER_MAX_RELAYS) {
+			snprintf(err, errlen,
+				 "relay %s: no free relay slot while removed relays drain; retry "
+				 "after their sessions end",
+				 cfg->relays[i].name);
+			return -EBUSY;
+		}
+		slot[i] = s;
+		taken[s] = true;
+	}
+	return 0;
+}
+
 int runtime_start(struct runtime *rt, struct config *cfg, const struct uring_caps *caps,
 		  char *err, size_t errlen)
 {
 	struct plan_host host;
+	struct worker_cmd *first = NULL;
 	uint32_t i;
 	int ret;
 
@@ -113,34 +196,36 @@ int runtime_start(struct runtime *rt, struct config *cfg, const struct uring_cap
 			snprintf(err, errlen, "setrlimit(RLIMIT_NOFILE): %s", strerror(-ret));
 		return ret;
 	}
-	rt->balancers = calloc(cfg->n_relays, sizeof(*rt->balancers));
+	rt->balancers = balancers_new(cfg, err, errlen);
 	rt->workers = calloc(rt->plan.n_workers, sizeof(*rt->workers));
-	if (!rt->balancers || !rt->workers) {
+	first = calloc(rt->plan.n_workers, sizeof(*first));
+	if (!rt->balancers || !rt->workers || !first) {
 		snprintf(err, errlen, "out of memory");
-		return -ENOMEM;
+		ret = -ENOMEM;
+		goto out;
 	}
-	for (i = 0; i < cfg->n_relays; i++) {
-		ret = balancer_init(&rt->balancers[i], &cfg->relays[i]);
-		if (ret) {
-			snprintf(err, errlen, "relay %s: balancer: %s", cfg->relays[i].name,
-				 strerror(-ret));
-			return ret;
-		}
-	}
+	/* Nothing runs yet: every relay takes a fresh slot. */
+	rt->cfg = NULL;
+	ret = assign_slots(rt, cfg, rt->relay_slot, err, errlen);
+	rt->cfg = cfg;
+	if (ret)
+		goto out;
 	for (i = 0; i < rt->plan.n_workers; i++) {
-		ret = worker_init(&rt->workers[i], i, cfg, &rt->plan, caps, rt->backend,
-				  rt->balancers, &rt->sync);
+		ret = worker_init(&rt->workers[i], i, &rt->plan, caps, rt->backend, &rt->sync);
 		if (ret) {
 			snprintf(err, errlen, "worker %u: %s", i, strerror(-ret));
-			return ret;
+			goto out;
 		}
 	}
 	for (i = 0; i < rt->plan.n_workers; i++) {
-		ret = worker_start(&rt->workers[i]);
+		first[i] = (struct worker_cmd){ .type = WORKER_CMD_APPLY, .cfg = cfg,
+						.balancers = rt->balancers,
+						.relay_slot = rt->relay_slot };
+		ret = worker_start(&rt->workers[i], &first[i]);
 		if (ret) {
 			snprintf(err, errlen, "worker %u: pthread_create: %s", i, strerror(-ret));
 			stop_started(rt);
-			return ret;
+			goto out;
 		}
 		rt->n_started++;
 	}
@@ -153,13 +238,178 @@ int runtime_start(struct runtime *rt, struct config *cfg, const struct uring_cap
 		if (rt->workers[i].state == WORKER_FAILED) {
 			snprintf(err, errlen, "%s", rt->workers[i].error);
 			stop_started(rt);
-			return -EIO;
+			ret = -EIO;
+			goto out;
 		}
 	}
 	for (i = 0; i < rt->n_started; i++)
 		log_info("worker %u: backend %s, CPU %d", i, rt->workers[i].features,
 			 rt->workers[i].cpu);
+out:
+	free(first);
+	return ret;
+}
+
+/* Settings that size threads or memory run on until a restart: keep the running values in
+ * the new config, so what it says is what runs, and say so. */
+static void keep_restart_settings(const struct config *old, struct config *new_cfg)
+{
+	uint32_t i, j;
+
+#define KEEP(field, name)                                                                  \
+	do {                                                                               \
+		if (memcmp(&old->field, &new_cfg->field, sizeof(old->field)) != 0) {       \
+			log_warn("reload: %s changed: it takes effect after a restart", name); \
+			memcpy(&new_cfg->field, &old->field, sizeof(old->field));            \
+		}                                                                          \
+	} while (0)
+	KEEP(workers, "workers");
+	KEEP(io_backend, "io_backend");
+	KEEP(n_cpus, "cpus");
+	KEEP(cpus, "cpus");
+	KEEP(buffer_size, "buffer_size");
+	KEEP(buffers, "buffers");
+	KEEP(user, "user");
+	KEEP(control_socket, "control_socket");
+	KEEP(metrics, "metrics");
+#undef KEEP
+	for (i = 0; i < new_cfg->n_relays; i++) {
+		for (j = 0; j < old->n_relays; j++) {
+			if (strcmp(old->relays[j].name, new_cfg->relays[i].name) != 0 ||
+			    old->relays[j].max_sessions == new_cfg->relays[i].max_sessions)
+				continue;
+			log_warn("reload: relay %s: max_sessions changed: it takes effect after a "
+				 "restart",
+				 new_cfg->relays[i].name);
+			new_cfg->relays[i].max_sessions = old->relays[j].max_sessions;
+		}
+	}
+}
+
+static bool cfg_listens_on(const struct config *cfg, const struct addr *a)
+{
+	uint32_t i, j;
+
+	for (i = 0; i < cfg->n_relays; i++)
+		for (j = 0; j < cfg->relays[i].n_listen; j++)
+			if (addr_equal(&cfg->relays[i].listen[j], a))
+				return true;
+	return false;
+}
+
+/* Binds each new listen address once, so a port held by another program fails the reload
+ * before anything changes. The address is not ours yet: no traffic of ours is touched. */
+static int probe_new_listeners(const struct config *old, const struct config *new_cfg,
+			       char *err, size_t errlen)
+{
+	char buf[ADDR_STRLEN];
+	uint32_t i, j;
+	int fd;
+
+	for (i = 0; i < new_cfg->n_relays; i++) {
+		for (j = 0; j < new_cfg->relays[i].n_listen; j++) {
+			const struct addr *a = &new_cfg->relays[i].listen[j];
+
+			if (cfg_listens_on(old, a))
+				continue;
+			fd = sock_open_listener(a);
+			if (fd < 0) {
+				snprintf(err, errlen, "%s: relays[%u].listen[%u]: %s: %s",
+					 new_cfg->path, i, j, addr_format(a, buf, sizeof(buf)),
+					 strerror(-fd));
+				return fd;
+			}
+			close(fd);
+		}
+	}
 	return 0;
+}
+
+int runtime_reload(struct runtime *rt, struct config *new_cfg, char *err, size_t errlen)
+{
+	uint32_t slot[CONFIG_MAX_RELAYS], i;
+	struct plan_host host;
+	struct plan *check;
+	struct balancer *b;
+	struct worker_cmd *cmd;
+	int ret;
+
+	keep_restart_settings(rt->cfg, new_cfg);
+	check = malloc(sizeof(*check));
+	if (!check) {
+		snprintf(err, errlen, "out of memory");
+		config_free(new_cfg);
+		return -ENOMEM;
+	}
+	ret = runtime_host(&host);
+	if (!ret)
+		ret = plan_build(new_cfg, &host, check, err, errlen);
+	free(check);
+	if (!ret)
+		ret = probe_new_listeners(rt->cfg, new_cfg, err, errlen);
+	if (!ret)
+		ret = assign_slots(rt, new_cfg, slot, err, errlen);
+	if (ret) {
+		config_free(new_cfg);
+		return ret;
+	}
+	b = balancers_new(new_cfg, err, errlen);
+	cmd = calloc(rt->n_started, sizeof(*cmd));
+	if (!b || !cmd) {
+		balancers_free(b, new_cfg->n_relays);
+		free(cmd);
+		if (b)
+			snprintf(err, errlen, "out of memory");
+		config_free(new_cfg);
+		return -ENOMEM;
+	}
+	/* All workers switch at about the same time; each at a point between two batches. */
+	for (i = 0; i < rt->n_started; i++) {
+		cmd[i] = (struct worker_cmd){ .type = WORKER_CMD_APPLY, .cfg = new_cfg,
+					      .balancers = b, .relay_slot = slot };
+		worker_post(&rt->workers[i], &cmd[i]);
+	}
+	for (i = 0; i < rt->n_started; i++)
+		worker_wait(&rt->workers[i], &cmd[i]);
+	for (i = 0; i < rt->n_started; i++) {
+		if (cmd[i].result) {
+			/* Workers already switched what they could: the new config is in force
+			 * and this error is reported as the reload's result. */
+			snprintf(err, errlen, "worker %u: %s", i, cmd[i].error);
+			ret = cmd[i].result;
+			log_err("reload: %s", err);
+		}
+	}
+	free(cmd);
+	balancers_free(rt->balancers, rt->cfg->n_relays);
+	config_free(rt->cfg);
+	rt->balancers = b;
+	rt->cfg = new_cfg;
+	memcpy(rt->relay_slot, slot, sizeof(slot));
+	return ret ? ret : 0;
+}
+
+int runtime_sessions(struct runtime *rt, uint32_t relay, struct session_info *out, uint32_t max,
+		     uint32_t *total)
+{
+	struct worker_cmd cmd;
+	uint32_t i, n = 0;
+
+	*total = 0;
+	if (relay != UINT32_MAX && relay >= rt->cfg->n_relays)
+		return -ENOENT;
+	for (i = 0; i < rt->n_started; i++) {
+		cmd = (struct worker_cmd){ .type = WORKER_CMD_SESSIONS,
+					   .relay = relay == UINT32_MAX ? UINT32_MAX
+									: rt->relay_slot[relay],
+					   .relay_slot = rt->relay_slot, .out = out + n,
+					   .max = max - n };
+		worker_post(&rt->workers[i], &cmd);
+		worker_wait(&rt->workers[i], &cmd);
+		n += cmd.n;
+		*total += cmd.total;
+	}
+	return (int)n;
 }
 
 void runtime_stop(struct runtime *rt)
@@ -174,10 +424,9 @@ void runtime_fini(struct runtime *rt)
 	stop_started(rt);
 	for (i = 0; rt->workers && i < rt->plan.n_workers; i++)
 		worker_fini(&rt->workers[i]);
-	for (i = 0; rt->balancers && rt->cfg && i < rt->cfg->n_relays; i++)
-		balancer_fini(&rt->balancers[i]);
+	if (rt->cfg)
+		balancers_free(rt->balancers, rt->cfg->n_relays);
 	free(rt->workers);
-	free(rt->balancers);
 	config_free(rt->cfg);
 	rt->workers = NULL;
 	rt->balancers = NULL;
@@ -193,8 +442,8 @@ void runtime_sum(const struct runtime *rt, uint32_t r, struct relay_counters *ou
 
 	/* The struct is all uint64_t counters (padding is zero): sum field by field. */
 	memset(out, 0, sizeof(*out));
-	for (i = 0; i < rt->plan.n_workers; i++) {
-		src = (const uint64_t *)&rt->workers[i].counters[r];
+	for (i = 0; rt->workers && i < rt->plan.n_workers; i++) {
+		src = (const uint64_t *)&rt->workers[i].counters[rt->relay_slot[r]];
 		for (k = 0; k < n; k++)
 			dst[k] += counter_get(&src[k]);
 	}

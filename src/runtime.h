@@ -16,7 +16,8 @@ struct runtime {
 	struct plan plan;
 	const struct uring_caps *caps;
 	enum io_backend backend;
-	struct balancer *balancers; /* one per relay */
+	struct balancer *balancers; /* one per relay of cfg */
+	uint32_t relay_slot[CONFIG_MAX_RELAYS]; /* worker relay slot of cfg->relays[i] */
 	struct worker *workers;	    /* plan.n_workers */
 	uint32_t n_started;
 	struct worker_sync sync;
@@ -33,11 +34,25 @@ int runtime_host(struct plan_host *host);
  * Takes cfg (freed by runtime_fini). On failure nothing keeps running and err says why. */
 int runtime_start(struct runtime *rt, struct config *cfg, const struct uring_caps *caps,
 		  char *err, size_t errlen);
+/* Applies new_cfg to the running workers without a restart: listeners whose address stays
+ * keep their sockets (and queued datagrams) and their sessions; upstream changes apply to new
+ * sessions (sessions on removed upstreams end); relays and listeners come and go. Settings
+ * that size memory or threads (workers, io_backend, cpus, buffers, buffer_size, user,
+ * control_socket, metrics, a relay's max_sessions) keep their running values until a restart,
+ * with a warning. Always takes new_cfg. Returns 0, or -errno with err set: a failed check
+ * leaves the running config untouched; a worker that fails to apply (rare: a socket error
+ * after the checks) leaves the new config in force without that part. */
+int runtime_reload(struct runtime *rt, struct config *new_cfg, char *err, size_t errlen);
+/* Copies up to max sessions of relay (index in cfg; UINT32_MAX = all relays) into out;
+ * *total gets the number that exist. Asks each worker, which answers from its own thread.
+ * Returns 0 or -errno. */
+int runtime_sessions(struct runtime *rt, uint32_t relay, struct session_info *out, uint32_t max,
+		     uint32_t *total);
 /* Stops and joins the workers; counters stay readable until runtime_fini. */
 void runtime_stop(struct runtime *rt);
 /* Stops and joins the workers, frees everything; idempotent. */
 void runtime_fini(struct runtime *rt);
-/* Sums relay r's counters over all workers. */
+/* Sums the counters of relay r (index in cfg) over all workers. */
 void runtime_sum(const struct runtime *rt, uint32_t r, struct relay_counters *out);
 
 #endif

@@ -30,12 +30,13 @@ int uring_init(struct io_uring *ring, uint32_t sq_entries, uint32_t cq_entries, 
 /* user_data: which operation completed and on what. Packed into 64 bits so a completion
  * needs no allocation or lookup table:  op:4 | relay:8 | bid:16 | idx:24 | gen:12 */
 enum uring_op {
-	OP_RECV_LISTENER = 1, /* idx = listener */
+	OP_RECV_LISTENER = 1, /* idx = listener slot, gen */
 	OP_RECV_SESSION,      /* relay, idx = session slot, gen */
 	OP_SEND_UPSTREAM,     /* relay, bid */
 	OP_SEND_CLIENT,	      /* relay, bid */
 	OP_TIMER,
 	OP_STOP,	      /* the stop eventfd became readable */
+	OP_CMD,		      /* main posted a command (worker_run_cmd) */
 	OP_CANCEL_SESSION,    /* relay, idx, gen: the cancel of a session's receive */
 	OP_IGNORE,	      /* file updates: nothing to do */
 };

@@ -1,4 +1,7 @@
 // SPDX-License-Identifier: MIT
+/* What both backends share: thread lifecycle, applying a config (start-up and reload),
+ * sessions, expiry, and the command channel from main. Nothing here is per-packet except
+ * worker_session_get's lookup. */
 #include <errno.h>
 #include <sched.h>
 #include <signal.h>
@@ -25,8 +28,8 @@ uint64_t worker_tick_ns(const struct worker *w)
 	uint64_t tick = 1000000000ull;
 	uint32_t i;
 
-	for (i = 0; i < w->n_relays; i++) {
-		uint64_t t = (uint64_t)(w->relays[i].conf->session_timeout * 1e9 / 4);
+	for (i = 0; w->cfg && i < w->cfg->n_relays; i++) {
+		uint64_t t = (uint64_t)(w->cfg->relays[i].session_timeout * 1e9 / 4);
 
 		if (t < tick)
 			tick = t;
@@ -34,150 +37,43 @@ uint64_t worker_tick_ns(const struct worker *w)
 	return tick < 10000000ull ? 10000000ull : tick;
 }
 
-int worker_init(struct worker *w, uint32_t id, const struct config *cfg, const struct plan *plan,
-		const struct uring_caps *caps, enum io_backend backend,
-		const struct balancer *balancers, struct worker_sync *sync)
+int worker_init(struct worker *w, uint32_t id, const struct plan *plan,
+		const struct uring_caps *caps, enum io_backend backend, struct worker_sync *sync)
 {
-	uint32_t i, l = 0, m = 0;
-	int err;
+	uint32_t i;
 
 	memset(w, 0, sizeof(*w));
 	w->id = id;
 	w->cpu = plan->cpu[id];
-	w->cfg = cfg;
 	w->plan = plan;
 	w->caps = caps;
 	w->backend = backend;
 	w->sync = sync;
-	w->stop_fd = -1;
-	w->n_relays = cfg->n_relays;
-	w->n_listeners = plan->n_listeners;
-	w->n_mirror = plan->n_mirror;
-
-	w->relays = calloc(w->n_relays, sizeof(*w->relays));
-	w->listeners = calloc(w->n_listeners, sizeof(*w->listeners));
-	w->mirror_fds = calloc(w->n_mirror ? w->n_mirror : 1, sizeof(*w->mirror_fds));
-	w->counters = aligned_alloc(64, w->n_relays * sizeof(*w->counters));
-	if (!w->relays || !w->listeners || !w->mirror_fds || !w->counters) {
-		err = -ENOMEM;
-		goto err_fini;
-	}
-	memset(w->counters, 0, w->n_relays * sizeof(*w->counters));
-	for (i = 0; i < w->n_mirror; i++)
-		w->mirror_fds[i] = -1;
-
-	for (i = 0; i < cfg->n_relays; i++) {
-		const struct relay_conf *r = &cfg->relays[i];
-		struct worker_relay *wr = &w->relays[i];
-		uint32_t j;
-
-		wr->conf = r;
-		wr->balancer = &balancers[i];
-		wr->rr_state = id; /* workers start at different upstreams */
-		for (j = 0; j < r->n_listen; j++, l++) {
-			w->listeners[l].addr = r->listen[j];
-			w->listeners[l].relay = i;
-			w->listeners[l].fd = -1;
-			w->listeners[l].wildcard = addr_is_any(&r->listen[j]);
-		}
-		if (r->mode == RELAY_MODE_MIRROR) {
-			wr->mirror_base = m;
-			m += r->n_upstreams;
-			continue;
-		}
-		err = session_table_init(&wr->sessions, plan->sessions[i],
-					 (uint64_t)(r->session_timeout * 1e9));
-		if (err)
-			goto err_fini;
-	}
+	w->region_next = PLAN_SESSION_BASE;
+	for (i = 0; i < WORKER_MAX_LISTENERS; i++)
+		w->listeners[i].fd = -1;
 	w->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (w->stop_fd < 0) {
-		err = -errno;
-		goto err_fini;
+	w->cmd_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (w->stop_fd < 0 || w->cmd_fd < 0) {
+		int err = -errno;
+
+		worker_fini(w);
+		return err;
 	}
 	return 0;
-
-err_fini:
-	worker_fini(w);
-	return err;
 }
 
 void worker_fini(struct worker *w)
 {
 	uint32_t i;
 
-	worker_close_sockets(w);
-	for (i = 0; w->relays && i < w->n_relays; i++)
+	for (i = 0; i < WORKER_MAX_RELAYS; i++)
 		session_table_fini(&w->relays[i].sessions);
-	free(w->relays);
-	free(w->listeners);
-	free(w->mirror_fds);
-	free(w->counters);
-	if (w->stop_fd >= 0)
+	if (w->stop_fd > 0)
 		close(w->stop_fd);
-	w->relays = NULL;
-	w->listeners = NULL;
-	w->mirror_fds = NULL;
-	w->counters = NULL;
-	w->stop_fd = -1;
-}
-
-int worker_open_sockets(struct worker *w)
-{
-	char buf[ADDR_STRLEN];
-	uint32_t i, j;
-	int fd;
-
-	for (i = 0; i < w->n_listeners; i++) {
-		struct listener *l = &w->listeners[i];
-
-		fd = sock_open_listener(&l->addr);
-		if (fd < 0) {
-			snprintf(w->error, sizeof(w->error), "relay %s: listen %s: %s%s",
-				 w->relays[l->relay].conf->name, addr_format(&l->addr, buf, sizeof(buf)),
-				 strerror(-fd),
-				 fd == -EADDRINUSE ? " (another program holds this port: stop it or "
-						     "change the listen address)"
-				 : fd == -EADDRNOTAVAIL ? " (no interface has this address)"
-				 : fd == -EACCES ? " (ports below 1024 need CAP_NET_BIND_SERVICE)"
-						 : "");
-			return fd;
-		}
-		l->fd = fd;
-	}
-	for (i = 0; i < w->n_relays; i++) {
-		const struct relay_conf *r = w->relays[i].conf;
-
-		if (r->mode != RELAY_MODE_MIRROR)
-			continue;
-		for (j = 0; j < r->n_upstreams; j++) {
-			fd = sock_open_upstream(&r->upstreams[j].addr);
-			if (fd < 0) {
-				snprintf(w->error, sizeof(w->error), "relay %s: upstream %s: %s",
-					 r->name, addr_format(&r->upstreams[j].addr, buf, sizeof(buf)),
-					 strerror(-fd));
-				return fd;
-			}
-			w->mirror_fds[w->relays[i].mirror_base + j] = fd;
-		}
-	}
-	return 0;
-}
-
-void worker_close_sockets(struct worker *w)
-{
-	uint32_t i;
-
-	for (i = 0; w->listeners && i < w->n_listeners; i++) {
-		if (w->listeners[i].fd >= 0)
-			close(w->listeners[i].fd);
-		w->listeners[i].fd = -1;
-	}
-	for (i = 0; w->mirror_fds && i < w->n_mirror; i++) {
-		if (w->mirror_fds[i] >= 0)
-			close(w->mirror_fds[i]);
-		w->mirror_fds[i] = -1;
-	}
+	if (w->cmd_fd > 0)
+		close(w->cmd_fd);
+	w->stop_fd = w->cmd_fd = -1;
 }
 
 void worker_report(struct worker *w, enum worker_state state)
@@ -189,17 +85,17 @@ void worker_report(struct worker *w, enum worker_state state)
 	pthread_mutex_unlock(&w->sync->lock);
 }
 
-struct session *worker_session_get(struct worker *w, const struct listener *l,
-				   const struct addr *client, const struct sock_rx_meta *meta,
-				   bool *created)
+/* ---------------------------------------------------------------- sessions */
+
+struct session *worker_session_get(struct worker *w, uint32_t li, const struct addr *client,
+				   const struct sock_rx_meta *meta)
 {
+	struct listener *l = &w->listeners[li];
 	struct worker_relay *wr = &w->relays[l->relay];
 	struct relay_counters *c = &w->counters[l->relay];
-	uint32_t li = (uint32_t)(l - w->listeners);
 	struct session *s;
 	int fd;
 
-	*created = false;
 	s = session_lookup(&wr->sessions, client, li);
 	if (s) {
 		session_touch(&wr->sessions, s, w->now);
@@ -211,24 +107,31 @@ struct session *worker_session_get(struct worker *w, const struct listener *l,
 		return NULL;
 	}
 	s->upstream = balancer_pick(wr->balancer, client, &wr->rr_state);
+	s->upstream_addr = wr->conf->upstreams[s->upstream].addr;
 	/* A new flow costs socket() + connect(): per session, never per datagram. */
-	fd = sock_open_upstream(&wr->conf->upstreams[s->upstream].addr);
-	if (fd < 0) {
-		session_close(&wr->sessions, s);
-		session_release(&wr->sessions, s);
-		counter_add(&c->drops[DROP_SOCKET_ERROR], 1);
-		return NULL;
-	}
+	fd = sock_open_upstream(&s->upstream_addr);
+	if (fd < 0)
+		goto err_release;
 	s->fd = fd;
 	s->local = l->addr;
 	if (meta->has_local) {
 		s->local = meta->local;
 		addr_set_port(&s->local, addr_port(&l->addr));
 	}
+	if (w->ops->session_opened(w, l->relay, s))
+		goto err_release;
 	counter_add(&c->sessions_created, 1);
 	counter_set(&c->sessions_active, wr->sessions.active);
-	*created = true;
 	return s;
+
+err_release:
+	if (s->fd >= 0)
+		close(s->fd);
+	s->fd = -1;
+	session_close(&wr->sessions, s);
+	session_release(&wr->sessions, s);
+	counter_add(&c->drops[DROP_SOCKET_ERROR], 1);
+	return NULL;
 }
 
 void worker_note_overflow(struct worker *w, struct listener *l, const struct sock_rx_meta *m)
@@ -241,13 +144,436 @@ void worker_note_overflow(struct worker *w, struct listener *l, const struct soc
 	l->ovfl_last = m->ovfl;
 }
 
+/* Closes the ACTIVE sessions of relay r for which keep() is false (all when keep is NULL). */
+static void close_sessions(struct worker *w, uint32_t r,
+			   bool (*keep)(const struct worker *w, uint32_t r, const struct session *s))
+{
+	struct worker_relay *wr = &w->relays[r];
+	struct session_table *t = &wr->sessions;
+	uint32_t i;
+
+	for (i = 0; t->slots && i < t->capacity; i++) {
+		struct session *s = &t->slots[i];
+
+		if (s->state != SESSION_ACTIVE || (keep && keep(w, r, s)))
+			continue;
+		session_close(t, s);
+		w->ops->session_close(w, r, s);
+	}
+	counter_set(&w->counters[r].sessions_active, t->active);
+}
+
+static bool table_idle(const struct session_table *t)
+{
+	uint32_t i;
+
+	for (i = 0; t->slots && i < t->capacity; i++)
+		if (t->slots[i].state != SESSION_FREE)
+			return false;
+	return true;
+}
+
+static void set_slot_state(struct worker_relay *wr, enum relay_slot_state st)
+{
+	/* main reads it (relaxed) to know when a slot may be reused */
+	__atomic_store_n(&wr->state, st, __ATOMIC_RELAXED);
+}
+
+void worker_tick(struct worker *w)
+{
+	struct session *s;
+	uint32_t r;
+
+	for (r = 0; r < WORKER_MAX_RELAYS; r++) {
+		struct worker_relay *wr = &w->relays[r];
+
+		if (wr->state == RELAY_SLOT_DRAINING && table_idle(&wr->sessions)) {
+			session_table_fini(&wr->sessions);
+			set_slot_state(wr, RELAY_SLOT_UNUSED);
+			continue;
+		}
+		if (wr->state != RELAY_SLOT_ACTIVE || wr->mode != RELAY_MODE_FORWARD)
+			continue;
+		while ((s = session_expire_next(&wr->sessions, w->now))) {
+			w->ops->session_close(w, r, s);
+			counter_add(&w->counters[r].sessions_expired, 1);
+		}
+		counter_set(&w->counters[r].sessions_active, wr->sessions.active);
+	}
+}
+
+/* ---------------------------------------------------------------- applying a config */
+
+static void close_mirrors(struct worker *w, uint32_t r)
+{
+	struct worker_relay *wr = &w->relays[r];
+	uint32_t j;
+
+	for (j = 0; j < wr->n_mirror; j++) {
+		w->ops->mirror_close(w, r, j);
+		close(wr->mirror_fd[j]);
+		wr->mirror_fd[j] = -1;
+	}
+	wr->n_mirror = 0;
+}
+
+/* Makes relay r's mirror sockets match its upstreams, keeping the sockets of upstreams that
+ * stay. */
+static int sync_mirrors(struct worker *w, uint32_t r, struct worker_cmd *cmd)
+{
+	struct worker_relay *wr = &w->relays[r];
+	const struct relay_conf *rc = wr->conf;
+	int fd[CONFIG_MAX_UPSTREAMS];
+	uint32_t slot[CONFIG_MAX_UPSTREAMS];
+	bool kept[CONFIG_MAX_UPSTREAMS] = { false };
+	uint32_t i, j;
+	char buf[ADDR_STRLEN];
+	int err;
+
+	for (i = 0; i < rc->n_upstreams; i++) {
+		fd[i] = -1;
+		for (j = 0; j < wr->n_mirror; j++) {
+			if (!kept[j] && addr_equal(&wr->mirror_addr[j], &rc->upstreams[i].addr)) {
+				kept[j] = true;
+				fd[i] = wr->mirror_fd[j];
+				slot[i] = wr->mirror_slot[j];
+				break;
+			}
+		}
+	}
+	for (j = 0; j < wr->n_mirror; j++) {
+		if (kept[j])
+			continue;
+		w->ops->mirror_close(w, r, j);
+		close(wr->mirror_fd[j]);
+	}
+	wr->n_mirror = rc->n_upstreams;
+	for (i = 0; i < rc->n_upstreams; i++) {
+		wr->mirror_addr[i] = rc->upstreams[i].addr;
+		wr->mirror_fd[i] = fd[i];
+		wr->mirror_slot[i] = fd[i] >= 0 ? slot[i] : UINT32_MAX;
+	}
+	for (i = 0; i < rc->n_upstreams; i++) {
+		if (wr->mirror_fd[i] >= 0)
+			continue;
+		err = sock_open_upstream(&wr->mirror_addr[i]);
+		if (err >= 0) {
+			wr->mirror_fd[i] = err;
+			err = w->ops->mirror_open(w, r, i);
+		}
+		if (err < 0) {
+			snprintf(cmd->error, sizeof(cmd->error), "relay %s: upstream %s: %s", rc->name,
+				 addr_format(&wr->mirror_addr[i], buf, sizeof(buf)), strerror(-err));
+			return err;
+		}
+	}
+	return 0;
+}
+
+static bool upstream_kept(const struct worker *w, uint32_t r, const struct session *s)
+{
+	const struct worker_relay *wr = &w->relays[r];
+	uint32_t i;
+
+	for (i = 0; i < wr->conf->n_upstreams; i++)
+		if (addr_equal(&wr->conf->upstreams[i].addr, &s->upstream_addr))
+			return true;
+	return false;
+}
+
+/* Brings relay slot r to serve rc. */
+static int apply_relay(struct worker *w, uint32_t r, const struct relay_conf *rc,
+		       const struct balancer *b, struct worker_cmd *cmd)
+{
+	struct worker_relay *wr = &w->relays[r];
+	uint32_t n = w->plan->n_workers;
+	uint32_t cap = (rc->max_sessions + n - 1) / n;
+	bool fresh = wr->state != RELAY_SLOT_ACTIVE;
+	uint64_t timeout = (uint64_t)(rc->session_timeout * 1e9);
+	int err;
+
+	if (fresh)
+		memset(&w->counters[r], 0, sizeof(w->counters[r]));
+	/* Leaving forward mode ends its sessions; leaving mirror mode its upstream sockets. */
+	if (!fresh && wr->mode != rc->mode) {
+		if (wr->mode == RELAY_MODE_FORWARD)
+			close_sessions(w, r, NULL);
+		else
+			close_mirrors(w, r);
+	}
+	wr->conf = rc;
+	wr->balancer = b;
+	if (rc->mode == RELAY_MODE_FORWARD && !wr->sessions.slots) {
+		/* A reused slot keeps its region when the new table fits in it. */
+		if (wr->session_region < cap) {
+			if (w->region_next + cap > PLAN_SESSION_BASE + w->plan->session_slots) {
+				snprintf(cmd->error, sizeof(cmd->error),
+					 "relay %s: no room for %u more sessions per worker until "
+					 "restart",
+					 rc->name, cap);
+				return -ENOSPC;
+			}
+			wr->session_base = w->region_next;
+			wr->session_region = cap;
+			w->region_next += cap;
+		}
+		err = session_table_init(&wr->sessions, cap, timeout);
+		if (err) {
+			snprintf(cmd->error, sizeof(cmd->error), "relay %s: session table: %s",
+				 rc->name, strerror(-err));
+			return err;
+		}
+	}
+	/* A changed max_sessions applies after a restart: the table is sized once. */
+	wr->sessions.timeout_ns = timeout;
+	wr->mode = rc->mode;
+	set_slot_state(wr, RELAY_SLOT_ACTIVE);
+	if (rc->mode == RELAY_MODE_MIRROR)
+		return sync_mirrors(w, r, cmd);
+	/* Sessions on upstreams that are gone end now; their clients get a new upstream with
+	 * their next datagram. The others stay where they are. */
+	if (!fresh)
+		close_sessions(w, r, upstream_kept);
+	return 0;
+}
+
+static void retire_relay(struct worker *w, uint32_t r)
+{
+	struct worker_relay *wr = &w->relays[r];
+
+	close_sessions(w, r, NULL);
+	close_mirrors(w, r);
+	wr->conf = NULL;
+	wr->balancer = NULL;
+	set_slot_state(wr, RELAY_SLOT_DRAINING);
+}
+
+static void close_listener(struct worker *w, uint32_t li)
+{
+	struct listener *l = &w->listeners[li];
+
+	w->ops->listener_close(w, li);
+	close(l->fd);
+	l->fd = -1;
+	l->in_use = false;
+	l->gen++;
+	l->ovfl_last = 0;
+}
+
+/* Which listen address of cfg (relay slot through relay_slot) l serves, or false. */
+static bool find_listen(const struct worker_cmd *cmd, const struct addr *a, uint32_t *slot)
+{
+	const struct config *cfg = cmd->cfg;
+	uint32_t i, j;
+
+	for (i = 0; i < cfg->n_relays; i++) {
+		for (j = 0; j < cfg->relays[i].n_listen; j++) {
+			if (addr_equal(&cfg->relays[i].listen[j], a)) {
+				*slot = cmd->relay_slot[i];
+				return true;
+			}
+		}
+	}
+	return false;
+}
+
+static int open_listener(struct worker *w, const struct addr *a, uint32_t relay,
+			 struct worker_cmd *cmd)
+{
+	char buf[ADDR_STRLEN];
+	uint32_t li;
+	int fd, err;
+
+	for (li = 0; li < WORKER_MAX_LISTENERS && w->listeners[li].in_use; li++)
+		;
+	if (li == WORKER_MAX_LISTENERS)
+		return -ENOSPC;
+	fd = sock_open_listener(a);
+	if (fd < 0) {
+		snprintf(cmd->error, sizeof(cmd->error), "relay %s: listen %s: %s%s",
+			 w->relays[relay].conf->name, addr_format(a, buf, sizeof(buf)), strerror(-fd),
+			 fd == -EADDRINUSE ? " (another program holds this port: stop it or change "
+					     "the listen address)"
+			 : fd == -EADDRNOTAVAIL ? " (no interface has this address)"
+			 : fd == -EACCES	? " (ports below 1024 need CAP_NET_BIND_SERVICE)"
+						: "");
+		return fd;
+	}
+	w->listeners[li] = (struct listener){ .in_use = true, .addr = *a, .relay = relay,
+					      .gen = w->listeners[li].gen, .fd = fd,
+					      .wildcard = addr_is_any(a) };
+	err = w->ops->listener_open(w, li);
+	if (err) {
+		snprintf(cmd->error, sizeof(cmd->error), "listen %s: %s",
+			 addr_format(a, buf, sizeof(buf)), strerror(-err));
+		close(fd);
+		w->listeners[li].fd = -1;
+		w->listeners[li].in_use = false;
+	}
+	return err;
+}
+
+/* A session answers through the listener it arrived on; it ends with that listener. */
+static bool listener_kept(const struct worker *w, uint32_t r, const struct session *s)
+{
+	const struct listener *l = &w->listeners[s->listener];
+
+	return l->in_use && l->relay == r;
+}
+
+int worker_apply(struct worker *w, struct worker_cmd *cmd)
+{
+	const struct config *cfg = cmd->cfg;
+	bool wanted[WORKER_MAX_RELAYS] = { false };
+	uint32_t i, j, li, slot;
+	int err;
+
+	for (i = 0; i < cfg->n_relays; i++)
+		wanted[cmd->relay_slot[i]] = true;
+	for (i = 0; i < WORKER_MAX_RELAYS; i++)
+		if (w->relays[i].state == RELAY_SLOT_ACTIVE && !wanted[i])
+			retire_relay(w, i);
+	for (i = 0; i < cfg->n_relays; i++) {
+		err = apply_relay(w, cmd->relay_slot[i], &cfg->relays[i], &cmd->balancers[i], cmd);
+		if (err)
+			return err;
+	}
+	w->cfg = cfg;
+	/* Listeners whose address stays keep their socket, and so their queued datagrams. New
+	 * ones open before old ones close, so a slot index is never reused within one apply. */
+	for (i = 0; i < cfg->n_relays; i++) {
+		for (j = 0; j < cfg->relays[i].n_listen; j++) {
+			const struct addr *a = &cfg->relays[i].listen[j];
+
+			for (li = 0; li < WORKER_MAX_LISTENERS; li++)
+				if (w->listeners[li].in_use && addr_equal(&w->listeners[li].addr, a))
+					break;
+			if (li < WORKER_MAX_LISTENERS) {
+				w->listeners[li].relay = cmd->relay_slot[i];
+				continue;
+			}
+			err = open_listener(w, a, cmd->relay_slot[i], cmd);
+			if (err)
+				return err;
+		}
+	}
+	for (li = 0; li < WORKER_MAX_LISTENERS; li++)
+		if (w->listeners[li].in_use && !find_listen(cmd, &w->listeners[li].addr, &slot))
+			close_listener(w, li);
+	for (i = 0; i < cfg->n_relays; i++)
+		if (cfg->relays[i].mode == RELAY_MODE_FORWARD)
+			close_sessions(w, cmd->relay_slot[i], listener_kept);
+	return 0;
+}
+
+void worker_close_all(struct worker *w)
+{
+	uint32_t i;
+
+	for (i = 0; i < WORKER_MAX_LISTENERS; i++)
+		if (w->listeners[i].in_use)
+			close_listener(w, i);
+	for (i = 0; i < WORKER_MAX_RELAYS; i++)
+		if (w->relays[i].state == RELAY_SLOT_ACTIVE)
+			retire_relay(w, i);
+}
+
+/* ---------------------------------------------------------------- commands from main */
+
+static void snapshot_sessions(struct worker *w, struct worker_cmd *cmd)
+{
+	uint32_t r, i, k;
+
+	for (r = 0; r < WORKER_MAX_RELAYS; r++) {
+		struct worker_relay *wr = &w->relays[r];
+		struct session_table *t = &wr->sessions;
+
+		if (wr->state != RELAY_SLOT_ACTIVE || (cmd->relay != UINT32_MAX && cmd->relay != r))
+			continue;
+		for (i = 0; t->slots && i < t->capacity; i++) {
+			const struct session *s = &t->slots[i];
+			struct session_info *si;
+
+			if (s->state != SESSION_ACTIVE)
+				continue;
+			cmd->total++;
+			if (cmd->n >= cmd->max)
+				continue;
+			si = &cmd->out[cmd->n++];
+			si->worker = w->id;
+			si->relay = 0;
+			for (k = 0; k < w->cfg->n_relays; k++)
+				if (cmd->relay_slot[k] == r)
+					si->relay = k;
+			si->client = s->client;
+			si->local = s->local;
+			si->upstream = s->upstream_addr;
+			si->idle_ms = (w->now - s->last_active) / 1000000;
+		}
+	}
+}
+
+void worker_run_cmd(struct worker *w)
+{
+	struct worker_cmd *cmd;
+	uint64_t v;
+
+	if (read(w->cmd_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		return;
+	pthread_mutex_lock(&w->sync->lock);
+	cmd = w->cmd;
+	w->cmd = NULL;
+	pthread_mutex_unlock(&w->sync->lock);
+	if (!cmd)
+		return;
+	w->now = worker_clock();
+	if (cmd->type == WORKER_CMD_APPLY)
+		cmd->result = worker_apply(w, cmd);
+	else
+		snapshot_sessions(w, cmd);
+	pthread_mutex_lock(&w->sync->lock);
+	cmd->done = true;
+	pthread_cond_broadcast(&w->sync->cond);
+	pthread_mutex_unlock(&w->sync->lock);
+}
+
+void worker_post(struct worker *w, struct worker_cmd *cmd)
+{
+	uint64_t one = 1;
+
+	pthread_mutex_lock(&w->sync->lock);
+	cmd->done = false;
+	w->cmd = cmd;
+	pthread_mutex_unlock(&w->sync->lock);
+	if (write(w->cmd_fd, &one, sizeof(one)) < 0)
+		return; /* an eventfd write fails only on counter overflow */
+}
+
+void worker_wait(struct worker *w, struct worker_cmd *cmd)
+{
+	pthread_mutex_lock(&w->sync->lock);
+	while (!cmd->done)
+		pthread_cond_wait(&w->sync->cond, &w->sync->lock);
+	pthread_mutex_unlock(&w->sync->lock);
+}
+
+/* ---------------------------------------------------------------- the thread */
+
+struct thread_arg {
+	struct worker *w;
+	struct worker_cmd *first;
+};
+
 static void *worker_thread(void *arg)
 {
-	struct worker *w = arg;
+	struct thread_arg *ta = arg;
+	struct worker *w = ta->w;
+	struct worker_cmd *first = ta->first;
 	cpu_set_t set;
 	sigset_t all;
 	int err;
 
+	free(ta);
 	/* Only main handles signals (signalfd); workers are stopped through stop_fd. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, NULL);
@@ -260,19 +586,27 @@ static void *worker_thread(void *arg)
 		worker_report(w, WORKER_FAILED);
 		return (void *)(intptr_t)-err;
 	}
-	err = w->backend == IO_BACKEND_IO_URING ? worker_uring_run(w) : worker_mmsg_run(w);
+	err = w->backend == IO_BACKEND_IO_URING ? worker_uring_run(w, first)
+						: worker_mmsg_run(w, first);
 	return (void *)(intptr_t)err;
 }
 
-int worker_start(struct worker *w)
+int worker_start(struct worker *w, struct worker_cmd *first)
 {
+	struct thread_arg *ta = malloc(sizeof(*ta));
 	char name[16];
 	int err;
 
+	if (!ta)
+		return -ENOMEM;
+	ta->w = w;
+	ta->first = first;
 	w->state = WORKER_STARTING;
-	err = pthread_create(&w->thread, NULL, worker_thread, w);
-	if (err)
+	err = pthread_create(&w->thread, NULL, worker_thread, ta);
+	if (err) {
+		free(ta);
 		return -err;
+	}
 	snprintf(name, sizeof(name), "ringrelay-w%u", w->id);
 	pthread_setname_np(w->thread, name);
 	return 0;
@@ -283,7 +617,7 @@ void worker_stop(struct worker *w)
 	uint64_t one = 1;
 
 	if (write(w->stop_fd, &one, sizeof(one)) < 0)
-		return; /* the counter cannot overflow with one write per stop */
+		return; /* an eventfd write fails only on counter overflow */
 }
 
 int worker_join(struct worker *w)

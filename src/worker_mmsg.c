@@ -105,15 +105,18 @@ static void tx_set(struct mmsg_worker *mw, int i, void *data, size_t len)
 	mw->tx[i].msg_hdr.msg_iovlen = 1;
 }
 
-static void on_listener(struct mmsg_worker *mw, uint32_t li)
+static void on_listener(struct mmsg_worker *mw, struct udata u)
 {
 	struct worker *w = mw->w;
-	struct listener *l = &w->listeners[li];
+	struct listener *l = &w->listeners[u.idx];
 	struct worker_relay *wr = &w->relays[l->relay];
 	struct relay_counters *c = &w->counters[l->relay];
 	struct session *cur = NULL, *s;
-	int round, n, i, ntx, u;
+	int round, n, i, ntx;
+	uint32_t j;
 
+	if (!l->in_use || (l->gen & UDATA_GEN_MASK) != u.gen)
+		return; /* closed earlier in this batch of events */
 	for (round = 0; round < MMSG_ROUNDS; round++) {
 		n = take_batch(mw, l->fd, true);
 		if (n <= 0)
@@ -125,7 +128,6 @@ static void on_listener(struct mmsg_worker *mw, uint32_t li)
 			struct sock_rx_meta meta = { 0 };
 			struct addr client;
 			struct cmsghdr *cm;
-			bool created;
 
 			for (cm = CMSG_FIRSTHDR(m); cm; cm = CMSG_NXTHDR(m, cm))
 				sock_rx_cmsg(cm, &meta);
@@ -138,26 +140,13 @@ static void on_listener(struct mmsg_worker *mw, uint32_t li)
 				continue;
 			counter_add(&c->rx_pkts, 1);
 			counter_add(&c->rx_bytes, mw->rx[i].msg_len);
-			if (wr->conf->mode == RELAY_MODE_MIRROR) {
+			if (wr->mode == RELAY_MODE_MIRROR) {
 				tx_set(mw, ntx++, mw->rx_iov[i].iov_base, mw->rx[i].msg_len);
 				continue;
 			}
-			s = worker_session_get(w, l, &client, &meta, &created);
+			s = worker_session_get(w, u.idx, &client, &meta);
 			if (!s)
 				continue;
-			if (created) {
-				struct udata ud = { .op = OP_RECV_SESSION, .relay = l->relay,
-						    .idx = session_index(&wr->sessions, s),
-						    .gen = s->gen };
-
-				if (watch(mw, s->fd, ud)) {
-					counter_add(&c->drops[DROP_SOCKET_ERROR], 1);
-					close(s->fd);
-					session_close(&wr->sessions, s);
-					session_release(&wr->sessions, s);
-					continue;
-				}
-			}
 			/* Consecutive datagrams of one session leave in one sendmmsg. */
 			if (cur && s != cur) {
 				flush(mw, cur->fd, ntx, c, true);
@@ -166,9 +155,9 @@ static void on_listener(struct mmsg_worker *mw, uint32_t li)
 			cur = s;
 			tx_set(mw, ntx++, mw->rx_iov[i].iov_base, mw->rx[i].msg_len);
 		}
-		if (wr->conf->mode == RELAY_MODE_MIRROR) {
-			for (u = 0; ntx && u < (int)wr->conf->n_upstreams; u++)
-				flush(mw, w->mirror_fds[wr->mirror_base + (uint32_t)u], ntx, c, true);
+		if (wr->mode == RELAY_MODE_MIRROR) {
+			for (j = 0; ntx && j < wr->n_mirror; j++)
+				flush(mw, wr->mirror_fd[j], ntx, c, true);
 		} else if (cur && ntx) {
 			flush(mw, cur->fd, ntx, c, true);
 		}
@@ -231,41 +220,68 @@ static void on_session(struct mmsg_worker *mw, struct udata u)
 
 static void on_timer(struct mmsg_worker *mw)
 {
-	struct worker *w = mw->w;
-	struct session *s;
 	uint64_t ticks;
-	uint32_t r;
 
 	if (read(mw->timerfd, &ticks, sizeof(ticks)) < 0)
 		return;
-	for (r = 0; r < w->n_relays; r++) {
-		struct worker_relay *wr = &w->relays[r];
-
-		if (wr->conf->mode != RELAY_MODE_FORWARD)
-			continue;
-		while ((s = session_expire_next(&wr->sessions, w->now))) {
-			close(s->fd); /* also removes it from the epoll set */
-			s->fd = -1;
-			session_release(&wr->sessions, s);
-			counter_add(&w->counters[r].sessions_expired, 1);
-		}
-		counter_set(&w->counters[r].sessions_active, wr->sessions.active);
-	}
+	worker_tick(mw->w);
 }
 
-static int mmsg_setup(struct mmsg_worker *mw)
+static int hook_listener_open(struct worker *w, uint32_t li)
+{
+	struct udata u = { .op = OP_RECV_LISTENER, .idx = li, .gen = w->listeners[li].gen };
+
+	return watch(w->backend_state, w->listeners[li].fd, u);
+}
+
+static int hook_session_opened(struct worker *w, uint32_t relay, struct session *s)
+{
+	struct udata u = { .op = OP_RECV_SESSION, .relay = relay,
+			   .idx = session_index(&w->relays[relay].sessions, s), .gen = s->gen };
+
+	return watch(w->backend_state, s->fd, u);
+}
+
+static void hook_session_close(struct worker *w, uint32_t relay, struct session *s)
+{
+	close(s->fd); /* also leaves the epoll set */
+	s->fd = -1;
+	session_release(&w->relays[relay].sessions, s);
+}
+
+/* Closing a descriptor removes it from the epoll set; the mirror sockets are only written. */
+static void hook_nothing(struct worker *w, uint32_t li)
+{
+}
+
+static int hook_mirror_open(struct worker *w, uint32_t relay, uint32_t j)
+{
+	return 0;
+}
+
+static void hook_mirror_close(struct worker *w, uint32_t relay, uint32_t j)
+{
+}
+
+static const struct worker_ops mmsg_ops = {
+	.listener_open = hook_listener_open,
+	.listener_close = hook_nothing,
+	.mirror_open = hook_mirror_open,
+	.mirror_close = hook_mirror_close,
+	.session_opened = hook_session_opened,
+	.session_close = hook_session_close,
+};
+
+static int mmsg_setup(struct mmsg_worker *mw, struct worker_cmd *first)
 {
 	struct worker *w = mw->w;
-	uint64_t tick = worker_tick_ns(w);
-	struct itimerspec its = {
-		.it_interval = { .tv_sec = (time_t)(tick / 1000000000ull),
-				 .tv_nsec = (long)(tick % 1000000000ull) },
-	};
-	uint32_t i;
+	struct itimerspec its;
+	uint64_t tick;
 	int err;
 
-	its.it_value = its.it_interval;
-	mw->bufs = malloc((size_t)MMSG_BATCH * w->cfg->buffer_size);
+	w->backend_state = mw;
+	w->ops = &mmsg_ops;
+	mw->bufs = malloc((size_t)MMSG_BATCH * first->cfg->buffer_size);
 	mw->epfd = epoll_create1(EPOLL_CLOEXEC);
 	mw->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	if (!mw->bufs || mw->epfd < 0 || mw->timerfd < 0) {
@@ -273,17 +289,21 @@ static int mmsg_setup(struct mmsg_worker *mw)
 		snprintf(w->error, sizeof(w->error), "worker %u: set-up: %s", w->id, strerror(-err));
 		return err;
 	}
-	timerfd_settime(mw->timerfd, 0, &its, NULL);
-	err = worker_open_sockets(w);
-	if (err)
+	err = worker_apply(w, first);
+	if (err) {
+		snprintf(w->error, sizeof(w->error), "%s", first->error);
 		return err;
-	for (i = 0; i < w->n_listeners && !err; i++)
-		err = watch(mw, w->listeners[i].fd,
-			    (struct udata){ .op = OP_RECV_LISTENER, .idx = i });
-	if (!err)
-		err = watch(mw, mw->timerfd, (struct udata){ .op = OP_TIMER });
+	}
+	tick = worker_tick_ns(w);
+	its.it_interval.tv_sec = (time_t)(tick / 1000000000ull);
+	its.it_interval.tv_nsec = (long)(tick % 1000000000ull);
+	its.it_value = its.it_interval;
+	timerfd_settime(mw->timerfd, 0, &its, NULL);
+	err = watch(mw, mw->timerfd, (struct udata){ .op = OP_TIMER });
 	if (!err)
 		err = watch(mw, w->stop_fd, (struct udata){ .op = OP_STOP });
+	if (!err)
+		err = watch(mw, w->cmd_fd, (struct udata){ .op = OP_CMD });
 	if (err) {
 		snprintf(w->error, sizeof(w->error), "worker %u: epoll: %s", w->id, strerror(-err));
 		return err;
@@ -295,21 +315,8 @@ static int mmsg_setup(struct mmsg_worker *mw)
 
 static void mmsg_teardown(struct mmsg_worker *mw)
 {
-	struct worker *w = mw->w;
-	struct session *s;
-	uint32_t r, i;
-
-	for (r = 0; w->relays && r < w->n_relays; r++) {
-		struct session_table *t = &w->relays[r].sessions;
-
-		for (i = 0; t->slots && i < t->capacity; i++) {
-			s = &t->slots[i];
-			if (s->state == SESSION_ACTIVE && s->fd >= 0)
-				close(s->fd);
-			s->fd = -1;
-		}
-	}
-	worker_close_sockets(w);
+	if (mw->epfd >= 0)
+		worker_close_all(mw->w);
 	if (mw->epfd >= 0)
 		close(mw->epfd);
 	if (mw->timerfd >= 0)
@@ -317,7 +324,7 @@ static void mmsg_teardown(struct mmsg_worker *mw)
 	free(mw->bufs);
 }
 
-int worker_mmsg_run(struct worker *w)
+int worker_mmsg_run(struct worker *w, struct worker_cmd *first)
 {
 	struct mmsg_worker *mw;
 	struct epoll_event ev[64];
@@ -332,7 +339,7 @@ int worker_mmsg_run(struct worker *w)
 	}
 	mw->w = w;
 	mw->epfd = mw->timerfd = -1;
-	err = mmsg_setup(mw);
+	err = mmsg_setup(mw, first);
 	if (err) {
 		mmsg_teardown(mw);
 		free(mw);
@@ -358,13 +365,15 @@ int worker_mmsg_run(struct worker *w)
 			struct udata u = udata_unpack(ev[i].data.u64);
 
 			if (u.op == OP_RECV_LISTENER)
-				on_listener(mw, u.idx);
+				on_listener(mw, u);
 			else if (u.op == OP_RECV_SESSION)
 				on_session(mw, u);
 			else if (u.op == OP_TIMER)
 				on_timer(mw);
 			else if (u.op == OP_STOP)
 				mw->stopping = true;
+			else if (u.op == OP_CMD)
+				worker_run_cmd(w);
 		}
 		counter_add(&w->wc.completions, (uint64_t)n);
 	}

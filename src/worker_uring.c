@@ -5,8 +5,8 @@
  * the ring when the last send reading it completes. One io_uring_enter per loop iteration
  * submits everything the previous batch of completions produced and waits for more.
  *
- * Fixed-file slots: [0, listeners) listeners, then mirror upstreams, then each forward
- * relay's sessions (slot = session_base[relay] + session index). */
+ * Fixed-file slots (plan.h): listener slot li at li, mirror sockets from a small pool
+ * after them, then each forward relay's session region (slot = session_base + index). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,9 +35,10 @@ struct uring_worker {
 	struct tx_slot *tx;
 	struct msghdr listen_msg;  /* multishot template: name + control + payload */
 	struct msghdr session_msg; /* multishot template: payload only (connected socket) */
-	uint32_t *session_base;	   /* per relay */
+	bool mirror_used[PLAN_MIRROR_SLOTS];
 	struct __kernel_timespec tick;
 	uint64_t stop_val;
+	uint64_t cmd_val;
 	int minus_one; /* the fd that empties a fixed-file slot */
 	bool stopping;
 };
@@ -73,19 +74,29 @@ static void arm_recv(struct uring_worker *uw, uint32_t slot, struct msghdr *msg,
 	sqe->user_data = ud;
 }
 
+static uint64_t listener_udata(const struct uring_worker *uw, uint32_t li)
+{
+	struct udata u = { .op = OP_RECV_LISTENER, .idx = li, .gen = uw->w->listeners[li].gen };
+
+	return udata_pack(u);
+}
+
 static void arm_listener(struct uring_worker *uw, uint32_t li)
 {
-	struct udata u = { .op = OP_RECV_LISTENER, .idx = li };
+	arm_recv(uw, li, &uw->listen_msg, listener_udata(uw, li));
+}
 
-	arm_recv(uw, li, &uw->listen_msg, udata_pack(u));
+static uint32_t session_slot(const struct worker_relay *wr, const struct session *s)
+{
+	return wr->session_base + session_index(&wr->sessions, s);
 }
 
 static void arm_session(struct uring_worker *uw, uint32_t relay, struct session *s)
 {
-	struct session_table *t = &uw->w->relays[relay].sessions;
-	uint32_t idx = session_index(t, s);
+	struct worker_relay *wr = &uw->w->relays[relay];
 
-	arm_recv(uw, uw->session_base[relay] + idx, &uw->session_msg, session_udata(relay, idx, s));
+	arm_recv(uw, session_slot(wr, s), &uw->session_msg,
+		 session_udata(relay, session_index(&wr->sessions, s), s));
 }
 
 static void arm_timer(struct uring_worker *uw)
@@ -97,12 +108,12 @@ static void arm_timer(struct uring_worker *uw)
 	sqe->user_data = udata_pack(u);
 }
 
-static void arm_stop(struct uring_worker *uw)
+static void arm_read(struct uring_worker *uw, int fd, uint64_t *val, enum uring_op op)
 {
 	struct io_uring_sqe *sqe = get_sqe(uw);
-	struct udata u = { .op = OP_STOP };
+	struct udata u = { .op = op };
 
-	io_uring_prep_read(sqe, uw->w->stop_fd, &uw->stop_val, sizeof(uw->stop_val), 0);
+	io_uring_prep_read(sqe, fd, val, sizeof(*val), 0);
 	sqe->user_data = udata_pack(u);
 }
 
@@ -147,13 +158,14 @@ static void send_reply(struct uring_worker *uw, uint32_t relay, const struct ses
 	uw->bp.refs[bid]++;
 }
 
-/* Starts closing a session: cancel its receive and empty its file slot (which drops the
- * ring's reference to the socket). The slot is released when the receive's last
+/* Starts closing a CLOSING session: cancel its receive and empty its file slot (which drops
+ * the ring's reference to the socket). The slot is released when the receive's last
  * completion arrives. */
-static void close_session(struct uring_worker *uw, uint32_t relay, struct session *s)
+static void hook_session_close(struct worker *w, uint32_t relay, struct session *s)
 {
-	struct session_table *t = &uw->w->relays[relay].sessions;
-	uint32_t idx = session_index(t, s);
+	struct uring_worker *uw = w->backend_state;
+	struct worker_relay *wr = &w->relays[relay];
+	uint32_t idx = session_index(&wr->sessions, s);
 	struct udata cu = { .op = OP_CANCEL_SESSION, .relay = relay, .idx = idx, .gen = s->gen };
 	struct udata iu = { .op = OP_IGNORE };
 	struct io_uring_sqe *sqe;
@@ -162,9 +174,89 @@ static void close_session(struct uring_worker *uw, uint32_t relay, struct sessio
 	io_uring_prep_cancel64(sqe, session_udata(relay, idx, s), 0);
 	sqe->user_data = udata_pack(cu);
 	sqe = get_sqe(uw);
-	io_uring_prep_files_update(sqe, &uw->minus_one, 1, (int)(uw->session_base[relay] + idx));
+	io_uring_prep_files_update(sqe, &uw->minus_one, 1, (int)session_slot(wr, s));
 	sqe->user_data = udata_pack(iu);
 }
+
+/* The session's socket moves into its fixed slot; our descriptor is not needed after. */
+static int hook_session_opened(struct worker *w, uint32_t relay, struct session *s)
+{
+	struct uring_worker *uw = w->backend_state;
+	int err = io_uring_register_files_update(&uw->ring, session_slot(&w->relays[relay], s),
+						 &s->fd, 1);
+
+	if (err < 0)
+		return err;
+	close(s->fd);
+	s->fd = -1;
+	arm_session(uw, relay, s);
+	return 0;
+}
+
+static int hook_listener_open(struct worker *w, uint32_t li)
+{
+	struct uring_worker *uw = w->backend_state;
+	int err = io_uring_register_files_update(&uw->ring, li, &w->listeners[li].fd, 1);
+
+	if (err < 0)
+		return err;
+	arm_listener(uw, li);
+	return 0;
+}
+
+static void hook_listener_close(struct worker *w, uint32_t li)
+{
+	struct uring_worker *uw = w->backend_state;
+	struct io_uring_sqe *sqe = get_sqe(uw);
+	struct udata iu = { .op = OP_IGNORE };
+
+	/* Emptied now, so the slot can take a new listener at once; the receive still holds
+	 * the socket until its cancel completes. */
+	io_uring_register_files_update(&uw->ring, li, &uw->minus_one, 1);
+	io_uring_prep_cancel64(sqe, listener_udata(uw, li), 0);
+	sqe->user_data = udata_pack(iu);
+}
+
+static int hook_mirror_open(struct worker *w, uint32_t relay, uint32_t j)
+{
+	struct uring_worker *uw = w->backend_state;
+	struct worker_relay *wr = &w->relays[relay];
+	uint32_t i;
+	int err;
+
+	for (i = 0; i < PLAN_MIRROR_SLOTS && uw->mirror_used[i]; i++)
+		;
+	if (i == PLAN_MIRROR_SLOTS)
+		return -ENOSPC;
+	err = io_uring_register_files_update(&uw->ring, PLAN_LISTENER_SLOTS + i,
+					     &wr->mirror_fd[j], 1);
+	if (err < 0)
+		return err;
+	uw->mirror_used[i] = true;
+	wr->mirror_slot[j] = PLAN_LISTENER_SLOTS + i;
+	return 0;
+}
+
+static void hook_mirror_close(struct worker *w, uint32_t relay, uint32_t j)
+{
+	struct uring_worker *uw = w->backend_state;
+	uint32_t slot = w->relays[relay].mirror_slot[j];
+
+	if (slot == UINT32_MAX)
+		return;
+	/* Sends in flight keep their own reference to the socket. */
+	io_uring_register_files_update(&uw->ring, slot, &uw->minus_one, 1);
+	uw->mirror_used[slot - PLAN_LISTENER_SLOTS] = false;
+}
+
+static const struct worker_ops uring_ops = {
+	.listener_open = hook_listener_open,
+	.listener_close = hook_listener_close,
+	.mirror_open = hook_mirror_open,
+	.mirror_close = hook_mirror_close,
+	.session_opened = hook_session_opened,
+	.session_close = hook_session_close,
+};
 
 /* Parses a multishot recvmsg completion's buffer. Returns the payload or NULL (counted)
  * when the datagram must not be forwarded. */
@@ -201,8 +293,14 @@ static void on_listener_recv(struct uring_worker *uw, const struct io_uring_cqe 
 	struct addr client;
 	uint32_t bid, len, i;
 	uint8_t *payload;
-	bool created;
 
+	if (!(cqe->flags & IORING_CQE_F_BUFFER))
+		bid = UINT32_MAX;
+	else
+		bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
+	/* A listener closed by a reload: its last completions are stale. */
+	if (!l->in_use || (l->gen & UDATA_GEN_MASK) != u.gen)
+		goto recycle;
 	if (!(cqe->flags & IORING_CQE_F_MORE) && !uw->stopping) {
 		counter_add(&w->wc.rearms, 1);
 		arm_listener(uw, u.idx);
@@ -212,9 +310,8 @@ static void on_listener_recv(struct uring_worker *uw, const struct io_uring_cqe 
 			counter_add(&c->drops[DROP_NO_BUFFER], 1);
 		return;
 	}
-	if (!(cqe->flags & IORING_CQE_F_BUFFER))
+	if (bid == UINT32_MAX)
 		return;
-	bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
 	payload = rx_payload(uw, cqe, &uw->listen_msg, c, &len, &o);
 	if (!payload)
 		goto recycle;
@@ -227,36 +324,22 @@ static void on_listener_recv(struct uring_worker *uw, const struct io_uring_cqe 
 	counter_add(&c->rx_pkts, 1);
 	counter_add(&c->rx_bytes, len);
 
-	if (wr->conf->mode == RELAY_MODE_MIRROR) {
-		for (i = 0; i < wr->conf->n_upstreams; i++)
-			send_on(uw, w->n_listeners + wr->mirror_base + i, payload, len,
-				OP_SEND_UPSTREAM, l->relay, bid);
-		return;
+	if (wr->mode == RELAY_MODE_MIRROR) {
+		for (i = 0; i < wr->n_mirror; i++)
+			send_on(uw, wr->mirror_slot[i], payload, len, OP_SEND_UPSTREAM, l->relay,
+				bid);
+		if (wr->n_mirror)
+			return;
+		goto recycle;
 	}
-	s = worker_session_get(w, l, &client, &meta, &created);
+	s = worker_session_get(w, u.idx, &client, &meta);
 	if (!s)
 		goto recycle;
-	if (created) {
-		uint32_t slot = uw->session_base[l->relay] + session_index(&wr->sessions, s);
-		int err = io_uring_register_files_update(&uw->ring, slot, &s->fd, 1);
-
-		/* The ring now holds the socket; our descriptor is not needed any more. */
-		close(s->fd);
-		s->fd = -1;
-		if (err < 0) {
-			counter_add(&c->drops[DROP_SOCKET_ERROR], 1);
-			session_close(&wr->sessions, s);
-			session_release(&wr->sessions, s);
-			counter_set(&c->sessions_active, wr->sessions.active);
-			goto recycle;
-		}
-		arm_session(uw, l->relay, s);
-	}
-	send_on(uw, uw->session_base[l->relay] + session_index(&wr->sessions, s), payload, len,
-		OP_SEND_UPSTREAM, l->relay, bid);
+	send_on(uw, session_slot(wr, s), payload, len, OP_SEND_UPSTREAM, l->relay, bid);
 	return;
 recycle:
-	bufpool_recycle(&uw->bp, bid);
+	if (bid != UINT32_MAX)
+		bufpool_recycle(&uw->bp, bid);
 }
 
 static void on_session_recv(struct uring_worker *uw, const struct io_uring_cqe *cqe,
@@ -338,22 +421,7 @@ static void on_cancel(struct uring_worker *uw, const struct io_uring_cqe *cqe, s
 
 static void on_timer(struct uring_worker *uw)
 {
-	struct worker *w = uw->w;
-	struct session *s;
-	uint32_t r;
-
-	for (r = 0; r < w->n_relays; r++) {
-		struct worker_relay *wr = &w->relays[r];
-		struct relay_counters *c = &w->counters[r];
-
-		if (wr->conf->mode != RELAY_MODE_FORWARD)
-			continue;
-		while ((s = session_expire_next(&wr->sessions, w->now))) {
-			close_session(uw, r, s);
-			counter_add(&c->sessions_expired, 1);
-		}
-		counter_set(&c->sessions_active, wr->sessions.active);
-	}
+	worker_tick(uw->w);
 	if (!uw->stopping)
 		arm_timer(uw);
 }
@@ -379,6 +447,11 @@ static void dispatch(struct uring_worker *uw, const struct io_uring_cqe *cqe)
 	case OP_STOP:
 		uw->stopping = true;
 		break;
+	case OP_CMD:
+		worker_run_cmd(uw->w);
+		if (!uw->stopping)
+			arm_read(uw, uw->w->cmd_fd, &uw->cmd_val, OP_CMD);
+		break;
 	case OP_CANCEL_SESSION:
 		on_cancel(uw, cqe, u);
 		break;
@@ -387,22 +460,21 @@ static void dispatch(struct uring_worker *uw, const struct io_uring_cqe *cqe)
 	}
 }
 
-static int uring_setup(struct uring_worker *uw)
+static int uring_setup(struct uring_worker *uw, struct worker_cmd *first)
 {
 	struct worker *w = uw->w;
 	const struct plan *p = w->plan;
-	uint32_t i, slot;
-	int err, fd;
+	const struct config *cfg = first->cfg;
+	int err;
 
 	uw->minus_one = -1;
-	uw->tick.tv_sec = (long long)(worker_tick_ns(w) / 1000000000ull);
-	uw->tick.tv_nsec = (long long)(worker_tick_ns(w) % 1000000000ull);
 	uw->listen_msg.msg_namelen = sizeof(struct sockaddr_in6);
 	uw->listen_msg.msg_controllen = SOCK_RX_CONTROL_LEN;
+	w->backend_state = uw;
+	w->ops = &uring_ops;
 
-	uw->tx = calloc(w->cfg->buffers, sizeof(*uw->tx));
-	uw->session_base = calloc(w->n_relays, sizeof(*uw->session_base));
-	if (!uw->tx || !uw->session_base) {
+	uw->tx = calloc(cfg->buffers, sizeof(*uw->tx));
+	if (!uw->tx) {
 		snprintf(w->error, sizeof(w->error), "worker %u: out of memory", w->id);
 		return -ENOMEM;
 	}
@@ -414,10 +486,10 @@ static int uring_setup(struct uring_worker *uw)
 	}
 	/* Saves an fd lookup on every io_uring_enter; optional. */
 	(void)io_uring_register_ring_fd(&uw->ring);
-	err = bufpool_init(&uw->bp, &uw->ring, w->cfg->buffers, w->cfg->buffer_size, BGID);
+	err = bufpool_init(&uw->bp, &uw->ring, cfg->buffers, cfg->buffer_size, BGID);
 	if (err) {
 		snprintf(w->error, sizeof(w->error), "worker %u: buffer ring of %u x %u bytes: %s%s",
-			 w->id, w->cfg->buffers, w->cfg->buffer_size, strerror(-err),
+			 w->id, cfg->buffers, cfg->buffer_size, strerror(-err),
 			 err == -ENOMEM ? " (lower buffers or buffer_size, or raise LimitMEMLOCK)"
 					: "");
 		return err;
@@ -429,62 +501,44 @@ static int uring_setup(struct uring_worker *uw)
 			 p->files, strerror(-err));
 		return err;
 	}
-	err = worker_open_sockets(w);
-	if (err)
+	err = worker_apply(w, first);
+	if (err) {
+		snprintf(w->error, sizeof(w->error), "%s", first->error);
 		return err;
-	for (i = 0; i < w->n_listeners; i++) {
-		fd = w->listeners[i].fd;
-		err = io_uring_register_files_update(&uw->ring, i, &fd, 1);
-		if (err < 0)
-			goto err_register;
 	}
-	for (i = 0; i < w->n_mirror; i++) {
-		err = io_uring_register_files_update(&uw->ring, w->n_listeners + i,
-						     &w->mirror_fds[i], 1);
-		if (err < 0)
-			goto err_register;
-	}
-	slot = w->n_listeners + w->n_mirror;
-	for (i = 0; i < w->n_relays; i++) {
-		uw->session_base[i] = slot;
-		slot += p->sessions[i];
-	}
-	for (i = 0; i < w->n_listeners; i++)
-		arm_listener(uw, i);
+	uw->tick.tv_sec = (long long)(worker_tick_ns(w) / 1000000000ull);
+	uw->tick.tv_nsec = (long long)(worker_tick_ns(w) % 1000000000ull);
 	arm_timer(uw);
-	arm_stop(uw);
+	arm_read(uw, w->stop_fd, &uw->stop_val, OP_STOP);
+	arm_read(uw, w->cmd_fd, &uw->cmd_val, OP_CMD);
 	snprintf(w->features, sizeof(w->features),
 		 "io_uring (multishot recvmsg, buffer ring %u x %u B, %s, %u fixed files, CQ %u)",
-		 w->cfg->buffers, w->cfg->buffer_size, uring_flags_name(w->caps->setup_flags),
-		 p->files, p->cq_entries);
+		 cfg->buffers, cfg->buffer_size, uring_flags_name(w->caps->setup_flags), p->files,
+		 p->cq_entries);
 	return 0;
-
-err_register:
-	snprintf(w->error, sizeof(w->error), "worker %u: register sockets: %s", w->id,
-		 strerror(-err));
-	return err;
 }
 
 static void uring_teardown(struct uring_worker *uw)
 {
-	/* Exiting the ring cancels every request and drops the registered sockets; only then
-	 * may the buffers the kernel could still write go away. */
-	if (uw->ring.ring_fd > 0)
+	/* Close our descriptors while the ring still exists (the hooks use it); exiting the
+	 * ring then cancels every request and drops the registered sockets; only then may the
+	 * buffers the kernel could still write go away. */
+	if (uw->ring.ring_fd > 0) {
+		worker_close_all(uw->w);
 		io_uring_queue_exit(&uw->ring);
+	}
 	bufpool_fini(&uw->bp);
-	worker_close_sockets(uw->w);
 	free(uw->tx);
-	free(uw->session_base);
 }
 
-int worker_uring_run(struct worker *w)
+int worker_uring_run(struct worker *w, struct worker_cmd *first)
 {
 	struct uring_worker uw = { .w = w };
 	struct io_uring_cqe *cqe;
 	unsigned head, n;
 	int err;
 
-	err = uring_setup(&uw);
+	err = uring_setup(&uw, first);
 	if (err) {
 		uring_teardown(&uw);
 		worker_report(w, WORKER_FAILED);
@@ -514,6 +568,5 @@ int worker_uring_run(struct worker *w)
 		err = 0;
 	}
 	uring_teardown(&uw);
-	w->state = WORKER_DONE;
 	return err;
 }

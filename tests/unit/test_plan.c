@@ -51,7 +51,8 @@ static void test_default_one_worker_per_cpu(void **state)
 	/* 1001 sessions over 4 workers: rounded up so the relay gets at least 1001. */
 	assert_int_equal(p->sessions[0], 251);
 	assert_int_equal(p->n_listeners, 2);
-	assert_int_equal(p->files, 2 + 251);
+	assert_int_equal(p->session_slots, 251 + 1024); /* headroom for reloads */
+	assert_int_equal(p->files, PLAN_SESSION_BASE + 251 + 1024);
 	/* A power of two that covers every buffer's receive and send plus session ends. */
 	assert_true(p->cq_entries >= 4096 * 2 + 2 * (2 + 251));
 	assert_int_equal(p->cq_entries & (p->cq_entries - 1), 0);
@@ -116,7 +117,7 @@ static void test_mirror_fanout(void **state)
 	assert_int_equal(p->max_fanout, 3);
 	assert_int_equal(p->n_mirror, 3);
 	assert_int_equal(p->sessions[0], 0);
-	assert_int_equal(p->files, 2 + 3);
+	assert_int_equal(p->files, PLAN_SESSION_BASE + 1024);
 	assert_true(p->cq_entries >= 4096 * 4);
 	free(p);
 	free(cfg);
