@@ -8,6 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
+#include <pwd.h>
+#include <sys/stat.h>
 #include <sys/signalfd.h>
 #include <sys/utsname.h>
 #include <time.h>
@@ -15,9 +18,13 @@
 
 #include "app.h"
 #include "config.h"
+#include "control.h"
 #include "filter.h"
 #include "log.h"
+#include "netlink.h"
+#include "privs.h"
 #include "runtime.h"
+#include "service.h"
 #include "uring.h"
 
 #define DEFAULT_CONFIG SYSCONFDIR "/ringrelay/ringrelay.conf"
@@ -143,7 +150,7 @@ static int load_config(const char *path, struct config **out, char *err, size_t 
 		snprintf(err, errlen, "out of memory");
 		goto err_free;
 	}
-	ret = runtime_host(&host);
+	ret = runtime_host(*out, &host);
 	if (!ret)
 		ret = plan_build(*out, &host, plan, err, errlen);
 	free(plan);
@@ -212,6 +219,7 @@ int app_reload(struct app *a, char *err, size_t errlen)
 	struct config *cfg;
 	int ret;
 
+	service_reloading();
 	pthread_mutex_lock(&a->lock);
 	ret = config_load_file(a->config_path, &cfg, err, errlen);
 	if (!ret) {
@@ -234,6 +242,7 @@ int app_reload(struct app *a, char *err, size_t errlen)
 		log_info("reload: %s applied: %u relay(s)", a->config_path, a->rt.cfg->n_relays);
 	}
 	pthread_mutex_unlock(&a->lock);
+	service_ready(ret ? "reload failed; previous configuration in force" : "reloaded");
 	return ret;
 }
 
@@ -244,44 +253,164 @@ static void print_app_stats(struct app *a)
 	pthread_mutex_unlock(&a->lock);
 }
 
-/* Waits for signals; -v adds a stats line every stats_interval. Returns on TERM/INT. */
-static void signal_loop(struct app *a, int sfd, int verbosity)
+/* Pings the systemd watchdog only while every worker's loop is moving: a wedged worker
+ * must get the service restarted. A worker blocks at most one expiry tick (<= 1 s). */
+static void watchdog_check(struct app *a, uint64_t *last_beat)
+{
+	bool alive = true;
+	uint32_t i;
+
+	for (i = 0; i < a->rt.n_started; i++) {
+		uint64_t beat = counter_get(&a->rt.workers[i].wc.heartbeat);
+
+		if (beat == last_beat[i])
+			alive = false;
+		last_beat[i] = beat;
+	}
+	if (alive)
+		service_watchdog_ping();
+	else
+		log_warn("watchdog: a worker made no progress; not pinging systemd");
+}
+
+/* One line for `systemctl status`: datagrams per second since the last call. */
+static void status_update(struct app *a, uint64_t *last_rx, double *last_t)
+{
+	struct relay_counters c;
+	uint64_t rx = 0, tx = 0;
+	double now = unix_now();
+	uint32_t r;
+
+	pthread_mutex_lock(&a->lock);
+	for (r = 0; r < a->rt.cfg->n_relays; r++) {
+		runtime_sum(&a->rt, r, &c);
+		rx += c.rx_pkts + c.reply_rx_pkts;
+		tx += c.tx_pkts + c.reply_tx_pkts;
+	}
+	pthread_mutex_unlock(&a->lock);
+	if (now > *last_t && *last_t > 0)
+		service_status("%u relay(s); %.0f datagrams/s in; %llu in, %llu out in all",
+			       a->rt.cfg->n_relays, (double)(rx - *last_rx) / (now - *last_t),
+			       (unsigned long long)rx, (unsigned long long)tx);
+	*last_rx = rx;
+	*last_t = now;
+}
+
+/* A filtered interface that comes back (a new ifindex) gets the filter again. */
+static void on_link(void *arg, const char *ifname, int ifindex, bool present)
+{
+	struct app *a = arg;
+	char err[CONFIG_ERR_LEN];
+	uint32_t i;
+
+	if (!present || !a->filter)
+		return;
+	for (i = 0; i < a->rt.cfg->filter.n_interfaces; i++) {
+		if (strcmp(a->rt.cfg->filter.interfaces[i], ifname) != 0)
+			continue;
+		log_notice("link %s is back (ifindex %d): attaching the filter again", ifname,
+			   ifindex);
+		filter_free(a->filter);
+		a->filter = NULL;
+		if (filter_new(a->rt.cfg, &a->filter, err, sizeof(err)))
+			log_err("filter: %s", err);
+		return;
+	}
+}
+
+/* Waits for signals, link events and timers. Returns on TERM/INT. */
+static void event_loop(struct app *a, int sfd, struct netlink_watch *nw, int verbosity)
 {
 	struct signalfd_siginfo si;
-	struct pollfd pfd = { .fd = sfd, .events = POLLIN };
-	int timeout = verbosity > 0 ? (int)(a->rt.cfg->stats_interval * 1000) : -1;
+	struct pollfd pfd[2] = { { .fd = sfd, .events = POLLIN },
+				 { .fd = nw ? netlink_watch_fd(nw) : -1, .events = POLLIN } };
+	uint64_t wd_usec = service_watchdog_usec();
+	double stats_every = verbosity > 0 ? a->rt.cfg->stats_interval : 0;
+	double wd_every = wd_usec ? (double)wd_usec / 2e6 : 0;
+	double next_stats = unix_now() + stats_every, next_wd = unix_now() + wd_every;
+	double next_status = unix_now() + 5, last_t = 0;
+	uint64_t *beats = calloc(a->rt.n_started, sizeof(*beats));
+	uint64_t last_rx = 0;
 	char err[CONFIG_ERR_LEN];
 
 	for (;;) {
-		int n = poll(&pfd, 1, timeout);
+		double now = unix_now(), next = next_status;
+		int n, timeout;
 
+		if (stats_every && next_stats < next)
+			next = next_stats;
+		if (wd_every && next_wd < next)
+			next = next_wd;
+		timeout = next > now ? (int)((next - now) * 1000) + 1 : 0;
+		n = poll(pfd, 2, timeout);
 		if (n < 0 && errno != EINTR)
-			return;
-		if (n == 0) {
+			break;
+		now = unix_now();
+		if (stats_every && now >= next_stats) {
 			print_app_stats(a);
-			continue;
+			next_stats = now + stats_every;
 		}
-		if (n < 0 || read(sfd, &si, sizeof(si)) != sizeof(si))
+		if (wd_every && now >= next_wd) {
+			if (beats)
+				watchdog_check(a, beats);
+			next_wd = now + wd_every;
+		}
+		if (now >= next_status) {
+			status_update(a, &last_rx, &last_t);
+			next_status = now + 5;
+		}
+		if (n > 0 && (pfd[1].revents & POLLIN)) {
+			pthread_mutex_lock(&a->lock);
+			netlink_watch_process(nw);
+			pthread_mutex_unlock(&a->lock);
+		}
+		if (n <= 0 || !(pfd[0].revents & POLLIN) || read(sfd, &si, sizeof(si)) != sizeof(si))
 			continue;
-		switch (si.ssi_signo) {
-		case SIGTERM:
-		case SIGINT:
+		if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
 			log_info("signal %s: stopping", si.ssi_signo == SIGTERM ? "TERM" : "INT");
-			return;
-		case SIGUSR1:
-			print_app_stats(a);
-			break;
-		case SIGHUP:
-			app_reload(a, err, sizeof(err));
 			break;
 		}
+		if (si.ssi_signo == SIGUSR1)
+			print_app_stats(a);
+		else if (si.ssi_signo == SIGHUP)
+			app_reload(a, err, sizeof(err));
 	}
+	free(beats);
+}
+
+/* The control socket's directory must exist, and belong to `user` when we switch to it,
+ * before privileges go. Under systemd RuntimeDirectory= made it already. */
+static int prepare_control_dir(const struct config *cfg, char *err, size_t errlen)
+{
+	char dir[CONFIG_PATH_LEN];
+	struct passwd *pw;
+	char *slash;
+
+	snprintf(dir, sizeof(dir), "%s", cfg->control_socket);
+	slash = strrchr(dir, '/');
+	if (!slash || slash == dir)
+		return 0;
+	*slash = '\0';
+	if (mkdir(dir, 0755) && errno != EEXIST) {
+		snprintf(err, errlen, "control_socket: mkdir %s: %s", dir, strerror(errno));
+		return -errno;
+	}
+	if (!cfg->user[0] || geteuid() != 0)
+		return 0;
+	pw = getpwnam(cfg->user);
+	if (pw && chown(dir, pw->pw_uid, pw->pw_gid)) {
+		snprintf(err, errlen, "control_socket: chown %s: %s", dir, strerror(errno));
+		return -errno;
+	}
+	return 0;
 }
 
 int main(int argc, char **argv)
 {
 	struct options o = { 0 };
 	struct app a = { 0 };
+	struct netlink_watch *nw = NULL;
+	struct control *ctl = NULL;
 	struct config *cfg;
 	char err[CONFIG_ERR_LEN];
 	sigset_t mask;
@@ -301,7 +430,8 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (o.test) {
-		printf("configuration %s is OK\n", o.config);
+		if (o.verbosity >= 0)
+			printf("configuration %s is OK\n", o.config);
 		config_free(cfg);
 		return 0;
 	}
@@ -326,24 +456,41 @@ int main(int argc, char **argv)
 	pthread_mutex_init(&a.lock, NULL);
 	uring_probe(&a.caps);
 
-	/* The filter first: traffic it should drop never reaches a listener. */
+	/* Lifecycle: filter (traffic it drops never reaches a listener), plan and limits,
+	 * privileges down, workers bind and listen, control plane, ready. Teardown reverses. */
 	if (filter_sync(&a, cfg, err, sizeof(err))) {
 		log_err("%s", err);
 		config_free(cfg);
 		goto out_close;
 	}
-	if (runtime_start(&a.rt, cfg, &a.caps, err, sizeof(err))) {
+	if (runtime_prepare(&a.rt, cfg, &a.caps, err, sizeof(err)) ||
+	    prepare_control_dir(a.rt.cfg, err, sizeof(err)) ||
+	    privs_drop(a.rt.cfg->user, a.filter != NULL, err, sizeof(err)) ||
+	    runtime_start(&a.rt, err, sizeof(err))) {
 		log_err("%s", err);
 		goto out_fini;
 	}
+	if (control_start(&a, &ctl, err, sizeof(err))) {
+		log_err("%s", err);
+		goto out_stop;
+	}
+	if (a.filter && netlink_watch_new(&nw, on_link, &a))
+		log_warn("link events unavailable: the filter is not re-attached when an interface "
+			 "returns");
 	log_info("ringrelay %s: %u relay(s), %u worker(s), backend %s: ready", RINGRELAY_VERSION,
 		 a.rt.cfg->n_relays, a.rt.plan.n_workers, config_backend_name(a.rt.backend));
+	service_ready("relaying");
 
-	signal_loop(&a, sfd, o.verbosity);
+	event_loop(&a, sfd, nw, o.verbosity);
 
-	runtime_stop(&a.rt);
-	print_stats(&a.rt); /* the workers are joined: these are the final counts */
+	service_stopping();
 	ret = 0;
+	netlink_watch_free(nw);
+	control_stop(ctl);
+out_stop:
+	runtime_stop(&a.rt);
+	if (!ret)
+		print_stats(&a.rt); /* the workers are joined: these are the final counts */
 out_fini:
 	runtime_fini(&a.rt);
 	filter_free(a.filter);

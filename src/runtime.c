@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "netlink.h"
 #include "runtime.h"
 #include "sock.h"
 
@@ -34,8 +35,10 @@ int runtime_choose_backend(enum io_backend wanted, const struct uring_caps *caps
 	return 0;
 }
 
-int runtime_host(struct plan_host *host)
+int runtime_host(const struct config *cfg, struct plan_host *host)
 {
+	char ifname[IF_NAMESIZE];
+	uint32_t i, j, q;
 	cpu_set_t set;
 	int cpu;
 
@@ -45,6 +48,17 @@ int runtime_host(struct plan_host *host)
 	for (cpu = 0; cpu < CPU_SETSIZE && host->n_cpus < CONFIG_MAX_CPUS; cpu++)
 		if (CPU_ISSET(cpu, &set))
 			host->cpus[host->n_cpus++] = cpu;
+	/* The most RX queues among the interfaces that hold a listen address: more workers
+	 * than that only share queues. Wildcard listeners say nothing. */
+	for (i = 0; i < cfg->n_relays; i++) {
+		for (j = 0; j < cfg->relays[i].n_listen; j++) {
+			if (netlink_ifname_of_addr(&cfg->relays[i].listen[j], ifname) ||
+			    netlink_rx_queues(ifname, &q))
+				continue;
+			if (q > host->rx_queues)
+				host->rx_queues = q;
+		}
+	}
 	return 0;
 }
 
@@ -165,11 +179,10 @@ static int assign_slots(const struct runtime *rt, const struct config *cfg, uint
 	return 0;
 }
 
-int runtime_start(struct runtime *rt, struct config *cfg, const struct uring_caps *caps,
-		  char *err, size_t errlen)
+int runtime_prepare(struct runtime *rt, struct config *cfg, const struct uring_caps *caps,
+		    char *err, size_t errlen)
 {
 	struct plan_host host;
-	struct worker_cmd *first = NULL;
 	uint32_t i;
 	int ret;
 
@@ -182,7 +195,7 @@ int runtime_start(struct runtime *rt, struct config *cfg, const struct uring_cap
 	ret = runtime_choose_backend(cfg->io_backend, caps, &rt->backend, err, errlen);
 	if (ret)
 		return ret;
-	ret = runtime_host(&host);
+	ret = runtime_host(cfg, &host);
 	if (ret) {
 		snprintf(err, errlen, "sched_getaffinity: %s", strerror(-ret));
 		return ret;
@@ -198,27 +211,39 @@ int runtime_start(struct runtime *rt, struct config *cfg, const struct uring_cap
 	}
 	rt->balancers = balancers_new(cfg, err, errlen);
 	rt->workers = calloc(rt->plan.n_workers, sizeof(*rt->workers));
-	first = calloc(rt->plan.n_workers, sizeof(*first));
-	if (!rt->balancers || !rt->workers || !first) {
+	if (!rt->balancers || !rt->workers) {
 		snprintf(err, errlen, "out of memory");
-		ret = -ENOMEM;
-		goto out;
+		return -ENOMEM;
 	}
 	/* Nothing runs yet: every relay takes a fresh slot. */
 	rt->cfg = NULL;
 	ret = assign_slots(rt, cfg, rt->relay_slot, err, errlen);
 	rt->cfg = cfg;
 	if (ret)
-		goto out;
+		return ret;
 	for (i = 0; i < rt->plan.n_workers; i++) {
 		ret = worker_init(&rt->workers[i], i, &rt->plan, caps, rt->backend, &rt->sync);
 		if (ret) {
 			snprintf(err, errlen, "worker %u: %s", i, strerror(-ret));
-			goto out;
+			return ret;
 		}
 	}
+	return 0;
+}
+
+int runtime_start(struct runtime *rt, char *err, size_t errlen)
+{
+	struct worker_cmd *first;
+	uint32_t i;
+	int ret = 0;
+
+	first = calloc(rt->plan.n_workers, sizeof(*first));
+	if (!first) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
 	for (i = 0; i < rt->plan.n_workers; i++) {
-		first[i] = (struct worker_cmd){ .type = WORKER_CMD_APPLY, .cfg = cfg,
+		first[i] = (struct worker_cmd){ .type = WORKER_CMD_APPLY, .cfg = rt->cfg,
 						.balancers = rt->balancers,
 						.relay_slot = rt->relay_slot };
 		ret = worker_start(&rt->workers[i], &first[i]);
@@ -341,7 +366,7 @@ int runtime_reload(struct runtime *rt, struct config *new_cfg, char *err, size_t
 		config_free(new_cfg);
 		return -ENOMEM;
 	}
-	ret = runtime_host(&host);
+	ret = runtime_host(new_cfg, &host);
 	if (!ret)
 		ret = plan_build(new_cfg, &host, check, err, errlen);
 	free(check);

@@ -28,12 +28,17 @@ struct runtime {
  * io_uring was asked for and cannot run. */
 int runtime_choose_backend(enum io_backend wanted, const struct uring_caps *caps,
 			   enum io_backend *out, char *err, size_t errlen);
-/* Facts about this machine for plan_build (CPUs this process may use). */
-int runtime_host(struct plan_host *host);
-/* Plans, raises RLIMIT_NOFILE, starts every worker and waits until each is listening.
- * Takes cfg (freed by runtime_fini). On failure nothing keeps running and err says why. */
-int runtime_start(struct runtime *rt, struct config *cfg, const struct uring_caps *caps,
-		  char *err, size_t errlen);
+/* Facts about this machine for plan_build: CPUs this process may use, RX queues of the
+ * interfaces cfg listens on. */
+int runtime_host(const struct config *cfg, struct plan_host *host);
+/* Chooses the backend, plans, raises RLIMIT_NOFILE (the last step that may need privilege
+ * beyond binding), builds balancers and workers; no thread runs yet. Takes cfg (freed by
+ * runtime_fini, also on failure). Returns 0 or -errno with err set. */
+int runtime_prepare(struct runtime *rt, struct config *cfg, const struct uring_caps *caps,
+		    char *err, size_t errlen);
+/* Starts every worker and waits until each is listening. On failure nothing keeps running
+ * and err says why. */
+int runtime_start(struct runtime *rt, char *err, size_t errlen);
 /* Applies new_cfg to the running workers without a restart: listeners whose address stays
  * keep their sockets (and queued datagrams) and their sessions; upstream changes apply to new
  * sessions (sessions on removed upstreams end); relays and listeners come and go. Settings
