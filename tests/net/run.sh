@@ -9,6 +9,14 @@ here=$(cd "$(dirname "$0")" && pwd)
 SRC=$(cd "$here/../.." && pwd)
 BUILD=$(cd "${1:-$SRC/build}" 2>/dev/null && pwd) || BUILD=${1:-$SRC/build}
 RINGRELAY=$BUILD/ringrelay
+# Run a private copy: a rebuild in $BUILD during the run (parallel work, make -j) would
+# otherwise replace the binary under running relays (SIGBUS) and fail tests at random.
+snap=$(mktemp -d /tmp/ringrelay-net-run.XXXXXX) || exit 1
+trap 'rm -rf "$snap"' EXIT
+if [ -x "$RINGRELAY" ] && cp "$RINGRELAY" "$snap/ringrelay"; then
+	RINGRELAY=$snap/ringrelay
+	echo "net: testing $BUILD/ringrelay (run from a private copy)"
+fi
 export SRC BUILD RINGRELAY
 timeout_s=${NET_TEST_TIMEOUT:-180}
 
