@@ -114,7 +114,7 @@ lib_topology()
 		ip netns add "$ns" || lib_fail "ip netns add $ns"
 		LIB_NETNS+=("$ns")
 		lib_nsx "$ns" ip link set lo up
-		# Addresses are usable at once (nodad below) and no router solicitations go out.
+		# No duplicate address detection: IPv6 addresses are usable at once (nodad below too).
 		lib_nsx "$ns" sysctl -qw net.ipv6.conf.all.accept_dad=0 \
 			net.ipv6.conf.default.accept_dad=0
 		# ICMP errors (port unreachable) are test signals here: no per-peer or global rate
