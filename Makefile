@@ -153,6 +153,7 @@ bench:
 SBINDIR   := $(PREFIX)/sbin
 MANDIR    := $(PREFIX)/share/man
 UNITDIR   ?= $(shell $(PKG_CONFIG) --variable=systemdsystemunitdir systemd 2>/dev/null || echo /lib/systemd/system)
+SYSUSERSDIR ?= $(shell $(PKG_CONFIG) --variable=sysusersdir systemd 2>/dev/null || echo /usr/lib/sysusers.d)
 
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(SYSCONFDIR)/ringrelay
@@ -165,10 +166,12 @@ install: all
 		install -d $(DESTDIR)$(UNITDIR); \
 		sed 's|@SBINDIR@|$(SBINDIR)|g; s|@SYSCONFDIR@|$(SYSCONFDIR)|g' $$f \
 			> $(DESTDIR)$(UNITDIR)/$${f##*/}; done
+	install -d $(DESTDIR)$(SYSUSERSDIR)
+	install -m 0644 systemd/ringrelay.sysusers $(DESTDIR)$(SYSUSERSDIR)/ringrelay.conf
 
 uninstall:
 	rm -f $(addprefix $(DESTDIR)$(SBINDIR)/,ringrelay ringrelayctl)
-	rm -f $(DESTDIR)$(UNITDIR)/ringrelay.service
+	rm -f $(DESTDIR)$(UNITDIR)/ringrelay.service $(DESTDIR)$(SYSUSERSDIR)/ringrelay.conf
 	rm -f $(addprefix $(DESTDIR)$(MANDIR)/,man8/ringrelay.8 man8/ringrelayctl.8 man5/ringrelay.conf.5)
 
 clean:
