@@ -443,6 +443,16 @@ static int filter_attach_xdp(struct filter *f, struct filter_iface *fi, __u32 fl
 	return 0;
 }
 
+/* Only both attach points together make libbpf delete the clsact qdisc itself (one point
+ * would just flush that hook's filters). */
+static void filter_destroy_clsact(int ifindex)
+{
+	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex,
+		    .attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS);
+
+	bpf_tc_hook_destroy(&hook);
+}
+
 static int filter_attach_tc(struct filter *f, struct filter_iface *fi)
 {
 	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = fi->ifindex, .attach_point = BPF_TC_INGRESS);
@@ -457,7 +467,7 @@ static int filter_attach_tc(struct filter *f, struct filter_iface *fi)
 	ret = bpf_tc_attach(&hook, &opts);
 	if (ret < 0) {
 		if (fi->hook_created)
-			bpf_tc_hook_destroy(&hook);
+			filter_destroy_clsact(fi->ifindex);
 		fi->hook_created = false;
 		return ret;
 	}
@@ -494,9 +504,9 @@ static int filter_attach_iface(struct filter *f, struct filter_iface *fi, char *
 			fi->kind = FILTER_ATTACH_TC;
 			break;
 		}
-		snprintf(err, errlen, "filter: attach on %s: %s (XDP and tc both refused%s)",
-			 fi->name, strerror(-ret),
-			 ret == -EEXIST ? "; another tc filter holds our handle" : "");
+		snprintf(err, errlen, "filter: attach on %s: %s (%s%s)", fi->name, strerror(-ret),
+			 f->mode == FILTER_MODE_TC ? "tc ingress refused" : "XDP and tc both refused",
+			 ret == -EEXIST ? "; another tc filter holds our handle 0x5252 prio 1" : "");
 		return ret;
 	default:
 		snprintf(err, errlen, "filter: attach on %s: mode off", fi->name);
@@ -519,7 +529,7 @@ static void filter_detach_iface(struct filter_iface *fi)
 	case FILTER_ATTACH_TC:
 		bpf_tc_detach(&hook, &opts);
 		if (fi->hook_created)
-			bpf_tc_hook_destroy(&hook);
+			filter_destroy_clsact(fi->ifindex);
 		break;
 	default:
 		break;
