@@ -393,6 +393,14 @@ RECORDS=$OUT/$STAMP.tmp
 : >"$RECORDS"
 T_START=$(date +%s)
 
+# A private copy: a rebuild in the work tree during the run must not swap the binary.
+RR_VERSION="not built"
+if [ -x "$RINGRELAY" ]; then
+	cp "$RINGRELAY" "$WORK/ringrelay"
+	RINGRELAY=$WORK/ringrelay
+	RR_VERSION=$("$RINGRELAY" -V 2>/dev/null | head -n 1) || true
+fi
+
 topo_up
 sink_start
 
@@ -452,7 +460,7 @@ python3 "$(dirname "$0")/report.py" --records "$RECORDS" --out "$OUT/$STAMP" --m
 	--trials "$TRIALS" --trial-s "$TRIAL_S" --search-steps "$SEARCH_STEPS" \
 	--search-s "$SEARCH_S" --flows "$FLOWS" --family "$FAMILY" \
 	--wall-s "$(($(date +%s) - T_START))" --command "$COMMAND" \
-	--ringrelay-version "$("$RINGRELAY" -V 2>/dev/null | head -n 1 || echo none)" \
+	--ringrelay-version "$RR_VERSION" \
 	--generator "$([ "$SOCKET_GEN" = 1 ] && echo "UDP sockets" || echo "raw AF_PACKET frames")"
 rm -f "$RECORDS"
 echo "bench: wrote $OUT/$STAMP.json $OUT/$STAMP.md $OUT/$STAMP.png" >&2
