@@ -460,6 +460,43 @@ static void dispatch(struct uring_worker *uw, const struct io_uring_cqe *cqe)
 	}
 }
 
+/* The only operations a worker ring ever runs. */
+static const uint8_t allowed_ops[] = { IORING_OP_RECVMSG,      IORING_OP_SEND,
+				       IORING_OP_SENDMSG,      IORING_OP_TIMEOUT,
+				       IORING_OP_READ,	       IORING_OP_ASYNC_CANCEL,
+				       IORING_OP_FILES_UPDATE };
+
+/* Hardening: if a bug ever let an attacker steer an SQE, this ring still can only receive,
+ * send, time out, read its eventfds, cancel and swap its own files, only with fixed files
+ * and provided buffers. Everything registered before this point (buffer ring, file table,
+ * ring fd) stays; afterwards only file updates may be registered. Then the ring is enabled,
+ * which also makes this thread its single issuer. */
+static int restrict_ring(struct uring_worker *uw)
+{
+	struct io_uring_restriction res[sizeof(allowed_ops) + 3];
+	unsigned n = 0, i;
+	int err;
+
+	memset(res, 0, sizeof(res));
+	for (i = 0; i < sizeof(allowed_ops); i++) {
+		res[n].opcode = IORING_RESTRICTION_SQE_OP;
+		res[n++].sqe_op = allowed_ops[i];
+	}
+	res[n].opcode = IORING_RESTRICTION_SQE_FLAGS_ALLOWED;
+	res[n++].sqe_flags = IOSQE_FIXED_FILE | IOSQE_BUFFER_SELECT;
+	res[n].opcode = IORING_RESTRICTION_REGISTER_OP;
+	res[n++].register_op = IORING_REGISTER_FILES_UPDATE;
+	/* io_uring_queue_exit unregisters the ring fd it registered. */
+	res[n].opcode = IORING_RESTRICTION_REGISTER_OP;
+	res[n++].register_op = IORING_UNREGISTER_RING_FDS;
+	/* liburing 2.3 declares io_uring_register_restrictions and io_uring_enable_rings but
+	 * Debian's liburing.so.2 does not export them: use the raw register call. */
+	err = io_uring_register((unsigned)uw->ring.ring_fd, IORING_REGISTER_RESTRICTIONS, res, n);
+	if (err)
+		return err;
+	return io_uring_register((unsigned)uw->ring.ring_fd, IORING_REGISTER_ENABLE_RINGS, NULL, 0);
+}
+
 static int uring_setup(struct uring_worker *uw, struct worker_cmd *first)
 {
 	struct worker *w = uw->w;
@@ -478,7 +515,9 @@ static int uring_setup(struct uring_worker *uw, struct worker_cmd *first)
 		snprintf(w->error, sizeof(w->error), "worker %u: out of memory", w->id);
 		return -ENOMEM;
 	}
-	err = uring_init(&uw->ring, p->sq_entries, p->cq_entries, w->caps->setup_flags);
+	/* Created disabled: the ring is locked down (restrict_ring) before its first SQE. */
+	err = uring_init(&uw->ring, p->sq_entries, p->cq_entries,
+			 w->caps->setup_flags | IORING_SETUP_R_DISABLED);
 	if (err) {
 		snprintf(w->error, sizeof(w->error), "worker %u: io_uring_setup: %s", w->id,
 			 strerror(-err));
@@ -501,6 +540,12 @@ static int uring_setup(struct uring_worker *uw, struct worker_cmd *first)
 			 p->files, strerror(-err));
 		return err;
 	}
+	err = restrict_ring(uw);
+	if (err) {
+		snprintf(w->error, sizeof(w->error), "worker %u: io_uring restrictions: %s", w->id,
+			 strerror(-err));
+		return err;
+	}
 	err = worker_apply(w, first);
 	if (err) {
 		snprintf(w->error, sizeof(w->error), "%s", first->error);
@@ -512,9 +557,10 @@ static int uring_setup(struct uring_worker *uw, struct worker_cmd *first)
 	arm_read(uw, w->stop_fd, &uw->stop_val, OP_STOP);
 	arm_read(uw, w->cmd_fd, &uw->cmd_val, OP_CMD);
 	snprintf(w->features, sizeof(w->features),
-		 "io_uring (multishot recvmsg, buffer ring %u x %u B, %s, %u fixed files, CQ %u)",
+		 "io_uring (multishot recvmsg, buffer ring %u x %u B, %s, %u fixed files, CQ %u, "
+		 "restricted to %u opcodes)",
 		 cfg->buffers, cfg->buffer_size, uring_flags_name(w->caps->setup_flags), p->files,
-		 p->cq_entries);
+		 p->cq_entries, (unsigned)(sizeof(allowed_ops) / sizeof(allowed_ops[0])));
 	return 0;
 }
 
