@@ -49,32 +49,35 @@ lib_require()
 	command -v ss >/dev/null || lib_skip "'ss' not found"
 }
 
+# Quick steps first (signals, namespace names), bounded waits last, so even a cleanup cut
+# short by run.sh's kill leaves nothing named behind.
 lib_cleanup()
 {
 	local rc=$? pid ns
 	trap - EXIT INT TERM HUP
-	if [ -n "$RELAY_PID" ] && kill -0 "$RELAY_PID" 2>/dev/null; then
-		kill -TERM "$RELAY_PID" 2>/dev/null
-		lib_wait_gone "$RELAY_PID" 5 || kill -KILL "$RELAY_PID" 2>/dev/null
-	fi
+	# Our output may go to a closed pipe: a write must not kill the cleanup.
+	trap '' PIPE
+	[ -n "$RELAY_PID" ] && kill -TERM "$RELAY_PID" 2>/dev/null
 	for pid in "${LIB_PIDS[@]}"; do
 		kill -TERM "$pid" 2>/dev/null
 	done
-	for pid in "${LIB_PIDS[@]}"; do
-		lib_wait_gone "$pid" 3 || kill -KILL "$pid" 2>/dev/null
+	# A namespace whose name is gone lives on only until its last process exits.
+	for ns in "${LIB_NETNS[@]}"; do
+		ip netns del "$ns" 2>/dev/null
 	done
 	if [ "$rc" -ne 0 ] && [ "$rc" -ne 77 ] && [ -n "$TMPD" ] && [ -s "$TMPD/relay.log" ]; then
 		lib_log "relay log (last 40 lines of $TMPD/relay.log):"
 		tail -n 40 "$TMPD/relay.log" >&2
 	fi
-	for ns in "${LIB_NETNS[@]}"; do
-		ip netns del "$ns" 2>/dev/null
+	for pid in $RELAY_PID "${LIB_PIDS[@]}"; do
+		lib_wait_gone "$pid" 3 || kill -KILL "$pid" 2>/dev/null
 	done
 	[ -n "$TMPD" ] && rm -rf "$TMPD"
 	exit "$rc"
 }
 trap lib_cleanup EXIT
-trap 'exit 1' INT TERM HUP
+# SIGPIPE too: a test piped into "head" must still clean up.
+trap 'exit 1' INT TERM HUP PIPE
 
 TMPD=$(mktemp -d "/tmp/ringrelay-net.$LIB_NAME.XXXXXX")
 
@@ -114,13 +117,14 @@ lib_topology()
 		ip netns add "$ns" || lib_fail "ip netns add $ns"
 		LIB_NETNS+=("$ns")
 		lib_nsx "$ns" ip link set lo up
-		# No duplicate address detection: IPv6 addresses are usable at once (nodad below too).
+		# No duplicate address detection: IPv6 addresses work at once (nodad below too).
 		lib_nsx "$ns" sysctl -qw net.ipv6.conf.all.accept_dad=0 \
 			net.ipv6.conf.default.accept_dad=0
 		# ICMP errors (port unreachable) are test signals here: no per-peer or global rate
 		# limit may swallow them when tests run back to back or in parallel.
 		lib_nsx "$ns" sysctl -qw net.ipv4.icmp_ratelimit=0 net.ipv6.icmp.ratelimit=0 \
-			net.ipv4.icmp_msgs_per_sec=100000 net.ipv4.icmp_msgs_burst=100000 2>/dev/null
+			net.ipv4.icmp_msgs_per_sec=100000 \
+			net.ipv4.icmp_msgs_burst=100000 2>/dev/null
 	done
 	# Create each pair directly in its namespaces so names never touch the host.
 	ip link add "$IF_C" netns "$NS_C" type veth peer name "$IF_RC" netns "$NS_R" ||
@@ -205,7 +209,7 @@ lib_udp_bg()
 {
 	local ns=$1 out=$2
 	shift 2
-	local bind= a prev=
+	local bind="" a prev=""
 	for a in "$@"; do
 		[ "$prev" = --bind ] && bind=$a
 		prev=$a
@@ -271,6 +275,12 @@ lib_relay_start()
 	shift
 	[ -x "$RINGRELAY" ] || lib_fail "relay binary $RINGRELAY not found (make build/ringrelay)"
 	RELAY_LOG=$TMPD/relay.log
+	# Each relay gets its own control socket, so tests never meet each other (or a real
+	# daemon) at the default path; the directory lets a relay running as nobody bind it.
+	if ! grep -q '^[[:space:]]*control_socket' "$conf"; then
+		mkdir -p "$TMPD/run" && chmod 1777 "$TMPD/run" && chmod o+x "$TMPD"
+		echo "control_socket = \"$TMPD/run/ctl.sock\";" >>"$conf"
+	fi
 	echo "=== start $(date +%T.%N) $RINGRELAY -f -c $conf $*" >>"$RELAY_LOG"
 	ip netns exec "$NS_R" "$RINGRELAY" -f -c "$conf" "$@" >>"$RELAY_LOG" 2>&1 &
 	RELAY_PID=$!
@@ -391,7 +401,7 @@ lib_wait_stat()
 			LAST_STAT="(relay not running)"
 			return 1
 		fi
-		v=$(lib_stat_sum "${1//+/ }") && LAST_STAT=$v && [ "$v" "$2" "$3" ] && return 0
+		v=$(lib_stat_sum "${1//+/ }") && LAST_STAT=$v && test "$v" "$2" "$3" && return 0
 		[ $SECONDS -lt $end ] || return 1
 		sleep 0.05
 	done
@@ -417,7 +427,7 @@ lib_relay_conf()
 	local file=$1 kv k v
 	shift
 	local workers=1 backend=io_uring buffer=2048 buffers=1024 name=t mode=forward balance=rr
-	local timeout=30.0 max=4096 listen= up=
+	local timeout=30.0 max=4096 listen="" up=""
 	for kv in "$@"; do
 		k=${kv%%=*}
 		v=${kv#*=}

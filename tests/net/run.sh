@@ -12,7 +12,11 @@ RINGRELAY=$BUILD/ringrelay
 # Run a private copy: a rebuild in $BUILD during the run (parallel work, make -j) would
 # otherwise replace the binary under running relays (SIGBUS) and fail tests at random.
 snap=$(mktemp -d /tmp/ringrelay-net-run.XXXXXX) || exit 1
-trap 'rm -rf "$snap"' EXIT
+current=
+# Interrupted (Ctrl-C, SIGPIPE from "| head", a CI timeout): remove what the running test
+# made, then the copy.
+trap 'trap "" PIPE; [ -n "$current" ] && sweep "$current" >/dev/null 2>&1; rm -rf "$snap"' EXIT
+trap 'exit 1' INT TERM HUP PIPE
 if [ -x "$RINGRELAY" ] && cp "$RINGRELAY" "$snap/ringrelay"; then
 	RINGRELAY=$snap/ringrelay
 	echo "net: testing $BUILD/ringrelay (run from a private copy)"
@@ -72,10 +76,12 @@ for t in "${tests[@]}"; do
 	name=${t##*/}
 	prefix=rrn$$x$i
 	start=$SECONDS
+	current=$prefix
 	NET_NS_PREFIX=$prefix timeout -k 10 "$timeout_s" "$t"
 	rc=$?
 	dur=$((SECONDS - start))
 	sweep "$prefix"
+	current=
 	case $rc in
 	0) pass=$((pass + 1)); echo "PASS: $name (${dur}s)" ;;
 	77) skip=$((skip + 1)); echo "SKIP: $name" ;;

@@ -33,7 +33,7 @@ in_range() { [ "$1" -ge "$2" ] && [ "$1" -le "$3" ]; }
 run_case()
 {
 	local backend=$1 fam=$2
-	lib_family $fam
+	lib_family "$fam"
 	to=$(ep "$RELAY_IP" 5000)
 
 	# rr, weights 1:3 -> expect 50:150 of 200 sessions.
@@ -41,7 +41,7 @@ run_case()
 	conf=$TMPD/rr-$backend-$fam.conf
 	lib_relay_conf "$conf" backend="$backend" balance=rr listen="$to" \
 		up="$(ep "$UP1_IP" 9000)" up="$(ep "$UP2_IP" 9000) weight=3"
-	start_sinks rr-$backend-$fam
+	start_sinks "rr-$backend-$fam"
 	if lib_relay_start "$conf"; then
 		lib_expect_backend "$backend" || lib_case_fail "$c no 'backend' log line"
 		out=$(lib_udp "$NS_C" client --to "$to" --clients 200 --count 1 --size 32) ||
@@ -63,7 +63,7 @@ run_case()
 	conf=$TMPD/hash-$backend-$fam.conf
 	lib_relay_conf "$conf" backend="$backend" balance=hash timeout=1.0 listen="$to" \
 		up="$(ep "$UP1_IP" 9000)" up="$(ep "$UP2_IP" 9000)"
-	start_sinks hash-$backend-$fam
+	start_sinks "hash-$backend-$fam"
 	if lib_relay_start "$conf"; then
 		out=$(lib_udp "$NS_C" client --to "$to" --clients 40 --port-base 49000 \
 			--count 1 --size 32) || lib_case_fail "$c round 1: $out"
@@ -94,7 +94,7 @@ run_case()
 	conf=$TMPD/maglev-$backend-$fam.conf
 	lib_relay_conf "$conf" backend="$backend" balance=maglev listen="$to" \
 		up="$(ep "$UP1_IP" 9000)" up="$(ep "$UP2_IP" 9000)"
-	start_sinks maglev-$backend-$fam
+	start_sinks "maglev-$backend-$fam"
 	if lib_relay_start "$conf"; then
 		out=$(lib_udp "$NS_C" client --to "$to" --clients 200 --count 1 --size 32) ||
 			lib_case_fail "$c client: $out"

@@ -40,7 +40,7 @@ bad_case()
 # 5 buffers, 8 name, 9 listen, 10 upstreams, 11 mode, 12 balance, 13 session_timeout,
 # 14 max_sessions.
 for fam in 4 6; do
-	lib_family $fam
+	lib_family "$fam"
 	c="[ipv$fam]"
 	to=$(ep "$RELAY_IP" 5000)
 	good=$TMPD/good-$fam.conf

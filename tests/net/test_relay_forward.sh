@@ -11,7 +11,7 @@ lib_topology
 run_case()
 {
 	local backend=$1 fam=$2
-	lib_family $fam
+	lib_family "$fam"
 	c="[$backend/ipv$fam]"
 	conf=$TMPD/forward-$backend-$fam.conf
 	rec=$TMPD/echo-$backend-$fam.rec

@@ -14,7 +14,7 @@ same_payloads() { diff <(sort "$1") <(tail -n +"${3:-1}" "$2" | cut -d' ' -f3 | 
 run_case()
 {
 	local backend=$1 fam=$2
-	lib_family $fam
+	lib_family "$fam"
 	c="[$backend/ipv$fam]"
 	conf=$TMPD/mirror-$backend-$fam.conf
 	to=$(ep "$RELAY_IP" 5000)

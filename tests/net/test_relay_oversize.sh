@@ -10,7 +10,7 @@ lib_topology
 run_case()
 {
 	local backend=$1 fam=$2
-	lib_family $fam
+	lib_family "$fam"
 	c="[$backend/ipv$fam]"
 	conf=$TMPD/oversize-$backend-$fam.conf
 	rec=$TMPD/echo-$backend-$fam.rec

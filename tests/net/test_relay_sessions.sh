@@ -10,7 +10,7 @@ lib_topology
 run_case()
 {
 	local backend=$1 fam=$2
-	lib_family $fam
+	lib_family "$fam"
 	c="[$backend/ipv$fam]"
 	conf=$TMPD/sessions-$backend-$fam.conf
 	to=$(ep "$RELAY_IP" 5000)
