@@ -327,6 +327,7 @@ dut_start() {
 		cpus = [ $DUT_CPU ];
 		buffer_size = 2048;
 		buffers = 4096;
+		control_socket = "$WORK/ctl.sock";
 		relays = ( { name = "bench"; listen = [ "$DUT_LISTEN" ];
 			upstreams = [ "$up" ]; mode = "forward"; balance = "rr";
 			session_timeout = 30.0; max_sessions = 4096; } );
