@@ -179,9 +179,9 @@ static void set_slot_state(struct worker_relay *wr, enum relay_slot_state st)
 	__atomic_store_n(&wr->state, st, __ATOMIC_RELAXED);
 }
 
-void worker_tick(struct worker *w)
+/* A removed relay's slot becomes reusable once its last session is released. */
+static void finish_draining(struct worker *w)
 {
-	struct session *s;
 	uint32_t r;
 
 	for (r = 0; r < WORKER_MAX_RELAYS; r++) {
@@ -190,8 +190,19 @@ void worker_tick(struct worker *w)
 		if (wr->state == RELAY_SLOT_DRAINING && table_idle(&wr->sessions)) {
 			session_table_fini(&wr->sessions);
 			set_slot_state(wr, RELAY_SLOT_UNUSED);
-			continue;
 		}
+	}
+}
+
+void worker_tick(struct worker *w)
+{
+	struct session *s;
+	uint32_t r;
+
+	finish_draining(w);
+	for (r = 0; r < WORKER_MAX_RELAYS; r++) {
+		struct worker_relay *wr = &w->relays[r];
+
 		if (wr->state != RELAY_SLOT_ACTIVE || wr->mode != RELAY_MODE_FORWARD)
 			continue;
 		while ((s = session_expire_next(&wr->sessions, w->now))) {
@@ -281,6 +292,32 @@ static bool upstream_kept(const struct worker *w, uint32_t r, const struct sessi
 	return false;
 }
 
+/* Gives relay slot r a region of cap fixed-file slots for its sessions: fresh ones while the
+ * session area lasts, then the region of a slot no relay uses any more. */
+static int take_region(struct worker *w, uint32_t r, uint32_t cap)
+{
+	struct worker_relay *wr = &w->relays[r];
+	uint32_t i;
+
+	if (w->region_next + cap <= PLAN_SESSION_BASE + w->plan->session_slots) {
+		wr->session_base = w->region_next;
+		wr->session_region = cap;
+		w->region_next += cap;
+		return 0;
+	}
+	for (i = 0; i < WORKER_MAX_RELAYS; i++) {
+		struct worker_relay *old = &w->relays[i];
+
+		if (i == r || old->state != RELAY_SLOT_UNUSED || old->session_region < cap)
+			continue;
+		wr->session_base = old->session_base;
+		wr->session_region = old->session_region;
+		old->session_region = 0;
+		return 0;
+	}
+	return -ENOSPC;
+}
+
 /* Brings relay slot r to serve rc. */
 static int apply_relay(struct worker *w, uint32_t r, const struct relay_conf *rc,
 		       const struct balancer *b, struct worker_cmd *cmd)
@@ -306,16 +343,14 @@ static int apply_relay(struct worker *w, uint32_t r, const struct relay_conf *rc
 	if (rc->mode == RELAY_MODE_FORWARD && !wr->sessions.slots) {
 		/* A reused slot keeps its region when the new table fits in it. */
 		if (wr->session_region < cap) {
-			if (w->region_next + cap > PLAN_SESSION_BASE + w->plan->session_slots) {
+			err = take_region(w, r, cap);
+			if (err) {
 				snprintf(cmd->error, sizeof(cmd->error),
 					 "relay %s: no room for %u more sessions per worker until "
-					 "restart",
+					 "a removed relay has drained or a restart",
 					 rc->name, cap);
-				return -ENOSPC;
+				return err;
 			}
-			wr->session_base = w->region_next;
-			wr->session_region = cap;
-			w->region_next += cap;
 		}
 		err = session_table_init(&wr->sessions, cap, timeout);
 		if (err) {
@@ -428,6 +463,7 @@ int worker_apply(struct worker *w, struct worker_cmd *cmd)
 	uint32_t i, j, li, slot;
 	int err;
 
+	finish_draining(w);
 	for (i = 0; i < cfg->n_relays; i++)
 		wanted[cmd->relay_slot[i]] = true;
 	for (i = 0; i < WORKER_MAX_RELAYS; i++)

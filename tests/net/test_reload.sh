@@ -1,0 +1,152 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# Reload under traffic, per backend and family: while clients exchange datagrams with an
+# echo upstream through an unchanged listener, the relay is sent 20 SIGHUPs that cycle
+# through configs which add and remove a listener, add and remove a relay, add an upstream,
+# and one bad config. Asserts zero datagrams lost on the unchanged listener, that each change
+# took effect (the added listener answers, the removed one does not, a new session may use the
+# added upstream), and that the bad config was refused while the old one kept serving.
+. "$(dirname "$0")/lib.sh"
+lib_topology
+
+RELOADS=20
+
+# write_conf FILE VARIANT: the config for one step of the cycle.
+write_conf()
+{
+	local file=$1 variant=$2 listen up relay2=""
+	listen="\"$(ep "$RELAY_IP" 5000)\""
+	up="\"$(ep "$UP1_IP" 9000)\""
+	case $variant in
+	base) ;;
+	listener) listen="$listen, \"$(ep "$RELAY_IP" 5001)\"" ;;
+	upstream) up="$up, \"$(ep "$UP2_IP" 9000)\"" ;;
+	relay)
+		relay2=", { name = \"extra\"; listen = [ \"$(ep "$RELAY_IP" 5002)\" ];
+		upstreams = [ \"$(ep "$UP2_IP" 9000)\" ]; }"
+		;;
+	bad)
+		echo "relays = ( { name = \"t\"; listen = [ \"not-an-address\" ]; } );" >"$file"
+		return
+		;;
+	esac
+	cat >"$file" <<EOF
+workers = 2;
+io_backend = "$BACKEND";
+buffers = 1024;
+control_socket = "$TMPD/run/ctl.sock";
+relays = (
+	{ name = "t"; listen = [ $listen ]; upstreams = [ $up ]; session_timeout = 30.0; }$relay2
+);
+EOF
+}
+
+count_log() { lib_relay_log_current | grep -c "$1" || true; }
+log_count_ge() { [ "$(count_log "$1")" -ge "$2" ]; }
+
+# reload VARIANT: write that config, SIGHUP, wait for the relay's verdict on it.
+reload()
+{
+	local variant=$1 pattern="reload: .* applied" before
+	[ "$variant" = bad ] && pattern="reload failed"
+	write_conf "$CONF" "$variant"
+	before=$(count_log "$pattern")
+	kill -HUP "$RELAY_PID"
+	if ! lib_wait_for 10 log_count_ge "$pattern" $((before + 1)); then
+		lib_case_fail "$C reload to '$variant' got no '$pattern' log line"
+		return 1
+	fi
+	return 0
+}
+
+run_case()
+{
+	BACKEND=$1
+	local fam=$2 i variant out ok=0
+	lib_family "$fam"
+	C="[$BACKEND/ipv$fam]"
+	CONF=$TMPD/reload-$BACKEND-$fam.conf
+	mkdir -p "$TMPD/run" && chmod 1777 "$TMPD/run"
+	rm -f "$TMPD/up2-$BACKEND-$fam.rec"
+	lib_udp_bg "$NS_U" "$TMPD/echo1.json" echo --bind "$(ep "$UP1_IP" 9000)" --seconds 120
+	local echo1=$BG_PID
+	lib_udp_bg "$NS_U" "$TMPD/echo2.json" echo --bind "$(ep "$UP2_IP" 9000)" --seconds 120 \
+		--out "$TMPD/up2-$BACKEND-$fam.rec"
+	local echo2=$BG_PID
+	lib_wait_for 5 lib__bound "$NS_U" "$(ep "$UP2_IP" 9000)" "" || true
+	write_conf "$CONF" base
+	if ! lib_relay_start "$CONF"; then
+		lib_case_fail "$C relay did not start"
+		lib_stop_pid "$echo1"
+		lib_stop_pid "$echo2"
+		return
+	fi
+	lib_expect_backend "$BACKEND" || lib_case_fail "$C no 'backend $BACKEND' log line"
+
+	# The steady traffic: 8 clients, one datagram each per round, every reply checked.
+	lib_udp_bg "$NS_C" "$TMPD/steady.json" client --to "$(ep "$RELAY_IP" 5000)" \
+		--clients 8 --count 250 --size 64 --expect-echo --interval 0.005 --seconds 90
+	local steady=$BG_PID
+
+	for i in $(seq 1 $RELOADS); do
+		case $((i % 5)) in
+		1) variant=listener ;;
+		2) variant=base ;;
+		3) variant=upstream ;;
+		4) variant=relay ;;
+		0) variant=bad ;;
+		esac
+		reload "$variant" || continue
+		case $variant in
+		listener)
+			out=$(lib_udp "$NS_C" client --to "$(ep "$RELAY_IP" 5001)" --count 3 --size 20 \
+				--expect-echo --seconds 10) ||
+				lib_case_fail "$C added listener :5001 does not relay: $out"
+			;;
+		base)
+			out=$(lib_udp "$NS_C" client --to "$(ep "$RELAY_IP" 5001)" --count 2 --size 20 \
+				--expect-none --quiet 0.3) ||
+				lib_case_fail "$C removed listener :5001 still answers: $out"
+			;;
+		upstream)
+			# New sessions may now land on the added upstream (rr over two).
+			out=$(lib_udp "$NS_C" client --to "$(ep "$RELAY_IP" 5000)" --clients 4 \
+				--count 2 --size 20 --expect-echo --seconds 10) ||
+				lib_case_fail "$C new clients after adding an upstream: $out"
+			;;
+		relay)
+			out=$(lib_udp "$NS_C" client --to "$(ep "$RELAY_IP" 5002)" --count 3 --size 20 \
+				--expect-echo --seconds 10) ||
+				lib_case_fail "$C added relay on :5002 does not relay: $out"
+			;;
+		bad)
+			lib_relay_alive || lib_case_fail "$C relay died on a bad config"
+			;;
+		esac
+		ok=$((ok + 1))
+	done
+	[ "$ok" -eq "$RELOADS" ] && lib_case_ok "$C $RELOADS reloads under traffic answered"
+	[ -s "$TMPD/up2-$BACKEND-$fam.rec" ] ||
+		lib_case_fail "$C the added upstream never received a datagram"
+
+	if wait "$steady"; then
+		lib_case_ok "$C zero loss on the unchanged listener: $(cat "$TMPD/steady.json")"
+	else
+		lib_case_fail "$C steady traffic lost datagrams across reloads: $(cat "$TMPD/steady.json")"
+	fi
+	if line=$(lib_stats t); then
+		lib_case_ok "$C counters after reloads: $(echo "$line" | cut -c1-160)"
+	else
+		lib_case_fail "$C no stats line"
+	fi
+	lib_relay_stop || lib_case_fail "$C relay exit status $? after SIGTERM, want 0"
+	lib_stop_pid "$echo1"
+	lib_stop_pid "$echo2"
+}
+
+for backend in $(lib_backends); do
+	for fam in 4 6; do
+		run_case "$backend" "$fam"
+	done
+done
+lib_done
