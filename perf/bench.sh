@@ -107,8 +107,7 @@ stop() {
 
 # Waits (bounded) until file $1 contains pattern $2.
 wait_for() {
-	local i
-	for i in $(seq 1 ${3:-100}); do
+	for _ in $(seq 1 ${3:-100}); do
 		grep -q "$2" "$1" 2>/dev/null && return 0
 		sleep 0.05
 	done
@@ -197,10 +196,10 @@ sink_stop() {
 
 # Prints the sink's packet count, asked for with SIGUSR1 and read from its next line.
 sink_pkts() {
-	local n i
+	local n
 	n=$(wc -l <"$SINK_OUT")
 	kill -USR1 "$SINK_PID"
-	for i in $(seq 1 200); do
+	for _ in $(seq 1 200); do
 		[ "$(wc -l <"$SINK_OUT")" -gt "$n" ] && break
 		sleep 0.01
 	done
@@ -209,9 +208,9 @@ sink_pkts() {
 
 # Waits (bounded, 2 s) until the sink count stops moving, then prints it.
 sink_settled() {
-	local a b i
+	local a b
 	a=$(sink_pkts)
-	for i in $(seq 1 40); do
+	for _ in $(seq 1 40); do
 		sleep 0.05
 		b=$(sink_pkts)
 		[ "$a" = "$b" ] && break
@@ -266,8 +265,8 @@ trial() {
 
 # search NAME MAXLOSS HI [LO]: binary search of the highest rate with loss <= MAXLOSS.
 search() {
-	local name=$1 maxloss=$2 hi=$3 lo=${4:-0} mid r loss i
-	for i in $(seq 1 "$SEARCH_STEPS"); do
+	local name=$1 maxloss=$2 hi=$3 lo=${4:-0} mid r loss
+	for _ in $(seq 1 "$SEARCH_STEPS"); do
 		mid=$(((lo + hi) / 2))
 		[ "$mid" -lt 1000 ] && break
 		r=$(trial "$name" "$mid" "$SEARCH_S")
@@ -419,7 +418,7 @@ for SIZE in ${SIZES//,/ }; do
 		ip netns exec $NS_G "$PERF/gen" -d "$GEN_DST" -f $FLOWS -l "$SIZE" -t 0.2 \
 			-C $GEN_CPU $GEN_MODE_OPTS >/dev/null
 		max=0
-		for i in $(seq 1 "$TRIALS"); do
+		for _ in $(seq 1 "$TRIALS"); do
 			r=$(trial max 0 "$TRIAL_S")
 			o=$(echo "$r" | jq '.offered_mpps * 1e6 | floor')
 			[ "$o" -gt "$max" ] && max=$o
