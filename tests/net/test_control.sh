@@ -288,7 +288,7 @@ if ctl reload >"$TMPD/reload.out" 2>&1; then
 		lib_case_fail "reload with a good config: $(cat "$TMPD/reload.err")"
 	# Line 3 of the file is made invalid: the error must name FILE:3.
 	write_conf "$CONF" 20.0
-	sed -i '3s/.*/workers = "many";/' "$CONF"
+	sed -i '3s/.*/io_backend = "bogus";/' "$CONF"
 	if ctl reload >/dev/null 2>"$TMPD/reload.err"; then
 		lib_case_fail "reload with a bad config exited 0"
 	elif grep -q "$CONF:3" "$TMPD/reload.err"; then
