@@ -27,6 +27,8 @@ msg = @printf '  %-8s %s\n' $(1) $(2);
 endif
 
 .DELETE_ON_ERROR:
+# Generated skeletons are inputs of several targets; keep them between builds.
+.SECONDARY:
 .SUFFIXES:
 
 LIBS_PC   := liburing libbpf libnl-3.0 libnl-route-3.0 libconfig libsystemd libcap-ng

@@ -34,8 +34,9 @@ static const char *const scope_words[] = {
 
 /* The settings each group accepts; anything else is a typo and an error. */
 static const char *const root_keys[] = {"workers", "io_backend",     "cpus",   "buffer_size",
-					"buffers", "stats_interval", "user",   "control_socket",
-					"metrics", "relays",	     "filter", NULL};
+					"buffers", "gro",	     "stats_interval",
+					"user",	   "control_socket", "metrics", "relays",
+					"filter",  NULL};
 static const char *const metrics_keys[] = {"listen", NULL};
 static const char *const relay_keys[] = {"name",    "listen",	       "upstreams",    "mode",
 					 "balance", "session_timeout", "max_sessions", NULL};
@@ -1008,6 +1009,12 @@ static int config_parse_root(struct config_parser *p, const config_setting_t *ro
 	if (cfg->buffers & (cfg->buffers - 1))
 		return config_err(p, config_setting_get_member(root, "buffers"),
 				  "must be a power of two (64, 128, ... 32768)");
+	err = config_opt_bool(p, root, "gro", &cfg->gro);
+	if (err)
+		return err;
+	if (cfg->gro && cfg->buffer_size != 65536)
+		return config_err(p, config_setting_get_member(root, "gro"),
+				  "needs buffer_size = 65536 (a coalesced receive holds up to 64 KB)");
 	err = config_opt_seconds(p, root, "stats_interval", &cfg->stats_interval);
 	if (!err)
 		err = config_opt_string(p, root, "user", cfg->user, sizeof(cfg->user));
@@ -1339,8 +1346,8 @@ void config_dump(const struct config *cfg, FILE *f)
 		config_backend_name(cfg->io_backend));
 	for (i = 0; i < cfg->n_cpus; i++)
 		fprintf(f, "%s%d", i ? ", " : " ", cfg->cpus[i]);
-	fprintf(f, " ];\nbuffer_size = %u;\nbuffers = %u;\nstats_interval = ", cfg->buffer_size,
-		cfg->buffers);
+	fprintf(f, " ];\nbuffer_size = %u;\nbuffers = %u;\ngro = %s;\nstats_interval = ",
+		cfg->buffer_size, cfg->buffers, cfg->gro ? "true" : "false");
 	config_dump_double(f, cfg->stats_interval);
 	fputs(";\nuser = ", f);
 	config_dump_string(f, cfg->user);

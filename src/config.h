@@ -98,6 +98,9 @@ struct config {
 	uint32_t n_cpus;
 	uint32_t buffer_size; /* bytes per receive buffer, 256..65536 */
 	uint32_t buffers;     /* receive buffers per worker, power of two, 64..32768 */
+	/* UDP GRO in, UDP GSO out: one receive and one send carry up to 64 datagrams of a
+	 * flow. Needs buffer_size = 65536 (a coalesced receive is up to 64 KB). */
+	bool gro;
 	double stats_interval; /* seconds between -v summaries */
 	char user[CONFIG_NAME_LEN];		/* drop to this user after set-up; "" = stay */
 	char control_socket[CONFIG_PATH_LEN];	/* unix socket for ringrelayctl */

@@ -294,6 +294,7 @@ static void keep_restart_settings(const struct config *old, struct config *new_c
 	KEEP(cpus, "cpus");
 	KEEP(buffer_size, "buffer_size");
 	KEEP(buffers, "buffers");
+	KEEP(gro, "gro");
 	KEEP(user, "user");
 	KEEP(control_socket, "control_socket");
 	KEEP(metrics, "metrics");
@@ -337,7 +338,7 @@ static int probe_new_listeners(const struct config *old, const struct config *ne
 
 			if (cfg_listens_on(old, a))
 				continue;
-			fd = sock_open_listener(a);
+			fd = sock_open_listener(a, new_cfg->gro);
 			if (fd < 0) {
 				snprintf(err, errlen, "%s: relays[%u].listen[%u]: %s: %s",
 					 new_cfg->path, i, j, addr_format(a, buf, sizeof(buf)),

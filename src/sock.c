@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -26,7 +27,7 @@ static int setopt(int fd, int level, int name, int v)
 	return setsockopt(fd, level, name, &v, sizeof(v)) ? -errno : 0;
 }
 
-int sock_open_listener(const struct addr *a)
+int sock_open_listener(const struct addr *a, bool gro)
 {
 	bool v6 = addr_family(a) == AF_INET6;
 	int fd, err;
@@ -45,6 +46,8 @@ int sock_open_listener(const struct addr *a)
 	if (!err && addr_is_any(a))
 		err = v6 ? setopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, 1)
 			 : setopt(fd, IPPROTO_IP, IP_PKTINFO, 1);
+	if (!err && gro)
+		err = setopt(fd, SOL_UDP, UDP_GRO, 1);
 	if (err)
 		goto err_close;
 	set_buffers(fd);
@@ -59,7 +62,7 @@ err_close:
 	return err;
 }
 
-int sock_open_upstream(const struct addr *upstream)
+int sock_open_upstream(const struct addr *upstream, bool gro)
 {
 	bool v6 = addr_family(upstream) == AF_INET6;
 	int fd, err;
@@ -68,6 +71,8 @@ int sock_open_upstream(const struct addr *upstream)
 	if (fd < 0)
 		return -errno;
 	err = v6 ? setopt(fd, IPPROTO_IPV6, IPV6_RECVERR, 1) : setopt(fd, IPPROTO_IP, IP_RECVERR, 1);
+	if (!err && gro)
+		err = setopt(fd, SOL_UDP, UDP_GRO, 1);
 	if (err)
 		goto err_close;
 	set_buffers(fd);
@@ -103,29 +108,45 @@ void sock_rx_cmsg(const struct cmsghdr *c, struct sock_rx_meta *m)
 	} else if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_RXQ_OVFL) {
 		memcpy(&m->ovfl, CMSG_DATA(c), sizeof(m->ovfl));
 		m->has_ovfl = true;
+	} else if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO) {
+		int gso;
+
+		memcpy(&gso, CMSG_DATA(c), sizeof(gso));
+		m->gso_size = gso > 0 && gso < 65536 ? (uint16_t)gso : 0;
 	}
 }
 
-size_t sock_tx_pktinfo(void *buf, const struct addr *local)
+size_t sock_tx_control(void *buf, const struct addr *local, uint16_t gso_size)
 {
 	struct msghdr msg = { .msg_control = buf, .msg_controllen = SOCK_TX_CONTROL_LEN };
 	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+	size_t len = 0;
 
 	memset(buf, 0, SOCK_TX_CONTROL_LEN);
-	if (addr_family(local) == AF_INET6) {
+	if (local && addr_family(local) == AF_INET6) {
 		struct in6_pktinfo pi = { .ipi6_addr = local->in6.sin6_addr };
 
 		c->cmsg_level = IPPROTO_IPV6;
 		c->cmsg_type = IPV6_PKTINFO;
 		c->cmsg_len = CMSG_LEN(sizeof(pi));
 		memcpy(CMSG_DATA(c), &pi, sizeof(pi));
-		return CMSG_SPACE(sizeof(pi));
-	}
-	struct in_pktinfo pi = { .ipi_spec_dst = local->in4.sin_addr };
+		len += CMSG_SPACE(sizeof(pi));
+	} else if (local) {
+		struct in_pktinfo pi = { .ipi_spec_dst = local->in4.sin_addr };
 
-	c->cmsg_level = IPPROTO_IP;
-	c->cmsg_type = IP_PKTINFO;
-	c->cmsg_len = CMSG_LEN(sizeof(pi));
-	memcpy(CMSG_DATA(c), &pi, sizeof(pi));
-	return CMSG_SPACE(sizeof(pi));
+		c->cmsg_level = IPPROTO_IP;
+		c->cmsg_type = IP_PKTINFO;
+		c->cmsg_len = CMSG_LEN(sizeof(pi));
+		memcpy(CMSG_DATA(c), &pi, sizeof(pi));
+		len += CMSG_SPACE(sizeof(pi));
+	}
+	if (gso_size) {
+		c = (struct cmsghdr *)((uint8_t *)buf + len);
+		c->cmsg_level = SOL_UDP;
+		c->cmsg_type = UDP_SEGMENT;
+		c->cmsg_len = CMSG_LEN(sizeof(gso_size));
+		memcpy(CMSG_DATA(c), &gso_size, sizeof(gso_size));
+		len += CMSG_SPACE(sizeof(gso_size));
+	}
+	return len;
 }

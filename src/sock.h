@@ -14,24 +14,35 @@ struct sock_rx_meta {
 	bool has_local;
 	bool has_ovfl;
 	uint32_t ovfl;	     /* SO_RXQ_OVFL: the socket's cumulative drop count */
+	uint16_t gso_size;   /* UDP_GRO: the payload holds datagrams of this size (last shorter) */
 };
 
-/* Control space a listener's receive needs: pktinfo (IPv6 size) + SO_RXQ_OVFL. */
-#define SOCK_RX_CONTROL_LEN 64
-/* Control space a reply's sendmsg needs: one pktinfo. */
-#define SOCK_TX_CONTROL_LEN 48
+/* Control space a listener's receive needs: pktinfo (IPv6 size), SO_RXQ_OVFL, UDP_GRO. */
+#define SOCK_RX_CONTROL_LEN 96
+/* ... and a session socket's: UDP_GRO. */
+#define SOCK_RX_GRO_CONTROL_LEN 24
+/* Control space a send needs: pktinfo (IPv6 size) and UDP_SEGMENT. */
+#define SOCK_TX_CONTROL_LEN 64
 
 /* A non-blocking listener bound to a with SO_REUSEPORT (one per worker), SO_RXQ_OVFL, and
- * destination-address reporting when a is a wildcard. Returns the fd or -errno. */
-int sock_open_listener(const struct addr *a);
+ * destination-address reporting when a is a wildcard; UDP_GRO when gro. Returns the fd or
+ * -errno. */
+int sock_open_listener(const struct addr *a, bool gro);
 /* A non-blocking socket connected to upstream (an ephemeral source port of its own), with
- * IP_RECVERR so ICMP errors and local ENOBUFS surface as errors. Returns the fd or -errno. */
-int sock_open_upstream(const struct addr *upstream);
+ * IP_RECVERR so ICMP errors and local ENOBUFS surface as errors; UDP_GRO when gro. Returns
+ * the fd or -errno. */
+int sock_open_upstream(const struct addr *upstream, bool gro);
 
 /* Applies one received control message to m (unknown ones are ignored). */
 void sock_rx_cmsg(const struct cmsghdr *c, struct sock_rx_meta *m);
-/* Writes a pktinfo control message choosing local as the source of a reply. buf must hold
- * SOCK_TX_CONTROL_LEN bytes; returns the msg_controllen to use. */
-size_t sock_tx_pktinfo(void *buf, const struct addr *local);
+/* Writes the control messages of a send into buf (SOCK_TX_CONTROL_LEN bytes): pktinfo choosing
+ * local as the source address when local is not NULL, UDP_SEGMENT when gso_size is not 0.
+ * Returns the msg_controllen to use (0: none). */
+size_t sock_tx_control(void *buf, const struct addr *local, uint16_t gso_size);
+/* How many datagrams a payload of len bytes carries when cut in gso_size pieces (0: one). */
+static inline uint32_t sock_segments(uint32_t len, uint16_t gso_size)
+{
+	return gso_size && len > gso_size ? (len + gso_size - 1) / gso_size : 1;
+}
 
 #endif

@@ -109,7 +109,7 @@ struct session *worker_session_get(struct worker *w, uint32_t li, const struct a
 	s->upstream = balancer_pick(wr->balancer, client, &wr->rr_state);
 	s->upstream_addr = wr->conf->upstreams[s->upstream].addr;
 	/* A new flow costs socket() + connect(): per session, never per datagram. */
-	fd = sock_open_upstream(&s->upstream_addr);
+	fd = sock_open_upstream(&s->upstream_addr, w->cfg->gro);
 	if (fd < 0)
 		goto err_release;
 	s->fd = fd;
@@ -267,7 +267,7 @@ static int sync_mirrors(struct worker *w, uint32_t r, struct worker_cmd *cmd)
 	for (i = 0; i < rc->n_upstreams; i++) {
 		if (wr->mirror_fd[i] >= 0)
 			continue;
-		err = sock_open_upstream(&wr->mirror_addr[i]);
+		err = sock_open_upstream(&wr->mirror_addr[i], false);
 		if (err >= 0) {
 			wr->mirror_fd[i] = err;
 			err = w->ops->mirror_open(w, r, i);
@@ -423,7 +423,7 @@ static int open_listener(struct worker *w, const struct addr *a, uint32_t relay,
 		;
 	if (li == WORKER_MAX_LISTENERS)
 		return -ENOSPC;
-	fd = sock_open_listener(a);
+	fd = sock_open_listener(a, cmd->cfg->gro);
 	if (fd < 0) {
 		snprintf(cmd->error, sizeof(cmd->error), "relay %s: listen %s: %s%s",
 			 w->relays[relay].conf->name, addr_format(a, buf, sizeof(buf)), strerror(-fd),

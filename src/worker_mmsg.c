@@ -31,6 +31,7 @@ struct mmsg_worker {
 	struct iovec tx_iov[MMSG_BATCH];
 	struct addr tx_name[MMSG_BATCH];
 	uint8_t tx_control[MMSG_BATCH][SOCK_TX_CONTROL_LEN];
+	uint32_t tx_segs[MMSG_BATCH]; /* datagrams each send carries (UDP GSO) */
 };
 
 static int watch(struct mmsg_worker *mw, int fd, struct udata u)
@@ -60,6 +61,9 @@ static int take_batch(struct mmsg_worker *mw, int fd, bool with_meta)
 			m->msg_namelen = sizeof(mw->rx_name[i]);
 			m->msg_control = mw->rx_control[i];
 			m->msg_controllen = SOCK_RX_CONTROL_LEN;
+		} else if (mw->w->cfg->gro) {
+			m->msg_control = mw->rx_control[i];
+			m->msg_controllen = SOCK_RX_GRO_CONTROL_LEN;
 		}
 	}
 	/* MSG_TRUNC: msg_len reports the real size, so oversize datagrams are seen as such. */
@@ -89,20 +93,35 @@ static void flush(struct mmsg_worker *mw, int fd, int n, struct relay_counters *
 			break;
 		}
 		for (i = sent; i < sent + r; i++) {
-			counter_add(up ? &c->tx_pkts : &c->reply_tx_pkts, 1);
+			counter_add(up ? &c->tx_pkts : &c->reply_tx_pkts, mw->tx_segs[i]);
 			counter_add(up ? &c->tx_bytes : &c->reply_tx_bytes, mw->tx[i].msg_len);
 		}
 		sent += r;
 	}
 }
 
-static void tx_set(struct mmsg_worker *mw, int i, void *data, size_t len)
+/* Fills tx[i]: len bytes at data, to dest (NULL on a connected socket), from local
+ * (pktinfo, or NULL), cut into gso_size datagrams (UDP GSO; 0: one datagram). */
+static void tx_set(struct mmsg_worker *mw, int i, void *data, uint32_t len,
+		   const struct addr *dest, const struct addr *local, uint16_t gso_size)
 {
-	memset(&mw->tx[i].msg_hdr, 0, sizeof(mw->tx[i].msg_hdr));
+	struct msghdr *m = &mw->tx[i].msg_hdr;
+
+	memset(m, 0, sizeof(*m));
 	mw->tx_iov[i].iov_base = data;
 	mw->tx_iov[i].iov_len = len;
-	mw->tx[i].msg_hdr.msg_iov = &mw->tx_iov[i];
-	mw->tx[i].msg_hdr.msg_iovlen = 1;
+	m->msg_iov = &mw->tx_iov[i];
+	m->msg_iovlen = 1;
+	mw->tx_segs[i] = sock_segments(len, gso_size);
+	if (dest) {
+		mw->tx_name[i] = *dest;
+		m->msg_name = &mw->tx_name[i];
+		m->msg_namelen = addr_len(dest);
+	}
+	m->msg_controllen = sock_tx_control(mw->tx_control[i], local,
+					    mw->tx_segs[i] > 1 ? gso_size : 0);
+	if (m->msg_controllen)
+		m->msg_control = mw->tx_control[i];
 }
 
 static void on_listener(struct mmsg_worker *mw, struct udata u)
@@ -138,10 +157,11 @@ static void on_listener(struct mmsg_worker *mw, struct udata u)
 			}
 			if (addr_from_sockaddr(&client, m->msg_name, m->msg_namelen))
 				continue;
-			counter_add(&c->rx_pkts, 1);
+			counter_add(&c->rx_pkts, sock_segments(mw->rx[i].msg_len, meta.gso_size));
 			counter_add(&c->rx_bytes, mw->rx[i].msg_len);
 			if (wr->mode == RELAY_MODE_MIRROR) {
-				tx_set(mw, ntx++, mw->rx_iov[i].iov_base, mw->rx[i].msg_len);
+				tx_set(mw, ntx++, mw->rx_iov[i].iov_base, mw->rx[i].msg_len, NULL,
+				       NULL, meta.gso_size);
 				continue;
 			}
 			s = worker_session_get(w, u.idx, &client, &meta);
@@ -153,7 +173,8 @@ static void on_listener(struct mmsg_worker *mw, struct udata u)
 				ntx = 0;
 			}
 			cur = s;
-			tx_set(mw, ntx++, mw->rx_iov[i].iov_base, mw->rx[i].msg_len);
+			tx_set(mw, ntx++, mw->rx_iov[i].iov_base, mw->rx[i].msg_len, NULL, NULL,
+			       meta.gso_size);
 		}
 		if (wr->mode == RELAY_MODE_MIRROR) {
 			for (j = 0; ntx && j < wr->n_mirror; j++)
@@ -191,24 +212,22 @@ static void on_session(struct mmsg_worker *mw, struct udata u)
 			return;
 		ntx = 0;
 		for (i = 0; i < n; i++) {
-			struct msghdr *m;
+			struct msghdr *m = &mw->rx[i].msg_hdr;
+			struct sock_rx_meta meta = { 0 };
+			struct cmsghdr *cm;
 
-			if (mw->rx[i].msg_hdr.msg_flags & MSG_TRUNC) {
+			if (m->msg_flags & MSG_TRUNC) {
 				counter_add(&c->drops[DROP_TRUNCATED], 1);
 				continue;
 			}
-			counter_add(&c->reply_rx_pkts, 1);
+			for (cm = CMSG_FIRSTHDR(m); cm; cm = CMSG_NXTHDR(m, cm))
+				sock_rx_cmsg(cm, &meta);
+			counter_add(&c->reply_rx_pkts,
+				    sock_segments(mw->rx[i].msg_len, meta.gso_size));
 			counter_add(&c->reply_rx_bytes, mw->rx[i].msg_len);
-			tx_set(mw, ntx, mw->rx_iov[i].iov_base, mw->rx[i].msg_len);
-			m = &mw->tx[ntx].msg_hdr;
-			mw->tx_name[ntx] = s->client;
-			m->msg_name = &mw->tx_name[ntx];
-			m->msg_namelen = addr_len(&s->client);
-			if (l->wildcard) {
-				m->msg_control = mw->tx_control[ntx];
-				m->msg_controllen = sock_tx_pktinfo(mw->tx_control[ntx], &s->local);
-			}
-			ntx++;
+			/* Back to the client from the address it sent to. */
+			tx_set(mw, ntx++, mw->rx_iov[i].iov_base, mw->rx[i].msg_len, &s->client,
+			       l->wildcard ? &s->local : NULL, meta.gso_size);
 		}
 		session_touch(&wr->sessions, s, w->now);
 		if (ntx)

@@ -19,13 +19,14 @@
 
 #define BGID 0
 
-/* What a reply's sendmsg reads until it completes; one per buffer, since a buffer carries at
- * most one reply at a time. */
+/* What the sends of one buffer read until they complete: one per buffer, since a buffer's
+ * payload goes one way (to a client, to one upstream, or the same to every mirror). */
 struct tx_slot {
 	struct msghdr msg;
 	struct iovec iov;
 	struct addr dest;
 	uint8_t control[SOCK_TX_CONTROL_LEN];
+	uint32_t segs; /* datagrams the payload carries (UDP GSO), for the counters */
 };
 
 struct uring_worker {
@@ -117,42 +118,40 @@ static void arm_read(struct uring_worker *uw, int fd, uint64_t *val, enum uring_
 	sqe->user_data = udata_pack(u);
 }
 
-/* Queues a send of len bytes at data on fixed file slot; the buffer is referenced until the
- * completion. MSG_DONTWAIT: a full socket fails the send (counted) instead of parking it
- * in the ring, so one slow peer never holds buffers hostage. */
-static void send_on(struct uring_worker *uw, uint32_t slot, const void *data, size_t len,
-		    enum uring_op op, uint32_t relay, uint32_t bid)
+/* Queues a send of the buffer's payload on fixed file slot: to dest (NULL on a connected
+ * socket), from local (pktinfo; NULL: the socket's address), cut into gso_size datagrams
+ * (UDP GSO; 0: one datagram). The buffer is referenced until the completion. MSG_DONTWAIT:
+ * a full socket fails the send (counted) instead of parking it in the ring, so one slow
+ * peer never holds buffers hostage. */
+static void send_buf(struct uring_worker *uw, uint32_t slot, const struct addr *dest,
+		     const struct addr *local, const void *data, uint32_t len, uint16_t gso_size,
+		     enum uring_op op, uint32_t relay, uint32_t bid)
 {
 	struct io_uring_sqe *sqe = get_sqe(uw);
 	struct udata u = { .op = op, .relay = relay, .bid = bid };
-
-	io_uring_prep_send(sqe, (int)slot, data, len, MSG_DONTWAIT);
-	sqe->flags |= IOSQE_FIXED_FILE;
-	sqe->user_data = udata_pack(u);
-	uw->bp.refs[bid]++;
-}
-
-static void send_reply(struct uring_worker *uw, uint32_t relay, const struct session *s,
-		       const void *data, size_t len, uint32_t bid)
-{
-	const struct listener *l = &uw->w->listeners[s->listener];
 	struct tx_slot *tx = &uw->tx[bid];
-	struct io_uring_sqe *sqe = get_sqe(uw);
-	struct udata u = { .op = OP_SEND_CLIENT, .relay = relay, .bid = bid };
 
-	tx->dest = s->client;
-	tx->iov.iov_base = (void *)data;
-	tx->iov.iov_len = len;
-	memset(&tx->msg, 0, sizeof(tx->msg));
-	tx->msg.msg_name = &tx->dest;
-	tx->msg.msg_namelen = addr_len(&tx->dest);
-	tx->msg.msg_iov = &tx->iov;
-	tx->msg.msg_iovlen = 1;
-	if (l->wildcard) {
-		tx->msg.msg_control = tx->control;
-		tx->msg.msg_controllen = sock_tx_pktinfo(tx->control, &s->local);
+	tx->segs = sock_segments(len, gso_size);
+	if (!dest && !local && tx->segs == 1) {
+		/* The common case needs no msghdr at all. */
+		io_uring_prep_send(sqe, (int)slot, data, len, MSG_DONTWAIT);
+	} else {
+		memset(&tx->msg, 0, sizeof(tx->msg));
+		tx->iov.iov_base = (void *)data;
+		tx->iov.iov_len = len;
+		tx->msg.msg_iov = &tx->iov;
+		tx->msg.msg_iovlen = 1;
+		if (dest) {
+			tx->dest = *dest;
+			tx->msg.msg_name = &tx->dest;
+			tx->msg.msg_namelen = addr_len(&tx->dest);
+		}
+		tx->msg.msg_controllen =
+			sock_tx_control(tx->control, local, tx->segs > 1 ? gso_size : 0);
+		if (tx->msg.msg_controllen)
+			tx->msg.msg_control = tx->control;
+		io_uring_prep_sendmsg(sqe, (int)slot, &tx->msg, MSG_DONTWAIT);
 	}
-	io_uring_prep_sendmsg(sqe, (int)s->listener, &tx->msg, MSG_DONTWAIT);
 	sqe->flags |= IOSQE_FIXED_FILE;
 	sqe->user_data = udata_pack(u);
 	uw->bp.refs[bid]++;
@@ -321,13 +320,13 @@ static void on_listener_recv(struct uring_worker *uw, const struct io_uring_cqe 
 	worker_note_overflow(w, l, &meta);
 	if (addr_from_sockaddr(&client, io_uring_recvmsg_name(o), o->namelen))
 		goto recycle;
-	counter_add(&c->rx_pkts, 1);
+	counter_add(&c->rx_pkts, sock_segments(len, meta.gso_size));
 	counter_add(&c->rx_bytes, len);
 
 	if (wr->mode == RELAY_MODE_MIRROR) {
 		for (i = 0; i < wr->n_mirror; i++)
-			send_on(uw, wr->mirror_slot[i], payload, len, OP_SEND_UPSTREAM, l->relay,
-				bid);
+			send_buf(uw, wr->mirror_slot[i], NULL, NULL, payload, len, meta.gso_size,
+				 OP_SEND_UPSTREAM, l->relay, bid);
 		if (wr->n_mirror)
 			return;
 		goto recycle;
@@ -335,7 +334,8 @@ static void on_listener_recv(struct uring_worker *uw, const struct io_uring_cqe 
 	s = worker_session_get(w, u.idx, &client, &meta);
 	if (!s)
 		goto recycle;
-	send_on(uw, session_slot(wr, s), payload, len, OP_SEND_UPSTREAM, l->relay, bid);
+	send_buf(uw, session_slot(wr, s), NULL, NULL, payload, len, meta.gso_size, OP_SEND_UPSTREAM,
+		 l->relay, bid);
 	return;
 recycle:
 	if (bid != UINT32_MAX)
@@ -351,7 +351,9 @@ static void on_session_recv(struct uring_worker *uw, const struct io_uring_cqe *
 	struct session *s = &wr->sessions.slots[u.idx];
 	bool current = (s->gen & UDATA_GEN_MASK) == u.gen;
 	bool more = cqe->flags & IORING_CQE_F_MORE;
+	struct sock_rx_meta meta = { 0 };
 	struct io_uring_recvmsg_out *o;
+	struct cmsghdr *cm;
 	uint32_t bid, len;
 	uint8_t *payload;
 
@@ -379,10 +381,15 @@ static void on_session_recv(struct uring_worker *uw, const struct io_uring_cqe *
 	payload = rx_payload(uw, cqe, &uw->session_msg, c, &len, &o);
 	if (!payload)
 		goto recycle;
-	counter_add(&c->reply_rx_pkts, 1);
+	for (cm = io_uring_recvmsg_cmsg_firsthdr(o, &uw->session_msg); cm;
+	     cm = io_uring_recvmsg_cmsg_nexthdr(o, &uw->session_msg, cm))
+		sock_rx_cmsg(cm, &meta);
+	counter_add(&c->reply_rx_pkts, sock_segments(len, meta.gso_size));
 	counter_add(&c->reply_rx_bytes, len);
 	session_touch(&wr->sessions, s, w->now);
-	send_reply(uw, u.relay, s, payload, len, bid);
+	/* Back to the client from the address it sent to. */
+	send_buf(uw, s->listener, &s->client, w->listeners[s->listener].wildcard ? &s->local : NULL,
+		 payload, len, meta.gso_size, OP_SEND_CLIENT, u.relay, bid);
 	return;
 recycle_any:
 	if (!(cqe->flags & IORING_CQE_F_BUFFER))
@@ -398,7 +405,7 @@ static void on_send(struct uring_worker *uw, const struct io_uring_cqe *cqe, str
 	bool up = u.op == OP_SEND_UPSTREAM;
 
 	if (cqe->res >= 0) {
-		counter_add(up ? &c->tx_pkts : &c->reply_tx_pkts, 1);
+		counter_add(up ? &c->tx_pkts : &c->reply_tx_pkts, uw->tx[u.bid].segs);
 		counter_add(up ? &c->tx_bytes : &c->reply_tx_bytes, (uint64_t)cqe->res);
 	} else if (cqe->res == -ECONNREFUSED) {
 		counter_add(&c->drops[DROP_UNREACHABLE], 1);
@@ -507,6 +514,8 @@ static int uring_setup(struct uring_worker *uw, struct worker_cmd *first)
 	uw->minus_one = -1;
 	uw->listen_msg.msg_namelen = sizeof(struct sockaddr_in6);
 	uw->listen_msg.msg_controllen = SOCK_RX_CONTROL_LEN;
+	/* Session sockets only need the GRO segment size, when GRO is on. */
+	uw->session_msg.msg_controllen = first->cfg->gro ? SOCK_RX_GRO_CONTROL_LEN : 0;
 	w->backend_state = uw;
 	w->ops = &uring_ops;
 

@@ -222,8 +222,11 @@ static const struct error_case error_cases[] = {
     /* unknown settings and types */
     {RELAY "foo = 1;\n",
      "t.conf:2: unknown setting 'foo' (expected one of: workers, io_backend, cpus, "
-     "buffer_size, buffers, stats_interval, user, control_socket, metrics, relays, "
+     "buffer_size, buffers, gro, stats_interval, user, control_socket, metrics, relays, "
      "filter)"},
+    {"gro = true;\n" RELAY, "t.conf:1: gro: needs buffer_size = 65536 (a coalesced receive "
+			    "holds up to 64 KB)"},
+    {"gro = 1;\n" RELAY, "t.conf:1: gro: must be true or false"},
     {"relays = ( { name = \"a\";\n listen = [ \"127.0.0.1:1\" ];\n upstreams = [ "
      "\"127.0.0.1:2\" ];\n max_session = 5; } );\n",
      "t.conf:4: relays[0]: unknown setting 'max_session' (expected one of: name, listen, "
