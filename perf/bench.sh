@@ -4,7 +4,7 @@
 # measured the way DPDK users measure (Mpps at 64 B, NDR/PDR, CPU per packet, cores used).
 #
 #   perf/bench.sh [--full] [--build DIR] [--duts a,b,...] [--sizes 64,imix,1400] [--family 4|6]
-#                 [--out DIR] [--socket-gen]
+#                 [--out DIR] [--socket-gen] [--gen-gso SEGS]
 #
 # Topology (three namespaces, unique per run, removed on exit):
 #
@@ -20,11 +20,12 @@ set -euo pipefail
 COMMAND="$0 $*"
 FULL=0
 SOCKET_GEN=0
+GEN_GSO=0
 BUILD=build
 OUT=perf/results
 SIZES=""
 FAMILY=4
-ALL_DUTS="ringrelay-io_uring,ringrelay-mmsg,kernel-forward,testpmd-af_xdp,testpmd-af_packet,mmsg-loop"
+ALL_DUTS="ringrelay-io_uring,ringrelay-gro,ringrelay-mmsg,kernel-forward,testpmd-af_xdp,testpmd-af_packet,mmsg-loop"
 DUTS=$ALL_DUTS
 
 usage() {
@@ -41,6 +42,7 @@ while [ $# -gt 0 ]; do
 	--family) FAMILY=$2; shift ;;
 	--out) OUT=$2; shift ;;
 	--socket-gen) SOCKET_GEN=1 ;;
+	--gen-gso) GEN_GSO=$2; SOCKET_GEN=1; shift ;;
 	-h|--help) usage 0 ;;
 	*) usage 2 ;;
 	esac
@@ -157,8 +159,12 @@ topo_up() {
 	ip netns exec $NS_D sh -c "echo $((1 << DUT_CPU)) > /sys/class/net/d1/queues/rx-0/rps_cpus"
 	# Checksums in software at the endpoints: with veth's default offload a frame carries a
 	# partial checksum, which a PMD forwarding raw bytes would pass on unfixed.
-	ip netns exec $NS_G ethtool -K g0 tx off >/dev/null
+	# With --gen-gso, g0 keeps its offloads so GSO super-datagrams reach the DUT whole.
+	[ "$GEN_GSO" = 0 ] && ip netns exec $NS_G ethtool -K g0 tx off >/dev/null
 	ip netns exec $NS_S ethtool -K s0 tx off >/dev/null
+	# A GSO send leaves d1 cut into datagrams (software segmentation on the DUT CPU, as on a
+	# NIC without UDP segmentation offload), so the sink counts datagrams, not sends.
+	ip netns exec $NS_D ethtool -K d1 tx-udp-segmentation off >/dev/null
 	[ "$SINK_MODE" = skb ] &&
 		ip netns exec $NS_S sh -c "echo $((1 << GEN_CPU)) > /sys/class/net/s0/queues/rx-0/rps_cpus"
 	ip netns exec $NS_G sh -c "echo $((1 << GEN_CPU)) > /sys/class/net/g0/queues/rx-0/rps_cpus"
@@ -176,6 +182,10 @@ fi
 # uses UDP sockets instead. Latency always uses UDP sockets (it needs the replies).
 GEN_MODE_OPTS="-i g0 -M $MAC_D0 -s $GEN_SRC"
 [ "$SOCKET_GEN" = 1 ] && GEN_MODE_OPTS=""
+# --gen-gso N: the generator sends UDP GSO super-datagrams of N segments, as batching senders
+# (QUIC servers, tunnels) do. veth hands them to the DUT whole, which is the only way to feed
+# a GRO receiver here: veth does not coalesce plain datagrams the way a NIC's GRO does.
+[ "$GEN_GSO" != 0 ] && GEN_MODE_OPTS="-g $GEN_GSO"
 
 # ------------------------------------------------------------------ measurement
 SINK_PID=""
@@ -317,15 +327,20 @@ dut_start() {
 	DUT_PID=""
 	GEN_DST=$DUT_LISTEN
 	case $DUT in
-	ringrelay-io_uring|ringrelay-mmsg)
+	ringrelay-io_uring|ringrelay-mmsg|ringrelay-gro)
 		[ -x "$RINGRELAY" ] || { echo "$RINGRELAY not built"; return 1; }
-		local up=$SINK_ADDR
+		local up=$SINK_ADDR backend=${DUT#ringrelay-} buffers="buffer_size = 2048; buffers = 4096;"
+		# ringrelay-gro: the io_uring backend with UDP GRO in and GSO out; it pays off
+		# when what arrives is coalesced (see --gen-gso).
+		if [ "$DUT" = ringrelay-gro ]; then
+			backend=io_uring
+			buffers="buffer_size = 65536; buffers = 512; gro = true;"
+		fi
 		cat >"$WORK/rr.conf" <<-EOF
 		workers = 1;
-		io_backend = "${DUT#ringrelay-}";
+		io_backend = "$backend";
 		cpus = [ $DUT_CPU ];
-		buffer_size = 2048;
-		buffers = 4096;
+		$buffers
 		control_socket = "$WORK/ctl.sock";
 		relays = ( { name = "bench"; listen = [ "$DUT_LISTEN" ];
 			upstreams = [ "$up" ]; mode = "forward"; balance = "rr";
@@ -336,7 +351,7 @@ dut_start() {
 		DUT_PID=$LAST_PID
 		wait_for "$WORK/dut.log" "backend [a-z_]*: ready" 100 ||
 			{ tail -n 5 "$WORK/dut.log"; return 1; }
-		grep -q "backend ${DUT#ringrelay-}" "$WORK/dut.log" ||
+		grep -q "backend $backend" "$WORK/dut.log" ||
 			{ grep "backend" "$WORK/dut.log"; return 1; }
 		;;
 	mmsg-loop)
@@ -461,6 +476,6 @@ python3 "$(dirname "$0")/report.py" --records "$RECORDS" --out "$OUT/$STAMP" --m
 	--search-s "$SEARCH_S" --flows "$FLOWS" --family "$FAMILY" \
 	--wall-s "$(($(date +%s) - T_START))" --command "$COMMAND" \
 	--ringrelay-version "$RR_VERSION" \
-	--generator "$([ "$SOCKET_GEN" = 1 ] && echo "UDP sockets" || echo "raw AF_PACKET frames")"
+	--generator "$(if [ "$GEN_GSO" != 0 ]; then echo "UDP sockets, GSO $GEN_GSO segments"; elif [ "$SOCKET_GEN" = 1 ]; then echo "UDP sockets"; else echo "raw AF_PACKET frames"; fi)"
 rm -f "$RECORDS"
 echo "bench: wrote $OUT/$STAMP.json $OUT/$STAMP.md $OUT/$STAMP.png" >&2
