@@ -27,6 +27,11 @@ struct app {
 	char last_reload_error[CONFIG_ERR_LEN]; /* "" after a good reload */
 };
 
+/* Unix time in seconds (for reload timestamps and rates). */
+double app_now(void);
+/* Brings the filter in line with cfg: load and attach, swap the rules atomically, or
+ * detach. Returns 0 or -errno with one line in err. */
+int app_filter_sync(struct app *a, const struct config *cfg, char *err, size_t errlen);
 /* Re-reads config_path and applies it without dropping traffic (see runtime_reload).
  * Takes a->lock. Returns 0, or -errno with one line in err (FILE:LINE for config errors);
  * on failure the old configuration keeps serving. */

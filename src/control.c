@@ -35,10 +35,6 @@
 #include "runtime.h"
 #include "worker.h"
 
-/* app_reload is defined next to main(), and ringrelayctl and the unit tests link this module
- * without it: a weak reference keeps them linking, and there reload reports that it is not
- * available instead of calling a null function. */
-#pragma weak app_reload
 
 #define CONTROL_MAX_CONNS 16
 #define CONTROL_LINE_MAX 512	/* a control command line */
@@ -727,10 +723,6 @@ static int reload_cmd(struct app *a, const struct control_req *q, FILE *out, cha
 {
 	int ret;
 
-	if (!app_reload) {
-		snprintf(err, errlen, "reload is not available in this program");
-		return -ENOTSUP;
-	}
 	/* app_reload takes a->lock itself: the caller must not hold it here. */
 	ret = app_reload(a, err, errlen);
 	if (ret)

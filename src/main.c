@@ -193,59 +193,6 @@ static void print_stats(const struct runtime *rt)
 	}
 }
 
-static double unix_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* Brings the filter in line with cfg: load, update atomically, or remove. */
-static int filter_sync(struct app *a, const struct config *cfg, char *err, size_t errlen)
-{
-	if (cfg->filter.mode == FILTER_MODE_OFF) {
-		filter_free(a->filter);
-		a->filter = NULL;
-		return 0;
-	}
-	if (!a->filter)
-		return filter_new(cfg, &a->filter, err, errlen);
-	return filter_update(a->filter, cfg, err, errlen);
-}
-
-int app_reload(struct app *a, char *err, size_t errlen)
-{
-	struct config *cfg;
-	int ret;
-
-	service_reloading();
-	pthread_mutex_lock(&a->lock);
-	ret = config_load_file(a->config_path, &cfg, err, errlen);
-	if (!ret) {
-		ret = config_check_host(cfg, err, errlen);
-		if (!ret)
-			ret = runtime_reload(&a->rt, cfg, err, errlen);
-		else
-			config_free(cfg);
-	}
-	if (!ret)
-		ret = filter_sync(a, a->rt.cfg, err, errlen);
-	if (ret) {
-		a->reloads_failed++;
-		snprintf(a->last_reload_error, sizeof(a->last_reload_error), "%s", err);
-		log_err("reload failed, the previous configuration stays in force: %s", err);
-	} else {
-		a->reloads_ok++;
-		a->last_reload_success = unix_now();
-		a->last_reload_error[0] = '\0';
-		log_info("reload: %s applied: %u relay(s)", a->config_path, a->rt.cfg->n_relays);
-	}
-	pthread_mutex_unlock(&a->lock);
-	service_ready(ret ? "reload failed; previous configuration in force" : "reloaded");
-	return ret;
-}
-
 static void print_app_stats(struct app *a)
 {
 	pthread_mutex_lock(&a->lock);
@@ -278,7 +225,7 @@ static void status_update(struct app *a, uint64_t *last_rx, double *last_t)
 {
 	struct relay_counters c;
 	uint64_t rx = 0, tx = 0;
-	double now = unix_now();
+	double now = app_now();
 	uint32_t r;
 
 	pthread_mutex_lock(&a->lock);
@@ -327,14 +274,14 @@ static void event_loop(struct app *a, int sfd, struct netlink_watch *nw, int ver
 	uint64_t wd_usec = service_watchdog_usec();
 	double stats_every = verbosity > 0 ? a->rt.cfg->stats_interval : 0;
 	double wd_every = wd_usec ? (double)wd_usec / 2e6 : 0;
-	double next_stats = unix_now() + stats_every, next_wd = unix_now() + wd_every;
-	double next_status = unix_now() + 5, last_t = 0;
+	double next_stats = app_now() + stats_every, next_wd = app_now() + wd_every;
+	double next_status = app_now() + 5, last_t = 0;
 	uint64_t *beats = calloc(a->rt.n_started, sizeof(*beats));
 	uint64_t last_rx = 0;
 	char err[CONFIG_ERR_LEN];
 
 	for (;;) {
-		double now = unix_now(), next = next_status;
+		double now = app_now(), next = next_status;
 		int n, timeout;
 
 		if (stats_every && next_stats < next)
@@ -345,7 +292,7 @@ static void event_loop(struct app *a, int sfd, struct netlink_watch *nw, int ver
 		n = poll(pfd, 2, timeout);
 		if (n < 0 && errno != EINTR)
 			break;
-		now = unix_now();
+		now = app_now();
 		if (stats_every && now >= next_stats) {
 			print_app_stats(a);
 			next_stats = now + stats_every;
@@ -391,9 +338,17 @@ static int prepare_control_dir(const struct config *cfg, char *err, size_t errle
 	if (!slash || slash == dir)
 		return 0;
 	*slash = '\0';
-	if (mkdir(dir, 0755) && errno != EEXIST) {
-		snprintf(err, errlen, "control_socket: mkdir %s: %s", dir, strerror(errno));
-		return -errno;
+	/* mkdir -p: each missing level, 0755 */
+	for (slash = strchr(dir + 1, '/');; slash = strchr(slash + 1, '/')) {
+		if (slash)
+			*slash = '\0';
+		if (mkdir(dir, 0755) && errno != EEXIST) {
+			snprintf(err, errlen, "control_socket: mkdir %s: %s", dir, strerror(errno));
+			return -errno;
+		}
+		if (!slash)
+			break;
+		*slash = '/';
 	}
 	if (!cfg->user[0] || geteuid() != 0)
 		return 0;
@@ -452,13 +407,13 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	a.config_path = o.config;
-	a.start_time = a.last_reload_success = unix_now();
+	a.start_time = a.last_reload_success = app_now();
 	pthread_mutex_init(&a.lock, NULL);
 	uring_probe(&a.caps);
 
 	/* Lifecycle: filter (traffic it drops never reaches a listener), plan and limits,
 	 * privileges down, workers bind and listen, control plane, ready. Teardown reverses. */
-	if (filter_sync(&a, cfg, err, sizeof(err))) {
+	if (app_filter_sync(&a, cfg, err, sizeof(err))) {
 		log_err("%s", err);
 		config_free(cfg);
 		goto out_close;

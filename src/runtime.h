@@ -50,7 +50,7 @@ int runtime_start(struct runtime *rt, char *err, size_t errlen);
 int runtime_reload(struct runtime *rt, struct config *new_cfg, char *err, size_t errlen);
 /* Copies up to max sessions of relay (index in cfg; UINT32_MAX = all relays) into out;
  * *total gets the number that exist. Asks each worker, which answers from its own thread.
- * Returns 0 or -errno. */
+ * Returns the number copied, or -errno. */
 int runtime_sessions(struct runtime *rt, uint32_t relay, struct session_info *out, uint32_t max,
 		     uint32_t *total);
 /* Stops and joins the workers; counters stay readable until runtime_fini. */

@@ -1,0 +1,65 @@
+// SPDX-License-Identifier: MIT
+/* The daemon's state transitions that both main (SIGHUP) and the control thread
+ * (ringrelayctl reload) drive: reloading the config and bringing the filter in line. */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "app.h"
+#include "filter.h"
+#include "log.h"
+#include "service.h"
+
+double app_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Brings the filter in line with cfg: load, update atomically, or remove. */
+int app_filter_sync(struct app *a, const struct config *cfg, char *err, size_t errlen)
+{
+	if (cfg->filter.mode == FILTER_MODE_OFF) {
+		filter_free(a->filter);
+		a->filter = NULL;
+		return 0;
+	}
+	if (!a->filter)
+		return filter_new(cfg, &a->filter, err, errlen);
+	return filter_update(a->filter, cfg, err, errlen);
+}
+
+int app_reload(struct app *a, char *err, size_t errlen)
+{
+	struct config *cfg;
+	int ret;
+
+	service_reloading();
+	pthread_mutex_lock(&a->lock);
+	ret = config_load_file(a->config_path, &cfg, err, errlen);
+	if (!ret) {
+		ret = config_check_host(cfg, err, errlen);
+		if (!ret)
+			ret = runtime_reload(&a->rt, cfg, err, errlen);
+		else
+			config_free(cfg);
+	}
+	if (!ret)
+		ret = app_filter_sync(a, a->rt.cfg, err, errlen);
+	if (ret) {
+		a->reloads_failed++;
+		snprintf(a->last_reload_error, sizeof(a->last_reload_error), "%s", err);
+		log_err("reload failed, the previous configuration stays in force: %s", err);
+	} else {
+		a->reloads_ok++;
+		a->last_reload_success = app_now();
+		a->last_reload_error[0] = '\0';
+		log_info("reload: %s applied: %u relay(s)", a->config_path, a->rt.cfg->n_relays);
+	}
+	pthread_mutex_unlock(&a->lock);
+	service_ready(ret ? "reload failed; previous configuration in force" : "reloaded");
+	return ret;
+}
+
