@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* The daemon's state transitions that both main (SIGHUP) and the control thread
  * (ringrelayctl reload) drive: reloading the config and bringing the filter in line. */
+#include <net/if.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -21,14 +22,20 @@ double app_now(void)
 /* Brings the filter in line with cfg: load, update atomically, or remove. */
 int app_filter_sync(struct app *a, const struct config *cfg, char *err, size_t errlen)
 {
+	uint32_t i;
+	int ret;
+
 	if (cfg->filter.mode == FILTER_MODE_OFF) {
 		filter_free(a->filter);
 		a->filter = NULL;
 		return 0;
 	}
-	if (!a->filter)
-		return filter_new(cfg, &a->filter, err, errlen);
-	return filter_update(a->filter, cfg, err, errlen);
+	ret = a->filter ? filter_update(a->filter, cfg, err, errlen)
+			: filter_new(cfg, &a->filter, err, errlen);
+	/* Remembered so a link event for an interface that is already filtered changes nothing. */
+	for (i = 0; !ret && i < cfg->filter.n_interfaces; i++)
+		a->filter_ifindex[i] = (int)if_nametoindex(cfg->filter.interfaces[i]);
+	return ret;
 }
 
 int app_reload(struct app *a, char *err, size_t errlen)

@@ -19,6 +19,7 @@ struct app {
 	pthread_mutex_t lock;
 	struct runtime rt;	 /* rt.cfg is the config in force */
 	struct filter *filter;	 /* NULL when the filter is off */
+	int filter_ifindex[FILTER_MAX_IFACES]; /* where it is attached, per filter.interfaces */
 	struct uring_caps caps;
 	double start_time;	 /* unix seconds */
 	uint64_t reloads_ok;

@@ -253,13 +253,15 @@ static void on_link(void *arg, const char *ifname, int ifindex, bool present)
 	if (!present || !a->filter)
 		return;
 	for (i = 0; i < a->rt.cfg->filter.n_interfaces; i++) {
-		if (strcmp(a->rt.cfg->filter.interfaces[i], ifname) != 0)
+		/* Other changes to a filtered link (up, addresses) keep its ifindex and filter. */
+		if (strcmp(a->rt.cfg->filter.interfaces[i], ifname) != 0 ||
+		    a->filter_ifindex[i] == ifindex)
 			continue;
 		log_notice("link %s is back (ifindex %d): attaching the filter again", ifname,
 			   ifindex);
 		filter_free(a->filter);
 		a->filter = NULL;
-		if (filter_new(a->rt.cfg, &a->filter, err, sizeof(err)))
+		if (app_filter_sync(a, a->rt.cfg, err, sizeof(err)))
 			log_err("filter: %s", err);
 		return;
 	}

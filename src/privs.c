@@ -21,8 +21,10 @@ static int privs_no_new_privs(void)
 }
 
 /* The capabilities a running relay may still need; entry 0 is always kept, the others only
- * for filter re-attach. */
-static const unsigned int privs_kept[] = {CAP_NET_BIND_SERVICE, CAP_NET_ADMIN, CAP_BPF};
+ * for filter re-attach. Loading the filter needs CAP_PERFMON too: without it the verifier
+ * applies its unprivileged pointer rules and refuses the program (EACCES). */
+static const unsigned int privs_kept[] = {CAP_NET_BIND_SERVICE, CAP_NET_ADMIN, CAP_BPF,
+					  CAP_PERFMON};
 
 /* Loads libcap-ng's (per-thread) state with the kept capabilities this thread holds now and
  * nothing else: asking for one we lack would make capng_apply fail with EPERM. Sets

@@ -27,14 +27,31 @@ static int setopt(int fd, int level, int name, int v)
 	return setsockopt(fd, level, name, &v, sizeof(v)) ? -errno : 0;
 }
 
-int sock_open_listener(const struct addr *a, bool gro)
+/* A non-blocking UDP socket of a's family with big buffers, and UDP_GRO when gro. */
+static int sock_new(const struct addr *a, bool gro)
 {
-	bool v6 = addr_family(a) == AF_INET6;
 	int fd, err;
 
 	fd = socket(addr_family(a), SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
+	err = gro ? setopt(fd, SOL_UDP, UDP_GRO, 1) : 0;
+	if (err) {
+		close(fd);
+		return err;
+	}
+	set_buffers(fd);
+	return fd;
+}
+
+int sock_open_listener(const struct addr *a, bool gro)
+{
+	bool v6 = addr_family(a) == AF_INET6;
+	int fd, err;
+
+	fd = sock_new(a, gro);
+	if (fd < 0)
+		return fd;
 	err = setopt(fd, SOL_SOCKET, SO_REUSEPORT, 1);
 	if (!err)
 		err = setopt(fd, SOL_SOCKET, SO_RXQ_OVFL, 1);
@@ -46,20 +63,13 @@ int sock_open_listener(const struct addr *a, bool gro)
 	if (!err && addr_is_any(a))
 		err = v6 ? setopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, 1)
 			 : setopt(fd, IPPROTO_IP, IP_PKTINFO, 1);
-	if (!err && gro)
-		err = setopt(fd, SOL_UDP, UDP_GRO, 1);
-	if (err)
-		goto err_close;
-	set_buffers(fd);
-	if (bind(fd, &a->sa, addr_len(a))) {
+	if (!err && bind(fd, &a->sa, addr_len(a)))
 		err = -errno;
-		goto err_close;
+	if (err) {
+		close(fd);
+		return err;
 	}
 	return fd;
-
-err_close:
-	close(fd);
-	return err;
 }
 
 int sock_open_upstream(const struct addr *upstream, bool gro)
@@ -67,24 +77,17 @@ int sock_open_upstream(const struct addr *upstream, bool gro)
 	bool v6 = addr_family(upstream) == AF_INET6;
 	int fd, err;
 
-	fd = socket(addr_family(upstream), SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	fd = sock_new(upstream, gro);
 	if (fd < 0)
-		return -errno;
+		return fd;
 	err = v6 ? setopt(fd, IPPROTO_IPV6, IPV6_RECVERR, 1) : setopt(fd, IPPROTO_IP, IP_RECVERR, 1);
-	if (!err && gro)
-		err = setopt(fd, SOL_UDP, UDP_GRO, 1);
-	if (err)
-		goto err_close;
-	set_buffers(fd);
-	if (connect(fd, &upstream->sa, addr_len(upstream))) {
+	if (!err && connect(fd, &upstream->sa, addr_len(upstream)))
 		err = -errno;
-		goto err_close;
+	if (err) {
+		close(fd);
+		return err;
 	}
 	return fd;
-
-err_close:
-	close(fd);
-	return err;
 }
 
 void sock_rx_cmsg(const struct cmsghdr *c, struct sock_rx_meta *m)

@@ -469,6 +469,29 @@ EOF
 # lib_backends: io_backend values every relay test loops over (override: NET_BACKENDS).
 lib_backends() { echo "${NET_BACKENDS:-io_uring mmsg}"; }
 
+# lib_each_case FN: runs FN BACKEND FAMILY for every backend and both families, then reports.
+lib_each_case()
+{
+	local backend fam
+	for backend in $(lib_backends); do
+		for fam in 4 6; do
+			"$1" "$backend" "$fam"
+		done
+	done
+	lib_done
+}
+
+# lib_expect_fields CASE LINE VALUE FIELD...: every FIELD of a stats LINE equals VALUE.
+lib_expect_fields()
+{
+	local c=$1 line=$2 want=$3 f v
+	shift 3
+	for f in "$@"; do
+		v=$(lib_field "$f" "$line")
+		[ "$v" = "$want" ] || lib_case_fail "$c $f=$v, want $want"
+	done
+}
+
 # Per-test result bookkeeping: a test runs many cases and reports all failures at the end.
 LIB_FAILS=0
 lib_case_fail()

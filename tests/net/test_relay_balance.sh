@@ -111,9 +111,4 @@ run_case()
 	stop_all
 }
 
-for backend in $(lib_backends); do
-	for fam in 4 6; do
-		run_case "$backend" "$fam"
-	done
-done
-lib_done
+lib_each_case run_case

@@ -66,16 +66,10 @@ run_case()
 	# 4. Counters: every datagram counted once each way, no drops, relay still up.
 	total=$((12 + 50 * 20 + 3))
 	if line=$(lib_stats t); then
-		for f in rx_pkts tx_pkts reply_rx_pkts reply_tx_pkts; do
-			v=$(lib_field $f "$line")
-			[ "$v" = "$total" ] || lib_case_fail "$c $f=$v, want $total"
-		done
-		v=$(lib_field sessions_created "$line")
-		[ "$v" = 52 ] || lib_case_fail "$c sessions_created=$v, want 52 (1+50+1 clients)"
-		for f in $(echo "$line" | tr ' ' '\n' | sed -n 's/^\(drop_[a-z_]*\)=.*/\1/p'); do
-			v=$(lib_field "$f" "$line")
-			[ "$v" = 0 ] || lib_case_fail "$c $f=$v, want 0"
-		done
+		lib_expect_fields "$c" "$line" "$total" rx_pkts tx_pkts reply_rx_pkts reply_tx_pkts
+		lib_expect_fields "$c (1+50+1 clients)" "$line" 52 sessions_created
+		lib_expect_fields "$c" "$line" 0 \
+			$(echo "$line" | tr ' ' '\n' | sed -n 's/^\(drop_[a-z_]*\)=.*/\1/p')
 		lib_case_ok "$c counters checked: $line"
 	else
 		lib_case_fail "$c no stats line"
@@ -85,9 +79,4 @@ run_case()
 	lib_stop_pid "$echo_pid"
 }
 
-for backend in $(lib_backends); do
-	for fam in 4 6; do
-		run_case "$backend" "$fam"
-	done
-done
-lib_done
+lib_each_case run_case

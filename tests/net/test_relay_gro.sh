@@ -66,10 +66,8 @@ run_case()
 	[ "$n" -eq $((SEGS * ROUNDS)) ] ||
 		lib_case_fail "$c upstream got $n datagrams of $SIZE bytes, want $((SEGS * ROUNDS))"
 	if line=$(lib_stats t); then
-		for f in rx_pkts tx_pkts reply_rx_pkts reply_tx_pkts; do
-			[ "$(lib_field $f "$line")" = $((SEGS * ROUNDS)) ] ||
-				lib_case_fail "$c $f=$(lib_field $f "$line"), want $((SEGS * ROUNDS))"
-		done
+		lib_expect_fields "$c" "$line" $((SEGS * ROUNDS)) rx_pkts tx_pkts reply_rx_pkts \
+			reply_tx_pkts
 	else
 		lib_case_fail "$c no stats line"
 	fi
@@ -77,9 +75,4 @@ run_case()
 	lib_stop_pid "$echo_pid"
 }
 
-for backend in $(lib_backends); do
-	for fam in 4 6; do
-		run_case "$backend" "$fam"
-	done
-done
-lib_done
+lib_each_case run_case

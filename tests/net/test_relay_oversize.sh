@@ -57,9 +57,4 @@ run_case()
 	lib_stop_pid "$echo_pid"
 }
 
-for backend in $(lib_backends); do
-	for fam in 4 6; do
-		run_case "$backend" "$fam"
-	done
-done
-lib_done
+lib_each_case run_case

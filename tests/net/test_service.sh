@@ -24,8 +24,10 @@ NOBODY_GID=$(id -g nobody)
 
 CAP_NET_BIND_SERVICE=10
 CAP_NET_ADMIN=12
+CAP_PERFMON=38
 CAP_BPF=39
-UNIT_CAPS=$(( (1 << CAP_NET_BIND_SERVICE) | (1 << CAP_NET_ADMIN) | (1 << CAP_BPF) ))
+UNIT_CAPS=$(( (1 << CAP_NET_BIND_SERVICE) | (1 << CAP_NET_ADMIN) | (1 << CAP_BPF) |
+	(1 << CAP_PERFMON) ))
 
 # ---------------------------------------------------------------- 1. static checks
 # A throw-away install tree: systemd-analyze verify wants the Exec*= binaries to exist.
@@ -116,7 +118,7 @@ lib_wait_for 5 test -S "$NOTIFY" || lib_fail "fake notify socket did not appear"
 wrapper=$TMPD/as-unit.sh
 cat >"$wrapper" <<EOF
 #!/bin/sh
-caps=+net_bind_service,+net_admin,+bpf
+caps=+net_bind_service,+net_admin,+bpf,+perfmon
 exec env NOTIFY_SOCKET=$NOTIFY WATCHDOG_USEC=2000000 \\
 	setpriv --reuid=$NOBODY_UID --regid=$NOBODY_GID --clear-groups --nnp \\
 	--inh-caps=-all,\$caps --ambient-caps=-all,\$caps --bounding-set=-all,\$caps \\

@@ -21,7 +21,8 @@
 #include "privs.h"
 
 #define CAPBIT(c) (UINT64_C(1) << (c))
-#define KEEP_ALL (CAPBIT(CAP_NET_BIND_SERVICE) | CAPBIT(CAP_NET_ADMIN) | CAPBIT(CAP_BPF))
+#define KEEP_ALL                                                                                   \
+	(CAPBIT(CAP_NET_BIND_SERVICE) | CAPBIT(CAP_NET_ADMIN) | CAPBIT(CAP_BPF) | CAPBIT(CAP_PERFMON))
 
 /* What the child expects to find in /proc/self/status afterwards. */
 struct privs_want {
@@ -215,7 +216,7 @@ static int child_root_stays_root(void)
 static int child_ambient_like_systemd(void)
 {
 	static const unsigned int held[] = { CAP_NET_BIND_SERVICE, CAP_NET_ADMIN, CAP_BPF,
-					     CAP_SYS_ADMIN };
+					     CAP_PERFMON, CAP_SYS_ADMIN };
 	struct privs_want want = { 0 };
 	char err[256] = "";
 	uid_t uid;
