@@ -296,7 +296,7 @@ static const struct error_case error_cases[] = {
      "t.conf:1: relays[0].name: too long (at most 47 characters)"},
     {RELAY "relays2 = 1;\n",
      "t.conf:2: unknown setting 'relays2' (expected one of: workers, io_backend, cpus, "
-     "buffer_size, buffers, stats_interval, user, control_socket, metrics, relays, "
+     "buffer_size, buffers, gro, stats_interval, user, control_socket, metrics, relays, "
      "filter)"},
     {"relays = ( { name = \"a\"; listen = [ \"127.0.0.1:1\" ]; upstreams = [ \"127.0.0.1:2\" ]; "
      "},\n"
