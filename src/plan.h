@@ -38,7 +38,13 @@ struct plan {
 	uint32_t cq_entries;
 	uint32_t sq_entries;
 	uint64_t nofile;	   /* RLIMIT_NOFILE the process needs */
-	uint32_t payload_max;	   /* largest datagram a listener buffer holds */
+	/* The largest datagram a buffer holds after the receive's header, name and control
+	 * data: from a client (listener) and from an upstream (session). Both backends drop
+	 * longer ones, so they agree on what is too long. */
+	uint32_t payload_max;
+	uint32_t reply_payload_max;
+	uint32_t rx_control;	   /* control bytes a listener's receive reserves */
+	uint32_t reply_rx_control; /* ... and a session's */
 };
 
 /* Returns 0, or -EINVAL with a message in err (e.g. a pinned CPU that is not allowed). */

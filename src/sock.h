@@ -17,9 +17,9 @@ struct sock_rx_meta {
 	uint16_t gso_size;   /* UDP_GRO: the payload holds datagrams of this size (last shorter) */
 };
 
-/* Control space a listener's receive needs: pktinfo (IPv6 size), SO_RXQ_OVFL, UDP_GRO. */
-#define SOCK_RX_CONTROL_LEN 96
-/* ... and a session socket's: UDP_GRO. */
+/* Control space a listener's receive needs: pktinfo (IPv6 size) and SO_RXQ_OVFL ... */
+#define SOCK_RX_CONTROL_LEN 64
+/* ... plus, with GRO, the UDP_GRO segment size (all a session socket's receive needs). */
 #define SOCK_RX_GRO_CONTROL_LEN 24
 /* Control space a send needs: pktinfo (IPv6 size) and UDP_SEGMENT. */
 #define SOCK_TX_CONTROL_LEN 64

@@ -26,7 +26,7 @@ struct mmsg_worker {
 	struct mmsghdr rx[MMSG_BATCH];
 	struct iovec rx_iov[MMSG_BATCH];
 	struct sockaddr_in6 rx_name[MMSG_BATCH];
-	uint8_t rx_control[MMSG_BATCH][SOCK_RX_CONTROL_LEN];
+	uint8_t rx_control[MMSG_BATCH][SOCK_RX_CONTROL_LEN + SOCK_RX_GRO_CONTROL_LEN];
 	struct mmsghdr tx[MMSG_BATCH];
 	struct iovec tx_iov[MMSG_BATCH];
 	struct addr tx_name[MMSG_BATCH];
@@ -45,26 +45,27 @@ static int watch(struct mmsg_worker *mw, int fd, struct udata u)
  * Returns the count, 0 when nothing is queued, or -errno. */
 static int take_batch(struct mmsg_worker *mw, int fd, bool with_meta)
 {
+	const struct plan *p = mw->w->plan;
 	uint32_t size = mw->w->cfg->buffer_size;
 	int i, n;
 
 	for (i = 0; i < MMSG_BATCH; i++) {
 		struct msghdr *m = &mw->rx[i].msg_hdr;
 
+		/* The same payload room as the io_uring backend's buffers leave, so both drop
+		 * the same datagrams as too long. */
 		mw->rx_iov[i].iov_base = mw->bufs + (size_t)i * size;
-		mw->rx_iov[i].iov_len = size;
+		mw->rx_iov[i].iov_len = with_meta ? p->payload_max : p->reply_payload_max;
 		memset(m, 0, sizeof(*m));
 		m->msg_iov = &mw->rx_iov[i];
 		m->msg_iovlen = 1;
 		if (with_meta) {
 			m->msg_name = &mw->rx_name[i];
 			m->msg_namelen = sizeof(mw->rx_name[i]);
-			m->msg_control = mw->rx_control[i];
-			m->msg_controllen = SOCK_RX_CONTROL_LEN;
-		} else if (mw->w->cfg->gro) {
-			m->msg_control = mw->rx_control[i];
-			m->msg_controllen = SOCK_RX_GRO_CONTROL_LEN;
 		}
+		m->msg_controllen = with_meta ? p->rx_control : p->reply_rx_control;
+		if (m->msg_controllen)
+			m->msg_control = mw->rx_control[i];
 	}
 	/* MSG_TRUNC: msg_len reports the real size, so oversize datagrams are seen as such. */
 	n = recvmmsg(fd, mw->rx, MMSG_BATCH, MSG_DONTWAIT | MSG_TRUNC, NULL);

@@ -513,9 +513,8 @@ static int uring_setup(struct uring_worker *uw, struct worker_cmd *first)
 
 	uw->minus_one = -1;
 	uw->listen_msg.msg_namelen = sizeof(struct sockaddr_in6);
-	uw->listen_msg.msg_controllen = SOCK_RX_CONTROL_LEN;
-	/* Session sockets only need the GRO segment size, when GRO is on. */
-	uw->session_msg.msg_controllen = first->cfg->gro ? SOCK_RX_GRO_CONTROL_LEN : 0;
+	uw->listen_msg.msg_controllen = p->rx_control;
+	uw->session_msg.msg_controllen = p->reply_rx_control;
 	w->backend_state = uw;
 	w->ops = &uring_ops;
 

@@ -56,7 +56,13 @@ static void test_default_one_worker_per_cpu(void **state)
 	/* A power of two that covers every buffer's receive and send plus session ends. */
 	assert_true(p->cq_entries >= 4096 * 2 + 2 * (2 + 251));
 	assert_int_equal(p->cq_entries & (p->cq_entries - 1), 0);
-	assert_true(p->payload_max < cfg->buffer_size);
+	/* 2048 - recvmsg header 16 - name 28 - control 64; replies have no name or control. */
+	assert_int_equal(p->payload_max, 1940);
+	assert_int_equal(p->reply_payload_max, 2032);
+	cfg->gro = true; /* + the UDP_GRO control message on both */
+	assert_int_equal(plan_build(cfg, &h, p, err, sizeof(err)), 0);
+	assert_int_equal(p->payload_max, 1916);
+	assert_int_equal(p->reply_payload_max, 2008);
 	free(p);
 	free(cfg);
 }
