@@ -464,6 +464,10 @@ relays = (
 	}
 );
 EOF
+	# Last, so the line numbers above stay put: a control socket of the test's own, never
+	# the host's /run/ringrelay.
+	mkdir -p "$TMPD/run" && chmod 1777 "$TMPD/run" && chmod o+x "$TMPD"
+	echo "control_socket = \"$TMPD/run/ctl.sock\";" >>"$file"
 }
 
 # lib_backends: io_backend values every relay test loops over (override: NET_BACKENDS).
