@@ -86,11 +86,12 @@ static void flush(struct mmsg_worker *mw, int fd, int n, struct relay_counters *
 			/* A pending ICMP error fails one datagram; the rest still get their
 			 * chance. Anything else (a full socket) drops what is left. */
 			if (r < 0 && errno == ECONNREFUSED) {
-				counter_add(&c->drops[DROP_UNREACHABLE], 1);
+				counter_add(&c->drops[DROP_UNREACHABLE], mw->tx_segs[sent]);
 				sent++;
 				continue;
 			}
-			counter_add(&c->drops[DROP_SEND_ERROR], (uint64_t)(n - sent));
+			for (i = sent; i < n; i++)
+				counter_add(&c->drops[DROP_SEND_ERROR], mw->tx_segs[i]);
 			break;
 		}
 		for (i = sent; i < sent + r; i++) {

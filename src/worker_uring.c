@@ -407,10 +407,10 @@ static void on_send(struct uring_worker *uw, const struct io_uring_cqe *cqe, str
 	if (cqe->res >= 0) {
 		counter_add(up ? &c->tx_pkts : &c->reply_tx_pkts, uw->tx[u.bid].segs);
 		counter_add(up ? &c->tx_bytes : &c->reply_tx_bytes, (uint64_t)cqe->res);
-	} else if (cqe->res == -ECONNREFUSED) {
-		counter_add(&c->drops[DROP_UNREACHABLE], 1);
 	} else {
-		counter_add(&c->drops[DROP_SEND_ERROR], 1);
+		/* Every datagram the send carried is lost. */
+		counter_add(&c->drops[cqe->res == -ECONNREFUSED ? DROP_UNREACHABLE : DROP_SEND_ERROR],
+			    uw->tx[u.bid].segs);
 	}
 	bufpool_put(&uw->bp, u.bid);
 }
