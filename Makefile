@@ -70,7 +70,8 @@ BPFT_BINS := $(BPFT_SRCS:tests/bpf/%.c=$(BUILD)/tests/%)
 
 BINS      := $(BUILD)/ringrelay $(if $(wildcard src/ctl.c),$(BUILD)/ringrelayctl)
 
-.PHONY: all deps run check unit unit-san bpf-test net-test bench install uninstall clean
+.PHONY: all deps run check unit unit-san bpf-test net-test fuzz fuzz-replay bench install \
+	uninstall clean
 all: $(BINS)
 
 # ---------------------------------------------------------------- dependencies
@@ -135,11 +136,34 @@ bpf-test: $(BPFT_BINS)
 net-test: $(BINS)
 	$(Q)./tests/net/run.sh $(BUILD)
 
+# libFuzzer over the config parser (clang's runtime from libclang-rt-14-dev).
+FUZZ_SECONDS ?= 60
+FUZZ_SEEDS := tests/fuzz/corpus config config/examples
+FUZZ_ENV := LSAN_OPTIONS=suppressions=tests/fuzz/lsan.supp
+$(BUILD)/fuzz/fuzz_config: tests/fuzz/fuzz_config.c src/config.c src/addr.c src/config.h \
+		src/addr.h | $(BUILD)/fuzz
+	$(call msg,FUZZ-CC,$@)
+	$(Q)$(CLANG) -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -g -O1 \
+		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -I src \
+		$(shell $(PKG_CONFIG) --cflags libconfig) -o $@ tests/fuzz/fuzz_config.c src/config.c \
+		src/addr.c $(shell $(PKG_CONFIG) --libs libconfig)
+
+fuzz: $(BUILD)/fuzz/fuzz_config
+	$(Q)mkdir -p $(BUILD)/fuzz/corpus
+	$(FUZZ_ENV) ./$< -max_total_time=$(FUZZ_SECONDS) -timeout=5 $(BUILD)/fuzz/corpus $(FUZZ_SEEDS)
+
+# Every seed (and anything `make fuzz` found) once, under the sanitizers.
+fuzz-replay: $(BUILD)/fuzz/fuzz_config
+	$(Q)$(FUZZ_ENV) ./$< -runs=0 $(FUZZ_SEEDS) $(wildcard $(BUILD)/fuzz/corpus) >$(BUILD)/fuzz/replay.log 2>&1 || \
+		{ cat $(BUILD)/fuzz/replay.log; exit 1; }
+	$(Q)echo "fuzz-replay: $$(grep "^Done" $(BUILD)/fuzz/replay.log)"
+
 check: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)$(MAKE) --no-print-directory unit
 	$(Q)$(MAKE) --no-print-directory unit-san
 	$(Q)$(MAKE) --no-print-directory bpf-test
+	$(Q)$(MAKE) --no-print-directory fuzz-replay
 	$(Q)$(MAKE) --no-print-directory net-test
 
 run: deps
@@ -179,7 +203,7 @@ uninstall:
 clean:
 	rm -rf $(BUILD)
 
-$(BUILD)/obj $(BUILD)/san $(BUILD)/bpf $(BUILD)/tests $(BUILD)/tests/san:
+$(BUILD)/obj $(BUILD)/san $(BUILD)/bpf $(BUILD)/tests $(BUILD)/tests/san $(BUILD)/fuzz:
 	$(Q)mkdir -p $@
 
 # perf/ adds its own tools (generator, sink, plain relay loop) here.
