@@ -40,6 +40,7 @@ int app_filter_sync(struct app *a, const struct config *cfg, char *err, size_t e
 
 int app_reload(struct app *a, char *err, size_t errlen)
 {
+	bool applied = false;
 	struct config *cfg;
 	int ret;
 
@@ -49,7 +50,7 @@ int app_reload(struct app *a, char *err, size_t errlen)
 	if (!ret) {
 		ret = config_check_host(cfg, err, errlen);
 		if (!ret)
-			ret = runtime_reload(&a->rt, cfg, err, errlen);
+			ret = runtime_reload(&a->rt, cfg, &applied, err, errlen);
 		else
 			config_free(cfg);
 	}
@@ -58,7 +59,11 @@ int app_reload(struct app *a, char *err, size_t errlen)
 	if (ret) {
 		a->reloads_failed++;
 		snprintf(a->last_reload_error, sizeof(a->last_reload_error), "%s", err);
-		log_err("reload failed, the previous configuration stays in force: %s", err);
+		/* Say exactly what is in force now. */
+		if (!applied)
+			log_err("reload failed, the previous configuration stays in force: %s", err);
+		else
+			log_err("reload applied to the relays, but: %s", err);
 	} else {
 		a->reloads_ok++;
 		a->last_reload_success = app_now();
@@ -66,7 +71,8 @@ int app_reload(struct app *a, char *err, size_t errlen)
 		log_info("reload: %s applied: %u relay(s)", a->config_path, a->rt.cfg->n_relays);
 	}
 	pthread_mutex_unlock(&a->lock);
-	service_ready(ret ? "reload failed; previous configuration in force" : "reloaded");
+	service_ready(ret ? (applied ? "reload applied with errors" :
+				       "reload failed; previous configuration in force")
+			  : "reloaded");
 	return ret;
 }
-

@@ -351,7 +351,8 @@ static int probe_new_listeners(const struct config *old, const struct config *ne
 	return 0;
 }
 
-int runtime_reload(struct runtime *rt, struct config *new_cfg, char *err, size_t errlen)
+int runtime_reload(struct runtime *rt, struct config *new_cfg, bool *applied, char *err,
+		   size_t errlen)
 {
 	uint32_t slot[CONFIG_MAX_RELAYS], i;
 	struct plan_host host;
@@ -360,6 +361,7 @@ int runtime_reload(struct runtime *rt, struct config *new_cfg, char *err, size_t
 	struct worker_cmd *cmd;
 	int ret;
 
+	*applied = false;
 	keep_restart_settings(rt->cfg, new_cfg);
 	check = malloc(sizeof(*check));
 	if (!check) {
@@ -389,6 +391,7 @@ int runtime_reload(struct runtime *rt, struct config *new_cfg, char *err, size_t
 		config_free(new_cfg);
 		return -ENOMEM;
 	}
+	*applied = true;
 	/* All workers switch at about the same time; each at a point between two batches. */
 	for (i = 0; i < rt->n_started; i++) {
 		cmd[i] = (struct worker_cmd){ .type = WORKER_CMD_APPLY, .cfg = new_cfg,

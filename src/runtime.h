@@ -45,9 +45,11 @@ int runtime_start(struct runtime *rt, char *err, size_t errlen);
  * that size memory or threads (workers, io_backend, cpus, buffers, buffer_size, user,
  * control_socket, metrics, a relay's max_sessions) keep their running values until a restart,
  * with a warning. Always takes new_cfg. Returns 0, or -errno with err set: a failed check
- * leaves the running config untouched; a worker that fails to apply (rare: a socket error
- * after the checks) leaves the new config in force without that part. */
-int runtime_reload(struct runtime *rt, struct config *new_cfg, char *err, size_t errlen);
+ * leaves the running config untouched (*applied false); a worker that fails to apply (rare:
+ * a socket error after the checks) leaves the new config in force without that part
+ * (*applied true). */
+int runtime_reload(struct runtime *rt, struct config *new_cfg, bool *applied, char *err,
+		   size_t errlen);
 /* Copies up to max sessions of relay (index in cfg; UINT32_MAX = all relays) into out;
  * *total gets the number that exist. Asks each worker, which answers from its own thread.
  * Returns the number copied, or -errno. */
