@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include <errno.h>
+#include <net/if_arp.h>
 #include <netlink/cache.h>
 #include <netlink/errno.h>
 #include <netlink/netlink.h>
@@ -85,7 +86,7 @@ static int netlink_connect(struct nl_sock **out)
 	return 0;
 }
 
-int netlink_rx_queues(const char *ifname, uint32_t *queues)
+int netlink_link_info(const char *ifname, struct netlink_link *info)
 {
 	struct rtnl_link *link = NULL;
 	struct nl_sock *sk;
@@ -108,13 +109,25 @@ int netlink_rx_queues(const char *ifname, uint32_t *queues)
 			ret = -ENODEV;
 		goto err_free_sock;
 	}
-	*queues = rtnl_link_get_num_rx_queues(link);
+	info->rx_queues = rtnl_link_get_num_rx_queues(link);
 	/* Kernels without IFLA_NUM_RX_QUEUES (before 2.6.36) leave it 0: one queue then. */
-	if (*queues == 0)
-		*queues = 1;
+	if (info->rx_queues == 0)
+		info->rx_queues = 1;
+	info->mtu = rtnl_link_get_mtu(link);
+	info->loopback = rtnl_link_get_arptype(link) == ARPHRD_LOOPBACK;
 	rtnl_link_put(link);
 err_free_sock:
 	nl_socket_free(sk);
+	return ret;
+}
+
+int netlink_rx_queues(const char *ifname, uint32_t *queues)
+{
+	struct netlink_link info;
+	int ret = netlink_link_info(ifname, &info);
+
+	if (!ret)
+		*queues = info.rx_queues;
 	return ret;
 }
 

@@ -10,6 +10,16 @@
 
 #include "addr.h"
 
+/* What the relay wants to know about an interface. */
+struct netlink_link {
+	uint32_t rx_queues; /* RX queues (at least 1) */
+	uint32_t mtu;	    /* bytes of IP packet the link carries */
+	bool loopback;
+};
+
+/* Fills info for ifname. Returns 0, -ENODEV when there is no such interface, or -errno. */
+int netlink_link_info(const char *ifname, struct netlink_link *info);
+
 /* RX queue count of ifname (>= 1 for every real link, 1 for lo). Returns 0, -ENODEV when
  * there is no such interface, or another -errno. */
 int netlink_rx_queues(const char *ifname, uint32_t *queues);

@@ -24,6 +24,8 @@ struct plan_host {
 	uint32_t n_cpus;		  /* CPUs this process may run on */
 	int cpus[CONFIG_MAX_CPUS];	  /* their numbers */
 	uint32_t rx_queues;		  /* RX queues of the listen interface; 0 = unknown */
+	uint32_t mtu;			  /* the largest MTU among them; 0 = unknown */
+	char mtu_ifname[16];		  /* which interface has it */
 };
 
 struct plan {

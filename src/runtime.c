@@ -38,7 +38,8 @@ int runtime_choose_backend(enum io_backend wanted, const struct uring_caps *caps
 int runtime_host(const struct config *cfg, struct plan_host *host)
 {
 	char ifname[IF_NAMESIZE];
-	uint32_t i, j, q;
+	struct netlink_link link;
+	uint32_t i, j;
 	cpu_set_t set;
 	int cpu;
 
@@ -53,10 +54,15 @@ int runtime_host(const struct config *cfg, struct plan_host *host)
 	for (i = 0; i < cfg->n_relays; i++) {
 		for (j = 0; j < cfg->relays[i].n_listen; j++) {
 			if (netlink_ifname_of_addr(&cfg->relays[i].listen[j], ifname) ||
-			    netlink_rx_queues(ifname, &q))
+			    netlink_link_info(ifname, &link))
 				continue;
-			if (q > host->rx_queues)
-				host->rx_queues = q;
+			if (link.rx_queues > host->rx_queues)
+				host->rx_queues = link.rx_queues;
+			/* Loopback's 64 KB MTU says nothing about the datagrams it carries. */
+			if (!link.loopback && link.mtu > host->mtu) {
+				host->mtu = link.mtu;
+				snprintf(host->mtu_ifname, sizeof(host->mtu_ifname), "%s", ifname);
+			}
 		}
 	}
 	return 0;
@@ -203,6 +209,11 @@ int runtime_prepare(struct runtime *rt, struct config *cfg, const struct uring_c
 	ret = plan_build(cfg, &host, &rt->plan, err, errlen);
 	if (ret)
 		return ret;
+	/* 28 = the smallest IPv4 + UDP header: what a full-size datagram leaves of the MTU. */
+	if (host.mtu > 28 && rt->plan.payload_max < host.mtu - 28)
+		log_warn("buffer_size = %u relays datagrams of up to %u bytes, but %s carries up "
+			 "to %u: longer ones will be dropped as truncated (raise buffer_size)",
+			 cfg->buffer_size, rt->plan.payload_max, host.mtu_ifname, host.mtu - 28);
 	ret = raise_nofile(rt->plan.nofile, err, errlen);
 	if (ret) {
 		if (ret != -EMFILE)

@@ -28,6 +28,17 @@ static void test_rx_queues_lo(void **state)
 	assert_true(q >= 1);
 }
 
+static void test_link_info_lo(void **state)
+{
+	struct netlink_link info = { 0 };
+
+	assert_int_equal(netlink_link_info("lo", &info), 0);
+	assert_true(info.rx_queues >= 1);
+	assert_true(info.mtu >= 1280);
+	assert_true(info.loopback);
+	assert_int_equal(netlink_link_info("rrnosuch0", &info), -ENODEV);
+}
+
 static void test_rx_queues_unknown(void **state)
 {
 	uint32_t q = 0;
@@ -206,6 +217,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_rx_queues_lo),
+		cmocka_unit_test(test_link_info_lo),
 		cmocka_unit_test(test_rx_queues_unknown),
 		cmocka_unit_test(test_ifname_of_addr),
 		cmocka_unit_test(test_watch_link_events),
