@@ -174,6 +174,7 @@ struct session *session_insert(struct session_table *t, const struct addr *clien
 	s->upstream = 0;
 	s->last_active = now;
 	s->fd = -1;
+	s->tx_batch = SESSION_NONE;
 	s->state = SESSION_ACTIVE;
 	/* gen is kept: it counts the slot's lives, so stale completions stay detectable. */
 

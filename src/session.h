@@ -23,6 +23,7 @@ struct session {
 	uint64_t last_active;	/* ns, monotonic, as passed to insert/touch */
 	uint32_t gen;		/* bumped on release: stale completions compare it */
 	int fd;			/* upstream socket, owned by the backend; -1 when none */
+	uint32_t tx_batch;	/* backend's open send batch for this session, or SESSION_NONE */
 	enum session_state state;
 	uint32_t lru_prev, lru_next; /* private to session.c */
 	uint32_t hash_next;	     /* private to session.c */
@@ -48,8 +49,9 @@ void session_table_fini(struct session_table *t);
 /* The ACTIVE session for this client on this listener, or NULL. */
 struct session *session_lookup(struct session_table *t, const struct addr *client,
 			       uint32_t listener);
-/* A new ACTIVE session (fd = -1, upstream = 0, local zeroed) at the LRU tail, or NULL when
- * every slot is ACTIVE or CLOSING. The caller must have checked lookup first. */
+/* A new ACTIVE session (fd = -1, upstream = 0, local zeroed, tx_batch = SESSION_NONE) at the
+ * LRU tail, or NULL when every slot is ACTIVE or CLOSING. The caller must have checked
+ * lookup first. */
 struct session *session_insert(struct session_table *t, const struct addr *client,
 			       uint32_t listener, uint64_t now);
 /* Marks activity: last_active = now and move to the LRU tail. O(1). */

@@ -34,6 +34,7 @@ enum uring_op {
 	OP_RECV_SESSION,      /* relay, idx = session slot, gen */
 	OP_SEND_UPSTREAM,     /* relay, bid */
 	OP_SEND_CLIENT,	      /* relay, bid */
+	OP_SEND_BATCH,	      /* relay, idx = send batch */
 	OP_TIMER,
 	OP_STOP,	      /* the stop eventfd became readable */
 	OP_CMD,		      /* main posted a command (worker_run_cmd) */

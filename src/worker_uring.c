@@ -29,6 +29,23 @@ struct tx_slot {
 	uint32_t segs; /* datagrams the payload carries (UDP GSO), for the counters */
 };
 
+/* Datagrams of one session that arrived in one batch of completions leave in one sendmsg
+ * with UDP_SEGMENT: the kernel walks the UDP/IP send path once and cuts the datagrams at the
+ * device. Segments must be equal but the last may be shorter (udp(7)). */
+#define BATCH_MAX 64	      /* UDP_MAX_SEGMENTS of older kernels */
+#define BATCH_BYTES 65000     /* below the 64 KB a GSO send may carry */
+#define BATCH_POOL 256	      /* batches in flight; beyond that datagrams go singly */
+
+struct tx_batch {
+	struct msghdr msg;
+	struct iovec iov[BATCH_MAX];
+	uint8_t control[SOCK_TX_CONTROL_LEN];
+	uint16_t bid[BATCH_MAX];
+	struct session *owner; /* while open: the session whose datagrams it gathers */
+	uint32_t n, bytes, size, slot, relay;
+	uint32_t next_free;
+};
+
 struct uring_worker {
 	struct worker *w;
 	struct io_uring ring;
@@ -37,6 +54,11 @@ struct uring_worker {
 	struct msghdr listen_msg;  /* multishot template: name + control + payload */
 	struct msghdr session_msg; /* multishot template: payload only (connected socket) */
 	bool mirror_used[PLAN_MIRROR_SLOTS];
+	struct tx_batch *batches; /* BATCH_POOL */
+	uint32_t batch_free;	  /* free list through next_free */
+	uint32_t open[BATCH_POOL]; /* batches gathering in this round of completions */
+	uint32_t n_open;
+	bool no_batch;		  /* the kernel refused a GSO send: send singly from now on */
 	struct __kernel_timespec tick;
 	uint64_t stop_val;
 	uint64_t cmd_val;
@@ -157,6 +179,98 @@ static void send_buf(struct uring_worker *uw, uint32_t slot, const struct addr *
 	uw->bp.refs[bid]++;
 }
 
+/* Sends an open batch: one sendmsg over its iovecs, cut into datagrams by UDP GSO. */
+static void batch_flush(struct uring_worker *uw, struct tx_batch *b)
+{
+	struct io_uring_sqe *sqe = get_sqe(uw);
+	struct udata u = { .op = OP_SEND_BATCH, .relay = b->relay,
+			   .idx = (uint32_t)(b - uw->batches) };
+
+	b->owner->tx_batch = SESSION_NONE;
+	b->owner = NULL;
+	memset(&b->msg, 0, sizeof(b->msg));
+	b->msg.msg_iov = b->iov;
+	b->msg.msg_iovlen = b->n;
+	b->msg.msg_controllen = sock_tx_control(b->control, NULL, b->n > 1 ? b->size : 0);
+	if (b->msg.msg_controllen)
+		b->msg.msg_control = b->control;
+	io_uring_prep_sendmsg(sqe, (int)b->slot, &b->msg, MSG_DONTWAIT);
+	sqe->flags |= IOSQE_FIXED_FILE;
+	sqe->user_data = udata_pack(u);
+}
+
+/* Sends every batch gathered in this round of completions (before the ring is entered). */
+static void batch_flush_open(struct uring_worker *uw)
+{
+	uint32_t i;
+
+	for (i = 0; i < uw->n_open; i++)
+		if (uw->batches[uw->open[i]].owner)
+			batch_flush(uw, &uw->batches[uw->open[i]]);
+	uw->n_open = 0;
+}
+
+/* Queues one datagram of session s for slot: into the session's open batch when it fits the
+ * GSO rules, else singly. The buffer is referenced until the send completes. */
+static void send_batched(struct uring_worker *uw, struct session *s, uint32_t slot,
+			 const void *data, uint32_t len, uint32_t relay, uint32_t bid)
+{
+	struct tx_batch *b = s->tx_batch != SESSION_NONE ? &uw->batches[s->tx_batch] : NULL;
+
+	/* A datagram longer than the batch's segments, or one too many, starts a new batch;
+	 * an empty one cannot be a GSO segment: it goes alone, after what came before. */
+	if (b && (len > b->size || len == 0 || b->n == BATCH_MAX || b->bytes + len > BATCH_BYTES)) {
+		batch_flush(uw, b);
+		b = NULL;
+	}
+	if (len == 0 || uw->no_batch ||
+	    (!b && (uw->batch_free == UINT32_MAX || uw->n_open == BATCH_POOL))) {
+		send_buf(uw, slot, NULL, NULL, data, len, 0, OP_SEND_UPSTREAM, relay, bid);
+		return;
+	}
+	if (!b) {
+		b = &uw->batches[uw->batch_free];
+		uw->batch_free = b->next_free;
+		*b = (struct tx_batch){ .owner = s, .size = len, .slot = slot, .relay = relay };
+		s->tx_batch = (uint32_t)(b - uw->batches);
+		uw->open[uw->n_open++] = s->tx_batch;
+	}
+	b->iov[b->n].iov_base = (void *)data;
+	b->iov[b->n].iov_len = len;
+	b->bid[b->n++] = (uint16_t)bid;
+	b->bytes += len;
+	uw->bp.refs[bid]++;
+	/* A shorter datagram can only be the last segment. */
+	if (len < b->size)
+		batch_flush(uw, b);
+}
+
+static void on_send_batch(struct uring_worker *uw, const struct io_uring_cqe *cqe,
+			  struct udata u)
+{
+	struct relay_counters *c = &uw->w->counters[u.relay];
+	struct tx_batch *b = &uw->batches[u.idx];
+	uint32_t i;
+
+	if (cqe->res >= 0) {
+		counter_add(&c->tx_pkts, b->n);
+		counter_add(&c->tx_bytes, (uint64_t)cqe->res);
+	} else {
+		counter_add(&c->drops[cqe->res == -ECONNREFUSED ? DROP_UNREACHABLE : DROP_SEND_ERROR],
+			    b->n);
+		/* A kernel or device that refuses UDP GSO: fall back to single sends. */
+		if (b->n > 1 && (cqe->res == -EIO || cqe->res == -EINVAL) && !uw->no_batch) {
+			uw->no_batch = true;
+			log_warn("worker %u: UDP GSO send refused (%s): sending datagrams singly",
+				 uw->w->id, strerror(-cqe->res));
+		}
+	}
+	for (i = 0; i < b->n; i++)
+		bufpool_put(&uw->bp, b->bid[i]);
+	b->next_free = uw->batch_free;
+	uw->batch_free = u.idx;
+}
+
 /* Starts closing a CLOSING session: cancel its receive and empty its file slot (which drops
  * the ring's reference to the socket). The slot is released when the receive's last
  * completion arrives. */
@@ -169,6 +283,9 @@ static void hook_session_close(struct worker *w, uint32_t relay, struct session 
 	struct udata iu = { .op = OP_IGNORE };
 	struct io_uring_sqe *sqe;
 
+	/* What the session gathered leaves before its socket does. */
+	if (s->tx_batch != SESSION_NONE)
+		batch_flush(uw, &uw->batches[s->tx_batch]);
 	sqe = get_sqe(uw);
 	io_uring_prep_cancel64(sqe, session_udata(relay, idx, s), 0);
 	sqe->user_data = udata_pack(cu);
@@ -334,8 +451,11 @@ static void on_listener_recv(struct uring_worker *uw, const struct io_uring_cqe 
 	s = worker_session_get(w, u.idx, &client, &meta);
 	if (!s)
 		goto recycle;
-	send_buf(uw, session_slot(wr, s), NULL, NULL, payload, len, meta.gso_size, OP_SEND_UPSTREAM,
-		 l->relay, bid);
+	if (meta.gso_size) /* already a GSO burst (GRO) */
+		send_buf(uw, session_slot(wr, s), NULL, NULL, payload, len, meta.gso_size,
+			 OP_SEND_UPSTREAM, l->relay, bid);
+	else
+		send_batched(uw, s, session_slot(wr, s), payload, len, l->relay, bid);
 	return;
 recycle:
 	if (bid != UINT32_MAX)
@@ -448,6 +568,9 @@ static void dispatch(struct uring_worker *uw, const struct io_uring_cqe *cqe)
 	case OP_SEND_CLIENT:
 		on_send(uw, cqe, u);
 		break;
+	case OP_SEND_BATCH:
+		on_send_batch(uw, cqe, u);
+		break;
 	case OP_TIMER:
 		on_timer(uw);
 		break;
@@ -509,6 +632,7 @@ static int uring_setup(struct uring_worker *uw, struct worker_cmd *first)
 	struct worker *w = uw->w;
 	const struct plan *p = w->plan;
 	const struct config *cfg = first->cfg;
+	uint32_t i;
 	int err;
 
 	uw->minus_one = -1;
@@ -519,11 +643,15 @@ static int uring_setup(struct uring_worker *uw, struct worker_cmd *first)
 	w->ops = &uring_ops;
 
 	uw->tx = calloc(cfg->buffers, sizeof(*uw->tx));
-	if (!uw->tx) {
+	uw->batches = calloc(BATCH_POOL, sizeof(*uw->batches));
+	if (!uw->tx || !uw->batches) {
 		snprintf(w->error, sizeof(w->error), "worker %u: out of memory", w->id);
 		return -ENOMEM;
 	}
 	/* Created disabled: the ring is locked down (restrict_ring) before its first SQE. */
+	for (i = 0; i < BATCH_POOL; i++)
+		uw->batches[i].next_free = i + 1 < BATCH_POOL ? i + 1 : UINT32_MAX;
+	uw->batch_free = 0;
 	err = uring_init(&uw->ring, p->sq_entries, p->cq_entries,
 			 w->caps->setup_flags | IORING_SETUP_R_DISABLED);
 	if (err) {
@@ -583,6 +711,7 @@ static void uring_teardown(struct uring_worker *uw)
 	}
 	bufpool_fini(&uw->bp);
 	free(uw->tx);
+	free(uw->batches);
 }
 
 int worker_uring_run(struct worker *w, struct worker_cmd *first)
@@ -616,6 +745,7 @@ int worker_uring_run(struct worker *w, struct worker_cmd *first)
 			dispatch(&uw, cqe);
 			n++;
 		}
+		batch_flush_open(&uw);
 		io_uring_cq_advance(&uw.ring, n);
 		counter_add(&w->wc.completions, n);
 		counter_set(&w->wc.heartbeat, w->now);
