@@ -152,6 +152,21 @@ int prefix_parse(const char *text, struct prefix *out, const char **why)
 	return 0;
 }
 
+const char *prefix_format(const struct prefix *p, char *buf, size_t len)
+{
+	static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+	char host[INET6_ADDRSTRLEN];
+
+	if (p->len >= 96 && memcmp(p->bytes, mapped, sizeof(mapped)) == 0) {
+		inet_ntop(AF_INET, p->bytes + 12, host, sizeof(host));
+		snprintf(buf, len, "%s/%u", host, p->len - 96u);
+	} else {
+		inet_ntop(AF_INET6, p->bytes, host, sizeof(host));
+		snprintf(buf, len, "%s/%u", host, p->len);
+	}
+	return buf;
+}
+
 const char *addr_format(const struct addr *a, char *buf, size_t len)
 {
 	char host[INET6_ADDRSTRLEN];

@@ -31,6 +31,10 @@ struct prefix {
 };
 int prefix_parse(const char *text, struct prefix *out, const char **why);
 
+/* The inverse of prefix_parse: "198.18.0.0/15" for an IPv4-mapped prefix of length >= 96,
+ * "2001:2::/48" otherwise. Returns buf (ADDR_STRLEN bytes is enough). */
+const char *prefix_format(const struct prefix *p, char *buf, size_t len);
+
 /* Longest form is "[ffff:...:255.255.255.255]:65535" plus NUL. */
 #define ADDR_STRLEN 64
 /* Formats like addr_parse accepts; returns buf. */

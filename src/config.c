@@ -753,22 +753,6 @@ static int config_parse_prefixes(struct config_parser *p, const config_setting_t
 	return 0;
 }
 
-/* The inverse of prefix_parse: IPv4-mapped with len >= 96 prints as an IPv4 prefix. */
-static const char *config_prefix_format(const struct prefix *px, char *buf, size_t len)
-{
-	static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-	char host[INET6_ADDRSTRLEN];
-
-	if (px->len >= 96 && memcmp(px->bytes, mapped, sizeof(mapped)) == 0) {
-		inet_ntop(AF_INET, px->bytes + 12, host, sizeof(host));
-		snprintf(buf, len, "%s/%u", host, px->len - 96u);
-	} else {
-		inet_ntop(AF_INET6, px->bytes, host, sizeof(host));
-		snprintf(buf, len, "%s/%u", host, px->len);
-	}
-	return buf;
-}
-
 /* One entry of the duplicate check over both prefix lists. */
 struct config_prefix_ref {
 	const struct filter_prefix *fp;
@@ -823,7 +807,7 @@ static int config_check_prefix_dups(struct config_parser *p, const config_settin
 		if (memcmp(&a->fp->prefix, &b->fp->prefix, sizeof(a->fp->prefix)))
 			continue;
 		s = config_setting_get_elem(config_setting_get_member(g, b->list), b->idx);
-		config_prefix_format(&b->fp->prefix, text, sizeof(text));
+		prefix_format(&b->fp->prefix, text, sizeof(text));
 		err = config_err(p, s, "%s is already listed as filter.%s[%u]", text, a->list,
 				 a->idx);
 	}
@@ -1281,7 +1265,7 @@ static void config_dump_prefixes(FILE *f, const char *name, const struct filter_
 	fprintf(f, "\t%s = [", name);
 	for (i = 0; i < n; i++)
 		fprintf(f, "%s\n\t\t\"%s\"", i ? "," : "",
-			config_prefix_format(&px[i].prefix, text, sizeof(text)));
+			prefix_format(&px[i].prefix, text, sizeof(text)));
 	fprintf(f, "%s];\n", n ? "\n\t" : " ");
 }
 

@@ -177,22 +177,6 @@ static const char *verdict_name(enum filter_verdict v)
 	return v == FILTER_VERDICT_DENY ? "deny" : "allow";
 }
 
-/* "198.18.0.0/15" or "2001:2::/48" from the IPv4-mapped 128-bit form the filter keeps. */
-static const char *prefix_format(const struct prefix *p, char *buf, size_t len)
-{
-	static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
-	char a[INET6_ADDRSTRLEN];
-
-	if (p->len >= 96 && !memcmp(p->bytes, mapped, sizeof(mapped))) {
-		inet_ntop(AF_INET, p->bytes + 12, a, sizeof(a));
-		snprintf(buf, len, "%s/%u", a, p->len - 96);
-	} else {
-		inet_ntop(AF_INET6, p->bytes, a, sizeof(a));
-		snprintf(buf, len, "%s/%u", a, p->len);
-	}
-	return buf;
-}
-
 /* ---------------------------------------------------------------- commands */
 
 struct control_req {

@@ -50,6 +50,15 @@ static void family(FILE *out, const char *name, const char *type, const char *he
 	fprintf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+/* A gauge with a single, unlabelled sample. */
+static void gauge(FILE *out, const char *name, const char *help, double v)
+{
+	family(out, name, "gauge", help);
+	fprintf(out, "%s ", name);
+	metrics_format_value(out, v);
+	fputc('\n', out);
+}
+
 /* `name{relay="R",worker="W"` without the closing brace, for more labels to follow. */
 static void series_rw(FILE *out, const char *name, const char *relay, uint32_t worker)
 {
@@ -122,11 +131,8 @@ int metrics_format(const struct metrics_snapshot *s, FILE *out)
 	metrics_format_label(out, s->version);
 	fputs("\"} 1\n", out);
 
-	family(out, "ringrelay_start_time_seconds", "gauge",
-	       "Unix time the daemon started, in seconds.");
-	fputs("ringrelay_start_time_seconds ", out);
-	metrics_format_value(out, s->start_time);
-	fputc('\n', out);
+	gauge(out, "ringrelay_start_time_seconds", "Unix time the daemon started, in seconds.",
+	      s->start_time);
 
 	family(out, "ringrelay_config_reloads_total", "counter",
 	       "Configuration reloads by result; a failed one keeps the old configuration.");
@@ -135,11 +141,9 @@ int metrics_format(const struct metrics_snapshot *s, FILE *out)
 	fprintf(out, "ringrelay_config_reloads_total{result=\"failure\"} %" PRIu64 "\n",
 		s->reloads_failed);
 
-	family(out, "ringrelay_config_last_reload_success_timestamp_seconds", "gauge",
-	       "Unix time of the last successful reload (the start time before any).");
-	fputs("ringrelay_config_last_reload_success_timestamp_seconds ", out);
-	metrics_format_value(out, s->last_reload_success);
-	fputc('\n', out);
+	gauge(out, "ringrelay_config_last_reload_success_timestamp_seconds",
+	      "Unix time of the last successful reload (the start time before any).",
+	      s->last_reload_success);
 
 	family(out, "ringrelay_worker_heartbeat_age_seconds", "gauge",
 	       "Seconds since the worker's event loop last ran; NaN before its first turn.");

@@ -221,7 +221,8 @@ static void close_mirrors(struct worker *w, uint32_t r)
 	uint32_t j;
 
 	for (j = 0; j < wr->n_mirror; j++) {
-		w->ops->mirror_close(w, r, j);
+		if (w->ops->mirror_close)
+			w->ops->mirror_close(w, r, j);
 		close(wr->mirror_fd[j]);
 		wr->mirror_fd[j] = -1;
 	}
@@ -255,7 +256,8 @@ static int sync_mirrors(struct worker *w, uint32_t r, struct worker_cmd *cmd)
 	for (j = 0; j < wr->n_mirror; j++) {
 		if (kept[j])
 			continue;
-		w->ops->mirror_close(w, r, j);
+		if (w->ops->mirror_close)
+			w->ops->mirror_close(w, r, j);
 		close(wr->mirror_fd[j]);
 	}
 	wr->n_mirror = rc->n_upstreams;
@@ -270,7 +272,7 @@ static int sync_mirrors(struct worker *w, uint32_t r, struct worker_cmd *cmd)
 		err = sock_open_upstream(&wr->mirror_addr[i], false);
 		if (err >= 0) {
 			wr->mirror_fd[i] = err;
-			err = w->ops->mirror_open(w, r, i);
+			err = w->ops->mirror_open ? w->ops->mirror_open(w, r, i) : 0;
 		}
 		if (err < 0) {
 			snprintf(cmd->error, sizeof(cmd->error), "relay %s: upstream %s: %s", rc->name,
@@ -387,7 +389,8 @@ static void close_listener(struct worker *w, uint32_t li)
 {
 	struct listener *l = &w->listeners[li];
 
-	w->ops->listener_close(w, li);
+	if (w->ops->listener_close)
+		w->ops->listener_close(w, li);
 	close(l->fd);
 	l->fd = -1;
 	l->in_use = false;
@@ -518,7 +521,7 @@ void worker_close_all(struct worker *w)
 
 static void snapshot_sessions(struct worker *w, struct worker_cmd *cmd)
 {
-	uint32_t r, i, k;
+	uint32_t r, i, k, relay;
 
 	for (r = 0; r < WORKER_MAX_RELAYS; r++) {
 		struct worker_relay *wr = &w->relays[r];
@@ -526,6 +529,10 @@ static void snapshot_sessions(struct worker *w, struct worker_cmd *cmd)
 
 		if (wr->state != RELAY_SLOT_ACTIVE || (cmd->relay != UINT32_MAX && cmd->relay != r))
 			continue;
+		/* The relay's index in the config in force, for the listing. */
+		for (relay = 0, k = 0; k < w->cfg->n_relays; k++)
+			if (cmd->relay_slot[k] == r)
+				relay = k;
 		for (i = 0; t->slots && i < t->capacity; i++) {
 			const struct session *s = &t->slots[i];
 			struct session_info *si;
@@ -537,10 +544,7 @@ static void snapshot_sessions(struct worker *w, struct worker_cmd *cmd)
 				continue;
 			si = &cmd->out[cmd->n++];
 			si->worker = w->id;
-			si->relay = 0;
-			for (k = 0; k < w->cfg->n_relays; k++)
-				if (cmd->relay_slot[k] == r)
-					si->relay = k;
+			si->relay = relay;
 			si->client = s->client;
 			si->local = s->local;
 			si->upstream = s->upstream_addr;

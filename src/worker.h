@@ -24,7 +24,7 @@
 #include "uring.h"
 
 #define WORKER_MAX_RELAYS CONFIG_MAX_RELAYS
-#define WORKER_MAX_LISTENERS 1024 /* listener slots: fixed files [0, 1024) */
+#define WORKER_MAX_LISTENERS PLAN_LISTENER_SLOTS /* listener li is fixed file li */
 
 struct listener {
 	bool in_use;
@@ -95,7 +95,8 @@ struct worker_cmd {
 
 struct worker;
 
-/* What a backend does when the worker's set of sockets or sessions changes. */
+/* What a backend does when the worker's set of sockets or sessions changes. listener_close,
+ * mirror_open and mirror_close may be NULL when the backend has nothing to do there. */
 struct worker_ops {
 	int (*listener_open)(struct worker *w, uint32_t li);
 	void (*listener_close)(struct worker *w, uint32_t li); /* before the fd is closed */

@@ -270,25 +270,10 @@ static void hook_session_close(struct worker *w, uint32_t relay, struct session 
 	session_release(&w->relays[relay].sessions, s);
 }
 
-/* Closing a descriptor removes it from the epoll set; the mirror sockets are only written. */
-static void hook_nothing(struct worker *w, uint32_t li)
-{
-}
-
-static int hook_mirror_open(struct worker *w, uint32_t relay, uint32_t j)
-{
-	return 0;
-}
-
-static void hook_mirror_close(struct worker *w, uint32_t relay, uint32_t j)
-{
-}
-
+/* Closing a descriptor removes it from the epoll set, and mirror sockets are only written:
+ * no listener_close or mirror hooks. */
 static const struct worker_ops mmsg_ops = {
 	.listener_open = hook_listener_open,
-	.listener_close = hook_nothing,
-	.mirror_open = hook_mirror_open,
-	.mirror_close = hook_mirror_close,
 	.session_opened = hook_session_opened,
 	.session_close = hook_session_close,
 };

@@ -155,6 +155,23 @@ static void test_prefixes(void **state)
 	assert_memory_equal(p.bytes, mapped, 16);
 }
 
+static void test_prefix_format(void **state)
+{
+	static const char *const texts[] = { "198.18.0.0/15", "0.0.0.0/0", "198.18.0.1/32",
+					      "2001:2::/48", "::/0", "2001:2::1/128" };
+	char buf[ADDR_STRLEN];
+	struct prefix p;
+	const char *why;
+	size_t i;
+
+	(void)state;
+	/* The inverse of prefix_parse, for both families. */
+	for (i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+		assert_int_equal(prefix_parse(texts[i], &p, &why), 0);
+		assert_string_equal(prefix_format(&p, buf, sizeof(buf)), texts[i]);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -162,6 +179,7 @@ int main(void)
 		cmocka_unit_test(test_compare_and_hash),
 		cmocka_unit_test(test_from_sockaddr),
 		cmocka_unit_test(test_prefixes),
+		cmocka_unit_test(test_prefix_format),
 	};
 	return cmocka_run_group_tests_name("addr", tests, NULL, NULL);
 }
