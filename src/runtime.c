@@ -11,6 +11,8 @@
 #include "netlink.h"
 #include "runtime.h"
 #include "sock.h"
+#include "worker_mmsg.h"
+#include "worker_uring.h"
 
 int runtime_choose_backend(enum io_backend wanted, const struct uring_caps *caps,
 			   enum io_backend *out, char *err, size_t errlen)
@@ -136,58 +138,23 @@ static struct balancer *balancers_new(const struct config *cfg, char *err, size_
 	return b;
 }
 
-/* True when no worker still drains an old relay in slot s. */
-static bool slot_free(const struct runtime *rt, uint32_t s)
+/* Which relay slots a worker still uses (a removed relay drains there). */
+static void slots_busy(const struct runtime *rt, bool *busy)
 {
-	uint32_t i;
+	uint32_t i, s;
 
-	for (i = 0; i < rt->plan.n_workers; i++)
-		if (__atomic_load_n(&rt->workers[i].relays[s].state, __ATOMIC_RELAXED) !=
-		    RELAY_SLOT_UNUSED)
-			return false;
-	return true;
-}
-
-/* A relay keeps its slot across reloads (matched by name); new relays take free slots. */
-static int assign_slots(const struct runtime *rt, const struct config *cfg, uint32_t *slot,
-			char *err, size_t errlen)
-{
-	bool taken[WORKER_MAX_RELAYS] = { false };
-	uint32_t i, j, s;
-
-	for (i = 0; i < cfg->n_relays; i++) {
-		slot[i] = UINT32_MAX;
-		for (j = 0; rt->cfg && j < rt->cfg->n_relays; j++) {
-			if (strcmp(rt->cfg->relays[j].name, cfg->relays[i].name) == 0) {
-				slot[i] = rt->relay_slot[j];
-				taken[slot[i]] = true;
-			}
-		}
+	for (s = 0; s < WORKER_MAX_RELAYS; s++) {
+		busy[s] = false;
+		for (i = 0; i < rt->plan.n_workers; i++)
+			if (!worker_slot_unused(&rt->workers[i], s))
+				busy[s] = true;
 	}
-	for (j = 0; rt->cfg && j < rt->cfg->n_relays; j++)
-		taken[rt->relay_slot[j]] = true;
-	for (i = 0; i < cfg->n_relays; i++) {
-		if (slot[i] != UINT32_MAX)
-			continue;
-		for (s = 0; s < WORKER_MAX_RELAYS; s++)
-			if (!taken[s] && (!rt->workers || slot_free(rt, s)))
-				break;
-		if (s == WORKER_MAX_RELAYS) {
-			snprintf(err, errlen,
-				 "relay %s: no free relay slot while removed relays drain; retry "
-				 "after their sessions end",
-				 cfg->relays[i].name);
-			return -EBUSY;
-		}
-		slot[i] = s;
-		taken[s] = true;
-	}
-	return 0;
 }
 
 int runtime_prepare(struct runtime *rt, struct config *cfg, const struct uring_caps *caps,
 		    char *err, size_t errlen)
 {
+	const struct worker_ops *ops;
 	struct plan_host host;
 	uint32_t i;
 	int ret;
@@ -227,13 +194,12 @@ int runtime_prepare(struct runtime *rt, struct config *cfg, const struct uring_c
 		return -ENOMEM;
 	}
 	/* Nothing runs yet: every relay takes a fresh slot. */
-	rt->cfg = NULL;
-	ret = assign_slots(rt, cfg, rt->relay_slot, err, errlen);
-	rt->cfg = cfg;
+	ret = slots_assign(NULL, NULL, cfg, NULL, rt->relay_slot, err, errlen);
 	if (ret)
 		return ret;
+	ops = rt->backend == IO_BACKEND_IO_URING ? &worker_uring_ops : &worker_mmsg_ops;
 	for (i = 0; i < rt->plan.n_workers; i++) {
-		ret = worker_init(&rt->workers[i], i, &rt->plan, caps, rt->backend, &rt->sync);
+		ret = worker_init(&rt->workers[i], i, &rt->plan, caps, ops, &rt->sync);
 		if (ret) {
 			snprintf(err, errlen, "worker %u: %s", i, strerror(-ret));
 			return ret;
@@ -255,7 +221,7 @@ int runtime_start(struct runtime *rt, char *err, size_t errlen)
 	}
 	for (i = 0; i < rt->plan.n_workers; i++) {
 		first[i] = (struct worker_cmd){ .type = WORKER_CMD_APPLY, .cfg = rt->cfg,
-						.balancers = rt->balancers,
+						.plan = &rt->plan, .balancers = rt->balancers,
 						.relay_slot = rt->relay_slot };
 		ret = worker_start(&rt->workers[i], &first[i]);
 		if (ret) {
@@ -366,6 +332,7 @@ int runtime_reload(struct runtime *rt, struct config *new_cfg, bool *applied, ch
 		   size_t errlen)
 {
 	uint32_t slot[CONFIG_MAX_RELAYS], i;
+	bool busy[WORKER_MAX_RELAYS];
 	struct plan_host host;
 	struct plan *check;
 	struct balancer *b;
@@ -383,12 +350,14 @@ int runtime_reload(struct runtime *rt, struct config *new_cfg, bool *applied, ch
 	ret = runtime_host(new_cfg, &host);
 	if (!ret)
 		ret = plan_build(new_cfg, &host, check, err, errlen);
-	free(check);
 	if (!ret)
 		ret = probe_new_listeners(rt->cfg, new_cfg, err, errlen);
-	if (!ret)
-		ret = assign_slots(rt, new_cfg, slot, err, errlen);
+	if (!ret) {
+		slots_busy(rt, busy);
+		ret = slots_assign(rt->cfg, rt->relay_slot, new_cfg, busy, slot, err, errlen);
+	}
 	if (ret) {
+		free(check);
 		config_free(new_cfg);
 		return ret;
 	}
@@ -397,6 +366,7 @@ int runtime_reload(struct runtime *rt, struct config *new_cfg, bool *applied, ch
 	if (!b || !cmd) {
 		balancers_free(b, new_cfg->n_relays);
 		free(cmd);
+		free(check);
 		if (b)
 			snprintf(err, errlen, "out of memory");
 		config_free(new_cfg);
@@ -406,7 +376,7 @@ int runtime_reload(struct runtime *rt, struct config *new_cfg, bool *applied, ch
 	/* All workers switch at about the same time; each at a point between two batches. */
 	for (i = 0; i < rt->n_started; i++) {
 		cmd[i] = (struct worker_cmd){ .type = WORKER_CMD_APPLY, .cfg = new_cfg,
-					      .balancers = b, .relay_slot = slot };
+					      .plan = check, .balancers = b, .relay_slot = slot };
 		worker_post(&rt->workers[i], &cmd[i]);
 	}
 	for (i = 0; i < rt->n_started; i++)
@@ -421,6 +391,7 @@ int runtime_reload(struct runtime *rt, struct config *new_cfg, bool *applied, ch
 		}
 	}
 	free(cmd);
+	free(check);
 	balancers_free(rt->balancers, rt->cfg->n_relays);
 	config_free(rt->cfg);
 	rt->balancers = b;

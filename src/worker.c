@@ -12,7 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "worker.h"
+#include "worker_backend.h"
 
 uint64_t worker_clock(void)
 {
@@ -38,7 +38,8 @@ uint64_t worker_tick_ns(const struct worker *w)
 }
 
 int worker_init(struct worker *w, uint32_t id, const struct plan *plan,
-		const struct uring_caps *caps, enum io_backend backend, struct worker_sync *sync)
+		const struct uring_caps *caps, const struct worker_ops *ops,
+		struct worker_sync *sync)
 {
 	uint32_t i;
 
@@ -47,9 +48,9 @@ int worker_init(struct worker *w, uint32_t id, const struct plan *plan,
 	w->cpu = plan->cpu[id];
 	w->plan = plan;
 	w->caps = caps;
-	w->backend = backend;
+	w->ops = ops;
 	w->sync = sync;
-	w->region_next = PLAN_SESSION_BASE;
+	slots_regions_init(&w->regions, PLAN_SESSION_BASE, PLAN_SESSION_BASE + plan->session_slots);
 	for (i = 0; i < WORKER_MAX_LISTENERS; i++)
 		w->listeners[i].fd = -1;
 	w->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -175,8 +176,13 @@ static bool table_idle(const struct session_table *t)
 
 static void set_slot_state(struct worker_relay *wr, enum relay_slot_state st)
 {
-	/* main reads it (relaxed) to know when a slot may be reused */
+	/* main reads it (worker_slot_unused) to know when a slot may be reused */
 	__atomic_store_n(&wr->state, st, __ATOMIC_RELAXED);
+}
+
+bool worker_slot_unused(const struct worker *w, uint32_t s)
+{
+	return __atomic_load_n(&w->relays[s].state, __ATOMIC_RELAXED) == RELAY_SLOT_UNUSED;
 }
 
 /* A removed relay's slot becomes reusable once its last session is released. */
@@ -298,35 +304,20 @@ static bool upstream_kept(const struct worker *w, uint32_t r, const struct sessi
  * session area lasts, then the region of a slot no relay uses any more. */
 static int take_region(struct worker *w, uint32_t r, uint32_t cap)
 {
-	struct worker_relay *wr = &w->relays[r];
+	bool unused[WORKER_MAX_RELAYS];
 	uint32_t i;
 
-	if (w->region_next + cap <= PLAN_SESSION_BASE + w->plan->session_slots) {
-		wr->session_base = w->region_next;
-		wr->session_region = cap;
-		w->region_next += cap;
-		return 0;
-	}
-	for (i = 0; i < WORKER_MAX_RELAYS; i++) {
-		struct worker_relay *old = &w->relays[i];
-
-		if (i == r || old->state != RELAY_SLOT_UNUSED || old->session_region < cap)
-			continue;
-		wr->session_base = old->session_base;
-		wr->session_region = old->session_region;
-		old->session_region = 0;
-		return 0;
-	}
-	return -ENOSPC;
+	for (i = 0; i < WORKER_MAX_RELAYS; i++)
+		unused[i] = w->relays[i].state == RELAY_SLOT_UNUSED;
+	return slots_take_region(&w->regions, r, cap, unused);
 }
 
-/* Brings relay slot r to serve rc. */
-static int apply_relay(struct worker *w, uint32_t r, const struct relay_conf *rc,
-		       const struct balancer *b, struct worker_cmd *cmd)
+/* Brings relay slot r to serve relay i of cmd's config. */
+static int apply_relay(struct worker *w, uint32_t r, uint32_t i, struct worker_cmd *cmd)
 {
 	struct worker_relay *wr = &w->relays[r];
-	uint32_t n = w->plan->n_workers;
-	uint32_t cap = (rc->max_sessions + n - 1) / n;
+	const struct relay_conf *rc = &cmd->cfg->relays[i];
+	uint32_t cap = cmd->plan->sessions[i];
 	bool fresh = wr->state != RELAY_SLOT_ACTIVE;
 	uint64_t timeout = (uint64_t)(rc->session_timeout * 1e9);
 	int err;
@@ -341,10 +332,10 @@ static int apply_relay(struct worker *w, uint32_t r, const struct relay_conf *rc
 			close_mirrors(w, r);
 	}
 	wr->conf = rc;
-	wr->balancer = b;
+	wr->balancer = &cmd->balancers[i];
 	if (rc->mode == RELAY_MODE_FORWARD && !wr->sessions.slots) {
 		/* A reused slot keeps its region when the new table fits in it. */
-		if (wr->session_region < cap) {
+		if (w->regions.size[r] < cap) {
 			err = take_region(w, r, cap);
 			if (err) {
 				snprintf(cmd->error, sizeof(cmd->error),
@@ -473,7 +464,7 @@ int worker_apply(struct worker *w, struct worker_cmd *cmd)
 		if (w->relays[i].state == RELAY_SLOT_ACTIVE && !wanted[i])
 			retire_relay(w, i);
 	for (i = 0; i < cfg->n_relays; i++) {
-		err = apply_relay(w, cmd->relay_slot[i], &cfg->relays[i], &cmd->balancers[i], cmd);
+		err = apply_relay(w, cmd->relay_slot[i], i, cmd);
 		if (err)
 			return err;
 	}
@@ -626,8 +617,7 @@ static void *worker_thread(void *arg)
 		worker_report(w, WORKER_FAILED);
 		return (void *)(intptr_t)-err;
 	}
-	err = w->backend == IO_BACKEND_IO_URING ? worker_uring_run(w, first)
-						: worker_mmsg_run(w, first);
+	err = w->ops->run(w, first);
 	return (void *)(intptr_t)err;
 }
 

@@ -11,7 +11,8 @@
 #include <unistd.h>
 
 #include "log.h"
-#include "worker.h"
+#include "worker_backend.h"
+#include "worker_mmsg.h"
 
 #define MMSG_BATCH 64
 /* Batches taken from one socket before the others get a turn. */
@@ -270,14 +271,6 @@ static void hook_session_close(struct worker *w, uint32_t relay, struct session 
 	session_release(&w->relays[relay].sessions, s);
 }
 
-/* Closing a descriptor removes it from the epoll set, and mirror sockets are only written:
- * no listener_close or mirror hooks. */
-static const struct worker_ops mmsg_ops = {
-	.listener_open = hook_listener_open,
-	.session_opened = hook_session_opened,
-	.session_close = hook_session_close,
-};
-
 static int mmsg_setup(struct mmsg_worker *mw, struct worker_cmd *first)
 {
 	struct worker *w = mw->w;
@@ -286,7 +279,6 @@ static int mmsg_setup(struct mmsg_worker *mw, struct worker_cmd *first)
 	int err;
 
 	w->backend_state = mw;
-	w->ops = &mmsg_ops;
 	mw->bufs = malloc((size_t)MMSG_BATCH * first->cfg->buffer_size);
 	mw->epfd = epoll_create1(EPOLL_CLOEXEC);
 	mw->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
@@ -330,7 +322,7 @@ static void mmsg_teardown(struct mmsg_worker *mw)
 	free(mw->bufs);
 }
 
-int worker_mmsg_run(struct worker *w, struct worker_cmd *first)
+static int mmsg_run(struct worker *w, struct worker_cmd *first)
 {
 	struct mmsg_worker *mw;
 	struct epoll_event ev[64];
@@ -387,3 +379,12 @@ int worker_mmsg_run(struct worker *w, struct worker_cmd *first)
 	free(mw);
 	return err;
 }
+
+/* Closing a descriptor removes it from the epoll set, and mirror sockets are only written:
+ * no listener_close or mirror hooks. */
+const struct worker_ops worker_mmsg_ops = {
+	.run = mmsg_run,
+	.listener_open = hook_listener_open,
+	.session_opened = hook_session_opened,
+	.session_close = hook_session_close,
+};

@@ -6,7 +6,7 @@
  * submits everything the previous batch of completions produced and waits for more.
  *
  * Fixed-file slots (plan.h): listener slot li at li, mirror sockets from a small pool
- * after them, then each forward relay's session region (slot = session_base + index). */
+ * after them, then each forward relay's session region (w->regions; slot = base + index). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,7 +15,9 @@
 
 #include "bufpool.h"
 #include "log.h"
-#include "worker.h"
+#include "uring.h"
+#include "worker_backend.h"
+#include "worker_uring.h"
 
 #define BGID 0
 
@@ -109,16 +111,16 @@ static void arm_listener(struct uring_worker *uw, uint32_t li)
 	arm_recv(uw, li, &uw->listen_msg, listener_udata(uw, li));
 }
 
-static uint32_t session_slot(const struct worker_relay *wr, const struct session *s)
+static uint32_t session_slot(const struct worker *w, uint32_t relay, const struct session *s)
 {
-	return wr->session_base + session_index(&wr->sessions, s);
+	return w->regions.base[relay] + session_index(&w->relays[relay].sessions, s);
 }
 
 static void arm_session(struct uring_worker *uw, uint32_t relay, struct session *s)
 {
 	struct worker_relay *wr = &uw->w->relays[relay];
 
-	arm_recv(uw, session_slot(wr, s), &uw->session_msg,
+	arm_recv(uw, session_slot(uw->w, relay, s), &uw->session_msg,
 		 session_udata(relay, session_index(&wr->sessions, s), s));
 }
 
@@ -131,7 +133,7 @@ static void arm_timer(struct uring_worker *uw)
 	sqe->user_data = udata_pack(u);
 }
 
-static void arm_read(struct uring_worker *uw, int fd, uint64_t *val, enum uring_op op)
+static void arm_read(struct uring_worker *uw, int fd, uint64_t *val, enum udata_op op)
 {
 	struct io_uring_sqe *sqe = get_sqe(uw);
 	struct udata u = { .op = op };
@@ -147,7 +149,7 @@ static void arm_read(struct uring_worker *uw, int fd, uint64_t *val, enum uring_
  * peer never holds buffers hostage. */
 static void send_buf(struct uring_worker *uw, uint32_t slot, const struct addr *dest,
 		     const struct addr *local, const void *data, uint32_t len, uint16_t gso_size,
-		     enum uring_op op, uint32_t relay, uint32_t bid)
+		     enum udata_op op, uint32_t relay, uint32_t bid)
 {
 	struct io_uring_sqe *sqe = get_sqe(uw);
 	struct udata u = { .op = op, .relay = relay, .bid = bid };
@@ -290,7 +292,7 @@ static void hook_session_close(struct worker *w, uint32_t relay, struct session 
 	io_uring_prep_cancel64(sqe, session_udata(relay, idx, s), 0);
 	sqe->user_data = udata_pack(cu);
 	sqe = get_sqe(uw);
-	io_uring_prep_files_update(sqe, &uw->minus_one, 1, (int)session_slot(wr, s));
+	io_uring_prep_files_update(sqe, &uw->minus_one, 1, (int)session_slot(w, relay, s));
 	sqe->user_data = udata_pack(iu);
 }
 
@@ -298,8 +300,7 @@ static void hook_session_close(struct worker *w, uint32_t relay, struct session 
 static int hook_session_opened(struct worker *w, uint32_t relay, struct session *s)
 {
 	struct uring_worker *uw = w->backend_state;
-	int err = io_uring_register_files_update(&uw->ring, session_slot(&w->relays[relay], s),
-						 &s->fd, 1);
+	int err = io_uring_register_files_update(&uw->ring, session_slot(w, relay, s), &s->fd, 1);
 
 	if (err < 0)
 		return err;
@@ -364,15 +365,6 @@ static void hook_mirror_close(struct worker *w, uint32_t relay, uint32_t j)
 	io_uring_register_files_update(&uw->ring, slot, &uw->minus_one, 1);
 	uw->mirror_used[slot - PLAN_LISTENER_SLOTS] = false;
 }
-
-static const struct worker_ops uring_ops = {
-	.listener_open = hook_listener_open,
-	.listener_close = hook_listener_close,
-	.mirror_open = hook_mirror_open,
-	.mirror_close = hook_mirror_close,
-	.session_opened = hook_session_opened,
-	.session_close = hook_session_close,
-};
 
 /* Parses a multishot recvmsg completion's buffer. Returns the payload or NULL (counted)
  * when the datagram must not be forwarded. */
@@ -452,10 +444,10 @@ static void on_listener_recv(struct uring_worker *uw, const struct io_uring_cqe 
 	if (!s)
 		goto recycle;
 	if (meta.gso_size) /* already a GSO burst (GRO) */
-		send_buf(uw, session_slot(wr, s), NULL, NULL, payload, len, meta.gso_size,
+		send_buf(uw, session_slot(w, l->relay, s), NULL, NULL, payload, len, meta.gso_size,
 			 OP_SEND_UPSTREAM, l->relay, bid);
 	else
-		send_batched(uw, s, session_slot(wr, s), payload, len, l->relay, bid);
+		send_batched(uw, s, session_slot(w, l->relay, s), payload, len, l->relay, bid);
 	return;
 recycle:
 	if (bid != UINT32_MAX)
@@ -640,7 +632,6 @@ static int uring_setup(struct uring_worker *uw, struct worker_cmd *first)
 	uw->listen_msg.msg_controllen = p->rx_control;
 	uw->session_msg.msg_controllen = p->reply_rx_control;
 	w->backend_state = uw;
-	w->ops = &uring_ops;
 
 	uw->tx = calloc(cfg->buffers, sizeof(*uw->tx));
 	uw->batches = calloc(BATCH_POOL, sizeof(*uw->batches));
@@ -714,7 +705,7 @@ static void uring_teardown(struct uring_worker *uw)
 	free(uw->batches);
 }
 
-int worker_uring_run(struct worker *w, struct worker_cmd *first)
+static int uring_run(struct worker *w, struct worker_cmd *first)
 {
 	struct uring_worker uw = { .w = w };
 	struct io_uring_cqe *cqe;
@@ -754,3 +745,13 @@ int worker_uring_run(struct worker *w, struct worker_cmd *first)
 	uring_teardown(&uw);
 	return err;
 }
+
+const struct worker_ops worker_uring_ops = {
+	.run = uring_run,
+	.listener_open = hook_listener_open,
+	.listener_close = hook_listener_close,
+	.mirror_open = hook_mirror_open,
+	.mirror_close = hook_mirror_close,
+	.session_opened = hook_session_opened,
+	.session_close = hook_session_close,
+};
