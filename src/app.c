@@ -42,15 +42,16 @@ int app_reload(struct app *a, char *err, size_t errlen)
 {
 	bool applied = false;
 	struct config *cfg;
+	struct plan plan;
 	int ret;
 
 	service_reloading();
 	pthread_mutex_lock(&a->lock);
 	ret = config_load_file(a->config_path, &cfg, err, errlen);
 	if (!ret) {
-		ret = config_check_host(cfg, err, errlen);
+		ret = runtime_check(&a->rt, cfg, &plan, err, errlen);
 		if (!ret)
-			ret = runtime_reload(&a->rt, cfg, &applied, err, errlen);
+			ret = runtime_reload(&a->rt, cfg, &plan, &applied, err, errlen);
 		else
 			config_free(cfg);
 	}

@@ -131,35 +131,20 @@ static int parse_args(int argc, char **argv, struct options *o)
 	return 0;
 }
 
-/* Loads, validates and checks cfg against the host and the plan, as -t does. */
-static int load_config(const char *path, struct config **out, char *err, size_t errlen)
+/* Loads and validates the config and plans it for this host, as -t does. */
+static int load_config(const char *path, struct config **out, struct plan *plan, char *err,
+		       size_t errlen)
 {
-	struct plan_host host;
-	struct plan *plan;
 	int ret;
 
 	ret = config_load_file(path, out, err, errlen);
 	if (ret)
 		return ret;
-	ret = config_check_host(*out, err, errlen);
-	if (ret)
-		goto err_free;
-	plan = malloc(sizeof(*plan));
-	if (!plan) {
-		ret = -ENOMEM;
-		snprintf(err, errlen, "out of memory");
-		goto err_free;
+	ret = runtime_check(NULL, *out, plan, err, errlen);
+	if (ret) {
+		config_free(*out);
+		*out = NULL;
 	}
-	ret = runtime_host(*out, &host);
-	if (!ret)
-		ret = plan_build(*out, &host, plan, err, errlen);
-	free(plan);
-	if (ret)
-		goto err_free;
-	return 0;
-err_free:
-	config_free(*out);
-	*out = NULL;
 	return ret;
 }
 
@@ -369,6 +354,7 @@ int main(int argc, char **argv)
 	struct netlink_watch *nw = NULL;
 	struct control *ctl = NULL;
 	struct config *cfg;
+	struct plan plan;
 	char err[CONFIG_ERR_LEN];
 	sigset_t mask;
 	int sfd, ret = 1;
@@ -377,7 +363,7 @@ int main(int argc, char **argv)
 		return 2;
 	log_set_level((enum log_level)(LOG_LVL_INFO + o.verbosity));
 
-	if (load_config(o.config, &cfg, err, sizeof(err))) {
+	if (load_config(o.config, &cfg, &plan, err, sizeof(err))) {
 		fprintf(stderr, "%s\n", err);
 		return 1;
 	}
@@ -420,7 +406,7 @@ int main(int argc, char **argv)
 		config_free(cfg);
 		goto out_close;
 	}
-	if (runtime_prepare(&a.rt, cfg, &a.caps, err, sizeof(err)) ||
+	if (runtime_prepare(&a.rt, cfg, &plan, &a.caps, err, sizeof(err)) ||
 	    prepare_control_dir(a.rt.cfg, err, sizeof(err)) ||
 	    privs_drop(a.rt.cfg->user, a.filter != NULL, err, sizeof(err)) ||
 	    runtime_start(&a.rt, err, sizeof(err))) {

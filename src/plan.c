@@ -39,7 +39,7 @@ int plan_build(const struct config *cfg, const struct plan_host *host, struct pl
 	}
 	/* One worker per CPU unless configured; the listen interface's RX queues cap it
 	 * (more workers than queues only add cache misses). */
-	out->n_workers = cfg->workers;
+	out->n_workers = host->workers ? host->workers : cfg->workers;
 	if (out->n_workers == 0) {
 		out->n_workers = cfg->n_cpus ? cfg->n_cpus : host->n_cpus;
 		if (host->rx_queues && host->rx_queues < out->n_workers)
@@ -118,5 +118,10 @@ int plan_build(const struct config *cfg, const struct plan_host *host, struct pl
 			   (uint32_t)sizeof(struct sockaddr_in6) - out->rx_control;
 	out->reply_payload_max = cfg->buffer_size - (uint32_t)sizeof(struct io_uring_recvmsg_out) -
 				 out->reply_rx_control;
+	/* 28 = the smallest IPv4 + UDP header: what a full-size datagram leaves of the MTU. */
+	if (host->mtu > 28) {
+		out->link_payload_max = host->mtu - 28;
+		snprintf(out->link_ifname, sizeof(out->link_ifname), "%s", host->mtu_ifname);
+	}
 	return 0;
 }

@@ -26,12 +26,13 @@ struct plan_host {
 	uint32_t rx_queues;		  /* RX queues of the listen interface; 0 = unknown */
 	uint32_t mtu;			  /* the largest MTU among them; 0 = unknown */
 	char mtu_ifname[16];		  /* which interface has it */
+	uint32_t workers;		  /* workers already running (a reload keeps them); 0 = none */
 };
 
 struct plan {
 	uint32_t n_workers;
 	int cpu[PLAN_MAX_WORKERS]; /* the CPU each worker is pinned to */
-	uint32_t sessions[CONFIG_MAX_RELAYS]; /* session capacity per worker, per relay */
+	uint32_t sessions[CONFIG_MAX_RELAYS]; /* session capacity per worker of each relay of cfg */
 	uint32_t n_listeners;	   /* per worker */
 	uint32_t n_mirror;	   /* upstream sockets per worker for mirror relays */
 	uint32_t max_fanout;	   /* sends one datagram can cause */
@@ -47,9 +48,15 @@ struct plan {
 	uint32_t reply_payload_max;
 	uint32_t rx_control;	   /* control bytes a listener's receive reserves */
 	uint32_t reply_rx_control; /* ... and a session's */
+	/* The longest UDP payload a listen interface carries in one IPv4 packet (0 = unknown)
+	 * and which interface: what payload_max should hold. */
+	uint32_t link_payload_max;
+	char link_ifname[16];
 };
 
-/* Returns 0, or -EINVAL with a message in err (e.g. a pinned CPU that is not allowed). */
+/* The plan for cfg on host. Its arrays are indexed like cfg's; with host->workers set (a
+ * reload) the worker count stays that. Returns 0, or -EINVAL with a message in err (e.g. a
+ * pinned CPU that is not allowed). */
 int plan_build(const struct config *cfg, const struct plan_host *host, struct plan *out,
 	       char *err, size_t errlen);
 

@@ -151,16 +151,75 @@ static void slots_busy(const struct runtime *rt, bool *busy)
 	}
 }
 
-int runtime_prepare(struct runtime *rt, struct config *cfg, const struct uring_caps *caps,
-		    char *err, size_t errlen)
+/* Settings that size threads or memory run on until a restart: keep the running values in
+ * the new config, so what it says is what runs, and say so. */
+static void keep_restart_settings(const struct config *old, struct config *new_cfg)
+{
+	uint32_t i, j;
+
+#define KEEP(field, name)                                                                  \
+	do {                                                                               \
+		if (memcmp(&old->field, &new_cfg->field, sizeof(old->field)) != 0) {       \
+			log_warn("reload: %s changed: it takes effect after a restart", name); \
+			memcpy(&new_cfg->field, &old->field, sizeof(old->field));            \
+		}                                                                          \
+	} while (0)
+	KEEP(workers, "workers");
+	KEEP(io_backend, "io_backend");
+	KEEP(n_cpus, "cpus");
+	KEEP(cpus, "cpus");
+	KEEP(buffer_size, "buffer_size");
+	KEEP(buffers, "buffers");
+	KEEP(gro, "gro");
+	KEEP(user, "user");
+	KEEP(control_socket, "control_socket");
+	KEEP(metrics, "metrics");
+#undef KEEP
+	for (i = 0; i < new_cfg->n_relays; i++) {
+		for (j = 0; j < old->n_relays; j++) {
+			if (strcmp(old->relays[j].name, new_cfg->relays[i].name) != 0 ||
+			    old->relays[j].max_sessions == new_cfg->relays[i].max_sessions)
+				continue;
+			log_warn("reload: relay %s: max_sessions changed: it takes effect after a "
+				 "restart",
+				 new_cfg->relays[i].name);
+			new_cfg->relays[i].max_sessions = old->relays[j].max_sessions;
+		}
+	}
+}
+
+int runtime_check(const struct runtime *running, struct config *cfg, struct plan *plan,
+		  char *err, size_t errlen)
+{
+	struct plan_host host;
+	int ret;
+
+	ret = config_check_host(cfg, err, errlen);
+	if (ret)
+		return ret;
+	if (running)
+		keep_restart_settings(running->cfg, cfg);
+	ret = runtime_host(cfg, &host);
+	if (ret) {
+		snprintf(err, errlen, "sched_getaffinity: %s", strerror(-ret));
+		return ret;
+	}
+	/* The running workers stay as many as they are until a restart. */
+	if (running)
+		host.workers = running->plan.n_workers;
+	return plan_build(cfg, &host, plan, err, errlen);
+}
+
+int runtime_prepare(struct runtime *rt, struct config *cfg, const struct plan *plan,
+		    const struct uring_caps *caps, char *err, size_t errlen)
 {
 	const struct worker_ops *ops;
-	struct plan_host host;
 	uint32_t i;
 	int ret;
 
 	memset(rt, 0, sizeof(*rt));
 	rt->cfg = cfg;
+	rt->plan = *plan;
 	rt->caps = caps;
 	pthread_mutex_init(&rt->sync.lock, NULL);
 	pthread_cond_init(&rt->sync.cond, NULL);
@@ -168,19 +227,11 @@ int runtime_prepare(struct runtime *rt, struct config *cfg, const struct uring_c
 	ret = runtime_choose_backend(cfg->io_backend, caps, &rt->backend, err, errlen);
 	if (ret)
 		return ret;
-	ret = runtime_host(cfg, &host);
-	if (ret) {
-		snprintf(err, errlen, "sched_getaffinity: %s", strerror(-ret));
-		return ret;
-	}
-	ret = plan_build(cfg, &host, &rt->plan, err, errlen);
-	if (ret)
-		return ret;
-	/* 28 = the smallest IPv4 + UDP header: what a full-size datagram leaves of the MTU. */
-	if (host.mtu > 28 && rt->plan.payload_max < host.mtu - 28)
+	if (plan->payload_max < plan->link_payload_max)
 		log_warn("buffer_size = %u relays datagrams of up to %u bytes, but %s carries up "
 			 "to %u: longer ones will be dropped as truncated (raise buffer_size)",
-			 cfg->buffer_size, rt->plan.payload_max, host.mtu_ifname, host.mtu - 28);
+			 cfg->buffer_size, plan->payload_max, plan->link_ifname,
+			 plan->link_payload_max);
 	ret = raise_nofile(rt->plan.nofile, err, errlen);
 	if (ret) {
 		if (ret != -EMFILE)
@@ -252,43 +303,6 @@ out:
 	return ret;
 }
 
-/* Settings that size threads or memory run on until a restart: keep the running values in
- * the new config, so what it says is what runs, and say so. */
-static void keep_restart_settings(const struct config *old, struct config *new_cfg)
-{
-	uint32_t i, j;
-
-#define KEEP(field, name)                                                                  \
-	do {                                                                               \
-		if (memcmp(&old->field, &new_cfg->field, sizeof(old->field)) != 0) {       \
-			log_warn("reload: %s changed: it takes effect after a restart", name); \
-			memcpy(&new_cfg->field, &old->field, sizeof(old->field));            \
-		}                                                                          \
-	} while (0)
-	KEEP(workers, "workers");
-	KEEP(io_backend, "io_backend");
-	KEEP(n_cpus, "cpus");
-	KEEP(cpus, "cpus");
-	KEEP(buffer_size, "buffer_size");
-	KEEP(buffers, "buffers");
-	KEEP(gro, "gro");
-	KEEP(user, "user");
-	KEEP(control_socket, "control_socket");
-	KEEP(metrics, "metrics");
-#undef KEEP
-	for (i = 0; i < new_cfg->n_relays; i++) {
-		for (j = 0; j < old->n_relays; j++) {
-			if (strcmp(old->relays[j].name, new_cfg->relays[i].name) != 0 ||
-			    old->relays[j].max_sessions == new_cfg->relays[i].max_sessions)
-				continue;
-			log_warn("reload: relay %s: max_sessions changed: it takes effect after a "
-				 "restart",
-				 new_cfg->relays[i].name);
-			new_cfg->relays[i].max_sessions = old->relays[j].max_sessions;
-		}
-	}
-}
-
 static bool cfg_listens_on(const struct config *cfg, const struct addr *a)
 {
 	uint32_t i, j;
@@ -328,36 +342,22 @@ static int probe_new_listeners(const struct config *old, const struct config *ne
 	return 0;
 }
 
-int runtime_reload(struct runtime *rt, struct config *new_cfg, bool *applied, char *err,
-		   size_t errlen)
+int runtime_reload(struct runtime *rt, struct config *new_cfg, const struct plan *plan,
+		   bool *applied, char *err, size_t errlen)
 {
 	uint32_t slot[CONFIG_MAX_RELAYS], i;
 	bool busy[WORKER_MAX_RELAYS];
-	struct plan_host host;
-	struct plan *check;
 	struct balancer *b;
 	struct worker_cmd *cmd;
 	int ret;
 
 	*applied = false;
-	keep_restart_settings(rt->cfg, new_cfg);
-	check = malloc(sizeof(*check));
-	if (!check) {
-		snprintf(err, errlen, "out of memory");
-		config_free(new_cfg);
-		return -ENOMEM;
-	}
-	ret = runtime_host(new_cfg, &host);
-	if (!ret)
-		ret = plan_build(new_cfg, &host, check, err, errlen);
-	if (!ret)
-		ret = probe_new_listeners(rt->cfg, new_cfg, err, errlen);
+	ret = probe_new_listeners(rt->cfg, new_cfg, err, errlen);
 	if (!ret) {
 		slots_busy(rt, busy);
 		ret = slots_assign(rt->cfg, rt->relay_slot, new_cfg, busy, slot, err, errlen);
 	}
 	if (ret) {
-		free(check);
 		config_free(new_cfg);
 		return ret;
 	}
@@ -366,7 +366,6 @@ int runtime_reload(struct runtime *rt, struct config *new_cfg, bool *applied, ch
 	if (!b || !cmd) {
 		balancers_free(b, new_cfg->n_relays);
 		free(cmd);
-		free(check);
 		if (b)
 			snprintf(err, errlen, "out of memory");
 		config_free(new_cfg);
@@ -376,7 +375,7 @@ int runtime_reload(struct runtime *rt, struct config *new_cfg, bool *applied, ch
 	/* All workers switch at about the same time; each at a point between two batches. */
 	for (i = 0; i < rt->n_started; i++) {
 		cmd[i] = (struct worker_cmd){ .type = WORKER_CMD_APPLY, .cfg = new_cfg,
-					      .plan = check, .balancers = b, .relay_slot = slot };
+					      .plan = plan, .balancers = b, .relay_slot = slot };
 		worker_post(&rt->workers[i], &cmd[i]);
 	}
 	for (i = 0; i < rt->n_started; i++)
@@ -391,7 +390,6 @@ int runtime_reload(struct runtime *rt, struct config *new_cfg, bool *applied, ch
 		}
 	}
 	free(cmd);
-	free(check);
 	balancers_free(rt->balancers, rt->cfg->n_relays);
 	config_free(rt->cfg);
 	rt->balancers = b;

@@ -13,7 +13,7 @@
 
 struct runtime {
 	struct config *cfg;
-	struct plan plan;
+	struct plan plan; /* the workers' (rings, file tables); a reload's only sizes new tables */
 	const struct uring_caps *caps;
 	enum io_backend backend;
 	struct balancer *balancers; /* one per relay of cfg */
@@ -31,25 +31,33 @@ int runtime_choose_backend(enum io_backend wanted, const struct uring_caps *caps
 /* Facts about this machine for plan_build: CPUs this process may use, RX queues of the
  * interfaces cfg listens on. */
 int runtime_host(const struct config *cfg, struct plan_host *host);
-/* Chooses the backend, plans, raises RLIMIT_NOFILE (the last step that may need privilege
- * beyond binding), builds balancers and workers; no thread runs yet. Takes cfg (freed by
- * runtime_fini, also on failure). Returns 0 or -errno with err set. */
-int runtime_prepare(struct runtime *rt, struct config *cfg, const struct uring_caps *caps,
-		    char *err, size_t errlen);
+/* The check step between loading a config and running it (-t, start-up, reload): the host
+ * checks (config_check_host), then the plan of cfg on this host into *plan. For a reload,
+ * running is the runtime in force: cfg first gets its restart-only settings back (with a
+ * warning each) and the plan keeps its worker count; NULL at start. Returns 0 or -errno with
+ * err set; cfg stays the caller's. */
+int runtime_check(const struct runtime *running, struct config *cfg, struct plan *plan,
+		  char *err, size_t errlen);
+/* Chooses the backend, takes plan (runtime_check's for cfg), raises RLIMIT_NOFILE (the last
+ * step that may need privilege beyond binding), builds balancers and workers; no thread runs
+ * yet. Takes cfg (freed by runtime_fini, also on failure). Returns 0 or -errno with err
+ * set. */
+int runtime_prepare(struct runtime *rt, struct config *cfg, const struct plan *plan,
+		    const struct uring_caps *caps, char *err, size_t errlen);
 /* Starts every worker and waits until each is listening. On failure nothing keeps running
  * and err says why. */
 int runtime_start(struct runtime *rt, char *err, size_t errlen);
-/* Applies new_cfg to the running workers without a restart: listeners whose address stays
- * keep their sockets (and queued datagrams) and their sessions; upstream changes apply to new
- * sessions (sessions on removed upstreams end); relays and listeners come and go. Settings
- * that size memory or threads (workers, io_backend, cpus, buffers, buffer_size, user,
- * control_socket, metrics, a relay's max_sessions) keep their running values until a restart,
- * with a warning. Always takes new_cfg. Returns 0, or -errno with err set: a failed check
- * leaves the running config untouched (*applied false); a worker that fails to apply (rare:
- * a socket error after the checks) leaves the new config in force without that part
- * (*applied true). */
-int runtime_reload(struct runtime *rt, struct config *new_cfg, bool *applied, char *err,
-		   size_t errlen);
+/* Applies new_cfg, checked by runtime_check(rt, new_cfg, plan), to the running workers
+ * without a restart: listeners whose address stays keep their sockets (and queued datagrams)
+ * and their sessions; upstream changes apply to new sessions (sessions on removed upstreams
+ * end); relays and listeners come and go; new relays' session tables are sized by plan.
+ * Settings that size memory or threads kept their running values in runtime_check. Always
+ * takes new_cfg. Returns 0, or -errno
+ * with err set: a failed check leaves the running config untouched (*applied false); a
+ * worker that fails to apply (rare: a socket error after the checks) leaves the new config
+ * in force without that part (*applied true). */
+int runtime_reload(struct runtime *rt, struct config *new_cfg, const struct plan *plan,
+		   bool *applied, char *err, size_t errlen);
 /* Copies up to max sessions of relay (index in cfg; UINT32_MAX = all relays) into out;
  * *total gets the number that exist. Asks each worker, which answers from its own thread.
  * Returns the number copied, or -errno. */

@@ -85,6 +85,47 @@ static void test_rx_queues_cap_workers(void **state)
 	free(cfg);
 }
 
+/* A reload plans for the workers that run, whatever the host looks like now: the session
+ * split of a new relay is over them. */
+static void test_reload_keeps_workers(void **state)
+{
+	struct config *cfg = base_config();
+	struct plan_host h = host4();
+	struct plan *p = malloc(sizeof(*p));
+	char err[256];
+
+	(void)state;
+	h.rx_queues = 2; /* would give 2 workers at start */
+	h.workers = 3;
+	assert_int_equal(plan_build(cfg, &h, p, err, sizeof(err)), 0);
+	assert_int_equal(p->n_workers, 3);
+	assert_int_equal(p->sessions[0], 334); /* 1001 over 3, rounded up */
+	free(p);
+	free(cfg);
+}
+
+/* What a listen interface carries against what a buffer holds: runtime_prepare warns when
+ * payload_max is below link_payload_max. */
+static void test_link_payload(void **state)
+{
+	struct config *cfg = base_config();
+	struct plan_host h = host4();
+	struct plan *p = malloc(sizeof(*p));
+	char err[256];
+
+	(void)state;
+	assert_int_equal(plan_build(cfg, &h, p, err, sizeof(err)), 0);
+	assert_int_equal(p->link_payload_max, 0); /* MTU unknown */
+	h.mtu = 9000;
+	strcpy(h.mtu_ifname, "eth1");
+	assert_int_equal(plan_build(cfg, &h, p, err, sizeof(err)), 0);
+	assert_int_equal(p->link_payload_max, 9000 - 28);
+	assert_string_equal(p->link_ifname, "eth1");
+	assert_true(p->payload_max < p->link_payload_max);
+	free(p);
+	free(cfg);
+}
+
 static void test_pinned_cpus(void **state)
 {
 	struct config *cfg = base_config();
@@ -152,6 +193,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_default_one_worker_per_cpu),
 		cmocka_unit_test(test_rx_queues_cap_workers),
+		cmocka_unit_test(test_reload_keeps_workers),
+		cmocka_unit_test(test_link_payload),
 		cmocka_unit_test(test_pinned_cpus),
 		cmocka_unit_test(test_mirror_fanout),
 		cmocka_unit_test(test_too_many_sessions),
