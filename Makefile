@@ -140,13 +140,14 @@ net-test: $(BINS)
 FUZZ_SECONDS ?= 60
 FUZZ_SEEDS := tests/fuzz/corpus config config/examples
 FUZZ_ENV := LSAN_OPTIONS=suppressions=tests/fuzz/lsan.supp
-$(BUILD)/fuzz/fuzz_config: tests/fuzz/fuzz_config.c src/config.c src/addr.c src/config.h \
+FUZZ_SRCS := $(wildcard src/config*.c) src/addr.c
+$(BUILD)/fuzz/fuzz_config: tests/fuzz/fuzz_config.c $(FUZZ_SRCS) $(wildcard src/config*.h) \
 		src/addr.h | $(BUILD)/fuzz
 	$(call msg,FUZZ-CC,$@)
-	$(Q)$(CLANG) -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -g -O1 \
+	$(Q)$(CLANG) -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -D_GNU_SOURCE -g -O1 \
 		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -I src \
-		$(shell $(PKG_CONFIG) --cflags libconfig) -o $@ tests/fuzz/fuzz_config.c src/config.c \
-		src/addr.c $(shell $(PKG_CONFIG) --libs libconfig)
+		$(shell $(PKG_CONFIG) --cflags libconfig) -o $@ tests/fuzz/fuzz_config.c $(FUZZ_SRCS) \
+		$(shell $(PKG_CONFIG) --libs libconfig)
 
 fuzz: $(BUILD)/fuzz/fuzz_config
 	$(Q)mkdir -p $(BUILD)/fuzz/corpus

@@ -1,17 +1,16 @@
 // SPDX-License-Identifier: MIT
-/* Config parsing and validation on top of libconfig. libconfig gives us the syntax and line
- * numbers; everything about meaning (names, types, ranges, cross checks) happens here, so a
- * user gets exactly one "FILE:LINE: SETTING: what is wrong" line for the first mistake. */
+/* The config: its root and relay sections as tables of settings (config_parse.h; the filter
+ * section is config_filter.c), the entry points, the dump and the restart-only settings. */
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
-#include <libconfig.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/un.h>
 
 #include "config.h"
+#include "config_filter.h"
+#include "config_parse.h"
 
 /* The config words; the enum value indexes its word. */
 static const char *const backend_words[] = {[IO_BACKEND_AUTO] = "auto",
@@ -22,450 +21,16 @@ static const char *const mode_words[] = {
     [RELAY_MODE_FORWARD] = "forward", [RELAY_MODE_MIRROR] = "mirror", NULL};
 static const char *const balance_words[] = {
     [BALANCE_RR] = "rr", [BALANCE_HASH] = "hash", [BALANCE_MAGLEV] = "maglev", NULL};
-static const char *const filter_mode_words[] = {[FILTER_MODE_OFF] = "off",
-						[FILTER_MODE_XDP] = "xdp",
-						[FILTER_MODE_XDP_GENERIC] = "xdp-generic",
-						[FILTER_MODE_TC] = "tc",
-						NULL};
-static const char *const verdict_words[] = {
-    [FILTER_VERDICT_ALLOW] = "allow", [FILTER_VERDICT_DENY] = "deny", NULL};
-static const char *const scope_words[] = {
-    [FILTER_SCOPE_RELAYS] = "relays", [FILTER_SCOPE_UDP] = "udp", NULL};
-
-/* The settings each group accepts; anything else is a typo and an error. */
-static const char *const root_keys[] = {"workers", "io_backend",     "cpus",   "buffer_size",
-					"buffers", "gro",	     "stats_interval",
-					"user",	   "control_socket", "metrics", "relays",
-					"filter",  NULL};
-static const char *const metrics_keys[] = {"listen", NULL};
-static const char *const relay_keys[] = {"name",    "listen",	       "upstreams",    "mode",
-					 "balance", "session_timeout", "max_sessions", NULL};
-static const char *const filter_keys[] = {"interfaces", "mode",	 "default", "scope",
-					  "deny",	"allow", "ports",   "relay_ports_only",
-					  "rate_limit", "pin",	 NULL};
-static const char *const port_rule_keys[] = {"ports", "verdict", NULL};
-static const char *const rate_keys[] = {"pps", "burst", "prefix4", "prefix6", NULL};
 
 #define CONFIG_MAX_FILE_SIZE (16u << 20)
-#define CONFIG_MAX_SECONDS 86400.0
 #define CONFIG_MAX_WORKERS 1024
 #define CONFIG_MAX_SESSIONS 4194304
-#define CONFIG_MAX_PPS 1000000000
-#define CONFIG_MAX_BURST 2147483647
 #define CONFIG_UPSTREAM_TEXT 128
 #define CONFIG_SUN_PATH_LEN (sizeof(((struct sockaddr_un *)0)->sun_path))
-/* A filter section without a mode setting */
-#define CONFIG_FILTER_MODE_PRESENT FILTER_MODE_XDP
-
-/* The only place defaults are set. Every relay slot gets the relay defaults, so parsing a
- * relay only overrides what the file says. */
-static void config_set_defaults(struct config *cfg)
-{
-	const char *why;
-	uint32_t i;
-
-	cfg->workers = 0; /* plan picks one per CPU */
-	cfg->io_backend = IO_BACKEND_AUTO;
-	cfg->n_cpus = 0;
-	cfg->buffer_size = 2048;
-	cfg->buffers = 4096;
-	cfg->stats_interval = 5.0;
-	cfg->user[0] = '\0';
-	snprintf(cfg->control_socket, sizeof(cfg->control_socket), "%s",
-		 "/run/ringrelay/ringrelay.sock");
-	cfg->metrics.enabled = false; /* a metrics section turns it on */
-	addr_parse("127.0.0.1:9470", &cfg->metrics.listen, &why);
-	for (i = 0; i < CONFIG_MAX_RELAYS; i++) {
-		struct relay_conf *r = &cfg->relays[i];
-
-		r->mode = RELAY_MODE_FORWARD;
-		r->balance = BALANCE_RR;
-		r->session_timeout = 30.0;
-		r->max_sessions = 4096;
-	}
-	cfg->filter.mode = FILTER_MODE_OFF; /* until a filter section says otherwise */
-	cfg->filter.default_verdict = FILTER_VERDICT_ALLOW;
-	cfg->filter.scope = FILTER_SCOPE_RELAYS;
-	cfg->filter.relay_ports_only = false;
-	cfg->filter.rate_pps = 0;
-	cfg->filter.rate_burst = 0; /* = pps unless given */
-	cfg->filter.rate_prefix4 = 32;
-	cfg->filter.rate_prefix6 = 128;
-	cfg->filter.pin = false;
-}
-
-struct config_parser {
-	const char *name; /* file name for messages */
-	char *err;
-	size_t errlen;
-	struct config *cfg;
-};
-
-/* ---------------------------------------------------------------- messages */
-
-/* Dotted path a user recognises: "relays[0].upstreams[1]"; "" for the root. */
-static void config_path(const config_setting_t *s, char *buf, size_t len)
-{
-	size_t n;
-
-	buf[0] = '\0';
-	if (!s || config_setting_is_root(s))
-		return;
-	config_path(config_setting_parent(s), buf, len);
-	n = strlen(buf);
-	if (config_setting_name(s))
-		snprintf(buf + n, len - n, "%s%s", n ? "." : "", config_setting_name(s));
-	else
-		snprintf(buf + n, len - n, "[%d]", config_setting_index(s));
-}
-
-/* libconfig leaves some elements without a line; the closest ancestor's line is the best. */
-static int config_line(const config_setting_t *s)
-{
-	for (; s; s = config_setting_parent(s))
-		if (config_setting_source_line(s))
-			return (int)config_setting_source_line(s);
-	return 0;
-}
-
-/* An @include'd file names itself; the main text has no file name inside libconfig. */
-static const char *config_file(const struct config_parser *p, const config_setting_t *s)
-{
-	for (; s; s = config_setting_parent(s))
-		if (config_setting_source_file(s))
-			return config_setting_source_file(s);
-	return p->name;
-}
-
-/* Formats "FILE[:LINE]: [PATH: ]MSG" and returns -EINVAL for the caller to pass up. */
-static int __attribute__((format(printf, 5, 0)))
-config_verr(struct config_parser *p, const config_setting_t *at, const char *path, int line,
-	    const char *fmt, va_list ap)
-{
-	char msg[CONFIG_ERR_LEN];
-	char lbuf[16] = "";
-
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	if (line > 0)
-		snprintf(lbuf, sizeof(lbuf), ":%d", line);
-	snprintf(p->err, p->errlen, "%s%s: %s%s%s", config_file(p, at), lbuf, path,
-		 *path ? ": " : "", msg);
-	return -EINVAL;
-}
-
-/* An error about setting s itself. */
-static int __attribute__((format(printf, 3, 4)))
-config_err(struct config_parser *p, const config_setting_t *s, const char *fmt, ...)
-{
-	char path[256];
-	va_list ap;
-	int ret;
-
-	config_path(s, path, sizeof(path));
-	va_start(ap, fmt);
-	ret = config_verr(p, s, path, config_line(s), fmt, ap);
-	va_end(ap);
-	return ret;
-}
-
-/* An error about member `name` of group g, which may be missing: so g's line. */
-static int __attribute__((format(printf, 4, 5)))
-config_err_member(struct config_parser *p, const config_setting_t *g, const char *name,
-		  const char *fmt, ...)
-{
-	char path[256];
-	size_t n;
-	va_list ap;
-	int ret;
-
-	config_path(g, path, sizeof(path));
-	n = strlen(path);
-	snprintf(path + n, sizeof(path) - n, "%s%s", n ? "." : "", name);
-	va_start(ap, fmt);
-	ret = config_verr(p, g, path, config_line(g), fmt, ap);
-	va_end(ap);
-	return ret;
-}
-
-/* An error at setting at's line, under an explicit path. */
-static int __attribute__((format(printf, 4, 5)))
-config_err_at(struct config_parser *p, const config_setting_t *at, const char *path,
-	      const char *fmt, ...)
-{
-	va_list ap;
-	int ret;
-
-	va_start(ap, fmt);
-	ret = config_verr(p, at, path, config_line(at), fmt, ap);
-	va_end(ap);
-	return ret;
-}
-
-static void config_join_words(const char *const *words, char *buf, size_t len)
-{
-	size_t n = 0;
-
-	buf[0] = '\0';
-	for (; *words && n < len; words++)
-		n += (size_t)snprintf(buf + n, len - n, "%s%s", n ? ", " : "", *words);
-}
-
-/* ---------------------------------------------------------------- typed getters */
-
-static int config_check_keys(struct config_parser *p, const config_setting_t *g,
-			     const char *const *keys)
-{
-	char known[256], path[256];
-	int i, n = config_setting_length(g);
-
-	for (i = 0; i < n; i++) {
-		const config_setting_t *m = config_setting_get_elem(g, (unsigned int)i);
-		const char *name = config_setting_name(m);
-		const char *const *k;
-
-		for (k = keys; *k; k++)
-			if (strcmp(*k, name) == 0)
-				break;
-		if (*k)
-			continue;
-		config_join_words(keys, known, sizeof(known));
-		config_path(g, path, sizeof(path));
-		/* the line of the unknown setting, the path of the group that holds it */
-		return config_err_at(p, m, path, "unknown setting '%s' (expected one of: %s)", name,
-				     known);
-	}
-	return 0;
-}
-
-static int config_get_int(struct config_parser *p, const config_setting_t *s, long long lo,
-			  long long hi, long long *out)
-{
-	int type = config_setting_type(s);
-	long long v;
-
-	if (type != CONFIG_TYPE_INT && type != CONFIG_TYPE_INT64)
-		return config_err(p, s, "must be an integer");
-	v = config_setting_get_int64(s);
-	if (v < lo || v > hi)
-		return config_err(p, s, "must be from %lld to %lld", lo, hi);
-	*out = v;
-	return 0;
-}
-
-/* Seconds: an integer or a float, > 0 and at most CONFIG_MAX_SECONDS. */
-static int config_get_seconds(struct config_parser *p, const config_setting_t *s, double *out)
-{
-	int type = config_setting_type(s);
-	double v;
-
-	if (type == CONFIG_TYPE_FLOAT)
-		v = config_setting_get_float(s);
-	else if (type == CONFIG_TYPE_INT || type == CONFIG_TYPE_INT64)
-		v = (double)config_setting_get_int64(s);
-	else
-		return config_err(p, s, "must be a number of seconds");
-	/* written so that NaN fails too */
-	if (!(v > 0.0 && v <= CONFIG_MAX_SECONDS))
-		return config_err(p, s, "must be greater than 0 and at most %.0f seconds",
-				  CONFIG_MAX_SECONDS);
-	*out = v;
-	return 0;
-}
-
-static int config_get_string(struct config_parser *p, const config_setting_t *s, const char **out)
-{
-	if (config_setting_type(s) != CONFIG_TYPE_STRING)
-		return config_err(p, s, "must be a string");
-	*out = config_setting_get_string(s);
-	return 0;
-}
-
-static int config_get_word(struct config_parser *p, const config_setting_t *s,
-			   const char *const *words, int *out)
-{
-	const char *v = NULL;
-	char known[128];
-	int i, err;
-
-	err = config_get_string(p, s, &v);
-	if (err)
-		return err;
-	for (i = 0; words[i]; i++) {
-		if (strcmp(words[i], v) == 0) {
-			*out = i;
-			return 0;
-		}
-	}
-	config_join_words(words, known, sizeof(known));
-	return config_err(p, s, "must be one of: %s", known);
-}
-
-static int config_get_bool(struct config_parser *p, const config_setting_t *s, bool *out)
-{
-	if (config_setting_type(s) != CONFIG_TYPE_BOOL)
-		return config_err(p, s, "must be true or false");
-	*out = config_setting_get_bool(s);
-	return 0;
-}
-
-/* A [ ... ] array or ( ... ) list of min..max elements, all of elem_type. */
-static int config_get_list(struct config_parser *p, const config_setting_t *s, int elem_type,
-			   unsigned int min, unsigned int max, unsigned int *n)
-{
-	static const char *const what[] = {
-	    [CONFIG_TYPE_INT] = "a list of integers, e.g. [ 0, 1 ]",
-	    [CONFIG_TYPE_STRING] = "a list of strings, e.g. [ \"a\", \"b\" ]",
-	    [CONFIG_TYPE_GROUP] = "a list of groups, e.g. ( { ... }, { ... } )",
-	};
-	unsigned int i, len;
-
-	if (!config_setting_is_array(s) && !config_setting_is_list(s))
-		return config_err(p, s, "must be %s", what[elem_type]);
-	len = (unsigned int)config_setting_length(s);
-	for (i = 0; i < len; i++) {
-		int t = config_setting_type(config_setting_get_elem(s, i));
-
-		if (elem_type == CONFIG_TYPE_INT && t == CONFIG_TYPE_INT64)
-			t = CONFIG_TYPE_INT;
-		if (t != elem_type)
-			return config_err(p, s, "must be %s", what[elem_type]);
-	}
-	if (len < min || len > max)
-		return config_err(p, s, "must have %u to %u entries (has %u)", min, max, len);
-	*n = len;
-	return 0;
-}
-
-/* Optional members: absent leaves the default in place. */
-static int config_opt_u32(struct config_parser *p, const config_setting_t *g, const char *name,
-			  long long lo, long long hi, uint32_t *out)
-{
-	const config_setting_t *s = config_setting_get_member(g, name);
-	long long v = 0;
-	int err;
-
-	if (!s)
-		return 0;
-	err = config_get_int(p, s, lo, hi, &v);
-	if (!err)
-		*out = (uint32_t)v;
-	return err;
-}
-
-static int config_opt_word(struct config_parser *p, const config_setting_t *g, const char *name,
-			   const char *const *words, int *out)
-{
-	const config_setting_t *s = config_setting_get_member(g, name);
-
-	return s ? config_get_word(p, s, words, out) : 0;
-}
-
-static int config_opt_bool(struct config_parser *p, const config_setting_t *g, const char *name,
-			   bool *out)
-{
-	const config_setting_t *s = config_setting_get_member(g, name);
-
-	return s ? config_get_bool(p, s, out) : 0;
-}
-
-static int config_opt_seconds(struct config_parser *p, const config_setting_t *g, const char *name,
-			      double *out)
-{
-	const config_setting_t *s = config_setting_get_member(g, name);
-
-	return s ? config_get_seconds(p, s, out) : 0;
-}
-
-/* Enum members go through an int, so one word getter serves every enum type. */
-#define config_opt_enum(p, g, name, words, field)                                                  \
-	({                                                                                         \
-		int v_ = (int)(field);                                                             \
-		int e_ = config_opt_word(p, g, name, words, &v_);                                  \
-		(field) = v_;                                                                      \
-		e_;                                                                                \
-	})
-
-/* A string member that must fit in len bytes with its NUL. */
-static int config_opt_string(struct config_parser *p, const config_setting_t *g, const char *name,
-			     char *dst, size_t len)
-{
-	const config_setting_t *s = config_setting_get_member(g, name);
-	const char *v = NULL;
-	int err;
-
-	if (!s)
-		return 0;
-	err = config_get_string(p, s, &v);
-	if (err)
-		return err;
-	if (strlen(v) >= len)
-		return config_err(p, s, "too long (at most %zu bytes)", len - 1);
-	memcpy(dst, v, strlen(v) + 1);
-	return 0;
-}
-
-/* ---------------------------------------------------------------- top level */
-
-static int config_parse_cpus(struct config_parser *p, const config_setting_t *root)
-{
-	const config_setting_t *s = config_setting_get_member(root, "cpus");
-	struct config *cfg = p->cfg;
-	unsigned int i, j, n;
-	int err;
-
-	if (!s)
-		return 0;
-	err = config_get_list(p, s, CONFIG_TYPE_INT, 0, CONFIG_MAX_CPUS, &n);
-	if (err)
-		return err;
-	for (i = 0; i < n; i++) {
-		const config_setting_t *e = config_setting_get_elem(s, i);
-		long long v = 0;
-
-		err = config_get_int(p, e, 0, CONFIG_MAX_CPUS - 1, &v);
-		if (err)
-			return err;
-		for (j = 0; j < i; j++)
-			if (cfg->cpus[j] == v)
-				return config_err(p, e, "CPU %lld is listed twice", v);
-		cfg->cpus[i] = (int)v;
-	}
-	cfg->n_cpus = n;
-	return 0;
-}
-
-static int config_parse_metrics(struct config_parser *p, const config_setting_t *root)
-{
-	const config_setting_t *g = config_setting_get_member(root, "metrics");
-	struct metrics_conf *m = &p->cfg->metrics;
-	const char *text = NULL, *why;
-	const config_setting_t *s;
-	int err;
-
-	if (!g)
-		return 0;
-	if (!config_setting_is_group(g))
-		return config_err(p, g, "must be a group, e.g. { listen = \"127.0.0.1:9470\"; }");
-	err = config_check_keys(p, g, metrics_keys);
-	if (err)
-		return err;
-	m->enabled = true;
-	s = config_setting_get_member(g, "listen");
-	if (!s)
-		return 0;
-	err = config_get_string(p, s, &text);
-	if (err)
-		return err;
-	if (addr_parse(text, &m->listen, &why))
-		return config_err(p, s, "%s", why);
-	if (addr_port(&m->listen) == 0)
-		return config_err(p, s, "port must not be 0");
-	return 0;
-}
 
 /* ---------------------------------------------------------------- relays */
 
-static bool config_name_ok(const char *name)
+static bool name_ok(const char *name)
 {
 	for (; *name; name++)
 		if (!isalnum((unsigned char)*name) && !strchr("_.-", *name))
@@ -476,8 +41,8 @@ static bool config_name_ok(const char *name)
 /* A listener clashes with an earlier one when both would bind the same family and port and
  * the addresses are equal or either is the wildcard (the kernel refuses the second bind, or
  * with SO_REUSEPORT the two would share traffic). */
-static int config_check_listener(struct config_parser *p, const config_setting_t *s,
-				 const struct addr *a, uint32_t relay, uint32_t idx)
+static int check_listener(struct config_parser *p, const config_setting_t *s, const struct addr *a,
+			  uint32_t relay, uint32_t idx)
 {
 	const struct config *cfg = p->cfg;
 	char mine[ADDR_STRLEN], theirs[ADDR_STRLEN];
@@ -505,10 +70,11 @@ static int config_check_listener(struct config_parser *p, const config_setting_t
 	return 0;
 }
 
-static int config_parse_listen(struct config_parser *p, const config_setting_t *g, uint32_t relay)
+static int parse_listen(struct config_parser *p, const config_setting_t *g,
+			const config_setting_t *s, void *base)
 {
-	const config_setting_t *s = config_setting_get_member(g, "listen");
-	struct relay_conf *r = &p->cfg->relays[relay];
+	struct relay_conf *r = base;
+	uint32_t relay = (uint32_t)(r - p->cfg->relays);
 	unsigned int i, n;
 	int err;
 
@@ -527,7 +93,7 @@ static int config_parse_listen(struct config_parser *p, const config_setting_t *
 			return config_err(p, e, "%s", why);
 		if (addr_port(&r->listen[i]) == 0)
 			return config_err(p, e, "port must not be 0");
-		err = config_check_listener(p, e, &r->listen[i], relay, i);
+		err = check_listener(p, e, &r->listen[i], relay, i);
 		if (err)
 			return err;
 	}
@@ -536,8 +102,8 @@ static int config_parse_listen(struct config_parser *p, const config_setting_t *
 }
 
 /* "ADDRESS:PORT" optionally followed by "weight=N" (1..100). */
-static int config_parse_upstream(struct config_parser *p, const config_setting_t *e,
-				 struct upstream_conf *u)
+static int parse_upstream(struct config_parser *p, const config_setting_t *e,
+			  struct upstream_conf *u)
 {
 	const char *text = config_setting_get_string(e);
 	char buf[CONFIG_UPSTREAM_TEXT], *opt, *save = NULL;
@@ -571,10 +137,10 @@ static int config_parse_upstream(struct config_parser *p, const config_setting_t
 	return 0;
 }
 
-static int config_parse_upstreams(struct config_parser *p, const config_setting_t *g,
-				  struct relay_conf *r)
+static int parse_upstreams(struct config_parser *p, const config_setting_t *g,
+			   const config_setting_t *s, void *base)
 {
-	const config_setting_t *s = config_setting_get_member(g, "upstreams");
+	struct relay_conf *r = base;
 	char text[ADDR_STRLEN];
 	unsigned int i, j, n;
 	int err;
@@ -589,7 +155,7 @@ static int config_parse_upstreams(struct config_parser *p, const config_setting_
 	for (i = 0; i < n; i++) {
 		const config_setting_t *e = config_setting_get_elem(s, i);
 
-		err = config_parse_upstream(p, e, &r->upstreams[i]);
+		err = parse_upstream(p, e, &r->upstreams[i]);
 		if (err)
 			return err;
 		for (j = 0; j < i; j++)
@@ -602,21 +168,14 @@ static int config_parse_upstreams(struct config_parser *p, const config_setting_
 	return 0;
 }
 
-static int config_parse_relay(struct config_parser *p, const config_setting_t *g, uint32_t idx)
+static int parse_name(struct config_parser *p, const config_setting_t *g,
+		      const config_setting_t *s, void *base)
 {
-	struct relay_conf *r = &p->cfg->relays[idx];
-	const config_setting_t *s;
+	struct relay_conf *r = base;
+	uint32_t i, idx = (uint32_t)(r - p->cfg->relays);
 	const char *name = NULL;
-	uint32_t i;
 	int err;
 
-	if (!config_setting_is_group(g))
-		return config_err(p, g, "must be a group, e.g. { name = \"dns\"; listen = ...; }");
-	r->line = config_line(g);
-	err = config_check_keys(p, g, relay_keys);
-	if (err)
-		return err;
-	s = config_setting_get_member(g, "name");
 	if (!s)
 		return config_err_member(p, g, "name", "missing; every relay needs a name");
 	err = config_get_string(p, s, &name);
@@ -626,32 +185,84 @@ static int config_parse_relay(struct config_parser *p, const config_setting_t *g
 		return config_err(p, s, "must not be empty");
 	if (strlen(name) >= CONFIG_NAME_LEN)
 		return config_err(p, s, "too long (at most %d characters)", CONFIG_NAME_LEN - 1);
-	if (!config_name_ok(name))
+	if (!name_ok(name))
 		return config_err(p, s, "may contain only letters, digits, '_', '.' and '-'");
 	for (i = 0; i < idx; i++)
 		if (strcmp(p->cfg->relays[i].name, name) == 0)
 			return config_err(p, s, "'%s' is already the name of relays[%u]", name, i);
 	memcpy(r->name, name, strlen(name) + 1);
-
-	err = config_parse_listen(p, g, idx);
-	if (!err)
-		err = config_parse_upstreams(p, g, r);
-	if (!err)
-		err = config_opt_enum(p, g, "mode", mode_words, r->mode);
-	/* mirror sends to every upstream, so balance is accepted there and has no effect */
-	if (!err)
-		err = config_opt_enum(p, g, "balance", balance_words, r->balance);
-	if (!err)
-		err = config_opt_seconds(p, g, "session_timeout", &r->session_timeout);
-	if (!err)
-		err =
-		    config_opt_u32(p, g, "max_sessions", 1, CONFIG_MAX_SESSIONS, &r->max_sessions);
-	return err;
+	return 0;
 }
 
-static int config_parse_relays(struct config_parser *p, const config_setting_t *root)
+static void dump_name(FILE *f, const void *base, const char *indent)
 {
-	const config_setting_t *s = config_setting_get_member(root, "relays");
+	const struct relay_conf *r = base;
+
+	fprintf(f, "%sname = ", indent);
+	config_dump_string(f, r->name);
+	fputs(";\n", f);
+}
+
+static void dump_listen(FILE *f, const void *base, const char *indent)
+{
+	const struct relay_conf *r = base;
+	char text[ADDR_STRLEN];
+	uint32_t i;
+
+	fprintf(f, "%slisten = [", indent);
+	for (i = 0; i < r->n_listen; i++)
+		fprintf(f, "%s\"%s\"", i ? ", " : " ",
+			addr_format(&r->listen[i], text, sizeof(text)));
+	fputs(" ];\n", f);
+}
+
+static void dump_upstreams(FILE *f, const void *base, const char *indent)
+{
+	const struct relay_conf *r = base;
+	char text[ADDR_STRLEN];
+	uint32_t i;
+
+	fprintf(f, "%supstreams = [", indent);
+	for (i = 0; i < r->n_upstreams; i++)
+		fprintf(f, "%s\n%s\t\"%s weight=%u\"", i ? "," : "", indent,
+			addr_format(&r->upstreams[i].addr, text, sizeof(text)),
+			r->upstreams[i].weight);
+	fprintf(f, "\n%s];\n", indent);
+}
+
+static const struct config_row relay_rows[] = {
+	{"name", CONFIG_T_CUSTOM, .parse = parse_name, .dump = dump_name},
+	{"listen", CONFIG_T_CUSTOM, .parse = parse_listen, .dump = dump_listen},
+	{"upstreams", CONFIG_T_CUSTOM, .parse = parse_upstreams, .dump = dump_upstreams},
+	{"mode", CONFIG_T_WORD, CONFIG_FIELD(struct relay_conf, mode), .words = mode_words,
+	 .def.i = RELAY_MODE_FORWARD},
+	/* mirror sends to every upstream, so balance is accepted there and has no effect */
+	{"balance", CONFIG_T_WORD, CONFIG_FIELD(struct relay_conf, balance), .words = balance_words,
+	 .def.i = BALANCE_RR},
+	{"session_timeout", CONFIG_T_SECONDS, CONFIG_FIELD(struct relay_conf, session_timeout),
+	 .def.d = 30.0},
+	/* sizes the session tables: a reload keeps it */
+	{"max_sessions", CONFIG_T_U32, CONFIG_FIELD(struct relay_conf, max_sessions), .lo = 1,
+	 .hi = CONFIG_MAX_SESSIONS, .def.i = 4096, .restart_only = true},
+};
+
+static void relay_present(struct config_parser *p, const config_setting_t *g, void *base)
+{
+	struct relay_conf *r = base;
+
+	r->line = config_line(g);
+}
+
+static const struct config_section relay_section = {
+	CONFIG_SECTION(relay_rows),
+	.example = "{ name = \"dns\"; listen = ...; }",
+	.present = relay_present,
+};
+
+static int parse_relays(struct config_parser *p, const config_setting_t *root,
+			const config_setting_t *s, void *base)
+{
+	struct config *cfg = base;
 	unsigned int i, n;
 	int err;
 
@@ -666,358 +277,183 @@ static int config_parse_relays(struct config_parser *p, const config_setting_t *
 	if (n > CONFIG_MAX_RELAYS)
 		return config_err(p, s, "at most %d relays are supported", CONFIG_MAX_RELAYS);
 	for (i = 0; i < n; i++) {
-		err = config_parse_relay(p, config_setting_get_elem(s, i), i);
+		err = config_parse_group(p, config_setting_get_elem(s, i), &relay_section,
+					 &cfg->relays[i]);
 		if (err)
 			return err;
-		p->cfg->n_relays = i + 1;
+		cfg->n_relays = i + 1;
 	}
 	return 0;
 }
 
-/* ---------------------------------------------------------------- filter */
-
-/* What the kernel's dev_valid_name() accepts, so a bad name fails here and not at attach. */
-static bool config_ifname_ok(const char *name)
+static void dump_relays(FILE *f, const void *base, const char *indent)
 {
-	if (!strcmp(name, ".") || !strcmp(name, ".."))
-		return false;
-	for (; *name; name++)
-		if (*name == '/' || *name == ':' || isspace((unsigned char)*name))
-			return false;
-	return true;
+	const struct config *cfg = base;
+	uint32_t i;
+
+	fprintf(f, "%srelays = (\n", indent);
+	for (i = 0; i < cfg->n_relays; i++) {
+		fprintf(f, "%s\t{\n", indent);
+		config_dump_rows(f, &relay_section, &cfg->relays[i], "\t\t", "\n");
+		fprintf(f, "%s\t}%s\n", indent, i + 1 == cfg->n_relays ? "" : ",");
+	}
+	fprintf(f, "%s);\n", indent);
 }
 
-static int config_parse_interfaces(struct config_parser *p, const config_setting_t *g)
+/* ---------------------------------------------------------------- root */
+
+static int parse_cpus(struct config_parser *p, const config_setting_t *root,
+		      const config_setting_t *s, void *base)
 {
-	const config_setting_t *s = config_setting_get_member(g, "interfaces");
-	struct filter_conf *f = &p->cfg->filter;
+	struct config *cfg = base;
 	unsigned int i, j, n;
 	int err;
 
-	if (!s) {
-		if (f->mode == FILTER_MODE_OFF)
-			return 0;
-		return config_err_member(p, g, "interfaces",
-					 "missing; list the interfaces to filter on, e.g. "
-					 "[ \"eth0\" ], or set mode = \"off\"");
-	}
-	err = config_get_list(p, s, CONFIG_TYPE_STRING, 0, FILTER_MAX_IFACES, &n);
-	if (err)
-		return err;
-	if (n == 0 && f->mode != FILTER_MODE_OFF)
-		return config_err(p, s, "must name at least one interface unless mode = \"off\"");
-	for (i = 0; i < n; i++) {
-		const config_setting_t *e = config_setting_get_elem(s, i);
-		const char *name = config_setting_get_string(e);
-
-		if (!*name)
-			return config_err(p, e, "must not be empty");
-		if (strlen(name) >= IF_NAMESIZE)
-			return config_err(p, e,
-					  "too long for an interface name (at most %d "
-					  "characters)",
-					  IF_NAMESIZE - 1);
-		if (!config_ifname_ok(name))
-			return config_err(p, e, "not a valid interface name");
-		for (j = 0; j < i; j++)
-			if (strcmp(f->interfaces[j], name) == 0)
-				return config_err(p, e, "'%s' is listed twice", name);
-		memcpy(f->interfaces[i], name, strlen(name) + 1);
-		f->interface_line[i] = config_line(e);
-	}
-	f->n_interfaces = n;
-	return 0;
-}
-
-static int config_parse_prefixes(struct config_parser *p, const config_setting_t *g,
-				 const char *name, struct filter_prefix *out, uint32_t *n_out)
-{
-	const config_setting_t *s = config_setting_get_member(g, name);
-	unsigned int i, n;
-	int err;
-
 	if (!s)
 		return 0;
-	err = config_get_list(p, s, CONFIG_TYPE_STRING, 0, FILTER_MAX_PREFIXES, &n);
+	err = config_get_list(p, s, CONFIG_TYPE_INT, 0, CONFIG_MAX_CPUS, &n);
 	if (err)
 		return err;
 	for (i = 0; i < n; i++) {
 		const config_setting_t *e = config_setting_get_elem(s, i);
-		const char *why;
+		long long v = 0;
 
-		if (prefix_parse(config_setting_get_string(e), &out[i].prefix, &why))
-			return config_err(p, e, "%s", why);
-		out[i].line = config_line(e);
+		err = config_get_int(p, e, 0, CONFIG_MAX_CPUS - 1, &v);
+		if (err)
+			return err;
+		for (j = 0; j < i; j++)
+			if (cfg->cpus[j] == v)
+				return config_err(p, e, "CPU %lld is listed twice", v);
+		cfg->cpus[i] = (int)v;
 	}
-	*n_out = n;
+	cfg->n_cpus = n;
 	return 0;
 }
 
-/* One entry of the duplicate check over both prefix lists. */
-struct config_prefix_ref {
-	const struct filter_prefix *fp;
-	const char *list;
-	uint32_t idx;
+static void dump_cpus(FILE *f, const void *base, const char *indent)
+{
+	const struct config *cfg = base;
+	uint32_t i;
+
+	fprintf(f, "%scpus = [", indent);
+	for (i = 0; i < cfg->n_cpus; i++)
+		fprintf(f, "%s%d", i ? ", " : " ", cfg->cpus[i]);
+	fputs(" ];\n", f);
+}
+
+static const struct config_row metrics_rows[] = {
+	{"listen", CONFIG_T_ENDPOINT, CONFIG_FIELD(struct metrics_conf, listen),
+	 .def.s = "127.0.0.1:9470"},
 };
 
-static int config_prefix_ref_cmp(const void *a, const void *b)
+/* A metrics section turns the metrics on. */
+static void metrics_present(struct config_parser *p, const config_setting_t *g, void *base)
 {
-	const struct config_prefix_ref *x = a, *y = b;
-	int c = memcmp(x->fp->prefix.bytes, y->fp->prefix.bytes, 16);
+	struct metrics_conf *m = base;
 
-	if (c)
-		return c;
-	if (x->fp->prefix.len != y->fp->prefix.len)
-		return x->fp->prefix.len < y->fp->prefix.len ? -1 : 1;
-	/* equal prefixes: the one earlier in the file first, so the later one is blamed */
-	if (x->fp->line != y->fp->line)
-		return x->fp->line < y->fp->line ? -1 : 1;
-	c = strcmp(x->list, y->list);
-	if (c)
-		return c;
-	return x->idx < y->idx ? -1 : x->idx > y->idx;
+	m->enabled = true;
 }
 
-/* A prefix twice in one list is a typo; in both lists the verdict would be ambiguous. Sorted,
- * so that 2 x 4096 prefixes cost n log n rather than n^2. */
-static int config_check_prefix_dups(struct config_parser *p, const config_setting_t *g)
+static const struct config_section metrics_section = {
+	CONFIG_SECTION(metrics_rows),
+	.example = "{ listen = \"127.0.0.1:9470\"; }",
+	.present = metrics_present,
+};
+
+static int parse_metrics(struct config_parser *p, const config_setting_t *root,
+			 const config_setting_t *s, void *base)
 {
-	const struct filter_conf *f = &p->cfg->filter;
-	uint32_t i, n = f->n_deny + f->n_allow;
-	char text[INET6_ADDRSTRLEN + 8];
-	struct config_prefix_ref *refs;
-	int err = 0;
-
-	if (n < 2)
-		return 0;
-	refs = calloc(n, sizeof(*refs));
-	if (!refs) {
-		snprintf(p->err, p->errlen, "%s: out of memory", p->name);
-		return -ENOMEM;
-	}
-	for (i = 0; i < f->n_deny; i++)
-		refs[i] = (struct config_prefix_ref){&f->deny[i], "deny", i};
-	for (i = 0; i < f->n_allow; i++)
-		refs[f->n_deny + i] = (struct config_prefix_ref){&f->allow[i], "allow", i};
-	qsort(refs, n, sizeof(*refs), config_prefix_ref_cmp);
-	for (i = 1; i < n && !err; i++) {
-		const struct config_prefix_ref *a = &refs[i - 1], *b = &refs[i];
-		const config_setting_t *s;
-
-		if (memcmp(&a->fp->prefix, &b->fp->prefix, sizeof(a->fp->prefix)))
-			continue;
-		s = config_setting_get_elem(config_setting_get_member(g, b->list), b->idx);
-		prefix_format(&b->fp->prefix, text, sizeof(text));
-		err = config_err(p, s, "%s is already listed as filter.%s[%u]", text, a->list,
-				 a->idx);
-	}
-	free(refs);
-	return err;
+	return config_parse_group(p, s, &metrics_section, &((struct config *)base)->metrics);
 }
 
-/* 53, "53" or "5001-5010"; within 1..65535 and lo <= hi. */
-static int config_parse_port_range(struct config_parser *p, const config_setting_t *s, uint16_t *lo,
-				   uint16_t *hi)
+static void dump_metrics(FILE *f, const void *base, const char *indent)
 {
-	static const char bad[] = "must be a port or a range \"LOW-HIGH\" within 1-65535";
-	int type = config_setting_type(s);
-	unsigned long a, b;
-	const char *text;
-	char *end;
+	const struct config *cfg = base;
 
-	if (type == CONFIG_TYPE_INT || type == CONFIG_TYPE_INT64) {
-		long long v = config_setting_get_int64(s);
+	if (!cfg->metrics.enabled) {
+		fprintf(f, "%s# metrics: off (a metrics section turns them on)\n", indent);
+		return;
+	}
+	fprintf(f, "%smetrics = ", indent);
+	config_dump_inline(f, &metrics_section, &cfg->metrics);
+	fputs(";\n", f);
+}
 
-		if (v < 1 || v > 65535)
-			return config_err(p, s, "%s", bad);
-		*lo = *hi = (uint16_t)v;
-		return 0;
-	}
-	if (type != CONFIG_TYPE_STRING)
-		return config_err(p, s, "%s", bad);
-	text = config_setting_get_string(s);
-	if (!isdigit((unsigned char)*text))
-		return config_err(p, s, "%s", bad);
-	errno = 0;
-	a = strtoul(text, &end, 10);
-	b = a;
-	if (*end == '-') {
-		if (!isdigit((unsigned char)end[1]))
-			return config_err(p, s, "%s", bad);
-		b = strtoul(end + 1, &end, 10);
-	}
-	if (*end || errno || a < 1 || a > 65535 || b < 1 || b > 65535)
-		return config_err(p, s, "%s", bad);
-	if (a > b)
-		return config_err(p, s, "range start %lu is above its end %lu", a, b);
-	*lo = (uint16_t)a;
-	*hi = (uint16_t)b;
+static int buffers_after(struct config_parser *p, const config_setting_t *s, void *base)
+{
+	const struct config *cfg = base;
+
+	if (cfg->buffers & (cfg->buffers - 1))
+		return config_err(p, s, "must be a power of two (64, 128, ... 32768)");
 	return 0;
 }
 
-static int config_parse_port_rules(struct config_parser *p, const config_setting_t *g)
+static int gro_after(struct config_parser *p, const config_setting_t *s, void *base)
 {
-	const config_setting_t *s = config_setting_get_member(g, "ports");
-	struct filter_conf *f = &p->cfg->filter;
-	unsigned int i, n;
-	int err;
+	const struct config *cfg = base;
 
-	if (!s)
-		return 0;
-	err = config_get_list(p, s, CONFIG_TYPE_GROUP, 0, FILTER_MAX_PORT_RULES, &n);
-	if (err)
-		return err;
-	for (i = 0; i < n; i++) {
-		const config_setting_t *e = config_setting_get_elem(s, i), *m;
-		struct filter_port_rule *rule = &f->ports[i];
-		int v = 0;
-
-		err = config_check_keys(p, e, port_rule_keys);
-		if (err)
-			return err;
-		m = config_setting_get_member(e, "ports");
-		if (!m)
-			return config_err_member(p, e, "ports",
-						 "missing; give a port or a range \"LOW-HIGH\"");
-		err = config_parse_port_range(p, m, &rule->lo, &rule->hi);
-		if (err)
-			return err;
-		m = config_setting_get_member(e, "verdict");
-		if (!m)
-			return config_err_member(p, e, "verdict", "missing; \"allow\" or \"deny\"");
-		err = config_get_word(p, m, verdict_words, &v);
-		if (err)
-			return err;
-		rule->verdict = v;
-		rule->line = config_line(e);
-	}
-	f->n_ports = n;
+	if (cfg->gro && cfg->buffer_size != 65536)
+		return config_err(p, s,
+				  "needs buffer_size = 65536 (a coalesced receive holds up to 64 KB)");
 	return 0;
 }
 
-static int config_parse_rate(struct config_parser *p, const config_setting_t *filter)
+static int control_socket_after(struct config_parser *p, const config_setting_t *s, void *base)
 {
-	const config_setting_t *g = config_setting_get_member(filter, "rate_limit");
-	struct filter_conf *f = &p->cfg->filter;
-	uint32_t prefix4 = f->rate_prefix4, prefix6 = f->rate_prefix6;
-	int err;
+	const struct config *cfg = base;
 
-	if (!g)
-		return 0;
-	if (!config_setting_is_group(g))
-		return config_err(p, g, "must be a group, e.g. { pps = 10000; burst = 20000; }");
-	err = config_check_keys(p, g, rate_keys);
-	if (!err)
-		err = config_opt_u32(p, g, "pps", 0, CONFIG_MAX_PPS, &f->rate_pps);
-	f->rate_burst = f->rate_pps;
-	if (!err)
-		err = config_opt_u32(p, g, "burst", 0, CONFIG_MAX_BURST, &f->rate_burst);
-	if (!err)
-		err = config_opt_u32(p, g, "prefix4", 1, 32, &prefix4);
-	if (!err)
-		err = config_opt_u32(p, g, "prefix6", 1, 128, &prefix6);
-	if (err)
-		return err;
-	/* burst 0 stays legal with pps 0 so that a dump of a disabled limit reads back */
-	if (f->rate_pps && !f->rate_burst)
-		return config_err(p, config_setting_get_member(g, "burst"),
-				  "must be at least 1 when pps is set");
-	f->rate_prefix4 = (uint8_t)prefix4;
-	f->rate_prefix6 = (uint8_t)prefix6;
+	if (!cfg->control_socket[0])
+		return config_err(p, s, "must not be empty");
 	return 0;
 }
 
-static int config_parse_filter(struct config_parser *p, const config_setting_t *root)
-{
-	const config_setting_t *g = config_setting_get_member(root, "filter");
-	struct filter_conf *f = &p->cfg->filter;
-	int err;
+/* The settings of the top level. Those that size threads or memory are restart_only. */
+static const struct config_row root_rows[] = {
+	{"workers", CONFIG_T_U32, CONFIG_FIELD(struct config, workers), .hi = CONFIG_MAX_WORKERS,
+	 .def.i = 0 /* plan picks one per CPU */, .restart_only = true},
+	{"io_backend", CONFIG_T_WORD, CONFIG_FIELD(struct config, io_backend),
+	 .words = backend_words, .def.i = IO_BACKEND_AUTO, .restart_only = true},
+	{"cpus", CONFIG_T_CUSTOM, CONFIG_SPAN(struct config, cpus, n_cpus), .parse = parse_cpus,
+	 .dump = dump_cpus, .restart_only = true},
+	{"buffer_size", CONFIG_T_U32, CONFIG_FIELD(struct config, buffer_size), .lo = 256,
+	 .hi = 65536, .def.i = 2048, .restart_only = true},
+	{"buffers", CONFIG_T_U32, CONFIG_FIELD(struct config, buffers), .lo = 64, .hi = 32768,
+	 .def.i = 4096, .restart_only = true, .after = buffers_after},
+	{"gro", CONFIG_T_BOOL, CONFIG_FIELD(struct config, gro), .restart_only = true,
+	 .after = gro_after},
+	{"stats_interval", CONFIG_T_SECONDS, CONFIG_FIELD(struct config, stats_interval),
+	 .def.d = 5.0},
+	{"user", CONFIG_T_STRING, CONFIG_FIELD(struct config, user), .hi = CONFIG_NAME_LEN,
+	 .def.s = "", .restart_only = true},
+	/* the socket path must fit sun_path, which is shorter than CONFIG_PATH_LEN */
+	{"control_socket", CONFIG_T_STRING, CONFIG_FIELD(struct config, control_socket),
+	 .hi = CONFIG_SUN_PATH_LEN, .def.s = "/run/ringrelay/ringrelay.sock",
+	 .restart_only = true, .after = control_socket_after},
+	{"metrics", CONFIG_T_CUSTOM, CONFIG_FIELD(struct config, metrics), .parse = parse_metrics,
+	 .dump = dump_metrics, .restart_only = true},
+	{"relays", CONFIG_T_CUSTOM, .parse = parse_relays, .dump = dump_relays},
+	{"filter", CONFIG_T_CUSTOM, .parse = config_filter_parse, .dump = config_filter_dump},
+};
 
-	if (!g)
-		return 0;
-	if (!config_setting_is_group(g))
-		return config_err(p, g, "must be a group, e.g. { interfaces = [ \"eth0\" ]; }");
-	err = config_check_keys(p, g, filter_keys);
-	if (err)
-		return err;
-	f->line = config_line(g);
-	f->mode = CONFIG_FILTER_MODE_PRESENT;
-	err = config_opt_enum(p, g, "mode", filter_mode_words, f->mode);
-	if (!err)
-		err = config_parse_interfaces(p, g);
-	if (!err)
-		err = config_opt_enum(p, g, "default", verdict_words, f->default_verdict);
-	if (!err)
-		err = config_opt_enum(p, g, "scope", scope_words, f->scope);
-	if (!err)
-		err = config_parse_prefixes(p, g, "deny", f->deny, &f->n_deny);
-	if (!err)
-		err = config_parse_prefixes(p, g, "allow", f->allow, &f->n_allow);
-	if (!err)
-		err = config_check_prefix_dups(p, g);
-	if (!err)
-		err = config_parse_port_rules(p, g);
-	if (!err)
-		err = config_opt_bool(p, g, "relay_ports_only", &f->relay_ports_only);
-	/* with scope "relays" only relay ports are filtered anyway: a silent no-op is a trap */
-	if (!err && f->relay_ports_only && f->scope != FILTER_SCOPE_UDP)
-		return config_err(p, config_setting_get_member(g, "relay_ports_only"),
-				  "only applies with scope = \"udp\"");
-	if (!err)
-		err = config_parse_rate(p, g);
-	if (!err)
-		err = config_opt_bool(p, g, "pin", &f->pin);
-	return err;
+static const struct config_section root_section = {
+	CONFIG_SECTION(root_rows),
+	.example = "{ ... }",
+};
+
+/* The only place defaults are set. Every relay slot gets the relay defaults, so parsing a
+ * relay only overrides what the file says. */
+static void config_set_defaults(struct config *cfg)
+{
+	uint32_t i;
+
+	config_section_defaults(&root_section, cfg);
+	config_section_defaults(&metrics_section, &cfg->metrics); /* off until a section */
+	for (i = 0; i < CONFIG_MAX_RELAYS; i++)
+		config_section_defaults(&relay_section, &cfg->relays[i]);
+	config_filter_defaults(&cfg->filter);
 }
 
 /* ---------------------------------------------------------------- entry points */
-
-static int config_parse_root(struct config_parser *p, const config_setting_t *root)
-{
-	struct config *cfg = p->cfg;
-	int err;
-
-	err = config_check_keys(p, root, root_keys);
-	if (!err)
-		err = config_opt_u32(p, root, "workers", 0, CONFIG_MAX_WORKERS, &cfg->workers);
-	if (!err)
-		err = config_opt_enum(p, root, "io_backend", backend_words, cfg->io_backend);
-	if (!err)
-		err = config_parse_cpus(p, root);
-	if (!err)
-		err = config_opt_u32(p, root, "buffer_size", 256, 65536, &cfg->buffer_size);
-	if (!err)
-		err = config_opt_u32(p, root, "buffers", 64, 32768, &cfg->buffers);
-	if (err)
-		return err;
-	if (cfg->buffers & (cfg->buffers - 1))
-		return config_err(p, config_setting_get_member(root, "buffers"),
-				  "must be a power of two (64, 128, ... 32768)");
-	err = config_opt_bool(p, root, "gro", &cfg->gro);
-	if (err)
-		return err;
-	if (cfg->gro && cfg->buffer_size != 65536)
-		return config_err(p, config_setting_get_member(root, "gro"),
-				  "needs buffer_size = 65536 (a coalesced receive holds up to 64 KB)");
-	err = config_opt_seconds(p, root, "stats_interval", &cfg->stats_interval);
-	if (!err)
-		err = config_opt_string(p, root, "user", cfg->user, sizeof(cfg->user));
-	/* the socket path must fit sun_path, which is shorter than CONFIG_PATH_LEN */
-	if (!err)
-		err = config_opt_string(p, root, "control_socket", cfg->control_socket,
-					CONFIG_SUN_PATH_LEN);
-	if (err)
-		return err;
-	if (!cfg->control_socket[0])
-		return config_err(p, config_setting_get_member(root, "control_socket"),
-				  "must not be empty");
-	err = config_parse_metrics(p, root);
-	if (!err)
-		err = config_parse_relays(p, root);
-	if (!err)
-		err = config_parse_filter(p, root);
-	return err;
-}
 
 /* Refuses what libconfig 1.5 would accept silently and wrongly, before it sees the text:
  * integers without an L suffix are kept in 32 bits and wrap (4294967297 reads as 1), which
@@ -1125,7 +561,7 @@ int config_load_string(const char *text, const char *name, struct config **out, 
 		ret = -EINVAL;
 		goto err_destroy_lc;
 	}
-	ret = config_parse_root(&p, config_root_setting(&lc));
+	ret = config_parse_group(&p, config_root_setting(&lc), &root_section, cfg);
 	if (ret)
 		goto err_destroy_lc;
 	config_destroy(&lc);
@@ -1225,148 +661,41 @@ int config_check_host(const struct config *cfg, char *err, size_t errlen)
 
 /* ---------------------------------------------------------------- dump */
 
-static void config_dump_string(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c == '"' || c == '\\')
-			fprintf(f, "\\%c", c);
-		else if (c < 0x20 || c == 0x7f)
-			fprintf(f, "\\x%02x", c);
-		else
-			fputc(c, f);
-	}
-	fputc('"', f);
-}
-
-/* Shortest text that reads back as the same double, always a float to libconfig. */
-static void config_dump_double(FILE *f, double v)
-{
-	char buf[64];
-	int prec;
-
-	for (prec = 6; prec < 17; prec++) {
-		snprintf(buf, sizeof(buf), "%.*g", prec, v);
-		if (strtod(buf, NULL) == v)
-			break;
-	}
-	snprintf(buf, sizeof(buf), "%.*g", prec, v);
-	fprintf(f, "%s%s", buf, strpbrk(buf, ".eE") ? "" : ".0");
-}
-
-static void config_dump_prefixes(FILE *f, const char *name, const struct filter_prefix *px,
-				 uint32_t n)
-{
-	char text[INET6_ADDRSTRLEN + 8];
-	uint32_t i;
-
-	fprintf(f, "\t%s = [", name);
-	for (i = 0; i < n; i++)
-		fprintf(f, "%s\n\t\t\"%s\"", i ? "," : "",
-			prefix_format(&px[i].prefix, text, sizeof(text)));
-	fprintf(f, "%s];\n", n ? "\n\t" : " ");
-}
-
-static void config_dump_relay(FILE *f, const struct relay_conf *r, bool last)
-{
-	char text[ADDR_STRLEN];
-	uint32_t i;
-
-	fputs("\t{\n\t\tname = ", f);
-	config_dump_string(f, r->name);
-	fputs(";\n\t\tlisten = [", f);
-	for (i = 0; i < r->n_listen; i++)
-		fprintf(f, "%s\"%s\"", i ? ", " : " ",
-			addr_format(&r->listen[i], text, sizeof(text)));
-	fputs(" ];\n\t\tupstreams = [", f);
-	for (i = 0; i < r->n_upstreams; i++)
-		fprintf(f, "%s\n\t\t\t\"%s weight=%u\"", i ? "," : "",
-			addr_format(&r->upstreams[i].addr, text, sizeof(text)),
-			r->upstreams[i].weight);
-	fprintf(f, "\n\t\t];\n\t\tmode = \"%s\";\n", config_mode_name(r->mode));
-	fprintf(f,
-		"\t\tbalance = \"%s\";\n\t\tsession_timeout = ", config_balance_name(r->balance));
-	config_dump_double(f, r->session_timeout);
-	fprintf(f, ";\n\t\tmax_sessions = %u;\n\t}%s\n", r->max_sessions, last ? "" : ",");
-}
-
-/* Written even when off, so that every filter default is visible. */
-static void config_dump_filter(FILE *f, const struct filter_conf *fc)
-{
-	uint32_t i;
-
-	fprintf(f, "filter = {\n\tmode = \"%s\";\n\tinterfaces = [", filter_mode_words[fc->mode]);
-	for (i = 0; i < fc->n_interfaces; i++) {
-		fputs(i ? ", " : " ", f);
-		config_dump_string(f, fc->interfaces[i]);
-	}
-	fprintf(f, " ];\n\tdefault = \"%s\";\n\tscope = \"%s\";\n",
-		verdict_words[fc->default_verdict], scope_words[fc->scope]);
-	config_dump_prefixes(f, "deny", fc->deny, fc->n_deny);
-	config_dump_prefixes(f, "allow", fc->allow, fc->n_allow);
-	fputs("\tports = (", f);
-	for (i = 0; i < fc->n_ports; i++) {
-		const struct filter_port_rule *r = &fc->ports[i];
-
-		fprintf(f, "%s\n\t\t{ ports = \"%u-%u\"; verdict = \"%s\"; }", i ? "," : "", r->lo,
-			r->hi, verdict_words[r->verdict]);
-	}
-	fprintf(f, "%s);\n", fc->n_ports ? "\n\t" : " ");
-	fprintf(f, "\trelay_ports_only = %s;\n", fc->relay_ports_only ? "true" : "false");
-	fprintf(f, "\trate_limit = { pps = %u; burst = %u; prefix4 = %u; prefix6 = %u; };\n",
-		fc->rate_pps, fc->rate_burst, fc->rate_prefix4, fc->rate_prefix6);
-	fprintf(f, "\tpin = %s;\n};\n", fc->pin ? "true" : "false");
-}
-
 void config_dump(const struct config *cfg, FILE *f)
 {
-	char text[ADDR_STRLEN];
-	uint32_t i;
-
 	fprintf(f, "# effective configuration of %s, defaults included\n", cfg->path);
-	fprintf(f, "workers = %u;\nio_backend = \"%s\";\ncpus = [", cfg->workers,
-		config_backend_name(cfg->io_backend));
-	for (i = 0; i < cfg->n_cpus; i++)
-		fprintf(f, "%s%d", i ? ", " : " ", cfg->cpus[i]);
-	fprintf(f, " ];\nbuffer_size = %u;\nbuffers = %u;\ngro = %s;\nstats_interval = ",
-		cfg->buffer_size, cfg->buffers, cfg->gro ? "true" : "false");
-	config_dump_double(f, cfg->stats_interval);
-	fputs(";\nuser = ", f);
-	config_dump_string(f, cfg->user);
-	fputs(";\ncontrol_socket = ", f);
-	config_dump_string(f, cfg->control_socket);
-	fputs(";\n", f);
-	if (cfg->metrics.enabled)
-		fprintf(f, "metrics = { listen = \"%s\"; };\n",
-			addr_format(&cfg->metrics.listen, text, sizeof(text)));
-	else
-		fputs("# metrics: off (a metrics section turns them on)\n", f);
-	fputs("relays = (\n", f);
-	for (i = 0; i < cfg->n_relays; i++)
-		config_dump_relay(f, &cfg->relays[i], i + 1 == cfg->n_relays);
-	fputs(");\n", f);
-	config_dump_filter(f, &cfg->filter);
+	config_dump_rows(f, &root_section, cfg, "", "\n");
 }
 
-/* n counts the NULL that ends each word table. */
-static const char *config_word(const char *const *words, size_t n, unsigned int v)
+void config_keep_restart(const struct config *running, struct config *next,
+			 void (*changed)(void *arg, const char *what), void *arg)
 {
-	return v < n - 1 ? words[v] : "?";
+	char prefix[CONFIG_NAME_LEN + 16];
+	uint32_t i, j;
+
+	config_keep_rows(&root_section, running, next, "", changed, arg);
+	for (i = 0; i < next->n_relays; i++) {
+		for (j = 0; j < running->n_relays; j++) {
+			if (strcmp(running->relays[j].name, next->relays[i].name) != 0)
+				continue;
+			snprintf(prefix, sizeof(prefix), "relay %s: ", next->relays[i].name);
+			config_keep_rows(&relay_section, &running->relays[j], &next->relays[i],
+					 prefix, changed, arg);
+		}
+	}
 }
 
 const char *config_backend_name(enum io_backend b)
 {
-	return config_word(backend_words, sizeof(backend_words) / sizeof(*backend_words), b);
+	return config_word(backend_words, b);
 }
 
 const char *config_mode_name(enum relay_mode m)
 {
-	return config_word(mode_words, sizeof(mode_words) / sizeof(*mode_words), m);
+	return config_word(mode_words, m);
 }
 
 const char *config_balance_name(enum balance_mode b)
 {
-	return config_word(balance_words, sizeof(balance_words) / sizeof(*balance_words), b);
+	return config_word(balance_words, b);
 }

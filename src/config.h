@@ -125,8 +125,20 @@ int config_check_host(const struct config *cfg, char *err, size_t errlen);
  * parses back to an equal config. */
 void config_dump(const struct config *cfg, FILE *f);
 
+/* For a reload: the settings that size threads or memory (restart-only in config.c's tables:
+ * workers, io_backend, cpus, buffer_size, buffers, gro, user, control_socket, metrics, and a
+ * relay's max_sessions, matched by relay name) take their running values in next, so next
+ * says what runs; changed(arg, what) is called for each that differed, what being
+ * "workers" or "relay NAME: max_sessions". */
+void config_keep_restart(const struct config *running, struct config *next,
+			 void (*changed)(void *arg, const char *what), void *arg);
+
+/* The config words of an enum value ("?" for none). */
 const char *config_backend_name(enum io_backend b);
 const char *config_mode_name(enum relay_mode m);
 const char *config_balance_name(enum balance_mode b);
+const char *config_filter_mode_name(enum filter_mode m);
+const char *config_verdict_name(enum filter_verdict v);
+const char *config_scope_name(enum filter_scope s);
 
 #endif

@@ -151,41 +151,10 @@ static void slots_busy(const struct runtime *rt, bool *busy)
 	}
 }
 
-/* Settings that size threads or memory run on until a restart: keep the running values in
- * the new config, so what it says is what runs, and say so. */
-static void keep_restart_settings(const struct config *old, struct config *new_cfg)
+/* A restart-only setting changed: what runs keeps the old value until a restart. */
+static void warn_restart(void *arg, const char *what)
 {
-	uint32_t i, j;
-
-#define KEEP(field, name)                                                                  \
-	do {                                                                               \
-		if (memcmp(&old->field, &new_cfg->field, sizeof(old->field)) != 0) {       \
-			log_warn("reload: %s changed: it takes effect after a restart", name); \
-			memcpy(&new_cfg->field, &old->field, sizeof(old->field));            \
-		}                                                                          \
-	} while (0)
-	KEEP(workers, "workers");
-	KEEP(io_backend, "io_backend");
-	KEEP(n_cpus, "cpus");
-	KEEP(cpus, "cpus");
-	KEEP(buffer_size, "buffer_size");
-	KEEP(buffers, "buffers");
-	KEEP(gro, "gro");
-	KEEP(user, "user");
-	KEEP(control_socket, "control_socket");
-	KEEP(metrics, "metrics");
-#undef KEEP
-	for (i = 0; i < new_cfg->n_relays; i++) {
-		for (j = 0; j < old->n_relays; j++) {
-			if (strcmp(old->relays[j].name, new_cfg->relays[i].name) != 0 ||
-			    old->relays[j].max_sessions == new_cfg->relays[i].max_sessions)
-				continue;
-			log_warn("reload: relay %s: max_sessions changed: it takes effect after a "
-				 "restart",
-				 new_cfg->relays[i].name);
-			new_cfg->relays[i].max_sessions = old->relays[j].max_sessions;
-		}
-	}
+	log_warn("reload: %s changed: it takes effect after a restart", what);
 }
 
 int runtime_check(const struct runtime *running, struct config *cfg, struct plan *plan,
@@ -197,8 +166,10 @@ int runtime_check(const struct runtime *running, struct config *cfg, struct plan
 	ret = config_check_host(cfg, err, errlen);
 	if (ret)
 		return ret;
+	/* Settings that size threads or memory run on until a restart: the new config takes
+	 * their running values, so what it says is what runs. */
 	if (running)
-		keep_restart_settings(running->cfg, cfg);
+		config_keep_restart(running->cfg, cfg, warn_restart, NULL);
 	ret = runtime_host(cfg, &host);
 	if (ret) {
 		snprintf(err, errlen, "sched_getaffinity: %s", strerror(-ret));

@@ -566,6 +566,78 @@ static void test_names(void **state)
 	assert_string_equal(config_balance_name(BALANCE_HASH), "hash");
 	assert_string_equal(config_balance_name(BALANCE_MAGLEV), "maglev");
 	assert_string_equal(config_balance_name((enum balance_mode)42), "?");
+	assert_string_equal(config_filter_mode_name(FILTER_MODE_OFF), "off");
+	assert_string_equal(config_filter_mode_name(FILTER_MODE_XDP_GENERIC), "xdp-generic");
+	assert_string_equal(config_filter_mode_name(FILTER_MODE_TC), "tc");
+	assert_string_equal(config_verdict_name(FILTER_VERDICT_DENY), "deny");
+	assert_string_equal(config_scope_name(FILTER_SCOPE_UDP), "udp");
+	assert_string_equal(config_scope_name((enum filter_scope)7), "?");
+}
+
+/* What config_keep_restart reports, one line per changed setting. */
+struct kept {
+	char what[16][64];
+	int n;
+};
+
+static void note_kept(void *arg, const char *what)
+{
+	struct kept *k = arg;
+
+	assert_true(k->n < 16);
+	snprintf(k->what[k->n++], sizeof(k->what[0]), "%s", what);
+}
+
+/* A reload keeps the running value of every restart-only setting (and says which), takes
+ * the others, and matches relays by name. */
+static void test_keep_restart(void **state)
+{
+	struct config *old = load_ok(
+	    "workers = 1;\nio_backend = \"mmsg\";\ncpus = [ 0 ];\nbuffers = 64;\n"
+	    "stats_interval = 1.0;\n"
+	    "relays = ( { name = \"a\"; listen = [ \"127.0.0.1:5300\" ]; "
+	    "upstreams = [ \"127.0.0.1:5301\" ]; max_sessions = 10; },\n"
+	    "{ name = \"b\"; listen = [ \"127.0.0.1:5302\" ]; upstreams = [ \"127.0.0.1:5301\" ];"
+	    " max_sessions = 10; } );\n");
+	struct config *next = load_ok(
+	    "workers = 2;\nio_backend = \"mmsg\";\ncpus = [ 0, 1 ];\nbuffers = 128;\n"
+	    "buffer_size = 4096;\nuser = \"nobody\";\ncontrol_socket = \"/tmp/x.sock\";\n"
+	    "metrics = { };\nstats_interval = 2.0;\n"
+	    "relays = ( { name = \"b\"; listen = [ \"127.0.0.1:5302\" ]; "
+	    "upstreams = [ \"127.0.0.1:5301\" ]; max_sessions = 20; session_timeout = 9; },\n"
+	    "{ name = \"c\"; listen = [ \"127.0.0.1:5303\" ]; upstreams = [ \"127.0.0.1:5301\" ];"
+	    " max_sessions = 30; } );\n");
+	static const char *const want[] = { "workers",	   "cpus", "buffer_size",
+					    "buffers",	   "user", "control_socket",
+					    "metrics",	   "relay b: max_sessions" };
+	struct kept k = { .n = 0 };
+	size_t i;
+
+	(void)state;
+	config_keep_restart(old, next, note_kept, &k);
+	assert_int_equal(k.n, sizeof(want) / sizeof(want[0]));
+	for (i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+		assert_string_equal(k.what[i], want[i]);
+	/* the running values, in the new config */
+	assert_int_equal(next->workers, 1);
+	assert_int_equal(next->n_cpus, 1);
+	assert_int_equal(next->buffer_size, 2048);
+	assert_int_equal(next->buffers, 64);
+	assert_string_equal(next->user, "");
+	assert_string_equal(next->control_socket, "/run/ringrelay/ringrelay.sock");
+	assert_false(next->metrics.enabled);
+	assert_int_equal(next->relays[0].max_sessions, 10);
+	/* what a reload applies stays new: a new relay's size, timeouts, the rest */
+	assert_int_equal(next->relays[1].max_sessions, 30);
+	assert_true(next->relays[0].session_timeout == 9.0);
+	assert_true(next->stats_interval == 2.0);
+	assert_int_equal(next->n_relays, 2);
+	/* nothing changed: nothing to say */
+	k.n = 0;
+	config_keep_restart(old, old, note_kept, &k);
+	assert_int_equal(k.n, 0);
+	config_free(old);
+	config_free(next);
 }
 
 static void test_files(void **state)
@@ -657,7 +729,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_good),    cmocka_unit_test(test_defaults),
 	    cmocka_unit_test(test_errors),  cmocka_unit_test(test_dump_round_trip),
-	    cmocka_unit_test(test_names),   cmocka_unit_test(test_files),
+	    cmocka_unit_test(test_names),   cmocka_unit_test(test_keep_restart),
+	    cmocka_unit_test(test_files),
 	    cmocka_unit_test(test_shipped), cmocka_unit_test(test_check_host),
 	};
 
