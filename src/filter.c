@@ -545,15 +545,9 @@ int filter_new(const struct config *cfg, struct filter **out, char *err, size_t 
 	int ret;
 
 	/* Resolve names before loading anything: a typo is the user's to fix. */
-	for (i = 0; i < fc->n_interfaces; i++) {
-		if (!if_nametoindex(fc->interfaces[i])) {
-			snprintf(err, errlen,
-				 "%s:%d: filter.interfaces: no interface \"%s\" on this "
-				 "host",
-				 cfg->path, fc->interface_line[i], fc->interfaces[i]);
-			return -ENODEV;
-		}
-	}
+	ret = config_check_host(cfg, err, errlen);
+	if (ret < 0)
+		return ret;
 	ret = filter_open(cfg, &f, err, errlen);
 	if (ret < 0)
 		return ret;
