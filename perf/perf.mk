@@ -4,7 +4,7 @@
 # Nothing else depends on these targets, so `make` and `make check` never build them.
 
 PERF_DIR   := $(BUILD)/perf
-PERF_TOOLS := $(PERF_DIR)/gen $(PERF_DIR)/sink $(PERF_DIR)/mmsg_relay
+PERF_TOOLS := $(PERF_DIR)/gen $(PERF_DIR)/sink $(PERF_DIR)/mmsg_relay $(PERF_DIR)/filter_cost
 # The tools reuse the endpoint parser so they accept exactly ringrelay's address syntax.
 PERF_LIB   := $(BUILD)/obj/addr.o
 
@@ -33,6 +33,11 @@ $(PERF_DIR)/%.o: perf/%.c | $(PERF_DIR)
 $(PERF_DIR)/sink.o: $(PERF_DIR)/sink.skel.h
 
 $(PERF_DIR)/gen $(PERF_DIR)/sink $(PERF_DIR)/mmsg_relay: $(PERF_DIR)/%: $(PERF_DIR)/%.o $(PERF_LIB)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+# The filter program's own cost (BPF_PROG_TEST_RUN): loads it through src/filter.c.
+$(PERF_DIR)/filter_cost: $(PERF_DIR)/filter_cost.o $(LIB_OBJS)
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 

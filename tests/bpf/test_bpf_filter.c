@@ -533,23 +533,6 @@ static void test_conflict(void **state)
 	free(cfg);
 }
 
-/* ns per denied frame, for docs/filter.md (printed, not asserted). */
-static void test_timing(void **state)
-{
-	struct fixture *fx = *state;
-	LIBBPF_OPTS(bpf_test_run_opts, opts, .repeat = 1000000);
-	uint8_t buf[256];
-	int tc;
-
-	opts.data_in = buf;
-	opts.data_size_in = (__u32)frame_build(&frames[1], buf);
-	for (tc = 0; tc < 2; tc++) {
-		assert_int_equal(bpf_prog_test_run_opts(filter_prog_fd(fx->f, tc), &opts), 0);
-		printf("# %s: denied v4 frame: %u ns/packet (BPF_PROG_TEST_RUN, repeat %u)\n",
-		       tc ? "tc" : "xdp", opts.duration, opts.repeat);
-	}
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -557,7 +540,6 @@ int main(void)
 	    cmocka_unit_test(test_rate_limit),
 	    cmocka_unit_test(test_swap),
 	    cmocka_unit_test(test_conflict),
-	    cmocka_unit_test_setup_teardown(test_timing, setup_table, teardown),
 	};
 	struct config *cfg;
 	struct filter *f;

@@ -122,6 +122,36 @@ static int watch_wait(struct netlink_watch *w, const int *count, int want)
 	return *count >= want ? 0 : 11;
 }
 
+/* Moves the calling (child) process into a network namespace of its own, where nothing but
+ * the test changes links: as root directly, else inside a user namespace. 0 or -1. */
+static int private_netns(void)
+{
+	if (unshare(CLONE_NEWNET) == 0)
+		return 0;
+	return unshare(CLONE_NEWUSER | CLONE_NEWNET) == 0 ? 0 : -1;
+}
+
+/* Runs body in a forked child and checks its exit code: 0 pass, 77 skip, else the step of
+ * body that failed. */
+static void run_in_child(int (*body)(void))
+{
+	int status;
+	pid_t pid;
+
+	/* cmocka's buffered output must not be written twice. */
+	fflush(stdout);
+	fflush(stderr);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(body());
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	if (WEXITSTATUS(status) == 77)
+		skip();
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 /* Runs in the child, inside a new network namespace. Returns an exit code: 0 pass, 77 the
  * kernel cannot make the namespace or a veth, else the step that failed. */
 static int watch_child(void)
@@ -132,7 +162,7 @@ static int watch_child(void)
 	struct nl_sock *sk;
 	int code;
 
-	if (unshare(CLONE_NEWNET) < 0)
+	if (geteuid() != 0 || private_netns())
 		return 77;
 	if (netlink_watch_new(&w, watch_cb, &seen))
 		return 2;
@@ -173,23 +203,7 @@ err_free_watch:
 
 static void test_watch_link_events(void **state)
 {
-	int status;
-	pid_t pid;
-
-	if (geteuid() != 0)
-		skip();
-	/* cmocka's buffered output must not be written twice. */
-	fflush(stdout);
-	fflush(stderr);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0)
-		_exit(watch_child());
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	assert_true(WIFEXITED(status));
-	if (WEXITSTATUS(status) == 77)
-		skip();
-	assert_int_equal(WEXITSTATUS(status), 0);
+	run_in_child(watch_child);
 }
 
 static void count_cb(void *arg, const char *ifname, int ifindex, bool present)
@@ -197,20 +211,34 @@ static void count_cb(void *arg, const char *ifname, int ifindex, bool present)
 	(*(int *)arg)++;
 }
 
-/* main polls the fd and may call process on a spurious wake-up: that must neither block
- * nor fail. (That existing links are not reported as new is checked in the private namespace
- * below, where no other process adds links.) */
-static void test_watch_idle(void **state)
+/* In the child's own namespace, where no other process changes links: main polls the fd
+ * and may call process on a spurious wake-up, which must neither block nor fail, and the
+ * links that were there before the watch (lo) are not reported. */
+static int idle_child(void)
 {
 	struct netlink_watch *w = NULL;
-	int calls = 0;
+	int calls = 0, code = 0;
 
-	assert_int_equal(netlink_watch_new(&w, count_cb, &calls), 0);
-	assert_true(netlink_watch_fd(w) >= 0);
-	assert_true(netlink_watch_process(w) >= 0);
-	assert_true(netlink_watch_process(w) >= 0);
+	if (private_netns())
+		return 77;
+	if (netlink_watch_new(&w, count_cb, &calls))
+		return 2;
+	if (netlink_watch_fd(w) < 0)
+		code = 3;
+	else if (netlink_watch_process(w) < 0 || netlink_watch_process(w) < 0)
+		code = 4;
+	else if (calls != 0)
+		code = 5;
+	if (code)
+		fprintf(stderr, "idle child: step %d: %d callback(s)\n", code, calls);
 	netlink_watch_free(w);
 	netlink_watch_free(NULL);
+	return code;
+}
+
+static void test_watch_idle(void **state)
+{
+	run_in_child(idle_child);
 }
 
 int main(void)
