@@ -1,0 +1,200 @@
+// SPDX-License-Identifier: MIT
+/* bufpool: buffer ids and addresses, reference counting (a buffer goes back to the ring only
+ * with its last send), the batched return to the kernel, and one real receive into a buffer
+ * the kernel picked (one datagram over 127.0.0.1). Skipped where io_uring cannot run. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "bufpool.h"
+
+#define COUNT 8
+#define SIZE 256
+#define BGID 3
+
+struct fixture {
+	struct io_uring ring;
+	struct bufpool bp;
+};
+
+static struct fixture fx;
+
+static int setup(void **state)
+{
+	memset(&fx, 0, sizeof(fx));
+	if (io_uring_queue_init(8, &fx.ring, 0))
+		return 0; /* the tests skip */
+	*state = &fx;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	if (*state) {
+		io_uring_queue_exit(&fx.ring);
+		bufpool_fini(&fx.bp);
+	}
+	return 0;
+}
+
+/* The tail the kernel reads: how many buffers were ever handed to it. */
+static uint16_t ring_tail(const struct bufpool *bp)
+{
+	return __atomic_load_n(&bp->br->tail, __ATOMIC_ACQUIRE);
+}
+
+static void test_bad_counts(void **state)
+{
+	static const uint32_t bad[] = { 0, 3, 100, 65536 };
+	struct io_uring ring; /* never reached: the count is checked first */
+	struct bufpool bp;
+	size_t i;
+
+	memset(&ring, 0, sizeof(ring));
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(bufpool_init(&bp, &ring, bad[i], SIZE, BGID), -EINVAL);
+		assert_null(bp.br);
+		assert_null(bp.mem);
+		bufpool_fini(&bp);
+	}
+}
+
+static void test_layout(void **state)
+{
+	struct fixture *f = *state;
+	uint32_t i;
+
+	if (!f)
+		skip();
+	assert_int_equal(bufpool_init(&f->bp, &f->ring, COUNT, SIZE, BGID), 0);
+	assert_int_equal(f->bp.count, COUNT);
+	assert_int_equal(f->bp.mask, COUNT - 1);
+	assert_int_equal(f->bp.bgid, BGID);
+	/* every buffer starts with the kernel, published at once */
+	assert_int_equal(ring_tail(&f->bp), COUNT);
+	assert_int_equal(f->bp.pending, 0);
+	for (i = 0; i < COUNT; i++) {
+		const struct io_uring_buf *b = &f->bp.br->bufs[i];
+
+		assert_ptr_equal(bufpool_addr(&f->bp, i), f->bp.mem + (size_t)i * SIZE);
+		assert_int_equal(b->bid, i);
+		assert_int_equal(b->addr, (uint64_t)(uintptr_t)bufpool_addr(&f->bp, i));
+		assert_int_equal(b->len, SIZE);
+		assert_int_equal(f->bp.refs[i], 0);
+	}
+}
+
+/* A buffer read by two sends returns to the ring after the second; returns are published to
+ * the kernel together, at the commit. */
+static void test_refs_and_commit(void **state)
+{
+	struct fixture *f = *state;
+	const struct io_uring_buf *slot;
+	uint16_t tail;
+
+	if (!f)
+		skip();
+	assert_int_equal(bufpool_init(&f->bp, &f->ring, COUNT, SIZE, BGID), 0);
+	tail = ring_tail(&f->bp);
+	f->bp.refs[5] = 2;
+	bufpool_put(&f->bp, 5);
+	assert_int_equal(f->bp.refs[5], 1);
+	assert_int_equal(f->bp.pending, 0);
+	bufpool_put(&f->bp, 5);
+	assert_int_equal(f->bp.refs[5], 0);
+	assert_int_equal(f->bp.pending, 1);
+	bufpool_recycle(&f->bp, 2); /* a receive that is dropped, never sent */
+	assert_int_equal(f->bp.pending, 2);
+	assert_int_equal(ring_tail(&f->bp), tail); /* not visible yet */
+	/* queued in order behind the tail, each with its own id and address */
+	slot = &f->bp.br->bufs[tail & f->bp.mask];
+	assert_int_equal(slot->bid, 5);
+	assert_int_equal(slot->addr, (uint64_t)(uintptr_t)bufpool_addr(&f->bp, 5));
+	slot = &f->bp.br->bufs[(uint16_t)(tail + 1) & f->bp.mask];
+	assert_int_equal(slot->bid, 2);
+	bufpool_commit(&f->bp);
+	assert_int_equal(ring_tail(&f->bp), (uint16_t)(tail + 2));
+	assert_int_equal(f->bp.pending, 0);
+	bufpool_commit(&f->bp); /* nothing pending: no change */
+	assert_int_equal(ring_tail(&f->bp), (uint16_t)(tail + 2));
+}
+
+/* The kernel picks a buffer of the group for a receive: its id leads to the data. */
+static void test_kernel_fills_buffer(void **state)
+{
+	struct fixture *f = *state;
+	struct sockaddr_in sin = { .sin_family = AF_INET };
+	socklen_t slen = sizeof(sin);
+	struct io_uring_cqe *cqe;
+	struct io_uring_sqe *sqe;
+	uint32_t bid;
+	int fd;
+
+	if (!f)
+		skip();
+	assert_int_equal(bufpool_init(&f->bp, &f->ring, COUNT, SIZE, BGID), 0);
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	assert_true(fd >= 0);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&sin, &slen), 0);
+	sqe = io_uring_get_sqe(&f->ring);
+	io_uring_prep_recv(sqe, fd, NULL, 0, 0);
+	sqe->flags |= IOSQE_BUFFER_SELECT;
+	sqe->buf_group = BGID;
+	assert_int_equal(io_uring_submit(&f->ring), 1);
+	assert_int_equal(sendto(fd, "ringrelay", 9, 0, (struct sockaddr *)&sin, sizeof(sin)), 9);
+	assert_int_equal(io_uring_wait_cqe(&f->ring, &cqe), 0);
+	assert_int_equal(cqe->res, 9);
+	assert_true(cqe->flags & IORING_CQE_F_BUFFER);
+	bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
+	assert_true(bid < COUNT);
+	assert_memory_equal(bufpool_addr(&f->bp, bid), "ringrelay", 9);
+	io_uring_cqe_seen(&f->ring, cqe);
+	bufpool_recycle(&f->bp, bid);
+	bufpool_commit(&f->bp);
+	assert_int_equal(ring_tail(&f->bp), COUNT + 1);
+	close(fd);
+}
+
+/* fini takes a zeroed pool, and a finished one again. */
+static void test_fini_twice(void **state)
+{
+	struct fixture *f = *state;
+	struct bufpool zero;
+
+	memset(&zero, 0, sizeof(zero));
+	bufpool_fini(&zero);
+	bufpool_fini(&zero);
+	if (!f)
+		skip();
+	assert_int_equal(bufpool_init(&f->bp, &f->ring, COUNT, SIZE, BGID), 0);
+	io_uring_queue_exit(&f->ring); /* the ring goes first, as in the workers */
+	bufpool_fini(&f->bp);
+	assert_null(f->bp.br);
+	assert_null(f->bp.mem);
+	assert_null(f->bp.refs);
+	bufpool_fini(&f->bp);
+	/* teardown exits the ring again: give it a fresh one */
+	assert_int_equal(io_uring_queue_init(8, &f->ring, 0), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_bad_counts),
+		cmocka_unit_test_setup_teardown(test_layout, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_refs_and_commit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_kernel_fills_buffer, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fini_twice, setup, teardown),
+	};
+	return cmocka_run_group_tests_name("bufpool", tests, NULL, NULL);
+}

@@ -1,0 +1,278 @@
+// SPDX-License-Identifier: MIT
+/* sock: the ancillary data the relay reads (sock_rx_cmsg) and writes (sock_tx_control), and
+ * the GSO segment count, from plain buffers: no socket is opened. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/udp.h>
+#include <string.h>
+
+#include "sock.h"
+
+/* A control buffer being filled, cmsg by cmsg, as the kernel would on a receive. */
+struct rx_control {
+	union {
+		uint8_t buf[256];
+		struct cmsghdr align;
+	} u;
+	struct msghdr msg;
+	struct cmsghdr *next;
+};
+
+static void rx_begin(struct rx_control *rc)
+{
+	memset(rc, 0, sizeof(*rc));
+	rc->msg.msg_control = rc->u.buf;
+	rc->msg.msg_controllen = sizeof(rc->u.buf);
+	rc->next = CMSG_FIRSTHDR(&rc->msg);
+}
+
+static void rx_add(struct rx_control *rc, int level, int type, const void *data, size_t len)
+{
+	struct cmsghdr *c = rc->next;
+
+	assert_non_null(c);
+	c->cmsg_level = level;
+	c->cmsg_type = type;
+	c->cmsg_len = CMSG_LEN(len);
+	memcpy(CMSG_DATA(c), data, len);
+	rc->next = (struct cmsghdr *)((uint8_t *)c + CMSG_SPACE(len));
+}
+
+/* Runs every cmsg of rc through sock_rx_cmsg, as the backends do. */
+static struct sock_rx_meta rx_parse(struct rx_control *rc)
+{
+	struct sock_rx_meta m = { 0 };
+	struct cmsghdr *c;
+
+	rc->msg.msg_controllen = (size_t)((uint8_t *)rc->next - rc->u.buf);
+	for (c = CMSG_FIRSTHDR(&rc->msg); c; c = CMSG_NXTHDR(&rc->msg, c))
+		sock_rx_cmsg(c, &m);
+	return m;
+}
+
+static void test_rx_pktinfo_v4(void **state)
+{
+	struct in_pktinfo pi = { .ipi_ifindex = 3 };
+	struct rx_control rc;
+	struct sock_rx_meta m;
+	char text[ADDR_STRLEN];
+
+	inet_pton(AF_INET, "198.18.1.2", &pi.ipi_addr);
+	inet_pton(AF_INET, "198.18.9.9", &pi.ipi_spec_dst); /* not the destination */
+	rx_begin(&rc);
+	rx_add(&rc, IPPROTO_IP, IP_PKTINFO, &pi, sizeof(pi));
+	m = rx_parse(&rc);
+	assert_true(m.has_local);
+	assert_int_equal(addr_family(&m.local), AF_INET);
+	assert_int_equal(addr_port(&m.local), 0);
+	assert_string_equal(addr_format(&m.local, text, sizeof(text)), "198.18.1.2:0");
+	assert_false(m.has_ovfl);
+	assert_int_equal(m.gso_size, 0);
+}
+
+/* The listener's usual set: destination address, drop count and GRO size in one buffer. */
+static void test_rx_pktinfo_v6_ovfl_gro(void **state)
+{
+	struct in6_pktinfo pi = { .ipi6_ifindex = 2 };
+	uint32_t ovfl = 4000000000u;
+	int gro = 1400;
+	struct rx_control rc;
+	struct sock_rx_meta m;
+	char text[ADDR_STRLEN];
+
+	inet_pton(AF_INET6, "2001:2:1::2", &pi.ipi6_addr);
+	rx_begin(&rc);
+	rx_add(&rc, IPPROTO_IPV6, IPV6_PKTINFO, &pi, sizeof(pi));
+	rx_add(&rc, SOL_SOCKET, SO_RXQ_OVFL, &ovfl, sizeof(ovfl));
+	rx_add(&rc, SOL_UDP, UDP_GRO, &gro, sizeof(gro));
+	/* the control space a listener's receive reserves holds all three */
+	assert_true((size_t)((uint8_t *)rc.next - rc.u.buf) <=
+		    SOCK_RX_CONTROL_LEN + SOCK_RX_GRO_CONTROL_LEN);
+	m = rx_parse(&rc);
+	assert_true(m.has_local);
+	assert_int_equal(addr_family(&m.local), AF_INET6);
+	assert_string_equal(addr_format(&m.local, text, sizeof(text)), "[2001:2:1::2]:0");
+	assert_true(m.has_ovfl);
+	assert_int_equal(m.ovfl, 4000000000u);
+	assert_int_equal(m.gso_size, 1400);
+}
+
+/* A GRO size that is no UDP payload length means no segmentation; unknown cmsgs change
+ * nothing. */
+static void test_rx_odd(void **state)
+{
+	static const int bad_gro[] = { 0, -1, 65536, 1 << 20 };
+	int ts[4] = { 1, 2, 3, 4 };
+	struct rx_control rc;
+	struct sock_rx_meta m;
+	size_t i;
+
+	for (i = 0; i < sizeof(bad_gro) / sizeof(bad_gro[0]); i++) {
+		rx_begin(&rc);
+		rx_add(&rc, SOL_UDP, UDP_GRO, &bad_gro[i], sizeof(bad_gro[i]));
+		m = rx_parse(&rc);
+		assert_int_equal(m.gso_size, 0);
+	}
+	rx_begin(&rc);
+	rx_add(&rc, SOL_SOCKET, SO_TIMESTAMPNS, ts, sizeof(ts));
+	rx_add(&rc, IPPROTO_IP, IP_TTL, &ts[0], sizeof(ts[0]));
+	m = rx_parse(&rc);
+	assert_false(m.has_local);
+	assert_false(m.has_ovfl);
+	assert_int_equal(m.gso_size, 0);
+}
+
+/* The cmsgs of a send buffer, in order; returns how many. */
+static int tx_cmsgs(uint8_t *buf, size_t len, struct cmsghdr **out, int max)
+{
+	struct msghdr msg = { .msg_control = buf, .msg_controllen = len };
+	struct cmsghdr *c;
+	int n = 0;
+
+	for (c = CMSG_FIRSTHDR(&msg); c && n < max; c = CMSG_NXTHDR(&msg, c))
+		out[n++] = c;
+	return n;
+}
+
+static void test_tx_none(void **state)
+{
+	union {
+		uint8_t buf[SOCK_TX_CONTROL_LEN];
+		struct cmsghdr align;
+	} u;
+
+	memset(u.buf, 0xaa, sizeof(u.buf));
+	assert_int_equal(sock_tx_control(u.buf, NULL, 0), 0);
+	/* left zeroed, so a stale cmsg can never be sent */
+	for (size_t i = 0; i < sizeof(u.buf); i++)
+		assert_int_equal(u.buf[i], 0);
+}
+
+/* A reply from a wildcard listener leaves from the address the client used: IP_PKTINFO's
+ * ipi_spec_dst (v4) or IPV6_PKTINFO's address (v6). */
+static void test_tx_pktinfo(void **state)
+{
+	union {
+		uint8_t buf[SOCK_TX_CONTROL_LEN];
+		struct cmsghdr align;
+	} u;
+	struct cmsghdr *c[4];
+	struct in_pktinfo pi;
+	struct in6_pktinfo pi6;
+	struct addr a;
+	const char *why;
+	size_t len;
+
+	assert_int_equal(addr_parse("198.18.1.2:5000", &a, &why), 0);
+	len = sock_tx_control(u.buf, &a, 0);
+	assert_int_equal(len, CMSG_SPACE(sizeof(pi)));
+	assert_int_equal(tx_cmsgs(u.buf, len, c, 4), 1);
+	assert_int_equal(c[0]->cmsg_level, IPPROTO_IP);
+	assert_int_equal(c[0]->cmsg_type, IP_PKTINFO);
+	assert_int_equal(c[0]->cmsg_len, CMSG_LEN(sizeof(pi)));
+	memcpy(&pi, CMSG_DATA(c[0]), sizeof(pi));
+	assert_memory_equal(&pi.ipi_spec_dst, &a.in4.sin_addr, 4);
+	assert_int_equal(pi.ipi_ifindex, 0);
+
+	assert_int_equal(addr_parse("[2001:2:1::2]:5000", &a, &why), 0);
+	len = sock_tx_control(u.buf, &a, 0);
+	assert_int_equal(len, CMSG_SPACE(sizeof(pi6)));
+	assert_int_equal(tx_cmsgs(u.buf, len, c, 4), 1);
+	assert_int_equal(c[0]->cmsg_level, IPPROTO_IPV6);
+	assert_int_equal(c[0]->cmsg_type, IPV6_PKTINFO);
+	memcpy(&pi6, CMSG_DATA(c[0]), sizeof(pi6));
+	assert_memory_equal(&pi6.ipi6_addr, &a.in6.sin6_addr, 16);
+	assert_int_equal(pi6.ipi6_ifindex, 0);
+}
+
+/* UDP GSO: UDP_SEGMENT with the segment size, alone or after the source address, within
+ * the SOCK_TX_CONTROL_LEN the senders reserve. */
+static void test_tx_segment(void **state)
+{
+	union {
+		uint8_t buf[SOCK_TX_CONTROL_LEN];
+		struct cmsghdr align;
+	} u;
+	struct cmsghdr *c[4];
+	struct addr a;
+	const char *why;
+	uint16_t seg;
+	size_t len;
+
+	len = sock_tx_control(u.buf, NULL, 1200);
+	assert_int_equal(len, CMSG_SPACE(sizeof(uint16_t)));
+	assert_int_equal(tx_cmsgs(u.buf, len, c, 4), 1);
+	assert_int_equal(c[0]->cmsg_level, SOL_UDP);
+	assert_int_equal(c[0]->cmsg_type, UDP_SEGMENT);
+	assert_int_equal(c[0]->cmsg_len, CMSG_LEN(sizeof(uint16_t)));
+	memcpy(&seg, CMSG_DATA(c[0]), sizeof(seg));
+	assert_int_equal(seg, 1200);
+
+	/* the largest combination: IPv6 source and a segment size */
+	assert_int_equal(addr_parse("[2001:2:1::2]:5000", &a, &why), 0);
+	len = sock_tx_control(u.buf, &a, 100);
+	assert_true(len <= SOCK_TX_CONTROL_LEN);
+	assert_int_equal(tx_cmsgs(u.buf, len, c, 4), 2);
+	assert_int_equal(c[0]->cmsg_type, IPV6_PKTINFO);
+	assert_int_equal(c[1]->cmsg_level, SOL_UDP);
+	assert_int_equal(c[1]->cmsg_type, UDP_SEGMENT);
+	memcpy(&seg, CMSG_DATA(c[1]), sizeof(seg));
+	assert_int_equal(seg, 100);
+}
+
+/* The v6 source address written for a send reads back as the local address of a receive. */
+static void test_tx_rx_v6_round_trip(void **state)
+{
+	union {
+		uint8_t buf[SOCK_TX_CONTROL_LEN];
+		struct cmsghdr align;
+	} u;
+	struct sock_rx_meta m = { 0 };
+	struct cmsghdr *c[4];
+	struct addr a;
+	const char *why;
+	size_t len;
+	int i, n;
+
+	assert_int_equal(addr_parse("[2001:2:1::7]:0", &a, &why), 0);
+	len = sock_tx_control(u.buf, &a, 9000);
+	n = tx_cmsgs(u.buf, len, c, 4);
+	for (i = 0; i < n; i++)
+		sock_rx_cmsg(c[i], &m);
+	assert_true(m.has_local);
+	assert_true(addr_equal(&m.local, &a));
+}
+
+static void test_segments(void **state)
+{
+	static const struct {
+		uint32_t len;
+		uint16_t gso;
+		uint32_t want;
+	} cases[] = {
+		{ 0, 0, 1 },	   { 100, 0, 1 },      { 65000, 0, 1 }, /* no GSO: one datagram */
+		{ 0, 100, 1 },	   { 100, 100, 1 },    { 99, 100, 1 },
+		{ 101, 100, 2 },   { 1000, 100, 10 },  { 1001, 100, 11 },
+		{ 65535, 1, 65535 },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		assert_int_equal(sock_segments(cases[i].len, cases[i].gso), cases[i].want);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_rx_pktinfo_v4),  cmocka_unit_test(test_rx_pktinfo_v6_ovfl_gro),
+		cmocka_unit_test(test_rx_odd),	       cmocka_unit_test(test_tx_none),
+		cmocka_unit_test(test_tx_pktinfo),     cmocka_unit_test(test_tx_segment),
+		cmocka_unit_test(test_tx_rx_v6_round_trip), cmocka_unit_test(test_segments),
+	};
+	return cmocka_run_group_tests_name("sock", tests, NULL, NULL);
+}
