@@ -26,6 +26,7 @@ LIB_NAME=${LIB_NAME:-$(basename "$0" .sh)}
 LIB_PREFIX=${NET_NS_PREFIX:-rr}-$$
 
 LIB_PIDS=()
+CASE_PIDS=()
 LIB_NETNS=()
 RELAY_PID=
 TMPD=
@@ -221,13 +222,28 @@ lib_udp_bg()
 }
 lib__bound_or_gone() { lib__gone "$3" || lib__bound "$1" "$2" ""; }
 
-# lib_stop_pid PID: SIGTERM a helper we started and wait (bounded) for it.
+# lib_stop_pid PID: SIGTERM a helper we started and wait (bounded) for it. Once reaped, its
+# PID is forgotten, so no later cleanup signals a process that reuses the number.
 lib_stop_pid()
 {
 	kill -TERM "$1" 2>/dev/null
 	lib_wait_gone "$1" 5 || { kill -KILL "$1" 2>/dev/null; lib_wait_gone "$1" 2; }
 	wait "$1" 2>/dev/null
+	lib__forget "$1"
 	return 0
+}
+
+lib__forget()
+{
+	local p keep=() case_keep=()
+	for p in "${LIB_PIDS[@]}"; do
+		[ "$p" = "$1" ] || keep+=("$p")
+	done
+	for p in "${CASE_PIDS[@]}"; do
+		[ "$p" = "$1" ] || case_keep+=("$p")
+	done
+	LIB_PIDS=("${keep[@]}")
+	CASE_PIDS=("${case_keep[@]}")
 }
 
 # lib__bound NS EP [PID]: a UDP socket (optionally of PID) is bound to EP in NS; a wildcard
@@ -260,7 +276,8 @@ lib_conf_listens()
 	"$PY" - "$1" <<'EOF'
 import re, sys
 text = re.sub(r"(#|//).*", "", open(sys.argv[1]).read())
-for arr in re.findall(r"\blisten\s*[=:]\s*\[([^\]]*)\]", text):
+# quoted strings may hold "]" (IPv6 endpoints): the array ends at the first ] outside them
+for arr in re.findall(r'\blisten\s*[=:]\s*\[((?:[^\]"]|"[^"]*")*)\]', text):
     for ep in re.findall(r'"([^"]*)"', arr):
         print(ep.split()[0])
 EOF
@@ -468,6 +485,69 @@ EOF
 	# the host's /run/ringrelay.
 	mkdir -p "$TMPD/run" && chmod 1777 "$TMPD/run" && chmod o+x "$TMPD"
 	echo "control_socket = \"$TMPD/run/ctl.sock\";" >>"$file"
+}
+
+# One relay case (a backend and an address family), the way the relay tests begin and end:
+#	lib_case_begin NAME "$backend" "$fam"
+#	lib_case_echo "$rec"			# upstream helpers, stopped by lib_case_end
+#	lib_case_start max=4 || return		# the relay, on this case's config
+#	... the checks ...
+#	lib_case_end
+# They set globals the test reads: c (the label of every message), conf, to.
+
+# lib_case_begin NAME BACKEND FAMILY: the family's addresses (lib_family), c =
+# "[BACKEND/ipvFAMILY]", conf = $TMPD/NAME-BACKEND-FAMILY.conf, to = the relay's listen
+# endpoint (RELAY_IP port 5000).
+lib_case_begin()
+{
+	CASE_BACKEND=$2
+	CASE_PIDS=()
+	lib_family "$3"
+	c="[$2/ipv$3]"
+	conf=$TMPD/$1-$2-$3.conf
+	to=$(ep "$RELAY_IP" 5000)
+}
+
+# lib_case_server OUTFILE ARGS...: a udp.py server in NS_U for this case (lib_udp_bg); sets
+# BG_PID.
+lib_case_server()
+{
+	lib_udp_bg "$NS_U" "$@"
+	CASE_PIDS+=("$BG_PID")
+}
+
+# lib_case_echo [RECORD]: an echo upstream on UP1_IP port 9000, recording into RECORD.
+lib_case_echo() { lib_case_server "$TMPD/echo.json" echo --bind "$(ep "$UP1_IP" 9000)" ${1:+--out "$1"}; }
+
+# lib_case_start [KEY=VALUE...]: writes conf (lib_relay_conf: this case's backend, listen to,
+# upstream UP1_IP port 9000, then the KEYs: listen= and up= add, the others override), starts
+# the relay and checks that it logs this backend. A relay that does not start fails the case
+# and stops its helpers: returns 1.
+lib_case_start()
+{
+	lib_relay_conf "$conf" backend="$CASE_BACKEND" listen="$to" up="$(ep "$UP1_IP" 9000)" "$@"
+	if ! lib_relay_start "$conf"; then
+		lib_case_fail "$c relay did not start"
+		lib_case_stop_helpers
+		return 1
+	fi
+	lib_expect_backend "$CASE_BACKEND" ||
+		lib_case_fail "$c no 'worker N: backend $CASE_BACKEND' log line"
+}
+
+lib_case_stop_helpers()
+{
+	local pid
+	for pid in "${CASE_PIDS[@]}"; do
+		lib_stop_pid "$pid"
+	done
+}
+
+# lib_case_end: SIGTERM the relay, which must exit 0, then stop the case's helpers.
+lib_case_end()
+{
+	lib_relay_stop || lib_case_fail "$c relay exit status $? after SIGTERM, want 0"
+	lib_case_stop_helpers
 }
 
 # lib_backends: io_backend values every relay test loops over (override: NET_BACKENDS).

@@ -11,21 +11,10 @@ lib_topology
 run_case()
 {
 	local backend=$1 fam=$2
-	lib_family "$fam"
-	c="[$backend/ipv$fam]"
-	conf=$TMPD/forward-$backend-$fam.conf
+	lib_case_begin forward "$backend" "$fam"
 	rec=$TMPD/echo-$backend-$fam.rec
-	lib_relay_conf "$conf" backend="$backend" listen="$(ep "$RELAY_IP" 5000)" \
-		up="$(ep "$UP1_IP" 9000)"
-	lib_udp_bg "$NS_U" "$TMPD/echo.json" echo --bind "$(ep "$UP1_IP" 9000)" --out "$rec"
-	echo_pid=$BG_PID
-	if ! lib_relay_start "$conf"; then
-		lib_case_fail "$c relay did not start"
-		lib_stop_pid "$echo_pid"
-		return
-	fi
-	lib_expect_backend "$backend" || lib_case_fail "$c no 'worker N: backend $backend' log line"
-	to=$(ep "$RELAY_IP" 5000)
+	lib_case_echo "$rec"
+	lib_case_start || return
 
 	# 1. Sizes, byte-exact both ways: the client checks the echoes, and the upstream's
 	# record must hold exactly the payloads the client sent.
@@ -75,8 +64,7 @@ run_case()
 		lib_case_fail "$c no stats line"
 	fi
 	lib_relay_alive || lib_case_fail "$c relay died"
-	lib_relay_stop || lib_case_fail "$c relay exit status $? after SIGTERM, want 0"
-	lib_stop_pid "$echo_pid"
+	lib_case_end
 }
 
 lib_each_case run_case

@@ -14,25 +14,13 @@ same_payloads() { diff <(sort "$1") <(tail -n +"${3:-1}" "$2" | cut -d' ' -f3 | 
 run_case()
 {
 	local backend=$1 fam=$2
-	lib_family "$fam"
-	c="[$backend/ipv$fam]"
-	conf=$TMPD/mirror-$backend-$fam.conf
-	to=$(ep "$RELAY_IP" 5000)
+	lib_case_begin mirror "$backend" "$fam"
 	rec1=$TMPD/sink1-$backend-$fam.rec
 	rec2=$TMPD/sink2-$backend-$fam.rec
-	lib_relay_conf "$conf" backend="$backend" mode=mirror listen="$to" \
-		up="$(ep "$UP1_IP" 9000)" up="$(ep "$UP2_IP" 9000)"
-	lib_udp_bg "$NS_U" "$TMPD/s1.json" sink --bind "$(ep "$UP1_IP" 9000)" --out "$rec1"
+	lib_case_server "$TMPD/s1.json" sink --bind "$(ep "$UP1_IP" 9000)" --out "$rec1"
 	sink1=$BG_PID
-	lib_udp_bg "$NS_U" "$TMPD/s2.json" sink --bind "$(ep "$UP2_IP" 9000)" --out "$rec2"
-	sink2=$BG_PID
-	if ! lib_relay_start "$conf"; then
-		lib_case_fail "$c relay did not start"
-		lib_stop_pid "$sink1"
-		lib_stop_pid "$sink2"
-		return
-	fi
-	lib_expect_backend "$backend" || lib_case_fail "$c no 'backend $backend' log line"
+	lib_case_server "$TMPD/s2.json" sink --bind "$(ep "$UP2_IP" 9000)" --out "$rec2"
+	lib_case_start mode=mirror up="$(ep "$UP2_IP" 9000)" || return
 
 	sent=$TMPD/sent-$backend-$fam
 	out=$(lib_udp "$NS_C" client --to "$to" --clients 3 --port-base 48000 --count 20 \
@@ -64,8 +52,7 @@ run_case()
 	fi
 	lib_relay_alive || lib_case_fail "$c relay died"
 	lib_stats t >/dev/null || lib_case_fail "$c no stats line"
-	lib_relay_stop || lib_case_fail "$c relay exit status $? after SIGTERM, want 0"
-	lib_stop_pid "$sink2"
+	lib_case_end
 }
 
 lib_each_case run_case

@@ -10,22 +10,10 @@ lib_topology
 run_case()
 {
 	local backend=$1 fam=$2
-	lib_family "$fam"
-	c="[$backend/ipv$fam]"
-	conf=$TMPD/oversize-$backend-$fam.conf
+	lib_case_begin oversize "$backend" "$fam"
 	rec=$TMPD/echo-$backend-$fam.rec
-	to=$(ep "$RELAY_IP" 5000)
-	lib_relay_conf "$conf" backend="$backend" buffer=512 listen="$to" \
-		up="$(ep "$UP1_IP" 9000)"
-	lib_udp_bg "$NS_U" "$TMPD/echo.json" echo --bind "$(ep "$UP1_IP" 9000)" \
-		--out "$rec"
-	echo_pid=$BG_PID
-	if ! lib_relay_start "$conf"; then
-		lib_case_fail "$c relay did not start"
-		lib_stop_pid "$echo_pid"
-		return
-	fi
-	lib_expect_backend "$backend" || lib_case_fail "$c no 'backend $backend' log line"
+	lib_case_echo "$rec"
+	lib_case_start buffer=512 || return
 
 	# A normal datagram first, so the drop below hits an existing session too.
 	out=$(lib_udp "$NS_C" client --to "$to" --port-base 46000 --count 1 --size 100 \
@@ -53,8 +41,7 @@ run_case()
 	[ "$bad" -eq 0 ] || lib_case_fail "$c upstream got $bad datagram(s) of other sizes:" \
 		"$(awk '{print $2}' "$rec" | sort -n | uniq -c | tr '\n' ' ')"
 	lib_relay_alive || lib_case_fail "$c relay died"
-	lib_relay_stop || lib_case_fail "$c relay exit status $? after SIGTERM, want 0"
-	lib_stop_pid "$echo_pid"
+	lib_case_end
 }
 
 lib_each_case run_case

@@ -10,20 +10,9 @@ lib_topology
 run_case()
 {
 	local backend=$1 fam=$2
-	lib_family "$fam"
-	c="[$backend/ipv$fam]"
-	conf=$TMPD/sessions-$backend-$fam.conf
-	to=$(ep "$RELAY_IP" 5000)
-	lib_relay_conf "$conf" backend="$backend" workers=1 max=4 timeout=1.0 listen="$to" \
-		up="$(ep "$UP1_IP" 9000)"
-	lib_udp_bg "$NS_U" "$TMPD/echo.json" echo --bind "$(ep "$UP1_IP" 9000)"
-	echo_pid=$BG_PID
-	if ! lib_relay_start "$conf"; then
-		lib_case_fail "$c relay did not start"
-		lib_stop_pid "$echo_pid"
-		return
-	fi
-	lib_expect_backend "$backend" || lib_case_fail "$c no 'backend $backend' log line"
+	lib_case_begin sessions "$backend" "$fam"
+	lib_case_echo
+	lib_case_start workers=1 max=4 timeout=1.0 || return
 
 	# Four clients fill the table and keep talking (a round every 50 ms for about 2 s, so
 	# they never sit idle for the 1 s timeout); while they do, a fifth client is refused.
@@ -67,8 +56,7 @@ run_case()
 		lib_case_fail "$c new client refused after expiry: $out"
 	fi
 	lib_relay_alive || lib_case_fail "$c relay died"
-	lib_relay_stop || lib_case_fail "$c relay exit status $? after SIGTERM, want 0"
-	lib_stop_pid "$echo_pid"
+	lib_case_end
 }
 
 lib_each_case run_case

@@ -11,16 +11,8 @@ lib_topology
 run_case()
 {
 	local backend=$1 fam=$2
-	lib_family "$fam"
-	c="[$backend/ipv$fam]"
-	conf=$TMPD/down-$backend-$fam.conf
-	to=$(ep "$RELAY_IP" 5000)
-	lib_relay_conf "$conf" backend="$backend" listen="$to" up="$(ep "$UP1_IP" 9000)"
-	if ! lib_relay_start "$conf"; then
-		lib_case_fail "$c relay did not start"
-		return
-	fi
-	lib_expect_backend "$backend" || lib_case_fail "$c no 'backend $backend' log line"
+	lib_case_begin down "$backend" "$fam"
+	lib_case_start || return
 
 	# Several datagrams: the error from the first ICMP shows up on a later operation.
 	out=$(lib_udp "$NS_C" client --to "$to" --port-base 47000 --count 5 --size 50 \
@@ -33,8 +25,7 @@ run_case()
 	fi
 	lib_relay_alive || lib_case_fail "$c relay died with the upstream down"
 
-	lib_udp_bg "$NS_U" "$TMPD/echo.json" echo --bind "$(ep "$UP1_IP" 9000)"
-	echo_pid=$BG_PID
+	lib_case_echo
 	if out=$(lib_udp "$NS_C" client --to "$to" --port-base 47000 --count 5 --size 50 \
 		--expect-echo); then
 		lib_case_ok "$c replies once the upstream is up: $out"
@@ -49,8 +40,7 @@ run_case()
 	else
 		lib_case_fail "$c no stats line"
 	fi
-	lib_relay_stop || lib_case_fail "$c relay exit status $? after SIGTERM, want 0"
-	lib_stop_pid "$echo_pid"
+	lib_case_end
 }
 
 lib_each_case run_case
