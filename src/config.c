@@ -393,8 +393,8 @@ static int gro_after(struct config_parser *p, const config_setting_t *s, void *b
 	const struct config *cfg = base;
 
 	if (cfg->gro && cfg->buffer_size != 65536)
-		return config_err(p, s,
-				  "needs buffer_size = 65536 (a coalesced receive holds up to 64 KB)");
+		return config_err(p, s, "needs buffer_size = 65536 (a coalesced receive holds up "
+					"to 64 KB)");
 	return 0;
 }
 

@@ -449,7 +449,8 @@ void config_dump_rows(FILE *f, const struct config_section *sec, const void *bas
 			fprintf(f, "%u", *AT_CONST(base, r, uint8_t));
 			break;
 		case CONFIG_T_WORD:
-			fprintf(f, "\"%s\"", config_word(r->words, (unsigned int)*AT_CONST(base, r, int)));
+			fprintf(f, "\"%s\"",
+				config_word(r->words, (unsigned int)*AT_CONST(base, r, int)));
 			break;
 		case CONFIG_T_BOOL:
 			fputs(*AT_CONST(base, r, bool) ? "true" : "false", f);

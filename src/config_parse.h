@@ -97,7 +97,8 @@ struct config_row {
 };
 
 /* A row's place: .offset/.size of field, or of the span first..last of fields. */
-#define CONFIG_FIELD(type, field) .offset = offsetof(type, field), .size = sizeof(((type *)0)->field)
+#define CONFIG_FIELD(type, field)                                                                  \
+	.offset = offsetof(type, field), .size = sizeof(((type *)0)->field)
 #define CONFIG_SPAN(type, first, last)                                                             \
 	.offset = offsetof(type, first),                                                           \
 	.size = offsetof(type, last) + sizeof(((type *)0)->last) - offsetof(type, first)

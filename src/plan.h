@@ -26,7 +26,7 @@ struct plan_host {
 	uint32_t rx_queues;		  /* RX queues of the listen interface; 0 = unknown */
 	uint32_t mtu;			  /* the largest MTU among them; 0 = unknown */
 	char mtu_ifname[16];		  /* which interface has it */
-	uint32_t workers;		  /* workers already running (a reload keeps them); 0 = none */
+	uint32_t workers;		  /* running workers (a reload keeps them); 0 = none */
 };
 
 struct plan {

@@ -269,10 +269,14 @@ static void test_segments(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_rx_pktinfo_v4),  cmocka_unit_test(test_rx_pktinfo_v6_ovfl_gro),
-		cmocka_unit_test(test_rx_odd),	       cmocka_unit_test(test_tx_none),
-		cmocka_unit_test(test_tx_pktinfo),     cmocka_unit_test(test_tx_segment),
-		cmocka_unit_test(test_tx_rx_v6_round_trip), cmocka_unit_test(test_segments),
+		cmocka_unit_test(test_rx_pktinfo_v4),
+		cmocka_unit_test(test_rx_pktinfo_v6_ovfl_gro),
+		cmocka_unit_test(test_rx_odd),
+		cmocka_unit_test(test_tx_none),
+		cmocka_unit_test(test_tx_pktinfo),
+		cmocka_unit_test(test_tx_segment),
+		cmocka_unit_test(test_tx_rx_v6_round_trip),
+		cmocka_unit_test(test_segments),
 	};
 	return cmocka_run_group_tests_name("sock", tests, NULL, NULL);
 }
