@@ -139,7 +139,7 @@ static struct balancer *balancers_new(const struct config *cfg, char *err, size_
 }
 
 /* Which relay slots a worker still uses (a removed relay drains there). */
-static void slots_busy(const struct runtime *rt, bool *busy)
+static void busy_slots(const struct runtime *rt, bool *busy)
 {
 	uint32_t i, s;
 
@@ -325,7 +325,7 @@ int runtime_reload(struct runtime *rt, struct config *new_cfg, const struct plan
 	*applied = false;
 	ret = probe_new_listeners(rt->cfg, new_cfg, err, errlen);
 	if (!ret) {
-		slots_busy(rt, busy);
+		busy_slots(rt, busy);
 		ret = slots_assign(rt->cfg, rt->relay_slot, new_cfg, busy, slot, err, errlen);
 	}
 	if (ret) {

@@ -52,10 +52,9 @@ int runtime_start(struct runtime *rt, char *err, size_t errlen);
  * and their sessions; upstream changes apply to new sessions (sessions on removed upstreams
  * end); relays and listeners come and go; new relays' session tables are sized by plan.
  * Settings that size memory or threads kept their running values in runtime_check. Always
- * takes new_cfg. Returns 0, or -errno
- * with err set: a failed check leaves the running config untouched (*applied false); a
- * worker that fails to apply (rare: a socket error after the checks) leaves the new config
- * in force without that part (*applied true). */
+ * takes new_cfg. Returns 0, or -errno with err set: a failed check leaves the running config
+ * untouched (*applied false); a worker that fails to apply (rare: a socket error after the
+ * checks) leaves the new config in force without that part (*applied true). */
 int runtime_reload(struct runtime *rt, struct config *new_cfg, const struct plan *plan,
 		   bool *applied, char *err, size_t errlen);
 /* Copies up to max sessions of relay (index in cfg; UINT32_MAX = all relays) into out;
