@@ -127,6 +127,12 @@ static void test_rx_odd(void **state)
 	assert_int_equal(m.gso_size, 0);
 }
 
+/* What a sender reserves for sock_tx_control, aligned for cmsg access. */
+union tx_control {
+	uint8_t buf[SOCK_TX_CONTROL_LEN];
+	struct cmsghdr align;
+};
+
 /* The cmsgs of a send buffer, in order; returns how many. */
 static int tx_cmsgs(uint8_t *buf, size_t len, struct cmsghdr **out, int max)
 {
@@ -141,10 +147,7 @@ static int tx_cmsgs(uint8_t *buf, size_t len, struct cmsghdr **out, int max)
 
 static void test_tx_none(void **state)
 {
-	union {
-		uint8_t buf[SOCK_TX_CONTROL_LEN];
-		struct cmsghdr align;
-	} u;
+	union tx_control u;
 
 	memset(u.buf, 0xaa, sizeof(u.buf));
 	assert_int_equal(sock_tx_control(u.buf, NULL, 0), 0);
@@ -157,10 +160,7 @@ static void test_tx_none(void **state)
  * ipi_spec_dst (v4) or IPV6_PKTINFO's address (v6). */
 static void test_tx_pktinfo(void **state)
 {
-	union {
-		uint8_t buf[SOCK_TX_CONTROL_LEN];
-		struct cmsghdr align;
-	} u;
+	union tx_control u;
 	struct cmsghdr *c[4];
 	struct in_pktinfo pi;
 	struct in6_pktinfo pi6;
@@ -194,10 +194,7 @@ static void test_tx_pktinfo(void **state)
  * the SOCK_TX_CONTROL_LEN the senders reserve. */
 static void test_tx_segment(void **state)
 {
-	union {
-		uint8_t buf[SOCK_TX_CONTROL_LEN];
-		struct cmsghdr align;
-	} u;
+	union tx_control u;
 	struct cmsghdr *c[4];
 	struct addr a;
 	const char *why;
@@ -228,10 +225,7 @@ static void test_tx_segment(void **state)
 /* The v6 source address written for a send reads back as the local address of a receive. */
 static void test_tx_rx_v6_round_trip(void **state)
 {
-	union {
-		uint8_t buf[SOCK_TX_CONTROL_LEN];
-		struct cmsghdr align;
-	} u;
+	union tx_control u;
 	struct sock_rx_meta m = { 0 };
 	struct cmsghdr *c[4];
 	struct addr a;
