@@ -334,16 +334,6 @@ static void status_json(struct app *a, FILE *out)
 	fputs("}}\n", out);
 }
 
-static void counters_sum(struct relay_counters *sum, const struct relay_counters *c)
-{
-	uint64_t *dst = (uint64_t *)sum;
-	const uint64_t *src = (const uint64_t *)c;
-	size_t k;
-
-	for (k = 0; k < sizeof(*sum) / sizeof(uint64_t); k++)
-		dst[k] += src[k];
-}
-
 static void counters_json(FILE *out, const struct relay_counters *c)
 {
 	int d;
@@ -417,7 +407,7 @@ static int stats_cmd(struct app *a, const struct control_req *q, FILE *out)
 		for (r = 0; r < s.n_relays; r++) {
 			memset(&total, 0, sizeof(total));
 			for (w = 0; w < s.n_workers; w++)
-				counters_sum(&total, &s.workers[w].relays[r]);
+				relay_counters_add(&total, &s.workers[w].relays[r]);
 			fputs(r ? ", {\"name\": " : "{\"name\": ", out);
 			json_str(out, s.relay_names[r]);
 			fputs(", \"total\": {", out);
@@ -454,7 +444,7 @@ static int stats_cmd(struct app *a, const struct control_req *q, FILE *out)
 		for (w = 0; w < s.n_workers; w++) {
 			snprintf(id, sizeof(id), "%u", s.workers[w].id);
 			traffic_row(&t, s.relay_names[r], id, &s.workers[w].relays[r]);
-			counters_sum(&total, &s.workers[w].relays[r]);
+			relay_counters_add(&total, &s.workers[w].relays[r]);
 		}
 		traffic_row(&t, s.relay_names[r], "all", &total);
 	}
@@ -477,7 +467,7 @@ static int stats_cmd(struct app *a, const struct control_req *q, FILE *out)
 		for (w = 0; w < s.n_workers; w++) {
 			snprintf(id, sizeof(id), "%u", s.workers[w].id);
 			drops_row(&t, s.relay_names[r], id, &s.workers[w].relays[r]);
-			counters_sum(&total, &s.workers[w].relays[r]);
+			relay_counters_add(&total, &s.workers[w].relays[r]);
 		}
 		drops_row(&t, s.relay_names[r], "all", &total);
 	}

@@ -84,14 +84,6 @@ static const struct metrics_leg metrics_legs[] = {
 	  offsetof(struct relay_counters, reply_tx_bytes) },
 };
 
-static uint64_t field(const struct relay_counters *c, size_t off)
-{
-	uint64_t v;
-
-	memcpy(&v, (const char *)c + off, sizeof(v));
-	return v;
-}
-
 static void legs(FILE *out, const struct metrics_snapshot *s, const char *name, bool bytes)
 {
 	uint32_t r, w;
@@ -104,7 +96,8 @@ static void legs(FILE *out, const struct metrics_snapshot *s, const char *name, 
 
 				series_rw(out, name, s->relay_names[r], s->workers[w].id);
 				fprintf(out, ",direction=\"%s\"} %" PRIu64 "\n", g->direction,
-					field(&s->workers[w].relays[r], bytes ? g->bytes : g->pkts));
+					relay_counters_at(&s->workers[w].relays[r],
+							  bytes ? g->bytes : g->pkts));
 			}
 }
 
@@ -117,7 +110,8 @@ static void per_relay_worker(FILE *out, const struct metrics_snapshot *s, const 
 	for (r = 0; r < s->n_relays; r++)
 		for (w = 0; w < s->n_workers; w++) {
 			series_rw(out, name, s->relay_names[r], s->workers[w].id);
-			fprintf(out, "} %" PRIu64 "\n", field(&s->workers[w].relays[r], off));
+			fprintf(out, "} %" PRIu64 "\n",
+				relay_counters_at(&s->workers[w].relays[r], off));
 		}
 }
 
@@ -210,17 +204,6 @@ void metrics_snapshot_fini(struct metrics_snapshot *s)
 	memset(s, 0, sizeof(*s));
 }
 
-static void load_counters(struct relay_counters *dst, const struct relay_counters *src)
-{
-	const uint64_t *from = (const uint64_t *)src;
-	uint64_t *to = (uint64_t *)dst;
-	size_t k;
-
-	/* The struct is all uint64_t, each with one writer: load them one by one. */
-	for (k = 0; k < sizeof(*dst) / sizeof(uint64_t); k++)
-		to[k] = counter_get(&from[k]);
-}
-
 /* Worker w's counters of the config's relay r. */
 static const struct relay_counters *metrics_counters_of(const struct runtime *rt, uint32_t w,
 							uint32_t r)
@@ -266,7 +249,7 @@ int metrics_snapshot_take(struct app *a, struct metrics_snapshot *s)
 		else
 			m->heartbeat_age = now > hb ? (double)(now - hb) / 1e9 : 0.0;
 		for (r = 0; r < s->n_relays; r++)
-			load_counters(&m->relays[r], metrics_counters_of(rt, w, r));
+			relay_counters_add(&m->relays[r], metrics_counters_of(rt, w, r));
 	}
 
 	if (a->filter) {

@@ -475,16 +475,9 @@ void runtime_fini(struct runtime *rt)
 
 void runtime_sum(const struct runtime *rt, uint32_t r, struct relay_counters *out)
 {
-	const uint64_t *src;
-	uint64_t *dst = (uint64_t *)out;
-	size_t k, n = sizeof(*out) / sizeof(uint64_t);
 	uint32_t i;
 
-	/* The struct is all uint64_t counters (padding is zero): sum field by field. */
 	memset(out, 0, sizeof(*out));
-	for (i = 0; rt->workers && i < rt->plan.n_workers; i++) {
-		src = (const uint64_t *)&rt->workers[i].counters[rt->relay_slot[r]];
-		for (k = 0; k < n; k++)
-			dst[k] += counter_get(&src[k]);
-	}
+	for (i = 0; rt->workers && i < rt->plan.n_workers; i++)
+		relay_counters_add(out, &rt->workers[i].counters[rt->relay_slot[r]]);
 }
