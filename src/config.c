@@ -72,7 +72,7 @@ static void config_set_defaults(struct config *cfg)
 	cfg->stats_interval = 5.0;
 	cfg->user[0] = '\0';
 	snprintf(cfg->control_socket, sizeof(cfg->control_socket), "%s",
-		 "/run/ringrelay/ringrelay.sock");
+		 CONFIG_DEFAULT_CONTROL_SOCKET);
 	cfg->metrics.enabled = false; /* a metrics section turns it on */
 	addr_parse("127.0.0.1:9470", &cfg->metrics.listen, &why);
 	for (i = 0; i < CONFIG_MAX_RELAYS; i++) {
@@ -1369,4 +1369,20 @@ const char *config_mode_name(enum relay_mode m)
 const char *config_balance_name(enum balance_mode b)
 {
 	return config_word(balance_words, sizeof(balance_words) / sizeof(*balance_words), b);
+}
+
+const char *config_filter_mode_name(enum filter_mode m)
+{
+	return config_word(filter_mode_words,
+			   sizeof(filter_mode_words) / sizeof(*filter_mode_words), m);
+}
+
+const char *config_verdict_name(enum filter_verdict v)
+{
+	return config_word(verdict_words, sizeof(verdict_words) / sizeof(*verdict_words), v);
+}
+
+const char *config_scope_name(enum filter_scope s)
+{
+	return config_word(scope_words, sizeof(scope_words) / sizeof(*scope_words), s);
 }
