@@ -33,6 +33,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "runtime.h"
+#include "snapshot.h"
 #include "worker.h"
 
 
@@ -389,16 +390,16 @@ static int stats_cmd(struct app *a, const struct control_req *q, FILE *out)
 		"RELAY",	"WORKER", "CLIENT_IN", "BYTES",	 "UPSTREAM_OUT", "BYTES",   "UPSTREAM_IN",
 		"BYTES",	"CLIENT_OUT", "BYTES", "SESSIONS", "CREATED",	 "EXPIRED",
 	};
-	struct metrics_snapshot s;
+	struct snapshot s;
 	struct relay_counters total;
 	struct control_table t;
 	char id[16], name[40];
 	uint32_t r, w;
 	int ret, d, i;
 
-	ret = metrics_snapshot_take(a, &s);
+	ret = app_snapshot(a, &s);
 	if (ret) {
-		metrics_snapshot_fini(&s);
+		snapshot_fini(&s);
 		return ret;
 	}
 	fputs("ok\n", out);
@@ -431,7 +432,7 @@ static int stats_cmd(struct app *a, const struct control_req *q, FILE *out)
 		} else {
 			fputs("null}\n", out);
 		}
-		metrics_snapshot_fini(&s);
+		snapshot_fini(&s);
 		return 0;
 	}
 
@@ -484,7 +485,7 @@ static int stats_cmd(struct app *a, const struct control_req *q, FILE *out)
 		}
 		table_print(&t, out);
 	}
-	metrics_snapshot_fini(&s);
+	snapshot_fini(&s);
 	return 0;
 }
 
@@ -796,6 +797,7 @@ static void http_plain(FILE *out, const char *status, const char *headers, const
 static void http_answer(struct app *a, char *req, FILE *out)
 {
 	char *body = NULL, *path, *method, *version, *save = NULL, *q;
+	struct snapshot s;
 	size_t len = 0;
 	FILE *f;
 	int ret;
@@ -824,8 +826,11 @@ static void http_answer(struct app *a, char *req, FILE *out)
 		ret = -ENOMEM;
 	} else {
 		pthread_mutex_lock(&a->lock);
-		ret = metrics_render(a, f);
+		ret = app_snapshot(a, &s);
+		if (!ret)
+			ret = metrics_format(&s, f);
 		pthread_mutex_unlock(&a->lock);
+		snapshot_fini(&s);
 		if (fclose(f) && !ret)
 			ret = -ENOMEM;
 	}

@@ -6,13 +6,13 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
-#include <stdlib.h>
-#include <string.h>
+#include <stdbool.h>
+#include <stddef.h>
 
-#include "app.h"
+#include "counters.h"
 #include "filter.h"
 #include "metrics.h"
-#include "worker.h"
+#include "snapshot.h"
 
 void metrics_format_value(FILE *out, double v)
 {
@@ -84,7 +84,7 @@ static const struct metrics_leg metrics_legs[] = {
 	  offsetof(struct relay_counters, reply_tx_bytes) },
 };
 
-static void legs(FILE *out, const struct metrics_snapshot *s, const char *name, bool bytes)
+static void legs(FILE *out, const struct snapshot *s, const char *name, bool bytes)
 {
 	uint32_t r, w;
 	size_t l;
@@ -102,8 +102,7 @@ static void legs(FILE *out, const struct metrics_snapshot *s, const char *name, 
 }
 
 /* One series per relay and worker of the field at off. */
-static void per_relay_worker(FILE *out, const struct metrics_snapshot *s, const char *name,
-			     size_t off)
+static void per_relay_worker(FILE *out, const struct snapshot *s, const char *name, size_t off)
 {
 	uint32_t r, w;
 
@@ -115,7 +114,7 @@ static void per_relay_worker(FILE *out, const struct metrics_snapshot *s, const 
 		}
 }
 
-int metrics_format(const struct metrics_snapshot *s, FILE *out)
+int metrics_format(const struct snapshot *s, FILE *out)
 {
 	uint32_t r, w;
 	int d;
@@ -190,92 +189,4 @@ int metrics_format(const struct metrics_snapshot *s, FILE *out)
 				s->filter_counters[d]);
 	}
 	return ferror(out) ? -EIO : 0;
-}
-
-void metrics_snapshot_fini(struct metrics_snapshot *s)
-{
-	uint32_t w;
-
-	for (w = 0; s->workers && w < s->n_workers; w++)
-		free(s->workers[w].relays);
-	free(s->workers);
-	free(s->relay_names);
-	free(s->filter_counters);
-	memset(s, 0, sizeof(*s));
-}
-
-/* Worker w's counters of the config's relay r. */
-static const struct relay_counters *metrics_counters_of(const struct runtime *rt, uint32_t w,
-							uint32_t r)
-{
-	return &rt->workers[w].counters[rt->relay_slot[r]];
-}
-
-int metrics_snapshot_take(struct app *a, struct metrics_snapshot *s)
-{
-	const struct runtime *rt = &a->rt;
-	struct filter_stats *fs;
-	uint64_t now = worker_clock();
-	uint32_t r, w;
-
-	memset(s, 0, sizeof(*s));
-	s->version = RINGRELAY_VERSION;
-	s->start_time = a->start_time;
-	s->last_reload_success = a->last_reload_success;
-	s->reloads_ok = a->reloads_ok;
-	s->reloads_failed = a->reloads_failed;
-	s->n_relays = rt->cfg ? rt->cfg->n_relays : 0;
-	s->relay_names = calloc(s->n_relays ? s->n_relays : 1, sizeof(*s->relay_names));
-	if (!s->relay_names)
-		return -ENOMEM;
-	for (r = 0; r < s->n_relays; r++)
-		s->relay_names[r] = rt->cfg->relays[r].name;
-
-	s->workers = calloc(rt->n_started ? rt->n_started : 1, sizeof(*s->workers));
-	if (!s->workers)
-		return -ENOMEM;
-	for (w = 0; w < rt->n_started; w++) {
-		const struct worker *wk = &rt->workers[w];
-		struct metrics_worker *m = &s->workers[w];
-		uint64_t hb = counter_get(&wk->wc.heartbeat);
-
-		m->relays = calloc(s->n_relays ? s->n_relays : 1, sizeof(*m->relays));
-		if (!m->relays)
-			return -ENOMEM;
-		s->n_workers++;
-		m->id = wk->id;
-		if (!hb)
-			m->heartbeat_age = NAN;
-		else
-			m->heartbeat_age = now > hb ? (double)(now - hb) / 1e9 : 0.0;
-		for (r = 0; r < s->n_relays; r++)
-			relay_counters_add(&m->relays[r], metrics_counters_of(rt, w, r));
-	}
-
-	if (a->filter) {
-		fs = malloc(sizeof(*fs));
-		if (!fs)
-			return -ENOMEM;
-		/* A failed read leaves the filter series out rather than reporting zeros. */
-		if (!filter_read_stats(a->filter, fs)) {
-			s->filter_counters = calloc(FILTER_CNT__MAX, sizeof(uint64_t));
-			if (s->filter_counters)
-				memcpy(s->filter_counters, fs->counters,
-				       FILTER_CNT__MAX * sizeof(uint64_t));
-		}
-		free(fs);
-	}
-	return 0;
-}
-
-int metrics_render(struct app *a, FILE *out)
-{
-	struct metrics_snapshot s;
-	int ret;
-
-	ret = metrics_snapshot_take(a, &s);
-	if (!ret)
-		ret = metrics_format(&s, out);
-	metrics_snapshot_fini(&s);
-	return ret;
 }
