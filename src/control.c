@@ -1034,33 +1034,6 @@ static void *control_thread(void *arg)
 
 /* ---------------------------------------------------------------- set-up */
 
-/* mkdir -p of path's directory, 0755 for what it creates. */
-static int make_parent(const char *path)
-{
-	char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
-	size_t n = strlen(path);
-	char *p;
-
-	if (n >= sizeof(dir))
-		return -ENAMETOOLONG;
-	memcpy(dir, path, n + 1);
-	p = strrchr(dir, '/');
-	if (!p || p == dir)
-		return 0;
-	*p = '\0';
-	for (p = dir + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(dir, 0755) && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	if (mkdir(dir, 0755) && errno != EEXIST)
-		return -errno;
-	return 0;
-}
-
 /* Does a server answer on the unix socket at sa? */
 static bool socket_answers(const struct sockaddr_un *sa)
 {
@@ -1087,12 +1060,6 @@ static int listen_unix(struct control *ctl, const char *path, char *err, size_t 
 		return -EINVAL;
 	}
 	memcpy(sa.sun_path, path, strlen(path) + 1);
-	ret = make_parent(path);
-	if (ret) {
-		snprintf(err, errlen, "control socket %s: creating its directory: %s", path,
-			 strerror(-ret));
-		return ret;
-	}
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		ret = -errno;
