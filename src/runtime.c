@@ -11,6 +11,7 @@
 #include "log.h"
 #include "netlink.h"
 #include "runtime.h"
+#include "snapshot.h"
 #include "sock.h"
 
 int runtime_choose_backend(enum io_backend wanted, const struct uring_caps *caps,

@@ -8,9 +8,10 @@
 #include "config.h"
 #include "counters.h"
 #include "plan.h"
-#include "snapshot.h"
 #include "uring.h"
 #include "worker.h"
+
+struct snapshot;
 
 struct runtime {
 	struct config *cfg;
@@ -64,7 +65,8 @@ void runtime_fini(struct runtime *rt);
 void runtime_sum(const struct runtime *rt, uint32_t r, struct relay_counters *out);
 /* Allocates *s (snapshot_alloc) and fills what the runtime knows: the config, the backend,
  * the relay names and, per started worker, its id, CPU, heartbeat age and counters. The
- * config and names are borrowed (rt->cfg). Returns 0 or -ENOMEM; free with snapshot_fini either way. */
+ * config and names are borrowed (rt->cfg). Returns 0 or -ENOMEM; free with snapshot_fini
+ * either way. */
 int runtime_snapshot(const struct runtime *rt, struct snapshot *s);
 
 #endif

@@ -27,8 +27,10 @@
 static const char conf[] =
 	"control_socket = \"/tmp/ringrelay-test-unused.sock\";\n"
 	"relays = (\n"
-	" { name = \"r1\"; listen = [ \"198.18.1.2:5000\" ]; upstreams = [ \"198.18.2.2:9000\" ]; },\n"
-	" { name = \"r2\"; listen = [ \"[2001:2:1::2]:5000\" ]; upstreams = [ \"[2001:2:2::2]:53\" ]; }\n"
+	" { name = \"r1\"; listen = [ \"198.18.1.2:5000\" ];\n"
+	"   upstreams = [ \"198.18.2.2:9000\" ]; },\n"
+	" { name = \"r2\"; listen = [ \"[2001:2:1::2]:5000\" ];\n"
+	"   upstreams = [ \"[2001:2:2::2]:53\" ]; }\n"
 	");\n";
 
 static int setup(void **state)

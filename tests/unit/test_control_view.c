@@ -29,7 +29,8 @@ static const char conf[] =
 	" { name = \"dns\"; listen = [ \"198.18.1.2:5000\", \"[2001:2:1::2]:5000\" ];\n"
 	"   upstreams = [ \"198.18.2.2:9000\", \"198.18.2.3:9001 weight=3\" ];\n"
 	"   balance = \"maglev\"; session_timeout = 12.5; max_sessions = 100; },\n"
-	" { name = \"m6.long-relay_name\"; mode = \"mirror\"; listen = [ \"[2001:2:1::2]:5353\" ];\n"
+	" { name = \"m6.long-relay_name\"; mode = \"mirror\";"
+	" listen = [ \"[2001:2:1::2]:5353\" ];\n"
 	"   upstreams = [ \"[2001:2:2::2]:53\" ]; }\n"
 	");\n"
 	"filter = { interfaces = [ \"eth0\", \"veth1\" ]; mode = \"tc\"; default = \"deny\";\n"
@@ -89,7 +90,8 @@ static int setup(void **state)
 	s->relay_names[0] = relay_names[0];
 	s->relay_names[1] = relay_names[1];
 	for (w = 0; w < 2; w++) {
-		struct relay_counters *c0 = &s->workers[w].relays[0], *c1 = &s->workers[w].relays[1];
+		struct relay_counters *c0 = &s->workers[w].relays[0];
+		struct relay_counters *c1 = &s->workers[w].relays[1];
 
 		s->workers[w].id = w;
 		s->workers[w].cpu = (int)w * 3 + 1;
@@ -477,7 +479,8 @@ static int render(struct fixture *f, enum view_case what, bool json, FILE *out)
 	case VIEW_STATUS_FAILED:
 		f->s.reloads_ok = 3;
 		f->s.reloads_failed = 1;
-		f->s.last_reload_error = "x.conf:3: io_backend: \"bogus\\\" \x01 is not caf\xc3\xa9";
+		f->s.last_reload_error =
+			"x.conf:3: io_backend: \"bogus\\\" \x01 is not caf\xc3\xa9";
 		/* fall through */
 	case VIEW_STATUS:
 		return control_view_status(&f->s, json, out);

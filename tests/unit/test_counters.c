@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* relay_counters_add: every field lands in its own field, sums accumulate (and wrap like
  * uint64_t), and the padding after the fields is neither read nor written. */
+#include <inttypes.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -90,8 +91,8 @@ static void test_accumulates(void **state)
 		relay_counters_add(&sum, &(struct relay_counters){ 0 });
 		for (k = 0; k < N_FIELDS; k++)
 			if (relay_counters_at(&sum, fields[k].off) != cases[i].want)
-				fail_msg("case %zu: %s = %llu", i, fields[k].name,
-					 (unsigned long long)relay_counters_at(&sum, fields[k].off));
+				fail_msg("case %zu: %s = %" PRIu64, i, fields[k].name,
+					 relay_counters_at(&sum, fields[k].off));
 		/* c is only read */
 		for (k = 0; k < N_FIELDS; k++)
 			assert_int_equal(relay_counters_at(&c, fields[k].off), cases[i].add);

@@ -51,9 +51,9 @@ static void test_escaping(void **state)
 		{ "\\\"", "\"\\\\\\\"\"" },
 		{ "line\nbreak\ttab\r", "\"line\\u000abreak\\u0009tab\\u000d\"" },
 		{ "\x01\x1f", "\"\\u0001\\u001f\"" },
-		{ " \x7f", "\" \x7f\"" },				/* DEL is not a control char to JSON */
+		{ " \x7f", "\" \x7f\"" }, /* DEL is not a control character to JSON */
 		{ "caf\xc3\xa9 \xe2\x82\xac", "\"caf\xc3\xa9 \xe2\x82\xac\"" }, /* UTF-8 as is */
-		{ "/etc/ringrelay", "\"/etc/ringrelay\"" },		/* no \/ */
+		{ "/etc/ringrelay", "\"/etc/ringrelay\"" }, /* no \/ */
 	};
 	struct doc d;
 	char want[64];
