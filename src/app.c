@@ -1,15 +1,19 @@
 // SPDX-License-Identifier: MIT
 /* The daemon's state transitions that both main (SIGHUP) and the control thread
  * (ringrelayctl reload) drive: reloading the config and bringing the filter in line. */
+#include <errno.h>
 #include <net/if.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "app.h"
 #include "filter.h"
 #include "log.h"
 #include "service.h"
+#include "snapshot.h"
 
 double app_now(void)
 {
@@ -17,6 +21,42 @@ double app_now(void)
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+int app_snapshot(struct app *a, struct snapshot *s)
+{
+	struct filter_stats *fs;
+	int ret;
+
+	ret = runtime_snapshot(&a->rt, s);
+	if (ret)
+		return ret;
+	s->version = RINGRELAY_VERSION;
+	s->pid = (int)getpid();
+	s->now = app_now();
+	s->start_time = a->start_time;
+	s->config_path = a->config_path ? a->config_path : "";
+	s->reloads_ok = a->reloads_ok;
+	s->reloads_failed = a->reloads_failed;
+	s->last_reload_success = a->last_reload_success;
+	s->last_reload_error = a->last_reload_error;
+	if (!a->filter)
+		return 0;
+	fs = malloc(sizeof(*fs));
+	s->filter_counters = calloc(FILTER_CNT__MAX, sizeof(*s->filter_counters));
+	if (!fs || !s->filter_counters) {
+		free(fs);
+		return -ENOMEM;
+	}
+	/* A failed read leaves the filter's counters out rather than reporting zeros. */
+	if (filter_read_stats(a->filter, fs)) {
+		free(s->filter_counters);
+		s->filter_counters = NULL;
+	} else {
+		memcpy(s->filter_counters, fs->counters, sizeof(fs->counters));
+	}
+	free(fs);
+	return 0;
 }
 
 /* Brings the filter in line with cfg: load, update atomically, or remove. */

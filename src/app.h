@@ -13,6 +13,7 @@
 #include "uring.h"
 
 struct filter;
+struct snapshot;
 
 struct app {
 	const char *config_path;
@@ -28,8 +29,13 @@ struct app {
 	char last_reload_error[CONFIG_ERR_LEN]; /* "" after a good reload */
 };
 
-/* Unix time in seconds (for reload timestamps and rates). */
+/* Unix time in seconds (for reload timestamps, uptime and rates). */
 double app_now(void);
+/* Takes a snapshot of the daemon for status, stats and /metrics: runtime_snapshot plus the
+ * start time, reload results, version, pid and the filter's counters. The caller holds
+ * a->lock, and keeps it while it reads *s (names are borrowed from the config in force).
+ * Returns 0 or -ENOMEM; free with snapshot_fini either way. */
+int app_snapshot(struct app *a, struct snapshot *s);
 /* Brings the filter in line with cfg: load and attach, swap the rules atomically, or
  * detach. Returns 0 or -errno with one line in err. */
 int app_filter_sync(struct app *a, const struct config *cfg, char *err, size_t errlen);

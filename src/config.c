@@ -427,7 +427,7 @@ static const struct config_row root_rows[] = {
 	 .def.s = "", .restart_only = true},
 	/* the socket path must fit sun_path, which is shorter than CONFIG_PATH_LEN */
 	{"control_socket", CONFIG_T_STRING, CONFIG_FIELD(struct config, control_socket),
-	 .hi = CONFIG_SUN_PATH_LEN, .def.s = "/run/ringrelay/ringrelay.sock",
+	 .hi = CONFIG_SUN_PATH_LEN, .def.s = CONFIG_DEFAULT_CONTROL_SOCKET,
 	 .restart_only = true, .after = control_socket_after},
 	{"metrics", CONFIG_T_CUSTOM, CONFIG_FIELD(struct config, metrics), .parse = parse_metrics,
 	 .dump = dump_metrics, .restart_only = true},

@@ -23,6 +23,8 @@
 #define FILTER_MAX_IFACES 16
 #define FILTER_MAX_PREFIXES 4096 /* per list */
 #define FILTER_MAX_PORT_RULES 64
+/* control_socket's default, which is also ringrelayctl's */
+#define CONFIG_DEFAULT_CONTROL_SOCKET "/run/ringrelay/ringrelay.sock"
 
 enum io_backend { IO_BACKEND_AUTO, IO_BACKEND_IO_URING, IO_BACKEND_MMSG };
 enum relay_mode { RELAY_MODE_FORWARD, RELAY_MODE_MIRROR };

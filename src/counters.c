@@ -1,6 +1,25 @@
 // SPDX-License-Identifier: MIT
 #include "counters.h"
 
+void relay_counters_add(struct relay_counters *sum, const struct relay_counters *c)
+{
+	int d;
+
+	sum->rx_pkts += counter_get(&c->rx_pkts);
+	sum->rx_bytes += counter_get(&c->rx_bytes);
+	sum->tx_pkts += counter_get(&c->tx_pkts);
+	sum->tx_bytes += counter_get(&c->tx_bytes);
+	sum->reply_rx_pkts += counter_get(&c->reply_rx_pkts);
+	sum->reply_rx_bytes += counter_get(&c->reply_rx_bytes);
+	sum->reply_tx_pkts += counter_get(&c->reply_tx_pkts);
+	sum->reply_tx_bytes += counter_get(&c->reply_tx_bytes);
+	for (d = 0; d < DROP__MAX; d++)
+		sum->drops[d] += counter_get(&c->drops[d]);
+	sum->sessions_created += counter_get(&c->sessions_created);
+	sum->sessions_expired += counter_get(&c->sessions_expired);
+	sum->sessions_active += counter_get(&c->sessions_active);
+}
+
 const char *drop_reason_name(enum drop_reason r)
 {
 	static const char *const names[DROP__MAX] = {

@@ -5,7 +5,9 @@
 #ifndef RINGRELAY_COUNTERS_H
 #define RINGRELAY_COUNTERS_H
 
+#include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 enum drop_reason {
 	DROP_TRUNCATED,	      /* datagram larger than a receive buffer */
@@ -26,8 +28,14 @@ struct relay_counters {
 	uint64_t drops[DROP__MAX];
 	uint64_t sessions_created;
 	uint64_t sessions_expired;
-	uint64_t sessions_active; /* a gauge, written by the owner only */
+	uint64_t sessions_active; /* a gauge, written by the owner only; stays the last field */
 } __attribute__((aligned(64)));
+
+/* relay_counters_add names every field: one added above (before sessions_active) must be
+ * added there too, and this check says so. */
+_Static_assert(offsetof(struct relay_counters, sessions_active) + sizeof(uint64_t) ==
+		       (11 + DROP__MAX) * sizeof(uint64_t),
+	       "a new relay_counters field must be summed in relay_counters_add()");
 
 struct worker_counters {
 	uint64_t loops;	       /* io_uring_enter / epoll_wait calls */
@@ -51,6 +59,20 @@ static inline uint64_t counter_get(const uint64_t *c)
 {
 	return __atomic_load_n(c, __ATOMIC_RELAXED);
 }
+
+/* The counter at off (offsetof(struct relay_counters, FIELD)), for tables of fields. */
+static inline uint64_t relay_counters_at(const struct relay_counters *c, size_t off)
+{
+	uint64_t v;
+
+	memcpy(&v, (const char *)c + off, sizeof(v));
+	return v;
+}
+
+/* Adds each counter of c to the same counter of sum. c may be a live worker's: every field is
+ * loaded once with counter_get. sum is the caller's own (a copy or a total). The padding
+ * after the fields is never read or written. */
+void relay_counters_add(struct relay_counters *sum, const struct relay_counters *c);
 
 const char *drop_reason_name(enum drop_reason r);
 

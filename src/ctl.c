@@ -15,7 +15,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#define CTL_DEFAULT_SOCKET "/run/ringrelay/ringrelay.sock"
+#include "config.h" /* the default socket, and nothing that needs linking */
+
 #define CTL_TIMEOUT_MS 10000
 /* A reload parses the config and waits for every worker to apply it. */
 #define CTL_RELOAD_TIMEOUT_MS 60000
@@ -45,7 +46,7 @@ static void ctl_usage(FILE *f)
 		"  -j, --json         JSON instead of tables\n"
 		"  -V, --version      print the version\n"
 		"  -h, --help         this help\n",
-		CTL_DEFAULT_SOCKET);
+		CONFIG_DEFAULT_CONTROL_SOCKET);
 }
 
 static int ctl_parse_args(int argc, char **argv, struct ctl_options *o)
@@ -61,7 +62,7 @@ static int ctl_parse_args(int argc, char **argv, struct ctl_options *o)
 	size_t i;
 	int c;
 
-	o->socket = CTL_DEFAULT_SOCKET;
+	o->socket = CONFIG_DEFAULT_CONTROL_SOCKET;
 	while ((c = getopt_long(argc, argv, "s:jVh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 's':

@@ -6,13 +6,13 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
-#include <stdlib.h>
-#include <string.h>
+#include <stdbool.h>
+#include <stddef.h>
 
-#include "app.h"
+#include "counters.h"
 #include "filter.h"
 #include "metrics.h"
-#include "worker.h"
+#include "snapshot.h"
 
 void metrics_format_value(FILE *out, double v)
 {
@@ -84,15 +84,7 @@ static const struct metrics_leg metrics_legs[] = {
 	  offsetof(struct relay_counters, reply_tx_bytes) },
 };
 
-static uint64_t field(const struct relay_counters *c, size_t off)
-{
-	uint64_t v;
-
-	memcpy(&v, (const char *)c + off, sizeof(v));
-	return v;
-}
-
-static void legs(FILE *out, const struct metrics_snapshot *s, const char *name, bool bytes)
+static void legs(FILE *out, const struct snapshot *s, const char *name, bool bytes)
 {
 	uint32_t r, w;
 	size_t l;
@@ -104,24 +96,25 @@ static void legs(FILE *out, const struct metrics_snapshot *s, const char *name, 
 
 				series_rw(out, name, s->relay_names[r], s->workers[w].id);
 				fprintf(out, ",direction=\"%s\"} %" PRIu64 "\n", g->direction,
-					field(&s->workers[w].relays[r], bytes ? g->bytes : g->pkts));
+					relay_counters_at(&s->workers[w].relays[r],
+							  bytes ? g->bytes : g->pkts));
 			}
 }
 
 /* One series per relay and worker of the field at off. */
-static void per_relay_worker(FILE *out, const struct metrics_snapshot *s, const char *name,
-			     size_t off)
+static void per_relay_worker(FILE *out, const struct snapshot *s, const char *name, size_t off)
 {
 	uint32_t r, w;
 
 	for (r = 0; r < s->n_relays; r++)
 		for (w = 0; w < s->n_workers; w++) {
 			series_rw(out, name, s->relay_names[r], s->workers[w].id);
-			fprintf(out, "} %" PRIu64 "\n", field(&s->workers[w].relays[r], off));
+			fprintf(out, "} %" PRIu64 "\n",
+				relay_counters_at(&s->workers[w].relays[r], off));
 		}
 }
 
-int metrics_format(const struct metrics_snapshot *s, FILE *out)
+int metrics_format(const struct snapshot *s, FILE *out)
 {
 	uint32_t r, w;
 	int d;
@@ -196,103 +189,4 @@ int metrics_format(const struct metrics_snapshot *s, FILE *out)
 				s->filter_counters[d]);
 	}
 	return ferror(out) ? -EIO : 0;
-}
-
-void metrics_snapshot_fini(struct metrics_snapshot *s)
-{
-	uint32_t w;
-
-	for (w = 0; s->workers && w < s->n_workers; w++)
-		free(s->workers[w].relays);
-	free(s->workers);
-	free(s->relay_names);
-	free(s->filter_counters);
-	memset(s, 0, sizeof(*s));
-}
-
-static void load_counters(struct relay_counters *dst, const struct relay_counters *src)
-{
-	const uint64_t *from = (const uint64_t *)src;
-	uint64_t *to = (uint64_t *)dst;
-	size_t k;
-
-	/* The struct is all uint64_t, each with one writer: load them one by one. */
-	for (k = 0; k < sizeof(*dst) / sizeof(uint64_t); k++)
-		to[k] = counter_get(&from[k]);
-}
-
-/* Worker w's counters of the config's relay r. */
-static const struct relay_counters *metrics_counters_of(const struct runtime *rt, uint32_t w,
-							uint32_t r)
-{
-	return &rt->workers[w].counters[rt->relay_slot[r]];
-}
-
-int metrics_snapshot_take(struct app *a, struct metrics_snapshot *s)
-{
-	const struct runtime *rt = &a->rt;
-	struct filter_stats *fs;
-	uint64_t now = worker_clock();
-	uint32_t r, w;
-
-	memset(s, 0, sizeof(*s));
-	s->version = RINGRELAY_VERSION;
-	s->start_time = a->start_time;
-	s->last_reload_success = a->last_reload_success;
-	s->reloads_ok = a->reloads_ok;
-	s->reloads_failed = a->reloads_failed;
-	s->n_relays = rt->cfg ? rt->cfg->n_relays : 0;
-	s->relay_names = calloc(s->n_relays ? s->n_relays : 1, sizeof(*s->relay_names));
-	if (!s->relay_names)
-		return -ENOMEM;
-	for (r = 0; r < s->n_relays; r++)
-		s->relay_names[r] = rt->cfg->relays[r].name;
-
-	s->workers = calloc(rt->n_started ? rt->n_started : 1, sizeof(*s->workers));
-	if (!s->workers)
-		return -ENOMEM;
-	for (w = 0; w < rt->n_started; w++) {
-		const struct worker *wk = &rt->workers[w];
-		struct metrics_worker *m = &s->workers[w];
-		uint64_t hb = counter_get(&wk->wc.heartbeat);
-
-		m->relays = calloc(s->n_relays ? s->n_relays : 1, sizeof(*m->relays));
-		if (!m->relays)
-			return -ENOMEM;
-		s->n_workers++;
-		m->id = wk->id;
-		if (!hb)
-			m->heartbeat_age = NAN;
-		else
-			m->heartbeat_age = now > hb ? (double)(now - hb) / 1e9 : 0.0;
-		for (r = 0; r < s->n_relays; r++)
-			load_counters(&m->relays[r], metrics_counters_of(rt, w, r));
-	}
-
-	if (a->filter) {
-		fs = malloc(sizeof(*fs));
-		if (!fs)
-			return -ENOMEM;
-		/* A failed read leaves the filter series out rather than reporting zeros. */
-		if (!filter_read_stats(a->filter, fs)) {
-			s->filter_counters = calloc(FILTER_CNT__MAX, sizeof(uint64_t));
-			if (s->filter_counters)
-				memcpy(s->filter_counters, fs->counters,
-				       FILTER_CNT__MAX * sizeof(uint64_t));
-		}
-		free(fs);
-	}
-	return 0;
-}
-
-int metrics_render(struct app *a, FILE *out)
-{
-	struct metrics_snapshot s;
-	int ret;
-
-	ret = metrics_snapshot_take(a, &s);
-	if (!ret)
-		ret = metrics_format(&s, out);
-	metrics_snapshot_fini(&s);
-	return ret;
 }

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include <errno.h>
+#include <math.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 #include "log.h"
 #include "netlink.h"
 #include "runtime.h"
+#include "snapshot.h"
 #include "sock.h"
 #include "worker_mmsg.h"
 #include "worker_uring.h"
@@ -415,16 +417,41 @@ void runtime_fini(struct runtime *rt)
 
 void runtime_sum(const struct runtime *rt, uint32_t r, struct relay_counters *out)
 {
-	const uint64_t *src;
-	uint64_t *dst = (uint64_t *)out;
-	size_t k, n = sizeof(*out) / sizeof(uint64_t);
 	uint32_t i;
 
-	/* The struct is all uint64_t counters (padding is zero): sum field by field. */
 	memset(out, 0, sizeof(*out));
-	for (i = 0; rt->workers && i < rt->plan.n_workers; i++) {
-		src = (const uint64_t *)&rt->workers[i].counters[rt->relay_slot[r]];
-		for (k = 0; k < n; k++)
-			dst[k] += counter_get(&src[k]);
+	for (i = 0; rt->workers && i < rt->plan.n_workers; i++)
+		relay_counters_add(out, &rt->workers[i].counters[rt->relay_slot[r]]);
+}
+
+int runtime_snapshot(const struct runtime *rt, struct snapshot *s)
+{
+	uint32_t n_relays = rt->cfg ? rt->cfg->n_relays : 0;
+	uint64_t now = worker_clock();
+	uint32_t r, w;
+	int ret;
+
+	ret = snapshot_alloc(s, n_relays, rt->n_started);
+	if (ret)
+		return ret;
+	s->cfg = rt->cfg;
+	s->backend = config_backend_name(rt->backend);
+	for (r = 0; r < n_relays; r++)
+		s->relay_names[r] = rt->cfg->relays[r].name;
+	for (w = 0; w < rt->n_started; w++) {
+		const struct worker *wk = &rt->workers[w];
+		struct snapshot_worker *sw = &s->workers[w];
+		uint64_t beat = counter_get(&wk->wc.heartbeat);
+
+		sw->id = wk->id;
+		sw->cpu = wk->cpu;
+		/* The only place a heartbeat becomes an age; 0 means the loop never ran. */
+		if (!beat)
+			sw->heartbeat_age = NAN;
+		else
+			sw->heartbeat_age = now > beat ? (double)(now - beat) / 1e9 : 0.0;
+		for (r = 0; r < n_relays; r++)
+			relay_counters_add(&sw->relays[r], &wk->counters[rt->relay_slot[r]]);
 	}
+	return 0;
 }

@@ -11,6 +11,8 @@
 #include "uring.h"
 #include "worker.h"
 
+struct snapshot;
+
 struct runtime {
 	struct config *cfg;
 	struct plan plan; /* the workers' (rings, file tables); a reload's only sizes new tables */
@@ -68,5 +70,10 @@ void runtime_stop(struct runtime *rt);
 void runtime_fini(struct runtime *rt);
 /* Sums the counters of relay r (index in cfg) over all workers. */
 void runtime_sum(const struct runtime *rt, uint32_t r, struct relay_counters *out);
+/* Allocates *s (snapshot_alloc) and fills what the runtime knows: the config, the backend,
+ * the relay names and, per started worker, its id, CPU, heartbeat age and counters. The
+ * config and names are borrowed (rt->cfg). Returns 0 or -ENOMEM; free with snapshot_fini
+ * either way. */
+int runtime_snapshot(const struct runtime *rt, struct snapshot *s);
 
 #endif

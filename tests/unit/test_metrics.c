@@ -15,13 +15,14 @@
 
 #include "filter.h"
 #include "metrics.h"
+#include "snapshot.h"
 
 struct fixture {
 	struct relay_counters counters[2][2]; /* [worker][relay] */
-	struct metrics_worker workers[2];
+	struct snapshot_worker workers[2];
 	const char *names[2];
 	uint64_t filter[FILTER_CNT__MAX];
-	struct metrics_snapshot s;
+	struct snapshot s;
 	char *text;
 	size_t len;
 };
@@ -55,7 +56,7 @@ static int setup(void **state)
 	f->counters[0][1].sessions_created = 6;
 	f->counters[0][1].sessions_expired = 1;
 	f->filter[FILTER_CNT_DROP_PREFIX] = 42;
-	f->s = (struct metrics_snapshot){
+	f->s = (struct snapshot){
 		.version = "1.0-test",
 		.start_time = 1763787242.125,
 		.last_reload_success = 1763787300.5,

@@ -1,0 +1,664 @@
+// SPDX-License-Identifier: MIT
+/* Each answer has two documented shapes, so each command has a table function and a JSON
+ * function. They differ in shape, not in data: the stats tables put traffic and drops in two
+ * tables across relays while JSON nests both per relay and worker; status prints a few
+ * settings the JSON spells out in full. What both show is computed once, before rendering
+ * (a heartbeat age, a total, a reload result), and counters come from one list of fields.
+ * The words (modes, verdicts, scopes) are config.c's, so they read as in the config file. */
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stddef.h>
+#include <string.h>
+
+#include "config.h"
+#include "control_view.h"
+#include "counters.h"
+#include "emit_json.h"
+#include "emit_table.h"
+#include "filter.h"
+#include "snapshot.h"
+#include "worker.h" /* struct session_info */
+
+#define VIEW_N(a) (sizeof(a) / sizeof((a)[0]))
+/* Seconds in JSON carry milliseconds. */
+#define VIEW_DECIMALS 3
+
+/* A counter: its JSON name, the heading of its stats column, where it is. */
+struct view_counter {
+	const char *key;
+	const char *head;
+	size_t off;
+};
+
+#define VIEW_COUNTER(field, head) { #field, head, offsetof(struct relay_counters, field) }
+
+/* The four legs of a datagram's trip, then the sessions. The drops go between the two in
+ * JSON, and in a table of their own in text. */
+static const struct view_counter view_legs[] = {
+	VIEW_COUNTER(rx_pkts, "CLIENT_IN"),	    VIEW_COUNTER(rx_bytes, "BYTES"),
+	VIEW_COUNTER(tx_pkts, "UPSTREAM_OUT"),	    VIEW_COUNTER(tx_bytes, "BYTES"),
+	VIEW_COUNTER(reply_rx_pkts, "UPSTREAM_IN"), VIEW_COUNTER(reply_rx_bytes, "BYTES"),
+	VIEW_COUNTER(reply_tx_pkts, "CLIENT_OUT"),  VIEW_COUNTER(reply_tx_bytes, "BYTES"),
+};
+static const struct view_counter view_sessions[] = {
+	VIEW_COUNTER(sessions_active, "SESSIONS"),
+	VIEW_COUNTER(sessions_created, "CREATED"),
+	VIEW_COUNTER(sessions_expired, "EXPIRED"),
+};
+
+/* The last reload's result, in the words of each shape. */
+enum view_reload { VIEW_RELOAD_NONE, VIEW_RELOAD_FAILED, VIEW_RELOAD_OK };
+static const char *const view_reload_json[] = { "none", "failure", "success" };
+static const char *const view_reload_text[] = { "none", "failed: ", "succeeded" };
+
+static enum view_reload view_reload_result(const struct snapshot *s)
+{
+	if (s->reloads_ok + s->reloads_failed == 0)
+		return VIEW_RELOAD_NONE;
+	return s->last_reload_error[0] ? VIEW_RELOAD_FAILED : VIEW_RELOAD_OK;
+}
+
+/* The relay a session belongs to; NULL when cfg has no such relay. */
+static const char *view_relay_name(const struct config *cfg, uint32_t relay)
+{
+	return relay < cfg->n_relays ? cfg->relays[relay].name : NULL;
+}
+
+/* Relay r's counters summed over the workers. */
+static void view_relay_total(const struct snapshot *s, uint32_t r, struct relay_counters *total)
+{
+	uint32_t w;
+
+	memset(total, 0, sizeof(*total));
+	for (w = 0; w < s->n_workers; w++)
+		relay_counters_add(total, &s->workers[w].relays[r]);
+}
+
+static void view_counter_cells(struct emit_table *t, const struct view_counter *f, size_t n,
+			       const struct relay_counters *c)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		emit_table_cell(t, "%" PRIu64, relay_counters_at(c, f[i].off));
+}
+
+static void view_counter_members(struct emit_json *j, const struct view_counter *f, size_t n,
+				 const struct relay_counters *c)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		emit_json_uint(j, f[i].key, relay_counters_at(c, f[i].off));
+}
+
+static void view_counters_json(struct emit_json *j, const struct relay_counters *c)
+{
+	int d;
+
+	view_counter_members(j, view_legs, VIEW_N(view_legs), c);
+	emit_json_object(j, "drops");
+	for (d = 0; d < DROP__MAX; d++)
+		emit_json_uint(j, drop_reason_name((enum drop_reason)d), c->drops[d]);
+	emit_json_close(j);
+	view_counter_members(j, view_sessions, VIEW_N(view_sessions), c);
+}
+
+/* The filter's verdict and reason counters, FILTER_CNT__MAX of them. */
+static void view_filter_counters_json(struct emit_json *j, const char *key, const uint64_t *v)
+{
+	int c;
+
+	emit_json_object(j, key);
+	for (c = 0; c < FILTER_CNT__MAX; c++)
+		emit_json_uint(j, filter_counter_name((enum filter_counter)c), v[c]);
+	emit_json_close(j);
+}
+
+static int view_filter_counters_table(FILE *out, const uint64_t *v)
+{
+	static const char *const head[] = { "COUNTER", "PACKETS" };
+	struct emit_table t;
+	int c;
+
+	emit_table_init(&t, 2, 0x2, head);
+	for (c = 0; c < FILTER_CNT__MAX; c++) {
+		emit_table_cell(&t, "%s", filter_counter_name((enum filter_counter)c));
+		emit_table_cell(&t, "%" PRIu64, v[c]);
+	}
+	return emit_table_print(&t, out);
+}
+
+/* ---------------------------------------------------------------- status */
+
+/* "key  value" lines: version, pid, uptime, config, backend, filter, reloads. */
+static int status_settings(const struct snapshot *s, const struct config *cfg, FILE *out)
+{
+	const struct filter_conf *fc = &cfg->filter;
+	struct emit_table t;
+	uint32_t i;
+
+	emit_table_init(&t, 2, 0, NULL);
+	emit_table_min_width(&t, 0, 9); /* values start in the same column as ever */
+	emit_table_cell(&t, "version");
+	emit_table_cell(&t, "%s", s->version);
+	emit_table_cell(&t, "pid");
+	emit_table_cell(&t, "%d", s->pid);
+	emit_table_cell(&t, "uptime");
+	emit_table_cell(&t, "%.0f s", s->now - s->start_time);
+	emit_table_cell(&t, "config");
+	emit_table_cell(&t, "%s", s->config_path);
+	emit_table_cell(&t, "backend");
+	emit_table_cell(&t, "%s", s->backend);
+	emit_table_cell(&t, "filter");
+	emit_table_cell_begin(&t, config_filter_mode_name(fc->mode), " on ", ", ");
+	for (i = 0; i < fc->n_interfaces; i++)
+		emit_table_piece(&t, "%s", fc->interfaces[i]);
+	emit_table_cell_end(&t);
+	emit_table_cell(&t, "reloads");
+	emit_table_cell(&t, "%" PRIu64 " succeeded, %" PRIu64 " failed; last: %s%s", s->reloads_ok,
+			s->reloads_failed, view_reload_text[view_reload_result(s)],
+			s->last_reload_error);
+	return emit_table_print(&t, out);
+}
+
+static int status_workers(const struct snapshot *s, FILE *out)
+{
+	static const char *const head[] = { "WORKER", "CPU", "HEARTBEAT_AGE" };
+	struct emit_table t;
+	uint32_t i;
+
+	emit_table_init(&t, 3, 0x7, head);
+	for (i = 0; i < s->n_workers; i++) {
+		const struct snapshot_worker *w = &s->workers[i];
+
+		emit_table_cell(&t, "%u", w->id);
+		emit_table_cell(&t, "%d", w->cpu);
+		if (isnan(w->heartbeat_age))
+			emit_table_cell(&t, "never");
+		else
+			emit_table_cell(&t, "%.3f s", w->heartbeat_age);
+	}
+	return emit_table_print(&t, out);
+}
+
+static int status_relays(const struct config *cfg, FILE *out)
+{
+	static const char *const head[] = { "RELAY", "MODE", "BALANCE", "LISTEN", "UPSTREAMS" };
+	char ep[ADDR_STRLEN];
+	struct emit_table t;
+	uint32_t i, k;
+
+	emit_table_init(&t, 5, 0, head);
+	for (i = 0; i < cfg->n_relays; i++) {
+		const struct relay_conf *r = &cfg->relays[i];
+
+		emit_table_cell(&t, "%s", r->name);
+		emit_table_cell(&t, "%s", config_mode_name(r->mode));
+		emit_table_cell(&t, "%s", config_balance_name(r->balance));
+		emit_table_cell_begin(&t, "", "", " ");
+		for (k = 0; k < r->n_listen; k++)
+			emit_table_piece(&t, "%s", addr_format(&r->listen[k], ep, sizeof(ep)));
+		emit_table_cell_end(&t);
+		emit_table_cell_begin(&t, "", "", " ");
+		for (k = 0; k < r->n_upstreams; k++) {
+			const struct upstream_conf *u = &r->upstreams[k];
+
+			addr_format(&u->addr, ep, sizeof(ep));
+			if (u->weight == 1)
+				emit_table_piece(&t, "%s", ep);
+			else
+				emit_table_piece(&t, "%s weight=%u", ep, u->weight);
+		}
+		emit_table_cell_end(&t);
+	}
+	return emit_table_print(&t, out);
+}
+
+/* The three tables, a blank line apart. */
+static int status_table(const struct snapshot *s, const struct config *cfg, FILE *out)
+{
+	int ret;
+
+	ret = status_settings(s, cfg, out);
+	if (!ret) {
+		fputc('\n', out);
+		ret = status_workers(s, out);
+	}
+	if (!ret) {
+		fputc('\n', out);
+		ret = status_relays(cfg, out);
+	}
+	return ret;
+}
+
+static int status_json(const struct snapshot *s, const struct config *cfg, FILE *out)
+{
+	const struct filter_conf *fc = &cfg->filter;
+	struct emit_json j;
+	char ep[ADDR_STRLEN];
+	uint32_t i, k;
+
+	emit_json_init(&j, out);
+	emit_json_object(&j, NULL);
+	emit_json_string(&j, "version", s->version);
+	emit_json_int(&j, "pid", s->pid);
+	emit_json_double(&j, "start_time", s->start_time, VIEW_DECIMALS);
+	emit_json_double(&j, "uptime_seconds", s->now - s->start_time, VIEW_DECIMALS);
+	emit_json_string(&j, "config", s->config_path);
+	emit_json_string(&j, "backend", s->backend);
+
+	emit_json_array(&j, "workers");
+	for (i = 0; i < s->n_workers; i++) {
+		emit_json_object(&j, NULL);
+		emit_json_uint(&j, "id", s->workers[i].id);
+		emit_json_int(&j, "cpu", s->workers[i].cpu);
+		/* NaN (never ran) becomes null */
+		emit_json_double(&j, "heartbeat_age_seconds", s->workers[i].heartbeat_age,
+				 VIEW_DECIMALS);
+		emit_json_close(&j);
+	}
+	emit_json_close(&j);
+
+	emit_json_array(&j, "relays");
+	for (i = 0; i < cfg->n_relays; i++) {
+		const struct relay_conf *r = &cfg->relays[i];
+
+		emit_json_object(&j, NULL);
+		emit_json_string(&j, "name", r->name);
+		emit_json_string(&j, "mode", config_mode_name(r->mode));
+		emit_json_string(&j, "balance", config_balance_name(r->balance));
+		emit_json_double(&j, "session_timeout", r->session_timeout, VIEW_DECIMALS);
+		emit_json_uint(&j, "max_sessions", r->max_sessions);
+		emit_json_array(&j, "listen");
+		for (k = 0; k < r->n_listen; k++)
+			emit_json_string(&j, NULL, addr_format(&r->listen[k], ep, sizeof(ep)));
+		emit_json_close(&j);
+		emit_json_array(&j, "upstreams");
+		for (k = 0; k < r->n_upstreams; k++) {
+			emit_json_object(&j, NULL);
+			emit_json_string(&j, "address",
+					 addr_format(&r->upstreams[k].addr, ep, sizeof(ep)));
+			emit_json_uint(&j, "weight", r->upstreams[k].weight);
+			emit_json_close(&j);
+		}
+		emit_json_close(&j);
+		emit_json_close(&j);
+	}
+	emit_json_close(&j);
+
+	emit_json_object(&j, "filter");
+	emit_json_string(&j, "mode", config_filter_mode_name(fc->mode));
+	emit_json_array(&j, "interfaces");
+	for (i = 0; i < fc->n_interfaces; i++)
+		emit_json_string(&j, NULL, fc->interfaces[i]);
+	emit_json_close(&j);
+	emit_json_close(&j);
+
+	emit_json_object(&j, "reloads");
+	emit_json_uint(&j, "success", s->reloads_ok);
+	emit_json_uint(&j, "failure", s->reloads_failed);
+	emit_json_double(&j, "last_success_time", s->last_reload_success, VIEW_DECIMALS);
+	emit_json_string(&j, "last_result", view_reload_json[view_reload_result(s)]);
+	emit_json_string(&j, "last_error", s->last_reload_error);
+	emit_json_close(&j);
+	emit_json_close(&j);
+	return emit_json_end(&j);
+}
+
+int control_view_status(const struct snapshot *s, bool json, FILE *out)
+{
+	return json ? status_json(s, s->cfg, out) : status_table(s, s->cfg, out);
+}
+
+/* ---------------------------------------------------------------- stats */
+
+/* One row of each table: relay, worker ("all" for the total), the counters. */
+static void stats_rows(struct emit_table *traffic, struct emit_table *drops, const char *relay,
+		       const char *worker, const struct relay_counters *c)
+{
+	int d;
+
+	emit_table_cell(traffic, "%s", relay);
+	emit_table_cell(traffic, "%s", worker);
+	view_counter_cells(traffic, view_legs, VIEW_N(view_legs), c);
+	view_counter_cells(traffic, view_sessions, VIEW_N(view_sessions), c);
+	emit_table_cell(drops, "%s", relay);
+	emit_table_cell(drops, "%s", worker);
+	for (d = 0; d < DROP__MAX; d++)
+		emit_table_cell(drops, "%" PRIu64, c->drops[d]);
+}
+
+static int stats_table(const struct snapshot *s, FILE *out)
+{
+	struct emit_table traffic, drops;
+	struct relay_counters total;
+	char id[16], head[40];
+	uint32_t r, w;
+	size_t i, k;
+	int ret, d;
+
+	/* Every column but RELAY and WORKER is a number. */
+	emit_table_init(&traffic, 2 + VIEW_N(view_legs) + VIEW_N(view_sessions), ~0x3u, NULL);
+	emit_table_init(&drops, 2 + DROP__MAX, ~0x3u, NULL);
+	emit_table_cell(&traffic, "RELAY");
+	emit_table_cell(&traffic, "WORKER");
+	for (i = 0; i < VIEW_N(view_legs); i++)
+		emit_table_cell(&traffic, "%s", view_legs[i].head);
+	for (i = 0; i < VIEW_N(view_sessions); i++)
+		emit_table_cell(&traffic, "%s", view_sessions[i].head);
+	emit_table_cell(&drops, "RELAY");
+	emit_table_cell(&drops, "WORKER");
+	for (d = 0; d < DROP__MAX; d++) {
+		snprintf(head, sizeof(head), "%s", drop_reason_name((enum drop_reason)d));
+		for (k = 0; head[k]; k++)
+			head[k] = (char)toupper((unsigned char)head[k]);
+		emit_table_cell(&drops, "%s", head);
+	}
+	for (r = 0; r < s->n_relays; r++) {
+		for (w = 0; w < s->n_workers; w++) {
+			snprintf(id, sizeof(id), "%u", s->workers[w].id);
+			stats_rows(&traffic, &drops, s->relay_names[r], id,
+				   &s->workers[w].relays[r]);
+		}
+		view_relay_total(s, r, &total);
+		stats_rows(&traffic, &drops, s->relay_names[r], "all", &total);
+	}
+	fputs("traffic\n", out);
+	ret = emit_table_print(&traffic, out);
+	fputs("\ndrops\n", out);
+	if (ret) {
+		emit_table_fini(&drops);
+		return ret;
+	}
+	ret = emit_table_print(&drops, out);
+	if (ret || !s->filter_counters)
+		return ret;
+	fputs("\nfilter\n", out);
+	return view_filter_counters_table(out, s->filter_counters);
+}
+
+static int stats_json(const struct snapshot *s, FILE *out)
+{
+	struct relay_counters total;
+	struct emit_json j;
+	uint32_t r, w;
+
+	emit_json_init(&j, out);
+	emit_json_object(&j, NULL);
+	emit_json_array(&j, "relays");
+	for (r = 0; r < s->n_relays; r++) {
+		emit_json_object(&j, NULL);
+		emit_json_string(&j, "name", s->relay_names[r]);
+		view_relay_total(s, r, &total);
+		emit_json_object(&j, "total");
+		view_counters_json(&j, &total);
+		emit_json_close(&j);
+		emit_json_array(&j, "workers");
+		for (w = 0; w < s->n_workers; w++) {
+			emit_json_object(&j, NULL);
+			emit_json_uint(&j, "worker", s->workers[w].id);
+			view_counters_json(&j, &s->workers[w].relays[r]);
+			emit_json_close(&j);
+		}
+		emit_json_close(&j);
+		emit_json_close(&j);
+	}
+	emit_json_close(&j);
+	if (s->filter_counters)
+		view_filter_counters_json(&j, "filter", s->filter_counters);
+	else
+		emit_json_null(&j, "filter");
+	emit_json_close(&j);
+	return emit_json_end(&j);
+}
+
+int control_view_stats(const struct snapshot *s, bool json, FILE *out)
+{
+	return json ? stats_json(s, out) : stats_table(s, out);
+}
+
+/* ---------------------------------------------------------------- sessions */
+
+static int sessions_table(const struct control_sessions *ss, const struct config *cfg,
+			  FILE *out)
+{
+	static const char *const head[] = { "RELAY",	"CLIENT", "LOCAL",
+					    "UPSTREAM", "WORKER", "IDLE" };
+	char ep[ADDR_STRLEN];
+	struct emit_table t;
+	const char *name;
+	uint32_t i;
+	int ret;
+
+	emit_table_init(&t, 6, 0x30, head);
+	for (i = 0; i < ss->n; i++) {
+		const struct session_info *si = &ss->info[i];
+
+		name = view_relay_name(cfg, si->relay);
+		emit_table_cell(&t, "%s", name ? name : "?");
+		emit_table_cell(&t, "%s", addr_format(&si->client, ep, sizeof(ep)));
+		emit_table_cell(&t, "%s", addr_format(&si->local, ep, sizeof(ep)));
+		emit_table_cell(&t, "%s", addr_format(&si->upstream, ep, sizeof(ep)));
+		emit_table_cell(&t, "%u", si->worker);
+		emit_table_cell(&t, "%.1f s", (double)si->idle_ms / 1e3);
+	}
+	ret = emit_table_print(&t, out);
+	if (ret)
+		return ret;
+	if (ss->n < ss->total)
+		fprintf(out, "%u sessions, showing the first %u\n", ss->total, ss->n);
+	else
+		fprintf(out, "%u session%s\n", ss->total, ss->total == 1 ? "" : "s");
+	return ferror(out) ? -EIO : 0;
+}
+
+static int sessions_json(const struct control_sessions *ss, const struct config *cfg, FILE *out)
+{
+	char ep[ADDR_STRLEN];
+	struct emit_json j;
+	const char *name;
+	uint32_t i;
+
+	emit_json_init(&j, out);
+	emit_json_object(&j, NULL);
+	emit_json_uint(&j, "total", ss->total);
+	emit_json_uint(&j, "shown", ss->n);
+	emit_json_array_lines(&j, "sessions");
+	for (i = 0; i < ss->n; i++) {
+		const struct session_info *si = &ss->info[i];
+
+		name = view_relay_name(cfg, si->relay);
+		emit_json_object(&j, NULL);
+		emit_json_string(&j, "relay", name ? name : "");
+		emit_json_uint(&j, "worker", si->worker);
+		emit_json_string(&j, "client", addr_format(&si->client, ep, sizeof(ep)));
+		emit_json_string(&j, "local", addr_format(&si->local, ep, sizeof(ep)));
+		emit_json_string(&j, "upstream", addr_format(&si->upstream, ep, sizeof(ep)));
+		emit_json_double(&j, "idle_seconds", (double)si->idle_ms / 1e3, VIEW_DECIMALS);
+		emit_json_close(&j);
+	}
+	emit_json_close(&j);
+	emit_json_close(&j);
+	return emit_json_end(&j);
+}
+
+int control_view_sessions(const struct control_sessions *ss, const struct config *cfg, bool json,
+			  FILE *out)
+{
+	return json ? sessions_json(ss, cfg, out) : sessions_table(ss, cfg, out);
+}
+
+/* ---------------------------------------------------------------- filter */
+
+static void prefix_rows(struct emit_table *t, const char *list, const struct filter_prefix *p,
+			uint32_t n, const uint64_t *hits)
+{
+	char text[64];
+	uint32_t i;
+
+	for (i = 0; i < n; i++) {
+		emit_table_cell(t, "%s", list);
+		emit_table_cell(t, "%s", prefix_format(&p[i].prefix, text, sizeof(text)));
+		emit_table_cell(t, "%d", p[i].line);
+		emit_table_cell(t, "%" PRIu64, hits[i]);
+	}
+}
+
+static int rules_table(const struct filter_conf *fc, const struct filter_stats *st, FILE *out)
+{
+	static const char *const head[] = { "LIST", "RULE", "LINE", "HITS" };
+	struct emit_table t;
+	uint32_t i;
+
+	emit_table_init(&t, 4, 0x8, head);
+	prefix_rows(&t, "deny", fc->deny, fc->n_deny, st->deny_hits);
+	prefix_rows(&t, "allow", fc->allow, fc->n_allow, st->allow_hits);
+	for (i = 0; i < fc->n_ports; i++) {
+		const struct filter_port_rule *p = &fc->ports[i];
+
+		emit_table_cell(&t, "ports");
+		emit_table_cell(&t, "%u-%u %s", p->lo, p->hi, config_verdict_name(p->verdict));
+		emit_table_cell(&t, "%d", p->line);
+		emit_table_cell(&t, "%" PRIu64, st->port_hits[i]);
+	}
+	return emit_table_print(&t, out);
+}
+
+static int filter_table(const struct filter_conf *fc, const struct filter_stats *st, FILE *out)
+{
+	struct emit_table t;
+	uint32_t i;
+	int ret;
+
+	emit_table_init(&t, 2, 0, NULL);
+	emit_table_cell(&t, "mode");
+	emit_table_cell(&t, "%s", config_filter_mode_name(fc->mode));
+	emit_table_cell(&t, "interfaces");
+	emit_table_cell_begin(&t, "", "", " ");
+	for (i = 0; i < fc->n_interfaces; i++)
+		emit_table_piece(&t, "%s", fc->interfaces[i]);
+	emit_table_cell_end(&t);
+	emit_table_cell(&t, "default");
+	emit_table_cell(&t, "%s", config_verdict_name(fc->default_verdict));
+	emit_table_cell(&t, "scope");
+	emit_table_cell(&t, "%s", config_scope_name(fc->scope));
+	emit_table_cell(&t, "rate");
+	if (fc->rate_pps)
+		emit_table_cell(&t, "%u pps, burst %u", fc->rate_pps, fc->rate_burst);
+	else
+		emit_table_cell(&t, "off");
+	emit_table_cell(&t, "rules");
+	emit_table_cell(&t, "%u deny, %u allow, %u ports", fc->n_deny, fc->n_allow, fc->n_ports);
+	ret = emit_table_print(&t, out);
+	if (ret)
+		return ret;
+	fputc('\n', out);
+	ret = view_filter_counters_table(out, st->counters);
+	if (ret || fc->n_deny + fc->n_allow + fc->n_ports == 0)
+		return ret;
+	fputc('\n', out);
+	return rules_table(fc, st, out);
+}
+
+static void prefix_json(struct emit_json *j, const char *key, const struct filter_prefix *p,
+			uint32_t n, const uint64_t *hits)
+{
+	char text[64];
+	uint32_t i;
+
+	emit_json_array(j, key);
+	for (i = 0; i < n; i++) {
+		emit_json_object(j, NULL);
+		emit_json_string(j, "prefix", prefix_format(&p[i].prefix, text, sizeof(text)));
+		emit_json_int(j, "line", p[i].line);
+		emit_json_uint(j, "hits", hits[i]);
+		emit_json_close(j);
+	}
+	emit_json_close(j);
+}
+
+static int filter_json(const struct filter_conf *fc, const struct filter_stats *st, FILE *out)
+{
+	struct emit_json j;
+	uint32_t i;
+
+	emit_json_init(&j, out);
+	emit_json_object(&j, NULL);
+	emit_json_string(&j, "mode", config_filter_mode_name(fc->mode));
+	emit_json_array(&j, "interfaces");
+	for (i = 0; i < fc->n_interfaces; i++)
+		emit_json_string(&j, NULL, fc->interfaces[i]);
+	emit_json_close(&j);
+	emit_json_string(&j, "default", config_verdict_name(fc->default_verdict));
+	emit_json_string(&j, "scope", config_scope_name(fc->scope));
+	emit_json_uint(&j, "rate_pps", fc->rate_pps);
+	emit_json_uint(&j, "rate_burst", fc->rate_burst);
+	emit_json_object(&j, "rules");
+	emit_json_uint(&j, "deny", fc->n_deny);
+	emit_json_uint(&j, "allow", fc->n_allow);
+	emit_json_uint(&j, "ports", fc->n_ports);
+	emit_json_close(&j);
+	view_filter_counters_json(&j, "counters", st->counters);
+	prefix_json(&j, "deny", fc->deny, fc->n_deny, st->deny_hits);
+	prefix_json(&j, "allow", fc->allow, fc->n_allow, st->allow_hits);
+	emit_json_array(&j, "ports");
+	for (i = 0; i < fc->n_ports; i++) {
+		const struct filter_port_rule *p = &fc->ports[i];
+
+		emit_json_object(&j, NULL);
+		emit_json_uint(&j, "from", p->lo);
+		emit_json_uint(&j, "to", p->hi);
+		emit_json_string(&j, "verdict", config_verdict_name(p->verdict));
+		emit_json_int(&j, "line", p->line);
+		emit_json_uint(&j, "hits", st->port_hits[i]);
+		emit_json_close(&j);
+	}
+	emit_json_close(&j);
+	emit_json_close(&j);
+	return emit_json_end(&j);
+}
+
+/* No filter: the mode says so, in the config's word. */
+static int filter_off(bool json, FILE *out)
+{
+	struct emit_json j;
+
+	if (!json) {
+		fprintf(out, "filter: %s\n", config_filter_mode_name(FILTER_MODE_OFF));
+		return ferror(out) ? -EIO : 0;
+	}
+	emit_json_init(&j, out);
+	emit_json_object(&j, NULL);
+	emit_json_string(&j, "mode", config_filter_mode_name(FILTER_MODE_OFF));
+	emit_json_close(&j);
+	return emit_json_end(&j);
+}
+
+int control_view_filter(const struct filter_conf *fc, const struct filter_stats *st, bool json,
+			FILE *out)
+{
+	if (!st)
+		return filter_off(json, out);
+	return json ? filter_json(fc, st, out) : filter_table(fc, st, out);
+}
+
+/* ---------------------------------------------------------------- reload */
+
+int control_view_reload(const char *config_path, bool json, FILE *out)
+{
+	struct emit_json j;
+
+	if (!json) {
+		fprintf(out, "reloaded %s\n", config_path);
+		return ferror(out) ? -EIO : 0;
+	}
+	emit_json_init(&j, out);
+	emit_json_object(&j, NULL);
+	emit_json_string(&j, "result", view_reload_json[VIEW_RELOAD_OK]);
+	emit_json_string(&j, "config", config_path);
+	emit_json_close(&j);
+	return emit_json_end(&j);
+}

@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: MIT */
+/* The answers of the control commands, rendered as aligned tables or as one JSON document
+ * (both documented in docs/ringrelayctl.8, and read by scripts: the bytes stay as they are).
+ * Pure: each function reads the data it is given and writes out; no lock, no syscall, so
+ * the tests feed data made by hand. Each returns 0, or -ENOMEM / -EIO when the answer could
+ * not be written whole (the caller then discards it). */
+#ifndef RINGRELAY_CONTROL_VIEW_H
+#define RINGRELAY_CONTROL_VIEW_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+struct config;
+struct filter_conf;
+struct filter_stats;
+struct session_info;
+struct snapshot;
+
+/* Sessions listed by runtime_sessions: n of the total that exist. */
+struct control_sessions {
+	const struct session_info *info; /* n */
+	uint32_t n;
+	uint32_t total;
+};
+
+/* Version, uptime, workers, relays and filter (s->cfg's), reloads. */
+int control_view_status(const struct snapshot *s, bool json, FILE *out);
+/* Counters per relay and worker with totals, drops, the filter's counters. */
+int control_view_stats(const struct snapshot *s, bool json, FILE *out);
+/* One row per session; relay names are cfg's. */
+int control_view_sessions(const struct control_sessions *ss, const struct config *cfg, bool json,
+			  FILE *out);
+/* The filter's settings, counters and rule hits; st NULL: the filter is off. */
+int control_view_filter(const struct filter_conf *fc, const struct filter_stats *st, bool json,
+			FILE *out);
+/* A reload that succeeded. */
+int control_view_reload(const char *config_path, bool json, FILE *out);
+
+#endif

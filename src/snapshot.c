@@ -1,0 +1,37 @@
+// SPDX-License-Identifier: MIT
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "snapshot.h"
+
+int snapshot_alloc(struct snapshot *s, uint32_t n_relays, uint32_t n_workers)
+{
+	size_t n = (size_t)n_relays * n_workers;
+	uint32_t w;
+
+	memset(s, 0, sizeof(*s));
+	s->relay_names = calloc(n_relays ? n_relays : 1, sizeof(*s->relay_names));
+	s->workers = calloc(n_workers ? n_workers : 1, sizeof(*s->workers));
+	/* The struct is cache-line aligned; malloc only promises 16 bytes. Its size is a
+	 * multiple of the alignment, as aligned_alloc wants. */
+	s->counters = aligned_alloc(_Alignof(struct relay_counters),
+				    (n ? n : 1) * sizeof(*s->counters));
+	if (!s->relay_names || !s->workers || !s->counters)
+		return -ENOMEM;
+	memset(s->counters, 0, (n ? n : 1) * sizeof(*s->counters));
+	s->n_relays = n_relays;
+	s->n_workers = n_workers;
+	for (w = 0; w < n_workers; w++)
+		s->workers[w].relays = s->counters + (size_t)w * n_relays;
+	return 0;
+}
+
+void snapshot_fini(struct snapshot *s)
+{
+	free(s->relay_names);
+	free(s->workers);
+	free(s->counters);
+	free(s->filter_counters);
+	memset(s, 0, sizeof(*s));
+}

@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: MIT */
+/* The daemon's state as plain data: what `ringrelayctl status` and `stats` and /metrics show.
+ * app_snapshot() fills one under the app lock (runtime_snapshot() the per-worker part); the
+ * formatters (metrics.c, control_view.c) only read it, so they are tested with data made by
+ * hand. Strings are borrowed from the config in force: use a snapshot under the lock it was
+ * taken under, then free it with snapshot_fini. */
+#ifndef RINGRELAY_SNAPSHOT_H
+#define RINGRELAY_SNAPSHOT_H
+
+#include <stdint.h>
+
+#include "counters.h"
+
+struct config;
+
+struct snapshot_worker {
+	uint32_t id;
+	int cpu;
+	double heartbeat_age;	       /* seconds since the loop last ran; NaN when it never did */
+	struct relay_counters *relays; /* n_relays, indexed like relay_names; values loaded */
+};
+
+struct snapshot {
+	const struct config *cfg;   /* in force (status shows its relays and filter) */
+	const char *version;
+	int pid;
+	double now;		    /* unix seconds when taken */
+	double start_time;	    /* unix seconds */
+	const char *config_path;    /* "" when unknown */
+	const char *backend;	    /* the I/O backend running: "io_uring", "mmsg" */
+	uint64_t reloads_ok;
+	uint64_t reloads_failed;
+	double last_reload_success; /* unix seconds; start_time before any reload */
+	const char *last_reload_error; /* "" after a good reload */
+	uint32_t n_relays;
+	const char **relay_names; /* n_relays: cfg's, in its order */
+	uint32_t n_workers;
+	struct snapshot_worker *workers; /* n_workers */
+	uint64_t *filter_counters; /* FILTER_CNT__MAX values; NULL when the filter is off */
+	struct relay_counters *counters; /* the block workers[].relays point into */
+};
+
+/* Zeroes *s and allocates the relay names, the workers and their (zeroed) counters.
+ * Returns 0 or -ENOMEM; release with snapshot_fini, also after a failure. */
+int snapshot_alloc(struct snapshot *s, uint32_t n_relays, uint32_t n_workers);
+/* Frees what snapshot_alloc allocated and filter_counters; zeroes *s. Idempotent. */
+void snapshot_fini(struct snapshot *s);
+
+#endif

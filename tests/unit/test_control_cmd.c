@@ -1,0 +1,214 @@
+// SPDX-License-Identifier: MIT
+/* The control protocol's commands against a daemon state with a config and no workers:
+ * request parsing and its error messages (as the daemon sent them before the command table,
+ * commit 721ee95), "ok" framing, each command reaching its view, and a failed reload being
+ * reported and counted. */
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "app.h"
+#include "control_cmd.h"
+
+#define USAGE                                                                                      \
+	"error: usage: status | stats | sessions [RELAY] | reload | filter, each optionally "     \
+	"followed by ' json'\n"
+#define UNKNOWN(c) "error: unknown command '" c "' (status, stats, sessions, reload, filter)\n"
+
+static const char conf[] =
+	"control_socket = \"/tmp/ringrelay-test-unused.sock\";\n"
+	"relays = (\n"
+	" { name = \"r1\"; listen = [ \"198.18.1.2:5000\" ];\n"
+	"   upstreams = [ \"198.18.2.2:9000\" ]; },\n"
+	" { name = \"r2\"; listen = [ \"[2001:2:1::2]:5000\" ];\n"
+	"   upstreams = [ \"[2001:2:2::2]:53\" ]; }\n"
+	");\n";
+
+static int setup(void **state)
+{
+	struct app *a = calloc(1, sizeof(*a));
+	char err[CONFIG_ERR_LEN];
+
+	if (!a || config_load_string(conf, "t.conf", &a->rt.cfg, err, sizeof(err)))
+		return -1;
+	pthread_mutex_init(&a->lock, NULL);
+	a->config_path = "/nonexistent/ringrelay-test.conf";
+	a->rt.backend = IO_BACKEND_MMSG;
+	a->start_time = a->last_reload_success = app_now();
+	*state = a;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct app *a = *state;
+
+	config_free(a->rt.cfg);
+	pthread_mutex_destroy(&a->lock);
+	free(a);
+	return 0;
+}
+
+/* The whole answer to line. */
+static char *run(struct app *a, const char *line)
+{
+	char buf[600], *text = NULL;
+	size_t len = 0;
+	FILE *out;
+
+	snprintf(buf, sizeof(buf), "%s", line);
+	out = open_memstream(&text, &len);
+	assert_non_null(out);
+	control_cmd_run(a, buf, out);
+	assert_int_equal(fclose(out), 0);
+	return text;
+}
+
+static void test_answers(void **state)
+{
+	static const struct {
+		const char *line;
+		const char *want; /* the whole answer */
+	} cases[] = {
+		/* requests that are not one */
+		{ "", USAGE },
+		{ "   \t\r\n", USAGE },
+		{ "a b c d", USAGE },
+		{ "sessions a b", USAGE },
+		{ "status json extra words", USAGE },
+		{ "bogus", UNKNOWN("bogus") },
+		{ "bogus json", UNKNOWN("bogus") },
+		{ "json", UNKNOWN("json") },
+		{ "STATUS", UNKNOWN("STATUS") },
+		{ "status extra", "error: status takes no argument\n" },
+		{ "status json json", "error: status takes no argument\n" },
+		{ "reload x", "error: reload takes no argument\n" },
+		{ "bogus extra", "error: bogus takes no argument\n" },
+		/* commands that answer from this state */
+		{ "filter", "ok\nfilter: off\n" },
+		{ "filter json", "ok\n{\"mode\": \"off\"}\n" },
+		{ "filter\tjson\r\n", "ok\n{\"mode\": \"off\"}\n" },
+		{ "sessions", "ok\nRELAY  CLIENT  LOCAL  UPSTREAM  WORKER  IDLE\n0 sessions\n" },
+		{ "sessions r2", "ok\nRELAY  CLIENT  LOCAL  UPSTREAM  WORKER  IDLE\n0 sessions\n" },
+		{ "sessions json", "ok\n{\"total\": 0, \"shown\": 0, \"sessions\": []}\n" },
+		{ "sessions nosuch", "error: no relay named 'nosuch'\n" },
+		{ "sessions nosuch json", "error: no relay named 'nosuch'\n" },
+		{ "stats",
+		  "ok\ntraffic\n"
+		  "RELAY  WORKER  CLIENT_IN  BYTES  UPSTREAM_OUT  BYTES  UPSTREAM_IN  BYTES  "
+		  "CLIENT_OUT  BYTES  SESSIONS  CREATED  EXPIRED\n"
+		  "r1     all             0      0             0      0            0      0  "
+		  "         0      0         0        0        0\n"
+		  "r2     all             0      0             0      0            0      0  "
+		  "         0      0         0        0        0\n"
+		  "\ndrops\n"
+		  "RELAY  WORKER  TRUNCATED  SESSION_TABLE_FULL  BUFFER_RING_EMPTY  SEND_ERROR  "
+		  "UPSTREAM_UNREACHABLE  SOCKET_RECEIVE_OVERFLOW  SESSION_SOCKET_ERROR\n"
+		  "r1     all             0                   0                  0           0  "
+		  "                   0                        0                     0\n"
+		  "r2     all             0                   0                  0           0  "
+		  "                   0                        0                     0\n" },
+	};
+	struct app *a = *state;
+	size_t i;
+	char *text;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		text = run(a, cases[i].line);
+		if (strcmp(text, cases[i].want))
+			fail_msg("'%s': got\n%s\nwant\n%s", cases[i].line, text, cases[i].want);
+		free(text);
+	}
+}
+
+static void test_status(void **state)
+{
+	struct app *a = *state;
+	char want[64], *text;
+
+	text = run(a, "status");
+	assert_memory_equal(text, "ok\nversion    ", 14);
+	snprintf(want, sizeof(want), "\npid        %d\n", (int)getpid());
+	assert_non_null(strstr(text, want));
+	assert_non_null(strstr(text, "\nconfig     /nonexistent/ringrelay-test.conf\n"));
+	assert_non_null(strstr(text, "\nbackend    mmsg\n"));
+	assert_non_null(strstr(text, "\nfilter     off\n"));
+	assert_non_null(strstr(text, "\nWORKER  CPU  HEARTBEAT_AGE\n\nRELAY"));
+	free(text);
+
+	text = run(a, "status json");
+	snprintf(want, sizeof(want), "\"pid\": %d, ", (int)getpid());
+	assert_non_null(strstr(text, want));
+	assert_non_null(strstr(text, "\"workers\": [], \"relays\": [{\"name\": \"r1\""));
+	assert_non_null(strstr(text, "\"last_result\": \"none\""));
+	assert_string_equal(text + strlen(text) - 4, "\"}}\n");
+	free(text);
+}
+
+/* The config file does not exist: the reload fails with the reason, the old config stays,
+ * and status says so. */
+static void test_failed_reload(void **state)
+{
+	struct app *a = *state;
+	struct config *before = a->rt.cfg;
+	char *text;
+
+	text = run(a, "reload");
+	assert_memory_equal(text, "error: /nonexistent/ringrelay-test.conf", 39);
+	assert_ptr_equal(strchr(text, '\n'), text + strlen(text) - 1); /* one line */
+	free(text);
+	text = run(a, "reload json");
+	assert_memory_equal(text, "error: ", 7);
+	free(text);
+	assert_ptr_equal(a->rt.cfg, before);
+	assert_int_equal(a->reloads_failed, 2);
+	assert_int_equal(a->reloads_ok, 0);
+
+	text = run(a, "status json");
+	assert_non_null(strstr(text, "\"reloads\": {\"success\": 0, \"failure\": 2, "));
+	assert_non_null(strstr(text, "\"last_result\": \"failure\", \"last_error\": "
+				     "\"/nonexistent/ringrelay-test.conf"));
+	free(text);
+	text = run(a, "status");
+	assert_non_null(strstr(text, "\nreloads    0 succeeded, 2 failed; last: failed: "
+				     "/nonexistent/ringrelay-test.conf"));
+	free(text);
+}
+
+/* The longest line the transport passes (512 bytes) is parsed like any other; a message
+ * quoting it is cut to CONFIG_ERR_LEN, never overflows. */
+static void test_long_argument(void **state)
+{
+	struct app *a = *state;
+	char line[512], msg[600], want[CONFIG_ERR_LEN + 16], *text;
+
+	memset(line, 'x', sizeof(line));
+	memcpy(line, "sessions ", 9);
+	line[sizeof(line) - 1] = '\0';
+	snprintf(msg, sizeof(msg), "no relay named '%s'", line + 9);
+	snprintf(want, sizeof(want), "error: %.*s\n", CONFIG_ERR_LEN - 1, msg);
+	text = run(a, line);
+	assert_string_equal(text, want);
+	free(text);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_answers, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_status, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_failed_reload, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_long_argument, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,576 @@
+// SPDX-License-Identifier: MIT
+/* The control answers, rendered from data made by hand: status, stats, sessions, filter and
+ * reload, as tables and as JSON. The expected texts were produced by the control code before
+ * it was split into commands, views and emitters (commit 721ee95) from this same data, so
+ * they pin the bytes ringrelayctl prints and scripts parse. */
+#include <errno.h>
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "config.h"
+#include "control_view.h"
+#include "filter.h"
+#include "snapshot.h"
+#include "worker.h"
+
+static const char conf[] =
+	"workers = 2;\n"
+	"control_socket = \"/tmp/x.sock\";\n"
+	"relays = (\n"
+	" { name = \"dns\"; listen = [ \"198.18.1.2:5000\", \"[2001:2:1::2]:5000\" ];\n"
+	"   upstreams = [ \"198.18.2.2:9000\", \"198.18.2.3:9001 weight=3\" ];\n"
+	"   balance = \"maglev\"; session_timeout = 12.5; max_sessions = 100; },\n"
+	" { name = \"m6.long-relay_name\"; mode = \"mirror\";"
+	" listen = [ \"[2001:2:1::2]:5353\" ];\n"
+	"   upstreams = [ \"[2001:2:2::2]:53\" ]; }\n"
+	");\n"
+	"filter = { interfaces = [ \"eth0\", \"veth1\" ]; mode = \"tc\"; default = \"deny\";\n"
+	"  scope = \"udp\";\n"
+	"  deny = [ \"198.18.1.8/29\", \"2001:2:9::/48\" ]; allow = [ \"198.18.0.0/15\" ];\n"
+	"  ports = ( { ports = \"53\"; verdict = \"allow\"; },\n"
+	"            { ports = \"1000-2000\"; verdict = \"deny\"; } );\n"
+	"  rate_limit = { pps = 1000; burst = 50; }; };\n";
+
+static const char *const relay_names[] = { "dns", "m6.long-relay_name" };
+
+struct fixture {
+	struct config *cfg;
+	struct snapshot s;
+	uint64_t filter_counters[FILTER_CNT__MAX];
+	struct filter_stats st;
+	struct session_info info[3];
+	struct control_sessions ss;
+	char *text;
+	size_t len;
+};
+
+static struct session_info session(uint32_t relay, uint32_t worker, const char *client,
+				   const char *local, const char *upstream, uint64_t idle_ms)
+{
+	struct session_info si = { .relay = relay, .worker = worker, .idle_ms = idle_ms };
+	const char *why;
+
+	assert_int_equal(addr_parse(client, &si.client, &why), 0);
+	assert_int_equal(addr_parse(local, &si.local, &why), 0);
+	assert_int_equal(addr_parse(upstream, &si.upstream, &why), 0);
+	return si;
+}
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	char err[CONFIG_ERR_LEN];
+	struct snapshot *s;
+	uint32_t w;
+	int d;
+
+	if (!f || config_load_string(conf, "h.conf", &f->cfg, err, sizeof(err)))
+		return -1;
+	s = &f->s;
+	if (snapshot_alloc(s, 2, 2))
+		return -1;
+	s->cfg = f->cfg;
+	s->version = "h-1.0";
+	s->pid = 4242;
+	s->now = 1763787300.25;
+	s->start_time = 1763787000.5;
+	s->config_path = "/etc/ringrelay/ringrelay.conf";
+	s->backend = "io_uring";
+	s->last_reload_success = 1763787200.125;
+	s->last_reload_error = "";
+	s->relay_names[0] = relay_names[0];
+	s->relay_names[1] = relay_names[1];
+	for (w = 0; w < 2; w++) {
+		struct relay_counters *c0 = &s->workers[w].relays[0];
+		struct relay_counters *c1 = &s->workers[w].relays[1];
+
+		s->workers[w].id = w;
+		s->workers[w].cpu = (int)w * 3 + 1;
+		c0->rx_pkts = 10 + w;
+		c0->rx_bytes = 1000 + w;
+		c0->tx_pkts = 9;
+		c0->tx_bytes = 900;
+		c0->reply_rx_pkts = 8;
+		c0->reply_rx_bytes = 800 * (w + 1);
+		c0->reply_tx_pkts = 7;
+		c0->reply_tx_bytes = 18446744073709551000ull / 2;
+		for (d = 0; d < DROP__MAX; d++)
+			c0->drops[d] = (uint64_t)d * (w + 1);
+		c0->sessions_active = 2;
+		c0->sessions_created = 5;
+		c0->sessions_expired = 3;
+		c1->rx_pkts = 123456789012ull;
+		c1->drops[DROP_TRUNCATED] = 77;
+		c1->sessions_active = 1;
+	}
+	s->workers[0].heartbeat_age = 0.25;
+	s->workers[1].heartbeat_age = NAN;
+	for (d = 0; d < FILTER_CNT__MAX; d++)
+		f->filter_counters[d] = f->st.counters[d] = (uint64_t)d * 1000 + 7;
+	s->filter_counters = f->filter_counters;
+	f->st.deny_hits[0] = 4;
+	f->st.deny_hits[1] = 123456789;
+	f->st.allow_hits[0] = 2;
+	f->st.port_hits[0] = 9;
+	f->info[0] = session(0, 0, "198.18.1.1:41000", "198.18.1.2:5000", "198.18.2.2:9000", 1234);
+	f->info[1] = session(0, 1, "198.18.1.1:41001", "198.18.1.2:5000", "198.18.2.3:9001",
+			     29999);
+	f->info[2] = session(1, 1, "[2001:2:1::1]:41002", "[2001:2:1::2]:5353", "[2001:2:2::2]:53",
+			     5);
+	f->ss = (struct control_sessions){ .info = f->info, .n = 3, .total = 3 };
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	f->s.filter_counters = NULL; /* the fixture's own array */
+	snapshot_fini(&f->s);
+	config_free(f->cfg);
+	free(f->text);
+	free(f);
+	return 0;
+}
+
+/* Parts that several answers share. */
+#define STATUS_HEAD \
+	"version    h-1.0\n" \
+	"pid        4242\n" \
+	"uptime     300 s\n" \
+	"config     /etc/ringrelay/ringrelay.conf\n" \
+	"backend    io_uring\n" \
+	"filter     tc on eth0, veth1\n"
+
+#define STATUS_WORKERS \
+	"WORKER  CPU  HEARTBEAT_AGE\n" \
+	"     0    1        0.250 s\n" \
+	"     1    4          never\n"
+
+#define STATUS_RELAYS \
+	"RELAY               MODE     BALANCE  LISTEN                              UPSTREAMS" \
+	"\n" \
+	"dns                 forward  maglev   198.18.1.2:5000 [2001:2:1::2]:5000  " \
+	"198.18.2.2:9000 198.18.2.3:9001 weight=3\n" \
+	"m6.long-relay_name  mirror   rr       [2001:2:1::2]:5353                  " \
+	"[2001:2:2::2]:53\n"
+
+#define STATUS_JSON \
+	"{\"version\": \"h-1.0\", \"pid\": 4242, \"start_time\": 1763787000.500, " \
+	"\"uptime_seconds\": 299.750, \"config\": \"/etc/ringrelay/ringrelay.conf\", " \
+	"\"backend\": \"io_uring\", \"workers\": [{\"id\": 0, \"cpu\": 1, " \
+	"\"heartbeat_age_seconds\": 0.250}, {\"id\": 1, \"cpu\": 4, " \
+	"\"heartbeat_age_seconds\": null}], \"relays\": [{\"name\": \"dns\", " \
+	"\"mode\": \"forward\", \"balance\": \"maglev\", \"session_timeout\": 12.500, " \
+	"\"max_sessions\": 100, \"listen\": [\"198.18.1.2:5000\", \"[2001:2:1::2]:5000\"], " \
+	"\"upstreams\": [{\"address\": \"198.18.2.2:9000\", \"weight\": 1}, " \
+	"{\"address\": \"198.18.2.3:9001\", \"weight\": 3}]}, " \
+	"{\"name\": \"m6.long-relay_name\", \"mode\": \"mirror\", \"balance\": \"rr\", " \
+	"\"session_timeout\": 30.000, \"max_sessions\": 4096, " \
+	"\"listen\": [\"[2001:2:1::2]:5353\"], " \
+	"\"upstreams\": [{\"address\": \"[2001:2:2::2]:53\", \"weight\": 1}]}], " \
+	"\"filter\": {\"mode\": \"tc\", \"interfaces\": [\"eth0\", \"veth1\"]}, "
+
+#define STATS_TABLES \
+	"traffic\n" \
+	"RELAY               WORKER     CLIENT_IN  BYTES  UPSTREAM_OUT  BYTES  UPSTREAM_IN  " \
+	"BYTES  CLIENT_OUT                 BYTES  SESSIONS  CREATED  EXPIRED\n" \
+	"dns                 0                 10   1000             9    900            " \
+	"8    800           7   9223372036854775500         2        5        3\n" \
+	"dns                 1                 11   1001             9    900            8   " \
+	"1600           7   9223372036854775500         2        5        3\n" \
+	"dns                 all               21   2001            18   1800           16   " \
+	"2400          14  18446744073709551000         4       10        6\n" \
+	"m6.long-relay_name  0       123456789012      0             0      0            " \
+	"0      0           0                     0         1        0        0\n" \
+	"m6.long-relay_name  1       123456789012      0             0      0            " \
+	"0      0           0                     0         1        0        0\n" \
+	"m6.long-relay_name  all     246913578024      0             0      0            " \
+	"0      0           0                     0         2        0        0\n" \
+	"\n" \
+	"drops\n" \
+	"RELAY               WORKER  TRUNCATED  SESSION_TABLE_FULL  BUFFER_RING_EMPTY  " \
+	"SEND_ERROR  UPSTREAM_UNREACHABLE  SOCKET_RECEIVE_OVERFLOW  SESSION_SOCKET_ERROR\n" \
+	"dns                 0               0                   1                  " \
+	"2           3                     4                        5                     6\n" \
+	"dns                 1               0                   2                  " \
+	"4           6                     8                       10                    12\n" \
+	"dns                 all             0                   3                  " \
+	"6           9                    12                       15                    18\n" \
+	"m6.long-relay_name  0              77                   0                  " \
+	"0           0                     0                        0                     0\n" \
+	"m6.long-relay_name  1              77                   0                  " \
+	"0           0                     0                        0                     0\n" \
+	"m6.long-relay_name  all           154                   0                  " \
+	"0           0                     0                        0                     0\n"
+
+#define FILTER_COUNTERS \
+	"COUNTER              PACKETS\n" \
+	"pass_not_ip                7\n" \
+	"pass_not_udp            1007\n" \
+	"pass_out_of_scope       2007\n" \
+	"pass_unparsed           3007\n" \
+	"pass_fragment           4007\n" \
+	"allow                   5007\n" \
+	"drop_prefix             6007\n" \
+	"drop_default            7007\n" \
+	"drop_port               8007\n" \
+	"drop_not_relay_port     9007\n" \
+	"drop_rate              10007\n" \
+	"drop_malformed         11007\n" \
+	"drop_fragment          12007\n" \
+	"drop_ext_headers       13007\n"
+
+static const char want_status_none[] =
+	STATUS_HEAD
+	"reloads    0 succeeded, 0 failed; last: none\n"
+	"\n"
+	STATUS_WORKERS
+	"\n"
+	STATUS_RELAYS;
+
+static const char want_status_none_json[] =
+	STATUS_JSON
+	"\"reloads\": {\"success\": 0, \"failure\": 0, "
+	"\"last_success_time\": 1763787200.125, \"last_result\": \"none\", "
+	"\"last_error\": \"\"}}\n";
+
+static const char want_stats[] =
+	STATS_TABLES
+	"\n"
+	"filter\n"
+	FILTER_COUNTERS;
+
+static const char want_stats_json[] =
+	"{\"relays\": [{\"name\": \"dns\", \"total\": {\"rx_pkts\": 21, \"rx_bytes\": 2001, "
+	"\"tx_pkts\": 18, \"tx_bytes\": 1800, \"reply_rx_pkts\": 16, "
+	"\"reply_rx_bytes\": 2400, \"reply_tx_pkts\": 14, "
+	"\"reply_tx_bytes\": 18446744073709551000, \"drops\": {\"truncated\": 0, "
+	"\"session_table_full\": 3, \"buffer_ring_empty\": 6, \"send_error\": 9, "
+	"\"upstream_unreachable\": 12, \"socket_receive_overflow\": 15, "
+	"\"session_socket_error\": 18}, \"sessions_active\": 4, \"sessions_created\": 10, "
+	"\"sessions_expired\": 6}, \"workers\": [{\"worker\": 0, \"rx_pkts\": 10, "
+	"\"rx_bytes\": 1000, \"tx_pkts\": 9, \"tx_bytes\": 900, \"reply_rx_pkts\": 8, "
+	"\"reply_rx_bytes\": 800, \"reply_tx_pkts\": 7, "
+	"\"reply_tx_bytes\": 9223372036854775500, \"drops\": {\"truncated\": 0, "
+	"\"session_table_full\": 1, \"buffer_ring_empty\": 2, \"send_error\": 3, "
+	"\"upstream_unreachable\": 4, \"socket_receive_overflow\": 5, "
+	"\"session_socket_error\": 6}, \"sessions_active\": 2, \"sessions_created\": 5, "
+	"\"sessions_expired\": 3}, {\"worker\": 1, \"rx_pkts\": 11, \"rx_bytes\": 1001, "
+	"\"tx_pkts\": 9, \"tx_bytes\": 900, \"reply_rx_pkts\": 8, \"reply_rx_bytes\": 1600, "
+	"\"reply_tx_pkts\": 7, \"reply_tx_bytes\": 9223372036854775500, "
+	"\"drops\": {\"truncated\": 0, \"session_table_full\": 2, \"buffer_ring_empty\": 4, "
+	"\"send_error\": 6, \"upstream_unreachable\": 8, \"socket_receive_overflow\": 10, "
+	"\"session_socket_error\": 12}, \"sessions_active\": 2, \"sessions_created\": 5, "
+	"\"sessions_expired\": 3}]}, {\"name\": \"m6.long-relay_name\", "
+	"\"total\": {\"rx_pkts\": 246913578024, \"rx_bytes\": 0, \"tx_pkts\": 0, "
+	"\"tx_bytes\": 0, \"reply_rx_pkts\": 0, \"reply_rx_bytes\": 0, \"reply_tx_pkts\": 0, "
+	"\"reply_tx_bytes\": 0, \"drops\": {\"truncated\": 154, \"session_table_full\": 0, "
+	"\"buffer_ring_empty\": 0, \"send_error\": 0, \"upstream_unreachable\": 0, "
+	"\"socket_receive_overflow\": 0, \"session_socket_error\": 0}, "
+	"\"sessions_active\": 2, \"sessions_created\": 0, \"sessions_expired\": 0}, "
+	"\"workers\": [{\"worker\": 0, \"rx_pkts\": 123456789012, \"rx_bytes\": 0, "
+	"\"tx_pkts\": 0, \"tx_bytes\": 0, \"reply_rx_pkts\": 0, \"reply_rx_bytes\": 0, "
+	"\"reply_tx_pkts\": 0, \"reply_tx_bytes\": 0, \"drops\": {\"truncated\": 77, "
+	"\"session_table_full\": 0, \"buffer_ring_empty\": 0, \"send_error\": 0, "
+	"\"upstream_unreachable\": 0, \"socket_receive_overflow\": 0, "
+	"\"session_socket_error\": 0}, \"sessions_active\": 1, \"sessions_created\": 0, "
+	"\"sessions_expired\": 0}, {\"worker\": 1, \"rx_pkts\": 123456789012, "
+	"\"rx_bytes\": 0, \"tx_pkts\": 0, \"tx_bytes\": 0, \"reply_rx_pkts\": 0, "
+	"\"reply_rx_bytes\": 0, \"reply_tx_pkts\": 0, \"reply_tx_bytes\": 0, "
+	"\"drops\": {\"truncated\": 77, \"session_table_full\": 0, \"buffer_ring_empty\": 0, "
+	"\"send_error\": 0, \"upstream_unreachable\": 0, \"socket_receive_overflow\": 0, "
+	"\"session_socket_error\": 0}, \"sessions_active\": 1, \"sessions_created\": 0, "
+	"\"sessions_expired\": 0}]}], \"filter\": {\"pass_not_ip\": 7, "
+	"\"pass_not_udp\": 1007, \"pass_out_of_scope\": 2007, \"pass_unparsed\": 3007, "
+	"\"pass_fragment\": 4007, \"allow\": 5007, \"drop_prefix\": 6007, "
+	"\"drop_default\": 7007, \"drop_port\": 8007, \"drop_not_relay_port\": 9007, "
+	"\"drop_rate\": 10007, \"drop_malformed\": 11007, \"drop_fragment\": 12007, "
+	"\"drop_ext_headers\": 13007}}\n";
+
+static const char want_sessions[] =
+	"RELAY               CLIENT               LOCAL               UPSTREAM          "
+	"WORKER    IDLE\n"
+	"dns                 198.18.1.1:41000     198.18.1.2:5000     198.18.2.2:9000        "
+	"0   1.2 s\n"
+	"dns                 198.18.1.1:41001     198.18.1.2:5000     198.18.2.3:9001        "
+	"1  30.0 s\n"
+	"m6.long-relay_name  [2001:2:1::1]:41002  [2001:2:1::2]:5353  [2001:2:2::2]:53       "
+	"1   0.0 s\n"
+	"3 sessions\n";
+
+static const char want_sessions_json[] =
+	"{\"total\": 3, \"shown\": 3, \"sessions\": [\n"
+	" {\"relay\": \"dns\", \"worker\": 0, \"client\": \"198.18.1.1:41000\", "
+	"\"local\": \"198.18.1.2:5000\", \"upstream\": \"198.18.2.2:9000\", "
+	"\"idle_seconds\": 1.234},\n"
+	" {\"relay\": \"dns\", \"worker\": 1, \"client\": \"198.18.1.1:41001\", "
+	"\"local\": \"198.18.1.2:5000\", \"upstream\": \"198.18.2.3:9001\", "
+	"\"idle_seconds\": 29.999},\n"
+	" {\"relay\": \"m6.long-relay_name\", \"worker\": 1, "
+	"\"client\": \"[2001:2:1::1]:41002\", \"local\": \"[2001:2:1::2]:5353\", "
+	"\"upstream\": \"[2001:2:2::2]:53\", \"idle_seconds\": 0.005}]}\n";
+
+static const char want_sessions_m6[] =
+	"RELAY               CLIENT               LOCAL               UPSTREAM          "
+	"WORKER   IDLE\n"
+	"m6.long-relay_name  [2001:2:1::1]:41002  [2001:2:1::2]:5353  [2001:2:2::2]:53       "
+	"1  0.0 s\n"
+	"4 sessions, showing the first 1\n";
+
+static const char want_sessions_m6_json[] =
+	"{\"total\": 4, \"shown\": 1, \"sessions\": [\n"
+	" {\"relay\": \"m6.long-relay_name\", \"worker\": 1, "
+	"\"client\": \"[2001:2:1::1]:41002\", \"local\": \"[2001:2:1::2]:5353\", "
+	"\"upstream\": \"[2001:2:2::2]:53\", \"idle_seconds\": 0.005}]}\n";
+
+static const char want_filter[] =
+	"mode        tc\n"
+	"interfaces  eth0 veth1\n"
+	"default     deny\n"
+	"scope       udp\n"
+	"rate        1000 pps, burst 50\n"
+	"rules       2 deny, 1 allow, 2 ports\n"
+	"\n"
+	FILTER_COUNTERS
+	"\n"
+	"LIST   RULE            LINE       HITS\n"
+	"deny   198.18.1.8/29   12            4\n"
+	"deny   2001:2:9::/48   12    123456789\n"
+	"allow  198.18.0.0/15   12            2\n"
+	"ports  53-53 allow     13            9\n"
+	"ports  1000-2000 deny  14            0\n";
+
+static const char want_filter_json[] =
+	"{\"mode\": \"tc\", \"interfaces\": [\"eth0\", \"veth1\"], \"default\": \"deny\", "
+	"\"scope\": \"udp\", \"rate_pps\": 1000, \"rate_burst\": 50, "
+	"\"rules\": {\"deny\": 2, \"allow\": 1, \"ports\": 2}, "
+	"\"counters\": {\"pass_not_ip\": 7, \"pass_not_udp\": 1007, "
+	"\"pass_out_of_scope\": 2007, \"pass_unparsed\": 3007, \"pass_fragment\": 4007, "
+	"\"allow\": 5007, \"drop_prefix\": 6007, \"drop_default\": 7007, "
+	"\"drop_port\": 8007, \"drop_not_relay_port\": 9007, \"drop_rate\": 10007, "
+	"\"drop_malformed\": 11007, \"drop_fragment\": 12007, \"drop_ext_headers\": 13007}, "
+	"\"deny\": [{\"prefix\": \"198.18.1.8/29\", \"line\": 12, \"hits\": 4}, "
+	"{\"prefix\": \"2001:2:9::/48\", \"line\": 12, \"hits\": 123456789}], "
+	"\"allow\": [{\"prefix\": \"198.18.0.0/15\", \"line\": 12, \"hits\": 2}], "
+	"\"ports\": [{\"from\": 53, \"to\": 53, \"verdict\": \"allow\", \"line\": 13, "
+	"\"hits\": 9}, {\"from\": 1000, \"to\": 2000, \"verdict\": \"deny\", \"line\": 14, "
+	"\"hits\": 0}]}\n";
+
+static const char want_reload[] =
+	"reloaded /etc/ringrelay/ringrelay.conf\n";
+
+static const char want_reload_json[] =
+	"{\"result\": \"success\", \"config\": \"/etc/ringrelay/ringrelay.conf\"}\n";
+
+static const char want_status_failed[] =
+	STATUS_HEAD
+	"reloads    3 succeeded, "
+	"1 failed; last: failed: x.conf:3: io_backend: \"bogus\\\" \x01 is not caf\xc3\xa9"
+	"\n"
+	"\n"
+	STATUS_WORKERS
+	"\n"
+	STATUS_RELAYS;
+
+static const char want_status_failed_json[] =
+	STATUS_JSON
+	"\"reloads\": {\"success\": 3, \"failure\": 1, "
+	"\"last_success_time\": 1763787200.125, \"last_result\": \"failure\", "
+	"\"last_error\": \"x.conf:3: io_backend: \\\"bogus\\\\\\\" \\u0001 is not caf\xc3\xa9\"}}"
+	"\n";
+
+static const char want_filter_off[] =
+	"filter: off\n";
+
+static const char want_filter_off_json[] =
+	"{\"mode\": \"off\"}\n";
+
+static const char want_stats_nofilter[] =
+	STATS_TABLES;
+
+static const char want_status_noworkers[] =
+	"version    h-1.0\n"
+	"pid        4242\n"
+	"uptime     300 s\n"
+	"config     \n"
+	"backend    io_uring\n"
+	"filter     tc on eth0, veth1\n"
+	"reloads    3 succeeded, 1 failed; last: succeeded\n"
+	"\n"
+	"WORKER  CPU  HEARTBEAT_AGE\n"
+	"\n"
+	STATUS_RELAYS;
+
+static const char want_stats_noworkers[] =
+	"traffic\n"
+	"RELAY               WORKER  CLIENT_IN  BYTES  UPSTREAM_OUT  BYTES  UPSTREAM_IN  "
+	"BYTES  CLIENT_OUT  BYTES  SESSIONS  CREATED  EXPIRED\n"
+	"dns                 all             0      0             0      0            0      "
+	"0           0      0         0        0        0\n"
+	"m6.long-relay_name  all             0      0             0      0            0      "
+	"0           0      0         0        0        0\n"
+	"\n"
+	"drops\n"
+	"RELAY               WORKER  TRUNCATED  SESSION_TABLE_FULL  BUFFER_RING_EMPTY  "
+	"SEND_ERROR  UPSTREAM_UNREACHABLE  SOCKET_RECEIVE_OVERFLOW  SESSION_SOCKET_ERROR\n"
+	"dns                 all             0                   0                  "
+	"0           0                     0                        0                     0\n"
+	"m6.long-relay_name  all             0                   0                  "
+	"0           0                     0                        0                     0\n";
+
+/* Which answer to render from the fixture, after which change to it. */
+enum view_case {
+	VIEW_STATUS,
+	VIEW_STATUS_FAILED,  /* reloads: 3 good, then a failure with a message to escape */
+	VIEW_STATUS_NO_WORKERS, /* and no config path */
+	VIEW_STATS,
+	VIEW_STATS_NO_FILTER,
+	VIEW_STATS_NO_WORKERS,
+	VIEW_SESSIONS,
+	VIEW_SESSIONS_SOME,	/* 1 shown of 4 */
+	VIEW_FILTER,
+	VIEW_FILTER_OFF,
+	VIEW_RELOAD,
+};
+
+static const struct {
+	const char *name;
+	enum view_case what;
+	bool json;
+	const char *want;
+} cases[] = {
+	{ "status", VIEW_STATUS, false, want_status_none },
+	{ "status json", VIEW_STATUS, true, want_status_none_json },
+	{ "status after a failed reload", VIEW_STATUS_FAILED, false, want_status_failed },
+	{ "status json after a failed reload", VIEW_STATUS_FAILED, true, want_status_failed_json },
+	{ "status, no worker started", VIEW_STATUS_NO_WORKERS, false, want_status_noworkers },
+	{ "stats", VIEW_STATS, false, want_stats },
+	{ "stats json", VIEW_STATS, true, want_stats_json },
+	{ "stats, filter off", VIEW_STATS_NO_FILTER, false, want_stats_nofilter },
+	{ "stats, no worker started", VIEW_STATS_NO_WORKERS, false, want_stats_noworkers },
+	{ "sessions", VIEW_SESSIONS, false, want_sessions },
+	{ "sessions json", VIEW_SESSIONS, true, want_sessions_json },
+	{ "sessions, 1 of 4 shown", VIEW_SESSIONS_SOME, false, want_sessions_m6 },
+	{ "sessions json, 1 of 4 shown", VIEW_SESSIONS_SOME, true, want_sessions_m6_json },
+	{ "filter", VIEW_FILTER, false, want_filter },
+	{ "filter json", VIEW_FILTER, true, want_filter_json },
+	{ "filter off", VIEW_FILTER_OFF, false, want_filter_off },
+	{ "filter off json", VIEW_FILTER_OFF, true, want_filter_off_json },
+	{ "reload", VIEW_RELOAD, false, want_reload },
+	{ "reload json", VIEW_RELOAD, true, want_reload_json },
+};
+
+static int render(struct fixture *f, enum view_case what, bool json, FILE *out)
+{
+	struct control_sessions some = { .info = &f->info[2], .n = 1, .total = 4 };
+
+	switch (what) {
+	case VIEW_STATUS_FAILED:
+		f->s.reloads_ok = 3;
+		f->s.reloads_failed = 1;
+		f->s.last_reload_error =
+			"x.conf:3: io_backend: \"bogus\\\" \x01 is not caf\xc3\xa9";
+		/* fall through */
+	case VIEW_STATUS:
+		return control_view_status(&f->s, json, out);
+	case VIEW_STATUS_NO_WORKERS:
+		f->s.n_workers = 0;
+		f->s.config_path = "";
+		f->s.reloads_ok = 3;
+		f->s.reloads_failed = 1;
+		return control_view_status(&f->s, json, out);
+	case VIEW_STATS_NO_FILTER:
+		f->s.filter_counters = NULL;
+		/* fall through */
+	case VIEW_STATS:
+		return control_view_stats(&f->s, json, out);
+	case VIEW_STATS_NO_WORKERS:
+		f->s.n_workers = 0;
+		f->s.filter_counters = NULL;
+		return control_view_stats(&f->s, json, out);
+	case VIEW_SESSIONS:
+		return control_view_sessions(&f->ss, f->cfg, json, out);
+	case VIEW_SESSIONS_SOME:
+		return control_view_sessions(&some, f->cfg, json, out);
+	case VIEW_FILTER:
+		return control_view_filter(&f->cfg->filter, &f->st, json, out);
+	case VIEW_FILTER_OFF:
+		return control_view_filter(&f->cfg->filter, NULL, json, out);
+	case VIEW_RELOAD:
+		return control_view_reload("/etc/ringrelay/ringrelay.conf", json, out);
+	}
+	return -EINVAL;
+}
+
+static void test_answers(void **state)
+{
+	struct fixture *f;
+	size_t i;
+	FILE *out;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		assert_int_equal(setup(state), 0);
+		f = *state;
+		out = open_memstream(&f->text, &f->len);
+		assert_non_null(out);
+		assert_int_equal(render(f, cases[i].what, cases[i].json, out), 0);
+		assert_int_equal(fclose(out), 0);
+		if (strcmp(f->text, cases[i].want))
+			fail_msg("%s: got\n%s\nwant\n%s", cases[i].name, f->text, cases[i].want);
+		teardown(state);
+	}
+}
+
+/* A session of a relay the config no longer has: "?" in the table, "" in JSON. */
+static void test_session_of_unknown_relay(void **state)
+{
+	struct fixture *f = *state;
+	struct control_sessions ss = { .info = f->info, .n = 1, .total = 1 };
+	FILE *out;
+
+	f->info[0].relay = 7;
+	out = open_memstream(&f->text, &f->len);
+	assert_non_null(out);
+	assert_int_equal(control_view_sessions(&ss, f->cfg, false, out), 0);
+	assert_int_equal(control_view_sessions(&ss, f->cfg, true, out), 0);
+	assert_int_equal(fclose(out), 0);
+	assert_non_null(strstr(f->text, "\n?      198.18.1.1:41000"));
+	assert_non_null(strstr(f->text, "{\"relay\": \"\", \"worker\": 0"));
+}
+
+/* A stream that fails is reported, not silently cut short. */
+static void test_write_error(void **state)
+{
+	struct fixture *f = *state;
+	FILE *out = fopen("/dev/full", "w");
+
+	if (!out)
+		skip();
+	setvbuf(out, NULL, _IONBF, 0);
+	assert_int_equal(control_view_stats(&f->s, false, out), -EIO);
+	clearerr(out);
+	assert_int_equal(control_view_status(&f->s, true, out), -EIO);
+	fclose(out);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_answers),
+		cmocka_unit_test_setup_teardown(test_session_of_unknown_relay, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_write_error, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
