@@ -87,6 +87,7 @@ const char *filter_counter_name(enum filter_counter c)
 	    [FILTER_CNT_DROP_MALFORMED] = "drop_malformed",
 	    [FILTER_CNT_DROP_FRAGMENT] = "drop_fragment",
 	    [FILTER_CNT_DROP_EXT_HEADERS] = "drop_ext_headers",
+	    [FILTER_CNT_DROP_UNPARSED] = "drop_unparsed",
 	};
 
 	if ((unsigned int)c >= FILTER_CNT__MAX || !names[c])
@@ -105,6 +106,16 @@ static void filter_mask(uint8_t mask[16], unsigned int bits)
 					      : (uint8_t)(0xff << (8 - bits % 8));
 }
 
+/* The verdict for frames the program cannot read through to a UDP header (docs/filter.md,
+ * "unparsed"). The one place filter.c reads it: until the config parser has an `unparsed`
+ * setting ("drop" | "pass", default "drop"), this is the default. Wired, it becomes
+ * `return fc->unparsed;`. */
+static enum filter_verdict filter_unparsed_verdict(const struct filter_conf *fc)
+{
+	(void)fc;
+	return FILTER_VERDICT_DENY;
+}
+
 static void filter_settings_from(const struct filter_conf *fc, struct filter_settings *s)
 {
 	uint32_t burst = fc->rate_burst ? fc->rate_burst : fc->rate_pps;
@@ -113,6 +124,7 @@ static void filter_settings_from(const struct filter_conf *fc, struct filter_set
 	s->default_deny = fc->default_verdict == FILTER_VERDICT_DENY;
 	s->scope = fc->scope == FILTER_SCOPE_UDP ? FILTER_SCOPE_KIND_UDP : FILTER_SCOPE_KIND_RELAYS;
 	s->relay_ports_only = fc->relay_ports_only;
+	s->unparsed_drop = filter_unparsed_verdict(fc) == FILTER_VERDICT_DENY;
 	filter_mask(s->rate_mask4, 96 + (fc->rate_prefix4 ? fc->rate_prefix4 : 32));
 	filter_mask(s->rate_mask6, fc->rate_prefix6 ? fc->rate_prefix6 : 128);
 	if (fc->rate_pps) {
