@@ -358,6 +358,9 @@ static struct config *conf_table(void)
 	fc->mode = FILTER_MODE_XDP;
 	fc->default_verdict = FILTER_VERDICT_ALLOW;
 	fc->scope = FILTER_SCOPE_RELAYS;
+	/* unparsed: drop, the loader's default (filter_unparsed_verdict in src/filter.c). When
+	 * struct filter_conf gets its `unparsed` field, set it to FILTER_VERDICT_DENY here: a
+	 * zeroed field is ALLOW, and test_unparsed_default then fails on purpose. */
 	conf_prefix(&fc->deny[fc->n_deny++], "198.18.66.0/24");
 	conf_prefix(&fc->deny[fc->n_deny++], "198.18.70.9/32");
 	conf_prefix(&fc->deny[fc->n_deny++], "2001:2:bad::/48");
@@ -476,6 +479,20 @@ static void set_unparsed_drop(struct filter *f, uint32_t drop)
 	assert_int_equal(bpf_map_lookup_elem(sfd, &gen, &s), 0);
 	s.unparsed_drop = drop;
 	assert_int_equal(bpf_map_update_elem(sfd, &gen, &s, BPF_ANY), 0);
+}
+
+/* A filter loaded from the table's config drops unparsed frames: the default must be drop. */
+static void test_unparsed_default(void **state)
+{
+	struct fixture *fx = *state;
+	int afd = filter_map_fd(fx->f, "filter_active"),
+	    sfd = filter_map_fd(fx->f, "filter_settings");
+	struct filter_settings s;
+	uint32_t zero = 0, gen;
+
+	assert_int_equal(bpf_map_lookup_elem(afd, &zero, &gen), 0);
+	assert_int_equal(bpf_map_lookup_elem(sfd, &gen, &s), 0);
+	assert_int_equal(s.unparsed_drop, 1);
 }
 
 /* unparsed = "pass": what the parser cannot read through passes, counted as pass_unparsed;
@@ -719,6 +736,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_table, setup_table, teardown),
+	    cmocka_unit_test_setup_teardown(test_unparsed_default, setup_table, teardown),
 	    cmocka_unit_test_setup_teardown(test_unparsed_pass, setup_table, teardown),
 	    cmocka_unit_test(test_rate_limit),
 	    cmocka_unit_test(test_swap),
