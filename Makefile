@@ -5,6 +5,7 @@
 #   make         build build/ringrelay (+ ringrelayctl when present)
 #   make run     deps + build + run in the foreground on config/ringrelay.conf
 #   make check   deps + build + unit tests (plain and ASan/UBSan) + BPF tests + netns tests
+#   make fuzz-filter  the filter's differential fuzz test for FUZZ_SECONDS with a random seed
 #   make bench   perf/ quick matrix (see perf/README.md)
 
 PREFIX    ?= /usr/local
@@ -70,8 +71,8 @@ BPFT_BINS := $(BPFT_SRCS:tests/bpf/%.c=$(BUILD)/tests/%)
 
 BINS      := $(BUILD)/ringrelay $(if $(wildcard src/ctl.c),$(BUILD)/ringrelayctl)
 
-.PHONY: all deps run check unit unit-san bpf-test net-test fuzz fuzz-replay bench install \
-	uninstall clean
+.PHONY: all deps run check unit unit-san bpf-test net-test fuzz fuzz-replay fuzz-filter bench \
+	install uninstall clean
 all: $(BINS)
 
 # ---------------------------------------------------------------- dependencies
@@ -159,6 +160,12 @@ fuzz-replay: $(BUILD)/fuzz/fuzz_config
 	$(Q)$(FUZZ_ENV) ./$< -runs=0 $(FUZZ_SEEDS) $(wildcard $(BUILD)/fuzz/corpus) >$(BUILD)/fuzz/replay.log 2>&1 || \
 		{ cat $(BUILD)/fuzz/replay.log; exit 1; }
 	$(Q)echo "fuzz-replay: $$(grep "^Done" $(BUILD)/fuzz/replay.log)"
+
+# The filter's differential fuzz test (tests/bpf/test_bpf_filter_fuzz.c) for FUZZ_SECONDS with
+# a random seed, printed so a failure can be repeated with FUZZ_SEED=N. bpf-test runs it
+# short, with a fixed seed. Needs root.
+fuzz-filter: $(BUILD)/tests/test_bpf_filter_fuzz
+	$(Q)FILTER_FUZZ_SECONDS=$(FUZZ_SECONDS) FILTER_FUZZ_SEED=$(or $(FUZZ_SEED),random) ./$<
 
 check: deps
 	$(Q)$(MAKE) --no-print-directory all

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: MIT
 /* ringrelay's packet filter: one decision body run from XDP or tc ingress. It judges only UDP
- * addressed to a relay (or all UDP with scope "udp"); everything else passes untouched, so ARP,
- * ND, ICMP, SSH and the host's other services keep working whatever the rules say.
- * See docs/filter.md for the fragment policy and the rate-limit semantics. */
+ * addressed to a relay (or all UDP with scope "udp"); other traffic it can read passes
+ * untouched, so ARP, ND, ICMP, SSH and the host's other services keep working whatever the
+ * rules say. An IP frame it cannot read through to the UDP header gets the "unparsed" verdict
+ * (default drop), never a silent pass. docs/filter.md has the table of what happens to each
+ * kind of frame, the fragment policy and the rate-limit semantics. */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
 #include <linux/in.h>
@@ -70,42 +72,53 @@ struct {
 
 enum filter_action { ACT_PASS, ACT_DROP };
 
+/* What the parser made of a frame. */
+enum pkt_kind {
+	PKT_NOT_IP,	/* not IPv4/IPv6 after the tags, or too short to carry its own tags */
+	PKT_UNPARSED,	/* IP (or a VLAN stack deeper than we walk) not readable through to UDP */
+	PKT_EXT_DEEP,	/* IPv6 still in extension headers after FILTER_MAX_EXT_HEADERS */
+	PKT_NOT_UDP,	/* ICMP, TCP, ESP, ...: not ours */
+	PKT_FRAG_LATER, /* a non-first fragment: the source is known, the ports are not */
+	PKT_UDP,	/* the UDP header was read: dport is set */
+};
+
 /* What the parser found, the same for both families. */
 struct pkt {
 	__u8 saddr[16]; /* IPv4-mapped */
 	__u16 dport;	/* host order */
-	__u8 is_udp;
-	__u8 frag_later; /* a non-first fragment: no UDP header in this frame */
-	__u8 udp_bad;	 /* UDP length disagrees with the IP payload */
-	__u8 ext_overflow;
+	__u8 udp_bad;	/* UDP length impossible for the datagram (or the one it reassembles to) */
 };
 
-/* Cursor-advancing, bounds-checked header access (xdp-tools' parsing helpers). */
-struct cursor {
-	void *pos;
-	void *end;
+/* Where the headers come from. Every read goes through the load helpers, which copy from the
+ * linear part, XDP frags and paged skb data alike, so a frame is judged the same whatever
+ * the driver or GRO left in the linear area (a bounds check against data_end would fail on
+ * a non-linear frame and judge it by less than its headers). tc is a compile-time constant
+ * of each wrapper, so each program contains only its own helper. */
+struct hdr_src {
+	void *ctx;
+	__u32 len; /* bytes in the whole frame, Ethernet header included */
+	int tc;
 };
 
-#define CURSOR_TAKE(c, type)                                                                       \
-	({                                                                                         \
-		type *__h = (c)->pos;                                                              \
-		if ((void *)(__h + 1) > (c)->end)                                                  \
-			__h = NULL;                                                                \
-		else                                                                               \
-			(c)->pos = __h + 1;                                                        \
-		__h;                                                                               \
-	})
-
-struct vlan_hdr {
-	__be16 tci;
-	__be16 proto;
-};
+static __always_inline int load(const struct hdr_src *h, __u32 off, void *to, __u32 len)
+{
+	if (h->tc)
+		return bpf_skb_load_bytes(h->ctx, off, to, len);
+	return bpf_xdp_load_bytes(h->ctx, off, to, len);
+}
 
 struct ext_hdr {
 	__u8 next;
 	__u8 len;
 	__be16 frag_off; /* only meaningful for the fragment header */
 };
+
+/* The largest IP payload a datagram can reassemble to (the 16-bit length fields). */
+#define IP_MAX_PAYLOAD 65535
+#define IP_MF 0x2000
+#define IP_OFFSET 0x1fff
+#define IP6_OFFSET 0xfff8
+#define IP6_MF 0x0001
 
 static __always_inline void count(__u32 idx)
 {
@@ -127,136 +140,140 @@ static __always_inline void count_rule(__u32 gen, __u32 rule)
 		*v += 1;
 }
 
-/* Returns the L3 ethertype after up to two VLAN tags (802.1Q or QinQ), or 0. */
-static __always_inline __u16 parse_eth(struct cursor *c)
+static __always_inline int is_vlan(__be16 proto)
 {
-	struct ethhdr *eth = CURSOR_TAKE(c, struct ethhdr);
-	struct vlan_hdr *vh;
-	__u16 proto;
-	int i;
+	return proto == bpf_htons(ETH_P_8021Q) || proto == bpf_htons(ETH_P_8021AD);
+}
 
-	if (!eth)
+/* Walks the Ethernet header and up to max_tags VLAN tags. Returns the L3 ethertype (network
+ * order) with *off at the L3 header; 0 when the frame is too short for its own tags (the
+ * stack drops it untagging); a VLAN ethertype when the stack goes deeper than max_tags. */
+static __always_inline __be16 parse_eth(const struct hdr_src *h, __u32 *off, __u32 max_tags)
+{
+	__be16 proto;
+	__u32 i;
+
+	if (load(h, 12, &proto, sizeof(proto)))
 		return 0;
-	proto = bpf_ntohs(eth->h_proto);
-#pragma unroll
-	for (i = 0; i < 2; i++) {
-		if (proto != ETH_P_8021Q && proto != ETH_P_8021AD)
+	*off = ETH_HLEN;
+	for (i = 0; i < FILTER_MAX_VLAN_TAGS && i < max_tags; i++) {
+		if (!is_vlan(proto))
 			break;
-		vh = CURSOR_TAKE(c, struct vlan_hdr);
-		if (!vh)
+		/* A tag is TCI then the next ethertype. */
+		if (load(h, *off + 2, &proto, sizeof(proto)))
 			return 0;
-		proto = bpf_ntohs(vh->proto);
+		*off += 4;
 	}
 	return proto;
 }
 
-/* UDP header checks shared by both families; payload_len is what the IP header says follows. */
-static __always_inline void parse_udp(struct cursor *c, struct pkt *p, __u32 payload_len)
+/* The UDP header at off, with avail bytes of IP payload left from there; max_ulen is the
+ * largest UDP length the datagram can have (this payload, or for a first fragment what it
+ * may reassemble to). The stack trims a UDP length shorter than the payload (padding), so
+ * shorter is legal; longer, or below the header size, is a datagram the kernel discards. */
+static __always_inline enum pkt_kind parse_udp(const struct hdr_src *h, __u32 off, __u32 avail,
+					       __u32 max_ulen, struct pkt *p)
 {
-	struct udphdr *uh = CURSOR_TAKE(c, struct udphdr);
+	struct udphdr uh;
 	__u16 ulen;
 
-	p->is_udp = 1;
-	if (!uh) {
-		p->udp_bad = 1;
-		return;
-	}
-	p->dport = bpf_ntohs(uh->dest);
-	ulen = bpf_ntohs(uh->len);
-	/* The stack trims IP padding after the UDP length, so shorter is legal; longer or below
-	 * the header size is a datagram the kernel would discard. */
-	if (ulen < sizeof(*uh) || ulen > payload_len)
-		p->udp_bad = 1;
+	if (avail < sizeof(uh) || load(h, off, &uh, sizeof(uh)))
+		return PKT_UNPARSED;
+	p->dport = bpf_ntohs(uh.dest);
+	ulen = bpf_ntohs(uh.len);
+	p->udp_bad = ulen < sizeof(uh) || ulen > max_ulen;
+	return PKT_UDP;
 }
 
-/* Returns 0, or -1 when the headers are unusable (the stack will reject them itself). */
-static __always_inline int parse_ipv4(struct cursor *c, struct pkt *p)
+static __always_inline enum pkt_kind parse_ipv4(const struct hdr_src *h, __u32 off, struct pkt *p)
 {
-	struct iphdr *ih = CURSOR_TAKE(c, struct iphdr);
+	struct iphdr ih;
 	__u32 hlen, tot;
 	__u16 frag;
 
-	if (!ih || ih->version != 4 || ih->ihl < 5)
-		return -1;
-	hlen = ih->ihl * 4;
-	tot = bpf_ntohs(ih->tot_len);
-	c->pos = (void *)ih + hlen;
-	if (c->pos > c->end || tot < hlen || (void *)ih + tot > c->end)
-		return -1;
+	/* The checks of the stack's ip_rcv: a frame failing them is dropped there. */
+	if (load(h, off, &ih, sizeof(ih)) || ih.version != 4 || ih.ihl < 5)
+		return PKT_UNPARSED;
+	hlen = ih.ihl * 4;
+	tot = bpf_ntohs(ih.tot_len);
+	if (tot < hlen || off + tot > h->len)
+		return PKT_UNPARSED;
 	/* v4-mapped: ::ffff:a.b.c.d */
 	__builtin_memset(p->saddr, 0, 10);
 	p->saddr[10] = 0xff;
 	p->saddr[11] = 0xff;
-	__builtin_memcpy(&p->saddr[12], &ih->saddr, 4);
-	if (ih->protocol != IPPROTO_UDP)
-		return 0;
-	frag = bpf_ntohs(ih->frag_off);
-	if (frag & 0x1fff) {
-		p->is_udp = 1;
-		p->frag_later = 1;
-		return 0;
-	}
-	parse_udp(c, p, tot - hlen);
-	return 0;
+	__builtin_memcpy(&p->saddr[12], &ih.saddr, 4);
+	/* IPv4 reassembly is keyed by protocol too, so a non-UDP fragment never joins a UDP
+	 * datagram. */
+	if (ih.protocol != IPPROTO_UDP)
+		return PKT_NOT_UDP;
+	frag = bpf_ntohs(ih.frag_off);
+	if (frag & IP_OFFSET)
+		return PKT_FRAG_LATER;
+	/* A first fragment's UDP length covers the whole datagram, not this fragment. */
+	return parse_udp(h, off + hlen, tot - hlen,
+			 frag & IP_MF ? IP_MAX_PAYLOAD - hlen : tot - hlen, p);
 }
 
-static __always_inline int parse_ipv6(struct cursor *c, struct pkt *p)
+static __always_inline int is_ext(__u8 next)
 {
-	struct ipv6hdr *ih = CURSOR_TAKE(c, struct ipv6hdr);
-	struct ext_hdr *eh;
-	__u32 left;
-	__u8 next;
-	int i;
+	return next == IPPROTO_HOPOPTS || next == IPPROTO_ROUTING || next == IPPROTO_DSTOPTS ||
+	       next == IPPROTO_AH || next == IPPROTO_FRAGMENT;
+}
 
-	if (!ih || ih->version != 6)
-		return -1;
-	left = bpf_ntohs(ih->payload_len);
-	if ((void *)(ih + 1) + left > c->end)
-		return -1;
-	__builtin_memcpy(p->saddr, &ih->saddr, 16);
-	next = ih->nexthdr;
+static __always_inline enum pkt_kind parse_ipv6(const struct hdr_src *h, __u32 off, struct pkt *p)
+{
+	struct ipv6hdr ih;
+	struct ext_hdr eh;
+	__u32 left, ext = 0, first_frag = 0, i;
+	__u8 next;
+
+	/* ipv6_rcv's checks: version, payload within the frame (0 would be a jumbogram, which
+	 * cannot arrive in a frame this size; it fails the walk below). */
+	if (load(h, off, &ih, sizeof(ih)) || ih.version != 6)
+		return PKT_UNPARSED;
+	left = bpf_ntohs(ih.payload_len);
+	off += sizeof(ih);
+	if (off + left > h->len)
+		return PKT_UNPARSED;
+	__builtin_memcpy(p->saddr, &ih.saddr, 16);
+	next = ih.nexthdr;
 	/* Walk extension headers only; the transport is handled once after the loop, which
-	 * keeps the verifier's path count small. */
-#pragma unroll
+	 * keeps the verifier's path count small. ext counts the header bytes that stay in the
+	 * reassembled datagram (all but the fragment header). */
 	for (i = 0; i < FILTER_MAX_EXT_HEADERS; i++) {
 		__u32 len;
 
-		if (next != IPPROTO_HOPOPTS && next != IPPROTO_ROUTING && next != IPPROTO_DSTOPTS &&
-		    next != IPPROTO_AH && next != IPPROTO_FRAGMENT)
+		if (!is_ext(next))
 			break;
-		eh = CURSOR_TAKE(c, struct ext_hdr);
-		if (!eh)
-			return -1;
+		if (left < 8 || load(h, off, &eh, sizeof(eh)))
+			return PKT_UNPARSED;
 		if (next == IPPROTO_FRAGMENT) {
-			/* Fixed 8 bytes; a later fragment has no UDP header to judge. */
-			if (bpf_ntohs(eh->frag_off) & 0xfff8) {
-				if (eh->next == IPPROTO_UDP) {
-					p->is_udp = 1;
-					p->frag_later = 1;
-				}
-				return 0;
-			}
+			/* A later fragment, whatever its next header says: reassembly takes the
+			 * protocol from the first fragment. */
+			if (bpf_ntohs(eh.frag_off) & IP6_OFFSET)
+				return PKT_FRAG_LATER;
+			first_frag |= bpf_ntohs(eh.frag_off) & IP6_MF;
 			len = 8;
 		} else if (next == IPPROTO_AH) {
-			len = (eh->len + 2) * 4; /* 4-byte units minus 2 */
+			len = (eh.len + 2) * 4; /* 4-byte units minus 2 */
+			ext += len;
 		} else {
-			len = (eh->len + 1) * 8; /* 8-byte units minus 1 */
+			len = (eh.len + 1) * 8; /* 8-byte units minus 1 */
+			ext += len;
 		}
 		if (left < len)
-			return -1;
+			return PKT_UNPARSED;
 		left -= len;
-		c->pos = (void *)eh + len;
-		if (c->pos > c->end)
-			return -1;
-		next = eh->next;
+		off += len;
+		next = eh.next;
 	}
 	if (next == IPPROTO_UDP)
-		parse_udp(c, p, left);
-	else if (next == IPPROTO_HOPOPTS || next == IPPROTO_ROUTING || next == IPPROTO_DSTOPTS ||
-		 next == IPPROTO_AH || next == IPPROTO_FRAGMENT)
-		p->ext_overflow = 1;
+		return parse_udp(h, off, left, first_frag ? IP_MAX_PAYLOAD - ext : left, p);
+	if (is_ext(next))
+		return PKT_EXT_DEEP;
 	/* Anything else (ICMPv6/ND, TCP, ESP, no next header) is not ours. */
-	return 0;
+	return PKT_NOT_UDP;
 }
 
 static __always_inline int is_v4(const struct pkt *p)
@@ -304,7 +321,7 @@ static __always_inline int rate_exceeded(const struct filter_settings *s, const 
 
 /* Judges one UDP datagram of generation gen. Returns the counter to bump and the action. */
 static __always_inline enum filter_action judge(__u32 gen, const struct filter_settings *s,
-						const struct pkt *p, __u32 *cnt)
+						const struct pkt *p, int frag_later, __u32 *cnt)
 {
 	struct filter_lpm_key key = {.prefixlen = FILTER_LPM_GEN_BITS + 128};
 	struct filter_lpm_val *rule;
@@ -314,7 +331,7 @@ static __always_inline enum filter_action judge(__u32 gen, const struct filter_s
 	__builtin_memcpy(&key.data[1], p->saddr, 16);
 	rule = bpf_map_lookup_elem(&filter_prefixes, &key);
 
-	if (p->frag_later) {
+	if (frag_later) {
 		/* No ports to scope by: only an explicit deny prefix drops it. The first
 		 * fragment carries the ports and gets the full judgement, so a denied datagram
 		 * never reassembles (docs/filter.md). */
@@ -374,65 +391,74 @@ static __always_inline enum filter_action judge(__u32 gen, const struct filter_s
 	return ACT_PASS;
 }
 
-static __always_inline enum filter_action filter_body(void *data, void *data_end)
+/* The verdict for a frame we cannot read through to its UDP header: its destination port is
+ * unknown, so it may be addressed to a relay and no scope can exempt it. */
+static __always_inline enum filter_action judge_unparsed(const struct filter_settings *s,
+							 enum pkt_kind kind, __u32 *cnt)
 {
-	struct cursor c = {.pos = data, .end = data_end};
-	struct pkt p = {};
+	if (!s->unparsed_drop) {
+		*cnt = FILTER_CNT_PASS_UNPARSED;
+		return ACT_PASS;
+	}
+	*cnt = kind == PKT_EXT_DEEP ? FILTER_CNT_DROP_EXT_HEADERS : FILTER_CNT_DROP_UNPARSED;
+	return ACT_DROP;
+}
+
+/* One body for XDP and tc. vlan_taken: tags the stack already removed from the data. */
+static __always_inline enum filter_action filter_body(const struct hdr_src *h, __u32 vlan_taken)
+{
 	const struct filter_settings *s;
 	enum filter_action act = ACT_PASS;
-	__u32 zero = 0, gen, *active, cnt;
-	__u16 proto;
-	int ret;
+	enum pkt_kind kind = PKT_NOT_IP;
+	__u32 zero = 0, gen, *active, cnt, off = 0;
+	struct pkt p = {};
+	__be16 proto;
 
-	proto = parse_eth(&c);
-	if (proto == ETH_P_IP)
-		ret = parse_ipv4(&c, &p);
-	else if (proto == ETH_P_IPV6)
-		ret = parse_ipv6(&c, &p);
-	else
-		ret = 1;
+	proto = parse_eth(h, &off, FILTER_MAX_VLAN_TAGS - vlan_taken);
+	if (proto == bpf_htons(ETH_P_IP))
+		kind = parse_ipv4(h, off, &p);
+	else if (proto == bpf_htons(ETH_P_IPV6))
+		kind = parse_ipv6(h, off, &p);
+	else if (is_vlan(proto))
+		kind = PKT_UNPARSED; /* deeper than we walk: it may well be IP */
 
-	if (ret > 0) {
+	if (kind == PKT_NOT_IP) {
 		cnt = FILTER_CNT_PASS_NOT_IP;
-	} else if (ret < 0) {
-		cnt = FILTER_CNT_PASS_UNPARSED;
-	} else if (p.ext_overflow) {
-		/* We cannot show it is not UDP to a relay, and the kernel would accept it. */
-		cnt = FILTER_CNT_DROP_EXT_HEADERS;
-		act = ACT_DROP;
-	} else if (!p.is_udp) {
+	} else if (kind == PKT_NOT_UDP) {
 		cnt = FILTER_CNT_PASS_NOT_UDP;
 	} else {
 		active = bpf_map_lookup_elem(&filter_active, &zero);
 		gen = active ? *active & 1 : 0;
 		s = bpf_map_lookup_elem(&filter_settings, &gen);
-		if (!s)
+		if (!s) /* cannot happen: an array slot always exists */
 			cnt = FILTER_CNT_PASS_UNPARSED;
+		else if (kind == PKT_UNPARSED || kind == PKT_EXT_DEEP)
+			act = judge_unparsed(s, kind, &cnt);
 		else
-			act = judge(gen, s, &p, &cnt);
+			act = judge(gen, s, &p, kind == PKT_FRAG_LATER, &cnt);
 	}
 	/* Counting wraps the verdict: every packet bumps exactly one reason. */
 	count(cnt);
 	return act;
 }
 
-SEC("xdp")
+/* xdp.frags: the program copes with multi-buffer frames (jumbo MTU), so native XDP can be
+ * attached where the MTU is larger than a page; headers in frags are read like any other. */
+SEC("xdp.frags")
 int filter_xdp(struct xdp_md *ctx)
 {
-	void *data = (void *)(long)ctx->data;
-	void *data_end = (void *)(long)ctx->data_end;
+	struct hdr_src h = {.ctx = ctx, .len = bpf_xdp_get_buff_len(ctx), .tc = 0};
 
-	return filter_body(data, data_end) == ACT_DROP ? XDP_DROP : XDP_PASS;
+	return filter_body(&h, 0) == ACT_DROP ? XDP_DROP : XDP_PASS;
 }
 
 SEC("tc")
 int filter_tc(struct __sk_buff *skb)
 {
-	/* Headers may sit in paged data; pull what the parser can ever read (QinQ + IPv6 +
-	 * six 8-byte-aligned extension headers need more, but those are the rare cases). */
-	if (skb->data_end - skb->data < 256 && skb->len > skb->data_end - skb->data)
-		bpf_skb_pull_data(skb, skb->len < 256 ? skb->len : 256);
-	return filter_body((void *)(long)skb->data, (void *)(long)skb->data_end) == ACT_DROP
-		   ? TC_ACT_SHOT
-		   : TC_ACT_OK;
+	/* skb->data is the MAC header here and skb->len counts from it. Before ingress hooks
+	 * the stack moves an outer VLAN tag (or the NIC did) into skb->vlan_tci: it is no
+	 * longer in the data but counts against the depth. */
+	struct hdr_src h = {.ctx = skb, .len = skb->len, .tc = 1};
+
+	return filter_body(&h, skb->vlan_present ? 1 : 0) == ACT_DROP ? TC_ACT_SHOT : TC_ACT_OK;
 }

@@ -52,6 +52,10 @@ struct filter_settings {
 	__u32 default_deny;	/* verdict when no prefix matches */
 	__u32 scope;		/* enum filter_scope_kind */
 	__u32 relay_ports_only; /* scope udp: UDP to a non-relay port is dropped */
+	/* An IP frame the parser cannot read through to its UDP header (or to a decision that
+	 * it is not UDP), and a VLAN stack deeper than FILTER_MAX_VLAN_TAGS: 1 = drop, 0 = pass.
+	 * Its destination port is unknown, so scope cannot exempt it (docs/filter.md). */
+	__u32 unparsed_drop;
 	__u64 rate_interval_ns; /* 1e9 / pps; 0 = no rate limit */
 	__u64 rate_burst_ns;	/* burst * interval: how far ahead the bucket may run */
 	/* Source masks of the rate-limit key (IPv4-mapped form), precomputed by user space
@@ -79,7 +83,7 @@ enum filter_counter {
 	FILTER_CNT_PASS_NOT_IP,		/* ARP, LLDP, unknown ethertypes, runt frames */
 	FILTER_CNT_PASS_NOT_UDP,	/* ICMP, ND, TCP (SSH) ... */
 	FILTER_CNT_PASS_OUT_OF_SCOPE,	/* UDP not addressed to a relay port (scope relays) */
-	FILTER_CNT_PASS_UNPARSED,	/* IP headers the stack will reject itself (bad IHL...) */
+	FILTER_CNT_PASS_UNPARSED,	/* cannot read through to UDP, and unparsed = "pass" */
 	FILTER_CNT_PASS_FRAGMENT,	/* non-first fragment without an explicit deny */
 	FILTER_CNT_ALLOW,		/* judged and allowed */
 	FILTER_CNT_DROP_PREFIX,		/* source matched a deny prefix */
@@ -89,12 +93,17 @@ enum filter_counter {
 	FILTER_CNT_DROP_RATE,		/* over the source's rate limit */
 	FILTER_CNT_DROP_MALFORMED,	/* in-scope UDP whose lengths disagree with the frame */
 	FILTER_CNT_DROP_FRAGMENT,	/* non-first fragment from a denied prefix */
-	FILTER_CNT_DROP_EXT_HEADERS,	/* IPv6 extension chain longer than we parse */
+	FILTER_CNT_DROP_EXT_HEADERS,	/* IPv6 extension chain longer than we walk (unparsed) */
+	FILTER_CNT_DROP_UNPARSED, /* other frames we cannot read through (unparsed = "drop") */
 	FILTER_CNT__MAX
 };
 
 /* Bound on IPv6 extension headers walked before the transport header. */
 #define FILTER_MAX_EXT_HEADERS 6
+/* Bound on VLAN tags (802.1Q and 802.1ad, any mix) walked before the IP header. The stack
+ * strips any number of VID-0 tags, so a deeper stack is not "not IP": it gets the unparsed
+ * verdict. On tc an outer tag the stack already took off (skb->vlan_tci) counts too. */
+#define FILTER_MAX_VLAN_TAGS 8
 
 _Static_assert(sizeof(struct filter_lpm_key) == 24, "lpm key layout");
 _Static_assert(sizeof(struct filter_lpm_val) == 8, "lpm value layout");

@@ -71,6 +71,7 @@ struct filter_conf {
 	uint32_t n_interfaces;
 	enum filter_verdict default_verdict;
 	enum filter_scope scope;
+	enum filter_verdict unparsed; /* IP frames the parser cannot read to the UDP header */
 	struct filter_prefix deny[FILTER_MAX_PREFIXES];
 	uint32_t n_deny;
 	struct filter_prefix allow[FILTER_MAX_PREFIXES];

@@ -23,6 +23,9 @@ static const char *const filter_mode_words[] = {[FILTER_MODE_OFF] = "off",
 						NULL};
 static const char *const verdict_words[] = {
     [FILTER_VERDICT_ALLOW] = "allow", [FILTER_VERDICT_DENY] = "deny", NULL};
+/* A frame that is IP but cannot be read through to its UDP header: "drop" or "pass". */
+static const char *const unparsed_words[] = {
+    [FILTER_VERDICT_ALLOW] = "pass", [FILTER_VERDICT_DENY] = "drop", NULL};
 static const char *const scope_words[] = {
     [FILTER_SCOPE_RELAYS] = "relays", [FILTER_SCOPE_UDP] = "udp", NULL};
 
@@ -395,6 +398,8 @@ static const struct config_row filter_rows[] = {
 	 .words = verdict_words, .def.i = FILTER_VERDICT_ALLOW},
 	{"scope", CONFIG_T_WORD, CONFIG_FIELD(struct filter_conf, scope), .words = scope_words,
 	 .def.i = FILTER_SCOPE_RELAYS},
+	{"unparsed", CONFIG_T_WORD, CONFIG_FIELD(struct filter_conf, unparsed),
+	 .words = unparsed_words, .def.i = FILTER_VERDICT_DENY},
 	{"deny", CONFIG_T_CUSTOM, .parse = parse_deny, .dump = dump_deny},
 	{"allow", CONFIG_T_CUSTOM, .parse = parse_allow, .dump = dump_allow},
 	{"ports", CONFIG_T_CUSTOM, .parse = parse_port_rules, .dump = dump_port_rules},

@@ -87,6 +87,7 @@ const char *filter_counter_name(enum filter_counter c)
 	    [FILTER_CNT_DROP_MALFORMED] = "drop_malformed",
 	    [FILTER_CNT_DROP_FRAGMENT] = "drop_fragment",
 	    [FILTER_CNT_DROP_EXT_HEADERS] = "drop_ext_headers",
+	    [FILTER_CNT_DROP_UNPARSED] = "drop_unparsed",
 	};
 
 	if ((unsigned int)c >= FILTER_CNT__MAX || !names[c])
@@ -113,6 +114,7 @@ static void filter_settings_from(const struct filter_conf *fc, struct filter_set
 	s->default_deny = fc->default_verdict == FILTER_VERDICT_DENY;
 	s->scope = fc->scope == FILTER_SCOPE_UDP ? FILTER_SCOPE_KIND_UDP : FILTER_SCOPE_KIND_RELAYS;
 	s->relay_ports_only = fc->relay_ports_only;
+	s->unparsed_drop = fc->unparsed == FILTER_VERDICT_DENY;
 	filter_mask(s->rate_mask4, 96 + (fc->rate_prefix4 ? fc->rate_prefix4 : 32));
 	filter_mask(s->rate_mask6, fc->rate_prefix6 ? fc->rate_prefix6 : 128);
 	if (fc->rate_pps) {
