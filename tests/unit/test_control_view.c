@@ -229,7 +229,8 @@ static int teardown(void **state)
 	"drop_rate              10007\n" \
 	"drop_malformed         11007\n" \
 	"drop_fragment          12007\n" \
-	"drop_ext_headers       13007\n"
+	"drop_ext_headers       13007\n" \
+	"drop_unparsed          14007\n"
 
 static const char want_status_none[] =
 	STATUS_HEAD
@@ -296,7 +297,7 @@ static const char want_stats_json[] =
 	"\"pass_fragment\": 4007, \"allow\": 5007, \"drop_prefix\": 6007, "
 	"\"drop_default\": 7007, \"drop_port\": 8007, \"drop_not_relay_port\": 9007, "
 	"\"drop_rate\": 10007, \"drop_malformed\": 11007, \"drop_fragment\": 12007, "
-	"\"drop_ext_headers\": 13007}}\n";
+	"\"drop_ext_headers\": 13007, \"drop_unparsed\": 14007}}\n";
 
 static const char want_sessions[] =
 	"RELAY               CLIENT               LOCAL               UPSTREAM          "
@@ -359,7 +360,8 @@ static const char want_filter_json[] =
 	"\"pass_out_of_scope\": 2007, \"pass_unparsed\": 3007, \"pass_fragment\": 4007, "
 	"\"allow\": 5007, \"drop_prefix\": 6007, \"drop_default\": 7007, "
 	"\"drop_port\": 8007, \"drop_not_relay_port\": 9007, \"drop_rate\": 10007, "
-	"\"drop_malformed\": 11007, \"drop_fragment\": 12007, \"drop_ext_headers\": 13007}, "
+	"\"drop_malformed\": 11007, \"drop_fragment\": 12007, \"drop_ext_headers\": 13007, "
+	"\"drop_unparsed\": 14007}, "
 	"\"deny\": [{\"prefix\": \"198.18.1.8/29\", \"line\": 12, \"hits\": 4}, "
 	"{\"prefix\": \"2001:2:9::/48\", \"line\": 12, \"hits\": 123456789}], "
 	"\"allow\": [{\"prefix\": \"198.18.0.0/15\", \"line\": 12, \"hits\": 2}], "
