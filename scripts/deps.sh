@@ -5,7 +5,7 @@
 set -eu
 
 PKGS="gcc make pkg-config clang llvm bpftool libbpf-dev liburing-dev libnl-3-dev
-libnl-route-3-dev libconfig-dev libsystemd-dev libcmocka-dev libcap-ng-dev libclang-rt-14-dev
+libnl-route-3-dev libnl-genl-3-dev libconfig-dev libsystemd-dev libcmocka-dev libcap-ng-dev libclang-rt-14-dev
 iproute2 socat procps
 python3 ethtool prometheus systemd"
 [ "${1:-}" = bench ] && PKGS="$PKGS dpdk dpdk-dev gnuplot-nox jq linux-perf"
