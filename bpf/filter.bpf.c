@@ -664,6 +664,19 @@ static __always_inline __u32 offload_prepare(void *ctx, void *data, void *data_e
 		__builtin_memcpy(fib.ipv6_dst, o->r.daddr, 16);
 	}
 	rc = bpf_fib_lookup(ctx, &fib, sizeof(fib), BPF_FIB_LOOKUP_OUTPUT);
+	/* bpf_fib_lookup refuses devices without forwarding enabled, output lookups too. tc
+	 * does not need it: bpf_redirect_neigh routes on the rule's device and resolves the
+	 * neighbour itself; the device MTU is checked here. XDP has no such helper. */
+	if (rc == BPF_FIB_LKUP_RET_FWD_DISABLED && tc) {
+		__u32 mtu_len = 0;
+
+		if (bpf_check_mtu(ctx, o->r.oif, &mtu_len, 0, 0))
+			return OFFLOAD_CNT_PASS_MTU;
+		fib.ifindex = o->r.oif;
+		rc = BPF_FIB_LKUP_RET_NO_NEIGH; /* no next hop known: the kernel's routing */
+	} else if (rc == BPF_FIB_LKUP_RET_FWD_DISABLED) {
+		return OFFLOAD_CNT_PASS_FWD_DISABLED;
+	}
 	if (rc == BPF_FIB_LKUP_RET_FRAG_NEEDED)
 		return OFFLOAD_CNT_PASS_MTU;
 	/* tc hands an unresolved neighbour to bpf_redirect_neigh; XDP cannot queue. */

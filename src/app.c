@@ -59,23 +59,86 @@ int app_snapshot(struct app *a, struct snapshot *s)
 	return 0;
 }
 
-/* Brings the filter in line with cfg: load, update atomically, or remove. */
-int app_filter_sync(struct app *a, const struct config *cfg, char *err, size_t errlen)
+static bool app_needs_program(const struct config *cfg)
+{
+	return cfg->filter.mode != FILTER_MODE_OFF || offload_wanted(cfg);
+}
+
+int app_filter_sync(struct app *a, const struct config *cfg, const struct plan *plan, char *err,
+		    size_t errlen)
 {
 	uint32_t i;
-	int ret;
+	int ret = 0;
 
-	if (cfg->filter.mode == FILTER_MODE_OFF) {
-		filter_free(a->filter);
-		a->filter = NULL;
-		return 0;
+	memset(a->rt.offload, 0, sizeof(a->rt.offload));
+	for (i = 0; i < cfg->n_relays; i++) {
+		memset(&a->offload[i], 0, sizeof(a->offload[i]));
+		snprintf(a->offload[i].why, sizeof(a->offload[i].why), "offload = \"%s\"",
+			 config_offload_name(cfg->relays[i].offload));
 	}
-	ret = a->filter ? filter_update(a->filter, cfg, err, errlen)
-			: filter_new(cfg, &a->filter, err, errlen);
+	if (!app_needs_program(cfg))
+		return 0;
+	/* The fast path's maps are sized once, for every session slot of every worker. */
+	if (!a->filter)
+		ret = filter_new_sized(cfg, plan->n_workers * plan->session_slots, &a->filter, err,
+				       errlen);
+	else
+		ret = filter_update(a->filter, cfg, err, errlen);
+	if (ret)
+		return ret;
 	/* Remembered so a link event for an interface that is already filtered changes nothing. */
-	for (i = 0; !ret && i < cfg->filter.n_interfaces; i++)
+	for (i = 0; cfg->filter.mode != FILTER_MODE_OFF && i < cfg->filter.n_interfaces; i++)
 		a->filter_ifindex[i] = (int)if_nametoindex(cfg->filter.interfaces[i]);
-	return ret;
+	offload_apply(a->filter, cfg, a->offload);
+	for (i = 0; i < cfg->n_relays; i++)
+		a->rt.offload[i] = a->offload[i].got != OFFLOAD_OFF;
+	a->rt.fast = offload_wanted(cfg) ? a->filter : NULL;
+	return 0;
+}
+
+void app_filter_release(struct app *a, const struct config *cfg)
+{
+	if (app_needs_program(cfg) || !a->filter)
+		return;
+	filter_free(a->filter);
+	a->filter = NULL;
+	a->rt.fast = NULL;
+}
+
+void app_link_event(struct app *a, const char *ifname, int ifindex, bool present)
+{
+	const struct config *cfg = a->rt.cfg;
+	char err[CONFIG_ERR_LEN];
+	uint32_t i;
+
+	if (!a->filter)
+		return;
+	for (i = 0; present && cfg->filter.mode != FILTER_MODE_OFF && i < cfg->filter.n_interfaces;
+	     i++) {
+		/* Other changes to a filtered link (up, addresses) keep its ifindex and filter. */
+		if (strcmp(cfg->filter.interfaces[i], ifname) != 0 || a->filter_ifindex[i] == ifindex)
+			continue;
+		log_notice("link %s is back (ifindex %d): attaching the filter again", ifname,
+			   ifindex);
+		if (filter_relink(a->filter, ifname, ifindex, err, sizeof(err)))
+			log_err("%s", err);
+		else
+			a->filter_ifindex[i] = ifindex;
+	}
+	/* The fast path follows the interfaces its relays' addresses and routes use now. Which
+	 * relays install entries changes only with a reload. */
+	if (offload_wanted(cfg)) {
+		struct offload_relay_state st[CONFIG_MAX_RELAYS];
+
+		offload_apply(a->filter, cfg, st);
+		for (i = 0; i < cfg->n_relays; i++) {
+			if (a->rt.offload[i] && st[i].got == OFFLOAD_OFF)
+				log_notice("relay %s: fast path off after link %s changed: %s",
+					   cfg->relays[i].name, ifname, st[i].why);
+			if (a->rt.offload[i])
+				a->offload[i] = st[i];
+		}
+	}
 }
 
 int app_reload(struct app *a, char *err, size_t errlen)
@@ -90,13 +153,17 @@ int app_reload(struct app *a, char *err, size_t errlen)
 	ret = config_load_file(a->config_path, &cfg, err, errlen);
 	if (!ret) {
 		ret = runtime_check(&a->rt, cfg, &plan, err, errlen);
+		/* The program first (new rules, new interfaces), so the workers can remove
+		 * entries of clients the new rules deny; the running plan sizes its maps. */
+		if (!ret)
+			ret = app_filter_sync(a, cfg, &a->rt.plan, err, errlen);
 		if (!ret)
 			ret = runtime_reload(&a->rt, cfg, &plan, &applied, err, errlen);
 		else
 			config_free(cfg);
 	}
-	if (!ret)
-		ret = app_filter_sync(a, a->rt.cfg, err, errlen);
+	if (applied)
+		app_filter_release(a, a->rt.cfg);
 	if (ret) {
 		a->reloads_failed++;
 		snprintf(a->last_reload_error, sizeof(a->last_reload_error), "%s", err);

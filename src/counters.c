@@ -15,6 +15,8 @@ void relay_counters_add(struct relay_counters *sum, const struct relay_counters 
 	sum->reply_tx_bytes += counter_get(&c->reply_tx_bytes);
 	for (d = 0; d < DROP__MAX; d++)
 		sum->drops[d] += counter_get(&c->drops[d]);
+	sum->fast_pkts += counter_get(&c->fast_pkts);
+	sum->fast_bytes += counter_get(&c->fast_bytes);
 	sum->sessions_created += counter_get(&c->sessions_created);
 	sum->sessions_expired += counter_get(&c->sessions_expired);
 	sum->sessions_active += counter_get(&c->sessions_active);

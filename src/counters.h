@@ -26,6 +26,7 @@ struct relay_counters {
 	uint64_t reply_rx_pkts, reply_rx_bytes; /* upstream -> relay */
 	uint64_t reply_tx_pkts, reply_tx_bytes; /* relay -> client */
 	uint64_t drops[DROP__MAX];
+	uint64_t fast_pkts, fast_bytes; /* of the rx and reply_rx above: relayed by the fast path */
 	uint64_t sessions_created;
 	uint64_t sessions_expired;
 	uint64_t sessions_active; /* a gauge, written by the owner only; stays the last field */
@@ -34,7 +35,7 @@ struct relay_counters {
 /* relay_counters_add names every field: one added above (before sessions_active) must be
  * added there too, and this check says so. */
 _Static_assert(offsetof(struct relay_counters, sessions_active) + sizeof(uint64_t) ==
-		       (11 + DROP__MAX) * sizeof(uint64_t),
+		       (13 + DROP__MAX) * sizeof(uint64_t),
 	       "a new relay_counters field must be summed in relay_counters_add()");
 
 struct worker_counters {

@@ -228,28 +228,11 @@ static void status_update(struct app *a, uint64_t *last_rx, double *last_t)
 	*last_t = now;
 }
 
-/* A filtered interface that comes back (a new ifindex) gets the filter again. */
+/* A filtered interface that comes back (a new ifindex) gets the filter again; the fast path
+ * follows its relays' interfaces. */
 static void on_link(void *arg, const char *ifname, int ifindex, bool present)
 {
-	struct app *a = arg;
-	char err[CONFIG_ERR_LEN];
-	uint32_t i;
-
-	if (!present || !a->filter)
-		return;
-	for (i = 0; i < a->rt.cfg->filter.n_interfaces; i++) {
-		/* Other changes to a filtered link (up, addresses) keep its ifindex and filter. */
-		if (strcmp(a->rt.cfg->filter.interfaces[i], ifname) != 0 ||
-		    a->filter_ifindex[i] == ifindex)
-			continue;
-		log_notice("link %s is back (ifindex %d): attaching the filter again", ifname,
-			   ifindex);
-		filter_free(a->filter);
-		a->filter = NULL;
-		if (app_filter_sync(a, a->rt.cfg, err, sizeof(err)))
-			log_err("filter: %s", err);
-		return;
-	}
+	app_link_event(arg, ifname, ifindex, present);
 }
 
 /* Waits for signals, link events and timers. Returns on TERM/INT. */
@@ -401,7 +384,7 @@ int main(int argc, char **argv)
 
 	/* Lifecycle: filter (traffic it drops never reaches a listener), plan and limits,
 	 * privileges down, workers bind and listen, control plane, ready. Teardown reverses. */
-	if (app_filter_sync(&a, cfg, err, sizeof(err))) {
+	if (app_filter_sync(&a, cfg, &plan, err, sizeof(err))) {
 		log_err("%s", err);
 		config_free(cfg);
 		goto out_close;

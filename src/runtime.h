@@ -23,6 +23,10 @@ struct runtime {
 	struct worker *workers;	    /* plan.n_workers */
 	uint32_t n_started;
 	struct worker_sync sync;
+	/* The fast path, set by the app before runtime_start / runtime_reload: the loaded
+	 * program (NULL: none) and, per relay of the config being applied, whether it runs. */
+	struct filter *fast;
+	bool offload[CONFIG_MAX_RELAYS];
 };
 
 /* The backend to run: the configured one, or for "auto" io_uring when the probe found all

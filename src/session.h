@@ -25,6 +25,12 @@ struct session {
 	int fd;			/* upstream socket, owned by the backend; -1 when none */
 	uint32_t tx_batch;	/* backend's open send batch for this session, or SESSION_NONE */
 	enum session_state state;
+	bool fast;		/* also relayed by the BPF fast path (offload) */
+	uint32_t flow;		/* ... in this offload_stats slot */
+	struct addr fast_local; /* the upstream socket's own address: the fast path's source */
+	uint64_t fast_base[4];	/* folded so far: pkts up, pkts down, bytes up, bytes down */
+	uint64_t fast_seen;	/* the program's last-seen time at the last fold */
+	uint64_t fast_pkts;	/* datagrams the fast path relayed for this session (folded) */
 	uint32_t lru_prev, lru_next; /* private to session.c */
 	uint32_t hash_next;	     /* private to session.c */
 };

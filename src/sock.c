@@ -90,6 +90,32 @@ int sock_open_upstream(const struct addr *upstream, bool gro)
 	return fd;
 }
 
+int sock_hop_limit(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss), vl = sizeof(int);
+	int v = -1;
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &len))
+		return -errno;
+	if (ss.ss_family == AF_INET6 ? getsockopt(fd, IPPROTO_IPV6, IPV6_UNICAST_HOPS, &v, &vl)
+				     : getsockopt(fd, IPPROTO_IP, IP_TTL, &v, &vl))
+		return -errno;
+	return v >= 1 && v <= 255 ? v : -EINVAL;
+}
+
+int sock_route_hop_limit(const struct addr *dst)
+{
+	int fd = socket(addr_family(dst), SOCK_DGRAM | SOCK_CLOEXEC, 0), v;
+
+	if (fd < 0)
+		return -errno;
+	/* connect() on UDP only routes: nothing is sent. */
+	v = connect(fd, &dst->sa, addr_len(dst)) ? -errno : sock_hop_limit(fd);
+	close(fd);
+	return v;
+}
+
 void sock_rx_cmsg(const struct cmsghdr *c, struct sock_rx_meta *m)
 {
 	if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {

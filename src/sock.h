@@ -34,6 +34,13 @@ int sock_open_listener(const struct addr *a, bool gro);
 int sock_open_upstream(const struct addr *upstream, bool gro);
 
 /* Applies one received control message to m (unknown ones are ignored). */
+/* The TTL / hop limit the kernel gives a datagram sent on fd (a connected socket: its route's
+ * hop limit for IPv6). Returns 1..255 or -errno. */
+int sock_hop_limit(int fd);
+/* The same for a fresh socket connected to dst: what an unconnected socket's datagram to dst
+ * leaves with. Returns 1..255 or -errno. */
+int sock_route_hop_limit(const struct addr *dst);
+
 void sock_rx_cmsg(const struct cmsghdr *c, struct sock_rx_meta *m);
 /* Writes the control messages of a send into buf (SOCK_TX_CONTROL_LEN bytes): pktinfo choosing
  * local as the source address when local is not NULL, UDP_SEGMENT when gso_size is not 0.

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "filter.h"
 #include "worker_backend.h"
 
 uint64_t worker_clock(void)
@@ -88,6 +89,21 @@ void worker_report(struct worker *w, enum worker_state state)
 
 /* ---------------------------------------------------------------- sessions */
 
+/* The fast path's counter slot of session s of relay slot r: one per session slot of every
+ * worker, laid out like the workers' fixed-file regions. */
+static uint32_t worker_flow(const struct worker *w, uint32_t r, const struct session *s)
+{
+	return w->fast.flow_base + (w->regions.base[r] - PLAN_SESSION_BASE) +
+	       session_index(&w->relays[r].sessions, s);
+}
+
+/* Ends session s (CLOSING) of relay slot r: its fast-path entries go before its socket. */
+static void end_session(struct worker *w, uint32_t r, struct session *s)
+{
+	offload_session_close(&w->fast, s, &w->counters[r]);
+	w->ops->session_close(w, r, s);
+}
+
 struct session *worker_session_get(struct worker *w, uint32_t li, const struct addr *client,
 				   const struct sock_rx_meta *meta)
 {
@@ -119,8 +135,14 @@ struct session *worker_session_get(struct worker *w, uint32_t li, const struct a
 		s->local = meta->local;
 		addr_set_port(&s->local, addr_port(&l->addr));
 	}
-	if (w->ops->session_opened(w, l->relay, s))
+	/* The fast path needs the socket's own address, so it goes in before the backend may
+	 * take the descriptor; the first datagram still takes the socket path. */
+	if (wr->offload && w->fast.f)
+		offload_session_open(&w->fast, s, fd, worker_flow(w, l->relay, s), c);
+	if (w->ops->session_opened(w, l->relay, s)) {
+		offload_session_close(&w->fast, s, c);
 		goto err_release;
+	}
 	counter_add(&c->sessions_created, 1);
 	counter_set(&c->sessions_active, wr->sessions.active);
 	return s;
@@ -159,7 +181,7 @@ static void close_sessions(struct worker *w, uint32_t r,
 		if (s->state != SESSION_ACTIVE || (keep && keep(w, r, s)))
 			continue;
 		session_close(t, s);
-		w->ops->session_close(w, r, s);
+		end_session(w, r, s);
 	}
 	counter_set(&w->counters[r].sessions_active, t->active);
 }
@@ -200,6 +222,27 @@ static void finish_draining(struct worker *w)
 	}
 }
 
+/* Folds what the program relayed for relay slot r's sessions into its counters, and takes
+ * the program's last-seen time as their activity: a session busy only in the fast path never
+ * expires. */
+static void fold_fast(struct worker *w, uint32_t r)
+{
+	struct session_table *t = &w->relays[r].sessions;
+	uint64_t seen;
+	uint32_t i;
+
+	for (i = 0; w->fast.f && t->slots && i < t->capacity; i++) {
+		struct session *s = &t->slots[i];
+
+		if (s->state != SESSION_ACTIVE || !s->fast)
+			continue;
+		seen = offload_session_fold(&w->fast, s, &w->counters[r]);
+		/* Same clock (CLOCK_MONOTONIC; the worker's is its coarse reading). */
+		if (seen > s->last_active)
+			session_touch(t, s, seen < w->now ? seen : w->now);
+	}
+}
+
 void worker_tick(struct worker *w)
 {
 	struct session *s;
@@ -211,8 +254,9 @@ void worker_tick(struct worker *w)
 
 		if (wr->state != RELAY_SLOT_ACTIVE || wr->mode != RELAY_MODE_FORWARD)
 			continue;
+		fold_fast(w, r);
 		while ((s = session_expire_next(&wr->sessions, w->now))) {
-			w->ops->session_close(w, r, s);
+			end_session(w, r, s);
 			counter_add(&w->counters[r].sessions_expired, 1);
 		}
 		counter_set(&w->counters[r].sessions_active, wr->sessions.active);
@@ -365,12 +409,60 @@ static int apply_relay(struct worker *w, uint32_t r, uint32_t i, struct worker_c
 	return 0;
 }
 
+/* Takes relay slot r's sessions off the fast path (they stay on the socket path). */
+static void unfast_sessions(struct worker *w, uint32_t r)
+{
+	struct session_table *t = &w->relays[r].sessions;
+	uint32_t i;
+
+	for (i = 0; t->slots && i < t->capacity; i++)
+		if (t->slots[i].state == SESSION_ACTIVE && t->slots[i].fast)
+			offload_session_close(&w->fast, &t->slots[i], &w->counters[r]);
+}
+
+/* A fast-path session whose client the new filter rules deny ends: replies would otherwise
+ * keep flowing to it below the filter. */
+static bool client_allowed(const struct worker *w, uint32_t r, const struct session *s)
+{
+	return !s->fast || filter_client_denied(w->fast.f, &s->client, &s->local) != 1;
+}
+
+/* Brings the fast path in line with cmd: the program (sessions of a program that goes away
+ * leave it first), which relays use it, and the filter's verdict on their clients. */
+static void apply_fast(struct worker *w, struct worker_cmd *cmd)
+{
+	const struct config *cfg = cmd->cfg;
+	uint32_t i, r;
+
+	if (w->fast.f && w->fast.f != cmd->fast) {
+		for (r = 0; r < WORKER_MAX_RELAYS; r++)
+			if (w->relays[r].state != RELAY_SLOT_UNUSED)
+				unfast_sessions(w, r);
+	}
+	w->fast.f = cmd->fast;
+	w->fast.flow_base = w->id * cmd->plan->session_slots;
+	w->fast.max_payload = w->plan->payload_max;
+	w->fast.reply_max_payload = w->plan->reply_payload_max;
+	for (i = 0; i < cfg->n_relays; i++) {
+		struct worker_relay *wr = &w->relays[cmd->relay_slot[i]];
+		bool on = cmd->fast && cmd->offload && cmd->offload[i] &&
+			  cfg->relays[i].mode == RELAY_MODE_FORWARD;
+
+		if (wr->offload && !on)
+			unfast_sessions(w, cmd->relay_slot[i]);
+		wr->offload = on;
+		if (on)
+			close_sessions(w, cmd->relay_slot[i], client_allowed);
+	}
+}
+
 static void retire_relay(struct worker *w, uint32_t r)
 {
 	struct worker_relay *wr = &w->relays[r];
 
 	close_sessions(w, r, NULL);
 	close_mirrors(w, r);
+	wr->offload = false;
 	wr->conf = NULL;
 	wr->balancer = NULL;
 	set_slot_state(wr, RELAY_SLOT_DRAINING);
@@ -493,6 +585,7 @@ int worker_apply(struct worker *w, struct worker_cmd *cmd)
 	for (i = 0; i < cfg->n_relays; i++)
 		if (cfg->relays[i].mode == RELAY_MODE_FORWARD)
 			close_sessions(w, cmd->relay_slot[i], listener_kept);
+	apply_fast(w, cmd);
 	return 0;
 }
 
@@ -539,7 +632,9 @@ static void snapshot_sessions(struct worker *w, struct worker_cmd *cmd)
 			si->client = s->client;
 			si->local = s->local;
 			si->upstream = s->upstream_addr;
-			si->idle_ms = (w->now - s->last_active) / 1000000;
+			si->idle_ms = w->now > s->last_active ? (w->now - s->last_active) / 1000000 : 0;
+			si->fast = s->fast;
+			si->fast_pkts = s->fast_pkts;
 		}
 	}
 }

@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "balance.h"
+#include "offload.h"
 #include "config.h"
 #include "counters.h"
 #include "plan.h"
@@ -46,6 +47,7 @@ struct worker_relay {
 	const struct relay_conf *conf; /* in the config in force; NULL when not ACTIVE */
 	const struct balancer *balancer;
 	enum relay_mode mode;
+	bool offload; /* install fast-path entries for new sessions */
 	struct session_table sessions; /* forward mode only; fixed files in w->regions */
 	uint32_t rr_state;
 	uint32_t n_mirror;		     /* mirror mode: one socket per upstream */
@@ -71,6 +73,8 @@ struct session_info {
 	struct addr local;
 	struct addr upstream;
 	uint64_t idle_ms;
+	bool fast;	   /* the BPF fast path relays it too */
+	uint64_t fast_pkts; /* datagrams it relayed for this session (both ways, folded) */
 };
 
 enum worker_cmd_type { WORKER_CMD_APPLY, WORKER_CMD_SESSIONS };
@@ -85,6 +89,8 @@ struct worker_cmd {
 	const struct plan *plan;
 	const struct balancer *balancers;
 	const uint32_t *relay_slot;
+	struct filter *fast;	/* the loaded program for the fast path, or NULL */
+	const bool *offload;	/* per relay of cfg: the fast path runs for it */
 	/* SESSIONS */
 	uint32_t relay; /* slot, or UINT32_MAX for all */
 	struct session_info *out;
@@ -111,6 +117,7 @@ struct worker {
 	struct relay_counters counters[WORKER_MAX_RELAYS]; /* one writer: this worker */
 	struct worker_counters wc;
 	struct slots_regions regions; /* each relay slot's session fixed files */
+	struct offload_worker fast;   /* the fast path's program (fast.f NULL: none) */
 
 	int stop_fd; /* eventfd: main writes 1 to stop the worker */
 	int cmd_fd;  /* eventfd: main writes 1 after setting cmd */
