@@ -23,6 +23,48 @@ double app_now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* The fast path's part of a snapshot: modes and reasons, counters, interfaces. */
+static int app_snapshot_offload(struct app *a, struct snapshot *s)
+{
+	struct filter_offload_iface fi[RR_IFACES_MAX];
+	struct snapshot_offload *so;
+	uint32_t r;
+	int n, i;
+
+	so = calloc(s->n_relays ? s->n_relays : 1, sizeof(*so));
+	if (!so)
+		return -ENOMEM;
+	for (r = 0; r < s->n_relays; r++) {
+		so[r].mode = config_offload_name(a->offload[r].got);
+		so[r].why = a->offload[r].why;
+	}
+	s->offload = so;
+	if (!a->filter || !offload_wanted(a->rt.cfg))
+		return 0;
+	s->offload_counters = calloc(OFFLOAD_CNT__MAX, sizeof(*s->offload_counters));
+	if (!s->offload_counters)
+		return -ENOMEM;
+	if (filter_offload_counters(a->filter, s->offload_counters)) {
+		free(s->offload_counters);
+		s->offload_counters = NULL;
+	}
+	n = filter_offload_ifaces(a->filter, fi, RR_IFACES_MAX);
+	s->offload_ifaces = calloc(n > 0 ? (size_t)n : 1, sizeof(*s->offload_ifaces));
+	if (!s->offload_ifaces)
+		return -ENOMEM;
+	for (i = 0; i < n; i++) {
+		struct snapshot_offload_iface *o = &s->offload_ifaces[i];
+
+		memcpy(o->name, fi[i].name, sizeof(o->name));
+		o->name[sizeof(o->name) - 1] = '\0';
+		o->hook = fi[i].xdp && fi[i].tc ? "xdp+tc" : fi[i].xdp ? "xdp" : "tc";
+		o->redirect_target = fi[i].xdp_tx;
+		filter_offload_xmit(a->filter, fi[i].ifindex, &o->xmit_drops, &o->xmit_sent);
+	}
+	s->n_offload_ifaces = (uint32_t)n;
+	return 0;
+}
+
 int app_snapshot(struct app *a, struct snapshot *s)
 {
 	struct filter_stats *fs;
@@ -40,8 +82,9 @@ int app_snapshot(struct app *a, struct snapshot *s)
 	s->reloads_failed = a->reloads_failed;
 	s->last_reload_success = a->last_reload_success;
 	s->last_reload_error = a->last_reload_error;
-	if (!a->filter)
-		return 0;
+	ret = app_snapshot_offload(a, s);
+	if (ret || !a->filter)
+		return ret;
 	fs = malloc(sizeof(*fs));
 	s->filter_counters = calloc(FILTER_CNT__MAX, sizeof(*s->filter_counters));
 	if (!fs || !s->filter_counters) {

@@ -42,6 +42,11 @@ static const struct view_counter view_legs[] = {
 	VIEW_COUNTER(reply_rx_pkts, "UPSTREAM_IN"), VIEW_COUNTER(reply_rx_bytes, "BYTES"),
 	VIEW_COUNTER(reply_tx_pkts, "CLIENT_OUT"),  VIEW_COUNTER(reply_tx_bytes, "BYTES"),
 };
+/* Of the legs above, what the BPF fast path relayed (both directions). */
+static const struct view_counter view_fast[] = {
+	VIEW_COUNTER(fast_pkts, "FAST_PATH"),
+	VIEW_COUNTER(fast_bytes, "BYTES"),
+};
 static const struct view_counter view_sessions[] = {
 	VIEW_COUNTER(sessions_active, "SESSIONS"),
 	VIEW_COUNTER(sessions_created, "CREATED"),
@@ -94,11 +99,13 @@ static void view_counter_members(struct emit_json *j, const struct view_counter 
 		emit_json_uint(j, f[i].key, relay_counters_at(c, f[i].off));
 }
 
-static void view_counters_json(struct emit_json *j, const struct relay_counters *c)
+static void view_counters_json(struct emit_json *j, const struct relay_counters *c, bool fast)
 {
 	int d;
 
 	view_counter_members(j, view_legs, VIEW_N(view_legs), c);
+	if (fast)
+		view_counter_members(j, view_fast, VIEW_N(view_fast), c);
 	emit_json_object(j, "drops");
 	for (d = 0; d < DROP__MAX; d++)
 		emit_json_uint(j, drop_reason_name((enum drop_reason)d), c->drops[d]);
@@ -129,6 +136,66 @@ static int view_filter_counters_table(FILE *out, const uint64_t *v)
 		emit_table_cell(&t, "%" PRIu64, v[c]);
 	}
 	return emit_table_print(&t, out);
+}
+
+/* The fast path's outcome counters, then per interface what drivers refused after
+ * XDP_REDIRECT (the analogue of a qdisc drop after a successful send). */
+static int view_offload_table(const struct snapshot *s, FILE *out)
+{
+	static const char *const head[] = { "COUNTER", "PACKETS" };
+	static const char *const ihead[] = { "INTERFACE", "HOOK", "REDIRECT_TARGET", "XMIT_SENT",
+					     "XMIT_DROPS" };
+	struct emit_table t;
+	uint32_t i;
+	int c, ret;
+
+	emit_table_init(&t, 2, 0x2, head);
+	for (c = 0; c < OFFLOAD_CNT__MAX; c++) {
+		emit_table_cell(&t, "%s", filter_offload_counter_name((enum offload_counter)c));
+		emit_table_cell(&t, "%" PRIu64, s->offload_counters[c]);
+	}
+	ret = emit_table_print(&t, out);
+	if (ret || !s->n_offload_ifaces)
+		return ret;
+	fputc('\n', out);
+	emit_table_init(&t, 5, 0x18, ihead);
+	for (i = 0; i < s->n_offload_ifaces; i++) {
+		const struct snapshot_offload_iface *o = &s->offload_ifaces[i];
+
+		emit_table_cell(&t, "%s", o->name);
+		emit_table_cell(&t, "%s", o->hook);
+		emit_table_cell(&t, "%s", o->redirect_target ? "yes" : "no");
+		emit_table_cell(&t, "%" PRIu64, o->xmit_sent);
+		emit_table_cell(&t, "%" PRIu64, o->xmit_drops);
+	}
+	return emit_table_print(&t, out);
+}
+
+static void view_offload_json(const struct snapshot *s, struct emit_json *j)
+{
+	uint32_t i;
+	int c;
+
+	emit_json_object(j, "fast_path");
+	emit_json_object(j, "counters");
+	for (c = 0; c < OFFLOAD_CNT__MAX; c++)
+		emit_json_uint(j, filter_offload_counter_name((enum offload_counter)c),
+			       s->offload_counters[c]);
+	emit_json_close(j);
+	emit_json_array(j, "interfaces");
+	for (i = 0; i < s->n_offload_ifaces; i++) {
+		const struct snapshot_offload_iface *o = &s->offload_ifaces[i];
+
+		emit_json_object(j, NULL);
+		emit_json_string(j, "name", o->name);
+		emit_json_string(j, "hook", o->hook);
+		emit_json_bool(j, "redirect_target", o->redirect_target);
+		emit_json_uint(j, "xmit_sent", o->xmit_sent);
+		emit_json_uint(j, "xmit_drops", o->xmit_drops);
+		emit_json_close(j);
+	}
+	emit_json_close(j);
+	emit_json_close(j);
 }
 
 /* ---------------------------------------------------------------- status */
@@ -184,6 +251,32 @@ static int status_workers(const struct snapshot *s, FILE *out)
 	return emit_table_print(&t, out);
 }
 
+static bool status_any_offload(const struct config *cfg)
+{
+	uint32_t i;
+
+	for (i = 0; i < cfg->n_relays; i++)
+		if (cfg->relays[i].offload != OFFLOAD_OFF)
+			return true;
+	return false;
+}
+
+/* Which mode each relay's fast path got and why (only when some relay asks for one). */
+static int status_offload(const struct snapshot *s, const struct config *cfg, FILE *out)
+{
+	static const char *const head[] = { "RELAY", "OFFLOAD", "WHY" };
+	struct emit_table t;
+	uint32_t i;
+
+	emit_table_init(&t, 3, 0, head);
+	for (i = 0; i < cfg->n_relays && i < s->n_relays; i++) {
+		emit_table_cell(&t, "%s", cfg->relays[i].name);
+		emit_table_cell(&t, "%s", s->offload ? s->offload[i].mode : "?");
+		emit_table_cell(&t, "%s", s->offload ? s->offload[i].why : "");
+	}
+	return emit_table_print(&t, out);
+}
+
 static int status_relays(const struct config *cfg, FILE *out)
 {
 	static const char *const head[] = { "RELAY", "MODE", "BALANCE", "LISTEN", "UPSTREAMS" };
@@ -231,6 +324,10 @@ static int status_table(const struct snapshot *s, const struct config *cfg, FILE
 		fputc('\n', out);
 		ret = status_relays(cfg, out);
 	}
+	if (!ret && status_any_offload(cfg)) {
+		fputc('\n', out);
+		ret = status_offload(s, cfg, out);
+	}
 	return ret;
 }
 
@@ -272,6 +369,15 @@ static int status_json(const struct snapshot *s, const struct config *cfg, FILE 
 		emit_json_string(&j, "balance", config_balance_name(r->balance));
 		emit_json_double(&j, "session_timeout", r->session_timeout, VIEW_DECIMALS);
 		emit_json_uint(&j, "max_sessions", r->max_sessions);
+		if (r->offload != OFFLOAD_OFF) {
+			bool known = s->offload && i < s->n_relays;
+
+			emit_json_object(&j, "offload");
+			emit_json_string(&j, "configured", config_offload_name(r->offload));
+			emit_json_string(&j, "mode", known ? s->offload[i].mode : "off");
+			emit_json_string(&j, "why", known ? s->offload[i].why : "");
+			emit_json_close(&j);
+		}
 		emit_json_array(&j, "listen");
 		for (k = 0; k < r->n_listen; k++)
 			emit_json_string(&j, NULL, addr_format(&r->listen[k], ep, sizeof(ep)));
@@ -317,13 +423,15 @@ int control_view_status(const struct snapshot *s, bool json, FILE *out)
 
 /* One row of each table: relay, worker ("all" for the total), the counters. */
 static void stats_rows(struct emit_table *traffic, struct emit_table *drops, const char *relay,
-		       const char *worker, const struct relay_counters *c)
+		       const char *worker, const struct relay_counters *c, bool fast)
 {
 	int d;
 
 	emit_table_cell(traffic, "%s", relay);
 	emit_table_cell(traffic, "%s", worker);
 	view_counter_cells(traffic, view_legs, VIEW_N(view_legs), c);
+	if (fast)
+		view_counter_cells(traffic, view_fast, VIEW_N(view_fast), c);
 	view_counter_cells(traffic, view_sessions, VIEW_N(view_sessions), c);
 	emit_table_cell(drops, "%s", relay);
 	emit_table_cell(drops, "%s", worker);
@@ -341,12 +449,18 @@ static int stats_table(const struct snapshot *s, FILE *out)
 	int ret, d;
 
 	/* Every column but RELAY and WORKER is a number. */
-	emit_table_init(&traffic, 2 + VIEW_N(view_legs) + VIEW_N(view_sessions), ~0x3u, NULL);
+	bool fast = s->offload_counters != NULL; /* the fast path's columns while it is loaded */
+
+	emit_table_init(&traffic,
+			2 + VIEW_N(view_legs) + (fast ? VIEW_N(view_fast) : 0) + VIEW_N(view_sessions),
+			~0x3u, NULL);
 	emit_table_init(&drops, 2 + DROP__MAX, ~0x3u, NULL);
 	emit_table_cell(&traffic, "RELAY");
 	emit_table_cell(&traffic, "WORKER");
 	for (i = 0; i < VIEW_N(view_legs); i++)
 		emit_table_cell(&traffic, "%s", view_legs[i].head);
+	for (i = 0; fast && i < VIEW_N(view_fast); i++)
+		emit_table_cell(&traffic, "%s", view_fast[i].head);
 	for (i = 0; i < VIEW_N(view_sessions); i++)
 		emit_table_cell(&traffic, "%s", view_sessions[i].head);
 	emit_table_cell(&drops, "RELAY");
@@ -361,10 +475,10 @@ static int stats_table(const struct snapshot *s, FILE *out)
 		for (w = 0; w < s->n_workers; w++) {
 			snprintf(id, sizeof(id), "%u", s->workers[w].id);
 			stats_rows(&traffic, &drops, s->relay_names[r], id,
-				   &s->workers[w].relays[r]);
+				   &s->workers[w].relays[r], fast);
 		}
 		view_relay_total(s, r, &total);
-		stats_rows(&traffic, &drops, s->relay_names[r], "all", &total);
+		stats_rows(&traffic, &drops, s->relay_names[r], "all", &total, fast);
 	}
 	fputs("traffic\n", out);
 	ret = emit_table_print(&traffic, out);
@@ -374,6 +488,10 @@ static int stats_table(const struct snapshot *s, FILE *out)
 		return ret;
 	}
 	ret = emit_table_print(&drops, out);
+	if (!ret && s->offload_counters) {
+		fputs("\nfast path\n", out);
+		ret = view_offload_table(s, out);
+	}
 	if (ret || !s->filter_counters)
 		return ret;
 	fputs("\nfilter\n", out);
@@ -394,13 +512,13 @@ static int stats_json(const struct snapshot *s, FILE *out)
 		emit_json_string(&j, "name", s->relay_names[r]);
 		view_relay_total(s, r, &total);
 		emit_json_object(&j, "total");
-		view_counters_json(&j, &total);
+		view_counters_json(&j, &total, s->offload_counters != NULL);
 		emit_json_close(&j);
 		emit_json_array(&j, "workers");
 		for (w = 0; w < s->n_workers; w++) {
 			emit_json_object(&j, NULL);
 			emit_json_uint(&j, "worker", s->workers[w].id);
-			view_counters_json(&j, &s->workers[w].relays[r]);
+			view_counters_json(&j, &s->workers[w].relays[r], s->offload_counters != NULL);
 			emit_json_close(&j);
 		}
 		emit_json_close(&j);
@@ -411,6 +529,8 @@ static int stats_json(const struct snapshot *s, FILE *out)
 		view_filter_counters_json(&j, "filter", s->filter_counters);
 	else
 		emit_json_null(&j, "filter");
+	if (s->offload_counters)
+		view_offload_json(s, &j);
 	emit_json_close(&j);
 	return emit_json_end(&j);
 }
@@ -425,15 +545,16 @@ int control_view_stats(const struct snapshot *s, bool json, FILE *out)
 static int sessions_table(const struct control_sessions *ss, const struct config *cfg,
 			  FILE *out)
 {
-	static const char *const head[] = { "RELAY",	"CLIENT", "LOCAL",
-					    "UPSTREAM", "WORKER", "IDLE" };
+	static const char *const head[] = { "RELAY",  "CLIENT", "LOCAL", "UPSTREAM",
+					    "WORKER", "IDLE",	"PATH" };
+	int cols = ss->fast ? 7 : 6;
 	char ep[ADDR_STRLEN];
 	struct emit_table t;
 	const char *name;
 	uint32_t i;
 	int ret;
 
-	emit_table_init(&t, 6, 0x30, head);
+	emit_table_init(&t, cols, 0x30, head);
 	for (i = 0; i < ss->n; i++) {
 		const struct session_info *si = &ss->info[i];
 
@@ -444,6 +565,8 @@ static int sessions_table(const struct control_sessions *ss, const struct config
 		emit_table_cell(&t, "%s", addr_format(&si->upstream, ep, sizeof(ep)));
 		emit_table_cell(&t, "%u", si->worker);
 		emit_table_cell(&t, "%.1f s", (double)si->idle_ms / 1e3);
+		if (ss->fast)
+			emit_table_cell(&t, "%s", si->fast ? "fast" : "socket");
 	}
 	ret = emit_table_print(&t, out);
 	if (ret)
@@ -478,6 +601,10 @@ static int sessions_json(const struct control_sessions *ss, const struct config 
 		emit_json_string(&j, "local", addr_format(&si->local, ep, sizeof(ep)));
 		emit_json_string(&j, "upstream", addr_format(&si->upstream, ep, sizeof(ep)));
 		emit_json_double(&j, "idle_seconds", (double)si->idle_ms / 1e3, VIEW_DECIMALS);
+		if (ss->fast) {
+			emit_json_string(&j, "path", si->fast ? "fast" : "socket");
+			emit_json_uint(&j, "fast_pkts", si->fast_pkts);
+		}
 		emit_json_close(&j);
 	}
 	emit_json_close(&j);

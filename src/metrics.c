@@ -179,6 +179,30 @@ int metrics_format(const struct snapshot *s, FILE *out)
 	per_relay_worker(out, s, "ringrelay_sessions_expired_total",
 			 offsetof(struct relay_counters, sessions_expired));
 
+	family(out, "ringrelay_fast_path_datagrams_total", "counter",
+	       "Of the datagrams above, those the BPF fast path relayed (both directions).");
+	per_relay_worker(out, s, "ringrelay_fast_path_datagrams_total",
+			 offsetof(struct relay_counters, fast_pkts));
+	family(out, "ringrelay_fast_path_bytes_total", "counter",
+	       "UDP payload bytes the BPF fast path relayed (both directions).");
+	per_relay_worker(out, s, "ringrelay_fast_path_bytes_total",
+			 offsetof(struct relay_counters, fast_bytes));
+	if (s->offload_counters) {
+		family(out, "ringrelay_fast_path_frames_total", "counter",
+		       "Frames the fast path saw, by outcome: forwarded, or the reason it passed "
+		       "them up the stack.");
+		for (d = 0; d < OFFLOAD_CNT__MAX; d++)
+			fprintf(out, "ringrelay_fast_path_frames_total{reason=\"%s\"} %" PRIu64 "\n",
+				filter_offload_counter_name((enum offload_counter)d),
+				s->offload_counters[d]);
+		family(out, "ringrelay_fast_path_xmit_drops_total", "counter",
+		       "Frames a driver refused after XDP_REDIRECT, per egress interface.");
+		for (w = 0; w < s->n_offload_ifaces; w++) {
+			fputs("ringrelay_fast_path_xmit_drops_total{interface=\"", out);
+			metrics_format_label(out, s->offload_ifaces[w].name);
+			fprintf(out, "\"} %" PRIu64 "\n", s->offload_ifaces[w].xmit_drops);
+		}
+	}
 	if (s->filter_counters) {
 		family(out, "ringrelay_filter_packets_total", "counter",
 		       "Packets judged by the XDP/tc filter, by verdict and reason "

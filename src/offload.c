@@ -93,6 +93,38 @@ static int offload_relay_ifaces(const struct relay_conf *rc, struct offload_rela
 	return 0;
 }
 
+/* bpf_fib_lookup refuses a device whose forwarding sysctl is 0, output lookups included, so
+ * XDP (which has no bpf_redirect_neigh) needs it on every interface of the relay. */
+static bool offload_forwarding(int ifindex, bool v6)
+{
+	char name[IF_NAMESIZE], path[96];
+	int c = '0';
+	FILE *f;
+
+	if (!if_indextoname((unsigned int)ifindex, name))
+		return false;
+	snprintf(path, sizeof(path), "/proc/sys/net/ipv%c/conf/%s/forwarding", v6 ? '6' : '4',
+		 name);
+	f = fopen(path, "re");
+	if (f) {
+		c = fgetc(f);
+		fclose(f);
+	}
+	return c == '1';
+}
+
+/* The families the relay's datagrams use. */
+static void offload_families(const struct relay_conf *rc, bool *v4, bool *v6)
+{
+	uint32_t j;
+
+	*v4 = *v6 = false;
+	for (j = 0; j < rc->n_listen; j++)
+		*(addr_family(&rc->listen[j]) == AF_INET6 ? v6 : v4) = true;
+	for (j = 0; j < rc->n_upstreams; j++)
+		*(addr_family(&rc->upstreams[j].addr) == AF_INET6 ? v6 : v4) = true;
+}
+
 static void offload_resolve_one(const struct relay_conf *rc, struct offload_relay_state *st)
 {
 	char name[IF_NAMESIZE], list[128] = "";
@@ -100,6 +132,7 @@ static void offload_resolve_one(const struct relay_conf *rc, struct offload_rela
 	uint64_t feat;
 	uint32_t j;
 	size_t len = 0;
+	bool v4, v6;
 	int ret;
 
 	memset(st, 0, sizeof(*st));
@@ -127,6 +160,17 @@ static void offload_resolve_one(const struct relay_conf *rc, struct offload_rela
 		if (!(st->xdp_tx_mask & (1u << j)) && missing && !strchr(st->why, ':'))
 			snprintf(st->why, sizeof(st->why), "%s cannot take XDP_REDIRECT: %s",
 				 offload_ifname(st->ifindex[j], name), missing);
+	}
+	offload_families(rc, &v4, &v6);
+	for (j = 0; j < st->n_ifaces && !missing; j++) {
+		if ((v4 && !offload_forwarding(st->ifindex[j], false)) ||
+		    (v6 && !offload_forwarding(st->ifindex[j], true))) {
+			missing = "forwarding";
+			offload_why(st->why, "XDP needs net.ipv%s.conf.%s.forwarding = 1 "
+				    "(bpf_fib_lookup refuses devices without it)",
+				    v4 && !offload_forwarding(st->ifindex[j], false) ? "4" : "6",
+				    offload_ifname(st->ifindex[j], name));
+		}
 	}
 	switch (rc->offload) {
 	case OFFLOAD_XDP:
