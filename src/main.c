@@ -22,6 +22,7 @@
 #include "filter.h"
 #include "log.h"
 #include "netlink.h"
+#include "offload.h"
 #include "privs.h"
 #include "runtime.h"
 #include "service.h"
@@ -33,6 +34,7 @@ struct options {
 	const char *config;
 	bool test;
 	bool dump;
+	bool version;
 	int verbosity;
 };
 
@@ -46,13 +48,35 @@ static void usage(FILE *f)
 		"  -f, --foreground    run in the foreground (ringrelay never forks anyway)\n"
 		"  -v, --verbose       more log (repeat for debug); stats every stats_interval\n"
 		"  -q, --quiet         less log\n"
-		"  -V, --version       versions and the data-path features this kernel offers\n"
+		"  -V, --version       versions, the data-path features this kernel offers and the\n"
+		"                      fast path each relay of the config would get, and why\n"
 		"  -h, --help          this text\n"
 		"Signals: TERM/INT stop, USR1 prints counters.\n",
 		DEFAULT_CONFIG);
 }
 
-static void print_version(void)
+/* What the fast path would get for each relay of the config at path, and why. */
+static void print_offload(const char *path)
+{
+	struct offload_relay_state st[CONFIG_MAX_RELAYS];
+	struct config *cfg;
+	char err[CONFIG_ERR_LEN];
+	uint32_t i;
+
+	if (config_load_file(path, &cfg, err, sizeof(err))) {
+		printf("offload: no configuration to judge (%s)\n", err);
+		return;
+	}
+	offload_resolve(cfg, st);
+	printf("offload (%s; decided now, before attaching):\n", path);
+	for (i = 0; i < cfg->n_relays; i++)
+		printf("  relay %s: offload = \"%s\" -> %s: %s\n", cfg->relays[i].name,
+		       config_offload_name(cfg->relays[i].offload), config_offload_name(st[i].got),
+		       st[i].why);
+	config_free(cfg);
+}
+
+static void print_version(const char *config)
 {
 	struct uring_caps caps;
 	struct utsname u;
@@ -75,6 +99,7 @@ static void print_version(void)
 	log_set_level(LOG_LVL_ERR); /* the choice is printed below, not logged */
 	if (runtime_choose_backend(IO_BACKEND_AUTO, &caps, &b, why, sizeof(why)) == 0)
 		printf("backend for io_backend=\"auto\": %s\n", config_backend_name(b));
+	print_offload(config);
 }
 
 static int parse_args(int argc, char **argv, struct options *o)
@@ -113,8 +138,8 @@ static int parse_args(int argc, char **argv, struct options *o)
 			o->verbosity--;
 			break;
 		case 'V':
-			print_version();
-			exit(0);
+			o->version = true;
+			break;
 		case 'h':
 			usage(stdout);
 			exit(0);
@@ -127,6 +152,10 @@ static int parse_args(int argc, char **argv, struct options *o)
 		fprintf(stderr, "ringrelay: unexpected argument '%s'\n", argv[optind]);
 		usage(stderr);
 		return -EINVAL;
+	}
+	if (o->version) {
+		print_version(o->config);
+		exit(0);
 	}
 	return 0;
 }
