@@ -815,17 +815,15 @@ static __always_inline int offload_xdp(struct xdp_md *ctx)
 	return bpf_redirect_map(&offload_tx, o.egress, 0);
 }
 
-#ifndef BPF_F_MARK_MANGLED_0
-#define BPF_F_MARK_MANGLED_0 (1ULL << 5)
-#endif
-
 /* tc: the skb may carry a partial checksum (CHECKSUM_PARTIAL: the field holds only the
  * pseudo-header sum) or a complete one (skb->csum); the kernel's csum helpers handle each
  * state, so the UDP checksum goes through them instead of RFC 1624 by hand. */
 static __always_inline int offload_tc(struct __sk_buff *skb)
 {
 	__u32 hdrs = sizeof(struct ethhdr) + sizeof(struct ipv6hdr) + sizeof(struct udphdr);
-	__u64 mm0, diff;
+	__u32 csum_off;
+	__u16 check;
+	__u64 diff;
 	struct off_ctx o = {};
 	__u8 old_hdr[48], new_hdr[48];
 	void *data, *data_end;
@@ -850,8 +848,9 @@ static __always_inline int offload_tc(struct __sk_buff *skb)
 		offload_count(OFFLOAD_CNT_PASS_NONLINEAR);
 		return TC_ACT_OK;
 	}
-	mm0 = o.v4 ? BPF_F_MARK_MANGLED_0 : 0;
-	/* Addresses are pseudo-header (also the partial checksum's), ports are data. */
+	/* Addresses are pseudo-header (also the partial checksum's), ports are data. IPv4's
+	 * "no checksum" (0) stays 0; a result of 0 is sent as 0xffff (for a partial checksum
+	 * the two are the same one's complement value). */
 	if (o.v4)
 		diff = bpf_csum_diff((__be32 *)o.old_addrs, 8, (__be32 *)&o.r.saddr[12], 4, 0);
 	else
@@ -860,10 +859,15 @@ static __always_inline int offload_tc(struct __sk_buff *skb)
 		diff = bpf_csum_diff(0, 0, (__be32 *)o.r.daddr, 16, (__wsum)diff);
 	else
 		diff = bpf_csum_diff(0, 0, (__be32 *)&o.r.daddr[12], 4, (__wsum)diff);
-	bpf_l4_csum_replace(skb, o.l4 + offsetof(struct udphdr, check), 0, diff,
-			    BPF_F_PSEUDO_HDR | mm0);
-	bpf_l4_csum_replace(skb, o.l4 + offsetof(struct udphdr, check),
-			    *(__u32 *)o.old_ports, *(__u32 *)&o.r.sport, 4 | mm0);
+	csum_off = o.l4 + offsetof(struct udphdr, check);
+	if (!o.v4 || o.old_check) {
+		bpf_l4_csum_replace(skb, csum_off, 0, diff, BPF_F_PSEUDO_HDR);
+		bpf_l4_csum_replace(skb, csum_off, *(__u32 *)o.old_ports, *(__u32 *)&o.r.sport, 4);
+		if (bpf_skb_load_bytes(skb, csum_off, &check, 2) == 0 && !check) {
+			check = 0xffff;
+			bpf_skb_store_bytes(skb, csum_off, &check, 2, 0);
+		}
+	}
 	/* CHECKSUM_COMPLETE (skb->csum covers the bytes): the pseudo-header call above took the
 	 * address change off it; add back what really changed in the headers. */
 	if (bpf_skb_load_bytes(skb, o.l3, new_hdr, hlen) == 0)
