@@ -476,6 +476,21 @@ static const char *filter_attach_name(enum filter_attach k)
 	}
 }
 
+/* "link 12, prog 34" of an attachment (for logs and tests), or "clsact" without a link. */
+static const char *filter_link_desc(int link_fd, bool generic)
+{
+	static __thread char buf[64];
+	struct bpf_link_info info;
+	__u32 len = sizeof(info);
+
+	memset(&info, 0, sizeof(info));
+	if (link_fd < 0 || bpf_obj_get_info_by_fd(link_fd, &info, &len))
+		return "clsact filter";
+	snprintf(buf, sizeof(buf), "%slink %u, prog %u", generic ? "generic, " : "", info.id,
+		 info.prog_id);
+	return buf;
+}
+
 /* Writes fi's stages to rr_ifaces (what the program reads per frame). */
 static int filter_iface_publish(struct filter *f, struct filter_iface *fi)
 {
@@ -620,8 +635,9 @@ static int filter_attach_iface(struct filter *f, struct filter_iface *fi, char *
 		snprintf(err, errlen, "filter: rr_ifaces for %s: %s", fi->name, strerror(-ret));
 		return ret;
 	}
-	log_info("filter: attached on %s (%s%s)", fi->name, filter_attach_name(fi->kind),
-		 fi->kind == FILTER_ATTACH_TC ? (fi->tc_legacy ? ", clsact" : ", tcx link") : "");
+	log_info("filter: attached on %s (%s, %s)", fi->name, filter_attach_name(fi->kind),
+		 filter_link_desc(fi->kind == FILTER_ATTACH_TC ? fi->tc_link : fi->xdp_link,
+				  false));
 	return 0;
 }
 
@@ -860,6 +876,9 @@ int filter_offload_attach(struct filter *f, int ifindex, bool xdp, bool xdp_tx, 
 		return ret;
 	}
 	filter_xmit_trace_sync(f);
+	log_info("offload: fast path on %s in %s (%s%s)", name, xdp ? "XDP" : "tc",
+		 filter_link_desc(xdp ? fi->xdp_link : fi->tc_link, xdp && fi->xdp_generic),
+		 xdp ? (xdp_tx ? "; a redirect target" : "; not a redirect target") : "");
 	return 0;
 }
 

@@ -194,13 +194,14 @@ static void print_stats(const struct runtime *rt)
 					      (unsigned long long)c.drops[d]);
 		log_info("stats relay=%s rx_pkts=%llu rx_bytes=%llu tx_pkts=%llu tx_bytes=%llu "
 			   "reply_rx_pkts=%llu reply_rx_bytes=%llu reply_tx_pkts=%llu "
-			   "reply_tx_bytes=%llu%s sessions_active=%llu sessions_created=%llu "
-			   "sessions_expired=%llu",
+			   "reply_tx_bytes=%llu%s fast_pkts=%llu fast_bytes=%llu sessions_active=%llu "
+			   "sessions_created=%llu sessions_expired=%llu",
 			   rt->cfg->relays[r].name, (unsigned long long)c.rx_pkts,
 			   (unsigned long long)c.rx_bytes, (unsigned long long)c.tx_pkts,
 			   (unsigned long long)c.tx_bytes, (unsigned long long)c.reply_rx_pkts,
 			   (unsigned long long)c.reply_rx_bytes, (unsigned long long)c.reply_tx_pkts,
 			   (unsigned long long)c.reply_tx_bytes, drops,
+			   (unsigned long long)c.fast_pkts, (unsigned long long)c.fast_bytes,
 			   (unsigned long long)c.sessions_active,
 			   (unsigned long long)c.sessions_created,
 			   (unsigned long long)c.sessions_expired);
