@@ -197,13 +197,21 @@ int app_reload(struct app *a, char *err, size_t errlen)
 	if (!ret) {
 		ret = runtime_check(&a->rt, cfg, &plan, err, errlen);
 		/* The program first (new rules, new interfaces), so the workers can remove
-		 * entries of clients the new rules deny; the running plan sizes its maps. */
-		if (!ret)
-			ret = app_filter_sync(a, cfg, &a->rt.plan, err, errlen);
-		if (!ret)
+		 * entries of clients the new rules deny; the running plan sizes its maps. A
+		 * filter that cannot follow (a changed mode needs a restart) does not stop the
+		 * relays' changes: it is reported after them, as before the fast path. */
+		if (!ret) {
+			char ferr[CONFIG_ERR_LEN];
+			int fret = app_filter_sync(a, cfg, &a->rt.plan, ferr, sizeof(ferr));
+
 			ret = runtime_reload(&a->rt, cfg, &plan, &applied, err, errlen);
-		else
+			if (!ret && fret) {
+				ret = fret;
+				snprintf(err, errlen, "%s", ferr);
+			}
+		} else {
 			config_free(cfg);
+		}
 	}
 	if (applied)
 		app_filter_release(a, a->rt.cfg);
