@@ -25,7 +25,7 @@ BUILD=build
 OUT=perf/results
 SIZES=""
 FAMILY=4
-ALL_DUTS="ringrelay-offload,ringrelay-io_uring,ringrelay-gro,ringrelay-mmsg,kernel-forward,testpmd-af_xdp,testpmd-af_packet,mmsg-loop"
+ALL_DUTS="ringrelay-offload,ringrelay-offload-tc,ringrelay-io_uring,ringrelay-gro,ringrelay-mmsg,kernel-forward,testpmd-af_xdp,testpmd-af_packet,mmsg-loop"
 DUTS=$ALL_DUTS
 
 usage() {
@@ -327,7 +327,7 @@ dut_start() {
 	DUT_PID=""
 	GEN_DST=$DUT_LISTEN
 	case $DUT in
-	ringrelay-io_uring|ringrelay-mmsg|ringrelay-gro|ringrelay-offload)
+	ringrelay-io_uring|ringrelay-mmsg|ringrelay-gro|ringrelay-offload|ringrelay-offload-tc)
 		[ -x "$RINGRELAY" ] || { echo "$RINGRELAY not built"; return 1; }
 		local up=$SINK_ADDR backend=${DUT#ringrelay-} buffers="buffer_size = 2048; buffers = 4096;"
 		local offload="off"
@@ -343,10 +343,12 @@ dut_start() {
 		# reflector, and replies go back into g0). bpf_fib_lookup needs forwarding on d0
 		# and d1; the generator sends to the relay's own address, so nothing is routed by
 		# the kernel. offload = "xdp" so a missing capability shows as pass_* counters in
-		# the stats line instead of a silent fall back to tc.
-		if [ "$DUT" = ringrelay-offload ]; then
+		# the stats line instead of a silent fall back to tc; ringrelay-offload-tc is the
+		# same relay with offload = "tc" (tcx link, bpf_redirect_neigh).
+		if [ "${DUT#ringrelay-offload}" != "$DUT" ]; then
 			backend=io_uring
-			offload=${OFFLOAD_MODE:-xdp}
+			offload=xdp
+			[ "$DUT" = ringrelay-offload-tc ] && offload=tc
 			ip netns exec $NS_G ethtool -K g0 gro on >/dev/null
 			ip netns exec $NS_S ethtool -K s0 gro on >/dev/null
 			ip netns exec $NS_D sysctl -qw net.ipv4.conf.d0.forwarding=1 \
@@ -408,7 +410,7 @@ dut_stop() {
 	kernel-forward)
 		ip netns exec $NS_D sysctl -qw net.ipv4.ip_forward=0 net.ipv6.conf.all.forwarding=0
 		;;
-	ringrelay-offload)
+	ringrelay-offload|ringrelay-offload-tc)
 		if [ -n "$DUT_PID" ]; then
 			ip netns exec $NS_D "$(dirname "$RINGRELAY")/ringrelayctl" -s "$WORK/ctl.sock" \
 				stats >"$WORK/dut.fast" 2>&1 || true
