@@ -15,6 +15,7 @@
 #include <linux/if_vlan.h>
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
 
 #include "filter_maps.h"
 
@@ -117,6 +118,17 @@ struct {
 	__type(key, __u32);
 	__type(value, struct offload_xmit_val);
 } offload_xmit SEC(".maps");
+
+/* Redirect targets that refused a frame (the kernel checks NDO_XMIT at enqueue: a veth whose
+ * peer lost its NAPI): marked by the tracepoint below, so the next frames for them go up the
+ * stack (pass_no_tx) instead of into the same hole, until user space sees the device take
+ * XDP_REDIRECT again and clears the mark. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, RR_IFACES_MAX);
+	__type(key, __u32);
+	__type(value, __u32);
+} offload_tx_down SEC(".maps");
 
 enum filter_action { ACT_PASS, ACT_DROP };
 
@@ -687,7 +699,7 @@ static __always_inline __u32 offload_prepare(void *ctx, void *data, void *data_e
 	if (!tc) {
 		__u32 *tx = bpf_map_lookup_elem(&offload_tx, &fib.ifindex);
 
-		if (!tx)
+		if (!tx || bpf_map_lookup_elem(&offload_tx_down, &fib.ifindex))
 			return OFFLOAD_CNT_PASS_NO_TX;
 	}
 	o->nh_family = rc == BPF_FIB_LKUP_RET_SUCCESS ? fib.family : 0;
@@ -924,13 +936,20 @@ int filter_tc(struct __sk_buff *skb)
 
 /* Frames a driver refused after XDP_REDIRECT from one of our interfaces, per egress: the
  * analogue of a qdisc drop after a successful sendmsg. Only frames whose ingress carries the
- * fast path count (nothing else of ours redirects). */
-SEC("tracepoint/xdp/xdp_devmap_xmit")
-int offload_xmit_trace(struct offload_devmap_xmit_args *a)
+ * fast path in XDP count (nothing else of ours redirects). A BTF tracepoint: it attaches
+ * without tracefs (which a network namespace's /sys lacks) and reads the two devices'
+ * ifindex, the one kernel field this object reads, through CO-RE. The loader skips it on a
+ * kernel without BTF. */
+struct net_device {
+	int ifindex;
+} __attribute__((preserve_access_index));
+
+SEC("tp_btf/xdp_devmap_xmit")
+int BPF_PROG(offload_xmit_trace, const struct net_device *from_dev,
+	     const struct net_device *to_dev, int sent, int drops, int err)
 {
 	struct offload_xmit_val *v, init = {};
-	__u32 from = (__u32)a->from_ifindex, to = (__u32)a->to_ifindex;
-
+	__u32 from = (__u32)from_dev->ifindex, to = (__u32)to_dev->ifindex;
 	struct rr_iface *fi = bpf_map_lookup_elem(&rr_ifaces, &from);
 
 	if (!fi || !(fi->flags & RR_IFACE_OFFLOAD_XDP))
@@ -942,7 +961,32 @@ int offload_xmit_trace(struct offload_devmap_xmit_args *a)
 		if (!v)
 			return 0;
 	}
-	__sync_fetch_and_add(&v->drops, (__u64)(a->drops > 0 ? a->drops : 0));
-	__sync_fetch_and_add(&v->sent, (__u64)(a->sent > 0 ? a->sent : 0));
+	__sync_fetch_and_add(&v->drops, (__u64)(drops > 0 ? drops : 0));
+	__sync_fetch_and_add(&v->sent, (__u64)(sent > 0 ? sent : 0));
+	return 0;
+}
+
+/* An XDP_REDIRECT of ours the kernel refused before any driver saw it (xdp_do_redirect's
+ * error: the target's NDO_XMIT is gone): the frame is lost. Count it against the target and
+ * mark the target down. */
+SEC("tp_btf/xdp_redirect_err")
+int BPF_PROG(offload_redirect_err, const struct net_device *dev, const void *xdp, const void *tgt,
+	     int err, int map_type, __u32 map_id, __u32 index)
+{
+	struct offload_xmit_val *v, init = {};
+	__u32 from = (__u32)dev->ifindex, to = index, one = 1;
+	struct rr_iface *fi = bpf_map_lookup_elem(&rr_ifaces, &from);
+
+	if (!fi || !(fi->flags & RR_IFACE_OFFLOAD_XDP) || map_type != BPF_MAP_TYPE_DEVMAP_HASH)
+		return 0;
+	bpf_map_update_elem(&offload_tx_down, &to, &one, BPF_ANY);
+	v = bpf_map_lookup_elem(&offload_xmit, &to);
+	if (!v) {
+		bpf_map_update_elem(&offload_xmit, &to, &init, BPF_NOEXIST);
+		v = bpf_map_lookup_elem(&offload_xmit, &to);
+		if (!v)
+			return 0;
+	}
+	__sync_fetch_and_add(&v->drops, 1);
 	return 0;
 }

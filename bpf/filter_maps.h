@@ -190,16 +190,6 @@ struct offload_xmit_val {
 	__u64 sent;
 };
 
-/* The tracepoint's record (/sys/kernel/tracing/events/xdp/xdp_devmap_xmit/format). */
-struct offload_devmap_xmit_args {
-	__u64 common;
-	__s32 from_ifindex;
-	__u32 act;
-	__s32 to_ifindex;
-	__s32 drops;
-	__s32 sent;
-	__s32 err;
-};
 
 _Static_assert(sizeof(struct offload_key) == 36, "offload key layout");
 _Static_assert(sizeof(struct offload_rule) == 56, "offload rule layout");

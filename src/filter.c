@@ -74,6 +74,7 @@ struct filter {
 	uint32_t flows;			   /* offload_stats entries */
 	struct offload_flow_stats *stats; /* offload_stats, mmapped */
 	struct bpf_link *xmit_trace;	   /* xdp:xdp_devmap_xmit, while XDP redirects */
+	struct bpf_link *redirect_err_trace; /* xdp:xdp_redirect_err, alongside */
 };
 
 static int filter_libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
@@ -411,8 +412,14 @@ int filter_open_sized(const struct config *cfg, uint32_t flows, struct filter **
 	/* Two keys per session (one per direction); one stats slot per session slot. */
 	bpf_map__set_max_entries(f->skel->maps.offload_sessions, 2 * f->flows);
 	bpf_map__set_max_entries(f->skel->maps.offload_stats, f->flows);
-	/* The tracepoint program is attached only while some interface redirects in XDP. */
+	/* The tracepoint program is attached only while some interface redirects in XDP, and
+	 * loaded only where the kernel has BTF (it reads struct net_device through CO-RE). */
 	bpf_program__set_autoattach(f->skel->progs.offload_xmit_trace, false);
+	bpf_program__set_autoattach(f->skel->progs.offload_redirect_err, false);
+	if (access("/sys/kernel/btf/vmlinux", R_OK) != 0) {
+		bpf_program__set_autoload(f->skel->progs.offload_xmit_trace, false);
+		bpf_program__set_autoload(f->skel->progs.offload_redirect_err, false);
+	}
 	if (cfg->filter.pin) {
 		ret = filter_set_pins(f);
 		if (ret < 0) {
@@ -815,17 +822,19 @@ static void filter_xmit_trace_sync(struct filter *f)
 
 	for (i = 0; i < f->n_ifaces; i++)
 		want |= !!(f->ifaces[i].flags & RR_IFACE_OFFLOAD_XDP);
-	if (want && !f->xmit_trace) {
+	if (want && !f->xmit_trace && bpf_program__fd(f->skel->progs.offload_xmit_trace) >= 0) {
 		f->xmit_trace = bpf_program__attach(f->skel->progs.offload_xmit_trace);
-		if (!f->xmit_trace) {
-			f->xmit_trace = NULL;
-			log_warn("offload: xdp:xdp_devmap_xmit tracepoint: %s; transmit failures "
-				 "after XDP_REDIRECT are not counted",
+		f->redirect_err_trace = bpf_program__attach(f->skel->progs.offload_redirect_err);
+		if (!f->xmit_trace || !f->redirect_err_trace)
+			log_warn("offload: xdp tracepoints: %s; transmit failures after XDP_REDIRECT "
+				 "are not counted, and a target that stops taking it is not taken "
+				 "out of use",
 				 strerror(errno));
-		}
 	} else if (!want && f->xmit_trace) {
 		bpf_link__destroy(f->xmit_trace);
+		bpf_link__destroy(f->redirect_err_trace);
 		f->xmit_trace = NULL;
+		f->redirect_err_trace = NULL;
 	}
 }
 
@@ -865,8 +874,10 @@ int filter_offload_attach(struct filter *f, int ifindex, bool xdp, bool xdp_tx, 
 		return ret;
 	}
 	/* A redirect target only where the driver takes XDP frames: never a black hole. */
-	if (xdp_tx)
+	if (xdp_tx) {
 		ret = bpf_map_update_elem(txfd, &key, &val, BPF_ANY);
+		filter_offload_up(f, ifindex);
+	}
 	else
 		bpf_map_delete_elem(txfd, &key);
 	if (ret == 0)
@@ -923,6 +934,26 @@ int filter_offload_ifaces(const struct filter *f, struct filter_offload_iface *o
 		n++;
 	}
 	return n;
+}
+
+int filter_offload_down(struct filter *f, int *out, int max)
+{
+	int fd = bpf_map__fd(f->skel->maps.offload_tx_down), n = 0;
+	uint32_t key, next, *prev = NULL;
+
+	while (n < max && bpf_map_get_next_key(fd, prev, &next) == 0) {
+		out[n++] = (int)next;
+		key = next;
+		prev = &key;
+	}
+	return n;
+}
+
+void filter_offload_up(struct filter *f, int ifindex)
+{
+	uint32_t key = (uint32_t)ifindex;
+
+	bpf_map_delete_elem(bpf_map__fd(f->skel->maps.offload_tx_down), &key);
 }
 
 int filter_offload_set(struct filter *f, const struct offload_key *k, const struct offload_rule *r)
@@ -1038,8 +1069,8 @@ void filter_free(struct filter *f)
 	/* Links first: nothing runs the program once they are closed. */
 	for (i = 0; i < f->n_ifaces; i++)
 		filter_detach_iface(NULL, &f->ifaces[i]);
-	if (f->xmit_trace)
-		bpf_link__destroy(f->xmit_trace);
+	bpf_link__destroy(f->xmit_trace);
+	bpf_link__destroy(f->redirect_err_trace);
 	if (f->stats)
 		munmap(f->stats, (size_t)f->flows * sizeof(struct offload_flow_stats));
 	/* Pins exist for introspection while we run; they must not outlive the filter. */

@@ -81,6 +81,11 @@ struct filter_offload_iface {
 /* The interfaces the fast path runs on; returns how many were written (<= max). */
 int filter_offload_ifaces(const struct filter *f, struct filter_offload_iface *out, int max);
 
+/* Redirect targets the kernel refused a frame for since they were (re)checked: up to max
+ * ifindexes into out, returns how many. filter_offload_up takes one back into use. */
+int filter_offload_down(struct filter *f, int *out, int max);
+void filter_offload_up(struct filter *f, int ifindex);
+
 /* Installs or removes one direction of a session (bpf/filter_maps.h). 0 or -errno. */
 int filter_offload_set(struct filter *f, const struct offload_key *k, const struct offload_rule *r);
 int filter_offload_del(struct filter *f, const struct offload_key *k);

@@ -275,7 +275,7 @@ static void event_loop(struct app *a, int sfd, struct netlink_watch *nw, int ver
 	double stats_every = verbosity > 0 ? a->rt.cfg->stats_interval : 0;
 	double wd_every = wd_usec ? (double)wd_usec / 2e6 : 0;
 	double next_stats = app_now() + stats_every, next_wd = app_now() + wd_every;
-	double next_status = app_now() + 5, last_t = 0;
+	double next_status = app_now() + 5, last_t = 0, next_fast = app_now() + 1;
 	uint64_t *beats = calloc(a->rt.n_started, sizeof(*beats));
 	uint64_t last_rx = 0;
 	char err[CONFIG_ERR_LEN];
@@ -288,6 +288,8 @@ static void event_loop(struct app *a, int sfd, struct netlink_watch *nw, int ver
 			next = next_stats;
 		if (wd_every && next_wd < next)
 			next = next_wd;
+		if (a->rt.fast && next_fast < next)
+			next = next_fast;
 		timeout = next > now ? (int)((next - now) * 1000) + 1 : 0;
 		n = poll(pfd, 2, timeout);
 		if (n < 0 && errno != EINTR)
@@ -305,6 +307,14 @@ static void event_loop(struct app *a, int sfd, struct netlink_watch *nw, int ver
 		if (now >= next_status) {
 			status_update(a, &last_rx, &last_t);
 			next_status = now + 5;
+		}
+		/* XDP redirect targets the kernel refused come back when they take it again. */
+		if (a->rt.fast && now >= next_fast) {
+			pthread_mutex_lock(&a->lock);
+			if (a->filter)
+				offload_recheck(a->filter);
+			pthread_mutex_unlock(&a->lock);
+			next_fast = now + 1;
 		}
 		if (n > 0 && (pfd[1].revents & POLLIN)) {
 			pthread_mutex_lock(&a->lock);

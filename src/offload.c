@@ -285,6 +285,21 @@ int offload_apply(struct filter *f, const struct config *cfg, struct offload_rel
 	return 0;
 }
 
+void offload_recheck(struct filter *f)
+{
+	char name[IF_NAMESIZE];
+	int down[RR_IFACES_MAX], n, i;
+	uint64_t feat;
+
+	n = filter_offload_down(f, down, RR_IFACES_MAX);
+	for (i = 0; i < n; i++) {
+		if (netlink_xdp_features(down[i], &feat) || !(feat & NETLINK_XDP_ACT_NDO_XMIT))
+			continue;
+		filter_offload_up(f, down[i]);
+		log_notice("offload: %s takes XDP_REDIRECT again", offload_ifname(down[i], name));
+	}
+}
+
 /* ---------------------------------------------------------------- per session */
 
 static void offload_key_from(struct offload_key *k, const struct addr *src, const struct addr *dst)

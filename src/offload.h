@@ -37,6 +37,11 @@ void offload_resolve(const struct config *cfg, struct offload_relay_state *out);
  * the error as its reason. Logs one line per relay that asked for offload. Returns 0. */
 int offload_apply(struct filter *f, const struct config *cfg, struct offload_relay_state *out);
 
+/* Takes back into use the redirect targets the kernel refused a frame for (the program marks
+ * them and passes their datagrams up the stack) once their xdp-features say they take
+ * XDP_REDIRECT again. Call it about once a second while the fast path runs. */
+void offload_recheck(struct filter *f);
+
 /* True when any relay of cfg asks for the fast path. */
 bool offload_wanted(const struct config *cfg);
 
