@@ -600,7 +600,8 @@ static __always_inline __u32 offload_prepare(void *ctx, void *data, void *data_e
 		if (bpf_ntohs(ih->frag_off) & (IP_MF | IP_OFFSET))
 			return OFFLOAD_CNT_PASS_FRAGMENT;
 		if (ih->ihl != 5)
-			return ih->ihl > 5 ? OFFLOAD_CNT_PASS_IP_OPTIONS : OFFLOAD_CNT_PASS_NO_SESSION;
+			return ih->ihl > 5 ? OFFLOAD_CNT_PASS_IP_OPTIONS
+					   : OFFLOAD_CNT_PASS_NO_SESSION;
 		v4 = 1;
 		iplen = bpf_ntohs(ih->tot_len);
 		if (iplen < sizeof(*ih) + sizeof(*uh))

@@ -630,7 +630,8 @@ static int filter_attach_iface(struct filter *f, struct filter_iface *fi, char *
 			break;
 		}
 		snprintf(err, errlen, "filter: attach on %s: %s (%s)", fi->name, strerror(-ret),
-			 f->mode == FILTER_MODE_TC ? "tc ingress refused" : "XDP and tc both refused");
+			 f->mode == FILTER_MODE_TC ? "tc ingress refused"
+						   : "XDP and tc both refused");
 		return ret;
 	default:
 		snprintf(err, errlen, "filter: attach on %s: mode off", fi->name);
@@ -826,10 +827,11 @@ static void filter_xmit_trace_sync(struct filter *f)
 		f->xmit_trace = bpf_program__attach(f->skel->progs.offload_xmit_trace);
 		f->redirect_err_trace = bpf_program__attach(f->skel->progs.offload_redirect_err);
 		if (!f->xmit_trace || !f->redirect_err_trace)
-			log_warn("offload: xdp tracepoints: %s; transmit failures after XDP_REDIRECT "
-				 "are not counted, and a target that stops taking it is not taken "
-				 "out of use",
-				 strerror(errno));
+			log_warn(
+			    "offload: xdp tracepoints: %s; transmit failures after XDP_REDIRECT "
+			    "are not counted, and a target that stops taking it is not taken "
+			    "out of use",
+			    strerror(errno));
 	} else if (!want && f->xmit_trace) {
 		bpf_link__destroy(f->xmit_trace);
 		bpf_link__destroy(f->redirect_err_trace);

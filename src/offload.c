@@ -21,7 +21,8 @@ bool offload_wanted(const struct config *cfg)
 	uint32_t i;
 
 	for (i = 0; i < cfg->n_relays; i++)
-		if (cfg->relays[i].offload != OFFLOAD_OFF && cfg->relays[i].mode == RELAY_MODE_FORWARD)
+		if (cfg->relays[i].offload != OFFLOAD_OFF &&
+		    cfg->relays[i].mode == RELAY_MODE_FORWARD)
 			return true;
 	return false;
 }
@@ -77,7 +78,8 @@ static int offload_relay_ifaces(const struct relay_conf *rc, struct offload_rela
 		n = netlink_route_oif(&rc->upstreams[j].addr, &oif);
 		if (n < 0) {
 			snprintf(st->why, sizeof(st->why), "no route to upstream %s: %s",
-				 addr_format(&rc->upstreams[j].addr, buf, sizeof(buf)), strerror(-n));
+				 addr_format(&rc->upstreams[j].addr, buf, sizeof(buf)),
+				 strerror(-n));
 			return n;
 		}
 		offload_add_iface(st, oif);
@@ -148,8 +150,9 @@ static void offload_resolve_one(const struct relay_conf *rc, struct offload_rela
 	if (offload_relay_ifaces(rc, st) < 0)
 		return;
 	for (j = 0; j < st->n_ifaces; j++) {
-		len += (size_t)snprintf(list + len, len < sizeof(list) ? sizeof(list) - len : 0,
-					"%s%s", j ? ", " : "", offload_ifname(st->ifindex[j], name));
+		len +=
+		    (size_t)snprintf(list + len, len < sizeof(list) ? sizeof(list) - len : 0,
+				     "%s%s", j ? ", " : "", offload_ifname(st->ifindex[j], name));
 		ret = netlink_xdp_features(st->ifindex[j], &feat);
 		if (ret == 0 && (feat & NETLINK_XDP_ACT_NDO_XMIT))
 			st->xdp_tx_mask |= 1u << j;
@@ -166,7 +169,8 @@ static void offload_resolve_one(const struct relay_conf *rc, struct offload_rela
 		if ((v4 && !offload_forwarding(st->ifindex[j], false)) ||
 		    (v6 && !offload_forwarding(st->ifindex[j], true))) {
 			missing = "forwarding";
-			offload_why(st->why, "XDP needs net.ipv%s.conf.%s.forwarding = 1 "
+			offload_why(st->why,
+				    "XDP needs net.ipv%s.conf.%s.forwarding = 1 "
 				    "(bpf_fib_lookup refuses devices without it)",
 				    v4 && !offload_forwarding(st->ifindex[j], false) ? "4" : "6",
 				    offload_ifname(st->ifindex[j], name));
@@ -179,8 +183,10 @@ static void offload_resolve_one(const struct relay_conf *rc, struct offload_rela
 			char w[OFFLOAD_WHY_LEN];
 
 			memcpy(w, st->why, sizeof(w));
-			offload_why(st->why, "xdp as configured on %s; but %s: datagrams leaving "
-				    "there go up the stack", list, w);
+			offload_why(st->why,
+				    "xdp as configured on %s; but %s: datagrams leaving "
+				    "there go up the stack",
+				    list, w);
 		} else {
 			snprintf(st->why, sizeof(st->why), "xdp as configured on %s", list);
 		}
@@ -192,8 +198,10 @@ static void offload_resolve_one(const struct relay_conf *rc, struct offload_rela
 	default:
 		if (!missing) {
 			st->got = OFFLOAD_XDP;
-			snprintf(st->why, sizeof(st->why), "auto: every interface (%s) takes "
-				 "XDP_REDIRECT", list);
+			snprintf(st->why, sizeof(st->why),
+				 "auto: every interface (%s) takes "
+				 "XDP_REDIRECT",
+				 list);
 		} else {
 			char w[OFFLOAD_WHY_LEN];
 
@@ -236,7 +244,7 @@ int offload_apply(struct filter *f, const struct config *cfg, struct offload_rel
 			if (k == n_want) {
 				if (n_want == RR_IFACES_MAX)
 					break;
-				want[n_want++] = (struct offload_want){ .ifindex = st->ifindex[j] };
+				want[n_want++] = (struct offload_want){.ifindex = st->ifindex[j]};
 			}
 			want[k].xdp |= st->got == OFFLOAD_XDP;
 			want[k].tc |= st->got == OFFLOAD_TC;
@@ -265,7 +273,8 @@ int offload_apply(struct filter *f, const struct config *cfg, struct offload_rel
 		/* Every relay using this interface falls back to the socket path. */
 		for (i = 0; i < cfg->n_relays; i++) {
 			for (j = 0; j < out[i].n_ifaces; j++) {
-				if (out[i].ifindex[j] != want[k].ifindex || out[i].got == OFFLOAD_OFF)
+				if (out[i].ifindex[j] != want[k].ifindex ||
+				    out[i].got == OFFLOAD_OFF)
 					continue;
 				out[i].got = OFFLOAD_OFF;
 				offload_why(out[i].why, "%s", err);

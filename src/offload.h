@@ -24,7 +24,7 @@ struct offload_relay_state {
 	char why[OFFLOAD_WHY_LEN];
 	int ifindex[OFFLOAD_MAX_IFACES]; /* the interfaces its datagrams arrive and leave on */
 	uint32_t n_ifaces;
-	uint32_t xdp_tx_mask;		 /* bit i: ifindex[i] takes XDP_REDIRECT */
+	uint32_t xdp_tx_mask; /* bit i: ifindex[i] takes XDP_REDIRECT */
 };
 
 /* Decides each relay's mode from cfg and the host (routes, addresses, xdp-features), without

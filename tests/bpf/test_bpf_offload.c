@@ -211,7 +211,7 @@ static size_t build(uint8_t *buf, const struct ep *src, const struct ep *dst, si
 		ip[4] = 0x12, ip[5] = 0x34;
 		if (o->frag)
 			ip[6] = 0x20; /* MF */
-		ip[8] = 3; /* TTL as it arrived */
+		ip[8] = 3;	      /* TTL as it arrived */
 		ip[9] = 17;
 		memcpy(ip + 12, src->a, 4);
 		memcpy(ip + 16, dst->a, 4);
@@ -229,7 +229,8 @@ static size_t build(uint8_t *buf, const struct ep *src, const struct ep *dst, si
 		memcpy(ip + 8, src->a, 16);
 		memcpy(ip + 24, dst->a, 16);
 		if (ext) {
-			ip[40] = 17; /* next: UDP; the rest zero (PadN-free hop-by-hop, frag 0 M=1) */
+			ip[40] =
+			    17; /* next: UDP; the rest zero (PadN-free hop-by-hop, frag 0 M=1) */
 			if (o->frag)
 				ip[43] = 1;
 		}
@@ -296,7 +297,8 @@ static void set_tx(int ifindex)
 {
 	uint32_t k = (uint32_t)ifindex;
 
-	assert_int_equal(bpf_map_update_elem(filter_map_fd(fx.f, "offload_tx"), &k, &k, BPF_ANY), 0);
+	assert_int_equal(bpf_map_update_elem(filter_map_fd(fx.f, "offload_tx"), &k, &k, BPF_ANY),
+			 0);
 }
 
 static void mapped(const struct ep *e, uint8_t out[16])
@@ -355,8 +357,8 @@ static void run(int tc, int ifindex, const uint8_t *in, size_t len, uint32_t gso
 {
 	uint64_t before[OFFLOAD_CNT__MAX], after[OFFLOAD_CNT__MAX];
 	struct xdp_md xctx = {.ingress_ifindex = (uint32_t)ifindex, .data_end = (uint32_t)len};
-	struct __sk_buff sctx = {.ifindex = (uint32_t)ifindex, .gso_size = gso,
-				 .gso_segs = gso ? 2 : 0};
+	struct __sk_buff sctx = {
+	    .ifindex = (uint32_t)ifindex, .gso_size = gso, .gso_segs = gso ? 2 : 0};
 	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = in, .data_size_in = (__u32)len,
 		    .data_out = r->out, .data_size_out = sizeof(r->out));
 	int c, rose = 0, ret;
@@ -475,7 +477,8 @@ static void check_relayed(const char *name, const struct run *r, const uint8_t *
 		udp = ip + 20;
 	} else {
 		if (ip[0] != 0x60 || (ip[1] & 0xf0) != 0 || ip[7] != ttl)
-			fail_msg("%s: version/tclass %02x%02x hop limit %u", name, ip[0], ip[1], ip[7]);
+			fail_msg("%s: version/tclass %02x%02x hop limit %u", name, ip[0], ip[1],
+				 ip[7]);
 		if (memcmp(ip + 8, src->a, 16) || memcmp(ip + 24, dst->a, 16))
 			fail_msg("%s: IPv6 addresses", name);
 		udp = ip + 40;
@@ -549,7 +552,8 @@ static void test_rewrite(void **state)
 			run(tc, k->down ? fx.b0 : fx.a0, in, len, 0, &r);
 			if (r.counter != OFFLOAD_CNT_FORWARDED)
 				fail_msg("%s: counter %s, want forwarded", name,
-					 r.counter < 0 ? "none" : filter_offload_counter_name(r.counter));
+					 r.counter < 0 ? "none"
+						       : filter_offload_counter_name(r.counter));
 			if (r.retval != (tc ? TC_ACT_REDIRECT : XDP_REDIRECT))
 				fail_msg("%s: verdict %u", name, r.retval);
 			/* tc leaves the MACs to bpf_redirect_neigh. */
@@ -586,7 +590,7 @@ struct pass_case {
 	const char *name;
 	int tc_only, xdp_only;
 	int counter;
-	int tc_counter; /* -1: same as counter */
+	int tc_counter;	     /* -1: same as counter */
 	uint32_t tc_verdict; /* what tc does when it differs from passing */
 };
 
@@ -610,39 +614,144 @@ static void test_pass_up(void **state)
 		int xdp_counter, tc_counter; /* -1: flavour not run */
 		uint32_t tc_verdict;
 	} cases[] = {
-	    {"no session", &unknown, &l4, 18, {0}, 0, OFFLOAD_CNT_PASS_NO_SESSION,
-	     OFFLOAD_CNT_PASS_NO_SESSION, TC_ACT_OK},
-	    {"v4 first fragment", &c4, &l4, 18, {.frag = 1}, 0, OFFLOAD_CNT_PASS_FRAGMENT,
-	     OFFLOAD_CNT_PASS_FRAGMENT, TC_ACT_OK},
-	    {"v6 fragment header", &c6, &l6, 18, {.frag = 1}, 0, OFFLOAD_CNT_PASS_FRAGMENT,
-	     OFFLOAD_CNT_PASS_FRAGMENT, TC_ACT_OK},
-	    {"v4 options", &c4, &l4, 18, {.ip_options = 1}, 0, OFFLOAD_CNT_PASS_IP_OPTIONS,
-	     OFFLOAD_CNT_PASS_IP_OPTIONS, TC_ACT_OK},
-	    {"v6 hop-by-hop", &c6, &l6, 18, {.hop_by_hop = 1}, 0, OFFLOAD_CNT_PASS_EXT_HEADERS,
-	     OFFLOAD_CNT_PASS_EXT_HEADERS, TC_ACT_OK},
-	    {"vlan", &c4, &l4, 18, {.vlan = 1}, 0, OFFLOAD_CNT_PASS_VLAN, OFFLOAD_CNT_PASS_VLAN,
+	    {"no session",
+	     &unknown,
+	     &l4,
+	     18,
+	     {0},
+	     0,
+	     OFFLOAD_CNT_PASS_NO_SESSION,
+	     OFFLOAD_CNT_PASS_NO_SESSION,
 	     TC_ACT_OK},
-	    {"egress MTU", &cx, &l4, 1200, {0}, 0, OFFLOAD_CNT_PASS_MTU, OFFLOAD_CNT_PASS_MTU,
+	    {"v4 first fragment",
+	     &c4,
+	     &l4,
+	     18,
+	     {.frag = 1},
+	     0,
+	     OFFLOAD_CNT_PASS_FRAGMENT,
+	     OFFLOAD_CNT_PASS_FRAGMENT,
 	     TC_ACT_OK},
-	    {"over the relay's buffer", &cy, &l4, 200, {0}, 0, OFFLOAD_CNT_PASS_OVERSIZE,
-	     OFFLOAD_CNT_PASS_OVERSIZE, TC_ACT_OK},
+	    {"v6 fragment header",
+	     &c6,
+	     &l6,
+	     18,
+	     {.frag = 1},
+	     0,
+	     OFFLOAD_CNT_PASS_FRAGMENT,
+	     OFFLOAD_CNT_PASS_FRAGMENT,
+	     TC_ACT_OK},
+	    {"v4 options",
+	     &c4,
+	     &l4,
+	     18,
+	     {.ip_options = 1},
+	     0,
+	     OFFLOAD_CNT_PASS_IP_OPTIONS,
+	     OFFLOAD_CNT_PASS_IP_OPTIONS,
+	     TC_ACT_OK},
+	    {"v6 hop-by-hop",
+	     &c6,
+	     &l6,
+	     18,
+	     {.hop_by_hop = 1},
+	     0,
+	     OFFLOAD_CNT_PASS_EXT_HEADERS,
+	     OFFLOAD_CNT_PASS_EXT_HEADERS,
+	     TC_ACT_OK},
+	    {"vlan",
+	     &c4,
+	     &l4,
+	     18,
+	     {.vlan = 1},
+	     0,
+	     OFFLOAD_CNT_PASS_VLAN,
+	     OFFLOAD_CNT_PASS_VLAN,
+	     TC_ACT_OK},
+	    {"egress MTU",
+	     &cx,
+	     &l4,
+	     1200,
+	     {0},
+	     0,
+	     OFFLOAD_CNT_PASS_MTU,
+	     OFFLOAD_CNT_PASS_MTU,
+	     TC_ACT_OK},
+	    {"over the relay's buffer",
+	     &cy,
+	     &l4,
+	     200,
+	     {0},
+	     0,
+	     OFFLOAD_CNT_PASS_OVERSIZE,
+	     OFFLOAD_CNT_PASS_OVERSIZE,
+	     TC_ACT_OK},
 	    /* tc hands an unresolved neighbour to bpf_redirect_neigh */
-	    {"no neighbour", &cz, &l4, 18, {0}, 0, OFFLOAD_CNT_PASS_NO_NEIGH,
-	     OFFLOAD_CNT_FORWARDED, TC_ACT_REDIRECT},
-	    {"no route", &cw, &l4, 18, {0}, 0, OFFLOAD_CNT_PASS_FIB, OFFLOAD_CNT_PASS_FIB,
+	    {"no neighbour",
+	     &cz,
+	     &l4,
+	     18,
+	     {0},
+	     0,
+	     OFFLOAD_CNT_PASS_NO_NEIGH,
+	     OFFLOAD_CNT_FORWARDED,
+	     TC_ACT_REDIRECT},
+	    {"no route",
+	     &cw,
+	     &l4,
+	     18,
+	     {0},
+	     0,
+	     OFFLOAD_CNT_PASS_FIB,
+	     OFFLOAD_CNT_PASS_FIB,
 	     TC_ACT_OK},
-	    {"family change", &cf6, &l6, 18, {0}, 0, OFFLOAD_CNT_PASS_FAMILY,
-	     OFFLOAD_CNT_PASS_FAMILY, TC_ACT_OK},
+	    {"family change",
+	     &cf6,
+	     &l6,
+	     18,
+	     {0},
+	     0,
+	     OFFLOAD_CNT_PASS_FAMILY,
+	     OFFLOAD_CNT_PASS_FAMILY,
+	     TC_ACT_OK},
 	    {"gso super-packet", &c4, &l4, 18, {0}, 1400, -1, OFFLOAD_CNT_PASS_GSO, TC_ACT_OK},
-	    {"udp length beyond the packet", &c4, &l4, 18, {.csum = CSUM_BAD_LENGTH}, 0,
-	     OFFLOAD_CNT_PASS_MALFORMED, OFFLOAD_CNT_PASS_MALFORMED, TC_ACT_OK},
+	    {"udp length beyond the packet",
+	     &c4,
+	     &l4,
+	     18,
+	     {.csum = CSUM_BAD_LENGTH},
+	     0,
+	     OFFLOAD_CNT_PASS_MALFORMED,
+	     OFFLOAD_CNT_PASS_MALFORMED,
+	     TC_ACT_OK},
 	    /* tc routes with bpf_redirect_neigh instead, and checks the MTU itself */
-	    {"forwarding off on the egress", &cv, &l4, 18, {0}, 0, OFFLOAD_CNT_PASS_FWD_DISABLED,
-	     OFFLOAD_CNT_FORWARDED, TC_ACT_REDIRECT},
-	    {"egress cannot take XDP_REDIRECT", &cu, &l4, 18, {0}, 0, OFFLOAD_CNT_PASS_NO_TX, -1,
+	    {"forwarding off on the egress",
+	     &cv,
+	     &l4,
+	     18,
+	     {0},
+	     0,
+	     OFFLOAD_CNT_PASS_FWD_DISABLED,
+	     OFFLOAD_CNT_FORWARDED,
+	     TC_ACT_REDIRECT},
+	    {"egress cannot take XDP_REDIRECT",
+	     &cu,
+	     &l4,
+	     18,
+	     {0},
+	     0,
+	     OFFLOAD_CNT_PASS_NO_TX,
+	     -1,
 	     0},
-	    {"headers beyond the linear part", &c4, &l4, 5000, {0}, 0, OFFLOAD_CNT_PASS_NONLINEAR,
-	     -1, 0},
+	    {"headers beyond the linear part",
+	     &c4,
+	     &l4,
+	     5000,
+	     {0},
+	     0,
+	     OFFLOAD_CNT_PASS_NONLINEAR,
+	     -1,
+	     0},
 	};
 	size_t i, len;
 	int tc;
@@ -677,7 +786,8 @@ static void test_pass_up(void **state)
 			if (r.counter != want)
 				fail_msg("%s (%s): counter %s, want %s", cases[i].name,
 					 tc ? "tc" : "xdp",
-					 r.counter < 0 ? "none" : filter_offload_counter_name(r.counter),
+					 r.counter < 0 ? "none"
+						       : filter_offload_counter_name(r.counter),
 					 filter_offload_counter_name(want));
 			if (r.retval != verdict)
 				fail_msg("%s (%s): verdict %u, want %u", cases[i].name,
