@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
 # The session fast path (issue 9, docs/offload.md), IPv4 and IPv6, in xdp and tc mode:
-#  - many clients, byte-exact both ways; the upstream sees one source address:port per
+#  - many clients, byte-exact both ways (io_uring backend; mmsg once); the upstream sees one source address:port per
 #    session whichever path carried the datagram;
 #  - after the first datagram the relay namespace's kernel UDP counters (/proc/net/snmp,
 #    /proc/net/snmp6, read inside it) grow by far less than the datagrams relayed;
@@ -55,7 +55,7 @@ write_conf()
 	local file=$1 mode=$2 timeout=$3 up=$4 filter=${5:-}
 	cat >"$file" <<EOF
 workers = 1;
-io_backend = "io_uring";
+io_backend = "${BACKEND:-io_uring}";
 buffer_size = 8192;
 buffers = 1024;
 control_socket = "$TMPD/run/ctl.sock";
@@ -72,7 +72,7 @@ attached_ids() { lib_relay_log_current | sed -n 's/.*link \([0-9]*\), prog \([0-
 
 run_case()
 {
-	local mode=$1 fam=$2 c="[$1/ipv$2]" conf out before after n total peers
+	local mode=$1 fam=$2 c="[$1/ipv$2/${BACKEND:-io_uring}]" conf out before after n total peers
 	lib_family "$fam"
 	to=$(ep "$RELAY_IP" 5000)
 	conf=$TMPD/offload-$mode-$fam.conf
@@ -260,6 +260,8 @@ for mode in xdp tc; do
 		run_case "$mode" "$fam"
 	done
 done
+# The epoll + recvmmsg backend installs and folds the same way.
+BACKEND=mmsg run_case tc 4
 expiry_case
 filter_case
 lib_done
