@@ -127,6 +127,16 @@ int app_filter_sync(struct app *a, const struct config *cfg, const struct plan *
 				       errlen);
 	else
 		ret = filter_update(a->filter, cfg, err, errlen);
+	/* Only the fast path wanted the program: its relays stay on the socket path. */
+	if (ret && !a->filter && cfg->filter.mode == FILTER_MODE_OFF) {
+		for (i = 0; i < cfg->n_relays; i++) {
+			if (cfg->relays[i].offload == OFFLOAD_OFF)
+				continue;
+			snprintf(a->offload[i].why, sizeof(a->offload[i].why), "%s", err);
+			log_notice("relay %s: offload off: %s", cfg->relays[i].name, err);
+		}
+		return 0;
+	}
 	if (ret)
 		return ret;
 	/* Remembered so a link event for an interface that is already filtered changes nothing. */
