@@ -6,7 +6,7 @@
 #  - after the first datagram the relay namespace's kernel UDP counters (/proc/net/snmp,
 #    /proc/net/snmp6, read inside it) grow by far less than the datagrams relayed;
 #  - the relay's counters are exact across both paths (received = sent, fast_pkts);
-#  - `ringrelayctl status` names the mode and `sessions` the path;
+#  - `ringrelay -V` and `ringrelayctl status` name the mode, `sessions` the path;
 #  - fragments (datagrams over the MTU) and datagrams over the relay's buffer take the socket
 #    path: intact, or dropped and counted as truncated, as without the fast path;
 #  - idle expiry uses the program's last-seen time (busy only in the fast path: no expiry);
@@ -82,6 +82,9 @@ run_case()
 	lib_udp_bg "$NS_U" "$TMPD/echo2.json" echo --bind "$(ep "$UP2_IP" 9000)" --out "$TMPD/rec2"
 	local echo2=$BG_PID
 	write_conf "$conf" "$mode" 30.0 "$(ep "$UP1_IP" 9000)"
+	# -V decides the same before anything is attached.
+	lib_nsx "$NS_R" "$RINGRELAY" -V -c "$conf" | grep -q "relay t: offload = \"$mode\" -> $mode:" ||
+		lib_case_fail "$c -V: $(lib_nsx "$NS_R" "$RINGRELAY" -V -c "$conf" | tail -n 1)"
 	if ! lib_relay_start "$conf"; then
 		lib_case_fail "$c relay did not start"
 		lib_stop_pid "$echo1"; lib_stop_pid "$echo2"
