@@ -1,10 +1,13 @@
 # SPDX-License-Identifier: MIT
 # ringrelay build. Out-of-tree into $(BUILD); `make V=1` shows the commands.
 #
-#   make deps    install missing Debian packages (root)
-#   make         build build/ringrelay (+ ringrelayctl when present)
+#   make deps    install the missing Debian packages that building and running need (root)
+#   make         build build/ringrelay and build/ringrelayctl
 #   make run     deps + build + run in the foreground on config/ringrelay.conf
-#   make check   deps + build + unit tests (plain and ASan/UBSan) + BPF tests + netns tests
+#   make check   deps (+ test tools) + build + unit tests (plain and ASan/UBSan) + BPF tests +
+#                fuzz corpus + netns tests + the Debian package test
+#   make deb     build/deb/ringrelay_<version>_<arch>.deb with dpkg-buildpackage (debian/)
+#   make install PREFIX=/usr/local, DESTDIR honoured; never overwrites a config
 #   make fuzz-filter  the filter's differential fuzz test for FUZZ_SECONDS with a random seed
 #   make bench   perf/ quick matrix (see perf/README.md)
 
@@ -38,12 +41,16 @@ PC_LIBS   := $(shell $(PKG_CONFIG) --libs $(LIBS_PC) 2>/dev/null)
 CMOCKA_CFLAGS := $(shell $(PKG_CONFIG) --cflags cmocka 2>/dev/null)
 CMOCKA_LIBS   := $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null)
 
-VERSION   := $(shell git describe --always --dirty 2>/dev/null || echo 0.1)
+# The release (semver) is the VERSION file; a build from a git tree also records where it
+# came from (`git describe`), and -V shows both. Neither is needed: a tarball has no .git.
+VERSION   := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
+GIT_DESCRIBE ?= $(shell git describe --always --dirty 2>/dev/null)
 
 WARN      := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes \
              -Wno-unused-parameter -Wvla
 CFLAGS    ?= -O2 -g
-ALL_CFLAGS := -std=gnu11 $(WARN) $(CFLAGS) -D_GNU_SOURCE -DRINGRELAY_VERSION='"$(VERSION)"' \
+ALL_CFLAGS := -std=gnu11 $(WARN) $(CPPFLAGS) $(CFLAGS) -D_GNU_SOURCE \
+             -DRINGRELAY_VERSION='"$(VERSION)"' -DRINGRELAY_GIT='"$(GIT_DESCRIBE)"' \
              -DLIBURING_VERSION='"$(shell $(PKG_CONFIG) --modversion liburing 2>/dev/null)"' \
              -DSYSCONFDIR='"$(SYSCONFDIR)"' \
              -I src -I $(BUILD) $(PC_CFLAGS) -MMD -MP -pthread
@@ -104,12 +111,12 @@ $(BUILD)/san/%.o: src/%.c | $(BUILD)/san $(BPF_SKELS)
 
 $(BUILD)/ringrelay: $(BUILD)/obj/main.o $(LIB_OBJS)
 	$(call msg,LD,$@)
-	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # The client needs libc only: it sends a line and prints the answer the daemon rendered.
 $(BUILD)/ringrelayctl: $(BUILD)/obj/ctl.o
 	$(call msg,LD,$@)
-	$(Q)$(CC) $(CFLAGS) -o $@ $^
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^
 
 # ---------------------------------------------------------------- tests
 $(BUILD)/tests/test_%: tests/unit/test_%.c $(LIB_OBJS) | $(BUILD)/tests
