@@ -10,6 +10,7 @@
 
 #include "log.h"
 #include "netlink.h"
+#include "portown.h"
 #include "runtime.h"
 #include "snapshot.h"
 #include "sock.h"
@@ -183,6 +184,50 @@ int runtime_check(const struct runtime *running, struct config *cfg, struct plan
 	return plan_build(cfg, &host, plan, err, errlen);
 }
 
+static bool cfg_listens_on(const struct config *cfg, const struct addr *a);
+
+/* Before a listener joins a SO_REUSEPORT group: refuses a listen address of cfg (of those
+ * old does not have; old NULL at start) that another process holds, unless its relay says
+ * reuseport_shared. Our own sockets do not count (portown.h). */
+static int check_port_owners(const struct config *old, const struct config *cfg, char *err,
+			     size_t errlen)
+{
+	char buf[ADDR_STRLEN], who[160];
+	struct portown_holder h;
+	uint32_t i, j;
+	int ret;
+
+	for (i = 0; i < cfg->n_relays; i++) {
+		const struct relay_conf *rc = &cfg->relays[i];
+
+		if (rc->reuseport_shared)
+			continue;
+		for (j = 0; j < rc->n_listen; j++) {
+			if (old && cfg_listens_on(old, &rc->listen[j]))
+				continue;
+			ret = portown_find(&rc->listen[j], &h);
+			if (ret < 0) {
+				/* not a reason to refuse: the bind itself still fails on a port
+				 * another program holds without SO_REUSEPORT */
+				log_warn("relay %s: cannot ask the kernel who holds %s (sock_diag: "
+					 "%s); not checked", rc->name,
+					 addr_format(&rc->listen[j], buf, sizeof(buf)), strerror(-ret));
+				continue;
+			}
+			if (ret == 0)
+				continue;
+			snprintf(err, errlen,
+				 "%s:%d: relays[%u].listen[%u]: %s: %s (set reuseport_shared = true "
+				 "in relay '%s' to share its SO_REUSEPORT group)",
+				 cfg->path, rc->line, i, j,
+				 addr_format(&rc->listen[j], buf, sizeof(buf)),
+				 portown_describe(&h, who, sizeof(who)), rc->name);
+			return -EADDRINUSE;
+		}
+	}
+	return 0;
+}
+
 int runtime_prepare(struct runtime *rt, struct config *cfg, const struct plan *plan,
 		    const struct uring_caps *caps, char *err, size_t errlen)
 {
@@ -229,7 +274,9 @@ int runtime_prepare(struct runtime *rt, struct config *cfg, const struct plan *p
 			return ret;
 		}
 	}
-	return 0;
+	/* Still privileged: /proc/PID/fd of a process with more capabilities than ours is
+	 * readable only now, so the holder is named by pid. */
+	return check_port_owners(NULL, cfg, err, errlen);
 }
 
 int runtime_start(struct runtime *rt, char *err, size_t errlen)
@@ -237,6 +284,7 @@ int runtime_start(struct runtime *rt, char *err, size_t errlen)
 	struct worker_cmd *first;
 	uint32_t i;
 	int ret = 0;
+
 
 	first = calloc(rt->plan.n_workers, sizeof(*first));
 	if (!first) {
@@ -325,7 +373,9 @@ int runtime_reload(struct runtime *rt, struct config *new_cfg, const struct plan
 	int ret;
 
 	*applied = false;
-	ret = probe_new_listeners(rt->cfg, new_cfg, err, errlen);
+	ret = check_port_owners(rt->cfg, new_cfg, err, errlen);
+	if (!ret)
+		ret = probe_new_listeners(rt->cfg, new_cfg, err, errlen);
 	if (!ret) {
 		busy_slots(rt, busy);
 		ret = slots_assign(rt->cfg, rt->relay_slot, new_cfg, busy, slot, err, errlen);

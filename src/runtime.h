@@ -41,8 +41,9 @@ int runtime_host(const struct config *cfg, struct plan_host *host);
 int runtime_check(const struct runtime *running, struct config *cfg, struct plan *plan,
 		  char *err, size_t errlen);
 /* Chooses the backend, takes plan (runtime_check's for cfg), raises RLIMIT_NOFILE (the last
- * step that may need privilege beyond binding), builds balancers and workers; no thread runs
- * yet. Takes cfg (freed by runtime_fini, also on failure). Returns 0 or -errno with err
+ * step that may need privilege beyond binding), builds balancers and workers, and refuses a
+ * listen address another process holds unless its relay says reuseport_shared (portown.h;
+ * call it before dropping privileges so the holder can be named); no thread runs yet. Takes cfg (freed by runtime_fini, also on failure). Returns 0 or -errno with err
  * set. */
 int runtime_prepare(struct runtime *rt, struct config *cfg, const struct plan *plan,
 		    const struct uring_caps *caps, char *err, size_t errlen);
@@ -50,6 +51,7 @@ int runtime_prepare(struct runtime *rt, struct config *cfg, const struct plan *p
  * and err says why. */
 int runtime_start(struct runtime *rt, char *err, size_t errlen);
 /* Applies new_cfg, checked by runtime_check(rt, new_cfg, plan), to the running workers
+ * (new listen addresses get the port-ownership check of runtime_prepare first)
  * without a restart: listeners whose address stays keep their sockets (and queued datagrams)
  * and their sessions; upstream changes apply to new sessions (sessions on removed upstreams
  * end); relays and listeners come and go; new relays' session tables are sized by plan.
