@@ -26,6 +26,9 @@
 #define FILTER_MAX_PORT_RULES 64
 /* control_socket's default, which is also ringrelayctl's */
 #define CONFIG_DEFAULT_CONTROL_SOCKET "/run/ringrelay/ringrelay.sock"
+/* where it goes, under $XDG_RUNTIME_DIR, when the default's directory is not ours to write
+ * (a normal user); ringrelayctl looks there next */
+#define CONFIG_USER_CONTROL_SOCKET "ringrelay/ringrelay.sock"
 
 enum io_backend { IO_BACKEND_AUTO, IO_BACKEND_IO_URING, IO_BACKEND_MMSG };
 enum relay_mode { RELAY_MODE_FORWARD, RELAY_MODE_MIRROR };

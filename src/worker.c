@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "accesslog.h"
 #include "worker_backend.h"
 
 uint64_t worker_clock(void)
@@ -88,6 +89,30 @@ void worker_report(struct worker *w, enum worker_state state)
 
 /* ---------------------------------------------------------------- sessions */
 
+/* The access log's line for the start (end false) or end of session s of relay slot r: a
+ * copy into this worker's ring, never a write. */
+static void log_session(struct worker *w, uint32_t r, const struct session *s, bool end,
+			enum accesslog_reason why)
+{
+	const struct worker_relay *wr = &w->relays[r];
+	struct accesslog_session e;
+
+	if (!w->alog)
+		return;
+	e = (struct accesslog_session){
+		.relay = wr->conf ? wr->conf->name : "?", .worker = w->id, .client = &s->client,
+		/* w->now is the loop's; an end at shutdown or in a reload comes later */
+		.upstream = &s->upstream_addr, .start_ns = s->started,
+		.end_ns = end ? worker_clock() : s->started,
+		.up_datagrams = s->up_datagrams, .up_bytes = s->up_bytes,
+		.down_datagrams = s->down_datagrams, .down_bytes = s->down_bytes,
+	};
+	if (end)
+		accesslog_session_end(w->alog, &e, why);
+	else
+		accesslog_session_start(w->alog, &e);
+}
+
 struct session *worker_session_get(struct worker *w, uint32_t li, const struct addr *client,
 				   const struct sock_rx_meta *meta)
 {
@@ -123,6 +148,7 @@ struct session *worker_session_get(struct worker *w, uint32_t li, const struct a
 		goto err_release;
 	counter_add(&c->sessions_created, 1);
 	counter_set(&c->sessions_active, wr->sessions.active);
+	log_session(w, l->relay, s, false, ACCESSLOG_IDLE);
 	return s;
 
 err_release:
@@ -145,9 +171,11 @@ void worker_note_overflow(struct worker *w, struct listener *l, const struct soc
 	l->ovfl_last = m->ovfl;
 }
 
-/* Closes the ACTIVE sessions of relay r for which keep() is false (all when keep is NULL). */
+/* Closes the ACTIVE sessions of relay r for which keep() is false (all when keep is NULL);
+ * the access log says why. */
 static void close_sessions(struct worker *w, uint32_t r,
-			   bool (*keep)(const struct worker *w, uint32_t r, const struct session *s))
+			   bool (*keep)(const struct worker *w, uint32_t r, const struct session *s),
+			   enum accesslog_reason why)
 {
 	struct worker_relay *wr = &w->relays[r];
 	struct session_table *t = &wr->sessions;
@@ -158,6 +186,7 @@ static void close_sessions(struct worker *w, uint32_t r,
 
 		if (s->state != SESSION_ACTIVE || (keep && keep(w, r, s)))
 			continue;
+		log_session(w, r, s, true, why);
 		session_close(t, s);
 		w->ops->session_close(w, r, s);
 	}
@@ -212,6 +241,7 @@ void worker_tick(struct worker *w)
 		if (wr->state != RELAY_SLOT_ACTIVE || wr->mode != RELAY_MODE_FORWARD)
 			continue;
 		while ((s = session_expire_next(&wr->sessions, w->now))) {
+			log_session(w, r, s, true, ACCESSLOG_IDLE);
 			w->ops->session_close(w, r, s);
 			counter_add(&w->counters[r].sessions_expired, 1);
 		}
@@ -327,7 +357,7 @@ static int apply_relay(struct worker *w, uint32_t r, uint32_t i, struct worker_c
 	/* Leaving forward mode ends its sessions; leaving mirror mode its upstream sockets. */
 	if (!fresh && wr->mode != rc->mode) {
 		if (wr->mode == RELAY_MODE_FORWARD)
-			close_sessions(w, r, NULL);
+			close_sessions(w, r, NULL, ACCESSLOG_MODE_CHANGED);
 		else
 			close_mirrors(w, r);
 	}
@@ -361,15 +391,15 @@ static int apply_relay(struct worker *w, uint32_t r, uint32_t i, struct worker_c
 	/* Sessions on upstreams that are gone end now; their clients get a new upstream with
 	 * their next datagram. The others stay where they are. */
 	if (!fresh)
-		close_sessions(w, r, upstream_kept);
+		close_sessions(w, r, upstream_kept, ACCESSLOG_UPSTREAM_REMOVED);
 	return 0;
 }
 
-static void retire_relay(struct worker *w, uint32_t r)
+static void retire_relay(struct worker *w, uint32_t r, enum accesslog_reason why)
 {
 	struct worker_relay *wr = &w->relays[r];
 
-	close_sessions(w, r, NULL);
+	close_sessions(w, r, NULL, why);
 	close_mirrors(w, r);
 	wr->conf = NULL;
 	wr->balancer = NULL;
@@ -462,7 +492,7 @@ int worker_apply(struct worker *w, struct worker_cmd *cmd)
 		wanted[cmd->relay_slot[i]] = true;
 	for (i = 0; i < WORKER_MAX_RELAYS; i++)
 		if (w->relays[i].state == RELAY_SLOT_ACTIVE && !wanted[i])
-			retire_relay(w, i);
+			retire_relay(w, i, ACCESSLOG_RELAY_REMOVED);
 	for (i = 0; i < cfg->n_relays; i++) {
 		err = apply_relay(w, cmd->relay_slot[i], i, cmd);
 		if (err)
@@ -492,7 +522,8 @@ int worker_apply(struct worker *w, struct worker_cmd *cmd)
 			close_listener(w, li);
 	for (i = 0; i < cfg->n_relays; i++)
 		if (cfg->relays[i].mode == RELAY_MODE_FORWARD)
-			close_sessions(w, cmd->relay_slot[i], listener_kept);
+			close_sessions(w, cmd->relay_slot[i], listener_kept,
+				       ACCESSLOG_LISTENER_REMOVED);
 	return 0;
 }
 
@@ -505,7 +536,7 @@ void worker_close_all(struct worker *w)
 			close_listener(w, i);
 	for (i = 0; i < WORKER_MAX_RELAYS; i++)
 		if (w->relays[i].state == RELAY_SLOT_ACTIVE)
-			retire_relay(w, i);
+			retire_relay(w, i, ACCESSLOG_SHUTDOWN);
 }
 
 /* ---------------------------------------------------------------- commands from main */

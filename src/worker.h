@@ -26,6 +26,7 @@
 #define WORKER_MAX_RELAYS SLOTS_MAX
 #define WORKER_MAX_LISTENERS PLAN_LISTENER_SLOTS /* listener li is fixed file li */
 
+struct accesslog_ring;
 struct uring_caps;
 struct worker_ops;
 
@@ -111,6 +112,7 @@ struct worker {
 	struct relay_counters counters[WORKER_MAX_RELAYS]; /* one writer: this worker */
 	struct worker_counters wc;
 	struct slots_regions regions; /* each relay slot's session fixed files */
+	struct accesslog_ring *alog;  /* session starts and ends; NULL when access_log is off */
 
 	int stop_fd; /* eventfd: main writes 1 to stop the worker */
 	int cmd_fd;  /* eventfd: main writes 1 after setting cmd */

@@ -170,6 +170,8 @@ static void on_listener(struct mmsg_worker *mw, struct udata u)
 			s = worker_session_get(w, u.idx, &client, &meta);
 			if (!s)
 				continue;
+			session_count_up(s, sock_segments(mw->rx[i].msg_len, meta.gso_size),
+					 mw->rx[i].msg_len);
 			/* Consecutive datagrams of one session leave in one sendmmsg. */
 			if (cur && s != cur) {
 				flush(mw, cur->fd, ntx, c, true);
@@ -228,6 +230,8 @@ static void on_session(struct mmsg_worker *mw, struct udata u)
 			counter_add(&c->reply_rx_pkts,
 				    sock_segments(mw->rx[i].msg_len, meta.gso_size));
 			counter_add(&c->reply_rx_bytes, mw->rx[i].msg_len);
+			session_count_down(s, sock_segments(mw->rx[i].msg_len, meta.gso_size),
+					   mw->rx[i].msg_len);
 			/* Back to the client from the address it sent to. */
 			tx_set(mw, ntx++, mw->rx_iov[i].iov_base, mw->rx[i].msg_len, &s->client,
 			       l->wildcard ? &s->local : NULL, meta.gso_size);

@@ -443,6 +443,7 @@ static void on_listener_recv(struct uring_worker *uw, const struct io_uring_cqe 
 	s = worker_session_get(w, u.idx, &client, &meta);
 	if (!s)
 		goto recycle;
+	session_count_up(s, sock_segments(len, meta.gso_size), len);
 	if (meta.gso_size) /* already a GSO burst (GRO) */
 		send_buf(uw, session_slot(w, l->relay, s), NULL, NULL, payload, len, meta.gso_size,
 			 OP_SEND_UPSTREAM, l->relay, bid);
@@ -498,6 +499,7 @@ static void on_session_recv(struct uring_worker *uw, const struct io_uring_cqe *
 		sock_rx_cmsg(cm, &meta);
 	counter_add(&c->reply_rx_pkts, sock_segments(len, meta.gso_size));
 	counter_add(&c->reply_rx_bytes, len);
+	session_count_down(s, sock_segments(len, meta.gso_size), len);
 	session_touch(&wr->sessions, s, w->now);
 	/* Back to the client from the address it sent to. */
 	send_buf(uw, s->listener, &s->client, w->listeners[s->listener].wildcard ? &s->local : NULL,
