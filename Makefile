@@ -78,13 +78,24 @@ BPFT_BINS := $(BPFT_SRCS:tests/bpf/%.c=$(BUILD)/tests/%)
 
 BINS      := $(BUILD)/ringrelay $(if $(wildcard src/ctl.c),$(BUILD)/ringrelayctl)
 
-.PHONY: all deps run check unit unit-san bpf-test net-test fuzz fuzz-replay fuzz-filter bench \
-	install uninstall clean
+.PHONY: all deps deps-check run check unit unit-san bpf-test net-test fuzz fuzz-replay \
+	fuzz-filter bench install uninstall clean deb deb-test FORCE
 all: $(BINS)
 
 # ---------------------------------------------------------------- dependencies
+# Groups of scripts/deps.sh: build and run here, test tools and Debian packaging for check.
 deps:
-	$(Q)./scripts/deps.sh
+	$(Q)./scripts/deps.sh build run
+
+deps-check:
+	$(Q)./scripts/deps.sh build run check deb
+
+# ---------------------------------------------------------------- version
+# What prints the version is rebuilt when VERSION or `git describe` changes.
+$(BUILD)/version.stamp: FORCE | $(BUILD)/obj
+	$(Q)echo '$(VERSION) $(GIT_DESCRIBE)' | cmp -s - $@ || echo '$(VERSION) $(GIT_DESCRIBE)' >$@
+$(BUILD)/obj/main.o $(BUILD)/obj/ctl.o $(BUILD)/obj/app.o $(BUILD)/san/app.o: \
+	$(BUILD)/version.stamp
 
 # ---------------------------------------------------------------- BPF pipeline
 # clang -target bpf -> bpftool gen object (links, strips DWARF) -> bpftool gen skeleton.
@@ -174,47 +185,85 @@ fuzz-replay: $(BUILD)/fuzz/fuzz_config
 fuzz-filter: $(BUILD)/tests/test_bpf_filter_fuzz
 	$(Q)FILTER_FUZZ_SECONDS=$(FUZZ_SECONDS) FILTER_FUZZ_SEED=$(or $(FUZZ_SEED),random) ./$<
 
-check: deps
+check: deps-check
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)$(MAKE) --no-print-directory unit
 	$(Q)$(MAKE) --no-print-directory unit-san
 	$(Q)$(MAKE) --no-print-directory bpf-test
 	$(Q)$(MAKE) --no-print-directory fuzz-replay
 	$(Q)$(MAKE) --no-print-directory net-test
+	$(Q)$(MAKE) --no-print-directory deb-test
 
 run: deps
 	$(Q)$(MAKE) --no-print-directory all
 	./$(BUILD)/ringrelay -f -c $(CONFIG)
 
 bench:
-	$(Q)./scripts/deps.sh bench
+	$(Q)./scripts/deps.sh build run bench
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)./perf/bench.sh $(if $(FULL),--full) --build $(BUILD)
 
 # ---------------------------------------------------------------- install
-SBINDIR   := $(PREFIX)/sbin
-MANDIR    := $(PREFIX)/share/man
+# Paths as ringrelay.conf(5) and ringrelay(8) name them; PREFIX=/usr for a package.
+SBINDIR   ?= $(PREFIX)/sbin
+MANDIR    ?= $(PREFIX)/share/man
+DOCDIR    ?= $(PREFIX)/share/doc/ringrelay
+EXAMPLESDIR ?= $(DOCDIR)/examples
+CONFDIR   := $(SYSCONFDIR)/ringrelay
 UNITDIR   ?= $(shell $(PKG_CONFIG) --variable=systemdsystemunitdir systemd 2>/dev/null || echo /lib/systemd/system)
 SYSUSERSDIR ?= $(shell $(PKG_CONFIG) --variable=sysusersdir systemd 2>/dev/null || echo /usr/lib/sysusers.d)
+# bash-completion's completionsdir, under PREFIX (bash-completion also reads
+# /usr/local/share/bash-completion/completions).
+COMPLETIONSDIR ?= $(or $(shell $(PKG_CONFIG) --define-variable=datadir=$(PREFIX)/share \
+	--variable=completionsdir bash-completion 2>/dev/null),$(PREFIX)/share/bash-completion/completions)
 
+# An existing ringrelay.conf is never overwritten: when it differs from the default, the new
+# default goes beside it as ringrelay.conf.dist and install says so.
 install: all
-	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(SYSCONFDIR)/ringrelay
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(CONFDIR) $(DESTDIR)$(EXAMPLESDIR) \
+		$(DESTDIR)$(COMPLETIONSDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR)
 	install -m 0755 $(BINS) $(DESTDIR)$(SBINDIR)/
-	install -m 0644 config/ringrelay.conf $(DESTDIR)$(SYSCONFDIR)/ringrelay/ringrelay.conf
+	@conf=$(DESTDIR)$(CONFDIR)/ringrelay.conf; \
+	if [ ! -e $$conf ]; then \
+		echo "install -m 0644 config/ringrelay.conf $$conf"; \
+		install -m 0644 config/ringrelay.conf $$conf; \
+	elif cmp -s config/ringrelay.conf $$conf; then \
+		echo "install: $$conf is the default already"; \
+	else \
+		install -m 0644 config/ringrelay.conf $$conf.dist; \
+		echo "install: kept your $$conf; the new default is $$conf.dist" \
+			"(compare: diff -u $$conf $$conf.dist)"; \
+	fi
+	install -m 0644 config/examples/*.conf $(DESTDIR)$(EXAMPLESDIR)/
+	install -m 0644 config/ringrelay.conf $(DESTDIR)$(EXAMPLESDIR)/ringrelay.conf
+	install -m 0644 README.md docs/filter.md $(DESTDIR)$(DOCDIR)/
 	for f in $(wildcard docs/*.[0-9]); do \
 		s=$${f##*.}; install -d $(DESTDIR)$(MANDIR)/man$$s; \
 		install -m 0644 $$f $(DESTDIR)$(MANDIR)/man$$s/; done
 	for f in $(wildcard systemd/*.service); do \
-		install -d $(DESTDIR)$(UNITDIR); \
 		sed 's|@SBINDIR@|$(SBINDIR)|g; s|@SYSCONFDIR@|$(SYSCONFDIR)|g' $$f \
 			> $(DESTDIR)$(UNITDIR)/$${f##*/}; done
-	install -d $(DESTDIR)$(SYSUSERSDIR)
 	install -m 0644 systemd/ringrelay.sysusers $(DESTDIR)$(SYSUSERSDIR)/ringrelay.conf
+	install -m 0644 completions/ringrelay completions/ringrelayctl $(DESTDIR)$(COMPLETIONSDIR)/
 
+# The config (edited or not) stays, as a package's conffile would.
 uninstall:
 	rm -f $(addprefix $(DESTDIR)$(SBINDIR)/,ringrelay ringrelayctl)
 	rm -f $(DESTDIR)$(UNITDIR)/ringrelay.service $(DESTDIR)$(SYSUSERSDIR)/ringrelay.conf
 	rm -f $(addprefix $(DESTDIR)$(MANDIR)/,man8/ringrelay.8 man8/ringrelayctl.8 man5/ringrelay.conf.5)
+	rm -f $(addprefix $(DESTDIR)$(COMPLETIONSDIR)/,ringrelay ringrelayctl)
+	rm -rf $(DESTDIR)$(DOCDIR)
+
+# ---------------------------------------------------------------- Debian package
+# build/deb/ringrelay_<version>_<arch>.deb, built by dpkg-buildpackage from a copy of this
+# tree (debian/), then linted. deb-test also installs it into a scratch root and runs the
+# installed ringrelay -t on the installed conffile (tests/deb/test_deb.sh).
+deb:
+	$(Q)./scripts/deps.sh build deb
+	$(Q)./scripts/deb.sh $(BUILD)/deb
+
+deb-test: deb
+	$(Q)./tests/deb/test_deb.sh $(BUILD)/deb
 
 clean:
 	rm -rf $(BUILD)
