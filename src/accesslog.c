@@ -60,12 +60,12 @@ struct accesslog {
 };
 
 static const char *const reason_names[] = {
-	[ACCESSLOG_IDLE] = "idle",
-	[ACCESSLOG_UPSTREAM_REMOVED] = "upstream_removed",
-	[ACCESSLOG_LISTENER_REMOVED] = "listener_removed",
-	[ACCESSLOG_RELAY_REMOVED] = "relay_removed",
-	[ACCESSLOG_MODE_CHANGED] = "mode_changed",
-	[ACCESSLOG_SHUTDOWN] = "shutdown",
+    [ACCESSLOG_IDLE] = "idle",
+    [ACCESSLOG_UPSTREAM_REMOVED] = "upstream_removed",
+    [ACCESSLOG_LISTENER_REMOVED] = "listener_removed",
+    [ACCESSLOG_RELAY_REMOVED] = "relay_removed",
+    [ACCESSLOG_MODE_CHANGED] = "mode_changed",
+    [ACCESSLOG_SHUTDOWN] = "shutdown",
 };
 
 const char *accesslog_reason_name(enum accesslog_reason why)
@@ -128,7 +128,7 @@ size_t accesslog_format(const struct accesslog_session *s, bool end, enum access
 #define FIELD(k, isnum, ...)                                                                       \
 	do {                                                                                       \
 		snprintf(t->store[n], sizeof(t->store[n]), __VA_ARGS__);                           \
-		f[n] = (struct log_field){ .key = (k), .value = t->store[n], .num = (isnum) };     \
+		f[n] = (struct log_field){.key = (k), .value = t->store[n], .num = (isnum)};       \
 		n++;                                                                               \
 	} while (0)
 	FIELD("EVENT", false, "%s", end ? "end" : "start");
@@ -137,8 +137,9 @@ size_t accesslog_format(const struct accesslog_session *s, bool end, enum access
 	FIELD("UPSTREAM", false, "%s", upstream);
 	FIELD("WORKER", true, "%u", s->worker);
 	if (!end) {
-		snprintf(t->msg, sizeof(t->msg), "session start relay=%s client=%s upstream=%s "
-						  "worker=%u",
+		snprintf(t->msg, sizeof(t->msg),
+			 "session start relay=%s client=%s upstream=%s "
+			 "worker=%u",
 			 s->relay, client, upstream, s->worker);
 		return n;
 	}
@@ -205,7 +206,8 @@ static void check_rotated(struct accesslog *al)
 	if (fd < 0) {
 		if (!al->reopen_failed)
 			log_warn("access_log %s: reopen after rotation: %s (writing on to the old "
-				 "file)", al->path, strerror(errno));
+				 "file)",
+				 al->path, strerror(errno));
 		al->reopen_failed = true;
 		return;
 	}
@@ -233,10 +235,16 @@ static bool take_token(struct accesslog *al)
 static void write_event(struct accesslog *al, const struct accesslog_event *e, double offset)
 {
 	struct accesslog_session s = {
-		.relay = e->relay, .worker = e->worker, .client = &e->client,
-		.upstream = &e->upstream, .start_ns = e->start_ns, .end_ns = e->end_ns,
-		.up_datagrams = e->up_datagrams, .up_bytes = e->up_bytes,
-		.down_datagrams = e->down_datagrams, .down_bytes = e->down_bytes,
+	    .relay = e->relay,
+	    .worker = e->worker,
+	    .client = &e->client,
+	    .upstream = &e->upstream,
+	    .start_ns = e->start_ns,
+	    .end_ns = e->end_ns,
+	    .up_datagrams = e->up_datagrams,
+	    .up_bytes = e->up_bytes,
+	    .down_datagrams = e->down_datagrams,
+	    .down_bytes = e->down_bytes,
 	};
 	struct log_field f[12];
 	struct accesslog_text t;
@@ -252,10 +260,9 @@ static void write_event(struct accesslog *al, const struct accesslog_event *e, d
 	}
 	if (ACCESSLOG_BATCH - al->batch_len < 1024)
 		flush_batch(al);
-	al->batch_len += log_format_line(al->batch + al->batch_len, ACCESSLOG_BATCH - al->batch_len,
-					 al->out,
-					 (double)(e->end ? e->end_ns : e->start_ns) / 1e9 + offset,
-					 LOG_LVL_INFO, f, n, t.msg);
+	al->batch_len += log_format_line(
+	    al->batch + al->batch_len, ACCESSLOG_BATCH - al->batch_len, al->out,
+	    (double)(e->end ? e->end_ns : e->start_ns) / 1e9 + offset, LOG_LVL_INFO, f, n, t.msg);
 }
 
 static void drain(struct accesslog *al)
@@ -297,7 +304,7 @@ static void report_drops(struct accesslog *al)
 static void *logger_thread(void *arg)
 {
 	struct accesslog *al = arg;
-	struct pollfd pfd = { .fd = al->stop_fd, .events = POLLIN };
+	struct pollfd pfd = {.fd = al->stop_fd, .events = POLLIN};
 	double next_report = clock_s(CLOCK_MONOTONIC) + ACCESSLOG_REPORT_S, next_stat = 0;
 
 	for (;;) {
@@ -319,8 +326,8 @@ static void *logger_thread(void *arg)
 	return NULL;
 }
 
-int accesslog_new(const struct config *cfg, uint32_t n_workers, struct accesslog **out,
-		  char *err, size_t errlen)
+int accesslog_new(const struct config *cfg, uint32_t n_workers, struct accesslog **out, char *err,
+		  size_t errlen)
 {
 	struct accesslog *al;
 	int ret;

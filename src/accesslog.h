@@ -45,8 +45,8 @@ struct accesslog_session {
 /* Opens cfg's access log (a file is opened now, before privileges drop) with one ring per
  * worker. Returns 0 with *out NULL when access_log is "", 0 with *out set, or -errno with
  * err set. */
-int accesslog_new(const struct config *cfg, uint32_t n_workers, struct accesslog **out,
-		  char *err, size_t errlen);
+int accesslog_new(const struct config *cfg, uint32_t n_workers, struct accesslog **out, char *err,
+		  size_t errlen);
 /* Starts the logger thread (after privileges drop). Returns 0 or -errno. */
 int accesslog_start(struct accesslog *al);
 /* Stops the thread after writing what the rings hold, reports drops, frees. NULL is fine. */

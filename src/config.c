@@ -436,8 +436,8 @@ static int access_log_after(struct config_parser *p, const config_setting_t *s, 
 	const char *v = config_setting_get_string(s);
 
 	if (*v && *v != '/' && strcmp(v, "-") != 0)
-		return config_err(p, s, "must be an absolute path, \"-\" (the daemon's log) or \"\" "
-					"(off)");
+		return config_err(p, s,
+				  "must be an absolute path, \"-\" (the daemon's log) or \"\" (off)");
 	return 0;
 }
 

@@ -117,8 +117,8 @@ struct config {
 	char control_socket[CONFIG_PATH_LEN];	/* unix socket for ringrelayctl */
 	char pid_file[CONFIG_PATH_LEN];		/* "" = none */
 	enum log_format log_format;		/* for files and pipes; terminals get text */
-	char access_log[CONFIG_PATH_LEN];	/* per-session log: "" off, "-" the log, or a file */
-	uint32_t access_log_rate;		/* lines per second at most; the rest is counted */
+	char access_log[CONFIG_PATH_LEN]; /* per-session log: "" off, "-" the log, or a file */
+	uint32_t access_log_rate;	  /* lines per second at most; the rest is counted */
 	struct metrics_conf metrics;
 	struct relay_conf relays[CONFIG_MAX_RELAYS];
 	uint32_t n_relays;

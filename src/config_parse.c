@@ -510,9 +510,9 @@ enum syn_kind { SYN_END, SYN_NAME, SYN_STRING, SYN_NUMBER, SYN_PUNCT, SYN_SQUOTE
 
 struct syn_token {
 	enum syn_kind kind;
-	char c;		 /* SYN_PUNCT, SYN_OTHER: the character */
+	char c; /* SYN_PUNCT, SYN_OTHER: the character */
 	int line;
-	const char *at;	 /* where it starts in the text */
+	const char *at; /* where it starts in the text */
 	size_t len;
 };
 
@@ -525,7 +525,7 @@ struct syn_lexer {
  * the end (config_scan_text reports the string before libconfig runs). */
 static struct syn_token syn_next(struct syn_lexer *lx)
 {
-	struct syn_token tk = { SYN_END, 0, 0, NULL, 0 };
+	struct syn_token tk = {SYN_END, 0, 0, NULL, 0};
 	const char *t = lx->t;
 
 	for (;;) {
@@ -568,8 +568,8 @@ static struct syn_token syn_next(struct syn_lexer *lx)
 		for (t++; *t && (isalnum((unsigned char)*t) || strchr("-_*", *t)); t++)
 			;
 		tk.kind = SYN_NAME;
-	} else if (isdigit((unsigned char)*t) || ((*t == '-' || *t == '+' || *t == '.') &&
-						  isdigit((unsigned char)t[1]))) {
+	} else if (isdigit((unsigned char)*t) ||
+		   ((*t == '-' || *t == '+' || *t == '.') && isdigit((unsigned char)t[1]))) {
 		for (t++; *t && (isalnum((unsigned char)*t) || *t == '.' ||
 				 ((*t == '-' || *t == '+') && (t[-1] == 'e' || t[-1] == 'E')));
 		     t++)
@@ -624,13 +624,14 @@ static const char *syn_what(char open)
 /* Writes what is wrong into msg and returns its line, or 0 when nothing was recognised. */
 static int syn_explain(const char *text, char *msg, size_t len)
 {
-	struct syn_lexer lx = { text, 1 };
-	struct syn_token open[SYN_DEPTH], prev = { SYN_END, 0, 0, "", 0 }, name = prev, tk;
+	struct syn_lexer lx = {text, 1};
+	struct syn_token open[SYN_DEPTH], prev = {SYN_END, 0, 0, "", 0}, name = prev, tk;
 	int depth = 0;
 
 	if (!strncmp(text, "\xef\xbb\xbf", 3)) {
-		snprintf(msg, len, "the file starts with a UTF-8 byte order mark (BOM): save it "
-				   "without one, e.g. sed -i '1s/^\\xEF\\xBB\\xBF//' FILE");
+		snprintf(msg, len,
+			 "the file starts with a UTF-8 byte order mark (BOM): save it "
+			 "without one, e.g. sed -i '1s/^\\xEF\\xBB\\xBF//' FILE");
 		return 1;
 	}
 	for (;; prev = tk) {
@@ -659,21 +660,27 @@ static int syn_explain(const char *text, char *msg, size_t len)
 		}
 		if (syn_is(&tk, '}') || syn_is(&tk, ')') || syn_is(&tk, ']')) {
 			if (!depth) {
-				snprintf(msg, len, "'%c' closes nothing: an extra '%c', or a '%c' "
-						   "missing before it", tk.c, tk.c,
-					 tk.c == '}' ? '{' : tk.c == ')' ? '(' : '[');
+				snprintf(msg, len,
+					 "'%c' closes nothing: an extra '%c', or a '%c' "
+					 "missing before it",
+					 tk.c, tk.c,
+					 tk.c == '}'   ? '{'
+					 : tk.c == ')' ? '('
+						       : '[');
 				return tk.line;
 			}
 			if (syn_closer(open[depth - 1].c) != tk.c) {
-				snprintf(msg, len, "'%c' does not close the %s '%c' opened on line %d "
-						   "(missing '%c'?)", tk.c, syn_what(open[depth - 1].c),
-					 open[depth - 1].c, open[depth - 1].line,
-					 syn_closer(open[depth - 1].c));
+				snprintf(msg, len,
+					 "'%c' does not close the %s '%c' opened on line %d "
+					 "(missing '%c'?)",
+					 tk.c, syn_what(open[depth - 1].c), open[depth - 1].c,
+					 open[depth - 1].line, syn_closer(open[depth - 1].c));
 				return tk.line;
 			}
 			if (syn_is(&prev, ',') && tk.c != '}') {
-				snprintf(msg, len, "trailing comma: remove the ',' after the last "
-						   "element of the %s opened on line %d",
+				snprintf(msg, len,
+					 "trailing comma: remove the ',' after the last "
+					 "element of the %s opened on line %d",
 					 syn_what(open[depth - 1].c), open[depth - 1].line);
 				return prev.line;
 			}
@@ -687,9 +694,10 @@ static int syn_explain(const char *text, char *msg, size_t len)
 				return tk.line;
 			}
 			if (in_list) {
-				snprintf(msg, len, "';' inside the %s opened on line %d: separate "
-						   "its elements with ','", syn_what(open[depth - 1].c),
-					 open[depth - 1].line);
+				snprintf(msg, len,
+					 "';' inside the %s opened on line %d: separate "
+					 "its elements with ','",
+					 syn_what(open[depth - 1].c), open[depth - 1].line);
 				return tk.line;
 			}
 			if (syn_is(&prev, ';') || syn_is(&prev, ',')) {
@@ -703,7 +711,8 @@ static int syn_explain(const char *text, char *msg, size_t len)
 			if (tk.kind == SYN_STRING && prev.kind == SYN_STRING)
 				continue;
 			if (prev.kind == SYN_NAME && !syn_is_bool(&prev)) {
-				snprintf(msg, len, "missing '=' after '%.*s'", (int)prev.len, prev.at);
+				snprintf(msg, len, "missing '=' after '%.*s'", (int)prev.len,
+					 prev.at);
 				return prev.line;
 			}
 			if (in_list && syn_ends_value(&prev))
@@ -717,13 +726,16 @@ static int syn_explain(const char *text, char *msg, size_t len)
 		}
 		if (tk.kind == SYN_NAME) {
 			if (prev.kind == SYN_NAME && !syn_is_bool(&prev)) {
-				snprintf(msg, len, "missing '=' after '%.*s'", (int)prev.len, prev.at);
+				snprintf(msg, len, "missing '=' after '%.*s'", (int)prev.len,
+					 prev.at);
 				return prev.line;
 			}
 			if (in_list) {
-				snprintf(msg, len, "'%.*s' inside the %s opened on line %d: settings "
-						   "belong in a group { ... }", (int)tk.len, tk.at,
-					 syn_what(open[depth - 1].c), open[depth - 1].line);
+				snprintf(msg, len,
+					 "'%.*s' inside the %s opened on line %d: settings "
+					 "belong in a group { ... }",
+					 (int)tk.len, tk.at, syn_what(open[depth - 1].c),
+					 open[depth - 1].line);
 				return tk.line;
 			}
 			name = tk;

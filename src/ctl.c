@@ -77,7 +77,8 @@ static int ctl_parse_args(int argc, char **argv, struct ctl_options *o)
 			break;
 		case 'V':
 			if (RINGRELAY_GIT[0])
-				printf("ringrelayctl %s (git %s)\n", RINGRELAY_VERSION, RINGRELAY_GIT);
+				printf("ringrelayctl %s (git %s)\n", RINGRELAY_VERSION,
+				       RINGRELAY_GIT);
 			else
 				printf("ringrelayctl %s\n", RINGRELAY_VERSION);
 			exit(0);
@@ -174,7 +175,7 @@ static int ctl_connect_default(struct ctl_options *o)
 
 	if (!o->socket_default || !xdg || xdg[0] != '/' ||
 	    (size_t)snprintf(alt, sizeof(alt), "%s/%s", xdg, CONFIG_USER_CONTROL_SOCKET) >=
-		    sizeof(alt) ||
+		sizeof(alt) ||
 	    access(alt, F_OK))
 		return ctl_connect(o->socket, false);
 	fd = ctl_connect(o->socket, true);

@@ -136,8 +136,9 @@ size_t log_format_line(char *buf, size_t len, enum log_output out, double time,
 	} else {
 		/* RFC 3339: +hh:mm, not strftime's +hhmm */
 		strftime(zone, sizeof(zone), "%z", &tm);
-		append(buf, len, &used, "{\"time\":\"%s.%03d%.3s:%s\",\"level\":\"%s\",\"message\":\"",
-		       stamp, ms, zone, zone + 3, log_level_name(level));
+		append(buf, len, &used,
+		       "{\"time\":\"%s.%03d%.3s:%s\",\"level\":\"%s\",\"message\":\"", stamp, ms,
+		       zone, zone + 3, log_level_name(level));
 		append_json(buf, len, &used, msg);
 		append(buf, len, &used, "\"");
 		for (i = 0; i < n; i++) {
@@ -171,8 +172,7 @@ static double log_now(void)
 
 /* One journal entry: MESSAGE, PRIORITY, SYSLOG_IDENTIFIER and the fields. Returns 0 or a
  * negative errno from sd_journal_sendv. */
-static int log_journal(enum log_level level, const struct log_field *f, size_t n,
-		       const char *msg)
+static int log_journal(enum log_level level, const struct log_field *f, size_t n, const char *msg)
 {
 	char prio[16], text[LOG_LINE_MAX + 16], fields[LOG_FIELDS_MAX][LOG_LINE_MAX / 4];
 	struct iovec iov[LOG_FIELDS_MAX + 3];
@@ -181,22 +181,21 @@ static int log_journal(enum log_level level, const struct log_field *f, size_t n
 
 	snprintf(text, sizeof(text), "MESSAGE=%s", msg);
 	snprintf(prio, sizeof(prio), "PRIORITY=%d", (int)level);
-	iov[cnt++] = (struct iovec){ .iov_base = text, .iov_len = strlen(text) };
-	iov[cnt++] = (struct iovec){ .iov_base = prio, .iov_len = strlen(prio) };
-	iov[cnt++] = (struct iovec){ .iov_base = (char *)"SYSLOG_IDENTIFIER=ringrelay",
-				     .iov_len = strlen("SYSLOG_IDENTIFIER=ringrelay") };
+	iov[cnt++] = (struct iovec){.iov_base = text, .iov_len = strlen(text)};
+	iov[cnt++] = (struct iovec){.iov_base = prio, .iov_len = strlen(prio)};
+	iov[cnt++] = (struct iovec){.iov_base = (char *)"SYSLOG_IDENTIFIER=ringrelay",
+				    .iov_len = strlen("SYSLOG_IDENTIFIER=ringrelay")};
 	for (i = 0; i < n && i < LOG_FIELDS_MAX; i++) {
 		if (!f[i].value)
 			continue;
 		snprintf(fields[i], sizeof(fields[i]), "%s=%s", f[i].key, f[i].value);
-		iov[cnt++] = (struct iovec){ .iov_base = fields[i], .iov_len = strlen(fields[i]) };
+		iov[cnt++] = (struct iovec){.iov_base = fields[i], .iov_len = strlen(fields[i])};
 	}
 	return sd_journal_sendv(iov, cnt);
 }
 
 static void __attribute__((format(printf, 4, 0)))
-log_vfields(enum log_level level, const struct log_field *f, size_t n, const char *fmt,
-	    va_list ap)
+log_vfields(enum log_level level, const struct log_field *f, size_t n, const char *fmt, va_list ap)
 {
 	enum log_output out = (enum log_output)__atomic_load_n(&log_out, __ATOMIC_RELAXED);
 	char msg[LOG_LINE_MAX], line[LOG_LINE_MAX + 512];

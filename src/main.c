@@ -163,24 +163,27 @@ static void print_stats(const struct runtime *rt)
 	int d;
 
 	for (r = 0; r < rt->cfg->n_relays; r++) {
+		struct log_field relay = {"RELAY", rt->cfg->relays[r].name, false};
+
 		runtime_sum(rt, r, &c);
 		n = 0;
 		for (d = 0; d < DROP__MAX; d++)
 			n += (size_t)snprintf(drops + n, sizeof(drops) - n, " drop_%s=%llu",
 					      drop_reason_name((enum drop_reason)d),
 					      (unsigned long long)c.drops[d]);
-		log_info("stats relay=%s rx_pkts=%llu rx_bytes=%llu tx_pkts=%llu tx_bytes=%llu "
-			   "reply_rx_pkts=%llu reply_rx_bytes=%llu reply_tx_pkts=%llu "
-			   "reply_tx_bytes=%llu%s sessions_active=%llu sessions_created=%llu "
-			   "sessions_expired=%llu",
-			   rt->cfg->relays[r].name, (unsigned long long)c.rx_pkts,
-			   (unsigned long long)c.rx_bytes, (unsigned long long)c.tx_pkts,
-			   (unsigned long long)c.tx_bytes, (unsigned long long)c.reply_rx_pkts,
-			   (unsigned long long)c.reply_rx_bytes, (unsigned long long)c.reply_tx_pkts,
-			   (unsigned long long)c.reply_tx_bytes, drops,
-			   (unsigned long long)c.sessions_active,
-			   (unsigned long long)c.sessions_created,
-			   (unsigned long long)c.sessions_expired);
+		log_fields(
+		    LOG_LVL_INFO, &relay, 1,
+		    "stats relay=%s rx_pkts=%llu rx_bytes=%llu tx_pkts=%llu tx_bytes=%llu "
+		    "reply_rx_pkts=%llu reply_rx_bytes=%llu reply_tx_pkts=%llu "
+		    "reply_tx_bytes=%llu%s sessions_active=%llu sessions_created=%llu "
+		    "sessions_expired=%llu",
+		    rt->cfg->relays[r].name, (unsigned long long)c.rx_pkts,
+		    (unsigned long long)c.rx_bytes, (unsigned long long)c.tx_pkts,
+		    (unsigned long long)c.tx_bytes, (unsigned long long)c.reply_rx_pkts,
+		    (unsigned long long)c.reply_rx_bytes, (unsigned long long)c.reply_tx_pkts,
+		    (unsigned long long)c.reply_tx_bytes, drops,
+		    (unsigned long long)c.sessions_active, (unsigned long long)c.sessions_created,
+		    (unsigned long long)c.sessions_expired);
 	}
 }
 
@@ -377,7 +380,8 @@ static int prepare_control_dir(struct config *cfg, char *err, size_t errlen)
 	}
 	if (ret) {
 		snprintf(err, errlen,
-			 "%.128s: control_socket: cannot create %.108s: %.64s: %s (set control_socket in the "
+			 "%.128s: control_socket: cannot create %.108s: %.64s: %s (set "
+			 "control_socket in the "
 			 "config to a path this user can write%s)",
 			 cfg->path, cfg->control_socket, dir, strerror(-ret),
 			 xdg ? "" : ", or set XDG_RUNTIME_DIR");
@@ -433,7 +437,8 @@ static int pidfile_write(const struct config *cfg, char *err, size_t errlen)
 	other = pidfile_running(cfg->pid_file);
 	if (other) {
 		snprintf(err, errlen,
-			 "%.128s: pid_file: %.128s: ringrelay is already running as pid %d (stop it, or give "
+			 "%.128s: pid_file: %.128s: ringrelay is already running as pid %d (stop "
+			 "it, or give "
 			 "this one another pid_file and control_socket)",
 			 cfg->path, cfg->pid_file, (int)other);
 		return -EEXIST;
@@ -446,8 +451,8 @@ static int pidfile_write(const struct config *cfg, char *err, size_t errlen)
 	}
 	n = snprintf(text, sizeof(text), "%d\n", (int)getpid());
 	if (write(fd, text, (size_t)n) != n) {
-		snprintf(err, errlen, "%.128s: pid_file: %.128s: write: %s", cfg->path, cfg->pid_file,
-			 strerror(errno ? errno : EIO));
+		snprintf(err, errlen, "%.128s: pid_file: %.128s: write: %s", cfg->path,
+			 cfg->pid_file, strerror(errno ? errno : EIO));
 		close(fd);
 		unlink(cfg->pid_file);
 		return -EIO;

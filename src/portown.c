@@ -33,7 +33,7 @@ static bool bytes_zero(const uint8_t *b, size_t n)
 
 int portown_overlaps(const struct addr *a, int family, const void *bytes, int v6only)
 {
-	static const uint8_t v4mapped[12] = { [10] = 0xff, [11] = 0xff };
+	static const uint8_t v4mapped[12] = {[10] = 0xff, [11] = 0xff};
 	uint8_t mine[16], theirs[16];
 	bool mine_any = addr_is_any(a), theirs_any;
 
@@ -202,13 +202,16 @@ static int dump_family(int fd, const struct addr *a, int family, struct own_inod
 		struct nlmsghdr nh;
 		struct inet_diag_req_v2 req;
 	} rq = {
-		.nh = { .nlmsg_len = sizeof(rq), .nlmsg_type = SOCK_DIAG_BY_FAMILY,
-			.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP, .nlmsg_seq = 1 },
-		.req = { .sdiag_family = (uint8_t)family, .sdiag_protocol = IPPROTO_UDP,
-			 /* INET_DIAG_SKV6ONLY comes unasked for bound IPv6 sockets */
-			 .idiag_states = PORTOWN_ALL_STATES },
+	    .nh = {.nlmsg_len = sizeof(rq),
+		   .nlmsg_type = SOCK_DIAG_BY_FAMILY,
+		   .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP,
+		   .nlmsg_seq = 1},
+	    .req = {.sdiag_family = (uint8_t)family,
+		    .sdiag_protocol = IPPROTO_UDP,
+		    /* INET_DIAG_SKV6ONLY comes unasked for bound IPv6 sockets */
+		    .idiag_states = PORTOWN_ALL_STATES},
 	};
-	struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
+	struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
 	uint16_t port = addr_port(a);
 	long buf[8192 / sizeof(long)];
 	int found = 0;
@@ -236,12 +239,14 @@ static int dump_family(int fd, const struct addr *a, int family, struct own_inod
 
 				/* no IPv6 in this kernel: nothing of that family holds the port */
 				return e->error == -ENOENT || e->error == -EAFNOSUPPORT ? found
-											  : e->error;
+											: e->error;
 			}
 			if (found || nh->nlmsg_type != SOCK_DIAG_BY_FAMILY ||
-			    nh->nlmsg_len < NLMSG_LENGTH(sizeof(*m)) || ntohs(m->id.idiag_sport) != port)
+			    nh->nlmsg_len < NLMSG_LENGTH(sizeof(*m)) ||
+			    ntohs(m->id.idiag_sport) != port)
 				continue;
-			if (!portown_overlaps(a, m->idiag_family, m->id.idiag_src, msg_v6only(nh, m)))
+			if (!portown_overlaps(a, m->idiag_family, m->id.idiag_src,
+					      msg_v6only(nh, m)))
 				continue;
 			if (own_has(own, m->idiag_inode))
 				continue;
@@ -255,7 +260,7 @@ static int dump_family(int fd, const struct addr *a, int family, struct own_inod
 
 int portown_find(const struct addr *a, struct portown_holder *h)
 {
-	struct own_inodes own = { 0 };
+	struct own_inodes own = {0};
 	int fd, ret;
 
 	fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
@@ -283,10 +288,14 @@ const char *portown_describe(const struct portown_holder *h, char *buf, size_t l
 	}
 	pw = getpwuid(h->uid);
 	if (pw)
-		snprintf(buf, len, "address in use by a process of user %s (uid %u; its pid is not "
-				   "visible to us)", pw->pw_name, h->uid);
+		snprintf(buf, len,
+			 "address in use by a process of user %s (uid %u; its pid is not "
+			 "visible to us)",
+			 pw->pw_name, h->uid);
 	else
-		snprintf(buf, len, "address in use by a process of uid %u (its pid is not visible "
-				   "to us)", h->uid);
+		snprintf(buf, len,
+			 "address in use by a process of uid %u (its pid is not visible "
+			 "to us)",
+			 h->uid);
 	return buf;
 }

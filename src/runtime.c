@@ -210,18 +210,20 @@ static int check_port_owners(const struct config *old, const struct config *cfg,
 				/* not a reason to refuse: the bind itself still fails on a port
 				 * another program holds without SO_REUSEPORT */
 				log_warn("relay %s: cannot ask the kernel who holds %s (sock_diag: "
-					 "%s); not checked", rc->name,
-					 addr_format(&rc->listen[j], buf, sizeof(buf)), strerror(-ret));
+					 "%s); not checked",
+					 rc->name, addr_format(&rc->listen[j], buf, sizeof(buf)),
+					 strerror(-ret));
 				continue;
 			}
 			if (ret == 0)
 				continue;
-			snprintf(err, errlen,
-				 "%s:%d: relays[%u].listen[%u]: %s: %s (set reuseport_shared = true "
-				 "in relay '%s' to share its SO_REUSEPORT group)",
-				 cfg->path, rc->line, i, j,
-				 addr_format(&rc->listen[j], buf, sizeof(buf)),
-				 portown_describe(&h, who, sizeof(who)), rc->name);
+			snprintf(
+			    err, errlen,
+			    "%s:%d: relays[%u].listen[%u]: %s: %s (set reuseport_shared = true "
+			    "in relay '%s' to share its SO_REUSEPORT group)",
+			    cfg->path, rc->line, i, j,
+			    addr_format(&rc->listen[j], buf, sizeof(buf)),
+			    portown_describe(&h, who, sizeof(who)), rc->name);
 			return -EADDRINUSE;
 		}
 	}
@@ -285,7 +287,6 @@ int runtime_start(struct runtime *rt, char *err, size_t errlen)
 	uint32_t i;
 	int ret = 0;
 
-
 	first = calloc(rt->plan.n_workers, sizeof(*first));
 	if (!first) {
 		snprintf(err, errlen, "out of memory");
@@ -316,9 +317,14 @@ int runtime_start(struct runtime *rt, char *err, size_t errlen)
 			goto out;
 		}
 	}
-	for (i = 0; i < rt->n_started; i++)
-		log_info("worker %u: backend %s, CPU %d", i, rt->workers[i].features,
-			 rt->workers[i].cpu);
+	for (i = 0; i < rt->n_started; i++) {
+		char id[12];
+		struct log_field worker = {"WORKER", id, true};
+
+		snprintf(id, sizeof(id), "%u", i);
+		log_fields(LOG_LVL_INFO, &worker, 1, "worker %u: backend %s, CPU %d", i,
+			   rt->workers[i].features, rt->workers[i].cpu);
+	}
 out:
 	free(first);
 	return ret;

@@ -55,8 +55,8 @@ void session_table_fini(struct session_table *t);
 struct session *session_lookup(struct session_table *t, const struct addr *client,
 			       uint32_t listener);
 /* A new ACTIVE session (fd = -1, upstream = 0, local zeroed, tx_batch = SESSION_NONE,
- * started = now, counts zero) at the LRU tail, or NULL when every slot is ACTIVE or CLOSING. The caller must have checked
- * lookup first. */
+ * started = now, counts zero) at the LRU tail, or NULL when every slot is ACTIVE or CLOSING. The
+ * caller must have checked lookup first. */
 struct session *session_insert(struct session_table *t, const struct addr *client,
 			       uint32_t listener, uint64_t now);
 /* Marks activity: last_active = now and move to the LRU tail. O(1). */

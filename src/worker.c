@@ -100,12 +100,17 @@ static void log_session(struct worker *w, uint32_t r, const struct session *s, b
 	if (!w->alog)
 		return;
 	e = (struct accesslog_session){
-		.relay = wr->conf ? wr->conf->name : "?", .worker = w->id, .client = &s->client,
-		/* w->now is the loop's; an end at shutdown or in a reload comes later */
-		.upstream = &s->upstream_addr, .start_ns = s->started,
-		.end_ns = end ? worker_clock() : s->started,
-		.up_datagrams = s->up_datagrams, .up_bytes = s->up_bytes,
-		.down_datagrams = s->down_datagrams, .down_bytes = s->down_bytes,
+	    .relay = wr->conf ? wr->conf->name : "?",
+	    .worker = w->id,
+	    .client = &s->client,
+	    /* w->now is the loop's; an end at shutdown or in a reload comes later */
+	    .upstream = &s->upstream_addr,
+	    .start_ns = s->started,
+	    .end_ns = end ? worker_clock() : s->started,
+	    .up_datagrams = s->up_datagrams,
+	    .up_bytes = s->up_bytes,
+	    .down_datagrams = s->down_datagrams,
+	    .down_bytes = s->down_bytes,
 	};
 	if (end)
 		accesslog_session_end(w->alog, &e, why);
@@ -174,7 +179,8 @@ void worker_note_overflow(struct worker *w, struct listener *l, const struct soc
 /* Closes the ACTIVE sessions of relay r for which keep() is false (all when keep is NULL);
  * the access log says why. */
 static void close_sessions(struct worker *w, uint32_t r,
-			   bool (*keep)(const struct worker *w, uint32_t r, const struct session *s),
+			   bool (*keep)(const struct worker *w, uint32_t r,
+					const struct session *s),
 			   enum accesslog_reason why)
 {
 	struct worker_relay *wr = &w->relays[r];
