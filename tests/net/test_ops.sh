@@ -10,7 +10,10 @@
 #      a stale one overwritten;
 #   4. the default control socket as a normal user (nobody): the daemon falls back to
 #      $XDG_RUNTIME_DIR/ringrelay/ringrelay.sock and ringrelayctl finds it there; without
-#      XDG_RUNTIME_DIR the start fails naming control_socket.
+#      XDG_RUNTIME_DIR the start fails naming control_socket;
+#   5. under systemd (JOURNAL_STREAM names stderr) messages go to the journal with PRIORITY=
+#      and RELAY=/CLIENT=/UPSTREAM=/WORKER= fields: journald's socket is played by
+#      journal_rx.py in a private mount namespace (a tmpfs over /run/systemd there only).
 . "$(dirname "$0")/lib.sh"
 lib_topology
 command -v setpriv >/dev/null || lib_skip "setpriv not found (util-linux)"
@@ -159,5 +162,68 @@ rc=$?
 [ $rc -eq 1 ] && echo "$out" | grep -q "control_socket: cannot create .*set control_socket" &&
 	lib_case_ok "without XDG_RUNTIME_DIR the error names control_socket" ||
 	lib_case_fail "without XDG_RUNTIME_DIR: exit $rc: $out"
+
+# ---------------------------------------------------------------- 5. the journal
+lib_family 4
+jconf=$TMPD/journal.conf
+lib_relay_conf "$jconf" listen="$(ep "$RELAY_IP" 5300)" up="$(ep "$UP1_IP" 9000)"
+echo 'access_log = "-";' >>"$jconf"
+lib_udp_bg "$NS_U" "$TMPD/echo-j.json" echo --bind "$(ep "$UP1_IP" 9000)" --seconds 60
+jecho=$BG_PID
+# In the relay's namespace and a mount namespace of its own: journal_rx.py on the journal's
+# socket path, then the relay with JOURNAL_STREAM naming its stderr file, a little traffic,
+# and a stop (which ends the session: reason=shutdown).
+journal_run()
+{
+	mount -t tmpfs tmpfs /run/systemd || return 1
+	mkdir -p /run/systemd/journal
+	"$PY" "$SRC/tests/net/journal_rx.py" /run/systemd/journal/socket "$TMPD/journal.json" 20 &
+	local rx=$! relay i
+	lib_wait_for 5 test -e "$TMPD/journal.json.ready" || return 1
+	JOURNAL_STREAM=$(stat -c '%d:%i' "$TMPD/journal.stderr") "$RINGRELAY" -f -c "$jconf" \
+		2>>"$TMPD/journal.stderr" &
+	relay=$!
+	lib_wait_for 10 grep -qs ': ready' "$TMPD/journal.json"
+	ip netns exec "$NS_C" "$PY" "$UDP_PY" client --to "$(ep "$RELAY_IP" 5300)" --clients 1 \
+		--count 2 --size 10 --expect-echo --seconds 5 >/dev/null
+	kill -TERM "$relay"
+	wait "$relay"
+	lib_wait_for 5 grep -qs 'reason=shutdown' "$TMPD/journal.json"
+	kill -TERM "$rx"
+	wait "$rx"
+	return 0
+}
+: >"$TMPD/journal.stderr"
+export -f journal_run lib_wait_for ep
+export TMPD PY SRC RINGRELAY jconf NS_C UDP_PY RELAY_IP
+if timeout 40 ip netns exec "$NS_R" unshare -m --propagation private bash -c journal_run; then
+	if out=$("$PY" - "$TMPD/journal.json" "$TMPD/journal.stderr" 2>&1 <<'EOF'
+import json, sys
+msgs = json.load(open(sys.argv[1]))
+def has(**kv):
+    return any(all(m.get(k) == v for k, v in kv.items()) for m in msgs)
+ready = [m for m in msgs if m.get("MESSAGE", "").endswith(": ready")]
+assert ready and ready[0].get("PRIORITY") == "6", "no ready message at PRIORITY=6"
+assert ready[0].get("SYSLOG_IDENTIFIER") == "ringrelay", "no SYSLOG_IDENTIFIER"
+assert has(WORKER="0"), "no WORKER= field"
+assert has(RELAY="t", EVENT="start", UPSTREAM="198.18.2.2:9000", WORKER="0"), "no start"
+assert has(RELAY="t", EVENT="end", REASON="shutdown", UP_DATAGRAMS="2",
+           DOWN_BYTES="20"), "no end"
+assert any(m.get("RELAY") == "t" and m.get("MESSAGE", "").startswith("stats relay=t")
+           for m in msgs), "no stats with RELAY="
+assert any(m.get("CLIENT", "").startswith("198.18.1.1:") for m in msgs), "no CLIENT="
+err = open(sys.argv[2]).read().strip()
+assert not err, "stderr got lines too: " + err
+print("%d entries" % len(msgs))
+EOF
+	); then
+		lib_case_ok "journal: $out with PRIORITY=, RELAY= CLIENT= UPSTREAM= WORKER=, none on stderr"
+	else
+		lib_case_fail "journal: $out: $(head -c 600 "$TMPD/journal.json")"
+	fi
+else
+	lib_case_fail "journal case did not run: $(cat "$TMPD/journal.stderr")"
+fi
+lib_stop_pid "$jecho"
 
 lib_done

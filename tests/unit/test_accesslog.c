@@ -21,11 +21,16 @@ static struct accesslog_session session(struct addr *c, struct addr *u)
 
 	assert_int_equal(addr_parse("198.18.1.1:40000", c, &why), 0);
 	assert_int_equal(addr_parse("[2001:2:2::2]:9000", u, &why), 0);
-	return (struct accesslog_session){ .relay = "dns", .worker = 1, .client = c,
-					   .upstream = u, .start_ns = 1000000000ull,
-					   .end_ns = 3500000000ull, .up_datagrams = 3,
-					   .up_bytes = 300, .down_datagrams = 2,
-					   .down_bytes = 700 };
+	return (struct accesslog_session){.relay = "dns",
+					  .worker = 1,
+					  .client = c,
+					  .upstream = u,
+					  .start_ns = 1000000000ull,
+					  .end_ns = 3500000000ull,
+					  .up_datagrams = 3,
+					  .up_bytes = 300,
+					  .down_datagrams = 2,
+					  .down_bytes = 700};
 }
 
 static void test_format(void **state)
@@ -151,9 +156,9 @@ static void test_off(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_format), cmocka_unit_test(test_file),
-		cmocka_unit_test(test_full_ring), cmocka_unit_test(test_rate),
-		cmocka_unit_test(test_off),
+	    cmocka_unit_test(test_format),    cmocka_unit_test(test_file),
+	    cmocka_unit_test(test_full_ring), cmocka_unit_test(test_rate),
+	    cmocka_unit_test(test_off),
 	};
 
 	log_force_output(LOG_OUT_TEXT);

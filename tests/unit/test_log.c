@@ -38,10 +38,10 @@ static void test_text(void **state)
 static void test_json(void **state)
 {
 	const struct log_field f[] = {
-		{ "RELAY", "dns", false },
-		{ "WORKER", "3", true },
-		{ "CLIENT", NULL, false }, /* absent: left out */
-		{ "UPSTREAM", "a\"b\\c\n", false },
+	    {"RELAY", "dns", false},
+	    {"WORKER", "3", true},
+	    {"CLIENT", NULL, false}, /* absent: left out */
+	    {"UPSTREAM", "a\"b\\c\n", false},
 	};
 	char buf[512];
 
@@ -79,9 +79,9 @@ static void test_setup(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_text),
-		cmocka_unit_test(test_json),
-		cmocka_unit_test(test_setup),
+	    cmocka_unit_test(test_text),
+	    cmocka_unit_test(test_json),
+	    cmocka_unit_test(test_setup),
 	};
 
 	setenv("TZ", "UTC", 1);

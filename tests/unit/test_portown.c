@@ -23,22 +23,22 @@ struct overlap_case {
 };
 
 static const struct overlap_case cases[] = {
-	{ "198.18.1.2:53", AF_INET, "198.18.1.2", 0, 1 },
-	{ "198.18.1.2:53", AF_INET, "198.18.1.3", 0, 0 },
-	{ "198.18.1.2:53", AF_INET, "0.0.0.0", 0, 1 },
-	{ "0.0.0.0:53", AF_INET, "198.18.1.3", 0, 1 },
-	{ "198.18.1.2:53", AF_INET6, "::", 0, 1 },	/* dual-stack wildcard */
-	{ "198.18.1.2:53", AF_INET6, "::", 1, 0 },	/* IPv6 only */
-	{ "198.18.1.2:53", AF_INET6, "::ffff:198.18.1.2", 0, 1 },
-	{ "198.18.1.2:53", AF_INET6, "::ffff:198.18.1.3", 0, 0 },
-	{ "198.18.1.2:53", AF_INET6, "2001:2::1", 0, 0 },
-	{ "0.0.0.0:53", AF_INET6, "::ffff:198.18.1.3", 0, 1 },
-	{ "[2001:2::1]:53", AF_INET6, "2001:2::1", 1, 1 },
-	{ "[2001:2::1]:53", AF_INET6, "2001:2::2", 1, 0 },
-	{ "[2001:2::1]:53", AF_INET6, "::", 0, 1 },
-	{ "[::]:53", AF_INET6, "2001:2::2", 1, 1 },
-	{ "[::]:53", AF_INET, "0.0.0.0", 0, 0 },	/* our IPv6 listeners are V6ONLY */
-	{ "[2001:2::1]:53", AF_INET, "198.18.1.2", 0, 0 },
+    {"198.18.1.2:53", AF_INET, "198.18.1.2", 0, 1},
+    {"198.18.1.2:53", AF_INET, "198.18.1.3", 0, 0},
+    {"198.18.1.2:53", AF_INET, "0.0.0.0", 0, 1},
+    {"0.0.0.0:53", AF_INET, "198.18.1.3", 0, 1},
+    {"198.18.1.2:53", AF_INET6, "::", 0, 1}, /* dual-stack wildcard */
+    {"198.18.1.2:53", AF_INET6, "::", 1, 0}, /* IPv6 only */
+    {"198.18.1.2:53", AF_INET6, "::ffff:198.18.1.2", 0, 1},
+    {"198.18.1.2:53", AF_INET6, "::ffff:198.18.1.3", 0, 0},
+    {"198.18.1.2:53", AF_INET6, "2001:2::1", 0, 0},
+    {"0.0.0.0:53", AF_INET6, "::ffff:198.18.1.3", 0, 1},
+    {"[2001:2::1]:53", AF_INET6, "2001:2::1", 1, 1},
+    {"[2001:2::1]:53", AF_INET6, "2001:2::2", 1, 0},
+    {"[2001:2::1]:53", AF_INET6, "::", 0, 1},
+    {"[::]:53", AF_INET6, "2001:2::2", 1, 1},
+    {"[::]:53", AF_INET, "0.0.0.0", 0, 0}, /* our IPv6 listeners are V6ONLY */
+    {"[2001:2::1]:53", AF_INET, "198.18.1.2", 0, 0},
 };
 
 static void test_overlaps(void **state)
@@ -55,19 +55,19 @@ static void test_overlaps(void **state)
 		assert_int_equal(addr_parse(c->listener, &a, &why), 0);
 		assert_int_equal(inet_pton(c->family, c->bound, bytes), 1);
 		if (portown_overlaps(&a, c->family, bytes, c->v6only) != c->want)
-			fail_msg("case %zu: %s vs %s (v6only %d): want %d", i, c->listener, c->bound,
-				 c->v6only, c->want);
+			fail_msg("case %zu: %s vs %s (v6only %d): want %d", i, c->listener,
+				 c->bound, c->v6only, c->want);
 	}
 }
 
 static void test_describe(void **state)
 {
-	struct portown_holder h = { .inode = 7, .uid = 0, .pid = 123, .comm = "socat" };
+	struct portown_holder h = {.inode = 7, .uid = 0, .pid = 123, .comm = "socat"};
 	char buf[160];
 
 	(void)state;
 	assert_string_equal(portown_describe(&h, buf, sizeof(buf)), "address in use by pid 123 "
-								     "(socat)");
+								    "(socat)");
 	h.pid = 0;
 	assert_string_equal(portown_describe(&h, buf, sizeof(buf)),
 			    "address in use by a process of user root (uid 0; its pid is not "
@@ -81,7 +81,7 @@ static void test_describe(void **state)
 /* A socket of our own on the port is never "another process". */
 static void test_own_socket(void **state)
 {
-	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001) };
+	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001)};
 	socklen_t len = sizeof(sin);
 	struct portown_holder h;
 	char text[64];
@@ -106,9 +106,9 @@ static void test_own_socket(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_overlaps),
-		cmocka_unit_test(test_describe),
-		cmocka_unit_test(test_own_socket),
+	    cmocka_unit_test(test_overlaps),
+	    cmocka_unit_test(test_describe),
+	    cmocka_unit_test(test_own_socket),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
