@@ -52,7 +52,8 @@ check "Depends names adduser" sh -c "dpkg-deb -f '$deb' Depends | grep -q adduse
 root=$tmp/root
 dpkg-deb -x "$deb" "$root"
 conf=$root/etc/ringrelay/ringrelay.conf
-if out=$("$root/usr/sbin/ringrelay" -t -c "$conf" 2>&1) && [ "$out" = "configuration $conf is OK" ]; then
+if out=$("$root/usr/sbin/ringrelay" -t -c "$conf" 2>&1) &&
+	[ "$out" = "configuration $conf is OK" ]; then
 	ok "installed ringrelay -t accepts the installed conffile"
 else
 	bad "installed ringrelay -t on $conf: $out"
@@ -74,9 +75,10 @@ ok "installed examples pass -t ($n of them)"
 unit=$root/lib/systemd/system/ringrelay.service
 check "unit runs /usr/sbin/ringrelay on /etc/ringrelay/ringrelay.conf" grep -q \
 	'^ExecStart=/usr/sbin/ringrelay -f -c /etc/ringrelay/ringrelay.conf$' "$unit"
-check "unit reloads with /usr/sbin/ringrelayctl" grep -q '^ExecReload=/usr/sbin/ringrelayctl' "$unit"
-check "ringrelayctl links libc only" sh -c \
-	"! objdump -p '$root/usr/sbin/ringrelayctl' | awk '/NEEDED/ {print \$2}' | grep -v '^libc\.so'"
+check "unit reloads with /usr/sbin/ringrelayctl" grep -q '^ExecReload=/usr/sbin/ringrelayctl' \
+	"$unit"
+check "ringrelayctl links libc only" sh -c "! objdump -p '$root/usr/sbin/ringrelayctl' |
+	awk '/NEEDED/ {print \$2}' | grep -v '^libc\.so'"
 check "bash completion loads and completes ringrelayctl commands" bash -c "
 	. '$root/usr/share/bash-completion/completions/ringrelayctl'
 	COMP_WORDS=(ringrelayctl rel); COMP_CWORD=1; _ringrelayctl
@@ -92,7 +94,8 @@ done
 for s in postinst prerm postrm; do
 	check "$s is valid sh" sh -n "$tmp/control/$s"
 done
-if PATH=$stubs:/usr/bin:/bin sh -e "$tmp/control/postinst" configure "" >"$tmp/postinst.out" 2>&1; then
+if PATH=$stubs:/usr/bin:/bin sh -e "$tmp/control/postinst" configure "" \
+	>"$tmp/postinst.out" 2>&1; then
 	ok "postinst configure (first install) exits 0"
 else
 	bad "postinst configure: $(cat "$tmp/postinst.out")"
@@ -102,7 +105,8 @@ check "postinst creates the user: adduser --system --group ... ringrelay" grep -
 check "postinst enables ringrelay.service (deb-systemd-helper)" grep -q \
 	"^deb-systemd-helper enable ringrelay.service" "$tmp/calls"
 check "postrm purge removes /var/log/ringrelay, not the user" sh -c \
-	"grep -q 'rm -rf /var/log/ringrelay' '$tmp/control/postrm' && ! grep -q deluser '$tmp/control/postrm'"
+	"grep -q 'rm -rf /var/log/ringrelay' '$tmp/control/postrm' &&
+	! grep -q deluser '$tmp/control/postrm'"
 
 # ---------------------------------------------------------------- 4. make install
 dest=$tmp/dest

@@ -51,7 +51,8 @@ run_family()
 	conf "$a" a 5000
 	conf "$b" b 5000
 	lib_relay_start "$a" || { lib_case_fail "$c first relay did not start"; return; }
-	refused "$c second relay on the same port" "$b" "address in use by pid $RELAY_PID (ringrelay)"
+	refused "$c second relay on the same port" "$b" \
+		"address in use by pid $RELAY_PID (ringrelay)"
 
 	if out=$("$CTL" -s "$TMPD/run/a.sock" reload 2>&1); then
 		lib_case_ok "$c reload of the first relay keeps its sockets and passes the check"
@@ -74,10 +75,12 @@ run_family()
 	if lib_wait_for 10 grep -q ': ready' "$TMPD/b$FAM.log" && kill -0 "$pid_b" 2>/dev/null; then
 		n=$(ip netns exec "$NS_R" ss -Huanp "sport = :5000" | grep -o 'pid=[0-9]*' |
 			sort -u | wc -l)
-		[ "$n" -eq 2 ] && lib_case_ok "$c reuseport_shared on both: two relays share :5000" ||
+		[ "$n" -eq 2 ] &&
+			lib_case_ok "$c reuseport_shared on both: two relays share :5000" ||
 			lib_case_fail "$c reuseport_shared: $n processes hold :5000, want 2"
 	else
-		lib_case_fail "$c second relay with reuseport_shared did not start: $(cat "$TMPD/b$FAM.log")"
+		lib_case_fail "$c second relay with reuseport_shared did not start:" \
+			"$(cat "$TMPD/b$FAM.log")"
 	fi
 	lib_stop_pid "$pid_b"
 	lib_relay_stop || lib_case_fail "$c shared relay exit status $?"

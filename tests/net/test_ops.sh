@@ -47,8 +47,9 @@ access_case()
 		--expect-echo --seconds 5 >/dev/null || lib_case_fail "$c traffic did not pass"
 	if lib_wait_for 10 lines_ge "$log" "session end.*reason=idle" 2; then
 		end=$(grep "session end" "$log" | tail -n 1)
+		want="up_datagrams=3 up_bytes=300 down_datagrams=3 down_bytes=300 reason=idle"
 		case $end in
-		*"upstream=$(ep "$UP1_IP" 9000) "*"up_datagrams=3 up_bytes=300 down_datagrams=3 down_bytes=300 reason=idle"*)
+		*"upstream=$(ep "$UP1_IP" 9000) "*"$want"*)
 			lib_case_ok "$c two starts and two idle ends: ${end##*message\":\"}" ;;
 		*) lib_case_fail "$c end line: $end" ;;
 		esac
@@ -77,9 +78,10 @@ for f in sys.argv[1:]:
 		fi
 		grep -q '"event":"end","relay":"t",.*"up_datagrams":3,' "$log" ||
 			lib_case_fail "$c JSON end lacks typed fields"
-	elif grep -v '^===' "$TMPD/relay.log" | grep -qv \
-		'^[0-9]\{4\}-[0-9][0-9]-[0-9][0-9] [0-9:]\{8\}\.[0-9]\{3\} \(error\|warning\|notice\|info\|debug\) '; then
-		lib_case_fail "$c a log line is not 'time level message': $(grep -v '^===' "$TMPD/relay.log" | head -n 3)"
+	elif grep -v '^===' "$TMPD/relay.log" | grep -qvE \
+		'^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9:]{8}\.[0-9]{3} (error|warning|notice|info|debug) '; then
+		lib_case_fail "$c a log line is not 'time level message':" \
+			"$(grep -v '^===' "$TMPD/relay.log" | head -n 3)"
 	else
 		lib_case_ok "$c the daemon's log lines are 'time level message'"
 	fi
@@ -132,7 +134,8 @@ mkdir -p "$xdg"
 chown nobody "$xdg"
 chmod 700 "$xdg"
 cat >"$TMPD/user.conf" <<EOF
-relays = ( { name = "u"; listen = [ "$(ep "$RELAY_IP" 5200)" ]; upstreams = [ "$(ep "$UP1_IP" 9000)" ]; } );
+relays = ( { name = "u"; listen = [ "$(ep "$RELAY_IP" 5200)" ];
+	upstreams = [ "$(ep "$UP1_IP" 9000)" ]; } );
 EOF
 chmod 644 "$TMPD/user.conf"
 as_nobody() { ip netns exec "$NS_R" setpriv --reuid=nobody --regid=nogroup --clear-groups "$@"; }
@@ -217,7 +220,8 @@ assert not err, "stderr got lines too: " + err
 print("%d entries" % len(msgs))
 EOF
 	); then
-		lib_case_ok "journal: $out with PRIORITY=, RELAY= CLIENT= UPSTREAM= WORKER=, none on stderr"
+		lib_case_ok "journal: $out with PRIORITY=, RELAY= CLIENT= UPSTREAM= WORKER=," \
+			"none on stderr"
 	else
 		lib_case_fail "journal: $out: $(head -c 600 "$TMPD/journal.json")"
 	fi

@@ -161,6 +161,11 @@ static void test_defaults(void **state)
 	assert_int_equal(cfg->workers, 0);
 	assert_int_equal(cfg->io_backend, IO_BACKEND_AUTO);
 	assert_int_equal(cfg->n_cpus, 0);
+	assert_string_equal(cfg->pid_file, "");
+	assert_int_equal(cfg->log_format, LOG_FORMAT_TEXT);
+	assert_string_equal(cfg->access_log, "");
+	assert_int_equal(cfg->access_log_rate, 1000);
+	assert_false(cfg->relays[0].reuseport_shared);
 	assert_int_equal(cfg->buffer_size, 2048);
 	assert_int_equal(cfg->buffers, 4096);
 	assert_true(cfg->stats_interval == 5.0);
@@ -260,6 +265,15 @@ static const struct error_case error_cases[] = {
     {"gro = true;\n" RELAY, "t.conf:1: gro: needs buffer_size = 65536 (a coalesced receive "
 			    "holds up to 64 KB)"},
     {"gro = 1;\n" RELAY, "t.conf:1: gro: must be true or false"},
+    {"pid_file = \"run/rr.pid\";\n" RELAY,
+     "t.conf:1: pid_file: must be an absolute path (or \"\" for none)"},
+    {"access_log = \"access.log\";\n" RELAY,
+     "t.conf:1: access_log: must be an absolute path, \"-\" (the daemon's log) or \"\" (off)"},
+    {"log_format = \"xml\";\n" RELAY, "t.conf:1: log_format: must be one of: text, json"},
+    {"access_log_rate = 0;\n" RELAY, "t.conf:1: access_log_rate: must be from 1 to 1000000"},
+    {"relays = ( { name = \"a\"; listen = [ \"127.0.0.1:1\" ]; upstreams = [ \"127.0.0.1:2\" ];\n"
+     " reuseport_shared = 1; } );\n",
+     "t.conf:2: relays[0].reuseport_shared: must be true or false"},
     {"relays = ( { name = \"a\";\n listen = [ \"127.0.0.1:1\" ];\n upstreams = [ "
      "\"127.0.0.1:2\" ];\n max_session = 5; } );\n",
      "t.conf:4: relays[0]: unknown setting 'max_session' (expected one of: name, listen, "
@@ -586,6 +600,11 @@ static void test_dump_round_trip(void **state)
 	    " session_timeout = 1e-3; max_sessions = 1; } );\n"
 	    "filter = { mode = \"off\"; rate_limit = { pps = 1000000000; burst = 1; }; };\n"
 	    "user = \"we\\\"ird\\\\\";\n");
+	/* the settings of issue 14 */
+	round_trip("pid_file = \"/run/rr.pid\";\nlog_format = \"json\";\n"
+		   "access_log = \"/var/log/ringrelay/access.log\";\naccess_log_rate = 5;\n"
+		   "relays = ( { name = \"x\"; listen = [ \"[::]:9\" ];"
+		   " upstreams = [ \"[::1]:9\" ]; reuseport_shared = true; } );\n");
 }
 
 static void test_names(void **state)
