@@ -22,7 +22,7 @@ libnl-route-3-dev libconfig-dev libsystemd-dev libcap-ng-dev bash-completion"
 group_run="iproute2 procps socat"
 group_check="libcmocka-dev libclang-rt-14-dev python3 python3-prometheus-client ethtool systemd
 util-linux"
-group_deb="dpkg-dev debhelper fakeroot lintian"
+group_deb="build-essential dpkg-dev debhelper fakeroot lintian"
 group_bench="dpdk dpdk-dev gnuplot-nox jq linux-perf"
 
 [ $# -eq 0 ] && set -- build run
