@@ -213,7 +213,8 @@ static int dump_family(int fd, const struct addr *a, int family, struct own_inod
 	};
 	struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
 	uint16_t port = addr_port(a);
-	long buf[8192 / sizeof(long)];
+	/* the kernel sizes dump messages to the reads it sees, up to 32 KiB */
+	long buf[32768 / sizeof(long)];
 	int found = 0;
 
 	/* the kernel filters on the source port; we check it again below */
@@ -237,9 +238,7 @@ static int dump_family(int fd, const struct addr *a, int family, struct own_inod
 			if (nh->nlmsg_type == NLMSG_ERROR) {
 				const struct nlmsgerr *e = NLMSG_DATA(nh);
 
-				/* no IPv6 in this kernel: nothing of that family holds the port */
-				return e->error == -ENOENT || e->error == -EAFNOSUPPORT ? found
-											: e->error;
+				return found ? found : e->error;
 			}
 			if (found || nh->nlmsg_type != SOCK_DIAG_BY_FAMILY ||
 			    nh->nlmsg_len < NLMSG_LENGTH(sizeof(*m)) ||
@@ -267,9 +266,13 @@ int portown_find(const struct addr *a, struct portown_holder *h)
 	if (fd < 0)
 		return -errno;
 	ret = dump_family(fd, a, addr_family(a), &own, h);
-	/* an IPv4 listener also shares with dual-stack IPv6 sockets */
-	if (ret == 0 && addr_family(a) == AF_INET)
+	/* an IPv4 listener also shares with dual-stack IPv6 sockets; a kernel without IPv6
+	 * (ENOENT, EAFNOSUPPORT) has none */
+	if (ret == 0 && addr_family(a) == AF_INET) {
 		ret = dump_family(fd, a, AF_INET6, &own, h);
+		if (ret == -ENOENT || ret == -EAFNOSUPPORT)
+			ret = 0;
+	}
 	close(fd);
 	free(own.v);
 	if (ret == 1)
