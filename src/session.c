@@ -175,6 +175,7 @@ struct session *session_insert(struct session_table *t, const struct addr *clien
 	s->last_active = now;
 	s->fd = -1;
 	s->tx_batch = SESSION_NONE;
+	s->seg_max = 0;
 	s->state = SESSION_ACTIVE;
 	/* gen is kept: it counts the slot's lives, so stale completions stay detectable. */
 

@@ -33,6 +33,11 @@ int sock_open_listener(const struct addr *a, bool gro);
  * the fd or -errno. */
 int sock_open_upstream(const struct addr *upstream, bool gro);
 
+/* The longest UDP payload the path of connected socket fd (of peer's family) carries in one
+ * unfragmented packet: IP_MTU / IPV6_MTU minus the IP and UDP headers. Returns it or
+ * -errno. */
+int sock_path_payload_max(int fd, const struct addr *peer);
+
 /* Applies one received control message to m (unknown ones are ignored). */
 void sock_rx_cmsg(const struct cmsghdr *c, struct sock_rx_meta *m);
 /* Writes the control messages of a send into buf (SOCK_TX_CONTROL_LEN bytes): pktinfo choosing
