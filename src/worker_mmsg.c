@@ -15,6 +15,8 @@
 #include "worker_mmsg.h"
 
 #define MMSG_BATCH 64
+/* ICMP errors taken from a session's error queue at one time. */
+#define MMSG_ERRQUEUE_MAX 256
 /* Batches taken from one socket before the others get a turn. */
 #define MMSG_ROUNDS 4
 
@@ -202,7 +204,8 @@ static void on_listener(struct mmsg_worker *mw, struct udata u)
 	}
 }
 
-static void on_session(struct mmsg_worker *mw, struct udata u)
+/* Relays what session u's socket holds, back to its client. */
+static void session_rx(struct mmsg_worker *mw, struct udata u)
 {
 	struct worker *w = mw->w;
 	struct worker_relay *wr = &w->relays[u.relay];
@@ -250,6 +253,18 @@ static void on_session(struct mmsg_worker *mw, struct udata u)
 		if (n < MMSG_BATCH)
 			return;
 	}
+}
+
+/* err: epoll reported EPOLLERR, which stays set while the socket's error queue holds
+ * anything (IP_RECVERR queues each ICMP error there too): empty it once the pending error
+ * has been read as a notice, or epoll_wait returns at once forever. */
+static void on_session(struct mmsg_worker *mw, struct udata u, bool err)
+{
+	struct session *s = &mw->w->relays[u.relay].sessions.slots[u.idx];
+
+	session_rx(mw, u);
+	if (err && (s->gen & UDATA_GEN_MASK) == u.gen && s->state == SESSION_ACTIVE)
+		sock_drain_errors(s->fd, MMSG_ERRQUEUE_MAX);
 }
 
 static void on_timer(struct mmsg_worker *mw)
@@ -377,7 +392,7 @@ static int mmsg_run(struct worker *w, struct worker_cmd *first)
 			if (u.op == OP_RECV_LISTENER)
 				on_listener(mw, u);
 			else if (u.op == OP_RECV_SESSION)
-				on_session(mw, u);
+				on_session(mw, u, ev[i].events & EPOLLERR);
 			else if (u.op == OP_TIMER)
 				on_timer(mw);
 			else if (u.op == OP_STOP)

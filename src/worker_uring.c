@@ -20,6 +20,8 @@
 #include "worker_uring.h"
 
 #define BGID 0
+/* ICMP errors taken from a session's error queue at one time. */
+#define SESSION_ERRQUEUE_MAX 256
 
 /* What the sends of one buffer read until they complete: one per buffer, since a buffer's
  * payload goes one way (to a client, to one upstream, or the same to every mirror). */
@@ -296,15 +298,21 @@ static bool batch_resend(struct uring_worker *uw, struct tx_batch *b, int err)
 		/* Learn the path MTU again; never batch this size again in any case. */
 		mtu = s->fd >= 0 ? sock_path_payload_max(s->fd, &s->upstream_addr) : -EBADF;
 		s->seg_max = mtu >= 0 && (uint32_t)mtu < b->size ? (uint32_t)mtu : b->size - 1;
-	} else if (!uw->no_batch) {
-		uw->no_batch = true;
-		log_warn("worker %u: UDP GSO send refused (%s): sending datagrams singly",
-			 uw->w->id, strerror(-err));
 	}
 	for (i = 0; i < b->n; i++)
 		send_buf(uw, b->slot, NULL, NULL, b->iov[i].iov_base, (uint32_t)b->iov[i].iov_len,
 			 0, OP_SEND_UPSTREAM, b->relay, b->bid[i]);
 	return true;
+}
+
+/* A kernel or device that refuses UDP GSO (EIO, EINVAL): send singly from now on. */
+static void gso_off(struct uring_worker *uw, int err)
+{
+	if (uw->no_batch)
+		return;
+	uw->no_batch = true;
+	log_warn("worker %u: UDP GSO send refused (%s): sending datagrams singly", uw->w->id,
+		 strerror(-err));
 }
 
 static void on_send_batch(struct uring_worker *uw, const struct io_uring_cqe *cqe,
@@ -313,15 +321,18 @@ static void on_send_batch(struct uring_worker *uw, const struct io_uring_cqe *cq
 	struct relay_counters *c = &uw->w->counters[u.relay];
 	struct relay_dir_counters *up = &c->dir[RELAY_DIR_TO_UPSTREAM];
 	struct tx_batch *b = &uw->batches[u.idx];
+	bool refused = cqe->res == -EMSGSIZE || cqe->res == -EIO || cqe->res == -EINVAL;
 	uint32_t i;
 
 	if (cqe->res >= 0) {
 		counter_add(&up->tx_pkts, b->n);
 		counter_add(&up->tx_bytes, (uint64_t)cqe->res);
-	} else if (b->n > 1 &&
-		   (cqe->res == -EMSGSIZE || cqe->res == -EIO || cqe->res == -EINVAL) &&
-		   batch_resend(uw, b, cqe->res)) {
-		/* counted when the single sends complete */
+	} else if (b->n > 1 && refused) {
+		if (cqe->res != -EMSGSIZE)
+			gso_off(uw, cqe->res);
+		/* Counted when the single sends complete, or here when the session is gone. */
+		if (!batch_resend(uw, b, cqe->res))
+			relay_count_drop(c, RELAY_DIR_TO_UPSTREAM, DROP_SEND_ERROR, b->n);
 	} else {
 		relay_count_drop(c, RELAY_DIR_TO_UPSTREAM,
 				 cqe->res == -ECONNREFUSED ? DROP_UNREACHABLE : DROP_SEND_ERROR,
@@ -577,9 +588,13 @@ static void on_session_recv(struct uring_worker *uw, const struct io_uring_cqe *
 	}
 	if (cqe->res < 0) {
 		/* ICMP unreachable from the upstream for a datagram already sent: a notice,
-		 * not a loss; keep receiving. */
-		if (cqe->res == -ECONNREFUSED)
+		 * not a loss; keep receiving. Its copies in the error queue go (one syscall
+		 * per notice, never per datagram). */
+		if (cqe->res == -ECONNREFUSED) {
 			counter_add(&c->upstream_unreachable_notices, 1);
+			if (s->fd >= 0)
+				sock_drain_errors(s->fd, SESSION_ERRQUEUE_MAX);
+		}
 		else if (cqe->res == -ENOBUFS)
 			counter_add(&c->buffer_ring_empty, 1);
 		return;
