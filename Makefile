@@ -1,10 +1,15 @@
 # SPDX-License-Identifier: MIT
 # ringrelay build. Out-of-tree into $(BUILD); `make V=1` shows the commands.
 #
-#   make deps    install missing Debian packages (root)
-#   make         build build/ringrelay (+ ringrelayctl when present)
+#   make deps    install the missing Debian packages that building and running need (root)
+#   make         build build/ringrelay and build/ringrelayctl
 #   make run     deps + build + run in the foreground on config/ringrelay.conf
-#   make check   deps + build + unit tests (plain and ASan/UBSan) + BPF tests + netns tests
+#   make check   deps (+ test tools) + build + unit tests (plain and ASan/UBSan) + BPF tests +
+#                fuzz corpus + netns tests + a short soak + the Debian package test
+#   make soak    the hostile mix against an ASan + UBSan ringrelay for SOAK_SECONDS (240),
+#                checking that the counters reconcile (not part of make check)
+#   make deb     build/deb/ringrelay_<version>_<arch>.deb with dpkg-buildpackage (debian/)
+#   make install PREFIX=/usr/local, DESTDIR honoured; never overwrites a config
 #   make fuzz-filter  the filter's differential fuzz test for FUZZ_SECONDS with a random seed
 #   make bench   perf/ quick matrix (see perf/README.md)
 
@@ -38,12 +43,16 @@ PC_LIBS   := $(shell $(PKG_CONFIG) --libs $(LIBS_PC) 2>/dev/null)
 CMOCKA_CFLAGS := $(shell $(PKG_CONFIG) --cflags cmocka 2>/dev/null)
 CMOCKA_LIBS   := $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null)
 
-VERSION   := $(shell git describe --always --dirty 2>/dev/null || echo 0.1)
+# The release (semver) is the VERSION file; a build from a git tree also records where it
+# came from (`git describe`), and -V shows both. Neither is needed: a tarball has no .git.
+VERSION   := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
+GIT_DESCRIBE ?= $(shell git describe --always --dirty 2>/dev/null)
 
 WARN      := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes \
              -Wno-unused-parameter -Wvla
 CFLAGS    ?= -O2 -g
-ALL_CFLAGS := -std=gnu11 $(WARN) $(CFLAGS) -D_GNU_SOURCE -DRINGRELAY_VERSION='"$(VERSION)"' \
+ALL_CFLAGS := -std=gnu11 $(WARN) $(CPPFLAGS) $(CFLAGS) -D_GNU_SOURCE \
+             -DRINGRELAY_VERSION='"$(VERSION)"' -DRINGRELAY_GIT='"$(GIT_DESCRIBE)"' \
              -DLIBURING_VERSION='"$(shell $(PKG_CONFIG) --modversion liburing 2>/dev/null)"' \
              -DSYSCONFDIR='"$(SYSCONFDIR)"' \
              -I src -I $(BUILD) $(PC_CFLAGS) -MMD -MP -pthread
@@ -71,13 +80,24 @@ BPFT_BINS := $(BPFT_SRCS:tests/bpf/%.c=$(BUILD)/tests/%)
 
 BINS      := $(BUILD)/ringrelay $(if $(wildcard src/ctl.c),$(BUILD)/ringrelayctl)
 
-.PHONY: all deps run check unit unit-san bpf-test net-test fuzz fuzz-replay fuzz-filter bench \
-	install uninstall clean
+.PHONY: all deps deps-check run check unit unit-san bpf-test net-test soak soak-short fuzz \
+	fuzz-replay fuzz-filter bench install uninstall clean deb deb-test FORCE
 all: $(BINS)
 
 # ---------------------------------------------------------------- dependencies
+# Groups of scripts/deps.sh: build and run here, test tools and Debian packaging for check.
 deps:
-	$(Q)./scripts/deps.sh
+	$(Q)./scripts/deps.sh build run
+
+deps-check:
+	$(Q)./scripts/deps.sh build run check deb
+
+# ---------------------------------------------------------------- version
+# What prints the version is rebuilt when VERSION or `git describe` changes.
+$(BUILD)/version.stamp: FORCE | $(BUILD)/obj
+	$(Q)echo '$(VERSION) $(GIT_DESCRIBE)' | cmp -s - $@ || echo '$(VERSION) $(GIT_DESCRIBE)' >$@
+$(BUILD)/obj/main.o $(BUILD)/obj/ctl.o $(BUILD)/obj/app.o $(BUILD)/san/app.o: \
+	$(BUILD)/version.stamp
 
 # ---------------------------------------------------------------- BPF pipeline
 # clang -target bpf -> bpftool gen object (links, strips DWARF) -> bpftool gen skeleton.
@@ -104,12 +124,17 @@ $(BUILD)/san/%.o: src/%.c | $(BUILD)/san $(BPF_SKELS)
 
 $(BUILD)/ringrelay: $(BUILD)/obj/main.o $(LIB_OBJS)
 	$(call msg,LD,$@)
-	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# The daemon under ASan + UBSan, for the soak.
+$(BUILD)/san/ringrelay: $(BUILD)/san/main.o $(SAN_OBJS)
+	$(call msg,LD-SAN,$@)
+	$(Q)$(CC) $(SAN_CFLAGS) -o $@ $^ $(LDLIBS)
 
 # The client needs libc only: it sends a line and prints the answer the daemon rendered.
 $(BUILD)/ringrelayctl: $(BUILD)/obj/ctl.o
 	$(call msg,LD,$@)
-	$(Q)$(CC) $(CFLAGS) -o $@ $^
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^
 
 # ---------------------------------------------------------------- tests
 $(BUILD)/tests/test_%: tests/unit/test_%.c $(LIB_OBJS) | $(BUILD)/tests
@@ -137,6 +162,22 @@ bpf-test: $(BPFT_BINS)
 
 net-test: $(BINS)
 	$(Q)./tests/net/run.sh $(BUILD)
+
+# The hostile mix (tests/net/test_relay_hostile.sh: oversize datagrams, a full session table,
+# a dead upstream, a mirror with a dead member) against the sanitizer build, SOAK_SECONDS
+# split over its four cases (backend x family), each ending with the counters' identity
+# checked exactly. Leaks fail the relay's exit status; any report fails the test.
+SOAK_SECONDS ?= 240
+SOAK_ENV = NET_RINGRELAY=$(BUILD)/san/ringrelay NET_TESTS=relay_hostile \
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+soak: $(BUILD)/san/ringrelay $(BUILD)/ringrelayctl
+	$(Q)$(SOAK_ENV) HOSTILE_SECONDS=$$(( $(SOAK_SECONDS) / 4 )) \
+		NET_TEST_TIMEOUT=$$(( $(SOAK_SECONDS) + 300 )) ./tests/net/run.sh $(BUILD)
+
+# What make check runs: the same, 8 s per case.
+soak-short: $(BUILD)/san/ringrelay $(BUILD)/ringrelayctl
+	$(Q)$(SOAK_ENV) HOSTILE_SECONDS=8 NET_TEST_TIMEOUT=180 ./tests/net/run.sh $(BUILD)
 
 # libFuzzer over the config parser (clang's runtime from libclang-rt-14-dev).
 FUZZ_SECONDS ?= 60
@@ -167,47 +208,86 @@ fuzz-replay: $(BUILD)/fuzz/fuzz_config
 fuzz-filter: $(BUILD)/tests/test_bpf_filter_fuzz
 	$(Q)FILTER_FUZZ_SECONDS=$(FUZZ_SECONDS) FILTER_FUZZ_SEED=$(or $(FUZZ_SEED),random) ./$<
 
-check: deps
+check: deps-check
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)$(MAKE) --no-print-directory unit
 	$(Q)$(MAKE) --no-print-directory unit-san
 	$(Q)$(MAKE) --no-print-directory bpf-test
 	$(Q)$(MAKE) --no-print-directory fuzz-replay
 	$(Q)$(MAKE) --no-print-directory net-test
+	$(Q)$(MAKE) --no-print-directory deb-test
+	$(Q)$(MAKE) --no-print-directory soak-short
 
 run: deps
 	$(Q)$(MAKE) --no-print-directory all
 	./$(BUILD)/ringrelay -f -c $(CONFIG)
 
 bench:
-	$(Q)./scripts/deps.sh bench
+	$(Q)./scripts/deps.sh build run bench
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)./perf/bench.sh $(if $(FULL),--full) --build $(BUILD)
 
 # ---------------------------------------------------------------- install
-SBINDIR   := $(PREFIX)/sbin
-MANDIR    := $(PREFIX)/share/man
+# Paths as ringrelay.conf(5) and ringrelay(8) name them; PREFIX=/usr for a package.
+SBINDIR   ?= $(PREFIX)/sbin
+MANDIR    ?= $(PREFIX)/share/man
+DOCDIR    ?= $(PREFIX)/share/doc/ringrelay
+EXAMPLESDIR ?= $(DOCDIR)/examples
+CONFDIR   := $(SYSCONFDIR)/ringrelay
 UNITDIR   ?= $(shell $(PKG_CONFIG) --variable=systemdsystemunitdir systemd 2>/dev/null || echo /lib/systemd/system)
 SYSUSERSDIR ?= $(shell $(PKG_CONFIG) --variable=sysusersdir systemd 2>/dev/null || echo /usr/lib/sysusers.d)
+# bash-completion's completionsdir, under PREFIX (bash-completion also reads
+# /usr/local/share/bash-completion/completions).
+COMPLETIONSDIR ?= $(or $(shell $(PKG_CONFIG) --define-variable=datadir=$(PREFIX)/share \
+	--variable=completionsdir bash-completion 2>/dev/null),$(PREFIX)/share/bash-completion/completions)
 
+# An existing ringrelay.conf is never overwritten: when it differs from the default, the new
+# default goes beside it as ringrelay.conf.dist and install says so.
 install: all
-	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(SYSCONFDIR)/ringrelay
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(CONFDIR) $(DESTDIR)$(EXAMPLESDIR) \
+		$(DESTDIR)$(COMPLETIONSDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR)
 	install -m 0755 $(BINS) $(DESTDIR)$(SBINDIR)/
-	install -m 0644 config/ringrelay.conf $(DESTDIR)$(SYSCONFDIR)/ringrelay/ringrelay.conf
+	@conf=$(DESTDIR)$(CONFDIR)/ringrelay.conf; \
+	if [ ! -e $$conf ]; then \
+		echo "install -m 0644 config/ringrelay.conf $$conf"; \
+		install -m 0644 config/ringrelay.conf $$conf; \
+	elif cmp -s config/ringrelay.conf $$conf; then \
+		echo "install: $$conf is the default already"; \
+	else \
+		install -m 0644 config/ringrelay.conf $$conf.dist; \
+		echo "install: kept your $$conf; the new default is $$conf.dist" \
+			"(compare: diff -u $$conf $$conf.dist)"; \
+	fi
+	install -m 0644 config/examples/*.conf $(DESTDIR)$(EXAMPLESDIR)/
+	install -m 0644 config/ringrelay.conf $(DESTDIR)$(EXAMPLESDIR)/ringrelay.conf
+	install -m 0644 README.md docs/filter.md $(DESTDIR)$(DOCDIR)/
 	for f in $(wildcard docs/*.[0-9]); do \
 		s=$${f##*.}; install -d $(DESTDIR)$(MANDIR)/man$$s; \
 		install -m 0644 $$f $(DESTDIR)$(MANDIR)/man$$s/; done
 	for f in $(wildcard systemd/*.service); do \
-		install -d $(DESTDIR)$(UNITDIR); \
 		sed 's|@SBINDIR@|$(SBINDIR)|g; s|@SYSCONFDIR@|$(SYSCONFDIR)|g' $$f \
 			> $(DESTDIR)$(UNITDIR)/$${f##*/}; done
-	install -d $(DESTDIR)$(SYSUSERSDIR)
 	install -m 0644 systemd/ringrelay.sysusers $(DESTDIR)$(SYSUSERSDIR)/ringrelay.conf
+	install -m 0644 completions/ringrelay completions/ringrelayctl $(DESTDIR)$(COMPLETIONSDIR)/
 
+# The config (edited or not) stays, as a package's conffile would.
 uninstall:
 	rm -f $(addprefix $(DESTDIR)$(SBINDIR)/,ringrelay ringrelayctl)
 	rm -f $(DESTDIR)$(UNITDIR)/ringrelay.service $(DESTDIR)$(SYSUSERSDIR)/ringrelay.conf
 	rm -f $(addprefix $(DESTDIR)$(MANDIR)/,man8/ringrelay.8 man8/ringrelayctl.8 man5/ringrelay.conf.5)
+	rm -f $(addprefix $(DESTDIR)$(COMPLETIONSDIR)/,ringrelay ringrelayctl)
+	rm -rf $(DESTDIR)$(DOCDIR)
+
+# ---------------------------------------------------------------- Debian package
+# build/deb/ringrelay_<version>_<arch>.deb, built by dpkg-buildpackage from a copy of this
+# tree (debian/), then linted. deb-test also installs it into a scratch root and runs the
+# installed ringrelay -t on the installed conffile (tests/deb/test_deb.sh).
+deb:
+	$(Q)./scripts/deps.sh build deb
+	$(Q)./scripts/deb.sh $(BUILD)/deb
+
+deb-test: deb
+	$(Q)./tests/deb/test_deb.sh $(BUILD)/deb
 
 clean:
 	rm -rf $(BUILD)

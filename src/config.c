@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/un.h>
@@ -26,6 +27,8 @@ static const char *const offload_words[] = {[OFFLOAD_OFF] = "off",
 					    NULL};
 static const char *const balance_words[] = {
     [BALANCE_RR] = "rr", [BALANCE_HASH] = "hash", [BALANCE_MAGLEV] = "maglev", NULL};
+static const char *const log_format_words[] = {
+    [LOG_FORMAT_TEXT] = "text", [LOG_FORMAT_JSON] = "json", NULL};
 
 #define CONFIG_MAX_FILE_SIZE (16u << 20)
 #define CONFIG_MAX_WORKERS 1024
@@ -252,6 +255,8 @@ static const struct config_row relay_rows[] = {
 	/* the session fast path; mirror mode keeps the socket path (docs/offload.md) */
 	{"offload", CONFIG_T_WORD, CONFIG_FIELD(struct relay_conf, offload), .words = offload_words,
 	 .def.i = OFFLOAD_OFF},
+	/* checked before the listeners open, so a reload may change it */
+	{"reuseport_shared", CONFIG_T_BOOL, CONFIG_FIELD(struct relay_conf, reuseport_shared)},
 };
 
 static void relay_present(struct config_parser *p, const config_setting_t *g, void *base)
@@ -415,6 +420,35 @@ static int control_socket_after(struct config_parser *p, const config_setting_t 
 	return 0;
 }
 
+/* Whether the user exists is the host's business (config_check_host); it needs the line. */
+static int user_after(struct config_parser *p, const config_setting_t *s, void *base)
+{
+	struct config *cfg = base;
+
+	cfg->user_line = config_line(s);
+	return 0;
+}
+
+/* A file the daemon writes after it may have changed directory: an absolute path. */
+static int absolute_path_after(struct config_parser *p, const config_setting_t *s, void *base)
+{
+	const char *v = config_setting_get_string(s);
+
+	if (*v && *v != '/')
+		return config_err(p, s, "must be an absolute path (or \"\" for none)");
+	return 0;
+}
+
+static int access_log_after(struct config_parser *p, const config_setting_t *s, void *base)
+{
+	const char *v = config_setting_get_string(s);
+
+	if (*v && *v != '/' && strcmp(v, "-") != 0)
+		return config_err(p, s,
+				  "must be an absolute path, \"-\" (the daemon's log) or \"\" (off)");
+	return 0;
+}
+
 /* The settings of the top level. Those that size threads or memory are restart_only. */
 static const struct config_row root_rows[] = {
 	{"workers", CONFIG_T_U32, CONFIG_FIELD(struct config, workers), .hi = CONFIG_MAX_WORKERS,
@@ -432,11 +466,19 @@ static const struct config_row root_rows[] = {
 	{"stats_interval", CONFIG_T_SECONDS, CONFIG_FIELD(struct config, stats_interval),
 	 .def.d = 5.0},
 	{"user", CONFIG_T_STRING, CONFIG_FIELD(struct config, user), .hi = CONFIG_NAME_LEN,
-	 .def.s = "", .restart_only = true},
+	 .def.s = "", .restart_only = true, .after = user_after},
 	/* the socket path must fit sun_path, which is shorter than CONFIG_PATH_LEN */
 	{"control_socket", CONFIG_T_STRING, CONFIG_FIELD(struct config, control_socket),
 	 .hi = CONFIG_SUN_PATH_LEN, .def.s = CONFIG_DEFAULT_CONTROL_SOCKET,
 	 .restart_only = true, .after = control_socket_after},
+	{"pid_file", CONFIG_T_STRING, CONFIG_FIELD(struct config, pid_file), .hi = CONFIG_PATH_LEN,
+	 .def.s = "", .restart_only = true, .after = absolute_path_after},
+	{"log_format", CONFIG_T_WORD, CONFIG_FIELD(struct config, log_format),
+	 .words = log_format_words, .def.i = LOG_FORMAT_TEXT, .restart_only = true},
+	{"access_log", CONFIG_T_STRING, CONFIG_FIELD(struct config, access_log),
+	 .hi = CONFIG_PATH_LEN, .def.s = "", .restart_only = true, .after = access_log_after},
+	{"access_log_rate", CONFIG_T_U32, CONFIG_FIELD(struct config, access_log_rate), .lo = 1,
+	 .hi = 1000000, .def.i = 1000, .restart_only = true},
 	{"metrics", CONFIG_T_CUSTOM, CONFIG_FIELD(struct config, metrics), .parse = parse_metrics,
 	 .dump = dump_metrics, .restart_only = true},
 	{"relays", CONFIG_T_CUSTOM, .parse = parse_relays, .dump = dump_relays},
@@ -563,10 +605,9 @@ int config_load_string(const char *text, const char *name, struct config **out, 
 
 	config_init(&lc);
 	if (!config_read_string(&lc, text)) {
-		snprintf(err, errlen, "%s:%d: syntax error: %s",
-			 config_error_file(&lc) ? config_error_file(&lc) : name,
-			 config_error_line(&lc), config_error_text(&lc));
-		ret = -EINVAL;
+		ret = config_syntax_error(&p, text,
+					  config_error_file(&lc) ? config_error_file(&lc) : name,
+					  config_error_line(&lc), config_error_text(&lc));
 		goto err_destroy_lc;
 	}
 	ret = config_parse_group(&p, config_root_setting(&lc), &root_section, cfg);
@@ -654,6 +695,14 @@ int config_check_host(const struct config *cfg, char *err, size_t errlen)
 	const struct filter_conf *f = &cfg->filter;
 	uint32_t i;
 
+	/* -t must catch what would fail the start: errno is 0 for "no such user". */
+	errno = 0;
+	if (cfg->user[0] && !getpwnam(cfg->user)) {
+		snprintf(err, errlen, "%s:%d: user: %s '%s'%s", cfg->path, cfg->user_line,
+			 errno ? strerror(errno) : "no such user", cfg->user,
+			 errno ? "" : " (create it, e.g. adduser --system, or leave user unset)");
+		return errno ? -errno : -ENOENT;
+	}
 	if (f->mode == FILTER_MODE_OFF)
 		return 0;
 	for (i = 0; i < f->n_interfaces; i++) {

@@ -12,6 +12,7 @@
 #include <stdio.h>
 
 #include "addr.h"
+#include "log.h"
 
 #define CONFIG_MAX_RELAYS 64
 #define CONFIG_MAX_LISTEN 16	/* per relay */
@@ -25,6 +26,9 @@
 #define FILTER_MAX_PORT_RULES 64
 /* control_socket's default, which is also ringrelayctl's */
 #define CONFIG_DEFAULT_CONTROL_SOCKET "/run/ringrelay/ringrelay.sock"
+/* where it goes, under $XDG_RUNTIME_DIR, when the default's directory is not ours to write
+ * (a normal user); ringrelayctl looks there next */
+#define CONFIG_USER_CONTROL_SOCKET "ringrelay/ringrelay.sock"
 
 enum io_backend { IO_BACKEND_AUTO, IO_BACKEND_IO_URING, IO_BACKEND_MMSG };
 enum relay_mode { RELAY_MODE_FORWARD, RELAY_MODE_MIRROR };
@@ -49,6 +53,9 @@ struct relay_conf {
 	double session_timeout; /* seconds, > 0 */
 	uint32_t max_sessions;	/* for the whole relay; split evenly over workers */
 	enum offload_mode offload; /* forward mode: established sessions relayed in BPF */
+	/* Join a SO_REUSEPORT group another process already has on a listen address, instead
+	 * of refusing to start (portown.h). */
+	bool reuseport_shared;
 };
 
 enum filter_mode { FILTER_MODE_OFF, FILTER_MODE_XDP, FILTER_MODE_XDP_GENERIC, FILTER_MODE_TC };
@@ -109,7 +116,12 @@ struct config {
 	bool gro;
 	double stats_interval; /* seconds between -v summaries */
 	char user[CONFIG_NAME_LEN];		/* drop to this user after set-up; "" = stay */
+	int user_line;				/* where user is set, for config_check_host */
 	char control_socket[CONFIG_PATH_LEN];	/* unix socket for ringrelayctl */
+	char pid_file[CONFIG_PATH_LEN];		/* "" = none */
+	enum log_format log_format;		/* for files and pipes; terminals get text */
+	char access_log[CONFIG_PATH_LEN]; /* per-session log: "" off, "-" the log, or a file */
+	uint32_t access_log_rate;	  /* lines per second at most; the rest is counted */
 	struct metrics_conf metrics;
 	struct relay_conf relays[CONFIG_MAX_RELAYS];
 	uint32_t n_relays;
@@ -124,7 +136,7 @@ int config_load_string(const char *text, const char *name, struct config **out, 
 		       size_t errlen);
 void config_free(struct config *cfg);
 
-/* Checks that need the host (interfaces exist). Same error format. */
+/* Checks that need the host: the filter's interfaces and `user` exist. Same error format. */
 int config_check_host(const struct config *cfg, char *err, size_t errlen);
 
 /* Prints the effective config (defaults filled in) in the config file syntax; the output

@@ -3,11 +3,13 @@
  * and line numbers; everything about meaning (names, types, ranges) happens in the sections'
  * tables (config_parse.h), so a user gets exactly one "FILE:LINE: SETTING: what is wrong"
  * line for the first mistake. */
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "config_parse.h"
 
@@ -495,4 +497,294 @@ void config_keep_rows(const struct config_section *sec, const void *running, voi
 		snprintf(what, sizeof(what), "%s%s", prefix, r->name);
 		changed(arg, what);
 	}
+}
+
+/* ---------------------------------------------------------------- syntax errors */
+
+/* libconfig 1.5 says only "syntax error" and a line. We read the text again with a small
+ * lexer and name the first mistake we recognise: a byte order mark, single quotes, a
+ * trailing comma, an unclosed or mismatched bracket, a missing ',' between list elements,
+ * a setting without '=' or without a value, an extra ';'. */
+
+enum syn_kind { SYN_END, SYN_NAME, SYN_STRING, SYN_NUMBER, SYN_PUNCT, SYN_SQUOTE, SYN_OTHER };
+
+struct syn_token {
+	enum syn_kind kind;
+	char c; /* SYN_PUNCT, SYN_OTHER: the character */
+	int line;
+	const char *at; /* where it starts in the text */
+	size_t len;
+};
+
+struct syn_lexer {
+	const char *t;
+	int line;
+};
+
+/* The next token, skipping space and comments. An unterminated string or comment runs to
+ * the end (config_scan_text reports the string before libconfig runs). */
+static struct syn_token syn_next(struct syn_lexer *lx)
+{
+	struct syn_token tk = {SYN_END, 0, 0, NULL, 0};
+	const char *t = lx->t;
+
+	for (;;) {
+		if (*t == '\n') {
+			lx->line++;
+			t++;
+		} else if (isspace((unsigned char)*t)) {
+			t++;
+		} else if (*t == '#' || (t[0] == '/' && t[1] == '/')) {
+			t += strcspn(t, "\n");
+		} else if (t[0] == '/' && t[1] == '*') {
+			for (t += 2; *t && !(t[0] == '*' && t[1] == '/'); t++)
+				lx->line += *t == '\n';
+			t += *t ? 2 : 0;
+		} else {
+			break;
+		}
+	}
+	tk.line = lx->line;
+	tk.at = t;
+	if (!*t) {
+		lx->t = t;
+		return tk;
+	}
+	if (*t == '"') {
+		for (t++; *t && *t != '"'; t++) {
+			if (*t == '\\' && t[1])
+				t++;
+			lx->line += *t == '\n';
+		}
+		t += *t ? 1 : 0;
+		tk.kind = SYN_STRING;
+	} else if (*t == '\'') {
+		/* the whole 'quoted text' on this line, for the message */
+		const char *end = strpbrk(t + 1, "'\n");
+
+		t = end && *end == '\'' ? end + 1 : t + 1;
+		tk.kind = SYN_SQUOTE;
+	} else if (isalpha((unsigned char)*t) || *t == '*' || *t == '@') {
+		for (t++; *t && (isalnum((unsigned char)*t) || strchr("-_*", *t)); t++)
+			;
+		tk.kind = SYN_NAME;
+	} else if (isdigit((unsigned char)*t) ||
+		   ((*t == '-' || *t == '+' || *t == '.') && isdigit((unsigned char)t[1]))) {
+		for (t++; *t && (isalnum((unsigned char)*t) || *t == '.' ||
+				 ((*t == '-' || *t == '+') && (t[-1] == 'e' || t[-1] == 'E')));
+		     t++)
+			;
+		tk.kind = SYN_NUMBER;
+	} else {
+		tk.kind = strchr("{}()[]=:;,", *t) ? SYN_PUNCT : SYN_OTHER;
+		tk.c = *t++;
+	}
+	tk.len = (size_t)(t - tk.at);
+	lx->t = t;
+	return tk;
+}
+
+static bool syn_is(const struct syn_token *tk, char c)
+{
+	return tk->kind == SYN_PUNCT && tk->c == c;
+}
+
+/* true and false are names to the lexer and values to libconfig. */
+static bool syn_is_bool(const struct syn_token *tk)
+{
+	return tk->kind == SYN_NAME && ((tk->len == 4 && !strncasecmp(tk->at, "true", 4)) ||
+					(tk->len == 5 && !strncasecmp(tk->at, "false", 5)));
+}
+
+/* The token ends a value: a scalar, or a closed group, list or array. */
+static bool syn_ends_value(const struct syn_token *tk)
+{
+	return tk->kind == SYN_STRING || tk->kind == SYN_NUMBER || syn_is_bool(tk) ||
+	       syn_is(tk, '}') || syn_is(tk, ')') || syn_is(tk, ']');
+}
+
+static bool syn_starts_value(const struct syn_token *tk)
+{
+	return tk->kind == SYN_STRING || tk->kind == SYN_NUMBER || syn_is_bool(tk) ||
+	       syn_is(tk, '{') || syn_is(tk, '(') || syn_is(tk, '[');
+}
+
+static char syn_closer(char open)
+{
+	return open == '{' ? '}' : open == '(' ? ')' : ']';
+}
+
+static const char *syn_what(char open)
+{
+	return open == '{' ? "group" : open == '(' ? "list" : "array";
+}
+
+#define SYN_DEPTH 64
+
+/* Writes what is wrong into msg and returns its line, or 0 when nothing was recognised. */
+static int syn_explain(const char *text, char *msg, size_t len)
+{
+	struct syn_lexer lx = {text, 1};
+	struct syn_token open[SYN_DEPTH], prev = {SYN_END, 0, 0, "", 0}, name = prev, tk;
+	int depth = 0;
+
+	if (!strncmp(text, "\xef\xbb\xbf", 3)) {
+		snprintf(msg, len,
+			 "the file starts with a UTF-8 byte order mark (BOM): save it "
+			 "without one, e.g. sed -i '1s/^\\xEF\\xBB\\xBF//' FILE");
+		return 1;
+	}
+	for (;; prev = tk) {
+		bool in_list;
+
+		tk = syn_next(&lx);
+		in_list = depth > 0 && (open[depth - 1].c == '(' || open[depth - 1].c == '[');
+		if (tk.kind == SYN_END)
+			break;
+		if (tk.kind == SYN_SQUOTE) {
+			snprintf(msg, len, "strings take double quotes: write \"%.*s\", not %.*s",
+				 tk.len > 2 ? (int)tk.len - 2 : 0, tk.at + 1, (int)tk.len, tk.at);
+			return tk.line;
+		}
+		if (tk.kind == SYN_OTHER) {
+			snprintf(msg, len, "unexpected character '%c'", tk.c);
+			return tk.line;
+		}
+		if (syn_is(&tk, '{') || syn_is(&tk, '(') || syn_is(&tk, '[')) {
+			if (in_list && syn_ends_value(&prev))
+				goto missing_comma;
+			if (depth == SYN_DEPTH)
+				return 0;
+			open[depth++] = tk;
+			continue;
+		}
+		if (syn_is(&tk, '}') || syn_is(&tk, ')') || syn_is(&tk, ']')) {
+			if (!depth) {
+				snprintf(msg, len,
+					 "'%c' closes nothing: an extra '%c', or a '%c' "
+					 "missing before it",
+					 tk.c, tk.c,
+					 tk.c == '}'   ? '{'
+					 : tk.c == ')' ? '('
+						       : '[');
+				return tk.line;
+			}
+			if (syn_closer(open[depth - 1].c) != tk.c) {
+				snprintf(msg, len,
+					 "'%c' does not close the %s '%c' opened on line %d "
+					 "(missing '%c'?)",
+					 tk.c, syn_what(open[depth - 1].c), open[depth - 1].c,
+					 open[depth - 1].line, syn_closer(open[depth - 1].c));
+				return tk.line;
+			}
+			if (syn_is(&prev, ',') && tk.c != '}') {
+				snprintf(msg, len,
+					 "trailing comma: remove the ',' after the last "
+					 "element of the %s opened on line %d",
+					 syn_what(open[depth - 1].c), open[depth - 1].line);
+				return prev.line;
+			}
+			depth--;
+			continue;
+		}
+		if (syn_is(&tk, ';')) {
+			if (syn_is(&prev, '=') || syn_is(&prev, ':')) {
+				snprintf(msg, len, "'%.*s' has no value before ';'", (int)name.len,
+					 name.at);
+				return tk.line;
+			}
+			if (in_list) {
+				snprintf(msg, len,
+					 "';' inside the %s opened on line %d: separate "
+					 "its elements with ','",
+					 syn_what(open[depth - 1].c), open[depth - 1].line);
+				return tk.line;
+			}
+			if (syn_is(&prev, ';') || syn_is(&prev, ',')) {
+				snprintf(msg, len, "an extra '%c' (remove it)", tk.c);
+				return tk.line;
+			}
+			continue;
+		}
+		if (syn_starts_value(&tk)) {
+			/* "a" "b" is one string to libconfig */
+			if (tk.kind == SYN_STRING && prev.kind == SYN_STRING)
+				continue;
+			if (prev.kind == SYN_NAME && !syn_is_bool(&prev)) {
+				snprintf(msg, len, "missing '=' after '%.*s'", (int)prev.len,
+					 prev.at);
+				return prev.line;
+			}
+			if (in_list && syn_ends_value(&prev))
+				goto missing_comma;
+			if (!in_list && syn_ends_value(&prev)) {
+				snprintf(msg, len, "missing ';' after the value of '%.*s'",
+					 (int)name.len, name.at);
+				return tk.line;
+			}
+			continue;
+		}
+		if (tk.kind == SYN_NAME) {
+			if (prev.kind == SYN_NAME && !syn_is_bool(&prev)) {
+				snprintf(msg, len, "missing '=' after '%.*s'", (int)prev.len,
+					 prev.at);
+				return prev.line;
+			}
+			if (in_list) {
+				snprintf(msg, len,
+					 "'%.*s' inside the %s opened on line %d: settings "
+					 "belong in a group { ... }",
+					 (int)tk.len, tk.at, syn_what(open[depth - 1].c),
+					 open[depth - 1].line);
+				return tk.line;
+			}
+			name = tk;
+			continue;
+		}
+		if ((syn_is(&tk, '=') || syn_is(&tk, ':')) && prev.kind != SYN_NAME) {
+			snprintf(msg, len, "'%c' without a setting name before it", tk.c);
+			return tk.line;
+		}
+	}
+	if (prev.kind == SYN_NAME && !syn_is_bool(&prev)) {
+		snprintf(msg, len, "missing '=' and a value after '%.*s'", (int)prev.len, prev.at);
+		return prev.line;
+	}
+	if (syn_is(&prev, '=') || syn_is(&prev, ':')) {
+		snprintf(msg, len, "'%.*s' has no value", (int)name.len, name.at);
+		return prev.line;
+	}
+	if (depth) {
+		snprintf(msg, len, "missing '%c': the %s '%c' opened on line %d is not closed",
+			 syn_closer(open[depth - 1].c), syn_what(open[depth - 1].c),
+			 open[depth - 1].c, open[depth - 1].line);
+		return open[depth - 1].line;
+	}
+	return 0;
+
+missing_comma:
+	snprintf(msg, len, "missing ',' between two elements of the %s opened on line %d",
+		 syn_what(open[depth - 1].c), open[depth - 1].line);
+	return tk.line;
+}
+
+int config_syntax_error(struct config_parser *p, const char *text, const char *file, int line,
+			const char *what)
+{
+	char msg[CONFIG_ERR_LEN];
+	int at = 0;
+
+	/* Only libconfig's own parse failures; its other messages say what they mean. */
+	if (what && !strcmp(what, "syntax error") && !strcmp(file, p->name))
+		at = syn_explain(text, msg, sizeof(msg));
+	if (at <= 0 || (line > 0 && at > line)) {
+		/* What we recognised lies past where libconfig stopped: not its complaint. */
+		snprintf(msg, sizeof(msg), "%s", what ? what : "syntax error");
+		at = line;
+	}
+	if (at > 0)
+		snprintf(p->err, p->errlen, "%s:%d: syntax error: %s", file, at, msg);
+	else
+		snprintf(p->err, p->errlen, "%s: syntax error: %s", file, msg);
+	return -EINVAL;
 }

@@ -41,6 +41,13 @@ void config_join_words(const char *const *words, char *buf, size_t len);
 /* words[v], or "?" when v is past the end of the NULL-terminated list. */
 const char *config_word(const char *const *words, unsigned int v);
 
+/* libconfig could not read text: formats "FILE:LINE: syntax error: WHAT" into p->err, where
+ * for libconfig's bare "syntax error" WHAT says what is wrong (BOM, single quotes, trailing
+ * comma, unclosed or mismatched bracket, missing ',' '=' ';' or value, extra ';') and LINE
+ * is where that is; file, line and what are libconfig's. Returns -EINVAL. */
+int config_syntax_error(struct config_parser *p, const char *text, const char *file, int line,
+			const char *what);
+
 /* ---------------------------------------------------------------- typed getters */
 
 /* Each checks the type (and range) of s and reports it as an error about s. */

@@ -24,6 +24,7 @@
 
 struct ctl_options {
 	const char *socket;
+	bool socket_default; /* no -s: the user's runtime directory is tried next */
 	bool json;
 	const char *cmd;
 	const char *arg;
@@ -42,11 +43,12 @@ static void ctl_usage(FILE *f)
 		"  filter            filter mode, rules, counters and per-rule hits\n"
 		"\n"
 		"options:\n"
-		"  -s, --socket PATH  control socket (default %s)\n"
+		"  -s, --socket PATH  control socket (default %s, then\n"
+		"                     $XDG_RUNTIME_DIR/%s)\n"
 		"  -j, --json         JSON instead of tables\n"
 		"  -V, --version      print the version\n"
 		"  -h, --help         this help\n",
-		CONFIG_DEFAULT_CONTROL_SOCKET);
+		CONFIG_DEFAULT_CONTROL_SOCKET, CONFIG_USER_CONTROL_SOCKET);
 }
 
 static int ctl_parse_args(int argc, char **argv, struct ctl_options *o)
@@ -63,16 +65,22 @@ static int ctl_parse_args(int argc, char **argv, struct ctl_options *o)
 	int c;
 
 	o->socket = CONFIG_DEFAULT_CONTROL_SOCKET;
+	o->socket_default = true;
 	while ((c = getopt_long(argc, argv, "s:jVh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 's':
 			o->socket = optarg;
+			o->socket_default = false;
 			break;
 		case 'j':
 			o->json = true;
 			break;
 		case 'V':
-			printf("ringrelayctl %s\n", RINGRELAY_VERSION);
+			if (RINGRELAY_GIT[0])
+				printf("ringrelayctl %s (git %s)\n", RINGRELAY_VERSION,
+				       RINGRELAY_GIT);
+			else
+				printf("ringrelayctl %s\n", RINGRELAY_VERSION);
 			exit(0);
 		case 'h':
 			ctl_usage(stdout);
@@ -117,8 +125,9 @@ static uint64_t ctl_now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-/* Connects to path; prints why not (with what to do) and returns -errno on failure. */
-static int ctl_connect(const char *path)
+/* Connects to path; unless quiet, prints why not (with what to do); returns the fd or
+ * -errno. */
+static int ctl_connect(const char *path, bool quiet)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	int fd, err;
@@ -136,7 +145,9 @@ static int ctl_connect(const char *path)
 	}
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
 		err = errno;
-		if (err == ENOENT || err == ECONNREFUSED)
+		if (quiet)
+			;
+		else if (err == ENOENT || err == ECONNREFUSED)
 			fprintf(stderr,
 				"ringrelayctl: ringrelay is not running (nothing answers on %s: %s); "
 				"use -s SOCKET if it uses another control_socket\n",
@@ -152,6 +163,26 @@ static int ctl_connect(const char *path)
 		return -err;
 	}
 	return fd;
+}
+
+/* Without -s: the default socket, then where a normal user's daemon puts it when it cannot
+ * write the default's directory ($XDG_RUNTIME_DIR/ringrelay/ringrelay.sock). */
+static int ctl_connect_default(struct ctl_options *o)
+{
+	static char alt[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	const char *xdg = getenv("XDG_RUNTIME_DIR");
+	int fd;
+
+	if (!o->socket_default || !xdg || xdg[0] != '/' ||
+	    (size_t)snprintf(alt, sizeof(alt), "%s/%s", xdg, CONFIG_USER_CONTROL_SOCKET) >=
+		sizeof(alt) ||
+	    access(alt, F_OK))
+		return ctl_connect(o->socket, false);
+	fd = ctl_connect(o->socket, true);
+	if (fd >= 0)
+		return fd;
+	o->socket = alt;
+	return ctl_connect(alt, false);
 }
 
 /* Sends line and reads the whole answer until the daemon closes. */
@@ -229,7 +260,7 @@ int main(int argc, char **argv)
 	snprintf(line, sizeof(line), "%s%s%s%s\n", o.cmd, o.arg ? " " : "", o.arg ? o.arg : "",
 		 o.json ? " json" : "");
 
-	fd = ctl_connect(o.socket);
+	fd = ctl_connect_default(&o);
 	if (fd < 0)
 		return 1;
 	ret = ctl_exchange(fd, line, strcmp(o.cmd, "reload") ? CTL_TIMEOUT_MS

@@ -2,6 +2,7 @@
 /* ringrelay: command line, lifecycle order, the signal loop, reverse-order teardown. */
 #include <bpf/libbpf.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <poll.h>
 #include <signal.h>
@@ -16,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "accesslog.h"
 #include "app.h"
 #include "config.h"
 #include "control.h"
@@ -85,7 +87,11 @@ static void print_version(const char *config)
 
 	uname(&u);
 	uring_probe(&caps);
-	printf("ringrelay %s\n", RINGRELAY_VERSION);
+	/* the release, and where a development build came from */
+	if (RINGRELAY_GIT[0])
+		printf("ringrelay %s (git %s)\n", RINGRELAY_VERSION, RINGRELAY_GIT);
+	else
+		printf("ringrelay %s\n", RINGRELAY_VERSION);
 	printf("liburing %s, libbpf %s, kernel %s %s\n", LIBURING_VERSION,
 	       libbpf_version_string(), u.release, u.machine);
 	printf("io_uring: %s\n", caps.available ? "available" : "unavailable");
@@ -177,31 +183,51 @@ static int load_config(const char *path, struct config **out, struct plan *plan,
 	return ret;
 }
 
-static void print_stats(const struct runtime *rt)
+/* " PREFIXdrop_REASON=N" for every reason of one direction, appended at buf + *n. */
+static void format_drops(char *buf, size_t len, size_t *n, const char *prefix,
+			 const struct relay_dir_counters *dc)
 {
-	struct relay_counters c;
-	char drops[512];
-	size_t n;
-	uint32_t r;
 	int d;
 
+	for (d = 0; d < DROP__MAX && *n < len; d++)
+		*n += (size_t)snprintf(buf + *n, len - *n, " %sdrop_%s=%llu", prefix,
+				       drop_reason_name((enum drop_reason)d),
+				       (unsigned long long)dc->drops[d]);
+}
+
+static void print_stats(const struct runtime *rt)
+{
+	const struct relay_dir_counters *up, *down;
+	struct relay_counters c;
+	char drops[1024];
+	size_t n;
+	uint32_t r;
+
 	for (r = 0; r < rt->cfg->n_relays; r++) {
+		struct log_field relay = {"RELAY", rt->cfg->relays[r].name, false};
+
 		runtime_sum(rt, r, &c);
+		up = &c.dir[RELAY_DIR_TO_UPSTREAM];
+		down = &c.dir[RELAY_DIR_TO_CLIENT];
 		n = 0;
-		for (d = 0; d < DROP__MAX; d++)
-			n += (size_t)snprintf(drops + n, sizeof(drops) - n, " drop_%s=%llu",
-					      drop_reason_name((enum drop_reason)d),
-					      (unsigned long long)c.drops[d]);
-		log_info("stats relay=%s rx_pkts=%llu rx_bytes=%llu tx_pkts=%llu tx_bytes=%llu "
-			   "reply_rx_pkts=%llu reply_rx_bytes=%llu reply_tx_pkts=%llu "
-			   "reply_tx_bytes=%llu%s fast_pkts=%llu fast_bytes=%llu sessions_active=%llu "
-			   "sessions_created=%llu sessions_expired=%llu",
-			   rt->cfg->relays[r].name, (unsigned long long)c.rx_pkts,
-			   (unsigned long long)c.rx_bytes, (unsigned long long)c.tx_pkts,
-			   (unsigned long long)c.tx_bytes, (unsigned long long)c.reply_rx_pkts,
-			   (unsigned long long)c.reply_rx_bytes, (unsigned long long)c.reply_tx_pkts,
-			   (unsigned long long)c.reply_tx_bytes, drops,
-			   (unsigned long long)c.fast_pkts, (unsigned long long)c.fast_bytes,
+		format_drops(drops, sizeof(drops), &n, "", up);
+		format_drops(drops, sizeof(drops), &n, "reply_", down);
+		log_fields(LOG_LVL_INFO, &relay, 1,
+			   "stats relay=%s rx_pkts=%llu rx_bytes=%llu tx_pkts=%llu tx_bytes=%llu "
+			   "mirror_extra_copies=%llu reply_rx_pkts=%llu reply_rx_bytes=%llu "
+			   "reply_tx_pkts=%llu reply_tx_bytes=%llu%s "
+			   "upstream_unreachable_notices=%llu buffer_ring_empty=%llu fast_pkts=%llu "
+			   "fast_bytes=%llu sessions_active=%llu sessions_created=%llu "
+			   "sessions_expired=%llu",
+			   rt->cfg->relays[r].name, (unsigned long long)up->rx_pkts,
+			   (unsigned long long)up->rx_bytes, (unsigned long long)up->tx_pkts,
+			   (unsigned long long)up->tx_bytes, (unsigned long long)up->extra_copies,
+			   (unsigned long long)down->rx_pkts, (unsigned long long)down->rx_bytes,
+			   (unsigned long long)down->tx_pkts, (unsigned long long)down->tx_bytes,
+			   drops, (unsigned long long)c.upstream_unreachable_notices,
+			   (unsigned long long)c.buffer_ring_empty,
+			   (unsigned long long)(up->fast_pkts + down->fast_pkts),
+			   (unsigned long long)(up->fast_bytes + down->fast_bytes),
 			   (unsigned long long)c.sessions_active,
 			   (unsigned long long)c.sessions_created,
 			   (unsigned long long)c.sessions_expired);
@@ -246,8 +272,8 @@ static void status_update(struct app *a, uint64_t *last_rx, double *last_t)
 	pthread_mutex_lock(&a->lock);
 	for (r = 0; r < a->rt.cfg->n_relays; r++) {
 		runtime_sum(&a->rt, r, &c);
-		rx += c.rx_pkts + c.reply_rx_pkts;
-		tx += c.tx_pkts + c.reply_tx_pkts;
+		rx += c.dir[RELAY_DIR_TO_UPSTREAM].rx_pkts + c.dir[RELAY_DIR_TO_CLIENT].rx_pkts;
+		tx += c.dir[RELAY_DIR_TO_UPSTREAM].tx_pkts + c.dir[RELAY_DIR_TO_CLIENT].tx_pkts;
 	}
 	pthread_mutex_unlock(&a->lock);
 	if (now > *last_t && *last_t > 0)
@@ -335,32 +361,74 @@ static void event_loop(struct app *a, int sfd, struct netlink_watch *nw, int ver
 	free(beats);
 }
 
-/* The control socket's directory must exist, and belong to `user` when we switch to it,
- * before privileges go. Under systemd RuntimeDirectory= made it already. */
-static int prepare_control_dir(const struct config *cfg, char *err, size_t errlen)
+/* mkdir -p of dir's missing levels (0755). Returns 0 or -errno, with the level that failed
+ * left in dir. */
+static int make_dirs(char *dir)
 {
-	char dir[CONFIG_PATH_LEN];
-	struct passwd *pw;
 	char *slash;
 
-	snprintf(dir, sizeof(dir), "%s", cfg->control_socket);
+	for (slash = strchr(dir + 1, '/');; slash = strchr(slash + 1, '/')) {
+		if (slash)
+			*slash = '\0';
+		if (mkdir(dir, 0755) && errno != EEXIST)
+			return -errno;
+		if (!slash)
+			return 0;
+		*slash = '/';
+	}
+}
+
+/* Whether a socket can be made at path: its directory exists (made if need be) and we may
+ * write there. Returns 0 or -errno; dir gets the directory (or the level that failed). */
+static int control_dir_usable(const char *path, char *dir, size_t len)
+{
+	char *slash;
+
+	snprintf(dir, len, "%s", path);
 	slash = strrchr(dir, '/');
 	if (!slash || slash == dir)
 		return 0;
 	*slash = '\0';
-	/* mkdir -p: each missing level, 0755 */
-	for (slash = strchr(dir + 1, '/');; slash = strchr(slash + 1, '/')) {
-		if (slash)
-			*slash = '\0';
-		if (mkdir(dir, 0755) && errno != EEXIST) {
-			snprintf(err, errlen, "control_socket: mkdir %s: %s", dir, strerror(errno));
-			return -errno;
+	if (make_dirs(dir))
+		return -errno;
+	return access(dir, W_OK | X_OK) ? -errno : 0;
+}
+
+/* The control socket's directory must exist, be ours to write, and belong to `user` when we
+ * switch to it, before privileges go. Under systemd RuntimeDirectory= made it already. The
+ * default, /run/ringrelay, is root's: a normal user's daemon takes
+ * $XDG_RUNTIME_DIR/ringrelay/ringrelay.sock instead (where ringrelayctl looks next). A
+ * control_socket the config names is used as it is, or the start fails naming the setting. */
+static int prepare_control_dir(struct config *cfg, char *err, size_t errlen)
+{
+	char dir[CONFIG_PATH_LEN], alt[CONFIG_PATH_LEN + 64], alt_dir[CONFIG_PATH_LEN + 64];
+	const char *xdg = getenv("XDG_RUNTIME_DIR");
+	struct passwd *pw;
+	int ret;
+
+	ret = control_dir_usable(cfg->control_socket, dir, sizeof(dir));
+	if (ret && !strcmp(cfg->control_socket, CONFIG_DEFAULT_CONTROL_SOCKET) && xdg &&
+	    xdg[0] == '/') {
+		snprintf(alt, sizeof(alt), "%s/%s", xdg, CONFIG_USER_CONTROL_SOCKET);
+		if (strlen(alt) < sizeof(cfg->control_socket) &&
+		    !control_dir_usable(alt, alt_dir, sizeof(alt_dir))) {
+			log_notice("control socket: %s: %s; using %s (control_socket)", dir,
+				   strerror(-ret), alt);
+			memcpy(cfg->control_socket, alt, strlen(alt) + 1);
+			return 0;
 		}
-		if (!slash)
-			break;
-		*slash = '/';
 	}
-	if (!cfg->user[0] || geteuid() != 0)
+	if (ret) {
+		snprintf(err, errlen,
+			 "%.128s: control_socket: cannot create %.108s: %.64s: %s (set "
+			 "control_socket in the "
+			 "config to a path this user can write%s)",
+			 cfg->path, cfg->control_socket, dir, strerror(-ret),
+			 xdg ? "" : ", or set XDG_RUNTIME_DIR");
+		return ret;
+	}
+	if (!cfg->user[0] || geteuid() != 0 || !strrchr(cfg->control_socket, '/') ||
+	    strrchr(cfg->control_socket, '/') == cfg->control_socket)
 		return 0;
 	pw = getpwnam(cfg->user);
 	if (pw && chown(dir, pw->pw_uid, pw->pw_gid)) {
@@ -368,6 +436,86 @@ static int prepare_control_dir(const struct config *cfg, char *err, size_t errle
 		return -errno;
 	}
 	return 0;
+}
+
+/* The pid of a live ringrelay that path names (not us), or 0. */
+static pid_t pidfile_running(const char *path)
+{
+	char buf[32], comm[32] = "";
+	long pid = 0;
+	FILE *f;
+
+	f = fopen(path, "re");
+	if (!f)
+		return 0;
+	if (!fgets(buf, sizeof(buf), f) || sscanf(buf, "%ld", &pid) != 1)
+		pid = 0;
+	fclose(f);
+	if (pid <= 0 || pid == (long)getpid() || (kill((pid_t)pid, 0) && errno != EPERM))
+		return 0;
+	snprintf(buf, sizeof(buf), "/proc/%ld/comm", pid);
+	f = fopen(buf, "re");
+	if (f) {
+		if (!fgets(comm, sizeof(comm), f))
+			comm[0] = '\0';
+		fclose(f);
+	}
+	/* a stale file whose number now belongs to another program is overwritten */
+	return !strncmp(comm, "ringrelay", 9) ? (pid_t)pid : 0;
+}
+
+/* pid_file: refuses when it names a running ringrelay, else writes our pid. Returns 0 or
+ * -errno with err set. */
+static int pidfile_write(const struct config *cfg, char *err, size_t errlen)
+{
+	char text[24];
+	pid_t other;
+	int fd, n;
+
+	if (!cfg->pid_file[0])
+		return 0;
+	other = pidfile_running(cfg->pid_file);
+	if (other) {
+		snprintf(err, errlen,
+			 "%.128s: pid_file: %.128s: ringrelay is already running as pid %d (stop "
+			 "it, or give "
+			 "this one another pid_file and control_socket)",
+			 cfg->path, cfg->pid_file, (int)other);
+		return -EEXIST;
+	}
+	fd = open(cfg->pid_file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (fd < 0) {
+		snprintf(err, errlen, "%.128s: pid_file: %.128s: %s", cfg->path, cfg->pid_file,
+			 strerror(errno));
+		return -errno;
+	}
+	n = snprintf(text, sizeof(text), "%d\n", (int)getpid());
+	if (write(fd, text, (size_t)n) != n) {
+		snprintf(err, errlen, "%.128s: pid_file: %.128s: write: %s", cfg->path,
+			 cfg->pid_file, strerror(errno ? errno : EIO));
+		close(fd);
+		unlink(cfg->pid_file);
+		return -EIO;
+	}
+	close(fd);
+	return 0;
+}
+
+/* Removes the pid file when it still names us (best effort: after dropping privileges the
+ * directory may not be ours to write; put it where the daemon's user can, as under
+ * systemd's /run/ringrelay). */
+static void pidfile_remove(const char *path)
+{
+	char buf[24];
+	long pid = 0;
+	FILE *f;
+
+	if (!path[0] || !(f = fopen(path, "re")))
+		return;
+	if (fgets(buf, sizeof(buf), f) && sscanf(buf, "%ld", &pid) == 1 && pid == (long)getpid() &&
+	    unlink(path))
+		log_debug("pid_file %s: unlink: %s", path, strerror(errno));
+	fclose(f);
 }
 
 int main(int argc, char **argv)
@@ -378,18 +526,22 @@ int main(int argc, char **argv)
 	struct control *ctl = NULL;
 	struct config *cfg;
 	struct plan plan;
-	char err[CONFIG_ERR_LEN];
+	char err[CONFIG_ERR_LEN] = "", pid_file[CONFIG_PATH_LEN] = "";
+	struct accesslog *alog = NULL;
 	sigset_t mask;
 	int sfd, ret = 1;
+	uint32_t i;
 
 	if (parse_args(argc, argv, &o))
 		return 2;
 	log_set_level((enum log_level)(LOG_LVL_INFO + o.verbosity));
+	log_setup(LOG_FORMAT_TEXT);
 
 	if (load_config(o.config, &cfg, &plan, err, sizeof(err))) {
 		fprintf(stderr, "%s\n", err);
 		return 1;
 	}
+	log_setup(cfg->log_format);
 	if (o.dump) {
 		config_dump(cfg, stdout);
 		config_free(cfg);
@@ -429,10 +581,30 @@ int main(int argc, char **argv)
 		config_free(cfg);
 		goto out_close;
 	}
-	if (runtime_prepare(&a.rt, cfg, &plan, &a.caps, err, sizeof(err)) ||
-	    prepare_control_dir(a.rt.cfg, err, sizeof(err)) ||
+	if (runtime_prepare(&a.rt, cfg, &plan, &a.caps, err, sizeof(err))) {
+		log_err("%s", err);
+		goto out_fini;
+	}
+	/* The watchdog pings at half its interval when every heartbeat moved: idle workers
+	 * beat four times per interval, so each check sees at least one beat. */
+	runtime_set_heartbeat(&a.rt, service_watchdog_usec() * 1000 / 4);
+	if (prepare_control_dir(a.rt.cfg, err, sizeof(err)) ||
+	    pidfile_write(a.rt.cfg, err, sizeof(err))) {
+		log_err("%s", err);
+		goto out_fini;
+	}
+	snprintf(pid_file, sizeof(pid_file), "%s", a.rt.cfg->pid_file);
+	/* The access log's file opens while we may still write anywhere; its thread, like the
+	 * workers, starts without privileges. */
+	if (accesslog_new(a.rt.cfg, a.rt.plan.n_workers, &alog, err, sizeof(err)) ||
 	    privs_drop(a.rt.cfg->user, a.filter != NULL, err, sizeof(err)) ||
-	    runtime_start(&a.rt, err, sizeof(err))) {
+	    accesslog_start(alog)) {
+		log_err("%s", err[0] ? err : "access log: cannot start its thread");
+		goto out_fini;
+	}
+	for (i = 0; i < a.rt.plan.n_workers; i++)
+		a.rt.workers[i].alog = accesslog_ring(alog, i);
+	if (runtime_start(&a.rt, err, sizeof(err))) {
 		log_err("%s", err);
 		goto out_fini;
 	}
@@ -443,8 +615,9 @@ int main(int argc, char **argv)
 	if (a.filter && netlink_watch_new(&nw, on_link, &a))
 		log_warn("link events unavailable: the filter is not re-attached when an interface "
 			 "returns");
-	log_info("ringrelay %s: %u relay(s), %u worker(s), backend %s: ready", RINGRELAY_VERSION,
-		 a.rt.cfg->n_relays, a.rt.plan.n_workers, config_backend_name(a.rt.backend));
+	log_info("ringrelay %s: %u relay(s), %u worker(s), backend %s, control socket %s: ready",
+		 RINGRELAY_VERSION, a.rt.cfg->n_relays, a.rt.plan.n_workers,
+		 config_backend_name(a.rt.backend), a.rt.cfg->control_socket);
 	service_ready("relaying");
 
 	event_loop(&a, sfd, nw, o.verbosity);
@@ -458,7 +631,9 @@ out_stop:
 	if (!ret)
 		print_stats(&a.rt); /* the workers are joined: these are the final counts */
 out_fini:
+	pidfile_remove(pid_file);
 	runtime_fini(&a.rt);
+	accesslog_free(alog); /* the workers are gone: what they logged last is written */
 	filter_free(a.filter);
 out_close:
 	close(sfd);

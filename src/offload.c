@@ -388,9 +388,15 @@ int offload_session_open(const struct offload_worker *ow, struct session *s, int
 	 * slot's previous session was folded at its close (an RCU grace period) still belongs to
 	 * this relay: fold it now, then the rest is this session's. */
 	if (s->flow == flow) {
+		uint64_t up[2] = { s->up_datagrams, s->up_bytes };
+		uint64_t down[2] = { s->down_datagrams, s->down_bytes };
+
 		s->fast = true;
 		offload_session_fold(ow, s, c);
 		s->fast = false;
+		/* ... but not into this session's access-log counts */
+		s->up_datagrams = up[0], s->up_bytes = up[1];
+		s->down_datagrams = down[0], s->down_bytes = down[1];
 	}
 	s->fast_base[0] = __atomic_load_n(&st->pkts[0], __ATOMIC_RELAXED);
 	s->fast_base[1] = __atomic_load_n(&st->pkts[1], __ATOMIC_RELAXED);
@@ -408,6 +414,17 @@ int offload_session_open(const struct offload_worker *ow, struct session *s, int
 	}
 	s->fast = true;
 	return 0;
+}
+
+/* n datagrams of bytes payload the fast path relayed in one direction. */
+static void add_dir(struct relay_dir_counters *d, uint64_t n, uint64_t bytes)
+{
+	counter_add(&d->rx_pkts, n);
+	counter_add(&d->tx_pkts, n);
+	counter_add(&d->rx_bytes, bytes);
+	counter_add(&d->tx_bytes, bytes);
+	counter_add(&d->fast_pkts, n);
+	counter_add(&d->fast_bytes, bytes);
 }
 
 uint64_t offload_session_fold(const struct offload_worker *ow, struct session *s,
@@ -429,17 +446,13 @@ uint64_t offload_session_fold(const struct offload_worker *ow, struct session *s
 	seen = __atomic_load_n(&st->last_seen_ns, __ATOMIC_RELAXED);
 	if (v[0] == s->fast_base[0] && v[1] == s->fast_base[1])
 		return 0;
-	/* The program received and relayed each of them: both sides of the identity. */
-	counter_add(&c->rx_pkts, v[0] - s->fast_base[0]);
-	counter_add(&c->tx_pkts, v[0] - s->fast_base[0]);
-	counter_add(&c->rx_bytes, v[2] - s->fast_base[2]);
-	counter_add(&c->tx_bytes, v[2] - s->fast_base[2]);
-	counter_add(&c->reply_rx_pkts, v[1] - s->fast_base[1]);
-	counter_add(&c->reply_tx_pkts, v[1] - s->fast_base[1]);
-	counter_add(&c->reply_rx_bytes, v[3] - s->fast_base[3]);
-	counter_add(&c->reply_tx_bytes, v[3] - s->fast_base[3]);
-	counter_add(&c->fast_pkts, v[0] - s->fast_base[0] + v[1] - s->fast_base[1]);
-	counter_add(&c->fast_bytes, v[2] - s->fast_base[2] + v[3] - s->fast_base[3]);
+	/* The program received and relayed each of them: both sides of each direction's
+	 * identity (rx = tx + drops), and the session's own counts for the access log. */
+	add_dir(&c->dir[RELAY_DIR_TO_UPSTREAM], v[0] - s->fast_base[0], v[2] - s->fast_base[2]);
+	add_dir(&c->dir[RELAY_DIR_TO_CLIENT], v[1] - s->fast_base[1], v[3] - s->fast_base[3]);
+	session_count_up(s, (uint32_t)(v[0] - s->fast_base[0]), (uint32_t)(v[2] - s->fast_base[2]));
+	session_count_down(s, (uint32_t)(v[1] - s->fast_base[1]),
+			   (uint32_t)(v[3] - s->fast_base[3]));
 	s->fast_pkts += v[0] - s->fast_base[0] + v[1] - s->fast_base[1];
 	for (i = 0; i < 4; i++)
 		s->fast_base[i] = v[i];

@@ -10,6 +10,7 @@
 
 #include "log.h"
 #include "netlink.h"
+#include "portown.h"
 #include "runtime.h"
 #include "snapshot.h"
 #include "sock.h"
@@ -183,6 +184,52 @@ int runtime_check(const struct runtime *running, struct config *cfg, struct plan
 	return plan_build(cfg, &host, plan, err, errlen);
 }
 
+static bool cfg_listens_on(const struct config *cfg, const struct addr *a);
+
+/* Before a listener joins a SO_REUSEPORT group: refuses a listen address of cfg (of those
+ * old does not have; old NULL at start) that another process holds, unless its relay says
+ * reuseport_shared. Our own sockets do not count (portown.h). */
+static int check_port_owners(const struct config *old, const struct config *cfg, char *err,
+			     size_t errlen)
+{
+	char buf[ADDR_STRLEN], who[160];
+	struct portown_holder h;
+	uint32_t i, j;
+	int ret;
+
+	for (i = 0; i < cfg->n_relays; i++) {
+		const struct relay_conf *rc = &cfg->relays[i];
+
+		if (rc->reuseport_shared)
+			continue;
+		for (j = 0; j < rc->n_listen; j++) {
+			if (old && cfg_listens_on(old, &rc->listen[j]))
+				continue;
+			ret = portown_find(&rc->listen[j], &h);
+			if (ret < 0) {
+				/* not a reason to refuse: the bind itself still fails on a port
+				 * another program holds without SO_REUSEPORT */
+				log_warn("relay %s: cannot ask the kernel who holds %s (sock_diag: "
+					 "%s); not checked",
+					 rc->name, addr_format(&rc->listen[j], buf, sizeof(buf)),
+					 strerror(-ret));
+				continue;
+			}
+			if (ret == 0)
+				continue;
+			snprintf(
+			    err, errlen,
+			    "%s:%d: relays[%u].listen[%u]: %s: %s (set reuseport_shared = true "
+			    "in relay '%s' to share its SO_REUSEPORT group)",
+			    cfg->path, rc->line, i, j,
+			    addr_format(&rc->listen[j], buf, sizeof(buf)),
+			    portown_describe(&h, who, sizeof(who)), rc->name);
+			return -EADDRINUSE;
+		}
+	}
+	return 0;
+}
+
 int runtime_prepare(struct runtime *rt, struct config *cfg, const struct plan *plan,
 		    const struct uring_caps *caps, char *err, size_t errlen)
 {
@@ -235,10 +282,21 @@ int runtime_prepare(struct runtime *rt, struct config *cfg, const struct plan *p
 			return ret;
 		}
 	}
-	return 0;
+	/* Still privileged: /proc/PID/fd of a process with more capabilities than ours is
+	 * readable only now, so the holder is named by pid. */
+	return check_port_owners(NULL, cfg, err, errlen);
 }
 
-int runtime_start(struct runtime *rt, char *err, size_t errlen)
+void runtime_set_heartbeat(struct runtime *rt, uint64_t ns)
+{
+	uint32_t i;
+
+	rt->heartbeat_ns = ns;
+	for (i = 0; rt->workers && i < rt->plan.n_workers; i++)
+		rt->workers[i].heartbeat_ns = ns;
+}
+
+static int start_workers(struct runtime *rt, char *err, size_t errlen)
 {
 	struct worker_cmd *first;
 	uint32_t i;
@@ -275,12 +333,68 @@ int runtime_start(struct runtime *rt, char *err, size_t errlen)
 			goto out;
 		}
 	}
-	for (i = 0; i < rt->n_started; i++)
-		log_info("worker %u: backend %s, CPU %d", i, rt->workers[i].features,
-			 rt->workers[i].cpu);
+	for (i = 0; i < rt->n_started; i++) {
+		char id[12];
+		struct log_field worker = {"WORKER", id, true};
+
+		snprintf(id, sizeof(id), "%u", i);
+		log_fields(LOG_LVL_INFO, &worker, 1, "worker %u: backend %s, CPU %d", i,
+			   rt->workers[i].features, rt->workers[i].cpu);
+	}
 out:
 	free(first);
 	return ret;
+}
+
+/* True when a worker of a failed start could not make its io_uring rings for want of
+ * memory: almost always RLIMIT_MEMLOCK, which the mmsg backend does not need. */
+static bool ring_nomem(const struct runtime *rt)
+{
+	uint32_t i;
+
+	for (i = 0; i < rt->plan.n_workers; i++)
+		if (rt->workers[i].ring_nomem)
+			return true;
+	return false;
+}
+
+/* Makes every (stopped) worker anew to run on ops. */
+static int rebuild_workers(struct runtime *rt, const struct worker_ops *ops, char *err,
+			   size_t errlen)
+{
+	uint32_t i;
+	int ret;
+
+	for (i = 0; i < rt->plan.n_workers; i++)
+		worker_fini(&rt->workers[i]);
+	rt->sync.reported = 0;
+	for (i = 0; i < rt->plan.n_workers; i++) {
+		ret = worker_init(&rt->workers[i], i, &rt->plan, rt->caps, ops, &rt->sync);
+		if (ret) {
+			snprintf(err, errlen, "worker %u: %s", i, strerror(-ret));
+			return ret;
+		}
+		rt->workers[i].heartbeat_ns = rt->heartbeat_ns;
+	}
+	return 0;
+}
+
+int runtime_start(struct runtime *rt, char *err, size_t errlen)
+{
+	int ret = start_workers(rt, err, errlen);
+
+	if (!ret || rt->backend != IO_BACKEND_IO_URING || rt->cfg->io_backend != IO_BACKEND_AUTO ||
+	    !ring_nomem(rt))
+		return ret;
+	/* The probe's small ring fit under RLIMIT_MEMLOCK, the workers' rings did not. */
+	log_warn("%s; io_backend = \"auto\": using the mmsg backend (epoll + recvmmsg/sendmmsg) "
+		 "instead",
+		 err);
+	ret = rebuild_workers(rt, &worker_mmsg_ops, err, errlen);
+	if (ret)
+		return ret;
+	rt->backend = IO_BACKEND_MMSG;
+	return start_workers(rt, err, errlen);
 }
 
 static bool cfg_listens_on(const struct config *cfg, const struct addr *a)
@@ -332,7 +446,9 @@ int runtime_reload(struct runtime *rt, struct config *new_cfg, const struct plan
 	int ret;
 
 	*applied = false;
-	ret = probe_new_listeners(rt->cfg, new_cfg, err, errlen);
+	ret = check_port_owners(rt->cfg, new_cfg, err, errlen);
+	if (!ret)
+		ret = probe_new_listeners(rt->cfg, new_cfg, err, errlen);
 	if (!ret) {
 		busy_slots(rt, busy);
 		ret = slots_assign(rt->cfg, rt->relay_slot, new_cfg, busy, slot, err, errlen);

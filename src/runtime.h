@@ -27,6 +27,7 @@ struct runtime {
 	 * program (NULL: none) and, per relay of the config being applied, whether it runs. */
 	struct filter *fast;
 	bool offload[CONFIG_MAX_RELAYS];
+	uint64_t heartbeat_ns; /* runtime_set_heartbeat's */
 };
 
 /* The backend to run: the configured one, or for "auto" io_uring when the probe found all
@@ -45,15 +46,22 @@ int runtime_host(const struct config *cfg, struct plan_host *host);
 int runtime_check(const struct runtime *running, struct config *cfg, struct plan *plan,
 		  char *err, size_t errlen);
 /* Chooses the backend, takes plan (runtime_check's for cfg), raises RLIMIT_NOFILE (the last
- * step that may need privilege beyond binding), builds balancers and workers; no thread runs
- * yet. Takes cfg (freed by runtime_fini, also on failure). Returns 0 or -errno with err
+ * step that may need privilege beyond binding), builds balancers and workers, and refuses a
+ * listen address another process holds unless its relay says reuseport_shared (portown.h;
+ * call it before dropping privileges so the holder can be named); no thread runs yet. Takes cfg (freed by runtime_fini, also on failure). Returns 0 or -errno with err
  * set. */
 int runtime_prepare(struct runtime *rt, struct config *cfg, const struct plan *plan,
 		    const struct uring_caps *caps, char *err, size_t errlen);
+/* Idle workers turn their loop (and advance their heartbeat) at least every ns (0: no
+ * need), so a watchdog that checks them every 2 x ns sees progress. Before runtime_start. */
+void runtime_set_heartbeat(struct runtime *rt, uint64_t ns);
 /* Starts every worker and waits until each is listening. On failure nothing keeps running
- * and err says why. */
+ * and err says why. With io_backend = "auto", workers that cannot make their io_uring rings
+ * for want of memory (RLIMIT_MEMLOCK) are started again on the mmsg backend, with a
+ * warning that gives the cause; rt->backend says which runs. */
 int runtime_start(struct runtime *rt, char *err, size_t errlen);
 /* Applies new_cfg, checked by runtime_check(rt, new_cfg, plan), to the running workers
+ * (new listen addresses get the port-ownership check of runtime_prepare first)
  * without a restart: listeners whose address stays keep their sockets (and queued datagrams)
  * and their sessions; upstream changes apply to new sessions (sessions on removed upstreams
  * end); relays and listeners come and go; new relays' session tables are sized by plan.

@@ -24,6 +24,8 @@ struct session {
 	uint32_t gen;		/* bumped on release: stale completions compare it */
 	int fd;			/* upstream socket, owned by the backend; -1 when none */
 	uint32_t tx_batch;	/* backend's open send batch for this session, or SESSION_NONE */
+	uint32_t seg_max;	/* backend's: the longest datagram the upstream path carries
+				 * unfragmented (a UDP GSO segment); 0 until known */
 	enum session_state state;
 	bool fast;		/* also relayed by the BPF fast path (offload) */
 	uint32_t flow;		/* ... in this offload_stats slot */
@@ -31,6 +33,11 @@ struct session {
 	uint64_t fast_base[4];	/* folded so far: pkts up, pkts down, bytes up, bytes down */
 	uint64_t fast_seen;	/* the program's last-seen time at the last fold */
 	uint64_t fast_pkts;	/* datagrams the fast path relayed for this session (folded) */
+	/* For the access log: when it began (ns, as passed to insert) and what it received
+	 * each way, counted by the backends with session_count_up/down. */
+	uint64_t started;
+	uint64_t up_datagrams, up_bytes;     /* from the client */
+	uint64_t down_datagrams, down_bytes; /* from the upstream */
 	uint32_t lru_prev, lru_next; /* private to session.c */
 	uint32_t hash_next;	     /* private to session.c */
 };
@@ -55,9 +62,9 @@ void session_table_fini(struct session_table *t);
 /* The ACTIVE session for this client on this listener, or NULL. */
 struct session *session_lookup(struct session_table *t, const struct addr *client,
 			       uint32_t listener);
-/* A new ACTIVE session (fd = -1, upstream = 0, local zeroed, tx_batch = SESSION_NONE) at the
- * LRU tail, or NULL when every slot is ACTIVE or CLOSING. The caller must have checked
- * lookup first. */
+/* A new ACTIVE session (fd = -1, upstream = 0, local zeroed, tx_batch = SESSION_NONE,
+ * started = now, counts zero, seg_max = 0) at the LRU tail, or NULL when every slot is ACTIVE
+ * or CLOSING. The caller must have checked lookup first. */
 struct session *session_insert(struct session_table *t, const struct addr *client,
 			       uint32_t listener, uint64_t now);
 /* Marks activity: last_active = now and move to the LRU tail. O(1). */
@@ -70,6 +77,18 @@ struct session *session_expire_next(struct session_table *t, uint64_t now);
 void session_close(struct session_table *t, struct session *s);
 /* Returns a CLOSING session's slot to the free list and bumps its gen. */
 void session_release(struct session_table *t, struct session *s);
+
+static inline void session_count_up(struct session *s, uint32_t datagrams, uint32_t bytes)
+{
+	s->up_datagrams += datagrams;
+	s->up_bytes += bytes;
+}
+
+static inline void session_count_down(struct session *s, uint32_t datagrams, uint32_t bytes)
+{
+	s->down_datagrams += datagrams;
+	s->down_bytes += bytes;
+}
 
 static inline uint32_t session_index(const struct session_table *t, const struct session *s)
 {

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "accesslog.h"
 #include "filter.h"
 #include "worker_backend.h"
 
@@ -28,6 +29,10 @@ uint64_t worker_tick_ns(const struct worker *w)
 {
 	uint64_t tick = 1000000000ull;
 	uint32_t i;
+
+	/* The heartbeat advances once per loop; an idle loop turns on this tick. */
+	if (w->heartbeat_ns && w->heartbeat_ns < tick)
+		tick = w->heartbeat_ns;
 
 	for (i = 0; w->cfg && i < w->cfg->n_relays; i++) {
 		uint64_t t = (uint64_t)(w->cfg->relays[i].session_timeout * 1e9 / 4);
@@ -89,6 +94,35 @@ void worker_report(struct worker *w, enum worker_state state)
 
 /* ---------------------------------------------------------------- sessions */
 
+/* The access log's line for the start (end false) or end of session s of relay slot r: a
+ * copy into this worker's ring, never a write. */
+static void log_session(struct worker *w, uint32_t r, const struct session *s, bool end,
+			enum accesslog_reason why)
+{
+	const struct worker_relay *wr = &w->relays[r];
+	struct accesslog_session e;
+
+	if (!w->alog)
+		return;
+	e = (struct accesslog_session){
+	    .relay = wr->conf ? wr->conf->name : "?",
+	    .worker = w->id,
+	    .client = &s->client,
+	    /* w->now is the loop's; an end at shutdown or in a reload comes later */
+	    .upstream = &s->upstream_addr,
+	    .start_ns = s->started,
+	    .end_ns = end ? worker_clock() : s->started,
+	    .up_datagrams = s->up_datagrams,
+	    .up_bytes = s->up_bytes,
+	    .down_datagrams = s->down_datagrams,
+	    .down_bytes = s->down_bytes,
+	};
+	if (end)
+		accesslog_session_end(w->alog, &e, why);
+	else
+		accesslog_session_start(w->alog, &e);
+}
+
 /* The fast path's counter slot of session s of relay slot r: one per session slot of every
  * worker, laid out like the workers' fixed-file regions. */
 static uint32_t worker_flow(const struct worker *w, uint32_t r, const struct session *s)
@@ -97,15 +131,17 @@ static uint32_t worker_flow(const struct worker *w, uint32_t r, const struct ses
 	       session_index(&w->relays[r].sessions, s);
 }
 
-/* Ends session s (CLOSING) of relay slot r: its fast-path entries go before its socket. */
-static void end_session(struct worker *w, uint32_t r, struct session *s)
+/* Ends session s (CLOSING) of relay slot r: its fast-path entries go before its socket, and
+ * what the program counted for it last is in the access log's line. */
+static void end_session(struct worker *w, uint32_t r, struct session *s, enum accesslog_reason why)
 {
 	offload_session_close(&w->fast, s, &w->counters[r]);
+	log_session(w, r, s, true, why);
 	w->ops->session_close(w, r, s);
 }
 
 struct session *worker_session_get(struct worker *w, uint32_t li, const struct addr *client,
-				   const struct sock_rx_meta *meta)
+				   const struct sock_rx_meta *meta, uint32_t n)
 {
 	struct listener *l = &w->listeners[li];
 	struct worker_relay *wr = &w->relays[l->relay];
@@ -120,7 +156,7 @@ struct session *worker_session_get(struct worker *w, uint32_t li, const struct a
 	}
 	s = session_insert(&wr->sessions, client, li, w->now);
 	if (!s) {
-		counter_add(&c->drops[DROP_SESSION_FULL], 1);
+		relay_count_drop(c, RELAY_DIR_TO_UPSTREAM, DROP_SESSION_FULL, n);
 		return NULL;
 	}
 	s->upstream = balancer_pick(wr->balancer, client, &wr->rr_state);
@@ -145,6 +181,7 @@ struct session *worker_session_get(struct worker *w, uint32_t li, const struct a
 	}
 	counter_add(&c->sessions_created, 1);
 	counter_set(&c->sessions_active, wr->sessions.active);
+	log_session(w, l->relay, s, false, ACCESSLOG_IDLE);
 	return s;
 
 err_release:
@@ -153,23 +190,31 @@ err_release:
 	s->fd = -1;
 	session_close(&wr->sessions, s);
 	session_release(&wr->sessions, s);
-	counter_add(&c->drops[DROP_SOCKET_ERROR], 1);
+	relay_count_drop(c, RELAY_DIR_TO_UPSTREAM, DROP_SOCKET_ERROR, n);
 	return NULL;
 }
 
 void worker_note_overflow(struct worker *w, struct listener *l, const struct sock_rx_meta *m)
 {
+	struct relay_counters *c = &w->counters[l->relay];
+	uint32_t n;
+
 	if (!m->has_ovfl || m->ovfl == l->ovfl_last)
 		return;
-	/* The kernel's counter is cumulative per socket and wraps at 32 bits. */
-	counter_add(&w->counters[l->relay].drops[DROP_SOCKET_OVERFLOW],
-		    (uint32_t)(m->ovfl - l->ovfl_last));
+	/* The kernel's counter is cumulative per socket and wraps at 32 bits. These datagrams
+	 * reached the relay's socket and were lost there: received, and dropped. */
+	n = (uint32_t)(m->ovfl - l->ovfl_last);
+	relay_count_rx(c, RELAY_DIR_TO_UPSTREAM, n, 0);
+	relay_count_drop(c, RELAY_DIR_TO_UPSTREAM, DROP_SOCKET_OVERFLOW, n);
 	l->ovfl_last = m->ovfl;
 }
 
-/* Closes the ACTIVE sessions of relay r for which keep() is false (all when keep is NULL). */
+/* Closes the ACTIVE sessions of relay r for which keep() is false (all when keep is NULL);
+ * the access log says why. */
 static void close_sessions(struct worker *w, uint32_t r,
-			   bool (*keep)(const struct worker *w, uint32_t r, const struct session *s))
+			   bool (*keep)(const struct worker *w, uint32_t r,
+					const struct session *s),
+			   enum accesslog_reason why)
 {
 	struct worker_relay *wr = &w->relays[r];
 	struct session_table *t = &wr->sessions;
@@ -181,7 +226,7 @@ static void close_sessions(struct worker *w, uint32_t r,
 		if (s->state != SESSION_ACTIVE || (keep && keep(w, r, s)))
 			continue;
 		session_close(t, s);
-		end_session(w, r, s);
+		end_session(w, r, s, why);
 	}
 	counter_set(&w->counters[r].sessions_active, t->active);
 }
@@ -256,7 +301,7 @@ void worker_tick(struct worker *w)
 			continue;
 		fold_fast(w, r);
 		while ((s = session_expire_next(&wr->sessions, w->now))) {
-			end_session(w, r, s);
+			end_session(w, r, s, ACCESSLOG_IDLE);
 			counter_add(&w->counters[r].sessions_expired, 1);
 		}
 		counter_set(&w->counters[r].sessions_active, wr->sessions.active);
@@ -371,7 +416,7 @@ static int apply_relay(struct worker *w, uint32_t r, uint32_t i, struct worker_c
 	/* Leaving forward mode ends its sessions; leaving mirror mode its upstream sockets. */
 	if (!fresh && wr->mode != rc->mode) {
 		if (wr->mode == RELAY_MODE_FORWARD)
-			close_sessions(w, r, NULL);
+			close_sessions(w, r, NULL, ACCESSLOG_MODE_CHANGED);
 		else
 			close_mirrors(w, r);
 	}
@@ -405,7 +450,7 @@ static int apply_relay(struct worker *w, uint32_t r, uint32_t i, struct worker_c
 	/* Sessions on upstreams that are gone end now; their clients get a new upstream with
 	 * their next datagram. The others stay where they are. */
 	if (!fresh)
-		close_sessions(w, r, upstream_kept);
+		close_sessions(w, r, upstream_kept, ACCESSLOG_UPSTREAM_REMOVED);
 	return 0;
 }
 
@@ -452,15 +497,16 @@ static void apply_fast(struct worker *w, struct worker_cmd *cmd)
 			unfast_sessions(w, cmd->relay_slot[i]);
 		wr->offload = on;
 		if (on)
-			close_sessions(w, cmd->relay_slot[i], client_allowed);
+			close_sessions(w, cmd->relay_slot[i], client_allowed,
+				       ACCESSLOG_FILTER_DENIED);
 	}
 }
 
-static void retire_relay(struct worker *w, uint32_t r)
+static void retire_relay(struct worker *w, uint32_t r, enum accesslog_reason why)
 {
 	struct worker_relay *wr = &w->relays[r];
 
-	close_sessions(w, r, NULL);
+	close_sessions(w, r, NULL, why);
 	close_mirrors(w, r);
 	wr->offload = false;
 	wr->conf = NULL;
@@ -554,7 +600,7 @@ int worker_apply(struct worker *w, struct worker_cmd *cmd)
 		wanted[cmd->relay_slot[i]] = true;
 	for (i = 0; i < WORKER_MAX_RELAYS; i++)
 		if (w->relays[i].state == RELAY_SLOT_ACTIVE && !wanted[i])
-			retire_relay(w, i);
+			retire_relay(w, i, ACCESSLOG_RELAY_REMOVED);
 	for (i = 0; i < cfg->n_relays; i++) {
 		err = apply_relay(w, cmd->relay_slot[i], i, cmd);
 		if (err)
@@ -584,7 +630,8 @@ int worker_apply(struct worker *w, struct worker_cmd *cmd)
 			close_listener(w, li);
 	for (i = 0; i < cfg->n_relays; i++)
 		if (cfg->relays[i].mode == RELAY_MODE_FORWARD)
-			close_sessions(w, cmd->relay_slot[i], listener_kept);
+			close_sessions(w, cmd->relay_slot[i], listener_kept,
+				       ACCESSLOG_LISTENER_REMOVED);
 	apply_fast(w, cmd);
 	return 0;
 }
@@ -598,7 +645,7 @@ void worker_close_all(struct worker *w)
 			close_listener(w, i);
 	for (i = 0; i < WORKER_MAX_RELAYS; i++)
 		if (w->relays[i].state == RELAY_SLOT_ACTIVE)
-			retire_relay(w, i);
+			retire_relay(w, i, ACCESSLOG_SHUTDOWN);
 }
 
 /* ---------------------------------------------------------------- commands from main */

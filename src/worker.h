@@ -27,6 +27,7 @@
 #define WORKER_MAX_RELAYS SLOTS_MAX
 #define WORKER_MAX_LISTENERS PLAN_LISTENER_SLOTS /* listener li is fixed file li */
 
+struct accesslog_ring;
 struct uring_caps;
 struct worker_ops;
 
@@ -118,11 +119,15 @@ struct worker {
 	struct worker_counters wc;
 	struct slots_regions regions; /* each relay slot's session fixed files */
 	struct offload_worker fast;   /* the fast path's program (fast.f NULL: none) */
+	struct accesslog_ring *alog;  /* session starts and ends; NULL when access_log is off */
 
 	int stop_fd; /* eventfd: main writes 1 to stop the worker */
 	int cmd_fd;  /* eventfd: main writes 1 after setting cmd */
 	struct worker_cmd *cmd;
 	uint64_t now; /* monotonic ns, sampled once per loop iteration */
+	uint64_t heartbeat_ns; /* an idle loop turns at least this often (watchdog); 0: no need */
+	bool ring_nomem; /* the io_uring backend failed with ENOMEM making its rings: the runtime
+			  * may fall back to mmsg (RLIMIT_MEMLOCK) */
 	pthread_t thread;
 	enum worker_state state; /* written by the worker under sync->lock */
 	char error[256];

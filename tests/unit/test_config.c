@@ -162,6 +162,11 @@ static void test_defaults(void **state)
 	assert_int_equal(cfg->workers, 0);
 	assert_int_equal(cfg->io_backend, IO_BACKEND_AUTO);
 	assert_int_equal(cfg->n_cpus, 0);
+	assert_string_equal(cfg->pid_file, "");
+	assert_int_equal(cfg->log_format, LOG_FORMAT_TEXT);
+	assert_string_equal(cfg->access_log, "");
+	assert_int_equal(cfg->access_log_rate, 1000);
+	assert_false(cfg->relays[0].reuseport_shared);
 	assert_int_equal(cfg->buffer_size, 2048);
 	assert_int_equal(cfg->buffers, 4096);
 	assert_true(cfg->stats_interval == 5.0);
@@ -211,7 +216,40 @@ struct error_case {
 
 static const struct error_case error_cases[] = {
     /* syntax */
-    {"workers = ;\n" RELAY, "t.conf:1: syntax error: syntax error"},
+    {"workers = ;\n" RELAY, "t.conf:1: syntax error: 'workers' has no value before ';'"},
+    /* what libconfig's bare "syntax error" means, where it happened (issue 14) */
+    {"\xef\xbb\xbf" RELAY,
+     "t.conf:1: syntax error: the file starts with a UTF-8 byte order mark (BOM): save it "
+     "without one, e.g. sed -i '1s/^\\xEF\\xBB\\xBF//' FILE"},
+    {RELAY "user = 'nobody';\n",
+     "t.conf:2: syntax error: strings take double quotes: write \"nobody\", not 'nobody'"},
+    {"cpus = [ 0,\n  1, ];\n" RELAY,
+     "t.conf:2: syntax error: trailing comma: remove the ',' after the last element of the "
+     "array opened on line 1"},
+    {"relays = (\n { name = \"a\"; listen = [ \"127.0.0.1:1\" ]; upstreams = [ \"127.0.0.1:2\" ]; "
+     "},\n);\n",
+     "t.conf:2: syntax error: trailing comma: remove the ',' after the last element of the "
+     "list opened on line 1"},
+    {"metrics = {\n  listen = \"127.0.0.1:9470\";\n\n" RELAY,
+     "t.conf:1: syntax error: missing '}': the group '{' opened on line 1 is not closed"},
+    {"metrics = { listen = \"127.0.0.1:9470\"; );\n" RELAY,
+     "t.conf:1: syntax error: ')' does not close the group '{' opened on line 1 (missing "
+     "'}'?)"},
+    {RELAY "};\n", "t.conf:2: syntax error: '}' closes nothing: an extra '}', or a '{' missing "
+		   "before it"},
+    {"relays = ( { name = \"a\"; listen = [ \"127.0.0.1:1\" ]; upstreams = [ \"127.0.0.1:2\" ]; "
+     "}\n { name = \"b\"; } );\n",
+     "t.conf:2: syntax error: missing ',' between two elements of the list opened on line 1"},
+    {"cpus = [ 0 1 ];\n" RELAY,
+     "t.conf:1: syntax error: missing ',' between two elements of the array opened on line 1"},
+    {"workers = 1 2;\n" RELAY, "t.conf:1: syntax error: missing ';' after the value of 'workers'"},
+    {"workers 2;\n" RELAY, "t.conf:1: syntax error: missing '=' after 'workers'"},
+    {"workers = 2;;\n" RELAY, "t.conf:1: syntax error: an extra ';' (remove it)"},
+    {"relays = ( { name = \"a\"; }; { name = \"b\"; } );\n",
+     "t.conf:1: syntax error: ';' inside the list opened on line 1: separate its elements "
+     "with ','"},
+    {"workers = $;\n" RELAY, "t.conf:1: syntax error: unexpected character '$'"},
+    {RELAY "workers\n", "t.conf:2: syntax error: missing '=' and a value after 'workers'"},
     {RELAY "relays = 1;\n", "t.conf:2: syntax error: duplicate setting name"},
     {"cpus = [ 1, \"x\" ];\n", "t.conf:1: syntax error: mismatched element type in array"},
     {RELAY "\n\nbuffers = 4294967297;\n",
@@ -224,15 +262,24 @@ static const struct error_case error_cases[] = {
     /* unknown settings and types */
     {RELAY "foo = 1;\n",
      "t.conf:2: unknown setting 'foo' (expected one of: workers, io_backend, cpus, "
-     "buffer_size, buffers, gro, stats_interval, user, control_socket, metrics, relays, "
-     "filter)"},
+     "buffer_size, buffers, gro, stats_interval, user, control_socket, pid_file, log_format, "
+     "access_log, access_log_rate, metrics, relays, filter)"},
     {"gro = true;\n" RELAY, "t.conf:1: gro: needs buffer_size = 65536 (a coalesced receive "
 			    "holds up to 64 KB)"},
     {"gro = 1;\n" RELAY, "t.conf:1: gro: must be true or false"},
+    {"pid_file = \"run/rr.pid\";\n" RELAY,
+     "t.conf:1: pid_file: must be an absolute path (or \"\" for none)"},
+    {"access_log = \"access.log\";\n" RELAY,
+     "t.conf:1: access_log: must be an absolute path, \"-\" (the daemon's log) or \"\" (off)"},
+    {"log_format = \"xml\";\n" RELAY, "t.conf:1: log_format: must be one of: text, json"},
+    {"access_log_rate = 0;\n" RELAY, "t.conf:1: access_log_rate: must be from 1 to 1000000"},
+    {"relays = ( { name = \"a\"; listen = [ \"127.0.0.1:1\" ]; upstreams = [ \"127.0.0.1:2\" ];\n"
+     " reuseport_shared = 1; } );\n",
+     "t.conf:2: relays[0].reuseport_shared: must be true or false"},
     {"relays = ( { name = \"a\";\n listen = [ \"127.0.0.1:1\" ];\n upstreams = [ "
      "\"127.0.0.1:2\" ];\n max_session = 5; } );\n",
      "t.conf:4: relays[0]: unknown setting 'max_session' (expected one of: name, listen, "
-     "upstreams, mode, balance, session_timeout, max_sessions, offload)"},
+     "upstreams, mode, balance, session_timeout, max_sessions, offload, reuseport_shared)"},
     {"filter = { interfaces = [ \"lo\" ];\n rate_limit = { ppps = 1; }; };\n" RELAY,
      "t.conf:2: filter.rate_limit: unknown setting 'ppps' (expected one of: pps, burst, "
      "prefix4, prefix6)"},
@@ -298,8 +345,8 @@ static const struct error_case error_cases[] = {
      "t.conf:1: relays[0].name: too long (at most 47 characters)"},
     {RELAY "relays2 = 1;\n",
      "t.conf:2: unknown setting 'relays2' (expected one of: workers, io_backend, cpus, "
-     "buffer_size, buffers, gro, stats_interval, user, control_socket, metrics, relays, "
-     "filter)"},
+     "buffer_size, buffers, gro, stats_interval, user, control_socket, pid_file, log_format, "
+     "access_log, access_log_rate, metrics, relays, filter)"},
     {"relays = ( { name = \"a\"; listen = [ \"127.0.0.1:1\" ]; upstreams = [ \"127.0.0.1:2\" ]; "
      "},\n"
      "  { name = \"a\"; listen = [ \"127.0.0.1:3\" ]; upstreams = [ \"127.0.0.1:2\" ]; } );\n",
@@ -504,6 +551,7 @@ static void assert_config_equal(const struct config *a, const struct config *b)
 		struct config *c = both[k];
 
 		memset(c->path, 0, sizeof(c->path));
+		c->user_line = 0;
 		for (i = 0; i < CONFIG_MAX_RELAYS; i++)
 			c->relays[i].line = 0;
 		c->filter.line = 0;
@@ -557,6 +605,11 @@ static void test_dump_round_trip(void **state)
 	    " session_timeout = 1e-3; max_sessions = 1; } );\n"
 	    "filter = { mode = \"off\"; rate_limit = { pps = 1000000000; burst = 1; }; };\n"
 	    "user = \"we\\\"ird\\\\\";\n");
+	/* the settings of issue 14 */
+	round_trip("pid_file = \"/run/rr.pid\";\nlog_format = \"json\";\n"
+		   "access_log = \"/var/log/ringrelay/access.log\";\naccess_log_rate = 5;\n"
+		   "relays = ( { name = \"x\"; listen = [ \"[::]:9\" ];"
+		   " upstreams = [ \"[::1]:9\" ]; reuseport_shared = true; } );\n");
 }
 
 static void test_names(void **state)
@@ -727,6 +780,15 @@ static void test_check_host(void **state)
 	assert_int_equal(config_check_host(cfg, err, sizeof(err)), 0);
 	config_free(cfg);
 	cfg = load_ok("filter = { interfaces = [ \"lo\" ]; };\n" RELAY);
+	assert_int_equal(config_check_host(cfg, err, sizeof(err)), 0);
+	config_free(cfg);
+	/* -t refuses a user that does not exist; root always does */
+	cfg = load_ok(RELAY "\nuser = \"rr-nosuchuser9\";\n");
+	assert_int_equal(config_check_host(cfg, err, sizeof(err)), -ENOENT);
+	assert_string_equal(err, "t.conf:3: user: no such user 'rr-nosuchuser9' (create it, e.g. "
+				 "adduser --system, or leave user unset)");
+	config_free(cfg);
+	cfg = load_ok("user = \"root\";\n" RELAY);
 	assert_int_equal(config_check_host(cfg, err, sizeof(err)), 0);
 	config_free(cfg);
 }

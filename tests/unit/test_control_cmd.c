@@ -111,12 +111,25 @@ static void test_answers(void **state)
 		  "r2     all             0      0             0      0            0      0  "
 		  "         0      0         0        0        0\n"
 		  "\ndrops\n"
-		  "RELAY  WORKER  TRUNCATED  SESSION_TABLE_FULL  BUFFER_RING_EMPTY  SEND_ERROR  "
-		  "UPSTREAM_UNREACHABLE  SOCKET_RECEIVE_OVERFLOW  SESSION_SOCKET_ERROR\n"
-		  "r1     all             0                   0                  0           0  "
-		  "                   0                        0                     0\n"
-		  "r2     all             0                   0                  0           0  "
-		  "                   0                        0                     0\n" },
+		  "RELAY  WORKER  DIRECTION    TRUNCATED  SESSION_TABLE_FULL  SEND_ERROR  "
+		  "UPSTREAM_UNREACHABLE  SOCKET_RECEIVE_OVERFLOW  SESSION_SOCKET_ERROR  "
+		  "SESSION_CLOSED\n"
+		  "r1     all     to_upstream          0                   0           0  "
+		  "                   0                        0                     0  "
+		  "             0\n"
+		  "r1     all     to_client            0                   0           0  "
+		  "                   0                        0                     0  "
+		  "             0\n"
+		  "r2     all     to_upstream          0                   0           0  "
+		  "                   0                        0                     0  "
+		  "             0\n"
+		  "r2     all     to_client            0                   0           0  "
+		  "                   0                        0                     0  "
+		  "             0\n"
+		  "\nevents\n"
+		  "RELAY  WORKER  MIRROR_EXTRA_COPIES  UNREACHABLE_NOTICES  BUFFER_RING_EMPTY\n"
+		  "r1     all                       0                    0                  0\n"
+		  "r2     all                       0                    0                  0\n" },
 	};
 	struct app *a = *state;
 	size_t i;

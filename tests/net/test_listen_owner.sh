@@ -1,0 +1,113 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# Listen-port ownership (issue 14), per family, in the relay's namespace:
+#   - a second ringrelay (its own control socket) on the port of a running one is refused
+#     with "address in use by pid N (ringrelay)" instead of joining its SO_REUSEPORT group;
+#   - reloads of the first that keep its sockets, or swap its address for the wildcard on the
+#     same port, are not refused: its own sockets are its own;
+#   - with reuseport_shared = true in both, the second starts and both hold the port;
+#   - a plain socket of another program (python3) on the port is named the same way, and for
+#     IPv4 so is an IPv6 dual-stack wildcard socket.
+. "$(dirname "$0")/lib.sh"
+lib_topology
+CTL=$BUILD/ringrelayctl
+[ -x "$CTL" ] || lib_skip "$CTL not built"
+
+# conf FILE CTLNAME PORT [shared] [wildcard]: one relay on RELAY_IP:PORT (or the family's
+# wildcard) with its own control socket.
+conf()
+{
+	local file=$1 ctl=$2 port=$3 shared=$4 wild=$5 listen
+	listen=$(ep "$RELAY_IP" "$port")
+	if [ "$wild" = wildcard ]; then
+		[ "$FAM" = 4 ] && listen="0.0.0.0:$port" || listen="[::]:$port"
+	fi
+	lib_relay_conf "$file" listen="$listen" up="$(ep "$UP1_IP" 9000)"
+	sed -i "s|/run/ctl.sock|/run/$ctl.sock|" "$file"
+	[ "$shared" = shared ] && sed -i '/max_sessions/a reuseport_shared = true;' "$file"
+	return 0
+}
+
+# refused CASE CONF PATTERN: a ringrelay on CONF exits 1 within 10 s, saying PATTERN.
+refused()
+{
+	local c=$1 out rc
+	out=$(timeout 10 ip netns exec "$NS_R" "$RINGRELAY" -f -c "$2" 2>&1)
+	rc=$?
+	if [ $rc -eq 1 ] && echo "$out" | grep -q -- "$3"; then
+		lib_case_ok "$c refused: $(echo "$out" | grep -o 'relays\[0\].*' | head -n 1)"
+	else
+		lib_case_fail "$c want exit 1 and '$3', got exit $rc: $out"
+	fi
+}
+
+run_family()
+{
+	local c="[ipv$1]" a b out pid_b n
+	lib_family "$1"
+	a=$TMPD/a$FAM.conf
+	b=$TMPD/b$FAM.conf
+
+	conf "$a" a 5000
+	conf "$b" b 5000
+	lib_relay_start "$a" || { lib_case_fail "$c first relay did not start"; return; }
+	refused "$c second relay on the same port" "$b" \
+		"address in use by pid $RELAY_PID (ringrelay)"
+
+	if out=$("$CTL" -s "$TMPD/run/a.sock" reload 2>&1); then
+		lib_case_ok "$c reload of the first relay keeps its sockets and passes the check"
+	else
+		lib_case_fail "$c reload with unchanged listeners refused: $out"
+	fi
+	conf "$a" a 5000 "" wildcard
+	if out=$("$CTL" -s "$TMPD/run/a.sock" reload 2>&1); then
+		lib_case_ok "$c reload from $RELAY_IP to the wildcard on the same port passes"
+	else
+		lib_case_fail "$c reload to the wildcard refused (our own sockets counted): $out"
+	fi
+	lib_relay_stop || lib_case_fail "$c first relay exit status $?"
+
+	conf "$a" a 5000 shared
+	conf "$b" b 5000 shared
+	lib_relay_start "$a" || { lib_case_fail "$c shared relay did not start"; return; }
+	lib_bg "$NS_R" "$RINGRELAY" -f -c "$b" >"$TMPD/b$FAM.log" 2>&1
+	pid_b=$BG_PID
+	if lib_wait_for 10 grep -q ': ready' "$TMPD/b$FAM.log" && kill -0 "$pid_b" 2>/dev/null; then
+		n=$(ip netns exec "$NS_R" ss -Huanp "sport = :5000" | grep -o 'pid=[0-9]*' |
+			sort -u | wc -l)
+		[ "$n" -eq 2 ] &&
+			lib_case_ok "$c reuseport_shared on both: two relays share :5000" ||
+			lib_case_fail "$c reuseport_shared: $n processes hold :5000, want 2"
+	else
+		lib_case_fail "$c second relay with reuseport_shared did not start:" \
+			"$(cat "$TMPD/b$FAM.log")"
+	fi
+	lib_stop_pid "$pid_b"
+	lib_relay_stop || lib_case_fail "$c shared relay exit status $?"
+
+	# another program, no SO_REUSEPORT
+	lib_udp_bg "$NS_R" "$TMPD/py$FAM.json" sink --bind "$(ep "$RELAY_IP" 5001)" --seconds 30 \
+		--out "$TMPD/py$FAM.rec"
+	conf "$b" b 5001
+	refused "$c a python3 socket on the port" "$b" "address in use by pid $BG_PID (python3"
+	lib_stop_pid "$BG_PID"
+
+	if [ "$FAM" = 4 ]; then
+		lib_bg "$NS_R" "$PY" -c '
+import socket, time
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+s.bind(("::", 5002))
+time.sleep(30)'
+		lib_wait_for 10 lib__bound "$NS_R" "[::]:5002" "" ||
+			lib_case_fail "$c dual-stack socket did not bind"
+		conf "$b" b 5002
+		refused "$c an IPv6 dual-stack wildcard on the port" "$b" \
+			"address in use by pid $BG_PID (python3"
+		lib_stop_pid "$BG_PID"
+	fi
+}
+
+run_family 4
+run_family 6
+lib_done
