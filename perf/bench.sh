@@ -368,7 +368,7 @@ dut_start() {
 		spawn ip netns exec $NS_D taskset -c $DUT_CPU "$RINGRELAY" -f -c "$WORK/rr.conf" \
 			>"$WORK/dut.log" 2>&1
 		DUT_PID=$LAST_PID
-		wait_for "$WORK/dut.log" "backend [a-z_]*: ready" 100 ||
+		wait_for "$WORK/dut.log" "backend [a-z_]*[,:].*ready" 100 ||
 			{ tail -n 5 "$WORK/dut.log"; return 1; }
 		grep -q "backend $backend" "$WORK/dut.log" ||
 			{ grep "backend" "$WORK/dut.log"; return 1; }
