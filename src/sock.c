@@ -90,11 +90,21 @@ int sock_open_upstream(const struct addr *upstream, bool gro)
 	return fd;
 }
 
+/* Whether c carries at least len bytes of data. A receive whose control buffer was too small
+ * (MSG_CTRUNC) ends in a cmsg the kernel cut short: its cmsg_len covers only what fit, and
+ * what follows its data is whatever the buffer held before. */
+static bool cmsg_has(const struct cmsghdr *c, size_t len)
+{
+	return c->cmsg_len >= CMSG_LEN(len);
+}
+
 void sock_rx_cmsg(const struct cmsghdr *c, struct sock_rx_meta *m)
 {
 	if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
 		struct in_pktinfo pi;
 
+		if (!cmsg_has(c, sizeof(pi)))
+			return;
 		memcpy(&pi, CMSG_DATA(c), sizeof(pi));
 		memset(&m->local, 0, sizeof(m->local));
 		m->local.in4.sin_family = AF_INET;
@@ -103,17 +113,23 @@ void sock_rx_cmsg(const struct cmsghdr *c, struct sock_rx_meta *m)
 	} else if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO) {
 		struct in6_pktinfo pi;
 
+		if (!cmsg_has(c, sizeof(pi)))
+			return;
 		memcpy(&pi, CMSG_DATA(c), sizeof(pi));
 		memset(&m->local, 0, sizeof(m->local));
 		m->local.in6.sin6_family = AF_INET6;
 		m->local.in6.sin6_addr = pi.ipi6_addr;
 		m->has_local = true;
 	} else if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_RXQ_OVFL) {
+		if (!cmsg_has(c, sizeof(m->ovfl)))
+			return;
 		memcpy(&m->ovfl, CMSG_DATA(c), sizeof(m->ovfl));
 		m->has_ovfl = true;
 	} else if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO) {
 		int gso;
 
+		if (!cmsg_has(c, sizeof(gso)))
+			return;
 		memcpy(&gso, CMSG_DATA(c), sizeof(gso));
 		m->gso_size = gso > 0 && gso < 65536 ? (uint16_t)gso : 0;
 	}

@@ -33,7 +33,9 @@ int sock_open_listener(const struct addr *a, bool gro);
  * the fd or -errno. */
 int sock_open_upstream(const struct addr *upstream, bool gro);
 
-/* Applies one received control message to m (unknown ones are ignored). */
+/* Applies one received control message to m. Unknown ones are ignored, and so is one whose
+ * cmsg_len is too short for what its level and type carry (cut short by MSG_CTRUNC): its
+ * data is never read past cmsg_len. */
 void sock_rx_cmsg(const struct cmsghdr *c, struct sock_rx_meta *m);
 /* Writes the control messages of a send into buf (SOCK_TX_CONTROL_LEN bytes): pktinfo choosing
  * local as the source address when local is not NULL, UDP_SEGMENT when gso_size is not 0.
