@@ -383,8 +383,12 @@ static int apply_relay(struct worker *w, uint32_t r, uint32_t i, struct worker_c
 		}
 		err = session_table_init(&wr->sessions, cap, timeout);
 		if (err) {
-			snprintf(cmd->error, sizeof(cmd->error), "relay %s: session table: %s",
-				 rc->name, strerror(-err));
+			/* Anything but these is getrandom's: no table runs on a guessable key. */
+			snprintf(cmd->error, sizeof(cmd->error), "relay %s: session table: %s%s",
+				 rc->name,
+				 err == -ENOMEM || err == -EINVAL ? ""
+								  : "no hash key from getrandom: ",
+				 strerror(-err));
 			return err;
 		}
 	}
