@@ -66,6 +66,7 @@ static const char *const reason_names[] = {
     [ACCESSLOG_RELAY_REMOVED] = "relay_removed",
     [ACCESSLOG_MODE_CHANGED] = "mode_changed",
     [ACCESSLOG_SHUTDOWN] = "shutdown",
+    [ACCESSLOG_EVICTED] = "evicted",
 };
 
 const char *accesslog_reason_name(enum accesslog_reason why)

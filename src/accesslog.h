@@ -28,6 +28,7 @@ enum accesslog_reason {
 	ACCESSLOG_RELAY_REMOVED,    /* a reload removed its relay */
 	ACCESSLOG_MODE_CHANGED,	    /* a reload turned its relay into a mirror */
 	ACCESSLOG_SHUTDOWN,	    /* the daemon stopped */
+	ACCESSLOG_EVICTED,	    /* the table was full: ended for a new client */
 	ACCESSLOG_REASON__MAX
 };
 

@@ -22,6 +22,8 @@ static const char *const mode_words[] = {
     [RELAY_MODE_FORWARD] = "forward", [RELAY_MODE_MIRROR] = "mirror", NULL};
 static const char *const balance_words[] = {
     [BALANCE_RR] = "rr", [BALANCE_HASH] = "hash", [BALANCE_MAGLEV] = "maglev", NULL};
+static const char *const session_full_words[] = {
+    [SESSION_FULL_DROP] = "drop", [SESSION_FULL_EVICT] = "evict", NULL};
 static const char *const log_format_words[] = {
     [LOG_FORMAT_TEXT] = "text", [LOG_FORMAT_JSON] = "json", NULL};
 
@@ -247,9 +249,39 @@ static const struct config_row relay_rows[] = {
 	/* sizes the session tables: a reload keeps it */
 	{"max_sessions", CONFIG_T_U32, CONFIG_FIELD(struct relay_conf, max_sessions), .lo = 1,
 	 .hi = CONFIG_MAX_SESSIONS, .def.i = 4096, .restart_only = true},
+	/* 0 until the check fills in the default, which follows max_sessions */
+	{"max_sessions_per_source", CONFIG_T_U32,
+	 CONFIG_FIELD(struct relay_conf, max_sessions_per_source), .lo = 1,
+	 .hi = CONFIG_MAX_SESSIONS, .def.i = 0},
+	{"session_full", CONFIG_T_WORD, CONFIG_FIELD(struct relay_conf, session_full),
+	 .words = session_full_words, .def.i = SESSION_FULL_DROP},
 	/* checked before the listeners open, so a reload may change it */
 	{"reuseport_shared", CONFIG_T_BOOL, CONFIG_FIELD(struct relay_conf, reuseport_shared)},
 };
+
+/* One client address gets a quarter of the table unless the file says otherwise: a host
+ * (or one NAT in front of many) still has room for thousands of flows by default, and it
+ * takes at least four addresses to fill the table, so one host that opens flows from every
+ * source port it has no longer locks every other client out. */
+#define CONFIG_SOURCE_SHARE 4
+
+static int relay_check(struct config_parser *p, const config_setting_t *g, void *base)
+{
+	struct relay_conf *r = base;
+	const config_setting_t *s = config_setting_get_member(g, "max_sessions_per_source");
+
+	if (!r->max_sessions_per_source) {
+		r->max_sessions_per_source = r->max_sessions / CONFIG_SOURCE_SHARE;
+		if (!r->max_sessions_per_source)
+			r->max_sessions_per_source = 1;
+	} else if (r->max_sessions_per_source > r->max_sessions) {
+		return config_err(p, s,
+				  "%u is more than max_sessions (%u): at most max_sessions, which "
+				  "sets no limit of its own",
+				  r->max_sessions_per_source, r->max_sessions);
+	}
+	return 0;
+}
 
 static void relay_present(struct config_parser *p, const config_setting_t *g, void *base)
 {
@@ -262,6 +294,7 @@ static const struct config_section relay_section = {
 	CONFIG_SECTION(relay_rows),
 	.example = "{ name = \"dns\"; listen = ...; }",
 	.present = relay_present,
+	.check = relay_check,
 };
 
 static int parse_relays(struct config_parser *p, const config_setting_t *root,
@@ -747,4 +780,9 @@ const char *config_mode_name(enum relay_mode m)
 const char *config_balance_name(enum balance_mode b)
 {
 	return config_word(balance_words, b);
+}
+
+const char *config_session_full_name(enum session_full f)
+{
+	return config_word(session_full_words, f);
 }

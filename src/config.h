@@ -33,6 +33,8 @@
 enum io_backend { IO_BACKEND_AUTO, IO_BACKEND_IO_URING, IO_BACKEND_MMSG };
 enum relay_mode { RELAY_MODE_FORWARD, RELAY_MODE_MIRROR };
 enum balance_mode { BALANCE_RR, BALANCE_HASH, BALANCE_MAGLEV };
+/* What a new client meets when its relay's session table is full. */
+enum session_full { SESSION_FULL_DROP, SESSION_FULL_EVICT };
 
 struct upstream_conf {
 	struct addr addr;
@@ -50,6 +52,11 @@ struct relay_conf {
 	enum balance_mode balance;
 	double session_timeout; /* seconds, > 0 */
 	uint32_t max_sessions;	/* for the whole relay; split evenly over workers */
+	/* Sessions one client address may hold in the relay (its ports aside): a quarter of
+	 * max_sessions unless set; each worker holds its address to its share. */
+	uint32_t max_sessions_per_source;
+	/* full: drop the new client, or end the least recently used session idle for 1 s */
+	enum session_full session_full;
 	/* Join a SO_REUSEPORT group another process already has on a listen address, instead
 	 * of refusing to start (portown.h). */
 	bool reuseport_shared;
@@ -152,6 +159,7 @@ void config_keep_restart(const struct config *running, struct config *next,
 const char *config_backend_name(enum io_backend b);
 const char *config_mode_name(enum relay_mode m);
 const char *config_balance_name(enum balance_mode b);
+const char *config_session_full_name(enum session_full f);
 const char *config_filter_mode_name(enum filter_mode m);
 const char *config_verdict_name(enum filter_verdict v);
 const char *config_scope_name(enum filter_scope s);

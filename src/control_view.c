@@ -46,6 +46,7 @@ static const struct view_counter view_sessions[] = {
 	VIEW_COUNTER(sessions_active, "SESSIONS"),
 	VIEW_COUNTER(sessions_created, "CREATED"),
 	VIEW_COUNTER(sessions_expired, "EXPIRED"),
+	VIEW_COUNTER(sessions_evicted, "EVICTED"),
 };
 
 /* The last reload's result, in the words of each shape. */

@@ -17,6 +17,7 @@ void relay_counters_add(struct relay_counters *sum, const struct relay_counters 
 		sum->drops[d] += counter_get(&c->drops[d]);
 	sum->sessions_created += counter_get(&c->sessions_created);
 	sum->sessions_expired += counter_get(&c->sessions_expired);
+	sum->sessions_evicted += counter_get(&c->sessions_evicted);
 	sum->sessions_active += counter_get(&c->sessions_active);
 }
 
@@ -30,6 +31,7 @@ const char *drop_reason_name(enum drop_reason r)
 		[DROP_UNREACHABLE] = "upstream_unreachable",
 		[DROP_SOCKET_OVERFLOW] = "socket_receive_overflow",
 		[DROP_SOCKET_ERROR] = "session_socket_error",
+		[DROP_SOURCE_LIMIT] = "source_session_limit",
 	};
 	return (unsigned)r < DROP__MAX ? names[r] : "unknown";
 }

@@ -17,6 +17,7 @@ enum drop_reason {
 	DROP_UNREACHABLE,     /* upstream answered ICMP unreachable (ECONNREFUSED) */
 	DROP_SOCKET_OVERFLOW, /* receive queue overflow reported by SO_RXQ_OVFL */
 	DROP_SOCKET_ERROR,    /* creating a session socket failed */
+	DROP_SOURCE_LIMIT,    /* new flow from an address at its max_sessions_per_source */
 	DROP__MAX
 };
 
@@ -28,13 +29,14 @@ struct relay_counters {
 	uint64_t drops[DROP__MAX];
 	uint64_t sessions_created;
 	uint64_t sessions_expired;
+	uint64_t sessions_evicted; /* ended for a new client (session_full = "evict") */
 	uint64_t sessions_active; /* a gauge, written by the owner only; stays the last field */
 } __attribute__((aligned(64)));
 
 /* relay_counters_add names every field: one added above (before sessions_active) must be
  * added there too, and this check says so. */
 _Static_assert(offsetof(struct relay_counters, sessions_active) + sizeof(uint64_t) ==
-		       (11 + DROP__MAX) * sizeof(uint64_t),
+		       (12 + DROP__MAX) * sizeof(uint64_t),
 	       "a new relay_counters field must be summed in relay_counters_add()");
 
 struct worker_counters {

@@ -176,14 +176,15 @@ static void print_stats(const struct runtime *rt)
 		    "stats relay=%s rx_pkts=%llu rx_bytes=%llu tx_pkts=%llu tx_bytes=%llu "
 		    "reply_rx_pkts=%llu reply_rx_bytes=%llu reply_tx_pkts=%llu "
 		    "reply_tx_bytes=%llu%s sessions_active=%llu sessions_created=%llu "
-		    "sessions_expired=%llu",
+		    "sessions_expired=%llu sessions_evicted=%llu",
 		    rt->cfg->relays[r].name, (unsigned long long)c.rx_pkts,
 		    (unsigned long long)c.rx_bytes, (unsigned long long)c.tx_pkts,
 		    (unsigned long long)c.tx_bytes, (unsigned long long)c.reply_rx_pkts,
 		    (unsigned long long)c.reply_rx_bytes, (unsigned long long)c.reply_tx_pkts,
 		    (unsigned long long)c.reply_tx_bytes, drops,
 		    (unsigned long long)c.sessions_active, (unsigned long long)c.sessions_created,
-		    (unsigned long long)c.sessions_expired);
+		    (unsigned long long)c.sessions_expired,
+		    (unsigned long long)c.sessions_evicted);
 	}
 }
 

@@ -178,6 +178,10 @@ int metrics_format(const struct snapshot *s, FILE *out)
 	       "Forward sessions closed after their idle timeout.");
 	per_relay_worker(out, s, "ringrelay_sessions_expired_total",
 			 offsetof(struct relay_counters, sessions_expired));
+	family(out, "ringrelay_sessions_evicted_total", "counter",
+	       "Forward sessions ended to make room for a new client (session_full = evict).");
+	per_relay_worker(out, s, "ringrelay_sessions_evicted_total",
+			 offsetof(struct relay_counters, sessions_evicted));
 
 	if (s->filter_counters) {
 		family(out, "ringrelay_filter_packets_total", "counter",

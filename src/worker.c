@@ -118,6 +118,37 @@ static void log_session(struct worker *w, uint32_t r, const struct session *s, b
 		accesslog_session_start(w->alog, &e);
 }
 
+/* Ends CLOSING session s of relay slot r: the backend stops receiving on it and releases its
+ * slot (the fast path of issue 9 removes its entries here too). Expiry, eviction and every
+ * reload or shutdown close go through it. */
+static void end_session(struct worker *w, uint32_t r, struct session *s)
+{
+	w->ops->session_close(w, r, s);
+}
+
+/* session_full = "evict": how long the least recently used session must have been idle to be
+ * ended for a new client. A session with a datagram in the last second is in use; ending it
+ * would only trade one client for another. */
+#define WORKER_EVICT_MIN_IDLE_NS 1000000000ull
+
+/* The table of relay slot r is full: ends its least recently used session if it has been
+ * idle long enough. Returns whether one was ended. Its slot is free at once with the mmsg
+ * backend; io_uring frees it when the cancelled receive completes, so there the datagram that
+ * asked may still be dropped (session_table_full) and the client's next one gets the slot. */
+static bool evict_one(struct worker *w, uint32_t r)
+{
+	struct worker_relay *wr = &w->relays[r];
+	struct session *s = session_evict(&wr->sessions, w->now, WORKER_EVICT_MIN_IDLE_NS);
+
+	if (!s)
+		return false;
+	log_session(w, r, s, true, ACCESSLOG_EVICTED);
+	end_session(w, r, s);
+	counter_add(&w->counters[r].sessions_evicted, 1);
+	counter_set(&w->counters[r].sessions_active, wr->sessions.active);
+	return true;
+}
+
 struct session *worker_session_get(struct worker *w, uint32_t li, const struct addr *client,
 				   const struct sock_rx_meta *meta)
 {
@@ -132,7 +163,13 @@ struct session *worker_session_get(struct worker *w, uint32_t li, const struct a
 		session_touch(&wr->sessions, s, w->now);
 		return s;
 	}
+	if (session_source_full(&wr->sessions, client)) {
+		counter_add(&c->drops[DROP_SOURCE_LIMIT], 1);
+		return NULL;
+	}
 	s = session_insert(&wr->sessions, client, li, w->now);
+	if (!s && wr->conf->session_full == SESSION_FULL_EVICT && evict_one(w, l->relay))
+		s = session_insert(&wr->sessions, client, li, w->now);
 	if (!s) {
 		counter_add(&c->drops[DROP_SESSION_FULL], 1);
 		return NULL;
@@ -194,7 +231,7 @@ static void close_sessions(struct worker *w, uint32_t r,
 			continue;
 		log_session(w, r, s, true, why);
 		session_close(t, s);
-		w->ops->session_close(w, r, s);
+		end_session(w, r, s);
 	}
 	counter_set(&w->counters[r].sessions_active, t->active);
 }
@@ -248,7 +285,7 @@ void worker_tick(struct worker *w)
 			continue;
 		while ((s = session_expire_next(&wr->sessions, w->now))) {
 			log_session(w, r, s, true, ACCESSLOG_IDLE);
-			w->ops->session_close(w, r, s);
+			end_session(w, r, s);
 			counter_add(&w->counters[r].sessions_expired, 1);
 		}
 		counter_set(&w->counters[r].sessions_active, wr->sessions.active);
@@ -394,6 +431,13 @@ static int apply_relay(struct worker *w, uint32_t r, uint32_t i, struct worker_c
 	}
 	/* A changed max_sessions applies after a restart: the table is sized once. */
 	wr->sessions.timeout_ns = timeout;
+	/* SO_REUSEPORT spreads one address's flows over the workers: each holds it to its
+	 * share. A lowered limit ends no session; it refuses new ones. The whole table is no
+	 * limit of its own. */
+	wr->sessions.max_per_source =
+	    rc->max_sessions_per_source >= rc->max_sessions
+		? 0
+		: (rc->max_sessions_per_source + cmd->plan->n_workers - 1) / cmd->plan->n_workers;
 	wr->mode = rc->mode;
 	set_slot_state(wr, RELAY_SLOT_ACTIVE);
 	if (rc->mode == RELAY_MODE_MIRROR)

@@ -179,6 +179,8 @@ static void test_defaults(void **state)
 	assert_int_equal(r->balance, BALANCE_RR);
 	assert_true(r->session_timeout == 30.0);
 	assert_int_equal(r->max_sessions, 4096);
+	assert_int_equal(r->max_sessions_per_source, 1024); /* a quarter */
+	assert_int_equal(r->session_full, SESSION_FULL_DROP);
 	assert_int_equal(r->upstreams[0].weight, 1);
 	assert_int_equal(cfg->filter.mode, FILTER_MODE_OFF);
 	assert_int_equal(cfg->filter.n_interfaces, 0);
@@ -277,7 +279,8 @@ static const struct error_case error_cases[] = {
     {"relays = ( { name = \"a\";\n listen = [ \"127.0.0.1:1\" ];\n upstreams = [ "
      "\"127.0.0.1:2\" ];\n max_session = 5; } );\n",
      "t.conf:4: relays[0]: unknown setting 'max_session' (expected one of: name, listen, "
-     "upstreams, mode, balance, session_timeout, max_sessions, reuseport_shared)"},
+     "upstreams, mode, balance, session_timeout, max_sessions, max_sessions_per_source, "
+     "session_full, reuseport_shared)"},
     {"filter = { interfaces = [ \"lo\" ];\n rate_limit = { ppps = 1; }; };\n" RELAY,
      "t.conf:2: filter.rate_limit: unknown setting 'ppps' (expected one of: pps, burst, "
      "prefix4, prefix6)"},
@@ -428,6 +431,16 @@ static const struct error_case error_cases[] = {
     {"relays = ( { name = \"a\"; listen = [ \"127.0.0.1:1\" ]; upstreams = [ \"127.0.0.1:2\" ];\n"
      " max_sessions = 4194305; } );\n",
      "t.conf:2: relays[0].max_sessions: must be from 1 to 4194304"},
+    {"relays = ( { name = \"a\"; listen = [ \"127.0.0.1:1\" ]; upstreams = [ \"127.0.0.1:2\" ];\n"
+     " max_sessions_per_source = 0; } );\n",
+     "t.conf:2: relays[0].max_sessions_per_source: must be from 1 to 4194304"},
+    {"relays = ( { name = \"a\"; listen = [ \"127.0.0.1:1\" ]; upstreams = [ \"127.0.0.1:2\" ];\n"
+     " max_sessions = 100;\n max_sessions_per_source = 101; } );\n",
+     "t.conf:3: relays[0].max_sessions_per_source: 101 is more than max_sessions (100): at most "
+     "max_sessions, which sets no limit of its own"},
+    {"relays = ( { name = \"a\"; listen = [ \"127.0.0.1:1\" ]; upstreams = [ \"127.0.0.1:2\" ];\n"
+     " session_full = \"lru\"; } );\n",
+     "t.conf:2: relays[0].session_full: must be one of: drop, evict"},
     /* filter */
     {"filter = { };\n" RELAY,
      "t.conf:1: filter.interfaces: missing; list the interfaces to filter on, e.g. "
@@ -511,6 +524,41 @@ static const struct error_case error_cases[] = {
     {"filter = { interfaces = [ \"lo\" ];\n rate_limit = 5; };\n" RELAY,
      "t.conf:2: filter.rate_limit: must be a group, e.g. { pps = 10000; burst = 20000; }"},
 };
+
+/* max_sessions_per_source follows max_sessions unless set; session_full's words. */
+static void test_sessions_per_source(void **state)
+{
+	static const struct {
+		const char *extra;
+		uint32_t max, per_source;
+		enum session_full full;
+	} cases[] = {
+		{ "", 4096, 1024, SESSION_FULL_DROP },
+		{ "max_sessions = 65536;", 65536, 16384, SESSION_FULL_DROP },
+		{ "max_sessions = 3;", 3, 1, SESSION_FULL_DROP }, /* never 0 */
+		{ "max_sessions = 1;", 1, 1, SESSION_FULL_DROP },
+		{ "max_sessions = 10; max_sessions_per_source = 10;", 10, 10, SESSION_FULL_DROP },
+		{ "max_sessions_per_source = 1; session_full = \"evict\";", 4096, 1,
+		  SESSION_FULL_EVICT },
+		{ "session_full = \"drop\";", 4096, 1024, SESSION_FULL_DROP },
+	};
+	char text[512];
+	struct config *cfg;
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		snprintf(text, sizeof(text),
+			 "relays = ( { name = \"a\"; listen = [ \"127.0.0.1:1\" ];\n"
+			 " upstreams = [ \"127.0.0.1:2\" ]; %s } );\n",
+			 cases[i].extra);
+		cfg = load_ok(text);
+		assert_int_equal(cfg->relays[0].max_sessions, cases[i].max);
+		assert_int_equal(cfg->relays[0].max_sessions_per_source, cases[i].per_source);
+		assert_int_equal(cfg->relays[0].session_full, cases[i].full);
+		config_free(cfg);
+	}
+	assert_string_equal(config_session_full_name(SESSION_FULL_EVICT), "evict");
+}
 
 static void test_errors(void **state)
 {
@@ -792,7 +840,7 @@ int main(void)
 	    cmocka_unit_test(test_good),    cmocka_unit_test(test_defaults),
 	    cmocka_unit_test(test_errors),  cmocka_unit_test(test_dump_round_trip),
 	    cmocka_unit_test(test_names),   cmocka_unit_test(test_keep_restart),
-	    cmocka_unit_test(test_files),
+	    cmocka_unit_test(test_files),   cmocka_unit_test(test_sessions_per_source),
 	    cmocka_unit_test(test_shipped), cmocka_unit_test(test_check_host),
 	};
 

@@ -105,18 +105,21 @@ static void test_answers(void **state)
 		{ "stats",
 		  "ok\ntraffic\n"
 		  "RELAY  WORKER  CLIENT_IN  BYTES  UPSTREAM_OUT  BYTES  UPSTREAM_IN  BYTES  "
-		  "CLIENT_OUT  BYTES  SESSIONS  CREATED  EXPIRED\n"
+		  "CLIENT_OUT  BYTES  SESSIONS  CREATED  EXPIRED  EVICTED\n"
 		  "r1     all             0      0             0      0            0      0  "
-		  "         0      0         0        0        0\n"
+		  "         0      0         0        0        0        0\n"
 		  "r2     all             0      0             0      0            0      0  "
-		  "         0      0         0        0        0\n"
+		  "         0      0         0        0        0        0\n"
 		  "\ndrops\n"
 		  "RELAY  WORKER  TRUNCATED  SESSION_TABLE_FULL  BUFFER_RING_EMPTY  SEND_ERROR  "
-		  "UPSTREAM_UNREACHABLE  SOCKET_RECEIVE_OVERFLOW  SESSION_SOCKET_ERROR\n"
+		  "UPSTREAM_UNREACHABLE  SOCKET_RECEIVE_OVERFLOW  "
+		  "SESSION_SOCKET_ERROR  SOURCE_SESSION_LIMIT\n"
 		  "r1     all             0                   0                  0           0  "
-		  "                   0                        0                     0\n"
+		  "                   0                        "
+		  "0                     0                     0\n"
 		  "r2     all             0                   0                  0           0  "
-		  "                   0                        0                     0\n" },
+		  "                   0                        "
+		  "0                     0                     0\n" },
 	};
 	struct app *a = *state;
 	size_t i;

@@ -184,35 +184,42 @@ static int teardown(void **state)
 #define STATS_TABLES \
 	"traffic\n" \
 	"RELAY               WORKER     CLIENT_IN  BYTES  UPSTREAM_OUT  BYTES  UPSTREAM_IN  " \
-	"BYTES  CLIENT_OUT                 BYTES  SESSIONS  CREATED  EXPIRED\n" \
+	"BYTES  CLIENT_OUT                 BYTES  SESSIONS  CREATED  EXPIRED  EVICTED\n" \
 	"dns                 0                 10   1000             9    900            " \
-	"8    800           7   9223372036854775500         2        5        3\n" \
+	"8    800           7   9223372036854775500         2        5        3        0\n" \
 	"dns                 1                 11   1001             9    900            8   " \
-	"1600           7   9223372036854775500         2        5        3\n" \
+	"1600           7   9223372036854775500         2        5        3        0\n" \
 	"dns                 all               21   2001            18   1800           16   " \
-	"2400          14  18446744073709551000         4       10        6\n" \
+	"2400          14  18446744073709551000         4       10        6        0\n" \
 	"m6.long-relay_name  0       123456789012      0             0      0            " \
-	"0      0           0                     0         1        0        0\n" \
+	"0      0           0                     0         1        0        0        0\n" \
 	"m6.long-relay_name  1       123456789012      0             0      0            " \
-	"0      0           0                     0         1        0        0\n" \
+	"0      0           0                     0         1        0        0        0\n" \
 	"m6.long-relay_name  all     246913578024      0             0      0            " \
-	"0      0           0                     0         2        0        0\n" \
+	"0      0           0                     0         2        0        0        0\n" \
 	"\n" \
 	"drops\n" \
 	"RELAY               WORKER  TRUNCATED  SESSION_TABLE_FULL  BUFFER_RING_EMPTY  " \
-	"SEND_ERROR  UPSTREAM_UNREACHABLE  SOCKET_RECEIVE_OVERFLOW  SESSION_SOCKET_ERROR\n" \
+	"SEND_ERROR  UPSTREAM_UNREACHABLE  SOCKET_RECEIVE_OVERFLOW  " \
+	"SESSION_SOCKET_ERROR  SOURCE_SESSION_LIMIT\n" \
 	"dns                 0               0                   1                  " \
-	"2           3                     4                        5                     6\n" \
+	"2           3                     4                        " \
+	"5                     6                     7\n" \
 	"dns                 1               0                   2                  " \
-	"4           6                     8                       10                    12\n" \
+	"4           6                     8                       " \
+	"10                    12                    14\n" \
 	"dns                 all             0                   3                  " \
-	"6           9                    12                       15                    18\n" \
+	"6           9                    12                       " \
+	"15                    18                    21\n" \
 	"m6.long-relay_name  0              77                   0                  " \
-	"0           0                     0                        0                     0\n" \
+	"0           0                     0                        " \
+	"0                     0                     0\n" \
 	"m6.long-relay_name  1              77                   0                  " \
-	"0           0                     0                        0                     0\n" \
+	"0           0                     0                        " \
+	"0                     0                     0\n" \
 	"m6.long-relay_name  all           154                   0                  " \
-	"0           0                     0                        0                     0\n"
+	"0           0                     0                        " \
+	"0                     0                     0\n"
 
 #define FILTER_COUNTERS \
 	"COUNTER              PACKETS\n" \
@@ -259,40 +266,50 @@ static const char want_stats_json[] =
 	"\"reply_tx_bytes\": 18446744073709551000, \"drops\": {\"truncated\": 0, "
 	"\"session_table_full\": 3, \"buffer_ring_empty\": 6, \"send_error\": 9, "
 	"\"upstream_unreachable\": 12, \"socket_receive_overflow\": 15, "
-	"\"session_socket_error\": 18}, \"sessions_active\": 4, \"sessions_created\": 10, "
-	"\"sessions_expired\": 6}, \"workers\": [{\"worker\": 0, \"rx_pkts\": 10, "
+	"\"session_socket_error\": 18, \"source_session_limit\": "
+	"21}, \"sessions_active\": 4, \"sessions_created\": 10, "
+	"\"sessions_expired\": 6, \"sessions_evicted\": "
+	"0}, \"workers\": [{\"worker\": 0, \"rx_pkts\": 10, "
 	"\"rx_bytes\": 1000, \"tx_pkts\": 9, \"tx_bytes\": 900, \"reply_rx_pkts\": 8, "
 	"\"reply_rx_bytes\": 800, \"reply_tx_pkts\": 7, "
 	"\"reply_tx_bytes\": 9223372036854775500, \"drops\": {\"truncated\": 0, "
 	"\"session_table_full\": 1, \"buffer_ring_empty\": 2, \"send_error\": 3, "
 	"\"upstream_unreachable\": 4, \"socket_receive_overflow\": 5, "
-	"\"session_socket_error\": 6}, \"sessions_active\": 2, \"sessions_created\": 5, "
-	"\"sessions_expired\": 3}, {\"worker\": 1, \"rx_pkts\": 11, \"rx_bytes\": 1001, "
+	"\"session_socket_error\": 6, \"source_session_limit\": "
+	"7}, \"sessions_active\": 2, \"sessions_created\": 5, "
+	"\"sessions_expired\": 3, \"sessions_evicted\": 0}, "
+	"{\"worker\": 1, \"rx_pkts\": 11, \"rx_bytes\": 1001, "
 	"\"tx_pkts\": 9, \"tx_bytes\": 900, \"reply_rx_pkts\": 8, \"reply_rx_bytes\": 1600, "
 	"\"reply_tx_pkts\": 7, \"reply_tx_bytes\": 9223372036854775500, "
 	"\"drops\": {\"truncated\": 0, \"session_table_full\": 2, \"buffer_ring_empty\": 4, "
 	"\"send_error\": 6, \"upstream_unreachable\": 8, \"socket_receive_overflow\": 10, "
-	"\"session_socket_error\": 12}, \"sessions_active\": 2, \"sessions_created\": 5, "
-	"\"sessions_expired\": 3}]}, {\"name\": \"m6.long-relay_name\", "
+	"\"session_socket_error\": 12, \"source_session_limit\": "
+	"14}, \"sessions_active\": 2, \"sessions_created\": 5, "
+	"\"sessions_expired\": 3, \"sessions_evicted\": 0}]}, {\"name\": \"m6.long-relay_name\", "
 	"\"total\": {\"rx_pkts\": 246913578024, \"rx_bytes\": 0, \"tx_pkts\": 0, "
 	"\"tx_bytes\": 0, \"reply_rx_pkts\": 0, \"reply_rx_bytes\": 0, \"reply_tx_pkts\": 0, "
 	"\"reply_tx_bytes\": 0, \"drops\": {\"truncated\": 154, \"session_table_full\": 0, "
 	"\"buffer_ring_empty\": 0, \"send_error\": 0, \"upstream_unreachable\": 0, "
-	"\"socket_receive_overflow\": 0, \"session_socket_error\": 0}, "
-	"\"sessions_active\": 2, \"sessions_created\": 0, \"sessions_expired\": 0}, "
+	"\"socket_receive_overflow\": 0, "
+	"\"session_socket_error\": 0, \"source_session_limit\": 0}, "
+	"\"sessions_active\": 2, \"sessions_created\": 0, "
+	"\"sessions_expired\": 0, \"sessions_evicted\": 0}, "
 	"\"workers\": [{\"worker\": 0, \"rx_pkts\": 123456789012, \"rx_bytes\": 0, "
 	"\"tx_pkts\": 0, \"tx_bytes\": 0, \"reply_rx_pkts\": 0, \"reply_rx_bytes\": 0, "
 	"\"reply_tx_pkts\": 0, \"reply_tx_bytes\": 0, \"drops\": {\"truncated\": 77, "
 	"\"session_table_full\": 0, \"buffer_ring_empty\": 0, \"send_error\": 0, "
 	"\"upstream_unreachable\": 0, \"socket_receive_overflow\": 0, "
-	"\"session_socket_error\": 0}, \"sessions_active\": 1, \"sessions_created\": 0, "
-	"\"sessions_expired\": 0}, {\"worker\": 1, \"rx_pkts\": 123456789012, "
+	"\"session_socket_error\": 0, \"source_session_limit\": "
+	"0}, \"sessions_active\": 1, \"sessions_created\": 0, "
+	"\"sessions_expired\": 0, \"sessions_evicted\": "
+	"0}, {\"worker\": 1, \"rx_pkts\": 123456789012, "
 	"\"rx_bytes\": 0, \"tx_pkts\": 0, \"tx_bytes\": 0, \"reply_rx_pkts\": 0, "
 	"\"reply_rx_bytes\": 0, \"reply_tx_pkts\": 0, \"reply_tx_bytes\": 0, "
 	"\"drops\": {\"truncated\": 77, \"session_table_full\": 0, \"buffer_ring_empty\": 0, "
 	"\"send_error\": 0, \"upstream_unreachable\": 0, \"socket_receive_overflow\": 0, "
-	"\"session_socket_error\": 0}, \"sessions_active\": 1, \"sessions_created\": 0, "
-	"\"sessions_expired\": 0}]}], \"filter\": {\"pass_not_ip\": 7, "
+	"\"session_socket_error\": 0, \"source_session_limit\": "
+	"0}, \"sessions_active\": 1, \"sessions_created\": 0, "
+	"\"sessions_expired\": 0, \"sessions_evicted\": 0}]}], \"filter\": {\"pass_not_ip\": 7, "
 	"\"pass_not_udp\": 1007, \"pass_out_of_scope\": 2007, \"pass_unparsed\": 3007, "
 	"\"pass_fragment\": 4007, \"allow\": 5007, \"drop_prefix\": 6007, "
 	"\"drop_default\": 7007, \"drop_port\": 8007, \"drop_not_relay_port\": 9007, "
@@ -417,19 +434,22 @@ static const char want_status_noworkers[] =
 static const char want_stats_noworkers[] =
 	"traffic\n"
 	"RELAY               WORKER  CLIENT_IN  BYTES  UPSTREAM_OUT  BYTES  UPSTREAM_IN  "
-	"BYTES  CLIENT_OUT  BYTES  SESSIONS  CREATED  EXPIRED\n"
+	"BYTES  CLIENT_OUT  BYTES  SESSIONS  CREATED  EXPIRED  EVICTED\n"
 	"dns                 all             0      0             0      0            0      "
-	"0           0      0         0        0        0\n"
+	"0           0      0         0        0        0        0\n"
 	"m6.long-relay_name  all             0      0             0      0            0      "
-	"0           0      0         0        0        0\n"
+	"0           0      0         0        0        0        0\n"
 	"\n"
 	"drops\n"
 	"RELAY               WORKER  TRUNCATED  SESSION_TABLE_FULL  BUFFER_RING_EMPTY  "
-	"SEND_ERROR  UPSTREAM_UNREACHABLE  SOCKET_RECEIVE_OVERFLOW  SESSION_SOCKET_ERROR\n"
+	"SEND_ERROR  UPSTREAM_UNREACHABLE  SOCKET_RECEIVE_OVERFLOW  "
+	"SESSION_SOCKET_ERROR  SOURCE_SESSION_LIMIT\n"
 	"dns                 all             0                   0                  "
-	"0           0                     0                        0                     0\n"
+	"0           0                     0                        "
+	"0                     0                     0\n"
 	"m6.long-relay_name  all             0                   0                  "
-	"0           0                     0                        0                     0\n";
+	"0           0                     0                        "
+	"0                     0                     0\n";
 
 /* Which answer to render from the fixture, after which change to it. */
 enum view_case {

@@ -35,12 +35,14 @@ static const struct {
 	DROP(DROP_UNREACHABLE),
 	DROP(DROP_SOCKET_OVERFLOW),
 	DROP(DROP_SOCKET_ERROR),
+	DROP(DROP_SOURCE_LIMIT),
 	FIELD(sessions_created),
 	FIELD(sessions_expired),
+	FIELD(sessions_evicted),
 	FIELD(sessions_active),
 };
 #define N_FIELDS (sizeof(fields) / sizeof(fields[0]))
-_Static_assert(N_FIELDS == 11 + DROP__MAX, "the table above lists every counter");
+_Static_assert(N_FIELDS == 12 + DROP__MAX, "the table above lists every counter");
 
 static void set(struct relay_counters *c, size_t off, uint64_t v)
 {
