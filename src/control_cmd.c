@@ -48,9 +48,8 @@ static int cmd_sessions(struct app *a, const char *arg, bool json, FILE *out, ch
 	info = calloc(CONTROL_SESSIONS_MAX, sizeof(*info));
 	if (!info)
 		return -ENOMEM;
-	ret = runtime_sessions(&a->rt, relay, info, CONTROL_SESSIONS_MAX, &ss.total);
+	ret = runtime_sessions(&a->rt, relay, info, CONTROL_SESSIONS_MAX, &ss.total, err, errlen);
 	if (ret < 0) {
-		snprintf(err, errlen, "listing sessions: %s", strerror(-ret));
 		free(info);
 		return ret;
 	}

@@ -119,6 +119,38 @@ static void balancers_free(struct balancer *b, uint32_t n)
 	free(b);
 }
 
+/* A config and its balancers that a stuck worker may still read (runtime_reload). */
+struct runtime_retired {
+	struct runtime_retired *next;
+	struct config *cfg;
+	struct balancer *balancers;
+};
+
+static int runtime_retire(struct runtime *rt, struct config *cfg, struct balancer *b)
+{
+	struct runtime_retired *r = malloc(sizeof(*r));
+
+	if (!r)
+		return -ENOMEM; /* left allocated: freeing it under the stuck worker is worse */
+	r->cfg = cfg;
+	r->balancers = b;
+	r->next = rt->retired;
+	rt->retired = r;
+	return 0;
+}
+
+static void runtime_free_retired(struct runtime *rt)
+{
+	struct runtime_retired *r;
+
+	while ((r = rt->retired)) {
+		rt->retired = r->next;
+		balancers_free(r->balancers, r->cfg->n_relays);
+		config_free(r->cfg);
+		free(r);
+	}
+}
+
 static struct balancer *balancers_new(const struct config *cfg, char *err, size_t errlen)
 {
 	struct balancer *b = calloc(cfg->n_relays, sizeof(*b));
@@ -241,8 +273,12 @@ int runtime_prepare(struct runtime *rt, struct config *cfg, const struct plan *p
 	rt->cfg = cfg;
 	rt->plan = *plan;
 	rt->caps = caps;
-	pthread_mutex_init(&rt->sync.lock, NULL);
-	pthread_cond_init(&rt->sync.cond, NULL);
+	rt->wait_ms = RUNTIME_WORKER_WAIT_MS;
+	ret = worker_sync_init(&rt->sync);
+	if (ret) {
+		snprintf(err, errlen, "worker rendezvous: %s", strerror(-ret));
+		return ret;
+	}
 
 	ret = runtime_choose_backend(cfg->io_backend, caps, &rt->backend, err, errlen);
 	if (ret)
@@ -372,11 +408,12 @@ static int probe_new_listeners(const struct config *old, const struct config *ne
 int runtime_reload(struct runtime *rt, struct config *new_cfg, const struct plan *plan,
 		   bool *applied, char *err, size_t errlen)
 {
-	uint32_t slot[CONFIG_MAX_RELAYS], i;
+	uint32_t slot[CONFIG_MAX_RELAYS], i, n_stuck = 0;
 	bool busy[WORKER_MAX_RELAYS];
 	struct balancer *b;
 	struct worker_cmd *cmd;
-	int ret;
+	uint64_t deadline;
+	int ret, ret2;
 
 	*applied = false;
 	ret = check_port_owners(rt->cfg, new_cfg, err, errlen);
@@ -407,10 +444,21 @@ int runtime_reload(struct runtime *rt, struct config *new_cfg, const struct plan
 					      .plan = plan, .balancers = b, .relay_slot = slot };
 		worker_post(&rt->workers[i], &cmd[i]);
 	}
-	for (i = 0; i < rt->n_started; i++)
-		worker_wait(&rt->workers[i], &cmd[i]);
+	deadline = worker_ms() + rt->wait_ms;
 	for (i = 0; i < rt->n_started; i++) {
-		if (cmd[i].result) {
+		if (worker_wait(&rt->workers[i], &cmd[i], deadline) == 0)
+			continue;
+		n_stuck++;
+		snprintf(err, errlen,
+			 "worker %u did not take the new configuration within %u ms: its loop is "
+			 "stuck (see the watchdog); it keeps serving the previous one, the other "
+			 "workers run the new one",
+			 i, rt->wait_ms);
+		ret = -ETIMEDOUT;
+		log_err("reload: %s", err);
+	}
+	for (i = 0; i < rt->n_started; i++) {
+		if (cmd[i].done && cmd[i].result) {
 			/* Workers already switched what they could: the new config is in force
 			 * and this error is reported as the reload's result. */
 			snprintf(err, errlen, "worker %u: %s", i, cmd[i].error);
@@ -419,8 +467,19 @@ int runtime_reload(struct runtime *rt, struct config *new_cfg, const struct plan
 		}
 	}
 	free(cmd);
-	balancers_free(rt->balancers, rt->cfg->n_relays);
-	config_free(rt->cfg);
+	if (n_stuck) {
+		/* A stuck worker still points into the previous config and balancers. */
+		ret2 = runtime_retire(rt, rt->cfg, rt->balancers);
+		if (ret2) {
+			snprintf(err, errlen, "reload: out of memory");
+			ret = ret2;
+		}
+	} else {
+		/* Every worker runs new_cfg: nothing refers to a config kept for a stuck one. */
+		runtime_free_retired(rt);
+		balancers_free(rt->balancers, rt->cfg->n_relays);
+		config_free(rt->cfg);
+	}
 	rt->balancers = b;
 	rt->cfg = new_cfg;
 	memcpy(rt->relay_slot, slot, sizeof(slot));
@@ -428,14 +487,17 @@ int runtime_reload(struct runtime *rt, struct config *new_cfg, const struct plan
 }
 
 int runtime_sessions(struct runtime *rt, uint32_t relay, struct session_info *out, uint32_t max,
-		     uint32_t *total)
+		     uint32_t *total, char *err, size_t errlen)
 {
 	struct worker_cmd cmd;
 	uint32_t i, n = 0;
+	uint64_t deadline = worker_ms() + rt->wait_ms;
 
 	*total = 0;
-	if (relay != UINT32_MAX && relay >= rt->cfg->n_relays)
+	if (relay != UINT32_MAX && relay >= rt->cfg->n_relays) {
+		snprintf(err, errlen, "no relay %u", relay);
 		return -ENOENT;
+	}
 	for (i = 0; i < rt->n_started; i++) {
 		cmd = (struct worker_cmd){ .type = WORKER_CMD_SESSIONS,
 					   .relay = relay == UINT32_MAX ? UINT32_MAX
@@ -443,7 +505,13 @@ int runtime_sessions(struct runtime *rt, uint32_t relay, struct session_info *ou
 					   .relay_slot = rt->relay_slot, .out = out + n,
 					   .max = max - n };
 		worker_post(&rt->workers[i], &cmd);
-		worker_wait(&rt->workers[i], &cmd);
+		if (worker_wait(&rt->workers[i], &cmd, deadline)) {
+			snprintf(err, errlen,
+				 "worker %u did not answer within %u ms: its loop is stuck (see the "
+				 "watchdog)",
+				 i, rt->wait_ms);
+			return -ETIMEDOUT;
+		}
 		n += cmd.n;
 		*total += cmd.total;
 	}
@@ -460,6 +528,7 @@ void runtime_fini(struct runtime *rt)
 	uint32_t i;
 
 	stop_started(rt);
+	runtime_free_retired(rt);
 	for (i = 0; rt->workers && i < rt->plan.n_workers; i++)
 		worker_fini(&rt->workers[i]);
 	if (rt->cfg)

@@ -12,6 +12,13 @@
 #include "worker.h"
 
 struct snapshot;
+struct runtime_retired;
+
+/* How long a reload or `ringrelayctl sessions` waits for a worker to take its command. A
+ * worker comes round to commands between two batches, at least once per expiry tick (<= 1 s):
+ * one that has not within this is stuck, and the caller, which holds the app lock, must not
+ * wait on it for ever. */
+#define RUNTIME_WORKER_WAIT_MS 5000
 
 struct runtime {
 	struct config *cfg;
@@ -23,6 +30,8 @@ struct runtime {
 	struct worker *workers;	    /* plan.n_workers */
 	uint32_t n_started;
 	struct worker_sync sync;
+	struct runtime_retired *retired; /* configs a stuck worker may still read */
+	uint32_t wait_ms; /* RUNTIME_WORKER_WAIT_MS (tests shorten it) */
 };
 
 /* The backend to run: the configured one, or for "auto" io_uring when the probe found all
@@ -58,14 +67,18 @@ int runtime_start(struct runtime *rt, char *err, size_t errlen);
  * Settings that size memory or threads kept their running values in runtime_check. Always
  * takes new_cfg. Returns 0, or -errno with err set: a failed check leaves the running config
  * untouched (*applied false); a worker that fails to apply (rare: a socket error after the
- * checks) leaves the new config in force without that part (*applied true). */
+ * checks) leaves the new config in force without that part (*applied true), and so does a
+ * worker that does not take the command within RUNTIME_WORKER_WAIT_MS (-ETIMEDOUT, naming it):
+ * it keeps serving the previous config, which stays allocated until a later reload reaches
+ * every worker. */
 int runtime_reload(struct runtime *rt, struct config *new_cfg, const struct plan *plan,
 		   bool *applied, char *err, size_t errlen);
 /* Copies up to max sessions of relay (index in cfg; UINT32_MAX = all relays) into out;
- * *total gets the number that exist. Asks each worker, which answers from its own thread.
- * Returns the number copied, or -errno. */
+ * *total gets the number that exist. Asks each worker, which answers from its own thread,
+ * waiting wait_ms (RUNTIME_WORKER_WAIT_MS) at most for one to begin. Returns the number copied, or
+ * -errno with err set: -ETIMEDOUT names the worker that did not answer. */
 int runtime_sessions(struct runtime *rt, uint32_t relay, struct session_info *out, uint32_t max,
-		     uint32_t *total);
+		     uint32_t *total, char *err, size_t errlen);
 /* Stops and joins the workers; counters stay readable until runtime_fini. */
 void runtime_stop(struct runtime *rt);
 /* Stops and joins the workers, frees everything; idempotent. */

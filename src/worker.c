@@ -639,6 +639,8 @@ void worker_run_cmd(struct worker *w)
 	pthread_mutex_lock(&w->sync->lock);
 	cmd = w->cmd;
 	w->cmd = NULL;
+	if (cmd)
+		cmd->taken = true;
 	pthread_mutex_unlock(&w->sync->lock);
 	if (!cmd)
 		return;
@@ -653,24 +655,67 @@ void worker_run_cmd(struct worker *w)
 	pthread_mutex_unlock(&w->sync->lock);
 }
 
+int worker_sync_init(struct worker_sync *sync)
+{
+	pthread_condattr_t attr;
+	int ret;
+
+	memset(sync, 0, sizeof(*sync));
+	ret = pthread_condattr_init(&attr);
+	if (!ret)
+		ret = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	if (!ret)
+		ret = pthread_cond_init(&sync->cond, &attr);
+	pthread_condattr_destroy(&attr);
+	if (!ret)
+		ret = pthread_mutex_init(&sync->lock, NULL);
+	return -ret;
+}
+
+uint64_t worker_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
 void worker_post(struct worker *w, struct worker_cmd *cmd)
 {
 	uint64_t one = 1;
 
 	pthread_mutex_lock(&w->sync->lock);
 	cmd->done = false;
+	cmd->taken = false;
 	w->cmd = cmd;
 	pthread_mutex_unlock(&w->sync->lock);
 	if (write(w->cmd_fd, &one, sizeof(one)) < 0)
 		return; /* an eventfd write fails only on counter overflow */
 }
 
-void worker_wait(struct worker *w, struct worker_cmd *cmd)
+int worker_wait(struct worker *w, struct worker_cmd *cmd, uint64_t deadline_ms)
 {
+	struct timespec ts = { .tv_sec = (time_t)(deadline_ms / 1000),
+			       .tv_nsec = (long)(deadline_ms % 1000) * 1000000 };
+	int ret = 0;
+
 	pthread_mutex_lock(&w->sync->lock);
-	while (!cmd->done)
-		pthread_cond_wait(&w->sync->cond, &w->sync->lock);
+	while (!cmd->done) {
+		if (cmd->taken) {
+			pthread_cond_wait(&w->sync->cond, &w->sync->lock);
+			continue;
+		}
+		if (pthread_cond_timedwait(&w->sync->cond, &w->sync->lock, &ts) == ETIMEDOUT &&
+		    !cmd->taken && !cmd->done) {
+			/* Not begun: take it back, so the worker never reads it. */
+			if (w->cmd == cmd)
+				w->cmd = NULL;
+			ret = -ETIMEDOUT;
+			break;
+		}
+	}
 	pthread_mutex_unlock(&w->sync->lock);
+	return ret;
 }
 
 /* ---------------------------------------------------------------- the thread */

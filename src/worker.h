@@ -94,6 +94,7 @@ struct worker_cmd {
 	/* result */
 	int result;
 	char error[256];
+	bool taken; /* the worker has begun it: it will finish it */
 	bool done;
 };
 
@@ -138,10 +139,20 @@ int worker_start(struct worker *w, struct worker_cmd *first);
 void worker_stop(struct worker *w);
 /* Waits for the thread; returns its result (0 or -errno). */
 int worker_join(struct worker *w);
+/* Initialises the rendezvous: its condition variable runs on CLOCK_MONOTONIC, which
+ * worker_wait's deadline uses. Returns 0 or -errno. */
+int worker_sync_init(struct worker_sync *sync);
 /* Hands cmd to the worker (no wait). */
 void worker_post(struct worker *w, struct worker_cmd *cmd);
-/* Waits until the worker finished cmd. */
-void worker_wait(struct worker *w, struct worker_cmd *cmd);
+/* Waits until the worker finished cmd, or until deadline_ms (CLOCK_MONOTONIC, worker_ms) when
+ * the worker has not begun it by then: a worker that does not come round to its commands (a
+ * stuck loop) must not hold the caller, which may hold the app lock. Returns 0 when done, or
+ * -ETIMEDOUT with cmd taken back: the worker will never see it, so it and what it points to
+ * may go. A command the worker has begun is waited for to its end: it is a bounded piece of
+ * work (no blocking calls), and memory it writes must not be freed under it. */
+int worker_wait(struct worker *w, struct worker_cmd *cmd, uint64_t deadline_ms);
+/* CLOCK_MONOTONIC in ms, for worker_wait's deadline. */
+uint64_t worker_ms(void);
 /* True when no relay of w occupies slot s any more (read from another thread). */
 bool worker_slot_unused(const struct worker *w, uint32_t s);
 
