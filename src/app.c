@@ -78,6 +78,28 @@ int app_filter_sync(struct app *a, const struct config *cfg, char *err, size_t e
 	return ret;
 }
 
+void app_link_event(struct app *a, const char *ifname, int ifindex, bool present)
+{
+	char err[CONFIG_ERR_LEN];
+	uint32_t i;
+
+	if (!present || !a->filter)
+		return;
+	for (i = 0; i < a->rt.cfg->filter.n_interfaces; i++) {
+		/* Other changes to a filtered link (up, addresses) keep its ifindex and filter. */
+		if (strcmp(a->rt.cfg->filter.interfaces[i], ifname) != 0 ||
+		    a->filter_ifindex[i] == ifindex)
+			continue;
+		log_notice("link %s is back (ifindex %d): attaching the filter again", ifname,
+			   ifindex);
+		filter_free(a->filter);
+		a->filter = NULL;
+		if (app_filter_sync(a, a->rt.cfg, err, sizeof(err)))
+			log_err("filter: %s", err);
+		return;
+	}
+}
+
 int app_reload(struct app *a, char *err, size_t errlen)
 {
 	bool applied = false;

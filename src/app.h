@@ -6,12 +6,14 @@
 #define RINGRELAY_APP_H
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "config.h"
 #include "runtime.h"
 #include "uring.h"
 
+struct admin;
 struct filter;
 struct snapshot;
 
@@ -27,6 +29,7 @@ struct app {
 	uint64_t reloads_failed;
 	double last_reload_success; /* unix seconds; start_time until the first reload */
 	char last_reload_error[CONFIG_ERR_LEN]; /* "" after a good reload */
+	struct admin *admin; /* the thread that applies reloads; NULL before it starts */
 };
 
 /* Unix time in seconds (for reload timestamps, uptime and rates). */
@@ -39,6 +42,9 @@ int app_snapshot(struct app *a, struct snapshot *s);
 /* Brings the filter in line with cfg: load and attach, swap the rules atomically, or
  * detach. Returns 0 or -errno with one line in err. */
 int app_filter_sync(struct app *a, const struct config *cfg, char *err, size_t errlen);
+/* A link appeared (present) or went away (the admin thread's link events, under a->lock): a
+ * filtered interface that comes back with a new ifindex gets the filter again. */
+void app_link_event(struct app *a, const char *ifname, int ifindex, bool present);
 /* Re-reads config_path and applies it without dropping traffic (see runtime_reload).
  * Takes a->lock. Returns 0, or -errno with one line in err (FILE:LINE for config errors);
  * on failure the old configuration keeps serving. */

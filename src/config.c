@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <grp.h>
 #include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
@@ -417,6 +418,40 @@ static void dump_metrics(FILE *f, const void *base, const char *indent)
 	fputs(";\n", f);
 }
 
+/* Whether the group exists is the host's business (config_check_host); it needs the line. */
+static int read_only_group_after(struct config_parser *p, const config_setting_t *s, void *base)
+{
+	p->cfg->control_access_line = config_line(s);
+	return 0;
+}
+
+static const struct config_row control_access_rows[] = {
+	{"read_only_group", CONFIG_T_STRING,
+	 CONFIG_FIELD(struct control_access_conf, read_only_group), .hi = CONFIG_NAME_LEN,
+	 .def.s = "", .after = read_only_group_after},
+};
+
+static const struct config_section control_access_section = {
+	CONFIG_SECTION(control_access_rows),
+	.example = "{ read_only_group = \"ringrelay-ro\"; }",
+};
+
+static int parse_control_access(struct config_parser *p, const config_setting_t *root,
+				const config_setting_t *s, void *base)
+{
+	return config_parse_group(p, s, &control_access_section,
+				  &((struct config *)base)->control_access);
+}
+
+static void dump_control_access(FILE *f, const void *base, const char *indent)
+{
+	const struct config *cfg = base;
+
+	fprintf(f, "%scontrol_access = ", indent);
+	config_dump_inline(f, &control_access_section, &cfg->control_access);
+	fputs(";\n", f);
+}
+
 static int buffers_after(struct config_parser *p, const config_setting_t *s, void *base)
 {
 	const struct config *cfg = base;
@@ -496,6 +531,9 @@ static const struct config_row root_rows[] = {
 	{"control_socket", CONFIG_T_STRING, CONFIG_FIELD(struct config, control_socket),
 	 .hi = CONFIG_SUN_PATH_LEN, .def.s = CONFIG_DEFAULT_CONTROL_SOCKET,
 	 .restart_only = true, .after = control_socket_after},
+	/* the socket's group is set when it is made */
+	{"control_access", CONFIG_T_CUSTOM, CONFIG_FIELD(struct config, control_access),
+	 .parse = parse_control_access, .dump = dump_control_access, .restart_only = true},
 	{"pid_file", CONFIG_T_STRING, CONFIG_FIELD(struct config, pid_file), .hi = CONFIG_PATH_LEN,
 	 .def.s = "", .restart_only = true, .after = absolute_path_after},
 	{"log_format", CONFIG_T_WORD, CONFIG_FIELD(struct config, log_format),
@@ -523,6 +561,7 @@ static void config_set_defaults(struct config *cfg)
 
 	config_section_defaults(&root_section, cfg);
 	config_section_defaults(&metrics_section, &cfg->metrics); /* off until a section */
+	config_section_defaults(&control_access_section, &cfg->control_access);
 	for (i = 0; i < CONFIG_MAX_RELAYS; i++)
 		config_section_defaults(&relay_section, &cfg->relays[i]);
 	config_filter_defaults(&cfg->filter);
@@ -726,6 +765,15 @@ int config_check_host(const struct config *cfg, char *err, size_t errlen)
 		snprintf(err, errlen, "%s:%d: user: %s '%s'%s", cfg->path, cfg->user_line,
 			 errno ? strerror(errno) : "no such user", cfg->user,
 			 errno ? "" : " (create it, e.g. adduser --system, or leave user unset)");
+		return errno ? -errno : -ENOENT;
+	}
+	errno = 0;
+	if (cfg->control_access.read_only_group[0] &&
+	    !getgrnam(cfg->control_access.read_only_group)) {
+		snprintf(err, errlen, "%s:%d: control_access.read_only_group: %s '%s'%s", cfg->path,
+			 cfg->control_access_line, errno ? strerror(errno) : "no such group",
+			 cfg->control_access.read_only_group,
+			 errno ? "" : " (create it, e.g. addgroup --system, or leave it unset)");
 		return errno ? -errno : -ENOENT;
 	}
 	if (f->mode == FILTER_MODE_OFF)

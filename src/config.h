@@ -102,6 +102,13 @@ struct filter_conf {
 	bool pin;	      /* pin maps under /sys/fs/bpf/ringrelay */
 };
 
+/* Who may use the control socket beyond root and the daemon's own user (who may do
+ * everything): members of read_only_group may run the commands that change nothing and show
+ * no client address (status, stats, filter). */
+struct control_access_conf {
+	char read_only_group[CONFIG_NAME_LEN]; /* "" = nobody else */
+};
+
 struct metrics_conf {
 	bool enabled;
 	struct addr listen; /* default 127.0.0.1:9470 */
@@ -119,9 +126,13 @@ struct config {
 	 * flow. Needs buffer_size = 65536 (a coalesced receive is up to 64 KB). */
 	bool gro;
 	double stats_interval; /* seconds between -v summaries */
-	char user[CONFIG_NAME_LEN];		/* drop to this user after set-up; "" = stay */
+	/* the user to run as after set-up: "" = PRIVS_DEFAULT_USER for a root start when it
+	 * exists (else root, with a warning), as started otherwise; "root" = stay root */
+	char user[CONFIG_NAME_LEN];
 	int user_line;				/* where user is set, for config_check_host */
 	char control_socket[CONFIG_PATH_LEN];	/* unix socket for ringrelayctl */
+	struct control_access_conf control_access;
+	int control_access_line; /* where read_only_group is set, for config_check_host */
 	char pid_file[CONFIG_PATH_LEN];		/* "" = none */
 	enum log_format log_format;		/* for files and pipes; terminals get text */
 	char access_log[CONFIG_PATH_LEN]; /* per-session log: "" off, "-" the log, or a file */
@@ -140,7 +151,8 @@ int config_load_string(const char *text, const char *name, struct config **out, 
 		       size_t errlen);
 void config_free(struct config *cfg);
 
-/* Checks that need the host: the filter's interfaces and `user` exist. Same error format. */
+/* Checks that need the host: the filter's interfaces, `user` and control_access's group
+ * exist. Same error format. */
 int config_check_host(const struct config *cfg, char *err, size_t errlen);
 
 /* Prints the effective config (defaults filled in) in the config file syntax; the output

@@ -7,7 +7,9 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 
+#include "admin.h"
 #include "app.h"
 #include "control_cmd.h"
 #include "control_view.h"
@@ -20,6 +22,7 @@
 struct control_cmd {
 	const char *name;
 	const char *arg; /* its argument as the usage text names it; NULL when it takes none */
+	enum control_level level; /* the least a peer needs to run it */
 	bool locked;	 /* runs under a->lock; reload takes the lock itself */
 	int (*show)(const struct snapshot *s, bool json, FILE *out);
 	/* Writes the answer's body to out. Returns 0, or -errno with err set (or empty, and
@@ -68,7 +71,9 @@ static int cmd_reload(struct app *a, const char *arg, bool json, FILE *out, char
 {
 	int ret;
 
-	ret = app_reload(a, err, errlen);
+	/* The admin thread holds what a reload of the filter may need; without it (tests)
+	 * the reload runs here. */
+	ret = a->admin ? admin_reload(a->admin, err, errlen) : app_reload(a, err, errlen);
 	if (ret)
 		return ret;
 	/* The path never changes, so reading it without the lock is safe. */
@@ -95,12 +100,13 @@ static int cmd_filter(struct app *a, const char *arg, bool json, FILE *out, char
 	return ret;
 }
 
+/* sessions lists client addresses and reload changes what runs: both need admin. */
 static const struct control_cmd control_cmds[] = {
-	{ "status", NULL, true, control_view_status, NULL },
-	{ "stats", NULL, true, control_view_stats, NULL },
-	{ "sessions", "[RELAY]", true, NULL, cmd_sessions },
-	{ "reload", NULL, false, NULL, cmd_reload },
-	{ "filter", NULL, true, NULL, cmd_filter },
+	{ "status", NULL, CONTROL_READ, true, control_view_status, NULL },
+	{ "stats", NULL, CONTROL_READ, true, control_view_stats, NULL },
+	{ "sessions", "[RELAY]", CONTROL_ADMIN, true, NULL, cmd_sessions },
+	{ "reload", NULL, CONTROL_ADMIN, false, NULL, cmd_reload },
+	{ "filter", NULL, CONTROL_READ, true, NULL, cmd_filter },
 };
 
 #define CONTROL_N_CMDS (sizeof(control_cmds) / sizeof(control_cmds[0]))
@@ -119,6 +125,37 @@ static void control_cmd_names(char *buf, size_t len, const char *sep, bool with_
 		n += (size_t)snprintf(buf + n, len - n, "%s%s%s%s", lead, c->name, arg ? " " : "",
 				      arg ? c->arg : "");
 		lead = sep;
+	}
+}
+
+enum control_level control_level_of(uid_t uid, gid_t gid, const gid_t *groups, size_t n_groups,
+				    uid_t daemon_uid, gid_t read_only_gid)
+{
+	size_t i;
+
+	if (uid == 0 || uid == daemon_uid)
+		return CONTROL_ADMIN;
+	if (read_only_gid == (gid_t)-1)
+		return CONTROL_DENIED;
+	if (gid == read_only_gid)
+		return CONTROL_READ;
+	for (i = 0; i < n_groups; i++)
+		if (groups[i] == read_only_gid)
+			return CONTROL_READ;
+	return CONTROL_DENIED;
+}
+
+void control_cmd_list(enum control_level level, char *buf, size_t len)
+{
+	const char *lead = "";
+	size_t i, n = 0;
+
+	buf[0] = '\0';
+	for (i = 0; i < CONTROL_N_CMDS && n < len; i++) {
+		if (control_cmds[i].level > level)
+			continue;
+		n += (size_t)snprintf(buf + n, len - n, "%s%s", lead, control_cmds[i].name);
+		lead = ", ";
 	}
 }
 
@@ -219,7 +256,7 @@ static int control_answer(struct app *a, const struct control_cmd *c, const stru
 	return ret;
 }
 
-void control_cmd_run(struct app *a, char *line, FILE *out)
+void control_cmd_run(struct app *a, char *line, enum control_level level, FILE *out)
 {
 	char err[CONFIG_ERR_LEN] = "", names[128];
 	const struct control_cmd *c;
@@ -231,8 +268,17 @@ void control_cmd_run(struct app *a, char *line, FILE *out)
 		snprintf(err, sizeof(err), "usage: %s, each optionally followed by ' json'", names);
 	} else {
 		c = control_find(&q, err, sizeof(err));
-		if (c)
+		if (c && c->level > level) {
+			control_cmd_list(level, names, sizeof(names));
+			snprintf(err, sizeof(err), "permission denied: %s needs %s%s%s", c->name,
+				 c->level == CONTROL_ADMIN
+				     ? "admin access (root or the daemon's user)"
+				     : "read access (control_access.read_only_group)",
+				 names[0] ? "; this connection may run " : "", names);
+			ret = -EACCES;
+		} else if (c) {
 			ret = control_answer(a, c, &q, out, err, sizeof(err));
+		}
 	}
 	if (ret)
 		fprintf(out, "error: %s\n", err[0] ? err : strerror(-ret));

@@ -154,8 +154,8 @@ static int ctl_connect(const char *path, bool quiet)
 				path, strerror(err));
 		else if (err == EACCES || err == EPERM)
 			fprintf(stderr,
-				"ringrelayctl: %s: %s (run as root or as a member of the socket's "
-				"group)\n",
+				"ringrelayctl: %s: %s (run as root, as the daemon's user or as a "
+				"member of its control_access.read_only_group)\n",
 				path, strerror(err));
 		else
 			fprintf(stderr, "ringrelayctl: connect %s: %s\n", path, strerror(err));
@@ -212,6 +212,12 @@ static int ctl_exchange(int fd, const char *line, int timeout_ms, char **answer,
 		}
 		if (off < ll) {
 			r = send(fd, line + off, ll - off, MSG_NOSIGNAL | MSG_DONTWAIT);
+			/* A daemon that refuses us (permission denied, busy) answers and closes
+			 * at once: what it said is still there to read. */
+			if (r < 0 && (errno == EPIPE || errno == ECONNRESET)) {
+				off = ll;
+				continue;
+			}
 			if (r < 0 && errno != EAGAIN && errno != EINTR) {
 				free(buf);
 				return -errno;

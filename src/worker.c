@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "accesslog.h"
+#include "privs.h"
 #include "worker_backend.h"
 
 uint64_t worker_clock(void)
@@ -80,6 +81,18 @@ void worker_fini(struct worker *w)
 
 void worker_report(struct worker *w, enum worker_state state)
 {
+	int err;
+
+	/* Set-up is over: the listeners are bound (low ports need CAP_NET_BIND_SERVICE) and the
+	 * ring made. A worker reads the network's datagrams; from here on it holds nothing. */
+	if (state == WORKER_READY) {
+		err = privs_drop_thread();
+		if (err) {
+			snprintf(w->error, sizeof(w->error), "worker %u: drop capabilities: %s",
+				 w->id, strerror(-err));
+			state = WORKER_FAILED;
+		}
+	}
 	pthread_mutex_lock(&w->sync->lock);
 	w->state = state;
 	w->sync->reported++;
@@ -508,7 +521,9 @@ static int open_listener(struct worker *w, const struct addr *a, uint32_t relay,
 			 fd == -EADDRINUSE ? " (another program holds this port: stop it or change "
 					     "the listen address)"
 			 : fd == -EADDRNOTAVAIL ? " (no interface has this address)"
-			 : fd == -EACCES	? " (ports below 1024 need CAP_NET_BIND_SERVICE)"
+			 : fd == -EACCES	? " (ports below 1024 need CAP_NET_BIND_SERVICE, which "
+						  "workers hold only while they start: a new low "
+						  "port needs a restart)"
 						: "");
 		return fd;
 	}

@@ -128,7 +128,7 @@ lib_wait_for 10 ctl_up || lib_fail "no answer on the control socket $SOCK"
 # ---- the socket itself
 mode=$(stat -c %a "$SOCK")
 expect "control socket mode" "$mode" 660
-expect "socket directory mode" "$(stat -c %a "$TMPD/run")" 755
+expect "socket directory mode" "$(stat -c %a "$TMPD/run")" 750
 
 # ---- known traffic: 3 clients x 5 datagrams of 100 bytes per family
 for fam in 4 6; do

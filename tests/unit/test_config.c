@@ -262,11 +262,17 @@ static const struct error_case error_cases[] = {
     /* unknown settings and types */
     {RELAY "foo = 1;\n",
      "t.conf:2: unknown setting 'foo' (expected one of: workers, io_backend, cpus, "
-     "buffer_size, buffers, gro, stats_interval, user, control_socket, pid_file, log_format, "
-     "access_log, access_log_rate, metrics, relays, filter)"},
+     "buffer_size, buffers, gro, stats_interval, user, control_socket, control_access, "
+     "pid_file, log_format, access_log, access_log_rate, metrics, relays, filter)"},
     {"gro = true;\n" RELAY, "t.conf:1: gro: needs buffer_size = 65536 (a coalesced receive "
 			    "holds up to 64 KB)"},
     {"gro = 1;\n" RELAY, "t.conf:1: gro: must be true or false"},
+    {"control_access = { group = \"adm\"; };\n" RELAY,
+     "t.conf:1: control_access: unknown setting 'group' (expected one of: read_only_group)"},
+    {"control_access = { read_only_group = 4; };\n" RELAY,
+     "t.conf:1: control_access.read_only_group: must be a string"},
+    {"control_access = \"adm\";\n" RELAY,
+     "t.conf:1: control_access: must be a group, e.g. { read_only_group = \"ringrelay-ro\"; }"},
     {"pid_file = \"run/rr.pid\";\n" RELAY,
      "t.conf:1: pid_file: must be an absolute path (or \"\" for none)"},
     {"access_log = \"access.log\";\n" RELAY,
@@ -346,8 +352,8 @@ static const struct error_case error_cases[] = {
      "t.conf:1: relays[0].name: too long (at most 47 characters)"},
     {RELAY "relays2 = 1;\n",
      "t.conf:2: unknown setting 'relays2' (expected one of: workers, io_backend, cpus, "
-     "buffer_size, buffers, gro, stats_interval, user, control_socket, pid_file, log_format, "
-     "access_log, access_log_rate, metrics, relays, filter)"},
+     "buffer_size, buffers, gro, stats_interval, user, control_socket, control_access, "
+     "pid_file, log_format, access_log, access_log_rate, metrics, relays, filter)"},
     {"relays = ( { name = \"a\"; listen = [ \"127.0.0.1:1\" ]; upstreams = [ \"127.0.0.1:2\" ]; "
      "},\n"
      "  { name = \"a\"; listen = [ \"127.0.0.1:3\" ]; upstreams = [ \"127.0.0.1:2\" ]; } );\n",
@@ -595,6 +601,7 @@ static void assert_config_equal(const struct config *a, const struct config *b)
 
 		memset(c->path, 0, sizeof(c->path));
 		c->user_line = 0;
+		c->control_access_line = 0;
 		for (i = 0; i < CONFIG_MAX_RELAYS; i++)
 			c->relays[i].line = 0;
 		c->filter.line = 0;
@@ -703,14 +710,17 @@ static void test_keep_restart(void **state)
 	struct config *next = load_ok(
 	    "workers = 2;\nio_backend = \"mmsg\";\ncpus = [ 0, 1 ];\nbuffers = 128;\n"
 	    "buffer_size = 4096;\nuser = \"nobody\";\ncontrol_socket = \"/tmp/x.sock\";\n"
+	    "control_access = { read_only_group = \"adm\"; };\n"
 	    "metrics = { };\nstats_interval = 2.0;\n"
 	    "relays = ( { name = \"b\"; listen = [ \"127.0.0.1:5302\" ]; "
 	    "upstreams = [ \"127.0.0.1:5301\" ]; max_sessions = 20; session_timeout = 9; },\n"
 	    "{ name = \"c\"; listen = [ \"127.0.0.1:5303\" ]; upstreams = [ \"127.0.0.1:5301\" ];"
 	    " max_sessions = 30; } );\n");
-	static const char *const want[] = { "workers",	   "cpus", "buffer_size",
-					    "buffers",	   "user", "control_socket",
-					    "metrics",	   "relay b: max_sessions" };
+	static const char *const want[] = { "workers",	      "cpus",
+					    "buffer_size",    "buffers",
+					    "user",	      "control_socket",
+					    "control_access", "metrics",
+					    "relay b: max_sessions" };
 	struct kept k = { .n = 0 };
 	size_t i;
 
@@ -831,6 +841,17 @@ static void test_check_host(void **state)
 	config_free(cfg);
 	cfg = load_ok("user = \"root\";\n" RELAY);
 	assert_int_equal(config_check_host(cfg, err, sizeof(err)), 0);
+	config_free(cfg);
+	/* and a read-only group that does not exist; root's group always does */
+	cfg = load_ok(RELAY "control_access = {\n read_only_group = \"rr-nosuchgroup9\"; };\n");
+	assert_int_equal(config_check_host(cfg, err, sizeof(err)), -ENOENT);
+	assert_string_equal(err, "t.conf:3: control_access.read_only_group: no such group "
+				 "'rr-nosuchgroup9' (create it, e.g. addgroup --system, or leave "
+				 "it unset)");
+	config_free(cfg);
+	cfg = load_ok("control_access = { read_only_group = \"root\"; };\n" RELAY);
+	assert_int_equal(config_check_host(cfg, err, sizeof(err)), 0);
+	assert_string_equal(cfg->control_access.read_only_group, "root");
 	config_free(cfg);
 }
 
