@@ -33,14 +33,37 @@ struct view_counter {
 };
 
 #define VIEW_COUNTER(field, head) { #field, head, offsetof(struct relay_counters, field) }
+#define VIEW_DIR(key, d, field, head)                                                        \
+	{ key, head, offsetof(struct relay_counters, dir[d].field) }
+#define VIEW_UP RELAY_DIR_TO_UPSTREAM
+#define VIEW_DOWN RELAY_DIR_TO_CLIENT
 
-/* The four legs of a datagram's trip, then the sessions. The drops go between the two in
- * JSON, and in a table of their own in text. */
+/* The four legs of a datagram's trip, then the events, then the sessions. The drops of each
+ * direction go between the legs and the events in JSON, and in a table of their own in
+ * text, as do the events. The keys are those of the daemon's stats log line. */
 static const struct view_counter view_legs[] = {
-	VIEW_COUNTER(rx_pkts, "CLIENT_IN"),	    VIEW_COUNTER(rx_bytes, "BYTES"),
-	VIEW_COUNTER(tx_pkts, "UPSTREAM_OUT"),	    VIEW_COUNTER(tx_bytes, "BYTES"),
-	VIEW_COUNTER(reply_rx_pkts, "UPSTREAM_IN"), VIEW_COUNTER(reply_rx_bytes, "BYTES"),
-	VIEW_COUNTER(reply_tx_pkts, "CLIENT_OUT"),  VIEW_COUNTER(reply_tx_bytes, "BYTES"),
+	VIEW_DIR("rx_pkts", VIEW_UP, rx_pkts, "CLIENT_IN"),
+	VIEW_DIR("rx_bytes", VIEW_UP, rx_bytes, "BYTES"),
+	VIEW_DIR("tx_pkts", VIEW_UP, tx_pkts, "UPSTREAM_OUT"),
+	VIEW_DIR("tx_bytes", VIEW_UP, tx_bytes, "BYTES"),
+	VIEW_DIR("reply_rx_pkts", VIEW_DOWN, rx_pkts, "UPSTREAM_IN"),
+	VIEW_DIR("reply_rx_bytes", VIEW_DOWN, rx_bytes, "BYTES"),
+	VIEW_DIR("reply_tx_pkts", VIEW_DOWN, tx_pkts, "CLIENT_OUT"),
+	VIEW_DIR("reply_tx_bytes", VIEW_DOWN, tx_bytes, "BYTES"),
+};
+/* Counted, but no datagram is lost (mirror copies are in the identity of the counters). */
+static const struct view_counter view_events[] = {
+	VIEW_DIR("mirror_extra_copies", VIEW_UP, extra_copies, "MIRROR_EXTRA_COPIES"),
+	VIEW_COUNTER(upstream_unreachable_notices, "UNREACHABLE_NOTICES"),
+	VIEW_COUNTER(buffer_ring_empty, "BUFFER_RING_EMPTY"),
+};
+/* The drops of each direction: a JSON object each, a row each in the text table. */
+static const struct {
+	enum relay_dir dir;
+	const char *key; /* JSON */
+} view_drops[] = {
+	{ RELAY_DIR_TO_UPSTREAM, "drops" },
+	{ RELAY_DIR_TO_CLIENT, "reply_drops" },
 };
 static const struct view_counter view_sessions[] = {
 	VIEW_COUNTER(sessions_active, "SESSIONS"),
@@ -97,13 +120,18 @@ static void view_counter_members(struct emit_json *j, const struct view_counter 
 
 static void view_counters_json(struct emit_json *j, const struct relay_counters *c)
 {
+	size_t i;
 	int d;
 
 	view_counter_members(j, view_legs, VIEW_N(view_legs), c);
-	emit_json_object(j, "drops");
-	for (d = 0; d < DROP__MAX; d++)
-		emit_json_uint(j, drop_reason_name((enum drop_reason)d), c->drops[d]);
-	emit_json_close(j);
+	for (i = 0; i < VIEW_N(view_drops); i++) {
+		emit_json_object(j, view_drops[i].key);
+		for (d = 0; d < DROP__MAX; d++)
+			emit_json_uint(j, drop_reason_name((enum drop_reason)d),
+				       c->dir[view_drops[i].dir].drops[d]);
+		emit_json_close(j);
+	}
+	view_counter_members(j, view_events, VIEW_N(view_events), c);
 	view_counter_members(j, view_sessions, VIEW_N(view_sessions), c);
 }
 
@@ -316,65 +344,94 @@ int control_view_status(const struct snapshot *s, bool json, FILE *out)
 
 /* ---------------------------------------------------------------- stats */
 
-/* One row of each table: relay, worker ("all" for the total), the counters. */
-static void stats_rows(struct emit_table *traffic, struct emit_table *drops, const char *relay,
-		       const char *worker, const struct relay_counters *c)
+/* The stats tables: traffic, drops (a row per direction) and events. */
+struct stats_tables {
+	struct emit_table traffic, drops, events;
+};
+
+/* The rows of relay, worker ("all" for the total) in each table. */
+static void stats_rows(struct stats_tables *t, const char *relay, const char *worker,
+		       const struct relay_counters *c)
 {
+	size_t i;
 	int d;
 
-	emit_table_cell(traffic, "%s", relay);
-	emit_table_cell(traffic, "%s", worker);
-	view_counter_cells(traffic, view_legs, VIEW_N(view_legs), c);
-	view_counter_cells(traffic, view_sessions, VIEW_N(view_sessions), c);
-	emit_table_cell(drops, "%s", relay);
-	emit_table_cell(drops, "%s", worker);
-	for (d = 0; d < DROP__MAX; d++)
-		emit_table_cell(drops, "%" PRIu64, c->drops[d]);
+	emit_table_cell(&t->traffic, "%s", relay);
+	emit_table_cell(&t->traffic, "%s", worker);
+	view_counter_cells(&t->traffic, view_legs, VIEW_N(view_legs), c);
+	view_counter_cells(&t->traffic, view_sessions, VIEW_N(view_sessions), c);
+	for (i = 0; i < VIEW_N(view_drops); i++) {
+		emit_table_cell(&t->drops, "%s", relay);
+		emit_table_cell(&t->drops, "%s", worker);
+		emit_table_cell(&t->drops, "%s", relay_dir_name(view_drops[i].dir));
+		for (d = 0; d < DROP__MAX; d++)
+			emit_table_cell(&t->drops, "%" PRIu64, c->dir[view_drops[i].dir].drops[d]);
+	}
+	emit_table_cell(&t->events, "%s", relay);
+	emit_table_cell(&t->events, "%s", worker);
+	view_counter_cells(&t->events, view_events, VIEW_N(view_events), c);
+}
+
+/* A header cell in capitals. */
+static void stats_head(struct emit_table *t, const char *name)
+{
+	char head[40];
+	size_t k;
+
+	snprintf(head, sizeof(head), "%s", name);
+	for (k = 0; head[k]; k++)
+		head[k] = (char)toupper((unsigned char)head[k]);
+	emit_table_cell(t, "%s", head);
 }
 
 static int stats_table(const struct snapshot *s, FILE *out)
 {
-	struct emit_table traffic, drops;
+	struct stats_tables t;
 	struct relay_counters total;
-	char id[16], head[40];
+	char id[16];
 	uint32_t r, w;
-	size_t i, k;
+	size_t i;
 	int ret, d;
 
-	/* Every column but RELAY and WORKER is a number. */
-	emit_table_init(&traffic, 2 + VIEW_N(view_legs) + VIEW_N(view_sessions), ~0x3u, NULL);
-	emit_table_init(&drops, 2 + DROP__MAX, ~0x3u, NULL);
-	emit_table_cell(&traffic, "RELAY");
-	emit_table_cell(&traffic, "WORKER");
+	/* Every column but RELAY, WORKER (and DIRECTION) is a number. */
+	emit_table_init(&t.traffic, 2 + VIEW_N(view_legs) + VIEW_N(view_sessions), ~0x3u, NULL);
+	emit_table_init(&t.drops, 3 + DROP__MAX, ~0x7u, NULL);
+	emit_table_init(&t.events, 2 + VIEW_N(view_events), ~0x3u, NULL);
+	emit_table_cell(&t.traffic, "RELAY");
+	emit_table_cell(&t.traffic, "WORKER");
 	for (i = 0; i < VIEW_N(view_legs); i++)
-		emit_table_cell(&traffic, "%s", view_legs[i].head);
+		emit_table_cell(&t.traffic, "%s", view_legs[i].head);
 	for (i = 0; i < VIEW_N(view_sessions); i++)
-		emit_table_cell(&traffic, "%s", view_sessions[i].head);
-	emit_table_cell(&drops, "RELAY");
-	emit_table_cell(&drops, "WORKER");
-	for (d = 0; d < DROP__MAX; d++) {
-		snprintf(head, sizeof(head), "%s", drop_reason_name((enum drop_reason)d));
-		for (k = 0; head[k]; k++)
-			head[k] = (char)toupper((unsigned char)head[k]);
-		emit_table_cell(&drops, "%s", head);
-	}
+		emit_table_cell(&t.traffic, "%s", view_sessions[i].head);
+	emit_table_cell(&t.drops, "RELAY");
+	emit_table_cell(&t.drops, "WORKER");
+	emit_table_cell(&t.drops, "DIRECTION");
+	for (d = 0; d < DROP__MAX; d++)
+		stats_head(&t.drops, drop_reason_name((enum drop_reason)d));
+	emit_table_cell(&t.events, "RELAY");
+	emit_table_cell(&t.events, "WORKER");
+	for (i = 0; i < VIEW_N(view_events); i++)
+		emit_table_cell(&t.events, "%s", view_events[i].head);
 	for (r = 0; r < s->n_relays; r++) {
 		for (w = 0; w < s->n_workers; w++) {
 			snprintf(id, sizeof(id), "%u", s->workers[w].id);
-			stats_rows(&traffic, &drops, s->relay_names[r], id,
-				   &s->workers[w].relays[r]);
+			stats_rows(&t, s->relay_names[r], id, &s->workers[w].relays[r]);
 		}
 		view_relay_total(s, r, &total);
-		stats_rows(&traffic, &drops, s->relay_names[r], "all", &total);
+		stats_rows(&t, s->relay_names[r], "all", &total);
 	}
 	fputs("traffic\n", out);
-	ret = emit_table_print(&traffic, out);
-	fputs("\ndrops\n", out);
-	if (ret) {
-		emit_table_fini(&drops);
-		return ret;
+	ret = emit_table_print(&t.traffic, out);
+	if (!ret) {
+		fputs("\ndrops\n", out);
+		ret = emit_table_print(&t.drops, out);
 	}
-	ret = emit_table_print(&drops, out);
+	if (!ret) {
+		fputs("\nevents\n", out);
+		ret = emit_table_print(&t.events, out);
+	}
+	emit_table_fini(&t.drops);
+	emit_table_fini(&t.events);
 	if (ret || !s->filter_counters)
 		return ret;
 	fputs("\nfilter\n", out);

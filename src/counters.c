@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "counters.h"
 
-void relay_counters_add(struct relay_counters *sum, const struct relay_counters *c)
+void relay_dir_counters_add(struct relay_dir_counters *sum, const struct relay_dir_counters *c)
 {
 	int d;
 
@@ -9,16 +9,33 @@ void relay_counters_add(struct relay_counters *sum, const struct relay_counters 
 	sum->rx_bytes += counter_get(&c->rx_bytes);
 	sum->tx_pkts += counter_get(&c->tx_pkts);
 	sum->tx_bytes += counter_get(&c->tx_bytes);
-	sum->reply_rx_pkts += counter_get(&c->reply_rx_pkts);
-	sum->reply_rx_bytes += counter_get(&c->reply_rx_bytes);
-	sum->reply_tx_pkts += counter_get(&c->reply_tx_pkts);
-	sum->reply_tx_bytes += counter_get(&c->reply_tx_bytes);
+	sum->extra_copies += counter_get(&c->extra_copies);
 	for (d = 0; d < DROP__MAX; d++)
 		sum->drops[d] += counter_get(&c->drops[d]);
+}
+
+void relay_counters_add(struct relay_counters *sum, const struct relay_counters *c)
+{
+	int d;
+
+	for (d = 0; d < RELAY_DIR__MAX; d++)
+		relay_dir_counters_add(&sum->dir[d], &c->dir[d]);
+	sum->upstream_unreachable_notices += counter_get(&c->upstream_unreachable_notices);
+	sum->buffer_ring_empty += counter_get(&c->buffer_ring_empty);
 	sum->sessions_created += counter_get(&c->sessions_created);
 	sum->sessions_expired += counter_get(&c->sessions_expired);
 	sum->sessions_evicted += counter_get(&c->sessions_evicted);
 	sum->sessions_active += counter_get(&c->sessions_active);
+}
+
+uint64_t relay_dir_drops(const struct relay_dir_counters *c)
+{
+	uint64_t n = 0;
+	int d;
+
+	for (d = 0; d < DROP__MAX; d++)
+		n += c->drops[d];
+	return n;
 }
 
 const char *drop_reason_name(enum drop_reason r)
@@ -26,12 +43,21 @@ const char *drop_reason_name(enum drop_reason r)
 	static const char *const names[DROP__MAX] = {
 		[DROP_TRUNCATED] = "truncated",
 		[DROP_SESSION_FULL] = "session_table_full",
-		[DROP_NO_BUFFER] = "buffer_ring_empty",
 		[DROP_SEND_ERROR] = "send_error",
 		[DROP_UNREACHABLE] = "upstream_unreachable",
 		[DROP_SOCKET_OVERFLOW] = "socket_receive_overflow",
 		[DROP_SOCKET_ERROR] = "session_socket_error",
+		[DROP_SESSION_CLOSED] = "session_closed",
 		[DROP_SOURCE_LIMIT] = "source_session_limit",
 	};
 	return (unsigned)r < DROP__MAX ? names[r] : "unknown";
+}
+
+const char *relay_dir_name(enum relay_dir d)
+{
+	static const char *const names[RELAY_DIR__MAX] = {
+		[RELAY_DIR_TO_UPSTREAM] = "to_upstream",
+		[RELAY_DIR_TO_CLIENT] = "to_client",
+	};
+	return (unsigned)d < RELAY_DIR__MAX ? names[d] : "unknown";
 }

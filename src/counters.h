@@ -1,7 +1,22 @@
 /* SPDX-License-Identifier: MIT */
 /* Per-worker, per-relay counters. Each struct has exactly one writer (its worker thread) and
  * sits on its own cache lines; readers (stats, metrics) load fields with relaxed atomics and
- * sum over workers. COUNTER_ADD compiles to a plain add: no lock, no atomic RMW. */
+ * sum over workers. COUNTER_ADD compiles to a plain add: no lock, no atomic RMW.
+ *
+ * The counters reconcile. Each direction of a relay's traffic (client -> upstream, upstream ->
+ * client) has its own struct relay_dir_counters, and for each of them
+ *
+ *	rx_pkts + extra_copies = tx_pkts + sum(drops[])
+ *
+ * holds whenever no datagram is in flight inside the relay (a send queued, not completed).
+ * rx_pkts counts every datagram that reached one of the relay's sockets: read, or dropped by
+ * the kernel at its full receive queue (DROP_SOCKET_OVERFLOW); extra_copies counts the copies
+ * beyond the first that mirror fan-out made (members - 1 per datagram), so a mirror's tx_pkts
+ * and drops count copies. Each lost datagram (or copy) is counted once, by reason, where it
+ * is lost. What loses no datagram is an event, outside the identity: an ICMP unreachable
+ * notice for a datagram already sent, a buffer ring that ran dry. A later data path (a BPF
+ * fast path relaying established sessions) adds its per-direction packets, bytes and drops
+ * with relay_dir_counters_add, and the identity stays the same. */
 #ifndef RINGRELAY_COUNTERS_H
 #define RINGRELAY_COUNTERS_H
 
@@ -10,23 +25,39 @@
 #include <string.h>
 
 enum drop_reason {
-	DROP_TRUNCATED,	      /* datagram larger than a receive buffer */
+	DROP_TRUNCATED,	      /* larger than a receive buffer (or its name did not fit) */
 	DROP_SESSION_FULL,    /* new flow while the session table is full */
-	DROP_NO_BUFFER,	      /* buffer ring empty (ENOBUFS): the kernel queued or dropped */
-	DROP_SEND_ERROR,      /* sendmsg failed (full socket, ENOBUFS, ...) */
-	DROP_UNREACHABLE,     /* upstream answered ICMP unreachable (ECONNREFUSED) */
-	DROP_SOCKET_OVERFLOW, /* receive queue overflow reported by SO_RXQ_OVFL */
+	DROP_SEND_ERROR,      /* the send failed (full socket, ENOBUFS, EBADF, ...) */
+	DROP_UNREACHABLE,     /* the send failed with ECONNREFUSED: a pending ICMP unreachable */
+	DROP_SOCKET_OVERFLOW, /* the kernel dropped it at a full listener queue (SO_RXQ_OVFL) */
 	DROP_SOCKET_ERROR,    /* creating a session socket failed */
+	DROP_SESSION_CLOSED,  /* a reply read as its session was closing (expiry, reload) */
 	DROP_SOURCE_LIMIT,    /* new flow from an address at its max_sessions_per_source */
 	DROP__MAX
 };
 
-struct relay_counters {
-	uint64_t rx_pkts, rx_bytes;		/* client -> listener */
-	uint64_t tx_pkts, tx_bytes;		/* relay -> upstream */
-	uint64_t reply_rx_pkts, reply_rx_bytes; /* upstream -> relay */
-	uint64_t reply_tx_pkts, reply_tx_bytes; /* relay -> client */
+/* Which way a datagram goes. */
+enum relay_dir {
+	RELAY_DIR_TO_UPSTREAM, /* client -> listener -> upstream */
+	RELAY_DIR_TO_CLIENT,   /* upstream -> session socket -> client (replies) */
+	RELAY_DIR__MAX
+};
+
+/* One direction of a relay's traffic; see the identity above. */
+struct relay_dir_counters {
+	uint64_t rx_pkts, rx_bytes; /* reached the relay (bytes: those read) */
+	uint64_t tx_pkts, tx_bytes; /* sent on */
+	uint64_t extra_copies;	    /* fan-out copies beyond the first (mirror mode) */
 	uint64_t drops[DROP__MAX];
+};
+
+_Static_assert(sizeof(struct relay_dir_counters) == (5 + DROP__MAX) * sizeof(uint64_t),
+	       "a new relay_dir_counters field must be summed in relay_dir_counters_add()");
+
+struct relay_counters {
+	struct relay_dir_counters dir[RELAY_DIR__MAX];
+	uint64_t upstream_unreachable_notices; /* ICMP unreachable reported on a session: no loss */
+	uint64_t buffer_ring_empty;   /* ENOBUFS events: the datagrams wait in the socket */
 	uint64_t sessions_created;
 	uint64_t sessions_expired;
 	uint64_t sessions_evicted; /* ended for a new client (session_full = "evict") */
@@ -36,7 +67,7 @@ struct relay_counters {
 /* relay_counters_add names every field: one added above (before sessions_active) must be
  * added there too, and this check says so. */
 _Static_assert(offsetof(struct relay_counters, sessions_active) + sizeof(uint64_t) ==
-		       (12 + DROP__MAX) * sizeof(uint64_t),
+		       RELAY_DIR__MAX * sizeof(struct relay_dir_counters) + 6 * sizeof(uint64_t),
 	       "a new relay_counters field must be summed in relay_counters_add()");
 
 struct worker_counters {
@@ -71,11 +102,36 @@ static inline uint64_t relay_counters_at(const struct relay_counters *c, size_t 
 	return v;
 }
 
+/* Counts n datagrams (segments) of len bytes in all that reached the relay going way d.
+ * n covers a GRO super-datagram's segments. */
+static inline void relay_count_rx(struct relay_counters *c, enum relay_dir d, uint64_t n,
+				  uint64_t len)
+{
+	counter_add(&c->dir[d].rx_pkts, n);
+	counter_add(&c->dir[d].rx_bytes, len);
+}
+
+/* Counts n datagrams lost going way d, for reason r. */
+static inline void relay_count_drop(struct relay_counters *c, enum relay_dir d,
+				    enum drop_reason r, uint64_t n)
+{
+	counter_add(&c->dir[d].drops[r], n);
+}
+
+/* Adds each counter of c to the same counter of sum; c may be live (loaded once each with
+ * counter_get). For the parts of a relay's traffic that another data path handled. */
+void relay_dir_counters_add(struct relay_dir_counters *sum, const struct relay_dir_counters *c);
+
 /* Adds each counter of c to the same counter of sum. c may be a live worker's: every field is
  * loaded once with counter_get. sum is the caller's own (a copy or a total). The padding
  * after the fields is never read or written. */
 void relay_counters_add(struct relay_counters *sum, const struct relay_counters *c);
 
+/* sum(drops[]) of one direction. */
+uint64_t relay_dir_drops(const struct relay_dir_counters *c);
+
 const char *drop_reason_name(enum drop_reason r);
+/* "to_upstream", "to_client". */
+const char *relay_dir_name(enum relay_dir d);
 
 #endif

@@ -155,37 +155,53 @@ static int load_config(const char *path, struct config **out, struct plan *plan,
 	return ret;
 }
 
+/* " PREFIXdrop_REASON=N" for every reason of one direction, appended at buf + *n. */
+static void format_drops(char *buf, size_t len, size_t *n, const char *prefix,
+			 const struct relay_dir_counters *dc)
+{
+	int d;
+
+	for (d = 0; d < DROP__MAX && *n < len; d++)
+		*n += (size_t)snprintf(buf + *n, len - *n, " %sdrop_%s=%llu", prefix,
+				       drop_reason_name((enum drop_reason)d),
+				       (unsigned long long)dc->drops[d]);
+}
+
 static void print_stats(const struct runtime *rt)
 {
+	const struct relay_dir_counters *up, *down;
 	struct relay_counters c;
-	char drops[512];
+	char drops[1024];
 	size_t n;
 	uint32_t r;
-	int d;
 
 	for (r = 0; r < rt->cfg->n_relays; r++) {
 		struct log_field relay = {"RELAY", rt->cfg->relays[r].name, false};
 
 		runtime_sum(rt, r, &c);
+		up = &c.dir[RELAY_DIR_TO_UPSTREAM];
+		down = &c.dir[RELAY_DIR_TO_CLIENT];
 		n = 0;
-		for (d = 0; d < DROP__MAX; d++)
-			n += (size_t)snprintf(drops + n, sizeof(drops) - n, " drop_%s=%llu",
-					      drop_reason_name((enum drop_reason)d),
-					      (unsigned long long)c.drops[d]);
-		log_fields(
-		    LOG_LVL_INFO, &relay, 1,
-		    "stats relay=%s rx_pkts=%llu rx_bytes=%llu tx_pkts=%llu tx_bytes=%llu "
-		    "reply_rx_pkts=%llu reply_rx_bytes=%llu reply_tx_pkts=%llu "
-		    "reply_tx_bytes=%llu%s sessions_active=%llu sessions_created=%llu "
-		    "sessions_expired=%llu sessions_evicted=%llu",
-		    rt->cfg->relays[r].name, (unsigned long long)c.rx_pkts,
-		    (unsigned long long)c.rx_bytes, (unsigned long long)c.tx_pkts,
-		    (unsigned long long)c.tx_bytes, (unsigned long long)c.reply_rx_pkts,
-		    (unsigned long long)c.reply_rx_bytes, (unsigned long long)c.reply_tx_pkts,
-		    (unsigned long long)c.reply_tx_bytes, drops,
-		    (unsigned long long)c.sessions_active, (unsigned long long)c.sessions_created,
-		    (unsigned long long)c.sessions_expired,
-		    (unsigned long long)c.sessions_evicted);
+		format_drops(drops, sizeof(drops), &n, "", up);
+		format_drops(drops, sizeof(drops), &n, "reply_", down);
+		log_fields(LOG_LVL_INFO, &relay, 1,
+			   "stats relay=%s rx_pkts=%llu rx_bytes=%llu tx_pkts=%llu tx_bytes=%llu "
+			   "mirror_extra_copies=%llu reply_rx_pkts=%llu reply_rx_bytes=%llu "
+			   "reply_tx_pkts=%llu reply_tx_bytes=%llu%s "
+			   "upstream_unreachable_notices=%llu buffer_ring_empty=%llu "
+			   "sessions_active=%llu sessions_created=%llu sessions_expired=%llu "
+			   "sessions_evicted=%llu",
+			   rt->cfg->relays[r].name, (unsigned long long)up->rx_pkts,
+			   (unsigned long long)up->rx_bytes, (unsigned long long)up->tx_pkts,
+			   (unsigned long long)up->tx_bytes, (unsigned long long)up->extra_copies,
+			   (unsigned long long)down->rx_pkts, (unsigned long long)down->rx_bytes,
+			   (unsigned long long)down->tx_pkts, (unsigned long long)down->tx_bytes,
+			   drops, (unsigned long long)c.upstream_unreachable_notices,
+			   (unsigned long long)c.buffer_ring_empty,
+			   (unsigned long long)c.sessions_active,
+			   (unsigned long long)c.sessions_created,
+			   (unsigned long long)c.sessions_expired,
+			   (unsigned long long)c.sessions_evicted);
 	}
 }
 
@@ -227,8 +243,8 @@ static void status_update(struct app *a, uint64_t *last_rx, double *last_t)
 	pthread_mutex_lock(&a->lock);
 	for (r = 0; r < a->rt.cfg->n_relays; r++) {
 		runtime_sum(&a->rt, r, &c);
-		rx += c.rx_pkts + c.reply_rx_pkts;
-		tx += c.tx_pkts + c.reply_tx_pkts;
+		rx += c.dir[RELAY_DIR_TO_UPSTREAM].rx_pkts + c.dir[RELAY_DIR_TO_CLIENT].rx_pkts;
+		tx += c.dir[RELAY_DIR_TO_UPSTREAM].tx_pkts + c.dir[RELAY_DIR_TO_CLIENT].tx_pkts;
 	}
 	pthread_mutex_unlock(&a->lock);
 	if (now > *last_t && *last_t > 0)
@@ -475,8 +491,14 @@ int main(int argc, char **argv)
 		config_free(cfg);
 		goto out_close;
 	}
-	if (runtime_prepare(&a.rt, cfg, &plan, &a.caps, err, sizeof(err)) ||
-	    pidfile_write(a.rt.cfg, err, sizeof(err))) {
+	if (runtime_prepare(&a.rt, cfg, &plan, &a.caps, err, sizeof(err))) {
+		log_err("%s", err);
+		goto out_fini;
+	}
+	/* The watchdog pings at half its interval when every heartbeat moved: idle workers
+	 * beat four times per interval, so each check sees at least one beat. */
+	runtime_set_heartbeat(&a.rt, service_watchdog_usec() * 1000 / 4);
+	if (pidfile_write(a.rt.cfg, err, sizeof(err))) {
 		log_err("%s", err);
 		goto out_fini;
 	}

@@ -73,15 +73,17 @@ struct metrics_leg {
 	size_t pkts, bytes; /* offsets in struct relay_counters */
 };
 
+#define METRICS_DIR(d, field) offsetof(struct relay_counters, dir[d].field)
+
 static const struct metrics_leg metrics_legs[] = {
-	{ "client_in", offsetof(struct relay_counters, rx_pkts),
-	  offsetof(struct relay_counters, rx_bytes) },
-	{ "upstream_out", offsetof(struct relay_counters, tx_pkts),
-	  offsetof(struct relay_counters, tx_bytes) },
-	{ "upstream_in", offsetof(struct relay_counters, reply_rx_pkts),
-	  offsetof(struct relay_counters, reply_rx_bytes) },
-	{ "client_out", offsetof(struct relay_counters, reply_tx_pkts),
-	  offsetof(struct relay_counters, reply_tx_bytes) },
+	{ "client_in", METRICS_DIR(RELAY_DIR_TO_UPSTREAM, rx_pkts),
+	  METRICS_DIR(RELAY_DIR_TO_UPSTREAM, rx_bytes) },
+	{ "upstream_out", METRICS_DIR(RELAY_DIR_TO_UPSTREAM, tx_pkts),
+	  METRICS_DIR(RELAY_DIR_TO_UPSTREAM, tx_bytes) },
+	{ "upstream_in", METRICS_DIR(RELAY_DIR_TO_CLIENT, rx_pkts),
+	  METRICS_DIR(RELAY_DIR_TO_CLIENT, rx_bytes) },
+	{ "client_out", METRICS_DIR(RELAY_DIR_TO_CLIENT, tx_pkts),
+	  METRICS_DIR(RELAY_DIR_TO_CLIENT, tx_bytes) },
 };
 
 static void legs(FILE *out, const struct snapshot *s, const char *name, bool bytes)
@@ -101,6 +103,15 @@ static void legs(FILE *out, const struct snapshot *s, const char *name, bool byt
 			}
 }
 
+/* The ringrelay_dropped_total series of relay r, worker w, direction dir, reason d. */
+static void dropped(FILE *out, const struct snapshot *s, uint32_t r, uint32_t w, int dir, int d)
+{
+	series_rw(out, "ringrelay_dropped_total", s->relay_names[r], s->workers[w].id);
+	fprintf(out, ",direction=\"%s\",reason=\"%s\"} %" PRIu64 "\n",
+		relay_dir_name((enum relay_dir)dir), drop_reason_name((enum drop_reason)d),
+		s->workers[w].relays[r].dir[dir].drops[d]);
+}
+
 /* One series per relay and worker of the field at off. */
 static void per_relay_worker(FILE *out, const struct snapshot *s, const char *name, size_t off)
 {
@@ -117,7 +128,7 @@ static void per_relay_worker(FILE *out, const struct snapshot *s, const char *na
 int metrics_format(const struct snapshot *s, FILE *out)
 {
 	uint32_t r, w;
-	int d;
+	int d, dir;
 
 	family(out, "ringrelay_build_info", "gauge", "Always 1; the version label says which build.");
 	fputs("ringrelay_build_info{version=\"", out);
@@ -157,16 +168,28 @@ int metrics_format(const struct snapshot *s, FILE *out)
 	legs(out, s, "ringrelay_bytes_total", true);
 
 	family(out, "ringrelay_dropped_total", "counter",
-	       "Datagrams the relay dropped, by reason.");
+	       "Datagrams the relay dropped, by direction (to_upstream, to_client) and reason.");
 	for (r = 0; r < s->n_relays; r++)
 		for (w = 0; w < s->n_workers; w++)
-			for (d = 0; d < DROP__MAX; d++) {
-				series_rw(out, "ringrelay_dropped_total", s->relay_names[r],
-					  s->workers[w].id);
-				fprintf(out, ",reason=\"%s\"} %" PRIu64 "\n",
-					drop_reason_name((enum drop_reason)d),
-					s->workers[w].relays[r].drops[d]);
-			}
+			for (dir = 0; dir < RELAY_DIR__MAX; dir++)
+				for (d = 0; d < DROP__MAX; d++)
+					dropped(out, s, r, w, dir, d);
+
+	family(out, "ringrelay_mirror_extra_copies_total", "counter",
+	       "Copies beyond the first that mirror fan-out made (members - 1 per datagram); "
+	       "each is counted as sent or dropped.");
+	per_relay_worker(out, s, "ringrelay_mirror_extra_copies_total",
+			 METRICS_DIR(RELAY_DIR_TO_UPSTREAM, extra_copies));
+	family(out, "ringrelay_upstream_unreachable_notices_total", "counter",
+	       "ICMP unreachable errors an upstream returned for datagrams already sent "
+	       "(not a drop).");
+	per_relay_worker(out, s, "ringrelay_upstream_unreachable_notices_total",
+			 offsetof(struct relay_counters, upstream_unreachable_notices));
+	family(out, "ringrelay_buffer_ring_empty_total", "counter",
+	       "Times the io_uring buffer ring ran dry (ENOBUFS); datagrams waited in the socket "
+	       "(not a drop).");
+	per_relay_worker(out, s, "ringrelay_buffer_ring_empty_total",
+			 offsetof(struct relay_counters, buffer_ring_empty));
 
 	family(out, "ringrelay_sessions_active", "gauge", "Forward sessions currently open.");
 	per_relay_worker(out, s, "ringrelay_sessions_active",

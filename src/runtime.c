@@ -317,7 +317,16 @@ int runtime_prepare(struct runtime *rt, struct config *cfg, const struct plan *p
 	return check_port_owners(NULL, cfg, err, errlen);
 }
 
-int runtime_start(struct runtime *rt, char *err, size_t errlen)
+void runtime_set_heartbeat(struct runtime *rt, uint64_t ns)
+{
+	uint32_t i;
+
+	rt->heartbeat_ns = ns;
+	for (i = 0; rt->workers && i < rt->plan.n_workers; i++)
+		rt->workers[i].heartbeat_ns = ns;
+}
+
+static int start_workers(struct runtime *rt, char *err, size_t errlen)
 {
 	struct worker_cmd *first;
 	uint32_t i;
@@ -364,6 +373,57 @@ int runtime_start(struct runtime *rt, char *err, size_t errlen)
 out:
 	free(first);
 	return ret;
+}
+
+/* True when a worker of a failed start could not make its io_uring rings for want of
+ * memory: almost always RLIMIT_MEMLOCK, which the mmsg backend does not need. */
+static bool ring_nomem(const struct runtime *rt)
+{
+	uint32_t i;
+
+	for (i = 0; i < rt->plan.n_workers; i++)
+		if (rt->workers[i].ring_nomem)
+			return true;
+	return false;
+}
+
+/* Makes every (stopped) worker anew to run on ops. */
+static int rebuild_workers(struct runtime *rt, const struct worker_ops *ops, char *err,
+			   size_t errlen)
+{
+	uint32_t i;
+	int ret;
+
+	for (i = 0; i < rt->plan.n_workers; i++)
+		worker_fini(&rt->workers[i]);
+	rt->sync.reported = 0;
+	for (i = 0; i < rt->plan.n_workers; i++) {
+		ret = worker_init(&rt->workers[i], i, &rt->plan, rt->caps, ops, &rt->sync);
+		if (ret) {
+			snprintf(err, errlen, "worker %u: %s", i, strerror(-ret));
+			return ret;
+		}
+		rt->workers[i].heartbeat_ns = rt->heartbeat_ns;
+	}
+	return 0;
+}
+
+int runtime_start(struct runtime *rt, char *err, size_t errlen)
+{
+	int ret = start_workers(rt, err, errlen);
+
+	if (!ret || rt->backend != IO_BACKEND_IO_URING || rt->cfg->io_backend != IO_BACKEND_AUTO ||
+	    !ring_nomem(rt))
+		return ret;
+	/* The probe's small ring fit under RLIMIT_MEMLOCK, the workers' rings did not. */
+	log_warn("%s; io_backend = \"auto\": using the mmsg backend (epoll + recvmmsg/sendmmsg) "
+		 "instead",
+		 err);
+	ret = rebuild_workers(rt, &worker_mmsg_ops, err, errlen);
+	if (ret)
+		return ret;
+	rt->backend = IO_BACKEND_MMSG;
+	return start_workers(rt, err, errlen);
 }
 
 static bool cfg_listens_on(const struct config *cfg, const struct addr *a)

@@ -30,6 +30,7 @@ struct runtime {
 	struct worker *workers;	    /* plan.n_workers */
 	uint32_t n_started;
 	struct worker_sync sync;
+	uint64_t heartbeat_ns; /* runtime_set_heartbeat's */
 	struct runtime_retired *retired; /* configs a stuck worker may still read */
 	uint32_t wait_ms; /* RUNTIME_WORKER_WAIT_MS (tests shorten it) */
 };
@@ -56,8 +57,13 @@ int runtime_check(const struct runtime *running, struct config *cfg, struct plan
  * set. */
 int runtime_prepare(struct runtime *rt, struct config *cfg, const struct plan *plan,
 		    const struct uring_caps *caps, char *err, size_t errlen);
+/* Idle workers turn their loop (and advance their heartbeat) at least every ns (0: no
+ * need), so a watchdog that checks them every 2 x ns sees progress. Before runtime_start. */
+void runtime_set_heartbeat(struct runtime *rt, uint64_t ns);
 /* Starts every worker and waits until each is listening. On failure nothing keeps running
- * and err says why. */
+ * and err says why. With io_backend = "auto", workers that cannot make their io_uring rings
+ * for want of memory (RLIMIT_MEMLOCK) are started again on the mmsg backend, with a
+ * warning that gives the cause; rt->backend says which runs. */
 int runtime_start(struct runtime *rt, char *err, size_t errlen);
 /* Applies new_cfg, checked by runtime_check(rt, new_cfg, plan), to the running workers
  * (new listen addresses get the port-ownership check of runtime_prepare first)

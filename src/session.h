@@ -28,6 +28,8 @@ struct session {
 	uint32_t gen;		/* bumped on release: stale completions compare it */
 	int fd;			/* upstream socket, owned by the backend; -1 when none */
 	uint32_t tx_batch;	/* backend's open send batch for this session, or SESSION_NONE */
+	uint32_t seg_max;	/* backend's: the longest datagram the upstream path carries
+				 * unfragmented (a UDP GSO segment); 0 until known */
 	enum session_state state;
 	/* For the access log: when it began (ns, as passed to insert) and what it received
 	 * each way, counted by the backends with session_count_up/down. */
@@ -77,9 +79,9 @@ void session_table_fini(struct session_table *t);
 struct session *session_lookup(struct session_table *t, const struct addr *client,
 			       uint32_t listener);
 /* A new ACTIVE session (fd = -1, upstream = 0, local zeroed, tx_batch = SESSION_NONE,
- * started = now, counts zero) at the LRU tail, or NULL when every slot is ACTIVE or CLOSING or
- * the client's address holds max_per_source sessions already. The caller must have checked
- * lookup first. */
+ * started = now, counts zero, seg_max = 0) at the LRU tail, or NULL when every slot is ACTIVE
+ * or CLOSING or the client's address holds max_per_source sessions already. The caller must
+ * have checked lookup first. */
 struct session *session_insert(struct session_table *t, const struct addr *client,
 			       uint32_t listener, uint64_t now);
 /* Marks activity: last_active = now and move to the LRU tail. O(1). */

@@ -90,6 +90,33 @@ int sock_open_upstream(const struct addr *upstream, bool gro)
 	return fd;
 }
 
+int sock_path_payload_max(int fd, const struct addr *peer)
+{
+	bool v6 = addr_family(peer) == AF_INET6;
+	socklen_t len;
+	int mtu, hdr;
+
+	len = sizeof(mtu);
+	if (getsockopt(fd, v6 ? IPPROTO_IPV6 : IPPROTO_IP, v6 ? IPV6_MTU : IP_MTU, &mtu, &len))
+		return -errno;
+	/* No IP options or extension headers: the relay sets none. */
+	hdr = (v6 ? 40 : 20) + 8;
+	return mtu > hdr ? mtu - hdr : -EMSGSIZE;
+}
+
+uint32_t sock_drain_errors(int fd, uint32_t max)
+{
+	uint32_t n = 0;
+	char byte;
+	struct iovec iov = { .iov_base = &byte, .iov_len = sizeof(byte) };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+
+	/* The entry is dequeued whatever fits of it: one byte and no control data will do. */
+	while (n < max && recvmsg(fd, &msg, MSG_ERRQUEUE | MSG_DONTWAIT) >= 0)
+		n++;
+	return n;
+}
+
 /* Whether c carries at least len bytes of data. A receive whose control buffer was too small
  * (MSG_CTRUNC) ends in a cmsg the kernel cut short: its cmsg_len covers only what fit, and
  * what follows its data is whatever the buffer held before. */

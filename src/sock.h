@@ -33,6 +33,17 @@ int sock_open_listener(const struct addr *a, bool gro);
  * the fd or -errno. */
 int sock_open_upstream(const struct addr *upstream, bool gro);
 
+/* The longest UDP payload the path of connected socket fd (of peer's family) carries in one
+ * unfragmented packet: IP_MTU / IPV6_MTU minus the IP and UDP headers. Returns it or
+ * -errno. */
+int sock_path_payload_max(int fd, const struct addr *peer);
+
+/* Empties the error queue of an IP_RECVERR socket (at most max entries): each ICMP error
+ * queues one there and nothing else reads it, so left alone they fill the receive buffer
+ * (their memory counts against it, and replies then drop) and keep the socket readable for
+ * poll (EPOLLERR). Returns the number removed. */
+uint32_t sock_drain_errors(int fd, uint32_t max);
+
 /* Applies one received control message to m. Unknown ones are ignored, and so is one whose
  * cmsg_len is too short for what its level and type carry (cut short by MSG_CTRUNC): its
  * data is never read past cmsg_len. */

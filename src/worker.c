@@ -30,6 +30,10 @@ uint64_t worker_tick_ns(const struct worker *w)
 	uint64_t tick = 1000000000ull;
 	uint32_t i;
 
+	/* The heartbeat advances once per loop; an idle loop turns on this tick. */
+	if (w->heartbeat_ns && w->heartbeat_ns < tick)
+		tick = w->heartbeat_ns;
+
 	for (i = 0; w->cfg && i < w->cfg->n_relays; i++) {
 		uint64_t t = (uint64_t)(w->cfg->relays[i].session_timeout * 1e9 / 4);
 
@@ -163,7 +167,7 @@ static bool evict_one(struct worker *w, uint32_t r)
 }
 
 struct session *worker_session_get(struct worker *w, uint32_t li, const struct addr *client,
-				   const struct sock_rx_meta *meta)
+				   const struct sock_rx_meta *meta, uint32_t n)
 {
 	struct listener *l = &w->listeners[li];
 	struct worker_relay *wr = &w->relays[l->relay];
@@ -177,14 +181,14 @@ struct session *worker_session_get(struct worker *w, uint32_t li, const struct a
 		return s;
 	}
 	if (session_source_full(&wr->sessions, client)) {
-		counter_add(&c->drops[DROP_SOURCE_LIMIT], 1);
+		relay_count_drop(c, RELAY_DIR_TO_UPSTREAM, DROP_SOURCE_LIMIT, n);
 		return NULL;
 	}
 	s = session_insert(&wr->sessions, client, li, w->now);
 	if (!s && wr->conf->session_full == SESSION_FULL_EVICT && evict_one(w, l->relay))
 		s = session_insert(&wr->sessions, client, li, w->now);
 	if (!s) {
-		counter_add(&c->drops[DROP_SESSION_FULL], 1);
+		relay_count_drop(c, RELAY_DIR_TO_UPSTREAM, DROP_SESSION_FULL, n);
 		return NULL;
 	}
 	s->upstream = balancer_pick(wr->balancer, client, &wr->rr_state);
@@ -212,17 +216,22 @@ err_release:
 	s->fd = -1;
 	session_close(&wr->sessions, s);
 	session_release(&wr->sessions, s);
-	counter_add(&c->drops[DROP_SOCKET_ERROR], 1);
+	relay_count_drop(c, RELAY_DIR_TO_UPSTREAM, DROP_SOCKET_ERROR, n);
 	return NULL;
 }
 
 void worker_note_overflow(struct worker *w, struct listener *l, const struct sock_rx_meta *m)
 {
+	struct relay_counters *c = &w->counters[l->relay];
+	uint32_t n;
+
 	if (!m->has_ovfl || m->ovfl == l->ovfl_last)
 		return;
-	/* The kernel's counter is cumulative per socket and wraps at 32 bits. */
-	counter_add(&w->counters[l->relay].drops[DROP_SOCKET_OVERFLOW],
-		    (uint32_t)(m->ovfl - l->ovfl_last));
+	/* The kernel's counter is cumulative per socket and wraps at 32 bits. These datagrams
+	 * reached the relay's socket and were lost there: received, and dropped. */
+	n = (uint32_t)(m->ovfl - l->ovfl_last);
+	relay_count_rx(c, RELAY_DIR_TO_UPSTREAM, n, 0);
+	relay_count_drop(c, RELAY_DIR_TO_UPSTREAM, DROP_SOCKET_OVERFLOW, n);
 	l->ovfl_last = m->ovfl;
 }
 

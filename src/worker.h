@@ -119,6 +119,9 @@ struct worker {
 	int cmd_fd;  /* eventfd: main writes 1 after setting cmd */
 	struct worker_cmd *cmd;
 	uint64_t now; /* monotonic ns, sampled once per loop iteration */
+	uint64_t heartbeat_ns; /* an idle loop turns at least this often (watchdog); 0: no need */
+	bool ring_nomem; /* the io_uring backend failed with ENOMEM making its rings: the runtime
+			  * may fall back to mmsg (RLIMIT_MEMLOCK) */
 	pthread_t thread;
 	enum worker_state state; /* written by the worker under sync->lock */
 	char error[256];

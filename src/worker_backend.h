@@ -36,14 +36,16 @@ void worker_close_all(struct worker *w);
 void worker_report(struct worker *w, enum worker_state state);
 /* Called by backends on a timer tick: expires idle sessions and finishes draining relays. */
 void worker_tick(struct worker *w);
-/* Period of the expiry timer: a quarter of the shortest session timeout, 10 ms .. 1 s. */
+/* Period of the expiry timer: a quarter of the shortest session timeout, at most 1 s and at
+ * most w->heartbeat_ns, at least 10 ms. */
 uint64_t worker_tick_ns(const struct worker *w);
 
 /* The session for a datagram from client on listener li, creating it (and its connected
  * upstream socket, s->fd) when new; the backend's session_opened hook then adopts the fd.
- * Returns NULL and counts the drop when the table is full or a socket cannot be made. */
+ * Returns NULL and counts the n datagrams (GRO segments) it carries as dropped when the
+ * table is full or a socket cannot be made. */
 struct session *worker_session_get(struct worker *w, uint32_t li, const struct addr *client,
-				   const struct sock_rx_meta *meta);
+				   const struct sock_rx_meta *meta, uint32_t n);
 /* Accounts an SO_RXQ_OVFL value seen on listener l. */
 void worker_note_overflow(struct worker *w, struct listener *l, const struct sock_rx_meta *m);
 

@@ -15,6 +15,8 @@
 #include "worker_mmsg.h"
 
 #define MMSG_BATCH 64
+/* ICMP errors taken from a session's error queue at one time. */
+#define MMSG_ERRQUEUE_MAX 256
 /* Batches taken from one socket before the others get a turn. */
 #define MMSG_ROUNDS 4
 
@@ -75,10 +77,12 @@ static int take_batch(struct mmsg_worker *mw, int fd, bool with_meta)
 	return n;
 }
 
-/* Sends tx[0..n) on fd; what cannot be sent now is dropped and counted, as a full socket
- * drops in the io_uring backend. */
-static void flush(struct mmsg_worker *mw, int fd, int n, struct relay_counters *c, bool up)
+/* Sends tx[0..n) on fd, going way d; every datagram is counted as sent or dropped (what
+ * cannot be sent now is dropped, as a full socket drops in the io_uring backend). */
+static void flush(struct mmsg_worker *mw, int fd, int n, struct relay_counters *c,
+		  enum relay_dir d)
 {
+	struct relay_dir_counters *dc = &c->dir[d];
 	int sent = 0, r, i;
 
 	while (sent < n) {
@@ -87,17 +91,17 @@ static void flush(struct mmsg_worker *mw, int fd, int n, struct relay_counters *
 			/* A pending ICMP error fails one datagram; the rest still get their
 			 * chance. Anything else (a full socket) drops what is left. */
 			if (r < 0 && errno == ECONNREFUSED) {
-				counter_add(&c->drops[DROP_UNREACHABLE], mw->tx_segs[sent]);
+				relay_count_drop(c, d, DROP_UNREACHABLE, mw->tx_segs[sent]);
 				sent++;
 				continue;
 			}
 			for (i = sent; i < n; i++)
-				counter_add(&c->drops[DROP_SEND_ERROR], mw->tx_segs[i]);
+				relay_count_drop(c, d, DROP_SEND_ERROR, mw->tx_segs[i]);
 			break;
 		}
 		for (i = sent; i < sent + r; i++) {
-			counter_add(up ? &c->tx_pkts : &c->reply_tx_pkts, mw->tx_segs[i]);
-			counter_add(up ? &c->tx_bytes : &c->reply_tx_bytes, mw->tx[i].msg_len);
+			counter_add(&dc->tx_pkts, mw->tx_segs[i]);
+			counter_add(&dc->tx_bytes, mw->tx[i].msg_len);
 		}
 		sent += r;
 	}
@@ -151,30 +155,39 @@ static void on_listener(struct mmsg_worker *mw, struct udata u)
 			struct addr client;
 			struct cmsghdr *cm;
 
+			uint32_t segs;
+
 			for (cm = CMSG_FIRSTHDR(m); cm; cm = CMSG_NXTHDR(m, cm))
 				sock_rx_cmsg(cm, &meta);
 			worker_note_overflow(w, l, &meta);
-			if (m->msg_flags & MSG_TRUNC) {
-				counter_add(&c->drops[DROP_TRUNCATED], 1);
+			segs = sock_segments(mw->rx[i].msg_len, meta.gso_size);
+			relay_count_rx(c, RELAY_DIR_TO_UPSTREAM, segs, mw->rx[i].msg_len);
+			/* A sender address that did not fit is as cut short as a payload. */
+			if ((m->msg_flags & MSG_TRUNC) ||
+			    addr_from_sockaddr(&client, m->msg_name, m->msg_namelen)) {
+				relay_count_drop(c, RELAY_DIR_TO_UPSTREAM, DROP_TRUNCATED, segs);
 				continue;
 			}
-			if (addr_from_sockaddr(&client, m->msg_name, m->msg_namelen))
-				continue;
-			counter_add(&c->rx_pkts, sock_segments(mw->rx[i].msg_len, meta.gso_size));
-			counter_add(&c->rx_bytes, mw->rx[i].msg_len);
 			if (wr->mode == RELAY_MODE_MIRROR) {
+				/* Each member gets a copy: flush sends these to every one. */
+				if (!wr->n_mirror) {
+					relay_count_drop(c, RELAY_DIR_TO_UPSTREAM, DROP_SEND_ERROR,
+							 segs);
+					continue;
+				}
+				counter_add(&c->dir[RELAY_DIR_TO_UPSTREAM].extra_copies,
+					    (uint64_t)segs * (wr->n_mirror - 1));
 				tx_set(mw, ntx++, mw->rx_iov[i].iov_base, mw->rx[i].msg_len, NULL,
 				       NULL, meta.gso_size);
 				continue;
 			}
-			s = worker_session_get(w, u.idx, &client, &meta);
+			s = worker_session_get(w, u.idx, &client, &meta, segs);
 			if (!s)
 				continue;
-			session_count_up(s, sock_segments(mw->rx[i].msg_len, meta.gso_size),
-					 mw->rx[i].msg_len);
+			session_count_up(s, segs, mw->rx[i].msg_len);
 			/* Consecutive datagrams of one session leave in one sendmmsg. */
 			if (cur && s != cur) {
-				flush(mw, cur->fd, ntx, c, true);
+				flush(mw, cur->fd, ntx, c, RELAY_DIR_TO_UPSTREAM);
 				ntx = 0;
 			}
 			cur = s;
@@ -183,16 +196,17 @@ static void on_listener(struct mmsg_worker *mw, struct udata u)
 		}
 		if (wr->mode == RELAY_MODE_MIRROR) {
 			for (j = 0; ntx && j < wr->n_mirror; j++)
-				flush(mw, wr->mirror_fd[j], ntx, c, true);
+				flush(mw, wr->mirror_fd[j], ntx, c, RELAY_DIR_TO_UPSTREAM);
 		} else if (cur && ntx) {
-			flush(mw, cur->fd, ntx, c, true);
+			flush(mw, cur->fd, ntx, c, RELAY_DIR_TO_UPSTREAM);
 		}
 		if (n < MMSG_BATCH)
 			return;
 	}
 }
 
-static void on_session(struct mmsg_worker *mw, struct udata u)
+/* Relays what session u's socket holds, back to its client. */
+static void session_rx(struct mmsg_worker *mw, struct udata u)
 {
 	struct worker *w = mw->w;
 	struct worker_relay *wr = &w->relays[u.relay];
@@ -207,10 +221,10 @@ static void on_session(struct mmsg_worker *mw, struct udata u)
 	for (round = 0; round < MMSG_ROUNDS; round++) {
 		n = take_batch(mw, s->fd, false);
 		if (n < 0) {
-			/* ICMP port unreachable from the upstream: count it, keep the session. */
-			counter_add(&c->drops[n == -ECONNREFUSED ? DROP_UNREACHABLE
-								 : DROP_SEND_ERROR],
-				    1);
+			/* ICMP port unreachable from the upstream, for a datagram already sent:
+			 * a notice, not a loss; keep the session. */
+			if (n == -ECONNREFUSED)
+				counter_add(&c->upstream_unreachable_notices, 1);
 			continue;
 		}
 		if (n == 0)
@@ -220,28 +234,39 @@ static void on_session(struct mmsg_worker *mw, struct udata u)
 			struct msghdr *m = &mw->rx[i].msg_hdr;
 			struct sock_rx_meta meta = { 0 };
 			struct cmsghdr *cm;
+			uint32_t segs;
 
-			if (m->msg_flags & MSG_TRUNC) {
-				counter_add(&c->drops[DROP_TRUNCATED], 1);
-				continue;
-			}
 			for (cm = CMSG_FIRSTHDR(m); cm; cm = CMSG_NXTHDR(m, cm))
 				sock_rx_cmsg(cm, &meta);
-			counter_add(&c->reply_rx_pkts,
-				    sock_segments(mw->rx[i].msg_len, meta.gso_size));
-			counter_add(&c->reply_rx_bytes, mw->rx[i].msg_len);
-			session_count_down(s, sock_segments(mw->rx[i].msg_len, meta.gso_size),
-					   mw->rx[i].msg_len);
+			segs = sock_segments(mw->rx[i].msg_len, meta.gso_size);
+			relay_count_rx(c, RELAY_DIR_TO_CLIENT, segs, mw->rx[i].msg_len);
+			session_count_down(s, segs, mw->rx[i].msg_len);
+			if (m->msg_flags & MSG_TRUNC) {
+				relay_count_drop(c, RELAY_DIR_TO_CLIENT, DROP_TRUNCATED, segs);
+				continue;
+			}
 			/* Back to the client from the address it sent to. */
 			tx_set(mw, ntx++, mw->rx_iov[i].iov_base, mw->rx[i].msg_len, &s->client,
 			       l->wildcard ? &s->local : NULL, meta.gso_size);
 		}
 		session_touch(&wr->sessions, s, w->now);
 		if (ntx)
-			flush(mw, l->fd, ntx, c, false);
+			flush(mw, l->fd, ntx, c, RELAY_DIR_TO_CLIENT);
 		if (n < MMSG_BATCH)
 			return;
 	}
+}
+
+/* err: epoll reported EPOLLERR, which stays set while the socket's error queue holds
+ * anything (IP_RECVERR queues each ICMP error there too): empty it once the pending error
+ * has been read as a notice, or epoll_wait returns at once forever. */
+static void on_session(struct mmsg_worker *mw, struct udata u, bool err)
+{
+	struct session *s = &mw->w->relays[u.relay].sessions.slots[u.idx];
+
+	session_rx(mw, u);
+	if (err && (s->gen & UDATA_GEN_MASK) == u.gen && s->state == SESSION_ACTIVE)
+		sock_drain_errors(s->fd, MMSG_ERRQUEUE_MAX);
 }
 
 static void on_timer(struct mmsg_worker *mw)
@@ -369,7 +394,7 @@ static int mmsg_run(struct worker *w, struct worker_cmd *first)
 			if (u.op == OP_RECV_LISTENER)
 				on_listener(mw, u);
 			else if (u.op == OP_RECV_SESSION)
-				on_session(mw, u);
+				on_session(mw, u, ev[i].events & EPOLLERR);
 			else if (u.op == OP_TIMER)
 				on_timer(mw);
 			else if (u.op == OP_STOP)

@@ -20,6 +20,8 @@
 #include "worker_uring.h"
 
 #define BGID 0
+/* ICMP errors taken from a session's error queue at one time. */
+#define SESSION_ERRQUEUE_MAX 256
 
 /* What the sends of one buffer read until they complete: one per buffer, since a buffer's
  * payload goes one way (to a client, to one upstream, or the same to every mirror). */
@@ -33,7 +35,10 @@ struct tx_slot {
 
 /* Datagrams of one session that arrived in one batch of completions leave in one sendmsg
  * with UDP_SEGMENT: the kernel walks the UDP/IP send path once and cuts the datagrams at the
- * device. Segments must be equal but the last may be shorter (udp(7)). */
+ * device. Segments must be equal but the last may be shorter (udp(7)), and each must fit
+ * the path MTU unfragmented (else the kernel refuses the send with EMSGSIZE): a datagram
+ * longer than the session's seg_max goes alone, and the kernel fragments it as it would on
+ * any socket. */
 #define BATCH_MAX 64	      /* UDP_MAX_SEGMENTS of older kernels */
 #define BATCH_BYTES 65000     /* below the 64 KB a GSO send may carry */
 #define BATCH_POOL 256	      /* batches in flight; beyond that datagrams go singly */
@@ -44,6 +49,7 @@ struct tx_batch {
 	uint8_t control[SOCK_TX_CONTROL_LEN];
 	uint16_t bid[BATCH_MAX];
 	struct session *owner; /* while open: the session whose datagrams it gathers */
+	uint32_t sess_idx, sess_gen; /* that session, to resend singly after the send failed */
 	uint32_t n, bytes, size, slot, relay;
 	uint32_t next_free;
 };
@@ -181,6 +187,26 @@ static void send_buf(struct uring_worker *uw, uint32_t slot, const struct addr *
 	uw->bp.refs[bid]++;
 }
 
+/* Queues a GRO super-datagram (segments of gso_size) on a connected socket whose path cannot
+ * carry such segments unfragmented: one send per segment, each a datagram of its own. */
+static void send_pieces(struct uring_worker *uw, uint32_t slot, const uint8_t *data,
+			uint32_t len, uint16_t gso_size, uint32_t relay, uint32_t bid)
+{
+	struct udata u = { .op = OP_SEND_UPSTREAM, .relay = relay, .bid = bid };
+	uint32_t off, n;
+
+	uw->tx[bid].segs = 1; /* per send: on_send counts each */
+	for (off = 0; off < len; off += n) {
+		struct io_uring_sqe *sqe = get_sqe(uw);
+
+		n = len - off < gso_size ? len - off : gso_size;
+		io_uring_prep_send(sqe, (int)slot, data + off, n, MSG_DONTWAIT);
+		sqe->flags |= IOSQE_FIXED_FILE;
+		sqe->user_data = udata_pack(u);
+		uw->bp.refs[bid]++;
+	}
+}
+
 /* Sends an open batch: one sendmsg over its iovecs, cut into datagrams by UDP GSO. */
 static void batch_flush(struct uring_worker *uw, struct tx_batch *b)
 {
@@ -218,14 +244,16 @@ static void send_batched(struct uring_worker *uw, struct session *s, uint32_t sl
 			 const void *data, uint32_t len, uint32_t relay, uint32_t bid)
 {
 	struct tx_batch *b = s->tx_batch != SESSION_NONE ? &uw->batches[s->tx_batch] : NULL;
+	struct worker_relay *wr = &uw->w->relays[relay];
 
 	/* A datagram longer than the batch's segments, or one too many, starts a new batch;
-	 * an empty one cannot be a GSO segment: it goes alone, after what came before. */
+	 * an empty one cannot be a GSO segment, nor one the path would have to fragment: they
+	 * go alone, after what came before. */
 	if (b && (len > b->size || len == 0 || b->n == BATCH_MAX || b->bytes + len > BATCH_BYTES)) {
 		batch_flush(uw, b);
 		b = NULL;
 	}
-	if (len == 0 || uw->no_batch ||
+	if (len == 0 || len > s->seg_max || uw->no_batch ||
 	    (!b && (uw->batch_free == UINT32_MAX || uw->n_open == BATCH_POOL))) {
 		send_buf(uw, slot, NULL, NULL, data, len, 0, OP_SEND_UPSTREAM, relay, bid);
 		return;
@@ -233,7 +261,9 @@ static void send_batched(struct uring_worker *uw, struct session *s, uint32_t sl
 	if (!b) {
 		b = &uw->batches[uw->batch_free];
 		uw->batch_free = b->next_free;
-		*b = (struct tx_batch){ .owner = s, .size = len, .slot = slot, .relay = relay };
+		*b = (struct tx_batch){ .owner = s, .size = len, .slot = slot, .relay = relay,
+					.sess_idx = session_index(&wr->sessions, s),
+					.sess_gen = s->gen };
 		s->tx_batch = (uint32_t)(b - uw->batches);
 		uw->open[uw->n_open++] = s->tx_batch;
 	}
@@ -247,25 +277,66 @@ static void send_batched(struct uring_worker *uw, struct session *s, uint32_t sl
 		batch_flush(uw, b);
 }
 
+/* The kernel refused batch b's GSO send with err. EMSGSIZE: a segment did not fit the path
+ * MTU (it shrank since the session opened, or a route changed); EIO/EINVAL: the kernel or
+ * device cannot do UDP GSO here. Either way no datagram left: each goes again alone, to the
+ * session it was meant for, if that session still exists. Returns false when it does not. */
+static bool batch_resend(struct uring_worker *uw, struct tx_batch *b, int err)
+{
+	struct worker_relay *wr = &uw->w->relays[b->relay];
+	struct session *s;
+	uint32_t i;
+	int mtu;
+
+	if (wr->state != RELAY_SLOT_ACTIVE || !wr->sessions.slots ||
+	    b->sess_idx >= wr->sessions.capacity)
+		return false;
+	s = &wr->sessions.slots[b->sess_idx];
+	if (s->state != SESSION_ACTIVE || s->gen != b->sess_gen)
+		return false;
+	if (err == -EMSGSIZE) {
+		/* Learn the path MTU again; never batch this size again in any case. */
+		mtu = s->fd >= 0 ? sock_path_payload_max(s->fd, &s->upstream_addr) : -EBADF;
+		s->seg_max = mtu >= 0 && (uint32_t)mtu < b->size ? (uint32_t)mtu : b->size - 1;
+	}
+	for (i = 0; i < b->n; i++)
+		send_buf(uw, b->slot, NULL, NULL, b->iov[i].iov_base, (uint32_t)b->iov[i].iov_len,
+			 0, OP_SEND_UPSTREAM, b->relay, b->bid[i]);
+	return true;
+}
+
+/* A kernel or device that refuses UDP GSO (EIO, EINVAL): send singly from now on. */
+static void gso_off(struct uring_worker *uw, int err)
+{
+	if (uw->no_batch)
+		return;
+	uw->no_batch = true;
+	log_warn("worker %u: UDP GSO send refused (%s): sending datagrams singly", uw->w->id,
+		 strerror(-err));
+}
+
 static void on_send_batch(struct uring_worker *uw, const struct io_uring_cqe *cqe,
 			  struct udata u)
 {
 	struct relay_counters *c = &uw->w->counters[u.relay];
+	struct relay_dir_counters *up = &c->dir[RELAY_DIR_TO_UPSTREAM];
 	struct tx_batch *b = &uw->batches[u.idx];
+	bool refused = cqe->res == -EMSGSIZE || cqe->res == -EIO || cqe->res == -EINVAL;
 	uint32_t i;
 
 	if (cqe->res >= 0) {
-		counter_add(&c->tx_pkts, b->n);
-		counter_add(&c->tx_bytes, (uint64_t)cqe->res);
+		counter_add(&up->tx_pkts, b->n);
+		counter_add(&up->tx_bytes, (uint64_t)cqe->res);
+	} else if (b->n > 1 && refused) {
+		if (cqe->res != -EMSGSIZE)
+			gso_off(uw, cqe->res);
+		/* Counted when the single sends complete, or here when the session is gone. */
+		if (!batch_resend(uw, b, cqe->res))
+			relay_count_drop(c, RELAY_DIR_TO_UPSTREAM, DROP_SEND_ERROR, b->n);
 	} else {
-		counter_add(&c->drops[cqe->res == -ECONNREFUSED ? DROP_UNREACHABLE : DROP_SEND_ERROR],
-			    b->n);
-		/* A kernel or device that refuses UDP GSO: fall back to single sends. */
-		if (b->n > 1 && (cqe->res == -EIO || cqe->res == -EINVAL) && !uw->no_batch) {
-			uw->no_batch = true;
-			log_warn("worker %u: UDP GSO send refused (%s): sending datagrams singly",
-				 uw->w->id, strerror(-cqe->res));
-		}
+		relay_count_drop(c, RELAY_DIR_TO_UPSTREAM,
+				 cqe->res == -ECONNREFUSED ? DROP_UNREACHABLE : DROP_SEND_ERROR,
+				 b->n);
 	}
 	for (i = 0; i < b->n; i++)
 		bufpool_put(&uw->bp, b->bid[i]);
@@ -288,6 +359,11 @@ static void hook_session_close(struct worker *w, uint32_t relay, struct session 
 	/* What the session gathered leaves before its socket does. */
 	if (s->tx_batch != SESSION_NONE)
 		batch_flush(uw, &uw->batches[s->tx_batch]);
+	/* The ring keeps its own reference to the socket until the slot is emptied. */
+	if (s->fd >= 0) {
+		close(s->fd);
+		s->fd = -1;
+	}
 	sqe = get_sqe(uw);
 	io_uring_prep_cancel64(sqe, session_udata(relay, idx, s), 0);
 	sqe->user_data = udata_pack(cu);
@@ -296,16 +372,20 @@ static void hook_session_close(struct worker *w, uint32_t relay, struct session 
 	sqe->user_data = udata_pack(iu);
 }
 
-/* The session's socket moves into its fixed slot; our descriptor is not needed after. */
+/* The session's socket goes into its fixed slot, which all I/O uses. The descriptor stays
+ * open for what the ring cannot do: asking the path MTU again (batch_resend). */
 static int hook_session_opened(struct worker *w, uint32_t relay, struct session *s)
 {
 	struct uring_worker *uw = w->backend_state;
 	int err = io_uring_register_files_update(&uw->ring, session_slot(w, relay, s), &s->fd, 1);
+	int mtu;
 
 	if (err < 0)
 		return err;
-	close(s->fd);
-	s->fd = -1;
+	/* Unknown (no route yet?): the smallest MTU the family guarantees, 576 or 1280. */
+	mtu = sock_path_payload_max(s->fd, &s->upstream_addr);
+	s->seg_max = mtu >= 0 ? (uint32_t)mtu : addr_family(&s->upstream_addr) == AF_INET6 ? 1232
+											   : 548;
 	arm_session(uw, relay, s);
 	return 0;
 }
@@ -366,24 +446,31 @@ static void hook_mirror_close(struct worker *w, uint32_t relay, uint32_t j)
 	uw->mirror_used[slot - PLAN_LISTENER_SLOTS] = false;
 }
 
-/* Parses a multishot recvmsg completion's buffer. Returns the payload or NULL (counted)
- * when the datagram must not be forwarded. */
+/* Parses a multishot recvmsg completion's buffer: the payload and its length (the real
+ * length when the datagram was cut short), the received message and the metadata of its
+ * control messages (meta). Returns the payload, or NULL when the datagram must not be
+ * forwarded: truncated, or its name did not fit (*len is then what can be known of it). */
 static uint8_t *rx_payload(struct uring_worker *uw, const struct io_uring_cqe *cqe,
-			   struct msghdr *tmpl, struct relay_counters *c, uint32_t *len,
-			   struct io_uring_recvmsg_out **out)
+			   struct msghdr *tmpl, uint32_t *len, struct io_uring_recvmsg_out **out,
+			   struct sock_rx_meta *meta)
 {
 	uint8_t *buf = bufpool_addr(&uw->bp, cqe->flags >> IORING_CQE_BUFFER_SHIFT);
 	struct io_uring_recvmsg_out *o;
+	struct cmsghdr *cm;
 
+	*len = 0;
 	o = io_uring_recvmsg_validate(buf, cqe->res, tmpl);
 	if (!o)
 		return NULL;
-	if (o->flags & MSG_TRUNC) {
-		counter_add(&c->drops[DROP_TRUNCATED], 1);
-		return NULL;
-	}
-	*len = io_uring_recvmsg_payload_length(o, cqe->res, tmpl);
 	*out = o;
+	/* With MSG_TRUNC, payloadlen is the datagram's real length. */
+	*len = o->payloadlen;
+	for (cm = io_uring_recvmsg_cmsg_firsthdr(o, tmpl); cm;
+	     cm = io_uring_recvmsg_cmsg_nexthdr(o, tmpl, cm))
+		sock_rx_cmsg(cm, meta);
+	if ((o->flags & MSG_TRUNC) || o->namelen > tmpl->msg_namelen)
+		return NULL;
+	*len = io_uring_recvmsg_payload_length(o, cqe->res, tmpl);
 	return io_uring_recvmsg_payload(o, tmpl);
 }
 
@@ -395,18 +482,18 @@ static void on_listener_recv(struct uring_worker *uw, const struct io_uring_cqe 
 	struct worker_relay *wr = &w->relays[l->relay];
 	struct relay_counters *c = &w->counters[l->relay];
 	struct sock_rx_meta meta = { 0 };
-	struct io_uring_recvmsg_out *o;
-	struct cmsghdr *cm;
+	struct io_uring_recvmsg_out *o = NULL;
 	struct session *s;
 	struct addr client;
-	uint32_t bid, len, i;
+	uint32_t bid, len, segs, slot, i;
 	uint8_t *payload;
 
 	if (!(cqe->flags & IORING_CQE_F_BUFFER))
 		bid = UINT32_MAX;
 	else
 		bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
-	/* A listener closed by a reload: its last completions are stale. */
+	/* A listener closed by a reload: its last completions are stale, and what they carry
+	 * is lost with the socket, like the datagrams still queued in it. */
 	if (!l->in_use || (l->gen & UDATA_GEN_MASK) != u.gen)
 		goto recycle;
 	if (!(cqe->flags & IORING_CQE_F_MORE) && !uw->stopping) {
@@ -414,41 +501,54 @@ static void on_listener_recv(struct uring_worker *uw, const struct io_uring_cqe 
 		arm_listener(uw, u.idx);
 	}
 	if (cqe->res < 0) {
+		/* The buffer ring ran dry: datagrams wait in the socket (or overflow it, which
+		 * SO_RXQ_OVFL counts later). An event, not a loss. */
 		if (cqe->res == -ENOBUFS)
-			counter_add(&c->drops[DROP_NO_BUFFER], 1);
+			counter_add(&c->buffer_ring_empty, 1);
 		return;
 	}
 	if (bid == UINT32_MAX)
 		return;
-	payload = rx_payload(uw, cqe, &uw->listen_msg, c, &len, &o);
-	if (!payload)
+	payload = rx_payload(uw, cqe, &uw->listen_msg, &len, &o, &meta);
+	if (o)
+		worker_note_overflow(w, l, &meta);
+	segs = sock_segments(len, meta.gso_size);
+	relay_count_rx(c, RELAY_DIR_TO_UPSTREAM, segs, len);
+	if (!payload || addr_from_sockaddr(&client, io_uring_recvmsg_name(o), o->namelen)) {
+		relay_count_drop(c, RELAY_DIR_TO_UPSTREAM, DROP_TRUNCATED, segs);
 		goto recycle;
-	for (cm = io_uring_recvmsg_cmsg_firsthdr(o, &uw->listen_msg); cm;
-	     cm = io_uring_recvmsg_cmsg_nexthdr(o, &uw->listen_msg, cm))
-		sock_rx_cmsg(cm, &meta);
-	worker_note_overflow(w, l, &meta);
-	if (addr_from_sockaddr(&client, io_uring_recvmsg_name(o), o->namelen))
-		goto recycle;
-	counter_add(&c->rx_pkts, sock_segments(len, meta.gso_size));
-	counter_add(&c->rx_bytes, len);
+	}
 
 	if (wr->mode == RELAY_MODE_MIRROR) {
+		if (!wr->n_mirror) {
+			relay_count_drop(c, RELAY_DIR_TO_UPSTREAM, DROP_SEND_ERROR, segs);
+			goto recycle;
+		}
+		/* Every member gets a copy; each copy is sent or dropped on its own. */
+		counter_add(&c->dir[RELAY_DIR_TO_UPSTREAM].extra_copies,
+			    (uint64_t)segs * (wr->n_mirror - 1));
 		for (i = 0; i < wr->n_mirror; i++)
 			send_buf(uw, wr->mirror_slot[i], NULL, NULL, payload, len, meta.gso_size,
 				 OP_SEND_UPSTREAM, l->relay, bid);
-		if (wr->n_mirror)
-			return;
-		goto recycle;
+		return;
 	}
-	s = worker_session_get(w, u.idx, &client, &meta);
+	s = worker_session_get(w, u.idx, &client, &meta, segs);
 	if (!s)
 		goto recycle;
-	session_count_up(s, sock_segments(len, meta.gso_size), len);
-	if (meta.gso_size) /* already a GSO burst (GRO) */
-		send_buf(uw, session_slot(w, l->relay, s), NULL, NULL, payload, len, meta.gso_size,
-			 OP_SEND_UPSTREAM, l->relay, bid);
-	else
-		send_batched(uw, s, session_slot(w, l->relay, s), payload, len, l->relay, bid);
+	session_count_up(s, segs, len);
+	slot = session_slot(w, l->relay, s);
+	if (!meta.gso_size) {
+		send_batched(uw, s, slot, payload, len, l->relay, bid);
+	} else if (meta.gso_size <= s->seg_max) {
+		/* Already a GSO burst (GRO) whose segments fit the upstream path. */
+		send_buf(uw, slot, NULL, NULL, payload, len, meta.gso_size, OP_SEND_UPSTREAM,
+			 l->relay, bid);
+	} else {
+		/* Segments that fit the client's link but not the upstream's path. */
+		if (s->tx_batch != SESSION_NONE)
+			batch_flush(uw, &uw->batches[s->tx_batch]);
+		send_pieces(uw, slot, payload, len, meta.gso_size, l->relay, bid);
+	}
 	return;
 recycle:
 	if (bid != UINT32_MAX)
@@ -465,50 +565,57 @@ static void on_session_recv(struct uring_worker *uw, const struct io_uring_cqe *
 	bool current = (s->gen & UDATA_GEN_MASK) == u.gen;
 	bool more = cqe->flags & IORING_CQE_F_MORE;
 	struct sock_rx_meta meta = { 0 };
-	struct io_uring_recvmsg_out *o;
-	struct cmsghdr *cm;
-	uint32_t bid, len;
+	struct io_uring_recvmsg_out *o = NULL;
+	uint32_t bid, len, segs;
 	uint8_t *payload;
 
 	if (!current || s->state != SESSION_ACTIVE) {
 		/* A closing session's last completion frees its slot. */
 		if (current && s->state == SESSION_CLOSING && !more)
 			session_release(&wr->sessions, s);
-		goto recycle_any;
+		if (cqe->res < 0 || !(cqe->flags & IORING_CQE_F_BUFFER))
+			return;
+		/* A reply read as its session closed: received, and lost here. */
+		bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
+		rx_payload(uw, cqe, &uw->session_msg, &len, &o, &meta);
+		segs = sock_segments(len, meta.gso_size);
+		relay_count_rx(c, RELAY_DIR_TO_CLIENT, segs, len);
+		relay_count_drop(c, RELAY_DIR_TO_CLIENT, DROP_SESSION_CLOSED, segs);
+		goto recycle;
 	}
 	if (!more && !uw->stopping) {
 		counter_add(&w->wc.rearms, 1);
 		arm_session(uw, u.relay, s);
 	}
 	if (cqe->res < 0) {
-		/* ICMP port unreachable from the upstream: count it, keep receiving. */
-		if (cqe->res == -ECONNREFUSED)
-			counter_add(&c->drops[DROP_UNREACHABLE], 1);
+		/* ICMP unreachable from the upstream for a datagram already sent: a notice,
+		 * not a loss; keep receiving. Its copies in the error queue go (one syscall
+		 * per notice, never per datagram). */
+		if (cqe->res == -ECONNREFUSED) {
+			counter_add(&c->upstream_unreachable_notices, 1);
+			if (s->fd >= 0)
+				sock_drain_errors(s->fd, SESSION_ERRQUEUE_MAX);
+		}
 		else if (cqe->res == -ENOBUFS)
-			counter_add(&c->drops[DROP_NO_BUFFER], 1);
+			counter_add(&c->buffer_ring_empty, 1);
 		return;
 	}
 	if (!(cqe->flags & IORING_CQE_F_BUFFER))
 		return;
 	bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
-	payload = rx_payload(uw, cqe, &uw->session_msg, c, &len, &o);
-	if (!payload)
+	payload = rx_payload(uw, cqe, &uw->session_msg, &len, &o, &meta);
+	segs = sock_segments(len, meta.gso_size);
+	relay_count_rx(c, RELAY_DIR_TO_CLIENT, segs, len);
+	if (!payload) {
+		relay_count_drop(c, RELAY_DIR_TO_CLIENT, DROP_TRUNCATED, segs);
 		goto recycle;
-	for (cm = io_uring_recvmsg_cmsg_firsthdr(o, &uw->session_msg); cm;
-	     cm = io_uring_recvmsg_cmsg_nexthdr(o, &uw->session_msg, cm))
-		sock_rx_cmsg(cm, &meta);
-	counter_add(&c->reply_rx_pkts, sock_segments(len, meta.gso_size));
-	counter_add(&c->reply_rx_bytes, len);
-	session_count_down(s, sock_segments(len, meta.gso_size), len);
+	}
+	session_count_down(s, segs, len);
 	session_touch(&wr->sessions, s, w->now);
 	/* Back to the client from the address it sent to. */
 	send_buf(uw, s->listener, &s->client, w->listeners[s->listener].wildcard ? &s->local : NULL,
 		 payload, len, meta.gso_size, OP_SEND_CLIENT, u.relay, bid);
 	return;
-recycle_any:
-	if (!(cqe->flags & IORING_CQE_F_BUFFER))
-		return;
-	bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
 recycle:
 	bufpool_recycle(&uw->bp, bid);
 }
@@ -516,15 +623,16 @@ recycle:
 static void on_send(struct uring_worker *uw, const struct io_uring_cqe *cqe, struct udata u)
 {
 	struct relay_counters *c = &uw->w->counters[u.relay];
-	bool up = u.op == OP_SEND_UPSTREAM;
+	enum relay_dir d = u.op == OP_SEND_UPSTREAM ? RELAY_DIR_TO_UPSTREAM : RELAY_DIR_TO_CLIENT;
 
 	if (cqe->res >= 0) {
-		counter_add(up ? &c->tx_pkts : &c->reply_tx_pkts, uw->tx[u.bid].segs);
-		counter_add(up ? &c->tx_bytes : &c->reply_tx_bytes, (uint64_t)cqe->res);
+		counter_add(&c->dir[d].tx_pkts, uw->tx[u.bid].segs);
+		counter_add(&c->dir[d].tx_bytes, (uint64_t)cqe->res);
 	} else {
 		/* Every datagram the send carried is lost. */
-		counter_add(&c->drops[cqe->res == -ECONNREFUSED ? DROP_UNREACHABLE : DROP_SEND_ERROR],
-			    uw->tx[u.bid].segs);
+		relay_count_drop(c, d,
+				 cqe->res == -ECONNREFUSED ? DROP_UNREACHABLE : DROP_SEND_ERROR,
+				 uw->tx[u.bid].segs);
 	}
 	bufpool_put(&uw->bp, u.bid);
 }
@@ -621,6 +729,30 @@ static int restrict_ring(struct uring_worker *uw)
 	return io_uring_register((unsigned)uw->ring.ring_fd, IORING_REGISTER_ENABLE_RINGS, NULL, 0);
 }
 
+/* A ring or buffer ring (of buffers entries) that could not be made (what): ENOMEM there
+ * means RLIMIT_MEMLOCK is too small far more often than memory is short. The message says
+ * how much all workers need; w->ring_nomem lets io_backend = "auto" fall back to mmsg.
+ * Returns err. */
+static int ring_error(struct worker *w, const char *what, int err, uint32_t buffers)
+{
+	const struct plan *p = w->plan;
+	uint64_t need;
+
+	if (err != -ENOMEM) {
+		snprintf(w->error, sizeof(w->error), "worker %u: %s: %s", w->id, what,
+			 strerror(-err));
+		return err;
+	}
+	w->ring_nomem = true;
+	need = uring_memlock_bytes(p->sq_entries, p->cq_entries, buffers) * p->n_workers;
+	snprintf(w->error, sizeof(w->error),
+		 "worker %u: %s: %s%s; the rings of %u worker(s) need about %llu KiB locked "
+		 "(or use io_backend = \"mmsg\")",
+		 w->id, what, strerror(-err), uring_memlock_hint(err), p->n_workers,
+		 (unsigned long long)(need + 1023) / 1024);
+	return err;
+}
+
 static int uring_setup(struct uring_worker *uw, struct worker_cmd *first)
 {
 	struct worker *w = uw->w;
@@ -647,20 +779,17 @@ static int uring_setup(struct uring_worker *uw, struct worker_cmd *first)
 	uw->batch_free = 0;
 	err = uring_init(&uw->ring, p->sq_entries, p->cq_entries,
 			 w->caps->setup_flags | IORING_SETUP_R_DISABLED);
-	if (err) {
-		snprintf(w->error, sizeof(w->error), "worker %u: io_uring_setup: %s", w->id,
-			 strerror(-err));
-		return err;
-	}
+	if (err)
+		return ring_error(w, "io_uring_setup", err, cfg->buffers);
 	/* Saves an fd lookup on every io_uring_enter; optional. */
 	(void)io_uring_register_ring_fd(&uw->ring);
 	err = bufpool_init(&uw->bp, &uw->ring, cfg->buffers, cfg->buffer_size, BGID);
 	if (err) {
-		snprintf(w->error, sizeof(w->error), "worker %u: buffer ring of %u x %u bytes: %s%s",
-			 w->id, cfg->buffers, cfg->buffer_size, strerror(-err),
-			 err == -ENOMEM ? " (lower buffers or buffer_size, or raise LimitMEMLOCK)"
-					: "");
-		return err;
+		char what[64];
+
+		snprintf(what, sizeof(what), "buffer ring of %u x %u bytes", cfg->buffers,
+			 cfg->buffer_size);
+		return ring_error(w, what, err, cfg->buffers);
 	}
 	err = io_uring_register_files_sparse(&uw->ring, p->files);
 	if (err) {

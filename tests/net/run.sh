@@ -4,11 +4,12 @@
 # Runs every executable tests/net/test_*.sh with RINGRELAY, BUILD and SRC set, each under a
 # timeout (NET_TEST_TIMEOUT, default 180 s); exit 77 counts as skipped. Prints one line per
 # test and "net: N passed, N failed, N skipped"; exits non-zero when anything failed.
-# NET_TESTS="forward oversize" limits the run to matching test names.
+# NET_TESTS="forward oversize" limits the run to matching test names; NET_RINGRELAY names
+# another daemon binary (make soak: the sanitizer build).
 here=$(cd "$(dirname "$0")" && pwd)
 SRC=$(cd "$here/../.." && pwd)
 BUILD=$(cd "${1:-$SRC/build}" 2>/dev/null && pwd) || BUILD=${1:-$SRC/build}
-RINGRELAY=$BUILD/ringrelay
+RINGRELAY=${NET_RINGRELAY:-$BUILD/ringrelay}
 # Run a private copy: a rebuild in $BUILD during the run (parallel work, make -j) would
 # otherwise replace the binary under running relays (SIGBUS) and fail tests at random.
 snap=$(mktemp -d /tmp/ringrelay-net-run.XXXXXX) || exit 1
@@ -19,7 +20,7 @@ trap 'trap "" PIPE; [ -n "$current" ] && sweep "$current" >/dev/null 2>&1; rm -r
 trap 'exit 1' INT TERM HUP PIPE
 if [ -x "$RINGRELAY" ] && cp "$RINGRELAY" "$snap/ringrelay"; then
 	RINGRELAY=$snap/ringrelay
-	echo "net: testing $BUILD/ringrelay (run from a private copy)"
+	echo "net: testing ${NET_RINGRELAY:-$BUILD/ringrelay} (run from a private copy)"
 fi
 export SRC BUILD RINGRELAY
 timeout_s=${NET_TEST_TIMEOUT:-180}

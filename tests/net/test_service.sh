@@ -13,6 +13,9 @@
 #    them; the running process holds no capability outside the unit's set.
 # 3. Started as root with `user = "nobody"`: once main calls privs_drop, the process runs as
 #    nobody with only CAP_NET_BIND_SERVICE left (effective, permitted and bounding).
+# 4. WatchdogSec=1s (WATCHDOG_USEC=1000000), per backend: an idle, healthy relay pings the
+#    (fake) watchdog every half second and never logs "made no progress" (its workers beat
+#    four times per interval even with nothing to do).
 # Parts whose wiring in src/main.c is not there yet are reported and skipped, not failed.
 . "$(dirname "$0")/lib.sh"
 lib_require
@@ -264,5 +267,34 @@ elif RINGRELAY=$root/sbin/ringrelay lib_relay_start "$conf"; then
 else
 	lib_case_fail "$c relay did not start as root with user = nobody"
 fi
+
+# ---------------------------------------------------------------- 4. a 1 s watchdog, idle
+lib_family 4
+pings() { grep -c '^WATCHDOG=1' "$NOTIFY_LOG"; }
+pings_at_least() { [ "$(pings)" -ge "$1" ]; }
+for backend in $(lib_backends); do
+	c="[watchdog 1s/$backend]"
+	conf=$TMPD/wd-$backend.conf
+	lib_relay_conf "$conf" backend="$backend" listen="$(ep "$RELAY_IP" 5000)" \
+		up="$(ep "$UP1_IP" 9000)"
+	: >"$NOTIFY_LOG"
+	if ! NOTIFY_SOCKET=$NOTIFY WATCHDOG_USEC=1000000 lib_relay_start "$conf"; then
+		lib_case_fail "$c relay did not start"
+		continue
+	fi
+	# Eight checks at 0.5 s: about 4 s of an idle relay (a bounded wait, not a sleep).
+	if lib_wait_for 8 pings_at_least 8; then
+		lib_case_ok "$c $(pings) WATCHDOG=1 pings from an idle relay"
+	else
+		lib_case_fail "$c only $(pings) WATCHDOG=1 pings in 8 s, want >= 8"
+	fi
+	if lib_relay_log_current | grep -q 'made no progress'; then
+		lib_case_fail "$c false alarms: $(lib_relay_log_current | grep -c 'made no progress')" \
+			"'no progress' warnings on an idle relay"
+	else
+		lib_case_ok "$c no 'no progress' warning"
+	fi
+	lib_relay_stop || lib_case_fail "$c exit status after SIGTERM was not 0"
+done
 
 lib_done

@@ -42,16 +42,21 @@ static int setup(void **state)
 	}
 	f->workers[0].heartbeat_age = 0.25;
 	f->workers[1].heartbeat_age = NAN;
-	f->counters[0][0].rx_pkts = 10;
-	f->counters[0][0].rx_bytes = 1000;
-	f->counters[0][0].tx_pkts = 9;
-	f->counters[0][0].tx_bytes = 900;
-	f->counters[0][0].reply_rx_pkts = 8;
-	f->counters[0][0].reply_rx_bytes = 800;
-	f->counters[0][0].reply_tx_pkts = 7;
-	f->counters[0][0].reply_tx_bytes = 700;
-	f->counters[1][0].drops[DROP_TRUNCATED] = 3;
-	f->counters[1][0].drops[DROP_SOCKET_OVERFLOW] = 18446744073709551615ull;
+	f->counters[0][0].dir[RELAY_DIR_TO_UPSTREAM].rx_pkts = 10;
+	f->counters[0][0].dir[RELAY_DIR_TO_UPSTREAM].rx_bytes = 1000;
+	f->counters[0][0].dir[RELAY_DIR_TO_UPSTREAM].tx_pkts = 9;
+	f->counters[0][0].dir[RELAY_DIR_TO_UPSTREAM].tx_bytes = 900;
+	f->counters[0][0].dir[RELAY_DIR_TO_CLIENT].rx_pkts = 8;
+	f->counters[0][0].dir[RELAY_DIR_TO_CLIENT].rx_bytes = 800;
+	f->counters[0][0].dir[RELAY_DIR_TO_CLIENT].tx_pkts = 7;
+	f->counters[0][0].dir[RELAY_DIR_TO_CLIENT].tx_bytes = 700;
+	f->counters[1][0].dir[RELAY_DIR_TO_UPSTREAM].drops[DROP_TRUNCATED] = 3;
+	f->counters[1][0].dir[RELAY_DIR_TO_UPSTREAM].drops[DROP_SOCKET_OVERFLOW] =
+		18446744073709551615ull;
+	f->counters[1][0].dir[RELAY_DIR_TO_CLIENT].drops[DROP_SEND_ERROR] = 4;
+	f->counters[1][0].dir[RELAY_DIR_TO_UPSTREAM].extra_copies = 12;
+	f->counters[0][1].upstream_unreachable_notices = 13;
+	f->counters[0][1].buffer_ring_empty = 14;
 	f->counters[0][1].sessions_active = 5;
 	f->counters[0][1].sessions_created = 6;
 	f->counters[0][1].sessions_expired = 1;
@@ -130,12 +135,24 @@ static void test_exact_lines(void **state)
 		"ringrelay_bytes_total{relay=\"dns\",worker=\"0\",direction=\"client_in\"} 1000",
 		"ringrelay_bytes_total{relay=\"dns\",worker=\"0\",direction=\"client_out\"} 700",
 		"ringrelay_datagrams_total{relay=\"dns\",worker=\"1\",direction=\"client_in\"} 0",
-		"ringrelay_dropped_total{relay=\"dns\",worker=\"1\",reason=\"truncated\"} 3",
-		"ringrelay_dropped_total{relay=\"dns\",worker=\"1\",reason=\"socket_receive_overflow\"}"
-		" 18446744073709551615",
-		"ringrelay_dropped_total{relay=\"dns\",worker=\"0\",reason=\"session_table_full\"} 0",
-		"# HELP ringrelay_dropped_total Datagrams the relay dropped, by reason.",
+		"ringrelay_dropped_total{relay=\"dns\",worker=\"1\",direction=\"to_upstream\","
+		"reason=\"truncated\"} 3",
+		"ringrelay_dropped_total{relay=\"dns\",worker=\"1\",direction=\"to_upstream\","
+		"reason=\"socket_receive_overflow\"} 18446744073709551615",
+		"ringrelay_dropped_total{relay=\"dns\",worker=\"1\",direction=\"to_client\","
+		"reason=\"send_error\"} 4",
+		"ringrelay_dropped_total{relay=\"dns\",worker=\"0\",direction=\"to_upstream\","
+		"reason=\"session_table_full\"} 0",
+		"# HELP ringrelay_dropped_total Datagrams the relay dropped, by direction "
+		"(to_upstream, to_client) and reason.",
 		"# TYPE ringrelay_dropped_total counter",
+		"ringrelay_mirror_extra_copies_total{relay=\"dns\",worker=\"1\"} 12",
+		"# TYPE ringrelay_mirror_extra_copies_total counter",
+		"ringrelay_upstream_unreachable_notices_total{relay=\"we\\\"ird\\\\na\\nme\","
+		"worker=\"0\"} 13",
+		"# TYPE ringrelay_upstream_unreachable_notices_total counter",
+		"ringrelay_buffer_ring_empty_total{relay=\"we\\\"ird\\\\na\\nme\",worker=\"0\"} 14",
+		"# TYPE ringrelay_buffer_ring_empty_total counter",
 		"# TYPE ringrelay_sessions_active gauge",
 		"# TYPE ringrelay_datagrams_total counter",
 	};
@@ -150,16 +167,18 @@ static void test_every_drop_reason(void **state)
 {
 	struct fixture *f = *state;
 	char line[256];
-	int d;
+	int d, dir;
 
 	render(f);
-	for (d = 0; d < DROP__MAX; d++) {
-		snprintf(line, sizeof(line),
-			 "ringrelay_dropped_total{relay=\"dns\",worker=\"0\",reason=\"%s\"} 0",
-			 drop_reason_name((enum drop_reason)d));
-		if (d != DROP_TRUNCATED && d != DROP_SOCKET_OVERFLOW)
+	for (dir = 0; dir < RELAY_DIR__MAX; dir++)
+		for (d = 0; d < DROP__MAX; d++) {
+			snprintf(line, sizeof(line),
+				 "ringrelay_dropped_total{relay=\"dns\",worker=\"0\","
+				 "direction=\"%s\",reason=\"%s\"} 0",
+				 relay_dir_name((enum relay_dir)dir),
+				 drop_reason_name((enum drop_reason)d));
 			expect_line(f, line);
-	}
+		}
 }
 
 static void test_label_escaping(void **state)
