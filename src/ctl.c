@@ -242,6 +242,10 @@ static int ctl_exchange(int fd, const char *line, int timeout_ms, char **answer,
 		if (r < 0) {
 			if (errno == EAGAIN || errno == EINTR)
 				continue;
+			/* ... and closed while our request was still unread: the kernel reports a
+			 * reset once what it sent is read. */
+			if (errno == ECONNRESET && n > 0)
+				break;
 			free(buf);
 			return -errno;
 		}
