@@ -14,6 +14,7 @@
 #include "admin.h"
 #include "app.h"
 #include "config.h"
+#include "filter.h"
 #include "log.h"
 #include "netlink.h"
 #include "privs.h"
@@ -32,6 +33,8 @@ struct admin {
 	 * finished reload, whose result is result/err. */
 	pthread_mutex_t lock;
 	pthread_cond_t cond; /* CLOCK_MONOTONIC */
+	bool closing; /* admin_quiesce: no more reloads or link events */
+	bool running; /* a reload or a link event is being handled */
 	uint64_t asked, done;
 	int result;
 	char err[CONFIG_ERR_LEN];
@@ -45,6 +48,26 @@ static void admin_wake(int fd)
 		log_warn("admin: cannot wake the admin thread: %s", strerror(errno));
 }
 
+/* Marks the start of a reload or link event; false once admin_quiesce has run. */
+static bool admin_begin(struct admin *ad)
+{
+	bool ok;
+
+	pthread_mutex_lock(&ad->lock);
+	ok = !ad->closing;
+	ad->running = ok;
+	pthread_mutex_unlock(&ad->lock);
+	return ok;
+}
+
+static void admin_end(struct admin *ad)
+{
+	pthread_mutex_lock(&ad->lock);
+	ad->running = false;
+	pthread_cond_broadcast(&ad->cond);
+	pthread_mutex_unlock(&ad->lock);
+}
+
 static void admin_run_reload(struct admin *ad)
 {
 	char err[CONFIG_ERR_LEN] = "";
@@ -53,18 +76,31 @@ static void admin_run_reload(struct admin *ad)
 
 	if (read(ad->ask_fd, &v, sizeof(v)) < 0)
 		return;
+	if (!admin_begin(ad))
+		return;
 	pthread_mutex_lock(&ad->lock);
 	begun = ad->asked;
 	pthread_mutex_unlock(&ad->lock);
-	if (begun == ad->done)
-		return;
-	ret = app_reload(ad->a, err, sizeof(err));
+	ret = begun == ad->done ? ad->result : app_reload(ad->a, err, sizeof(err));
 	pthread_mutex_lock(&ad->lock);
-	ad->done = begun;
-	ad->result = ret;
-	memcpy(ad->err, err, sizeof(err));
+	if (begun != ad->done) {
+		ad->done = begun;
+		ad->result = ret;
+		memcpy(ad->err, err, sizeof(err));
+	}
+	ad->running = false;
 	pthread_cond_broadcast(&ad->cond);
 	pthread_mutex_unlock(&ad->lock);
+}
+
+static void admin_link_events(struct admin *ad)
+{
+	if (!admin_begin(ad))
+		return;
+	pthread_mutex_lock(&ad->a->lock);
+	netlink_watch_process(ad->nw);
+	pthread_mutex_unlock(&ad->a->lock);
+	admin_end(ad);
 }
 
 static void *admin_thread(void *arg)
@@ -89,14 +125,20 @@ static void *admin_thread(void *arg)
 			continue;
 		if (pfd[0].revents)
 			break;
-		if (pfd[2].revents & POLLIN) {
-			pthread_mutex_lock(&ad->a->lock);
-			netlink_watch_process(ad->nw);
-			pthread_mutex_unlock(&ad->a->lock);
-		}
+		if (pfd[2].revents & POLLIN)
+			admin_link_events(ad);
 		if (pfd[1].revents & POLLIN)
 			admin_run_reload(ad);
+		/* Once quiet, events are not read: stop waking for them. */
+		if (ad->closing)
+			pfd[2].fd = -1;
 	}
+	/* The filter goes last, after the workers, and only this thread may still detach it
+	 * (a tc filter leaves through netlink, under CAP_NET_ADMIN). */
+	pthread_mutex_lock(&ad->a->lock);
+	filter_free(ad->a->filter);
+	ad->a->filter = NULL;
+	pthread_mutex_unlock(&ad->a->lock);
 	return NULL;
 }
 
@@ -191,6 +233,17 @@ int admin_reload(struct admin *ad, char *err, size_t errlen)
 	}
 	pthread_mutex_unlock(&ad->lock);
 	return ret;
+}
+
+void admin_quiesce(struct admin *ad)
+{
+	if (!ad)
+		return;
+	pthread_mutex_lock(&ad->lock);
+	ad->closing = true;
+	while (ad->running)
+		pthread_cond_wait(&ad->cond, &ad->lock);
+	pthread_mutex_unlock(&ad->lock);
 }
 
 void admin_reload_async(struct admin *ad)

@@ -31,7 +31,11 @@ int admin_start(struct app *a, bool keep_filter, struct admin **out, char *err, 
 int admin_reload(struct admin *ad, char *err, size_t errlen);
 /* Asks for a reload without waiting (SIGHUP): the result goes to the log and the status. */
 void admin_reload_async(struct admin *ad);
-/* Stops and joins the thread; NULL-safe. */
+/* Ends reloads and link events: waits for one in progress, ignores those that follow (a
+ * waiting admin_reload then times out). For the shutdown, before the workers stop. NULL-safe. */
+void admin_quiesce(struct admin *ad);
+/* Stops and joins the thread, which frees a->filter on its way out (detaching a tc filter
+ * needs its CAP_NET_ADMIN): call after the workers stopped. NULL-safe. */
 void admin_stop(struct admin *ad);
 
 #endif

@@ -706,6 +706,7 @@ static int control_place(struct config *cfg, const struct control_owner *o, char
 {
 	char dir[CONFIG_PATH_LEN], alt[CONFIG_PATH_LEN + 64], alt_dir[CONFIG_PATH_LEN + 64];
 	const char *xdg = getenv("XDG_RUNTIME_DIR");
+	struct stat st;
 	int ret;
 
 	ret = control_dir_ready(cfg->control_socket, o, dir, sizeof(dir));
@@ -720,7 +721,13 @@ static int control_place(struct config *cfg, const struct control_owner *o, char
 			return 0;
 		}
 	}
-	if (ret == -EACCES && o->as_root)
+	if (ret == -EACCES && o->as_root && stat(dir, &st))
+		snprintf(err, errlen,
+			 "%.128s: control_socket: cannot make %.108s: user '%s' may not write its "
+			 "parent directory (the directory is made as that user; make it yourself, "
+			 "owned by '%s', or choose another control_socket)",
+			 cfg->path, dir, o->user, o->user);
+	else if (ret == -EACCES && o->as_root)
 		snprintf(err, errlen,
 			 "%.128s: control_socket: %.108s: user '%s' may not write there, and the "
 			 "daemon changes no existing directory: give it to '%s', or use a directory "

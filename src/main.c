@@ -545,14 +545,16 @@ int main(int argc, char **argv)
 	service_stopping();
 	ret = 0;
 out_admin:
-	/* The control thread may wait on a reload: it goes before the admin thread. */
+	/* The control thread may wait on a reload: it goes first; then no reload may run
+	 * while the workers stop. */
 	control_stop(ctl);
 	ctl = NULL;
-	admin_stop(admin);
+	admin_quiesce(admin);
 out_stop:
 	runtime_stop(&a.rt);
 	if (!ret)
 		print_stats(&a.rt); /* the workers are joined: these are the final counts */
+	admin_stop(admin); /* detaches the filter: the only thread that still may */
 out_fini:
 	control_stop(ctl);
 	pidfile_remove(pid_file);
