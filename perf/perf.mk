@@ -4,7 +4,8 @@
 # Nothing else depends on these targets, so `make` and `make check` never build them.
 
 PERF_DIR   := $(BUILD)/perf
-PERF_TOOLS := $(PERF_DIR)/gen $(PERF_DIR)/sink $(PERF_DIR)/mmsg_relay $(PERF_DIR)/filter_cost
+PERF_TOOLS := $(PERF_DIR)/gen $(PERF_DIR)/sink $(PERF_DIR)/mmsg_relay $(PERF_DIR)/filter_cost \
+	      $(PERF_DIR)/session_hash
 # The tools reuse the endpoint parser so they accept exactly ringrelay's address syntax.
 PERF_LIB   := $(BUILD)/obj/addr.o
 
@@ -36,8 +37,9 @@ $(PERF_DIR)/gen $(PERF_DIR)/sink $(PERF_DIR)/mmsg_relay: $(PERF_DIR)/%: $(PERF_D
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
-# The filter program's own cost (BPF_PROG_TEST_RUN): loads it through src/filter.c.
-$(PERF_DIR)/filter_cost: $(PERF_DIR)/filter_cost.o $(LIB_OBJS)
+# The filter program's own cost (BPF_PROG_TEST_RUN): loads it through src/filter.c. The
+# session table's lookup cost under its keyed hash.
+$(PERF_DIR)/filter_cost $(PERF_DIR)/session_hash: $(PERF_DIR)/%: $(PERF_DIR)/%.o $(LIB_OBJS)
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
