@@ -38,7 +38,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "admin.h"
 #include "app.h"
 #include "control.h"
 #include "control_cmd.h"
