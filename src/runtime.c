@@ -14,6 +14,7 @@
 #include "runtime.h"
 #include "snapshot.h"
 #include "sock.h"
+#include "upstream.h"
 #include "worker_mmsg.h"
 #include "worker_uring.h"
 
@@ -110,37 +111,6 @@ static void stop_started(struct runtime *rt)
 	rt->n_started = 0;
 }
 
-static void balancers_free(struct balancer *b, uint32_t n)
-{
-	uint32_t i;
-
-	for (i = 0; b && i < n; i++)
-		balancer_fini(&b[i]);
-	free(b);
-}
-
-static struct balancer *balancers_new(const struct config *cfg, char *err, size_t errlen)
-{
-	struct balancer *b = calloc(cfg->n_relays, sizeof(*b));
-	uint32_t i;
-	int ret;
-
-	if (!b) {
-		snprintf(err, errlen, "out of memory");
-		return NULL;
-	}
-	for (i = 0; i < cfg->n_relays; i++) {
-		ret = balancer_init(&b[i], &cfg->relays[i]);
-		if (ret) {
-			snprintf(err, errlen, "relay %s: balancer: %s", cfg->relays[i].name,
-				 strerror(-ret));
-			balancers_free(b, i);
-			return NULL;
-		}
-	}
-	return b;
-}
-
 /* Which relay slots a worker still uses (a removed relay drains there). */
 static void busy_slots(const struct runtime *rt, bool *busy)
 {
@@ -160,6 +130,12 @@ static void warn_restart(void *arg, const char *what)
 	log_warn("reload: %s changed: it takes effect after a restart", what);
 }
 
+static uint32_t resolve_previous(void *arg, const char *relay, const char *text,
+				 struct addr *out, uint32_t max)
+{
+	return upstream_previous(arg, relay, text, out, max);
+}
+
 int runtime_check(const struct runtime *running, struct config *cfg, struct plan *plan,
 		  char *err, size_t errlen)
 {
@@ -173,6 +149,11 @@ int runtime_check(const struct runtime *running, struct config *cfg, struct plan
 	 * their running values, so what it says is what runs. */
 	if (running)
 		config_keep_restart(running->cfg, cfg, warn_restart, NULL);
+	/* Names become addresses here, the first step that may ask the network; a name that
+	 * no longer resolves keeps the addresses the running relay has for it. */
+	ret = config_resolve(cfg, running ? resolve_previous : NULL, (void *)running, err, errlen);
+	if (ret)
+		return ret;
 	ret = runtime_host(cfg, &host);
 	if (ret) {
 		snprintf(err, errlen, "sched_getaffinity: %s", strerror(-ret));
@@ -240,6 +221,7 @@ int runtime_prepare(struct runtime *rt, struct config *cfg, const struct plan *p
 	memset(rt, 0, sizeof(*rt));
 	rt->cfg = cfg;
 	rt->plan = *plan;
+	rt->applied_plan = *plan;
 	rt->caps = caps;
 	pthread_mutex_init(&rt->sync.lock, NULL);
 	pthread_cond_init(&rt->sync.cond, NULL);
@@ -258,19 +240,21 @@ int runtime_prepare(struct runtime *rt, struct config *cfg, const struct plan *p
 			snprintf(err, errlen, "setrlimit(RLIMIT_NOFILE): %s", strerror(-ret));
 		return ret;
 	}
-	rt->balancers = balancers_new(cfg, err, errlen);
+	rt->ups = calloc(1, sizeof(*rt->ups));
 	rt->workers = calloc(rt->plan.n_workers, sizeof(*rt->workers));
-	if (!rt->balancers || !rt->workers) {
+	if (!rt->ups || !rt->workers) {
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
 	/* Nothing runs yet: every relay takes a fresh slot. */
 	ret = slots_assign(NULL, NULL, cfg, NULL, rt->relay_slot, err, errlen);
+	if (!ret)
+		ret = upstream_publish(rt, cfg, rt->relay_slot, err, errlen);
 	if (ret)
 		return ret;
 	ops = rt->backend == IO_BACKEND_IO_URING ? &worker_uring_ops : &worker_mmsg_ops;
 	for (i = 0; i < rt->plan.n_workers; i++) {
-		ret = worker_init(&rt->workers[i], i, &rt->plan, caps, ops, &rt->sync);
+		ret = worker_init(&rt->workers[i], i, &rt->plan, caps, ops, &rt->sync, rt->pools);
 		if (ret) {
 			snprintf(err, errlen, "worker %u: %s", i, strerror(-ret));
 			return ret;
@@ -303,8 +287,7 @@ static int start_workers(struct runtime *rt, char *err, size_t errlen)
 	}
 	for (i = 0; i < rt->plan.n_workers; i++) {
 		first[i] = (struct worker_cmd){ .type = WORKER_CMD_APPLY, .cfg = rt->cfg,
-						.plan = &rt->plan, .balancers = rt->balancers,
-						.relay_slot = rt->relay_slot };
+						.plan = &rt->plan, .relay_slot = rt->relay_slot };
 		ret = worker_start(&rt->workers[i], &first[i]);
 		if (ret) {
 			snprintf(err, errlen, "worker %u: pthread_create: %s", i, strerror(-ret));
@@ -362,7 +345,8 @@ static int rebuild_workers(struct runtime *rt, const struct worker_ops *ops, cha
 		worker_fini(&rt->workers[i]);
 	rt->sync.reported = 0;
 	for (i = 0; i < rt->plan.n_workers; i++) {
-		ret = worker_init(&rt->workers[i], i, &rt->plan, rt->caps, ops, &rt->sync);
+		ret = worker_init(&rt->workers[i], i, &rt->plan, rt->caps, ops, &rt->sync,
+				  rt->pools);
 		if (ret) {
 			snprintf(err, errlen, "worker %u: %s", i, strerror(-ret));
 			return ret;
@@ -429,13 +413,43 @@ static int probe_new_listeners(const struct config *old, const struct config *ne
 	return 0;
 }
 
+/* Has every started worker apply cfg (planned by plan, relay i in slot[i]) and waits.
+ * Returns 0 or the last failing worker's -errno with err set. */
+static int apply_all(struct runtime *rt, const struct config *cfg, const struct plan *plan,
+		     const uint32_t *slot, char *err, size_t errlen)
+{
+	struct worker_cmd *cmd;
+	uint32_t i;
+	int ret = 0;
+
+	cmd = calloc(rt->n_started ? rt->n_started : 1, sizeof(*cmd));
+	if (!cmd) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	/* All workers switch at about the same time; each at a point between two batches. */
+	for (i = 0; i < rt->n_started; i++) {
+		cmd[i] = (struct worker_cmd){ .type = WORKER_CMD_APPLY, .cfg = cfg, .plan = plan,
+					      .relay_slot = slot };
+		worker_post(&rt->workers[i], &cmd[i]);
+	}
+	for (i = 0; i < rt->n_started; i++)
+		worker_wait(&rt->workers[i], &cmd[i]);
+	for (i = 0; i < rt->n_started; i++) {
+		if (cmd[i].result) {
+			snprintf(err, errlen, "worker %u: %s", i, cmd[i].error);
+			ret = cmd[i].result;
+		}
+	}
+	free(cmd);
+	return ret;
+}
+
 int runtime_reload(struct runtime *rt, struct config *new_cfg, const struct plan *plan,
 		   bool *applied, char *err, size_t errlen)
 {
-	uint32_t slot[CONFIG_MAX_RELAYS], i;
+	uint32_t slot[CONFIG_MAX_RELAYS];
 	bool busy[WORKER_MAX_RELAYS];
-	struct balancer *b;
-	struct worker_cmd *cmd;
 	int ret;
 
 	*applied = false;
@@ -446,45 +460,30 @@ int runtime_reload(struct runtime *rt, struct config *new_cfg, const struct plan
 		busy_slots(rt, busy);
 		ret = slots_assign(rt->cfg, rt->relay_slot, new_cfg, busy, slot, err, errlen);
 	}
+	/* The new pools go out before the workers apply: a worker between the two picks from
+	 * the new members, which its sessions remember by address. */
+	if (!ret)
+		ret = upstream_publish(rt, new_cfg, slot, err, errlen);
 	if (ret) {
 		config_free(new_cfg);
 		return ret;
 	}
-	b = balancers_new(new_cfg, err, errlen);
-	cmd = calloc(rt->n_started, sizeof(*cmd));
-	if (!b || !cmd) {
-		balancers_free(b, new_cfg->n_relays);
-		free(cmd);
-		if (b)
-			snprintf(err, errlen, "out of memory");
-		config_free(new_cfg);
-		return -ENOMEM;
-	}
 	*applied = true;
-	/* All workers switch at about the same time; each at a point between two batches. */
-	for (i = 0; i < rt->n_started; i++) {
-		cmd[i] = (struct worker_cmd){ .type = WORKER_CMD_APPLY, .cfg = new_cfg,
-					      .plan = plan, .balancers = b, .relay_slot = slot };
-		worker_post(&rt->workers[i], &cmd[i]);
-	}
-	for (i = 0; i < rt->n_started; i++)
-		worker_wait(&rt->workers[i], &cmd[i]);
-	for (i = 0; i < rt->n_started; i++) {
-		if (cmd[i].result) {
-			/* Workers already switched what they could: the new config is in force
-			 * and this error is reported as the reload's result. */
-			snprintf(err, errlen, "worker %u: %s", i, cmd[i].error);
-			ret = cmd[i].result;
-			log_err("reload: %s", err);
-		}
-	}
-	free(cmd);
-	balancers_free(rt->balancers, rt->cfg->n_relays);
+	ret = apply_all(rt, new_cfg, plan, slot, err, errlen);
+	/* Workers already switched what they could: the new config is in force and an error
+	 * is reported as the reload's result. */
+	if (ret)
+		log_err("reload: %s", err);
 	config_free(rt->cfg);
-	rt->balancers = b;
 	rt->cfg = new_cfg;
+	rt->applied_plan = *plan;
 	memcpy(rt->relay_slot, slot, sizeof(slot));
-	return ret ? ret : 0;
+	return ret;
+}
+
+int runtime_reapply(struct runtime *rt, char *err, size_t errlen)
+{
+	return apply_all(rt, rt->cfg, &rt->applied_plan, rt->relay_slot, err, errlen);
 }
 
 int runtime_sessions(struct runtime *rt, uint32_t relay, struct session_info *out, uint32_t max,
@@ -522,12 +521,12 @@ void runtime_fini(struct runtime *rt)
 	stop_started(rt);
 	for (i = 0; rt->workers && i < rt->plan.n_workers; i++)
 		worker_fini(&rt->workers[i]);
-	if (rt->cfg)
-		balancers_free(rt->balancers, rt->cfg->n_relays);
+	upstream_fini(rt);
+	free(rt->ups);
 	free(rt->workers);
 	config_free(rt->cfg);
 	rt->workers = NULL;
-	rt->balancers = NULL;
+	rt->ups = NULL;
 	rt->cfg = NULL;
 }
 
@@ -569,5 +568,5 @@ int runtime_snapshot(const struct runtime *rt, struct snapshot *s)
 		for (r = 0; r < n_relays; r++)
 			relay_counters_add(&sw->relays[r], &wk->counters[rt->relay_slot[r]]);
 	}
-	return 0;
+	return rt->ups ? upstream_snapshot(rt, s) : 0;
 }
