@@ -27,6 +27,7 @@
 #include "privs.h"
 #include "runtime.h"
 #include "service.h"
+#include "upkeep.h"
 #include "uring.h"
 
 #define DEFAULT_CONFIG SYSCONFDIR "/ringrelay/ringrelay.conf"
@@ -499,6 +500,7 @@ int main(int argc, char **argv)
 	struct app a = { 0 };
 	struct netlink_watch *nw = NULL;
 	struct control *ctl = NULL;
+	struct upkeep *upk = NULL;
 	struct config *cfg;
 	struct plan plan;
 	char err[CONFIG_ERR_LEN] = "", pid_file[CONFIG_PATH_LEN] = "";
@@ -572,7 +574,8 @@ int main(int argc, char **argv)
 	/* The access log's file opens while we may still write anywhere; its thread, like the
 	 * workers, starts without privileges. */
 	if (accesslog_new(a.rt.cfg, a.rt.plan.n_workers, &alog, err, sizeof(err)) ||
-	    privs_drop(a.rt.cfg->user, a.filter != NULL, err, sizeof(err)) ||
+	    privs_drop(a.rt.cfg->user, a.filter != NULL, privs_need_sockopt(a.rt.cfg), err,
+		       sizeof(err)) ||
 	    accesslog_start(alog)) {
 		log_err("%s", err[0] ? err : "access log: cannot start its thread");
 		goto out_fini;
@@ -583,8 +586,10 @@ int main(int argc, char **argv)
 		log_err("%s", err);
 		goto out_fini;
 	}
-	if (control_start(&a, &ctl, err, sizeof(err))) {
+	if (control_start(&a, &ctl, err, sizeof(err)) ||
+	    upkeep_start(&a, &upk, err, sizeof(err))) {
 		log_err("%s", err);
+		control_stop(ctl);
 		goto out_stop;
 	}
 	if (a.filter && netlink_watch_new(&nw, on_link, &a))
@@ -600,6 +605,7 @@ int main(int argc, char **argv)
 	service_stopping();
 	ret = 0;
 	netlink_watch_free(nw);
+	upkeep_stop(upk);
 	control_stop(ctl);
 out_stop:
 	runtime_stop(&a.rt);

@@ -7,6 +7,7 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "privs.h"
 
 /* PR_SET_NO_NEW_PRIVS: ringrelay never execs, so it costs nothing; it keeps a compromised
@@ -29,10 +30,11 @@ static const unsigned int privs_kept[] = {CAP_NET_BIND_SERVICE, CAP_NET_ADMIN, C
 /* Loads libcap-ng's (per-thread) state with the kept capabilities this thread holds now and
  * nothing else: asking for one we lack would make capng_apply fail with EPERM. Sets
  * *can_bound when we may shrink the bounding set (needs CAP_SETPCAP). */
-static int privs_plan(bool keep_net_admin_bpf, bool *can_bound)
+static int privs_plan(bool keep_net_admin_bpf, bool keep_sockopt, bool *can_bound)
 {
 	bool have[sizeof(privs_kept) / sizeof(privs_kept[0])];
 	unsigned int i, n = keep_net_admin_bpf ? sizeof(have) / sizeof(have[0]) : 1;
+	bool raw = false, admin = false;
 
 	capng_clear(CAPNG_SELECT_ALL);
 	if (capng_get_caps_process())
@@ -40,13 +42,31 @@ static int privs_plan(bool keep_net_admin_bpf, bool *can_bound)
 	*can_bound = capng_have_capability(CAPNG_EFFECTIVE, CAP_SETPCAP);
 	for (i = 0; i < n; i++)
 		have[i] = capng_have_capability(CAPNG_PERMITTED, privs_kept[i]);
+	if (keep_sockopt) {
+		/* IP_TRANSPARENT and SO_MARK take either; CAP_NET_RAW grants less. */
+		raw = capng_have_capability(CAPNG_PERMITTED, CAP_NET_RAW);
+		admin = !raw && capng_have_capability(CAPNG_PERMITTED, CAP_NET_ADMIN);
+	}
 	capng_clear(CAPNG_SELECT_ALL);
 	for (i = 0; i < n; i++)
 		if (have[i])
 			capng_update(CAPNG_ADD,
 				     CAPNG_EFFECTIVE | CAPNG_PERMITTED | CAPNG_BOUNDING_SET,
 				     privs_kept[i]);
+	if (raw || admin)
+		capng_update(CAPNG_ADD, CAPNG_EFFECTIVE | CAPNG_PERMITTED | CAPNG_BOUNDING_SET,
+			     raw ? CAP_NET_RAW : CAP_NET_ADMIN);
 	return 0;
+}
+
+bool privs_need_sockopt(const struct config *cfg)
+{
+	uint32_t i;
+
+	for (i = 0; i < cfg->n_relays; i++)
+		if (cfg->relays[i].source == SOURCE_CLIENT || cfg->relays[i].fwmark)
+			return true;
+	return false;
 }
 
 /* Looks user up; -ENOENT when there is no such user. */
@@ -72,7 +92,8 @@ static int privs_lookup(const char *user, uid_t *uid, gid_t *gid, char *err, siz
 	return 0;
 }
 
-int privs_drop(const char *user, bool keep_net_admin_bpf, char *err, size_t errlen)
+int privs_drop(const char *user, bool keep_net_admin_bpf, bool keep_sockopt, char *err,
+	       size_t errlen)
 {
 	bool switch_user = user && user[0] && geteuid() == 0;
 	bool can_bound;
@@ -95,7 +116,7 @@ int privs_drop(const char *user, bool keep_net_admin_bpf, char *err, size_t errl
 		}
 	}
 
-	ret = privs_plan(keep_net_admin_bpf, &can_bound);
+	ret = privs_plan(keep_net_admin_bpf, keep_sockopt, &can_bound);
 	if (ret) {
 		snprintf(err, errlen, "read capabilities: %s", strerror(-ret));
 		return ret;
@@ -137,7 +158,7 @@ int privs_drop(const char *user, bool keep_net_admin_bpf, char *err, size_t errl
 int privs_drop_thread(void)
 {
 	bool can_bound;
-	int ret = privs_plan(false, &can_bound);
+	int ret = privs_plan(false, false, &can_bound);
 
 	if (ret)
 		return ret;

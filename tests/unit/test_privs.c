@@ -172,7 +172,7 @@ static int child_root_to_nobody(bool keep_admin)
 
 	if (setgroups(1, &extra) || nobody(&uid, &gid))
 		return 2;
-	ret = privs_drop("nobody", keep_admin, err, sizeof(err));
+	ret = privs_drop("nobody", keep_admin, false, err, sizeof(err));
 	if (ret) {
 		fprintf(stderr, "privs_drop: %d %s\n", ret, err);
 		return 3;
@@ -199,7 +199,7 @@ static int child_root_stays_root(void)
 {
 	struct privs_want want = { .uid = 0, .gid = 0 };
 	char err[256] = "";
-	int ret = privs_drop("", true, err, sizeof(err));
+	int ret = privs_drop("", true, false, err, sizeof(err));
 
 	if (ret) {
 		fprintf(stderr, "privs_drop: %d %s\n", ret, err);
@@ -239,7 +239,7 @@ static int child_ambient_like_systemd(void)
 	if (status_caps("CapAmb") == 0)
 		return 6;
 
-	ret = privs_drop("nobody", true, err, sizeof(err));
+	ret = privs_drop("nobody", true, false, err, sizeof(err));
 	if (ret) {
 		fprintf(stderr, "privs_drop: %d %s\n", ret, err);
 		return 3;
@@ -262,13 +262,13 @@ static int child_nonroot_other_user(void)
 	if (nobody(&uid, &gid) || setgroups(0, NULL) || setresgid(gid, gid, gid) ||
 	    setresuid(uid, uid, uid))
 		return 2;
-	ret = privs_drop("root", true, err, sizeof(err));
+	ret = privs_drop("root", true, false, err, sizeof(err));
 	if (ret != -EPERM || !strstr(err, "start as root")) {
 		fprintf(stderr, "privs_drop: %d %s\n", ret, err);
 		return 3;
 	}
 	/* With no user it drops what it can: here, nothing is left to drop. */
-	ret = privs_drop("", true, err, sizeof(err));
+	ret = privs_drop("", true, false, err, sizeof(err));
 	if (ret) {
 		fprintf(stderr, "privs_drop: %d %s\n", ret, err);
 		return 4;
@@ -330,7 +330,7 @@ static void test_unknown_user(void **state)
 {
 	char err[256] = "";
 
-	assert_int_equal(privs_drop("rr-no-such-user-7f3a", true, err, sizeof(err)), -ENOENT);
+	assert_int_equal(privs_drop("rr-no-such-user-7f3a", true, false, err, sizeof(err)), -ENOENT);
 	assert_non_null(strstr(err, "'rr-no-such-user-7f3a' does not exist"));
 }
 
