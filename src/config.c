@@ -101,9 +101,7 @@ static int parse_listen(struct config_parser *p, const config_setting_t *g,
 			/* a name is resolved by config_resolve (start, reload) */
 			if (addr_parse_name(text, host, sizeof(host), &port, &why_name) ||
 			    strlen(text) >= CONFIG_UPSTREAM_TEXT)
-				return config_err(p, e, "%s (or give a host name, e.g. "
-							"\"relay.example:5000\")",
-						  why_name ? why_name : why);
+				return config_err(p, e, "%s", why_name ? why_name : why);
 			if (port == 0)
 				return config_err(p, e, "port must not be 0");
 			memcpy(r->listen_names[r->n_listen_names++], text, strlen(text) + 1);
@@ -141,8 +139,7 @@ static int parse_upstream(struct config_parser *p, const config_setting_t *e,
 
 		/* Not an address: a name, resolved by config_resolve (start, reload). */
 		if (addr_parse_name(opt, u->host, sizeof(u->host), &u->port, &why_name))
-			return config_err(p, e, "%s (or give a host name, e.g. \"dns.internal:53\")",
-					  why_name ? why_name : why);
+			return config_err(p, e, "%s", why_name ? why_name : why);
 		if (u->port == 0)
 			return config_err(p, e, "port must not be 0");
 		u->is_name = true;
