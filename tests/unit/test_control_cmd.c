@@ -20,9 +20,9 @@
 #include "control_cmd.h"
 
 #define USAGE                                                                                      \
-	"error: usage: status | stats | sessions [RELAY] | reload | filter, each optionally "     \
-	"followed by ' json'\n"
-#define UNKNOWN(c) "error: unknown command '" c "' (status, stats, sessions, reload, filter)\n"
+	"error: usage: status | stats | sessions [RELAY] | upstreams [RELAY] | upstream "        \
+	"disable|enable RELAY ADDRESS | reload | filter, each optionally followed by ' json'\n"
+#define UNKNOWN(c) "error: unknown command '" c "' (status, stats, sessions, upstreams, upstream, reload, filter)\n"
 
 static const char conf[] =
 	"control_socket = \"/tmp/ringrelay-test-unused.sock\";\n"
@@ -82,9 +82,9 @@ static void test_answers(void **state)
 		/* requests that are not one */
 		{ "", USAGE },
 		{ "   \t\r\n", USAGE },
-		{ "a b c d", USAGE },
-		{ "sessions a b", USAGE },
-		{ "status json extra words", USAGE },
+		{ "a b c d e", USAGE },
+		{ "sessions a b", "error: usage: sessions [RELAY]\n" },
+		{ "status json extra words", "error: status takes no argument\n" },
 		{ "bogus", UNKNOWN("bogus") },
 		{ "bogus json", UNKNOWN("bogus") },
 		{ "json", UNKNOWN("json") },
