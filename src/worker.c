@@ -279,6 +279,33 @@ err_release:
 	return NULL;
 }
 
+static void add_dir(struct relay_dir_counters *sum, const struct relay_dir_counters *d)
+{
+	int k;
+
+	counter_add(&sum->rx_pkts, d->rx_pkts);
+	counter_add(&sum->rx_bytes, d->rx_bytes);
+	counter_add(&sum->tx_pkts, d->tx_pkts);
+	counter_add(&sum->tx_bytes, d->tx_bytes);
+	counter_add(&sum->extra_copies, d->extra_copies);
+	for (k = 0; k < DROP__MAX; k++)
+		counter_add(&sum->drops[k], d->drops[k]);
+}
+
+void worker_count_fast(struct worker *w, uint32_t r, struct session *s,
+		       const struct relay_dir_counters *up, const struct relay_dir_counters *down)
+{
+	struct relay_counters *c = &w->counters[r];
+
+	add_dir(&c->dir[RELAY_DIR_TO_UPSTREAM], up);
+	add_dir(&c->dir[RELAY_DIR_TO_CLIENT], down);
+	upstream_count_sent(w, r, s->upstream, up->tx_pkts, up->tx_bytes);
+	upstream_count_lost(w, r, s->upstream, true, up->drops[DROP_UNREACHABLE]);
+	upstream_count_lost(w, r, s->upstream, false, up->drops[DROP_SEND_ERROR]);
+	upstream_count_rx(w, r, s->upstream, down->rx_pkts, down->rx_bytes);
+	session_count_down(s, (uint32_t)down->rx_pkts, (uint32_t)down->rx_bytes);
+}
+
 void worker_note_overflow(struct worker *w, struct listener *l, const struct sock_rx_meta *m)
 {
 	struct relay_counters *c = &w->counters[l->relay];

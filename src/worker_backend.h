@@ -46,6 +46,13 @@ uint64_t worker_tick_ns(const struct worker *w);
  * table is full or a socket cannot be made. */
 struct session *worker_session_get(struct worker *w, uint32_t li, const struct addr *client,
 				   const struct sock_rx_meta *meta, uint32_t n);
+/* For another data path (the BPF fast path, issue 9) relaying session s of relay slot r:
+ * folds its deltas since the last fold, up (client -> upstream) and down (upstream ->
+ * client), into the relay's counters and into s's upstream's, so that the per-upstream
+ * counters keep adding up to the relay's; a reply also counts for reply_timeout. Call it on
+ * the worker's own thread, wherever the relay's counters get those deltas. */
+void worker_count_fast(struct worker *w, uint32_t r, struct session *s,
+		       const struct relay_dir_counters *up, const struct relay_dir_counters *down);
 /* Accounts an SO_RXQ_OVFL value seen on listener l. */
 void worker_note_overflow(struct worker *w, struct listener *l, const struct sock_rx_meta *m);
 
