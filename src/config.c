@@ -1100,7 +1100,7 @@ static bool listen_clash(const struct config *cfg, const struct addr *a, uint32_
 
 int config_resolve(struct config *cfg,
 		   uint32_t (*previous)(void *arg, const char *relay, const char *text,
-					struct addr *out, uint32_t max),
+					const char *why, struct addr *out, uint32_t max),
 		   void *arg, char *err, size_t errlen)
 {
 	struct addr got[CONFIG_MAX_UPSTREAMS];
@@ -1157,12 +1157,9 @@ int config_resolve(struct config *cfg,
 			n = config_resolve_host(u->host, u->port, fam, got, CONFIG_MAX_UPSTREAMS, why,
 					  sizeof(why));
 			if (n < 0 && previous) {
-				n = (int)previous(arg, rc->name, u->text, got, CONFIG_MAX_UPSTREAMS);
-				if (n > 0)
-					log_warn("relay %s: upstream %s: %s; keeping its last "
-						 "addresses",
-						 rc->name, u->text, why);
-				else
+				n = (int)previous(arg, rc->name, u->text, why, got,
+						  CONFIG_MAX_UPSTREAMS);
+				if (n <= 0)
 					n = -EHOSTUNREACH;
 			}
 			if (n < 0) {

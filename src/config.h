@@ -188,12 +188,12 @@ void config_free(struct config *cfg);
 /* Resolves the names of cfg's listen and upstream entries with getaddrinfo (the host's
  * resolver: /etc/hosts, DNS): every address of a name becomes a listen address or an upstream
  * (with the entry's weight), duplicates dropped. A name that does not resolve gets the
- * addresses previous(arg, relay name, entry text, out, max) returns (the last good set, on
- * reload), else the call fails. Checks the listen addresses for clashes again. Returns 0 or
+ * addresses previous(arg, relay name, entry text, why it failed, out, max) returns (the last
+ * good set, on reload; previous says so), else the call fails. Checks the listen addresses for clashes again. Returns 0 or
  * -errno with "FILE:LINE: ..." in err. */
 int config_resolve(struct config *cfg,
 		   uint32_t (*previous)(void *arg, const char *relay, const char *text,
-					struct addr *out, uint32_t max),
+					const char *why, struct addr *out, uint32_t max),
 		   void *arg, char *err, size_t errlen);
 /* All addresses of host for UDP port, in the resolver's order, without duplicates, at most
  * max (family: AF_UNSPEC or one family). Returns the count or -errno (err: gai_strerror). */

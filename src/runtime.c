@@ -131,9 +131,14 @@ static void warn_restart(void *arg, const char *what)
 }
 
 static uint32_t resolve_previous(void *arg, const char *relay, const char *text,
-				 struct addr *out, uint32_t max)
+				 const char *why, struct addr *out, uint32_t max)
 {
-	return upstream_previous(arg, relay, text, out, max);
+	uint32_t n = upstream_previous(arg, relay, text, out, max);
+
+	if (n)
+		log_warn("relay %s: upstream %s: %s; keeping its last addresses", relay, text,
+			 why);
+	return n;
 }
 
 int runtime_check(const struct runtime *running, struct config *cfg, struct plan *plan,
