@@ -11,7 +11,7 @@ enum health_state health_state(const struct health *h)
 const char *health_state_name(enum health_state s)
 {
 	static const char *const names[] = {
-		[HEALTH_UP] = "up", [HEALTH_EJECTED] = "ejected", [HEALTH_DOWN] = "down"};
+	    [HEALTH_UP] = "up", [HEALTH_EJECTED] = "ejected", [HEALTH_DOWN] = "down"};
 	return (unsigned)s < sizeof(names) / sizeof(names[0]) ? names[s] : "?";
 }
 

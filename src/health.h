@@ -33,10 +33,10 @@ enum health_state {
 };
 
 struct health {
-	uint32_t streak;	/* passive failures in a row */
-	uint32_t ejections;	/* ejections in a row (the back-off's exponent) */
-	uint64_t ejected_until; /* ns; 0: not ejected */
-	bool check_down;	/* active verdict */
+	uint32_t streak;	       /* passive failures in a row */
+	uint32_t ejections;	       /* ejections in a row (the back-off's exponent) */
+	uint64_t ejected_until;	       /* ns; 0: not ejected */
+	bool check_down;	       /* active verdict */
 	uint32_t check_ok, check_fail; /* active results in a row */
 	uint64_t total_ejections;      /* for the operator */
 };

@@ -81,7 +81,7 @@ static void upkeep_sync(struct upkeep *k, const struct runtime *rt, uint64_t now
 				if (k->n_probes == k->cap_probes) {
 					uint32_t cap = k->cap_probes ? 2 * k->cap_probes : 16;
 					struct upkeep_probe *g =
-						realloc(k->probes, cap * sizeof(*g));
+					    realloc(k->probes, cap * sizeof(*g));
 
 					if (!g)
 						return;
@@ -121,7 +121,7 @@ static void upkeep_sync(struct upkeep *k, const struct runtime *rt, uint64_t now
 
 static void probe_send(struct upkeep_probe *p, uint64_t now)
 {
-	struct sock_source src = { .bind = addr_family(&p->source) ? &p->source : NULL };
+	struct sock_source src = {.bind = addr_family(&p->source) ? &p->source : NULL};
 
 	p->next_send = now + p->interval;
 	if (p->deadline)
@@ -212,7 +212,8 @@ static void upkeep_resolve(struct upkeep *k, uint64_t now)
 			if (ents)
 				memcpy(ents, rc->upstreams, n_ents * sizeof(*ents));
 			snprintf(name, sizeof(name), "%s", rc->name);
-			fam = rc->source == SOURCE_ADDRESS ? addr_family(&rc->source_addr) : AF_UNSPEC;
+			fam = rc->source == SOURCE_ADDRESS ? addr_family(&rc->source_addr)
+							   : AF_UNSPEC;
 		}
 		pthread_mutex_unlock(&a->lock);
 		if (!ents)
@@ -266,14 +267,16 @@ static void upkeep_resolve(struct upkeep *k, uint64_t now)
 		if (!n_m)
 			continue;
 		pthread_mutex_lock(&a->lock);
-		if (rt->cfg && relay < rt->cfg->n_relays && !strcmp(rt->cfg->relays[relay].name, name)) {
+		if (rt->cfg && relay < rt->cfg->n_relays &&
+		    !strcmp(rt->cfg->relays[relay].name, name)) {
 			n = upstream_publish_members(rt, relay, m, n_m);
 			if (n == 1) {
 				log_notice("relay %s: upstream names resolved to a new set: %u "
 					   "upstream(s)",
 					   name, n_m);
 				if (runtime_reapply(rt, err, sizeof(err)))
-					log_err("relay %s: applying the new upstreams: %s", name, err);
+					log_err("relay %s: applying the new upstreams: %s", name,
+						err);
 			} else if (n < 0) {
 				log_err("relay %s: new upstreams: %s", name, strerror(-n));
 			}
@@ -327,9 +330,9 @@ static void *upkeep_thread(void *arg)
 				cap = k->n_probes + 1;
 			}
 		}
-		pfd[0] = (struct pollfd){ .fd = k->stop_fd, .events = POLLIN };
+		pfd[0] = (struct pollfd){.fd = k->stop_fd, .events = POLLIN};
 		for (i = 0; i + 1 < cap && i < k->n_probes; i++)
-			pfd[i + 1] = (struct pollfd){ .fd = k->probes[i].fd, .events = POLLIN };
+			pfd[i + 1] = (struct pollfd){.fd = k->probes[i].fd, .events = POLLIN};
 		wait = next_tick > now ? next_tick - now : 0;
 		if (poll(pfd, i + 1, (int)(wait / 1000000) + 1) < 0 && errno != EINTR)
 			break;

@@ -42,7 +42,7 @@ static void upstream_swap(struct runtime *rt, uint32_t r, struct pool *p)
 	old->retired_qs = calloc(rt->n_started ? rt->n_started : 1, sizeof(*old->retired_qs));
 	for (i = 0; old->retired_qs && i < rt->n_started; i++)
 		old->retired_qs[i] =
-			__atomic_load_n(&rt->workers[i].wc.quiescent, __ATOMIC_ACQUIRE);
+		    __atomic_load_n(&rt->workers[i].wc.quiescent, __ATOMIC_ACQUIRE);
 	old->retired_next = rt->ups->retired;
 	rt->ups->retired = old;
 }
@@ -105,17 +105,20 @@ static bool upstream_members(struct runtime *rt, uint32_t r, const struct relay_
 			     struct pool_member *out)
 {
 	struct upstream_relay *ur = &rt->ups->relay[r];
-	bool keep[CONFIG_MAX_UPSTREAMS] = { false }, changed = !old || old->n != n;
+	bool keep[CONFIG_MAX_UPSTREAMS] = {false}, changed = !old || old->n != n;
 	uint32_t i, u, k;
 
 	for (i = 0; i < n; i++) {
 		const char *label = rc->upstreams[mc[i].entry].text;
 
-		out[i] = (struct pool_member){ .addr = mc[i].addr, .weight = mc[i].weight,
-					       .entry = mc[i].entry, .slot = UINT32_MAX };
+		out[i] = (struct pool_member){.addr = mc[i].addr,
+					      .weight = mc[i].weight,
+					      .entry = mc[i].entry,
+					      .slot = UINT32_MAX};
 		snprintf(out[i].label, sizeof(out[i].label), "%s", label);
 		for (u = 0; u < CONFIG_MAX_UPSTREAMS; u++) {
-			if (ur->slot[u].used && !keep[u] && addr_equal(&ur->slot[u].addr, &mc[i].addr) &&
+			if (ur->slot[u].used && !keep[u] &&
+			    addr_equal(&ur->slot[u].addr, &mc[i].addr) &&
 			    !strcmp(ur->slot[u].label, label)) {
 				keep[u] = true;
 				out[i].slot = u;
@@ -138,8 +141,8 @@ static bool upstream_members(struct runtime *rt, uint32_t r, const struct relay_
 				break;
 		}
 		ur->next_slot = (u + 1) % CONFIG_MAX_UPSTREAMS;
-		ur->slot[u] = (struct upstream_slot){ .used = true, .gen = ++rt->ups->gen_next,
-						      .addr = mc[i].addr };
+		ur->slot[u] = (struct upstream_slot){
+		    .used = true, .gen = ++rt->ups->gen_next, .addr = mc[i].addr};
 		snprintf(ur->slot[u].label, sizeof(ur->slot[u].label), "%s", out[i].label);
 		out[i].slot = u;
 		out[i].gen = ur->slot[u].gen;
@@ -148,8 +151,8 @@ static bool upstream_members(struct runtime *rt, uint32_t r, const struct relay_
 	return changed;
 }
 
-int upstream_publish(struct runtime *rt, const struct config *cfg, const uint32_t *slot,
-		     char *err, size_t errlen)
+int upstream_publish(struct runtime *rt, const struct config *cfg, const uint32_t *slot, char *err,
+		     size_t errlen)
 {
 	struct pool_member m[CONFIG_MAX_UPSTREAMS];
 	uint32_t i;
@@ -229,9 +232,9 @@ static void upstream_log_change(const struct upstream_relay *ur, const struct up
 			   why ? ": " : "", why ? why : "");
 	else if (st == HEALTH_EJECTED)
 		log_warn("relay %s: upstream %s (%s) ejected for %.1f s: %s", ur->name, s->label,
-			 text, (double)(s->h.ejected_until ? ur->hc.fail_timeout : 0) / 1e9 *
-				       (s->h.ejections > 3 ? HEALTH_BACKOFF_MAX
-							   : 1u << (s->h.ejections - 1)),
+			 text,
+			 (double)(s->h.ejected_until ? ur->hc.fail_timeout : 0) / 1e9 *
+			     (s->h.ejections > 3 ? HEALTH_BACKOFF_MAX : 1u << (s->h.ejections - 1)),
 			 why ? why : "failures in a row");
 	else
 		log_warn("relay %s: upstream %s (%s) is down: %s", ur->name, s->label, text,
@@ -255,7 +258,7 @@ void upstream_tick(struct runtime *rt, uint64_t now)
 			for (w = 0; w < rt->n_started; w++) {
 				const struct worker *wk = &rt->workers[w];
 				const struct upstream_counters *uc =
-					&wk->uc[r * CONFIG_MAX_UPSTREAMS + p->m[k].slot];
+				    &wk->uc[r * CONFIG_MAX_UPSTREAMS + p->m[k].slot];
 
 				fails += counter_get(&uc->unreachable) + counter_get(&uc->noreply);
 				oks += counter_get(&uc->rx_pkts);
@@ -266,10 +269,11 @@ void upstream_tick(struct runtime *rt, uint64_t now)
 			dk = oks >= s->seen_oks ? oks - s->seen_oks : oks;
 			s->seen_fails = fails;
 			s->seen_oks = oks;
-			if (health_observe(&s->h, &ur->hc, df, dk, now) || health_expire(&s->h, now)) {
+			if (health_observe(&s->h, &ur->hc, df, dk, now) ||
+			    health_expire(&s->h, now)) {
 				s->changed = upstream_now_unix();
 				upstream_log_change(ur, s,
-						    dk ? "it answers"
+						    dk	 ? "it answers"
 						    : df ? "ICMP unreachable or unanswered sessions"
 							   " in a row"
 							 : "ejection time is over");
@@ -300,8 +304,8 @@ void upstream_check_result(struct runtime *rt, uint32_t r, uint32_t u, uint32_t 
 			upstream_rebuild(rt, i);
 }
 
-int upstream_set_enabled(struct runtime *rt, const char *relay_name, const char *text,
-			 bool enabled, char *err, size_t errlen)
+int upstream_set_enabled(struct runtime *rt, const char *relay_name, const char *text, bool enabled,
+			 char *err, size_t errlen)
 {
 	struct upstreams *ups = rt->ups;
 	const struct pool *p = NULL;
@@ -322,14 +326,16 @@ int upstream_set_enabled(struct runtime *rt, const char *relay_name, const char 
 			n++;
 	}
 	if (!n) {
-		snprintf(err, errlen, "relay %s has no upstream '%s' (give it as written in the "
-				      "config, or an address from 'ringrelayctl upstreams %s')",
+		snprintf(err, errlen,
+			 "relay %s has no upstream '%s' (give it as written in the "
+			 "config, or an address from 'ringrelayctl upstreams %s')",
 			 relay_name, text, relay_name);
 		return -ENOENT;
 	}
 	/* The record, kept across reloads: one per (relay, text). */
 	for (i = 0; i < ups->n_disabled; i++)
-		if (!strcmp(ups->disabled[i].relay, relay_name) && !strcmp(ups->disabled[i].text, text))
+		if (!strcmp(ups->disabled[i].relay, relay_name) &&
+		    !strcmp(ups->disabled[i].text, text))
 			break;
 	if (enabled && i < ups->n_disabled) {
 		ups->disabled[i] = ups->disabled[--ups->n_disabled];

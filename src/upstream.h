@@ -31,14 +31,14 @@ struct upstream_slot {
 	struct addr addr;
 	char label[CONFIG_UPSTREAM_TEXT];
 	struct health h;
-	double changed;		   /* unix seconds of the last state change (0: none yet) */
+	double changed;		       /* unix seconds of the last state change (0: none yet) */
 	uint64_t seen_fails, seen_oks; /* the workers' sums at the last tick */
 };
 
 struct upstream_relay {
 	char name[CONFIG_NAME_LEN];
 	struct upstream_slot slot[CONFIG_MAX_UPSTREAMS];
-	uint32_t next_slot;	  /* where the search for a free counter slot starts */
+	uint32_t next_slot; /* where the search for a free counter slot starts */
 	struct health_conf hc;
 	bool lookup_failing[CONFIG_MAX_UPSTREAMS]; /* per entry: logged once */
 	uint64_t next_resolve;			   /* ns; 0: never */
@@ -61,8 +61,8 @@ struct upstreams {
 /* Builds and publishes the pool of every relay of cfg (relay i in slot[i]) from its members
  * (cfg->relays[i].members), keeping the counter slot, health and drain of members that stay.
  * Returns 0 or -errno with err set (nothing published then). */
-int upstream_publish(struct runtime *rt, const struct config *cfg, const uint32_t *slot,
-		     char *err, size_t errlen);
+int upstream_publish(struct runtime *rt, const struct config *cfg, const uint32_t *slot, char *err,
+		     size_t errlen);
 /* Relay i of rt->cfg now has the members m[0..n) (a new resolution): publishes its pool.
  * Returns 1 when the member list changed (the workers must APPLY), 0 when not, or -errno. */
 int upstream_publish_members(struct runtime *rt, uint32_t i, const struct member_conf *m,
@@ -75,8 +75,8 @@ void upstream_check_result(struct runtime *rt, uint32_t r, uint32_t u, uint32_t 
 			   const char *why, uint64_t now);
 /* Drains (enabled false) or enables the members of relay relay_name whose entry as written
  * or address is text. Returns the number of members changed, or -ENOENT with err set. */
-int upstream_set_enabled(struct runtime *rt, const char *relay_name, const char *text,
-			 bool enabled, char *err, size_t errlen);
+int upstream_set_enabled(struct runtime *rt, const char *relay_name, const char *text, bool enabled,
+			 char *err, size_t errlen);
 /* The addresses relay relay_name's current pool has for the entry written text (a name's
  * last good set). */
 uint32_t upstream_previous(struct runtime *rt, const char *relay_name, const char *text,

@@ -17,12 +17,12 @@
 
 #define S 1000000000ull
 
-static const struct health_conf conf = { .max_fails = 3, .fail_timeout = 10 * S, .rise = 2,
-					 .fall = 3 };
+static const struct health_conf conf = {
+    .max_fails = 3, .fail_timeout = 10 * S, .rise = 2, .fall = 3};
 
 static void test_ejects_after_max_fails_in_a_row(void **state)
 {
-	struct health h = { 0 };
+	struct health h = {0};
 
 	(void)state;
 	assert_false(health_observe(&h, &conf, 2, 0, 1 * S));
@@ -49,8 +49,8 @@ static void test_ejects_after_max_fails_in_a_row(void **state)
 
 static void test_backoff_doubles_until_a_reply(void **state)
 {
-	struct health h = { 0 };
-	uint64_t now = 0, want[] = { 10, 20, 40, 80, 80 };
+	struct health h = {0};
+	uint64_t now = 0, want[] = {10, 20, 40, 80, 80};
 	size_t i;
 
 	(void)state;
@@ -72,7 +72,7 @@ static void test_backoff_doubles_until_a_reply(void **state)
 static void test_passive_off(void **state)
 {
 	struct health_conf off = conf;
-	struct health h = { 0 };
+	struct health h = {0};
 
 	(void)state;
 	off.max_fails = 0;
@@ -82,7 +82,7 @@ static void test_passive_off(void **state)
 
 static void test_checks_rise_and_fall(void **state)
 {
-	struct health h = { 0 };
+	struct health h = {0};
 
 	(void)state;
 	assert_false(health_check_result(&h, &conf, false, S));
@@ -155,7 +155,7 @@ static void test_pool_panic_and_drain(void **state)
  * exactly them back when it returns. */
 static void test_rebuild_moves_only_ejected_clients(void **state)
 {
-	static const enum balance_mode modes[] = { BALANCE_MAGLEV, BALANCE_HASH };
+	static const enum balance_mode modes[] = {BALANCE_MAGLEV, BALANCE_HASH};
 	struct balance_member bm[5];
 	struct balancer all, less;
 	char text[64];
@@ -221,13 +221,13 @@ static void test_no_eligible_is_all(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_ejects_after_max_fails_in_a_row),
-		cmocka_unit_test(test_backoff_doubles_until_a_reply),
-		cmocka_unit_test(test_passive_off),
-		cmocka_unit_test(test_checks_rise_and_fall),
-		cmocka_unit_test(test_pool_panic_and_drain),
-		cmocka_unit_test(test_rebuild_moves_only_ejected_clients),
-		cmocka_unit_test(test_no_eligible_is_all),
+	    cmocka_unit_test(test_ejects_after_max_fails_in_a_row),
+	    cmocka_unit_test(test_backoff_doubles_until_a_reply),
+	    cmocka_unit_test(test_passive_off),
+	    cmocka_unit_test(test_checks_rise_and_fall),
+	    cmocka_unit_test(test_pool_panic_and_drain),
+	    cmocka_unit_test(test_rebuild_moves_only_ejected_clients),
+	    cmocka_unit_test(test_no_eligible_is_all),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
