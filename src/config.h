@@ -36,18 +36,57 @@ enum balance_mode { BALANCE_RR, BALANCE_HASH, BALANCE_MAGLEV };
 /* What a new client meets when its relay's session table is full. */
 enum session_full { SESSION_FULL_DROP, SESSION_FULL_EVICT };
 
+#define CONFIG_UPSTREAM_TEXT 128 /* an upstream or listen entry as written */
+#define CONFIG_HOST_LEN 254	  /* a DNS name */
+#define CONFIG_PROBE_MAX 512	  /* bytes a health check sends or expects */
+
+/* One entry of a relay's upstreams as written: an address, or a name resolved at start,
+ * reload and every resolve_interval into members (all its addresses). */
 struct upstream_conf {
+	struct addr addr;	/* the literal address; family 0 for a name */
+	uint32_t weight;	/* 1..100, default 1 */
+	bool is_name;
+	char host[CONFIG_HOST_LEN]; /* the name (is_name) */
+	uint16_t port;		    /* its port (is_name) */
+	char text[CONFIG_UPSTREAM_TEXT]; /* "ADDRESS:PORT" or "NAME:PORT" as written: the label */
+};
+
+/* An upstream the relay sends to: a literal entry, or one address of a name. */
+struct member_conf {
 	struct addr addr;
-	uint32_t weight; /* 1..100, default 1 */
+	uint32_t weight;
+	uint32_t entry; /* index in upstreams[]: its label */
+};
+
+enum source_kind { SOURCE_DEFAULT, SOURCE_ADDRESS, SOURCE_CLIENT };
+
+/* health_check = { ... }: a probe sent over UDP to each upstream every interval; a reply
+ * that starts with expect (any reply when empty) within timeout is a success. */
+struct health_check_conf {
+	bool enabled;
+	double interval, timeout; /* seconds */
+	uint32_t rise, fall;
+	uint8_t send[CONFIG_PROBE_MAX], expect[CONFIG_PROBE_MAX];
+	uint32_t send_len, expect_len;
+	char send_text[2 * CONFIG_PROBE_MAX + 8], expect_text[2 * CONFIG_PROBE_MAX + 8];
 };
 
 struct relay_conf {
 	char name[CONFIG_NAME_LEN];
 	int line; /* where the relay's group starts, for later diagnostics */
+	/* Literal listen addresses as written first (n_listen_literal), then, after
+	 * config_resolve, the addresses of the names in listen_names. */
 	struct addr listen[CONFIG_MAX_LISTEN];
 	uint32_t n_listen;
+	uint32_t n_listen_literal;
+	char listen_names[CONFIG_MAX_LISTEN][CONFIG_UPSTREAM_TEXT]; /* "NAME:PORT" */
+	uint32_t n_listen_names;
 	struct upstream_conf upstreams[CONFIG_MAX_UPSTREAMS];
 	uint32_t n_upstreams;
+	/* What upstreams resolve to: literal entries at parse time, names by config_resolve. */
+	struct member_conf members[CONFIG_MAX_UPSTREAMS];
+	uint32_t n_members;
+	bool has_names; /* some upstream is a name */
 	enum relay_mode mode;
 	enum balance_mode balance;
 	double session_timeout; /* seconds, > 0 */
@@ -60,6 +99,19 @@ struct relay_conf {
 	/* Join a SO_REUSEPORT group another process already has on a listen address, instead
 	 * of refusing to start (portown.h). */
 	bool reuseport_shared;
+	/* Passive health: max_fails failures in a row eject an upstream for fail_timeout
+	 * (health.h); reply_timeout > 0 (forward mode) counts a new session without a reply
+	 * within it as a failure. max_fails 0: off. */
+	uint32_t max_fails;
+	double fail_timeout;
+	double reply_timeout; /* 0: off */
+	struct health_check_conf health_check;
+	double resolve_interval; /* seconds; 0: names resolve at start and reload only */
+	/* Where upstream sockets send from: the default route's choice, source_addr (port 0),
+	 * or the client's own address and port (transparent, IP_TRANSPARENT). */
+	enum source_kind source;
+	struct addr source_addr;
+	uint32_t fwmark; /* SO_MARK of upstream sockets; 0: none */
 };
 
 enum filter_mode { FILTER_MODE_OFF, FILTER_MODE_XDP, FILTER_MODE_XDP_GENERIC, FILTER_MODE_TC };
@@ -150,6 +202,21 @@ int config_load_file(const char *path, struct config **out, char *err, size_t er
 int config_load_string(const char *text, const char *name, struct config **out, char *err,
 		       size_t errlen);
 void config_free(struct config *cfg);
+
+/* Resolves the names of cfg's listen and upstream entries with getaddrinfo (the host's
+ * resolver: /etc/hosts, DNS): every address of a name becomes a listen address or an upstream
+ * (with the entry's weight), duplicates dropped. A name that does not resolve gets the
+ * addresses previous(arg, relay name, entry text, why it failed, out, max) returns (the last
+ * good set, on reload; previous says so), else the call fails. Checks the listen addresses for clashes again. Returns 0 or
+ * -errno with "FILE:LINE: ..." in err. */
+int config_resolve(struct config *cfg,
+		   uint32_t (*previous)(void *arg, const char *relay, const char *text,
+					const char *why, struct addr *out, uint32_t max),
+		   void *arg, char *err, size_t errlen);
+/* All addresses of host for UDP port, in the resolver's order, without duplicates, at most
+ * max (family: AF_UNSPEC or one family). Returns the count or -errno (err: gai_strerror). */
+int config_resolve_host(const char *host, uint16_t port, int family, struct addr *out, uint32_t max,
+		  char *err, size_t errlen);
 
 /* Checks that need the host: the filter's interfaces, `user` and control_access's group
  * exist. Same error format. */

@@ -114,6 +114,7 @@ static void http_plain(FILE *out, const char *status, const char *headers, const
 static void http_answer(struct app *a, char *req, FILE *out)
 {
 	char *body = NULL, *path, *method, *version, *save = NULL, *q;
+	bool per_worker = false;
 	struct snapshot s;
 	size_t len = 0;
 	FILE *f;
@@ -127,8 +128,11 @@ static void http_answer(struct app *a, char *req, FILE *out)
 		return;
 	}
 	q = strchr(path, '?');
-	if (q)
-		*q = '\0';
+	if (q) {
+		*q++ = '\0';
+		/* the one query the endpoint knows: a per-worker breakdown */
+		per_worker = !strcmp(q, "per_worker=1") || !strcmp(q, "per_worker=true");
+	}
 	if (strcmp(path, "/metrics")) {
 		http_plain(out, "404 Not Found", "", "not found: the metrics are at /metrics\n");
 		return;
@@ -145,7 +149,7 @@ static void http_answer(struct app *a, char *req, FILE *out)
 		pthread_mutex_lock(&a->lock);
 		ret = app_snapshot(a, &s);
 		if (!ret)
-			ret = metrics_format(&s, f);
+			ret = metrics_format(&s, per_worker, f);
 		pthread_mutex_unlock(&a->lock);
 		snapshot_fini(&s);
 		if (fclose(f) && !ret)

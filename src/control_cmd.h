@@ -15,7 +15,7 @@ struct app;
 enum control_level {
 	CONTROL_DENIED, /* nothing */
 	CONTROL_READ,	/* the commands that change nothing and show no client address */
-	CONTROL_ADMIN,	/* everything: reload, and sessions with client addresses */
+	CONTROL_ADMIN,	/* everything: reload, upstream, and sessions (client addresses) */
 };
 
 /* The level of a peer whose credentials are uid, gid and groups (SO_PEERCRED and

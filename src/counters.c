@@ -28,6 +28,19 @@ void relay_counters_add(struct relay_counters *sum, const struct relay_counters 
 	sum->sessions_active += counter_get(&c->sessions_active);
 }
 
+void upstream_counters_add(struct upstream_counters *sum, const struct upstream_counters *c)
+{
+	sum->tx_pkts += counter_get(&c->tx_pkts);
+	sum->tx_bytes += counter_get(&c->tx_bytes);
+	sum->rx_pkts += counter_get(&c->rx_pkts);
+	sum->rx_bytes += counter_get(&c->rx_bytes);
+	sum->unreachable += counter_get(&c->unreachable);
+	sum->send_errors += counter_get(&c->send_errors);
+	sum->noreply += counter_get(&c->noreply);
+	sum->sessions_created += counter_get(&c->sessions_created);
+	sum->sessions_active += counter_get(&c->sessions_active);
+}
+
 uint64_t relay_dir_drops(const struct relay_dir_counters *c)
 {
 	uint64_t n = 0;

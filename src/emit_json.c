@@ -128,6 +128,12 @@ void emit_json_null(struct emit_json *j, const char *key)
 	fputs("null", j->out);
 }
 
+void emit_json_bool(struct emit_json *j, const char *key, bool v)
+{
+	emit_json_member(j, key);
+	fputs(v ? "true" : "false", j->out);
+}
+
 int emit_json_end(const struct emit_json *j)
 {
 	if (j->error)

@@ -28,6 +28,7 @@
 #include "privs.h"
 #include "runtime.h"
 #include "service.h"
+#include "upkeep.h"
 #include "uring.h"
 
 #define DEFAULT_CONFIG SYSCONFDIR "/ringrelay/ringrelay.conf"
@@ -423,6 +424,7 @@ int main(int argc, char **argv)
 	struct app a = { 0 };
 	struct control *ctl = NULL;
 	struct admin *admin = NULL;
+	struct upkeep *upk = NULL;
 	struct privs_who who;
 	struct config *cfg;
 	struct plan plan;
@@ -509,7 +511,7 @@ int main(int argc, char **argv)
 	}
 	/* The access log's file opens while we may still write anywhere. */
 	if (accesslog_new(a.rt.cfg, a.rt.plan.n_workers, &alog, err, sizeof(err)) ||
-	    privs_drop(&who, a.filter != NULL, err, sizeof(err))) {
+	    privs_drop(&who, a.filter != NULL, privs_need_sockopt(a.rt.cfg), err, sizeof(err))) {
 		log_err("%s", err);
 		goto out_fini;
 	}
@@ -530,7 +532,9 @@ int main(int argc, char **argv)
 		ret = 1;
 		goto out_admin;
 	}
-	if (accesslog_start(alog) || control_start(ctl, err, sizeof(err))) {
+	/* These start with main's empty sets. */
+	if (accesslog_start(alog) || control_start(ctl, err, sizeof(err)) ||
+	    upkeep_start(&a, &upk, err, sizeof(err))) {
 		log_err("%s", err[0] ? err : "access log: cannot start its thread");
 		ret = 1;
 		goto out_admin;
@@ -545,8 +549,9 @@ int main(int argc, char **argv)
 	service_stopping();
 	ret = 0;
 out_admin:
-	/* The control thread may wait on a reload: it goes first; then no reload may run
-	 * while the workers stop. */
+	/* The control thread may wait on a reload: it goes first; the upkeep thread re-applies
+	 * relays like a reload; then no reload may run while the workers stop. */
+	upkeep_stop(upk);
 	control_stop(ctl);
 	ctl = NULL;
 	admin_quiesce(admin);

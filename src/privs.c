@@ -10,6 +10,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "privs.h"
 
 /* PR_SET_NO_NEW_PRIVS: ringrelay never execs, so it costs nothing; it keeps a compromised
@@ -35,10 +36,11 @@ _Static_assert(PRIVS_FILTER_CAPS == ((UINT64_C(1) << CAP_NET_ADMIN) | (UINT64_C(
 /* Loads libcap-ng's (per-thread) state with the kept capabilities this thread holds now and
  * nothing else: asking for one we lack would make capng_apply fail with EPERM. Sets
  * *can_bound when we may shrink the bounding set (needs CAP_SETPCAP). */
-static int privs_plan(bool keep_net_admin_bpf, bool *can_bound)
+static int privs_plan(bool keep_net_admin_bpf, bool keep_sockopt, bool *can_bound)
 {
 	bool have[sizeof(privs_kept) / sizeof(privs_kept[0])];
 	unsigned int i, n = keep_net_admin_bpf ? sizeof(have) / sizeof(have[0]) : 1;
+	bool raw = false, admin = false;
 
 	capng_clear(CAPNG_SELECT_ALL);
 	if (capng_get_caps_process())
@@ -46,13 +48,31 @@ static int privs_plan(bool keep_net_admin_bpf, bool *can_bound)
 	*can_bound = capng_have_capability(CAPNG_EFFECTIVE, CAP_SETPCAP);
 	for (i = 0; i < n; i++)
 		have[i] = capng_have_capability(CAPNG_PERMITTED, privs_kept[i]);
+	if (keep_sockopt) {
+		/* IP_TRANSPARENT and SO_MARK take either; CAP_NET_RAW grants less. */
+		raw = capng_have_capability(CAPNG_PERMITTED, CAP_NET_RAW);
+		admin = !raw && capng_have_capability(CAPNG_PERMITTED, CAP_NET_ADMIN);
+	}
 	capng_clear(CAPNG_SELECT_ALL);
 	for (i = 0; i < n; i++)
 		if (have[i])
 			capng_update(CAPNG_ADD,
 				     CAPNG_EFFECTIVE | CAPNG_PERMITTED | CAPNG_BOUNDING_SET,
 				     privs_kept[i]);
+	if (raw || admin)
+		capng_update(CAPNG_ADD, CAPNG_EFFECTIVE | CAPNG_PERMITTED | CAPNG_BOUNDING_SET,
+			     raw ? CAP_NET_RAW : CAP_NET_ADMIN);
 	return 0;
+}
+
+bool privs_need_sockopt(const struct config *cfg)
+{
+	uint32_t i;
+
+	for (i = 0; i < cfg->n_relays; i++)
+		if (cfg->relays[i].source == SOURCE_CLIENT || cfg->relays[i].fwmark)
+			return true;
+	return false;
 }
 
 /* Looks user up; -ENOENT when there is no such user (err set only when report). */
@@ -129,12 +149,13 @@ int privs_resolve(const char *user, const char *default_user, struct privs_who *
 	return 0;
 }
 
-int privs_drop(const struct privs_who *who, bool keep_filter, char *err, size_t errlen)
+int privs_drop(const struct privs_who *who, bool keep_filter, bool keep_sockopt, char *err,
+	       size_t errlen)
 {
 	bool can_bound;
 	int ret;
 
-	ret = privs_plan(keep_filter, &can_bound);
+	ret = privs_plan(keep_filter, keep_sockopt, &can_bound);
 	if (ret) {
 		snprintf(err, errlen, "read capabilities: %s", strerror(-ret));
 		return ret;
@@ -225,6 +246,20 @@ int privs_thread_keep(uint64_t mask)
 int privs_drop_thread(void)
 {
 	return privs_thread_keep(0);
+}
+
+uint64_t privs_sockopt_mask(void)
+{
+	struct __user_cap_data_struct d[2];
+	uint64_t prm;
+
+	if (privs_capget(d))
+		return 0;
+	prm = (uint64_t)d[0].permitted | (uint64_t)d[1].permitted << 32;
+	/* as privs_drop chose: CAP_NET_RAW, or CAP_NET_ADMIN when that is all there is */
+	if (prm & (UINT64_C(1) << CAP_NET_RAW))
+		return UINT64_C(1) << CAP_NET_RAW;
+	return prm & (UINT64_C(1) << CAP_NET_ADMIN);
 }
 
 int privs_fs_as(uid_t uid, gid_t gid)

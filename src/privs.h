@@ -6,10 +6,11 @@
  * Capabilities and PR_SET_NO_NEW_PRIVS belong to a thread, not to the process: a thread
  * inherits its creator's sets and changes only its own. So privs_drop keeps, for the whole
  * process, what any thread still needs at start (binding low ports, attaching the filter);
- * each thread then keeps what it needs after start: workers, the control thread and the
- * access log none at all, only the admin thread CAP_NET_ADMIN, CAP_BPF and CAP_PERFMON when
- * a filter or fast path is configured, and main none once everything runs. A uid change
- * reaches every thread (glibc broadcasts setresuid). */
+ * each thread then keeps what it needs after start: the control thread, the upkeep thread
+ * and the access log none at all, workers none (CAP_NET_RAW only when a relay's source =
+ * "client" or fwmark needs it on each session socket), only the admin thread CAP_NET_ADMIN,
+ * CAP_BPF and CAP_PERFMON when a filter is configured, and main none once everything runs.
+ * A uid change reaches every thread (glibc broadcasts setresuid). */
 #ifndef RINGRELAY_PRIVS_H
 #define RINGRELAY_PRIVS_H
 
@@ -20,6 +21,14 @@
 
 /* The user a root start switches to when `user` is not set. */
 #define PRIVS_DEFAULT_USER "ringrelay"
+
+struct config;
+/* Whether a relay of cfg makes upstream sockets with options that need CAP_NET_RAW or
+ * CAP_NET_ADMIN at setsockopt time: source = "client" (IP_TRANSPARENT) or fwmark (SO_MARK).
+ * privs_drop then keeps CAP_NET_RAW (or, without it, CAP_NET_ADMIN), and so do the workers
+ * after their set-up (privs_sockopt_mask): they set these options on each new session
+ * socket. It is the one capability a worker may keep, and only for these settings. */
+bool privs_need_sockopt(const struct config *cfg);
 
 /* Why the daemon runs as privs_who says. */
 enum privs_why {
@@ -53,13 +62,15 @@ int privs_resolve(const char *user, const char *default_user, struct privs_who *
 		  size_t errlen);
 
 /* Call in main before any thread starts, after sockets are bound and the filter attached.
- * Keeps CAP_NET_BIND_SERVICE (workers bind their listeners) and, when keep_filter,
+ * Keeps CAP_NET_BIND_SERVICE (workers bind their listeners), with keep_sockopt CAP_NET_RAW (or
+ * CAP_NET_ADMIN when that is all we hold; see privs_need_sockopt) and, when keep_filter,
  * PRIVS_FILTER_CAPS (the admin thread keeps those), each only if the process holds it;
  * clears every other capability from the effective, permitted, inheritable and ambient sets
  * and, when we hold CAP_SETPCAP (root), from the bounding set. When who->switch_user, also
  * switches uid, gid and groups (supplementary groups dropped), keeping those capabilities.
  * Sets PR_SET_NO_NEW_PRIVS. Returns 0 or -errno with one line in err. */
-int privs_drop(const struct privs_who *who, bool keep_filter, char *err, size_t errlen);
+int privs_drop(const struct privs_who *who, bool keep_filter, bool keep_sockopt, char *err,
+	       size_t errlen);
 
 /* The calling thread keeps, of the capabilities it holds, only those in mask (bits by
  * capability number) in its effective and permitted sets; its inheritable and ambient sets
@@ -69,6 +80,10 @@ int privs_thread_keep(uint64_t mask);
 
 /* privs_thread_keep(0): a thread that needs no privilege at all. */
 int privs_drop_thread(void);
+
+/* The capability of privs_need_sockopt's options the calling thread holds, as a mask for
+ * privs_thread_keep: CAP_NET_RAW, else CAP_NET_ADMIN, else 0. */
+uint64_t privs_sockopt_mask(void);
 
 /* Files the calling thread creates from now on belong to uid:gid, and its file permission
  * checks are made as uid (setfsuid/setfsgid: per thread, the rest of its credentials stay).

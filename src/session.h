@@ -22,7 +22,8 @@ struct session {
 	struct addr client;	/* the client's address and port */
 	struct addr local;	/* the address the client sent to (replies come from it) */
 	uint32_t listener;	/* worker-local listener index */
-	uint32_t upstream;	/* index into the relay's upstreams when the session began */
+	uint32_t upstream;	/* its upstream's counter slot (pool_member.slot); SESSION_NONE
+				 * for a transparent mirror's session (it sends to every member) */
 	struct addr upstream_addr; /* that upstream: stays right when a reload reorders them */
 	uint64_t last_active;	/* ns, monotonic, as passed to insert/touch */
 	uint32_t gen;		/* bumped on release: stale completions compare it */

@@ -8,6 +8,10 @@
 
 #include "sock.h"
 
+#ifndef IPV6_FREEBIND
+#define IPV6_FREEBIND 78 /* linux/in6.h; glibc 2.36's netinet/in.h lacks it */
+#endif
+
 /* Big socket buffers absorb bursts while a worker is busy; SO_*BUFFORCE (root) goes past
  * net.core.[rw]mem_max, the plain option is the unprivileged fallback. */
 #define SOCK_BUF_BYTES (4 << 20)
@@ -72,16 +76,35 @@ int sock_open_listener(const struct addr *a, bool gro)
 	return fd;
 }
 
-int sock_open_upstream(const struct addr *upstream, bool gro)
+int sock_open_upstream(const struct addr *upstream, bool gro, const struct sock_source *src)
 {
-	bool v6 = addr_family(upstream) == AF_INET6;
+	const struct addr *fam = upstream ? upstream : src ? src->bind : NULL;
+	bool v6;
 	int fd, err;
 
-	fd = sock_new(upstream, gro);
+	if (!fam)
+		return -EINVAL;
+	v6 = addr_family(fam) == AF_INET6;
+	fd = sock_new(fam, gro);
 	if (fd < 0)
 		return fd;
 	err = v6 ? setopt(fd, IPPROTO_IPV6, IPV6_RECVERR, 1) : setopt(fd, IPPROTO_IP, IP_RECVERR, 1);
-	if (!err && connect(fd, &upstream->sa, addr_len(upstream)))
+	if (!err && src && src->fwmark)
+		err = setopt(fd, SOL_SOCKET, SO_MARK, (int)src->fwmark);
+	if (!err && src && src->transparent) {
+		err = v6 ? setopt(fd, IPPROTO_IPV6, IPV6_TRANSPARENT, 1)
+			 : setopt(fd, IPPROTO_IP, IP_TRANSPARENT, 1);
+		if (!err)
+			err = v6 ? setopt(fd, IPPROTO_IPV6, IPV6_FREEBIND, 1)
+				 : setopt(fd, IPPROTO_IP, IP_FREEBIND, 1);
+		/* Two relays' sessions of one client to different upstreams share its address
+		 * and port: the connected 4-tuples still differ. */
+		if (!err)
+			err = setopt(fd, SOL_SOCKET, SO_REUSEADDR, 1);
+	}
+	if (!err && src && src->bind && bind(fd, &src->bind->sa, addr_len(src->bind)))
+		err = -errno;
+	if (!err && upstream && connect(fd, &upstream->sa, addr_len(upstream)))
 		err = -errno;
 	if (err) {
 		close(fd);

@@ -28,10 +28,21 @@ struct sock_rx_meta {
  * destination-address reporting when a is a wildcard; UDP_GRO when gro. Returns the fd or
  * -errno. */
 int sock_open_listener(const struct addr *a, bool gro);
-/* A non-blocking socket connected to upstream (an ephemeral source port of its own), with
- * IP_RECVERR so ICMP errors and local ENOBUFS surface as errors; UDP_GRO when gro. Returns
- * the fd or -errno. */
-int sock_open_upstream(const struct addr *upstream, bool gro);
+/* Where an upstream socket sends from. */
+struct sock_source {
+	const struct addr *bind; /* bind here first (port 0: an ephemeral one); NULL: no bind */
+	bool transparent;	 /* bind may be another host's address (the client's):
+				  * IP_TRANSPARENT / IPV6_TRANSPARENT and IP_FREEBIND */
+	uint32_t fwmark;	 /* SO_MARK; 0: none */
+};
+
+/* A non-blocking socket connected to upstream (an ephemeral source port of its own unless
+ * src binds it), with IP_RECVERR so ICMP errors and local ENOBUFS surface as errors; UDP_GRO
+ * when gro. upstream NULL: not connected (src->bind must be set; its family is used).
+ * IP_TRANSPARENT and SO_MARK need CAP_NET_RAW or CAP_NET_ADMIN in the calling thread at this
+ * call only (the bind to a foreign address and every send after it need none). Returns the
+ * fd or -errno. */
+int sock_open_upstream(const struct addr *upstream, bool gro, const struct sock_source *src);
 
 /* The longest UDP payload the path of connected socket fd (of peer's family) carries in one
  * unfragmented packet: IP_MTU / IPV6_MTU minus the IP and UDP headers. Returns it or

@@ -36,20 +36,31 @@ uint64_t worker_tick_ns(const struct worker *w)
 
 	for (i = 0; w->cfg && i < w->cfg->n_relays; i++) {
 		uint64_t t = (uint64_t)(w->cfg->relays[i].session_timeout * 1e9 / 4);
+		uint64_t r = (uint64_t)(w->cfg->relays[i].reply_timeout * 1e9 / 4);
 
 		if (t < tick)
 			tick = t;
+		if (r && r < tick)
+			tick = r;
 	}
 	return tick < 10000000ull ? 10000000ull : tick;
 }
 
 int worker_init(struct worker *w, uint32_t id, const struct plan *plan,
 		const struct uring_caps *caps, const struct worker_ops *ops,
-		struct worker_sync *sync)
+		struct worker_sync *sync, struct pool **pools)
 {
+	size_t uc_size = (size_t)WORKER_MAX_RELAYS * CONFIG_MAX_UPSTREAMS * sizeof(*w->uc);
 	uint32_t i;
 
 	memset(w, 0, sizeof(*w));
+	w->pools = pools;
+	/* The struct is cache-line aligned; its size is a multiple of that, as aligned_alloc
+	 * wants. */
+	w->uc = aligned_alloc(_Alignof(struct upstream_counters), uc_size);
+	if (!w->uc)
+		return -ENOMEM;
+	memset(w->uc, 0, uc_size);
 	w->id = id;
 	w->cpu = plan->cpu[id];
 	w->plan = plan;
@@ -81,6 +92,8 @@ void worker_fini(struct worker *w)
 	if (w->cmd_fd > 0)
 		close(w->cmd_fd);
 	w->stop_fd = w->cmd_fd = -1;
+	free(w->uc);
+	w->uc = NULL;
 }
 
 void worker_report(struct worker *w, enum worker_state state)
@@ -88,9 +101,11 @@ void worker_report(struct worker *w, enum worker_state state)
 	int err;
 
 	/* Set-up is over: the listeners are bound (low ports need CAP_NET_BIND_SERVICE) and the
-	 * ring made. A worker reads the network's datagrams; from here on it holds nothing. */
+	 * ring made. A worker reads the network's datagrams; from here on it holds nothing,
+	 * unless its session sockets need IP_TRANSPARENT or SO_MARK (privs_need_sockopt). */
 	if (state == WORKER_READY) {
-		err = privs_drop_thread();
+		err = privs_thread_keep(w->cfg && privs_need_sockopt(w->cfg) ? privs_sockopt_mask()
+									     : 0);
 		if (err) {
 			snprintf(w->error, sizeof(w->error), "worker %u: drop capabilities: %s",
 				 w->id, strerror(-err));
@@ -135,11 +150,88 @@ static void log_session(struct worker *w, uint32_t r, const struct session *s, b
 		accesslog_session_start(w->alog, &e);
 }
 
+/* The per-upstream counters of member m of relay slot r's pool: a counter slot that now
+ * counts another member starts from zero. */
+static struct upstream_counters *member_uc(struct worker *w, uint32_t r,
+					   const struct pool_member *m)
+{
+	struct worker_relay *wr = &w->relays[r];
+	struct upstream_counters *uc = worker_uc(w, r, m->slot);
+
+	if (wr->uc_gen[m->slot] != m->gen) {
+		memset(uc, 0, sizeof(*uc));
+		wr->uc_gen[m->slot] = m->gen;
+	}
+	return uc;
+}
+
+/* Where relay slot r's upstream sockets send from; client for source = "client". */
+static struct sock_source worker_source(const struct worker_relay *wr, const struct addr *client)
+{
+	const struct relay_conf *rc = wr->conf;
+	struct sock_source src = { .fwmark = rc->fwmark };
+
+	if (rc->source == SOURCE_CLIENT) {
+		src.bind = client;
+		src.transparent = true;
+	} else if (rc->source == SOURCE_ADDRESS) {
+		src.bind = &rc->source_addr;
+	}
+	return src;
+}
+
+/* Session s of relay slot r is no longer ACTIVE: its upstream has one session less. */
+static void session_ended(struct worker *w, uint32_t r, const struct session *s)
+{
+	if (s->upstream < CONFIG_MAX_UPSTREAMS)
+		counter_set(&worker_uc(w, r, s->upstream)->sessions_active,
+			    counter_get(&worker_uc(w, r, s->upstream)->sessions_active) - 1);
+}
+
+/* A new session waits for its first reply until reply_timeout (when set): worker_tick
+ * counts it as a failure of its upstream if none came. Beyond WORKER_NOREPLY_MAX waiting,
+ * new ones are not watched (the older ones decide first). */
+static void watch_reply(struct worker *w, uint32_t r, const struct session *s)
+{
+	struct worker_relay *wr = &w->relays[r];
+	struct worker_noreply *e;
+
+	if (wr->conf->reply_timeout <= 0 || wr->noreply_len == WORKER_NOREPLY_MAX)
+		return;
+	e = &wr->noreply[(wr->noreply_head + wr->noreply_len++) % WORKER_NOREPLY_MAX];
+	e->idx = session_index(&wr->sessions, s);
+	e->gen = s->gen;
+	e->due = w->now + (uint64_t)(wr->conf->reply_timeout * 1e9);
+}
+
+static void check_replies(struct worker *w, uint32_t r)
+{
+	struct worker_relay *wr = &w->relays[r];
+	struct worker_noreply *e;
+	struct session *s;
+
+	while (wr->noreply_len) {
+		e = &wr->noreply[wr->noreply_head];
+		if (e->due > w->now)
+			break;
+		wr->noreply_head = (wr->noreply_head + 1) % WORKER_NOREPLY_MAX;
+		wr->noreply_len--;
+		if (!wr->sessions.slots || e->idx >= wr->sessions.capacity)
+			continue;
+		s = &wr->sessions.slots[e->idx];
+		if (s->gen != e->gen || s->state != SESSION_ACTIVE || s->down_datagrams ||
+		    s->upstream >= CONFIG_MAX_UPSTREAMS)
+			continue;
+		counter_add(&worker_uc(w, r, s->upstream)->noreply, 1);
+	}
+}
+
 /* Ends CLOSING session s of relay slot r: the backend stops receiving on it and releases its
  * slot (the fast path of issue 9 removes its entries here too). Expiry, eviction and every
  * reload or shutdown close go through it. */
 static void end_session(struct worker *w, uint32_t r, struct session *s)
 {
+	session_ended(w, r, s);
 	w->ops->session_close(w, r, s);
 }
 
@@ -172,6 +264,10 @@ struct session *worker_session_get(struct worker *w, uint32_t li, const struct a
 	struct listener *l = &w->listeners[li];
 	struct worker_relay *wr = &w->relays[l->relay];
 	struct relay_counters *c = &w->counters[l->relay];
+	struct upstream_counters *uc = NULL;
+	const struct pool *p = worker_pool(w, l->relay);
+	const struct pool_member *m;
+	struct sock_source src;
 	struct session *s;
 	int fd;
 
@@ -191,10 +287,21 @@ struct session *worker_session_get(struct worker *w, uint32_t li, const struct a
 		relay_count_drop(c, RELAY_DIR_TO_UPSTREAM, DROP_SESSION_FULL, n);
 		return NULL;
 	}
-	s->upstream = balancer_pick(wr->balancer, client, &wr->rr_state);
-	s->upstream_addr = wr->conf->upstreams[s->upstream].addr;
-	/* A new flow costs socket() + connect(): per session, never per datagram. */
-	fd = sock_open_upstream(&s->upstream_addr, w->cfg->gro);
+	src = worker_source(wr, client);
+	if (wr->mode == RELAY_MODE_MIRROR) {
+		/* A transparent mirror's session: a socket with the client's address and port,
+		 * not connected, that sends a copy to every member. */
+		s->upstream = SESSION_NONE;
+		memset(&s->upstream_addr, 0, sizeof(s->upstream_addr));
+		fd = sock_open_upstream(NULL, false, &src);
+	} else {
+		m = &p->m[balancer_pick(&p->bal, client, &wr->rr_state)];
+		s->upstream = m->slot;
+		s->upstream_addr = m->addr;
+		uc = member_uc(w, l->relay, m);
+		/* A new flow costs socket() + connect(): per session, never per datagram. */
+		fd = sock_open_upstream(&s->upstream_addr, w->cfg->gro, &src);
+	}
 	if (fd < 0)
 		goto err_release;
 	s->fd = fd;
@@ -207,6 +314,11 @@ struct session *worker_session_get(struct worker *w, uint32_t li, const struct a
 		goto err_release;
 	counter_add(&c->sessions_created, 1);
 	counter_set(&c->sessions_active, wr->sessions.active);
+	if (uc) {
+		counter_add(&uc->sessions_created, 1);
+		counter_add(&uc->sessions_active, 1);
+		watch_reply(w, l->relay, s);
+	}
 	log_session(w, l->relay, s, false, ACCESSLOG_IDLE);
 	return s;
 
@@ -218,6 +330,33 @@ err_release:
 	session_release(&wr->sessions, s);
 	relay_count_drop(c, RELAY_DIR_TO_UPSTREAM, DROP_SOCKET_ERROR, n);
 	return NULL;
+}
+
+static void add_dir(struct relay_dir_counters *sum, const struct relay_dir_counters *d)
+{
+	int k;
+
+	counter_add(&sum->rx_pkts, d->rx_pkts);
+	counter_add(&sum->rx_bytes, d->rx_bytes);
+	counter_add(&sum->tx_pkts, d->tx_pkts);
+	counter_add(&sum->tx_bytes, d->tx_bytes);
+	counter_add(&sum->extra_copies, d->extra_copies);
+	for (k = 0; k < DROP__MAX; k++)
+		counter_add(&sum->drops[k], d->drops[k]);
+}
+
+void worker_count_fast(struct worker *w, uint32_t r, struct session *s,
+		       const struct relay_dir_counters *up, const struct relay_dir_counters *down)
+{
+	struct relay_counters *c = &w->counters[r];
+
+	add_dir(&c->dir[RELAY_DIR_TO_UPSTREAM], up);
+	add_dir(&c->dir[RELAY_DIR_TO_CLIENT], down);
+	upstream_count_sent(w, r, s->upstream, up->tx_pkts, up->tx_bytes);
+	upstream_count_lost(w, r, s->upstream, true, up->drops[DROP_UNREACHABLE]);
+	upstream_count_lost(w, r, s->upstream, false, up->drops[DROP_SEND_ERROR]);
+	upstream_count_rx(w, r, s->upstream, down->rx_pkts, down->rx_bytes);
+	session_count_down(s, (uint32_t)down->rx_pkts, (uint32_t)down->rx_bytes);
 }
 
 void worker_note_overflow(struct worker *w, struct listener *l, const struct sock_rx_meta *m)
@@ -303,8 +442,9 @@ void worker_tick(struct worker *w)
 	for (r = 0; r < WORKER_MAX_RELAYS; r++) {
 		struct worker_relay *wr = &w->relays[r];
 
-		if (wr->state != RELAY_SLOT_ACTIVE || wr->mode != RELAY_MODE_FORWARD)
+		if (wr->state != RELAY_SLOT_ACTIVE || !wr->sessions.slots)
 			continue;
+		check_replies(w, r);
 		while ((s = session_expire_next(&wr->sessions, w->now))) {
 			log_session(w, r, s, true, ACCESSLOG_IDLE);
 			end_session(w, r, s);
@@ -330,23 +470,25 @@ static void close_mirrors(struct worker *w, uint32_t r)
 	wr->n_mirror = 0;
 }
 
-/* Makes relay r's mirror sockets match its upstreams, keeping the sockets of upstreams that
- * stay. */
+/* Makes relay r's mirror sockets match the members of its pool, keeping the sockets of those
+ * that stay. */
 static int sync_mirrors(struct worker *w, uint32_t r, struct worker_cmd *cmd)
 {
 	struct worker_relay *wr = &w->relays[r];
 	const struct relay_conf *rc = wr->conf;
+	const struct pool *p = worker_pool(w, r);
 	int fd[CONFIG_MAX_UPSTREAMS];
 	uint32_t slot[CONFIG_MAX_UPSTREAMS];
 	bool kept[CONFIG_MAX_UPSTREAMS] = { false };
+	struct sock_source src = worker_source(wr, NULL);
 	uint32_t i, j;
 	char buf[ADDR_STRLEN];
 	int err;
 
-	for (i = 0; i < rc->n_upstreams; i++) {
+	for (i = 0; i < p->n; i++) {
 		fd[i] = -1;
 		for (j = 0; j < wr->n_mirror; j++) {
-			if (!kept[j] && addr_equal(&wr->mirror_addr[j], &rc->upstreams[i].addr)) {
+			if (!kept[j] && addr_equal(&wr->mirror_addr[j], &p->m[i].addr)) {
 				kept[j] = true;
 				fd[i] = wr->mirror_fd[j];
 				slot[i] = wr->mirror_slot[j];
@@ -361,16 +503,19 @@ static int sync_mirrors(struct worker *w, uint32_t r, struct worker_cmd *cmd)
 			w->ops->mirror_close(w, r, j);
 		close(wr->mirror_fd[j]);
 	}
-	wr->n_mirror = rc->n_upstreams;
-	for (i = 0; i < rc->n_upstreams; i++) {
-		wr->mirror_addr[i] = rc->upstreams[i].addr;
+	wr->n_mirror = p->n;
+	wr->members_gen = p->members_gen;
+	for (i = 0; i < p->n; i++) {
+		wr->mirror_addr[i] = p->m[i].addr;
 		wr->mirror_fd[i] = fd[i];
 		wr->mirror_slot[i] = fd[i] >= 0 ? slot[i] : UINT32_MAX;
+		wr->mirror_uslot[i] = p->m[i].slot;
+		member_uc(w, r, &p->m[i]);
 	}
-	for (i = 0; i < rc->n_upstreams; i++) {
+	for (i = 0; i < p->n; i++) {
 		if (wr->mirror_fd[i] >= 0)
 			continue;
-		err = sock_open_upstream(&wr->mirror_addr[i], false);
+		err = sock_open_upstream(&wr->mirror_addr[i], false, &src);
 		if (err >= 0) {
 			wr->mirror_fd[i] = err;
 			err = w->ops->mirror_open ? w->ops->mirror_open(w, r, i) : 0;
@@ -386,13 +531,7 @@ static int sync_mirrors(struct worker *w, uint32_t r, struct worker_cmd *cmd)
 
 static bool upstream_kept(const struct worker *w, uint32_t r, const struct session *s)
 {
-	const struct worker_relay *wr = &w->relays[r];
-	uint32_t i;
-
-	for (i = 0; i < wr->conf->n_upstreams; i++)
-		if (addr_equal(&wr->conf->upstreams[i].addr, &s->upstream_addr))
-			return true;
-	return false;
+	return pool_find(worker_pool(w, r), &s->upstream_addr) >= 0;
 }
 
 /* Gives relay slot r a region of cap fixed-file slots for its sessions: fresh ones while the
@@ -415,20 +554,24 @@ static int apply_relay(struct worker *w, uint32_t r, uint32_t i, struct worker_c
 	uint32_t cap = cmd->plan->sessions[i];
 	bool fresh = wr->state != RELAY_SLOT_ACTIVE;
 	uint64_t timeout = (uint64_t)(rc->session_timeout * 1e9);
+	bool transparent = rc->source == SOURCE_CLIENT;
 	int err;
 
-	if (fresh)
+	if (fresh) {
 		memset(&w->counters[r], 0, sizeof(w->counters[r]));
-	/* Leaving forward mode ends its sessions; leaving mirror mode its upstream sockets. */
-	if (!fresh && wr->mode != rc->mode) {
-		if (wr->mode == RELAY_MODE_FORWARD)
-			close_sessions(w, r, NULL, ACCESSLOG_MODE_CHANGED);
-		else
-			close_mirrors(w, r);
+		memset(worker_uc(w, r, 0), 0, CONFIG_MAX_UPSTREAMS * sizeof(*w->uc));
+		memset(wr->uc_gen, 0, sizeof(wr->uc_gen));
+		wr->noreply_len = 0;
+	}
+	/* Leaving forward mode ends its sessions; leaving mirror mode its upstream sockets. A
+	 * transparent mirror has sessions and no mirror sockets. */
+	if (!fresh && (wr->mode != rc->mode || wr->transparent != transparent)) {
+		close_sessions(w, r, NULL, ACCESSLOG_MODE_CHANGED);
+		close_mirrors(w, r);
 	}
 	wr->conf = rc;
-	wr->balancer = &cmd->balancers[i];
-	if (rc->mode == RELAY_MODE_FORWARD && !wr->sessions.slots) {
+	wr->transparent = transparent;
+	if ((rc->mode == RELAY_MODE_FORWARD || transparent) && !wr->sessions.slots) {
 		/* A reused slot keeps its region when the new table fits in it. */
 		if (w->regions.size[r] < cap) {
 			err = take_region(w, r, cap);
@@ -462,8 +605,13 @@ static int apply_relay(struct worker *w, uint32_t r, uint32_t i, struct worker_c
 		: (rc->max_sessions_per_source + cmd->plan->n_workers - 1) / cmd->plan->n_workers;
 	wr->mode = rc->mode;
 	set_slot_state(wr, RELAY_SLOT_ACTIVE);
-	if (rc->mode == RELAY_MODE_MIRROR)
+	if (rc->mode == RELAY_MODE_MIRROR) {
+		if (transparent) {
+			wr->members_gen = worker_pool(w, r)->members_gen;
+			return 0;
+		}
 		return sync_mirrors(w, r, cmd);
+	}
 	/* Sessions on upstreams that are gone end now; their clients get a new upstream with
 	 * their next datagram. The others stay where they are. */
 	if (!fresh)
@@ -478,7 +626,6 @@ static void retire_relay(struct worker *w, uint32_t r, enum accesslog_reason why
 	close_sessions(w, r, NULL, why);
 	close_mirrors(w, r);
 	wr->conf = NULL;
-	wr->balancer = NULL;
 	set_slot_state(wr, RELAY_SLOT_DRAINING);
 }
 
@@ -599,7 +746,7 @@ int worker_apply(struct worker *w, struct worker_cmd *cmd)
 		if (w->listeners[li].in_use && !find_listen(cmd, &w->listeners[li].addr, &slot))
 			close_listener(w, li);
 	for (i = 0; i < cfg->n_relays; i++)
-		if (cfg->relays[i].mode == RELAY_MODE_FORWARD)
+		if (w->relays[cmd->relay_slot[i]].sessions.slots)
 			close_sessions(w, cmd->relay_slot[i], listener_kept,
 				       ACCESSLOG_LISTENER_REMOVED);
 	return 0;

@@ -20,6 +20,7 @@
 #include "config.h"
 #include "counters.h"
 #include "plan.h"
+#include "pool.h"
 #include "session.h"
 #include "slots.h"
 
@@ -42,17 +43,31 @@ struct listener {
 
 enum relay_slot_state { RELAY_SLOT_UNUSED, RELAY_SLOT_ACTIVE, RELAY_SLOT_DRAINING };
 
+/* New sessions waiting for their first reply (reply_timeout), oldest first. */
+#define WORKER_NOREPLY_MAX 256
+struct worker_noreply {
+	uint32_t idx, gen; /* the session */
+	uint64_t due;	   /* ns: no reply by then is a failure of its upstream */
+};
+
 struct worker_relay {
 	enum relay_slot_state state;
 	const struct relay_conf *conf; /* in the config in force; NULL when not ACTIVE */
-	const struct balancer *balancer;
 	enum relay_mode mode;
-	struct session_table sessions; /* forward mode only; fixed files in w->regions */
+	/* source = "client": sessions (forward and mirror) send from the client's address and
+	 * port; a mirror then keeps a session (socket) per client instead of mirror sockets */
+	bool transparent;
+	struct session_table sessions; /* forward or transparent; fixed files in w->regions */
 	uint32_t rr_state;
+	uint64_t members_gen;		     /* the pool member list the sockets below follow */
 	uint32_t n_mirror;		     /* mirror mode: one socket per upstream */
 	struct addr mirror_addr[CONFIG_MAX_UPSTREAMS];
 	int mirror_fd[CONFIG_MAX_UPSTREAMS];
 	uint32_t mirror_slot[CONFIG_MAX_UPSTREAMS]; /* io_uring fixed slots */
+	uint32_t mirror_uslot[CONFIG_MAX_UPSTREAMS]; /* per-upstream counter slots */
+	uint32_t uc_gen[CONFIG_MAX_UPSTREAMS];	    /* pool_member.gen each counter slot counts */
+	struct worker_noreply noreply[WORKER_NOREPLY_MAX];
+	uint32_t noreply_head, noreply_len;
 };
 
 enum worker_state { WORKER_STARTING, WORKER_READY, WORKER_FAILED };
@@ -84,7 +99,6 @@ struct worker_cmd {
 	enum worker_cmd_type type;
 	const struct config *cfg;
 	const struct plan *plan;
-	const struct balancer *balancers;
 	const uint32_t *relay_slot;
 	/* SESSIONS */
 	uint32_t relay; /* slot, or UINT32_MAX for all */
@@ -111,6 +125,10 @@ struct worker {
 	struct listener listeners[WORKER_MAX_LISTENERS];
 	struct worker_relay relays[WORKER_MAX_RELAYS];
 	struct relay_counters counters[WORKER_MAX_RELAYS]; /* one writer: this worker */
+	/* [relay slot * CONFIG_MAX_UPSTREAMS + counter slot]: one writer, this worker */
+	struct upstream_counters *uc;
+	/* Each relay slot's published pool (pool.h), main's array: load with worker_pool. */
+	struct pool **pools;
 	struct worker_counters wc;
 	struct slots_regions regions; /* each relay slot's session fixed files */
 	struct accesslog_ring *alog;  /* session starts and ends; NULL when access_log is off */
@@ -128,11 +146,12 @@ struct worker {
 	char features[192]; /* what the backend runs with, for the start-up log */
 };
 
-/* Fills w for worker id (no sockets yet) to run on backend ops; the first APPLY is passed to
- * worker_start. Returns 0 or -errno. */
+/* Fills w for worker id (no sockets yet) to run on backend ops, reading its relays' pools from
+ * pools (WORKER_MAX_RELAYS entries, main's); the first APPLY is passed to worker_start.
+ * Returns 0 or -errno. */
 int worker_init(struct worker *w, uint32_t id, const struct plan *plan,
 		const struct uring_caps *caps, const struct worker_ops *ops,
-		struct worker_sync *sync);
+		struct worker_sync *sync, struct pool **pools);
 void worker_fini(struct worker *w);
 
 /* Starts the thread, which runs the backend: it sets up, applies first (the initial config)
@@ -158,6 +177,25 @@ int worker_wait(struct worker *w, struct worker_cmd *cmd, uint64_t deadline_ms);
 uint64_t worker_ms(void);
 /* True when no relay of w occupies slot s any more (read from another thread). */
 bool worker_slot_unused(const struct worker *w, uint32_t s);
+
+/* Relay slot r's pool, as published now: use it within this loop iteration only. */
+static inline const struct pool *worker_pool(const struct worker *w, uint32_t r)
+{
+	return __atomic_load_n(&w->pools[r], __ATOMIC_ACQUIRE);
+}
+
+/* The per-upstream counters of relay slot r, counter slot u (< CONFIG_MAX_UPSTREAMS). */
+static inline struct upstream_counters *worker_uc(struct worker *w, uint32_t r, uint32_t u)
+{
+	return &w->uc[r * CONFIG_MAX_UPSTREAMS + u];
+}
+
+/* The end of a loop iteration: no pool loaded in it is used any more (pool.h's grace). */
+static inline void worker_quiescent(struct worker *w)
+{
+	__atomic_store_n(&w->wc.quiescent, __atomic_load_n(&w->wc.loops, __ATOMIC_RELAXED),
+			 __ATOMIC_RELEASE);
+}
 
 /* Monotonic now in ns (vDSO, no syscall). */
 uint64_t worker_clock(void);

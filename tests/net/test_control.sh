@@ -369,7 +369,7 @@ else
 	check_metrics <"$TMPD/metrics3.txt" >"$TMPD/promtool.out" 2>&1 &&
 		lib_case_ok "promtool check metrics with the filter on" ||
 		lib_case_fail "promtool with the filter on: $(cat "$TMPD/promtool.out")"
-	grep -q '^ringrelay_filter_packets_total{reason="drop_prefix"} 4$' "$TMPD/metrics3.txt" &&
+	grep -q '^ringrelay_filter_packets_total{verdict="drop",reason="prefix"} 4$' "$TMPD/metrics3.txt" &&
 		lib_case_ok "metrics: filter drop_prefix 4" ||
 		lib_case_fail "metrics: no filter drop_prefix 4 sample"
 fi

@@ -286,7 +286,8 @@ static const struct error_case error_cases[] = {
      "\"127.0.0.1:2\" ];\n max_session = 5; } );\n",
      "t.conf:4: relays[0]: unknown setting 'max_session' (expected one of: name, listen, "
      "upstreams, mode, balance, session_timeout, max_sessions, max_sessions_per_source, "
-     "session_full, reuseport_shared)"},
+     "session_full, reuseport_shared, max_fails, fail_timeout, reply_timeout, "
+     "health_check, resolve_interval, source, fwmark)"},
     {"filter = { interfaces = [ \"lo\" ];\n rate_limit = { ppps = 1; }; };\n" RELAY,
      "t.conf:2: filter.rate_limit: unknown setting 'ppps' (expected one of: pps, burst, "
      "prefix4, prefix6)"},

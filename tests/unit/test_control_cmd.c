@@ -20,9 +20,9 @@
 #include "control_cmd.h"
 
 #define USAGE                                                                                      \
-	"error: usage: status | stats | sessions [RELAY] | reload | filter, each optionally "     \
-	"followed by ' json'\n"
-#define UNKNOWN(c) "error: unknown command '" c "' (status, stats, sessions, reload, filter)\n"
+	"error: usage: status | stats | sessions [RELAY] | upstreams [RELAY] | upstream "        \
+	"disable|enable RELAY ADDRESS | reload | filter, each optionally followed by ' json'\n"
+#define UNKNOWN(c) "error: unknown command '" c "' (status, stats, sessions, upstreams, upstream, reload, filter)\n"
 
 static const char conf[] =
 	"control_socket = \"/tmp/ringrelay-test-unused.sock\";\n"
@@ -88,9 +88,9 @@ static void test_answers(void **state)
 		/* requests that are not one */
 		{ "", USAGE },
 		{ "   \t\r\n", USAGE },
-		{ "a b c d", USAGE },
-		{ "sessions a b", USAGE },
-		{ "status json extra words", USAGE },
+		{ "a b c d e", USAGE },
+		{ "sessions a b", "error: usage: sessions [RELAY]\n" },
+		{ "status json extra words", "error: status takes no argument\n" },
 		{ "bogus", UNKNOWN("bogus") },
 		{ "bogus json", UNKNOWN("bogus") },
 		{ "json", UNKNOWN("json") },
@@ -258,7 +258,7 @@ static void test_levels(void **state)
 {
 	static const char denied_admin[] =
 		"needs admin access (root or the daemon's user); this connection may run "
-		"status, stats, filter\n";
+		"status, stats, upstreams, filter\n";
 	struct app *a = *state;
 	char *text, want[256];
 	char list[64];
@@ -281,6 +281,13 @@ static void test_levels(void **state)
 	assert_string_equal(text, want);
 	free(text);
 	assert_int_equal(a->reloads_failed + a->reloads_ok, 0);
+	text = run_as(a, "upstream disable r1 198.18.2.2:9000", CONTROL_READ);
+	snprintf(want, sizeof(want), "error: permission denied: upstream %s", denied_admin);
+	assert_string_equal(text, want);
+	free(text);
+	text = run_as(a, "upstreams r1", CONTROL_READ);
+	assert_memory_equal(text, "ok\n", 3);
+	free(text);
 	/* usage errors are answered as they are, whatever the level */
 	text = run_as(a, "bogus", CONTROL_DENIED);
 	assert_string_equal(text, UNKNOWN("bogus"));
@@ -290,7 +297,7 @@ static void test_levels(void **state)
 				  "(control_access.read_only_group)\n");
 	free(text);
 	control_cmd_list(CONTROL_ADMIN, list, sizeof(list));
-	assert_string_equal(list, "status, stats, sessions, reload, filter");
+	assert_string_equal(list, "status, stats, sessions, upstreams, upstream, reload, filter");
 	control_cmd_list(CONTROL_DENIED, list, sizeof(list));
 	assert_string_equal(list, "");
 }

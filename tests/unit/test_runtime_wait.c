@@ -103,7 +103,7 @@ static int setup(void **state)
 	for (i = 0; i < 2; i++) {
 		f->rt.workers[i].ops = &stub_ops;
 		first = (struct worker_cmd){ .type = WORKER_CMD_APPLY, .cfg = cfg,
-					     .plan = &f->rt.plan, .balancers = f->rt.balancers,
+					     .plan = &f->rt.plan,
 					     .relay_slot = f->rt.relay_slot };
 		if (worker_apply(&f->rt.workers[i], &first)) {
 			fprintf(stderr, "apply: %s\n", first.error);
