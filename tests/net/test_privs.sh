@@ -11,7 +11,9 @@
 #     the filter's three capabilities and the others none; the control socket's missing
 #     directory is made 0750 and owned by it; traffic flows both families;
 #  3. user = "root": it stays root on purpose, without the warning; no filter, so no thread
-#     holds anything, the admin thread included.
+#     holds anything, the admin thread included;
+#  4. a relay with a fwmark: workers keep CAP_NET_RAW (SO_MARK on each new session socket)
+#     and nothing else; every other thread holds nothing.
 . "$(dirname "$0")/lib.sh"
 [ -x "$RINGRELAY" ] || lib_skip "relay binary $RINGRELAY not built"
 command -v unshare >/dev/null || lib_skip "unshare (util-linux) not found"
@@ -56,11 +58,13 @@ no_filter_left()
 
 proc_caps() { printf '%d' "0x$(awk -v f="$2:" '$1 == f { print $2 }' "$1/status")"; }
 
-# threads_check LABEL UID ADMIN_CAPS: every thread of the relay runs as UID; the admin
-# thread has CapEff = CapPrm = ADMIN_CAPS, every other one 0.
+# threads_check LABEL UID ADMIN_CAPS [WORKER_CAPS]: every thread of the relay runs as UID; the
+# admin thread has CapEff = CapPrm = ADMIN_CAPS, the workers WORKER_CAPS (default 0), every
+# other one 0.
 threads_check()
 {
-	local label=$1 uid=$2 want_admin=$3 t name eff prm u want n=0 bad=0 admin=0
+	local label=$1 uid=$2 want_admin=$3 want_worker=${4:-0} t name eff prm u want n=0 bad=0
+	local admin=0
 	for t in /proc/"$RELAY_PID"/task/*; do
 		name=$(cat "$t/comm")
 		eff=$(proc_caps "$t" CapEff)
@@ -68,6 +72,7 @@ threads_check()
 		u=$(awk '$1 == "Uid:" { print $2 $3 $4 $5 }' "$t/status")
 		want=0
 		[ "$name" = ringrelay-admin ] && { want=$want_admin; admin=1; }
+		case $name in ringrelay-w*) want=$want_worker ;; esac
 		n=$((n + 1))
 		if [ "$eff" -ne "$want" ] || [ "$prm" -ne "$want" ] ||
 			[ "$u" != "$uid$uid$uid$uid" ]; then
@@ -78,7 +83,8 @@ threads_check()
 	done
 	[ $admin -eq 1 ] || { bad=1; lib_case_fail "$label no ringrelay-admin thread"; }
 	[ $bad -eq 0 ] && lib_case_ok "$label $n threads as uid $uid: admin" \
-		"CapEff=CapPrm=$(printf %x "$want_admin"), the others 0"
+		"CapEff=CapPrm=$(printf %x "$want_admin"), workers $(printf %x "$want_worker")," \
+		"the others 0"
 }
 
 # ready: main has dropped its capabilities (the last step before "ready").
@@ -179,6 +185,18 @@ else
 	lib_case_fail "$c log: $(lib_relay_log_current | grep 'user:')"
 fi
 threads_check "$c" 0 0
+traffic "$c"
+lib_relay_stop || lib_case_fail "$c exit status $?"
+
+# ---- 4. fwmark: the one capability a worker may keep
+c="[fwmark]"
+sock=$TMPD/run4/ctl.sock
+conf "$TMPD/four.conf" "$sock" 'user = "root";'
+sed -i 's/balance = "hash"; }/balance = "hash"; fwmark = 7; }/' "$TMPD/four.conf"
+RINGRELAY=$BIN/ringrelay lib_relay_start "$TMPD/four.conf" ||
+	lib_fail "$c relay did not start"
+lib_wait_for 10 ready || lib_fail "$c not ready"
+threads_check "$c" 0 0 $((1 << 13)) # CAP_NET_RAW
 traffic "$c"
 lib_relay_stop || lib_case_fail "$c exit status $?"
 lib_done
