@@ -343,27 +343,38 @@ proc_ticks() {
 
 HZ=$(getconf CLK_TCK)
 
+# Frames veth dropped on their way into d0 (its receive ring or the backlog was full), counted
+# as g0's tx_dropped. A raw generator's sendmmsg reports them as errors and does not count
+# them as sent; a UDP socket's send counts them as sent. Either way they were offered to the
+# DUT and lost in front of it, as a NIC's rx_missed would be.
+ring_drops() {
+	ip netns exec $NS_G cat /sys/class/net/g0/statistics/tx_dropped
+}
+
 # trial PHASE RATE SECONDS: one generator run through the DUT; appends a JSON record.
 trial() {
-	local phase=$1 rate=$2 secs=$3 p0 p1 c0 c1 t0 t1 n0 n1 q0 q1 g ropt=""
+	local phase=$1 rate=$2 secs=$3 p0 p1 c0 c1 t0 t1 n0 n1 q0 q1 x0 x1 g ropt=""
 	[ "$rate" != 0 ] && ropt="-r $rate"
-	p0=$(sink_settled)
+	p0=$(sink_settled) x0=$(ring_drops)
 	c0=$(cpu_ticks $DUT_CPU) t0=$(proc_ticks) n0=$(napi_ticks) q0=$(cpu_ticks $GEN_CPU)
 	# shellcheck disable=SC2086
 	g=$(ip netns exec $NS_G "$PERF/gen" -d "$GEN_DST" -f $FLOWS -l "$SIZE" -t "$secs" \
 		-C $GEN_CPU $ropt $GEN_MODE_OPTS)
-	p1=$(sink_settled)
+	p1=$(sink_settled) x1=$(ring_drops)
 	c1=$(cpu_ticks $DUT_CPU) t1=$(proc_ticks) n1=$(napi_ticks) q1=$(cpu_ticks $GEN_CPU)
 	jq -c -n --argjson g "$g" --arg dut "$DUT" --arg phase "$phase" --arg size "$SIZE" \
 		--arg placement "$PLACEMENT" --argjson d "$((p1 - p0))" --argjson hz "$HZ" \
 		--argjson c "[$(echo "$c0 $c1" | awk '{ print $6-$1 "," $7-$2 "," $8-$3 "," $9-$4 "," $10-$5 }')]" \
 		--argjson q "[$(echo "$q0 $q1" | awk '{ print $6-$1 "," $8-$3 "," $10-$5 }')]" \
-		--argjson pt "$((t1 - t0))" --argjson nt "$((n1 - n0))" '{
+		--argjson pt "$((t1 - t0))" --argjson nt "$((n1 - n0))" \
+		--argjson rd "$((x1 - x0))" --argjson raw "$([ "$SOCKET_GEN" = 0 ] && echo 1 || echo 0)" '
+		($g.sent_pkts + (if $raw == 1 then $rd else 0 end)) as $sent | {
 		dut: $dut, size: $size, placement: $placement, phase: $phase, rate: $g.rate_pps,
-		sent: $g.sent_pkts, delivered: $d, elapsed_s: $g.elapsed_s,
-		offered_mpps: ($g.sent_pkts / $g.elapsed_s / 1e6),
+		sent: $sent, gen_sent_ok: $g.sent_pkts, ring_drops: $rd, delivered: $d,
+		elapsed_s: $g.elapsed_s,
+		offered_mpps: ($sent / $g.elapsed_s / 1e6),
 		mpps: ($d / $g.elapsed_s / 1e6),
-		loss: (if $g.sent_pkts > 0 then 1 - $d / $g.sent_pkts else 0 end),
+		loss: (if $sent > 0 then 1 - $d / $sent else 0 end),
 		dut_proc_cpu_s: ($pt / $hz), dut_core_busy_s: ($c[0] / $hz),
 		dut_core_sys_s: ($c[1] / $hz), dut_core_softirq_s: ($c[2] / $hz),
 		dut_core_user_s: ($c[3] / $hz), dut_napi_thread_s: ($nt / $hz),
