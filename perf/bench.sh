@@ -248,9 +248,12 @@ placement_pin() {
 		--arg rps "$(ip netns exec $NS_D cat /sys/class/net/d0/queues/rx-0/rps_cpus)" \
 		--arg gro "$(ip netns exec $NS_D ethtool -k d0 | awk '/^generic-receive-offload/ { print $2 }')" \
 		--arg pids "$NAPI_PIDS" --arg napi_set "${NAPI_SET:-}" \
+		--arg cpus "$(for pid in $NAPI_PIDS; do
+			awk '/^Cpus_allowed_list/ { printf "%s ", $2 }' /proc/$pid/status; done)" \
 		--arg opts "$([ "$DUT" = busy-relay ] && echo "${BUSY_RELAY_OPTS:-}")" \
 		'{dut: $dut, size: $size, placement: $placement, phase: "placement", d0_rps_cpus: $rps,
 		  d0_gro: $gro, napi: ., napi_thread_pids: ($pids | split(" ") | map(select(. != "") | tonumber)),
+		  napi_thread_cpus: ($cpus | split(" ") | map(select(. != ""))),
 		  napi_set: $napi_set, dut_opts: $opts}' \
 		>>"$RECORDS"
 }
