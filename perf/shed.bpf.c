@@ -28,9 +28,13 @@ struct {
 	__type(value, __u64);
 } shed_counters SEC(".maps");
 
+/* What one more datagram adds to the receive memory (its skb's truesize: 768-1280 bytes for
+ * a small datagram on veth, more on a NIC with 2-4 KiB buffers), at most. */
+#define SHED_TRUESIZE 4096
+
 /* Set by the loader before load. listen_port in network byte order. */
 const volatile __u16 listen_port = 0;
-/* Drop when receive memory >= fill_pct % of the receive buffer. */
+/* Drop when the datagram would take receive memory past fill_pct % of the receive buffer. */
 const volatile __u32 fill_pct = 100;
 
 static __always_inline int shed_count(__u32 idx, int verdict)
@@ -94,7 +98,9 @@ int xdp_shed(struct xdp_md *ctx)
 	rmem = s->sk_backlog.rmem_alloc.counter;
 	rcvbuf = s->sk_rcvbuf;
 	bpf_sk_release(sk);
-	if ((__u64)rmem * 100 >= (__u64)rcvbuf * fill_pct)
+	/* UDP drops when rmem + truesize > rcvbuf, so a full socket sits just below rcvbuf: the
+	 * test has to include the datagram's own size, or it never fires. */
+	if ((__u64)(rmem + SHED_TRUESIZE) * 100 > (__u64)rcvbuf * fill_pct)
 		return shed_count(SHED_DROP, XDP_DROP);
 	return shed_count(SHED_PASS, XDP_PASS);
 }
