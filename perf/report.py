@@ -283,12 +283,12 @@ def chart(path, rows, title):
             if "mpps_median" in r:
                 f.write(f"\"{r['dut']}\\n{r['size']} {r['placement']}\" {r['mpps_median']} "
                         f"{r['mpps_min']} {r['mpps_max']} {r.get('ndr_mpps', 0)} "
-                        f"{r.get('pdr_mpps', 0)} {r.get('overload_mpps', 0)}\n")
+                        f"{r.get('pdr_mpps', 0)}\n")
             else:
                 f.write(f"\"{r['dut']}\\n{r['size']} {r['placement']}\\n(not run)\" "
-                        "0 0 0 0 0 0\n")
+                        "0 0 0 0 0\n")
     script = f"""
-set terminal pngcairo size {max(1200, 90 * len(rows))},600 font ",10"
+set terminal pngcairo size {max(1200, 130 * len(rows))},600 font ",10"
 set output "{path}.png"
 set termoption noenhanced
 set bmargin 4
@@ -300,11 +300,10 @@ set style fill solid 0.7 border -1
 set boxwidth 0.9
 set grid ytics
 set yrange [0:*]
-set key top right
+set key below
 plot "{data}" using 2:3:4:xtic(1) title "max offered load: median (min-max)", \\
      "" using 5:5:5 title "NDR (0 % loss)", \\
-     "" using 6:6:6 title "PDR (<= 0.5 % loss)", \\
-     "" using 7:7:7 title "overload (offered >= 5x NDR, or the generator's max)"
+     "" using 6:6:6 title "PDR (<= 0.5 % loss)"
 """
     try:
         subprocess.run(["gnuplot"], input=script, text=True, check=True, timeout=30)
