@@ -15,6 +15,7 @@
 
 struct admin;
 struct filter;
+struct rxreport;
 struct snapshot;
 
 struct app {
@@ -39,6 +40,10 @@ double app_now(void);
  * a->lock, and keeps it while it reads *s (names are borrowed from the config in force).
  * Returns 0 or -ENOMEM; free with snapshot_fini either way. */
 int app_snapshot(struct app *a, struct snapshot *s);
+/* The receive-path report (rxreport.h) of the config in force for the running workers' CPUs.
+ * Reads sysfs, /proc and netlink: for main and the control thread, never a worker. The caller
+ * holds a->lock. Returns 0 and *out, or -ENOMEM. */
+int app_rxreport(struct app *a, struct rxreport **out);
 /* Brings the filter in line with cfg: load and attach, swap the rules atomically, or
  * detach. Returns 0 or -errno with one line in err. */
 int app_filter_sync(struct app *a, const struct config *cfg, char *err, size_t errlen);
