@@ -25,8 +25,10 @@
 #include "filter.h"
 #include "log.h"
 #include "netlink.h"
+#include "control_view.h"
 #include "privs.h"
 #include "runtime.h"
+#include "rxreport.h"
 #include "service.h"
 #include "upkeep.h"
 #include "uring.h"
@@ -37,6 +39,7 @@ struct options {
 	const char *config;
 	bool test;
 	bool dump;
+	bool version;
 	int verbosity;
 };
 
@@ -121,8 +124,8 @@ static int parse_args(int argc, char **argv, struct options *o)
 			o->verbosity--;
 			break;
 		case 'V':
-			print_version();
-			exit(0);
+			o->version = true; /* printed once -c is known too */
+			break;
 		case 'h':
 			usage(stdout);
 			exit(0);
@@ -137,6 +140,53 @@ static int parse_args(int argc, char **argv, struct options *o)
 		return -EINVAL;
 	}
 	return 0;
+}
+
+static int load_config(const char *path, struct config **out, struct plan *plan, char *err,
+		       size_t errlen);
+
+/* -V's receive path: the listen interfaces of the config (-c, else the default) with the
+ * workers the plan would pin, and the warnings a start would log. */
+static void print_rxpath(const char *path)
+{
+	char err[CONFIG_ERR_LEN] = "";
+	struct rxreport *r = NULL;
+	struct config *cfg;
+	struct plan plan;
+	struct rxreport_in in = { 0 };
+
+	if (load_config(path, &cfg, &plan, err, sizeof(err))) {
+		printf("receive path: not shown: %s\n", err);
+		return;
+	}
+	in.worker_cpu = plan.cpu;
+	in.n_workers = plan.n_workers;
+	if (rxreport_new(cfg, &in, &r)) {
+		printf("receive path: out of memory\n");
+	} else {
+		printf("receive path (listen interfaces of %s, %u worker%s):\n", path,
+		       plan.n_workers, plan.n_workers == 1 ? "" : "s");
+		fflush(stdout);
+		control_view_rxpath(r, false, stdout);
+	}
+	rxreport_free(r);
+	config_free(cfg);
+}
+
+/* Logs the receive-path warnings once, at start: a worker sharing its CPU with an
+ * unprotected RX softirq, more RX queues than workers. */
+static void log_rxpath(struct app *a)
+{
+	struct rxreport *r;
+	uint32_t i;
+
+	if (app_rxreport(a, &r)) {
+		log_warn("receive path: out of memory");
+		return;
+	}
+	for (i = 0; i < r->n_warnings; i++)
+		log_warn("receive path: %s", r->warnings[i]);
+	rxreport_free(r);
 }
 
 /* Loads and validates the config and plans it for this host, as -t does. */
@@ -436,6 +486,11 @@ int main(int argc, char **argv)
 
 	if (parse_args(argc, argv, &o))
 		return 2;
+	if (o.version) {
+		print_version();
+		print_rxpath(o.config);
+		return 0;
+	}
 	log_set_level((enum log_level)(LOG_LVL_INFO + o.verbosity));
 	log_setup(LOG_FORMAT_TEXT);
 
@@ -521,6 +576,7 @@ int main(int argc, char **argv)
 		log_err("%s", err);
 		goto out_fini;
 	}
+	log_rxpath(&a);
 	if (admin_start(&a, a.filter != NULL, &admin, err, sizeof(err))) {
 		log_err("%s", err);
 		goto out_stop;
