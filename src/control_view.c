@@ -245,7 +245,8 @@ static int rx_table(const struct rxreport *r, FILE *out)
 			emit_table_cell(&t, "off");
 		emit_table_cell(&t, "%s", rx_yes_no(f->gro, "on", "off"));
 		if (f->xdp_prog_id)
-			emit_table_cell(&t, "%s (prog %u)", rxpath_xdp_name(f->xdp), f->xdp_prog_id);
+			emit_table_cell(&t, "%s (prog %u)", rxpath_xdp_name(f->xdp),
+					f->xdp_prog_id);
 		else
 			emit_table_cell(&t, "%s", rxpath_xdp_name(f->xdp));
 	}

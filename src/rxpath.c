@@ -79,7 +79,8 @@ int rxpath_parse_mask(const char *s, cpu_set_t *set)
 			continue;
 		if (!isxdigit((unsigned char)s[i]))
 			return -EINVAL;
-		v = isdigit((unsigned char)s[i]) ? s[i] - '0' : (tolower((unsigned char)s[i]) - 'a' + 10);
+		v = isdigit((unsigned char)s[i]) ? s[i] - '0'
+						 : tolower((unsigned char)s[i]) - 'a' + 10;
 		for (b = 0; b < 4; b++, bit++) {
 			if (!(v & (1 << b)))
 				continue;
@@ -107,8 +108,8 @@ int rxpath_format_cpus(const cpu_set_t *set, char *buf, size_t len)
 			if (end == cpu)
 				n += (size_t)snprintf(buf + n, len - n, "%s%d", n ? "," : "", cpu);
 			else
-				n += (size_t)snprintf(buf + n, len - n, "%s%d-%d", n ? "," : "", cpu,
-						      end);
+				n += (size_t)snprintf(buf + n, len - n, "%s%d-%d", n ? "," : "",
+						      cpu, end);
 		}
 		cpu = end;
 	}
@@ -173,9 +174,9 @@ int rxpath_irq_queue(const char *action, const char *dev, bool own, uint32_t n_q
 const char *rxpath_xdp_name(enum rxpath_xdp x)
 {
 	static const char *const names[] = {
-		[RXPATH_XDP_UNKNOWN] = "unknown", [RXPATH_XDP_NONE] = "none",
-		[RXPATH_XDP_GENERIC] = "generic", [RXPATH_XDP_NATIVE] = "native",
-		[RXPATH_XDP_OFFLOAD] = "offload", [RXPATH_XDP_MULTI] = "multi",
+	    [RXPATH_XDP_UNKNOWN] = "unknown", [RXPATH_XDP_NONE] = "none",
+	    [RXPATH_XDP_GENERIC] = "generic", [RXPATH_XDP_NATIVE] = "native",
+	    [RXPATH_XDP_OFFLOAD] = "offload", [RXPATH_XDP_MULTI] = "multi",
 	};
 
 	return (unsigned int)x < sizeof(names) / sizeof(names[0]) ? names[x] : "unknown";
@@ -239,11 +240,12 @@ uint32_t rxpath_check(const struct rxpath_iface *ifc, const struct rxpath_protec
 			snprintf(more, sizeof(more), " (and %u more queue%s)", count - 1,
 				 count == 2 ? "" : "s");
 		if (n < max)
-			snprintf(msg[n], RXPATH_MSG_LEN,
-				 "%s: RX queue %d's softirq (IRQ %d) runs on CPU %d, a worker's CPU, "
-				 "with no protection against receive livelock%s: set napi.threaded "
-				 "= true, or move IRQ %d off CPU %d (/proc/irq/%d/smp_affinity_list)",
-				 ifc->name, q, irq, cpu, more, irq, cpu, irq);
+			snprintf(
+			    msg[n], RXPATH_MSG_LEN,
+			    "%s: RX queue %d's softirq (IRQ %d) runs on CPU %d, a worker's CPU, "
+			    "with no protection against receive livelock%s: set napi.threaded "
+			    "= true, or move IRQ %d off CPU %d (/proc/irq/%d/smp_affinity_list)",
+			    ifc->name, q, irq, cpu, more, irq, cpu, irq);
 		n++;
 	}
 	/* RPS hands packets to the backlog softirq of the CPUs in its mask, after the NAPI
@@ -256,11 +258,12 @@ uint32_t rxpath_check(const struct rxpath_iface *ifc, const struct rxpath_protec
 			snprintf(more, sizeof(more), " (and %u more queue%s)", count - 1,
 				 count == 2 ? "" : "s");
 		if (n < max)
-			snprintf(msg[n], RXPATH_MSG_LEN,
-				 "%s: RPS steers RX queue %d%s to CPU %d, a worker's CPU, where its "
-				 "backlog softirq can starve the worker: leave CPU %d out of "
-				 "/sys/class/net/%s/queues/rx-%d/rps_cpus, or drop the excess in XDP",
-				 ifc->name, q, more, cpu, cpu, ifc->name, q);
+			snprintf(
+			    msg[n], RXPATH_MSG_LEN,
+			    "%s: RPS steers RX queue %d%s to CPU %d, a worker's CPU, where its "
+			    "backlog softirq can starve the worker: leave CPU %d out of "
+			    "/sys/class/net/%s/queues/rx-%d/rps_cpus, or drop the excess in XDP",
+			    ifc->name, q, more, cpu, cpu, ifc->name, q);
 		n++;
 	}
 	if (n_workers && ifc->n_queues > n_workers) {
@@ -448,7 +451,7 @@ static void find_irqs(const struct rxpath_paths *pp, struct rxpath_iface *ifc)
 /* GRO through the legacy ethtool ioctl: one call, any kernel, no privilege. */
 static int read_gro(const char *dev)
 {
-	struct ethtool_value ev = { .cmd = ETHTOOL_GGRO };
+	struct ethtool_value ev = {.cmd = ETHTOOL_GGRO};
 	struct ifreq ifr;
 	int fd, ret;
 
@@ -495,10 +498,9 @@ static void read_xdp(unsigned int ifindex, struct rxpath_iface *ifc)
 	}
 }
 
-int rxpath_describe(const struct rxpath_paths *paths, const char *ifname,
-		    struct rxpath_iface *out)
+int rxpath_describe(const struct rxpath_paths *paths, const char *ifname, struct rxpath_iface *out)
 {
-	static const struct rxpath_paths real = { "/sys", "/proc" };
+	static const struct rxpath_paths real = {"/sys", "/proc"};
 	const struct rxpath_paths *pp = paths ? paths : &real;
 	char path[PATH_MAX], text[512];
 	unsigned int ifindex;

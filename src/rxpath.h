@@ -72,8 +72,7 @@ struct rxpath_paths {
  * What cannot be read is left unknown rather than failing: GRO and XDP without the
  * privilege or the support, IRQs a driver names in a way not matched. Returns 0, -ENODEV when
  * there is no such interface, or -errno. */
-int rxpath_describe(const struct rxpath_paths *paths, const char *ifname,
-		    struct rxpath_iface *out);
+int rxpath_describe(const struct rxpath_paths *paths, const char *ifname, struct rxpath_iface *out);
 
 /* Parses a CPU list ("0-3,8,10-11", as /proc/irq/N/effective_affinity_list has it; empty
  * = no CPU; a trailing newline is fine) into *set. Returns 0 or -EINVAL. */

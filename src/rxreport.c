@@ -39,7 +39,7 @@ static void add_up_ifaces(char (*names)[IF_NAMESIZE], uint32_t *n)
 int rxreport_new(const struct config *cfg, const struct rxreport_in *in, struct rxreport **out)
 {
 	char names[RXREPORT_MAX_IFACES][IF_NAMESIZE], ifname[IF_NAMESIZE];
-	struct rxpath_protect p = { .busy_poll = in->busy_poll_us > 0, .shed = in->shed };
+	struct rxpath_protect p = {.busy_poll = in->busy_poll_us > 0, .shed = in->shed};
 	struct rxreport *r;
 	uint32_t n = 0, i, j;
 
@@ -70,8 +70,8 @@ int rxreport_new(const struct config *cfg, const struct rxreport_in *in, struct 
 		r->n++;
 		w = rxpath_check(ifc, &p, in->worker_cpu, in->n_workers, msg,
 				 RXREPORT_MAX_WARNINGS);
-		for (k = 0; k < w && k < RXREPORT_MAX_WARNINGS &&
-			    r->n_warnings < RXREPORT_MAX_WARNINGS;
+		for (k = 0;
+		     k < w && k < RXREPORT_MAX_WARNINGS && r->n_warnings < RXREPORT_MAX_WARNINGS;
 		     k++)
 			memcpy(r->warnings[r->n_warnings++], msg[k], RXPATH_MSG_LEN);
 	}

@@ -712,7 +712,8 @@ static void test_rxpath(void **state)
 	fclose(out);
 	assert_string_equal(text,
 			    "INTERFACE  RX_QUEUES  THREADED_NAPI  BUSY_POLL  GRO  XDP\n"
-			    "eth0               2  off            50 us      on   native (prog 42)\n"
+			    "eth0               2  off            50 us      on   "
+			    "native (prog 42)\n"
 			    "veth0              1  ?              off        ?    none\n"
 			    "\n"
 			    "INTERFACE  QUEUE  IRQ               IRQ_CPUS  RPS_CPUS\n"
@@ -729,13 +730,19 @@ static void test_rxpath(void **state)
 	assert_string_equal(
 		text,
 		"{\"any_address\": true, \"interfaces\": [\n"
-		" {\"name\": \"eth0\", \"rx_queues\": 2, \"virtual\": false, \"threaded_napi\": false, "
-		"\"busy_poll_us\": 50, \"gro\": true, \"xdp_mode\": \"native\", \"xdp_prog_id\": 42, "
-		"\"queues\": [{\"queue\": 0, \"irqs\": [38], \"irq_cpus\": [1], \"rps_cpus\": []}, "
-		"{\"queue\": 1, \"irqs\": [40, 41], \"irq_cpus\": [0, 1, 2], \"rps_cpus\": [3]}]},\n"
-		" {\"name\": \"veth0\", \"rx_queues\": 1, \"virtual\": true, \"threaded_napi\": null, "
+		" {\"name\": \"eth0\", \"rx_queues\": 2, \"virtual\": false, "
+		"\"threaded_napi\": false, "
+		"\"busy_poll_us\": 50, \"gro\": true, \"xdp_mode\": \"native\", "
+		"\"xdp_prog_id\": 42, "
+		"\"queues\": [{\"queue\": 0, \"irqs\": [38], \"irq_cpus\": [1], "
+		"\"rps_cpus\": []}, "
+		"{\"queue\": 1, \"irqs\": [40, 41], \"irq_cpus\": [0, 1, 2], "
+		"\"rps_cpus\": [3]}]},\n"
+		" {\"name\": \"veth0\", \"rx_queues\": 1, \"virtual\": true, "
+		"\"threaded_napi\": null, "
 		"\"busy_poll_us\": 0, \"gro\": null, \"xdp_mode\": \"none\", \"xdp_prog_id\": 0, "
-		"\"queues\": [{\"queue\": 0, \"irqs\": [], \"irq_cpus\": [], \"rps_cpus\": []}]}], "
+		"\"queues\": [{\"queue\": 0, \"irqs\": [], \"irq_cpus\": [], "
+		"\"rps_cpus\": []}]}], "
 		"\"warnings\": [\n"
 		" \"eth0: a \\\"warning\\\"\"]}\n");
 	free(text);

@@ -88,24 +88,17 @@ static void test_irq_queue(void **state)
 		uint32_t queues;
 		int want;
 	} t[] = {
-		{ "eth0-rx-1", "eth0", false, 4, 1 },
-		{ "eth0-TxRx-3", "eth0", false, 4, 3 },
-		{ "eth0-rxtx-0", "eth0", false, 4, 0 },
-		{ "i40e-eth0-TxRx-2", "eth0", false, 4, 2 },
-		{ "eth0-2", "eth0", false, 4, 2 },
-		{ "eth0-tx-1", "eth0", false, 4, -1 },
-		{ "eth0-rx-4", "eth0", false, 4, -1 },   /* beyond the queues */
-		{ "eth01-rx-1", "eth0", false, 4, -1 },  /* another device */
-		{ "xeth0-rx-1", "eth0", false, 4, -1 },
-		{ "eth0", "eth0", false, 4, RXPATH_IRQ_ALL },
-		{ "virtio2-input.0", "eth0", true, 1, 0 },
-		{ "virtio2-input.3", "eth0", true, 4, 3 },
-		{ "virtio2-output.0", "eth0", true, 1, -1 },
-		{ "virtio2-config", "eth0", true, 1, -1 },
-		{ "virtio2-input.0", "eth0", false, 1, -1 }, /* not its IRQ, not its name */
-		{ "virtio3-rx", "eth0", true, 1, 0 },
-		{ "virtio3-rx", "eth0", true, 2, -1 },
-		{ "eth0-async", "eth0", false, 1, -1 },
+	    {"eth0-rx-1", "eth0", false, 4, 1},	       {"eth0-TxRx-3", "eth0", false, 4, 3},
+	    {"eth0-rxtx-0", "eth0", false, 4, 0},      {"i40e-eth0-TxRx-2", "eth0", false, 4, 2},
+	    {"eth0-2", "eth0", false, 4, 2},	       {"eth0-tx-1", "eth0", false, 4, -1},
+	    {"eth0-rx-4", "eth0", false, 4, -1},  /* beyond the queues */
+	    {"eth01-rx-1", "eth0", false, 4, -1}, /* another device */
+	    {"xeth0-rx-1", "eth0", false, 4, -1},      {"eth0", "eth0", false, 4, RXPATH_IRQ_ALL},
+	    {"virtio2-input.0", "eth0", true, 1, 0},   {"virtio2-input.3", "eth0", true, 4, 3},
+	    {"virtio2-output.0", "eth0", true, 1, -1}, {"virtio2-config", "eth0", true, 1, -1},
+	    {"virtio2-input.0", "eth0", false, 1, -1}, /* not its IRQ, not its name */
+	    {"virtio3-rx", "eth0", true, 1, 0},	       {"virtio3-rx", "eth0", true, 2, -1},
+	    {"eth0-async", "eth0", false, 1, -1},
 	};
 	size_t i;
 
@@ -114,8 +107,8 @@ static void test_irq_queue(void **state)
 		int got = rxpath_irq_queue(t[i].action, t[i].dev, t[i].own, t[i].queues);
 
 		if (got != t[i].want)
-			fail_msg("%s on %s (own %d, %u queues): %d, want %d", t[i].action,
-				 t[i].dev, t[i].own, t[i].queues, got, t[i].want);
+			fail_msg("%s on %s (own %d, %u queues): %d, want %d", t[i].action, t[i].dev,
+				 t[i].own, t[i].queues, got, t[i].want);
 	}
 }
 
@@ -142,8 +135,8 @@ static void test_check_irq(void **state)
 {
 	static struct rxpath_iface ifc;
 	char msg[4][RXPATH_MSG_LEN];
-	struct rxpath_protect p = { 0 };
-	const int cpus[] = { 1 };
+	struct rxpath_protect p = {0};
+	const int cpus[] = {1};
 
 	(void)state;
 	nic(&ifc, 1);
@@ -171,8 +164,8 @@ static void test_check_irq_many(void **state)
 {
 	static struct rxpath_iface ifc;
 	char msg[4][RXPATH_MSG_LEN];
-	struct rxpath_protect p = { 0 };
-	const int cpus[] = { 0, 1, 0, 1 };
+	struct rxpath_protect p = {0};
+	const int cpus[] = {0, 1, 0, 1};
 
 	(void)state;
 	nic(&ifc, 4);
@@ -186,8 +179,8 @@ static void test_check_rps(void **state)
 {
 	static struct rxpath_iface ifc;
 	char msg[4][RXPATH_MSG_LEN];
-	struct rxpath_protect p = { 0 };
-	const int cpus[] = { 1 };
+	struct rxpath_protect p = {0};
+	const int cpus[] = {1};
 
 	(void)state;
 	nic(&ifc, 1);
@@ -198,10 +191,11 @@ static void test_check_rps(void **state)
 	CPU_SET(1, &ifc.q[0].rps);
 	CPU_SET(0, &ifc.q[0].rps);
 	assert_int_equal(rxpath_check(&ifc, &p, cpus, 1, msg, 4), 1);
-	assert_string_equal(msg[0], "eth0: RPS steers RX queue 0 to CPU 1, a worker's CPU, where "
-				    "its backlog softirq can starve the worker: leave CPU 1 out of "
-				    "/sys/class/net/eth0/queues/rx-0/rps_cpus, or drop the excess in "
-				    "XDP");
+	assert_string_equal(msg[0],
+			    "eth0: RPS steers RX queue 0 to CPU 1, a worker's CPU, where "
+			    "its backlog softirq can starve the worker: leave CPU 1 out of "
+			    "/sys/class/net/eth0/queues/rx-0/rps_cpus, or drop the excess in "
+			    "XDP");
 	/* threaded NAPI and busy polling do not cover RPS; shedding does */
 	ifc.threaded = 1;
 	p.busy_poll = true;
@@ -214,8 +208,8 @@ static void test_check_queues(void **state)
 {
 	static struct rxpath_iface ifc;
 	char msg[4][RXPATH_MSG_LEN];
-	struct rxpath_protect p = { .shed = true };
-	const int cpus[] = { 0, 1 };
+	struct rxpath_protect p = {.shed = true};
+	const int cpus[] = {0, 1};
 
 	(void)state;
 	nic(&ifc, 4);
@@ -261,7 +255,7 @@ static void test_describe_tree(void **state)
 {
 	static struct rxpath_iface ifc;
 	char sys[128], proc[128], buf[64];
-	struct rxpath_paths pp = { sys, proc };
+	struct rxpath_paths pp = {sys, proc};
 
 	(void)state;
 	snprintf(root, sizeof(root), "/tmp/rr-rxpath-XXXXXX");
@@ -323,11 +317,11 @@ static void test_describe_tree(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_cpulist),	      cmocka_unit_test(test_mask),
-		cmocka_unit_test(test_format_short),  cmocka_unit_test(test_irq_queue),
-		cmocka_unit_test(test_check_irq),     cmocka_unit_test(test_check_irq_many),
-		cmocka_unit_test(test_check_rps),     cmocka_unit_test(test_check_queues),
-		cmocka_unit_test(test_describe_tree),
+	    cmocka_unit_test(test_cpulist),	  cmocka_unit_test(test_mask),
+	    cmocka_unit_test(test_format_short),  cmocka_unit_test(test_irq_queue),
+	    cmocka_unit_test(test_check_irq),	  cmocka_unit_test(test_check_irq_many),
+	    cmocka_unit_test(test_check_rps),	  cmocka_unit_test(test_check_queues),
+	    cmocka_unit_test(test_describe_tree),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
