@@ -179,8 +179,12 @@ static void log_rxpath(struct app *a)
 {
 	struct rxreport *r;
 	uint32_t i;
+	int ret;
 
-	if (app_rxreport(a, &r)) {
+	pthread_mutex_lock(&a->lock);
+	ret = app_rxreport(a, &r);
+	pthread_mutex_unlock(&a->lock);
+	if (ret) {
 		log_warn("receive path: out of memory");
 		return;
 	}
