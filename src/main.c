@@ -22,10 +22,11 @@
 #include "app.h"
 #include "config.h"
 #include "control.h"
+#include "control_view.h"
 #include "filter.h"
 #include "log.h"
 #include "netlink.h"
-#include "control_view.h"
+#include "offload.h"
 #include "privs.h"
 #include "runtime.h"
 #include "rxreport.h"
@@ -53,13 +54,35 @@ static void usage(FILE *f)
 		"  -f, --foreground    run in the foreground (ringrelay never forks anyway)\n"
 		"  -v, --verbose       more log (repeat for debug); stats every stats_interval\n"
 		"  -q, --quiet         less log\n"
-		"  -V, --version       versions and the data-path features this kernel offers\n"
+		"  -V, --version       versions, the data-path features this kernel offers and the\n"
+		"                      fast path each relay of the config would get, and why\n"
 		"  -h, --help          this text\n"
 		"Signals: TERM/INT stop, USR1 prints counters.\n",
 		DEFAULT_CONFIG);
 }
 
-static void print_version(void)
+/* What the fast path would get for each relay of the config at path, and why. */
+static void print_offload(const char *path)
+{
+	struct offload_relay_state st[CONFIG_MAX_RELAYS];
+	struct config *cfg;
+	char err[CONFIG_ERR_LEN];
+	uint32_t i;
+
+	if (config_load_file(path, &cfg, err, sizeof(err))) {
+		printf("offload: no configuration to judge (%s)\n", err);
+		return;
+	}
+	offload_resolve(cfg, st);
+	printf("offload (%s; decided now, before attaching):\n", path);
+	for (i = 0; i < cfg->n_relays; i++)
+		printf("  relay %s: offload = \"%s\" -> %s: %s\n", cfg->relays[i].name,
+		       config_offload_name(cfg->relays[i].offload), config_offload_name(st[i].got),
+		       st[i].why);
+	config_free(cfg);
+}
+
+static void print_version(const char *config)
 {
 	struct uring_caps caps;
 	struct utsname u;
@@ -86,7 +109,10 @@ static void print_version(void)
 	log_set_level(LOG_LVL_ERR); /* the choice is printed below, not logged */
 	if (runtime_choose_backend(IO_BACKEND_AUTO, &caps, &b, why, sizeof(why)) == 0)
 		printf("backend for io_backend=\"auto\": %s\n", config_backend_name(b));
+	print_offload(config);
 }
+
+static void print_rxpath(const char *path);
 
 static int parse_args(int argc, char **argv, struct options *o)
 {
@@ -124,7 +150,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 			o->verbosity--;
 			break;
 		case 'V':
-			o->version = true; /* printed once -c is known too */
+			o->version = true;
 			break;
 		case 'h':
 			usage(stdout);
@@ -138,6 +164,11 @@ static int parse_args(int argc, char **argv, struct options *o)
 		fprintf(stderr, "ringrelay: unexpected argument '%s'\n", argv[optind]);
 		usage(stderr);
 		return -EINVAL;
+	}
+	if (o->version) {
+		print_version(o->config);
+		print_rxpath(o->config);
+		exit(0);
 	}
 	return 0;
 }
@@ -243,9 +274,9 @@ static void print_stats(const struct runtime *rt)
 			   "stats relay=%s rx_pkts=%llu rx_bytes=%llu tx_pkts=%llu tx_bytes=%llu "
 			   "mirror_extra_copies=%llu reply_rx_pkts=%llu reply_rx_bytes=%llu "
 			   "reply_tx_pkts=%llu reply_tx_bytes=%llu%s "
-			   "upstream_unreachable_notices=%llu buffer_ring_empty=%llu "
-			   "sessions_active=%llu sessions_created=%llu sessions_expired=%llu "
-			   "sessions_evicted=%llu",
+			   "upstream_unreachable_notices=%llu buffer_ring_empty=%llu fast_pkts=%llu "
+			   "fast_bytes=%llu sessions_active=%llu sessions_created=%llu "
+			   "sessions_expired=%llu sessions_evicted=%llu",
 			   rt->cfg->relays[r].name, (unsigned long long)up->rx_pkts,
 			   (unsigned long long)up->rx_bytes, (unsigned long long)up->tx_pkts,
 			   (unsigned long long)up->tx_bytes, (unsigned long long)up->extra_copies,
@@ -253,6 +284,8 @@ static void print_stats(const struct runtime *rt)
 			   (unsigned long long)down->tx_pkts, (unsigned long long)down->tx_bytes,
 			   drops, (unsigned long long)c.upstream_unreachable_notices,
 			   (unsigned long long)c.buffer_ring_empty,
+			   (unsigned long long)(up->fast_pkts + down->fast_pkts),
+			   (unsigned long long)(up->fast_bytes + down->fast_bytes),
 			   (unsigned long long)c.sessions_active,
 			   (unsigned long long)c.sessions_created,
 			   (unsigned long long)c.sessions_expired,
@@ -319,7 +352,7 @@ static void event_loop(struct app *a, int sfd, struct admin *admin, int verbosit
 	double stats_every = verbosity > 0 ? a->rt.cfg->stats_interval : 0;
 	double wd_every = wd_usec ? (double)wd_usec / 2e6 : 0;
 	double next_stats = app_now() + stats_every, next_wd = app_now() + wd_every;
-	double next_status = app_now() + 5, last_t = 0;
+	double next_status = app_now() + 5, last_t = 0, next_fast = app_now() + 1;
 	uint64_t *beats = calloc(a->rt.n_started, sizeof(*beats));
 	uint64_t last_rx = 0;
 
@@ -331,6 +364,8 @@ static void event_loop(struct app *a, int sfd, struct admin *admin, int verbosit
 			next = next_stats;
 		if (wd_every && next_wd < next)
 			next = next_wd;
+		if (a->rt.fast && next_fast < next)
+			next = next_fast;
 		timeout = next > now ? (int)((next - now) * 1000) + 1 : 0;
 		n = poll(pfd, 1, timeout);
 		if (n < 0 && errno != EINTR)
@@ -348,6 +383,14 @@ static void event_loop(struct app *a, int sfd, struct admin *admin, int verbosit
 		if (now >= next_status) {
 			status_update(a, &last_rx, &last_t);
 			next_status = now + 5;
+		}
+		/* XDP redirect targets the kernel refused come back when they take it again. */
+		if (a->rt.fast && now >= next_fast) {
+			pthread_mutex_lock(&a->lock);
+			if (a->filter)
+				offload_recheck(a->filter);
+			pthread_mutex_unlock(&a->lock);
+			next_fast = now + 1;
 		}
 		if (n <= 0 || !(pfd[0].revents & POLLIN) || read(sfd, &si, sizeof(si)) != sizeof(si))
 			continue;
@@ -490,11 +533,6 @@ int main(int argc, char **argv)
 
 	if (parse_args(argc, argv, &o))
 		return 2;
-	if (o.version) {
-		print_version();
-		print_rxpath(o.config);
-		return 0;
-	}
 	log_set_level((enum log_level)(LOG_LVL_INFO + o.verbosity));
 	log_setup(LOG_FORMAT_TEXT);
 
@@ -547,7 +585,7 @@ int main(int argc, char **argv)
 	 * needs, workers bind and listen (and drop every capability), the admin thread (keeps
 	 * the filter's), main drops the rest, then the threads that start with nothing: access
 	 * log, control plane. Ready. Teardown reverses. */
-	if (app_filter_sync(&a, cfg, err, sizeof(err))) {
+	if (app_filter_sync(&a, cfg, &plan, err, sizeof(err))) {
 		log_err("%s", err);
 		config_free(cfg);
 		goto out_close;

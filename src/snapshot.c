@@ -57,6 +57,9 @@ void snapshot_fini(struct snapshot *s)
 	free(s->workers);
 	free(s->counters);
 	free(s->filter_counters);
+	free(s->offload_counters);
+	free(s->offload_ifaces);
+	free((void *)s->offload);
 	rxreport_free(s->rxpath);
 	memset(s, 0, sizeof(*s));
 }

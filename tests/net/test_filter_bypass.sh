@@ -158,7 +158,7 @@ EOF
 	fi
 	line=$(lib_relay_log_current | grep "filter: attached on $IF_RC" | tail -n 1)
 	# The mode itself, no fallback: xdp must be native XDP on the MTU-9000 veth (xdp.frags).
-	if echo "$line" | grep -q "($(attach_kind "$mode"))"; then
+	if echo "$line" | grep -q "($(attach_kind "$mode")[,)]"; then
 		lib_case_ok "$c $line"
 	else
 		lib_case_fail "$c attached another way than $(attach_kind "$mode"): $line"
