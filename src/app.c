@@ -12,6 +12,7 @@
 #include "app.h"
 #include "filter.h"
 #include "log.h"
+#include "rxreport.h"
 #include "service.h"
 #include "snapshot.h"
 
@@ -100,6 +101,18 @@ int app_snapshot(struct app *a, struct snapshot *s)
 	}
 	free(fs);
 	return 0;
+}
+
+int app_rxreport(struct app *a, struct rxreport **out)
+{
+	/* Busy polling and shedding are off until ringrelay has them (issue 10); the lead
+	 * wires napi.busy_poll_us and the shed setting in here. */
+	struct rxreport_in in = {
+		.worker_cpu = a->rt.plan.cpu,
+		.n_workers = a->rt.plan.n_workers,
+	};
+
+	return rxreport_new(a->rt.cfg, &in, out);
 }
 
 static bool app_needs_program(const struct config *cfg)

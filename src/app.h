@@ -16,6 +16,7 @@
 
 struct admin;
 struct filter;
+struct rxreport;
 struct snapshot;
 
 struct app {
@@ -42,6 +43,10 @@ double app_now(void);
  * a->lock, and keeps it while it reads *s (names are borrowed from the config in force).
  * Returns 0 or -ENOMEM; free with snapshot_fini either way. */
 int app_snapshot(struct app *a, struct snapshot *s);
+/* The receive-path report (rxreport.h) of the config in force for the running workers' CPUs.
+ * Reads sysfs, /proc and netlink: for main and the control thread, never a worker. The caller
+ * holds a->lock. Returns 0 and *out, or -ENOMEM. */
+int app_rxreport(struct app *a, struct rxreport **out);
 /* Brings the BPF program in line with cfg before the relays take it: loads it (sized for
  * plan's session slots) when the filter or a relay's offload needs it, swaps the filter rules
  * atomically, attaches the fast path where cfg's relays need it and tells the runtime which

@@ -22,12 +22,14 @@
 #include "app.h"
 #include "config.h"
 #include "control.h"
+#include "control_view.h"
 #include "filter.h"
 #include "log.h"
 #include "netlink.h"
 #include "offload.h"
 #include "privs.h"
 #include "runtime.h"
+#include "rxreport.h"
 #include "service.h"
 #include "upkeep.h"
 #include "uring.h"
@@ -110,6 +112,8 @@ static void print_version(const char *config)
 	print_offload(config);
 }
 
+static void print_rxpath(const char *path);
+
 static int parse_args(int argc, char **argv, struct options *o)
 {
 	static const struct option longopts[] = {
@@ -163,9 +167,61 @@ static int parse_args(int argc, char **argv, struct options *o)
 	}
 	if (o->version) {
 		print_version(o->config);
+		print_rxpath(o->config);
 		exit(0);
 	}
 	return 0;
+}
+
+static int load_config(const char *path, struct config **out, struct plan *plan, char *err,
+		       size_t errlen);
+
+/* -V's receive path: the listen interfaces of the config (-c, else the default) with the
+ * workers the plan would pin, and the warnings a start would log. */
+static void print_rxpath(const char *path)
+{
+	char err[CONFIG_ERR_LEN] = "";
+	struct rxreport *r = NULL;
+	struct config *cfg;
+	struct plan plan;
+	struct rxreport_in in = { 0 };
+
+	if (load_config(path, &cfg, &plan, err, sizeof(err))) {
+		printf("receive path: not shown: %s\n", err);
+		return;
+	}
+	in.worker_cpu = plan.cpu;
+	in.n_workers = plan.n_workers;
+	if (rxreport_new(cfg, &in, &r)) {
+		printf("receive path: out of memory\n");
+	} else {
+		printf("receive path (listen interfaces of %s, %u worker%s):\n", path,
+		       plan.n_workers, plan.n_workers == 1 ? "" : "s");
+		fflush(stdout);
+		control_view_rxpath(r, false, stdout);
+	}
+	rxreport_free(r);
+	config_free(cfg);
+}
+
+/* Logs the receive-path warnings once, at start: a worker sharing its CPU with an
+ * unprotected RX softirq, more RX queues than workers. */
+static void log_rxpath(struct app *a)
+{
+	struct rxreport *r;
+	uint32_t i;
+	int ret;
+
+	pthread_mutex_lock(&a->lock);
+	ret = app_rxreport(a, &r);
+	pthread_mutex_unlock(&a->lock);
+	if (ret) {
+		log_warn("receive path: out of memory");
+		return;
+	}
+	for (i = 0; i < r->n_warnings; i++)
+		log_warn("receive path: %s", r->warnings[i]);
+	rxreport_free(r);
 }
 
 /* Loads and validates the config and plans it for this host, as -t does. */
@@ -562,6 +618,7 @@ int main(int argc, char **argv)
 		log_err("%s", err);
 		goto out_fini;
 	}
+	log_rxpath(&a);
 	if (admin_start(&a, a.filter != NULL, &admin, err, sizeof(err))) {
 		log_err("%s", err);
 		goto out_stop;

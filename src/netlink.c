@@ -118,6 +118,7 @@ int netlink_link_info(const char *ifname, struct netlink_link *info)
 		info->rx_queues = 1;
 	info->mtu = rtnl_link_get_mtu(link);
 	info->loopback = rtnl_link_get_arptype(link) == ARPHRD_LOOPBACK;
+	info->up = (rtnl_link_get_flags(link) & IFF_UP) != 0;
 	rtnl_link_put(link);
 err_free_sock:
 	nl_socket_free(sk);

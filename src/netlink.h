@@ -15,6 +15,7 @@ struct netlink_link {
 	uint32_t rx_queues; /* RX queues (at least 1) */
 	uint32_t mtu;	    /* bytes of IP packet the link carries */
 	bool loopback;
+	bool up; /* administratively up (IFF_UP) */
 };
 
 /* Fills info for ifname. Returns 0, -ENODEV when there is no such interface, or -errno. */

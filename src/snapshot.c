@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rxreport.h"
 #include "snapshot.h"
 
 int snapshot_alloc(struct snapshot *s, uint32_t n_relays, uint32_t n_workers)
@@ -59,5 +60,6 @@ void snapshot_fini(struct snapshot *s)
 	free(s->offload_counters);
 	free(s->offload_ifaces);
 	free((void *)s->offload);
+	rxreport_free(s->rxpath);
 	memset(s, 0, sizeof(*s));
 }
