@@ -37,7 +37,7 @@ endif
 .SECONDARY:
 .SUFFIXES:
 
-LIBS_PC   := liburing libbpf libnl-3.0 libnl-route-3.0 libconfig libsystemd libcap-ng
+LIBS_PC   := liburing libbpf libnl-3.0 libnl-route-3.0 libnl-genl-3.0 libconfig libsystemd libcap-ng
 PC_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(LIBS_PC) 2>/dev/null)
 PC_LIBS   := $(shell $(PKG_CONFIG) --libs $(LIBS_PC) 2>/dev/null)
 CMOCKA_CFLAGS := $(shell $(PKG_CONFIG) --cflags cmocka 2>/dev/null)

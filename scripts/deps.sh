@@ -18,7 +18,7 @@
 set -eu
 
 group_build="gcc make pkg-config clang llvm bpftool libbpf-dev liburing-dev libnl-3-dev
-libnl-route-3-dev libconfig-dev libsystemd-dev libcap-ng-dev bash-completion"
+libnl-route-3-dev libnl-genl-3-dev libconfig-dev libsystemd-dev libcap-ng-dev bash-completion"
 group_run="iproute2 procps socat"
 group_check="libcmocka-dev libclang-rt-14-dev python3 python3-prometheus-client ethtool systemd
 util-linux"
