@@ -78,14 +78,44 @@ int app_filter_sync(struct app *a, const struct config *cfg, char *err, size_t e
 	return ret;
 }
 
+int app_napi_sync(struct app *a, const struct config *cfg, bool log_now)
+{
+	int ret = napitune_apply(cfg, a->rt.plan.cpu, a->rt.plan.n_workers, &a->napi);
+
+	if (log_now)
+		app_napi_log(a);
+	return ret;
+}
+
+void app_napi_log(struct app *a)
+{
+	char busy[128];
+
+	napitune_busy_text(&a->rt.cfg->napi, a->rt.backend,
+			   a->rt.n_started ? a->rt.workers[0].busy_poll : 0, busy, sizeof(busy));
+	napitune_log(&a->napi, busy);
+}
+
+/* Whether the napi block was applied to ifname last time. */
+static bool app_napi_iface(const struct app *a, const char *ifname)
+{
+	uint32_t i;
+
+	for (i = 0; i < a->napi.n; i++)
+		if (!strcmp(a->napi.ifaces[i].name, ifname))
+			return true;
+	return false;
+}
+
 void app_link_event(struct app *a, const char *ifname, int ifindex, bool present)
 {
 	char err[CONFIG_ERR_LEN];
+	bool attached = false;
 	uint32_t i;
 
-	if (!present || !a->filter)
+	if (!present)
 		return;
-	for (i = 0; i < a->rt.cfg->filter.n_interfaces; i++) {
+	for (i = 0; a->filter && i < a->rt.cfg->filter.n_interfaces; i++) {
 		/* Other changes to a filtered link (up, addresses) keep its ifindex and filter. */
 		if (strcmp(a->rt.cfg->filter.interfaces[i], ifname) != 0 ||
 		    a->filter_ifindex[i] == ifindex)
@@ -96,7 +126,15 @@ void app_link_event(struct app *a, const char *ifname, int ifindex, bool present
 		a->filter = NULL;
 		if (app_filter_sync(a, a->rt.cfg, err, sizeof(err)))
 			log_err("filter: %s", err);
-		return;
+		attached = true;
+		break;
+	}
+	/* Attaching XDP re-makes the NAPI instances, which lose their per-NAPI values; a link
+	 * that came back has new ones. */
+	if (a->napi_tuned && (attached || app_napi_iface(a, ifname))) {
+		log_notice("link %s (ifindex %d): applying the napi settings again", ifname,
+			   ifindex);
+		app_napi_sync(a, a->rt.cfg, true);
 	}
 }
 
@@ -119,6 +157,10 @@ int app_reload(struct app *a, char *err, size_t errlen)
 	}
 	if (!ret)
 		ret = app_filter_sync(a, a->rt.cfg, err, errlen);
+	/* After the filter: its attach may have re-made the NAPI instances. A failure is
+	 * logged and keeps the reload good: the relays run either way. */
+	if (!ret && a->napi_tuned)
+		app_napi_sync(a, a->rt.cfg, true);
 	if (ret) {
 		a->reloads_failed++;
 		snprintf(a->last_reload_error, sizeof(a->last_reload_error), "%s", err);
