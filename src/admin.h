@@ -5,7 +5,7 @@
  * filter's rules, or detach it); it applies the napi block to the listen interfaces again
  * after both (their NAPI instances are re-made on XDP attach). It keeps CAP_NET_ADMIN, CAP_BPF
  * and CAP_PERFMON when a filter is attached at start, CAP_NET_ADMIN (and CAP_SYS_NICE for
- * napi.threaded) when the napi block had a listen interface to apply to, and nothing
+ * napi.threaded) when a listen interface had a NAPI instance at start, and nothing
  * otherwise; every other thread (workers, control,
  * access log, main) runs with no capability at all. Reloads and link events are the only
  * input it reads: the config file and the kernel's netlink messages, never the network's

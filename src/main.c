@@ -513,9 +513,9 @@ int main(int argc, char **argv)
 	/* The napi block while we are still root (sysfs files are root's), after the filter's
 	 * attach (which re-makes NAPI instances), with the plan's worker CPUs; logged once the
 	 * workers say how their busy polling went. The admin thread keeps what it takes to
-	 * apply it again, when there was an interface to apply it to. */
+	 * apply it again only when some listen interface has a NAPI instance to apply it to. */
 	app_napi_sync(&a, a.rt.cfg, false);
-	a.napi_tuned = a.napi.n > 0;
+	a.napi_tuned = napitune_any_instance(&a.napi);
 	admin_caps = (a.filter ? PRIVS_FILTER_CAPS : 0) |
 		     (a.napi_tuned ? PRIVS_NAPI_CAPS : 0) |
 		     (a.napi_tuned && a.rt.cfg->napi.threaded ? PRIVS_NAPI_PIN_CAPS : 0);

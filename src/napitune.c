@@ -193,6 +193,7 @@ static int napitune_one(const struct config *cfg, const char *name, const int *c
 
 	snprintf(f->name, sizeof(f->name), "%s", name);
 	f->what[0] = '\0';
+	f->instances = 0;
 	if (!ifindex) {
 		napitune_say(f, "interface gone");
 		return -ENODEV;
@@ -209,6 +210,7 @@ static int napitune_one(const struct config *cfg, const char *name, const int *c
 	}
 	if (n > NAPI_MAX_INSTANCES)
 		n = NAPI_MAX_INSTANCES;
+	f->instances = n;
 	/* The device setting outlives its instances (re-made ones are threaded again): write it
 	 * only when needed, which also spares the admin thread a file that is root's. */
 	if (c->threaded && n > 0 && !napitune_all_threaded(ni, n)) {
@@ -252,6 +254,16 @@ int napitune_apply(const struct config *cfg, const int *cpus, uint32_t n_cpus,
 		ret = ret ? ret : err;
 	}
 	return ret;
+}
+
+bool napitune_any_instance(const struct napitune_report *report)
+{
+	uint32_t i;
+
+	for (i = 0; i < report->n; i++)
+		if (report->ifaces[i].instances > 0)
+			return true;
+	return false;
 }
 
 void napitune_log(const struct napitune_report *report, const char *busy)

@@ -20,6 +20,7 @@
 /* What was applied to one interface, for its log line. */
 struct napitune_iface {
 	char name[IF_NAMESIZE];
+	int instances; /* NAPI instances found (0 also when they cannot be listed) */
 	char what[256]; /* "defer_hard_irqs 2, ... on 1 NAPI instance, threaded on (...)" */
 };
 
@@ -27,6 +28,10 @@ struct napitune_report {
 	struct napitune_iface ifaces[NAPITUNE_MAX_IFACES];
 	uint32_t n;
 };
+
+/* Whether some interface of report had a NAPI instance: only then is there anything to
+ * apply again later (a device without one keeps its sysfs values for the next). */
+bool napitune_any_instance(const struct napitune_report *report);
 
 /* The interfaces napi applies to: those that hold a listen address of cfg and, when a relay
  * listens on a wildcard address and a filter is configured, the filter's interfaces; no
