@@ -104,14 +104,14 @@ static uint64_t napi_uint(const struct nlattr *a)
 int napi_parse(const void *msg, size_t len, struct napi_instance *out)
 {
 	static struct nla_policy policy[NAPI_A_MAX + 1] = {
-		[NAPI_A_IFINDEX] = { .type = NLA_U32 },
-		[NAPI_A_ID] = { .type = NLA_U32 },
-		[NAPI_A_IRQ] = { .type = NLA_U32 },
-		[NAPI_A_PID] = { .type = NLA_U32 },
-		[NAPI_A_DEFER_HARD_IRQS] = { .type = NLA_U32 },
-		[NAPI_A_GRO_FLUSH_TIMEOUT] = { .minlen = 4 },
-		[NAPI_A_IRQ_SUSPEND_TIMEOUT] = { .minlen = 4 },
-		[NAPI_A_THREADED] = { .type = NLA_U32 },
+	    [NAPI_A_IFINDEX] = {.type = NLA_U32},
+	    [NAPI_A_ID] = {.type = NLA_U32},
+	    [NAPI_A_IRQ] = {.type = NLA_U32},
+	    [NAPI_A_PID] = {.type = NLA_U32},
+	    [NAPI_A_DEFER_HARD_IRQS] = {.type = NLA_U32},
+	    [NAPI_A_GRO_FLUSH_TIMEOUT] = {.minlen = 4},
+	    [NAPI_A_IRQ_SUSPEND_TIMEOUT] = {.minlen = 4},
+	    [NAPI_A_THREADED] = {.type = NLA_U32},
 	};
 	struct nlmsghdr *nlh = (struct nlmsghdr *)msg;
 	struct nlattr *tb[NAPI_A_MAX + 1];
@@ -169,7 +169,7 @@ static int napi_dump_one(struct nl_msg *msg, void *arg)
 
 int napi_list(int ifindex, struct napi_instance *out, uint32_t max)
 {
-	struct napi_dump d = { .out = out, .max = max };
+	struct napi_dump d = {.out = out, .max = max};
 	struct nl_sock *sk;
 	struct nl_msg *msg;
 	int family, ret;
@@ -244,8 +244,7 @@ static int napi_sysfs_write(const char *ifname, const char *file, const char *te
 	ssize_t n;
 	int fd, ret = 0;
 
-	if (snprintf(path, sizeof(path), "/sys/class/net/%s/%s", ifname, file) >=
-	    (int)sizeof(path))
+	if (snprintf(path, sizeof(path), "/sys/class/net/%s/%s", ifname, file) >= (int)sizeof(path))
 		return -ENAMETOOLONG;
 	fd = open(path, O_WRONLY | O_CLOEXEC);
 	if (fd < 0)

@@ -19,10 +19,10 @@
 struct napi_instance {
 	uint32_t id;
 	uint32_t ifindex;
-	uint32_t irq;		      /* 0: none reported (veth) */
-	pid_t pid;		      /* its thread (threaded NAPI, Linux 6.10); 0: none */
-	bool threaded;		      /* pid != 0, or the kernel said so */
-	bool has_values;	      /* the kernel reported the three values below (6.13) */
+	uint32_t irq;	 /* 0: none reported (veth) */
+	pid_t pid;	 /* its thread (threaded NAPI, Linux 6.10); 0: none */
+	bool threaded;	 /* pid != 0, or the kernel said so */
+	bool has_values; /* the kernel reported the three values below (6.13) */
 	uint32_t defer_hard_irqs;
 	uint64_t gro_flush_timeout;   /* ns */
 	uint64_t irq_suspend_timeout; /* ns */

@@ -21,8 +21,7 @@ static bool napitune_has(char (*names)[IF_NAMESIZE], uint32_t n, const char *nam
 	return false;
 }
 
-static uint32_t napitune_add(char (*names)[IF_NAMESIZE], uint32_t n, uint32_t max,
-			     const char *name)
+static uint32_t napitune_add(char (*names)[IF_NAMESIZE], uint32_t n, uint32_t max, const char *name)
 {
 	struct netlink_link link;
 
@@ -80,7 +79,7 @@ void napitune_busy_text(const struct napi_conf *n, enum io_backend backend, int 
 
 /* Appends to what. */
 static void napitune_say(struct napitune_iface *f, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 static void napitune_say(struct napitune_iface *f, const char *fmt, ...)
 {
 	size_t used = strlen(f->what);
@@ -106,9 +105,9 @@ static void napitune_values_text(struct napitune_iface *f, const struct napi_con
 static int napitune_values(struct napitune_iface *f, const struct napi_conf *c,
 			   const struct napi_instance *ni, int n)
 {
-	struct napi_values v = { .defer_hard_irqs = c->defer_hard_irqs,
-				 .gro_flush_timeout = c->gro_flush_timeout,
-				 .irq_suspend_timeout = c->irq_suspend_timeout };
+	struct napi_values v = {.defer_hard_irqs = c->defer_hard_irqs,
+				.gro_flush_timeout = c->gro_flush_timeout,
+				.irq_suspend_timeout = c->irq_suspend_timeout};
 	int i, ret = n > 0 ? 0 : -EOPNOTSUPP;
 
 	for (i = 0; i < n && !ret; i++)
@@ -127,11 +126,11 @@ static int napitune_values(struct napitune_iface *f, const struct napi_conf *c,
 	}
 	ret = napi_set_device(f->name, &v);
 	if (ret) {
-		log_warn("napi: %s: %s/sys/class/net/%s/napi_defer_hard_irqs and gro_flush_timeout: "
-			 "%s%s",
-			 f->name, n > 0 ? "no NAPI_SET (kernel < 6.13); " : "", f->name,
-			 strerror(-ret),
-			 ret == -EPERM || ret == -EACCES ? " (needs root)" : "");
+		log_warn(
+		    "napi: %s: %s/sys/class/net/%s/napi_defer_hard_irqs and gro_flush_timeout: "
+		    "%s%s",
+		    f->name, n > 0 ? "no NAPI_SET (kernel < 6.13); " : "", f->name, strerror(-ret),
+		    ret == -EPERM || ret == -EACCES ? " (needs root)" : "");
 		napitune_say(f, "per-NAPI values not set (%s)", strerror(-ret));
 		return ret;
 	}
@@ -167,8 +166,8 @@ static int napitune_pin(struct napitune_iface *f, const struct napi_instance *ni
 			ret = ret ? ret : err;
 			continue;
 		}
-		napitune_say(f, "%snapi/%s-%" PRIu32 " on CPU %d", i ? ", " : "", f->name,
-			     ni[i].id, cpu);
+		napitune_say(f, "%snapi/%s-%" PRIu32 " on CPU %d", i ? ", " : "", f->name, ni[i].id,
+			     cpu);
 	}
 	napitune_say(f, ")");
 	return ret;
@@ -229,14 +228,15 @@ static int napitune_one(const struct config *cfg, const char *name, const int *c
 		ret = ret ? ret : err;
 	} else if (c->threaded) {
 		if (n == 0)
-			log_notice("napi: %s: threaded = true, but no NAPI instance to thread (veth: "
-				   "GRO off and no XDP program)",
-				   name);
+			log_notice(
+			    "napi: %s: threaded = true, but no NAPI instance to thread (veth: "
+			    "GRO off and no XDP program)",
+			    name);
 		napitune_say(f, ", threaded off");
 	} else {
-		napitune_say(f, ", threaded %s", n > 0 && napitune_all_threaded(ni, n)
-							 ? "on (set outside ringrelay)"
-							 : "off");
+		napitune_say(f, ", threaded %s",
+			     n > 0 && napitune_all_threaded(ni, n) ? "on (set outside ringrelay)"
+								   : "off");
 	}
 	return ret;
 }

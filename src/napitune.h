@@ -20,7 +20,7 @@
 /* What was applied to one interface, for its log line. */
 struct napitune_iface {
 	char name[IF_NAMESIZE];
-	int instances; /* NAPI instances found (0 also when they cannot be listed) */
+	int instances;	/* NAPI instances found (0 also when they cannot be listed) */
 	char what[256]; /* "defer_hard_irqs 2, ... on 1 NAPI instance, threaded on (...)" */
 };
 
