@@ -12,8 +12,10 @@
 #include <linux/ipv6.h>
 #include <linux/pkt_cls.h>
 #include <linux/udp.h>
+#include <linux/if_vlan.h>
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
 
 #include "filter_maps.h"
 
@@ -69,6 +71,64 @@ struct {
 	__type(key, __u32);
 	__type(value, __u64);
 } filter_rule_hits SEC(".maps");
+
+/* ---------------------------------------------------------------- fast-path maps */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, RR_IFACES_MAX);
+	__type(key, __u32);
+	__type(value, struct rr_iface);
+} rr_ifaces SEC(".maps");
+
+/* Sized by the loader: two entries (one per direction) per session slot. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 2);
+	__type(key, struct offload_key);
+	__type(value, struct offload_rule);
+} offload_sessions SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__type(key, __u32);
+	__type(value, struct offload_flow_stats);
+} offload_stats SEC(".maps");
+
+/* XDP redirect targets: the egress devices the loader checked can take XDP_REDIRECT. */
+struct {
+	__uint(type, BPF_MAP_TYPE_DEVMAP_HASH);
+	__uint(max_entries, RR_IFACES_MAX);
+	__type(key, __u32);
+	__type(value, __u32);
+} offload_tx SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, OFFLOAD_CNT__MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} offload_counters SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, RR_IFACES_MAX);
+	__type(key, __u32);
+	__type(value, struct offload_xmit_val);
+} offload_xmit SEC(".maps");
+
+/* Redirect targets that refused a frame (the kernel checks NDO_XMIT at enqueue: a veth whose
+ * peer lost its NAPI): marked by the tracepoint below, so the next frames for them go up the
+ * stack (pass_no_tx) instead of into the same hole, until user space sees the device take
+ * XDP_REDIRECT again and clears the mark. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, RR_IFACES_MAX);
+	__type(key, __u32);
+	__type(value, __u32);
+} offload_tx_down SEC(".maps");
 
 enum filter_action { ACT_PASS, ACT_DROP };
 
@@ -442,14 +502,415 @@ static __always_inline enum filter_action filter_body(const struct hdr_src *h, _
 	return act;
 }
 
+/* ---------------------------------------------------------------- session fast path */
+
+#ifndef AF_INET
+#define AF_INET 2
+#endif
+#ifndef AF_INET6
+#define AF_INET6 10
+#endif
+#define IP_DF 0x4000
+
+static __always_inline void offload_count(__u32 idx)
+{
+	__u64 *v = bpf_map_lookup_elem(&offload_counters, &idx);
+
+	if (v)
+		*v += 1;
+}
+
+/* Which stages run on an interface; none listed: the filter alone. */
+static __always_inline __u32 iface_flags(__u32 ifindex)
+{
+	struct rr_iface *fi = bpf_map_lookup_elem(&rr_ifaces, &ifindex);
+
+	return fi ? fi->flags : RR_IFACE_DEFAULT;
+}
+
+/* One's complement sum of n 16-bit words (raw, in memory order: the sum is byte-order
+ * neutral, RFC 1071). */
+static __always_inline __u32 csum_words(__u32 sum, const __u16 *w, int n, int invert)
+{
+	int i;
+
+#pragma unroll
+	for (i = 0; i < n; i++)
+		sum += invert ? (__u16)~w[i] : w[i];
+	return sum;
+}
+
+static __always_inline __u16 csum_fold(__u32 sum)
+{
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	return (__u16)sum;
+}
+
+/* The IPv4 header checksum of a 20-byte header, from scratch. */
+static __always_inline __u16 ipv4_csum(struct iphdr *ih)
+{
+	ih->check = 0;
+	return (__u16)~csum_fold(csum_words(0, (__u16 *)ih, 10, 0));
+}
+
+/* What the fast path found for a frame it will relay. */
+struct off_ctx {
+	struct offload_rule r;
+	__u32 old_addrs[8]; /* source, destination as in the header (4 or 16 bytes each) */
+	__u32 nh[4];
+	__be16 old_ports[2];
+	__u32 l3; /* offsets from the Ethernet header */
+	__u32 l4;
+	__u32 payload; /* UDP payload bytes */
+	__u32 egress;
+	__u32 nh_family;
+	__u16 old_check;
+	__u8 v4;
+	__u8 pad;
+	__u8 smac[6], dmac[6];
+} __attribute__((aligned(8)));
+
+/* Parses what arrived, finds its session and asks the FIB where the rewritten datagram goes.
+ * Returns OFFLOAD_CNT_FORWARDED with o filled, or the reason it goes up the stack. Nothing is
+ * written to the frame here. */
+static __always_inline __u32 offload_prepare(void *ctx, void *data, void *data_end,
+					     __u32 frame_len, int tc, __u32 gso,
+					     struct off_ctx *o)
+{
+	struct bpf_fib_lookup fib = {};
+	struct offload_key key = {};
+	struct offload_rule *rule;
+	struct ethhdr *eth = data;
+	struct udphdr *uh;
+	__u32 l4, iplen, ulen, rc;
+	int v4;
+
+	if ((void *)(eth + 1) > data_end)
+		return OFFLOAD_CNT_PASS_NO_SESSION;
+	if (is_vlan(eth->h_proto))
+		return OFFLOAD_CNT_PASS_VLAN;
+	if (eth->h_proto == bpf_htons(ETH_P_IP)) {
+		struct iphdr *ih = (void *)(eth + 1);
+
+		if ((void *)(ih + 1) > data_end)
+			return OFFLOAD_CNT_PASS_NONLINEAR;
+		if (ih->version != 4 || ih->protocol != IPPROTO_UDP)
+			return OFFLOAD_CNT_PASS_NO_SESSION;
+		if (bpf_ntohs(ih->frag_off) & (IP_MF | IP_OFFSET))
+			return OFFLOAD_CNT_PASS_FRAGMENT;
+		if (ih->ihl != 5)
+			return ih->ihl > 5 ? OFFLOAD_CNT_PASS_IP_OPTIONS
+					   : OFFLOAD_CNT_PASS_NO_SESSION;
+		v4 = 1;
+		iplen = bpf_ntohs(ih->tot_len);
+		if (iplen < sizeof(*ih) + sizeof(*uh))
+			return OFFLOAD_CNT_PASS_MALFORMED;
+		key.saddr[10] = key.saddr[11] = 0xff;
+		key.daddr[10] = key.daddr[11] = 0xff;
+		__builtin_memcpy(&key.saddr[12], &ih->saddr, 4);
+		__builtin_memcpy(&key.daddr[12], &ih->daddr, 4);
+		__builtin_memcpy(o->old_addrs, &ih->saddr, 8);
+		l4 = sizeof(*eth) + sizeof(*ih);
+	} else if (eth->h_proto == bpf_htons(ETH_P_IPV6)) {
+		struct ipv6hdr *ih = (void *)(eth + 1);
+
+		if ((void *)(ih + 1) > data_end)
+			return OFFLOAD_CNT_PASS_NONLINEAR;
+		if (ih->version != 6)
+			return OFFLOAD_CNT_PASS_NO_SESSION;
+		if (ih->nexthdr != IPPROTO_UDP)
+			return is_ext(ih->nexthdr) ? (ih->nexthdr == IPPROTO_FRAGMENT
+							  ? OFFLOAD_CNT_PASS_FRAGMENT
+							  : OFFLOAD_CNT_PASS_EXT_HEADERS)
+						   : OFFLOAD_CNT_PASS_NO_SESSION;
+		v4 = 0;
+		iplen = sizeof(*ih) + bpf_ntohs(ih->payload_len);
+		if (iplen < sizeof(*ih) + sizeof(*uh))
+			return OFFLOAD_CNT_PASS_MALFORMED;
+		__builtin_memcpy(key.saddr, &ih->saddr, 16);
+		__builtin_memcpy(key.daddr, &ih->daddr, 16);
+		__builtin_memcpy(o->old_addrs, &ih->saddr, 32);
+		l4 = sizeof(*eth) + sizeof(*ih);
+	} else {
+		return OFFLOAD_CNT_PASS_NO_SESSION;
+	}
+	uh = data + l4;
+	if ((void *)(uh + 1) > data_end)
+		return OFFLOAD_CNT_PASS_NONLINEAR;
+	key.sport = uh->source;
+	key.dport = uh->dest;
+	rule = bpf_map_lookup_elem(&offload_sessions, &key);
+	if (!rule)
+		return OFFLOAD_CNT_PASS_NO_SESSION;
+	__builtin_memcpy(&o->r, rule, sizeof(o->r));
+	if (o->r.v4 != v4)
+		return OFFLOAD_CNT_PASS_FAMILY;
+	if (gso)
+		return OFFLOAD_CNT_PASS_GSO;
+	ulen = bpf_ntohs(uh->len);
+	/* The UDP length may be shorter than the IP payload (padding, which the stack trims);
+	 * the frame must hold all of the IP packet. IPv6 forbids a zero checksum. */
+	if (ulen < sizeof(*uh) || ulen > iplen - (l4 - sizeof(*eth)) ||
+	    sizeof(*eth) + iplen > frame_len || (!v4 && !uh->check))
+		return OFFLOAD_CNT_PASS_MALFORMED;
+	if (ulen - sizeof(*uh) > o->r.max_payload)
+		return OFFLOAD_CNT_PASS_OVERSIZE;
+	/* XDP writes in place: the whole packet must be in the linear part. */
+	if (!tc && frame_len != (__u32)(data_end - data))
+		return OFFLOAD_CNT_PASS_NONLINEAR;
+
+	/* The relay originates this datagram, so it is an output lookup from the rewritten
+	 * source (input lookups demand forwarding = 1), restricted to the egress device the
+	 * socket path would use. tot_len makes it check the MTU. */
+	fib.family = v4 ? AF_INET : AF_INET6;
+	fib.l4_protocol = IPPROTO_UDP;
+	fib.sport = o->r.sport;
+	fib.dport = o->r.dport;
+	fib.tot_len = (__u16)iplen;
+	fib.ifindex = o->r.oif;
+	if (v4) {
+		__builtin_memcpy(&fib.ipv4_src, &o->r.saddr[12], 4);
+		__builtin_memcpy(&fib.ipv4_dst, &o->r.daddr[12], 4);
+	} else {
+		__builtin_memcpy(fib.ipv6_src, o->r.saddr, 16);
+		__builtin_memcpy(fib.ipv6_dst, o->r.daddr, 16);
+	}
+	rc = bpf_fib_lookup(ctx, &fib, sizeof(fib), BPF_FIB_LOOKUP_OUTPUT);
+	/* bpf_fib_lookup refuses devices without forwarding enabled, output lookups too. tc
+	 * does not need it: bpf_redirect_neigh routes on the rule's device and resolves the
+	 * neighbour itself; the device MTU is checked here. XDP has no such helper. */
+	if (rc == BPF_FIB_LKUP_RET_FWD_DISABLED && tc) {
+		__u32 mtu_len = 0;
+
+		if (bpf_check_mtu(ctx, o->r.oif, &mtu_len, 0, 0))
+			return OFFLOAD_CNT_PASS_MTU;
+		fib.ifindex = o->r.oif;
+		rc = BPF_FIB_LKUP_RET_NO_NEIGH; /* no next hop known: the kernel's routing */
+	} else if (rc == BPF_FIB_LKUP_RET_FWD_DISABLED) {
+		return OFFLOAD_CNT_PASS_FWD_DISABLED;
+	}
+	if (rc == BPF_FIB_LKUP_RET_FRAG_NEEDED)
+		return OFFLOAD_CNT_PASS_MTU;
+	/* tc hands an unresolved neighbour to bpf_redirect_neigh; XDP cannot queue. */
+	if (rc == BPF_FIB_LKUP_RET_NO_NEIGH && !tc)
+		return OFFLOAD_CNT_PASS_NO_NEIGH;
+	if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH)
+		return OFFLOAD_CNT_PASS_FIB;
+	if (!tc) {
+		__u32 *tx = bpf_map_lookup_elem(&offload_tx, &fib.ifindex);
+
+		if (!tx || bpf_map_lookup_elem(&offload_tx_down, &fib.ifindex))
+			return OFFLOAD_CNT_PASS_NO_TX;
+	}
+	o->nh_family = rc == BPF_FIB_LKUP_RET_SUCCESS ? fib.family : 0;
+	__builtin_memcpy(o->nh, fib.ipv6_dst, 16);
+	o->egress = fib.ifindex;
+	__builtin_memcpy(o->smac, fib.smac, 6);
+	__builtin_memcpy(o->dmac, fib.dmac, 6);
+	o->v4 = (__u8)v4;
+	o->l3 = sizeof(*eth);
+	o->l4 = l4;
+	o->payload = ulen - sizeof(*uh);
+	o->old_check = uh->check;
+	o->old_ports[0] = uh->source;
+	o->old_ports[1] = uh->dest;
+	return OFFLOAD_CNT_FORWARDED;
+}
+
+/* Rewrites the IP and UDP headers (not the UDP checksum) to what the socket path sends: the
+ * rule's addresses and ports, a fresh TTL / hop limit, DSCP/ECN 0 (a new socket's TOS), DF
+ * (IP_PMTUDISC_WANT on a datagram that fits), the IPv4 header checksum. */
+static __always_inline int offload_rewrite(void *data, void *data_end, struct off_ctx *o)
+{
+	struct udphdr *uh;
+
+	if (o->v4) {
+		struct iphdr *ih = data + sizeof(struct ethhdr);
+
+		if ((void *)(ih + 1) > data_end)
+			return -1;
+		ih->tos = 0;
+		ih->ttl = o->r.ttl;
+		ih->frag_off = bpf_htons(IP_DF);
+		__builtin_memcpy(&ih->saddr, &o->r.saddr[12], 4);
+		__builtin_memcpy(&ih->daddr, &o->r.daddr[12], 4);
+		ih->check = ipv4_csum(ih);
+		uh = (void *)(ih + 1);
+	} else {
+		struct ipv6hdr *ih = data + sizeof(struct ethhdr);
+		__be32 *vtf = (__be32 *)ih;
+
+		if ((void *)(ih + 1) > data_end)
+			return -1;
+		*vtf = bpf_htonl(0x60000000) | o->r.flowlabel;
+		ih->hop_limit = o->r.ttl;
+		__builtin_memcpy(&ih->saddr, o->r.saddr, 16);
+		__builtin_memcpy(&ih->daddr, o->r.daddr, 16);
+		uh = (void *)(ih + 1);
+	}
+	if ((void *)(uh + 1) > data_end)
+		return -1;
+	uh->source = o->r.sport;
+	uh->dest = o->r.dport;
+	return 0;
+}
+
+/* RFC 1624 eqn. 3 over the pseudo-header addresses and the ports: HC' = ~(~HC + ~m + m').
+ * IPv4's "no checksum" (0) stays 0; a result of 0 is sent as 0xffff (RFC 768). */
+static __always_inline __u16 offload_udp_csum(const struct off_ctx *o)
+{
+	__u32 sum;
+
+	if (o->v4 && !o->old_check)
+		return 0;
+	sum = (__u16)~o->old_check;
+	if (o->v4) {
+		sum = csum_words(sum, (const __u16 *)o->old_addrs, 4, 1);
+		sum = csum_words(sum, (const __u16 *)&o->r.saddr[12], 2, 0);
+		sum = csum_words(sum, (const __u16 *)&o->r.daddr[12], 2, 0);
+	} else {
+		sum = csum_words(sum, (const __u16 *)o->old_addrs, 16, 1);
+		sum = csum_words(sum, (const __u16 *)o->r.saddr, 8, 0);
+		sum = csum_words(sum, (const __u16 *)o->r.daddr, 8, 0);
+	}
+	sum = csum_words(sum, (const __u16 *)o->old_ports, 2, 1);
+	sum = csum_words(sum, (const __u16 *)&o->r.sport, 2, 0);
+	sum = (__u16)~csum_fold(sum);
+	return sum ? (__u16)sum : 0xffff;
+}
+
+/* The session's per-flow counters and last-seen time (shared by CPUs: atomic adds). */
+static __always_inline void offload_account(const struct off_ctx *o)
+{
+	struct offload_flow_stats *st = bpf_map_lookup_elem(&offload_stats, &o->r.flow);
+
+	if (!st)
+		return;
+	if (o->r.dir == OFFLOAD_DIR_DOWN) {
+		__sync_fetch_and_add(&st->pkts[1], 1);
+		__sync_fetch_and_add(&st->bytes[1], o->payload);
+	} else {
+		__sync_fetch_and_add(&st->pkts[0], 1);
+		__sync_fetch_and_add(&st->bytes[0], o->payload);
+	}
+	st->last_seen_ns = bpf_ktime_get_ns();
+}
+
+static __always_inline int offload_xdp(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data, *data_end = (void *)(long)ctx->data_end;
+	struct off_ctx o = {};
+	struct ethhdr *eth;
+	struct udphdr *uh;
+	__u32 cnt;
+
+	cnt = offload_prepare(ctx, data, data_end, bpf_xdp_get_buff_len(ctx), 0, 0, &o);
+	if (cnt != OFFLOAD_CNT_FORWARDED) {
+		offload_count(cnt);
+		return XDP_PASS;
+	}
+	data = (void *)(long)ctx->data;
+	data_end = (void *)(long)ctx->data_end;
+	eth = data;
+	if ((void *)(eth + 1) > data_end || offload_rewrite(data, data_end, &o)) {
+		offload_count(OFFLOAD_CNT_PASS_NONLINEAR);
+		return XDP_PASS;
+	}
+	uh = data + o.l4;
+	if ((void *)(uh + 1) > data_end)
+		return XDP_PASS;
+	uh->check = offload_udp_csum(&o);
+	__builtin_memcpy(eth->h_dest, o.dmac, 6);
+	__builtin_memcpy(eth->h_source, o.smac, 6);
+	offload_count(OFFLOAD_CNT_FORWARDED);
+	offload_account(&o);
+	return bpf_redirect_map(&offload_tx, o.egress, 0);
+}
+
+/* tc: the skb may carry a partial checksum (CHECKSUM_PARTIAL: the field holds only the
+ * pseudo-header sum) or a complete one (skb->csum); the kernel's csum helpers handle each
+ * state, so the UDP checksum goes through them instead of RFC 1624 by hand. */
+static __always_inline int offload_tc(struct __sk_buff *skb)
+{
+	__u32 hdrs = sizeof(struct ethhdr) + sizeof(struct ipv6hdr) + sizeof(struct udphdr);
+	__u32 csum_off;
+	__u16 check;
+	__u64 diff;
+	struct off_ctx o = {};
+	__u8 old_hdr[48], new_hdr[48];
+	void *data, *data_end;
+	__u32 cnt, hlen;
+
+	/* The headers must be in the linear part for direct access (a no-op when they are). */
+	if ((void *)(long)skb->data + hdrs > (void *)(long)skb->data_end)
+		bpf_skb_pull_data(skb, skb->len < hdrs ? skb->len : hdrs);
+	data = (void *)(long)skb->data;
+	data_end = (void *)(long)skb->data_end;
+	cnt = offload_prepare(skb, data, data_end, skb->len, 1, skb->gso_size, &o);
+	if (cnt != OFFLOAD_CNT_FORWARDED) {
+		offload_count(cnt);
+		return TC_ACT_OK;
+	}
+	hlen = o.v4 ? 28 : 48;
+	if (bpf_skb_load_bytes(skb, o.l3, old_hdr, hlen))
+		return TC_ACT_OK;
+	data = (void *)(long)skb->data;
+	data_end = (void *)(long)skb->data_end;
+	if (offload_rewrite(data, data_end, &o)) {
+		offload_count(OFFLOAD_CNT_PASS_NONLINEAR);
+		return TC_ACT_OK;
+	}
+	/* Addresses are pseudo-header (also the partial checksum's), ports are data. IPv4's
+	 * "no checksum" (0) stays 0; a result of 0 is sent as 0xffff (for a partial checksum
+	 * the two are the same one's complement value). */
+	if (o.v4)
+		diff = bpf_csum_diff((__be32 *)o.old_addrs, 8, (__be32 *)&o.r.saddr[12], 4, 0);
+	else
+		diff = bpf_csum_diff((__be32 *)o.old_addrs, 32, (__be32 *)o.r.saddr, 16, 0);
+	if (!o.v4)
+		diff = bpf_csum_diff(0, 0, (__be32 *)o.r.daddr, 16, (__wsum)diff);
+	else
+		diff = bpf_csum_diff(0, 0, (__be32 *)&o.r.daddr[12], 4, (__wsum)diff);
+	csum_off = o.l4 + offsetof(struct udphdr, check);
+	if (!o.v4 || o.old_check) {
+		bpf_l4_csum_replace(skb, csum_off, 0, diff, BPF_F_PSEUDO_HDR);
+		bpf_l4_csum_replace(skb, csum_off, *(__u32 *)o.old_ports, *(__u32 *)&o.r.sport, 4);
+		if (bpf_skb_load_bytes(skb, csum_off, &check, 2) == 0 && !check) {
+			check = 0xffff;
+			bpf_skb_store_bytes(skb, csum_off, &check, 2, 0);
+		}
+	}
+	/* CHECKSUM_COMPLETE (skb->csum covers the bytes): the pseudo-header call above took the
+	 * address change off it; add back what really changed in the headers. */
+	if (bpf_skb_load_bytes(skb, o.l3, new_hdr, hlen) == 0)
+		bpf_csum_update(skb, bpf_csum_diff((__be32 *)old_hdr, hlen, (__be32 *)new_hdr,
+						   hlen, (__wsum)diff));
+	offload_count(OFFLOAD_CNT_FORWARDED);
+	offload_account(&o);
+	if (o.nh_family) {
+		struct bpf_redir_neigh nh = {.nh_family = o.nh_family};
+
+		__builtin_memcpy(nh.ipv6_nh, o.nh, 16);
+		return bpf_redirect_neigh(o.egress, &nh, sizeof(nh), 0);
+	}
+	return bpf_redirect_neigh(o.egress, NULL, 0, 0);
+}
+
 /* xdp.frags: the program copes with multi-buffer frames (jumbo MTU), so native XDP can be
- * attached where the MTU is larger than a page; headers in frags are read like any other. */
+ * attached where the MTU is larger than a page; headers in frags are read like any other.
+ * The filter runs first (a denied source never reaches the fast path), then the fast path. */
 SEC("xdp.frags")
 int filter_xdp(struct xdp_md *ctx)
 {
 	struct hdr_src h = {.ctx = ctx, .len = bpf_xdp_get_buff_len(ctx), .tc = 0};
+	__u32 flags = iface_flags(ctx->ingress_ifindex);
 
-	return filter_body(&h, 0) == ACT_DROP ? XDP_DROP : XDP_PASS;
+	if ((flags & RR_IFACE_FILTER_XDP) && filter_body(&h, 0) == ACT_DROP)
+		return XDP_DROP;
+	if (flags & RR_IFACE_OFFLOAD_XDP)
+		return offload_xdp(ctx);
+	return XDP_PASS;
 }
 
 SEC("tc")
@@ -459,6 +920,74 @@ int filter_tc(struct __sk_buff *skb)
 	 * the stack moves an outer VLAN tag (or the NIC did) into skb->vlan_tci: it is no
 	 * longer in the data but counts against the depth. */
 	struct hdr_src h = {.ctx = skb, .len = skb->len, .tc = 1};
+	__u32 flags = iface_flags(skb->ifindex);
 
-	return filter_body(&h, skb->vlan_present ? 1 : 0) == ACT_DROP ? TC_ACT_SHOT : TC_ACT_OK;
+	if ((flags & RR_IFACE_FILTER_TC) &&
+	    filter_body(&h, skb->vlan_present ? 1 : 0) == ACT_DROP)
+		return TC_ACT_SHOT;
+	if (flags & RR_IFACE_OFFLOAD_TC) {
+		if (skb->vlan_present) {
+			offload_count(OFFLOAD_CNT_PASS_VLAN);
+			return TC_ACT_OK;
+		}
+		return offload_tc(skb);
+	}
+	return TC_ACT_OK;
+}
+
+/* Frames a driver refused after XDP_REDIRECT from one of our interfaces, per egress: the
+ * analogue of a qdisc drop after a successful sendmsg. Only frames whose ingress carries the
+ * fast path in XDP count (nothing else of ours redirects). A BTF tracepoint: it attaches
+ * without tracefs (which a network namespace's /sys lacks) and reads the two devices'
+ * ifindex, the one kernel field this object reads, through CO-RE. The loader skips it on a
+ * kernel without BTF. */
+struct net_device {
+	int ifindex;
+} __attribute__((preserve_access_index));
+
+SEC("tp_btf/xdp_devmap_xmit")
+int BPF_PROG(offload_xmit_trace, const struct net_device *from_dev,
+	     const struct net_device *to_dev, int sent, int drops, int err)
+{
+	struct offload_xmit_val *v, init = {};
+	__u32 from = (__u32)from_dev->ifindex, to = (__u32)to_dev->ifindex;
+	struct rr_iface *fi = bpf_map_lookup_elem(&rr_ifaces, &from);
+
+	if (!fi || !(fi->flags & RR_IFACE_OFFLOAD_XDP))
+		return 0;
+	v = bpf_map_lookup_elem(&offload_xmit, &to);
+	if (!v) {
+		bpf_map_update_elem(&offload_xmit, &to, &init, BPF_NOEXIST);
+		v = bpf_map_lookup_elem(&offload_xmit, &to);
+		if (!v)
+			return 0;
+	}
+	__sync_fetch_and_add(&v->drops, (__u64)(drops > 0 ? drops : 0));
+	__sync_fetch_and_add(&v->sent, (__u64)(sent > 0 ? sent : 0));
+	return 0;
+}
+
+/* An XDP_REDIRECT of ours the kernel refused before any driver saw it (xdp_do_redirect's
+ * error: the target's NDO_XMIT is gone): the frame is lost. Count it against the target and
+ * mark the target down. */
+SEC("tp_btf/xdp_redirect_err")
+int BPF_PROG(offload_redirect_err, const struct net_device *dev, const void *xdp, const void *tgt,
+	     int err, int map_type, __u32 map_id, __u32 index)
+{
+	struct offload_xmit_val *v, init = {};
+	__u32 from = (__u32)dev->ifindex, to = index, one = 1;
+	struct rr_iface *fi = bpf_map_lookup_elem(&rr_ifaces, &from);
+
+	if (!fi || !(fi->flags & RR_IFACE_OFFLOAD_XDP) || map_type != BPF_MAP_TYPE_DEVMAP_HASH)
+		return 0;
+	bpf_map_update_elem(&offload_tx_down, &to, &one, BPF_ANY);
+	v = bpf_map_lookup_elem(&offload_xmit, &to);
+	if (!v) {
+		bpf_map_update_elem(&offload_xmit, &to, &init, BPF_NOEXIST);
+		v = bpf_map_lookup_elem(&offload_xmit, &to);
+		if (!v)
+			return 0;
+	}
+	__sync_fetch_and_add(&v->drops, 1);
+	return 0;
 }

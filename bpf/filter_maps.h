@@ -111,4 +111,90 @@ _Static_assert(sizeof(struct filter_settings) == 64, "settings layout");
 _Static_assert(sizeof(struct filter_rate_key) == 16, "rate key layout");
 _Static_assert(sizeof(struct filter_rate_val) == 8, "rate value layout");
 
+/* ---------------------------------------------------------------- session fast path (issue 9)
+ * One program per interface runs the filter first, then the session fast path, then passes to
+ * the stack. rr_ifaces says which stages run in which hook of an interface; an interface
+ * without an entry runs the filter only, in whichever hook it is attached (what the program
+ * did before the fast path existed). docs/offload.md. */
+#define RR_IFACE_FILTER_XDP 0x1u  /* the filter stage runs in the XDP hook */
+#define RR_IFACE_FILTER_TC 0x2u	  /* ... in the tc ingress hook */
+#define RR_IFACE_OFFLOAD_XDP 0x4u /* the fast path runs in the XDP hook (redirect via devmap) */
+#define RR_IFACE_OFFLOAD_TC 0x8u  /* ... in the tc hook (bpf_redirect_neigh) */
+#define RR_IFACE_DEFAULT (RR_IFACE_FILTER_XDP | RR_IFACE_FILTER_TC)
+#define RR_IFACES_MAX 64
+
+struct rr_iface {
+	__u32 flags;
+};
+
+/* A datagram's 4-tuple as it arrives (IPv4 v4-mapped, network order). */
+struct offload_key {
+	__u8 saddr[16];
+	__u8 daddr[16];
+	__be16 sport;
+	__be16 dport;
+};
+
+enum offload_dir { OFFLOAD_DIR_UP = 0, OFFLOAD_DIR_DOWN = 1 }; /* client->upstream, back */
+
+/* What the datagram leaves with: exactly what the socket path would have sent. */
+struct offload_rule {
+	__u8 saddr[16]; /* the session socket's (UP) or the listen address (DOWN) */
+	__u8 daddr[16]; /* the upstream (UP) or the client (DOWN) */
+	__be16 sport;
+	__be16 dport;
+	__u32 oif;	 /* egress ifindex: the FIB lookup is an output lookup on it */
+	__be32 flowlabel; /* IPv6: the flow label (low 20 bits, network order) */
+	__u32 flow;	 /* index into offload_stats */
+	__u16 max_payload; /* longer UDP payloads pass up (the socket path drops them) */
+	__u8 ttl;	 /* TTL / hop limit of a fresh datagram from this host */
+	__u8 dir;	 /* enum offload_dir */
+	__u8 v4;	 /* 1: leaves as IPv4 */
+	__u8 pad[3];
+};
+
+/* Per session (one entry per session slot of every worker), BPF_F_MMAPABLE: the worker reads
+ * it without a syscall. Counts only grow; the worker keeps what it already folded. */
+struct offload_flow_stats {
+	__u64 last_seen_ns; /* bpf_ktime_get_ns() of the last datagram relayed, either way */
+	__u64 pkts[2];	    /* [enum offload_dir] */
+	__u64 bytes[2];	    /* UDP payload bytes */
+	__u64 pad;
+};
+
+/* Fast-path outcomes: PERCPU_ARRAY of OFFLOAD_CNT__MAX, one per frame the stage sees. */
+enum offload_counter {
+	OFFLOAD_CNT_FORWARDED,	     /* rewritten and redirected */
+	OFFLOAD_CNT_PASS_NO_SESSION, /* not a datagram of an offloaded session (or not UDP) */
+	OFFLOAD_CNT_PASS_FRAGMENT,   /* an IPv4/IPv6 fragment */
+	OFFLOAD_CNT_PASS_IP_OPTIONS, /* IPv4 with options */
+	OFFLOAD_CNT_PASS_EXT_HEADERS, /* IPv6 with extension headers */
+	OFFLOAD_CNT_PASS_VLAN,	     /* VLAN-tagged */
+	OFFLOAD_CNT_PASS_MTU,	     /* larger than the egress MTU (the stack fragments or fails) */
+	OFFLOAD_CNT_PASS_OVERSIZE,   /* payload over the relay's buffer: the socket path drops it */
+	OFFLOAD_CNT_PASS_NO_NEIGH,   /* next hop's MAC unknown (XDP): the stack resolves it */
+	OFFLOAD_CNT_PASS_FIB,	     /* any other FIB result (no route, route via another device) */
+	OFFLOAD_CNT_PASS_FAMILY,     /* the session changes family (v6 client, v4 upstream) */
+	OFFLOAD_CNT_PASS_GSO,	     /* tc: a GRO/GSO super-packet */
+	OFFLOAD_CNT_PASS_NO_TX,	     /* XDP: the egress device cannot take XDP_REDIRECT */
+	OFFLOAD_CNT_PASS_MALFORMED,  /* lengths disagree, IPv6 zero checksum: the stack judges */
+	OFFLOAD_CNT_PASS_NONLINEAR,  /* headers or payload beyond the linear part (XDP frags) */
+	OFFLOAD_CNT_PASS_FWD_DISABLED, /* XDP: bpf_fib_lookup needs forwarding on the egress */
+	OFFLOAD_CNT__MAX
+};
+
+/* Device-level transmit failures after XDP_REDIRECT (xdp:xdp_devmap_xmit), HASH by egress
+ * ifindex: frames the driver refused (a veth peer without NAPI, a full ring). */
+struct offload_xmit_val {
+	__u64 drops;
+	__u64 sent;
+};
+
+
+_Static_assert(sizeof(struct offload_key) == 36, "offload key layout");
+_Static_assert(sizeof(struct offload_rule) == 56, "offload rule layout");
+_Static_assert(sizeof(struct offload_flow_stats) == 48, "offload stats layout");
+_Static_assert(sizeof(struct rr_iface) == 4, "iface layout");
+_Static_assert(sizeof(struct offload_xmit_val) == 16, "xmit value layout");
+
 #endif

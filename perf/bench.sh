@@ -38,7 +38,7 @@ OUT=perf/results
 SIZES=""
 FAMILY=4
 PLACEMENTS=rps,napi
-ALL_DUTS="ringrelay-io_uring,ringrelay-gro,ringrelay-mmsg,kernel-forward,testpmd-af_xdp,testpmd-af_packet,mmsg-loop"
+ALL_DUTS="ringrelay-offload,ringrelay-offload-tc,ringrelay-io_uring,ringrelay-gro,ringrelay-mmsg,kernel-forward,testpmd-af_xdp,testpmd-af_packet,mmsg-loop"
 DUTS=$ALL_DUTS
 
 usage() {
@@ -442,14 +442,33 @@ dut_start() {
 	DUT_PID=""
 	GEN_DST=$DUT_LISTEN
 	case $DUT in
-	ringrelay-io_uring|ringrelay-mmsg|ringrelay-gro)
+	ringrelay-io_uring|ringrelay-mmsg|ringrelay-gro|ringrelay-offload|ringrelay-offload-tc)
 		[ -x "$RINGRELAY" ] || { echo "$RINGRELAY not built"; return 1; }
 		local up=$SINK_ADDR backend=${DUT#ringrelay-} buffers="buffer_size = 2048; buffers = 4096;"
+		local offload="off"
 		# ringrelay-gro: the io_uring backend with UDP GRO in and GSO out; it pays off
 		# when what arrives is coalesced (see --gen-gso).
 		if [ "$DUT" = ringrelay-gro ]; then
 			backend=io_uring
 			buffers="buffer_size = 65536; buffers = 512; gro = true;"
+		fi
+		# ringrelay-offload: the io_uring relay with the session fast path (docs/offload.md).
+		# XDP_REDIRECT into a veth needs NAPI on its peer: GRO on g0 and s0 (the XDP sink
+		# gives s0 one too, but the latency phase replaces the sink with a socket
+		# reflector, and replies go back into g0). bpf_fib_lookup needs forwarding on d0
+		# and d1; the generator sends to the relay's own address, so nothing is routed by
+		# the kernel. offload = "xdp" so a missing capability shows as pass_* counters in
+		# the stats line instead of a silent fall back to tc; ringrelay-offload-tc is the
+		# same relay with offload = "tc" (tcx link, bpf_redirect_neigh).
+		if [ "${DUT#ringrelay-offload}" != "$DUT" ]; then
+			backend=io_uring
+			offload=xdp
+			[ "$DUT" = ringrelay-offload-tc ] && offload=tc
+			ip netns exec $NS_G ethtool -K g0 gro on >/dev/null
+			ip netns exec $NS_S ethtool -K s0 gro on >/dev/null
+			ip netns exec $NS_D sysctl -qw net.ipv4.conf.d0.forwarding=1 \
+				net.ipv4.conf.d1.forwarding=1 net.ipv6.conf.d0.forwarding=1 \
+				net.ipv6.conf.d1.forwarding=1
 		fi
 		cat >"$WORK/rr.conf" <<-EOF
 		workers = 1;
@@ -459,12 +478,12 @@ dut_start() {
 		control_socket = "$WORK/ctl.sock";
 		relays = ( { name = "bench"; listen = [ "$DUT_LISTEN" ];
 			upstreams = [ "$up" ]; mode = "forward"; balance = "rr";
-			session_timeout = 30.0; max_sessions = 4096; } );
+			session_timeout = 30.0; max_sessions = 4096; offload = "$offload"; } );
 		EOF
 		spawn ip netns exec $NS_D taskset -c $DUT_CPU "$RINGRELAY" -f -c "$WORK/rr.conf" \
 			>"$WORK/dut.log" 2>&1
 		DUT_PID=$LAST_PID
-		wait_for "$WORK/dut.log" "backend [a-z_]*: ready" 100 ||
+		wait_for "$WORK/dut.log" "backend [a-z_]*[,:].*ready" 100 ||
 			{ tail -n 5 "$WORK/dut.log"; return 1; }
 		grep -q "backend $backend" "$WORK/dut.log" ||
 			{ grep "backend" "$WORK/dut.log"; return 1; }
@@ -514,6 +533,22 @@ dut_stop() {
 	kernel-forward)
 		ip netns exec $NS_D sysctl -qw net.ipv4.ip_forward=0 net.ipv6.conf.all.forwarding=0
 		;;
+	ringrelay-offload|ringrelay-offload-tc)
+		if [ -n "$DUT_PID" ]; then
+			ip netns exec $NS_D "$(dirname "$RINGRELAY")/ringrelayctl" -s "$WORK/ctl.sock" \
+				stats >"$WORK/dut.fast" 2>&1 || true
+			stop "$DUT_PID"
+			grep -h "stats relay=" "$WORK/dut.log" | tail -n 1 >"$WORK/dut.stats" || true
+			# The fast path's outcome counters: why anything went up the stack.
+			awk '/^fast path/ { f = 1; next } f && /^[a-z_]+ +[0-9]+$/ && $2 > 0 {
+				printf " fast_path_%s=%s", $1, $2 }' "$WORK/dut.fast" >>"$WORK/dut.stats"
+		fi
+		ip netns exec $NS_G ethtool -K g0 gro off >/dev/null
+		ip netns exec $NS_S ethtool -K s0 gro off >/dev/null
+		ip netns exec $NS_D sysctl -qw net.ipv4.conf.d0.forwarding=0 \
+			net.ipv4.conf.d1.forwarding=0 net.ipv6.conf.d0.forwarding=0 \
+			net.ipv6.conf.d1.forwarding=0
+		;;
 	*)
 		[ -n "$DUT_PID" ] && stop "$DUT_PID"
 		if [ -n "$DUT_PID" ] && [ "${DUT#ringrelay}" != "$DUT" ]; then
@@ -539,6 +574,8 @@ LOADAVG=$(cut -d' ' -f1-3 /proc/loadavg)
 RR_VERSION="not built"
 if [ -x "$RINGRELAY" ]; then
 	cp "$RINGRELAY" "$WORK/ringrelay"
+	[ -x "$(dirname "$RINGRELAY")/ringrelayctl" ] &&
+		cp "$(dirname "$RINGRELAY")/ringrelayctl" "$WORK/ringrelayctl"
 	RINGRELAY=$WORK/ringrelay
 	RR_VERSION=$("$RINGRELAY" -V 2>/dev/null | head -n 1) || true
 fi

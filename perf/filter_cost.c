@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: MIT
-/* Cost of the XDP/tc filter program alone: BPF_PROG_TEST_RUN over one IPv4/UDP frame from
- * a denied source to a relay port, repeated in the kernel, for the XDP and the tc flavour.
- * The numbers in docs/filter.md ("Cost") come from it. Needs root.
+/* Cost of the XDP/tc program alone: BPF_PROG_TEST_RUN over one IPv4/UDP frame from a denied
+ * source to a relay port, repeated in the kernel, for the XDP and the tc flavour (the numbers
+ * in docs/filter.md, "Cost"); then, in a private network namespace with a route and a static
+ * neighbour, over a datagram of an offloaded session, which the fast path parses, looks up,
+ * routes (bpf_fib_lookup), rewrites and counts (docs/offload.md, "Costs"). Needs root.
  *
  *   filter_cost [-n REPEAT]          (default 1000000)
  *
- * Prints one line per flavour: "xdp: denied v4 frame: N ns/packet (...)". */
+ * Prints one line per flavour and frame: "xdp: denied v4 frame: N ns/packet (...)". */
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -15,6 +17,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <net/if.h>
+#include <sched.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -52,6 +56,128 @@ static size_t frame_build(uint8_t *buf, size_t len)
 	v = htons(8 + 32);
 	memcpy(udp + 4, &v, 2);
 	return 14 + 20 + 8 + 32;
+}
+
+/* Says which counter the frame raised instead of "forwarded". Returns 1. */
+static int fast_path_why(struct filter *f, uint32_t verdict)
+{
+	uint64_t c[OFFLOAD_CNT__MAX] = {0};
+	int i;
+
+	filter_offload_counters(f, c);
+	for (i = 0; i < OFFLOAD_CNT__MAX; i++)
+		if (c[i] && i != OFFLOAD_CNT_FORWARDED)
+			fprintf(stderr, "filter_cost: not relayed (verdict %u): %s\n", verdict,
+				filter_offload_counter_name((enum offload_counter)i));
+	return 1;
+}
+
+static void fill_key(struct offload_key *k, const char *src, uint16_t sport, const char *dst,
+		     uint16_t dport)
+{
+	memset(k, 0, sizeof(*k));
+	k->saddr[10] = k->saddr[11] = k->daddr[10] = k->daddr[11] = 0xff;
+	inet_pton(AF_INET, src, &k->saddr[12]);
+	inet_pton(AF_INET, dst, &k->daddr[12]);
+	k->sport = htons(sport);
+	k->dport = htons(dport);
+}
+
+/* A rule is a key's addresses plus where and how the datagram leaves. */
+static void fill_rule(struct offload_rule *r, const struct offload_key *to, uint32_t oif)
+{
+	memset(r, 0, sizeof(*r));
+	memcpy(r->saddr, to->saddr, 16);
+	memcpy(r->daddr, to->daddr, 16);
+	r->sport = to->sport;
+	r->dport = to->dport;
+	r->oif = oif;
+	r->ttl = 64;
+	r->v4 = 1;
+	r->max_payload = 1500;
+}
+
+/* The fast path's frame. BPF_PROG_TEST_RUN runs every repeat on the frame the previous one
+ * rewrote, so two sessions rewrite it back and forth: 198.18.1.1:33333 -> 198.18.1.3:5000
+ * leaves through b0 as 198.18.2.1:40000 -> 198.18.2.2:9000, and that leaves through a0 as the
+ * first again. Every run parses, looks up, routes (bpf_fib_lookup: forwarding on, static
+ * neighbours), rewrites and counts one datagram. */
+static int fast_path_cost(struct bpf_test_run_opts *opts)
+{
+	static const char *const setup[] = {
+	    "ip link set lo up",
+	    "ip link add a0 type veth peer name a1",
+	    "ip link add b0 type veth peer name b1",
+	    "ip link set a0 up && ip link set a1 up && ip link set b0 up && ip link set b1 up",
+	    "ip addr add 198.18.1.2/24 dev a0 && ip addr add 198.18.2.1/24 dev b0",
+	    "sysctl -qw net.ipv4.conf.all.forwarding=1 >/dev/null",
+	    "ip neigh replace 198.18.2.2 lladdr 02:00:00:00:02:02 dev b0 nud permanent",
+	    "ip neigh replace 198.18.1.3 lladdr 02:00:00:00:01:03 dev a0 nud permanent",
+	};
+	struct rr_iface fl = {.flags = RR_IFACE_OFFLOAD_XDP | RR_IFACE_OFFLOAD_TC};
+	struct offload_key ka, kb;
+	struct offload_rule ra, rb;
+	struct config cfg0 = {0};
+	char err[CONFIG_ERR_LEN];
+	uint32_t a0, b0;
+	struct xdp_md xctx = {0};
+	struct __sk_buff sctx = {0};
+	struct filter *f;
+	uint8_t buf[256], *ip = buf + 14;
+	size_t i;
+	int tc, ret = 0;
+
+	if (unshare(CLONE_NEWNET)) {
+		perror("filter_cost: unshare(CLONE_NEWNET)");
+		return 1;
+	}
+	for (i = 0; i < sizeof(setup) / sizeof(setup[0]); i++)
+		if (system(setup[i])) {
+			fprintf(stderr, "filter_cost: %s failed\n", setup[i]);
+			return 1;
+		}
+	a0 = if_nametoindex("a0");
+	b0 = if_nametoindex("b0");
+	if (filter_open_sized(&cfg0, 16, &f, err, sizeof(err)) < 0) {
+		fprintf(stderr, "filter_cost: %s\n", err);
+		return 1;
+	}
+	fill_key(&ka, "198.18.1.1", 33333, "198.18.1.3", 5000);
+	fill_key(&kb, "198.18.2.1", 40000, "198.18.2.2", 9000);
+	fill_rule(&ra, &kb, b0);
+	fill_rule(&rb, &ka, a0);
+	if (bpf_map_update_elem(filter_map_fd(f, "rr_ifaces"), &a0, &fl, BPF_ANY) ||
+	    bpf_map_update_elem(filter_map_fd(f, "rr_ifaces"), &b0, &fl, BPF_ANY) ||
+	    bpf_map_update_elem(filter_map_fd(f, "offload_tx"), &a0, &a0, BPF_ANY) ||
+	    bpf_map_update_elem(filter_map_fd(f, "offload_tx"), &b0, &b0, BPF_ANY) ||
+	    filter_offload_set(f, &ka, &ra) || filter_offload_set(f, &kb, &rb)) {
+		fprintf(stderr, "filter_cost: filling the fast path's maps failed\n");
+		filter_free(f);
+		return 1;
+	}
+	for (tc = 0; tc < 2 && !ret; tc++) {
+		opts->data_size_in = (uint32_t)frame_build(buf, sizeof(buf));
+		opts->data_in = buf;
+		inet_pton(AF_INET, "198.18.1.1", ip + 12);
+		inet_pton(AF_INET, "198.18.1.3", ip + 16);
+		ip[20] = 0x82, ip[21] = 0x35; /* source port 33333 */
+		xctx.ingress_ifindex = a0;
+		xctx.data_end = opts->data_size_in;
+		sctx.ifindex = a0;
+		opts->ctx_in = tc ? (void *)&sctx : (void *)&xctx;
+		opts->ctx_size_in = tc ? sizeof(sctx) : sizeof(xctx);
+		ret = bpf_prog_test_run_opts(filter_prog_fd(f, tc), opts);
+		if (ret)
+			fprintf(stderr, "filter_cost: BPF_PROG_TEST_RUN: %s\n", strerror(-ret));
+		else if (opts->retval != (tc ? (uint32_t)TC_ACT_REDIRECT : (uint32_t)XDP_REDIRECT))
+			ret = fast_path_why(f, opts->retval);
+		else
+			printf("%s: fast-path v4 datagram (parse, session lookup, FIB, rewrite, "
+			       "count): %u ns/packet (BPF_PROG_TEST_RUN, repeat %u)\n",
+			       tc ? "tc" : "xdp", opts->duration, opts->repeat);
+	}
+	filter_free(f);
+	return ret ? 1 : 0;
 }
 
 int main(int argc, char **argv)
@@ -95,5 +221,7 @@ int main(int argc, char **argv)
 	}
 	filter_free(f);
 	config_free(cfg);
+	if (!ret)
+		ret = fast_path_cost(&opts);
 	return ret ? 1 : 0;
 }

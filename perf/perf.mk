@@ -52,7 +52,8 @@ $(PERF_DIR)/%.o: perf/%.c | $(PERF_DIR)
 $(PERF_DIR)/sink.o: $(PERF_DIR)/sink.skel.h
 $(PERF_DIR)/busy_relay.o: $(PERF_DIR)/shed.skel.h
 
-$(PERF_TOOLS): $(PERF_DIR)/%: $(PERF_DIR)/%.o $(PERF_LIB)
+$(filter-out $(PERF_DIR)/filter_cost $(PERF_DIR)/session_hash,$(PERF_TOOLS)): $(PERF_DIR)/%: \
+		$(PERF_DIR)/%.o $(PERF_LIB)
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 

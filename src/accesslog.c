@@ -65,6 +65,7 @@ static const char *const reason_names[] = {
     [ACCESSLOG_LISTENER_REMOVED] = "listener_removed",
     [ACCESSLOG_RELAY_REMOVED] = "relay_removed",
     [ACCESSLOG_MODE_CHANGED] = "mode_changed",
+    [ACCESSLOG_FILTER_DENIED] = "filter_denied",
     [ACCESSLOG_SHUTDOWN] = "shutdown",
     [ACCESSLOG_EVICTED] = "evicted",
 };

@@ -28,6 +28,7 @@ enum accesslog_reason {
 	ACCESSLOG_RELAY_REMOVED,    /* a reload removed its relay */
 	ACCESSLOG_MODE_CHANGED,	    /* a reload turned its relay into a mirror */
 	ACCESSLOG_SHUTDOWN,	    /* the daemon stopped */
+	ACCESSLOG_FILTER_DENIED,    /* a reload's filter rules deny its client (fast path) */
 	ACCESSLOG_EVICTED,	    /* the table was full: ended for a new client */
 	ACCESSLOG_REASON__MAX
 };
@@ -61,7 +62,7 @@ void accesslog_session_end(struct accesslog_ring *ring, const struct accesslog_s
 			   enum accesslog_reason why);
 
 /* "idle", "upstream_removed", "listener_removed", "relay_removed", "mode_changed",
- * "shutdown". */
+ * "shutdown", "filter_denied". */
 const char *accesslog_reason_name(enum accesslog_reason why);
 
 /* For tests and the logger: the text of one event (message, no time or level), and its

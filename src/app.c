@@ -23,6 +23,48 @@ double app_now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* The fast path's part of a snapshot: modes and reasons, counters, interfaces. */
+static int app_snapshot_offload(struct app *a, struct snapshot *s)
+{
+	struct filter_offload_iface fi[RR_IFACES_MAX];
+	struct snapshot_offload *so;
+	uint32_t r;
+	int n, i;
+
+	so = calloc(s->n_relays ? s->n_relays : 1, sizeof(*so));
+	if (!so)
+		return -ENOMEM;
+	for (r = 0; r < s->n_relays; r++) {
+		so[r].mode = config_offload_name(a->offload[r].got);
+		so[r].why = a->offload[r].why;
+	}
+	s->offload = so;
+	if (!a->filter || !offload_wanted(a->rt.cfg))
+		return 0;
+	s->offload_counters = calloc(OFFLOAD_CNT__MAX, sizeof(*s->offload_counters));
+	if (!s->offload_counters)
+		return -ENOMEM;
+	if (filter_offload_counters(a->filter, s->offload_counters)) {
+		free(s->offload_counters);
+		s->offload_counters = NULL;
+	}
+	n = filter_offload_ifaces(a->filter, fi, RR_IFACES_MAX);
+	s->offload_ifaces = calloc(n > 0 ? (size_t)n : 1, sizeof(*s->offload_ifaces));
+	if (!s->offload_ifaces)
+		return -ENOMEM;
+	for (i = 0; i < n; i++) {
+		struct snapshot_offload_iface *o = &s->offload_ifaces[i];
+
+		memcpy(o->name, fi[i].name, sizeof(o->name));
+		o->name[sizeof(o->name) - 1] = '\0';
+		o->hook = fi[i].xdp && fi[i].tc ? "xdp+tc" : fi[i].xdp ? "xdp" : "tc";
+		o->redirect_target = fi[i].xdp_tx;
+		filter_offload_xmit(a->filter, fi[i].ifindex, &o->xmit_drops, &o->xmit_sent);
+	}
+	s->n_offload_ifaces = (uint32_t)n;
+	return 0;
+}
+
 int app_snapshot(struct app *a, struct snapshot *s)
 {
 	struct filter_stats *fs;
@@ -40,8 +82,9 @@ int app_snapshot(struct app *a, struct snapshot *s)
 	s->reloads_failed = a->reloads_failed;
 	s->last_reload_success = a->last_reload_success;
 	s->last_reload_error = a->last_reload_error;
-	if (!a->filter)
-		return 0;
+	ret = app_snapshot_offload(a, s);
+	if (ret || !a->filter)
+		return ret;
 	fs = malloc(sizeof(*fs));
 	s->filter_counters = calloc(FILTER_CNT__MAX, sizeof(*s->filter_counters));
 	if (!fs || !s->filter_counters) {
@@ -59,23 +102,60 @@ int app_snapshot(struct app *a, struct snapshot *s)
 	return 0;
 }
 
-/* Brings the filter in line with cfg: load, update atomically, or remove. */
-int app_filter_sync(struct app *a, const struct config *cfg, char *err, size_t errlen)
+static bool app_needs_program(const struct config *cfg)
+{
+	return cfg->filter.mode != FILTER_MODE_OFF || offload_wanted(cfg);
+}
+
+int app_filter_sync(struct app *a, const struct config *cfg, const struct plan *plan, char *err,
+		    size_t errlen)
 {
 	uint32_t i;
-	int ret;
+	int ret = 0;
 
-	if (cfg->filter.mode == FILTER_MODE_OFF) {
-		filter_free(a->filter);
-		a->filter = NULL;
+	memset(a->rt.offload, 0, sizeof(a->rt.offload));
+	for (i = 0; i < cfg->n_relays; i++) {
+		memset(&a->offload[i], 0, sizeof(a->offload[i]));
+		snprintf(a->offload[i].why, sizeof(a->offload[i].why), "offload = \"%s\"",
+			 config_offload_name(cfg->relays[i].offload));
+	}
+	if (!app_needs_program(cfg))
+		return 0;
+	/* The fast path's maps are sized once, for every session slot of every worker. */
+	if (!a->filter)
+		ret = filter_new_sized(cfg, plan->n_workers * plan->session_slots, &a->filter, err,
+				       errlen);
+	else
+		ret = filter_update(a->filter, cfg, err, errlen);
+	/* Only the fast path wanted the program: its relays stay on the socket path. */
+	if (ret && !a->filter && cfg->filter.mode == FILTER_MODE_OFF) {
+		for (i = 0; i < cfg->n_relays; i++) {
+			if (cfg->relays[i].offload == OFFLOAD_OFF)
+				continue;
+			snprintf(a->offload[i].why, sizeof(a->offload[i].why), "%s", err);
+			log_notice("relay %s: offload off: %s", cfg->relays[i].name, err);
+		}
 		return 0;
 	}
-	ret = a->filter ? filter_update(a->filter, cfg, err, errlen)
-			: filter_new(cfg, &a->filter, err, errlen);
+	if (ret)
+		return ret;
 	/* Remembered so a link event for an interface that is already filtered changes nothing. */
-	for (i = 0; !ret && i < cfg->filter.n_interfaces; i++)
+	for (i = 0; cfg->filter.mode != FILTER_MODE_OFF && i < cfg->filter.n_interfaces; i++)
 		a->filter_ifindex[i] = (int)if_nametoindex(cfg->filter.interfaces[i]);
-	return ret;
+	offload_apply(a->filter, cfg, a->offload);
+	for (i = 0; i < cfg->n_relays; i++)
+		a->rt.offload[i] = a->offload[i].got != OFFLOAD_OFF;
+	a->rt.fast = offload_wanted(cfg) ? a->filter : NULL;
+	return 0;
+}
+
+void app_filter_release(struct app *a, const struct config *cfg)
+{
+	if (app_needs_program(cfg) || !a->filter)
+		return;
+	filter_free(a->filter);
+	a->filter = NULL;
+	a->rt.fast = NULL;
 }
 
 int app_napi_sync(struct app *a, const struct config *cfg, bool log_now)
@@ -107,31 +187,55 @@ static bool app_napi_iface(const struct app *a, const char *ifname)
 	return false;
 }
 
-void app_link_event(struct app *a, const char *ifname, int ifindex, bool present)
+/* The filter and the fast path after a link event (main's part of app_link_event); true
+ * when the filter was attached again, which re-makes the link's NAPI instances. */
+static bool app_link_filter(struct app *a, const char *ifname, int ifindex, bool present)
 {
+	const struct config *cfg = a->rt.cfg;
 	char err[CONFIG_ERR_LEN];
 	bool attached = false;
 	uint32_t i;
 
-	if (!present)
-		return;
-	for (i = 0; a->filter && i < a->rt.cfg->filter.n_interfaces; i++) {
+	if (!a->filter)
+		return false;
+	for (i = 0; present && cfg->filter.mode != FILTER_MODE_OFF && i < cfg->filter.n_interfaces;
+	     i++) {
 		/* Other changes to a filtered link (up, addresses) keep its ifindex and filter. */
-		if (strcmp(a->rt.cfg->filter.interfaces[i], ifname) != 0 ||
-		    a->filter_ifindex[i] == ifindex)
+		if (strcmp(cfg->filter.interfaces[i], ifname) != 0 || a->filter_ifindex[i] == ifindex)
 			continue;
 		log_notice("link %s is back (ifindex %d): attaching the filter again", ifname,
 			   ifindex);
-		filter_free(a->filter);
-		a->filter = NULL;
-		if (app_filter_sync(a, a->rt.cfg, err, sizeof(err)))
-			log_err("filter: %s", err);
-		attached = true;
-		break;
+		if (filter_relink(a->filter, ifname, ifindex, err, sizeof(err))) {
+			log_err("%s", err);
+		} else {
+			a->filter_ifindex[i] = ifindex;
+			attached = true;
+		}
 	}
+	/* The fast path follows the interfaces its relays' addresses and routes use now. Which
+	 * relays install entries changes only with a reload. */
+	if (offload_wanted(cfg)) {
+		struct offload_relay_state st[CONFIG_MAX_RELAYS];
+
+		offload_apply(a->filter, cfg, st);
+		for (i = 0; i < cfg->n_relays; i++) {
+			if (a->rt.offload[i] && st[i].got == OFFLOAD_OFF)
+				log_notice("relay %s: fast path off after link %s changed: %s",
+					   cfg->relays[i].name, ifname, st[i].why);
+			if (a->rt.offload[i])
+				a->offload[i] = st[i];
+		}
+	}
+	return attached;
+}
+
+void app_link_event(struct app *a, const char *ifname, int ifindex, bool present)
+{
+	bool attached = app_link_filter(a, ifname, ifindex, present);
+
 	/* Attaching XDP re-makes the NAPI instances, which lose their per-NAPI values; a link
 	 * that came back has new ones. */
-	if (a->napi_tuned && (attached || app_napi_iface(a, ifname))) {
+	if (present && a->napi_tuned && (attached || app_napi_iface(a, ifname))) {
 		log_notice("link %s (ifindex %d): applying the napi settings again", ifname,
 			   ifindex);
 		app_napi_sync(a, a->rt.cfg, true);
@@ -150,16 +254,28 @@ int app_reload(struct app *a, char *err, size_t errlen)
 	ret = config_load_file(a->config_path, &cfg, err, errlen);
 	if (!ret) {
 		ret = runtime_check(&a->rt, cfg, &plan, err, errlen);
-		if (!ret)
+		/* The program first (new rules, new interfaces), so the workers can remove
+		 * entries of clients the new rules deny; the running plan sizes its maps. A
+		 * filter that cannot follow (a changed mode needs a restart) does not stop the
+		 * relays' changes: it is reported after them, as before the fast path. */
+		if (!ret) {
+			char ferr[CONFIG_ERR_LEN];
+			int fret = app_filter_sync(a, cfg, &a->rt.plan, ferr, sizeof(ferr));
+
 			ret = runtime_reload(&a->rt, cfg, &plan, &applied, err, errlen);
-		else
+			if (!ret && fret) {
+				ret = fret;
+				snprintf(err, errlen, "%s", ferr);
+			}
+		} else {
 			config_free(cfg);
+		}
 	}
-	if (!ret)
-		ret = app_filter_sync(a, a->rt.cfg, err, errlen);
-	/* After the filter: its attach may have re-made the NAPI instances. A failure is
-	 * logged and keeps the reload good: the relays run either way. */
-	if (!ret && a->napi_tuned)
+	if (applied)
+		app_filter_release(a, a->rt.cfg);
+	/* After the program's changes (an XDP attach or detach re-makes the NAPI instances). A
+	 * failure is logged and keeps the reload good: the relays run either way. */
+	if (applied && a->napi_tuned)
 		app_napi_sync(a, a->rt.cfg, true);
 	if (ret) {
 		a->reloads_failed++;

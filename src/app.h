@@ -11,6 +11,7 @@
 
 #include "config.h"
 #include "napitune.h"
+#include "offload.h"
 #include "runtime.h"
 #include "uring.h"
 
@@ -24,6 +25,8 @@ struct app {
 	struct runtime rt;	 /* rt.cfg is the config in force */
 	struct filter *filter;	 /* NULL when the filter is off */
 	int filter_ifindex[FILTER_MAX_IFACES]; /* where it is attached, per filter.interfaces */
+	/* The fast path: what each relay of rt.cfg got and why (status, -V). */
+	struct offload_relay_state offload[CONFIG_MAX_RELAYS];
 	struct uring_caps caps;
 	double start_time;	 /* unix seconds */
 	uint64_t reloads_ok;
@@ -44,12 +47,19 @@ double app_now(void);
  * a->lock, and keeps it while it reads *s (names are borrowed from the config in force).
  * Returns 0 or -ENOMEM; free with snapshot_fini either way. */
 int app_snapshot(struct app *a, struct snapshot *s);
-/* Brings the filter in line with cfg: load and attach, swap the rules atomically, or
- * detach. Returns 0 or -errno with one line in err. */
-int app_filter_sync(struct app *a, const struct config *cfg, char *err, size_t errlen);
+/* Brings the BPF program in line with cfg before the relays take it: loads it (sized for
+ * plan's session slots) when the filter or a relay's offload needs it, swaps the filter rules
+ * atomically, attaches the fast path where cfg's relays need it and tells the runtime which
+ * relays use it (a->offload says why). Never unloads: app_filter_release does, once no worker
+ * refers to it. Returns 0 or -errno with one line in err. */
+int app_filter_sync(struct app *a, const struct config *cfg, const struct plan *plan, char *err,
+		    size_t errlen);
+/* Unloads the program when cfg (now applied) needs neither the filter nor the fast path. */
+void app_filter_release(struct app *a, const struct config *cfg);
 /* A link appeared (present) or went away (the admin thread's link events, under a->lock): a
- * filtered interface that comes back with a new ifindex gets the filter again, and then (or
- * when it is a napi interface) the napi block is applied again. */
+ * filtered interface that comes back with a new ifindex gets the filter again, the fast
+ * path follows its relays' interfaces, and then (or when it is a napi interface) the napi
+ * block is applied again. */
 void app_link_event(struct app *a, const char *ifname, int ifindex, bool present);
 /* Applies cfg's napi block to its listen interfaces with the workers' CPUs of the running
  * plan into a->napi (napitune_apply); logs one line per interface when log_now, else leaves

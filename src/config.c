@@ -23,6 +23,11 @@ static const char *const backend_words[] = {[IO_BACKEND_AUTO] = "auto",
 					    NULL};
 static const char *const mode_words[] = {
     [RELAY_MODE_FORWARD] = "forward", [RELAY_MODE_MIRROR] = "mirror", NULL};
+static const char *const offload_words[] = {[OFFLOAD_OFF] = "off",
+					    [OFFLOAD_AUTO] = "auto",
+					    [OFFLOAD_XDP] = "xdp",
+					    [OFFLOAD_TC] = "tc",
+					    NULL};
 static const char *const balance_words[] = {
     [BALANCE_RR] = "rr", [BALANCE_HASH] = "hash", [BALANCE_MAGLEV] = "maglev", NULL};
 static const char *const session_full_words[] = {
@@ -541,6 +546,9 @@ static const struct config_row relay_rows[] = {
 	/* sizes the session tables: a reload keeps it */
 	{"max_sessions", CONFIG_T_U32, CONFIG_FIELD(struct relay_conf, max_sessions), .lo = 1,
 	 .hi = CONFIG_MAX_SESSIONS, .def.i = 4096, .restart_only = true},
+	/* the session fast path; mirror mode keeps the socket path (docs/offload.md) */
+	{"offload", CONFIG_T_WORD, CONFIG_FIELD(struct relay_conf, offload), .words = offload_words,
+	 .def.i = OFFLOAD_OFF},
 	/* 0 until the check fills in the default, which follows max_sessions */
 	{"max_sessions_per_source", CONFIG_T_U32,
 	 CONFIG_FIELD(struct relay_conf, max_sessions_per_source), .lo = 1,
@@ -1167,6 +1175,11 @@ const char *config_backend_name(enum io_backend b)
 const char *config_mode_name(enum relay_mode m)
 {
 	return config_word(mode_words, m);
+}
+
+const char *config_offload_name(enum offload_mode m)
+{
+	return config_word(offload_words, m);
 }
 
 const char *config_balance_name(enum balance_mode b)

@@ -75,6 +75,7 @@ static int cmd_sessions(struct app *a, const struct control_req *q, FILE *out, c
 	}
 	/* Tolerate both "0" and "the number copied" as success. */
 	ss.info = info;
+	ss.fast = a->rt.fast != NULL;
 	ss.n = ret > 0 ? (uint32_t)ret : ss.total;
 	if (ss.n > CONTROL_SESSIONS_MAX)
 		ss.n = CONTROL_SESSIONS_MAX;

@@ -65,6 +65,13 @@ static const struct {
 	{ RELAY_DIR_TO_UPSTREAM, "drops" },
 	{ RELAY_DIR_TO_CLIENT, "reply_drops" },
 };
+/* Of the legs above, what the BPF fast path relayed, per direction (while it runs). */
+static const struct view_counter view_fast[] = {
+	VIEW_DIR("fast_pkts", VIEW_UP, fast_pkts, "FAST_PATH"),
+	VIEW_DIR("fast_bytes", VIEW_UP, fast_bytes, "BYTES"),
+	VIEW_DIR("reply_fast_pkts", VIEW_DOWN, fast_pkts, "REPLY_FAST_PATH"),
+	VIEW_DIR("reply_fast_bytes", VIEW_DOWN, fast_bytes, "BYTES"),
+};
 static const struct view_counter view_sessions[] = {
 	VIEW_COUNTER(sessions_active, "SESSIONS"),
 	VIEW_COUNTER(sessions_created, "CREATED"),
@@ -150,12 +157,14 @@ static void view_counter_members(struct emit_json *j, const struct view_counter 
 		emit_json_uint(j, f[i].key, relay_counters_at(c, f[i].off));
 }
 
-static void view_counters_json(struct emit_json *j, const struct relay_counters *c)
+static void view_counters_json(struct emit_json *j, const struct relay_counters *c, bool fast)
 {
 	size_t i;
 	int d;
 
 	view_counter_members(j, view_legs, VIEW_N(view_legs), c);
+	if (fast)
+		view_counter_members(j, view_fast, VIEW_N(view_fast), c);
 	for (i = 0; i < VIEW_N(view_drops); i++) {
 		emit_json_object(j, view_drops[i].key);
 		for (d = 0; d < DROP__MAX; d++)
@@ -190,6 +199,66 @@ static int view_filter_counters_table(FILE *out, const uint64_t *v)
 		emit_table_cell(&t, "%" PRIu64, v[c]);
 	}
 	return emit_table_print(&t, out);
+}
+
+/* The fast path's outcome counters, then per interface what drivers refused after
+ * XDP_REDIRECT (the analogue of a qdisc drop after a successful send). */
+static int view_offload_table(const struct snapshot *s, FILE *out)
+{
+	static const char *const head[] = { "COUNTER", "PACKETS" };
+	static const char *const ihead[] = { "INTERFACE", "HOOK", "REDIRECT_TARGET", "XMIT_SENT",
+					     "XMIT_DROPS" };
+	struct emit_table t;
+	uint32_t i;
+	int c, ret;
+
+	emit_table_init(&t, 2, 0x2, head);
+	for (c = 0; c < OFFLOAD_CNT__MAX; c++) {
+		emit_table_cell(&t, "%s", filter_offload_counter_name((enum offload_counter)c));
+		emit_table_cell(&t, "%" PRIu64, s->offload_counters[c]);
+	}
+	ret = emit_table_print(&t, out);
+	if (ret || !s->n_offload_ifaces)
+		return ret;
+	fputc('\n', out);
+	emit_table_init(&t, 5, 0x18, ihead);
+	for (i = 0; i < s->n_offload_ifaces; i++) {
+		const struct snapshot_offload_iface *o = &s->offload_ifaces[i];
+
+		emit_table_cell(&t, "%s", o->name);
+		emit_table_cell(&t, "%s", o->hook);
+		emit_table_cell(&t, "%s", o->redirect_target ? "yes" : "no");
+		emit_table_cell(&t, "%" PRIu64, o->xmit_sent);
+		emit_table_cell(&t, "%" PRIu64, o->xmit_drops);
+	}
+	return emit_table_print(&t, out);
+}
+
+static void view_offload_json(const struct snapshot *s, struct emit_json *j)
+{
+	uint32_t i;
+	int c;
+
+	emit_json_object(j, "fast_path");
+	emit_json_object(j, "counters");
+	for (c = 0; c < OFFLOAD_CNT__MAX; c++)
+		emit_json_uint(j, filter_offload_counter_name((enum offload_counter)c),
+			       s->offload_counters[c]);
+	emit_json_close(j);
+	emit_json_array(j, "interfaces");
+	for (i = 0; i < s->n_offload_ifaces; i++) {
+		const struct snapshot_offload_iface *o = &s->offload_ifaces[i];
+
+		emit_json_object(j, NULL);
+		emit_json_string(j, "name", o->name);
+		emit_json_string(j, "hook", o->hook);
+		emit_json_bool(j, "redirect_target", o->redirect_target);
+		emit_json_uint(j, "xmit_sent", o->xmit_sent);
+		emit_json_uint(j, "xmit_drops", o->xmit_drops);
+		emit_json_close(j);
+	}
+	emit_json_close(j);
+	emit_json_close(j);
 }
 
 /* ---------------------------------------------------------------- status */
@@ -245,6 +314,32 @@ static int status_workers(const struct snapshot *s, FILE *out)
 	return emit_table_print(&t, out);
 }
 
+static bool status_any_offload(const struct config *cfg)
+{
+	uint32_t i;
+
+	for (i = 0; i < cfg->n_relays; i++)
+		if (cfg->relays[i].offload != OFFLOAD_OFF)
+			return true;
+	return false;
+}
+
+/* Which mode each relay's fast path got and why (only when some relay asks for one). */
+static int status_offload(const struct snapshot *s, const struct config *cfg, FILE *out)
+{
+	static const char *const head[] = { "RELAY", "OFFLOAD", "WHY" };
+	struct emit_table t;
+	uint32_t i;
+
+	emit_table_init(&t, 3, 0, head);
+	for (i = 0; i < cfg->n_relays && i < s->n_relays; i++) {
+		emit_table_cell(&t, "%s", cfg->relays[i].name);
+		emit_table_cell(&t, "%s", s->offload ? s->offload[i].mode : "?");
+		emit_table_cell(&t, "%s", s->offload ? s->offload[i].why : "");
+	}
+	return emit_table_print(&t, out);
+}
+
 static int status_relays(const struct config *cfg, FILE *out)
 {
 	static const char *const head[] = { "RELAY", "MODE", "BALANCE", "LISTEN", "UPSTREAMS" };
@@ -292,6 +387,10 @@ static int status_table(const struct snapshot *s, const struct config *cfg, FILE
 		fputc('\n', out);
 		ret = status_relays(cfg, out);
 	}
+	if (!ret && status_any_offload(cfg)) {
+		fputc('\n', out);
+		ret = status_offload(s, cfg, out);
+	}
 	return ret;
 }
 
@@ -333,6 +432,15 @@ static int status_json(const struct snapshot *s, const struct config *cfg, FILE 
 		emit_json_string(&j, "balance", config_balance_name(r->balance));
 		emit_json_double(&j, "session_timeout", r->session_timeout, VIEW_DECIMALS);
 		emit_json_uint(&j, "max_sessions", r->max_sessions);
+		if (r->offload != OFFLOAD_OFF) {
+			bool known = s->offload && i < s->n_relays;
+
+			emit_json_object(&j, "offload");
+			emit_json_string(&j, "configured", config_offload_name(r->offload));
+			emit_json_string(&j, "mode", known ? s->offload[i].mode : "off");
+			emit_json_string(&j, "why", known ? s->offload[i].why : "");
+			emit_json_close(&j);
+		}
 		emit_json_array(&j, "listen");
 		for (k = 0; k < r->n_listen; k++)
 			emit_json_string(&j, NULL, addr_format(&r->listen[k], ep, sizeof(ep)));
@@ -383,7 +491,7 @@ struct stats_tables {
 
 /* The rows of relay, worker ("all" for the total) in each table. */
 static void stats_rows(struct stats_tables *t, const char *relay, const char *worker,
-		       const struct relay_counters *c)
+		       const struct relay_counters *c, bool fast)
 {
 	size_t i;
 	int d;
@@ -391,6 +499,8 @@ static void stats_rows(struct stats_tables *t, const char *relay, const char *wo
 	emit_table_cell(&t->traffic, "%s", relay);
 	emit_table_cell(&t->traffic, "%s", worker);
 	view_counter_cells(&t->traffic, view_legs, VIEW_N(view_legs), c);
+	if (fast)
+		view_counter_cells(&t->traffic, view_fast, VIEW_N(view_fast), c);
 	view_counter_cells(&t->traffic, view_sessions, VIEW_N(view_sessions), c);
 	for (i = 0; i < VIEW_N(view_drops); i++) {
 		emit_table_cell(&t->drops, "%s", relay);
@@ -542,14 +652,20 @@ static int stats_table(const struct snapshot *s, FILE *out)
 	size_t i;
 	int ret, d;
 
+	bool fast = s->offload_counters != NULL; /* the fast path's columns while it is loaded */
+
 	/* Every column but RELAY, WORKER (and DIRECTION) is a number. */
-	emit_table_init(&t.traffic, 2 + VIEW_N(view_legs) + VIEW_N(view_sessions), ~0x3u, NULL);
+	emit_table_init(&t.traffic,
+			2 + VIEW_N(view_legs) + (fast ? VIEW_N(view_fast) : 0) + VIEW_N(view_sessions),
+			~0x3u, NULL);
 	emit_table_init(&t.drops, 3 + DROP__MAX, ~0x7u, NULL);
 	emit_table_init(&t.events, 2 + VIEW_N(view_events), ~0x3u, NULL);
 	emit_table_cell(&t.traffic, "RELAY");
 	emit_table_cell(&t.traffic, "WORKER");
 	for (i = 0; i < VIEW_N(view_legs); i++)
 		emit_table_cell(&t.traffic, "%s", view_legs[i].head);
+	for (i = 0; fast && i < VIEW_N(view_fast); i++)
+		emit_table_cell(&t.traffic, "%s", view_fast[i].head);
 	for (i = 0; i < VIEW_N(view_sessions); i++)
 		emit_table_cell(&t.traffic, "%s", view_sessions[i].head);
 	emit_table_cell(&t.drops, "RELAY");
@@ -564,10 +680,10 @@ static int stats_table(const struct snapshot *s, FILE *out)
 	for (r = 0; r < s->n_relays; r++) {
 		for (w = 0; w < s->n_workers; w++) {
 			snprintf(id, sizeof(id), "%u", s->workers[w].id);
-			stats_rows(&t, s->relay_names[r], id, &s->workers[w].relays[r]);
+			stats_rows(&t, s->relay_names[r], id, &s->workers[w].relays[r], fast);
 		}
 		view_relay_total(s, r, &total);
-		stats_rows(&t, s->relay_names[r], "all", &total);
+		stats_rows(&t, s->relay_names[r], "all", &total, fast);
 	}
 	fputs("traffic\n", out);
 	ret = emit_table_print(&t.traffic, out);
@@ -585,6 +701,10 @@ static int stats_table(const struct snapshot *s, FILE *out)
 	}
 	emit_table_fini(&t.drops);
 	emit_table_fini(&t.events);
+	if (!ret && s->offload_counters) {
+		fputs("\nfast path\n", out);
+		ret = view_offload_table(s, out);
+	}
 	if (ret || !s->filter_counters)
 		return ret;
 	fputs("\nfilter\n", out);
@@ -605,13 +725,13 @@ static int stats_json(const struct snapshot *s, FILE *out)
 		emit_json_string(&j, "name", s->relay_names[r]);
 		view_relay_total(s, r, &total);
 		emit_json_object(&j, "total");
-		view_counters_json(&j, &total);
+		view_counters_json(&j, &total, s->offload_counters != NULL);
 		emit_json_close(&j);
 		emit_json_array(&j, "workers");
 		for (w = 0; w < s->n_workers; w++) {
 			emit_json_object(&j, NULL);
 			emit_json_uint(&j, "worker", s->workers[w].id);
-			view_counters_json(&j, &s->workers[w].relays[r]);
+			view_counters_json(&j, &s->workers[w].relays[r], s->offload_counters != NULL);
 			emit_json_close(&j);
 		}
 		emit_json_close(&j);
@@ -627,6 +747,8 @@ static int stats_json(const struct snapshot *s, FILE *out)
 		view_filter_counters_json(&j, "filter", s->filter_counters);
 	else
 		emit_json_null(&j, "filter");
+	if (s->offload_counters)
+		view_offload_json(s, &j);
 	emit_json_close(&j);
 	return emit_json_end(&j);
 }
@@ -641,15 +763,16 @@ int control_view_stats(const struct snapshot *s, bool json, FILE *out)
 static int sessions_table(const struct control_sessions *ss, const struct config *cfg,
 			  FILE *out)
 {
-	static const char *const head[] = { "RELAY",	"CLIENT", "LOCAL",
-					    "UPSTREAM", "WORKER", "IDLE" };
+	static const char *const head[] = { "RELAY",  "CLIENT", "LOCAL", "UPSTREAM",
+					    "WORKER", "IDLE",	"PATH" };
+	int cols = ss->fast ? 7 : 6;
 	char ep[ADDR_STRLEN];
 	struct emit_table t;
 	const char *name;
 	uint32_t i;
 	int ret;
 
-	emit_table_init(&t, 6, 0x30, head);
+	emit_table_init(&t, cols, 0x30, head);
 	for (i = 0; i < ss->n; i++) {
 		const struct session_info *si = &ss->info[i];
 
@@ -660,6 +783,8 @@ static int sessions_table(const struct control_sessions *ss, const struct config
 		emit_table_cell(&t, "%s", addr_format(&si->upstream, ep, sizeof(ep)));
 		emit_table_cell(&t, "%u", si->worker);
 		emit_table_cell(&t, "%.1f s", (double)si->idle_ms / 1e3);
+		if (ss->fast)
+			emit_table_cell(&t, "%s", si->fast ? "fast" : "socket");
 	}
 	ret = emit_table_print(&t, out);
 	if (ret)
@@ -694,6 +819,10 @@ static int sessions_json(const struct control_sessions *ss, const struct config 
 		emit_json_string(&j, "local", addr_format(&si->local, ep, sizeof(ep)));
 		emit_json_string(&j, "upstream", addr_format(&si->upstream, ep, sizeof(ep)));
 		emit_json_double(&j, "idle_seconds", (double)si->idle_ms / 1e3, VIEW_DECIMALS);
+		if (ss->fast) {
+			emit_json_string(&j, "path", si->fast ? "fast" : "socket");
+			emit_json_uint(&j, "fast_pkts", si->fast_pkts);
+		}
 		emit_json_close(&j);
 	}
 	emit_json_close(&j);

@@ -22,6 +22,7 @@ struct control_sessions {
 	const struct session_info *info; /* n */
 	uint32_t n;
 	uint32_t total;
+	bool fast; /* a relay uses the fast path: show each session's path */
 };
 
 /* Version, uptime, workers, relays and filter (s->cfg's), reloads. */

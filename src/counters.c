@@ -12,6 +12,8 @@ void relay_dir_counters_add(struct relay_dir_counters *sum, const struct relay_d
 	sum->extra_copies += counter_get(&c->extra_copies);
 	for (d = 0; d < DROP__MAX; d++)
 		sum->drops[d] += counter_get(&c->drops[d]);
+	sum->fast_pkts += counter_get(&c->fast_pkts);
+	sum->fast_bytes += counter_get(&c->fast_bytes);
 }
 
 void relay_counters_add(struct relay_counters *sum, const struct relay_counters *c)

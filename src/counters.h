@@ -49,9 +49,10 @@ struct relay_dir_counters {
 	uint64_t tx_pkts, tx_bytes; /* sent on */
 	uint64_t extra_copies;	    /* fan-out copies beyond the first (mirror mode) */
 	uint64_t drops[DROP__MAX];
+	uint64_t fast_pkts, fast_bytes; /* of rx above: relayed by the BPF fast path */
 };
 
-_Static_assert(sizeof(struct relay_dir_counters) == (5 + DROP__MAX) * sizeof(uint64_t),
+_Static_assert(sizeof(struct relay_dir_counters) == (7 + DROP__MAX) * sizeof(uint64_t),
 	       "a new relay_dir_counters field must be summed in relay_dir_counters_add()");
 
 struct relay_counters {

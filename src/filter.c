@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -28,6 +29,13 @@ _Static_assert(FILTER_MAX_PORT_RULES <= (1u << (32 - FILTER_PORT_RULE_SHIFT)), "
 #define FILTER_TC_HANDLE 0x5252
 #define FILTER_TC_PRIORITY 1
 
+/* tcx (BPF links for tc, 6.6) is newer than Debian 12's UAPI headers and libbpf 1.1. */
+#ifndef BPF_TCX_INGRESS
+#define BPF_TCX_INGRESS 46
+#endif
+/* Flow slots when the caller does not size the fast path (tests, config checks). */
+#define FILTER_DEFAULT_FLOWS 1024
+
 enum filter_attach {
 	FILTER_ATTACH_NONE,
 	FILTER_ATTACH_XDP_DRV,
@@ -35,19 +43,27 @@ enum filter_attach {
 	FILTER_ATTACH_TC
 };
 
+/* One interface the program runs on, and at which hooks. The filter's interfaces come first
+ * (fixed at filter_new); the fast path adds and removes others. */
 struct filter_iface {
 	char name[IF_NAMESIZE];
 	int ifindex;
-	enum filter_attach kind;
-	int link_fd;	   /* XDP: the BPF link; closing it detaches */
-	bool hook_created; /* tc: we created clsact, so we destroy it */
+	enum filter_attach kind; /* how the filter is attached (NONE: fast path only) */
+	int xdp_link;		 /* XDP attachment (BPF link), or -1 */
+	bool xdp_generic;
+	int tc_link;		 /* tcx link, or -1 */
+	bool tc_legacy;		 /* classic clsact filter with our handle (kernels < 6.6) */
+	bool hook_created;	 /* ... and we created clsact, so we destroy it */
+	uint32_t flags;		 /* RR_IFACE_* as written to rr_ifaces */
+	bool filter_iface;	 /* one of filter.interfaces */
 };
 
 struct filter {
 	struct filter_bpf *skel;
 	enum filter_mode mode;
-	struct filter_iface ifaces[FILTER_MAX_IFACES];
+	struct filter_iface ifaces[RR_IFACES_MAX];
 	uint32_t n_ifaces;
+	uint32_t n_filter_ifaces;
 	uint32_t active;		  /* generation the program uses */
 	uint32_t n_rules[FILTER_GENS][3]; /* deny, allow, ports per generation */
 	/* What each generation's port table holds, so an update writes only what changed
@@ -55,6 +71,10 @@ struct filter {
 	uint32_t *ports_shadow[FILTER_GENS];
 	int ncpus;
 	bool pinned;
+	uint32_t flows;			   /* offload_stats entries */
+	struct offload_flow_stats *stats; /* offload_stats, mmapped */
+	struct bpf_link *xmit_trace;	   /* xdp:xdp_devmap_xmit, while XDP redirects */
+	struct bpf_link *redirect_err_trace; /* xdp:xdp_redirect_err, alongside */
 };
 
 static int filter_libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
@@ -360,10 +380,13 @@ static int filter_set_pins(struct filter *f)
 	return 0;
 }
 
-int filter_open(const struct config *cfg, struct filter **out, char *err, size_t errlen)
+int filter_open_sized(const struct config *cfg, uint32_t flows, struct filter **out, char *err,
+		      size_t errlen)
 {
 	struct filter *f;
 	uint32_t zero = 0;
+	size_t len;
+	void *mem;
 	int ret;
 
 	libbpf_set_print(filter_libbpf_print);
@@ -373,6 +396,7 @@ int filter_open(const struct config *cfg, struct filter **out, char *err, size_t
 		return -ENOMEM;
 	}
 	f->mode = cfg->filter.mode;
+	f->flows = flows ? flows : FILTER_DEFAULT_FLOWS;
 	f->ncpus = libbpf_num_possible_cpus();
 	if (f->ncpus < 0) {
 		ret = f->ncpus;
@@ -384,6 +408,17 @@ int filter_open(const struct config *cfg, struct filter **out, char *err, size_t
 		ret = -errno;
 		snprintf(err, errlen, "filter: opening the BPF object: %s", strerror(-ret));
 		goto err_free;
+	}
+	/* Two keys per session (one per direction); one stats slot per session slot. */
+	bpf_map__set_max_entries(f->skel->maps.offload_sessions, 2 * f->flows);
+	bpf_map__set_max_entries(f->skel->maps.offload_stats, f->flows);
+	/* The tracepoint program is attached only while some interface redirects in XDP, and
+	 * loaded only where the kernel has BTF (it reads struct net_device through CO-RE). */
+	bpf_program__set_autoattach(f->skel->progs.offload_xmit_trace, false);
+	bpf_program__set_autoattach(f->skel->progs.offload_redirect_err, false);
+	if (access("/sys/kernel/btf/vmlinux", R_OK) != 0) {
+		bpf_program__set_autoload(f->skel->progs.offload_xmit_trace, false);
+		bpf_program__set_autoload(f->skel->progs.offload_redirect_err, false);
 	}
 	if (cfg->filter.pin) {
 		ret = filter_set_pins(f);
@@ -401,6 +436,15 @@ int filter_open(const struct config *cfg, struct filter **out, char *err, size_t
 				   : " (needs root or CAP_BPF + CAP_NET_ADMIN)");
 		goto err_destroy;
 	}
+	len = (size_t)f->flows * sizeof(struct offload_flow_stats);
+	mem = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED,
+		   bpf_map__fd(f->skel->maps.offload_stats), 0);
+	if (mem == MAP_FAILED) {
+		ret = -errno;
+		snprintf(err, errlen, "filter: mapping offload_stats: %s", strerror(-ret));
+		goto err_destroy;
+	}
+	f->stats = mem;
 	/* Reused pins may hold any generation; start from a known one. */
 	f->active = 1;
 	bpf_map_update_elem(bpf_map__fd(f->skel->maps.filter_active), &zero, &f->active, BPF_ANY);
@@ -410,12 +454,19 @@ int filter_open(const struct config *cfg, struct filter **out, char *err, size_t
 	*out = f;
 	return 0;
 err_destroy:
+	if (f->stats)
+		munmap(f->stats, (size_t)f->flows * sizeof(struct offload_flow_stats));
 	if (f->pinned)
 		filter_unpin(f);
 	filter_bpf__destroy(f->skel);
 err_free:
 	free(f);
 	return ret;
+}
+
+int filter_open(const struct config *cfg, struct filter **out, char *err, size_t errlen)
+{
+	return filter_open_sized(cfg, 0, out, err, errlen);
 }
 
 static const char *filter_attach_name(enum filter_attach k)
@@ -432,16 +483,49 @@ static const char *filter_attach_name(enum filter_attach k)
 	}
 }
 
+/* "link 12, prog 34" of an attachment (for logs and tests), or "clsact" without a link. */
+static const char *filter_link_desc(int link_fd, bool generic)
+{
+	static __thread char buf[64];
+	struct bpf_link_info info;
+	__u32 len = sizeof(info);
+
+	memset(&info, 0, sizeof(info));
+	if (link_fd < 0 || bpf_obj_get_info_by_fd(link_fd, &info, &len))
+		return "clsact filter";
+	snprintf(buf, sizeof(buf), "%slink %u, prog %u", generic ? "generic, " : "", info.id,
+		 info.prog_id);
+	return buf;
+}
+
+/* Writes fi's stages to rr_ifaces (what the program reads per frame). */
+static int filter_iface_publish(struct filter *f, struct filter_iface *fi)
+{
+	struct rr_iface v = { .flags = fi->flags };
+	uint32_t key = (uint32_t)fi->ifindex;
+	int fd = bpf_map__fd(f->skel->maps.rr_ifaces);
+
+	if (!fi->flags) {
+		int ret = bpf_map_delete_elem(fd, &key);
+
+		return ret == -ENOENT ? 0 : ret;
+	}
+	return bpf_map_update_elem(fd, &key, &v, BPF_ANY);
+}
+
 static int filter_attach_xdp(struct filter *f, struct filter_iface *fi, __u32 flags)
 {
 	LIBBPF_OPTS(bpf_link_create_opts, opts, .flags = flags);
 	int fd;
 
+	if (fi->xdp_link >= 0)
+		return 0;
 	fd = bpf_link_create(bpf_program__fd(f->skel->progs.filter_xdp), fi->ifindex, BPF_XDP,
 			     &opts);
 	if (fd < 0)
 		return fd;
-	fi->link_fd = fd;
+	fi->xdp_link = fd;
+	fi->xdp_generic = flags & XDP_FLAGS_SKB_MODE;
 	return 0;
 }
 
@@ -455,13 +539,27 @@ static void filter_destroy_clsact(int ifindex)
 	bpf_tc_hook_destroy(&hook);
 }
 
+/* tc ingress: a tcx link where the kernel has them (6.6), so the attachment dies with the
+ * process like an XDP link; else a classic clsact filter with our handle, replacing one a
+ * killed ringrelay left behind (it is ours by handle and priority) instead of failing. */
 static int filter_attach_tc(struct filter *f, struct filter_iface *fi)
 {
 	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = fi->ifindex, .attach_point = BPF_TC_INGRESS);
 	LIBBPF_OPTS(bpf_tc_opts, opts, .handle = FILTER_TC_HANDLE, .priority = FILTER_TC_PRIORITY,
-		    .prog_fd = bpf_program__fd(f->skel->progs.filter_tc));
-	int ret;
+		    .prog_fd = bpf_program__fd(f->skel->progs.filter_tc),
+		    .flags = BPF_TC_F_REPLACE);
+	int prog = bpf_program__fd(f->skel->progs.filter_tc), fd, ret;
 
+	if (fi->tc_link >= 0 || fi->tc_legacy)
+		return 0;
+	fd = bpf_link_create(prog, fi->ifindex, BPF_TCX_INGRESS, NULL);
+	if (fd >= 0) {
+		fi->tc_link = fd;
+		return 0;
+	}
+	if (fd != -EINVAL && fd != -EOPNOTSUPP && fd != -524 /* ENOTSUPP */)
+		return fd;
+	log_debug("filter: tcx link on %s: %s; using a clsact filter", fi->name, strerror(-fd));
 	ret = bpf_tc_hook_create(&hook);
 	if (ret < 0 && ret != -EEXIST)
 		return ret;
@@ -473,7 +571,32 @@ static int filter_attach_tc(struct filter *f, struct filter_iface *fi)
 		fi->hook_created = false;
 		return ret;
 	}
+	fi->tc_legacy = true;
 	return 0;
+}
+
+static void filter_detach_xdp(struct filter_iface *fi)
+{
+	if (fi->xdp_link >= 0)
+		close(fi->xdp_link);
+	fi->xdp_link = -1;
+}
+
+static void filter_detach_tc(struct filter_iface *fi)
+{
+	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = fi->ifindex, .attach_point = BPF_TC_INGRESS);
+	LIBBPF_OPTS(bpf_tc_opts, opts, .handle = FILTER_TC_HANDLE, .priority = FILTER_TC_PRIORITY);
+
+	if (fi->tc_link >= 0)
+		close(fi->tc_link);
+	fi->tc_link = -1;
+	if (fi->tc_legacy) {
+		bpf_tc_detach(&hook, &opts);
+		if (fi->hook_created)
+			filter_destroy_clsact(fi->ifindex);
+	}
+	fi->tc_legacy = false;
+	fi->hook_created = false;
 }
 
 /* Tries each way from the mode's starting step; logs every fallback with its reason. */
@@ -506,40 +629,46 @@ static int filter_attach_iface(struct filter *f, struct filter_iface *fi, char *
 			fi->kind = FILTER_ATTACH_TC;
 			break;
 		}
-		snprintf(err, errlen, "filter: attach on %s: %s (%s%s)", fi->name, strerror(-ret),
-			 f->mode == FILTER_MODE_TC ? "tc ingress refused" : "XDP and tc both refused",
-			 ret == -EEXIST ? "; another tc filter holds our handle 0x5252 prio 1" : "");
+		snprintf(err, errlen, "filter: attach on %s: %s (%s)", fi->name, strerror(-ret),
+			 f->mode == FILTER_MODE_TC ? "tc ingress refused"
+						   : "XDP and tc both refused");
 		return ret;
 	default:
 		snprintf(err, errlen, "filter: attach on %s: mode off", fi->name);
 		return -EINVAL;
 	}
-	log_info("filter: attached on %s (%s)", fi->name, filter_attach_name(fi->kind));
+	fi->flags |= fi->kind == FILTER_ATTACH_TC ? RR_IFACE_FILTER_TC : RR_IFACE_FILTER_XDP;
+	ret = filter_iface_publish(f, fi);
+	if (ret < 0) {
+		snprintf(err, errlen, "filter: rr_ifaces for %s: %s", fi->name, strerror(-ret));
+		return ret;
+	}
+	log_info("filter: attached on %s (%s, %s)", fi->name, filter_attach_name(fi->kind),
+		 filter_link_desc(fi->kind == FILTER_ATTACH_TC ? fi->tc_link : fi->xdp_link,
+				  false));
 	return 0;
 }
 
-static void filter_detach_iface(struct filter_iface *fi)
+static void filter_detach_iface(struct filter *f, struct filter_iface *fi)
 {
-	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = fi->ifindex, .attach_point = BPF_TC_INGRESS);
-	LIBBPF_OPTS(bpf_tc_opts, opts, .handle = FILTER_TC_HANDLE, .priority = FILTER_TC_PRIORITY);
-
-	switch (fi->kind) {
-	case FILTER_ATTACH_XDP_DRV:
-	case FILTER_ATTACH_XDP_SKB:
-		close(fi->link_fd);
-		break;
-	case FILTER_ATTACH_TC:
-		bpf_tc_detach(&hook, &opts);
-		if (fi->hook_created)
-			filter_destroy_clsact(fi->ifindex);
-		break;
-	default:
-		break;
-	}
+	filter_detach_xdp(fi);
+	filter_detach_tc(fi);
 	fi->kind = FILTER_ATTACH_NONE;
+	fi->flags = 0;
+	if (f)
+		filter_iface_publish(f, fi);
 }
 
-int filter_new(const struct config *cfg, struct filter **out, char *err, size_t errlen)
+static void filter_iface_init(struct filter_iface *fi, const char *name, int ifindex)
+{
+	memset(fi, 0, sizeof(*fi));
+	snprintf(fi->name, sizeof(fi->name), "%s", name);
+	fi->ifindex = ifindex;
+	fi->xdp_link = fi->tc_link = -1;
+}
+
+int filter_new_sized(const struct config *cfg, uint32_t flows, struct filter **out, char *err,
+		     size_t errlen)
 {
 	const struct filter_conf *fc = &cfg->filter;
 	struct filter *f;
@@ -550,16 +679,15 @@ int filter_new(const struct config *cfg, struct filter **out, char *err, size_t 
 	ret = config_check_host(cfg, err, errlen);
 	if (ret < 0)
 		return ret;
-	ret = filter_open(cfg, &f, err, errlen);
+	ret = filter_open_sized(cfg, flows, &f, err, errlen);
 	if (ret < 0)
 		return ret;
-	for (i = 0; i < fc->n_interfaces; i++) {
+	for (i = 0; fc->mode != FILTER_MODE_OFF && i < fc->n_interfaces; i++) {
 		struct filter_iface *fi = &f->ifaces[i];
 
-		snprintf(fi->name, sizeof(fi->name), "%s", fc->interfaces[i]);
-		fi->ifindex = (int)if_nametoindex(fi->name);
-		fi->link_fd = -1;
-		f->n_ifaces = i + 1;
+		filter_iface_init(fi, fc->interfaces[i], (int)if_nametoindex(fc->interfaces[i]));
+		fi->filter_iface = true;
+		f->n_ifaces = f->n_filter_ifaces = i + 1;
 		if (!fi->ifindex) {
 			ret = -ENODEV;
 			snprintf(err, errlen, "filter: attach on %s: interface vanished", fi->name);
@@ -576,16 +704,44 @@ err_free:
 	return ret;
 }
 
+int filter_new(const struct config *cfg, struct filter **out, char *err, size_t errlen)
+{
+	return filter_new_sized(cfg, 0, out, err, errlen);
+}
+
+int filter_relink(struct filter *f, const char *ifname, int ifindex, char *err, size_t errlen)
+{
+	uint32_t i;
+
+	for (i = 0; i < f->n_filter_ifaces; i++) {
+		struct filter_iface *fi = &f->ifaces[i];
+		uint32_t keep = fi->flags & (RR_IFACE_OFFLOAD_XDP | RR_IFACE_OFFLOAD_TC);
+
+		if (strcmp(fi->name, ifname) != 0 || fi->ifindex == ifindex)
+			continue;
+		/* The old device is gone with its attachments; forget them and its entry. */
+		filter_detach_iface(f, fi);
+		fi->ifindex = ifindex;
+		fi->flags = 0;
+		if (keep)
+			log_notice("filter: %s came back: the fast path re-attaches on the next "
+				   "offload update", ifname);
+		return filter_attach_iface(f, fi, err, errlen);
+	}
+	return 0;
+}
+
 int filter_update(struct filter *f, const struct config *cfg, char *err, size_t errlen)
 {
 	const struct filter_conf *fc = &cfg->filter;
 	uint32_t i;
 
-	if (fc->mode != f->mode || fc->n_interfaces != f->n_ifaces) {
+	if (fc->mode != f->mode ||
+	    (fc->mode != FILTER_MODE_OFF && fc->n_interfaces != f->n_filter_ifaces)) {
 		snprintf(err, errlen, "filter: mode or interfaces changed; restart to apply");
 		return -EOPNOTSUPP;
 	}
-	for (i = 0; i < fc->n_interfaces; i++) {
+	for (i = 0; fc->mode != FILTER_MODE_OFF && i < fc->n_interfaces; i++) {
 		if (strcmp(fc->interfaces[i], f->ifaces[i].name)) {
 			snprintf(err, errlen, "filter: interfaces changed (%s); restart to apply",
 				 fc->interfaces[i]);
@@ -647,14 +803,278 @@ int filter_map_fd(const struct filter *f, const char *map_name)
 	return map ? bpf_map__fd(map) : -ENOENT;
 }
 
+/* ---------------------------------------------------------------- session fast path */
+
+static struct filter_iface *filter_iface_find(struct filter *f, int ifindex)
+{
+	uint32_t i;
+
+	for (i = 0; i < f->n_ifaces; i++)
+		if (f->ifaces[i].ifindex == ifindex)
+			return &f->ifaces[i];
+	return NULL;
+}
+
+/* The tracepoint that counts what drivers refused after XDP_REDIRECT, while needed. */
+static void filter_xmit_trace_sync(struct filter *f)
+{
+	bool want = false;
+	uint32_t i;
+
+	for (i = 0; i < f->n_ifaces; i++)
+		want |= !!(f->ifaces[i].flags & RR_IFACE_OFFLOAD_XDP);
+	if (want && !f->xmit_trace && bpf_program__fd(f->skel->progs.offload_xmit_trace) >= 0) {
+		f->xmit_trace = bpf_program__attach(f->skel->progs.offload_xmit_trace);
+		f->redirect_err_trace = bpf_program__attach(f->skel->progs.offload_redirect_err);
+		if (!f->xmit_trace || !f->redirect_err_trace)
+			log_warn(
+			    "offload: xdp tracepoints: %s; transmit failures after XDP_REDIRECT "
+			    "are not counted, and a target that stops taking it is not taken "
+			    "out of use",
+			    strerror(errno));
+	} else if (!want && f->xmit_trace) {
+		bpf_link__destroy(f->xmit_trace);
+		bpf_link__destroy(f->redirect_err_trace);
+		f->xmit_trace = NULL;
+		f->redirect_err_trace = NULL;
+	}
+}
+
+int filter_offload_attach(struct filter *f, int ifindex, bool xdp, bool xdp_tx, char *err,
+			  size_t errlen)
+{
+	struct filter_iface *fi = filter_iface_find(f, ifindex);
+	int txfd = bpf_map__fd(f->skel->maps.offload_tx);
+	uint32_t key = (uint32_t)ifindex, val = (uint32_t)ifindex;
+	char name[IF_NAMESIZE] = "?";
+	int ret;
+
+	if_indextoname((unsigned int)ifindex, name);
+	if (!fi) {
+		if (f->n_ifaces == RR_IFACES_MAX) {
+			snprintf(err, errlen, "offload: more than %d interfaces", RR_IFACES_MAX);
+			return -ENOSPC;
+		}
+		fi = &f->ifaces[f->n_ifaces++];
+		filter_iface_init(fi, name, ifindex);
+	}
+	if (xdp) {
+		/* Native first; an interface where the filter runs generic keeps that. */
+		ret = filter_attach_xdp(f, fi, XDP_FLAGS_DRV_MODE);
+		if (ret < 0)
+			ret = filter_attach_xdp(f, fi, XDP_FLAGS_SKB_MODE);
+		if (ret == 0)
+			fi->flags |= RR_IFACE_OFFLOAD_XDP;
+	} else {
+		ret = filter_attach_tc(f, fi);
+		if (ret == 0)
+			fi->flags |= RR_IFACE_OFFLOAD_TC;
+	}
+	if (ret < 0) {
+		snprintf(err, errlen, "offload: attach %s on %s: %s", xdp ? "XDP" : "tc", name,
+			 strerror(-ret));
+		return ret;
+	}
+	/* A redirect target only where the driver takes XDP frames: never a black hole. */
+	if (xdp_tx) {
+		ret = bpf_map_update_elem(txfd, &key, &val, BPF_ANY);
+		filter_offload_up(f, ifindex);
+	}
+	else
+		bpf_map_delete_elem(txfd, &key);
+	if (ret == 0)
+		ret = filter_iface_publish(f, fi);
+	if (ret < 0) {
+		snprintf(err, errlen, "offload: maps for %s: %s", name, strerror(-ret));
+		return ret;
+	}
+	filter_xmit_trace_sync(f);
+	log_info("offload: fast path on %s in %s (%s%s)", name, xdp ? "XDP" : "tc",
+		 filter_link_desc(xdp ? fi->xdp_link : fi->tc_link, xdp && fi->xdp_generic),
+		 xdp ? (xdp_tx ? "; a redirect target" : "; not a redirect target") : "");
+	return 0;
+}
+
+void filter_offload_detach(struct filter *f, int ifindex)
+{
+	struct filter_iface *fi = filter_iface_find(f, ifindex);
+	uint32_t key = (uint32_t)ifindex;
+
+	if (!fi)
+		return;
+	bpf_map_delete_elem(bpf_map__fd(f->skel->maps.offload_tx), &key);
+	fi->flags &= ~(RR_IFACE_OFFLOAD_XDP | RR_IFACE_OFFLOAD_TC);
+	filter_iface_publish(f, fi);
+	if (!fi->filter_iface) {
+		filter_detach_iface(f, fi);
+		*fi = f->ifaces[--f->n_ifaces];
+	} else if (fi->kind == FILTER_ATTACH_TC) {
+		filter_detach_xdp(fi);
+	} else {
+		filter_detach_tc(fi);
+	}
+	filter_xmit_trace_sync(f);
+}
+
+int filter_offload_ifaces(const struct filter *f, struct filter_offload_iface *out, int max)
+{
+	uint32_t i;
+	int n = 0;
+
+	for (i = 0; i < f->n_ifaces && n < max; i++) {
+		const struct filter_iface *fi = &f->ifaces[i];
+		uint32_t key = (uint32_t)fi->ifindex, v;
+
+		if (!(fi->flags & (RR_IFACE_OFFLOAD_XDP | RR_IFACE_OFFLOAD_TC)))
+			continue;
+		out[n].ifindex = fi->ifindex;
+		out[n].xdp = fi->flags & RR_IFACE_OFFLOAD_XDP;
+		out[n].tc = fi->flags & RR_IFACE_OFFLOAD_TC;
+		out[n].xdp_tx = bpf_map_lookup_elem(bpf_map__fd(f->skel->maps.offload_tx), &key,
+						    &v) == 0;
+		snprintf(out[n].name, sizeof(out[n].name), "%s", fi->name);
+		n++;
+	}
+	return n;
+}
+
+int filter_offload_down(struct filter *f, int *out, int max)
+{
+	int fd = bpf_map__fd(f->skel->maps.offload_tx_down), n = 0;
+	uint32_t key, next, *prev = NULL;
+
+	while (n < max && bpf_map_get_next_key(fd, prev, &next) == 0) {
+		out[n++] = (int)next;
+		key = next;
+		prev = &key;
+	}
+	return n;
+}
+
+void filter_offload_up(struct filter *f, int ifindex)
+{
+	uint32_t key = (uint32_t)ifindex;
+
+	bpf_map_delete_elem(bpf_map__fd(f->skel->maps.offload_tx_down), &key);
+}
+
+int filter_offload_set(struct filter *f, const struct offload_key *k, const struct offload_rule *r)
+{
+	if (r->flow >= f->flows)
+		return -ERANGE;
+	return bpf_map_update_elem(bpf_map__fd(f->skel->maps.offload_sessions), k, r, BPF_ANY);
+}
+
+int filter_offload_del(struct filter *f, const struct offload_key *k)
+{
+	int ret = bpf_map_delete_elem(bpf_map__fd(f->skel->maps.offload_sessions), k);
+
+	return ret == -ENOENT ? 0 : ret;
+}
+
+const struct offload_flow_stats *filter_offload_flow(const struct filter *f, uint32_t flow)
+{
+	return flow < f->flows ? &f->stats[flow] : NULL;
+}
+
+uint32_t filter_offload_flows(const struct filter *f)
+{
+	return f->flows;
+}
+
+int filter_offload_counters(struct filter *f, uint64_t out[OFFLOAD_CNT__MAX])
+{
+	int fd = bpf_map__fd(f->skel->maps.offload_counters), ret = 0;
+	uint64_t *vals = calloc((size_t)f->ncpus, sizeof(*vals));
+	uint32_t i;
+
+	if (!vals)
+		return -ENOMEM;
+	for (i = 0; i < OFFLOAD_CNT__MAX && ret == 0; i++)
+		ret = filter_sum(fd, i, vals, f->ncpus, &out[i]);
+	free(vals);
+	return ret;
+}
+
+int filter_offload_xmit(struct filter *f, int ifindex, uint64_t *drops, uint64_t *sent)
+{
+	struct offload_xmit_val v = { 0 };
+	uint32_t key = (uint32_t)ifindex;
+	int ret = bpf_map_lookup_elem(bpf_map__fd(f->skel->maps.offload_xmit), &key, &v);
+
+	*drops = v.drops;
+	*sent = v.sent;
+	return ret == -ENOENT ? 0 : ret;
+}
+
+const char *filter_offload_counter_name(enum offload_counter c)
+{
+	static const char *const names[OFFLOAD_CNT__MAX] = {
+	    [OFFLOAD_CNT_FORWARDED] = "forwarded",
+	    [OFFLOAD_CNT_PASS_NO_SESSION] = "pass_no_session",
+	    [OFFLOAD_CNT_PASS_FRAGMENT] = "pass_fragment",
+	    [OFFLOAD_CNT_PASS_IP_OPTIONS] = "pass_ip_options",
+	    [OFFLOAD_CNT_PASS_EXT_HEADERS] = "pass_ext_headers",
+	    [OFFLOAD_CNT_PASS_VLAN] = "pass_vlan",
+	    [OFFLOAD_CNT_PASS_MTU] = "pass_mtu",
+	    [OFFLOAD_CNT_PASS_OVERSIZE] = "pass_oversize",
+	    [OFFLOAD_CNT_PASS_NO_NEIGH] = "pass_no_neigh",
+	    [OFFLOAD_CNT_PASS_FIB] = "pass_fib",
+	    [OFFLOAD_CNT_PASS_FAMILY] = "pass_family",
+	    [OFFLOAD_CNT_PASS_GSO] = "pass_gso",
+	    [OFFLOAD_CNT_PASS_NO_TX] = "pass_no_tx",
+	    [OFFLOAD_CNT_PASS_MALFORMED] = "pass_malformed",
+	    [OFFLOAD_CNT_PASS_NONLINEAR] = "pass_nonlinear",
+	    [OFFLOAD_CNT_PASS_FWD_DISABLED] = "pass_forwarding_disabled",
+	};
+
+	if ((unsigned int)c >= OFFLOAD_CNT__MAX || !names[c])
+		return "unknown";
+	return names[c];
+}
+
+int filter_client_denied(struct filter *f, const struct addr *client, const struct addr *local)
+{
+	struct filter_lpm_key key = { .prefixlen = FILTER_LPM_GEN_BITS + 128 };
+	struct filter_settings s;
+	struct filter_lpm_val rule;
+	uint32_t gen = f->active, port = 0, pidx;
+	int ret;
+
+	if (f->mode == FILTER_MODE_OFF)
+		return 0;
+	ret = bpf_map_lookup_elem(bpf_map__fd(f->skel->maps.filter_settings), &gen, &s);
+	if (ret < 0)
+		return ret;
+	pidx = gen * FILTER_PORTS + addr_port(local);
+	bpf_map_lookup_elem(bpf_map__fd(f->skel->maps.filter_ports), &pidx, &port);
+	if (s.scope == FILTER_SCOPE_KIND_RELAYS && !(port & FILTER_PORT_RELAY))
+		return 0;
+	if (s.relay_ports_only && !(port & FILTER_PORT_RELAY))
+		return 1;
+	if (port & FILTER_PORT_RULE)
+		return !!(port & FILTER_PORT_DENY);
+	key.data[0] = (uint8_t)gen;
+	addr_to_mapped(client, &key.data[1]);
+	/* A full-length key returns the longest matching prefix. */
+	if (bpf_map_lookup_elem(bpf_map__fd(f->skel->maps.filter_prefixes), &key, &rule) == 0)
+		return rule.verdict == FILTER_RULE_DENY;
+	return s.default_deny ? 1 : 0;
+}
+
 void filter_free(struct filter *f)
 {
 	uint32_t i;
 
 	if (!f)
 		return;
+	/* Links first: nothing runs the program once they are closed. */
 	for (i = 0; i < f->n_ifaces; i++)
-		filter_detach_iface(&f->ifaces[i]);
+		filter_detach_iface(NULL, &f->ifaces[i]);
+	bpf_link__destroy(f->xmit_trace);
+	bpf_link__destroy(f->redirect_err_trace);
+	if (f->stats)
+		munmap(f->stats, (size_t)f->flows * sizeof(struct offload_flow_stats));
 	/* Pins exist for introspection while we run; they must not outlive the filter. */
 	if (f->pinned)
 		filter_unpin(f);

@@ -5,6 +5,8 @@
 #ifndef RINGRELAY_FILTER_H
 #define RINGRELAY_FILTER_H
 
+#include <net/if.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -49,6 +51,55 @@ int filter_open(const struct config *cfg, struct filter **out, char *err, size_t
  * Returns the fd (owned by f) or -ENOENT. */
 int filter_prog_fd(const struct filter *f, int tc);
 int filter_map_fd(const struct filter *f, const char *map_name);
+
+/* filter_open / filter_new with room for flows sessions in the fast path (offload_stats
+ * entries, twice that many keys); 0 = a small default. The maps are sized once. */
+int filter_open_sized(const struct config *cfg, uint32_t flows, struct filter **out, char *err,
+		      size_t errlen);
+int filter_new_sized(const struct config *cfg, uint32_t flows, struct filter **out, char *err,
+		     size_t errlen);
+
+/* A filtered interface came back as ifindex: attach the filter there again (its old
+ * attachments died with the device). Not a filtered interface: nothing to do. 0 or -errno. */
+int filter_relink(struct filter *f, const char *ifname, int ifindex, char *err, size_t errlen);
+
+/* ---- session fast path (issue 9, docs/offload.md) */
+
+/* Runs the fast path on ifindex: in the XDP hook (native, else generic; xdp_tx: the device
+ * takes XDP_REDIRECT, so it is a redirect target) or the tc hook (tcx link, else a clsact
+ * filter). The filter keeps running where it runs. 0 or -errno with err set. */
+int filter_offload_attach(struct filter *f, int ifindex, bool xdp, bool xdp_tx, char *err,
+			  size_t errlen);
+/* Stops the fast path on ifindex (detaches what only it needed). */
+void filter_offload_detach(struct filter *f, int ifindex);
+
+struct filter_offload_iface {
+	char name[IF_NAMESIZE];
+	int ifindex;
+	bool xdp, tc, xdp_tx;
+};
+/* The interfaces the fast path runs on; returns how many were written (<= max). */
+int filter_offload_ifaces(const struct filter *f, struct filter_offload_iface *out, int max);
+
+/* Redirect targets the kernel refused a frame for since they were (re)checked: up to max
+ * ifindexes into out, returns how many. filter_offload_up takes one back into use. */
+int filter_offload_down(struct filter *f, int *out, int max);
+void filter_offload_up(struct filter *f, int ifindex);
+
+/* Installs or removes one direction of a session (bpf/filter_maps.h). 0 or -errno. */
+int filter_offload_set(struct filter *f, const struct offload_key *k, const struct offload_rule *r);
+int filter_offload_del(struct filter *f, const struct offload_key *k);
+/* The program's counters of flow slot flow (mmapped: reading costs no syscall), or NULL. */
+const struct offload_flow_stats *filter_offload_flow(const struct filter *f, uint32_t flow);
+uint32_t filter_offload_flows(const struct filter *f);
+/* enum offload_counter summed over CPUs. */
+int filter_offload_counters(struct filter *f, uint64_t out[OFFLOAD_CNT__MAX]);
+const char *filter_offload_counter_name(enum offload_counter c);
+/* Frames a driver refused (drops) or took (sent) after XDP_REDIRECT to ifindex. */
+int filter_offload_xmit(struct filter *f, int ifindex, uint64_t *drops, uint64_t *sent);
+/* 1 when the active rules deny datagrams from client to local (the filter's judgement minus
+ * the rate limit), 0 when not, -errno. */
+int filter_client_denied(struct filter *f, const struct addr *client, const struct addr *local);
 
 /* Detaches everything and frees; NULL and double call safe (f is freed: pass it once). */
 void filter_free(struct filter *f);

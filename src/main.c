@@ -25,6 +25,7 @@
 #include "filter.h"
 #include "log.h"
 #include "netlink.h"
+#include "offload.h"
 #include "privs.h"
 #include "runtime.h"
 #include "service.h"
@@ -37,6 +38,7 @@ struct options {
 	const char *config;
 	bool test;
 	bool dump;
+	bool version;
 	int verbosity;
 };
 
@@ -50,13 +52,35 @@ static void usage(FILE *f)
 		"  -f, --foreground    run in the foreground (ringrelay never forks anyway)\n"
 		"  -v, --verbose       more log (repeat for debug); stats every stats_interval\n"
 		"  -q, --quiet         less log\n"
-		"  -V, --version       versions and the data-path features this kernel offers\n"
+		"  -V, --version       versions, the data-path features this kernel offers and the\n"
+		"                      fast path each relay of the config would get, and why\n"
 		"  -h, --help          this text\n"
 		"Signals: TERM/INT stop, USR1 prints counters.\n",
 		DEFAULT_CONFIG);
 }
 
-static void print_version(void)
+/* What the fast path would get for each relay of the config at path, and why. */
+static void print_offload(const char *path)
+{
+	struct offload_relay_state st[CONFIG_MAX_RELAYS];
+	struct config *cfg;
+	char err[CONFIG_ERR_LEN];
+	uint32_t i;
+
+	if (config_load_file(path, &cfg, err, sizeof(err))) {
+		printf("offload: no configuration to judge (%s)\n", err);
+		return;
+	}
+	offload_resolve(cfg, st);
+	printf("offload (%s; decided now, before attaching):\n", path);
+	for (i = 0; i < cfg->n_relays; i++)
+		printf("  relay %s: offload = \"%s\" -> %s: %s\n", cfg->relays[i].name,
+		       config_offload_name(cfg->relays[i].offload), config_offload_name(st[i].got),
+		       st[i].why);
+	config_free(cfg);
+}
+
+static void print_version(const char *config)
 {
 	struct uring_caps caps;
 	struct utsname u;
@@ -83,6 +107,7 @@ static void print_version(void)
 	log_set_level(LOG_LVL_ERR); /* the choice is printed below, not logged */
 	if (runtime_choose_backend(IO_BACKEND_AUTO, &caps, &b, why, sizeof(why)) == 0)
 		printf("backend for io_backend=\"auto\": %s\n", config_backend_name(b));
+	print_offload(config);
 }
 
 static int parse_args(int argc, char **argv, struct options *o)
@@ -121,8 +146,8 @@ static int parse_args(int argc, char **argv, struct options *o)
 			o->verbosity--;
 			break;
 		case 'V':
-			print_version();
-			exit(0);
+			o->version = true;
+			break;
 		case 'h':
 			usage(stdout);
 			exit(0);
@@ -135,6 +160,10 @@ static int parse_args(int argc, char **argv, struct options *o)
 		fprintf(stderr, "ringrelay: unexpected argument '%s'\n", argv[optind]);
 		usage(stderr);
 		return -EINVAL;
+	}
+	if (o->version) {
+		print_version(o->config);
+		exit(0);
 	}
 	return 0;
 }
@@ -189,9 +218,9 @@ static void print_stats(const struct runtime *rt)
 			   "stats relay=%s rx_pkts=%llu rx_bytes=%llu tx_pkts=%llu tx_bytes=%llu "
 			   "mirror_extra_copies=%llu reply_rx_pkts=%llu reply_rx_bytes=%llu "
 			   "reply_tx_pkts=%llu reply_tx_bytes=%llu%s "
-			   "upstream_unreachable_notices=%llu buffer_ring_empty=%llu "
-			   "sessions_active=%llu sessions_created=%llu sessions_expired=%llu "
-			   "sessions_evicted=%llu",
+			   "upstream_unreachable_notices=%llu buffer_ring_empty=%llu fast_pkts=%llu "
+			   "fast_bytes=%llu sessions_active=%llu sessions_created=%llu "
+			   "sessions_expired=%llu sessions_evicted=%llu",
 			   rt->cfg->relays[r].name, (unsigned long long)up->rx_pkts,
 			   (unsigned long long)up->rx_bytes, (unsigned long long)up->tx_pkts,
 			   (unsigned long long)up->tx_bytes, (unsigned long long)up->extra_copies,
@@ -199,6 +228,8 @@ static void print_stats(const struct runtime *rt)
 			   (unsigned long long)down->tx_pkts, (unsigned long long)down->tx_bytes,
 			   drops, (unsigned long long)c.upstream_unreachable_notices,
 			   (unsigned long long)c.buffer_ring_empty,
+			   (unsigned long long)(up->fast_pkts + down->fast_pkts),
+			   (unsigned long long)(up->fast_bytes + down->fast_bytes),
 			   (unsigned long long)c.sessions_active,
 			   (unsigned long long)c.sessions_created,
 			   (unsigned long long)c.sessions_expired,
@@ -265,7 +296,7 @@ static void event_loop(struct app *a, int sfd, struct admin *admin, int verbosit
 	double stats_every = verbosity > 0 ? a->rt.cfg->stats_interval : 0;
 	double wd_every = wd_usec ? (double)wd_usec / 2e6 : 0;
 	double next_stats = app_now() + stats_every, next_wd = app_now() + wd_every;
-	double next_status = app_now() + 5, last_t = 0;
+	double next_status = app_now() + 5, last_t = 0, next_fast = app_now() + 1;
 	uint64_t *beats = calloc(a->rt.n_started, sizeof(*beats));
 	uint64_t last_rx = 0;
 
@@ -277,6 +308,8 @@ static void event_loop(struct app *a, int sfd, struct admin *admin, int verbosit
 			next = next_stats;
 		if (wd_every && next_wd < next)
 			next = next_wd;
+		if (a->rt.fast && next_fast < next)
+			next = next_fast;
 		timeout = next > now ? (int)((next - now) * 1000) + 1 : 0;
 		n = poll(pfd, 1, timeout);
 		if (n < 0 && errno != EINTR)
@@ -294,6 +327,14 @@ static void event_loop(struct app *a, int sfd, struct admin *admin, int verbosit
 		if (now >= next_status) {
 			status_update(a, &last_rx, &last_t);
 			next_status = now + 5;
+		}
+		/* XDP redirect targets the kernel refused come back when they take it again. */
+		if (a->rt.fast && now >= next_fast) {
+			pthread_mutex_lock(&a->lock);
+			if (a->filter)
+				offload_recheck(a->filter);
+			pthread_mutex_unlock(&a->lock);
+			next_fast = now + 1;
 		}
 		if (n <= 0 || !(pfd[0].revents & POLLIN) || read(sfd, &si, sizeof(si)) != sizeof(si))
 			continue;
@@ -489,7 +530,7 @@ int main(int argc, char **argv)
 	 * needs, workers bind and listen (and drop every capability), the admin thread (keeps
 	 * the filter's), main drops the rest, then the threads that start with nothing: access
 	 * log, control plane. Ready. Teardown reverses. */
-	if (app_filter_sync(&a, cfg, err, sizeof(err))) {
+	if (app_filter_sync(&a, cfg, &plan, err, sizeof(err))) {
 		log_err("%s", err);
 		config_free(cfg);
 		goto out_close;

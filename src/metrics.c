@@ -122,7 +122,18 @@ static const struct metrics_leg metrics_legs[] = {
 	  METRICS_DIR(RELAY_DIR_TO_CLIENT, tx_bytes) },
 };
 
-static void legs(FILE *out, const struct snapshot *s, bool pw, const char *name, bool bytes)
+/* Of the datagrams received, those the BPF fast path relayed (issue 9). */
+static const struct metrics_leg metrics_fast_legs[] = {
+	{ "client_in", METRICS_DIR(RELAY_DIR_TO_UPSTREAM, fast_pkts),
+	  METRICS_DIR(RELAY_DIR_TO_UPSTREAM, fast_bytes) },
+	{ "upstream_in", METRICS_DIR(RELAY_DIR_TO_CLIENT, fast_pkts),
+	  METRICS_DIR(RELAY_DIR_TO_CLIENT, fast_bytes) },
+};
+
+#define METRICS_N(t) (sizeof(t) / sizeof((t)[0]))
+
+static void legs(FILE *out, const struct snapshot *s, bool pw, const char *name, bool bytes,
+		 const struct metrics_leg *table, size_t n_legs)
 {
 	struct relay_counters c;
 	uint32_t r, i, w;
@@ -132,8 +143,8 @@ static void legs(FILE *out, const struct snapshot *s, bool pw, const char *name,
 		for (i = 0; i < n_series(s, pw); i++) {
 			w = series_worker(pw, i);
 			relay_of(s, r, w, &c);
-			for (l = 0; l < sizeof(metrics_legs) / sizeof(metrics_legs[0]); l++) {
-				const struct metrics_leg *g = &metrics_legs[l];
+			for (l = 0; l < n_legs; l++) {
+				const struct metrics_leg *g = &table[l];
 
 				series_rw(out, name, s->relay_names[r], worker_label(s, w));
 				fprintf(out, ",direction=\"%s\"} %" PRIu64 "\n", g->direction,
@@ -217,43 +228,49 @@ static void per_upstream(FILE *out, const struct snapshot *s, bool pw, const cha
 		}
 }
 
+/* The per-upstream counter families: a family whose two rows share a name gets one HELP and
+ * a direction label on each row. */
+struct metrics_up_family {
+	const char *name, *type, *help, *direction;
+	size_t off;
+};
+
+static const struct metrics_up_family metrics_up_families[] = {
+	{ "ringrelay_upstream_datagrams_total", "counter",
+	  "Datagrams per upstream: to_upstream sent to it, from_upstream its replies read.",
+	  "to_upstream", METRICS_UP(tx_pkts) },
+	{ "ringrelay_upstream_datagrams_total", NULL, NULL, "from_upstream", METRICS_UP(rx_pkts) },
+	{ "ringrelay_upstream_bytes_total", "counter",
+	  "UDP payload bytes per upstream and direction (see ringrelay_upstream_datagrams_total).",
+	  "to_upstream", METRICS_UP(tx_bytes) },
+	{ "ringrelay_upstream_bytes_total", NULL, NULL, "from_upstream", METRICS_UP(rx_bytes) },
+	{ "ringrelay_upstream_unreachable_events_total", "counter",
+	  "ICMP unreachable errors from the upstream: notices, and sends refused by one.", NULL,
+	  METRICS_UP(unreachable) },
+	{ "ringrelay_upstream_send_error_datagrams_total", "counter",
+	  "Datagrams to the upstream lost in failed sends (not ICMP unreachable).", NULL,
+	  METRICS_UP(send_errors) },
+	{ "ringrelay_upstream_unanswered_sessions_total", "counter",
+	  "New sessions without a reply within reply_timeout (a passive health failure).", NULL,
+	  METRICS_UP(noreply) },
+	{ "ringrelay_upstream_sessions_created_total", "counter",
+	  "Forward sessions opened to the upstream.", NULL, METRICS_UP(sessions_created) },
+	{ "ringrelay_upstream_sessions_active", "gauge", "Forward sessions open to the upstream now.",
+	  NULL, METRICS_UP(sessions_active) },
+};
+
 static void upstream_families(FILE *out, const struct snapshot *s, bool pw)
 {
 	static const char *const states[] = { "up", "ejected", "down", "disabled" };
 	uint32_t u, k;
 
-	family(out, "ringrelay_upstream_datagrams_total", "counter",
-	       "Datagrams per upstream: to_upstream sent to it, from_upstream its replies read.");
-	per_upstream(out, s, pw, "ringrelay_upstream_datagrams_total", "to_upstream",
-		     METRICS_UP(tx_pkts));
-	per_upstream(out, s, pw, "ringrelay_upstream_datagrams_total", "from_upstream",
-		     METRICS_UP(rx_pkts));
-	family(out, "ringrelay_upstream_bytes_total", "counter",
-	       "UDP payload bytes per upstream and direction (see ringrelay_upstream_datagrams_total).");
-	per_upstream(out, s, pw, "ringrelay_upstream_bytes_total", "to_upstream",
-		     METRICS_UP(tx_bytes));
-	per_upstream(out, s, pw, "ringrelay_upstream_bytes_total", "from_upstream",
-		     METRICS_UP(rx_bytes));
-	family(out, "ringrelay_upstream_unreachable_events_total", "counter",
-	       "ICMP unreachable errors from the upstream: notices, and sends refused by one.");
-	per_upstream(out, s, pw, "ringrelay_upstream_unreachable_events_total", NULL,
-		     METRICS_UP(unreachable));
-	family(out, "ringrelay_upstream_send_error_datagrams_total", "counter",
-	       "Datagrams to the upstream lost in failed sends (not ICMP unreachable).");
-	per_upstream(out, s, pw, "ringrelay_upstream_send_error_datagrams_total", NULL,
-		     METRICS_UP(send_errors));
-	family(out, "ringrelay_upstream_unanswered_sessions_total", "counter",
-	       "New sessions without a reply within reply_timeout (a passive health failure).");
-	per_upstream(out, s, pw, "ringrelay_upstream_unanswered_sessions_total", NULL,
-		     METRICS_UP(noreply));
-	family(out, "ringrelay_upstream_sessions_created_total", "counter",
-	       "Forward sessions opened to the upstream.");
-	per_upstream(out, s, pw, "ringrelay_upstream_sessions_created_total", NULL,
-		     METRICS_UP(sessions_created));
-	family(out, "ringrelay_upstream_sessions_active", "gauge",
-	       "Forward sessions open to the upstream now.");
-	per_upstream(out, s, pw, "ringrelay_upstream_sessions_active", NULL,
-		     METRICS_UP(sessions_active));
+	for (k = 0; k < sizeof(metrics_up_families) / sizeof(metrics_up_families[0]); k++) {
+		const struct metrics_up_family *f = &metrics_up_families[k];
+
+		if (f->help)
+			family(out, f->name, f->type, f->help);
+		per_upstream(out, s, pw, f->name, f->direction, f->off);
+	}
 
 	family(out, "ringrelay_upstream_up", "gauge",
 	       "1 when the upstream takes new sessions (enabled and healthy, or used in panic).");
@@ -344,11 +361,11 @@ int metrics_format(const struct snapshot *s, bool pw, FILE *out)
 	family(out, "ringrelay_datagrams_total", "counter",
 	       "Datagrams per relay and leg: client_in (client to listener), "
 	       "upstream_out (to the upstream), upstream_in (replies), client_out (replies sent).");
-	legs(out, s, pw, "ringrelay_datagrams_total", false);
+	legs(out, s, pw, "ringrelay_datagrams_total", false, metrics_legs, METRICS_N(metrics_legs));
 
 	family(out, "ringrelay_bytes_total", "counter",
 	       "UDP payload bytes per relay and leg (see ringrelay_datagrams_total).");
-	legs(out, s, pw, "ringrelay_bytes_total", true);
+	legs(out, s, pw, "ringrelay_bytes_total", true, metrics_legs, METRICS_N(metrics_legs));
 
 	family(out, "ringrelay_dropped_datagrams_total", "counter",
 	       "Datagrams the relay dropped, by direction (to_upstream, to_client) and reason.");
@@ -401,6 +418,31 @@ int metrics_format(const struct snapshot *s, bool pw, FILE *out)
 	if (s->n_upstreams)
 		upstream_families(out, s, pw);
 
+	family(out, "ringrelay_fast_path_datagrams_total", "counter",
+	       "Of the datagrams received (client_in, upstream_in), those the BPF fast path "
+	       "relayed, per direction.");
+	legs(out, s, pw, "ringrelay_fast_path_datagrams_total", false, metrics_fast_legs,
+	     METRICS_N(metrics_fast_legs));
+	family(out, "ringrelay_fast_path_bytes_total", "counter",
+	       "UDP payload bytes the BPF fast path relayed, per direction.");
+	legs(out, s, pw, "ringrelay_fast_path_bytes_total", true, metrics_fast_legs,
+	     METRICS_N(metrics_fast_legs));
+	if (s->offload_counters) {
+		family(out, "ringrelay_fast_path_frames_total", "counter",
+		       "Frames the fast path saw, by outcome: forwarded, or the reason it passed "
+		       "them up the stack.");
+		for (d = 0; d < OFFLOAD_CNT__MAX; d++)
+			fprintf(out, "ringrelay_fast_path_frames_total{reason=\"%s\"} %" PRIu64 "\n",
+				filter_offload_counter_name((enum offload_counter)d),
+				s->offload_counters[d]);
+		family(out, "ringrelay_fast_path_xmit_drops_total", "counter",
+		       "Frames a driver refused after XDP_REDIRECT, per egress interface.");
+		for (w = 0; w < s->n_offload_ifaces; w++) {
+			fputs("ringrelay_fast_path_xmit_drops_total{interface=\"", out);
+			metrics_format_label(out, s->offload_ifaces[w].name);
+			fprintf(out, "\"} %" PRIu64 "\n", s->offload_ifaces[w].xmit_drops);
+		}
+	}
 	if (s->filter_counters) {
 		family(out, "ringrelay_filter_packets_total", "counter",
 		       "Packets judged by the XDP/tc filter, by verdict (pass and allow reach the "

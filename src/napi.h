@@ -2,8 +2,9 @@
 /* NAPI instances of an interface: list them with their per-NAPI settings and thread (netdev
  * generic netlink, NAPI_GET), set those settings (NAPI_SET, Linux 6.13, or the device's sysfs
  * files on older kernels), switch the device to threaded NAPI and place a NAPI thread on a
- * CPU. The only user of libnl-genl; nothing of libnl appears here, errors are -errno. Lower
- * module: it never logs. */
+ * CPU. With netlink.c the only user of libnl (its netdev generic netlink socket is opened in
+ * one function, napi_genl_open, to be shared with netlink.c's); nothing of libnl appears
+ * here, errors are -errno. Lower module: it never logs. */
 #ifndef RINGRELAY_NAPI_H
 #define RINGRELAY_NAPI_H
 

@@ -6,6 +6,9 @@
 #include <netlink/netlink.h>
 #include <netlink/route/addr.h>
 #include <netlink/route/link.h>
+#include <netlink/route/route.h>
+#include <netlink/genl/ctrl.h>
+#include <netlink/genl/genl.h>
 #include <netlink/socket.h>
 #include <stdlib.h>
 #include <string.h>
@@ -133,15 +136,73 @@ int netlink_rx_queues(const char *ifname, uint32_t *queues)
 
 int netlink_ifname_of_addr(const struct addr *a, char ifname[IF_NAMESIZE])
 {
-	struct nl_cache *cache;
-	struct nl_object *obj;
-	struct nl_sock *sk;
-	uint8_t want[16];
-	int ifindex = 0;
-	int ret;
+	int ifindex, n;
 
 	if (addr_is_any(a))
 		return -ENOENT;
+	n = netlink_addr_ifindexes(a, &ifindex, 1);
+	if (n < 0)
+		return n;
+	if (n == 0)
+		return -ENOENT;
+	if (!if_indextoname((unsigned int)ifindex, ifname))
+		return -errno;
+	return 0;
+}
+
+/* Our address type to libnl's (no port). */
+static struct nl_addr *netlink_nl_addr(const struct addr *a)
+{
+	bool v6 = addr_family(a) == AF_INET6;
+
+	return nl_addr_build(v6 ? AF_INET6 : AF_INET,
+			     v6 ? (const void *)&a->in6.sin6_addr : (const void *)&a->in4.sin_addr,
+			     v6 ? 16 : 4);
+}
+
+int netlink_route_oif(const struct addr *dst, int *ifindex)
+{
+	struct rtnl_route *route = NULL;
+	struct rtnl_nexthop *nh;
+	struct nl_addr *na;
+	struct nl_sock *sk;
+	int ret;
+
+	na = netlink_nl_addr(dst);
+	if (!na)
+		return -ENOMEM;
+	ret = netlink_connect(&sk);
+	if (ret)
+		goto err_put_addr;
+	ret = rtnl_route_lookup(sk, na, &route);
+	if (ret < 0) {
+		ret = netlink_errno(ret);
+		if (ret == -ENOENT || ret == -EIO)
+			ret = -ENETUNREACH;
+		goto err_free_sock;
+	}
+	nh = rtnl_route_nexthop_n(route, 0);
+	if (!nh || rtnl_route_nh_get_ifindex(nh) <= 0)
+		ret = -ENETUNREACH;
+	else
+		*ifindex = rtnl_route_nh_get_ifindex(nh);
+	rtnl_route_put(route);
+err_free_sock:
+	nl_socket_free(sk);
+err_put_addr:
+	nl_addr_put(na);
+	return ret;
+}
+
+int netlink_addr_ifindexes(const struct addr *a, int *out, int max)
+{
+	struct nl_cache *cache;
+	struct nl_object *obj;
+	struct nl_sock *sk;
+	bool any = addr_is_any(a);
+	int fam = addr_family(a), n = 0, i, ret;
+	uint8_t want[16];
+
 	ret = netlink_connect(&sk);
 	if (ret)
 		return ret;
@@ -150,35 +211,120 @@ int netlink_ifname_of_addr(const struct addr *a, char ifname[IF_NAMESIZE])
 		ret = netlink_errno(ret);
 		goto err_free_sock;
 	}
-	/* Compare the 16-byte mapped forms so this file never branches on the address family;
-	 * the interface scope of a link-local address is what we are looking for, so it is
-	 * not compared. */
 	addr_to_mapped(a, want);
-	for (obj = nl_cache_get_first(cache); obj && !ifindex; obj = nl_cache_get_next(obj)) {
-		struct nl_addr *local = rtnl_addr_get_local((struct rtnl_addr *)obj);
+	for (obj = nl_cache_get_first(cache); obj && n < max; obj = nl_cache_get_next(obj)) {
+		struct rtnl_addr *ra = (struct rtnl_addr *)obj;
+		struct nl_addr *local = rtnl_addr_get_local(ra);
+		int ifindex = rtnl_addr_get_ifindex(ra);
 		struct sockaddr_storage ss;
 		socklen_t len = sizeof(ss);
-		uint8_t have[16];
 		struct addr cand;
+		uint8_t have[16];
+		bool dup = false;
 
-		/* nl_addr_fill_sockaddr leaves fields it does not know (scope, flow) as found. */
+		/* nl_addr_fill_sockaddr leaves fields it does not know (scope, flow) as found. A
+		 * literal address is compared in its 16-byte mapped form, so this never branches on
+		 * the family; the interface scope of a link-local address is what we are looking
+		 * for, so it is not compared. */
 		memset(&ss, 0, sizeof(ss));
-		if (!local || nl_addr_fill_sockaddr(local, (struct sockaddr *)&ss, &len) < 0)
-			continue;
-		if (addr_from_sockaddr(&cand, &ss, len) < 0)
+		if (!local || nl_addr_fill_sockaddr(local, (struct sockaddr *)&ss, &len) < 0 ||
+		    addr_from_sockaddr(&cand, &ss, len) < 0 || (any && addr_family(&cand) != fam))
 			continue;
 		addr_to_mapped(&cand, have);
-		if (memcmp(have, want, sizeof(want)) == 0)
-			ifindex = rtnl_addr_get_ifindex((struct rtnl_addr *)obj);
+		if (any ? netlink_is_loopback(ifindex) : memcmp(have, want, sizeof(want)) != 0)
+			continue;
+		for (i = 0; i < n; i++)
+			dup |= out[i] == ifindex;
+		if (!dup)
+			out[n++] = ifindex;
 	}
-	if (!ifindex)
-		ret = -ENOENT;
-	else if (!if_indextoname((unsigned int)ifindex, ifname))
-		ret = -errno;
 	nl_cache_free(cache);
+	ret = n;
 err_free_sock:
 	nl_socket_free(sk);
 	return ret;
+}
+
+bool netlink_is_loopback(int ifindex)
+{
+	char name[IF_NAMESIZE];
+	struct netlink_link info;
+
+	return if_indextoname((unsigned int)ifindex, name) && netlink_link_info(name, &info) == 0 &&
+	       info.loopback;
+}
+
+/* linux/netdev.h (6.3) is newer than Debian 12's headers. */
+#define NETLINK_NETDEV_CMD_DEV_GET 1
+#define NETLINK_NETDEV_A_DEV_IFINDEX 1
+#define NETLINK_NETDEV_A_DEV_XDP_FEATURES 3
+#define NETLINK_NETDEV_A_DEV_MAX 8
+
+struct netlink_features_req {
+	uint64_t features;
+	bool found;
+};
+
+static int netlink_features_cb(struct nl_msg *msg, void *arg)
+{
+	struct netlink_features_req *req = arg;
+	struct nlattr *tb[NETLINK_NETDEV_A_DEV_MAX + 1];
+
+	if (genlmsg_parse(nlmsg_hdr(msg), 0, tb, NETLINK_NETDEV_A_DEV_MAX, NULL) < 0)
+		return NL_SKIP;
+	if (tb[NETLINK_NETDEV_A_DEV_XDP_FEATURES]) {
+		req->features = nla_get_u64(tb[NETLINK_NETDEV_A_DEV_XDP_FEATURES]);
+		req->found = true;
+	}
+	return NL_OK;
+}
+
+int netlink_xdp_features(int ifindex, uint64_t *features)
+{
+	struct netlink_features_req req = { 0 };
+	struct nl_msg *msg = NULL;
+	struct nl_sock *sk;
+	int family, ret;
+
+	sk = nl_socket_alloc();
+	if (!sk)
+		return -ENOMEM;
+	ret = genl_connect(sk);
+	if (ret < 0) {
+		ret = netlink_errno(ret);
+		goto err_free_sock;
+	}
+	family = genl_ctrl_resolve(sk, "netdev");
+	if (family < 0) {
+		ret = -EOPNOTSUPP;
+		goto err_free_sock;
+	}
+	msg = nlmsg_alloc();
+	if (!msg) {
+		ret = -ENOMEM;
+		goto err_free_sock;
+	}
+	if (!genlmsg_put(msg, NL_AUTO_PORT, NL_AUTO_SEQ, family, 0, 0, NETLINK_NETDEV_CMD_DEV_GET,
+			 1) ||
+	    nla_put_u32(msg, NETLINK_NETDEV_A_DEV_IFINDEX, (uint32_t)ifindex) < 0) {
+		ret = -ENOMEM;
+		goto err_free_msg;
+	}
+	nl_socket_modify_cb(sk, NL_CB_VALID, NL_CB_CUSTOM, netlink_features_cb, &req);
+	ret = nl_send_auto(sk, msg);
+	if (ret >= 0)
+		ret = nl_recvmsgs_default(sk);
+	if (ret < 0)
+		ret = netlink_errno(ret);
+	else if (!req.found)
+		ret = -EOPNOTSUPP;
+	else
+		*features = req.features;
+err_free_msg:
+	nlmsg_free(msg);
+err_free_sock:
+	nl_socket_free(sk);
+	return ret < 0 ? ret : 0;
 }
 
 /* libnl's change callback: only links appearing and disappearing matter to main. */

@@ -29,6 +29,26 @@ int netlink_rx_queues(const char *ifname, uint32_t *queues);
  * another -errno. */
 int netlink_ifname_of_addr(const struct addr *a, char ifname[IF_NAMESIZE]);
 
+/* The device the kernel routes dst through from this namespace (RTM_GETROUTE, as a socket
+ * connecting to dst would be routed). Returns 0 with *ifindex, -ENETUNREACH when there is no
+ * route, or another -errno. */
+int netlink_route_oif(const struct addr *dst, int *ifindex);
+
+/* The interfaces that hold a local address: a's own interface for a specific address, or for
+ * a wildcard every interface with an address of a's family (loopback excluded). Writes up to
+ * max ifindexes to out; returns how many, or -errno. */
+int netlink_addr_ifindexes(const struct addr *a, int *out, int max);
+
+/* The netdev generic netlink family's xdp-features of ifindex (NETDEV_XDP_ACT_* bits, 6.3+).
+ * Returns 0 with *features, -EOPNOTSUPP when the kernel has no such family, or -errno. */
+int netlink_xdp_features(int ifindex, uint64_t *features);
+#define NETLINK_XDP_ACT_BASIC (1ull << 0)
+#define NETLINK_XDP_ACT_REDIRECT (1ull << 1)
+#define NETLINK_XDP_ACT_NDO_XMIT (1ull << 2)
+
+/* True when ifindex is a loopback device. */
+bool netlink_is_loopback(int ifindex);
+
 /* Link watcher for main's poll loop. cb runs inside netlink_watch_process, once per link that
  * appeared (present = true) or disappeared (present = false) since the watch was made; renames
  * and flag changes are not reported. */

@@ -251,8 +251,14 @@ int runtime_prepare(struct runtime *rt, struct config *cfg, const struct plan *p
 	const struct worker_ops *ops;
 	uint32_t i;
 	int ret;
+	struct filter *fast = rt->fast;
+	bool offload[CONFIG_MAX_RELAYS];
 
+	/* The app decided the fast path before the runtime existed: keep its choice. */
+	memcpy(offload, rt->offload, sizeof(offload));
 	memset(rt, 0, sizeof(*rt));
+	rt->fast = fast;
+	memcpy(rt->offload, offload, sizeof(offload));
 	rt->cfg = cfg;
 	rt->plan = *plan;
 	rt->applied_plan = *plan;
@@ -347,7 +353,8 @@ static int start_workers(struct runtime *rt, char *err, size_t errlen)
 	}
 	for (i = 0; i < rt->plan.n_workers; i++) {
 		first[i] = (struct worker_cmd){ .type = WORKER_CMD_APPLY, .cfg = rt->cfg,
-						.plan = &rt->plan, .relay_slot = rt->relay_slot };
+						.plan = &rt->plan, .relay_slot = rt->relay_slot,
+						.fast = rt->fast, .offload = rt->offload };
 		ret = worker_start(&rt->workers[i], &first[i]);
 		if (ret) {
 			snprintf(err, errlen, "worker %u: pthread_create: %s", i, strerror(-ret));
@@ -495,7 +502,8 @@ static int apply_all(struct runtime *rt, const struct config *cfg, const struct 
 	/* All workers switch at about the same time; each at a point between two batches. */
 	for (i = 0; i < rt->n_started; i++) {
 		cmd[i] = (struct worker_cmd){ .type = WORKER_CMD_APPLY, .cfg = cfg, .plan = plan,
-					      .relay_slot = slot };
+					      .relay_slot = slot, .fast = rt->fast,
+					      .offload = rt->offload };
 		worker_post(&rt->workers[i], &cmd[i]);
 	}
 	deadline = worker_ms() + rt->wait_ms;

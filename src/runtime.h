@@ -32,6 +32,10 @@ struct runtime {
 	struct worker *workers;	    /* plan.n_workers */
 	uint32_t n_started;
 	struct worker_sync sync;
+	/* The fast path, set by the app before runtime_start / runtime_reload: the loaded
+	 * program (NULL: none) and, per relay of the config being applied, whether it runs. */
+	struct filter *fast;
+	bool offload[CONFIG_MAX_RELAYS];
 	uint64_t heartbeat_ns; /* runtime_set_heartbeat's */
 	struct runtime_retired *retired; /* configs a stuck worker may still read */
 	uint32_t wait_ms; /* RUNTIME_WORKER_WAIT_MS (tests shorten it) */

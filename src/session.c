@@ -196,6 +196,7 @@ int session_table_init_key(struct session_table *t, uint32_t capacity, uint64_t 
 
 		s->state = SESSION_FREE;
 		s->fd = -1;
+		s->flow = SESSION_NONE; /* no fast-path slot history yet */
 		s->lru_prev = SESSION_NONE;
 		s->lru_next = SESSION_NONE;
 		s->hash_next = i + 1 < capacity ? i + 1 : SESSION_NONE;
@@ -274,6 +275,7 @@ struct session *session_insert(struct session_table *t, const struct addr *clien
 	s->last_active = now;
 	s->fd = -1;
 	s->tx_batch = SESSION_NONE;
+	s->fast = false;
 	s->seg_max = 0;
 	s->state = SESSION_ACTIVE;
 	s->started = now;

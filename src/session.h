@@ -32,6 +32,12 @@ struct session {
 	uint32_t seg_max;	/* backend's: the longest datagram the upstream path carries
 				 * unfragmented (a UDP GSO segment); 0 until known */
 	enum session_state state;
+	bool fast;		/* also relayed by the BPF fast path (offload) */
+	uint32_t flow;		/* ... in this offload_stats slot */
+	struct addr fast_local; /* the upstream socket's own address: the fast path's source */
+	uint64_t fast_base[4];	/* folded so far: pkts up, pkts down, bytes up, bytes down */
+	uint64_t fast_seen;	/* the program's last-seen time at the last fold */
+	uint64_t fast_pkts;	/* datagrams the fast path relayed for this session (folded) */
 	/* For the access log: when it began (ns, as passed to insert) and what it received
 	 * each way, counted by the backends with session_count_up/down. */
 	uint64_t started;

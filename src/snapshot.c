@@ -56,5 +56,8 @@ void snapshot_fini(struct snapshot *s)
 	free(s->workers);
 	free(s->counters);
 	free(s->filter_counters);
+	free(s->offload_counters);
+	free(s->offload_ifaces);
+	free((void *)s->offload);
 	memset(s, 0, sizeof(*s));
 }

@@ -35,6 +35,18 @@ struct snapshot_upstream {
 	uint64_t ejections;
 };
 
+struct snapshot_offload {
+	const char *mode; /* "off", "xdp", "tc" */
+	const char *why;
+};
+
+struct snapshot_offload_iface {
+	char name[16];
+	const char *hook; /* "xdp", "tc", "xdp+tc" */
+	bool redirect_target; /* XDP frames may be redirected to it */
+	uint64_t xmit_drops, xmit_sent;
+};
+
 struct snapshot {
 	const struct config *cfg;   /* in force (status shows its relays and filter) */
 	const char *version;
@@ -52,6 +64,13 @@ struct snapshot {
 	uint32_t n_workers;
 	struct snapshot_worker *workers; /* n_workers */
 	uint64_t *filter_counters; /* FILTER_CNT__MAX values; NULL when the filter is off */
+	/* The fast path: per relay what mode it got and why (borrowed; NULL: unknown), the
+	 * program's outcome counters (OFFLOAD_CNT__MAX; NULL when not loaded) and, per
+	 * interface it runs on, what drivers refused after XDP_REDIRECT. */
+	const struct snapshot_offload *offload; /* n_relays */
+	uint64_t *offload_counters;
+	struct snapshot_offload_iface *offload_ifaces;
+	uint32_t n_offload_ifaces;
 	struct relay_counters *counters; /* the block workers[].relays point into */
 	uint32_t *max_sessions; /* n_relays: each relay's max_sessions */
 	bool *panic;		/* n_relays: no upstream is up, all enabled ones are used */

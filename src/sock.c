@@ -113,6 +113,32 @@ int sock_open_upstream(const struct addr *upstream, bool gro, const struct sock_
 	return fd;
 }
 
+int sock_hop_limit(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss), vl = sizeof(int);
+	int v = -1;
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &len))
+		return -errno;
+	if (ss.ss_family == AF_INET6 ? getsockopt(fd, IPPROTO_IPV6, IPV6_UNICAST_HOPS, &v, &vl)
+				     : getsockopt(fd, IPPROTO_IP, IP_TTL, &v, &vl))
+		return -errno;
+	return v >= 1 && v <= 255 ? v : -EINVAL;
+}
+
+int sock_route_hop_limit(const struct addr *dst)
+{
+	int fd = socket(addr_family(dst), SOCK_DGRAM | SOCK_CLOEXEC, 0), v;
+
+	if (fd < 0)
+		return -errno;
+	/* connect() on UDP only routes: nothing is sent. */
+	v = connect(fd, &dst->sa, addr_len(dst)) ? -errno : sock_hop_limit(fd);
+	close(fd);
+	return v;
+}
+
 int sock_path_payload_max(int fd, const struct addr *peer)
 {
 	bool v6 = addr_family(peer) == AF_INET6;

@@ -55,6 +55,13 @@ int sock_path_payload_max(int fd, const struct addr *peer);
  * poll (EPOLLERR). Returns the number removed. */
 uint32_t sock_drain_errors(int fd, uint32_t max);
 
+/* The TTL / hop limit the kernel gives a datagram sent on fd (a connected socket: its route's
+ * hop limit for IPv6). Returns 1..255 or -errno. */
+int sock_hop_limit(int fd);
+/* The same for a fresh socket connected to dst: what an unconnected socket's datagram to dst
+ * leaves with. Returns 1..255 or -errno. */
+int sock_route_hop_limit(const struct addr *dst);
+
 /* Applies one received control message to m. Unknown ones are ignored, and so is one whose
  * cmsg_len is too short for what its level and type carry (cut short by MSG_CTRUNC): its
  * data is never read past cmsg_len. */

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "accesslog.h"
+#include "filter.h"
 #include "privs.h"
 #include "worker_backend.h"
 
@@ -150,6 +151,14 @@ static void log_session(struct worker *w, uint32_t r, const struct session *s, b
 		accesslog_session_start(w->alog, &e);
 }
 
+/* The fast path's counter slot of session s of relay slot r: one per session slot of every
+ * worker, laid out like the workers' fixed-file regions. */
+static uint32_t worker_flow(const struct worker *w, uint32_t r, const struct session *s)
+{
+	return w->fast.flow_base + (w->regions.base[r] - PLAN_SESSION_BASE) +
+	       session_index(&w->relays[r].sessions, s);
+}
+
 /* The per-upstream counters of member m of relay slot r's pool: a counter slot that now
  * counts another member starts from zero. */
 static struct upstream_counters *member_uc(struct worker *w, uint32_t r,
@@ -178,6 +187,44 @@ static struct sock_source worker_source(const struct worker_relay *wr, const str
 		src.bind = &rc->source_addr;
 	}
 	return src;
+}
+
+/* Accounts what the fast path relayed for session s of relay slot r (fold[dir], from
+ * offload_session_fold/close) like the socket path's datagrams: relay, upstream and session. */
+static void count_fast(struct worker *w, uint32_t r, struct session *s,
+		       const struct relay_dir_counters *fold)
+{
+	const struct relay_dir_counters *up = &fold[RELAY_DIR_TO_UPSTREAM];
+
+	if (!up->rx_pkts && !fold[RELAY_DIR_TO_CLIENT].rx_pkts)
+		return;
+	worker_count_fast(w, r, s, up, &fold[RELAY_DIR_TO_CLIENT]);
+	session_count_up(s, (uint32_t)up->rx_pkts, (uint32_t)up->rx_bytes);
+}
+
+/* Puts new session s of relay slot r (its upstream socket fd) on the fast path when the
+ * program takes it. What the slot's previous session had relayed after its close (an RCU
+ * grace period) is counted for the relay and s's upstream, but not in s's own counts. */
+static void fast_open(struct worker *w, uint32_t r, struct session *s, int fd)
+{
+	struct relay_dir_counters left[RELAY_DIR__MAX] = { 0 };
+	uint64_t up = s->up_datagrams, up_b = s->up_bytes;
+	uint64_t down = s->down_datagrams, down_b = s->down_bytes;
+
+	if (offload_session_open(&w->fast, s, fd, worker_flow(w, r, s), left))
+		return;
+	count_fast(w, r, s, left);
+	s->up_datagrams = up, s->up_bytes = up_b;
+	s->down_datagrams = down, s->down_bytes = down_b;
+}
+
+/* Takes session s of relay slot r off the fast path, counting what it relayed last. */
+static void fast_close(struct worker *w, uint32_t r, struct session *s)
+{
+	struct relay_dir_counters fold[RELAY_DIR__MAX] = { 0 };
+
+	offload_session_close(&w->fast, s, fold);
+	count_fast(w, r, s, fold);
 }
 
 /* Session s of relay slot r is no longer ACTIVE: its upstream has one session less. */
@@ -226,11 +273,14 @@ static void check_replies(struct worker *w, uint32_t r)
 	}
 }
 
-/* Ends CLOSING session s of relay slot r: the backend stops receiving on it and releases its
- * slot (the fast path of issue 9 removes its entries here too). Expiry, eviction and every
- * reload or shutdown close go through it. */
-static void end_session(struct worker *w, uint32_t r, struct session *s)
+/* Ends CLOSING session s of relay slot r: its fast-path entries go before its socket (what
+ * the program counted for it last is folded first, so the access log's line has it), then the
+ * backend stops receiving on it and releases its slot. Expiry, eviction and every reload or
+ * shutdown close go through it. */
+static void end_session(struct worker *w, uint32_t r, struct session *s, enum accesslog_reason why)
 {
+	fast_close(w, r, s);
+	log_session(w, r, s, true, why);
 	session_ended(w, r, s);
 	w->ops->session_close(w, r, s);
 }
@@ -251,8 +301,7 @@ static bool evict_one(struct worker *w, uint32_t r)
 
 	if (!s)
 		return false;
-	log_session(w, r, s, true, ACCESSLOG_EVICTED);
-	end_session(w, r, s);
+	end_session(w, r, s, ACCESSLOG_EVICTED);
 	counter_add(&w->counters[r].sessions_evicted, 1);
 	counter_set(&w->counters[r].sessions_active, wr->sessions.active);
 	return true;
@@ -310,8 +359,14 @@ struct session *worker_session_get(struct worker *w, uint32_t li, const struct a
 		s->local = meta->local;
 		addr_set_port(&s->local, addr_port(&l->addr));
 	}
-	if (w->ops->session_opened(w, l->relay, s))
+	/* The fast path needs the socket's own address, so it goes in before the backend may
+	 * take the descriptor; the first datagram still takes the socket path. */
+	if (wr->offload && w->fast.f)
+		fast_open(w, l->relay, s, fd);
+	if (w->ops->session_opened(w, l->relay, s)) {
+		fast_close(w, l->relay, s);
 		goto err_release;
+	}
 	counter_add(&c->sessions_created, 1);
 	counter_set(&c->sessions_active, wr->sessions.active);
 	if (uc) {
@@ -341,6 +396,8 @@ static void add_dir(struct relay_dir_counters *sum, const struct relay_dir_count
 	counter_add(&sum->tx_pkts, d->tx_pkts);
 	counter_add(&sum->tx_bytes, d->tx_bytes);
 	counter_add(&sum->extra_copies, d->extra_copies);
+	counter_add(&sum->fast_pkts, d->fast_pkts);
+	counter_add(&sum->fast_bytes, d->fast_bytes);
 	for (k = 0; k < DROP__MAX; k++)
 		counter_add(&sum->drops[k], d->drops[k]);
 }
@@ -390,9 +447,8 @@ static void close_sessions(struct worker *w, uint32_t r,
 
 		if (s->state != SESSION_ACTIVE || (keep && keep(w, r, s)))
 			continue;
-		log_session(w, r, s, true, why);
 		session_close(t, s);
-		end_session(w, r, s);
+		end_session(w, r, s, why);
 	}
 	counter_set(&w->counters[r].sessions_active, t->active);
 }
@@ -433,6 +489,30 @@ static void finish_draining(struct worker *w)
 	}
 }
 
+/* Folds what the program relayed for relay slot r's sessions into its counters, and takes
+ * the program's last-seen time as their activity: a session busy only in the fast path never
+ * expires. */
+static void fold_fast(struct worker *w, uint32_t r)
+{
+	struct session_table *t = &w->relays[r].sessions;
+	uint64_t seen;
+	uint32_t i;
+
+	for (i = 0; w->fast.f && t->slots && i < t->capacity; i++) {
+		struct session *s = &t->slots[i];
+
+		if (s->state != SESSION_ACTIVE || !s->fast)
+			continue;
+		struct relay_dir_counters fold[RELAY_DIR__MAX] = { 0 };
+
+		seen = offload_session_fold(&w->fast, s, fold);
+		count_fast(w, r, s, fold);
+		/* Same clock (CLOCK_MONOTONIC; the worker's is its coarse reading). */
+		if (seen > s->last_active)
+			session_touch(t, s, seen < w->now ? seen : w->now);
+	}
+}
+
 void worker_tick(struct worker *w)
 {
 	struct session *s;
@@ -445,9 +525,9 @@ void worker_tick(struct worker *w)
 		if (wr->state != RELAY_SLOT_ACTIVE || !wr->sessions.slots)
 			continue;
 		check_replies(w, r);
+		fold_fast(w, r);
 		while ((s = session_expire_next(&wr->sessions, w->now))) {
-			log_session(w, r, s, true, ACCESSLOG_IDLE);
-			end_session(w, r, s);
+			end_session(w, r, s, ACCESSLOG_IDLE);
 			counter_add(&w->counters[r].sessions_expired, 1);
 		}
 		counter_set(&w->counters[r].sessions_active, wr->sessions.active);
@@ -619,12 +699,61 @@ static int apply_relay(struct worker *w, uint32_t r, uint32_t i, struct worker_c
 	return 0;
 }
 
+/* Takes relay slot r's sessions off the fast path (they stay on the socket path). */
+static void unfast_sessions(struct worker *w, uint32_t r)
+{
+	struct session_table *t = &w->relays[r].sessions;
+	uint32_t i;
+
+	for (i = 0; t->slots && i < t->capacity; i++)
+		if (t->slots[i].state == SESSION_ACTIVE && t->slots[i].fast)
+			fast_close(w, r, &t->slots[i]);
+}
+
+/* A fast-path session whose client the new filter rules deny ends: replies would otherwise
+ * keep flowing to it below the filter. */
+static bool client_allowed(const struct worker *w, uint32_t r, const struct session *s)
+{
+	return !s->fast || filter_client_denied(w->fast.f, &s->client, &s->local) != 1;
+}
+
+/* Brings the fast path in line with cmd: the program (sessions of a program that goes away
+ * leave it first), which relays use it, and the filter's verdict on their clients. */
+static void apply_fast(struct worker *w, struct worker_cmd *cmd)
+{
+	const struct config *cfg = cmd->cfg;
+	uint32_t i, r;
+
+	if (w->fast.f && w->fast.f != cmd->fast) {
+		for (r = 0; r < WORKER_MAX_RELAYS; r++)
+			if (w->relays[r].state != RELAY_SLOT_UNUSED)
+				unfast_sessions(w, r);
+	}
+	w->fast.f = cmd->fast;
+	w->fast.flow_base = w->id * cmd->plan->session_slots;
+	w->fast.max_payload = w->plan->payload_max;
+	w->fast.reply_max_payload = w->plan->reply_payload_max;
+	for (i = 0; i < cfg->n_relays; i++) {
+		struct worker_relay *wr = &w->relays[cmd->relay_slot[i]];
+		bool on = cmd->fast && cmd->offload && cmd->offload[i] &&
+			  cfg->relays[i].mode == RELAY_MODE_FORWARD;
+
+		if (wr->offload && !on)
+			unfast_sessions(w, cmd->relay_slot[i]);
+		wr->offload = on;
+		if (on)
+			close_sessions(w, cmd->relay_slot[i], client_allowed,
+				       ACCESSLOG_FILTER_DENIED);
+	}
+}
+
 static void retire_relay(struct worker *w, uint32_t r, enum accesslog_reason why)
 {
 	struct worker_relay *wr = &w->relays[r];
 
 	close_sessions(w, r, NULL, why);
 	close_mirrors(w, r);
+	wr->offload = false;
 	wr->conf = NULL;
 	set_slot_state(wr, RELAY_SLOT_DRAINING);
 }
@@ -749,6 +878,7 @@ int worker_apply(struct worker *w, struct worker_cmd *cmd)
 		if (w->relays[cmd->relay_slot[i]].sessions.slots)
 			close_sessions(w, cmd->relay_slot[i], listener_kept,
 				       ACCESSLOG_LISTENER_REMOVED);
+	apply_fast(w, cmd);
 	return 0;
 }
 
@@ -795,7 +925,9 @@ static void snapshot_sessions(struct worker *w, struct worker_cmd *cmd)
 			si->client = s->client;
 			si->local = s->local;
 			si->upstream = s->upstream_addr;
-			si->idle_ms = (w->now - s->last_active) / 1000000;
+			si->idle_ms = w->now > s->last_active ? (w->now - s->last_active) / 1000000 : 0;
+			si->fast = s->fast;
+			si->fast_pkts = s->fast_pkts;
 		}
 	}
 }

@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "balance.h"
+#include "offload.h"
 #include "config.h"
 #include "counters.h"
 #include "plan.h"
@@ -54,6 +55,7 @@ struct worker_relay {
 	enum relay_slot_state state;
 	const struct relay_conf *conf; /* in the config in force; NULL when not ACTIVE */
 	enum relay_mode mode;
+	bool offload; /* install fast-path entries for new sessions */
 	/* source = "client": sessions (forward and mirror) send from the client's address and
 	 * port; a mirror then keeps a session (socket) per client instead of mirror sockets */
 	bool transparent;
@@ -87,6 +89,8 @@ struct session_info {
 	struct addr local;
 	struct addr upstream;
 	uint64_t idle_ms;
+	bool fast;	   /* the BPF fast path relays it too */
+	uint64_t fast_pkts; /* datagrams it relayed for this session (both ways, folded) */
 };
 
 enum worker_cmd_type { WORKER_CMD_APPLY, WORKER_CMD_SESSIONS };
@@ -100,6 +104,8 @@ struct worker_cmd {
 	const struct config *cfg;
 	const struct plan *plan;
 	const uint32_t *relay_slot;
+	struct filter *fast;	/* the loaded program for the fast path, or NULL */
+	const bool *offload;	/* per relay of cfg: the fast path runs for it */
 	/* SESSIONS */
 	uint32_t relay; /* slot, or UINT32_MAX for all */
 	struct session_info *out;
@@ -131,6 +137,7 @@ struct worker {
 	struct pool **pools;
 	struct worker_counters wc;
 	struct slots_regions regions; /* each relay slot's session fixed files */
+	struct offload_worker fast;   /* the fast path's program (fast.f NULL: none) */
 	struct accesslog_ring *alog;  /* session starts and ends; NULL when access_log is off */
 
 	int stop_fd; /* eventfd: main writes 1 to stop the worker */

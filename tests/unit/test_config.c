@@ -38,7 +38,7 @@ static const char good_text[] =
     "    mode = \"forward\";\n"
     "    balance = \"maglev\";\n"
     "    session_timeout = 10;\n"
-    "    max_sessions = 65536; },\n"
+    "    max_sessions = 65536; offload = \"auto\"; },\n"
     "  { name = \"syslog.mirror-1\";\n" /* line 20 */
     "    listen = [ \"*:514\" ];\n"
     "    upstreams = [ \"198.18.3.1:514\" ];\n"
@@ -108,6 +108,7 @@ static void test_good(void **state)
 	assert_int_equal(r->balance, BALANCE_MAGLEV);
 	assert_true(r->session_timeout == 10.0);
 	assert_int_equal(r->max_sessions, 65536);
+	assert_int_equal(r->offload, OFFLOAD_AUTO);
 	r = &cfg->relays[1];
 	assert_string_equal(r->name, "syslog.mirror-1");
 	assert_int_equal(r->line, 20);
@@ -179,6 +180,7 @@ static void test_defaults(void **state)
 	assert_int_equal(r->balance, BALANCE_RR);
 	assert_true(r->session_timeout == 30.0);
 	assert_int_equal(r->max_sessions, 4096);
+	assert_int_equal(r->offload, OFFLOAD_OFF);
 	assert_int_equal(r->max_sessions_per_source, 1024); /* a quarter */
 	assert_int_equal(r->session_full, SESSION_FULL_DROP);
 	assert_int_equal(r->upstreams[0].weight, 1);
@@ -319,7 +321,7 @@ static const struct error_case error_cases[] = {
     {"relays = ( { name = \"a\";\n listen = [ \"127.0.0.1:1\" ];\n upstreams = [ "
      "\"127.0.0.1:2\" ];\n max_session = 5; } );\n",
      "t.conf:4: relays[0]: unknown setting 'max_session' (expected one of: name, listen, "
-     "upstreams, mode, balance, session_timeout, max_sessions, max_sessions_per_source, "
+     "upstreams, mode, balance, session_timeout, max_sessions, offload, max_sessions_per_source, "
      "session_full, reuseport_shared, max_fails, fail_timeout, reply_timeout, "
      "health_check, resolve_interval, source, fwmark)"},
     {"filter = { interfaces = [ \"lo\" ];\n rate_limit = { ppps = 1; }; };\n" RELAY,
@@ -463,6 +465,9 @@ static const struct error_case error_cases[] = {
     {"relays = ( { name = \"a\"; listen = [ \"127.0.0.1:1\" ]; upstreams = [ \"127.0.0.1:2\" ];\n"
      " balance = \"random\"; } );\n",
      "t.conf:2: relays[0].balance: must be one of: rr, hash, maglev"},
+    {"relays = ( { name = \"a\"; listen = [ \"127.0.0.1:1\" ]; upstreams = [ \"127.0.0.1:2\" ];\n"
+     " offload = \"bpf\"; } );\n",
+     "t.conf:2: relays[0].offload: must be one of: off, auto, xdp, tc"},
     {"relays = ( { name = \"a\"; listen = [ \"127.0.0.1:1\" ]; upstreams = [ \"127.0.0.1:2\" ];\n"
      " session_timeout = -1.5; } );\n",
      "t.conf:2: relays[0].session_timeout: must be greater than 0 and at most 86400 seconds"},
@@ -735,6 +740,8 @@ static void test_names(void **state)
 	assert_string_equal(config_backend_name(IO_BACKEND_MMSG), "mmsg");
 	assert_string_equal(config_mode_name(RELAY_MODE_FORWARD), "forward");
 	assert_string_equal(config_mode_name(RELAY_MODE_MIRROR), "mirror");
+	assert_string_equal(config_offload_name(OFFLOAD_TC), "tc");
+	assert_string_equal(config_offload_name(OFFLOAD_AUTO), "auto");
 	assert_string_equal(config_balance_name(BALANCE_RR), "rr");
 	assert_string_equal(config_balance_name(BALANCE_HASH), "hash");
 	assert_string_equal(config_balance_name(BALANCE_MAGLEV), "maglev");

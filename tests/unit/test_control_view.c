@@ -632,6 +632,95 @@ static void test_answers(void **state)
 	}
 }
 
+static char *render_text(int (*fn)(struct fixture *f, bool json, FILE *out), struct fixture *f,
+			 bool json)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *out = open_memstream(&text, &len);
+
+	assert_non_null(out);
+	assert_int_equal(fn(f, json, out), 0);
+	assert_int_equal(fclose(out), 0);
+	return text;
+}
+
+static int view_status(struct fixture *f, bool json, FILE *out)
+{
+	return control_view_status(&f->s, json, out);
+}
+
+static int view_stats(struct fixture *f, bool json, FILE *out)
+{
+	return control_view_stats(&f->s, json, out);
+}
+
+static int view_sessions(struct fixture *f, bool json, FILE *out)
+{
+	return control_view_sessions(&f->ss, f->cfg, json, out);
+}
+
+static void expect_in(const char *text, const char *want)
+{
+	if (!strstr(text, want))
+		fail_msg("want \"%s\" in\n%s", want, text);
+}
+
+/* With the session fast path: status names each relay's mode and why, stats gains the
+ * FAST_PATH columns and the fast path's table, sessions the PATH column. */
+static void test_offload_views(void **state)
+{
+	struct fixture *f = *state;
+	struct snapshot_offload *so = calloc(2, sizeof(*so));
+	char *t;
+	int c;
+
+	f->cfg->relays[0].offload = OFFLOAD_AUTO;
+	so[0] = (struct snapshot_offload){ "tc", "auto: tc on veth-rc, because veth-rc cannot "
+						 "take XDP_REDIRECT" };
+	so[1] = (struct snapshot_offload){ "off", "mirror mode stays on the socket path" };
+	f->s.offload = so;
+	f->s.offload_counters = calloc(OFFLOAD_CNT__MAX, sizeof(uint64_t));
+	for (c = 0; c < OFFLOAD_CNT__MAX; c++)
+		f->s.offload_counters[c] = (uint64_t)c * 10;
+	f->s.offload_ifaces = calloc(1, sizeof(*f->s.offload_ifaces));
+	snprintf(f->s.offload_ifaces[0].name, sizeof(f->s.offload_ifaces[0].name), "veth-rc");
+	f->s.offload_ifaces[0].hook = "tc";
+	f->s.offload_ifaces[0].xmit_drops = 3;
+	f->s.n_offload_ifaces = 1;
+	f->s.workers[0].relays[0].dir[RELAY_DIR_TO_UPSTREAM].fast_pkts = 17;
+	f->info[0].fast = true;
+	f->info[0].fast_pkts = 42;
+	f->ss.fast = true;
+
+	t = render_text(view_status, f, false);
+	expect_in(t, "RELAY               OFFLOAD  WHY");
+	expect_in(t, "dns                 tc       auto: tc on veth-rc, because veth-rc cannot");
+	free(t);
+	t = render_text(view_status, f, true);
+	expect_in(t, "\"offload\": {\"configured\": \"auto\", \"mode\": \"tc\", \"why\": \"auto: tc");
+	free(t);
+	t = render_text(view_stats, f, false);
+	expect_in(t, "FAST_PATH");
+	expect_in(t, "fast path\nCOUNTER");
+	expect_in(t, "pass_no_session");
+	expect_in(t, "veth-rc");
+	free(t);
+	t = render_text(view_stats, f, true);
+	expect_in(t, "\"fast_pkts\": 17");
+	expect_in(t, "\"fast_path\": {\"counters\": {\"forwarded\": 0, \"pass_no_session\": 10");
+	expect_in(t, "\"xmit_drops\": 3");
+	free(t);
+	t = render_text(view_sessions, f, false);
+	expect_in(t, "IDLE  PATH\n");
+	expect_in(t, " fast\n");
+	expect_in(t, " socket\n");
+	free(t);
+	t = render_text(view_sessions, f, true);
+	expect_in(t, "\"path\": \"fast\", \"fast_pkts\": 42");
+	free(t);
+}
+
 /* A session of a relay the config no longer has: "?" in the table, "" in JSON. */
 static void test_session_of_unknown_relay(void **state)
 {
@@ -669,6 +758,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_answers),
 		cmocka_unit_test_setup_teardown(test_session_of_unknown_relay, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_offload_views, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_write_error, setup, teardown),
 	};
 

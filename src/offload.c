@@ -1,0 +1,476 @@
+// SPDX-License-Identifier: MIT
+/* The session fast path's user-space half. A relay's interfaces are those holding its listen
+ * addresses (every interface of the family for a wildcard) and those its upstreams are routed
+ * through; the datagrams of its sessions arrive and leave there. XDP needs every one of them to
+ * take XDP_REDIRECT (netdev xdp-features NDO_XMIT), else tc, else off. docs/offload.md. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "filter.h"
+#include "log.h"
+#include "netlink.h"
+#include "offload.h"
+#include "sock.h"
+
+bool offload_wanted(const struct config *cfg)
+{
+	uint32_t i;
+
+	for (i = 0; i < cfg->n_relays; i++)
+		if (cfg->relays[i].offload != OFFLOAD_OFF &&
+		    cfg->relays[i].mode == RELAY_MODE_FORWARD)
+			return true;
+	return false;
+}
+
+/* Sets st->why (vsnprintf: a long reason is cut, which is fine for one log line). */
+static void offload_why(char *why, const char *fmt, ...)
+{
+	char tmp[OFFLOAD_WHY_LEN];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(tmp, sizeof(tmp), fmt, ap);
+	va_end(ap);
+	memcpy(why, tmp, sizeof(tmp));
+}
+
+static void offload_add_iface(struct offload_relay_state *st, int ifindex)
+{
+	uint32_t i;
+
+	for (i = 0; i < st->n_ifaces; i++)
+		if (st->ifindex[i] == ifindex)
+			return;
+	if (st->n_ifaces < OFFLOAD_MAX_IFACES)
+		st->ifindex[st->n_ifaces++] = ifindex;
+}
+
+static const char *offload_ifname(int ifindex, char *buf)
+{
+	if (!if_indextoname((unsigned int)ifindex, buf))
+		snprintf(buf, IF_NAMESIZE, "#%d", ifindex);
+	return buf;
+}
+
+/* The interfaces of relay rc into st; 0, or -errno with st->why set. */
+static int offload_relay_ifaces(const struct relay_conf *rc, struct offload_relay_state *st)
+{
+	char buf[ADDR_STRLEN], name[IF_NAMESIZE];
+	int idx[OFFLOAD_MAX_IFACES], n, i, oif;
+	uint32_t j;
+
+	for (j = 0; j < rc->n_listen; j++) {
+		n = netlink_addr_ifindexes(&rc->listen[j], idx, OFFLOAD_MAX_IFACES);
+		if (n <= 0) {
+			snprintf(st->why, sizeof(st->why), "no interface holds listen address %s",
+				 addr_format(&rc->listen[j], buf, sizeof(buf)));
+			return n < 0 ? n : -ENODEV;
+		}
+		for (i = 0; i < n; i++)
+			offload_add_iface(st, idx[i]);
+	}
+	for (j = 0; j < rc->n_upstreams; j++) {
+		n = netlink_route_oif(&rc->upstreams[j].addr, &oif);
+		if (n < 0) {
+			snprintf(st->why, sizeof(st->why), "no route to upstream %s: %s",
+				 addr_format(&rc->upstreams[j].addr, buf, sizeof(buf)),
+				 strerror(-n));
+			return n;
+		}
+		offload_add_iface(st, oif);
+	}
+	for (j = 0; j < st->n_ifaces; j++) {
+		if (netlink_is_loopback(st->ifindex[j])) {
+			snprintf(st->why, sizeof(st->why),
+				 "traffic uses loopback (%s): nothing to redirect there",
+				 offload_ifname(st->ifindex[j], name));
+			return -EOPNOTSUPP;
+		}
+	}
+	return 0;
+}
+
+/* bpf_fib_lookup refuses a device whose forwarding sysctl is 0, output lookups included, so
+ * XDP (which has no bpf_redirect_neigh) needs it on every interface of the relay. */
+static bool offload_forwarding(int ifindex, bool v6)
+{
+	char name[IF_NAMESIZE], path[96];
+	int c = '0';
+	FILE *f;
+
+	if (!if_indextoname((unsigned int)ifindex, name))
+		return false;
+	snprintf(path, sizeof(path), "/proc/sys/net/ipv%c/conf/%s/forwarding", v6 ? '6' : '4',
+		 name);
+	f = fopen(path, "re");
+	if (f) {
+		c = fgetc(f);
+		fclose(f);
+	}
+	return c == '1';
+}
+
+/* The families the relay's datagrams use. */
+static void offload_families(const struct relay_conf *rc, bool *v4, bool *v6)
+{
+	uint32_t j;
+
+	*v4 = *v6 = false;
+	for (j = 0; j < rc->n_listen; j++)
+		*(addr_family(&rc->listen[j]) == AF_INET6 ? v6 : v4) = true;
+	for (j = 0; j < rc->n_upstreams; j++)
+		*(addr_family(&rc->upstreams[j].addr) == AF_INET6 ? v6 : v4) = true;
+}
+
+static void offload_resolve_one(const struct relay_conf *rc, struct offload_relay_state *st)
+{
+	char name[IF_NAMESIZE], list[128] = "";
+	const char *missing = NULL;
+	uint64_t feat;
+	uint32_t j;
+	size_t len = 0;
+	bool v4, v6;
+	int ret;
+
+	memset(st, 0, sizeof(*st));
+	st->got = OFFLOAD_OFF;
+	if (rc->offload == OFFLOAD_OFF) {
+		snprintf(st->why, sizeof(st->why), "offload = \"off\"");
+		return;
+	}
+	if (rc->mode != RELAY_MODE_FORWARD) {
+		snprintf(st->why, sizeof(st->why), "mirror mode stays on the socket path");
+		return;
+	}
+	/* The program routes by destination only: a policy route chosen by the socket's mark
+	 * or by the client's source address would not be followed. */
+	if (rc->source == SOURCE_CLIENT || rc->fwmark) {
+		snprintf(st->why, sizeof(st->why), "%s stays on the socket path (policy routing)",
+			 rc->fwmark ? "fwmark" : "source = \"client\"");
+		return;
+	}
+	if (offload_relay_ifaces(rc, st) < 0)
+		return;
+	for (j = 0; j < st->n_ifaces; j++) {
+		len +=
+		    (size_t)snprintf(list + len, len < sizeof(list) ? sizeof(list) - len : 0,
+				     "%s%s", j ? ", " : "", offload_ifname(st->ifindex[j], name));
+		ret = netlink_xdp_features(st->ifindex[j], &feat);
+		if (ret == 0 && (feat & NETLINK_XDP_ACT_NDO_XMIT))
+			st->xdp_tx_mask |= 1u << j;
+		else if (!missing)
+			missing = ret == 0 ? "no NDO_XMIT in its xdp-features (a veth needs an XDP "
+					     "program or GRO on its peer)"
+					   : "xdp-features unknown (netdev netlink family missing)";
+		if (!(st->xdp_tx_mask & (1u << j)) && missing && !strchr(st->why, ':'))
+			snprintf(st->why, sizeof(st->why), "%s cannot take XDP_REDIRECT: %s",
+				 offload_ifname(st->ifindex[j], name), missing);
+	}
+	offload_families(rc, &v4, &v6);
+	for (j = 0; j < st->n_ifaces && !missing; j++) {
+		if ((v4 && !offload_forwarding(st->ifindex[j], false)) ||
+		    (v6 && !offload_forwarding(st->ifindex[j], true))) {
+			missing = "forwarding";
+			offload_why(st->why,
+				    "XDP needs net.ipv%s.conf.%s.forwarding = 1 "
+				    "(bpf_fib_lookup refuses devices without it)",
+				    v4 && !offload_forwarding(st->ifindex[j], false) ? "4" : "6",
+				    offload_ifname(st->ifindex[j], name));
+		}
+	}
+	switch (rc->offload) {
+	case OFFLOAD_XDP:
+		st->got = OFFLOAD_XDP;
+		if (missing) {
+			char w[OFFLOAD_WHY_LEN];
+
+			memcpy(w, st->why, sizeof(w));
+			offload_why(st->why,
+				    "xdp as configured on %s; but %s: datagrams leaving "
+				    "there go up the stack",
+				    list, w);
+		} else {
+			snprintf(st->why, sizeof(st->why), "xdp as configured on %s", list);
+		}
+		break;
+	case OFFLOAD_TC:
+		st->got = OFFLOAD_TC;
+		snprintf(st->why, sizeof(st->why), "tc as configured on %s", list);
+		break;
+	default:
+		if (!missing) {
+			st->got = OFFLOAD_XDP;
+			snprintf(st->why, sizeof(st->why),
+				 "auto: every interface (%s) takes "
+				 "XDP_REDIRECT",
+				 list);
+		} else {
+			char w[OFFLOAD_WHY_LEN];
+
+			st->got = OFFLOAD_TC;
+			memcpy(w, st->why, sizeof(w));
+			offload_why(st->why, "auto: tc on %s, because %s", list, w);
+		}
+		break;
+	}
+}
+
+void offload_resolve(const struct config *cfg, struct offload_relay_state *out)
+{
+	uint32_t i;
+
+	for (i = 0; i < cfg->n_relays; i++)
+		offload_resolve_one(&cfg->relays[i], &out[i]);
+}
+
+struct offload_want {
+	int ifindex;
+	bool xdp, tc, xdp_tx;
+};
+
+int offload_apply(struct filter *f, const struct config *cfg, struct offload_relay_state *out)
+{
+	struct filter_offload_iface have[RR_IFACES_MAX];
+	struct offload_want want[RR_IFACES_MAX];
+	char err[256];
+	uint32_t i, j, k, n_want = 0;
+	int n_have;
+
+	offload_resolve(cfg, out);
+	for (i = 0; i < cfg->n_relays; i++) {
+		struct offload_relay_state *st = &out[i];
+
+		for (j = 0; st->got != OFFLOAD_OFF && j < st->n_ifaces; j++) {
+			for (k = 0; k < n_want && want[k].ifindex != st->ifindex[j]; k++)
+				;
+			if (k == n_want) {
+				if (n_want == RR_IFACES_MAX)
+					break;
+				want[n_want++] = (struct offload_want){.ifindex = st->ifindex[j]};
+			}
+			want[k].xdp |= st->got == OFFLOAD_XDP;
+			want[k].tc |= st->got == OFFLOAD_TC;
+			want[k].xdp_tx |= !!(st->xdp_tx_mask & (1u << j));
+		}
+	}
+	/* What runs and is no longer wanted (or in another hook) goes first. */
+	n_have = filter_offload_ifaces(f, have, RR_IFACES_MAX);
+	for (j = 0; j < (uint32_t)n_have; j++) {
+		for (k = 0; k < n_want && want[k].ifindex != have[j].ifindex; k++)
+			;
+		if (k == n_want || want[k].xdp != have[j].xdp || want[k].tc != have[j].tc)
+			filter_offload_detach(f, have[j].ifindex);
+	}
+	for (k = 0; k < n_want; k++) {
+		int ret = 0;
+
+		if (want[k].xdp)
+			ret = filter_offload_attach(f, want[k].ifindex, true, want[k].xdp_tx, err,
+						    sizeof(err));
+		if (!ret && want[k].tc)
+			ret = filter_offload_attach(f, want[k].ifindex, false, false, err,
+						    sizeof(err));
+		if (!ret)
+			continue;
+		/* Every relay using this interface falls back to the socket path. */
+		for (i = 0; i < cfg->n_relays; i++) {
+			for (j = 0; j < out[i].n_ifaces; j++) {
+				if (out[i].ifindex[j] != want[k].ifindex ||
+				    out[i].got == OFFLOAD_OFF)
+					continue;
+				out[i].got = OFFLOAD_OFF;
+				offload_why(out[i].why, "%s", err);
+			}
+		}
+		filter_offload_detach(f, want[k].ifindex);
+	}
+	for (i = 0; i < cfg->n_relays; i++) {
+		if (cfg->relays[i].offload == OFFLOAD_OFF)
+			continue;
+		if (out[i].got == OFFLOAD_OFF)
+			log_notice("relay %s: offload off: %s", cfg->relays[i].name, out[i].why);
+		else
+			log_info("relay %s: offload %s: %s", cfg->relays[i].name,
+				 config_offload_name(out[i].got), out[i].why);
+	}
+	return 0;
+}
+
+void offload_recheck(struct filter *f)
+{
+	char name[IF_NAMESIZE];
+	int down[RR_IFACES_MAX], n, i;
+	uint64_t feat;
+
+	n = filter_offload_down(f, down, RR_IFACES_MAX);
+	for (i = 0; i < n; i++) {
+		if (netlink_xdp_features(down[i], &feat) || !(feat & NETLINK_XDP_ACT_NDO_XMIT))
+			continue;
+		filter_offload_up(f, down[i]);
+		log_notice("offload: %s takes XDP_REDIRECT again", offload_ifname(down[i], name));
+	}
+}
+
+/* ---------------------------------------------------------------- per session */
+
+static void offload_key_from(struct offload_key *k, const struct addr *src, const struct addr *dst)
+{
+	memset(k, 0, sizeof(*k));
+	addr_to_mapped(src, k->saddr);
+	addr_to_mapped(dst, k->daddr);
+	k->sport = htons(addr_port(src));
+	k->dport = htons(addr_port(dst));
+}
+
+static int offload_rule_from(struct offload_rule *r, const struct addr *src, const struct addr *dst,
+			     int ttl, uint32_t flow, uint32_t max_payload, enum offload_dir dir)
+{
+	uint32_t label = 0;
+	int oif, ret;
+
+	ret = netlink_route_oif(dst, &oif);
+	if (ret < 0)
+		return ret;
+	memset(r, 0, sizeof(*r));
+	addr_to_mapped(src, r->saddr);
+	addr_to_mapped(dst, r->daddr);
+	r->sport = htons(addr_port(src));
+	r->dport = htons(addr_port(dst));
+	r->oif = (uint32_t)oif;
+	r->ttl = (uint8_t)ttl;
+	r->flow = flow;
+	r->dir = (uint8_t)dir;
+	r->v4 = addr_family(dst) == AF_INET;
+	r->max_payload = (uint16_t)(max_payload > 65535 ? 65535 : max_payload);
+	/* A flow label per direction and session, as net.ipv6.auto_flowlabels gives a socket. */
+	if (getrandom(&label, sizeof(label), GRND_NONBLOCK) != sizeof(label))
+		label = flow * 2654435761u;
+	r->flowlabel = htonl((label & 0xfffff) | 1);
+	return 0;
+}
+
+int offload_session_open(const struct offload_worker *ow, struct session *s, int fd, uint32_t flow,
+			 struct relay_dir_counters *left)
+{
+	const struct offload_flow_stats *st = filter_offload_flow(ow->f, flow);
+	struct offload_key up_k, down_k;
+	struct offload_rule up_r, down_r;
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	int ttl_up, ttl_down, ret;
+
+	if (!st)
+		return -ERANGE;
+	/* Without the address the client sent to (a wildcard listener without pktinfo), the
+	 * reply's source is unknown. */
+	if (addr_is_any(&s->local))
+		return -EADDRNOTAVAIL;
+	if (getsockname(fd, (struct sockaddr *)&ss, &len))
+		return -errno;
+	ret = addr_from_sockaddr(&s->fast_local, &ss, len);
+	if (ret < 0)
+		return ret;
+	ttl_up = sock_hop_limit(fd);
+	ttl_down = sock_route_hop_limit(&s->client);
+	if (ttl_up < 0)
+		return ttl_up;
+	if (ttl_down < 0)
+		return ttl_down;
+	offload_key_from(&up_k, &s->client, &s->local);
+	ret = offload_rule_from(&up_r, &s->fast_local, &s->upstream_addr, ttl_up, flow,
+				ow->max_payload, OFFLOAD_DIR_UP);
+	if (ret < 0)
+		return ret;
+	offload_key_from(&down_k, &s->upstream_addr, &s->fast_local);
+	ret = offload_rule_from(&down_r, &s->local, &s->client, ttl_down, flow,
+				ow->reply_max_payload, OFFLOAD_DIR_DOWN);
+	if (ret < 0)
+		return ret;
+	/* Counts only grow in a slot. What a program already past its lookup counted after the
+	 * slot's previous session was folded at its close (an RCU grace period) still belongs to
+	 * this relay: fold it now, then the rest is this session's. */
+	if (s->flow == flow) {
+		s->fast = true;
+		offload_session_fold(ow, s, left);
+		s->fast = false;
+	}
+	s->fast_base[0] = __atomic_load_n(&st->pkts[0], __ATOMIC_RELAXED);
+	s->fast_base[1] = __atomic_load_n(&st->pkts[1], __ATOMIC_RELAXED);
+	s->fast_base[2] = __atomic_load_n(&st->bytes[0], __ATOMIC_RELAXED);
+	s->fast_base[3] = __atomic_load_n(&st->bytes[1], __ATOMIC_RELAXED);
+	s->fast_seen = __atomic_load_n(&st->last_seen_ns, __ATOMIC_RELAXED);
+	s->flow = flow;
+	s->fast_pkts = 0;
+	ret = filter_offload_set(ow->f, &down_k, &down_r);
+	if (ret == 0)
+		ret = filter_offload_set(ow->f, &up_k, &up_r);
+	if (ret < 0) {
+		filter_offload_del(ow->f, &down_k);
+		return ret;
+	}
+	s->fast = true;
+	return 0;
+}
+
+/* n datagrams of bytes payload the fast path relayed in one direction. */
+static void add_dir(struct relay_dir_counters *d, uint64_t n, uint64_t bytes)
+{
+	counter_add(&d->rx_pkts, n);
+	counter_add(&d->tx_pkts, n);
+	counter_add(&d->rx_bytes, bytes);
+	counter_add(&d->tx_bytes, bytes);
+	counter_add(&d->fast_pkts, n);
+	counter_add(&d->fast_bytes, bytes);
+}
+
+uint64_t offload_session_fold(const struct offload_worker *ow, struct session *s,
+			      struct relay_dir_counters *fold)
+{
+	const struct offload_flow_stats *st;
+	uint64_t v[4], seen;
+	int i;
+
+	if (!s->fast || !ow->f)
+		return 0;
+	st = filter_offload_flow(ow->f, s->flow);
+	if (!st)
+		return 0;
+	v[0] = __atomic_load_n(&st->pkts[0], __ATOMIC_RELAXED);
+	v[1] = __atomic_load_n(&st->pkts[1], __ATOMIC_RELAXED);
+	v[2] = __atomic_load_n(&st->bytes[0], __ATOMIC_RELAXED);
+	v[3] = __atomic_load_n(&st->bytes[1], __ATOMIC_RELAXED);
+	seen = __atomic_load_n(&st->last_seen_ns, __ATOMIC_RELAXED);
+	if (v[0] == s->fast_base[0] && v[1] == s->fast_base[1])
+		return 0;
+	/* The program received and relayed each of them: both sides of each direction's
+	 * identity (rx = tx + drops). */
+	add_dir(&fold[RELAY_DIR_TO_UPSTREAM], v[0] - s->fast_base[0], v[2] - s->fast_base[2]);
+	add_dir(&fold[RELAY_DIR_TO_CLIENT], v[1] - s->fast_base[1], v[3] - s->fast_base[3]);
+	s->fast_pkts += v[0] - s->fast_base[0] + v[1] - s->fast_base[1];
+	for (i = 0; i < 4; i++)
+		s->fast_base[i] = v[i];
+	s->fast_seen = seen;
+	return seen;
+}
+
+void offload_session_close(const struct offload_worker *ow, struct session *s,
+			   struct relay_dir_counters *fold)
+{
+	struct offload_key k;
+
+	if (!s->fast || !ow->f)
+		return;
+	offload_key_from(&k, &s->client, &s->local);
+	filter_offload_del(ow->f, &k);
+	offload_key_from(&k, &s->upstream_addr, &s->fast_local);
+	filter_offload_del(ow->f, &k);
+	/* A program already past its lookup may still count a datagram (an RCU grace period):
+	 * the slot's next session folds it into this relay's counters. */
+	offload_session_fold(ow, s, fold);
+	s->fast = false;
+}

@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: MIT */
+/* The session fast path's user-space half (docs/offload.md): which mode each relay gets and
+ * why (from the interfaces its listen addresses and upstream routes use), attaching it through
+ * filter.c, and the per-session entries a worker installs, folds and removes. The program
+ * itself is bpf/filter.bpf.c; libbpf stays in filter.c and libnl in netlink.c. */
+#ifndef RINGRELAY_OFFLOAD_H
+#define RINGRELAY_OFFLOAD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "counters.h"
+#include "session.h"
+
+struct filter;
+
+#define OFFLOAD_WHY_LEN 192
+#define OFFLOAD_MAX_IFACES 16 /* per relay */
+
+/* What a relay got: OFFLOAD_OFF, OFFLOAD_XDP or OFFLOAD_TC, and one line why. */
+struct offload_relay_state {
+	enum offload_mode got;
+	char why[OFFLOAD_WHY_LEN];
+	int ifindex[OFFLOAD_MAX_IFACES]; /* the interfaces its datagrams arrive and leave on */
+	uint32_t n_ifaces;
+	uint32_t xdp_tx_mask; /* bit i: ifindex[i] takes XDP_REDIRECT */
+};
+
+/* Decides each relay's mode from cfg and the host (routes, addresses, xdp-features), without
+ * attaching anything: for -V and as the first half of offload_apply. out has cfg->n_relays
+ * entries. */
+void offload_resolve(const struct config *cfg, struct offload_relay_state *out);
+
+/* offload_resolve, then makes the program run where the relays need it (and nowhere else):
+ * attaches, detaches, fills the redirect map. A relay whose attach fails falls back to off with
+ * the error as its reason. Logs one line per relay that asked for offload. Returns 0. */
+int offload_apply(struct filter *f, const struct config *cfg, struct offload_relay_state *out);
+
+/* Takes back into use the redirect targets the kernel refused a frame for (the program marks
+ * them and passes their datagrams up the stack) once their xdp-features say they take
+ * XDP_REDIRECT again. Call it about once a second while the fast path runs. */
+void offload_recheck(struct filter *f);
+
+/* True when any relay of cfg asks for the fast path. */
+bool offload_wanted(const struct config *cfg);
+
+/* ---- per session, on the worker's thread */
+
+/* What a worker needs: the loaded program (NULL: no fast path), its first flow slot. */
+struct offload_worker {
+	struct filter *f;
+	uint32_t flow_base;
+	uint32_t max_payload;	    /* plan's payload_max: longer ones the socket path drops */
+	uint32_t reply_max_payload; /* plan's reply_payload_max */
+};
+
+/* The functions below add what the program relayed since the last fold into
+ * fold[RELAY_DIR__MAX] (zeroed by the caller): rx, tx and fast_* of each direction. The worker
+ * counts those for the relay, the session's upstream and the session (worker_count_fast). */
+
+/* Installs both directions of session s of a relay: fd is its connected upstream socket (still
+ * open), flow its slot (what the slot's previous session left goes to fold). On success
+ * s->fast is set. Returns 0 or -errno (the session stays on the socket path). */
+int offload_session_open(const struct offload_worker *ow, struct session *s, int fd, uint32_t flow,
+			 struct relay_dir_counters *fold);
+/* Removes s's entries (before its socket closes) and folds what the program counted since the
+ * last fold. */
+void offload_session_close(const struct offload_worker *ow, struct session *s,
+			   struct relay_dir_counters *fold);
+/* Folds what the program counted for s; returns the program's last-seen time of s (ns,
+ * CLOCK_MONOTONIC) when it relayed anything since the last fold, else 0. */
+uint64_t offload_session_fold(const struct offload_worker *ow, struct session *s,
+			      struct relay_dir_counters *fold);
+
+#endif

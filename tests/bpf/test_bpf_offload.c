@@ -1,0 +1,836 @@
+// SPDX-License-Identifier: MIT
+/* The session fast path of bpf/filter.bpf.c through BPF_PROG_TEST_RUN, XDP and tc, with a real
+ * FIB: the test moves into a private network namespace and builds interfaces, addresses,
+ * routes and static neighbours there, then runs frames with the ingress interface set
+ * (xdp_md.ingress_ifindex, __sk_buff.ifindex) so bpf_fib_lookup answers from those tables.
+ *
+ * A relayed frame is checked field by field against what the socket path would send: the
+ * rule's addresses and ports, the TTL / hop limit, DSCP/ECN 0, DF, an IPv4 header checksum and
+ * a UDP checksum computed here from scratch (payloads chosen to make 0x0000 -> 0xffff and an
+ * incoming 0xffff, IPv4's 0 kept), the MACs of the egress device and of its neighbour. Every
+ * pass-up reason has a frame; exactly its counter must rise and the frame must come back
+ * unchanged. Needs root (skip 77 otherwise). */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <net/if.h>
+#include <sched.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <cmocka.h>
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/pkt_cls.h>
+
+#include "config.h"
+#include "filter.h"
+
+#define MAC_A0 "02:00:00:00:00:a0"
+#define MAC_B0 "02:00:00:00:00:b0"
+#define MAC_C0 "02:00:00:00:00:c0"
+#define MAC_D0 "02:00:00:00:00:d0"
+#define MAC_CLIENT "02:00:00:00:01:01"
+#define MAC_UP "02:00:00:00:02:02"
+#define MAC_MTU "02:00:00:00:04:02"
+#define MAC_NOFWD "02:00:00:00:05:02"
+
+static int sh(const char *fmt, ...)
+{
+	char cmd[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	return system(cmd);
+}
+
+static void mac_parse(const char *s, uint8_t m[6])
+{
+	unsigned int v[6], i;
+
+	sscanf(s, "%x:%x:%x:%x:%x:%x", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5]);
+	for (i = 0; i < 6; i++)
+		m[i] = (uint8_t)v[i];
+}
+
+/* The private namespace:
+ *   a0 (client side)   198.18.1.2/24 2001:2:1::2/64, neighbour .1 / ::1 = MAC_CLIENT
+ *   b0 (upstream side) 198.18.2.1/24 2001:2:2::1/64, neighbour .2 / ::2 = MAC_UP;
+ *                      198.18.3.0/24 via 198.18.2.9 (no neighbour: NO_NEIGH)
+ *   c0 MTU 1000        198.18.4.1/24, neighbour .2 = MAC_MTU
+ *   d0 forwarding 0    198.18.5.1/24, neighbour .2 = MAC_NOFWD
+ * Forwarding is on (bpf_fib_lookup demands it) except on d0. */
+static int make_netns(void)
+{
+	static const char *const pairs[][3] = {
+	    {"a0", "a1", MAC_A0}, {"b0", "b1", MAC_B0}, {"c0", "c1", MAC_C0}, {"d0", "d1", MAC_D0}};
+	size_t i;
+
+	if (unshare(CLONE_NEWNET))
+		return -errno;
+	if (sh("ip link set lo up"))
+		return -EIO;
+	sh("sysctl -qw net.ipv4.conf.all.forwarding=1 net.ipv6.conf.all.forwarding=1 "
+	   "net.ipv6.conf.default.accept_dad=0 net.ipv6.conf.all.accept_dad=0 >/dev/null");
+	for (i = 0; i < 4; i++) {
+		if (sh("ip link add %s address %s type veth peer name %s", pairs[i][0], pairs[i][2],
+		       pairs[i][1]) ||
+		    sh("ip link set %s up && ip link set %s up", pairs[i][0], pairs[i][1]))
+			return -EIO;
+	}
+	if (sh("ip addr add 198.18.1.2/24 dev a0 && ip -6 addr add 2001:2:1::2/64 dev a0 nodad") ||
+	    sh("ip addr add 198.18.2.1/24 dev b0 && ip -6 addr add 2001:2:2::1/64 dev b0 nodad") ||
+	    sh("ip addr add 198.18.4.1/24 dev c0 && ip link set c0 mtu 1000") ||
+	    sh("ip addr add 198.18.5.1/24 dev d0") ||
+	    sh("sysctl -qw net.ipv4.conf.d0.forwarding=0 >/dev/null") ||
+	    sh("ip neigh replace 198.18.1.1 lladdr " MAC_CLIENT " dev a0 nud permanent") ||
+	    sh("ip -6 neigh replace 2001:2:1::1 lladdr " MAC_CLIENT " dev a0 nud permanent") ||
+	    sh("ip neigh replace 198.18.2.2 lladdr " MAC_UP " dev b0 nud permanent") ||
+	    sh("ip -6 neigh replace 2001:2:2::2 lladdr " MAC_UP " dev b0 nud permanent") ||
+	    sh("ip neigh replace 198.18.4.2 lladdr " MAC_MTU " dev c0 nud permanent") ||
+	    sh("ip neigh replace 198.18.5.2 lladdr " MAC_NOFWD " dev d0 nud permanent") ||
+	    sh("ip route add 198.18.3.0/24 via 198.18.2.9 dev b0"))
+		return -EIO;
+	return 0;
+}
+
+/* ---------------------------------------------------------------- frames */
+
+struct ep {
+	int v6;
+	uint8_t a[16]; /* 4 or 16 bytes used */
+	uint16_t port;
+};
+
+static struct ep ep4(const char *ip, uint16_t port)
+{
+	struct ep e = {.port = port};
+
+	inet_pton(AF_INET, ip, e.a);
+	return e;
+}
+
+static struct ep ep6(const char *ip, uint16_t port)
+{
+	struct ep e = {.v6 = 1, .port = port};
+
+	inet_pton(AF_INET6, ip, e.a);
+	return e;
+}
+
+static uint32_t sum16(uint32_t s, const uint8_t *p, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i + 1 < n; i += 2)
+		s += (uint32_t)(p[i] << 8 | p[i + 1]);
+	if (n & 1)
+		s += (uint32_t)p[n - 1] << 8;
+	return s;
+}
+
+static uint16_t fold(uint32_t s)
+{
+	while (s >> 16)
+		s = (s & 0xffff) + (s >> 16);
+	return (uint16_t)s;
+}
+
+/* The UDP checksum from scratch (RFC 768 / 8200): pseudo-header, header with check 0, data;
+ * a computed 0 is sent as 0xffff. */
+static uint16_t udp_csum(const struct ep *src, const struct ep *dst, const uint8_t *udp,
+			 size_t ulen)
+{
+	size_t alen = src->v6 ? 16 : 4;
+	uint8_t tmp[8];
+	uint32_t s = 0;
+	uint16_t c;
+
+	s = sum16(s, src->a, alen);
+	s = sum16(s, dst->a, alen);
+	s += 17;
+	s += (uint32_t)ulen;
+	memcpy(tmp, udp, 8);
+	tmp[6] = tmp[7] = 0;
+	s = sum16(s, tmp, 8);
+	s = sum16(s, udp + 8, ulen - 8);
+	c = (uint16_t)~fold(s);
+	return c ? c : 0xffff;
+}
+
+enum csum_kind {
+	CSUM_NORMAL,
+	CSUM_ZERO,	 /* IPv4: no checksum */
+	CSUM_IN_FFFF,	 /* payload makes the incoming checksum 0xffff */
+	CSUM_OUT_FFFF,	 /* payload makes the relayed checksum 0xffff (computed 0) */
+	CSUM_BAD_LENGTH, /* UDP length beyond the IP payload */
+};
+
+struct frame_opts {
+	int vlan, ip_options, frag, hop_by_hop;
+	enum csum_kind csum;
+	const struct ep *out_src, *out_dst; /* CSUM_OUT_FFFF: the rewritten endpoints */
+};
+
+/* Builds Ethernet + IP + UDP + payload into buf; returns the frame's length. */
+static size_t build(uint8_t *buf, const struct ep *src, const struct ep *dst, size_t payload,
+		    const struct frame_opts *o)
+{
+	uint8_t *p = buf, *ip, *udp;
+	size_t iphl = src->v6 ? 40 : 20, ext = 0, ulen = 8 + payload, i;
+	uint16_t c;
+
+	memset(buf, 0, 14 + 4 + 40 + 8 + 8 + payload);
+	mac_parse(MAC_A0, p);
+	mac_parse(MAC_CLIENT, p + 6);
+	p += 12;
+	if (o->vlan) {
+		p[0] = 0x81, p[1] = 0x00, p[2] = 0, p[3] = 5;
+		p += 4;
+	}
+	p[0] = src->v6 ? 0x86 : 0x08;
+	p[1] = src->v6 ? 0xdd : 0x00;
+	p += 2;
+	ip = p;
+	if (!src->v6) {
+		if (o->ip_options)
+			iphl = 24;
+		ip[0] = (uint8_t)(0x40 | iphl / 4);
+		ip[1] = 0xb8; /* DSCP EF + ECT(0): the relay sends 0 */
+		ip[2] = (uint8_t)((iphl + ulen) >> 8);
+		ip[3] = (uint8_t)(iphl + ulen);
+		ip[4] = 0x12, ip[5] = 0x34;
+		if (o->frag)
+			ip[6] = 0x20; /* MF */
+		ip[8] = 3;	      /* TTL as it arrived */
+		ip[9] = 17;
+		memcpy(ip + 12, src->a, 4);
+		memcpy(ip + 16, dst->a, 4);
+		if (o->ip_options)
+			ip[20] = 1, ip[21] = 1, ip[22] = 1, ip[23] = 0; /* NOPs, EOL */
+		c = (uint16_t)~fold(sum16(0, ip, iphl));
+		ip[10] = (uint8_t)(c >> 8), ip[11] = (uint8_t)c;
+	} else {
+		ext = o->hop_by_hop || o->frag ? 8 : 0;
+		ip[0] = 0x6b, ip[1] = 0x81, ip[2] = 0x23, ip[3] = 0x45; /* tclass, label */
+		ip[4] = (uint8_t)((ext + ulen) >> 8);
+		ip[5] = (uint8_t)(ext + ulen);
+		ip[6] = o->hop_by_hop ? 0 : o->frag ? 44 : 17;
+		ip[7] = 3;
+		memcpy(ip + 8, src->a, 16);
+		memcpy(ip + 24, dst->a, 16);
+		if (ext) {
+			ip[40] =
+			    17; /* next: UDP; the rest zero (PadN-free hop-by-hop, frag 0 M=1) */
+			if (o->frag)
+				ip[43] = 1;
+		}
+	}
+	udp = ip + iphl + ext;
+	udp[0] = (uint8_t)(src->port >> 8), udp[1] = (uint8_t)src->port;
+	udp[2] = (uint8_t)(dst->port >> 8), udp[3] = (uint8_t)dst->port;
+	udp[4] = (uint8_t)((ulen + (o->csum == CSUM_BAD_LENGTH ? 100 : 0)) >> 8);
+	udp[5] = (uint8_t)(ulen + (o->csum == CSUM_BAD_LENGTH ? 100 : 0));
+	for (i = 0; i < payload; i++)
+		udp[8 + i] = (uint8_t)(i * 7 + 1);
+	if (payload >= 2 && (o->csum == CSUM_IN_FFFF || o->csum == CSUM_OUT_FFFF)) {
+		/* Choose the first two payload bytes (an aligned 16-bit word) so the sum over the
+		 * pseudo-header, header and payload is 0xffff: the checksum computes to 0 and is
+		 * sent as 0xffff. */
+		const struct ep *s = o->csum == CSUM_OUT_FFFF ? o->out_src : src;
+		const struct ep *d = o->csum == CSUM_OUT_FFFF ? o->out_dst : dst;
+		uint8_t hdr[8];
+		uint32_t sum = 0;
+		uint16_t x;
+
+		udp[8] = udp[9] = 0;
+		sum = sum16(sum, s->a, s->v6 ? 16 : 4);
+		sum = sum16(sum, d->a, d->v6 ? 16 : 4);
+		sum += 17 + (uint32_t)ulen;
+		memcpy(hdr, udp, 8);
+		hdr[0] = (uint8_t)(s->port >> 8), hdr[1] = (uint8_t)s->port;
+		hdr[2] = (uint8_t)(d->port >> 8), hdr[3] = (uint8_t)d->port;
+		hdr[6] = hdr[7] = 0;
+		sum = sum16(sum, hdr, 8);
+		sum = sum16(sum, udp + 8, payload);
+		x = (uint16_t)~fold(sum);
+		udp[8] = (uint8_t)(x >> 8);
+		udp[9] = (uint8_t)x;
+	}
+	if (o->csum != CSUM_ZERO) {
+		c = udp_csum(src, dst, udp, ulen);
+		udp[6] = (uint8_t)(c >> 8), udp[7] = (uint8_t)c;
+	}
+	if (o->csum == CSUM_IN_FFFF)
+		assert_int_equal(udp[6] << 8 | udp[7], 0xffff);
+	return (size_t)(udp + ulen - buf);
+}
+
+/* ---------------------------------------------------------------- the program */
+
+struct fixture {
+	struct config *cfg;
+	struct filter *f;
+	int a0, b0, c0, d0;
+};
+
+static struct fixture fx;
+
+static void set_iface(int ifindex, uint32_t flags)
+{
+	struct rr_iface v = {.flags = flags};
+	uint32_t k = (uint32_t)ifindex;
+
+	assert_int_equal(bpf_map_update_elem(filter_map_fd(fx.f, "rr_ifaces"), &k, &v, BPF_ANY), 0);
+}
+
+static void set_tx(int ifindex)
+{
+	uint32_t k = (uint32_t)ifindex;
+
+	assert_int_equal(bpf_map_update_elem(filter_map_fd(fx.f, "offload_tx"), &k, &k, BPF_ANY),
+			 0);
+}
+
+static void mapped(const struct ep *e, uint8_t out[16])
+{
+	memset(out, 0, 16);
+	if (e->v6) {
+		memcpy(out, e->a, 16);
+	} else {
+		out[10] = out[11] = 0xff;
+		memcpy(out + 12, e->a, 4);
+	}
+}
+
+/* Installs key (in_src -> in_dst) => rule (out_src -> out_dst via oif). */
+static void add_session(const struct ep *in_src, const struct ep *in_dst, const struct ep *out_src,
+			const struct ep *out_dst, int oif, uint8_t ttl, uint32_t flow,
+			uint16_t max_payload, uint8_t dir)
+{
+	struct offload_key k;
+	struct offload_rule r;
+
+	memset(&k, 0, sizeof(k));
+	memset(&r, 0, sizeof(r));
+	mapped(in_src, k.saddr);
+	mapped(in_dst, k.daddr);
+	k.sport = htons(in_src->port);
+	k.dport = htons(in_dst->port);
+	mapped(out_src, r.saddr);
+	mapped(out_dst, r.daddr);
+	r.sport = htons(out_src->port);
+	r.dport = htons(out_dst->port);
+	r.oif = (uint32_t)oif;
+	r.ttl = ttl;
+	r.flow = flow;
+	r.dir = dir;
+	r.v4 = !out_dst->v6;
+	r.max_payload = max_payload;
+	r.flowlabel = htonl(0xabcde);
+	assert_int_equal(filter_offload_set(fx.f, &k, &r), 0);
+}
+
+static void counters(uint64_t out[OFFLOAD_CNT__MAX])
+{
+	assert_int_equal(filter_offload_counters(fx.f, out), 0);
+}
+
+struct run {
+	uint32_t retval;
+	uint8_t out[9000];
+	uint32_t out_len;
+	int counter; /* the one that rose */
+};
+
+/* One frame through one flavour on ingress ifindex; exactly one counter must rise. */
+static void run(int tc, int ifindex, const uint8_t *in, size_t len, uint32_t gso, struct run *r)
+{
+	uint64_t before[OFFLOAD_CNT__MAX], after[OFFLOAD_CNT__MAX];
+	struct xdp_md xctx = {.ingress_ifindex = (uint32_t)ifindex, .data_end = (uint32_t)len};
+	struct __sk_buff sctx = {
+	    .ifindex = (uint32_t)ifindex, .gso_size = gso, .gso_segs = gso ? 2 : 0};
+	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = in, .data_size_in = (__u32)len,
+		    .data_out = r->out, .data_size_out = sizeof(r->out));
+	int c, rose = 0, ret;
+
+	if (tc) {
+		opts.ctx_in = &sctx;
+		opts.ctx_size_in = sizeof(sctx);
+	} else {
+		opts.ctx_in = &xctx;
+		opts.ctx_size_in = sizeof(xctx);
+	}
+	counters(before);
+	ret = bpf_prog_test_run_opts(filter_prog_fd(fx.f, tc), &opts);
+	if (ret)
+		fail_msg("BPF_PROG_TEST_RUN (%s, %zu bytes): %s", tc ? "tc" : "xdp", len,
+			 strerror(-ret));
+	counters(after);
+	r->counter = -1;
+	for (c = 0; c < OFFLOAD_CNT__MAX; c++) {
+		if (after[c] == before[c])
+			continue;
+		if (after[c] != before[c] + 1 || rose++)
+			fail_msg("%s: counter %s rose by %llu", tc ? "tc" : "xdp",
+				 filter_offload_counter_name(c),
+				 (unsigned long long)(after[c] - before[c]));
+		r->counter = c;
+	}
+	r->retval = opts.retval;
+	r->out_len = opts.data_size_out;
+}
+
+/* ---------------------------------------------------------------- endpoints of the cases */
+
+/* A client -> listen 198.18.1.2:5000 session relayed from 198.18.2.1:40000 to the upstream. */
+static struct ep c4, l4, s4, u4, c6, l6, s6, u6;
+
+static int setup(void **state)
+{
+	char err[CONFIG_ERR_LEN];
+	int ret;
+
+	if (getuid() != 0) {
+		fprintf(stderr, "SKIP: needs root\n");
+		exit(77);
+	}
+	ret = make_netns();
+	if (ret) {
+		fprintf(stderr, "SKIP: private network namespace: %s\n", strerror(-ret));
+		exit(77);
+	}
+	fx.cfg = calloc(1, sizeof(*fx.cfg));
+	fx.cfg->filter.mode = FILTER_MODE_OFF;
+	if (filter_open_sized(fx.cfg, 64, &fx.f, err, sizeof(err)) < 0) {
+		fprintf(stderr, "SKIP: %s\n", err);
+		exit(77);
+	}
+	fx.a0 = (int)if_nametoindex("a0");
+	fx.b0 = (int)if_nametoindex("b0");
+	fx.c0 = (int)if_nametoindex("c0");
+	fx.d0 = (int)if_nametoindex("d0");
+	set_iface(fx.a0, RR_IFACE_OFFLOAD_XDP | RR_IFACE_OFFLOAD_TC);
+	set_iface(fx.b0, RR_IFACE_OFFLOAD_XDP | RR_IFACE_OFFLOAD_TC);
+	set_tx(fx.a0);
+	set_tx(fx.b0);
+	set_tx(fx.c0);
+	set_tx(fx.d0);
+	c4 = ep4("198.18.1.1", 33333);
+	l4 = ep4("198.18.1.2", 5000);
+	s4 = ep4("198.18.2.1", 40000);
+	u4 = ep4("198.18.2.2", 9000);
+	c6 = ep6("2001:2:1::1", 33333);
+	l6 = ep6("2001:2:1::2", 5000);
+	s6 = ep6("2001:2:2::1", 40000);
+	u6 = ep6("2001:2:2::2", 9000);
+	add_session(&c4, &l4, &s4, &u4, fx.b0, 64, 1, 1500, OFFLOAD_DIR_UP);
+	add_session(&u4, &s4, &l4, &c4, fx.a0, 63, 1, 1500, OFFLOAD_DIR_DOWN);
+	add_session(&c6, &l6, &s6, &u6, fx.b0, 64, 2, 1500, OFFLOAD_DIR_UP);
+	add_session(&u6, &s6, &l6, &c6, fx.a0, 255, 2, 1500, OFFLOAD_DIR_DOWN);
+	*state = &fx;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	filter_free(fx.f);
+	free(fx.cfg);
+	return 0;
+}
+
+/* Checks a relayed frame against what the socket path sends. */
+static void check_relayed(const char *name, const struct run *r, const uint8_t *in, size_t len,
+			  const struct ep *src, const struct ep *dst, uint8_t ttl, const char *smac,
+			  const char *dmac, int macs, uint16_t want_csum)
+{
+	const uint8_t *ip = r->out + 14, *udp;
+	uint8_t m[6];
+	uint16_t c;
+
+	if (r->out_len != len)
+		fail_msg("%s: length %u, want %zu", name, r->out_len, len);
+	if (macs) {
+		mac_parse(dmac, m);
+		if (memcmp(r->out, m, 6))
+			fail_msg("%s: destination MAC", name);
+		mac_parse(smac, m);
+		if (memcmp(r->out + 6, m, 6))
+			fail_msg("%s: source MAC", name);
+	}
+	if (!src->v6) {
+		if (ip[1] != 0 || ip[8] != ttl || (ip[6] & 0x40) == 0)
+			fail_msg("%s: tos %u ttl %u frag %02x", name, ip[1], ip[8], ip[6]);
+		if (memcmp(ip + 12, src->a, 4) || memcmp(ip + 16, dst->a, 4))
+			fail_msg("%s: IPv4 addresses", name);
+		if (fold(sum16(0, ip, 20)) != 0xffff)
+			fail_msg("%s: IPv4 header checksum", name);
+		udp = ip + 20;
+	} else {
+		if (ip[0] != 0x60 || (ip[1] & 0xf0) != 0 || ip[7] != ttl)
+			fail_msg("%s: version/tclass %02x%02x hop limit %u", name, ip[0], ip[1],
+				 ip[7]);
+		if (memcmp(ip + 8, src->a, 16) || memcmp(ip + 24, dst->a, 16))
+			fail_msg("%s: IPv6 addresses", name);
+		udp = ip + 40;
+	}
+	if ((udp[0] << 8 | udp[1]) != src->port || (udp[2] << 8 | udp[3]) != dst->port)
+		fail_msg("%s: ports %u -> %u", name, udp[0] << 8 | udp[1], udp[2] << 8 | udp[3]);
+	c = (uint16_t)(udp[6] << 8 | udp[7]);
+	if (want_csum == 0 && !src->v6 && c == 0)
+		return; /* IPv4 "no checksum" stays */
+	if (c != udp_csum(src, dst, udp, (size_t)(udp[4] << 8 | udp[5])))
+		fail_msg("%s: UDP checksum %04x, from scratch %04x", name, c,
+			 udp_csum(src, dst, udp, (size_t)(udp[4] << 8 | udp[5])));
+	if (want_csum && c != want_csum)
+		fail_msg("%s: UDP checksum %04x, want %04x", name, c, want_csum);
+	(void)in;
+}
+
+struct relay_case {
+	const char *name;
+	int v6, down;
+	size_t payload;
+	enum csum_kind csum;
+	uint16_t want_csum; /* 0: any (the from-scratch one) */
+};
+
+static void test_rewrite(void **state)
+{
+	static const struct relay_case cases[] = {
+	    {"v4 up", 0, 0, 18, CSUM_NORMAL, 0},
+	    {"v4 down", 0, 1, 18, CSUM_NORMAL, 0},
+	    {"v4 up, no checksum stays 0", 0, 0, 18, CSUM_ZERO, 0},
+	    {"v4 up, incoming 0xffff", 0, 0, 20, CSUM_IN_FFFF, 0},
+	    {"v4 up, relayed sum 0 -> 0xffff", 0, 0, 20, CSUM_OUT_FFFF, 0xffff},
+	    {"v4 down, relayed sum 0 -> 0xffff", 0, 1, 21, CSUM_OUT_FFFF, 0xffff},
+	    {"v4 up, 1400 B", 0, 0, 1400, CSUM_NORMAL, 0},
+	    {"v4 up, empty", 0, 0, 0, CSUM_NORMAL, 0},
+	    {"v6 up", 1, 0, 18, CSUM_NORMAL, 0},
+	    {"v6 down", 1, 1, 18, CSUM_NORMAL, 0},
+	    {"v6 up, incoming 0xffff", 1, 0, 30, CSUM_IN_FFFF, 0},
+	    {"v6 up, relayed sum 0 -> 0xffff", 1, 0, 30, CSUM_OUT_FFFF, 0xffff},
+	    {"v6 down, relayed sum 0 -> 0xffff", 1, 1, 31, CSUM_OUT_FFFF, 0xffff},
+	    {"v6 down, 1400 B", 1, 1, 1400, CSUM_NORMAL, 0},
+	};
+	static uint8_t in[2048];
+	static struct run r;
+	size_t i, len;
+	int tc;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const struct relay_case *k = &cases[i];
+		const struct ep *is, *id, *os, *od;
+		struct frame_opts o = {.csum = k->csum};
+		char name[96];
+		uint8_t ttl;
+
+		if (!k->v6) {
+			is = k->down ? &u4 : &c4, id = k->down ? &s4 : &l4;
+			os = k->down ? &l4 : &s4, od = k->down ? &c4 : &u4;
+			ttl = k->down ? 63 : 64;
+		} else {
+			is = k->down ? &u6 : &c6, id = k->down ? &s6 : &l6;
+			os = k->down ? &l6 : &s6, od = k->down ? &c6 : &u6;
+			ttl = k->down ? 255 : 64;
+		}
+		o.out_src = os;
+		o.out_dst = od;
+		len = build(in, is, id, k->payload, &o);
+		for (tc = 0; tc < 2; tc++) {
+			snprintf(name, sizeof(name), "%s (%s)", k->name, tc ? "tc" : "xdp");
+			run(tc, k->down ? fx.b0 : fx.a0, in, len, 0, &r);
+			if (r.counter != OFFLOAD_CNT_FORWARDED)
+				fail_msg("%s: counter %s, want forwarded", name,
+					 r.counter < 0 ? "none"
+						       : filter_offload_counter_name(r.counter));
+			if (r.retval != (tc ? TC_ACT_REDIRECT : XDP_REDIRECT))
+				fail_msg("%s: verdict %u", name, r.retval);
+			/* tc leaves the MACs to bpf_redirect_neigh. */
+			check_relayed(name, &r, in, len, os, od, ttl, k->down ? MAC_A0 : MAC_B0,
+				      k->down ? MAC_CLIENT : MAC_UP, !tc, k->want_csum);
+		}
+	}
+}
+
+/* The per-session counters the worker folds: packets and payload bytes per direction. */
+static void test_flow_stats(void **state)
+{
+	const struct offload_flow_stats *st = filter_offload_flow(fx.f, 1);
+	struct frame_opts o = {0};
+	static uint8_t in[256];
+	static struct run r;
+	uint64_t p0 = st->pkts[0], b0 = st->bytes[0], p1 = st->pkts[1], b1 = st->bytes[1];
+	size_t len;
+
+	(void)state;
+	len = build(in, &c4, &l4, 100, &o);
+	run(0, fx.a0, in, len, 0, &r);
+	run(1, fx.a0, in, len, 0, &r);
+	len = build(in, &u4, &s4, 10, &o);
+	run(0, fx.b0, in, len, 0, &r);
+	assert_int_equal(st->pkts[0] - p0, 2);
+	assert_int_equal(st->bytes[0] - b0, 200);
+	assert_int_equal(st->pkts[1] - p1, 1);
+	assert_int_equal(st->bytes[1] - b1, 10);
+	assert_true(st->last_seen_ns > 0);
+}
+
+struct pass_case {
+	const char *name;
+	int tc_only, xdp_only;
+	int counter;
+	int tc_counter;	     /* -1: same as counter */
+	uint32_t tc_verdict; /* what tc does when it differs from passing */
+};
+
+/* Every reason the fast path hands a frame to the stack, unchanged. */
+static void test_pass_up(void **state)
+{
+	static uint8_t in[9000], ref[9000];
+	static struct run r;
+	struct ep nn4 = ep4("198.18.3.3", 9000), nr4 = ep4("198.18.77.7", 9000);
+	struct ep mtu4 = ep4("198.18.4.2", 9000), nofwd4 = ep4("198.18.5.2", 9000);
+	struct ep cx = ep4("198.18.1.1", 1111), cy = ep4("198.18.1.1", 1112);
+	struct ep cz = ep4("198.18.1.1", 1113), cw = ep4("198.18.1.1", 1114);
+	struct ep cv = ep4("198.18.1.1", 1115), cf6 = ep6("2001:2:1::1", 1116);
+	struct ep cu = ep4("198.18.1.1", 1117), unknown = ep4("198.18.1.1", 2222);
+	struct {
+		const char *name;
+		const struct ep *src, *dst;
+		size_t payload;
+		struct frame_opts o;
+		uint32_t gso;
+		int xdp_counter, tc_counter; /* -1: flavour not run */
+		uint32_t tc_verdict;
+	} cases[] = {
+	    {"no session",
+	     &unknown,
+	     &l4,
+	     18,
+	     {0},
+	     0,
+	     OFFLOAD_CNT_PASS_NO_SESSION,
+	     OFFLOAD_CNT_PASS_NO_SESSION,
+	     TC_ACT_OK},
+	    {"v4 first fragment",
+	     &c4,
+	     &l4,
+	     18,
+	     {.frag = 1},
+	     0,
+	     OFFLOAD_CNT_PASS_FRAGMENT,
+	     OFFLOAD_CNT_PASS_FRAGMENT,
+	     TC_ACT_OK},
+	    {"v6 fragment header",
+	     &c6,
+	     &l6,
+	     18,
+	     {.frag = 1},
+	     0,
+	     OFFLOAD_CNT_PASS_FRAGMENT,
+	     OFFLOAD_CNT_PASS_FRAGMENT,
+	     TC_ACT_OK},
+	    {"v4 options",
+	     &c4,
+	     &l4,
+	     18,
+	     {.ip_options = 1},
+	     0,
+	     OFFLOAD_CNT_PASS_IP_OPTIONS,
+	     OFFLOAD_CNT_PASS_IP_OPTIONS,
+	     TC_ACT_OK},
+	    {"v6 hop-by-hop",
+	     &c6,
+	     &l6,
+	     18,
+	     {.hop_by_hop = 1},
+	     0,
+	     OFFLOAD_CNT_PASS_EXT_HEADERS,
+	     OFFLOAD_CNT_PASS_EXT_HEADERS,
+	     TC_ACT_OK},
+	    {"vlan",
+	     &c4,
+	     &l4,
+	     18,
+	     {.vlan = 1},
+	     0,
+	     OFFLOAD_CNT_PASS_VLAN,
+	     OFFLOAD_CNT_PASS_VLAN,
+	     TC_ACT_OK},
+	    {"egress MTU",
+	     &cx,
+	     &l4,
+	     1200,
+	     {0},
+	     0,
+	     OFFLOAD_CNT_PASS_MTU,
+	     OFFLOAD_CNT_PASS_MTU,
+	     TC_ACT_OK},
+	    {"over the relay's buffer",
+	     &cy,
+	     &l4,
+	     200,
+	     {0},
+	     0,
+	     OFFLOAD_CNT_PASS_OVERSIZE,
+	     OFFLOAD_CNT_PASS_OVERSIZE,
+	     TC_ACT_OK},
+	    /* tc hands an unresolved neighbour to bpf_redirect_neigh */
+	    {"no neighbour",
+	     &cz,
+	     &l4,
+	     18,
+	     {0},
+	     0,
+	     OFFLOAD_CNT_PASS_NO_NEIGH,
+	     OFFLOAD_CNT_FORWARDED,
+	     TC_ACT_REDIRECT},
+	    {"no route",
+	     &cw,
+	     &l4,
+	     18,
+	     {0},
+	     0,
+	     OFFLOAD_CNT_PASS_FIB,
+	     OFFLOAD_CNT_PASS_FIB,
+	     TC_ACT_OK},
+	    {"family change",
+	     &cf6,
+	     &l6,
+	     18,
+	     {0},
+	     0,
+	     OFFLOAD_CNT_PASS_FAMILY,
+	     OFFLOAD_CNT_PASS_FAMILY,
+	     TC_ACT_OK},
+	    {"gso super-packet", &c4, &l4, 18, {0}, 1400, -1, OFFLOAD_CNT_PASS_GSO, TC_ACT_OK},
+	    {"udp length beyond the packet",
+	     &c4,
+	     &l4,
+	     18,
+	     {.csum = CSUM_BAD_LENGTH},
+	     0,
+	     OFFLOAD_CNT_PASS_MALFORMED,
+	     OFFLOAD_CNT_PASS_MALFORMED,
+	     TC_ACT_OK},
+	    /* tc routes with bpf_redirect_neigh instead, and checks the MTU itself */
+	    {"forwarding off on the egress",
+	     &cv,
+	     &l4,
+	     18,
+	     {0},
+	     0,
+	     OFFLOAD_CNT_PASS_FWD_DISABLED,
+	     OFFLOAD_CNT_FORWARDED,
+	     TC_ACT_REDIRECT},
+	    {"egress cannot take XDP_REDIRECT",
+	     &cu,
+	     &l4,
+	     18,
+	     {0},
+	     0,
+	     OFFLOAD_CNT_PASS_NO_TX,
+	     -1,
+	     0},
+	    {"headers beyond the linear part",
+	     &c4,
+	     &l4,
+	     5000,
+	     {0},
+	     0,
+	     OFFLOAD_CNT_PASS_NONLINEAR,
+	     -1,
+	     0},
+	};
+	size_t i, len;
+	int tc;
+
+	(void)state;
+	add_session(&cx, &l4, &s4, &mtu4, fx.c0, 64, 3, 1500, OFFLOAD_DIR_UP);
+	add_session(&cy, &l4, &s4, &u4, fx.b0, 64, 4, 100, OFFLOAD_DIR_UP);
+	add_session(&cz, &l4, &s4, &nn4, fx.b0, 64, 5, 1500, OFFLOAD_DIR_UP);
+	add_session(&cw, &l4, &s4, &nr4, fx.b0, 64, 6, 1500, OFFLOAD_DIR_UP);
+	add_session(&cf6, &l6, &s4, &u4, fx.b0, 64, 7, 1500, OFFLOAD_DIR_UP);
+	add_session(&cv, &l4, &s4, &nofwd4, fx.d0, 64, 8, 1500, OFFLOAD_DIR_UP);
+	/* b0 stops being a redirect target for the "cannot take XDP_REDIRECT" case. */
+	add_session(&cu, &l4, &s4, &u4, fx.b0, 64, 9, 1500, OFFLOAD_DIR_UP);
+	/* The 5,000-byte frame's session allows its payload: only the frame's shape passes it. */
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int is_notx = cases[i].xdp_counter == OFFLOAD_CNT_PASS_NO_TX;
+		uint32_t bk = (uint32_t)fx.b0;
+
+		if (cases[i].payload == 5000)
+			add_session(&c4, &l4, &s4, &u4, fx.b0, 64, 1, 9000, OFFLOAD_DIR_UP);
+		len = build(in, cases[i].src, cases[i].dst, cases[i].payload, &cases[i].o);
+		memcpy(ref, in, len);
+		if (is_notx)
+			bpf_map_delete_elem(filter_map_fd(fx.f, "offload_tx"), &bk);
+		for (tc = 0; tc < 2; tc++) {
+			int want = tc ? cases[i].tc_counter : cases[i].xdp_counter;
+			uint32_t verdict = tc ? cases[i].tc_verdict : XDP_PASS;
+
+			if (want < 0)
+				continue;
+			run(tc, fx.a0, in, len, tc ? cases[i].gso : 0, &r);
+			if (r.counter != want)
+				fail_msg("%s (%s): counter %s, want %s", cases[i].name,
+					 tc ? "tc" : "xdp",
+					 r.counter < 0 ? "none"
+						       : filter_offload_counter_name(r.counter),
+					 filter_offload_counter_name(want));
+			if (r.retval != verdict)
+				fail_msg("%s (%s): verdict %u, want %u", cases[i].name,
+					 tc ? "tc" : "xdp", r.retval, verdict);
+			if (verdict == (tc ? TC_ACT_OK : XDP_PASS) &&
+			    (r.out_len != len || memcmp(r.out, ref, len)))
+				fail_msg("%s (%s): a passed frame was changed", cases[i].name,
+					 tc ? "tc" : "xdp");
+		}
+		if (is_notx)
+			set_tx(fx.b0);
+		if (cases[i].payload == 5000)
+			add_session(&c4, &l4, &s4, &u4, fx.b0, 64, 1, 1500, OFFLOAD_DIR_UP);
+	}
+}
+
+/* An interface without the fast path's flag passes everything untouched and counts nothing
+ * there; the filter stage alone runs where no entry says otherwise. */
+static void test_stage_flags(void **state)
+{
+	static uint8_t in[256];
+	static struct run r;
+	struct frame_opts o = {0};
+	size_t len = build(in, &c4, &l4, 18, &o);
+
+	(void)state;
+	set_iface(fx.a0, RR_IFACE_OFFLOAD_TC);
+	run(0, fx.a0, in, len, 0, &r);
+	assert_int_equal(r.retval, XDP_PASS);
+	assert_int_equal(r.counter, -1);
+	run(1, fx.a0, in, len, 0, &r);
+	assert_int_equal(r.retval, TC_ACT_REDIRECT);
+	set_iface(fx.a0, RR_IFACE_OFFLOAD_XDP | RR_IFACE_OFFLOAD_TC);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_rewrite),
+	    cmocka_unit_test(test_flow_stats),
+	    cmocka_unit_test(test_pass_up),
+	    cmocka_unit_test(test_stage_flags),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}

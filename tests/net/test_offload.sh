@@ -1,0 +1,281 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# The session fast path (issue 9, docs/offload.md), IPv4 and IPv6, in xdp and tc mode:
+#  - many clients, byte-exact both ways (io_uring backend; mmsg once); the upstream sees one source address:port per
+#    session whichever path carried the datagram;
+#  - after the first datagram the relay namespace's kernel UDP counters (/proc/net/snmp,
+#    /proc/net/snmp6, read inside it) grow by far less than the datagrams relayed;
+#  - the relay's counters are exact across both paths (received = sent, fast_pkts);
+#  - `ringrelay -V` and `ringrelayctl status` name the mode, `sessions` the path;
+#  - fragments (datagrams over the MTU) and datagrams over the relay's buffer take the socket
+#    path: intact, or dropped and counted as truncated, as without the fast path;
+#  - idle expiry uses the program's last-seen time (busy only in the fast path: no expiry);
+#  - a reload that removes the upstream removes the entries (the next datagram reaches the
+#    new upstream, not the old one through a stale entry);
+#  - the filter runs first: a denied client never reaches the fast path, and a reload that
+#    denies a client ends its session;
+#  - kill -9 leaves no program attached (the links die with the process), also with the
+#    filter in tc mode, and the next start works (issue 11, point 2).
+. "$(dirname "$0")/lib.sh"
+[ -x "$RINGRELAY" ] || lib_skip "relay binary $RINGRELAY not built"
+command -v bpftool >/dev/null || lib_skip "bpftool not found"
+command -v ethtool >/dev/null || lib_skip "ethtool not found"
+lib_topology
+CTL=$BUILD/ringrelayctl
+CLIENTS=16
+COUNT=40
+
+ctl() { lib_nsx "$NS_R" "$CTL" -s "$TMPD/run/ctl.sock" "$@"; }
+
+# UDP datagrams the relay namespace's kernel received (both families).
+udp_in()
+{
+	lib_nsx "$NS_R" awk '
+		/^Udp:/ { n++; if (n == 2) v4 = $2 }
+		END { print v4 + 0 }' /proc/net/snmp
+}
+udp6_in() { lib_nsx "$NS_R" awk '$1 == "Udp6InDatagrams" { print $2 }' /proc/net/snmp6; }
+udp_in_fam() { if [ "$FAM" = 4 ]; then udp_in; else udp6_in; fi; }
+
+# xdp: the peers need NAPI (GRO) for XDP_REDIRECT into their veth, full checksums (XDP sees a
+# veth's partial checksum as it is), and bpf_fib_lookup needs forwarding on the interfaces.
+prepare_mode()
+{
+	local m=$1 v=0 gro=off
+	[ "$m" = xdp ] && v=1 gro=on
+	lib_nsx "$NS_C" ethtool -K "$IF_C" gro $gro tx off >/dev/null
+	lib_nsx "$NS_U" ethtool -K "$IF_U" gro $gro tx off >/dev/null
+	lib_nsx "$NS_R" sysctl -qw net.ipv4.conf.$IF_RC.forwarding=$v net.ipv4.conf.$IF_RU.forwarding=$v \
+		net.ipv6.conf.$IF_RC.forwarding=$v net.ipv6.conf.$IF_RU.forwarding=$v
+}
+
+# write_conf FILE MODE TIMEOUT UPSTREAM [FILTER]: one relay with offload = MODE.
+write_conf()
+{
+	local file=$1 mode=$2 timeout=$3 up=$4 filter=${5:-}
+	cat >"$file" <<EOF
+workers = 1;
+io_backend = "${BACKEND:-io_uring}";
+buffer_size = 8192;
+buffers = 1024;
+control_socket = "$TMPD/run/ctl.sock";
+relays = ( { name = "t"; listen = [ "$to" ]; upstreams = [ "$up" ];
+	session_timeout = $timeout; max_sessions = 256; offload = "$mode"; } );
+$filter
+EOF
+}
+
+stat_of() { lib_field "$1" "$(lib_stats)"; }
+
+# The fast path's links and programs named in the log ("link N, prog M").
+attached_ids() { lib_relay_log_current | sed -n 's/.*link \([0-9]*\), prog \([0-9]*\).*/\1 \2/p'; }
+
+run_case()
+{
+	local mode=$1 fam=$2 c="[$1/ipv$2/${BACKEND:-io_uring}]" conf out before after n total peers
+	lib_family "$fam"
+	to=$(ep "$RELAY_IP" 5000)
+	conf=$TMPD/offload-$mode-$fam.conf
+	prepare_mode "$mode"
+	lib_udp_bg "$NS_U" "$TMPD/echo1.json" echo --bind "$(ep "$UP1_IP" 9000)" --out "$TMPD/rec1"
+	local echo1=$BG_PID
+	lib_udp_bg "$NS_U" "$TMPD/echo2.json" echo --bind "$(ep "$UP2_IP" 9000)" --out "$TMPD/rec2"
+	local echo2=$BG_PID
+	write_conf "$conf" "$mode" 30.0 "$(ep "$UP1_IP" 9000)"
+	# -V decides the same before anything is attached.
+	lib_nsx "$NS_R" "$RINGRELAY" -V -c "$conf" | grep -q "relay t: offload = \"$mode\" -> $mode:" ||
+		lib_case_fail "$c -V: $(lib_nsx "$NS_R" "$RINGRELAY" -V -c "$conf" | tail -n 1)"
+	if ! lib_relay_start "$conf"; then
+		lib_case_fail "$c relay did not start"
+		lib_stop_pid "$echo1"; lib_stop_pid "$echo2"
+		return
+	fi
+	lib_relay_log_current | grep -q "relay t: offload $mode" ||
+		lib_case_fail "$c no 'relay t: offload $mode' line: $(lib_relay_log_current | grep offload)"
+	ctl status | grep -q "^t  *$mode " || lib_case_fail "$c status: $(ctl status | tail -n 2)"
+
+	# Many clients, byte-exact both ways (udp.py checks each reply against what it sent).
+	before=$(udp_in_fam)
+	out=$(lib_udp "$NS_C" client --to "$to" --clients $CLIENTS --count $COUNT --sizes 1,18,700,1400 \
+		--expect-echo --seconds 30) || lib_case_fail "$c clients: $out"
+	after=$(udp_in_fam)
+	total=$((CLIENTS * COUNT))
+	# One datagram per session took the socket path (and nothing else should).
+	[ $((after - before)) -le $((CLIENTS * 2 + 4)) ] ||
+		lib_case_fail "$c kernel UDP InDatagrams grew by $((after - before)) for $total relayed"
+	# The upstream saw one source per session, whichever path carried each datagram.
+	peers=$(awk '{ print $1 }' "$TMPD/rec1" | sort -u | wc -l)
+	[ "$peers" = "$CLIENTS" ] || lib_case_fail "$c upstream saw $peers sources, want $CLIENTS"
+	n=$(wc -l <"$TMPD/rec1")
+	[ "$n" = "$total" ] || lib_case_fail "$c upstream got $n datagrams, want $total"
+	# Exact counters across both paths once the worker folded the program's counts.
+	lib_wait_stat rx_pkts -eq $total 5 || lib_case_fail "$c rx_pkts=$LAST_STAT, want $total"
+	lib_wait_stat reply_tx_pkts -eq $total 5 ||
+		lib_case_fail "$c reply_tx_pkts=$LAST_STAT, want $total"
+	line=$(lib_stats)
+	lib_expect_fields "$c" "$line" $total tx_pkts reply_rx_pkts
+	n=$(lib_field fast_pkts "$line")
+	[ "$n" -ge $((2 * total - 2 * CLIENTS)) ] ||
+		lib_case_fail "$c fast_pkts=$n, want at least $((2 * total - 2 * CLIENTS))"
+	lib_log "$c $total datagrams each way: kernel UDP InDatagrams +$((after - before)), fast_pkts $n"
+	# The fast path's datagrams count for the session's upstream as well: the upstream rows
+	# still add up to the relay's.
+	n=$(ctl -j stats | python3 -c '
+import json, sys
+r = json.load(sys.stdin)["relays"][0]
+t, ups = r["total"], r["upstreams"]
+def s(k): return sum(u[k] for u in ups)
+bad = [(k, s(k), t[tk]) for k, tk in (("tx_pkts", "tx_pkts"), ("tx_bytes", "tx_bytes"),
+       ("rx_pkts", "reply_rx_pkts"), ("rx_bytes", "reply_rx_bytes")) if s(k) != t[tk]]
+print(" ".join("%s=%d/%d" % b for b in bad) or "ok")')
+	[ "$n" = ok ] || lib_case_fail "$c upstream rows do not add up to the relay's: $n"
+	n=$(ctl sessions | grep -c ' fast$')
+	[ "$n" = "$CLIENTS" ] || lib_case_fail "$c sessions on the fast path: $n, want $CLIENTS"
+
+	# xdp: the client's veth loses its NAPI (GRO off), so veth-rc stops taking XDP_REDIRECT.
+	# The kernel refuses the next redirect (lost, counted as an xmit drop on veth-rc), the
+	# program marks the target down, and the rest go up the stack: never a black hole. With
+	# GRO back on, the relay takes veth-rc back into use and the fast path resumes.
+	if [ "$mode" = xdp ]; then
+		local got drops
+		lib_nsx "$NS_C" ethtool -K "$IF_C" gro off >/dev/null
+		out=$(lib_udp "$NS_C" client --to "$to" --clients 1 --count 20 --port-base 43000 \
+			--interval 0.01 --expect-echo --seconds 10)
+		got=$(lib_json_field received "$out")
+		drops=$(ctl stats | awk '$1 == "'"$IF_RC"'" { print $5 }')
+		[ "$got" -ge 18 ] && [ "$((got + drops))" -ge 20 ] ||
+			lib_case_fail "$c without NAPI on the peer: $got of 20 back, $drops xmit drops"
+		lib_log "$c peer without NAPI: $got of 20 back, $drops counted as xmit drops"
+		lib_nsx "$NS_C" ethtool -K "$IF_C" gro on >/dev/null
+		lib_wait_for 5 lib__log_has "offload: $IF_RC takes XDP_REDIRECT again" ||
+			lib_case_fail "$c $IF_RC not taken back into use"
+	fi
+
+	# Over the MTU: the sender fragments, the fast path passes the fragments up, the socket
+	# path relays intact. Over the relay's buffer (8192): dropped as truncated, as always.
+	out=$(lib_udp "$NS_C" client --to "$to" --clients 2 --count 5 --size 3000 --expect-echo \
+		--seconds 10) || lib_case_fail "$c 3000-byte datagrams: $out"
+	before=$(stat_of drop_truncated)
+	lib_udp "$NS_C" client --to "$to" --clients 1 --count 3 --size 9000 --expect-none \
+		--quiet 0.3 >/dev/null || lib_case_fail "$c a datagram over the buffer came back"
+	lib_wait_stat drop_truncated -eq $((before + 3)) 5 ||
+		lib_case_fail "$c drop_truncated=$LAST_STAT, want $((before + 3))"
+	ctl stats | grep -q "pass_fragment  *[1-9]" ||
+		lib_case_fail "$c no pass_fragment: $(ctl stats | grep pass_)"
+
+	# A reload that moves the relay to the other upstream removes the old entries: the same
+	# clients' next datagrams reach the new upstream.
+	write_conf "$conf" "$mode" 30.0 "$(ep "$UP2_IP" 9000)"
+	ctl reload >/dev/null || lib_case_fail "$c reload failed"
+	: >"$TMPD/rec1"
+	out=$(lib_udp "$NS_C" client --to "$to" --clients 4 --count 10 --expect-echo --seconds 10) ||
+		lib_case_fail "$c after the reload: $out"
+	[ ! -s "$TMPD/rec1" ] || lib_case_fail "$c the old upstream still got $(wc -l <"$TMPD/rec1")"
+	[ "$(wc -l <"$TMPD/rec2")" -ge 40 ] || lib_case_fail "$c the new upstream got $(wc -l <"$TMPD/rec2")"
+
+	# kill -9: the links go with the process, nothing stays attached.
+	local ids
+	ids=$(attached_ids)
+	[ -n "$ids" ] || lib_case_fail "$c no link ids in the log"
+	kill -KILL "$RELAY_PID"
+	wait "$RELAY_PID" 2>/dev/null
+	RELAY_PID=
+	local link prog
+	while read -r link prog; do
+		[ -n "$link" ] || continue
+		lib_wait_for 5 lib__gone_id link "$link" || lib_case_fail "$c link $link outlived kill -9"
+		lib_wait_for 5 lib__gone_id prog "$prog" || lib_case_fail "$c prog $prog outlived kill -9"
+	done <<<"$ids"
+	lib_nsx "$NS_R" ip link show dev "$IF_RC" | grep -q xdp &&
+		lib_case_fail "$c an XDP program stayed on $IF_RC"
+	lib_stop_pid "$echo1"
+	lib_stop_pid "$echo2"
+	lib_case_ok "$c"
+}
+
+lib__log_has() { lib_relay_log_current | grep -q "$1"; }
+lib__gone_id() { ! bpftool "$1" show id "$2" >/dev/null 2>&1; }
+
+# Idle expiry with the program's last-seen time: traffic only on the fast path keeps the
+# session; silence expires it.
+expiry_case()
+{
+	local c="[tc/ipv4 expiry]" conf=$TMPD/expiry.conf out
+	lib_family 4
+	to=$(ep "$RELAY_IP" 5000)
+	prepare_mode tc
+	lib_udp_bg "$NS_U" "$TMPD/echo3.json" echo --bind "$(ep "$UP1_IP" 9000)"
+	local echo=$BG_PID
+	write_conf "$conf" tc 1.5 "$(ep "$UP1_IP" 9000)"
+	lib_relay_start "$conf" || { lib_case_fail "$c relay did not start"; lib_stop_pid "$echo"; return; }
+	# 4 s of one datagram every 100 ms from one client port: longer than the timeout.
+	out=$(lib_udp "$NS_C" client --to "$to" --clients 1 --count 40 --interval 0.1 --port-base 41000 \
+		--expect-echo --seconds 20) || lib_case_fail "$c traffic: $out"
+	[ "$(stat_of sessions_expired)" = 0 ] || lib_case_fail "$c a busy fast-path session expired"
+	[ "$(stat_of sessions_created)" = 1 ] || lib_case_fail "$c sessions_created=$(stat_of sessions_created)"
+	lib_wait_stat sessions_expired -eq 1 6 || lib_case_fail "$c idle session not expired: $LAST_STAT"
+	[ "$(ctl sessions | grep -c ' fast$')" = 0 ] || lib_case_fail "$c sessions left"
+	lib_relay_stop || lib_case_fail "$c relay exit status"
+	lib_stop_pid "$echo"
+	lib_case_ok "$c"
+}
+
+# The filter first: a denied client never reaches the fast path; a reload that denies a
+# client with a session ends that session. Then the filter in tc mode survives kill -9.
+filter_case()
+{
+	local c="[tc/ipv4 filter]" conf=$TMPD/filter.conf out denied=198.18.1.66 fwd ids
+	lib_family 4
+	to=$(ep "$RELAY_IP" 5000)
+	prepare_mode tc
+	lib_nsx "$NS_C" ip addr add $denied/24 dev "$IF_C" 2>/dev/null
+	lib_udp_bg "$NS_U" "$TMPD/echo4.json" echo --bind "$(ep "$UP1_IP" 9000)" --out "$TMPD/rec4"
+	local echo=$BG_PID
+	local f="filter = { mode = \"tc\"; interfaces = [ \"$IF_RC\" ]; deny = [ \"$denied/32\" ]; };"
+	write_conf "$conf" tc 30.0 "$(ep "$UP1_IP" 9000)" "$f"
+	lib_relay_start "$conf" || { lib_case_fail "$c relay did not start"; lib_stop_pid "$echo"; return; }
+	fwd=$(ctl stats | awk '$1 == "forwarded" { print $2 }')
+	out=$(lib_udp "$NS_C" client --to "$to" --bind $denied --clients 2 --count 5 --expect-none \
+		--quiet 0.3) || lib_case_fail "$c denied client: $out"
+	[ "$(ctl stats | awk '$1 == "forwarded" { print $2 }')" = "$fwd" ] ||
+		lib_case_fail "$c a denied datagram reached the fast path"
+	# An allowed client gets a session, then the rules deny it: its session ends.
+	out=$(lib_udp "$NS_C" client --to "$to" --bind "$CLIENT_IP" --clients 1 --count 5 \
+		--port-base 42000 --expect-echo --seconds 10) || lib_case_fail "$c allowed client: $out"
+	[ "$(ctl sessions | grep -c ' fast$')" = 1 ] || lib_case_fail "$c no fast session"
+	f="filter = { mode = \"tc\"; interfaces = [ \"$IF_RC\" ]; deny = [ \"$denied/32\", \"$CLIENT_IP/32\" ]; };"
+	write_conf "$conf" tc 30.0 "$(ep "$UP1_IP" 9000)" "$f"
+	ctl reload >/dev/null || lib_case_fail "$c reload failed"
+	[ "$(ctl sessions | grep -c ' fast$')" = 0 ] || lib_case_fail "$c the denied client's session stayed"
+	out=$(lib_udp "$NS_C" client --to "$to" --bind "$CLIENT_IP" --clients 1 --count 5 \
+		--port-base 42000 --expect-none --quiet 0.3) || lib_case_fail "$c now denied: $out"
+	# kill -9 with the filter in tc mode: nothing stays, the next start works.
+	ids=$(attached_ids)
+	kill -KILL "$RELAY_PID"
+	wait "$RELAY_PID" 2>/dev/null
+	RELAY_PID=
+	while read -r link prog; do
+		[ -n "$link" ] || continue
+		lib_wait_for 5 lib__gone_id link "$link" || lib_case_fail "$c link $link outlived kill -9"
+		lib_wait_for 5 lib__gone_id prog "$prog" || lib_case_fail "$c prog $prog outlived kill -9"
+	done <<<"$ids"
+	[ -z "$(lib_nsx "$NS_R" tc filter show dev "$IF_RC" ingress 2>/dev/null)" ] ||
+		lib_case_fail "$c a tc filter stayed: $(lib_nsx "$NS_R" tc filter show dev "$IF_RC" ingress)"
+	lib_relay_start "$conf" || lib_case_fail "$c no restart after kill -9"
+	out=$(lib_udp "$NS_C" client --to "$to" --bind $denied --clients 1 --count 3 --expect-none \
+		--quiet 0.3) || lib_case_fail "$c denied after the restart: $out"
+	lib_relay_stop || lib_case_fail "$c relay exit status"
+	lib_stop_pid "$echo"
+	lib_case_ok "$c"
+}
+
+for mode in xdp tc; do
+	for fam in 4 6; do
+		run_case "$mode" "$fam"
+	done
+done
+# The epoll + recvmmsg backend installs and folds the same way.
+BACKEND=mmsg run_case tc 4
+expiry_case
+filter_case
+lib_done
