@@ -192,6 +192,7 @@ static void print_rxpath(const char *path)
 	}
 	in.worker_cpu = plan.cpu;
 	in.n_workers = plan.n_workers;
+	in.busy_poll_us = cfg->napi.busy_poll_us; /* asked for; the start says what it got */
 	if (rxreport_new(cfg, &in, &r)) {
 		printf("receive path: out of memory\n");
 	} else {
@@ -527,6 +528,7 @@ int main(int argc, char **argv)
 	struct plan plan;
 	char err[CONFIG_ERR_LEN] = "", pid_file[CONFIG_PATH_LEN] = "";
 	struct accesslog *alog = NULL;
+	uint64_t admin_caps;
 	sigset_t mask;
 	int sfd, ret = 1;
 	uint32_t i;
@@ -606,9 +608,18 @@ int main(int argc, char **argv)
 		log_err("%s", err);
 		goto out_fini;
 	}
+	/* The napi block while we are still root (sysfs files are root's), after the filter's
+	 * attach (which re-makes NAPI instances), with the plan's worker CPUs; logged once the
+	 * workers say how their busy polling went. The admin thread keeps what it takes to
+	 * apply it again only when some listen interface has a NAPI instance to apply it to. */
+	app_napi_sync(&a, a.rt.cfg, false);
+	a.napi_tuned = napitune_any_instance(&a.napi);
+	admin_caps = (a.filter ? PRIVS_FILTER_CAPS : 0) |
+		     (a.napi_tuned ? PRIVS_NAPI_CAPS : 0) |
+		     (a.napi_tuned && a.rt.cfg->napi.threaded ? PRIVS_NAPI_PIN_CAPS : 0);
 	/* The access log's file opens while we may still write anywhere. */
 	if (accesslog_new(a.rt.cfg, a.rt.plan.n_workers, &alog, err, sizeof(err)) ||
-	    privs_drop(&who, a.filter != NULL, privs_need_sockopt(a.rt.cfg), err, sizeof(err))) {
+	    privs_drop(&who, admin_caps, privs_need_sockopt(a.rt.cfg), err, sizeof(err))) {
 		log_err("%s", err);
 		goto out_fini;
 	}
@@ -618,8 +629,9 @@ int main(int argc, char **argv)
 		log_err("%s", err);
 		goto out_fini;
 	}
+	app_napi_log(&a);
 	log_rxpath(&a);
-	if (admin_start(&a, a.filter != NULL, &admin, err, sizeof(err))) {
+	if (admin_start(&a, admin_caps, &admin, err, sizeof(err))) {
 		log_err("%s", err);
 		goto out_stop;
 	}
