@@ -16,6 +16,7 @@
 #include <netlink/netlink.h>
 
 #include "napi.h"
+#include "netlink.h"
 
 /* include/uapi/linux/netdev.h (6.13); Debian 12's headers have none of it. */
 enum {
@@ -33,67 +34,7 @@ enum {
 	NAPI_A_THREADED = 8,
 	NAPI_A_MAX = 8,
 };
-#define NAPI_GENL_FAMILY "netdev"
 #define NAPI_GENL_VERSION 1
-
-/* libnl's NLE_* back to the nearest errno (libnl folded the kernel's errno into them). */
-static int napi_errno(int nle)
-{
-	switch (nle < 0 ? -nle : nle) {
-	case 0:
-		return 0;
-	case NLE_PERM:
-		return -EPERM;
-	case NLE_NOMEM:
-		return -ENOMEM;
-	case NLE_INVAL:
-		return -EINVAL;
-	case NLE_RANGE:
-		return -ERANGE;
-	case NLE_NODEV:
-		return -ENODEV;
-	case NLE_OBJ_NOTFOUND:
-		return -ENOENT;
-	case NLE_OPNOTSUPP:
-	case NLE_PROTO_MISMATCH:
-		return -EOPNOTSUPP;
-	case NLE_AGAIN:
-		return -EAGAIN;
-	case NLE_BUSY:
-		return -EBUSY;
-	case NLE_INTR:
-		return -EINTR;
-	default:
-		return -EIO;
-	}
-}
-
-/* A connected generic netlink socket and the netdev family's id. The one place that opens
- * it, so it can be shared with other netdev users later. Returns 0, -EOPNOTSUPP when the
- * kernel has no netdev family (before 6.5), or -errno. */
-static int napi_genl_open(struct nl_sock **out, int *family)
-{
-	struct nl_sock *sk = nl_socket_alloc();
-	int ret;
-
-	if (!sk)
-		return -ENOMEM;
-	ret = genl_connect(sk);
-	if (ret)
-		goto err_free;
-	ret = genl_ctrl_resolve(sk, NAPI_GENL_FAMILY);
-	if (ret < 0) {
-		ret = ret == -NLE_OBJ_NOTFOUND ? -NLE_OPNOTSUPP : ret;
-		goto err_free;
-	}
-	*family = ret;
-	*out = sk;
-	return 0;
-
-err_free:
-	nl_socket_free(sk);
-	return napi_errno(ret);
-}
 
 /* A uint attribute: 4 bytes when the value fits, else 8 (NLA_UINT). */
 static uint64_t napi_uint(const struct nlattr *a)
@@ -174,7 +115,7 @@ int napi_list(int ifindex, struct napi_instance *out, uint32_t max)
 	struct nl_msg *msg;
 	int family, ret;
 
-	ret = napi_genl_open(&sk, &family);
+	ret = netlink_netdev_open(&sk, &family);
 	if (ret)
 		return ret;
 	msg = nlmsg_alloc();
@@ -194,7 +135,7 @@ int napi_list(int ifindex, struct napi_instance *out, uint32_t max)
 	if (ret >= 0)
 		ret = nl_recvmsgs_default(sk);
 	/* An unknown command of a known family (6.5..6.8) is -EOPNOTSUPP already. */
-	ret = ret < 0 ? napi_errno(ret) : d.err;
+	ret = ret < 0 ? netlink_errno(ret) : d.err;
 out_msg:
 	nlmsg_free(msg);
 out_sock:
@@ -208,7 +149,7 @@ int napi_set(uint32_t id, const struct napi_values *v)
 	struct nl_msg *msg;
 	int family, ret;
 
-	ret = napi_genl_open(&sk, &family);
+	ret = netlink_netdev_open(&sk, &family);
 	if (ret)
 		return ret;
 	msg = nlmsg_alloc();
@@ -227,7 +168,7 @@ int napi_set(uint32_t id, const struct napi_values *v)
 	}
 	/* nl_send_sync frees msg and waits for the kernel's answer; a kernel before 6.13
 	 * answers -EOPNOTSUPP (unknown command). */
-	ret = napi_errno(nl_send_sync(sk, msg));
+	ret = netlink_errno(nl_send_sync(sk, msg));
 	nl_socket_free(sk);
 	return ret;
 out_msg:

@@ -40,6 +40,14 @@ int netlink_route_oif(const struct addr *dst, int *ifindex);
  * max ifindexes to out; returns how many, or -errno. */
 int netlink_addr_ifindexes(const struct addr *a, int *out, int max);
 
+/* A libnl error (negative NLE_*) as a negative errno. */
+int netlink_errno(int nle);
+
+/* A generic netlink socket connected to the "netdev" family (xdp-features, NAPI): *family
+ * is its id. Returns 0, -EOPNOTSUPP on a kernel without it, or another -errno. */
+struct nl_sock;
+int netlink_netdev_open(struct nl_sock **out, int *family);
+
 /* The netdev generic netlink family's xdp-features of ifindex (NETDEV_XDP_ACT_* bits, 6.3+).
  * Returns 0 with *features, -EOPNOTSUPP when the kernel has no such family, or -errno. */
 int netlink_xdp_features(int ifindex, uint64_t *features);
