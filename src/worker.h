@@ -150,7 +150,7 @@ struct worker {
 	pthread_t thread;
 	enum worker_state state; /* written by the worker under sync->lock */
 	char error[256];
-	char features[192]; /* what the backend runs with, for the start-up log */
+	char features[512]; /* what the backend runs with, for the start-up log */
 };
 
 /* Fills w for worker id (no sockets yet) to run on backend ops, reading its relays' pools from
