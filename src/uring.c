@@ -191,20 +191,25 @@ static void probe_inc_recv(struct io_uring *ring, uint8_t *mem, struct uring_cap
 	uint32_t off[2] = { 0, 0 }, bid;
 	struct uring_inc_seen seen = { .sent = INC_SECOND, .first_bid = UINT32_MAX };
 	static const uint8_t data[INC_FIRST];
+	uint64_t piece[INC_BUF / sizeof(uint64_t)];
 	socklen_t slen = sizeof(sin);
 	struct io_uring_recvmsg_out *o;
 	struct io_uring_cqe *cqe;
 	struct io_uring_sqe *sqe;
 	struct msghdr msg;
-	int fd, n;
+	int fd, n, err;
 
 	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
+	if (fd < 0) {
+		err = -errno;
 		goto fail;
+	}
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) ||
-	    getsockname(fd, (struct sockaddr *)&sin, &slen))
+	    getsockname(fd, (struct sockaddr *)&sin, &slen)) {
+		err = -errno;
 		goto fail_close;
+	}
 	/* The listener's template: room for an IPv6 name, no control data. */
 	memset(&msg, 0, sizeof(msg));
 	msg.msg_namelen = sizeof(struct sockaddr_in6);
@@ -214,17 +219,25 @@ static void probe_inc_recv(struct io_uring *ring, uint8_t *mem, struct uring_cap
 	sqe->buf_group = INC_BGID;
 	io_uring_submit(ring);
 	if (sendto(fd, data, INC_FIRST, 0, (struct sockaddr *)&sin, sizeof(sin)) != INC_FIRST ||
-	    sendto(fd, data, INC_SECOND, 0, (struct sockaddr *)&sin, sizeof(sin)) != INC_SECOND)
+	    sendto(fd, data, INC_SECOND, 0, (struct sockaddr *)&sin, sizeof(sin)) != INC_SECOND) {
+		err = -errno;
 		goto fail_close;
+	}
 	for (n = 0; n < 2; n++) {
-		if (io_uring_wait_cqe_timeout(ring, &cqe, &ts))
+		err = io_uring_wait_cqe_timeout(ring, &cqe, &ts);
+		if (err)
 			goto fail_close;
 		seen.res = cqe->res;
 		seen.cqe_flags = cqe->flags;
 		bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
 		if (cqe->res >= 0 && (cqe->flags & IORING_CQE_F_BUFFER) && bid < 2) {
-			/* Each completion starts where the previous one in its buffer ended. */
-			o = io_uring_recvmsg_validate(mem + bid * INC_BUF + off[bid], cqe->res, &msg);
+			/* Each completion starts where the previous one in its buffer ended, at
+			 * any byte: parse a copy, aligned for the header's 32-bit fields. */
+			o = NULL;
+			if (off[bid] + (uint32_t)cqe->res <= INC_BUF) {
+				memcpy(piece, mem + bid * INC_BUF + off[bid], (size_t)cqe->res);
+				o = io_uring_recvmsg_validate(piece, cqe->res, &msg);
+			}
 			if (o) {
 				seen.msg_flags = o->flags;
 				seen.payload = io_uring_recvmsg_payload_length(o, cqe->res, &msg);
@@ -245,7 +258,7 @@ fail_close:
 	close(fd);
 fail:
 	snprintf(caps->pbuf_inc_why, sizeof(caps->pbuf_inc_why), "probe failed: %s",
-		 strerror(errno));
+		 strerror(-err));
 }
 
 static void probe_inc(struct uring_caps *caps)
