@@ -93,6 +93,10 @@ run_case()
 		lib_stop_pid "$echo_pid"
 		return
 	fi
+	# The start-up line says how GRO uses its buffers (incrementally or one per datagram).
+	if [ "$backend" = io_uring ] && ! lib_relay_log_current | grep -q "GRO: one datagram"; then
+		lib_case_fail "$c the start-up line does not say how GRO uses its buffers"
+	fi
 	if out=$(gso_client "$to"); then
 		lib_case_ok "$c every segment relayed and echoed: $out"
 	else
