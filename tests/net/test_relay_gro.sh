@@ -94,7 +94,7 @@ run_case()
 		return
 	fi
 	# The start-up line says how GRO uses its buffers (incrementally or one per datagram).
-	if [ "$backend" = io_uring ] && ! lib_relay_log_current | grep -q "GRO: one datagram"; then
+	if [ "$backend" = io_uring ] && ! lib_expect_backend "io_uring.*GRO: one datagram"; then
 		lib_case_fail "$c the start-up line does not say how GRO uses its buffers"
 	fi
 	if out=$(gso_client "$to"); then
