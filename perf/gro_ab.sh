@@ -4,11 +4,13 @@
 # on the relay's interface), paced at a fixed rate both relays keep up with: the relay
 # process's CPU time per datagram (perf stat task-clock), alternating the two ROUNDS times.
 # A paced rate and the process's own time are less disturbed by other jobs on a shared box
-# than bench.sh's searches. Needs root, `make perf-tools`; a benchmark, not a test.
+# than bench.sh's searches. Needs root and perf; a benchmark, not a test.
 #   [B=build] [RATE=50000] [T=5] [ROUNDS=3] perf/gro_ab.sh
 # Namespaces rab-{g,d,s}-PID (198.18.0.0/15), removed on exit. perf/notes/gro-uncoalesced.md.
 set -u
 B=${B:-build}; RATE=${RATE:-50000}; T=${T:-5}; ROUNDS=${ROUNDS:-3}
+[ "$(id -u)" = 0 ] || { echo "gro_ab: needs root (namespaces, XDP)" >&2; exit 77; }
+make --no-print-directory BUILD="$B" all perf-tools >&2 || exit 1
 ID=$$; G=rab-g-$ID; D=rab-d-$ID; S=rab-s-$ID; W=$(mktemp -d /tmp/rab.XXXX)
 cleanup() { [ -n "${RP:-}" ] && kill $RP 2>/dev/null; [ -n "${SP:-}" ] && kill $SP 2>/dev/null; wait 2>/dev/null; for n in $G $D $S; do ip netns del $n 2>/dev/null; done; rm -rf $W; }
 trap cleanup EXIT
@@ -43,6 +45,7 @@ C
   ov=$(( $(echo "$l" | grep -o ' drop_socket_receive_overflow=[0-9]*' | cut -d= -f2) - ov0 ))
   tc=$(awk -F, '$3 ~ /task-clock/ {print $1; exit}' $W/perf.csv)
   n=$((rx - rx0))
+  [ "$n" -gt 0 ] || { echo "gro_ab: the relay received nothing:" >&2; tail -n 5 $W/relay.log >&2; exit 1; }
   echo "round=$r gro=$gro rate=$RATE rx=$n overflow=$ov cpu_us/pkt=$(echo "scale=2; $tc * 1000 / $n" | bc 2>/dev/null) load=$(cut -d' ' -f1 /proc/loadavg)"
   kill $RP; wait $RP 2>/dev/null; RP=
  done

@@ -181,9 +181,9 @@ bool uring_inc_datagrams_ok(const struct uring_inc_seen *seen, char *why, size_t
 #define INC_FIRST 150
 #define INC_SECOND 100
 
-/* Registers an IOU_PBUF_RING_INC ring on ring and receives two datagrams with multishot
- * recvmsg: records in caps whether the kernel has such rings and whether the second datagram
- * arrived whole in a buffer of its own. Best effort: any failure means "not usable". */
+/* Receives two datagrams with multishot recvmsg into group INC_BGID of ring (an
+ * IOU_PBUF_RING_INC ring of two INC_BUF buffers at mem) and records in caps whether the
+ * second arrived whole in a buffer of its own. Best effort: any failure means "not usable". */
 static void probe_inc_recv(struct io_uring *ring, uint8_t *mem, struct uring_caps *caps)
 {
 	struct sockaddr_in sin = { .sin_family = AF_INET };
