@@ -13,6 +13,15 @@
 #include "bufpool.h"
 #include "uring.h"
 
+/* Newer than liburing 2.3's headers: the flag goes in io_uring_buf_reg's 16 bits after bgid
+ * ("pad" there, "flags" since 6.12), and the CQE flag says the buffer has room left. */
+#ifndef IOU_PBUF_RING_INC
+#define IOU_PBUF_RING_INC 2
+#endif
+#ifndef IORING_CQE_F_BUF_MORE
+#define IORING_CQE_F_BUF_MORE (1U << 4)
+#endif
+
 int uring_init(struct io_uring *ring, uint32_t sq_entries, uint32_t cq_entries, uint32_t flags)
 {
 	struct io_uring_params p;
@@ -159,6 +168,172 @@ out_close:
 	return err;
 }
 
+bool uring_inc_datagrams_ok(const struct uring_inc_seen *seen, char *why, size_t whylen)
+{
+	if (seen->res < 0) {
+		snprintf(why, whylen,
+			 "multishot recvmsg fails with %s once a buffer's rest is short, "
+			 "and again on every re-arm",
+			 strerror(-seen->res));
+		return false;
+	}
+	if (!(seen->cqe_flags & IORING_CQE_F_BUFFER)) {
+		snprintf(why, whylen, "a datagram completed without a buffer");
+		return false;
+	}
+	if ((seen->msg_flags & MSG_TRUNC) || seen->payload != seen->sent) {
+		snprintf(why, whylen,
+			 "the kernel cuts a datagram short to a buffer's rest (%u of %u bytes kept) "
+			 "instead of taking the next buffer",
+			 seen->payload, seen->sent);
+		return false;
+	}
+	if (seen->cqe_flags >> IORING_CQE_BUFFER_SHIFT == seen->first_bid) {
+		snprintf(why, whylen, "a datagram overran its buffer's rest");
+		return false;
+	}
+	why[0] = '\0';
+	return true;
+}
+
+/* The incremental-buffer probe's group and sizes: two buffers; the first datagram leaves
+ * less room in buffer 0 than the second needs (each costs 16 + 28 bytes of header and name
+ * before its payload). */
+#define INC_BGID 1
+#define INC_BUF 256
+#define INC_FIRST 150
+#define INC_SECOND 100
+
+/* Receives two datagrams with multishot recvmsg into group INC_BGID of ring (an
+ * IOU_PBUF_RING_INC ring of two INC_BUF buffers at mem) and records in caps whether the
+ * second arrived whole in a buffer of its own. Best effort: any failure means "not usable". */
+static void probe_inc_recv(struct io_uring *ring, uint8_t *mem, struct uring_caps *caps)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET };
+	struct __kernel_timespec ts = { .tv_sec = 1 };
+	uint32_t off[2] = { 0, 0 }, bid;
+	struct uring_inc_seen seen = { .sent = INC_SECOND, .first_bid = UINT32_MAX };
+	static const uint8_t data[INC_FIRST];
+	uint64_t piece[INC_BUF / sizeof(uint64_t)];
+	socklen_t slen = sizeof(sin);
+	struct io_uring_recvmsg_out *o;
+	struct io_uring_cqe *cqe;
+	struct io_uring_sqe *sqe;
+	struct msghdr msg;
+	int fd, n, err;
+
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		err = -errno;
+		goto fail;
+	}
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) ||
+	    getsockname(fd, (struct sockaddr *)&sin, &slen)) {
+		err = -errno;
+		goto fail_close;
+	}
+	/* The listener's template: room for an IPv6 name, no control data. */
+	memset(&msg, 0, sizeof(msg));
+	msg.msg_namelen = sizeof(struct sockaddr_in6);
+	sqe = io_uring_get_sqe(ring);
+	io_uring_prep_recvmsg_multishot(sqe, fd, &msg, MSG_TRUNC);
+	sqe->flags |= IOSQE_BUFFER_SELECT;
+	sqe->buf_group = INC_BGID;
+	io_uring_submit(ring);
+	if (sendto(fd, data, INC_FIRST, 0, (struct sockaddr *)&sin, sizeof(sin)) != INC_FIRST ||
+	    sendto(fd, data, INC_SECOND, 0, (struct sockaddr *)&sin, sizeof(sin)) != INC_SECOND) {
+		err = -errno;
+		goto fail_close;
+	}
+	for (n = 0; n < 2; n++) {
+		err = io_uring_wait_cqe_timeout(ring, &cqe, &ts);
+		if (err)
+			goto fail_close;
+		seen.res = cqe->res;
+		seen.cqe_flags = cqe->flags;
+		bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
+		if (cqe->res >= 0 && (cqe->flags & IORING_CQE_F_BUFFER) && bid < 2) {
+			/* Each completion starts where the previous one in its buffer ended, at
+			 * any byte: parse a copy, aligned for the header's 32-bit fields. */
+			o = NULL;
+			if (off[bid] + (uint32_t)cqe->res <= INC_BUF) {
+				memcpy(piece, mem + bid * INC_BUF + off[bid], (size_t)cqe->res);
+				o = io_uring_recvmsg_validate(piece, cqe->res, &msg);
+			}
+			if (o) {
+				seen.msg_flags = o->flags;
+				seen.payload = io_uring_recvmsg_payload_length(o, cqe->res, &msg);
+			}
+			off[bid] += (uint32_t)cqe->res;
+			if (n == 0)
+				seen.first_bid = bid;
+		}
+		io_uring_cqe_seen(ring, cqe);
+		if (cqe->res < 0)
+			break;
+	}
+	caps->pbuf_inc_datagrams =
+		uring_inc_datagrams_ok(&seen, caps->pbuf_inc_why, sizeof(caps->pbuf_inc_why));
+	close(fd);
+	return;
+fail_close:
+	close(fd);
+fail:
+	snprintf(caps->pbuf_inc_why, sizeof(caps->pbuf_inc_why), "probe failed: %s",
+		 strerror(-err));
+}
+
+static void probe_inc(struct uring_caps *caps)
+{
+	struct io_uring_buf_reg reg;
+	struct io_uring_buf_ring *br;
+	struct io_uring ring;
+	uint8_t *mem;
+	size_t ring_bytes = 4096;
+	int err, i;
+
+	/* A ring of its own: the receive armed here must not outlive the buffers. */
+	err = uring_init(&ring, 8, 16, 0);
+	if (err) {
+		snprintf(caps->pbuf_inc_why, sizeof(caps->pbuf_inc_why), "probe ring: %s",
+			 strerror(-err));
+		return;
+	}
+	br = mmap(NULL, ring_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	mem = mmap(NULL, 2 * INC_BUF, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (br == MAP_FAILED || mem == MAP_FAILED) {
+		snprintf(caps->pbuf_inc_why, sizeof(caps->pbuf_inc_why), "probe memory: %s",
+			 strerror(errno));
+		goto out;
+	}
+	io_uring_buf_ring_init(br);
+	memset(&reg, 0, sizeof(reg));
+	reg.ring_addr = (unsigned long)br;
+	reg.ring_entries = 2;
+	reg.bgid = INC_BGID;
+	reg.pad = IOU_PBUF_RING_INC; /* "flags" in 6.12's header */
+	err = io_uring_register_buf_ring(&ring, &reg, 0);
+	if (err) {
+		snprintf(caps->pbuf_inc_why, sizeof(caps->pbuf_inc_why),
+			 "no incrementally consumed buffers (kernel 6.12+): %s", strerror(-err));
+		goto out;
+	}
+	caps->pbuf_inc = true;
+	for (i = 0; i < 2; i++)
+		io_uring_buf_ring_add(br, mem + i * INC_BUF, INC_BUF, (unsigned short)i,
+				      io_uring_buf_ring_mask(2), i);
+	io_uring_buf_ring_advance(br, 2);
+	probe_inc_recv(&ring, mem, caps);
+out:
+	/* The ring goes first: it cancels the receive before its buffers are unmapped. */
+	io_uring_queue_exit(&ring);
+	if (br != MAP_FAILED)
+		munmap(br, ring_bytes);
+	if (mem != MAP_FAILED)
+		munmap(mem, 2 * INC_BUF);
+}
+
 void uring_probe(struct uring_caps *caps)
 {
 	struct io_uring ring;
@@ -202,6 +377,8 @@ void uring_probe(struct uring_caps *caps)
 			 "no multishot recvmsg (kernel 6.0+): %s", strerror(-err));
 	else
 		caps->recvmsg_multishot = true;
+	if (caps->recvmsg_multishot)
+		probe_inc(caps);
 	/* Tearing the ring down cancels the armed receive before its buffers are unmapped. */
 	io_uring_queue_exit(&ring);
 	bufpool_fini(&bp);

@@ -5,6 +5,7 @@
 
 #include <liburing.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /* What the running kernel offers, probed once at start. */
@@ -15,7 +16,30 @@ struct uring_caps {
 	bool recvmsg_multishot; /* multishot recvmsg (6.0), checked with a real datagram */
 	uint32_t setup_flags;	/* best of SINGLE_ISSUER|DEFER_TASKRUN, COOP_TASKRUN, none */
 	char missing[256];	/* why the fast path is unavailable; "" when it is */
+	/* Incrementally consumed provided buffers (IOU_PBUF_RING_INC, 6.12): many datagrams in
+	 * one large buffer, the way a GRO receiver would want its 64 KiB buffers used. pbuf_inc:
+	 * the kernel accepts such a ring; pbuf_inc_datagrams: multishot recvmsg puts a datagram
+	 * that does not fit a buffer's rest whole into the next buffer (checked for real).
+	 * pbuf_inc_why says why they are not usable; "" when they are. */
+	bool pbuf_inc;
+	bool pbuf_inc_datagrams;
+	char pbuf_inc_why[160];
 };
+
+/* What the incremental-buffer probe saw of its second datagram, sent after a first one that
+ * left less room in the buffer than the second needs. */
+struct uring_inc_seen {
+	int res;	     /* the completion's result */
+	uint32_t cqe_flags;  /* its flags (F_BUFFER, buffer id) */
+	uint32_t first_bid;  /* the buffer the first datagram went into */
+	uint32_t msg_flags;  /* io_uring_recvmsg_out.flags (MSG_TRUNC) when res >= 0 */
+	uint32_t payload;    /* payload bytes the buffer holds when res >= 0 */
+	uint32_t sent;	     /* the second datagram's length */
+};
+
+/* Pure: whether what the probe saw means a datagram can never be cut short or fail because
+ * an earlier one used part of its buffer. Returns true, or false with the reason in why. */
+bool uring_inc_datagrams_ok(const struct uring_inc_seen *seen, char *why, size_t whylen);
 
 /* Probes the kernel. Never fails: what is missing is recorded in caps. Uses a throw-away ring
  * and one datagram over 127.0.0.1 to test multishot receive for real. */

@@ -4,6 +4,9 @@
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
+#include <string.h>
+#include <errno.h>
+#include <sys/socket.h>
 #include <cmocka.h>
 
 #include "uring.h"
@@ -21,10 +24,69 @@ static void test_probe(void **state)
 		assert_true(caps.missing[0] != '\0');
 }
 
+static void test_probe_inc(void **state)
+{
+	struct uring_caps caps;
+
+	(void)state;
+	uring_probe(&caps);
+	/* Usable for datagrams needs the ring itself; a reason is given exactly when not. */
+	if (caps.pbuf_inc_datagrams) {
+		assert_true(caps.pbuf_inc);
+		assert_string_equal(caps.pbuf_inc_why, "");
+	} else if (caps.recvmsg_multishot) {
+		assert_true(caps.pbuf_inc_why[0] != '\0');
+	}
+}
+
+/* What the probe's second datagram (100 bytes, after a first that left too little room in
+ * buffer 0) can look like, and the verdict. */
+static void test_inc_verdict(void **state)
+{
+	static const struct {
+		const char *name;
+		struct uring_inc_seen seen;
+		bool ok;
+		const char *why; /* a word the reason must contain */
+	} cases[] = {
+		{ "6.18: cut short in the same buffer",
+		  { .res = 62, .cqe_flags = IORING_CQE_F_BUFFER | IORING_CQE_F_MORE,
+		    .first_bid = 0, .msg_flags = MSG_TRUNC, .payload = 18, .sent = 100 },
+		  false, "short" },
+		{ "rest below the header: EFAULT",
+		  { .res = -EFAULT, .first_bid = 0, .sent = 100 }, false, "Bad address" },
+		{ "whole, in the next buffer (the fix of liburing#1433)",
+		  { .res = 144, .cqe_flags = 1u << IORING_CQE_BUFFER_SHIFT | IORING_CQE_F_BUFFER,
+		    .first_bid = 0, .payload = 100, .sent = 100 },
+		  true, NULL },
+		{ "whole but in the same buffer past its end",
+		  { .res = 144, .cqe_flags = IORING_CQE_F_BUFFER, .first_bid = 0, .payload = 100,
+		    .sent = 100 },
+		  false, "overran" },
+		{ "no buffer", { .res = 0, .first_bid = 0, .sent = 100 }, false, "without" },
+	};
+	char why[160];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		bool ok = uring_inc_datagrams_ok(&cases[i].seen, why, sizeof(why));
+
+		if (ok != cases[i].ok)
+			fail_msg("%s: got %d (%s)", cases[i].name, ok, why);
+		if (cases[i].why && !strstr(why, cases[i].why))
+			fail_msg("%s: reason '%s' lacks '%s'", cases[i].name, why, cases[i].why);
+		if (ok)
+			assert_string_equal(why, "");
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_probe),
+		cmocka_unit_test(test_probe_inc),
+		cmocka_unit_test(test_inc_verdict),
 	};
 	return cmocka_run_group_tests_name("uring", tests, NULL, NULL);
 }
