@@ -65,6 +65,33 @@ static int app_snapshot_offload(struct app *a, struct snapshot *s)
 	return 0;
 }
 
+/* Early shedding's part: per relay on/why and what the program shed for it. */
+static int app_snapshot_shed(struct app *a, struct snapshot *s)
+{
+	uint32_t r;
+
+	s->shed = calloc(s->n_relays ? s->n_relays : 1, sizeof(*s->shed));
+	if (!s->shed)
+		return -ENOMEM;
+	for (r = 0; r < s->n_relays; r++) {
+		s->shed[r].on = a->shed[r].on;
+		s->shed[r].why = a->shed[r].why;
+		if (a->filter)
+			filter_shed_dropped(a->filter, a->rt.cfg->relays[r].name,
+					    &s->shed[r].dropped);
+	}
+	if (!a->filter || !filter_shed_loaded(a->filter, NULL))
+		return 0;
+	s->shed_counters = calloc(SHED_CNT__MAX, sizeof(*s->shed_counters));
+	if (!s->shed_counters)
+		return -ENOMEM;
+	if (filter_shed_counters(a->filter, s->shed_counters)) {
+		free(s->shed_counters);
+		s->shed_counters = NULL;
+	}
+	return 0;
+}
+
 int app_snapshot(struct app *a, struct snapshot *s)
 {
 	struct filter_stats *fs;
@@ -83,6 +110,8 @@ int app_snapshot(struct app *a, struct snapshot *s)
 	s->last_reload_success = a->last_reload_success;
 	s->last_reload_error = a->last_reload_error;
 	ret = app_snapshot_offload(a, s);
+	if (!ret)
+		ret = app_snapshot_shed(a, s);
 	if (ret || !a->filter)
 		return ret;
 	fs = malloc(sizeof(*fs));
@@ -104,7 +133,8 @@ int app_snapshot(struct app *a, struct snapshot *s)
 
 static bool app_needs_program(const struct config *cfg)
 {
-	return cfg->filter.mode != FILTER_MODE_OFF || offload_wanted(cfg);
+	return cfg->filter.mode != FILTER_MODE_OFF || offload_wanted(cfg) ||
+	       config_shed_wanted(cfg);
 }
 
 int app_filter_sync(struct app *a, const struct config *cfg, const struct plan *plan, char *err,
@@ -127,15 +157,19 @@ int app_filter_sync(struct app *a, const struct config *cfg, const struct plan *
 				       errlen);
 	else
 		ret = filter_update(a->filter, cfg, err, errlen);
-	/* Only the fast path wanted the program: its relays stay on the socket path. */
+	/* Only the fast path or shedding wanted the program: its relays stay on the socket
+	 * path, without shedding (a relay with shed = "on" stops the start). */
 	if (ret && !a->filter && cfg->filter.mode == FILTER_MODE_OFF) {
+		char why[SHED_WHY_LEN];
+
 		for (i = 0; i < cfg->n_relays; i++) {
 			if (cfg->relays[i].offload == OFFLOAD_OFF)
 				continue;
 			snprintf(a->offload[i].why, sizeof(a->offload[i].why), "%s", err);
 			log_notice("relay %s: offload off: %s", cfg->relays[i].name, err);
 		}
-		return 0;
+		snprintf(why, sizeof(why), "%s", err);
+		return shed_apply(NULL, cfg, why, a->shed, err, errlen);
 	}
 	if (ret)
 		return ret;
@@ -146,7 +180,8 @@ int app_filter_sync(struct app *a, const struct config *cfg, const struct plan *
 	for (i = 0; i < cfg->n_relays; i++)
 		a->rt.offload[i] = a->offload[i].got != OFFLOAD_OFF;
 	a->rt.fast = offload_wanted(cfg) ? a->filter : NULL;
-	return 0;
+	/* After the fast path, so shedding joins the hooks it took. */
+	return shed_apply(a->filter, cfg, "", a->shed, err, errlen);
 }
 
 void app_filter_release(struct app *a, const struct config *cfg)
@@ -192,6 +227,10 @@ void app_link_event(struct app *a, const char *ifname, int ifindex, bool present
 				a->offload[i] = st[i];
 		}
 	}
+	/* Shedding follows the interfaces that hold the listen addresses now (after the fast
+	 * path, whose hooks it joins). */
+	if (config_shed_wanted(cfg))
+		shed_apply(a->filter, cfg, "", a->shed, err, sizeof(err));
 }
 
 int app_reload(struct app *a, char *err, size_t errlen)

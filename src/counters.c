@@ -49,6 +49,7 @@ const char *drop_reason_name(enum drop_reason r)
 		[DROP_SOCKET_OVERFLOW] = "socket_receive_overflow",
 		[DROP_SOCKET_ERROR] = "session_socket_error",
 		[DROP_SESSION_CLOSED] = "session_closed",
+		[DROP_SHED_FULL_SOCKET] = "shed_full_socket",
 	};
 	return (unsigned)r < DROP__MAX ? names[r] : "unknown";
 }

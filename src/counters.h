@@ -32,6 +32,9 @@ enum drop_reason {
 	DROP_SOCKET_OVERFLOW, /* the kernel dropped it at a full listener queue (SO_RXQ_OVFL) */
 	DROP_SOCKET_ERROR,    /* creating a session socket failed */
 	DROP_SESSION_CLOSED,  /* a reply read as its session was closing (expiry, reload) */
+	/* the BPF program dropped it for the listener's full socket before the stack built or
+	 * queued an skb (early shedding); only in a relay's totals, never a worker's */
+	DROP_SHED_FULL_SOCKET,
 	DROP__MAX
 };
 

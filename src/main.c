@@ -25,6 +25,7 @@
 #include "log.h"
 #include "netlink.h"
 #include "offload.h"
+#include "shed.h"
 #include "privs.h"
 #include "runtime.h"
 #include "service.h"
@@ -78,6 +79,33 @@ static void print_offload(const char *path)
 	config_free(cfg);
 }
 
+/* Whether each relay of the config at path would shed, and where: loads the program (attaching
+ * nowhere) to see whether the shedding flavour loads with this process's privileges. */
+static void print_shed(const char *path)
+{
+	struct shed_relay_state st[CONFIG_MAX_RELAYS];
+	char err[CONFIG_ERR_LEN];
+	const char *why = err;
+	struct filter *f = NULL;
+	struct config *cfg;
+	bool loaded = false;
+	uint32_t i;
+
+	if (config_load_file(path, &cfg, err, sizeof(err))) {
+		printf("shed: no configuration to judge (%s)\n", err);
+		return;
+	}
+	if (config_shed_wanted(cfg) && filter_open(cfg, &f, err, sizeof(err)) == 0)
+		loaded = filter_shed_loaded(f, &why);
+	shed_resolve(cfg, loaded, why, st);
+	printf("shed (%s; program probed now, nothing attached):\n", path);
+	for (i = 0; i < cfg->n_relays; i++)
+		printf("  relay %s: shed = \"%s\" -> %s: %s\n", cfg->relays[i].name,
+		       config_shed_name(cfg->relays[i].shed), st[i].on ? "on" : "off", st[i].why);
+	filter_free(f);
+	config_free(cfg);
+}
+
 static void print_version(const char *config)
 {
 	struct uring_caps caps;
@@ -106,6 +134,7 @@ static void print_version(const char *config)
 	if (runtime_choose_backend(IO_BACKEND_AUTO, &caps, &b, why, sizeof(why)) == 0)
 		printf("backend for io_backend=\"auto\": %s\n", config_backend_name(b));
 	print_offload(config);
+	print_shed(config);
 }
 
 static int parse_args(int argc, char **argv, struct options *o)

@@ -192,7 +192,17 @@ int metrics_format(const struct snapshot *s, FILE *out)
 		for (w = 0; w < s->n_workers; w++)
 			for (dir = 0; dir < RELAY_DIR__MAX; dir++)
 				for (d = 0; d < DROP__MAX; d++)
-					dropped(out, s, r, w, dir, d);
+					if (d != DROP_SHED_FULL_SOCKET) /* per relay below */
+						dropped(out, s, r, w, dir, d);
+	family(out, "ringrelay_shed_datagrams_total", "counter",
+	       "Datagrams to a relay's listener that the BPF program dropped because the "
+	       "socket's receive queue was full (early shedding), before the stack; not in "
+	       "ringrelay_datagrams_total.");
+	for (r = 0; r < s->n_relays; r++) {
+		fputs("ringrelay_shed_datagrams_total{relay=\"", out);
+		metrics_format_label(out, s->relay_names[r]);
+		fprintf(out, "\"} %" PRIu64 "\n", s->shed ? s->shed[r].dropped : 0);
+	}
 
 	family(out, "ringrelay_mirror_extra_copies_total", "counter",
 	       "Copies beyond the first that mirror fan-out made (members - 1 per datagram); "

@@ -20,7 +20,8 @@
 		DIR_FIELD(d, tx_bytes), DIR_FIELD(d, extra_copies), DROP(d, DROP_TRUNCATED),   \
 		DROP(d, DROP_SESSION_FULL), DROP(d, DROP_SEND_ERROR),                          \
 		DROP(d, DROP_UNREACHABLE), DROP(d, DROP_SOCKET_OVERFLOW),                      \
-		DROP(d, DROP_SOCKET_ERROR), DROP(d, DROP_SESSION_CLOSED)
+		DROP(d, DROP_SOCKET_ERROR), DROP(d, DROP_SESSION_CLOSED),          \
+		DROP(d, DROP_SHED_FULL_SOCKET)
 
 /* Every counter, named, so a mix-up says which. */
 static const struct {
