@@ -4,7 +4,7 @@
 # measured the way DPDK users measure (Mpps at 64 B, NDR/PDR, CPU per packet, cores used).
 #
 #   perf/bench.sh [--full] [--build DIR] [--duts a,b,...] [--sizes 64,imix,1400] [--family 4|6]
-#                 [--out DIR] [--socket-gen] [--gen-gso SEGS]
+#                 [--placement rps,napi] [--out DIR] [--socket-gen] [--gen-gso SEGS]
 #
 # Topology (three namespaces, unique per run, removed on exit):
 #
@@ -12,9 +12,21 @@
 #   g0 198.18.0.1 <-> d0 198.18.0.2 | d1 198.18.1.1 <-> s0 198.18.1.2 (XDP sink, skb mode)
 #   2001:2:0:1::1     2001:2:0:1::2 | 2001:2:0:2::1     2001:2:0:2::2
 #
-# CPU 0 runs the generator and the sink, CPU 1 runs the device under test. RPS on d0 moves
-# the DUT's receive softirq to CPU 1 and RPS on s0 moves the sink back to CPU 0, because veth
-# otherwise processes a packet on the CPU that sent it. See perf/README.md for the method.
+# CPU 0 runs the generator and the sink, CPU 1 runs the device under test. veth processes a
+# packet on the CPU that sent it, so the DUT side's receive work is moved to CPU 1, in one of
+# two placements (both by default, one after the other):
+#   rps   RPS on d0 and d1 to CPU 1. The receive softirq after XDP runs there; XDP itself (an
+#         af_xdp PMD's receive) still runs on the generator's CPU.
+#   napi  d0 and d1 with GRO on (so veth has a NAPI instance), NAPI threaded, each NAPI thread
+#         pinned to CPU 1: all receive work, XDP included, is charged to the DUT's core. This
+#         is the placement that compares devices fairly.
+#   sender (experiments only) GRO on, NAPI not threaded, no RPS: the receive runs in the
+#         generator's softirq on CPU 0, except what a busy-polling DUT polls itself.
+#
+# Experiment hooks (perf/notes/overload-mechanisms.md): DUT busy-relay runs perf/busy_relay
+# with $BUSY_RELAY_OPTS; NAPI_SET="defer_hard_irqs=N gro_flush_timeout=NS ..." is applied to
+# d0's NAPI instances (netdev netlink, perf/napi.py) after the DUT has started.
+# See perf/README.md for the method.
 set -euo pipefail
 
 COMMAND="$0 $*"
@@ -25,6 +37,7 @@ BUILD=build
 OUT=perf/results
 SIZES=""
 FAMILY=4
+PLACEMENTS=rps,napi
 ALL_DUTS="ringrelay-offload,ringrelay-offload-tc,ringrelay-io_uring,ringrelay-gro,ringrelay-mmsg,kernel-forward,testpmd-af_xdp,testpmd-af_packet,mmsg-loop"
 DUTS=$ALL_DUTS
 
@@ -40,6 +53,7 @@ while [ $# -gt 0 ]; do
 	--duts) DUTS=$2; shift ;;
 	--sizes) SIZES=$2; shift ;;
 	--family) FAMILY=$2; shift ;;
+	--placement) PLACEMENTS=$2; shift ;;
 	--out) OUT=$2; shift ;;
 	--socket-gen) SOCKET_GEN=1 ;;
 	--gen-gso) GEN_GSO=$2; SOCKET_GEN=1; shift ;;
@@ -47,6 +61,9 @@ while [ $# -gt 0 ]; do
 	*) usage 2 ;;
 	esac
 	shift
+done
+for p in ${PLACEMENTS//,/ }; do
+	case $p in rps|napi|sender) ;; *) echo "bench: --placement: rps, napi or rps,napi" >&2; exit 2 ;; esac
 done
 
 [ "$(id -u)" = 0 ] || { echo "bench: needs root (namespaces, XDP)" >&2; exit 77; }
@@ -68,6 +85,7 @@ SINK_OPT=$([ "$SINK_MODE" = native ] && echo -N || true)
 GEN_CPU=0
 DUT_CPU=1
 PERF=$BUILD/perf
+PERF_SRC=$(dirname "$0")
 RINGRELAY=$BUILD/ringrelay
 
 make --no-print-directory BUILD="$BUILD" perf-tools >&2
@@ -154,9 +172,7 @@ topo_up() {
 	$d -6 neigh add 2001:2:0:2::2 lladdr $MAC_S0 dev d1 nud permanent
 	$s neigh add 198.18.1.1 lladdr $MAC_D1 dev s0 nud permanent
 	$s -6 neigh add 2001:2:0:2::1 lladdr $MAC_D1 dev s0 nud permanent
-	# Both DUT-side receive queues are steered to the DUT CPU (replies arrive on d1).
-	ip netns exec $NS_D sh -c "echo $((1 << DUT_CPU)) > /sys/class/net/d0/queues/rx-0/rps_cpus"
-	ip netns exec $NS_D sh -c "echo $((1 << DUT_CPU)) > /sys/class/net/d1/queues/rx-0/rps_cpus"
+	# Where d0's and d1's receive work runs is set by placement_set.
 	# Checksums in software at the endpoints: with veth's default offload a frame carries a
 	# partial checksum, which a PMD forwarding raw bytes would pass on unfixed.
 	# With --gen-gso, g0 keeps its offloads so GSO super-datagrams reach the DUT whole.
@@ -168,6 +184,78 @@ topo_up() {
 	[ "$SINK_MODE" = skb ] &&
 		ip netns exec $NS_S sh -c "echo $((1 << GEN_CPU)) > /sys/class/net/s0/queues/rx-0/rps_cpus"
 	ip netns exec $NS_G sh -c "echo $((1 << GEN_CPU)) > /sys/class/net/g0/queues/rx-0/rps_cpus"
+}
+
+# placement_set: where the DUT side's receive work runs, for every DUT of this placement.
+placement_set() {
+	local dev
+	for dev in d0 d1; do
+		if [ "$PLACEMENT" = napi ]; then
+			# veth has NAPI only with GRO on or an XDP program attached; GRO on gives
+			# every DUT one. A plain socket still gets one datagram per read: UDP GRO
+			# coalesces only for sockets with UDP_GRO (ringrelay-gro), and only datagrams
+			# with a UDP checksum (not the raw generator's IPv4 frames).
+			ip netns exec $NS_D sh -c "echo 0 > /sys/class/net/$dev/queues/rx-0/rps_cpus"
+			ip netns exec $NS_D ethtool -K $dev gro on
+			ip netns exec $NS_D sh -c "echo 1 > /sys/class/net/$dev/threaded"
+		elif [ "$PLACEMENT" = sender ]; then
+			ip netns exec $NS_D sh -c "echo 0 > /sys/class/net/$dev/queues/rx-0/rps_cpus"
+			ip netns exec $NS_D ethtool -K $dev gro on
+			ip netns exec $NS_D sh -c "echo 0 > /sys/class/net/$dev/threaded"
+		else
+			# Writing 0 fails (EIO) when the device has no NAPI instance left.
+			ip netns exec $NS_D sh -c "echo 0 > /sys/class/net/$dev/threaded" 2>/dev/null || true
+			ip netns exec $NS_D ethtool -K $dev gro off
+			ip netns exec $NS_D sh -c "echo $((1 << DUT_CPU)) > /sys/class/net/$dev/queues/rx-0/rps_cpus"
+		fi
+	done
+	# veth bypasses the peer's NAPI for packets from a device with TSO on (they could not be
+	# aggregated): with --gen-gso, g0 keeps UDP segmentation but not TSO under napi.
+	if [ "$GEN_GSO" != 0 ]; then
+		ip netns exec $NS_G ethtool -K g0 tso "$([ "$PLACEMENT" = rps ] && echo on || echo off)" \
+			>/dev/null
+	fi
+}
+
+# placement_pin: after a DUT has started (attaching XDP can replace a veth's NAPI instance and
+# its thread), makes d0's and d1's NAPI threaded again and pins every NAPI thread to the DUT
+# CPU. The threads are found through netdev netlink (perf/napi.py), not by name: a "napi/d0-*"
+# thread may belong to another namespace's d0. Records what it found.
+NAPI_PIDS=""
+placement_pin() {
+	local dev pids pid
+	NAPI_PIDS=""
+	if [ "$PLACEMENT" = napi ]; then
+		for dev in d0 d1; do
+			ip netns exec $NS_D sh -c "echo 1 > /sys/class/net/$dev/threaded"
+			pids=$(ip netns exec $NS_D python3 "$PERF_SRC/napi.py" pids $dev)
+			[ -n "$pids" ] || { echo "no NAPI thread on $dev"; return 1; }
+			for pid in $pids; do
+				taskset -p -c $DUT_CPU "$pid" >/dev/null
+				NAPI_PIDS="$NAPI_PIDS $pid"
+			done
+		done
+	fi
+	if [ -n "${NAPI_SET:-}" ]; then
+		# shellcheck disable=SC2086
+		ip netns exec $NS_D python3 "$PERF_SRC/napi.py" set d0 $NAPI_SET || return 1
+	fi
+	{
+		for dev in d0 d1; do
+			ip netns exec $NS_D python3 "$PERF_SRC/napi.py" show $dev || true
+		done
+	} | jq -s -c --arg dut "$DUT" --arg size "$SIZE" --arg placement "$PLACEMENT" \
+		--arg rps "$(ip netns exec $NS_D cat /sys/class/net/d0/queues/rx-0/rps_cpus)" \
+		--arg gro "$(ip netns exec $NS_D ethtool -k d0 | awk '/^generic-receive-offload/ { print $2 }')" \
+		--arg pids "$NAPI_PIDS" --arg napi_set "${NAPI_SET:-}" \
+		--arg cpus "$(for pid in $NAPI_PIDS; do
+			awk '/^Cpus_allowed_list/ { printf "%s ", $2 }' /proc/$pid/status; done)" \
+		--arg opts "$([ "$DUT" = busy-relay ] && echo "${BUSY_RELAY_OPTS:-}")" \
+		'{dut: $dut, size: $size, placement: $placement, phase: "placement", d0_rps_cpus: $rps,
+		  d0_gro: $gro, napi: ., napi_thread_pids: ($pids | split(" ") | map(select(. != "") | tonumber)),
+		  napi_thread_cpus: ($cpus | split(" ") | map(select(. != ""))),
+		  napi_set: $napi_set, dut_opts: $opts}' \
+		>>"$RECORDS"
 }
 
 if [ "$FAMILY" = 6 ]; then
@@ -229,10 +317,22 @@ sink_settled() {
 	echo "$a"
 }
 
-# "busy system irq+softirq user total" ticks of the DUT CPU (steal is the hypervisor's).
+# "busy system irq+softirq user total" ticks of CPU $1 (steal is the hypervisor's).
 cpu_ticks() {
-	awk -v c="cpu$DUT_CPU" '$1 == c { print $2+$3+$4+$7+$8, $4, $7+$8, $2+$3,
+	awk -v c="cpu$1" '$1 == c { print $2+$3+$4+$7+$8, $4, $7+$8, $2+$3,
 		$2+$3+$4+$5+$6+$7+$8+$9 }' /proc/stat
+}
+
+# utime+stime ticks of the pinned NAPI threads (napi placement), 0 without any. A threaded
+# NAPI poll runs with bottom halves disabled, not in softirq context, so /proc/stat counts it
+# as system time of the CPU, not as softirq.
+napi_ticks() {
+	local pid sum=0 t
+	for pid in $NAPI_PIDS; do
+		t=$(awk '{ sub(/^.*\) /, ""); print $12 + $13 }' /proc/$pid/stat 2>/dev/null) || t=0
+		sum=$((sum + ${t:-0}))
+	done
+	echo $sum
 }
 
 # utime+stime ticks of a process, 0 when there is none.
@@ -246,30 +346,44 @@ proc_ticks() {
 
 HZ=$(getconf CLK_TCK)
 
+# Frames veth dropped on their way into d0 (its receive ring or the backlog was full), counted
+# as g0's tx_dropped. A raw generator's sendmmsg reports them as errors and does not count
+# them as sent; a UDP socket's send counts them as sent. Either way they were offered to the
+# DUT and lost in front of it, as a NIC's rx_missed would be.
+ring_drops() {
+	ip netns exec $NS_G cat /sys/class/net/g0/statistics/tx_dropped
+}
+
 # trial PHASE RATE SECONDS: one generator run through the DUT; appends a JSON record.
 trial() {
-	local phase=$1 rate=$2 secs=$3 p0 p1 c0 c1 t0 t1 g ropt=""
+	local phase=$1 rate=$2 secs=$3 p0 p1 c0 c1 t0 t1 n0 n1 q0 q1 x0 x1 g ropt=""
 	[ "$rate" != 0 ] && ropt="-r $rate"
-	p0=$(sink_settled)
-	c0=$(cpu_ticks) t0=$(proc_ticks)
+	p0=$(sink_settled) x0=$(ring_drops)
+	c0=$(cpu_ticks $DUT_CPU) t0=$(proc_ticks) n0=$(napi_ticks) q0=$(cpu_ticks $GEN_CPU)
 	# shellcheck disable=SC2086
 	g=$(ip netns exec $NS_G "$PERF/gen" -d "$GEN_DST" -f $FLOWS -l "$SIZE" -t "$secs" \
 		-C $GEN_CPU $ropt $GEN_MODE_OPTS)
-	p1=$(sink_settled)
-	c1=$(cpu_ticks) t1=$(proc_ticks)
+	p1=$(sink_settled) x1=$(ring_drops)
+	c1=$(cpu_ticks $DUT_CPU) t1=$(proc_ticks) n1=$(napi_ticks) q1=$(cpu_ticks $GEN_CPU)
 	jq -c -n --argjson g "$g" --arg dut "$DUT" --arg phase "$phase" --arg size "$SIZE" \
-		--argjson d "$((p1 - p0))" --argjson hz "$HZ" \
+		--arg placement "$PLACEMENT" --argjson d "$((p1 - p0))" --argjson hz "$HZ" \
 		--argjson c "[$(echo "$c0 $c1" | awk '{ print $6-$1 "," $7-$2 "," $8-$3 "," $9-$4 "," $10-$5 }')]" \
-		--argjson pt "$((t1 - t0))" '{
-		dut: $dut, size: $size, phase: $phase, rate: $g.rate_pps,
-		sent: $g.sent_pkts, delivered: $d, elapsed_s: $g.elapsed_s,
-		offered_mpps: ($g.sent_pkts / $g.elapsed_s / 1e6),
+		--argjson q "[$(echo "$q0 $q1" | awk '{ print $6-$1 "," $8-$3 "," $10-$5 }')]" \
+		--argjson pt "$((t1 - t0))" --argjson nt "$((n1 - n0))" \
+		--argjson rd "$((x1 - x0))" --argjson raw "$([ "$SOCKET_GEN" = 0 ] && echo 1 || echo 0)" '
+		($g.sent_pkts + (if $raw == 1 then $rd else 0 end)) as $sent | {
+		dut: $dut, size: $size, placement: $placement, phase: $phase, rate: $g.rate_pps,
+		sent: $sent, gen_sent_ok: $g.sent_pkts, ring_drops: $rd, delivered: $d,
+		elapsed_s: $g.elapsed_s,
+		offered_mpps: ($sent / $g.elapsed_s / 1e6),
 		mpps: ($d / $g.elapsed_s / 1e6),
-		loss: (if $g.sent_pkts > 0 then 1 - $d / $g.sent_pkts else 0 end),
+		loss: (if $sent > 0 then 1 - $d / $sent else 0 end),
 		dut_proc_cpu_s: ($pt / $hz), dut_core_busy_s: ($c[0] / $hz),
 		dut_core_sys_s: ($c[1] / $hz), dut_core_softirq_s: ($c[2] / $hz),
-		dut_core_user_s: ($c[3] / $hz),
-		dut_core_busy_fraction: (if $c[4] > 0 then $c[0] / $c[4] else 0 end)}' |
+		dut_core_user_s: ($c[3] / $hz), dut_napi_thread_s: ($nt / $hz),
+		dut_core_busy_fraction: (if $c[4] > 0 then $c[0] / $c[4] else 0 end),
+		gen_core_busy_s: ($q[0] / $hz), gen_core_softirq_s: ($q[1] / $hz),
+		gen_core_softirq_fraction: (if $q[2] > 0 then $q[1] / $q[2] else 0 end)}' |
 		tee -a "$RECORDS"
 }
 
@@ -305,7 +419,8 @@ latency() {
 		out=$(ip netns exec $NS_G "$PERF/gen" -L -d "$GEN_DST" -l "$SIZE" -t "$LAT_S" \
 			-C $GEN_CPU -r "$rate")
 		jq -c -n --argjson g "$out" --arg dut "$DUT" --arg size "$SIZE" --argjson pct $pct \
-			'{dut: $dut, size: $size, phase: "latency", pct_of_pdr: $pct,
+			--arg placement "$PLACEMENT" \
+			'{dut: $dut, size: $size, placement: $placement, phase: "latency", pct_of_pdr: $pct,
 			  rate: $g.rate_pps, achieved_pps: $g.pps, dut_pps: (2 * $g.rate_pps), sent: $g.sent_pkts, received: $g.rx_pkts,
 			  rtt_us: $g.rtt_us}' | tee -a "$RECORDS" >&2
 	done
@@ -315,9 +430,9 @@ latency() {
 
 # status DUT TEXT: records why a DUT did not produce numbers (or that it did).
 status() {
-	jq -c -n --arg dut "$DUT" --arg size "$SIZE" --arg s "$1" \
-		'{dut: $dut, size: $size, phase: "status", status: $s}' >>"$RECORDS"
-	echo "bench: $DUT ($SIZE B): $1" >&2
+	jq -c -n --arg dut "$DUT" --arg size "$SIZE" --arg placement "$PLACEMENT" --arg s "$1" \
+		'{dut: $dut, size: $size, placement: $placement, phase: "status", status: $s}' >>"$RECORDS"
+	echo "bench: $DUT ($SIZE B, $PLACEMENT): $1" >&2
 }
 
 # ------------------------------------------------------------------ devices under test
@@ -379,6 +494,14 @@ dut_start() {
 		DUT_PID=$LAST_PID
 		wait_for "$WORK/dut.log" ready || { cat "$WORK/dut.log"; return 1; }
 		;;
+	busy-relay)
+		# shellcheck disable=SC2086
+		spawn ip netns exec $NS_D taskset -c $DUT_CPU "$PERF/busy_relay" -l "$DUT_LISTEN" \
+			-u "$SINK_ADDR" -C $DUT_CPU -t 3600 ${BUSY_RELAY_OPTS:-} >"$WORK/dut.out" \
+			2>"$WORK/dut.log"
+		DUT_PID=$LAST_PID
+		wait_for "$WORK/dut.log" ready || { cat "$WORK/dut.log"; return 1; }
+		;;
 	kernel-forward)
 		GEN_DST=$SINK_ADDR
 		ip netns exec $NS_D sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
@@ -430,6 +553,8 @@ dut_stop() {
 		[ -n "$DUT_PID" ] && stop "$DUT_PID"
 		if [ -n "$DUT_PID" ] && [ "${DUT#ringrelay}" != "$DUT" ]; then
 			grep -h "stats relay=" "$WORK/dut.log" | tail -n 1 >"$WORK/dut.stats" || true
+		elif [ -n "$DUT_PID" ] && [ "$DUT" = busy-relay ]; then
+			tail -n 1 "$WORK/dut.out" >"$WORK/dut.stats" || true
 		fi
 		;;
 	esac
@@ -442,6 +567,8 @@ STAMP=$(date -u +%Y-%m-%dT%H%M%SZ)
 RECORDS=$OUT/$STAMP.tmp
 : >"$RECORDS"
 T_START=$(date +%s)
+# Other work on the box shows in every figure: the report states the load at the start.
+LOADAVG=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # A private copy: a rebuild in the work tree during the run must not swap the binary.
 RR_VERSION="not built"
@@ -456,10 +583,12 @@ fi
 topo_up
 sink_start
 
+for PLACEMENT in ${PLACEMENTS//,/ }; do
+placement_set
 for SIZE in ${SIZES//,/ }; do
 	for DUT in ${DUTS//,/ }; do
-		echo "bench: --- $DUT, $SIZE B, $MODE" >&2
-		if ! dut_start >"$WORK/why" 2>&1; then
+		echo "bench: --- $DUT, $SIZE B, $MODE, placement $PLACEMENT" >&2
+		if ! dut_start >"$WORK/why" 2>&1 || ! placement_pin >>"$WORK/why" 2>&1; then
 			status "not run: $(tr '\n' ' ' <"$WORK/why" | cut -c1-300)"
 			dut_stop
 			continue
@@ -486,10 +615,14 @@ for SIZE in ${SIZES//,/ }; do
 		# CPU per packet below saturation: at full load an overloaded DUT's core is 100 %
 		# busy whatever it delivers, so its cost per packet is read at the PDR rate too.
 		[ "$pdr" -gt 0 ] && trial at_pdr "$pdr" "$TRIAL_S" >/dev/null
+		# Overload (offered >= 5x NDR) needs no trials of its own: the max-load trials
+		# above offer the most the generator can, and the report gives the multiple of
+		# the NDR they reached (below 5 when the generator cannot offer 5x NDR).
 		jq -c -n --arg dut "$DUT" --arg size "$SIZE" --argjson ndr "$ndr" --argjson pdr "$pdr" \
-			--argjson max "$max" '{dut: $dut, size: $size, phase: "search",
+			--arg placement "$PLACEMENT" --argjson max "$max" \
+			'{dut: $dut, size: $size, placement: $placement, phase: "search",
 			ndr_pps: $ndr, pdr_pps: $pdr, offered_max_pps: $max}' | tee -a "$RECORDS" >&2
-		if [ "$DUT" != mmsg-loop ]; then
+		if [ "$DUT" != mmsg-loop ] && [ "$DUT" != busy-relay ]; then
 			latency "$pdr"
 		fi
 		if [ -n "$DUT_PID" ] && ! kill -0 "$DUT_PID" 2>/dev/null; then
@@ -506,11 +639,13 @@ for SIZE in ${SIZES//,/ }; do
 		fi
 	done
 done
+done
 sink_stop
 
 python3 "$(dirname "$0")/report.py" --records "$RECORDS" --out "$OUT/$STAMP" --mode $MODE \
 	--trials "$TRIALS" --trial-s "$TRIAL_S" --search-steps "$SEARCH_STEPS" \
-	--search-s "$SEARCH_S" --flows "$FLOWS" --family "$FAMILY" \
+	--search-s "$SEARCH_S" --flows "$FLOWS" --family "$FAMILY" --placements "$PLACEMENTS" \
+	--loadavg "$LOADAVG" \
 	--wall-s "$(($(date +%s) - T_START))" --command "$COMMAND" \
 	--ringrelay-version "$RR_VERSION" \
 	--generator "$(if [ "$GEN_GSO" != 0 ]; then echo "UDP sockets, GSO $GEN_GSO segments"; elif [ "$SOCKET_GEN" = 1 ]; then echo "UDP sockets"; else echo "raw AF_PACKET frames"; fi)"

@@ -4,7 +4,8 @@
 # Nothing else depends on these targets, so `make` and `make check` never build them.
 
 PERF_DIR   := $(BUILD)/perf
-PERF_TOOLS := $(PERF_DIR)/gen $(PERF_DIR)/sink $(PERF_DIR)/mmsg_relay $(PERF_DIR)/filter_cost
+PERF_TOOLS := $(PERF_DIR)/gen $(PERF_DIR)/sink $(PERF_DIR)/mmsg_relay $(PERF_DIR)/filter_cost \
+	      $(PERF_DIR)/session_hash $(PERF_DIR)/busy_relay
 # The tools reuse the endpoint parser so they accept exactly ringrelay's address syntax.
 PERF_LIB   := $(BUILD)/obj/addr.o
 
@@ -26,18 +27,39 @@ $(PERF_DIR)/sink.skel.h: $(PERF_DIR)/sink.bpf.o
 	$(call msg,GEN-SKEL,$@)
 	$(Q)$(BPFTOOL) gen skeleton $< name perf_sink_bpf > $@
 
+# The overload prototype's XDP program reads struct sock, so it is built with CO-RE against
+# the running kernel's BTF (generated, never committed).
+$(PERF_DIR)/vmlinux.h: | $(PERF_DIR)
+	$(call msg,GEN,$@)
+	$(Q)$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@
+
+$(PERF_DIR)/shed.tmp.o: perf/shed.bpf.c perf/shed.h $(PERF_DIR)/vmlinux.h
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) -target bpf -O2 -g -Wall -Werror -I $(PERF_DIR) -c $< -o $@
+
+$(PERF_DIR)/shed.bpf.o: $(PERF_DIR)/shed.tmp.o
+	$(call msg,GEN-OBJ,$@)
+	$(Q)$(BPFTOOL) gen object $@ $<
+
+$(PERF_DIR)/shed.skel.h: $(PERF_DIR)/shed.bpf.o
+	$(call msg,GEN-SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name shed_bpf > $@
+
 $(PERF_DIR)/%.o: perf/%.c | $(PERF_DIR)
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(ALL_CFLAGS) -I $(PERF_DIR) -c $< -o $@
 
 $(PERF_DIR)/sink.o: $(PERF_DIR)/sink.skel.h
+$(PERF_DIR)/busy_relay.o: $(PERF_DIR)/shed.skel.h
 
-$(PERF_DIR)/gen $(PERF_DIR)/sink $(PERF_DIR)/mmsg_relay: $(PERF_DIR)/%: $(PERF_DIR)/%.o $(PERF_LIB)
+$(filter-out $(PERF_DIR)/filter_cost $(PERF_DIR)/session_hash,$(PERF_TOOLS)): $(PERF_DIR)/%: \
+		$(PERF_DIR)/%.o $(PERF_LIB)
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
-# The filter program's own cost (BPF_PROG_TEST_RUN): loads it through src/filter.c.
-$(PERF_DIR)/filter_cost: $(PERF_DIR)/filter_cost.o $(LIB_OBJS)
+# The filter program's own cost (BPF_PROG_TEST_RUN): loads it through src/filter.c. The
+# session table's lookup cost under its keyed hash.
+$(PERF_DIR)/filter_cost $(PERF_DIR)/session_hash: $(PERF_DIR)/%: $(PERF_DIR)/%.o $(LIB_OBJS)
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 

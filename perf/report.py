@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: MIT
 """Turn perf/bench.sh trial records (JSON lines) into OUT.json, OUT.md and OUT.png.
 
-Per device under test and frame size: delivered Mpps (median, min, max over the max-rate
-trials), CPU seconds per million delivered packets, NDR and PDR from the binary searches and
+Per placement, device under test and frame size: delivered Mpps (median, min, max over the
+max-rate trials), CPU seconds per million delivered packets, NDR and PDR from the binary
+searches, delivery under overload (offered >= 5x NDR) as a fraction of the NDR, and
 round-trip latency percentiles at 10/50/90 % of PDR."""
 import argparse
 import json
@@ -44,6 +45,15 @@ def environment(ringrelay_version):
     }
 
 
+# What each placement means, for the report (perf/README.md, "Placement").
+PLACEMENTS = {
+    "rps": "RPS on d0/d1 to the DUT CPU: the receive softirq after XDP runs on the DUT core, "
+           "XDP itself (testpmd-af_xdp's receive) on the generator's core, uncharged",
+    "napi": "d0/d1 GRO on, NAPI threaded, NAPI threads pinned to the DUT CPU: all receive "
+            "work, XDP included, runs on the DUT core. This placement compares devices fairly",
+}
+
+
 def per_mpkt(secs, pkts):
     return round(secs / (pkts / 1e6), 4) if pkts > 0 else None
 
@@ -51,19 +61,24 @@ def per_mpkt(secs, pkts):
 def summarize(records):
     keys = []
     for r in records:
-        k = (r["dut"], r["size"])
+        # Records from before placements existed were all "rps".
+        k = (r.get("placement", "rps"), r["dut"], r["size"])
         if k not in keys:
             keys.append(k)
     rows = []
-    for dut, size in keys:
-        rs = [r for r in records if r["dut"] == dut and r["size"] == size]
+    for placement, dut, size in keys:
+        rs = [r for r in records if r["dut"] == dut and r["size"] == size
+              and r.get("placement", "rps") == placement]
         mx = [r for r in rs if r["phase"] == "max"]
         st = [r["status"] for r in rs if r["phase"] == "status"]
         se = [r for r in rs if r["phase"] == "search"]
         lat = [r for r in rs if r["phase"] == "latency"]
         ap = [r for r in rs if r["phase"] == "at_pdr"]
-        row = {"dut": dut, "size": size, "status": st[-1] if st else "incomplete",
-               "trials": len(mx)}
+        pl = [r for r in rs if r["phase"] == "placement"]
+        row = {"placement": placement, "dut": dut, "size": size,
+               "status": st[-1] if st else "incomplete", "trials": len(mx)}
+        if pl:
+            row["napi"] = pl[-1].get("napi", [])
         if mx:
             mpps = [r["mpps"] for r in mx]
             row.update({
@@ -80,6 +95,12 @@ def summarize(records):
                     [per_mpkt(r["dut_core_softirq_s"], r["delivered"]) or 0 for r in mx]),
                 "core_busy_fraction": round(statistics.median(
                     r["dut_core_busy_fraction"] for r in mx), 3),
+                "napi_thread_s_per_mpkt": statistics.median(
+                    [per_mpkt(r.get("dut_napi_thread_s", 0), r["delivered"]) or 0 for r in mx]),
+                # Softirq on the generator's core: receive work done for the DUT off its
+                # core (XDP under rps; RPS's IPIs) lands here, besides the box's own.
+                "gen_core_softirq_fraction": round(statistics.median(
+                    r.get("gen_core_softirq_fraction", 0) for r in mx), 3),
             })
         if ap:
             r = ap[-1]
@@ -89,13 +110,33 @@ def summarize(records):
                 "at_pdr_softirq_s_per_mpkt": per_mpkt(r["dut_core_softirq_s"], r["delivered"]),
                 "at_pdr_proc_s_per_mpkt": per_mpkt(r["dut_proc_cpu_s"], r["delivered"]),
                 "at_pdr_core_busy_fraction": round(r["dut_core_busy_fraction"], 3),
+                "at_pdr_napi_thread_s_per_mpkt": per_mpkt(r.get("dut_napi_thread_s", 0),
+                                                          r["delivered"]),
             })
         if se:
             row["ndr_mpps"] = round(se[-1]["ndr_pps"] / 1e6, 4)
             row["pdr_mpps"] = round(se[-1]["pdr_pps"] / 1e6, 4)
+        # Overload: the max-load trials, which offer the most the generator can (>= 5x NDR
+        # when it can offer that).
+        if mx and se and se[-1]["ndr_pps"] > 0:
+            ndr = se[-1]["ndr_pps"] / 1e6
+            got = statistics.median(r["mpps"] for r in mx)
+            offered = statistics.median(r["offered_mpps"] for r in mx)
+            row.update({
+                "overload_mpps": round(got, 4),
+                "overload_offered_mpps": round(offered, 4),
+                "overload_multiple": round(offered / ndr, 2),
+                "overload_of_ndr": round(got / ndr, 3),
+                # The NDR is a zero-loss figure and moves with one scheduling gap; the share
+                # of the PDR says the same with a steadier denominator.
+                "overload_of_pdr": round(got / (se[-1]["pdr_pps"] / 1e6), 3),
+            })
         notes = []
         if mx and row["loss_median"] < 0.001:
             notes.append("generator-limited: no loss at full offered load, the DUT is faster")
+        elif "overload_multiple" in row and row["overload_multiple"] < 5:
+            notes.append(f"overload at {row['overload_multiple']:.1f}x NDR only: 5x NDR is "
+                         "beyond what the generator can offer")
         elif mx and se and row["mpps_median"] < 0.8 * row["pdr_mpps"]:
             notes.append("overload collapse: delivers less at full load than at PDR "
                          "(receive softirq starves the DUT on its core)")
@@ -120,7 +161,19 @@ def fmt(v, nd=3):
     return str(v)
 
 
+def overload_cell(r):
+    """"x% @ N.Nx": delivered under overload as a share of the NDR, at the offered multiple."""
+    if "overload_of_ndr" not in r:
+        return "-"
+    return (f"{100 * r['overload_of_ndr']:.0f}% @ {r['overload_multiple']:.1f}x "
+            f"({100 * r['overload_of_pdr']:.0f}% of PDR)")
+
+
 def markdown(meta, rows):
+    placements = []
+    for r in rows:
+        if r["placement"] not in placements:
+            placements.append(r["placement"])
     out = [f"# ringrelay benchmark, {meta['stamp']} ({meta['mode']} matrix)", "",
            f"Command: `{meta['command']}`  ",
            f"{meta['env']['ringrelay']}, dpdk {meta['env']['dpdk']}, "
@@ -129,52 +182,85 @@ def markdown(meta, rows):
            f"{meta['env']['nic']}; generator+sink on CPU 0, device under test on CPU 1; "
            f"IPv{meta['family']}, {meta['flows']} flows, generator: "
            f"{meta.get('generator', 'UDP sockets')}, {meta['trials']} trials of "
-           f"{meta['trial_s']} s at full offered load; wall time {meta['wall_s']} s.", "",
-           "| DUT | frame | Mpps median (min-max) | offered Mpps | loss | NDR Mpps | PDR Mpps "
-           "| core CPU s/Mpkt @PDR (softirq) | process CPU s/Mpkt @PDR | core busy @PDR "
-           "| core CPU s/Mpkt @max | RTT p50/p99 us @50% PDR | status |",
-           "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    for r in rows:
-        if "mpps_median" not in r:
-            out.append(f"| {r['dut']} | {r['size']} | - | - | - | - | - | - | - | - | - | - | "
-                       f"{r['status']} |")
-            continue
-        lat = r.get("latency_us", {}).get("50")
-        lat_s = f"{fmt(lat['p50'], 0)} / {fmt(lat['p99'], 0)}" if lat else "n/a"
-        if lat and lat["tester_limited"]:
-            lat_s += " (tester-limited)"
-        status = r["status"].split(";")[0]
-        out.append(
-            f"| {r['dut']} | {r['size']} | {fmt(r['mpps_median'])} ({fmt(r['mpps_min'])}-"
-            f"{fmt(r['mpps_max'])}) | {fmt(r['offered_mpps_median'])} | "
-            f"{fmt(100 * r['loss_median'], 1)}% | {fmt(r.get('ndr_mpps'))} | "
-            f"{fmt(r.get('pdr_mpps'))} | {fmt(r.get('at_pdr_core_s_per_mpkt'), 2)} "
-            f"({fmt(r.get('at_pdr_softirq_s_per_mpkt'), 2)}) | "
-            f"{fmt(r.get('at_pdr_proc_s_per_mpkt'), 2) if r.get('at_pdr_proc_s_per_mpkt') else 'n/a'}"
-            f" | {fmt(100 * r['at_pdr_core_busy_fraction'], 0) + '%' if 'at_pdr_core_busy_fraction' in r else '-'}"
-            f" | {fmt(r['core_busy_s_per_mpkt'], 2)} | {lat_s} | {status} |")
-    out += ["", "Columns: *Mpps* = packets counted by the XDP sink per second of generator "
+           f"{meta['trial_s']} s at full offered load; load average at start "
+           f"{meta.get('loadavg', '?')}; wall time {meta['wall_s']} s.", ""]
+    if "napi" in placements:
+        out += ["Compare devices in the **napi** placement: there every device's receive work "
+                "(socket receive, forwarding, an af_xdp PMD's XDP receive) is charged to the DUT "
+                "core. In the rps placement testpmd-af_xdp's receive runs on the generator's "
+                "core for free (see *gen core softirq*).", ""]
+    for placement in placements:
+        out += [f"## Placement {placement}", "",
+                PLACEMENTS.get(placement, placement) + ".", "",
+                "| DUT | frame | Mpps median (min-max) | offered Mpps | loss | NDR Mpps | PDR Mpps "
+                "| overload: of NDR @ offered x NDR (of PDR) | core CPU s/Mpkt @PDR (softirq; NAPI thread) "
+                "| process CPU s/Mpkt @PDR | core busy @PDR | core CPU s/Mpkt @max "
+                "| gen core softirq @max | RTT p50/p99 us @50% PDR | status |",
+                "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        for r in rows:
+            if r["placement"] != placement:
+                continue
+            if "mpps_median" not in r:
+                out.append(f"| {r['dut']} | {r['size']} |" + " - |" * 12 + f" {r['status']} |")
+                continue
+            lat = r.get("latency_us", {}).get("50")
+            lat_s = f"{fmt(lat['p50'], 0)} / {fmt(lat['p99'], 0)}" if lat else "n/a"
+            if lat and lat["tester_limited"]:
+                lat_s += " (tester-limited)"
+            status = r["status"].split(";")[0]
+            napi = r.get("at_pdr_napi_thread_s_per_mpkt")
+            proc = r.get("at_pdr_proc_s_per_mpkt")
+            busy = r.get("at_pdr_core_busy_fraction")
+            out.append(
+                f"| {r['dut']} | {r['size']} | {fmt(r['mpps_median'])} ({fmt(r['mpps_min'])}-"
+                f"{fmt(r['mpps_max'])}) | {fmt(r['offered_mpps_median'])} | "
+                f"{fmt(100 * r['loss_median'], 1)}% | {fmt(r.get('ndr_mpps'))} | "
+                f"{fmt(r.get('pdr_mpps'))} | {overload_cell(r)} | "
+                f"{fmt(r.get('at_pdr_core_s_per_mpkt'), 2)} "
+                f"({fmt(r.get('at_pdr_softirq_s_per_mpkt'), 2)}"
+                f"{'; ' + fmt(napi, 2) if placement == 'napi' else ''}) | "
+                f"{fmt(proc, 2) if proc else 'n/a'} | "
+                f"{fmt(100 * busy, 0) + '%' if busy is not None else '-'} | "
+                f"{fmt(r['core_busy_s_per_mpkt'], 2)} | "
+                f"{fmt(100 * r['gen_core_softirq_fraction'], 0)}% | {lat_s} | {status} |")
+        out.append("")
+    out += ["Columns: *Mpps* = packets counted by the XDP sink per second of generator "
             "time; *loss* = 1 - delivered/sent at full offered load; *NDR*/*PDR* = highest "
             "paced rate with 0 % / <= 0.5 % loss (binary search, "
-            f"{meta['search_steps']} steps of {meta['search_s']} s); *core CPU* = all "
+            f"{meta['search_steps']} steps of {meta['search_s']} s); loss includes frames veth "
+            "dropped in front of the DUT (g0's tx_dropped: its receive ring or backlog was "
+            "full); *overload* = delivered Mpps at the generator's highest rate (the max-load "
+            "trials) as a share of the NDR, the multiple of the NDR offered (the target is "
+            ">= 5x; below 5 the generator could not offer more), and the same as a share of "
+            "the PDR, which moves less between runs than the zero-loss NDR; "
+            "*core CPU* = all "
             "non-idle time of the DUT's CPU (/proc/stat user+nice+system+irq+softirq) per "
             "million delivered packets, measured in one trial at the PDR rate (@PDR) and at "
             "full load (@max, where an overloaded core is 100 % busy whatever it delivers); "
-            "it includes the receive softirq the "
-            "kernel runs for the DUT and the XDP sink's veth hop, and is the only figure for "
-            "kernel forwarding; *(softirq)* = the irq+softirq part; *process CPU* = "
+            "it includes the receive work the "
+            "kernel does for the DUT and the XDP sink's veth hop, and is the only figure for "
+            "kernel forwarding; *(softirq)* = the irq+softirq part; *NAPI thread* (napi "
+            "placement) = utime+stime of the pinned NAPI threads, which the kernel counts as "
+            "system time of the core, not softirq (it can include softirq work run when the "
+            "thread re-enabled bottom halves, so it overlaps the softirq figure); "
+            "*process CPU* = "
             "utime+stime of the DUT process (/proc/PID/stat), which may also contain softirq "
-            "work that interrupted it, so the two are not added. A poll-mode DUT (testpmd) "
+            "work that interrupted it, so the two are not added; *gen core softirq* = share "
+            "of the generator's core spent in softirq during the max-load trials: receive "
+            "work done for the DUT off its core shows up here (XDP under rps; under rps "
+            "also the softirq that sends RPS's inter-processor interrupts), besides timers "
+            "and anything else the box runs. A poll-mode DUT (testpmd) "
             "keeps its core 100 % busy at any rate. RTT is generator -> DUT -> reflector -> "
             "DUT -> generator at 50 % of PDR counted in DUT packets (both directions), with "
             "generator and reflector sharing CPU 0.", ""]
     out.append("Notes:")
     out.append("")
     for r in rows:
+        who = f"{r['dut']} ({r['size']}, {r['placement']})"
         for n in r.get("notes", []):
-            out.append(f"- {r['dut']} ({r['size']}): {n}")
+            out.append(f"- {who}: {n}")
         if r["status"] != "ok":
-            out.append(f"- {r['dut']} ({r['size']}): {r['status']}")
+            out.append(f"- {who}: {r['status']}")
         lat = r.get("latency_us")
         if lat:
             parts = [f"{k} %: p50 {fmt(v['p50'], 0)}, p90 {fmt(v['p90'], 0)}, p99 "
@@ -182,7 +268,7 @@ def markdown(meta, rows):
                      f"({v['received']}/{v['sent']} back"
                      f"{', tester-limited' if v['tester_limited'] else ''})" for k, v in sorted(
                          lat.items(), key=lambda kv: int(kv[0]))]
-            out.append(f"- {r['dut']} ({r['size']}) RTT at " + "; ".join(parts))
+            out.append(f"- {who} RTT at " + "; ".join(parts))
     out.append("")
     return "\n".join(out)
 
@@ -195,12 +281,14 @@ def chart(path, rows, title):
     with open(data, "w") as f:
         for r in rows:
             if "mpps_median" in r:
-                f.write(f"\"{r['dut']}\\n{r['size']}\" {r['mpps_median']} {r['mpps_min']} "
-                        f"{r['mpps_max']} {r.get('ndr_mpps', 0)} {r.get('pdr_mpps', 0)}\n")
+                f.write(f"\"{r['dut']}\\n{r['size']} {r['placement']}\" {r['mpps_median']} "
+                        f"{r['mpps_min']} {r['mpps_max']} {r.get('ndr_mpps', 0)} "
+                        f"{r.get('pdr_mpps', 0)}\n")
             else:
-                f.write(f"\"{r['dut']}\\n{r['size']}\\n(not run)\" 0 0 0 0 0\n")
+                f.write(f"\"{r['dut']}\\n{r['size']} {r['placement']}\\n(not run)\" "
+                        "0 0 0 0 0\n")
     script = f"""
-set terminal pngcairo size 1200,600 font ",10"
+set terminal pngcairo size {max(1200, 130 * len(rows))},600 font ",10"
 set output "{path}.png"
 set termoption noenhanced
 set bmargin 4
@@ -212,7 +300,7 @@ set style fill solid 0.7 border -1
 set boxwidth 0.9
 set grid ytics
 set yrange [0:*]
-set key top right
+set key below
 plot "{data}" using 2:3:4:xtic(1) title "max offered load: median (min-max)", \\
      "" using 5:5:5 title "NDR (0 % loss)", \\
      "" using 6:6:6 title "PDR (<= 0.5 % loss)"
@@ -240,13 +328,17 @@ def main():
     ap.add_argument("--command", default="make bench")
     ap.add_argument("--ringrelay-version", default="")
     ap.add_argument("--generator", default="UDP sockets")
+    ap.add_argument("--placements", default="rps")
+    ap.add_argument("--loadavg", default="")
     a = ap.parse_args()
     with open(a.records) as f:
         records = [json.loads(line) for line in f if line.strip()]
     rows = summarize(records)
     meta = {"stamp": os.path.basename(a.out), "mode": a.mode, "trials": a.trials,
             "trial_s": a.trial_s, "search_steps": a.search_steps, "search_s": a.search_s,
-            "flows": a.flows, "generator": a.generator, "family": a.family, "wall_s": a.wall_s, "command": a.command,
+            "flows": a.flows, "generator": a.generator,
+            "placements": {p: PLACEMENTS.get(p, p) for p in a.placements.split(",")},
+            "loadavg": a.loadavg, "family": a.family, "wall_s": a.wall_s, "command": a.command,
             "env": environment(a.ringrelay_version)}
     with open(a.out + ".json", "w") as f:
         json.dump({"meta": meta, "summary": rows, "records": records}, f, indent=1)

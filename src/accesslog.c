@@ -67,6 +67,7 @@ static const char *const reason_names[] = {
     [ACCESSLOG_MODE_CHANGED] = "mode_changed",
     [ACCESSLOG_FILTER_DENIED] = "filter_denied",
     [ACCESSLOG_SHUTDOWN] = "shutdown",
+    [ACCESSLOG_EVICTED] = "evicted",
 };
 
 const char *accesslog_reason_name(enum accesslog_reason why)

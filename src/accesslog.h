@@ -29,6 +29,7 @@ enum accesslog_reason {
 	ACCESSLOG_MODE_CHANGED,	    /* a reload turned its relay into a mirror */
 	ACCESSLOG_SHUTDOWN,	    /* the daemon stopped */
 	ACCESSLOG_FILTER_DENIED,    /* a reload's filter rules deny its client (fast path) */
+	ACCESSLOG_EVICTED,	    /* the table was full: ended for a new client */
 	ACCESSLOG_REASON__MAX
 };
 

@@ -108,6 +108,36 @@ int addr_parse(const char *text, struct addr *out, const char **why)
 	return 0;
 }
 
+int addr_parse_name(const char *text, char *host, size_t hostlen, uint16_t *port,
+		    const char **why)
+{
+	const char *colon = strrchr(text, ':'), *c;
+	bool letter = false;
+	size_t n;
+
+	*why = NULL;
+	if (!colon || text[0] == '[' || memchr(text, ':', (size_t)(colon - text)))
+		return -EINVAL;
+	n = (size_t)(colon - text);
+	if (n == 0 || n > 253 || n >= hostlen)
+		return -EINVAL;
+	/* Letters, digits, '-' and '.', and not a number: "1.2.3" is a bad address, not a name. */
+	for (c = text; c < colon; c++) {
+		if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+		      (*c >= '0' && *c <= '9') || *c == '-' || *c == '.' || *c == '_'))
+			return -EINVAL;
+		if ((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || *c == '-' || *c == '_')
+			letter = true;
+	}
+	if (!letter || text[0] == '.' || text[0] == '-')
+		return -EINVAL;
+	if (parse_port(colon + 1, port, why))
+		return -EINVAL;
+	memcpy(host, text, n);
+	host[n] = '\0';
+	return 0;
+}
+
 int prefix_parse(const char *text, struct prefix *out, const char **why)
 {
 	char host[INET6_ADDRSTRLEN + 1];

@@ -22,6 +22,12 @@ struct addr {
  * Returns 0, or -EINVAL with a reason in *why (a static string). */
 int addr_parse(const char *text, struct addr *out, const char **why);
 
+/* "HOST:PORT" where HOST is a DNS name (letters, digits, '-', '.', '_'; not all digits):
+ * host gets HOST (hostlen bytes at most), port the port. Returns 0, or -EINVAL when text is
+ * not of that form (why is set when only the port is wrong). No lookup is made. */
+int addr_parse_name(const char *text, char *host, size_t hostlen, uint16_t *port,
+		    const char **why);
+
 /* Prefix "198.18.0.0/15", "2001:2::/48" or a bare address (full length). The address is
  * stored IPv4-mapped in 16 bytes and len counts bits of that 128-bit form (IPv4 /24 -> 120).
  * Returns 0, or -EINVAL with a reason in *why. Host bits set are an error. */

@@ -6,6 +6,7 @@
 #define RINGRELAY_APP_H
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "config.h"
@@ -14,6 +15,7 @@
 #include "shed.h"
 #include "uring.h"
 
+struct admin;
 struct filter;
 struct snapshot;
 
@@ -33,6 +35,7 @@ struct app {
 	uint64_t reloads_failed;
 	double last_reload_success; /* unix seconds; start_time until the first reload */
 	char last_reload_error[CONFIG_ERR_LEN]; /* "" after a good reload */
+	struct admin *admin; /* the thread that applies reloads; NULL before it starts */
 };
 
 /* Unix time in seconds (for reload timestamps, uptime and rates). */
@@ -51,7 +54,9 @@ int app_filter_sync(struct app *a, const struct config *cfg, const struct plan *
 		    size_t errlen);
 /* Unloads the program when cfg (now applied) needs neither the filter nor the fast path. */
 void app_filter_release(struct app *a, const struct config *cfg);
-/* A link appeared (present) or went away: the filter and the fast path re-attach. */
+/* A link appeared (present) or went away (the admin thread's link events, under a->lock): a
+ * filtered interface that comes back with a new ifindex gets the filter again, and the fast
+ * path follows its relays' interfaces. */
 void app_link_event(struct app *a, const char *ifname, int ifindex, bool present);
 /* Re-reads config_path and applies it without dropping traffic (see runtime_reload).
  * Takes a->lock. Returns 0, or -errno with one line in err (FILE:LINE for config errors);

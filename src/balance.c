@@ -18,8 +18,9 @@
 /* nginx's smooth weighted round robin, run for one full period (total = sum of weights
  * steps) into order[]: each step every upstream gains its weight, the richest is picked and
  * pays the total. Ties go to the lowest index, so the order is deterministic. Any prefix of it
- * gives every upstream its proportional share to within one turn. */
-static void balance_smooth_order(const struct relay_conf *r, uint32_t total, uint32_t *order)
+ * gives every upstream its proportional share to within one turn. w[i] is member i's weight
+ * (0: none). */
+static void balance_smooth_order(const uint32_t *w, uint32_t n, uint32_t total, uint32_t *order)
 {
 	int64_t current[CONFIG_MAX_UPSTREAMS] = { 0 };
 	uint32_t step, i;
@@ -28,10 +29,10 @@ static void balance_smooth_order(const struct relay_conf *r, uint32_t total, uin
 		uint32_t best = 0;
 		bool found = false;
 
-		for (i = 0; i < r->n_upstreams; i++) {
-			if (!r->upstreams[i].weight)
+		for (i = 0; i < n; i++) {
+			if (!w[i])
 				continue;
-			current[i] += r->upstreams[i].weight;
+			current[i] += w[i];
 			if (!found || current[i] > current[best]) {
 				best = i;
 				found = true;
@@ -42,13 +43,14 @@ static void balance_smooth_order(const struct relay_conf *r, uint32_t total, uin
 	}
 }
 
-static int balance_build_schedule(struct balancer *b, const struct relay_conf *r, uint32_t total)
+static int balance_build_schedule(struct balance_table *t, const uint32_t *w, uint32_t n,
+				  uint32_t total)
 {
-	b->schedule = calloc(total, sizeof(*b->schedule));
-	if (!b->schedule)
+	t->schedule = calloc(total, sizeof(*t->schedule));
+	if (!t->schedule)
 		return -ENOMEM;
-	balance_smooth_order(r, total, b->schedule);
-	b->schedule_len = total;
+	balance_smooth_order(w, n, total, t->schedule);
+	t->schedule_len = total;
 	return 0;
 }
 
@@ -59,7 +61,8 @@ static int balance_build_schedule(struct balancer *b, const struct relay_conf *r
  * is shared in proportion too and every upstream ends within about one entry of its exact
  * share. Because the table size is prime and 1 <= skip < size, every permutation reaches
  * every entry, so each turn finds an empty one while any is left. */
-static int balance_build_maglev(struct balancer *b, const struct relay_conf *r, uint32_t total)
+static int balance_build_maglev(struct balance_table *t, const struct balance_member *m,
+				const uint32_t *w, uint32_t n, uint32_t total)
 {
 	uint32_t pos[CONFIG_MAX_UPSTREAMS], skip[CONFIG_MAX_UPSTREAMS];
 	uint32_t filled, turn, i, *order;
@@ -67,28 +70,26 @@ static int balance_build_maglev(struct balancer *b, const struct relay_conf *r, 
 	order = calloc(total, sizeof(*order));
 	if (!order)
 		return -ENOMEM;
-	b->maglev = malloc(MAGLEV_TABLE_SIZE * sizeof(*b->maglev));
-	if (!b->maglev)
+	t->maglev = malloc(MAGLEV_TABLE_SIZE * sizeof(*t->maglev));
+	if (!t->maglev)
 		goto err_free_order;
-	balance_smooth_order(r, total, order);
+	balance_smooth_order(w, n, total, order);
 	for (i = 0; i < MAGLEV_TABLE_SIZE; i++)
-		b->maglev[i] = BALANCE_EMPTY;
+		t->maglev[i] = BALANCE_EMPTY;
 	/* Two independent hashes of the upstream's address and port, so its permutation depends
 	 * on what it is, not on where it sits in the config: removing one upstream leaves the
 	 * others' preferences unchanged, which is what keeps most keys in place. */
-	for (i = 0; i < r->n_upstreams; i++) {
-		const struct addr *a = &r->upstreams[i].addr;
-
-		pos[i] = addr_hash(a, true, BALANCE_OFFSET_SEED) % MAGLEV_TABLE_SIZE;
-		skip[i] = addr_hash(a, true, BALANCE_SKIP_SEED) % (MAGLEV_TABLE_SIZE - 1) + 1;
+	for (i = 0; i < n; i++) {
+		pos[i] = addr_hash(&m[i].addr, true, BALANCE_OFFSET_SEED) % MAGLEV_TABLE_SIZE;
+		skip[i] = addr_hash(&m[i].addr, true, BALANCE_SKIP_SEED) % (MAGLEV_TABLE_SIZE - 1) + 1;
 	}
 
 	for (filled = 0, turn = 0; filled < MAGLEV_TABLE_SIZE; filled++) {
 		i = order[turn];
 		turn = turn + 1 < total ? turn + 1 : 0;
-		while (b->maglev[pos[i]] != BALANCE_EMPTY)
+		while (t->maglev[pos[i]] != BALANCE_EMPTY)
 			pos[i] = (pos[i] + skip[i]) % MAGLEV_TABLE_SIZE;
-		b->maglev[pos[i]] = (uint16_t)i;
+		t->maglev[pos[i]] = (uint16_t)i;
 	}
 	free(order);
 	return 0;
@@ -98,67 +99,116 @@ err_free_order:
 	return -ENOMEM;
 }
 
-int balancer_init(struct balancer *b, const struct relay_conf *r)
+static void balance_table_fini(struct balance_table *t)
 {
-	uint32_t total = 0, i;
+	free(t->schedule);
+	free(t->maglev);
+	memset(t, 0, sizeof(*t));
+}
+
+/* The table of mode over the members whose bit is set in mask. -EINVAL: no weight there. */
+static int balance_table_build(struct balance_table *t, enum balance_mode mode,
+			       const struct balance_member *m, uint32_t n, uint64_t mask)
+{
+	uint32_t w[CONFIG_MAX_UPSTREAMS], total = 0, i;
+
+	for (i = 0; i < n; i++) {
+		w[i] = (mask >> i & 1) ? m[i].weight : 0;
+		total += w[i];
+	}
+	if (total == 0)
+		return -EINVAL;
+	switch (mode) {
+	case BALANCE_RR:
+	case BALANCE_HASH:
+		return balance_build_schedule(t, w, n, total);
+	case BALANCE_MAGLEV:
+		return balance_build_maglev(t, m, w, n, total);
+	}
+	return -EINVAL;
+}
+
+int balancer_build(struct balancer *b, enum balance_mode mode, const struct balance_member *m,
+		   uint32_t n, uint64_t eligible)
+{
+	uint64_t all = n >= 64 ? UINT64_MAX : (1ull << n) - 1, weighted = 0;
+	uint32_t i;
 	int err;
 
 	memset(b, 0, sizeof(*b));
-	if (r->n_upstreams == 0 || r->n_upstreams > CONFIG_MAX_UPSTREAMS)
+	if (n == 0 || n > CONFIG_MAX_UPSTREAMS)
 		return -EINVAL;
-	/* A weight of 0 gets no share; config allows 1..100, but refuse a relay with no share
-	 * at all rather than build an empty schedule. */
-	for (i = 0; i < r->n_upstreams; i++)
-		total += r->upstreams[i].weight;
-	if (total == 0)
-		return -EINVAL;
-
-	b->mode = r->balance;
-	b->n_upstreams = r->n_upstreams;
-	switch (r->balance) {
-	case BALANCE_RR:
-	case BALANCE_HASH:
-		err = balance_build_schedule(b, r, total);
-		break;
-	case BALANCE_MAGLEV:
-		err = balance_build_maglev(b, r, total);
-		break;
-	default:
-		err = -EINVAL;
-		break;
+	for (i = 0; i < n; i++)
+		if (m[i].weight)
+			weighted |= 1ull << i;
+	/* Nothing eligible that has a share: every member may be picked (panic). */
+	if (!(eligible & weighted))
+		eligible = all;
+	b->mode = mode;
+	b->n_upstreams = n;
+	b->eligible = eligible & all;
+	err = balance_table_build(&b->full, mode, m, n, all);
+	if (!err && (weighted & ~b->eligible)) {
+		err = balance_table_build(&b->alt, mode, m, n, b->eligible);
+		b->has_alt = !err;
 	}
 	if (err)
 		balancer_fini(b);
 	return err;
 }
 
+int balancer_init(struct balancer *b, const struct relay_conf *r)
+{
+	struct balance_member m[CONFIG_MAX_UPSTREAMS];
+	uint32_t i, n = r->n_upstreams;
+
+	if (n == 0 || n > CONFIG_MAX_UPSTREAMS) {
+		memset(b, 0, sizeof(*b));
+		return -EINVAL;
+	}
+	for (i = 0; i < n; i++) {
+		m[i].addr = r->upstreams[i].addr;
+		m[i].weight = r->upstreams[i].weight;
+	}
+	return balancer_build(b, r->balance, m, n, BALANCE_ALL);
+}
+
 void balancer_fini(struct balancer *b)
 {
-	free(b->schedule);
-	free(b->maglev);
+	balance_table_fini(&b->full);
+	balance_table_fini(&b->alt);
 	memset(b, 0, sizeof(*b));
+}
+
+static uint32_t balance_lookup(const struct balance_table *t, enum balance_mode mode, uint32_t h)
+{
+	if (mode == BALANCE_MAGLEV)
+		return t->maglev ? t->maglev[h % MAGLEV_TABLE_SIZE] : 0;
+	return t->schedule_len ? t->schedule[h % t->schedule_len] : 0;
 }
 
 uint32_t balancer_pick(const struct balancer *b, const struct addr *client, uint32_t *rr_state)
 {
-	uint32_t i;
+	const struct balance_table *t;
+	uint32_t i, h;
 
 	switch (b->mode) {
 	case BALANCE_RR:
-		if (!b->schedule_len)
+		/* No affinity to keep: walk the eligible members only. */
+		t = b->has_alt ? &b->alt : &b->full;
+		if (!t->schedule_len)
 			return 0;
 		/* The state is the worker's own, so it may be anything: wrap it defensively. */
-		i = *rr_state < b->schedule_len ? *rr_state : 0;
-		*rr_state = i + 1 < b->schedule_len ? i + 1 : 0;
-		return b->schedule[i];
+		i = *rr_state < t->schedule_len ? *rr_state : 0;
+		*rr_state = i + 1 < t->schedule_len ? i + 1 : 0;
+		return t->schedule[i];
 	case BALANCE_HASH:
-		if (!b->schedule_len)
-			return 0;
-		return b->schedule[addr_hash(client, true, BALANCE_CLIENT_SEED) % b->schedule_len];
 	case BALANCE_MAGLEV:
-		if (!b->maglev)
-			return 0;
-		return b->maglev[addr_hash(client, true, BALANCE_CLIENT_SEED) % MAGLEV_TABLE_SIZE];
+		h = addr_hash(client, true, BALANCE_CLIENT_SEED);
+		i = balance_lookup(&b->full, b->mode, h);
+		if (b->has_alt && !(b->eligible >> i & 1))
+			i = balance_lookup(&b->alt, b->mode, h);
+		return i;
 	}
 	return 0;
 }

@@ -4,9 +4,12 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <grp.h>
+#include <netdb.h>
 #include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/un.h>
 
 #include "config.h"
@@ -29,13 +32,14 @@ static const char *const shed_words[] = {
     [SHED_OFF] = "off", [SHED_AUTO] = "auto", [SHED_ON] = "on", NULL};
 static const char *const balance_words[] = {
     [BALANCE_RR] = "rr", [BALANCE_HASH] = "hash", [BALANCE_MAGLEV] = "maglev", NULL};
+static const char *const session_full_words[] = {
+    [SESSION_FULL_DROP] = "drop", [SESSION_FULL_EVICT] = "evict", NULL};
 static const char *const log_format_words[] = {
     [LOG_FORMAT_TEXT] = "text", [LOG_FORMAT_JSON] = "json", NULL};
 
 #define CONFIG_MAX_FILE_SIZE (16u << 20)
 #define CONFIG_MAX_WORKERS 1024
 #define CONFIG_MAX_SESSIONS 4194304
-#define CONFIG_UPSTREAM_TEXT 128
 #define CONFIG_SUN_PATH_LEN (sizeof(((struct sockaddr_un *)0)->sun_path))
 
 /* ---------------------------------------------------------------- relays */
@@ -95,19 +99,32 @@ static int parse_listen(struct config_parser *p, const config_setting_t *g,
 	err = config_get_list(p, s, CONFIG_TYPE_STRING, 1, CONFIG_MAX_LISTEN, &n);
 	if (err)
 		return err;
+	r->n_listen = 0;
+	r->n_listen_names = 0;
 	for (i = 0; i < n; i++) {
 		const config_setting_t *e = config_setting_get_elem(s, i);
-		const char *why;
+		const char *text = config_setting_get_string(e), *why, *why_name;
+		char host[CONFIG_HOST_LEN];
+		uint16_t port;
 
-		if (addr_parse(config_setting_get_string(e), &r->listen[i], &why))
-			return config_err(p, e, "%s", why);
-		if (addr_port(&r->listen[i]) == 0)
+		if (addr_parse(text, &r->listen[r->n_listen], &why)) {
+			/* a name is resolved by config_resolve (start, reload) */
+			if (addr_parse_name(text, host, sizeof(host), &port, &why_name) ||
+			    strlen(text) >= CONFIG_UPSTREAM_TEXT)
+				return config_err(p, e, "%s", why_name ? why_name : why);
+			if (port == 0)
+				return config_err(p, e, "port must not be 0");
+			memcpy(r->listen_names[r->n_listen_names++], text, strlen(text) + 1);
+			continue;
+		}
+		if (addr_port(&r->listen[r->n_listen]) == 0)
 			return config_err(p, e, "port must not be 0");
-		err = check_listener(p, e, &r->listen[i], relay, i);
+		err = check_listener(p, e, &r->listen[r->n_listen], relay, r->n_listen);
 		if (err)
 			return err;
+		r->n_listen++;
 	}
-	r->n_listen = n;
+	r->n_listen_literal = r->n_listen;
 	return 0;
 }
 
@@ -125,12 +142,22 @@ static int parse_upstream(struct config_parser *p, const config_setting_t *e,
 	opt = strtok_r(buf, " \t", &save);
 	if (!opt)
 		return config_err(p, e, "expected \"ADDRESS:PORT [weight=N]\"");
-	if (addr_parse(opt, &u->addr, &why))
-		return config_err(p, e, "%s", why);
-	if (addr_port(&u->addr) == 0)
+	memset(u, 0, sizeof(*u));
+	memcpy(u->text, opt, strlen(opt) + 1);
+	if (addr_parse(opt, &u->addr, &why)) {
+		const char *why_name;
+
+		/* Not an address: a name, resolved by config_resolve (start, reload). */
+		if (addr_parse_name(opt, u->host, sizeof(u->host), &u->port, &why_name))
+			return config_err(p, e, "%s", why_name ? why_name : why);
+		if (u->port == 0)
+			return config_err(p, e, "port must not be 0");
+		u->is_name = true;
+	} else if (addr_port(&u->addr) == 0) {
 		return config_err(p, e, "port must not be 0");
-	if (addr_is_any(&u->addr))
+	} else if (addr_is_any(&u->addr)) {
 		return config_err(p, e, "an upstream needs a specific address, not a wildcard");
+	}
 	u->weight = 1;
 	while ((opt = strtok_r(NULL, " \t", &save))) {
 		char *end;
@@ -162,17 +189,32 @@ static int parse_upstreams(struct config_parser *p, const config_setting_t *g,
 	err = config_get_list(p, s, CONFIG_TYPE_STRING, 1, CONFIG_MAX_UPSTREAMS, &n);
 	if (err)
 		return err;
+	r->n_members = 0;
+	r->has_names = false;
 	for (i = 0; i < n; i++) {
 		const config_setting_t *e = config_setting_get_elem(s, i);
+		struct upstream_conf *u = &r->upstreams[i];
 
-		err = parse_upstream(p, e, &r->upstreams[i]);
+		err = parse_upstream(p, e, u);
 		if (err)
 			return err;
-		for (j = 0; j < i; j++)
-			if (addr_equal(&r->upstreams[i].addr, &r->upstreams[j].addr))
+		for (j = 0; j < i; j++) {
+			const struct upstream_conf *o = &r->upstreams[j];
+
+			if (u->is_name ? o->is_name && !strcasecmp(u->host, o->host) &&
+						 u->port == o->port
+				       : !o->is_name && addr_equal(&u->addr, &o->addr))
 				return config_err(
 				    p, e, "%s is listed twice (first as upstreams[%u])",
-				    addr_format(&r->upstreams[i].addr, text, sizeof(text)), j);
+				    u->is_name ? u->text : addr_format(&u->addr, text, sizeof(text)),
+				    j);
+		}
+		if (u->is_name) {
+			r->has_names = true;
+			continue;
+		}
+		r->members[r->n_members++] =
+			(struct member_conf){ .addr = u->addr, .weight = u->weight, .entry = i };
 	}
 	r->n_upstreams = n;
 	return 0;
@@ -220,9 +262,11 @@ static void dump_listen(FILE *f, const void *base, const char *indent)
 	uint32_t i;
 
 	fprintf(f, "%slisten = [", indent);
-	for (i = 0; i < r->n_listen; i++)
+	for (i = 0; i < r->n_listen_literal; i++)
 		fprintf(f, "%s\"%s\"", i ? ", " : " ",
 			addr_format(&r->listen[i], text, sizeof(text)));
+	for (i = 0; i < r->n_listen_names; i++)
+		fprintf(f, "%s\"%s\"", i + r->n_listen_literal ? ", " : " ", r->listen_names[i]);
 	fputs(" ];\n", f);
 }
 
@@ -235,9 +279,259 @@ static void dump_upstreams(FILE *f, const void *base, const char *indent)
 	fprintf(f, "%supstreams = [", indent);
 	for (i = 0; i < r->n_upstreams; i++)
 		fprintf(f, "%s\n%s\t\"%s weight=%u\"", i ? "," : "", indent,
-			addr_format(&r->upstreams[i].addr, text, sizeof(text)),
+			r->upstreams[i].is_name
+				? r->upstreams[i].text
+				: addr_format(&r->upstreams[i].addr, text, sizeof(text)),
 			r->upstreams[i].weight);
 	fprintf(f, "\n%s];\n", indent);
+}
+
+/* ---------------------------------------------------------------- relay: source, checks */
+
+static const char *const source_word_client = "client";
+
+static int parse_source(struct config_parser *p, const config_setting_t *g,
+			const config_setting_t *s, void *base)
+{
+	struct relay_conf *r = base;
+	const char *text, *why;
+	char buf[ADDR_STRLEN + 8];
+	int err;
+
+	r->source = SOURCE_DEFAULT;
+	if (!s)
+		return 0;
+	err = config_get_string(p, s, &text);
+	if (err)
+		return err;
+	if (!*text)
+		return 0;
+	if (!strcmp(text, source_word_client)) {
+		r->source = SOURCE_CLIENT;
+		return 0;
+	}
+	/* An address without a port: the port is the kernel's choice, per socket. */
+	snprintf(buf, sizeof(buf), strchr(text, ':') ? "[%s]:0" : "%s:0", text);
+	if (strlen(text) > ADDR_STRLEN || addr_parse(buf, &r->source_addr, &why) ||
+	    addr_is_any(&r->source_addr))
+		return config_err(p, s, "expected \"client\" or an address of this host, e.g. "
+					"\"198.18.2.1\" or \"2001:2::1\"");
+	r->source = SOURCE_ADDRESS;
+	return 0;
+}
+
+static void dump_source(FILE *f, const void *base, const char *indent)
+{
+	const struct relay_conf *r = base;
+	char text[ADDR_STRLEN], *port;
+
+	if (r->source == SOURCE_DEFAULT)
+		return;
+	if (r->source == SOURCE_CLIENT) {
+		fprintf(f, "%ssource = \"%s\";\n", indent, source_word_client);
+		return;
+	}
+	addr_format(&r->source_addr, text, sizeof(text));
+	/* "ADDR:0" or "[ADDR]:0" -> the address alone */
+	port = strrchr(text, ':');
+	*port = '\0';
+	if (text[0] == '[') {
+		port[-1] = '\0';
+		fprintf(f, "%ssource = \"%s\";\n", indent, text + 1);
+	} else {
+		fprintf(f, "%ssource = \"%s\";\n", indent, text);
+	}
+}
+
+static int hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* A probe's bytes: text as it is, or "hex:" and pairs of hex digits (blanks allowed). */
+static int parse_probe(struct config_parser *p, const config_setting_t *s, uint8_t *out,
+		       uint32_t *len, char *text_out, size_t text_len)
+{
+	const char *text, *c;
+	uint32_t n = 0;
+	int err, hi, lo;
+
+	*len = 0;
+	text_out[0] = '\0';
+	if (!s)
+		return 0;
+	err = config_get_string(p, s, &text);
+	if (err)
+		return err;
+	if (strlen(text) >= text_len)
+		return config_err(p, s, "too long (at most %u bytes)", CONFIG_PROBE_MAX);
+	if (strncmp(text, "hex:", 4) != 0) {
+		if (strlen(text) > CONFIG_PROBE_MAX)
+			return config_err(p, s, "too long (at most %u bytes)", CONFIG_PROBE_MAX);
+		memcpy(out, text, strlen(text));
+		n = (uint32_t)strlen(text);
+	} else {
+		for (c = text + 4; *c;) {
+			if (*c == ' ' || *c == '\t' || *c == ':') {
+				c++;
+				continue;
+			}
+			hi = hex_digit(c[0]);
+			lo = c[1] ? hex_digit(c[1]) : -1;
+			if (hi < 0 || lo < 0)
+				return config_err(p, s, "after \"hex:\" give pairs of hex digits, "
+							"e.g. \"hex:00 01 ab\"");
+			if (n == CONFIG_PROBE_MAX)
+				return config_err(p, s, "too long (at most %u bytes)",
+						  CONFIG_PROBE_MAX);
+			out[n++] = (uint8_t)(hi << 4 | lo);
+			c += 2;
+		}
+	}
+	*len = n;
+	memcpy(text_out, text, strlen(text) + 1);
+	return 0;
+}
+
+static int parse_send(struct config_parser *p, const config_setting_t *g,
+		      const config_setting_t *s, void *base)
+{
+	struct health_check_conf *h = base;
+
+	return parse_probe(p, s, h->send, &h->send_len, h->send_text, sizeof(h->send_text));
+}
+
+static int parse_expect(struct config_parser *p, const config_setting_t *g,
+			const config_setting_t *s, void *base)
+{
+	struct health_check_conf *h = base;
+
+	return parse_probe(p, s, h->expect, &h->expect_len, h->expect_text,
+			   sizeof(h->expect_text));
+}
+
+static void dump_send(FILE *f, const void *base, const char *indent)
+{
+	fprintf(f, "%ssend = ", indent);
+	config_dump_string(f, ((const struct health_check_conf *)base)->send_text);
+	fputc(';', f);
+}
+
+static void dump_expect(FILE *f, const void *base, const char *indent)
+{
+	fprintf(f, "%sexpect = ", indent);
+	config_dump_string(f, ((const struct health_check_conf *)base)->expect_text);
+	fputc(';', f);
+}
+
+static const struct config_row check_rows[] = {
+	{"interval", CONFIG_T_SECONDS, CONFIG_FIELD(struct health_check_conf, interval),
+	 .def.d = 5.0},
+	{"timeout", CONFIG_T_SECONDS, CONFIG_FIELD(struct health_check_conf, timeout),
+	 .def.d = 1.0},
+	{"rise", CONFIG_T_U32, CONFIG_FIELD(struct health_check_conf, rise), .lo = 1, .hi = 100,
+	 .def.i = 2},
+	{"fall", CONFIG_T_U32, CONFIG_FIELD(struct health_check_conf, fall), .lo = 1, .hi = 100,
+	 .def.i = 3},
+	{"send", CONFIG_T_CUSTOM, .parse = parse_send, .dump = dump_send},
+	{"expect", CONFIG_T_CUSTOM, .parse = parse_expect, .dump = dump_expect},
+};
+
+static void check_present(struct config_parser *p, const config_setting_t *g, void *base)
+{
+	((struct health_check_conf *)base)->enabled = true;
+}
+
+static int check_check(struct config_parser *p, const config_setting_t *g, void *base)
+{
+	const struct health_check_conf *h = base;
+
+	if (h->timeout > h->interval)
+		return config_err_member(p, g, "timeout", "must not be longer than interval (%g s)",
+					 h->interval);
+	if (!h->send_len)
+		return config_err_member(p, g, "send",
+					 "missing; the probe to send, as text or \"hex:...\"");
+	return 0;
+}
+
+static const struct config_section check_section = {
+	CONFIG_SECTION(check_rows),
+	.example = "{ interval = 5; timeout = 1; rise = 2; fall = 3; send = \"ping\"; }",
+	.present = check_present,
+	.check = check_check,
+};
+
+static int parse_health_check(struct config_parser *p, const config_setting_t *g,
+			      const config_setting_t *s, void *base)
+{
+	struct relay_conf *r = base;
+
+	config_section_defaults(&check_section, &r->health_check);
+	r->health_check.enabled = false;
+	return config_parse_group(p, s, &check_section, &r->health_check);
+}
+
+static void dump_health_check(FILE *f, const void *base, const char *indent)
+{
+	const struct relay_conf *r = base;
+
+	if (!r->health_check.enabled)
+		return;
+	fprintf(f, "%shealth_check = ", indent);
+	config_dump_inline(f, &check_section, &r->health_check);
+	fputs(";\n", f);
+}
+
+/* One client address gets a quarter of the table unless the file says otherwise: a host
+ * (or one NAT in front of many) still has room for thousands of flows by default, and it
+ * takes at least four addresses to fill the table, so one host that opens flows from every
+ * source port it has no longer locks every other client out. */
+#define CONFIG_SOURCE_SHARE 4
+
+/* max_sessions_per_source follows max_sessions unless set, and is at most that. */
+static int sessions_check(struct config_parser *p, const config_setting_t *g,
+			  struct relay_conf *r)
+{
+	const config_setting_t *s = config_setting_get_member(g, "max_sessions_per_source");
+
+	if (!r->max_sessions_per_source) {
+		r->max_sessions_per_source = r->max_sessions / CONFIG_SOURCE_SHARE;
+		if (!r->max_sessions_per_source)
+			r->max_sessions_per_source = 1;
+	} else if (r->max_sessions_per_source > r->max_sessions) {
+		return config_err(p, s,
+				  "%u is more than max_sessions (%u): at most max_sessions, which "
+				  "sets no limit of its own",
+				  r->max_sessions_per_source, r->max_sessions);
+	}
+	return 0;
+}
+
+/* Across a relay's settings: a source address must be of the family of its literal
+ * upstreams (a name's addresses of the other family are left out when resolved); the
+ * sessions' limits. */
+static int relay_check(struct config_parser *p, const config_setting_t *g, void *base)
+{
+	struct relay_conf *r = base;
+	char text[ADDR_STRLEN];
+	uint32_t i;
+
+	for (i = 0; r->source == SOURCE_ADDRESS && i < r->n_members; i++)
+		if (addr_family(&r->members[i].addr) != addr_family(&r->source_addr))
+			return config_err_member(
+			    p, g, "source", "upstream %s is of the other address family",
+			    addr_format(&r->members[i].addr, text, sizeof(text)));
+	if (r->reply_timeout > 0 && r->mode == RELAY_MODE_MIRROR)
+		return config_err_member(p, g, "reply_timeout",
+					 "applies to forward mode only (a mirror expects no reply)");
+	return sessions_check(p, g, r);
 }
 
 static const struct config_row relay_rows[] = {
@@ -261,8 +555,25 @@ static const struct config_row relay_rows[] = {
 	 * start without it needs a restart (docs/offload.md) */
 	{"shed", CONFIG_T_WORD, CONFIG_FIELD(struct relay_conf, shed), .words = shed_words,
 	 .def.i = SHED_AUTO},
+	/* 0 until the check fills in the default, which follows max_sessions */
+	{"max_sessions_per_source", CONFIG_T_U32,
+	 CONFIG_FIELD(struct relay_conf, max_sessions_per_source), .lo = 1,
+	 .hi = CONFIG_MAX_SESSIONS, .def.i = 0},
+	{"session_full", CONFIG_T_WORD, CONFIG_FIELD(struct relay_conf, session_full),
+	 .words = session_full_words, .def.i = SESSION_FULL_DROP},
 	/* checked before the listeners open, so a reload may change it */
 	{"reuseport_shared", CONFIG_T_BOOL, CONFIG_FIELD(struct relay_conf, reuseport_shared)},
+	{"max_fails", CONFIG_T_U32, CONFIG_FIELD(struct relay_conf, max_fails), .hi = 1000,
+	 .def.i = 3},
+	{"fail_timeout", CONFIG_T_SECONDS, CONFIG_FIELD(struct relay_conf, fail_timeout),
+	 .def.d = 10.0},
+	{"reply_timeout", CONFIG_T_SECONDS, CONFIG_FIELD(struct relay_conf, reply_timeout),
+	 .zero_off = true},
+	{"health_check", CONFIG_T_CUSTOM, .parse = parse_health_check, .dump = dump_health_check},
+	{"resolve_interval", CONFIG_T_SECONDS, CONFIG_FIELD(struct relay_conf, resolve_interval),
+	 .zero_off = true},
+	{"source", CONFIG_T_CUSTOM, .parse = parse_source, .dump = dump_source},
+	{"fwmark", CONFIG_T_U32, CONFIG_FIELD(struct relay_conf, fwmark), .hi = 2147483647},
 };
 
 static void relay_present(struct config_parser *p, const config_setting_t *g, void *base)
@@ -276,6 +587,7 @@ static const struct config_section relay_section = {
 	CONFIG_SECTION(relay_rows),
 	.example = "{ name = \"dns\"; listen = ...; }",
 	.present = relay_present,
+	.check = relay_check,
 };
 
 static int parse_relays(struct config_parser *p, const config_setting_t *root,
@@ -398,6 +710,40 @@ static void dump_metrics(FILE *f, const void *base, const char *indent)
 	fputs(";\n", f);
 }
 
+/* Whether the group exists is the host's business (config_check_host); it needs the line. */
+static int read_only_group_after(struct config_parser *p, const config_setting_t *s, void *base)
+{
+	p->cfg->control_access_line = config_line(s);
+	return 0;
+}
+
+static const struct config_row control_access_rows[] = {
+	{"read_only_group", CONFIG_T_STRING,
+	 CONFIG_FIELD(struct control_access_conf, read_only_group), .hi = CONFIG_NAME_LEN,
+	 .def.s = "", .after = read_only_group_after},
+};
+
+static const struct config_section control_access_section = {
+	CONFIG_SECTION(control_access_rows),
+	.example = "{ read_only_group = \"ringrelay-ro\"; }",
+};
+
+static int parse_control_access(struct config_parser *p, const config_setting_t *root,
+				const config_setting_t *s, void *base)
+{
+	return config_parse_group(p, s, &control_access_section,
+				  &((struct config *)base)->control_access);
+}
+
+static void dump_control_access(FILE *f, const void *base, const char *indent)
+{
+	const struct config *cfg = base;
+
+	fprintf(f, "%scontrol_access = ", indent);
+	config_dump_inline(f, &control_access_section, &cfg->control_access);
+	fputs(";\n", f);
+}
+
 static int buffers_after(struct config_parser *p, const config_setting_t *s, void *base)
 {
 	const struct config *cfg = base;
@@ -477,6 +823,9 @@ static const struct config_row root_rows[] = {
 	{"control_socket", CONFIG_T_STRING, CONFIG_FIELD(struct config, control_socket),
 	 .hi = CONFIG_SUN_PATH_LEN, .def.s = CONFIG_DEFAULT_CONTROL_SOCKET,
 	 .restart_only = true, .after = control_socket_after},
+	/* the socket's group is set when it is made */
+	{"control_access", CONFIG_T_CUSTOM, CONFIG_FIELD(struct config, control_access),
+	 .parse = parse_control_access, .dump = dump_control_access, .restart_only = true},
 	{"pid_file", CONFIG_T_STRING, CONFIG_FIELD(struct config, pid_file), .hi = CONFIG_PATH_LEN,
 	 .def.s = "", .restart_only = true, .after = absolute_path_after},
 	{"log_format", CONFIG_T_WORD, CONFIG_FIELD(struct config, log_format),
@@ -504,6 +853,7 @@ static void config_set_defaults(struct config *cfg)
 
 	config_section_defaults(&root_section, cfg);
 	config_section_defaults(&metrics_section, &cfg->metrics); /* off until a section */
+	config_section_defaults(&control_access_section, &cfg->control_access);
 	for (i = 0; i < CONFIG_MAX_RELAYS; i++)
 		config_section_defaults(&relay_section, &cfg->relays[i]);
 	config_filter_defaults(&cfg->filter);
@@ -709,6 +1059,15 @@ int config_check_host(const struct config *cfg, char *err, size_t errlen)
 			 errno ? "" : " (create it, e.g. adduser --system, or leave user unset)");
 		return errno ? -errno : -ENOENT;
 	}
+	errno = 0;
+	if (cfg->control_access.read_only_group[0] &&
+	    !getgrnam(cfg->control_access.read_only_group)) {
+		snprintf(err, errlen, "%s:%d: control_access.read_only_group: %s '%s'%s", cfg->path,
+			 cfg->control_access_line, errno ? strerror(errno) : "no such group",
+			 cfg->control_access.read_only_group,
+			 errno ? "" : " (create it, e.g. addgroup --system, or leave it unset)");
+		return errno ? -errno : -ENOENT;
+	}
 	if (f->mode == FILTER_MODE_OFF)
 		return 0;
 	for (i = 0; i < f->n_interfaces; i++) {
@@ -781,4 +1140,172 @@ const char *config_offload_name(enum offload_mode m)
 const char *config_balance_name(enum balance_mode b)
 {
 	return config_word(balance_words, b);
+}
+
+const char *config_session_full_name(enum session_full f)
+{
+	return config_word(session_full_words, f);
+}
+
+/* ---------------------------------------------------------------- names */
+
+int config_resolve_host(const char *host, uint16_t port, int family, struct addr *out, uint32_t max,
+		  char *err, size_t errlen)
+{
+	struct addrinfo hints = { .ai_family = family, .ai_socktype = SOCK_DGRAM,
+				  .ai_protocol = IPPROTO_UDP, .ai_flags = AI_ADDRCONFIG };
+	struct addrinfo *res = NULL, *ai;
+	uint32_t n = 0, i;
+	int ret;
+
+	ret = getaddrinfo(host, NULL, &hints, &res);
+	/* AI_ADDRCONFIG hides every address in a namespace with only loopback: ask again. */
+	if (ret == EAI_NONAME || ret == EAI_ADDRFAMILY || ret == EAI_NODATA) {
+		hints.ai_flags = 0;
+		ret = getaddrinfo(host, NULL, &hints, &res);
+	}
+	if (ret) {
+		snprintf(err, errlen, "%s", ret == EAI_SYSTEM ? strerror(errno) : gai_strerror(ret));
+		return ret == EAI_MEMORY ? -ENOMEM : -EHOSTUNREACH;
+	}
+	for (ai = res; ai && n < max; ai = ai->ai_next) {
+		struct addr a;
+
+		if (addr_from_sockaddr(&a, ai->ai_addr, ai->ai_addrlen))
+			continue;
+		addr_set_port(&a, port);
+		for (i = 0; i < n && !addr_equal(&out[i], &a); i++)
+			;
+		if (i == n)
+			out[n++] = a;
+	}
+	freeaddrinfo(res);
+	if (!n) {
+		snprintf(err, errlen, "no usable address");
+		return -EHOSTUNREACH;
+	}
+	return (int)n;
+}
+
+/* Splits "NAME:PORT" (config.c checked its form). */
+static void split_name(const char *text, char *host, size_t len, uint16_t *port)
+{
+	const char *why;
+
+	if (addr_parse_name(text, host, len, port, &why)) {
+		host[0] = '\0';
+		*port = 0;
+	}
+}
+
+static bool listen_clash(const struct config *cfg, const struct addr *a, uint32_t relay,
+			 uint32_t idx)
+{
+	uint32_t r, i;
+
+	for (r = 0; r <= relay; r++) {
+		const struct relay_conf *rc = &cfg->relays[r];
+		uint32_t n = r == relay ? idx : rc->n_listen;
+
+		for (i = 0; i < n; i++) {
+			const struct addr *b = &rc->listen[i];
+
+			if (addr_family(a) != addr_family(b) || addr_port(a) != addr_port(b))
+				continue;
+			if (addr_equal(a, b) || addr_is_any(a) || addr_is_any(b))
+				return true;
+		}
+	}
+	return false;
+}
+
+int config_resolve(struct config *cfg,
+		   uint32_t (*previous)(void *arg, const char *relay, const char *text,
+					const char *why, struct addr *out, uint32_t max),
+		   void *arg, char *err, size_t errlen)
+{
+	struct addr got[CONFIG_MAX_UPSTREAMS];
+	char host[CONFIG_HOST_LEN], why[128], text[ADDR_STRLEN];
+	uint16_t port;
+	uint32_t r, i, k, j;
+	int n;
+
+	for (r = 0; r < cfg->n_relays; r++) {
+		struct relay_conf *rc = &cfg->relays[r];
+
+		rc->n_listen = rc->n_listen_literal;
+		for (i = 0; i < rc->n_listen_names; i++) {
+			split_name(rc->listen_names[i], host, sizeof(host), &port);
+			n = config_resolve_host(host, port, AF_UNSPEC, got, CONFIG_MAX_LISTEN, why,
+					  sizeof(why));
+			if (n < 0) {
+				snprintf(err, errlen, "%s:%d: relay '%s': listen %s: %s", cfg->path,
+					 rc->line, rc->name, rc->listen_names[i], why);
+				return n;
+			}
+			for (k = 0; k < (uint32_t)n; k++) {
+				if (rc->n_listen == CONFIG_MAX_LISTEN) {
+					snprintf(err, errlen,
+						 "%s:%d: relay '%s': listen %s: more than %d listen "
+						 "addresses in all",
+						 cfg->path, rc->line, rc->name, rc->listen_names[i],
+						 CONFIG_MAX_LISTEN);
+					return -E2BIG;
+				}
+				if (listen_clash(cfg, &got[k], r, rc->n_listen)) {
+					snprintf(err, errlen,
+						 "%s:%d: relay '%s': listen %s: %s is already a "
+						 "listen address (or overlaps one)",
+						 cfg->path, rc->line, rc->name, rc->listen_names[i],
+						 addr_format(&got[k], text, sizeof(text)));
+					return -EINVAL;
+				}
+				rc->listen[rc->n_listen++] = got[k];
+			}
+		}
+		/* Members: literal entries stay as parsed; each name adds its addresses. */
+		for (i = 0, k = 0; i < rc->n_members; i++)
+			if (!rc->upstreams[rc->members[i].entry].is_name)
+				rc->members[k++] = rc->members[i];
+		rc->n_members = k;
+		for (i = 0; i < rc->n_upstreams; i++) {
+			const struct upstream_conf *u = &rc->upstreams[i];
+			int fam = rc->source == SOURCE_ADDRESS ? addr_family(&rc->source_addr)
+							       : AF_UNSPEC;
+
+			if (!u->is_name)
+				continue;
+			n = config_resolve_host(u->host, u->port, fam, got, CONFIG_MAX_UPSTREAMS, why,
+					  sizeof(why));
+			if (n < 0 && previous) {
+				n = (int)previous(arg, rc->name, u->text, why, got,
+						  CONFIG_MAX_UPSTREAMS);
+				if (n <= 0)
+					n = -EHOSTUNREACH;
+			}
+			if (n < 0) {
+				snprintf(err, errlen, "%s:%d: relay '%s': upstream %s: %s", cfg->path,
+					 rc->line, rc->name, u->text, why);
+				return n;
+			}
+			for (k = 0; k < (uint32_t)n; k++) {
+				for (j = 0; j < rc->n_members; j++)
+					if (addr_equal(&rc->members[j].addr, &got[k]))
+						break;
+				if (j < rc->n_members)
+					continue; /* listed already: the first entry keeps it */
+				if (rc->n_members == CONFIG_MAX_UPSTREAMS) {
+					snprintf(err, errlen,
+						 "%s:%d: relay '%s': upstream %s: more than %d "
+						 "upstream addresses in all",
+						 cfg->path, rc->line, rc->name, u->text,
+						 CONFIG_MAX_UPSTREAMS);
+					return -E2BIG;
+				}
+				rc->members[rc->n_members++] = (struct member_conf){
+				    .addr = got[k], .weight = u->weight, .entry = i};
+			}
+		}
+	}
+	return 0;
 }

@@ -37,28 +37,87 @@ enum balance_mode { BALANCE_RR, BALANCE_HASH, BALANCE_MAGLEV };
 enum offload_mode { OFFLOAD_OFF, OFFLOAD_AUTO, OFFLOAD_XDP, OFFLOAD_TC };
 /* Early shedding in the BPF program (docs/offload.md): auto = on when the program loads. */
 enum shed_mode { SHED_OFF, SHED_AUTO, SHED_ON };
+/* What a new client meets when its relay's session table is full. */
+enum session_full { SESSION_FULL_DROP, SESSION_FULL_EVICT };
 
+#define CONFIG_UPSTREAM_TEXT 128 /* an upstream or listen entry as written */
+#define CONFIG_HOST_LEN 254	  /* a DNS name */
+#define CONFIG_PROBE_MAX 512	  /* bytes a health check sends or expects */
+
+/* One entry of a relay's upstreams as written: an address, or a name resolved at start,
+ * reload and every resolve_interval into members (all its addresses). */
 struct upstream_conf {
+	struct addr addr;	/* the literal address; family 0 for a name */
+	uint32_t weight;	/* 1..100, default 1 */
+	bool is_name;
+	char host[CONFIG_HOST_LEN]; /* the name (is_name) */
+	uint16_t port;		    /* its port (is_name) */
+	char text[CONFIG_UPSTREAM_TEXT]; /* "ADDRESS:PORT" or "NAME:PORT" as written: the label */
+};
+
+/* An upstream the relay sends to: a literal entry, or one address of a name. */
+struct member_conf {
 	struct addr addr;
-	uint32_t weight; /* 1..100, default 1 */
+	uint32_t weight;
+	uint32_t entry; /* index in upstreams[]: its label */
+};
+
+enum source_kind { SOURCE_DEFAULT, SOURCE_ADDRESS, SOURCE_CLIENT };
+
+/* health_check = { ... }: a probe sent over UDP to each upstream every interval; a reply
+ * that starts with expect (any reply when empty) within timeout is a success. */
+struct health_check_conf {
+	bool enabled;
+	double interval, timeout; /* seconds */
+	uint32_t rise, fall;
+	uint8_t send[CONFIG_PROBE_MAX], expect[CONFIG_PROBE_MAX];
+	uint32_t send_len, expect_len;
+	char send_text[2 * CONFIG_PROBE_MAX + 8], expect_text[2 * CONFIG_PROBE_MAX + 8];
 };
 
 struct relay_conf {
 	char name[CONFIG_NAME_LEN];
 	int line; /* where the relay's group starts, for later diagnostics */
+	/* Literal listen addresses as written first (n_listen_literal), then, after
+	 * config_resolve, the addresses of the names in listen_names. */
 	struct addr listen[CONFIG_MAX_LISTEN];
 	uint32_t n_listen;
+	uint32_t n_listen_literal;
+	char listen_names[CONFIG_MAX_LISTEN][CONFIG_UPSTREAM_TEXT]; /* "NAME:PORT" */
+	uint32_t n_listen_names;
 	struct upstream_conf upstreams[CONFIG_MAX_UPSTREAMS];
 	uint32_t n_upstreams;
+	/* What upstreams resolve to: literal entries at parse time, names by config_resolve. */
+	struct member_conf members[CONFIG_MAX_UPSTREAMS];
+	uint32_t n_members;
+	bool has_names; /* some upstream is a name */
 	enum relay_mode mode;
 	enum balance_mode balance;
 	double session_timeout; /* seconds, > 0 */
 	uint32_t max_sessions;	/* for the whole relay; split evenly over workers */
 	enum offload_mode offload; /* forward mode: established sessions relayed in BPF */
 	enum shed_mode shed;	   /* drop in BPF what the listener's full socket would drop */
+	/* Sessions one client address may hold in the relay (its ports aside): a quarter of
+	 * max_sessions unless set; each worker holds its address to its share. */
+	uint32_t max_sessions_per_source;
+	/* full: drop the new client, or end the least recently used session idle for 1 s */
+	enum session_full session_full;
 	/* Join a SO_REUSEPORT group another process already has on a listen address, instead
 	 * of refusing to start (portown.h). */
 	bool reuseport_shared;
+	/* Passive health: max_fails failures in a row eject an upstream for fail_timeout
+	 * (health.h); reply_timeout > 0 (forward mode) counts a new session without a reply
+	 * within it as a failure. max_fails 0: off. */
+	uint32_t max_fails;
+	double fail_timeout;
+	double reply_timeout; /* 0: off */
+	struct health_check_conf health_check;
+	double resolve_interval; /* seconds; 0: names resolve at start and reload only */
+	/* Where upstream sockets send from: the default route's choice, source_addr (port 0),
+	 * or the client's own address and port (transparent, IP_TRANSPARENT). */
+	enum source_kind source;
+	struct addr source_addr;
+	uint32_t fwmark; /* SO_MARK of upstream sockets; 0: none */
 };
 
 enum filter_mode { FILTER_MODE_OFF, FILTER_MODE_XDP, FILTER_MODE_XDP_GENERIC, FILTER_MODE_TC };
@@ -101,6 +160,13 @@ struct filter_conf {
 	bool pin;	      /* pin maps under /sys/fs/bpf/ringrelay */
 };
 
+/* Who may use the control socket beyond root and the daemon's own user (who may do
+ * everything): members of read_only_group may run the commands that change nothing and show
+ * no client address (status, stats, filter). */
+struct control_access_conf {
+	char read_only_group[CONFIG_NAME_LEN]; /* "" = nobody else */
+};
+
 struct metrics_conf {
 	bool enabled;
 	struct addr listen; /* default 127.0.0.1:9470 */
@@ -118,9 +184,13 @@ struct config {
 	 * flow. Needs buffer_size = 65536 (a coalesced receive is up to 64 KB). */
 	bool gro;
 	double stats_interval; /* seconds between -v summaries */
-	char user[CONFIG_NAME_LEN];		/* drop to this user after set-up; "" = stay */
+	/* the user to run as after set-up: "" = PRIVS_DEFAULT_USER for a root start when it
+	 * exists (else root, with a warning), as started otherwise; "root" = stay root */
+	char user[CONFIG_NAME_LEN];
 	int user_line;				/* where user is set, for config_check_host */
 	char control_socket[CONFIG_PATH_LEN];	/* unix socket for ringrelayctl */
+	struct control_access_conf control_access;
+	int control_access_line; /* where read_only_group is set, for config_check_host */
 	char pid_file[CONFIG_PATH_LEN];		/* "" = none */
 	enum log_format log_format;		/* for files and pipes; terminals get text */
 	char access_log[CONFIG_PATH_LEN]; /* per-session log: "" off, "-" the log, or a file */
@@ -139,7 +209,23 @@ int config_load_string(const char *text, const char *name, struct config **out, 
 		       size_t errlen);
 void config_free(struct config *cfg);
 
-/* Checks that need the host: the filter's interfaces and `user` exist. Same error format. */
+/* Resolves the names of cfg's listen and upstream entries with getaddrinfo (the host's
+ * resolver: /etc/hosts, DNS): every address of a name becomes a listen address or an upstream
+ * (with the entry's weight), duplicates dropped. A name that does not resolve gets the
+ * addresses previous(arg, relay name, entry text, why it failed, out, max) returns (the last
+ * good set, on reload; previous says so), else the call fails. Checks the listen addresses for clashes again. Returns 0 or
+ * -errno with "FILE:LINE: ..." in err. */
+int config_resolve(struct config *cfg,
+		   uint32_t (*previous)(void *arg, const char *relay, const char *text,
+					const char *why, struct addr *out, uint32_t max),
+		   void *arg, char *err, size_t errlen);
+/* All addresses of host for UDP port, in the resolver's order, without duplicates, at most
+ * max (family: AF_UNSPEC or one family). Returns the count or -errno (err: gai_strerror). */
+int config_resolve_host(const char *host, uint16_t port, int family, struct addr *out, uint32_t max,
+		  char *err, size_t errlen);
+
+/* Checks that need the host: the filter's interfaces, `user` and control_access's group
+ * exist. Same error format. */
 int config_check_host(const struct config *cfg, char *err, size_t errlen);
 
 /* Prints the effective config (defaults filled in) in the config file syntax; the output
@@ -162,6 +248,7 @@ const char *config_offload_name(enum offload_mode m);
 const char *config_shed_name(enum shed_mode m);
 /* True when any relay of cfg has shed other than "off". */
 bool config_shed_wanted(const struct config *cfg);
+const char *config_session_full_name(enum session_full f);
 const char *config_filter_mode_name(enum filter_mode m);
 const char *config_verdict_name(enum filter_verdict v);
 const char *config_scope_name(enum filter_scope s);

@@ -170,7 +170,8 @@ int config_get_int(struct config_parser *p, const config_setting_t *s, long long
 }
 
 /* Seconds: an integer or a float, > 0 and at most CONFIG_MAX_SECONDS. */
-static int config_get_seconds(struct config_parser *p, const config_setting_t *s, double *out)
+static int config_get_seconds(struct config_parser *p, const config_setting_t *s, bool zero_off,
+			      double *out)
 {
 	int type = config_setting_type(s);
 	double v;
@@ -181,10 +182,14 @@ static int config_get_seconds(struct config_parser *p, const config_setting_t *s
 		v = (double)config_setting_get_int64(s);
 	else
 		return config_err(p, s, "must be a number of seconds");
+	if (zero_off && v == 0.0) {
+		*out = 0.0;
+		return 0;
+	}
 	/* written so that NaN fails too */
 	if (!(v > 0.0 && v <= CONFIG_MAX_SECONDS))
-		return config_err(p, s, "must be greater than 0 and at most %.0f seconds",
-				  CONFIG_MAX_SECONDS);
+		return config_err(p, s, "must be %s and at most %.0f seconds",
+				  zero_off ? "0 (off) or more" : "greater than 0", CONFIG_MAX_SECONDS);
 	*out = v;
 	return 0;
 }
@@ -357,7 +362,7 @@ static int config_parse_value(struct config_parser *p, const struct config_row *
 	case CONFIG_T_BOOL:
 		return config_get_bool(p, s, AT(base, r, bool));
 	case CONFIG_T_SECONDS:
-		return config_get_seconds(p, s, AT(base, r, double));
+		return config_get_seconds(p, s, r->zero_off, AT(base, r, double));
 	case CONFIG_T_STRING:
 		err = config_get_string(p, s, &text);
 		if (err)

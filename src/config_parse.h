@@ -70,7 +70,7 @@ enum config_type {
 	CONFIG_T_U8,	   /* integer lo..hi, stored in a uint8_t */
 	CONFIG_T_WORD,	   /* one of words, stored as the enum (an int) it indexes */
 	CONFIG_T_BOOL,
-	CONFIG_T_SECONDS,  /* a double, > 0 and at most CONFIG_MAX_SECONDS */
+	CONFIG_T_SECONDS,  /* a double, > 0 (>= 0 with zero_off) and at most CONFIG_MAX_SECONDS */
 	CONFIG_T_STRING,   /* at most hi - 1 bytes, copied into the char array */
 	CONFIG_T_ENDPOINT, /* "ADDRESS:PORT" with a port, into a struct addr */
 	CONFIG_T_CUSTOM,   /* parse and dump functions of its own */
@@ -93,6 +93,8 @@ struct config_row {
 	bool restart_only;
 	/* Parsed and dumped before the rest of its section, which depends on it. */
 	bool first;
+	/* SECONDS: 0 is allowed and means off. */
+	bool zero_off;
 	/* Runs once the value is parsed, when the setting is present: cross-checks and values
 	 * that follow from it. 0 or config_err(). */
 	int (*after)(struct config_parser *p, const config_setting_t *s, void *base);

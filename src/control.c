@@ -1,13 +1,29 @@
 // SPDX-License-Identifier: MIT
 /* The control thread: one poll loop over a stop eventfd, the unix control socket, the
- * optional metrics listener and at most CONTROL_MAX_CONNS clients. Every socket is
- * non-blocking and every client has a deadline, so a client that sends half a line or never
- * reads its answer costs one slot for a few seconds, never the loop. This file is the
- * transport: what a control line means is control_cmd.c's, what /metrics says metrics.c's.
+ * optional metrics listener and two bounded pools of clients, one per listener. Every socket
+ * is non-blocking and every client has a deadline, so a client that sends half a line or
+ * never reads its answer costs one slot of its own pool for a few seconds, never the loop.
+ * This file is the transport and its access control: what a control line means is
+ * control_cmd.c's, what /metrics says metrics.c's.
+ *
+ * Access (like HAProxy's stats socket levels): the socket's file is 0660, owned by the
+ * daemon's user and control_access.read_only_group (or the user's group), so only those can
+ * connect at all; each connection's peer credentials (SO_PEERCRED, SO_PEERGROUPS) then give
+ * its level (control_level_of): root and the daemon's user may do everything, members of
+ * the read-only group run the commands that change nothing and show no client address, and
+ * anyone else is answered "permission denied" at once and holds no slot.
+ *
+ * Pools: CONTROL_UNIX_SLOTS for the unix socket, of which CONTROL_ADMIN_RESERVE only admin
+ * peers take and of which one uid below admin holds at most CONTROL_PER_UID, and
+ * CONTROL_HTTP_SLOTS for /metrics, where a full pool makes room by closing the connection
+ * that has waited longest for its request. A request must be whole within CONTROL_HEADER_MS
+ * of the accept (slowloris), its answer read within CONTROL_ANSWER_MS.
  *
  * Answers are built whole in memory (open_memstream) while holding a->lock, then written out
  * without it: the lock is held for a copy of counters, never for socket I/O. */
 #include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -27,12 +43,23 @@
 #include "control_cmd.h"
 #include "log.h"
 #include "metrics.h"
+#include "privs.h"
 #include "snapshot.h"
 
-#define CONTROL_MAX_CONNS 16
+#define CONTROL_UNIX_SLOTS 16
+#define CONTROL_ADMIN_RESERVE 4 /* unix slots only root and the daemon's user take */
+#define CONTROL_PER_UID 4	/* unix connections one uid below admin may hold */
+#define CONTROL_HTTP_SLOTS 16
+#define CONTROL_SLOTS (CONTROL_UNIX_SLOTS + CONTROL_HTTP_SLOTS)
+#define CONTROL_BACKLOG 64
+#define CONTROL_ACCEPT_BATCH 64 /* accepts per wake-up: a flood waits in no backlog */
+#define CONTROL_MAX_GROUPS 256	/* supplementary groups of a peer that are looked at */
 #define CONTROL_LINE_MAX 512	/* a control command line */
 #define CONTROL_HTTP_MAX 8192	/* an HTTP request head */
-#define CONTROL_TIMEOUT_MS 5000 /* to send a request, and again to read the answer */
+#define CONTROL_HEADER_MS 2000	/* from the accept to a whole request */
+#define CONTROL_ANSWER_MS 5000	/* to read the answer */
+#define CONTROL_SOCKET_MODE 0660
+#define CONTROL_DIR_MODE 0750
 
 enum control_kind { CONTROL_CONN_FREE, CONTROL_CONN_CTL, CONTROL_CONN_HTTP };
 
@@ -40,10 +67,13 @@ struct control_conn {
 	enum control_kind kind;
 	int fd;
 	bool writing;
+	enum control_level level; /* unix peers: from their credentials */
+	uid_t uid;
 	size_t req_len;
 	char req[CONTROL_HTTP_MAX + 1];
 	char *out; /* the whole answer, from open_memstream */
 	size_t out_len, out_off;
+	uint64_t accepted; /* monotonic ms */
 	uint64_t deadline; /* monotonic ms */
 };
 
@@ -55,7 +85,11 @@ struct control {
 	int unix_fd;
 	int http_fd;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
-	struct control_conn conns[CONTROL_MAX_CONNS];
+	uid_t daemon_uid;	/* admin, with root */
+	gid_t read_only_gid;	/* (gid_t)-1: no read-only group */
+	char read_only_group[CONFIG_NAME_LEN];
+	/* [0, CONTROL_UNIX_SLOTS) serve the unix socket, the rest HTTP */
+	struct control_conn conns[CONTROL_SLOTS];
 };
 
 static uint64_t control_now_ms(void)
@@ -80,6 +114,7 @@ static void http_plain(FILE *out, const char *status, const char *headers, const
 static void http_answer(struct app *a, char *req, FILE *out)
 {
 	char *body = NULL, *path, *method, *version, *save = NULL, *q;
+	bool per_worker = false;
 	struct snapshot s;
 	size_t len = 0;
 	FILE *f;
@@ -93,8 +128,11 @@ static void http_answer(struct app *a, char *req, FILE *out)
 		return;
 	}
 	q = strchr(path, '?');
-	if (q)
-		*q = '\0';
+	if (q) {
+		*q++ = '\0';
+		/* the one query the endpoint knows: a per-worker breakdown */
+		per_worker = !strcmp(q, "per_worker=1") || !strcmp(q, "per_worker=true");
+	}
 	if (strcmp(path, "/metrics")) {
 		http_plain(out, "404 Not Found", "", "not found: the metrics are at /metrics\n");
 		return;
@@ -111,7 +149,7 @@ static void http_answer(struct app *a, char *req, FILE *out)
 		pthread_mutex_lock(&a->lock);
 		ret = app_snapshot(a, &s);
 		if (!ret)
-			ret = metrics_format(&s, f);
+			ret = metrics_format(&s, per_worker, f);
 		pthread_mutex_unlock(&a->lock);
 		snapshot_fini(&s);
 		if (fclose(f) && !ret)
@@ -144,32 +182,144 @@ static void conn_close(struct control_conn *c)
 	c->fd = -1;
 }
 
-static void conn_accept(struct control *ctl, int lfd, enum control_kind kind)
+/* A last word to a client that gets no slot; it may not be read, and that is fine. */
+static void say_and_close(int fd, const char *msg)
 {
-	struct control_conn *c = NULL;
-	uint32_t i;
-	int fd;
+	if (send(fd, msg, strlen(msg), MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+		log_debug("control: %s", strerror(errno));
+	close(fd);
+}
 
-	for (i = 0; i < CONTROL_MAX_CONNS; i++)
-		if (ctl->conns[i].kind == CONTROL_CONN_FREE) {
-			c = &ctl->conns[i];
-			break;
-		}
-	fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-	if (fd < 0)
-		return;
-	if (!c) {
-		/* Every slot is busy: refusing one client beats waiting on the slow ones. */
-		close(fd);
-		return;
-	}
+static void conn_init(struct control_conn *c, enum control_kind kind, int fd,
+		      enum control_level level, uid_t uid, uint64_t now)
+{
 	c->kind = kind;
 	c->fd = fd;
 	c->writing = false;
+	c->level = level;
+	c->uid = uid;
 	c->req_len = 0;
 	c->out = NULL;
 	c->out_len = c->out_off = 0;
-	c->deadline = control_now_ms() + CONTROL_TIMEOUT_MS;
+	c->accepted = now;
+	c->deadline = now + CONTROL_HEADER_MS;
+}
+
+/* The level of the peer on fd, from its credentials; *uid gets its uid. */
+static enum control_level peer_level(const struct control *ctl, int fd, uid_t *uid)
+{
+	gid_t groups[CONTROL_MAX_GROUPS];
+	socklen_t len = sizeof(struct ucred);
+	struct ucred cr;
+	size_t n = 0;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) || len != sizeof(cr))
+		return CONTROL_DENIED;
+	*uid = cr.uid;
+	if (ctl->read_only_gid != (gid_t)-1 && cr.uid != 0 && cr.uid != ctl->daemon_uid) {
+		/* More groups than fit (ERANGE) leave only the primary one to look at. */
+		len = sizeof(groups);
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) == 0)
+			n = len / sizeof(gid_t);
+	}
+	return control_level_of(cr.uid, cr.gid, groups, n, ctl->daemon_uid, ctl->read_only_gid);
+}
+
+/* A unix client: refused at once unless its level allows something, and then only while
+ * its share of the pool lasts; root and the daemon's user always find a slot while fewer
+ * than CONTROL_ADMIN_RESERVE of them are connected. */
+static void accept_unix(struct control *ctl, int fd, uint64_t now)
+{
+	struct control_conn *free_slot = NULL;
+	uint32_t i, others = 0, same_uid = 0;
+	enum control_level level;
+	char msg[256];
+	uid_t uid = (uid_t)-1;
+
+	level = peer_level(ctl, fd, &uid);
+	if (level == CONTROL_DENIED) {
+		snprintf(msg, sizeof(msg),
+			 "error: permission denied: uid %d is not root or the daemon's user (uid "
+			 "%u)%s%s%s\n",
+			 (int)uid, (unsigned int)ctl->daemon_uid,
+			 ctl->read_only_group[0] ? " and not in control_access.read_only_group '"
+						 : "",
+			 ctl->read_only_group, ctl->read_only_group[0] ? "'" : "");
+		say_and_close(fd, msg);
+		return;
+	}
+	for (i = 0; i < CONTROL_UNIX_SLOTS; i++) {
+		const struct control_conn *c = &ctl->conns[i];
+
+		if (c->kind == CONTROL_CONN_FREE) {
+			if (!free_slot)
+				free_slot = &ctl->conns[i];
+			continue;
+		}
+		if (c->level != CONTROL_ADMIN) {
+			others++;
+			same_uid += c->uid == uid;
+		}
+	}
+	if (level != CONTROL_ADMIN && same_uid >= CONTROL_PER_UID) {
+		snprintf(msg, sizeof(msg),
+			 "error: busy: uid %u has %u control connections open already; close one "
+			 "or try again\n",
+			 (unsigned int)uid, same_uid);
+		say_and_close(fd, msg);
+		return;
+	}
+	if (!free_slot ||
+	    (level != CONTROL_ADMIN && others >= CONTROL_UNIX_SLOTS - CONTROL_ADMIN_RESERVE)) {
+		say_and_close(fd, "error: busy: every control connection slot is taken; try "
+				  "again\n");
+		return;
+	}
+	conn_init(free_slot, CONTROL_CONN_CTL, fd, level, uid, now);
+}
+
+/* An HTTP client (read level: /metrics). A full pool makes room by closing the client that
+ * has been sending its request longest: a scraper sends it at once, a slowloris never. */
+static void accept_http(struct control *ctl, int fd, uint64_t now)
+{
+	struct control_conn *slot = NULL, *oldest = NULL;
+	uint32_t i;
+
+	for (i = CONTROL_UNIX_SLOTS; i < CONTROL_SLOTS && !slot; i++) {
+		struct control_conn *c = &ctl->conns[i];
+
+		if (c->kind == CONTROL_CONN_FREE)
+			slot = c;
+		else if (!c->writing && (!oldest || c->accepted < oldest->accepted))
+			oldest = c;
+	}
+	if (!slot && oldest) {
+		conn_close(oldest);
+		slot = oldest;
+	}
+	if (!slot) {
+		close(fd); /* every slot is sending an answer: they end soon */
+		return;
+	}
+	conn_init(slot, CONTROL_CONN_HTTP, fd, CONTROL_READ, (uid_t)-1, now);
+}
+
+/* Accepts what waits on lfd, up to a batch. */
+static void accept_all(struct control *ctl, int lfd, enum control_kind kind)
+{
+	uint64_t now = control_now_ms();
+	uint32_t n;
+	int fd;
+
+	for (n = 0; n < CONTROL_ACCEPT_BATCH; n++) {
+		fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0)
+			return;
+		if (kind == CONTROL_CONN_CTL)
+			accept_unix(ctl, fd, now);
+		else
+			accept_http(ctl, fd, now);
+	}
 }
 
 /* The request is complete: build the answer and switch to writing it. */
@@ -190,7 +340,7 @@ static void conn_answer(struct control *ctl, struct control_conn *c)
 
 		if (nl)
 			*nl = '\0';
-		control_cmd_run(ctl->a, c->req, f);
+		control_cmd_run(ctl->a, c->req, c->level, f);
 	}
 	if (fclose(f)) {
 		conn_close(c);
@@ -199,7 +349,7 @@ static void conn_answer(struct control *ctl, struct control_conn *c)
 	c->writing = true;
 	c->out_off = 0;
 	/* A reload may have taken a while: the client gets a fresh allowance to read. */
-	c->deadline = control_now_ms() + CONTROL_TIMEOUT_MS;
+	c->deadline = control_now_ms() + CONTROL_ANSWER_MS;
 }
 
 static bool request_complete(struct control_conn *c)
@@ -261,8 +411,8 @@ static void conn_write(struct control_conn *c)
 static void *control_thread(void *arg)
 {
 	struct control *ctl = arg;
-	struct pollfd pfd[3 + CONTROL_MAX_CONNS];
-	int idx[3 + CONTROL_MAX_CONNS];
+	struct pollfd pfd[3 + CONTROL_SLOTS];
+	int idx[3 + CONTROL_SLOTS];
 	uint64_t now, next;
 	uint32_t i;
 	int n, k, timeout;
@@ -274,7 +424,7 @@ static void *control_thread(void *arg)
 		pfd[n++] = (struct pollfd){ .fd = ctl->http_fd, .events = POLLIN };
 		now = control_now_ms();
 		next = now + 60000;
-		for (i = 0; i < CONTROL_MAX_CONNS; i++) {
+		for (i = 0; i < CONTROL_SLOTS; i++) {
 			struct control_conn *c = &ctl->conns[i];
 
 			if (c->kind == CONTROL_CONN_FREE)
@@ -302,17 +452,97 @@ static void *control_thread(void *arg)
 				conn_read(ctl, c);
 		}
 		now = control_now_ms();
-		for (i = 0; i < CONTROL_MAX_CONNS; i++)
+		for (i = 0; i < CONTROL_SLOTS; i++)
 			if (ctl->conns[i].kind != CONTROL_CONN_FREE && ctl->conns[i].deadline <= now)
 				conn_close(&ctl->conns[i]);
 		if (pfd[1].revents & POLLIN)
-			conn_accept(ctl, ctl->unix_fd, CONTROL_CONN_CTL);
+			accept_all(ctl, ctl->unix_fd, CONTROL_CONN_CTL);
 		if (pfd[2].revents & POLLIN)
-			conn_accept(ctl, ctl->http_fd, CONTROL_CONN_HTTP);
+			accept_all(ctl, ctl->http_fd, CONTROL_CONN_HTTP);
 	}
-	for (i = 0; i < CONTROL_MAX_CONNS; i++)
+	for (i = 0; i < CONTROL_SLOTS; i++)
 		conn_close(&ctl->conns[i]);
 	return NULL;
+}
+
+/* ---------------------------------------------------------------- the socket's directory */
+
+/* Who makes the socket and its directory, and as which group. */
+struct control_owner {
+	bool as_root;	/* we are root: make them as uid:gid (fs ids) */
+	uid_t uid;	/* the daemon's user */
+	gid_t gid;	/* read_only_group's, else the user's */
+	const char *user; /* for messages */
+};
+
+/* Makes dir, whose parent must exist, 0750 and owned by o (atomically: the fs ids and a
+ * umask of 0 while mkdir runs). An existing dir is used as it is: never chmod'ed nor
+ * chown'ed (it may be /run, /etc or /tmp). Returns 0 or -errno. */
+static int control_dir(const char *dir, const struct control_owner *o, bool *made)
+{
+	struct stat st;
+	mode_t old;
+	int ret;
+
+	*made = false;
+	if (stat(dir, &st) == 0)
+		return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
+	if (errno != ENOENT)
+		return -errno;
+	if (o->as_root && privs_fs_as(o->uid, o->gid))
+		return -EPERM;
+	old = umask(0);
+	ret = mkdir(dir, CONTROL_DIR_MODE) ? -errno : 0;
+	umask(old);
+	if (o->as_root)
+		privs_fs_restore();
+	*made = ret == 0;
+	return ret == -EEXIST ? 0 : ret;
+}
+
+/* Whether o may make and remove the socket in dir (write and search, as o: the fs ids). */
+static int control_dir_writable(const char *dir, const struct control_owner *o)
+{
+	int ret;
+
+	if (o->as_root && privs_fs_as(o->uid, o->gid))
+		return -EPERM;
+	ret = faccessat(AT_FDCWD, dir, W_OK | X_OK, AT_EACCESS) ? -errno : 0;
+	if (o->as_root)
+		privs_fs_restore();
+	return ret;
+}
+
+/* The socket's directory, made when missing and usable by o; dir gets it. Returns 0 or
+ * -errno. */
+static int control_dir_ready(const char *path, const struct control_owner *o, char *dir,
+			     size_t len)
+{
+	struct stat st;
+	char *slash;
+	bool made;
+	int ret;
+
+	snprintf(dir, len, "%s", path);
+	slash = strrchr(dir, '/');
+	if (!slash || slash == dir)
+		return -EINVAL;
+	*slash = '\0';
+	ret = control_dir(dir, o, &made);
+	if (ret)
+		return ret;
+	if (made)
+		log_info("control socket: made %s (mode %o, owner %s)", dir, CONTROL_DIR_MODE,
+			 o->user);
+	ret = control_dir_writable(dir, o);
+	if (ret)
+		return ret;
+	/* Anyone who may write there may replace the socket, unless the sticky bit stops it. */
+	if (stat(dir, &st) == 0 && (st.st_mode & S_IWOTH) && !(st.st_mode & S_ISVTX))
+		log_warn("control socket directory %s is writable by everyone (mode %o): anyone "
+			 "may replace the socket; give it a directory of its own (control_socket)",
+			 dir, (unsigned int)(st.st_mode & 07777));
+	return 0;
 }
 
 /* ---------------------------------------------------------------- set-up */
@@ -331,7 +561,58 @@ static bool socket_answers(const struct sockaddr_un *sa)
 	return up;
 }
 
-static int listen_unix(struct control *ctl, const char *path, char *err, size_t errlen)
+/* bind(2) of fd to sa as o: the socket file is made 0660 (fchmod before, and a umask of 0117
+ * while bind runs: nothing is chmod'ed by path afterwards, so no link is followed) and
+ * belongs to o's user and group from the start. */
+static int bind_as(int fd, const struct sockaddr_un *sa, const struct control_owner *o)
+{
+	mode_t old;
+	int ret;
+
+	if (fchmod(fd, CONTROL_SOCKET_MODE))
+		return -errno;
+	if (o->as_root && privs_fs_as(o->uid, o->gid))
+		return -EPERM;
+	old = umask(0777 & ~CONTROL_SOCKET_MODE);
+	ret = bind(fd, (const struct sockaddr *)sa, sizeof(*sa)) ? -errno : 0;
+	umask(old);
+	if (o->as_root)
+		privs_fs_restore();
+	return ret;
+}
+
+/* Checks what bind made: a socket of mode 0660 owned by o. When not root, a group other than
+ * ours is given with a chown that follows no link, which works when we are a member of it
+ * (systemd SupplementaryGroups=); otherwise its members cannot connect, and we say so. */
+static int check_socket_file(const char *path, const struct control_owner *o,
+			     const char *group, char *err, size_t errlen)
+{
+	struct stat st;
+
+	if (lstat(path, &st)) {
+		snprintf(err, errlen, "control socket %s: %s", path, strerror(errno));
+		return -errno;
+	}
+	if (!S_ISSOCK(st.st_mode) || (st.st_mode & 0777) != CONTROL_SOCKET_MODE ||
+	    (o->as_root && (st.st_uid != o->uid || st.st_gid != o->gid))) {
+		snprintf(err, errlen,
+			 "control socket %s: not the socket just made (mode %o, owner %u:%u): "
+			 "something replaced it",
+			 path, (unsigned int)st.st_mode, (unsigned int)st.st_uid,
+			 (unsigned int)st.st_gid);
+		return -EEXIST;
+	}
+	if (group[0] && st.st_gid != o->gid &&
+	    fchownat(AT_FDCWD, path, (uid_t)-1, o->gid, AT_SYMLINK_NOFOLLOW))
+		log_warn("control_access.read_only_group: the control socket's group stays gid "
+			 "%u: %s (give the daemon's user group '%s', e.g. SupplementaryGroups= under "
+			 "systemd, or start as root), so members of '%s' cannot connect",
+			 (unsigned int)st.st_gid, strerror(errno), group, group);
+	return 0;
+}
+
+static int listen_unix(struct control *ctl, const char *path, const struct control_owner *o,
+		       char *err, size_t errlen)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct stat st;
@@ -349,7 +630,7 @@ static int listen_unix(struct control *ctl, const char *path, char *err, size_t 
 		snprintf(err, errlen, "control socket: %s", strerror(errno));
 		return ret;
 	}
-	ret = bind(fd, (struct sockaddr *)&sa, sizeof(sa)) ? -errno : 0;
+	ret = bind_as(fd, &sa, o);
 	if (ret == -EADDRINUSE) {
 		/* A file is in the way: a live daemon's socket, or one a crash left behind. */
 		if (lstat(path, &st) == 0 && !S_ISSOCK(st.st_mode)) {
@@ -364,17 +645,25 @@ static int listen_unix(struct control *ctl, const char *path, char *err, size_t 
 			goto err_close;
 		}
 		log_notice("control socket %s: removing a stale socket", path);
-		unlink(path);
-		ret = bind(fd, (struct sockaddr *)&sa, sizeof(sa)) ? -errno : 0;
+		if (o->as_root && privs_fs_as(o->uid, o->gid) == 0) {
+			unlink(path);
+			privs_fs_restore();
+		} else if (!o->as_root) {
+			unlink(path);
+		}
+		ret = bind_as(fd, &sa, o);
 	}
 	if (ret) {
-		snprintf(err, errlen, "control socket %s: bind: %s", path, strerror(-ret));
+		snprintf(err, errlen, "control socket %s: bind as %s: %s", path, o->user,
+			 strerror(-ret));
 		goto err_close;
 	}
-	/* Owner and group may control the daemon; the directory's mode does the rest. */
-	if (chmod(path, 0660) || listen(fd, CONTROL_MAX_CONNS)) {
+	ret = check_socket_file(path, o, ctl->read_only_group, err, errlen);
+	if (ret)
+		goto err_close; /* not ours: not unlinked either */
+	if (listen(fd, CONTROL_BACKLOG)) {
 		ret = -errno;
-		snprintf(err, errlen, "control socket %s: %s", path, strerror(errno));
+		snprintf(err, errlen, "control socket %s: listen: %s", path, strerror(errno));
 		goto err_unlink;
 	}
 	ctl->unix_fd = fd;
@@ -400,7 +689,7 @@ static int listen_http(struct control *ctl, const struct addr *at, char *err, si
 	}
 	/* A restart must not wait for TIME_WAIT of the previous daemon's scrapes. */
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(fd, &at->sa, addr_len(at)) || listen(fd, CONTROL_MAX_CONNS)) {
+	if (bind(fd, &at->sa, addr_len(at)) || listen(fd, CONTROL_BACKLOG)) {
 		ret = -errno;
 		snprintf(err, errlen, "metrics listener %s: %s", addr_format(at, ep, sizeof(ep)),
 			 strerror(errno));
@@ -411,19 +700,62 @@ static int listen_http(struct control *ctl, const struct addr *at, char *err, si
 	return 0;
 }
 
-int control_start(struct app *a, struct control **out, char *err, size_t errlen)
+/* The socket's directory, falling back from the default path, which a normal user cannot
+ * use (/run/ringrelay is root's), to $XDG_RUNTIME_DIR/ringrelay/ringrelay.sock (where
+ * ringrelayctl looks next); a control_socket the config names is used as it is, or the start
+ * fails naming the setting. May change cfg->control_socket: call with a->lock held. */
+static int control_place(struct config *cfg, const struct control_owner *o, char *err,
+			 size_t errlen)
 {
-	struct control *ctl;
-	char path[CONFIG_PATH_LEN];
-	struct metrics_conf metrics;
-	sigset_t all, old;
-	uint32_t i;
+	char dir[CONFIG_PATH_LEN], alt[CONFIG_PATH_LEN + 64], alt_dir[CONFIG_PATH_LEN + 64];
+	const char *xdg = getenv("XDG_RUNTIME_DIR");
+	struct stat st;
 	int ret;
 
-	pthread_mutex_lock(&a->lock);
-	snprintf(path, sizeof(path), "%s", a->rt.cfg->control_socket);
-	metrics = a->rt.cfg->metrics;
-	pthread_mutex_unlock(&a->lock);
+	ret = control_dir_ready(cfg->control_socket, o, dir, sizeof(dir));
+	if (ret && !o->as_root && !strcmp(cfg->control_socket, CONFIG_DEFAULT_CONTROL_SOCKET) &&
+	    xdg && xdg[0] == '/') {
+		snprintf(alt, sizeof(alt), "%s/%s", xdg, CONFIG_USER_CONTROL_SOCKET);
+		if (strlen(alt) < sizeof(cfg->control_socket) &&
+		    !control_dir_ready(alt, o, alt_dir, sizeof(alt_dir))) {
+			log_notice("control socket: %s: %s; using %s (control_socket)", dir,
+				   strerror(-ret), alt);
+			memcpy(cfg->control_socket, alt, strlen(alt) + 1);
+			return 0;
+		}
+	}
+	if (ret == -EACCES && o->as_root && stat(dir, &st))
+		snprintf(err, errlen,
+			 "%.128s: control_socket: cannot make %.108s: user '%s' may not write its "
+			 "parent directory (the directory is made as that user; make it yourself, "
+			 "owned by '%s', or choose another control_socket)",
+			 cfg->path, dir, o->user, o->user);
+	else if (ret == -EACCES && o->as_root)
+		snprintf(err, errlen,
+			 "%.128s: control_socket: %.108s: user '%s' may not write there, and the "
+			 "daemon changes no existing directory: give it to '%s', or use a directory "
+			 "of the socket's own (a missing one is made, mode %o, owned by '%s')",
+			 cfg->path, dir, o->user, o->user, CONTROL_DIR_MODE, o->user);
+	else if (ret)
+		snprintf(err, errlen,
+			 "%.128s: control_socket: cannot create %.108s: %.64s: %s (set "
+			 "control_socket in the config to a path this user can write%s)",
+			 cfg->path, cfg->control_socket, dir, strerror(-ret),
+			 xdg ? "" : ", or set XDG_RUNTIME_DIR");
+	return ret;
+}
+
+int control_new(struct app *a, const struct privs_who *who, struct control **out, char *err,
+		size_t errlen)
+{
+	struct control_owner o = { .as_root = geteuid() == 0, .uid = who->uid, .gid = who->gid,
+				   .user = who->name[0] ? who->name : "?" };
+	char path[CONFIG_PATH_LEN], buf[4096];
+	struct metrics_conf metrics;
+	struct group gr, *found = NULL;
+	struct control *ctl;
+	uint32_t i;
+	int ret;
 
 	ctl = calloc(1, sizeof(*ctl));
 	if (!ctl) {
@@ -432,15 +764,39 @@ int control_start(struct app *a, struct control **out, char *err, size_t errlen)
 	}
 	ctl->a = a;
 	ctl->unix_fd = ctl->http_fd = -1;
-	for (i = 0; i < CONTROL_MAX_CONNS; i++)
+	ctl->daemon_uid = who->uid;
+	ctl->read_only_gid = (gid_t)-1;
+	for (i = 0; i < CONTROL_SLOTS; i++)
 		ctl->conns[i].fd = -1;
+
+	pthread_mutex_lock(&a->lock);
+	snprintf(ctl->read_only_group, sizeof(ctl->read_only_group), "%s",
+		 a->rt.cfg->control_access.read_only_group);
+	metrics = a->rt.cfg->metrics;
+	if (ctl->read_only_group[0]) {
+		ret = getgrnam_r(ctl->read_only_group, &gr, buf, sizeof(buf), &found);
+		if (ret || !found) {
+			snprintf(err, errlen, "control_access.read_only_group: '%s': %s",
+				 ctl->read_only_group, ret ? strerror(ret) : "no such group");
+			pthread_mutex_unlock(&a->lock);
+			ret = ret ? -ret : -ENOENT;
+			goto err_free;
+		}
+		ctl->read_only_gid = o.gid = found->gr_gid;
+	}
+	ret = control_place(a->rt.cfg, &o, err, errlen);
+	snprintf(path, sizeof(path), "%s", a->rt.cfg->control_socket);
+	pthread_mutex_unlock(&a->lock);
+	if (ret)
+		goto err_free;
+
 	ctl->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (ctl->stop_fd < 0) {
 		ret = -errno;
 		snprintf(err, errlen, "control: eventfd: %s", strerror(errno));
 		goto err_free;
 	}
-	ret = listen_unix(ctl, path, err, errlen);
+	ret = listen_unix(ctl, path, &o, err, errlen);
 	if (ret)
 		goto err_close_stop;
 	if (metrics.enabled) {
@@ -448,23 +804,9 @@ int control_start(struct app *a, struct control **out, char *err, size_t errlen)
 		if (ret)
 			goto err_close_unix;
 	}
-
-	/* The thread starts with every signal blocked, so only main's signalfd sees them. */
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	ret = -pthread_create(&ctl->thread, NULL, control_thread, ctl);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (ret) {
-		snprintf(err, errlen, "control: pthread_create: %s", strerror(-ret));
-		goto err_close_http;
-	}
-	ctl->started = true;
 	*out = ctl;
 	return 0;
 
-err_close_http:
-	if (ctl->http_fd >= 0)
-		close(ctl->http_fd);
 err_close_unix:
 	close(ctl->unix_fd);
 	unlink(ctl->path);
@@ -473,6 +815,25 @@ err_close_stop:
 err_free:
 	free(ctl);
 	return ret;
+}
+
+int control_start(struct control *ctl, char *err, size_t errlen)
+{
+	sigset_t all, old;
+	int ret;
+
+	/* The thread starts with every signal blocked, so only main's signalfd sees them. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	ret = -pthread_create(&ctl->thread, NULL, control_thread, ctl);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (ret) {
+		snprintf(err, errlen, "control: pthread_create: %s", strerror(-ret));
+		return ret;
+	}
+	pthread_setname_np(ctl->thread, "ringrelay-ctl");
+	ctl->started = true;
+	return 0;
 }
 
 void control_stop(struct control *c)
@@ -489,6 +850,7 @@ void control_stop(struct control *c)
 	if (c->http_fd >= 0)
 		close(c->http_fd);
 	close(c->unix_fd);
+	/* best effort: the directory may no longer be ours to write after privileges went */
 	unlink(c->path);
 	close(c->stop_fd);
 	free(c);

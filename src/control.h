@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* The control plane: one thread serving the unix control socket (ringrelayctl's line
- * protocol, described in docs/ringrelayctl.8) and, when configured, Prometheus /metrics over
- * HTTP/1.0. It only reads daemon state, under the app lock, and triggers reloads. */
+ * protocol, described in docs/ringrelayctl.8) with access levels from the peer's credentials
+ * and, when configured, Prometheus /metrics over HTTP/1.0. It only reads daemon state, under
+ * the app lock, and asks the admin thread for reloads. */
 #ifndef RINGRELAY_CONTROL_H
 #define RINGRELAY_CONTROL_H
 
@@ -9,18 +10,31 @@
 
 struct app;
 struct control;
+struct privs_who;
 
-/* Starts the control thread (blocks all signals): a unix stream socket at
- * a->rt.cfg->control_socket (its directory must exist: main makes it, and hands it to the
- * configured user, before privileges go; socket mode 0660; a stale socket file is removed
- * only if nothing answers on it, else this fails with "another ringrelay is running"), and,
- * when a->rt.cfg->metrics.enabled, an HTTP/1.0 listener on a->rt.cfg->metrics.listen serving
- * GET /metrics. One poll loop, bounded request sizes and timeouts so a stuck client cannot
- * block it. The paths and addresses are taken once: a reload does not move them. Call with
- * a->lock not held. Returns 0 or -errno with one line in err. */
-int control_start(struct app *a, struct control **out, char *err, size_t errlen);
+/* Makes the control plane's sockets, as root before privileges go, or as whoever we run as:
+ * the unix stream socket at a->rt.cfg->control_socket and, when a->rt.cfg->metrics.enabled,
+ * an HTTP/1.0 listener on metrics.listen serving GET /metrics.
+ *
+ * The socket's directory is made when missing (its parent must exist), mode 0750 and owned
+ * by who's user and control_access.read_only_group (else who's group); an existing one is
+ * used as it is, never chmod'ed or chown'ed, and must be writable by who. The socket is made
+ * 0660 by bind itself (fchmod and umask, nothing by path afterwards), owned the same way;
+ * a stale socket file is removed only if nothing answers on it, else this fails with
+ * "another ringrelay is running". For a normal user the default path falls back to
+ * $XDG_RUNTIME_DIR/ringrelay/ringrelay.sock (a->rt.cfg->control_socket then says so). The
+ * paths and addresses are taken once: a reload does not move them. Call with a->lock not
+ * held. Returns 0 or -errno with one line in err. */
+int control_new(struct app *a, const struct privs_who *who, struct control **out, char *err,
+		size_t errlen);
 
-/* Stops and joins the thread, closes the sockets and unlinks the control socket; NULL-safe. */
+/* Starts the control thread ("ringrelay-ctl"; all signals blocked; it inherits the caller's
+ * capabilities, so start it once main has dropped them): one poll loop, access levels from
+ * each peer's credentials, bounded pools and deadlines (control.c). Returns 0 or -errno. */
+int control_start(struct control *c, char *err, size_t errlen);
+
+/* Stops and joins the thread, closes the sockets and unlinks the control socket; NULL-safe,
+ * also for a control that was never started. */
 void control_stop(struct control *c);
 
 #endif

@@ -7,30 +7,50 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 
+#include "admin.h"
 #include "app.h"
 #include "control_cmd.h"
 #include "control_view.h"
 #include "filter.h"
 #include "snapshot.h"
+#include "upstream.h"
 
 #define CONTROL_SESSIONS_MAX 10000 /* sessions listed; the answer says how many exist */
+
+#define CONTROL_MAX_ARGS 3
+
+/* A request: the command, its arguments, and whether it ends in the word "json". */
+struct control_req {
+	const char *cmd;
+	const char *args[CONTROL_MAX_ARGS];
+	unsigned int n_args;
+	bool json;
+};
 
 /* A command's answer is a view of a snapshot (show), or what its handler gathers (run). */
 struct control_cmd {
 	const char *name;
-	const char *arg; /* its argument as the usage text names it; NULL when it takes none */
+	const char *arg; /* its arguments as the usage text names them; NULL when it takes none */
+	unsigned int min_args, max_args;
 	bool locked;	 /* runs under a->lock; reload takes the lock itself */
+	/* The least a peer needs to run it: CONTROL_ADMIN for what changes the daemon's state
+	 * (reload, upstream) or shows client addresses (sessions). */
+	enum control_level level;
 	int (*show)(const struct snapshot *s, bool json, FILE *out);
 	/* Writes the answer's body to out. Returns 0, or -errno with err set (or empty, and
 	 * the error's name is sent). */
-	int (*run)(struct app *a, const char *arg, bool json, FILE *out, char *err, size_t errlen);
+	int (*run)(struct app *a, const struct control_req *q, FILE *out, char *err,
+		   size_t errlen);
 };
 
-static int cmd_sessions(struct app *a, const char *arg, bool json, FILE *out, char *err,
+static int cmd_sessions(struct app *a, const struct control_req *q, FILE *out, char *err,
 			size_t errlen)
 {
 	const struct config *cfg = a->rt.cfg;
+	const char *arg = q->args[0];
+	bool json = q->json;
 	struct control_sessions ss = { 0 };
 	struct session_info *info;
 	uint32_t relay = UINT32_MAX;
@@ -48,9 +68,8 @@ static int cmd_sessions(struct app *a, const char *arg, bool json, FILE *out, ch
 	info = calloc(CONTROL_SESSIONS_MAX, sizeof(*info));
 	if (!info)
 		return -ENOMEM;
-	ret = runtime_sessions(&a->rt, relay, info, CONTROL_SESSIONS_MAX, &ss.total);
+	ret = runtime_sessions(&a->rt, relay, info, CONTROL_SESSIONS_MAX, &ss.total, err, errlen);
 	if (ret < 0) {
-		snprintf(err, errlen, "listing sessions: %s", strerror(-ret));
 		free(info);
 		return ret;
 	}
@@ -65,21 +84,25 @@ static int cmd_sessions(struct app *a, const char *arg, bool json, FILE *out, ch
 	return ret;
 }
 
-static int cmd_reload(struct app *a, const char *arg, bool json, FILE *out, char *err,
+static int cmd_reload(struct app *a, const struct control_req *q, FILE *out, char *err,
 		      size_t errlen)
 {
+	bool json = q->json;
 	int ret;
 
-	ret = app_reload(a, err, errlen);
+	/* The admin thread holds what a reload of the filter may need; without it (tests)
+	 * the reload runs here. */
+	ret = a->admin ? admin_reload(a->admin, err, errlen) : app_reload(a, err, errlen);
 	if (ret)
 		return ret;
 	/* The path never changes, so reading it without the lock is safe. */
 	return control_view_reload(a->config_path ? a->config_path : "", json, out);
 }
 
-static int cmd_filter(struct app *a, const char *arg, bool json, FILE *out, char *err,
+static int cmd_filter(struct app *a, const struct control_req *q, FILE *out, char *err,
 		      size_t errlen)
 {
+	bool json = q->json;
 	struct filter_stats *st;
 	int ret;
 
@@ -97,12 +120,62 @@ static int cmd_filter(struct app *a, const char *arg, bool json, FILE *out, char
 	return ret;
 }
 
+/* The index of relay name in the config in force, or -ENOENT with err set. */
+static int control_relay(const struct app *a, const char *name, char *err, size_t errlen)
+{
+	uint32_t i;
+
+	for (i = 0; i < a->rt.cfg->n_relays; i++)
+		if (!strcmp(a->rt.cfg->relays[i].name, name))
+			return (int)i;
+	snprintf(err, errlen, "no relay named '%s'", name);
+	return -ENOENT;
+}
+
+static int cmd_upstreams(struct app *a, const struct control_req *q, FILE *out, char *err,
+			 size_t errlen)
+{
+	struct snapshot s;
+	int ret, relay = -1;
+
+	if (q->n_args) {
+		relay = control_relay(a, q->args[0], err, errlen);
+		if (relay < 0)
+			return relay;
+	}
+	ret = app_snapshot(a, &s);
+	if (!ret)
+		ret = control_view_upstreams(&s, relay, q->json, out);
+	snapshot_fini(&s);
+	return ret;
+}
+
+static int cmd_upstream(struct app *a, const struct control_req *q, FILE *out, char *err,
+			size_t errlen)
+{
+	bool enable = !strcmp(q->args[0], "enable");
+	int ret;
+
+	if (!enable && strcmp(q->args[0], "disable")) {
+		snprintf(err, errlen, "usage: upstream disable|enable RELAY ADDRESS");
+		return -EINVAL;
+	}
+	ret = upstream_set_enabled(&a->rt, q->args[1], q->args[2], enable, err, errlen);
+	if (ret < 0)
+		return ret;
+	return control_view_upstream_set(q->args[1], q->args[2], enable, (uint32_t)ret, q->json,
+					 out);
+}
+
 static const struct control_cmd control_cmds[] = {
-	{ "status", NULL, true, control_view_status, NULL },
-	{ "stats", NULL, true, control_view_stats, NULL },
-	{ "sessions", "[RELAY]", true, NULL, cmd_sessions },
-	{ "reload", NULL, false, NULL, cmd_reload },
-	{ "filter", NULL, true, NULL, cmd_filter },
+	{ "status", NULL, 0, 0, true, CONTROL_READ, control_view_status, NULL },
+	{ "stats", NULL, 0, 0, true, CONTROL_READ, control_view_stats, NULL },
+	{ "sessions", "[RELAY]", 0, 1, true, CONTROL_ADMIN, NULL, cmd_sessions },
+	{ "upstreams", "[RELAY]", 0, 1, true, CONTROL_READ, NULL, cmd_upstreams },
+	{ "upstream", "disable|enable RELAY ADDRESS", 3, 3, true, CONTROL_ADMIN, NULL,
+	  cmd_upstream },
+	{ "reload", NULL, 0, 0, false, CONTROL_ADMIN, NULL, cmd_reload },
+	{ "filter", NULL, 0, 0, true, CONTROL_READ, NULL, cmd_filter },
 };
 
 #define CONTROL_N_CMDS (sizeof(control_cmds) / sizeof(control_cmds[0]))
@@ -124,22 +197,46 @@ static void control_cmd_names(char *buf, size_t len, const char *sep, bool with_
 	}
 }
 
-/* A request: the command, its argument, and whether it ends in the word "json". */
-struct control_req {
-	const char *cmd;
-	const char *arg;
-	bool json;
-};
+enum control_level control_level_of(uid_t uid, gid_t gid, const gid_t *groups, size_t n_groups,
+				    uid_t daemon_uid, gid_t read_only_gid)
+{
+	size_t i;
 
-/* Splits "CMD [ARG] [json]" in place. Returns 0 or -EINVAL. */
+	if (uid == 0 || uid == daemon_uid)
+		return CONTROL_ADMIN;
+	if (read_only_gid == (gid_t)-1)
+		return CONTROL_DENIED;
+	if (gid == read_only_gid)
+		return CONTROL_READ;
+	for (i = 0; i < n_groups; i++)
+		if (groups[i] == read_only_gid)
+			return CONTROL_READ;
+	return CONTROL_DENIED;
+}
+
+void control_cmd_list(enum control_level level, char *buf, size_t len)
+{
+	const char *lead = "";
+	size_t i, n = 0;
+
+	buf[0] = '\0';
+	for (i = 0; i < CONTROL_N_CMDS && n < len; i++) {
+		if (control_cmds[i].level > level)
+			continue;
+		n += (size_t)snprintf(buf + n, len - n, "%s%s", lead, control_cmds[i].name);
+		lead = ", ";
+	}
+}
+
+/* Splits "CMD [ARG...] [json]" in place. Returns 0 or -EINVAL. */
 static int control_parse(char *line, struct control_req *q)
 {
-	char *tok[4], *save = NULL, *s;
-	int n = 0;
+	char *tok[CONTROL_MAX_ARGS + 3], *save = NULL, *s;
+	int n = 0, i;
 
 	memset(q, 0, sizeof(*q));
 	for (s = strtok_r(line, " \t\r\n", &save); s; s = strtok_r(NULL, " \t\r\n", &save)) {
-		if (n == 4)
+		if (n == CONTROL_MAX_ARGS + 2)
 			return -EINVAL;
 		tok[n++] = s;
 	}
@@ -149,10 +246,12 @@ static int control_parse(char *line, struct control_req *q)
 		q->json = true;
 		n--;
 	}
+	if (n - 1 > CONTROL_MAX_ARGS)
+		return -EINVAL;
 	q->cmd = tok[0];
-	if (n == 2)
-		q->arg = tok[1];
-	return n > 2 ? -EINVAL : 0;
+	for (i = 1; i < n; i++)
+		q->args[q->n_args++] = tok[i];
+	return 0;
 }
 
 /* The table's entry for q, or NULL with err saying what is wrong with the request. */
@@ -160,19 +259,24 @@ static const struct control_cmd *control_find(const struct control_req *q, char 
 					      size_t errlen)
 {
 	const struct control_cmd *c = NULL;
-	char names[128];
+	char names[160];
 	size_t i;
 
 	for (i = 0; i < CONTROL_N_CMDS && !c; i++)
 		if (!strcmp(q->cmd, control_cmds[i].name))
 			c = &control_cmds[i];
-	if (q->arg && (!c || !c->arg)) {
+	if (q->n_args && (!c || !c->arg)) {
 		snprintf(err, errlen, "%s takes no argument", q->cmd);
 		return NULL;
 	}
 	if (!c) {
 		control_cmd_names(names, sizeof(names), ", ", false);
 		snprintf(err, errlen, "unknown command '%s' (%s)", q->cmd, names);
+		return NULL;
+	}
+	if (q->n_args < c->min_args || q->n_args > c->max_args) {
+		snprintf(err, errlen, "usage: %s %s", c->name, c->arg);
+		return NULL;
 	}
 	return c;
 }
@@ -208,7 +312,7 @@ static int control_answer(struct app *a, const struct control_cmd *c, const stru
 	if (c->show)
 		ret = control_show(a, c->show, q->json, f);
 	else
-		ret = c->run(a, q->arg, q->json, f, err, errlen);
+		ret = c->run(a, q, f, err, errlen);
 	if (c->locked)
 		pthread_mutex_unlock(&a->lock);
 	if (fclose(f) && !ret)
@@ -221,9 +325,9 @@ static int control_answer(struct app *a, const struct control_cmd *c, const stru
 	return ret;
 }
 
-void control_cmd_run(struct app *a, char *line, FILE *out)
+void control_cmd_run(struct app *a, char *line, enum control_level level, FILE *out)
 {
-	char err[CONFIG_ERR_LEN] = "", names[128];
+	char err[CONFIG_ERR_LEN] = "", names[256];
 	const struct control_cmd *c;
 	struct control_req q;
 	int ret = -EINVAL;
@@ -233,8 +337,17 @@ void control_cmd_run(struct app *a, char *line, FILE *out)
 		snprintf(err, sizeof(err), "usage: %s, each optionally followed by ' json'", names);
 	} else {
 		c = control_find(&q, err, sizeof(err));
-		if (c)
+		if (c && c->level > level) {
+			control_cmd_list(level, names, sizeof(names));
+			snprintf(err, sizeof(err), "permission denied: %s needs %s%s%s", c->name,
+				 c->level == CONTROL_ADMIN
+				     ? "admin access (root or the daemon's user)"
+				     : "read access (control_access.read_only_group)",
+				 names[0] ? "; this connection may run " : "", names);
+			ret = -EACCES;
+		} else if (c) {
 			ret = control_answer(a, c, &q, out, err, sizeof(err));
+		}
 	}
 	if (ret)
 		fprintf(out, "error: %s\n", err[0] ? err : strerror(-ret));

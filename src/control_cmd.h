@@ -5,13 +5,31 @@
 #ifndef RINGRELAY_CONTROL_CMD_H
 #define RINGRELAY_CONTROL_CMD_H
 
+#include <stddef.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 struct app;
 
-/* Runs one request line, "COMMAND [ARGUMENT] [json]" (line is split in place), and writes the
- * whole answer to out: "ok\n" and the body, or "error: MESSAGE\n". Takes a->lock as each
- * command needs (a reload takes it itself): call with a->lock not held. */
-void control_cmd_run(struct app *a, char *line, FILE *out);
+/* What a peer of the control socket may do, like HAProxy's stats socket levels. */
+enum control_level {
+	CONTROL_DENIED, /* nothing */
+	CONTROL_READ,	/* the commands that change nothing and show no client address */
+	CONTROL_ADMIN,	/* everything: reload, upstream, and sessions (client addresses) */
+};
+
+/* The level of a peer whose credentials are uid, gid and groups (SO_PEERCRED and
+ * SO_PEERGROUPS): ADMIN for root and daemon_uid, READ for a member of read_only_gid (primary
+ * or supplementary; (gid_t)-1: no such group), DENIED for anyone else. */
+enum control_level control_level_of(uid_t uid, gid_t gid, const gid_t *groups, size_t n_groups,
+				    uid_t daemon_uid, gid_t read_only_gid);
+
+/* Runs one request line, "COMMAND [ARGUMENT] [json]" (line is split in place), for a peer
+ * of level, and writes the whole answer to out: "ok\n" and the body, or "error: MESSAGE\n"
+ * ("error: permission denied: ..." for a command above the peer's level). Takes a->lock as
+ * each command needs (a reload takes it itself): call with a->lock not held. */
+void control_cmd_run(struct app *a, char *line, enum control_level level, FILE *out);
+/* The names of the commands open to level, joined by ", " (for messages). */
+void control_cmd_list(enum control_level level, char *buf, size_t len);
 
 #endif

@@ -76,7 +76,40 @@ static const struct view_counter view_sessions[] = {
 	VIEW_COUNTER(sessions_active, "SESSIONS"),
 	VIEW_COUNTER(sessions_created, "CREATED"),
 	VIEW_COUNTER(sessions_expired, "EXPIRED"),
+	VIEW_COUNTER(sessions_evicted, "EVICTED"),
 };
+
+/* A relay's upstreams: state columns, then their counters (struct upstream_counters). */
+#define VIEW_UP_COUNTER(field, head) { #field, head, offsetof(struct upstream_counters, field) }
+static const struct view_counter view_upstream_counters[] = {
+	VIEW_UP_COUNTER(sessions_active, "SESSIONS"),
+	VIEW_UP_COUNTER(sessions_created, "CREATED"),
+	VIEW_UP_COUNTER(tx_pkts, "TX_PKTS"),
+	VIEW_UP_COUNTER(tx_bytes, "TX_BYTES"),
+	VIEW_UP_COUNTER(rx_pkts, "RX_PKTS"),
+	VIEW_UP_COUNTER(rx_bytes, "RX_BYTES"),
+	VIEW_UP_COUNTER(unreachable, "UNREACHABLE"),
+	VIEW_UP_COUNTER(send_errors, "SEND_ERRORS"),
+	VIEW_UP_COUNTER(noreply, "NOREPLY"),
+};
+
+static uint64_t view_up_at(const struct upstream_counters *c, size_t off)
+{
+	uint64_t v;
+
+	memcpy(&v, (const char *)c + off, sizeof(v));
+	return v;
+}
+
+/* Upstream u of s summed over the workers. */
+static void view_upstream_total(const struct snapshot *s, uint32_t u, struct upstream_counters *t)
+{
+	uint32_t w;
+
+	memset(t, 0, sizeof(*t));
+	for (w = 0; w < s->n_workers; w++)
+		upstream_counters_add(t, &s->workers[w].upstreams[u]);
+}
 
 /* The last reload's result, in the words of each shape. */
 enum view_reload { VIEW_RELOAD_NONE, VIEW_RELOAD_FAILED, VIEW_RELOAD_OK };
@@ -551,6 +584,123 @@ static void stats_head(struct emit_table *t, const char *name)
 	emit_table_cell(t, "%s", head);
 }
 
+static int upstreams_table(const struct snapshot *s, int relay, FILE *out)
+{
+	struct upstream_counters t;
+	struct emit_table tab;
+	uint32_t u, c;
+	size_t i;
+
+	emit_table_init(&tab, 7 + VIEW_N(view_upstream_counters), ~0x3fu | 0x8u, NULL);
+	emit_table_cell(&tab, "RELAY");
+	emit_table_cell(&tab, "UPSTREAM");
+	emit_table_cell(&tab, "ADDRESS");
+	emit_table_cell(&tab, "WEIGHT");
+	emit_table_cell(&tab, "STATE");
+	emit_table_cell(&tab, "SINCE");
+	emit_table_cell(&tab, "EJECTIONS");
+	for (i = 0; i < VIEW_N(view_upstream_counters); i++)
+		emit_table_cell(&tab, "%s", view_upstream_counters[i].head);
+	for (u = 0; u < s->n_upstreams; u++) {
+		const struct snapshot_upstream *su = &s->upstreams[u];
+
+		if (relay >= 0 && su->relay != (uint32_t)relay)
+			continue;
+		view_upstream_total(s, u, &t);
+		emit_table_cell(&tab, "%s", s->relay_names[su->relay]);
+		emit_table_cell(&tab, "%s", su->label);
+		emit_table_cell(&tab, "%s", su->address);
+		emit_table_cell(&tab, "%u", su->weight);
+		emit_table_cell(&tab, "%s%s", su->state,
+				s->panic[su->relay] && su->usable && strcmp(su->state, "up")
+					? " (panic: used)"
+					: "");
+		if (su->changed > 0)
+			emit_table_cell(&tab, "%.0f s", s->now - su->changed);
+		else
+			emit_table_cell(&tab, "-");
+		emit_table_cell(&tab, "%" PRIu64, su->ejections);
+		for (c = 0; c < VIEW_N(view_upstream_counters); c++)
+			emit_table_cell(&tab, "%" PRIu64,
+					view_up_at(&t, view_upstream_counters[c].off));
+	}
+	return emit_table_print(&tab, out);
+}
+
+static void upstream_json(struct emit_json *j, const struct snapshot *s, uint32_t u)
+{
+	const struct snapshot_upstream *su = &s->upstreams[u];
+	struct upstream_counters t;
+	size_t c;
+
+	view_upstream_total(s, u, &t);
+	emit_json_object(j, NULL);
+	emit_json_string(j, "relay", s->relay_names[su->relay]);
+	emit_json_string(j, "upstream", su->label);
+	emit_json_string(j, "address", su->address);
+	emit_json_uint(j, "weight", su->weight);
+	emit_json_string(j, "state", su->state);
+	emit_json_bool(j, "usable", su->usable);
+	if (su->changed > 0)
+		emit_json_double(j, "state_changed", su->changed, VIEW_DECIMALS);
+	else
+		emit_json_null(j, "state_changed");
+	emit_json_uint(j, "ejections", su->ejections);
+	for (c = 0; c < VIEW_N(view_upstream_counters); c++)
+		emit_json_uint(j, view_upstream_counters[c].key,
+			       view_up_at(&t, view_upstream_counters[c].off));
+	emit_json_close(j);
+}
+
+int control_view_upstreams(const struct snapshot *s, int relay, bool json, FILE *out)
+{
+	struct emit_json j;
+	uint32_t r, u;
+
+	if (!json)
+		return upstreams_table(s, relay, out);
+	emit_json_init(&j, out);
+	emit_json_object(&j, NULL);
+	emit_json_array(&j, "relays");
+	for (r = 0; r < s->n_relays; r++) {
+		if (relay >= 0 && r != (uint32_t)relay)
+			continue;
+		emit_json_object(&j, NULL);
+		emit_json_string(&j, "name", s->relay_names[r]);
+		emit_json_bool(&j, "panic", s->panic[r]);
+		emit_json_uint(&j, "max_sessions", s->max_sessions[r]);
+		emit_json_close(&j);
+	}
+	emit_json_close(&j);
+	emit_json_array_lines(&j, "upstreams");
+	for (u = 0; u < s->n_upstreams; u++)
+		if (relay < 0 || s->upstreams[u].relay == (uint32_t)relay)
+			upstream_json(&j, s, u);
+	emit_json_close(&j);
+	emit_json_close(&j);
+	return emit_json_end(&j);
+}
+
+int control_view_upstream_set(const char *relay, const char *text, bool enabled, uint32_t n,
+			      bool json, FILE *out)
+{
+	struct emit_json j;
+
+	if (!json) {
+		fprintf(out, "relay %s: upstream %s %s (%u address%s)\n", relay, text,
+			enabled ? "enabled" : "disabled: no new sessions", n, n == 1 ? "" : "es");
+		return ferror(out) ? -EIO : 0;
+	}
+	emit_json_init(&j, out);
+	emit_json_object(&j, NULL);
+	emit_json_string(&j, "relay", relay);
+	emit_json_string(&j, "upstream", text);
+	emit_json_bool(&j, "enabled", enabled);
+	emit_json_uint(&j, "addresses", n);
+	emit_json_close(&j);
+	return emit_json_end(&j);
+}
+
 static int stats_table(const struct snapshot *s, FILE *out)
 {
 	struct stats_tables t;
@@ -598,6 +748,10 @@ static int stats_table(const struct snapshot *s, FILE *out)
 	}
 	fputs("traffic\n", out);
 	ret = emit_table_print(&t.traffic, out);
+	if (!ret && s->n_upstreams) {
+		fputs("\nupstreams\n", out);
+		ret = upstreams_table(s, -1, out);
+	}
 	if (!ret) {
 		fputs("\ndrops\n", out);
 		ret = emit_table_print(&t.drops, out);
@@ -635,7 +789,7 @@ static int stats_json(const struct snapshot *s, FILE *out)
 {
 	struct relay_counters total;
 	struct emit_json j;
-	uint32_t r, w;
+	uint32_t r, w, u;
 
 	emit_json_init(&j, out);
 	emit_json_object(&j, NULL);
@@ -656,6 +810,11 @@ static int stats_json(const struct snapshot *s, FILE *out)
 					   s->shed_counters != NULL);
 			emit_json_close(&j);
 		}
+		emit_json_close(&j);
+		emit_json_array(&j, "upstreams");
+		for (u = 0; u < s->n_upstreams; u++)
+			if (s->upstreams[u].relay == r)
+				upstream_json(&j, s, u);
 		emit_json_close(&j);
 		emit_json_close(&j);
 	}

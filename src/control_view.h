@@ -35,6 +35,12 @@ int control_view_sessions(const struct control_sessions *ss, const struct config
 /* The filter's settings, counters and rule hits; st NULL: the filter is off. */
 int control_view_filter(const struct filter_conf *fc, const struct filter_stats *st, bool json,
 			FILE *out);
+/* Per upstream: its state and counters (summed over workers), of relay index relay (-1:
+ * every relay). */
+int control_view_upstreams(const struct snapshot *s, int relay, bool json, FILE *out);
+/* `upstream disable|enable`: n members of relay changed. */
+int control_view_upstream_set(const char *relay, const char *text, bool enabled, uint32_t n,
+			      bool json, FILE *out);
 /* A reload that succeeded. */
 int control_view_reload(const char *config_path, bool json, FILE *out);
 

@@ -26,6 +26,20 @@ void relay_counters_add(struct relay_counters *sum, const struct relay_counters 
 	sum->buffer_ring_empty += counter_get(&c->buffer_ring_empty);
 	sum->sessions_created += counter_get(&c->sessions_created);
 	sum->sessions_expired += counter_get(&c->sessions_expired);
+	sum->sessions_evicted += counter_get(&c->sessions_evicted);
+	sum->sessions_active += counter_get(&c->sessions_active);
+}
+
+void upstream_counters_add(struct upstream_counters *sum, const struct upstream_counters *c)
+{
+	sum->tx_pkts += counter_get(&c->tx_pkts);
+	sum->tx_bytes += counter_get(&c->tx_bytes);
+	sum->rx_pkts += counter_get(&c->rx_pkts);
+	sum->rx_bytes += counter_get(&c->rx_bytes);
+	sum->unreachable += counter_get(&c->unreachable);
+	sum->send_errors += counter_get(&c->send_errors);
+	sum->noreply += counter_get(&c->noreply);
+	sum->sessions_created += counter_get(&c->sessions_created);
 	sum->sessions_active += counter_get(&c->sessions_active);
 }
 
@@ -49,6 +63,7 @@ const char *drop_reason_name(enum drop_reason r)
 		[DROP_SOCKET_OVERFLOW] = "socket_receive_overflow",
 		[DROP_SOCKET_ERROR] = "session_socket_error",
 		[DROP_SESSION_CLOSED] = "session_closed",
+		[DROP_SOURCE_LIMIT] = "source_session_limit",
 		[DROP_SHED_FULL_SOCKET] = "shed_full_socket",
 	};
 	return (unsigned)r < DROP__MAX ? names[r] : "unknown";

@@ -32,6 +32,7 @@ enum drop_reason {
 	DROP_SOCKET_OVERFLOW, /* the kernel dropped it at a full listener queue (SO_RXQ_OVFL) */
 	DROP_SOCKET_ERROR,    /* creating a session socket failed */
 	DROP_SESSION_CLOSED,  /* a reply read as its session was closing (expiry, reload) */
+	DROP_SOURCE_LIMIT,    /* new flow from an address at its max_sessions_per_source */
 	/* the BPF program dropped it for the listener's full socket before the stack built or
 	 * queued an skb (early shedding); only in a relay's totals, never a worker's */
 	DROP_SHED_FULL_SOCKET,
@@ -63,14 +64,36 @@ struct relay_counters {
 	uint64_t buffer_ring_empty;   /* ENOBUFS events: the datagrams wait in the socket */
 	uint64_t sessions_created;
 	uint64_t sessions_expired;
+	uint64_t sessions_evicted; /* ended for a new client (session_full = "evict") */
 	uint64_t sessions_active; /* a gauge, written by the owner only; stays the last field */
 } __attribute__((aligned(64)));
 
 /* relay_counters_add names every field: one added above (before sessions_active) must be
  * added there too, and this check says so. */
 _Static_assert(offsetof(struct relay_counters, sessions_active) + sizeof(uint64_t) ==
-		       RELAY_DIR__MAX * sizeof(struct relay_dir_counters) + 5 * sizeof(uint64_t),
+		       RELAY_DIR__MAX * sizeof(struct relay_dir_counters) + 6 * sizeof(uint64_t),
 	       "a new relay_counters field must be summed in relay_counters_add()");
+
+/* Per-upstream counters of one worker and relay: what went to one member of the relay's pool
+ * and what came back from it. Same single-writer rules as relay_counters. Over the upstreams
+ * of a relay they add up to the relay's (docs/ringrelayctl.8 COUNTERS):
+ *	sum(tx_pkts)	 = dir[to_upstream].tx_pkts	(and bytes)
+ *	sum(rx_pkts)	 = dir[to_client].rx_pkts	(replies read on live sessions)
+ *	sum(unreachable) = upstream_unreachable_notices + dir[to_upstream].drops[unreachable]
+ *	sum(send_errors) = dir[to_upstream].drops[send_error]
+ *	sum(sessions_created), sum(sessions_active): the relay's. */
+struct upstream_counters {
+	uint64_t tx_pkts, tx_bytes; /* sent to it */
+	uint64_t rx_pkts, rx_bytes; /* its replies read */
+	uint64_t unreachable;	    /* ICMP unreachable: notices, and datagrams a send lost to one */
+	uint64_t send_errors;	    /* datagrams lost in other failed sends to it */
+	uint64_t noreply;	    /* new sessions without a reply within reply_timeout */
+	uint64_t sessions_created;
+	uint64_t sessions_active; /* a gauge; stays the last field */
+} __attribute__((aligned(64)));
+
+_Static_assert(offsetof(struct upstream_counters, sessions_active) == 8 * sizeof(uint64_t),
+	       "a new upstream_counters field must be summed in upstream_counters_add()");
 
 struct worker_counters {
 	uint64_t loops;	       /* io_uring_enter / epoll_wait calls */
@@ -78,6 +101,9 @@ struct worker_counters {
 	uint64_t rearms;       /* multishot receives re-armed (F_MORE gone) */
 	uint64_t heartbeat;    /* advances every loop; the watchdog checks it */
 	uint64_t socket_overflow_last; /* last SO_RXQ_OVFL value, to count deltas */
+	/* The loop count at the end of the worker's last batch, stored with release order:
+	 * a pool retired before it was read is no longer referenced by this worker (pool.h). */
+	uint64_t quiescent;
 } __attribute__((aligned(64)));
 
 static inline void counter_add(uint64_t *c, uint64_t n)
@@ -128,6 +154,9 @@ void relay_dir_counters_add(struct relay_dir_counters *sum, const struct relay_d
  * loaded once with counter_get. sum is the caller's own (a copy or a total). The padding
  * after the fields is never read or written. */
 void relay_counters_add(struct relay_counters *sum, const struct relay_counters *c);
+
+/* Adds each counter of c (may be live) to sum. */
+void upstream_counters_add(struct upstream_counters *sum, const struct upstream_counters *c);
 
 /* sum(drops[]) of one direction. */
 uint64_t relay_dir_drops(const struct relay_dir_counters *c);

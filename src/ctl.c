@@ -27,7 +27,8 @@ struct ctl_options {
 	bool socket_default; /* no -s: the user's runtime directory is tried next */
 	bool json;
 	const char *cmd;
-	const char *arg;
+	const char *args[3];
+	int n_args;
 };
 
 static void ctl_usage(FILE *f)
@@ -39,6 +40,9 @@ static void ctl_usage(FILE *f)
 		"  status            version, uptime, workers, relays, filter, reloads\n"
 		"  stats             datagrams, bytes, drops and sessions per relay and worker\n"
 		"  sessions [RELAY]  open forward sessions (at most 10000 listed)\n"
+		"  upstreams [RELAY] each upstream's state, sessions and counters\n"
+		"  upstream disable|enable RELAY ADDRESS\n"
+		"                    drain an upstream (no new sessions) or take it back\n"
 		"  reload            re-read the configuration; fails with FILE:LINE on errors\n"
 		"  filter            filter mode, rules, counters and per-rule hits\n"
 		"\n"
@@ -60,9 +64,14 @@ static int ctl_parse_args(int argc, char **argv, struct ctl_options *o)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	static const char *const cmds[] = { "status", "stats", "sessions", "reload", "filter" };
+	/* each command and how many arguments it takes at most */
+	static const struct {
+		const char *name;
+		int max_args;
+	} cmds[] = { { "status", 0 },	 { "stats", 0 },    { "sessions", 1 }, { "upstreams", 1 },
+		     { "upstream", 3 }, { "reload", 0 }, { "filter", 0 } };
 	size_t i;
-	int c;
+	int c, k;
 
 	o->socket = CONFIG_DEFAULT_CONTROL_SOCKET;
 	o->socket_default = true;
@@ -97,22 +106,24 @@ static int ctl_parse_args(int argc, char **argv, struct ctl_options *o)
 	}
 	o->cmd = argv[optind++];
 	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
-		if (!strcmp(o->cmd, cmds[i]))
+		if (!strcmp(o->cmd, cmds[i].name))
 			break;
 	if (i == sizeof(cmds) / sizeof(cmds[0])) {
 		fprintf(stderr, "ringrelayctl: unknown command '%s'\n", o->cmd);
 		ctl_usage(stderr);
 		return -EINVAL;
 	}
-	if (optind < argc && !strcmp(o->cmd, "sessions"))
-		o->arg = argv[optind++];
+	while (optind < argc && o->n_args < cmds[i].max_args)
+		o->args[o->n_args++] = argv[optind++];
 	if (optind < argc) {
 		fprintf(stderr, "ringrelayctl: unexpected argument '%s'\n", argv[optind]);
 		return -EINVAL;
 	}
-	if (o->arg && (strchr(o->arg, ' ') || strchr(o->arg, '\n') || !strcmp(o->arg, "json"))) {
-		fprintf(stderr, "ringrelayctl: '%s' cannot name a relay\n", o->arg);
-		return -EINVAL;
+	for (k = 0; k < o->n_args; k++) {
+		if (!*o->args[k] || strpbrk(o->args[k], " \t\r\n") || !strcmp(o->args[k], "json")) {
+			fprintf(stderr, "ringrelayctl: '%s' cannot be an argument\n", o->args[k]);
+			return -EINVAL;
+		}
 	}
 	return 0;
 }
@@ -154,8 +165,8 @@ static int ctl_connect(const char *path, bool quiet)
 				path, strerror(err));
 		else if (err == EACCES || err == EPERM)
 			fprintf(stderr,
-				"ringrelayctl: %s: %s (run as root or as a member of the socket's "
-				"group)\n",
+				"ringrelayctl: %s: %s (run as root, as the daemon's user or as a "
+				"member of its control_access.read_only_group)\n",
 				path, strerror(err));
 		else
 			fprintf(stderr, "ringrelayctl: connect %s: %s\n", path, strerror(err));
@@ -212,6 +223,12 @@ static int ctl_exchange(int fd, const char *line, int timeout_ms, char **answer,
 		}
 		if (off < ll) {
 			r = send(fd, line + off, ll - off, MSG_NOSIGNAL | MSG_DONTWAIT);
+			/* A daemon that refuses us (permission denied, busy) answers and closes
+			 * at once: what it said is still there to read. */
+			if (r < 0 && (errno == EPIPE || errno == ECONNRESET)) {
+				off = ll;
+				continue;
+			}
 			if (r < 0 && errno != EAGAIN && errno != EINTR) {
 				free(buf);
 				return -errno;
@@ -236,6 +253,10 @@ static int ctl_exchange(int fd, const char *line, int timeout_ms, char **answer,
 		if (r < 0) {
 			if (errno == EAGAIN || errno == EINTR)
 				continue;
+			/* ... and closed while our request was still unread: the kernel reports a
+			 * reset once what it sent is read. */
+			if (errno == ECONNRESET && n > 0)
+				break;
 			free(buf);
 			return -errno;
 		}
@@ -257,8 +278,10 @@ int main(int argc, char **argv)
 
 	if (ctl_parse_args(argc, argv, &o))
 		return 1;
-	snprintf(line, sizeof(line), "%s%s%s%s\n", o.cmd, o.arg ? " " : "", o.arg ? o.arg : "",
-		 o.json ? " json" : "");
+	snprintf(line, sizeof(line), "%s%s%s%s%s%s%s%s\n", o.cmd, o.n_args > 0 ? " " : "",
+		 o.n_args > 0 ? o.args[0] : "", o.n_args > 1 ? " " : "",
+		 o.n_args > 1 ? o.args[1] : "", o.n_args > 2 ? " " : "",
+		 o.n_args > 2 ? o.args[2] : "", o.json ? " json" : "");
 
 	fd = ctl_connect_default(&o);
 	if (fd < 0)

@@ -39,7 +39,6 @@ void emit_json_int(struct emit_json *j, const char *key, int64_t v);
 /* v with that many decimals ("%.*f"); null when v is NaN or infinite, which JSON lacks. */
 void emit_json_double(struct emit_json *j, const char *key, double v, int decimals);
 void emit_json_null(struct emit_json *j, const char *key);
-/* true / false */
 void emit_json_bool(struct emit_json *j, const char *key, bool v);
 
 /* 0 when every container was closed and out took every byte; else -EINVAL or -EIO. */

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "accesslog.h"
+#include "admin.h"
 #include "app.h"
 #include "config.h"
 #include "control.h"
@@ -29,6 +30,7 @@
 #include "privs.h"
 #include "runtime.h"
 #include "service.h"
+#include "upkeep.h"
 #include "uring.h"
 
 #define DEFAULT_CONFIG SYSCONFDIR "/ringrelay/ringrelay.conf"
@@ -247,7 +249,7 @@ static void print_stats(const struct runtime *rt)
 			   "reply_tx_pkts=%llu reply_tx_bytes=%llu%s "
 			   "upstream_unreachable_notices=%llu buffer_ring_empty=%llu fast_pkts=%llu "
 			   "fast_bytes=%llu sessions_active=%llu sessions_created=%llu "
-			   "sessions_expired=%llu",
+			   "sessions_expired=%llu sessions_evicted=%llu",
 			   rt->cfg->relays[r].name, (unsigned long long)up->rx_pkts,
 			   (unsigned long long)up->rx_bytes, (unsigned long long)up->tx_pkts,
 			   (unsigned long long)up->tx_bytes, (unsigned long long)up->extra_copies,
@@ -259,7 +261,8 @@ static void print_stats(const struct runtime *rt)
 			   (unsigned long long)(up->fast_bytes + down->fast_bytes),
 			   (unsigned long long)c.sessions_active,
 			   (unsigned long long)c.sessions_created,
-			   (unsigned long long)c.sessions_expired);
+			   (unsigned long long)c.sessions_expired,
+			   (unsigned long long)c.sessions_evicted);
 	}
 }
 
@@ -313,19 +316,11 @@ static void status_update(struct app *a, uint64_t *last_rx, double *last_t)
 	*last_t = now;
 }
 
-/* A filtered interface that comes back (a new ifindex) gets the filter again; the fast path
- * follows its relays' interfaces. */
-static void on_link(void *arg, const char *ifname, int ifindex, bool present)
-{
-	app_link_event(arg, ifname, ifindex, present);
-}
-
-/* Waits for signals, link events and timers. Returns on TERM/INT. */
-static void event_loop(struct app *a, int sfd, struct netlink_watch *nw, int verbosity)
+/* Waits for signals and timers (link events are the admin thread's). Returns on TERM/INT. */
+static void event_loop(struct app *a, int sfd, struct admin *admin, int verbosity)
 {
 	struct signalfd_siginfo si;
-	struct pollfd pfd[2] = { { .fd = sfd, .events = POLLIN },
-				 { .fd = nw ? netlink_watch_fd(nw) : -1, .events = POLLIN } };
+	struct pollfd pfd[1] = { { .fd = sfd, .events = POLLIN } };
 	uint64_t wd_usec = service_watchdog_usec();
 	double stats_every = verbosity > 0 ? a->rt.cfg->stats_interval : 0;
 	double wd_every = wd_usec ? (double)wd_usec / 2e6 : 0;
@@ -333,7 +328,6 @@ static void event_loop(struct app *a, int sfd, struct netlink_watch *nw, int ver
 	double next_status = app_now() + 5, last_t = 0, next_fast = app_now() + 1;
 	uint64_t *beats = calloc(a->rt.n_started, sizeof(*beats));
 	uint64_t last_rx = 0;
-	char err[CONFIG_ERR_LEN];
 
 	for (;;) {
 		double now = app_now(), next = next_status;
@@ -346,7 +340,7 @@ static void event_loop(struct app *a, int sfd, struct netlink_watch *nw, int ver
 		if (a->rt.fast && next_fast < next)
 			next = next_fast;
 		timeout = next > now ? (int)((next - now) * 1000) + 1 : 0;
-		n = poll(pfd, 2, timeout);
+		n = poll(pfd, 1, timeout);
 		if (n < 0 && errno != EINTR)
 			break;
 		now = app_now();
@@ -371,11 +365,6 @@ static void event_loop(struct app *a, int sfd, struct netlink_watch *nw, int ver
 			pthread_mutex_unlock(&a->lock);
 			next_fast = now + 1;
 		}
-		if (n > 0 && (pfd[1].revents & POLLIN)) {
-			pthread_mutex_lock(&a->lock);
-			netlink_watch_process(nw);
-			pthread_mutex_unlock(&a->lock);
-		}
 		if (n <= 0 || !(pfd[0].revents & POLLIN) || read(sfd, &si, sizeof(si)) != sizeof(si))
 			continue;
 		if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
@@ -385,86 +374,38 @@ static void event_loop(struct app *a, int sfd, struct netlink_watch *nw, int ver
 		if (si.ssi_signo == SIGUSR1)
 			print_app_stats(a);
 		else if (si.ssi_signo == SIGHUP)
-			app_reload(a, err, sizeof(err));
+			admin_reload_async(admin);
 	}
 	free(beats);
 }
 
-/* mkdir -p of dir's missing levels (0755). Returns 0 or -errno, with the level that failed
- * left in dir. */
-static int make_dirs(char *dir)
+/* Says who the daemon runs as after start, and why. */
+static void log_who(const struct privs_who *who)
 {
-	char *slash;
-
-	for (slash = strchr(dir + 1, '/');; slash = strchr(slash + 1, '/')) {
-		if (slash)
-			*slash = '\0';
-		if (mkdir(dir, 0755) && errno != EEXIST)
-			return -errno;
-		if (!slash)
-			return 0;
-		*slash = '/';
+	switch (who->why) {
+	case PRIVS_AS_STARTED:
+		break;
+	case PRIVS_CONFIGURED:
+		if (who->switch_user)
+			log_info("user: switching to '%s' (uid %u) after set-up", who->name,
+				 (unsigned int)who->uid);
+		break;
+	case PRIVS_DEFAULT:
+		log_notice("user: switching to '%s' (uid %u) after set-up, the default for a start "
+			   "as root (set user to choose another)",
+			   who->name, (unsigned int)who->uid);
+		break;
+	case PRIVS_ROOT_CONFIGURED:
+		log_info("user: staying root (user = \"%s\"), with no capabilities after set-up",
+			 who->name);
+		break;
+	case PRIVS_ROOT_NO_USER:
+		log_warn("user: staying root after set-up: user is not set and there is no user "
+			 "'%s' (create it: systemd-sysusers ringrelay.conf, or adduser --system "
+			 "--group %s), or set user = \"root\" to run as root on purpose",
+			 PRIVS_DEFAULT_USER, PRIVS_DEFAULT_USER);
+		break;
 	}
-}
-
-/* Whether a socket can be made at path: its directory exists (made if need be) and we may
- * write there. Returns 0 or -errno; dir gets the directory (or the level that failed). */
-static int control_dir_usable(const char *path, char *dir, size_t len)
-{
-	char *slash;
-
-	snprintf(dir, len, "%s", path);
-	slash = strrchr(dir, '/');
-	if (!slash || slash == dir)
-		return 0;
-	*slash = '\0';
-	if (make_dirs(dir))
-		return -errno;
-	return access(dir, W_OK | X_OK) ? -errno : 0;
-}
-
-/* The control socket's directory must exist, be ours to write, and belong to `user` when we
- * switch to it, before privileges go. Under systemd RuntimeDirectory= made it already. The
- * default, /run/ringrelay, is root's: a normal user's daemon takes
- * $XDG_RUNTIME_DIR/ringrelay/ringrelay.sock instead (where ringrelayctl looks next). A
- * control_socket the config names is used as it is, or the start fails naming the setting. */
-static int prepare_control_dir(struct config *cfg, char *err, size_t errlen)
-{
-	char dir[CONFIG_PATH_LEN], alt[CONFIG_PATH_LEN + 64], alt_dir[CONFIG_PATH_LEN + 64];
-	const char *xdg = getenv("XDG_RUNTIME_DIR");
-	struct passwd *pw;
-	int ret;
-
-	ret = control_dir_usable(cfg->control_socket, dir, sizeof(dir));
-	if (ret && !strcmp(cfg->control_socket, CONFIG_DEFAULT_CONTROL_SOCKET) && xdg &&
-	    xdg[0] == '/') {
-		snprintf(alt, sizeof(alt), "%s/%s", xdg, CONFIG_USER_CONTROL_SOCKET);
-		if (strlen(alt) < sizeof(cfg->control_socket) &&
-		    !control_dir_usable(alt, alt_dir, sizeof(alt_dir))) {
-			log_notice("control socket: %s: %s; using %s (control_socket)", dir,
-				   strerror(-ret), alt);
-			memcpy(cfg->control_socket, alt, strlen(alt) + 1);
-			return 0;
-		}
-	}
-	if (ret) {
-		snprintf(err, errlen,
-			 "%.128s: control_socket: cannot create %.108s: %.64s: %s (set "
-			 "control_socket in the "
-			 "config to a path this user can write%s)",
-			 cfg->path, cfg->control_socket, dir, strerror(-ret),
-			 xdg ? "" : ", or set XDG_RUNTIME_DIR");
-		return ret;
-	}
-	if (!cfg->user[0] || geteuid() != 0 || !strrchr(cfg->control_socket, '/') ||
-	    strrchr(cfg->control_socket, '/') == cfg->control_socket)
-		return 0;
-	pw = getpwnam(cfg->user);
-	if (pw && chown(dir, pw->pw_uid, pw->pw_gid)) {
-		snprintf(err, errlen, "control_socket: chown %s: %s", dir, strerror(errno));
-		return -errno;
-	}
-	return 0;
 }
 
 /* The pid of a live ringrelay that path names (not us), or 0. */
@@ -551,8 +492,10 @@ int main(int argc, char **argv)
 {
 	struct options o = { 0 };
 	struct app a = { 0 };
-	struct netlink_watch *nw = NULL;
 	struct control *ctl = NULL;
+	struct admin *admin = NULL;
+	struct upkeep *upk = NULL;
+	struct privs_who who;
 	struct config *cfg;
 	struct plan plan;
 	char err[CONFIG_ERR_LEN] = "", pid_file[CONFIG_PATH_LEN] = "";
@@ -582,6 +525,13 @@ int main(int argc, char **argv)
 		config_free(cfg);
 		return 0;
 	}
+	/* Who we run as after set-up decides who owns the control socket: known first. */
+	if (privs_resolve(cfg->user, PRIVS_DEFAULT_USER, &who, err, sizeof(err))) {
+		fprintf(stderr, "%s: user: %s\n", cfg->path, err);
+		config_free(cfg);
+		return 1;
+	}
+	log_who(&who);
 
 	/* Signals become events on a signalfd that only this thread reads; threads started
 	 * later inherit the blocked mask. */
@@ -604,7 +554,10 @@ int main(int argc, char **argv)
 	uring_probe(&a.caps);
 
 	/* Lifecycle: filter (traffic it drops never reaches a listener), plan and limits,
-	 * privileges down, workers bind and listen, control plane, ready. Teardown reverses. */
+	 * control sockets (made as the daemon's user), privileges down to what set-up still
+	 * needs, workers bind and listen (and drop every capability), the admin thread (keeps
+	 * the filter's), main drops the rest, then the threads that start with nothing: access
+	 * log, control plane. Ready. Teardown reverses. */
 	if (app_filter_sync(&a, cfg, &plan, err, sizeof(err))) {
 		log_err("%s", err);
 		config_free(cfg);
@@ -617,18 +570,19 @@ int main(int argc, char **argv)
 	/* The watchdog pings at half its interval when every heartbeat moved: idle workers
 	 * beat four times per interval, so each check sees at least one beat. */
 	runtime_set_heartbeat(&a.rt, service_watchdog_usec() * 1000 / 4);
-	if (prepare_control_dir(a.rt.cfg, err, sizeof(err)) ||
-	    pidfile_write(a.rt.cfg, err, sizeof(err))) {
+	if (pidfile_write(a.rt.cfg, err, sizeof(err))) {
 		log_err("%s", err);
 		goto out_fini;
 	}
 	snprintf(pid_file, sizeof(pid_file), "%s", a.rt.cfg->pid_file);
-	/* The access log's file opens while we may still write anywhere; its thread, like the
-	 * workers, starts without privileges. */
+	if (control_new(&a, &who, &ctl, err, sizeof(err))) {
+		log_err("%s", err);
+		goto out_fini;
+	}
+	/* The access log's file opens while we may still write anywhere. */
 	if (accesslog_new(a.rt.cfg, a.rt.plan.n_workers, &alog, err, sizeof(err)) ||
-	    privs_drop(a.rt.cfg->user, a.filter != NULL, err, sizeof(err)) ||
-	    accesslog_start(alog)) {
-		log_err("%s", err[0] ? err : "access log: cannot start its thread");
+	    privs_drop(&who, a.filter != NULL, privs_need_sockopt(a.rt.cfg), err, sizeof(err))) {
+		log_err("%s", err);
 		goto out_fini;
 	}
 	for (i = 0; i < a.rt.plan.n_workers; i++)
@@ -637,29 +591,47 @@ int main(int argc, char **argv)
 		log_err("%s", err);
 		goto out_fini;
 	}
-	if (control_start(&a, &ctl, err, sizeof(err))) {
+	if (admin_start(&a, a.filter != NULL, &admin, err, sizeof(err))) {
 		log_err("%s", err);
 		goto out_stop;
 	}
-	if (a.filter && netlink_watch_new(&nw, on_link, &a))
-		log_warn("link events unavailable: the filter is not re-attached when an interface "
-			 "returns");
+	a.admin = admin;
+	ret = privs_drop_thread();
+	if (ret) {
+		log_err("main thread: drop capabilities: %s", strerror(-ret));
+		ret = 1;
+		goto out_admin;
+	}
+	/* These start with main's empty sets. */
+	if (accesslog_start(alog) || control_start(ctl, err, sizeof(err)) ||
+	    upkeep_start(&a, &upk, err, sizeof(err))) {
+		log_err("%s", err[0] ? err : "access log: cannot start its thread");
+		ret = 1;
+		goto out_admin;
+	}
 	log_info("ringrelay %s: %u relay(s), %u worker(s), backend %s, control socket %s: ready",
 		 RINGRELAY_VERSION, a.rt.cfg->n_relays, a.rt.plan.n_workers,
 		 config_backend_name(a.rt.backend), a.rt.cfg->control_socket);
 	service_ready("relaying");
 
-	event_loop(&a, sfd, nw, o.verbosity);
+	event_loop(&a, sfd, admin, o.verbosity);
 
 	service_stopping();
 	ret = 0;
-	netlink_watch_free(nw);
+out_admin:
+	/* The control thread may wait on a reload: it goes first; the upkeep thread re-applies
+	 * relays like a reload; then no reload may run while the workers stop. */
+	upkeep_stop(upk);
 	control_stop(ctl);
+	ctl = NULL;
+	admin_quiesce(admin);
 out_stop:
 	runtime_stop(&a.rt);
 	if (!ret)
 		print_stats(&a.rt); /* the workers are joined: these are the final counts */
+	admin_stop(admin); /* detaches the filter: the only thread that still may */
 out_fini:
+	control_stop(ctl);
 	pidfile_remove(pid_file);
 	runtime_fini(&a.rt);
 	accesslog_free(alog); /* the workers are gone: what they logged last is written */

@@ -8,6 +8,7 @@
 #include <math.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <string.h>
 
 #include "counters.h"
 #include "filter.h"
@@ -59,12 +60,52 @@ static void gauge(FILE *out, const char *name, const char *help, double v)
 	fputc('\n', out);
 }
 
-/* `name{relay="R",worker="W"` without the closing brace, for more labels to follow. */
+/* What a series is summed over: one worker (per_worker), or all of them (w = UINT32_MAX). */
+#define METRICS_ALL UINT32_MAX
+
+/* `name{relay="R"[,worker="W"]` without the closing brace, for more labels to follow. */
 static void series_rw(FILE *out, const char *name, const char *relay, uint32_t worker)
 {
 	fprintf(out, "%s{relay=\"", name);
 	metrics_format_label(out, relay);
-	fprintf(out, "\",worker=\"%" PRIu32 "\"", worker);
+	fputc('"', out);
+	if (worker != METRICS_ALL)
+		fprintf(out, ",worker=\"%" PRIu32 "\"", worker);
+}
+
+/* Relay r's counters of worker w, or summed over all workers. */
+static void relay_of(const struct snapshot *s, uint32_t r, uint32_t w, struct relay_counters *c)
+{
+	uint32_t i;
+
+	if (w != METRICS_ALL) {
+		*c = s->workers[w].relays[r];
+		return;
+	}
+	memset(c, 0, sizeof(*c));
+	for (i = 0; i < s->n_workers; i++)
+		relay_counters_add(c, &s->workers[i].relays[r]);
+	/* What the BPF program shed for the relay: received and dropped (never a worker's). */
+	if (s->shed) {
+		c->dir[RELAY_DIR_TO_UPSTREAM].rx_pkts += s->shed[r].dropped;
+		c->dir[RELAY_DIR_TO_UPSTREAM].drops[DROP_SHED_FULL_SOCKET] += s->shed[r].dropped;
+	}
+}
+
+/* The workers a series is written for: each (per_worker) or one sum. */
+static uint32_t n_series(const struct snapshot *s, bool per_worker)
+{
+	return per_worker ? s->n_workers : 1;
+}
+
+static uint32_t series_worker(bool per_worker, uint32_t i)
+{
+	return per_worker ? i : METRICS_ALL;
+}
+
+static uint32_t worker_label(const struct snapshot *s, uint32_t w)
+{
+	return w == METRICS_ALL ? METRICS_ALL : s->workers[w].id;
 }
 
 /* The four legs of a datagram's trip through a forward relay, in the order they happen. */
@@ -86,68 +127,198 @@ static const struct metrics_leg metrics_legs[] = {
 	  METRICS_DIR(RELAY_DIR_TO_CLIENT, tx_bytes) },
 };
 
-static void legs(FILE *out, const struct snapshot *s, const char *name, bool bytes)
+/* Of the datagrams received, those the BPF fast path relayed (issue 9). */
+static const struct metrics_leg metrics_fast_legs[] = {
+	{ "client_in", METRICS_DIR(RELAY_DIR_TO_UPSTREAM, fast_pkts),
+	  METRICS_DIR(RELAY_DIR_TO_UPSTREAM, fast_bytes) },
+	{ "upstream_in", METRICS_DIR(RELAY_DIR_TO_CLIENT, fast_pkts),
+	  METRICS_DIR(RELAY_DIR_TO_CLIENT, fast_bytes) },
+};
+
+#define METRICS_N(t) (sizeof(t) / sizeof((t)[0]))
+
+static void legs(FILE *out, const struct snapshot *s, bool pw, const char *name, bool bytes,
+		 const struct metrics_leg *table, size_t n_legs)
 {
-	uint32_t r, w;
+	struct relay_counters c;
+	uint32_t r, i, w;
 	size_t l;
 
 	for (r = 0; r < s->n_relays; r++)
-		for (w = 0; w < s->n_workers; w++)
-			for (l = 0; l < sizeof(metrics_legs) / sizeof(metrics_legs[0]); l++) {
-				const struct metrics_leg *g = &metrics_legs[l];
+		for (i = 0; i < n_series(s, pw); i++) {
+			w = series_worker(pw, i);
+			relay_of(s, r, w, &c);
+			for (l = 0; l < n_legs; l++) {
+				const struct metrics_leg *g = &table[l];
 
-				series_rw(out, name, s->relay_names[r], s->workers[w].id);
+				series_rw(out, name, s->relay_names[r], worker_label(s, w));
 				fprintf(out, ",direction=\"%s\"} %" PRIu64 "\n", g->direction,
-					relay_counters_at(&s->workers[w].relays[r],
-							  bytes ? g->bytes : g->pkts));
+					relay_counters_at(&c, bytes ? g->bytes : g->pkts));
 			}
-}
-
-/* The ringrelay_dropped_total series of relay r, worker w, direction dir, reason d. */
-static void dropped(FILE *out, const struct snapshot *s, uint32_t r, uint32_t w, int dir, int d)
-{
-	series_rw(out, "ringrelay_dropped_total", s->relay_names[r], s->workers[w].id);
-	fprintf(out, ",direction=\"%s\",reason=\"%s\"} %" PRIu64 "\n",
-		relay_dir_name((enum relay_dir)dir), drop_reason_name((enum drop_reason)d),
-		s->workers[w].relays[r].dir[dir].drops[d]);
-}
-
-/* The fast path's datagrams or bytes per relay, worker and direction. */
-static void fast_legs(FILE *out, const struct snapshot *s, const char *name, bool bytes)
-{
-	uint32_t r, w;
-	int dir;
-
-	for (r = 0; r < s->n_relays; r++)
-		for (w = 0; w < s->n_workers; w++)
-			for (dir = 0; dir < RELAY_DIR__MAX; dir++) {
-				const struct relay_dir_counters *c =
-					&s->workers[w].relays[r].dir[dir];
-
-				series_rw(out, name, s->relay_names[r], s->workers[w].id);
-				fprintf(out, ",direction=\"%s\"} %" PRIu64 "\n",
-					relay_dir_name((enum relay_dir)dir),
-					bytes ? c->fast_bytes : c->fast_pkts);
-			}
-}
-
-/* One series per relay and worker of the field at off. */
-static void per_relay_worker(FILE *out, const struct snapshot *s, const char *name, size_t off)
-{
-	uint32_t r, w;
-
-	for (r = 0; r < s->n_relays; r++)
-		for (w = 0; w < s->n_workers; w++) {
-			series_rw(out, name, s->relay_names[r], s->workers[w].id);
-			fprintf(out, "} %" PRIu64 "\n",
-				relay_counters_at(&s->workers[w].relays[r], off));
 		}
 }
 
-int metrics_format(const struct snapshot *s, FILE *out)
+/* One series per relay (and worker) of the field at off. */
+static void per_relay_worker(FILE *out, const struct snapshot *s, bool pw, const char *name,
+			     size_t off)
 {
-	uint32_t r, w;
+	struct relay_counters c;
+	uint32_t r, i, w;
+
+	for (r = 0; r < s->n_relays; r++)
+		for (i = 0; i < n_series(s, pw); i++) {
+			w = series_worker(pw, i);
+			relay_of(s, r, w, &c);
+			series_rw(out, name, s->relay_names[r], worker_label(s, w));
+			fprintf(out, "} %" PRIu64 "\n", relay_counters_at(&c, off));
+		}
+}
+
+/* ---- upstreams */
+
+/* `name{relay="R",upstream="AS WRITTEN",address="A"[,worker="W"]` unclosed. */
+static void series_up(FILE *out, const char *name, const struct snapshot *s, uint32_t u,
+		      uint32_t worker)
+{
+	const struct snapshot_upstream *su = &s->upstreams[u];
+
+	fprintf(out, "%s{relay=\"", name);
+	metrics_format_label(out, s->relay_names[su->relay]);
+	fputs("\",upstream=\"", out);
+	metrics_format_label(out, su->label);
+	fputs("\",address=\"", out);
+	metrics_format_label(out, su->address);
+	fputc('"', out);
+	if (worker != METRICS_ALL)
+		fprintf(out, ",worker=\"%" PRIu32 "\"", worker);
+}
+
+static void upstream_of(const struct snapshot *s, uint32_t u, uint32_t w,
+			struct upstream_counters *c)
+{
+	uint32_t i;
+
+	memset(c, 0, sizeof(*c));
+	for (i = 0; i < s->n_workers; i++)
+		if (w == METRICS_ALL || w == i)
+			upstream_counters_add(c, &s->workers[i].upstreams[u]);
+}
+
+static uint64_t up_at(const struct upstream_counters *c, size_t off)
+{
+	uint64_t v;
+
+	memcpy(&v, (const char *)c + off, sizeof(v));
+	return v;
+}
+
+#define METRICS_UP(field) offsetof(struct upstream_counters, field)
+
+/* One series per upstream (and worker) of the counter at off; with a direction label when
+ * direction is not NULL. */
+static void per_upstream(FILE *out, const struct snapshot *s, bool pw, const char *name,
+			 const char *direction, size_t off)
+{
+	struct upstream_counters c;
+	uint32_t u, i, w;
+
+	for (u = 0; u < s->n_upstreams; u++)
+		for (i = 0; i < n_series(s, pw); i++) {
+			w = series_worker(pw, i);
+			upstream_of(s, u, w, &c);
+			series_up(out, name, s, u, worker_label(s, w));
+			if (direction)
+				fprintf(out, ",direction=\"%s\"", direction);
+			fprintf(out, "} %" PRIu64 "\n", up_at(&c, off));
+		}
+}
+
+static void upstream_families(FILE *out, const struct snapshot *s, bool pw)
+{
+	static const char *const states[] = { "up", "ejected", "down", "disabled" };
+	uint32_t u, k;
+
+	family(out, "ringrelay_upstream_datagrams_total", "counter",
+	       "Datagrams per upstream: to_upstream sent to it, from_upstream its replies read.");
+	per_upstream(out, s, pw, "ringrelay_upstream_datagrams_total", "to_upstream",
+		     METRICS_UP(tx_pkts));
+	per_upstream(out, s, pw, "ringrelay_upstream_datagrams_total", "from_upstream",
+		     METRICS_UP(rx_pkts));
+	family(out, "ringrelay_upstream_bytes_total", "counter",
+	       "UDP payload bytes per upstream and direction (see ringrelay_upstream_datagrams_total).");
+	per_upstream(out, s, pw, "ringrelay_upstream_bytes_total", "to_upstream",
+		     METRICS_UP(tx_bytes));
+	per_upstream(out, s, pw, "ringrelay_upstream_bytes_total", "from_upstream",
+		     METRICS_UP(rx_bytes));
+	family(out, "ringrelay_upstream_unreachable_events_total", "counter",
+	       "ICMP unreachable errors from the upstream: notices, and sends refused by one.");
+	per_upstream(out, s, pw, "ringrelay_upstream_unreachable_events_total", NULL,
+		     METRICS_UP(unreachable));
+	family(out, "ringrelay_upstream_send_error_datagrams_total", "counter",
+	       "Datagrams to the upstream lost in failed sends (not ICMP unreachable).");
+	per_upstream(out, s, pw, "ringrelay_upstream_send_error_datagrams_total", NULL,
+		     METRICS_UP(send_errors));
+	family(out, "ringrelay_upstream_unanswered_sessions_total", "counter",
+	       "New sessions without a reply within reply_timeout (a passive health failure).");
+	per_upstream(out, s, pw, "ringrelay_upstream_unanswered_sessions_total", NULL,
+		     METRICS_UP(noreply));
+	family(out, "ringrelay_upstream_sessions_created_total", "counter",
+	       "Forward sessions opened to the upstream.");
+	per_upstream(out, s, pw, "ringrelay_upstream_sessions_created_total", NULL,
+		     METRICS_UP(sessions_created));
+	family(out, "ringrelay_upstream_sessions_active", "gauge",
+	       "Forward sessions open to the upstream now.");
+	per_upstream(out, s, pw, "ringrelay_upstream_sessions_active", NULL,
+		     METRICS_UP(sessions_active));
+
+	family(out, "ringrelay_upstream_up", "gauge",
+	       "1 when the upstream takes new sessions (enabled and healthy, or used in panic).");
+	for (u = 0; u < s->n_upstreams; u++) {
+		series_up(out, "ringrelay_upstream_up", s, u, METRICS_ALL);
+		fprintf(out, "} %d\n", s->upstreams[u].usable ? 1 : 0);
+	}
+	family(out, "ringrelay_upstream_state", "gauge",
+	       "The upstream's state: 1 for the one it is in (up, ejected, down, disabled).");
+	for (u = 0; u < s->n_upstreams; u++)
+		for (k = 0; k < sizeof(states) / sizeof(states[0]); k++) {
+			series_up(out, "ringrelay_upstream_state", s, u, METRICS_ALL);
+			fprintf(out, ",state=\"%s\"} %d\n", states[k],
+				!strcmp(s->upstreams[u].state, states[k]));
+		}
+	family(out, "ringrelay_upstream_state_change_timestamp_seconds", "gauge",
+	       "Unix time of the upstream's last state change (0: none since it appeared).");
+	for (u = 0; u < s->n_upstreams; u++) {
+		series_up(out, "ringrelay_upstream_state_change_timestamp_seconds", s, u,
+			  METRICS_ALL);
+		fputs("} ", out);
+		metrics_format_value(out, s->upstreams[u].changed);
+		fputc('\n', out);
+	}
+	family(out, "ringrelay_upstream_ejections_total", "counter",
+	       "Times passive health ejected the upstream.");
+	for (u = 0; u < s->n_upstreams; u++) {
+		series_up(out, "ringrelay_upstream_ejections_total", s, u, METRICS_ALL);
+		fprintf(out, "} %" PRIu64 "\n", s->upstreams[u].ejections);
+	}
+}
+
+/* "drop_prefix" -> verdict "drop", reason "prefix"; "allow" -> "allow", "rules". */
+static void filter_labels(const char *name, char *verdict, size_t vlen, const char **reason)
+{
+	const char *us = strchr(name, '_');
+	size_t n = us ? (size_t)(us - name) : strlen(name);
+
+	snprintf(verdict, vlen, "%.*s", (int)n, name);
+	*reason = us ? us + 1 : "rules";
+}
+
+int metrics_format(const struct snapshot *s, bool pw, FILE *out)
+{
+	struct relay_counters c;
+	uint32_t r, w, i;
 	int d, dir;
+	char verdict[16];
+	const char *reason;
 
 	family(out, "ringrelay_build_info", "gauge", "Always 1; the version label says which build.");
 	fputs("ringrelay_build_info{version=\"", out);
@@ -177,67 +348,96 @@ int metrics_format(const struct snapshot *s, FILE *out)
 		fputc('\n', out);
 	}
 
+	if (s->max_sessions) {
+		family(out, "ringrelay_relay_max_sessions", "gauge",
+		       "The relay's max_sessions: alert on ringrelay_sessions_active near it.");
+		for (r = 0; r < s->n_relays; r++) {
+			series_rw(out, "ringrelay_relay_max_sessions", s->relay_names[r], METRICS_ALL);
+			fprintf(out, "} %" PRIu32 "\n", s->max_sessions[r]);
+		}
+	}
+
 	family(out, "ringrelay_datagrams_total", "counter",
-	       "Datagrams per relay, worker and leg: client_in (client to listener), "
+	       "Datagrams per relay and leg: client_in (client to listener), "
 	       "upstream_out (to the upstream), upstream_in (replies), client_out (replies sent).");
-	legs(out, s, "ringrelay_datagrams_total", false);
+	legs(out, s, pw, "ringrelay_datagrams_total", false, metrics_legs, METRICS_N(metrics_legs));
 
 	family(out, "ringrelay_bytes_total", "counter",
-	       "UDP payload bytes per relay, worker and leg (see ringrelay_datagrams_total).");
-	legs(out, s, "ringrelay_bytes_total", true);
+	       "UDP payload bytes per relay and leg (see ringrelay_datagrams_total).");
+	legs(out, s, pw, "ringrelay_bytes_total", true, metrics_legs, METRICS_N(metrics_legs));
 
-	family(out, "ringrelay_dropped_total", "counter",
+	family(out, "ringrelay_dropped_datagrams_total", "counter",
 	       "Datagrams the relay dropped, by direction (to_upstream, to_client) and reason.");
 	for (r = 0; r < s->n_relays; r++)
-		for (w = 0; w < s->n_workers; w++)
+		for (i = 0; i < n_series(s, pw); i++) {
+			w = series_worker(pw, i);
+			relay_of(s, r, w, &c);
 			for (dir = 0; dir < RELAY_DIR__MAX; dir++)
-				for (d = 0; d < DROP__MAX; d++)
-					if (d != DROP_SHED_FULL_SOCKET) /* per relay below */
-						dropped(out, s, r, w, dir, d);
+				for (d = 0; d < DROP__MAX; d++) {
+					/* the program's, only in a relay's sum */
+					if (d == DROP_SHED_FULL_SOCKET && w != METRICS_ALL)
+						continue;
+					series_rw(out, "ringrelay_dropped_datagrams_total",
+						  s->relay_names[r], worker_label(s, w));
+					fprintf(out, ",direction=\"%s\",reason=\"%s\"} %" PRIu64 "\n",
+						relay_dir_name((enum relay_dir)dir),
+						drop_reason_name((enum drop_reason)d),
+						c.dir[dir].drops[d]);
+				}
+		}
 	family(out, "ringrelay_shed_datagrams_total", "counter",
 	       "Datagrams to a relay's listener that the BPF program dropped because the "
-	       "socket's receive queue was full (early shedding), before the stack; not in "
-	       "ringrelay_datagrams_total.");
+	       "socket's receive queue was full (early shedding), before the stack: also in the "
+	       "relay's client_in and its shed_full_socket drops.");
 	for (r = 0; r < s->n_relays; r++) {
 		fputs("ringrelay_shed_datagrams_total{relay=\"", out);
 		metrics_format_label(out, s->relay_names[r]);
 		fprintf(out, "\"} %" PRIu64 "\n", s->shed ? s->shed[r].dropped : 0);
 	}
 
-	family(out, "ringrelay_mirror_extra_copies_total", "counter",
+	family(out, "ringrelay_mirror_extra_datagrams_total", "counter",
 	       "Copies beyond the first that mirror fan-out made (members - 1 per datagram); "
 	       "each is counted as sent or dropped.");
-	per_relay_worker(out, s, "ringrelay_mirror_extra_copies_total",
+	per_relay_worker(out, s, pw, "ringrelay_mirror_extra_datagrams_total",
 			 METRICS_DIR(RELAY_DIR_TO_UPSTREAM, extra_copies));
 	family(out, "ringrelay_upstream_unreachable_notices_total", "counter",
 	       "ICMP unreachable errors an upstream returned for datagrams already sent "
 	       "(not a drop).");
-	per_relay_worker(out, s, "ringrelay_upstream_unreachable_notices_total",
+	per_relay_worker(out, s, pw, "ringrelay_upstream_unreachable_notices_total",
 			 offsetof(struct relay_counters, upstream_unreachable_notices));
-	family(out, "ringrelay_buffer_ring_empty_total", "counter",
+	family(out, "ringrelay_buffer_ring_empty_events_total", "counter",
 	       "Times the io_uring buffer ring ran dry (ENOBUFS); datagrams waited in the socket "
 	       "(not a drop).");
-	per_relay_worker(out, s, "ringrelay_buffer_ring_empty_total",
+	per_relay_worker(out, s, pw, "ringrelay_buffer_ring_empty_events_total",
 			 offsetof(struct relay_counters, buffer_ring_empty));
 
 	family(out, "ringrelay_sessions_active", "gauge", "Forward sessions currently open.");
-	per_relay_worker(out, s, "ringrelay_sessions_active",
+	per_relay_worker(out, s, pw, "ringrelay_sessions_active",
 			 offsetof(struct relay_counters, sessions_active));
 	family(out, "ringrelay_sessions_created_total", "counter", "Forward sessions opened.");
-	per_relay_worker(out, s, "ringrelay_sessions_created_total",
+	per_relay_worker(out, s, pw, "ringrelay_sessions_created_total",
 			 offsetof(struct relay_counters, sessions_created));
 	family(out, "ringrelay_sessions_expired_total", "counter",
 	       "Forward sessions closed after their idle timeout.");
-	per_relay_worker(out, s, "ringrelay_sessions_expired_total",
+	per_relay_worker(out, s, pw, "ringrelay_sessions_expired_total",
 			 offsetof(struct relay_counters, sessions_expired));
+	family(out, "ringrelay_sessions_evicted_total", "counter",
+	       "Forward sessions ended to make room for a new client (session_full = evict).");
+	per_relay_worker(out, s, pw, "ringrelay_sessions_evicted_total",
+			 offsetof(struct relay_counters, sessions_evicted));
+
+	if (s->n_upstreams)
+		upstream_families(out, s, pw);
 
 	family(out, "ringrelay_fast_path_datagrams_total", "counter",
 	       "Of the datagrams received (client_in, upstream_in), those the BPF fast path "
 	       "relayed, per direction.");
-	fast_legs(out, s, "ringrelay_fast_path_datagrams_total", false);
+	legs(out, s, pw, "ringrelay_fast_path_datagrams_total", false, metrics_fast_legs,
+	     METRICS_N(metrics_fast_legs));
 	family(out, "ringrelay_fast_path_bytes_total", "counter",
 	       "UDP payload bytes the BPF fast path relayed, per direction.");
-	fast_legs(out, s, "ringrelay_fast_path_bytes_total", true);
+	legs(out, s, pw, "ringrelay_fast_path_bytes_total", true, metrics_fast_legs,
+	     METRICS_N(metrics_fast_legs));
 	if (s->offload_counters) {
 		family(out, "ringrelay_fast_path_frames_total", "counter",
 		       "Frames the fast path saw, by outcome: forwarded, or the reason it passed "
@@ -256,12 +456,16 @@ int metrics_format(const struct snapshot *s, FILE *out)
 	}
 	if (s->filter_counters) {
 		family(out, "ringrelay_filter_packets_total", "counter",
-		       "Packets judged by the XDP/tc filter, by verdict and reason "
-		       "(pass_* and allow reach the stack, drop_* are dropped).");
-		for (d = 0; d < FILTER_CNT__MAX; d++)
-			fprintf(out, "ringrelay_filter_packets_total{reason=\"%s\"} %" PRIu64 "\n",
-				filter_counter_name((enum filter_counter)d),
-				s->filter_counters[d]);
+		       "Packets judged by the XDP/tc filter, by verdict (pass and allow reach the "
+		       "stack, drop is dropped) and reason.");
+		for (d = 0; d < FILTER_CNT__MAX; d++) {
+			filter_labels(filter_counter_name((enum filter_counter)d), verdict,
+				      sizeof(verdict), &reason);
+			fprintf(out,
+				"ringrelay_filter_packets_total{verdict=\"%s\",reason=\"%s\"} %" PRIu64
+				"\n",
+				verdict, reason, s->filter_counters[d]);
+		}
 	}
 	return ferror(out) ? -EIO : 0;
 }

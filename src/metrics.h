@@ -5,12 +5,15 @@
 #ifndef RINGRELAY_METRICS_H
 #define RINGRELAY_METRICS_H
 
+#include <stdbool.h>
 #include <stdio.h>
 
 struct snapshot;
 
-/* Writes s in the text exposition format. Returns 0, or -EIO when out failed. */
-int metrics_format(const struct snapshot *s, FILE *out);
+/* Writes s in the text exposition format: the relays' and upstreams' series summed over the
+ * workers, or with a worker label each when per_worker (/metrics?per_worker=1). Returns 0,
+ * or -EIO when out failed. */
+int metrics_format(const struct snapshot *s, bool per_worker, FILE *out);
 
 /* Writes a sample value as Prometheus reads it: integers exactly, NaN, +Inf, -Inf. */
 void metrics_format_value(FILE *out, double v);

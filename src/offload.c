@@ -147,6 +147,13 @@ static void offload_resolve_one(const struct relay_conf *rc, struct offload_rela
 		snprintf(st->why, sizeof(st->why), "mirror mode stays on the socket path");
 		return;
 	}
+	/* The program routes by destination only: a policy route chosen by the socket's mark
+	 * or by the client's source address would not be followed. */
+	if (rc->source == SOURCE_CLIENT || rc->fwmark) {
+		snprintf(st->why, sizeof(st->why), "%s stays on the socket path (policy routing)",
+			 rc->fwmark ? "fwmark" : "source = \"client\"");
+		return;
+	}
 	if (offload_relay_ifaces(rc, st) < 0)
 		return;
 	for (j = 0; j < st->n_ifaces; j++) {
@@ -348,7 +355,7 @@ static int offload_rule_from(struct offload_rule *r, const struct addr *src, con
 }
 
 int offload_session_open(const struct offload_worker *ow, struct session *s, int fd, uint32_t flow,
-			 struct relay_counters *c)
+			 struct relay_dir_counters *left)
 {
 	const struct offload_flow_stats *st = filter_offload_flow(ow->f, flow);
 	struct offload_key up_k, down_k;
@@ -388,15 +395,9 @@ int offload_session_open(const struct offload_worker *ow, struct session *s, int
 	 * slot's previous session was folded at its close (an RCU grace period) still belongs to
 	 * this relay: fold it now, then the rest is this session's. */
 	if (s->flow == flow) {
-		uint64_t up[2] = { s->up_datagrams, s->up_bytes };
-		uint64_t down[2] = { s->down_datagrams, s->down_bytes };
-
 		s->fast = true;
-		offload_session_fold(ow, s, c);
+		offload_session_fold(ow, s, left);
 		s->fast = false;
-		/* ... but not into this session's access-log counts */
-		s->up_datagrams = up[0], s->up_bytes = up[1];
-		s->down_datagrams = down[0], s->down_bytes = down[1];
 	}
 	s->fast_base[0] = __atomic_load_n(&st->pkts[0], __ATOMIC_RELAXED);
 	s->fast_base[1] = __atomic_load_n(&st->pkts[1], __ATOMIC_RELAXED);
@@ -428,7 +429,7 @@ static void add_dir(struct relay_dir_counters *d, uint64_t n, uint64_t bytes)
 }
 
 uint64_t offload_session_fold(const struct offload_worker *ow, struct session *s,
-			      struct relay_counters *c)
+			      struct relay_dir_counters *fold)
 {
 	const struct offload_flow_stats *st;
 	uint64_t v[4], seen;
@@ -447,12 +448,9 @@ uint64_t offload_session_fold(const struct offload_worker *ow, struct session *s
 	if (v[0] == s->fast_base[0] && v[1] == s->fast_base[1])
 		return 0;
 	/* The program received and relayed each of them: both sides of each direction's
-	 * identity (rx = tx + drops), and the session's own counts for the access log. */
-	add_dir(&c->dir[RELAY_DIR_TO_UPSTREAM], v[0] - s->fast_base[0], v[2] - s->fast_base[2]);
-	add_dir(&c->dir[RELAY_DIR_TO_CLIENT], v[1] - s->fast_base[1], v[3] - s->fast_base[3]);
-	session_count_up(s, (uint32_t)(v[0] - s->fast_base[0]), (uint32_t)(v[2] - s->fast_base[2]));
-	session_count_down(s, (uint32_t)(v[1] - s->fast_base[1]),
-			   (uint32_t)(v[3] - s->fast_base[3]));
+	 * identity (rx = tx + drops). */
+	add_dir(&fold[RELAY_DIR_TO_UPSTREAM], v[0] - s->fast_base[0], v[2] - s->fast_base[2]);
+	add_dir(&fold[RELAY_DIR_TO_CLIENT], v[1] - s->fast_base[1], v[3] - s->fast_base[3]);
 	s->fast_pkts += v[0] - s->fast_base[0] + v[1] - s->fast_base[1];
 	for (i = 0; i < 4; i++)
 		s->fast_base[i] = v[i];
@@ -461,7 +459,7 @@ uint64_t offload_session_fold(const struct offload_worker *ow, struct session *s
 }
 
 void offload_session_close(const struct offload_worker *ow, struct session *s,
-			   struct relay_counters *c)
+			   struct relay_dir_counters *fold)
 {
 	struct offload_key k;
 
@@ -473,6 +471,6 @@ void offload_session_close(const struct offload_worker *ow, struct session *s,
 	filter_offload_del(ow->f, &k);
 	/* A program already past its lookup may still count a datagram (an RCU grace period):
 	 * the slot's next session folds it into this relay's counters. */
-	offload_session_fold(ow, s, c);
+	offload_session_fold(ow, s, fold);
 	s->fast = false;
 }

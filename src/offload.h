@@ -55,19 +55,22 @@ struct offload_worker {
 	uint32_t reply_max_payload; /* plan's reply_payload_max */
 };
 
+/* The functions below add what the program relayed since the last fold into
+ * fold[RELAY_DIR__MAX] (zeroed by the caller): rx, tx and fast_* of each direction. The worker
+ * counts those for the relay, the session's upstream and the session (worker_count_fast). */
+
 /* Installs both directions of session s of a relay: fd is its connected upstream socket (still
- * open), flow its slot, c the relay's counters (what the slot's previous session left is
- * folded there). On success s->fast is set. Returns 0 or -errno (the session stays on the
- * socket path). */
+ * open), flow its slot (what the slot's previous session left goes to fold). On success
+ * s->fast is set. Returns 0 or -errno (the session stays on the socket path). */
 int offload_session_open(const struct offload_worker *ow, struct session *s, int fd, uint32_t flow,
-			 struct relay_counters *c);
+			 struct relay_dir_counters *fold);
 /* Removes s's entries (before its socket closes) and folds what the program counted since the
- * last fold into c. */
+ * last fold. */
 void offload_session_close(const struct offload_worker *ow, struct session *s,
-			   struct relay_counters *c);
-/* Folds what the program counted for s into c; returns the program's last-seen time of s
- * (ns, CLOCK_MONOTONIC) when it relayed anything since the last fold, else 0. */
+			   struct relay_dir_counters *fold);
+/* Folds what the program counted for s; returns the program's last-seen time of s (ns,
+ * CLOCK_MONOTONIC) when it relayed anything since the last fold, else 0. */
 uint64_t offload_session_fold(const struct offload_worker *ow, struct session *s,
-			      struct relay_counters *c);
+			      struct relay_dir_counters *fold);
 
 #endif

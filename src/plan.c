@@ -68,10 +68,16 @@ int plan_build(const struct config *cfg, const struct plan_host *host, struct pl
 
 		out->n_listeners += r->n_listen;
 		if (r->mode == RELAY_MODE_MIRROR) {
-			out->n_mirror += r->n_upstreams;
-			if (r->n_upstreams > out->max_fanout)
-				out->max_fanout = r->n_upstreams;
-			continue;
+			/* (names resolved: members; before, at least the entries) */
+			uint32_t n = r->n_members > r->n_upstreams ? r->n_members : r->n_upstreams;
+
+			if (n > out->max_fanout)
+				out->max_fanout = n;
+			/* A transparent mirror sends from a socket per client (a session). */
+			if (r->source != SOURCE_CLIENT) {
+				out->n_mirror += n;
+				continue;
+			}
 		}
 		/* Round up so the relay's total is at least max_sessions. */
 		out->sessions[i] = (r->max_sessions + out->n_workers - 1) / out->n_workers;

@@ -1,12 +1,16 @@
 // SPDX-License-Identifier: MIT
 #include <cap-ng.h>
 #include <errno.h>
+#include <linux/capability.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/fsuid.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "privs.h"
 
 /* PR_SET_NO_NEW_PRIVS: ringrelay never execs, so it costs nothing; it keeps a compromised
@@ -20,19 +24,23 @@ static int privs_no_new_privs(void)
 	return 0;
 }
 
-/* The capabilities a running relay may still need; entry 0 is always kept, the others only
- * for filter re-attach. Loading the filter needs CAP_PERFMON too: without it the verifier
- * applies its unprivileged pointer rules and refuses the program (EACCES). */
+/* The capabilities a relay may still need after privs_drop; entry 0 is always kept, the
+ * others only for the filter (PRIVS_FILTER_CAPS). */
 static const unsigned int privs_kept[] = {CAP_NET_BIND_SERVICE, CAP_NET_ADMIN, CAP_BPF,
 					  CAP_PERFMON};
+
+_Static_assert(PRIVS_FILTER_CAPS == ((UINT64_C(1) << CAP_NET_ADMIN) | (UINT64_C(1) << CAP_BPF) |
+				     (UINT64_C(1) << CAP_PERFMON)),
+	       "PRIVS_FILTER_CAPS names the filter's capabilities");
 
 /* Loads libcap-ng's (per-thread) state with the kept capabilities this thread holds now and
  * nothing else: asking for one we lack would make capng_apply fail with EPERM. Sets
  * *can_bound when we may shrink the bounding set (needs CAP_SETPCAP). */
-static int privs_plan(bool keep_net_admin_bpf, bool *can_bound)
+static int privs_plan(bool keep_net_admin_bpf, bool keep_sockopt, bool *can_bound)
 {
 	bool have[sizeof(privs_kept) / sizeof(privs_kept[0])];
 	unsigned int i, n = keep_net_admin_bpf ? sizeof(have) / sizeof(have[0]) : 1;
+	bool raw = false, admin = false;
 
 	capng_clear(CAPNG_SELECT_ALL);
 	if (capng_get_caps_process())
@@ -40,17 +48,36 @@ static int privs_plan(bool keep_net_admin_bpf, bool *can_bound)
 	*can_bound = capng_have_capability(CAPNG_EFFECTIVE, CAP_SETPCAP);
 	for (i = 0; i < n; i++)
 		have[i] = capng_have_capability(CAPNG_PERMITTED, privs_kept[i]);
+	if (keep_sockopt) {
+		/* IP_TRANSPARENT and SO_MARK take either; CAP_NET_RAW grants less. */
+		raw = capng_have_capability(CAPNG_PERMITTED, CAP_NET_RAW);
+		admin = !raw && capng_have_capability(CAPNG_PERMITTED, CAP_NET_ADMIN);
+	}
 	capng_clear(CAPNG_SELECT_ALL);
 	for (i = 0; i < n; i++)
 		if (have[i])
 			capng_update(CAPNG_ADD,
 				     CAPNG_EFFECTIVE | CAPNG_PERMITTED | CAPNG_BOUNDING_SET,
 				     privs_kept[i]);
+	if (raw || admin)
+		capng_update(CAPNG_ADD, CAPNG_EFFECTIVE | CAPNG_PERMITTED | CAPNG_BOUNDING_SET,
+			     raw ? CAP_NET_RAW : CAP_NET_ADMIN);
 	return 0;
 }
 
-/* Looks user up; -ENOENT when there is no such user. */
-static int privs_lookup(const char *user, uid_t *uid, gid_t *gid, char *err, size_t errlen)
+bool privs_need_sockopt(const struct config *cfg)
+{
+	uint32_t i;
+
+	for (i = 0; i < cfg->n_relays; i++)
+		if (cfg->relays[i].source == SOURCE_CLIENT || cfg->relays[i].fwmark)
+			return true;
+	return false;
+}
+
+/* Looks user up; -ENOENT when there is no such user (err set only when report). */
+static int privs_lookup(const char *user, struct privs_who *who, bool report, char *err,
+			size_t errlen)
 {
 	char buf[4096];
 	struct passwd pw, *found = NULL;
@@ -61,47 +88,80 @@ static int privs_lookup(const char *user, uid_t *uid, gid_t *gid, char *err, siz
 		return -ret;
 	}
 	if (!found) {
-		snprintf(err, errlen,
-			 "user '%s' does not exist: create it (systemd-sysusers, useradd --system) "
-			 "or set user = \"\"",
-			 user);
+		if (report)
+			snprintf(err, errlen,
+				 "user '%s' does not exist: create it (systemd-sysusers, useradd "
+				 "--system) or leave user unset",
+				 user);
 		return -ENOENT;
 	}
-	*uid = pw.pw_uid;
-	*gid = pw.pw_gid;
+	who->uid = pw.pw_uid;
+	who->gid = pw.pw_gid;
+	snprintf(who->name, sizeof(who->name), "%s", user);
 	return 0;
 }
 
-int privs_drop(const char *user, bool keep_net_admin_bpf, char *err, size_t errlen)
+int privs_resolve(const char *user, const char *default_user, struct privs_who *who, char *err,
+		  size_t errlen)
 {
-	bool switch_user = user && user[0] && geteuid() == 0;
-	bool can_bound;
-	uid_t uid = 0;
-	gid_t gid = 0;
+	bool root = geteuid() == 0;
+	struct passwd *pw;
 	int ret;
 
+	memset(who, 0, sizeof(*who));
 	if (user && user[0]) {
-		ret = privs_lookup(user, &uid, &gid, err, errlen);
+		ret = privs_lookup(user, who, true, err, errlen);
 		if (ret)
 			return ret;
 		/* Without root we cannot switch; already being that user (systemd User=) is fine,
 		 * being someone else is a configuration mistake worth stopping for. */
-		if (!switch_user && uid != geteuid()) {
+		if (!root && who->uid != geteuid()) {
 			snprintf(err, errlen,
 				 "cannot switch to user '%s' when not started as root (running as "
-				 "uid %u): start as root or set user = \"\"",
+				 "uid %u): start as root or leave user unset",
 				 user, (unsigned int)geteuid());
 			return -EPERM;
 		}
+		who->why = who->uid == 0 ? PRIVS_ROOT_CONFIGURED : PRIVS_CONFIGURED;
+		who->switch_user = root && who->uid != 0;
+		return 0;
 	}
+	if (root) {
+		ret = privs_lookup(default_user, who, false, err, errlen);
+		if (ret == 0 && who->uid != 0) {
+			who->why = PRIVS_DEFAULT;
+			who->switch_user = true;
+			return 0;
+		}
+		if (ret && ret != -ENOENT)
+			return ret;
+		memset(who, 0, sizeof(*who));
+		snprintf(who->name, sizeof(who->name), "root");
+		who->why = PRIVS_ROOT_NO_USER;
+		return 0;
+	}
+	who->uid = geteuid();
+	who->gid = getegid();
+	pw = getpwuid(who->uid);
+	if (pw)
+		snprintf(who->name, sizeof(who->name), "%s", pw->pw_name);
+	who->why = PRIVS_AS_STARTED;
+	return 0;
+}
 
-	ret = privs_plan(keep_net_admin_bpf, &can_bound);
+int privs_drop(const struct privs_who *who, bool keep_filter, bool keep_sockopt, char *err,
+	       size_t errlen)
+{
+	bool can_bound;
+	int ret;
+
+	ret = privs_plan(keep_filter, keep_sockopt, &can_bound);
 	if (ret) {
 		snprintf(err, errlen, "read capabilities: %s", strerror(-ret));
 		return ret;
 	}
 
-	if (switch_user) {
+	if (who->switch_user) {
 		/* Bounding set first, while root still holds CAP_SETPCAP; capng_change_id then
 		 * keeps the planned capabilities across setresuid (PR_SET_KEEPCAPS), drops the
 		 * supplementary groups and the ambient set, and applies effective and permitted
@@ -111,15 +171,16 @@ int privs_drop(const char *user, bool keep_net_admin_bpf, char *err, size_t errl
 			return -EPERM;
 		}
 		errno = 0;
-		ret =
-		    capng_change_id((int)uid, (int)gid, CAPNG_DROP_SUPP_GRP | CAPNG_CLEAR_AMBIENT);
+		ret = capng_change_id((int)who->uid, (int)who->gid,
+				      CAPNG_DROP_SUPP_GRP | CAPNG_CLEAR_AMBIENT);
 		if (ret) {
 			int e = errno ? errno : EPERM;
 
 			snprintf(err, errlen,
 				 "switch to user '%s' (uid %u, gid %u): %s (libcap-ng "
 				 "step %d)",
-				 user, (unsigned int)uid, (unsigned int)gid, strerror(e), -ret);
+				 who->name, (unsigned int)who->uid, (unsigned int)who->gid,
+				 strerror(e), -ret);
 			return -e;
 		}
 	} else if (capng_apply(can_bound ? CAPNG_SELECT_ALL
@@ -134,16 +195,87 @@ int privs_drop(const char *user, bool keep_net_admin_bpf, char *err, size_t errl
 	return ret;
 }
 
-int privs_drop_thread(void)
+/* capget/capset on the calling thread (pid 0), without libcap-ng: its process-wide calls read
+ * another thread's sets in a thread that is not the leader. */
+static int privs_capget(struct __user_cap_data_struct d[2])
 {
-	bool can_bound;
-	int ret = privs_plan(false, &can_bound);
+	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
 
+	return syscall(SYS_capget, &h, d) ? -errno : 0;
+}
+
+static int privs_capset(struct __user_cap_data_struct d[2])
+{
+	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
+
+	return syscall(SYS_capset, &h, d) ? -errno : 0;
+}
+
+int privs_thread_keep(uint64_t mask)
+{
+	struct __user_cap_data_struct d[2];
+	uint64_t prm;
+	unsigned int c;
+	int ret;
+
+	ret = privs_capget(d);
 	if (ret)
 		return ret;
-	/* Nothing at all is kept: a worker binds nothing and attaches nothing. */
-	capng_clear(CAPNG_SELECT_ALL);
-	if (capng_apply(can_bound ? CAPNG_SELECT_ALL : CAPNG_SELECT_CAPS | CAPNG_SELECT_AMBIENT))
-		return -EPERM;
+	prm = (uint64_t)d[0].permitted | (uint64_t)d[1].permitted << 32;
+	/* The bounding set first: shrinking it needs CAP_SETPCAP, which goes below. */
+	if (d[0].effective & (1u << CAP_SETPCAP)) {
+		for (c = 0; c <= CAP_LAST_CAP; c++)
+			if (!(mask & (UINT64_C(1) << c)) && prctl(PR_CAPBSET_DROP, c, 0, 0, 0) &&
+			    errno != EINVAL)
+				return -errno;
+	}
+	prm &= mask;
+	d[0].effective = d[0].permitted = (uint32_t)prm;
+	d[1].effective = d[1].permitted = (uint32_t)(prm >> 32);
+	d[0].inheritable = d[1].inheritable = 0;
+	ret = privs_capset(d);
+	if (ret)
+		return ret;
+	/* Ambient capabilities need their permitted and inheritable bits: none is left, but
+	 * clear the set explicitly (EINVAL: a kernel without ambient capabilities). */
+	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) && errno != EINVAL)
+		return -errno;
 	return privs_no_new_privs();
+}
+
+int privs_drop_thread(void)
+{
+	return privs_thread_keep(0);
+}
+
+uint64_t privs_sockopt_mask(void)
+{
+	struct __user_cap_data_struct d[2];
+	uint64_t prm;
+
+	if (privs_capget(d))
+		return 0;
+	prm = (uint64_t)d[0].permitted | (uint64_t)d[1].permitted << 32;
+	/* as privs_drop chose: CAP_NET_RAW, or CAP_NET_ADMIN when that is all there is */
+	if (prm & (UINT64_C(1) << CAP_NET_RAW))
+		return UINT64_C(1) << CAP_NET_RAW;
+	return prm & (UINT64_C(1) << CAP_NET_ADMIN);
+}
+
+int privs_fs_as(uid_t uid, gid_t gid)
+{
+	/* Both calls return the previous id; reading it back says whether the change took. */
+	setfsgid(gid);
+	setfsuid(uid);
+	if ((uid_t)setfsuid((uid_t)-1) != uid || (gid_t)setfsgid((gid_t)-1) != gid) {
+		privs_fs_restore();
+		return -EPERM;
+	}
+	return 0;
+}
+
+void privs_fs_restore(void)
+{
+	setfsuid(geteuid());
+	setfsgid(getegid());
 }

@@ -1,32 +1,96 @@
 /* SPDX-License-Identifier: MIT */
-/* Least privilege after set-up (libcap-ng): keep only the capabilities a running relay can
- * still need, and leave root for an unprivileged user when one is configured.
+/* Least privilege after set-up: who the daemon runs as (privs_resolve), leaving root for that
+ * user with only the capabilities a running relay may need (privs_drop, libcap-ng, before any
+ * thread starts), then each thread's own capability sets (privs_thread_keep).
  *
- * Capabilities and PR_SET_NO_NEW_PRIVS belong to a thread, not to the process: threads
- * created after privs_drop inherit the reduced sets, threads created before it keep theirs.
- * Call privs_drop before starting threads, or have each earlier thread call
- * privs_drop_thread. A uid change reaches every thread (glibc broadcasts setresuid), and a
- * thread that leaves uid 0 without PR_SET_KEEPCAPS loses all its capabilities. */
+ * Capabilities and PR_SET_NO_NEW_PRIVS belong to a thread, not to the process: a thread
+ * inherits its creator's sets and changes only its own. So privs_drop keeps, for the whole
+ * process, what any thread still needs at start (binding low ports, attaching the filter);
+ * each thread then keeps what it needs after start: the control thread, the upkeep thread
+ * and the access log none at all, workers none (CAP_NET_RAW only when a relay's source =
+ * "client" or fwmark needs it on each session socket), only the admin thread CAP_NET_ADMIN,
+ * CAP_BPF and CAP_PERFMON when a filter is configured, and main none once everything runs.
+ * A uid change reaches every thread (glibc broadcasts setresuid). */
 #ifndef RINGRELAY_PRIVS_H
 #define RINGRELAY_PRIVS_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
 
-/* Call after sockets are bound and the filter is attached. Keeps CAP_NET_BIND_SERVICE (a
- * reload may bind a low port) and, when keep_net_admin_bpf, CAP_NET_ADMIN and CAP_BPF (filter
- * re-attach after a link returns), each only if the process still holds it; clears every other
- * capability from the effective, permitted, inheritable and ambient sets and, when we hold
- * CAP_SETPCAP (root), from the bounding set. When user is non-empty and we run as root, also
- * switches uid, gid and groups (supplementary groups dropped) to user, keeping those
- * capabilities. Sets PR_SET_NO_NEW_PRIVS.
- * Returns 0, or -errno with one line in err: -ENOENT for an unknown user, -EPERM when not root
- * and user names someone else. */
-int privs_drop(const char *user, bool keep_net_admin_bpf, char *err, size_t errlen);
+/* The user a root start switches to when `user` is not set. */
+#define PRIVS_DEFAULT_USER "ringrelay"
 
-/* For a thread that needs no privilege (a worker) and was started before privs_drop: clears
- * all capabilities of the calling thread (and its bounding set when it holds CAP_SETPCAP)
- * and sets PR_SET_NO_NEW_PRIVS. Returns 0 or -errno. */
+struct config;
+/* Whether a relay of cfg makes upstream sockets with options that need CAP_NET_RAW or
+ * CAP_NET_ADMIN at setsockopt time: source = "client" (IP_TRANSPARENT) or fwmark (SO_MARK).
+ * privs_drop then keeps CAP_NET_RAW (or, without it, CAP_NET_ADMIN), and so do the workers
+ * after their set-up (privs_sockopt_mask): they set these options on each new session
+ * socket. It is the one capability a worker may keep, and only for these settings. */
+bool privs_need_sockopt(const struct config *cfg);
+
+/* Why the daemon runs as privs_who says. */
+enum privs_why {
+	PRIVS_AS_STARTED,	/* not started as root: stays who it is (user unset, or us) */
+	PRIVS_CONFIGURED,	/* user = NAME: a root start switches to it */
+	PRIVS_DEFAULT,		/* user unset, root start: switches to PRIVS_DEFAULT_USER */
+	PRIVS_ROOT_CONFIGURED,	/* user names uid 0 ("root"): stays root on purpose */
+	PRIVS_ROOT_NO_USER,	/* user unset, root start, no PRIVS_DEFAULT_USER: stays root */
+};
+
+struct privs_who {
+	uid_t uid;	   /* the daemon's uid after start */
+	gid_t gid;	   /* and gid */
+	char name[64];	   /* the user's name ("" when it has none) */
+	bool switch_user;  /* a root start: change to uid and gid (groups dropped) */
+	enum privs_why why;
+};
+
+/* The capabilities of the admin thread when a filter or fast path needs re-attaching. Loading
+ * the program needs CAP_PERFMON too: without it the verifier applies its unprivileged pointer
+ * rules and refuses the program (EACCES). */
+#define PRIVS_FILTER_CAPS                                                                         \
+	((UINT64_C(1) << 12 /* CAP_NET_ADMIN */) | (UINT64_C(1) << 39 /* CAP_BPF */) |           \
+	 (UINT64_C(1) << 38 /* CAP_PERFMON */))
+
+/* Who the daemon will run as, for config `user` (may be "") and a start as the current euid;
+ * default_user is looked up for an unset user and a root start (PRIVS_DEFAULT_USER; tests
+ * pass others). Changes nothing. Returns 0, or -errno with one line in err: -ENOENT for an
+ * unknown user, -EPERM when not root and user names someone else. */
+int privs_resolve(const char *user, const char *default_user, struct privs_who *who, char *err,
+		  size_t errlen);
+
+/* Call in main before any thread starts, after sockets are bound and the filter attached.
+ * Keeps CAP_NET_BIND_SERVICE (workers bind their listeners), with keep_sockopt CAP_NET_RAW (or
+ * CAP_NET_ADMIN when that is all we hold; see privs_need_sockopt) and, when keep_filter,
+ * PRIVS_FILTER_CAPS (the admin thread keeps those), each only if the process holds it;
+ * clears every other capability from the effective, permitted, inheritable and ambient sets
+ * and, when we hold CAP_SETPCAP (root), from the bounding set. When who->switch_user, also
+ * switches uid, gid and groups (supplementary groups dropped), keeping those capabilities.
+ * Sets PR_SET_NO_NEW_PRIVS. Returns 0 or -errno with one line in err. */
+int privs_drop(const struct privs_who *who, bool keep_filter, bool keep_sockopt, char *err,
+	       size_t errlen);
+
+/* The calling thread keeps, of the capabilities it holds, only those in mask (bits by
+ * capability number) in its effective and permitted sets; its inheritable and ambient sets
+ * are cleared, and its bounding set shrunk to mask when it holds CAP_SETPCAP. Sets
+ * PR_SET_NO_NEW_PRIVS. Other threads keep theirs. Returns 0 or -errno. */
+int privs_thread_keep(uint64_t mask);
+
+/* privs_thread_keep(0): a thread that needs no privilege at all. */
 int privs_drop_thread(void);
+
+/* The capability of privs_need_sockopt's options the calling thread holds, as a mask for
+ * privs_thread_keep: CAP_NET_RAW, else CAP_NET_ADMIN, else 0. */
+uint64_t privs_sockopt_mask(void);
+
+/* Files the calling thread creates from now on belong to uid:gid, and its file permission
+ * checks are made as uid (setfsuid/setfsgid: per thread, the rest of its credentials stay).
+ * For main while still root, to make the control socket and its directory as the daemon's
+ * user. privs_fs_restore goes back to the thread's own ids. Returns 0 or -EPERM when the
+ * ids did not take. */
+int privs_fs_as(uid_t uid, gid_t gid);
+void privs_fs_restore(void);
 
 #endif

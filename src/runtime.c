@@ -14,6 +14,7 @@
 #include "runtime.h"
 #include "snapshot.h"
 #include "sock.h"
+#include "upstream.h"
 #include "worker_mmsg.h"
 #include "worker_uring.h"
 
@@ -110,35 +111,33 @@ static void stop_started(struct runtime *rt)
 	rt->n_started = 0;
 }
 
-static void balancers_free(struct balancer *b, uint32_t n)
-{
-	uint32_t i;
+/* A config that a stuck worker may still read (runtime_reload). */
+struct runtime_retired {
+	struct runtime_retired *next;
+	struct config *cfg;
+};
 
-	for (i = 0; b && i < n; i++)
-		balancer_fini(&b[i]);
-	free(b);
+static int runtime_retire(struct runtime *rt, struct config *cfg)
+{
+	struct runtime_retired *r = malloc(sizeof(*r));
+
+	if (!r)
+		return -ENOMEM; /* left allocated: freeing it under the stuck worker is worse */
+	r->cfg = cfg;
+	r->next = rt->retired;
+	rt->retired = r;
+	return 0;
 }
 
-static struct balancer *balancers_new(const struct config *cfg, char *err, size_t errlen)
+static void runtime_free_retired(struct runtime *rt)
 {
-	struct balancer *b = calloc(cfg->n_relays, sizeof(*b));
-	uint32_t i;
-	int ret;
+	struct runtime_retired *r;
 
-	if (!b) {
-		snprintf(err, errlen, "out of memory");
-		return NULL;
+	while ((r = rt->retired)) {
+		rt->retired = r->next;
+		config_free(r->cfg);
+		free(r);
 	}
-	for (i = 0; i < cfg->n_relays; i++) {
-		ret = balancer_init(&b[i], &cfg->relays[i]);
-		if (ret) {
-			snprintf(err, errlen, "relay %s: balancer: %s", cfg->relays[i].name,
-				 strerror(-ret));
-			balancers_free(b, i);
-			return NULL;
-		}
-	}
-	return b;
 }
 
 /* Which relay slots a worker still uses (a removed relay drains there). */
@@ -160,6 +159,17 @@ static void warn_restart(void *arg, const char *what)
 	log_warn("reload: %s changed: it takes effect after a restart", what);
 }
 
+static uint32_t resolve_previous(void *arg, const char *relay, const char *text,
+				 const char *why, struct addr *out, uint32_t max)
+{
+	uint32_t n = upstream_previous(arg, relay, text, out, max);
+
+	if (n)
+		log_warn("relay %s: upstream %s: %s; keeping its last addresses", relay, text,
+			 why);
+	return n;
+}
+
 int runtime_check(const struct runtime *running, struct config *cfg, struct plan *plan,
 		  char *err, size_t errlen)
 {
@@ -173,6 +183,11 @@ int runtime_check(const struct runtime *running, struct config *cfg, struct plan
 	 * their running values, so what it says is what runs. */
 	if (running)
 		config_keep_restart(running->cfg, cfg, warn_restart, NULL);
+	/* Names become addresses here, the first step that may ask the network; a name that
+	 * no longer resolves keeps the addresses the running relay has for it. */
+	ret = config_resolve(cfg, running ? resolve_previous : NULL, (void *)running, err, errlen);
+	if (ret)
+		return ret;
 	ret = runtime_host(cfg, &host);
 	if (ret) {
 		snprintf(err, errlen, "sched_getaffinity: %s", strerror(-ret));
@@ -246,9 +261,14 @@ int runtime_prepare(struct runtime *rt, struct config *cfg, const struct plan *p
 	memcpy(rt->offload, offload, sizeof(offload));
 	rt->cfg = cfg;
 	rt->plan = *plan;
+	rt->applied_plan = *plan;
 	rt->caps = caps;
-	pthread_mutex_init(&rt->sync.lock, NULL);
-	pthread_cond_init(&rt->sync.cond, NULL);
+	rt->wait_ms = RUNTIME_WORKER_WAIT_MS;
+	ret = worker_sync_init(&rt->sync);
+	if (ret) {
+		snprintf(err, errlen, "worker rendezvous: %s", strerror(-ret));
+		return ret;
+	}
 
 	ret = runtime_choose_backend(cfg->io_backend, caps, &rt->backend, err, errlen);
 	if (ret)
@@ -264,19 +284,21 @@ int runtime_prepare(struct runtime *rt, struct config *cfg, const struct plan *p
 			snprintf(err, errlen, "setrlimit(RLIMIT_NOFILE): %s", strerror(-ret));
 		return ret;
 	}
-	rt->balancers = balancers_new(cfg, err, errlen);
+	rt->ups = calloc(1, sizeof(*rt->ups));
 	rt->workers = calloc(rt->plan.n_workers, sizeof(*rt->workers));
-	if (!rt->balancers || !rt->workers) {
+	if (!rt->ups || !rt->workers) {
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
 	/* Nothing runs yet: every relay takes a fresh slot. */
 	ret = slots_assign(NULL, NULL, cfg, NULL, rt->relay_slot, err, errlen);
+	if (!ret)
+		ret = upstream_publish(rt, cfg, rt->relay_slot, err, errlen);
 	if (ret)
 		return ret;
 	ops = rt->backend == IO_BACKEND_IO_URING ? &worker_uring_ops : &worker_mmsg_ops;
 	for (i = 0; i < rt->plan.n_workers; i++) {
-		ret = worker_init(&rt->workers[i], i, &rt->plan, caps, ops, &rt->sync);
+		ret = worker_init(&rt->workers[i], i, &rt->plan, caps, ops, &rt->sync, rt->pools);
 		if (ret) {
 			snprintf(err, errlen, "worker %u: %s", i, strerror(-ret));
 			return ret;
@@ -309,9 +331,8 @@ static int start_workers(struct runtime *rt, char *err, size_t errlen)
 	}
 	for (i = 0; i < rt->plan.n_workers; i++) {
 		first[i] = (struct worker_cmd){ .type = WORKER_CMD_APPLY, .cfg = rt->cfg,
-						.plan = &rt->plan, .balancers = rt->balancers,
-						.relay_slot = rt->relay_slot, .fast = rt->fast,
-						.offload = rt->offload };
+						.plan = &rt->plan, .relay_slot = rt->relay_slot,
+						.fast = rt->fast, .offload = rt->offload };
 		ret = worker_start(&rt->workers[i], &first[i]);
 		if (ret) {
 			snprintf(err, errlen, "worker %u: pthread_create: %s", i, strerror(-ret));
@@ -369,7 +390,8 @@ static int rebuild_workers(struct runtime *rt, const struct worker_ops *ops, cha
 		worker_fini(&rt->workers[i]);
 	rt->sync.reported = 0;
 	for (i = 0; i < rt->plan.n_workers; i++) {
-		ret = worker_init(&rt->workers[i], i, &rt->plan, rt->caps, ops, &rt->sync);
+		ret = worker_init(&rt->workers[i], i, &rt->plan, rt->caps, ops, &rt->sync,
+				  rt->pools);
 		if (ret) {
 			snprintf(err, errlen, "worker %u: %s", i, strerror(-ret));
 			return ret;
@@ -436,13 +458,58 @@ static int probe_new_listeners(const struct config *old, const struct config *ne
 	return 0;
 }
 
+/* Has every started worker apply cfg (planned by plan, relay i in slot[i]) and waits, at most
+ * rt->wait_ms for a worker to take its command. Returns 0 or -errno with err set: the last
+ * failing worker's, or -ETIMEDOUT when *n_stuck workers did not take it (they keep serving
+ * what they had, and the config they read must stay allocated). */
+static int apply_all(struct runtime *rt, const struct config *cfg, const struct plan *plan,
+		     const uint32_t *slot, uint32_t *n_stuck, char *err, size_t errlen)
+{
+	struct worker_cmd *cmd;
+	uint64_t deadline;
+	uint32_t i;
+	int ret = 0;
+
+	*n_stuck = 0;
+	cmd = calloc(rt->n_started ? rt->n_started : 1, sizeof(*cmd));
+	if (!cmd) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	/* All workers switch at about the same time; each at a point between two batches. */
+	for (i = 0; i < rt->n_started; i++) {
+		cmd[i] = (struct worker_cmd){ .type = WORKER_CMD_APPLY, .cfg = cfg, .plan = plan,
+					      .relay_slot = slot, .fast = rt->fast,
+					      .offload = rt->offload };
+		worker_post(&rt->workers[i], &cmd[i]);
+	}
+	deadline = worker_ms() + rt->wait_ms;
+	for (i = 0; i < rt->n_started; i++) {
+		if (worker_wait(&rt->workers[i], &cmd[i], deadline) == 0)
+			continue;
+		(*n_stuck)++;
+		snprintf(err, errlen,
+			 "worker %u did not take the new configuration within %u ms: its loop is "
+			 "stuck (see the watchdog); it keeps serving the previous one, the other "
+			 "workers run the new one",
+			 i, rt->wait_ms);
+		ret = -ETIMEDOUT;
+	}
+	for (i = 0; i < rt->n_started; i++) {
+		if (cmd[i].done && cmd[i].result) {
+			snprintf(err, errlen, "worker %u: %s", i, cmd[i].error);
+			ret = cmd[i].result;
+		}
+	}
+	free(cmd);
+	return ret;
+}
+
 int runtime_reload(struct runtime *rt, struct config *new_cfg, const struct plan *plan,
 		   bool *applied, char *err, size_t errlen)
 {
-	uint32_t slot[CONFIG_MAX_RELAYS], i;
+	uint32_t slot[CONFIG_MAX_RELAYS], n_stuck;
 	bool busy[WORKER_MAX_RELAYS];
-	struct balancer *b;
-	struct worker_cmd *cmd;
 	int ret;
 
 	*applied = false;
@@ -453,57 +520,56 @@ int runtime_reload(struct runtime *rt, struct config *new_cfg, const struct plan
 		busy_slots(rt, busy);
 		ret = slots_assign(rt->cfg, rt->relay_slot, new_cfg, busy, slot, err, errlen);
 	}
+	/* The new pools go out before the workers apply: a worker between the two picks from
+	 * the new members, which its sessions remember by address. */
+	if (!ret)
+		ret = upstream_publish(rt, new_cfg, slot, err, errlen);
 	if (ret) {
 		config_free(new_cfg);
 		return ret;
 	}
-	b = balancers_new(new_cfg, err, errlen);
-	cmd = calloc(rt->n_started, sizeof(*cmd));
-	if (!b || !cmd) {
-		balancers_free(b, new_cfg->n_relays);
-		free(cmd);
-		if (b)
-			snprintf(err, errlen, "out of memory");
-		config_free(new_cfg);
-		return -ENOMEM;
-	}
 	*applied = true;
-	/* All workers switch at about the same time; each at a point between two batches. */
-	for (i = 0; i < rt->n_started; i++) {
-		cmd[i] = (struct worker_cmd){ .type = WORKER_CMD_APPLY, .cfg = new_cfg,
-					      .plan = plan, .balancers = b, .relay_slot = slot,
-					      .fast = rt->fast, .offload = rt->offload };
-		worker_post(&rt->workers[i], &cmd[i]);
-	}
-	for (i = 0; i < rt->n_started; i++)
-		worker_wait(&rt->workers[i], &cmd[i]);
-	for (i = 0; i < rt->n_started; i++) {
-		if (cmd[i].result) {
-			/* Workers already switched what they could: the new config is in force
-			 * and this error is reported as the reload's result. */
-			snprintf(err, errlen, "worker %u: %s", i, cmd[i].error);
-			ret = cmd[i].result;
-			log_err("reload: %s", err);
+	ret = apply_all(rt, new_cfg, plan, slot, &n_stuck, err, errlen);
+	/* Workers already switched what they could: the new config is in force and an error
+	 * is reported as the reload's result. */
+	if (ret)
+		log_err("reload: %s", err);
+	if (n_stuck) {
+		/* A stuck worker still points into the previous config. */
+		if (runtime_retire(rt, rt->cfg)) {
+			snprintf(err, errlen, "reload: out of memory");
+			ret = -ENOMEM;
 		}
+	} else {
+		/* Every worker runs new_cfg: nothing refers to a config kept for a stuck one. */
+		runtime_free_retired(rt);
+		config_free(rt->cfg);
 	}
-	free(cmd);
-	balancers_free(rt->balancers, rt->cfg->n_relays);
-	config_free(rt->cfg);
-	rt->balancers = b;
 	rt->cfg = new_cfg;
+	rt->applied_plan = *plan;
 	memcpy(rt->relay_slot, slot, sizeof(slot));
-	return ret ? ret : 0;
+	return ret;
+}
+
+int runtime_reapply(struct runtime *rt, char *err, size_t errlen)
+{
+	uint32_t n_stuck;
+
+	return apply_all(rt, rt->cfg, &rt->applied_plan, rt->relay_slot, &n_stuck, err, errlen);
 }
 
 int runtime_sessions(struct runtime *rt, uint32_t relay, struct session_info *out, uint32_t max,
-		     uint32_t *total)
+		     uint32_t *total, char *err, size_t errlen)
 {
 	struct worker_cmd cmd;
 	uint32_t i, n = 0;
+	uint64_t deadline = worker_ms() + rt->wait_ms;
 
 	*total = 0;
-	if (relay != UINT32_MAX && relay >= rt->cfg->n_relays)
+	if (relay != UINT32_MAX && relay >= rt->cfg->n_relays) {
+		snprintf(err, errlen, "no relay %u", relay);
 		return -ENOENT;
+	}
 	for (i = 0; i < rt->n_started; i++) {
 		cmd = (struct worker_cmd){ .type = WORKER_CMD_SESSIONS,
 					   .relay = relay == UINT32_MAX ? UINT32_MAX
@@ -511,7 +577,13 @@ int runtime_sessions(struct runtime *rt, uint32_t relay, struct session_info *ou
 					   .relay_slot = rt->relay_slot, .out = out + n,
 					   .max = max - n };
 		worker_post(&rt->workers[i], &cmd);
-		worker_wait(&rt->workers[i], &cmd);
+		if (worker_wait(&rt->workers[i], &cmd, deadline)) {
+			snprintf(err, errlen,
+				 "worker %u did not answer within %u ms: its loop is stuck (see the "
+				 "watchdog)",
+				 i, rt->wait_ms);
+			return -ETIMEDOUT;
+		}
 		n += cmd.n;
 		*total += cmd.total;
 	}
@@ -528,14 +600,15 @@ void runtime_fini(struct runtime *rt)
 	uint32_t i;
 
 	stop_started(rt);
+	runtime_free_retired(rt);
 	for (i = 0; rt->workers && i < rt->plan.n_workers; i++)
 		worker_fini(&rt->workers[i]);
-	if (rt->cfg)
-		balancers_free(rt->balancers, rt->cfg->n_relays);
+	upstream_fini(rt);
+	free(rt->ups);
 	free(rt->workers);
 	config_free(rt->cfg);
 	rt->workers = NULL;
-	rt->balancers = NULL;
+	rt->ups = NULL;
 	rt->cfg = NULL;
 }
 
@@ -577,5 +650,5 @@ int runtime_snapshot(const struct runtime *rt, struct snapshot *s)
 		for (r = 0; r < n_relays; r++)
 			relay_counters_add(&sw->relays[r], &wk->counters[rt->relay_slot[r]]);
 	}
-	return 0;
+	return rt->ups ? upstream_snapshot(rt, s) : 0;
 }

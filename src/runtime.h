@@ -1,10 +1,9 @@
 /* SPDX-License-Identifier: MIT */
-/* The running relay built from one config: plan, balancers, workers. Started and stopped by
+/* The running relay built from one config: plan, pools (upstream.h), workers. Started and stopped by
  * main; read (counters) by the stats and control code. */
 #ifndef RINGRELAY_RUNTIME_H
 #define RINGRELAY_RUNTIME_H
 
-#include "balance.h"
 #include "config.h"
 #include "counters.h"
 #include "plan.h"
@@ -12,14 +11,24 @@
 #include "worker.h"
 
 struct snapshot;
+struct runtime_retired;
+
+/* How long a reload or `ringrelayctl sessions` waits for a worker to take its command. A
+ * worker comes round to commands between two batches, at least once per expiry tick (<= 1 s):
+ * one that has not within this is stuck, and the caller, which holds the app lock, must not
+ * wait on it for ever. */
+#define RUNTIME_WORKER_WAIT_MS 5000
 
 struct runtime {
 	struct config *cfg;
 	struct plan plan; /* the workers' (rings, file tables); a reload's only sizes new tables */
 	const struct uring_caps *caps;
 	enum io_backend backend;
-	struct balancer *balancers; /* one per relay of cfg */
 	uint32_t relay_slot[CONFIG_MAX_RELAYS]; /* worker relay slot of cfg->relays[i] */
+	/* Each relay slot's published pool (pool.h): swapped by main, read by the workers. */
+	struct pool *pools[WORKER_MAX_RELAYS];
+	struct upstreams *ups;	  /* what the pools are made from (upstream.h) */
+	struct plan applied_plan; /* the plan of the config in force (for a re-APPLY) */
 	struct worker *workers;	    /* plan.n_workers */
 	uint32_t n_started;
 	struct worker_sync sync;
@@ -28,6 +37,8 @@ struct runtime {
 	struct filter *fast;
 	bool offload[CONFIG_MAX_RELAYS];
 	uint64_t heartbeat_ns; /* runtime_set_heartbeat's */
+	struct runtime_retired *retired; /* configs a stuck worker may still read */
+	uint32_t wait_ms; /* RUNTIME_WORKER_WAIT_MS (tests shorten it) */
 };
 
 /* The backend to run: the configured one, or for "auto" io_uring when the probe found all
@@ -68,14 +79,22 @@ int runtime_start(struct runtime *rt, char *err, size_t errlen);
  * Settings that size memory or threads kept their running values in runtime_check. Always
  * takes new_cfg. Returns 0, or -errno with err set: a failed check leaves the running config
  * untouched (*applied false); a worker that fails to apply (rare: a socket error after the
- * checks) leaves the new config in force without that part (*applied true). */
+ * checks) leaves the new config in force without that part (*applied true), and so does a
+ * worker that does not take the command within wait_ms (-ETIMEDOUT, naming it): it keeps
+ * serving the previous config, which stays allocated until a later reload reaches every
+ * worker. */
 int runtime_reload(struct runtime *rt, struct config *new_cfg, const struct plan *plan,
 		   bool *applied, char *err, size_t errlen);
+/* Applies the config in force again (a relay's upstreams were resolved anew and their pools
+ * published): workers sync mirror sockets and end the sessions of upstreams that went away.
+ * Returns 0 or the first worker's -errno with err set. */
+int runtime_reapply(struct runtime *rt, char *err, size_t errlen);
 /* Copies up to max sessions of relay (index in cfg; UINT32_MAX = all relays) into out;
- * *total gets the number that exist. Asks each worker, which answers from its own thread.
- * Returns the number copied, or -errno. */
+ * *total gets the number that exist. Asks each worker, which answers from its own thread,
+ * waiting wait_ms (RUNTIME_WORKER_WAIT_MS) at most for one to begin. Returns the number
+ * copied, or -errno with err set: -ETIMEDOUT names the worker that did not answer. */
 int runtime_sessions(struct runtime *rt, uint32_t relay, struct session_info *out, uint32_t max,
-		     uint32_t *total);
+		     uint32_t *total, char *err, size_t errlen);
 /* Stops and joins the workers; counters stay readable until runtime_fini. */
 void runtime_stop(struct runtime *rt);
 /* Stops and joins the workers, frees everything; idempotent. */

@@ -8,32 +8,111 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include "session.h"
 
-/* Used only when getrandom() cannot give us a seed (it never blocks here: GRND_NONBLOCK). */
-#define SESSION_FALLBACK_SEED 0x5e55104eu
 /* Buckets must stay indexable by uint32_t and 2 * capacity must not overflow. */
 #define SESSION_MAX_CAPACITY (1u << 30)
 
-/* A random per-table seed: clients choose their own source ports, so a fixed seed would let
- * one of them craft addresses that all land in one chain and turn lookups into list walks. */
-static uint32_t session_seed(void)
-{
-	uint32_t seed;
-
-	if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) != (ssize_t)sizeof(seed))
-		return SESSION_FALLBACK_SEED;
-	return seed;
-}
+/* What a session's hash covers: the whole key of a lookup. The family is in it so that an
+ * IPv4 client and its v4-mapped IPv6 form, equal in addr[], still differ. */
+struct session_hkey {
+	uint8_t addr[16]; /* v4-mapped */
+	uint32_t listener;
+	uint16_t port;
+	uint8_t family;
+	uint8_t zero;
+};
 
 static uint32_t session_bucket(const struct session_table *t, const struct addr *client,
 			       uint32_t listener)
 {
-	/* Folding the listener into the seed keeps the key one hash call. */
-	return addr_hash(client, true, t->seed ^ (listener * 0x9e3779b9u)) & t->bucket_mask;
+	struct session_hkey k;
+
+	memset(&k, 0, sizeof(k));
+	addr_to_mapped(client, k.addr);
+	k.listener = listener;
+	k.port = addr_port(client);
+	k.family = (uint8_t)addr_family(client);
+	return (uint32_t)siphash24(&t->key, &k, sizeof(k)) & t->bucket_mask;
 }
+
+/* ---------------------------------------------------------------- sessions per source */
+
+/* The 16-byte key is shorter than a session's, so the two hashes never meet even under one
+ * key (SipHash mixes the length in). */
+static uint32_t source_bucket(const struct session_table *t, const uint8_t addr[16])
+{
+	return (uint32_t)siphash24(&t->key, addr, 16) & t->bucket_mask;
+}
+
+static uint32_t source_find(const struct session_table *t, const uint8_t addr[16])
+{
+	uint32_t i;
+
+	if (!t->source_buckets)
+		return SESSION_NONE;
+	for (i = t->source_buckets[source_bucket(t, addr)]; i != SESSION_NONE;
+	     i = t->sources[i].next)
+		if (!memcmp(t->sources[i].addr, addr, 16))
+			return i;
+	return SESSION_NONE;
+}
+
+uint32_t session_source_count(const struct session_table *t, const struct addr *client)
+{
+	uint8_t m[16];
+	uint32_t i;
+
+	addr_to_mapped(client, m);
+	i = source_find(t, m);
+	return i == SESSION_NONE ? 0 : t->sources[i].count;
+}
+
+bool session_source_full(const struct session_table *t, const struct addr *client)
+{
+	return t->max_per_source && session_source_count(t, client) >= t->max_per_source;
+}
+
+/* Counts one more ACTIVE session of addr; returns its entry. There are as many entries as
+ * slots and each counted one holds at least one ACTIVE session, so one is always free. */
+static uint32_t source_get(struct session_table *t, const uint8_t addr[16])
+{
+	uint32_t i = source_find(t, addr), *bucket;
+
+	if (i == SESSION_NONE) {
+		i = t->source_free;
+		t->source_free = t->sources[i].next;
+		memcpy(t->sources[i].addr, addr, 16);
+		t->sources[i].count = 0;
+		bucket = &t->source_buckets[source_bucket(t, addr)];
+		t->sources[i].next = *bucket;
+		*bucket = i;
+	}
+	t->sources[i].count++;
+	return i;
+}
+
+/* One ACTIVE session of entry i ended; the entry goes back to the free list at zero. */
+static void source_put(struct session_table *t, uint32_t i)
+{
+	struct session_source *src = &t->sources[i];
+	uint32_t *link;
+
+	if (--src->count)
+		return;
+	for (link = &t->source_buckets[source_bucket(t, src->addr)]; *link != SESSION_NONE;
+	     link = &t->sources[*link].next) {
+		if (*link == i) {
+			*link = src->next;
+			break;
+		}
+	}
+	src->next = t->source_free;
+	t->source_free = i;
+}
+
+/* ---------------------------------------------------------------- lists */
 
 static void session_lru_unlink(struct session_table *t, struct session *s)
 {
@@ -84,11 +163,14 @@ static void session_deactivate(struct session_table *t, struct session *s)
 {
 	session_hash_unlink(t, s);
 	session_lru_unlink(t, s);
+	source_put(t, s->source);
+	s->source = SESSION_NONE;
 	s->state = SESSION_CLOSING;
 	t->active--;
 }
 
-int session_table_init(struct session_table *t, uint32_t capacity, uint64_t timeout_ns)
+int session_table_init_key(struct session_table *t, uint32_t capacity, uint64_t timeout_ns,
+			   const struct siphash_key *key)
 {
 	uint32_t nbuckets = 1, i;
 
@@ -99,14 +181,16 @@ int session_table_init(struct session_table *t, uint32_t capacity, uint64_t time
 		nbuckets <<= 1;
 
 	t->slots = calloc(capacity, sizeof(*t->slots));
-	if (!t->slots)
-		return -ENOMEM;
 	t->buckets = malloc((size_t)nbuckets * sizeof(*t->buckets));
-	if (!t->buckets)
-		goto err_free_slots;
+	t->sources = calloc(capacity, sizeof(*t->sources));
+	t->source_buckets = malloc((size_t)nbuckets * sizeof(*t->source_buckets));
+	if (!t->slots || !t->buckets || !t->sources || !t->source_buckets) {
+		session_table_fini(t);
+		return -ENOMEM;
+	}
 
 	for (i = 0; i < nbuckets; i++)
-		t->buckets[i] = SESSION_NONE;
+		t->buckets[i] = t->source_buckets[i] = SESSION_NONE;
 	for (i = 0; i < capacity; i++) {
 		struct session *s = &t->slots[i];
 
@@ -116,27 +200,41 @@ int session_table_init(struct session_table *t, uint32_t capacity, uint64_t time
 		s->lru_prev = SESSION_NONE;
 		s->lru_next = SESSION_NONE;
 		s->hash_next = i + 1 < capacity ? i + 1 : SESSION_NONE;
+		s->source = SESSION_NONE;
+		t->sources[i].next = i + 1 < capacity ? i + 1 : SESSION_NONE;
 	}
 	t->capacity = capacity;
 	t->bucket_mask = nbuckets - 1;
 	t->free_head = 0;
+	t->source_free = 0;
 	t->lru_head = SESSION_NONE;
 	t->lru_tail = SESSION_NONE;
 	t->active = 0;
 	t->timeout_ns = timeout_ns;
-	t->seed = session_seed();
+	t->key = *key;
 	return 0;
+}
 
-err_free_slots:
-	free(t->slots);
-	t->slots = NULL;
-	return -ENOMEM;
+int session_table_init(struct session_table *t, uint32_t capacity, uint64_t timeout_ns)
+{
+	struct siphash_key key;
+	int ret;
+
+	memset(t, 0, sizeof(*t));
+	ret = siphash_key_random(&key);
+	if (ret)
+		return ret;
+	ret = session_table_init_key(t, capacity, timeout_ns, &key);
+	memset(&key, 0, sizeof(key));
+	return ret;
 }
 
 void session_table_fini(struct session_table *t)
 {
 	free(t->slots);
 	free(t->buckets);
+	free(t->sources);
+	free(t->source_buckets);
 	memset(t, 0, sizeof(*t));
 }
 
@@ -161,10 +259,11 @@ struct session *session_insert(struct session_table *t, const struct addr *clien
 			       uint32_t listener, uint64_t now)
 {
 	struct session *s;
+	uint8_t mapped[16];
 	uint32_t *bucket;
 	uint32_t i = t->free_head;
 
-	if (!t->slots || i == SESSION_NONE)
+	if (!t->slots || i == SESSION_NONE || session_source_full(t, client))
 		return NULL;
 	s = &t->slots[i];
 	t->free_head = s->hash_next;
@@ -186,6 +285,8 @@ struct session *session_insert(struct session_table *t, const struct addr *clien
 	bucket = &t->buckets[session_bucket(t, client, listener)];
 	s->hash_next = *bucket;
 	*bucket = i;
+	addr_to_mapped(client, mapped);
+	s->source = source_get(t, mapped);
 	session_lru_append(t, s);
 	t->active++;
 	return s;
@@ -213,6 +314,19 @@ struct session *session_expire_next(struct session_table *t, uint64_t now)
 	/* The LRU list is ordered by last_active, so the head decides for everyone. A clock
 	 * older than last_active means nothing is due rather than a wrapped huge idle time. */
 	if (now < s->last_active || now - s->last_active < t->timeout_ns)
+		return NULL;
+	session_deactivate(t, s);
+	return s;
+}
+
+struct session *session_evict(struct session_table *t, uint64_t now, uint64_t min_idle_ns)
+{
+	struct session *s;
+
+	if (!t->slots || t->lru_head == SESSION_NONE)
+		return NULL;
+	s = &t->slots[t->lru_head];
+	if (now < s->last_active || now - s->last_active < min_idle_ns)
 		return NULL;
 	session_deactivate(t, s);
 	return s;

@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* A per-worker, fixed-capacity session table for one relay: lookup by (client address,
- * listener), least-recently-used expiry in O(expired), memory allocated once at init.
+ * listener), least-recently-used expiry in O(expired), a count of sessions per client address
+ * (without the port) for max_sessions_per_source, eviction of the least recently used
+ * session, memory allocated once at init. Both hashes are SipHash-2-4 under a key of the
+ * table's own from getrandom (siphash.h), so clients cannot choose colliding addresses.
  * Single-threaded: only the owning worker touches it. */
 #ifndef RINGRELAY_SESSION_H
 #define RINGRELAY_SESSION_H
@@ -9,6 +12,7 @@
 #include <stdint.h>
 
 #include "addr.h"
+#include "siphash.h"
 
 #define SESSION_NONE UINT32_MAX
 
@@ -18,7 +22,8 @@ struct session {
 	struct addr client;	/* the client's address and port */
 	struct addr local;	/* the address the client sent to (replies come from it) */
 	uint32_t listener;	/* worker-local listener index */
-	uint32_t upstream;	/* index into the relay's upstreams when the session began */
+	uint32_t upstream;	/* its upstream's counter slot (pool_member.slot); SESSION_NONE
+				 * for a transparent mirror's session (it sends to every member) */
 	struct addr upstream_addr; /* that upstream: stays right when a reload reorders them */
 	uint64_t last_active;	/* ns, monotonic, as passed to insert/touch */
 	uint32_t gen;		/* bumped on release: stale completions compare it */
@@ -40,6 +45,14 @@ struct session {
 	uint64_t down_datagrams, down_bytes; /* from the upstream */
 	uint32_t lru_prev, lru_next; /* private to session.c */
 	uint32_t hash_next;	     /* private to session.c */
+	uint32_t source;	     /* private to session.c: its entry in sources */
+};
+
+/* Private to session.c: how many ACTIVE sessions one client address holds. */
+struct session_source {
+	uint8_t addr[16]; /* v4-mapped */
+	uint32_t count;	  /* 0: free, on the free list through next */
+	uint32_t next;	  /* hash chain, or free list */
 };
 
 struct session_table {
@@ -51,11 +64,21 @@ struct session_table {
 	uint32_t lru_head, lru_tail; /* ACTIVE sessions, oldest first */
 	uint32_t active;	     /* ACTIVE sessions (CLOSING ones are not counted) */
 	uint64_t timeout_ns;
-	uint32_t seed;
+	/* ACTIVE sessions one client address may hold; 0: no limit (the owner sets it) */
+	uint32_t max_per_source;
+	struct siphash_key key;
+	struct session_source *sources; /* capacity entries: no more sources than sessions */
+	uint32_t *source_buckets;	/* bucket_mask + 1 chains */
+	uint32_t source_free;
 };
 
-/* Allocates everything for capacity sessions (1 .. 2^30). Returns 0, -EINVAL or -ENOMEM. */
+/* Allocates everything for capacity sessions (1 .. 2^30) and reads the table's hash key from
+ * getrandom. Returns 0, -EINVAL, -ENOMEM, or getrandom's -errno (no table without a key: a
+ * predictable hash would let clients line up in one chain). */
 int session_table_init(struct session_table *t, uint32_t capacity, uint64_t timeout_ns);
+/* The same with a given key (tests: reproducible layouts). */
+int session_table_init_key(struct session_table *t, uint32_t capacity, uint64_t timeout_ns,
+			   const struct siphash_key *key);
 /* Frees memory; accepts a zeroed or already finished table. Closes no fds. */
 void session_table_fini(struct session_table *t);
 
@@ -64,7 +87,8 @@ struct session *session_lookup(struct session_table *t, const struct addr *clien
 			       uint32_t listener);
 /* A new ACTIVE session (fd = -1, upstream = 0, local zeroed, tx_batch = SESSION_NONE,
  * started = now, counts zero, seg_max = 0) at the LRU tail, or NULL when every slot is ACTIVE
- * or CLOSING. The caller must have checked lookup first. */
+ * or CLOSING or the client's address holds max_per_source sessions already. The caller must
+ * have checked lookup first. */
 struct session *session_insert(struct session_table *t, const struct addr *client,
 			       uint32_t listener, uint64_t now);
 /* Marks activity: last_active = now and move to the LRU tail. O(1). */
@@ -73,6 +97,15 @@ void session_touch(struct session_table *t, struct session *s, uint64_t now);
  * CLOSING (no longer found by lookup, not counted in active); NULL when none is due.
  * Call repeatedly to expire all that are due. */
 struct session *session_expire_next(struct session_table *t, uint64_t now);
+/* Whether client's address (its port aside) holds max_per_source ACTIVE sessions already, so
+ * session_insert would refuse it. */
+bool session_source_full(const struct session_table *t, const struct addr *client);
+/* ACTIVE sessions of client's address (its port aside). */
+uint32_t session_source_count(const struct session_table *t, const struct addr *client);
+/* For session_full = "evict": the least recently used ACTIVE session, if it has been idle for
+ * at least min_idle_ns at now, moved to CLOSING like an expired one; NULL when there is none
+ * that idle. */
+struct session *session_evict(struct session_table *t, uint64_t now, uint64_t min_idle_ns);
 /* Moves an ACTIVE session to CLOSING now (e.g. at shutdown). */
 void session_close(struct session_table *t, struct session *s);
 /* Returns a CLOSING session's slot to the free list and bumps its gen. */

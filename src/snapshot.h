@@ -19,6 +19,20 @@ struct snapshot_worker {
 	int cpu;
 	double heartbeat_age;	       /* seconds since the loop last ran; NaN when it never did */
 	struct relay_counters *relays; /* n_relays, indexed like relay_names; values loaded */
+	struct upstream_counters *upstreams; /* n_upstreams, indexed like snapshot.upstreams */
+};
+
+/* One upstream of one relay, as its pool has it now. */
+struct snapshot_upstream {
+	uint32_t relay;	  /* index in relay_names */
+	char label[128];  /* the entry as written (the metrics' upstream label) */
+	char address[64]; /* the address it resolved to */
+	uint32_t weight;
+	bool enabled;	   /* not drained */
+	bool usable;	   /* takes new sessions now */
+	const char *state; /* "up", "ejected", "down" (active check), or "disabled" (drained) */
+	double changed;	   /* unix seconds of the last state change; 0: none since it appeared */
+	uint64_t ejections;
 };
 
 struct snapshot_offload {
@@ -71,11 +85,18 @@ struct snapshot {
 	struct snapshot_shed *shed;
 	uint64_t *shed_counters;
 	struct relay_counters *counters; /* the block workers[].relays point into */
+	uint32_t *max_sessions; /* n_relays: each relay's max_sessions */
+	bool *panic;		/* n_relays: no upstream is up, all enabled ones are used */
+	uint32_t n_upstreams;	/* of all relays, relay by relay */
+	struct snapshot_upstream *upstreams;
+	struct upstream_counters *upstream_counters; /* the block workers[].upstreams point into */
 };
 
 /* Zeroes *s and allocates the relay names, the workers and their (zeroed) counters.
  * Returns 0 or -ENOMEM; release with snapshot_fini, also after a failure. */
 int snapshot_alloc(struct snapshot *s, uint32_t n_relays, uint32_t n_workers);
+/* Allocates n upstreams (zeroed) and each worker's counters for them. 0 or -ENOMEM. */
+int snapshot_alloc_upstreams(struct snapshot *s, uint32_t n);
 /* Frees what snapshot_alloc allocated and filter_counters; zeroes *s. Idempotent. */
 void snapshot_fini(struct snapshot *s);
 

@@ -8,6 +8,10 @@
 
 #include "sock.h"
 
+#ifndef IPV6_FREEBIND
+#define IPV6_FREEBIND 78 /* linux/in6.h; glibc 2.36's netinet/in.h lacks it */
+#endif
+
 /* Big socket buffers absorb bursts while a worker is busy; SO_*BUFFORCE (root) goes past
  * net.core.[rw]mem_max, the plain option is the unprivileged fallback. */
 #define SOCK_BUF_BYTES (4 << 20)
@@ -72,16 +76,35 @@ int sock_open_listener(const struct addr *a, bool gro)
 	return fd;
 }
 
-int sock_open_upstream(const struct addr *upstream, bool gro)
+int sock_open_upstream(const struct addr *upstream, bool gro, const struct sock_source *src)
 {
-	bool v6 = addr_family(upstream) == AF_INET6;
+	const struct addr *fam = upstream ? upstream : src ? src->bind : NULL;
+	bool v6;
 	int fd, err;
 
-	fd = sock_new(upstream, gro);
+	if (!fam)
+		return -EINVAL;
+	v6 = addr_family(fam) == AF_INET6;
+	fd = sock_new(fam, gro);
 	if (fd < 0)
 		return fd;
 	err = v6 ? setopt(fd, IPPROTO_IPV6, IPV6_RECVERR, 1) : setopt(fd, IPPROTO_IP, IP_RECVERR, 1);
-	if (!err && connect(fd, &upstream->sa, addr_len(upstream)))
+	if (!err && src && src->fwmark)
+		err = setopt(fd, SOL_SOCKET, SO_MARK, (int)src->fwmark);
+	if (!err && src && src->transparent) {
+		err = v6 ? setopt(fd, IPPROTO_IPV6, IPV6_TRANSPARENT, 1)
+			 : setopt(fd, IPPROTO_IP, IP_TRANSPARENT, 1);
+		if (!err)
+			err = v6 ? setopt(fd, IPPROTO_IPV6, IPV6_FREEBIND, 1)
+				 : setopt(fd, IPPROTO_IP, IP_FREEBIND, 1);
+		/* Two relays' sessions of one client to different upstreams share its address
+		 * and port: the connected 4-tuples still differ. */
+		if (!err)
+			err = setopt(fd, SOL_SOCKET, SO_REUSEADDR, 1);
+	}
+	if (!err && src && src->bind && bind(fd, &src->bind->sa, addr_len(src->bind)))
+		err = -errno;
+	if (!err && upstream && connect(fd, &upstream->sa, addr_len(upstream)))
 		err = -errno;
 	if (err) {
 		close(fd);
@@ -143,11 +166,21 @@ uint32_t sock_drain_errors(int fd, uint32_t max)
 	return n;
 }
 
+/* Whether c carries at least len bytes of data. A receive whose control buffer was too small
+ * (MSG_CTRUNC) ends in a cmsg the kernel cut short: its cmsg_len covers only what fit, and
+ * what follows its data is whatever the buffer held before. */
+static bool cmsg_has(const struct cmsghdr *c, size_t len)
+{
+	return c->cmsg_len >= CMSG_LEN(len);
+}
+
 void sock_rx_cmsg(const struct cmsghdr *c, struct sock_rx_meta *m)
 {
 	if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
 		struct in_pktinfo pi;
 
+		if (!cmsg_has(c, sizeof(pi)))
+			return;
 		memcpy(&pi, CMSG_DATA(c), sizeof(pi));
 		memset(&m->local, 0, sizeof(m->local));
 		m->local.in4.sin_family = AF_INET;
@@ -156,17 +189,23 @@ void sock_rx_cmsg(const struct cmsghdr *c, struct sock_rx_meta *m)
 	} else if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO) {
 		struct in6_pktinfo pi;
 
+		if (!cmsg_has(c, sizeof(pi)))
+			return;
 		memcpy(&pi, CMSG_DATA(c), sizeof(pi));
 		memset(&m->local, 0, sizeof(m->local));
 		m->local.in6.sin6_family = AF_INET6;
 		m->local.in6.sin6_addr = pi.ipi6_addr;
 		m->has_local = true;
 	} else if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_RXQ_OVFL) {
+		if (!cmsg_has(c, sizeof(m->ovfl)))
+			return;
 		memcpy(&m->ovfl, CMSG_DATA(c), sizeof(m->ovfl));
 		m->has_ovfl = true;
 	} else if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO) {
 		int gso;
 
+		if (!cmsg_has(c, sizeof(gso)))
+			return;
 		memcpy(&gso, CMSG_DATA(c), sizeof(gso));
 		m->gso_size = gso > 0 && gso < 65536 ? (uint16_t)gso : 0;
 	}

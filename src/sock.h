@@ -28,10 +28,21 @@ struct sock_rx_meta {
  * destination-address reporting when a is a wildcard; UDP_GRO when gro. Returns the fd or
  * -errno. */
 int sock_open_listener(const struct addr *a, bool gro);
-/* A non-blocking socket connected to upstream (an ephemeral source port of its own), with
- * IP_RECVERR so ICMP errors and local ENOBUFS surface as errors; UDP_GRO when gro. Returns
- * the fd or -errno. */
-int sock_open_upstream(const struct addr *upstream, bool gro);
+/* Where an upstream socket sends from. */
+struct sock_source {
+	const struct addr *bind; /* bind here first (port 0: an ephemeral one); NULL: no bind */
+	bool transparent;	 /* bind may be another host's address (the client's):
+				  * IP_TRANSPARENT / IPV6_TRANSPARENT and IP_FREEBIND */
+	uint32_t fwmark;	 /* SO_MARK; 0: none */
+};
+
+/* A non-blocking socket connected to upstream (an ephemeral source port of its own unless
+ * src binds it), with IP_RECVERR so ICMP errors and local ENOBUFS surface as errors; UDP_GRO
+ * when gro. upstream NULL: not connected (src->bind must be set; its family is used).
+ * IP_TRANSPARENT and SO_MARK need CAP_NET_RAW or CAP_NET_ADMIN in the calling thread at this
+ * call only (the bind to a foreign address and every send after it need none). Returns the
+ * fd or -errno. */
+int sock_open_upstream(const struct addr *upstream, bool gro, const struct sock_source *src);
 
 /* The longest UDP payload the path of connected socket fd (of peer's family) carries in one
  * unfragmented packet: IP_MTU / IPV6_MTU minus the IP and UDP headers. Returns it or
@@ -44,7 +55,6 @@ int sock_path_payload_max(int fd, const struct addr *peer);
  * poll (EPOLLERR). Returns the number removed. */
 uint32_t sock_drain_errors(int fd, uint32_t max);
 
-/* Applies one received control message to m (unknown ones are ignored). */
 /* The TTL / hop limit the kernel gives a datagram sent on fd (a connected socket: its route's
  * hop limit for IPv6). Returns 1..255 or -errno. */
 int sock_hop_limit(int fd);
@@ -52,6 +62,9 @@ int sock_hop_limit(int fd);
  * leaves with. Returns 1..255 or -errno. */
 int sock_route_hop_limit(const struct addr *dst);
 
+/* Applies one received control message to m. Unknown ones are ignored, and so is one whose
+ * cmsg_len is too short for what its level and type carry (cut short by MSG_CTRUNC): its
+ * data is never read past cmsg_len. */
 void sock_rx_cmsg(const struct cmsghdr *c, struct sock_rx_meta *m);
 /* Writes the control messages of a send into buf (SOCK_TX_CONTROL_LEN bytes): pktinfo choosing
  * local as the source address when local is not NULL, UDP_SEGMENT when gso_size is not 0.

@@ -14,6 +14,7 @@
 
 #include "accesslog.h"
 #include "filter.h"
+#include "privs.h"
 #include "worker_backend.h"
 
 uint64_t worker_clock(void)
@@ -36,20 +37,31 @@ uint64_t worker_tick_ns(const struct worker *w)
 
 	for (i = 0; w->cfg && i < w->cfg->n_relays; i++) {
 		uint64_t t = (uint64_t)(w->cfg->relays[i].session_timeout * 1e9 / 4);
+		uint64_t r = (uint64_t)(w->cfg->relays[i].reply_timeout * 1e9 / 4);
 
 		if (t < tick)
 			tick = t;
+		if (r && r < tick)
+			tick = r;
 	}
 	return tick < 10000000ull ? 10000000ull : tick;
 }
 
 int worker_init(struct worker *w, uint32_t id, const struct plan *plan,
 		const struct uring_caps *caps, const struct worker_ops *ops,
-		struct worker_sync *sync)
+		struct worker_sync *sync, struct pool **pools)
 {
+	size_t uc_size = (size_t)WORKER_MAX_RELAYS * CONFIG_MAX_UPSTREAMS * sizeof(*w->uc);
 	uint32_t i;
 
 	memset(w, 0, sizeof(*w));
+	w->pools = pools;
+	/* The struct is cache-line aligned; its size is a multiple of that, as aligned_alloc
+	 * wants. */
+	w->uc = aligned_alloc(_Alignof(struct upstream_counters), uc_size);
+	if (!w->uc)
+		return -ENOMEM;
+	memset(w->uc, 0, uc_size);
 	w->id = id;
 	w->cpu = plan->cpu[id];
 	w->plan = plan;
@@ -81,10 +93,26 @@ void worker_fini(struct worker *w)
 	if (w->cmd_fd > 0)
 		close(w->cmd_fd);
 	w->stop_fd = w->cmd_fd = -1;
+	free(w->uc);
+	w->uc = NULL;
 }
 
 void worker_report(struct worker *w, enum worker_state state)
 {
+	int err;
+
+	/* Set-up is over: the listeners are bound (low ports need CAP_NET_BIND_SERVICE) and the
+	 * ring made. A worker reads the network's datagrams; from here on it holds nothing,
+	 * unless its session sockets need IP_TRANSPARENT or SO_MARK (privs_need_sockopt). */
+	if (state == WORKER_READY) {
+		err = privs_thread_keep(w->cfg && privs_need_sockopt(w->cfg) ? privs_sockopt_mask()
+									     : 0);
+		if (err) {
+			snprintf(w->error, sizeof(w->error), "worker %u: drop capabilities: %s",
+				 w->id, strerror(-err));
+			state = WORKER_FAILED;
+		}
+	}
 	pthread_mutex_lock(&w->sync->lock);
 	w->state = state;
 	w->sync->reported++;
@@ -131,13 +159,152 @@ static uint32_t worker_flow(const struct worker *w, uint32_t r, const struct ses
 	       session_index(&w->relays[r].sessions, s);
 }
 
-/* Ends session s (CLOSING) of relay slot r: its fast-path entries go before its socket, and
- * what the program counted for it last is in the access log's line. */
+/* The per-upstream counters of member m of relay slot r's pool: a counter slot that now
+ * counts another member starts from zero. */
+static struct upstream_counters *member_uc(struct worker *w, uint32_t r,
+					   const struct pool_member *m)
+{
+	struct worker_relay *wr = &w->relays[r];
+	struct upstream_counters *uc = worker_uc(w, r, m->slot);
+
+	if (wr->uc_gen[m->slot] != m->gen) {
+		memset(uc, 0, sizeof(*uc));
+		wr->uc_gen[m->slot] = m->gen;
+	}
+	return uc;
+}
+
+/* Where relay slot r's upstream sockets send from; client for source = "client". */
+static struct sock_source worker_source(const struct worker_relay *wr, const struct addr *client)
+{
+	const struct relay_conf *rc = wr->conf;
+	struct sock_source src = { .fwmark = rc->fwmark };
+
+	if (rc->source == SOURCE_CLIENT) {
+		src.bind = client;
+		src.transparent = true;
+	} else if (rc->source == SOURCE_ADDRESS) {
+		src.bind = &rc->source_addr;
+	}
+	return src;
+}
+
+/* Accounts what the fast path relayed for session s of relay slot r (fold[dir], from
+ * offload_session_fold/close) like the socket path's datagrams: relay, upstream and session. */
+static void count_fast(struct worker *w, uint32_t r, struct session *s,
+		       const struct relay_dir_counters *fold)
+{
+	const struct relay_dir_counters *up = &fold[RELAY_DIR_TO_UPSTREAM];
+
+	if (!up->rx_pkts && !fold[RELAY_DIR_TO_CLIENT].rx_pkts)
+		return;
+	worker_count_fast(w, r, s, up, &fold[RELAY_DIR_TO_CLIENT]);
+	session_count_up(s, (uint32_t)up->rx_pkts, (uint32_t)up->rx_bytes);
+}
+
+/* Puts new session s of relay slot r (its upstream socket fd) on the fast path when the
+ * program takes it. What the slot's previous session had relayed after its close (an RCU
+ * grace period) is counted for the relay and s's upstream, but not in s's own counts. */
+static void fast_open(struct worker *w, uint32_t r, struct session *s, int fd)
+{
+	struct relay_dir_counters left[RELAY_DIR__MAX] = { 0 };
+	uint64_t up = s->up_datagrams, up_b = s->up_bytes;
+	uint64_t down = s->down_datagrams, down_b = s->down_bytes;
+
+	if (offload_session_open(&w->fast, s, fd, worker_flow(w, r, s), left))
+		return;
+	count_fast(w, r, s, left);
+	s->up_datagrams = up, s->up_bytes = up_b;
+	s->down_datagrams = down, s->down_bytes = down_b;
+}
+
+/* Takes session s of relay slot r off the fast path, counting what it relayed last. */
+static void fast_close(struct worker *w, uint32_t r, struct session *s)
+{
+	struct relay_dir_counters fold[RELAY_DIR__MAX] = { 0 };
+
+	offload_session_close(&w->fast, s, fold);
+	count_fast(w, r, s, fold);
+}
+
+/* Session s of relay slot r is no longer ACTIVE: its upstream has one session less. */
+static void session_ended(struct worker *w, uint32_t r, const struct session *s)
+{
+	if (s->upstream < CONFIG_MAX_UPSTREAMS)
+		counter_set(&worker_uc(w, r, s->upstream)->sessions_active,
+			    counter_get(&worker_uc(w, r, s->upstream)->sessions_active) - 1);
+}
+
+/* A new session waits for its first reply until reply_timeout (when set): worker_tick
+ * counts it as a failure of its upstream if none came. Beyond WORKER_NOREPLY_MAX waiting,
+ * new ones are not watched (the older ones decide first). */
+static void watch_reply(struct worker *w, uint32_t r, const struct session *s)
+{
+	struct worker_relay *wr = &w->relays[r];
+	struct worker_noreply *e;
+
+	if (wr->conf->reply_timeout <= 0 || wr->noreply_len == WORKER_NOREPLY_MAX)
+		return;
+	e = &wr->noreply[(wr->noreply_head + wr->noreply_len++) % WORKER_NOREPLY_MAX];
+	e->idx = session_index(&wr->sessions, s);
+	e->gen = s->gen;
+	e->due = w->now + (uint64_t)(wr->conf->reply_timeout * 1e9);
+}
+
+static void check_replies(struct worker *w, uint32_t r)
+{
+	struct worker_relay *wr = &w->relays[r];
+	struct worker_noreply *e;
+	struct session *s;
+
+	while (wr->noreply_len) {
+		e = &wr->noreply[wr->noreply_head];
+		if (e->due > w->now)
+			break;
+		wr->noreply_head = (wr->noreply_head + 1) % WORKER_NOREPLY_MAX;
+		wr->noreply_len--;
+		if (!wr->sessions.slots || e->idx >= wr->sessions.capacity)
+			continue;
+		s = &wr->sessions.slots[e->idx];
+		if (s->gen != e->gen || s->state != SESSION_ACTIVE || s->down_datagrams ||
+		    s->upstream >= CONFIG_MAX_UPSTREAMS)
+			continue;
+		counter_add(&worker_uc(w, r, s->upstream)->noreply, 1);
+	}
+}
+
+/* Ends CLOSING session s of relay slot r: its fast-path entries go before its socket (what
+ * the program counted for it last is folded first, so the access log's line has it), then the
+ * backend stops receiving on it and releases its slot. Expiry, eviction and every reload or
+ * shutdown close go through it. */
 static void end_session(struct worker *w, uint32_t r, struct session *s, enum accesslog_reason why)
 {
-	offload_session_close(&w->fast, s, &w->counters[r]);
+	fast_close(w, r, s);
 	log_session(w, r, s, true, why);
+	session_ended(w, r, s);
 	w->ops->session_close(w, r, s);
+}
+
+/* session_full = "evict": how long the least recently used session must have been idle to be
+ * ended for a new client. A session with a datagram in the last second is in use; ending it
+ * would only trade one client for another. */
+#define WORKER_EVICT_MIN_IDLE_NS 1000000000ull
+
+/* The table of relay slot r is full: ends its least recently used session if it has been
+ * idle long enough. Returns whether one was ended. Its slot is free at once with the mmsg
+ * backend; io_uring frees it when the cancelled receive completes, so there the datagram that
+ * asked may still be dropped (session_table_full) and the client's next one gets the slot. */
+static bool evict_one(struct worker *w, uint32_t r)
+{
+	struct worker_relay *wr = &w->relays[r];
+	struct session *s = session_evict(&wr->sessions, w->now, WORKER_EVICT_MIN_IDLE_NS);
+
+	if (!s)
+		return false;
+	end_session(w, r, s, ACCESSLOG_EVICTED);
+	counter_add(&w->counters[r].sessions_evicted, 1);
+	counter_set(&w->counters[r].sessions_active, wr->sessions.active);
+	return true;
 }
 
 struct session *worker_session_get(struct worker *w, uint32_t li, const struct addr *client,
@@ -146,6 +313,10 @@ struct session *worker_session_get(struct worker *w, uint32_t li, const struct a
 	struct listener *l = &w->listeners[li];
 	struct worker_relay *wr = &w->relays[l->relay];
 	struct relay_counters *c = &w->counters[l->relay];
+	struct upstream_counters *uc = NULL;
+	const struct pool *p = worker_pool(w, l->relay);
+	const struct pool_member *m;
+	struct sock_source src;
 	struct session *s;
 	int fd;
 
@@ -154,15 +325,32 @@ struct session *worker_session_get(struct worker *w, uint32_t li, const struct a
 		session_touch(&wr->sessions, s, w->now);
 		return s;
 	}
+	if (session_source_full(&wr->sessions, client)) {
+		relay_count_drop(c, RELAY_DIR_TO_UPSTREAM, DROP_SOURCE_LIMIT, n);
+		return NULL;
+	}
 	s = session_insert(&wr->sessions, client, li, w->now);
+	if (!s && wr->conf->session_full == SESSION_FULL_EVICT && evict_one(w, l->relay))
+		s = session_insert(&wr->sessions, client, li, w->now);
 	if (!s) {
 		relay_count_drop(c, RELAY_DIR_TO_UPSTREAM, DROP_SESSION_FULL, n);
 		return NULL;
 	}
-	s->upstream = balancer_pick(wr->balancer, client, &wr->rr_state);
-	s->upstream_addr = wr->conf->upstreams[s->upstream].addr;
-	/* A new flow costs socket() + connect(): per session, never per datagram. */
-	fd = sock_open_upstream(&s->upstream_addr, w->cfg->gro);
+	src = worker_source(wr, client);
+	if (wr->mode == RELAY_MODE_MIRROR) {
+		/* A transparent mirror's session: a socket with the client's address and port,
+		 * not connected, that sends a copy to every member. */
+		s->upstream = SESSION_NONE;
+		memset(&s->upstream_addr, 0, sizeof(s->upstream_addr));
+		fd = sock_open_upstream(NULL, false, &src);
+	} else {
+		m = &p->m[balancer_pick(&p->bal, client, &wr->rr_state)];
+		s->upstream = m->slot;
+		s->upstream_addr = m->addr;
+		uc = member_uc(w, l->relay, m);
+		/* A new flow costs socket() + connect(): per session, never per datagram. */
+		fd = sock_open_upstream(&s->upstream_addr, w->cfg->gro, &src);
+	}
 	if (fd < 0)
 		goto err_release;
 	s->fd = fd;
@@ -174,13 +362,18 @@ struct session *worker_session_get(struct worker *w, uint32_t li, const struct a
 	/* The fast path needs the socket's own address, so it goes in before the backend may
 	 * take the descriptor; the first datagram still takes the socket path. */
 	if (wr->offload && w->fast.f)
-		offload_session_open(&w->fast, s, fd, worker_flow(w, l->relay, s), c);
+		fast_open(w, l->relay, s, fd);
 	if (w->ops->session_opened(w, l->relay, s)) {
-		offload_session_close(&w->fast, s, c);
+		fast_close(w, l->relay, s);
 		goto err_release;
 	}
 	counter_add(&c->sessions_created, 1);
 	counter_set(&c->sessions_active, wr->sessions.active);
+	if (uc) {
+		counter_add(&uc->sessions_created, 1);
+		counter_add(&uc->sessions_active, 1);
+		watch_reply(w, l->relay, s);
+	}
 	log_session(w, l->relay, s, false, ACCESSLOG_IDLE);
 	return s;
 
@@ -192,6 +385,35 @@ err_release:
 	session_release(&wr->sessions, s);
 	relay_count_drop(c, RELAY_DIR_TO_UPSTREAM, DROP_SOCKET_ERROR, n);
 	return NULL;
+}
+
+static void add_dir(struct relay_dir_counters *sum, const struct relay_dir_counters *d)
+{
+	int k;
+
+	counter_add(&sum->rx_pkts, d->rx_pkts);
+	counter_add(&sum->rx_bytes, d->rx_bytes);
+	counter_add(&sum->tx_pkts, d->tx_pkts);
+	counter_add(&sum->tx_bytes, d->tx_bytes);
+	counter_add(&sum->extra_copies, d->extra_copies);
+	counter_add(&sum->fast_pkts, d->fast_pkts);
+	counter_add(&sum->fast_bytes, d->fast_bytes);
+	for (k = 0; k < DROP__MAX; k++)
+		counter_add(&sum->drops[k], d->drops[k]);
+}
+
+void worker_count_fast(struct worker *w, uint32_t r, struct session *s,
+		       const struct relay_dir_counters *up, const struct relay_dir_counters *down)
+{
+	struct relay_counters *c = &w->counters[r];
+
+	add_dir(&c->dir[RELAY_DIR_TO_UPSTREAM], up);
+	add_dir(&c->dir[RELAY_DIR_TO_CLIENT], down);
+	upstream_count_sent(w, r, s->upstream, up->tx_pkts, up->tx_bytes);
+	upstream_count_lost(w, r, s->upstream, true, up->drops[DROP_UNREACHABLE]);
+	upstream_count_lost(w, r, s->upstream, false, up->drops[DROP_SEND_ERROR]);
+	upstream_count_rx(w, r, s->upstream, down->rx_pkts, down->rx_bytes);
+	session_count_down(s, (uint32_t)down->rx_pkts, (uint32_t)down->rx_bytes);
 }
 
 void worker_note_overflow(struct worker *w, struct listener *l, const struct sock_rx_meta *m)
@@ -281,7 +503,10 @@ static void fold_fast(struct worker *w, uint32_t r)
 
 		if (s->state != SESSION_ACTIVE || !s->fast)
 			continue;
-		seen = offload_session_fold(&w->fast, s, &w->counters[r]);
+		struct relay_dir_counters fold[RELAY_DIR__MAX] = { 0 };
+
+		seen = offload_session_fold(&w->fast, s, fold);
+		count_fast(w, r, s, fold);
 		/* Same clock (CLOCK_MONOTONIC; the worker's is its coarse reading). */
 		if (seen > s->last_active)
 			session_touch(t, s, seen < w->now ? seen : w->now);
@@ -297,8 +522,9 @@ void worker_tick(struct worker *w)
 	for (r = 0; r < WORKER_MAX_RELAYS; r++) {
 		struct worker_relay *wr = &w->relays[r];
 
-		if (wr->state != RELAY_SLOT_ACTIVE || wr->mode != RELAY_MODE_FORWARD)
+		if (wr->state != RELAY_SLOT_ACTIVE || !wr->sessions.slots)
 			continue;
+		check_replies(w, r);
 		fold_fast(w, r);
 		while ((s = session_expire_next(&wr->sessions, w->now))) {
 			end_session(w, r, s, ACCESSLOG_IDLE);
@@ -324,23 +550,25 @@ static void close_mirrors(struct worker *w, uint32_t r)
 	wr->n_mirror = 0;
 }
 
-/* Makes relay r's mirror sockets match its upstreams, keeping the sockets of upstreams that
- * stay. */
+/* Makes relay r's mirror sockets match the members of its pool, keeping the sockets of those
+ * that stay. */
 static int sync_mirrors(struct worker *w, uint32_t r, struct worker_cmd *cmd)
 {
 	struct worker_relay *wr = &w->relays[r];
 	const struct relay_conf *rc = wr->conf;
+	const struct pool *p = worker_pool(w, r);
 	int fd[CONFIG_MAX_UPSTREAMS];
 	uint32_t slot[CONFIG_MAX_UPSTREAMS];
 	bool kept[CONFIG_MAX_UPSTREAMS] = { false };
+	struct sock_source src = worker_source(wr, NULL);
 	uint32_t i, j;
 	char buf[ADDR_STRLEN];
 	int err;
 
-	for (i = 0; i < rc->n_upstreams; i++) {
+	for (i = 0; i < p->n; i++) {
 		fd[i] = -1;
 		for (j = 0; j < wr->n_mirror; j++) {
-			if (!kept[j] && addr_equal(&wr->mirror_addr[j], &rc->upstreams[i].addr)) {
+			if (!kept[j] && addr_equal(&wr->mirror_addr[j], &p->m[i].addr)) {
 				kept[j] = true;
 				fd[i] = wr->mirror_fd[j];
 				slot[i] = wr->mirror_slot[j];
@@ -355,16 +583,19 @@ static int sync_mirrors(struct worker *w, uint32_t r, struct worker_cmd *cmd)
 			w->ops->mirror_close(w, r, j);
 		close(wr->mirror_fd[j]);
 	}
-	wr->n_mirror = rc->n_upstreams;
-	for (i = 0; i < rc->n_upstreams; i++) {
-		wr->mirror_addr[i] = rc->upstreams[i].addr;
+	wr->n_mirror = p->n;
+	wr->members_gen = p->members_gen;
+	for (i = 0; i < p->n; i++) {
+		wr->mirror_addr[i] = p->m[i].addr;
 		wr->mirror_fd[i] = fd[i];
 		wr->mirror_slot[i] = fd[i] >= 0 ? slot[i] : UINT32_MAX;
+		wr->mirror_uslot[i] = p->m[i].slot;
+		member_uc(w, r, &p->m[i]);
 	}
-	for (i = 0; i < rc->n_upstreams; i++) {
+	for (i = 0; i < p->n; i++) {
 		if (wr->mirror_fd[i] >= 0)
 			continue;
-		err = sock_open_upstream(&wr->mirror_addr[i], false);
+		err = sock_open_upstream(&wr->mirror_addr[i], false, &src);
 		if (err >= 0) {
 			wr->mirror_fd[i] = err;
 			err = w->ops->mirror_open ? w->ops->mirror_open(w, r, i) : 0;
@@ -380,13 +611,7 @@ static int sync_mirrors(struct worker *w, uint32_t r, struct worker_cmd *cmd)
 
 static bool upstream_kept(const struct worker *w, uint32_t r, const struct session *s)
 {
-	const struct worker_relay *wr = &w->relays[r];
-	uint32_t i;
-
-	for (i = 0; i < wr->conf->n_upstreams; i++)
-		if (addr_equal(&wr->conf->upstreams[i].addr, &s->upstream_addr))
-			return true;
-	return false;
+	return pool_find(worker_pool(w, r), &s->upstream_addr) >= 0;
 }
 
 /* Gives relay slot r a region of cap fixed-file slots for its sessions: fresh ones while the
@@ -409,20 +634,24 @@ static int apply_relay(struct worker *w, uint32_t r, uint32_t i, struct worker_c
 	uint32_t cap = cmd->plan->sessions[i];
 	bool fresh = wr->state != RELAY_SLOT_ACTIVE;
 	uint64_t timeout = (uint64_t)(rc->session_timeout * 1e9);
+	bool transparent = rc->source == SOURCE_CLIENT;
 	int err;
 
-	if (fresh)
+	if (fresh) {
 		memset(&w->counters[r], 0, sizeof(w->counters[r]));
-	/* Leaving forward mode ends its sessions; leaving mirror mode its upstream sockets. */
-	if (!fresh && wr->mode != rc->mode) {
-		if (wr->mode == RELAY_MODE_FORWARD)
-			close_sessions(w, r, NULL, ACCESSLOG_MODE_CHANGED);
-		else
-			close_mirrors(w, r);
+		memset(worker_uc(w, r, 0), 0, CONFIG_MAX_UPSTREAMS * sizeof(*w->uc));
+		memset(wr->uc_gen, 0, sizeof(wr->uc_gen));
+		wr->noreply_len = 0;
+	}
+	/* Leaving forward mode ends its sessions; leaving mirror mode its upstream sockets. A
+	 * transparent mirror has sessions and no mirror sockets. */
+	if (!fresh && (wr->mode != rc->mode || wr->transparent != transparent)) {
+		close_sessions(w, r, NULL, ACCESSLOG_MODE_CHANGED);
+		close_mirrors(w, r);
 	}
 	wr->conf = rc;
-	wr->balancer = &cmd->balancers[i];
-	if (rc->mode == RELAY_MODE_FORWARD && !wr->sessions.slots) {
+	wr->transparent = transparent;
+	if ((rc->mode == RELAY_MODE_FORWARD || transparent) && !wr->sessions.slots) {
 		/* A reused slot keeps its region when the new table fits in it. */
 		if (w->regions.size[r] < cap) {
 			err = take_region(w, r, cap);
@@ -436,17 +665,33 @@ static int apply_relay(struct worker *w, uint32_t r, uint32_t i, struct worker_c
 		}
 		err = session_table_init(&wr->sessions, cap, timeout);
 		if (err) {
-			snprintf(cmd->error, sizeof(cmd->error), "relay %s: session table: %s",
-				 rc->name, strerror(-err));
+			/* Anything but these is getrandom's: no table runs on a guessable key. */
+			snprintf(cmd->error, sizeof(cmd->error), "relay %s: session table: %s%s",
+				 rc->name,
+				 err == -ENOMEM || err == -EINVAL ? ""
+								  : "no hash key from getrandom: ",
+				 strerror(-err));
 			return err;
 		}
 	}
 	/* A changed max_sessions applies after a restart: the table is sized once. */
 	wr->sessions.timeout_ns = timeout;
+	/* SO_REUSEPORT spreads one address's flows over the workers: each holds it to its
+	 * share. A lowered limit ends no session; it refuses new ones. The whole table is no
+	 * limit of its own. */
+	wr->sessions.max_per_source =
+	    rc->max_sessions_per_source >= rc->max_sessions
+		? 0
+		: (rc->max_sessions_per_source + cmd->plan->n_workers - 1) / cmd->plan->n_workers;
 	wr->mode = rc->mode;
 	set_slot_state(wr, RELAY_SLOT_ACTIVE);
-	if (rc->mode == RELAY_MODE_MIRROR)
+	if (rc->mode == RELAY_MODE_MIRROR) {
+		if (transparent) {
+			wr->members_gen = worker_pool(w, r)->members_gen;
+			return 0;
+		}
 		return sync_mirrors(w, r, cmd);
+	}
 	/* Sessions on upstreams that are gone end now; their clients get a new upstream with
 	 * their next datagram. The others stay where they are. */
 	if (!fresh)
@@ -462,7 +707,7 @@ static void unfast_sessions(struct worker *w, uint32_t r)
 
 	for (i = 0; t->slots && i < t->capacity; i++)
 		if (t->slots[i].state == SESSION_ACTIVE && t->slots[i].fast)
-			offload_session_close(&w->fast, &t->slots[i], &w->counters[r]);
+			fast_close(w, r, &t->slots[i]);
 }
 
 /* A fast-path session whose client the new filter rules deny ends: replies would otherwise
@@ -510,7 +755,6 @@ static void retire_relay(struct worker *w, uint32_t r, enum accesslog_reason why
 	close_mirrors(w, r);
 	wr->offload = false;
 	wr->conf = NULL;
-	wr->balancer = NULL;
 	set_slot_state(wr, RELAY_SLOT_DRAINING);
 }
 
@@ -562,7 +806,9 @@ static int open_listener(struct worker *w, const struct addr *a, uint32_t relay,
 			 fd == -EADDRINUSE ? " (another program holds this port: stop it or change "
 					     "the listen address)"
 			 : fd == -EADDRNOTAVAIL ? " (no interface has this address)"
-			 : fd == -EACCES	? " (ports below 1024 need CAP_NET_BIND_SERVICE)"
+			 : fd == -EACCES	? " (ports below 1024 need CAP_NET_BIND_SERVICE, which "
+						  "workers hold only while they start: a new low "
+						  "port needs a restart)"
 						: "");
 		return fd;
 	}
@@ -629,7 +875,7 @@ int worker_apply(struct worker *w, struct worker_cmd *cmd)
 		if (w->listeners[li].in_use && !find_listen(cmd, &w->listeners[li].addr, &slot))
 			close_listener(w, li);
 	for (i = 0; i < cfg->n_relays; i++)
-		if (cfg->relays[i].mode == RELAY_MODE_FORWARD)
+		if (w->relays[cmd->relay_slot[i]].sessions.slots)
 			close_sessions(w, cmd->relay_slot[i], listener_kept,
 				       ACCESSLOG_LISTENER_REMOVED);
 	apply_fast(w, cmd);
@@ -696,6 +942,8 @@ void worker_run_cmd(struct worker *w)
 	pthread_mutex_lock(&w->sync->lock);
 	cmd = w->cmd;
 	w->cmd = NULL;
+	if (cmd)
+		cmd->taken = true;
 	pthread_mutex_unlock(&w->sync->lock);
 	if (!cmd)
 		return;
@@ -710,24 +958,67 @@ void worker_run_cmd(struct worker *w)
 	pthread_mutex_unlock(&w->sync->lock);
 }
 
+int worker_sync_init(struct worker_sync *sync)
+{
+	pthread_condattr_t attr;
+	int ret;
+
+	memset(sync, 0, sizeof(*sync));
+	ret = pthread_condattr_init(&attr);
+	if (!ret)
+		ret = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	if (!ret)
+		ret = pthread_cond_init(&sync->cond, &attr);
+	pthread_condattr_destroy(&attr);
+	if (!ret)
+		ret = pthread_mutex_init(&sync->lock, NULL);
+	return -ret;
+}
+
+uint64_t worker_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
 void worker_post(struct worker *w, struct worker_cmd *cmd)
 {
 	uint64_t one = 1;
 
 	pthread_mutex_lock(&w->sync->lock);
 	cmd->done = false;
+	cmd->taken = false;
 	w->cmd = cmd;
 	pthread_mutex_unlock(&w->sync->lock);
 	if (write(w->cmd_fd, &one, sizeof(one)) < 0)
 		return; /* an eventfd write fails only on counter overflow */
 }
 
-void worker_wait(struct worker *w, struct worker_cmd *cmd)
+int worker_wait(struct worker *w, struct worker_cmd *cmd, uint64_t deadline_ms)
 {
+	struct timespec ts = { .tv_sec = (time_t)(deadline_ms / 1000),
+			       .tv_nsec = (long)(deadline_ms % 1000) * 1000000 };
+	int ret = 0;
+
 	pthread_mutex_lock(&w->sync->lock);
-	while (!cmd->done)
-		pthread_cond_wait(&w->sync->cond, &w->sync->lock);
+	while (!cmd->done) {
+		if (cmd->taken) {
+			pthread_cond_wait(&w->sync->cond, &w->sync->lock);
+			continue;
+		}
+		if (pthread_cond_timedwait(&w->sync->cond, &w->sync->lock, &ts) == ETIMEDOUT &&
+		    !cmd->taken && !cmd->done) {
+			/* Not begun: take it back, so the worker never reads it. */
+			if (w->cmd == cmd)
+				w->cmd = NULL;
+			ret = -ETIMEDOUT;
+			break;
+		}
+	}
 	pthread_mutex_unlock(&w->sync->lock);
+	return ret;
 }
 
 /* ---------------------------------------------------------------- the thread */

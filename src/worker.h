@@ -21,6 +21,7 @@
 #include "config.h"
 #include "counters.h"
 #include "plan.h"
+#include "pool.h"
 #include "session.h"
 #include "slots.h"
 
@@ -43,18 +44,32 @@ struct listener {
 
 enum relay_slot_state { RELAY_SLOT_UNUSED, RELAY_SLOT_ACTIVE, RELAY_SLOT_DRAINING };
 
+/* New sessions waiting for their first reply (reply_timeout), oldest first. */
+#define WORKER_NOREPLY_MAX 256
+struct worker_noreply {
+	uint32_t idx, gen; /* the session */
+	uint64_t due;	   /* ns: no reply by then is a failure of its upstream */
+};
+
 struct worker_relay {
 	enum relay_slot_state state;
 	const struct relay_conf *conf; /* in the config in force; NULL when not ACTIVE */
-	const struct balancer *balancer;
 	enum relay_mode mode;
 	bool offload; /* install fast-path entries for new sessions */
-	struct session_table sessions; /* forward mode only; fixed files in w->regions */
+	/* source = "client": sessions (forward and mirror) send from the client's address and
+	 * port; a mirror then keeps a session (socket) per client instead of mirror sockets */
+	bool transparent;
+	struct session_table sessions; /* forward or transparent; fixed files in w->regions */
 	uint32_t rr_state;
+	uint64_t members_gen;		     /* the pool member list the sockets below follow */
 	uint32_t n_mirror;		     /* mirror mode: one socket per upstream */
 	struct addr mirror_addr[CONFIG_MAX_UPSTREAMS];
 	int mirror_fd[CONFIG_MAX_UPSTREAMS];
 	uint32_t mirror_slot[CONFIG_MAX_UPSTREAMS]; /* io_uring fixed slots */
+	uint32_t mirror_uslot[CONFIG_MAX_UPSTREAMS]; /* per-upstream counter slots */
+	uint32_t uc_gen[CONFIG_MAX_UPSTREAMS];	    /* pool_member.gen each counter slot counts */
+	struct worker_noreply noreply[WORKER_NOREPLY_MAX];
+	uint32_t noreply_head, noreply_len;
 };
 
 enum worker_state { WORKER_STARTING, WORKER_READY, WORKER_FAILED };
@@ -88,7 +103,6 @@ struct worker_cmd {
 	enum worker_cmd_type type;
 	const struct config *cfg;
 	const struct plan *plan;
-	const struct balancer *balancers;
 	const uint32_t *relay_slot;
 	struct filter *fast;	/* the loaded program for the fast path, or NULL */
 	const bool *offload;	/* per relay of cfg: the fast path runs for it */
@@ -100,6 +114,7 @@ struct worker_cmd {
 	/* result */
 	int result;
 	char error[256];
+	bool taken; /* the worker has begun it: it will finish it */
 	bool done;
 };
 
@@ -116,6 +131,10 @@ struct worker {
 	struct listener listeners[WORKER_MAX_LISTENERS];
 	struct worker_relay relays[WORKER_MAX_RELAYS];
 	struct relay_counters counters[WORKER_MAX_RELAYS]; /* one writer: this worker */
+	/* [relay slot * CONFIG_MAX_UPSTREAMS + counter slot]: one writer, this worker */
+	struct upstream_counters *uc;
+	/* Each relay slot's published pool (pool.h), main's array: load with worker_pool. */
+	struct pool **pools;
 	struct worker_counters wc;
 	struct slots_regions regions; /* each relay slot's session fixed files */
 	struct offload_worker fast;   /* the fast path's program (fast.f NULL: none) */
@@ -134,11 +153,12 @@ struct worker {
 	char features[192]; /* what the backend runs with, for the start-up log */
 };
 
-/* Fills w for worker id (no sockets yet) to run on backend ops; the first APPLY is passed to
- * worker_start. Returns 0 or -errno. */
+/* Fills w for worker id (no sockets yet) to run on backend ops, reading its relays' pools from
+ * pools (WORKER_MAX_RELAYS entries, main's); the first APPLY is passed to worker_start.
+ * Returns 0 or -errno. */
 int worker_init(struct worker *w, uint32_t id, const struct plan *plan,
 		const struct uring_caps *caps, const struct worker_ops *ops,
-		struct worker_sync *sync);
+		struct worker_sync *sync, struct pool **pools);
 void worker_fini(struct worker *w);
 
 /* Starts the thread, which runs the backend: it sets up, applies first (the initial config)
@@ -148,12 +168,41 @@ int worker_start(struct worker *w, struct worker_cmd *first);
 void worker_stop(struct worker *w);
 /* Waits for the thread; returns its result (0 or -errno). */
 int worker_join(struct worker *w);
+/* Initialises the rendezvous: its condition variable runs on CLOCK_MONOTONIC, which
+ * worker_wait's deadline uses. Returns 0 or -errno. */
+int worker_sync_init(struct worker_sync *sync);
 /* Hands cmd to the worker (no wait). */
 void worker_post(struct worker *w, struct worker_cmd *cmd);
-/* Waits until the worker finished cmd. */
-void worker_wait(struct worker *w, struct worker_cmd *cmd);
+/* Waits until the worker finished cmd, or until deadline_ms (CLOCK_MONOTONIC, worker_ms) when
+ * the worker has not begun it by then: a worker that does not come round to its commands (a
+ * stuck loop) must not hold the caller, which may hold the app lock. Returns 0 when done, or
+ * -ETIMEDOUT with cmd taken back: the worker will never see it, so it and what it points to
+ * may go. A command the worker has begun is waited for to its end: it is a bounded piece of
+ * work (no blocking calls), and memory it writes must not be freed under it. */
+int worker_wait(struct worker *w, struct worker_cmd *cmd, uint64_t deadline_ms);
+/* CLOCK_MONOTONIC in ms, for worker_wait's deadline. */
+uint64_t worker_ms(void);
 /* True when no relay of w occupies slot s any more (read from another thread). */
 bool worker_slot_unused(const struct worker *w, uint32_t s);
+
+/* Relay slot r's pool, as published now: use it within this loop iteration only. */
+static inline const struct pool *worker_pool(const struct worker *w, uint32_t r)
+{
+	return __atomic_load_n(&w->pools[r], __ATOMIC_ACQUIRE);
+}
+
+/* The per-upstream counters of relay slot r, counter slot u (< CONFIG_MAX_UPSTREAMS). */
+static inline struct upstream_counters *worker_uc(struct worker *w, uint32_t r, uint32_t u)
+{
+	return &w->uc[r * CONFIG_MAX_UPSTREAMS + u];
+}
+
+/* The end of a loop iteration: no pool loaded in it is used any more (pool.h's grace). */
+static inline void worker_quiescent(struct worker *w)
+{
+	__atomic_store_n(&w->wc.quiescent, __atomic_load_n(&w->wc.loops, __ATOMIC_RELAXED),
+			 __ATOMIC_RELEASE);
+}
 
 /* Monotonic now in ns (vDSO, no syscall). */
 uint64_t worker_clock(void);

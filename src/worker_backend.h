@@ -46,7 +46,67 @@ uint64_t worker_tick_ns(const struct worker *w);
  * table is full or a socket cannot be made. */
 struct session *worker_session_get(struct worker *w, uint32_t li, const struct addr *client,
 				   const struct sock_rx_meta *meta, uint32_t n);
+/* For another data path (the BPF fast path, issue 9) relaying session s of relay slot r:
+ * folds its deltas since the last fold, up (client -> upstream) and down (upstream ->
+ * client), into the relay's counters and into s's upstream's, so that the per-upstream
+ * counters keep adding up to the relay's; a reply also counts for reply_timeout. Call it on
+ * the worker's own thread, wherever the relay's counters get those deltas. */
+void worker_count_fast(struct worker *w, uint32_t r, struct session *s,
+		       const struct relay_dir_counters *up, const struct relay_dir_counters *down);
 /* Accounts an SO_RXQ_OVFL value seen on listener l. */
 void worker_note_overflow(struct worker *w, struct listener *l, const struct sock_rx_meta *m);
+
+/* Per-upstream counting, relay slot r, counter slot up (>= CONFIG_MAX_UPSTREAMS: no upstream,
+ * nothing counted). Each goes with the relay counter of the same event, so the upstreams of
+ * a relay add up to it (counters.h). */
+static inline void upstream_count_sent(struct worker *w, uint32_t r, uint32_t up, uint64_t n,
+				       uint64_t bytes)
+{
+	struct upstream_counters *uc;
+
+	if (up >= CONFIG_MAX_UPSTREAMS)
+		return;
+	uc = worker_uc(w, r, up);
+	counter_add(&uc->tx_pkts, n);
+	counter_add(&uc->tx_bytes, bytes);
+}
+
+/* n datagrams (or ICMP notices) lost to upstream up: to an ICMP unreachable, or otherwise. */
+static inline void upstream_count_lost(struct worker *w, uint32_t r, uint32_t up,
+				       bool unreachable, uint64_t n)
+{
+	if (up >= CONFIG_MAX_UPSTREAMS)
+		return;
+	counter_add(unreachable ? &worker_uc(w, r, up)->unreachable
+				: &worker_uc(w, r, up)->send_errors,
+		    n);
+}
+
+static inline void upstream_count_rx(struct worker *w, uint32_t r, uint32_t up, uint64_t n,
+				     uint64_t bytes)
+{
+	struct upstream_counters *uc;
+
+	if (up >= CONFIG_MAX_UPSTREAMS)
+		return;
+	uc = worker_uc(w, r, up);
+	counter_add(&uc->rx_pkts, n);
+	counter_add(&uc->rx_bytes, bytes);
+}
+
+/* Which members of mirror relay slot r get a copy now (bit i: member i of p, or mirror
+ * socket i): the enabled ones, or every socket while the worker's sockets still follow an
+ * older member list (a reload or a new resolution is on its way to this worker). */
+static inline uint64_t worker_mirror_copies(const struct worker *w, uint32_t r,
+					    const struct pool *p)
+{
+	const struct worker_relay *wr = &w->relays[r];
+	uint32_t n = wr->transparent ? p->n : wr->n_mirror;
+	uint64_t all = n >= 64 ? UINT64_MAX : (1ull << n) - 1;
+
+	if (!wr->transparent && p->members_gen != wr->members_gen)
+		return all;
+	return p->copy_mask & all;
+}
 
 #endif

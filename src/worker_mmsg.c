@@ -77,11 +77,13 @@ static int take_batch(struct mmsg_worker *mw, int fd, bool with_meta)
 	return n;
 }
 
-/* Sends tx[0..n) on fd, going way d; every datagram is counted as sent or dropped (what
- * cannot be sent now is dropped, as a full socket drops in the io_uring backend). */
-static void flush(struct mmsg_worker *mw, int fd, int n, struct relay_counters *c,
-		  enum relay_dir d)
+/* Sends tx[0..n) on fd, going way d (to upstream counter slot up of relay slot relay, or
+ * SESSION_NONE); every datagram is counted as sent or dropped (what cannot be sent now is
+ * dropped, as a full socket drops in the io_uring backend). */
+static void flush(struct mmsg_worker *mw, int fd, int n, uint32_t relay, enum relay_dir d,
+		  uint32_t up)
 {
+	struct relay_counters *c = &mw->w->counters[relay];
 	struct relay_dir_counters *dc = &c->dir[d];
 	int sent = 0, r, i;
 
@@ -92,16 +94,20 @@ static void flush(struct mmsg_worker *mw, int fd, int n, struct relay_counters *
 			 * chance. Anything else (a full socket) drops what is left. */
 			if (r < 0 && errno == ECONNREFUSED) {
 				relay_count_drop(c, d, DROP_UNREACHABLE, mw->tx_segs[sent]);
+				upstream_count_lost(mw->w, relay, up, true, mw->tx_segs[sent]);
 				sent++;
 				continue;
 			}
-			for (i = sent; i < n; i++)
+			for (i = sent; i < n; i++) {
 				relay_count_drop(c, d, DROP_SEND_ERROR, mw->tx_segs[i]);
+				upstream_count_lost(mw->w, relay, up, false, mw->tx_segs[i]);
+			}
 			break;
 		}
 		for (i = sent; i < sent + r; i++) {
 			counter_add(&dc->tx_pkts, mw->tx_segs[i]);
 			counter_add(&dc->tx_bytes, mw->tx[i].msg_len);
+			upstream_count_sent(mw->w, relay, up, mw->tx_segs[i], mw->tx[i].msg_len);
 		}
 		sent += r;
 	}
@@ -138,11 +144,18 @@ static void on_listener(struct mmsg_worker *mw, struct udata u)
 	struct worker_relay *wr = &w->relays[l->relay];
 	struct relay_counters *c = &w->counters[l->relay];
 	struct session *cur = NULL, *s;
+	const struct pool *p;
+	uint64_t copy = 0;
 	int round, n, i, ntx;
-	uint32_t j;
+	uint32_t j, n_copy = 0;
 
 	if (!l->in_use || (l->gen & UDATA_GEN_MASK) != u.gen)
 		return; /* closed earlier in this batch of events */
+	p = worker_pool(w, l->relay);
+	if (wr->mode == RELAY_MODE_MIRROR) {
+		copy = worker_mirror_copies(w, l->relay, p);
+		n_copy = (uint32_t)__builtin_popcountll(copy);
+	}
 	for (round = 0; round < MMSG_ROUNDS; round++) {
 		n = take_batch(mw, l->fd, true);
 		if (n <= 0)
@@ -168,17 +181,40 @@ static void on_listener(struct mmsg_worker *mw, struct udata u)
 				relay_count_drop(c, RELAY_DIR_TO_UPSTREAM, DROP_TRUNCATED, segs);
 				continue;
 			}
-			if (wr->mode == RELAY_MODE_MIRROR) {
+			if (wr->mode == RELAY_MODE_MIRROR && !wr->transparent) {
 				/* Each member gets a copy: flush sends these to every one. */
-				if (!wr->n_mirror) {
+				if (!n_copy) {
 					relay_count_drop(c, RELAY_DIR_TO_UPSTREAM, DROP_SEND_ERROR,
 							 segs);
 					continue;
 				}
 				counter_add(&c->dir[RELAY_DIR_TO_UPSTREAM].extra_copies,
-					    (uint64_t)segs * (wr->n_mirror - 1));
+					    (uint64_t)segs * (n_copy - 1));
 				tx_set(mw, ntx++, mw->rx_iov[i].iov_base, mw->rx[i].msg_len, NULL,
 				       NULL, meta.gso_size);
+				continue;
+			}
+			if (wr->mode == RELAY_MODE_MIRROR) {
+				/* Transparent: from the client's own socket, to each member. */
+				if (!n_copy) {
+					relay_count_drop(c, RELAY_DIR_TO_UPSTREAM, DROP_SEND_ERROR,
+							 segs);
+					continue;
+				}
+				s = worker_session_get(w, u.idx, &client, &meta, segs);
+				if (!s)
+					continue;
+				session_count_up(s, segs, mw->rx[i].msg_len);
+				counter_add(&c->dir[RELAY_DIR_TO_UPSTREAM].extra_copies,
+					    (uint64_t)segs * (n_copy - 1));
+				for (j = 0; j < p->n; j++) {
+					if (!(copy >> j & 1))
+						continue;
+					tx_set(mw, 0, mw->rx_iov[i].iov_base, mw->rx[i].msg_len,
+					       &p->m[j].addr, NULL, meta.gso_size);
+					flush(mw, s->fd, 1, l->relay, RELAY_DIR_TO_UPSTREAM,
+					      p->m[j].slot);
+				}
 				continue;
 			}
 			s = worker_session_get(w, u.idx, &client, &meta, segs);
@@ -187,18 +223,21 @@ static void on_listener(struct mmsg_worker *mw, struct udata u)
 			session_count_up(s, segs, mw->rx[i].msg_len);
 			/* Consecutive datagrams of one session leave in one sendmmsg. */
 			if (cur && s != cur) {
-				flush(mw, cur->fd, ntx, c, RELAY_DIR_TO_UPSTREAM);
+				flush(mw, cur->fd, ntx, l->relay, RELAY_DIR_TO_UPSTREAM,
+				      cur->upstream);
 				ntx = 0;
 			}
 			cur = s;
 			tx_set(mw, ntx++, mw->rx_iov[i].iov_base, mw->rx[i].msg_len, NULL, NULL,
 			       meta.gso_size);
 		}
-		if (wr->mode == RELAY_MODE_MIRROR) {
+		if (wr->mode == RELAY_MODE_MIRROR && !wr->transparent) {
 			for (j = 0; ntx && j < wr->n_mirror; j++)
-				flush(mw, wr->mirror_fd[j], ntx, c, RELAY_DIR_TO_UPSTREAM);
+				if (copy >> j & 1)
+					flush(mw, wr->mirror_fd[j], ntx, l->relay,
+					      RELAY_DIR_TO_UPSTREAM, wr->mirror_uslot[j]);
 		} else if (cur && ntx) {
-			flush(mw, cur->fd, ntx, c, RELAY_DIR_TO_UPSTREAM);
+			flush(mw, cur->fd, ntx, l->relay, RELAY_DIR_TO_UPSTREAM, cur->upstream);
 		}
 		if (n < MMSG_BATCH)
 			return;
@@ -223,8 +262,10 @@ static void session_rx(struct mmsg_worker *mw, struct udata u)
 		if (n < 0) {
 			/* ICMP port unreachable from the upstream, for a datagram already sent:
 			 * a notice, not a loss; keep the session. */
-			if (n == -ECONNREFUSED)
+			if (n == -ECONNREFUSED) {
 				counter_add(&c->upstream_unreachable_notices, 1);
+				upstream_count_lost(w, u.relay, s->upstream, true, 1);
+			}
 			continue;
 		}
 		if (n == 0)
@@ -240,6 +281,7 @@ static void session_rx(struct mmsg_worker *mw, struct udata u)
 				sock_rx_cmsg(cm, &meta);
 			segs = sock_segments(mw->rx[i].msg_len, meta.gso_size);
 			relay_count_rx(c, RELAY_DIR_TO_CLIENT, segs, mw->rx[i].msg_len);
+			upstream_count_rx(w, u.relay, s->upstream, segs, mw->rx[i].msg_len);
 			session_count_down(s, segs, mw->rx[i].msg_len);
 			if (m->msg_flags & MSG_TRUNC) {
 				relay_count_drop(c, RELAY_DIR_TO_CLIENT, DROP_TRUNCATED, segs);
@@ -251,7 +293,7 @@ static void session_rx(struct mmsg_worker *mw, struct udata u)
 		}
 		session_touch(&wr->sessions, s, w->now);
 		if (ntx)
-			flush(mw, l->fd, ntx, c, RELAY_DIR_TO_CLIENT);
+			flush(mw, l->fd, ntx, u.relay, RELAY_DIR_TO_CLIENT, SESSION_NONE);
 		if (n < MMSG_BATCH)
 			return;
 	}
@@ -290,6 +332,9 @@ static int hook_session_opened(struct worker *w, uint32_t relay, struct session 
 	struct udata u = { .op = OP_RECV_SESSION, .relay = relay,
 			   .idx = session_index(&w->relays[relay].sessions, s), .gen = s->gen };
 
+	/* A transparent mirror's session only sends. */
+	if (w->relays[relay].mode == RELAY_MODE_MIRROR)
+		return 0;
 	return watch(w->backend_state, s->fd, u);
 }
 
@@ -403,6 +448,7 @@ static int mmsg_run(struct worker *w, struct worker_cmd *first)
 				worker_run_cmd(w);
 		}
 		counter_add(&w->wc.completions, (uint64_t)n);
+		worker_quiescent(w);
 	}
 	mmsg_teardown(mw);
 	free(mw);

@@ -51,6 +51,7 @@ struct tx_batch {
 	struct session *owner; /* while open: the session whose datagrams it gathers */
 	uint32_t sess_idx, sess_gen; /* that session, to resend singly after the send failed */
 	uint32_t n, bytes, size, slot, relay;
+	uint32_t up; /* the session's upstream counter slot */
 	uint32_t next_free;
 };
 
@@ -150,15 +151,16 @@ static void arm_read(struct uring_worker *uw, int fd, uint64_t *val, enum udata_
 
 /* Queues a send of the buffer's payload on fixed file slot: to dest (NULL on a connected
  * socket), from local (pktinfo; NULL: the socket's address), cut into gso_size datagrams
- * (UDP GSO; 0: one datagram). The buffer is referenced until the completion. MSG_DONTWAIT:
- * a full socket fails the send (counted) instead of parking it in the ring, so one slow
- * peer never holds buffers hostage. */
+ * (UDP GSO; 0: one datagram). up is the upstream's counter slot for a send to an upstream
+ * (OP_SEND_UPSTREAM; >= CONFIG_MAX_UPSTREAMS: none). The buffer is referenced until the
+ * completion. MSG_DONTWAIT: a full socket fails the send (counted) instead of parking it in
+ * the ring, so one slow peer never holds buffers hostage. */
 static void send_buf(struct uring_worker *uw, uint32_t slot, const struct addr *dest,
 		     const struct addr *local, const void *data, uint32_t len, uint16_t gso_size,
-		     enum udata_op op, uint32_t relay, uint32_t bid)
+		     enum udata_op op, uint32_t relay, uint32_t bid, uint32_t up)
 {
 	struct io_uring_sqe *sqe = get_sqe(uw);
-	struct udata u = { .op = op, .relay = relay, .bid = bid };
+	struct udata u = { .op = op, .relay = relay, .bid = bid, .idx = up };
 	struct tx_slot *tx = &uw->tx[bid];
 
 	tx->segs = sock_segments(len, gso_size);
@@ -190,9 +192,9 @@ static void send_buf(struct uring_worker *uw, uint32_t slot, const struct addr *
 /* Queues a GRO super-datagram (segments of gso_size) on a connected socket whose path cannot
  * carry such segments unfragmented: one send per segment, each a datagram of its own. */
 static void send_pieces(struct uring_worker *uw, uint32_t slot, const uint8_t *data,
-			uint32_t len, uint16_t gso_size, uint32_t relay, uint32_t bid)
+			uint32_t len, uint16_t gso_size, uint32_t relay, uint32_t bid, uint32_t up)
 {
-	struct udata u = { .op = OP_SEND_UPSTREAM, .relay = relay, .bid = bid };
+	struct udata u = { .op = OP_SEND_UPSTREAM, .relay = relay, .bid = bid, .idx = up };
 	uint32_t off, n;
 
 	uw->tx[bid].segs = 1; /* per send: on_send counts each */
@@ -255,7 +257,8 @@ static void send_batched(struct uring_worker *uw, struct session *s, uint32_t sl
 	}
 	if (len == 0 || len > s->seg_max || uw->no_batch ||
 	    (!b && (uw->batch_free == UINT32_MAX || uw->n_open == BATCH_POOL))) {
-		send_buf(uw, slot, NULL, NULL, data, len, 0, OP_SEND_UPSTREAM, relay, bid);
+		send_buf(uw, slot, NULL, NULL, data, len, 0, OP_SEND_UPSTREAM, relay, bid,
+			 s->upstream);
 		return;
 	}
 	if (!b) {
@@ -263,7 +266,7 @@ static void send_batched(struct uring_worker *uw, struct session *s, uint32_t sl
 		uw->batch_free = b->next_free;
 		*b = (struct tx_batch){ .owner = s, .size = len, .slot = slot, .relay = relay,
 					.sess_idx = session_index(&wr->sessions, s),
-					.sess_gen = s->gen };
+					.sess_gen = s->gen, .up = s->upstream };
 		s->tx_batch = (uint32_t)(b - uw->batches);
 		uw->open[uw->n_open++] = s->tx_batch;
 	}
@@ -301,7 +304,7 @@ static bool batch_resend(struct uring_worker *uw, struct tx_batch *b, int err)
 	}
 	for (i = 0; i < b->n; i++)
 		send_buf(uw, b->slot, NULL, NULL, b->iov[i].iov_base, (uint32_t)b->iov[i].iov_len,
-			 0, OP_SEND_UPSTREAM, b->relay, b->bid[i]);
+			 0, OP_SEND_UPSTREAM, b->relay, b->bid[i], b->up);
 	return true;
 }
 
@@ -327,16 +330,20 @@ static void on_send_batch(struct uring_worker *uw, const struct io_uring_cqe *cq
 	if (cqe->res >= 0) {
 		counter_add(&up->tx_pkts, b->n);
 		counter_add(&up->tx_bytes, (uint64_t)cqe->res);
+		upstream_count_sent(uw->w, u.relay, b->up, b->n, (uint64_t)cqe->res);
 	} else if (b->n > 1 && refused) {
 		if (cqe->res != -EMSGSIZE)
 			gso_off(uw, cqe->res);
 		/* Counted when the single sends complete, or here when the session is gone. */
-		if (!batch_resend(uw, b, cqe->res))
+		if (!batch_resend(uw, b, cqe->res)) {
 			relay_count_drop(c, RELAY_DIR_TO_UPSTREAM, DROP_SEND_ERROR, b->n);
+			upstream_count_lost(uw->w, u.relay, b->up, false, b->n);
+		}
 	} else {
 		relay_count_drop(c, RELAY_DIR_TO_UPSTREAM,
 				 cqe->res == -ECONNREFUSED ? DROP_UNREACHABLE : DROP_SEND_ERROR,
 				 b->n);
+		upstream_count_lost(uw->w, u.relay, b->up, cqe->res == -ECONNREFUSED, b->n);
 	}
 	for (i = 0; i < b->n; i++)
 		bufpool_put(&uw->bp, b->bid[i]);
@@ -383,6 +390,10 @@ static int hook_session_opened(struct worker *w, uint32_t relay, struct session 
 	if (err < 0)
 		return err;
 	/* Unknown (no route yet?): the smallest MTU the family guarantees, 576 or 1280. */
+	/* A transparent mirror's session only sends: its cancel at close finds no receive and
+	 * releases it (on_cancel). */
+	if (w->relays[relay].mode == RELAY_MODE_MIRROR)
+		return 0;
 	mtu = sock_path_payload_max(s->fd, &s->upstream_addr);
 	s->seg_max = mtu >= 0 ? (uint32_t)mtu : addr_family(&s->upstream_addr) == AF_INET6 ? 1232
 											   : 548;
@@ -485,7 +496,7 @@ static void on_listener_recv(struct uring_worker *uw, const struct io_uring_cqe 
 	struct io_uring_recvmsg_out *o = NULL;
 	struct session *s;
 	struct addr client;
-	uint32_t bid, len, segs, slot, i;
+	uint32_t bid, len, segs, slot = 0, i;
 	uint8_t *payload;
 
 	if (!(cqe->flags & IORING_CQE_F_BUFFER))
@@ -520,16 +531,36 @@ static void on_listener_recv(struct uring_worker *uw, const struct io_uring_cqe 
 	}
 
 	if (wr->mode == RELAY_MODE_MIRROR) {
-		if (!wr->n_mirror) {
+		const struct pool *p = worker_pool(w, l->relay);
+		uint64_t copy = worker_mirror_copies(w, l->relay, p);
+		uint32_t n = (uint32_t)__builtin_popcountll(copy);
+
+		if (!n) {
 			relay_count_drop(c, RELAY_DIR_TO_UPSTREAM, DROP_SEND_ERROR, segs);
 			goto recycle;
 		}
+		if (wr->transparent) {
+			/* From a socket with the client's address and port, to every member. */
+			s = worker_session_get(w, u.idx, &client, &meta, segs);
+			if (!s)
+				goto recycle;
+			session_count_up(s, segs, len);
+			slot = session_slot(w, l->relay, s);
+		}
 		/* Every member gets a copy; each copy is sent or dropped on its own. */
-		counter_add(&c->dir[RELAY_DIR_TO_UPSTREAM].extra_copies,
-			    (uint64_t)segs * (wr->n_mirror - 1));
-		for (i = 0; i < wr->n_mirror; i++)
-			send_buf(uw, wr->mirror_slot[i], NULL, NULL, payload, len, meta.gso_size,
-				 OP_SEND_UPSTREAM, l->relay, bid);
+		counter_add(&c->dir[RELAY_DIR_TO_UPSTREAM].extra_copies, (uint64_t)segs * (n - 1));
+		for (i = 0; i < (wr->transparent ? p->n : wr->n_mirror); i++) {
+			if (!(copy >> i & 1))
+				continue;
+			if (wr->transparent)
+				send_buf(uw, slot, &p->m[i].addr, NULL, payload, len,
+					 meta.gso_size, OP_SEND_UPSTREAM, l->relay, bid,
+					 p->m[i].slot);
+			else
+				send_buf(uw, wr->mirror_slot[i], NULL, NULL, payload, len,
+					 meta.gso_size, OP_SEND_UPSTREAM, l->relay, bid,
+					 wr->mirror_uslot[i]);
+		}
 		return;
 	}
 	s = worker_session_get(w, u.idx, &client, &meta, segs);
@@ -542,12 +573,12 @@ static void on_listener_recv(struct uring_worker *uw, const struct io_uring_cqe 
 	} else if (meta.gso_size <= s->seg_max) {
 		/* Already a GSO burst (GRO) whose segments fit the upstream path. */
 		send_buf(uw, slot, NULL, NULL, payload, len, meta.gso_size, OP_SEND_UPSTREAM,
-			 l->relay, bid);
+			 l->relay, bid, s->upstream);
 	} else {
 		/* Segments that fit the client's link but not the upstream's path. */
 		if (s->tx_batch != SESSION_NONE)
 			batch_flush(uw, &uw->batches[s->tx_batch]);
-		send_pieces(uw, slot, payload, len, meta.gso_size, l->relay, bid);
+		send_pieces(uw, slot, payload, len, meta.gso_size, l->relay, bid, s->upstream);
 	}
 	return;
 recycle:
@@ -580,6 +611,8 @@ static void on_session_recv(struct uring_worker *uw, const struct io_uring_cqe *
 		rx_payload(uw, cqe, &uw->session_msg, &len, &o, &meta);
 		segs = sock_segments(len, meta.gso_size);
 		relay_count_rx(c, RELAY_DIR_TO_CLIENT, segs, len);
+		if (current)
+			upstream_count_rx(w, u.relay, s->upstream, segs, len);
 		relay_count_drop(c, RELAY_DIR_TO_CLIENT, DROP_SESSION_CLOSED, segs);
 		goto recycle;
 	}
@@ -593,6 +626,7 @@ static void on_session_recv(struct uring_worker *uw, const struct io_uring_cqe *
 		 * per notice, never per datagram). */
 		if (cqe->res == -ECONNREFUSED) {
 			counter_add(&c->upstream_unreachable_notices, 1);
+			upstream_count_lost(w, u.relay, s->upstream, true, 1);
 			if (s->fd >= 0)
 				sock_drain_errors(s->fd, SESSION_ERRQUEUE_MAX);
 		}
@@ -606,6 +640,7 @@ static void on_session_recv(struct uring_worker *uw, const struct io_uring_cqe *
 	payload = rx_payload(uw, cqe, &uw->session_msg, &len, &o, &meta);
 	segs = sock_segments(len, meta.gso_size);
 	relay_count_rx(c, RELAY_DIR_TO_CLIENT, segs, len);
+	upstream_count_rx(w, u.relay, s->upstream, segs, len);
 	if (!payload) {
 		relay_count_drop(c, RELAY_DIR_TO_CLIENT, DROP_TRUNCATED, segs);
 		goto recycle;
@@ -614,7 +649,7 @@ static void on_session_recv(struct uring_worker *uw, const struct io_uring_cqe *
 	session_touch(&wr->sessions, s, w->now);
 	/* Back to the client from the address it sent to. */
 	send_buf(uw, s->listener, &s->client, w->listeners[s->listener].wildcard ? &s->local : NULL,
-		 payload, len, meta.gso_size, OP_SEND_CLIENT, u.relay, bid);
+		 payload, len, meta.gso_size, OP_SEND_CLIENT, u.relay, bid, SESSION_NONE);
 	return;
 recycle:
 	bufpool_recycle(&uw->bp, bid);
@@ -628,11 +663,17 @@ static void on_send(struct uring_worker *uw, const struct io_uring_cqe *cqe, str
 	if (cqe->res >= 0) {
 		counter_add(&c->dir[d].tx_pkts, uw->tx[u.bid].segs);
 		counter_add(&c->dir[d].tx_bytes, (uint64_t)cqe->res);
+		if (d == RELAY_DIR_TO_UPSTREAM)
+			upstream_count_sent(uw->w, u.relay, u.idx, uw->tx[u.bid].segs,
+					    (uint64_t)cqe->res);
 	} else {
 		/* Every datagram the send carried is lost. */
 		relay_count_drop(c, d,
 				 cqe->res == -ECONNREFUSED ? DROP_UNREACHABLE : DROP_SEND_ERROR,
 				 uw->tx[u.bid].segs);
+		if (d == RELAY_DIR_TO_UPSTREAM)
+			upstream_count_lost(uw->w, u.relay, u.idx, cqe->res == -ECONNREFUSED,
+					    uw->tx[u.bid].segs);
 	}
 	bufpool_put(&uw->bp, u.bid);
 }
@@ -871,6 +912,7 @@ static int uring_run(struct worker *w, struct worker_cmd *first)
 		io_uring_cq_advance(&uw.ring, n);
 		counter_add(&w->wc.completions, n);
 		counter_set(&w->wc.heartbeat, w->now);
+		worker_quiescent(w);
 		err = 0;
 	}
 	uring_teardown(&uw);

@@ -438,13 +438,14 @@ lib_wait_lines() { lib_wait_for "${3:-10}" lib__lines_ge "$1" "$2"; }
 
 # lib_relay_conf FILE KEY=VALUE...: write a one-relay config. Keys (defaults): workers (1),
 # backend (io_uring), buffer (2048), buffers (1024), name (t), listen (repeatable), up
-# (repeatable, may carry " weight=N"), mode (forward), balance (rr), timeout (30.0), max (4096).
+# (repeatable, may carry " weight=N"), mode (forward), balance (rr), timeout (30.0), max (4096),
+# per_source (max_sessions_per_source; unset: the daemon's default), full (session_full).
 lib_relay_conf()
 {
 	local file=$1 kv k v
 	shift
 	local workers=1 backend=io_uring buffer=2048 buffers=1024 name=t mode=forward balance=rr
-	local timeout=30.0 max=4096 listen="" up=""
+	local timeout=30.0 max=4096 listen="" up="" more=""
 	for kv in "$@"; do
 		k=${kv%%=*}
 		v=${kv#*=}
@@ -458,6 +459,8 @@ lib_relay_conf()
 		balance) balance=$v ;;
 		timeout) timeout=$v ;;
 		max) max=$v ;;
+		per_source) more="$more max_sessions_per_source = $v;" ;;
+		full) more="$more session_full = \"$v\";" ;;
 		listen) listen="$listen${listen:+, }\"$v\"" ;;
 		up) up="$up${up:+, }\"$v\"" ;;
 		*) lib_fail "lib_relay_conf: unknown key $k" ;;
@@ -477,7 +480,7 @@ relays = (
 		mode = "$mode";
 		balance = "$balance";
 		session_timeout = $timeout;
-		max_sessions = $max;
+		max_sessions = $max;$more
 	}
 );
 EOF

@@ -118,6 +118,17 @@ run_case()
 	[ "$n" -ge $((2 * total - 2 * CLIENTS)) ] ||
 		lib_case_fail "$c fast_pkts=$n, want at least $((2 * total - 2 * CLIENTS))"
 	lib_log "$c $total datagrams each way: kernel UDP InDatagrams +$((after - before)), fast_pkts $n"
+	# The fast path's datagrams count for the session's upstream as well: the upstream rows
+	# still add up to the relay's.
+	n=$(ctl -j stats | python3 -c '
+import json, sys
+r = json.load(sys.stdin)["relays"][0]
+t, ups = r["total"], r["upstreams"]
+def s(k): return sum(u[k] for u in ups)
+bad = [(k, s(k), t[tk]) for k, tk in (("tx_pkts", "tx_pkts"), ("tx_bytes", "tx_bytes"),
+       ("rx_pkts", "reply_rx_pkts"), ("rx_bytes", "reply_rx_bytes")) if s(k) != t[tk]]
+print(" ".join("%s=%d/%d" % b for b in bad) or "ok")')
+	[ "$n" = ok ] || lib_case_fail "$c upstream rows do not add up to the relay's: $n"
 	n=$(ctl sessions | grep -c ' fast$')
 	[ "$n" = "$CLIENTS" ] || lib_case_fail "$c sessions on the fast path: $n, want $CLIENTS"
 

@@ -42,6 +42,8 @@ relays = (
 		balance = "rr";
 		session_timeout = 1.5;
 		max_sessions = 16;
+		# one client address overflows the table itself, not its per-source share
+		max_sessions_per_source = 16;
 	},
 	{
 		name = "mir";

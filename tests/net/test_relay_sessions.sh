@@ -2,7 +2,9 @@
 # SPDX-License-Identifier: MIT
 # Session limits and expiry, per backend and family, with workers = 1, max_sessions = 4 and
 # session_timeout = 1.0: a 5th client is dropped and counted while the first 4 keep working;
-# once idle sessions expire (sessions_expired rises) a new client is accepted.
+# once idle sessions expire (sessions_expired rises) a new client is accepted. All clients
+# share one address, so max_sessions_per_source is lifted to max_sessions here (its own test
+# is test_session_limits.sh).
 . "$(dirname "$0")/lib.sh"
 lib_topology
 
@@ -12,7 +14,7 @@ run_case()
 	local backend=$1 fam=$2
 	lib_case_begin sessions "$backend" "$fam"
 	lib_case_echo
-	lib_case_start workers=1 max=4 timeout=1.0 || return
+	lib_case_start workers=1 max=4 per_source=4 timeout=1.0 || return
 
 	# Four clients fill the table and keep talking (a round every 50 ms for about 2 s, so
 	# they never sit idle for the 1 s timeout); while they do, a fifth client is refused.

@@ -132,7 +132,7 @@ static void test_init_errors(void **state)
 	fill_conf(&r, &weight_sets[1], BALANCE_MAGLEV);
 	assert_int_equal(balancer_init(&b, &r), 0);
 	balancer_fini(&b);
-	assert_null(b.maglev);
+	assert_null(b.full.maglev);
 	balancer_fini(&b); /* already finished */
 }
 
@@ -158,7 +158,7 @@ static void test_rr(void **state)
 		fill_conf(&r, &weight_sets[k], BALANCE_RR);
 		total = conf_total(&r);
 		assert_int_equal(balancer_init(&b, &r), 0);
-		assert_int_equal(b.schedule_len, total);
+		assert_int_equal(b.full.schedule_len, total);
 		assert_int_equal(b.n_upstreams, r.n_upstreams);
 
 		/* Three periods through balancer_pick: exact proportion in each one. */
@@ -177,7 +177,7 @@ static void test_rr(void **state)
 
 		/* Smoothness within a period: no upstream repeats more than it must. */
 		for (step = 0; step < total; step++) {
-			uint32_t u = b.schedule[step];
+			uint32_t u = b.full.schedule[step];
 
 			run[u] = u == prev ? run[u] + 1 : 1;
 			prev = u;
@@ -219,7 +219,7 @@ static void test_rr_3_1(void **state)
 	/* The rr state belongs to the worker and is not validated by anyone else: a state out of
 	 * range restarts the rotation rather than reading past the schedule. */
 	rr = 1000;
-	assert_int_equal(balancer_pick(&b, NULL, &rr), b.schedule[0]);
+	assert_int_equal(balancer_pick(&b, NULL, &rr), b.full.schedule[0]);
 	assert_int_equal(rr, 1);
 	balancer_fini(&b);
 }
@@ -288,10 +288,10 @@ static void test_maglev_weights(void **state)
 		fill_conf(&r, &weight_sets[k], BALANCE_MAGLEV);
 		total = conf_total(&r);
 		assert_int_equal(balancer_init(&b, &r), 0);
-		assert_non_null(b.maglev);
+		assert_non_null(b.full.maglev);
 		for (i = 0; i < MAGLEV_TABLE_SIZE; i++) {
-			assert_true(b.maglev[i] < r.n_upstreams);
-			count[b.maglev[i]]++;
+			assert_true(b.full.maglev[i] < r.n_upstreams);
+			count[b.full.maglev[i]]++;
 		}
 		/* within 2% of the exact share, plus one entry for rounding */
 		for (i = 0; i < r.n_upstreams; i++) {

@@ -181,6 +181,8 @@ static void test_defaults(void **state)
 	assert_true(r->session_timeout == 30.0);
 	assert_int_equal(r->max_sessions, 4096);
 	assert_int_equal(r->offload, OFFLOAD_OFF);
+	assert_int_equal(r->max_sessions_per_source, 1024); /* a quarter */
+	assert_int_equal(r->session_full, SESSION_FULL_DROP);
 	assert_int_equal(r->upstreams[0].weight, 1);
 	assert_int_equal(cfg->filter.mode, FILTER_MODE_OFF);
 	assert_int_equal(cfg->filter.n_interfaces, 0);
@@ -262,11 +264,17 @@ static const struct error_case error_cases[] = {
     /* unknown settings and types */
     {RELAY "foo = 1;\n",
      "t.conf:2: unknown setting 'foo' (expected one of: workers, io_backend, cpus, "
-     "buffer_size, buffers, gro, stats_interval, user, control_socket, pid_file, log_format, "
-     "access_log, access_log_rate, metrics, relays, filter)"},
+     "buffer_size, buffers, gro, stats_interval, user, control_socket, control_access, "
+     "pid_file, log_format, access_log, access_log_rate, metrics, relays, filter)"},
     {"gro = true;\n" RELAY, "t.conf:1: gro: needs buffer_size = 65536 (a coalesced receive "
 			    "holds up to 64 KB)"},
     {"gro = 1;\n" RELAY, "t.conf:1: gro: must be true or false"},
+    {"control_access = { group = \"adm\"; };\n" RELAY,
+     "t.conf:1: control_access: unknown setting 'group' (expected one of: read_only_group)"},
+    {"control_access = { read_only_group = 4; };\n" RELAY,
+     "t.conf:1: control_access.read_only_group: must be a string"},
+    {"control_access = \"adm\";\n" RELAY,
+     "t.conf:1: control_access: must be a group, e.g. { read_only_group = \"ringrelay-ro\"; }"},
     {"pid_file = \"run/rr.pid\";\n" RELAY,
      "t.conf:1: pid_file: must be an absolute path (or \"\" for none)"},
     {"access_log = \"access.log\";\n" RELAY,
@@ -279,7 +287,9 @@ static const struct error_case error_cases[] = {
     {"relays = ( { name = \"a\";\n listen = [ \"127.0.0.1:1\" ];\n upstreams = [ "
      "\"127.0.0.1:2\" ];\n max_session = 5; } );\n",
      "t.conf:4: relays[0]: unknown setting 'max_session' (expected one of: name, listen, "
-     "upstreams, mode, balance, session_timeout, max_sessions, offload, shed, reuseport_shared)"},
+     "upstreams, mode, balance, session_timeout, max_sessions, offload, shed, max_sessions_per_source, "
+     "session_full, reuseport_shared, max_fails, fail_timeout, reply_timeout, "
+     "health_check, resolve_interval, source, fwmark)"},
     {"filter = { interfaces = [ \"lo\" ];\n rate_limit = { ppps = 1; }; };\n" RELAY,
      "t.conf:2: filter.rate_limit: unknown setting 'ppps' (expected one of: pps, burst, "
      "prefix4, prefix6)"},
@@ -345,8 +355,8 @@ static const struct error_case error_cases[] = {
      "t.conf:1: relays[0].name: too long (at most 47 characters)"},
     {RELAY "relays2 = 1;\n",
      "t.conf:2: unknown setting 'relays2' (expected one of: workers, io_backend, cpus, "
-     "buffer_size, buffers, gro, stats_interval, user, control_socket, pid_file, log_format, "
-     "access_log, access_log_rate, metrics, relays, filter)"},
+     "buffer_size, buffers, gro, stats_interval, user, control_socket, control_access, "
+     "pid_file, log_format, access_log, access_log_rate, metrics, relays, filter)"},
     {"relays = ( { name = \"a\"; listen = [ \"127.0.0.1:1\" ]; upstreams = [ \"127.0.0.1:2\" ]; "
      "},\n"
      "  { name = \"a\"; listen = [ \"127.0.0.1:3\" ]; upstreams = [ \"127.0.0.1:2\" ]; } );\n",
@@ -433,6 +443,16 @@ static const struct error_case error_cases[] = {
     {"relays = ( { name = \"a\"; listen = [ \"127.0.0.1:1\" ]; upstreams = [ \"127.0.0.1:2\" ];\n"
      " max_sessions = 4194305; } );\n",
      "t.conf:2: relays[0].max_sessions: must be from 1 to 4194304"},
+    {"relays = ( { name = \"a\"; listen = [ \"127.0.0.1:1\" ]; upstreams = [ \"127.0.0.1:2\" ];\n"
+     " max_sessions_per_source = 0; } );\n",
+     "t.conf:2: relays[0].max_sessions_per_source: must be from 1 to 4194304"},
+    {"relays = ( { name = \"a\"; listen = [ \"127.0.0.1:1\" ]; upstreams = [ \"127.0.0.1:2\" ];\n"
+     " max_sessions = 100;\n max_sessions_per_source = 101; } );\n",
+     "t.conf:3: relays[0].max_sessions_per_source: 101 is more than max_sessions (100): at most "
+     "max_sessions, which sets no limit of its own"},
+    {"relays = ( { name = \"a\"; listen = [ \"127.0.0.1:1\" ]; upstreams = [ \"127.0.0.1:2\" ];\n"
+     " session_full = \"lru\"; } );\n",
+     "t.conf:2: relays[0].session_full: must be one of: drop, evict"},
     /* filter */
     {"filter = { };\n" RELAY,
      "t.conf:1: filter.interfaces: missing; list the interfaces to filter on, e.g. "
@@ -517,6 +537,41 @@ static const struct error_case error_cases[] = {
      "t.conf:2: filter.rate_limit: must be a group, e.g. { pps = 10000; burst = 20000; }"},
 };
 
+/* max_sessions_per_source follows max_sessions unless set; session_full's words. */
+static void test_sessions_per_source(void **state)
+{
+	static const struct {
+		const char *extra;
+		uint32_t max, per_source;
+		enum session_full full;
+	} cases[] = {
+		{ "", 4096, 1024, SESSION_FULL_DROP },
+		{ "max_sessions = 65536;", 65536, 16384, SESSION_FULL_DROP },
+		{ "max_sessions = 3;", 3, 1, SESSION_FULL_DROP }, /* never 0 */
+		{ "max_sessions = 1;", 1, 1, SESSION_FULL_DROP },
+		{ "max_sessions = 10; max_sessions_per_source = 10;", 10, 10, SESSION_FULL_DROP },
+		{ "max_sessions_per_source = 1; session_full = \"evict\";", 4096, 1,
+		  SESSION_FULL_EVICT },
+		{ "session_full = \"drop\";", 4096, 1024, SESSION_FULL_DROP },
+	};
+	char text[512];
+	struct config *cfg;
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		snprintf(text, sizeof(text),
+			 "relays = ( { name = \"a\"; listen = [ \"127.0.0.1:1\" ];\n"
+			 " upstreams = [ \"127.0.0.1:2\" ]; %s } );\n",
+			 cases[i].extra);
+		cfg = load_ok(text);
+		assert_int_equal(cfg->relays[0].max_sessions, cases[i].max);
+		assert_int_equal(cfg->relays[0].max_sessions_per_source, cases[i].per_source);
+		assert_int_equal(cfg->relays[0].session_full, cases[i].full);
+		config_free(cfg);
+	}
+	assert_string_equal(config_session_full_name(SESSION_FULL_EVICT), "evict");
+}
+
 static void test_errors(void **state)
 {
 	char err[CONFIG_ERR_LEN];
@@ -552,6 +607,7 @@ static void assert_config_equal(const struct config *a, const struct config *b)
 
 		memset(c->path, 0, sizeof(c->path));
 		c->user_line = 0;
+		c->control_access_line = 0;
 		for (i = 0; i < CONFIG_MAX_RELAYS; i++)
 			c->relays[i].line = 0;
 		c->filter.line = 0;
@@ -662,14 +718,17 @@ static void test_keep_restart(void **state)
 	struct config *next = load_ok(
 	    "workers = 2;\nio_backend = \"mmsg\";\ncpus = [ 0, 1 ];\nbuffers = 128;\n"
 	    "buffer_size = 4096;\nuser = \"nobody\";\ncontrol_socket = \"/tmp/x.sock\";\n"
+	    "control_access = { read_only_group = \"adm\"; };\n"
 	    "metrics = { };\nstats_interval = 2.0;\n"
 	    "relays = ( { name = \"b\"; listen = [ \"127.0.0.1:5302\" ]; "
 	    "upstreams = [ \"127.0.0.1:5301\" ]; max_sessions = 20; session_timeout = 9; },\n"
 	    "{ name = \"c\"; listen = [ \"127.0.0.1:5303\" ]; upstreams = [ \"127.0.0.1:5301\" ];"
 	    " max_sessions = 30; } );\n");
-	static const char *const want[] = { "workers",	   "cpus", "buffer_size",
-					    "buffers",	   "user", "control_socket",
-					    "metrics",	   "relay b: max_sessions" };
+	static const char *const want[] = { "workers",	      "cpus",
+					    "buffer_size",    "buffers",
+					    "user",	      "control_socket",
+					    "control_access", "metrics",
+					    "relay b: max_sessions" };
 	struct kept k = { .n = 0 };
 	size_t i;
 
@@ -791,6 +850,17 @@ static void test_check_host(void **state)
 	cfg = load_ok("user = \"root\";\n" RELAY);
 	assert_int_equal(config_check_host(cfg, err, sizeof(err)), 0);
 	config_free(cfg);
+	/* and a read-only group that does not exist; root's group always does */
+	cfg = load_ok(RELAY "control_access = {\n read_only_group = \"rr-nosuchgroup9\"; };\n");
+	assert_int_equal(config_check_host(cfg, err, sizeof(err)), -ENOENT);
+	assert_string_equal(err, "t.conf:3: control_access.read_only_group: no such group "
+				 "'rr-nosuchgroup9' (create it, e.g. addgroup --system, or leave "
+				 "it unset)");
+	config_free(cfg);
+	cfg = load_ok("control_access = { read_only_group = \"root\"; };\n" RELAY);
+	assert_int_equal(config_check_host(cfg, err, sizeof(err)), 0);
+	assert_string_equal(cfg->control_access.read_only_group, "root");
+	config_free(cfg);
 }
 
 int main(void)
@@ -799,7 +869,7 @@ int main(void)
 	    cmocka_unit_test(test_good),    cmocka_unit_test(test_defaults),
 	    cmocka_unit_test(test_errors),  cmocka_unit_test(test_dump_round_trip),
 	    cmocka_unit_test(test_names),   cmocka_unit_test(test_keep_restart),
-	    cmocka_unit_test(test_files),
+	    cmocka_unit_test(test_files),   cmocka_unit_test(test_sessions_per_source),
 	    cmocka_unit_test(test_shipped), cmocka_unit_test(test_check_host),
 	};
 

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 /* The control protocol's commands against a daemon state with a config and no workers:
  * request parsing and its error messages (as the daemon sent them before the command table,
- * commit 721ee95), "ok" framing, each command reaching its view, and a failed reload being
- * reported and counted. */
+ * commit 721ee95), "ok" framing, each command reaching its view, a failed reload being
+ * reported and counted, and the access levels (control_level_of, permission denied). */
 #include <errno.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -20,9 +20,9 @@
 #include "control_cmd.h"
 
 #define USAGE                                                                                      \
-	"error: usage: status | stats | sessions [RELAY] | reload | filter, each optionally "     \
-	"followed by ' json'\n"
-#define UNKNOWN(c) "error: unknown command '" c "' (status, stats, sessions, reload, filter)\n"
+	"error: usage: status | stats | sessions [RELAY] | upstreams [RELAY] | upstream "        \
+	"disable|enable RELAY ADDRESS | reload | filter, each optionally followed by ' json'\n"
+#define UNKNOWN(c) "error: unknown command '" c "' (status, stats, sessions, upstreams, upstream, reload, filter)\n"
 
 static const char conf[] =
 	"control_socket = \"/tmp/ringrelay-test-unused.sock\";\n"
@@ -58,8 +58,8 @@ static int teardown(void **state)
 	return 0;
 }
 
-/* The whole answer to line. */
-static char *run(struct app *a, const char *line)
+/* The whole answer to line for a peer of level. */
+static char *run_as(struct app *a, const char *line, enum control_level level)
 {
 	char buf[600], *text = NULL;
 	size_t len = 0;
@@ -68,9 +68,15 @@ static char *run(struct app *a, const char *line)
 	snprintf(buf, sizeof(buf), "%s", line);
 	out = open_memstream(&text, &len);
 	assert_non_null(out);
-	control_cmd_run(a, buf, out);
+	control_cmd_run(a, buf, level, out);
 	assert_int_equal(fclose(out), 0);
 	return text;
+}
+
+/* The whole answer to line for root. */
+static char *run(struct app *a, const char *line)
+{
+	return run_as(a, line, CONTROL_ADMIN);
 }
 
 static void test_answers(void **state)
@@ -82,9 +88,9 @@ static void test_answers(void **state)
 		/* requests that are not one */
 		{ "", USAGE },
 		{ "   \t\r\n", USAGE },
-		{ "a b c d", USAGE },
-		{ "sessions a b", USAGE },
-		{ "status json extra words", USAGE },
+		{ "a b c d e", USAGE },
+		{ "sessions a b", "error: usage: sessions [RELAY]\n" },
+		{ "status json extra words", "error: status takes no argument\n" },
 		{ "bogus", UNKNOWN("bogus") },
 		{ "bogus json", UNKNOWN("bogus") },
 		{ "json", UNKNOWN("json") },
@@ -105,27 +111,27 @@ static void test_answers(void **state)
 		{ "stats",
 		  "ok\ntraffic\n"
 		  "RELAY  WORKER  CLIENT_IN  BYTES  UPSTREAM_OUT  BYTES  UPSTREAM_IN  BYTES  "
-		  "CLIENT_OUT  BYTES  SESSIONS  CREATED  EXPIRED\n"
+		  "CLIENT_OUT  BYTES  SESSIONS  CREATED  EXPIRED  EVICTED\n"
 		  "r1     all             0      0             0      0            0      0  "
-		  "         0      0         0        0        0\n"
+		  "         0      0         0        0        0        0\n"
 		  "r2     all             0      0             0      0            0      0  "
-		  "         0      0         0        0        0\n"
+		  "         0      0         0        0        0        0\n"
 		  "\ndrops\n"
 		  "RELAY  WORKER  DIRECTION    TRUNCATED  SESSION_TABLE_FULL  SEND_ERROR  "
 		  "UPSTREAM_UNREACHABLE  SOCKET_RECEIVE_OVERFLOW  SESSION_SOCKET_ERROR  "
-		  "SESSION_CLOSED\n"
+		  "SESSION_CLOSED  SOURCE_SESSION_LIMIT\n"
 		  "r1     all     to_upstream          0                   0           0  "
 		  "                   0                        0                     0  "
-		  "             0\n"
+		  "             0                     0\n"
 		  "r1     all     to_client            0                   0           0  "
 		  "                   0                        0                     0  "
-		  "             0\n"
+		  "             0                     0\n"
 		  "r2     all     to_upstream          0                   0           0  "
 		  "                   0                        0                     0  "
-		  "             0\n"
+		  "             0                     0\n"
 		  "r2     all     to_client            0                   0           0  "
 		  "                   0                        0                     0  "
-		  "             0\n"
+		  "             0                     0\n"
 		  "\nevents\n"
 		  "RELAY  WORKER  MIRROR_EXTRA_COPIES  UNREACHABLE_NOTICES  BUFFER_RING_EMPTY\n"
 		  "r1     all                       0                    0                  0\n"
@@ -214,6 +220,88 @@ static void test_long_argument(void **state)
 	free(text);
 }
 
+/* Who gets which level: root and the daemon's uid everything, a member of the read-only
+ * group (primary or supplementary) the read commands, anyone else nothing. */
+static void test_level_of(void **state)
+{
+	static const gid_t none[1] = { 0 }, groups[] = { 27, 100, 4242 };
+	static const struct {
+		uid_t uid;
+		gid_t gid;
+		const gid_t *groups;
+		size_t n;
+		gid_t ro;
+		enum control_level want;
+	} cases[] = {
+		{ 0, 0, none, 0, (gid_t)-1, CONTROL_ADMIN },
+		{ 0, 5, none, 0, 4242, CONTROL_ADMIN },
+		{ 998, 998, none, 0, (gid_t)-1, CONTROL_ADMIN }, /* the daemon's own uid */
+		{ 1000, 1000, none, 0, (gid_t)-1, CONTROL_DENIED },
+		{ 1000, 4242, none, 0, 4242, CONTROL_READ },	  /* primary group */
+		{ 1000, 1000, groups, 3, 4242, CONTROL_READ },	  /* supplementary */
+		{ 1000, 1000, groups, 2, 4242, CONTROL_DENIED },
+		{ 1000, 998, none, 0, 4242, CONTROL_DENIED }, /* the daemon's gid is no level */
+		{ 65534, 65534, groups, 3, (gid_t)-1, CONTROL_DENIED },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		if (control_level_of(cases[i].uid, cases[i].gid, cases[i].groups, cases[i].n, 998,
+				     cases[i].ro) != cases[i].want)
+			fail_msg("case %zu: uid %u gid %u", i, (unsigned)cases[i].uid,
+				 (unsigned)cases[i].gid);
+}
+
+/* A read-only peer gets the read commands' answers and "permission denied" for sessions
+ * and reload (which then does not run); a denied peer gets nothing. */
+static void test_levels(void **state)
+{
+	static const char denied_admin[] =
+		"needs admin access (root or the daemon's user); this connection may run "
+		"status, stats, upstreams, filter\n";
+	struct app *a = *state;
+	char *text, want[256];
+	char list[64];
+
+	text = run_as(a, "status", CONTROL_READ);
+	assert_memory_equal(text, "ok\nversion", 10);
+	free(text);
+	text = run_as(a, "stats json", CONTROL_READ);
+	assert_memory_equal(text, "ok\n{\"relays\"", 12);
+	free(text);
+	text = run_as(a, "filter", CONTROL_READ);
+	assert_string_equal(text, "ok\nfilter: off\n");
+	free(text);
+	text = run_as(a, "sessions r1 json", CONTROL_READ);
+	snprintf(want, sizeof(want), "error: permission denied: sessions %s", denied_admin);
+	assert_string_equal(text, want);
+	free(text);
+	text = run_as(a, "reload", CONTROL_READ);
+	snprintf(want, sizeof(want), "error: permission denied: reload %s", denied_admin);
+	assert_string_equal(text, want);
+	free(text);
+	assert_int_equal(a->reloads_failed + a->reloads_ok, 0);
+	text = run_as(a, "upstream disable r1 198.18.2.2:9000", CONTROL_READ);
+	snprintf(want, sizeof(want), "error: permission denied: upstream %s", denied_admin);
+	assert_string_equal(text, want);
+	free(text);
+	text = run_as(a, "upstreams r1", CONTROL_READ);
+	assert_memory_equal(text, "ok\n", 3);
+	free(text);
+	/* usage errors are answered as they are, whatever the level */
+	text = run_as(a, "bogus", CONTROL_DENIED);
+	assert_string_equal(text, UNKNOWN("bogus"));
+	free(text);
+	text = run_as(a, "status", CONTROL_DENIED);
+	assert_string_equal(text, "error: permission denied: status needs read access "
+				  "(control_access.read_only_group)\n");
+	free(text);
+	control_cmd_list(CONTROL_ADMIN, list, sizeof(list));
+	assert_string_equal(list, "status, stats, sessions, upstreams, upstream, reload, filter");
+	control_cmd_list(CONTROL_DENIED, list, sizeof(list));
+	assert_string_equal(list, "");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -221,6 +309,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_status, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failed_reload, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_long_argument, setup, teardown),
+		cmocka_unit_test(test_level_of),
+		cmocka_unit_test_setup_teardown(test_levels, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -193,47 +193,60 @@ static int teardown(void **state)
 #define STATS_TABLES \
 	"traffic\n" \
 	"RELAY               WORKER     CLIENT_IN  BYTES  UPSTREAM_OUT  BYTES  UPSTREAM_IN  " \
-	"BYTES  CLIENT_OUT                 BYTES  SESSIONS  CREATED  EXPIRED\n" \
+	"BYTES  CLIENT_OUT                 BYTES  SESSIONS  CREATED  EXPIRED  EVICTED\n" \
 	"dns                 0                 10   1000             9    900            8    " \
-	"800           7   9223372036854775500         2        5        3\n" \
+	"800           7   9223372036854775500         2        5        3        0\n" \
 	"dns                 1                 11   1001             9    900            8   " \
-	"1600           7   9223372036854775500         2        5        3\n" \
+	"1600           7   9223372036854775500         2        5        3        0\n" \
 	"dns                 all               21   2001            18   1800           16   " \
-	"2400          14  18446744073709551000         4       10        6\n" \
+	"2400          14  18446744073709551000         4       10        6        0\n" \
 	"m6.long-relay_name  0       123456789012      0             0      0            0      " \
-	"0           0                     0         1        0        0\n" \
+	"0           0                     0         1        0        0        0\n" \
 	"m6.long-relay_name  1       123456789012      0             0      0            0      " \
-	"0           0                     0         1        0        0\n" \
+	"0           0                     0         1        0        0        0\n" \
 	"m6.long-relay_name  all     246913578024      0             0      0            0      " \
-	"0           0                     0         2        0        0\n" \
+	"0           0                     0         2        0        0        0\n" \
 	"\n" \
 	"drops\n" \
 	"RELAY               WORKER  DIRECTION    TRUNCATED  SESSION_TABLE_FULL  SEND_ERROR  " \
-	"UPSTREAM_UNREACHABLE  SOCKET_RECEIVE_OVERFLOW  SESSION_SOCKET_ERROR  SESSION_CLOSED\n" \
+	"UPSTREAM_UNREACHABLE  SOCKET_RECEIVE_OVERFLOW  SESSION_SOCKET_ERROR  SESSION_CLOSED  " \
+	"SOURCE_SESSION_LIMIT\n" \
 	"dns                 0       to_upstream          0                   1           2      " \
-	"               3                        4                     5               6\n" \
+	"               3                        4                     5               " \
+	"6                     7\n" \
 	"dns                 0       to_client            0                 100         200      " \
-	"             300                      400                   500             600\n" \
+	"             300                      400                   500             " \
+	"600                   700\n" \
 	"dns                 1       to_upstream          0                   2           4      " \
-	"               6                        8                    10              12\n" \
+	"               6                        8                    10              " \
+	"12                    14\n" \
 	"dns                 1       to_client            0                 100         200      " \
-	"             300                      400                   500             600\n" \
+	"             300                      400                   500             " \
+	"600                   700\n" \
 	"dns                 all     to_upstream          0                   3           6      " \
-	"               9                       12                    15              18\n" \
+	"               9                       12                    15              " \
+	"18                    21\n" \
 	"dns                 all     to_client            0                 200         400      " \
-	"             600                      800                  1000            1200\n" \
+	"             600                      800                  1000            " \
+	"1200                  1400\n" \
 	"m6.long-relay_name  0       to_upstream         77                   0           0      " \
-	"               0                        0                     0               0\n" \
+	"               0                        0                     0               " \
+	"0                     0\n" \
 	"m6.long-relay_name  0       to_client            0                   0           0      " \
-	"               0                        0                     0               0\n" \
+	"               0                        0                     0               " \
+	"0                     0\n" \
 	"m6.long-relay_name  1       to_upstream         77                   0           0      " \
-	"               0                        0                     0               0\n" \
+	"               0                        0                     0               " \
+	"0                     0\n" \
 	"m6.long-relay_name  1       to_client            0                   0           0      " \
-	"               0                        0                     0               0\n" \
+	"               0                        0                     0               " \
+	"0                     0\n" \
 	"m6.long-relay_name  all     to_upstream        154                   0           0      " \
-	"               0                        0                     0               0\n" \
+	"               0                        0                     0               " \
+	"0                     0\n" \
 	"m6.long-relay_name  all     to_client            0                   0           0      " \
-	"               0                        0                     0               0\n" \
+	"               0                        0                     0               " \
+	"0                     0\n" \
 	"\n" \
 	"events\n" \
 	"RELAY               WORKER  MIRROR_EXTRA_COPIES  UNREACHABLE_NOTICES  " \
@@ -295,58 +308,77 @@ static const char want_stats_json[] =
 	"\"reply_tx_pkts\": 14, \"reply_tx_bytes\": 18446744073709551000, \"drops\": "
 	"{\"truncated\": 0, \"session_table_full\": 3, \"send_error\": 6, "
 	"\"upstream_unreachable\": 9, \"socket_receive_overflow\": 12, \"session_socket_error\": "
-	"15, \"session_closed\": 18}, \"reply_drops\": {\"truncated\": 0, \"session_table_full\": "
+	"15, \"session_closed\": 18, \"source_session_limit\": 21}, \"reply_drops\": "
+	"{\"truncated\": 0, \"session_table_full\": "
 	"200, \"send_error\": 400, \"upstream_unreachable\": 600, \"socket_receive_overflow\": "
-	"800, \"session_socket_error\": 1000, \"session_closed\": 1200}, \"mirror_extra_copies\": "
+	"800, \"session_socket_error\": 1000, \"session_closed\": 1200, \"source_session_limit\": "
+	"1400}, \"mirror_extra_copies\": "
 	"0, \"upstream_unreachable_notices\": 63, \"buffer_ring_empty\": 82, \"sessions_active\": "
-	"4, \"sessions_created\": 10, \"sessions_expired\": 6}, \"workers\": [{\"worker\": 0, "
+	"4, \"sessions_created\": 10, \"sessions_expired\": 6, \"sessions_evicted\": 0}, "
+	"\"workers\": [{\"worker\": 0, "
 	"\"rx_pkts\": 10, \"rx_bytes\": 1000, \"tx_pkts\": 9, \"tx_bytes\": 900, "
 	"\"reply_rx_pkts\": 8, \"reply_rx_bytes\": 800, \"reply_tx_pkts\": 7, \"reply_tx_bytes\": "
 	"9223372036854775500, \"drops\": {\"truncated\": 0, \"session_table_full\": 1, "
 	"\"send_error\": 2, \"upstream_unreachable\": 3, \"socket_receive_overflow\": 4, "
-	"\"session_socket_error\": 5, \"session_closed\": 6}, \"reply_drops\": {\"truncated\": 0, "
+	"\"session_socket_error\": 5, \"session_closed\": 6, \"source_session_limit\": 7}, "
+	"\"reply_drops\": {\"truncated\": 0, "
 	"\"session_table_full\": 100, \"send_error\": 200, \"upstream_unreachable\": 300, "
 	"\"socket_receive_overflow\": 400, \"session_socket_error\": 500, \"session_closed\": "
-	"600}, \"mirror_extra_copies\": 0, \"upstream_unreachable_notices\": 31, "
+	"600, \"source_session_limit\": 700}, \"mirror_extra_copies\": 0, "
+	"\"upstream_unreachable_notices\": 31, "
 	"\"buffer_ring_empty\": 41, \"sessions_active\": 2, \"sessions_created\": 5, "
-	"\"sessions_expired\": 3}, {\"worker\": 1, \"rx_pkts\": 11, \"rx_bytes\": 1001, "
+	"\"sessions_expired\": 3, \"sessions_evicted\": 0}, {\"worker\": 1, \"rx_pkts\": 11, "
+	"\"rx_bytes\": 1001, "
 	"\"tx_pkts\": 9, \"tx_bytes\": 900, \"reply_rx_pkts\": 8, \"reply_rx_bytes\": 1600, "
 	"\"reply_tx_pkts\": 7, \"reply_tx_bytes\": 9223372036854775500, \"drops\": {\"truncated\": "
 	"0, \"session_table_full\": 2, \"send_error\": 4, \"upstream_unreachable\": 6, "
-	"\"socket_receive_overflow\": 8, \"session_socket_error\": 10, \"session_closed\": 12}, "
+	"\"socket_receive_overflow\": 8, \"session_socket_error\": 10, \"session_closed\": 12, "
+	"\"source_session_limit\": 14}, "
 	"\"reply_drops\": {\"truncated\": 0, \"session_table_full\": 100, \"send_error\": 200, "
 	"\"upstream_unreachable\": 300, \"socket_receive_overflow\": 400, "
-	"\"session_socket_error\": 500, \"session_closed\": 600}, \"mirror_extra_copies\": 0, "
+	"\"session_socket_error\": 500, \"session_closed\": 600, \"source_session_limit\": 700}, "
+	"\"mirror_extra_copies\": 0, "
 	"\"upstream_unreachable_notices\": 32, \"buffer_ring_empty\": 41, \"sessions_active\": 2, "
-	"\"sessions_created\": 5, \"sessions_expired\": 3}]}, {\"name\": \"m6.long-relay_name\", "
+	"\"sessions_created\": 5, \"sessions_expired\": 3, \"sessions_evicted\": 0}], "
+	"\"upstreams\": []}, {\"name\": \"m6.long-relay_name\", "
 	"\"total\": {\"rx_pkts\": 246913578024, \"rx_bytes\": 0, \"tx_pkts\": 0, \"tx_bytes\": 0, "
 	"\"reply_rx_pkts\": 0, \"reply_rx_bytes\": 0, \"reply_tx_pkts\": 0, \"reply_tx_bytes\": 0, "
 	"\"drops\": {\"truncated\": 154, \"session_table_full\": 0, \"send_error\": 0, "
 	"\"upstream_unreachable\": 0, \"socket_receive_overflow\": 0, \"session_socket_error\": 0, "
-	"\"session_closed\": 0}, \"reply_drops\": {\"truncated\": 0, \"session_table_full\": 0, "
+	"\"session_closed\": 0, \"source_session_limit\": 0}, \"reply_drops\": {\"truncated\": 0, "
+	"\"session_table_full\": 0, "
 	"\"send_error\": 0, \"upstream_unreachable\": 0, \"socket_receive_overflow\": 0, "
-	"\"session_socket_error\": 0, \"session_closed\": 0}, \"mirror_extra_copies\": "
+	"\"session_socket_error\": 0, \"session_closed\": 0, \"source_session_limit\": 0}, "
+	"\"mirror_extra_copies\": "
 	"493827156048, \"upstream_unreachable_notices\": 0, \"buffer_ring_empty\": 0, "
-	"\"sessions_active\": 2, \"sessions_created\": 0, \"sessions_expired\": 0}, \"workers\": "
+	"\"sessions_active\": 2, \"sessions_created\": 0, \"sessions_expired\": 0, "
+	"\"sessions_evicted\": 0}, \"workers\": "
 	"[{\"worker\": 0, \"rx_pkts\": 123456789012, \"rx_bytes\": 0, \"tx_pkts\": 0, "
 	"\"tx_bytes\": 0, \"reply_rx_pkts\": 0, \"reply_rx_bytes\": 0, \"reply_tx_pkts\": 0, "
 	"\"reply_tx_bytes\": 0, \"drops\": {\"truncated\": 77, \"session_table_full\": 0, "
 	"\"send_error\": 0, \"upstream_unreachable\": 0, \"socket_receive_overflow\": 0, "
-	"\"session_socket_error\": 0, \"session_closed\": 0}, \"reply_drops\": {\"truncated\": 0, "
+	"\"session_socket_error\": 0, \"session_closed\": 0, \"source_session_limit\": 0}, "
+	"\"reply_drops\": {\"truncated\": 0, "
 	"\"session_table_full\": 0, \"send_error\": 0, \"upstream_unreachable\": 0, "
-	"\"socket_receive_overflow\": 0, \"session_socket_error\": 0, \"session_closed\": 0}, "
+	"\"socket_receive_overflow\": 0, \"session_socket_error\": 0, \"session_closed\": 0, "
+	"\"source_session_limit\": 0}, "
 	"\"mirror_extra_copies\": 246913578024, \"upstream_unreachable_notices\": 0, "
 	"\"buffer_ring_empty\": 0, \"sessions_active\": 1, \"sessions_created\": 0, "
-	"\"sessions_expired\": 0}, {\"worker\": 1, \"rx_pkts\": 123456789012, \"rx_bytes\": 0, "
+	"\"sessions_expired\": 0, \"sessions_evicted\": 0}, {\"worker\": 1, \"rx_pkts\": "
+	"123456789012, \"rx_bytes\": 0, "
 	"\"tx_pkts\": 0, \"tx_bytes\": 0, \"reply_rx_pkts\": 0, \"reply_rx_bytes\": 0, "
 	"\"reply_tx_pkts\": 0, \"reply_tx_bytes\": 0, \"drops\": {\"truncated\": 77, "
 	"\"session_table_full\": 0, \"send_error\": 0, \"upstream_unreachable\": 0, "
-	"\"socket_receive_overflow\": 0, \"session_socket_error\": 0, \"session_closed\": 0}, "
+	"\"socket_receive_overflow\": 0, \"session_socket_error\": 0, \"session_closed\": 0, "
+	"\"source_session_limit\": 0}, "
 	"\"reply_drops\": {\"truncated\": 0, \"session_table_full\": 0, \"send_error\": 0, "
 	"\"upstream_unreachable\": 0, \"socket_receive_overflow\": 0, \"session_socket_error\": 0, "
-	"\"session_closed\": 0}, \"mirror_extra_copies\": 246913578024, "
+	"\"session_closed\": 0, \"source_session_limit\": 0}, \"mirror_extra_copies\": "
+	"246913578024, "
 	"\"upstream_unreachable_notices\": 0, \"buffer_ring_empty\": 0, \"sessions_active\": 1, "
-	"\"sessions_created\": 0, \"sessions_expired\": 0}]}], \"filter\": {\"pass_not_ip\": 7, "
+	"\"sessions_created\": 0, \"sessions_expired\": 0, \"sessions_evicted\": 0}], "
+	"\"upstreams\": []}], "
+	"\"filter\": {\"pass_not_ip\": 7, "
 	"\"pass_not_udp\": 1007, \"pass_out_of_scope\": 2007, \"pass_unparsed\": 3007, "
 	"\"pass_fragment\": 4007, \"allow\": 5007, \"drop_prefix\": 6007, \"drop_default\": 7007, "
 	"\"drop_port\": 8007, \"drop_not_relay_port\": 9007, \"drop_rate\": 10007, "
@@ -471,23 +503,28 @@ static const char want_status_noworkers[] =
 static const char want_stats_noworkers[] =
 	"traffic\n"
 	"RELAY               WORKER  CLIENT_IN  BYTES  UPSTREAM_OUT  BYTES  UPSTREAM_IN  BYTES  "
-	"CLIENT_OUT  BYTES  SESSIONS  CREATED  EXPIRED\n"
+	"CLIENT_OUT  BYTES  SESSIONS  CREATED  EXPIRED  EVICTED\n"
 	"dns                 all             0      0             0      0            0      0     "
-	"      0      0         0        0        0\n"
+	"      0      0         0        0        0        0\n"
 	"m6.long-relay_name  all             0      0             0      0            0      0     "
-	"      0      0         0        0        0\n"
+	"      0      0         0        0        0        0\n"
 	"\n"
 	"drops\n"
 	"RELAY               WORKER  DIRECTION    TRUNCATED  SESSION_TABLE_FULL  SEND_ERROR  "
-	"UPSTREAM_UNREACHABLE  SOCKET_RECEIVE_OVERFLOW  SESSION_SOCKET_ERROR  SESSION_CLOSED\n"
+	"UPSTREAM_UNREACHABLE  SOCKET_RECEIVE_OVERFLOW  SESSION_SOCKET_ERROR  SESSION_CLOSED  "
+	"SOURCE_SESSION_LIMIT\n"
 	"dns                 all     to_upstream          0                   0           0        "
-	"             0                        0                     0               0\n"
+	"             0                        0                     0               "
+	"0                     0\n"
 	"dns                 all     to_client            0                   0           0        "
-	"             0                        0                     0               0\n"
+	"             0                        0                     0               "
+	"0                     0\n"
 	"m6.long-relay_name  all     to_upstream          0                   0           0        "
-	"             0                        0                     0               0\n"
+	"             0                        0                     0               "
+	"0                     0\n"
 	"m6.long-relay_name  all     to_client            0                   0           0        "
-	"             0                        0                     0               0\n"
+	"             0                        0                     0               "
+	"0                     0\n"
 	"\n"
 	"events\n"
 	"RELAY               WORKER  MIRROR_EXTRA_COPIES  UNREACHABLE_NOTICES  BUFFER_RING_EMPTY\n"
@@ -663,9 +700,9 @@ static void test_shed_views(void **state)
 	expect_in(t, "drop_full_socket ");
 	free(t);
 	t = render_text(view_stats, f, true);
-	/* the fixture's workers hold 21 in every drop reason; the relay's total adds the 25 */
+	/* the fixture's workers hold 3 x the reason's index in each; the total adds the 25 */
 	expect_in(t, "\"total\": {\"rx_pkts\": 46,");
-	expect_in(t, "\"session_closed\": 18, \"shed_full_socket\": 46}");
+	expect_in(t, "\"source_session_limit\": 21, \"shed_full_socket\": 49}");
 	expect_in(t, "\"shed\": {\"pass_not_listener\": 5, \"pass_no_socket\": 15, \"pass_room\": 25, "
 		     "\"drop_full_socket\": 35}");
 	free(t);

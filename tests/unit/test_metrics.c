@@ -94,7 +94,7 @@ static void render(struct fixture *f)
 	f->text = NULL;
 	out = open_memstream(&f->text, &f->len);
 	assert_non_null(out);
-	assert_int_equal(metrics_format(&f->s, out), 0);
+	assert_int_equal(metrics_format(&f->s, true, out), 0);
 	assert_int_equal(fclose(out), 0);
 }
 
@@ -135,24 +135,24 @@ static void test_exact_lines(void **state)
 		"ringrelay_bytes_total{relay=\"dns\",worker=\"0\",direction=\"client_in\"} 1000",
 		"ringrelay_bytes_total{relay=\"dns\",worker=\"0\",direction=\"client_out\"} 700",
 		"ringrelay_datagrams_total{relay=\"dns\",worker=\"1\",direction=\"client_in\"} 0",
-		"ringrelay_dropped_total{relay=\"dns\",worker=\"1\",direction=\"to_upstream\","
+		"ringrelay_dropped_datagrams_total{relay=\"dns\",worker=\"1\",direction=\"to_upstream\","
 		"reason=\"truncated\"} 3",
-		"ringrelay_dropped_total{relay=\"dns\",worker=\"1\",direction=\"to_upstream\","
+		"ringrelay_dropped_datagrams_total{relay=\"dns\",worker=\"1\",direction=\"to_upstream\","
 		"reason=\"socket_receive_overflow\"} 18446744073709551615",
-		"ringrelay_dropped_total{relay=\"dns\",worker=\"1\",direction=\"to_client\","
+		"ringrelay_dropped_datagrams_total{relay=\"dns\",worker=\"1\",direction=\"to_client\","
 		"reason=\"send_error\"} 4",
-		"ringrelay_dropped_total{relay=\"dns\",worker=\"0\",direction=\"to_upstream\","
+		"ringrelay_dropped_datagrams_total{relay=\"dns\",worker=\"0\",direction=\"to_upstream\","
 		"reason=\"session_table_full\"} 0",
-		"# HELP ringrelay_dropped_total Datagrams the relay dropped, by direction "
+		"# HELP ringrelay_dropped_datagrams_total Datagrams the relay dropped, by direction "
 		"(to_upstream, to_client) and reason.",
-		"# TYPE ringrelay_dropped_total counter",
-		"ringrelay_mirror_extra_copies_total{relay=\"dns\",worker=\"1\"} 12",
-		"# TYPE ringrelay_mirror_extra_copies_total counter",
+		"# TYPE ringrelay_dropped_datagrams_total counter",
+		"ringrelay_mirror_extra_datagrams_total{relay=\"dns\",worker=\"1\"} 12",
+		"# TYPE ringrelay_mirror_extra_datagrams_total counter",
 		"ringrelay_upstream_unreachable_notices_total{relay=\"we\\\"ird\\\\na\\nme\","
 		"worker=\"0\"} 13",
 		"# TYPE ringrelay_upstream_unreachable_notices_total counter",
-		"ringrelay_buffer_ring_empty_total{relay=\"we\\\"ird\\\\na\\nme\",worker=\"0\"} 14",
-		"# TYPE ringrelay_buffer_ring_empty_total counter",
+		"ringrelay_buffer_ring_empty_events_total{relay=\"we\\\"ird\\\\na\\nme\",worker=\"0\"} 14",
+		"# TYPE ringrelay_buffer_ring_empty_events_total counter",
 		"# TYPE ringrelay_sessions_active gauge",
 		"# TYPE ringrelay_datagrams_total counter",
 	};
@@ -176,7 +176,7 @@ static void test_every_drop_reason(void **state)
 			if (d == DROP_SHED_FULL_SOCKET)
 				continue;
 			snprintf(line, sizeof(line),
-				 "ringrelay_dropped_total{relay=\"dns\",worker=\"0\","
+				 "ringrelay_dropped_datagrams_total{relay=\"dns\",worker=\"0\","
 				 "direction=\"%s\",reason=\"%s\"} 0",
 				 relay_dir_name((enum relay_dir)dir),
 				 drop_reason_name((enum drop_reason)d));
@@ -236,10 +236,15 @@ static void test_filter_family(void **state)
 	f->s.filter_counters = f->filter;
 	render(f);
 	expect_line(f, "# TYPE ringrelay_filter_packets_total counter");
-	expect_line(f, "ringrelay_filter_packets_total{reason=\"drop_prefix\"} 42");
+	expect_line(f, "ringrelay_filter_packets_total{verdict=\"drop\",reason=\"prefix\"} 42");
+	expect_line(f, "ringrelay_filter_packets_total{verdict=\"allow\",reason=\"rules\"} 0");
 	for (c = 0; c < FILTER_CNT__MAX; c++) {
-		snprintf(line, sizeof(line), "ringrelay_filter_packets_total{reason=\"%s\"} ",
-			 filter_counter_name((enum filter_counter)c));
+		const char *name = filter_counter_name((enum filter_counter)c);
+		const char *us = strchr(name, '_');
+
+		snprintf(line, sizeof(line),
+			 "ringrelay_filter_packets_total{verdict=\"%.*s\",reason=\"%s\"} ",
+			 us ? (int)(us - name) : (int)strlen(name), name, us ? us + 1 : "rules");
 		assert_non_null(strstr(f->text, line));
 	}
 }

@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: MIT
-/* privs: each case runs privs_drop in a forked child (the change is irreversible) and checks
- * the child's /proc/self/status: Uid, Gid, Groups, CapEff/CapPrm/CapInh/CapBnd/CapAmb and
- * NoNewPrivs. Cases that change ids or the bounding set need root and are skipped otherwise. */
+/* privs: who the daemon runs as (privs_resolve: a configured user, the default user of a root
+ * start, root only on purpose or when there is no default user), and the drops: each case
+ * runs privs_drop or privs_thread_keep in a forked child (the change is irreversible) and
+ * checks the calling thread's /proc/thread-self/status: Uid, Gid, Groups, CapEff/CapPrm/
+ * CapInh/CapBnd/CapAmb and NoNewPrivs, and for the per-thread drop another thread's too.
+ * Cases that change ids or the bounding set need root and are skipped otherwise. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -11,6 +14,7 @@
 #include <errno.h>
 #include <grp.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,11 +37,14 @@ struct privs_want {
 	bool no_groups;
 };
 
+/* The status file read: the calling thread's (capabilities are per thread). */
+static const char status_path[] = "/proc/thread-self/status";
+
 static int status_field(const char *name, char *out, size_t len)
 {
 	char line[512];
 	size_t n = strlen(name);
-	FILE *f = fopen("/proc/self/status", "r");
+	FILE *f = fopen(status_path, "r");
 	int ret = -ENOENT;
 
 	if (!f)
@@ -170,9 +177,16 @@ static int child_root_to_nobody(bool keep_admin)
 	/* A supplementary group that must be gone afterwards. */
 	gid_t extra = 4;
 
+	struct privs_who who;
+
 	if (setgroups(1, &extra) || nobody(&uid, &gid))
 		return 2;
-	ret = privs_drop("nobody", keep_admin, err, sizeof(err));
+	ret = privs_resolve("nobody", PRIVS_DEFAULT_USER, &who, err, sizeof(err));
+	if (ret || who.why != PRIVS_CONFIGURED || !who.switch_user || who.uid != uid) {
+		fprintf(stderr, "privs_resolve: %d %s\n", ret, err);
+		return 4;
+	}
+	ret = privs_drop(&who, keep_admin, false, err, sizeof(err));
 	if (ret) {
 		fprintf(stderr, "privs_drop: %d %s\n", ret, err);
 		return 3;
@@ -199,8 +213,14 @@ static int child_root_stays_root(void)
 {
 	struct privs_want want = { .uid = 0, .gid = 0 };
 	char err[256] = "";
-	int ret = privs_drop("", true, err, sizeof(err));
+	struct privs_who who;
+	int ret = privs_resolve("root", PRIVS_DEFAULT_USER, &who, err, sizeof(err));
 
+	if (ret || who.why != PRIVS_ROOT_CONFIGURED || who.switch_user || who.uid != 0) {
+		fprintf(stderr, "privs_resolve: %d %s\n", ret, err);
+		return 4;
+	}
+	ret = privs_drop(&who, true, false, err, sizeof(err));
 	if (ret) {
 		fprintf(stderr, "privs_drop: %d %s\n", ret, err);
 		return 3;
@@ -239,7 +259,14 @@ static int child_ambient_like_systemd(void)
 	if (status_caps("CapAmb") == 0)
 		return 6;
 
-	ret = privs_drop("nobody", true, err, sizeof(err));
+	struct privs_who who;
+
+	ret = privs_resolve("nobody", PRIVS_DEFAULT_USER, &who, err, sizeof(err));
+	if (ret || who.switch_user) {
+		fprintf(stderr, "privs_resolve: %d %s\n", ret, err);
+		return 7;
+	}
+	ret = privs_drop(&who, true, false, err, sizeof(err));
 	if (ret) {
 		fprintf(stderr, "privs_drop: %d %s\n", ret, err);
 		return 3;
@@ -251,10 +278,12 @@ static int child_ambient_like_systemd(void)
 	return check_status(&want);
 }
 
-/* Not root and asked to become someone else: refuse with -EPERM, change nothing. */
+/* Not root and asked to become someone else: refuse with -EPERM, change nothing. Unset, the
+ * user stays who it is, whatever the default user. */
 static int child_nonroot_other_user(void)
 {
 	char err[256] = "";
+	struct privs_who who;
 	uid_t uid;
 	gid_t gid;
 	int ret;
@@ -262,18 +291,97 @@ static int child_nonroot_other_user(void)
 	if (nobody(&uid, &gid) || setgroups(0, NULL) || setresgid(gid, gid, gid) ||
 	    setresuid(uid, uid, uid))
 		return 2;
-	ret = privs_drop("root", true, err, sizeof(err));
+	ret = privs_resolve("root", PRIVS_DEFAULT_USER, &who, err, sizeof(err));
 	if (ret != -EPERM || !strstr(err, "start as root")) {
-		fprintf(stderr, "privs_drop: %d %s\n", ret, err);
+		fprintf(stderr, "privs_resolve: %d %s\n", ret, err);
 		return 3;
 	}
-	/* With no user it drops what it can: here, nothing is left to drop. */
-	ret = privs_drop("", true, err, sizeof(err));
+	ret = privs_resolve("", "root", &who, err, sizeof(err));
+	if (ret || who.why != PRIVS_AS_STARTED || who.switch_user || who.uid != uid ||
+	    strcmp(who.name, "nobody")) {
+		fprintf(stderr, "privs_resolve: %d %s why %d\n", ret, err, who.why);
+		return 6;
+	}
+	/* It drops what it can: here, nothing is left to drop. */
+	ret = privs_drop(&who, true, false, err, sizeof(err));
 	if (ret) {
 		fprintf(stderr, "privs_drop: %d %s\n", ret, err);
 		return 4;
 	}
 	return status_caps("CapEff") == 0 ? 0 : 5;
+}
+
+/* A root start with user unset: the default user when it exists (switch), root with no
+ * switch when it does not. */
+static void test_resolve_default(void **state)
+{
+	struct privs_who who;
+	char err[256] = "";
+	uid_t uid;
+	gid_t gid;
+
+	require_root();
+	assert_int_equal(nobody(&uid, &gid), 0);
+	assert_int_equal(privs_resolve("", "nobody", &who, err, sizeof(err)), 0);
+	assert_int_equal(who.why, PRIVS_DEFAULT);
+	assert_true(who.switch_user);
+	assert_int_equal(who.uid, uid);
+	assert_int_equal(who.gid, gid);
+	assert_string_equal(who.name, "nobody");
+	assert_int_equal(privs_resolve(NULL, "rr-no-such-user-7f3a", &who, err, sizeof(err)), 0);
+	assert_int_equal(who.why, PRIVS_ROOT_NO_USER);
+	assert_false(who.switch_user);
+	assert_int_equal(who.uid, 0);
+	/* a default user that is root is no switch either */
+	assert_int_equal(privs_resolve("", "root", &who, err, sizeof(err)), 0);
+	assert_int_equal(who.why, PRIVS_ROOT_NO_USER);
+}
+
+/* privs_thread_keep changes the calling thread only: another thread keeps its sets. */
+static pthread_barrier_t keep_barrier;
+
+static void *other_thread(void *arg)
+{
+	uint64_t *eff = arg;
+
+	pthread_barrier_wait(&keep_barrier); /* main has dropped */
+	*eff = status_caps("CapEff");	     /* this thread's own /proc/thread-self */
+	pthread_barrier_wait(&keep_barrier);
+	return NULL;
+}
+
+static int child_thread_keep(void)
+{
+	struct privs_want want = { .uid = -1 };
+	uint64_t before = status_caps("CapEff"), other = 0;
+	pthread_t t;
+	int ret;
+
+	pthread_barrier_init(&keep_barrier, NULL, 2);
+	if (pthread_create(&t, NULL, other_thread, &other))
+		return 2;
+	/* root: exactly the filter's three are left, bounding set included */
+	ret = privs_thread_keep(PRIVS_FILTER_CAPS);
+	pthread_barrier_wait(&keep_barrier);
+	pthread_barrier_wait(&keep_barrier);
+	pthread_join(t, NULL);
+	if (ret) {
+		fprintf(stderr, "privs_thread_keep: %d\n", ret);
+		return 3;
+	}
+	if (other != before) {
+		fprintf(stderr, "the other thread's CapEff changed: %016" PRIx64 " -> %016" PRIx64
+			"\n", before, other);
+		return 4;
+	}
+	want.eff = want.prm = PRIVS_FILTER_CAPS & before;
+	want.bnd = geteuid() == 0 ? (int64_t)PRIVS_FILTER_CAPS : -1;
+	return check_status(&want);
+}
+
+static void test_thread_keep(void **state)
+{
+	assert_int_equal(in_child(child_thread_keep), 0);
 }
 
 static int child_drop_thread(void)
@@ -325,12 +433,15 @@ static void test_drop_thread(void **state)
 	assert_int_equal(in_child(child_drop_thread), 0);
 }
 
-/* Looking the user up comes before any change, so this runs in the test process itself. */
+/* Looking the user up changes nothing, so this runs in the test process itself. */
 static void test_unknown_user(void **state)
 {
+	struct privs_who who;
 	char err[256] = "";
 
-	assert_int_equal(privs_drop("rr-no-such-user-7f3a", true, err, sizeof(err)), -ENOENT);
+	assert_int_equal(privs_resolve("rr-no-such-user-7f3a", PRIVS_DEFAULT_USER, &who, err,
+				       sizeof(err)),
+			 -ENOENT);
 	assert_non_null(strstr(err, "'rr-no-such-user-7f3a' does not exist"));
 }
 
@@ -344,6 +455,8 @@ int main(void)
 		cmocka_unit_test(test_ambient_like_systemd),
 		cmocka_unit_test(test_nonroot_other_user),
 		cmocka_unit_test(test_drop_thread),
+		cmocka_unit_test(test_resolve_default),
+		cmocka_unit_test(test_thread_keep),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

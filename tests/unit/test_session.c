@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: MIT
-/* Session table: keys for both families, capacity, LRU expiry, release and slot reuse. */
+/* Session table: keys for both families, capacity, LRU expiry, release and slot reuse, the
+ * count of sessions per client address and its limit, eviction, the keyed hash and a table
+ * refused without a key. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -7,10 +9,25 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/random.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
 #include "session.h"
+
+/* Non-zero: getrandom fails with this errno (this definition stands in for libc's). */
+static int getrandom_errno;
+
+ssize_t getrandom(void *buf, size_t len, unsigned int flags)
+{
+	if (getrandom_errno) {
+		errno = getrandom_errno;
+		return -1;
+	}
+	return syscall(SYS_getrandom, buf, len, flags);
+}
 
 static struct addr test_addr(const char *text)
 {
@@ -50,6 +67,23 @@ static void check_table(struct session_table *t)
 		assert_ptr_equal(session_lookup(t, &s->client, s->listener), s);
 	}
 	assert_int_equal(n_active, t->active);
+	/* each address's count is the number of its ACTIVE sessions */
+	for (i = 0; i < t->capacity; i++) {
+		struct session *s = &t->slots[i];
+		uint8_t a[16], b[16];
+		uint32_t j, same = 0;
+
+		if (s->state != SESSION_ACTIVE)
+			continue;
+		addr_to_mapped(&s->client, a);
+		for (j = 0; j < t->capacity; j++) {
+			if (t->slots[j].state != SESSION_ACTIVE)
+				continue;
+			addr_to_mapped(&t->slots[j].client, b);
+			same += !memcmp(a, b, 16);
+		}
+		assert_int_equal(session_source_count(t, &s->client), same);
+	}
 }
 
 struct key {
@@ -354,10 +388,167 @@ static void test_init_fini(void **state)
 	session_table_fini(&t); /* already finished */
 }
 
+/* max_per_source counts a client's address whatever its port and listener, for each family;
+ * a closed session gives its place back. */
+static void test_source_limit(void **state)
+{
+	static const char *const hosts[] = { "198.18.0.1", "[2001:2::1]" };
+	struct session_table t;
+	struct session *s[2][3];
+	char text[64];
+	struct addr c;
+	uint32_t h, i;
+	uint64_t now = 0;
+
+	assert_int_equal(session_table_init(&t, 16, 100), 0);
+	t.max_per_source = 3;
+	for (h = 0; h < 2; h++) {
+		for (i = 0; i < 3; i++) {
+			snprintf(text, sizeof(text), "%s:%u", hosts[h], 5000 + i);
+			c = test_addr(text);
+			assert_false(session_source_full(&t, &c));
+			s[h][i] = session_insert(&t, &c, i % 2, now++);
+			assert_non_null(s[h][i]);
+			assert_int_equal(session_source_count(&t, &c), i + 1);
+		}
+		/* a fourth port, or the same port on another listener: refused */
+		snprintf(text, sizeof(text), "%s:%u", hosts[h], 6000);
+		c = test_addr(text);
+		assert_true(session_source_full(&t, &c));
+		assert_null(session_insert(&t, &c, 0, now));
+		assert_null(session_insert(&t, &s[h][0]->client, 7, now));
+		check_table(&t);
+	}
+	/* other addresses are not affected */
+	c = test_addr("198.18.0.2:5000");
+	assert_int_equal(session_source_count(&t, &c), 0);
+	assert_non_null(session_insert(&t, &c, 0, now++));
+	c = test_addr("[2001:2::2]:5000");
+	assert_non_null(session_insert(&t, &c, 0, now++));
+	/* closing one (CLOSING, not yet released) makes room for its address */
+	session_close(&t, s[0][1]);
+	c = test_addr("198.18.0.1:6000");
+	assert_int_equal(session_source_count(&t, &c), 2);
+	assert_non_null(session_insert(&t, &c, 0, now++));
+	assert_null(session_insert(&t, &s[0][0]->client, 3, now));
+	session_release(&t, s[0][1]);
+	check_table(&t);
+	/* a raised limit applies at once; 0 is none */
+	t.max_per_source = 0;
+	for (i = 0; i < 4; i++) {
+		snprintf(text, sizeof(text), "[2001:2::1]:%u", 7000 + i);
+		c = test_addr(text);
+		assert_non_null(session_insert(&t, &c, 0, now++));
+	}
+	assert_int_equal(session_source_count(&t, &c), 7);
+	check_table(&t);
+	session_table_fini(&t);
+}
+
+/* session_evict takes the least recently used session when it has been idle long enough,
+ * like an expiry, and its address's count drops. */
+static void test_evict(void **state)
+{
+	struct session_table t;
+	struct session *s[3], *e;
+	struct addr c;
+	int i;
+
+	assert_int_equal(session_table_init(&t, 3, 1000), 0);
+	for (i = 0; i < 3; i++) {
+		c = test_addr(keys[i].client);
+		s[i] = session_insert(&t, &c, keys[i].listener, 10 * (uint64_t)i);
+	}
+	session_touch(&t, s[0], 25); /* LRU order now 1, 2, 0 */
+	c = test_addr(keys[3].client);
+	assert_null(session_insert(&t, &c, 0, 30));
+	assert_null(session_evict(&t, 30, 21)); /* key 1 is idle for 20 only */
+	assert_int_equal(t.active, 3);
+	e = session_evict(&t, 30, 20);
+	assert_ptr_equal(e, s[1]);
+	assert_int_equal(e->state, SESSION_CLOSING);
+	assert_int_equal(t.active, 2);
+	/* keys 0, 1 and 2 share one address */
+	assert_int_equal(session_source_count(&t, &s[1]->client), 2);
+	assert_null(session_lookup(&t, &s[1]->client, s[1]->listener));
+	check_table(&t);
+	/* the slot is the backend's until released, as after an expiry */
+	assert_null(session_insert(&t, &c, 0, 30));
+	session_release(&t, e);
+	assert_ptr_equal(session_insert(&t, &c, 0, 30), e);
+	assert_null(session_evict(&t, 5, 0)); /* a clock behind the LRU head: nothing */
+	check_table(&t);
+	session_table_fini(&t);
+	memset(&t, 0, sizeof(t));
+	assert_null(session_evict(&t, 100, 0));
+}
+
+/* The bucket a key lands in depends on the table's key: the same under one key, and under
+ * another a different layout. A table from session_table_init has a key of its own. */
+static void test_keyed_hash(void **state)
+{
+	static const struct siphash_key k1 = { 1, 2 }, k2 = { 3, 4 };
+	struct session_table a, b, c;
+	uint32_t i, same = 0, cap = 64;
+	char text[64];
+
+	assert_int_equal(session_table_init_key(&a, cap, 100, &k1), 0);
+	assert_int_equal(session_table_init_key(&b, cap, 100, &k2), 0);
+	assert_int_equal(session_table_init_key(&c, cap, 100, &k1), 0);
+	for (i = 0; i < cap; i++) {
+		struct addr x;
+
+		snprintf(text, sizeof(text), "198.18.0.1:%u", 1000 + i);
+		x = test_addr(text);
+		session_insert(&a, &x, 0, 0);
+		session_insert(&b, &x, 0, 0);
+		session_insert(&c, &x, 0, 0);
+	}
+	/* chain heads hold the same slots under the same key, not under another */
+	for (i = 0; i <= a.bucket_mask; i++) {
+		assert_int_equal(a.buckets[i], c.buckets[i]);
+		same += a.buckets[i] == b.buckets[i];
+	}
+	assert_true(same < a.bucket_mask + 1);
+	check_table(&a);
+	check_table(&b);
+	session_table_fini(&a);
+	session_table_fini(&b);
+	session_table_fini(&c);
+	assert_int_equal(session_table_init(&a, 4, 100), 0);
+	assert_int_equal(session_table_init(&b, 4, 100), 0);
+	assert_false(a.key.k0 == b.key.k0 && a.key.k1 == b.key.k1);
+	session_table_fini(&a);
+	session_table_fini(&b);
+}
+
+/* Without a key from getrandom there is no table (no constant fallback). */
+static void test_no_key(void **state)
+{
+	static const int errs[] = { ENOSYS, EPERM, EAGAIN };
+	struct session_table t;
+	size_t i;
+
+	for (i = 0; i < sizeof(errs) / sizeof(errs[0]); i++) {
+		getrandom_errno = errs[i];
+		assert_int_equal(session_table_init(&t, 8, 100), -errs[i]);
+		getrandom_errno = 0;
+		assert_null(t.slots);
+		assert_null(t.buckets);
+		session_table_fini(&t);
+	}
+	assert_int_equal(session_table_init(&t, 8, 100), 0);
+	session_table_fini(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_insert_lookup),
+		cmocka_unit_test(test_source_limit),
+		cmocka_unit_test(test_evict),
+		cmocka_unit_test(test_keyed_hash),
+		cmocka_unit_test(test_no_key),
 		cmocka_unit_test(test_capacity),
 		cmocka_unit_test(test_expiry_order),
 		cmocka_unit_test(test_release_gen_reuse),

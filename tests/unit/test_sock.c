@@ -127,6 +127,53 @@ static void test_rx_odd(void **state)
 	assert_int_equal(m.gso_size, 0);
 }
 
+/* A cmsg whose cmsg_len is shorter than its type's data (as MSG_CTRUNC leaves the last one)
+ * is ignored, though the bytes after it hold a whole value: nothing is read past cmsg_len. */
+static void test_rx_short(void **state)
+{
+	struct in_pktinfo pi = { .ipi_ifindex = 3 };
+	struct in6_pktinfo pi6 = { .ipi6_ifindex = 2 };
+	uint32_t ovfl = 7;
+	int gro = 1400;
+	static const size_t cut[] = { 0, 1 };
+	const struct {
+		int level, type;
+		const void *data;
+		size_t len;
+	} cases[] = {
+		{ IPPROTO_IP, IP_PKTINFO, &pi, sizeof(pi) },
+		{ IPPROTO_IPV6, IPV6_PKTINFO, &pi6, sizeof(pi6) },
+		{ SOL_SOCKET, SO_RXQ_OVFL, &ovfl, sizeof(ovfl) },
+		{ SOL_UDP, UDP_GRO, &gro, sizeof(gro) },
+	};
+	struct rx_control rc;
+	struct sock_rx_meta m;
+	size_t i, j;
+
+	inet_pton(AF_INET, "198.18.1.2", &pi.ipi_addr);
+	inet_pton(AF_INET6, "2001:2:1::2", &pi6.ipi6_addr);
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		for (j = 0; j < sizeof(cut) / sizeof(cut[0]); j++) {
+			struct cmsghdr *c;
+
+			rx_begin(&rc);
+			c = rc.next;
+			rx_add(&rc, cases[i].level, cases[i].type, cases[i].data, cases[i].len);
+			/* all of the data, or none, is there; the header says one byte less */
+			c->cmsg_len = CMSG_LEN(cut[j] ? cases[i].len - cut[j] : 0);
+			memset(&m, 0, sizeof(m));
+			sock_rx_cmsg(c, &m);
+			assert_false(m.has_local);
+			assert_false(m.has_ovfl);
+			assert_int_equal(m.gso_size, 0);
+			/* the same cmsg whole is read */
+			c->cmsg_len = CMSG_LEN(cases[i].len);
+			sock_rx_cmsg(c, &m);
+			assert_true(m.has_local || m.has_ovfl || m.gso_size == 1400);
+		}
+	}
+}
+
 /* What a sender reserves for sock_tx_control, aligned for cmsg access. */
 union tx_control {
 	uint8_t buf[SOCK_TX_CONTROL_LEN];
@@ -266,6 +313,7 @@ int main(void)
 		cmocka_unit_test(test_rx_pktinfo_v4),
 		cmocka_unit_test(test_rx_pktinfo_v6_ovfl_gro),
 		cmocka_unit_test(test_rx_odd),
+		cmocka_unit_test(test_rx_short),
 		cmocka_unit_test(test_tx_none),
 		cmocka_unit_test(test_tx_pktinfo),
 		cmocka_unit_test(test_tx_segment),

@@ -1,0 +1,270 @@
+// SPDX-License-Identifier: MIT
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "admin.h"
+#include "app.h"
+#include "config.h"
+#include "filter.h"
+#include "log.h"
+#include "netlink.h"
+#include "privs.h"
+
+struct admin {
+	struct app *a;
+	pthread_t thread;
+	int stop_fd;		  /* eventfd: stop */
+	int ask_fd;		  /* eventfd: a reload is asked for */
+	struct netlink_watch *nw; /* NULL: no filter to re-attach */
+	uint64_t keep;		  /* the thread's capabilities */
+	sem_t up;		  /* posted once the thread has set its capabilities */
+	int up_err;
+	/* Reloads are numbered: asked counts requests, begun is the last one a reload had seen
+	 * when it began (so it covers every request up to it), done the last one covered by a
+	 * finished reload, whose result is result/err. */
+	pthread_mutex_t lock;
+	pthread_cond_t cond; /* CLOCK_MONOTONIC */
+	bool closing; /* admin_quiesce: no more reloads or link events */
+	bool running; /* a reload or a link event is being handled */
+	uint64_t asked, done;
+	int result;
+	char err[CONFIG_ERR_LEN];
+};
+
+static void admin_wake(int fd)
+{
+	uint64_t one = 1;
+
+	if (write(fd, &one, sizeof(one)) != sizeof(one))
+		log_warn("admin: cannot wake the admin thread: %s", strerror(errno));
+}
+
+/* Marks the start of a reload or link event; false once admin_quiesce has run. */
+static bool admin_begin(struct admin *ad)
+{
+	bool ok;
+
+	pthread_mutex_lock(&ad->lock);
+	ok = !ad->closing;
+	ad->running = ok;
+	pthread_mutex_unlock(&ad->lock);
+	return ok;
+}
+
+static void admin_end(struct admin *ad)
+{
+	pthread_mutex_lock(&ad->lock);
+	ad->running = false;
+	pthread_cond_broadcast(&ad->cond);
+	pthread_mutex_unlock(&ad->lock);
+}
+
+static void admin_run_reload(struct admin *ad)
+{
+	char err[CONFIG_ERR_LEN] = "";
+	uint64_t v, begun;
+	int ret;
+
+	if (read(ad->ask_fd, &v, sizeof(v)) < 0)
+		return;
+	if (!admin_begin(ad))
+		return;
+	pthread_mutex_lock(&ad->lock);
+	begun = ad->asked;
+	pthread_mutex_unlock(&ad->lock);
+	ret = begun == ad->done ? ad->result : app_reload(ad->a, err, sizeof(err));
+	pthread_mutex_lock(&ad->lock);
+	if (begun != ad->done) {
+		ad->done = begun;
+		ad->result = ret;
+		memcpy(ad->err, err, sizeof(err));
+	}
+	ad->running = false;
+	pthread_cond_broadcast(&ad->cond);
+	pthread_mutex_unlock(&ad->lock);
+}
+
+static void admin_link_events(struct admin *ad)
+{
+	if (!admin_begin(ad))
+		return;
+	pthread_mutex_lock(&ad->a->lock);
+	netlink_watch_process(ad->nw);
+	pthread_mutex_unlock(&ad->a->lock);
+	admin_end(ad);
+}
+
+static void *admin_thread(void *arg)
+{
+	struct admin *ad = arg;
+	struct pollfd pfd[3];
+	int n;
+
+	/* What the other threads may no longer do, this one keeps, and nothing else. */
+	ad->up_err = privs_thread_keep(ad->keep);
+	sem_post(&ad->up);
+	if (ad->up_err)
+		return NULL;
+	pfd[0] = (struct pollfd){ .fd = ad->stop_fd, .events = POLLIN };
+	pfd[1] = (struct pollfd){ .fd = ad->ask_fd, .events = POLLIN };
+	pfd[2] = (struct pollfd){ .fd = ad->nw ? netlink_watch_fd(ad->nw) : -1, .events = POLLIN };
+	for (;;) {
+		n = poll(pfd, 3, -1);
+		if (n < 0 && errno != EINTR)
+			break;
+		if (n <= 0)
+			continue;
+		if (pfd[0].revents)
+			break;
+		if (pfd[2].revents & POLLIN)
+			admin_link_events(ad);
+		if (pfd[1].revents & POLLIN)
+			admin_run_reload(ad);
+		/* Once quiet, events are not read: stop waking for them. */
+		if (ad->closing)
+			pfd[2].fd = -1;
+	}
+	/* The filter goes last, after the workers, and only this thread may still detach it
+	 * (a tc filter leaves through netlink, under CAP_NET_ADMIN). */
+	pthread_mutex_lock(&ad->a->lock);
+	filter_free(ad->a->filter);
+	ad->a->filter = NULL;
+	pthread_mutex_unlock(&ad->a->lock);
+	return NULL;
+}
+
+static void on_link(void *arg, const char *ifname, int ifindex, bool present)
+{
+	app_link_event(arg, ifname, ifindex, present);
+}
+
+int admin_start(struct app *a, bool keep_filter, struct admin **out, char *err, size_t errlen)
+{
+	struct admin *ad = calloc(1, sizeof(*ad));
+	pthread_condattr_t attr;
+	sigset_t all, old;
+	int ret;
+
+	if (!ad) {
+		snprintf(err, errlen, "admin: out of memory");
+		return -ENOMEM;
+	}
+	ad->a = a;
+	ad->keep = keep_filter ? PRIVS_FILTER_CAPS : 0;
+	pthread_mutex_init(&ad->lock, NULL);
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&ad->cond, &attr);
+	pthread_condattr_destroy(&attr);
+	sem_init(&ad->up, 0, 0);
+	ad->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	ad->ask_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (ad->stop_fd < 0 || ad->ask_fd < 0) {
+		ret = -errno;
+		snprintf(err, errlen, "admin: eventfd: %s", strerror(errno));
+		goto err_free;
+	}
+	if (keep_filter && netlink_watch_new(&ad->nw, on_link, a))
+		log_warn("link events unavailable: the filter is not re-attached when an interface "
+			 "returns");
+	/* The thread starts with every signal blocked, so only main's signalfd sees them. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	ret = -pthread_create(&ad->thread, NULL, admin_thread, ad);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (ret) {
+		snprintf(err, errlen, "admin: pthread_create: %s", strerror(-ret));
+		goto err_free;
+	}
+	pthread_setname_np(ad->thread, "ringrelay-admin");
+	while (sem_wait(&ad->up) && errno == EINTR)
+		;
+	if (ad->up_err) {
+		ret = ad->up_err;
+		snprintf(err, errlen, "admin thread: set its capabilities: %s", strerror(-ret));
+		pthread_join(ad->thread, NULL);
+		goto err_free;
+	}
+	*out = ad;
+	return 0;
+
+err_free:
+	netlink_watch_free(ad->nw);
+	if (ad->stop_fd >= 0)
+		close(ad->stop_fd);
+	if (ad->ask_fd >= 0)
+		close(ad->ask_fd);
+	sem_destroy(&ad->up);
+	free(ad);
+	return ret;
+}
+
+int admin_reload(struct admin *ad, char *err, size_t errlen)
+{
+	struct timespec ts;
+	uint64_t mine;
+	int ret = 0;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += ADMIN_RELOAD_WAIT_MS / 1000;
+	pthread_mutex_lock(&ad->lock);
+	mine = ++ad->asked;
+	pthread_mutex_unlock(&ad->lock);
+	admin_wake(ad->ask_fd);
+	pthread_mutex_lock(&ad->lock);
+	while (ad->done < mine && ret == 0)
+		ret = pthread_cond_timedwait(&ad->cond, &ad->lock, &ts);
+	if (ad->done >= mine) {
+		ret = ad->result;
+		snprintf(err, errlen, "%s", ad->err);
+	} else {
+		ret = -ETIMEDOUT;
+		snprintf(err, errlen, "the reload did not finish within %d s (see the log)",
+			 ADMIN_RELOAD_WAIT_MS / 1000);
+	}
+	pthread_mutex_unlock(&ad->lock);
+	return ret;
+}
+
+void admin_quiesce(struct admin *ad)
+{
+	if (!ad)
+		return;
+	pthread_mutex_lock(&ad->lock);
+	ad->closing = true;
+	while (ad->running)
+		pthread_cond_wait(&ad->cond, &ad->lock);
+	pthread_mutex_unlock(&ad->lock);
+}
+
+void admin_reload_async(struct admin *ad)
+{
+	pthread_mutex_lock(&ad->lock);
+	ad->asked++;
+	pthread_mutex_unlock(&ad->lock);
+	admin_wake(ad->ask_fd);
+}
+
+void admin_stop(struct admin *ad)
+{
+	if (!ad)
+		return;
+	admin_wake(ad->stop_fd);
+	pthread_join(ad->thread, NULL);
+	netlink_watch_free(ad->nw);
+	close(ad->stop_fd);
+	close(ad->ask_fd);
+	sem_destroy(&ad->up);
+	pthread_cond_destroy(&ad->cond);
+	pthread_mutex_destroy(&ad->lock);
+	free(ad);
+}

@@ -1,0 +1,394 @@
+// SPDX-License-Identifier: MIT
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "app.h"
+#include "log.h"
+#include "sock.h"
+#include "upkeep.h"
+#include "upstream.h"
+
+/* One upstream's active check. */
+struct upkeep_probe {
+	uint32_t r, u, gen; /* relay slot, counter slot, member gen: who it checks */
+	bool seen;	    /* still in a pool at the last sync */
+	struct addr addr;
+	struct addr source; /* family 0: none */
+	int fd;
+	uint64_t interval, timeout; /* ns */
+	uint64_t next_send;	    /* ns */
+	uint64_t deadline;	    /* ns; 0: no probe out */
+	int result;		    /* to report: 1 ok, -1 failed, 0 nothing */
+	char why[64];
+	uint8_t send[CONFIG_PROBE_MAX], expect[CONFIG_PROBE_MAX];
+	uint32_t send_len, expect_len;
+};
+
+struct upkeep {
+	struct app *a;
+	pthread_t thread;
+	int stop_fd;
+	struct upkeep_probe *probes;
+	uint32_t n_probes, cap_probes;
+};
+
+static void probe_close(struct upkeep_probe *p)
+{
+	if (p->fd >= 0)
+		close(p->fd);
+	p->fd = -1;
+}
+
+static void probe_fail(struct upkeep_probe *p, const char *why)
+{
+	p->deadline = 0;
+	p->result = -1;
+	snprintf(p->why, sizeof(p->why), "health check: %s", why);
+}
+
+/* Brings the probe list in line with the pools (lock held): one per member of every relay
+ * with a health_check, settings copied. */
+static void upkeep_sync(struct upkeep *k, const struct runtime *rt, uint64_t now)
+{
+	uint32_t i, j, m;
+
+	for (j = 0; j < k->n_probes; j++)
+		k->probes[j].seen = false;
+	for (i = 0; rt->cfg && i < rt->cfg->n_relays; i++) {
+		const struct relay_conf *rc = &rt->cfg->relays[i];
+		const struct health_check_conf *hc = &rc->health_check;
+		uint32_t r = rt->relay_slot[i];
+		const struct pool *p = rt->pools[r];
+
+		if (!hc->enabled || !p)
+			continue;
+		for (m = 0; m < p->n; m++) {
+			struct upkeep_probe *pr = NULL;
+
+			for (j = 0; j < k->n_probes && !pr; j++)
+				if (k->probes[j].r == r && k->probes[j].u == p->m[m].slot &&
+				    k->probes[j].gen == p->m[m].gen)
+					pr = &k->probes[j];
+			if (!pr) {
+				if (k->n_probes == k->cap_probes) {
+					uint32_t cap = k->cap_probes ? 2 * k->cap_probes : 16;
+					struct upkeep_probe *g =
+					    realloc(k->probes, cap * sizeof(*g));
+
+					if (!g)
+						return;
+					k->probes = g;
+					k->cap_probes = cap;
+				}
+				pr = &k->probes[k->n_probes++];
+				memset(pr, 0, sizeof(*pr));
+				pr->fd = -1;
+				pr->r = r;
+				pr->u = p->m[m].slot;
+				pr->gen = p->m[m].gen;
+				pr->addr = p->m[m].addr;
+				pr->next_send = now; /* the first check at once */
+			}
+			pr->seen = true;
+			pr->interval = (uint64_t)(hc->interval * 1e9);
+			pr->timeout = (uint64_t)(hc->timeout * 1e9);
+			memcpy(pr->send, hc->send, hc->send_len);
+			pr->send_len = hc->send_len;
+			memcpy(pr->expect, hc->expect, hc->expect_len);
+			pr->expect_len = hc->expect_len;
+			memset(&pr->source, 0, sizeof(pr->source));
+			if (rc->source == SOURCE_ADDRESS)
+				pr->source = rc->source_addr;
+		}
+	}
+	for (j = 0; j < k->n_probes;) {
+		if (k->probes[j].seen) {
+			j++;
+			continue;
+		}
+		probe_close(&k->probes[j]);
+		k->probes[j] = k->probes[--k->n_probes];
+	}
+}
+
+static void probe_send(struct upkeep_probe *p, uint64_t now)
+{
+	struct sock_source src = {.bind = addr_family(&p->source) ? &p->source : NULL};
+
+	p->next_send = now + p->interval;
+	if (p->deadline)
+		return; /* still waiting: the timeout decides */
+	if (p->fd < 0) {
+		p->fd = sock_open_upstream(&p->addr, false, &src);
+		if (p->fd < 0) {
+			probe_fail(p, strerror(-p->fd));
+			p->fd = -1;
+			return;
+		}
+	}
+	/* Replies to an earlier probe that came too late are not this one's. */
+	sock_drain_errors(p->fd, 64);
+	while (recv(p->fd, NULL, 0, MSG_DONTWAIT | MSG_TRUNC) >= 0)
+		;
+	if (send(p->fd, p->send, p->send_len, MSG_DONTWAIT) < 0) {
+		probe_fail(p, strerror(errno));
+		probe_close(p);
+		return;
+	}
+	p->deadline = now + p->timeout;
+}
+
+static void probe_read(struct upkeep_probe *p)
+{
+	uint8_t buf[CONFIG_PROBE_MAX];
+	ssize_t n;
+
+	for (;;) {
+		n = recv(p->fd, buf, sizeof(buf), MSG_DONTWAIT);
+		if (n < 0) {
+			if (errno == ECONNREFUSED) {
+				sock_drain_errors(p->fd, 64);
+				if (p->deadline)
+					probe_fail(p, "ICMP unreachable");
+				continue;
+			}
+			return;
+		}
+		if (!p->deadline)
+			continue;
+		if ((size_t)n >= p->expect_len && !memcmp(buf, p->expect, p->expect_len)) {
+			p->deadline = 0;
+			p->result = 1;
+		} else {
+			probe_fail(p, "unexpected reply");
+		}
+	}
+}
+
+/* Relay i of the config in force, with names and resolve_interval due at now: look its
+ * names up again (without the lock) and apply a changed set. */
+static void upkeep_resolve(struct upkeep *k, uint64_t now)
+{
+	struct app *a = k->a;
+	struct runtime *rt = &a->rt;
+	struct member_conf m[CONFIG_MAX_UPSTREAMS];
+	struct upstream_conf *ents = NULL;
+	struct addr got[CONFIG_MAX_UPSTREAMS];
+	char name[CONFIG_NAME_LEN], why[128], err[CONFIG_ERR_LEN];
+	int fam, n;
+	uint32_t e, j, q, n_ents, n_m, relay;
+
+	for (relay = 0;; relay++) {
+		pthread_mutex_lock(&a->lock);
+		if (!rt->cfg || relay >= rt->cfg->n_relays) {
+			pthread_mutex_unlock(&a->lock);
+			break;
+		}
+		{
+			const struct relay_conf *rc = &rt->cfg->relays[relay];
+			struct upstream_relay *ur = &rt->ups->relay[rt->relay_slot[relay]];
+
+			if (!rc->has_names || rc->resolve_interval <= 0) {
+				pthread_mutex_unlock(&a->lock);
+				continue;
+			}
+			if (!ur->next_resolve)
+				ur->next_resolve = now + (uint64_t)(rc->resolve_interval * 1e9);
+			if (now < ur->next_resolve) {
+				pthread_mutex_unlock(&a->lock);
+				continue;
+			}
+			ur->next_resolve = now + (uint64_t)(rc->resolve_interval * 1e9);
+			n_ents = rc->n_upstreams;
+			ents = malloc(n_ents * sizeof(*ents));
+			if (ents)
+				memcpy(ents, rc->upstreams, n_ents * sizeof(*ents));
+			snprintf(name, sizeof(name), "%s", rc->name);
+			fam = rc->source == SOURCE_ADDRESS ? addr_family(&rc->source_addr)
+							   : AF_UNSPEC;
+		}
+		pthread_mutex_unlock(&a->lock);
+		if (!ents)
+			continue;
+		/* Members as config_resolve makes them, in entry order, first entry wins. */
+		n_m = 0;
+		for (e = 0; e < n_ents; e++) {
+			if (!ents[e].is_name) {
+				got[0] = ents[e].addr;
+				n = 1;
+			} else {
+				n = config_resolve_host(ents[e].host, ents[e].port, fam, got,
+							CONFIG_MAX_UPSTREAMS, why, sizeof(why));
+			}
+			pthread_mutex_lock(&a->lock);
+			/* the relay may have gone or changed in a reload meanwhile */
+			if (!rt->cfg || relay >= rt->cfg->n_relays ||
+			    strcmp(rt->cfg->relays[relay].name, name)) {
+				pthread_mutex_unlock(&a->lock);
+				n_m = 0;
+				break;
+			}
+			{
+				struct upstream_relay *ur = &rt->ups->relay[rt->relay_slot[relay]];
+
+				if (n < 0) {
+					if (!ur->lookup_failing[e])
+						log_warn("relay %s: upstream %s: %s; keeping its "
+							 "last addresses",
+							 name, ents[e].text, why);
+					ur->lookup_failing[e] = true;
+					n = (int)upstream_previous(rt, name, ents[e].text, got,
+								   CONFIG_MAX_UPSTREAMS);
+				} else if (ents[e].is_name && ur->lookup_failing[e]) {
+					log_notice("relay %s: upstream %s resolves again", name,
+						   ents[e].text);
+					ur->lookup_failing[e] = false;
+				}
+			}
+			pthread_mutex_unlock(&a->lock);
+			for (q = 0; q < (uint32_t)n && n_m < CONFIG_MAX_UPSTREAMS; q++) {
+				for (j = 0; j < n_m && !addr_equal(&m[j].addr, &got[q]); j++)
+					;
+				if (j == n_m)
+					m[n_m++] = (struct member_conf){
+					    .addr = got[q], .weight = ents[e].weight, .entry = e};
+			}
+		}
+		free(ents);
+		ents = NULL;
+		if (!n_m)
+			continue;
+		pthread_mutex_lock(&a->lock);
+		if (rt->cfg && relay < rt->cfg->n_relays &&
+		    !strcmp(rt->cfg->relays[relay].name, name)) {
+			n = upstream_publish_members(rt, relay, m, n_m);
+			if (n == 1) {
+				log_notice("relay %s: upstream names resolved to a new set: %u "
+					   "upstream(s)",
+					   name, n_m);
+				if (runtime_reapply(rt, err, sizeof(err)))
+					log_err("relay %s: applying the new upstreams: %s", name,
+						err);
+			} else if (n < 0) {
+				log_err("relay %s: new upstreams: %s", name, strerror(-n));
+			}
+		}
+		pthread_mutex_unlock(&a->lock);
+	}
+}
+
+static void *upkeep_thread(void *arg)
+{
+	struct upkeep *k = arg;
+	struct app *a = k->a;
+	struct pollfd *pfd = NULL;
+	uint64_t now, next_tick = 0, wait;
+	uint32_t i, cap = 0;
+	sigset_t all;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	for (;;) {
+		now = worker_clock();
+		if (now >= next_tick) {
+			pthread_mutex_lock(&a->lock);
+			for (i = 0; i < k->n_probes; i++) {
+				struct upkeep_probe *p = &k->probes[i];
+
+				if (p->result)
+					upstream_check_result(&a->rt, p->r, p->u, p->gen,
+							      p->result > 0, p->why, now);
+				p->result = 0;
+			}
+			upkeep_sync(k, &a->rt, now);
+			upstream_tick(&a->rt, now);
+			pthread_mutex_unlock(&a->lock);
+			next_tick = now + UPKEEP_TICK_MS * 1000000ull;
+			upkeep_resolve(k, now);
+		}
+		for (i = 0; i < k->n_probes; i++) {
+			struct upkeep_probe *p = &k->probes[i];
+
+			if (p->deadline && now >= p->deadline)
+				probe_fail(p, "no reply in time");
+			if (now >= p->next_send)
+				probe_send(p, now);
+		}
+		if (cap < k->n_probes + 1) {
+			struct pollfd *g = realloc(pfd, (k->n_probes + 1) * sizeof(*g));
+
+			if (g) {
+				pfd = g;
+				cap = k->n_probes + 1;
+			}
+		}
+		pfd[0] = (struct pollfd){.fd = k->stop_fd, .events = POLLIN};
+		for (i = 0; i + 1 < cap && i < k->n_probes; i++)
+			pfd[i + 1] = (struct pollfd){.fd = k->probes[i].fd, .events = POLLIN};
+		wait = next_tick > now ? next_tick - now : 0;
+		if (poll(pfd, i + 1, (int)(wait / 1000000) + 1) < 0 && errno != EINTR)
+			break;
+		if (pfd[0].revents & POLLIN)
+			break;
+		for (i = 0; i + 1 < cap && i < k->n_probes; i++)
+			if (pfd[i + 1].revents && k->probes[i].fd >= 0)
+				probe_read(&k->probes[i]);
+	}
+	free(pfd);
+	return NULL;
+}
+
+int upkeep_start(struct app *a, struct upkeep **out, char *err, size_t errlen)
+{
+	struct upkeep *k = calloc(1, sizeof(*k));
+	int ret;
+
+	*out = NULL;
+	if (!k) {
+		snprintf(err, errlen, "upkeep thread: out of memory");
+		return -ENOMEM;
+	}
+	k->a = a;
+	k->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (k->stop_fd < 0) {
+		ret = -errno;
+		free(k);
+		snprintf(err, errlen, "upkeep thread: eventfd: %s", strerror(-ret));
+		return ret;
+	}
+	ret = pthread_create(&k->thread, NULL, upkeep_thread, k);
+	if (ret) {
+		close(k->stop_fd);
+		free(k);
+		snprintf(err, errlen, "upkeep thread: %s", strerror(ret));
+		return -ret;
+	}
+	pthread_setname_np(k->thread, "ringrelay-upkp");
+	*out = k;
+	return 0;
+}
+
+void upkeep_stop(struct upkeep *k)
+{
+	uint64_t one = 1;
+	uint32_t i;
+
+	if (!k)
+		return;
+	if (write(k->stop_fd, &one, sizeof(one)) < 0)
+		log_warn("upkeep thread: cannot signal it to stop: %s", strerror(errno));
+	pthread_join(k->thread, NULL);
+	for (i = 0; i < k->n_probes; i++)
+		probe_close(&k->probes[i]);
+	free(k->probes);
+	close(k->stop_fd);
+	free(k);
+}

@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: MIT */
+/* The upkeep thread: every UPKEEP_TICK_MS it turns what the workers observed into upstream
+ * health (upstream_tick), runs the relays' active health checks (health_check: one connected
+ * UDP socket per upstream, a probe every interval, a reply within timeout that starts with
+ * expect), and re-resolves upstream names every resolve_interval, applying a changed set
+ * like a reload of that relay. It takes the app lock for each of those steps, never across
+ * a lookup or a wait. Name lookups run on this thread: a slow resolver delays the next
+ * health tick by as long (names in /etc/hosts or a local cache answer at once). */
+#ifndef RINGRELAY_UPKEEP_H
+#define RINGRELAY_UPKEEP_H
+
+#include <stddef.h>
+
+#define UPKEEP_TICK_MS 100
+
+struct app;
+struct upkeep;
+
+/* Starts the thread (all signals blocked). Returns 0 or -errno with err set. */
+int upkeep_start(struct app *a, struct upkeep **out, char *err, size_t errlen);
+/* Stops and joins it, closes its sockets; NULL-safe. */
+void upkeep_stop(struct upkeep *u);
+
+#endif

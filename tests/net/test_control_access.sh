@@ -1,0 +1,239 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# The control socket's access and its pools (issue 12), the relay running as root with
+# control_access.read_only_group = "nogroup":
+#  - the socket's directory is made only when missing: 0750, owned by the daemon's user and
+#    the read-only group; the socket 0660 with the same owner; an existing directory is left
+#    as it is (a relay switching to nobody refuses one it may not write, changing nothing);
+#    a symlink at the socket's path is refused, its target untouched;
+#  - levels: nobody:nogroup (primary group, or nogroup as a supplementary group) gets
+#    status, stats and filter, and "permission denied" for sessions and reload (which then
+#    does not run); a uid outside the group that can open the file anyway (CAP_DAC_OVERRIDE)
+#    is refused at once;
+#  - pools: 40 idle connections of nobody (kept open, reopened when the daemon closes them),
+#    then 40 of each of three uids of the group (more than the unix pool holds below its
+#    admin reserve), then an HTTP slowloris of 40 connections do not stop root's
+#    `ringrelayctl status` and `reload` (5 of each, every one answered within 2 s); nobody's
+#    5th connection and a fourth uid get "busy"; /metrics still answers a scrape.
+. "$(dirname "$0")/lib.sh"
+lib_topology
+
+BIN=$TMPD/bin
+mkdir -p "$BIN"
+cp "$RINGRELAY" "$BUILD/ringrelayctl" "$BIN/"
+chmod 755 "$BIN" "$BIN"/*
+chmod o+x "$TMPD"
+RINGRELAY=$BIN/ringrelay
+SOCK=$TMPD/ctl/ctl.sock
+CONF=$TMPD/access.conf
+NOGROUP_GID=$(getent group nogroup | cut -d: -f3) || lib_skip "no group 'nogroup'"
+id nobody >/dev/null 2>&1 || lib_skip "no user 'nobody'"
+
+write_conf()
+{
+	cat >"$1" <<EOF2
+workers = 1;
+control_socket = "$2";
+control_access = { read_only_group = "nogroup"; };
+metrics = { listen = "127.0.0.1:9470"; };
+$3
+relays = ( { name = "a"; listen = [ "198.18.1.2:5000" ]; upstreams = [ "198.18.2.2:9000" ]; } );
+EOF2
+	chmod 644 "$1"
+}
+
+# as USER[:GROUP[:SUPPLEMENTARY]] CMD...: run CMD in the relay's namespace as that user.
+as()
+{
+	local spec=$1 u g s groups=--clear-groups
+	shift
+	IFS=: read -r u g s <<<"$spec"
+	[ -n "$s" ] && groups=--groups=$s
+	ip netns exec "$NS_R" setpriv --reuid="$u" --regid="${g:-$u}" "$groups" "$@"
+}
+ctl() { "$BIN/ringrelayctl" -s "$SOCK" "$@"; }
+ctl_up() { ctl status >/dev/null 2>&1; }
+reloads_ok()
+{
+	ctl -j status |
+		"$PY" -c 'import json,sys; print(json.load(sys.stdin)["reloads"]["success"])'
+}
+
+# ---- 1. the directory and the socket
+write_conf "$CONF" "$SOCK"
+lib_relay_start "$CONF" || lib_fail "relay did not start"
+lib_wait_for 10 ctl_up || lib_fail "no answer on $SOCK"
+got=$(stat -c '%a %U %G' "$TMPD/ctl")
+[ "$got" = "750 root nogroup" ] && lib_case_ok "made the socket's directory: $got" ||
+	lib_case_fail "socket directory is '$got', want '750 root nogroup'"
+got=$(stat -c '%a %U %G %F' "$SOCK")
+[ "$got" = "660 root nogroup socket" ] && lib_case_ok "socket: $got" ||
+	lib_case_fail "socket is '$got', want '660 root nogroup socket'"
+warn="staying root after set-up: user is not set and there is no user 'ringrelay'"
+grep -q "$warn.*user = \"root\"" "$RELAY_LOG" &&
+	lib_case_ok "root start without a ringrelay user: warned, naming user" ||
+	lib_case_fail "no warning about staying root"
+
+# ---- 2. levels
+for who in nobody:nogroup nobody:daemon:nogroup; do
+	bad=0
+	for cmd in status stats filter; do
+		out=$(as "$who" "$BIN/ringrelayctl" -s "$SOCK" $cmd 2>&1) ||
+			{ bad=1; lib_case_fail "$who: $cmd: $out"; }
+	done
+	[ $bad -eq 0 ] && lib_case_ok "$who: status, stats and filter answered"
+done
+for cmd in sessions reload; do
+	out=$(as nobody:nogroup "$BIN/ringrelayctl" -s "$SOCK" $cmd 2>&1)
+	rc=$?
+	if [ $rc -ne 0 ] && echo "$out" | grep -q "permission denied: $cmd needs admin access"; then
+		lib_case_ok "nobody: $cmd: $out"
+	else
+		lib_case_fail "nobody: $cmd: exit $rc: $out"
+	fi
+done
+[ "$(reloads_ok)" = 0 ] || lib_case_fail "a refused reload ran"
+out=$(as daemon:daemon "$BIN/ringrelayctl" -s "$SOCK" status 2>&1) &&
+	lib_case_fail "daemon (not in nogroup) got an answer: $out"
+echo "$out" | grep -q "Permission denied" && lib_case_ok "daemon: the socket file refuses it" ||
+	lib_case_fail "daemon: $out"
+# CAP_DAC_OVERRIDE opens the file; the peer's credentials still say no.
+out=$(ip netns exec "$NS_R" setpriv --reuid=daemon --regid=daemon --clear-groups \
+	--inh-caps=+dac_override --ambient-caps=+dac_override "$BIN/ringrelayctl" -s "$SOCK" \
+	status 2>&1)
+want="permission denied: uid 1 is not root or the daemon's user (uid 0) and not in"
+if echo "$out" | grep -q "$want control_access.read_only_group 'nogroup'"; then
+	lib_case_ok "uid 1 past the file's mode: $out"
+else
+	lib_case_fail "uid 1 past the file's mode: $out"
+fi
+
+# ---- 3. pools: idle unix connections, then an HTTP slowloris
+# hold UID N HOW: a helper as UID (group nogroup) holding N connections open (unix: to the
+# socket, sending nothing; http: sending one byte of a request head every 0.5 s) and opening
+# new ones as the daemon closes them, for 30 s at most.
+hold()
+{
+	lib_bg "$NS_R" setpriv --reuid="$1" --regid=nogroup --clear-groups "$PY" -c '
+import socket, sys, time
+n, how, path = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+socks = []
+end = time.time() + 30
+while time.time() < end:
+    while len(socks) < n:
+        try:
+            if how == "unix":
+                s = socket.socket(socket.AF_UNIX); s.connect(path)
+            else:
+                s = socket.create_connection(("127.0.0.1", 9470)); s.send(b"G")
+            s.setblocking(False)
+            socks.append(s)
+        except OSError:
+            time.sleep(0.05)
+            break
+    time.sleep(0.5)
+    for s in list(socks):
+        try:
+            if how == "http":
+                s.send(b"E")
+            if s.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b"":
+                raise OSError
+        except BlockingIOError:
+            pass
+        except OSError:
+            socks.remove(s); s.close()   # closed by the daemon: open another
+' "$2" "$3" "$SOCK"
+}
+
+# root_answers LABEL: 5 x status and 5 x reload as root, each within 2 s.
+root_answers()
+{
+	local i t0 ms bad=0 before
+	before=$(reloads_ok)
+	for i in 1 2 3 4 5; do
+		for cmd in status reload; do
+			t0=$(date +%s%N)
+			if ! ctl $cmd >/dev/null 2>"$TMPD/err"; then
+				bad=$((bad + 1))
+				lib_log "$1: root $cmd: $(cat "$TMPD/err")"
+			fi
+			ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+			[ "$ms" -lt 2000 ] || { bad=$((bad + 1)); lib_log "$1: root $cmd took $ms ms"; }
+		done
+	done
+	[ "$(reloads_ok)" = $((before + 5)) ] || bad=$((bad + 1))
+	[ $bad -eq 0 ] && lib_case_ok "$1: root's 5 status and 5 reloads all answered in time" ||
+		lib_case_fail "$1: $bad of root's 10 requests failed or were late"
+}
+
+# held: the daemon's end of connections on the socket; held_ge N: at least N of them.
+held() { ip netns exec "$NS_R" ss -Hx state connected src "$SOCK" 2>/dev/null | wc -l; }
+held_ge() { [ "$(held)" -ge "$1" ]; }
+hold nobody 40 unix
+idle=$BG_PID
+lib_wait_for 5 held_ge 4 || lib_case_fail "nobody's connections never arrived"
+lib_case_ok "nobody opens 40 connections, the daemon holds $(held) (4 a uid)"
+root_answers "40 idle unix connections of nobody"
+out=$(as nobody:nogroup "$BIN/ringrelayctl" -s "$SOCK" status 2>&1) &&
+	lib_case_fail "nobody's 5th connection was served" ||
+	{ echo "$out" | grep -q "busy: uid 65534 has 4 control connections open" &&
+		lib_case_ok "nobody's 5th connection: $out" ||
+		lib_case_fail "nobody's 5th connection: $out"; }
+# Two more uids of the group: 12 read-only connections fill the pool up to its admin reserve.
+hold 60001 40 unix
+idle2=$BG_PID
+hold 60002 40 unix
+idle3=$BG_PID
+lib_wait_for 5 held_ge 12 || lib_case_fail "only $(held) connections held, want 12"
+root_answers "12 read-only connections of 3 uids holding the pool"
+out=$(as 60003:nogroup "$BIN/ringrelayctl" -s "$SOCK" status 2>&1) &&
+	lib_case_fail "a 4th uid was served with the pool full" ||
+	{ echo "$out" | grep -q "busy: every control connection slot is taken" &&
+		lib_case_ok "a 4th uid with the pool full: $out" ||
+		lib_case_fail "a 4th uid with the pool full: $out"; }
+lib_stop_pid "$idle"
+lib_stop_pid "$idle2"
+lib_stop_pid "$idle3"
+
+hold nobody 40 http
+loris=$BG_PID
+http_held_ge() { [ "$(ip netns exec "$NS_R" ss -Htn state established '( sport = :9470 )' |
+	wc -l)" -ge "$1" ]; }
+lib_wait_for 5 http_held_ge 16 || lib_case_fail "the slowloris never held the 16 HTTP slots"
+root_answers "HTTP slowloris of 40 connections"
+scrape() { lib_nsx "$NS_R" "$PY" -c '
+import urllib.request
+print(urllib.request.urlopen("http://127.0.0.1:9470/metrics", timeout=5).status)' 2>&1; }
+out=$(scrape)
+[ "$out" = 200 ] && lib_case_ok "a scrape during the slowloris: 200" ||
+	lib_case_fail "a scrape during the slowloris: $out"
+lib_stop_pid "$loris"
+lib_relay_stop || lib_case_fail "relay exit status $? after SIGTERM"
+
+# ---- 4. an existing directory is never changed; a symlink is no socket
+mkdir -m 755 "$TMPD/exist"
+write_conf "$TMPD/exist.conf" "$TMPD/exist/ctl.sock" 'user = "nobody";'
+out=$(timeout 10 ip netns exec "$NS_R" "$RINGRELAY" -f -c "$TMPD/exist.conf" 2>&1)
+rc=$?
+got=$(stat -c '%a %U %G' "$TMPD/exist")
+if [ $rc -eq 1 ] && [ "$got" = "755 root root" ] &&
+	echo "$out" | grep -q "user 'nobody' may not write there, and the daemon changes no"; then
+	lib_case_ok "an existing root directory is refused for nobody and left $got"
+else
+	lib_case_fail "existing directory: exit $rc, now '$got': $(echo "$out" | tail -n 2)"
+fi
+echo secret >"$TMPD/victim"
+chmod 600 "$TMPD/victim"
+mkdir -m 755 "$TMPD/link"
+ln -s "$TMPD/victim" "$TMPD/link/ctl.sock"
+write_conf "$TMPD/link.conf" "$TMPD/link/ctl.sock"
+out=$(timeout 10 ip netns exec "$NS_R" "$RINGRELAY" -f -c "$TMPD/link.conf" 2>&1)
+rc=$?
+got=$(stat -c '%a %U %G' "$TMPD/victim")
+if [ $rc -eq 1 ] && [ "$got" = "600 root root" ] &&
+	echo "$out" | grep -q "exists and is not a socket"; then
+	lib_case_ok "a symlink at the socket's path: refused, its target left $got"
+else
+	lib_case_fail "symlink: exit $rc, target '$got': $(echo "$out" | tail -n 2)"
+fi
+lib_done

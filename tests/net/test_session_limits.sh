@@ -1,0 +1,123 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# max_sessions_per_source and session_full = "evict", per backend and family, with one worker
+# (so a worker's share of the per-source limit is the whole limit):
+#  - per source: max_sessions = 8 leaves the default of 2 sessions per client address; a
+#    third port of the same address is dropped and counted (drop_source_session_limit), not
+#    as session_table_full, and another address still gets sessions;
+#  - evict: max_sessions = 4 (no per-source limit), all four sessions idle for 1 s, one of
+#    them used again: a new client ends the least recently used one (sessions_evicted, and
+#    `ringrelayctl sessions` no longer lists it) and is served; while every session has had
+#    a datagram within the last second, a new client is dropped instead.
+. "$(dirname "$0")/lib.sh"
+lib_topology
+
+CTL=${RINGRELAYCTL:-$BUILD/ringrelayctl}
+[ -x "$CTL" ] || lib_fail "ringrelayctl not found at $CTL (make build/ringrelayctl)"
+# A second client address in the client namespace.
+lib_nsx "$NS_C" ip addr add 198.18.1.9/24 dev "$IF_C"
+lib_nsx "$NS_C" ip -6 addr add 2001:2:1::9/64 dev "$IF_C" nodad
+
+ctl() { "$CTL" -s "$TMPD/run/ctl.sock" "$@"; }
+# from ARGS...: udp.py client datagrams of 64 bytes from CLIENT_IP (explicitly: with two
+# addresses on the link IPv6 would pick either) to the relay.
+from() { lib_udp "$NS_C" client --to "$to" --bind "$CLIENT_IP" --size 64 "$@"; }
+
+# sessions_idle_over MS: every session listed has been idle for more than MS ms.
+sessions_idle_over()
+{
+	ctl -j sessions | "$PY" -c '
+import json, sys
+j = json.load(sys.stdin)
+idle = [s["idle_seconds"] * 1000 for s in j["sessions"]]
+sys.exit(0 if idle and min(idle) > int(sys.argv[1]) else 1)' "$1"
+}
+
+# session_ports: the client ports of the listed sessions, sorted, space-separated.
+session_ports()
+{
+	ctl -j sessions | "$PY" -c '
+import json, sys
+print(" ".join(sorted(s["client"].rsplit(":", 1)[1] for s in json.load(sys.stdin)["sessions"])))'
+}
+
+per_source_case()
+{
+	local backend=$1 fam=$2 other line v
+	lib_case_begin limits "$backend" "$fam"
+	other=198.18.1.9
+	[ "$fam" = 6 ] && other=2001:2:1::9
+	lib_case_echo
+	lib_case_start workers=1 max=8 || return
+
+	out=$(from --clients 2 --port-base 51000 --count 2 --expect-echo) ||
+		lib_case_fail "$c two ports of one address: $out"
+	out=$(from --clients 1 --port-base 51002 --count 2 --expect-none --quiet 0.3) ||
+		lib_case_fail "$c a third port of the same address got a reply: $out"
+	out=$(lib_udp "$NS_C" client --to "$to" --bind "$other" --clients 2 --port-base 51000 \
+		--count 2 --size 64 --expect-echo) ||
+		lib_case_fail "$c another address was refused: $out"
+	if line=$(lib_stats t); then
+		v=$(lib_field drop_source_session_limit "$line")
+		[ "$v" = 2 ] || lib_case_fail "$c drop_source_session_limit=$v, want 2"
+		lib_expect_fields "$c" "$line" 0 drop_session_table_full sessions_evicted
+		lib_expect_fields "$c" "$line" 4 sessions_active sessions_created
+		lib_case_ok "$c per source: $(echo "$line" | grep -o 'drop_source[^ ]*')"
+	else
+		lib_case_fail "$c no stats line"
+	fi
+	lib_case_end
+}
+
+evict_case()
+{
+	local backend=$1 fam=$2 line t0 ms ports
+	lib_case_begin evict "$backend" "$fam"
+	lib_case_echo
+	lib_case_start workers=1 max=4 per_source=4 full=evict || return
+
+	# While all four are fresh, a fifth client is dropped: nobody has been idle for 1 s.
+	t0=$(date +%s%N)
+	out=$(from --clients 4 --port-base 52000 --count 1 --expect-echo) ||
+		lib_case_fail "$c four clients: $out"
+	from --clients 1 --port-base 52009 --count 1 --expect-none --quiet 0.1 >/dev/null
+	ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+	line=$(lib_stats t)
+	if [ "$ms" -lt 900 ]; then
+		lib_expect_fields "$c" "$line" 1 drop_session_table_full
+		lib_expect_fields "$c" "$line" 0 sessions_evicted
+		lib_case_ok "$c table full of sessions busy within 1 s: new client dropped"
+	else
+		lib_log "$c note: the busy-table check took $ms ms (>= 900): not judged"
+	fi
+
+	# All idle for over a second; 52000 talks again, so 52001 is the least recently used.
+	lib_wait_for 5 sessions_idle_over 1100 || lib_case_fail "$c sessions never idle for 1.1 s"
+	out=$(from --clients 1 --port-base 52000 --count 1 --expect-echo) ||
+		lib_case_fail "$c client 52000 again: $out"
+	# The first datagram of the new client ends 52001; with io_uring its slot frees when the
+	# cancelled receive completes, so the client may need its next datagram.
+	from --clients 1 --port-base 52004 --count 1 >/dev/null
+	lib_wait_stat sessions_evicted -eq 1 5 ||
+		lib_case_fail "$c sessions_evicted=$LAST_STAT after a new client, want 1"
+	out=$(from --clients 1 --port-base 52004 --count 2 --expect-echo) ||
+		lib_case_fail "$c the new client is not served: $out"
+	ports=$(session_ports)
+	if [ "$ports" = "52000 52002 52003 52004" ]; then
+		lib_case_ok "$c 52001 (least recently used) evicted; sessions: $ports"
+	else
+		lib_case_fail "$c sessions after the eviction: '$ports', want 52000 52002 52003 52004"
+	fi
+	line=$(lib_stats t)
+	lib_expect_fields "$c" "$line" 1 sessions_evicted
+	lib_expect_fields "$c" "$line" 4 sessions_active
+	lib_case_end
+}
+
+run_case()
+{
+	per_source_case "$@"
+	evict_case "$@"
+}
+
+lib_each_case run_case

@@ -1,0 +1,294 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# Upstreams an operator can trust (issue 13), per address family:
+#   eject:   an upstream with no listener is ejected after its ICMP unreachable errors and
+#            new clients all get answers from the other (rr, hash, maglev); it returns once
+#            it listens again and its ejection time is over;
+#   check:   active health checks take an upstream down (fall) and back up (rise), one log
+#            line each;
+#   drain:   `upstream disable` sends no new sessions to it while an existing one goes on,
+#            survives a reload, and `upstream enable` takes it back;
+#   names:   an upstream name resolved through this namespace's hosts file (all addresses
+#            become upstreams), re-resolved every resolve_interval;
+#   sums:    per-upstream counters add up to the relay's (both backends);
+#   source:  a transparent mirror's upstream sees the client's address and port, and a
+#            transparent forward relay gets its replies through the documented policy routes.
+. "$(dirname "$0")/lib.sh"
+lib_topology
+CTL=$BUILD/ringrelayctl
+[ -x "$CTL" ] || lib_skip "$CTL not built"
+HOSTS_DIR=/etc/netns/$NS_R
+trap 'rc=$?; rm -rf "$HOSTS_DIR"; (exit $rc); lib_cleanup' EXIT
+
+ctl() { "$CTL" -s "$TMPD/run/ctl.sock" "$@"; }
+# up_field RELAY LABEL_OR_ADDRESS FIELD: one field of `upstreams -j` (first match).
+up_field()
+{
+	ctl -j upstreams "$1" | "$PY" -c '
+import json, sys
+d = json.load(sys.stdin)
+for u in d["upstreams"]:
+    if sys.argv[1] in (u["upstream"], u["address"]):
+        print(u[sys.argv[2]]); break' "$2" "$3"
+}
+state_is() { [ "$(up_field t "$1" state)" = "$2" ]; }
+# conf_extra FILE TEXT: append TEXT inside the (only) relay of a lib_relay_conf file.
+conf_extra()
+{
+	"$PY" - "$1" "$2" <<'PYEOF'
+import sys
+p, extra = sys.argv[1], sys.argv[2]
+s = open(p).read()
+i = s.index("max_sessions")
+j = s.index("\n", i)
+open(p, "w").write(s[:j + 1] + "\t\t" + extra + "\n" + s[j + 1:])
+PYEOF
+}
+
+# ---- eject: rr, hash, maglev
+eject_case()
+{
+	local fam=$1 bal=$2 up1 up2 out
+	lib_case_begin "eject-$bal" io_uring "$fam"
+	c="[ipv$fam $bal eject]"
+	up1=$(ep "$UP1_IP" 9000) up2=$(ep "$UP2_IP" 9000)
+	lib_case_server "$TMPD/e1.json" echo --bind "$up1"
+	lib_relay_conf "$conf" backend=io_uring listen="$to" up="$up1" up="$up2" balance="$bal"
+	conf_extra "$conf" "max_fails = 2; fail_timeout = 1.5;"
+	if ! lib_relay_start "$conf"; then
+		lib_case_fail "$c relay did not start"
+		lib_case_stop_helpers
+		return
+	fi
+	# Clients that land on the dead upstream draw ICMP port unreachable.
+	lib_udp "$NS_C" client --to "$to" --clients 16 --count 3 --interval 0.01 \
+		--port-base 41000 --round-wait 0.3 >/dev/null
+	if lib_wait_for 5 state_is "$up2" ejected; then
+		lib_case_ok "$c $up2 ejected"
+	else
+		lib_case_fail "$c $up2 state $(up_field t "$up2" state), want ejected"
+	fi
+	if out=$(lib_udp "$NS_C" client --to "$to" --clients 30 --count 2 --port-base 42000 \
+		--expect-echo); then
+		lib_case_ok "$c 30 new clients all answered while $up2 is ejected"
+	else
+		lib_case_fail "$c new clients while $up2 is ejected: $out"
+	fi
+	lib_case_server "$TMPD/e2.json" echo --bind "$up2" --out "$TMPD/e2-$bal-$fam.rec"
+	if lib_wait_for 8 state_is "$up2" up; then
+		lib_case_ok "$c $up2 back after its ejection time"
+	else
+		lib_case_fail "$c $up2 state $(up_field t "$up2" state), want up"
+	fi
+	out=$(lib_udp "$NS_C" client --to "$to" --clients 30 --count 2 --port-base 43000 \
+		--expect-echo) || lib_case_fail "$c clients after the return: $out"
+	if [ "$(lib_lines "$TMPD/e2-$bal-$fam.rec")" -gt 0 ]; then
+		lib_case_ok "$c $up2 takes new sessions again"
+	else
+		lib_case_fail "$c $up2 got no new session after its return"
+	fi
+	lib_case_end
+}
+
+# ---- active checks: fall, then rise
+check_case()
+{
+	local fam=$1 up1 up2 n
+	lib_case_begin check io_uring "$fam"
+	c="[ipv$fam check]"
+	up1=$(ep "$UP1_IP" 9000) up2=$(ep "$UP2_IP" 9000)
+	lib_case_server "$TMPD/c1.json" echo --bind "$up1"
+	lib_relay_conf "$conf" backend=io_uring listen="$to" up="$up1" up="$up2"
+	conf_extra "$conf" 'health_check = { interval = 0.3; timeout = 0.2; rise = 2; fall = 2; send = "hex:70 69 6e 67"; expect = "ping"; };'
+	lib_case_start_conf || return
+	if lib_wait_for 5 state_is "$up2" down; then
+		lib_case_ok "$c $up2 down after 2 failed checks"
+	else
+		lib_case_fail "$c $up2 state $(up_field t "$up2" state), want down"
+	fi
+	state_is "$up1" up || lib_case_fail "$c $up1 state $(up_field t "$up1" state), want up"
+	lib_case_server "$TMPD/c2.json" echo --bind "$up2"
+	if lib_wait_for 5 state_is "$up2" up; then
+		lib_case_ok "$c $up2 up after 2 good checks"
+	else
+		lib_case_fail "$c $up2 state $(up_field t "$up2" state), want up"
+	fi
+	n=$(lib_relay_log_current | grep -F "upstream $up2 (" | grep -c "is down")
+	[ "$n" = 1 ] || lib_case_fail "$c $n 'is down' log lines, want 1"
+	n=$(lib_relay_log_current | grep -F "upstream $up2 (" | grep -c "is up again")
+	[ "$n" = 1 ] || lib_case_fail "$c $n 'is up again' log lines, want 1"
+	lib_case_end
+}
+
+lib_case_start_conf()
+{
+	if ! lib_relay_start "$conf"; then
+		lib_case_fail "$c relay did not start"
+		lib_case_stop_helpers
+		return 1
+	fi
+}
+
+# ---- drain
+drain_case()
+{
+	local fam=$1 up1 up2 before out
+	lib_case_begin drain io_uring "$fam"
+	c="[ipv$fam drain]"
+	up1=$(ep "$UP1_IP" 9000) up2=$(ep "$UP2_IP" 9000)
+	lib_case_server "$TMPD/d1.json" echo --bind "$up1" --out "$TMPD/d1-$fam.rec"
+	lib_case_server "$TMPD/d2.json" echo --bind "$up2" --out "$TMPD/d2-$fam.rec"
+	lib_relay_conf "$conf" backend=io_uring listen="$to" up="$up1" up="$up2"
+	lib_case_start_conf || return
+	# One session per upstream (rr): the second one (port 44001) is on up2.
+	lib_udp "$NS_C" client --to "$to" --clients 2 --count 1 --port-base 44000 \
+		--expect-echo >/dev/null || lib_case_fail "$c first sessions"
+	out=$(ctl upstream disable t "$up2") || lib_case_fail "$c disable: $out"
+	state_is "$up2" disabled || lib_case_fail "$c state $(up_field t "$up2" state)"
+	before=$(lib_lines "$TMPD/d2-$fam.rec")
+	out=$(lib_udp "$NS_C" client --to "$to" --clients 20 --count 1 --port-base 45000 \
+		--expect-echo) || lib_case_fail "$c new clients while drained: $out"
+	[ "$(lib_lines "$TMPD/d2-$fam.rec")" = "$before" ] ||
+		lib_case_fail "$c a new session went to the drained $up2"
+	# The existing sessions go on, wherever they are.
+	out=$(lib_udp "$NS_C" client --to "$to" --clients 2 --count 1 --port-base 44000 \
+		--expect-echo) || lib_case_fail "$c existing sessions: $out"
+	[ "$(lib_lines "$TMPD/d2-$fam.rec")" -gt "$before" ] ||
+		lib_case_fail "$c the existing session on $up2 ended"
+	ctl reload >/dev/null || lib_case_fail "$c reload failed"
+	state_is "$up2" disabled || lib_case_fail "$c after reload: $(up_field t "$up2" state)"
+	ctl upstream enable t "$up2" >/dev/null || lib_case_fail "$c enable failed"
+	state_is "$up2" up || lib_case_fail "$c after enable: $(up_field t "$up2" state)"
+	before=$(lib_lines "$TMPD/d2-$fam.rec")
+	lib_udp "$NS_C" client --to "$to" --clients 20 --count 1 --port-base 46000 \
+		--expect-echo >/dev/null || lib_case_fail "$c clients after enable"
+	if [ "$(lib_lines "$TMPD/d2-$fam.rec")" -gt "$before" ]; then
+		lib_case_ok "$c drained, kept across a reload, enabled again"
+	else
+		lib_case_fail "$c $up2 gets no new sessions after enable"
+	fi
+	lib_case_end
+}
+
+# ---- names from the namespace's hosts file
+names_case()
+{
+	local out n
+	lib_case_begin names io_uring 4
+	c="[names]"
+	mkdir -p "$HOSTS_DIR"
+	printf '127.0.0.1 localhost\n198.18.2.2 up.test\n2001:2:2::2 up.test\n' >"$HOSTS_DIR/hosts"
+	lib_case_server "$TMPD/n4.json" echo --bind "$(ep 198.18.2.2 9000)"
+	lib_case_server "$TMPD/n6.json" echo --bind "$(ep 2001:2:2::2 9000)"
+	lib_relay_conf "$conf" backend=io_uring listen="$to" up="up.test:9000"
+	conf_extra "$conf" "resolve_interval = 0.5;"
+	lib_case_start_conf || return
+	n=$(ctl -j upstreams t | "$PY" -c 'import json,sys; print(len(json.load(sys.stdin)["upstreams"]))')
+	[ "$n" = 2 ] && lib_case_ok "$c up.test:9000 -> 2 upstreams" ||
+		lib_case_fail "$c up.test:9000 -> $n upstreams, want 2 (both families)"
+	out=$(lib_udp "$NS_C" client --to "$to" --clients 10 --count 2 --expect-echo) ||
+		lib_case_fail "$c clients: $out"
+	# The same inode (a bind mount follows it): the name loses its IPv6 address.
+	printf '127.0.0.1 localhost\n198.18.2.2 up.test\n' >"$HOSTS_DIR/hosts"
+	if lib_wait_for 5 names_one; then
+		lib_case_ok "$c re-resolved: 1 upstream"
+	else
+		lib_case_fail "$c not re-resolved to 1 upstream"
+	fi
+	out=$(lib_udp "$NS_C" client --to "$to" --clients 10 --count 2 --port-base 47000 \
+		--expect-echo) || lib_case_fail "$c clients after re-resolution: $out"
+	lib_case_end
+	rm -rf "$HOSTS_DIR"
+}
+names_one()
+{
+	[ "$(ctl -j upstreams t | "$PY" -c 'import json,sys; print(len(json.load(sys.stdin)["upstreams"]))')" = 1 ]
+}
+
+# ---- per-upstream counters add up to the relay's
+sums_case()
+{
+	local backend=$1 fam=$2 out
+	lib_case_begin sums "$backend" "$fam"
+	c="[$backend/ipv$fam sums]"
+	lib_case_server "$TMPD/s1.json" echo --bind "$(ep "$UP1_IP" 9000)"
+	lib_case_server "$TMPD/s2.json" echo --bind "$(ep "$UP2_IP" 9000)"
+	lib_relay_conf "$conf" backend="$backend" listen="$to" up="$(ep "$UP1_IP" 9000)" \
+		up="$(ep "$UP2_IP" 9000) weight=2"
+	lib_case_start_conf || return
+	lib_udp "$NS_C" client --to "$to" --clients 24 --count 3 --size 100 --expect-echo \
+		>/dev/null || lib_case_fail "$c clients"
+	out=$(ctl -j stats | "$PY" -c '
+import json, sys
+r = json.load(sys.stdin)["relays"][0]
+t, ups = r["total"], r["upstreams"]
+def s(k): return sum(u[k] for u in ups)
+checks = [("tx_pkts", s("tx_pkts"), t["tx_pkts"]), ("tx_bytes", s("tx_bytes"), t["tx_bytes"]),
+          ("rx_pkts", s("rx_pkts"), t["reply_rx_pkts"]),
+          ("rx_bytes", s("rx_bytes"), t["reply_rx_bytes"]),
+          ("sessions_created", s("sessions_created"), t["sessions_created"]),
+          ("sessions_active", s("sessions_active"), t["sessions_active"])]
+bad = [c for c in checks if c[1] != c[2]]
+print(("bad " if bad or t["tx_pkts"] != 72 or min(u["tx_pkts"] for u in ups) == 0 else "ok ")
+      + " ".join("%s=%d/%d" % c for c in checks))')
+	case $out in
+	ok*) lib_case_ok "$c $out" ;;
+	*) lib_case_fail "$c $out" ;;
+	esac
+	lib_case_end
+}
+
+# ---- source = "client"
+source_case()
+{
+	local fam=$1 peer want out net
+	lib_case_begin source io_uring "$fam"
+	c="[ipv$fam transparent mirror]"
+	lib_case_server "$TMPD/t1.json" sink --bind "$(ep "$UP1_IP" 9000)" --out "$TMPD/t-$fam.rec"
+	lib_relay_conf "$conf" backend=io_uring listen="$to" up="$(ep "$UP1_IP" 9000)" mode=mirror
+	conf_extra "$conf" 'source = "client";'
+	lib_case_start_conf || return
+	lib_udp "$NS_C" client --to "$to" --clients 1 --count 3 --port-base 48000 >/dev/null
+	lib_wait_lines "$TMPD/t-$fam.rec" 3 5
+	peer=$(awk '{print $1}' "$TMPD/t-$fam.rec" | sort -u)
+	want=$(ep "$CLIENT_IP" 48000)
+	[ "$peer" = "$want" ] && lib_case_ok "$c upstream sees $peer" ||
+		lib_case_fail "$c upstream sees '$peer', want $want"
+	lib_case_end
+
+	# Forward: replies to the client's address come back to the relay's namespace (the
+	# upstream routes the client network through it) and are delivered locally there.
+	lib_case_begin source-fwd io_uring "$fam"
+	c="[ipv$fam transparent forward]"
+	if [ "$fam" = 4 ]; then net=198.18.1.0/24; else net=2001:2:1::/64; fi
+	lib_nsx "$NS_R" ip -"$fam" rule add iif "$IF_RU" lookup 100 priority 100
+	lib_nsx "$NS_R" ip -"$fam" route add local "$net" dev lo table 100
+	lib_case_server "$TMPD/t2.json" echo --bind "$(ep "$UP1_IP" 9000)" --out "$TMPD/tf-$fam.rec"
+	lib_relay_conf "$conf" backend=io_uring listen="$to" up="$(ep "$UP1_IP" 9000)"
+	conf_extra "$conf" 'source = "client"; fwmark = 7;'
+	lib_case_start_conf || return
+	if out=$(lib_udp "$NS_C" client --to "$to" --clients 1 --count 3 --port-base 48100 \
+		--expect-echo); then
+		lib_case_ok "$c replies through the policy routes"
+	else
+		lib_case_fail "$c $out"
+	fi
+	peer=$(awk '{print $1}' "$TMPD/tf-$fam.rec" | sort -u)
+	[ "$peer" = "$(ep "$CLIENT_IP" 48100)" ] || lib_case_fail "$c upstream saw '$peer'"
+	lib_case_end
+	lib_nsx "$NS_R" ip -"$fam" route del local "$net" dev lo table 100
+	lib_nsx "$NS_R" ip -"$fam" rule del iif "$IF_RU" lookup 100 priority 100
+}
+
+for fam in 4 6; do
+	for bal in rr hash maglev; do
+		eject_case "$fam" "$bal"
+	done
+	check_case "$fam"
+	drain_case "$fam"
+	sums_case io_uring "$fam"
+	source_case "$fam"
+done
+sums_case mmsg 4
+names_case
+lib_done

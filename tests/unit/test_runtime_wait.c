@@ -1,0 +1,193 @@
+// SPDX-License-Identifier: MIT
+/* Bounded waits on workers: `ringrelayctl sessions` and a reload hold the app lock while they
+ * ask the workers, so a worker whose loop is stuck must cost them a clear error after
+ * wait_ms, never the lock for ever. Two workers built by worker_init (no threads): a helper
+ * thread runs worker 0's command loop, worker 1 never comes round. Its listeners are real
+ * sockets on 127.0.0.1; the backend is a stub that adopts them. */
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "runtime.h"
+#include "worker_backend.h"
+
+static int stub_listener_open(struct worker *w, uint32_t li)
+{
+	return 0;
+}
+
+static int stub_session_opened(struct worker *w, uint32_t relay, struct session *s)
+{
+	return 0;
+}
+
+static void stub_session_close(struct worker *w, uint32_t relay, struct session *s)
+{
+	session_release(&w->relays[relay].sessions, s);
+}
+
+static const struct worker_ops stub_ops = {
+	.listener_open = stub_listener_open,
+	.session_opened = stub_session_opened,
+	.session_close = stub_session_close,
+};
+
+struct fixture {
+	struct runtime rt;
+	struct uring_caps caps;
+	pthread_t loop;
+	volatile bool stop;
+	bool live[2]; /* whose commands the helper runs */
+};
+
+/* Worker 0's loop (and worker 1's once revived): run what is posted, every millisecond. */
+static void *loop_run(void *arg)
+{
+	struct fixture *f = arg;
+	struct timespec ms = { 0, 1000000 };
+	uint32_t i;
+
+	while (!f->stop) {
+		for (i = 0; i < 2; i++)
+			if (f->live[i])
+				worker_run_cmd(&f->rt.workers[i]);
+		nanosleep(&ms, NULL);
+	}
+	return NULL;
+}
+
+static struct config *load(int timeout)
+{
+	char text[512], err[CONFIG_ERR_LEN];
+	struct config *cfg;
+
+	snprintf(text, sizeof(text),
+		 "control_socket = \"/tmp/ringrelay-test-unused.sock\"; io_backend = \"mmsg\";\n"
+		 "relays = ( { name = \"r\"; listen = [ \"127.0.0.1:47133\" ];\n"
+		 " upstreams = [ \"127.0.0.1:47134\" ]; session_timeout = %d; } );\n",
+		 timeout);
+	if (config_load_string(text, "t.conf", &cfg, err, sizeof(err))) {
+		fprintf(stderr, "%s\n", err);
+		return NULL;
+	}
+	return cfg;
+}
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	struct config *cfg = load(30);
+	struct plan plan;
+	char err[CONFIG_ERR_LEN];
+	struct worker_cmd first;
+	uint32_t i;
+
+	if (!f || !cfg || runtime_check(NULL, cfg, &plan, err, sizeof(err)))
+		return -1;
+	plan.n_workers = 2;
+	plan.cpu[1] = plan.cpu[0];
+	if (runtime_prepare(&f->rt, cfg, &plan, &f->caps, err, sizeof(err))) {
+		fprintf(stderr, "%s\n", err);
+		return -1;
+	}
+	for (i = 0; i < 2; i++) {
+		f->rt.workers[i].ops = &stub_ops;
+		first = (struct worker_cmd){ .type = WORKER_CMD_APPLY, .cfg = cfg,
+					     .plan = &f->rt.plan,
+					     .relay_slot = f->rt.relay_slot };
+		if (worker_apply(&f->rt.workers[i], &first)) {
+			fprintf(stderr, "apply: %s\n", first.error);
+			return -1;
+		}
+	}
+	f->rt.n_started = 2;
+	f->rt.wait_ms = 100;
+	f->live[0] = true;
+	if (pthread_create(&f->loop, NULL, loop_run, f))
+		return -1;
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	uint32_t i;
+
+	f->stop = true;
+	pthread_join(f->loop, NULL);
+	for (i = 0; i < 2; i++)
+		worker_close_all(&f->rt.workers[i]);
+	f->rt.n_started = 0; /* no threads to join */
+	runtime_fini(&f->rt);
+	free(f);
+	return 0;
+}
+
+static void test_sessions(void **state)
+{
+	struct fixture *f = *state;
+	struct session_info info[4];
+	char err[CONFIG_ERR_LEN] = "";
+	uint32_t total;
+	uint64_t t0 = worker_ms();
+
+	assert_int_equal(runtime_sessions(&f->rt, UINT32_MAX, info, 4, &total, err, sizeof(err)),
+			 -ETIMEDOUT);
+	assert_true(worker_ms() - t0 < 2000);
+	assert_string_equal(err, "worker 1 did not answer within 100 ms: its loop is stuck (see "
+				 "the watchdog)");
+	f->live[1] = true;
+	assert_int_equal(runtime_sessions(&f->rt, UINT32_MAX, info, 4, &total, err, sizeof(err)),
+			 0);
+	assert_int_equal(total, 0);
+}
+
+static void test_reload(void **state)
+{
+	struct fixture *f = *state;
+	struct config *old = f->rt.cfg, *next = load(20), *third = load(10);
+	struct plan plan;
+	char err[CONFIG_ERR_LEN] = "";
+	bool applied;
+
+	assert_non_null(next);
+	assert_non_null(third);
+	assert_int_equal(runtime_check(&f->rt, next, &plan, err, sizeof(err)), 0);
+	assert_int_equal(runtime_reload(&f->rt, next, &plan, &applied, err, sizeof(err)),
+			 -ETIMEDOUT);
+	assert_true(applied);
+	assert_non_null(strstr(err, "worker 1 did not take the new configuration within 100 ms"));
+	/* the new config is in force in worker 0; worker 1 still reads the old one */
+	assert_ptr_equal(f->rt.cfg, next);
+	assert_ptr_equal(f->rt.workers[0].cfg, next);
+	assert_ptr_equal(f->rt.workers[1].cfg, old);
+	assert_non_null(f->rt.retired);
+	assert_true(f->rt.workers[1].relays[f->rt.relay_slot[0]].conf == &old->relays[0]);
+
+	/* worker 1 comes back: the next reload reaches both, and nothing is kept any more */
+	f->live[1] = true;
+	assert_int_equal(runtime_check(&f->rt, third, &plan, err, sizeof(err)), 0);
+	assert_int_equal(runtime_reload(&f->rt, third, &plan, &applied, err, sizeof(err)), 0);
+	assert_ptr_equal(f->rt.workers[1].cfg, third);
+	assert_null(f->rt.retired);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_sessions, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reload, setup, teardown),
+	};
+	return cmocka_run_group_tests_name("runtime_wait", tests, NULL, NULL);
+}
