@@ -147,13 +147,20 @@ struct {
 	__type(value, __u64);
 } shed_counters SEC(".maps");
 
-/* Datagrams shed per relay slot. */
+/* Datagrams shed per relay slot and reason. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, SHED_SLOTS);
+	__uint(max_entries, SHED_SLOTS * SHED_REASONS);
 	__type(key, __u32);
 	__type(value, __u64);
 } shed_drops SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, SHED_FLOWS);
+	__type(key, struct offload_key);
+	__type(value, struct shed_flow);
+} shed_flows SEC(".maps");
 
 enum filter_action { ACT_PASS, ACT_DROP };
 
@@ -950,14 +957,37 @@ static __always_inline void shed_count(__u32 idx)
 		*v += 1;
 }
 
-static __always_inline enum filter_action shed_full(__u32 slot)
+static __always_inline enum filter_action shed_drop(__u32 slot, __u32 reason)
 {
-	__u64 *v = bpf_map_lookup_elem(&shed_drops, &slot);
+	__u32 idx = slot * SHED_REASONS + reason;
+	__u64 *v = bpf_map_lookup_elem(&shed_drops, &idx);
 
 	if (v)
 		*v += 1;
-	shed_count(SHED_CNT_DROP_FULL);
+	shed_count(reason == SHED_REASON_HEAVY ? SHED_CNT_DROP_HEAVY : SHED_CNT_DROP_FULL);
 	return ACT_DROP;
+}
+
+/* Counts a datagram of flow k under pressure; true when the flow is over SHED_HEAVY in its
+ * window. CPUs share the entry: a lost race miscounts by a datagram, which is harmless. */
+static __always_inline int shed_heavy(const struct offload_key *k)
+{
+	struct shed_flow *v, init = {};
+	__u64 now = bpf_ktime_get_ns();
+
+	v = bpf_map_lookup_elem(&shed_flows, k);
+	if (!v) {
+		init.window_ns = now;
+		init.count = 1;
+		bpf_map_update_elem(&shed_flows, k, &init, BPF_ANY);
+		return 0;
+	}
+	if (now - v->window_ns > SHED_WINDOW_NS) {
+		v->window_ns = now;
+		v->count = 1;
+		return 0;
+	}
+	return __sync_fetch_and_add(&v->count, 1) + 1 > SHED_HEAVY;
 }
 
 /* The listener a datagram to daddr:port is for: the exact address, else the family's
@@ -976,12 +1006,14 @@ static __always_inline struct shed_listener *shed_listener(struct shed_listener_
 
 /* Drops a datagram to a relay listener whose socket cannot take it: the socket the stack would
  * deliver to (bpf_sk_lookup_udp: the same lookup, reuseport selection by the 4-tuple's hash
- * included), full when rmem + SHED_ALLOWANCE > rcvbuf. Frames the stage does not parse
+ * included), full when rmem + SHED_ALLOWANCE > rcvbuf; past half full, a heavy flow's
+ * datagrams go first (filter_maps.h). Frames the stage does not parse
  * (VLAN, IPv4 options, IPv6 extension headers, fragments) go on untouched. */
 static __always_inline enum filter_action shed_body(const struct hdr_src *h)
 {
 	struct shed_listener_key k = {};
 	struct bpf_sock_tuple t = {};
+	struct offload_key fk = {};
 	struct shed_listener *l;
 	struct bpf_sock *sk;
 	struct udphdr uh;
@@ -1003,6 +1035,8 @@ static __always_inline enum filter_action shed_body(const struct hdr_src *h)
 		t.ipv4.daddr = ih.daddr;
 		k.addr[10] = k.addr[11] = 0xff;
 		__builtin_memcpy(&k.addr[12], &ih.daddr, 4);
+		fk.saddr[10] = fk.saddr[11] = 0xff;
+		__builtin_memcpy(&fk.saddr[12], &ih.saddr, 4);
 		tlen = sizeof(t.ipv4);
 		v4 = 1;
 	} else if (proto == bpf_htons(ETH_P_IPV6)) {
@@ -1015,6 +1049,7 @@ static __always_inline enum filter_action shed_body(const struct hdr_src *h)
 		__builtin_memcpy(t.ipv6.saddr, &ih.saddr, 16);
 		__builtin_memcpy(t.ipv6.daddr, &ih.daddr, 16);
 		__builtin_memcpy(k.addr, &ih.daddr, 16);
+		__builtin_memcpy(fk.saddr, &ih.saddr, 16);
 		tlen = sizeof(t.ipv6);
 		v4 = 0;
 	} else {
@@ -1023,6 +1058,10 @@ static __always_inline enum filter_action shed_body(const struct hdr_src *h)
 	if (load(h, off, &uh, sizeof(uh)))
 		goto not_listener;
 	k.port = uh.dest;
+	/* The flow's key before the listener lookup rewrites k.addr to a wildcard. */
+	__builtin_memcpy(fk.daddr, k.addr, 16);
+	fk.sport = uh.source;
+	fk.dport = uh.dest;
 	l = shed_listener(&k, v4);
 	if (!l)
 		goto not_listener;
@@ -1043,7 +1082,9 @@ static __always_inline enum filter_action shed_body(const struct hdr_src *h)
 	rcvbuf = (__u32)s->sk_rcvbuf;
 	bpf_sk_release(sk);
 	if ((__u64)rmem + SHED_ALLOWANCE > (__u64)rcvbuf)
-		return shed_full(l->slot);
+		return shed_drop(l->slot, SHED_REASON_FULL);
+	if ((__u64)rmem * 2 > (__u64)rcvbuf && shed_heavy(&fk))
+		return shed_drop(l->slot, SHED_REASON_HEAVY);
 	shed_count(SHED_CNT_PASS_ROOM);
 	return ACT_PASS;
 not_listener:

@@ -202,8 +202,18 @@ struct offload_xmit_val {
  * truesize > rcvbuf, so a full socket's rmem stays just below rcvbuf: the test needs the
  * allowance or it never fires (perf/notes/overload-mechanisms.md). */
 #define SHED_ALLOWANCE 4096
-/* One counter slot per relay (user space keeps a relay's slot by name across reloads). */
+/* Under pressure (the socket past half full), a flow that sent more than SHED_HEAVY datagrams
+ * within the current SHED_WINDOW_NS is shed before the socket is full, so that the flows that
+ * cause the overload lose their datagrams and a light flow (a client's request) still finds
+ * room. Flows are counted only under pressure; a window starts at a flow's first datagram in
+ * it. Full is full: then every datagram is shed. */
+#define SHED_WINDOW_NS 100000000ull /* 100 ms */
+#define SHED_HEAVY 32		    /* datagrams per window: 320 per second */
+#define SHED_FLOWS 16384	    /* LRU entries for the per-flow counts */
+/* One counter slot per relay (user space keeps a relay's slot by name across reloads); in
+ * shed_drops, slot * SHED_REASONS + enum shed_reason. */
 #define SHED_SLOTS 64
+enum shed_reason { SHED_REASON_FULL = 0, SHED_REASON_HEAVY = 1, SHED_REASONS = 2 };
 #define SHED_LISTENERS_MAX 1024 /* relays x listen addresses */
 
 /* HASH key: a listen address (IPv4-mapped; the wildcard is :: or ::ffff:0.0.0.0) and port. */
@@ -224,10 +234,19 @@ enum shed_counter {
 	SHED_CNT_PASS_NO_SOCKET,    /* a listener's address, but no socket there (starting) */
 	SHED_CNT_PASS_ROOM,	    /* the socket has room */
 	SHED_CNT_DROP_FULL,	    /* the socket's receive queue is full: dropped */
+	SHED_CNT_DROP_HEAVY,	    /* past half full, from a flow over SHED_HEAVY: dropped */
 	SHED_CNT__MAX
 };
 
+/* Per-flow count under pressure: LRU_HASH keyed by the datagram's 4-tuple (struct
+ * offload_key's layout, below). */
+struct shed_flow {
+	__u64 window_ns; /* bpf_ktime_get_ns() when the flow's current window began */
+	__u64 count;	 /* datagrams in it */
+};
+
 _Static_assert(sizeof(struct shed_listener_key) == 20, "shed key layout");
+_Static_assert(sizeof(struct shed_flow) == 16, "shed flow layout");
 _Static_assert(sizeof(struct shed_listener) == 4, "shed value layout");
 _Static_assert(sizeof(struct offload_key) == 36, "offload key layout");
 _Static_assert(sizeof(struct offload_rule) == 56, "offload rule layout");

@@ -78,7 +78,7 @@ static int app_snapshot_shed(struct app *a, struct snapshot *s)
 		s->shed[r].why = a->shed[r].why;
 		if (a->filter)
 			filter_shed_dropped(a->filter, a->rt.cfg->relays[r].name,
-					    &s->shed[r].dropped);
+					    &s->shed[r].dropped_full, &s->shed[r].dropped_heavy);
 	}
 	if (!a->filter || !filter_shed_loaded(a->filter, NULL))
 		return 0;

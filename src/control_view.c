@@ -140,8 +140,11 @@ static void view_relay_total(const struct snapshot *s, uint32_t r, struct relay_
 	/* What the program shed reached the relay's interface and was dropped there: received
 	 * and dropped, like a socket's overflow, so rx = tx + drops holds for the total. */
 	if (s->shed && r < s->n_relays) {
-		total->dir[RELAY_DIR_TO_UPSTREAM].rx_pkts += s->shed[r].dropped;
-		total->dir[RELAY_DIR_TO_UPSTREAM].drops[DROP_SHED_FULL_SOCKET] += s->shed[r].dropped;
+		struct relay_dir_counters *d = &total->dir[RELAY_DIR_TO_UPSTREAM];
+
+		d->rx_pkts += s->shed[r].dropped_full + s->shed[r].dropped_heavy;
+		d->drops[DROP_SHED_FULL_SOCKET] += s->shed[r].dropped_full;
+		d->drops[DROP_SHED_HEAVY_FLOW] += s->shed[r].dropped_heavy;
 	}
 }
 
@@ -163,11 +166,11 @@ static void view_counter_members(struct emit_json *j, const struct view_counter 
 		emit_json_uint(j, f[i].key, relay_counters_at(c, f[i].off));
 }
 
-/* The shed_full_socket drop reason is shown while the shedding program is loaded (like the
- * fast path's columns); it is never a worker's, only a relay total's. */
+/* The shed_* drop reasons are shown while the shedding program is loaded (like the fast
+ * path's columns); they are never a worker's, only a relay total's. */
 static bool view_drop_shown(int d, bool shed)
 {
-	return shed || d != DROP_SHED_FULL_SOCKET;
+	return shed || (d != DROP_SHED_FULL_SOCKET && d != DROP_SHED_HEAVY_FLOW);
 }
 
 static void view_counters_json(struct emit_json *j, const struct relay_counters *c, bool fast,
@@ -350,7 +353,8 @@ static int status_shed(const struct snapshot *s, const struct config *cfg, FILE 
 	for (i = 0; i < cfg->n_relays && i < s->n_relays; i++) {
 		emit_table_cell(&t, "%s", cfg->relays[i].name);
 		emit_table_cell(&t, "%s", s->shed ? (s->shed[i].on ? "on" : "off") : "?");
-		emit_table_cell(&t, "%" PRIu64, s->shed ? s->shed[i].dropped : 0);
+		emit_table_cell(&t, "%" PRIu64,
+				s->shed ? s->shed[i].dropped_full + s->shed[i].dropped_heavy : 0);
 		emit_table_cell(&t, "%s", s->shed ? s->shed[i].why : "");
 	}
 	return emit_table_print(&t, out);
@@ -494,7 +498,8 @@ static int status_json(const struct snapshot *s, const struct config *cfg, FILE 
 			emit_json_string(&j, "configured", config_shed_name(r->shed));
 			emit_json_bool(&j, "on", known && s->shed[i].on);
 			emit_json_string(&j, "why", known ? s->shed[i].why : "");
-			emit_json_uint(&j, "dropped", known ? s->shed[i].dropped : 0);
+			emit_json_uint(&j, "dropped_full_socket", known ? s->shed[i].dropped_full : 0);
+			emit_json_uint(&j, "dropped_heavy_flow", known ? s->shed[i].dropped_heavy : 0);
 			emit_json_close(&j);
 		}
 		emit_json_array(&j, "listen");
@@ -717,7 +722,7 @@ static int stats_table(const struct snapshot *s, FILE *out)
 	emit_table_init(&t.traffic,
 			2 + VIEW_N(view_legs) + (fast ? VIEW_N(view_fast) : 0) + VIEW_N(view_sessions),
 			~0x3u, NULL);
-	emit_table_init(&t.drops, 3 + DROP__MAX - (shed ? 0 : 1), ~0x7u, NULL);
+	emit_table_init(&t.drops, 3 + DROP__MAX - (shed ? 0 : 2), ~0x7u, NULL);
 	emit_table_init(&t.events, 2 + VIEW_N(view_events), ~0x3u, NULL);
 	emit_table_cell(&t.traffic, "RELAY");
 	emit_table_cell(&t.traffic, "WORKER");

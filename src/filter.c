@@ -1200,8 +1200,9 @@ int filter_shed_listeners(struct filter *f, const struct config *cfg, const bool
 		if (used[i] || !f->shed_slot[i][0])
 			continue;
 		f->shed_slot[i][0] = '\0';
-		slot = (uint32_t)i;
-		bpf_map_update_elem(dfd, &slot, zero, BPF_ANY);
+		for (slot = (uint32_t)i * SHED_REASONS; slot < (uint32_t)(i + 1) * SHED_REASONS;
+		     slot++)
+			bpf_map_update_elem(dfd, &slot, zero, BPF_ANY);
 	}
 	free(zero);
 	return ret;
@@ -1290,12 +1291,13 @@ int filter_shed_ifaces(const struct filter *f, struct filter_shed_iface *out, in
 	return n;
 }
 
-int filter_shed_dropped(struct filter *f, const char *name, uint64_t *out)
+int filter_shed_dropped(struct filter *f, const char *name, uint64_t *full, uint64_t *heavy)
 {
+	int fd = bpf_map__fd(f->skel->maps.shed_drops);
 	uint64_t *vals;
 	int i, ret = 0;
 
-	*out = 0;
+	*full = *heavy = 0;
 	if (!f->shed)
 		return 0;
 	for (i = 0; i < SHED_SLOTS; i++)
@@ -1306,7 +1308,10 @@ int filter_shed_dropped(struct filter *f, const char *name, uint64_t *out)
 	vals = calloc((size_t)f->ncpus, sizeof(*vals));
 	if (!vals)
 		return -ENOMEM;
-	ret = filter_sum(bpf_map__fd(f->skel->maps.shed_drops), (uint32_t)i, vals, f->ncpus, out);
+	ret = filter_sum(fd, (uint32_t)i * SHED_REASONS + SHED_REASON_FULL, vals, f->ncpus, full);
+	if (ret == 0)
+		ret = filter_sum(fd, (uint32_t)i * SHED_REASONS + SHED_REASON_HEAVY, vals, f->ncpus,
+				 heavy);
 	free(vals);
 	return ret;
 }
@@ -1332,6 +1337,7 @@ const char *filter_shed_counter_name(enum shed_counter c)
 	    [SHED_CNT_PASS_NO_SOCKET] = "pass_no_socket",
 	    [SHED_CNT_PASS_ROOM] = "pass_room",
 	    [SHED_CNT_DROP_FULL] = "drop_full_socket",
+	    [SHED_CNT_DROP_HEAVY] = "drop_heavy_flow",
 	};
 
 	if ((unsigned int)c >= SHED_CNT__MAX || !names[c])

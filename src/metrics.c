@@ -87,8 +87,11 @@ static void relay_of(const struct snapshot *s, uint32_t r, uint32_t w, struct re
 		relay_counters_add(c, &s->workers[i].relays[r]);
 	/* What the BPF program shed for the relay: received and dropped (never a worker's). */
 	if (s->shed) {
-		c->dir[RELAY_DIR_TO_UPSTREAM].rx_pkts += s->shed[r].dropped;
-		c->dir[RELAY_DIR_TO_UPSTREAM].drops[DROP_SHED_FULL_SOCKET] += s->shed[r].dropped;
+		struct relay_dir_counters *d = &c->dir[RELAY_DIR_TO_UPSTREAM];
+
+		d->rx_pkts += s->shed[r].dropped_full + s->shed[r].dropped_heavy;
+		d->drops[DROP_SHED_FULL_SOCKET] += s->shed[r].dropped_full;
+		d->drops[DROP_SHED_HEAVY_FLOW] += s->shed[r].dropped_heavy;
 	}
 }
 
@@ -375,7 +378,8 @@ int metrics_format(const struct snapshot *s, bool pw, FILE *out)
 			for (dir = 0; dir < RELAY_DIR__MAX; dir++)
 				for (d = 0; d < DROP__MAX; d++) {
 					/* the program's, only in a relay's sum */
-					if (d == DROP_SHED_FULL_SOCKET && w != METRICS_ALL)
+					if ((d == DROP_SHED_FULL_SOCKET ||
+					     d == DROP_SHED_HEAVY_FLOW) && w != METRICS_ALL)
 						continue;
 					series_rw(out, "ringrelay_dropped_datagrams_total",
 						  s->relay_names[r], worker_label(s, w));
@@ -386,13 +390,18 @@ int metrics_format(const struct snapshot *s, bool pw, FILE *out)
 				}
 		}
 	family(out, "ringrelay_shed_datagrams_total", "counter",
-	       "Datagrams to a relay's listener that the BPF program dropped because the "
-	       "socket's receive queue was full (early shedding), before the stack: also in the "
-	       "relay's client_in and its shed_full_socket drops.");
+	       "Datagrams to a relay's listener that the BPF program dropped before the stack "
+	       "(early shedding), by reason: full_socket, or heavy_flow (past half full, a flow "
+	       "over its share); also in the relay's client_in and its shed_* drops.");
 	for (r = 0; r < s->n_relays; r++) {
 		fputs("ringrelay_shed_datagrams_total{relay=\"", out);
 		metrics_format_label(out, s->relay_names[r]);
-		fprintf(out, "\"} %" PRIu64 "\n", s->shed ? s->shed[r].dropped : 0);
+		fprintf(out, "\",reason=\"full_socket\"} %" PRIu64 "\n",
+			s->shed ? s->shed[r].dropped_full : 0);
+		fputs("ringrelay_shed_datagrams_total{relay=\"", out);
+		metrics_format_label(out, s->relay_names[r]);
+		fprintf(out, "\",reason=\"heavy_flow\"} %" PRIu64 "\n",
+			s->shed ? s->shed[r].dropped_heavy : 0);
 	}
 
 	family(out, "ringrelay_mirror_extra_datagrams_total", "counter",

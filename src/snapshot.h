@@ -51,7 +51,9 @@ struct snapshot_offload_iface {
 struct snapshot_shed {
 	bool on;
 	const char *why; /* borrowed */
-	uint64_t dropped; /* datagrams dropped for a full listener socket before the stack */
+	/* datagrams the program dropped before the stack: the listener's socket was full, or
+	 * past half full and the datagram's flow over its share */
+	uint64_t dropped_full, dropped_heavy;
 };
 
 struct snapshot {

@@ -4,7 +4,9 @@
  * run's frames arrive) and runs frames addressed to them. An empty socket passes its datagram
  * (pass_room); the same socket with a datagram queued under a small receive buffer is full
  * (rmem + SHED_ALLOWANCE > rcvbuf) and the frame is dropped (drop_full_socket, and the relay's
- * slot counts it); a listen address without a socket passes (pass_no_socket); a port that is
+ * slot counts it); past half full, a flow over SHED_HEAVY datagrams in its window is dropped
+ * (drop_heavy_flow) while another flow passes; a listen address without a socket passes
+ * (pass_no_socket); a port that is
  * no listener's passes untouched (pass_not_listener). IPv4 and IPv6. Needs root (77 otherwise),
  * and a kernel where the shedding programs load (77 otherwise, with the reason). */
 #include <arpa/inet.h>
@@ -35,16 +37,19 @@
 #define PORT_BOUND 5300   /* a listener with a socket */
 #define PORT_UNBOUND 5301 /* a listener whose socket is not there */
 #define PORT_OTHER 5302	  /* no listener */
+#define PORT_BIG 5303	  /* a listener with a 64 KiB receive buffer */
 
 static const char conf[] =
 	"relays = ({ name = \"r\"; listen = [\"127.0.0.1:5300\", \"[::1]:5300\", "
-	"\"127.0.0.1:5301\", \"[::1]:5301\"]; upstreams = [\"127.0.0.1:9\"]; });\n";
+	"\"127.0.0.1:5301\", \"[::1]:5301\", \"127.0.0.1:5303\", \"[::1]:5303\"]; upstreams = [\"127.0.0.1:9\"]; });\n";
 
 struct fixture {
 	struct config *cfg;
 	struct filter *f;
 	int rx[2];   /* bound listener sockets, [0] IPv4, [1] IPv6 */
+	int big[2];  /* ... with the large buffer */
 	int lo;
+	uint16_t sport; /* the frames' source port */
 };
 
 static struct fixture fx;
@@ -54,12 +59,12 @@ static int family_at(int v6)
 	return v6 ? AF_INET6 : AF_INET;
 }
 
-/* A bound UDP socket whose receive buffer (the kernel doubles the value: 4400 bytes) takes
- * SHED_ALLOWANCE when empty, and not once a datagram (truesize >= 512) waits in it. */
-static int bind_small(int v6, uint16_t port)
+/* A bound UDP socket with a receive buffer of 2 x small (the kernel doubles it); with 2200 it
+ * takes SHED_ALLOWANCE when empty, and not once a datagram (truesize >= 512) waits in it. */
+static int bind_buf(int v6, uint16_t port, int small)
 {
 	struct sockaddr_storage ss = { 0 };
-	int fd = socket(family_at(v6), SOCK_DGRAM, 0), one = 1, small = 2200;
+	int fd = socket(family_at(v6), SOCK_DGRAM, 0), one = 1, want = 2 * small;
 	socklen_t len;
 
 	assert_true(fd >= 0);
@@ -83,12 +88,12 @@ static int bind_small(int v6, uint16_t port)
 	assert_int_equal(bind(fd, (struct sockaddr *)&ss, len), 0);
 	len = sizeof(small);
 	assert_int_equal(getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, &len), 0);
-	assert_int_equal(small, 4400);
+	assert_int_equal(small, want);
 	return fd;
 }
 
-/* Queues one datagram on the bound listener of family v6 through loopback. */
-static void fill(int v6)
+/* Queues one datagram on socket rx through loopback. */
+static void fill_fd(int v6, int rx)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
@@ -96,19 +101,49 @@ static void fill(int v6)
 	int fd = socket(family_at(v6), SOCK_DGRAM, 0);
 
 	assert_true(fd >= 0);
-	assert_int_equal(getsockname(fx.rx[v6], (struct sockaddr *)&ss, &len), 0);
+	assert_int_equal(getsockname(rx, (struct sockaddr *)&ss, &len), 0);
 	assert_int_equal(sendto(fd, payload, sizeof(payload), 0, (struct sockaddr *)&ss, len),
 			 (ssize_t)sizeof(payload));
 	close(fd);
 }
 
-/* Empties the bound listener of family v6. */
-static void drain(int v6)
+static void fill(int v6)
+{
+	fill_fd(v6, fx.rx[v6]);
+}
+
+static void drain_fd(int rx)
 {
 	char buf[256];
 
-	while (recv(fx.rx[v6], buf, sizeof(buf), MSG_DONTWAIT) >= 0)
+	while (recv(rx, buf, sizeof(buf), MSG_DONTWAIT) >= 0)
 		;
+}
+
+/* Empties the bound listener of family v6. */
+static void drain(int v6)
+{
+	drain_fd(fx.rx[v6]);
+}
+
+/* The receive memory of the socket bound to port (rx_queue of /proc/net/udp{,6}). */
+static unsigned long rmem_of(int v6, uint16_t port)
+{
+	FILE *f = fopen(v6 ? "/proc/net/udp6" : "/proc/net/udp", "re");
+	char line[512], local[64];
+	unsigned long tx, rx, found = ~0ul;
+	unsigned int p;
+
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, " %*d: %63s %*s %*x %lx:%lx", local, &tx, &rx) != 3)
+			continue;
+		if (sscanf(strchr(local, ':') + 1, "%x", &p) == 1 && p == port)
+			found = rx;
+	}
+	fclose(f);
+	assert_true(found != ~0ul);
+	return found;
 }
 
 /* Ethernet + IPv4/IPv6 + UDP from the loopback peer to the loopback address:port. */
@@ -139,7 +174,7 @@ static size_t frame(uint8_t *b, int v6, uint16_t port)
 		b[l3 + 16] = 127, b[l3 + 19] = 1; /* 127.0.0.1 */
 		l4 = l3 + 20;
 	}
-	b[l4] = 0x9c, b[l4 + 1] = 0x40; /* source port 40000 */
+	b[l4] = (uint8_t)(fx.sport >> 8), b[l4 + 1] = (uint8_t)fx.sport;
 	b[l4 + 2] = (uint8_t)(port >> 8);
 	b[l4 + 3] = (uint8_t)port;
 	b[l4 + 4] = (uint8_t)(plen >> 8);
@@ -168,14 +203,14 @@ static int run(int tc, int v6, uint16_t port)
 /* One case: the verdict and exactly one stage counter (and the slot when dropped). */
 static void expect(int tc, int v6, uint16_t port, enum shed_counter want)
 {
-	uint64_t before[SHED_CNT__MAX], after[SHED_CNT__MAX], d0, d1;
-	int drop = want == SHED_CNT_DROP_FULL, verdict, c;
+	uint64_t before[SHED_CNT__MAX], after[SHED_CNT__MAX], d0, d1, h0, h1;
+	int drop = want == SHED_CNT_DROP_FULL || want == SHED_CNT_DROP_HEAVY, verdict, c;
 
 	counters(before);
-	assert_int_equal(filter_shed_dropped(fx.f, "r", &d0), 0);
+	assert_int_equal(filter_shed_dropped(fx.f, "r", &d0, &h0), 0);
 	verdict = run(tc, v6, port);
 	counters(after);
-	assert_int_equal(filter_shed_dropped(fx.f, "r", &d1), 0);
+	assert_int_equal(filter_shed_dropped(fx.f, "r", &d1, &h1), 0);
 	if (tc)
 		assert_int_equal(verdict, drop ? TC_ACT_SHOT : TC_ACT_OK);
 	else
@@ -185,7 +220,8 @@ static void expect(int tc, int v6, uint16_t port, enum shed_counter want)
 			fail_msg("%s v%d port %u: %s moved by %llu", tc ? "tc" : "xdp", v6 ? 6 : 4,
 				 port, filter_shed_counter_name((enum shed_counter)c),
 				 (unsigned long long)(after[c] - before[c]));
-	assert_int_equal(d1 - d0, (uint64_t)drop);
+	assert_int_equal(d1 - d0, (uint64_t)(want == SHED_CNT_DROP_FULL));
+	assert_int_equal(h1 - h0, (uint64_t)(want == SHED_CNT_DROP_HEAVY));
 }
 
 static void test_decisions(void **state)
@@ -203,6 +239,34 @@ static void test_decisions(void **state)
 			expect(tc, v6, PORT_BOUND, SHED_CNT_PASS_ROOM);
 			expect(tc, v6, PORT_UNBOUND, SHED_CNT_PASS_NO_SOCKET);
 			expect(tc, v6, PORT_OTHER, SHED_CNT_PASS_NOT_LISTENER);
+		}
+	}
+}
+
+/* Past half full, not full: a flow is shed once it sent SHED_HEAVY datagrams in its window,
+ * another (light) flow still passes. */
+static void test_heavy_flow(void **state)
+{
+	int tc, v6, i;
+
+	(void)state;
+	for (tc = 0; tc < 2; tc++) {
+		for (v6 = 0; v6 < 2; v6++) {
+			drain_fd(fx.big[v6]);
+			for (i = 0; i < 256 && rmem_of(v6, PORT_BIG) <= 65536 / 2 + 2048; i++)
+				fill_fd(v6, fx.big[v6]);
+			assert_true(rmem_of(v6, PORT_BIG) + SHED_ALLOWANCE <= 65536);
+			/* The window starts with the first datagram; a cold flow per round. */
+			fx.sport = (uint16_t)(41000 + tc * 2 + v6);
+			for (i = 0; i < SHED_HEAVY; i++)
+				expect(tc, v6, PORT_BIG, SHED_CNT_PASS_ROOM);
+			expect(tc, v6, PORT_BIG, SHED_CNT_DROP_HEAVY);
+			fx.sport = 40000;
+			expect(tc, v6, PORT_BIG, SHED_CNT_PASS_ROOM);
+			drain_fd(fx.big[v6]);
+			fx.sport = (uint16_t)(41000 + tc * 2 + v6);
+			expect(tc, v6, PORT_BIG, SHED_CNT_PASS_ROOM);
+			fx.sport = 40000;
 		}
 	}
 }
@@ -256,8 +320,11 @@ static int setup(void **state)
 	key = (uint32_t)fx.lo;
 	assert_int_equal(bpf_map_update_elem(filter_map_fd(fx.f, "rr_ifaces"), &key, &v, BPF_ANY),
 			 0);
-	fx.rx[0] = bind_small(0, PORT_BOUND);
-	fx.rx[1] = bind_small(1, PORT_BOUND);
+	fx.rx[0] = bind_buf(0, PORT_BOUND, 2200);
+	fx.rx[1] = bind_buf(1, PORT_BOUND, 2200);
+	fx.big[0] = bind_buf(0, PORT_BIG, 32768);
+	fx.big[1] = bind_buf(1, PORT_BIG, 32768);
+	fx.sport = 40000;
 	*state = &fx;
 	return 0;
 }
@@ -267,6 +334,8 @@ static int teardown(void **state)
 	(void)state;
 	close(fx.rx[0]);
 	close(fx.rx[1]);
+	close(fx.big[0]);
+	close(fx.big[1]);
 	filter_free(fx.f);
 	config_free(fx.cfg);
 	return 0;
@@ -276,6 +345,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_decisions),
+		cmocka_unit_test(test_heavy_flow),
 		cmocka_unit_test(test_relay_off),
 	};
 

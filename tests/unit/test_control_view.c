@@ -680,8 +680,8 @@ static void test_shed_views(void **state)
 	int c;
 
 	f->cfg->relays[0].shed = SHED_AUTO;
-	sh[0] = (struct snapshot_shed){ true, "auto on veth-rc", 25 };
-	sh[1] = (struct snapshot_shed){ false, "shed = \"off\"", 0 };
+	sh[0] = (struct snapshot_shed){ true, "auto on veth-rc", 20, 5 };
+	sh[1] = (struct snapshot_shed){ false, "shed = \"off\"", 0, 0 };
 	f->s.shed = sh;
 	f->s.shed_counters = calloc(SHED_CNT__MAX, sizeof(uint64_t));
 	for (c = 0; c < SHED_CNT__MAX; c++)
@@ -692,7 +692,7 @@ static void test_shed_views(void **state)
 	free(t);
 	t = render_text(view_status, f, true);
 	expect_in(t, "\"shed\": {\"configured\": \"auto\", \"on\": true, \"why\": \"auto on veth-rc\", "
-		     "\"dropped\": 25}");
+		     "\"dropped_full_socket\": 20, \"dropped_heavy_flow\": 5}");
 	free(t);
 	t = render_text(view_stats, f, false);
 	expect_in(t, "SHED_FULL_SOCKET");
@@ -702,9 +702,10 @@ static void test_shed_views(void **state)
 	t = render_text(view_stats, f, true);
 	/* the fixture's workers hold 3 x the reason's index in each; the total adds the 25 */
 	expect_in(t, "\"total\": {\"rx_pkts\": 46,");
-	expect_in(t, "\"source_session_limit\": 21, \"shed_full_socket\": 49}");
+	expect_in(t, "\"source_session_limit\": 21, \"shed_full_socket\": 44, "
+		     "\"shed_heavy_flow\": 32}");
 	expect_in(t, "\"shed\": {\"pass_not_listener\": 5, \"pass_no_socket\": 15, \"pass_room\": 25, "
-		     "\"drop_full_socket\": 35}");
+		     "\"drop_full_socket\": 35, \"drop_heavy_flow\": 45}");
 	free(t);
 }
 
