@@ -112,7 +112,8 @@ int app_snapshot(struct app *a, struct snapshot *s)
 	ret = app_snapshot_offload(a, s);
 	if (!ret)
 		ret = app_snapshot_shed(a, s);
-	if (ret || !a->filter)
+	/* The program may be loaded for the fast path or shedding alone: no filter counters. */
+	if (ret || !a->filter || a->rt.cfg->filter.mode == FILTER_MODE_OFF)
 		return ret;
 	fs = malloc(sizeof(*fs));
 	s->filter_counters = calloc(FILTER_CNT__MAX, sizeof(*s->filter_counters));

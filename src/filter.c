@@ -91,7 +91,8 @@ static int filter_prog(const struct filter *f, bool tc)
 	return bpf_program__fd(tc ? f->skel->progs.filter_tc : f->skel->progs.filter_xdp);
 }
 
-static int filter_libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+/* One libbpf message as one log line at lvl. */
+static void filter_libbpf_line(enum log_level lvl, const char *fmt, va_list ap)
 {
 	char line[512];
 	size_t n;
@@ -100,7 +101,20 @@ static int filter_libbpf_print(enum libbpf_print_level level, const char *fmt, v
 	n = strlen(line);
 	while (n && line[n - 1] == '\n')
 		line[--n] = '\0';
-	log_msg(level == LIBBPF_WARN ? LOG_LVL_WARN : LOG_LVL_DEBUG, "libbpf: %s", line);
+	log_msg(lvl, "libbpf: %s", line);
+}
+
+static int filter_libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	filter_libbpf_line(level == LIBBPF_WARN ? LOG_LVL_WARN : LOG_LVL_DEBUG, fmt, ap);
+	return 0;
+}
+
+/* While trying the shedding flavour: its failure is reported in one line by the caller, so
+ * libbpf's verifier log goes to debug. */
+static int filter_libbpf_quiet(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	filter_libbpf_line(LOG_LVL_DEBUG, fmt, ap);
 	return 0;
 }
 
@@ -478,7 +492,9 @@ int filter_open_sized(const struct config *cfg, uint32_t flows, struct filter **
 	if (!f->shed)
 		snprintf(f->shed_why, sizeof(f->shed_why), "shed = \"off\" for every relay");
 	for (;;) {
+		libbpf_set_print(f->shed ? filter_libbpf_quiet : filter_libbpf_print);
 		ret = filter_load(f, cfg, err, errlen);
+		libbpf_set_print(filter_libbpf_print);
 		if (ret == 0 || !f->shed)
 			break;
 		snprintf(f->shed_why, sizeof(f->shed_why),
