@@ -12,6 +12,7 @@
 #include "app.h"
 #include "filter.h"
 #include "log.h"
+#include "privs.h"
 #include "service.h"
 #include "snapshot.h"
 
@@ -132,10 +133,14 @@ int app_snapshot(struct app *a, struct snapshot *s)
 	return 0;
 }
 
+/* Shedding alone loads the program only where it can: an unprivileged run says why in one
+ * line instead of failing a load. */
+#define APP_SHED_NO_CAPS "needs CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON (root has them)"
+
 static bool app_needs_program(const struct config *cfg)
 {
 	return cfg->filter.mode != FILTER_MODE_OFF || offload_wanted(cfg) ||
-	       config_shed_wanted(cfg);
+	       (config_shed_wanted(cfg) && privs_can_load_bpf());
 }
 
 int app_filter_sync(struct app *a, const struct config *cfg, const struct plan *plan, char *err,
@@ -151,7 +156,9 @@ int app_filter_sync(struct app *a, const struct config *cfg, const struct plan *
 			 config_offload_name(cfg->relays[i].offload));
 	}
 	if (!app_needs_program(cfg))
-		return 0;
+		return config_shed_wanted(cfg)
+			   ? shed_apply(NULL, cfg, APP_SHED_NO_CAPS, a->shed, err, errlen)
+			   : 0;
 	/* The fast path's maps are sized once, for every session slot of every worker. */
 	if (!a->filter)
 		ret = filter_new_sized(cfg, plan->n_workers * plan->session_slots, &a->filter, err,

@@ -221,9 +221,11 @@ static void format_drops(char *buf, size_t len, size_t *n, const char *prefix,
 	int d;
 
 	for (d = 0; d < DROP__MAX && *n < len; d++)
-		*n += (size_t)snprintf(buf + *n, len - *n, " %sdrop_%s=%llu", prefix,
-				       drop_reason_name((enum drop_reason)d),
-				       (unsigned long long)dc->drops[d]);
+		/* the BPF program's, never in the workers' counters this line sums */
+		if (d != DROP_SHED_FULL_SOCKET && d != DROP_SHED_HEAVY_FLOW)
+			*n += (size_t)snprintf(buf + *n, len - *n, " %sdrop_%s=%llu", prefix,
+					       drop_reason_name((enum drop_reason)d),
+					       (unsigned long long)dc->drops[d]);
 }
 
 static void print_stats(const struct runtime *rt)

@@ -33,6 +33,18 @@ _Static_assert(PRIVS_FILTER_CAPS == ((UINT64_C(1) << CAP_NET_ADMIN) | (UINT64_C(
 				     (UINT64_C(1) << CAP_PERFMON)),
 	       "PRIVS_FILTER_CAPS names the filter's capabilities");
 
+bool privs_can_load_bpf(void)
+{
+	bool admin;
+
+	if (capng_get_caps_process())
+		return false;
+	admin = capng_have_capability(CAPNG_EFFECTIVE, CAP_SYS_ADMIN);
+	return capng_have_capability(CAPNG_EFFECTIVE, CAP_NET_ADMIN) &&
+	       (admin || capng_have_capability(CAPNG_EFFECTIVE, CAP_BPF)) &&
+	       (admin || capng_have_capability(CAPNG_EFFECTIVE, CAP_PERFMON));
+}
+
 /* Loads libcap-ng's (per-thread) state with the kept capabilities this thread holds now and
  * nothing else: asking for one we lack would make capng_apply fail with EPERM. Sets
  * *can_bound when we may shrink the bounding set (needs CAP_SETPCAP). */
