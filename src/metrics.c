@@ -236,43 +236,49 @@ static void per_upstream(FILE *out, const struct snapshot *s, bool pw, const cha
 		}
 }
 
+/* The per-upstream counter families: a family whose two rows share a name gets one HELP and
+ * a direction label on each row. */
+struct metrics_up_family {
+	const char *name, *type, *help, *direction;
+	size_t off;
+};
+
+static const struct metrics_up_family metrics_up_families[] = {
+	{ "ringrelay_upstream_datagrams_total", "counter",
+	  "Datagrams per upstream: to_upstream sent to it, from_upstream its replies read.",
+	  "to_upstream", METRICS_UP(tx_pkts) },
+	{ "ringrelay_upstream_datagrams_total", NULL, NULL, "from_upstream", METRICS_UP(rx_pkts) },
+	{ "ringrelay_upstream_bytes_total", "counter",
+	  "UDP payload bytes per upstream and direction (see ringrelay_upstream_datagrams_total).",
+	  "to_upstream", METRICS_UP(tx_bytes) },
+	{ "ringrelay_upstream_bytes_total", NULL, NULL, "from_upstream", METRICS_UP(rx_bytes) },
+	{ "ringrelay_upstream_unreachable_events_total", "counter",
+	  "ICMP unreachable errors from the upstream: notices, and sends refused by one.", NULL,
+	  METRICS_UP(unreachable) },
+	{ "ringrelay_upstream_send_error_datagrams_total", "counter",
+	  "Datagrams to the upstream lost in failed sends (not ICMP unreachable).", NULL,
+	  METRICS_UP(send_errors) },
+	{ "ringrelay_upstream_unanswered_sessions_total", "counter",
+	  "New sessions without a reply within reply_timeout (a passive health failure).", NULL,
+	  METRICS_UP(noreply) },
+	{ "ringrelay_upstream_sessions_created_total", "counter",
+	  "Forward sessions opened to the upstream.", NULL, METRICS_UP(sessions_created) },
+	{ "ringrelay_upstream_sessions_active", "gauge", "Forward sessions open to the upstream now.",
+	  NULL, METRICS_UP(sessions_active) },
+};
+
 static void upstream_families(FILE *out, const struct snapshot *s, bool pw)
 {
 	static const char *const states[] = { "up", "ejected", "down", "disabled" };
 	uint32_t u, k;
 
-	family(out, "ringrelay_upstream_datagrams_total", "counter",
-	       "Datagrams per upstream: to_upstream sent to it, from_upstream its replies read.");
-	per_upstream(out, s, pw, "ringrelay_upstream_datagrams_total", "to_upstream",
-		     METRICS_UP(tx_pkts));
-	per_upstream(out, s, pw, "ringrelay_upstream_datagrams_total", "from_upstream",
-		     METRICS_UP(rx_pkts));
-	family(out, "ringrelay_upstream_bytes_total", "counter",
-	       "UDP payload bytes per upstream and direction (see ringrelay_upstream_datagrams_total).");
-	per_upstream(out, s, pw, "ringrelay_upstream_bytes_total", "to_upstream",
-		     METRICS_UP(tx_bytes));
-	per_upstream(out, s, pw, "ringrelay_upstream_bytes_total", "from_upstream",
-		     METRICS_UP(rx_bytes));
-	family(out, "ringrelay_upstream_unreachable_events_total", "counter",
-	       "ICMP unreachable errors from the upstream: notices, and sends refused by one.");
-	per_upstream(out, s, pw, "ringrelay_upstream_unreachable_events_total", NULL,
-		     METRICS_UP(unreachable));
-	family(out, "ringrelay_upstream_send_error_datagrams_total", "counter",
-	       "Datagrams to the upstream lost in failed sends (not ICMP unreachable).");
-	per_upstream(out, s, pw, "ringrelay_upstream_send_error_datagrams_total", NULL,
-		     METRICS_UP(send_errors));
-	family(out, "ringrelay_upstream_unanswered_sessions_total", "counter",
-	       "New sessions without a reply within reply_timeout (a passive health failure).");
-	per_upstream(out, s, pw, "ringrelay_upstream_unanswered_sessions_total", NULL,
-		     METRICS_UP(noreply));
-	family(out, "ringrelay_upstream_sessions_created_total", "counter",
-	       "Forward sessions opened to the upstream.");
-	per_upstream(out, s, pw, "ringrelay_upstream_sessions_created_total", NULL,
-		     METRICS_UP(sessions_created));
-	family(out, "ringrelay_upstream_sessions_active", "gauge",
-	       "Forward sessions open to the upstream now.");
-	per_upstream(out, s, pw, "ringrelay_upstream_sessions_active", NULL,
-		     METRICS_UP(sessions_active));
+	for (k = 0; k < sizeof(metrics_up_families) / sizeof(metrics_up_families[0]); k++) {
+		const struct metrics_up_family *f = &metrics_up_families[k];
+
+		if (f->help)
+			family(out, f->name, f->type, f->help);
+		per_upstream(out, s, pw, f->name, f->direction, f->off);
+	}
 
 	family(out, "ringrelay_upstream_up", "gauge",
 	       "1 when the upstream takes new sessions (enabled and healthy, or used in panic).");

@@ -136,52 +136,18 @@ int netlink_rx_queues(const char *ifname, uint32_t *queues)
 
 int netlink_ifname_of_addr(const struct addr *a, char ifname[IF_NAMESIZE])
 {
-	struct nl_cache *cache;
-	struct nl_object *obj;
-	struct nl_sock *sk;
-	uint8_t want[16];
-	int ifindex = 0;
-	int ret;
+	int ifindex, n;
 
 	if (addr_is_any(a))
 		return -ENOENT;
-	ret = netlink_connect(&sk);
-	if (ret)
-		return ret;
-	ret = rtnl_addr_alloc_cache(sk, &cache);
-	if (ret < 0) {
-		ret = netlink_errno(ret);
-		goto err_free_sock;
-	}
-	/* Compare the 16-byte mapped forms so this file never branches on the address family;
-	 * the interface scope of a link-local address is what we are looking for, so it is
-	 * not compared. */
-	addr_to_mapped(a, want);
-	for (obj = nl_cache_get_first(cache); obj && !ifindex; obj = nl_cache_get_next(obj)) {
-		struct nl_addr *local = rtnl_addr_get_local((struct rtnl_addr *)obj);
-		struct sockaddr_storage ss;
-		socklen_t len = sizeof(ss);
-		uint8_t have[16];
-		struct addr cand;
-
-		/* nl_addr_fill_sockaddr leaves fields it does not know (scope, flow) as found. */
-		memset(&ss, 0, sizeof(ss));
-		if (!local || nl_addr_fill_sockaddr(local, (struct sockaddr *)&ss, &len) < 0)
-			continue;
-		if (addr_from_sockaddr(&cand, &ss, len) < 0)
-			continue;
-		addr_to_mapped(&cand, have);
-		if (memcmp(have, want, sizeof(want)) == 0)
-			ifindex = rtnl_addr_get_ifindex((struct rtnl_addr *)obj);
-	}
-	if (!ifindex)
-		ret = -ENOENT;
-	else if (!if_indextoname((unsigned int)ifindex, ifname))
-		ret = -errno;
-	nl_cache_free(cache);
-err_free_sock:
-	nl_socket_free(sk);
-	return ret;
+	n = netlink_addr_ifindexes(a, &ifindex, 1);
+	if (n < 0)
+		return n;
+	if (n == 0)
+		return -ENOENT;
+	if (!if_indextoname((unsigned int)ifindex, ifname))
+		return -errno;
+	return 0;
 }
 
 /* Our address type to libnl's (no port). */
@@ -256,9 +222,13 @@ int netlink_addr_ifindexes(const struct addr *a, int *out, int max)
 		uint8_t have[16];
 		bool dup = false;
 
+		/* nl_addr_fill_sockaddr leaves fields it does not know (scope, flow) as found. A
+		 * literal address is compared in its 16-byte mapped form, so this never branches on
+		 * the family; the interface scope of a link-local address is what we are looking
+		 * for, so it is not compared. */
 		memset(&ss, 0, sizeof(ss));
 		if (!local || nl_addr_fill_sockaddr(local, (struct sockaddr *)&ss, &len) < 0 ||
-		    addr_from_sockaddr(&cand, &ss, len) < 0 || addr_family(&cand) != fam)
+		    addr_from_sockaddr(&cand, &ss, len) < 0 || (any && addr_family(&cand) != fam))
 			continue;
 		addr_to_mapped(&cand, have);
 		if (any ? netlink_is_loopback(ifindex) : memcmp(have, want, sizeof(want)) != 0)

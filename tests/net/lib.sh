@@ -101,6 +101,36 @@ lib_wait_for()
 lib_wait_gone() { lib_wait_for "$2" lib__gone "$1"; }
 lib__gone() { ! kill -0 "$1" 2>/dev/null; }
 
+# lib_private_bpffs: the relay starts through a wrapper that mounts a bpffs private to its
+# ip-netns-exec mount namespace (the host's /sys/fs/bpf is not touched); rr_bpftool ARGS runs
+# bpftool in that namespace, where the relay's pins are (PIN).
+lib_private_bpffs()
+{
+	command -v bpftool >/dev/null || lib_skip "bpftool not found"
+	command -v nsenter >/dev/null || lib_skip "nsenter (util-linux) not found"
+	PIN=/sys/fs/bpf/ringrelay
+	REAL_RELAY=$RINGRELAY
+	RINGRELAY=$TMPD/relay-wrap.sh
+	cat >"$RINGRELAY" <<EOF
+#!/bin/sh
+mount -t bpf bpf /sys/fs/bpf || exit 1
+exec "$REAL_RELAY" "\$@"
+EOF
+	chmod +x "$RINGRELAY"
+}
+rr_bpftool() { nsenter -m -t "$RELAY_PID" bpftool "$@"; }
+
+# lib_bins_for_others: copies ringrelay and ringrelayctl into $TMPD/bin where other users
+# (the daemon's user, nobody) may run them; BIN names the directory.
+lib_bins_for_others()
+{
+	BIN=$TMPD/bin
+	mkdir -p "$BIN"
+	cp "$RINGRELAY" "$BUILD/ringrelayctl" "$BIN/"
+	chmod 755 "$BIN" "$BIN"/*
+	chmod o+x "$TMPD"
+}
+
 lib_nsx() { ip netns exec "$@"; }
 
 lib_topology()

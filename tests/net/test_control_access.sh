@@ -18,11 +18,7 @@
 . "$(dirname "$0")/lib.sh"
 lib_topology
 
-BIN=$TMPD/bin
-mkdir -p "$BIN"
-cp "$RINGRELAY" "$BUILD/ringrelayctl" "$BIN/"
-chmod 755 "$BIN" "$BIN"/*
-chmod o+x "$TMPD"
+lib_bins_for_others
 RINGRELAY=$BIN/ringrelay
 SOCK=$TMPD/ctl/ctl.sock
 CONF=$TMPD/access.conf

@@ -15,33 +15,19 @@
 # generation (settings, ports, prefixes; see bpf/filter_maps.h), then flip filter_active.
 . "$(dirname "$0")/lib.sh"
 
-command -v bpftool >/dev/null || lib_skip "bpftool not found"
-command -v nsenter >/dev/null || lib_skip "nsenter (util-linux) not found"
 [ -x "$RINGRELAY" ] || lib_skip "relay binary $RINGRELAY not built"
 lib_topology
 
-PIN=/sys/fs/bpf/ringrelay
 CNT_ALLOW=5
 CNT_DROP_PREFIX=6
 N_OK=30
 N_DENIED=30
 
-REAL_RELAY=$RINGRELAY
-RINGRELAY=$TMPD/relay-wrap.sh
-cat >"$RINGRELAY" <<EOF
-#!/bin/sh
-# Private to this ip-netns-exec mount namespace: the host's /sys/fs/bpf is not touched.
-mount -t bpf bpf /sys/fs/bpf || exit 1
-exec "$REAL_RELAY" "\$@"
-EOF
-chmod +x "$RINGRELAY"
+lib_private_bpffs
 
 # Second client addresses, inside the denied prefixes below.
 lib_nsx "$NS_C" ip addr add 198.18.1.66/24 dev "$IF_C"
 lib_nsx "$NS_C" ip -6 addr add 2001:2:1::66/64 dev "$IF_C" nodad
-
-# rr_bpftool ARGS...: bpftool in the relay's mount namespace (where the pins are).
-rr_bpftool() { nsenter -m -t "$RELAY_PID" bpftool "$@"; }
 
 # rr_counter INDEX: filter counter summed over CPUs.
 rr_counter()

@@ -19,28 +19,17 @@
 # bpffs private to the relay's mount namespace (the same wrapper as test_filter.sh).
 . "$(dirname "$0")/lib.sh"
 
-command -v bpftool >/dev/null || lib_skip "bpftool not found"
-command -v nsenter >/dev/null || lib_skip "nsenter (util-linux) not found"
 [ -x "$RINGRELAY" ] || lib_skip "relay binary $RINGRELAY not built"
 lib_topology
 
 FRAMES_PY=$LIB_DIR/filter_frames.py
-PIN=/sys/fs/bpf/ringrelay
 # enum filter_counter (bpf/filter_maps.h)
 CNT_DROP_PREFIX=6
 CNT_DROP_FRAGMENT=12
 CNT_DROP_UNPARSED=14
 N=10
 
-REAL_RELAY=$RINGRELAY
-RINGRELAY=$TMPD/relay-wrap.sh
-cat >"$RINGRELAY" <<EOF
-#!/bin/sh
-# Private to this ip-netns-exec mount namespace: the host's /sys/fs/bpf is not touched.
-mount -t bpf bpf /sys/fs/bpf || exit 1
-exec "$REAL_RELAY" "\$@"
-EOF
-chmod +x "$RINGRELAY"
+lib_private_bpffs
 
 # Jumbo frames on the client link; a second client address inside the denied prefixes.
 lib_nsx "$NS_C" ip link set dev "$IF_C" mtu 9000
@@ -48,8 +37,6 @@ lib_nsx "$NS_R" ip link set dev "$IF_RC" mtu 9000
 lib_nsx "$NS_C" ip addr add 198.18.1.66/24 dev "$IF_C"
 lib_nsx "$NS_C" ip -6 addr add 2001:2:1::66/64 dev "$IF_C" nodad
 RC_MAC=$(lib_nsx "$NS_R" cat "/sys/class/net/$IF_RC/address")
-
-rr_bpftool() { nsenter -m -t "$RELAY_PID" bpftool "$@"; }
 
 # rr_counter INDEX: filter counter summed over CPUs.
 rr_counter()

@@ -19,11 +19,7 @@
 command -v unshare >/dev/null || lib_skip "unshare (util-linux) not found"
 lib_topology
 
-BIN=$TMPD/bin
-mkdir -p "$BIN"
-cp "$RINGRELAY" "$BUILD/ringrelayctl" "$BIN/"
-chmod 755 "$BIN" "$BIN"/*
-chmod o+x "$TMPD"
+lib_bins_for_others
 FILTER_CAPS=$(( (1 << 12) | (1 << 38) | (1 << 39) )) # NET_ADMIN, PERFMON, BPF
 DENIED_IP=198.18.1.66
 lib_nsx "$NS_C" ip addr add "$DENIED_IP/24" dev "$IF_C"
