@@ -97,7 +97,9 @@ static void print_shed(const char *path)
 		printf("shed: no configuration to judge (%s)\n", err);
 		return;
 	}
-	if (config_shed_wanted(cfg) && filter_open(cfg, &f, err, sizeof(err)) == 0)
+	if (!privs_can_load_bpf())
+		snprintf(err, sizeof(err), "needs CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON");
+	else if (config_shed_wanted(cfg) && filter_open(cfg, &f, err, sizeof(err)) == 0)
 		loaded = filter_shed_loaded(f, &why);
 	shed_resolve(cfg, loaded, why, st);
 	printf("shed (%s; program probed now, nothing attached):\n", path);
