@@ -132,6 +132,29 @@ int shed_apply(struct filter *f, const struct config *cfg, const char *why_not,
 				}
 			}
 		}
+		/* Where each relay sheds now, hook included: "auto on eth0 (XDP), eth1 (tc)". */
+		n_have = filter_shed_ifaces(f, have, RR_IFACES_MAX);
+		for (i = 0; i < cfg->n_relays; i++) {
+			size_t len;
+
+			if (!out[i].on)
+				continue;
+			len = (size_t)snprintf(out[i].why, sizeof(out[i].why), "%s on",
+					       config_shed_name(cfg->relays[i].shed));
+			for (j = 0; j < out[i].n_ifaces && len < sizeof(out[i].why); j++) {
+				for (k = 0; k < (uint32_t)n_have &&
+					    have[k].ifindex != out[i].ifindex[j];
+				     k++)
+					;
+				if (k == (uint32_t)n_have)
+					continue;
+				len += (size_t)snprintf(out[i].why + len, sizeof(out[i].why) - len,
+							"%s %s (%s)", j ? "," : "", have[k].name,
+							!have[k].xdp	    ? "tc"
+							: have[k].generic ? "generic XDP"
+									  : "XDP");
+			}
+		}
 		for (i = 0; i < cfg->n_relays; i++)
 			on[i] = out[i].on;
 		ret = filter_shed_listeners(f, cfg, on);

@@ -113,6 +113,15 @@ run_case()
 		lib_case_fail "$c no 'relay t: shed on' line: $(grep -m1 'shed' "$RELAY_LOG")"
 	fi
 
+	# status says so too, with the hook.
+	local st
+	st=$("$CTL" -s "$TMPD/run/ctl.sock" -j status 2>&1 | "$PY" -c 'import json,sys
+s=json.load(sys.stdin)["relays"][0]["shed"]; print(s["on"], s["why"])' 2>&1)
+	case $st in
+	"True auto on $IF_RC ("*")") lib_case_ok "$c status: shed $st" ;;
+	*) lib_case_fail "$c status -j relays[0].shed: $st" ;;
+	esac
+
 	local c_drop0 rc_drop0
 	c_drop0=$(link_stat "$NS_C" "$IF_C" tx.dropped)
 	rc_drop0=$(link_stat "$NS_R" "$IF_RC" rx.dropped)
