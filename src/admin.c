@@ -24,7 +24,7 @@ struct admin {
 	pthread_t thread;
 	int stop_fd;		  /* eventfd: stop */
 	int ask_fd;		  /* eventfd: a reload is asked for */
-	struct netlink_watch *nw; /* NULL: no filter to re-attach */
+	struct netlink_watch *nw; /* NULL: no filter or napi settings to apply again */
 	uint64_t keep;		  /* the thread's capabilities */
 	sem_t up;		  /* posted once the thread has set its capabilities */
 	int up_err;
@@ -147,7 +147,7 @@ static void on_link(void *arg, const char *ifname, int ifindex, bool present)
 	app_link_event(arg, ifname, ifindex, present);
 }
 
-int admin_start(struct app *a, bool keep_filter, struct admin **out, char *err, size_t errlen)
+int admin_start(struct app *a, uint64_t keep, struct admin **out, char *err, size_t errlen)
 {
 	struct admin *ad = calloc(1, sizeof(*ad));
 	pthread_condattr_t attr;
@@ -159,7 +159,7 @@ int admin_start(struct app *a, bool keep_filter, struct admin **out, char *err, 
 		return -ENOMEM;
 	}
 	ad->a = a;
-	ad->keep = keep_filter ? PRIVS_FILTER_CAPS : 0;
+	ad->keep = keep;
 	pthread_mutex_init(&ad->lock, NULL);
 	pthread_condattr_init(&attr);
 	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
@@ -173,9 +173,9 @@ int admin_start(struct app *a, bool keep_filter, struct admin **out, char *err, 
 		snprintf(err, errlen, "admin: eventfd: %s", strerror(errno));
 		goto err_free;
 	}
-	if (keep_filter && netlink_watch_new(&ad->nw, on_link, a))
-		log_warn("link events unavailable: the filter is not re-attached when an interface "
-			 "returns");
+	if (keep && netlink_watch_new(&ad->nw, on_link, a))
+		log_warn("link events unavailable: the filter and the napi settings are not applied "
+			 "again when an interface returns");
 	/* The thread starts with every signal blocked, so only main's signalfd sees them. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);

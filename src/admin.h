@@ -2,8 +2,11 @@
 /* The admin thread ("ringrelay-admin"): the one thread that may hold capabilities once the
  * relay runs. It re-attaches the filter when a filtered interface comes back (link events)
  * and applies reloads, both from SIGHUP and from `ringrelayctl reload` (a reload may swap the
- * filter's rules, or detach it). It keeps CAP_NET_ADMIN, CAP_BPF and CAP_PERFMON when a
- * filter is attached at start, and nothing otherwise; every other thread (workers, control,
+ * filter's rules, or detach it); it applies the napi block to the listen interfaces again
+ * after both (their NAPI instances are re-made on XDP attach). It keeps CAP_NET_ADMIN, CAP_BPF
+ * and CAP_PERFMON when a filter is attached at start, CAP_NET_ADMIN (and CAP_SYS_NICE for
+ * napi.threaded) when a listen interface had a NAPI instance at start, and nothing
+ * otherwise; every other thread (workers, control,
  * access log, main) runs with no capability at all. Reloads and link events are the only
  * input it reads: the config file and the kernel's netlink messages, never the network's
  * datagrams or a control client's bytes. */
@@ -21,10 +24,12 @@ struct admin;
  * workers at most RUNTIME_WORKER_WAIT_MS; this bounds the rest (reading the file, the lock). */
 #define ADMIN_RELOAD_WAIT_MS 30000
 
-/* Starts the thread. keep_filter: it keeps PRIVS_FILTER_CAPS (of those the caller holds) and
- * watches link events to re-attach a->filter; otherwise it holds no capability and watches
- * nothing. Returns once the thread has set its capabilities: 0, or -errno with err set. */
-int admin_start(struct app *a, bool keep_filter, struct admin **out, char *err, size_t errlen);
+/* Starts the thread. It keeps the capabilities of keep (of those the caller holds):
+ * PRIVS_FILTER_CAPS to re-attach a->filter, PRIVS_NAPI_CAPS (and PRIVS_NAPI_PIN_CAPS) to apply
+ * the napi block again; with any, it watches link events for that (app_link_event);
+ * with 0 it holds no capability and watches nothing. Returns once the thread has set its
+ * capabilities: 0, or -errno with err set. */
+int admin_start(struct app *a, uint64_t keep, struct admin **out, char *err, size_t errlen);
 /* Asks for a reload and waits for its result (at most ADMIN_RELOAD_WAIT_MS): the result of
  * app_reload, or -ETIMEDOUT. Requests that arrive while a reload waits to begin share it. Call
  * with a->lock not held. */

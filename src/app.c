@@ -13,6 +13,7 @@
 #include "filter.h"
 #include "log.h"
 #include "privs.h"
+#include "rxreport.h"
 #include "service.h"
 #include "snapshot.h"
 
@@ -136,6 +137,19 @@ int app_snapshot(struct app *a, struct snapshot *s)
 /* Shedding alone loads the program only where it can: an unprivileged run says why in one
  * line instead of failing a load. */
 #define APP_SHED_NO_CAPS "needs CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON (root has them)"
+int app_rxreport(struct app *a, struct rxreport **out)
+{
+	/* Busy polling counts as protection only where the workers got it from the kernel. */
+	struct rxreport_in in = {
+		.worker_cpu = a->rt.plan.cpu,
+		.n_workers = a->rt.plan.n_workers,
+		.busy_poll_us = a->rt.n_started && a->rt.workers[0].busy_poll == 1
+					? a->rt.cfg->napi.busy_poll_us
+					: 0,
+	};
+
+	return rxreport_new(a->rt.cfg, &in, out);
+}
 
 static bool app_needs_program(const struct config *cfg)
 {
@@ -201,14 +215,46 @@ void app_filter_release(struct app *a, const struct config *cfg)
 	a->rt.fast = NULL;
 }
 
-void app_link_event(struct app *a, const char *ifname, int ifindex, bool present)
+int app_napi_sync(struct app *a, const struct config *cfg, bool log_now)
+{
+	int ret = napitune_apply(cfg, a->rt.plan.cpu, a->rt.plan.n_workers, &a->napi);
+
+	if (log_now)
+		app_napi_log(a);
+	return ret;
+}
+
+void app_napi_log(struct app *a)
+{
+	char busy[128];
+
+	napitune_busy_text(&a->rt.cfg->napi, a->rt.backend,
+			   a->rt.n_started ? a->rt.workers[0].busy_poll : 0, busy, sizeof(busy));
+	napitune_log(&a->napi, busy);
+}
+
+/* Whether the napi block was applied to ifname last time. */
+static bool app_napi_iface(const struct app *a, const char *ifname)
+{
+	uint32_t i;
+
+	for (i = 0; i < a->napi.n; i++)
+		if (!strcmp(a->napi.ifaces[i].name, ifname))
+			return true;
+	return false;
+}
+
+/* The filter and the fast path after a link event (main's part of app_link_event); true
+ * when the filter was attached again, which re-makes the link's NAPI instances. */
+static bool app_link_filter(struct app *a, const char *ifname, int ifindex, bool present)
 {
 	const struct config *cfg = a->rt.cfg;
 	char err[CONFIG_ERR_LEN];
+	bool attached = false;
 	uint32_t i;
 
 	if (!a->filter)
-		return;
+		return false;
 	for (i = 0; present && cfg->filter.mode != FILTER_MODE_OFF && i < cfg->filter.n_interfaces;
 	     i++) {
 		/* Other changes to a filtered link (up, addresses) keep its ifindex and filter. */
@@ -216,10 +262,12 @@ void app_link_event(struct app *a, const char *ifname, int ifindex, bool present
 			continue;
 		log_notice("link %s is back (ifindex %d): attaching the filter again", ifname,
 			   ifindex);
-		if (filter_relink(a->filter, ifname, ifindex, err, sizeof(err)))
+		if (filter_relink(a->filter, ifname, ifindex, err, sizeof(err))) {
 			log_err("%s", err);
-		else
+		} else {
 			a->filter_ifindex[i] = ifindex;
+			attached = true;
+		}
 	}
 	/* The fast path follows the interfaces its relays' addresses and routes use now. Which
 	 * relays install entries changes only with a reload. */
@@ -239,6 +287,20 @@ void app_link_event(struct app *a, const char *ifname, int ifindex, bool present
 	 * path, whose hooks it joins). */
 	if (config_shed_wanted(cfg))
 		shed_apply(a->filter, cfg, "", a->shed, err, sizeof(err));
+	return attached;
+}
+
+void app_link_event(struct app *a, const char *ifname, int ifindex, bool present)
+{
+	bool attached = app_link_filter(a, ifname, ifindex, present);
+
+	/* Attaching XDP re-makes the NAPI instances, which lose their per-NAPI values; a link
+	 * that came back has new ones. */
+	if (present && a->napi_tuned && (attached || app_napi_iface(a, ifname))) {
+		log_notice("link %s (ifindex %d): applying the napi settings again", ifname,
+			   ifindex);
+		app_napi_sync(a, a->rt.cfg, true);
+	}
 }
 
 int app_reload(struct app *a, char *err, size_t errlen)
@@ -272,6 +334,10 @@ int app_reload(struct app *a, char *err, size_t errlen)
 	}
 	if (applied)
 		app_filter_release(a, a->rt.cfg);
+	/* After the program's changes (an XDP attach or detach re-makes the NAPI instances). A
+	 * failure is logged and keeps the reload good: the relays run either way. */
+	if (applied && a->napi_tuned)
+		app_napi_sync(a, a->rt.cfg, true);
 	if (ret) {
 		a->reloads_failed++;
 		snprintf(a->last_reload_error, sizeof(a->last_reload_error), "%s", err);

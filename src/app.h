@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "napitune.h"
 #include "offload.h"
 #include "runtime.h"
 #include "shed.h"
@@ -17,6 +18,7 @@
 
 struct admin;
 struct filter;
+struct rxreport;
 struct snapshot;
 
 struct app {
@@ -36,6 +38,10 @@ struct app {
 	double last_reload_success; /* unix seconds; start_time until the first reload */
 	char last_reload_error[CONFIG_ERR_LEN]; /* "" after a good reload */
 	struct admin *admin; /* the thread that applies reloads; NULL before it starts */
+	/* The napi block was applied at start (a listen interface had NAPI to tune): the admin
+	 * thread keeps the capabilities to apply it again. */
+	bool napi_tuned;
+	struct napitune_report napi; /* what app_napi_sync applied last */
 };
 
 /* Unix time in seconds (for reload timestamps, uptime and rates). */
@@ -45,6 +51,10 @@ double app_now(void);
  * a->lock, and keeps it while it reads *s (names are borrowed from the config in force).
  * Returns 0 or -ENOMEM; free with snapshot_fini either way. */
 int app_snapshot(struct app *a, struct snapshot *s);
+/* The receive-path report (rxreport.h) of the config in force for the running workers' CPUs.
+ * Reads sysfs, /proc and netlink: for main and the control thread, never a worker. The caller
+ * holds a->lock. Returns 0 and *out, or -ENOMEM. */
+int app_rxreport(struct app *a, struct rxreport **out);
 /* Brings the BPF program in line with cfg before the relays take it: loads it (sized for
  * plan's session slots) when the filter or a relay's offload needs it, swaps the filter rules
  * atomically, attaches the fast path where cfg's relays need it and tells the runtime which
@@ -55,9 +65,16 @@ int app_filter_sync(struct app *a, const struct config *cfg, const struct plan *
 /* Unloads the program when cfg (now applied) needs neither the filter nor the fast path. */
 void app_filter_release(struct app *a, const struct config *cfg);
 /* A link appeared (present) or went away (the admin thread's link events, under a->lock): a
- * filtered interface that comes back with a new ifindex gets the filter again, and the fast
- * path follows its relays' interfaces. */
+ * filtered interface that comes back with a new ifindex gets the filter again, the fast
+ * path follows its relays' interfaces, and then (or when it is a napi interface) the napi
+ * block is applied again. */
 void app_link_event(struct app *a, const char *ifname, int ifindex, bool present);
+/* Applies cfg's napi block to its listen interfaces with the workers' CPUs of the running
+ * plan into a->napi (napitune_apply); logs one line per interface when log_now, else leaves
+ * that to app_napi_log (at start, once the workers run). Returns 0 or -errno. */
+int app_napi_sync(struct app *a, const struct config *cfg, bool log_now);
+/* Logs what app_napi_sync applied last, with the workers' busy polling. */
+void app_napi_log(struct app *a);
 /* Re-reads config_path and applies it without dropping traffic (see runtime_reload).
  * Takes a->lock. Returns 0, or -errno with one line in err (FILE:LINE for config errors);
  * on failure the old configuration keeps serving. */

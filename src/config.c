@@ -801,6 +801,69 @@ static int access_log_after(struct config_parser *p, const config_setting_t *s, 
 	return 0;
 }
 
+/* ---------------------------------------------------------------- napi */
+
+/* The settings a worker uses when it makes its ring or epoll instance are restart-only, and
+ * so is threaded (its sysfs file is root's to write, and the admin thread keeps no
+ * CAP_SYS_NICE to pin threads unless it was on at start); the per-NAPI values are reapplied
+ * by a reload. */
+static const struct config_row napi_rows[] = {
+	{"busy_poll_us", CONFIG_T_U32, CONFIG_FIELD(struct napi_conf, busy_poll_us), .hi = 100000,
+	 .def.i = 50, .restart_only = true},
+	{"prefer_busy_poll", CONFIG_T_BOOL, CONFIG_FIELD(struct napi_conf, prefer_busy_poll),
+	 .def.i = 1, .restart_only = true},
+	/* above 64 the epoll ioctl needs CAP_NET_ADMIN, which workers do not keep */
+	{"busy_poll_budget", CONFIG_T_U32, CONFIG_FIELD(struct napi_conf, busy_poll_budget),
+	 .lo = 1, .hi = 64, .def.i = 64, .restart_only = true},
+	{"defer_hard_irqs", CONFIG_T_U32, CONFIG_FIELD(struct napi_conf, defer_hard_irqs),
+	 .hi = 2147483647, .def.i = 2},
+	{"gro_flush_timeout", CONFIG_T_U32, CONFIG_FIELD(struct napi_conf, gro_flush_timeout),
+	 .hi = 2147483647, .def.i = 200000},
+	{"irq_suspend_timeout", CONFIG_T_U32, CONFIG_FIELD(struct napi_conf, irq_suspend_timeout),
+	 .hi = 2147483647, .def.i = 0},
+	{"threaded", CONFIG_T_BOOL, CONFIG_FIELD(struct napi_conf, threaded), .restart_only = true},
+};
+
+/* IRQ suspension is driven by preferred busy polling and outlasts the GRO timer (the
+ * kernel's rule: it only ever extends what gro_flush_timeout deferred). */
+static int napi_check(struct config_parser *p, const config_setting_t *g, void *base)
+{
+	const struct napi_conf *n = base;
+
+	if (!n->irq_suspend_timeout)
+		return 0;
+	if (!n->busy_poll_us || !n->prefer_busy_poll)
+		return config_err_member(p, g, "irq_suspend_timeout",
+					 "needs busy polling with prefer_busy_poll = true "
+					 "(busy_poll_us > 0), or set it to 0");
+	if (n->irq_suspend_timeout <= n->gro_flush_timeout)
+		return config_err_member(p, g, "irq_suspend_timeout",
+					 "must be longer than gro_flush_timeout (%u ns), or 0",
+					 n->gro_flush_timeout);
+	return 0;
+}
+
+static const struct config_section napi_section = {
+	CONFIG_SECTION(napi_rows),
+	.example = "{ busy_poll_us = 50; defer_hard_irqs = 2; gro_flush_timeout = 200000; }",
+	.check = napi_check,
+};
+
+static int parse_napi(struct config_parser *p, const config_setting_t *root,
+		      const config_setting_t *s, void *base)
+{
+	return config_parse_group(p, s, &napi_section, &((struct config *)base)->napi);
+}
+
+static void dump_napi(FILE *f, const void *base, const char *indent)
+{
+	const struct config *cfg = base;
+
+	fprintf(f, "%snapi = ", indent);
+	config_dump_inline(f, &napi_section, &cfg->napi);
+	fputs(";\n", f);
+}
+
 /* The settings of the top level. Those that size threads or memory are restart_only. */
 static const struct config_row root_rows[] = {
 	{"workers", CONFIG_T_U32, CONFIG_FIELD(struct config, workers), .hi = CONFIG_MAX_WORKERS,
@@ -838,6 +901,7 @@ static const struct config_row root_rows[] = {
 	 .dump = dump_metrics, .restart_only = true},
 	{"relays", CONFIG_T_CUSTOM, .parse = parse_relays, .dump = dump_relays},
 	{"filter", CONFIG_T_CUSTOM, .parse = config_filter_parse, .dump = config_filter_dump},
+	{"napi", CONFIG_T_CUSTOM, .parse = parse_napi, .dump = dump_napi},
 };
 
 static const struct config_section root_section = {
@@ -854,6 +918,7 @@ static void config_set_defaults(struct config *cfg)
 	config_section_defaults(&root_section, cfg);
 	config_section_defaults(&metrics_section, &cfg->metrics); /* off until a section */
 	config_section_defaults(&control_access_section, &cfg->control_access);
+	config_section_defaults(&napi_section, &cfg->napi);
 	for (i = 0; i < CONFIG_MAX_RELAYS; i++)
 		config_section_defaults(&relay_section, &cfg->relays[i]);
 	config_filter_defaults(&cfg->filter);
@@ -1096,6 +1161,7 @@ void config_keep_restart(const struct config *running, struct config *next,
 	uint32_t i, j;
 
 	config_keep_rows(&root_section, running, next, "", changed, arg);
+	config_keep_rows(&napi_section, &running->napi, &next->napi, "napi.", changed, arg);
 	for (i = 0; i < next->n_relays; i++) {
 		for (j = 0; j < running->n_relays; j++) {
 			if (strcmp(running->relays[j].name, next->relays[i].name) != 0)

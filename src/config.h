@@ -167,6 +167,20 @@ struct control_access_conf {
 	char read_only_group[CONFIG_NAME_LEN]; /* "" = nobody else */
 };
 
+/* napi = { ... }: how the workers and the listen interfaces' NAPI instances cooperate
+ * (busy polling from the worker's own wait, interrupt deferral, threaded NAPI). Busy polling
+ * is set up by each worker on its ring or epoll instance; the per-NAPI settings are applied
+ * by main and the admin thread (CAP_NET_ADMIN). */
+struct napi_conf {
+	uint32_t busy_poll_us;	      /* 0: no busy polling */
+	bool prefer_busy_poll;	      /* the worker's polls, not the IRQ, drive the NAPI */
+	uint32_t busy_poll_budget;    /* packets per poll (epoll; io_uring's is the kernel's) */
+	uint32_t defer_hard_irqs;     /* per NAPI: empty polls before IRQs come back */
+	uint32_t gro_flush_timeout;   /* per NAPI, ns */
+	uint32_t irq_suspend_timeout; /* per NAPI, ns; 0: no IRQ suspension */
+	bool threaded;		      /* threaded NAPI, each thread on its worker's CPU */
+};
+
 struct metrics_conf {
 	bool enabled;
 	struct addr listen; /* default 127.0.0.1:9470 */
@@ -199,6 +213,7 @@ struct config {
 	struct relay_conf relays[CONFIG_MAX_RELAYS];
 	uint32_t n_relays;
 	struct filter_conf filter;
+	struct napi_conf napi;
 };
 
 /* Parse and validate. On success *out is a new config (free with config_free) and 0 is
@@ -233,7 +248,8 @@ int config_check_host(const struct config *cfg, char *err, size_t errlen);
 void config_dump(const struct config *cfg, FILE *f);
 
 /* For a reload: the settings that size threads or memory (restart-only in config.c's tables:
- * workers, io_backend, cpus, buffer_size, buffers, gro, user, control_socket, metrics, and a
+ * workers, io_backend, cpus, buffer_size, buffers, gro, user, control_socket, metrics,
+ * napi.busy_poll_us, napi.prefer_busy_poll, napi.busy_poll_budget, napi.threaded, and a
  * relay's max_sessions, matched by relay name) take their running values in next, so next
  * says what runs; changed(arg, what) is called for each that differed, what being
  * "workers" or "relay NAME: max_sessions". */

@@ -168,8 +168,25 @@ static int cmd_upstream(struct app *a, const struct control_req *q, FILE *out, c
 					 out);
 }
 
+/* The snapshot, and the receive path of the listen interfaces, read now (a link change or
+ * a new RPS mask shows at once); on the control thread, never on a worker's. */
+static int cmd_status(struct app *a, const struct control_req *q, FILE *out, char *err,
+		      size_t errlen)
+{
+	struct snapshot s;
+	int ret;
+
+	ret = app_snapshot(a, &s);
+	if (!ret)
+		ret = app_rxreport(a, &s.rxpath);
+	if (!ret)
+		ret = control_view_status(&s, q->json, out);
+	snapshot_fini(&s);
+	return ret;
+}
+
 static const struct control_cmd control_cmds[] = {
-	{ "status", NULL, 0, 0, true, CONTROL_READ, control_view_status, NULL },
+	{ "status", NULL, 0, 0, true, CONTROL_READ, NULL, cmd_status },
 	{ "stats", NULL, 0, 0, true, CONTROL_READ, control_view_stats, NULL },
 	{ "sessions", "[RELAY]", 0, 1, true, CONTROL_ADMIN, NULL, cmd_sessions },
 	{ "upstreams", "[RELAY]", 0, 1, true, CONTROL_READ, NULL, cmd_upstreams },

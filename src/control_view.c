@@ -18,6 +18,7 @@
 #include "emit_json.h"
 #include "emit_table.h"
 #include "filter.h"
+#include "rxreport.h"
 #include "snapshot.h"
 #include "worker.h" /* struct session_info */
 
@@ -217,6 +218,176 @@ static int view_filter_counters_table(FILE *out, const uint64_t *v)
 		emit_table_cell(&t, "%" PRIu64, v[c]);
 	}
 	return emit_table_print(&t, out);
+}
+
+/* ---------------------------------------------------------------- receive path */
+
+/* A tri-state fact: 1 yes, 0 no, -1 not known. */
+static const char *rx_yes_no(int v, const char *yes, const char *no)
+{
+	return v < 0 ? "?" : v ? yes : no;
+}
+
+/* A cell listing the CPUs of set ("-" when empty). */
+static void rx_cpus_cell(struct emit_table *t, const cpu_set_t *set)
+{
+	char buf[256];
+
+	if (!CPU_COUNT(set))
+		emit_table_cell(t, "-");
+	else if (rxpath_format_cpus(set, buf, sizeof(buf)) < 0)
+		emit_table_cell(t, "%s...", buf);
+	else
+		emit_table_cell(t, "%s", buf);
+}
+
+/* The interfaces (a line each), their queues (a line each), then the warnings. */
+static int rx_table(const struct rxreport *r, FILE *out)
+{
+	static const char *const head[] = { "INTERFACE", "RX_QUEUES", "THREADED_NAPI",
+					    "BUSY_POLL", "GRO", "XDP" };
+	static const char *const qhead[] = { "INTERFACE", "QUEUE", "IRQ", "IRQ_CPUS",
+					     "RPS_CPUS" };
+	struct emit_table t;
+	uint32_t i, q, k;
+	int ret;
+
+	if (r->any)
+		fputs("listen: a wildcard address: every interface that is up, loopback aside\n",
+		      out);
+	if (!r->n) {
+		fputs("no listen interface found\n", out);
+		return ferror(out) ? -EIO : 0;
+	}
+	emit_table_init(&t, 6, 0x2, head);
+	for (i = 0; i < r->n; i++) {
+		const struct rxpath_iface *f = &r->ifaces[i];
+
+		emit_table_cell(&t, "%s", f->name);
+		emit_table_cell(&t, "%u", f->n_queues);
+		emit_table_cell(&t, "%s", rx_yes_no(f->threaded, "on", "off"));
+		if (f->busy_poll_us)
+			emit_table_cell(&t, "%u us", f->busy_poll_us);
+		else
+			emit_table_cell(&t, "off");
+		emit_table_cell(&t, "%s", rx_yes_no(f->gro, "on", "off"));
+		if (f->xdp_prog_id)
+			emit_table_cell(&t, "%s (prog %u)", rxpath_xdp_name(f->xdp),
+					f->xdp_prog_id);
+		else
+			emit_table_cell(&t, "%s", rxpath_xdp_name(f->xdp));
+	}
+	ret = emit_table_print(&t, out);
+	if (ret)
+		return ret;
+	fputc('\n', out);
+	emit_table_init(&t, 5, 0x2, qhead);
+	for (i = 0; i < r->n; i++) {
+		const struct rxpath_iface *f = &r->ifaces[i];
+
+		for (q = 0; q < f->n_desc; q++) {
+			const struct rxpath_queue *rq = &f->q[q];
+
+			emit_table_cell(&t, "%s", f->name);
+			emit_table_cell(&t, "%u", q);
+			if (f->virtual_dev) {
+				emit_table_cell(&t, "no IRQ (virtual)");
+			} else if (!rq->n_irqs) {
+				emit_table_cell(&t, "not found");
+			} else {
+				emit_table_cell_begin(&t, "", "", ",");
+				for (k = 0; k < rq->n_irqs; k++)
+					emit_table_piece(&t, "%d", rq->irq[k]);
+				emit_table_cell_end(&t);
+			}
+			rx_cpus_cell(&t, &rq->irq_cpus);
+			rx_cpus_cell(&t, &rq->rps);
+		}
+	}
+	ret = emit_table_print(&t, out);
+	for (i = 0; !ret && i < r->n; i++)
+		if (r->ifaces[i].n_desc < r->ifaces[i].n_queues)
+			fprintf(out, "%s: the first %u of %u queues shown\n", r->ifaces[i].name,
+				r->ifaces[i].n_desc, r->ifaces[i].n_queues);
+	for (i = 0; !ret && i < r->n_warnings; i++)
+		fprintf(out, "warning: %s\n", r->warnings[i]);
+	return ret ? ret : ferror(out) ? -EIO : 0;
+}
+
+/* A CPU set as an array of CPU numbers. */
+static void rx_cpus_json(struct emit_json *j, const char *key, const cpu_set_t *set)
+{
+	int c;
+
+	emit_json_array(j, key);
+	for (c = 0; c < CPU_SETSIZE; c++)
+		if (CPU_ISSET(c, set))
+			emit_json_uint(j, NULL, (uint64_t)c);
+	emit_json_close(j);
+}
+
+/* A tri-state fact as true, false or null. */
+static void rx_bool_json(struct emit_json *j, const char *key, int v)
+{
+	if (v < 0)
+		emit_json_null(j, key);
+	else
+		emit_json_bool(j, key, v);
+}
+
+static void rx_json(struct emit_json *j, const char *key, const struct rxreport *r)
+{
+	uint32_t i, q, k;
+
+	emit_json_object(j, key);
+	emit_json_bool(j, "any_address", r->any);
+	emit_json_array_lines(j, "interfaces");
+	for (i = 0; i < r->n; i++) {
+		const struct rxpath_iface *f = &r->ifaces[i];
+
+		emit_json_object(j, NULL);
+		emit_json_string(j, "name", f->name);
+		emit_json_uint(j, "rx_queues", f->n_queues);
+		emit_json_bool(j, "virtual", f->virtual_dev);
+		rx_bool_json(j, "threaded_napi", f->threaded);
+		emit_json_uint(j, "busy_poll_us", f->busy_poll_us);
+		rx_bool_json(j, "gro", f->gro);
+		emit_json_string(j, "xdp_mode", rxpath_xdp_name(f->xdp));
+		emit_json_uint(j, "xdp_prog_id", f->xdp_prog_id);
+		emit_json_array(j, "queues");
+		for (q = 0; q < f->n_desc; q++) {
+			const struct rxpath_queue *rq = &f->q[q];
+
+			emit_json_object(j, NULL);
+			emit_json_uint(j, "queue", q);
+			emit_json_array(j, "irqs");
+			for (k = 0; k < rq->n_irqs; k++)
+				emit_json_int(j, NULL, rq->irq[k]);
+			emit_json_close(j);
+			rx_cpus_json(j, "irq_cpus", &rq->irq_cpus);
+			rx_cpus_json(j, "rps_cpus", &rq->rps);
+			emit_json_close(j);
+		}
+		emit_json_close(j);
+		emit_json_close(j);
+	}
+	emit_json_close(j);
+	emit_json_array_lines(j, "warnings");
+	for (i = 0; i < r->n_warnings; i++)
+		emit_json_string(j, NULL, r->warnings[i]);
+	emit_json_close(j);
+	emit_json_close(j);
+}
+
+int control_view_rxpath(const struct rxreport *r, bool json, FILE *out)
+{
+	struct emit_json j;
+
+	if (!json)
+		return rx_table(r, out);
+	emit_json_init(&j, out);
+	rx_json(&j, NULL, r);
+	return emit_json_end(&j);
 }
 
 /* The fast path's outcome counters, then per interface what drivers refused after
@@ -419,7 +590,7 @@ static int status_relays(const struct config *cfg, FILE *out)
 	return emit_table_print(&t, out);
 }
 
-/* The three tables, a blank line apart. */
+/* The three tables (and the receive path when gathered), a blank line apart. */
 static int status_table(const struct snapshot *s, const struct config *cfg, FILE *out)
 {
 	int ret;
@@ -440,6 +611,10 @@ static int status_table(const struct snapshot *s, const struct config *cfg, FILE
 	if (!ret && status_any_shed(cfg)) {
 		fputc('\n', out);
 		ret = status_shed(s, cfg, out);
+	}
+	if (!ret && s->rxpath) {
+		fputs("\nreceive path\n", out);
+		ret = rx_table(s->rxpath, out);
 	}
 	return ret;
 }
@@ -534,6 +709,8 @@ static int status_json(const struct snapshot *s, const struct config *cfg, FILE 
 	emit_json_string(&j, "last_result", view_reload_json[view_reload_result(s)]);
 	emit_json_string(&j, "last_error", s->last_reload_error);
 	emit_json_close(&j);
+	if (s->rxpath)
+		rx_json(&j, "receive_path", s->rxpath);
 	emit_json_close(&j);
 	return emit_json_end(&j);
 }

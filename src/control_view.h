@@ -14,6 +14,7 @@
 struct config;
 struct filter_conf;
 struct filter_stats;
+struct rxreport;
 struct session_info;
 struct snapshot;
 
@@ -25,7 +26,8 @@ struct control_sessions {
 	bool fast; /* a relay uses the fast path: show each session's path */
 };
 
-/* Version, uptime, workers, relays and filter (s->cfg's), reloads. */
+/* Version, uptime, workers, relays and filter (s->cfg's), reloads, and the receive path when
+ * s->rxpath is set. */
 int control_view_status(const struct snapshot *s, bool json, FILE *out);
 /* Counters per relay and worker with totals, drops, the filter's counters. */
 int control_view_stats(const struct snapshot *s, bool json, FILE *out);
@@ -41,6 +43,9 @@ int control_view_upstreams(const struct snapshot *s, int relay, bool json, FILE 
 /* `upstream disable|enable`: n members of relay changed. */
 int control_view_upstream_set(const char *relay, const char *text, bool enabled, uint32_t n,
 			      bool json, FILE *out);
+/* The receive path of the listen interfaces (for -V and status): a line per interface, a
+ * line per queue, the warnings. */
+int control_view_rxpath(const struct rxreport *r, bool json, FILE *out);
 /* A reload that succeeded. */
 int control_view_reload(const char *config_path, bool json, FILE *out);
 

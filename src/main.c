@@ -22,6 +22,7 @@
 #include "app.h"
 #include "config.h"
 #include "control.h"
+#include "control_view.h"
 #include "filter.h"
 #include "log.h"
 #include "netlink.h"
@@ -29,6 +30,7 @@
 #include "shed.h"
 #include "privs.h"
 #include "runtime.h"
+#include "rxreport.h"
 #include "service.h"
 #include "upkeep.h"
 #include "uring.h"
@@ -141,6 +143,8 @@ static void print_version(const char *config)
 	print_shed(config);
 }
 
+static void print_rxpath(const char *path);
+
 static int parse_args(int argc, char **argv, struct options *o)
 {
 	static const struct option longopts[] = {
@@ -194,9 +198,62 @@ static int parse_args(int argc, char **argv, struct options *o)
 	}
 	if (o->version) {
 		print_version(o->config);
+		print_rxpath(o->config);
 		exit(0);
 	}
 	return 0;
+}
+
+static int load_config(const char *path, struct config **out, struct plan *plan, char *err,
+		       size_t errlen);
+
+/* -V's receive path: the listen interfaces of the config (-c, else the default) with the
+ * workers the plan would pin, and the warnings a start would log. */
+static void print_rxpath(const char *path)
+{
+	char err[CONFIG_ERR_LEN] = "";
+	struct rxreport *r = NULL;
+	struct config *cfg;
+	struct plan plan;
+	struct rxreport_in in = { 0 };
+
+	if (load_config(path, &cfg, &plan, err, sizeof(err))) {
+		printf("receive path: not shown: %s\n", err);
+		return;
+	}
+	in.worker_cpu = plan.cpu;
+	in.n_workers = plan.n_workers;
+	in.busy_poll_us = cfg->napi.busy_poll_us; /* asked for; the start says what it got */
+	if (rxreport_new(cfg, &in, &r)) {
+		printf("receive path: out of memory\n");
+	} else {
+		printf("receive path (listen interfaces of %s, %u worker%s):\n", path,
+		       plan.n_workers, plan.n_workers == 1 ? "" : "s");
+		fflush(stdout);
+		control_view_rxpath(r, false, stdout);
+	}
+	rxreport_free(r);
+	config_free(cfg);
+}
+
+/* Logs the receive-path warnings once, at start: a worker sharing its CPU with an
+ * unprotected RX softirq, more RX queues than workers. */
+static void log_rxpath(struct app *a)
+{
+	struct rxreport *r;
+	uint32_t i;
+	int ret;
+
+	pthread_mutex_lock(&a->lock);
+	ret = app_rxreport(a, &r);
+	pthread_mutex_unlock(&a->lock);
+	if (ret) {
+		log_warn("receive path: out of memory");
+		return;
+	}
+	for (i = 0; i < r->n_warnings; i++)
+		log_warn("receive path: %s", r->warnings[i]);
+	rxreport_free(r);
 }
 
 /* Loads and validates the config and plans it for this host, as -t does. */
@@ -504,6 +561,7 @@ int main(int argc, char **argv)
 	struct plan plan;
 	char err[CONFIG_ERR_LEN] = "", pid_file[CONFIG_PATH_LEN] = "";
 	struct accesslog *alog = NULL;
+	uint64_t admin_caps;
 	sigset_t mask;
 	int sfd, ret = 1;
 	uint32_t i;
@@ -583,9 +641,18 @@ int main(int argc, char **argv)
 		log_err("%s", err);
 		goto out_fini;
 	}
+	/* The napi block while we are still root (sysfs files are root's), after the filter's
+	 * attach (which re-makes NAPI instances), with the plan's worker CPUs; logged once the
+	 * workers say how their busy polling went. The admin thread keeps what it takes to
+	 * apply it again only when some listen interface has a NAPI instance to apply it to. */
+	app_napi_sync(&a, a.rt.cfg, false);
+	a.napi_tuned = napitune_any_instance(&a.napi);
+	admin_caps = (a.filter ? PRIVS_FILTER_CAPS : 0) |
+		     (a.napi_tuned ? PRIVS_NAPI_CAPS : 0) |
+		     (a.napi_tuned && a.rt.cfg->napi.threaded ? PRIVS_NAPI_PIN_CAPS : 0);
 	/* The access log's file opens while we may still write anywhere. */
 	if (accesslog_new(a.rt.cfg, a.rt.plan.n_workers, &alog, err, sizeof(err)) ||
-	    privs_drop(&who, a.filter != NULL, privs_need_sockopt(a.rt.cfg), err, sizeof(err))) {
+	    privs_drop(&who, admin_caps, privs_need_sockopt(a.rt.cfg), err, sizeof(err))) {
 		log_err("%s", err);
 		goto out_fini;
 	}
@@ -595,7 +662,9 @@ int main(int argc, char **argv)
 		log_err("%s", err);
 		goto out_fini;
 	}
-	if (admin_start(&a, a.filter != NULL, &admin, err, sizeof(err))) {
+	app_napi_log(&a);
+	log_rxpath(&a);
+	if (admin_start(&a, admin_caps, &admin, err, sizeof(err))) {
 		log_err("%s", err);
 		goto out_stop;
 	}

@@ -25,7 +25,7 @@ struct netlink_watch {
 
 /* libnl returns -NLE_*; the rest of the program speaks -errno. libnl already folded the
  * kernel's errno into NLE_* (nl_syserr2nlerr), so this maps back to the nearest errno. */
-static int netlink_errno(int nle)
+int netlink_errno(int nle)
 {
 	static const int map[] = {
 	    [NLE_FAILURE] = EIO,
@@ -118,6 +118,7 @@ int netlink_link_info(const char *ifname, struct netlink_link *info)
 		info->rx_queues = 1;
 	info->mtu = rtnl_link_get_mtu(link);
 	info->loopback = rtnl_link_get_arptype(link) == ARPHRD_LOOPBACK;
+	info->up = (rtnl_link_get_flags(link) & IFF_UP) != 0;
 	rtnl_link_put(link);
 err_free_sock:
 	nl_socket_free(sk);
@@ -279,14 +280,11 @@ static int netlink_features_cb(struct nl_msg *msg, void *arg)
 	return NL_OK;
 }
 
-int netlink_xdp_features(int ifindex, uint64_t *features)
+int netlink_netdev_open(struct nl_sock **out, int *family)
 {
-	struct netlink_features_req req = { 0 };
-	struct nl_msg *msg = NULL;
-	struct nl_sock *sk;
-	int family, ret;
+	struct nl_sock *sk = nl_socket_alloc();
+	int ret;
 
-	sk = nl_socket_alloc();
 	if (!sk)
 		return -ENOMEM;
 	ret = genl_connect(sk);
@@ -294,11 +292,30 @@ int netlink_xdp_features(int ifindex, uint64_t *features)
 		ret = netlink_errno(ret);
 		goto err_free_sock;
 	}
-	family = genl_ctrl_resolve(sk, "netdev");
-	if (family < 0) {
-		ret = -EOPNOTSUPP;
+	ret = genl_ctrl_resolve(sk, "netdev");
+	if (ret < 0) {
+		ret = -EOPNOTSUPP; /* before 6.3 (xdp-features) there is no such family */
 		goto err_free_sock;
 	}
+	*family = ret;
+	*out = sk;
+	return 0;
+
+err_free_sock:
+	nl_socket_free(sk);
+	return ret;
+}
+
+int netlink_xdp_features(int ifindex, uint64_t *features)
+{
+	struct netlink_features_req req = { 0 };
+	struct nl_msg *msg = NULL;
+	struct nl_sock *sk;
+	int family, ret;
+
+	ret = netlink_netdev_open(&sk, &family);
+	if (ret)
+		return ret;
 	msg = nlmsg_alloc();
 	if (!msg) {
 		ret = -ENOMEM;

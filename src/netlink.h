@@ -15,6 +15,7 @@ struct netlink_link {
 	uint32_t rx_queues; /* RX queues (at least 1) */
 	uint32_t mtu;	    /* bytes of IP packet the link carries */
 	bool loopback;
+	bool up; /* administratively up (IFF_UP) */
 };
 
 /* Fills info for ifname. Returns 0, -ENODEV when there is no such interface, or -errno. */
@@ -38,6 +39,14 @@ int netlink_route_oif(const struct addr *dst, int *ifindex);
  * a wildcard every interface with an address of a's family (loopback excluded). Writes up to
  * max ifindexes to out; returns how many, or -errno. */
 int netlink_addr_ifindexes(const struct addr *a, int *out, int max);
+
+/* A libnl error (negative NLE_*) as a negative errno. */
+int netlink_errno(int nle);
+
+/* A generic netlink socket connected to the "netdev" family (xdp-features, NAPI): *family
+ * is its id. Returns 0, -EOPNOTSUPP on a kernel without it, or another -errno. */
+struct nl_sock;
+int netlink_netdev_open(struct nl_sock **out, int *family);
 
 /* The netdev generic netlink family's xdp-features of ifindex (NETDEV_XDP_ACT_* bits, 6.3+).
  * Returns 0 with *features, -EOPNOTSUPP when the kernel has no such family, or -errno. */

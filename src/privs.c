@@ -25,13 +25,16 @@ static int privs_no_new_privs(void)
 }
 
 /* The capabilities a relay may still need after privs_drop; entry 0 is always kept, the
- * others only for the filter (PRIVS_FILTER_CAPS). */
+ * others only for the admin thread (PRIVS_FILTER_CAPS, PRIVS_NAPI_CAPS, PRIVS_NAPI_PIN_CAPS). */
 static const unsigned int privs_kept[] = {CAP_NET_BIND_SERVICE, CAP_NET_ADMIN, CAP_BPF,
-					  CAP_PERFMON};
+					  CAP_PERFMON, CAP_SYS_NICE};
 
 _Static_assert(PRIVS_FILTER_CAPS == ((UINT64_C(1) << CAP_NET_ADMIN) | (UINT64_C(1) << CAP_BPF) |
 				     (UINT64_C(1) << CAP_PERFMON)),
 	       "PRIVS_FILTER_CAPS names the filter's capabilities");
+_Static_assert(PRIVS_NAPI_CAPS == (UINT64_C(1) << CAP_NET_ADMIN) &&
+		   PRIVS_NAPI_PIN_CAPS == (UINT64_C(1) << CAP_SYS_NICE),
+	       "PRIVS_NAPI_CAPS and PRIVS_NAPI_PIN_CAPS name napitune's capabilities");
 
 bool privs_can_load_bpf(void)
 {
@@ -48,10 +51,10 @@ bool privs_can_load_bpf(void)
 /* Loads libcap-ng's (per-thread) state with the kept capabilities this thread holds now and
  * nothing else: asking for one we lack would make capng_apply fail with EPERM. Sets
  * *can_bound when we may shrink the bounding set (needs CAP_SETPCAP). */
-static int privs_plan(bool keep_net_admin_bpf, bool keep_sockopt, bool *can_bound)
+static int privs_plan(uint64_t keep_admin, bool keep_sockopt, bool *can_bound)
 {
 	bool have[sizeof(privs_kept) / sizeof(privs_kept[0])];
-	unsigned int i, n = keep_net_admin_bpf ? sizeof(have) / sizeof(have[0]) : 1;
+	unsigned int i, n = sizeof(have) / sizeof(have[0]);
 	bool raw = false, admin = false;
 
 	capng_clear(CAPNG_SELECT_ALL);
@@ -59,7 +62,8 @@ static int privs_plan(bool keep_net_admin_bpf, bool keep_sockopt, bool *can_boun
 		return errno ? -errno : -EPERM;
 	*can_bound = capng_have_capability(CAPNG_EFFECTIVE, CAP_SETPCAP);
 	for (i = 0; i < n; i++)
-		have[i] = capng_have_capability(CAPNG_PERMITTED, privs_kept[i]);
+		have[i] = (i == 0 || (keep_admin & (UINT64_C(1) << privs_kept[i]))) &&
+			  capng_have_capability(CAPNG_PERMITTED, privs_kept[i]);
 	if (keep_sockopt) {
 		/* IP_TRANSPARENT and SO_MARK take either; CAP_NET_RAW grants less. */
 		raw = capng_have_capability(CAPNG_PERMITTED, CAP_NET_RAW);
@@ -161,13 +165,13 @@ int privs_resolve(const char *user, const char *default_user, struct privs_who *
 	return 0;
 }
 
-int privs_drop(const struct privs_who *who, bool keep_filter, bool keep_sockopt, char *err,
+int privs_drop(const struct privs_who *who, uint64_t keep_admin, bool keep_sockopt, char *err,
 	       size_t errlen)
 {
 	bool can_bound;
 	int ret;
 
-	ret = privs_plan(keep_filter, keep_sockopt, &can_bound);
+	ret = privs_plan(keep_admin, keep_sockopt, &can_bound);
 	if (ret) {
 		snprintf(err, errlen, "read capabilities: %s", strerror(-ret));
 		return ret;

@@ -9,7 +9,8 @@
  * each thread then keeps what it needs after start: the control thread, the upkeep thread
  * and the access log none at all, workers none (CAP_NET_RAW only when a relay's source =
  * "client" or fwmark needs it on each session socket), only the admin thread CAP_NET_ADMIN,
- * CAP_BPF and CAP_PERFMON when a filter is configured, and main none once everything runs.
+ * CAP_BPF and CAP_PERFMON when a filter is configured, CAP_NET_ADMIN for the napi block's
+ * per-NAPI values (and CAP_SYS_NICE with napi.threaded), and main none once everything runs.
  * A uid change reaches every thread (glibc broadcasts setresuid). */
 #ifndef RINGRELAY_PRIVS_H
 #define RINGRELAY_PRIVS_H
@@ -54,6 +55,11 @@ struct privs_who {
 	((UINT64_C(1) << 12 /* CAP_NET_ADMIN */) | (UINT64_C(1) << 39 /* CAP_BPF */) |           \
 	 (UINT64_C(1) << 38 /* CAP_PERFMON */))
 
+/* The capabilities of the admin thread when it applies the napi block to the listen
+ * interfaces (napitune.h): NAPI_SET; CAP_SYS_NICE only to pin threaded NAPI's threads. */
+#define PRIVS_NAPI_CAPS (UINT64_C(1) << 12 /* CAP_NET_ADMIN */)
+#define PRIVS_NAPI_PIN_CAPS (UINT64_C(1) << 23 /* CAP_SYS_NICE */)
+
 /* True when this thread holds, effective, what loading and attaching the BPF program needs
  * (CAP_BPF, CAP_NET_ADMIN, CAP_PERFMON; CAP_SYS_ADMIN stands for BPF and PERFMON): shed =
  * "auto" does not try without them. */
@@ -68,13 +74,14 @@ int privs_resolve(const char *user, const char *default_user, struct privs_who *
 
 /* Call in main before any thread starts, after sockets are bound and the filter attached.
  * Keeps CAP_NET_BIND_SERVICE (workers bind their listeners), with keep_sockopt CAP_NET_RAW (or
- * CAP_NET_ADMIN when that is all we hold; see privs_need_sockopt) and, when keep_filter,
- * PRIVS_FILTER_CAPS (the admin thread keeps those), each only if the process holds it;
+ * CAP_NET_ADMIN when that is all we hold; see privs_need_sockopt) and those of keep_admin
+ * (the admin thread's: PRIVS_FILTER_CAPS, PRIVS_NAPI_CAPS, PRIVS_NAPI_PIN_CAPS, or 0), each
+ * only if the process holds it;
  * clears every other capability from the effective, permitted, inheritable and ambient sets
  * and, when we hold CAP_SETPCAP (root), from the bounding set. When who->switch_user, also
  * switches uid, gid and groups (supplementary groups dropped), keeping those capabilities.
  * Sets PR_SET_NO_NEW_PRIVS. Returns 0 or -errno with one line in err. */
-int privs_drop(const struct privs_who *who, bool keep_filter, bool keep_sockopt, char *err,
+int privs_drop(const struct privs_who *who, uint64_t keep_admin, bool keep_sockopt, char *err,
 	       size_t errlen);
 
 /* The calling thread keeps, of the capabilities it holds, only those in mask (bits by

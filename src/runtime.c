@@ -318,6 +318,28 @@ void runtime_set_heartbeat(struct runtime *rt, uint64_t ns)
 		rt->workers[i].heartbeat_ns = ns;
 }
 
+/* One line when the workers' NAPI busy polling is not what napi asked for. */
+static void log_busy_poll(const struct runtime *rt)
+{
+	uint32_t i;
+
+	for (i = 0; i < rt->n_started; i++) {
+		int bp = rt->workers[i].busy_poll;
+
+		if (bp >= 0)
+			continue;
+		log_warn("napi: the kernel refused busy polling on worker %u's %s (%s; needs Linux "
+			 "6.9): workers run without it",
+			 i, rt->backend == IO_BACKEND_IO_URING ? "ring" : "epoll instance",
+			 strerror(-bp));
+		return;
+	}
+	if (rt->n_started && rt->workers[0].busy_poll > 0 && rt->backend == IO_BACKEND_IO_URING &&
+	    !(rt->caps->setup_flags & IORING_SETUP_DEFER_TASKRUN))
+		log_notice("napi: busy polling is registered, but the rings run without "
+			   "DEFER_TASKRUN (kernel < 6.1), where it was not found to help");
+}
+
 static int start_workers(struct runtime *rt, char *err, size_t errlen)
 {
 	struct worker_cmd *first;
@@ -362,6 +384,7 @@ static int start_workers(struct runtime *rt, char *err, size_t errlen)
 		log_fields(LOG_LVL_INFO, &worker, 1, "worker %u: backend %s, CPU %d", i,
 			   rt->workers[i].features, rt->workers[i].cpu);
 	}
+	log_busy_poll(rt);
 out:
 	free(first);
 	return ret;

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rxreport.h"
 #include "snapshot.h"
 
 int snapshot_alloc(struct snapshot *s, uint32_t n_relays, uint32_t n_workers)
@@ -61,5 +62,6 @@ void snapshot_fini(struct snapshot *s)
 	free((void *)s->offload);
 	free(s->shed);
 	free(s->shed_counters);
+	rxreport_free(s->rxpath);
 	memset(s, 0, sizeof(*s));
 }

@@ -13,6 +13,7 @@
 #include "counters.h"
 
 struct config;
+struct rxreport;
 
 struct snapshot_worker {
 	uint32_t id;
@@ -92,6 +93,9 @@ struct snapshot {
 	uint32_t n_upstreams;	/* of all relays, relay by relay */
 	struct snapshot_upstream *upstreams;
 	struct upstream_counters *upstream_counters; /* the block workers[].upstreams point into */
+	/* The listen interfaces' receive path (rxreport.h): status gathers it, owned here; NULL
+	 * for the other answers. */
+	struct rxreport *rxpath;
 };
 
 /* Zeroes *s and allocates the relay names, the workers and their (zeroed) counters.
@@ -99,7 +103,7 @@ struct snapshot {
 int snapshot_alloc(struct snapshot *s, uint32_t n_relays, uint32_t n_workers);
 /* Allocates n upstreams (zeroed) and each worker's counters for them. 0 or -ENOMEM. */
 int snapshot_alloc_upstreams(struct snapshot *s, uint32_t n);
-/* Frees what snapshot_alloc allocated and filter_counters; zeroes *s. Idempotent. */
+/* Frees what snapshot_alloc allocated, filter_counters and rxpath; zeroes *s. Idempotent. */
 void snapshot_fini(struct snapshot *s);
 
 #endif

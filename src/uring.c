@@ -26,6 +26,29 @@ int uring_init(struct io_uring *ring, uint32_t sq_entries, uint32_t cq_entries, 
 	return io_uring_queue_init_params(sq_entries, ring, &p);
 }
 
+/* liburing 2.3 and Debian 12's kernel headers predate NAPI busy polling (6.9). */
+#ifndef IORING_REGISTER_NAPI
+#define IORING_REGISTER_NAPI 27
+struct io_uring_napi {
+	uint32_t busy_poll_to; /* us */
+	uint8_t prefer_busy_poll;
+	uint8_t opcode;	  /* 0: register (6.13; zero before) */
+	uint8_t pad[2];
+	uint32_t op_param; /* 0: dynamic tracking (6.13; zero before) */
+	uint32_t resv;
+};
+#endif
+_Static_assert(sizeof(struct io_uring_napi) == 16, "struct io_uring_napi is 16 bytes");
+
+int uring_register_napi(struct io_uring *ring, uint32_t busy_poll_us, bool prefer)
+{
+	/* Dynamic tracking: the ring follows whatever NAPI ids its sockets see, so listeners
+	 * and sessions on any interface are covered without asking for their ids. */
+	struct io_uring_napi napi = { .busy_poll_to = busy_poll_us, .prefer_busy_poll = prefer };
+
+	return io_uring_register((unsigned)ring->ring_fd, IORING_REGISTER_NAPI, &napi, 1);
+}
+
 static uint64_t pages(uint64_t bytes)
 {
 	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);

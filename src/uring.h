@@ -32,6 +32,13 @@ uint64_t uring_memlock_bytes(uint32_t sq_entries, uint32_t cq_entries, uint32_t 
  * set-up error carries. A static buffer: use it at once. */
 const char *uring_memlock_hint(int err);
 
+/* Registers NAPI busy polling on ring (IORING_REGISTER_NAPI, Linux 6.9): while the ring's
+ * owner waits for completions, the NAPI instances its sockets receive on (tracked
+ * dynamically) are polled for busy_poll_us, preferring that to interrupts with prefer. Needs
+ * no capability; call before the ring is restricted. Returns 0 or -errno (-EINVAL, -ENOSYS,
+ * -EOPNOTSUPP: the kernel lacks it). */
+int uring_register_napi(struct io_uring *ring, uint32_t busy_poll_us, bool prefer);
+
 /* Creates a worker ring with the probed flags and room for cq_entries completions.
  * Returns 0 or -errno. */
 int uring_init(struct io_uring *ring, uint32_t sq_entries, uint32_t cq_entries, uint32_t flags);

@@ -151,6 +151,9 @@ struct worker {
 	enum worker_state state; /* written by the worker under sync->lock */
 	char error[256];
 	char features[192]; /* what the backend runs with, for the start-up log */
+	/* NAPI busy polling as set up on the ring or epoll instance: 1 on, 0 off (napi.
+	 * busy_poll_us = 0), or the kernel's -errno (the worker runs without it) */
+	int busy_poll;
 };
 
 /* Fills w for worker id (no sockets yet) to run on backend ops, reading its relays' pools from

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
 
@@ -345,6 +346,29 @@ static void hook_session_close(struct worker *w, uint32_t relay, struct session 
 	session_release(&w->relays[relay].sessions, s);
 }
 
+/* Debian 12's headers predate epoll busy polling (6.9). */
+#ifndef EPIOCSPARAMS
+struct epoll_params {
+	uint32_t busy_poll_usecs;
+	uint16_t busy_poll_budget;
+	uint8_t prefer_busy_poll;
+	uint8_t __pad; /* must be zero */
+};
+#define EPIOCSPARAMS _IOW(0x8A, 1, struct epoll_params)
+#endif
+_Static_assert(sizeof(struct epoll_params) == 8, "struct epoll_params is 8 bytes");
+
+/* Busy polls the NAPI instances of the epoll set's sockets from epoll_wait. A budget up to
+ * 64 (the config's limit) needs no capability. Returns 0 or -errno. */
+static int epoll_busy_poll(int epfd, const struct napi_conf *n)
+{
+	struct epoll_params ep = { .busy_poll_usecs = n->busy_poll_us,
+				   .busy_poll_budget = (uint16_t)n->busy_poll_budget,
+				   .prefer_busy_poll = n->prefer_busy_poll };
+
+	return ioctl(epfd, EPIOCSPARAMS, &ep) ? -errno : 0;
+}
+
 static int mmsg_setup(struct mmsg_worker *mw, struct worker_cmd *first)
 {
 	struct worker *w = mw->w;
@@ -360,6 +384,11 @@ static int mmsg_setup(struct mmsg_worker *mw, struct worker_cmd *first)
 		err = mw->bufs ? -errno : -ENOMEM;
 		snprintf(w->error, sizeof(w->error), "worker %u: set-up: %s", w->id, strerror(-err));
 		return err;
+	}
+	w->busy_poll = 0;
+	if (first->cfg->napi.busy_poll_us) {
+		err = epoll_busy_poll(mw->epfd, &first->cfg->napi);
+		w->busy_poll = err ? err : 1;
 	}
 	err = worker_apply(w, first);
 	if (err) {
@@ -380,8 +409,8 @@ static int mmsg_setup(struct mmsg_worker *mw, struct worker_cmd *first)
 		snprintf(w->error, sizeof(w->error), "worker %u: epoll: %s", w->id, strerror(-err));
 		return err;
 	}
-	snprintf(w->features, sizeof(w->features), "mmsg (epoll + recvmmsg/sendmmsg, batch %d)",
-		 MMSG_BATCH);
+	snprintf(w->features, sizeof(w->features), "mmsg (epoll + recvmmsg/sendmmsg, batch %d%s)",
+		 MMSG_BATCH, w->busy_poll > 0 ? ", NAPI busy poll" : "");
 	return 0;
 }
 

@@ -839,6 +839,13 @@ static int uring_setup(struct uring_worker *uw, struct worker_cmd *first)
 			 p->files, strerror(-err));
 		return err;
 	}
+	/* Before the restrictions, which allow no later registration but file updates. */
+	w->busy_poll = 0;
+	if (cfg->napi.busy_poll_us) {
+		err = uring_register_napi(&uw->ring, cfg->napi.busy_poll_us,
+					  cfg->napi.prefer_busy_poll);
+		w->busy_poll = err ? err : 1;
+	}
 	err = restrict_ring(uw);
 	if (err) {
 		snprintf(w->error, sizeof(w->error), "worker %u: io_uring restrictions: %s", w->id,
@@ -857,9 +864,10 @@ static int uring_setup(struct uring_worker *uw, struct worker_cmd *first)
 	arm_read(uw, w->cmd_fd, &uw->cmd_val, OP_CMD);
 	snprintf(w->features, sizeof(w->features),
 		 "io_uring (multishot recvmsg, buffer ring %u x %u B, %s, %u fixed files, CQ %u, "
-		 "restricted to %u opcodes)",
+		 "restricted to %u opcodes%s)",
 		 cfg->buffers, cfg->buffer_size, uring_flags_name(w->caps->setup_flags), p->files,
-		 p->cq_entries, (unsigned)(sizeof(allowed_ops) / sizeof(allowed_ops[0])));
+		 p->cq_entries, (unsigned)(sizeof(allowed_ops) / sizeof(allowed_ops[0])),
+		 w->busy_poll > 0 ? ", NAPI busy poll" : "");
 	return 0;
 }
 

@@ -188,6 +188,14 @@ static void test_defaults(void **state)
 	assert_int_equal(r->upstreams[0].weight, 1);
 	assert_int_equal(cfg->filter.mode, FILTER_MODE_OFF);
 	assert_int_equal(cfg->filter.n_interfaces, 0);
+	/* the napi defaults are what the overload study found to help */
+	assert_int_equal(cfg->napi.busy_poll_us, 50);
+	assert_true(cfg->napi.prefer_busy_poll);
+	assert_int_equal(cfg->napi.busy_poll_budget, 64);
+	assert_int_equal(cfg->napi.defer_hard_irqs, 2);
+	assert_int_equal(cfg->napi.gro_flush_timeout, 200000);
+	assert_int_equal(cfg->napi.irq_suspend_timeout, 0);
+	assert_false(cfg->napi.threaded);
 	config_free(cfg);
 
 	/* an empty metrics section enables metrics on the default address; a filter section
@@ -263,11 +271,37 @@ static const struct error_case error_cases[] = {
     {RELAY "\n\"filter = { mode = \"off\"; };\n",
      "t.conf:3: syntax error: string is not terminated"},
     {"user = \"a\\\"b\";\n" RELAY "workers = \"2\";\n", "t.conf:3: workers: must be an integer"},
+    /* napi */
+    {"napi = { busy_poll = 5; };\n" RELAY,
+     "t.conf:1: napi: unknown setting 'busy_poll' (expected one of: busy_poll_us, "
+     "prefer_busy_poll, busy_poll_budget, defer_hard_irqs, gro_flush_timeout, "
+     "irq_suspend_timeout, threaded)"},
+    {"napi = 50;\n" RELAY,
+     "t.conf:1: napi: must be a group, e.g. { busy_poll_us = 50; defer_hard_irqs = 2; "
+     "gro_flush_timeout = 200000; }"},
+    {"napi = { busy_poll_budget = 65; };\n" RELAY,
+     "t.conf:1: napi.busy_poll_budget: must be from 1 to 64"},
+    {"napi = { busy_poll_budget = 0; };\n" RELAY,
+     "t.conf:1: napi.busy_poll_budget: must be from 1 to 64"},
+    {"napi = { busy_poll_us = 100001; };\n" RELAY,
+     "t.conf:1: napi.busy_poll_us: must be from 0 to 100000"},
+    {"napi = { defer_hard_irqs = -1; };\n" RELAY,
+     "t.conf:1: napi.defer_hard_irqs: must be from 0 to 2147483647"},
+    {"napi = { threaded = 1; };\n" RELAY, "t.conf:1: napi.threaded: must be true or false"},
+    {"napi = {\n irq_suspend_timeout = 20000000;\n busy_poll_us = 0; };\n" RELAY,
+     "t.conf:1: napi.irq_suspend_timeout: needs busy polling with prefer_busy_poll = true "
+     "(busy_poll_us > 0), or set it to 0"},
+    {"napi = { irq_suspend_timeout = 20000000; prefer_busy_poll = false; };\n" RELAY,
+     "t.conf:1: napi.irq_suspend_timeout: needs busy polling with prefer_busy_poll = true "
+     "(busy_poll_us > 0), or set it to 0"},
+    {"napi = { irq_suspend_timeout = 200000; };\n" RELAY,
+     "t.conf:1: napi.irq_suspend_timeout: must be longer than gro_flush_timeout (200000 ns), "
+     "or 0"},
     /* unknown settings and types */
     {RELAY "foo = 1;\n",
      "t.conf:2: unknown setting 'foo' (expected one of: workers, io_backend, cpus, "
      "buffer_size, buffers, gro, stats_interval, user, control_socket, control_access, "
-     "pid_file, log_format, access_log, access_log_rate, metrics, relays, filter)"},
+     "pid_file, log_format, access_log, access_log_rate, metrics, relays, filter, napi)"},
     {"gro = true;\n" RELAY, "t.conf:1: gro: needs buffer_size = 65536 (a coalesced receive "
 			    "holds up to 64 KB)"},
     {"gro = 1;\n" RELAY, "t.conf:1: gro: must be true or false"},
@@ -358,7 +392,7 @@ static const struct error_case error_cases[] = {
     {RELAY "relays2 = 1;\n",
      "t.conf:2: unknown setting 'relays2' (expected one of: workers, io_backend, cpus, "
      "buffer_size, buffers, gro, stats_interval, user, control_socket, control_access, "
-     "pid_file, log_format, access_log, access_log_rate, metrics, relays, filter)"},
+     "pid_file, log_format, access_log, access_log_rate, metrics, relays, filter, napi)"},
     {"relays = ( { name = \"a\"; listen = [ \"127.0.0.1:1\" ]; upstreams = [ \"127.0.0.1:2\" ]; "
      "},\n"
      "  { name = \"a\"; listen = [ \"127.0.0.1:3\" ]; upstreams = [ \"127.0.0.1:2\" ]; } );\n",
@@ -671,6 +705,36 @@ static void test_dump_round_trip(void **state)
 		   "access_log = \"/var/log/ringrelay/access.log\";\naccess_log_rate = 5;\n"
 		   "relays = ( { name = \"x\"; listen = [ \"[::]:9\" ];"
 		   " upstreams = [ \"[::1]:9\" ]; reuseport_shared = true; } );\n");
+	/* issue 10's napi block, every setting away from its default */
+	round_trip("napi = { busy_poll_us = 0; prefer_busy_poll = false; busy_poll_budget = 8;\n"
+		   " defer_hard_irqs = 100; gro_flush_timeout = 20000; threaded = true; };\n" RELAY);
+	round_trip("napi = { irq_suspend_timeout = 20000000; gro_flush_timeout = 20000; };\n"
+		   RELAY);
+}
+
+/* The napi block as written, and a partial block keeps the other defaults. */
+static void test_napi(void **state)
+{
+	struct config *cfg;
+
+	(void)state;
+	cfg = load_ok("napi = { busy_poll_us = 0; prefer_busy_poll = false;\n"
+		      "  busy_poll_budget = 8; defer_hard_irqs = 100; gro_flush_timeout = 20000;\n"
+		      "  irq_suspend_timeout = 0; threaded = true; };\n" RELAY);
+	assert_int_equal(cfg->napi.busy_poll_us, 0);
+	assert_false(cfg->napi.prefer_busy_poll);
+	assert_int_equal(cfg->napi.busy_poll_budget, 8);
+	assert_int_equal(cfg->napi.defer_hard_irqs, 100);
+	assert_int_equal(cfg->napi.gro_flush_timeout, 20000);
+	assert_true(cfg->napi.threaded);
+	config_free(cfg);
+	cfg = load_ok("napi = { defer_hard_irqs = 0; irq_suspend_timeout = 20000000; };\n" RELAY);
+	assert_int_equal(cfg->napi.busy_poll_us, 50);
+	assert_true(cfg->napi.prefer_busy_poll);
+	assert_int_equal(cfg->napi.defer_hard_irqs, 0);
+	assert_int_equal(cfg->napi.gro_flush_timeout, 200000);
+	assert_int_equal(cfg->napi.irq_suspend_timeout, 20000000);
+	config_free(cfg);
 }
 
 static void test_names(void **state)
@@ -725,6 +789,7 @@ static void test_keep_restart(void **state)
 	    "buffer_size = 4096;\nuser = \"nobody\";\ncontrol_socket = \"/tmp/x.sock\";\n"
 	    "control_access = { read_only_group = \"adm\"; };\n"
 	    "metrics = { };\nstats_interval = 2.0;\n"
+	    "napi = { busy_poll_us = 10; threaded = true; defer_hard_irqs = 7; };\n"
 	    "relays = ( { name = \"b\"; listen = [ \"127.0.0.1:5302\" ]; "
 	    "upstreams = [ \"127.0.0.1:5301\" ]; max_sessions = 20; session_timeout = 9; },\n"
 	    "{ name = \"c\"; listen = [ \"127.0.0.1:5303\" ]; upstreams = [ \"127.0.0.1:5301\" ];"
@@ -733,6 +798,7 @@ static void test_keep_restart(void **state)
 					    "buffer_size",    "buffers",
 					    "user",	      "control_socket",
 					    "control_access", "metrics",
+					    "napi.busy_poll_us", "napi.threaded",
 					    "relay b: max_sessions" };
 	struct kept k = { .n = 0 };
 	size_t i;
@@ -751,6 +817,9 @@ static void test_keep_restart(void **state)
 	assert_string_equal(next->control_socket, "/run/ringrelay/ringrelay.sock");
 	assert_false(next->metrics.enabled);
 	assert_int_equal(next->relays[0].max_sessions, 10);
+	assert_int_equal(next->napi.busy_poll_us, 50);
+	assert_false(next->napi.threaded);
+	assert_int_equal(next->napi.defer_hard_irqs, 7); /* a reload applies it */
 	/* what a reload applies stays new: a new relay's size, timeouts, the rest */
 	assert_int_equal(next->relays[1].max_sessions, 30);
 	assert_true(next->relays[0].session_timeout == 9.0);
@@ -872,7 +941,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_good),    cmocka_unit_test(test_defaults),
-	    cmocka_unit_test(test_errors),  cmocka_unit_test(test_dump_round_trip),
+	    cmocka_unit_test(test_errors),  cmocka_unit_test(test_dump_round_trip), cmocka_unit_test(test_napi),
 	    cmocka_unit_test(test_names),   cmocka_unit_test(test_keep_restart),
 	    cmocka_unit_test(test_files),   cmocka_unit_test(test_sessions_per_source),
 	    cmocka_unit_test(test_shipped), cmocka_unit_test(test_check_host),

@@ -162,6 +162,8 @@ static void test_status(void **state)
 	assert_non_null(strstr(text, "\nbackend    mmsg\n"));
 	assert_non_null(strstr(text, "\nfilter     off\n"));
 	assert_non_null(strstr(text, "\nWORKER  CPU  HEARTBEAT_AGE\n\nRELAY"));
+	/* status reads the listen interfaces' receive path when asked */
+	assert_non_null(strstr(text, "\n\nreceive path\n"));
 	free(text);
 
 	text = run(a, "status json");
@@ -169,7 +171,8 @@ static void test_status(void **state)
 	assert_non_null(strstr(text, want));
 	assert_non_null(strstr(text, "\"workers\": [], \"relays\": [{\"name\": \"r1\""));
 	assert_non_null(strstr(text, "\"last_result\": \"none\""));
-	assert_string_equal(text + strlen(text) - 4, "\"}}\n");
+	assert_non_null(strstr(text, "\"last_error\": \"\"}, \"receive_path\": {\"any_address\": "));
+	assert_string_equal(text + strlen(text) - 4, "]}}\n");
 	free(text);
 }
 

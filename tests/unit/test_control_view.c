@@ -19,6 +19,7 @@
 #include "config.h"
 #include "control_view.h"
 #include "filter.h"
+#include "rxreport.h"
 #include "snapshot.h"
 #include "worker.h"
 
@@ -794,10 +795,104 @@ static void test_write_error(void **state)
 	fclose(out);
 }
 
+/* The receive path: a NIC with two queues (IRQs, RPS on one) and a veth, as -V and status
+ * print it and as status -j has it. */
+static void test_rxpath(void **state)
+{
+	struct rxreport *r = calloc(1, sizeof(*r));
+	struct rxpath_iface *eth, *veth;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *out;
+
+	(void)state;
+	assert_non_null(r);
+	r->n = 2;
+	eth = &r->ifaces[0];
+	snprintf(eth->name, sizeof(eth->name), "eth0");
+	eth->n_queues = eth->n_desc = 2;
+	eth->irqs_known = true;
+	eth->threaded = 0;
+	eth->gro = 1;
+	eth->xdp = RXPATH_XDP_NATIVE;
+	eth->xdp_prog_id = 42;
+	eth->busy_poll_us = 50;
+	eth->q[0].n_irqs = 1;
+	eth->q[0].irq[0] = 38;
+	CPU_SET(1, &eth->q[0].irq_cpus);
+	eth->q[1].n_irqs = 2;
+	eth->q[1].irq[0] = 40;
+	eth->q[1].irq[1] = 41;
+	CPU_SET(0, &eth->q[1].irq_cpus);
+	CPU_SET(1, &eth->q[1].irq_cpus);
+	CPU_SET(2, &eth->q[1].irq_cpus);
+	CPU_SET(3, &eth->q[1].rps);
+	veth = &r->ifaces[1];
+	snprintf(veth->name, sizeof(veth->name), "veth0");
+	veth->n_queues = veth->n_desc = 1;
+	veth->virtual_dev = true;
+	veth->threaded = -1;
+	veth->gro = -1;
+	veth->xdp = RXPATH_XDP_NONE;
+	r->n_warnings = 1;
+	snprintf(r->warnings[0], sizeof(r->warnings[0]), "eth0: a \"warning\"");
+
+	out = open_memstream(&text, &len);
+	assert_int_equal(control_view_rxpath(r, false, out), 0);
+	fclose(out);
+	assert_string_equal(text,
+			    "INTERFACE  RX_QUEUES  THREADED_NAPI  BUSY_POLL  GRO  XDP\n"
+			    "eth0               2  off            50 us      on   "
+			    "native (prog 42)\n"
+			    "veth0              1  ?              off        ?    none\n"
+			    "\n"
+			    "INTERFACE  QUEUE  IRQ               IRQ_CPUS  RPS_CPUS\n"
+			    "eth0           0  38                1         -\n"
+			    "eth0           1  40,41             0-2       3\n"
+			    "veth0          0  no IRQ (virtual)  -         -\n"
+			    "warning: eth0: a \"warning\"\n");
+	free(text);
+	text = NULL;
+	r->any = true;
+	out = open_memstream(&text, &len);
+	assert_int_equal(control_view_rxpath(r, true, out), 0);
+	fclose(out);
+	assert_string_equal(
+		text,
+		"{\"any_address\": true, \"interfaces\": [\n"
+		" {\"name\": \"eth0\", \"rx_queues\": 2, \"virtual\": false, "
+		"\"threaded_napi\": false, "
+		"\"busy_poll_us\": 50, \"gro\": true, \"xdp_mode\": \"native\", "
+		"\"xdp_prog_id\": 42, "
+		"\"queues\": [{\"queue\": 0, \"irqs\": [38], \"irq_cpus\": [1], "
+		"\"rps_cpus\": []}, "
+		"{\"queue\": 1, \"irqs\": [40, 41], \"irq_cpus\": [0, 1, 2], "
+		"\"rps_cpus\": [3]}]},\n"
+		" {\"name\": \"veth0\", \"rx_queues\": 1, \"virtual\": true, "
+		"\"threaded_napi\": null, "
+		"\"busy_poll_us\": 0, \"gro\": null, \"xdp_mode\": \"none\", \"xdp_prog_id\": 0, "
+		"\"queues\": [{\"queue\": 0, \"irqs\": [], \"irq_cpus\": [], "
+		"\"rps_cpus\": []}]}], "
+		"\"warnings\": [\n"
+		" \"eth0: a \\\"warning\\\"\"]}\n");
+	free(text);
+	text = NULL;
+	r->n = 0;
+	r->n_warnings = 0;
+	out = open_memstream(&text, &len);
+	assert_int_equal(control_view_rxpath(r, false, out), 0);
+	fclose(out);
+	assert_string_equal(text, "listen: a wildcard address: every interface that is up, "
+				  "loopback aside\nno listen interface found\n");
+	free(text);
+	rxreport_free(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_answers),
+		cmocka_unit_test(test_rxpath),
 		cmocka_unit_test_setup_teardown(test_session_of_unknown_relay, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_offload_views, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_shed_views, setup, teardown),

@@ -186,7 +186,7 @@ static int child_root_to_nobody(bool keep_admin)
 		fprintf(stderr, "privs_resolve: %d %s\n", ret, err);
 		return 4;
 	}
-	ret = privs_drop(&who, keep_admin, false, err, sizeof(err));
+	ret = privs_drop(&who, keep_admin ? PRIVS_FILTER_CAPS : 0, false, err, sizeof(err));
 	if (ret) {
 		fprintf(stderr, "privs_drop: %d %s\n", ret, err);
 		return 3;
@@ -220,7 +220,7 @@ static int child_root_stays_root(void)
 		fprintf(stderr, "privs_resolve: %d %s\n", ret, err);
 		return 4;
 	}
-	ret = privs_drop(&who, true, false, err, sizeof(err));
+	ret = privs_drop(&who, PRIVS_FILTER_CAPS, false, err, sizeof(err));
 	if (ret) {
 		fprintf(stderr, "privs_drop: %d %s\n", ret, err);
 		return 3;
@@ -266,7 +266,7 @@ static int child_ambient_like_systemd(void)
 		fprintf(stderr, "privs_resolve: %d %s\n", ret, err);
 		return 7;
 	}
-	ret = privs_drop(&who, true, false, err, sizeof(err));
+	ret = privs_drop(&who, PRIVS_FILTER_CAPS, false, err, sizeof(err));
 	if (ret) {
 		fprintf(stderr, "privs_drop: %d %s\n", ret, err);
 		return 3;
@@ -303,7 +303,7 @@ static int child_nonroot_other_user(void)
 		return 6;
 	}
 	/* It drops what it can: here, nothing is left to drop. */
-	ret = privs_drop(&who, true, false, err, sizeof(err));
+	ret = privs_drop(&who, PRIVS_FILTER_CAPS, false, err, sizeof(err));
 	if (ret) {
 		fprintf(stderr, "privs_drop: %d %s\n", ret, err);
 		return 4;

@@ -1,0 +1,267 @@
+// SPDX-License-Identifier: MIT
+/* NAPI instances through the netdev generic netlink family, and the per-device sysfs files
+ * that older kernels have instead. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <netlink/genl/ctrl.h>
+#include <netlink/genl/genl.h>
+#include <netlink/netlink.h>
+
+#include "napi.h"
+#include "netlink.h"
+
+/* include/uapi/linux/netdev.h (6.13); Debian 12's headers have none of it. */
+enum {
+	NAPI_CMD_GET = 11,
+	NAPI_CMD_SET = 14,
+};
+enum {
+	NAPI_A_IFINDEX = 1,
+	NAPI_A_ID = 2,
+	NAPI_A_IRQ = 3,
+	NAPI_A_PID = 4,
+	NAPI_A_DEFER_HARD_IRQS = 5,
+	NAPI_A_GRO_FLUSH_TIMEOUT = 6,
+	NAPI_A_IRQ_SUSPEND_TIMEOUT = 7,
+	NAPI_A_THREADED = 8,
+	NAPI_A_MAX = 8,
+};
+#define NAPI_GENL_VERSION 1
+
+/* A uint attribute: 4 bytes when the value fits, else 8 (NLA_UINT). */
+static uint64_t napi_uint(const struct nlattr *a)
+{
+	return nla_len(a) >= 8 ? nla_get_u64(a) : nla_get_u32(a);
+}
+
+int napi_parse(const void *msg, size_t len, struct napi_instance *out)
+{
+	static struct nla_policy policy[NAPI_A_MAX + 1] = {
+	    [NAPI_A_IFINDEX] = {.type = NLA_U32},
+	    [NAPI_A_ID] = {.type = NLA_U32},
+	    [NAPI_A_IRQ] = {.type = NLA_U32},
+	    [NAPI_A_PID] = {.type = NLA_U32},
+	    [NAPI_A_DEFER_HARD_IRQS] = {.type = NLA_U32},
+	    [NAPI_A_GRO_FLUSH_TIMEOUT] = {.minlen = 4},
+	    [NAPI_A_IRQ_SUSPEND_TIMEOUT] = {.minlen = 4},
+	    [NAPI_A_THREADED] = {.type = NLA_U32},
+	};
+	struct nlmsghdr *nlh = (struct nlmsghdr *)msg;
+	struct nlattr *tb[NAPI_A_MAX + 1];
+
+	if (len < NLMSG_HDRLEN + GENL_HDRLEN || nlh->nlmsg_len > len ||
+	    nlh->nlmsg_len < NLMSG_HDRLEN + GENL_HDRLEN)
+		return -EINVAL;
+	if (genlmsg_parse(nlh, 0, tb, NAPI_A_MAX, policy) || !tb[NAPI_A_ID])
+		return -EINVAL;
+	memset(out, 0, sizeof(*out));
+	out->id = nla_get_u32(tb[NAPI_A_ID]);
+	if (tb[NAPI_A_IFINDEX])
+		out->ifindex = nla_get_u32(tb[NAPI_A_IFINDEX]);
+	if (tb[NAPI_A_IRQ])
+		out->irq = nla_get_u32(tb[NAPI_A_IRQ]);
+	if (tb[NAPI_A_PID])
+		out->pid = (pid_t)nla_get_u32(tb[NAPI_A_PID]);
+	out->threaded = out->pid > 0 || (tb[NAPI_A_THREADED] && nla_get_u32(tb[NAPI_A_THREADED]));
+	if (tb[NAPI_A_DEFER_HARD_IRQS] && tb[NAPI_A_GRO_FLUSH_TIMEOUT]) {
+		out->has_values = true;
+		out->defer_hard_irqs = nla_get_u32(tb[NAPI_A_DEFER_HARD_IRQS]);
+		out->gro_flush_timeout = napi_uint(tb[NAPI_A_GRO_FLUSH_TIMEOUT]);
+		if (tb[NAPI_A_IRQ_SUSPEND_TIMEOUT])
+			out->irq_suspend_timeout = napi_uint(tb[NAPI_A_IRQ_SUSPEND_TIMEOUT]);
+	}
+	return 0;
+}
+
+struct napi_dump {
+	struct napi_instance *out;
+	uint32_t max, n;
+	int err;
+};
+
+static int napi_dump_one(struct nl_msg *msg, void *arg)
+{
+	struct nlmsghdr *nlh = nlmsg_hdr(msg);
+	struct napi_dump *d = arg;
+	struct napi_instance ni;
+	uint32_t i;
+
+	if (napi_parse(nlh, nlh->nlmsg_len, &ni)) {
+		d->err = -EINVAL;
+		return NL_SKIP;
+	}
+	/* Sorted on the way in: the kernel lists the newest instance first. */
+	if (d->n < d->max) {
+		for (i = d->n; i > 0 && d->out[i - 1].id > ni.id; i--)
+			d->out[i] = d->out[i - 1];
+		d->out[i] = ni;
+	}
+	d->n++;
+	return NL_OK;
+}
+
+int napi_list(int ifindex, struct napi_instance *out, uint32_t max)
+{
+	struct napi_dump d = {.out = out, .max = max};
+	struct nl_sock *sk;
+	struct nl_msg *msg;
+	int family, ret;
+
+	ret = netlink_netdev_open(&sk, &family);
+	if (ret)
+		return ret;
+	msg = nlmsg_alloc();
+	if (!msg) {
+		ret = -ENOMEM;
+		goto out_sock;
+	}
+	/* Filtered by the kernel (6.9: the dump's ifindex attribute). */
+	if (!genlmsg_put(msg, NL_AUTO_PORT, NL_AUTO_SEQ, family, 0, NLM_F_DUMP, NAPI_CMD_GET,
+			 NAPI_GENL_VERSION) ||
+	    nla_put_u32(msg, NAPI_A_IFINDEX, (uint32_t)ifindex)) {
+		ret = -ENOMEM;
+		goto out_msg;
+	}
+	nl_socket_modify_cb(sk, NL_CB_VALID, NL_CB_CUSTOM, napi_dump_one, &d);
+	ret = nl_send_auto(sk, msg);
+	if (ret >= 0)
+		ret = nl_recvmsgs_default(sk);
+	/* An unknown command of a known family (6.5..6.8) is -EOPNOTSUPP already. */
+	ret = ret < 0 ? netlink_errno(ret) : d.err;
+out_msg:
+	nlmsg_free(msg);
+out_sock:
+	nl_socket_free(sk);
+	return ret ? ret : (int)d.n;
+}
+
+int napi_set(uint32_t id, const struct napi_values *v)
+{
+	struct nl_sock *sk;
+	struct nl_msg *msg;
+	int family, ret;
+
+	ret = netlink_netdev_open(&sk, &family);
+	if (ret)
+		return ret;
+	msg = nlmsg_alloc();
+	if (!msg) {
+		ret = -ENOMEM;
+		goto out_sock;
+	}
+	if (!genlmsg_put(msg, NL_AUTO_PORT, NL_AUTO_SEQ, family, 0, NLM_F_REQUEST | NLM_F_ACK,
+			 NAPI_CMD_SET, NAPI_GENL_VERSION) ||
+	    nla_put_u32(msg, NAPI_A_ID, id) ||
+	    nla_put_u32(msg, NAPI_A_DEFER_HARD_IRQS, v->defer_hard_irqs) ||
+	    nla_put_u64(msg, NAPI_A_GRO_FLUSH_TIMEOUT, v->gro_flush_timeout) ||
+	    nla_put_u64(msg, NAPI_A_IRQ_SUSPEND_TIMEOUT, v->irq_suspend_timeout)) {
+		ret = -ENOMEM;
+		goto out_msg;
+	}
+	/* nl_send_sync frees msg and waits for the kernel's answer; a kernel before 6.13
+	 * answers -EOPNOTSUPP (unknown command). */
+	ret = netlink_errno(nl_send_sync(sk, msg));
+	nl_socket_free(sk);
+	return ret;
+out_msg:
+	nlmsg_free(msg);
+out_sock:
+	nl_socket_free(sk);
+	return ret;
+}
+
+/* Writes text to /sys/class/net/IFNAME/FILE. Returns 0 or -errno. */
+static int napi_sysfs_write(const char *ifname, const char *file, const char *text)
+{
+	char path[128];
+	ssize_t n;
+	int fd, ret = 0;
+
+	if (snprintf(path, sizeof(path), "/sys/class/net/%s/%s", ifname, file) >= (int)sizeof(path))
+		return -ENAMETOOLONG;
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = write(fd, text, strlen(text));
+	if (n < 0)
+		ret = -errno;
+	else if ((size_t)n != strlen(text))
+		ret = -EIO;
+	close(fd);
+	return ret;
+}
+
+int napi_set_device(const char *ifname, const struct napi_values *v)
+{
+	char text[24];
+	int ret;
+
+	snprintf(text, sizeof(text), "%" PRIu32 "\n", v->defer_hard_irqs);
+	ret = napi_sysfs_write(ifname, "napi_defer_hard_irqs", text);
+	if (ret)
+		return ret;
+	snprintf(text, sizeof(text), "%" PRIu64 "\n", v->gro_flush_timeout);
+	return napi_sysfs_write(ifname, "gro_flush_timeout", text);
+}
+
+int napi_set_threaded(const char *ifname, bool on)
+{
+	return napi_sysfs_write(ifname, "threaded", on ? "1\n" : "0\n");
+}
+
+bool napi_thread_name_is(const char *comm, const char *ifname, uint32_t id)
+{
+	/* The kernel names it "napi/%s-%d" in a 16-byte comm (TASK_COMM_LEN). */
+	char want[16];
+	size_t len;
+
+	snprintf(want, sizeof(want), "napi/%s-%" PRIu32, ifname, id);
+	len = strcspn(comm, "\n");
+	return len == strlen(want) && !strncmp(comm, want, len);
+}
+
+pid_t napi_thread_pid(const char *ifname, uint32_t id)
+{
+	char path[64], comm[32];
+	struct dirent *de;
+	pid_t found = -ENOENT;
+	DIR *dir;
+	FILE *f;
+
+	dir = opendir("/proc");
+	if (!dir)
+		return -errno;
+	while (found < 0 && (de = readdir(dir))) {
+		char *end;
+		long pid = strtol(de->d_name, &end, 10);
+
+		if (*end || pid <= 0)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%ld/comm", pid);
+		f = fopen(path, "re");
+		if (!f)
+			continue;
+		if (fgets(comm, sizeof(comm), f) && napi_thread_name_is(comm, ifname, id))
+			found = (pid_t)pid;
+		fclose(f);
+	}
+	closedir(dir);
+	return found;
+}
+
+int napi_pin(pid_t pid, int cpu)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	return sched_setaffinity(pid, sizeof(set), &set) ? -errno : 0;
+}

@@ -1,0 +1,279 @@
+// SPDX-License-Identifier: MIT
+/* The napi block on the listen interfaces (napitune.h). */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "log.h"
+#include "napi.h"
+#include "napitune.h"
+#include "netlink.h"
+
+static bool napitune_has(char (*names)[IF_NAMESIZE], uint32_t n, const char *name)
+{
+	uint32_t i;
+
+	for (i = 0; i < n; i++)
+		if (!strcmp(names[i], name))
+			return true;
+	return false;
+}
+
+static uint32_t napitune_add(char (*names)[IF_NAMESIZE], uint32_t n, uint32_t max, const char *name)
+{
+	struct netlink_link link;
+
+	if (n == max || napitune_has(names, n, name) || netlink_link_info(name, &link) ||
+	    link.loopback)
+		return n;
+	snprintf(names[n], IF_NAMESIZE, "%s", name);
+	return n + 1;
+}
+
+uint32_t napitune_interfaces(const struct config *cfg, char (*names)[IF_NAMESIZE], uint32_t max)
+{
+	char ifname[IF_NAMESIZE];
+	bool wildcard = false;
+	uint32_t i, j, n = 0;
+
+	for (i = 0; i < cfg->n_relays; i++) {
+		for (j = 0; j < cfg->relays[i].n_listen; j++) {
+			const struct addr *a = &cfg->relays[i].listen[j];
+
+			if (addr_is_any(a)) {
+				wildcard = true;
+				continue;
+			}
+			if (!netlink_ifname_of_addr(a, ifname))
+				n = napitune_add(names, n, max, ifname);
+		}
+	}
+	/* A wildcard listener takes what arrives anywhere: the filtered interfaces are where
+	 * its traffic is known to arrive. */
+	for (i = 0; wildcard && cfg->filter.mode != FILTER_MODE_OFF && i < cfg->filter.n_interfaces;
+	     i++)
+		n = napitune_add(names, n, max, cfg->filter.interfaces[i]);
+	return n;
+}
+
+void napitune_busy_text(const struct napi_conf *n, enum io_backend backend, int result, char *buf,
+			size_t len)
+{
+	const char *b = config_backend_name(backend);
+
+	if (!n->busy_poll_us || result == 0)
+		snprintf(buf, len, "busy poll off");
+	else if (result < 0)
+		snprintf(buf, len, "busy poll refused by the kernel (%s)", b);
+	else if (backend == IO_BACKEND_IO_URING)
+		/* the ring polls with the kernel's own budget */
+		snprintf(buf, len, "busy poll %" PRIu32 " us%s (%s)", n->busy_poll_us,
+			 n->prefer_busy_poll ? " prefer" : "", b);
+	else
+		snprintf(buf, len, "busy poll %" PRIu32 " us%s budget %" PRIu32 " (%s)",
+			 n->busy_poll_us, n->prefer_busy_poll ? " prefer" : "", n->busy_poll_budget,
+			 b);
+}
+
+/* Appends to what. */
+static void napitune_say(struct napitune_iface *f, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void napitune_say(struct napitune_iface *f, const char *fmt, ...)
+{
+	size_t used = strlen(f->what);
+	va_list ap;
+
+	if (used + 1 >= sizeof(f->what))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(f->what + used, sizeof(f->what) - used, fmt, ap);
+	va_end(ap);
+}
+
+static void napitune_values_text(struct napitune_iface *f, const struct napi_conf *c, bool suspend)
+{
+	napitune_say(f, "defer_hard_irqs %" PRIu32 ", gro_flush_timeout %" PRIu32 " ns",
+		     c->defer_hard_irqs, c->gro_flush_timeout);
+	if (suspend && c->irq_suspend_timeout)
+		napitune_say(f, ", irq_suspend_timeout %" PRIu32 " ns", c->irq_suspend_timeout);
+}
+
+/* The per-NAPI values on every instance, or the device's sysfs files when the kernel has no
+ * NAPI_SET or there is no instance (a new instance starts from the device's values). */
+static int napitune_values(struct napitune_iface *f, const struct napi_conf *c,
+			   const struct napi_instance *ni, int n)
+{
+	struct napi_values v = {.defer_hard_irqs = c->defer_hard_irqs,
+				.gro_flush_timeout = c->gro_flush_timeout,
+				.irq_suspend_timeout = c->irq_suspend_timeout};
+	int i, ret = n > 0 ? 0 : -EOPNOTSUPP;
+
+	for (i = 0; i < n && !ret; i++)
+		ret = napi_set(ni[i].id, &v);
+	if (!ret) {
+		napitune_values_text(f, c, true);
+		napitune_say(f, " on %d NAPI instance%s", n, n == 1 ? "" : "s");
+		return 0;
+	}
+	if (ret != -EOPNOTSUPP) {
+		log_warn("napi: %s: NAPI_SET on instance %" PRIu32 ": %s%s", f->name, ni[i - 1].id,
+			 strerror(-ret),
+			 ret == -EPERM ? " (needs CAP_NET_ADMIN: start as root)" : "");
+		napitune_say(f, "per-NAPI values not set (%s)", strerror(-ret));
+		return ret;
+	}
+	ret = napi_set_device(f->name, &v);
+	if (ret) {
+		log_warn(
+		    "napi: %s: %s/sys/class/net/%s/napi_defer_hard_irqs and gro_flush_timeout: "
+		    "%s%s",
+		    f->name, n > 0 ? "no NAPI_SET (kernel < 6.13); " : "", f->name, strerror(-ret),
+		    ret == -EPERM || ret == -EACCES ? " (needs root)" : "");
+		napitune_say(f, "per-NAPI values not set (%s)", strerror(-ret));
+		return ret;
+	}
+	if (n > 0)
+		log_notice("napi: %s: no NAPI_SET (kernel < 6.13): defer_hard_irqs and "
+			   "gro_flush_timeout set per device (sysfs)%s",
+			   f->name, c->irq_suspend_timeout ? ", irq_suspend_timeout not set" : "");
+	if (n == 0)
+		napitune_say(f, "no NAPI instance yet (veth: GRO off and no XDP program): ");
+	napitune_values_text(f, c, false);
+	napitune_say(f, " per device (sysfs)");
+	return 0;
+}
+
+/* Each instance's thread on the CPU of the worker that serves it: instance i (id order) to
+ * worker i mod the worker count (one instance, as on veth: the first worker's CPU). */
+static int napitune_pin(struct napitune_iface *f, const struct napi_instance *ni, int n,
+			const int *cpus, uint32_t n_cpus)
+{
+	int i, ret = 0, err;
+
+	napitune_say(f, ", threaded on (");
+	for (i = 0; i < n && n_cpus; i++) {
+		pid_t pid = ni[i].pid > 0 ? ni[i].pid : napi_thread_pid(f->name, ni[i].id);
+		int cpu = cpus[(uint32_t)i % n_cpus];
+
+		err = pid > 0 ? napi_pin(pid, cpu) : (int)pid;
+		if (err) {
+			log_warn("napi: %s: pin the thread of NAPI instance %" PRIu32
+				 " to CPU %d: %s%s",
+				 f->name, ni[i].id, cpu, strerror(-err),
+				 err == -EPERM ? " (needs CAP_SYS_NICE)" : "");
+			ret = ret ? ret : err;
+			continue;
+		}
+		napitune_say(f, "%snapi/%s-%" PRIu32 " on CPU %d", i ? ", " : "", f->name, ni[i].id,
+			     cpu);
+	}
+	napitune_say(f, ")");
+	return ret;
+}
+
+static bool napitune_all_threaded(const struct napi_instance *ni, int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		if (!ni[i].threaded)
+			return false;
+	return true;
+}
+
+static int napitune_one(const struct config *cfg, const char *name, const int *cpus,
+			uint32_t n_cpus, struct napitune_iface *f)
+{
+	struct napi_instance ni[NAPI_MAX_INSTANCES]; /* 10 KiB */
+	const struct napi_conf *c = &cfg->napi;
+	int ifindex = (int)if_nametoindex(name), n, ret, err;
+
+	snprintf(f->name, sizeof(f->name), "%s", name);
+	f->what[0] = '\0';
+	f->instances = 0;
+	if (!ifindex) {
+		napitune_say(f, "interface gone");
+		return -ENODEV;
+	}
+	n = napi_list(ifindex, ni, NAPI_MAX_INSTANCES);
+	if (n == -EOPNOTSUPP) {
+		log_notice("napi: %s: the kernel cannot list NAPI instances (netdev NAPI_GET, "
+			   "Linux 6.9): per-device settings only",
+			   name);
+		n = 0;
+	} else if (n < 0) {
+		log_warn("napi: %s: list NAPI instances: %s", name, strerror(-n));
+		n = 0;
+	}
+	if (n > NAPI_MAX_INSTANCES)
+		n = NAPI_MAX_INSTANCES;
+	f->instances = n;
+	/* The device setting outlives its instances (re-made ones are threaded again): write it
+	 * only when needed, which also spares the admin thread a file that is root's. */
+	if (c->threaded && n > 0 && !napitune_all_threaded(ni, n)) {
+		err = napi_set_threaded(name, true);
+		if (err)
+			log_warn("napi: %s: threaded NAPI: /sys/class/net/%s/threaded: %s", name,
+				 name, strerror(-err));
+		else
+			n = napi_list(ifindex, ni, NAPI_MAX_INSTANCES); /* now with their pids */
+		if (n < 0)
+			n = 0;
+	}
+	ret = napitune_values(f, c, ni, n);
+	if (c->threaded && n > 0 && napitune_all_threaded(ni, n)) {
+		err = napitune_pin(f, ni, n, cpus, n_cpus);
+		ret = ret ? ret : err;
+	} else if (c->threaded) {
+		if (n == 0)
+			log_notice(
+			    "napi: %s: threaded = true, but no NAPI instance to thread (veth: "
+			    "GRO off and no XDP program)",
+			    name);
+		napitune_say(f, ", threaded off");
+	} else {
+		napitune_say(f, ", threaded %s",
+			     n > 0 && napitune_all_threaded(ni, n) ? "on (set outside ringrelay)"
+								   : "off");
+	}
+	return ret;
+}
+
+int napitune_apply(const struct config *cfg, const int *cpus, uint32_t n_cpus,
+		   struct napitune_report *report)
+{
+	char names[NAPITUNE_MAX_IFACES][IF_NAMESIZE];
+	uint32_t i, n = napitune_interfaces(cfg, names, NAPITUNE_MAX_IFACES);
+	int ret = 0, err;
+
+	report->n = 0;
+	for (i = 0; i < n; i++) {
+		err = napitune_one(cfg, names[i], cpus, n_cpus, &report->ifaces[report->n++]);
+		ret = ret ? ret : err;
+	}
+	return ret;
+}
+
+bool napitune_any_instance(const struct napitune_report *report)
+{
+	uint32_t i;
+
+	for (i = 0; i < report->n; i++)
+		if (report->ifaces[i].instances > 0)
+			return true;
+	return false;
+}
+
+void napitune_log(const struct napitune_report *report, const char *busy)
+{
+	uint32_t i;
+
+	if (!report->n)
+		log_info("napi: %s; no listen interface with NAPI (wildcard or loopback "
+			 "listeners): no per-NAPI settings",
+			 busy);
+	for (i = 0; i < report->n; i++)
+		log_info("napi: %s: %s, %s", report->ifaces[i].name, busy, report->ifaces[i].what);
+}

@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: MIT */
+/* The napi block applied to the listen interfaces: which interfaces, the per-NAPI values on
+ * each of their NAPI instances (napi.h: NAPI_SET, else the device's sysfs files), threaded
+ * NAPI with each thread pinned to the CPU of the worker that serves it, and the one log line
+ * per interface that says what was applied. Needs CAP_NET_ADMIN (CAP_SYS_NICE to pin threads
+ * once the daemon is not root): main calls it at start before dropping privileges, the admin
+ * thread after reloads and link events. */
+#ifndef RINGRELAY_NAPITUNE_H
+#define RINGRELAY_NAPITUNE_H
+
+#include <net/if.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+
+#define NAPITUNE_MAX_IFACES 32
+
+/* What was applied to one interface, for its log line. */
+struct napitune_iface {
+	char name[IF_NAMESIZE];
+	int instances;	/* NAPI instances found (0 also when they cannot be listed) */
+	char what[256]; /* "defer_hard_irqs 2, ... on 1 NAPI instance, threaded on (...)" */
+};
+
+struct napitune_report {
+	struct napitune_iface ifaces[NAPITUNE_MAX_IFACES];
+	uint32_t n;
+};
+
+/* Whether some interface of report had a NAPI instance: only then is there anything to
+ * apply again later (a device without one keeps its sysfs values for the next). */
+bool napitune_any_instance(const struct napitune_report *report);
+
+/* The interfaces napi applies to: those that hold a listen address of cfg and, when a relay
+ * listens on a wildcard address and a filter is configured, the filter's interfaces; no
+ * loopback, none twice, at most max. Asks the kernel (rtnetlink) where the addresses live.
+ * Returns how many. */
+uint32_t napitune_interfaces(const struct config *cfg, char (*names)[IF_NAMESIZE], uint32_t max);
+
+/* Applies cfg->napi to cfg's interfaces: per-NAPI values on every instance; with
+ * cfg->napi.threaded, threaded NAPI (switched on only when an instance is not threaded yet)
+ * and instance i (in id order) pinned to cpus[i % n_cpus]. Each fallback and failure is
+ * logged at once; *report gets what was applied per interface. Returns 0 or the first -errno
+ * (the rest is still tried). */
+int napitune_apply(const struct config *cfg, const int *cpus, uint32_t n_cpus,
+		   struct napitune_report *report);
+
+/* The workers' busy polling as the log line says it, e.g. "busy poll 50 us prefer budget 64
+ * (io_uring)", "busy poll off", "busy poll refused by the kernel (io_uring)". result is a
+ * worker's busy_poll (1 on, 0 off, -errno). Pure. */
+void napitune_busy_text(const struct napi_conf *n, enum io_backend backend, int result, char *buf,
+			size_t len);
+
+/* One info line per interface of report: "napi: IFNAME: BUSY, WHAT". */
+void napitune_log(const struct napitune_report *report, const char *busy);
+
+#endif

@@ -1,0 +1,162 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# The napi block on a listen interface, per backend and family: the relay's client-side veth
+# gets a NAPI instance (GRO on; the client's veth without TSO, so datagrams go through it),
+# which starts with defer_hard_irqs and gro_flush_timeout at 0; after the start the instance
+# holds the configured values (read with perf/napi.py in the relay's namespace), the start-up
+# log says so in one line per interface with the backend's busy polling, and traffic still
+# relays. A reload applies new per-NAPI values. Then once: threaded = true makes the NAPI
+# instance threaded, its thread pinned to the worker's CPU (Cpus_allowed_list).
+. "$(dirname "$0")/lib.sh"
+lib_topology
+command -v ethtool >/dev/null || lib_skip "ethtool not found"
+NAPI_PY=$SRC/perf/napi.py
+
+# veth has a NAPI instance only with GRO on (or an XDP program); its NAPI path is taken only
+# for frames from a peer without TSO.
+lib_nsx "$NS_R" ethtool -K "$IF_RC" gro on >/dev/null 2>&1 || lib_skip "cannot switch GRO on"
+lib_nsx "$NS_C" ethtool -K "$IF_C" tx off >/dev/null 2>&1 || lib_skip "cannot switch tx off"
+
+# napi_show KEY: KEY of the NAPI instances of IF_RC, one value a line (napi.py show).
+napi_show()
+{
+	lib_nsx "$NS_R" "$PY" "$NAPI_PY" show "$IF_RC" 2>/dev/null |
+		"$PY" -c 'import json,sys
+for l in sys.stdin:
+    print(json.loads(l).get(sys.argv[1], ""))' "$1"
+}
+napi_show "id" | grep -q . || lib_skip "no NAPI instance on veth with GRO on, or no NAPI_GET"
+# Per-NAPI values need NAPI_SET (6.13): without it the test checks the sysfs fallback.
+if lib_nsx "$NS_R" "$PY" "$NAPI_PY" set "$IF_RC" defer_hard_irqs=0 gro_flush_timeout=0 \
+	>/dev/null 2>&1; then
+	PER_NAPI=1
+else
+	PER_NAPI=0
+fi
+
+# reset: the instance's values back to 0 before each case, so the case sees its own work.
+reset_values()
+{
+	if [ $PER_NAPI = 1 ]; then
+		lib_nsx "$NS_R" "$PY" "$NAPI_PY" set "$IF_RC" defer_hard_irqs=0 gro_flush_timeout=0
+	else
+		lib_nsx "$NS_R" sh -c "echo 0 >/sys/class/net/$IF_RC/napi_defer_hard_irqs &&
+			echo 0 >/sys/class/net/$IF_RC/gro_flush_timeout"
+	fi
+}
+
+# values: "DEFER GRO" as the instance (or, without NAPI_SET, the device) holds them now.
+values()
+{
+	if [ $PER_NAPI = 1 ]; then
+		echo "$(napi_show defer_hard_irqs | head -n 1) $(napi_show gro_flush_timeout | head -n 1)"
+	else
+		echo "$(lib_nsx "$NS_R" cat /sys/class/net/$IF_RC/napi_defer_hard_irqs)" \
+			"$(lib_nsx "$NS_R" cat /sys/class/net/$IF_RC/gro_flush_timeout)"
+	fi
+}
+values_are() { [ "$(values)" = "$1" ]; }
+
+# napi_conf DEFER GRO [THREADED]: this case's config (conf) with a napi block.
+napi_conf()
+{
+	lib_relay_conf "$conf" backend="$CASE_BACKEND" listen="$to" up="$(ep "$UP1_IP" 9000)" \
+		"${@:4}"
+	echo "napi = { busy_poll_us = 50; defer_hard_irqs = $1; gro_flush_timeout = $2;" \
+		"threaded = ${3:-false}; };" >>"$conf"
+}
+
+relays()
+{
+	local out
+	if out=$(lib_udp "$NS_C" client --to "$to" --clients 2 --port-base "$1" --count 20 \
+		--size 100 --expect-echo); then
+		lib_case_ok "$c traffic relays through the tuned NAPI: $out"
+	else
+		lib_case_fail "$c traffic: $out"
+	fi
+}
+
+run_case()
+{
+	local backend=$1 fam=$2 line want
+	lib_case_begin napi "$backend" "$fam"
+	lib_case_echo
+	reset_values || lib_case_fail "$c cannot reset the NAPI values"
+	values_are "0 0" || lib_case_fail "$c values before the start: $(values), want 0 0"
+	napi_conf 2 200000
+	if ! lib_relay_start "$conf"; then
+		lib_case_fail "$c relay did not start"
+		lib_case_stop_helpers
+		return
+	fi
+	lib_expect_backend "$backend" || lib_case_fail "$c no 'worker N: backend $backend' line"
+	if values_are "2 200000"; then
+		lib_case_ok "$c $IF_RC's NAPI holds defer_hard_irqs 2, gro_flush_timeout 200000"
+	else
+		lib_case_fail "$c $IF_RC's NAPI holds $(values), want 2 200000"
+	fi
+	line=$(lib_relay_log_current | grep "napi: $IF_RC: " | head -n 1)
+	if [ $PER_NAPI = 1 ]; then
+		want="busy poll 50 us prefer.*($backend), defer_hard_irqs 2, gro_flush_timeout 200000 ns on 1 NAPI instance, threaded off"
+	else
+		want="busy poll 50 us prefer.*($backend), defer_hard_irqs 2, gro_flush_timeout 200000 ns per device (sysfs), threaded off"
+	fi
+	if echo "$line" | grep -q "$want"; then
+		lib_case_ok "$c log: ${line#* napi: }"
+	else
+		lib_case_fail "$c log line '$line', want /$want/"
+	fi
+	relays $((46000 + fam * 100))
+
+	# A reload applies new per-NAPI values (the busy poll stays: restart-only).
+	napi_conf 5 100000
+	kill -HUP "$RELAY_PID"
+	if lib_wait_for 5 values_are "5 100000"; then
+		lib_case_ok "$c reload: defer_hard_irqs 5, gro_flush_timeout 100000"
+	else
+		lib_case_fail "$c after reload $IF_RC's NAPI holds $(values), want 5 100000"
+	fi
+	relays $((46050 + fam * 100))
+	lib_relay_alive || lib_case_fail "$c relay died"
+	lib_case_end
+}
+
+# Once: threaded = true, the worker on the last allowed CPU; the NAPI thread must follow it.
+run_threaded()
+{
+	local pid cpu allowed
+	lib_case_begin napi-threaded io_uring 4
+	lib_case_echo
+	cpu=$(taskset -pc $$ | sed 's/.*: //; s/.*[,-]//')
+	napi_conf 2 200000 true
+	echo "cpus = [ $cpu ];" >>"$conf"
+	if ! lib_relay_start "$conf"; then
+		lib_case_fail "$c relay did not start"
+		lib_case_stop_helpers
+		return
+	fi
+	pid=$(lib_nsx "$NS_R" "$PY" "$NAPI_PY" pids "$IF_RC" | head -n 1)
+	if [ -n "$pid" ] && [ -r "/proc/$pid/status" ]; then
+		allowed=$(sed -n 's/^Cpus_allowed_list:[[:space:]]*//p' "/proc/$pid/status")
+		if [ "$allowed" = "$cpu" ]; then
+			lib_case_ok "$c NAPI thread $pid ($(cat /proc/$pid/comm)) on CPU $allowed"
+		else
+			lib_case_fail "$c NAPI thread $pid allowed on CPUs '$allowed', want $cpu"
+		fi
+	else
+		lib_case_fail "$c no NAPI thread for $IF_RC (threaded = true)"
+	fi
+	lib_relay_log_current | grep -q "napi: $IF_RC: .*threaded on (napi/.* on CPU $cpu)" ||
+		lib_case_fail "$c no 'threaded on (napi/... on CPU $cpu)' in the log line"
+	relays 46900
+	lib_case_end
+}
+
+for backend in $(lib_backends); do
+	for fam in 4 6; do
+		run_case "$backend" "$fam"
+	done
+done
+run_threaded
+lib_done
