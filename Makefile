@@ -160,7 +160,8 @@ unit-san: $(UNIT_SAN)
 bpf-test: $(BPFT_BINS)
 	$(Q)./tests/run-unit.sh $(BPFT_BINS)
 
-net-test: $(BINS)
+# test_overload floods with perf/'s generator.
+net-test: $(BINS) $(BUILD)/perf/gen
 	$(Q)./tests/net/run.sh $(BUILD)
 
 # The hostile mix (tests/net/test_relay_hostile.sh: oversize datagrams, a full session table,

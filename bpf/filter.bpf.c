@@ -16,6 +16,7 @@
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
 
 #include "filter_maps.h"
 
@@ -129,6 +130,37 @@ struct {
 	__type(key, __u32);
 	__type(value, __u32);
 } offload_tx_down SEC(".maps");
+
+/* ---------------------------------------------------------------- early-shedding maps */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SHED_LISTENERS_MAX);
+	__type(key, struct shed_listener_key);
+	__type(value, struct shed_listener);
+} shed_listeners SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, SHED_CNT__MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} shed_counters SEC(".maps");
+
+/* Datagrams shed per relay slot and reason. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, SHED_SLOTS * SHED_REASONS);
+	__type(key, __u32);
+	__type(value, __u64);
+} shed_drops SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, SHED_FLOWS);
+	__type(key, struct offload_key);
+	__type(value, struct shed_flow);
+} shed_flows SEC(".maps");
 
 enum filter_action { ACT_PASS, ACT_DROP };
 
@@ -897,42 +929,295 @@ static __always_inline int offload_tc(struct __sk_buff *skb)
 	return bpf_redirect_neigh(o.egress, NULL, 0, 0);
 }
 
-/* xdp.frags: the program copes with multi-buffer frames (jumbo MTU), so native XDP can be
- * attached where the MTU is larger than a page; headers in frags are read like any other.
- * The filter runs first (a denied source never reaches the fast path), then the fast path. */
-SEC("xdp.frags")
-int filter_xdp(struct xdp_md *ctx)
+/* ---------------------------------------------------------------- early shedding
+ * Only the shed_* programs contain this stage: it reads struct sock, which needs the
+ * bpf_rdonly_cast kfunc (6.2) and CAP_PERFMON to load. The loader falls back to the filter_*
+ * programs, which never reference it, when the shed_* ones do not load. The socket's fields are
+ * read through CO-RE against the kernel's BTF, so only the two fields used are declared. */
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym __weak;
+
+struct sock {
+	struct {
+		struct {
+			int counter;
+		} rmem_alloc;
+	} sk_backlog;
+	int sk_rcvbuf;
+} __attribute__((preserve_access_index));
+
+#ifndef BPF_F_CURRENT_NETNS
+#define BPF_F_CURRENT_NETNS (-1L)
+#endif
+
+static __always_inline void shed_count(__u32 idx)
+{
+	__u64 *v = bpf_map_lookup_elem(&shed_counters, &idx);
+
+	if (v)
+		*v += 1;
+}
+
+static __always_inline enum filter_action shed_drop(__u32 slot, __u32 reason)
+{
+	__u32 idx = slot * SHED_REASONS + reason;
+	__u64 *v = bpf_map_lookup_elem(&shed_drops, &idx);
+
+	if (v)
+		*v += 1;
+	shed_count(reason == SHED_REASON_HEAVY ? SHED_CNT_DROP_HEAVY : SHED_CNT_DROP_FULL);
+	return ACT_DROP;
+}
+
+/* Counts a datagram of flow k under pressure; true when the flow is over SHED_HEAVY in its
+ * window. CPUs share the entry: a lost race miscounts by a datagram, which is harmless. */
+static __always_inline int shed_heavy(const struct offload_key *k)
+{
+	struct shed_flow *v, init = {};
+	__u64 now = bpf_ktime_get_ns();
+
+	v = bpf_map_lookup_elem(&shed_flows, k);
+	if (!v) {
+		init.window_ns = now;
+		init.count = 1;
+		bpf_map_update_elem(&shed_flows, k, &init, BPF_ANY);
+		return 0;
+	}
+	if (now - v->window_ns > SHED_WINDOW_NS) {
+		v->window_ns = now;
+		v->count = 1;
+		return 0;
+	}
+	return __sync_fetch_and_add(&v->count, 1) + 1 > SHED_HEAVY;
+}
+
+/* The listener a datagram to daddr:port is for: the exact address, else the family's
+ * wildcard (ringrelay's IPv6 sockets are V6ONLY, so an IPv4 datagram never meets ::). */
+static __always_inline struct shed_listener *shed_listener(struct shed_listener_key *k, int v4)
+{
+	struct shed_listener *l = bpf_map_lookup_elem(&shed_listeners, k);
+
+	if (l)
+		return l;
+	__builtin_memset(k->addr, 0, 16);
+	if (v4)
+		k->addr[10] = k->addr[11] = 0xff;
+	return bpf_map_lookup_elem(&shed_listeners, k);
+}
+
+/* Drops a datagram to a relay listener whose socket cannot take it: the socket the stack would
+ * deliver to (bpf_sk_lookup_udp: the same lookup, reuseport selection by the 4-tuple's hash
+ * included), full when rmem + SHED_ALLOWANCE > rcvbuf; past half full, a heavy flow's
+ * datagrams go first (filter_maps.h). Frames the stage does not parse
+ * (VLAN, IPv4 options, IPv6 extension headers, fragments) go on untouched. */
+static __always_inline enum filter_action shed_body(const struct hdr_src *h)
+{
+	struct shed_listener_key k = {};
+	struct bpf_sock_tuple t = {};
+	struct offload_key fk = {};
+	struct shed_listener *l;
+	struct bpf_sock *sk;
+	struct udphdr uh;
+	struct sock *s;
+	__u32 tlen, rmem, rcvbuf, off;
+	__be16 proto;
+	int v4;
+
+	if (load(h, 12, &proto, sizeof(proto)))
+		goto not_listener;
+	if (proto == bpf_htons(ETH_P_IP)) {
+		struct iphdr ih;
+
+		if (load(h, ETH_HLEN, &ih, sizeof(ih)) || ih.version != 4 || ih.ihl != 5 ||
+		    ih.protocol != IPPROTO_UDP || (bpf_ntohs(ih.frag_off) & (IP_MF | IP_OFFSET)))
+			goto not_listener;
+		off = ETH_HLEN + sizeof(ih);
+		t.ipv4.saddr = ih.saddr;
+		t.ipv4.daddr = ih.daddr;
+		k.addr[10] = k.addr[11] = 0xff;
+		__builtin_memcpy(&k.addr[12], &ih.daddr, 4);
+		fk.saddr[10] = fk.saddr[11] = 0xff;
+		__builtin_memcpy(&fk.saddr[12], &ih.saddr, 4);
+		tlen = sizeof(t.ipv4);
+		v4 = 1;
+	} else if (proto == bpf_htons(ETH_P_IPV6)) {
+		struct ipv6hdr ih;
+
+		if (load(h, ETH_HLEN, &ih, sizeof(ih)) || ih.version != 6 ||
+		    ih.nexthdr != IPPROTO_UDP)
+			goto not_listener;
+		off = ETH_HLEN + sizeof(ih);
+		__builtin_memcpy(t.ipv6.saddr, &ih.saddr, 16);
+		__builtin_memcpy(t.ipv6.daddr, &ih.daddr, 16);
+		__builtin_memcpy(k.addr, &ih.daddr, 16);
+		__builtin_memcpy(fk.saddr, &ih.saddr, 16);
+		tlen = sizeof(t.ipv6);
+		v4 = 0;
+	} else {
+		goto not_listener;
+	}
+	if (load(h, off, &uh, sizeof(uh)))
+		goto not_listener;
+	k.port = uh.dest;
+	/* The flow's key before the listener lookup rewrites k.addr to a wildcard. */
+	__builtin_memcpy(fk.daddr, k.addr, 16);
+	fk.sport = uh.source;
+	fk.dport = uh.dest;
+	l = shed_listener(&k, v4);
+	if (!l)
+		goto not_listener;
+	if (v4) {
+		t.ipv4.sport = uh.source;
+		t.ipv4.dport = uh.dest;
+	} else {
+		t.ipv6.sport = uh.source;
+		t.ipv6.dport = uh.dest;
+	}
+	sk = bpf_sk_lookup_udp(h->ctx, &t, tlen, BPF_F_CURRENT_NETNS, 0);
+	if (!sk) {
+		shed_count(SHED_CNT_PASS_NO_SOCKET);
+		return ACT_PASS;
+	}
+	s = bpf_rdonly_cast(sk, bpf_core_type_id_kernel(struct sock));
+	rmem = (__u32)s->sk_backlog.rmem_alloc.counter;
+	rcvbuf = (__u32)s->sk_rcvbuf;
+	bpf_sk_release(sk);
+	if ((__u64)rmem + SHED_ALLOWANCE > (__u64)rcvbuf)
+		return shed_drop(l->slot, SHED_REASON_FULL);
+	if ((__u64)rmem * 2 > (__u64)rcvbuf && shed_heavy(&fk))
+		return shed_drop(l->slot, SHED_REASON_HEAVY);
+	shed_count(SHED_CNT_PASS_ROOM);
+	return ACT_PASS;
+not_listener:
+	shed_count(SHED_CNT_PASS_NOT_LISTENER);
+	return ACT_PASS;
+}
+
+/* The filter and the fast path as subprograms, for the shed_* programs: inlined with a stage
+ * after them, the frames no longer fit in 512 bytes together (clang keeps them apart). */
+static __noinline int offload_tc_sub(struct __sk_buff *skb)
+{
+	return offload_tc(skb);
+}
+
+static __noinline int offload_xdp_sub(struct xdp_md *ctx)
+{
+	return offload_xdp(ctx);
+}
+
+/* Each builds its own hdr_src so that tc stays a constant the compiler folds: a subprogram
+ * shared by both hooks would carry the other hook's helper, which the verifier refuses. */
+static __noinline enum filter_action filter_xdp_sub(struct xdp_md *ctx)
+{
+	struct hdr_src h = {.ctx = ctx, .len = bpf_xdp_get_buff_len(ctx), .tc = 0};
+
+	return filter_body(&h, 0);
+}
+
+static __noinline enum filter_action filter_tc_sub(struct __sk_buff *skb, __u32 vlan_taken)
+{
+	struct hdr_src h = {.ctx = skb, .len = skb->len, .tc = 1};
+
+	return filter_body(&h, vlan_taken);
+}
+
+static __noinline enum filter_action shed_xdp_sub(struct xdp_md *ctx)
+{
+	struct hdr_src h = {.ctx = ctx, .len = bpf_xdp_get_buff_len(ctx), .tc = 0};
+
+	return shed_body(&h);
+}
+
+static __noinline enum filter_action shed_tc_sub(struct __sk_buff *skb)
+{
+	struct hdr_src h = {.ctx = skb, .len = skb->len, .tc = 1};
+
+	return shed_body(&h);
+}
+
+/* The XDP body. shed is a constant of each program: the filter_* programs never reference
+ * the shed stage (and its kfunc). Order: the filter (a denied source is the filter's drop),
+ * the fast path (its datagrams never meet the listener's socket), then shedding. */
+static __always_inline int xdp_body(struct xdp_md *ctx, int shed)
 {
 	struct hdr_src h = {.ctx = ctx, .len = bpf_xdp_get_buff_len(ctx), .tc = 0};
 	__u32 flags = iface_flags(ctx->ingress_ifindex);
+	int act;
 
-	if ((flags & RR_IFACE_FILTER_XDP) && filter_body(&h, 0) == ACT_DROP)
+	if ((flags & RR_IFACE_FILTER_XDP) &&
+	    (shed ? filter_xdp_sub(ctx) : filter_body(&h, 0)) == ACT_DROP)
 		return XDP_DROP;
-	if (flags & RR_IFACE_OFFLOAD_XDP)
-		return offload_xdp(ctx);
+	if (flags & RR_IFACE_OFFLOAD_XDP) {
+		if (!shed)
+			return offload_xdp(ctx);
+		act = offload_xdp_sub(ctx);
+		if (act != XDP_PASS)
+			return act;
+	}
+	if (shed && (flags & RR_IFACE_SHED_XDP) && shed_xdp_sub(ctx) == ACT_DROP)
+		return XDP_DROP;
 	return XDP_PASS;
 }
 
-SEC("tc")
-int filter_tc(struct __sk_buff *skb)
+/* tc: the skb exists already, but shedding still saves its socket enqueue, the drop there and
+ * the accounting on the receiving CPU; and it keeps one counter for both hooks. */
+static __always_inline int tc_body(struct __sk_buff *skb, int shed)
 {
 	/* skb->data is the MAC header here and skb->len counts from it. Before ingress hooks
 	 * the stack moves an outer VLAN tag (or the NIC did) into skb->vlan_tci: it is no
 	 * longer in the data but counts against the depth. */
 	struct hdr_src h = {.ctx = skb, .len = skb->len, .tc = 1};
 	__u32 flags = iface_flags(skb->ifindex);
+	int act;
 
 	if ((flags & RR_IFACE_FILTER_TC) &&
-	    filter_body(&h, skb->vlan_present ? 1 : 0) == ACT_DROP)
+	    (shed ? filter_tc_sub(skb, skb->vlan_present ? 1 : 0)
+		  : filter_body(&h, skb->vlan_present ? 1 : 0)) == ACT_DROP)
 		return TC_ACT_SHOT;
 	if (flags & RR_IFACE_OFFLOAD_TC) {
 		if (skb->vlan_present) {
 			offload_count(OFFLOAD_CNT_PASS_VLAN);
-			return TC_ACT_OK;
+		} else {
+			if (!shed)
+				return offload_tc(skb);
+			act = offload_tc_sub(skb);
+			if (act != TC_ACT_OK)
+				return act;
 		}
-		return offload_tc(skb);
 	}
+	/* A tag the stack took off is not in the data: the parse would read the wrong
+	 * header, so such a frame is not judged. */
+	if (shed && (flags & RR_IFACE_SHED_TC) && !skb->vlan_present &&
+	    shed_tc_sub(skb) == ACT_DROP)
+		return TC_ACT_SHOT;
 	return TC_ACT_OK;
+}
+
+/* xdp.frags: the program copes with multi-buffer frames (jumbo MTU), so native XDP can be
+ * attached where the MTU is larger than a page; headers in frags are read like any other.
+ * The filter runs first (a denied source never reaches the fast path), then the fast path. */
+SEC("xdp.frags")
+int filter_xdp(struct xdp_md *ctx)
+{
+	return xdp_body(ctx, 0);
+}
+
+SEC("tc")
+int filter_tc(struct __sk_buff *skb)
+{
+	return tc_body(skb, 0);
+}
+
+/* The same with the shed stage; the loader attaches these when they load. */
+SEC("xdp.frags")
+int shed_xdp(struct xdp_md *ctx)
+{
+	return xdp_body(ctx, 1);
+}
+
+SEC("tc")
+int shed_tc(struct __sk_buff *skb)
+{
+	return tc_body(skb, 1);
 }
 
 /* Frames a driver refused after XDP_REDIRECT from one of our interfaces, per egress: the

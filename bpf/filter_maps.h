@@ -120,6 +120,8 @@ _Static_assert(sizeof(struct filter_rate_val) == 8, "rate value layout");
 #define RR_IFACE_FILTER_TC 0x2u	  /* ... in the tc ingress hook */
 #define RR_IFACE_OFFLOAD_XDP 0x4u /* the fast path runs in the XDP hook (redirect via devmap) */
 #define RR_IFACE_OFFLOAD_TC 0x8u  /* ... in the tc hook (bpf_redirect_neigh) */
+#define RR_IFACE_SHED_XDP 0x10u	  /* early shedding runs in the XDP hook (issue 10) */
+#define RR_IFACE_SHED_TC 0x20u	  /* ... in the tc hook */
 #define RR_IFACE_DEFAULT (RR_IFACE_FILTER_XDP | RR_IFACE_FILTER_TC)
 #define RR_IFACES_MAX 64
 
@@ -191,6 +193,61 @@ struct offload_xmit_val {
 };
 
 
+/* ---------------------------------------------------------------- early shedding (issue 10)
+ * A datagram to a relay's listen address whose socket cannot take it is dropped in the
+ * program, before the stack builds (XDP) or queues (tc) an skb for it. docs/offload.md. */
+
+/* What one more datagram may add to the socket's receive memory (its skb's truesize: about
+ * 768-1280 bytes for a small datagram on veth, 2-4 KiB on a NIC). UDP drops when rmem +
+ * truesize > rcvbuf, so a full socket's rmem stays just below rcvbuf: the test needs the
+ * allowance or it never fires (perf/notes/overload-mechanisms.md). */
+#define SHED_ALLOWANCE 4096
+/* Under pressure (the socket past half full), a flow that sent more than SHED_HEAVY datagrams
+ * within the current SHED_WINDOW_NS is shed before the socket is full, so that the flows that
+ * cause the overload lose their datagrams and a light flow (a client's request) still finds
+ * room. Flows are counted only under pressure; a window starts at a flow's first datagram in
+ * it. Full is full: then every datagram is shed. */
+#define SHED_WINDOW_NS 100000000ull /* 100 ms */
+#define SHED_HEAVY 32		    /* datagrams per window: 320 per second */
+#define SHED_FLOWS 16384	    /* LRU entries for the per-flow counts */
+/* One counter slot per relay (user space keeps a relay's slot by name across reloads); in
+ * shed_drops, slot * SHED_REASONS + enum shed_reason. */
+#define SHED_SLOTS 64
+enum shed_reason { SHED_REASON_FULL = 0, SHED_REASON_HEAVY = 1, SHED_REASONS = 2 };
+#define SHED_LISTENERS_MAX 1024 /* relays x listen addresses */
+
+/* HASH key: a listen address (IPv4-mapped; the wildcard is :: or ::ffff:0.0.0.0) and port. */
+struct shed_listener_key {
+	__u8 addr[16];
+	__be16 port;
+	__u16 pad; /* zero */
+};
+
+struct shed_listener {
+	__u32 slot; /* index into shed_drops */
+};
+
+/* Outcomes of the shed stage: PERCPU_ARRAY of SHED_CNT__MAX, one per frame it sees. */
+enum shed_counter {
+	SHED_CNT_PASS_NOT_LISTENER, /* not UDP to a listen address (or not parsed: VLAN, options,
+				     * extension headers, fragments) */
+	SHED_CNT_PASS_NO_SOCKET,    /* a listener's address, but no socket there (starting) */
+	SHED_CNT_PASS_ROOM,	    /* the socket has room */
+	SHED_CNT_DROP_FULL,	    /* the socket's receive queue is full: dropped */
+	SHED_CNT_DROP_HEAVY,	    /* past half full, from a flow over SHED_HEAVY: dropped */
+	SHED_CNT__MAX
+};
+
+/* Per-flow count under pressure: LRU_HASH keyed by the datagram's 4-tuple (struct
+ * offload_key's layout, below). */
+struct shed_flow {
+	__u64 window_ns; /* bpf_ktime_get_ns() when the flow's current window began */
+	__u64 count;	 /* datagrams in it */
+};
+
+_Static_assert(sizeof(struct shed_listener_key) == 20, "shed key layout");
+_Static_assert(sizeof(struct shed_flow) == 16, "shed flow layout");
+_Static_assert(sizeof(struct shed_listener) == 4, "shed value layout");
 _Static_assert(sizeof(struct offload_key) == 36, "offload key layout");
 _Static_assert(sizeof(struct offload_rule) == 56, "offload rule layout");
 _Static_assert(sizeof(struct offload_flow_stats) == 48, "offload stats layout");

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: MIT
 # perf/ tools, included by the top-level Makefile. Everything builds into $(BUILD)/perf/;
 # `make perf-tools` builds them, `make bench` runs perf/bench.sh which builds them too.
-# Nothing else depends on these targets, so `make` and `make check` never build them.
+# Only net-test (tests/net/test_overload.sh) uses one of them, the generator.
 
 PERF_DIR   := $(BUILD)/perf
 PERF_TOOLS := $(PERF_DIR)/gen $(PERF_DIR)/sink $(PERF_DIR)/mmsg_relay $(PERF_DIR)/filter_cost \

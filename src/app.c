@@ -12,6 +12,7 @@
 #include "app.h"
 #include "filter.h"
 #include "log.h"
+#include "privs.h"
 #include "rxreport.h"
 #include "service.h"
 #include "snapshot.h"
@@ -66,6 +67,33 @@ static int app_snapshot_offload(struct app *a, struct snapshot *s)
 	return 0;
 }
 
+/* Early shedding's part: per relay on/why and what the program shed for it. */
+static int app_snapshot_shed(struct app *a, struct snapshot *s)
+{
+	uint32_t r;
+
+	s->shed = calloc(s->n_relays ? s->n_relays : 1, sizeof(*s->shed));
+	if (!s->shed)
+		return -ENOMEM;
+	for (r = 0; r < s->n_relays; r++) {
+		s->shed[r].on = a->shed[r].on;
+		s->shed[r].why = a->shed[r].why;
+		if (a->filter)
+			filter_shed_dropped(a->filter, a->rt.cfg->relays[r].name,
+					    &s->shed[r].dropped_full, &s->shed[r].dropped_heavy);
+	}
+	if (!a->filter || !filter_shed_loaded(a->filter, NULL))
+		return 0;
+	s->shed_counters = calloc(SHED_CNT__MAX, sizeof(*s->shed_counters));
+	if (!s->shed_counters)
+		return -ENOMEM;
+	if (filter_shed_counters(a->filter, s->shed_counters)) {
+		free(s->shed_counters);
+		s->shed_counters = NULL;
+	}
+	return 0;
+}
+
 int app_snapshot(struct app *a, struct snapshot *s)
 {
 	struct filter_stats *fs;
@@ -84,7 +112,10 @@ int app_snapshot(struct app *a, struct snapshot *s)
 	s->last_reload_success = a->last_reload_success;
 	s->last_reload_error = a->last_reload_error;
 	ret = app_snapshot_offload(a, s);
-	if (ret || !a->filter)
+	if (!ret)
+		ret = app_snapshot_shed(a, s);
+	/* The program may be loaded for the fast path or shedding alone: no filter counters. */
+	if (ret || !a->filter || a->rt.cfg->filter.mode == FILTER_MODE_OFF)
 		return ret;
 	fs = malloc(sizeof(*fs));
 	s->filter_counters = calloc(FILTER_CNT__MAX, sizeof(*s->filter_counters));
@@ -103,6 +134,9 @@ int app_snapshot(struct app *a, struct snapshot *s)
 	return 0;
 }
 
+/* Shedding alone loads the program only where it can: an unprivileged run says why in one
+ * line instead of failing a load. */
+#define APP_SHED_NO_CAPS "needs CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON (root has them)"
 int app_rxreport(struct app *a, struct rxreport **out)
 {
 	/* Busy polling counts as protection only where the workers got it from the kernel. */
@@ -119,7 +153,8 @@ int app_rxreport(struct app *a, struct rxreport **out)
 
 static bool app_needs_program(const struct config *cfg)
 {
-	return cfg->filter.mode != FILTER_MODE_OFF || offload_wanted(cfg);
+	return cfg->filter.mode != FILTER_MODE_OFF || offload_wanted(cfg) ||
+	       (config_shed_wanted(cfg) && privs_can_load_bpf());
 }
 
 int app_filter_sync(struct app *a, const struct config *cfg, const struct plan *plan, char *err,
@@ -135,22 +170,28 @@ int app_filter_sync(struct app *a, const struct config *cfg, const struct plan *
 			 config_offload_name(cfg->relays[i].offload));
 	}
 	if (!app_needs_program(cfg))
-		return 0;
+		return config_shed_wanted(cfg)
+			   ? shed_apply(NULL, cfg, APP_SHED_NO_CAPS, a->shed, err, errlen)
+			   : 0;
 	/* The fast path's maps are sized once, for every session slot of every worker. */
 	if (!a->filter)
 		ret = filter_new_sized(cfg, plan->n_workers * plan->session_slots, &a->filter, err,
 				       errlen);
 	else
 		ret = filter_update(a->filter, cfg, err, errlen);
-	/* Only the fast path wanted the program: its relays stay on the socket path. */
+	/* Only the fast path or shedding wanted the program: its relays stay on the socket
+	 * path, without shedding (a relay with shed = "on" stops the start). */
 	if (ret && !a->filter && cfg->filter.mode == FILTER_MODE_OFF) {
+		char why[SHED_WHY_LEN];
+
 		for (i = 0; i < cfg->n_relays; i++) {
 			if (cfg->relays[i].offload == OFFLOAD_OFF)
 				continue;
 			snprintf(a->offload[i].why, sizeof(a->offload[i].why), "%s", err);
 			log_notice("relay %s: offload off: %s", cfg->relays[i].name, err);
 		}
-		return 0;
+		snprintf(why, sizeof(why), "%s", err);
+		return shed_apply(NULL, cfg, why, a->shed, err, errlen);
 	}
 	if (ret)
 		return ret;
@@ -161,7 +202,8 @@ int app_filter_sync(struct app *a, const struct config *cfg, const struct plan *
 	for (i = 0; i < cfg->n_relays; i++)
 		a->rt.offload[i] = a->offload[i].got != OFFLOAD_OFF;
 	a->rt.fast = offload_wanted(cfg) ? a->filter : NULL;
-	return 0;
+	/* After the fast path, so shedding joins the hooks it took. */
+	return shed_apply(a->filter, cfg, "", a->shed, err, errlen);
 }
 
 void app_filter_release(struct app *a, const struct config *cfg)
@@ -241,6 +283,10 @@ static bool app_link_filter(struct app *a, const char *ifname, int ifindex, bool
 				a->offload[i] = st[i];
 		}
 	}
+	/* Shedding follows the interfaces that hold the listen addresses now (after the fast
+	 * path, whose hooks it joins). */
+	if (config_shed_wanted(cfg))
+		shed_apply(a->filter, cfg, "", a->shed, err, sizeof(err));
 	return attached;
 }
 

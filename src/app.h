@@ -13,6 +13,7 @@
 #include "napitune.h"
 #include "offload.h"
 #include "runtime.h"
+#include "shed.h"
 #include "uring.h"
 
 struct admin;
@@ -28,6 +29,8 @@ struct app {
 	int filter_ifindex[FILTER_MAX_IFACES]; /* where it is attached, per filter.interfaces */
 	/* The fast path: what each relay of rt.cfg got and why (status, -V). */
 	struct offload_relay_state offload[CONFIG_MAX_RELAYS];
+	/* Early shedding: whether each relay of rt.cfg sheds, where or why not. */
+	struct shed_relay_state shed[CONFIG_MAX_RELAYS];
 	struct uring_caps caps;
 	double start_time;	 /* unix seconds */
 	uint64_t reloads_ok;

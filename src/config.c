@@ -28,6 +28,8 @@ static const char *const offload_words[] = {[OFFLOAD_OFF] = "off",
 					    [OFFLOAD_XDP] = "xdp",
 					    [OFFLOAD_TC] = "tc",
 					    NULL};
+static const char *const shed_words[] = {
+    [SHED_OFF] = "off", [SHED_AUTO] = "auto", [SHED_ON] = "on", NULL};
 static const char *const balance_words[] = {
     [BALANCE_RR] = "rr", [BALANCE_HASH] = "hash", [BALANCE_MAGLEV] = "maglev", NULL};
 static const char *const session_full_words[] = {
@@ -549,6 +551,10 @@ static const struct config_row relay_rows[] = {
 	/* the session fast path; mirror mode keeps the socket path (docs/offload.md) */
 	{"offload", CONFIG_T_WORD, CONFIG_FIELD(struct relay_conf, offload), .words = offload_words,
 	 .def.i = OFFLOAD_OFF},
+	/* early shedding in the BPF program; the program is loaded once, so "auto"/"on" after a
+	 * start without it needs a restart (docs/offload.md) */
+	{"shed", CONFIG_T_WORD, CONFIG_FIELD(struct relay_conf, shed), .words = shed_words,
+	 .def.i = SHED_AUTO},
 	/* 0 until the check fills in the default, which follows max_sessions */
 	{"max_sessions_per_source", CONFIG_T_U32,
 	 CONFIG_FIELD(struct relay_conf, max_sessions_per_source), .lo = 1,
@@ -1175,6 +1181,21 @@ const char *config_backend_name(enum io_backend b)
 const char *config_mode_name(enum relay_mode m)
 {
 	return config_word(mode_words, m);
+}
+
+const char *config_shed_name(enum shed_mode m)
+{
+	return config_word(shed_words, m);
+}
+
+bool config_shed_wanted(const struct config *cfg)
+{
+	uint32_t i;
+
+	for (i = 0; i < cfg->n_relays; i++)
+		if (cfg->relays[i].shed != SHED_OFF)
+			return true;
+	return false;
 }
 
 const char *config_offload_name(enum offload_mode m)

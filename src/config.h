@@ -35,6 +35,8 @@ enum relay_mode { RELAY_MODE_FORWARD, RELAY_MODE_MIRROR };
 enum balance_mode { BALANCE_RR, BALANCE_HASH, BALANCE_MAGLEV };
 /* The session fast path (docs/offload.md): where it runs, if anywhere. */
 enum offload_mode { OFFLOAD_OFF, OFFLOAD_AUTO, OFFLOAD_XDP, OFFLOAD_TC };
+/* Early shedding in the BPF program (docs/offload.md): auto = on when the program loads. */
+enum shed_mode { SHED_OFF, SHED_AUTO, SHED_ON };
 /* What a new client meets when its relay's session table is full. */
 enum session_full { SESSION_FULL_DROP, SESSION_FULL_EVICT };
 
@@ -94,6 +96,7 @@ struct relay_conf {
 	double session_timeout; /* seconds, > 0 */
 	uint32_t max_sessions;	/* for the whole relay; split evenly over workers */
 	enum offload_mode offload; /* forward mode: established sessions relayed in BPF */
+	enum shed_mode shed;	   /* drop in BPF what the listener's full socket would drop */
 	/* Sessions one client address may hold in the relay (its ports aside): a quarter of
 	 * max_sessions unless set; each worker holds its address to its share. */
 	uint32_t max_sessions_per_source;
@@ -258,6 +261,9 @@ const char *config_backend_name(enum io_backend b);
 const char *config_mode_name(enum relay_mode m);
 const char *config_balance_name(enum balance_mode b);
 const char *config_offload_name(enum offload_mode m);
+const char *config_shed_name(enum shed_mode m);
+/* True when any relay of cfg has shed other than "off". */
+bool config_shed_wanted(const struct config *cfg);
 const char *config_session_full_name(enum session_full f);
 const char *config_filter_mode_name(enum filter_mode m);
 const char *config_verdict_name(enum filter_verdict v);

@@ -106,7 +106,8 @@ static int cmd_filter(struct app *a, const struct control_req *q, FILE *out, cha
 	struct filter_stats *st;
 	int ret;
 
-	if (!a->filter)
+	/* The program may be loaded for the fast path or shedding alone: no filter then. */
+	if (!a->filter || a->rt.cfg->filter.mode == FILTER_MODE_OFF)
 		return control_view_filter(&a->rt.cfg->filter, NULL, json, out);
 	st = malloc(sizeof(*st));
 	if (!st)

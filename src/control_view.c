@@ -138,6 +138,15 @@ static void view_relay_total(const struct snapshot *s, uint32_t r, struct relay_
 	memset(total, 0, sizeof(*total));
 	for (w = 0; w < s->n_workers; w++)
 		relay_counters_add(total, &s->workers[w].relays[r]);
+	/* What the program shed reached the relay's interface and was dropped there: received
+	 * and dropped, like a socket's overflow, so rx = tx + drops holds for the total. */
+	if (s->shed && r < s->n_relays) {
+		struct relay_dir_counters *d = &total->dir[RELAY_DIR_TO_UPSTREAM];
+
+		d->rx_pkts += s->shed[r].dropped_full + s->shed[r].dropped_heavy;
+		d->drops[DROP_SHED_FULL_SOCKET] += s->shed[r].dropped_full;
+		d->drops[DROP_SHED_HEAVY_FLOW] += s->shed[r].dropped_heavy;
+	}
 }
 
 static void view_counter_cells(struct emit_table *t, const struct view_counter *f, size_t n,
@@ -158,7 +167,15 @@ static void view_counter_members(struct emit_json *j, const struct view_counter 
 		emit_json_uint(j, f[i].key, relay_counters_at(c, f[i].off));
 }
 
-static void view_counters_json(struct emit_json *j, const struct relay_counters *c, bool fast)
+/* The shed_* drop reasons are shown while the shedding program is loaded (like the fast
+ * path's columns); they are never a worker's, only a relay total's. */
+static bool view_drop_shown(int d, bool shed)
+{
+	return shed || (d != DROP_SHED_FULL_SOCKET && d != DROP_SHED_HEAVY_FLOW);
+}
+
+static void view_counters_json(struct emit_json *j, const struct relay_counters *c, bool fast,
+			       bool shed)
 {
 	size_t i;
 	int d;
@@ -169,7 +186,8 @@ static void view_counters_json(struct emit_json *j, const struct relay_counters 
 	for (i = 0; i < VIEW_N(view_drops); i++) {
 		emit_json_object(j, view_drops[i].key);
 		for (d = 0; d < DROP__MAX; d++)
-			emit_json_uint(j, drop_reason_name((enum drop_reason)d),
+			if (view_drop_shown(d, shed))
+				emit_json_uint(j, drop_reason_name((enum drop_reason)d),
 				       c->dir[view_drops[i].dir].drops[d]);
 		emit_json_close(j);
 	}
@@ -485,6 +503,34 @@ static int status_workers(const struct snapshot *s, FILE *out)
 	return emit_table_print(&t, out);
 }
 
+static bool status_any_shed(const struct config *cfg)
+{
+	uint32_t i;
+
+	for (i = 0; i < cfg->n_relays; i++)
+		if (cfg->relays[i].shed != SHED_OFF)
+			return true;
+	return false;
+}
+
+/* Whether each relay sheds, where or why not, and what it shed. */
+static int status_shed(const struct snapshot *s, const struct config *cfg, FILE *out)
+{
+	static const char *const head[] = { "RELAY", "SHED", "SHED_DATAGRAMS", "WHY" };
+	struct emit_table t;
+	uint32_t i;
+
+	emit_table_init(&t, 4, 0x4, head);
+	for (i = 0; i < cfg->n_relays && i < s->n_relays; i++) {
+		emit_table_cell(&t, "%s", cfg->relays[i].name);
+		emit_table_cell(&t, "%s", s->shed ? (s->shed[i].on ? "on" : "off") : "?");
+		emit_table_cell(&t, "%" PRIu64,
+				s->shed ? s->shed[i].dropped_full + s->shed[i].dropped_heavy : 0);
+		emit_table_cell(&t, "%s", s->shed ? s->shed[i].why : "");
+	}
+	return emit_table_print(&t, out);
+}
+
 static bool status_any_offload(const struct config *cfg)
 {
 	uint32_t i;
@@ -562,6 +608,10 @@ static int status_table(const struct snapshot *s, const struct config *cfg, FILE
 		fputc('\n', out);
 		ret = status_offload(s, cfg, out);
 	}
+	if (!ret && status_any_shed(cfg)) {
+		fputc('\n', out);
+		ret = status_shed(s, cfg, out);
+	}
 	if (!ret && s->rxpath) {
 		fputs("\nreceive path\n", out);
 		ret = rx_table(s->rxpath, out);
@@ -616,6 +666,17 @@ static int status_json(const struct snapshot *s, const struct config *cfg, FILE 
 			emit_json_string(&j, "why", known ? s->offload[i].why : "");
 			emit_json_close(&j);
 		}
+		if (r->shed != SHED_OFF) {
+			bool known = s->shed && i < s->n_relays;
+
+			emit_json_object(&j, "shed");
+			emit_json_string(&j, "configured", config_shed_name(r->shed));
+			emit_json_bool(&j, "on", known && s->shed[i].on);
+			emit_json_string(&j, "why", known ? s->shed[i].why : "");
+			emit_json_uint(&j, "dropped_full_socket", known ? s->shed[i].dropped_full : 0);
+			emit_json_uint(&j, "dropped_heavy_flow", known ? s->shed[i].dropped_heavy : 0);
+			emit_json_close(&j);
+		}
 		emit_json_array(&j, "listen");
 		for (k = 0; k < r->n_listen; k++)
 			emit_json_string(&j, NULL, addr_format(&r->listen[k], ep, sizeof(ep)));
@@ -668,7 +729,7 @@ struct stats_tables {
 
 /* The rows of relay, worker ("all" for the total) in each table. */
 static void stats_rows(struct stats_tables *t, const char *relay, const char *worker,
-		       const struct relay_counters *c, bool fast)
+		       const struct relay_counters *c, bool fast, bool shed)
 {
 	size_t i;
 	int d;
@@ -684,7 +745,9 @@ static void stats_rows(struct stats_tables *t, const char *relay, const char *wo
 		emit_table_cell(&t->drops, "%s", worker);
 		emit_table_cell(&t->drops, "%s", relay_dir_name(view_drops[i].dir));
 		for (d = 0; d < DROP__MAX; d++)
-			emit_table_cell(&t->drops, "%" PRIu64, c->dir[view_drops[i].dir].drops[d]);
+			if (view_drop_shown(d, shed))
+				emit_table_cell(&t->drops, "%" PRIu64,
+						c->dir[view_drops[i].dir].drops[d]);
 	}
 	emit_table_cell(&t->events, "%s", relay);
 	emit_table_cell(&t->events, "%s", worker);
@@ -830,12 +893,13 @@ static int stats_table(const struct snapshot *s, FILE *out)
 	int ret, d;
 
 	bool fast = s->offload_counters != NULL; /* the fast path's columns while it is loaded */
+	bool shed = s->shed_counters != NULL;
 
 	/* Every column but RELAY, WORKER (and DIRECTION) is a number. */
 	emit_table_init(&t.traffic,
 			2 + VIEW_N(view_legs) + (fast ? VIEW_N(view_fast) : 0) + VIEW_N(view_sessions),
 			~0x3u, NULL);
-	emit_table_init(&t.drops, 3 + DROP__MAX, ~0x7u, NULL);
+	emit_table_init(&t.drops, 3 + DROP__MAX - (shed ? 0 : 2), ~0x7u, NULL);
 	emit_table_init(&t.events, 2 + VIEW_N(view_events), ~0x3u, NULL);
 	emit_table_cell(&t.traffic, "RELAY");
 	emit_table_cell(&t.traffic, "WORKER");
@@ -849,7 +913,8 @@ static int stats_table(const struct snapshot *s, FILE *out)
 	emit_table_cell(&t.drops, "WORKER");
 	emit_table_cell(&t.drops, "DIRECTION");
 	for (d = 0; d < DROP__MAX; d++)
-		stats_head(&t.drops, drop_reason_name((enum drop_reason)d));
+		if (view_drop_shown(d, shed))
+			stats_head(&t.drops, drop_reason_name((enum drop_reason)d));
 	emit_table_cell(&t.events, "RELAY");
 	emit_table_cell(&t.events, "WORKER");
 	for (i = 0; i < VIEW_N(view_events); i++)
@@ -857,10 +922,11 @@ static int stats_table(const struct snapshot *s, FILE *out)
 	for (r = 0; r < s->n_relays; r++) {
 		for (w = 0; w < s->n_workers; w++) {
 			snprintf(id, sizeof(id), "%u", s->workers[w].id);
-			stats_rows(&t, s->relay_names[r], id, &s->workers[w].relays[r], fast);
+			stats_rows(&t, s->relay_names[r], id, &s->workers[w].relays[r], fast,
+				   shed);
 		}
 		view_relay_total(s, r, &total);
-		stats_rows(&t, s->relay_names[r], "all", &total, fast);
+		stats_rows(&t, s->relay_names[r], "all", &total, fast, shed);
 	}
 	fputs("traffic\n", out);
 	ret = emit_table_print(&t.traffic, out);
@@ -882,6 +948,19 @@ static int stats_table(const struct snapshot *s, FILE *out)
 		fputs("\nfast path\n", out);
 		ret = view_offload_table(s, out);
 	}
+	if (!ret && s->shed_counters) {
+		static const char *const head[] = { "COUNTER", "PACKETS" };
+		struct emit_table st;
+		int c;
+
+		fputs("\nshed\n", out);
+		emit_table_init(&st, 2, 0x2, head);
+		for (c = 0; c < SHED_CNT__MAX; c++) {
+			emit_table_cell(&st, "%s", filter_shed_counter_name((enum shed_counter)c));
+			emit_table_cell(&st, "%" PRIu64, s->shed_counters[c]);
+		}
+		ret = emit_table_print(&st, out);
+	}
 	if (ret || !s->filter_counters)
 		return ret;
 	fputs("\nfilter\n", out);
@@ -902,13 +981,15 @@ static int stats_json(const struct snapshot *s, FILE *out)
 		emit_json_string(&j, "name", s->relay_names[r]);
 		view_relay_total(s, r, &total);
 		emit_json_object(&j, "total");
-		view_counters_json(&j, &total, s->offload_counters != NULL);
+		view_counters_json(&j, &total, s->offload_counters != NULL,
+				   s->shed_counters != NULL);
 		emit_json_close(&j);
 		emit_json_array(&j, "workers");
 		for (w = 0; w < s->n_workers; w++) {
 			emit_json_object(&j, NULL);
 			emit_json_uint(&j, "worker", s->workers[w].id);
-			view_counters_json(&j, &s->workers[w].relays[r], s->offload_counters != NULL);
+			view_counters_json(&j, &s->workers[w].relays[r], s->offload_counters != NULL,
+					   s->shed_counters != NULL);
 			emit_json_close(&j);
 		}
 		emit_json_close(&j);
@@ -926,6 +1007,15 @@ static int stats_json(const struct snapshot *s, FILE *out)
 		emit_json_null(&j, "filter");
 	if (s->offload_counters)
 		view_offload_json(s, &j);
+	if (s->shed_counters) {
+		int c;
+
+		emit_json_object(&j, "shed");
+		for (c = 0; c < SHED_CNT__MAX; c++)
+			emit_json_uint(&j, filter_shed_counter_name((enum shed_counter)c),
+				       s->shed_counters[c]);
+		emit_json_close(&j);
+	}
 	emit_json_close(&j);
 	return emit_json_end(&j);
 }

@@ -33,6 +33,11 @@ enum drop_reason {
 	DROP_SOCKET_ERROR,    /* creating a session socket failed */
 	DROP_SESSION_CLOSED,  /* a reply read as its session was closing (expiry, reload) */
 	DROP_SOURCE_LIMIT,    /* new flow from an address at its max_sessions_per_source */
+	/* the BPF program dropped it for the listener's full socket before the stack built or
+	 * queued an skb (early shedding); only in a relay's totals, never a worker's */
+	DROP_SHED_FULL_SOCKET,
+	/* ... for a flow over its share while the socket was past half full (docs/offload.md) */
+	DROP_SHED_HEAVY_FLOW,
 	DROP__MAX
 };
 

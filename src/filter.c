@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <arpa/inet.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -75,9 +76,23 @@ struct filter {
 	struct offload_flow_stats *stats; /* offload_stats, mmapped */
 	struct bpf_link *xmit_trace;	   /* xdp:xdp_devmap_xmit, while XDP redirects */
 	struct bpf_link *redirect_err_trace; /* xdp:xdp_redirect_err, alongside */
+	/* Early shedding: the shed_* programs loaded (and are the ones attached), or why not;
+	 * each relay's counter slot, kept by name across reloads. */
+	bool shed;
+	char shed_why[160];
+	char shed_slot[SHED_SLOTS][CONFIG_NAME_LEN];
 };
 
-static int filter_libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+/* The program attached in each hook: the shed_* flavour when it loaded. */
+static int filter_prog(const struct filter *f, bool tc)
+{
+	if (f->shed)
+		return bpf_program__fd(tc ? f->skel->progs.shed_tc : f->skel->progs.shed_xdp);
+	return bpf_program__fd(tc ? f->skel->progs.filter_tc : f->skel->progs.filter_xdp);
+}
+
+/* One libbpf message as one log line at lvl. */
+static void filter_libbpf_line(enum log_level lvl, const char *fmt, va_list ap)
 {
 	char line[512];
 	size_t n;
@@ -86,7 +101,20 @@ static int filter_libbpf_print(enum libbpf_print_level level, const char *fmt, v
 	n = strlen(line);
 	while (n && line[n - 1] == '\n')
 		line[--n] = '\0';
-	log_msg(level == LIBBPF_WARN ? LOG_LVL_WARN : LOG_LVL_DEBUG, "libbpf: %s", line);
+	log_msg(lvl, "libbpf: %s", line);
+}
+
+static int filter_libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	filter_libbpf_line(level == LIBBPF_WARN ? LOG_LVL_WARN : LOG_LVL_DEBUG, fmt, ap);
+	return 0;
+}
+
+/* While trying the shedding flavour: its failure is reported in one line by the caller, so
+ * libbpf's verifier log goes to debug. */
+static int filter_libbpf_quiet(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	filter_libbpf_line(LOG_LVL_DEBUG, fmt, ap);
 	return 0;
 }
 
@@ -380,6 +408,60 @@ static int filter_set_pins(struct filter *f)
 	return 0;
 }
 
+/* Opens and loads the skeleton with the flavour f->shed says. 0, or -errno with err set and
+ * f->skel NULL. */
+static int filter_load(struct filter *f, const struct config *cfg, char *err, size_t errlen)
+{
+	int ret;
+
+	f->skel = filter_bpf__open();
+	if (!f->skel) {
+		ret = -errno;
+		snprintf(err, errlen, "filter: opening the BPF object: %s", strerror(-ret));
+		return ret;
+	}
+	bpf_program__set_autoload(f->skel->progs.filter_xdp, !f->shed);
+	bpf_program__set_autoload(f->skel->progs.filter_tc, !f->shed);
+	bpf_program__set_autoload(f->skel->progs.shed_xdp, f->shed);
+	bpf_program__set_autoload(f->skel->progs.shed_tc, f->shed);
+	/* Two keys per session (one per direction); one stats slot per session slot. */
+	bpf_map__set_max_entries(f->skel->maps.offload_sessions, 2 * f->flows);
+	bpf_map__set_max_entries(f->skel->maps.offload_stats, f->flows);
+	/* The tracepoint program is attached only while some interface redirects in XDP, and
+	 * loaded only where the kernel has BTF (it reads struct net_device through CO-RE). */
+	bpf_program__set_autoattach(f->skel->progs.offload_xmit_trace, false);
+	bpf_program__set_autoattach(f->skel->progs.offload_redirect_err, false);
+	if (access("/sys/kernel/btf/vmlinux", R_OK) != 0) {
+		bpf_program__set_autoload(f->skel->progs.offload_xmit_trace, false);
+		bpf_program__set_autoload(f->skel->progs.offload_redirect_err, false);
+	}
+	f->pinned = false;
+	if (cfg->filter.pin) {
+		ret = filter_set_pins(f);
+		if (ret < 0) {
+			snprintf(err, errlen, "filter: pin path: %s", strerror(-ret));
+			goto err_destroy;
+		}
+		f->pinned = true;
+	}
+	ret = filter_bpf__load(f->skel);
+	if (ret < 0) {
+		snprintf(err, errlen, "filter: loading the BPF program: %s%s", strerror(-ret),
+			 f->pinned ? " (is bpffs mounted on /sys/fs/bpf, or are stale pins "
+				     "under " FILTER_PIN_DIR " from another version?)"
+				   : " (needs root or CAP_BPF + CAP_NET_ADMIN)");
+		goto err_destroy;
+	}
+	return 0;
+err_destroy:
+	if (f->pinned)
+		filter_unpin(f);
+	f->pinned = false;
+	filter_bpf__destroy(f->skel);
+	f->skel = NULL;
+	return ret;
+}
+
 int filter_open_sized(const struct config *cfg, uint32_t flows, struct filter **out, char *err,
 		      size_t errlen)
 {
@@ -403,39 +485,26 @@ int filter_open_sized(const struct config *cfg, uint32_t flows, struct filter **
 		snprintf(err, errlen, "filter: counting possible CPUs: %s", strerror(-ret));
 		goto err_free;
 	}
-	f->skel = filter_bpf__open();
-	if (!f->skel) {
-		ret = -errno;
-		snprintf(err, errlen, "filter: opening the BPF object: %s", strerror(-ret));
+	/* With shedding wanted, the shed_* programs first; they read struct sock, which needs
+	 * CAP_PERFMON, kernel BTF and the bpf_rdonly_cast kfunc (6.2): if they do not load, the
+	 * filter_* ones (which need none of that) do the rest, without shedding. */
+	f->shed = config_shed_wanted(cfg);
+	if (!f->shed)
+		snprintf(f->shed_why, sizeof(f->shed_why), "shed = \"off\" for every relay");
+	for (;;) {
+		libbpf_set_print(f->shed ? filter_libbpf_quiet : filter_libbpf_print);
+		ret = filter_load(f, cfg, err, errlen);
+		libbpf_set_print(filter_libbpf_print);
+		if (ret == 0 || !f->shed)
+			break;
+		snprintf(f->shed_why, sizeof(f->shed_why),
+			 "the shedding program did not load: %s (needs CAP_PERFMON, kernel BTF and "
+			 "the bpf_rdonly_cast kfunc, Linux 6.2)",
+			 strerror(-ret));
+		f->shed = false;
+	}
+	if (ret < 0)
 		goto err_free;
-	}
-	/* Two keys per session (one per direction); one stats slot per session slot. */
-	bpf_map__set_max_entries(f->skel->maps.offload_sessions, 2 * f->flows);
-	bpf_map__set_max_entries(f->skel->maps.offload_stats, f->flows);
-	/* The tracepoint program is attached only while some interface redirects in XDP, and
-	 * loaded only where the kernel has BTF (it reads struct net_device through CO-RE). */
-	bpf_program__set_autoattach(f->skel->progs.offload_xmit_trace, false);
-	bpf_program__set_autoattach(f->skel->progs.offload_redirect_err, false);
-	if (access("/sys/kernel/btf/vmlinux", R_OK) != 0) {
-		bpf_program__set_autoload(f->skel->progs.offload_xmit_trace, false);
-		bpf_program__set_autoload(f->skel->progs.offload_redirect_err, false);
-	}
-	if (cfg->filter.pin) {
-		ret = filter_set_pins(f);
-		if (ret < 0) {
-			snprintf(err, errlen, "filter: pin path: %s", strerror(-ret));
-			goto err_destroy;
-		}
-		f->pinned = true;
-	}
-	ret = filter_bpf__load(f->skel);
-	if (ret < 0) {
-		snprintf(err, errlen, "filter: loading the BPF program: %s%s", strerror(-ret),
-			 f->pinned ? " (is bpffs mounted on /sys/fs/bpf, or are stale pins "
-				     "under " FILTER_PIN_DIR " from another version?)"
-				   : " (needs root or CAP_BPF + CAP_NET_ADMIN)");
-		goto err_destroy;
-	}
 	len = (size_t)f->flows * sizeof(struct offload_flow_stats);
 	mem = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED,
 		   bpf_map__fd(f->skel->maps.offload_stats), 0);
@@ -520,8 +589,7 @@ static int filter_attach_xdp(struct filter *f, struct filter_iface *fi, __u32 fl
 
 	if (fi->xdp_link >= 0)
 		return 0;
-	fd = bpf_link_create(bpf_program__fd(f->skel->progs.filter_xdp), fi->ifindex, BPF_XDP,
-			     &opts);
+	fd = bpf_link_create(filter_prog(f, false), fi->ifindex, BPF_XDP, &opts);
 	if (fd < 0)
 		return fd;
 	fi->xdp_link = fd;
@@ -546,9 +614,8 @@ static int filter_attach_tc(struct filter *f, struct filter_iface *fi)
 {
 	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = fi->ifindex, .attach_point = BPF_TC_INGRESS);
 	LIBBPF_OPTS(bpf_tc_opts, opts, .handle = FILTER_TC_HANDLE, .priority = FILTER_TC_PRIORITY,
-		    .prog_fd = bpf_program__fd(f->skel->progs.filter_tc),
-		    .flags = BPF_TC_F_REPLACE);
-	int prog = bpf_program__fd(f->skel->progs.filter_tc), fd, ret;
+		    .prog_fd = filter_prog(f, true), .flags = BPF_TC_F_REPLACE);
+	int prog = filter_prog(f, true), fd, ret;
 
 	if (fi->tc_link >= 0 || fi->tc_legacy)
 		return 0;
@@ -793,7 +860,7 @@ int filter_read_stats(struct filter *f, struct filter_stats *out)
 
 int filter_prog_fd(const struct filter *f, int tc)
 {
-	return bpf_program__fd(tc ? f->skel->progs.filter_tc : f->skel->progs.filter_xdp);
+	return filter_prog(f, tc);
 }
 
 int filter_map_fd(const struct filter *f, const char *map_name)
@@ -838,6 +905,25 @@ static void filter_xmit_trace_sync(struct filter *f)
 		f->xmit_trace = NULL;
 		f->redirect_err_trace = NULL;
 	}
+}
+
+/* After a stage left fi: publishes its flags, detaches the hooks no stage needs any more,
+ * and drops an interface that runs nothing of ours from the table (fi is invalid then). */
+static void filter_iface_trim(struct filter *f, struct filter_iface *fi)
+{
+	const uint32_t xdp = RR_IFACE_FILTER_XDP | RR_IFACE_OFFLOAD_XDP | RR_IFACE_SHED_XDP;
+	const uint32_t tc = RR_IFACE_FILTER_TC | RR_IFACE_OFFLOAD_TC | RR_IFACE_SHED_TC;
+
+	filter_iface_publish(f, fi);
+	if (!fi->filter_iface && !fi->flags) {
+		filter_detach_iface(f, fi);
+		*fi = f->ifaces[--f->n_ifaces];
+		return;
+	}
+	if (!(fi->flags & xdp))
+		filter_detach_xdp(fi);
+	if (!(fi->flags & tc))
+		filter_detach_tc(fi);
 }
 
 int filter_offload_attach(struct filter *f, int ifindex, bool xdp, bool xdp_tx, char *err,
@@ -904,15 +990,7 @@ void filter_offload_detach(struct filter *f, int ifindex)
 		return;
 	bpf_map_delete_elem(bpf_map__fd(f->skel->maps.offload_tx), &key);
 	fi->flags &= ~(RR_IFACE_OFFLOAD_XDP | RR_IFACE_OFFLOAD_TC);
-	filter_iface_publish(f, fi);
-	if (!fi->filter_iface) {
-		filter_detach_iface(f, fi);
-		*fi = f->ifaces[--f->n_ifaces];
-	} else if (fi->kind == FILTER_ATTACH_TC) {
-		filter_detach_xdp(fi);
-	} else {
-		filter_detach_tc(fi);
-	}
+	filter_iface_trim(f, fi);
 	filter_xmit_trace_sync(f);
 }
 
@@ -1060,6 +1138,227 @@ int filter_client_denied(struct filter *f, const struct addr *client, const stru
 	if (bpf_map_lookup_elem(bpf_map__fd(f->skel->maps.filter_prefixes), &key, &rule) == 0)
 		return rule.verdict == FILTER_RULE_DENY;
 	return s.default_deny ? 1 : 0;
+}
+
+/* ---------------------------------------------------------------- early shedding */
+
+bool filter_shed_loaded(const struct filter *f, const char **why)
+{
+	if (why)
+		*why = f->shed_why;
+	return f->shed;
+}
+
+/* The slot of relay name, taking a free one for a new name; -ENOSPC when none is left. */
+static int filter_shed_slot(struct filter *f, const char *name, bool *used)
+{
+	int i, free_slot = -1;
+
+	for (i = 0; i < SHED_SLOTS; i++) {
+		if (f->shed_slot[i][0] && strcmp(f->shed_slot[i], name) == 0) {
+			used[i] = true;
+			return i;
+		}
+		if (!f->shed_slot[i][0] && free_slot < 0)
+			free_slot = i;
+	}
+	if (free_slot < 0)
+		return -ENOSPC;
+	snprintf(f->shed_slot[free_slot], sizeof(f->shed_slot[free_slot]), "%s", name);
+	used[free_slot] = true;
+	return free_slot;
+}
+
+int filter_shed_listeners(struct filter *f, const struct config *cfg, const bool *on)
+{
+	int lfd = bpf_map__fd(f->skel->maps.shed_listeners);
+	int dfd = bpf_map__fd(f->skel->maps.shed_drops);
+	struct shed_listener_key keys[SHED_LISTENERS_MAX], next, cur;
+	bool used[SHED_SLOTS] = { false };
+	uint64_t *zero;
+	uint32_t r, j, n = 0, slot;
+	void *prev = NULL;
+	int ret = 0, i;
+
+	if (!f->shed)
+		return 0;
+	zero = calloc((size_t)f->ncpus, sizeof(*zero));
+	if (!zero)
+		return -ENOMEM;
+	/* Collect first: deleting while walking a hash could skip keys. */
+	while (n < SHED_LISTENERS_MAX && bpf_map_get_next_key(lfd, prev, &next) == 0) {
+		keys[n++] = next;
+		cur = next;
+		prev = &cur;
+	}
+	for (j = 0; j < n; j++)
+		bpf_map_delete_elem(lfd, &keys[j]);
+	for (r = 0; r < cfg->n_relays && ret == 0; r++) {
+		struct shed_listener val;
+
+		if (!on[r])
+			continue;
+		ret = filter_shed_slot(f, cfg->relays[r].name, used);
+		if (ret < 0)
+			break;
+		val.slot = (uint32_t)ret;
+		ret = 0;
+		for (j = 0; j < cfg->relays[r].n_listen && ret == 0; j++) {
+			struct shed_listener_key k = { .pad = 0 };
+
+			addr_to_mapped(&cfg->relays[r].listen[j], k.addr);
+			k.port = htons(addr_port(&cfg->relays[r].listen[j]));
+			ret = bpf_map_update_elem(lfd, &k, &val, BPF_ANY);
+		}
+	}
+	/* A relay gone (or shedding off) gives its slot back, counted from 0 for the next. */
+	for (i = 0; i < SHED_SLOTS; i++) {
+		if (used[i] || !f->shed_slot[i][0])
+			continue;
+		f->shed_slot[i][0] = '\0';
+		for (slot = (uint32_t)i * SHED_REASONS; slot < (uint32_t)(i + 1) * SHED_REASONS;
+		     slot++)
+			bpf_map_update_elem(dfd, &slot, zero, BPF_ANY);
+	}
+	free(zero);
+	return ret;
+}
+
+int filter_shed_attach(struct filter *f, int ifindex, char *err, size_t errlen)
+{
+	struct filter_iface *fi = filter_iface_find(f, ifindex);
+	char name[IF_NAMESIZE] = "?";
+	uint32_t flag;
+	int ret = 0;
+
+	if (!f->shed) {
+		snprintf(err, errlen, "shed: %s", f->shed_why);
+		return -EOPNOTSUPP;
+	}
+	if (fi && (fi->flags & (RR_IFACE_SHED_XDP | RR_IFACE_SHED_TC)))
+		return 0;
+	if_indextoname((unsigned int)ifindex, name);
+	if (!fi) {
+		if (f->n_ifaces == RR_IFACES_MAX) {
+			snprintf(err, errlen, "shed: more than %d interfaces", RR_IFACES_MAX);
+			return -ENOSPC;
+		}
+		fi = &f->ifaces[f->n_ifaces++];
+		filter_iface_init(fi, name, ifindex);
+	}
+	/* Join the hook the filter or the fast path has here (one program per frame); else
+	 * the earliest one the device allows. */
+	if (fi->xdp_link >= 0) {
+		flag = RR_IFACE_SHED_XDP;
+	} else if (fi->tc_link >= 0 || fi->tc_legacy) {
+		flag = RR_IFACE_SHED_TC;
+	} else {
+		flag = RR_IFACE_SHED_XDP;
+		ret = filter_attach_xdp(f, fi, XDP_FLAGS_DRV_MODE);
+		if (ret < 0)
+			ret = filter_attach_xdp(f, fi, XDP_FLAGS_SKB_MODE);
+		if (ret < 0) {
+			flag = RR_IFACE_SHED_TC;
+			ret = filter_attach_tc(f, fi);
+		}
+	}
+	if (ret == 0) {
+		fi->flags |= flag;
+		ret = filter_iface_publish(f, fi);
+	}
+	if (ret < 0) {
+		snprintf(err, errlen, "shed: attach on %s: %s", name, strerror(-ret));
+		fi->flags &= ~flag;
+		filter_iface_trim(f, fi);
+		return ret;
+	}
+	log_info("shed: on %s in %s (%s)", name, flag == RR_IFACE_SHED_XDP ? "XDP" : "tc",
+		 filter_link_desc(flag == RR_IFACE_SHED_XDP ? fi->xdp_link : fi->tc_link,
+				  flag == RR_IFACE_SHED_XDP && fi->xdp_generic));
+	return 0;
+}
+
+void filter_shed_detach(struct filter *f, int ifindex)
+{
+	struct filter_iface *fi = filter_iface_find(f, ifindex);
+
+	if (!fi || !(fi->flags & (RR_IFACE_SHED_XDP | RR_IFACE_SHED_TC)))
+		return;
+	fi->flags &= ~(RR_IFACE_SHED_XDP | RR_IFACE_SHED_TC);
+	filter_iface_trim(f, fi);
+}
+
+int filter_shed_ifaces(const struct filter *f, struct filter_shed_iface *out, int max)
+{
+	uint32_t i;
+	int n = 0;
+
+	for (i = 0; i < f->n_ifaces && n < max; i++) {
+		const struct filter_iface *fi = &f->ifaces[i];
+
+		if (!(fi->flags & (RR_IFACE_SHED_XDP | RR_IFACE_SHED_TC)))
+			continue;
+		out[n].ifindex = fi->ifindex;
+		out[n].xdp = fi->flags & RR_IFACE_SHED_XDP;
+		out[n].generic = out[n].xdp && fi->xdp_generic;
+		snprintf(out[n].name, sizeof(out[n].name), "%s", fi->name);
+		n++;
+	}
+	return n;
+}
+
+int filter_shed_dropped(struct filter *f, const char *name, uint64_t *full, uint64_t *heavy)
+{
+	int fd = bpf_map__fd(f->skel->maps.shed_drops);
+	uint64_t *vals;
+	int i, ret = 0;
+
+	*full = *heavy = 0;
+	if (!f->shed)
+		return 0;
+	for (i = 0; i < SHED_SLOTS; i++)
+		if (f->shed_slot[i][0] && strcmp(f->shed_slot[i], name) == 0)
+			break;
+	if (i == SHED_SLOTS)
+		return 0;
+	vals = calloc((size_t)f->ncpus, sizeof(*vals));
+	if (!vals)
+		return -ENOMEM;
+	ret = filter_sum(fd, (uint32_t)i * SHED_REASONS + SHED_REASON_FULL, vals, f->ncpus, full);
+	if (ret == 0)
+		ret = filter_sum(fd, (uint32_t)i * SHED_REASONS + SHED_REASON_HEAVY, vals, f->ncpus,
+				 heavy);
+	free(vals);
+	return ret;
+}
+
+int filter_shed_counters(struct filter *f, uint64_t out[SHED_CNT__MAX])
+{
+	int fd = bpf_map__fd(f->skel->maps.shed_counters), ret = 0;
+	uint64_t *vals = calloc((size_t)f->ncpus, sizeof(*vals));
+	uint32_t i;
+
+	if (!vals)
+		return -ENOMEM;
+	for (i = 0; i < SHED_CNT__MAX && ret == 0; i++)
+		ret = filter_sum(fd, i, vals, f->ncpus, &out[i]);
+	free(vals);
+	return ret;
+}
+
+const char *filter_shed_counter_name(enum shed_counter c)
+{
+	static const char *const names[SHED_CNT__MAX] = {
+	    [SHED_CNT_PASS_NOT_LISTENER] = "pass_not_listener",
+	    [SHED_CNT_PASS_NO_SOCKET] = "pass_no_socket",
+	    [SHED_CNT_PASS_ROOM] = "pass_room",
+	    [SHED_CNT_DROP_FULL] = "drop_full_socket",
+	    [SHED_CNT_DROP_HEAVY] = "drop_heavy_flow",
+	};
+
+	if ((unsigned int)c >= SHED_CNT__MAX || !names[c])
+		return "unknown";
+	return names[c];
 }
 
 void filter_free(struct filter *f)

@@ -101,6 +101,36 @@ int filter_offload_xmit(struct filter *f, int ifindex, uint64_t *drops, uint64_t
  * the rate limit), 0 when not, -errno. */
 int filter_client_denied(struct filter *f, const struct addr *client, const struct addr *local);
 
+/* ---- early shedding (issue 10, docs/offload.md) */
+
+/* True when the shedding programs loaded (they are the ones attached then); else *why (owned
+ * by f) says why not. */
+bool filter_shed_loaded(const struct filter *f, const char **why);
+/* Makes the listen addresses of cfg's relays with on[i] (cfg->n_relays entries) the ones the
+ * program sheds for. A relay keeps its counter slot by name; a relay gone gives it back.
+ * 0 or -errno (-ENOSPC: more than SHED_SLOTS relays). No-op when shedding did not load. */
+int filter_shed_listeners(struct filter *f, const struct config *cfg, const bool *on);
+/* Runs the shed stage on ifindex: in the hook the filter or the fast path has there, else
+ * native XDP, generic XDP, tc. 0 or -errno with err set. */
+int filter_shed_attach(struct filter *f, int ifindex, char *err, size_t errlen);
+/* Stops it there (detaches what only it needed). */
+void filter_shed_detach(struct filter *f, int ifindex);
+
+struct filter_shed_iface {
+	char name[IF_NAMESIZE];
+	int ifindex;
+	bool xdp;     /* else tc */
+	bool generic; /* XDP in generic (skb) mode */
+};
+/* The interfaces the shed stage runs on; returns how many were written (<= max). */
+int filter_shed_ifaces(const struct filter *f, struct filter_shed_iface *out, int max);
+/* Datagrams shed for relay name since it got its slot (0 without one), by reason: the socket
+ * was full, or past half full and the flow heavy. */
+int filter_shed_dropped(struct filter *f, const char *name, uint64_t *full, uint64_t *heavy);
+/* enum shed_counter summed over CPUs. */
+int filter_shed_counters(struct filter *f, uint64_t out[SHED_CNT__MAX]);
+const char *filter_shed_counter_name(enum shed_counter c);
+
 /* Detaches everything and frees; NULL and double call safe (f is freed: pass it once). */
 void filter_free(struct filter *f);
 

@@ -27,6 +27,7 @@
 #include "log.h"
 #include "netlink.h"
 #include "offload.h"
+#include "shed.h"
 #include "privs.h"
 #include "runtime.h"
 #include "rxreport.h"
@@ -82,6 +83,35 @@ static void print_offload(const char *path)
 	config_free(cfg);
 }
 
+/* Whether each relay of the config at path would shed, and where: loads the program (attaching
+ * nowhere) to see whether the shedding flavour loads with this process's privileges. */
+static void print_shed(const char *path)
+{
+	struct shed_relay_state st[CONFIG_MAX_RELAYS];
+	char err[CONFIG_ERR_LEN];
+	const char *why = err;
+	struct filter *f = NULL;
+	struct config *cfg;
+	bool loaded = false;
+	uint32_t i;
+
+	if (config_load_file(path, &cfg, err, sizeof(err))) {
+		printf("shed: no configuration to judge (%s)\n", err);
+		return;
+	}
+	if (!privs_can_load_bpf())
+		snprintf(err, sizeof(err), "needs CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON");
+	else if (config_shed_wanted(cfg) && filter_open(cfg, &f, err, sizeof(err)) == 0)
+		loaded = filter_shed_loaded(f, &why);
+	shed_resolve(cfg, loaded, why, st);
+	printf("shed (%s; program probed now, nothing attached):\n", path);
+	for (i = 0; i < cfg->n_relays; i++)
+		printf("  relay %s: shed = \"%s\" -> %s: %s\n", cfg->relays[i].name,
+		       config_shed_name(cfg->relays[i].shed), st[i].on ? "on" : "off", st[i].why);
+	filter_free(f);
+	config_free(cfg);
+}
+
 static void print_version(const char *config)
 {
 	struct uring_caps caps;
@@ -119,6 +149,7 @@ static void print_version(const char *config)
 	if (runtime_choose_backend(IO_BACKEND_AUTO, &caps, &b, why, sizeof(why)) == 0)
 		printf("backend for io_backend=\"auto\": %s\n", config_backend_name(b));
 	print_offload(config);
+	print_shed(config);
 }
 
 static void print_rxpath(const char *path);
@@ -258,9 +289,11 @@ static void format_drops(char *buf, size_t len, size_t *n, const char *prefix,
 	int d;
 
 	for (d = 0; d < DROP__MAX && *n < len; d++)
-		*n += (size_t)snprintf(buf + *n, len - *n, " %sdrop_%s=%llu", prefix,
-				       drop_reason_name((enum drop_reason)d),
-				       (unsigned long long)dc->drops[d]);
+		/* the BPF program's, never in the workers' counters this line sums */
+		if (d != DROP_SHED_FULL_SOCKET && d != DROP_SHED_HEAVY_FLOW)
+			*n += (size_t)snprintf(buf + *n, len - *n, " %sdrop_%s=%llu", prefix,
+					       drop_reason_name((enum drop_reason)d),
+					       (unsigned long long)dc->drops[d]);
 }
 
 static void print_stats(const struct runtime *rt)

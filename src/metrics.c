@@ -85,6 +85,14 @@ static void relay_of(const struct snapshot *s, uint32_t r, uint32_t w, struct re
 	memset(c, 0, sizeof(*c));
 	for (i = 0; i < s->n_workers; i++)
 		relay_counters_add(c, &s->workers[i].relays[r]);
+	/* What the BPF program shed for the relay: received and dropped (never a worker's). */
+	if (s->shed) {
+		struct relay_dir_counters *d = &c->dir[RELAY_DIR_TO_UPSTREAM];
+
+		d->rx_pkts += s->shed[r].dropped_full + s->shed[r].dropped_heavy;
+		d->drops[DROP_SHED_FULL_SOCKET] += s->shed[r].dropped_full;
+		d->drops[DROP_SHED_HEAVY_FLOW] += s->shed[r].dropped_heavy;
+	}
 }
 
 /* The workers a series is written for: each (per_worker) or one sum. */
@@ -375,6 +383,10 @@ int metrics_format(const struct snapshot *s, bool pw, FILE *out)
 			relay_of(s, r, w, &c);
 			for (dir = 0; dir < RELAY_DIR__MAX; dir++)
 				for (d = 0; d < DROP__MAX; d++) {
+					/* the program's, only in a relay's sum */
+					if ((d == DROP_SHED_FULL_SOCKET ||
+					     d == DROP_SHED_HEAVY_FLOW) && w != METRICS_ALL)
+						continue;
 					series_rw(out, "ringrelay_dropped_datagrams_total",
 						  s->relay_names[r], worker_label(s, w));
 					fprintf(out, ",direction=\"%s\",reason=\"%s\"} %" PRIu64 "\n",
@@ -383,6 +395,20 @@ int metrics_format(const struct snapshot *s, bool pw, FILE *out)
 						c.dir[dir].drops[d]);
 				}
 		}
+	family(out, "ringrelay_shed_datagrams_total", "counter",
+	       "Datagrams to a relay's listener that the BPF program dropped before the stack "
+	       "(early shedding), by reason: full_socket, or heavy_flow (past half full, a flow "
+	       "over its share); also in the relay's client_in and its shed_* drops.");
+	for (r = 0; r < s->n_relays; r++) {
+		fputs("ringrelay_shed_datagrams_total{relay=\"", out);
+		metrics_format_label(out, s->relay_names[r]);
+		fprintf(out, "\",reason=\"full_socket\"} %" PRIu64 "\n",
+			s->shed ? s->shed[r].dropped_full : 0);
+		fputs("ringrelay_shed_datagrams_total{relay=\"", out);
+		metrics_format_label(out, s->relay_names[r]);
+		fprintf(out, "\",reason=\"heavy_flow\"} %" PRIu64 "\n",
+			s->shed ? s->shed[r].dropped_heavy : 0);
+	}
 
 	family(out, "ringrelay_mirror_extra_datagrams_total", "counter",
 	       "Copies beyond the first that mirror fan-out made (members - 1 per datagram); "

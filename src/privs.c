@@ -36,6 +36,18 @@ _Static_assert(PRIVS_NAPI_CAPS == (UINT64_C(1) << CAP_NET_ADMIN) &&
 		   PRIVS_NAPI_PIN_CAPS == (UINT64_C(1) << CAP_SYS_NICE),
 	       "PRIVS_NAPI_CAPS and PRIVS_NAPI_PIN_CAPS name napitune's capabilities");
 
+bool privs_can_load_bpf(void)
+{
+	bool admin;
+
+	if (capng_get_caps_process())
+		return false;
+	admin = capng_have_capability(CAPNG_EFFECTIVE, CAP_SYS_ADMIN);
+	return capng_have_capability(CAPNG_EFFECTIVE, CAP_NET_ADMIN) &&
+	       (admin || capng_have_capability(CAPNG_EFFECTIVE, CAP_BPF)) &&
+	       (admin || capng_have_capability(CAPNG_EFFECTIVE, CAP_PERFMON));
+}
+
 /* Loads libcap-ng's (per-thread) state with the kept capabilities this thread holds now and
  * nothing else: asking for one we lack would make capng_apply fail with EPERM. Sets
  * *can_bound when we may shrink the bounding set (needs CAP_SETPCAP). */

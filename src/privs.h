@@ -60,6 +60,11 @@ struct privs_who {
 #define PRIVS_NAPI_CAPS (UINT64_C(1) << 12 /* CAP_NET_ADMIN */)
 #define PRIVS_NAPI_PIN_CAPS (UINT64_C(1) << 23 /* CAP_SYS_NICE */)
 
+/* True when this thread holds, effective, what loading and attaching the BPF program needs
+ * (CAP_BPF, CAP_NET_ADMIN, CAP_PERFMON; CAP_SYS_ADMIN stands for BPF and PERFMON): shed =
+ * "auto" does not try without them. */
+bool privs_can_load_bpf(void);
+
 /* Who the daemon will run as, for config `user` (may be "") and a start as the current euid;
  * default_user is looked up for an unset user and a root start (PRIVS_DEFAULT_USER; tests
  * pass others). Changes nothing. Returns 0, or -errno with one line in err: -ENOENT for an

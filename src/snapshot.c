@@ -60,6 +60,8 @@ void snapshot_fini(struct snapshot *s)
 	free(s->offload_counters);
 	free(s->offload_ifaces);
 	free((void *)s->offload);
+	free(s->shed);
+	free(s->shed_counters);
 	rxreport_free(s->rxpath);
 	memset(s, 0, sizeof(*s));
 }

@@ -48,6 +48,15 @@ struct snapshot_offload_iface {
 	uint64_t xmit_drops, xmit_sent;
 };
 
+/* Early shedding of one relay: whether it runs, where or why not, and what it shed. */
+struct snapshot_shed {
+	bool on;
+	const char *why; /* borrowed */
+	/* datagrams the program dropped before the stack: the listener's socket was full, or
+	 * past half full and the datagram's flow over its share */
+	uint64_t dropped_full, dropped_heavy;
+};
+
 struct snapshot {
 	const struct config *cfg;   /* in force (status shows its relays and filter) */
 	const char *version;
@@ -72,6 +81,12 @@ struct snapshot {
 	uint64_t *offload_counters;
 	struct snapshot_offload_iface *offload_ifaces;
 	uint32_t n_offload_ifaces;
+	/* Early shedding per relay (n_relays; NULL: unknown), and the stage's outcome counters
+	 * (SHED_CNT__MAX; NULL when the shedding program is not loaded). A relay's dropped
+	 * datagrams count in its totals as received and dropped (shed_full_socket), never in a
+	 * worker's own counters: the program cannot tell which worker's socket was full. */
+	struct snapshot_shed *shed;
+	uint64_t *shed_counters;
 	struct relay_counters *counters; /* the block workers[].relays point into */
 	uint32_t *max_sessions; /* n_relays: each relay's max_sessions */
 	bool *panic;		/* n_relays: no upstream is up, all enabled ones are used */

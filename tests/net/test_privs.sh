@@ -10,8 +10,8 @@
 #     mount namespace): every thread switches to it, the log says why, the admin thread keeps
 #     the filter's three capabilities and the others none; the control socket's missing
 #     directory is made 0750 and owned by it; traffic flows both families;
-#  3. user = "root": it stays root on purpose, without the warning; no filter, so no thread
-#     holds anything, the admin thread included;
+#  3. user = "root": it stays root on purpose, without the warning; no filter (and shed =
+#     "off": no program at all), so no thread holds anything, the admin thread included;
 #  4. a relay with a fwmark: workers keep CAP_NET_RAW (SO_MARK on each new session socket)
 #     and nothing else; every other thread holds nothing.
 . "$(dirname "$0")/lib.sh"
@@ -171,6 +171,9 @@ no_filter_left "$c"
 c="[user = root]"
 sock=$TMPD/run3/ctl.sock
 conf "$TMPD/three.conf" "$sock" 'user = "root";'
+# No program at all: shedding (on by default as root) would load it, and the admin thread
+# keeps the filter's capabilities for it like for a filter (cases 1 and 2).
+sed -i 's/balance = "hash"; }/balance = "hash"; shed = "off"; }/' "$TMPD/three.conf"
 RINGRELAY=$BIN/ringrelay lib_relay_start "$TMPD/three.conf" ||
 	lib_fail "$c relay did not start"
 lib_wait_for 10 ready || lib_fail "$c not ready"
@@ -188,7 +191,7 @@ lib_relay_stop || lib_case_fail "$c exit status $?"
 c="[fwmark]"
 sock=$TMPD/run4/ctl.sock
 conf "$TMPD/four.conf" "$sock" 'user = "root";'
-sed -i 's/balance = "hash"; }/balance = "hash"; fwmark = 7; }/' "$TMPD/four.conf"
+sed -i 's/balance = "hash"; }/balance = "hash"; fwmark = 7; shed = "off"; }/' "$TMPD/four.conf"
 RINGRELAY=$BIN/ringrelay lib_relay_start "$TMPD/four.conf" ||
 	lib_fail "$c relay did not start"
 lib_wait_for 10 ready || lib_fail "$c not ready"

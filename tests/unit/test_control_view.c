@@ -76,6 +76,8 @@ static int setup(void **state)
 
 	if (!f || config_load_string(conf, "h.conf", &f->cfg, err, sizeof(err)))
 		return -1;
+	/* The shared views show no shedding; test_shed_views turns it on. */
+	f->cfg->relays[0].shed = f->cfg->relays[1].shed = SHED_OFF;
 	s = &f->s;
 	if (snapshot_alloc(s, 2, 2))
 		return -1;
@@ -669,6 +671,45 @@ static void expect_in(const char *text, const char *want)
 
 /* With the session fast path: status names each relay's mode and why, stats gains the
  * FAST_PATH columns and the fast path's table, sessions the PATH column. */
+/* Early shedding: status per relay, the counters in stats, and the relay's total where the
+ * shed datagrams count as received and dropped (the identity rx = tx + drops holds). */
+static void test_shed_views(void **state)
+{
+	struct fixture *f = *state;
+	struct snapshot_shed *sh = calloc(2, sizeof(*sh));
+	char *t;
+	int c;
+
+	f->cfg->relays[0].shed = SHED_AUTO;
+	sh[0] = (struct snapshot_shed){ true, "auto on veth-rc", 20, 5 };
+	sh[1] = (struct snapshot_shed){ false, "shed = \"off\"", 0, 0 };
+	f->s.shed = sh;
+	f->s.shed_counters = calloc(SHED_CNT__MAX, sizeof(uint64_t));
+	for (c = 0; c < SHED_CNT__MAX; c++)
+		f->s.shed_counters[c] = (uint64_t)c * 10 + 5;
+	t = render_text(view_status, f, false);
+	expect_in(t, "RELAY               SHED  SHED_DATAGRAMS  WHY");
+	expect_in(t, "dns                 on                25  auto on veth-rc");
+	free(t);
+	t = render_text(view_status, f, true);
+	expect_in(t, "\"shed\": {\"configured\": \"auto\", \"on\": true, \"why\": \"auto on veth-rc\", "
+		     "\"dropped_full_socket\": 20, \"dropped_heavy_flow\": 5}");
+	free(t);
+	t = render_text(view_stats, f, false);
+	expect_in(t, "SHED_FULL_SOCKET");
+	expect_in(t, "shed\nCOUNTER");
+	expect_in(t, "drop_full_socket ");
+	free(t);
+	t = render_text(view_stats, f, true);
+	/* the fixture's workers hold 3 x the reason's index in each; the total adds the 25 */
+	expect_in(t, "\"total\": {\"rx_pkts\": 46,");
+	expect_in(t, "\"source_session_limit\": 21, \"shed_full_socket\": 44, "
+		     "\"shed_heavy_flow\": 32}");
+	expect_in(t, "\"shed\": {\"pass_not_listener\": 5, \"pass_no_socket\": 15, \"pass_room\": 25, "
+		     "\"drop_full_socket\": 35, \"drop_heavy_flow\": 45}");
+	free(t);
+}
+
 static void test_offload_views(void **state)
 {
 	struct fixture *f = *state;
@@ -854,6 +895,7 @@ int main(void)
 		cmocka_unit_test(test_rxpath),
 		cmocka_unit_test_setup_teardown(test_session_of_unknown_relay, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_offload_views, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_shed_views, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_write_error, setup, teardown),
 	};
 

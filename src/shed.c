@@ -1,0 +1,195 @@
+// SPDX-License-Identifier: MIT
+/* Early shedding's user-space half. A relay sheds on the interfaces that hold its listen
+ * addresses (every interface of the family for a wildcard); loopback is left alone (no
+ * receive queue to protect there, and an XDP program on lo would see all local traffic).
+ * docs/offload.md. */
+#include <errno.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "filter.h"
+#include "log.h"
+#include "netlink.h"
+#include "shed.h"
+
+static void shed_add_iface(struct shed_relay_state *st, int ifindex)
+{
+	unsigned int i;
+
+	for (i = 0; i < st->n_ifaces; i++)
+		if (st->ifindex[i] == ifindex)
+			return;
+	if (st->n_ifaces < SHED_MAX_IFACES)
+		st->ifindex[st->n_ifaces++] = ifindex;
+}
+
+/* "eth0, eth1" of st's interfaces into buf. */
+static const char *shed_iface_list(const struct shed_relay_state *st, char *buf, size_t len)
+{
+	char name[IF_NAMESIZE];
+	size_t n = 0;
+	unsigned int i;
+
+	buf[0] = '\0';
+	for (i = 0; i < st->n_ifaces && n < len; i++) {
+		if (!if_indextoname((unsigned int)st->ifindex[i], name))
+			snprintf(name, sizeof(name), "#%d", st->ifindex[i]);
+		n += (size_t)snprintf(buf + n, len - n, "%s%s", i ? ", " : "", name);
+	}
+	return buf;
+}
+
+static void shed_resolve_one(const struct relay_conf *rc, bool loaded, const char *why_not,
+			     struct shed_relay_state *st)
+{
+	char buf[ADDR_STRLEN], list[128];
+	int idx[SHED_MAX_IFACES], n, i;
+	uint32_t j;
+
+	memset(st, 0, sizeof(*st));
+	if (rc->shed == SHED_OFF) {
+		snprintf(st->why, sizeof(st->why), "shed = \"off\"");
+		return;
+	}
+	if (!loaded) {
+		snprintf(st->why, sizeof(st->why), "%s", why_not);
+		return;
+	}
+	for (j = 0; j < rc->n_listen; j++) {
+		n = netlink_addr_ifindexes(&rc->listen[j], idx, SHED_MAX_IFACES);
+		for (i = 0; i < n; i++)
+			if (!netlink_is_loopback(idx[i]))
+				shed_add_iface(st, idx[i]);
+		if (n < 0)
+			log_debug("relay %s: shed: interfaces of %s: %s", rc->name,
+				  addr_format(&rc->listen[j], buf, sizeof(buf)), strerror(-n));
+	}
+	if (!st->n_ifaces) {
+		snprintf(st->why, sizeof(st->why),
+			 "no interface but loopback holds its listen addresses");
+		return;
+	}
+	st->on = true;
+	snprintf(st->why, sizeof(st->why), "%s on %s", config_shed_name(rc->shed),
+		 shed_iface_list(st, list, sizeof(list)));
+}
+
+void shed_resolve(const struct config *cfg, bool loaded, const char *why_not,
+		  struct shed_relay_state *out)
+{
+	uint32_t i;
+
+	for (i = 0; i < cfg->n_relays; i++)
+		shed_resolve_one(&cfg->relays[i], loaded, why_not, &out[i]);
+}
+
+int shed_apply(struct filter *f, const struct config *cfg, const char *why_not,
+	       struct shed_relay_state *out, char *err, size_t errlen)
+{
+	struct filter_shed_iface have[RR_IFACES_MAX];
+	int want[RR_IFACES_MAX], n_have, ret;
+	bool on[CONFIG_MAX_RELAYS];
+	const char *why = why_not;
+	uint32_t i, j, k, n_want = 0;
+	char aerr[SHED_WHY_LEN];
+	bool loaded = f && filter_shed_loaded(f, &why);
+	struct shed_relay_state *was;
+
+	/* What each relay had, so only changes are logged (link events call this often). */
+	was = malloc(sizeof(*was) * (cfg->n_relays ? cfg->n_relays : 1));
+	if (was)
+		memcpy(was, out, sizeof(*was) * cfg->n_relays);
+	shed_resolve(cfg, loaded, why, out);
+	for (i = 0; i < cfg->n_relays; i++) {
+		for (j = 0; out[i].on && j < out[i].n_ifaces; j++) {
+			for (k = 0; k < n_want && want[k] != out[i].ifindex[j]; k++)
+				;
+			if (k == n_want && n_want < RR_IFACES_MAX)
+				want[n_want++] = out[i].ifindex[j];
+		}
+	}
+	if (loaded) {
+		/* What runs and is no longer wanted goes first. */
+		n_have = filter_shed_ifaces(f, have, RR_IFACES_MAX);
+		for (j = 0; j < (uint32_t)n_have; j++) {
+			for (k = 0; k < n_want && want[k] != have[j].ifindex; k++)
+				;
+			if (k == n_want)
+				filter_shed_detach(f, have[j].ifindex);
+		}
+		for (k = 0; k < n_want; k++) {
+			if (filter_shed_attach(f, want[k], aerr, sizeof(aerr)) == 0)
+				continue;
+			/* Every relay using this interface goes without shedding. */
+			for (i = 0; i < cfg->n_relays; i++) {
+				for (j = 0; out[i].on && j < out[i].n_ifaces; j++) {
+					if (out[i].ifindex[j] != want[k])
+						continue;
+					out[i].on = false;
+					snprintf(out[i].why, sizeof(out[i].why), "%s", aerr);
+				}
+			}
+		}
+		/* Where each relay sheds now, hook included: "auto on eth0 (XDP), eth1 (tc)". */
+		n_have = filter_shed_ifaces(f, have, RR_IFACES_MAX);
+		for (i = 0; i < cfg->n_relays; i++) {
+			size_t len;
+
+			if (!out[i].on)
+				continue;
+			len = (size_t)snprintf(out[i].why, sizeof(out[i].why), "%s on",
+					       config_shed_name(cfg->relays[i].shed));
+			for (j = 0; j < out[i].n_ifaces && len < sizeof(out[i].why); j++) {
+				for (k = 0; k < (uint32_t)n_have &&
+					    have[k].ifindex != out[i].ifindex[j];
+				     k++)
+					;
+				if (k == (uint32_t)n_have)
+					continue;
+				len += (size_t)snprintf(out[i].why + len, sizeof(out[i].why) - len,
+							"%s %s (%s)", j ? "," : "", have[k].name,
+							!have[k].xdp	    ? "tc"
+							: have[k].generic ? "generic XDP"
+									  : "XDP");
+			}
+		}
+		for (i = 0; i < cfg->n_relays; i++)
+			on[i] = out[i].on;
+		ret = filter_shed_listeners(f, cfg, on);
+		if (ret < 0) {
+			for (i = 0; i < cfg->n_relays; i++) {
+				if (!out[i].on)
+					continue;
+				out[i].on = false;
+				snprintf(out[i].why, sizeof(out[i].why),
+					 "writing the listener map: %s", strerror(-ret));
+			}
+		}
+	}
+	ret = 0;
+	for (i = 0; i < cfg->n_relays; i++) {
+		const struct relay_conf *rc = &cfg->relays[i];
+
+		bool same = was && was[i].on == out[i].on && !strcmp(was[i].why, out[i].why);
+
+		if (rc->shed == SHED_OFF)
+			continue;
+		if (out[i].on) {
+			if (!same)
+				log_info("relay %s: shed on: %s", rc->name, out[i].why);
+			continue;
+		}
+		if (!same)
+			log_notice("relay %s: shed off: %s", rc->name, out[i].why);
+		if (rc->shed == SHED_ON && !ret) {
+			snprintf(err, errlen, "relay %s: shed = \"on\", but %s (set \"auto\" to go "
+					      "without it)",
+				 rc->name, out[i].why);
+			ret = -EOPNOTSUPP;
+		}
+	}
+	free(was);
+	return ret;
+}

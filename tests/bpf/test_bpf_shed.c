@@ -1,0 +1,353 @@
+// SPDX-License-Identifier: MIT
+/* Early shedding in bpf/filter.bpf.c through BPF_PROG_TEST_RUN, XDP and tc, with real sockets:
+ * the test moves into a private network namespace, binds UDP sockets on loopback (where a test
+ * run's frames arrive) and runs frames addressed to them. An empty socket passes its datagram
+ * (pass_room); the same socket with a datagram queued under a small receive buffer is full
+ * (rmem + SHED_ALLOWANCE > rcvbuf) and the frame is dropped (drop_full_socket, and the relay's
+ * slot counts it); past half full, a flow over SHED_HEAVY datagrams in its window is dropped
+ * (drop_heavy_flow) while another flow passes; a listen address without a socket passes
+ * (pass_no_socket); a port that is
+ * no listener's passes untouched (pass_not_listener). IPv4 and IPv6. Needs root (77 otherwise),
+ * and a kernel where the shedding programs load (77 otherwise, with the reason). */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <cmocka.h>
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/pkt_cls.h>
+
+#include "config.h"
+#include "filter.h"
+
+#define PORT_BOUND 5300   /* a listener with a socket */
+#define PORT_UNBOUND 5301 /* a listener whose socket is not there */
+#define PORT_OTHER 5302	  /* no listener */
+#define PORT_BIG 5303	  /* a listener with a 64 KiB receive buffer */
+
+static const char conf[] =
+	"relays = ({ name = \"r\"; listen = [\"127.0.0.1:5300\", \"[::1]:5300\", "
+	"\"127.0.0.1:5301\", \"[::1]:5301\", \"127.0.0.1:5303\", \"[::1]:5303\"]; upstreams = [\"127.0.0.1:9\"]; });\n";
+
+struct fixture {
+	struct config *cfg;
+	struct filter *f;
+	int rx[2];   /* bound listener sockets, [0] IPv4, [1] IPv6 */
+	int big[2];  /* ... with the large buffer */
+	int lo;
+	uint16_t sport; /* the frames' source port */
+};
+
+static struct fixture fx;
+
+static int family_at(int v6)
+{
+	return v6 ? AF_INET6 : AF_INET;
+}
+
+/* A bound UDP socket with a receive buffer of 2 x small (the kernel doubles it); with 2200 it
+ * takes SHED_ALLOWANCE when empty, and not once a datagram (truesize >= 512) waits in it. */
+static int bind_buf(int v6, uint16_t port, int small)
+{
+	struct sockaddr_storage ss = { 0 };
+	int fd = socket(family_at(v6), SOCK_DGRAM, 0), one = 1, want = 2 * small;
+	socklen_t len;
+
+	assert_true(fd >= 0);
+	if (v6) {
+		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+		a->sin6_family = AF_INET6;
+		a->sin6_port = htons(port);
+		a->sin6_addr = in6addr_loopback;
+		len = sizeof(*a);
+	} else {
+		struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+
+		a->sin_family = AF_INET;
+		a->sin_port = htons(port);
+		a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		len = sizeof(*a);
+	}
+	assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small)), 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&ss, len), 0);
+	len = sizeof(small);
+	assert_int_equal(getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, &len), 0);
+	assert_int_equal(small, want);
+	return fd;
+}
+
+/* Queues one datagram on socket rx through loopback. */
+static void fill_fd(int v6, int rx)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	char payload[64] = "fill";
+	int fd = socket(family_at(v6), SOCK_DGRAM, 0);
+
+	assert_true(fd >= 0);
+	assert_int_equal(getsockname(rx, (struct sockaddr *)&ss, &len), 0);
+	assert_int_equal(sendto(fd, payload, sizeof(payload), 0, (struct sockaddr *)&ss, len),
+			 (ssize_t)sizeof(payload));
+	close(fd);
+}
+
+static void fill(int v6)
+{
+	fill_fd(v6, fx.rx[v6]);
+}
+
+static void drain_fd(int rx)
+{
+	char buf[256];
+
+	while (recv(rx, buf, sizeof(buf), MSG_DONTWAIT) >= 0)
+		;
+}
+
+/* Empties the bound listener of family v6. */
+static void drain(int v6)
+{
+	drain_fd(fx.rx[v6]);
+}
+
+/* The receive memory of the socket bound to port (rx_queue of /proc/net/udp{,6}). */
+static unsigned long rmem_of(int v6, uint16_t port)
+{
+	FILE *f = fopen(v6 ? "/proc/net/udp6" : "/proc/net/udp", "re");
+	char line[512], local[64];
+	unsigned long tx, rx, found = ~0ul;
+	unsigned int p;
+
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, " %*d: %63s %*s %*x %lx:%lx", local, &tx, &rx) != 3)
+			continue;
+		if (sscanf(strchr(local, ':') + 1, "%x", &p) == 1 && p == port)
+			found = rx;
+	}
+	fclose(f);
+	assert_true(found != ~0ul);
+	return found;
+}
+
+/* Ethernet + IPv4/IPv6 + UDP from the loopback peer to the loopback address:port. */
+static size_t frame(uint8_t *b, int v6, uint16_t port)
+{
+	size_t l3 = 14, l4, n;
+	uint16_t plen = 8 + 32;
+
+	memset(b, 0, 128);
+	b[12] = v6 ? 0x86 : 0x08;
+	b[13] = v6 ? 0xdd : 0x00;
+	if (v6) {
+		b[l3] = 0x60;
+		b[l3 + 4] = (uint8_t)(plen >> 8);
+		b[l3 + 5] = (uint8_t)plen;
+		b[l3 + 6] = IPPROTO_UDP;
+		b[l3 + 7] = 64;
+		b[l3 + 23] = 1; /* ::1 */
+		b[l3 + 39] = 1; /* ::1 */
+		l4 = l3 + 40;
+	} else {
+		b[l3] = 0x45;
+		b[l3 + 2] = 0;
+		b[l3 + 3] = (uint8_t)(20 + plen);
+		b[l3 + 8] = 64;
+		b[l3 + 9] = IPPROTO_UDP;
+		b[l3 + 12] = 127, b[l3 + 15] = 2; /* 127.0.0.2 */
+		b[l3 + 16] = 127, b[l3 + 19] = 1; /* 127.0.0.1 */
+		l4 = l3 + 20;
+	}
+	b[l4] = (uint8_t)(fx.sport >> 8), b[l4 + 1] = (uint8_t)fx.sport;
+	b[l4 + 2] = (uint8_t)(port >> 8);
+	b[l4 + 3] = (uint8_t)port;
+	b[l4 + 4] = (uint8_t)(plen >> 8);
+	b[l4 + 5] = (uint8_t)plen;
+	n = l4 + plen;
+	return n;
+}
+
+static void counters(uint64_t out[SHED_CNT__MAX])
+{
+	assert_int_equal(filter_shed_counters(fx.f, out), 0);
+}
+
+/* Runs one frame through the tc or XDP flavour; returns the verdict. */
+static int run(int tc, int v6, uint16_t port)
+{
+	uint8_t in[128], out[256];
+	size_t len = frame(in, v6, port);
+	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = in, .data_size_in = (__u32)len,
+		    .data_out = out, .data_size_out = sizeof(out), .repeat = 1);
+
+	assert_int_equal(bpf_prog_test_run_opts(filter_prog_fd(fx.f, tc), &opts), 0);
+	return (int)opts.retval;
+}
+
+/* One case: the verdict and exactly one stage counter (and the slot when dropped). */
+static void expect(int tc, int v6, uint16_t port, enum shed_counter want)
+{
+	uint64_t before[SHED_CNT__MAX], after[SHED_CNT__MAX], d0, d1, h0, h1;
+	int drop = want == SHED_CNT_DROP_FULL || want == SHED_CNT_DROP_HEAVY, verdict, c;
+
+	counters(before);
+	assert_int_equal(filter_shed_dropped(fx.f, "r", &d0, &h0), 0);
+	verdict = run(tc, v6, port);
+	counters(after);
+	assert_int_equal(filter_shed_dropped(fx.f, "r", &d1, &h1), 0);
+	if (tc)
+		assert_int_equal(verdict, drop ? TC_ACT_SHOT : TC_ACT_OK);
+	else
+		assert_int_equal(verdict, drop ? XDP_DROP : XDP_PASS);
+	for (c = 0; c < SHED_CNT__MAX; c++)
+		if (after[c] - before[c] != (c == (int)want))
+			fail_msg("%s v%d port %u: %s moved by %llu", tc ? "tc" : "xdp", v6 ? 6 : 4,
+				 port, filter_shed_counter_name((enum shed_counter)c),
+				 (unsigned long long)(after[c] - before[c]));
+	assert_int_equal(d1 - d0, (uint64_t)(want == SHED_CNT_DROP_FULL));
+	assert_int_equal(h1 - h0, (uint64_t)(want == SHED_CNT_DROP_HEAVY));
+}
+
+static void test_decisions(void **state)
+{
+	int tc, v6;
+
+	(void)state;
+	for (tc = 0; tc < 2; tc++) {
+		for (v6 = 0; v6 < 2; v6++) {
+			drain(v6);
+			expect(tc, v6, PORT_BOUND, SHED_CNT_PASS_ROOM);
+			fill(v6);
+			expect(tc, v6, PORT_BOUND, SHED_CNT_DROP_FULL);
+			drain(v6);
+			expect(tc, v6, PORT_BOUND, SHED_CNT_PASS_ROOM);
+			expect(tc, v6, PORT_UNBOUND, SHED_CNT_PASS_NO_SOCKET);
+			expect(tc, v6, PORT_OTHER, SHED_CNT_PASS_NOT_LISTENER);
+		}
+	}
+}
+
+/* Past half full, not full: a flow is shed once it sent SHED_HEAVY datagrams in its window,
+ * another (light) flow still passes. */
+static void test_heavy_flow(void **state)
+{
+	int tc, v6, i;
+
+	(void)state;
+	for (tc = 0; tc < 2; tc++) {
+		for (v6 = 0; v6 < 2; v6++) {
+			drain_fd(fx.big[v6]);
+			for (i = 0; i < 256 && rmem_of(v6, PORT_BIG) <= 65536 / 2 + 2048; i++)
+				fill_fd(v6, fx.big[v6]);
+			assert_true(rmem_of(v6, PORT_BIG) + SHED_ALLOWANCE <= 65536);
+			/* The window starts with the first datagram; a cold flow per round. */
+			fx.sport = (uint16_t)(41000 + tc * 2 + v6);
+			for (i = 0; i < SHED_HEAVY; i++)
+				expect(tc, v6, PORT_BIG, SHED_CNT_PASS_ROOM);
+			expect(tc, v6, PORT_BIG, SHED_CNT_DROP_HEAVY);
+			fx.sport = 40000;
+			expect(tc, v6, PORT_BIG, SHED_CNT_PASS_ROOM);
+			drain_fd(fx.big[v6]);
+			fx.sport = (uint16_t)(41000 + tc * 2 + v6);
+			expect(tc, v6, PORT_BIG, SHED_CNT_PASS_ROOM);
+			fx.sport = 40000;
+		}
+	}
+}
+
+/* A relay whose shed is off takes its listeners out of the map: its full socket is the
+ * stack's business again. */
+static void test_relay_off(void **state)
+{
+	bool on = false;
+
+	(void)state;
+	assert_int_equal(filter_shed_listeners(fx.f, fx.cfg, &on), 0);
+	fill(0);
+	expect(0, 0, PORT_BOUND, SHED_CNT_PASS_NOT_LISTENER);
+	drain(0);
+	on = true;
+	assert_int_equal(filter_shed_listeners(fx.f, fx.cfg, &on), 0);
+}
+
+static int setup(void **state)
+{
+	char err[CONFIG_ERR_LEN];
+	const char *why;
+	struct rr_iface v = { .flags = RR_IFACE_SHED_XDP | RR_IFACE_SHED_TC };
+	uint32_t key;
+	bool on = true;
+
+	if (getuid() != 0) {
+		fprintf(stderr, "SKIP: needs root\n");
+		exit(77);
+	}
+	if (unshare(CLONE_NEWNET) || system("ip link set lo up")) {
+		fprintf(stderr, "SKIP: private network namespace: %s\n", strerror(errno));
+		exit(77);
+	}
+	if (config_load_string(conf, "t.conf", &fx.cfg, err, sizeof(err))) {
+		fprintf(stderr, "config: %s\n", err);
+		return -1;
+	}
+	if (filter_open(fx.cfg, &fx.f, err, sizeof(err)) < 0) {
+		fprintf(stderr, "SKIP: %s\n", err);
+		exit(77);
+	}
+	if (!filter_shed_loaded(fx.f, &why)) {
+		fprintf(stderr, "SKIP: %s\n", why);
+		exit(77);
+	}
+	assert_int_equal(filter_shed_listeners(fx.f, fx.cfg, &on), 0);
+	/* Test runs arrive on loopback: the stage runs there in both hooks. */
+	fx.lo = (int)if_nametoindex("lo");
+	key = (uint32_t)fx.lo;
+	assert_int_equal(bpf_map_update_elem(filter_map_fd(fx.f, "rr_ifaces"), &key, &v, BPF_ANY),
+			 0);
+	fx.rx[0] = bind_buf(0, PORT_BOUND, 2200);
+	fx.rx[1] = bind_buf(1, PORT_BOUND, 2200);
+	fx.big[0] = bind_buf(0, PORT_BIG, 32768);
+	fx.big[1] = bind_buf(1, PORT_BIG, 32768);
+	fx.sport = 40000;
+	*state = &fx;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	close(fx.rx[0]);
+	close(fx.rx[1]);
+	close(fx.big[0]);
+	close(fx.big[1]);
+	filter_free(fx.f);
+	config_free(fx.cfg);
+	return 0;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_decisions),
+		cmocka_unit_test(test_heavy_flow),
+		cmocka_unit_test(test_relay_off),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -1,0 +1,180 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# Overload: a flood at many times the relay's rate (perf/gen, socket mode, 16 flows of 64-byte
+# frames, pinned to CPU 0; the relay's one worker on CPU 1) for FLOOD_SECONDS, while a probe
+# client on its own flow sends a request every 100 ms and must get >= 90 % of the answers
+# within its 1 s timeout. Early shedding must be on (shed = "auto" as root) and must have shed.
+# Afterwards every datagram sent is accounted for, exactly:
+#
+#   generator sent + probe sent = relay's rx (ringrelayctl stats -j: read + socket overflow +
+#                                 shed_full_socket) + dropped before the relay's socket
+#
+# where "before" is what the kernel counts on the way: veth-c's tx_dropped (veth's ring in
+# front of the relay's interface, counted at the sender) and veth-rc's rx_dropped. Shed
+# datagrams count as received and dropped (shed_full_socket, shed_heavy_flow), like the
+# socket's own overflow. IPv4 and IPv6, io_uring (NET_BACKENDS to change).
+. "$(dirname "$0")/lib.sh"
+lib_topology
+
+CTL=${RINGRELAYCTL:-$BUILD/ringrelayctl}
+GEN=${GEN:-$BUILD/perf/gen}
+FLOOD_SECONDS=${FLOOD_SECONDS:-3}
+[ -x "$CTL" ] || lib_fail "ringrelayctl not found at $CTL (make build/ringrelayctl)"
+[ -x "$GEN" ] || lib_skip "perf generator not found at $GEN (make perf-tools)"
+[ "$(nproc)" -ge 2 ] || lib_skip "needs 2 CPUs (generator and relay apart)"
+
+# The probe: one socket, one request every 100 ms, answers matched by sequence number and
+# counted when they arrive within the timeout. Prints a JSON summary; writes $2 at the first
+# answer, so the flood starts once the path is known to work.
+cat >"$TMPD/probe.py" <<'EOF'
+import json, socket, sys, time
+to, ready, seconds = sys.argv[1], sys.argv[2], float(sys.argv[3])
+host, port = to.rsplit(":", 1)
+host = host.strip("[]")
+fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+s = socket.socket(fam, socket.SOCK_DGRAM)
+s.connect((host, int(port)))
+s.settimeout(0.01)
+timeout, sent, answered, late, seq = 1.0, {}, 0, 0, 0
+end = time.monotonic() + seconds
+nxt = time.monotonic()
+while time.monotonic() < end + timeout:
+    now = time.monotonic()
+    if now >= nxt and now < end:
+        s.send(b"probe %08d" % seq)
+        sent[seq] = now
+        seq += 1
+        nxt += 0.1
+    try:
+        d = s.recv(2048)
+    except (socket.timeout, ConnectionRefusedError):
+        continue
+    if not d.startswith(b"probe "):
+        continue
+    n = int(d[6:14])
+    if n in sent:
+        if time.monotonic() - sent.pop(n) <= timeout:
+            answered += 1
+            if answered == 1:
+                open(ready, "w").close()
+        else:
+            late += 1
+print(json.dumps({"sent": seq, "answered": answered, "late": late}))
+EOF
+
+# ctl_json FILE: ringrelayctl stats -j into FILE.
+ctl_stats() { "$CTL" -s "$TMPD/run/ctl.sock" -j stats >"$1" 2>/dev/null; }
+# The relay's to_upstream total: "RX SHED_FULL SHED_HEAVY OVERFLOW".
+relay_rx()
+{
+	ctl_stats "$TMPD/stats.json" || return 1
+	"$PY" -c 'import json,sys; t=json.load(open(sys.argv[1]))["relays"][0]["total"]; d=t["drops"]
+print(t["rx_pkts"], d.get("shed_full_socket", 0), d.get("shed_heavy_flow", 0),
+      d["socket_receive_overflow"])' "$TMPD/stats.json"
+}
+# link_stat NS DEV FIELD: a counter of ip -s -j link (stats64.rx/tx.dropped ...).
+link_stat()
+{
+	ip -n "$1" -s -j link show dev "$2" |
+		"$PY" -c 'import json,sys; d=json.load(sys.stdin)[0]["stats64"]; a,b=sys.argv[1].split(".")
+print(d[a][b])' "$3"
+}
+# What the relay counted stops moving (its socket drained, the overflow reported).
+rx_settled()
+{
+	local now
+	now=$(relay_rx) || return 1
+	[ "$now" = "$LAST_RX" ] && return 0
+	LAST_RX=$now
+	return 1
+}
+
+run_case()
+{
+	local backend=$1 fam=$2 gen_out probe_out ready
+	lib_case_begin overload "$backend" "$fam"
+	lib_bg "$NS_U" "$GEN" -E -d "$(ep "$UP1_IP" 9000)" -t $((FLOOD_SECONDS + 20))
+	CASE_PIDS+=("$BG_PID")
+	lib_wait_for 5 lib__bound "$NS_U" "$(ep "$UP1_IP" 9000)" "" ||
+		{ lib_case_fail "$c reflector did not bind"; lib_case_stop_helpers; return; }
+	lib_relay_conf "$conf" backend="$backend" listen="$to" up="$(ep "$UP1_IP" 9000)"
+	echo "cpus = [ 1 ];" >>"$conf"
+	if ! lib_relay_start "$conf"; then
+		lib_case_fail "$c relay did not start"
+		lib_case_stop_helpers
+		return
+	fi
+	if ! lib_wait_for 5 grep -q "relay t: shed on" "$RELAY_LOG"; then
+		if grep -q "relay t: shed off: .*did not load" "$RELAY_LOG"; then
+			lib_relay_stop
+			lib_case_stop_helpers
+			lib_skip "the shedding program does not load here: $(grep -m1 'shed off' "$RELAY_LOG")"
+		fi
+		lib_case_fail "$c no 'relay t: shed on' line: $(grep -m1 'shed' "$RELAY_LOG")"
+	fi
+
+	# status says so too, with the hook.
+	local st
+	st=$("$CTL" -s "$TMPD/run/ctl.sock" -j status 2>&1 | "$PY" -c 'import json,sys
+s=json.load(sys.stdin)["relays"][0]["shed"]; print(s["on"], s["why"])' 2>&1)
+	case $st in
+	"True auto on $IF_RC ("*")") lib_case_ok "$c status: shed $st" ;;
+	*) lib_case_fail "$c status -j relays[0].shed: $st" ;;
+	esac
+
+	local c_drop0 rc_drop0
+	c_drop0=$(link_stat "$NS_C" "$IF_C" tx.dropped)
+	rc_drop0=$(link_stat "$NS_R" "$IF_RC" rx.dropped)
+	ready=$TMPD/probe-ready-$fam
+	probe_out=$TMPD/probe-$fam.json
+	lib_bg "$NS_C" "$PY" "$TMPD/probe.py" "$to" "$ready" $((FLOOD_SECONDS + 3)) >"$probe_out"
+	local probe_pid=$BG_PID
+	lib_wait_for 5 test -e "$ready" || lib_case_fail "$c the probe got no first answer"
+
+	# The flood, on its own CPU; the relay's worker runs on CPU 1.
+	gen_out=$(lib_nsx "$NS_C" "$GEN" -d "$to" -f 16 -l 64 -t "$FLOOD_SECONDS" -C 0) ||
+		lib_case_fail "$c generator failed: $gen_out"
+	lib_wait_gone "$probe_pid" $((FLOOD_SECONDS + 10)) || lib_case_fail "$c probe did not end"
+	wait "$probe_pid" 2>/dev/null
+
+	local sent probe_sent answered
+	sent=$(echo "$gen_out" | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["sent_pkts"])')
+	read -r probe_sent answered < <("$PY" -c 'import json,sys; p=json.load(open(sys.argv[1]))
+print(p["sent"], p["answered"])' "$probe_out")
+	if [ -n "$answered" ] && [ $((answered * 10)) -ge $((probe_sent * 9)) ]; then
+		lib_case_ok "$c probe: $answered of $probe_sent answered within 1 s during the flood"
+	else
+		lib_case_fail "$c probe: $answered of $probe_sent answered within 1 s ($(cat "$probe_out"))"
+	fi
+
+	LAST_RX=
+	lib_wait_for 10 rx_settled || lib_case_fail "$c the relay's counters did not settle"
+	local rx full heavy shed ovf c_drop rc_drop before want
+	read -r rx full heavy ovf <<<"$LAST_RX"
+	shed=$((full + heavy))
+	c_drop=$(( $(link_stat "$NS_C" "$IF_C" tx.dropped) - c_drop0 ))
+	rc_drop=$(( $(link_stat "$NS_R" "$IF_RC" rx.dropped) - rc_drop0 ))
+	# (veth does not count the program's XDP_DROP in rx_dropped: nothing counts twice.)
+	before=$((c_drop + rc_drop))
+	want=$((sent + probe_sent))
+	lib_log "$c sent $sent (+$probe_sent probe) at $(echo "$gen_out" | sed -n 's/.*"pps":\([0-9]*\).*/\1/p') pps;" \
+		"relay rx $rx, of which shed $full (full socket) + $heavy (heavy flows)," \
+		"socket overflow $ovf; before the relay: $IF_C tx_dropped $c_drop," \
+		"$IF_RC rx_dropped $rc_drop"
+	if [ "$want" -eq $((rx + before)) ]; then
+		lib_case_ok "$c every datagram accounted for: $want = $rx + $before"
+	else
+		lib_case_fail "$c sent $want != relay rx $rx + dropped before $before" \
+			"(differs by $((want - rx - before)))"
+	fi
+	[ "$shed" -gt 0 ] || lib_case_fail "$c nothing was shed: the flood did not overload the relay"
+	lib_relay_alive || lib_case_fail "$c relay died"
+	lib_case_end
+}
+
+for backend in ${NET_BACKENDS:-io_uring}; do
+	for fam in 4 6; do
+		run_case "$backend" "$fam"
+	done
+done
+lib_done
