@@ -139,7 +139,8 @@ int app_snapshot(struct app *a, struct snapshot *s)
 #define APP_SHED_NO_CAPS "needs CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON (root has them)"
 int app_rxreport(struct app *a, struct rxreport **out)
 {
-	/* Busy polling counts as protection only where the workers got it from the kernel. */
+	/* Busy polling counts as protection only where the workers got it from the kernel,
+	 * shedding where a relay's stage is attached. */
 	struct rxreport_in in = {
 		.worker_cpu = a->rt.plan.cpu,
 		.n_workers = a->rt.plan.n_workers,
@@ -147,7 +148,10 @@ int app_rxreport(struct app *a, struct rxreport **out)
 					? a->rt.cfg->napi.busy_poll_us
 					: 0,
 	};
+	uint32_t r;
 
+	for (r = 0; r < a->rt.cfg->n_relays; r++)
+		in.shed |= a->shed[r].on;
 	return rxreport_new(a->rt.cfg, &in, out);
 }
 
