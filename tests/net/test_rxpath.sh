@@ -68,7 +68,10 @@ cpus = [ 0, 1 ];
 buffer_size = 2048;
 buffers = 256;
 control_socket = "$SOCK";
-relays = ( { name = "t"; listen = [ "$l1", "$l2" ]; upstreams = [ "198.18.2.2:9000" ]; } );
+# unprotected on purpose, so that the warnings show: no busy polling, no shedding
+napi = { busy_poll_us = 0; };
+relays = ( { name = "t"; listen = [ "$l1", "$l2" ]; upstreams = [ "198.18.2.2:9000" ];
+	     shed = "off"; } );
 EOF
 	# the interface as the test sets it: RPS to CPU 1, GRO off, no XDP yet
 	rx_sys queues/rx-0/rps_cpus 2
