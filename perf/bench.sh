@@ -26,6 +26,9 @@
 # Experiment hooks (perf/notes/overload-mechanisms.md): DUT busy-relay runs perf/busy_relay
 # with $BUSY_RELAY_OPTS; NAPI_SET="defer_hard_irqs=N gro_flush_timeout=NS ..." is applied to
 # d0's NAPI instances (netdev netlink, perf/napi.py) after the DUT has started.
+# RR_CONF_EXTRA / RR_RELAY_EXTRA: settings added to the ringrelay devices' config, top level
+# and in the relay (e.g. RR_CONF_EXTRA='napi = { busy_poll_us = 0; };' RR_RELAY_EXTRA='shed =
+# "off";'), to measure what each overload mechanism contributes.
 # See perf/README.md for the method.
 set -euo pipefail
 
@@ -476,9 +479,11 @@ dut_start() {
 		cpus = [ $DUT_CPU ];
 		$buffers
 		control_socket = "$WORK/ctl.sock";
+		${RR_CONF_EXTRA:-}
 		relays = ( { name = "bench"; listen = [ "$DUT_LISTEN" ];
 			upstreams = [ "$up" ]; mode = "forward"; balance = "rr";
-			session_timeout = 30.0; max_sessions = 4096; offload = "$offload"; } );
+			session_timeout = 30.0; max_sessions = 4096; offload = "$offload";
+			${RR_RELAY_EXTRA:-} } );
 		EOF
 		spawn ip netns exec $NS_D taskset -c $DUT_CPU "$RINGRELAY" -f -c "$WORK/rr.conf" \
 			>"$WORK/dut.log" 2>&1

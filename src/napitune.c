@@ -110,6 +110,11 @@ static int napitune_values(struct napitune_iface *f, const struct napi_conf *c,
 				.irq_suspend_timeout = c->irq_suspend_timeout};
 	int i, ret = n > 0 ? 0 : -EOPNOTSUPP;
 
+	/* All three 0 (the default) leaves the device as its administrator set it. */
+	if (!c->defer_hard_irqs && !c->gro_flush_timeout && !c->irq_suspend_timeout) {
+		napitune_say(f, "per-NAPI values left as they are");
+		return 0;
+	}
 	for (i = 0; i < n && !ret; i++)
 		ret = napi_set(ni[i].id, &v);
 	if (!ret) {

@@ -188,12 +188,12 @@ static void test_defaults(void **state)
 	assert_int_equal(r->upstreams[0].weight, 1);
 	assert_int_equal(cfg->filter.mode, FILTER_MODE_OFF);
 	assert_int_equal(cfg->filter.n_interfaces, 0);
-	/* the napi defaults are what the overload study found to help */
-	assert_int_equal(cfg->napi.busy_poll_us, 50);
+	/* napi: nothing by default (make bench: busy polling cost more than it saved on veth) */
+	assert_int_equal(cfg->napi.busy_poll_us, 0);
 	assert_true(cfg->napi.prefer_busy_poll);
 	assert_int_equal(cfg->napi.busy_poll_budget, 64);
-	assert_int_equal(cfg->napi.defer_hard_irqs, 2);
-	assert_int_equal(cfg->napi.gro_flush_timeout, 200000);
+	assert_int_equal(cfg->napi.defer_hard_irqs, 0);
+	assert_int_equal(cfg->napi.gro_flush_timeout, 0);
 	assert_int_equal(cfg->napi.irq_suspend_timeout, 0);
 	assert_false(cfg->napi.threaded);
 	config_free(cfg);
@@ -294,7 +294,8 @@ static const struct error_case error_cases[] = {
     {"napi = { irq_suspend_timeout = 20000000; prefer_busy_poll = false; };\n" RELAY,
      "t.conf:1: napi.irq_suspend_timeout: needs busy polling with prefer_busy_poll = true "
      "(busy_poll_us > 0), or set it to 0"},
-    {"napi = { irq_suspend_timeout = 200000; };\n" RELAY,
+    {"napi = { busy_poll_us = 50; gro_flush_timeout = 200000; irq_suspend_timeout = 200000; };\n"
+     RELAY,
      "t.conf:1: napi.irq_suspend_timeout: must be longer than gro_flush_timeout (200000 ns), "
      "or 0"},
     /* unknown settings and types */
@@ -708,8 +709,8 @@ static void test_dump_round_trip(void **state)
 	/* issue 10's napi block, every setting away from its default */
 	round_trip("napi = { busy_poll_us = 0; prefer_busy_poll = false; busy_poll_budget = 8;\n"
 		   " defer_hard_irqs = 100; gro_flush_timeout = 20000; threaded = true; };\n" RELAY);
-	round_trip("napi = { irq_suspend_timeout = 20000000; gro_flush_timeout = 20000; };\n"
-		   RELAY);
+	round_trip("napi = { busy_poll_us = 50; irq_suspend_timeout = 20000000;\n"
+		   " gro_flush_timeout = 20000; };\n" RELAY);
 }
 
 /* The napi block as written, and a partial block keeps the other defaults. */
@@ -728,11 +729,11 @@ static void test_napi(void **state)
 	assert_int_equal(cfg->napi.gro_flush_timeout, 20000);
 	assert_true(cfg->napi.threaded);
 	config_free(cfg);
-	cfg = load_ok("napi = { defer_hard_irqs = 0; irq_suspend_timeout = 20000000; };\n" RELAY);
+	cfg = load_ok("napi = { busy_poll_us = 50; irq_suspend_timeout = 20000000; };\n" RELAY);
 	assert_int_equal(cfg->napi.busy_poll_us, 50);
 	assert_true(cfg->napi.prefer_busy_poll);
 	assert_int_equal(cfg->napi.defer_hard_irqs, 0);
-	assert_int_equal(cfg->napi.gro_flush_timeout, 200000);
+	assert_int_equal(cfg->napi.gro_flush_timeout, 0);
 	assert_int_equal(cfg->napi.irq_suspend_timeout, 20000000);
 	config_free(cfg);
 }
@@ -817,7 +818,7 @@ static void test_keep_restart(void **state)
 	assert_string_equal(next->control_socket, "/run/ringrelay/ringrelay.sock");
 	assert_false(next->metrics.enabled);
 	assert_int_equal(next->relays[0].max_sessions, 10);
-	assert_int_equal(next->napi.busy_poll_us, 50);
+	assert_int_equal(next->napi.busy_poll_us, 0);
 	assert_false(next->napi.threaded);
 	assert_int_equal(next->napi.defer_hard_irqs, 7); /* a reload applies it */
 	/* what a reload applies stays new: a new relay's size, timeouts, the rest */
