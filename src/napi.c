@@ -11,7 +11,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <netlink/genl/ctrl.h>
 #include <netlink/genl/genl.h>
 #include <netlink/netlink.h>
 
@@ -34,7 +33,6 @@ enum {
 	NAPI_A_THREADED = 8,
 	NAPI_A_MAX = 8,
 };
-#define NAPI_GENL_VERSION 1
 
 /* A uint attribute: 4 bytes when the value fits, else 8 (NLA_UINT). */
 static uint64_t napi_uint(const struct nlattr *a)
@@ -108,74 +106,47 @@ static int napi_dump_one(struct nl_msg *msg, void *arg)
 	return NL_OK;
 }
 
+static int napi_put_ifindex(struct nl_msg *msg, const void *arg)
+{
+	return nla_put_u32(msg, NAPI_A_IFINDEX, *(const uint32_t *)arg);
+}
+
 int napi_list(int ifindex, struct napi_instance *out, uint32_t max)
 {
 	struct napi_dump d = {.out = out, .max = max};
-	struct nl_sock *sk;
-	struct nl_msg *msg;
-	int family, ret;
+	uint32_t idx = (uint32_t)ifindex;
+	int ret;
 
-	ret = netlink_netdev_open(&sk, &family);
-	if (ret)
-		return ret;
-	msg = nlmsg_alloc();
-	if (!msg) {
-		ret = -ENOMEM;
-		goto out_sock;
-	}
 	/* Filtered by the kernel (6.9: the dump's ifindex attribute). */
-	if (!genlmsg_put(msg, NL_AUTO_PORT, NL_AUTO_SEQ, family, 0, NLM_F_DUMP, NAPI_CMD_GET,
-			 NAPI_GENL_VERSION) ||
-	    nla_put_u32(msg, NAPI_A_IFINDEX, (uint32_t)ifindex)) {
-		ret = -ENOMEM;
-		goto out_msg;
-	}
-	nl_socket_modify_cb(sk, NL_CB_VALID, NL_CB_CUSTOM, napi_dump_one, &d);
-	ret = nl_send_auto(sk, msg);
-	if (ret >= 0)
-		ret = nl_recvmsgs_default(sk);
-	/* An unknown command of a known family (6.5..6.8) is -EOPNOTSUPP already. */
-	ret = ret < 0 ? netlink_errno(ret) : d.err;
-out_msg:
-	nlmsg_free(msg);
-out_sock:
-	nl_socket_free(sk);
+	ret = netlink_netdev_call(NAPI_CMD_GET, NLM_F_DUMP, napi_put_ifindex, &idx, napi_dump_one,
+				  &d);
+	ret = ret ? ret : d.err;
 	return ret ? ret : (int)d.n;
+}
+
+struct napi_set_req {
+	uint32_t id;
+	const struct napi_values *v;
+};
+
+static int napi_put_values(struct nl_msg *msg, const void *arg)
+{
+	const struct napi_set_req *r = arg;
+
+	if (nla_put_u32(msg, NAPI_A_ID, r->id) ||
+	    nla_put_u32(msg, NAPI_A_DEFER_HARD_IRQS, r->v->defer_hard_irqs) ||
+	    nla_put_u64(msg, NAPI_A_GRO_FLUSH_TIMEOUT, r->v->gro_flush_timeout) ||
+	    nla_put_u64(msg, NAPI_A_IRQ_SUSPEND_TIMEOUT, r->v->irq_suspend_timeout))
+		return -ENOMEM;
+	return 0;
 }
 
 int napi_set(uint32_t id, const struct napi_values *v)
 {
-	struct nl_sock *sk;
-	struct nl_msg *msg;
-	int family, ret;
+	struct napi_set_req r = {.id = id, .v = v};
 
-	ret = netlink_netdev_open(&sk, &family);
-	if (ret)
-		return ret;
-	msg = nlmsg_alloc();
-	if (!msg) {
-		ret = -ENOMEM;
-		goto out_sock;
-	}
-	if (!genlmsg_put(msg, NL_AUTO_PORT, NL_AUTO_SEQ, family, 0, NLM_F_REQUEST | NLM_F_ACK,
-			 NAPI_CMD_SET, NAPI_GENL_VERSION) ||
-	    nla_put_u32(msg, NAPI_A_ID, id) ||
-	    nla_put_u32(msg, NAPI_A_DEFER_HARD_IRQS, v->defer_hard_irqs) ||
-	    nla_put_u64(msg, NAPI_A_GRO_FLUSH_TIMEOUT, v->gro_flush_timeout) ||
-	    nla_put_u64(msg, NAPI_A_IRQ_SUSPEND_TIMEOUT, v->irq_suspend_timeout)) {
-		ret = -ENOMEM;
-		goto out_msg;
-	}
-	/* nl_send_sync frees msg and waits for the kernel's answer; a kernel before 6.13
-	 * answers -EOPNOTSUPP (unknown command). */
-	ret = netlink_errno(nl_send_sync(sk, msg));
-	nl_socket_free(sk);
-	return ret;
-out_msg:
-	nlmsg_free(msg);
-out_sock:
-	nl_socket_free(sk);
-	return ret;
+	/* A kernel before 6.13 answers -EOPNOTSUPP (unknown command). */
+	return netlink_netdev_call(NAPI_CMD_SET, 0, napi_put_values, &r, NULL, NULL);
 }
 
 /* Writes text to /sys/class/net/IFNAME/FILE. Returns 0 or -errno. */

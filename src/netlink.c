@@ -280,11 +280,14 @@ static int netlink_features_cb(struct nl_msg *msg, void *arg)
 	return NL_OK;
 }
 
-int netlink_netdev_open(struct nl_sock **out, int *family)
+int netlink_netdev_call(uint8_t cmd, int flags, int (*put)(struct nl_msg *, const void *),
+			const void *put_arg, int (*cb)(struct nl_msg *, void *), void *cb_arg)
 {
-	struct nl_sock *sk = nl_socket_alloc();
-	int ret;
+	struct nl_msg *msg;
+	struct nl_sock *sk;
+	int family, ret;
 
+	sk = nl_socket_alloc();
 	if (!sk)
 		return -ENOMEM;
 	ret = genl_connect(sk);
@@ -292,56 +295,55 @@ int netlink_netdev_open(struct nl_sock **out, int *family)
 		ret = netlink_errno(ret);
 		goto err_free_sock;
 	}
-	ret = genl_ctrl_resolve(sk, "netdev");
-	if (ret < 0) {
+	family = genl_ctrl_resolve(sk, "netdev");
+	if (family < 0) {
 		ret = -EOPNOTSUPP; /* before 6.3 (xdp-features) there is no such family */
 		goto err_free_sock;
 	}
-	*family = ret;
-	*out = sk;
-	return 0;
-
-err_free_sock:
-	nl_socket_free(sk);
-	return ret;
-}
-
-int netlink_xdp_features(int ifindex, uint64_t *features)
-{
-	struct netlink_features_req req = { 0 };
-	struct nl_msg *msg = NULL;
-	struct nl_sock *sk;
-	int family, ret;
-
-	ret = netlink_netdev_open(&sk, &family);
-	if (ret)
-		return ret;
 	msg = nlmsg_alloc();
 	if (!msg) {
 		ret = -ENOMEM;
 		goto err_free_sock;
 	}
-	if (!genlmsg_put(msg, NL_AUTO_PORT, NL_AUTO_SEQ, family, 0, 0, NETLINK_NETDEV_CMD_DEV_GET,
-			 1) ||
-	    nla_put_u32(msg, NETLINK_NETDEV_A_DEV_IFINDEX, (uint32_t)ifindex) < 0) {
+	if (!genlmsg_put(msg, NL_AUTO_PORT, NL_AUTO_SEQ, family, 0, flags, cmd, 1) ||
+	    put(msg, put_arg) < 0) {
 		ret = -ENOMEM;
 		goto err_free_msg;
 	}
-	nl_socket_modify_cb(sk, NL_CB_VALID, NL_CB_CUSTOM, netlink_features_cb, &req);
+	if (cb)
+		nl_socket_modify_cb(sk, NL_CB_VALID, NL_CB_CUSTOM, cb, cb_arg);
+	/* libnl asks for an ack: the receive ends at it, or at a dump's end, with the
+	 * kernel's error if any (an unknown command: -EOPNOTSUPP). */
 	ret = nl_send_auto(sk, msg);
 	if (ret >= 0)
 		ret = nl_recvmsgs_default(sk);
-	if (ret < 0)
-		ret = netlink_errno(ret);
-	else if (!req.found)
-		ret = -EOPNOTSUPP;
-	else
-		*features = req.features;
+	ret = ret < 0 ? netlink_errno(ret) : 0;
 err_free_msg:
 	nlmsg_free(msg);
 err_free_sock:
 	nl_socket_free(sk);
-	return ret < 0 ? ret : 0;
+	return ret;
+}
+
+static int netlink_put_ifindex(struct nl_msg *msg, const void *arg)
+{
+	return nla_put_u32(msg, NETLINK_NETDEV_A_DEV_IFINDEX, *(const uint32_t *)arg);
+}
+
+int netlink_xdp_features(int ifindex, uint64_t *features)
+{
+	struct netlink_features_req req = { 0 };
+	uint32_t idx = (uint32_t)ifindex;
+	int ret;
+
+	ret = netlink_netdev_call(NETLINK_NETDEV_CMD_DEV_GET, 0, netlink_put_ifindex, &idx,
+				  netlink_features_cb, &req);
+	if (ret)
+		return ret;
+	if (!req.found)
+		return -EOPNOTSUPP;
+	*features = req.features;
+	return 0;
 }
 
 /* libnl's change callback: only links appearing and disappearing matter to main. */

@@ -43,10 +43,13 @@ int netlink_addr_ifindexes(const struct addr *a, int *out, int max);
 /* A libnl error (negative NLE_*) as a negative errno. */
 int netlink_errno(int nle);
 
-/* A generic netlink socket connected to the "netdev" family (xdp-features, NAPI): *family
- * is its id. Returns 0, -EOPNOTSUPP on a kernel without it, or another -errno. */
-struct nl_sock;
-int netlink_netdev_open(struct nl_sock **out, int *family);
+/* One request to the "netdev" generic netlink family (xdp-features, NAPI): cmd with flags
+ * (NLM_F_DUMP for a dump), its attributes written by put (< 0 when they do not fit), each
+ * reply handed to cb (NULL: only the ack matters). Returns 0, -EOPNOTSUPP on a kernel without
+ * the family or the command, or another -errno (the kernel's answer). */
+struct nl_msg;
+int netlink_netdev_call(uint8_t cmd, int flags, int (*put)(struct nl_msg *, const void *),
+			const void *put_arg, int (*cb)(struct nl_msg *, void *), void *cb_arg);
 
 /* The netdev generic netlink family's xdp-features of ifindex (NETDEV_XDP_ACT_* bits, 6.3+).
  * Returns 0 with *features, -EOPNOTSUPP when the kernel has no such family, or -errno. */
