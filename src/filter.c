@@ -1382,3 +1382,31 @@ void filter_free(struct filter *f)
 		free(f->ports_shadow[i]);
 	free(f);
 }
+
+int filter_xdp_query(int ifindex, int *mode, uint32_t *prog_id)
+{
+	LIBBPF_OPTS(bpf_xdp_query_opts, o);
+	int ret = bpf_xdp_query(ifindex, 0, &o);
+
+	if (ret)
+		return ret < 0 ? ret : -EIO;
+	*mode = o.attach_mode;
+	switch (o.attach_mode) {
+	case XDP_ATTACHED_SKB:
+		*prog_id = o.skb_prog_id;
+		break;
+	case XDP_ATTACHED_DRV:
+		*prog_id = o.drv_prog_id;
+		break;
+	case XDP_ATTACHED_HW:
+		*prog_id = o.hw_prog_id;
+		break;
+	case XDP_ATTACHED_NONE:
+		*prog_id = 0;
+		break;
+	default: /* several at once */
+		*prog_id = o.drv_prog_id ? o.drv_prog_id : o.skb_prog_id;
+		break;
+	}
+	return 0;
+}

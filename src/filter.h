@@ -49,6 +49,10 @@ int filter_open(const struct config *cfg, struct filter **out, char *err, size_t
 /* File descriptors of the loaded objects, for tests and introspection: the program (tc
  * flavour when tc is true) and a map by its name in bpf/filter.bpf.c ("filter_rate").
  * Returns the fd (owned by f) or -ENOENT. */
+/* What XDP program ifindex has, whoever attached it (rtnetlink, no privilege needed): *mode
+ * is one of <linux/if_link.h>'s XDP_ATTACHED_*, *prog_id the program in that mode (0: none).
+ * Returns 0 or -errno. */
+int filter_xdp_query(int ifindex, int *mode, uint32_t *prog_id);
 int filter_prog_fd(const struct filter *f, int tc);
 int filter_map_fd(const struct filter *f, const char *map_name);
 

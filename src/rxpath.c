@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: MIT
-#include <bpf/libbpf.h>
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
@@ -15,6 +14,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "filter.h"
 #include "rxpath.h"
 
 /* ---------------------------------------------------------------- pure parts */
@@ -466,34 +466,32 @@ static int read_gro(const char *dev)
 	return ret ? -1 : !!ev.data;
 }
 
-/* The XDP attachment from rtnetlink, through libbpf's query (no privilege needed). */
+/* The XDP attachment from rtnetlink (filter.c asks libbpf; no privilege needed). */
 static void read_xdp(unsigned int ifindex, struct rxpath_iface *ifc)
 {
-	LIBBPF_OPTS(bpf_xdp_query_opts, o);
+	uint32_t id = 0;
+	int mode;
 
-	if (bpf_xdp_query((int)ifindex, 0, &o)) {
+	if (filter_xdp_query((int)ifindex, &mode, &id)) {
 		ifc->xdp = RXPATH_XDP_UNKNOWN;
 		return;
 	}
-	switch (o.attach_mode) {
+	ifc->xdp_prog_id = id;
+	switch (mode) {
 	case XDP_ATTACHED_NONE:
 		ifc->xdp = RXPATH_XDP_NONE;
 		break;
 	case XDP_ATTACHED_SKB:
 		ifc->xdp = RXPATH_XDP_GENERIC;
-		ifc->xdp_prog_id = o.skb_prog_id;
 		break;
 	case XDP_ATTACHED_DRV:
 		ifc->xdp = RXPATH_XDP_NATIVE;
-		ifc->xdp_prog_id = o.drv_prog_id;
 		break;
 	case XDP_ATTACHED_HW:
 		ifc->xdp = RXPATH_XDP_OFFLOAD;
-		ifc->xdp_prog_id = o.hw_prog_id;
 		break;
 	default:
 		ifc->xdp = RXPATH_XDP_MULTI;
-		ifc->xdp_prog_id = o.drv_prog_id ? o.drv_prog_id : o.skb_prog_id;
 		break;
 	}
 }
