@@ -11,51 +11,29 @@
 #include "napitune.h"
 #include "netlink.h"
 
-static bool napitune_has(char (*names)[IF_NAMESIZE], uint32_t n, const char *name)
-{
-	uint32_t i;
-
-	for (i = 0; i < n; i++)
-		if (!strcmp(names[i], name))
-			return true;
-	return false;
-}
-
-static uint32_t napitune_add(char (*names)[IF_NAMESIZE], uint32_t n, uint32_t max, const char *name)
-{
-	struct netlink_link link;
-
-	if (n == max || napitune_has(names, n, name) || netlink_link_info(name, &link) ||
-	    link.loopback)
-		return n;
-	snprintf(names[n], IF_NAMESIZE, "%s", name);
-	return n + 1;
-}
-
 uint32_t napitune_interfaces(const struct config *cfg, char (*names)[IF_NAMESIZE], uint32_t max)
 {
-	char ifname[IF_NAMESIZE];
+	struct netlink_link link;
 	bool wildcard = false;
-	uint32_t i, j, n = 0;
+	uint32_t i, n = 0, kept = 0;
 
-	for (i = 0; i < cfg->n_relays; i++) {
-		for (j = 0; j < cfg->relays[i].n_listen; j++) {
-			const struct addr *a = &cfg->relays[i].listen[j];
-
-			if (addr_is_any(a)) {
-				wildcard = true;
-				continue;
-			}
-			if (!netlink_ifname_of_addr(a, ifname))
-				n = napitune_add(names, n, max, ifname);
-		}
-	}
+	for (i = 0; i < cfg->n_relays; i++)
+		n = netlink_addrs_ifnames(cfg->relays[i].listen, cfg->relays[i].n_listen, names, n,
+					  max, &wildcard);
 	/* A wildcard listener takes what arrives anywhere: the filtered interfaces are where
 	 * its traffic is known to arrive. */
 	for (i = 0; wildcard && cfg->filter.mode != FILTER_MODE_OFF && i < cfg->filter.n_interfaces;
 	     i++)
-		n = napitune_add(names, n, max, cfg->filter.interfaces[i]);
-	return n;
+		n = netlink_ifname_add(names, n, max, cfg->filter.interfaces[i]);
+	/* Loopback has no NAPI instance; an interface that is gone has nothing to tune. */
+	for (i = 0; i < n; i++) {
+		if (netlink_link_info(names[i], &link) || link.loopback)
+			continue;
+		if (kept != i)
+			memcpy(names[kept], names[i], IF_NAMESIZE);
+		kept++;
+	}
+	return kept;
 }
 
 void napitune_busy_text(const struct napi_conf *n, enum io_backend backend, int result, char *buf,

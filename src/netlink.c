@@ -10,6 +10,7 @@
 #include <netlink/genl/ctrl.h>
 #include <netlink/genl/genl.h>
 #include <netlink/socket.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -149,6 +150,34 @@ int netlink_ifname_of_addr(const struct addr *a, char ifname[IF_NAMESIZE])
 	if (!if_indextoname((unsigned int)ifindex, ifname))
 		return -errno;
 	return 0;
+}
+
+uint32_t netlink_ifname_add(char (*names)[IF_NAMESIZE], uint32_t n, uint32_t max, const char *name)
+{
+	uint32_t i;
+
+	for (i = 0; i < n; i++)
+		if (!strcmp(names[i], name))
+			return n;
+	if (n == max)
+		return n;
+	snprintf(names[n], IF_NAMESIZE, "%s", name);
+	return n + 1;
+}
+
+uint32_t netlink_addrs_ifnames(const struct addr *addrs, uint32_t n_addrs,
+			       char (*names)[IF_NAMESIZE], uint32_t n, uint32_t max, bool *any)
+{
+	char ifname[IF_NAMESIZE];
+	uint32_t j;
+
+	for (j = 0; j < n_addrs; j++) {
+		if (addr_is_any(&addrs[j]))
+			*any = true;
+		else if (!netlink_ifname_of_addr(&addrs[j], ifname))
+			n = netlink_ifname_add(names, n, max, ifname);
+	}
+	return n;
 }
 
 /* Our address type to libnl's (no port). */

@@ -35,6 +35,14 @@ int netlink_ifname_of_addr(const struct addr *a, char ifname[IF_NAMESIZE]);
  * route, or another -errno. */
 int netlink_route_oif(const struct addr *dst, int *ifindex);
 
+/* Adds name to names[0..n) unless it is there already or n == max; returns the new count. */
+uint32_t netlink_ifname_add(char (*names)[IF_NAMESIZE], uint32_t n, uint32_t max, const char *name);
+
+/* Adds the interface of each specific address of addrs[0..n_addrs) to names (as
+ * netlink_ifname_add); a wildcard address sets *any instead. Returns the new count. */
+uint32_t netlink_addrs_ifnames(const struct addr *addrs, uint32_t n_addrs,
+			       char (*names)[IF_NAMESIZE], uint32_t n, uint32_t max, bool *any);
+
 /* The interfaces that hold a local address: a's own interface for a specific address, or for
  * a wildcard every interface with an address of a's family (loopback excluded). Writes up to
  * max ifindexes to out; returns how many, or -errno. */

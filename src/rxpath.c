@@ -215,6 +215,14 @@ static int clash(const struct rxpath_iface *ifc, const cpu_set_t *workers, bool 
 	return first;
 }
 
+/* " (and N more queues)" after the first of count clashing queues, else "". */
+static void more_queues(char *buf, size_t len, uint32_t count)
+{
+	buf[0] = '\0';
+	if (count > 1)
+		snprintf(buf, len, " (and %u more queue%s)", count - 1, count == 2 ? "" : "s");
+}
+
 uint32_t rxpath_check(const struct rxpath_iface *ifc, const struct rxpath_protect *p,
 		      const int *worker_cpu, uint32_t n_workers, char (*msg)[RXPATH_MSG_LEN],
 		      uint32_t max)
@@ -236,9 +244,7 @@ uint32_t rxpath_check(const struct rxpath_iface *ifc, const struct rxpath_protec
 	if (q >= 0 && !(ifc->threaded == 1 || p->busy_poll || p->shed)) {
 		int irq = ifc->q[q].n_irqs ? ifc->q[q].irq[0] : -1;
 
-		if (count > 1)
-			snprintf(more, sizeof(more), " (and %u more queue%s)", count - 1,
-				 count == 2 ? "" : "s");
+		more_queues(more, sizeof(more), count);
 		if (n < max)
 			snprintf(
 			    msg[n], RXPATH_MSG_LEN,
@@ -253,10 +259,7 @@ uint32_t rxpath_check(const struct rxpath_iface *ifc, const struct rxpath_protec
 	 * RPS (XDP) spares the worker. */
 	q = clash(ifc, &workers, true, &count, &cpu);
 	if (q >= 0 && !p->shed) {
-		more[0] = '\0';
-		if (count > 1)
-			snprintf(more, sizeof(more), " (and %u more queue%s)", count - 1,
-				 count == 2 ? "" : "s");
+		more_queues(more, sizeof(more), count);
 		if (n < max)
 			snprintf(
 			    msg[n], RXPATH_MSG_LEN,

@@ -9,18 +9,6 @@
 #include "netlink.h"
 #include "rxreport.h"
 
-/* Adds name to names[*n] unless it is there already. */
-static void add_name(char (*names)[IF_NAMESIZE], uint32_t *n, const char *name)
-{
-	uint32_t i;
-
-	for (i = 0; i < *n; i++)
-		if (!strcmp(names[i], name))
-			return;
-	if (*n < RXREPORT_MAX_IFACES)
-		snprintf(names[(*n)++], IF_NAMESIZE, "%s", name);
-}
-
 /* Every interface that is up and not loopback, in ifindex order. */
 static void add_up_ifaces(char (*names)[IF_NAMESIZE], uint32_t *n)
 {
@@ -32,31 +20,24 @@ static void add_up_ifaces(char (*names)[IF_NAMESIZE], uint32_t *n)
 		return;
 	for (i = all; i->if_index; i++)
 		if (!netlink_link_info(i->if_name, &link) && link.up && !link.loopback)
-			add_name(names, n, i->if_name);
+			*n = netlink_ifname_add(names, *n, RXREPORT_MAX_IFACES, i->if_name);
 	if_freenameindex(all);
 }
 
 int rxreport_new(const struct config *cfg, const struct rxreport_in *in, struct rxreport **out)
 {
-	char names[RXREPORT_MAX_IFACES][IF_NAMESIZE], ifname[IF_NAMESIZE];
+	char names[RXREPORT_MAX_IFACES][IF_NAMESIZE];
 	struct rxpath_protect p = {.busy_poll = in->busy_poll_us > 0, .shed = in->shed};
 	struct rxreport *r;
-	uint32_t n = 0, i, j;
+	uint32_t n = 0, i;
 
 	r = calloc(1, sizeof(*r));
 	if (!r)
 		return -ENOMEM;
 	/* The same interfaces runtime_host sizes the workers by: where a listen address lives. */
-	for (i = 0; i < cfg->n_relays; i++) {
-		for (j = 0; j < cfg->relays[i].n_listen; j++) {
-			const struct addr *a = &cfg->relays[i].listen[j];
-
-			if (addr_is_any(a))
-				r->any = true;
-			else if (!netlink_ifname_of_addr(a, ifname))
-				add_name(names, &n, ifname);
-		}
-	}
+	for (i = 0; i < cfg->n_relays; i++)
+		n = netlink_addrs_ifnames(cfg->relays[i].listen, cfg->relays[i].n_listen, names, n,
+					  RXREPORT_MAX_IFACES, &r->any);
 	if (r->any)
 		add_up_ifaces(names, &n);
 	for (i = 0; i < n; i++) {
