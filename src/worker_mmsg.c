@@ -36,6 +36,10 @@ struct mmsg_worker {
 	struct addr tx_name[MMSG_BATCH];
 	uint8_t tx_control[MMSG_BATCH][SOCK_TX_CONTROL_LEN];
 	uint32_t tx_segs[MMSG_BATCH]; /* datagrams each send carries (UDP GSO) */
+	/* A listener's batch: the session of each tx entry, and the entries in session order */
+	struct session *tx_sess[MMSG_BATCH];
+	struct mmsghdr tx_sorted[MMSG_BATCH];
+	uint32_t segs_sorted[MMSG_BATCH];
 };
 
 static int watch(struct mmsg_worker *mw, int fd, struct udata u)
@@ -78,18 +82,18 @@ static int take_batch(struct mmsg_worker *mw, int fd, bool with_meta)
 	return n;
 }
 
-/* Sends tx[0..n) on fd, going way d (to upstream counter slot up of relay slot relay, or
- * SESSION_NONE); every datagram is counted as sent or dropped (what cannot be sent now is
- * dropped, as a full socket drops in the io_uring backend). */
-static void flush(struct mmsg_worker *mw, int fd, int n, uint32_t relay, enum relay_dir d,
-		  uint32_t up)
+/* Sends tx[first..first + n) on fd, going way d (to upstream counter slot up of relay slot
+ * relay, or SESSION_NONE); every datagram is counted as sent or dropped (what cannot be sent
+ * now is dropped, as a full socket drops in the io_uring backend). */
+static void flush(struct mmsg_worker *mw, int fd, int first, int n, uint32_t relay,
+		  enum relay_dir d, uint32_t up)
 {
 	struct relay_counters *c = &mw->w->counters[relay];
 	struct relay_dir_counters *dc = &c->dir[d];
-	int sent = 0, r, i;
+	int end = first + n, sent = first, r, i;
 
-	while (sent < n) {
-		r = sendmmsg(fd, mw->tx + sent, (unsigned)(n - sent), MSG_DONTWAIT);
+	while (sent < end) {
+		r = sendmmsg(fd, mw->tx + sent, (unsigned)(end - sent), MSG_DONTWAIT);
 		if (r <= 0) {
 			/* A pending ICMP error fails one datagram; the rest still get their
 			 * chance. Anything else (a full socket) drops what is left. */
@@ -99,7 +103,7 @@ static void flush(struct mmsg_worker *mw, int fd, int n, uint32_t relay, enum re
 				sent++;
 				continue;
 			}
-			for (i = sent; i < n; i++) {
+			for (i = sent; i < end; i++) {
 				relay_count_drop(c, d, DROP_SEND_ERROR, mw->tx_segs[i]);
 				upstream_count_lost(mw->w, relay, up, false, mw->tx_segs[i]);
 			}
@@ -112,6 +116,45 @@ static void flush(struct mmsg_worker *mw, int fd, int n, uint32_t relay, enum re
 		}
 		sent += r;
 	}
+}
+
+/* Sends a listener's batch tx[0..n), whose entries go out on the sessions tx_sess[], with
+ * one sendmmsg per session. Clients' datagrams arrive interleaved: sent in arrival order they
+ * would cost a system call each. A stable counting sort keeps each session's order. (No
+ * session of the batch can be evicted while it is made: eviction takes only sessions idle
+ * for WORKER_EVICT_MIN_IDLE_NS, and these were just used.) */
+static void flush_sessions(struct mmsg_worker *mw, int n, uint32_t relay)
+{
+	struct session *grp[MMSG_BATCH];
+	uint8_t of[MMSG_BATCH], count[MMSG_BATCH], at[MMSG_BATCH];
+	int i, g, ng = 0, pos;
+
+	for (i = 0; i < n; i++) {
+		/* from the newest group: runs of one session are the common case */
+		for (g = ng - 1; g >= 0 && grp[g] != mw->tx_sess[i]; g--)
+			;
+		if (g < 0) {
+			g = ng++;
+			grp[g] = mw->tx_sess[i];
+			count[g] = 0;
+		}
+		of[i] = (uint8_t)g;
+		count[g]++;
+	}
+	if (ng > 1) {
+		for (g = 0, pos = 0; g < ng; pos += count[g++])
+			at[g] = (uint8_t)pos;
+		for (i = 0; i < n; i++) {
+			pos = at[of[i]]++;
+			mw->tx_sorted[pos] = mw->tx[i];
+			mw->segs_sorted[pos] = mw->tx_segs[i];
+		}
+		memcpy(mw->tx, mw->tx_sorted, (size_t)n * sizeof(mw->tx[0]));
+		memcpy(mw->tx_segs, mw->segs_sorted, (size_t)n * sizeof(mw->tx_segs[0]));
+	}
+	for (g = 0, pos = 0; g < ng; pos += count[g++])
+		flush(mw, grp[g]->fd, pos, count[g], relay, RELAY_DIR_TO_UPSTREAM,
+		      grp[g]->upstream);
 }
 
 /* Fills tx[i]: len bytes at data, to dest (NULL on a connected socket), from local
@@ -144,7 +187,7 @@ static void on_listener(struct mmsg_worker *mw, struct udata u)
 	struct listener *l = &w->listeners[u.idx];
 	struct worker_relay *wr = &w->relays[l->relay];
 	struct relay_counters *c = &w->counters[l->relay];
-	struct session *cur = NULL, *s;
+	struct session *s;
 	const struct pool *p;
 	uint64_t copy = 0;
 	int round, n, i, ntx;
@@ -162,7 +205,6 @@ static void on_listener(struct mmsg_worker *mw, struct udata u)
 		if (n <= 0)
 			return;
 		ntx = 0;
-		cur = NULL;
 		for (i = 0; i < n; i++) {
 			struct msghdr *m = &mw->rx[i].msg_hdr;
 			struct sock_rx_meta meta = { 0 };
@@ -213,7 +255,7 @@ static void on_listener(struct mmsg_worker *mw, struct udata u)
 						continue;
 					tx_set(mw, 0, mw->rx_iov[i].iov_base, mw->rx[i].msg_len,
 					       &p->m[j].addr, NULL, meta.gso_size);
-					flush(mw, s->fd, 1, l->relay, RELAY_DIR_TO_UPSTREAM,
+					flush(mw, s->fd, 0, 1, l->relay, RELAY_DIR_TO_UPSTREAM,
 					      p->m[j].slot);
 				}
 				continue;
@@ -222,23 +264,17 @@ static void on_listener(struct mmsg_worker *mw, struct udata u)
 			if (!s)
 				continue;
 			session_count_up(s, segs, mw->rx[i].msg_len);
-			/* Consecutive datagrams of one session leave in one sendmmsg. */
-			if (cur && s != cur) {
-				flush(mw, cur->fd, ntx, l->relay, RELAY_DIR_TO_UPSTREAM,
-				      cur->upstream);
-				ntx = 0;
-			}
-			cur = s;
+			mw->tx_sess[ntx] = s;
 			tx_set(mw, ntx++, mw->rx_iov[i].iov_base, mw->rx[i].msg_len, NULL, NULL,
 			       meta.gso_size);
 		}
 		if (wr->mode == RELAY_MODE_MIRROR && !wr->transparent) {
 			for (j = 0; ntx && j < wr->n_mirror; j++)
 				if (copy >> j & 1)
-					flush(mw, wr->mirror_fd[j], ntx, l->relay,
+					flush(mw, wr->mirror_fd[j], 0, ntx, l->relay,
 					      RELAY_DIR_TO_UPSTREAM, wr->mirror_uslot[j]);
-		} else if (cur && ntx) {
-			flush(mw, cur->fd, ntx, l->relay, RELAY_DIR_TO_UPSTREAM, cur->upstream);
+		} else if (ntx) {
+			flush_sessions(mw, ntx, l->relay);
 		}
 		if (n < MMSG_BATCH)
 			return;
@@ -294,7 +330,7 @@ static void session_rx(struct mmsg_worker *mw, struct udata u)
 		}
 		session_touch(&wr->sessions, s, w->now);
 		if (ntx)
-			flush(mw, l->fd, ntx, u.relay, RELAY_DIR_TO_CLIENT, SESSION_NONE);
+			flush(mw, l->fd, 0, ntx, u.relay, RELAY_DIR_TO_CLIENT, SESSION_NONE);
 		if (n < MMSG_BATCH)
 			return;
 	}
