@@ -138,6 +138,7 @@ static void *admin_thread(void *arg)
 	pthread_mutex_lock(&ad->a->lock);
 	filter_free(ad->a->filter);
 	ad->a->filter = NULL;
+	napitune_restore(&ad->a->napi_threads);
 	pthread_mutex_unlock(&ad->a->lock);
 	return NULL;
 }

@@ -221,7 +221,8 @@ void app_filter_release(struct app *a, const struct config *cfg)
 
 int app_napi_sync(struct app *a, const struct config *cfg, bool log_now)
 {
-	int ret = napitune_apply(cfg, a->rt.plan.cpu, a->rt.plan.n_workers, &a->napi);
+	int ret = napitune_apply(cfg, a->rt.plan.cpu, a->rt.plan.n_workers, &a->napi,
+				 &a->napi_threads);
 
 	if (log_now)
 		app_napi_log(a);

@@ -42,6 +42,9 @@ struct app {
 	 * thread keeps the capabilities to apply it again. */
 	bool napi_tuned;
 	struct napitune_report napi; /* what app_napi_sync applied last */
+	/* NAPI threads at napi.thread_nice, put back at exit (by the admin thread, or by main
+	 * when it never started) */
+	struct napitune_threads napi_threads;
 };
 
 /* Unix time in seconds (for reload timestamps, uptime and rates). */

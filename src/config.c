@@ -822,6 +822,8 @@ static const struct config_row napi_rows[] = {
 	{"irq_suspend_timeout", CONFIG_T_U32, CONFIG_FIELD(struct napi_conf, irq_suspend_timeout),
 	 .hi = 2147483647, .def.i = 0},
 	{"threaded", CONFIG_T_BOOL, CONFIG_FIELD(struct napi_conf, threaded), .restart_only = true},
+	{"thread_nice", CONFIG_T_INT, CONFIG_FIELD(struct napi_conf, thread_nice), .lo = -20,
+	 .hi = 19, .def.i = 5},
 };
 
 /* IRQ suspension is driven by preferred busy polling and outlasts the GRO timer (the

@@ -179,6 +179,8 @@ struct napi_conf {
 	uint32_t gro_flush_timeout;   /* per NAPI, ns */
 	uint32_t irq_suspend_timeout; /* per NAPI, ns; 0: no IRQ suspension */
 	bool threaded;		      /* threaded NAPI, each thread on its worker's CPU */
+	/* nice value for NAPI threads that may run on a worker's CPU; 0: leave them */
+	int thread_nice;
 };
 
 struct metrics_conf {

@@ -316,6 +316,7 @@ void config_section_defaults(const struct config_section *sec, void *base)
 		case CONFIG_T_U8:
 			*AT(base, r, uint8_t) = (uint8_t)r->def.i;
 			break;
+		case CONFIG_T_INT:
 		case CONFIG_T_WORD:
 			*AT(base, r, int) = (int)r->def.i;
 			break;
@@ -348,11 +349,14 @@ static int config_parse_value(struct config_parser *p, const struct config_row *
 	switch (r->type) {
 	case CONFIG_T_U32:
 	case CONFIG_T_U8:
+	case CONFIG_T_INT:
 		err = config_get_int(p, s, r->lo, r->hi, &v);
 		if (!err && r->type == CONFIG_T_U32)
 			*AT(base, r, uint32_t) = (uint32_t)v;
-		else if (!err)
+		else if (!err && r->type == CONFIG_T_U8)
 			*AT(base, r, uint8_t) = (uint8_t)v;
+		else if (!err)
+			*AT(base, r, int) = (int)v;
 		return err;
 	case CONFIG_T_WORD:
 		err = config_get_word(p, s, r->words, &word);
@@ -454,6 +458,9 @@ void config_dump_rows(FILE *f, const struct config_section *sec, const void *bas
 			break;
 		case CONFIG_T_U8:
 			fprintf(f, "%u", *AT_CONST(base, r, uint8_t));
+			break;
+		case CONFIG_T_INT:
+			fprintf(f, "%d", *AT_CONST(base, r, int));
 			break;
 		case CONFIG_T_WORD:
 			fprintf(f, "\"%s\"",

@@ -68,6 +68,7 @@ int config_check_keys(struct config_parser *p, const config_setting_t *g,
 enum config_type {
 	CONFIG_T_U32,	   /* integer lo..hi */
 	CONFIG_T_U8,	   /* integer lo..hi, stored in a uint8_t */
+	CONFIG_T_INT,	   /* integer lo..hi, signed, stored in an int */
 	CONFIG_T_WORD,	   /* one of words, stored as the enum (an int) it indexes */
 	CONFIG_T_BOOL,
 	CONFIG_T_SECONDS,  /* a double, > 0 (>= 0 with zero_off) and at most CONFIG_MAX_SECONDS */
@@ -85,7 +86,7 @@ struct config_row {
 	long long lo, hi;
 	const char *const *words;
 	struct {
-		long long i; /* U32, U8, WORD, BOOL */
+		long long i; /* U32, U8, INT, WORD, BOOL */
 		double d;    /* SECONDS */
 		const char *s; /* STRING, ENDPOINT */
 	} def;

@@ -658,7 +658,9 @@ int main(int argc, char **argv)
 	a.napi_tuned = napitune_any_instance(&a.napi);
 	admin_caps = (a.filter ? PRIVS_FILTER_CAPS : 0) |
 		     (a.napi_tuned ? PRIVS_NAPI_CAPS : 0) |
-		     (a.napi_tuned && a.rt.cfg->napi.threaded ? PRIVS_NAPI_PIN_CAPS : 0);
+		     (a.napi_tuned && (a.rt.cfg->napi.threaded || a.rt.cfg->napi.thread_nice)
+			      ? PRIVS_NAPI_PIN_CAPS
+			      : 0);
 	/* The access log's file opens while we may still write anywhere. */
 	if (accesslog_new(a.rt.cfg, a.rt.plan.n_workers, &alog, err, sizeof(err)) ||
 	    privs_drop(&who, admin_caps, privs_need_sockopt(a.rt.cfg), err, sizeof(err))) {
@@ -713,6 +715,7 @@ out_stop:
 		print_stats(&a.rt); /* the workers are joined: these are the final counts */
 	admin_stop(admin); /* detaches the filter: the only thread that still may */
 out_fini:
+	napitune_restore(&a.napi_threads); /* after admin_stop: nothing left (or no admin) */
 	control_stop(ctl);
 	pidfile_remove(pid_file);
 	runtime_fini(&a.rt);

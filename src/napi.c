@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <netlink/genl/genl.h>
@@ -235,4 +236,50 @@ int napi_pin(pid_t pid, int cpu)
 	CPU_ZERO(&set);
 	CPU_SET(cpu, &set);
 	return sched_setaffinity(pid, sizeof(set), &set) ? -errno : 0;
+}
+
+bool napi_thread_on_cpus(pid_t pid, const int *cpus, uint32_t n)
+{
+	cpu_set_t set;
+	uint32_t i;
+
+	if (sched_getaffinity(pid, sizeof(set), &set))
+		return false;
+	for (i = 0; i < n; i++)
+		if (cpus[i] >= 0 && cpus[i] < CPU_SETSIZE && CPU_ISSET(cpus[i], &set))
+			return true;
+	return false;
+}
+
+int napi_thread_nice_get(pid_t pid, int *nice)
+{
+	int v;
+
+	/* -1 is a nice value too: errno tells. */
+	errno = 0;
+	v = getpriority(PRIO_PROCESS, (id_t)pid);
+	if (v == -1 && errno)
+		return -errno;
+	*nice = v;
+	return 0;
+}
+
+int napi_thread_nice_set(pid_t pid, int nice)
+{
+	return setpriority(PRIO_PROCESS, (id_t)pid, nice) ? -errno : 0;
+}
+
+bool napi_thread_is_napi(pid_t pid)
+{
+	char path[64], comm[32] = "";
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return false;
+	if (!fgets(comm, sizeof(comm), f))
+		comm[0] = '\0';
+	fclose(f);
+	return !strncmp(comm, "napi/", 5);
 }

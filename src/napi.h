@@ -64,6 +64,17 @@ pid_t napi_thread_pid(const char *ifname, uint32_t id);
  * Returns 0 or -errno. */
 int napi_pin(pid_t pid, int cpu);
 
+/* Whether thread pid may run on one of cpus[0..n) (its affinity); false when unreadable. */
+bool napi_thread_on_cpus(pid_t pid, const int *cpus, uint32_t n);
+
+/* The nice value of thread pid into *nice, and to nice. Setting it on a kernel thread needs
+ * CAP_SYS_NICE. Each returns 0 or -errno. */
+int napi_thread_nice_get(pid_t pid, int *nice);
+int napi_thread_nice_set(pid_t pid, int nice);
+
+/* Whether thread pid is a NAPI thread ("napi/..."): a remembered pid may have been reused. */
+bool napi_thread_is_napi(pid_t pid);
+
 /* Pure, for the tests. */
 /* Fills *out from one NAPI_GET answer: len bytes at msg, a netlink message with its generic
  * netlink header. Returns 0, or -EINVAL when it is malformed or carries no id. */

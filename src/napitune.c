@@ -156,6 +156,73 @@ static int napitune_pin(struct napitune_iface *f, const struct napi_instance *ni
 	return ret;
 }
 
+/* Remembers that thread pid is at nice set now; a thread met again keeps its first before. */
+static void napitune_note(struct napitune_threads *th, pid_t pid, int before, int set)
+{
+	uint32_t i;
+
+	for (i = 0; i < th->n && th->t[i].pid != pid; i++)
+		;
+	if (i == th->n) {
+		if (th->n == NAPITUNE_MAX_THREADS)
+			return;
+		th->n++;
+		th->t[i].pid = pid;
+		th->t[i].before = before;
+	}
+	th->t[i].set = set;
+}
+
+/* napi.thread_nice on each instance's thread that may run on a worker's CPU. Both are fair
+ * threads there and would share the CPU equally; under overload the NAPI thread's half goes
+ * to datagrams the starved worker cannot take (perf/README.md, "Overload protection"). */
+static int napitune_nice(struct napitune_iface *f, const struct napi_instance *ni, int n,
+			 const int *cpus, uint32_t n_cpus, int nice, struct napitune_threads *th)
+{
+	int i, done = 0, ret = 0, err, before;
+
+	for (i = 0; i < n; i++) {
+		pid_t pid = ni[i].pid > 0 ? ni[i].pid : napi_thread_pid(f->name, ni[i].id);
+
+		if (!ni[i].threaded || pid <= 0 || !napi_thread_on_cpus(pid, cpus, n_cpus))
+			continue;
+		err = napi_thread_nice_get(pid, &before);
+		if (!err && before != nice)
+			err = napi_thread_nice_set(pid, nice);
+		if (err) {
+			log_warn("napi: %s: nice %d for the thread of NAPI instance %" PRIu32
+				 ": %s%s",
+				 f->name, nice, ni[i].id, strerror(-err),
+				 err == -EPERM || err == -EACCES ? " (needs CAP_SYS_NICE)" : "");
+			ret = ret ? ret : err;
+			continue;
+		}
+		napitune_note(th, pid, before, nice);
+		done++;
+	}
+	if (done)
+		napitune_say(f, ", %d NAPI thread%s on worker CPUs at nice %d", done,
+			     done == 1 ? "" : "s", nice);
+	return ret;
+}
+
+void napitune_restore(struct napitune_threads *th)
+{
+	int now, err;
+	uint32_t i;
+
+	for (i = 0; i < th->n; i++) {
+		if (th->t[i].before == th->t[i].set || !napi_thread_is_napi(th->t[i].pid) ||
+		    napi_thread_nice_get(th->t[i].pid, &now) || now != th->t[i].set)
+			continue; /* gone, or changed by someone else since */
+		err = napi_thread_nice_set(th->t[i].pid, th->t[i].before);
+		if (err)
+			log_warn("napi: nice %d back for NAPI thread %d: %s", th->t[i].before,
+				 (int)th->t[i].pid, strerror(-err));
+	}
+	th->n = 0;
+}
+
 static bool napitune_all_threaded(const struct napi_instance *ni, int n)
 {
 	int i;
@@ -167,7 +234,7 @@ static bool napitune_all_threaded(const struct napi_instance *ni, int n)
 }
 
 static int napitune_one(const struct config *cfg, const char *name, const int *cpus,
-			uint32_t n_cpus, struct napitune_iface *f)
+			uint32_t n_cpus, struct napitune_iface *f, struct napitune_threads *th)
 {
 	struct napi_instance ni[NAPI_MAX_INSTANCES]; /* 10 KiB */
 	const struct napi_conf *c = &cfg->napi;
@@ -221,19 +288,26 @@ static int napitune_one(const struct config *cfg, const char *name, const int *c
 			     n > 0 && napitune_all_threaded(ni, n) ? "on (set outside ringrelay)"
 								   : "off");
 	}
+	if (c->thread_nice) {
+		err = napitune_nice(f, ni, n, cpus, n_cpus, c->thread_nice, th);
+		ret = ret ? ret : err;
+	}
 	return ret;
 }
 
 int napitune_apply(const struct config *cfg, const int *cpus, uint32_t n_cpus,
-		   struct napitune_report *report)
+		   struct napitune_report *report, struct napitune_threads *threads)
 {
 	char names[NAPITUNE_MAX_IFACES][IF_NAMESIZE];
 	uint32_t i, n = napitune_interfaces(cfg, names, NAPITUNE_MAX_IFACES);
 	int ret = 0, err;
 
 	report->n = 0;
+	if (!cfg->napi.thread_nice)
+		napitune_restore(threads); /* a reload turned it off */
 	for (i = 0; i < n; i++) {
-		err = napitune_one(cfg, names[i], cpus, n_cpus, &report->ifaces[report->n++]);
+		err = napitune_one(cfg, names[i], cpus, n_cpus, &report->ifaces[report->n++],
+				   threads);
 		ret = ret ? ret : err;
 	}
 	return ret;

@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "config.h"
 
@@ -29,6 +30,18 @@ struct napitune_report {
 	uint32_t n;
 };
 
+#define NAPITUNE_MAX_THREADS 64
+
+/* The NAPI threads whose nice value napi.thread_nice changed, with the value each had, for
+ * napitune_restore. */
+struct napitune_threads {
+	struct {
+		pid_t pid;
+		int before, set;
+	} t[NAPITUNE_MAX_THREADS];
+	uint32_t n;
+};
+
 /* Whether some interface of report had a NAPI instance: only then is there anything to
  * apply again later (a device without one keeps its sysfs values for the next). */
 bool napitune_any_instance(const struct napitune_report *report);
@@ -41,11 +54,16 @@ uint32_t napitune_interfaces(const struct config *cfg, char (*names)[IF_NAMESIZE
 
 /* Applies cfg->napi to cfg's interfaces: per-NAPI values on every instance; with
  * cfg->napi.threaded, threaded NAPI (switched on only when an instance is not threaded yet)
- * and instance i (in id order) pinned to cpus[i % n_cpus]. Each fallback and failure is
- * logged at once; *report gets what was applied per interface. Returns 0 or the first -errno
- * (the rest is still tried). */
+ * and instance i (in id order) pinned to cpus[i % n_cpus]; cfg->napi.thread_nice on every
+ * NAPI thread that may run on one of cpus, each noted in *threads. Each fallback and failure
+ * is logged at once; *report gets what was applied per interface. Returns 0 or the first
+ * -errno (the rest is still tried). */
 int napitune_apply(const struct config *cfg, const int *cpus, uint32_t n_cpus,
-		   struct napitune_report *report);
+		   struct napitune_report *report, struct napitune_threads *threads);
+
+/* Gives each thread of *threads that is still a NAPI thread at the nice value ringrelay set
+ * the value it had before, and empties *threads. Needs what setting it needed. */
+void napitune_restore(struct napitune_threads *threads);
 
 /* The workers' busy polling as the log line says it, e.g. "busy poll 50 us prefer budget 64
  * (io_uring)", "busy poll off", "busy poll refused by the kernel (io_uring)". result is a

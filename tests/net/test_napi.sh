@@ -6,7 +6,9 @@
 # holds the configured values (read with perf/napi.py in the relay's namespace), the start-up
 # log says so in one line per interface with the backend's busy polling, and traffic still
 # relays. A reload applies new per-NAPI values. Then once: threaded = true makes the NAPI
-# instance threaded, its thread pinned to the worker's CPU (Cpus_allowed_list).
+# instance threaded, its thread pinned to the worker's CPU (Cpus_allowed_list), where
+# thread_nice (default 5) lowers its priority while the relay runs; the relay's exit puts the
+# old value back.
 . "$(dirname "$0")/lib.sh"
 lib_topology
 command -v ethtool >/dev/null || lib_skip "ethtool not found"
@@ -122,15 +124,25 @@ run_case()
 	lib_case_end
 }
 
+# thread_nice PID: the nice value of thread PID.
+thread_nice() { ps -o nice= -p "$1" | tr -d ' '; }
+
 # Once: threaded = true, the worker on the last allowed CPU; the NAPI thread must follow it.
 run_threaded()
 {
-	local pid cpu allowed
+	local pid cpu allowed before
 	lib_case_begin napi-threaded io_uring 4
 	lib_case_echo
 	cpu=$(taskset -pc $$ | sed 's/.*: //; s/.*[,-]//')
 	napi_conf 2 200000 true
 	echo "cpus = [ $cpu ];" >>"$conf"
+	# The thread as threaded = true will find it (made now, kept by the device setting),
+	# at a value of its own, so the test sees ringrelay's change and its undoing.
+	lib_nsx "$NS_R" sh -c "echo 1 > /sys/class/net/$IF_RC/threaded" ||
+		lib_case_fail "$c cannot make $IF_RC's NAPI threaded"
+	pid=$(lib_nsx "$NS_R" "$PY" "$NAPI_PY" pids "$IF_RC" | head -n 1)
+	before=2
+	[ -n "$pid" ] && renice -n $before -p "$pid" >/dev/null
 	if ! lib_relay_start "$conf"; then
 		lib_case_fail "$c relay did not start"
 		lib_case_stop_helpers
@@ -150,7 +162,24 @@ run_threaded()
 	lib_relay_log_current | grep -q "napi: $IF_RC: .*threaded on (napi/.* on CPU $cpu)" ||
 		lib_case_fail "$c no 'threaded on (napi/... on CPU $cpu)' in the log line"
 	relays 46900
+	if [ -n "$pid" ]; then
+		if [ "$(thread_nice "$pid")" = 5 ]; then
+			lib_case_ok "$c NAPI thread $pid at nice 5 (thread_nice's default)"
+		else
+			lib_case_fail "$c NAPI thread $pid at nice '$(thread_nice "$pid")', want 5"
+		fi
+		lib_relay_log_current | grep -q "napi: $IF_RC: .*, 1 NAPI thread on worker CPUs at nice 5" ||
+			lib_case_fail "$c no '1 NAPI thread on worker CPUs at nice 5' in the log line"
+	fi
 	lib_case_end
+	if [ -n "$pid" ]; then
+		if [ "$(thread_nice "$pid")" = "$before" ]; then
+			lib_case_ok "$c the relay's exit put NAPI thread $pid back at nice $before"
+		else
+			lib_case_fail "$c after the exit NAPI thread $pid is at nice" \
+				"'$(thread_nice "$pid")', want $before"
+		fi
+	fi
 }
 
 for backend in $(lib_backends); do

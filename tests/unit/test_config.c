@@ -275,7 +275,11 @@ static const struct error_case error_cases[] = {
     {"napi = { busy_poll = 5; };\n" RELAY,
      "t.conf:1: napi: unknown setting 'busy_poll' (expected one of: busy_poll_us, "
      "prefer_busy_poll, busy_poll_budget, defer_hard_irqs, gro_flush_timeout, "
-     "irq_suspend_timeout, threaded)"},
+     "irq_suspend_timeout, threaded, thread_nice)"},
+    {"napi = { thread_nice = 20; };\n" RELAY,
+     "t.conf:1: napi.thread_nice: must be from -20 to 19"},
+    {"napi = { thread_nice = -21; };\n" RELAY,
+     "t.conf:1: napi.thread_nice: must be from -20 to 19"},
     {"napi = 50;\n" RELAY,
      "t.conf:1: napi: must be a group, e.g. { busy_poll_us = 50; defer_hard_irqs = 2; "
      "gro_flush_timeout = 200000; }"},
@@ -708,7 +712,8 @@ static void test_dump_round_trip(void **state)
 		   " upstreams = [ \"[::1]:9\" ]; reuseport_shared = true; } );\n");
 	/* issue 10's napi block, every setting away from its default */
 	round_trip("napi = { busy_poll_us = 0; prefer_busy_poll = false; busy_poll_budget = 8;\n"
-		   " defer_hard_irqs = 100; gro_flush_timeout = 20000; threaded = true; };\n" RELAY);
+		   " defer_hard_irqs = 100; gro_flush_timeout = 20000; threaded = true;\n"
+		   " thread_nice = -7; };\n" RELAY);
 	round_trip("napi = { busy_poll_us = 50; irq_suspend_timeout = 20000000;\n"
 		   " gro_flush_timeout = 20000; };\n" RELAY);
 }
@@ -729,7 +734,11 @@ static void test_napi(void **state)
 	assert_int_equal(cfg->napi.gro_flush_timeout, 20000);
 	assert_true(cfg->napi.threaded);
 	config_free(cfg);
+	cfg = load_ok("napi = { thread_nice = -3; };\n" RELAY);
+	assert_int_equal(cfg->napi.thread_nice, -3);
+	config_free(cfg);
 	cfg = load_ok("napi = { busy_poll_us = 50; irq_suspend_timeout = 20000000; };\n" RELAY);
+	assert_int_equal(cfg->napi.thread_nice, 5); /* the default */
 	assert_int_equal(cfg->napi.busy_poll_us, 50);
 	assert_true(cfg->napi.prefer_busy_poll);
 	assert_int_equal(cfg->napi.defer_hard_irqs, 0);

@@ -11,7 +11,10 @@
 #include <net/if.h>
 #include <netlink/genl/genl.h>
 #include <netlink/netlink.h>
+#include <sched.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include "napi.h"
 
@@ -138,6 +141,40 @@ static void test_thread_names(void **state)
 }
 
 /* Read-only and needs no capability: loopback has no NAPI instance. */
+/* The thread helpers against this test's own thread: its CPUs, its nice value, and that it
+ * is not taken for a NAPI thread (the guard against a reused pid). */
+static void test_thread_helpers(void **state)
+{
+	pid_t self = gettid();
+	int in = -1, out = -1, cpu, nice;
+	cpu_set_t set;
+
+	(void)state;
+	assert_int_equal(sched_getaffinity(self, sizeof(set), &set), 0);
+	for (cpu = 0; cpu < CPU_SETSIZE && (in < 0 || out < 0); cpu++) {
+		if (CPU_ISSET(cpu, &set) && in < 0)
+			in = cpu;
+		else if (!CPU_ISSET(cpu, &set) && out < 0)
+			out = cpu;
+	}
+	assert_true(napi_thread_on_cpus(self, &in, 1));
+	assert_false(napi_thread_on_cpus(self, &out, 1));
+	assert_false(napi_thread_on_cpus(self, &in, 0));
+	assert_false(napi_thread_on_cpus(-1, &in, 1));
+
+	assert_int_equal(napi_thread_nice_get(self, &nice), 0);
+	assert_int_equal(nice, getpriority(PRIO_PROCESS, (id_t)self));
+	assert_int_equal(napi_thread_nice_get(-1, &nice), -ESRCH);
+	/* raising one's own nice value needs no capability */
+	if (nice < 19) {
+		assert_int_equal(napi_thread_nice_set(self, nice + 1), 0);
+		assert_int_equal(napi_thread_nice_get(self, &cpu), 0);
+		assert_int_equal(cpu, nice + 1);
+	}
+	assert_false(napi_thread_is_napi(self));
+	assert_false(napi_thread_is_napi(-1));
+}
+
 static void test_list_lo(void **state)
 {
 	struct napi_instance ni[4];
@@ -157,6 +194,7 @@ int main(void)
 	    cmocka_unit_test(test_parse),
 	    cmocka_unit_test(test_parse_malformed),
 	    cmocka_unit_test(test_thread_names),
+	    cmocka_unit_test(test_thread_helpers),
 	    cmocka_unit_test(test_list_lo),
 	};
 

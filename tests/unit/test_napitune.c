@@ -6,6 +6,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <errno.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include "napitune.h"
 
@@ -38,6 +40,25 @@ static void test_busy_text(void **state)
 	assert_string_equal(buf, "busy poll");
 }
 
+/* Restoring leaves a thread alone that is not a NAPI thread (a remembered pid reused by
+ * another process), and empties the list. */
+static void test_restore_guard(void **state)
+{
+	struct napitune_threads th = { .n = 1 };
+	int nice;
+
+	(void)state;
+	errno = 0;
+	nice = getpriority(PRIO_PROCESS, 0);
+	assert_int_equal(errno, 0);
+	th.t[0].pid = gettid();
+	th.t[0].before = nice > -20 ? nice - 1 : nice + 1;
+	th.t[0].set = nice;
+	napitune_restore(&th);
+	assert_int_equal(th.n, 0);
+	assert_int_equal(getpriority(PRIO_PROCESS, 0), nice);
+}
+
 static void test_any_instance(void **state)
 {
 	struct napitune_report r = { .n = 2 };
@@ -55,6 +76,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_busy_text),
 	    cmocka_unit_test(test_any_instance),
+	    cmocka_unit_test(test_restore_guard),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
