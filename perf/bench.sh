@@ -25,7 +25,9 @@
 #
 # Experiment hooks (perf/notes/overload-mechanisms.md): DUT busy-relay runs perf/busy_relay
 # with $BUSY_RELAY_OPTS; NAPI_SET="defer_hard_irqs=N gro_flush_timeout=NS ..." is applied to
-# d0's NAPI instances (netdev netlink, perf/napi.py) after the DUT has started.
+# d0's NAPI instances (netdev netlink, perf/napi.py) after the DUT has started; NAPI_NICE=N
+# sets the pinned NAPI threads' nice value (napi placement) as ringrelay's napi.thread_nice
+# does, for devices that do not set it themselves.
 # RR_CONF_EXTRA / RR_RELAY_EXTRA: settings added to the ringrelay devices' config, top level
 # and in the relay (e.g. RR_CONF_EXTRA='napi = { busy_poll_us = 0; };' RR_RELAY_EXTRA='shed =
 # "off";'), to measure what each overload mechanism contributes.
@@ -235,6 +237,7 @@ placement_pin() {
 			[ -n "$pids" ] || { echo "no NAPI thread on $dev"; return 1; }
 			for pid in $pids; do
 				taskset -p -c $DUT_CPU "$pid" >/dev/null
+				[ -z "${NAPI_NICE:-}" ] || renice -n "$NAPI_NICE" -p "$pid" >/dev/null
 				NAPI_PIDS="$NAPI_PIDS $pid"
 			done
 		done
@@ -253,10 +256,12 @@ placement_pin() {
 		--arg pids "$NAPI_PIDS" --arg napi_set "${NAPI_SET:-}" \
 		--arg cpus "$(for pid in $NAPI_PIDS; do
 			awk '/^Cpus_allowed_list/ { printf "%s ", $2 }' /proc/$pid/status; done)" \
+		--arg nices "$(for pid in $NAPI_PIDS; do ps -o nice= -p "$pid" | tr -d " "; done)" \
 		--arg opts "$([ "$DUT" = busy-relay ] && echo "${BUSY_RELAY_OPTS:-}")" \
 		'{dut: $dut, size: $size, placement: $placement, phase: "placement", d0_rps_cpus: $rps,
 		  d0_gro: $gro, napi: ., napi_thread_pids: ($pids | split(" ") | map(select(. != "") | tonumber)),
 		  napi_thread_cpus: ($cpus | split(" ") | map(select(. != ""))),
+		  napi_thread_nice: ($nices | split("\n") | map(select(. != "") | tonumber)),
 		  napi_set: $napi_set, dut_opts: $opts}' \
 		>>"$RECORDS"
 }
