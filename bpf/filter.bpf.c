@@ -968,9 +968,9 @@ static __always_inline enum filter_action shed_drop(__u32 slot, __u32 reason)
 	return ACT_DROP;
 }
 
-/* Counts a datagram of flow k under pressure; true when the flow is over SHED_HEAVY in its
- * window. CPUs share the entry: a lost race miscounts by a datagram, which is harmless. */
-static __always_inline int shed_heavy(const struct offload_key *k)
+/* Counts a datagram of flow k under pressure; true when the flow is over heavy datagrams in
+ * its window. CPUs share the entry: a lost race miscounts by a datagram, which is harmless. */
+static __always_inline int shed_heavy(const struct offload_key *k, __u32 heavy)
 {
 	struct shed_flow *v, init = {};
 	__u64 now = bpf_ktime_get_ns();
@@ -987,7 +987,7 @@ static __always_inline int shed_heavy(const struct offload_key *k)
 		v->count = 1;
 		return 0;
 	}
-	return __sync_fetch_and_add(&v->count, 1) + 1 > SHED_HEAVY;
+	return __sync_fetch_and_add(&v->count, 1) + 1 > heavy;
 }
 
 /* The listener a datagram to daddr:port is for: the exact address, else the family's
@@ -1083,7 +1083,7 @@ static __always_inline enum filter_action shed_body(const struct hdr_src *h)
 	bpf_sk_release(sk);
 	if ((__u64)rmem + SHED_ALLOWANCE > (__u64)rcvbuf)
 		return shed_drop(l->slot, SHED_REASON_FULL);
-	if ((__u64)rmem * 2 > (__u64)rcvbuf && shed_heavy(&fk))
+	if ((__u64)rmem * 2 > (__u64)rcvbuf && l->heavy && shed_heavy(&fk, l->heavy))
 		return shed_drop(l->slot, SHED_REASON_HEAVY);
 	shed_count(SHED_CNT_PASS_ROOM);
 	return ACT_PASS;

@@ -202,13 +202,13 @@ struct offload_xmit_val {
  * truesize > rcvbuf, so a full socket's rmem stays just below rcvbuf: the test needs the
  * allowance or it never fires (perf/notes/overload-mechanisms.md). */
 #define SHED_ALLOWANCE 4096
-/* Under pressure (the socket past half full), a flow that sent more than SHED_HEAVY datagrams
- * within the current SHED_WINDOW_NS is shed before the socket is full, so that the flows that
- * cause the overload lose their datagrams and a light flow (a client's request) still finds
- * room. Flows are counted only under pressure; a window starts at a flow's first datagram in
- * it. Full is full: then every datagram is shed. */
+/* Under pressure (the socket past half full), a flow that sent more than its listener's heavy
+ * datagrams within the current SHED_WINDOW_NS is shed before the socket is full, so that the
+ * flows that cause the overload lose their datagrams and a light flow (a client's request)
+ * still finds room. Flows are counted only under pressure; a window starts at a flow's first
+ * datagram in it. Full is full: then every datagram is shed. */
 #define SHED_WINDOW_NS 100000000ull /* 100 ms */
-#define SHED_HEAVY 32		    /* datagrams per window: 320 per second */
+#define SHED_WINDOWS_PER_S 10
 #define SHED_FLOWS 16384	    /* LRU entries for the per-flow counts */
 /* One counter slot per relay (user space keeps a relay's slot by name across reloads); in
  * shed_drops, slot * SHED_REASONS + enum shed_reason. */
@@ -224,7 +224,8 @@ struct shed_listener_key {
 };
 
 struct shed_listener {
-	__u32 slot; /* index into shed_drops */
+	__u32 slot;  /* index into shed_drops */
+	__u32 heavy; /* datagrams per window that make a flow heavy; 0: no heavy-flow rule */
 };
 
 /* Outcomes of the shed stage: PERCPU_ARRAY of SHED_CNT__MAX, one per frame it sees. */
@@ -234,7 +235,7 @@ enum shed_counter {
 	SHED_CNT_PASS_NO_SOCKET,    /* a listener's address, but no socket there (starting) */
 	SHED_CNT_PASS_ROOM,	    /* the socket has room */
 	SHED_CNT_DROP_FULL,	    /* the socket's receive queue is full: dropped */
-	SHED_CNT_DROP_HEAVY,	    /* past half full, from a flow over SHED_HEAVY: dropped */
+	SHED_CNT_DROP_HEAVY,	    /* past half full, from a heavy flow: dropped */
 	SHED_CNT__MAX
 };
 
@@ -247,7 +248,7 @@ struct shed_flow {
 
 _Static_assert(sizeof(struct shed_listener_key) == 20, "shed key layout");
 _Static_assert(sizeof(struct shed_flow) == 16, "shed flow layout");
-_Static_assert(sizeof(struct shed_listener) == 4, "shed value layout");
+_Static_assert(sizeof(struct shed_listener) == 8, "shed value layout");
 _Static_assert(sizeof(struct offload_key) == 36, "offload key layout");
 _Static_assert(sizeof(struct offload_rule) == 56, "offload rule layout");
 _Static_assert(sizeof(struct offload_flow_stats) == 48, "offload stats layout");

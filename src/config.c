@@ -555,6 +555,9 @@ static const struct config_row relay_rows[] = {
 	 * start without it needs a restart (docs/offload.md) */
 	{"shed", CONFIG_T_WORD, CONFIG_FIELD(struct relay_conf, shed), .words = shed_words,
 	 .def.i = SHED_AUTO},
+	/* counted in 100 ms windows: 320 = 32 datagrams per window */
+	{"shed_flow_rate", CONFIG_T_U32, CONFIG_FIELD(struct relay_conf, shed_flow_rate),
+	 .hi = 1000000000, .def.i = 320},
 	/* 0 until the check fills in the default, which follows max_sessions */
 	{"max_sessions_per_source", CONFIG_T_U32,
 	 CONFIG_FIELD(struct relay_conf, max_sessions_per_source), .lo = 1,

@@ -1202,6 +1202,11 @@ int filter_shed_listeners(struct filter *f, const struct config *cfg, const bool
 		if (ret < 0)
 			break;
 		val.slot = (uint32_t)ret;
+		/* per second in the config, per window in the program; a rate under one datagram
+		 * per window still leaves the rule on */
+		val.heavy = cfg->relays[r].shed_flow_rate / SHED_WINDOWS_PER_S;
+		if (cfg->relays[r].shed_flow_rate && !val.heavy)
+			val.heavy = 1;
 		ret = 0;
 		for (j = 0; j < cfg->relays[r].n_listen && ret == 0; j++) {
 			struct shed_listener_key k = { .pad = 0 };

@@ -4,8 +4,9 @@
  * run's frames arrive) and runs frames addressed to them. An empty socket passes its datagram
  * (pass_room); the same socket with a datagram queued under a small receive buffer is full
  * (rmem + SHED_ALLOWANCE > rcvbuf) and the frame is dropped (drop_full_socket, and the relay's
- * slot counts it); past half full, a flow over SHED_HEAVY datagrams in its window is dropped
- * (drop_heavy_flow) while another flow passes; a listen address without a socket passes
+ * slot counts it); past half full, a flow over shed_flow_rate's 32 datagrams in its window
+ * is dropped (drop_heavy_flow) while another flow passes, and with shed_flow_rate = 0 it
+ * passes until the socket is full; a listen address without a socket passes
  * (pass_no_socket); a port that is
  * no listener's passes untouched (pass_not_listener). IPv4 and IPv6. Needs root (77 otherwise),
  * and a kernel where the shedding programs load (77 otherwise, with the reason). */
@@ -243,7 +244,21 @@ static void test_decisions(void **state)
 	}
 }
 
-/* Past half full, not full: a flow is shed once it sent SHED_HEAVY datagrams in its window,
+/* The relay's shed_flow_rate (the default, 320 a second) per 100 ms window. */
+#define HEAVY 32
+
+/* Fills the big socket of family v6 past half its buffer, short of full. */
+static void half_fill(int v6)
+{
+	int i;
+
+	drain_fd(fx.big[v6]);
+	for (i = 0; i < 256 && rmem_of(v6, PORT_BIG) <= 65536 / 2 + 2048; i++)
+		fill_fd(v6, fx.big[v6]);
+	assert_true(rmem_of(v6, PORT_BIG) + SHED_ALLOWANCE <= 65536);
+}
+
+/* Past half full, not full: a flow is shed once it sent HEAVY datagrams in its window,
  * another (light) flow still passes. */
 static void test_heavy_flow(void **state)
 {
@@ -252,13 +267,10 @@ static void test_heavy_flow(void **state)
 	(void)state;
 	for (tc = 0; tc < 2; tc++) {
 		for (v6 = 0; v6 < 2; v6++) {
-			drain_fd(fx.big[v6]);
-			for (i = 0; i < 256 && rmem_of(v6, PORT_BIG) <= 65536 / 2 + 2048; i++)
-				fill_fd(v6, fx.big[v6]);
-			assert_true(rmem_of(v6, PORT_BIG) + SHED_ALLOWANCE <= 65536);
+			half_fill(v6);
 			/* The window starts with the first datagram; a cold flow per round. */
 			fx.sport = (uint16_t)(41000 + tc * 2 + v6);
-			for (i = 0; i < SHED_HEAVY; i++)
+			for (i = 0; i < HEAVY; i++)
 				expect(tc, v6, PORT_BIG, SHED_CNT_PASS_ROOM);
 			expect(tc, v6, PORT_BIG, SHED_CNT_DROP_HEAVY);
 			fx.sport = 40000;
@@ -269,6 +281,33 @@ static void test_heavy_flow(void **state)
 			fx.sport = 40000;
 		}
 	}
+}
+
+/* shed_flow_rate = 0: past half full every flow passes, however many it sent; a full socket
+ * still sheds. A reload's filter_shed_listeners carries the new value. */
+static void test_heavy_off(void **state)
+{
+	bool on = true;
+	int tc, v6, i;
+
+	(void)state;
+	fx.cfg->relays[0].shed_flow_rate = 0;
+	assert_int_equal(filter_shed_listeners(fx.f, fx.cfg, &on), 0);
+	for (tc = 0; tc < 2; tc++) {
+		for (v6 = 0; v6 < 2; v6++) {
+			half_fill(v6);
+			fx.sport = (uint16_t)(42000 + tc * 2 + v6);
+			for (i = 0; i < 3 * HEAVY; i++)
+				expect(tc, v6, PORT_BIG, SHED_CNT_PASS_ROOM);
+			drain_fd(fx.big[v6]);
+		}
+	}
+	fill(0);
+	expect(0, 0, PORT_BOUND, SHED_CNT_DROP_FULL);
+	drain(0);
+	fx.sport = 40000;
+	fx.cfg->relays[0].shed_flow_rate = 320;
+	assert_int_equal(filter_shed_listeners(fx.f, fx.cfg, &on), 0);
 }
 
 /* A relay whose shed is off takes its listeners out of the map: its full socket is the
@@ -346,6 +385,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_decisions),
 		cmocka_unit_test(test_heavy_flow),
+		cmocka_unit_test(test_heavy_off),
 		cmocka_unit_test(test_relay_off),
 	};
 

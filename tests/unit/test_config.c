@@ -38,7 +38,7 @@ static const char good_text[] =
     "    mode = \"forward\";\n"
     "    balance = \"maglev\";\n"
     "    session_timeout = 10;\n"
-    "    max_sessions = 65536; offload = \"auto\"; shed = \"on\"; },\n"
+    "    max_sessions = 65536; offload = \"auto\"; shed = \"on\"; shed_flow_rate = 0; },\n"
     "  { name = \"syslog.mirror-1\";\n" /* line 20 */
     "    listen = [ \"*:514\" ];\n"
     "    upstreams = [ \"198.18.3.1:514\" ];\n"
@@ -110,6 +110,7 @@ static void test_good(void **state)
 	assert_int_equal(r->max_sessions, 65536);
 	assert_int_equal(r->offload, OFFLOAD_AUTO);
 	assert_int_equal(r->shed, SHED_ON);
+	assert_int_equal(r->shed_flow_rate, 0);
 	r = &cfg->relays[1];
 	assert_string_equal(r->name, "syslog.mirror-1");
 	assert_int_equal(r->line, 20);
@@ -183,6 +184,7 @@ static void test_defaults(void **state)
 	assert_int_equal(r->max_sessions, 4096);
 	assert_int_equal(r->offload, OFFLOAD_OFF);
 	assert_int_equal(r->shed, SHED_AUTO);
+	assert_int_equal(r->shed_flow_rate, 320);
 	assert_int_equal(r->max_sessions_per_source, 1024); /* a quarter */
 	assert_int_equal(r->session_full, SESSION_FULL_DROP);
 	assert_int_equal(r->upstreams[0].weight, 1);
@@ -328,7 +330,8 @@ static const struct error_case error_cases[] = {
     {"relays = ( { name = \"a\";\n listen = [ \"127.0.0.1:1\" ];\n upstreams = [ "
      "\"127.0.0.1:2\" ];\n max_session = 5; } );\n",
      "t.conf:4: relays[0]: unknown setting 'max_session' (expected one of: name, listen, "
-     "upstreams, mode, balance, session_timeout, max_sessions, offload, shed, max_sessions_per_source, "
+     "upstreams, mode, balance, session_timeout, max_sessions, offload, shed, shed_flow_rate, "
+     "max_sessions_per_source, "
      "session_full, reuseport_shared, max_fails, fail_timeout, reply_timeout, "
      "health_check, resolve_interval, source, fwmark)"},
     {"filter = { interfaces = [ \"lo\" ];\n rate_limit = { ppps = 1; }; };\n" RELAY,
@@ -478,6 +481,9 @@ static const struct error_case error_cases[] = {
     {"relays = ( { name = \"a\"; listen = [ \"127.0.0.1:1\" ]; upstreams = [ \"127.0.0.1:2\" ];\n"
      " shed = \"yes\"; } );\n",
      "t.conf:2: relays[0].shed: must be one of: off, auto, on"},
+    {"relays = ( { name = \"a\"; listen = [ \"127.0.0.1:1\" ]; upstreams = [ \"127.0.0.1:2\" ];\n"
+     " shed_flow_rate = -1; } );\n",
+     "t.conf:2: relays[0].shed_flow_rate: must be from 0 to 1000000000"},
     {"relays = ( { name = \"a\"; listen = [ \"127.0.0.1:1\" ]; upstreams = [ \"127.0.0.1:2\" ];\n"
      " session_timeout = -1.5; } );\n",
      "t.conf:2: relays[0].session_timeout: must be greater than 0 and at most 86400 seconds"},
