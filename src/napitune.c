@@ -193,7 +193,9 @@ static int napitune_nice(struct napitune_iface *f, const struct napi_instance *n
 			log_warn("napi: %s: nice %d for the thread of NAPI instance %" PRIu32
 				 ": %s%s",
 				 f->name, nice, ni[i].id, strerror(-err),
-				 err == -EPERM || err == -EACCES ? " (needs CAP_SYS_NICE)" : "");
+				 err == -EPERM || err == -EACCES
+					 ? " (needs CAP_SYS_NICE; or set napi.thread_nice = 0)"
+					 : "");
 			ret = ret ? ret : err;
 			continue;
 		}
