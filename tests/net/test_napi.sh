@@ -59,13 +59,14 @@ values()
 }
 values_are() { [ "$(values)" = "$1" ]; }
 
-# napi_conf DEFER GRO [THREADED]: this case's config (conf) with a napi block.
+# napi_conf DEFER GRO [THREADED]: this case's config (conf) with a napi block, plus the
+# settings in NAPI_EXTRA.
 napi_conf()
 {
 	lib_relay_conf "$conf" backend="$CASE_BACKEND" listen="$to" up="$(ep "$UP1_IP" 9000)" \
 		"${@:4}"
 	echo "napi = { busy_poll_us = 50; defer_hard_irqs = $1; gro_flush_timeout = $2;" \
-		"threaded = ${3:-false}; };" >>"$conf"
+		"threaded = ${3:-false}; ${NAPI_EXTRA:-} };" >>"$conf"
 }
 
 relays()
@@ -126,6 +127,22 @@ run_case()
 
 # thread_nice PID: the nice value of thread PID.
 thread_nice() { ps -o nice= -p "$1" | tr -d ' '; }
+nice_is() { [ "$(thread_nice "$1")" = "$2" ]; }
+
+# reload_nice VALUE WANT: reloads run_threaded's relay with napi.thread_nice = VALUE; the
+# NAPI thread $pid must then be at nice WANT.
+reload_nice()
+{
+	NAPI_EXTRA="thread_nice = $1;" napi_conf 2 200000 true
+	echo "cpus = [ $cpu ];" >>"$conf"
+	kill -HUP "$RELAY_PID"
+	if lib_wait_for 5 nice_is "$pid" "$2"; then
+		lib_case_ok "$c reload to thread_nice = $1: NAPI thread $pid at nice $2"
+	else
+		lib_case_fail "$c reload to thread_nice = $1: NAPI thread $pid at nice" \
+			"'$(thread_nice "$pid")', want $2"
+	fi
+}
 
 # Once: threaded = true, the worker on the last allowed CPU; the NAPI thread must follow it.
 run_threaded()
@@ -170,6 +187,11 @@ run_threaded()
 		fi
 		lib_relay_log_current | grep -q "napi: $IF_RC: .*, 1 NAPI thread on worker CPUs at nice 5" ||
 			lib_case_fail "$c no '1 NAPI thread on worker CPUs at nice 5' in the log line"
+		# A reload applies a new value, 0 puts the old one back, and a value again after
+		# that still remembers the thread's own (what the exit below puts back).
+		reload_nice 7 7
+		reload_nice 0 "$before"
+		reload_nice 5 5
 	fi
 	lib_case_end
 	if [ -n "$pid" ]; then
