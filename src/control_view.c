@@ -241,7 +241,42 @@ static void rx_cpus_cell(struct emit_table *t, const cpu_set_t *set)
 		emit_table_cell(t, "%s", buf);
 }
 
-/* The interfaces (a line each), their queues (a line each), then the warnings. */
+/* The threads of threaded NAPI instances (a line each), when there are any. */
+static int rx_threads_table(const struct rxreport *r, FILE *out)
+{
+	static const char *const head[] = { "INTERFACE", "NAPI_ID", "THREAD", "CPUS", "NICE" };
+	struct emit_table t;
+	uint32_t i, k, n = 0;
+	int ret;
+
+	for (i = 0; i < r->n; i++)
+		n += r->ifaces[i].n_threads;
+	if (!n)
+		return 0;
+	fputc('\n', out);
+	emit_table_init(&t, 5, 0x16, head);
+	for (i = 0; i < r->n; i++) {
+		const struct rxpath_iface *f = &r->ifaces[i];
+
+		for (k = 0; k < f->n_threads; k++) {
+			emit_table_cell(&t, "%s", f->name);
+			emit_table_cell(&t, "%u", f->threads[k].napi_id);
+			emit_table_cell(&t, "%d", f->threads[k].pid);
+			rx_cpus_cell(&t, &f->threads[k].cpus);
+			emit_table_cell(&t, "%d", f->threads[k].nice);
+		}
+	}
+	ret = emit_table_print(&t, out);
+	for (i = 0; !ret && i < r->n; i++)
+		if (r->ifaces[i].n_threads < r->ifaces[i].n_threads_all)
+			fprintf(out, "%s: the first %u of %u NAPI threads shown\n",
+				r->ifaces[i].name, r->ifaces[i].n_threads,
+				r->ifaces[i].n_threads_all);
+	return ret;
+}
+
+/* The interfaces (a line each), their queues (a line each), the NAPI threads (a line each),
+ * then the warnings. */
 static int rx_table(const struct rxreport *r, FILE *out)
 {
 	static const char *const head[] = { "INTERFACE", "RX_QUEUES", "THREADED_NAPI",
@@ -309,6 +344,8 @@ static int rx_table(const struct rxreport *r, FILE *out)
 		if (r->ifaces[i].n_desc < r->ifaces[i].n_queues)
 			fprintf(out, "%s: the first %u of %u queues shown\n", r->ifaces[i].name,
 				r->ifaces[i].n_desc, r->ifaces[i].n_queues);
+	if (!ret)
+		ret = rx_threads_table(r, out);
 	for (i = 0; !ret && i < r->n_warnings; i++)
 		fprintf(out, "warning: %s\n", r->warnings[i]);
 	return ret ? ret : ferror(out) ? -EIO : 0;
@@ -369,6 +406,17 @@ static void rx_json(struct emit_json *j, const char *key, const struct rxreport 
 			emit_json_close(j);
 		}
 		emit_json_close(j);
+		emit_json_array(j, "napi_threads");
+		for (k = 0; k < f->n_threads; k++) {
+			emit_json_object(j, NULL);
+			emit_json_uint(j, "napi_id", f->threads[k].napi_id);
+			emit_json_int(j, "pid", f->threads[k].pid);
+			rx_cpus_json(j, "cpus", &f->threads[k].cpus);
+			emit_json_int(j, "nice", f->threads[k].nice);
+			emit_json_close(j);
+		}
+		emit_json_close(j);
+		emit_json_uint(j, "napi_threads_total", f->n_threads_all);
 		emit_json_close(j);
 	}
 	emit_json_close(j);

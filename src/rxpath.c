@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "filter.h"
+#include "napi.h"
 #include "rxpath.h"
 
 /* ---------------------------------------------------------------- pure parts */
@@ -499,6 +500,34 @@ static void read_xdp(unsigned int ifindex, struct rxpath_iface *ifc)
 	}
 }
 
+/* The threads of ifindex's threaded NAPI instances, in id order: their CPUs and nice value.
+ * Nothing when the kernel cannot list instances (< 6.9) or a thread is gone meanwhile. */
+static void read_threads(unsigned int ifindex, const char *ifname, struct rxpath_iface *out)
+{
+	struct napi_instance *ni = calloc(NAPI_MAX_INSTANCES, sizeof(*ni));
+	int n, i;
+
+	if (!ni)
+		return;
+	n = napi_list((int)ifindex, ni, NAPI_MAX_INSTANCES);
+	for (i = 0; i < n && i < NAPI_MAX_INSTANCES; i++) {
+		struct rxpath_thread *t = &out->threads[out->n_threads];
+		pid_t pid = ni[i].pid > 0 ? ni[i].pid : napi_thread_pid(ifname, ni[i].id);
+
+		if (!ni[i].threaded || pid <= 0)
+			continue;
+		out->n_threads_all++;
+		if (out->n_threads == RXPATH_MAX_THREADS ||
+		    sched_getaffinity(pid, sizeof(t->cpus), &t->cpus) ||
+		    napi_thread_nice_get(pid, &t->nice))
+			continue;
+		t->napi_id = ni[i].id;
+		t->pid = (int)pid;
+		out->n_threads++;
+	}
+	free(ni);
+}
+
 int rxpath_describe(const struct rxpath_paths *paths, const char *ifname, struct rxpath_iface *out)
 {
 	static const struct rxpath_paths real = {"/sys", "/proc"};
@@ -539,5 +568,7 @@ int rxpath_describe(const struct rxpath_paths *paths, const char *ifname, struct
 		return -ENODEV;
 	out->gro = read_gro(ifname);
 	read_xdp(ifindex, out);
+	if (out->threaded == 1)
+		read_threads(ifindex, ifname, out);
 	return 0;
 }

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* Where one interface's receive work runs: its RX queues, the IRQs of each and the CPUs they
- * land on, RPS masks, threaded NAPI, GRO and the XDP program attached. rxpath_describe reads
- * sysfs, /proc/irq, SIOCETHTOOL and rtnetlink (libbpf's bpf_xdp_query) and prints nothing;
+ * land on, RPS masks, threaded NAPI (and where its threads run), GRO and the XDP program
+ * attached. rxpath_describe reads sysfs, /proc/irq, SIOCETHTOOL, rtnetlink (libbpf's
+ * bpf_xdp_query) and the netdev genl family (napi.h) and prints nothing;
  * the parsers and rxpath_check (the start-up warnings) are pure, so they are unit-tested
  * with data made by hand. Nothing here runs on a worker: callers are main, at start and for
  * -V, and the control thread, for status. */
@@ -17,6 +18,7 @@
 #define RXPATH_MAX_QUEUES 64 /* queues described; n_queues still counts them all */
 #define RXPATH_MAX_IRQS 4    /* IRQs kept per queue */
 #define RXPATH_MSG_LEN 320   /* one warning line */
+#define RXPATH_MAX_THREADS 16 /* NAPI threads described per interface */
 
 /* rxpath_irq_queue: an IRQ of the whole device (one vector for everything). */
 #define RXPATH_IRQ_ALL (-2)
@@ -38,6 +40,14 @@ struct rxpath_queue {
 	cpu_set_t rps;	    /* RPS mask; empty: RPS off */
 };
 
+/* A threaded NAPI instance's thread: where its poll runs. */
+struct rxpath_thread {
+	uint32_t napi_id;
+	int pid;
+	int nice;	/* its nice value (napi.thread_nice sets it) */
+	cpu_set_t cpus; /* the CPUs it may run on */
+};
+
 struct rxpath_iface {
 	char name[IF_NAMESIZE];
 	uint32_t n_queues; /* RX queues (sysfs queues/rx-*) */
@@ -47,6 +57,10 @@ struct rxpath_iface {
 	bool irqs_known;   /* a device with IRQs that could be matched to queues */
 	struct rxpath_queue q[RXPATH_MAX_QUEUES];
 	int threaded; /* threaded NAPI: 1, 0, or -1 unknown */
+	/* with threaded NAPI, the instances' threads (netdev NAPI_GET, Linux 6.9), at most
+	 * RXPATH_MAX_THREADS of n_threads_all */
+	uint32_t n_threads, n_threads_all;
+	struct rxpath_thread threads[RXPATH_MAX_THREADS];
 	int gro;      /* 1, 0, or -1 unknown */
 	enum rxpath_xdp xdp;
 	uint32_t xdp_prog_id; /* 0: none */

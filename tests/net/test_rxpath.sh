@@ -5,7 +5,8 @@
 # and 1. `ringrelay -V` must describe both interfaces and warn about the RPS mask and the
 # queues; the start must log those warnings; with ringrelay's filter attached (native XDP)
 # and threaded NAPI turned on, `ringrelayctl -j status` must report the XDP mode and program,
-# threaded NAPI, GRO, the RPS mask and no IRQ (virtual), and a changed RPS mask at once.
+# threaded NAPI with its thread (CPUs, nice), GRO, the RPS mask and no IRQ (virtual), and a
+# changed RPS mask at once.
 # Run for an IPv4 and an IPv6 listen address each.
 . "$(dirname "$0")/lib.sh"
 lib_topology
@@ -113,6 +114,13 @@ EOF
 	ctl -j status >"$TMPD/s.json" || lib_case_fail "$c ringrelayctl -j status: exit $?"
 	expect "$c" "$TMPD/s.json" 'rx["rx_queues"], rx["virtual"], rx["gro"]' "1 True False"
 	expect "$c" "$TMPD/s.json" 'rx["threaded_napi"], rx["busy_poll_us"]' "True 0"
+	# its thread, made after the start (so left at nice 0), with the CPUs it may run on
+	expect "$c" "$TMPD/s.json" \
+		'len(rx["napi_threads"]), rx["napi_threads_total"], rx["napi_threads"][0]["nice"]' \
+		"1 1 0"
+	expect "$c" "$TMPD/s.json" \
+		'open("/proc/%d/comm" % rx["napi_threads"][0]["pid"]).read().startswith("napi/"), len(rx["napi_threads"][0]["cpus"]) > 0' \
+		"True True"
 	expect "$c" "$TMPD/s.json" 'rx["xdp_mode"], rx["xdp_prog_id"] > 0' "native True"
 	expect "$c" "$TMPD/s.json" 'rx["queues"]' \
 		"[{'queue': 0, 'irqs': [], 'irq_cpus': [], 'rps_cpus': [1]}]"
@@ -131,6 +139,8 @@ EOF
 	grep -q "^receive path$" "$TMPD/s.txt" || lib_case_fail "$c status: no receive path"
 	grep -Eq "^$IF_RC +1 +on +off +on +native \(prog [0-9]+\)$" "$TMPD/s.txt" ||
 		lib_case_fail "$c status: no line '$IF_RC 1 on off on native (prog N)'"
+	grep -Eq "^$IF_RC +[0-9]+ +[0-9]+ +[0-9,-]+ +0$" "$TMPD/s.txt" ||
+		lib_case_fail "$c status: no NAPI thread line for $IF_RC: $(cat "$TMPD/s.txt")"
 	[ "$LIB_FAILS" -ne 0 ] || lib_case_ok "$c status reports XDP, threaded NAPI, GRO, RPS"
 	lib_relay_stop || lib_case_fail "$c relay exit status $? after SIGTERM, want 0"
 	rx_sys threaded 0 2>/dev/null

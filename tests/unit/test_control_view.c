@@ -831,7 +831,12 @@ static void test_rxpath(void **state)
 	snprintf(veth->name, sizeof(veth->name), "veth0");
 	veth->n_queues = veth->n_desc = 1;
 	veth->virtual_dev = true;
-	veth->threaded = -1;
+	veth->threaded = 1;
+	veth->n_threads = veth->n_threads_all = 1;
+	veth->threads[0].napi_id = 8195;
+	veth->threads[0].pid = 1234;
+	veth->threads[0].nice = 5;
+	CPU_SET(1, &veth->threads[0].cpus);
 	veth->gro = -1;
 	veth->xdp = RXPATH_XDP_NONE;
 	r->n_warnings = 1;
@@ -844,12 +849,15 @@ static void test_rxpath(void **state)
 			    "INTERFACE  RX_QUEUES  THREADED_NAPI  BUSY_POLL  GRO  XDP\n"
 			    "eth0               2  off            50 us      on   "
 			    "native (prog 42)\n"
-			    "veth0              1  ?              off        ?    none\n"
+			    "veth0              1  on             off        ?    none\n"
 			    "\n"
 			    "INTERFACE  QUEUE  IRQ               IRQ_CPUS  RPS_CPUS\n"
 			    "eth0           0  38                1         -\n"
 			    "eth0           1  40,41             0-2       3\n"
 			    "veth0          0  no IRQ (virtual)  -         -\n"
+			    "\n"
+			    "INTERFACE  NAPI_ID  THREAD  CPUS  NICE\n"
+			    "veth0         8195    1234  1        5\n"
 			    "warning: eth0: a \"warning\"\n");
 	free(text);
 	text = NULL;
@@ -867,12 +875,13 @@ static void test_rxpath(void **state)
 		"\"queues\": [{\"queue\": 0, \"irqs\": [38], \"irq_cpus\": [1], "
 		"\"rps_cpus\": []}, "
 		"{\"queue\": 1, \"irqs\": [40, 41], \"irq_cpus\": [0, 1, 2], "
-		"\"rps_cpus\": [3]}]},\n"
+		"\"rps_cpus\": [3]}], \"napi_threads\": [], \"napi_threads_total\": 0},\n"
 		" {\"name\": \"veth0\", \"rx_queues\": 1, \"virtual\": true, "
-		"\"threaded_napi\": null, "
+		"\"threaded_napi\": true, "
 		"\"busy_poll_us\": 0, \"gro\": null, \"xdp_mode\": \"none\", \"xdp_prog_id\": 0, "
 		"\"queues\": [{\"queue\": 0, \"irqs\": [], \"irq_cpus\": [], "
-		"\"rps_cpus\": []}]}], "
+		"\"rps_cpus\": []}], \"napi_threads\": [{\"napi_id\": 8195, \"pid\": 1234, "
+		"\"cpus\": [1], \"nice\": 5}], \"napi_threads_total\": 1}], "
 		"\"warnings\": [\n"
 		" \"eth0: a \\\"warning\\\"\"]}\n");
 	free(text);
