@@ -156,21 +156,22 @@ static int napitune_pin(struct napitune_iface *f, const struct napi_instance *ni
 	return ret;
 }
 
-/* Remembers that thread pid is at nice set now; a thread met again keeps its first before. */
-static void napitune_note(struct napitune_threads *th, pid_t pid, int before, int set)
+/* Thread pid's entry in th, a new one (before = set: nothing to put back yet) when it has
+ * none, or NULL when th is full: a thread that could not be put back is left as it is. */
+static struct napitune_thread *napitune_entry(struct napitune_threads *th, pid_t pid,
+					      bool *is_new)
 {
 	uint32_t i;
 
 	for (i = 0; i < th->n && th->t[i].pid != pid; i++)
 		;
-	if (i == th->n) {
+	*is_new = i == th->n;
+	if (*is_new) {
 		if (th->n == NAPITUNE_MAX_THREADS)
-			return;
-		th->n++;
-		th->t[i].pid = pid;
-		th->t[i].before = before;
+			return NULL;
+		th->t[th->n++] = (struct napitune_thread){ .pid = pid };
 	}
-	th->t[i].set = set;
+	return &th->t[i];
 }
 
 /* napi.thread_nice on each instance's thread that may run on a worker's CPU. Both are fair
@@ -180,13 +181,20 @@ static int napitune_nice(struct napitune_iface *f, const struct napi_instance *n
 			 const int *cpus, uint32_t n_cpus, int nice, struct napitune_threads *th)
 {
 	int i, done = 0, ret = 0, err, before;
+	struct napitune_thread *e;
+	bool is_new;
 
 	for (i = 0; i < n; i++) {
 		pid_t pid = ni[i].pid > 0 ? ni[i].pid : napi_thread_pid(f->name, ni[i].id);
 
 		if (!ni[i].threaded || pid <= 0 || !napi_thread_on_cpus(pid, cpus, n_cpus))
 			continue;
+		e = napitune_entry(th, pid, &is_new);
+		if (!e)
+			continue;
 		err = napi_thread_nice_get(pid, &before);
+		if (!err && is_new)
+			e->before = e->set = before; /* nothing to put back unless set below */
 		if (!err && before != nice)
 			err = napi_thread_nice_set(pid, nice);
 		if (err) {
@@ -199,7 +207,7 @@ static int napitune_nice(struct napitune_iface *f, const struct napi_instance *n
 			ret = ret ? ret : err;
 			continue;
 		}
-		napitune_note(th, pid, before, nice);
+		e->set = nice;
 		done++;
 	}
 	if (done)
@@ -307,6 +315,12 @@ int napitune_apply(const struct config *cfg, const int *cpus, uint32_t n_cpus,
 	report->n = 0;
 	if (!cfg->napi.thread_nice)
 		napitune_restore(threads); /* a reload turned it off */
+	/* Threads gone with their instance (an XDP attach, a link change) leave the table. */
+	for (i = 0; i < threads->n;)
+		if (napi_thread_is_napi(threads->t[i].pid))
+			i++;
+		else
+			threads->t[i] = threads->t[--threads->n];
 	for (i = 0; i < n; i++) {
 		err = napitune_one(cfg, names[i], cpus, n_cpus, &report->ifaces[report->n++],
 				   threads);

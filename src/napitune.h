@@ -30,15 +30,17 @@ struct napitune_report {
 	uint32_t n;
 };
 
-#define NAPITUNE_MAX_THREADS 64
+#define NAPITUNE_MAX_THREADS 1024 /* more are left as they are */
 
-/* The NAPI threads whose nice value napi.thread_nice changed, with the value each had, for
- * napitune_restore. */
+/* A NAPI thread napi.thread_nice met: the nice value it had and the one it was given. */
+struct napitune_thread {
+	pid_t pid;
+	int before, set;
+};
+
+/* The NAPI threads napi.thread_nice met, for napitune_restore. */
 struct napitune_threads {
-	struct {
-		pid_t pid;
-		int before, set;
-	} t[NAPITUNE_MAX_THREADS];
+	struct napitune_thread t[NAPITUNE_MAX_THREADS];
 	uint32_t n;
 };
 
