@@ -257,9 +257,10 @@ uint32_t rxpath_check(const struct rxpath_iface *ifc, const struct rxpath_protec
 	}
 	/* RPS hands packets to the backlog softirq of the CPUs in its mask, after the NAPI
 	 * poll: threaded NAPI and busy polling do not move that work; only shedding before
-	 * RPS (XDP) spares the worker. */
+	 * RPS (XDP) spares the worker. Shedding in tc runs after RPS, in that softirq: it
+	 * counts only when the interface has an XDP program (where shedding goes first). */
 	q = clash(ifc, &workers, true, &count, &cpu);
-	if (q >= 0 && !p->shed) {
+	if (q >= 0 && !(p->shed && ifc->xdp_prog_id)) {
 		more_queues(more, sizeof(more), count);
 		if (n < max)
 			snprintf(

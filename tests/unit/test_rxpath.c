@@ -196,11 +196,15 @@ static void test_check_rps(void **state)
 			    "its backlog softirq can starve the worker: leave CPU 1 out of "
 			    "/sys/class/net/eth0/queues/rx-0/rps_cpus, or drop the excess in "
 			    "XDP");
-	/* threaded NAPI and busy polling do not cover RPS; shedding does */
+	/* threaded NAPI and busy polling do not cover RPS; shedding does, in XDP (in tc it
+	 * runs after RPS) */
 	ifc.threaded = 1;
 	p.busy_poll = true;
 	assert_int_equal(rxpath_check(&ifc, &p, cpus, 1, msg, 4), 1);
 	p.shed = true;
+	assert_int_equal(rxpath_check(&ifc, &p, cpus, 1, msg, 4), 1);
+	ifc.xdp = RXPATH_XDP_NATIVE;
+	ifc.xdp_prog_id = 7;
 	assert_int_equal(rxpath_check(&ifc, &p, cpus, 1, msg, 4), 0);
 }
 
