@@ -25,8 +25,8 @@ struct admin;
 #define ADMIN_RELOAD_WAIT_MS 30000
 
 /* Starts the thread. It keeps the capabilities of keep (of those the caller holds):
- * PRIVS_FILTER_CAPS to re-attach a->filter, PRIVS_NAPI_CAPS (and PRIVS_NAPI_PIN_CAPS) to apply
- * the napi block again; with any, it watches link events for that (app_link_event);
+ * PRIVS_FILTER_CAPS to re-attach a->filter, PRIVS_NAPI_CAPS (and PRIVS_NAPI_THREAD_CAPS) to
+ * apply the napi block again; with any, it watches link events for that (app_link_event);
  * with 0 it holds no capability and watches nothing. Returns once the thread has set its
  * capabilities: 0, or -errno with err set. */
 int admin_start(struct app *a, uint64_t keep, struct admin **out, char *err, size_t errlen);

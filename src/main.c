@@ -659,7 +659,7 @@ int main(int argc, char **argv)
 	admin_caps = (a.filter ? PRIVS_FILTER_CAPS : 0) |
 		     (a.napi_tuned ? PRIVS_NAPI_CAPS : 0) |
 		     (a.napi_tuned && (a.rt.cfg->napi.threaded || a.rt.cfg->napi.thread_nice)
-			      ? PRIVS_NAPI_PIN_CAPS
+			      ? PRIVS_NAPI_THREAD_CAPS
 			      : 0);
 	/* The access log's file opens while we may still write anywhere. */
 	if (accesslog_new(a.rt.cfg, a.rt.plan.n_workers, &alog, err, sizeof(err)) ||

@@ -200,13 +200,28 @@ bool napi_thread_name_is(const char *comm, const char *ifname, uint32_t id)
 	return len == strlen(want) && !strncmp(comm, want, len);
 }
 
+/* Thread pid's name (/proc/PID/comm, newline kept) into comm. Returns false when it is gone. */
+static bool napi_comm(long pid, char *comm, size_t len)
+{
+	char path[64];
+	bool ok;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%ld/comm", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return false;
+	ok = fgets(comm, (int)len, f) != NULL;
+	fclose(f);
+	return ok;
+}
+
 pid_t napi_thread_pid(const char *ifname, uint32_t id)
 {
-	char path[64], comm[32];
 	struct dirent *de;
 	pid_t found = -ENOENT;
+	char comm[32];
 	DIR *dir;
-	FILE *f;
 
 	dir = opendir("/proc");
 	if (!dir)
@@ -217,16 +232,18 @@ pid_t napi_thread_pid(const char *ifname, uint32_t id)
 
 		if (*end || pid <= 0)
 			continue;
-		snprintf(path, sizeof(path), "/proc/%ld/comm", pid);
-		f = fopen(path, "re");
-		if (!f)
-			continue;
-		if (fgets(comm, sizeof(comm), f) && napi_thread_name_is(comm, ifname, id))
+		if (napi_comm(pid, comm, sizeof(comm)) && napi_thread_name_is(comm, ifname, id))
 			found = (pid_t)pid;
-		fclose(f);
 	}
 	closedir(dir);
 	return found;
+}
+
+pid_t napi_instance_pid(const char *ifname, const struct napi_instance *ni)
+{
+	if (!ni->threaded)
+		return -ENOENT;
+	return ni->pid > 0 ? ni->pid : napi_thread_pid(ifname, ni->id);
 }
 
 int napi_pin(pid_t pid, int cpu)
@@ -271,15 +288,7 @@ int napi_thread_nice_set(pid_t pid, int nice)
 
 bool napi_thread_is_napi(pid_t pid)
 {
-	char path[64], comm[32] = "";
-	FILE *f;
+	char comm[32];
 
-	snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
-	f = fopen(path, "re");
-	if (!f)
-		return false;
-	if (!fgets(comm, sizeof(comm), f))
-		comm[0] = '\0';
-	fclose(f);
-	return !strncmp(comm, "napi/", 5);
+	return napi_comm(pid, comm, sizeof(comm)) && !strncmp(comm, "napi/", 5);
 }

@@ -59,6 +59,9 @@ int napi_set_threaded(const char *ifname, bool on);
  * cut to 15 characters) in /proc: for kernels whose NAPI_GET reports no pid. Returns the pid
  * or -ENOENT. */
 pid_t napi_thread_pid(const char *ifname, uint32_t id);
+/* The pid of instance ni's thread: the kernel's (NAPI_GET, Linux 6.10), else napi_thread_pid;
+ * -ENOENT when ni is not threaded. */
+pid_t napi_instance_pid(const char *ifname, const struct napi_instance *ni);
 
 /* Allows thread pid (a NAPI thread) on cpu only. Needs CAP_SYS_NICE unless we are root.
  * Returns 0 or -errno. */

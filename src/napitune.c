@@ -137,7 +137,7 @@ static int napitune_pin(struct napitune_iface *f, const struct napi_instance *ni
 
 	napitune_say(f, ", threaded on (");
 	for (i = 0; i < n && n_cpus; i++) {
-		pid_t pid = ni[i].pid > 0 ? ni[i].pid : napi_thread_pid(f->name, ni[i].id);
+		pid_t pid = napi_instance_pid(f->name, &ni[i]);
 		int cpu = cpus[(uint32_t)i % n_cpus];
 
 		err = pid > 0 ? napi_pin(pid, cpu) : (int)pid;
@@ -185,9 +185,9 @@ static int napitune_nice(struct napitune_iface *f, const struct napi_instance *n
 	bool is_new;
 
 	for (i = 0; i < n; i++) {
-		pid_t pid = ni[i].pid > 0 ? ni[i].pid : napi_thread_pid(f->name, ni[i].id);
+		pid_t pid = napi_instance_pid(f->name, &ni[i]);
 
-		if (!ni[i].threaded || pid <= 0 || !napi_thread_on_cpus(pid, cpus, n_cpus))
+		if (pid <= 0 || !napi_thread_on_cpus(pid, cpus, n_cpus))
 			continue;
 		e = napitune_entry(th, pid, &is_new);
 		if (!e)

@@ -10,7 +10,8 @@
  * and the access log none at all, workers none (CAP_NET_RAW only when a relay's source =
  * "client" or fwmark needs it on each session socket), only the admin thread CAP_NET_ADMIN,
  * CAP_BPF and CAP_PERFMON when a filter is configured, CAP_NET_ADMIN for the napi block's
- * per-NAPI values (and CAP_SYS_NICE with napi.threaded), and main none once everything runs.
+ * per-NAPI values (and CAP_SYS_NICE for its threads: napi.threaded, napi.thread_nice), and
+ * main none once everything runs.
  * A uid change reaches every thread (glibc broadcasts setresuid). */
 #ifndef RINGRELAY_PRIVS_H
 #define RINGRELAY_PRIVS_H
@@ -56,9 +57,10 @@ struct privs_who {
 	 (UINT64_C(1) << 38 /* CAP_PERFMON */))
 
 /* The capabilities of the admin thread when it applies the napi block to the listen
- * interfaces (napitune.h): NAPI_SET; CAP_SYS_NICE only to pin threaded NAPI's threads. */
+ * interfaces (napitune.h): NAPI_SET; CAP_SYS_NICE only for the NAPI threads (threaded's
+ * pinning, thread_nice and putting it back at exit). */
 #define PRIVS_NAPI_CAPS (UINT64_C(1) << 12 /* CAP_NET_ADMIN */)
-#define PRIVS_NAPI_PIN_CAPS (UINT64_C(1) << 23 /* CAP_SYS_NICE */)
+#define PRIVS_NAPI_THREAD_CAPS (UINT64_C(1) << 23 /* CAP_SYS_NICE */)
 
 /* True when this thread holds, effective, what loading and attaching the BPF program needs
  * (CAP_BPF, CAP_NET_ADMIN, CAP_PERFMON; CAP_SYS_ADMIN stands for BPF and PERFMON): shed =
@@ -75,7 +77,7 @@ int privs_resolve(const char *user, const char *default_user, struct privs_who *
 /* Call in main before any thread starts, after sockets are bound and the filter attached.
  * Keeps CAP_NET_BIND_SERVICE (workers bind their listeners), with keep_sockopt CAP_NET_RAW (or
  * CAP_NET_ADMIN when that is all we hold; see privs_need_sockopt) and those of keep_admin
- * (the admin thread's: PRIVS_FILTER_CAPS, PRIVS_NAPI_CAPS, PRIVS_NAPI_PIN_CAPS, or 0), each
+ * (the admin thread's: PRIVS_FILTER_CAPS, PRIVS_NAPI_CAPS, PRIVS_NAPI_THREAD_CAPS, or 0), each
  * only if the process holds it;
  * clears every other capability from the effective, permitted, inheritable and ambient sets
  * and, when we hold CAP_SETPCAP (root), from the bounding set. When who->switch_user, also

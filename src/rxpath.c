@@ -7,6 +7,7 @@
 #include <linux/ethtool.h>
 #include <linux/if_link.h>
 #include <linux/sockios.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -224,6 +225,21 @@ static void more_queues(char *buf, size_t len, uint32_t count)
 		snprintf(buf, len, " (and %u more queue%s)", count - 1, count == 2 ? "" : "s");
 }
 
+/* One warning: written to msg[*n] while *n < max, counted either way. */
+static void warning(char (*msg)[RXPATH_MSG_LEN], uint32_t max, uint32_t *n, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static void warning(char (*msg)[RXPATH_MSG_LEN], uint32_t max, uint32_t *n, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (*n < max) {
+		va_start(ap, fmt);
+		vsnprintf(msg[*n], RXPATH_MSG_LEN, fmt, ap);
+		va_end(ap);
+	}
+	(*n)++;
+}
+
 uint32_t rxpath_check(const struct rxpath_iface *ifc, const struct rxpath_protect *p,
 		      const int *worker_cpu, uint32_t n_workers, char (*msg)[RXPATH_MSG_LEN],
 		      uint32_t max)
@@ -246,14 +262,11 @@ uint32_t rxpath_check(const struct rxpath_iface *ifc, const struct rxpath_protec
 		int irq = ifc->q[q].n_irqs ? ifc->q[q].irq[0] : -1;
 
 		more_queues(more, sizeof(more), count);
-		if (n < max)
-			snprintf(
-			    msg[n], RXPATH_MSG_LEN,
-			    "%s: RX queue %d's softirq (IRQ %d) runs on CPU %d, a worker's CPU, "
-			    "with no protection against receive livelock%s: set napi.threaded "
-			    "= true, or move IRQ %d off CPU %d (/proc/irq/%d/smp_affinity_list)",
-			    ifc->name, q, irq, cpu, more, irq, cpu, irq);
-		n++;
+		warning(msg, max, &n,
+			"%s: RX queue %d's softirq (IRQ %d) runs on CPU %d, a worker's CPU, with no "
+			"protection against receive livelock%s: set napi.threaded = true, or move "
+			"IRQ %d off CPU %d (/proc/irq/%d/smp_affinity_list)",
+			ifc->name, q, irq, cpu, more, irq, cpu, irq);
 	}
 	/* RPS hands packets to the backlog softirq of the CPUs in its mask, after the NAPI
 	 * poll: threaded NAPI and busy polling do not move that work; only shedding before
@@ -262,14 +275,11 @@ uint32_t rxpath_check(const struct rxpath_iface *ifc, const struct rxpath_protec
 	q = clash(ifc, &workers, true, &count, &cpu);
 	if (q >= 0 && !(p->shed && ifc->xdp_prog_id)) {
 		more_queues(more, sizeof(more), count);
-		if (n < max)
-			snprintf(
-			    msg[n], RXPATH_MSG_LEN,
-			    "%s: RPS steers RX queue %d%s to CPU %d, a worker's CPU, where its "
-			    "backlog softirq can starve the worker: leave CPU %d out of "
-			    "/sys/class/net/%s/queues/rx-%d/rps_cpus, or drop the excess in XDP",
-			    ifc->name, q, more, cpu, cpu, ifc->name, q);
-		n++;
+		warning(msg, max, &n,
+			"%s: RPS steers RX queue %d%s to CPU %d, a worker's CPU, where its backlog "
+			"softirq can starve the worker: leave CPU %d out of "
+			"/sys/class/net/%s/queues/rx-%d/rps_cpus, or drop the excess in XDP",
+			ifc->name, q, more, cpu, cpu, ifc->name, q);
 	}
 	if (n_workers && ifc->n_queues > n_workers) {
 		cpu_set_t served;
@@ -294,13 +304,11 @@ uint32_t rxpath_check(const struct rxpath_iface *ifc, const struct rxpath_protec
 				 ifc->n_queues - 1);
 		else
 			snprintf(range, sizeof(range), "queue %u is", n_workers);
-		if (n < max)
-			snprintf(msg[n], RXPATH_MSG_LEN,
-				 "%s: %u RX queues, %u worker%s: %s served by softirq on %s: set "
-				 "workers = %u, or lower the RX queues to %u",
-				 ifc->name, ifc->n_queues, n_workers, n_workers == 1 ? "" : "s",
-				 range, cpus, ifc->n_queues, n_workers);
-		n++;
+		warning(msg, max, &n,
+			"%s: %u RX queues, %u worker%s: %s served by softirq on %s: set workers = "
+			"%u, or lower the RX queues to %u",
+			ifc->name, ifc->n_queues, n_workers, n_workers == 1 ? "" : "s", range, cpus,
+			ifc->n_queues, n_workers);
 	}
 	return n;
 }
@@ -512,14 +520,16 @@ static void read_threads(unsigned int ifindex, const char *ifname, struct rxpath
 		return;
 	n = napi_list((int)ifindex, ni, NAPI_MAX_INSTANCES);
 	for (i = 0; i < n && i < NAPI_MAX_INSTANCES; i++) {
-		struct rxpath_thread *t = &out->threads[out->n_threads];
-		pid_t pid = ni[i].pid > 0 ? ni[i].pid : napi_thread_pid(ifname, ni[i].id);
+		pid_t pid = napi_instance_pid(ifname, &ni[i]);
+		struct rxpath_thread *t;
 
-		if (!ni[i].threaded || pid <= 0)
+		if (pid <= 0)
 			continue;
 		out->n_threads_all++;
-		if (out->n_threads == RXPATH_MAX_THREADS ||
-		    sched_getaffinity(pid, sizeof(t->cpus), &t->cpus) ||
+		if (out->n_threads == RXPATH_MAX_THREADS)
+			continue;
+		t = &out->threads[out->n_threads];
+		if (sched_getaffinity(pid, sizeof(t->cpus), &t->cpus) ||
 		    napi_thread_nice_get(pid, &t->nice))
 			continue;
 		t->napi_id = ni[i].id;

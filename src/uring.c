@@ -125,32 +125,48 @@ static bool probe_opcodes(struct io_uring *ring)
 	return ok;
 }
 
-/* Arms a multishot recvmsg on a loopback socket, sends it one datagram and checks that the
- * completion carries data and F_MORE. Kernels before 6.0 answer -EINVAL. */
-static int probe_multishot(struct io_uring *ring, struct bufpool *bp)
+/* A probe's receiver: a UDP socket on 127.0.0.1 (its address in *sin) with a multishot
+ * recvmsg armed on ring into buffer group bgid, with template msg and flags. Returns the
+ * socket or -errno. */
+static int probe_arm(struct io_uring *ring, uint16_t bgid, struct msghdr *msg, unsigned flags,
+		     struct sockaddr_in *sin)
 {
-	struct sockaddr_in sin = { .sin_family = AF_INET };
-	socklen_t slen = sizeof(sin);
-	struct io_uring_cqe *cqe;
+	socklen_t slen = sizeof(*sin);
 	struct io_uring_sqe *sqe;
-	struct msghdr msg;
 	int fd, err;
 
 	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) ||
-	    getsockname(fd, (struct sockaddr *)&sin, &slen)) {
+	*sin = (struct sockaddr_in){ .sin_family = AF_INET };
+	sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (bind(fd, (struct sockaddr *)sin, sizeof(*sin)) ||
+	    getsockname(fd, (struct sockaddr *)sin, &slen)) {
 		err = -errno;
-		goto out_close;
+		close(fd);
+		return err;
 	}
-	memset(&msg, 0, sizeof(msg));
 	sqe = io_uring_get_sqe(ring);
-	io_uring_prep_recvmsg_multishot(sqe, fd, &msg, 0);
+	io_uring_prep_recvmsg_multishot(sqe, fd, msg, flags);
 	sqe->flags |= IOSQE_BUFFER_SELECT;
-	sqe->buf_group = bp->bgid;
+	sqe->buf_group = bgid;
 	io_uring_submit(ring);
+	return fd;
+}
+
+/* Arms a multishot recvmsg on a loopback socket, sends it one datagram and checks that the
+ * completion carries data and F_MORE. Kernels before 6.0 answer -EINVAL. */
+static int probe_multishot(struct io_uring *ring, struct bufpool *bp)
+{
+	struct sockaddr_in sin;
+	struct io_uring_cqe *cqe;
+	struct msghdr msg;
+	int fd, err;
+
+	memset(&msg, 0, sizeof(msg));
+	fd = probe_arm(ring, bp->bgid, &msg, 0, &sin);
+	if (fd < 0)
+		return fd;
 	if (sendto(fd, "probe", 5, 0, (struct sockaddr *)&sin, sizeof(sin)) != 5) {
 		err = -errno;
 		goto out_close;
@@ -209,38 +225,25 @@ bool uring_inc_datagrams_ok(const struct uring_inc_seen *seen, char *why, size_t
  * second arrived whole in a buffer of its own. Best effort: any failure means "not usable". */
 static void probe_inc_recv(struct io_uring *ring, uint8_t *mem, struct uring_caps *caps)
 {
-	struct sockaddr_in sin = { .sin_family = AF_INET };
+	struct sockaddr_in sin;
 	struct __kernel_timespec ts = { .tv_sec = 1 };
 	uint32_t off[2] = { 0, 0 }, bid;
 	struct uring_inc_seen seen = { .sent = INC_SECOND, .first_bid = UINT32_MAX };
 	static const uint8_t data[INC_FIRST];
 	uint64_t piece[INC_BUF / sizeof(uint64_t)];
-	socklen_t slen = sizeof(sin);
 	struct io_uring_recvmsg_out *o;
 	struct io_uring_cqe *cqe;
-	struct io_uring_sqe *sqe;
 	struct msghdr msg;
 	int fd, n, err;
 
-	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (fd < 0) {
-		err = -errno;
-		goto fail;
-	}
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) ||
-	    getsockname(fd, (struct sockaddr *)&sin, &slen)) {
-		err = -errno;
-		goto fail_close;
-	}
 	/* The listener's template: room for an IPv6 name, no control data. */
 	memset(&msg, 0, sizeof(msg));
 	msg.msg_namelen = sizeof(struct sockaddr_in6);
-	sqe = io_uring_get_sqe(ring);
-	io_uring_prep_recvmsg_multishot(sqe, fd, &msg, MSG_TRUNC);
-	sqe->flags |= IOSQE_BUFFER_SELECT;
-	sqe->buf_group = INC_BGID;
-	io_uring_submit(ring);
+	fd = probe_arm(ring, INC_BGID, &msg, MSG_TRUNC, &sin);
+	if (fd < 0) {
+		err = fd;
+		goto fail;
+	}
 	if (sendto(fd, data, INC_FIRST, 0, (struct sockaddr *)&sin, sizeof(sin)) != INC_FIRST ||
 	    sendto(fd, data, INC_SECOND, 0, (struct sockaddr *)&sin, sizeof(sin)) != INC_SECOND) {
 		err = -errno;
