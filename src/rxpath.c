@@ -482,6 +482,10 @@ static int read_gro(const char *dev)
 /* The XDP attachment from rtnetlink (filter.c asks libbpf; no privilege needed). */
 static void read_xdp(unsigned int ifindex, struct rxpath_iface *ifc)
 {
+	static const enum rxpath_xdp by_mode[] = {
+		[XDP_ATTACHED_NONE] = RXPATH_XDP_NONE, [XDP_ATTACHED_SKB] = RXPATH_XDP_GENERIC,
+		[XDP_ATTACHED_DRV] = RXPATH_XDP_NATIVE, [XDP_ATTACHED_HW] = RXPATH_XDP_OFFLOAD,
+	};
 	uint32_t id = 0;
 	int mode;
 
@@ -490,23 +494,10 @@ static void read_xdp(unsigned int ifindex, struct rxpath_iface *ifc)
 		return;
 	}
 	ifc->xdp_prog_id = id;
-	switch (mode) {
-	case XDP_ATTACHED_NONE:
-		ifc->xdp = RXPATH_XDP_NONE;
-		break;
-	case XDP_ATTACHED_SKB:
-		ifc->xdp = RXPATH_XDP_GENERIC;
-		break;
-	case XDP_ATTACHED_DRV:
-		ifc->xdp = RXPATH_XDP_NATIVE;
-		break;
-	case XDP_ATTACHED_HW:
-		ifc->xdp = RXPATH_XDP_OFFLOAD;
-		break;
-	default:
-		ifc->xdp = RXPATH_XDP_MULTI;
-		break;
-	}
+	/* any other mode: XDP_ATTACHED_MULTI, programs in several modes */
+	ifc->xdp = mode >= 0 && mode < (int)(sizeof(by_mode) / sizeof(by_mode[0]))
+			   ? by_mode[mode]
+			   : RXPATH_XDP_MULTI;
 }
 
 /* The threads of ifindex's threaded NAPI instances, in id order: their CPUs and nice value.
