@@ -544,12 +544,17 @@ static __always_inline enum filter_action filter_body(const struct hdr_src *h, _
 #endif
 #define IP_DF 0x4000
 
-static __always_inline void offload_count(__u32 idx)
+static __always_inline void offload_count_n(__u32 idx, __u32 n)
 {
 	__u64 *v = bpf_map_lookup_elem(&offload_counters, &idx);
 
 	if (v)
-		*v += 1;
+		*v += n;
+}
+
+static __always_inline void offload_count(__u32 idx)
+{
+	offload_count_n(idx, 1);
 }
 
 /* Which stages run on an interface; none listed: the filter alone. */
@@ -594,7 +599,8 @@ struct off_ctx {
 	__be16 old_ports[2];
 	__u32 l3; /* offsets from the Ethernet header */
 	__u32 l4;
-	__u32 payload; /* UDP payload bytes */
+	__u32 payload; /* UDP payload bytes (all of a super-packet's datagrams) */
+	__u32 segs;    /* datagrams: 1, or a UDP GSO super-packet's segments */
 	__u32 egress;
 	__u32 nh_family;
 	__u16 old_check;
@@ -607,7 +613,7 @@ struct off_ctx {
  * Returns OFFLOAD_CNT_FORWARDED with o filled, or the reason it goes up the stack. Nothing is
  * written to the frame here. */
 static __always_inline __u32 offload_prepare(void *ctx, void *data, void *data_end,
-					     __u32 frame_len, int tc, __u32 gso,
+					     __u32 frame_len, int tc, __u32 gso, int gso_udp,
 					     struct off_ctx *o)
 {
 	struct bpf_fib_lookup fib = {};
@@ -678,7 +684,10 @@ static __always_inline __u32 offload_prepare(void *ctx, void *data, void *data_e
 	__builtin_memcpy(&o->r, rule, sizeof(o->r));
 	if (o->r.v4 != v4)
 		return OFFLOAD_CNT_PASS_FAMILY;
-	if (gso)
+	/* A UDP GSO super-packet (SKB_GSO_UDP_L4: one header, datagrams of gso bytes) goes out
+	 * whole and the egress segments it, as the stack's own UDP GRO forwarding does; any
+	 * other kind (UFO, or a type the program cannot read) goes up. */
+	if (gso && !gso_udp)
 		return OFFLOAD_CNT_PASS_GSO;
 	ulen = bpf_ntohs(uh->len);
 	/* The UDP length may be shorter than the IP payload (padding, which the stack trims);
@@ -686,7 +695,15 @@ static __always_inline __u32 offload_prepare(void *ctx, void *data, void *data_e
 	if (ulen < sizeof(*uh) || ulen > iplen - (l4 - sizeof(*eth)) ||
 	    sizeof(*eth) + iplen > frame_len || (!v4 && !uh->check))
 		return OFFLOAD_CNT_PASS_MALFORMED;
-	if (ulen - sizeof(*uh) > o->r.max_payload)
+	o->segs = 1;
+	if (gso) {
+		if (gso > 0xffff)
+			return OFFLOAD_CNT_PASS_MALFORMED;
+		o->segs = (ulen - sizeof(*uh) + gso - 1) / gso;
+		if (o->segs == 0)
+			return OFFLOAD_CNT_PASS_MALFORMED;
+	}
+	if ((gso ? gso : ulen - sizeof(*uh)) > o->r.max_payload)
 		return OFFLOAD_CNT_PASS_OVERSIZE;
 	/* XDP writes in place: the whole packet must be in the linear part. */
 	if (!tc && frame_len != (__u32)(data_end - data))
@@ -699,7 +716,7 @@ static __always_inline __u32 offload_prepare(void *ctx, void *data, void *data_e
 	fib.l4_protocol = IPPROTO_UDP;
 	fib.sport = o->r.sport;
 	fib.dport = o->r.dport;
-	fib.tot_len = (__u16)iplen;
+	fib.tot_len = (__u16)(gso ? l4 - sizeof(*eth) + sizeof(*uh) + gso : iplen);
 	fib.ifindex = o->r.oif;
 	if (v4) {
 		__builtin_memcpy(&fib.ipv4_src, &o->r.saddr[12], 4);
@@ -715,7 +732,8 @@ static __always_inline __u32 offload_prepare(void *ctx, void *data, void *data_e
 	if (rc == BPF_FIB_LKUP_RET_FWD_DISABLED && tc) {
 		__u32 mtu_len = 0;
 
-		if (bpf_check_mtu(ctx, o->r.oif, &mtu_len, 0, 0))
+		/* A super-packet passes as a whole; SEGS checks each segment instead. */
+		if (bpf_check_mtu(ctx, o->r.oif, &mtu_len, 0, gso ? BPF_MTU_CHK_SEGS : 0))
 			return OFFLOAD_CNT_PASS_MTU;
 		fib.ifindex = o->r.oif;
 		rc = BPF_FIB_LKUP_RET_NO_NEIGH; /* no next hop known: the kernel's routing */
@@ -820,10 +838,10 @@ static __always_inline void offload_account(const struct off_ctx *o)
 	if (!st)
 		return;
 	if (o->r.dir == OFFLOAD_DIR_DOWN) {
-		__sync_fetch_and_add(&st->pkts[1], 1);
+		__sync_fetch_and_add(&st->pkts[1], o->segs);
 		__sync_fetch_and_add(&st->bytes[1], o->payload);
 	} else {
-		__sync_fetch_and_add(&st->pkts[0], 1);
+		__sync_fetch_and_add(&st->pkts[0], o->segs);
 		__sync_fetch_and_add(&st->bytes[0], o->payload);
 	}
 	st->last_seen_ns = bpf_ktime_get_ns();
@@ -837,7 +855,7 @@ static __always_inline int offload_xdp(struct xdp_md *ctx)
 	struct udphdr *uh;
 	__u32 cnt;
 
-	cnt = offload_prepare(ctx, data, data_end, bpf_xdp_get_buff_len(ctx), 0, 0, &o);
+	cnt = offload_prepare(ctx, data, data_end, bpf_xdp_get_buff_len(ctx), 0, 0, 0, &o);
 	if (cnt != OFFLOAD_CNT_FORWARDED) {
 		offload_count(cnt);
 		return XDP_PASS;
@@ -855,15 +873,46 @@ static __always_inline int offload_xdp(struct xdp_md *ctx)
 	uh->check = offload_udp_csum(&o);
 	__builtin_memcpy(eth->h_dest, o.dmac, 6);
 	__builtin_memcpy(eth->h_source, o.smac, 6);
-	offload_count(OFFLOAD_CNT_FORWARDED);
+	offload_count_n(OFFLOAD_CNT_FORWARDED, o.segs);
 	offload_account(&o);
 	return bpf_redirect_map(&offload_tx, o.egress, 0);
 }
 
+/* The skb's GSO type is in its shared info (skb->head + skb->end), which __sk_buff does not
+ * show: read through the kernel's sk_buff (bpf_cast_to_kern_ctx, 6.3) with CO-RE. Only the
+ * shed_* programs, which need kfuncs anyway, call it. */
+extern void *bpf_cast_to_kern_ctx(void *obj) __ksym __weak;
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym __weak;
+
+struct sk_buff {
+	unsigned char *head;
+	unsigned int end;
+} __attribute__((preserve_access_index));
+
+struct skb_shared_info {
+	unsigned int gso_type;
+} __attribute__((preserve_access_index));
+
+/* SKB_GSO_UDP_L4 (include/linux/skbuff.h, an anonymous enum CO-RE cannot name): 1 << 17 since
+ * 4.18, bit for bit the NETIF_F_GSO_UDP_L4 feature; 1 << 16 is UFO. */
+#define RR_SKB_GSO_UDP_L4 (1u << 17)
+
+static __always_inline int skb_gso_udp_l4(struct __sk_buff *skb)
+{
+	struct sk_buff *k = bpf_cast_to_kern_ctx(skb);
+	struct skb_shared_info *si;
+
+	si = bpf_rdonly_cast((void *)((__u64)k->head + k->end),
+			     bpf_core_type_id_kernel(struct skb_shared_info));
+	return (si->gso_type & RR_SKB_GSO_UDP_L4) != 0;
+}
+
 /* tc: the skb may carry a partial checksum (CHECKSUM_PARTIAL: the field holds only the
  * pseudo-header sum) or a complete one (skb->csum); the kernel's csum helpers handle each
- * state, so the UDP checksum goes through them instead of RFC 1624 by hand. */
-static __always_inline int offload_tc(struct __sk_buff *skb)
+ * state, so the UDP checksum goes through them instead of RFC 1624 by hand. A UDP GSO
+ * super-packet is always partial: its addresses change, its ports are data the egress sums.
+ * kf: the program may call kfuncs (the GSO type is known only then). */
+static __always_inline int offload_tc(struct __sk_buff *skb, int kf)
 {
 	__u32 hdrs = sizeof(struct ethhdr) + sizeof(struct ipv6hdr) + sizeof(struct udphdr);
 	__u32 csum_off;
@@ -879,7 +928,8 @@ static __always_inline int offload_tc(struct __sk_buff *skb)
 		bpf_skb_pull_data(skb, skb->len < hdrs ? skb->len : hdrs);
 	data = (void *)(long)skb->data;
 	data_end = (void *)(long)skb->data_end;
-	cnt = offload_prepare(skb, data, data_end, skb->len, 1, skb->gso_size, &o);
+	cnt = offload_prepare(skb, data, data_end, skb->len, 1, skb->gso_size,
+			      kf && skb->gso_size ? skb_gso_udp_l4(skb) : 0, &o);
 	if (cnt != OFFLOAD_CNT_FORWARDED) {
 		offload_count(cnt);
 		return TC_ACT_OK;
@@ -918,7 +968,7 @@ static __always_inline int offload_tc(struct __sk_buff *skb)
 	if (bpf_skb_load_bytes(skb, o.l3, new_hdr, hlen) == 0)
 		bpf_csum_update(skb, bpf_csum_diff((__be32 *)old_hdr, hlen, (__be32 *)new_hdr,
 						   hlen, (__wsum)diff));
-	offload_count(OFFLOAD_CNT_FORWARDED);
+	offload_count_n(OFFLOAD_CNT_FORWARDED, o.segs);
 	offload_account(&o);
 	if (o.nh_family) {
 		struct bpf_redir_neigh nh = {.nh_family = o.nh_family};
@@ -931,11 +981,10 @@ static __always_inline int offload_tc(struct __sk_buff *skb)
 
 /* ---------------------------------------------------------------- early shedding
  * Only the shed_* programs contain this stage: it reads struct sock, which needs the
- * bpf_rdonly_cast kfunc (6.2) and CAP_PERFMON to load. The loader falls back to the filter_*
+ * bpf_rdonly_cast kfunc (6.2; the tc fast path's GSO reader adds bpf_cast_to_kern_ctx, 6.3)
+ * and CAP_PERFMON to load. The loader falls back to the filter_*
  * programs, which never reference it, when the shed_* ones do not load. The socket's fields are
  * read through CO-RE against the kernel's BTF, so only the two fields used are declared. */
-extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym __weak;
-
 struct sock {
 	struct {
 		struct {
@@ -1096,7 +1145,7 @@ not_listener:
  * after them, the frames no longer fit in 512 bytes together (clang keeps them apart). */
 static __noinline int offload_tc_sub(struct __sk_buff *skb)
 {
-	return offload_tc(skb);
+	return offload_tc(skb, 1);
 }
 
 static __noinline int offload_xdp_sub(struct xdp_md *ctx)
@@ -1178,7 +1227,7 @@ static __always_inline int tc_body(struct __sk_buff *skb, int shed)
 			offload_count(OFFLOAD_CNT_PASS_VLAN);
 		} else {
 			if (!shed)
-				return offload_tc(skb);
+				return offload_tc(skb, 0);
 			act = offload_tc_sub(skb);
 			if (act != TC_ACT_OK)
 				return act;

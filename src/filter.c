@@ -486,8 +486,9 @@ int filter_open_sized(const struct config *cfg, uint32_t flows, struct filter **
 		goto err_free;
 	}
 	/* With shedding wanted, the shed_* programs first; they read struct sock, which needs
-	 * CAP_PERFMON, kernel BTF and the bpf_rdonly_cast kfunc (6.2): if they do not load, the
-	 * filter_* ones (which need none of that) do the rest, without shedding. */
+	 * CAP_PERFMON, kernel BTF and the bpf_rdonly_cast and bpf_cast_to_kern_ctx kfuncs (6.3):
+	 * if they do not load, the filter_* ones (which need none of that) do the rest, without
+	 * shedding and without whole UDP GSO super-packets on the tc fast path. */
 	f->shed = config_shed_wanted(cfg);
 	if (!f->shed)
 		snprintf(f->shed_why, sizeof(f->shed_why), "shed = \"off\" for every relay");
@@ -499,7 +500,7 @@ int filter_open_sized(const struct config *cfg, uint32_t flows, struct filter **
 			break;
 		snprintf(f->shed_why, sizeof(f->shed_why),
 			 "the shedding program did not load: %s (needs CAP_PERFMON, kernel BTF and "
-			 "the bpf_rdonly_cast kfunc, Linux 6.2)",
+			 "the bpf_rdonly_cast and bpf_cast_to_kern_ctx kfuncs, Linux 6.3)",
 			 strerror(-ret));
 		f->shed = false;
 	}

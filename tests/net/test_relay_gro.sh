@@ -46,35 +46,6 @@ sum_fields()
 	echo "$1" | tr ' ' '\n' | awk -F= -v p="$2" 'index($1, p) == 1 { s += $2 } END { print s + 0 }'
 }
 
-# gso_client EP: sends ROUNDS GSO sends of SEGS x SIZE bytes, reads the echoes, checks them.
-gso_client()
-{
-	lib_nsx "$NS_C" "$PY" - "$1" "$SEGS" "$SIZE" "$ROUNDS" <<'EOF'
-import socket, struct, sys
-ep, segs, size, rounds = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-host, port = ep.rsplit(":", 1)
-host = host.strip("[]")
-fam = socket.AF_INET6 if ":" in host else socket.AF_INET
-s = socket.socket(fam, socket.SOCK_DGRAM)
-s.settimeout(2)
-UDP_SEGMENT = 103
-want, got, bad = [], [], 0
-for r in range(rounds):
-    parts = [bytes([(r * segs + i) % 251]) * size for i in range(segs)]
-    want += parts
-    s.sendmsg([b"".join(parts)], [(socket.SOL_UDP, UDP_SEGMENT, struct.pack("H", size))], 0,
-               (host, int(port)))
-    for _ in range(segs):
-        try:
-            got.append(s.recv(65535))
-        except socket.timeout:
-            break
-ok = sorted(want) == sorted(got)
-print('{"sent": %d, "received": %d, "ok": %s}' % (len(want), len(got), "true" if ok else "false"))
-sys.exit(0 if ok else 1)
-EOF
-}
-
 run_case()
 {
 	local backend=$1 fam=$2 c conf to out line n
@@ -97,7 +68,8 @@ run_case()
 	if [ "$backend" = io_uring ] && ! lib_expect_backend "io_uring.*GRO: one datagram"; then
 		lib_case_fail "$c the start-up line does not say how GRO uses its buffers"
 	fi
-	if out=$(gso_client "$to"); then
+	if out=$(lib_udp "$NS_C" client --to "$to" --count "$ROUNDS" --gso "$SEGS" --size "$SIZE" \
+		--expect-echo --seconds 20); then
 		lib_case_ok "$c every segment relayed and echoed: $out"
 	else
 		lib_case_fail "$c segments lost or changed: $out"

@@ -6,7 +6,7 @@
   sink   --bind EP --seconds S --out FILE [--count N]
   client --to EP --clients K --count N (--size S | --sizes A,B,..) [--expect-echo]
          [--expect-none] [--seconds S] [--bind IP] [--port-base P] [--record FILE]
-         [--interval S]
+         [--interval S] [--gso N]
 
 EP is "IP:PORT" or "[IPv6]:PORT". Every mode prints a one-line JSON summary on stdout.
 
@@ -18,6 +18,9 @@ the wrong client shows up as "foreign" and the run fails.
 echo/sink record one line per datagram in --out: "PEER LEN HEX KEY", where KEY is the
 "PORT:CLIENT:SEQ" header when the payload carries one and "-" otherwise. The file is flushed
 per datagram so tests can poll it while the server runs.
+
+client --gso N: each of the --count sends is one UDP GSO super-datagram (UDP_SEGMENT) of N
+datagrams of --size bytes, each with its own payload; counts are datagrams.
 """
 
 import argparse
@@ -27,10 +30,12 @@ import os
 import selectors
 import signal
 import socket
+import struct
 import sys
 import time
 
 BIG_BUF = 8 << 20
+UDP_SEGMENT = 103  # linux/udp.h
 
 
 def parse_ep(text):
@@ -164,6 +169,7 @@ def client(args):
     record = open(args.record, "w") if args.record else None
     deadline = time.monotonic() + args.seconds
     round_wait = args.round_wait
+    per_send = args.gso or 1
 
     def drain(until, want_done):
         nonlocal foreign, errors
@@ -200,21 +206,27 @@ def client(args):
             break
         size = sizes[seq % len(sizes)]
         for i, s in enumerate(socks):
-            data = payload(ports[i], i, seq, size)
+            parts = [payload(ports[i], i, seq * per_send + k, size) for k in range(per_send)]
             try:
-                s.sendto(data, (host, port))
+                if args.gso:
+                    s.sendmsg([b"".join(parts)],
+                              [(socket.SOL_UDP, UDP_SEGMENT, struct.pack("H", size))], 0,
+                              (host, port))
+                else:
+                    s.sendto(parts[0], (host, port))
             except BlockingIOError:
                 errors += 1
                 continue
             except OSError:
                 errors += 1
                 continue
-            sent += 1
-            if record:
-                record.write("%s\n" % (data.hex() or "-"))
-            if args.expect_echo:
-                pending[i][data] += 1
-            elif sent % 32 == 0:
+            sent += per_send
+            for data in parts:
+                if record:
+                    record.write("%s\n" % (data.hex() or "-"))
+                if args.expect_echo:
+                    pending[i][data] += 1
+            if not args.expect_echo and sent % 32 < per_send:
                 # Pace one-way bursts a little so a Python sink keeps up.
                 time.sleep(0.001)
         if args.expect_echo:
@@ -236,11 +248,12 @@ def client(args):
     missing = outstanding()
     got = sum(received)
     if args.expect_echo:
-        ok = missing == 0 and foreign == 0 and got == sent and sent == args.count * args.clients
+        ok = missing == 0 and foreign == 0 and got == sent and \
+            sent == args.count * args.clients * per_send
     elif args.expect_none:
         ok = foreign == 0 and got == 0
     else:
-        ok = sent == args.count * args.clients
+        ok = sent == args.count * args.clients * per_send
     print(json.dumps({"mode": "client", "to": args.to, "clients": args.clients,
                       "sent": sent, "received": got, "missing": missing,
                       "foreign": foreign, "errors": errors, "ok": ok,
@@ -277,6 +290,8 @@ def main():
     p.add_argument("--port-base", type=int, default=0,
                    help="client i binds port P+i (default: ephemeral)")
     p.add_argument("--record", help="write the hex of every sent payload, one per line")
+    p.add_argument("--gso", type=int, default=0,
+                   help="N datagrams of --size bytes per send (UDP_SEGMENT)")
     args = ap.parse_args()
     if args.mode == "client":
         return client(args)
