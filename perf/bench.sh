@@ -362,26 +362,34 @@ ring_drops() {
 	ip netns exec $NS_G cat /sys/class/net/g0/statistics/tx_dropped
 }
 
+# Frames the DUT sent that veth dropped on their way into s0 (the sink's backlog on the
+# generator's CPU was full), counted as d1's tx_dropped: lost behind the DUT, on the sink's
+# side. They count as loss like any other, but the records keep them apart, because where
+# they are many the sink, not the DUT, set the delivered rate.
+sink_drops() {
+	ip netns exec $NS_D cat /sys/class/net/d1/statistics/tx_dropped
+}
+
 # trial PHASE RATE SECONDS: one generator run through the DUT; appends a JSON record.
 trial() {
-	local phase=$1 rate=$2 secs=$3 p0 p1 c0 c1 t0 t1 n0 n1 q0 q1 x0 x1 g ropt=""
+	local phase=$1 rate=$2 secs=$3 p0 p1 c0 c1 t0 t1 n0 n1 q0 q1 x0 x1 e0 e1 g ropt=""
 	[ "$rate" != 0 ] && ropt="-r $rate"
-	p0=$(sink_settled) x0=$(ring_drops)
+	p0=$(sink_settled) x0=$(ring_drops) e0=$(sink_drops)
 	c0=$(cpu_ticks $DUT_CPU) t0=$(proc_ticks) n0=$(napi_ticks) q0=$(cpu_ticks $GEN_CPU)
 	# shellcheck disable=SC2086
 	g=$(ip netns exec $NS_G "$PERF/gen" -d "$GEN_DST" -f $FLOWS -l "$SIZE" -t "$secs" \
 		-C $GEN_CPU $ropt $GEN_MODE_OPTS)
-	p1=$(sink_settled) x1=$(ring_drops)
+	p1=$(sink_settled) x1=$(ring_drops) e1=$(sink_drops)
 	c1=$(cpu_ticks $DUT_CPU) t1=$(proc_ticks) n1=$(napi_ticks) q1=$(cpu_ticks $GEN_CPU)
 	jq -c -n --argjson g "$g" --arg dut "$DUT" --arg phase "$phase" --arg size "$SIZE" \
 		--arg placement "$PLACEMENT" --argjson d "$((p1 - p0))" --argjson hz "$HZ" \
 		--argjson c "[$(echo "$c0 $c1" | awk '{ print $6-$1 "," $7-$2 "," $8-$3 "," $9-$4 "," $10-$5 }')]" \
 		--argjson q "[$(echo "$q0 $q1" | awk '{ print $6-$1 "," $8-$3 "," $10-$5 }')]" \
 		--argjson pt "$((t1 - t0))" --argjson nt "$((n1 - n0))" \
-		--argjson rd "$((x1 - x0))" --argjson raw "$([ "$SOCKET_GEN" = 0 ] && echo 1 || echo 0)" '
+		--argjson rd "$((x1 - x0))" --argjson sd "$((e1 - e0))" --argjson raw "$([ "$SOCKET_GEN" = 0 ] && echo 1 || echo 0)" '
 		($g.sent_pkts + (if $raw == 1 then $rd else 0 end)) as $sent | {
 		dut: $dut, size: $size, placement: $placement, phase: $phase, rate: $g.rate_pps,
-		sent: $sent, gen_sent_ok: $g.sent_pkts, ring_drops: $rd, delivered: $d,
+		sent: $sent, gen_sent_ok: $g.sent_pkts, ring_drops: $rd, sink_drops: $sd, gen_refused: ($g.refused_pkts // 0), delivered: $d,
 		elapsed_s: $g.elapsed_s,
 		offered_mpps: ($sent / $g.elapsed_s / 1e6),
 		mpps: ($d / $g.elapsed_s / 1e6),

@@ -101,6 +101,9 @@ def summarize(records):
                 # core (XDP under rps; RPS's IPIs) lands here, besides the box's own.
                 "gen_core_softirq_fraction": round(statistics.median(
                     r.get("gen_core_softirq_fraction", 0) for r in mx), 3),
+                # What veth dropped behind the DUT, on the sink's side (d1's tx_dropped).
+                "sink_drops_mpps_median": round(statistics.median(
+                    r.get("sink_drops", 0) / r["elapsed_s"] / 1e6 for r in mx), 4),
             })
         if ap:
             r = ap[-1]
@@ -140,6 +143,11 @@ def summarize(records):
         elif mx and se and row["mpps_median"] < 0.8 * row["pdr_mpps"]:
             notes.append("overload collapse: delivers less at full load than at PDR "
                          "(receive softirq starves the DUT on its core)")
+        if mx and row["sink_drops_mpps_median"] > 0.05 * max(row["mpps_median"], 0.001):
+            out = row["mpps_median"] + row["sink_drops_mpps_median"]
+            notes.append(f"sink-limited at full load: the DUT sent out {out:.3f} Mpps, of which "
+                         f"the sink (on the generator's CPU) dropped "
+                         f"{row['sink_drops_mpps_median']:.3f} (d1's tx_dropped)")
         row["notes"] = notes
         if lat:
             row["latency_us"] = {str(r["pct_of_pdr"]): dict(
