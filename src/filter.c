@@ -449,7 +449,9 @@ static int filter_load(struct filter *f, const struct config *cfg, char *err, si
 		snprintf(err, errlen, "filter: loading the BPF program: %s%s", strerror(-ret),
 			 f->pinned ? " (is bpffs mounted on /sys/fs/bpf, or are stale pins "
 				     "under " FILTER_PIN_DIR " from another version?)"
-				   : " (needs root or CAP_BPF + CAP_NET_ADMIN)");
+				   : " (needs root, or CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON: the "
+				     "verifier allows the program's packet pointer arithmetic only "
+				     "with CAP_PERFMON)");
 		goto err_destroy;
 	}
 	return 0;
@@ -487,7 +489,7 @@ int filter_open_sized(const struct config *cfg, uint32_t flows, struct filter **
 	}
 	/* With shedding wanted, the shed_* programs first; they read struct sock, which needs
 	 * CAP_PERFMON, kernel BTF and the bpf_rdonly_cast and bpf_cast_to_kern_ctx kfuncs (6.3):
-	 * if they do not load, the filter_* ones (which need none of that) do the rest, without
+	 * if they do not load, the filter_* ones (which need no kfunc) do the rest, without
 	 * shedding and without whole UDP GSO super-packets on the tc fast path. */
 	f->shed = config_shed_wanted(cfg);
 	if (!f->shed)

@@ -17,7 +17,9 @@
 #  - kill -9 leaves no program attached (the links die with the process), also with the
 #    filter in tc mode, and the next start works (issue 11, point 2);
 #  - tc: UDP GSO super-packets take the fast path whole and the egress segments them: every
-#    datagram arrives alone, byte-exact and with a checksum the upstream's kernel verifies.
+#    datagram arrives alone, byte-exact and with a checksum the upstream's kernel verifies;
+#  - without CAP_PERFMON no program loads: the relay runs on the socket path and says why;
+#    shed = "on" refuses to start.
 . "$(dirname "$0")/lib.sh"
 [ -x "$RINGRELAY" ] || lib_skip "relay binary $RINGRELAY not built"
 command -v bpftool >/dev/null || lib_skip "bpftool not found"
@@ -335,6 +337,54 @@ gso_case()
 	lib_nsx "$NS_R" ethtool -K "$IF_RU" tx on >/dev/null
 }
 
+# Without CAP_PERFMON (and CAP_SYS_ADMIN, which implies it) the verifier refuses every flavour
+# of the program: the relay still starts, says in one line what is missing, and relays
+# everything on the socket path, UDP GSO super-packets included (the kernel cuts them at the
+# socket), counters exact. shed = "on" refuses to start and names what is missing.
+noperfmon_case()
+{
+	local c="[tc/ipv4 without CAP_PERFMON]" conf=$TMPD/noperfmon.conf out line n
+	local wrap=$TMPD/ringrelay-noperfmon segs=8 sends=10 total
+	total=$((sends * segs))
+	command -v setpriv >/dev/null || { lib_log "$c skipped: no setpriv"; return; }
+	printf '#!/bin/sh\nexec setpriv --bounding-set=-perfmon,-sys_admin %s "$@"\n' "$RINGRELAY" >"$wrap"
+	chmod +x "$wrap"
+	lib_family 4
+	to=$(ep "$RELAY_IP" 5000)
+	prepare_mode tc
+	lib_nsx "$NS_C" ethtool -K "$IF_C" tx on >/dev/null
+	: >"$TMPD/rec6"
+	lib_udp_bg "$NS_U" "$TMPD/echo6.json" echo --bind "$(ep "$UP1_IP" 9000)" --out "$TMPD/rec6"
+	local echo=$BG_PID
+	write_conf "$conf" tc 30.0 "$(ep "$UP1_IP" 9000)"
+	if RINGRELAY=$wrap lib_relay_start "$conf"; then
+		lib_relay_log_current | grep -q "loading the BPF program: Permission denied.*CAP_PERFMON" ||
+			lib_case_fail "$c no line naming CAP_PERFMON: $(lib_relay_log_current | grep -m1 'BPF program')"
+		out=$(lib_udp "$NS_C" client --to "$to" --clients 1 --count $sends --gso $segs \
+			--size 300 --expect-echo --seconds 20) || lib_case_fail "$c clients: $out"
+		n=$(awk '$2 == 300' "$TMPD/rec6" | wc -l)
+		[ "$n" = "$total" ] || lib_case_fail "$c upstream got $n datagrams of 300 bytes, want $total"
+		lib_wait_stat reply_tx_pkts -eq $total 5 ||
+			lib_case_fail "$c reply_tx_pkts=$LAST_STAT, want $total"
+		line=$(lib_stats)
+		lib_expect_fields "$c" "$line" $total rx_pkts tx_pkts reply_rx_pkts
+		[ "$(lib_field fast_pkts "$line")" = 0 ] ||
+			lib_case_fail "$c fast_pkts=$(lib_field fast_pkts "$line") without a program"
+		lib_relay_stop || lib_case_fail "$c relay exit status"
+	else
+		lib_case_fail "$c relay did not start"
+	fi
+	lib_stop_pid "$echo"
+	# shed = "on" needs the program: the start fails and says what to do.
+	sed -i 's/offload = "tc";/offload = "tc"; shed = "on";/' "$conf"
+	out=$(lib_nsx "$NS_R" timeout 20 "$wrap" -f -c "$conf" 2>&1)
+	n=$?
+	[ "$n" != 0 ] && [ "$n" != 124 ] || lib_case_fail "$c shed = \"on\" started anyway (status $n)"
+	echo "$out" | grep -q 'shed = "on", but .*CAP_PERFMON' ||
+		lib_case_fail "$c shed = \"on\": no clear message: $(echo "$out" | tail -n 2)"
+	lib_case_ok "$c socket path only, $total datagrams relayed, the reason logged; shed = \"on\" refused"
+}
+
 for mode in xdp tc; do
 	for fam in 4 6; do
 		run_case "$mode" "$fam"
@@ -344,6 +394,7 @@ done
 BACKEND=mmsg run_case tc 4
 gso_case 4
 gso_case 6
+noperfmon_case
 expiry_case
 filter_case
 lib_done
