@@ -487,10 +487,11 @@ static int gen_tx(struct gen_state *s, const struct gen_opts *o, union gen_cmsg 
 		uint64_t now = gen_now_ns();
 		int n = batch, r;
 
-		if (now >= end || (o->count && s->sent >= o->count))
+		/* -n bounds what was offered: a refused frame was offered too. */
+		if (now >= end || (o->count && s->sent + s->refused >= o->count))
 			break;
-		if (o->count && (uint64_t)n * segs > o->count - s->sent)
-			n = (int)((o->count - s->sent + segs - 1) / segs);
+		if (o->count && (uint64_t)n * segs > o->count - s->sent - s->refused)
+			n = (int)((o->count - s->sent - s->refused + segs - 1) / segs);
 		if (o->rate) {
 			next += (uint64_t)n * segs * 1000000000ull / o->rate;
 			gen_wait_until(s, o, next);
