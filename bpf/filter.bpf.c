@@ -955,7 +955,9 @@ static __always_inline int offload_tc(struct __sk_buff *skb, int kf)
 	else
 		diff = bpf_csum_diff(0, 0, (__be32 *)&o.r.daddr[12], 4, (__wsum)diff);
 	csum_off = o.l4 + offsetof(struct udphdr, check);
-	if (!o.v4 || o.old_check) {
+	/* A UDP GSO super-packet always carries a (partial) checksum: UDP_SEGMENT refuses to
+	 * send without one, so its field is never IPv4's "no checksum". */
+	if (!o.v4 || o.old_check || skb->gso_size) {
 		bpf_l4_csum_replace(skb, csum_off, 0, diff, BPF_F_PSEUDO_HDR);
 		bpf_l4_csum_replace(skb, csum_off, *(__u32 *)o.old_ports, *(__u32 *)&o.r.sport, 4);
 		if (bpf_skb_load_bytes(skb, csum_off, &check, 2) == 0 && !check) {
