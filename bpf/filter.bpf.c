@@ -695,14 +695,9 @@ static __always_inline __u32 offload_prepare(void *ctx, void *data, void *data_e
 	if (ulen < sizeof(*uh) || ulen > iplen - (l4 - sizeof(*eth)) ||
 	    sizeof(*eth) + iplen > frame_len || (!v4 && !uh->check))
 		return OFFLOAD_CNT_PASS_MALFORMED;
-	o->segs = 1;
-	if (gso) {
-		if (gso > 0xffff)
-			return OFFLOAD_CNT_PASS_MALFORMED;
-		o->segs = (ulen - sizeof(*uh) + gso - 1) / gso;
-		if (o->segs == 0)
-			return OFFLOAD_CNT_PASS_MALFORMED;
-	}
+	o->segs = gso ? (ulen - sizeof(*uh) + gso - 1) / gso : 1;
+	if (o->segs == 0) /* a super-packet without payload */
+		return OFFLOAD_CNT_PASS_MALFORMED;
 	if ((gso ? gso : ulen - sizeof(*uh)) > o->r.max_payload)
 		return OFFLOAD_CNT_PASS_OVERSIZE;
 	/* XDP writes in place: the whole packet must be in the linear part. */
@@ -983,10 +978,10 @@ static __always_inline int offload_tc(struct __sk_buff *skb, int kf)
 
 /* ---------------------------------------------------------------- early shedding
  * Only the shed_* programs contain this stage: it reads struct sock, which needs the
- * bpf_rdonly_cast kfunc (6.2; the tc fast path's GSO reader adds bpf_cast_to_kern_ctx, 6.3)
- * and CAP_PERFMON to load. The loader falls back to the filter_*
- * programs, which never reference it, when the shed_* ones do not load. The socket's fields are
- * read through CO-RE against the kernel's BTF, so only the two fields used are declared. */
+ * bpf_rdonly_cast kfunc (6.2; the tc fast path's GSO reader adds bpf_cast_to_kern_ctx, 6.3).
+ * The loader falls back to the filter_* programs, which never reference it, when the shed_*
+ * ones do not load. The socket's fields are read through CO-RE against the kernel's BTF, so
+ * only the two fields used are declared. */
 struct sock {
 	struct {
 		struct {

@@ -484,14 +484,14 @@ static int gen_tx(struct gen_state *s, const struct gen_opts *o, union gen_cmsg 
 		batch = (int)(o->rate / 10000) + 1;
 
 	for (;;) {
-		uint64_t now = gen_now_ns();
+		/* -n bounds what was offered: a refused frame was offered too. */
+		uint64_t now = gen_now_ns(), offered = s->sent + s->refused;
 		int n = batch, r;
 
-		/* -n bounds what was offered: a refused frame was offered too. */
-		if (now >= end || (o->count && s->sent + s->refused >= o->count))
+		if (now >= end || (o->count && offered >= o->count))
 			break;
-		if (o->count && (uint64_t)n * segs > o->count - s->sent - s->refused)
-			n = (int)((o->count - s->sent - s->refused + segs - 1) / segs);
+		if (o->count && (uint64_t)n * segs > o->count - offered)
+			n = (int)((o->count - offered + segs - 1) / segs);
 		if (o->rate) {
 			next += (uint64_t)n * segs * 1000000000ull / o->rate;
 			gen_wait_until(s, o, next);
@@ -540,10 +540,10 @@ static int gen_tx(struct gen_state *s, const struct gen_opts *o, union gen_cmsg 
 				s->sent_bytes += (len + s->l2_overhead) * segs;
 			}
 			done += r;
-			/* A socket's batch ends at its first refusal, as before. A raw frame the
-			 * device refused (its queue stopped while the DUT's receive ring is full) is
-			 * counted and the rest of the batch still goes: on a wire the frame would
-			 * have arrived and been lost in the DUT's full ring. */
+			/* A socket's batch ends at its first refusal, as before. A raw frame veth
+			 * refused (the ring or backlog in front of the DUT was full; veth counts it
+			 * as g0's tx_dropped) is counted and the rest of the batch still goes: on a
+			 * wire the frame would have arrived and been lost in the DUT's full ring. */
 			if (!o->ifname)
 				break;
 			if (done < n) {

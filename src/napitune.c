@@ -189,14 +189,16 @@ static int napitune_nice(struct napitune_iface *f, const struct napi_instance *n
 
 		if (pid <= 0 || !napi_thread_on_cpus(pid, cpus, n_cpus))
 			continue;
-		e = napitune_entry(th, pid, &is_new);
-		if (!e)
-			continue;
 		err = napi_thread_nice_get(pid, &before);
-		if (!err && is_new)
-			e->before = e->set = before; /* nothing to put back unless set below */
-		if (!err && before != nice)
-			err = napi_thread_nice_set(pid, nice);
+		if (!err) {
+			e = napitune_entry(th, pid, &is_new);
+			if (!e)
+				continue;
+			if (is_new)
+				e->before = e->set = before; /* nothing to put back unless set */
+			if (before != nice)
+				err = napi_thread_nice_set(pid, nice);
+		}
 		if (err) {
 			log_warn("napi: %s: nice %d for the thread of NAPI instance %" PRIu32
 				 ": %s%s",
