@@ -77,6 +77,7 @@ struct gen_state {
 	uint64_t nsamples, max_samples;
 	uint64_t sent, sent_bytes, errors, refused, rx, seq;
 	uint64_t tx_ns; /* time spent sending, without the latency drain */
+	uint64_t max_lag_ns, lags_1ms; /* paced runs: how far behind schedule a batch went */
 	unsigned imix_pos;
 	int l2_overhead; /* Ethernet + IP + UDP + FCS for this family */
 	size_t hdr_len;	 /* raw mode: Ethernet + IP + UDP headers in front of the payload */
@@ -495,6 +496,10 @@ static int gen_tx(struct gen_state *s, const struct gen_opts *o, union gen_cmsg 
 		if (o->rate) {
 			next += (uint64_t)n * segs * 1000000000ull / o->rate;
 			gen_wait_until(s, o, next);
+			now = gen_now_ns();
+			if (now - next > s->max_lag_ns)
+				s->max_lag_ns = now - next;
+			s->lags_1ms += now - next > 1000000;
 		}
 		for (int i = 0; i < n; i++) {
 			unsigned frame =
@@ -667,7 +672,7 @@ int main(int argc, char **argv)
 	printf("{\"tool\":\"gen\",\"mode\":\"%s\",\"dst\":\"%s\",\"flows\":%d,\"size\":\"%s\","
 	       "\"batch\":%d,\"gso_segs\":%d,\"rate_pps\":%llu,\"cpu\":%d,\"elapsed_s\":%.6f,"
 	       "\"sent_pkts\":%llu,\"sent_bytes\":%llu,\"send_errors\":%llu,\"refused_pkts\":%llu,"
-	       "\"pps\":%.0f",
+	       "\"max_lag_us\":%.0f,\"lags_1ms\":%llu,\"pps\":%.0f",
 	       o.echo	   ? "echo"
 	       : o.latency ? "latency"
 	       : o.ifname  ? "tx-raw"
@@ -675,7 +680,7 @@ int main(int argc, char **argv)
 	       dst, o.flows, size, o.batch, o.gso_segs, (unsigned long long)o.rate, o.cpu, el,
 	       (unsigned long long)s.sent, (unsigned long long)s.sent_bytes,
 	       (unsigned long long)s.errors, (unsigned long long)s.refused,
-	       el > 0 ? s.sent / el : 0.0);
+	       s.max_lag_ns / 1e3, (unsigned long long)s.lags_1ms, el > 0 ? s.sent / el : 0.0);
 	if (o.latency) {
 		qsort(s.samples, s.nsamples, sizeof(*s.samples), gen_cmp_u64);
 		printf(",\"rx_pkts\":%llu,\"lost\":%lld,\"rtt_us\":{\"min\":%.1f,\"p50\":%.1f,"
