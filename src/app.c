@@ -111,6 +111,8 @@ int app_snapshot(struct app *a, struct snapshot *s)
 	s->reloads_failed = a->reloads_failed;
 	s->last_reload_success = a->last_reload_success;
 	s->last_reload_error = a->last_reload_error;
+	s->steering = a->steer.why[0] ? (a->steer.cpu ? "cpu" : "hash") : NULL;
+	s->steering_why = a->steer.why;
 	ret = app_snapshot_offload(a, s);
 	if (!ret)
 		ret = app_snapshot_shed(a, s);

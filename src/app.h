@@ -13,6 +13,7 @@
 #include "napitune.h"
 #include "offload.h"
 #include "runtime.h"
+#include "steer.h"
 #include "shed.h"
 #include "uring.h"
 
@@ -45,6 +46,7 @@ struct app {
 	/* NAPI threads at napi.thread_nice, put back at exit (by the admin thread, or by main
 	 * when it never started) */
 	struct napitune_threads napi_threads;
+	struct steer steer; /* how the workers' listeners were set up (steer.h), at start */
 };
 
 /* Unix time in seconds (for reload timestamps, uptime and rates). */

@@ -21,6 +21,8 @@ static const char *const backend_words[] = {[IO_BACKEND_AUTO] = "auto",
 					    [IO_BACKEND_IO_URING] = "io_uring",
 					    [IO_BACKEND_MMSG] = "mmsg",
 					    NULL};
+static const char *const steering_words[] = {
+    [STEERING_AUTO] = "auto", [STEERING_CPU] = "cpu", [STEERING_HASH] = "hash", NULL};
 static const char *const mode_words[] = {
     [RELAY_MODE_FORWARD] = "forward", [RELAY_MODE_MIRROR] = "mirror", NULL};
 static const char *const offload_words[] = {[OFFLOAD_OFF] = "off",
@@ -877,6 +879,8 @@ static const struct config_row root_rows[] = {
 	 .words = backend_words, .def.i = IO_BACKEND_AUTO, .restart_only = true},
 	{"cpus", CONFIG_T_CUSTOM, CONFIG_SPAN(struct config, cpus, n_cpus), .parse = parse_cpus,
 	 .dump = dump_cpus, .restart_only = true},
+	{"steering", CONFIG_T_WORD, CONFIG_FIELD(struct config, steering),
+	 .words = steering_words, .def.i = STEERING_AUTO, .restart_only = true},
 	{"buffer_size", CONFIG_T_U32, CONFIG_FIELD(struct config, buffer_size), .lo = 256,
 	 .hi = 65536, .def.i = 2048, .restart_only = true},
 	{"buffers", CONFIG_T_U32, CONFIG_FIELD(struct config, buffers), .lo = 64, .hi = 32768,
@@ -1181,6 +1185,11 @@ void config_keep_restart(const struct config *running, struct config *next,
 const char *config_backend_name(enum io_backend b)
 {
 	return config_word(backend_words, b);
+}
+
+const char *config_steering_name(enum steering s)
+{
+	return config_word(steering_words, s);
 }
 
 const char *config_mode_name(enum relay_mode m)

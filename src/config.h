@@ -31,6 +31,9 @@
 #define CONFIG_USER_CONTROL_SOCKET "ringrelay/ringrelay.sock"
 
 enum io_backend { IO_BACKEND_AUTO, IO_BACKEND_IO_URING, IO_BACKEND_MMSG };
+/* Which worker's socket of a listen address takes a datagram (steer.h): the one on the CPU
+ * that received it, or the flow hash; auto = by CPU where that CPU set covers the workers. */
+enum steering { STEERING_AUTO, STEERING_CPU, STEERING_HASH };
 enum relay_mode { RELAY_MODE_FORWARD, RELAY_MODE_MIRROR };
 enum balance_mode { BALANCE_RR, BALANCE_HASH, BALANCE_MAGLEV };
 /* The session fast path (docs/offload.md): where it runs, if anywhere. */
@@ -197,6 +200,7 @@ struct config {
 	enum io_backend io_backend;
 	int cpus[CONFIG_MAX_CPUS]; /* pin worker i to cpus[i % n_cpus]; none = allowed CPUs */
 	uint32_t n_cpus;
+	enum steering steering;
 	uint32_t buffer_size; /* bytes per receive buffer, 256..65536 */
 	uint32_t buffers;     /* receive buffers per worker, power of two, 64..32768 */
 	/* UDP GRO in, UDP GSO out: one receive and one send carry up to 64 datagrams of a
@@ -263,6 +267,7 @@ void config_keep_restart(const struct config *running, struct config *next,
 
 /* The config words of an enum value ("?" for none). */
 const char *config_backend_name(enum io_backend b);
+const char *config_steering_name(enum steering s);
 const char *config_mode_name(enum relay_mode m);
 const char *config_balance_name(enum balance_mode b);
 const char *config_offload_name(enum offload_mode m);

@@ -519,6 +519,10 @@ static int status_settings(const struct snapshot *s, const struct config *cfg, F
 	emit_table_cell(&t, "%s", s->config_path);
 	emit_table_cell(&t, "backend");
 	emit_table_cell(&t, "%s", s->backend);
+	if (s->steering) {
+		emit_table_cell(&t, "steering");
+		emit_table_cell(&t, "%s (%s)", s->steering, s->steering_why);
+	}
 	emit_table_cell(&t, "filter");
 	emit_table_cell_begin(&t, config_filter_mode_name(fc->mode), " on ", ", ");
 	for (i = 0; i < fc->n_interfaces; i++)
@@ -682,6 +686,12 @@ static int status_json(const struct snapshot *s, const struct config *cfg, FILE 
 	emit_json_double(&j, "uptime_seconds", s->now - s->start_time, VIEW_DECIMALS);
 	emit_json_string(&j, "config", s->config_path);
 	emit_json_string(&j, "backend", s->backend);
+	if (s->steering) {
+		emit_json_object(&j, "steering");
+		emit_json_string(&j, "mode", s->steering);
+		emit_json_string(&j, "why", s->steering_why);
+		emit_json_close(&j);
+	}
 
 	emit_json_array(&j, "workers");
 	for (i = 0; i < s->n_workers; i++) {

@@ -31,6 +31,7 @@
 #include "privs.h"
 #include "runtime.h"
 #include "rxreport.h"
+#include "steer.h"
 #include "service.h"
 #include "upkeep.h"
 #include "uring.h"
@@ -145,6 +146,9 @@ static void print_version(const char *config)
 		       caps.pbuf_inc_why);
 	if (caps.missing[0])
 		printf("  missing: %s\n", caps.missing);
+	printf("SO_REUSEPORT steering by CPU (SO_INCOMING_CPU): %s%s\n",
+	       steer_probe(why, sizeof(why)) ? "no: " : "yes", why);
+	why[0] = '\0';
 	log_set_level(LOG_LVL_ERR); /* the choice is printed below, not logged */
 	if (runtime_choose_backend(IO_BACKEND_AUTO, &caps, &b, why, sizeof(why)) == 0)
 		printf("backend for io_backend=\"auto\": %s\n", config_backend_name(b));
@@ -220,11 +224,13 @@ static int load_config(const char *path, struct config **out, struct plan *plan,
  * workers the plan would pin, and the warnings a start would log. */
 static void print_rxpath(const char *path)
 {
-	char err[CONFIG_ERR_LEN] = "";
+	char err[CONFIG_ERR_LEN] = "", why[STEER_WHY_LEN] = "";
 	struct rxreport *r = NULL;
 	struct config *cfg;
 	struct plan plan;
 	struct rxreport_in in = { 0 };
+	struct steer st;
+	int probe;
 
 	if (load_config(path, &cfg, &plan, err, sizeof(err))) {
 		printf("receive path: not shown: %s\n", err);
@@ -240,6 +246,11 @@ static void print_rxpath(const char *path)
 		       plan.n_workers, plan.n_workers == 1 ? "" : "s");
 		fflush(stdout);
 		control_view_rxpath(r, false, stdout);
+		probe = steer_probe(why, sizeof(why));
+		steer_decide(cfg, probe, why, r, plan.cpu, plan.n_workers, &st);
+		printf("steering (steering = \"%s\"): %s (%s)\n",
+		       config_steering_name(cfg->steering), st.cpu ? "by CPU" : "by flow hash",
+		       st.why);
 	}
 	rxreport_free(r);
 	config_free(cfg);
@@ -263,6 +274,35 @@ static void log_rxpath(struct app *a)
 	for (i = 0; i < r->n_warnings; i++)
 		log_warn("receive path: %s", r->warnings[i]);
 	rxreport_free(r);
+}
+
+/* Steering (steer.h), decided once before the workers bind: from the listen interfaces as the
+ * napi block left them (threads pinned), and logged in one line. */
+static void app_steer(struct app *a)
+{
+	const struct config *cfg = a->rt.cfg;
+	char why[STEER_WHY_LEN] = "";
+	struct rxreport *r = NULL;
+	int probe = 0;
+
+	if (cfg->steering != STEERING_HASH && a->rt.plan.n_workers > 1)
+		probe = steer_probe(why, sizeof(why));
+	pthread_mutex_lock(&a->lock);
+	if (cfg->steering == STEERING_AUTO && !probe && a->rt.plan.n_workers > 1 &&
+	    app_rxreport(a, &r))
+		r = NULL; /* out of memory: judged as not described */
+	pthread_mutex_unlock(&a->lock);
+	steer_decide(cfg, probe, why, r, a->rt.plan.cpu, a->rt.plan.n_workers, &a->steer);
+	rxreport_free(r);
+	a->rt.steer_cpu = a->steer.cpu;
+	if (cfg->steering == STEERING_CPU && !a->steer.cpu)
+		log_warn("steering = \"cpu\": %s; the kernel picks workers by flow hash",
+			 a->steer.why);
+	else
+		log_info("steering: %s (%s)",
+			 a->steer.cpu ? "each datagram goes to the worker on the CPU that received it"
+				      : "workers picked by flow hash",
+			 a->steer.why);
 }
 
 /* Loads and validates the config and plans it for this host, as -t does. */
@@ -669,6 +709,7 @@ int main(int argc, char **argv)
 	}
 	for (i = 0; i < a.rt.plan.n_workers; i++)
 		a.rt.workers[i].alog = accesslog_ring(alog, i);
+	app_steer(&a);
 	if (runtime_start(&a.rt, err, sizeof(err))) {
 		log_err("%s", err);
 		goto out_fini;

@@ -352,6 +352,7 @@ static int start_workers(struct runtime *rt, char *err, size_t errlen)
 		return -ENOMEM;
 	}
 	for (i = 0; i < rt->plan.n_workers; i++) {
+		rt->workers[i].steer_cpu = rt->steer_cpu;
 		first[i] = (struct worker_cmd){ .type = WORKER_CMD_APPLY, .cfg = rt->cfg,
 						.plan = &rt->plan, .relay_slot = rt->relay_slot,
 						.fast = rt->fast, .offload = rt->offload };
@@ -468,7 +469,7 @@ static int probe_new_listeners(const struct config *old, const struct config *ne
 
 			if (cfg_listens_on(old, a))
 				continue;
-			fd = sock_open_listener(a, new_cfg->gro);
+			fd = sock_open_listener(a, new_cfg->gro, -1);
 			if (fd < 0) {
 				snprintf(err, errlen, "%s: relays[%u].listen[%u]: %s: %s",
 					 new_cfg->path, i, j, addr_format(a, buf, sizeof(buf)),

@@ -65,6 +65,9 @@ struct snapshot {
 	double start_time;	    /* unix seconds */
 	const char *config_path;    /* "" when unknown */
 	const char *backend;	    /* the I/O backend running: "io_uring", "mmsg" */
+	/* how workers are picked in the listen addresses' reuseport groups, "cpu" or "hash",
+	 * and why (steer.h); NULL: not known */
+	const char *steering, *steering_why;
 	uint64_t reloads_ok;
 	uint64_t reloads_failed;
 	double last_reload_success; /* unix seconds; start_time before any reload */

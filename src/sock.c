@@ -48,7 +48,7 @@ static int sock_new(const struct addr *a, bool gro)
 	return fd;
 }
 
-int sock_open_listener(const struct addr *a, bool gro)
+int sock_open_listener(const struct addr *a, bool gro, int cpu)
 {
 	bool v6 = addr_family(a) == AF_INET6;
 	int fd, err;
@@ -59,6 +59,8 @@ int sock_open_listener(const struct addr *a, bool gro)
 	err = setopt(fd, SOL_SOCKET, SO_REUSEPORT, 1);
 	if (!err)
 		err = setopt(fd, SOL_SOCKET, SO_RXQ_OVFL, 1);
+	if (!err && cpu >= 0)
+		err = setopt(fd, SOL_SOCKET, SO_INCOMING_CPU, cpu);
 	/* An IPv6 listener serves IPv6 only: IPv4 is configured explicitly, so one code path
 	 * handles each family's own addresses and nothing arrives v4-mapped. */
 	if (!err && v6)

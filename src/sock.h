@@ -25,9 +25,10 @@ struct sock_rx_meta {
 #define SOCK_TX_CONTROL_LEN 64
 
 /* A non-blocking listener bound to a with SO_REUSEPORT (one per worker), SO_RXQ_OVFL, and
- * destination-address reporting when a is a wildcard; UDP_GRO when gro. Returns the fd or
+ * destination-address reporting when a is a wildcard; UDP_GRO when gro; marked with CPU cpu
+ * for the group's choice (SO_INCOMING_CPU, steer.h) unless cpu < 0. Returns the fd or
  * -errno. */
-int sock_open_listener(const struct addr *a, bool gro);
+int sock_open_listener(const struct addr *a, bool gro, int cpu);
 /* Where an upstream socket sends from. */
 struct sock_source {
 	const struct addr *bind; /* bind here first (port 0: an ephemeral one); NULL: no bind */

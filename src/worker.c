@@ -799,7 +799,7 @@ static int open_listener(struct worker *w, const struct addr *a, uint32_t relay,
 		;
 	if (li == WORKER_MAX_LISTENERS)
 		return -ENOSPC;
-	fd = sock_open_listener(a, cmd->cfg->gro);
+	fd = sock_open_listener(a, cmd->cfg->gro, w->steer_cpu ? w->cpu : -1);
 	if (fd < 0) {
 		snprintf(cmd->error, sizeof(cmd->error), "relay %s: listen %s: %s%s",
 			 w->relays[relay].conf->name, addr_format(a, buf, sizeof(buf)), strerror(-fd),

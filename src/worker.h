@@ -121,6 +121,7 @@ struct worker_cmd {
 struct worker {
 	uint32_t id;
 	int cpu;
+	bool steer_cpu; /* its listeners are marked with cpu (steer.h); set before it starts */
 	const struct config *cfg; /* the config in force for this worker */
 	const struct plan *plan;  /* the plan it started with: its ring and file table */
 	const struct uring_caps *caps;

@@ -23,7 +23,7 @@ static const char good_text[] =
     "# every setting\n"
     "workers = 2;\n"
     "io_backend = \"io_uring\";\n"
-    "cpus = [ 0, 1 ];\n"
+    "cpus = [ 0, 1 ]; steering = \"cpu\";\n"
     "buffer_size = 4096;\n"
     "buffers = 1024;\n"
     "stats_interval = 2.5;\n"
@@ -83,6 +83,7 @@ static void test_good(void **state)
 	assert_string_equal(cfg->path, "t.conf");
 	assert_int_equal(cfg->workers, 2);
 	assert_int_equal(cfg->io_backend, IO_BACKEND_IO_URING);
+	assert_int_equal(cfg->steering, STEERING_CPU);
 	assert_int_equal(cfg->n_cpus, 2);
 	assert_int_equal(cfg->cpus[1], 1);
 	assert_int_equal(cfg->buffer_size, 4096);
@@ -163,6 +164,7 @@ static void test_defaults(void **state)
 	(void)state;
 	assert_int_equal(cfg->workers, 0);
 	assert_int_equal(cfg->io_backend, IO_BACKEND_AUTO);
+	assert_int_equal(cfg->steering, STEERING_AUTO);
 	assert_int_equal(cfg->n_cpus, 0);
 	assert_string_equal(cfg->pid_file, "");
 	assert_int_equal(cfg->log_format, LOG_FORMAT_TEXT);
@@ -307,7 +309,7 @@ static const struct error_case error_cases[] = {
     /* unknown settings and types */
     {RELAY "foo = 1;\n",
      "t.conf:2: unknown setting 'foo' (expected one of: workers, io_backend, cpus, "
-     "buffer_size, buffers, gro, stats_interval, user, control_socket, control_access, "
+     "steering, buffer_size, buffers, gro, stats_interval, user, control_socket, control_access, "
      "pid_file, log_format, access_log, access_log_rate, metrics, relays, filter, napi)"},
     {"gro = true;\n" RELAY, "t.conf:1: gro: needs buffer_size = 65536 (a coalesced receive "
 			    "holds up to 64 KB)"},
@@ -342,6 +344,8 @@ static const struct error_case error_cases[] = {
     {"workers = \"2\";\n" RELAY, "t.conf:1: workers: must be an integer"},
     {"workers = 2.0;\n" RELAY, "t.conf:1: workers: must be an integer"},
     {"io_backend = 1;\n" RELAY, "t.conf:1: io_backend: must be a string"},
+    {"steering = \"rss\";\n" RELAY,
+     "t.conf:1: steering: must be one of: auto, cpu, hash"},
     {"stats_interval = \"5\";\n" RELAY, "t.conf:1: stats_interval: must be a number of seconds"},
     {"filter = { interfaces = [ \"lo\" ]; pin = 1; };\n" RELAY,
      "t.conf:1: filter.pin: must be true or false"},
@@ -399,7 +403,7 @@ static const struct error_case error_cases[] = {
      "t.conf:1: relays[0].name: too long (at most 47 characters)"},
     {RELAY "relays2 = 1;\n",
      "t.conf:2: unknown setting 'relays2' (expected one of: workers, io_backend, cpus, "
-     "buffer_size, buffers, gro, stats_interval, user, control_socket, control_access, "
+     "steering, buffer_size, buffers, gro, stats_interval, user, control_socket, control_access, "
      "pid_file, log_format, access_log, access_log_rate, metrics, relays, filter, napi)"},
     {"relays = ( { name = \"a\"; listen = [ \"127.0.0.1:1\" ]; upstreams = [ \"127.0.0.1:2\" ]; "
      "},\n"
