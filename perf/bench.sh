@@ -5,6 +5,7 @@
 #
 #   perf/bench.sh [--full] [--build DIR] [--duts a,b,...] [--sizes 64,imix,1400] [--family 4|6]
 #                 [--placement rps,napi] [--out DIR] [--socket-gen] [--gen-gso SEGS]
+#                 [--fixed PPS,PPS,... [--fixed-s S]]
 #
 # Topology (three namespaces, unique per run, removed on exit):
 #
@@ -31,6 +32,11 @@
 # RR_CONF_EXTRA / RR_RELAY_EXTRA: settings added to the ringrelay devices' config, top level
 # and in the relay (e.g. RR_CONF_EXTRA='napi = { busy_poll_us = 0; };' RR_RELAY_EXTRA='shed =
 # "off";'), to measure what each overload mechanism contributes.
+# --fixed: instead of the searches, TRIALS trials of --fixed-s seconds (default 5) at each
+# paced rate given (0 = the generator's maximum): the loss, veth's ring drops and how far the
+# generator fell behind its schedule, per trial. NDR is one zero-loss bit per step; at a fixed
+# rate the drops of every trial show what a knob changes (perf/README.md, "What sets the
+# zero-loss rate").
 # See perf/README.md for the method.
 set -euo pipefail
 
@@ -43,11 +49,13 @@ OUT=perf/results
 SIZES=""
 FAMILY=4
 PLACEMENTS=rps,napi
+FIXED=""
+FIXED_S=5
 ALL_DUTS="ringrelay-offload,ringrelay-offload-tc,ringrelay-io_uring,ringrelay-gro,ringrelay-mmsg,kernel-forward,testpmd-af_xdp,testpmd-af_packet,mmsg-loop"
 DUTS=$ALL_DUTS
 
 usage() {
-	sed -n '4,6p' "$0" | sed 's/^# \{0,1\}//'
+	sed -n '6,8p' "$0" | sed 's/^# \{0,1\}//'
 	exit "${1:-0}"
 }
 
@@ -62,6 +70,8 @@ while [ $# -gt 0 ]; do
 	--out) OUT=$2; shift ;;
 	--socket-gen) SOCKET_GEN=1 ;;
 	--gen-gso) GEN_GSO=$2; SOCKET_GEN=1; shift ;;
+	--fixed) FIXED=$2; shift ;;
+	--fixed-s) FIXED_S=$2; shift ;;
 	-h|--help) usage 0 ;;
 	*) usage 2 ;;
 	esac
@@ -83,6 +93,8 @@ else
 	MODE=quick TRIALS=3 TRIAL_S=1 SEARCH_STEPS=5 SEARCH_S=0.5 LAT_S=0.5
 	SIZES=${SIZES:-64}
 fi
+# --fixed: TRIALS trials of FIXED_S seconds at each rate, no searches
+[ -n "$FIXED" ] && MODE=fixed TRIAL_S=$FIXED_S
 FLOWS=16
 # skb: generic XDP after RPS to the generator's CPU; native: veth XDP on the sender's CPU.
 SINK_MODE=${SINK_MODE:-native}
@@ -617,6 +629,17 @@ for SIZE in ${SIZES//,/ }; do
 		# shellcheck disable=SC2086
 		ip netns exec $NS_G "$PERF/gen" -d "$GEN_DST" -f $FLOWS -l "$SIZE" -t 0.2 \
 			-C $GEN_CPU $GEN_MODE_OPTS >/dev/null
+		if [ -n "$FIXED" ]; then
+			for rate in ${FIXED//,/ }; do
+				for _ in $(seq 1 "$TRIALS"); do
+					trial fixed "$rate" "$FIXED_S" >/dev/null
+				done
+			done
+			dut_stop
+			status "ok${FIXED:+; fixed-rate trials}"
+			rm -f "$WORK/dut.stats"
+			continue
+		fi
 		max=0
 		for _ in $(seq 1 "$TRIALS"); do
 			r=$(trial max 0 "$TRIAL_S")

@@ -75,10 +75,18 @@ def summarize(records):
         lat = [r for r in rs if r["phase"] == "latency"]
         ap = [r for r in rs if r["phase"] == "at_pdr"]
         pl = [r for r in rs if r["phase"] == "placement"]
+        fx = [r for r in rs if r["phase"] == "fixed"]
         row = {"placement": placement, "dut": dut, "size": size,
                "status": st[-1] if st else "incomplete", "trials": len(mx)}
         if pl:
             row["napi"] = pl[-1].get("napi", [])
+        if fx:
+            # --fixed: every trial's figures per rate, in the order run
+            rates = list(dict.fromkeys(r["rate"] for r in fx))
+            row["fixed"] = [{"rate": rate, "trials": [
+                {k: r.get(k, 0) for k in ("offered_mpps", "mpps", "loss", "ring_drops",
+                                          "gen_max_lag_us", "gen_lags_1ms")}
+                for r in fx if r["rate"] == rate]} for rate in rates]
         if mx:
             mpps = [r["mpps"] for r in mx]
             row.update({
@@ -190,14 +198,39 @@ def markdown(meta, rows):
            f"{meta['env']['nic']}; generator+sink on CPU 0, device under test on CPU 1; "
            f"IPv{meta['family']}, {meta['flows']} flows, generator: "
            f"{meta.get('generator', 'UDP sockets')}, {meta['trials']} trials of "
-           f"{meta['trial_s']} s at full offered load; load average at start "
+           f"{meta['trial_s']} s "
+           f"{'at each fixed rate' if meta['mode'] == 'fixed' else 'at full offered load'}; "
+           f"load average at start "
            f"{meta.get('loadavg', '?')}; wall time {meta['wall_s']} s.", ""]
     if "napi" in placements:
         out += ["Compare devices in the **napi** placement: there every device's receive work "
                 "(socket receive, forwarding, an af_xdp PMD's XDP receive) is charged to the DUT "
                 "core. In the rps placement testpmd-af_xdp's receive runs on the generator's "
                 "core for free (see *gen core softirq*).", ""]
+    fixed = [r for r in rows if r.get("fixed")]
+    if fixed:
+        out += ["## Fixed-rate trials", "",
+                "Each trial at one paced rate (0 = the generator's maximum), in the order run: "
+                "*loss* = 1 - delivered/offered, *ring drops* = frames veth refused in front "
+                "of the DUT (g0's tx_dropped), *generator lag* = the most the generator fell "
+                "behind its schedule (it then sends what it owes at once).", "",
+                "| DUT | placement | frame | rate pps | offered Mpps | delivered Mpps "
+                "| loss per trial | ring drops per trial | generator lag ms per trial |",
+                "|---|---|---|---|---|---|---|---|---|"]
+        for r in fixed:
+            for f in r["fixed"]:
+                t = f["trials"]
+                out.append(
+                    f"| {r['dut']} | {r['placement']} | {r['size']} | {f['rate']} | "
+                    f"{fmt(statistics.median(x['offered_mpps'] for x in t))} | "
+                    f"{fmt(statistics.median(x['mpps'] for x in t))} | "
+                    + ", ".join(f"{100 * x['loss']:.3f}%" for x in t) + " | "
+                    + ", ".join(str(x["ring_drops"]) for x in t) + " | "
+                    + ", ".join(f"{x['gen_max_lag_us'] / 1000:.1f}" for x in t) + " |")
+        out.append("")
     for placement in placements:
+        if not any("mpps_median" in r for r in rows if r["placement"] == placement):
+            continue
         out += [f"## Placement {placement}", "",
                 PLACEMENTS.get(placement, placement) + ".", "",
                 "| DUT | frame | Mpps median (min-max) | offered Mpps | loss | NDR Mpps | PDR Mpps "
@@ -286,6 +319,8 @@ def chart(path, rows, title):
         print("report: gnuplot missing, no chart", file=sys.stderr)
         return
     data = path + ".dat"
+    if not any("mpps_median" in r for r in rows):
+        return  # fixed-rate trials only: the tables say it
     with open(data, "w") as f:
         for r in rows:
             if "mpps_median" in r:
