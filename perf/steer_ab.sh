@@ -3,7 +3,9 @@
 # A/B of steering = "cpu" against "hash" (ringrelay.conf(5), steering): what relaying a
 # datagram on another CPU than the one that received it costs.
 #
-#   perf/steer_ab.sh [--build DIR] [--rate PPS] [--seconds S] [--passes N] [--flows N]
+#   perf/steer_ab.sh [--build DIR] [--rate PPS] [--seconds S] [--passes N] [--flows N] [--out DIR]
+#
+# Writes the table and the records to DIR/<date>-steer_ab.md and .jsonl (DIR: perf/results).
 #
 # Topology (namespaces unique per run, removed on exit), as in perf/bench.sh:
 #
@@ -26,6 +28,7 @@ RATE=100000
 SECS=5
 PASSES=3
 FLOWS=64
+OUT=perf/results
 while [ $# -gt 0 ]; do
 	case $1 in
 	--build) BUILD=$2; shift ;;
@@ -33,6 +36,7 @@ while [ $# -gt 0 ]; do
 	--seconds) SECS=$2; shift ;;
 	--passes) PASSES=$2; shift ;;
 	--flows) FLOWS=$2; shift ;;
+	--out) OUT=$2; shift ;;
 	*) sed -n '6p' "$0" | sed 's/^# *//' >&2; exit 2 ;;
 	esac
 	shift
@@ -172,16 +176,17 @@ run() {
 }
 
 STAMP=$(date -u +%Y-%m-%dT%H%M%SZ)
+mkdir -p "$OUT"
 for p in $(seq 1 "$PASSES"); do
 	for mode in cpu hash; do
 		run $mode "$p"
 	done
 done
-echo
+{
 echo "steering A/B, $STAMP: $FLOWS flows, 64 B, $RATE pps offered for $SECS s by a generator on"
 echo "each CPU (each CPU receives its own flows), two workers on CPUs 0 and 1; medians of $PASSES"
 echo "passes (busy: both cores, generators included)"
-echo "command: $0 --build $BUILD --rate $RATE --seconds $SECS --passes $PASSES --flows $FLOWS"
+echo "command: $0 --build $BUILD --rate $RATE --seconds $SECS --passes $PASSES --flows $FLOWS (code $(git describe --always --dirty 2>/dev/null || echo unknown))"
 echo
 jq -s -r '
 	def med: sort | if length == 0 then null else .[(length - 1) / 2 | floor] end;
@@ -196,3 +201,6 @@ jq -s -r '
 	(($rows | map({(.mode): .}) | add) as $m |
 	 if $m.cpu.ns and $m.hash.ns then "\nhash / cpu, busy time per datagram: \($m.hash.ns / $m.cpu.ns | r(2))" else "" end)
 ' "$RECORDS"
+} | tee "$OUT/$STAMP-steer_ab.md"
+cp "$RECORDS" "$OUT/$STAMP-steer_ab.jsonl"
+echo "steer_ab: wrote $OUT/$STAMP-steer_ab.md and .jsonl" >&2
