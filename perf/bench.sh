@@ -108,48 +108,11 @@ RINGRELAY=$BUILD/ringrelay
 make --no-print-directory BUILD="$BUILD" perf-tools >&2
 
 # ------------------------------------------------------------------ topology
+# shellcheck source=perf/lib.sh
+. "$(dirname "$0")/lib.sh"
 ID=$$
-NS_G=rrb-gen-$ID
-NS_D=rrb-dut-$ID
-NS_S=rrb-sink-$ID
-WORK=$(mktemp -d /tmp/rrbench.XXXXXX)
-PIDS=()
-
-cleanup() {
-	local p
-	set +e
-	for p in "${PIDS[@]}"; do
-		kill "$p" 2>/dev/null && wait "$p" 2>/dev/null
-	done
-	for n in $NS_G $NS_D $NS_S; do
-		ip netns del "$n" 2>/dev/null
-	done
-	rm -rf "$WORK" "/var/run/dpdk/rrb$ID"	# testpmd's runtime files (--file-prefix)
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# Starts "$@" in the background and remembers its PID for cleanup.
-spawn() {
-	"$@" &
-	PIDS+=($!)
-	LAST_PID=$!
-}
-
-# Stops one process we started, by PID, and waits for it.
-stop() {
-	kill "$1" 2>/dev/null || true
-	wait "$1" 2>/dev/null || true
-}
-
-# Waits (bounded) until file $1 contains pattern $2.
-wait_for() {
-	for _ in $(seq 1 ${3:-100}); do
-		grep -q "$2" "$1" 2>/dev/null && return 0
-		sleep 0.05
-	done
-	return 1
-}
+CLEANUP_EXTRA="/var/run/dpdk/rrb$ID"	# testpmd's runtime files (--file-prefix)
+perf_init rrb
 
 MAC_D0=02:52:52:00:00:0a MAC_D1=02:52:52:00:00:0b
 # s0 copies d0's MAC and g0 copies d1's, so frames forwarded unmodified by testpmd's io mode
@@ -296,34 +259,6 @@ GEN_MODE_OPTS="-i g0 -M $MAC_D0 -s $GEN_SRC"
 [ "$GEN_GSO" != 0 ] && GEN_MODE_OPTS="-g $GEN_GSO"
 
 # ------------------------------------------------------------------ measurement
-SINK_PID=""
-SINK_OUT=$WORK/sink.out
-
-sink_start() {
-	: >"$SINK_OUT"
-	spawn ip netns exec $NS_S "$PERF/sink" -i s0 -t 3600 $SINK_OPT >"$SINK_OUT" \
-		2>"$WORK/sink.err"
-	SINK_PID=$LAST_PID
-	wait_for "$WORK/sink.err" attached || { cat "$WORK/sink.err" >&2; return 1; }
-}
-
-sink_stop() {
-	[ -n "$SINK_PID" ] && stop "$SINK_PID"
-	SINK_PID=""
-}
-
-# Prints the sink's packet count, asked for with SIGUSR1 and read from its next line.
-sink_pkts() {
-	local n
-	n=$(wc -l <"$SINK_OUT")
-	kill -USR1 "$SINK_PID"
-	for _ in $(seq 1 200); do
-		[ "$(wc -l <"$SINK_OUT")" -gt "$n" ] && break
-		sleep 0.01
-	done
-	tail -n1 "$SINK_OUT" | jq .pkts
-}
-
 # Waits (bounded, 2 s) until the sink count stops moving, then prints it.
 sink_settled() {
 	local a b
@@ -454,7 +389,7 @@ latency() {
 			  rtt_us: $g.rtt_us}' | tee -a "$RECORDS" >&2
 	done
 	stop "$echo_pid"
-	sink_start
+	sink_start "$SINK_OPT"
 }
 
 # status DUT TEXT: records why a DUT did not produce numbers (or that it did).
@@ -612,7 +547,7 @@ if [ -x "$RINGRELAY" ]; then
 fi
 
 topo_up
-sink_start
+sink_start "$SINK_OPT"
 
 for PLACEMENT in ${PLACEMENTS//,/ }; do
 placement_set

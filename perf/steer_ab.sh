@@ -49,23 +49,9 @@ done
 make --no-print-directory BUILD="$BUILD" "$BUILD/ringrelay" "$BUILD/ringrelayctl" perf-tools >&2
 PERF=$BUILD/perf
 
-ID=$$
-NS_G=rrs-gen-$ID NS_D=rrs-dut-$ID NS_S=rrs-sink-$ID
-WORK=$(mktemp -d /tmp/rrsteer.XXXXXX)
-PIDS=()
-cleanup() {
-	local p n
-	set +e
-	for p in "${PIDS[@]}"; do
-		kill "$p" 2>/dev/null && wait "$p" 2>/dev/null
-	done
-	for n in $NS_G $NS_D $NS_S; do
-		ip netns del "$n" 2>/dev/null
-	done
-	rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+# shellcheck source=perf/lib.sh
+. "$(dirname "$0")/lib.sh"
+perf_init rrs
 
 MAC_D0=02:52:52:00:00:0a MAC_D1=02:52:52:00:00:0b MAC_G0=02:52:52:00:00:0c
 MAC_S0=02:52:52:00:00:0d
@@ -91,22 +77,7 @@ ip netns exec $NS_D ethtool -K d0 gro off >/dev/null
 ip netns exec $NS_D sh -c "echo 0 > /sys/class/net/d0/queues/rx-0/rps_cpus"
 
 # The sink: native XDP on s0, counting and dropping what the relay sends.
-ip netns exec $NS_S "$PERF/sink" -i s0 -t 3600 -N >"$WORK/sink.out" 2>"$WORK/sink.err" &
-SINK_PID=$!
-PIDS+=("$SINK_PID")
-for _ in $(seq 1 100); do grep -q attached "$WORK/sink.err" && break; sleep 0.05; done
-grep -q attached "$WORK/sink.err" || { cat "$WORK/sink.err" >&2; exit 1; }
-
-sink_pkts() {
-	local n
-	n=$(wc -l <"$WORK/sink.out")
-	kill -USR1 "$SINK_PID"
-	for _ in $(seq 1 200); do
-		[ "$(wc -l <"$WORK/sink.out")" -gt "$n" ] && break
-		sleep 0.01
-	done
-	tail -n1 "$WORK/sink.out" | jq .pkts
-}
+sink_start -N
 # busy and total ticks of CPUs 0 and 1 together
 cpu_ticks() {
 	awk '$1 == "cpu0" || $1 == "cpu1" { b += $2+$3+$4+$7+$8; t += $2+$3+$4+$5+$6+$7+$8+$9 }
@@ -144,11 +115,9 @@ run() {
 	relays = ( { name = "ab"; listen = [ "198.18.0.2:5000" ]; upstreams = [ "198.18.1.2:9000" ];
 		mode = "forward"; session_timeout = 30.0; max_sessions = 4096; shed = "off"; } );
 	EOF
-	ip netns exec $NS_D "$BUILD/ringrelay" -f -c "$WORK/rr.conf" >"$WORK/rr.log" 2>&1 &
-	pid=$!
-	PIDS+=("$pid")
-	for _ in $(seq 1 100); do grep -q "ready" "$WORK/rr.log" && break; sleep 0.05; done
-	grep -q "ready" "$WORK/rr.log" || { tail -n 5 "$WORK/rr.log" >&2; exit 1; }
+	spawn ip netns exec "$NS_D" "$BUILD/ringrelay" -f -c "$WORK/rr.conf" >"$WORK/rr.log" 2>&1
+	pid=$LAST_PID
+	wait_for "$WORK/rr.log" ready || { tail -n 5 "$WORK/rr.log" >&2; exit 1; }
 	rr=$(grep -o "steering: .*" "$WORK/rr.log")
 	gens 0.3 >/dev/null
 	sleep 0.3
@@ -158,8 +127,7 @@ run() {
 	s1=$(sink_pkts) c1=$(cpu_ticks) i1=$(ipis) x1=$(ctxt) r1=$(ring_drops)
 	per=$("$BUILD/ringrelayctl" -s "$WORK/ctl.sock" -j stats |
 		jq -c '[.relays[0].workers[] | .rx_pkts]')
-	kill "$pid"
-	wait "$pid" 2>/dev/null || true
+	stop "$pid"
 	jq -c -n --arg mode "$mode" --argjson pass "$pass" --argjson g "$g" --arg rr "$rr" \
 		--argjson d "$((s1 - s0))" --argjson rd "$((r1 - r0))" --argjson hz "$HZ" \
 		--argjson c "[$(echo "$c0 $c1" | awk '{ print $3-$1 "," $4-$2 }')]" \

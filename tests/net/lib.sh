@@ -189,6 +189,18 @@ lib_topology()
 	lib_wait_for 5 lib__link_up "$NS_R" "$IF_RU" || lib_fail "$IF_RU not up"
 }
 
+# lib_veth_queues IF PEER N IP4 IP6: a second veth pair with N RX and TX queues, IF in NS_R
+# with IP4/24 and IP6/64, PEER in NS_C, both up (gone with the namespaces).
+lib_veth_queues()
+{
+	ip link add "$1" netns "$NS_R" numrxqueues "$3" numtxqueues "$3" type veth peer name "$2" \
+		netns "$NS_C" numrxqueues "$3" numtxqueues "$3" || lib_fail "veth with $3 queues"
+	lib_nsx "$NS_R" ip addr add "$4/24" dev "$1"
+	lib_nsx "$NS_R" ip -6 addr add "$5/64" dev "$1" nodad
+	lib_nsx "$NS_C" ip link set "$2" up
+	lib_nsx "$NS_R" ip link set "$1" up
+}
+
 lib__link_up() { lib_nsx "$1" ip -o link show dev "$2" 2>/dev/null | grep -q 'state UP'; }
 
 # lib_forwarding on|off: let NS_R route between the client and upstream networks.

@@ -23,12 +23,7 @@ command -v ethtool >/dev/null || lib_skip "ethtool not found"
 
 IF_Q=veth-q2
 IF_QP=veth-q2p
-ip link add "$IF_Q" netns "$NS_R" numrxqueues 2 numtxqueues 2 type veth peer name "$IF_QP" \
-	netns "$NS_C" numrxqueues 2 numtxqueues 2 || lib_fail "veth with 2 queues"
-lib_nsx "$NS_R" ip addr add 198.18.3.2/24 dev "$IF_Q"
-lib_nsx "$NS_R" ip -6 addr add 2001:2:3::2/64 dev "$IF_Q" nodad
-lib_nsx "$NS_C" ip link set "$IF_QP" up
-lib_nsx "$NS_R" ip link set "$IF_Q" up
+lib_veth_queues "$IF_Q" "$IF_QP" 2 198.18.3.2 2001:2:3::2
 
 SOCK=$TMPD/run/ctl.sock
 ctl() { "$CTL" -s "$SOCK" "$@"; }

@@ -1,0 +1,82 @@
+# SPDX-License-Identifier: MIT
+# shellcheck shell=bash
+# Shared by perf/bench.sh and perf/steer_ab.sh (sourced, not run): the three namespaces of a
+# run and their cleanup, the processes a run starts, and the XDP sink's counter.
+#
+# perf_init PREFIX: NS_G, NS_D and NS_S named PREFIX-gen-$$ and so on, a WORK directory, and
+# a trap that stops every process spawn started (by PID) and removes the namespaces and
+# WORK (and the paths in CLEANUP_EXTRA) at exit, also on failure or a signal.
+
+perf_init() {
+	NS_G=$1-gen-$$
+	NS_D=$1-dut-$$
+	NS_S=$1-sink-$$
+	WORK=$(mktemp -d "/tmp/$1.XXXXXX")
+	SINK_OUT=$WORK/sink.out
+	SINK_PID=""
+	PIDS=()
+	trap perf_cleanup EXIT
+	trap 'exit 130' INT TERM
+}
+
+perf_cleanup() {
+	local p n
+	set +e
+	for p in "${PIDS[@]}"; do
+		kill "$p" 2>/dev/null && wait "$p" 2>/dev/null
+	done
+	for n in $NS_G $NS_D $NS_S; do
+		ip netns del "$n" 2>/dev/null
+	done
+	# shellcheck disable=SC2086 # CLEANUP_EXTRA is a list of paths
+	rm -rf "$WORK" ${CLEANUP_EXTRA:-}
+}
+
+# Starts "$@" in the background and remembers its PID for cleanup.
+spawn() {
+	"$@" &
+	PIDS+=($!)
+	LAST_PID=$!
+}
+
+# Stops one process we started, by PID, and waits for it.
+stop() {
+	kill "$1" 2>/dev/null || true
+	wait "$1" 2>/dev/null || true
+}
+
+# Waits (bounded) until file $1 contains pattern $2.
+wait_for() {
+	for _ in $(seq 1 "${3:-100}"); do
+		grep -q "$2" "$1" 2>/dev/null && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+# sink_start [OPTS]: the XDP sink on s0 in NS_S (perf/sink.c), counting and dropping.
+sink_start() {
+	: >"$SINK_OUT"
+	# shellcheck disable=SC2086 # OPTS: words for the sink
+	spawn ip netns exec "$NS_S" "$PERF/sink" -i s0 -t 3600 ${1:-} >"$SINK_OUT" \
+		2>"$WORK/sink.err"
+	SINK_PID=$LAST_PID
+	wait_for "$WORK/sink.err" attached || { cat "$WORK/sink.err" >&2; return 1; }
+}
+
+sink_stop() {
+	[ -n "$SINK_PID" ] && stop "$SINK_PID"
+	SINK_PID=""
+}
+
+# Prints the sink's packet count, asked for with SIGUSR1 and read from its next line.
+sink_pkts() {
+	local n
+	n=$(wc -l <"$SINK_OUT")
+	kill -USR1 "$SINK_PID"
+	for _ in $(seq 1 200); do
+		[ "$(wc -l <"$SINK_OUT")" -gt "$n" ] && break
+		sleep 0.01
+	done
+	tail -n1 "$SINK_OUT" | jq .pkts
+}
