@@ -5,7 +5,7 @@
 #
 #   perf/bench.sh [--full] [--build DIR] [--duts a,b,...] [--sizes 64,imix,1400] [--family 4|6]
 #                 [--placement rps,napi] [--out DIR] [--socket-gen] [--gen-gso SEGS]
-#                 [--fixed PPS,PPS,... [--fixed-s S]]
+#                 [--fixed PPS,PPS,... [--fixed-s S]] [--search-trials N]
 #
 # Topology (three namespaces, unique per run, removed on exit):
 #
@@ -32,6 +32,10 @@
 # RR_CONF_EXTRA / RR_RELAY_EXTRA: settings added to the ringrelay devices' config, top level
 # and in the relay (e.g. RR_CONF_EXTRA='napi = { busy_poll_us = 0; };' RR_RELAY_EXTRA='shed =
 # "off";'), to measure what each overload mechanism contributes.
+# --search-trials N (odd, default 1): each step of the NDR/PDR searches runs up to N trials
+# and passes when most of them do (MLRsearch's exceed ratio of 50 %, as FD.io CSIT runs it),
+# so one stall of the box in one trial does not decide the step; 1 = one trial decides, as
+# in every earlier result. On the development VM 3 did not steady the NDR (perf/README.md).
 # --fixed: instead of the searches, TRIALS trials of --fixed-s seconds (default 5) at each
 # paced rate given (0 = the generator's maximum): the loss, veth's ring drops and how far the
 # generator fell behind its schedule, per trial. NDR is one zero-loss bit per step; at a fixed
@@ -51,6 +55,7 @@ FAMILY=4
 PLACEMENTS=rps,napi
 FIXED=""
 FIXED_S=5
+SEARCH_TRIALS=1
 ALL_DUTS="ringrelay-offload,ringrelay-offload-tc,ringrelay-io_uring,ringrelay-gro,ringrelay-mmsg,kernel-forward,testpmd-af_xdp,testpmd-af_packet,mmsg-loop"
 DUTS=$ALL_DUTS
 
@@ -72,6 +77,7 @@ while [ $# -gt 0 ]; do
 	--gen-gso) GEN_GSO=$2; SOCKET_GEN=1; shift ;;
 	--fixed) FIXED=$2; shift ;;
 	--fixed-s) FIXED_S=$2; shift ;;
+	--search-trials) SEARCH_TRIALS=$2; shift ;;
 	-h|--help) usage 0 ;;
 	*) usage 2 ;;
 	esac
@@ -80,6 +86,10 @@ done
 for p in ${PLACEMENTS//,/ }; do
 	case $p in rps|napi|sender) ;; *) echo "bench: --placement: rps, napi or rps,napi" >&2; exit 2 ;; esac
 done
+case $SEARCH_TRIALS in
+[13579]) ;;
+*) echo "bench: --search-trials: an odd number from 1 to 9" >&2; exit 2 ;;
+esac
 
 [ "$(id -u)" = 0 ] || { echo "bench: needs root (namespaces, XDP)" >&2; exit 77; }
 for t in jq python3 ip taskset; do
@@ -351,15 +361,24 @@ trial() {
 		tee -a "$RECORDS"
 }
 
-# search NAME MAXLOSS HI [LO]: binary search of the highest rate with loss <= MAXLOSS.
+# search NAME MAXLOSS HI [LO]: binary search of the highest rate with loss <= MAXLOSS in most
+# of SEARCH_TRIALS trials per step; a step stops as soon as its majority is known.
 search() {
-	local name=$1 maxloss=$2 hi=$3 lo=${4:-0} mid r loss
+	local name=$1 maxloss=$2 hi=$3 lo=${4:-0} mid r loss good bad
 	for _ in $(seq 1 "$SEARCH_STEPS"); do
 		mid=$(((lo + hi) / 2))
 		[ "$mid" -lt 1000 ] && break
-		r=$(trial "$name" "$mid" "$SEARCH_S")
-		loss=$(echo "$r" | jq .loss)
-		if awk -v l="$loss" -v m="$maxloss" 'BEGIN { exit !(l <= m) }'; then
+		good=0 bad=0
+		while [ $((2 * good)) -le "$SEARCH_TRIALS" ] && [ $((2 * bad)) -le "$SEARCH_TRIALS" ]; do
+			r=$(trial "$name" "$mid" "$SEARCH_S")
+			loss=$(echo "$r" | jq .loss)
+			if awk -v l="$loss" -v m="$maxloss" 'BEGIN { exit !(l <= m) }'; then
+				good=$((good + 1))
+			else
+				bad=$((bad + 1))
+			fi
+		done
+		if [ "$good" -gt "$bad" ]; then
 			lo=$mid
 		else
 			hi=$mid
@@ -621,7 +640,7 @@ sink_stop
 
 python3 "$(dirname "$0")/report.py" --records "$RECORDS" --out "$OUT/$STAMP" --mode $MODE \
 	--trials "$TRIALS" --trial-s "$TRIAL_S" --search-steps "$SEARCH_STEPS" \
-	--search-s "$SEARCH_S" --flows "$FLOWS" --family "$FAMILY" --placements "$PLACEMENTS" \
+	--search-s "$SEARCH_S" --search-trials "$SEARCH_TRIALS" --flows "$FLOWS" --family "$FAMILY" --placements "$PLACEMENTS" \
 	--loadavg "$LOADAVG" \
 	--wall-s "$(($(date +%s) - T_START))" --command "$COMMAND" \
 	--ringrelay-version "$RR_VERSION" \

@@ -265,10 +265,13 @@ def markdown(meta, rows):
                 f"{fmt(r['core_busy_s_per_mpkt'], 2)} | "
                 f"{fmt(100 * r['gen_core_softirq_fraction'], 0)}% | {lat_s} | {status} |")
         out.append("")
+    n = str(meta.get("search_trials", "1"))
+    step_rule = "its one trial" if n == "1" else f"the majority of up to {n} trials"
     out += ["Columns: *Mpps* = packets counted by the XDP sink per second of generator "
             "time; *loss* = 1 - delivered/sent at full offered load; *NDR*/*PDR* = highest "
             "paced rate with 0 % / <= 0.5 % loss (binary search, "
-            f"{meta['search_steps']} steps of {meta['search_s']} s); loss includes frames veth "
+            f"{meta['search_steps']} steps of {meta['search_s']} s, each step passed by "
+            f"{step_rule}); loss includes frames veth "
             "dropped in front of the DUT (g0's tx_dropped: its receive ring or backlog was "
             "full); *overload* = delivered Mpps at the generator's highest rate (the max-load "
             "trials) as a share of the NDR, the multiple of the NDR offered (the target is "
@@ -365,6 +368,7 @@ def main():
     ap.add_argument("--trial-s", default="")
     ap.add_argument("--search-steps", default="")
     ap.add_argument("--search-s", default="")
+    ap.add_argument("--search-trials", default="1")
     ap.add_argument("--flows", default="")
     ap.add_argument("--family", default="4")
     ap.add_argument("--wall-s", default="")
@@ -379,6 +383,7 @@ def main():
     rows = summarize(records)
     meta = {"stamp": os.path.basename(a.out), "mode": a.mode, "trials": a.trials,
             "trial_s": a.trial_s, "search_steps": a.search_steps, "search_s": a.search_s,
+            "search_trials": a.search_trials,
             "flows": a.flows, "generator": a.generator,
             "placements": {p: PLACEMENTS.get(p, p) for p in a.placements.split(",")},
             "loadavg": a.loadavg, "family": a.family, "wall_s": a.wall_s, "command": a.command,
