@@ -139,7 +139,8 @@ int app_snapshot(struct app *a, struct snapshot *s)
 /* Shedding alone loads the program only where it can: an unprivileged run says why in one
  * line instead of failing a load. */
 #define APP_SHED_NO_CAPS "needs CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON (root has them)"
-int app_rxreport(struct app *a, struct rxreport **out)
+/* The receive-path report of cfg's listen interfaces for the running workers' CPUs. */
+static int app_rxreport_of(struct app *a, const struct config *cfg, struct rxreport **out)
 {
 	/* Busy polling counts as protection only where the workers got it from the kernel,
 	 * shedding where a relay's stage is attached. */
@@ -154,7 +155,44 @@ int app_rxreport(struct app *a, struct rxreport **out)
 
 	for (r = 0; r < a->rt.cfg->n_relays; r++)
 		in.shed |= a->shed[r].on;
-	return rxreport_new(a->rt.cfg, &in, out);
+	return rxreport_new(cfg, &in, out);
+}
+
+int app_rxreport(struct app *a, struct rxreport **out)
+{
+	return app_rxreport_of(a, a->rt.cfg, out);
+}
+
+void app_steer(struct app *a, const struct config *cfg, struct steer *out)
+{
+	char why[STEER_WHY_LEN] = "";
+	struct rxreport *r = NULL;
+	int probe = 0;
+
+	if (cfg->steering != STEERING_HASH && a->rt.plan.n_workers > 1)
+		probe = steer_probe(why, sizeof(why));
+	if (cfg->steering == STEERING_AUTO && !probe && a->rt.plan.n_workers > 1 &&
+	    app_rxreport_of(a, cfg, &r))
+		r = NULL; /* out of memory: judged as not described */
+	steer_decide(cfg, probe, why, r, a->rt.plan.cpu, a->rt.plan.n_workers, out);
+	rxreport_free(r);
+}
+
+void app_steer_set(struct app *a, const struct config *cfg, const struct steer *st)
+{
+	bool same = a->steer.why[0] && a->steer.cpu == st->cpu && !strcmp(a->steer.why, st->why);
+
+	a->steer = *st;
+	a->rt.steer_cpu = st->cpu;
+	if (same)
+		return; /* a reload that changes nothing says nothing */
+	if (cfg->steering == STEERING_CPU && !st->cpu)
+		log_warn("steering = \"cpu\": %s; the kernel picks workers by flow hash", st->why);
+	else
+		log_info("steering: %s (%s)",
+			 st->cpu ? "each datagram goes to the worker on the CPU that received it"
+				 : "workers picked by flow hash",
+			 st->why);
 }
 
 static bool app_needs_program(const struct config *cfg)
@@ -330,7 +368,16 @@ int app_reload(struct app *a, char *err, size_t errlen)
 			char ferr[CONFIG_ERR_LEN];
 			int fret = app_filter_sync(a, cfg, &a->rt.plan, ferr, sizeof(ferr));
 
+			struct steer st;
+
+			/* the workers take the new steering with the config, or keep theirs */
+			app_steer(a, cfg, &st);
+			a->rt.steer_cpu = st.cpu;
 			ret = runtime_reload(&a->rt, cfg, &plan, &applied, err, errlen);
+			if (applied)
+				app_steer_set(a, a->rt.cfg, &st);
+			else
+				a->rt.steer_cpu = a->steer.cpu;
 			if (!ret && fret) {
 				ret = fret;
 				snprintf(err, errlen, "%s", ferr);

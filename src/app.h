@@ -60,6 +60,12 @@ int app_snapshot(struct app *a, struct snapshot *s);
  * Reads sysfs, /proc and netlink: for main and the control thread, never a worker. The caller
  * holds a->lock. Returns 0 and *out, or -ENOMEM. */
 int app_rxreport(struct app *a, struct rxreport **out);
+/* Steering (steer.h) for cfg with the running workers, into *out: probes the kernel and
+ * judges cfg's listen interfaces. The caller holds a->lock. */
+void app_steer(struct app *a, const struct config *cfg, struct steer *out);
+/* Makes st the steering in force for cfg (a->steer, and a->rt.steer_cpu for the next
+ * APPLY), logging it in one line when it is new. */
+void app_steer_set(struct app *a, const struct config *cfg, const struct steer *st);
 /* Brings the BPF program in line with cfg before the relays take it: loads it (sized for
  * plan's session slots) when the filter or a relay's offload needs it, swaps the filter rules
  * atomically, attaches the fast path where cfg's relays need it and tells the runtime which

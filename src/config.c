@@ -880,7 +880,7 @@ static const struct config_row root_rows[] = {
 	{"cpus", CONFIG_T_CUSTOM, CONFIG_SPAN(struct config, cpus, n_cpus), .parse = parse_cpus,
 	 .dump = dump_cpus, .restart_only = true},
 	{"steering", CONFIG_T_WORD, CONFIG_FIELD(struct config, steering),
-	 .words = steering_words, .def.i = STEERING_AUTO, .restart_only = true},
+	 .words = steering_words, .def.i = STEERING_AUTO},
 	{"buffer_size", CONFIG_T_U32, CONFIG_FIELD(struct config, buffer_size), .lo = 256,
 	 .hi = 65536, .def.i = 2048, .restart_only = true},
 	{"buffers", CONFIG_T_U32, CONFIG_FIELD(struct config, buffers), .lo = 64, .hi = 32768,

@@ -276,35 +276,6 @@ static void log_rxpath(struct app *a)
 	rxreport_free(r);
 }
 
-/* Steering (steer.h), decided once before the workers bind: from the listen interfaces as the
- * napi block left them (threads pinned), and logged in one line. */
-static void app_steer(struct app *a)
-{
-	const struct config *cfg = a->rt.cfg;
-	char why[STEER_WHY_LEN] = "";
-	struct rxreport *r = NULL;
-	int probe = 0;
-
-	if (cfg->steering != STEERING_HASH && a->rt.plan.n_workers > 1)
-		probe = steer_probe(why, sizeof(why));
-	pthread_mutex_lock(&a->lock);
-	if (cfg->steering == STEERING_AUTO && !probe && a->rt.plan.n_workers > 1 &&
-	    app_rxreport(a, &r))
-		r = NULL; /* out of memory: judged as not described */
-	pthread_mutex_unlock(&a->lock);
-	steer_decide(cfg, probe, why, r, a->rt.plan.cpu, a->rt.plan.n_workers, &a->steer);
-	rxreport_free(r);
-	a->rt.steer_cpu = a->steer.cpu;
-	if (cfg->steering == STEERING_CPU && !a->steer.cpu)
-		log_warn("steering = \"cpu\": %s; the kernel picks workers by flow hash",
-			 a->steer.why);
-	else
-		log_info("steering: %s (%s)",
-			 a->steer.cpu ? "each datagram goes to the worker on the CPU that received it"
-				      : "workers picked by flow hash",
-			 a->steer.why);
-}
-
 /* Loads and validates the config and plans it for this host, as -t does. */
 static int load_config(const char *path, struct config **out, struct plan *plan, char *err,
 		       size_t errlen)
@@ -610,6 +581,7 @@ int main(int argc, char **argv)
 	struct plan plan;
 	char err[CONFIG_ERR_LEN] = "", pid_file[CONFIG_PATH_LEN] = "";
 	struct accesslog *alog = NULL;
+	struct steer steer;
 	uint64_t admin_caps;
 	sigset_t mask;
 	int sfd, ret = 1;
@@ -709,7 +681,11 @@ int main(int argc, char **argv)
 	}
 	for (i = 0; i < a.rt.plan.n_workers; i++)
 		a.rt.workers[i].alog = accesslog_ring(alog, i);
-	app_steer(&a);
+	/* Steering before the workers bind, from the interfaces as the napi block left them. */
+	pthread_mutex_lock(&a.lock);
+	app_steer(&a, a.rt.cfg, &steer);
+	app_steer_set(&a, a.rt.cfg, &steer);
+	pthread_mutex_unlock(&a.lock);
 	if (runtime_start(&a.rt, err, sizeof(err))) {
 		log_err("%s", err);
 		goto out_fini;

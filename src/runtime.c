@@ -352,10 +352,10 @@ static int start_workers(struct runtime *rt, char *err, size_t errlen)
 		return -ENOMEM;
 	}
 	for (i = 0; i < rt->plan.n_workers; i++) {
-		rt->workers[i].steer_cpu = rt->steer_cpu;
 		first[i] = (struct worker_cmd){ .type = WORKER_CMD_APPLY, .cfg = rt->cfg,
 						.plan = &rt->plan, .relay_slot = rt->relay_slot,
-						.fast = rt->fast, .offload = rt->offload };
+						.fast = rt->fast, .offload = rt->offload,
+						.steer_cpu = rt->steer_cpu };
 		ret = worker_start(&rt->workers[i], &first[i]);
 		if (ret) {
 			snprintf(err, errlen, "worker %u: pthread_create: %s", i, strerror(-ret));
@@ -504,7 +504,7 @@ static int apply_all(struct runtime *rt, const struct config *cfg, const struct 
 	for (i = 0; i < rt->n_started; i++) {
 		cmd[i] = (struct worker_cmd){ .type = WORKER_CMD_APPLY, .cfg = cfg, .plan = plan,
 					      .relay_slot = slot, .fast = rt->fast,
-					      .offload = rt->offload };
+					      .offload = rt->offload, .steer_cpu = rt->steer_cpu };
 		worker_post(&rt->workers[i], &cmd[i]);
 	}
 	deadline = worker_ms() + rt->wait_ms;

@@ -36,8 +36,8 @@ struct runtime {
 	 * program (NULL: none) and, per relay of the config being applied, whether it runs. */
 	struct filter *fast;
 	bool offload[CONFIG_MAX_RELAYS];
-	/* Steering (steer.h), set by the app before runtime_start: the workers' listeners are
-	 * marked with their CPUs. Fixed until a restart, like the workers. */
+	/* Steering (steer.h), set by the app before runtime_start / runtime_reload: the
+	 * workers' listeners are marked with their CPUs. */
 	bool steer_cpu;
 	uint64_t heartbeat_ns; /* runtime_set_heartbeat's */
 	struct runtime_retired *retired; /* configs a stuck worker may still read */

@@ -48,6 +48,11 @@ static int sock_new(const struct addr *a, bool gro)
 	return fd;
 }
 
+int sock_steer(int fd, int cpu)
+{
+	return setopt(fd, SOL_SOCKET, SO_INCOMING_CPU, cpu < 0 ? -1 : cpu);
+}
+
 int sock_open_listener(const struct addr *a, bool gro, int cpu)
 {
 	bool v6 = addr_family(a) == AF_INET6;
@@ -60,7 +65,7 @@ int sock_open_listener(const struct addr *a, bool gro, int cpu)
 	if (!err)
 		err = setopt(fd, SOL_SOCKET, SO_RXQ_OVFL, 1);
 	if (!err && cpu >= 0)
-		err = setopt(fd, SOL_SOCKET, SO_INCOMING_CPU, cpu);
+		err = sock_steer(fd, cpu);
 	/* An IPv6 listener serves IPv6 only: IPv4 is configured explicitly, so one code path
 	 * handles each family's own addresses and nothing arrives v4-mapped. */
 	if (!err && v6)

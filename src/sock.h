@@ -29,6 +29,9 @@ struct sock_rx_meta {
  * for the group's choice (SO_INCOMING_CPU, steer.h) unless cpu < 0. Returns the fd or
  * -errno. */
 int sock_open_listener(const struct addr *a, bool gro, int cpu);
+/* Marks listener fd with CPU cpu for its reuseport group's choice (SO_INCOMING_CPU), or
+ * removes the mark when cpu < 0. Returns 0 or -errno. */
+int sock_steer(int fd, int cpu);
 /* Where an upstream socket sends from. */
 struct sock_source {
 	const struct addr *bind; /* bind here first (port 0: an ephemeral one); NULL: no bind */

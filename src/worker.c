@@ -834,6 +834,23 @@ static bool listener_kept(const struct worker *w, uint32_t r, const struct sessi
 	return l->in_use && l->relay == r;
 }
 
+/* A reload changed steering (steer.h): the listeners that stay get the new mark in place,
+ * and new ones open with it. A listener the kernel refuses it keeps the old one. */
+static void steer_listeners(struct worker *w, bool on)
+{
+	uint32_t li;
+	int err;
+
+	for (li = 0; li < WORKER_MAX_LISTENERS; li++) {
+		if (!w->listeners[li].in_use)
+			continue;
+		err = sock_steer(w->listeners[li].fd, on ? w->cpu : -1);
+		if (err)
+			log_warn("worker %u: steering of listener %u: %s", w->id, li, strerror(-err));
+	}
+	w->steer_cpu = on;
+}
+
 int worker_apply(struct worker *w, struct worker_cmd *cmd)
 {
 	const struct config *cfg = cmd->cfg;
@@ -853,6 +870,8 @@ int worker_apply(struct worker *w, struct worker_cmd *cmd)
 			return err;
 	}
 	w->cfg = cfg;
+	if (cmd->steer_cpu != w->steer_cpu)
+		steer_listeners(w, cmd->steer_cpu);
 	/* Listeners whose address stays keep their socket, and so their queued datagrams. New
 	 * ones open before old ones close, so a slot index is never reused within one apply. */
 	for (i = 0; i < cfg->n_relays; i++) {

@@ -106,6 +106,7 @@ struct worker_cmd {
 	const uint32_t *relay_slot;
 	struct filter *fast;	/* the loaded program for the fast path, or NULL */
 	const bool *offload;	/* per relay of cfg: the fast path runs for it */
+	bool steer_cpu;		/* listeners marked with the worker's CPU (steer.h) */
 	/* SESSIONS */
 	uint32_t relay; /* slot, or UINT32_MAX for all */
 	struct session_info *out;
@@ -121,7 +122,7 @@ struct worker_cmd {
 struct worker {
 	uint32_t id;
 	int cpu;
-	bool steer_cpu; /* its listeners are marked with cpu (steer.h); set before it starts */
+	bool steer_cpu; /* its listeners are marked with cpu (steer.h), as the last APPLY said */
 	const struct config *cfg; /* the config in force for this worker */
 	const struct plan *plan;  /* the plan it started with: its ring and file table */
 	const struct uring_caps *caps;

@@ -5,6 +5,8 @@
 #  - steering = "cpu": 32 clients (32 flows) pinned to CPU 1 all reach worker 1, then 32
 #    pinned to CPU 0 all reach worker 0, and every one is answered through the upstream;
 #  - steering = "hash": 64 flows from CPU 1 spread over both workers (all on one: 2^-63);
+#    then a reload to "cpu" marks the same listeners in place: 32 new flows from CPU 1 all
+#    reach worker 1;
 #  - steering = "auto" on that veth keeps the hash and says why (virtual device); on a veth
 #    with 2 RX queues, GRO on (a NAPI instance per queue) and napi.threaded = true, whose
 #    threads ringrelay pins one per worker CPU, it steers by CPU.
@@ -109,7 +111,32 @@ case_hash()
 		lib_case_fail "$c 64 flows from CPU 1: per worker $w0 $w1, want both > 0"
 	fi
 	[ "$LIB_FAILS" -ne 0 ] || lib_case_ok "$c steering = hash: flows spread ($w0, $w1)"
+	# a reload marks the same listeners in place: new flows go by CPU
+	reload_to cpu
+	v=$(steering)
+	[ "$v" = 'cpu|steering = "cpu"' ] || lib_case_fail "$c status after the reload: $v"
+	lib_relay_log_current | grep -q "steering: each datagram goes to the worker on the CPU" ||
+		lib_case_fail "$c no steering log line after the reload"
+	send_from 1 32
+	v=$(per_worker)
+	[ "$v" = "$w0 $((w1 + 32))" ] ||
+		lib_case_fail "$c 32 new flows from CPU 1 after the reload: per worker $v, want $w0 $((w1 + 32))"
+	[ "$LIB_FAILS" -ne 0 ] || lib_case_ok "$c a reload to steering = cpu marks the listeners in place"
 	lib_case_end
+}
+
+count_log() { lib_relay_log_current | grep -c "$1" || true; }
+log_count_ge() { [ "$(count_log "$1")" -ge "$2" ]; }
+
+# reload_to STEERING: rewrite the case's config with it, SIGHUP, wait for the verdict.
+reload_to()
+{
+	local before
+	before=$(count_log "reload: .* applied")
+	steer_conf "$1"
+	kill -HUP "$RELAY_PID"
+	lib_wait_for 10 log_count_ge "reload: .* applied" $((before + 1)) ||
+		lib_case_fail "$c reload to steering = $1: no 'reload: ... applied' line"
 }
 
 case_auto()
