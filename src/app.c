@@ -367,7 +367,6 @@ int app_reload(struct app *a, char *err, size_t errlen)
 		if (!ret) {
 			char ferr[CONFIG_ERR_LEN];
 			int fret = app_filter_sync(a, cfg, &a->rt.plan, ferr, sizeof(ferr));
-
 			struct steer st;
 
 			/* the workers take the new steering with the config, or keep theirs */

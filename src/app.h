@@ -46,7 +46,7 @@ struct app {
 	/* NAPI threads at napi.thread_nice, put back at exit (by the admin thread, or by main
 	 * when it never started) */
 	struct napitune_threads napi_threads;
-	struct steer steer; /* how the workers' listeners were set up (steer.h), at start */
+	struct steer steer; /* the steering in force (steer.h): at start, then each reload */
 };
 
 /* Unix time in seconds (for reload timestamps, uptime and rates). */
