@@ -336,6 +336,11 @@ int metrics_format(const struct snapshot *s, bool pw, FILE *out)
 
 	gauge(out, "ringrelay_start_time_seconds", "Unix time the daemon started, in seconds.",
 	      s->start_time);
+	if (s->steering)
+		gauge(out, "ringrelay_steering_by_cpu",
+		      "1 when a datagram goes to the worker on the CPU that received it, 0 when the "
+		      "flow hash picks (steering).",
+		      !strcmp(s->steering, "cpu"));
 
 	family(out, "ringrelay_config_reloads_total", "counter",
 	       "Configuration reloads by result; a failed one keeps the old configuration.");

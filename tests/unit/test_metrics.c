@@ -67,6 +67,8 @@ static int setup(void **state)
 		.last_reload_success = 1763787300.5,
 		.reloads_ok = 2,
 		.reloads_failed = 1,
+		.steering = "cpu",
+		.steering_why = "steering = \"cpu\"",
 		.n_relays = 2,
 		.relay_names = f->names,
 		.n_workers = 2,
@@ -124,6 +126,7 @@ static void test_exact_lines(void **state)
 	static const char *const lines[] = {
 		"ringrelay_build_info{version=\"1.0-test\"} 1",
 		"ringrelay_start_time_seconds 1763787242.125",
+		"ringrelay_steering_by_cpu 1",
 		"ringrelay_config_reloads_total{result=\"success\"} 2",
 		"ringrelay_config_reloads_total{result=\"failure\"} 1",
 		"ringrelay_config_last_reload_success_timestamp_seconds 1763787300.5",
