@@ -311,14 +311,6 @@ proc_ticks() {
 
 HZ=$(getconf CLK_TCK)
 
-# Frames veth dropped on their way into d0 (its receive ring or the backlog was full), counted
-# as g0's tx_dropped. A raw generator's sendmmsg reports them as errors and does not count
-# them as sent; a UDP socket's send counts them as sent. Either way they were offered to the
-# DUT and lost in front of it, as a NIC's rx_missed would be.
-ring_drops() {
-	ip netns exec $NS_G cat /sys/class/net/g0/statistics/tx_dropped
-}
-
 # Frames the DUT sent that veth dropped on their way into s0 (the sink's backlog on the
 # generator's CPU was full), counted as d1's tx_dropped: lost behind the DUT, on the sink's
 # side. They count as loss like any other, but the records keep them apart, because where
@@ -565,6 +557,50 @@ if [ -x "$RINGRELAY" ]; then
 	RR_VERSION=$("$RINGRELAY" -V 2>/dev/null | head -n 1) || true
 fi
 
+# fixed_trials: --fixed, TRIALS trials at each rate given.
+fixed_trials() {
+	local rate
+	for rate in ${FIXED//,/ }; do
+		for _ in $(seq 1 "$TRIALS"); do
+			trial fixed "$rate" "$FIXED_S" >/dev/null
+		done
+	done
+}
+
+# searches: the max-load trials, the NDR and PDR searches, CPU at the PDR and the latency.
+# When nothing reached the sink it records why and sets NOTHING_DELIVERED instead. (Not
+# called as a condition, so that set -e still stops the run on an error inside.)
+searches() {
+	local max=0 r o ndr pdr
+	NOTHING_DELIVERED=""
+	for _ in $(seq 1 "$TRIALS"); do
+		r=$(trial max 0 "$TRIAL_S")
+		o=$(echo "$r" | jq '.offered_mpps * 1e6 | floor')
+		[ "$o" -gt "$max" ] && max=$o
+	done
+	if [ "$(echo "$r" | jq .delivered)" = 0 ]; then
+		status "failed: nothing delivered at the sink ($(tail -n 2 "$WORK/dut.log" 2>/dev/null | tr '\n' ' ' | cut -c1-200))"
+		NOTHING_DELIVERED=1
+		return 0
+	fi
+	ndr=$(search ndr 0 "$max")
+	# PDR >= NDR by definition, so the PDR search starts above the NDR.
+	pdr=$(search pdr 0.005 "$max" "$ndr")
+	# CPU per packet below saturation: at full load an overloaded DUT's core is 100 %
+	# busy whatever it delivers, so its cost per packet is read at the PDR rate too.
+	[ "$pdr" -gt 0 ] && trial at_pdr "$pdr" "$TRIAL_S" >/dev/null
+	# Overload (offered >= 5x NDR) needs no trials of its own: the max-load trials above
+	# offer the most the generator can, and the report gives the multiple of the NDR they
+	# reached (below 5 when the generator cannot offer 5x NDR).
+	jq -c -n --arg dut "$DUT" --arg size "$SIZE" --argjson ndr "$ndr" --argjson pdr "$pdr" \
+		--arg placement "$PLACEMENT" --argjson max "$max" \
+		'{dut: $dut, size: $size, placement: $placement, phase: "search",
+		ndr_pps: $ndr, pdr_pps: $pdr, offered_max_pps: $max}' | tee -a "$RECORDS" >&2
+	if [ "$DUT" != mmsg-loop ] && [ "$DUT" != busy-relay ]; then
+		latency "$pdr"
+	fi
+}
+
 topo_up
 sink_start "$SINK_OPT"
 
@@ -584,42 +620,13 @@ for SIZE in ${SIZES//,/ }; do
 		ip netns exec $NS_G "$PERF/gen" -d "$GEN_DST" -f $FLOWS -l "$SIZE" -t 0.2 \
 			-C $GEN_CPU $GEN_MODE_OPTS >/dev/null
 		if [ -n "$FIXED" ]; then
-			for rate in ${FIXED//,/ }; do
-				for _ in $(seq 1 "$TRIALS"); do
-					trial fixed "$rate" "$FIXED_S" >/dev/null
-				done
-			done
-			dut_stop
-			status "ok${FIXED:+; fixed-rate trials}"
-			rm -f "$WORK/dut.stats"
-			continue
-		fi
-		max=0
-		for _ in $(seq 1 "$TRIALS"); do
-			r=$(trial max 0 "$TRIAL_S")
-			o=$(echo "$r" | jq '.offered_mpps * 1e6 | floor')
-			[ "$o" -gt "$max" ] && max=$o
-		done
-		if [ "$(echo "$r" | jq .delivered)" = 0 ]; then
-			status "failed: nothing delivered at the sink ($(tail -n 2 "$WORK/dut.log" 2>/dev/null | tr '\n' ' ' | cut -c1-200))"
-			dut_stop
-			continue
-		fi
-		ndr=$(search ndr 0 "$max")
-		# PDR >= NDR by definition, so the PDR search starts above the NDR.
-		pdr=$(search pdr 0.005 "$max" "$ndr")
-		# CPU per packet below saturation: at full load an overloaded DUT's core is 100 %
-		# busy whatever it delivers, so its cost per packet is read at the PDR rate too.
-		[ "$pdr" -gt 0 ] && trial at_pdr "$pdr" "$TRIAL_S" >/dev/null
-		# Overload (offered >= 5x NDR) needs no trials of its own: the max-load trials
-		# above offer the most the generator can, and the report gives the multiple of
-		# the NDR they reached (below 5 when the generator cannot offer 5x NDR).
-		jq -c -n --arg dut "$DUT" --arg size "$SIZE" --argjson ndr "$ndr" --argjson pdr "$pdr" \
-			--arg placement "$PLACEMENT" --argjson max "$max" \
-			'{dut: $dut, size: $size, placement: $placement, phase: "search",
-			ndr_pps: $ndr, pdr_pps: $pdr, offered_max_pps: $max}' | tee -a "$RECORDS" >&2
-		if [ "$DUT" != mmsg-loop ] && [ "$DUT" != busy-relay ]; then
-			latency "$pdr"
+			fixed_trials
+		else
+			searches
+			if [ -n "$NOTHING_DELIVERED" ]; then
+				dut_stop
+				continue
+			fi
 		fi
 		if [ -n "$DUT_PID" ] && ! kill -0 "$DUT_PID" 2>/dev/null; then
 			status "failed: exited during the run ($(tail -n 2 "$WORK/dut.log" | tr '\n' ' '))"

@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: MIT
 # shellcheck shell=bash
 # Shared by perf/bench.sh and perf/steer_ab.sh (sourced, not run): the three namespaces of a
-# run and their cleanup, the processes a run starts, and the XDP sink's counter.
+# run and their cleanup, the processes a run starts, the XDP sink's counter and veth's drops
+# in front of the DUT.
 #
 # perf_init PREFIX: NS_G, NS_D and NS_S named PREFIX-gen-$$ and so on, a WORK directory, and
 # a trap that stops every process spawn started (by PID) and removes the namespaces and
@@ -79,4 +80,12 @@ sink_pkts() {
 		sleep 0.01
 	done
 	tail -n1 "$SINK_OUT" | jq .pkts
+}
+
+# Frames veth dropped on their way into d0 (its receive ring or the backlog was full), counted
+# as g0's tx_dropped. A raw generator's sendmmsg reports them as errors and does not count
+# them as sent; a UDP socket's send counts them as sent. Either way they were offered to the
+# DUT and lost in front of it, as a NIC's rx_missed would be.
+ring_drops() {
+	ip netns exec "$NS_G" cat /sys/class/net/g0/statistics/tx_dropped
 }

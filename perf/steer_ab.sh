@@ -86,7 +86,6 @@ cpu_ticks() {
 # rescheduling and function-call IPIs, all CPUs
 ipis() { awk '$1 == "RES:" || $1 == "CAL:" { for (i = 2; i <= 3; i++) n += $i } END { print n }' /proc/interrupts; }
 ctxt() { awk '$1 == "ctxt" { print $2 }' /proc/stat; }
-ring_drops() { ip netns exec $NS_G cat /sys/class/net/g0/statistics/tx_dropped; }
 HZ=$(getconf CLK_TCK)
 RECORDS=$WORK/records.jsonl
 

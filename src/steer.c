@@ -1,7 +1,5 @@
 // SPDX-License-Identifier: MIT
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
@@ -10,24 +8,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "addr.h"
 #include "rxreport.h"
+#include "sock.h"
 #include "steer.h"
 
 /* Senders of the probe: each its own source port, so a choice by hash lands on the socket
  * that is not marked for about half of them (all on the marked one: one chance in 2^16). */
 #define STEER_PROBE_FLOWS 16
-
-static int steer_socket(void)
-{
-	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-
-	return fd < 0 ? -errno : fd;
-}
-
-static int steer_setopt(int fd, int name, int v)
-{
-	return setsockopt(fd, SOL_SOCKET, name, &v, sizeof(v)) ? -errno : 0;
-}
 
 /* Reads what the group's sockets got until all sent datagrams are in or 100 ms passed:
  * loopback delivers within the send, the wait only covers a busy softirq. */
@@ -48,11 +36,12 @@ static void steer_collect(const int *group, int *got)
 
 int steer_probe(char *why, size_t len)
 {
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	int group[2] = {-1, -1}, tx = -1, got[2] = {0, 0}, cpu, i, ret;
-	socklen_t alen = sizeof(a);
+	int group[2] = {-1, -1}, got[2] = {0, 0}, cpu, i, fd, ret;
+	struct sockaddr_storage bound;
+	socklen_t blen = sizeof(bound);
+	const char *step, *bad;
 	cpu_set_t old, one;
-	const char *step;
+	struct addr a;
 
 	/* Loopback runs the receive in the sender's softirq, on the sender's CPU: stay on one. */
 	step = "read this thread's CPUs";
@@ -68,28 +57,25 @@ int steer_probe(char *why, size_t len)
 	ret = -pthread_setaffinity_np(pthread_self(), sizeof(one), &one);
 	if (ret)
 		goto out;
-	step = "loopback sockets";
-	for (i = 0; i < 2 && !ret; i++) {
-		group[i] = ret = steer_socket();
-		if (ret >= 0)
-			ret = steer_setopt(group[i], SO_REUSEPORT, 1);
-		if (!ret && bind(group[i], (struct sockaddr *)&a, sizeof(a)))
-			ret = -errno;
-		if (!ret && i == 0 && getsockname(group[0], (struct sockaddr *)&a, &alen))
-			ret = -errno;
-	}
-	/* The second socket is marked with this CPU, the first with another one. */
+	/* Two listeners as the workers open them, on one loopback port: the second is marked
+	 * with this CPU, the first with another one. */
+	step = "loopback listeners";
+	ret = addr_parse("127.0.0.1:0", &a, &bad);
 	if (!ret)
-		ret = steer_setopt(group[0], SO_INCOMING_CPU, cpu + 1);
+		ret = group[0] = sock_open_listener(&a, false, cpu + 1);
+	if (ret >= 0)
+		ret = getsockname(group[0], (struct sockaddr *)&bound, &blen) ? -errno
+			: addr_from_sockaddr(&a, &bound, blen);
 	if (!ret)
-		ret = steer_setopt(group[1], SO_INCOMING_CPU, cpu);
+		ret = group[1] = sock_open_listener(&a, false, cpu);
+	ret = ret < 0 ? ret : 0;
 	step = "send over loopback";
 	for (i = 0; i < STEER_PROBE_FLOWS && !ret; i++) {
-		tx = ret = steer_socket();
-		if (ret >= 0)
-			ret = sendto(tx, "", 1, 0, (struct sockaddr *)&a, sizeof(a)) == 1 ? 0 : -errno;
-		if (tx >= 0)
-			close(tx);
+		fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+		ret = fd < 0 ? -errno
+		      : sendto(fd, "", 1, 0, &a.sa, addr_len(&a)) == 1 ? 0 : -errno;
+		if (fd >= 0)
+			close(fd);
 	}
 	if (!ret)
 		steer_collect(group, got);
