@@ -5,7 +5,7 @@
 #
 #   perf/bench.sh [--full] [--build DIR] [--duts a,b,...] [--sizes 64,imix,1400] [--family 4|6]
 #                 [--placement rps,napi] [--out DIR] [--socket-gen] [--gen-gso SEGS]
-#                 [--fixed PPS,PPS,... [--fixed-s S]] [--search-trials N]
+#                 [--fixed PPS,PPS,... [--fixed-s S]] [--search-trials N] [--overload-gso SEGS]
 #
 # Topology (three namespaces, unique per run, removed on exit):
 #
@@ -41,6 +41,12 @@
 # generator fell behind its schedule, per trial. NDR is one zero-loss bit per step; at a fixed
 # rate the drops of every trial show what a knob changes (perf/README.md, "What sets the
 # zero-loss rate").
+# --overload-gso SEGS: after the searches, TRIALS more max-load trials ("overload") from the UDP
+# socket generator sending SEGS datagrams per system call, which g0 cuts into single frames
+# (its UDP segmentation off) on the generator's CPU: the DUT receives the same one-datagram
+# frames as from the raw generator, at up to several times the rate one core of raw sends
+# reaches, so the overload column can reach 5x the NDR where the raw generator cannot (the
+# rps placement). The searches still use the paced raw generator.
 # See perf/README.md for the method.
 set -euo pipefail
 
@@ -48,6 +54,7 @@ COMMAND="$0 $*"
 FULL=0
 SOCKET_GEN=0
 GEN_GSO=0
+OVERLOAD_GSO=0
 BUILD=build
 OUT=perf/results
 SIZES=""
@@ -78,6 +85,7 @@ while [ $# -gt 0 ]; do
 	--fixed) FIXED=$2; shift ;;
 	--fixed-s) FIXED_S=$2; shift ;;
 	--search-trials) SEARCH_TRIALS=$2; shift ;;
+	--overload-gso) OVERLOAD_GSO=$2; shift ;;
 	-h|--help) usage 0 ;;
 	*) usage 2 ;;
 	esac
@@ -86,6 +94,12 @@ done
 for p in ${PLACEMENTS//,/ }; do
 	case $p in rps|napi|sender) ;; *) echo "bench: --placement: rps, napi or rps,napi" >&2; exit 2 ;; esac
 done
+case $OVERLOAD_GSO in
+0) ;;
+[1-9]|[1-5][0-9]|6[0-4]) [ "$GEN_GSO" = 0 ] && [ -z "$FIXED" ] ||
+	{ echo "bench: --overload-gso goes with the raw generator's searches, not --gen-gso or --fixed" >&2; exit 2; } ;;
+*) echo "bench: --overload-gso: datagrams per send, 1 to 64" >&2; exit 2 ;;
+esac
 case $SEARCH_TRIALS in
 [13579]) ;;
 *) echo "bench: --search-trials: an odd number from 1 to 9" >&2; exit 2 ;;
@@ -567,6 +581,32 @@ fixed_trials() {
 	done
 }
 
+# overload_trials: --overload-gso, the max-load trials once more from the socket generator
+# with UDP GSO, cut into frames on g0. g0's checksum offload goes on for them (the frames
+# carry a partial checksum, as a socket's do on veth, instead of g0 summing every segment in
+# software), TSO stays off (veth would bypass d0's NAPI) and so does UDP segmentation (so the
+# DUT gets single frames). The sessions the generator's new source ports open are made by a
+# warm-up first, as for the raw generator's flows.
+overload_trials() {
+	local raw_opts=$GEN_MODE_OPTS feats
+	# What was asked for, to give back ("off [requested on]": on, held off by a dependency).
+	feats=$(ip netns exec $NS_G ethtool -k g0 | awk '$2 ~ /^(on|off)$/ &&
+		$1 ~ /^(tx-checksumming|tx-tcp-segmentation|tx-tcp6-segmentation|tx-udp-segmentation):$/ {
+		v = $3 == "[requested" ? substr($4, 1, length($4) - 1) : $2
+		sub(/:$/, "", $1); sub(/^tx-checksumming$/, "tx", $1); printf "%s %s ", $1, v }')
+	ip netns exec $NS_G ethtool -K g0 tx on tso off tx-udp-segmentation off >/dev/null
+	GEN_MODE_OPTS="-g $OVERLOAD_GSO" SOCKET_GEN=1
+	# shellcheck disable=SC2086
+	ip netns exec $NS_G "$PERF/gen" -d "$GEN_DST" -f $FLOWS -l "$SIZE" -t 0.2 -C $GEN_CPU \
+		$GEN_MODE_OPTS >/dev/null
+	for _ in $(seq 1 "$TRIALS"); do
+		trial overload 0 "$TRIAL_S" >/dev/null
+	done
+	GEN_MODE_OPTS=$raw_opts SOCKET_GEN=0
+	# shellcheck disable=SC2086
+	ip netns exec $NS_G ethtool -K g0 $feats >/dev/null
+}
+
 # searches: the max-load trials, the NDR and PDR searches, CPU at the PDR and the latency.
 # When nothing reached the sink it records why and sets NOTHING_DELIVERED instead. (Not
 # called as a condition, so that set -e still stops the run on an error inside.)
@@ -592,6 +632,7 @@ searches() {
 	# Overload (offered >= 5x NDR) needs no trials of its own: the max-load trials above
 	# offer the most the generator can, and the report gives the multiple of the NDR they
 	# reached (below 5 when the generator cannot offer 5x NDR).
+	[ "$OVERLOAD_GSO" != 0 ] && overload_trials
 	jq -c -n --arg dut "$DUT" --arg size "$SIZE" --argjson ndr "$ndr" --argjson pdr "$pdr" \
 		--arg placement "$PLACEMENT" --argjson max "$max" \
 		'{dut: $dut, size: $size, placement: $placement, phase: "search",
@@ -651,6 +692,6 @@ python3 "$(dirname "$0")/report.py" --records "$RECORDS" --out "$OUT/$STAMP" --m
 	--loadavg "$LOADAVG" \
 	--wall-s "$(($(date +%s) - T_START))" --command "$COMMAND" \
 	--ringrelay-version "$RR_VERSION" \
-	--generator "$(if [ "$GEN_GSO" != 0 ]; then echo "UDP sockets, GSO $GEN_GSO segments"; elif [ "$SOCKET_GEN" = 1 ]; then echo "UDP sockets"; else echo "raw AF_PACKET frames"; fi)"
+	--generator "$(if [ "$GEN_GSO" != 0 ]; then echo "UDP sockets, GSO $GEN_GSO segments"; elif [ "$SOCKET_GEN" = 1 ]; then echo "UDP sockets"; else echo "raw AF_PACKET frames"; fi)$([ "$OVERLOAD_GSO" = 0 ] || echo "; overload trials: UDP sockets, GSO $OVERLOAD_GSO datagrams per send cut into frames on g0")"
 rm -f "$RECORDS"
 echo "bench: wrote $OUT/$STAMP.json $OUT/$STAMP.md $OUT/$STAMP.png" >&2
