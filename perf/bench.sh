@@ -96,8 +96,11 @@ for p in ${PLACEMENTS//,/ }; do
 done
 case $OVERLOAD_GSO in
 0) ;;
-[1-9]|[1-5][0-9]|6[0-4]) [ "$GEN_GSO" = 0 ] && [ -z "$FIXED" ] ||
-	{ echo "bench: --overload-gso goes with the raw generator's searches, not --gen-gso or --fixed" >&2; exit 2; } ;;
+[1-9]|[1-5][0-9]|6[0-4])
+	if [ "$GEN_GSO" != 0 ] || [ -n "$FIXED" ]; then
+		echo "bench: --overload-gso goes with the raw generator's searches, not --gen-gso or --fixed" >&2
+		exit 2
+	fi ;;
 *) echo "bench: --overload-gso: datagrams per send, 1 to 64" >&2; exit 2 ;;
 esac
 case $SEARCH_TRIALS in
