@@ -1055,7 +1055,9 @@ static __always_inline struct shed_listener *shed_listener(struct shed_listener_
  * included), full when rmem + SHED_ALLOWANCE > rcvbuf; past half full, a heavy flow's
  * datagrams go first (filter_maps.h). Frames the stage does not parse
  * (VLAN, IPv4 options, IPv6 extension headers, fragments) go on untouched. */
-static __always_inline enum filter_action shed_body(const struct hdr_src *h)
+/* fast_tc: the fast path runs in tc on this interface (and shedding in XDP, before it): a
+ * datagram of one of its sessions is not for the listener's socket, so it passes. */
+static __always_inline enum filter_action shed_body(const struct hdr_src *h, int fast_tc)
 {
 	struct shed_listener_key k = {};
 	struct bpf_sock_tuple t = {};
@@ -1111,6 +1113,10 @@ static __always_inline enum filter_action shed_body(const struct hdr_src *h)
 	l = shed_listener(&k, v4);
 	if (!l)
 		goto not_listener;
+	if (fast_tc && bpf_map_lookup_elem(&offload_sessions, &fk)) {
+		shed_count(SHED_CNT_PASS_FAST_PATH);
+		return ACT_PASS;
+	}
 	if (v4) {
 		t.ipv4.sport = uh.source;
 		t.ipv4.dport = uh.dest;
@@ -1166,18 +1172,19 @@ static __noinline enum filter_action filter_tc_sub(struct __sk_buff *skb, __u32 
 	return filter_body(&h, vlan_taken);
 }
 
-static __noinline enum filter_action shed_xdp_sub(struct xdp_md *ctx)
+static __noinline enum filter_action shed_xdp_sub(struct xdp_md *ctx, int fast_tc)
 {
 	struct hdr_src h = {.ctx = ctx, .len = bpf_xdp_get_buff_len(ctx), .tc = 0};
 
-	return shed_body(&h);
+	return shed_body(&h, fast_tc);
 }
 
+/* In tc the fast path ran already: what it passed goes up to the socket. */
 static __noinline enum filter_action shed_tc_sub(struct __sk_buff *skb)
 {
 	struct hdr_src h = {.ctx = skb, .len = skb->len, .tc = 1};
 
-	return shed_body(&h);
+	return shed_body(&h, 0);
 }
 
 /* The XDP body. shed is a constant of each program: the filter_* programs never reference
@@ -1199,7 +1206,8 @@ static __always_inline int xdp_body(struct xdp_md *ctx, int shed)
 		if (act != XDP_PASS)
 			return act;
 	}
-	if (shed && (flags & RR_IFACE_SHED_XDP) && shed_xdp_sub(ctx) == ACT_DROP)
+	if (shed && (flags & RR_IFACE_SHED_XDP) &&
+	    shed_xdp_sub(ctx, (flags & RR_IFACE_OFFLOAD_TC) != 0) == ACT_DROP)
 		return XDP_DROP;
 	return XDP_PASS;
 }

@@ -236,6 +236,7 @@ enum shed_counter {
 	SHED_CNT_PASS_ROOM,	    /* the socket has room */
 	SHED_CNT_DROP_FULL,	    /* the socket's receive queue is full: dropped */
 	SHED_CNT_DROP_HEAVY,	    /* past half full, from a heavy flow: dropped */
+	SHED_CNT_PASS_FAST_PATH,    /* (XDP, with the fast path in tc) a session's datagram */
 	SHED_CNT__MAX
 };
 

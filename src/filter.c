@@ -1232,7 +1232,7 @@ int filter_shed_listeners(struct filter *f, const struct config *cfg, const bool
 	return ret;
 }
 
-int filter_shed_attach(struct filter *f, int ifindex, char *err, size_t errlen)
+int filter_shed_attach(struct filter *f, int ifindex, bool xdp_early, char *err, size_t errlen)
 {
 	struct filter_iface *fi = filter_iface_find(f, ifindex);
 	char name[IF_NAMESIZE] = "?";
@@ -1254,16 +1254,22 @@ int filter_shed_attach(struct filter *f, int ifindex, char *err, size_t errlen)
 		fi = &f->ifaces[f->n_ifaces++];
 		filter_iface_init(fi, name, ifindex);
 	}
-	/* Join the hook the filter or the fast path has here (one program per frame); else
-	 * the earliest one the device allows. */
+	/* Join the XDP program there, or the filter's tc one (a denied source stays the
+	 * filter's drop). Beside the fast path's tc, native XDP where it runs early: there it
+	 * drops before the skb or RPS, where tc would shed on a worker's CPU after both, and a
+	 * flood of new flows then kept the worker from opening their sessions (docs/offload.md);
+	 * the XDP stage passes the tc fast path's sessions. Where XDP is not early (veth without
+	 * RPS: the skb exists, XDP would copy it and turn off the peer's GSO) the stage joins
+	 * tc, as it does where native XDP fails (generic XDP runs after the skb and RPS too). */
 	if (fi->xdp_link >= 0) {
 		flag = RR_IFACE_SHED_XDP;
-	} else if (fi->tc_link >= 0 || fi->tc_legacy) {
+	} else if ((fi->flags & RR_IFACE_FILTER_TC) ||
+		   (!xdp_early && (fi->tc_link >= 0 || fi->tc_legacy))) {
 		flag = RR_IFACE_SHED_TC;
 	} else {
 		flag = RR_IFACE_SHED_XDP;
 		ret = filter_attach_xdp(f, fi, XDP_FLAGS_DRV_MODE);
-		if (ret < 0)
+		if (ret < 0 && fi->tc_link < 0 && !fi->tc_legacy)
 			ret = filter_attach_xdp(f, fi, XDP_FLAGS_SKB_MODE);
 		if (ret < 0) {
 			flag = RR_IFACE_SHED_TC;
@@ -1362,6 +1368,7 @@ const char *filter_shed_counter_name(enum shed_counter c)
 	    [SHED_CNT_PASS_ROOM] = "pass_room",
 	    [SHED_CNT_DROP_FULL] = "drop_full_socket",
 	    [SHED_CNT_DROP_HEAVY] = "drop_heavy_flow",
+	    [SHED_CNT_PASS_FAST_PATH] = "pass_fast_path",
 	};
 
 	if ((unsigned int)c >= SHED_CNT__MAX || !names[c])

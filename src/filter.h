@@ -114,9 +114,11 @@ bool filter_shed_loaded(const struct filter *f, const char **why);
  * program sheds for. A relay keeps its counter slot by name; a relay gone gives it back.
  * 0 or -errno (-ENOSPC: more than SHED_SLOTS relays). No-op when shedding did not load. */
 int filter_shed_listeners(struct filter *f, const struct config *cfg, const bool *on);
-/* Runs the shed stage on ifindex: in the hook the filter or the fast path has there, else
- * native XDP, generic XDP, tc. 0 or -errno with err set. */
-int filter_shed_attach(struct filter *f, int ifindex, char *err, size_t errlen);
+/* Runs the shed stage on ifindex: in the XDP program there, or the filter's tc one; else in
+ * native XDP when xdp_early (it runs there before the work that reaches the workers, see
+ * rxpath_xdp_early), beside the fast path's tc too; else in the fast path's tc; else native
+ * XDP, generic XDP, tc. 0 or -errno with err set. */
+int filter_shed_attach(struct filter *f, int ifindex, bool xdp_early, char *err, size_t errlen);
 /* Stops it there (detaches what only it needed). */
 void filter_shed_detach(struct filter *f, int ifindex);
 

@@ -574,3 +574,15 @@ int rxpath_describe(const struct rxpath_paths *paths, const char *ifname, struct
 		read_threads(ifindex, ifname, out);
 	return 0;
 }
+
+bool rxpath_xdp_early(const struct rxpath_iface *ifc)
+{
+	uint32_t q;
+
+	if (!ifc->virtual_dev)
+		return true;
+	for (q = 0; q < ifc->n_desc; q++)
+		if (CPU_COUNT(&ifc->q[q].rps))
+			return true;
+	return false;
+}

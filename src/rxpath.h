@@ -88,6 +88,12 @@ struct rxpath_paths {
  * there is no such interface, or -errno. */
 int rxpath_describe(const struct rxpath_paths *paths, const char *ifname, struct rxpath_iface *out);
 
+/* Whether native XDP on the interface runs before the receive work that may land on a
+ * worker's CPU: on a device with a driver it runs before the skb is built; on a virtual one
+ * (veth) the skb exists already and XDP copies it, and it runs before RPS only, so only a
+ * queue with RPS on makes it early. */
+bool rxpath_xdp_early(const struct rxpath_iface *ifc);
+
 /* Parses a CPU list ("0-3,8,10-11", as /proc/irq/N/effective_affinity_list has it; empty
  * = no CPU; a trailing newline is fine) into *set. Returns 0 or -EINVAL. */
 int rxpath_parse_cpulist(const char *s, cpu_set_t *set);

@@ -12,6 +12,7 @@
 #include "filter.h"
 #include "log.h"
 #include "netlink.h"
+#include "rxpath.h"
 #include "shed.h"
 
 static void shed_add_iface(struct shed_relay_state *st, int ifindex)
@@ -76,6 +77,21 @@ static void shed_resolve_one(const struct relay_conf *rc, bool loaded, const cha
 		 shed_iface_list(st, list, sizeof(list)));
 }
 
+/* Whether native XDP runs early on the interface (rxpath_xdp_early); one that cannot be
+ * described counts as a NIC, where it does. */
+static bool shed_xdp_early(int ifindex)
+{
+	struct rxpath_iface *ifc = calloc(1, sizeof(*ifc));
+	char name[IF_NAMESIZE];
+	bool early = true;
+
+	if (ifc && if_indextoname((unsigned int)ifindex, name) &&
+	    rxpath_describe(NULL, name, ifc) == 0)
+		early = rxpath_xdp_early(ifc);
+	free(ifc);
+	return early;
+}
+
 void shed_resolve(const struct config *cfg, bool loaded, const char *why_not,
 		  struct shed_relay_state *out)
 {
@@ -120,7 +136,12 @@ int shed_apply(struct filter *f, const struct config *cfg, const char *why_not,
 				filter_shed_detach(f, have[j].ifindex);
 		}
 		for (k = 0; k < n_want; k++) {
-			if (filter_shed_attach(f, want[k], aerr, sizeof(aerr)) == 0)
+			for (j = 0; j < (uint32_t)n_have && have[j].ifindex != want[k]; j++)
+				;
+			if (j < (uint32_t)n_have) /* sheds there already */
+				continue;
+			if (filter_shed_attach(f, want[k], shed_xdp_early(want[k]), aerr,
+					       sizeof(aerr)) == 0)
 				continue;
 			/* Every relay using this interface goes without shedding. */
 			for (i = 0; i < cfg->n_relays; i++) {

@@ -8,7 +8,8 @@
  * is dropped (drop_heavy_flow) while another flow passes, and with shed_flow_rate = 0 it
  * passes until the socket is full; a listen address without a socket passes
  * (pass_no_socket); a port that is
- * no listener's passes untouched (pass_not_listener). IPv4 and IPv6. Needs root (77 otherwise),
+ * no listener's passes untouched (pass_not_listener); with the fast path in tc, XDP passes a
+ * datagram of one of its sessions (pass_fast_path). IPv4 and IPv6. Needs root (77 otherwise),
  * and a kernel where the shedding programs load (77 otherwise, with the reason). */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -310,6 +311,49 @@ static void test_heavy_off(void **state)
 	assert_int_equal(filter_shed_listeners(fx.f, fx.cfg, &on), 0);
 }
 
+/* The fast path in tc, shedding in XDP before it: a datagram of one of its sessions is not
+ * for the listener's socket, so a full socket does not shed it (pass_fast_path); another flow
+ * to the same full socket is shed. tc judges as before (the fast path there ran first). */
+static void test_fast_path_session(void **state)
+{
+	struct rr_iface both = { .flags = RR_IFACE_SHED_XDP | RR_IFACE_SHED_TC };
+	struct rr_iface fast_tc = { .flags = RR_IFACE_SHED_XDP | RR_IFACE_OFFLOAD_TC };
+	int sessions = filter_map_fd(fx.f, "offload_sessions"), ifaces = filter_map_fd(fx.f, "rr_ifaces");
+	struct offload_rule rule = { 0 };
+	struct offload_key k;
+	uint32_t key = (uint32_t)fx.lo;
+	int v6;
+
+	(void)state;
+	assert_int_equal(bpf_map_update_elem(ifaces, &key, &fast_tc, BPF_ANY), 0);
+	for (v6 = 0; v6 < 2; v6++) {
+		/* The key of frame()'s datagram from port 43000: client -> listen address. */
+		memset(&k, 0, sizeof(k));
+		if (v6) {
+			k.saddr[15] = 1, k.daddr[15] = 1;
+		} else {
+			k.saddr[10] = k.saddr[11] = k.daddr[10] = k.daddr[11] = 0xff;
+			k.saddr[12] = 127, k.saddr[15] = 2;
+			k.daddr[12] = 127, k.daddr[15] = 1;
+		}
+		k.sport = htons(43000);
+		k.dport = htons(PORT_BOUND);
+		fill(v6);
+		fx.sport = 43001;
+		expect(0, v6, PORT_BOUND, SHED_CNT_DROP_FULL);
+		fx.sport = 43000;
+		expect(0, v6, PORT_BOUND, SHED_CNT_DROP_FULL);
+		assert_int_equal(bpf_map_update_elem(sessions, &k, &rule, BPF_ANY), 0);
+		expect(0, v6, PORT_BOUND, SHED_CNT_PASS_FAST_PATH);
+		fx.sport = 43001;
+		expect(0, v6, PORT_BOUND, SHED_CNT_DROP_FULL);
+		assert_int_equal(bpf_map_delete_elem(sessions, &k), 0);
+		drain(v6);
+	}
+	fx.sport = 40000;
+	assert_int_equal(bpf_map_update_elem(ifaces, &key, &both, BPF_ANY), 0);
+}
+
 /* A relay whose shed is off takes its listeners out of the map: its full socket is the
  * stack's business again. */
 static void test_relay_off(void **state)
@@ -387,6 +431,7 @@ int main(void)
 		cmocka_unit_test(test_heavy_flow),
 		cmocka_unit_test(test_heavy_off),
 		cmocka_unit_test(test_relay_off),
+		cmocka_unit_test(test_fast_path_session),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

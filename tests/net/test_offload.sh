@@ -19,7 +19,9 @@
 #  - tc: UDP GSO super-packets take the fast path whole and the egress segments them: every
 #    datagram arrives alone, byte-exact and with a checksum the upstream's kernel verifies;
 #  - without CAP_PERFMON no program loads: the relay runs on the socket path and says why;
-#    shed = "on" refuses to start.
+#    shed = "on" refuses to start;
+#  - early shedding beside the tc fast path: in tc on veth, in XDP (before RPS) when the
+#    listen interface has RPS, where it passes the fast path's sessions.
 . "$(dirname "$0")/lib.sh"
 [ -x "$RINGRELAY" ] || lib_skip "relay binary $RINGRELAY not built"
 command -v bpftool >/dev/null || lib_skip "bpftool not found"
@@ -236,6 +238,46 @@ expiry_case()
 	lib_case_ok "$c"
 }
 
+# Early shedding beside the tc fast path: on veth without RPS it joins the fast path's tc
+# program (XDP would copy every frame and turn off the peer's GSO); with RPS on the listen
+# interface it takes native XDP, which runs before RPS, and passes the fast path's sessions
+# (pass_fast_path), so they are relayed as before.
+shed_hook_case()
+{
+	local c="[tc/ipv4 shed hook]" conf=$TMPD/shedhook.conf out n rps=/sys/class/net/$IF_RC/queues/rx-0/rps_cpus
+	lib_family 4
+	to=$(ep "$RELAY_IP" 5000)
+	prepare_mode tc
+	: >"$TMPD/rec7"
+	lib_udp_bg "$NS_U" "$TMPD/echo7.json" echo --bind "$(ep "$UP1_IP" 9000)" --out "$TMPD/rec7"
+	local echo=$BG_PID
+	write_conf "$conf" tc 30.0 "$(ep "$UP1_IP" 9000)"
+	if lib_relay_start "$conf"; then
+		lib_relay_log_current | grep -q "shed: on $IF_RC in tc" ||
+			lib_case_fail "$c without RPS: $(lib_relay_log_current | grep 'shed: on')"
+		lib_relay_stop || lib_case_fail "$c relay exit status"
+	else
+		lib_case_fail "$c relay did not start"
+	fi
+	lib_nsx "$NS_R" sh -c "echo 1 > $rps"
+	if lib_relay_start "$conf"; then
+		lib_relay_log_current | grep -q "shed: on $IF_RC in XDP" ||
+			lib_case_fail "$c with RPS: $(lib_relay_log_current | grep 'shed: on')"
+		out=$(lib_udp "$NS_C" client --to "$to" --clients 4 --count 20 --expect-echo \
+			--seconds 20) || lib_case_fail "$c clients: $out"
+		[ "$(wc -l <"$TMPD/rec7")" = 80 ] || lib_case_fail "$c upstream got $(wc -l <"$TMPD/rec7")"
+		expect_relayed "$c" 80 $((2 * 80 - 2 * 4))
+		n=$(ctl stats | awk '$1 == "pass_fast_path" { print $2 }')
+		[ "${n:-0}" -ge $((80 - 4)) ] || lib_case_fail "$c pass_fast_path=${n:-none}, want >= 76"
+		lib_relay_stop || lib_case_fail "$c relay exit status"
+		lib_case_ok "$c tc without RPS, XDP with it: fast_pkts $FAST_PKTS, pass_fast_path $n"
+	else
+		lib_case_fail "$c relay did not start"
+	fi
+	lib_nsx "$NS_R" sh -c "echo 0 > $rps"
+	lib_stop_pid "$echo"
+}
+
 # The filter first: a denied client never reaches the fast path; a reload that denies a
 # client with a session ends that session. Then the filter in tc mode survives kill -9.
 filter_case()
@@ -396,5 +438,6 @@ gso_case 4
 gso_case 6
 noperfmon_case
 expiry_case
+shed_hook_case
 filter_case
 lib_done

@@ -706,7 +706,7 @@ static void test_shed_views(void **state)
 	expect_in(t, "\"source_session_limit\": 21, \"shed_full_socket\": 44, "
 		     "\"shed_heavy_flow\": 32}");
 	expect_in(t, "\"shed\": {\"pass_not_listener\": 5, \"pass_no_socket\": 15, \"pass_room\": 25, "
-		     "\"drop_full_socket\": 35, \"drop_heavy_flow\": 45}");
+		     "\"drop_full_socket\": 35, \"drop_heavy_flow\": 45, \"pass_fast_path\": 55}");
 	free(t);
 }
 

@@ -208,6 +208,20 @@ static void test_check_rps(void **state)
 	assert_int_equal(rxpath_check(&ifc, &p, cpus, 1, msg, 4), 0);
 }
 
+/* Native XDP runs early on a NIC (before the skb), on veth only with RPS (before RPS). */
+static void test_xdp_early(void **state)
+{
+	static struct rxpath_iface ifc;
+
+	(void)state;
+	nic(&ifc, 2);
+	assert_true(rxpath_xdp_early(&ifc));
+	ifc.virtual_dev = true;
+	assert_false(rxpath_xdp_early(&ifc));
+	CPU_SET(1, &ifc.q[1].rps);
+	assert_true(rxpath_xdp_early(&ifc));
+}
+
 static void test_check_queues(void **state)
 {
 	static struct rxpath_iface ifc;
@@ -325,7 +339,7 @@ int main(void)
 	    cmocka_unit_test(test_format_short),  cmocka_unit_test(test_irq_queue),
 	    cmocka_unit_test(test_check_irq),	  cmocka_unit_test(test_check_irq_many),
 	    cmocka_unit_test(test_check_rps),	  cmocka_unit_test(test_check_queues),
-	    cmocka_unit_test(test_describe_tree),
+	    cmocka_unit_test(test_describe_tree), cmocka_unit_test(test_xdp_early),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
