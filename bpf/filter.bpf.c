@@ -1054,9 +1054,9 @@ static __always_inline struct shed_listener *shed_listener(struct shed_listener_
  * deliver to (bpf_sk_lookup_udp: the same lookup, reuseport selection by the 4-tuple's hash
  * included), full when rmem + SHED_ALLOWANCE > rcvbuf; past half full, a heavy flow's
  * datagrams go first (filter_maps.h). Frames the stage does not parse
- * (VLAN, IPv4 options, IPv6 extension headers, fragments) go on untouched. */
-/* fast_tc: the fast path runs in tc on this interface (and shedding in XDP, before it): a
- * datagram of one of its sessions is not for the listener's socket, so it passes. */
+ * (VLAN, IPv4 options, IPv6 extension headers, fragments) go on untouched. fast_tc: the fast
+ * path runs in tc on this interface, after this stage in XDP: a datagram of one of its
+ * sessions is not for the listener's socket, so it passes. */
 static __always_inline enum filter_action shed_body(const struct hdr_src *h, int fast_tc)
 {
 	struct shed_listener_key k = {};
