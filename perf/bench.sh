@@ -584,6 +584,13 @@ fixed_trials() {
 	done
 }
 
+# warm_up: 0.2 s of the current generator's flows (sessions, neighbour state), not recorded.
+warm_up() {
+	# shellcheck disable=SC2086
+	ip netns exec $NS_G "$PERF/gen" -d "$GEN_DST" -f $FLOWS -l "$SIZE" -t 0.2 -C $GEN_CPU \
+		$GEN_MODE_OPTS >/dev/null
+}
+
 # overload_trials: --overload-gso, the max-load trials once more from the socket generator
 # with UDP GSO, cut into frames on g0. g0's checksum offload goes on for them (the frames
 # carry a partial checksum, as a socket's do on veth, instead of g0 summing every segment in
@@ -599,9 +606,7 @@ overload_trials() {
 		sub(/:$/, "", $1); sub(/^tx-checksumming$/, "tx", $1); printf "%s %s ", $1, v }')
 	ip netns exec $NS_G ethtool -K g0 tx on tso off tx-udp-segmentation off >/dev/null
 	GEN_MODE_OPTS="-g $OVERLOAD_GSO" SOCKET_GEN=1
-	# shellcheck disable=SC2086
-	ip netns exec $NS_G "$PERF/gen" -d "$GEN_DST" -f $FLOWS -l "$SIZE" -t 0.2 -C $GEN_CPU \
-		$GEN_MODE_OPTS >/dev/null
+	warm_up
 	for _ in $(seq 1 "$TRIALS"); do
 		trial overload 0 "$TRIAL_S" >/dev/null
 	done
@@ -659,10 +664,7 @@ for SIZE in ${SIZES//,/ }; do
 			continue
 		fi
 		sleep 0.2
-		# Warm-up (sessions, neighbour state), not recorded.
-		# shellcheck disable=SC2086
-		ip netns exec $NS_G "$PERF/gen" -d "$GEN_DST" -f $FLOWS -l "$SIZE" -t 0.2 \
-			-C $GEN_CPU $GEN_MODE_OPTS >/dev/null
+		warm_up
 		if [ -n "$FIXED" ]; then
 			fixed_trials
 		else

@@ -131,14 +131,12 @@ def summarize(records):
             row["pdr_mpps"] = round(se[-1]["pdr_pps"] / 1e6, 4)
         # Overload: the max-load trials, which offer the most the generator can (>= 5x NDR
         # when it can offer that); with --overload-gso, those of the GSO socket generator.
-        if (ov or mx) and se and se[-1]["ndr_pps"] > 0:
+        over = ov or mx
+        if over and se and se[-1]["ndr_pps"] > 0:
             ndr = se[-1]["ndr_pps"] / 1e6
-            got = statistics.median(r["mpps"] for r in ov or mx)
-            offered = statistics.median(r["offered_mpps"] for r in ov or mx)
+            got = statistics.median(r["mpps"] for r in over)
+            offered = statistics.median(r["offered_mpps"] for r in over)
             row.update({
-                "overload_trials": "gso" if ov else "max",
-                "overload_sink_drops_mpps": round(statistics.median(
-                    r.get("sink_drops", 0) / r["elapsed_s"] / 1e6 for r in ov or mx), 4),
                 "overload_mpps": round(got, 4),
                 "overload_offered_mpps": round(offered, 4),
                 "overload_multiple": round(offered / ndr, 2),
@@ -153,14 +151,17 @@ def summarize(records):
         elif "overload_multiple" in row and row["overload_multiple"] < 5:
             notes.append(f"overload at {row['overload_multiple']:.1f}x NDR only: 5x NDR is "
                          "beyond what the generator can offer")
-        elif "overload_mpps" in row and row["overload_mpps"] < 0.8 * row["pdr_mpps"]:
+        elif over and se and statistics.median(r["mpps"] for r in over) < 0.8 * row["pdr_mpps"]:
             notes.append("overload collapse: delivers less at full load than at PDR "
                          "(receive softirq starves the DUT on its core)")
-        for what, got, lost in (("full load", row.get("mpps_median"),
-                                 row.get("sink_drops_mpps_median")),
-                                ("overload (GSO generator)", row.get("overload_mpps"),
-                                 row.get("overload_sink_drops_mpps") if ov else None)):
-            if got is not None and lost is not None and lost > 0.05 * max(got, 0.001):
+        # What veth dropped behind the DUT in each kind of full-load trial.
+        for what, trials in (("full load", mx), ("overload (GSO generator)", ov)):
+            if not trials:
+                continue
+            got = statistics.median(r["mpps"] for r in trials)
+            lost = statistics.median(r.get("sink_drops", 0) / r["elapsed_s"] / 1e6
+                                     for r in trials)
+            if lost > 0.05 * max(got, 0.001):
                 notes.append(f"sink-limited at {what}: the DUT sent out {got + lost:.3f} Mpps, "
                              f"of which the sink (on the generator's CPU) dropped {lost:.3f} "
                              "(d1's tx_dropped)")
