@@ -1232,19 +1232,35 @@ int filter_shed_listeners(struct filter *f, const struct config *cfg, const bool
 	return ret;
 }
 
+/* The hook the shed stage belongs in on fi. It joins an XDP program another stage put there,
+ * or the filter's tc one (a denied source stays the filter's drop). Otherwise native XDP
+ * where XDP runs early (rxpath_xdp_early): on a device with a driver it drops before the
+ * skb, on veth before RPS; tc would shed after both, on the CPU RPS or the IRQ gave the
+ * packet, often a worker's, where a flood of new flows kept the tc fast path's worker from
+ * opening their sessions (docs/offload.md). Where XDP is not early (veth without RPS) the skb
+ * exists already: XDP would only add a copy of every frame and turn off the peer's TSO and
+ * GSO, so the stage takes tc, as it does where native XDP fails. */
+static uint32_t filter_shed_hook(const struct filter_iface *fi, bool xdp_early)
+{
+	if (fi->flags & (RR_IFACE_FILTER_XDP | RR_IFACE_OFFLOAD_XDP))
+		return RR_IFACE_SHED_XDP;
+	if ((fi->flags & RR_IFACE_FILTER_TC) || !xdp_early)
+		return RR_IFACE_SHED_TC;
+	return RR_IFACE_SHED_XDP;
+}
+
 int filter_shed_attach(struct filter *f, int ifindex, bool xdp_early, char *err, size_t errlen)
 {
+	const uint32_t both = RR_IFACE_SHED_XDP | RR_IFACE_SHED_TC;
 	struct filter_iface *fi = filter_iface_find(f, ifindex);
 	char name[IF_NAMESIZE] = "?";
-	uint32_t flag;
-	int ret = 0;
+	uint32_t flag, was;
+	int ret;
 
 	if (!f->shed) {
 		snprintf(err, errlen, "shed: %s", f->shed_why);
 		return -EOPNOTSUPP;
 	}
-	if (fi && (fi->flags & (RR_IFACE_SHED_XDP | RR_IFACE_SHED_TC)))
-		return 0;
 	if_indextoname((unsigned int)ifindex, name);
 	if (!fi) {
 		if (f->n_ifaces == RR_IFACES_MAX) {
@@ -1254,41 +1270,40 @@ int filter_shed_attach(struct filter *f, int ifindex, bool xdp_early, char *err,
 		fi = &f->ifaces[f->n_ifaces++];
 		filter_iface_init(fi, name, ifindex);
 	}
-	/* Join the XDP program there, or the filter's tc one (a denied source stays the
-	 * filter's drop). Beside the fast path's tc, native XDP where it runs early: there it
-	 * drops before the skb or RPS, where tc would shed on a worker's CPU after both, and a
-	 * flood of new flows then kept the worker from opening their sessions (docs/offload.md);
-	 * the XDP stage passes the tc fast path's sessions. Where XDP is not early (veth without
-	 * RPS: the skb exists, XDP would copy it and turn off the peer's GSO) the stage joins
-	 * tc, as it does where native XDP fails (generic XDP runs after the skb and RPS too). */
-	if (fi->xdp_link >= 0) {
-		flag = RR_IFACE_SHED_XDP;
-	} else if ((fi->flags & RR_IFACE_FILTER_TC) ||
-		   (!xdp_early && (fi->tc_link >= 0 || fi->tc_legacy))) {
+	was = fi->flags & both;
+	flag = filter_shed_hook(fi, xdp_early);
+	if (flag == was)
+		return 0;
+	ret = flag == RR_IFACE_SHED_XDP ? filter_attach_xdp(f, fi, XDP_FLAGS_DRV_MODE)
+					: filter_attach_tc(f, fi);
+	if (ret < 0 && flag == RR_IFACE_SHED_XDP && !was) {
 		flag = RR_IFACE_SHED_TC;
-	} else {
-		flag = RR_IFACE_SHED_XDP;
-		ret = filter_attach_xdp(f, fi, XDP_FLAGS_DRV_MODE);
-		if (ret < 0 && fi->tc_link < 0 && !fi->tc_legacy)
-			ret = filter_attach_xdp(f, fi, XDP_FLAGS_SKB_MODE);
-		if (ret < 0) {
-			flag = RR_IFACE_SHED_TC;
-			ret = filter_attach_tc(f, fi);
-		}
+		ret = filter_attach_tc(f, fi);
 	}
+	/* One write moves the stage from the old hook to the new one, both attached by then,
+	 * so no datagram goes unjudged; the hook no stage needs any more goes after. */
 	if (ret == 0) {
-		fi->flags |= flag;
+		fi->flags = (fi->flags & ~both) | flag;
 		ret = filter_iface_publish(f, fi);
 	}
 	if (ret < 0) {
-		snprintf(err, errlen, "shed: attach on %s: %s", name, strerror(-ret));
-		fi->flags &= ~flag;
+		fi->flags = (fi->flags & ~both) | was;
 		filter_iface_trim(f, fi);
+		if (was) { /* a move that failed: the stage goes on where it runs */
+			log_notice("shed: stays on %s in %s: moving it to %s failed: %s", name,
+				   was == RR_IFACE_SHED_XDP ? "XDP" : "tc",
+				   flag == RR_IFACE_SHED_XDP ? "XDP" : "tc", strerror(-ret));
+			return 0;
+		}
+		snprintf(err, errlen, "shed: attach on %s: %s", name, strerror(-ret));
 		return ret;
 	}
-	log_info("shed: on %s in %s (%s)", name, flag == RR_IFACE_SHED_XDP ? "XDP" : "tc",
+	if (was)
+		filter_iface_trim(f, fi);
+	log_info("shed: on %s in %s (%s)%s", name, flag == RR_IFACE_SHED_XDP ? "XDP" : "tc",
 		 filter_link_desc(flag == RR_IFACE_SHED_XDP ? fi->xdp_link : fi->tc_link,
-				  flag == RR_IFACE_SHED_XDP && fi->xdp_generic));
+				  flag == RR_IFACE_SHED_XDP && fi->xdp_generic),
+		 !was ? "" : was == RR_IFACE_SHED_TC ? ", moved from tc" : ", moved from XDP");
 	return 0;
 }
 

@@ -114,10 +114,12 @@ bool filter_shed_loaded(const struct filter *f, const char **why);
  * program sheds for. A relay keeps its counter slot by name; a relay gone gives it back.
  * 0 or -errno (-ENOSPC: more than SHED_SLOTS relays). No-op when shedding did not load. */
 int filter_shed_listeners(struct filter *f, const struct config *cfg, const bool *on);
-/* Runs the shed stage on ifindex: in the XDP program there, or the filter's tc one; else in
- * native XDP when xdp_early (it runs there before the work that reaches the workers, see
- * rxpath_xdp_early), beside the fast path's tc too; else in the fast path's tc; else native
- * XDP, generic XDP, tc. 0 or -errno with err set. */
+/* Runs the shed stage on ifindex: in an XDP program another stage put there, or the
+ * filter's tc one; else in native XDP when xdp_early (it runs there before the work that
+ * reaches the workers, see rxpath_xdp_early), else (or where native XDP fails) in tc. Called
+ * again, it moves the stage when its hook should change (RPS turned on or off, the other
+ * stages' hooks): attached in the new hook before it leaves the old one; a move that fails
+ * leaves it where it runs. 0 or -errno with err set. */
 int filter_shed_attach(struct filter *f, int ifindex, bool xdp_early, char *err, size_t errlen);
 /* Stops it there (detaches what only it needed). */
 void filter_shed_detach(struct filter *f, int ifindex);

@@ -135,11 +135,8 @@ int shed_apply(struct filter *f, const struct config *cfg, const char *why_not,
 			if (k == n_want)
 				filter_shed_detach(f, have[j].ifindex);
 		}
+		/* Where it sheds already, the hook is judged again (a move, or nothing). */
 		for (k = 0; k < n_want; k++) {
-			for (j = 0; j < (uint32_t)n_have && have[j].ifindex != want[k]; j++)
-				;
-			if (j < (uint32_t)n_have) /* sheds there already */
-				continue;
 			if (filter_shed_attach(f, want[k], shed_xdp_early(want[k]), aerr,
 					       sizeof(aerr)) == 0)
 				continue;

@@ -21,7 +21,8 @@
 #  - without CAP_PERFMON no program loads: the relay runs on the socket path and says why;
 #    shed = "on" refuses to start;
 #  - early shedding beside the tc fast path: in tc on veth, in XDP (before RPS) when the
-#    listen interface has RPS, where it passes the fast path's sessions.
+#    listen interface has RPS, where it passes the fast path's sessions; a reload moves it
+#    when RPS is turned on or off, without losing a datagram.
 . "$(dirname "$0")/lib.sh"
 [ -x "$RINGRELAY" ] || lib_skip "relay binary $RINGRELAY not built"
 command -v bpftool >/dev/null || lib_skip "bpftool not found"
@@ -241,10 +242,12 @@ expiry_case()
 # Early shedding beside the tc fast path: on veth without RPS it joins the fast path's tc
 # program (XDP would copy every frame and turn off the peer's GSO); with RPS on the listen
 # interface it takes native XDP, which runs before RPS, and passes the fast path's sessions
-# (pass_fast_path), so they are relayed as before.
+# (pass_fast_path), so they are relayed as before. A reload follows RPS turned on and off,
+# moving the stage while a steady client's every datagram is answered.
 shed_hook_case()
 {
-	local c="[tc/ipv4 shed hook]" conf=$TMPD/shedhook.conf out n rps=/sys/class/net/$IF_RC/queues/rx-0/rps_cpus
+	local c="[tc/ipv4 shed hook]" conf=$TMPD/shedhook.conf out n steady
+	local rps=/sys/class/net/$IF_RC/queues/rx-0/rps_cpus
 	lib_family 4
 	to=$(ep "$RELAY_IP" 5000)
 	prepare_mode tc
@@ -252,29 +255,36 @@ shed_hook_case()
 	lib_udp_bg "$NS_U" "$TMPD/echo7.json" echo --bind "$(ep "$UP1_IP" 9000)" --out "$TMPD/rec7"
 	local echo=$BG_PID
 	write_conf "$conf" tc 30.0 "$(ep "$UP1_IP" 9000)"
-	if lib_relay_start "$conf"; then
-		lib_relay_log_current | grep -q "shed: on $IF_RC in tc" ||
-			lib_case_fail "$c without RPS: $(lib_relay_log_current | grep 'shed: on')"
-		lib_relay_stop || lib_case_fail "$c relay exit status"
-	else
+	if ! lib_relay_start "$conf"; then
 		lib_case_fail "$c relay did not start"
+		lib_stop_pid "$echo"
+		return
 	fi
+	lib_relay_log_current | grep -q "shed: on $IF_RC in tc" ||
+		lib_case_fail "$c without RPS: $(lib_relay_log_current | grep 'shed: on')"
+	lib_udp_bg "$NS_C" "$TMPD/steady7.json" client --to "$to" --port-base 42000 \
+		--count 400 --size 64 --expect-echo --interval 0.01 --seconds 30
+	steady=$BG_PID
+	sleep 0.3
 	lib_nsx "$NS_R" sh -c "echo 1 > $rps"
-	if lib_relay_start "$conf"; then
-		lib_relay_log_current | grep -q "shed: on $IF_RC in XDP" ||
-			lib_case_fail "$c with RPS: $(lib_relay_log_current | grep 'shed: on')"
-		out=$(lib_udp "$NS_C" client --to "$to" --clients 4 --count 20 --expect-echo \
-			--seconds 20) || lib_case_fail "$c clients: $out"
-		[ "$(wc -l <"$TMPD/rec7")" = 80 ] || lib_case_fail "$c upstream got $(wc -l <"$TMPD/rec7")"
-		expect_relayed "$c" 80 $((2 * 80 - 2 * 4))
-		n=$(ctl stats | awk '$1 == "pass_fast_path" { print $2 }')
-		[ "${n:-0}" -ge $((80 - 4)) ] || lib_case_fail "$c pass_fast_path=${n:-none}, want >= 76"
-		lib_relay_stop || lib_case_fail "$c relay exit status"
-		lib_case_ok "$c tc without RPS, XDP with it: fast_pkts $FAST_PKTS, pass_fast_path $n"
-	else
-		lib_case_fail "$c relay did not start"
-	fi
+	ctl reload >/dev/null || lib_case_fail "$c reload with RPS on failed"
+	lib_relay_log_current | grep -q "shed: on $IF_RC in XDP .*, moved from tc" ||
+		lib_case_fail "$c reload with RPS: $(lib_relay_log_current | grep 'shed: ')"
+	out=$(lib_udp "$NS_C" client --to "$to" --clients 4 --count 20 --expect-echo \
+		--seconds 20) || lib_case_fail "$c clients: $out"
+	n=$(ctl stats | awk '$1 == "pass_fast_path" { print $2 }')
+	[ "${n:-0}" -ge $((80 - 4)) ] || lib_case_fail "$c pass_fast_path=${n:-none}, want >= 76"
 	lib_nsx "$NS_R" sh -c "echo 0 > $rps"
+	ctl reload >/dev/null || lib_case_fail "$c reload with RPS off failed"
+	lib_relay_log_current | grep -q "shed: on $IF_RC in tc .*, moved from XDP" ||
+		lib_case_fail "$c reload without RPS: $(lib_relay_log_current | grep 'shed: ')"
+	lib_nsx "$NS_R" ip link show dev "$IF_RC" | grep -q xdp &&
+		lib_case_fail "$c XDP stayed on $IF_RC after the stage left it"
+	wait "$steady" || lib_case_fail "$c steady client lost answers across the moves: $(cat "$TMPD/steady7.json")"
+	[ "$(wc -l <"$TMPD/rec7")" = 480 ] || lib_case_fail "$c upstream got $(wc -l <"$TMPD/rec7"), want 480"
+	expect_relayed "$c" 480 $((2 * 480 - 2 * 5))
+	lib_relay_stop || lib_case_fail "$c relay exit status"
+	lib_case_ok "$c tc without RPS, XDP with it, moved by reloads: fast_pkts $FAST_PKTS, pass_fast_path $n"
 	lib_stop_pid "$echo"
 }
 
