@@ -31,7 +31,8 @@
 # does, for devices that do not set it themselves.
 # RR_CONF_EXTRA / RR_RELAY_EXTRA: settings added to the ringrelay devices' config, top level
 # and in the relay (e.g. RR_CONF_EXTRA='napi = { busy_poll_us = 0; };' RR_RELAY_EXTRA='shed =
-# "off";'), to measure what each overload mechanism contributes.
+# "off";'), to measure what each overload mechanism contributes. RR_BUFFERS replaces the
+# socket devices' buffer settings (default 'buffer_size = 2048; buffers = 4096;').
 # --search-trials N (odd, default 1): each step of the NDR/PDR searches runs up to N trials
 # and passes when most of them do (MLRsearch's exceed ratio of 50 %, as FD.io CSIT runs it),
 # so one stall of the box in one trial does not decide the step; 1 = one trial decides, as
@@ -436,7 +437,7 @@ dut_start() {
 	case $DUT in
 	ringrelay-io_uring|ringrelay-mmsg|ringrelay-gro|ringrelay-offload|ringrelay-offload-tc)
 		[ -x "$RINGRELAY" ] || { echo "$RINGRELAY not built"; return 1; }
-		local up=$SINK_ADDR backend=${DUT#ringrelay-} buffers="buffer_size = 2048; buffers = 4096;"
+		local up=$SINK_ADDR backend=${DUT#ringrelay-} buffers=${RR_BUFFERS:-"buffer_size = 2048; buffers = 4096;"}
 		local offload="off"
 		# ringrelay-gro: the io_uring backend with UDP GRO in and GSO out; it pays off
 		# when what arrives is coalesced (see --gen-gso).
@@ -546,7 +547,10 @@ dut_stop() {
 	*)
 		[ -n "$DUT_PID" ] && stop "$DUT_PID"
 		if [ -n "$DUT_PID" ] && [ "${DUT#ringrelay}" != "$DUT" ]; then
-			grep -h "stats relay=" "$WORK/dut.log" | tail -n 1 >"$WORK/dut.stats" || true
+			grep -h "stats relay=" "$WORK/dut.log" | tail -n 1 | tr -d '\n' >"$WORK/dut.stats" || true
+			# How many buffers the io_uring worker's ring held in the end, if it grew.
+			sed -n 's/.*buffer ring empty.* it holds \([0-9]*\) from now on.*/ buffer_ring_fill=\1/p' \
+				"$WORK/dut.log" | tail -n 1 | tr -d '\n' >>"$WORK/dut.stats" || true
 		elif [ -n "$DUT_PID" ] && [ "$DUT" = busy-relay ]; then
 			tail -n 1 "$WORK/dut.out" >"$WORK/dut.stats" || true
 		fi

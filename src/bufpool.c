@@ -39,10 +39,12 @@ int bufpool_init(struct bufpool *bp, struct io_uring *ring, uint32_t count, uint
 		goto err_unmap_ring;
 	}
 	bp->refs = calloc(count, sizeof(*bp->refs));
-	if (!bp->refs) {
+	bp->stack = calloc(count, sizeof(*bp->stack));
+	if (!bp->refs || !bp->stack) {
 		err = -ENOMEM;
-		goto err_unmap_mem;
+		goto err_free_refs;
 	}
+	bp->fill = count < BUFPOOL_FILL_START ? count : BUFPOOL_FILL_START;
 	io_uring_buf_ring_init(bp->br);
 	memset(&reg, 0, sizeof(reg));
 	reg.ring_addr = (unsigned long)bp->br;
@@ -51,15 +53,17 @@ int bufpool_init(struct bufpool *bp, struct io_uring *ring, uint32_t count, uint
 	err = io_uring_register_buf_ring(ring, &reg, 0);
 	if (err)
 		goto err_free_refs;
-	for (i = 0; i < count; i++)
+	/* Buffer 0 on top, so the ring starts with the lowest ones. */
+	for (i = count; i-- > 0;)
 		bufpool_recycle(bp, i);
 	bufpool_commit(bp);
 	return 0;
 
 err_free_refs:
 	free(bp->refs);
+	free(bp->stack);
 	bp->refs = NULL;
-err_unmap_mem:
+	bp->stack = NULL;
 	munmap(bp->mem, bp->mem_bytes);
 	bp->mem = NULL;
 err_unmap_ring:
@@ -75,5 +79,14 @@ void bufpool_fini(struct bufpool *bp)
 	if (bp->mem)
 		munmap(bp->mem, bp->mem_bytes);
 	free(bp->refs);
+	free(bp->stack);
 	memset(bp, 0, sizeof(*bp));
+}
+
+bool bufpool_ran_dry(struct bufpool *bp)
+{
+	if (bp->fill >= bp->count)
+		return true;
+	bp->fill = bp->fill * 2 < bp->count ? bp->fill * 2 : bp->count;
+	return false;
 }

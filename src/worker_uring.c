@@ -457,6 +457,20 @@ static void hook_mirror_close(struct worker *w, uint32_t relay, uint32_t j)
 	uw->mirror_used[slot - PLAN_LISTENER_SLOTS] = false;
 }
 
+/* A receive found the buffer ring empty: true when the whole pool was in it (counted as
+ * buffer_ring_empty), else the ring holds more from now on (bufpool.h), said once a step. */
+static bool ring_ran_dry(struct uring_worker *uw)
+{
+	uint32_t was = uw->bp.fill;
+
+	if (bufpool_ran_dry(&uw->bp))
+		return true;
+	log_info("worker %u: a receive found the buffer ring empty with %u of its %u buffers; it "
+		 "holds %u from now on",
+		 uw->w->id, was, uw->bp.count, uw->bp.fill);
+	return false;
+}
+
 /* Parses a multishot recvmsg completion's buffer: the payload and its length (the real
  * length when the datagram was cut short), the received message and the metadata of its
  * control messages (meta). Returns the payload, or NULL when the datagram must not be
@@ -513,8 +527,9 @@ static void on_listener_recv(struct uring_worker *uw, const struct io_uring_cqe 
 	}
 	if (cqe->res < 0) {
 		/* The buffer ring ran dry: datagrams wait in the socket (or overflow it, which
-		 * SO_RXQ_OVFL counts later). An event, not a loss. */
-		if (cqe->res == -ENOBUFS)
+		 * SO_RXQ_OVFL counts later). An event, not a loss; counted when the whole pool
+		 * was in the ring, else the ring may hold more from now on. */
+		if (cqe->res == -ENOBUFS && ring_ran_dry(uw))
 			counter_add(&c->buffer_ring_empty, 1);
 		return;
 	}
@@ -630,7 +645,7 @@ static void on_session_recv(struct uring_worker *uw, const struct io_uring_cqe *
 			if (s->fd >= 0)
 				sock_drain_errors(s->fd, SESSION_ERRQUEUE_MAX);
 		}
-		else if (cqe->res == -ENOBUFS)
+		else if (cqe->res == -ENOBUFS && ring_ran_dry(uw))
 			counter_add(&c->buffer_ring_empty, 1);
 		return;
 	}
@@ -700,6 +715,8 @@ static void dispatch(struct uring_worker *uw, const struct io_uring_cqe *cqe)
 {
 	struct udata u = udata_unpack(cqe->user_data);
 
+	if (cqe->flags & IORING_CQE_F_BUFFER)
+		bufpool_taken(&uw->bp);
 	switch (u.op) {
 	case OP_RECV_LISTENER:
 		on_listener_recv(uw, cqe, u);

@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: MIT
-/* bufpool: buffer ids and addresses, reference counting (a buffer goes back to the ring only
- * with its last send), the batched return to the kernel, and one real receive into a buffer
- * the kernel picked (one datagram over 127.0.0.1). Skipped where io_uring cannot run. */
+/* bufpool: buffer ids and addresses, reference counting (a buffer goes back to the pool only
+ * with its last send), the batched return to the kernel, most recently returned first, the
+ * ring's fill and its growth, and one real receive into a buffer the kernel picked (one
+ * datagram over 127.0.0.1). Skipped where io_uring cannot run. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <cmocka.h>
 #include <arpa/inet.h>
@@ -92,8 +94,8 @@ static void test_layout(void **state)
 	}
 }
 
-/* A buffer read by two sends returns to the ring after the second; returns are published to
- * the kernel together, at the commit. */
+/* A buffer read by two sends returns to the pool after the second; the commit gives the
+ * kernel back as many as it took, most recently returned first, published together. */
 static void test_refs_and_commit(void **state)
 {
 	struct fixture *f = *state;
@@ -104,27 +106,78 @@ static void test_refs_and_commit(void **state)
 		skip();
 	assert_int_equal(bufpool_init(&f->bp, &f->ring, COUNT, SIZE, BGID), 0);
 	tail = ring_tail(&f->bp);
+	bufpool_taken(&f->bp); /* two receives */
+	bufpool_taken(&f->bp);
 	f->bp.refs[5] = 2;
 	bufpool_put(&f->bp, 5);
 	assert_int_equal(f->bp.refs[5], 1);
-	assert_int_equal(f->bp.pending, 0);
+	assert_int_equal(f->bp.n_stack, 0);
 	bufpool_put(&f->bp, 5);
 	assert_int_equal(f->bp.refs[5], 0);
-	assert_int_equal(f->bp.pending, 1);
+	assert_int_equal(f->bp.n_stack, 1);
 	bufpool_recycle(&f->bp, 2); /* a receive that is dropped, never sent */
-	assert_int_equal(f->bp.pending, 2);
+	assert_int_equal(f->bp.n_stack, 2);
 	assert_int_equal(ring_tail(&f->bp), tail); /* not visible yet */
-	/* queued in order behind the tail, each with its own id and address */
-	slot = &f->bp.br->bufs[tail & f->bp.mask];
-	assert_int_equal(slot->bid, 5);
-	assert_int_equal(slot->addr, (uint64_t)(uintptr_t)bufpool_addr(&f->bp, 5));
-	slot = &f->bp.br->bufs[(uint16_t)(tail + 1) & f->bp.mask];
-	assert_int_equal(slot->bid, 2);
 	bufpool_commit(&f->bp);
 	assert_int_equal(ring_tail(&f->bp), (uint16_t)(tail + 2));
 	assert_int_equal(f->bp.pending, 0);
-	bufpool_commit(&f->bp); /* nothing pending: no change */
+	assert_int_equal(f->bp.n_stack, 0);
+	assert_int_equal(f->bp.in_ring, COUNT);
+	/* behind the tail, the last returned first, each with its own id and address */
+	slot = &f->bp.br->bufs[tail & f->bp.mask];
+	assert_int_equal(slot->bid, 2);
+	assert_int_equal(slot->addr, (uint64_t)(uintptr_t)bufpool_addr(&f->bp, 2));
+	slot = &f->bp.br->bufs[(uint16_t)(tail + 1) & f->bp.mask];
+	assert_int_equal(slot->bid, 5);
+	bufpool_commit(&f->bp); /* nothing to add: no change */
 	assert_int_equal(ring_tail(&f->bp), (uint16_t)(tail + 2));
+}
+
+/* A pool larger than the ring's fill keeps the rest on the stack; what the kernel took is
+ * replaced by the buffers returned last (still in the CPU's caches), and a ring that ran dry
+ * is allowed twice as many, up to the whole pool, which then counts as running dry. */
+static void test_fill_and_stack(void **state)
+{
+	struct fixture *f = *state;
+	const uint32_t count = 4 * BUFPOOL_FILL_START;
+	uint16_t tail;
+	uint32_t i;
+
+	if (!f)
+		skip();
+	assert_int_equal(bufpool_init(&f->bp, &f->ring, count, SIZE, BGID), 0);
+	assert_int_equal(ring_tail(&f->bp), BUFPOOL_FILL_START);
+	assert_int_equal(f->bp.in_ring, BUFPOOL_FILL_START);
+	assert_int_equal(f->bp.n_stack, count - BUFPOOL_FILL_START);
+	for (i = 0; i < BUFPOOL_FILL_START; i++)
+		assert_int_equal(f->bp.br->bufs[i].bid, i);
+	/* the kernel takes three; three others come back, 12 last */
+	for (i = 0; i < 3; i++)
+		bufpool_taken(&f->bp);
+	bufpool_recycle(&f->bp, 10);
+	bufpool_recycle(&f->bp, 11);
+	bufpool_recycle(&f->bp, 12);
+	tail = ring_tail(&f->bp);
+	bufpool_commit(&f->bp);
+	assert_int_equal(ring_tail(&f->bp), (uint16_t)(tail + 3));
+	assert_int_equal(f->bp.br->bufs[tail & f->bp.mask].bid, 12);
+	assert_int_equal(f->bp.br->bufs[(uint16_t)(tail + 1) & f->bp.mask].bid, 11);
+	assert_int_equal(f->bp.br->bufs[(uint16_t)(tail + 2) & f->bp.mask].bid, 10);
+	assert_int_equal(f->bp.n_stack, count - BUFPOOL_FILL_START);
+	/* ran dry below the whole pool: not a shortage, the ring grows at the next commit */
+	assert_false(bufpool_ran_dry(&f->bp));
+	assert_int_equal(f->bp.fill, 2 * BUFPOOL_FILL_START);
+	bufpool_commit(&f->bp);
+	assert_int_equal(f->bp.in_ring, 2 * BUFPOOL_FILL_START);
+	assert_int_equal(f->bp.br->bufs[(uint16_t)(tail + 3) & f->bp.mask].bid,
+			 BUFPOOL_FILL_START);
+	assert_false(bufpool_ran_dry(&f->bp));
+	assert_int_equal(f->bp.fill, count);
+	bufpool_commit(&f->bp);
+	assert_int_equal(f->bp.in_ring, count);
+	assert_int_equal(f->bp.n_stack, 0);
+	assert_true(bufpool_ran_dry(&f->bp)); /* every buffer was the kernel's */
+	assert_int_equal(f->bp.fill, count);
 }
 
 /* The kernel picks a buffer of the group for a receive: its id leads to the data. */
@@ -159,10 +212,85 @@ static void test_kernel_fills_buffer(void **state)
 	assert_true(bid < COUNT);
 	assert_memory_equal(bufpool_addr(&f->bp, bid), "ringrelay", 9);
 	io_uring_cqe_seen(&f->ring, cqe);
+	bufpool_taken(&f->bp);
 	bufpool_recycle(&f->bp, bid);
 	bufpool_commit(&f->bp);
 	assert_int_equal(ring_tail(&f->bp), COUNT + 1);
 	close(fd);
+}
+
+/* With the kernel: a burst queued in a socket beyond the ring's fill ends a multishot
+ * receive with ENOBUFS after fill datagrams; that is not a shortage (buffers wait on the
+ * stack), the ring doubles, and a receive armed again gets the rest. */
+static void test_ring_grows_on_burst(void **state)
+{
+	const uint32_t count = 4 * BUFPOOL_FILL_START, burst = BUFPOOL_FILL_START + 44;
+	struct sockaddr_in sin = { .sin_family = AF_INET };
+	socklen_t slen = sizeof(sin);
+	uint32_t got = 0, enobufs = 0, i;
+	struct io_uring_cqe *cqe;
+	struct io_uring_sqe *sqe;
+	struct msghdr msg;
+	struct io_uring ring;
+	struct bufpool bp;
+	int fd, rcvbuf = 1 << 20, round;
+
+	(void)state;
+	if (io_uring_queue_init(1024, &ring, 0))
+		skip();
+	if (bufpool_init(&bp, &ring, count, SIZE, BGID)) {
+		io_uring_queue_exit(&ring);
+		skip(); /* multishot and buffer rings need 6.0 */
+	}
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	assert_true(fd >= 0);
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)))
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&sin, &slen), 0);
+	for (i = 0; i < burst; i++)
+		assert_int_equal(sendto(fd, &i, sizeof(i), 0, (struct sockaddr *)&sin, sizeof(sin)),
+				 sizeof(i));
+	memset(&msg, 0, sizeof(msg));
+	for (round = 0; round < 2; round++) {
+		bool more = true;
+
+		sqe = io_uring_get_sqe(&ring);
+		io_uring_prep_recvmsg_multishot(sqe, fd, &msg, 0);
+		sqe->flags |= IOSQE_BUFFER_SELECT;
+		sqe->buf_group = BGID;
+		assert_int_equal(io_uring_submit(&ring), 1);
+		while (more && got < burst) {
+			assert_int_equal(io_uring_wait_cqe(&ring, &cqe), 0);
+			more = cqe->flags & IORING_CQE_F_MORE;
+			if (cqe->flags & IORING_CQE_F_BUFFER)
+				bufpool_taken(&bp);
+			if (cqe->res == -ENOBUFS) {
+				enobufs++;
+				assert_false(bufpool_ran_dry(&bp));
+			} else {
+				assert_true(cqe->res > 0);
+				assert_true(cqe->flags & IORING_CQE_F_BUFFER);
+				got++;
+				/* held by "sends" until the round ends, as in a busy worker */
+			}
+			io_uring_cqe_seen(&ring, cqe);
+		}
+		if (round == 0) {
+			assert_int_equal(got, BUFPOOL_FILL_START);
+			assert_int_equal(enobufs, 1);
+			assert_int_equal(bp.fill, 2 * BUFPOOL_FILL_START);
+			assert_int_equal(bp.in_ring, 0);
+			bufpool_commit(&bp); /* the next loop iteration */
+			assert_int_equal(bp.in_ring, 2 * BUFPOOL_FILL_START);
+		}
+	}
+	assert_int_equal(got, burst);
+	assert_int_equal(enobufs, 1);
+	close(fd); /* ends the armed receive */
+	io_uring_queue_exit(&ring);
+	bufpool_fini(&bp);
 }
 
 /* fini takes a zeroed pool, and a finished one again. */
@@ -182,6 +310,7 @@ static void test_fini_twice(void **state)
 	assert_null(f->bp.br);
 	assert_null(f->bp.mem);
 	assert_null(f->bp.refs);
+	assert_null(f->bp.stack);
 	bufpool_fini(&f->bp);
 	/* teardown exits the ring again: give it a fresh one */
 	assert_int_equal(io_uring_queue_init(8, &f->ring, 0), 0);
@@ -193,7 +322,9 @@ int main(void)
 		cmocka_unit_test(test_bad_counts),
 		cmocka_unit_test_setup_teardown(test_layout, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refs_and_commit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fill_and_stack, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_kernel_fills_buffer, setup, teardown),
+		cmocka_unit_test(test_ring_grows_on_burst),
 		cmocka_unit_test_setup_teardown(test_fini_twice, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("bufpool", tests, NULL, NULL);
