@@ -85,8 +85,11 @@ void bufpool_fini(struct bufpool *bp)
 
 bool bufpool_ran_dry(struct bufpool *bp)
 {
+	if (bp->grown)
+		return false;
 	if (bp->fill >= bp->count)
 		return true;
 	bp->fill = bp->fill * 2 < bp->count ? bp->fill * 2 : bp->count;
+	bp->grown = true;
 	return false;
 }

@@ -31,6 +31,7 @@ struct bufpool {
 	uint32_t n_stack;
 	uint32_t in_ring;  /* buffers in the ring for the kernel to take */
 	uint32_t fill;	   /* how many the ring is kept at */
+	bool grown;	   /* fill grew since the last commit (once per loop iteration) */
 };
 
 #define BUFPOOL_FILL_START 256
@@ -66,7 +67,8 @@ static inline void bufpool_taken(struct bufpool *bp)
 }
 
 /* A receive found the ring empty. Returns true when every buffer was allowed in it (the
- * pool is short: datagrams wait in the socket); else the ring is allowed twice as many. */
+ * pool is short: datagrams wait in the socket); else the ring is allowed twice as many, once
+ * per commit however many receives found it empty. */
 bool bufpool_ran_dry(struct bufpool *bp);
 
 /* Tops the ring up to fill from the stack's top and publishes it to the kernel with one
@@ -85,6 +87,7 @@ static inline void bufpool_commit(struct bufpool *bp)
 		io_uring_buf_ring_advance(bp->br, (int)bp->pending);
 		bp->pending = 0;
 	}
+	bp->grown = false;
 }
 
 #endif

@@ -458,16 +458,17 @@ static void hook_mirror_close(struct worker *w, uint32_t relay, uint32_t j)
 }
 
 /* A receive found the buffer ring empty: true when the whole pool was in it (counted as
- * buffer_ring_empty), else the ring holds more from now on (bufpool.h), said once a step. */
+ * buffer_ring_empty), else the ring holds more from now on (bufpool.h), said at each step. */
 static bool ring_ran_dry(struct uring_worker *uw)
 {
 	uint32_t was = uw->bp.fill;
 
 	if (bufpool_ran_dry(&uw->bp))
 		return true;
-	log_info("worker %u: a receive found the buffer ring empty with %u of its %u buffers; it "
-		 "holds %u from now on",
-		 uw->w->id, was, uw->bp.count, uw->bp.fill);
+	if (uw->bp.fill != was)
+		log_info("worker %u: a receive found the buffer ring empty with %u of its %u "
+			 "buffers; it holds %u from now on",
+			 uw->w->id, was, uw->bp.count, uw->bp.fill);
 	return false;
 }
 

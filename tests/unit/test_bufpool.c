@@ -164,7 +164,10 @@ static void test_fill_and_stack(void **state)
 	assert_int_equal(f->bp.br->bufs[(uint16_t)(tail + 1) & f->bp.mask].bid, 11);
 	assert_int_equal(f->bp.br->bufs[(uint16_t)(tail + 2) & f->bp.mask].bid, 10);
 	assert_int_equal(f->bp.n_stack, count - BUFPOOL_FILL_START);
-	/* ran dry below the whole pool: not a shortage, the ring grows at the next commit */
+	/* ran dry below the whole pool: not a shortage, the ring grows at the next commit, once
+	 * however many receives found it empty before that */
+	assert_false(bufpool_ran_dry(&f->bp));
+	assert_int_equal(f->bp.fill, 2 * BUFPOOL_FILL_START);
 	assert_false(bufpool_ran_dry(&f->bp));
 	assert_int_equal(f->bp.fill, 2 * BUFPOOL_FILL_START);
 	bufpool_commit(&f->bp);
