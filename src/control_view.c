@@ -537,11 +537,12 @@ static int status_settings(const struct snapshot *s, const struct config *cfg, F
 
 static int status_workers(const struct snapshot *s, FILE *out)
 {
-	static const char *const head[] = { "WORKER", "CPU", "HEARTBEAT_AGE" };
+	static const char *const head[] = { "WORKER", "CPU",	     "HEARTBEAT_AGE",
+					    "LOOPS",  "COMPLETIONS", "PER_LOOP" };
 	struct emit_table t;
 	uint32_t i;
 
-	emit_table_init(&t, 3, 0x7, head);
+	emit_table_init(&t, 6, 0x3f, head);
 	for (i = 0; i < s->n_workers; i++) {
 		const struct snapshot_worker *w = &s->workers[i];
 
@@ -551,6 +552,13 @@ static int status_workers(const struct snapshot *s, FILE *out)
 			emit_table_cell(&t, "never");
 		else
 			emit_table_cell(&t, "%.3f s", w->heartbeat_age);
+		emit_table_cell(&t, "%" PRIu64, w->loops);
+		emit_table_cell(&t, "%" PRIu64, w->completions);
+		/* the batch a loop iteration handles on average: small batches cost more each */
+		if (w->loops)
+			emit_table_cell(&t, "%.1f", (double)w->completions / (double)w->loops);
+		else
+			emit_table_cell(&t, "-");
 	}
 	return emit_table_print(&t, out);
 }
@@ -701,6 +709,9 @@ static int status_json(const struct snapshot *s, const struct config *cfg, FILE 
 		/* NaN (never ran) becomes null */
 		emit_json_double(&j, "heartbeat_age_seconds", s->workers[i].heartbeat_age,
 				 VIEW_DECIMALS);
+		emit_json_uint(&j, "loops", s->workers[i].loops);
+		emit_json_uint(&j, "completions", s->workers[i].completions);
+		emit_json_uint(&j, "rearms", s->workers[i].rearms);
 		emit_json_close(&j);
 	}
 	emit_json_close(&j);

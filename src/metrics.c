@@ -52,6 +52,21 @@ static void family(FILE *out, const char *name, const char *type, const char *he
 }
 
 /* A gauge with a single, unlabelled sample. */
+/* One counter family with a series per worker, from the uint64_t at off in each worker. */
+static void worker_counter(FILE *out, const struct snapshot *s, const char *name,
+			   const char *help, size_t off)
+{
+	uint32_t w;
+
+	family(out, name, "counter", help);
+	for (w = 0; w < s->n_workers; w++) {
+		uint64_t v;
+
+		memcpy(&v, (const char *)&s->workers[w] + off, sizeof(v));
+		fprintf(out, "%s{worker=\"%" PRIu32 "\"} %" PRIu64 "\n", name, s->workers[w].id, v);
+	}
+}
+
 static void gauge(FILE *out, const char *name, const char *help, double v)
 {
 	family(out, name, "gauge", help);
@@ -361,6 +376,16 @@ int metrics_format(const struct snapshot *s, bool pw, FILE *out)
 		metrics_format_value(out, s->workers[w].heartbeat_age);
 		fputc('\n', out);
 	}
+	worker_counter(out, s, "ringrelay_worker_loops_total",
+		       "Event loop iterations (io_uring_enter or epoll_wait calls).",
+		       offsetof(struct snapshot_worker, loops));
+	worker_counter(out, s, "ringrelay_worker_completions_total",
+		       "Completions (io_uring) or datagrams (mmsg) the loop handled; divided by "
+		       "loops, the batch an iteration takes.",
+		       offsetof(struct snapshot_worker, completions));
+	worker_counter(out, s, "ringrelay_worker_rearms_total",
+		       "Multishot receives armed again after the kernel ended them.",
+		       offsetof(struct snapshot_worker, rearms));
 
 	if (s->max_sessions) {
 		family(out, "ringrelay_relay_max_sessions", "gauge",

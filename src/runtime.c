@@ -671,6 +671,9 @@ int runtime_snapshot(const struct runtime *rt, struct snapshot *s)
 			sw->heartbeat_age = NAN;
 		else
 			sw->heartbeat_age = now > beat ? (double)(now - beat) / 1e9 : 0.0;
+		sw->loops = counter_get(&wk->wc.loops);
+		sw->completions = counter_get(&wk->wc.completions);
+		sw->rearms = counter_get(&wk->wc.rearms);
 		for (r = 0; r < n_relays; r++)
 			relay_counters_add(&sw->relays[r], &wk->counters[rt->relay_slot[r]]);
 	}

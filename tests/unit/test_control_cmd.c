@@ -161,7 +161,7 @@ static void test_status(void **state)
 	assert_non_null(strstr(text, "\nconfig     /nonexistent/ringrelay-test.conf\n"));
 	assert_non_null(strstr(text, "\nbackend    mmsg\n"));
 	assert_non_null(strstr(text, "\nfilter     off\n"));
-	assert_non_null(strstr(text, "\nWORKER  CPU  HEARTBEAT_AGE\n\nRELAY"));
+	assert_non_null(strstr(text, "\nWORKER  CPU  HEARTBEAT_AGE  LOOPS  COMPLETIONS  PER_LOOP\n\nRELAY"));
 	/* status reads the listen interfaces' receive path when asked */
 	assert_non_null(strstr(text, "\n\nreceive path\n"));
 	free(text);

@@ -124,6 +124,9 @@ static int setup(void **state)
 	}
 	s->workers[0].heartbeat_age = 0.25;
 	s->workers[1].heartbeat_age = NAN;
+	s->workers[0].loops = 400; /* 25 completions a loop */
+	s->workers[0].completions = 10000;
+	s->workers[0].rearms = 3;
 	for (d = 0; d < FILTER_CNT__MAX; d++)
 		f->filter_counters[d] = f->st.counters[d] = (uint64_t)d * 1000 + 7;
 	s->filter_counters = f->filter_counters;
@@ -163,9 +166,9 @@ static int teardown(void **state)
 	"filter     tc on eth0, veth1\n"
 
 #define STATUS_WORKERS \
-	"WORKER  CPU  HEARTBEAT_AGE\n" \
-	"     0    1        0.250 s\n" \
-	"     1    4          never\n"
+	"WORKER  CPU  HEARTBEAT_AGE  LOOPS  COMPLETIONS  PER_LOOP\n" \
+	"     0    1        0.250 s    400        10000      25.0\n" \
+	"     1    4          never      0            0         -\n"
 
 #define STATUS_RELAYS \
 	"RELAY               MODE     BALANCE  LISTEN                              UPSTREAMS" \
@@ -179,8 +182,9 @@ static int teardown(void **state)
 	"{\"version\": \"h-1.0\", \"pid\": 4242, \"start_time\": 1763787000.500, " \
 	"\"uptime_seconds\": 299.750, \"config\": \"/etc/ringrelay/ringrelay.conf\", " \
 	"\"backend\": \"io_uring\", \"workers\": [{\"id\": 0, \"cpu\": 1, " \
-	"\"heartbeat_age_seconds\": 0.250}, {\"id\": 1, \"cpu\": 4, " \
-	"\"heartbeat_age_seconds\": null}], \"relays\": [{\"name\": \"dns\", " \
+	"\"heartbeat_age_seconds\": 0.250, \"loops\": 400, \"completions\": 10000, " \
+	"\"rearms\": 3}, {\"id\": 1, \"cpu\": 4, \"heartbeat_age_seconds\": null, " \
+	"\"loops\": 0, \"completions\": 0, \"rearms\": 0}], \"relays\": [{\"name\": \"dns\", " \
 	"\"mode\": \"forward\", \"balance\": \"maglev\", \"session_timeout\": 12.500, " \
 	"\"max_sessions\": 100, \"listen\": [\"198.18.1.2:5000\", \"[2001:2:1::2]:5000\"], " \
 	"\"upstreams\": [{\"address\": \"198.18.2.2:9000\", \"weight\": 1}, " \
@@ -497,7 +501,7 @@ static const char want_status_noworkers[] =
 	"filter     tc on eth0, veth1\n"
 	"reloads    3 succeeded, 1 failed; last: succeeded\n"
 	"\n"
-	"WORKER  CPU  HEARTBEAT_AGE\n"
+	"WORKER  CPU  HEARTBEAT_AGE  LOOPS  COMPLETIONS  PER_LOOP\n"
 	"\n"
 	STATUS_RELAYS;
 

@@ -42,6 +42,9 @@ static int setup(void **state)
 	}
 	f->workers[0].heartbeat_age = 0.25;
 	f->workers[1].heartbeat_age = NAN;
+	f->workers[0].loops = 400;
+	f->workers[0].completions = 10000;
+	f->workers[1].rearms = 7;
 	f->counters[0][0].dir[RELAY_DIR_TO_UPSTREAM].rx_pkts = 10;
 	f->counters[0][0].dir[RELAY_DIR_TO_UPSTREAM].rx_bytes = 1000;
 	f->counters[0][0].dir[RELAY_DIR_TO_UPSTREAM].tx_pkts = 9;
@@ -131,6 +134,12 @@ static void test_exact_lines(void **state)
 		"ringrelay_config_reloads_total{result=\"failure\"} 1",
 		"ringrelay_config_last_reload_success_timestamp_seconds 1763787300.5",
 		"ringrelay_worker_heartbeat_age_seconds{worker=\"0\"} 0.25",
+		"# TYPE ringrelay_worker_loops_total counter",
+		"ringrelay_worker_loops_total{worker=\"0\"} 400",
+		"ringrelay_worker_completions_total{worker=\"0\"} 10000",
+		"ringrelay_worker_completions_total{worker=\"1\"} 0",
+		"ringrelay_worker_rearms_total{worker=\"0\"} 0",
+		"ringrelay_worker_rearms_total{worker=\"1\"} 7",
 		"ringrelay_datagrams_total{relay=\"dns\",worker=\"0\",direction=\"client_in\"} 10",
 		"ringrelay_datagrams_total{relay=\"dns\",worker=\"0\",direction=\"upstream_out\"} 9",
 		"ringrelay_datagrams_total{relay=\"dns\",worker=\"0\",direction=\"upstream_in\"} 8",
