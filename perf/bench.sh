@@ -545,9 +545,16 @@ dut_stop() {
 			net.ipv6.conf.d1.forwarding=0
 		;;
 	*)
+		# The worker's batching over the whole run: completions per loop turn.
+		[ -n "$DUT_PID" ] && [ "${DUT#ringrelay}" != "$DUT" ] &&
+			ip netns exec $NS_D "$(dirname "$RINGRELAY")/ringrelayctl" -s "$WORK/ctl.sock" \
+				-j status 2>/dev/null | jq -r '.workers[0] | select(.loops > 0) |
+				" worker_loops=\(.loops) worker_completions=\(.completions) per_loop=\(.completions * 10 / .loops | floor / 10)"' \
+				>"$WORK/dut.batch" 2>/dev/null || true
 		[ -n "$DUT_PID" ] && stop "$DUT_PID"
 		if [ -n "$DUT_PID" ] && [ "${DUT#ringrelay}" != "$DUT" ]; then
 			grep -h "stats relay=" "$WORK/dut.log" | tail -n 1 | tr -d '\n' >"$WORK/dut.stats" || true
+			tr -d '\n' <"$WORK/dut.batch" >>"$WORK/dut.stats" 2>/dev/null || true
 			# How many buffers the io_uring worker's ring held in the end, if it grew.
 			sed -n 's/.*buffer ring empty.* it holds \([0-9]*\) from now on.*/ buffer_ring_fill=\1/p' \
 				"$WORK/dut.log" | tail -n 1 | tr -d '\n' >>"$WORK/dut.stats" || true

@@ -99,7 +99,7 @@ _Static_assert(offsetof(struct upstream_counters, sessions_active) == 8 * sizeof
 
 struct worker_counters {
 	uint64_t loops;	       /* io_uring_enter / epoll_wait calls */
-	uint64_t completions;  /* CQEs or datagrams handled */
+	uint64_t completions;  /* CQEs handled (io_uring); ready sockets epoll reported (mmsg) */
 	uint64_t rearms;       /* multishot receives re-armed (F_MORE gone) */
 	uint64_t heartbeat;    /* advances every loop; the watchdog checks it */
 	uint64_t socket_overflow_last; /* last SO_RXQ_OVFL value, to count deltas */

@@ -380,8 +380,8 @@ int metrics_format(const struct snapshot *s, bool pw, FILE *out)
 		       "Event loop iterations (io_uring_enter or epoll_wait calls).",
 		       offsetof(struct snapshot_worker, loops));
 	worker_counter(out, s, "ringrelay_worker_completions_total",
-		       "Completions (io_uring) or datagrams (mmsg) the loop handled; divided by "
-		       "loops, the batch an iteration takes.",
+		       "Completions (io_uring CQEs; with the mmsg backend, ready sockets) the loop "
+		       "handled; divided by loops, the batch an iteration takes.",
 		       offsetof(struct snapshot_worker, completions));
 	worker_counter(out, s, "ringrelay_worker_rearms_total",
 		       "Multishot receives armed again after the kernel ended them.",

@@ -20,7 +20,7 @@ struct snapshot_worker {
 	int cpu;
 	double heartbeat_age;	       /* seconds since the loop last ran; NaN when it never did */
 	uint64_t loops;		       /* loop iterations (io_uring_enter / epoll_wait calls) */
-	uint64_t completions;	       /* CQEs (io_uring) or datagrams (mmsg) they handled */
+	uint64_t completions;	       /* CQEs (io_uring) or ready sockets (mmsg) they handled */
 	uint64_t rearms;	       /* multishot receives armed again */
 	struct relay_counters *relays; /* n_relays, indexed like relay_names; values loaded */
 	struct upstream_counters *upstreams; /* n_upstreams, indexed like snapshot.upstreams */

@@ -154,9 +154,10 @@ fi
 if check_json status status; then
 	expect "status.pid" "$(json_get "$TMPD/status.json" 'j["pid"]')" "$RELAY_PID"
 	expect "status.workers" "$(json_get "$TMPD/status.json" 'len(j["workers"])')" 2
-	# the loops turned, and handled at least the 60 datagrams received (15 each way, two relays)
+	# the loops turned; with io_uring a completion for each of the 60 datagrams received (15
+	# each way, two relays) at least, with mmsg a ready socket for some
 	expect "status.workers loops and completions" "$(json_get "$TMPD/status.json" \
-		'all(w["loops"] > 0 for w in j["workers"]) and sum(w["completions"] for w in j["workers"]) >= 60')" True
+		'all(w["loops"] > 0 for w in j["workers"]) and sum(w["completions"] for w in j["workers"]) >= (60 if j["backend"] == "io_uring" else 1)')" True
 	expect "status.relays" \
 		"$(json_get "$TMPD/status.json" '",".join(r["name"] for r in j["relays"])')" "t4,t6"
 	expect "status.t6.listen" "$(json_get "$TMPD/status.json" 'j["relays"][1]["listen"][0]')" \
@@ -242,9 +243,9 @@ if fetch_metrics "" >"$TMPD/metrics.txt" 2>"$TMPD/metrics.hdr"; then
 		lib_case_fail "no build_info sample"
 	grep -q '^ringrelay_worker_heartbeat_age_seconds{worker="1"} [0-9.]*$' "$TMPD/metrics.txt" ||
 		lib_case_fail "no heartbeat age for worker 1"
-	v=$(awk '/^ringrelay_worker_completions_total\{/ { s += $NF } END { print (s >= 60) ? "yes" : s + 0 }' \
+	v=$(awk '/^ringrelay_worker_completions_total\{/ { s += $NF } END { print (s > 0) ? "yes" : s + 0 }' \
 		"$TMPD/metrics.txt")
-	expect "metrics worker completions >= 60" "$v" yes
+	expect "metrics worker completions > 0" "$v" yes
 	grep -Eq '198\.18\.1\.1|2001:2:1::1' "$TMPD/metrics.txt" &&
 		lib_case_fail "a client address leaked into the metrics labels"
 else
