@@ -132,9 +132,10 @@ def summarize(records):
         # Overload: the max-load trials, which offer the most the generator can (>= 5x NDR
         # when it can offer that); with --overload-gso, those of the GSO socket generator.
         over = ov or mx
+        over_mpps = statistics.median(r["mpps"] for r in over) if over else None
         if over and se and se[-1]["ndr_pps"] > 0:
             ndr = se[-1]["ndr_pps"] / 1e6
-            got = statistics.median(r["mpps"] for r in over)
+            got = over_mpps
             offered = statistics.median(r["offered_mpps"] for r in over)
             row.update({
                 "overload_mpps": round(got, 4),
@@ -151,7 +152,7 @@ def summarize(records):
         elif "overload_multiple" in row and row["overload_multiple"] < 5:
             notes.append(f"overload at {row['overload_multiple']:.1f}x NDR only: 5x NDR is "
                          "beyond what the generator can offer")
-        elif over and se and statistics.median(r["mpps"] for r in over) < 0.8 * row["pdr_mpps"]:
+        elif over and se and over_mpps < 0.8 * row["pdr_mpps"]:
             notes.append("overload collapse: delivers less at full load than at PDR "
                          "(receive softirq starves the DUT on its core)")
         # What veth dropped behind the DUT in each kind of full-load trial.
