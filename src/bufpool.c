@@ -3,8 +3,37 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "bufpool.h"
+
+/* Buffers of a page or less are mapped whole and at once. Larger ones (gro's 64 KiB) get
+ * their first page now, which is all a datagram that arrives alone touches, and the rest on
+ * demand as coalesced receives reach it: memory follows what arrives, not buffer_size. No huge
+ * pages for those, or touching one first page would populate 2 MiB. */
+static int map_buffers(struct bufpool *bp)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	bool lazy = bp->size > page;
+	uint32_t i;
+
+	bp->mem_bytes = (size_t)bp->count * bp->size;
+	bp->mem = mmap(NULL, bp->mem_bytes, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | (lazy ? 0 : MAP_POPULATE), -1, 0);
+	if (bp->mem == MAP_FAILED) {
+		bp->mem = NULL;
+		return -errno;
+	}
+	if (!lazy) {
+		bp->resident_bytes = bp->mem_bytes;
+		return 0;
+	}
+	(void)madvise(bp->mem, bp->mem_bytes, MADV_NOHUGEPAGE); /* advice: THP may be off */
+	for (i = 0; i < bp->count; i++)
+		*(volatile uint8_t *)bufpool_addr(bp, i) = 0;
+	bp->resident_bytes = (size_t)bp->count * page;
+	return 0;
+}
 
 int bufpool_init(struct bufpool *bp, struct io_uring *ring, uint32_t count, uint32_t size,
 		 uint16_t bgid)
@@ -30,14 +59,9 @@ int bufpool_init(struct bufpool *bp, struct io_uring *ring, uint32_t count, uint
 		bp->br = NULL;
 		return -errno;
 	}
-	bp->mem_bytes = (size_t)count * size;
-	bp->mem = mmap(NULL, bp->mem_bytes, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-	if (bp->mem == MAP_FAILED) {
-		bp->mem = NULL;
-		err = -errno;
+	err = map_buffers(bp);
+	if (err)
 		goto err_unmap_ring;
-	}
 	bp->refs = calloc(count, sizeof(*bp->refs));
 	bp->stack = calloc(count, sizeof(*bp->stack));
 	if (!bp->refs || !bp->stack) {

@@ -21,6 +21,7 @@ struct bufpool {
 	size_t ring_bytes;
 	uint8_t *mem; /* count x size bytes */
 	size_t mem_bytes;
+	size_t resident_bytes; /* of mem, touched at start (the rest on first use) */
 	uint32_t count; /* power of two */
 	uint32_t size;
 	uint16_t bgid;
@@ -36,7 +37,8 @@ struct bufpool {
 
 #define BUFPOOL_FILL_START 256
 
-/* Maps count buffers of size bytes and registers them as group bgid on ring. */
+/* Maps count buffers of size bytes and registers them as group bgid on ring. Buffers longer
+ * than a page are resident only in their first page until a receive writes further. */
 int bufpool_init(struct bufpool *bp, struct io_uring *ring, uint32_t count, uint32_t size,
 		 uint16_t bgid);
 /* Unmaps (the ring must be gone or the group unregistered first); safe on zeroed pools. */

@@ -881,10 +881,13 @@ static int uring_setup(struct uring_worker *uw, struct worker_cmd *first)
 	arm_read(uw, w->stop_fd, &uw->stop_val, OP_STOP);
 	arm_read(uw, w->cmd_fd, &uw->cmd_val, OP_CMD);
 	snprintf(w->features, sizeof(w->features),
-		 "io_uring (multishot recvmsg, %u buffers of %u B, %u of them in the ring at first, "
-		 "%s, %u fixed files, CQ %u, restricted to %u opcodes%s)",
-		 cfg->buffers, cfg->buffer_size, uw->bp.fill, uring_flags_name(w->caps->setup_flags),
-		 p->files,
+		 "io_uring (multishot recvmsg, %u buffers of %u B (%zu KiB resident%s), %u of them "
+		 "in the ring at first, %s, %u fixed files, CQ %u, restricted to %u opcodes%s)",
+		 cfg->buffers, cfg->buffer_size, uw->bp.resident_bytes >> 10,
+		 uw->bp.resident_bytes < uw->bp.mem_bytes
+			 ? ": a page each until a receive needs more"
+			 : "",
+		 uw->bp.fill, uring_flags_name(w->caps->setup_flags), p->files,
 		 p->cq_entries, (unsigned)(sizeof(allowed_ops) / sizeof(allowed_ops[0])),
 		 w->busy_poll > 0 ? ", NAPI busy poll" : "");
 	/* GRO's cost in memory: a whole buffer per datagram, however small, because a buffer
@@ -893,8 +896,7 @@ static int uring_setup(struct uring_worker *uw, struct worker_cmd *first)
 	if (cfg->gro)
 		snprintf(w->features + strlen(w->features),
 			 sizeof(w->features) - strlen(w->features),
-			 "; GRO: one datagram or burst per buffer (incrementally consumed buffers "
-			 "not used: %s)",
+			 "; GRO: a buffer per datagram or burst (IOU_PBUF_RING_INC not used: %s)",
 			 w->caps->pbuf_inc_why[0] ? w->caps->pbuf_inc_why
 						  : "ringrelay does not share buffers yet");
 	return 0;

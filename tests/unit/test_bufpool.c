@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 /* bufpool: buffer ids and addresses, reference counting (a buffer goes back to the pool only
  * with its last send), the batched return to the kernel, most recently returned first, the
- * ring's fill and its growth, and one real receive into a buffer the kernel picked (one
- * datagram over 127.0.0.1). Skipped where io_uring cannot run. */
+ * ring's fill and its growth, which pages are resident, and real receives into buffers the
+ * kernel picked (datagrams over 127.0.0.1). Skipped where io_uring cannot run. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -12,7 +12,9 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -296,6 +298,82 @@ static void test_ring_grows_on_burst(void **state)
 	bufpool_fini(&bp);
 }
 
+/* Which pages of the pool are resident, one byte per page (bit 0 set: resident). */
+static unsigned char *resident_pages(const struct bufpool *bp, size_t page)
+{
+	unsigned char *vec = calloc(bp->mem_bytes / page, 1);
+
+	assert_non_null(vec);
+	assert_int_equal(mincore(bp->mem, bp->mem_bytes, vec), 0);
+	return vec;
+}
+
+/* Buffers of a page or less are resident from the start; larger ones (gro's 64 KiB) only
+ * in their first page, and a receive longer than a page brings in what it writes. */
+static void test_residency(void **state)
+{
+	struct fixture *f = *state;
+	const size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	const uint32_t big = 65536, per = big / (uint32_t)page, len = 3 * (uint32_t)page;
+	struct sockaddr_in sin = { .sin_family = AF_INET };
+	socklen_t slen = sizeof(sin);
+	struct io_uring_cqe *cqe;
+	struct io_uring_sqe *sqe;
+	unsigned char *vec, *data;
+	struct bufpool small;
+	uint32_t bid, i;
+	int fd, rcvbuf = 1 << 20;
+
+	if (!f)
+		skip();
+	assert_int_equal(bufpool_init(&small, &f->ring, COUNT, SIZE, BGID + 1), 0);
+	assert_int_equal(small.resident_bytes, small.mem_bytes);
+	vec = resident_pages(&small, page);
+	for (i = 0; i < small.mem_bytes / page; i++)
+		assert_true(vec[i] & 1);
+	free(vec);
+	assert_int_equal(io_uring_unregister_buf_ring(&f->ring, BGID + 1), 0);
+	bufpool_fini(&small);
+
+	assert_int_equal(bufpool_init(&f->bp, &f->ring, COUNT, big, BGID), 0);
+	assert_int_equal(f->bp.mem_bytes, (size_t)COUNT * big);
+	assert_int_equal(f->bp.resident_bytes, (size_t)COUNT * page);
+	vec = resident_pages(&f->bp, page);
+	for (i = 0; i < COUNT * per; i++)
+		assert_int_equal(vec[i] & 1, i % per == 0);
+	free(vec);
+
+	/* one datagram of three pages over 127.0.0.1 (MTU 64 KiB) */
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	assert_true(fd >= 0);
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&sin, &slen), 0);
+	sqe = io_uring_get_sqe(&f->ring);
+	io_uring_prep_recv(sqe, fd, NULL, 0, 0);
+	sqe->flags |= IOSQE_BUFFER_SELECT;
+	sqe->buf_group = BGID;
+	assert_int_equal(io_uring_submit(&f->ring), 1);
+	data = malloc(len);
+	assert_non_null(data);
+	for (i = 0; i < len; i++)
+		data[i] = (unsigned char)(i * 7);
+	assert_int_equal(sendto(fd, data, len, 0, (struct sockaddr *)&sin, sizeof(sin)), len);
+	assert_int_equal(io_uring_wait_cqe(&f->ring, &cqe), 0);
+	assert_int_equal(cqe->res, len);
+	assert_true(cqe->flags & IORING_CQE_F_BUFFER);
+	bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
+	io_uring_cqe_seen(&f->ring, cqe);
+	assert_memory_equal(bufpool_addr(&f->bp, bid), data, len);
+	vec = resident_pages(&f->bp, page);
+	for (i = 0; i < per; i++)
+		assert_int_equal(vec[bid * per + i] & 1, i < 3);
+	free(vec);
+	free(data);
+	close(fd);
+}
+
 /* fini takes a zeroed pool, and a finished one again. */
 static void test_fini_twice(void **state)
 {
@@ -327,6 +405,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_refs_and_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fill_and_stack, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_kernel_fills_buffer, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_residency, setup, teardown),
 		cmocka_unit_test(test_ring_grows_on_burst),
 		cmocka_unit_test_setup_teardown(test_fini_twice, setup, teardown),
 	};
