@@ -758,13 +758,18 @@ static int buffers_after(struct config_parser *p, const config_setting_t *s, voi
 	return 0;
 }
 
-static int gro_after(struct config_parser *p, const config_setting_t *s, void *base)
+/* buffer_size follows gro unless the file sets it: 64 KiB for GRO, whose coalesced receive
+ * holds up to 64 KB, 2 KiB without. */
+static int root_check(struct config_parser *p, const config_setting_t *g, void *base)
 {
-	const struct config *cfg = base;
+	struct config *cfg = base;
 
-	if (cfg->gro && cfg->buffer_size != 65536)
-		return config_err(p, s, "needs buffer_size = 65536 (a coalesced receive holds up "
-					"to 64 KB)");
+	if (!config_setting_get_member(g, "buffer_size"))
+		cfg->buffer_size = cfg->gro ? CONFIG_GRO_BUFFER_SIZE : CONFIG_BUFFER_SIZE;
+	else if (cfg->gro && cfg->buffer_size != CONFIG_GRO_BUFFER_SIZE)
+		return config_err(p, config_setting_get_member(g, "gro"),
+				  "needs buffer_size = 65536 (a coalesced receive holds up to "
+				  "64 KB): set that, or leave buffer_size out");
 	return 0;
 }
 
@@ -882,11 +887,10 @@ static const struct config_row root_rows[] = {
 	{"steering", CONFIG_T_WORD, CONFIG_FIELD(struct config, steering),
 	 .words = steering_words, .def.i = STEERING_AUTO},
 	{"buffer_size", CONFIG_T_U32, CONFIG_FIELD(struct config, buffer_size), .lo = 256,
-	 .hi = 65536, .def.i = 2048, .restart_only = true},
+	 .hi = 65536, .def.i = CONFIG_BUFFER_SIZE, .restart_only = true},
 	{"buffers", CONFIG_T_U32, CONFIG_FIELD(struct config, buffers), .lo = 64, .hi = 32768,
 	 .def.i = 4096, .restart_only = true, .after = buffers_after},
-	{"gro", CONFIG_T_BOOL, CONFIG_FIELD(struct config, gro), .restart_only = true,
-	 .after = gro_after},
+	{"gro", CONFIG_T_BOOL, CONFIG_FIELD(struct config, gro), .restart_only = true},
 	{"stats_interval", CONFIG_T_SECONDS, CONFIG_FIELD(struct config, stats_interval),
 	 .def.d = 5.0},
 	{"user", CONFIG_T_STRING, CONFIG_FIELD(struct config, user), .hi = CONFIG_NAME_LEN,
@@ -916,6 +920,7 @@ static const struct config_row root_rows[] = {
 static const struct config_section root_section = {
 	CONFIG_SECTION(root_rows),
 	.example = "{ ... }",
+	.check = root_check,
 };
 
 /* The only place defaults are set. Every relay slot gets the relay defaults, so parsing a

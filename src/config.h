@@ -194,6 +194,9 @@ struct metrics_conf {
 	struct addr listen; /* default 127.0.0.1:9470 */
 };
 
+#define CONFIG_BUFFER_SIZE 2048	     /* buffer_size's default */
+#define CONFIG_GRO_BUFFER_SIZE 65536 /* what gro needs, and buffer_size's default with it */
+
 struct config {
 	char path[CONFIG_PATH_LEN];
 	uint32_t workers; /* 0 = one per CPU (decided by plan) */
@@ -204,7 +207,8 @@ struct config {
 	uint32_t buffer_size; /* bytes per receive buffer, 256..65536 */
 	uint32_t buffers;     /* receive buffers per worker, power of two, 64..32768 */
 	/* UDP GRO in, UDP GSO out: one receive and one send carry up to 64 datagrams of a
-	 * flow. Needs buffer_size = 65536 (a coalesced receive is up to 64 KB). */
+	 * flow. Needs buffer_size = 65536 (a coalesced receive is up to 64 KB), which is then
+	 * buffer_size's default. */
 	bool gro;
 	double stats_interval; /* seconds between -v summaries */
 	/* the user to run as after set-up: "" = PRIVS_DEFAULT_USER for a root start when it

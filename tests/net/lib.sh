@@ -479,7 +479,8 @@ lib__lines_ge() { [ "$(lib_lines "$1")" -ge "$2" ]; }
 lib_wait_lines() { lib_wait_for "${3:-10}" lib__lines_ge "$1" "$2"; }
 
 # lib_relay_conf FILE KEY=VALUE...: write a one-relay config. Keys (defaults): workers (1),
-# backend (io_uring), buffer (2048), buffers (1024), name (t), listen (repeatable), up
+# backend (io_uring), buffer (2048; empty: left out, the daemon's default), buffers (1024),
+# name (t), listen (repeatable), up
 # (repeatable, may carry " weight=N"), mode (forward), balance (rr), timeout (30.0), max (4096),
 # per_source (max_sessions_per_source; unset: the daemon's default), full (session_full).
 lib_relay_conf()
@@ -512,7 +513,7 @@ lib_relay_conf()
 # written by $LIB_NAME
 workers = $workers;
 io_backend = "$backend";
-buffer_size = $buffer;
+${buffer:+buffer_size = $buffer;}
 buffers = $buffers;
 relays = (
 	{

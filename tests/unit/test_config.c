@@ -155,6 +155,37 @@ static void test_good(void **state)
 	config_free(cfg);
 }
 
+/* buffer_size follows gro unless the file sets it. */
+static void test_gro_buffer_defaults(void **state)
+{
+	static const struct {
+		const char *text;
+		bool gro;
+		uint32_t size;
+	} cases[] = {
+		{"", false, 2048},
+		{"gro = false;\n", false, 2048},
+		{"gro = true;\n", true, 65536},
+		{"buffer_size = 4096;\n", false, 4096},
+		{"buffer_size = 65536;\n", false, 65536},
+		{"buffer_size = 65536;\ngro = true;\n", true, 65536},
+		{"gro = true;\nbuffer_size = 65536;\n", true, 65536},
+	};
+	char text[512];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct config *cfg;
+
+		snprintf(text, sizeof(text), "%s" RELAY, cases[i].text);
+		cfg = load_ok(text);
+		assert_int_equal(cfg->gro, cases[i].gro);
+		assert_int_equal(cfg->buffer_size, cases[i].size);
+		config_free(cfg);
+	}
+}
+
 static void test_defaults(void **state)
 {
 	struct config *cfg = load_ok(RELAY);
@@ -171,6 +202,7 @@ static void test_defaults(void **state)
 	assert_string_equal(cfg->access_log, "");
 	assert_int_equal(cfg->access_log_rate, 1000);
 	assert_false(cfg->relays[0].reuseport_shared);
+	assert_false(cfg->gro);
 	assert_int_equal(cfg->buffer_size, 2048);
 	assert_int_equal(cfg->buffers, 4096);
 	assert_true(cfg->stats_interval == 5.0);
@@ -311,8 +343,9 @@ static const struct error_case error_cases[] = {
      "t.conf:2: unknown setting 'foo' (expected one of: workers, io_backend, cpus, "
      "steering, buffer_size, buffers, gro, stats_interval, user, control_socket, control_access, "
      "pid_file, log_format, access_log, access_log_rate, metrics, relays, filter, napi)"},
-    {"gro = true;\n" RELAY, "t.conf:1: gro: needs buffer_size = 65536 (a coalesced receive "
-			    "holds up to 64 KB)"},
+    {"buffer_size = 2048;\ngro = true;\n" RELAY,
+     "t.conf:2: gro: needs buffer_size = 65536 (a coalesced receive holds up to 64 KB): set "
+     "that, or leave buffer_size out"},
     {"gro = 1;\n" RELAY, "t.conf:1: gro: must be true or false"},
     {"control_access = { group = \"adm\"; };\n" RELAY,
      "t.conf:1: control_access: unknown setting 'group' (expected one of: read_only_group)"},
@@ -961,6 +994,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_good),    cmocka_unit_test(test_defaults),
+	    cmocka_unit_test(test_gro_buffer_defaults),
 	    cmocka_unit_test(test_errors),  cmocka_unit_test(test_dump_round_trip), cmocka_unit_test(test_napi),
 	    cmocka_unit_test(test_names),   cmocka_unit_test(test_keep_restart),
 	    cmocka_unit_test(test_files),   cmocka_unit_test(test_sessions_per_source),
