@@ -32,7 +32,9 @@
 # RR_CONF_EXTRA / RR_RELAY_EXTRA: settings added to the ringrelay devices' config, top level
 # and in the relay (e.g. RR_CONF_EXTRA='napi = { busy_poll_us = 0; };' RR_RELAY_EXTRA='shed =
 # "off";'), to measure what each overload mechanism contributes. RR_BUFFERS replaces the
-# socket devices' buffer settings (default 'buffer_size = 2048; buffers = 4096;').
+# socket devices' buffer settings (default 'buffer_size = 2048; buffers = 4096;', ringrelay's
+# defaults; ringrelay-gro keeps its own). A ringrelay device's notes say which buffer_size
+# and gro it ran with, and its peak resident memory (vm_hwm_kib).
 # --search-trials N (odd, default 1): each step of the NDR/PDR searches runs up to N trials
 # and passes when most of them do (MLRsearch's exceed ratio of 50 %, as FD.io CSIT runs it),
 # so one stall of the box in one trial does not decide the step; 1 = one trial decides, as
@@ -443,7 +445,7 @@ dut_start() {
 		# when what arrives is coalesced (see --gen-gso).
 		if [ "$DUT" = ringrelay-gro ]; then
 			backend=io_uring
-			buffers="buffer_size = 65536; buffers = 512; gro = true;"
+			buffers="buffer_size = 65536; buffers = 4096; gro = true;"
 		fi
 		# ringrelay-offload: the io_uring relay with the session fast path (docs/offload.md).
 		# XDP_REDIRECT into a veth needs NAPI on its peer: GRO on g0 and s0 (the XDP sink
@@ -551,6 +553,10 @@ dut_stop() {
 				-j status 2>/dev/null | jq -r '.workers[0] | select(.loops > 0) |
 				" worker_loops=\(.loops) worker_completions=\(.completions) per_loop=\(.completions * 10 / .loops | floor / 10)"' \
 				>"$WORK/dut.batch" 2>/dev/null || true
+		# Its peak resident memory, buffers included.
+		[ -n "$DUT_PID" ] && [ "${DUT#ringrelay}" != "$DUT" ] &&
+			awk '/^VmHWM:/ { printf " vm_hwm_kib=%s", $2 }' "/proc/$DUT_PID/status" \
+				>>"$WORK/dut.batch" 2>/dev/null || true
 		[ -n "$DUT_PID" ] && stop "$DUT_PID"
 		if [ -n "$DUT_PID" ] && [ "${DUT#ringrelay}" != "$DUT" ]; then
 			grep -h "stats relay=" "$WORK/dut.log" | tail -n 1 | tr -d '\n' >"$WORK/dut.stats" || true
@@ -558,6 +564,10 @@ dut_stop() {
 			# How many buffers the io_uring worker's ring held in the end, if it grew.
 			sed -n 's/.*buffer ring empty.* it holds \([0-9]*\) from now on.*/ buffer_ring_fill=\1/p' \
 				"$WORK/dut.log" | tail -n 1 | tr -d '\n' >>"$WORK/dut.stats" || true
+			# The buffers and GRO it ran with (the effective config, defaults included).
+			ip netns exec $NS_D "$RINGRELAY" -T -c "$WORK/rr.conf" 2>/dev/null |
+				sed -n 's/^\(buffer_size\|gro\) = \([a-z0-9]*\);$/ \1=\2/p' |
+				tr -d '\n' >>"$WORK/dut.stats" || true
 		elif [ -n "$DUT_PID" ] && [ "$DUT" = busy-relay ]; then
 			tail -n 1 "$WORK/dut.out" >"$WORK/dut.stats" || true
 		fi
