@@ -116,13 +116,23 @@ for t in jq python3 ip taskset; do
 	command -v $t >/dev/null || { echo "bench: missing $t (run ./scripts/deps.sh bench)" >&2; exit 1; }
 done
 
+# The smallest frame: 64 B, and 78 B for IPv6 (RFC 5180), whose 62 B of headers and FCS
+# would leave a 64 B frame an empty datagram, a different workload (perf/README.md).
+MIN_FRAME=64
+[ "$FAMILY" = 6 ] && MIN_FRAME=78
 if [ $FULL = 1 ]; then
 	MODE=full TRIALS=5 TRIAL_S=10 SEARCH_STEPS=8 SEARCH_S=5 LAT_S=5
-	SIZES=${SIZES:-64,imix,1400}
+	SIZES=${SIZES:-$MIN_FRAME,imix,1400}
 else
 	MODE=quick TRIALS=3 TRIAL_S=1 SEARCH_STEPS=5 SEARCH_S=0.5 LAT_S=0.5
-	SIZES=${SIZES:-64}
+	SIZES=${SIZES:-$MIN_FRAME}
 fi
+for SIZE in ${SIZES//,/ }; do
+	[ "$SIZE" = imix ] || [ "$SIZE" -ge "$MIN_FRAME" ] 2>/dev/null || {
+		echo "bench: --sizes $SIZE: the smallest frame for IPv$FAMILY is $MIN_FRAME B" >&2
+		exit 2
+	}
+done
 # --fixed: TRIALS trials of FIXED_S seconds at each rate, no searches
 [ -n "$FIXED" ] && MODE=fixed TRIAL_S=$FIXED_S
 FLOWS=16

@@ -47,8 +47,14 @@
 #define GEN_MAX_SAMPLES (16u << 20)
 #define GEN_MAGIC 0x52524c41u
 
-/* CSIT IMIX: 7:4:1 of 64/570/1518-byte frames, interleaved so each batch is mixed. */
+/* CSIT IMIX: 7:4:1 of 64/570/1518-byte frames, interleaved so each batch is mixed; for IPv6
+ * the small ones are 78 B, as in CSIT's IPv6 IMIX. */
 static const unsigned gen_imix[12] = {64, 570, 64, 1518, 64, 570, 64, 64, 570, 64, 570, 64};
+
+/* The smallest IPv6 frame (RFC 5180): 62 B of headers and the FCS leave nothing of a 64 B
+ * frame, and an empty datagram is a different workload (io_uring ends a multishot receive at
+ * each one), so IPv6 frames start at 78 B, with 12 B of payload. */
+#define GEN_MIN_FRAME6 78
 
 struct gen_opts {
 	struct addr dst, src;
@@ -79,6 +85,7 @@ struct gen_state {
 	uint64_t tx_ns; /* time spent sending, without the latency drain */
 	uint64_t max_lag_ns, lags_1ms; /* paced runs: how far behind schedule a batch went */
 	unsigned imix_pos;
+	unsigned min_frame; /* 64 B, or GEN_MIN_FRAME6 for IPv6 */
 	int l2_overhead; /* Ethernet + IP + UDP + FCS for this family */
 	size_t hdr_len;	 /* raw mode: Ethernet + IP + UDP headers in front of the payload */
 	uint8_t src_mac[6];
@@ -370,6 +377,14 @@ static int gen_state_init(struct gen_state *s, const struct gen_opts *o, union g
 
 	memset(s, 0, sizeof(*s));
 	s->l2_overhead = 14 + (addr_family(&o->dst) == AF_INET6 ? 40 : 20) + 8 + 4;
+	s->min_frame = addr_family(&o->dst) == AF_INET6 ? GEN_MIN_FRAME6 : 64;
+	if (!o->imix && o->payload < 0 && o->frame < (int)s->min_frame) {
+		fprintf(stderr, "gen: a %d B frame is too small for UDP over IPv%d: %u B is the "
+				"smallest%s\n",
+			o->frame, s->min_frame == 64 ? 4 : 6, s->min_frame,
+			s->min_frame == 64 ? "" : " (RFC 5180; 64 B would carry an empty datagram)");
+		return -EINVAL;
+	}
 	s->hdr_len = o->ifname ? (size_t)s->l2_overhead - 4 : 0;
 	s->fds = calloc(o->flows, sizeof(*s->fds));
 	for (int i = 0; s->fds && i < o->flows; i++)
@@ -504,6 +519,9 @@ static int gen_tx(struct gen_state *s, const struct gen_opts *o, union gen_cmsg 
 		for (int i = 0; i < n; i++) {
 			unsigned frame =
 			    o->imix ? gen_imix[s->imix_pos++ % 12] : (unsigned)o->frame;
+
+			if (frame < s->min_frame)
+				frame = s->min_frame;
 			size_t len = gen_payload_of(o, s, frame);
 
 			s->iovs[i].iov_len = s->hdr_len + len * segs;
