@@ -378,7 +378,8 @@ static int gen_state_init(struct gen_state *s, const struct gen_opts *o, union g
 	memset(s, 0, sizeof(*s));
 	s->l2_overhead = 14 + (addr_family(&o->dst) == AF_INET6 ? 40 : 20) + 8 + 4;
 	s->min_frame = addr_family(&o->dst) == AF_INET6 ? GEN_MIN_FRAME6 : 64;
-	if (!o->imix && o->payload < 0 && o->frame < (int)s->min_frame) {
+	if (!o->echo && !o->latency && !o->imix && o->payload < 0 &&
+	    o->frame < (int)s->min_frame) {
 		fprintf(stderr, "gen: a %d B frame is too small for UDP over IPv%d: %u B is the "
 				"smallest%s\n",
 			o->frame, s->min_frame == 64 ? 4 : 6, s->min_frame,

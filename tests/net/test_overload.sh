@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
 # Overload: a flood at many times the relay's rate (perf/gen, socket mode, 16 flows of 64-byte
-# frames, pinned to CPU 0; the relay's one worker on CPU 1) for FLOOD_SECONDS, while a probe
+# frames, 78-byte with IPv6 so that they carry a payload, pinned to CPU 0; the relay's one worker on CPU 1) for FLOOD_SECONDS, while a probe
 # client on its own flow sends a request every 100 ms and must get >= 90 % of the answers
 # within its 1 s timeout. Early shedding must be on (shed = "auto" as root) and must have shed.
 # Afterwards every datagram sent is accounted for, exactly:
@@ -136,7 +136,8 @@ s=json.load(sys.stdin)["relays"][0]["shed"]; print(s["on"], s["why"])' 2>&1)
 	lib_wait_for 5 test -e "$ready" || lib_case_fail "$c the probe got no first answer"
 
 	# The flood, on its own CPU; the relay's worker runs on CPU 1.
-	gen_out=$(lib_nsx "$NS_C" "$GEN" -d "$to" -f 16 -l 64 -t "$FLOOD_SECONDS" -C 0) ||
+	gen_out=$(lib_nsx "$NS_C" "$GEN" -d "$to" -f 16 -l $((fam == 6 ? 78 : 64)) \
+		-t "$FLOOD_SECONDS" -C 0) ||
 		lib_case_fail "$c generator failed: $gen_out"
 	lib_wait_gone "$probe_pid" $((FLOOD_SECONDS + 10)) || lib_case_fail "$c probe did not end"
 	wait "$probe_pid" 2>/dev/null
