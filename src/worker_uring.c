@@ -890,8 +890,8 @@ static int uring_setup(struct uring_worker *uw, struct worker_cmd *first)
 		 uw->bp.fill, uring_flags_name(w->caps->setup_flags), p->files,
 		 p->cq_entries, (unsigned)(sizeof(allowed_ops) / sizeof(allowed_ops[0])),
 		 w->busy_poll > 0 ? ", NAPI busy poll" : "");
-	/* GRO's cost in memory: a whole buffer per datagram, however small, because a buffer
-	 * shared by many datagrams (IOU_PBUF_RING_INC) cuts one short at its end on the
+	/* GRO takes a buffer per datagram, however small (its first page in memory), because a
+	 * buffer shared by many datagrams (IOU_PBUF_RING_INC) cuts one short at its end on the
 	 * kernels probed so far (docs/ringrelay.conf.5, gro). Say which it is. */
 	if (cfg->gro)
 		snprintf(w->features + strlen(w->features),

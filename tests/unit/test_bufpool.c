@@ -186,29 +186,42 @@ static void test_fill_and_stack(void **state)
 }
 
 /* The kernel picks a buffer of the group for a receive: its id leads to the data. */
+/* A UDP socket on 127.0.0.1 (its address in *sin) with one receive armed on ring that picks
+ * a buffer of group BGID; the tests send to it from itself. */
+static int recv_armed(struct io_uring *ring, struct sockaddr_in *sin)
+{
+	socklen_t slen = sizeof(*sin);
+	struct io_uring_sqe *sqe;
+	int fd, rcvbuf = 1 << 20;
+
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	assert_true(fd >= 0);
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+	memset(sin, 0, sizeof(*sin));
+	sin->sin_family = AF_INET;
+	sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(fd, (struct sockaddr *)sin, sizeof(*sin)), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)sin, &slen), 0);
+	sqe = io_uring_get_sqe(ring);
+	io_uring_prep_recv(sqe, fd, NULL, 0, 0);
+	sqe->flags |= IOSQE_BUFFER_SELECT;
+	sqe->buf_group = BGID;
+	assert_int_equal(io_uring_submit(ring), 1);
+	return fd;
+}
+
 static void test_kernel_fills_buffer(void **state)
 {
 	struct fixture *f = *state;
-	struct sockaddr_in sin = { .sin_family = AF_INET };
-	socklen_t slen = sizeof(sin);
+	struct sockaddr_in sin;
 	struct io_uring_cqe *cqe;
-	struct io_uring_sqe *sqe;
 	uint32_t bid;
 	int fd;
 
 	if (!f)
 		skip();
 	assert_int_equal(bufpool_init(&f->bp, &f->ring, COUNT, SIZE, BGID), 0);
-	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	assert_true(fd >= 0);
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
-	assert_int_equal(getsockname(fd, (struct sockaddr *)&sin, &slen), 0);
-	sqe = io_uring_get_sqe(&f->ring);
-	io_uring_prep_recv(sqe, fd, NULL, 0, 0);
-	sqe->flags |= IOSQE_BUFFER_SELECT;
-	sqe->buf_group = BGID;
-	assert_int_equal(io_uring_submit(&f->ring), 1);
+	fd = recv_armed(&f->ring, &sin);
 	assert_int_equal(sendto(fd, "ringrelay", 9, 0, (struct sockaddr *)&sin, sizeof(sin)), 9);
 	assert_int_equal(io_uring_wait_cqe(&f->ring, &cqe), 0);
 	assert_int_equal(cqe->res, 9);
@@ -315,14 +328,12 @@ static void test_residency(void **state)
 	struct fixture *f = *state;
 	const size_t page = (size_t)sysconf(_SC_PAGESIZE);
 	const uint32_t big = 65536, per = big / (uint32_t)page, len = 3 * (uint32_t)page;
-	struct sockaddr_in sin = { .sin_family = AF_INET };
-	socklen_t slen = sizeof(sin);
+	struct sockaddr_in sin;
 	struct io_uring_cqe *cqe;
-	struct io_uring_sqe *sqe;
 	unsigned char *vec, *data;
 	struct bufpool small;
 	uint32_t bid, i;
-	int fd, rcvbuf = 1 << 20;
+	int fd;
 
 	if (!f)
 		skip();
@@ -344,17 +355,7 @@ static void test_residency(void **state)
 	free(vec);
 
 	/* one datagram of three pages over 127.0.0.1 (MTU 64 KiB) */
-	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	assert_true(fd >= 0);
-	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
-	assert_int_equal(getsockname(fd, (struct sockaddr *)&sin, &slen), 0);
-	sqe = io_uring_get_sqe(&f->ring);
-	io_uring_prep_recv(sqe, fd, NULL, 0, 0);
-	sqe->flags |= IOSQE_BUFFER_SELECT;
-	sqe->buf_group = BGID;
-	assert_int_equal(io_uring_submit(&f->ring), 1);
+	fd = recv_armed(&f->ring, &sin);
 	data = malloc(len);
 	assert_non_null(data);
 	for (i = 0; i < len; i++)
