@@ -557,11 +557,12 @@ dut_stop() {
 			net.ipv6.conf.d1.forwarding=0
 		;;
 	*)
-		# The worker's batching over the whole run: completions per loop turn.
+		# The worker's batching over the whole run: completions per loop turn, and how often
+		# its multishot receives ended (an empty datagram ends one: perf/README.md).
 		[ -n "$DUT_PID" ] && [ "${DUT#ringrelay}" != "$DUT" ] &&
 			ip netns exec $NS_D "$(dirname "$RINGRELAY")/ringrelayctl" -s "$WORK/ctl.sock" \
 				-j status 2>/dev/null | jq -r '.workers[0] | select(.loops > 0) |
-				" worker_loops=\(.loops) worker_completions=\(.completions) per_loop=\(.completions * 10 / .loops | floor / 10)"' \
+				" worker_loops=\(.loops) worker_completions=\(.completions) per_loop=\(.completions * 10 / .loops | floor / 10) worker_rearms=\(.rearms)"' \
 				>"$WORK/dut.batch" 2>/dev/null || true
 		# Its peak resident memory, buffers included.
 		[ -n "$DUT_PID" ] && [ "${DUT#ringrelay}" != "$DUT" ] &&
