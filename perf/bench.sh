@@ -297,6 +297,9 @@ GEN_MODE_OPTS="-i g0 -M $MAC_D0 -s $GEN_SRC"
 # (QUIC servers, tunnels) do. veth hands them to the DUT whole, which is the only way to feed
 # a GRO receiver here: veth does not coalesce plain datagrams the way a NIC's GRO does.
 [ "$GEN_GSO" != 0 ] && GEN_MODE_OPTS="-g $GEN_GSO"
+# GEN_PAYLOAD=N: every datagram of the throughput trials carries N bytes whatever the frame
+# size says (GEN_PAYLOAD=0: empty datagrams, which end an io_uring multishot receive).
+[ -n "${GEN_PAYLOAD:-}" ] && GEN_MODE_OPTS="$GEN_MODE_OPTS -P $GEN_PAYLOAD"
 
 # ------------------------------------------------------------------ measurement
 # Waits (bounded, 2 s) until the sink count stops moving, then prints it.

@@ -55,6 +55,13 @@ static inline void bufpool_recycle(struct bufpool *bp, uint32_t bid)
 	bp->stack[bp->n_stack++] = (uint16_t)bid;
 }
 
+/* Takes the most recently returned free buffer for a receive the worker makes itself
+ * (not through the ring); UINT32_MAX when none waits. bufpool_recycle gives it back. */
+static inline uint32_t bufpool_take(struct bufpool *bp)
+{
+	return bp->n_stack ? bp->stack[--bp->n_stack] : UINT32_MAX;
+}
+
 /* Drops one reference; the last one recycles the buffer. */
 static inline void bufpool_put(struct bufpool *bp, uint32_t bid)
 {

@@ -55,6 +55,8 @@ struct tx_batch {
 	uint32_t next_free;
 };
 
+#define DRAIN_BATCH 32 /* datagrams per recvmmsg of a listener being drained */
+
 struct uring_worker {
 	struct worker *w;
 	struct io_uring ring;
@@ -73,6 +75,13 @@ struct uring_worker {
 	uint64_t cmd_val;
 	int minus_one; /* the fd that empties a fixed-file slot */
 	bool stopping;
+	/* Listeners whose multishot receive an empty datagram ended, read with recvmmsg until
+	 * their socket is empty (drain_listeners); the udata names the socket's generation. */
+	uint64_t drain[WORKER_MAX_LISTENERS];
+	uint32_t n_drain;
+	struct mmsghdr drain_msgs[DRAIN_BATCH];
+	struct iovec drain_iov[DRAIN_BATCH];
+	uint32_t drain_bid[DRAIN_BATCH];
 };
 
 static struct io_uring_sqe *get_sqe(struct uring_worker *uw)
@@ -500,6 +509,19 @@ static uint8_t *rx_payload(struct uring_worker *uw, const struct io_uring_cqe *c
 	return io_uring_recvmsg_payload(o, tmpl);
 }
 
+/* The kernel ends a multishot receive at an empty datagram (io_recvmsg_multishot takes a
+ * zero-length read for the end of a stream): did this completion end it so? */
+static bool ended_on_empty(const struct uring_worker *uw, const struct io_uring_cqe *cqe,
+			   uint32_t bid)
+{
+	const struct io_uring_recvmsg_out *o;
+
+	if (bid == UINT32_MAX || cqe->res < (int)sizeof(*o))
+		return false;
+	o = (const struct io_uring_recvmsg_out *)bufpool_addr(&uw->bp, bid);
+	return o->payloadlen == 0;
+}
+
 static void on_listener_recv(struct uring_worker *uw, const struct io_uring_cqe *cqe,
 			     struct udata u)
 {
@@ -523,8 +545,12 @@ static void on_listener_recv(struct uring_worker *uw, const struct io_uring_cqe 
 	if (!l->in_use || (l->gen & UDATA_GEN_MASK) != u.gen)
 		goto recycle;
 	if (!(cqe->flags & IORING_CQE_F_MORE) && !uw->stopping) {
-		counter_add(&w->wc.rearms, 1);
-		arm_listener(uw, u.idx);
+		if (ended_on_empty(uw, cqe, bid)) {
+			uw->drain[uw->n_drain++] = listener_udata(uw, u.idx);
+		} else {
+			counter_add(&w->wc.rearms, 1);
+			arm_listener(uw, u.idx);
+		}
 	}
 	if (cqe->res < 0) {
 		/* The buffer ring ran dry: datagrams wait in the socket (or overflow it, which
@@ -710,6 +736,83 @@ static void on_timer(struct uring_worker *uw)
 	worker_tick(uw->w);
 	if (!uw->stopping)
 		arm_timer(uw);
+}
+
+/* Reads up to DRAIN_BATCH datagrams of listener li's socket with one recvmmsg into free
+ * buffers, each laid out as a multishot completion (header, name, control, payload), and
+ * passes them on as such. Returns true when the batch was full: more may wait. */
+static bool drain_listener(struct uring_worker *uw, uint32_t li)
+{
+	const struct msghdr *t = &uw->listen_msg;
+	const size_t name = sizeof(struct io_uring_recvmsg_out), ctl = name + t->msg_namelen;
+	const size_t hdr = ctl + t->msg_controllen, room = uw->bp.size - hdr;
+	int fd = uw->w->listeners[li].fd, got;
+	uint32_t n, i;
+
+	for (n = 0; n < DRAIN_BATCH; n++) {
+		uint32_t bid = bufpool_take(&uw->bp);
+		uint8_t *b;
+
+		if (bid == UINT32_MAX)
+			break;
+		b = bufpool_addr(&uw->bp, bid);
+		uw->drain_bid[n] = bid;
+		uw->drain_iov[n] = (struct iovec){.iov_base = b + hdr, .iov_len = room};
+		uw->drain_msgs[n].msg_hdr = (struct msghdr){
+			.msg_name = b + name,
+			.msg_namelen = t->msg_namelen,
+			.msg_iov = &uw->drain_iov[n],
+			.msg_iovlen = 1,
+			.msg_control = t->msg_controllen ? b + ctl : NULL,
+			.msg_controllen = t->msg_controllen,
+		};
+	}
+	got = n ? recvmmsg(fd, uw->drain_msgs, n, MSG_DONTWAIT | MSG_TRUNC, NULL) : 0;
+	for (i = 0; got > 0 && i < (uint32_t)got; i++) {
+		const struct msghdr *m = &uw->drain_msgs[i].msg_hdr;
+		uint32_t len = uw->drain_msgs[i].msg_len, bid = uw->drain_bid[i];
+		struct io_uring_recvmsg_out *o = (void *)bufpool_addr(&uw->bp, bid);
+		struct io_uring_cqe c = {
+			.user_data = listener_udata(uw, li),
+			.res = (int)(hdr + (len < room ? len : room)),
+			.flags = IORING_CQE_F_BUFFER | IORING_CQE_F_MORE |
+				 (bid << IORING_CQE_BUFFER_SHIFT),
+		};
+
+		*o = (struct io_uring_recvmsg_out){ .namelen = m->msg_namelen,
+						    .controllen = (uint32_t)m->msg_controllen,
+						    .payloadlen = len,
+						    .flags = (uint32_t)m->msg_flags };
+		on_listener_recv(uw, &c, udata_unpack(c.user_data));
+	}
+	/* The buffers recvmmsg did not fill go back in the order they came off the stack. */
+	for (i = n; i-- > (got > 0 ? (uint32_t)got : 0);)
+		bufpool_recycle(&uw->bp, uw->drain_bid[i]);
+	return n == DRAIN_BATCH && got == (int)n;
+}
+
+/* The listeners an empty datagram stopped: read what their sockets hold, and arm their
+ * multishot receive again once a read finds less than a full batch (an empty datagram in a
+ * flood then costs a share of one recvmmsg, not a re-arm and a loop turn of its own). */
+static void drain_listeners(struct uring_worker *uw)
+{
+	uint32_t i, k = 0;
+
+	for (i = 0; i < uw->n_drain; i++) {
+		uint32_t li = udata_unpack(uw->drain[i]).idx;
+
+		/* closed, or its slot reused by a reload, since: nothing of it to read */
+		if (uw->stopping || !uw->w->listeners[li].in_use ||
+		    listener_udata(uw, li) != uw->drain[i])
+			continue;
+		if (drain_listener(uw, li)) {
+			uw->drain[k++] = uw->drain[i];
+			continue;
+		}
+		counter_add(&uw->w->wc.rearms, 1);
+		arm_listener(uw, li);
+	}
+	uw->n_drain = k;
 }
 
 static void dispatch(struct uring_worker *uw, const struct io_uring_cqe *cqe)
@@ -918,6 +1021,7 @@ static void uring_teardown(struct uring_worker *uw)
 
 static int uring_run(struct worker *w, struct worker_cmd *first)
 {
+	struct __kernel_timespec no_wait = { 0 };
 	struct uring_worker uw = { .w = w };
 	struct io_uring_cqe *cqe;
 	unsigned head, n;
@@ -933,7 +1037,12 @@ static int uring_run(struct worker *w, struct worker_cmd *first)
 
 	while (!uw.stopping) {
 		bufpool_commit(&uw.bp);
-		err = io_uring_submit_and_wait(&uw.ring, 1);
+		/* A listener being drained has datagrams waiting: take the completions there are
+		 * (which runs the kernel's deferred work) without sleeping. */
+		if (uw.n_drain)
+			err = io_uring_submit_and_wait_timeout(&uw.ring, &cqe, 1, &no_wait, NULL);
+		else
+			err = io_uring_submit_and_wait(&uw.ring, 1);
 		if (err < 0 && err != -EINTR && err != -EAGAIN && err != -EBUSY && err != -ETIME) {
 			snprintf(w->error, sizeof(w->error), "worker %u: io_uring_enter: %s", w->id,
 				 strerror(-err));
@@ -947,6 +1056,8 @@ static int uring_run(struct worker *w, struct worker_cmd *first)
 			dispatch(&uw, cqe);
 			n++;
 		}
+		if (uw.n_drain)
+			drain_listeners(&uw);
 		batch_flush_open(&uw);
 		io_uring_cq_advance(&uw.ring, n);
 		counter_add(&w->wc.completions, n);
