@@ -9,6 +9,10 @@
 # Then empty datagrams queued while the relay is stopped (SIGSTOP): the kernel ends an
 # io_uring multishot receive at each one; the worker must read the rest of the queue (in
 # recvmmsg batches) instead of arming its receive again per datagram. Every one arrives.
+# Once more through a wildcard listener to an echo upstream, sent to a second address of the
+# relay's interface: every empty datagram must come back to the client's connected socket,
+# so from that address and not the interface's first one (the worker takes it from the
+# control data the batch read left where a completion has it).
 . "$(dirname "$0")/lib.sh"
 lib_topology
 
@@ -101,6 +105,68 @@ EOF
 	lib_case_ok "$c $EMPTY empty datagrams queued at once arrived, $((after - before)) re-arms"
 }
 
+# wildcard_echo CASE: a relay listening on the family's wildcard, port 5001, to an echo
+# upstream; EMPTY empty datagrams from 200 connected clients to the relay's second address
+# while the relay is stopped; every echo must come back.
+wildcard_echo()
+{
+	local c="$1 wildcard" conf=$TMPD/burst-wild.conf any=0.0.0.0 out echo_pid
+	local second=198.18.1.3 plen=24 nodad=""
+	[ "$FAM" = 6 ] && any="[::]" second=2001:2:1::3 plen=64 nodad=nodad
+	lib_nsx "$NS_R" ip addr add "$second/$plen" dev "$IF_RC" $nodad
+	lib_relay_conf "$conf" backend="$BACKEND" listen="$any:5001" up="$(ep "$UP1_IP" 9001)"
+	lib_udp_bg "$NS_U" "$TMPD/echo.json" echo --bind "$(ep "$UP1_IP" 9001)" --seconds 60
+	echo_pid=$BG_PID
+	if ! lib_relay_start "$conf"; then
+		lib_case_fail "$c relay did not start"
+		lib_stop_pid "$echo_pid"
+		return
+	fi
+	if out=$(lib_nsx "$NS_C" "$PY" - "$(ep "$second" 5001)" "$EMPTY" "$RELAY_PID" <<'EOF'
+import os, select, signal, socket, sys
+ep, n, relay = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+host, port = ep.rsplit(":", 1)
+host = host.strip("[]")
+fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+# 200 clients (200 sessions, each learning the address from its first datagram), connected:
+# a reply from another address never reaches them
+socks = [socket.socket(fam, socket.SOCK_DGRAM) for _ in range(200)]
+for s in socks:
+    s.connect((host, int(port)))
+    s.setblocking(False)
+os.kill(relay, signal.SIGSTOP)
+try:
+    for i in range(n):
+        socks[i % len(socks)].send(b"")
+finally:
+    os.kill(relay, signal.SIGCONT)
+got, poll = 0, select.poll()
+for s in socks:
+    poll.register(s, select.POLLIN)
+by_fd = {s.fileno(): s for s in socks}
+while got < n:
+    ready = poll.poll(5000)
+    if not ready:
+        break
+    for fd, _ in ready:
+        try:
+            while True:
+                got += len(by_fd[fd].recv(16)) == 0
+        except BlockingIOError:
+            pass
+print(got)
+sys.exit(0 if got == n else 1)
+EOF
+	); then
+		lib_case_ok "$c $EMPTY empty datagrams echoed back from the address sent to"
+	else
+		lib_case_fail "$c $out of $EMPTY empty datagrams echoed back"
+	fi
+	lib_relay_stop || lib_case_fail "$c relay exit status $? after SIGTERM, want 0"
+	lib_stop_pid "$echo_pid"
+	lib_nsx "$NS_R" ip addr del "$second/$plen" dev "$IF_RC"
+}
+
 run_case()
 {
 	local backend=$1 fam=$2 c conf to rec line why
@@ -137,6 +203,7 @@ run_case()
 	empty_flood "$c" "$to" "$rec"
 	lib_relay_stop || lib_case_fail "$c relay exit status $? after SIGTERM, want 0"
 	lib_stop_pid "$sink_pid"
+	BACKEND=$backend FAM=$fam wildcard_echo "$c"
 }
 
 lib_each_case run_case
