@@ -560,17 +560,17 @@ dut_stop() {
 			net.ipv6.conf.d1.forwarding=0
 		;;
 	*)
-		# The worker's batching over the whole run: completions per loop turn, and how often
-		# its multishot receives ended (an empty datagram ends one: perf/README.md).
-		[ -n "$DUT_PID" ] && [ "${DUT#ringrelay}" != "$DUT" ] &&
+		if [ -n "$DUT_PID" ] && [ "${DUT#ringrelay}" != "$DUT" ]; then
+			# The worker's batching over the whole run: completions per loop turn, and
+			# how often its multishot receives ended (an empty datagram ends one:
+			# perf/README.md); then its peak resident memory, buffers included.
 			ip netns exec $NS_D "$(dirname "$RINGRELAY")/ringrelayctl" -s "$WORK/ctl.sock" \
 				-j status 2>/dev/null | jq -r '.workers[0] | select(.loops > 0) |
 				" worker_loops=\(.loops) worker_completions=\(.completions) per_loop=\(.completions * 10 / .loops | floor / 10) worker_rearms=\(.rearms)"' \
 				>"$WORK/dut.batch" 2>/dev/null || true
-		# Its peak resident memory, buffers included.
-		[ -n "$DUT_PID" ] && [ "${DUT#ringrelay}" != "$DUT" ] &&
 			awk '/^VmHWM:/ { printf " vm_hwm_kib=%s", $2 }' "/proc/$DUT_PID/status" \
 				>>"$WORK/dut.batch" 2>/dev/null || true
+		fi
 		[ -n "$DUT_PID" ] && stop "$DUT_PID"
 		if [ -n "$DUT_PID" ] && [ "${DUT#ringrelay}" != "$DUT" ]; then
 			grep -h "stats relay=" "$WORK/dut.log" | tail -n 1 | tr -d '\n' >"$WORK/dut.stats" || true

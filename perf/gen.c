@@ -85,6 +85,7 @@ struct gen_state {
 	uint64_t tx_ns; /* time spent sending, without the latency drain */
 	uint64_t max_lag_ns, lags_1ms; /* paced runs: how far behind schedule a batch went */
 	unsigned imix_pos;
+	unsigned imix[12];  /* gen_imix, its small frames raised to min_frame */
 	unsigned min_frame; /* 64 B, or GEN_MIN_FRAME6 for IPv6 */
 	int l2_overhead; /* Ethernet + IP + UDP + FCS for this family */
 	size_t hdr_len;	 /* raw mode: Ethernet + IP + UDP headers in front of the payload */
@@ -386,6 +387,8 @@ static int gen_state_init(struct gen_state *s, const struct gen_opts *o, union g
 			s->min_frame == 64 ? "" : " (RFC 5180; 64 B would carry an empty datagram)");
 		return -EINVAL;
 	}
+	for (int i = 0; i < 12; i++)
+		s->imix[i] = gen_imix[i] < s->min_frame ? s->min_frame : gen_imix[i];
 	s->hdr_len = o->ifname ? (size_t)s->l2_overhead - 4 : 0;
 	s->fds = calloc(o->flows, sizeof(*s->fds));
 	for (int i = 0; s->fds && i < o->flows; i++)
@@ -518,11 +521,7 @@ static int gen_tx(struct gen_state *s, const struct gen_opts *o, union gen_cmsg 
 			s->lags_1ms += now - next > 1000000;
 		}
 		for (int i = 0; i < n; i++) {
-			unsigned frame =
-			    o->imix ? gen_imix[s->imix_pos++ % 12] : (unsigned)o->frame;
-
-			if (frame < s->min_frame)
-				frame = s->min_frame;
+			unsigned frame = o->imix ? s->imix[s->imix_pos++ % 12] : (unsigned)o->frame;
 			size_t len = gen_payload_of(o, s, frame);
 
 			s->iovs[i].iov_len = s->hdr_len + len * segs;

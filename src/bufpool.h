@@ -85,7 +85,7 @@ bool bufpool_ran_dry(struct bufpool *bp);
 static inline void bufpool_commit(struct bufpool *bp)
 {
 	while (bp->in_ring < bp->fill && bp->n_stack) {
-		uint32_t bid = bp->stack[--bp->n_stack];
+		uint32_t bid = bufpool_take(bp);
 
 		io_uring_buf_ring_add(bp->br, bufpool_addr(bp, bid), bp->size, (unsigned short)bid,
 				      bp->mask, (int)bp->pending);

@@ -51,7 +51,6 @@ static void family(FILE *out, const char *name, const char *type, const char *he
 	fprintf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-/* A gauge with a single, unlabelled sample. */
 /* One counter family with a series per worker, from the uint64_t at off in each worker. */
 static void worker_counter(FILE *out, const struct snapshot *s, const char *name,
 			   const char *help, size_t off)
@@ -67,6 +66,7 @@ static void worker_counter(FILE *out, const struct snapshot *s, const char *name
 	}
 }
 
+/* A gauge with a single, unlabelled sample. */
 static void gauge(FILE *out, const char *name, const char *help, double v)
 {
 	family(out, name, "gauge", help);
