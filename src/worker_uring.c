@@ -55,7 +55,9 @@ struct tx_batch {
 	uint32_t next_free;
 };
 
-#define DRAIN_BATCH 32 /* datagrams per recvmmsg of a listener being drained */
+#define DRAIN_BATCH 32 /* datagrams per recvmmsg of a socket being drained */
+#define DRAIN_SESSIONS 64 /* sessions drained at once; more re-arm per empty datagram */
+#define DRAIN_MAX (WORKER_MAX_LISTENERS + DRAIN_SESSIONS) /* room for every listener */
 
 struct uring_worker {
 	struct worker *w;
@@ -75,9 +77,9 @@ struct uring_worker {
 	uint64_t cmd_val;
 	int minus_one; /* the fd that empties a fixed-file slot */
 	bool stopping;
-	/* Listeners whose multishot receive an empty datagram ended, read with recvmmsg until
-	 * their socket is empty (drain_listeners); the udata names the socket's generation. */
-	uint64_t drain[WORKER_MAX_LISTENERS];
+	/* Listeners and sessions whose multishot receive an empty datagram ended, read with
+	 * recvmmsg until their socket is empty (drain_sockets); a receive's udata names each. */
+	uint64_t drain[DRAIN_MAX];
 	uint32_t n_drain;
 	struct mmsghdr drain_msgs[DRAIN_BATCH];
 	struct iovec drain_iov[DRAIN_BATCH];
@@ -511,15 +513,29 @@ static uint8_t *rx_payload(struct uring_worker *uw, const struct io_uring_cqe *c
 
 /* The kernel ends a multishot receive at an empty datagram (io_recvmsg_multishot takes a
  * zero-length read for the end of a stream): did this completion end it so? */
-static bool ended_on_empty(const struct uring_worker *uw, const struct io_uring_cqe *cqe,
-			   uint32_t bid)
+static bool ended_on_empty(const struct uring_worker *uw, const struct io_uring_cqe *cqe)
 {
 	const struct io_uring_recvmsg_out *o;
 
-	if (bid == UINT32_MAX || cqe->res < (int)sizeof(*o))
+	if (!(cqe->flags & IORING_CQE_F_BUFFER) || cqe->res < (int)sizeof(*o))
 		return false;
-	o = (const struct io_uring_recvmsg_out *)bufpool_addr(&uw->bp, bid);
+	o = (const void *)bufpool_addr(&uw->bp, cqe->flags >> IORING_CQE_BUFFER_SHIFT);
 	return o->payloadlen == 0;
+}
+
+/* A multishot receive (udata ud) ended: when an empty datagram ended it, its socket is read
+ * with recvmmsg before the receive is armed again (drain_sockets); else the caller arms it
+ * now, counted. Returns true when the drain took it. */
+static bool drain_instead(struct uring_worker *uw, const struct io_uring_cqe *cqe, uint64_t ud)
+{
+	uint32_t room = udata_unpack(ud).op == OP_RECV_SESSION ? DRAIN_SESSIONS : DRAIN_MAX;
+
+	if (uw->n_drain >= room || !ended_on_empty(uw, cqe)) {
+		counter_add(&uw->w->wc.rearms, 1);
+		return false;
+	}
+	uw->drain[uw->n_drain++] = ud;
+	return true;
 }
 
 static void on_listener_recv(struct uring_worker *uw, const struct io_uring_cqe *cqe,
@@ -544,14 +560,9 @@ static void on_listener_recv(struct uring_worker *uw, const struct io_uring_cqe 
 	 * is lost with the socket, like the datagrams still queued in it. */
 	if (!l->in_use || (l->gen & UDATA_GEN_MASK) != u.gen)
 		goto recycle;
-	if (!(cqe->flags & IORING_CQE_F_MORE) && !uw->stopping) {
-		if (ended_on_empty(uw, cqe, bid)) {
-			uw->drain[uw->n_drain++] = listener_udata(uw, u.idx);
-		} else {
-			counter_add(&w->wc.rearms, 1);
-			arm_listener(uw, u.idx);
-		}
-	}
+	if (!(cqe->flags & IORING_CQE_F_MORE) && !uw->stopping &&
+	    !drain_instead(uw, cqe, listener_udata(uw, u.idx)))
+		arm_listener(uw, u.idx);
 	if (cqe->res < 0) {
 		/* The buffer ring ran dry: datagrams wait in the socket (or overflow it, which
 		 * SO_RXQ_OVFL counts later). An event, not a loss; counted when the whole pool
@@ -658,10 +669,8 @@ static void on_session_recv(struct uring_worker *uw, const struct io_uring_cqe *
 		relay_count_drop(c, RELAY_DIR_TO_CLIENT, DROP_SESSION_CLOSED, segs);
 		goto recycle;
 	}
-	if (!more && !uw->stopping) {
-		counter_add(&w->wc.rearms, 1);
+	if (!more && !uw->stopping && !drain_instead(uw, cqe, session_udata(u.relay, u.idx, s)))
 		arm_session(uw, u.relay, s);
-	}
 	if (cqe->res < 0) {
 		/* ICMP unreachable from the upstream for a datagram already sent: a notice,
 		 * not a loss; keep receiving. Its copies in the error queue go (one syscall
@@ -738,15 +747,38 @@ static void on_timer(struct uring_worker *uw)
 		arm_timer(uw);
 }
 
-/* Reads up to DRAIN_BATCH datagrams of listener li's socket with one recvmmsg into free
- * buffers, each laid out as a multishot completion (header, name, control, payload), and
- * passes them on as such. Returns true when the batch was full: more may wait. */
-static bool drain_listener(struct uring_worker *uw, uint32_t li)
+/* The socket a drain entry reads and its receive's template, or -1 when the listener or
+ * session it names has been closed (or its slot reused) since. */
+static int drain_target(struct uring_worker *uw, uint64_t ud, const struct msghdr **tmpl)
 {
-	const struct msghdr *t = &uw->listen_msg;
+	struct udata u = udata_unpack(ud);
+	struct worker *w = uw->w;
+	struct session *s;
+
+	if (uw->stopping)
+		return -1;
+	if (u.op == OP_RECV_LISTENER) {
+		*tmpl = &uw->listen_msg;
+		return w->listeners[u.idx].in_use && listener_udata(uw, u.idx) == ud
+			       ? w->listeners[u.idx].fd
+			       : -1;
+	}
+	/* A session closed while drained: its cancel finds no receive and frees it
+	 * (on_cancel). */
+	s = &w->relays[u.relay].sessions.slots[u.idx];
+	*tmpl = &uw->session_msg;
+	return s->state == SESSION_ACTIVE && session_udata(u.relay, u.idx, s) == ud ? s->fd : -1;
+}
+
+/* Reads up to DRAIN_BATCH datagrams of the socket a drain entry names with one recvmmsg
+ * into free buffers, each laid out as a multishot completion of its receive (header, name,
+ * control, payload), and passes them on as such. Returns true when the batch was full: more
+ * may wait. */
+static bool drain_socket(struct uring_worker *uw, uint64_t ud, int fd, const struct msghdr *t)
+{
 	const size_t name = sizeof(struct io_uring_recvmsg_out), ctl = name + t->msg_namelen;
 	const size_t hdr = ctl + t->msg_controllen, room = uw->bp.size - hdr;
-	int fd = uw->w->listeners[li].fd, got;
+	int got;
 	uint32_t n, i;
 
 	for (n = 0; n < DRAIN_BATCH; n++) {
@@ -759,7 +791,7 @@ static bool drain_listener(struct uring_worker *uw, uint32_t li)
 		uw->drain_bid[n] = bid;
 		uw->drain_iov[n] = (struct iovec){.iov_base = b + hdr, .iov_len = room};
 		uw->drain_msgs[n].msg_hdr = (struct msghdr){
-			.msg_name = b + name,
+			.msg_name = t->msg_namelen ? b + name : NULL,
 			.msg_namelen = t->msg_namelen,
 			.msg_iov = &uw->drain_iov[n],
 			.msg_iovlen = 1,
@@ -773,7 +805,7 @@ static bool drain_listener(struct uring_worker *uw, uint32_t li)
 		uint32_t len = uw->drain_msgs[i].msg_len, bid = uw->drain_bid[i];
 		struct io_uring_recvmsg_out *o = (void *)bufpool_addr(&uw->bp, bid);
 		struct io_uring_cqe c = {
-			.user_data = listener_udata(uw, li),
+			.user_data = ud,
 			.res = (int)(hdr + (len < room ? len : room)),
 			.flags = IORING_CQE_F_BUFFER | IORING_CQE_F_MORE |
 				 (bid << IORING_CQE_BUFFER_SHIFT),
@@ -783,7 +815,10 @@ static bool drain_listener(struct uring_worker *uw, uint32_t li)
 						    .controllen = (uint32_t)m->msg_controllen,
 						    .payloadlen = len,
 						    .flags = (uint32_t)m->msg_flags };
-		on_listener_recv(uw, &c, udata_unpack(c.user_data));
+		if (udata_unpack(ud).op == OP_RECV_LISTENER)
+			on_listener_recv(uw, &c, udata_unpack(ud));
+		else
+			on_session_recv(uw, &c, udata_unpack(ud));
 	}
 	/* The buffers recvmmsg did not fill go back in the order they came off the stack. */
 	for (i = n; i-- > (got > 0 ? (uint32_t)got : 0);)
@@ -791,26 +826,34 @@ static bool drain_listener(struct uring_worker *uw, uint32_t li)
 	return n == DRAIN_BATCH && got == (int)n;
 }
 
-/* The listeners an empty datagram stopped: read what their sockets hold, and arm their
- * multishot receive again once a read finds less than a full batch (an empty datagram in a
- * flood then costs a share of one recvmmsg, not a re-arm and a loop turn of its own). */
-static void drain_listeners(struct uring_worker *uw)
+/* The listeners and sessions an empty datagram stopped: read what their sockets hold, and
+ * arm their multishot receive again once a read finds less than a full batch (an empty
+ * datagram in a flood then costs a share of one recvmmsg, not a re-arm and a loop turn of
+ * its own). */
+static void drain_sockets(struct uring_worker *uw)
 {
 	uint32_t i, k = 0;
 
 	for (i = 0; i < uw->n_drain; i++) {
-		uint32_t li = udata_unpack(uw->drain[i]).idx;
+		uint64_t ud = uw->drain[i];
+		struct udata u = udata_unpack(ud);
+		const struct msghdr *t;
+		int fd = drain_target(uw, ud, &t);
 
-		/* closed, or its slot reused by a reload, since: nothing of it to read */
-		if (uw->stopping || !uw->w->listeners[li].in_use ||
-		    listener_udata(uw, li) != uw->drain[i])
+		if (fd < 0)
 			continue;
-		if (drain_listener(uw, li)) {
-			uw->drain[k++] = uw->drain[i];
+		if (drain_socket(uw, ud, fd, t)) {
+			uw->drain[k++] = ud;
 			continue;
 		}
+		/* on_*_recv closed it: a listener by a reload, a session at its last datagram */
+		if (drain_target(uw, ud, &t) < 0)
+			continue;
 		counter_add(&uw->w->wc.rearms, 1);
-		arm_listener(uw, li);
+		if (u.op == OP_RECV_LISTENER)
+			arm_listener(uw, u.idx);
+		else
+			arm_session(uw, u.relay, &uw->w->relays[u.relay].sessions.slots[u.idx]);
 	}
 	uw->n_drain = k;
 }
@@ -1037,7 +1080,7 @@ static int uring_run(struct worker *w, struct worker_cmd *first)
 
 	while (!uw.stopping) {
 		bufpool_commit(&uw.bp);
-		/* A listener being drained has datagrams waiting: take the completions there are
+		/* A socket being drained has datagrams waiting: take the completions there are
 		 * (which runs the kernel's deferred work) without sleeping. */
 		if (uw.n_drain)
 			err = io_uring_submit_and_wait_timeout(&uw.ring, &cqe, 1, &no_wait, NULL);
@@ -1057,7 +1100,7 @@ static int uring_run(struct worker *w, struct worker_cmd *first)
 			n++;
 		}
 		if (uw.n_drain)
-			drain_listeners(&uw);
+			drain_sockets(&uw);
 		batch_flush_open(&uw);
 		io_uring_cq_advance(&uw.ring, n);
 		counter_add(&w->wc.completions, n);

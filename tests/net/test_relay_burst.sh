@@ -13,6 +13,9 @@
 # relay's interface: every empty datagram must come back to the client's connected socket,
 # so from that address and not the interface's first one (the worker takes it from the
 # control data the batch read left where a completion has it).
+# And empty replies: an upstream sends EMPTY empty datagrams to a session's socket while the
+# relay is stopped; the session's receive is drained the same way, and every one reaches the
+# client.
 . "$(dirname "$0")/lib.sh"
 lib_topology
 
@@ -167,6 +170,72 @@ EOF
 	lib_nsx "$NS_R" ip addr del "$second/$plen" dev "$IF_RC"
 }
 
+# empty_replies CASE: one client opens a session to an upstream this script owns (port
+# 9002); with the relay stopped, the upstream sends EMPTY empty datagrams to the session's
+# socket; every one must reach the client, in a handful of re-arms.
+empty_replies()
+{
+	local c="$1 replies" conf=$TMPD/burst-replies.conf to before after out
+	to=$(ep "$RELAY_IP" 5002)
+	lib_relay_conf "$conf" backend="$BACKEND" listen="$to" up="$(ep "$UP1_IP" 9002)"
+	if ! lib_relay_start "$conf"; then
+		lib_case_fail "$c relay did not start"
+		return
+	fi
+	before=$(rearms) || { lib_case_fail "$c ringrelayctl status failed"; return; }
+	# The upstream's socket is made in NS_U, the client's in NS_C (setns in between).
+	if out=$(lib_nsx "$NS_U" "$PY" - "$to" "$(ep "$UP1_IP" 9002)" "$EMPTY" "$RELAY_PID" \
+		"$NS_C" <<'EOF'
+import ctypes, os, signal, socket, sys
+relay_ep, up_ep, n, relay, ns_c = sys.argv[1:6]
+n, relay = int(n), int(relay)
+def parse(ep):
+    host, port = ep.rsplit(":", 1)
+    return host.strip("[]"), int(port)
+fam = socket.AF_INET6 if ":" in parse(relay_ep)[0] else socket.AF_INET
+up = socket.socket(fam, socket.SOCK_DGRAM)
+up.bind(parse(up_ep))
+up.settimeout(5)
+libc = ctypes.CDLL(None, use_errno=True)
+fd = os.open("/run/netns/" + ns_c, os.O_RDONLY)
+if libc.setns(fd, 0x40000000) != 0:  # CLONE_NEWNET
+    raise OSError(ctypes.get_errno(), "setns " + ns_c)
+cl = socket.socket(fam, socket.SOCK_DGRAM)
+cl.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+cl.connect(parse(relay_ep))
+cl.send(b"open")
+_, session = up.recvfrom(64)
+os.kill(relay, signal.SIGSTOP)
+try:
+    for _ in range(n):
+        up.sendto(b"", session)
+finally:
+    os.kill(relay, signal.SIGCONT)
+cl.settimeout(5)
+got = 0
+try:
+    while got < n:
+        got += len(cl.recv(16)) == 0
+except socket.timeout:
+    pass
+print(got)
+sys.exit(0 if got == n else 1)
+EOF
+	); then
+		after=$(rearms)
+		# io_uring: a handful (the queue is read in batches); the mmsg backend never re-arms
+		if [ $((after - before)) -gt $((EMPTY / 20)) ]; then
+			lib_case_fail "$c $((after - before)) re-arms for $EMPTY queued empty replies"
+		else
+			lib_case_ok "$c $EMPTY empty replies queued at once reached the client," \
+				"$((after - before)) re-arms"
+		fi
+	else
+		lib_case_fail "$c $out of $EMPTY empty replies reached the client"
+	fi
+	lib_relay_stop || lib_case_fail "$c relay exit status $? after SIGTERM, want 0"
+}
+
 run_case()
 {
 	local backend=$1 fam=$2 c conf to rec line why
@@ -204,6 +273,7 @@ run_case()
 	lib_relay_stop || lib_case_fail "$c relay exit status $? after SIGTERM, want 0"
 	lib_stop_pid "$sink_pid"
 	BACKEND=$backend FAM=$fam wildcard_echo "$c"
+	BACKEND=$backend FAM=$fam empty_replies "$c"
 }
 
 lib_each_case run_case
