@@ -373,10 +373,17 @@ int app_reload(struct app *a, char *err, size_t errlen)
 			app_steer(a, cfg, &st);
 			a->rt.steer_cpu = st.cpu;
 			ret = runtime_reload(&a->rt, cfg, &plan, &applied, err, errlen);
-			if (applied)
+			if (applied) {
 				app_steer_set(a, a->rt.cfg, &st);
-			else
+			} else {
 				a->rt.steer_cpu = a->steer.cpu;
+				/* The relays refused it (a port in use, ...): the program goes
+				 * back to the running config's rules, fast path and shedding. */
+				if (app_filter_sync(a, a->rt.cfg, &a->rt.plan, ferr, sizeof(ferr)))
+					log_err("reload: restoring the filter of the running "
+						"configuration: %s", ferr);
+				app_filter_release(a, a->rt.cfg);
+			}
 			if (!ret && fret) {
 				ret = fret;
 				snprintf(err, errlen, "%s", ferr);

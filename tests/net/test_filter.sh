@@ -139,6 +139,51 @@ flip_case()
 		"rx_pkts=$rx, drop_prefix +$((d2 - d1)), allow=$(rr_counter $CNT_ALLOW)"
 }
 
+held_bound() { lib_nsx "$NS_R" ss -Hlun "sport = :5009" | grep -q .; }
+reload_refused() { lib_relay_log_current | grep -q "reload failed"; }
+
+# refused_reload_case TO CONF: a reload that would lift the deny rule and add a listener on a
+# port another process holds is refused; the previous configuration stays in force, its
+# rules included: the denied client still gets nothing back, the allowed one is relayed.
+refused_reload_case()
+{
+	local to=$1 conf=$2 held holder_pid rx0 rx out
+	held=$(ep "$RELAY_IP" 5009)
+	lib_udp_bg "$NS_R" "$TMPD/holder.json" sink --bind "$held" --seconds 60
+	holder_pid=$BG_PID
+	lib_wait_for 5 held_bound || lib_case_fail "$c the holder never bound $held"
+	"$PY" - "$conf" "$DENY_A" "$DENY_B2" "$to" "$held" <<'EOF'
+import sys
+path, deny, other, to, held = sys.argv[1:6]
+text = open(path).read()
+text = text.replace('deny = [ "%s" ];' % deny, 'deny = [ "%s" ];' % other)
+text = text.replace('listen = [ "%s" ];' % to, 'listen = [ "%s", "%s" ];' % (to, held))
+open(path, "w").write(text)
+EOF
+	grep -qF "$DENY_B2" "$conf" && grep -qF "$held" "$conf" ||
+		lib_case_fail "$c could not rewrite $conf for the refused reload"
+	rx0=$(lib_stat rx_pkts t)
+	kill -HUP "$RELAY_PID"
+	if ! lib_wait_for 10 reload_refused; then
+		lib_case_fail "$c a reload onto a held port was not refused"
+	elif out=$(lib_udp "$NS_C" client --to "$to" --bind "$BAD_IP" --count $N_DENIED \
+		--size 100 --expect-none); then
+		lib_case_ok "$c refused reload: the old deny rule still drops: $out"
+	else
+		lib_case_fail "$c refused reload lifted the deny rule anyway: $out"
+	fi
+	if out=$(lib_udp "$NS_C" client --to "$to" --bind "$CLIENT_IP" --port-base 47000 \
+		--count $N_OK --size 100 --expect-echo); then
+		lib_case_ok "$c refused reload: allowed client still relayed"
+	else
+		lib_case_fail "$c refused reload: allowed client: $out"
+	fi
+	rx=$(lib_stat rx_pkts t)
+	[ "$rx" = $((rx0 + N_OK)) ] ||
+		lib_case_fail "$c after the refused reload rx_pkts=$rx, want $((rx0 + N_OK))"
+	lib_stop_pid "$holder_pid"
+}
+
 # run_case MODE FAMILY
 run_case()
 {
@@ -204,6 +249,7 @@ EOF
 	[ "$rx" = $N_OK ] || lib_case_fail "$c relay rx_pkts=$rx, want $N_OK (denied got through)"
 
 	flip_case "$to" "$d1"
+	refused_reload_case "$to" "$conf"
 
 	lib_relay_stop || lib_case_fail "$c relay exit status $? after SIGTERM"
 	lib_stop_pid "$echo_pid"
