@@ -16,7 +16,7 @@ enum udata_op {
 	OP_TIMER,
 	OP_STOP,	      /* the stop eventfd became readable */
 	OP_CMD,		      /* main posted a command (worker_run_cmd) */
-	OP_CANCEL_SESSION,    /* relay, idx, gen: the cancel of a session's receive */
+	OP_SLOT_EMPTIED,      /* relay, idx, gen: a closing session's file slot emptied */
 	OP_IGNORE,	      /* file updates: nothing to do */
 };
 

@@ -292,7 +292,7 @@ static void end_session(struct worker *w, uint32_t r, struct session *s, enum ac
 
 /* The table of relay slot r is full: ends its least recently used session if it has been
  * idle long enough. Returns whether one was ended. Its slot is free at once with the mmsg
- * backend; io_uring frees it when the cancelled receive completes, so there the datagram that
+ * backend; io_uring frees it when the ring has emptied its file slot, so there the datagram that
  * asked may still be dropped (session_table_full) and the client's next one gets the slot. */
 static bool evict_one(struct worker *w, uint32_t r)
 {

@@ -363,15 +363,17 @@ static void on_send_batch(struct uring_worker *uw, const struct io_uring_cqe *cq
 }
 
 /* Starts closing a CLOSING session: cancel its receive and empty its file slot (which drops
- * the ring's reference to the socket). The slot is released when the receive's last
- * completion arrives. */
+ * the ring's reference to the socket). The session is released when the emptying completes
+ * (on_slot_emptied): only then may a new session put its socket in that file slot. Released
+ * at the receive's last completion instead, a new session could take the slot while the
+ * emptying still waited in the SQ, and lose its socket to it. */
 static void hook_session_close(struct worker *w, uint32_t relay, struct session *s)
 {
 	struct uring_worker *uw = w->backend_state;
 	struct worker_relay *wr = &w->relays[relay];
 	uint32_t idx = session_index(&wr->sessions, s);
-	struct udata cu = { .op = OP_CANCEL_SESSION, .relay = relay, .idx = idx, .gen = s->gen };
 	struct udata iu = { .op = OP_IGNORE };
+	struct udata eu = { .op = OP_SLOT_EMPTIED, .relay = relay, .idx = idx, .gen = s->gen };
 	struct io_uring_sqe *sqe;
 
 	/* What the session gathered leaves before its socket does. */
@@ -384,10 +386,12 @@ static void hook_session_close(struct worker *w, uint32_t relay, struct session 
 	}
 	sqe = get_sqe(uw);
 	io_uring_prep_cancel64(sqe, session_udata(relay, idx, s), 0);
-	sqe->user_data = udata_pack(cu);
+	sqe->user_data = udata_pack(iu);
+	/* After the cancel in SQ order, so the receive is ended or ending when it completes;
+	 * completions of the receive after that are stale (gen) and handled as such. */
 	sqe = get_sqe(uw);
 	io_uring_prep_files_update(sqe, &uw->minus_one, 1, (int)session_slot(w, relay, s));
-	sqe->user_data = udata_pack(iu);
+	sqe->user_data = udata_pack(eu);
 }
 
 /* The session's socket goes into its fixed slot, which all I/O uses. The descriptor stays
@@ -401,8 +405,7 @@ static int hook_session_opened(struct worker *w, uint32_t relay, struct session 
 	if (err < 0)
 		return err;
 	/* Unknown (no route yet?): the smallest MTU the family guarantees, 576 or 1280. */
-	/* A transparent mirror's session only sends: its cancel at close finds no receive and
-	 * releases it (on_cancel). */
+	/* A transparent mirror's session only sends: its cancel at close finds no receive. */
 	if (w->relays[relay].mode == RELAY_MODE_MIRROR)
 		return 0;
 	mtu = sock_path_payload_max(s->fd, &s->upstream_addr);
@@ -654,9 +657,6 @@ static void on_session_recv(struct uring_worker *uw, const struct io_uring_cqe *
 	uint8_t *payload;
 
 	if (!current || s->state != SESSION_ACTIVE) {
-		/* A closing session's last completion frees its slot. */
-		if (current && s->state == SESSION_CLOSING && !more)
-			session_release(&wr->sessions, s);
 		if (cqe->res < 0 || !(cqe->flags & IORING_CQE_F_BUFFER))
 			return;
 		/* A reply read as its session closed: received, and lost here. */
@@ -729,14 +729,13 @@ static void on_send(struct uring_worker *uw, const struct io_uring_cqe *cqe, str
 	bufpool_put(&uw->bp, u.bid);
 }
 
-static void on_cancel(struct uring_worker *uw, const struct io_uring_cqe *cqe, struct udata u)
+/* A closing session's file slot is empty: the session's slot is free for a new one. */
+static void on_slot_emptied(struct uring_worker *uw, struct udata u)
 {
 	struct session_table *t = &uw->w->relays[u.relay].sessions;
 	struct session *s = &t->slots[u.idx];
 
-	/* The receive had already ended: no final completion will come to free the slot. */
-	if (cqe->res == -ENOENT && s->state == SESSION_CLOSING &&
-	    (s->gen & UDATA_GEN_MASK) == u.gen)
+	if (s->state == SESSION_CLOSING && (s->gen & UDATA_GEN_MASK) == u.gen)
 		session_release(t, s);
 }
 
@@ -763,8 +762,7 @@ static int drain_target(struct uring_worker *uw, uint64_t ud, const struct msghd
 			       ? w->listeners[u.idx].fd
 			       : -1;
 	}
-	/* A session closed while drained: its cancel finds no receive and frees it
-	 * (on_cancel). */
+	/* A session closed while drained: on_slot_emptied frees it. */
 	s = &w->relays[u.relay].sessions.slots[u.idx];
 	*tmpl = &uw->session_msg;
 	return s->state == SESSION_ACTIVE && session_udata(u.relay, u.idx, s) == ud ? s->fd : -1;
@@ -889,8 +887,8 @@ static void dispatch(struct uring_worker *uw, const struct io_uring_cqe *cqe)
 		if (!uw->stopping)
 			arm_read(uw, uw->w->cmd_fd, &uw->cmd_val, OP_CMD);
 		break;
-	case OP_CANCEL_SESSION:
-		on_cancel(uw, cqe, u);
+	case OP_SLOT_EMPTIED:
+		on_slot_emptied(uw, u);
 		break;
 	case OP_IGNORE:
 		break;

@@ -8,7 +8,9 @@
 #  - evict: max_sessions = 4 (no per-source limit), all four sessions idle for 1 s, one of
 #    them used again: a new client ends the least recently used one (sessions_evicted, and
 #    `ringrelayctl sessions` no longer lists it) and is served; while every session has had
-#    a datagram within the last second, a new client is dropped instead.
+#    a datagram within the last second, a new client is dropped instead;
+#  - reuse: slots of ended sessions taken by new ones in the same round of completions
+#    (reuse_case).
 . "$(dirname "$0")/lib.sh"
 lib_topology
 
@@ -96,7 +98,7 @@ evict_case()
 	out=$(from --clients 1 --port-base 52000 --count 1 --expect-echo) ||
 		lib_case_fail "$c client 52000 again: $out"
 	# The first datagram of the new client ends 52001; with io_uring its slot frees when the
-	# cancelled receive completes, so the client may need its next datagram.
+	# ring has emptied its file slot, so the client may need its next datagram.
 	from --clients 1 --port-base 52004 --count 1 >/dev/null
 	lib_wait_stat sessions_evicted -eq 1 5 ||
 		lib_case_fail "$c sessions_evicted=$LAST_STAT after a new client, want 1"
@@ -114,10 +116,111 @@ evict_case()
 	lib_case_end
 }
 
+rearms()
+{
+	ctl -j status | "$PY" -c 'import json, sys; print(sum(w["rearms"] for w in json.load(sys.stdin)["workers"]))'
+}
+
+# reuse_case: slots of ended sessions taken by new ones within one round of completions.
+# REUSE sessions (max_sessions = REUSE, evict) idle for over a second; with the relay stopped,
+# REUSE new clients send to its two listeners in turn while the upstream sends every old
+# session an empty reply. On resume one round of completions ends old sessions (eviction),
+# takes their last completions and opens new sessions in their slots. Then every new client
+# must be served, and the workers must not re-arm receives in a loop: a new session whose
+# socket the old one's slot-emptying (still queued) removed failed every receive and send
+# (the build before: 100 % CPU, tens of thousands of re-arms a second, clients unserved).
+REUSE=40
+reuse_case()
+{
+	local backend=$1 fam=$2 conf out before after
+	lib_family "$fam"
+	c="[reuse/$backend/ipv$fam]"
+	conf=$TMPD/reuse.conf
+	to=$(ep "$RELAY_IP" 5003)
+	lib_relay_conf "$conf" backend="$backend" workers=1 listen="$to" \
+		listen="$(ep "$RELAY_IP" 5004)" up="$(ep "$UP1_IP" 9003)" max=$REUSE \
+		per_source=$REUSE full=evict
+	lib_relay_start "$conf" || { lib_case_fail "$c relay did not start"; return; }
+	before=$(rearms) || { lib_case_fail "$c ringrelayctl status failed"; return; }
+	# The upstream's socket in NS_U, the clients' in NS_C (setns in between).
+	if out=$(lib_nsx "$NS_U" "$PY" - "$to" "$(ep "$RELAY_IP" 5004)" "$(ep "$UP1_IP" 9003)" \
+		"$RELAY_PID" "$NS_C" "$REUSE" <<'EOF'
+import ctypes, os, signal, socket, sys, time
+to1, to2, up_ep, relay, ns_c, n = sys.argv[1:7]
+relay, n = int(relay), int(n)
+def parse(ep):
+    host, port = ep.rsplit(":", 1)
+    return host.strip("[]"), int(port)
+fam = socket.AF_INET6 if ":" in parse(to1)[0] else socket.AF_INET
+up = socket.socket(fam, socket.SOCK_DGRAM)
+up.bind(parse(up_ep))
+libc = ctypes.CDLL(None, use_errno=True)
+if libc.setns(os.open("/run/netns/" + ns_c, os.O_RDONLY), 0x40000000) != 0:
+    raise OSError(ctypes.get_errno(), "setns " + ns_c)
+def echo(seconds):
+    end = time.time() + seconds
+    up.settimeout(0.05)
+    while time.time() < end:
+        try:
+            d, a = up.recvfrom(64)
+            if d:
+                up.sendto(d, a)
+        except socket.timeout:
+            pass
+old = [socket.socket(fam, socket.SOCK_DGRAM) for _ in range(n)]
+for s in old:
+    s.connect(parse(to1))
+    s.send(b"a")
+up.settimeout(5)
+sessions = [up.recvfrom(64)[1] for _ in range(n)]
+time.sleep(1.2)  # idle for over a second: evictable
+new = [socket.socket(fam, socket.SOCK_DGRAM) for _ in range(n)]
+os.kill(relay, signal.SIGSTOP)
+try:
+    for i, s in enumerate(new):
+        s.connect(parse(to2 if i % 2 else to1))
+        s.send(b"x")  # may be dropped: the table frees a slot a round later
+        up.sendto(b"", sessions[i])
+finally:
+    os.kill(relay, signal.SIGCONT)
+echo(1.3)  # the old sessions' replies touched them: idle again past 1 s after this
+served = set()
+for s in new:
+    s.setblocking(False)
+for _ in range(3):  # a datagram that makes room by eviction may itself be dropped
+    for i, s in enumerate(new):
+        if i not in served:
+            s.send(b"y")
+    echo(0.4)
+    for i, s in enumerate(new):
+        try:
+            while True:
+                if s.recv(16) == b"y":
+                    served.add(i)
+        except BlockingIOError:
+            pass
+print(len(served))
+sys.exit(0 if len(served) == n else 1)
+EOF
+	); then
+		lib_case_ok "$c $REUSE new clients in slots of ended sessions served"
+	else
+		lib_case_fail "$c ${out:-?} of $REUSE new clients served after taking ended sessions' slots"
+	fi
+	after=$(rearms)
+	if [ $((after - before)) -gt $((10 * REUSE)) ]; then
+		lib_case_fail "$c $((after - before)) re-arms in 3 s (a receive failing in a loop)"
+	else
+		lib_case_ok "$c $((after - before)) re-arms in 3 s"
+	fi
+	lib_relay_stop || lib_case_fail "$c relay exit status $? after SIGTERM, want 0"
+}
+
 run_case()
 {
 	per_source_case "$@"
 	evict_case "$@"
+	reuse_case "$@"
 }
 
 lib_each_case run_case

@@ -18,7 +18,7 @@ static void test_udata_round_trip(void **state)
 		{ OP_SEND_CLIENT, 200, 32767, 12345, 17 },
 		{ OP_TIMER, 0, 0, 0, 0 },
 		{ OP_STOP, 0, 0, 0, 0 },
-		{ OP_CANCEL_SESSION, 1, 0, 4194303, 4095 },
+		{ OP_SLOT_EMPTIED, 1, 0, 4194303, 4095 },
 		{ OP_IGNORE, 0, 0, 0, 0 },
 	};
 	size_t i;
