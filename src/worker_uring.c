@@ -762,10 +762,24 @@ static int drain_target(struct uring_worker *uw, uint64_t ud, const struct msghd
 			       ? w->listeners[u.idx].fd
 			       : -1;
 	}
-	/* A session closed while drained: on_slot_emptied frees it. */
+	/* A session closed while drained: on_slot_emptied frees it. Its relay may have gone
+	 * with a reload since, its table with it. */
+	if (!w->relays[u.relay].sessions.slots || u.idx >= w->relays[u.relay].sessions.capacity)
+		return -1;
 	s = &w->relays[u.relay].sessions.slots[u.idx];
 	*tmpl = &uw->session_msg;
 	return s->state == SESSION_ACTIVE && session_udata(u.relay, u.idx, s) == ud ? s->fd : -1;
+}
+
+/* Passes a completion the drain made up to the handler of the receive it stands for. */
+static void drain_deliver(struct uring_worker *uw, const struct io_uring_cqe *c)
+{
+	struct udata u = udata_unpack(c->user_data);
+
+	if (u.op == OP_RECV_LISTENER)
+		on_listener_recv(uw, c, u);
+	else
+		on_session_recv(uw, c, u);
 }
 
 /* Reads up to DRAIN_BATCH datagrams of the socket a drain entry names with one recvmmsg
@@ -798,6 +812,14 @@ static bool drain_socket(struct uring_worker *uw, uint64_t ud, int fd, const str
 		};
 	}
 	got = n ? recvmmsg(fd, uw->drain_msgs, n, MSG_DONTWAIT | MSG_TRUNC, NULL) : 0;
+	if (got < 0 && errno != EAGAIN) {
+		/* A socket error (ICMP unreachable for a session) comes before the data, as a
+		 * receive's would: handled as a receive's failure, then the receive is armed. */
+		struct io_uring_cqe c = { .user_data = ud, .res = -errno,
+					  .flags = IORING_CQE_F_MORE };
+
+		drain_deliver(uw, &c);
+	}
 	for (i = 0; got > 0 && i < (uint32_t)got; i++) {
 		const struct msghdr *m = &uw->drain_msgs[i].msg_hdr;
 		uint32_t len = uw->drain_msgs[i].msg_len, bid = uw->drain_bid[i];
@@ -813,10 +835,7 @@ static bool drain_socket(struct uring_worker *uw, uint64_t ud, int fd, const str
 						    .controllen = (uint32_t)m->msg_controllen,
 						    .payloadlen = len,
 						    .flags = (uint32_t)m->msg_flags };
-		if (udata_unpack(ud).op == OP_RECV_LISTENER)
-			on_listener_recv(uw, &c, udata_unpack(ud));
-		else
-			on_session_recv(uw, &c, udata_unpack(ud));
+		drain_deliver(uw, &c);
 	}
 	/* The buffers recvmmsg did not fill go back in the order they came off the stack. */
 	for (i = n; i-- > (got > 0 ? (uint32_t)got : 0);)
