@@ -389,10 +389,14 @@ static void filter_unpin(struct filter *f)
 	    bpf_map__unpin(map, NULL);
 }
 
+/* Pins are for looking at this process's maps: a pin already there (left by a ringrelay that
+ * did not exit cleanly) is removed, not reused, so a start never inherits another run's
+ * sessions, rules or counters, nor fails on maps of another size or version. */
 static int filter_set_pins(struct filter *f)
 {
 	char path[CONFIG_PATH_LEN];
 	struct bpf_map *map;
+	unsigned stale = 0;
 	int ret;
 
 	bpf_object__for_each_map(map, f->skel->obj)
@@ -401,10 +405,15 @@ static int filter_set_pins(struct filter *f)
 		if (bpf_map__is_internal(map))
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", FILTER_PIN_DIR, bpf_map__name(map));
+		if (unlink(path) == 0)
+			stale++;
 		ret = bpf_map__set_pin_path(map, path);
 		if (ret < 0)
 			return ret;
 	}
+	if (stale)
+		log_notice("filter: replaced %u pinned maps under %s left by an earlier run", stale,
+			   FILTER_PIN_DIR);
 	return 0;
 }
 
@@ -447,8 +456,7 @@ static int filter_load(struct filter *f, const struct config *cfg, char *err, si
 	ret = filter_bpf__load(f->skel);
 	if (ret < 0) {
 		snprintf(err, errlen, "filter: loading the BPF program: %s%s", strerror(-ret),
-			 f->pinned ? " (is bpffs mounted on /sys/fs/bpf, or are stale pins "
-				     "under " FILTER_PIN_DIR " from another version?)"
+			 f->pinned ? " (is bpffs mounted on /sys/fs/bpf?)"
 				   : " (needs root, or CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON: the "
 				     "verifier allows the program's packet pointer arithmetic only "
 				     "with CAP_PERFMON)");

@@ -100,6 +100,8 @@ static void print_shed(const char *path)
 		printf("shed: no configuration to judge (%s)\n", err);
 		return;
 	}
+	/* A probe: a running relay's pinned maps are not its to replace. */
+	cfg->filter.pin = false;
 	if (!privs_can_load_bpf())
 		snprintf(err, sizeof(err), "needs CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON");
 	else if (config_shed_wanted(cfg) && filter_open(cfg, &f, err, sizeof(err)) == 0)

@@ -3,7 +3,8 @@
 # The XDP/tc filter end to end, for IPv4 and IPv6, in XDP mode and in tc mode: a client
 # address inside a denied prefix is dropped by the filter (drop_prefix rises, the relay's
 # rx_pkts does not), the allowed client is relayed, and flipping between two rule sets under
-# traffic never lets a denied datagram through.
+# traffic never lets a denied datagram through; a refused reload leaves the rules as they
+# were; a stale pin from an earlier run is replaced.
 #
 # Filter counters are read from the pinned maps (filter.pin = true), with bpftool:
 #   bpftool map dump pinned /sys/fs/bpf/ringrelay/filter_counters   (index = enum filter_counter)
@@ -261,9 +262,51 @@ EOF
 	return 0
 }
 
+# stale_pin_case: a pin left under /sys/fs/bpf/ringrelay by a run that did not exit cleanly
+# (here a map of another type and size under one of the filter's names) is replaced, not
+# reused: the relay starts, says so, and relays (the build before refused to load).
+stale_pin_case()
+{
+	local conf=$TMPD/filter-stale.conf echo_pid out wrap=$TMPD/relay-stale.sh keep=$RINGRELAY
+	lib_family 4
+	c="[stale pin]"
+	cat >"$wrap" <<EOF
+#!/bin/sh
+mount -t bpf bpf /sys/fs/bpf && mkdir -p $PIN || exit 1
+bpftool map create $PIN/offload_sessions type array key 4 value 4 entries 8 \
+	name offload_sessions || exit 1
+exec "$REAL_RELAY" "\$@"
+EOF
+	chmod +x "$wrap"
+	lib_relay_conf "$conf" listen="$(ep "$RELAY_IP" 5000)" up="$(ep "$UP1_IP" 9000)"
+	printf 'filter = { interfaces = [ "%s" ]; mode = "xdp"; pin = true; };\n' "$IF_RC" >>"$conf"
+	lib_udp_bg "$NS_U" "$TMPD/echo.json" echo --bind "$(ep "$UP1_IP" 9000)"
+	echo_pid=$BG_PID
+	RINGRELAY=$wrap
+	if lib_relay_start "$conf"; then
+		if lib_relay_log_current | grep -q "replaced 1 pinned maps"; then
+			lib_case_ok "$c $(lib_relay_log_current | grep -o 'filter: replaced.*')"
+		else
+			lib_case_fail "$c no 'replaced 1 pinned maps' log line"
+		fi
+		if out=$(lib_udp "$NS_C" client --to "$(ep "$RELAY_IP" 5000)" --bind "$CLIENT_IP" \
+			--count $N_OK --size 100 --expect-echo); then
+			lib_case_ok "$c relayed: $out"
+		else
+			lib_case_fail "$c not relayed: $out"
+		fi
+		lib_relay_stop || lib_case_fail "$c relay exit status $? after SIGTERM"
+	else
+		lib_case_fail "$c relay did not start over a stale pin"
+	fi
+	RINGRELAY=$keep
+	lib_stop_pid "$echo_pid"
+}
+
 for mode in xdp tc; do
 	for fam in 4 6; do
 		run_case $mode $fam
 	done
 done
+stale_pin_case
 lib_done
