@@ -20,6 +20,7 @@
 #include "filter.h"
 #include "filter.skel.h"
 #include "log.h"
+#include "netlink.h"
 
 _Static_assert(FILTER_MAP_MAX_PREFIXES == FILTER_MAX_PREFIXES, "filter_maps.h vs config.h");
 _Static_assert(FILTER_MAP_MAX_PORT_RULES == FILTER_MAX_PORT_RULES, "filter_maps.h vs config.h");
@@ -669,9 +670,20 @@ static void filter_detach_tc(struct filter_iface *fi)
 		close(fi->tc_link);
 	fi->tc_link = -1;
 	if (fi->tc_legacy) {
+		uint32_t others = 0;
+
 		bpf_tc_detach(&hook, &opts);
-		if (fi->hook_created)
-			filter_destroy_clsact(fi->ifindex);
+		/* The qdisc we made goes with our filter, unless someone has put filters of
+		 * their own on it since (deleting it would delete those). */
+		if (fi->hook_created) {
+			int ret = netlink_clsact_filters(fi->ifindex, &others);
+
+			if (!ret && !others)
+				filter_destroy_clsact(fi->ifindex);
+			else
+				log_info("filter: left the clsact qdisc on %s: %s", fi->name,
+					 ret ? strerror(-ret) : "it holds others' filters");
+		}
 	}
 	fi->tc_legacy = false;
 	fi->hook_created = false;

@@ -4,7 +4,9 @@
 #include <netlink/cache.h>
 #include <netlink/errno.h>
 #include <netlink/netlink.h>
+#include <linux/pkt_sched.h>
 #include <netlink/route/addr.h>
+#include <netlink/route/classifier.h>
 #include <netlink/route/link.h>
 #include <netlink/route/route.h>
 #include <netlink/genl/ctrl.h>
@@ -271,6 +273,34 @@ int netlink_addr_ifindexes(const struct addr *a, int *out, int max)
 	nl_cache_free(cache);
 	ret = n;
 err_free_sock:
+	nl_socket_free(sk);
+	return ret;
+}
+
+int netlink_clsact_filters(int ifindex, uint32_t *count)
+{
+	const uint32_t parents[] = { TC_H_MAKE(TC_H_CLSACT, TC_H_MIN_INGRESS),
+				     TC_H_MAKE(TC_H_CLSACT, TC_H_MIN_EGRESS) };
+	struct nl_cache *cache;
+	struct nl_sock *sk;
+	uint32_t i, n = 0;
+	int ret;
+
+	ret = netlink_connect(&sk);
+	if (ret)
+		return ret;
+	for (i = 0; i < sizeof(parents) / sizeof(parents[0]); i++) {
+		ret = rtnl_cls_alloc_cache(sk, ifindex, parents[i], &cache);
+		if (ret < 0) {
+			ret = netlink_errno(ret);
+			goto out;
+		}
+		n += (uint32_t)nl_cache_nitems(cache);
+		nl_cache_free(cache);
+	}
+	*count = n;
+	ret = 0;
+out:
 	nl_socket_free(sk);
 	return ret;
 }

@@ -69,6 +69,9 @@ int netlink_xdp_features(int ifindex, uint64_t *features);
 /* True when ifindex is a loopback device. */
 bool netlink_is_loopback(int ifindex);
 
+/* How many tc filters the clsact qdisc of ifindex holds, ingress and egress together. */
+int netlink_clsact_filters(int ifindex, uint32_t *count);
+
 /* Link watcher for main's poll loop. cb runs inside netlink_watch_process, once per link that
  * appeared (present = true) or disappeared (present = false) since the watch was made; renames
  * and flag changes are not reported. */
