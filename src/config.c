@@ -779,6 +779,10 @@ static int control_socket_after(struct config_parser *p, const config_setting_t 
 
 	if (!cfg->control_socket[0])
 		return config_err(p, s, "must not be empty");
+	/* The start makes and checks its directory, which "/" is not (control_dir_ready). */
+	if (cfg->control_socket[0] != '/' || strrchr(cfg->control_socket, '/') == cfg->control_socket)
+		return config_err(p, s, "must be an absolute path in a directory other than /, "
+				     "e.g. \"/run/ringrelay/ringrelay.sock\"");
 	return 0;
 }
 

@@ -659,7 +659,13 @@ static int syn_explain(const char *text, char *msg, size_t len)
 			return tk.line;
 		}
 		if (tk.kind == SYN_OTHER) {
-			snprintf(msg, len, "unexpected character '%c'", tk.c);
+			/* A byte of a UTF-8 character (a typographic quote?) printed alone would
+			 * not be text. */
+			if ((unsigned char)tk.c >= 0x80)
+				snprintf(msg, len, "unexpected byte 0x%02x: settings are ASCII "
+					 "(a typographic quote instead of \"?)", (unsigned char)tk.c);
+			else
+				snprintf(msg, len, "unexpected character '%c'", tk.c);
 			return tk.line;
 		}
 		if (syn_is(&tk, '{') || syn_is(&tk, '(') || syn_is(&tk, '[')) {

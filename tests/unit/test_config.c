@@ -297,6 +297,9 @@ static const struct error_case error_cases[] = {
      "t.conf:1: syntax error: ';' inside the list opened on line 1: separate its elements "
      "with ','"},
     {"workers = $;\n" RELAY, "t.conf:1: syntax error: unexpected character '$'"},
+    {"workers = \xe2\x80\x9c" "2\xe2\x80\x9d;\n" RELAY,
+     "t.conf:1: syntax error: unexpected byte 0xe2: settings are ASCII (a typographic quote "
+     "instead of \"?)"},
     {RELAY "workers\n", "t.conf:2: syntax error: missing '=' and a value after 'workers'"},
     {RELAY "relays = 1;\n", "t.conf:2: syntax error: duplicate setting name"},
     {"cpus = [ 1, \"x\" ];\n", "t.conf:1: syntax error: mismatched element type in array"},
@@ -415,6 +418,12 @@ static const struct error_case error_cases[] = {
      "\";\n" RELAY,
      "t.conf:1: user: too long (at most 47 bytes)"},
     {"control_socket = \"\";\n" RELAY, "t.conf:1: control_socket: must not be empty"},
+    {"control_socket = \"rr.sock\";\n" RELAY,
+     "t.conf:1: control_socket: must be an absolute path in a directory other than /, e.g. "
+     "\"/run/ringrelay/ringrelay.sock\""},
+    {"control_socket = \"/rr.sock\";\n" RELAY,
+     "t.conf:1: control_socket: must be an absolute path in a directory other than /, e.g. "
+     "\"/run/ringrelay/ringrelay.sock\""},
     {"control_socket = \"/run/"
      "0123456789012345678901234567890123456789"
      "0123456789012345678901234567890123456789"

@@ -53,6 +53,12 @@ static void test_escaping(void **state)
 		{ "\x01\x1f", "\"\\u0001\\u001f\"" },
 		{ " \x7f", "\" \x7f\"" }, /* DEL is not a control character to JSON */
 		{ "caf\xc3\xa9 \xe2\x82\xac", "\"caf\xc3\xa9 \xe2\x82\xac\"" }, /* UTF-8 as is */
+		{ "\xf0\x9f\x98\x80", "\"\xf0\x9f\x98\x80\"" },			  /* 4 bytes */
+		/* not UTF-8: a lone lead byte, a cut sequence, an overlong '/', a surrogate */
+		{ "'\xe2'", "\"'\\ufffd'\"" },
+		{ "\xe2\x80", "\"\\ufffd\\ufffd\"" },
+		{ "\xc0\xaf", "\"\\ufffd\\ufffd\"" },
+		{ "\xed\xa0\x80", "\"\\ufffd\\ufffd\\ufffd\"" },
 		{ "/etc/ringrelay", "\"/etc/ringrelay\"" }, /* no \/ */
 	};
 	struct doc d;
