@@ -980,6 +980,14 @@ static int config_scan_text(struct config_parser *p, const char *t)
 			}
 			t++;
 		} else if (isalpha((unsigned char)*t) || *t == '*' || *t == '@') {
+			/* libconfig's @include: the files it pulls in would escape this scan and
+			 * their errors would carry the wrong line */
+			if (!strncmp(t, "@include", 8)) {
+				snprintf(p->err, p->errlen,
+					 "%s:%d: @include is not supported: put the settings in this "
+					 "file", p->name, line);
+				return -EINVAL;
+			}
 			/* a setting name may contain digits and '-' */
 			for (t++; *t && (isalnum((unsigned char)*t) || strchr("-_*", *t)); t++)
 				;

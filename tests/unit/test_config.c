@@ -297,6 +297,8 @@ static const struct error_case error_cases[] = {
      "t.conf:1: syntax error: ';' inside the list opened on line 1: separate its elements "
      "with ','"},
     {"workers = $;\n" RELAY, "t.conf:1: syntax error: unexpected character '$'"},
+    {"workers = 2;\n@include \"more.conf\"\n" RELAY,
+     "t.conf:2: @include is not supported: put the settings in this file"},
     {"workers = \xe2\x80\x9c" "2\xe2\x80\x9d;\n" RELAY,
      "t.conf:1: syntax error: unexpected byte 0xe2: settings are ASCII (a typographic quote "
      "instead of \"?)"},
