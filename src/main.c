@@ -349,9 +349,20 @@ static void print_stats(const struct runtime *rt)
 	}
 }
 
+/* The main loop's periodic work takes the lock only when it is free: a reload holds it while
+ * it resolves names (seconds, with a nameserver down), and the loop must go on pinging the
+ * watchdog and taking signals meanwhile. The work is done at its next turn. */
+static bool main_trylock(struct app *a)
+{
+	return pthread_mutex_trylock(&a->lock) == 0;
+}
+
 static void print_app_stats(struct app *a)
 {
-	pthread_mutex_lock(&a->lock);
+	if (!main_trylock(a)) {
+		log_info("stats: a reload is under way; they come at the next interval");
+		return;
+	}
 	print_stats(&a->rt);
 	pthread_mutex_unlock(&a->lock);
 }
@@ -384,7 +395,8 @@ static void status_update(struct app *a, uint64_t *last_rx, double *last_t)
 	double now = app_now();
 	uint32_t r;
 
-	pthread_mutex_lock(&a->lock);
+	if (!main_trylock(a))
+		return;
 	for (r = 0; r < a->rt.cfg->n_relays; r++) {
 		runtime_sum(&a->rt, r, &c);
 		rx += c.dir[RELAY_DIR_TO_UPSTREAM].rx_pkts + c.dir[RELAY_DIR_TO_CLIENT].rx_pkts;
@@ -441,8 +453,7 @@ static void event_loop(struct app *a, int sfd, struct admin *admin, int verbosit
 			next_status = now + 5;
 		}
 		/* XDP redirect targets the kernel refused come back when they take it again. */
-		if (a->rt.fast && now >= next_fast) {
-			pthread_mutex_lock(&a->lock);
+		if (a->rt.fast && now >= next_fast && main_trylock(a)) {
 			if (a->filter)
 				offload_recheck(a->filter);
 			pthread_mutex_unlock(&a->lock);
