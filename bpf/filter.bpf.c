@@ -913,6 +913,7 @@ static __always_inline int offload_tc(struct __sk_buff *skb, int kf)
 	__u32 csum_off;
 	__u16 check;
 	__u64 diff;
+	int l4; /* the UDP checksum field is updated (IPv4 "no checksum" is left) */
 	struct off_ctx o = {};
 	__u8 old_hdr[48], new_hdr[48];
 	void *data, *data_end;
@@ -952,7 +953,8 @@ static __always_inline int offload_tc(struct __sk_buff *skb, int kf)
 	csum_off = o.l4 + offsetof(struct udphdr, check);
 	/* A UDP GSO super-packet always carries a (partial) checksum: UDP_SEGMENT refuses to
 	 * send without one, so its field is never IPv4's "no checksum". */
-	if (!o.v4 || o.old_check || skb->gso_size) {
+	l4 = !o.v4 || o.old_check || skb->gso_size;
+	if (l4) {
 		bpf_l4_csum_replace(skb, csum_off, 0, diff, BPF_F_PSEUDO_HDR);
 		bpf_l4_csum_replace(skb, csum_off, *(__u32 *)o.old_ports, *(__u32 *)&o.r.sport, 4);
 		if (bpf_skb_load_bytes(skb, csum_off, &check, 2) == 0 && !check) {
@@ -960,11 +962,11 @@ static __always_inline int offload_tc(struct __sk_buff *skb, int kf)
 			bpf_skb_store_bytes(skb, csum_off, &check, 2, 0);
 		}
 	}
-	/* CHECKSUM_COMPLETE (skb->csum covers the bytes): the pseudo-header call above took the
-	 * address change off it; add back what really changed in the headers. */
+	/* CHECKSUM_COMPLETE (skb->csum covers the bytes): the pseudo-header call above, when it
+	 * ran, took the address change off it; add back what really changed in the headers. */
 	if (bpf_skb_load_bytes(skb, o.l3, new_hdr, hlen) == 0)
 		bpf_csum_update(skb, bpf_csum_diff((__be32 *)old_hdr, hlen, (__be32 *)new_hdr,
-						   hlen, (__wsum)diff));
+						   hlen, l4 ? (__wsum)diff : 0));
 	offload_count_n(OFFLOAD_CNT_FORWARDED, o.segs);
 	offload_account(&o);
 	if (o.nh_family) {
