@@ -730,7 +730,9 @@ static void apply_fast(struct worker *w, struct worker_cmd *cmd)
 				unfast_sessions(w, r);
 	}
 	w->fast.f = cmd->fast;
-	w->fast.flow_base = w->id * cmd->plan->session_slots;
+	/* The flow maps and this worker's session regions are sized by the plan at start; a
+	 * reload's plan may count other relays. */
+	w->fast.flow_base = w->id * w->plan->session_slots;
 	w->fast.max_payload = w->plan->payload_max;
 	w->fast.reply_max_payload = w->plan->reply_payload_max;
 	for (i = 0; i < cfg->n_relays; i++) {
@@ -738,6 +740,8 @@ static void apply_fast(struct worker *w, struct worker_cmd *cmd)
 		bool on = cmd->fast && cmd->offload && cmd->offload[i] &&
 			  cfg->relays[i].mode == RELAY_MODE_FORWARD;
 
+		if (wr->state != RELAY_SLOT_ACTIVE) /* not in force here (worker_apply) */
+			continue;
 		if (wr->offload && !on)
 			unfast_sessions(w, cmd->relay_slot[i]);
 		wr->offload = on;
@@ -851,12 +855,26 @@ static void steer_listeners(struct worker *w, bool on)
 	w->steer_cpu = on;
 }
 
+/* Remembers the first of a worker_apply's errors, and its text, which a later one overwrites. */
+static void first_error(int *first, char *why, size_t len, int err, const char *text)
+{
+	if (err && !*first) {
+		*first = err;
+		snprintf(why, len, "%s", text);
+	}
+}
+
+/* Applies cmd's config to the worker. A relay that cannot be applied here (no room for its
+ * sessions, a mirror socket refused) is ended on this worker, with its listeners, and the
+ * rest is applied all the same: afterwards nothing of the worker points into the previous
+ * config, which the reload frees. Returns the first error (its text in cmd->error). */
 int worker_apply(struct worker *w, struct worker_cmd *cmd)
 {
 	const struct config *cfg = cmd->cfg;
 	bool wanted[WORKER_MAX_RELAYS] = { false };
+	char why[sizeof(cmd->error)] = "";
 	uint32_t i, j, li, slot;
-	int err;
+	int err, first = 0;
 
 	finish_draining(w);
 	for (i = 0; i < cfg->n_relays; i++)
@@ -865,9 +883,15 @@ int worker_apply(struct worker *w, struct worker_cmd *cmd)
 		if (w->relays[i].state == RELAY_SLOT_ACTIVE && !wanted[i])
 			retire_relay(w, i, ACCESSLOG_RELAY_REMOVED);
 	for (i = 0; i < cfg->n_relays; i++) {
+		struct worker_relay *wr = &w->relays[cmd->relay_slot[i]];
+
 		err = apply_relay(w, cmd->relay_slot[i], i, cmd);
-		if (err)
-			return err;
+		if (!err)
+			continue;
+		first_error(&first, why, sizeof(why), err, cmd->error);
+		if (wr->state == RELAY_SLOT_ACTIVE)
+			retire_relay(w, cmd->relay_slot[i], ACCESSLOG_RELAY_REMOVED);
+		wr->conf = NULL;
 	}
 	w->cfg = cfg;
 	if (cmd->steer_cpu != w->steer_cpu)
@@ -875,6 +899,8 @@ int worker_apply(struct worker *w, struct worker_cmd *cmd)
 	/* Listeners whose address stays keep their socket, and so their queued datagrams. New
 	 * ones open before old ones close, so a slot index is never reused within one apply. */
 	for (i = 0; i < cfg->n_relays; i++) {
+		if (w->relays[cmd->relay_slot[i]].state != RELAY_SLOT_ACTIVE)
+			continue;
 		for (j = 0; j < cfg->relays[i].n_listen; j++) {
 			const struct addr *a = &cfg->relays[i].listen[j];
 
@@ -886,19 +912,23 @@ int worker_apply(struct worker *w, struct worker_cmd *cmd)
 				continue;
 			}
 			err = open_listener(w, a, cmd->relay_slot[i], cmd);
-			if (err)
-				return err;
+			first_error(&first, why, sizeof(why), err, cmd->error);
 		}
 	}
+	/* Gone from the config, or of a relay that is not in force here. */
 	for (li = 0; li < WORKER_MAX_LISTENERS; li++)
-		if (w->listeners[li].in_use && !find_listen(cmd, &w->listeners[li].addr, &slot))
+		if (w->listeners[li].in_use &&
+		    (!find_listen(cmd, &w->listeners[li].addr, &slot) ||
+		     w->relays[slot].state != RELAY_SLOT_ACTIVE))
 			close_listener(w, li);
 	for (i = 0; i < cfg->n_relays; i++)
 		if (w->relays[cmd->relay_slot[i]].sessions.slots)
 			close_sessions(w, cmd->relay_slot[i], listener_kept,
 				       ACCESSLOG_LISTENER_REMOVED);
 	apply_fast(w, cmd);
-	return 0;
+	if (first)
+		snprintf(cmd->error, sizeof(cmd->error), "%s", why);
+	return first;
 }
 
 void worker_close_all(struct worker *w)

@@ -142,6 +142,74 @@ run_case()
 	lib_relay_stop || lib_case_fail "$C relay exit status $? after SIGTERM, want 0"
 	lib_stop_pid "$echo1"
 	lib_stop_pid "$echo2"
+	no_room_case
+}
+
+# no_room_case: a reload that removes relay "a" (1000 sessions) and adds "b" (2000) while
+# "c" stays: b finds no room for its sessions (the session area is sized at start and a's
+# part frees only once it has drained), so the reload is applied with an error. Then b is
+# not served, a's port is closed, c goes on, and the relay lives (the build before left a's
+# listener open on a relay it had ended and kept the freed config in use: a datagram to a
+# crashed it). Then a reload adding source = "client" (a capability the workers dropped at
+# start) is refused.
+no_room_case()
+{
+	local c="$C [no room]" conf=$TMPD/noroom.conf out
+	relays_conf()
+	{
+		cat >"$conf" <<EOF
+workers = 1;
+io_backend = "$BACKEND";
+buffers = 1024;
+control_socket = "$TMPD/run/ctl.sock";
+relays = (
+$1
+	{ name = "c"; listen = [ "$(ep "$RELAY_IP" 5001)" ]; upstreams = [ "$(ep "$UP1_IP" 9000)" ];
+	  max_sessions = 100; }
+);
+EOF
+	}
+	relays_conf "{ name = \"a\"; listen = [ \"$(ep "$RELAY_IP" 5000)\" ];
+	  upstreams = [ \"$(ep "$UP1_IP" 9000)\" ]; max_sessions = 1000; },"
+	lib_udp_bg "$NS_U" "$TMPD/echo-noroom.json" echo --bind "$(ep "$UP1_IP" 9000)" --seconds 60
+	local echo_pid=$BG_PID
+	if ! lib_relay_start "$conf"; then
+		lib_case_fail "$c relay did not start"
+		lib_stop_pid "$echo_pid"
+		return
+	fi
+	relays_conf "{ name = \"b\"; listen = [ \"$(ep "$RELAY_IP" 5002)\" ];
+	  upstreams = [ \"$(ep "$UP1_IP" 9000)\" ]; max_sessions = 2000; },"
+	kill -HUP "$RELAY_PID"
+	if lib_wait_for 10 log_count_ge "no room for" 1; then
+		lib_case_ok "$c $(lib_relay_log_current | grep -o 'reload.*no room.*' | head -n 1)"
+	else
+		lib_case_fail "$c the reload did not report b's missing room"
+	fi
+	lib_udp "$NS_C" client --to "$(ep "$RELAY_IP" 5000)" --count 5 --size 64 --expect-none \
+		>/dev/null || lib_case_fail "$c the removed relay a still answers"
+	lib_udp "$NS_C" client --to "$(ep "$RELAY_IP" 5002)" --count 5 --size 64 --expect-none \
+		>/dev/null || lib_case_fail "$c relay b answers though it had no room"
+	if out=$(lib_udp "$NS_C" client --to "$(ep "$RELAY_IP" 5001)" --count 20 --size 64 \
+		--expect-echo); then
+		lib_case_ok "$c relay c still relays: $out"
+	else
+		lib_case_fail "$c relay c: $out"
+	fi
+	lib_relay_alive || lib_case_fail "$c the relay died"
+	# A reload asking for a capability the workers dropped at start is refused whole.
+	relays_conf "{ name = \"d\"; listen = [ \"$(ep "$RELAY_IP" 5003)\" ];
+	  upstreams = [ \"$(ep "$UP1_IP" 9000)\" ]; source = \"client\"; },"
+	kill -HUP "$RELAY_PID"
+	if lib_wait_for 10 log_count_ge "reload failed.*needs a restart" 1; then
+		lib_case_ok "$c source = \"client\" by a reload: refused, needs a restart"
+	else
+		lib_case_fail "$c a reload adding source = \"client\" was not refused"
+	fi
+	lib_udp "$NS_C" client --to "$(ep "$RELAY_IP" 5001)" --count 5 --size 64 --expect-echo \
+		>/dev/null || lib_case_fail "$c relay c stopped relaying after the refused reload"
+	lib_relay_stop || lib_case_fail "$c relay exit status $? after SIGTERM, want 0"
+	lib_stop_pid "$echo_pid"
 }
 
 lib_each_case run_case
