@@ -11,6 +11,7 @@
 #include "log.h"
 #include "netlink.h"
 #include "portown.h"
+#include "privs.h"
 #include "runtime.h"
 #include "snapshot.h"
 #include "sock.h"
@@ -179,6 +180,14 @@ int runtime_check(const struct runtime *running, struct config *cfg, struct plan
 	ret = config_check_host(cfg, err, errlen);
 	if (ret)
 		return ret;
+	/* Workers keep what IP_TRANSPARENT and SO_MARK need only when the start config used
+	 * them: a reload cannot give it back, and every new session would fail with EPERM. */
+	if (running && !privs_need_sockopt(running->cfg) && privs_need_sockopt(cfg)) {
+		snprintf(err, errlen, "source = \"client\" or fwmark where the running config has "
+			 "neither needs a restart: the workers dropped the capability for them at "
+			 "start");
+		return -EPERM;
+	}
 	/* Settings that size threads or memory run on until a restart: the new config takes
 	 * their running values, so what it says is what runs. */
 	if (running)
