@@ -155,7 +155,7 @@ int upstream_publish(struct runtime *rt, const struct config *cfg, const uint32_
 		     size_t errlen)
 {
 	struct pool_member m[CONFIG_MAX_UPSTREAMS];
-	uint32_t i;
+	uint32_t i, j;
 	int ret;
 
 	for (i = 0; i < cfg->n_relays; i++) {
@@ -177,6 +177,14 @@ int upstream_publish(struct runtime *rt, const struct config *cfg, const uint32_
 			gen = ++rt->ups->members_gen_next;
 		else
 			gen = old->members_gen;
+		/* Active checks turned off: their last verdict goes with them (nothing would
+		 * ever bring a member they had marked down back). */
+		for (j = 0; !ur->hc.fall && j < rc->n_members; j++) {
+			struct health *h = &ur->slot[m[j].slot].h;
+
+			h->check_down = false;
+			h->check_ok = h->check_fail = 0;
+		}
 		ret = upstream_build(rt, r, rc->balance, m, rc->n_members, gen);
 		if (ret) {
 			snprintf(err, errlen, "relay %s: upstreams: %s", rc->name, strerror(-ret));
@@ -260,6 +268,9 @@ void upstream_tick(struct runtime *rt, uint64_t now)
 				const struct upstream_counters *uc =
 				    &wk->uc[r * CONFIG_MAX_UPSTREAMS + p->m[k].slot];
 
+				/* still the slot's previous member's counts (upstream_snapshot) */
+				if (wk->relays[r].uc_gen[p->m[k].slot] != p->m[k].gen)
+					continue;
 				fails += counter_get(&uc->unreachable) + counter_get(&uc->noreply);
 				oks += counter_get(&uc->rx_pkts);
 			}

@@ -107,14 +107,28 @@ check_case()
 		lib_case_fail "$c $up2 state $(up_field t "$up2" state), want down"
 	fi
 	state_is "$up1" up || lib_case_fail "$c $up1 state $(up_field t "$up1" state), want up"
+	# Checks turned off by a reload take their verdict with them; on again, they find it.
+	cp "$conf" "$conf.checks"
+	sed -i '/health_check = /d' "$conf"
+	kill -HUP "$RELAY_PID"
+	if lib_wait_for 5 state_is "$up2" up; then
+		lib_case_ok "$c $up2 up once a reload turned the checks off"
+	else
+		lib_case_fail "$c $up2 state $(up_field t "$up2" state) with the checks off, want up"
+	fi
+	cp "$conf.checks" "$conf"
+	kill -HUP "$RELAY_PID"
+	lib_wait_for 5 state_is "$up2" down ||
+		lib_case_fail "$c $up2 state $(up_field t "$up2" state) with the checks on again"
 	lib_case_server "$TMPD/c2.json" echo --bind "$up2"
 	if lib_wait_for 5 state_is "$up2" up; then
 		lib_case_ok "$c $up2 up after 2 good checks"
 	else
 		lib_case_fail "$c $up2 state $(up_field t "$up2" state), want up"
 	fi
+	# down, then (checks off and on again by reloads) down once more
 	n=$(lib_relay_log_current | grep -F "upstream $up2 (" | grep -c "is down")
-	[ "$n" = 1 ] || lib_case_fail "$c $n 'is down' log lines, want 1"
+	[ "$n" = 2 ] || lib_case_fail "$c $n 'is down' log lines, want 2"
 	n=$(lib_relay_log_current | grep -F "upstream $up2 (" | grep -c "is up again")
 	[ "$n" = 1 ] || lib_case_fail "$c $n 'is up again' log lines, want 1"
 	lib_case_end
