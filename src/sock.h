@@ -3,6 +3,8 @@
 #ifndef RINGRELAY_SOCK_H
 #define RINGRELAY_SOCK_H
 
+#include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
 
@@ -74,6 +76,14 @@ void sock_rx_cmsg(const struct cmsghdr *c, struct sock_rx_meta *m);
  * local as the source address when local is not NULL, UDP_SEGMENT when gso_size is not 0.
  * Returns the msg_controllen to use (0: none). */
 size_t sock_tx_control(void *buf, const struct addr *local, uint16_t gso_size);
+/* An error a connected UDP socket reports for an ICMP unreachable (port, host or network) that
+ * came back for an earlier datagram (IP_RECVERR): a notice about the upstream, not a fault of
+ * this socket or of the datagrams after it. */
+static inline bool sock_err_unreachable(int err)
+{
+	return err == ECONNREFUSED || err == EHOSTUNREACH || err == ENETUNREACH;
+}
+
 /* How many datagrams a payload of len bytes carries when cut in gso_size pieces (0: one). */
 static inline uint32_t sock_segments(uint32_t len, uint16_t gso_size)
 {

@@ -97,7 +97,7 @@ static void flush(struct mmsg_worker *mw, int fd, int first, int n, uint32_t rel
 		if (r <= 0) {
 			/* A pending ICMP error fails one datagram; the rest still get their
 			 * chance. Anything else (a full socket) drops what is left. */
-			if (r < 0 && errno == ECONNREFUSED) {
+			if (r < 0 && sock_err_unreachable(errno)) {
 				relay_count_drop(c, d, DROP_UNREACHABLE, mw->tx_segs[sent]);
 				upstream_count_lost(mw->w, relay, up, true, mw->tx_segs[sent]);
 				sent++;
@@ -299,7 +299,7 @@ static void session_rx(struct mmsg_worker *mw, struct udata u)
 		if (n < 0) {
 			/* ICMP port unreachable from the upstream, for a datagram already sent:
 			 * a notice, not a loss; keep the session. */
-			if (n == -ECONNREFUSED) {
+			if (sock_err_unreachable(-n)) {
 				counter_add(&c->upstream_unreachable_notices, 1);
 				upstream_count_lost(w, u.relay, s->upstream, true, 1);
 			}

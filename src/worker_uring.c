@@ -352,9 +352,10 @@ static void on_send_batch(struct uring_worker *uw, const struct io_uring_cqe *cq
 		}
 	} else {
 		relay_count_drop(c, RELAY_DIR_TO_UPSTREAM,
-				 cqe->res == -ECONNREFUSED ? DROP_UNREACHABLE : DROP_SEND_ERROR,
+				 sock_err_unreachable(-cqe->res) ? DROP_UNREACHABLE
+								 : DROP_SEND_ERROR,
 				 b->n);
-		upstream_count_lost(uw->w, u.relay, b->up, cqe->res == -ECONNREFUSED, b->n);
+		upstream_count_lost(uw->w, u.relay, b->up, sock_err_unreachable(-cqe->res), b->n);
 	}
 	for (i = 0; i < b->n; i++)
 		bufpool_put(&uw->bp, b->bid[i]);
@@ -675,7 +676,7 @@ static void on_session_recv(struct uring_worker *uw, const struct io_uring_cqe *
 		/* ICMP unreachable from the upstream for a datagram already sent: a notice,
 		 * not a loss; keep receiving. Its copies in the error queue go (one syscall
 		 * per notice, never per datagram). */
-		if (cqe->res == -ECONNREFUSED) {
+		if (sock_err_unreachable(-cqe->res)) {
 			counter_add(&c->upstream_unreachable_notices, 1);
 			upstream_count_lost(w, u.relay, s->upstream, true, 1);
 			if (s->fd >= 0)
@@ -720,10 +721,11 @@ static void on_send(struct uring_worker *uw, const struct io_uring_cqe *cqe, str
 	} else {
 		/* Every datagram the send carried is lost. */
 		relay_count_drop(c, d,
-				 cqe->res == -ECONNREFUSED ? DROP_UNREACHABLE : DROP_SEND_ERROR,
+				 sock_err_unreachable(-cqe->res) ? DROP_UNREACHABLE
+								 : DROP_SEND_ERROR,
 				 uw->tx[u.bid].segs);
 		if (d == RELAY_DIR_TO_UPSTREAM)
-			upstream_count_lost(uw->w, u.relay, u.idx, cqe->res == -ECONNREFUSED,
+			upstream_count_lost(uw->w, u.relay, u.idx, sock_err_unreachable(-cqe->res),
 					    uw->tx[u.bid].segs);
 	}
 	bufpool_put(&uw->bp, u.bid);
