@@ -393,11 +393,12 @@ static void status_update(struct app *a, uint64_t *last_rx, double *last_t)
 	struct relay_counters c;
 	uint64_t rx = 0, tx = 0;
 	double now = app_now();
-	uint32_t r;
+	uint32_t r, n_relays;
 
 	if (!main_trylock(a))
 		return;
-	for (r = 0; r < a->rt.cfg->n_relays; r++) {
+	n_relays = a->rt.cfg->n_relays; /* a reload may free the config once unlocked */
+	for (r = 0; r < n_relays; r++) {
 		runtime_sum(&a->rt, r, &c);
 		rx += c.dir[RELAY_DIR_TO_UPSTREAM].rx_pkts + c.dir[RELAY_DIR_TO_CLIENT].rx_pkts;
 		tx += c.dir[RELAY_DIR_TO_UPSTREAM].tx_pkts + c.dir[RELAY_DIR_TO_CLIENT].tx_pkts;
@@ -405,7 +406,7 @@ static void status_update(struct app *a, uint64_t *last_rx, double *last_t)
 	pthread_mutex_unlock(&a->lock);
 	if (now > *last_t && *last_t > 0)
 		service_status("%u relay(s); %.0f datagrams/s in; %llu in, %llu out in all",
-			       a->rt.cfg->n_relays, (double)(rx - *last_rx) / (now - *last_t),
+			       n_relays, (double)(rx - *last_rx) / (now - *last_t),
 			       (unsigned long long)rx, (unsigned long long)tx);
 	*last_rx = rx;
 	*last_t = now;

@@ -173,6 +173,13 @@ static void probe_read(struct upkeep_probe *p)
 	}
 }
 
+/* Which reload the config in force came from (the caller holds the lock): what a lookup
+ * started under one reload found is not applied under another, whose entries may differ. */
+static uint64_t upkeep_reloads(const struct app *a)
+{
+	return a->reloads_ok + a->reloads_failed;
+}
+
 /* Relay i of the config in force, with names and resolve_interval due at now: look its
  * names up again (without the lock) and apply a changed set. */
 static void upkeep_resolve(struct upkeep *k, uint64_t now)
@@ -183,6 +190,7 @@ static void upkeep_resolve(struct upkeep *k, uint64_t now)
 	struct upstream_conf *ents = NULL;
 	struct addr got[CONFIG_MAX_UPSTREAMS];
 	char name[CONFIG_NAME_LEN], why[128], err[CONFIG_ERR_LEN];
+	uint64_t reloads = 0;
 	int fam, n;
 	uint32_t e, j, q, n_ents, n_m, relay;
 
@@ -212,6 +220,7 @@ static void upkeep_resolve(struct upkeep *k, uint64_t now)
 			if (ents)
 				memcpy(ents, rc->upstreams, n_ents * sizeof(*ents));
 			snprintf(name, sizeof(name), "%s", rc->name);
+			reloads = upkeep_reloads(a);
 			fam = rc->source == SOURCE_ADDRESS ? addr_family(&rc->source_addr)
 							   : AF_UNSPEC;
 		}
@@ -229,9 +238,8 @@ static void upkeep_resolve(struct upkeep *k, uint64_t now)
 							CONFIG_MAX_UPSTREAMS, why, sizeof(why));
 			}
 			pthread_mutex_lock(&a->lock);
-			/* the relay may have gone or changed in a reload meanwhile */
-			if (!rt->cfg || relay >= rt->cfg->n_relays ||
-			    strcmp(rt->cfg->relays[relay].name, name)) {
+			/* a reload meanwhile: the next round looks up what it says */
+			if (upkeep_reloads(a) != reloads) {
 				pthread_mutex_unlock(&a->lock);
 				n_m = 0;
 				break;
@@ -267,8 +275,7 @@ static void upkeep_resolve(struct upkeep *k, uint64_t now)
 		if (!n_m)
 			continue;
 		pthread_mutex_lock(&a->lock);
-		if (rt->cfg && relay < rt->cfg->n_relays &&
-		    !strcmp(rt->cfg->relays[relay].name, name)) {
+		if (upkeep_reloads(a) == reloads) {
 			n = upstream_publish_members(rt, relay, m, n_m);
 			if (n == 1) {
 				log_notice("relay %s: upstream names resolved to a new set: %u "
