@@ -115,7 +115,9 @@ _Static_assert(sizeof(struct filter_rate_val) == 8, "rate value layout");
  * One program per interface runs the filter first, then the session fast path, then passes to
  * the stack. rr_ifaces says which stages run in which hook of an interface; an interface
  * without an entry runs the filter only, in whichever hook it is attached (what the program
- * did before the fast path existed). docs/offload.md. */
+ * did before the fast path existed). An interface hooked only for the fast path or shedding
+ * has an entry from before its first hook to after its last (flags 0: nothing runs).
+ * docs/offload.md. */
 #define RR_IFACE_FILTER_XDP 0x1u  /* the filter stage runs in the XDP hook */
 #define RR_IFACE_FILTER_TC 0x2u	  /* ... in the tc ingress hook */
 #define RR_IFACE_OFFLOAD_XDP 0x4u /* the fast path runs in the XDP hook (redirect via devmap) */

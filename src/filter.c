@@ -580,18 +580,16 @@ static const char *filter_link_desc(int link_fd, bool generic)
 }
 
 /* Writes fi's stages to rr_ifaces (what the program reads per frame). */
+/* An entry, even with no stage in it, while our hooks may run on the interface: without one
+ * the program runs the filter (the default the filter's own interfaces rely on until their
+ * entry is written), which an interface attached only for the fast path or shedding must
+ * never meet. The entry goes after the hooks (filter_detach_iface). */
 static int filter_iface_publish(struct filter *f, struct filter_iface *fi)
 {
 	struct rr_iface v = { .flags = fi->flags };
 	uint32_t key = (uint32_t)fi->ifindex;
-	int fd = bpf_map__fd(f->skel->maps.rr_ifaces);
 
-	if (!fi->flags) {
-		int ret = bpf_map_delete_elem(fd, &key);
-
-		return ret == -ENOENT ? 0 : ret;
-	}
-	return bpf_map_update_elem(fd, &key, &v, BPF_ANY);
+	return bpf_map_update_elem(bpf_map__fd(f->skel->maps.rr_ifaces), &key, &v, BPF_ANY);
 }
 
 static int filter_attach_xdp(struct filter *f, struct filter_iface *fi, __u32 flags)
@@ -741,12 +739,14 @@ static int filter_attach_iface(struct filter *f, struct filter_iface *fi, char *
 
 static void filter_detach_iface(struct filter *f, struct filter_iface *fi)
 {
+	uint32_t key = (uint32_t)fi->ifindex;
+
 	filter_detach_xdp(fi);
 	filter_detach_tc(fi);
 	fi->kind = FILTER_ATTACH_NONE;
 	fi->flags = 0;
 	if (f)
-		filter_iface_publish(f, fi);
+		bpf_map_delete_elem(bpf_map__fd(f->skel->maps.rr_ifaces), &key);
 }
 
 static void filter_iface_init(struct filter_iface *fi, const char *name, int ifindex)
@@ -755,6 +755,30 @@ static void filter_iface_init(struct filter_iface *fi, const char *name, int ifi
 	snprintf(fi->name, sizeof(fi->name), "%s", name);
 	fi->ifindex = ifindex;
 	fi->xdp_link = fi->tc_link = -1;
+}
+
+/* A new interface for the fast path or shedding (what names the stage in errors): its entry
+ * says "no stage" before any hook of ours can run there. */
+static int filter_iface_add(struct filter *f, const char *name, int ifindex, const char *what,
+			    struct filter_iface **out, char *err, size_t errlen)
+{
+	struct filter_iface *fi;
+	int ret;
+
+	if (f->n_ifaces == RR_IFACES_MAX) {
+		snprintf(err, errlen, "%s: more than %d interfaces", what, RR_IFACES_MAX);
+		return -ENOSPC;
+	}
+	fi = &f->ifaces[f->n_ifaces];
+	filter_iface_init(fi, name, ifindex);
+	ret = filter_iface_publish(f, fi);
+	if (ret < 0) {
+		snprintf(err, errlen, "%s: rr_ifaces for %s: %s", what, name, strerror(-ret));
+		return ret;
+	}
+	f->n_ifaces++;
+	*out = fi;
+	return 0;
 }
 
 int filter_new_sized(const struct config *cfg, uint32_t flows, struct filter **out, char *err,
@@ -959,14 +983,9 @@ int filter_offload_attach(struct filter *f, int ifindex, bool xdp, bool xdp_tx, 
 	int ret;
 
 	if_indextoname((unsigned int)ifindex, name);
-	if (!fi) {
-		if (f->n_ifaces == RR_IFACES_MAX) {
-			snprintf(err, errlen, "offload: more than %d interfaces", RR_IFACES_MAX);
-			return -ENOSPC;
-		}
-		fi = &f->ifaces[f->n_ifaces++];
-		filter_iface_init(fi, name, ifindex);
-	}
+	ret = fi ? 0 : filter_iface_add(f, name, ifindex, "offload", &fi, err, errlen);
+	if (ret < 0)
+		return ret;
 	if (xdp) {
 		/* Native first; an interface where the filter runs generic keeps that. */
 		ret = filter_attach_xdp(f, fi, XDP_FLAGS_DRV_MODE);
@@ -982,6 +1001,7 @@ int filter_offload_attach(struct filter *f, int ifindex, bool xdp, bool xdp_tx, 
 	if (ret < 0) {
 		snprintf(err, errlen, "offload: attach %s on %s: %s", xdp ? "XDP" : "tc", name,
 			 strerror(-ret));
+		filter_iface_trim(f, fi); /* an interface added for it goes again */
 		return ret;
 	}
 	/* A redirect target only where the driver takes XDP frames: never a black hole. */
@@ -1282,14 +1302,9 @@ int filter_shed_attach(struct filter *f, int ifindex, bool xdp_early, char *err,
 		return -EOPNOTSUPP;
 	}
 	if_indextoname((unsigned int)ifindex, name);
-	if (!fi) {
-		if (f->n_ifaces == RR_IFACES_MAX) {
-			snprintf(err, errlen, "shed: more than %d interfaces", RR_IFACES_MAX);
-			return -ENOSPC;
-		}
-		fi = &f->ifaces[f->n_ifaces++];
-		filter_iface_init(fi, name, ifindex);
-	}
+	ret = fi ? 0 : filter_iface_add(f, name, ifindex, "shed", &fi, err, errlen);
+	if (ret < 0)
+		return ret;
 	was = fi->flags & both;
 	flag = filter_shed_hook(fi, xdp_early);
 	if (flag == was)
