@@ -413,7 +413,7 @@ static void *control_thread(void *arg)
 	struct control *ctl = arg;
 	struct pollfd pfd[3 + CONTROL_SLOTS];
 	int idx[3 + CONTROL_SLOTS];
-	uint64_t now, next;
+	uint64_t now, next, t0;
 	uint32_t i;
 	int n, k, timeout;
 
@@ -441,6 +441,7 @@ static void *control_thread(void *arg)
 			break;
 		if (pfd[0].revents)
 			break;
+		t0 = control_now_ms();
 		for (k = 3; k < n; k++) {
 			struct control_conn *c = &ctl->conns[idx[k]];
 
@@ -452,9 +453,18 @@ static void *control_thread(void *arg)
 				conn_read(ctl, c);
 		}
 		now = control_now_ms();
-		for (i = 0; i < CONTROL_SLOTS; i++)
-			if (ctl->conns[i].kind != CONTROL_CONN_FREE && ctl->conns[i].deadline <= now)
-				conn_close(&ctl->conns[i]);
+		for (i = 0; i < CONTROL_SLOTS; i++) {
+			struct control_conn *c = &ctl->conns[i];
+
+			if (c->kind == CONTROL_CONN_FREE)
+				continue;
+			/* Time this thread spent answering (a reload waits for the workers and
+			 * for name lookups) is no client's: it moves every allowance on, so an
+			 * answer being sent is not cut short for it. */
+			c->deadline += now - t0;
+			if (c->deadline <= now)
+				conn_close(c);
+		}
 		if (pfd[1].revents & POLLIN)
 			accept_all(ctl, ctl->unix_fd, CONTROL_CONN_CTL);
 		if (pfd[2].revents & POLLIN)
