@@ -191,7 +191,9 @@ void sock_rx_cmsg(const struct cmsghdr *c, struct sock_rx_meta *m)
 		memcpy(&pi, CMSG_DATA(c), sizeof(pi));
 		memset(&m->local, 0, sizeof(m->local));
 		m->local.in4.sin_family = AF_INET;
-		m->local.in4.sin_addr = pi.ipi_addr;
+		/* The address a reply leaves from: the destination for unicast, the receiving
+		 * interface's for a broadcast, which no datagram may carry as its source. */
+		m->local.in4.sin_addr = pi.ipi_spec_dst;
 		m->has_local = true;
 	} else if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO) {
 		struct in6_pktinfo pi;

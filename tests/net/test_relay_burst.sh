@@ -165,6 +165,31 @@ EOF
 	else
 		lib_case_fail "$c $out of $EMPTY empty datagrams echoed back"
 	fi
+	# IPv4 broadcast to the wildcard listener: replies leave from the interface's address
+	# (IP_PKTINFO's ipi_spec_dst), never from the broadcast address, which no send may use.
+	if [ "$FAM" = 4 ]; then
+		if out=$(lib_nsx "$NS_C" "$PY" - 198.18.1.255 5001 <<'EOF'
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+s.settimeout(2)
+got = []
+for i in range(5):
+    s.sendto(b"bcast%d" % i, (sys.argv[1], int(sys.argv[2])))
+    try:
+        d, a = s.recvfrom(64)
+        got.append(a[0])
+    except socket.timeout:
+        pass
+print(len(got), " ".join(sorted(set(got))))
+sys.exit(0 if len(got) == 5 else 1)
+EOF
+		); then
+			lib_case_ok "$c broadcast datagrams answered from: ${out#* }"
+		else
+			lib_case_fail "$c broadcast datagrams answered: $out of 5"
+		fi
+	fi
 	lib_relay_stop || lib_case_fail "$c relay exit status $? after SIGTERM, want 0"
 	lib_stop_pid "$echo_pid"
 	lib_nsx "$NS_R" ip addr del "$second/$plen" dev "$IF_RC"

@@ -62,8 +62,9 @@ static void test_rx_pktinfo_v4(void **state)
 	struct sock_rx_meta m;
 	char text[ADDR_STRLEN];
 
-	inet_pton(AF_INET, "198.18.1.2", &pi.ipi_addr);
-	inet_pton(AF_INET, "198.18.9.9", &pi.ipi_spec_dst); /* not the destination */
+	/* a broadcast: replies leave from the interface's address, ipi_spec_dst */
+	inet_pton(AF_INET, "198.18.1.255", &pi.ipi_addr);
+	inet_pton(AF_INET, "198.18.1.2", &pi.ipi_spec_dst);
 	rx_begin(&rc);
 	rx_add(&rc, IPPROTO_IP, IP_PKTINFO, &pi, sizeof(pi));
 	m = rx_parse(&rc);
@@ -150,7 +151,7 @@ static void test_rx_short(void **state)
 	struct sock_rx_meta m;
 	size_t i, j;
 
-	inet_pton(AF_INET, "198.18.1.2", &pi.ipi_addr);
+	inet_pton(AF_INET, "198.18.1.2", &pi.ipi_spec_dst);
 	inet_pton(AF_INET6, "2001:2:1::2", &pi6.ipi6_addr);
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		for (j = 0; j < sizeof(cut) / sizeof(cut[0]); j++) {
