@@ -20,11 +20,16 @@ perf_init() {
 	trap 'exit 130' INT TERM
 }
 
+# Is PID $1 still a child of this shell? (A PID reused by someone else's process is not.)
+ours() {
+	[ "$(awk '{ sub(/^.*\) /, ""); print $2 }' "/proc/$1/stat" 2>/dev/null)" = "$$" ]
+}
+
 perf_cleanup() {
 	local p n
 	set +e
 	for p in "${PIDS[@]}"; do
-		kill "$p" 2>/dev/null && wait "$p" 2>/dev/null
+		ours "$p" && kill "$p" 2>/dev/null && wait "$p" 2>/dev/null
 	done
 	for n in $NS_G $NS_D $NS_S; do
 		ip netns del "$n" 2>/dev/null
@@ -40,10 +45,15 @@ spawn() {
 	LAST_PID=$!
 }
 
-# Stops one process we started, by PID, and waits for it.
+# Stops one process we started, by PID, waits for it, and forgets it (its PID may be reused).
 stop() {
-	kill "$1" 2>/dev/null || true
+	local p keep=()
+	ours "$1" && kill "$1" 2>/dev/null
 	wait "$1" 2>/dev/null || true
+	for p in "${PIDS[@]}"; do
+		[ "$p" = "$1" ] || keep+=("$p")
+	done
+	PIDS=("${keep[@]}")
 }
 
 # Waits (bounded) until file $1 contains pattern $2.
