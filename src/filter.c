@@ -1259,7 +1259,13 @@ int filter_shed_listeners(struct filter *f, const struct config *cfg, const bool
 			ret = bpf_map_update_elem(lfd, &k, &val, BPF_ANY);
 		}
 	}
-	/* A relay gone (or shedding off) gives its slot back, counted from 0 for the next. */
+	/* A relay whose shedding is off keeps its slot: what it shed stays in its totals, which
+	 * are counters and must not go down. A relay gone gives its slot back, counted from 0
+	 * for the next. */
+	for (r = 0; r < cfg->n_relays; r++)
+		for (i = 0; !on[r] && i < SHED_SLOTS; i++)
+			if (f->shed_slot[i][0] && !strcmp(f->shed_slot[i], cfg->relays[r].name))
+				used[i] = true;
 	for (i = 0; i < SHED_SLOTS; i++) {
 		if (used[i] || !f->shed_slot[i][0])
 			continue;

@@ -358,15 +358,26 @@ static void test_fast_path_session(void **state)
  * stack's business again. */
 static void test_relay_off(void **state)
 {
+	uint64_t full0, full, heavy;
 	bool on = false;
 
 	(void)state;
+	/* what the relay shed so far stays in its totals (counters never go down) */
+	fill(0);
+	expect(0, 0, PORT_BOUND, SHED_CNT_DROP_FULL);
+	drain(0);
+	assert_int_equal(filter_shed_dropped(fx.f, fx.cfg->relays[0].name, &full0, &heavy), 0);
+	assert_true(full0 > 0);
 	assert_int_equal(filter_shed_listeners(fx.f, fx.cfg, &on), 0);
 	fill(0);
 	expect(0, 0, PORT_BOUND, SHED_CNT_PASS_NOT_LISTENER);
 	drain(0);
+	assert_int_equal(filter_shed_dropped(fx.f, fx.cfg->relays[0].name, &full, &heavy), 0);
+	assert_int_equal(full, full0);
 	on = true;
 	assert_int_equal(filter_shed_listeners(fx.f, fx.cfg, &on), 0);
+	assert_int_equal(filter_shed_dropped(fx.f, fx.cfg->relays[0].name, &full, &heavy), 0);
+	assert_int_equal(full, full0);
 }
 
 static int setup(void **state)
