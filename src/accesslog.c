@@ -54,6 +54,8 @@ struct accesslog {
 	/* the logger's own */
 	double tokens, last_refill;
 	uint64_t written, dropped_rate, reported_full, reported_rate;
+	uint64_t dropped_io, reported_io; /* lines a failed write lost */
+	int io_errno;			   /* the last such write's error */
 	bool reopen_failed;
 	char batch[ACCESSLOG_BATCH];
 	size_t batch_len;
@@ -186,7 +188,11 @@ static void flush_batch(struct accesslog *al)
 		if (n <= 0) {
 			if (n < 0 && errno == EINTR)
 				continue;
-			break; /* a full disk loses these lines, not the relay */
+			/* a full disk loses these lines, not the relay; report_drops says so */
+			al->io_errno = n < 0 ? errno : EIO;
+			for (; off < al->batch_len; off++)
+				al->dropped_io += al->batch[off] == '\n';
+			break;
 		}
 		off += (size_t)n;
 	}
@@ -292,6 +298,13 @@ static void report_drops(struct accesslog *al)
 
 	for (i = 0; i < al->n_rings; i++)
 		full += __atomic_load_n(&al->rings[i].dropped, __ATOMIC_RELAXED);
+	if (al->dropped_io != al->reported_io) {
+		log_warn("access log %s: %llu line(s) lost to write errors since the last report "
+			 "(last: %s)",
+			 al->path, (unsigned long long)(al->dropped_io - al->reported_io),
+			 strerror(al->io_errno));
+		al->reported_io = al->dropped_io;
+	}
 	if (full == al->reported_full && rate == al->reported_rate)
 		return;
 	log_warn("access log: %llu session event(s) not written since the last report: %llu over "
