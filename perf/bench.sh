@@ -344,10 +344,10 @@ proc_ticks() {
 
 HZ=$(getconf CLK_TCK)
 
-# Frames the DUT sent that veth dropped on their way into s0 (the sink's backlog on the
-# generator's CPU was full), counted as d1's tx_dropped: lost behind the DUT, on the sink's
-# side. They count as loss like any other, but the records keep them apart, because where
-# they are many the sink, not the DUT, set the delivered rate.
+# Frames the DUT sent that veth dropped on their way into s0 (s0's ring was full), counted as
+# d1's tx_dropped: lost behind the DUT. They count as loss like any other; the records keep
+# them apart. With the native sink s0's NAPI runs on the CPU that sends on d1 (the DUT's), so
+# they measure the DUT core's contention; SINK_MODE=skb puts the sink on the generator's CPU.
 sink_drops() {
 	ip netns exec $NS_D cat /sys/class/net/d1/statistics/tx_dropped
 }

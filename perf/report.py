@@ -163,9 +163,9 @@ def summarize(records):
             lost = statistics.median(r.get("sink_drops", 0) / r["elapsed_s"] / 1e6
                                      for r in trials)
             if lost > 0.05 * max(got, 0.001):
-                notes.append(f"sink-limited at {what}: the DUT sent out {got + lost:.3f} Mpps, "
-                             f"of which the sink (on the generator's CPU) dropped {lost:.3f} "
-                             "(d1's tx_dropped)")
+                notes.append(f"drops behind the DUT at {what}: it sent out {got + lost:.3f} "
+                             f"Mpps, of which veth dropped {lost:.3f} in front of the sink "
+                             "(d1's tx_dropped; the native sink's NAPI runs on the DUT's CPU)")
         row["notes"] = notes
         if lat:
             row["latency_us"] = {str(r["pct_of_pdr"]): dict(
