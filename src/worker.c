@@ -637,12 +637,14 @@ static int apply_relay(struct worker *w, uint32_t r, uint32_t i, struct worker_c
 	bool transparent = rc->source == SOURCE_CLIENT;
 	int err;
 
-	if (fresh) {
+	if (fresh && strcmp(wr->counted, rc->name)) {
+		snprintf(wr->counted, sizeof(wr->counted), "%s", rc->name);
 		memset(&w->counters[r], 0, sizeof(w->counters[r]));
 		memset(worker_uc(w, r, 0), 0, CONFIG_MAX_UPSTREAMS * sizeof(*w->uc));
 		memset(wr->uc_gen, 0, sizeof(wr->uc_gen));
-		wr->noreply_len = 0;
 	}
+	if (fresh)
+		wr->noreply_len = 0;
 	/* Leaving forward mode ends its sessions; leaving mirror mode its upstream sockets. A
 	 * transparent mirror has sessions and no mirror sockets. */
 	if (!fresh && (wr->mode != rc->mode || wr->transparent != transparent)) {

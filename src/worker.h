@@ -54,6 +54,9 @@ struct worker_noreply {
 struct worker_relay {
 	enum relay_slot_state state;
 	const struct relay_conf *conf; /* in the config in force; NULL when not ACTIVE */
+	/* The relay the counters below count: they start over only for another relay (a relay
+	 * a failed apply ended stays configured, and its totals are Prometheus counters). */
+	char counted[CONFIG_NAME_LEN];
 	enum relay_mode mode;
 	bool offload; /* install fast-path entries for new sessions */
 	/* source = "client": sessions (forward and mirror) send from the client's address and
