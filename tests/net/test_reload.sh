@@ -178,10 +178,15 @@ EOF
 		lib_stop_pid "$echo_pid"
 		return
 	fi
-	relays_conf "{ name = \"b\"; listen = [ \"$(ep "$RELAY_IP" 5002)\" ];
-	  upstreams = [ \"$(ep "$UP1_IP" 9000)\" ]; max_sessions = 2000; },"
-	kill -HUP "$RELAY_PID"
-	if lib_wait_for 10 log_count_ge "no room for" 1; then
+	# reload_to RELAY PATTERN: the config with RELAY before c, SIGHUP, PATTERN in the log.
+	reload_to()
+	{
+		relays_conf "$1"
+		kill -HUP "$RELAY_PID"
+		lib_wait_for 10 log_count_ge "$2" 1
+	}
+	if reload_to "{ name = \"b\"; listen = [ \"$(ep "$RELAY_IP" 5002)\" ];
+	  upstreams = [ \"$(ep "$UP1_IP" 9000)\" ]; max_sessions = 2000; }," "no room for"; then
 		lib_case_ok "$c $(lib_relay_log_current | grep -o 'reload.*no room.*' | head -n 1)"
 	else
 		lib_case_fail "$c the reload did not report b's missing room"
@@ -198,10 +203,9 @@ EOF
 	fi
 	lib_relay_alive || lib_case_fail "$c the relay died"
 	# A reload asking for a capability the workers dropped at start is refused whole.
-	relays_conf "{ name = \"d\"; listen = [ \"$(ep "$RELAY_IP" 5003)\" ];
-	  upstreams = [ \"$(ep "$UP1_IP" 9000)\" ]; source = \"client\"; },"
-	kill -HUP "$RELAY_PID"
-	if lib_wait_for 10 log_count_ge "reload failed.*needs a restart" 1; then
+	if reload_to "{ name = \"d\"; listen = [ \"$(ep "$RELAY_IP" 5003)\" ];
+	  upstreams = [ \"$(ep "$UP1_IP" 9000)\" ]; source = \"client\"; }," \
+		"reload failed.*needs a restart"; then
 		lib_case_ok "$c source = \"client\" by a reload: refused, needs a restart"
 	else
 		lib_case_fail "$c a reload adding source = \"client\" was not refused"

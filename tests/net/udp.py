@@ -7,6 +7,11 @@
   client --to EP --clients K --count N (--size S | --sizes A,B,..) [--expect-echo]
          [--expect-none] [--seconds S] [--bind IP] [--port-base P] [--record FILE]
          [--interval S] [--gso N]
+  queued --socket listener|session --to EP --upstream EP --count N --stop PID --client-ns NS
+         run in the upstream's namespace: a client (made in NS) opens a session through the
+         relay at EP to a socket bound to --upstream; with the relay (PID) stopped, N empty
+         datagrams queue on the listener's socket (the client sends them) or on the
+         session's (the upstream sends them); then counts the empty ones that come through.
 
 EP is "IP:PORT" or "[IPv6]:PORT". Every mode prints a one-line JSON summary on stdout.
 
@@ -261,6 +266,54 @@ def client(args):
     return 0 if ok else 1
 
 
+def setns(name):
+    """Move this process into network namespace NAME (sockets made before stay where
+    they were made)."""
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    fd = os.open("/run/netns/" + name, os.O_RDONLY)
+    try:
+        if libc.setns(fd, 0x40000000) != 0:  # CLONE_NEWNET
+            raise OSError(ctypes.get_errno(), "setns " + name)
+    finally:
+        os.close(fd)
+
+
+def queued(args):
+    fam, host, port = parse_ep(args.to)
+    _, uhost, uport = parse_ep(args.upstream)
+    up = socket.socket(fam, socket.SOCK_DGRAM)  # in the upstream's namespace
+    big_buffers(up)
+    up.bind((uhost, uport))
+    up.settimeout(5)
+    setns(args.client_ns)
+    cl = socket.socket(fam, socket.SOCK_DGRAM)
+    big_buffers(cl)
+    cl.connect((host, port))
+    cl.send(b"open")
+    _, session = up.recvfrom(64)
+    os.kill(args.stop, signal.SIGSTOP)
+    try:
+        for _ in range(args.count):
+            if args.socket == "session":
+                up.sendto(b"", session)
+            else:
+                cl.send(b"")
+    finally:
+        os.kill(args.stop, signal.SIGCONT)
+    rx = cl if args.socket == "session" else up
+    rx.settimeout(args.quiet)
+    got = 0
+    try:
+        while got < args.count:
+            got += len(rx.recv(16)) == 0
+    except socket.timeout:
+        pass
+    print(json.dumps({"mode": "queued", "socket": args.socket, "sent": args.count,
+                      "received": got, "ok": got == args.count}), flush=True)
+    return 0 if got == args.count else 1
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -292,9 +345,20 @@ def main():
     p.add_argument("--record", help="write the hex of every sent payload, one per line")
     p.add_argument("--gso", type=int, default=0,
                    help="N datagrams of --size bytes per send (UDP_SEGMENT)")
+    p = sub.add_parser("queued")
+    p.add_argument("--socket", choices=("listener", "session"), required=True)
+    p.add_argument("--to", required=True)
+    p.add_argument("--upstream", required=True)
+    p.add_argument("--count", type=int, required=True)
+    p.add_argument("--stop", type=int, required=True, help="the relay's PID")
+    p.add_argument("--client-ns", required=True)
+    p.add_argument("--quiet", type=float, default=5.0,
+                   help="give up after this long without a datagram")
     args = ap.parse_args()
     if args.mode == "client":
         return client(args)
+    if args.mode == "queued":
+        return queued(args)
     return serve(args, args.mode == "echo")
 
 
