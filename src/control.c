@@ -459,9 +459,10 @@ static void *control_thread(void *arg)
 			if (c->kind == CONTROL_CONN_FREE)
 				continue;
 			/* Time this thread spent answering (a reload waits for the workers and
-			 * for name lookups) is no client's: it moves every allowance on, so an
-			 * answer being sent is not cut short for it. */
-			c->deadline += now - t0;
+			 * for name lookups) is no client's: it moves the allowance of answers
+			 * being sent on, so they are not cut short for it (requests keep theirs). */
+			if (c->writing)
+				c->deadline += now - t0;
 			if (c->deadline <= now)
 				conn_close(c);
 		}

@@ -357,14 +357,14 @@ static bool main_trylock(struct app *a)
 	return pthread_mutex_trylock(&a->lock) == 0;
 }
 
-static void print_app_stats(struct app *a)
+/* Returns false when the lock was busy: nothing printed. */
+static bool print_app_stats(struct app *a)
 {
-	if (!main_trylock(a)) {
-		log_info("stats: a reload is under way; they come at the next interval");
-		return;
-	}
+	if (!main_trylock(a))
+		return false;
 	print_stats(&a->rt);
 	pthread_mutex_unlock(&a->lock);
+	return true;
 }
 
 /* Pings the systemd watchdog only while every worker's loop is moving: a wedged worker
@@ -424,6 +424,7 @@ static void event_loop(struct app *a, int sfd, struct admin *admin, int verbosit
 	double next_status = app_now() + 5, last_t = 0, next_fast = app_now() + 1;
 	uint64_t *beats = calloc(a->rt.n_started, sizeof(*beats));
 	uint64_t last_rx = 0;
+	bool usr1 = false; /* stats asked for by SIGUSR1, printed once the lock is free */
 
 	for (;;) {
 		double now = app_now(), next = next_status;
@@ -436,10 +437,14 @@ static void event_loop(struct app *a, int sfd, struct admin *admin, int verbosit
 		if (a->rt.fast && next_fast < next)
 			next = next_fast;
 		timeout = next > now ? (int)((next - now) * 1000) + 1 : 0;
+		if (usr1 && timeout > 100)
+			timeout = 100;
 		n = poll(pfd, 1, timeout);
 		if (n < 0 && errno != EINTR)
 			break;
 		now = app_now();
+		if (usr1 && print_app_stats(a))
+			usr1 = false;
 		if (stats_every && now >= next_stats) {
 			print_app_stats(a);
 			next_stats = now + stats_every;
@@ -454,10 +459,12 @@ static void event_loop(struct app *a, int sfd, struct admin *admin, int verbosit
 			next_status = now + 5;
 		}
 		/* XDP redirect targets the kernel refused come back when they take it again. */
-		if (a->rt.fast && now >= next_fast && main_trylock(a)) {
-			if (a->filter)
-				offload_recheck(a->filter);
-			pthread_mutex_unlock(&a->lock);
+		if (a->rt.fast && now >= next_fast) {
+			if (main_trylock(a)) {
+				if (a->filter)
+					offload_recheck(a->filter);
+				pthread_mutex_unlock(&a->lock);
+			}
 			next_fast = now + 1;
 		}
 		if (n <= 0 || !(pfd[0].revents & POLLIN) || read(sfd, &si, sizeof(si)) != sizeof(si))
@@ -467,7 +474,7 @@ static void event_loop(struct app *a, int sfd, struct admin *admin, int verbosit
 			break;
 		}
 		if (si.ssi_signo == SIGUSR1)
-			print_app_stats(a);
+			usr1 = !print_app_stats(a);
 		else if (si.ssi_signo == SIGHUP)
 			admin_reload_async(admin);
 	}
