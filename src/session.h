@@ -25,6 +25,7 @@ struct session {
 	uint32_t upstream;	/* its upstream's counter slot (pool_member.slot); SESSION_NONE
 				 * for a transparent mirror's session (it sends to every member) */
 	struct addr upstream_addr; /* that upstream: stays right when a reload reorders them */
+	uint32_t upstream_gen;	/* the member its counter slot counted when it opened */
 	uint64_t last_active;	/* ns, monotonic, as passed to insert/touch */
 	uint32_t gen;		/* bumped on release: stale completions compare it */
 	int fd;			/* upstream socket, owned by the backend; -1 when none */

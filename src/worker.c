@@ -227,12 +227,20 @@ static void fast_close(struct worker *w, uint32_t r, struct session *s)
 	count_fast(w, r, s, fold);
 }
 
-/* Session s of relay slot r is no longer ACTIVE: its upstream has one session less. */
+/* Session s of relay slot r is no longer ACTIVE: its upstream has one session less, unless
+ * its counter slot counts another member since (a reload moved it: that one starts from 0). */
 static void session_ended(struct worker *w, uint32_t r, const struct session *s)
 {
-	if (s->upstream < CONFIG_MAX_UPSTREAMS)
-		counter_set(&worker_uc(w, r, s->upstream)->sessions_active,
-			    counter_get(&worker_uc(w, r, s->upstream)->sessions_active) - 1);
+	struct upstream_counters *uc;
+	uint64_t n;
+
+	if (s->upstream >= CONFIG_MAX_UPSTREAMS ||
+	    w->relays[r].uc_gen[s->upstream] != s->upstream_gen)
+		return;
+	uc = worker_uc(w, r, s->upstream);
+	n = counter_get(&uc->sessions_active);
+	if (n)
+		counter_set(&uc->sessions_active, n - 1);
 }
 
 /* A new session waits for its first reply until reply_timeout (when set): worker_tick
@@ -347,6 +355,7 @@ struct session *worker_session_get(struct worker *w, uint32_t li, const struct a
 		m = &p->m[balancer_pick(&p->bal, client, &wr->rr_state)];
 		s->upstream = m->slot;
 		s->upstream_addr = m->addr;
+		s->upstream_gen = m->gen;
 		uc = member_uc(w, l->relay, m);
 		/* A new flow costs socket() + connect(): per session, never per datagram. */
 		fd = sock_open_upstream(&s->upstream_addr, w->cfg->gro, &src);
