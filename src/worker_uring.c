@@ -351,11 +351,11 @@ static void on_send_batch(struct uring_worker *uw, const struct io_uring_cqe *cq
 			upstream_count_lost(uw->w, u.relay, b->up, false, b->n);
 		}
 	} else {
+		bool unreachable = sock_err_unreachable(-cqe->res);
+
 		relay_count_drop(c, RELAY_DIR_TO_UPSTREAM,
-				 sock_err_unreachable(-cqe->res) ? DROP_UNREACHABLE
-								 : DROP_SEND_ERROR,
-				 b->n);
-		upstream_count_lost(uw->w, u.relay, b->up, sock_err_unreachable(-cqe->res), b->n);
+				 unreachable ? DROP_UNREACHABLE : DROP_SEND_ERROR, b->n);
+		upstream_count_lost(uw->w, u.relay, b->up, unreachable, b->n);
 	}
 	for (i = 0; i < b->n; i++)
 		bufpool_put(&uw->bp, b->bid[i]);
@@ -720,13 +720,12 @@ static void on_send(struct uring_worker *uw, const struct io_uring_cqe *cqe, str
 					    (uint64_t)cqe->res);
 	} else {
 		/* Every datagram the send carried is lost. */
-		relay_count_drop(c, d,
-				 sock_err_unreachable(-cqe->res) ? DROP_UNREACHABLE
-								 : DROP_SEND_ERROR,
+		bool unreachable = sock_err_unreachable(-cqe->res);
+
+		relay_count_drop(c, d, unreachable ? DROP_UNREACHABLE : DROP_SEND_ERROR,
 				 uw->tx[u.bid].segs);
 		if (d == RELAY_DIR_TO_UPSTREAM)
-			upstream_count_lost(uw->w, u.relay, u.idx, sock_err_unreachable(-cqe->res),
-					    uw->tx[u.bid].segs);
+			upstream_count_lost(uw->w, u.relay, u.idx, unreachable, uw->tx[u.bid].segs);
 	}
 	bufpool_put(&uw->bp, u.bid);
 }
@@ -754,7 +753,8 @@ static int drain_target(struct uring_worker *uw, uint64_t ud, const struct msghd
 {
 	struct udata u = udata_unpack(ud);
 	struct worker *w = uw->w;
-	struct session *s;
+	const struct session_table *t = &w->relays[u.relay].sessions;
+	const struct session *s;
 
 	if (uw->stopping)
 		return -1;
@@ -766,9 +766,9 @@ static int drain_target(struct uring_worker *uw, uint64_t ud, const struct msghd
 	}
 	/* A session closed while drained: on_slot_emptied frees it. Its relay may have gone
 	 * with a reload since, its table with it. */
-	if (!w->relays[u.relay].sessions.slots || u.idx >= w->relays[u.relay].sessions.capacity)
+	if (!t->slots || u.idx >= t->capacity)
 		return -1;
-	s = &w->relays[u.relay].sessions.slots[u.idx];
+	s = &t->slots[u.idx];
 	*tmpl = &uw->session_msg;
 	return s->state == SESSION_ACTIVE && session_udata(u.relay, u.idx, s) == ud ? s->fd : -1;
 }

@@ -101,6 +101,21 @@ bad_bursts()
 	done
 }
 
+# still_relayed TO PORT_BASE WHEN RX: N_OK datagrams of the allowed client (ports from
+# PORT_BASE) come back, and the relay has then received RX in all.
+still_relayed()
+{
+	local out rx
+	if out=$(lib_udp "$NS_C" client --to "$1" --bind "$CLIENT_IP" --port-base "$2" \
+		--count $N_OK --size 100 --expect-echo); then
+		lib_case_ok "$c allowed client still relayed $3"
+	else
+		lib_case_fail "$c allowed client $3: $out"
+	fi
+	rx=$(lib_stat rx_pkts t)
+	[ "$rx" = "$4" ] || lib_case_fail "$c $3: rx_pkts=$rx, want $4"
+}
+
 # flip_case TO DROPS_BEFORE: generation 1 denies the bad client through other rules (a
 # sub-prefix of the old one plus an unrelated host). Both sets deny BAD_IP, so whichever set
 # a packet meets it must be dropped; only a half-applied set could let one through.
@@ -124,15 +139,8 @@ flip_case()
 	[ -s "$TMPD/bad.fail" ] &&
 		lib_case_fail "$c denied client got replies under flips:" \
 			"$(head -c 300 "$TMPD/bad.json")"
-	if out=$(lib_udp "$NS_C" client --to "$to" --bind "$CLIENT_IP" --port-base 46000 \
-		--count $N_OK --size 100 --expect-echo); then
-		lib_case_ok "$c allowed client still relayed after $flips flips"
-	else
-		lib_case_fail "$c allowed client after flips: $out"
-	fi
+	still_relayed "$to" 46000 "after $flips flips" $((2 * N_OK))
 	rx=$(lib_stat rx_pkts t)
-	[ "$rx" = $((2 * N_OK)) ] ||
-		lib_case_fail "$c after $flips flips rx_pkts=$rx, want $((2 * N_OK))"
 	d2=$(rr_counter $CNT_DROP_PREFIX)
 	[ $((d2 - d1)) -ge 1000 ] ||
 		lib_case_fail "$c drop_prefix rose by $((d2 - d1)) under flips, want >= 1000"
@@ -173,15 +181,7 @@ EOF
 	else
 		lib_case_fail "$c refused reload lifted the deny rule anyway: $out"
 	fi
-	if out=$(lib_udp "$NS_C" client --to "$to" --bind "$CLIENT_IP" --port-base 47000 \
-		--count $N_OK --size 100 --expect-echo); then
-		lib_case_ok "$c refused reload: allowed client still relayed"
-	else
-		lib_case_fail "$c refused reload: allowed client: $out"
-	fi
-	rx=$(lib_stat rx_pkts t)
-	[ "$rx" = $((rx0 + N_OK)) ] ||
-		lib_case_fail "$c after the refused reload rx_pkts=$rx, want $((rx0 + N_OK))"
+	still_relayed "$to" 47000 "after the refused reload" $((rx0 + N_OK))
 	lib_stop_pid "$holder_pid"
 }
 
