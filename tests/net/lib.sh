@@ -33,9 +33,13 @@ TMPD=
 
 lib_log() { echo "[$LIB_NAME] $*" >&2; }
 lib_skip() { lib_log "SKIP: $*"; exit 77; }
+# Every failure is said twice: where it happens, and again last of all (after the relay log
+# the cleanup prints), so the tail of a failed run that CI shows names what failed.
+LIB_FAIL_LINES=()
 lib_fail()
 {
 	lib_log "FAIL: $*"
+	LIB_FAIL_LINES+=("$*")
 	exit 1
 }
 
@@ -54,7 +58,7 @@ lib_require()
 # short by run.sh's kill leaves nothing named behind.
 lib_cleanup()
 {
-	local rc=$? pid ns
+	local rc=$? pid ns line
 	trap - EXIT INT TERM HUP
 	# Our output may go to a closed pipe: a write must not kill the cleanup.
 	trap '' PIPE
@@ -70,6 +74,9 @@ lib_cleanup()
 		lib_log "relay log (last 40 lines of $TMPD/relay.log):"
 		tail -n 40 "$TMPD/relay.log" >&2
 	fi
+	for line in "${LIB_FAIL_LINES[@]}"; do
+		lib_log "failed: $line"
+	done
 	for pid in $RELAY_PID "${LIB_PIDS[@]}"; do
 		lib_wait_gone "$pid" 3 || kill -KILL "$pid" 2>/dev/null
 	done
@@ -627,6 +634,7 @@ LIB_FAILS=0
 lib_case_fail()
 {
 	lib_log "FAIL: $*"
+	LIB_FAIL_LINES+=("$*")
 	LIB_FAILS=$((LIB_FAILS + 1))
 }
 lib_case_ok() { lib_log "ok: $*"; }
