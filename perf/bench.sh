@@ -465,7 +465,7 @@ dut_start() {
 		# when what arrives is coalesced (see --gen-gso).
 		if [ "$DUT" = ringrelay-gro ]; then
 			backend=io_uring
-			buffers="buffer_size = 65536; buffers = 4096; gro = true;"
+			buffers="buffer_size = 69632; buffers = 4096; gro = true;"
 		fi
 		# ringrelay-offload: the io_uring relay with the session fast path (docs/offload.md).
 		# XDP_REDIRECT into a veth needs NAPI on its peer: GRO on g0 and s0 (the XDP sink

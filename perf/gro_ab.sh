@@ -26,7 +26,7 @@ ip netns exec $S $B/perf/sink -i s0 -N -t 3600 >$W/sink.out 2>&1 & SP=$!
 sleep 1
 for r in $(seq $ROUNDS); do
  for gro in false true; do
-  if [ $gro = true ]; then bufs="buffer_size = 65536; buffers = 512; gro = true;"; else bufs="buffer_size = 2048; buffers = 4096;"; fi
+  if [ $gro = true ]; then bufs="buffer_size = 69632; buffers = 512; gro = true;"; else bufs="buffer_size = 2048; buffers = 4096;"; fi
   cat >$W/c.conf <<C
 workers = 1; cpus = [1]; io_backend = "io_uring"; $bufs stats_interval = 3600.0;
 control_socket = "$W/ctl.sock";

@@ -758,8 +758,8 @@ static int buffers_after(struct config_parser *p, const config_setting_t *s, voi
 	return 0;
 }
 
-/* buffer_size follows gro unless the file sets it: 64 KiB for GRO, whose coalesced receive
- * holds up to 64 KB, 2 KiB without. */
+/* buffer_size follows gro unless the file sets it: 68 KiB for GRO (a coalesced receive and
+ * its header), 2 KiB without. */
 static int root_check(struct config_parser *p, const config_setting_t *g, void *base)
 {
 	struct config *cfg = base;
@@ -768,8 +768,9 @@ static int root_check(struct config_parser *p, const config_setting_t *g, void *
 		cfg->buffer_size = cfg->gro ? CONFIG_GRO_BUFFER_SIZE : CONFIG_BUFFER_SIZE;
 	else if (cfg->gro && cfg->buffer_size != CONFIG_GRO_BUFFER_SIZE)
 		return config_err(p, config_setting_get_member(g, "gro"),
-				  "needs buffer_size = 65536 (a coalesced receive holds up to "
-				  "64 KB): set that, or leave buffer_size out");
+				  "needs buffer_size = %u (a coalesced receive holds up to "
+				  "65507 bytes after its header): set that, or leave buffer_size out",
+				  CONFIG_GRO_BUFFER_SIZE);
 	return 0;
 }
 
@@ -891,7 +892,7 @@ static const struct config_row root_rows[] = {
 	{"steering", CONFIG_T_WORD, CONFIG_FIELD(struct config, steering),
 	 .words = steering_words, .def.i = STEERING_AUTO},
 	{"buffer_size", CONFIG_T_U32, CONFIG_FIELD(struct config, buffer_size), .lo = 256,
-	 .hi = 65536, .def.i = CONFIG_BUFFER_SIZE, .restart_only = true},
+	 .hi = CONFIG_GRO_BUFFER_SIZE, .def.i = CONFIG_BUFFER_SIZE, .restart_only = true},
 	{"buffers", CONFIG_T_U32, CONFIG_FIELD(struct config, buffers), .lo = 64, .hi = 32768,
 	 .def.i = 4096, .restart_only = true, .after = buffers_after},
 	{"gro", CONFIG_T_BOOL, CONFIG_FIELD(struct config, gro), .restart_only = true},

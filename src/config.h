@@ -194,8 +194,12 @@ struct metrics_conf {
 	struct addr listen; /* default 127.0.0.1:9470 */
 };
 
-#define CONFIG_BUFFER_SIZE 2048	     /* buffer_size's default */
-#define CONFIG_GRO_BUFFER_SIZE 65536 /* what gro needs, and buffer_size's default with it */
+#define CONFIG_BUFFER_SIZE 2048 /* buffer_size's default */
+/* The largest buffer, what gro needs and buffer_size's default with it: 64 KiB and a page. A
+ * coalesced receive carries up to 65507 bytes (65535 - IPv4 + UDP headers: the kernel's GRO
+ * limit) and a single IPv6 datagram up to 65527, after up to 132 bytes of header in the
+ * buffer (the receive's, the sender's address, control data); 64 KiB cut such bursts. */
+#define CONFIG_GRO_BUFFER_SIZE 69632
 
 struct config {
 	char path[CONFIG_PATH_LEN];
@@ -204,11 +208,11 @@ struct config {
 	int cpus[CONFIG_MAX_CPUS]; /* pin worker i to cpus[i % n_cpus]; none = allowed CPUs */
 	uint32_t n_cpus;
 	enum steering steering;
-	uint32_t buffer_size; /* bytes per receive buffer, 256..65536 */
+	uint32_t buffer_size; /* bytes per receive buffer, 256..CONFIG_GRO_BUFFER_SIZE */
 	uint32_t buffers;     /* receive buffers per worker, power of two, 64..32768 */
 	/* UDP GRO in, UDP GSO out: one receive and one send carry up to 64 datagrams of a
-	 * flow. Needs buffer_size = 65536 (a coalesced receive is up to 64 KB), which is then
-	 * buffer_size's default. */
+	 * flow. Needs buffer_size = CONFIG_GRO_BUFFER_SIZE, which is then buffer_size's
+	 * default. */
 	bool gro;
 	double stats_interval; /* seconds between -v summaries */
 	/* the user to run as after set-up: "" = PRIVS_DEFAULT_USER for a root start when it

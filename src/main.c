@@ -137,7 +137,7 @@ static void print_version(const char *config)
 	       caps.opcodes ? "yes" : "no");
 	printf("  provided buffer ring: %s\n", caps.buf_ring ? "yes" : "no");
 	printf("  multishot recvmsg: %s\n", caps.recvmsg_multishot ? "yes" : "no");
-	/* What gro = true could share its 64 KiB buffers with (docs/ringrelay.conf.5, gro). */
+	/* What gro = true could share its 68 KiB buffers with (docs/ringrelay.conf.5, gro). */
 	if (!caps.pbuf_inc)
 		printf("  incrementally consumed buffers (IOU_PBUF_RING_INC): no (%s)\n",
 		       caps.pbuf_inc_why[0] ? caps.pbuf_inc_why : "not probed");

@@ -165,11 +165,12 @@ static void test_gro_buffer_defaults(void **state)
 	} cases[] = {
 		{"", false, 2048},
 		{"gro = false;\n", false, 2048},
-		{"gro = true;\n", true, 65536},
+		{"gro = true;\n", true, 69632},
 		{"buffer_size = 4096;\n", false, 4096},
 		{"buffer_size = 65536;\n", false, 65536},
-		{"buffer_size = 65536;\ngro = true;\n", true, 65536},
-		{"gro = true;\nbuffer_size = 65536;\n", true, 65536},
+		{"buffer_size = 69632;\n", false, 69632},
+		{"buffer_size = 69632;\ngro = true;\n", true, 69632},
+		{"gro = true;\nbuffer_size = 69632;\n", true, 69632},
 	};
 	char text[512];
 	size_t i;
@@ -349,8 +350,12 @@ static const struct error_case error_cases[] = {
      "steering, buffer_size, buffers, gro, stats_interval, user, control_socket, control_access, "
      "pid_file, log_format, access_log, access_log_rate, metrics, relays, filter, napi)"},
     {"buffer_size = 2048;\ngro = true;\n" RELAY,
-     "t.conf:2: gro: needs buffer_size = 65536 (a coalesced receive holds up to 64 KB): set "
-     "that, or leave buffer_size out"},
+     "t.conf:2: gro: needs buffer_size = 69632 (a coalesced receive holds up to 65507 bytes "
+     "after its header): set that, or leave buffer_size out"},
+    {"buffer_size = 65536;\ngro = true;\n" RELAY,
+     "t.conf:2: gro: needs buffer_size = 69632 (a coalesced receive holds up to 65507 bytes "
+     "after its header): set that, or leave buffer_size out"},
+    {"buffer_size = 69633;\n" RELAY, "t.conf:1: buffer_size: must be from 256 to 69632"},
     {"gro = 1;\n" RELAY, "t.conf:1: gro: must be true or false"},
     {"control_access = { group = \"adm\"; };\n" RELAY,
      "t.conf:1: control_access: unknown setting 'group' (expected one of: read_only_group)"},
@@ -404,8 +409,7 @@ static const struct error_case error_cases[] = {
      "t.conf:1: io_backend: must be one of: auto, io_uring, mmsg"},
     {"workers = 1025;\n" RELAY, "t.conf:1: workers: must be from 0 to 1024"},
     {"workers = -1;\n" RELAY, "t.conf:1: workers: must be from 0 to 1024"},
-    {"buffer_size = 255;\n" RELAY, "t.conf:1: buffer_size: must be from 256 to 65536"},
-    {"buffer_size = 65537;\n" RELAY, "t.conf:1: buffer_size: must be from 256 to 65536"},
+    {"buffer_size = 255;\n" RELAY, "t.conf:1: buffer_size: must be from 256 to 69632"},
     {"buffers = 32;\n" RELAY, "t.conf:1: buffers: must be from 64 to 32768"},
     {"buffers = 65536;\n" RELAY, "t.conf:1: buffers: must be from 64 to 32768"},
     {"buffers = 1000;\n" RELAY, "t.conf:1: buffers: must be a power of two (64, 128, ... 32768)"},
