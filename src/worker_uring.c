@@ -23,14 +23,15 @@
 /* ICMP errors taken from a session's error queue at one time. */
 #define SESSION_ERRQUEUE_MAX 256
 
-/* What the sends of one buffer read until they complete: one per buffer, since a buffer's
- * payload goes one way (to a client, to one upstream, or the same to every mirror). */
-struct tx_slot {
+/* The msghdr of a send that needs one (a destination, a source address, UDP GSO). The kernel
+ * has read it once it consumed the SQE (IORING_FEAT_SUBMIT_STABLE, every kernel with
+ * multishot receives), so each SQ entry has its own, found by the SQE's place in the ring:
+ * copies of one buffer to different members (a transparent mirror) each keep theirs. */
+struct tx_msg {
 	struct msghdr msg;
 	struct iovec iov;
 	struct addr dest;
 	uint8_t control[SOCK_TX_CONTROL_LEN];
-	uint32_t segs; /* datagrams the payload carries (UDP GSO), for the counters */
 };
 
 /* Datagrams of one session that arrived in one batch of completions leave in one sendmsg
@@ -63,7 +64,8 @@ struct uring_worker {
 	struct worker *w;
 	struct io_uring ring;
 	struct bufpool bp;
-	struct tx_slot *tx;
+	struct tx_msg *sq_msg; /* one per SQ entry */
+	uint32_t *segs;	       /* per buffer: datagrams its sends carry (UDP GSO), to count */
 	struct msghdr listen_msg;  /* multishot template: name + control + payload */
 	struct msghdr session_msg; /* multishot template: payload only (connected socket) */
 	bool mirror_used[PLAN_MIRROR_SLOTS];
@@ -172,28 +174,28 @@ static void send_buf(struct uring_worker *uw, uint32_t slot, const struct addr *
 {
 	struct io_uring_sqe *sqe = get_sqe(uw);
 	struct udata u = { .op = op, .relay = relay, .bid = bid, .idx = up };
-	struct tx_slot *tx = &uw->tx[bid];
+	struct tx_msg *m = &uw->sq_msg[sqe - uw->ring.sq.sqes];
 
-	tx->segs = sock_segments(len, gso_size);
-	if (!dest && !local && tx->segs == 1) {
+	uw->segs[bid] = sock_segments(len, gso_size);
+	if (!dest && !local && uw->segs[bid] == 1) {
 		/* The common case needs no msghdr at all. */
 		io_uring_prep_send(sqe, (int)slot, data, len, MSG_DONTWAIT);
 	} else {
-		memset(&tx->msg, 0, sizeof(tx->msg));
-		tx->iov.iov_base = (void *)data;
-		tx->iov.iov_len = len;
-		tx->msg.msg_iov = &tx->iov;
-		tx->msg.msg_iovlen = 1;
+		memset(&m->msg, 0, sizeof(m->msg));
+		m->iov.iov_base = (void *)data;
+		m->iov.iov_len = len;
+		m->msg.msg_iov = &m->iov;
+		m->msg.msg_iovlen = 1;
 		if (dest) {
-			tx->dest = *dest;
-			tx->msg.msg_name = &tx->dest;
-			tx->msg.msg_namelen = addr_len(&tx->dest);
+			m->dest = *dest;
+			m->msg.msg_name = &m->dest;
+			m->msg.msg_namelen = addr_len(&m->dest);
 		}
-		tx->msg.msg_controllen =
-			sock_tx_control(tx->control, local, tx->segs > 1 ? gso_size : 0);
-		if (tx->msg.msg_controllen)
-			tx->msg.msg_control = tx->control;
-		io_uring_prep_sendmsg(sqe, (int)slot, &tx->msg, MSG_DONTWAIT);
+		m->msg.msg_controllen =
+			sock_tx_control(m->control, local, uw->segs[bid] > 1 ? gso_size : 0);
+		if (m->msg.msg_controllen)
+			m->msg.msg_control = m->control;
+		io_uring_prep_sendmsg(sqe, (int)slot, &m->msg, MSG_DONTWAIT);
 	}
 	sqe->flags |= IOSQE_FIXED_FILE;
 	sqe->user_data = udata_pack(u);
@@ -208,7 +210,7 @@ static void send_pieces(struct uring_worker *uw, uint32_t slot, const uint8_t *d
 	struct udata u = { .op = OP_SEND_UPSTREAM, .relay = relay, .bid = bid, .idx = up };
 	uint32_t off, n;
 
-	uw->tx[bid].segs = 1; /* per send: on_send counts each */
+	uw->segs[bid] = 1; /* per send: on_send counts each */
 	for (off = 0; off < len; off += n) {
 		struct io_uring_sqe *sqe = get_sqe(uw);
 
@@ -713,19 +715,19 @@ static void on_send(struct uring_worker *uw, const struct io_uring_cqe *cqe, str
 	enum relay_dir d = u.op == OP_SEND_UPSTREAM ? RELAY_DIR_TO_UPSTREAM : RELAY_DIR_TO_CLIENT;
 
 	if (cqe->res >= 0) {
-		counter_add(&c->dir[d].tx_pkts, uw->tx[u.bid].segs);
+		counter_add(&c->dir[d].tx_pkts, uw->segs[u.bid]);
 		counter_add(&c->dir[d].tx_bytes, (uint64_t)cqe->res);
 		if (d == RELAY_DIR_TO_UPSTREAM)
-			upstream_count_sent(uw->w, u.relay, u.idx, uw->tx[u.bid].segs,
+			upstream_count_sent(uw->w, u.relay, u.idx, uw->segs[u.bid],
 					    (uint64_t)cqe->res);
 	} else {
 		/* Every datagram the send carried is lost. */
 		bool unreachable = sock_err_unreachable(-cqe->res);
 
 		relay_count_drop(c, d, unreachable ? DROP_UNREACHABLE : DROP_SEND_ERROR,
-				 uw->tx[u.bid].segs);
+				 uw->segs[u.bid]);
 		if (d == RELAY_DIR_TO_UPSTREAM)
-			upstream_count_lost(uw->w, u.relay, u.idx, unreachable, uw->tx[u.bid].segs);
+			upstream_count_lost(uw->w, u.relay, u.idx, unreachable, uw->segs[u.bid]);
 	}
 	bufpool_put(&uw->bp, u.bid);
 }
@@ -991,9 +993,9 @@ static int uring_setup(struct uring_worker *uw, struct worker_cmd *first)
 	uw->session_msg.msg_controllen = p->reply_rx_control;
 	w->backend_state = uw;
 
-	uw->tx = calloc(cfg->buffers, sizeof(*uw->tx));
+	uw->segs = calloc(cfg->buffers, sizeof(*uw->segs));
 	uw->batches = calloc(BATCH_POOL, sizeof(*uw->batches));
-	if (!uw->tx || !uw->batches) {
+	if (!uw->segs || !uw->batches) {
 		snprintf(w->error, sizeof(w->error), "worker %u: out of memory", w->id);
 		return -ENOMEM;
 	}
@@ -1005,6 +1007,11 @@ static int uring_setup(struct uring_worker *uw, struct worker_cmd *first)
 			 w->caps->setup_flags | IORING_SETUP_R_DISABLED);
 	if (err)
 		return ring_error(w, "io_uring_setup", err, cfg->buffers);
+	uw->sq_msg = calloc(uw->ring.sq.ring_entries, sizeof(*uw->sq_msg));
+	if (!uw->sq_msg) {
+		snprintf(w->error, sizeof(w->error), "worker %u: out of memory", w->id);
+		return -ENOMEM;
+	}
 	/* Saves an fd lookup on every io_uring_enter; optional. */
 	(void)io_uring_register_ring_fd(&uw->ring);
 	err = bufpool_init(&uw->bp, &uw->ring, cfg->buffers, cfg->buffer_size, BGID);
@@ -1077,7 +1084,8 @@ static void uring_teardown(struct uring_worker *uw)
 		io_uring_queue_exit(&uw->ring);
 	}
 	bufpool_fini(&uw->bp);
-	free(uw->tx);
+	free(uw->sq_msg);
+	free(uw->segs);
 	free(uw->batches);
 }
 

@@ -11,8 +11,10 @@
 #   names:   an upstream name resolved through this namespace's hosts file (all addresses
 #            become upstreams), re-resolved every resolve_interval;
 #   sums:    per-upstream counters add up to the relay's (both backends);
-#   source:  a transparent mirror's upstream sees the client's address and port, and a
-#            transparent forward relay gets its replies through the documented policy routes.
+#   source:  a transparent mirror's two members each see the client's address and port on
+#            every datagram (the io_uring backend sent every copy to the last member before),
+#            and a transparent forward relay gets its replies through the documented policy
+#            routes.
 . "$(dirname "$0")/lib.sh"
 lib_topology
 CTL=$BUILD/ringrelayctl
@@ -255,19 +257,26 @@ print(("bad " if bad or t["tx_pkts"] != 72 or min(u["tx_pkts"] for u in ups) == 
 # ---- source = "client"
 source_case()
 {
-	local fam=$1 peer want out net
+	local fam=$1 peer want out net rec n
 	lib_case_begin source io_uring "$fam"
 	c="[ipv$fam transparent mirror]"
 	lib_case_server "$TMPD/t1.json" sink --bind "$(ep "$UP1_IP" 9000)" --out "$TMPD/t-$fam.rec"
-	lib_relay_conf "$conf" backend=io_uring listen="$to" up="$(ep "$UP1_IP" 9000)" mode=mirror
+	lib_case_server "$TMPD/t2.json" sink --bind "$(ep "$UP2_IP" 9000)" --out "$TMPD/t2-$fam.rec"
+	lib_relay_conf "$conf" backend=io_uring listen="$to" up="$(ep "$UP1_IP" 9000)" \
+		up="$(ep "$UP2_IP" 9000)" mode=mirror
 	conf_extra "$conf" 'source = "client";'
 	lib_case_start_conf || return
 	lib_udp "$NS_C" client --to "$to" --clients 1 --count 3 --port-base 48000 >/dev/null
-	lib_wait_lines "$TMPD/t-$fam.rec" 3 5
-	peer=$(awk '{print $1}' "$TMPD/t-$fam.rec" | sort -u)
 	want=$(ep "$CLIENT_IP" 48000)
-	[ "$peer" = "$want" ] && lib_case_ok "$c upstream sees $peer" ||
-		lib_case_fail "$c upstream sees '$peer', want $want"
+	for rec in "$TMPD/t-$fam.rec" "$TMPD/t2-$fam.rec"; do
+		lib_wait_lines "$rec" 3 5
+		peer=$(awk '{print $1}' "$rec" | sort -u)
+		n=$(lib_lines "$rec")
+		[ "$peer" = "$want" ] && [ "$n" -eq 3 ] &&
+			lib_case_ok "$c $(basename "$rec" ".rec"): 3 datagrams from $peer" ||
+			lib_case_fail "$c $(basename "$rec" ".rec"): $n datagrams from '$peer'," \
+				"want 3 from $want"
+	done
 	lib_case_end
 
 	# Forward: replies to the client's address come back to the relay's namespace (the
