@@ -254,3 +254,20 @@ size_t sock_tx_control(void *buf, const struct addr *local, uint16_t gso_size)
 	}
 	return len;
 }
+
+uint16_t sock_tx_take_gso(struct msghdr *m)
+{
+	struct cmsghdr *c;
+	uint16_t gso;
+
+	for (c = CMSG_FIRSTHDR(m); c; c = CMSG_NXTHDR(m, c)) {
+		if (c->cmsg_level != SOL_UDP || c->cmsg_type != UDP_SEGMENT)
+			continue;
+		memcpy(&gso, CMSG_DATA(c), sizeof(gso));
+		m->msg_controllen = (size_t)((uint8_t *)c - (uint8_t *)m->msg_control);
+		if (!m->msg_controllen)
+			m->msg_control = NULL;
+		return gso;
+	}
+	return 0;
+}

@@ -76,6 +76,10 @@ void sock_rx_cmsg(const struct cmsghdr *c, struct sock_rx_meta *m);
  * local as the source address when local is not NULL, UDP_SEGMENT when gso_size is not 0.
  * Returns the msg_controllen to use (0: none). */
 size_t sock_tx_control(void *buf, const struct addr *local, uint16_t gso_size);
+
+/* Takes the UDP_SEGMENT message sock_tx_control put last in m's control data out of it
+ * (the source address, if any, stays): returns its segment size, 0 when there was none. */
+uint16_t sock_tx_take_gso(struct msghdr *m);
 /* An error a connected UDP socket reports for an ICMP unreachable (port, host or network) that
  * came back for an earlier datagram (IP_RECVERR): a notice about the upstream, not a fault of
  * this socket or of the datagrams after it. */

@@ -82,6 +82,40 @@ static int take_batch(struct mmsg_worker *mw, int fd, bool with_meta)
 	return n;
 }
 
+/* The path refused tx[i]'s UDP GSO send (a segment longer than its MTU, a device or tunnel
+ * that cannot segment): its segments go alone, a sendmsg each (the kernel fragments one
+ * longer than the MTU, as it would any datagram), each counted as sent or dropped. Rare:
+ * a misfit between the two sides' MTUs, paid for once per burst. */
+static void send_singly(struct mmsg_worker *mw, int fd, int i, uint32_t relay, enum relay_dir d,
+			uint32_t up)
+{
+	struct relay_counters *c = &mw->w->counters[relay];
+	struct msghdr m = mw->tx[i].msg_hdr;
+	const struct iovec whole = mw->tx_iov[i];
+	uint16_t gso = sock_tx_take_gso(&m);
+	struct iovec piece;
+	size_t off, n;
+	ssize_t r;
+
+	m.msg_iov = &piece;
+	m.msg_iovlen = 1;
+	for (off = 0; gso && off < whole.iov_len; off += n) {
+		n = whole.iov_len - off < gso ? whole.iov_len - off : gso;
+		piece = (struct iovec){ .iov_base = (uint8_t *)whole.iov_base + off, .iov_len = n };
+		r = sendmsg(fd, &m, MSG_DONTWAIT);
+		if (r < 0) {
+			bool unreachable = sock_err_unreachable(errno);
+
+			relay_count_drop(c, d, unreachable ? DROP_UNREACHABLE : DROP_SEND_ERROR, 1);
+			upstream_count_lost(mw->w, relay, up, unreachable, 1);
+			continue;
+		}
+		counter_add(&c->dir[d].tx_pkts, 1);
+		counter_add(&c->dir[d].tx_bytes, (uint64_t)r);
+		upstream_count_sent(mw->w, relay, up, 1, (uint64_t)r);
+	}
+}
+
 /* Sends tx[first..first + n) on fd, going way d (to upstream counter slot up of relay slot
  * relay, or SESSION_NONE); every datagram is counted as sent or dropped (what cannot be sent
  * now is dropped, as a full socket drops in the io_uring backend). */
@@ -95,12 +129,18 @@ static void flush(struct mmsg_worker *mw, int fd, int first, int n, uint32_t rel
 	while (sent < end) {
 		r = sendmmsg(fd, mw->tx + sent, (unsigned)(end - sent), MSG_DONTWAIT);
 		if (r <= 0) {
-			/* A pending ICMP error fails one datagram; the rest still get their
-			 * chance. Anything else (a full socket) drops what is left. */
+			/* A pending ICMP error fails one datagram, and a refused UDP GSO send
+			 * goes again in pieces; the rest still get their chance. Anything else
+			 * (a full socket) drops what is left. */
 			if (r < 0 && sock_err_unreachable(errno)) {
 				relay_count_drop(c, d, DROP_UNREACHABLE, mw->tx_segs[sent]);
 				upstream_count_lost(mw->w, relay, up, true, mw->tx_segs[sent]);
 				sent++;
+				continue;
+			}
+			if (r < 0 && mw->tx_segs[sent] > 1 &&
+			    (errno == EMSGSIZE || errno == EINVAL || errno == EIO)) {
+				send_singly(mw, fd, sent++, relay, d, up);
 				continue;
 			}
 			for (i = sent; i < end; i++) {

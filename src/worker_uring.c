@@ -34,6 +34,16 @@ struct tx_msg {
 	uint8_t control[SOCK_TX_CONTROL_LEN];
 };
 
+/* A coalesced reply (GRO) sent to its client as one UDP GSO send: what it takes to send it
+ * again in pieces when the client's path refuses the segments (a smaller MTU than the
+ * upstream's, a device or tunnel without UDP GSO). */
+struct reply_burst {
+	const uint8_t *data;
+	uint32_t len;
+	uint16_t gso_size;
+	uint32_t sess_gen; /* the session's gen (the send's udata names the session) */
+};
+
 /* Datagrams of one session that arrived in one batch of completions leave in one sendmsg
  * with UDP_SEGMENT: the kernel walks the UDP/IP send path once and cuts the datagrams at the
  * device. Segments must be equal but the last may be shorter (udp(7)), and each must fit
@@ -66,6 +76,7 @@ struct uring_worker {
 	struct bufpool bp;
 	struct tx_msg *sq_msg; /* one per SQ entry */
 	uint32_t *segs;	       /* per buffer: datagrams its sends carry (UDP GSO), to count */
+	struct reply_burst *bursts; /* per buffer: a reply sent with UDP GSO, to resend */
 	struct msghdr listen_msg;  /* multishot template: name + control + payload */
 	struct msghdr session_msg; /* multishot template: payload only (connected socket) */
 	bool mirror_used[PLAN_MIRROR_SLOTS];
@@ -202,23 +213,17 @@ static void send_buf(struct uring_worker *uw, uint32_t slot, const struct addr *
 	uw->bp.refs[bid]++;
 }
 
-/* Queues a GRO super-datagram (segments of gso_size) on a connected socket whose path cannot
- * carry such segments unfragmented: one send per segment, each a datagram of its own. */
-static void send_pieces(struct uring_worker *uw, uint32_t slot, const uint8_t *data,
-			uint32_t len, uint16_t gso_size, uint32_t relay, uint32_t bid, uint32_t up)
+/* Queues a GRO super-datagram (segments of gso_size) whose path cannot carry such segments
+ * as they are: one send per segment, each a datagram of its own (send_buf's arguments). */
+static void send_pieces(struct uring_worker *uw, uint32_t slot, const struct addr *dest,
+			const struct addr *local, const uint8_t *data, uint32_t len,
+			uint16_t gso_size, enum udata_op op, uint32_t relay, uint32_t bid, uint32_t up)
 {
-	struct udata u = { .op = OP_SEND_UPSTREAM, .relay = relay, .bid = bid, .idx = up };
 	uint32_t off, n;
 
-	uw->segs[bid] = 1; /* per send: on_send counts each */
 	for (off = 0; off < len; off += n) {
-		struct io_uring_sqe *sqe = get_sqe(uw);
-
 		n = len - off < gso_size ? len - off : gso_size;
-		io_uring_prep_send(sqe, (int)slot, data + off, n, MSG_DONTWAIT);
-		sqe->flags |= IOSQE_FIXED_FILE;
-		sqe->user_data = udata_pack(u);
-		uw->bp.refs[bid]++;
+		send_buf(uw, slot, dest, local, data + off, n, 0, op, relay, bid, up);
 	}
 }
 
@@ -321,6 +326,13 @@ static bool batch_resend(struct uring_worker *uw, struct tx_batch *b, int err)
 	return true;
 }
 
+/* How the kernel refuses a UDP GSO send: EMSGSIZE or EINVAL for segments longer than the
+ * path's MTU, EIO where the device or a transform cannot segment. */
+static bool gso_refused(int res)
+{
+	return res == -EMSGSIZE || res == -EIO || res == -EINVAL;
+}
+
 /* A kernel or device that refuses UDP GSO (EIO, EINVAL): send singly from now on. */
 static void gso_off(struct uring_worker *uw, int err)
 {
@@ -337,7 +349,7 @@ static void on_send_batch(struct uring_worker *uw, const struct io_uring_cqe *cq
 	struct relay_counters *c = &uw->w->counters[u.relay];
 	struct relay_dir_counters *up = &c->dir[RELAY_DIR_TO_UPSTREAM];
 	struct tx_batch *b = &uw->batches[u.idx];
-	bool refused = cqe->res == -EMSGSIZE || cqe->res == -EIO || cqe->res == -EINVAL;
+	bool refused = gso_refused(cqe->res);
 	uint32_t i;
 
 	if (cqe->res >= 0) {
@@ -637,7 +649,8 @@ static void on_listener_recv(struct uring_worker *uw, const struct io_uring_cqe 
 		/* Segments that fit the client's link but not the upstream's path. */
 		if (s->tx_batch != SESSION_NONE)
 			batch_flush(uw, &uw->batches[s->tx_batch]);
-		send_pieces(uw, slot, payload, len, meta.gso_size, l->relay, bid, s->upstream);
+		send_pieces(uw, slot, NULL, NULL, payload, len, meta.gso_size, OP_SEND_UPSTREAM,
+			    l->relay, bid, s->upstream);
 	}
 	return;
 recycle:
@@ -656,6 +669,7 @@ static void on_session_recv(struct uring_worker *uw, const struct io_uring_cqe *
 	bool more = cqe->flags & IORING_CQE_F_MORE;
 	struct sock_rx_meta meta = { 0 };
 	struct io_uring_recvmsg_out *o = NULL;
+	const struct addr *local;
 	uint32_t bid, len, segs;
 	uint8_t *payload;
 
@@ -701,12 +715,43 @@ static void on_session_recv(struct uring_worker *uw, const struct io_uring_cqe *
 	}
 	session_count_down(s, segs, len);
 	session_touch(&wr->sessions, s, w->now);
-	/* Back to the client from the address it sent to. */
-	send_buf(uw, s->listener, &s->client, w->listeners[s->listener].wildcard ? &s->local : NULL,
-		 payload, len, meta.gso_size, OP_SEND_CLIENT, u.relay, bid, SESSION_NONE);
+	/* Back to the client from the address it sent to; a burst whose segments the client's
+	 * path refused before goes in pieces. */
+	local = w->listeners[s->listener].wildcard ? &s->local : NULL;
+	if (s->reply_seg_max && meta.gso_size > s->reply_seg_max) {
+		send_pieces(uw, s->listener, &s->client, local, payload, len, meta.gso_size,
+			    OP_SEND_CLIENT, u.relay, bid, u.idx);
+		return;
+	}
+	uw->bursts[bid] = (struct reply_burst){ .data = payload, .len = len,
+						.gso_size = meta.gso_size, .sess_gen = s->gen };
+	send_buf(uw, s->listener, &s->client, local, payload, len, meta.gso_size, OP_SEND_CLIENT,
+		 u.relay, bid, u.idx);
 	return;
 recycle:
 	bufpool_recycle(&uw->bp, bid);
+}
+
+/* The client's path refused reply burst u (a UDP GSO send): its segments go again, each
+ * alone, and so do this session's later bursts of segments as long; the kernel fragments a
+ * segment longer than the MTU as it would any datagram. Returns false when the session is
+ * gone (the burst is then lost). */
+static bool reply_resend(struct uring_worker *uw, struct udata u)
+{
+	struct worker_relay *wr = &uw->w->relays[u.relay];
+	const struct reply_burst *r = &uw->bursts[u.bid];
+	struct session *s;
+
+	if (wr->state != RELAY_SLOT_ACTIVE || !wr->sessions.slots || u.idx >= wr->sessions.capacity)
+		return false;
+	s = &wr->sessions.slots[u.idx];
+	if (s->state != SESSION_ACTIVE || s->gen != r->sess_gen)
+		return false;
+	s->reply_seg_max = r->gso_size - 1u;
+	send_pieces(uw, s->listener, &s->client,
+		    uw->w->listeners[s->listener].wildcard ? &s->local : NULL, r->data, r->len,
+		    r->gso_size, OP_SEND_CLIENT, u.relay, u.bid, u.idx);
+	return true;
 }
 
 static void on_send(struct uring_worker *uw, const struct io_uring_cqe *cqe, struct udata u)
@@ -714,7 +759,10 @@ static void on_send(struct uring_worker *uw, const struct io_uring_cqe *cqe, str
 	struct relay_counters *c = &uw->w->counters[u.relay];
 	enum relay_dir d = u.op == OP_SEND_UPSTREAM ? RELAY_DIR_TO_UPSTREAM : RELAY_DIR_TO_CLIENT;
 
-	if (cqe->res >= 0) {
+	if (d == RELAY_DIR_TO_CLIENT && uw->segs[u.bid] > 1 && gso_refused(cqe->res) &&
+	    reply_resend(uw, u)) {
+		/* counted as the pieces complete */
+	} else if (cqe->res >= 0) {
 		counter_add(&c->dir[d].tx_pkts, uw->segs[u.bid]);
 		counter_add(&c->dir[d].tx_bytes, (uint64_t)cqe->res);
 		if (d == RELAY_DIR_TO_UPSTREAM)
@@ -994,8 +1042,9 @@ static int uring_setup(struct uring_worker *uw, struct worker_cmd *first)
 	w->backend_state = uw;
 
 	uw->segs = calloc(cfg->buffers, sizeof(*uw->segs));
+	uw->bursts = calloc(cfg->buffers, sizeof(*uw->bursts));
 	uw->batches = calloc(BATCH_POOL, sizeof(*uw->batches));
-	if (!uw->segs || !uw->batches) {
+	if (!uw->segs || !uw->bursts || !uw->batches) {
 		snprintf(w->error, sizeof(w->error), "worker %u: out of memory", w->id);
 		return -ENOMEM;
 	}
@@ -1086,6 +1135,7 @@ static void uring_teardown(struct uring_worker *uw)
 	bufpool_fini(&uw->bp);
 	free(uw->sq_msg);
 	free(uw->segs);
+	free(uw->bursts);
 	free(uw->batches);
 }
 

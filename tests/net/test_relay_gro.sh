@@ -8,6 +8,10 @@
 # at its own size and byte-exact, and the client every echo. The counters count datagrams,
 # not sends. Then the largest bursts GRO makes: 64 x 1023 bytes (65472, past what a 64 KiB
 # buffer holds after the receive's header: that build dropped them all as truncated).
+# Replies in GSO bursts whose segments the client's link cannot carry (an upstream sending 8 x
+# 1400 bytes at once, the client link's MTU 1280): the relay's GSO send to the client is
+# refused, and each datagram must go again alone (fragmented by the kernel) instead of the
+# whole burst being lost (both backends dropped all 8 of every burst before).
 # Then input GRO does not coalesce: a burst of small single datagrams (0-200 bytes, more than
 # the relay has buffers), each in a 68 KiB buffer of its own. Every one the relay took in is
 # relayed or counted as a drop, exactly (rx = tx + drops, both ways), and the upstream got
@@ -41,6 +45,31 @@ for i in range(n + 1):
     count[size] += 1
 for size, c in sorted(count.items()):
     print(size, c)
+EOF
+}
+
+# burst_client EP N SIZE: N datagrams of SIZE bytes at once, then their echoes (3 s at most);
+# prints how many came back at SIZE and how many at another size.
+burst_client()
+{
+	lib_nsx "$NS_C" "$PY" - "$@" <<'EOF'
+import socket, sys, time
+ep, n, size = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+host, port = ep.rsplit(":", 1)
+host = host.strip("[]")
+s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(0.2)
+for i in range(n):
+    s.sendto(bytes([i]) * size, (host, int(port)))
+got = other = 0
+end = time.monotonic() + 3
+while time.monotonic() < end and got < n:
+    try:
+        d = s.recv(65536)
+    except socket.timeout:
+        continue
+    got, other = (got + 1, other) if len(d) == size else (got, other + 1)
+print(got, other)
 EOF
 }
 
@@ -101,6 +130,39 @@ run_case()
 	small_case "$c" "$to" "$TMPD/up-$backend-$fam.rec"
 	lib_relay_stop || lib_case_fail "$c relay exit status $? after SIGTERM, want 0"
 	lib_stop_pid "$echo_pid"
+	mtu_case "$c" "$conf" "$to"
+}
+
+# mtu_case CASE CONF EP: the case's relay again, its client link at MTU 1280, its upstream
+# echoing every 8 datagrams of 1400 bytes as one GSO burst.
+mtu_case()
+{
+	local c=$1 conf=$2 to=$3 rounds=3 r got other sent=0 line
+	lib_nsx "$NS_C" ip link set "$IF_C" mtu 1280
+	lib_nsx "$NS_R" ip link set "$IF_RC" mtu 1280
+	lib_udp_bg "$NS_U" "$TMPD/hold.json" echo --bind "$(ep "$UP1_IP" 9000)" --hold 8 \
+		--seconds 30
+	local echo_pid=$BG_PID
+	if lib_relay_start "$conf"; then
+		for r in $(seq "$rounds"); do
+			read -r got other < <(burst_client "$to" 8 1400)
+			sent=$((sent + ${got:-0}))
+			[ "${other:-1}" -eq 0 ] || lib_case_fail "$c burst $r: $other echoes cut or merged"
+		done
+		line=$(lib_stats t)
+		[ "$sent" -eq $((8 * rounds)) ] &&
+			lib_case_ok "$c replies in GSO bursts of 1400-byte segments to an MTU of 1280:" \
+				"$sent of $((8 * rounds)) echoed singly" ||
+			lib_case_fail "$c replies in GSO bursts to an MTU of 1280: $sent of" \
+				"$((8 * rounds)) came back; $(echo "$line" | tr ' ' '\n' |
+				grep -E '^reply_(tx_pkts|drop_send_error)' | tr '\n' ' ')"
+		lib_relay_stop || lib_case_fail "$c relay exit status $? after SIGTERM, want 0"
+	else
+		lib_case_fail "$c relay did not start again"
+	fi
+	lib_stop_pid "$echo_pid"
+	lib_nsx "$NS_C" ip link set "$IF_C" mtu 1500
+	lib_nsx "$NS_R" ip link set "$IF_RC" mtu 1500
 }
 
 # small_case CASE EP REC: the uncoalesced burst through the running relay (after the GSO

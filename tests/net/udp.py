@@ -120,6 +120,7 @@ def serve(args, reply):
     deadline = time.monotonic() + args.seconds
     got = nbytes = errors = 0
     peers = collections.Counter()
+    held = collections.defaultdict(list)  # --hold: a peer's datagrams not echoed yet
     while not stop.flag and time.monotonic() < deadline:
         if args.count and got >= args.count:
             break
@@ -138,7 +139,19 @@ def serve(args, reply):
         peers[pstr] += 1
         if out:
             out.write("%s %d %s %s\n" % (pstr, len(data), data.hex() or "-", key_of(data)))
-        if reply:
+        if reply and args.hold > 1:
+            # Every HOLD datagrams of a peer go back as one UDP GSO send (segments of the
+            # first one's size): a coalesced burst for whoever receives it.
+            held[peer].append(data)
+            if len(held[peer]) == args.hold:
+                try:
+                    sock.sendmsg([b"".join(held[peer])],
+                                 [(socket.SOL_UDP, UDP_SEGMENT,
+                                   struct.pack("H", len(held[peer][0])))], 0, peer)
+                except OSError:
+                    errors += 1
+                held[peer] = []
+        elif reply:
             try:
                 sock.sendto(data, peer)
             except OSError:
@@ -324,6 +337,8 @@ def main():
         p.add_argument("--count", type=int, default=0, help="stop after N datagrams")
         p.add_argument("--seconds", type=float, default=120.0, help="stop after S seconds")
         p.add_argument("--out", help="record one line per datagram")
+        p.add_argument("--hold", type=int, default=0,
+                       help="echo: send every N datagrams of a peer back as one UDP GSO send")
     p = sub.add_parser("client")
     p.add_argument("--to", required=True)
     p.add_argument("--clients", type=int, default=1)

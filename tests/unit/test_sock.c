@@ -290,6 +290,32 @@ static void test_tx_rx_v6_round_trip(void **state)
 	assert_true(addr_equal(&m.local, &a));
 }
 
+/* A refused GSO send goes again without its UDP_SEGMENT: the source address stays. */
+static void test_tx_take_gso(void **state)
+{
+	union tx_control u;
+	struct msghdr msg = { .msg_control = u.buf };
+	struct cmsghdr *c[4];
+	struct addr a;
+	const char *why;
+
+	assert_int_equal(addr_parse("[2001:2:1::2]:5000", &a, &why), 0);
+	msg.msg_controllen = sock_tx_control(u.buf, &a, 1400);
+	assert_int_equal(sock_tx_take_gso(&msg), 1400);
+	assert_ptr_equal(msg.msg_control, u.buf);
+	assert_int_equal(msg.msg_controllen, CMSG_SPACE(sizeof(struct in6_pktinfo)));
+	assert_int_equal(tx_cmsgs(u.buf, msg.msg_controllen, c, 4), 1);
+	assert_int_equal(c[0]->cmsg_type, IPV6_PKTINFO);
+	assert_int_equal(sock_tx_take_gso(&msg), 0); /* none left */
+
+	/* only a segment size: no control data at all afterwards */
+	msg = (struct msghdr){ .msg_control = u.buf };
+	msg.msg_controllen = sock_tx_control(u.buf, NULL, 100);
+	assert_int_equal(sock_tx_take_gso(&msg), 100);
+	assert_int_equal(msg.msg_controllen, 0);
+	assert_null(msg.msg_control);
+}
+
 static void test_segments(void **state)
 {
 	static const struct {
@@ -319,6 +345,7 @@ int main(void)
 		cmocka_unit_test(test_tx_pktinfo),
 		cmocka_unit_test(test_tx_segment),
 		cmocka_unit_test(test_tx_rx_v6_round_trip),
+		cmocka_unit_test(test_tx_take_gso),
 		cmocka_unit_test(test_segments),
 	};
 	return cmocka_run_group_tests_name("sock", tests, NULL, NULL);
