@@ -759,13 +759,16 @@ static int buffers_after(struct config_parser *p, const config_setting_t *s, voi
 }
 
 /* buffer_size follows gro unless the file sets it: 68 KiB for GRO (a coalesced receive and
- * its header), 2 KiB without. */
+ * its header), 2 KiB without. 65536, what gro needed before its buffers grew (files still
+ * say it), is taken for 68 KiB: an upgrade must not stop a service. */
 static int root_check(struct config_parser *p, const config_setting_t *g, void *base)
 {
 	struct config *cfg = base;
 
 	if (!config_setting_get_member(g, "buffer_size"))
 		cfg->buffer_size = cfg->gro ? CONFIG_GRO_BUFFER_SIZE : CONFIG_BUFFER_SIZE;
+	else if (cfg->gro && cfg->buffer_size == 65536)
+		cfg->buffer_size = CONFIG_GRO_BUFFER_SIZE;
 	else if (cfg->gro && cfg->buffer_size != CONFIG_GRO_BUFFER_SIZE)
 		return config_err(p, config_setting_get_member(g, "gro"),
 				  "needs buffer_size = %u (a coalesced receive holds up to "

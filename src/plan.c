@@ -100,8 +100,9 @@ int plan_build(const struct config *cfg, const struct plan_host *host, struct pl
 	out->files = PLAN_SESSION_BASE + out->session_slots;
 
 	/* Every completion that can be outstanding at once: a receive per buffer, the sends
-	 * reading them, the end of every multishot, timers and cancels. Sized so the CQ cannot
-	 * overflow; beyond the kernel's cap FEAT_NODROP keeps the rest. */
+	 * reading them, the end of every multishot, timers and cancels. Sized so the CQ does
+	 * not overflow in the usual case; a GRO burst sent in pieces (a segment a send each,
+	 * up to 64) can go past it, and beyond the CQ FEAT_NODROP keeps the rest. */
 	cq = (uint64_t)cfg->buffers * (1 + out->max_fanout) + 2 * (out->n_listeners + sessions) +
 	     64;
 	out->cq_entries = pow2_at_least(cq);

@@ -91,7 +91,7 @@ static void send_singly(struct mmsg_worker *mw, int fd, int i, uint32_t relay, e
 {
 	struct relay_counters *c = &mw->w->counters[relay];
 	struct msghdr m = mw->tx[i].msg_hdr;
-	const struct iovec whole = mw->tx_iov[i];
+	const struct iovec whole = *m.msg_iov; /* not tx_iov[i]: flush_sessions sorts tx[] */
 	uint16_t gso = sock_tx_take_gso(&m);
 	struct iovec piece;
 	size_t off, n;

@@ -24,9 +24,11 @@
 #define SESSION_ERRQUEUE_MAX 256
 
 /* The msghdr of a send that needs one (a destination, a source address, UDP GSO). The kernel
- * has read it once it consumed the SQE (IORING_FEAT_SUBMIT_STABLE, every kernel with
- * multishot receives), so each SQ entry has its own, found by the SQE's place in the ring:
- * copies of one buffer to different members (a transparent mirror) each keep theirs. */
+ * has read it once it consumed the SQE: the header and address by then
+ * (IORING_FEAT_SUBMIT_STABLE, every kernel with multishot receives), the control data too
+ * because sends are MSG_DONTWAIT (issued at submission, failed rather than retried later).
+ * So each SQ entry has its own, found by the SQE's place in the ring: copies of one buffer
+ * to different members (a transparent mirror) each keep theirs. */
 struct tx_msg {
 	struct msghdr msg;
 	struct iovec iov;
@@ -747,7 +749,8 @@ static bool reply_resend(struct uring_worker *uw, struct udata u)
 	s = &wr->sessions.slots[u.idx];
 	if (s->state != SESSION_ACTIVE || s->gen != r->sess_gen)
 		return false;
-	s->reply_seg_max = r->gso_size - 1u;
+	if (!s->reply_seg_max || s->reply_seg_max >= r->gso_size)
+		s->reply_seg_max = r->gso_size - 1u; /* only ever lower */
 	send_pieces(uw, s->listener, &s->client,
 		    uw->w->listeners[s->listener].wildcard ? &s->local : NULL, r->data, r->len,
 		    r->gso_size, OP_SEND_CLIENT, u.relay, u.bid, u.idx);

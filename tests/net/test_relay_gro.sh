@@ -8,10 +8,10 @@
 # at its own size and byte-exact, and the client every echo. The counters count datagrams,
 # not sends. Then the largest bursts GRO makes: 64 x 1023 bytes (65472, past what a 64 KiB
 # buffer holds after the receive's header: that build dropped them all as truncated).
-# Replies in GSO bursts whose segments the client's link cannot carry (an upstream sending 8 x
-# 1400 bytes at once, the client link's MTU 1280): the relay's GSO send to the client is
-# refused, and each datagram must go again alone (fragmented by the kernel) instead of the
-# whole burst being lost (both backends dropped all 8 of every burst before).
+# Bursts whose segments the next link cannot carry (8 x 1400 bytes, a link of MTU 1280), as
+# replies and as requests: the relay's GSO send is refused (or, to an upstream with io_uring,
+# not tried), and each datagram must go alone (fragmented by the kernel) instead of the
+# whole burst being lost (both backends dropped all 8 of every reply burst before).
 # Then input GRO does not coalesce: a burst of small single datagrams (0-200 bytes, more than
 # the relay has buffers), each in a 68 KiB buffer of its own. Every one the relay took in is
 # relayed or counted as a drop, exactly (rx = tx + drops, both ways), and the upstream got
@@ -133,36 +133,92 @@ run_case()
 	mtu_case "$c" "$conf" "$to"
 }
 
-# mtu_case CASE CONF EP: the case's relay again, its client link at MTU 1280, its upstream
-# echoing every 8 datagrams of 1400 bytes as one GSO burst.
+# link_mtu MTU NS IF NS IF: both ends of a link.
+link_mtu()
+{
+	lib_nsx "$2" ip link set "$3" mtu "$1"
+	lib_nsx "$4" ip link set "$5" mtu "$1"
+}
+
+# mtu_case CASE CONF EP: the case's relay again, with one link at MTU 1280 at a time and
+# 1400-byte datagrams coalesced in the other direction. Replies: the upstream echoes every
+# 8 datagrams as one GSO burst, the client link is the narrow one. Requests: two clients'
+# bursts of 8 interleaved (the mmsg backend sorts its sends by session: a resend must take
+# its own datagrams), the upstream link is the narrow one. Every datagram must come back
+# byte-exact and be counted once as sent, none as a send error.
 mtu_case()
 {
-	local c=$1 conf=$2 to=$3 rounds=3 r got other sent=0 line
-	lib_nsx "$NS_C" ip link set "$IF_C" mtu 1280
-	lib_nsx "$NS_R" ip link set "$IF_RC" mtu 1280
+	local c=$1 conf=$2 to=$3 rounds=3 r got other sent=0 line out
+	link_mtu 1280 "$NS_C" "$IF_C" "$NS_R" "$IF_RC"
 	lib_udp_bg "$NS_U" "$TMPD/hold.json" echo --bind "$(ep "$UP1_IP" 9000)" --hold 8 \
 		--seconds 30
 	local echo_pid=$BG_PID
-	if lib_relay_start "$conf"; then
-		for r in $(seq "$rounds"); do
-			read -r got other < <(burst_client "$to" 8 1400)
-			sent=$((sent + ${got:-0}))
-			[ "${other:-1}" -eq 0 ] || lib_case_fail "$c burst $r: $other echoes cut or merged"
-		done
-		line=$(lib_stats t)
-		[ "$sent" -eq $((8 * rounds)) ] &&
-			lib_case_ok "$c replies in GSO bursts of 1400-byte segments to an MTU of 1280:" \
-				"$sent of $((8 * rounds)) echoed singly" ||
-			lib_case_fail "$c replies in GSO bursts to an MTU of 1280: $sent of" \
-				"$((8 * rounds)) came back; $(echo "$line" | tr ' ' '\n' |
-				grep -E '^reply_(tx_pkts|drop_send_error)' | tr '\n' ' ')"
-		lib_relay_stop || lib_case_fail "$c relay exit status $? after SIGTERM, want 0"
-	else
+	if ! lib_relay_start "$conf"; then
 		lib_case_fail "$c relay did not start again"
+		lib_stop_pid "$echo_pid"
+		link_mtu 1500 "$NS_C" "$IF_C" "$NS_R" "$IF_RC"
+		return
+	fi
+	for r in $(seq "$rounds"); do
+		read -r got other < <(burst_client "$to" 8 1400)
+		sent=$((sent + ${got:-0}))
+		[ "${other:-1}" -eq 0 ] || lib_case_fail "$c burst $r: $other echoes cut or merged"
+	done
+	[ "$sent" -eq $((8 * rounds)) ] &&
+		lib_case_ok "$c replies in GSO bursts of 1400-byte segments to an MTU of 1280:" \
+			"$sent of $((8 * rounds)) echoed singly" ||
+		lib_case_fail "$c replies in GSO bursts to an MTU of 1280: $sent of $((8 * rounds))" \
+			"came back"
+	lib_stop_pid "$echo_pid"
+	link_mtu 1500 "$NS_C" "$IF_C" "$NS_R" "$IF_RC"
+
+	link_mtu 1280 "$NS_R" "$IF_RU" "$NS_U" "$IF_U"
+	lib_udp_bg "$NS_U" "$TMPD/echo2.json" echo --bind "$(ep "$UP1_IP" 9000)" --seconds 30
+	echo_pid=$BG_PID
+	if out=$(lib_udp "$NS_C" client --to "$to" --clients 2 --count "$rounds" --gso 8 \
+		--size 1400 --port-base 47000 --expect-echo --seconds 20); then
+		lib_case_ok "$c two clients' GSO bursts of 1400-byte segments to an upstream MTU of" \
+			"1280: every datagram echoed byte-exact"
+	else
+		lib_case_fail "$c two clients' GSO bursts to an upstream MTU of 1280: $out"
+	fi
+	if line=$(lib_stats t); then
+		lib_expect_fields "$c" "$line" $((8 * rounds * 3)) rx_pkts tx_pkts reply_rx_pkts \
+			reply_tx_pkts
+		lib_expect_fields "$c" "$line" 0 drop_send_error reply_drop_send_error
+	else
+		lib_case_fail "$c no stats line"
 	fi
 	lib_stop_pid "$echo_pid"
-	lib_nsx "$NS_C" ip link set "$IF_C" mtu 1500
-	lib_nsx "$NS_R" ip link set "$IF_RC" mtu 1500
+	interleaved_case "$c" "$to" "$rounds"
+	lib_relay_stop || lib_case_fail "$c relay exit status $? after SIGTERM, want 0"
+	link_mtu 1500 "$NS_R" "$IF_RU" "$NS_U" "$IF_U"
+}
+
+# interleaved_case CASE EP ROUNDS: the same bursts while the relay is stopped, so it reads
+# them in one batch, the two clients' interleaved (A B A B ...); a sink records what each of
+# the relay's sessions sent: every datagram once, each session only its own client's.
+interleaved_case()
+{
+	local c=$1 to=$2 rounds=$3 rec=$TMPD/interleaved.rec want got
+	want=$((2 * rounds * 8))
+	lib_udp_bg "$NS_U" "$TMPD/sink.json" sink --bind "$(ep "$UP1_IP" 9000)" --out "$rec" \
+		--seconds 30
+	local sink_pid=$BG_PID
+	kill -STOP "$RELAY_PID"
+	lib_udp "$NS_C" client --to "$to" --clients 2 --count "$rounds" --gso 8 --size 1400 \
+		--port-base 47100 >/dev/null
+	kill -CONT "$RELAY_PID"
+	lib_wait_lines "$rec" "$want" 5
+	# fields: session (the relay's address) length hex client-port:index:sequence
+	got=$(awk '{ split($4, k, ":"); if (!($1 in of)) of[$1] = k[1]; else if (of[$1] != k[1]) mixed++
+		seen[$4]++ } END { print NR, length(seen), mixed + 0 }' "$rec")
+	[ "$got" = "$want $want 0" ] &&
+		lib_case_ok "$c two clients' bursts read in one batch: $want datagrams, each once," \
+			"each from its own client's session" ||
+		lib_case_fail "$c two clients' bursts read in one batch: lines, distinct," \
+			"mixed = $got, want $want $want 0"
+	lib_stop_pid "$sink_pid"
 }
 
 # small_case CASE EP REC: the uncoalesced burst through the running relay (after the GSO
