@@ -10,8 +10,8 @@
 enum udata_op {
 	OP_RECV_LISTENER = 1, /* idx = listener slot, gen */
 	OP_RECV_SESSION,      /* relay, idx = session slot, gen */
-	OP_SEND_UPSTREAM,     /* relay, bid */
-	OP_SEND_CLIENT,	      /* relay, bid */
+	OP_SEND_UPSTREAM,     /* relay, bid, idx = upstream counter slot, gen = datagrams */
+	OP_SEND_CLIENT,	      /* relay, bid, idx = session slot, gen = datagrams */
 	OP_SEND_BATCH,	      /* relay, idx = send batch */
 	OP_TIMER,
 	OP_STOP,	      /* the stop eventfd became readable */

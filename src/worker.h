@@ -70,6 +70,8 @@ struct worker_relay {
 	int mirror_fd[CONFIG_MAX_UPSTREAMS];
 	uint32_t mirror_slot[CONFIG_MAX_UPSTREAMS]; /* io_uring fixed slots */
 	uint32_t mirror_uslot[CONFIG_MAX_UPSTREAMS]; /* per-upstream counter slots */
+	/* the longest datagram each member's path carries unfragmented (a UDP GSO segment) */
+	uint32_t mirror_seg_max[CONFIG_MAX_UPSTREAMS];
 	uint32_t uc_gen[CONFIG_MAX_UPSTREAMS];	    /* pool_member.gen each counter slot counts */
 	struct worker_noreply noreply[WORKER_NOREPLY_MAX];
 	uint32_t noreply_head, noreply_len;

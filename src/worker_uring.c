@@ -77,7 +77,6 @@ struct uring_worker {
 	struct io_uring ring;
 	struct bufpool bp;
 	struct tx_msg *sq_msg; /* one per SQ entry */
-	uint32_t *segs;	       /* per buffer: datagrams its sends carry (UDP GSO), to count */
 	struct reply_burst *bursts; /* per buffer: a reply sent with UDP GSO, to resend */
 	struct msghdr listen_msg;  /* multishot template: name + control + payload */
 	struct msghdr session_msg; /* multishot template: payload only (connected socket) */
@@ -186,11 +185,13 @@ static void send_buf(struct uring_worker *uw, uint32_t slot, const struct addr *
 		     enum udata_op op, uint32_t relay, uint32_t bid, uint32_t up)
 {
 	struct io_uring_sqe *sqe = get_sqe(uw);
-	struct udata u = { .op = op, .relay = relay, .bid = bid, .idx = up };
+	/* gen carries the datagrams the send carries (at most 128, UDP_MAX_SEGMENTS): each copy
+	 * of a buffer counts its own, in one piece or in many. */
+	struct udata u = { .op = op, .relay = relay, .bid = bid, .idx = up,
+			   .gen = sock_segments(len, gso_size) };
 	struct tx_msg *m = &uw->sq_msg[sqe - uw->ring.sq.sqes];
 
-	uw->segs[bid] = sock_segments(len, gso_size);
-	if (!dest && !local && uw->segs[bid] == 1) {
+	if (!dest && !local && u.gen == 1) {
 		/* The common case needs no msghdr at all. */
 		io_uring_prep_send(sqe, (int)slot, data, len, MSG_DONTWAIT);
 	} else {
@@ -205,7 +206,7 @@ static void send_buf(struct uring_worker *uw, uint32_t slot, const struct addr *
 			m->msg.msg_namelen = addr_len(&m->dest);
 		}
 		m->msg.msg_controllen =
-			sock_tx_control(m->control, local, uw->segs[bid] > 1 ? gso_size : 0);
+			sock_tx_control(m->control, local, u.gen > 1 ? gso_size : 0);
 		if (m->msg.msg_controllen)
 			m->msg.msg_control = m->control;
 		io_uring_prep_sendmsg(sqe, (int)slot, &m->msg, MSG_DONTWAIT);
@@ -629,6 +630,11 @@ static void on_listener_recv(struct uring_worker *uw, const struct io_uring_cqe 
 				send_buf(uw, slot, &p->m[i].addr, NULL, payload, len,
 					 meta.gso_size, OP_SEND_UPSTREAM, l->relay, bid,
 					 p->m[i].slot);
+			else if (meta.gso_size > wr->mirror_seg_max[i])
+				/* Segments that fit the client's link but not this member's. */
+				send_pieces(uw, wr->mirror_slot[i], NULL, NULL, payload, len,
+					    meta.gso_size, OP_SEND_UPSTREAM, l->relay, bid,
+					    wr->mirror_uslot[i]);
 			else
 				send_buf(uw, wr->mirror_slot[i], NULL, NULL, payload, len,
 					 meta.gso_size, OP_SEND_UPSTREAM, l->relay, bid,
@@ -762,23 +768,23 @@ static void on_send(struct uring_worker *uw, const struct io_uring_cqe *cqe, str
 	struct relay_counters *c = &uw->w->counters[u.relay];
 	enum relay_dir d = u.op == OP_SEND_UPSTREAM ? RELAY_DIR_TO_UPSTREAM : RELAY_DIR_TO_CLIENT;
 
-	if (d == RELAY_DIR_TO_CLIENT && uw->segs[u.bid] > 1 && gso_refused(cqe->res) &&
+	if (d == RELAY_DIR_TO_CLIENT && u.gen > 1 && gso_refused(cqe->res) &&
 	    reply_resend(uw, u)) {
 		/* counted as the pieces complete */
 	} else if (cqe->res >= 0) {
-		counter_add(&c->dir[d].tx_pkts, uw->segs[u.bid]);
+		counter_add(&c->dir[d].tx_pkts, u.gen);
 		counter_add(&c->dir[d].tx_bytes, (uint64_t)cqe->res);
 		if (d == RELAY_DIR_TO_UPSTREAM)
-			upstream_count_sent(uw->w, u.relay, u.idx, uw->segs[u.bid],
+			upstream_count_sent(uw->w, u.relay, u.idx, u.gen,
 					    (uint64_t)cqe->res);
 	} else {
 		/* Every datagram the send carried is lost. */
 		bool unreachable = sock_err_unreachable(-cqe->res);
 
 		relay_count_drop(c, d, unreachable ? DROP_UNREACHABLE : DROP_SEND_ERROR,
-				 uw->segs[u.bid]);
+				 u.gen);
 		if (d == RELAY_DIR_TO_UPSTREAM)
-			upstream_count_lost(uw->w, u.relay, u.idx, unreachable, uw->segs[u.bid]);
+			upstream_count_lost(uw->w, u.relay, u.idx, unreachable, u.gen);
 	}
 	bufpool_put(&uw->bp, u.bid);
 }
@@ -1044,10 +1050,9 @@ static int uring_setup(struct uring_worker *uw, struct worker_cmd *first)
 	uw->session_msg.msg_controllen = p->reply_rx_control;
 	w->backend_state = uw;
 
-	uw->segs = calloc(cfg->buffers, sizeof(*uw->segs));
 	uw->bursts = calloc(cfg->buffers, sizeof(*uw->bursts));
 	uw->batches = calloc(BATCH_POOL, sizeof(*uw->batches));
-	if (!uw->segs || !uw->bursts || !uw->batches) {
+	if (!uw->bursts || !uw->batches) {
 		snprintf(w->error, sizeof(w->error), "worker %u: out of memory", w->id);
 		return -ENOMEM;
 	}
@@ -1137,7 +1142,6 @@ static void uring_teardown(struct uring_worker *uw)
 	}
 	bufpool_fini(&uw->bp);
 	free(uw->sq_msg);
-	free(uw->segs);
 	free(uw->bursts);
 	free(uw->batches);
 }

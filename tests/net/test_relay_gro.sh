@@ -131,6 +131,49 @@ run_case()
 	lib_relay_stop || lib_case_fail "$c relay exit status $? after SIGTERM, want 0"
 	lib_stop_pid "$echo_pid"
 	mtu_case "$c" "$conf" "$to"
+	mirror_mtu_case "$c" "$backend" "$to"
+}
+
+# mirror_mtu_case CASE BACKEND EP: a mirror of two members behind a link of MTU 1280 gets the
+# client's bursts of 8 x 1400 bytes: each member every datagram, byte-exact (the io_uring
+# backend sent a member's copy in pieces only where its path takes the segments whole).
+mirror_mtu_case()
+{
+	local c=$1 backend=$2 to=$3 conf=$TMPD/mirror-gro.conf rec want=24 line n
+	lib_relay_conf "$conf" backend="$backend" buffer= buffers=256 listen="$to" mode=mirror \
+		up="$(ep "$UP1_IP" 9000)" up="$(ep "$UP2_IP" 9000)"
+	echo "gro = true;" >>"$conf"
+	link_mtu 1280 "$NS_R" "$IF_RU" "$NS_U" "$IF_U"
+	lib_udp_bg "$NS_U" "$TMPD/m1.json" sink --bind "$(ep "$UP1_IP" 9000)" \
+		--out "$TMPD/m1.rec" --seconds 30
+	local s1=$BG_PID
+	lib_udp_bg "$NS_U" "$TMPD/m2.json" sink --bind "$(ep "$UP2_IP" 9000)" \
+		--out "$TMPD/m2.rec" --seconds 30
+	local s2=$BG_PID
+	if lib_relay_start "$conf"; then
+		lib_udp "$NS_C" client --to "$to" --count 3 --gso 8 --size 1400 \
+			--record "$TMPD/m.sent" >/dev/null
+		for rec in "$TMPD/m1.rec" "$TMPD/m2.rec"; do
+			lib_wait_lines "$rec" "$want" 5
+			n=$(awk '$2 == 1400 { print $3 }' "$rec" | sort | comm -12 - <(sort "$TMPD/m.sent") |
+				wc -l)
+			[ "$n" -eq "$want" ] && [ "$(lib_lines "$rec")" -eq "$want" ] &&
+				lib_case_ok "$c mirror member $(basename "$rec" .rec) behind MTU 1280:" \
+					"$want of $want datagrams, byte-exact" ||
+				lib_case_fail "$c mirror member $(basename "$rec" .rec) behind MTU 1280:" \
+					"$n of $want byte-exact, $(lib_lines "$rec") in all"
+		done
+		if line=$(lib_stats t); then
+			lib_expect_fields "$c" "$line" $((2 * want)) tx_pkts
+			lib_expect_fields "$c" "$line" 0 drop_send_error
+		fi
+		lib_relay_stop || lib_case_fail "$c relay exit status $? after SIGTERM, want 0"
+	else
+		lib_case_fail "$c mirror relay did not start"
+	fi
+	lib_stop_pid "$s1"
+	lib_stop_pid "$s2"
+	link_mtu 1500 "$NS_R" "$IF_RU" "$NS_U" "$IF_U"
 }
 
 # link_mtu MTU NS IF NS IF: both ends of a link.
