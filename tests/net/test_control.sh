@@ -151,6 +151,14 @@ if out=$(ctl status); then
 else
 	lib_case_fail "ringrelayctl status: exit $?"
 fi
+# Every worker's loop has turned: the flows (hashed to workers) may all have gone to one
+# worker, and an idle one turns on its 1 s tick, so this may take a second after the start.
+loops_turned()
+{
+	ctl -j status >"$TMPD/loops.json" 2>/dev/null &&
+		[ "$(json_get "$TMPD/loops.json" 'all(w["loops"] > 0 for w in j["workers"])')" = True ]
+}
+lib_wait_for 3 loops_turned || lib_case_fail "a worker's loop has not turned 3 s after the traffic"
 if check_json status status; then
 	expect "status.pid" "$(json_get "$TMPD/status.json" 'j["pid"]')" "$RELAY_PID"
 	expect "status.workers" "$(json_get "$TMPD/status.json" 'len(j["workers"])')" 2
