@@ -705,7 +705,13 @@ static int apply_relay(struct worker *w, uint32_t r, uint32_t i, struct worker_c
 	set_slot_state(wr, RELAY_SLOT_ACTIVE);
 	if (rc->mode == RELAY_MODE_MIRROR) {
 		if (transparent) {
-			wr->members_gen = worker_pool(w, r)->members_gen;
+			const struct pool *p = worker_pool(w, r);
+			uint32_t m;
+
+			/* No mirror sockets, but each member's counters follow it as theirs do. */
+			wr->members_gen = p->members_gen;
+			for (m = 0; m < p->n; m++)
+				member_uc(w, r, &p->m[m]);
 			return 0;
 		}
 		return sync_mirrors(w, r, cmd);

@@ -201,6 +201,16 @@ static inline const struct pool *worker_pool(const struct worker *w, uint32_t r)
 	return __atomic_load_n(&w->pools[r], __ATOMIC_ACQUIRE);
 }
 
+/* Session idx of relay slot r, or NULL when the slot has no table that holds it: a relay a
+ * reload retired frees its table while completions or events for its sessions may still
+ * be on their way. */
+static inline struct session *worker_session_at(struct worker *w, uint32_t r, uint32_t idx)
+{
+	struct session_table *t = &w->relays[r].sessions;
+
+	return t->slots && idx < t->capacity ? &t->slots[idx] : NULL;
+}
+
 /* The per-upstream counters of relay slot r, counter slot u (< CONFIG_MAX_UPSTREAMS). */
 static inline struct upstream_counters *worker_uc(struct worker *w, uint32_t r, uint32_t u)
 {

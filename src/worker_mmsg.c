@@ -143,6 +143,14 @@ static void flush(struct mmsg_worker *mw, int fd, int first, int n, uint32_t rel
 				send_singly(mw, fd, sent++, relay, d, up);
 				continue;
 			}
+			/* A "fragmentation needed" notice pending on the socket (IP_RECVERR)
+			 * fails one send with EMSGSIZE, as the io_uring backend loses one. */
+			if (r < 0 && errno == EMSGSIZE) {
+				relay_count_drop(c, d, DROP_SEND_ERROR, mw->tx_segs[sent]);
+				upstream_count_lost(mw->w, relay, up, false, mw->tx_segs[sent]);
+				sent++;
+				continue;
+			}
 			for (i = sent; i < end; i++) {
 				relay_count_drop(c, d, DROP_SEND_ERROR, mw->tx_segs[i]);
 				upstream_count_lost(mw->w, relay, up, false, mw->tx_segs[i]);
@@ -327,12 +335,13 @@ static void session_rx(struct mmsg_worker *mw, struct udata u)
 	struct worker *w = mw->w;
 	struct worker_relay *wr = &w->relays[u.relay];
 	struct relay_counters *c = &w->counters[u.relay];
-	struct session *s = &wr->sessions.slots[u.idx];
+	struct session *s = worker_session_at(w, u.relay, u.idx);
 	const struct listener *l;
 	int round, n, i, ntx;
 
-	if ((s->gen & UDATA_GEN_MASK) != u.gen || s->state != SESSION_ACTIVE)
-		return; /* closed earlier in this batch of events */
+	/* closed earlier in this batch of events (its relay too, perhaps) */
+	if (!s || (s->gen & UDATA_GEN_MASK) != u.gen || s->state != SESSION_ACTIVE)
+		return;
 	l = &w->listeners[s->listener];
 	for (round = 0; round < MMSG_ROUNDS; round++) {
 		n = take_batch(mw, s->fd, false);
@@ -381,10 +390,11 @@ static void session_rx(struct mmsg_worker *mw, struct udata u)
  * has been read as a notice, or epoll_wait returns at once forever. */
 static void on_session(struct mmsg_worker *mw, struct udata u, bool err)
 {
-	struct session *s = &mw->w->relays[u.relay].sessions.slots[u.idx];
+	struct session *s;
 
 	session_rx(mw, u);
-	if (err && (s->gen & UDATA_GEN_MASK) == u.gen && s->state == SESSION_ACTIVE)
+	s = worker_session_at(mw->w, u.relay, u.idx);
+	if (err && s && (s->gen & UDATA_GEN_MASK) == u.gen && s->state == SESSION_ACTIVE)
 		sock_drain_errors(s->fd, MMSG_ERRQUEUE_MAX);
 }
 

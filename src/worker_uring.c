@@ -650,7 +650,10 @@ static void on_listener_recv(struct uring_worker *uw, const struct io_uring_cqe 
 	if (!meta.gso_size) {
 		send_batched(uw, s, slot, payload, len, l->relay, bid);
 	} else if (meta.gso_size <= s->seg_max) {
-		/* Already a GSO burst (GRO) whose segments fit the upstream path. */
+		/* Already a GSO burst (GRO) whose segments fit the upstream path; after what this
+		 * session's open batch holds, which arrived first. */
+		if (s->tx_batch != SESSION_NONE)
+			batch_flush(uw, &uw->batches[s->tx_batch]);
 		send_buf(uw, slot, NULL, NULL, payload, len, meta.gso_size, OP_SEND_UPSTREAM,
 			 l->relay, bid, s->upstream);
 	} else {
@@ -672,8 +675,8 @@ static void on_session_recv(struct uring_worker *uw, const struct io_uring_cqe *
 	struct worker *w = uw->w;
 	struct worker_relay *wr = &w->relays[u.relay];
 	struct relay_counters *c = &w->counters[u.relay];
-	struct session *s = &wr->sessions.slots[u.idx];
-	bool current = (s->gen & UDATA_GEN_MASK) == u.gen;
+	struct session *s = worker_session_at(w, u.relay, u.idx);
+	bool current = s && (s->gen & UDATA_GEN_MASK) == u.gen;
 	bool more = cqe->flags & IORING_CQE_F_MORE;
 	struct sock_rx_meta meta = { 0 };
 	struct io_uring_recvmsg_out *o = NULL;
@@ -681,6 +684,12 @@ static void on_session_recv(struct uring_worker *uw, const struct io_uring_cqe *
 	uint32_t bid, len, segs;
 	uint8_t *payload;
 
+	if (!s) {
+		/* Its relay was retired: what it read goes with it. */
+		if (cqe->res >= 0 && (cqe->flags & IORING_CQE_F_BUFFER))
+			bufpool_recycle(&uw->bp, cqe->flags >> IORING_CQE_BUFFER_SHIFT);
+		return;
+	}
 	if (!current || s->state != SESSION_ACTIVE) {
 		if (cqe->res < 0 || !(cqe->flags & IORING_CQE_F_BUFFER))
 			return;
@@ -792,11 +801,10 @@ static void on_send(struct uring_worker *uw, const struct io_uring_cqe *cqe, str
 /* A closing session's file slot is empty: the session's slot is free for a new one. */
 static void on_slot_emptied(struct uring_worker *uw, struct udata u)
 {
-	struct session_table *t = &uw->w->relays[u.relay].sessions;
-	struct session *s = &t->slots[u.idx];
+	struct session *s = worker_session_at(uw->w, u.relay, u.idx);
 
-	if (s->state == SESSION_CLOSING && (s->gen & UDATA_GEN_MASK) == u.gen)
-		session_release(t, s);
+	if (s && s->state == SESSION_CLOSING && (s->gen & UDATA_GEN_MASK) == u.gen)
+		session_release(&uw->w->relays[u.relay].sessions, s);
 }
 
 static void on_timer(struct uring_worker *uw)
@@ -963,6 +971,10 @@ static void dispatch(struct uring_worker *uw, const struct io_uring_cqe *cqe)
 		uw->stopping = true;
 		break;
 	case OP_CMD:
+		/* What this round queued goes to the kernel first: a command may close sockets
+		 * and give their fixed slots to others, and a queued send names only a slot. */
+		batch_flush_open(uw);
+		io_uring_submit(&uw->ring);
 		worker_run_cmd(uw->w);
 		if (!uw->stopping)
 			arm_read(uw, uw->w->cmd_fd, &uw->cmd_val, OP_CMD);

@@ -234,8 +234,39 @@ mtu_case()
 	fi
 	lib_stop_pid "$echo_pid"
 	interleaved_case "$c" "$to" "$rounds"
+	order_case "$c" "$to"
 	lib_relay_stop || lib_case_fail "$c relay exit status $? after SIGTERM, want 0"
 	link_mtu 1500 "$NS_R" "$IF_RU" "$NS_U" "$IF_U"
+}
+
+# order_case CASE EP: one client's datagram, a GSO burst of 4 and another datagram, read in
+# one batch (the relay stopped meanwhile), reach the upstream in the order sent (the io_uring
+# backend sent the burst ahead of the datagram before it, still in the session's batch).
+order_case()
+{
+	local c=$1 to=$2 rec=$TMPD/order.rec got
+	lib_udp_bg "$NS_U" "$TMPD/order.json" sink --bind "$(ep "$UP1_IP" 9000)" --out "$rec" \
+		--seconds 30
+	local sink_pid=$BG_PID
+	kill -STOP "$RELAY_PID"
+	lib_nsx "$NS_C" "$PY" - "$to" <<'EOF'
+import socket, struct, sys
+host, port = sys.argv[1].rsplit(":", 1)
+host = host.strip("[]")
+s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("::" if ":" in host else "0.0.0.0", 47300))
+d = lambda seq: (b"47300:0:%d|" % seq).ljust(100, b"x")
+s.sendto(d(0), (host, int(port)))
+s.sendmsg([b"".join(d(q) for q in range(1, 5))], [(socket.SOL_UDP, 103, struct.pack("H", 100))],
+           0, (host, int(port)))
+s.sendto(d(5), (host, int(port)))
+EOF
+	kill -CONT "$RELAY_PID"
+	lib_wait_lines "$rec" 6 5
+	got=$(awk '{ split($4, k, ":"); printf "%s%s", sep, k[3]; sep = " " }' "$rec")
+	[ "$got" = "0 1 2 3 4 5" ] && lib_case_ok "$c a datagram, a burst, a datagram: in order" ||
+		lib_case_fail "$c a datagram, a burst, a datagram reached the upstream as '$got'"
+	lib_stop_pid "$sink_pid"
 }
 
 # interleaved_case CASE EP ROUNDS: the same bursts while the relay is stopped, so it reads

@@ -12,7 +12,8 @@
 #            become upstreams), re-resolved every resolve_interval;
 #   sums:    per-upstream counters add up to the relay's (both backends);
 #   source:  a transparent mirror's two members each see the client's address and port on
-#            every datagram (the io_uring backend sent every copy to the last member before),
+#            every datagram (the io_uring backend sent every copy to the last member before)
+#            and count their copies,
 #            and a transparent forward relay gets its replies through the documented policy
 #            routes.
 . "$(dirname "$0")/lib.sh"
@@ -277,6 +278,13 @@ source_case()
 			lib_case_fail "$c $(basename "$rec" ".rec"): $n datagrams from '$peer'," \
 				"want 3 from $want"
 	done
+	# Each member's counters count its copies (they stayed 0 before), and add up.
+	out=$(ctl -j stats | "$PY" -c '
+import json, sys
+r = json.load(sys.stdin)["relays"][0]
+print(" ".join(str(u["tx_pkts"]) for u in r["upstreams"]), r["total"]["tx_pkts"])')
+	[ "$out" = "3 3 6" ] && lib_case_ok "$c per-upstream tx_pkts 3 3, relay 6" ||
+		lib_case_fail "$c per-upstream tx_pkts and the relay's: '$out', want '3 3 6'"
 	lib_case_end
 
 	# Forward: replies to the client's address come back to the relay's namespace (the
