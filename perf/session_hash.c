@@ -82,12 +82,12 @@ int main(int argc, char **argv)
 		}
 		for (k = 0; k < n; k++) {
 			keys[k] = client(k, same, &rng);
-			if (!session_lookup(&t, &keys[k], 0))
-				session_insert(&t, &keys[k], 0, 0);
+			if (!session_lookup(&t, &keys[k], 0, NULL))
+				session_insert(&t, &keys[k], 0, NULL, 0);
 		}
 		t0 = now_s();
 		for (i = 0; i < lookups; i++)
-			found += session_lookup(&t, &keys[i % n], 0) != NULL;
+			found += session_lookup(&t, &keys[i % n], 0, NULL) != NULL;
 		dt = now_s() - t0;
 		printf("%-26s %6u sessions, %u buckets: %.1f ns per lookup, longest chain %u "
 		       "(%llu found)\n",

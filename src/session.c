@@ -17,7 +17,8 @@
 /* What a session's hash covers: the whole key of a lookup. The family is in it so that an
  * IPv4 client and its v4-mapped IPv6 form, equal in addr[], still differ. */
 struct session_hkey {
-	uint8_t addr[16]; /* v4-mapped */
+	uint8_t addr[16];  /* v4-mapped */
+	uint8_t local[16]; /* v4-mapped; zero when the key has no local address */
 	uint32_t listener;
 	uint16_t port;
 	uint8_t family;
@@ -25,12 +26,14 @@ struct session_hkey {
 };
 
 static uint32_t session_bucket(const struct session_table *t, const struct addr *client,
-			       uint32_t listener)
+			       uint32_t listener, const struct addr *local)
 {
 	struct session_hkey k;
 
 	memset(&k, 0, sizeof(k));
 	addr_to_mapped(client, k.addr);
+	if (local)
+		addr_to_mapped(local, k.local);
 	k.listener = listener;
 	k.port = addr_port(client);
 	k.family = (uint8_t)addr_family(client);
@@ -146,7 +149,8 @@ static void session_lru_append(struct session_table *t, struct session *s)
 static void session_hash_unlink(struct session_table *t, struct session *s)
 {
 	uint32_t i = session_index(t, s);
-	uint32_t *link = &t->buckets[session_bucket(t, &s->client, s->listener)];
+	uint32_t *link = &t->buckets[session_bucket(t, &s->client, s->listener,
+						      s->local_keyed ? &s->local : NULL)];
 
 	while (*link != SESSION_NONE) {
 		if (*link == i) {
@@ -239,24 +243,26 @@ void session_table_fini(struct session_table *t)
 }
 
 struct session *session_lookup(struct session_table *t, const struct addr *client,
-			       uint32_t listener)
+			       uint32_t listener, const struct addr *local)
 {
 	uint32_t i;
 
 	if (!t->buckets)
 		return NULL;
-	for (i = t->buckets[session_bucket(t, client, listener)]; i != SESSION_NONE;
+	for (i = t->buckets[session_bucket(t, client, listener, local)]; i != SESSION_NONE;
 	     i = t->slots[i].hash_next) {
 		struct session *s = &t->slots[i];
 
-		if (s->listener == listener && addr_equal(&s->client, client))
+		if (s->listener == listener && addr_equal(&s->client, client) &&
+		    s->local_keyed == (local != NULL) &&
+		    (!local || addr_equal_host(&s->local, local)))
 			return s;
 	}
 	return NULL;
 }
 
 struct session *session_insert(struct session_table *t, const struct addr *client,
-			       uint32_t listener, uint64_t now)
+			       uint32_t listener, const struct addr *local, uint64_t now)
 {
 	struct session *s;
 	uint8_t mapped[16];
@@ -270,6 +276,9 @@ struct session *session_insert(struct session_table *t, const struct addr *clien
 
 	s->client = *client;
 	memset(&s->local, 0, sizeof(s->local));
+	if (local)
+		s->local = *local;
+	s->local_keyed = local != NULL;
 	s->listener = listener;
 	s->upstream = 0;
 	s->last_active = now;
@@ -282,7 +291,7 @@ struct session *session_insert(struct session_table *t, const struct addr *clien
 	s->up_datagrams = s->up_bytes = s->down_datagrams = s->down_bytes = 0;
 	/* gen is kept: it counts the slot's lives, so stale completions stay detectable. */
 
-	bucket = &t->buckets[session_bucket(t, client, listener)];
+	bucket = &t->buckets[session_bucket(t, client, listener, local)];
 	s->hash_next = *bucket;
 	*bucket = i;
 	addr_to_mapped(client, mapped);

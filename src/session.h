@@ -36,6 +36,7 @@ struct session {
 				 * path took (a longer burst was refused); 0: no limit seen */
 	enum session_state state;
 	bool fast;		/* also relayed by the BPF fast path (offload) */
+	bool local_keyed;	/* local's host is part of the key (a wildcard listener's) */
 	uint32_t flow;		/* ... in this offload_stats slot */
 	struct addr fast_local; /* the upstream socket's own address: the fast path's source */
 	uint64_t fast_base[4];	/* folded so far: pkts up, pkts down, bytes up, bytes down */
@@ -85,15 +86,19 @@ int session_table_init_key(struct session_table *t, uint32_t capacity, uint64_t 
 /* Frees memory; accepts a zeroed or already finished table. Closes no fds. */
 void session_table_fini(struct session_table *t);
 
-/* The ACTIVE session for this client on this listener, or NULL. */
+/* The ACTIVE session for this client on this listener, or NULL. local: the address the
+ * client sent to, for a listener on a wildcard address (a client may send from one port to
+ * two of the host's addresses: two flows, each answered from its own); NULL otherwise. A
+ * session inserted with a local is found only with a local of the same host (its port
+ * aside), and one inserted without only without. */
 struct session *session_lookup(struct session_table *t, const struct addr *client,
-			       uint32_t listener);
-/* A new ACTIVE session (fd = -1, upstream = 0, local zeroed, tx_batch = SESSION_NONE,
+			       uint32_t listener, const struct addr *local);
+/* A new ACTIVE session (fd = -1, upstream = 0, local = *local or zeroed, tx_batch = SESSION_NONE,
  * started = now, counts zero, seg_max = 0) at the LRU tail, or NULL when every slot is ACTIVE
  * or CLOSING or the client's address holds max_per_source sessions already. The caller must
  * have checked lookup first. */
 struct session *session_insert(struct session_table *t, const struct addr *client,
-			       uint32_t listener, uint64_t now);
+			       uint32_t listener, const struct addr *local, uint64_t now);
 /* Marks activity: last_active = now and move to the LRU tail. O(1). */
 void session_touch(struct session_table *t, struct session *s, uint64_t now);
 /* The least recently used ACTIVE session idle for at least timeout_ns at now, moved to

@@ -324,11 +324,13 @@ struct session *worker_session_get(struct worker *w, uint32_t li, const struct a
 	struct upstream_counters *uc = NULL;
 	const struct pool *p = worker_pool(w, l->relay);
 	const struct pool_member *m;
+	/* On a wildcard listener the address the client sent to is part of its flow. */
+	const struct addr *local = l->wildcard && meta->has_local ? &meta->local : NULL;
 	struct sock_source src;
 	struct session *s;
 	int fd;
 
-	s = session_lookup(&wr->sessions, client, li);
+	s = session_lookup(&wr->sessions, client, li, local);
 	if (s) {
 		session_touch(&wr->sessions, s, w->now);
 		return s;
@@ -337,9 +339,9 @@ struct session *worker_session_get(struct worker *w, uint32_t li, const struct a
 		relay_count_drop(c, RELAY_DIR_TO_UPSTREAM, DROP_SOURCE_LIMIT, n);
 		return NULL;
 	}
-	s = session_insert(&wr->sessions, client, li, w->now);
+	s = session_insert(&wr->sessions, client, li, local, w->now);
 	if (!s && wr->conf->session_full == SESSION_FULL_EVICT && evict_one(w, l->relay))
-		s = session_insert(&wr->sessions, client, li, w->now);
+		s = session_insert(&wr->sessions, client, li, local, w->now);
 	if (!s) {
 		relay_count_drop(c, RELAY_DIR_TO_UPSTREAM, DROP_SESSION_FULL, n);
 		return NULL;

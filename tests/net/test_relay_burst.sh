@@ -190,6 +190,32 @@ EOF
 			lib_case_fail "$c broadcast datagrams answered: $out of 5"
 		fi
 	fi
+	# One client port to both of the relay's addresses: two flows, each answered from the
+	# address it was sent to (one session for both answered the second from the first).
+	if out=$(lib_nsx "$NS_C" "$PY" - "$RELAY_IP" "$second" 5001 <<'EOF'
+import socket, sys
+a, b, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+s = socket.socket(socket.AF_INET6 if ":" in a else socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("::" if ":" in a else "0.0.0.0", 47500))
+s.settimeout(2)
+bad = 0
+for i in range(6):
+    to = (a, b)[i % 2]
+    s.sendto(b"to " + to.encode(), (to, port))
+    try:
+        d, frm = s.recvfrom(64)
+        bad += d != b"to " + frm[0].encode()
+    except socket.timeout:
+        bad += 1
+print(bad)
+sys.exit(0 if bad == 0 else 1)
+EOF
+	); then
+		lib_case_ok "$c one client port to two addresses: each answered from its own"
+	else
+		lib_case_fail "$c one client port to two addresses: $out of 6 answered from another" \
+			"address or not at all"
+	fi
 	lib_relay_stop || lib_case_fail "$c relay exit status $? after SIGTERM, want 0"
 	lib_stop_pid "$echo_pid"
 	lib_nsx "$NS_R" ip addr del "$second/$plen" dev "$IF_RC"

@@ -64,7 +64,7 @@ static void check_table(struct session_table *t)
 		if (s->state != SESSION_ACTIVE)
 			continue;
 		n_active++;
-		assert_ptr_equal(session_lookup(t, &s->client, s->listener), s);
+		assert_ptr_equal(session_lookup(t, &s->client, s->listener, NULL), s);
 	}
 	assert_int_equal(n_active, t->active);
 	/* each address's count is the number of its ACTIVE sessions */
@@ -118,6 +118,38 @@ static const struct key absent[] = {
 };
 #define N_ABSENT (sizeof(absent) / sizeof(absent[0]))
 
+/* A wildcard listener's sessions: one client port to two of the host's addresses is two
+ * sessions, each found only by its own local address (its port aside), and a session keyed
+ * without a local is another still. Expiry unlinks each from its own chain. */
+static void test_local_key(void **state)
+{
+	struct addr c = test_addr("198.18.1.1:123"), l2 = test_addr("198.18.1.2:53"),
+		    l3 = test_addr("198.18.1.3:53"), l2p = test_addr("198.18.1.2:9");
+	struct session *a, *b, *n;
+	struct session_table t;
+
+	assert_int_equal(session_table_init(&t, 16, 1000), 0);
+	a = session_insert(&t, &c, 0, &l2, 1);
+	b = session_insert(&t, &c, 0, &l3, 2);
+	n = session_insert(&t, &c, 0, NULL, 3);
+	assert_non_null(a);
+	assert_non_null(b);
+	assert_non_null(n);
+	assert_true(a != b && b != n && a != n);
+	assert_true(addr_equal(&a->local, &l2));
+	assert_ptr_equal(session_lookup(&t, &c, 0, &l2), a);
+	assert_ptr_equal(session_lookup(&t, &c, 0, &l2p), a); /* the port is no part of it */
+	assert_ptr_equal(session_lookup(&t, &c, 0, &l3), b);
+	assert_ptr_equal(session_lookup(&t, &c, 0, NULL), n);
+	assert_null(session_lookup(&t, &c, 1, &l2));
+	/* a expires first (oldest): b and n stay findable */
+	assert_ptr_equal(session_expire_next(&t, 2000), a);
+	assert_null(session_lookup(&t, &c, 0, &l2));
+	assert_ptr_equal(session_lookup(&t, &c, 0, &l3), b);
+	assert_ptr_equal(session_lookup(&t, &c, 0, NULL), n);
+	session_table_fini(&t);
+}
+
 static void test_insert_lookup(void **state)
 {
 	struct session *s[N_KEYS];
@@ -129,8 +161,8 @@ static void test_insert_lookup(void **state)
 	for (i = 0; i < N_KEYS; i++) {
 		struct addr c = test_addr(keys[i].client);
 
-		assert_null(session_lookup(&t, &c, keys[i].listener));
-		s[i] = session_insert(&t, &c, keys[i].listener, 10 + i);
+		assert_null(session_lookup(&t, &c, keys[i].listener, NULL));
+		s[i] = session_insert(&t, &c, keys[i].listener, NULL, 10 + i);
 		assert_non_null(s[i]);
 		assert_int_equal(s[i]->state, SESSION_ACTIVE);
 		assert_int_equal(s[i]->fd, -1);
@@ -145,12 +177,12 @@ static void test_insert_lookup(void **state)
 	for (i = 0; i < N_KEYS; i++) {
 		struct addr c = test_addr(keys[i].client);
 
-		assert_ptr_equal(session_lookup(&t, &c, keys[i].listener), s[i]);
+		assert_ptr_equal(session_lookup(&t, &c, keys[i].listener, NULL), s[i]);
 	}
 	for (i = 0; i < N_ABSENT; i++) {
 		struct addr c = test_addr(absent[i].client);
 
-		assert_null(session_lookup(&t, &c, absent[i].listener));
+		assert_null(session_lookup(&t, &c, absent[i].listener, NULL));
 	}
 	check_table(&t);
 	session_table_fini(&t);
@@ -166,21 +198,21 @@ static void test_capacity(void **state)
 	assert_int_equal(session_table_init(&t, 3, 100), 0);
 	for (i = 0; i < 3; i++) {
 		c = test_addr(keys[i].client);
-		s[i] = session_insert(&t, &c, keys[i].listener, 0);
+		s[i] = session_insert(&t, &c, keys[i].listener, NULL, 0);
 		assert_non_null(s[i]);
 	}
 	c = test_addr(keys[3].client);
-	assert_null(session_insert(&t, &c, 0, 0));
+	assert_null(session_insert(&t, &c, 0, NULL, 0));
 
 	/* CLOSING slots are still owned by the backend, so they are not free. */
 	e = session_expire_next(&t, 100);
 	assert_ptr_equal(e, s[0]);
 	assert_int_equal(e->state, SESSION_CLOSING);
 	assert_int_equal(t.active, 2);
-	assert_null(session_insert(&t, &c, 0, 100));
+	assert_null(session_insert(&t, &c, 0, NULL, 100));
 	session_release(&t, e);
-	assert_ptr_equal(session_insert(&t, &c, 0, 100), s[0]);
-	assert_null(session_insert(&t, &c, 1, 100));
+	assert_ptr_equal(session_insert(&t, &c, 0, NULL, 100), s[0]);
+	assert_null(session_insert(&t, &c, 1, NULL, 100));
 	check_table(&t);
 	session_table_fini(&t);
 }
@@ -216,7 +248,7 @@ static void test_expiry_order(void **state)
 	assert_int_equal(session_table_init(&t, 8, 100), 0);
 	for (i = 0; i < 3; i++) {
 		c = test_addr(keys[i].client);
-		s[i] = session_insert(&t, &c, keys[i].listener, 10 * i);
+		s[i] = session_insert(&t, &c, keys[i].listener, NULL, 10 * i);
 	}
 	for (i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
 		const struct expiry_step *st = &steps[i];
@@ -236,7 +268,7 @@ static void test_expiry_order(void **state)
 		assert_ptr_equal(e, s[st->expect]);
 		assert_int_equal(e->state, SESSION_CLOSING);
 		c = test_addr(keys[st->expect].client);
-		assert_null(session_lookup(&t, &c, keys[st->expect].listener));
+		assert_null(session_lookup(&t, &c, keys[st->expect].listener, NULL));
 		/* touching a CLOSING session must not bring it back */
 		session_touch(&t, e, st->now);
 		assert_int_equal(e->state, SESSION_CLOSING);
@@ -254,7 +286,7 @@ static void test_release_gen_reuse(void **state)
 	uint32_t gen;
 
 	assert_int_equal(session_table_init(&t, 1, 100), 0);
-	s = session_insert(&t, &a, 3, 1);
+	s = session_insert(&t, &a, 3, NULL, 1);
 	assert_non_null(s);
 	gen = s->gen;
 	s->fd = 42;
@@ -265,7 +297,7 @@ static void test_release_gen_reuse(void **state)
 	assert_int_equal(s->state, SESSION_CLOSING);
 	assert_int_equal(s->gen, gen);
 	assert_int_equal(t.active, 0);
-	assert_null(session_lookup(&t, &a, 3));
+	assert_null(session_lookup(&t, &a, 3, NULL));
 	session_close(&t, s); /* closing twice changes nothing */
 	assert_int_equal(t.active, 0);
 
@@ -275,15 +307,15 @@ static void test_release_gen_reuse(void **state)
 	session_release(&t, s); /* a second release must not link the slot twice */
 	assert_int_equal(s->gen, gen + 1);
 
-	r = session_insert(&t, &b, 0, 2);
+	r = session_insert(&t, &b, 0, NULL, 2);
 	assert_ptr_equal(r, s);
 	assert_int_equal(r->gen, gen + 1); /* the slot's new life keeps the bumped gen */
 	assert_int_equal(r->fd, -1);
 	assert_int_equal(r->upstream, 0);
 	assert_int_equal(addr_family(&r->local), 0);
-	assert_null(session_lookup(&t, &a, 3));
-	assert_ptr_equal(session_lookup(&t, &b, 0), r);
-	assert_null(session_insert(&t, &a, 3, 2));
+	assert_null(session_lookup(&t, &a, 3, NULL));
+	assert_ptr_equal(session_lookup(&t, &b, 0, NULL), r);
+	assert_null(session_insert(&t, &a, 3, NULL, 2));
 	check_table(&t);
 	session_table_fini(&t);
 }
@@ -307,7 +339,7 @@ static void test_expire_mix(void **state)
 
 		snprintf(text, sizeof(text), "%s:%u", hosts[i % 2], 1000 + i / 2);
 		c = test_addr(text);
-		s[i] = session_insert(&t, &c, i % 3, i);
+		s[i] = session_insert(&t, &c, i % 3, NULL, i);
 		assert_non_null(s[i]);
 	}
 	for (i = 0; i < CAP; i++) {
@@ -336,7 +368,7 @@ static void test_expire_mix(void **state)
 	for (i = 0; i < CAP; i++) {
 		if (i % 3 == 0) {
 			assert_int_equal(s[i]->state, SESSION_ACTIVE);
-			assert_ptr_equal(session_lookup(&t, &s[i]->client, s[i]->listener), s[i]);
+			assert_ptr_equal(session_lookup(&t, &s[i]->client, s[i]->listener, NULL), s[i]);
 		}
 	}
 	/* Now the rest: touched ones in touch order. */
@@ -356,9 +388,9 @@ static void test_expire_mix(void **state)
 
 		snprintf(text, sizeof(text), "198.18.9.%u:%u", i % 250, 2000 + i);
 		c = test_addr(text);
-		assert_non_null(session_insert(&t, &c, 0, 5000));
+		assert_non_null(session_insert(&t, &c, 0, NULL, 5000));
 	}
-	assert_null(session_insert(&t, &s[0]->client, 9, 5000));
+	assert_null(session_insert(&t, &s[0]->client, 9, NULL, 5000));
 	check_table(&t);
 	session_table_fini(&t);
 }
@@ -371,8 +403,8 @@ static void test_init_fini(void **state)
 	memset(&t, 0, sizeof(t));
 	session_table_fini(&t); /* zeroed */
 	session_table_fini(&t);
-	assert_null(session_lookup(&t, &c, 0));
-	assert_null(session_insert(&t, &c, 0, 0));
+	assert_null(session_lookup(&t, &c, 0, NULL));
+	assert_null(session_insert(&t, &c, 0, NULL, 0));
 	assert_null(session_expire_next(&t, 1));
 
 	assert_int_equal(session_table_init(&t, 0, 1), -EINVAL);
@@ -381,7 +413,7 @@ static void test_init_fini(void **state)
 	assert_int_equal(session_table_init(&t, 5, 1), 0);
 	/* buckets: next power of two >= 2 * capacity */
 	assert_int_equal(t.bucket_mask + 1, 16);
-	assert_non_null(session_insert(&t, &c, 0, 0));
+	assert_non_null(session_insert(&t, &c, 0, NULL, 0));
 	session_table_fini(&t);
 	assert_null(t.slots);
 	assert_null(t.buckets);
@@ -407,7 +439,7 @@ static void test_source_limit(void **state)
 			snprintf(text, sizeof(text), "%s:%u", hosts[h], 5000 + i);
 			c = test_addr(text);
 			assert_false(session_source_full(&t, &c));
-			s[h][i] = session_insert(&t, &c, i % 2, now++);
+			s[h][i] = session_insert(&t, &c, i % 2, NULL, now++);
 			assert_non_null(s[h][i]);
 			assert_int_equal(session_source_count(&t, &c), i + 1);
 		}
@@ -415,22 +447,22 @@ static void test_source_limit(void **state)
 		snprintf(text, sizeof(text), "%s:%u", hosts[h], 6000);
 		c = test_addr(text);
 		assert_true(session_source_full(&t, &c));
-		assert_null(session_insert(&t, &c, 0, now));
-		assert_null(session_insert(&t, &s[h][0]->client, 7, now));
+		assert_null(session_insert(&t, &c, 0, NULL, now));
+		assert_null(session_insert(&t, &s[h][0]->client, 7, NULL, now));
 		check_table(&t);
 	}
 	/* other addresses are not affected */
 	c = test_addr("198.18.0.2:5000");
 	assert_int_equal(session_source_count(&t, &c), 0);
-	assert_non_null(session_insert(&t, &c, 0, now++));
+	assert_non_null(session_insert(&t, &c, 0, NULL, now++));
 	c = test_addr("[2001:2::2]:5000");
-	assert_non_null(session_insert(&t, &c, 0, now++));
+	assert_non_null(session_insert(&t, &c, 0, NULL, now++));
 	/* closing one (CLOSING, not yet released) makes room for its address */
 	session_close(&t, s[0][1]);
 	c = test_addr("198.18.0.1:6000");
 	assert_int_equal(session_source_count(&t, &c), 2);
-	assert_non_null(session_insert(&t, &c, 0, now++));
-	assert_null(session_insert(&t, &s[0][0]->client, 3, now));
+	assert_non_null(session_insert(&t, &c, 0, NULL, now++));
+	assert_null(session_insert(&t, &s[0][0]->client, 3, NULL, now));
 	session_release(&t, s[0][1]);
 	check_table(&t);
 	/* a raised limit applies at once; 0 is none */
@@ -438,7 +470,7 @@ static void test_source_limit(void **state)
 	for (i = 0; i < 4; i++) {
 		snprintf(text, sizeof(text), "[2001:2::1]:%u", 7000 + i);
 		c = test_addr(text);
-		assert_non_null(session_insert(&t, &c, 0, now++));
+		assert_non_null(session_insert(&t, &c, 0, NULL, now++));
 	}
 	assert_int_equal(session_source_count(&t, &c), 7);
 	check_table(&t);
@@ -457,11 +489,11 @@ static void test_evict(void **state)
 	assert_int_equal(session_table_init(&t, 3, 1000), 0);
 	for (i = 0; i < 3; i++) {
 		c = test_addr(keys[i].client);
-		s[i] = session_insert(&t, &c, keys[i].listener, 10 * (uint64_t)i);
+		s[i] = session_insert(&t, &c, keys[i].listener, NULL, 10 * (uint64_t)i);
 	}
 	session_touch(&t, s[0], 25); /* LRU order now 1, 2, 0 */
 	c = test_addr(keys[3].client);
-	assert_null(session_insert(&t, &c, 0, 30));
+	assert_null(session_insert(&t, &c, 0, NULL, 30));
 	assert_null(session_evict(&t, 30, 21)); /* key 1 is idle for 20 only */
 	assert_int_equal(t.active, 3);
 	e = session_evict(&t, 30, 20);
@@ -470,12 +502,12 @@ static void test_evict(void **state)
 	assert_int_equal(t.active, 2);
 	/* keys 0, 1 and 2 share one address */
 	assert_int_equal(session_source_count(&t, &s[1]->client), 2);
-	assert_null(session_lookup(&t, &s[1]->client, s[1]->listener));
+	assert_null(session_lookup(&t, &s[1]->client, s[1]->listener, NULL));
 	check_table(&t);
 	/* the slot is the backend's until released, as after an expiry */
-	assert_null(session_insert(&t, &c, 0, 30));
+	assert_null(session_insert(&t, &c, 0, NULL, 30));
 	session_release(&t, e);
-	assert_ptr_equal(session_insert(&t, &c, 0, 30), e);
+	assert_ptr_equal(session_insert(&t, &c, 0, NULL, 30), e);
 	assert_null(session_evict(&t, 5, 0)); /* a clock behind the LRU head: nothing */
 	check_table(&t);
 	session_table_fini(&t);
@@ -500,9 +532,9 @@ static void test_keyed_hash(void **state)
 
 		snprintf(text, sizeof(text), "198.18.0.1:%u", 1000 + i);
 		x = test_addr(text);
-		session_insert(&a, &x, 0, 0);
-		session_insert(&b, &x, 0, 0);
-		session_insert(&c, &x, 0, 0);
+		session_insert(&a, &x, 0, NULL, 0);
+		session_insert(&b, &x, 0, NULL, 0);
+		session_insert(&c, &x, 0, NULL, 0);
 	}
 	/* chain heads hold the same slots under the same key, not under another */
 	for (i = 0; i <= a.bucket_mask; i++) {
@@ -545,6 +577,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_insert_lookup),
+		cmocka_unit_test(test_local_key),
 		cmocka_unit_test(test_source_limit),
 		cmocka_unit_test(test_evict),
 		cmocka_unit_test(test_keyed_hash),
