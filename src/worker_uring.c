@@ -307,16 +307,12 @@ static void send_batched(struct uring_worker *uw, struct session *s, uint32_t sl
  * session it was meant for, if that session still exists. Returns false when it does not. */
 static bool batch_resend(struct uring_worker *uw, struct tx_batch *b, int err)
 {
-	struct worker_relay *wr = &uw->w->relays[b->relay];
-	struct session *s;
+	struct session *s = worker_session_at(uw->w, b->relay, b->sess_idx);
 	uint32_t i;
 	int mtu;
 
-	if (wr->state != RELAY_SLOT_ACTIVE || !wr->sessions.slots ||
-	    b->sess_idx >= wr->sessions.capacity)
-		return false;
-	s = &wr->sessions.slots[b->sess_idx];
-	if (s->state != SESSION_ACTIVE || s->gen != b->sess_gen)
+	if (uw->w->relays[b->relay].state != RELAY_SLOT_ACTIVE || !s ||
+	    s->state != SESSION_ACTIVE || s->gen != b->sess_gen)
 		return false;
 	if (err == -EMSGSIZE) {
 		/* Learn the path MTU again; never batch this size again in any case. */
@@ -740,8 +736,9 @@ static void on_session_recv(struct uring_worker *uw, const struct io_uring_cqe *
 			    OP_SEND_CLIENT, u.relay, bid, u.idx);
 		return;
 	}
-	uw->bursts[bid] = (struct reply_burst){ .data = payload, .len = len,
-						.gso_size = meta.gso_size, .sess_gen = s->gen };
+	if (meta.gso_size)
+		uw->bursts[bid] = (struct reply_burst){ .data = payload, .len = len,
+							.gso_size = meta.gso_size, .sess_gen = s->gen };
 	send_buf(uw, s->listener, &s->client, local, payload, len, meta.gso_size, OP_SEND_CLIENT,
 		 u.relay, bid, u.idx);
 	return;
@@ -755,14 +752,11 @@ recycle:
  * gone (the burst is then lost). */
 static bool reply_resend(struct uring_worker *uw, struct udata u)
 {
-	struct worker_relay *wr = &uw->w->relays[u.relay];
 	const struct reply_burst *r = &uw->bursts[u.bid];
-	struct session *s;
+	struct session *s = worker_session_at(uw->w, u.relay, u.idx);
 
-	if (wr->state != RELAY_SLOT_ACTIVE || !wr->sessions.slots || u.idx >= wr->sessions.capacity)
-		return false;
-	s = &wr->sessions.slots[u.idx];
-	if (s->state != SESSION_ACTIVE || s->gen != r->sess_gen)
+	if (uw->w->relays[u.relay].state != RELAY_SLOT_ACTIVE || !s || s->state != SESSION_ACTIVE ||
+	    s->gen != r->sess_gen)
 		return false;
 	if (!s->reply_seg_max || s->reply_seg_max >= r->gso_size)
 		s->reply_seg_max = r->gso_size - 1u; /* only ever lower */
