@@ -11,6 +11,8 @@
 #   names:   an upstream name resolved through this namespace's hosts file (all addresses
 #            become upstreams), re-resolved every resolve_interval;
 #   sums:    per-upstream counters add up to the relay's (both backends);
+#   host:    an upstream address no neighbour answers for: host unreachable counted as a
+#            notice, not a session socket error (both backends);
 #   source:  a transparent mirror's two members each see the client's address and port on
 #            every datagram (the io_uring backend sent every copy to the last member before)
 #            and count their copies,
@@ -255,6 +257,30 @@ print(("bad " if bad or t["tx_pkts"] != 72 or min(u["tx_pkts"] for u in ups) == 
 	lib_case_end
 }
 
+# ---- an upstream address nobody answers for: the neighbour lookup fails and the kernel
+# reports the host unreachable on the session's socket, a notice like a port unreachable
+# (both backends), not a socket error that costs the session's datagrams.
+host_case()
+{
+	local backend=$1 fam=$2 line nowhere=198.18.2.9
+	[ "$fam" = 6 ] && nowhere=2001:2:2::9
+	lib_case_begin host "$backend" "$fam"
+	c="[$backend/ipv$fam host unreachable]"
+	lib_relay_conf "$conf" backend="$backend" listen="$to" up="$(ep "$nowhere" 9000)"
+	lib_case_start_conf || return
+	lib_udp "$NS_C" client --to "$to" --count 12 --interval 0.4 --size 64 >/dev/null
+	if ! line=$(lib_stats t); then
+		lib_case_fail "$c no stats line"
+	elif [ "$(lib_field upstream_unreachable_notices "$line")" -ge 1 ] &&
+		[ "$(lib_field drop_session_socket_error "$line")" -eq 0 ] &&
+		[ "$(lib_field rx_pkts "$line")" -eq 12 ] && [ "$(lib_field tx_pkts "$line")" -eq 12 ]; then
+		lib_case_ok "$c $(lib_field upstream_unreachable_notices "$line") notice(s), 12 sent"
+	else
+		lib_case_fail "$c $line"
+	fi
+	lib_case_end
+}
+
 # ---- source = "client"
 source_case()
 {
@@ -319,7 +345,9 @@ for fam in 4 6; do
 	drain_case "$fam"
 	sums_case io_uring "$fam"
 	source_case "$fam"
+	host_case io_uring "$fam"
 done
 sums_case mmsg 4
+host_case mmsg 4
 names_case
 lib_done
