@@ -178,6 +178,8 @@ EOF
 		lib_stop_pid "$echo_pid"
 		return
 	fi
+	lib_udp "$NS_C" client --to "$(ep "$RELAY_IP" 5001)" --count 10 --size 64 --expect-echo \
+		>/dev/null || lib_case_fail "$c relay c before the reload"
 	# reload_to RELAY PATTERN: the config with RELAY before c, SIGHUP, PATTERN in the log.
 	reload_to()
 	{
@@ -200,6 +202,15 @@ EOF
 		lib_case_ok "$c relay c still relays: $out"
 	else
 		lib_case_fail "$c relay c: $out"
+	fi
+	# c's counters went on across the apply that ended b (they start over only for another
+	# relay in c's slot)
+	if out=$(lib_stats c); then
+		local f0=$LIB_FAILS
+		lib_expect_fields "$c relay c's counters:" "$out" 30 rx_pkts tx_pkts reply_tx_pkts
+		[ "$LIB_FAILS" -eq "$f0" ] && lib_case_ok "$c relay c's counters went on: 30 each way"
+	else
+		lib_case_fail "$c no stats line for relay c"
 	fi
 	lib_relay_alive || lib_case_fail "$c the relay died"
 	# A reload asking for a capability the workers dropped at start is refused whole.
