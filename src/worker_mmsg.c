@@ -368,18 +368,21 @@ static void session_rx(struct mmsg_worker *mw, struct udata u)
 			segs = sock_segments(mw->rx[i].msg_len, meta.gso_size);
 			relay_count_rx(c, RELAY_DIR_TO_CLIENT, segs, mw->rx[i].msg_len);
 			upstream_count_rx(w, u.relay, s->upstream, segs, mw->rx[i].msg_len);
-			session_count_down(s, segs, mw->rx[i].msg_len);
+			/* A reply cut short is no reply: it neither counts for the session (its
+			 * reply_timeout, the access log) nor keeps it alive, as with io_uring. */
 			if (m->msg_flags & MSG_TRUNC) {
 				relay_count_drop(c, RELAY_DIR_TO_CLIENT, DROP_TRUNCATED, segs);
 				continue;
 			}
+			session_count_down(s, segs, mw->rx[i].msg_len);
 			/* Back to the client from the address it sent to. */
 			tx_set(mw, ntx++, mw->rx_iov[i].iov_base, mw->rx[i].msg_len, &s->client,
 			       l->wildcard ? &s->local : NULL, meta.gso_size);
 		}
-		session_touch(&wr->sessions, s, w->now);
-		if (ntx)
+		if (ntx) {
+			session_touch(&wr->sessions, s, w->now);
 			flush(mw, l->fd, 0, ntx, u.relay, RELAY_DIR_TO_CLIENT, SESSION_NONE);
+		}
 		if (n < MMSG_BATCH)
 			return;
 	}

@@ -13,6 +13,7 @@
 #   sums:    per-upstream counters add up to the relay's (both backends);
 #   host:    an upstream address no neighbour answers for: host unreachable counted as a
 #            notice, not a session socket error (both backends);
+#   noreply: replies too long for the buffers are no replies for reply_timeout (both);
 #   source:  a transparent mirror's two members each see the client's address and port on
 #            every datagram (the io_uring backend sent every copy to the last member before)
 #            and count their copies,
@@ -281,6 +282,45 @@ host_case()
 	lib_case_end
 }
 
+# ---- reply_timeout: an upstream that answers only with replies too long for the relay's
+# buffers gives no reply the relay could pass on: its session counts as unanswered (noreply)
+# in both backends, and one that echoes does not (the mmsg backend took cut replies for
+# replies before).
+noreply_case()
+{
+	local backend=$1 fam=$2 out
+	lib_case_begin noreply "$backend" "$fam"
+	c="[$backend/ipv$fam noreply]"
+	lib_case_server "$TMPD/n1.json" echo --bind "$(ep "$UP1_IP" 9000)" --reply-size 1000
+	lib_case_server "$TMPD/n2.json" echo --bind "$(ep "$UP2_IP" 9000)"
+	lib_relay_conf "$conf" backend="$backend" buffer=512 balance=hash listen="$to" \
+		up="$(ep "$UP1_IP" 9000)" up="$(ep "$UP2_IP" 9000)"
+	conf_extra "$conf" 'reply_timeout = 0.3;'
+	lib_case_start_conf || return
+	lib_udp "$NS_C" client --to "$to" --clients 16 --count 1 --size 64 >/dev/null
+	sleep 1.5
+	out=$(ctl -j stats | "$PY" -c '
+import json, sys
+r = json.load(sys.stdin)["relays"][0]
+ups = {u["upstream"]: u for u in r["upstreams"]}
+print(" ".join("%d/%d" % (u["noreply"], u["sessions_created"]) for _, u in sorted(ups.items())),
+      r["total"]["reply_drops"]["truncated"])')
+	# per upstream noreply/sessions (the cut one first: 198.18.2.2 < .3, 2001:2:2::2 < ::3),
+	# then the relay's truncated replies
+	case $out in
+	"0/0 "*|*" 0/0 "*) lib_case_fail "$c the clients did not reach both upstreams: $out" ;;
+	*)
+		read -r cut whole trunc <<<"$out"
+		if [ "${cut%/*}" = "${cut#*/}" ] && [ "${whole%/*}" = 0 ] && [ "$trunc" = "${cut#*/}" ]; then
+			lib_case_ok "$c cut replies: noreply $cut, echoes: $whole, truncated $trunc"
+		else
+			lib_case_fail "$c noreply/sessions of the cut and the echoing upstream," \
+				"truncated: $out"
+		fi ;;
+	esac
+	lib_case_end
+}
+
 # ---- source = "client"
 source_case()
 {
@@ -349,5 +389,7 @@ for fam in 4 6; do
 done
 sums_case mmsg 4
 host_case mmsg 4
+noreply_case io_uring 4
+noreply_case mmsg 4
 names_case
 lib_done

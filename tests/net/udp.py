@@ -153,7 +153,7 @@ def serve(args, reply):
                 held[peer] = []
         elif reply:
             try:
-                sock.sendto(data, peer)
+                sock.sendto(b"r" * args.reply_size if args.reply_size else data, peer)
             except OSError:
                 errors += 1
     if out:
@@ -339,6 +339,8 @@ def main():
         p.add_argument("--out", help="record one line per datagram")
         p.add_argument("--hold", type=int, default=0,
                        help="echo: send every N datagrams of a peer back as one UDP GSO send")
+        p.add_argument("--reply-size", type=int, default=0,
+                       help="echo: answer each datagram with N bytes instead of itself")
     p = sub.add_parser("client")
     p.add_argument("--to", required=True)
     p.add_argument("--clients", type=int, default=1)
