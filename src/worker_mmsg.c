@@ -401,6 +401,18 @@ static void on_session(struct mmsg_worker *mw, struct udata u, bool err)
 		sock_drain_errors(s->fd, MMSG_ERRQUEUE_MAX);
 }
 
+/* The tick follows the configuration (its timeouts): set at start and after each command. */
+static void set_tick(struct mmsg_worker *mw)
+{
+	uint64_t tick = worker_tick_ns(mw->w);
+	struct itimerspec its = { 0 };
+
+	its.it_interval.tv_sec = (time_t)(tick / 1000000000ull);
+	its.it_interval.tv_nsec = (long)(tick % 1000000000ull);
+	its.it_value = its.it_interval;
+	timerfd_settime(mw->timerfd, 0, &its, NULL);
+}
+
 static void on_timer(struct mmsg_worker *mw)
 {
 	uint64_t ticks;
@@ -461,8 +473,6 @@ static int epoll_busy_poll(int epfd, const struct napi_conf *n)
 static int mmsg_setup(struct mmsg_worker *mw, struct worker_cmd *first)
 {
 	struct worker *w = mw->w;
-	struct itimerspec its;
-	uint64_t tick;
 	int err;
 
 	w->backend_state = mw;
@@ -484,11 +494,7 @@ static int mmsg_setup(struct mmsg_worker *mw, struct worker_cmd *first)
 		snprintf(w->error, sizeof(w->error), "%s", first->error);
 		return err;
 	}
-	tick = worker_tick_ns(w);
-	its.it_interval.tv_sec = (time_t)(tick / 1000000000ull);
-	its.it_interval.tv_nsec = (long)(tick % 1000000000ull);
-	its.it_value = its.it_interval;
-	timerfd_settime(mw->timerfd, 0, &its, NULL);
+	set_tick(mw);
 	err = watch(mw, mw->timerfd, (struct udata){ .op = OP_TIMER });
 	if (!err)
 		err = watch(mw, w->stop_fd, (struct udata){ .op = OP_STOP });
@@ -562,8 +568,10 @@ static int mmsg_run(struct worker *w, struct worker_cmd *first)
 				on_timer(mw);
 			else if (u.op == OP_STOP)
 				mw->stopping = true;
-			else if (u.op == OP_CMD)
+			else if (u.op == OP_CMD) {
 				worker_run_cmd(w);
+				set_tick(mw);
+			}
 		}
 		counter_add(&w->wc.completions, (uint64_t)n);
 		worker_quiescent(w);

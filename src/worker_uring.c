@@ -156,6 +156,15 @@ static void arm_session(struct uring_worker *uw, uint32_t relay, struct session 
 		 session_udata(relay, session_index(&wr->sessions, s), s));
 }
 
+/* The tick follows the configuration (its timeouts): set at start and after each command. */
+static void set_tick(struct uring_worker *uw)
+{
+	uint64_t tick = worker_tick_ns(uw->w);
+
+	uw->tick.tv_sec = (long long)(tick / 1000000000ull);
+	uw->tick.tv_nsec = (long long)(tick % 1000000000ull);
+}
+
 static void arm_timer(struct uring_worker *uw)
 {
 	struct io_uring_sqe *sqe = get_sqe(uw);
@@ -970,6 +979,7 @@ static void dispatch(struct uring_worker *uw, const struct io_uring_cqe *cqe)
 		batch_flush_open(uw);
 		io_uring_submit(&uw->ring);
 		worker_run_cmd(uw->w);
+		set_tick(uw); /* from the next timer on */
 		if (!uw->stopping)
 			arm_read(uw, uw->w->cmd_fd, &uw->cmd_val, OP_CMD);
 		break;
@@ -1110,8 +1120,7 @@ static int uring_setup(struct uring_worker *uw, struct worker_cmd *first)
 		snprintf(w->error, sizeof(w->error), "%s", first->error);
 		return err;
 	}
-	uw->tick.tv_sec = (long long)(worker_tick_ns(w) / 1000000000ull);
-	uw->tick.tv_nsec = (long long)(worker_tick_ns(w) % 1000000000ull);
+	set_tick(uw);
 	arm_timer(uw);
 	arm_read(uw, w->stop_fd, &uw->stop_val, OP_STOP);
 	arm_read(uw, w->cmd_fd, &uw->cmd_val, OP_CMD);
