@@ -36,14 +36,16 @@ struct tx_msg {
 	uint8_t control[SOCK_TX_CONTROL_LEN];
 };
 
-/* A coalesced reply (GRO) sent to its client as one UDP GSO send: what it takes to send it
- * again in pieces when the client's path refuses the segments (a smaller MTU than the
- * upstream's, a device or tunnel without UDP GSO). */
-struct reply_burst {
+/* A coalesced receive (GRO) a session sent on as one UDP GSO send, to its upstream or back
+ * to its client: what it takes to send it again in pieces when the path refuses the
+ * segments (an MTU smaller than the other side's, or one that shrank since the session
+ * opened; a device or tunnel without UDP GSO). sess_idx is SESSION_NONE for a buffer whose
+ * GSO sends are not resent (a mirror's copies). */
+struct gso_burst {
 	const uint8_t *data;
 	uint32_t len;
 	uint16_t gso_size;
-	uint32_t sess_gen; /* the session's gen (the send's udata names the session) */
+	uint32_t sess_idx, sess_gen;
 };
 
 /* Datagrams of one session that arrived in one batch of completions leave in one sendmsg
@@ -77,7 +79,7 @@ struct uring_worker {
 	struct io_uring ring;
 	struct bufpool bp;
 	struct tx_msg *sq_msg; /* one per SQ entry */
-	struct reply_burst *bursts; /* per buffer: a reply sent with UDP GSO, to resend */
+	struct gso_burst *bursts; /* per buffer: its last GSO send, to resend */
 	struct msghdr listen_msg;  /* multishot template: name + control + payload */
 	struct msghdr session_msg; /* multishot template: payload only (connected socket) */
 	bool mirror_used[PLAN_MIRROR_SLOTS];
@@ -626,7 +628,9 @@ static void on_listener_recv(struct uring_worker *uw, const struct io_uring_cqe 
 			session_count_up(s, segs, len);
 			slot = session_slot(w, l->relay, s);
 		}
-		/* Every member gets a copy; each copy is sent or dropped on its own. */
+		/* Every member gets a copy; each copy is sent or dropped on its own (a refused
+		 * GSO copy is not sent again). */
+		uw->bursts[bid].sess_idx = SESSION_NONE;
 		counter_add(&c->dir[RELAY_DIR_TO_UPSTREAM].extra_copies, (uint64_t)segs * (n - 1));
 		for (i = 0; i < (wr->transparent ? p->n : wr->n_mirror); i++) {
 			if (!(copy >> i & 1))
@@ -654,11 +658,15 @@ static void on_listener_recv(struct uring_worker *uw, const struct io_uring_cqe 
 	slot = session_slot(w, l->relay, s);
 	if (!meta.gso_size) {
 		send_batched(uw, s, slot, payload, len, l->relay, bid);
-	} else if (meta.gso_size <= s->seg_max) {
+	} else if (meta.gso_size <= s->seg_max && !uw->no_batch) {
 		/* Already a GSO burst (GRO) whose segments fit the upstream path; after what this
 		 * session's open batch holds, which arrived first. */
 		if (s->tx_batch != SESSION_NONE)
 			batch_flush(uw, &uw->batches[s->tx_batch]);
+		uw->bursts[bid] = (struct gso_burst){ .data = payload, .len = len,
+						      .gso_size = meta.gso_size,
+						      .sess_idx = session_index(&wr->sessions, s),
+						      .sess_gen = s->gen };
 		send_buf(uw, slot, NULL, NULL, payload, len, meta.gso_size, OP_SEND_UPSTREAM,
 			 l->relay, bid, s->upstream);
 	} else {
@@ -746,8 +754,9 @@ static void on_session_recv(struct uring_worker *uw, const struct io_uring_cqe *
 		return;
 	}
 	if (meta.gso_size)
-		uw->bursts[bid] = (struct reply_burst){ .data = payload, .len = len,
-							.gso_size = meta.gso_size, .sess_gen = s->gen };
+		uw->bursts[bid] = (struct gso_burst){ .data = payload, .len = len,
+						      .gso_size = meta.gso_size, .sess_idx = u.idx,
+						      .sess_gen = s->gen };
 	send_buf(uw, s->listener, &s->client, local, payload, len, meta.gso_size, OP_SEND_CLIENT,
 		 u.relay, bid, u.idx);
 	return;
@@ -755,23 +764,38 @@ recycle:
 	bufpool_recycle(&uw->bp, bid);
 }
 
-/* The client's path refused reply burst u (a UDP GSO send): its segments go again, each
- * alone, and so do this session's later bursts of segments as long; the kernel fragments a
- * segment longer than the MTU as it would any datagram. Returns false when the session is
- * gone (the burst is then lost). */
-static bool reply_resend(struct uring_worker *uw, struct udata u)
+/* The path refused burst u (a session's UDP GSO send, either way) with err: its segments go
+ * again, each alone (the kernel fragments one longer than the MTU, as it would any
+ * datagram), and so do the session's later bursts that would meet the same refusal. Returns
+ * false when the burst has no session to go on (it is then lost). */
+static bool burst_resend(struct uring_worker *uw, struct udata u, int err)
 {
-	const struct reply_burst *r = &uw->bursts[u.bid];
-	struct session *s = worker_session_at(uw->w, u.relay, u.idx);
+	const struct gso_burst *r = &uw->bursts[u.bid];
+	struct session *s = r->sess_idx == SESSION_NONE
+				    ? NULL
+				    : worker_session_at(uw->w, u.relay, r->sess_idx);
+	int mtu;
 
 	if (uw->w->relays[u.relay].state != RELAY_SLOT_ACTIVE || !s || s->state != SESSION_ACTIVE ||
 	    s->gen != r->sess_gen)
 		return false;
-	if (!s->reply_seg_max || s->reply_seg_max >= r->gso_size)
-		s->reply_seg_max = r->gso_size - 1u; /* only ever lower */
-	send_pieces(uw, s->listener, &s->client,
-		    uw->w->listeners[s->listener].wildcard ? &s->local : NULL, r->data, r->len,
-		    r->gso_size, OP_SEND_CLIENT, u.relay, u.bid, u.idx);
+	if (u.op == OP_SEND_CLIENT) {
+		if (!s->reply_seg_max || s->reply_seg_max >= r->gso_size)
+			s->reply_seg_max = r->gso_size - 1u; /* only ever lower */
+		send_pieces(uw, s->listener, &s->client,
+			    uw->w->listeners[s->listener].wildcard ? &s->local : NULL, r->data,
+			    r->len, r->gso_size, OP_SEND_CLIENT, u.relay, u.bid, r->sess_idx);
+		return true;
+	}
+	/* To the upstream: the path MTU shrank since the session learnt it (ask again), or
+	 * the device cannot segment (send singly from now on). */
+	mtu = s->fd >= 0 ? sock_path_payload_max(s->fd, &s->upstream_addr) : -EBADF;
+	if (mtu >= 0 && (uint32_t)mtu < r->gso_size)
+		s->seg_max = (uint32_t)mtu;
+	else
+		gso_off(uw, err);
+	send_pieces(uw, session_slot(uw->w, u.relay, s), NULL, NULL, r->data, r->len, r->gso_size,
+		    OP_SEND_UPSTREAM, u.relay, u.bid, s->upstream);
 	return true;
 }
 
@@ -780,8 +804,7 @@ static void on_send(struct uring_worker *uw, const struct io_uring_cqe *cqe, str
 	struct relay_counters *c = &uw->w->counters[u.relay];
 	enum relay_dir d = u.op == OP_SEND_UPSTREAM ? RELAY_DIR_TO_UPSTREAM : RELAY_DIR_TO_CLIENT;
 
-	if (d == RELAY_DIR_TO_CLIENT && u.gen > 1 && gso_refused(cqe->res) &&
-	    reply_resend(uw, u)) {
+	if (u.gen > 1 && gso_refused(cqe->res) && burst_resend(uw, u, cqe->res)) {
 		/* counted as the pieces complete */
 	} else if (cqe->res >= 0) {
 		counter_add(&c->dir[d].tx_pkts, u.gen);
