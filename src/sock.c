@@ -160,6 +160,13 @@ int sock_path_payload_max(int fd, const struct addr *peer)
 	return mtu > hdr ? mtu - hdr : -EMSGSIZE;
 }
 
+uint32_t sock_seg_max(int fd, const struct addr *peer)
+{
+	int mtu = sock_path_payload_max(fd, peer);
+
+	return mtu >= 0 ? (uint32_t)mtu : addr_family(peer) == AF_INET6 ? 1232 : 548;
+}
+
 uint32_t sock_drain_errors(int fd, uint32_t max)
 {
 	uint32_t n = 0;

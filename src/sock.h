@@ -54,6 +54,9 @@ int sock_open_upstream(const struct addr *upstream, bool gro, const struct sock_
  * unfragmented packet: IP_MTU / IPV6_MTU minus the IP and UDP headers. Returns it or
  * -errno. */
 int sock_path_payload_max(int fd, const struct addr *peer);
+/* The same, or when it cannot be asked (no route yet?) what the family guarantees: 1232 (an
+ * IPv6 MTU of 1280) or 548 (IPv4's 576). */
+uint32_t sock_seg_max(int fd, const struct addr *peer);
 
 /* Empties the error queue of an IP_RECVERR socket (at most max entries): each ICMP error
  * queues one there and nothing else reads it, so left alone they fill the receive buffer
@@ -86,6 +89,13 @@ uint16_t sock_tx_take_gso(struct msghdr *m);
 static inline bool sock_err_unreachable(int err)
 {
 	return err == ECONNREFUSED || err == EHOSTUNREACH || err == ENETUNREACH;
+}
+
+/* How the kernel refuses a UDP GSO send: EMSGSIZE or EINVAL for segments longer than the
+ * path's MTU, EIO where the device or a transform cannot segment. */
+static inline bool sock_err_gso_refused(int err)
+{
+	return err == EMSGSIZE || err == EINVAL || err == EIO;
 }
 
 /* How many datagrams a payload of len bytes carries when cut in gso_size pieces (0: one). */

@@ -617,13 +617,9 @@ static int sync_mirrors(struct worker *w, uint32_t r, struct worker_cmd *cmd)
 			return err;
 		}
 	}
-	/* Asked again at every sync: a reload is when a changed route is most likely noticed.
-	 * Unknown (no route yet?): the smallest MTU the family guarantees. */
-	for (i = 0; i < p->n; i++) {
-		err = sock_path_payload_max(wr->mirror_fd[i], &wr->mirror_addr[i]);
-		wr->mirror_seg_max[i] = err >= 0 ? (uint32_t)err
-				      : addr_family(&wr->mirror_addr[i]) == AF_INET6 ? 1232 : 548;
-	}
+	/* Asked again at every sync: a reload is when a changed route is most likely noticed. */
+	for (i = 0; i < p->n; i++)
+		wr->mirror_seg_max[i] = sock_seg_max(wr->mirror_fd[i], &wr->mirror_addr[i]);
 	return 0;
 }
 

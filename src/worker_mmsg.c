@@ -82,6 +82,29 @@ static int take_batch(struct mmsg_worker *mw, int fd, bool with_meta)
 	return n;
 }
 
+/* Counts segs datagrams (bytes in all) sent way d of relay slot relay, to upstream counter
+ * slot up (or SESSION_NONE). */
+static void count_sent(struct mmsg_worker *mw, uint32_t relay, enum relay_dir d, uint32_t up,
+		       uint32_t segs, uint64_t bytes)
+{
+	struct relay_dir_counters *dc = &mw->w->counters[relay].dir[d];
+
+	counter_add(&dc->tx_pkts, segs);
+	counter_add(&dc->tx_bytes, bytes);
+	upstream_count_sent(mw->w, relay, up, segs, bytes);
+}
+
+/* Counts segs datagrams a send lost with errno err. */
+static void count_lost(struct mmsg_worker *mw, uint32_t relay, enum relay_dir d, uint32_t up,
+		       int err, uint32_t segs)
+{
+	bool unreachable = sock_err_unreachable(err);
+
+	relay_count_drop(&mw->w->counters[relay], d,
+			 unreachable ? DROP_UNREACHABLE : DROP_SEND_ERROR, segs);
+	upstream_count_lost(mw->w, relay, up, unreachable, segs);
+}
+
 /* The path refused tx[i]'s UDP GSO send (a segment longer than its MTU, a device or tunnel
  * that cannot segment): its segments go alone, a sendmsg each (the kernel fragments one
  * longer than the MTU, as it would any datagram), each counted as sent or dropped. Rare:
@@ -89,7 +112,6 @@ static int take_batch(struct mmsg_worker *mw, int fd, bool with_meta)
 static void send_singly(struct mmsg_worker *mw, int fd, int i, uint32_t relay, enum relay_dir d,
 			uint32_t up)
 {
-	struct relay_counters *c = &mw->w->counters[relay];
 	struct msghdr m = mw->tx[i].msg_hdr;
 	const struct iovec whole = *m.msg_iov; /* not tx_iov[i]: flush_sessions sorts tx[] */
 	uint16_t gso = sock_tx_take_gso(&m);
@@ -103,16 +125,10 @@ static void send_singly(struct mmsg_worker *mw, int fd, int i, uint32_t relay, e
 		n = whole.iov_len - off < gso ? whole.iov_len - off : gso;
 		piece = (struct iovec){ .iov_base = (uint8_t *)whole.iov_base + off, .iov_len = n };
 		r = sendmsg(fd, &m, MSG_DONTWAIT);
-		if (r < 0) {
-			bool unreachable = sock_err_unreachable(errno);
-
-			relay_count_drop(c, d, unreachable ? DROP_UNREACHABLE : DROP_SEND_ERROR, 1);
-			upstream_count_lost(mw->w, relay, up, unreachable, 1);
-			continue;
-		}
-		counter_add(&c->dir[d].tx_pkts, 1);
-		counter_add(&c->dir[d].tx_bytes, (uint64_t)r);
-		upstream_count_sent(mw->w, relay, up, 1, (uint64_t)r);
+		if (r < 0)
+			count_lost(mw, relay, d, up, errno, 1);
+		else
+			count_sent(mw, relay, d, up, 1, (uint64_t)r);
 	}
 }
 
@@ -122,47 +138,29 @@ static void send_singly(struct mmsg_worker *mw, int fd, int i, uint32_t relay, e
 static void flush(struct mmsg_worker *mw, int fd, int first, int n, uint32_t relay,
 		  enum relay_dir d, uint32_t up)
 {
-	struct relay_counters *c = &mw->w->counters[relay];
-	struct relay_dir_counters *dc = &c->dir[d];
-	int end = first + n, sent = first, r, i;
+	int end = first + n, sent = first, r, i, err;
 
 	while (sent < end) {
 		r = sendmmsg(fd, mw->tx + sent, (unsigned)(end - sent), MSG_DONTWAIT);
-		if (r <= 0) {
-			/* A pending ICMP error fails one datagram, and a refused UDP GSO send
-			 * goes again in pieces; the rest still get their chance. Anything else
-			 * (a full socket) drops what is left. */
-			if (r < 0 && sock_err_unreachable(errno)) {
-				relay_count_drop(c, d, DROP_UNREACHABLE, mw->tx_segs[sent]);
-				upstream_count_lost(mw->w, relay, up, true, mw->tx_segs[sent]);
-				sent++;
-				continue;
-			}
-			if (r < 0 && mw->tx_segs[sent] > 1 &&
-			    (errno == EMSGSIZE || errno == EINVAL || errno == EIO)) {
-				send_singly(mw, fd, sent++, relay, d, up);
-				continue;
-			}
-			/* A "fragmentation needed" notice pending on the socket (IP_RECVERR)
-			 * fails one send with EMSGSIZE, as the io_uring backend loses one. */
-			if (r < 0 && errno == EMSGSIZE) {
-				relay_count_drop(c, d, DROP_SEND_ERROR, mw->tx_segs[sent]);
-				upstream_count_lost(mw->w, relay, up, false, mw->tx_segs[sent]);
-				sent++;
-				continue;
-			}
-			for (i = sent; i < end; i++) {
-				relay_count_drop(c, d, DROP_SEND_ERROR, mw->tx_segs[i]);
-				upstream_count_lost(mw->w, relay, up, false, mw->tx_segs[i]);
-			}
+		err = r < 0 ? errno : 0;
+		if (err && mw->tx_segs[sent] > 1 && sock_err_gso_refused(err)) {
+			/* a refused UDP GSO send goes again in pieces */
+			send_singly(mw, fd, sent++, relay, d, up);
+		} else if (err && (sock_err_unreachable(err) || err == EMSGSIZE)) {
+			/* A pending ICMP error (unreachable, or "fragmentation needed" under
+			 * IP_RECVERR) fails one datagram, as with io_uring; the rest still get
+			 * their chance. */
+			count_lost(mw, relay, d, up, err, mw->tx_segs[sent++]);
+		} else if (r <= 0) {
+			/* Anything else (a full socket) drops what is left. */
+			for (i = sent; i < end; i++)
+				count_lost(mw, relay, d, up, err, mw->tx_segs[i]);
 			break;
+		} else {
+			for (i = sent; i < sent + r; i++)
+				count_sent(mw, relay, d, up, mw->tx_segs[i], mw->tx[i].msg_len);
+			sent += r;
 		}
-		for (i = sent; i < sent + r; i++) {
-			counter_add(&dc->tx_pkts, mw->tx_segs[i]);
-			counter_add(&dc->tx_bytes, mw->tx[i].msg_len);
-			upstream_count_sent(mw->w, relay, up, mw->tx_segs[i], mw->tx[i].msg_len);
-		}
-		sent += r;
 	}
 }
 

@@ -336,13 +336,6 @@ static bool batch_resend(struct uring_worker *uw, struct tx_batch *b, int err)
 	return true;
 }
 
-/* How the kernel refuses a UDP GSO send: EMSGSIZE or EINVAL for segments longer than the
- * path's MTU, EIO where the device or a transform cannot segment. */
-static bool gso_refused(int res)
-{
-	return res == -EMSGSIZE || res == -EIO || res == -EINVAL;
-}
-
 /* A kernel or device that refuses UDP GSO (EIO, EINVAL): send singly from now on. */
 static void gso_off(struct uring_worker *uw, int err)
 {
@@ -359,7 +352,7 @@ static void on_send_batch(struct uring_worker *uw, const struct io_uring_cqe *cq
 	struct relay_counters *c = &uw->w->counters[u.relay];
 	struct relay_dir_counters *up = &c->dir[RELAY_DIR_TO_UPSTREAM];
 	struct tx_batch *b = &uw->batches[u.idx];
-	bool refused = gso_refused(cqe->res);
+	bool refused = sock_err_gso_refused(-cqe->res);
 	uint32_t i;
 
 	if (cqe->res >= 0) {
@@ -425,17 +418,13 @@ static int hook_session_opened(struct worker *w, uint32_t relay, struct session 
 {
 	struct uring_worker *uw = w->backend_state;
 	int err = io_uring_register_files_update(&uw->ring, session_slot(w, relay, s), &s->fd, 1);
-	int mtu;
 
 	if (err < 0)
 		return err;
-	/* Unknown (no route yet?): the smallest MTU the family guarantees, 576 or 1280. */
 	/* A transparent mirror's session only sends: its cancel at close finds no receive. */
 	if (w->relays[relay].mode == RELAY_MODE_MIRROR)
 		return 0;
-	mtu = sock_path_payload_max(s->fd, &s->upstream_addr);
-	s->seg_max = mtu >= 0 ? (uint32_t)mtu : addr_family(&s->upstream_addr) == AF_INET6 ? 1232
-											   : 548;
+	s->seg_max = sock_seg_max(s->fd, &s->upstream_addr);
 	arm_session(uw, relay, s);
 	return 0;
 }
@@ -804,7 +793,7 @@ static void on_send(struct uring_worker *uw, const struct io_uring_cqe *cqe, str
 	struct relay_counters *c = &uw->w->counters[u.relay];
 	enum relay_dir d = u.op == OP_SEND_UPSTREAM ? RELAY_DIR_TO_UPSTREAM : RELAY_DIR_TO_CLIENT;
 
-	if (u.gen > 1 && gso_refused(cqe->res) && burst_resend(uw, u, cqe->res)) {
+	if (u.gen > 1 && sock_err_gso_refused(-cqe->res) && burst_resend(uw, u, cqe->res)) {
 		/* counted as the pieces complete */
 	} else if (cqe->res >= 0) {
 		counter_add(&c->dir[d].tx_pkts, u.gen);
