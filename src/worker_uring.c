@@ -36,15 +36,16 @@ struct tx_msg {
 	uint8_t control[SOCK_TX_CONTROL_LEN];
 };
 
-/* A coalesced receive (GRO) a session sent on as one UDP GSO send, to its upstream or back
- * to its client: what it takes to send it again in pieces when the path refuses the
- * segments (an MTU smaller than the other side's, or one that shrank since the session
- * opened; a device or tunnel without UDP GSO). sess_idx is SESSION_NONE for a buffer whose
- * GSO sends are not resent (a mirror's copies). */
+/* A coalesced receive (GRO) sent on as one UDP GSO send, by a session to its upstream or
+ * back to its client, or as a mirror's copies: what it takes to send it again in pieces when
+ * the path refuses the segments (an MTU smaller than the other side's, or one that shrank
+ * since it was asked; a device or tunnel without UDP GSO). sess_idx is the session that
+ * sends it, SESSION_NONE for a (not transparent) mirror's copies. */
 struct gso_burst {
 	const uint8_t *data;
 	uint32_t len;
 	uint16_t gso_size;
+	bool mirror;
 	uint32_t sess_idx, sess_gen;
 };
 
@@ -617,9 +618,12 @@ static void on_listener_recv(struct uring_worker *uw, const struct io_uring_cqe 
 			session_count_up(s, segs, len);
 			slot = session_slot(w, l->relay, s);
 		}
-		/* Every member gets a copy; each copy is sent or dropped on its own (a refused
-		 * GSO copy is not sent again). */
-		uw->bursts[bid].sess_idx = SESSION_NONE;
+		/* Every member gets a copy; each is sent on its own, and one whose GSO segments
+		 * a member's path refuses goes again in pieces (mirror_resend). */
+		uw->bursts[bid] = (struct gso_burst){
+			.data = payload, .len = len, .gso_size = meta.gso_size, .mirror = true,
+			.sess_idx = wr->transparent ? session_index(&wr->sessions, s) : SESSION_NONE,
+			.sess_gen = wr->transparent ? s->gen : 0 };
 		counter_add(&c->dir[RELAY_DIR_TO_UPSTREAM].extra_copies, (uint64_t)segs * (n - 1));
 		for (i = 0; i < (wr->transparent ? p->n : wr->n_mirror); i++) {
 			if (!(copy >> i & 1))
@@ -753,6 +757,43 @@ recycle:
 	bufpool_recycle(&uw->bp, bid);
 }
 
+/* A mirror member's path refused its copy of burst u (a transparent mirror's session found
+ * as s, else NULL): the copy goes again in pieces. Copies to a member of a plain mirror are
+ * cut before they are sent from then on, until a reload asks its MTU again; a transparent
+ * mirror sends from each client's session socket to every member's address, where the path
+ * MTU cannot be asked, so each of its refused copies goes again. Returns false when the
+ * member has left with a reload (the copy is then lost). */
+static bool mirror_resend(struct uring_worker *uw, struct udata u, struct session *s)
+{
+	const struct gso_burst *r = &uw->bursts[u.bid];
+	struct worker_relay *wr = &uw->w->relays[u.relay];
+	const struct pool *p;
+	uint32_t i;
+	int mtu;
+
+	if (s) {
+		p = worker_pool(uw->w, u.relay);
+		for (i = 0; i < p->n && p->m[i].slot != u.idx; i++)
+			;
+		if (i == p->n)
+			return false;
+		send_pieces(uw, session_slot(uw->w, u.relay, s), &p->m[i].addr, NULL, r->data,
+			    r->len, r->gso_size, OP_SEND_UPSTREAM, u.relay, u.bid, u.idx);
+		return true;
+	}
+	for (i = 0; i < wr->n_mirror && wr->mirror_uslot[i] != u.idx; i++)
+		;
+	if (i == wr->n_mirror || wr->mirror_fd[i] < 0)
+		return false;
+	/* The MTU shrank since the last reload (ask again), or the device cannot segment (no
+	 * GSO to this member at all). */
+	mtu = sock_path_payload_max(wr->mirror_fd[i], &wr->mirror_addr[i]);
+	wr->mirror_seg_max[i] = mtu >= 0 && (uint32_t)mtu < r->gso_size ? (uint32_t)mtu : 0;
+	send_pieces(uw, wr->mirror_slot[i], NULL, NULL, r->data, r->len, r->gso_size,
+		    OP_SEND_UPSTREAM, u.relay, u.bid, u.idx);
+	return true;
+}
+
 /* The path refused burst u (a session's UDP GSO send, either way) with err: its segments go
  * again, each alone (the kernel fragments one longer than the MTU, as it would any
  * datagram), and so do the session's later bursts that would meet the same refusal. Returns
@@ -765,9 +806,14 @@ static bool burst_resend(struct uring_worker *uw, struct udata u, int err)
 				    : worker_session_at(uw->w, u.relay, r->sess_idx);
 	int mtu;
 
-	if (uw->w->relays[u.relay].state != RELAY_SLOT_ACTIVE || !s || s->state != SESSION_ACTIVE ||
-	    s->gen != r->sess_gen)
+	if (uw->w->relays[u.relay].state != RELAY_SLOT_ACTIVE)
 		return false;
+	if (r->mirror && r->sess_idx == SESSION_NONE)
+		return mirror_resend(uw, u, NULL);
+	if (!s || s->state != SESSION_ACTIVE || s->gen != r->sess_gen)
+		return false;
+	if (r->mirror)
+		return mirror_resend(uw, u, s);
 	if (u.op == OP_SEND_CLIENT) {
 		if (!s->reply_seg_max || s->reply_seg_max >= r->gso_size)
 			s->reply_seg_max = r->gso_size - 1u; /* only ever lower */
