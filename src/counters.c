@@ -64,6 +64,7 @@ const char *drop_reason_name(enum drop_reason r)
 		[DROP_SOCKET_ERROR] = "session_socket_error",
 		[DROP_SESSION_CLOSED] = "session_closed",
 		[DROP_SOURCE_LIMIT] = "source_session_limit",
+		[DROP_MIRROR_REPLY] = "mirror_reply",
 		[DROP_SHED_FULL_SOCKET] = "shed_full_socket",
 		[DROP_SHED_HEAVY_FLOW] = "shed_heavy_flow",
 	};

@@ -33,6 +33,7 @@ enum drop_reason {
 	DROP_SOCKET_ERROR,    /* creating a session socket failed */
 	DROP_SESSION_CLOSED,  /* a reply read as its session was closing (expiry, reload) */
 	DROP_SOURCE_LIMIT,    /* new flow from an address at its max_sessions_per_source */
+	DROP_MIRROR_REPLY,    /* a mirror member's reply: a mirror passes nothing back */
 	/* the BPF program dropped it for the listener's full socket before the stack built or
 	 * queued an skb (early shedding); only in a relay's totals, never a worker's */
 	DROP_SHED_FULL_SOCKET,

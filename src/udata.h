@@ -18,6 +18,7 @@ enum udata_op {
 	OP_CMD,		      /* main posted a command (worker_run_cmd) */
 	OP_SLOT_EMPTIED,      /* relay, idx, gen: a closing session's file slot emptied */
 	OP_IGNORE,	      /* file updates: nothing to do */
+	OP_RECV_MIRROR,	      /* relay, idx = a mirror socket's fixed slot, gen */
 };
 
 struct udata {

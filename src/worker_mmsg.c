@@ -386,6 +386,48 @@ static void session_rx(struct mmsg_worker *mw, struct udata u)
 	}
 }
 
+/* What mirror socket u.idx (a descriptor) holds: a member's replies, received and dropped
+ * (a mirror passes nothing back, but they must not pile up in the socket), or an ICMP error
+ * for a copy sent earlier, a notice as on a session's socket (err: as for on_session). */
+static void on_mirror(struct mmsg_worker *mw, struct udata u, bool err)
+{
+	struct worker *w = mw->w;
+	struct worker_relay *wr = &w->relays[u.relay];
+	struct relay_counters *c = &w->counters[u.relay];
+	int round, n, i, fd;
+	uint32_t j, segs;
+
+	for (j = 0; j < wr->n_mirror && wr->mirror_fd[j] != (int)u.idx; j++)
+		;
+	if (j == wr->n_mirror) /* closed earlier in this batch of events */
+		return;
+	fd = wr->mirror_fd[j];
+	for (round = 0; round < MMSG_ROUNDS; round++) {
+		n = take_batch(mw, fd, false);
+		if (n < 0 && sock_err_unreachable(-n)) {
+			counter_add(&c->upstream_unreachable_notices, 1);
+			upstream_count_lost(w, u.relay, wr->mirror_uslot[j], true, 1);
+			continue;
+		}
+		for (i = 0; i < n; i++) {
+			struct msghdr *m = &mw->rx[i].msg_hdr;
+			struct sock_rx_meta meta = { 0 };
+			struct cmsghdr *cm;
+
+			for (cm = CMSG_FIRSTHDR(m); cm; cm = CMSG_NXTHDR(m, cm))
+				sock_rx_cmsg(cm, &meta);
+			segs = sock_segments(mw->rx[i].msg_len, meta.gso_size);
+			relay_count_rx(c, RELAY_DIR_TO_CLIENT, segs, mw->rx[i].msg_len);
+			upstream_count_rx(w, u.relay, wr->mirror_uslot[j], segs, mw->rx[i].msg_len);
+			relay_count_drop(c, RELAY_DIR_TO_CLIENT, DROP_MIRROR_REPLY, segs);
+		}
+		if (n < MMSG_BATCH)
+			break;
+	}
+	if (err)
+		sock_drain_errors(fd, MMSG_ERRQUEUE_MAX);
+}
+
 /* err: epoll reported EPOLLERR, which stays set while the socket's error queue holds
  * anything (IP_RECVERR queues each ICMP error there too): empty it once the pending error
  * has been read as a notice, or epoll_wait returns at once forever. */
@@ -436,6 +478,16 @@ static int hook_session_opened(struct worker *w, uint32_t relay, struct session 
 	if (w->relays[relay].mode == RELAY_MODE_MIRROR)
 		return 0;
 	return watch(w->backend_state, s->fd, u);
+}
+
+static int hook_mirror_open(struct worker *w, uint32_t relay, uint32_t j)
+{
+	int fd = w->relays[relay].mirror_fd[j];
+	struct udata u = { .op = OP_RECV_MIRROR, .relay = relay, .idx = (uint32_t)fd };
+
+	if ((uint32_t)fd > UDATA_MAX_IDX)
+		return -EMFILE;
+	return watch(w->backend_state, fd, u);
 }
 
 static void hook_session_close(struct worker *w, uint32_t relay, struct session *s)
@@ -562,6 +614,8 @@ static int mmsg_run(struct worker *w, struct worker_cmd *first)
 				on_listener(mw, u);
 			else if (u.op == OP_RECV_SESSION)
 				on_session(mw, u, ev[i].events & EPOLLERR);
+			else if (u.op == OP_RECV_MIRROR)
+				on_mirror(mw, u, ev[i].events & EPOLLERR);
 			else if (u.op == OP_TIMER)
 				on_timer(mw);
 			else if (u.op == OP_STOP)
@@ -579,11 +633,11 @@ static int mmsg_run(struct worker *w, struct worker_cmd *first)
 	return err;
 }
 
-/* Closing a descriptor removes it from the epoll set, and mirror sockets are only written:
- * no listener_close or mirror hooks. */
+/* Closing a descriptor removes it from the epoll set: no listener_close or mirror_close. */
 const struct worker_ops worker_mmsg_ops = {
 	.run = mmsg_run,
 	.listener_open = hook_listener_open,
 	.session_opened = hook_session_opened,
 	.session_close = hook_session_close,
+	.mirror_open = hook_mirror_open,
 };

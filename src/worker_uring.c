@@ -84,6 +84,7 @@ struct uring_worker {
 	struct msghdr listen_msg;  /* multishot template: name + control + payload */
 	struct msghdr session_msg; /* multishot template: payload only (connected socket) */
 	bool mirror_used[PLAN_MIRROR_SLOTS];
+	uint32_t mirror_gen[PLAN_MIRROR_SLOTS]; /* tells a slot's receives apart, like a session's */
 	struct tx_batch *batches; /* BATCH_POOL */
 	uint32_t batch_free;	  /* free list through next_free */
 	uint32_t open[BATCH_POOL]; /* batches gathering in this round of completions */
@@ -454,6 +455,22 @@ static void hook_listener_close(struct worker *w, uint32_t li)
 	sqe->user_data = udata_pack(iu);
 }
 
+static uint64_t mirror_udata(const struct uring_worker *uw, uint32_t relay, uint32_t slot)
+{
+	struct udata u = { .op = OP_RECV_MIRROR, .relay = relay, .idx = slot,
+			   .gen = uw->mirror_gen[slot - PLAN_LISTENER_SLOTS] };
+
+	return udata_pack(u);
+}
+
+/* A mirror socket is read too, though a mirror passes nothing back: what a member sends (a
+ * mirrored service that answers) would otherwise stay in the socket up to its receive buffer,
+ * charged to the host's UDP memory, and so would the ICMP errors IP_RECVERR queues. */
+static void arm_mirror(struct uring_worker *uw, uint32_t relay, uint32_t slot)
+{
+	arm_recv(uw, slot, &uw->session_msg, mirror_udata(uw, relay, slot));
+}
+
 static int hook_mirror_open(struct worker *w, uint32_t relay, uint32_t j)
 {
 	struct uring_worker *uw = w->backend_state;
@@ -470,7 +487,9 @@ static int hook_mirror_open(struct worker *w, uint32_t relay, uint32_t j)
 	if (err < 0)
 		return err;
 	uw->mirror_used[i] = true;
+	uw->mirror_gen[i]++;
 	wr->mirror_slot[j] = PLAN_LISTENER_SLOTS + i;
+	arm_mirror(uw, relay, wr->mirror_slot[j]);
 	return 0;
 }
 
@@ -479,11 +498,19 @@ static void hook_mirror_close(struct worker *w, uint32_t relay, uint32_t j)
 	struct uring_worker *uw = w->backend_state;
 	uint32_t slot = w->relays[relay].mirror_slot[j];
 
+	struct io_uring_sqe *sqe;
+	struct udata iu = { .op = OP_IGNORE };
+
 	if (slot == UINT32_MAX)
 		return;
-	/* Sends in flight keep their own reference to the socket. */
+	/* Sends in flight and the receive keep their own reference to the socket; the
+	 * receive's completions after the cancel are stale (gen). */
 	io_uring_register_files_update(&uw->ring, slot, &uw->minus_one, 1);
+	sqe = get_sqe(uw);
+	io_uring_prep_cancel64(sqe, mirror_udata(uw, relay, slot), 0);
+	sqe->user_data = udata_pack(iu);
 	uw->mirror_used[slot - PLAN_LISTENER_SLOTS] = false;
+	uw->mirror_gen[slot - PLAN_LISTENER_SLOTS]++;
 }
 
 /* A receive found the buffer ring empty: true when the whole pool was in it (counted as
@@ -794,6 +821,51 @@ static bool mirror_resend(struct uring_worker *uw, struct udata u, struct sessio
 	return true;
 }
 
+/* What a mirror member sent back is received and dropped (DROP_MIRROR_REPLY); an ICMP
+ * unreachable for a copy sent earlier is a notice, as on a session's socket. */
+static void on_mirror_recv(struct uring_worker *uw, const struct io_uring_cqe *cqe,
+			   struct udata u)
+{
+	struct worker *w = uw->w;
+	struct worker_relay *wr = &w->relays[u.relay];
+	struct relay_counters *c = &w->counters[u.relay];
+	struct sock_rx_meta meta = { 0 };
+	struct io_uring_recvmsg_out *o = NULL;
+	uint32_t j, len, segs, bid;
+
+	for (j = 0; j < wr->n_mirror && wr->mirror_slot[j] != u.idx; j++)
+		;
+	if (j == wr->n_mirror || mirror_udata(uw, u.relay, u.idx) != cqe->user_data) {
+		/* its socket closed by a reload: what it read goes with it */
+		if (cqe->res >= 0 && (cqe->flags & IORING_CQE_F_BUFFER))
+			bufpool_recycle(&uw->bp, cqe->flags >> IORING_CQE_BUFFER_SHIFT);
+		return;
+	}
+	if (!(cqe->flags & IORING_CQE_F_MORE) && !uw->stopping) {
+		counter_add(&w->wc.rearms, 1);
+		arm_mirror(uw, u.relay, u.idx);
+	}
+	if (cqe->res < 0) {
+		if (sock_err_unreachable(-cqe->res)) {
+			counter_add(&c->upstream_unreachable_notices, 1);
+			upstream_count_lost(w, u.relay, wr->mirror_uslot[j], true, 1);
+			sock_drain_errors(wr->mirror_fd[j], SESSION_ERRQUEUE_MAX);
+		} else if (cqe->res == -ENOBUFS && ring_ran_dry(uw)) {
+			counter_add(&c->buffer_ring_empty, 1);
+		}
+		return;
+	}
+	if (!(cqe->flags & IORING_CQE_F_BUFFER))
+		return;
+	bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
+	rx_payload(uw, cqe, &uw->session_msg, &len, &o, &meta);
+	segs = sock_segments(len, meta.gso_size);
+	relay_count_rx(c, RELAY_DIR_TO_CLIENT, segs, len);
+	upstream_count_rx(w, u.relay, wr->mirror_uslot[j], segs, len);
+	relay_count_drop(c, RELAY_DIR_TO_CLIENT, DROP_MIRROR_REPLY, segs);
+	bufpool_recycle(&uw->bp, bid);
+}
+
 /* The path refused burst u (a session's UDP GSO send, either way) with err: its segments go
  * again, each alone (the kernel fragments one longer than the MTU, as it would any
  * datagram), and so do the session's later bursts that would meet the same refusal. Returns
@@ -834,6 +906,20 @@ static bool burst_resend(struct uring_worker *uw, struct udata u, int err)
 	return true;
 }
 
+/* A send took the ICMP error a mirror socket's receive would have reported (and drained):
+ * its copies in the error queue go now, or they would stay there, charged to the socket. */
+static void mirror_drain_errors(struct uring_worker *uw, struct udata u)
+{
+	const struct worker_relay *wr = &uw->w->relays[u.relay];
+	uint32_t j;
+
+	if (wr->mode != RELAY_MODE_MIRROR || wr->transparent)
+		return;
+	for (j = 0; j < wr->n_mirror; j++)
+		if (wr->mirror_uslot[j] == u.idx && wr->mirror_fd[j] >= 0)
+			sock_drain_errors(wr->mirror_fd[j], SESSION_ERRQUEUE_MAX);
+}
+
 static void on_send(struct uring_worker *uw, const struct io_uring_cqe *cqe, struct udata u)
 {
 	struct relay_counters *c = &uw->w->counters[u.relay];
@@ -855,6 +941,8 @@ static void on_send(struct uring_worker *uw, const struct io_uring_cqe *cqe, str
 				 u.gen);
 		if (d == RELAY_DIR_TO_UPSTREAM)
 			upstream_count_lost(uw->w, u.relay, u.idx, unreachable, u.gen);
+		if (d == RELAY_DIR_TO_UPSTREAM && unreachable)
+			mirror_drain_errors(uw, u);
 	}
 	bufpool_put(&uw->bp, u.bid);
 }
@@ -1017,6 +1105,9 @@ static void dispatch(struct uring_worker *uw, const struct io_uring_cqe *cqe)
 		break;
 	case OP_RECV_SESSION:
 		on_session_recv(uw, cqe, u);
+		break;
+	case OP_RECV_MIRROR:
+		on_mirror_recv(uw, cqe, u);
 		break;
 	case OP_SEND_UPSTREAM:
 	case OP_SEND_CLIENT:

@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: MIT
 # Mirror mode, per backend and family: every datagram reaches every upstream byte-exact (two
 # sinks each record all of them); with one upstream down (the first one listed, so a loop that
-# stops at the first error would show) the other still gets everything.
+# stops at the first error would show) the other still gets everything; with that one back as
+# a service that answers, its replies are read and dropped, counted, and never left queued.
 . "$(dirname "$0")/lib.sh"
 lib_topology
 
@@ -50,8 +51,26 @@ run_case()
 		lib_case_fail "$c with upstream 1 down, upstream 2 has" \
 			"$(($(lib_lines "$rec2") - base)) new datagrams, want the $n sent ones"
 	fi
+
+	# Upstream 1 back as a service that answers every copy: the replies are read and dropped
+	# (reply_drop_mirror_reply), and none stays queued in the relay's sockets (they piled up
+	# there, up to each socket's receive buffer, in the host's UDP memory).
+	lib_case_server "$TMPD/e1.json" echo --bind "$(ep "$UP1_IP" 9000)"
+	base=$(lib_lines "$rec2")
+	out=$(lib_udp "$NS_C" client --to "$to" --clients 3 --port-base 48000 --count 20 \
+		--sizes 0,1,100,1400) || lib_case_fail "$c client: $out"
+	lib_wait_lines "$rec2" $((base + n)) 10
+	if lib_wait_stat reply_drop_mirror_reply -ge "$n" 10 &&
+		[ "$(lib_stat reply_rx_pkts)" = "$n" ] && [ "$(lib_stat reply_tx_pkts)" = 0 ]; then
+		lib_case_ok "$c an answering member's $n replies read and dropped"
+	else
+		lib_case_fail "$c an answering member: reply_drop_mirror_reply=$LAST_STAT," \
+			"reply_rx_pkts=$(lib_stat reply_rx_pkts), want $n each"
+	fi
+	queued=$(lib_nsx "$NS_R" ss -Huan dst "$(ep "$UP1_IP" 9000)" | awk '{ q += $2 } END { print q + 0 }')
+	[ "$queued" = 0 ] && lib_case_ok "$c nothing queued in the relay's sockets to that member" ||
+		lib_case_fail "$c $queued bytes of replies queued in the relay's sockets"
 	lib_relay_alive || lib_case_fail "$c relay died"
-	lib_stats t >/dev/null || lib_case_fail "$c no stats line"
 	lib_case_end
 }
 

@@ -215,43 +215,43 @@ static int teardown(void **state)
 	"drops\n" \
 	"RELAY               WORKER  DIRECTION    TRUNCATED  SESSION_TABLE_FULL  SEND_ERROR  " \
 	"UPSTREAM_UNREACHABLE  SOCKET_RECEIVE_OVERFLOW  SESSION_SOCKET_ERROR  SESSION_CLOSED  " \
-	"SOURCE_SESSION_LIMIT\n" \
+	"SOURCE_SESSION_LIMIT  MIRROR_REPLY\n" \
 	"dns                 0       to_upstream          0                   1           2      " \
 	"               3                        4                     5               " \
-	"6                     7\n" \
+	"6                     7             8\n" \
 	"dns                 0       to_client            0                 100         200      " \
 	"             300                      400                   500             " \
-	"600                   700\n" \
+	"600                   700           800\n" \
 	"dns                 1       to_upstream          0                   2           4      " \
 	"               6                        8                    10              " \
-	"12                    14\n" \
+	"12                    14            16\n" \
 	"dns                 1       to_client            0                 100         200      " \
 	"             300                      400                   500             " \
-	"600                   700\n" \
+	"600                   700           800\n" \
 	"dns                 all     to_upstream          0                   3           6      " \
 	"               9                       12                    15              " \
-	"18                    21\n" \
+	"18                    21            24\n" \
 	"dns                 all     to_client            0                 200         400      " \
 	"             600                      800                  1000            " \
-	"1200                  1400\n" \
+	"1200                  1400          1600\n" \
 	"m6.long-relay_name  0       to_upstream         77                   0           0      " \
 	"               0                        0                     0               " \
-	"0                     0\n" \
+	"0                     0             0\n" \
 	"m6.long-relay_name  0       to_client            0                   0           0      " \
 	"               0                        0                     0               " \
-	"0                     0\n" \
+	"0                     0             0\n" \
 	"m6.long-relay_name  1       to_upstream         77                   0           0      " \
 	"               0                        0                     0               " \
-	"0                     0\n" \
+	"0                     0             0\n" \
 	"m6.long-relay_name  1       to_client            0                   0           0      " \
 	"               0                        0                     0               " \
-	"0                     0\n" \
+	"0                     0             0\n" \
 	"m6.long-relay_name  all     to_upstream        154                   0           0      " \
 	"               0                        0                     0               " \
-	"0                     0\n" \
+	"0                     0             0\n" \
 	"m6.long-relay_name  all     to_client            0                   0           0      " \
 	"               0                        0                     0               " \
-	"0                     0\n" \
+	"0                     0             0\n" \
 	"\n" \
 	"events\n" \
 	"RELAY               WORKER  MIRROR_EXTRA_COPIES  UNREACHABLE_NOTICES  " \
@@ -313,11 +313,12 @@ static const char want_stats_json[] =
 	"\"reply_tx_pkts\": 14, \"reply_tx_bytes\": 18446744073709551000, \"drops\": "
 	"{\"truncated\": 0, \"session_table_full\": 3, \"send_error\": 6, "
 	"\"upstream_unreachable\": 9, \"socket_receive_overflow\": 12, \"session_socket_error\": "
-	"15, \"session_closed\": 18, \"source_session_limit\": 21}, \"reply_drops\": "
+	"15, \"session_closed\": 18, \"source_session_limit\": 21, \"mirror_reply\": 24}, "
+	"\"reply_drops\": "
 	"{\"truncated\": 0, \"session_table_full\": "
 	"200, \"send_error\": 400, \"upstream_unreachable\": 600, \"socket_receive_overflow\": "
 	"800, \"session_socket_error\": 1000, \"session_closed\": 1200, \"source_session_limit\": "
-	"1400}, \"mirror_extra_copies\": "
+	"1400, \"mirror_reply\": 1600}, \"mirror_extra_copies\": "
 	"0, \"upstream_unreachable_notices\": 63, \"buffer_ring_empty\": 82, \"sessions_active\": "
 	"4, \"sessions_created\": 10, \"sessions_expired\": 6, \"sessions_evicted\": 0}, "
 	"\"workers\": [{\"worker\": 0, "
@@ -325,11 +326,12 @@ static const char want_stats_json[] =
 	"\"reply_rx_pkts\": 8, \"reply_rx_bytes\": 800, \"reply_tx_pkts\": 7, \"reply_tx_bytes\": "
 	"9223372036854775500, \"drops\": {\"truncated\": 0, \"session_table_full\": 1, "
 	"\"send_error\": 2, \"upstream_unreachable\": 3, \"socket_receive_overflow\": 4, "
-	"\"session_socket_error\": 5, \"session_closed\": 6, \"source_session_limit\": 7}, "
+	"\"session_socket_error\": 5, \"session_closed\": 6, \"source_session_limit\": 7, "
+	"\"mirror_reply\": 8}, "
 	"\"reply_drops\": {\"truncated\": 0, "
 	"\"session_table_full\": 100, \"send_error\": 200, \"upstream_unreachable\": 300, "
 	"\"socket_receive_overflow\": 400, \"session_socket_error\": 500, \"session_closed\": "
-	"600, \"source_session_limit\": 700}, \"mirror_extra_copies\": 0, "
+	"600, \"source_session_limit\": 700, \"mirror_reply\": 800}, \"mirror_extra_copies\": 0, "
 	"\"upstream_unreachable_notices\": 31, "
 	"\"buffer_ring_empty\": 41, \"sessions_active\": 2, \"sessions_created\": 5, "
 	"\"sessions_expired\": 3, \"sessions_evicted\": 0}, {\"worker\": 1, \"rx_pkts\": 11, "
@@ -338,10 +340,11 @@ static const char want_stats_json[] =
 	"\"reply_tx_pkts\": 7, \"reply_tx_bytes\": 9223372036854775500, \"drops\": {\"truncated\": "
 	"0, \"session_table_full\": 2, \"send_error\": 4, \"upstream_unreachable\": 6, "
 	"\"socket_receive_overflow\": 8, \"session_socket_error\": 10, \"session_closed\": 12, "
-	"\"source_session_limit\": 14}, "
+	"\"source_session_limit\": 14, \"mirror_reply\": 16}, "
 	"\"reply_drops\": {\"truncated\": 0, \"session_table_full\": 100, \"send_error\": 200, "
 	"\"upstream_unreachable\": 300, \"socket_receive_overflow\": 400, "
-	"\"session_socket_error\": 500, \"session_closed\": 600, \"source_session_limit\": 700}, "
+	"\"session_socket_error\": 500, \"session_closed\": 600, "
+	"\"source_session_limit\": 700, \"mirror_reply\": 800}, "
 	"\"mirror_extra_copies\": 0, "
 	"\"upstream_unreachable_notices\": 32, \"buffer_ring_empty\": 41, \"sessions_active\": 2, "
 	"\"sessions_created\": 5, \"sessions_expired\": 3, \"sessions_evicted\": 0}], "
@@ -350,10 +353,12 @@ static const char want_stats_json[] =
 	"\"reply_rx_pkts\": 0, \"reply_rx_bytes\": 0, \"reply_tx_pkts\": 0, \"reply_tx_bytes\": 0, "
 	"\"drops\": {\"truncated\": 154, \"session_table_full\": 0, \"send_error\": 0, "
 	"\"upstream_unreachable\": 0, \"socket_receive_overflow\": 0, \"session_socket_error\": 0, "
-	"\"session_closed\": 0, \"source_session_limit\": 0}, \"reply_drops\": {\"truncated\": 0, "
+	"\"session_closed\": 0, \"source_session_limit\": 0, \"mirror_reply\": 0}, "
+	"\"reply_drops\": {\"truncated\": 0, "
 	"\"session_table_full\": 0, "
 	"\"send_error\": 0, \"upstream_unreachable\": 0, \"socket_receive_overflow\": 0, "
-	"\"session_socket_error\": 0, \"session_closed\": 0, \"source_session_limit\": 0}, "
+	"\"session_socket_error\": 0, \"session_closed\": 0, \"source_session_limit\": 0, "
+	"\"mirror_reply\": 0}, "
 	"\"mirror_extra_copies\": "
 	"493827156048, \"upstream_unreachable_notices\": 0, \"buffer_ring_empty\": 0, "
 	"\"sessions_active\": 2, \"sessions_created\": 0, \"sessions_expired\": 0, "
@@ -362,11 +367,12 @@ static const char want_stats_json[] =
 	"\"tx_bytes\": 0, \"reply_rx_pkts\": 0, \"reply_rx_bytes\": 0, \"reply_tx_pkts\": 0, "
 	"\"reply_tx_bytes\": 0, \"drops\": {\"truncated\": 77, \"session_table_full\": 0, "
 	"\"send_error\": 0, \"upstream_unreachable\": 0, \"socket_receive_overflow\": 0, "
-	"\"session_socket_error\": 0, \"session_closed\": 0, \"source_session_limit\": 0}, "
+	"\"session_socket_error\": 0, \"session_closed\": 0, \"source_session_limit\": 0, "
+	"\"mirror_reply\": 0}, "
 	"\"reply_drops\": {\"truncated\": 0, "
 	"\"session_table_full\": 0, \"send_error\": 0, \"upstream_unreachable\": 0, "
 	"\"socket_receive_overflow\": 0, \"session_socket_error\": 0, \"session_closed\": 0, "
-	"\"source_session_limit\": 0}, "
+	"\"source_session_limit\": 0, \"mirror_reply\": 0}, "
 	"\"mirror_extra_copies\": 246913578024, \"upstream_unreachable_notices\": 0, "
 	"\"buffer_ring_empty\": 0, \"sessions_active\": 1, \"sessions_created\": 0, "
 	"\"sessions_expired\": 0, \"sessions_evicted\": 0}, {\"worker\": 1, \"rx_pkts\": "
@@ -375,10 +381,11 @@ static const char want_stats_json[] =
 	"\"reply_tx_pkts\": 0, \"reply_tx_bytes\": 0, \"drops\": {\"truncated\": 77, "
 	"\"session_table_full\": 0, \"send_error\": 0, \"upstream_unreachable\": 0, "
 	"\"socket_receive_overflow\": 0, \"session_socket_error\": 0, \"session_closed\": 0, "
-	"\"source_session_limit\": 0}, "
+	"\"source_session_limit\": 0, \"mirror_reply\": 0}, "
 	"\"reply_drops\": {\"truncated\": 0, \"session_table_full\": 0, \"send_error\": 0, "
 	"\"upstream_unreachable\": 0, \"socket_receive_overflow\": 0, \"session_socket_error\": 0, "
-	"\"session_closed\": 0, \"source_session_limit\": 0}, \"mirror_extra_copies\": "
+	"\"session_closed\": 0, \"source_session_limit\": 0, \"mirror_reply\": 0}, "
+	"\"mirror_extra_copies\": "
 	"246913578024, "
 	"\"upstream_unreachable_notices\": 0, \"buffer_ring_empty\": 0, \"sessions_active\": 1, "
 	"\"sessions_created\": 0, \"sessions_expired\": 0, \"sessions_evicted\": 0}], "
@@ -517,19 +524,19 @@ static const char want_stats_noworkers[] =
 	"drops\n"
 	"RELAY               WORKER  DIRECTION    TRUNCATED  SESSION_TABLE_FULL  SEND_ERROR  "
 	"UPSTREAM_UNREACHABLE  SOCKET_RECEIVE_OVERFLOW  SESSION_SOCKET_ERROR  SESSION_CLOSED  "
-	"SOURCE_SESSION_LIMIT\n"
+	"SOURCE_SESSION_LIMIT  MIRROR_REPLY\n"
 	"dns                 all     to_upstream          0                   0           0        "
 	"             0                        0                     0               "
-	"0                     0\n"
+	"0                     0             0\n"
 	"dns                 all     to_client            0                   0           0        "
 	"             0                        0                     0               "
-	"0                     0\n"
+	"0                     0             0\n"
 	"m6.long-relay_name  all     to_upstream          0                   0           0        "
 	"             0                        0                     0               "
-	"0                     0\n"
+	"0                     0             0\n"
 	"m6.long-relay_name  all     to_client            0                   0           0        "
 	"             0                        0                     0               "
-	"0                     0\n"
+	"0                     0             0\n"
 	"\n"
 	"events\n"
 	"RELAY               WORKER  MIRROR_EXTRA_COPIES  UNREACHABLE_NOTICES  BUFFER_RING_EMPTY\n"
@@ -707,8 +714,8 @@ static void test_shed_views(void **state)
 	t = render_text(view_stats, f, true);
 	/* the fixture's workers hold 3 x the reason's index in each; the total adds the 25 */
 	expect_in(t, "\"total\": {\"rx_pkts\": 46,");
-	expect_in(t, "\"source_session_limit\": 21, \"shed_full_socket\": 44, "
-		     "\"shed_heavy_flow\": 32}");
+	expect_in(t, "\"source_session_limit\": 21, \"mirror_reply\": 24, "
+		     "\"shed_full_socket\": 47, \"shed_heavy_flow\": 35}");
 	expect_in(t, "\"shed\": {\"pass_not_listener\": 5, \"pass_no_socket\": 15, \"pass_room\": 25, "
 		     "\"drop_full_socket\": 35, \"drop_heavy_flow\": 45, \"pass_fast_path\": 55}");
 	free(t);

@@ -21,7 +21,7 @@
 		DROP(d, DROP_SESSION_FULL), DROP(d, DROP_SEND_ERROR),                          \
 		DROP(d, DROP_UNREACHABLE), DROP(d, DROP_SOCKET_OVERFLOW),                      \
 		DROP(d, DROP_SOCKET_ERROR), DROP(d, DROP_SESSION_CLOSED),                      \
-		DROP(d, DROP_SOURCE_LIMIT),                    \
+		DROP(d, DROP_SOURCE_LIMIT), DROP(d, DROP_MIRROR_REPLY),                        \
 		DROP(d, DROP_SHED_FULL_SOCKET), DROP(d, DROP_SHED_HEAVY_FLOW)
 
 /* Every counter, named, so a mix-up says which. */
