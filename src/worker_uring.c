@@ -637,6 +637,11 @@ static void on_listener_recv(struct uring_worker *uw, const struct io_uring_cqe 
 			relay_count_drop(c, RELAY_DIR_TO_UPSTREAM, DROP_SEND_ERROR, segs);
 			goto recycle;
 		}
+		/* Every member gets a copy; each is sent on its own, and one whose GSO segments
+		 * a member's path refuses goes again in pieces (mirror_resend). */
+		uw->bursts[bid] = (struct gso_burst){ .data = payload, .len = len,
+						      .gso_size = meta.gso_size, .mirror = true,
+						      .sess_idx = SESSION_NONE };
 		if (wr->transparent) {
 			/* From a socket with the client's address and port, to every member. */
 			s = worker_session_get(w, u.idx, &client, &meta, segs);
@@ -644,13 +649,9 @@ static void on_listener_recv(struct uring_worker *uw, const struct io_uring_cqe 
 				goto recycle;
 			session_count_up(s, segs, len);
 			slot = session_slot(w, l->relay, s);
+			uw->bursts[bid].sess_idx = session_index(&wr->sessions, s);
+			uw->bursts[bid].sess_gen = s->gen;
 		}
-		/* Every member gets a copy; each is sent on its own, and one whose GSO segments
-		 * a member's path refuses goes again in pieces (mirror_resend). */
-		uw->bursts[bid] = (struct gso_burst){
-			.data = payload, .len = len, .gso_size = meta.gso_size, .mirror = true,
-			.sess_idx = wr->transparent ? session_index(&wr->sessions, s) : SESSION_NONE,
-			.sess_gen = wr->transparent ? s->gen : 0 };
 		counter_add(&c->dir[RELAY_DIR_TO_UPSTREAM].extra_copies, (uint64_t)segs * (n - 1));
 		for (i = 0; i < (wr->transparent ? p->n : wr->n_mirror); i++) {
 			if (!(copy >> i & 1))
