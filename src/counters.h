@@ -63,7 +63,7 @@ _Static_assert(sizeof(struct relay_dir_counters) == (7 + DROP__MAX) * sizeof(uin
 
 struct relay_counters {
 	struct relay_dir_counters dir[RELAY_DIR__MAX];
-	uint64_t upstream_unreachable_notices; /* ICMP unreachable reported on a session: no loss */
+	uint64_t upstream_unreachable_notices; /* ICMP unreachable on a session or mirror socket */
 	uint64_t buffer_ring_empty;   /* ENOBUFS events: the datagrams wait in the socket */
 	uint64_t sessions_created;
 	uint64_t sessions_expired;
@@ -81,7 +81,7 @@ _Static_assert(offsetof(struct relay_counters, sessions_active) + sizeof(uint64_
  * and what came back from it. Same single-writer rules as relay_counters. Over the upstreams
  * of a relay they add up to the relay's (docs/ringrelayctl.8 COUNTERS):
  *	sum(tx_pkts)	 = dir[to_upstream].tx_pkts	(and bytes)
- *	sum(rx_pkts)	 = dir[to_client].rx_pkts	(replies read on live sessions)
+ *	sum(rx_pkts)	 = dir[to_client].rx_pkts	(replies read on live sessions, mirrors')
  *	sum(unreachable) = upstream_unreachable_notices + dir[to_upstream].drops[unreachable]
  *	sum(send_errors) = dir[to_upstream].drops[send_error]
  *	sum(sessions_created), sum(sessions_active): the relay's. */

@@ -465,7 +465,8 @@ static uint64_t mirror_udata(const struct uring_worker *uw, uint32_t relay, uint
 
 /* A mirror socket is read too, though a mirror passes nothing back: what a member sends (a
  * mirrored service that answers) would otherwise stay in the socket up to its receive buffer,
- * charged to the host's UDP memory, and so would the ICMP errors IP_RECVERR queues. */
+ * charged to the host's UDP memory, and so would the ICMP errors IP_RECVERR queues. Empty
+ * datagrams end the receive each (no drain as for listeners: members are configured peers). */
 static void arm_mirror(struct uring_worker *uw, uint32_t relay, uint32_t slot)
 {
 	arm_recv(uw, slot, &uw->session_msg, mirror_udata(uw, relay, slot));
@@ -739,18 +740,22 @@ static void on_session_recv(struct uring_worker *uw, const struct io_uring_cqe *
 	}
 	if (!more && !uw->stopping && !drain_instead(uw, cqe, session_udata(u.relay, u.idx, s)))
 		arm_session(uw, u.relay, s);
+	if (cqe->res == -ENOBUFS) {
+		if (ring_ran_dry(uw))
+			counter_add(&c->buffer_ring_empty, 1);
+		return;
+	}
 	if (cqe->res < 0) {
 		/* ICMP unreachable from the upstream for a datagram already sent: a notice,
-		 * not a loss; keep receiving. Its copies in the error queue go (one syscall
-		 * per notice, never per datagram). */
+		 * not a loss; keep receiving. The error's copies in the error queue go, an
+		 * EMSGSIZE's ("fragmentation needed") too (one syscall per error, never per
+		 * datagram). */
 		if (sock_err_unreachable(-cqe->res)) {
 			counter_add(&c->upstream_unreachable_notices, 1);
 			upstream_count_lost(w, u.relay, s->upstream, true, 1);
-			if (s->fd >= 0)
-				sock_drain_errors(s->fd, SESSION_ERRQUEUE_MAX);
 		}
-		else if (cqe->res == -ENOBUFS && ring_ran_dry(uw))
-			counter_add(&c->buffer_ring_empty, 1);
+		if (s->fd >= 0)
+			sock_drain_errors(s->fd, SESSION_ERRQUEUE_MAX);
 		return;
 	}
 	if (!(cqe->flags & IORING_CQE_F_BUFFER))
@@ -846,14 +851,19 @@ static void on_mirror_recv(struct uring_worker *uw, const struct io_uring_cqe *c
 		counter_add(&w->wc.rearms, 1);
 		arm_mirror(uw, u.relay, u.idx);
 	}
+	if (cqe->res == -ENOBUFS) {
+		if (ring_ran_dry(uw))
+			counter_add(&c->buffer_ring_empty, 1);
+		return;
+	}
 	if (cqe->res < 0) {
+		/* An ICMP error for a copy sent earlier (an unreachable is a notice, a
+		 * "fragmentation needed" EMSGSIZE is not): its copy in the error queue goes too. */
 		if (sock_err_unreachable(-cqe->res)) {
 			counter_add(&c->upstream_unreachable_notices, 1);
 			upstream_count_lost(w, u.relay, wr->mirror_uslot[j], true, 1);
-			sock_drain_errors(wr->mirror_fd[j], SESSION_ERRQUEUE_MAX);
-		} else if (cqe->res == -ENOBUFS && ring_ran_dry(uw)) {
-			counter_add(&c->buffer_ring_empty, 1);
 		}
+		sock_drain_errors(wr->mirror_fd[j], SESSION_ERRQUEUE_MAX);
 		return;
 	}
 	if (!(cqe->flags & IORING_CQE_F_BUFFER))

@@ -71,6 +71,7 @@ run_case()
 	[ "$queued" = 0 ] && lib_case_ok "$c nothing queued in the relay's sockets to that member" ||
 		lib_case_fail "$c $queued bytes of replies queued in the relay's sockets"
 	lib_relay_alive || lib_case_fail "$c relay died"
+	lib_stats t >/dev/null || lib_case_fail "$c no stats line"
 	lib_case_end
 }
 
