@@ -498,7 +498,6 @@ static void hook_mirror_close(struct worker *w, uint32_t relay, uint32_t j)
 {
 	struct uring_worker *uw = w->backend_state;
 	uint32_t slot = w->relays[relay].mirror_slot[j];
-
 	struct io_uring_sqe *sqe;
 	struct udata iu = { .op = OP_IGNORE };
 
@@ -796,11 +795,12 @@ recycle:
  * mirror sends from each client's session socket to every member's address, where the path
  * MTU cannot be asked, so each of its refused copies goes again. Returns false when the
  * member has left with a reload (the copy is then lost). */
-static bool mirror_resend(struct uring_worker *uw, struct udata u, struct session *s)
+static bool mirror_resend(struct uring_worker *uw, struct udata u, struct session *s, int err)
 {
 	const struct gso_burst *r = &uw->bursts[u.bid];
 	struct worker_relay *wr = &uw->w->relays[u.relay];
 	const struct pool *p;
+	char buf[ADDR_STRLEN];
 	uint32_t i;
 	int mtu;
 
@@ -821,7 +821,15 @@ static bool mirror_resend(struct uring_worker *uw, struct udata u, struct sessio
 	/* The MTU shrank since the last reload (ask again), or the device cannot segment (no
 	 * GSO to this member at all). */
 	mtu = sock_path_payload_max(wr->mirror_fd[i], &wr->mirror_addr[i]);
-	wr->mirror_seg_max[i] = mtu >= 0 && (uint32_t)mtu < r->gso_size ? (uint32_t)mtu : 0;
+	if (mtu >= 0 && (uint32_t)mtu < r->gso_size)
+		wr->mirror_seg_max[i] = (uint32_t)mtu;
+	else if (wr->mirror_seg_max[i]) {
+		wr->mirror_seg_max[i] = 0;
+		log_warn("worker %u: relay %s: upstream %s refused a UDP GSO send (%s): copies to "
+			 "it go datagram by datagram until the next reload",
+			 uw->w->id, wr->conf->name,
+			 addr_format(&wr->mirror_addr[i], buf, sizeof(buf)), strerror(-err));
+	}
 	send_pieces(uw, wr->mirror_slot[i], NULL, NULL, r->data, r->len, r->gso_size,
 		    OP_SEND_UPSTREAM, u.relay, u.bid, u.idx);
 	return true;
@@ -892,11 +900,11 @@ static bool burst_resend(struct uring_worker *uw, struct udata u, int err)
 	if (uw->w->relays[u.relay].state != RELAY_SLOT_ACTIVE)
 		return false;
 	if (r->mirror && r->sess_idx == SESSION_NONE)
-		return mirror_resend(uw, u, NULL);
+		return mirror_resend(uw, u, NULL, err);
 	if (!s || s->state != SESSION_ACTIVE || s->gen != r->sess_gen)
 		return false;
 	if (r->mirror)
-		return mirror_resend(uw, u, s);
+		return mirror_resend(uw, u, s, err);
 	if (u.op == OP_SEND_CLIENT) {
 		if (!s->reply_seg_max || s->reply_seg_max >= r->gso_size)
 			s->reply_seg_max = r->gso_size - 1u; /* only ever lower */
