@@ -17,7 +17,8 @@
 # packet on the CPU that sent it, so the DUT side's receive work is moved to CPU 1, in one of
 # two placements (both by default, one after the other):
 #   rps   RPS on d0 and d1 to CPU 1. The receive softirq after XDP runs there; XDP itself (an
-#         af_xdp PMD's receive) still runs on the generator's CPU.
+#         af_xdp PMD's receive, ringrelay's shedding) still runs on the generator's CPU, where
+#         veth copies every frame for it (perf/README.md, "Four runs in one hour").
 #   napi  d0 and d1 with GRO on (so veth has a NAPI instance), NAPI threaded, each NAPI thread
 #         pinned to CPU 1: all receive work, XDP included, is charged to the DUT's core. This
 #         is the placement that compares devices fairly.

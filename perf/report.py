@@ -48,7 +48,8 @@ def environment(ringrelay_version):
 # What each placement means, for the report (perf/README.md, "Placement").
 PLACEMENTS = {
     "rps": "RPS on d0/d1 to the DUT CPU: the receive softirq after XDP runs on the DUT core, "
-           "XDP itself (testpmd-af_xdp's receive) on the generator's core, uncharged",
+           "XDP itself (testpmd-af_xdp's receive, the ringrelay devices' shedding, which on "
+           "veth copies every frame) on the generator's core, uncharged",
     "napi": "d0/d1 GRO on, NAPI threaded, NAPI threads pinned to the DUT CPU: all receive "
             "work, XDP included, runs on the DUT core. This placement compares devices fairly",
 }
@@ -215,8 +216,9 @@ def markdown(meta, rows):
     if "napi" in placements:
         out += ["Compare devices in the **napi** placement: there every device's receive work "
                 "(socket receive, forwarding, an af_xdp PMD's XDP receive) is charged to the DUT "
-                "core. In the rps placement testpmd-af_xdp's receive runs on the generator's "
-                "core for free (see *gen core softirq*).", ""]
+                "core. In the rps placement testpmd-af_xdp's receive and the ringrelay devices' "
+                "XDP shedding run on the generator's core (see *gen core softirq*): uncharged, "
+                "but on veth they copy every frame there and slow the generator.", ""]
     fixed = [r for r in rows if r.get("fixed")]
     if fixed:
         out += ["## Fixed-rate trials", "",
