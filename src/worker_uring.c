@@ -583,6 +583,29 @@ static bool drain_instead(struct uring_worker *uw, const struct io_uring_cqe *cq
 	return true;
 }
 
+/* A receive on a socket to an upstream (a session's, a mirror's) ended with res < 0: the
+ * buffer ring ran dry, or an ICMP error came back for a datagram sent earlier. An
+ * unreachable is a notice, not a loss, and the socket keeps receiving; the error's copies
+ * in the error queue go, an EMSGSIZE's ("fragmentation needed") too (one syscall per error,
+ * never per datagram). */
+static void upstream_recv_error(struct uring_worker *uw, uint32_t relay, uint32_t up, int fd,
+				int res)
+{
+	struct relay_counters *c = &uw->w->counters[relay];
+
+	if (res == -ENOBUFS) {
+		if (ring_ran_dry(uw))
+			counter_add(&c->buffer_ring_empty, 1);
+		return;
+	}
+	if (sock_err_unreachable(-res)) {
+		counter_add(&c->upstream_unreachable_notices, 1);
+		upstream_count_lost(uw->w, relay, up, true, 1);
+	}
+	if (fd >= 0)
+		sock_drain_errors(fd, SESSION_ERRQUEUE_MAX);
+}
+
 static void on_listener_recv(struct uring_worker *uw, const struct io_uring_cqe *cqe,
 			     struct udata u)
 {
@@ -739,22 +762,8 @@ static void on_session_recv(struct uring_worker *uw, const struct io_uring_cqe *
 	}
 	if (!more && !uw->stopping && !drain_instead(uw, cqe, session_udata(u.relay, u.idx, s)))
 		arm_session(uw, u.relay, s);
-	if (cqe->res == -ENOBUFS) {
-		if (ring_ran_dry(uw))
-			counter_add(&c->buffer_ring_empty, 1);
-		return;
-	}
 	if (cqe->res < 0) {
-		/* ICMP unreachable from the upstream for a datagram already sent: a notice,
-		 * not a loss; keep receiving. The error's copies in the error queue go, an
-		 * EMSGSIZE's ("fragmentation needed") too (one syscall per error, never per
-		 * datagram). */
-		if (sock_err_unreachable(-cqe->res)) {
-			counter_add(&c->upstream_unreachable_notices, 1);
-			upstream_count_lost(w, u.relay, s->upstream, true, 1);
-		}
-		if (s->fd >= 0)
-			sock_drain_errors(s->fd, SESSION_ERRQUEUE_MAX);
+		upstream_recv_error(uw, u.relay, s->upstream, s->fd, cqe->res);
 		return;
 	}
 	if (!(cqe->flags & IORING_CQE_F_BUFFER))
@@ -859,19 +868,8 @@ static void on_mirror_recv(struct uring_worker *uw, const struct io_uring_cqe *c
 		counter_add(&w->wc.rearms, 1);
 		arm_mirror(uw, u.relay, u.idx);
 	}
-	if (cqe->res == -ENOBUFS) {
-		if (ring_ran_dry(uw))
-			counter_add(&c->buffer_ring_empty, 1);
-		return;
-	}
 	if (cqe->res < 0) {
-		/* An ICMP error for a copy sent earlier (an unreachable is a notice, a
-		 * "fragmentation needed" EMSGSIZE is not): its copy in the error queue goes too. */
-		if (sock_err_unreachable(-cqe->res)) {
-			counter_add(&c->upstream_unreachable_notices, 1);
-			upstream_count_lost(w, u.relay, wr->mirror_uslot[j], true, 1);
-		}
-		sock_drain_errors(wr->mirror_fd[j], SESSION_ERRQUEUE_MAX);
+		upstream_recv_error(uw, u.relay, wr->mirror_uslot[j], wr->mirror_fd[j], cqe->res);
 		return;
 	}
 	if (!(cqe->flags & IORING_CQE_F_BUFFER))
