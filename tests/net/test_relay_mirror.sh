@@ -67,9 +67,11 @@ run_case()
 		lib_case_fail "$c an answering member: reply_drop_mirror_reply=$LAST_STAT," \
 			"reply_rx_pkts=$(lib_stat reply_rx_pkts), want $n each"
 	fi
-	queued=$(lib_nsx "$NS_R" ss -Huan dst "$(ep "$UP1_IP" 9000)" | awk '{ q += $2 } END { print q + 0 }')
+	# Recv-Q of the relay's sockets to that member: replies and ICMP errors both count there.
+	queued=$(lib_nsx "$NS_R" ss -Huan dst "$(ep "$UP1_IP" 9000)" |
+		awk '{ q += $2 } END { print q + 0 }')
 	[ "$queued" = 0 ] && lib_case_ok "$c nothing queued in the relay's sockets to that member" ||
-		lib_case_fail "$c $queued bytes of replies queued in the relay's sockets"
+		lib_case_fail "$c $queued bytes queued in the relay's sockets to that member"
 	lib_relay_alive || lib_case_fail "$c relay died"
 	lib_stats t >/dev/null || lib_case_fail "$c no stats line"
 	lib_case_end
