@@ -94,6 +94,23 @@ static inline void upstream_count_rx(struct worker *w, uint32_t r, uint32_t up, 
 	counter_add(&uc->rx_bytes, bytes);
 }
 
+/* An ICMP unreachable that a socket to upstream up reported for a datagram sent earlier: a
+ * notice, no loss (counters.h). */
+static inline void worker_count_notice(struct worker *w, uint32_t r, uint32_t up)
+{
+	counter_add(&w->counters[r].upstream_unreachable_notices, 1);
+	upstream_count_lost(w, r, up, true, 1);
+}
+
+/* What mirror member up sent back (segs datagrams, bytes in all): received, and dropped. */
+static inline void worker_count_mirror_reply(struct worker *w, uint32_t r, uint32_t up,
+					     uint32_t segs, uint64_t bytes)
+{
+	relay_count_rx(&w->counters[r], RELAY_DIR_TO_CLIENT, segs, bytes);
+	upstream_count_rx(w, r, up, segs, bytes);
+	relay_count_drop(&w->counters[r], RELAY_DIR_TO_CLIENT, DROP_MIRROR_REPLY, segs);
+}
+
 /* Which members of mirror relay slot r get a copy now (bit i: member i of p, or mirror
  * socket i): the enabled ones, or every socket while the worker's sockets still follow an
  * older member list (a reload or a new resolution is on its way to this worker). */

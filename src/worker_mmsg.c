@@ -82,6 +82,18 @@ static int take_batch(struct mmsg_worker *mw, int fd, bool with_meta)
 	return n;
 }
 
+/* Reads rx[i]'s control data into meta; returns the datagrams it carries (a GRO burst
+ * carries several). */
+static uint32_t rx_meta(struct mmsg_worker *mw, int i, struct sock_rx_meta *meta)
+{
+	struct msghdr *m = &mw->rx[i].msg_hdr;
+	struct cmsghdr *cm;
+
+	for (cm = CMSG_FIRSTHDR(m); cm; cm = CMSG_NXTHDR(m, cm))
+		sock_rx_cmsg(cm, meta);
+	return sock_segments(mw->rx[i].msg_len, meta->gso_size);
+}
+
 /* Counts segs datagrams (bytes in all) sent way d of relay slot relay, to upstream counter
  * slot up (or SESSION_NONE). */
 static void count_sent(struct mmsg_worker *mw, uint32_t relay, enum relay_dir d, uint32_t up,
@@ -255,14 +267,9 @@ static void on_listener(struct mmsg_worker *mw, struct udata u)
 			struct msghdr *m = &mw->rx[i].msg_hdr;
 			struct sock_rx_meta meta = { 0 };
 			struct addr client;
-			struct cmsghdr *cm;
+			uint32_t segs = rx_meta(mw, i, &meta);
 
-			uint32_t segs;
-
-			for (cm = CMSG_FIRSTHDR(m); cm; cm = CMSG_NXTHDR(m, cm))
-				sock_rx_cmsg(cm, &meta);
 			worker_note_overflow(w, l, &meta);
-			segs = sock_segments(mw->rx[i].msg_len, meta.gso_size);
 			relay_count_rx(c, RELAY_DIR_TO_UPSTREAM, segs, mw->rx[i].msg_len);
 			/* A sender address that did not fit is as cut short as a payload. */
 			if ((m->msg_flags & MSG_TRUNC) ||
@@ -346,10 +353,8 @@ static void session_rx(struct mmsg_worker *mw, struct udata u)
 		if (n < 0) {
 			/* ICMP port unreachable from the upstream, for a datagram already sent:
 			 * a notice, not a loss; keep the session. */
-			if (sock_err_unreachable(-n)) {
-				counter_add(&c->upstream_unreachable_notices, 1);
-				upstream_count_lost(w, u.relay, s->upstream, true, 1);
-			}
+			if (sock_err_unreachable(-n))
+				worker_count_notice(w, u.relay, s->upstream);
 			continue;
 		}
 		if (n == 0)
@@ -358,12 +363,8 @@ static void session_rx(struct mmsg_worker *mw, struct udata u)
 		for (i = 0; i < n; i++) {
 			struct msghdr *m = &mw->rx[i].msg_hdr;
 			struct sock_rx_meta meta = { 0 };
-			struct cmsghdr *cm;
-			uint32_t segs;
+			uint32_t segs = rx_meta(mw, i, &meta);
 
-			for (cm = CMSG_FIRSTHDR(m); cm; cm = CMSG_NXTHDR(m, cm))
-				sock_rx_cmsg(cm, &meta);
-			segs = sock_segments(mw->rx[i].msg_len, meta.gso_size);
 			relay_count_rx(c, RELAY_DIR_TO_CLIENT, segs, mw->rx[i].msg_len);
 			upstream_count_rx(w, u.relay, s->upstream, segs, mw->rx[i].msg_len);
 			/* A reply cut short is no reply: it neither counts for the session (its
@@ -393,9 +394,8 @@ static void on_mirror(struct mmsg_worker *mw, struct udata u, bool err)
 {
 	struct worker *w = mw->w;
 	struct worker_relay *wr = &w->relays[u.relay];
-	struct relay_counters *c = &w->counters[u.relay];
 	int round, n, i, fd;
-	uint32_t j, segs;
+	uint32_t j;
 
 	for (j = 0; j < wr->n_mirror && wr->mirror_fd[j] != (int)u.idx; j++)
 		;
@@ -405,21 +405,14 @@ static void on_mirror(struct mmsg_worker *mw, struct udata u, bool err)
 	for (round = 0; round < MMSG_ROUNDS; round++) {
 		n = take_batch(mw, fd, false);
 		if (n < 0 && sock_err_unreachable(-n)) {
-			counter_add(&c->upstream_unreachable_notices, 1);
-			upstream_count_lost(w, u.relay, wr->mirror_uslot[j], true, 1);
+			worker_count_notice(w, u.relay, wr->mirror_uslot[j]);
 			continue;
 		}
 		for (i = 0; i < n; i++) {
-			struct msghdr *m = &mw->rx[i].msg_hdr;
 			struct sock_rx_meta meta = { 0 };
-			struct cmsghdr *cm;
 
-			for (cm = CMSG_FIRSTHDR(m); cm; cm = CMSG_NXTHDR(m, cm))
-				sock_rx_cmsg(cm, &meta);
-			segs = sock_segments(mw->rx[i].msg_len, meta.gso_size);
-			relay_count_rx(c, RELAY_DIR_TO_CLIENT, segs, mw->rx[i].msg_len);
-			upstream_count_rx(w, u.relay, wr->mirror_uslot[j], segs, mw->rx[i].msg_len);
-			relay_count_drop(c, RELAY_DIR_TO_CLIENT, DROP_MIRROR_REPLY, segs);
+			worker_count_mirror_reply(w, u.relay, wr->mirror_uslot[j], rx_meta(mw, i, &meta),
+						  mw->rx[i].msg_len);
 		}
 		if (n < MMSG_BATCH)
 			break;

@@ -598,10 +598,8 @@ static void upstream_recv_error(struct uring_worker *uw, uint32_t relay, uint32_
 			counter_add(&c->buffer_ring_empty, 1);
 		return;
 	}
-	if (sock_err_unreachable(-res)) {
-		counter_add(&c->upstream_unreachable_notices, 1);
-		upstream_count_lost(uw->w, relay, up, true, 1);
-	}
+	if (sock_err_unreachable(-res))
+		worker_count_notice(uw->w, relay, up);
 	if (fd >= 0)
 		sock_drain_errors(fd, SESSION_ERRQUEUE_MAX);
 }
@@ -660,11 +658,7 @@ static void on_listener_recv(struct uring_worker *uw, const struct io_uring_cqe 
 			relay_count_drop(c, RELAY_DIR_TO_UPSTREAM, DROP_SEND_ERROR, segs);
 			goto recycle;
 		}
-		/* Every member gets a copy; each is sent on its own, and one whose GSO segments
-		 * a member's path refuses goes again in pieces (mirror_resend). */
-		uw->bursts[bid] = (struct gso_burst){ .data = payload, .len = len,
-						      .gso_size = meta.gso_size, .mirror = true,
-						      .sess_idx = SESSION_NONE };
+		s = NULL;
 		if (wr->transparent) {
 			/* From a socket with the client's address and port, to every member. */
 			s = worker_session_get(w, u.idx, &client, &meta, segs);
@@ -672,9 +666,15 @@ static void on_listener_recv(struct uring_worker *uw, const struct io_uring_cqe 
 				goto recycle;
 			session_count_up(s, segs, len);
 			slot = session_slot(w, l->relay, s);
-			uw->bursts[bid].sess_idx = session_index(&wr->sessions, s);
-			uw->bursts[bid].sess_gen = s->gen;
 		}
+		/* Every member gets a copy; each is sent on its own, and a GSO copy whose segments
+		 * a member's path refuses goes again in pieces (mirror_resend). */
+		if (meta.gso_size)
+			uw->bursts[bid] = (struct gso_burst){
+				.data = payload, .len = len, .gso_size = meta.gso_size,
+				.mirror = true,
+				.sess_idx = s ? session_index(&wr->sessions, s) : SESSION_NONE,
+				.sess_gen = s ? s->gen : 0 };
 		counter_add(&c->dir[RELAY_DIR_TO_UPSTREAM].extra_copies, (uint64_t)segs * (n - 1));
 		for (i = 0; i < (wr->transparent ? p->n : wr->n_mirror); i++) {
 			if (!(copy >> i & 1))
@@ -798,6 +798,16 @@ recycle:
 	bufpool_recycle(&uw->bp, bid);
 }
 
+/* The mirror socket of relay wr's member with upstream counter slot up, or n_mirror. */
+static uint32_t mirror_member(const struct worker_relay *wr, uint32_t up)
+{
+	uint32_t j;
+
+	for (j = 0; j < wr->n_mirror && wr->mirror_uslot[j] != up; j++)
+		;
+	return j;
+}
+
 /* A mirror member's path refused its copy of burst u (a transparent mirror's session found
  * as s, else NULL): the copy goes again in pieces. Copies to a member of a plain mirror are
  * cut before they are sent from then on, until a reload asks its MTU again; a transparent
@@ -823,8 +833,7 @@ static bool mirror_resend(struct uring_worker *uw, struct udata u, struct sessio
 			    r->len, r->gso_size, OP_SEND_UPSTREAM, u.relay, u.bid, u.idx);
 		return true;
 	}
-	for (i = 0; i < wr->n_mirror && wr->mirror_uslot[i] != u.idx; i++)
-		;
+	i = mirror_member(wr, u.idx);
 	if (i == wr->n_mirror || wr->mirror_fd[i] < 0)
 		return false;
 	/* The MTU shrank since the last reload (ask again), or the device cannot segment (no
@@ -851,10 +860,9 @@ static void on_mirror_recv(struct uring_worker *uw, const struct io_uring_cqe *c
 {
 	struct worker *w = uw->w;
 	struct worker_relay *wr = &w->relays[u.relay];
-	struct relay_counters *c = &w->counters[u.relay];
 	struct sock_rx_meta meta = { 0 };
 	struct io_uring_recvmsg_out *o = NULL;
-	uint32_t j, len, segs, bid;
+	uint32_t j, len, bid;
 
 	for (j = 0; j < wr->n_mirror && wr->mirror_slot[j] != u.idx; j++)
 		;
@@ -876,10 +884,8 @@ static void on_mirror_recv(struct uring_worker *uw, const struct io_uring_cqe *c
 		return;
 	bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
 	rx_payload(uw, cqe, &uw->session_msg, &len, &o, &meta);
-	segs = sock_segments(len, meta.gso_size);
-	relay_count_rx(c, RELAY_DIR_TO_CLIENT, segs, len);
-	upstream_count_rx(w, u.relay, wr->mirror_uslot[j], segs, len);
-	relay_count_drop(c, RELAY_DIR_TO_CLIENT, DROP_MIRROR_REPLY, segs);
+	worker_count_mirror_reply(w, u.relay, wr->mirror_uslot[j], sock_segments(len, meta.gso_size),
+				  len);
 	bufpool_recycle(&uw->bp, bid);
 }
 
@@ -932,9 +938,9 @@ static void mirror_drain_errors(struct uring_worker *uw, struct udata u)
 
 	if (wr->mode != RELAY_MODE_MIRROR || wr->transparent)
 		return;
-	for (j = 0; j < wr->n_mirror; j++)
-		if (wr->mirror_uslot[j] == u.idx && wr->mirror_fd[j] >= 0)
-			sock_drain_errors(wr->mirror_fd[j], SESSION_ERRQUEUE_MAX);
+	j = mirror_member(wr, u.idx);
+	if (j < wr->n_mirror && wr->mirror_fd[j] >= 0)
+		sock_drain_errors(wr->mirror_fd[j], SESSION_ERRQUEUE_MAX);
 }
 
 static void on_send(struct uring_worker *uw, const struct io_uring_cqe *cqe, struct udata u)

@@ -139,6 +139,12 @@ lib_bins_for_others()
 }
 
 lib_nsx() { ip netns exec "$@"; }
+# lib_link_mtu MTU NS IF NS IF: the MTU of both ends of a link.
+lib_link_mtu()
+{
+	lib_nsx "$2" ip link set "$3" mtu "$1"
+	lib_nsx "$4" ip link set "$5" mtu "$1"
+}
 
 lib_topology()
 {
@@ -399,6 +405,18 @@ lib_relay_stop()
 lib_relay_log_current()
 {
 	awk '/^=== start /{buf=""} {buf = buf $0 "\n"} END {printf "%s", buf}' "$RELAY_LOG"
+}
+# lib_log_count PATTERN: lines of the relay log since the last start that match PATTERN.
+lib_log_count() { lib_relay_log_current | grep -c "$1" || true; }
+lib_log_count_ge() { [ "$(lib_log_count "$1")" -ge "$2" ]; }
+# lib_relay_hup [PATTERN]: SIGHUP the relay, then wait (10 s at most) for one more log line
+# matching PATTERN (default: a reload applied). Fails when none comes.
+lib_relay_hup()
+{
+	local pattern=${1:-"reload: .* applied"} before
+	before=$(lib_log_count "$pattern")
+	kill -HUP "$RELAY_PID"
+	lib_wait_for 10 lib_log_count_ge "$pattern" $((before + 1))
 }
 lib__has_backend() { lib_relay_log_current | grep -q "worker [0-9]*: backend $1"; }
 # lib_expect_backend NAME: the running relay's workers said they use backend NAME.

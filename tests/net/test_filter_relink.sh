@@ -28,9 +28,6 @@ add_client_link()
 lib_nsx "$NS_R" ip link del "$IF_RC"
 add_client_link
 
-log_count() { lib_relay_log_current | grep -c "$1" || true; }
-log_count_ge() { [ "$(log_count "$1")" -ge "$2" ]; }
-
 # relayed: one datagram from the allowed client comes back (the path is ready).
 relayed()
 {
@@ -74,10 +71,10 @@ EOF
 	fi
 	check "$c before the link goes"
 	local before
-	before=$(log_count "attaching the filter again")
+	before=$(lib_log_count "attaching the filter again")
 	lib_nsx "$NS_R" ip link del "$IF_RC"
 	add_client_link
-	if lib_wait_for 10 log_count_ge "attaching the filter again" $((before + 1)); then
+	if lib_wait_for 10 lib_log_count_ge "attaching the filter again" $((before + 1)); then
 		lib_case_ok "$c link event seen, filter re-attached"
 	else
 		lib_case_fail "$c no re-attach after the link came back"

@@ -142,7 +142,7 @@ run_case()
 # Each member gets every datagram, byte-exact, and none is counted as a send error.
 mirror_mtu_case()
 {
-	local c=$1 backend=$2 to=$3 conf=$TMPD/mirror-gro.conf rec want=32 line n before
+	local c=$1 backend=$2 to=$3 conf=$TMPD/mirror-gro.conf rec want=32 line n
 	lib_relay_conf "$conf" backend="$backend" buffer= buffers=256 listen="$to" mode=mirror \
 		up="$(ep "$UP1_IP" 9000)" up="$(ep "$UP2_IP" 9000)"
 	echo "gro = true;" >>"$conf"
@@ -154,12 +154,9 @@ mirror_mtu_case()
 	local s2=$BG_PID
 	if lib_relay_start "$conf"; then
 		mirror_bursts "$to" 1 "$TMPD/m.sent1" 8
-		link_mtu 1280 "$NS_R" "$IF_RU" "$NS_U" "$IF_U"
+		lib_link_mtu 1280 "$NS_R" "$IF_RU" "$NS_U" "$IF_U"
 		mirror_bursts "$to" 2 "$TMPD/m.sent2" 24
-		before=$(grep -c 'reload: .* applied' "$RELAY_LOG")
-		kill -HUP "$RELAY_PID"
-		lib_wait_for 10 log_has_more 'reload: .* applied' "$before" ||
-			lib_case_fail "$c mirror relay: no reload line"
+		lib_relay_hup || lib_case_fail "$c mirror relay: no reload line"
 		mirror_bursts "$to" 1 "$TMPD/m.sent3" "$want"
 		for rec in "$TMPD/m1.rec" "$TMPD/m2.rec"; do
 			n=$(awk '$2 == 1400 { print $3 }' "$rec" | sort |
@@ -180,7 +177,7 @@ mirror_mtu_case()
 	fi
 	lib_stop_pid "$s1"
 	lib_stop_pid "$s2"
-	link_mtu 1500 "$NS_R" "$IF_RU" "$NS_U" "$IF_U"
+	lib_link_mtu 1500 "$NS_R" "$IF_RU" "$NS_U" "$IF_U"
 }
 
 # mirror_bursts EP N SENT TOTAL: N bursts of 8 x 1400 bytes to the mirror at EP (payloads in
@@ -192,14 +189,6 @@ mirror_bursts()
 	lib_wait_lines "$TMPD/m2.rec" "$4" 5
 }
 
-log_has_more() { [ "$(grep -c "$1" "$RELAY_LOG")" -gt "$2" ]; }
-
-# link_mtu MTU NS IF NS IF: both ends of a link.
-link_mtu()
-{
-	lib_nsx "$2" ip link set "$3" mtu "$1"
-	lib_nsx "$4" ip link set "$5" mtu "$1"
-}
 
 # mtu_case CASE CONF EP: the case's relay again, with one link at MTU 1280 at a time and
 # 1400-byte datagrams coalesced in the other direction. Replies: the upstream echoes every
@@ -210,14 +199,14 @@ link_mtu()
 mtu_case()
 {
 	local c=$1 conf=$2 to=$3 rounds=3 r got other sent=0 line out
-	link_mtu 1280 "$NS_C" "$IF_C" "$NS_R" "$IF_RC"
+	lib_link_mtu 1280 "$NS_C" "$IF_C" "$NS_R" "$IF_RC"
 	lib_udp_bg "$NS_U" "$TMPD/hold.json" echo --bind "$(ep "$UP1_IP" 9000)" --hold 8 \
 		--seconds 30
 	local echo_pid=$BG_PID
 	if ! lib_relay_start "$conf"; then
 		lib_case_fail "$c relay did not start again"
 		lib_stop_pid "$echo_pid"
-		link_mtu 1500 "$NS_C" "$IF_C" "$NS_R" "$IF_RC"
+		lib_link_mtu 1500 "$NS_C" "$IF_C" "$NS_R" "$IF_RC"
 		return
 	fi
 	for r in $(seq "$rounds"); do
@@ -231,7 +220,7 @@ mtu_case()
 		lib_case_fail "$c replies in GSO bursts to an MTU of 1280: $sent of $((8 * rounds))" \
 			"came back"
 	lib_stop_pid "$echo_pid"
-	link_mtu 1500 "$NS_C" "$IF_C" "$NS_R" "$IF_RC"
+	lib_link_mtu 1500 "$NS_C" "$IF_C" "$NS_R" "$IF_RC"
 
 	# A session opened while the upstream link takes 1400-byte datagrams whole, whose link then
 	# shrinks to 1280: its next bursts are refused and must go again in pieces (the io_uring
@@ -240,7 +229,7 @@ mtu_case()
 	echo_pid=$BG_PID
 	lib_udp "$NS_C" client --to "$to" --count 1 --gso 8 --size 1400 --port-base 47200 \
 		--expect-echo >/dev/null || lib_case_fail "$c a burst before the upstream MTU shrank"
-	link_mtu 1280 "$NS_R" "$IF_RU" "$NS_U" "$IF_U"
+	lib_link_mtu 1280 "$NS_R" "$IF_RU" "$NS_U" "$IF_U"
 	if out=$(lib_udp "$NS_C" client --to "$to" --count 2 --gso 8 --size 1400 --port-base 47200 \
 		--expect-echo); then
 		lib_case_ok "$c bursts after the upstream MTU shrank under the session: all echoed"
@@ -265,7 +254,7 @@ mtu_case()
 	interleaved_case "$c" "$to" "$rounds"
 	order_case "$c" "$to"
 	lib_relay_stop || lib_case_fail "$c relay exit status $? after SIGTERM, want 0"
-	link_mtu 1500 "$NS_R" "$IF_RU" "$NS_U" "$IF_U"
+	lib_link_mtu 1500 "$NS_R" "$IF_RU" "$NS_U" "$IF_U"
 }
 
 # order_case CASE EP: one client's datagram, a GSO burst of 4 and another datagram, read in

@@ -41,18 +41,13 @@ relays = (
 EOF
 }
 
-count_log() { lib_relay_log_current | grep -c "$1" || true; }
-log_count_ge() { [ "$(count_log "$1")" -ge "$2" ]; }
-
 # reload VARIANT: write that config, SIGHUP, wait for the relay's verdict on it.
 reload()
 {
-	local variant=$1 pattern="reload: .* applied" before
+	local variant=$1 pattern="reload: .* applied"
 	[ "$variant" = bad ] && pattern="reload failed"
 	write_conf "$CONF" "$variant"
-	before=$(count_log "$pattern")
-	kill -HUP "$RELAY_PID"
-	if ! lib_wait_for 10 log_count_ge "$pattern" $((before + 1)); then
+	if ! lib_relay_hup "$pattern"; then
 		lib_case_fail "$C reload to '$variant' got no '$pattern' log line"
 		return 1
 	fi
@@ -185,7 +180,7 @@ EOF
 	{
 		relays_conf "$1"
 		kill -HUP "$RELAY_PID"
-		lib_wait_for 10 log_count_ge "$2" 1
+		lib_wait_for 10 lib_log_count_ge "$2" 1
 	}
 	if reload_to "{ name = \"b\"; listen = [ \"$(ep "$RELAY_IP" 5002)\" ];
 	  upstreams = [ \"$(ep "$UP1_IP" 9000)\" ]; max_sessions = 2000; }," "no room for"; then

@@ -125,17 +125,11 @@ case_hash()
 	lib_case_end
 }
 
-count_log() { lib_relay_log_current | grep -c "$1" || true; }
-log_count_ge() { [ "$(count_log "$1")" -ge "$2" ]; }
-
 # reload_to STEERING: rewrite the case's config with it, SIGHUP, wait for the verdict.
 reload_to()
 {
-	local before
-	before=$(count_log "reload: .* applied")
 	steer_conf "$1"
-	kill -HUP "$RELAY_PID"
-	lib_wait_for 10 log_count_ge "reload: .* applied" $((before + 1)) ||
+	lib_relay_hup ||
 		lib_case_fail "$c reload to steering = $1: no 'reload: ... applied' line"
 }
 

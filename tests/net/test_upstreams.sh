@@ -355,8 +355,7 @@ print(" ".join(str(u["tx_pkts"]) for u in r["upstreams"]), r["total"]["tx_pkts"]
 	# A GSO burst of 8 x 1400 bytes (coalesced: gro = true) to members behind a link of MTU
 	# 1280: the kernel refuses each copy's segments, and each copy must go again in pieces
 	# (they were lost as send errors).
-	lib_nsx "$NS_R" ip link set "$IF_RU" mtu 1280
-	lib_nsx "$NS_U" ip link set "$IF_U" mtu 1280
+	lib_link_mtu 1280 "$NS_R" "$IF_RU" "$NS_U" "$IF_U"
 	lib_udp "$NS_C" client --to "$to" --count 1 --gso 8 --size 1400 --port-base 48000 \
 		--record "$TMPD/t-burst.sent" >/dev/null
 	for rec in "$TMPD/t-$fam.rec" "$TMPD/t2-$fam.rec"; do
@@ -367,8 +366,7 @@ print(" ".join(str(u["tx_pkts"]) for u in r["upstreams"]), r["total"]["tx_pkts"]
 			"burst's 8 datagrams, byte-exact" ||
 			lib_case_fail "$c $(basename "$rec" ".rec") behind MTU 1280: $n of the burst's 8"
 	done
-	lib_nsx "$NS_R" ip link set "$IF_RU" mtu 1500
-	lib_nsx "$NS_U" ip link set "$IF_U" mtu 1500
+	lib_link_mtu 1500 "$NS_R" "$IF_RU" "$NS_U" "$IF_U"
 	lib_case_end
 
 	# Forward: replies to the client's address come back to the relay's namespace (the
