@@ -95,7 +95,12 @@ int sock_open_upstream(const struct addr *upstream, bool gro, const struct sock_
 	fd = sock_new(fam, gro);
 	if (fd < 0)
 		return fd;
-	err = v6 ? setopt(fd, IPPROTO_IPV6, IPV6_RECVERR, 1) : setopt(fd, IPPROTO_IP, IP_RECVERR, 1);
+	/* Not on a socket that is not connected: it sends to several peers, and the error an
+	 * ICMP message leaves pending would fail the next send to any of them. Without
+	 * IP_RECVERR the kernel reports no ICMP error on such a socket. */
+	err = !upstream ? 0
+	      : v6	? setopt(fd, IPPROTO_IPV6, IPV6_RECVERR, 1)
+			: setopt(fd, IPPROTO_IP, IP_RECVERR, 1);
 	if (!err && src && src->fwmark)
 		err = setopt(fd, SOL_SOCKET, SO_MARK, (int)src->fwmark);
 	if (!err && src && src->transparent) {

@@ -44,7 +44,8 @@ struct sock_source {
 
 /* A non-blocking socket connected to upstream (an ephemeral source port of its own unless
  * src binds it), with IP_RECVERR so ICMP errors and local ENOBUFS surface as errors; UDP_GRO
- * when gro. upstream NULL: not connected (src->bind must be set; its family is used).
+ * when gro. upstream NULL: not connected (src->bind must be set; its family is used) and
+ * without IP_RECVERR.
  * IP_TRANSPARENT and SO_MARK need CAP_NET_RAW or CAP_NET_ADMIN in the calling thread at this
  * call only (the bind to a foreign address and every send after it need none). Returns the
  * fd or -errno. */

@@ -427,6 +427,22 @@ void worker_count_fast(struct worker *w, uint32_t r, struct session *s,
 	session_count_down(s, (uint32_t)down->rx_pkts, (uint32_t)down->rx_bytes);
 }
 
+/* The counter slot of relay slot r's member at address a, or SESSION_NONE. */
+static uint32_t member_slot_of(const struct worker *w, uint32_t r, const struct addr *a)
+{
+	const struct pool *p = worker_pool(w, r);
+	int i = pool_find(p, a);
+
+	return i >= 0 ? p->m[i].slot : SESSION_NONE;
+}
+
+void worker_mirror_session_reply(struct worker *w, uint32_t r, const struct addr *from,
+				 uint32_t segs, uint64_t bytes)
+{
+	worker_count_mirror_reply(w, r, from ? member_slot_of(w, r, from) : SESSION_NONE, segs,
+				  bytes);
+}
+
 void worker_note_overflow(struct worker *w, struct listener *l, const struct sock_rx_meta *m)
 {
 	struct relay_counters *c = &w->counters[l->relay];

@@ -56,6 +56,13 @@ void worker_count_fast(struct worker *w, uint32_t r, struct session *s,
 /* Accounts an SO_RXQ_OVFL value seen on listener l. */
 void worker_note_overflow(struct worker *w, struct listener *l, const struct sock_rx_meta *m);
 
+/* A transparent mirror's session socket (bound to its client's address, not connected) is
+ * read like a mirror socket. What it received from from (NULL: unknown), segs datagrams in
+ * bytes: a member's reply, counted to it, or another sender's datagram to the client's
+ * address; either way received and dropped (DROP_MIRROR_REPLY). */
+void worker_mirror_session_reply(struct worker *w, uint32_t r, const struct addr *from,
+				 uint32_t segs, uint64_t bytes);
+
 /* Per-upstream counting, relay slot r, counter slot up (>= CONFIG_MAX_UPSTREAMS: no upstream,
  * nothing counted). Each goes with the relay counter of the same event, so the upstreams of
  * a relay add up to it (counters.h). */

@@ -421,13 +421,45 @@ static void on_mirror(struct mmsg_worker *mw, struct udata u, bool err)
 		sock_drain_errors(fd, MMSG_ERRQUEUE_MAX);
 }
 
+/* What transparent mirror session s's socket holds (it is not connected): members' replies
+ * and other senders' datagrams to the client's address, received and dropped. It has no
+ * IP_RECVERR (sock_open_upstream), so no ICMP error is queued on it. */
+static void mirror_session_rx(struct mmsg_worker *mw, uint32_t relay, const struct session *s)
+{
+	struct worker *w = mw->w;
+	int round, n, i;
+
+	for (round = 0; round < MMSG_ROUNDS; round++) {
+		n = take_batch(mw, s->fd, true);
+		if (n < 0)
+			continue; /* a local error, taken by the read */
+		for (i = 0; i < n; i++) {
+			struct msghdr *m = &mw->rx[i].msg_hdr;
+			struct sock_rx_meta meta = { 0 };
+			uint32_t segs = rx_meta(mw, i, &meta);
+			struct addr from;
+			bool known = !addr_from_sockaddr(&from, m->msg_name, m->msg_namelen);
+
+			worker_mirror_session_reply(w, relay, known ? &from : NULL, segs,
+						    mw->rx[i].msg_len);
+		}
+		if (n < MMSG_BATCH)
+			break;
+	}
+}
+
 /* err: epoll reported EPOLLERR, which stays set while the socket's error queue holds
  * anything (IP_RECVERR queues each ICMP error there too): empty it once the pending error
  * has been read as a notice, or epoll_wait returns at once forever. */
 static void on_session(struct mmsg_worker *mw, struct udata u, bool err)
 {
-	struct session *s;
+	struct session *s = worker_session_at(mw->w, u.relay, u.idx);
 
+	if (s && (s->gen & UDATA_GEN_MASK) == u.gen && s->state == SESSION_ACTIVE &&
+	    mw->w->relays[u.relay].mode == RELAY_MODE_MIRROR) {
+		mirror_session_rx(mw, u.relay, s);
+		return;
+	}
 	session_rx(mw, u);
 	s = worker_session_at(mw->w, u.relay, u.idx);
 	if (err && s && (s->gen & UDATA_GEN_MASK) == u.gen && s->state == SESSION_ACTIVE)
@@ -467,9 +499,6 @@ static int hook_session_opened(struct worker *w, uint32_t relay, struct session 
 	struct udata u = { .op = OP_RECV_SESSION, .relay = relay,
 			   .idx = session_index(&w->relays[relay].sessions, s), .gen = s->gen };
 
-	/* A transparent mirror's session only sends. */
-	if (w->relays[relay].mode == RELAY_MODE_MIRROR)
-		return 0;
 	return watch(w->backend_state, s->fd, u);
 }
 

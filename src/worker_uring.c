@@ -152,11 +152,19 @@ static uint32_t session_slot(const struct worker *w, uint32_t relay, const struc
 	return w->regions.base[relay] + session_index(&w->relays[relay].sessions, s);
 }
 
+/* A session's receive template: the payload of a connected socket; a transparent mirror's
+ * socket is not connected, so with the sender's address as a listener's. */
+static struct msghdr *session_tmpl(struct uring_worker *uw, uint32_t relay)
+{
+	return uw->w->relays[relay].mode == RELAY_MODE_MIRROR ? &uw->listen_msg
+							       : &uw->session_msg;
+}
+
 static void arm_session(struct uring_worker *uw, uint32_t relay, struct session *s)
 {
 	struct worker_relay *wr = &uw->w->relays[relay];
 
-	arm_recv(uw, session_slot(uw->w, relay, s), &uw->session_msg,
+	arm_recv(uw, session_slot(uw->w, relay, s), session_tmpl(uw, relay),
 		 session_udata(relay, session_index(&wr->sessions, s), s));
 }
 
@@ -423,10 +431,10 @@ static int hook_session_opened(struct worker *w, uint32_t relay, struct session 
 
 	if (err < 0)
 		return err;
-	/* A transparent mirror's session only sends: its cancel at close finds no receive. */
-	if (w->relays[relay].mode == RELAY_MODE_MIRROR)
-		return 0;
-	s->seg_max = sock_seg_max(s->fd, &s->upstream_addr);
+	/* A transparent mirror's session sends to every member and is read for what they
+	 * send back (on_session_recv); seg_max is each member's path, not the session's. */
+	if (w->relays[relay].mode != RELAY_MODE_MIRROR)
+		s->seg_max = sock_seg_max(s->fd, &s->upstream_addr);
 	arm_session(uw, relay, s);
 	return 0;
 }
@@ -726,6 +734,31 @@ recycle:
 		bufpool_recycle(&uw->bp, bid);
 }
 
+/* What transparent mirror session s's socket received: a member's reply (or another
+ * sender's datagram to the client's address), received and dropped. */
+static void mirror_session_recv(struct uring_worker *uw, const struct io_uring_cqe *cqe,
+				uint32_t relay, const struct session *s)
+{
+	struct sock_rx_meta meta = { 0 };
+	struct io_uring_recvmsg_out *o = NULL;
+	struct addr from;
+	uint32_t len;
+	bool known;
+
+	if (cqe->res < 0) {
+		/* The ring ran dry; an ICMP error never comes (sock_open_upstream). */
+		upstream_recv_error(uw, relay, SESSION_NONE, s->fd, cqe->res);
+		return;
+	}
+	if (!(cqe->flags & IORING_CQE_F_BUFFER))
+		return;
+	rx_payload(uw, cqe, &uw->listen_msg, &len, &o, &meta);
+	known = o && !addr_from_sockaddr(&from, io_uring_recvmsg_name(o), o->namelen);
+	worker_mirror_session_reply(uw->w, relay, known ? &from : NULL,
+				    sock_segments(len, meta.gso_size), len);
+	bufpool_recycle(&uw->bp, cqe->flags >> IORING_CQE_BUFFER_SHIFT);
+}
+
 static void on_session_recv(struct uring_worker *uw, const struct io_uring_cqe *cqe,
 			    struct udata u)
 {
@@ -752,7 +785,7 @@ static void on_session_recv(struct uring_worker *uw, const struct io_uring_cqe *
 			return;
 		/* A reply read as its session closed: received, and lost here. */
 		bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
-		rx_payload(uw, cqe, &uw->session_msg, &len, &o, &meta);
+		rx_payload(uw, cqe, session_tmpl(uw, u.relay), &len, &o, &meta);
 		segs = sock_segments(len, meta.gso_size);
 		relay_count_rx(c, RELAY_DIR_TO_CLIENT, segs, len);
 		if (current)
@@ -762,6 +795,10 @@ static void on_session_recv(struct uring_worker *uw, const struct io_uring_cqe *
 	}
 	if (!more && !uw->stopping && !drain_instead(uw, cqe, session_udata(u.relay, u.idx, s)))
 		arm_session(uw, u.relay, s);
+	if (wr->mode == RELAY_MODE_MIRROR) {
+		mirror_session_recv(uw, cqe, u.relay, s);
+		return;
+	}
 	if (cqe->res < 0) {
 		upstream_recv_error(uw, u.relay, s->upstream, s->fd, cqe->res);
 		return;
@@ -1008,7 +1045,7 @@ static int drain_target(struct uring_worker *uw, uint64_t ud, const struct msghd
 	if (!t->slots || u.idx >= t->capacity)
 		return -1;
 	s = &t->slots[u.idx];
-	*tmpl = &uw->session_msg;
+	*tmpl = session_tmpl(uw, u.relay);
 	return s->state == SESSION_ACTIVE && session_udata(u.relay, u.idx, s) == ud ? s->fd : -1;
 }
 

@@ -18,7 +18,10 @@
 #            every datagram (the io_uring backend sent every copy to the last member before)
 #            and count their copies,
 #            and a transparent forward relay gets its replies through the documented policy
-#            routes.
+#            routes;
+#   replies: a transparent mirror with one member dead still sends every copy to the other
+#            (the dead one's ICMP errors failed the shared socket's next sends), and reads
+#            and drops what the members send back (both backends).
 . "$(dirname "$0")/lib.sh"
 lib_topology
 CTL=$BUILD/ringrelayctl
@@ -393,6 +396,56 @@ print(" ".join(str(u["tx_pkts"]) for u in r["upstreams"]), r["total"]["tx_pkts"]
 	lib_nsx "$NS_R" ip -"$fam" rule del iif "$IF_RU" lookup 100 priority 100
 }
 
+# ---- a transparent mirror's sockets to the members, with one member dead, then answering
+mirror_replies_case()
+{
+	local backend=$1 fam=$2 rnet net n=60 out queued
+	lib_case_begin source-replies "$backend" "$fam"
+	c="[$backend/ipv$fam transparent mirror, replies]"
+	if [ "$fam" = 4 ]; then rnet=198.18.1.0/24; else rnet=2001:2:1::/64; fi
+	# The members' replies to the clients' addresses come back into the relay's namespace
+	# and are delivered there, to the sockets that sent the copies (as source-fwd).
+	lib_nsx "$NS_R" ip -"$fam" rule add iif "$IF_RU" lookup 100 priority 100
+	lib_nsx "$NS_R" ip -"$fam" route add local "$rnet" dev lo table 100
+	lib_case_server "$TMPD/r1.json" echo --bind "$(ep "$UP1_IP" 9000)" --out "$TMPD/r1-$fam.rec"
+	lib_relay_conf "$conf" backend="$backend" listen="$to" up="$(ep "$UP1_IP" 9000)" \
+		up="$(ep "$UP2_IP" 9000)" mode=mirror
+	conf_extra "$conf" 'source = "client";'
+	lib_case_start_conf || return
+	# Member 2 has no socket: every copy to it draws an ICMP port unreachable to the client's
+	# socket in the relay, which sends member 1's copies too. Member 1 must still get every
+	# datagram (the pending error failed the socket's next send, to either member, before).
+	lib_udp "$NS_C" client --to "$to" --clients 3 --count 20 --interval 0.002 \
+		--port-base 48200 >/dev/null
+	lib_wait_lines "$TMPD/r1-$fam.rec" "$n" 5
+	out=$(lib_lines "$TMPD/r1-$fam.rec")
+	[ "$out" = "$n" ] && lib_case_ok "$c with member 2 dead, member 1 got all $n" ||
+		lib_case_fail "$c with member 2 dead, member 1 got $out of $n"
+	# Both answer now: every reply is read and dropped (mirror_reply), counted to the member
+	# that sent it; nothing stays queued in the sockets bound to the clients' addresses.
+	lib_case_server "$TMPD/r2.json" echo --bind "$(ep "$UP2_IP" 9000)"
+	lib_udp "$NS_C" client --to "$to" --clients 3 --count 20 --interval 0.002 \
+		--port-base 48200 >/dev/null
+	lib_wait_lines "$TMPD/r1-$fam.rec" $((2 * n)) 5
+	lib_wait_stat reply_drop_mirror_reply -ge $((3 * n)) 5
+	out=$(ctl -j stats | "$PY" -c '
+import json, sys
+r = json.load(sys.stdin)["relays"][0]
+print(" ".join(str(u["rx_pkts"]) for u in r["upstreams"]), r["total"]["reply_drops"]["mirror_reply"],
+      r["total"]["reply_tx_pkts"])')
+	[ "$out" = "$((2 * n)) $n $((3 * n)) 0" ] &&
+		lib_case_ok "$c replies read and dropped: per member $((2 * n)) $n, mirror_reply $((3 * n))" ||
+		lib_case_fail "$c per-member rx_pkts, mirror_reply, reply tx: '$out'," \
+			"want '$((2 * n)) $n $((3 * n)) 0'"
+	if [ "$fam" = 4 ]; then net=$CLIENT_IP/32; else net=$CLIENT_IP/128; fi
+	queued=$(lib_nsx "$NS_R" ss -Huan src "$net" | awk '{ q += $2 } END { print q + 0 }')
+	[ "$queued" = 0 ] && lib_case_ok "$c nothing queued in the clients' sockets" ||
+		lib_case_fail "$c $queued bytes queued in the relay's sockets of the clients"
+	lib_case_end
+	lib_nsx "$NS_R" ip -"$fam" route del local "$rnet" dev lo table 100
+	lib_nsx "$NS_R" ip -"$fam" rule del iif "$IF_RU" lookup 100 priority 100
+}
+
 for fam in 4 6; do
 	for bal in rr hash maglev; do
 		eject_case "$fam" "$bal"
@@ -401,9 +454,11 @@ for fam in 4 6; do
 	drain_case "$fam"
 	sums_case io_uring "$fam"
 	source_case "$fam"
+	mirror_replies_case io_uring "$fam"
 	host_case io_uring "$fam"
 done
 sums_case mmsg 4
+mirror_replies_case mmsg 4
 host_case mmsg 4
 noreply_case io_uring 4
 noreply_case mmsg 4
