@@ -25,6 +25,10 @@
 #   sender (experiments only) GRO on, NAPI not threaded, no RPS: the receive runs in the
 #         generator's softirq on CPU 0, except what a busy-polling DUT polls itself.
 #
+# Devices not in the default matrix: ringrelay-mirror (mode = "mirror", a copy of every
+# datagram to each of two members, the sink's ports 9000 and 9001; delivered = copies per
+# member; RR_MIRROR_BACKEND=mmsg for the other backend) and busy-relay (below).
+#
 # Experiment hooks (perf/notes/overload-mechanisms.md): DUT busy-relay runs perf/busy_relay
 # with $BUSY_RELAY_OPTS; NAPI_SET="defer_hard_irqs=N gro_flush_timeout=NS ..." is applied to
 # d0's NAPI instances (netdev netlink, perf/napi.py) after the DUT has started; NAPI_NICE=N
@@ -367,7 +371,7 @@ trial() {
 	c1=$(cpu_ticks $DUT_CPU) t1=$(proc_ticks) n1=$(napi_ticks) q1=$(cpu_ticks $GEN_CPU)
 	p1=$(sink_settled) x1=$(ring_drops) e1=$(sink_drops)
 	jq -c -n --argjson g "$g" --arg dut "$DUT" --arg phase "$phase" --arg size "$SIZE" \
-		--arg placement "$PLACEMENT" --argjson d "$((p1 - p0))" --argjson hz "$HZ" \
+		--arg placement "$PLACEMENT" --argjson d "$(((p1 - p0) / DUT_COPIES))" --argjson hz "$HZ" \
 		--argjson c "[$(echo "$c0 $c1" | awk '{ print $6-$1 "," $7-$2 "," $8-$3 "," $9-$4 "," $10-$5 }')]" \
 		--argjson q "[$(echo "$q0 $q1" | awk '{ print $6-$1 "," $8-$3 "," $10-$5 }')]" \
 		--argjson pt "$((t1 - t0))" --argjson nt "$((n1 - n0))" \
@@ -456,12 +460,22 @@ DUT_PID=""
 
 dut_start() {
 	DUT_PID=""
+	DUT_COPIES=1
 	GEN_DST=$DUT_LISTEN
 	case $DUT in
-	ringrelay-io_uring|ringrelay-mmsg|ringrelay-gro|ringrelay-offload|ringrelay-offload-tc)
+	ringrelay-io_uring|ringrelay-mmsg|ringrelay-gro|ringrelay-offload|ringrelay-offload-tc|ringrelay-mirror)
 		[ -x "$RINGRELAY" ] || { echo "$RINGRELAY not built"; return 1; }
-		local up=$SINK_ADDR backend=${DUT#ringrelay-} buffers=${RR_BUFFERS:-"buffer_size = 2048; buffers = 4096;"}
-		local offload="off"
+		local up="\"$SINK_ADDR\"" backend=${DUT#ringrelay-} buffers=${RR_BUFFERS:-"buffer_size = 2048; buffers = 4096;"}
+		local offload="off" mode='mode = "forward"; balance = "rr";'
+		# ringrelay-mirror: the io_uring backend in mirror mode, a copy of every datagram
+		# to each of two members, the sink on two ports; the sink counts both copies, and a
+		# trial's delivered packets are the copies per member (DUT_COPIES).
+		if [ "$DUT" = ringrelay-mirror ]; then
+			backend=${RR_MIRROR_BACKEND:-io_uring}
+			up="$up, \"${SINK_ADDR%:*}:9001\""
+			mode='mode = "mirror";'
+			DUT_COPIES=2
+		fi
 		# ringrelay-gro: the io_uring backend with UDP GRO in and GSO out; it pays off
 		# when what arrives is coalesced (see --gen-gso).
 		if [ "$DUT" = ringrelay-gro ]; then
@@ -494,7 +508,7 @@ dut_start() {
 		control_socket = "$WORK/ctl.sock";
 		${RR_CONF_EXTRA:-}
 		relays = ( { name = "bench"; listen = [ "$DUT_LISTEN" ];
-			upstreams = [ "$up" ]; mode = "forward"; balance = "rr";
+			upstreams = [ $up ]; $mode
 			session_timeout = 30.0; max_sessions = 4096; offload = "$offload";
 			${RR_RELAY_EXTRA:-} } );
 		EOF
@@ -688,7 +702,8 @@ searches() {
 		--arg placement "$PLACEMENT" --argjson max "$max" \
 		'{dut: $dut, size: $size, placement: $placement, phase: "search",
 		ndr_pps: $ndr, pdr_pps: $pdr, offered_max_pps: $max}' | tee -a "$RECORDS" >&2
-	if [ "$DUT" != mmsg-loop ] && [ "$DUT" != busy-relay ]; then
+	# One-way devices: a mirror passes no reply back.
+	if [ "$DUT" != mmsg-loop ] && [ "$DUT" != busy-relay ] && [ "$DUT" != ringrelay-mirror ]; then
 		latency "$pdr"
 	fi
 }

@@ -50,11 +50,11 @@ struct gso_burst {
 };
 
 /* Datagrams of one session that arrived in one batch of completions leave in one sendmsg
- * with UDP_SEGMENT: the kernel walks the UDP/IP send path once and cuts the datagrams at the
- * device. Segments must be equal but the last may be shorter (udp(7)), and each must fit
- * the path MTU unfragmented (else the kernel refuses the send with EMSGSIZE): a datagram
- * longer than the session's seg_max goes alone, and the kernel fragments it as it would on
- * any socket. */
+ * with UDP_SEGMENT, and so do a mirror's copies to one member: the kernel walks the UDP/IP
+ * send path once and cuts the datagrams at the device. Segments must be equal but the last
+ * may be shorter (udp(7)), and each must fit the path MTU unfragmented (else the kernel
+ * refuses the send with EMSGSIZE): a datagram longer than the session's (member's) seg_max
+ * goes alone, and the kernel fragments it as it would on any socket. */
 #define BATCH_MAX 64	      /* UDP_MAX_SEGMENTS of older kernels */
 #define BATCH_BYTES 65000     /* below the 64 KB a GSO send may carry */
 #define BATCH_POOL 256	      /* batches in flight; beyond that datagrams go singly */
@@ -64,10 +64,11 @@ struct tx_batch {
 	struct iovec iov[BATCH_MAX];
 	uint8_t control[SOCK_TX_CONTROL_LEN];
 	uint16_t bid[BATCH_MAX];
-	struct session *owner; /* while open: the session whose datagrams it gathers */
-	uint32_t sess_idx, sess_gen; /* that session, to resend singly after the send failed */
+	uint32_t *owner; /* while open: where its owner keeps it (batch_owner.open) */
+	/* the session, to resend singly after the send failed; SESSION_NONE: a mirror's */
+	uint32_t sess_idx, sess_gen;
 	uint32_t n, bytes, size, slot, relay;
-	uint32_t up; /* the session's upstream counter slot */
+	uint32_t up; /* the upstream counter slot it sends to */
 	uint32_t next_free;
 };
 
@@ -84,6 +85,7 @@ struct uring_worker {
 	struct msghdr listen_msg;  /* multishot template: name + control + payload */
 	struct msghdr session_msg; /* multishot template: payload only (connected socket) */
 	bool mirror_used[PLAN_MIRROR_SLOTS];
+	uint32_t mirror_batch[PLAN_MIRROR_SLOTS]; /* each mirror socket's open batch, or none */
 	uint32_t mirror_gen[PLAN_MIRROR_SLOTS]; /* tells a slot's receives apart, like a session's */
 	struct tx_batch *batches; /* BATCH_POOL */
 	uint32_t batch_free;	  /* free list through next_free */
@@ -258,7 +260,7 @@ static void batch_flush(struct uring_worker *uw, struct tx_batch *b)
 	struct udata u = { .op = OP_SEND_BATCH, .relay = b->relay,
 			   .idx = (uint32_t)(b - uw->batches) };
 
-	b->owner->tx_batch = SESSION_NONE;
+	*b->owner = SESSION_NONE;
 	b->owner = NULL;
 	memset(&b->msg, 0, sizeof(b->msg));
 	b->msg.msg_iov = b->iov;
@@ -282,13 +284,47 @@ static void batch_flush_open(struct uring_worker *uw)
 	uw->n_open = 0;
 }
 
-/* Queues one datagram of session s for slot: into the session's open batch when it fits the
- * GSO rules, else singly. The buffer is referenced until the send completes. */
-static void send_batched(struct uring_worker *uw, struct session *s, uint32_t slot,
-			 const void *data, uint32_t len, uint32_t relay, uint32_t bid)
+/* Who a batch gathers datagrams for: a session (to its upstream), or a mirror's member. */
+struct batch_owner {
+	uint32_t *open;		     /* its open batch, or SESSION_NONE */
+	uint32_t seg_max;	     /* the longest datagram its path takes as a segment */
+	uint32_t slot, relay, up;    /* the fixed file it sends on, relay slot, counter slot */
+	uint32_t sess_idx, sess_gen; /* the session; SESSION_NONE for a mirror member */
+};
+
+static struct batch_owner session_owner(struct uring_worker *uw, uint32_t relay,
+					struct session *s, uint32_t slot)
 {
-	struct tx_batch *b = s->tx_batch != SESSION_NONE ? &uw->batches[s->tx_batch] : NULL;
-	struct worker_relay *wr = &uw->w->relays[relay];
+	return (struct batch_owner){
+		.open = &s->tx_batch, .seg_max = s->seg_max, .slot = slot, .relay = relay,
+		.up = s->upstream, .sess_idx = session_index(&uw->w->relays[relay].sessions, s),
+		.sess_gen = s->gen };
+}
+
+/* Member i of mirror relay slot relay, whose socket is open. */
+static struct batch_owner mirror_owner(struct uring_worker *uw, uint32_t relay, uint32_t i)
+{
+	const struct worker_relay *wr = &uw->w->relays[relay];
+
+	return (struct batch_owner){
+		.open = &uw->mirror_batch[wr->mirror_slot[i] - PLAN_LISTENER_SLOTS],
+		.seg_max = wr->mirror_seg_max[i], .slot = wr->mirror_slot[i], .relay = relay,
+		.up = wr->mirror_uslot[i], .sess_idx = SESSION_NONE };
+}
+
+/* Sends what o's open batch holds now: before something of o's that cannot join it. */
+static void batch_flush_owner(struct uring_worker *uw, const struct batch_owner *o)
+{
+	if (*o->open != SESSION_NONE)
+		batch_flush(uw, &uw->batches[*o->open]);
+}
+
+/* Queues one datagram of o's: into o's open batch when it fits the GSO rules, else singly.
+ * The buffer is referenced until the send completes. */
+static void send_batched(struct uring_worker *uw, const struct batch_owner *o, const void *data,
+			 uint32_t len, uint32_t bid)
+{
+	struct tx_batch *b = *o->open != SESSION_NONE ? &uw->batches[*o->open] : NULL;
 
 	/* A datagram longer than the batch's segments, or one too many, starts a new batch;
 	 * an empty one cannot be a GSO segment, nor one the path would have to fragment: they
@@ -297,20 +333,20 @@ static void send_batched(struct uring_worker *uw, struct session *s, uint32_t sl
 		batch_flush(uw, b);
 		b = NULL;
 	}
-	if (len == 0 || len > s->seg_max || uw->no_batch ||
+	if (len == 0 || len > o->seg_max || uw->no_batch ||
 	    (!b && (uw->batch_free == UINT32_MAX || uw->n_open == BATCH_POOL))) {
-		send_buf(uw, slot, NULL, NULL, data, len, 0, OP_SEND_UPSTREAM, relay, bid,
-			 s->upstream);
+		send_buf(uw, o->slot, NULL, NULL, data, len, 0, OP_SEND_UPSTREAM, o->relay, bid,
+			 o->up);
 		return;
 	}
 	if (!b) {
 		b = &uw->batches[uw->batch_free];
 		uw->batch_free = b->next_free;
-		*b = (struct tx_batch){ .owner = s, .size = len, .slot = slot, .relay = relay,
-					.sess_idx = session_index(&wr->sessions, s),
-					.sess_gen = s->gen, .up = s->upstream };
-		s->tx_batch = (uint32_t)(b - uw->batches);
-		uw->open[uw->n_open++] = s->tx_batch;
+		*b = (struct tx_batch){ .owner = o->open, .size = len, .slot = o->slot,
+					.relay = o->relay, .sess_idx = o->sess_idx,
+					.sess_gen = o->sess_gen, .up = o->up };
+		*o->open = (uint32_t)(b - uw->batches);
+		uw->open[uw->n_open++] = *o->open;
 	}
 	b->iov[b->n].iov_base = (void *)data;
 	b->iov[b->n].iov_len = len;
@@ -322,25 +358,69 @@ static void send_batched(struct uring_worker *uw, struct session *s, uint32_t sl
 		batch_flush(uw, b);
 }
 
-/* The kernel refused batch b's GSO send with err. EMSGSIZE: a segment did not fit the path
- * MTU (it shrank since the session opened, or a route changed); EIO/EINVAL: the kernel or
- * device cannot do UDP GSO here. Either way no datagram left: each goes again alone, to the
- * session it was meant for, if that session still exists. Returns false when it does not. */
-static bool batch_resend(struct uring_worker *uw, struct tx_batch *b, int err)
+/* The mirror socket of relay wr's member with upstream counter slot up, or n_mirror. */
+static uint32_t mirror_member(const struct worker_relay *wr, uint32_t up)
 {
-	struct session *s = worker_session_at(uw->w, b->relay, b->sess_idx);
-	uint32_t i;
-	int mtu;
+	uint32_t j;
 
-	if (uw->w->relays[b->relay].state != RELAY_SLOT_ACTIVE || !s ||
-	    s->state != SESSION_ACTIVE || s->gen != b->sess_gen)
+	for (j = 0; j < wr->n_mirror && wr->mirror_uslot[j] != up; j++)
+		;
+	return j;
+}
+
+/* A send took the ICMP error a mirror socket's receive would have reported (and drained):
+ * its copies in the error queue go now, or they would stay there, charged to the socket. */
+static void mirror_drain_errors(struct uring_worker *uw, uint32_t relay, uint32_t up)
+{
+	const struct worker_relay *wr = &uw->w->relays[relay];
+	uint32_t j;
+
+	if (wr->mode != RELAY_MODE_MIRROR || wr->transparent)
+		return;
+	j = mirror_member(wr, up);
+	if (j < wr->n_mirror && wr->mirror_fd[j] >= 0)
+		sock_drain_errors(wr->mirror_fd[j], SESSION_ERRQUEUE_MAX);
+}
+
+/* The kernel failed batch b's GSO send with err, and no datagram left: its datagrams from
+ * the one at from on go again, each alone, to the session or mirror member they were meant
+ * for, if that still exists (returns false when it does not). EMSGSIZE: a segment did not
+ * fit the path MTU (it shrank since the session opened or the member was asked, or a route
+ * changed), which is asked again; EIO/EINVAL: the kernel or device cannot do UDP GSO here;
+ * an unreachable: an ICMP error an earlier datagram drew, which fails the socket's next
+ * send whatever it is. */
+static bool batch_resend(struct uring_worker *uw, struct tx_batch *b, int err, uint32_t from)
+{
+	struct worker_relay *wr = &uw->w->relays[b->relay];
+	const struct addr *peer;
+	uint32_t *seg_max, i, j;
+	int fd, mtu;
+
+	if (wr->state != RELAY_SLOT_ACTIVE)
 		return false;
+	if (b->sess_idx == SESSION_NONE) {
+		/* a mirror's copies, to a member whose socket is still the one they were for */
+		j = mirror_member(wr, b->up);
+		if (j == wr->n_mirror || wr->mirror_slot[j] != b->slot)
+			return false;
+		fd = wr->mirror_fd[j];
+		peer = &wr->mirror_addr[j];
+		seg_max = &wr->mirror_seg_max[j];
+	} else {
+		struct session *s = worker_session_at(uw->w, b->relay, b->sess_idx);
+
+		if (!s || s->state != SESSION_ACTIVE || s->gen != b->sess_gen)
+			return false;
+		fd = s->fd;
+		peer = &s->upstream_addr;
+		seg_max = &s->seg_max;
+	}
 	if (err == -EMSGSIZE) {
 		/* Learn the path MTU again; never batch this size again in any case. */
-		mtu = s->fd >= 0 ? sock_path_payload_max(s->fd, &s->upstream_addr) : -EBADF;
-		s->seg_max = mtu >= 0 && (uint32_t)mtu < b->size ? (uint32_t)mtu : b->size - 1;
+		mtu = fd >= 0 ? sock_path_payload_max(fd, peer) : -EBADF;
+		*seg_max = mtu >= 0 && (uint32_t)mtu < b->size ? (uint32_t)mtu : b->size - 1;
 	}
-	for (i = 0; i < b->n; i++)
+	for (i = from; i < b->n; i++)
 		send_buf(uw, b->slot, NULL, NULL, b->iov[i].iov_base, (uint32_t)b->iov[i].iov_len,
 			 0, OP_SEND_UPSTREAM, b->relay, b->bid[i], b->up);
 	return true;
@@ -372,8 +452,9 @@ static void on_send_batch(struct uring_worker *uw, const struct io_uring_cqe *cq
 	} else if (b->n > 1 && refused) {
 		if (cqe->res != -EMSGSIZE)
 			gso_off(uw, cqe->res);
-		/* Counted when the single sends complete, or here when the session is gone. */
-		if (!batch_resend(uw, b, cqe->res)) {
+		/* Counted when the single sends complete, or here when the session or member is
+		 * gone. */
+		if (!batch_resend(uw, b, cqe->res, 0)) {
 			relay_count_drop(c, RELAY_DIR_TO_UPSTREAM, DROP_SEND_ERROR, b->n);
 			upstream_count_lost(uw->w, u.relay, b->up, false, b->n);
 		}
@@ -383,6 +464,8 @@ static void on_send_batch(struct uring_worker *uw, const struct io_uring_cqe *cq
 		relay_count_drop(c, RELAY_DIR_TO_UPSTREAM,
 				 unreachable ? DROP_UNREACHABLE : DROP_SEND_ERROR, b->n);
 		upstream_count_lost(uw->w, u.relay, b->up, unreachable, b->n);
+		if (unreachable && b->sess_idx == SESSION_NONE)
+			mirror_drain_errors(uw, u.relay, b->up);
 	}
 	for (i = 0; i < b->n; i++)
 		bufpool_put(&uw->bp, b->bid[i]);
@@ -512,7 +595,11 @@ static void hook_mirror_close(struct worker *w, uint32_t relay, uint32_t j)
 	if (slot == UINT32_MAX)
 		return;
 	/* Sends in flight and the receive keep their own reference to the socket; the
-	 * receive's completions after the cancel are stale (gen). */
+	 * receive's completions after the cancel are stale (gen). Copies gathered or queued
+	 * for it in this round go first: the slot is emptied now, not in SQ order. */
+	if (uw->mirror_batch[slot - PLAN_LISTENER_SLOTS] != SESSION_NONE)
+		batch_flush(uw, &uw->batches[uw->mirror_batch[slot - PLAN_LISTENER_SLOTS]]);
+	io_uring_submit(&uw->ring);
 	io_uring_register_files_update(&uw->ring, slot, &uw->minus_one, 1);
 	sqe = get_sqe(uw);
 	io_uring_prep_cancel64(sqe, mirror_udata(uw, relay, slot), 0);
@@ -621,6 +708,7 @@ static void on_listener_recv(struct uring_worker *uw, const struct io_uring_cqe 
 	struct relay_counters *c = &w->counters[l->relay];
 	struct sock_rx_meta meta = { 0 };
 	struct io_uring_recvmsg_out *o = NULL;
+	struct batch_owner owner;
 	struct session *s;
 	struct addr client;
 	uint32_t bid, len, segs, slot = 0, i;
@@ -675,8 +763,9 @@ static void on_listener_recv(struct uring_worker *uw, const struct io_uring_cqe 
 			session_count_up(s, segs, len);
 			slot = session_slot(w, l->relay, s);
 		}
-		/* Every member gets a copy; each is sent on its own, and a GSO copy whose segments
-		 * a member's path refuses goes again in pieces (mirror_resend). */
+		/* Every member gets a copy: gathered into the member's batch (send_batched), or
+		 * sent on its own; a GSO copy whose segments a member's path refuses goes again in
+		 * pieces (mirror_resend). */
 		if (meta.gso_size)
 			uw->bursts[bid] = (struct gso_burst){
 				.data = payload, .len = len, .gso_size = meta.gso_size,
@@ -687,11 +776,21 @@ static void on_listener_recv(struct uring_worker *uw, const struct io_uring_cqe 
 		for (i = 0; i < (wr->transparent ? p->n : wr->n_mirror); i++) {
 			if (!(copy >> i & 1))
 				continue;
-			if (wr->transparent)
+			if (wr->transparent) {
 				send_buf(uw, slot, &p->m[i].addr, NULL, payload, len,
 					 meta.gso_size, OP_SEND_UPSTREAM, l->relay, bid,
 					 p->m[i].slot);
-			else if (meta.gso_size > wr->mirror_seg_max[i])
+				continue;
+			}
+			if (wr->mirror_slot[i] != UINT32_MAX) {
+				owner = mirror_owner(uw, l->relay, i);
+				if (!meta.gso_size) {
+					send_batched(uw, &owner, payload, len, bid);
+					continue;
+				}
+				batch_flush_owner(uw, &owner); /* what it holds arrived first */
+			}
+			if (meta.gso_size > wr->mirror_seg_max[i])
 				/* Segments that fit the client's link but not this member's. */
 				send_pieces(uw, wr->mirror_slot[i], NULL, NULL, payload, len,
 					    meta.gso_size, OP_SEND_UPSTREAM, l->relay, bid,
@@ -708,13 +807,13 @@ static void on_listener_recv(struct uring_worker *uw, const struct io_uring_cqe 
 		goto recycle;
 	session_count_up(s, segs, len);
 	slot = session_slot(w, l->relay, s);
+	owner = session_owner(uw, l->relay, s, slot);
 	if (!meta.gso_size) {
-		send_batched(uw, s, slot, payload, len, l->relay, bid);
+		send_batched(uw, &owner, payload, len, bid);
 	} else if (meta.gso_size <= s->seg_max && !uw->no_batch) {
 		/* Already a GSO burst (GRO) whose segments fit the upstream path; after what this
 		 * session's open batch holds, which arrived first. */
-		if (s->tx_batch != SESSION_NONE)
-			batch_flush(uw, &uw->batches[s->tx_batch]);
+		batch_flush_owner(uw, &owner);
 		uw->bursts[bid] = (struct gso_burst){ .data = payload, .len = len,
 						      .gso_size = meta.gso_size,
 						      .sess_idx = session_index(&wr->sessions, s),
@@ -723,8 +822,7 @@ static void on_listener_recv(struct uring_worker *uw, const struct io_uring_cqe 
 			 l->relay, bid, s->upstream);
 	} else {
 		/* Segments that fit the client's link but not the upstream's path. */
-		if (s->tx_batch != SESSION_NONE)
-			batch_flush(uw, &uw->batches[s->tx_batch]);
+		batch_flush_owner(uw, &owner);
 		send_pieces(uw, slot, NULL, NULL, payload, len, meta.gso_size, OP_SEND_UPSTREAM,
 			    l->relay, bid, s->upstream);
 	}
@@ -833,16 +931,6 @@ static void on_session_recv(struct uring_worker *uw, const struct io_uring_cqe *
 	return;
 recycle:
 	bufpool_recycle(&uw->bp, bid);
-}
-
-/* The mirror socket of relay wr's member with upstream counter slot up, or n_mirror. */
-static uint32_t mirror_member(const struct worker_relay *wr, uint32_t up)
-{
-	uint32_t j;
-
-	for (j = 0; j < wr->n_mirror && wr->mirror_uslot[j] != up; j++)
-		;
-	return j;
 }
 
 /* A mirror member's path refused its copy of burst u (a transparent mirror's session found
@@ -966,20 +1054,6 @@ static bool burst_resend(struct uring_worker *uw, struct udata u, int err)
 	return true;
 }
 
-/* A send took the ICMP error a mirror socket's receive would have reported (and drained):
- * its copies in the error queue go now, or they would stay there, charged to the socket. */
-static void mirror_drain_errors(struct uring_worker *uw, struct udata u)
-{
-	const struct worker_relay *wr = &uw->w->relays[u.relay];
-	uint32_t j;
-
-	if (wr->mode != RELAY_MODE_MIRROR || wr->transparent)
-		return;
-	j = mirror_member(wr, u.idx);
-	if (j < wr->n_mirror && wr->mirror_fd[j] >= 0)
-		sock_drain_errors(wr->mirror_fd[j], SESSION_ERRQUEUE_MAX);
-}
-
 static void on_send(struct uring_worker *uw, const struct io_uring_cqe *cqe, struct udata u)
 {
 	struct relay_counters *c = &uw->w->counters[u.relay];
@@ -1002,7 +1076,7 @@ static void on_send(struct uring_worker *uw, const struct io_uring_cqe *cqe, str
 		if (d == RELAY_DIR_TO_UPSTREAM)
 			upstream_count_lost(uw->w, u.relay, u.idx, unreachable, u.gen);
 		if (d == RELAY_DIR_TO_UPSTREAM && unreachable)
-			mirror_drain_errors(uw, u);
+			mirror_drain_errors(uw, u.relay, u.idx);
 	}
 	bufpool_put(&uw->bp, u.bid);
 }
@@ -1285,6 +1359,8 @@ static int uring_setup(struct uring_worker *uw, struct worker_cmd *first)
 	for (i = 0; i < BATCH_POOL; i++)
 		uw->batches[i].next_free = i + 1 < BATCH_POOL ? i + 1 : UINT32_MAX;
 	uw->batch_free = 0;
+	for (i = 0; i < PLAN_MIRROR_SLOTS; i++)
+		uw->mirror_batch[i] = SESSION_NONE;
 	err = uring_init(&uw->ring, p->sq_entries, p->cq_entries,
 			 w->caps->setup_flags | IORING_SETUP_R_DISABLED);
 	if (err)

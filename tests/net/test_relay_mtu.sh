@@ -8,7 +8,9 @@
 # EMSGSIZE. The upstream must receive every datagram byte-exact and in order, and the relay
 # must count no drop. Then the MTU shrinks under a running session (9000 -> 1500): the
 # kernel refuses the session's next GSO batch with EMSGSIZE, and the relay must learn the
-# path MTU again and send those datagrams singly instead of dropping them.
+# path MTU again and send those datagrams singly instead of dropping them. The io_uring
+# backend gathers a mirror's copies to each member the same way: both cases again with
+# mode = "mirror" (one member: the same upstream).
 . "$(dirname "$0")/lib.sh"
 lib_topology
 
@@ -45,17 +47,18 @@ set_mtu()
 		lib_nsx "$NS_U" ip link set "$IF_U" mtu "$1"
 }
 
+# run_case BACKEND FAMILY [MODE]: the bursts at this MTU (MODE: forward, or mirror).
 run_case()
 {
-	local backend=$1 fam=$2 size want=0 line drops
-	lib_case_begin "mtu$MTU" "$backend" "$fam"
-	c="[$backend/ipv$fam/mtu$MTU]"
+	local backend=$1 fam=$2 mode=${3:-forward} size want=0 line drops
+	lib_case_begin "mtu$MTU-$mode" "$backend" "$fam"
+	c="[$backend/ipv$fam/mtu$MTU/$mode]"
 	rec=$TMPD/sink-$MTU-$backend-$fam.rec
 	sent=$TMPD/sent-$MTU-$backend-$fam.hex
 	lib_case_server "$TMPD/sink.json" sink --bind "$(ep "$UP1_IP" 9000)" --seconds 120 \
 		--out "$rec"
 	# 8,000-byte datagrams need a buffer of more than 8 KiB.
-	lib_case_start buffer=16384 || return
+	lib_case_start buffer=16384 mode="$mode" || return
 	: >"$sent"
 	for size in $SIZES; do
 		burst "$to" "$size" >>"$sent"
@@ -84,19 +87,19 @@ run_case()
 	lib_case_end
 }
 
-# shrink_case BACKEND FAMILY: a session opened over MTU 9000 links keeps sending after they
-# drop to 1500.
+# shrink_case BACKEND FAMILY [MODE]: a session (a mirror's socket) opened over MTU 9000
+# links keeps sending after they drop to 1500.
 shrink_case()
 {
-	local backend=$1 fam=$2 line drops
+	local backend=$1 fam=$2 mode=${3:-forward} line drops
 	set_mtu 9000 || lib_fail "cannot set MTU 9000 on the veths"
-	lib_case_begin shrink "$backend" "$fam"
-	c="[$backend/ipv$fam/mtu9000->1500]"
+	lib_case_begin "shrink-$mode" "$backend" "$fam"
+	c="[$backend/ipv$fam/mtu9000->1500/$mode]"
 	rec=$TMPD/sink-shrink-$backend-$fam.rec
 	sent=$TMPD/sent-shrink-$backend-$fam.hex
 	lib_case_server "$TMPD/sink.json" sink --bind "$(ep "$UP1_IP" 9000)" --seconds 120 \
 		--out "$rec"
-	lib_case_start buffer=16384 || return
+	lib_case_start buffer=16384 mode="$mode" || return
 	burst "$to" 1600 47000 >"$sent"
 	lib_wait_lines "$rec" $N 10 || lib_case_fail "$c over MTU 9000: $(lib_lines "$rec") of $N"
 	set_mtu 1500 || lib_fail "cannot set MTU 1500 on the veths"
@@ -127,10 +130,16 @@ for MTU in 1500 9000; do
 			run_case "$backend" "$fam"
 		done
 	done
+	for fam in 4 6; do
+		run_case io_uring "$fam" mirror
+	done
 done
 for backend in $(lib_backends); do
 	for fam in 4 6; do
 		shrink_case "$backend" "$fam"
 	done
+done
+for fam in 4 6; do
+	shrink_case io_uring "$fam" mirror
 done
 lib_done
