@@ -422,6 +422,16 @@ lib__has_backend() { lib_relay_log_current | grep -q "worker [0-9]*: backend $1"
 # lib_expect_backend NAME: the running relay's workers said they use backend NAME.
 lib_expect_backend() { lib_wait_for 5 lib__has_backend "$1"; }
 
+# lib_pause PID: SIGSTOP, then wait until every thread of PID has stopped: the signal takes
+# effect when each thread next runs, and until then a worker may still read what a test
+# sends to be queued. lib_resume PID: SIGCONT.
+lib_pause() { kill -STOP "$1" && lib_wait_for 5 lib__stopped "$1"; }
+lib__stopped()
+{
+	awk '{ sub(/^.*\) /, ""); if ($1 != "T" && $1 != "t") bad = 1 } END { exit bad }' \
+		/proc/"$1"/task/*/stat 2>/dev/null
+}
+lib_resume() { kill -CONT "$1"; }
 lib_relay_alive() { [ -n "$RELAY_PID" ] && kill -0 "$RELAY_PID" 2>/dev/null; }
 
 lib__stats_count() { grep -c 'stats relay=' "$RELAY_LOG" 2>/dev/null || true; }

@@ -82,7 +82,7 @@ empty_flood()
 {
 	local c=$1 to=$2 rec=$3 before after line
 	before=$(rearms) || { lib_case_fail "$c ringrelayctl status failed"; return; }
-	kill -STOP "$RELAY_PID"
+	lib_pause "$RELAY_PID" || lib_case_fail "$c the relay did not stop"
 	lib_nsx "$NS_C" "$PY" - "$to" "$EMPTY" <<'EOF'
 import socket, sys
 ep, n = sys.argv[1], int(sys.argv[2])
@@ -92,7 +92,7 @@ s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOC
 for _ in range(n):
     s.sendto(b"", (host, int(port)))
 EOF
-	kill -CONT "$RELAY_PID"
+	lib_resume "$RELAY_PID"
 	if ! lib_wait_lines "$rec" $((N + EMPTY)) 10; then
 		lib_case_fail "$c $(($(lib_lines "$rec") - N)) of $EMPTY empty datagrams arrived"
 		return
@@ -125,6 +125,7 @@ wildcard_echo()
 		lib_stop_pid "$echo_pid"
 		return
 	fi
+	lib_pause "$RELAY_PID" || lib_case_fail "$c the relay did not stop"
 	if out=$(lib_nsx "$NS_C" "$PY" - "$(ep "$second" 5001)" "$EMPTY" "$RELAY_PID" <<'EOF'
 import os, select, signal, socket, sys
 ep, n, relay = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
@@ -132,12 +133,12 @@ host, port = ep.rsplit(":", 1)
 host = host.strip("[]")
 fam = socket.AF_INET6 if ":" in host else socket.AF_INET
 # 200 clients (200 sessions, each learning the address from its first datagram), connected:
-# a reply from another address never reaches them
+# a reply from another address never reaches them; the relay is stopped (lib_pause) until
+# all are sent
 socks = [socket.socket(fam, socket.SOCK_DGRAM) for _ in range(200)]
 for s in socks:
     s.connect((host, int(port)))
     s.setblocking(False)
-os.kill(relay, signal.SIGSTOP)
 try:
     for i in range(n):
         socks[i % len(socks)].send(b"")

@@ -266,7 +266,7 @@ order_case()
 	lib_udp_bg "$NS_U" "$TMPD/order.json" sink --bind "$(ep "$UP1_IP" 9000)" --out "$rec" \
 		--seconds 30
 	local sink_pid=$BG_PID
-	kill -STOP "$RELAY_PID"
+	lib_pause "$RELAY_PID" || lib_case_fail "$c the relay did not stop"
 	lib_nsx "$NS_C" "$PY" - "$to" <<'EOF'
 import socket, struct, sys
 host, port = sys.argv[1].rsplit(":", 1)
@@ -279,7 +279,7 @@ s.sendmsg([b"".join(d(q) for q in range(1, 5))], [(socket.SOL_UDP, 103, struct.p
            0, (host, int(port)))
 s.sendto(d(5), (host, int(port)))
 EOF
-	kill -CONT "$RELAY_PID"
+	lib_resume "$RELAY_PID"
 	lib_wait_lines "$rec" 6 5
 	got=$(awk '{ split($4, k, ":"); printf "%s%s", sep, k[3]; sep = " " }' "$rec")
 	[ "$got" = "0 1 2 3 4 5" ] && lib_case_ok "$c a datagram, a burst, a datagram: in order" ||
@@ -297,10 +297,10 @@ interleaved_case()
 	lib_udp_bg "$NS_U" "$TMPD/sink.json" sink --bind "$(ep "$UP1_IP" 9000)" --out "$rec" \
 		--seconds 30
 	local sink_pid=$BG_PID
-	kill -STOP "$RELAY_PID"
+	lib_pause "$RELAY_PID" || lib_case_fail "$c the relay did not stop"
 	lib_udp "$NS_C" client --to "$to" --clients 2 --count "$rounds" --gso 8 --size 1400 \
 		--port-base 47100 >/dev/null
-	kill -CONT "$RELAY_PID"
+	lib_resume "$RELAY_PID"
 	lib_wait_lines "$rec" "$want" 5
 	# fields: session (the relay's address) length hex client-port:index:sequence
 	got=$(awk '{ split($4, k, ":"); if (!($1 in of)) of[$1] = k[1]; else if (of[$1] != k[1]) mixed++

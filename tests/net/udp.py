@@ -292,6 +292,25 @@ def setns(name):
         os.close(fd)
 
 
+def wait_stopped(pid, timeout=5.0):
+    """SIGSTOP takes effect when each thread next reaches user space or sleeps: wait until
+    every thread of PID is stopped (state T), so that nothing sent after this is read
+    before SIGCONT."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        states = []
+        for tid in os.listdir("/proc/%d/task" % pid):
+            try:
+                with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
+                    states.append(f.read().rsplit(")", 1)[1].split()[0])
+            except OSError:
+                pass
+        if states and all(st in "tT" for st in states):
+            return
+        time.sleep(0.001)
+    raise RuntimeError("process %d did not stop" % pid)
+
+
 def queued(args):
     fam, host, port = parse_ep(args.to)
     _, uhost, uport = parse_ep(args.upstream)
@@ -307,6 +326,7 @@ def queued(args):
     _, session = up.recvfrom(64)
     os.kill(args.stop, signal.SIGSTOP)
     try:
+        wait_stopped(args.stop)
         for _ in range(args.count):
             if args.socket == "session":
                 up.sendto(b"", session)
