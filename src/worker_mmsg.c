@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* The fallback backend for kernels or sandboxes without a usable io_uring: epoll over the
- * same sockets, recvmmsg to take a batch, sendmmsg to pass it on from the same buffers.
+ * same sockets, recvmmsg to take a batch, sendmmsg to pass it on from the same buffers, a
+ * session's datagrams (a mirror member's copies) of one size gathered into UDP GSO sends.
  * Semantics match the io_uring backend: same sessions, balancing, drops and counters. */
 #include <errno.h>
 #include <stdio.h>
@@ -20,6 +21,9 @@
 #define MMSG_ERRQUEUE_MAX 256
 /* Batches taken from one socket before the others get a turn. */
 #define MMSG_ROUNDS 4
+/* A gathered send (gather): at most UDP_MAX_SEGMENTS of older kernels, below 64 KB. */
+#define GATHER_SEGS 64
+#define GATHER_BYTES 65000
 
 struct mmsg_worker {
 	struct worker *w;
@@ -40,6 +44,12 @@ struct mmsg_worker {
 	struct session *tx_sess[MMSG_BATCH];
 	struct mmsghdr tx_sorted[MMSG_BATCH];
 	uint32_t segs_sorted[MMSG_BATCH];
+	/* tx entries to one socket gathered into UDP GSO sends (gather) */
+	struct mmsghdr gtx[MMSG_BATCH];
+	struct iovec gtx_iov[MMSG_BATCH];
+	uint8_t gtx_control[MMSG_BATCH][SOCK_TX_CONTROL_LEN];
+	uint32_t gtx_segs[MMSG_BATCH];
+	bool no_gso; /* the kernel refused a gathered send (EIO, EINVAL): none from now on */
 };
 
 static int watch(struct mmsg_worker *mw, int fd, struct udata u)
@@ -117,60 +127,148 @@ static void count_lost(struct mmsg_worker *mw, uint32_t relay, enum relay_dir d,
 	upstream_count_lost(mw->w, relay, up, unreachable, segs);
 }
 
-/* The path refused tx[i]'s UDP GSO send (a segment longer than its MTU, a device or tunnel
- * that cannot segment): its segments go alone, a sendmsg each (the kernel fragments one
- * longer than the MTU, as it would any datagram), each counted as sent or dropped. Rare:
+/* The path refused UDP GSO send m (a segment longer than its MTU, a device or tunnel that
+ * cannot segment): its datagrams go alone, a sendmsg each (the kernel fragments one longer
+ * than the MTU, as it would any datagram), each counted as sent or dropped. m is a coalesced
+ * receive (one iovec, cut at the GSO size) or a gathered send (an iovec per datagram). Rare:
  * a misfit between the two sides' MTUs, paid for once per burst. */
-static void send_singly(struct mmsg_worker *mw, int fd, int i, uint32_t relay, enum relay_dir d,
-			uint32_t up)
+static void send_singly(struct mmsg_worker *mw, int fd, const struct msghdr *src, uint32_t relay,
+			enum relay_dir d, uint32_t up)
 {
-	struct msghdr m = mw->tx[i].msg_hdr;
-	const struct iovec whole = *m.msg_iov; /* not tx_iov[i]: flush_sessions sorts tx[] */
+	struct msghdr m = *src;
 	uint16_t gso = sock_tx_take_gso(&m);
 	struct iovec piece;
-	size_t off, n;
+	size_t off, n, v;
 	ssize_t r;
 
 	m.msg_iov = &piece;
 	m.msg_iovlen = 1;
-	for (off = 0; gso && off < whole.iov_len; off += n) {
-		n = whole.iov_len - off < gso ? whole.iov_len - off : gso;
-		piece = (struct iovec){ .iov_base = (uint8_t *)whole.iov_base + off, .iov_len = n };
-		r = sendmsg(fd, &m, MSG_DONTWAIT);
-		if (r < 0)
-			count_lost(mw, relay, d, up, errno, 1);
-		else
-			count_sent(mw, relay, d, up, 1, (uint64_t)r);
+	for (v = 0; gso && v < src->msg_iovlen; v++) {
+		const struct iovec *whole = &src->msg_iov[v];
+
+		for (off = 0; off < whole->iov_len; off += n) {
+			n = whole->iov_len - off < gso ? whole->iov_len - off : gso;
+			piece = (struct iovec){ .iov_base = (uint8_t *)whole->iov_base + off,
+						.iov_len = n };
+			r = sendmsg(fd, &m, MSG_DONTWAIT);
+			if (r < 0)
+				count_lost(mw, relay, d, up, errno, 1);
+			else
+				count_sent(mw, relay, d, up, 1, (uint64_t)r);
+		}
 	}
+}
+
+static size_t tx_len(const struct mmsg_worker *mw, int i)
+{
+	return mw->tx[i].msg_hdr.msg_iov[0].iov_len;
+}
+
+/* A kernel or device that refuses UDP GSO (EIO, EINVAL): gather nothing from now on. */
+static void gso_off(struct mmsg_worker *mw, int err)
+{
+	if (mw->no_gso)
+		return;
+	mw->no_gso = true;
+	log_warn("worker %u: UDP GSO send refused (%s): sending datagrams singly", mw->w->id,
+		 strerror(err));
+}
+
+/* Whether tx[i] may join a gathered send to a path that takes seg_max-byte segments: one
+ * datagram, not empty, no longer than that, to the connected socket's peer from its address. */
+static bool gatherable(const struct mmsg_worker *mw, int i, uint32_t seg_max)
+{
+	const struct msghdr *m = &mw->tx[i].msg_hdr;
+
+	return mw->tx_segs[i] == 1 && !m->msg_name && !m->msg_controllen && tx_len(mw, i) &&
+	       tx_len(mw, i) <= seg_max;
+}
+
+/* Gathers tx[first..first + n) into gtx, in order, as the io_uring backend gathers a session's
+ * datagrams: consecutive datagrams of one size (the last of a run may be shorter) become one
+ * sendmsg with an iovec each and UDP_SEGMENT, so the kernel walks the UDP/IP send path once
+ * for them; anything else is taken as it is. Returns the entries in gtx. */
+static int gather(struct mmsg_worker *mw, int first, int n, uint32_t seg_max)
+{
+	int i = first, g = 0, k = 0;
+
+	while (i < first + n) {
+		struct msghdr *m = &mw->gtx[g].msg_hdr;
+		size_t size, len, bytes = 0;
+		uint32_t cnt = 0;
+
+		if (!gatherable(mw, i, seg_max)) {
+			mw->gtx[g] = mw->tx[i];
+			mw->gtx_segs[g++] = mw->tx_segs[i++];
+			continue;
+		}
+		size = tx_len(mw, i);
+		memset(m, 0, sizeof(*m));
+		m->msg_iov = &mw->gtx_iov[k];
+		/* A shorter datagram ends the run, which it may still join as the last. */
+		do {
+			len = tx_len(mw, i);
+			mw->gtx_iov[k++] = mw->tx[i++].msg_hdr.msg_iov[0];
+			bytes += len;
+			cnt++;
+		} while (len == size && cnt < GATHER_SEGS && i < first + n &&
+			 gatherable(mw, i, seg_max) && tx_len(mw, i) <= size &&
+			 bytes + tx_len(mw, i) <= GATHER_BYTES);
+		m->msg_iovlen = cnt;
+		if (cnt > 1) {
+			m->msg_control = mw->gtx_control[g];
+			m->msg_controllen =
+				sock_tx_control(mw->gtx_control[g], NULL, (uint16_t)size);
+		}
+		mw->gtx_segs[g++] = cnt;
+	}
+	return g;
 }
 
 /* Sends tx[first..first + n) on fd, going way d (to upstream counter slot up of relay slot
  * relay, or SESSION_NONE); every datagram is counted as sent or dropped (what cannot be sent
- * now is dropped, as a full socket drops in the io_uring backend). */
+ * now is dropped, as a full socket drops in the io_uring backend). seg_max: the longest
+ * datagram the connected socket's path takes as a GSO segment, to gather datagrams into GSO
+ * sends (lowered when the kernel refuses one with EMSGSIZE); NULL: send them as they are. */
 static void flush(struct mmsg_worker *mw, int fd, int first, int n, uint32_t relay,
-		  enum relay_dir d, uint32_t up)
+		  enum relay_dir d, uint32_t up, uint32_t *seg_max)
 {
-	int end = first + n, sent = first, r, i, err;
+	struct mmsghdr *tx = mw->tx + first;
+	uint32_t *segs = mw->tx_segs + first;
+	int sent = 0, r, i, err;
 
-	while (sent < end) {
-		r = sendmmsg(fd, mw->tx + sent, (unsigned)(end - sent), MSG_DONTWAIT);
+	if (seg_max && *seg_max && !mw->no_gso) {
+		n = gather(mw, first, n, *seg_max);
+		tx = mw->gtx;
+		segs = mw->gtx_segs;
+	}
+	while (sent < n) {
+		r = sendmmsg(fd, tx + sent, (unsigned)(n - sent), MSG_DONTWAIT);
 		err = r < 0 ? errno : 0;
-		if (err && mw->tx_segs[sent] > 1 && sock_err_gso_refused(err)) {
-			/* a refused UDP GSO send goes again in pieces */
-			send_singly(mw, fd, sent++, relay, d, up);
+		if (err && segs[sent] > 1 && sock_err_gso_refused(err)) {
+			const struct msghdr *m = &tx[sent++].msg_hdr;
+
+			/* A refused UDP GSO send goes again in pieces. A gathered one (an iovec
+			 * per datagram) is not gathered again at that size, or at all where the
+			 * kernel cannot segment. */
+			if (m->msg_iovlen > 1 && err == EMSGSIZE)
+				*seg_max = (uint32_t)m->msg_iov[0].iov_len - 1;
+			else if (m->msg_iovlen > 1)
+				gso_off(mw, err);
+			send_singly(mw, fd, m, relay, d, up);
 		} else if (err && (sock_err_unreachable(err) || err == EMSGSIZE)) {
 			/* A pending ICMP error (unreachable, or "fragmentation needed" under
-			 * IP_RECVERR) fails one datagram, as with io_uring; the rest still get
-			 * their chance. */
-			count_lost(mw, relay, d, up, err, mw->tx_segs[sent++]);
+			 * IP_RECVERR) fails one send, as with io_uring; the rest still get their
+			 * chance. */
+			count_lost(mw, relay, d, up, err, segs[sent++]);
 		} else if (r <= 0) {
 			/* Anything else (a full socket) drops what is left. */
-			for (i = sent; i < end; i++)
-				count_lost(mw, relay, d, up, err, mw->tx_segs[i]);
+			for (i = sent; i < n; i++)
+				count_lost(mw, relay, d, up, err, segs[i]);
 			break;
 		} else {
 			for (i = sent; i < sent + r; i++)
-				count_sent(mw, relay, d, up, mw->tx_segs[i], mw->tx[i].msg_len);
+				count_sent(mw, relay, d, up, segs[i], tx[i].msg_len);
 			sent += r;
 		}
 	}
@@ -212,7 +310,7 @@ static void flush_sessions(struct mmsg_worker *mw, int n, uint32_t relay)
 	}
 	for (g = 0, pos = 0; g < ng; pos += count[g++])
 		flush(mw, grp[g]->fd, pos, count[g], relay, RELAY_DIR_TO_UPSTREAM,
-		      grp[g]->upstream);
+		      grp[g]->upstream, &grp[g]->seg_max);
 }
 
 /* Fills tx[i]: len bytes at data, to dest (NULL on a connected socket), from local
@@ -309,7 +407,7 @@ static void on_listener(struct mmsg_worker *mw, struct udata u)
 					tx_set(mw, 0, mw->rx_iov[i].iov_base, mw->rx[i].msg_len,
 					       &p->m[j].addr, NULL, meta.gso_size);
 					flush(mw, s->fd, 0, 1, l->relay, RELAY_DIR_TO_UPSTREAM,
-					      p->m[j].slot);
+					      p->m[j].slot, NULL);
 				}
 				continue;
 			}
@@ -325,7 +423,8 @@ static void on_listener(struct mmsg_worker *mw, struct udata u)
 			for (j = 0; ntx && j < wr->n_mirror; j++)
 				if (copy >> j & 1)
 					flush(mw, wr->mirror_fd[j], 0, ntx, l->relay,
-					      RELAY_DIR_TO_UPSTREAM, wr->mirror_uslot[j]);
+					      RELAY_DIR_TO_UPSTREAM, wr->mirror_uslot[j],
+					      &wr->mirror_seg_max[j]);
 		} else if (ntx) {
 			flush_sessions(mw, ntx, l->relay);
 		}
@@ -380,7 +479,7 @@ static void session_rx(struct mmsg_worker *mw, struct udata u)
 		}
 		if (ntx) {
 			session_touch(&wr->sessions, s, w->now);
-			flush(mw, l->fd, 0, ntx, u.relay, RELAY_DIR_TO_CLIENT, SESSION_NONE);
+			flush(mw, l->fd, 0, ntx, u.relay, RELAY_DIR_TO_CLIENT, SESSION_NONE, NULL);
 		}
 		if (n < MMSG_BATCH)
 			return;
@@ -499,6 +598,10 @@ static int hook_session_opened(struct worker *w, uint32_t relay, struct session 
 	struct udata u = { .op = OP_RECV_SESSION, .relay = relay,
 			   .idx = session_index(&w->relays[relay].sessions, s), .gen = s->gen };
 
+	/* The longest datagram its path takes as a GSO segment (gather); a transparent
+	 * mirror's session sends to every member's address and gathers nothing. */
+	if (w->relays[relay].mode != RELAY_MODE_MIRROR)
+		s->seg_max = sock_seg_max(s->fd, &s->upstream_addr);
 	return watch(w->backend_state, s->fd, u);
 }
 

@@ -2,15 +2,15 @@
 # SPDX-License-Identifier: MIT
 # Datagrams around and above the path MTU, in bursts from one client, per link MTU (1500 and
 # 9000 on every link), backend and family: 300 datagrams each of 1,400, 1,473, 1,600 and
-# 8,000 bytes, sent back to back. The io_uring backend gathers a session's datagrams into
+# 8,000 bytes, sent back to back. Both backends gather a session's datagrams into
 # UDP GSO sends, whose segments must fit the path MTU unfragmented: longer datagrams must
 # leave singly (the kernel fragments them), never in a batch the kernel refuses with
 # EMSGSIZE. The upstream must receive every datagram byte-exact and in order, and the relay
 # must count no drop. Then the MTU shrinks under a running session (9000 -> 1500): the
 # kernel refuses the session's next GSO batch with EMSGSIZE, and the relay must learn the
-# path MTU again and send those datagrams singly instead of dropping them. The io_uring
-# backend gathers a mirror's copies to each member the same way: both cases again with
-# mode = "mirror" (one member: the same upstream).
+# path MTU again and send those datagrams singly instead of dropping them. A mirror's copies
+# to each member are gathered the same way: both cases again with mode = "mirror" (one
+# member: the same upstream).
 . "$(dirname "$0")/lib.sh"
 lib_topology
 
@@ -103,7 +103,11 @@ shrink_case()
 	burst "$to" 1600 47000 >"$sent"
 	lib_wait_lines "$rec" $N 10 || lib_case_fail "$c over MTU 9000: $(lib_lines "$rec") of $N"
 	set_mtu 1500 || lib_fail "cannot set MTU 1500 on the veths"
+	# Queued while the relay is stopped, so that it reads them in full batches and gathers
+	# them into GSO sends the kernel refuses (read one by one, nothing is gathered).
+	lib_pause "$RELAY_PID" || lib_case_fail "$c the relay did not stop"
 	burst "$to" 1600 47000 >>"$sent"
+	lib_resume "$RELAY_PID"
 	lib_wait_lines "$rec" $((2 * N)) 10 ||
 		lib_case_fail "$c after the MTU shrank: $(($(lib_lines "$rec") - N)) of $N arrived"
 	awk '{ print $3 }' "$rec" >"$TMPD/got.hex"
@@ -130,8 +134,10 @@ for MTU in 1500 9000; do
 			run_case "$backend" "$fam"
 		done
 	done
-	for fam in 4 6; do
-		run_case io_uring "$fam" mirror
+	for backend in $(lib_backends); do
+		for fam in 4 6; do
+			run_case "$backend" "$fam" mirror
+		done
 	done
 done
 for backend in $(lib_backends); do
@@ -139,7 +145,9 @@ for backend in $(lib_backends); do
 		shrink_case "$backend" "$fam"
 	done
 done
-for fam in 4 6; do
-	shrink_case io_uring "$fam" mirror
+for backend in $(lib_backends); do
+	for fam in 4 6; do
+		shrink_case "$backend" "$fam" mirror
+	done
 done
 lib_done
