@@ -172,6 +172,15 @@ uint32_t sock_seg_max(int fd, const struct addr *peer)
 	return mtu >= 0 ? (uint32_t)mtu : addr_family(peer) == AF_INET6 ? 1232 : 548;
 }
 
+int sock_seg_max_refused(int fd, const struct addr *peer, uint32_t size, int err)
+{
+	int mtu = fd >= 0 ? sock_path_payload_max(fd, peer) : -EBADF;
+
+	if (mtu >= 0 && (uint32_t)mtu < size)
+		return mtu;
+	return err == EMSGSIZE ? (int)size - 1 : -1;
+}
+
 uint32_t sock_drain_errors(int fd, uint32_t max)
 {
 	uint32_t n = 0;

@@ -59,6 +59,12 @@ int sock_path_payload_max(int fd, const struct addr *peer);
  * IPv6 MTU of 1280) or 548 (IPv4's 576). */
 uint32_t sock_seg_max(int fd, const struct addr *peer);
 
+/* The kernel refused a UDP GSO send of size-byte segments on fd (connected to peer) with
+ * err (positive: EMSGSIZE, EINVAL, EIO): the longest segment to send from now on, from the
+ * path MTU asked again when it shrank (some kernels say EINVAL for that), else size - 1 for
+ * EMSGSIZE; or -1 when nothing explains it but a kernel or device that cannot segment. */
+int sock_seg_max_refused(int fd, const struct addr *peer, uint32_t size, int err);
+
 /* Empties the error queue of an IP_RECVERR socket (at most max entries): each ICMP error
  * queues one there and nothing else reads it, so left alone they fill the receive buffer
  * (their memory counts against it, and replies then drop) and keep the socket readable for

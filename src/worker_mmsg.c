@@ -127,13 +127,14 @@ static void count_lost(struct mmsg_worker *mw, uint32_t relay, enum relay_dir d,
 	upstream_count_lost(mw->w, relay, up, unreachable, segs);
 }
 
-/* The path refused UDP GSO send m (a segment longer than its MTU, a device or tunnel that
- * cannot segment): its datagrams go alone, a sendmsg each (the kernel fragments one longer
- * than the MTU, as it would any datagram), each counted as sent or dropped. m is a coalesced
- * receive (one iovec, cut at the GSO size) or a gathered send (an iovec per datagram). Rare:
- * a misfit between the two sides' MTUs, paid for once per burst. */
-static void send_singly(struct mmsg_worker *mw, int fd, const struct msghdr *src, uint32_t relay,
-			enum relay_dir d, uint32_t up)
+/* UDP GSO send src failed as a whole: its datagrams from iovec first on go alone, a sendmsg
+ * each (the kernel fragments one longer than the MTU, as it would any datagram), each
+ * counted as sent or dropped. src is a coalesced receive (one iovec, cut at the GSO size) or
+ * a gathered send (an iovec per datagram). Rare: a path that refused the segments (longer
+ * than its MTU, a device or tunnel that cannot segment), paid for once per burst; or an ICMP
+ * error an earlier datagram drew, which fails the socket's next send. */
+static void send_singly(struct mmsg_worker *mw, int fd, const struct msghdr *src, size_t first,
+			uint32_t relay, enum relay_dir d, uint32_t up)
 {
 	struct msghdr m = *src;
 	uint16_t gso = sock_tx_take_gso(&m);
@@ -143,7 +144,7 @@ static void send_singly(struct mmsg_worker *mw, int fd, const struct msghdr *src
 
 	m.msg_iov = &piece;
 	m.msg_iovlen = 1;
-	for (v = 0; gso && v < src->msg_iovlen; v++) {
+	for (v = first; gso && v < src->msg_iovlen; v++) {
 		const struct iovec *whole = &src->msg_iov[v];
 
 		for (off = 0; off < whole->iov_len; off += n) {
@@ -164,14 +165,27 @@ static size_t tx_len(const struct mmsg_worker *mw, int i)
 	return mw->tx[i].msg_hdr.msg_iov[0].iov_len;
 }
 
-/* A kernel or device that refuses UDP GSO (EIO, EINVAL): gather nothing from now on. */
-static void gso_off(struct mmsg_worker *mw, int err)
+/* Where a connected socket sends, for gathering datagrams into GSO sends to it. */
+struct tx_path {
+	uint32_t *seg_max;	 /* the longest datagram its path takes as a segment */
+	const struct addr *peer; /* the socket's peer (its family, to ask the path MTU) */
+};
+
+/* The kernel refused gathered send m to path with err: gather nothing longer than the path
+ * MTU asked again, or than m's segments (EMSGSIZE); nothing at all in this worker when no
+ * MTU explains it (EIO, EINVAL: the kernel or device cannot segment). */
+static void path_refused(struct mmsg_worker *mw, int fd, const struct tx_path *path,
+			 const struct msghdr *m, int err)
 {
-	if (mw->no_gso)
-		return;
-	mw->no_gso = true;
-	log_warn("worker %u: UDP GSO send refused (%s): sending datagrams singly", mw->w->id,
-		 strerror(err));
+	int max = sock_seg_max_refused(fd, path->peer, (uint32_t)m->msg_iov[0].iov_len, err);
+
+	if (max >= 0) {
+		*path->seg_max = (uint32_t)max;
+	} else if (!mw->no_gso) {
+		mw->no_gso = true;
+		log_warn("worker %u: UDP GSO send refused (%s): sending datagrams singly",
+			 mw->w->id, strerror(err));
+	}
 }
 
 /* Whether tx[i] may join a gathered send to a path that takes seg_max-byte segments: one
@@ -227,35 +241,38 @@ static int gather(struct mmsg_worker *mw, int first, int n, uint32_t seg_max)
 
 /* Sends tx[first..first + n) on fd, going way d (to upstream counter slot up of relay slot
  * relay, or SESSION_NONE); every datagram is counted as sent or dropped (what cannot be sent
- * now is dropped, as a full socket drops in the io_uring backend). seg_max: the longest
- * datagram the connected socket's path takes as a GSO segment, to gather datagrams into GSO
- * sends (lowered when the kernel refuses one with EMSGSIZE); NULL: send them as they are. */
+ * now is dropped, as a full socket drops in the io_uring backend). path: fd's, to gather
+ * datagrams into GSO sends (gather); NULL: send them as they are. */
 static void flush(struct mmsg_worker *mw, int fd, int first, int n, uint32_t relay,
-		  enum relay_dir d, uint32_t up, uint32_t *seg_max)
+		  enum relay_dir d, uint32_t up, const struct tx_path *path)
 {
 	struct mmsghdr *tx = mw->tx + first;
 	uint32_t *segs = mw->tx_segs + first;
 	int sent = 0, r, i, err;
 
-	if (seg_max && *seg_max && !mw->no_gso) {
-		n = gather(mw, first, n, *seg_max);
+	if (path && *path->seg_max && !mw->no_gso) {
+		n = gather(mw, first, n, *path->seg_max);
 		tx = mw->gtx;
 		segs = mw->gtx_segs;
 	}
 	while (sent < n) {
 		r = sendmmsg(fd, tx + sent, (unsigned)(n - sent), MSG_DONTWAIT);
 		err = r < 0 ? errno : 0;
-		if (err && segs[sent] > 1 && sock_err_gso_refused(err)) {
-			const struct msghdr *m = &tx[sent++].msg_hdr;
+		const struct msghdr *m = &tx[sent].msg_hdr;
 
-			/* A refused UDP GSO send goes again in pieces. A gathered one (an iovec
-			 * per datagram) is not gathered again at that size, or at all where the
-			 * kernel cannot segment. */
-			if (m->msg_iovlen > 1 && err == EMSGSIZE)
-				*seg_max = (uint32_t)m->msg_iov[0].iov_len - 1;
-			else if (m->msg_iovlen > 1)
-				gso_off(mw, err);
-			send_singly(mw, fd, m, relay, d, up);
+		if (err && segs[sent] > 1 && sock_err_gso_refused(err)) {
+			/* A refused UDP GSO send goes again in pieces; for a gathered one (an
+			 * iovec per datagram) the path is asked again. */
+			if (m->msg_iovlen > 1)
+				path_refused(mw, fd, path, m, err);
+			send_singly(mw, fd, m, 0, relay, d, up);
+			sent++;
+		} else if (err && m->msg_iovlen > 1 && sock_err_unreachable(err)) {
+			/* A pending ICMP error failed a gathered send: it costs one datagram, as
+			 * it costs a single one, and the rest go alone. */
+			count_lost(mw, relay, d, up, err, 1);
+			send_singly(mw, fd, m, 1, relay, d, up);
+			sent++;
 		} else if (err && (sock_err_unreachable(err) || err == EMSGSIZE)) {
 			/* A pending ICMP error (unreachable, or "fragmentation needed" under
 			 * IP_RECVERR) fails one send, as with io_uring; the rest still get their
@@ -310,7 +327,8 @@ static void flush_sessions(struct mmsg_worker *mw, int n, uint32_t relay)
 	}
 	for (g = 0, pos = 0; g < ng; pos += count[g++])
 		flush(mw, grp[g]->fd, pos, count[g], relay, RELAY_DIR_TO_UPSTREAM,
-		      grp[g]->upstream, &grp[g]->seg_max);
+		      grp[g]->upstream,
+		      &(struct tx_path){ &grp[g]->seg_max, &grp[g]->upstream_addr });
 }
 
 /* Fills tx[i]: len bytes at data, to dest (NULL on a connected socket), from local
@@ -424,7 +442,8 @@ static void on_listener(struct mmsg_worker *mw, struct udata u)
 				if (copy >> j & 1)
 					flush(mw, wr->mirror_fd[j], 0, ntx, l->relay,
 					      RELAY_DIR_TO_UPSTREAM, wr->mirror_uslot[j],
-					      &wr->mirror_seg_max[j]);
+					      &(struct tx_path){ &wr->mirror_seg_max[j],
+								 &wr->mirror_addr[j] });
 		} else if (ntx) {
 			flush_sessions(mw, ntx, l->relay);
 		}

@@ -65,7 +65,8 @@ struct tx_batch {
 	uint8_t control[SOCK_TX_CONTROL_LEN];
 	uint16_t bid[BATCH_MAX];
 	uint32_t *owner; /* while open: where its owner keeps it (batch_owner.open) */
-	/* the session, to resend singly after the send failed; SESSION_NONE: a mirror's */
+	/* the session, to resend singly after the send failed; SESSION_NONE: a mirror's
+	 * (sess_gen then the mirror socket's mirror_gen) */
 	uint32_t sess_idx, sess_gen;
 	uint32_t n, bytes, size, slot, relay;
 	uint32_t up; /* the upstream counter slot it sends to */
@@ -289,7 +290,8 @@ struct batch_owner {
 	uint32_t *open;		     /* its open batch, or SESSION_NONE */
 	uint32_t seg_max;	     /* the longest datagram its path takes as a segment */
 	uint32_t slot, relay, up;    /* the fixed file it sends on, relay slot, counter slot */
-	uint32_t sess_idx, sess_gen; /* the session; SESSION_NONE for a mirror member */
+	/* the session; SESSION_NONE for a mirror member, sess_gen then its socket's mirror_gen */
+	uint32_t sess_idx, sess_gen;
 };
 
 static struct batch_owner session_owner(struct uring_worker *uw, uint32_t relay,
@@ -309,7 +311,8 @@ static struct batch_owner mirror_owner(struct uring_worker *uw, uint32_t relay, 
 	return (struct batch_owner){
 		.open = &uw->mirror_batch[wr->mirror_slot[i] - PLAN_LISTENER_SLOTS],
 		.seg_max = wr->mirror_seg_max[i], .slot = wr->mirror_slot[i], .relay = relay,
-		.up = wr->mirror_uslot[i], .sess_idx = SESSION_NONE };
+		.up = wr->mirror_uslot[i], .sess_idx = SESSION_NONE,
+		.sess_gen = uw->mirror_gen[wr->mirror_slot[i] - PLAN_LISTENER_SLOTS] };
 }
 
 /* Sends what o's open batch holds now: before something of o's that cannot join it. */
@@ -382,26 +385,37 @@ static void mirror_drain_errors(struct uring_worker *uw, uint32_t relay, uint32_
 		sock_drain_errors(wr->mirror_fd[j], SESSION_ERRQUEUE_MAX);
 }
 
+/* A kernel or device that cannot do UDP GSO: send singly from now on. */
+static void gso_off(struct uring_worker *uw, int err)
+{
+	if (uw->no_batch)
+		return;
+	uw->no_batch = true;
+	log_warn("worker %u: UDP GSO send refused (%s): sending datagrams singly", uw->w->id,
+		 strerror(-err));
+}
+
 /* The kernel failed batch b's GSO send with err, and no datagram left: its datagrams from
  * the one at from on go again, each alone, to the session or mirror member they were meant
- * for, if that still exists (returns false when it does not). EMSGSIZE: a segment did not
- * fit the path MTU (it shrank since the session opened or the member was asked, or a route
- * changed), which is asked again; EIO/EINVAL: the kernel or device cannot do UDP GSO here;
- * an unreachable: an ICMP error an earlier datagram drew, which fails the socket's next
- * send whatever it is. */
+ * for, if that still exists (returns false when it does not). Refused (EMSGSIZE, EINVAL,
+ * EIO): a segment longer than the path MTU (it shrank since the session opened or the member
+ * was asked, or a route changed: asked again), or a kernel or device that cannot do UDP GSO
+ * here (gso_off). An unreachable: an ICMP error an earlier datagram drew, which fails the
+ * socket's next send whatever it carries. */
 static bool batch_resend(struct uring_worker *uw, struct tx_batch *b, int err, uint32_t from)
 {
 	struct worker_relay *wr = &uw->w->relays[b->relay];
 	const struct addr *peer;
 	uint32_t *seg_max, i, j;
-	int fd, mtu;
+	int fd, max;
 
 	if (wr->state != RELAY_SLOT_ACTIVE)
 		return false;
 	if (b->sess_idx == SESSION_NONE) {
 		/* a mirror's copies, to a member whose socket is still the one they were for */
 		j = mirror_member(wr, b->up);
-		if (j == wr->n_mirror || wr->mirror_slot[j] != b->slot)
+		if (j == wr->n_mirror || wr->mirror_slot[j] != b->slot ||
+		    uw->mirror_gen[b->slot - PLAN_LISTENER_SLOTS] != b->sess_gen)
 			return false;
 		fd = wr->mirror_fd[j];
 		peer = &wr->mirror_addr[j];
@@ -415,25 +429,17 @@ static bool batch_resend(struct uring_worker *uw, struct tx_batch *b, int err, u
 		peer = &s->upstream_addr;
 		seg_max = &s->seg_max;
 	}
-	if (err == -EMSGSIZE) {
-		/* Learn the path MTU again; never batch this size again in any case. */
-		mtu = fd >= 0 ? sock_path_payload_max(fd, peer) : -EBADF;
-		*seg_max = mtu >= 0 && (uint32_t)mtu < b->size ? (uint32_t)mtu : b->size - 1;
+	if (sock_err_gso_refused(-err)) {
+		max = sock_seg_max_refused(fd, peer, b->size, -err);
+		if (max >= 0)
+			*seg_max = (uint32_t)max;
+		else
+			gso_off(uw, err);
 	}
 	for (i = from; i < b->n; i++)
 		send_buf(uw, b->slot, NULL, NULL, b->iov[i].iov_base, (uint32_t)b->iov[i].iov_len,
 			 0, OP_SEND_UPSTREAM, b->relay, b->bid[i], b->up);
 	return true;
-}
-
-/* A kernel or device that refuses UDP GSO (EIO, EINVAL): send singly from now on. */
-static void gso_off(struct uring_worker *uw, int err)
-{
-	if (uw->no_batch)
-		return;
-	uw->no_batch = true;
-	log_warn("worker %u: UDP GSO send refused (%s): sending datagrams singly", uw->w->id,
-		 strerror(-err));
 }
 
 static void on_send_batch(struct uring_worker *uw, const struct io_uring_cqe *cqe,
@@ -443,27 +449,28 @@ static void on_send_batch(struct uring_worker *uw, const struct io_uring_cqe *cq
 	struct relay_dir_counters *up = &c->dir[RELAY_DIR_TO_UPSTREAM];
 	struct tx_batch *b = &uw->batches[u.idx];
 	bool refused = sock_err_gso_refused(-cqe->res);
-	uint32_t i;
+	bool unreachable = sock_err_unreachable(-cqe->res);
+	uint32_t i, lost = 0;
 
 	if (cqe->res >= 0) {
 		counter_add(&up->tx_pkts, b->n);
 		counter_add(&up->tx_bytes, (uint64_t)cqe->res);
 		upstream_count_sent(uw->w, u.relay, b->up, b->n, (uint64_t)cqe->res);
-	} else if (b->n > 1 && refused) {
-		if (cqe->res != -EMSGSIZE)
-			gso_off(uw, cqe->res);
-		/* Counted when the single sends complete, or here when the session or member is
-		 * gone. */
-		if (!batch_resend(uw, b, cqe->res, 0)) {
-			relay_count_drop(c, RELAY_DIR_TO_UPSTREAM, DROP_SEND_ERROR, b->n);
-			upstream_count_lost(uw->w, u.relay, b->up, false, b->n);
-		}
+	} else if (b->n > 1 && (refused || unreachable)) {
+		/* Refused: every datagram goes again singly. An ICMP unreachable left pending by
+		 * an earlier datagram: it costs one datagram, as it costs a single send (and an
+		 * mmsg batch), and the rest go again singly. Counted when the single sends
+		 * complete, or here when the session or member is gone. */
+		lost = unreachable ? 1 : 0;
+		if (!batch_resend(uw, b, cqe->res, lost))
+			lost = b->n;
 	} else {
-		bool unreachable = sock_err_unreachable(-cqe->res);
-
+		lost = b->n;
+	}
+	if (lost) {
 		relay_count_drop(c, RELAY_DIR_TO_UPSTREAM,
-				 unreachable ? DROP_UNREACHABLE : DROP_SEND_ERROR, b->n);
-		upstream_count_lost(uw->w, u.relay, b->up, unreachable, b->n);
+				 unreachable ? DROP_UNREACHABLE : DROP_SEND_ERROR, lost);
+		upstream_count_lost(uw->w, u.relay, b->up, unreachable, lost);
 		if (unreachable && b->sess_idx == SESSION_NONE)
 			mirror_drain_errors(uw, u.relay, b->up);
 	}

@@ -6,6 +6,10 @@
 # keeps running without spinning (the ICMP errors queued on the session's socket by
 # IP_RECVERR are read away: a relay that left them would see its socket readable forever);
 # once the upstream starts, the same client (same port, same session) gets its replies.
+# Then (IPv4, both backends) an ICMP port unreachable for the session, forged in the
+# upstream's namespace while the relay is stopped and 40 datagrams of the session wait for
+# it: the error it leaves pending fails the session's next send, which gathers the 40 into
+# one UDP GSO send; it must cost one datagram (as it costs a single send), not all 40.
 . "$(dirname "$0")/lib.sh"
 lib_topology
 
@@ -57,4 +61,61 @@ run_case()
 	lib_case_end
 }
 
+# forge_unreach SPORT: an ICMP port unreachable from UP1_IP to RELAY_UP_IP for a datagram
+# RELAY_UP_IP:SPORT -> UP1_IP:9000, sent from the upstream's namespace.
+forge_unreach()
+{
+	lib_nsx "$NS_U" "$PY" - "$UP1_IP" "$RELAY_UP_IP" "$1" <<'EOF'
+import socket, struct, sys
+up, relay, sport = sys.argv[1], sys.argv[2], int(sys.argv[3])
+def csum(b):
+    b += b"\0" * (len(b) & 1)
+    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    s = (s >> 16) + (s & 0xffff)
+    return ~(s + (s >> 16)) & 0xffff
+# the datagram that "drew" it: IPv4 header (no options) and the UDP header
+ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 28 + 100, 1, 0, 64, 17, 0,
+                 socket.inet_aton(relay), socket.inet_aton(up))
+ip = ip[:10] + struct.pack("!H", csum(ip)) + ip[12:]
+quoted = ip + struct.pack("!HHHH", sport, 9000, 8 + 100, 0)
+icmp = struct.pack("!BBHI", 3, 3, 0, 0) + quoted
+icmp = icmp[:2] + struct.pack("!H", csum(icmp)) + icmp[4:]
+s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+s.sendto(icmp, (relay, 0))
+EOF
+}
+
+# pending_case BACKEND: the forged ICMP error against a gathered send (IPv4).
+pending_case()
+{
+	local backend=$1 rec sport lost got
+	lib_case_begin pending "$backend" 4
+	c="[$backend/ipv4 pending ICMP error]"
+	rec=$TMPD/pending-$backend.rec
+	lib_case_server "$TMPD/pending.json" sink --bind "$(ep "$UP1_IP" 9000)" --out "$rec"
+	lib_case_start || return
+	lib_udp "$NS_C" client --to "$to" --port-base 47300 --count 1 --size 100 >/dev/null
+	lib_wait_lines "$rec" 1 5 || lib_case_fail "$c the session's first datagram did not arrive"
+	# the session's socket: RELAY_UP_IP:SPORT connected to UP1_IP:9000
+	sport=$(lib_nsx "$NS_R" ss -Hun dst "$UP1_IP:9000" | awk -v ip="$RELAY_UP_IP:" '
+		{ for (i = 1; i <= NF; i++) if (index($i, ip) == 1) print substr($i, length(ip) + 1) }')
+	lib_pause "$RELAY_PID" || lib_case_fail "$c the relay did not stop"
+	lib_udp "$NS_C" client --to "$to" --port-base 47300 --count 40 --size 100 >/dev/null
+	forge_unreach "$sport"
+	lib_resume "$RELAY_PID"
+	lib_wait_lines "$rec" 40 5
+	got=$(($(lib_lines "$rec") - 1))
+	lost=$(lib_stat drop_upstream_unreachable)
+	if [ "$got" -ge 39 ] && [ "$lost" -le 1 ] && [ $((got + lost)) = 40 ]; then
+		lib_case_ok "$c $got of 40 arrived, $lost lost to the error"
+	else
+		lib_case_fail "$c $got of 40 arrived, drop_upstream_unreachable=$lost; want at" \
+			"most 1 lost (session port '$sport')"
+	fi
+	lib_case_end
+}
+
+for backend in $(lib_backends); do
+	pending_case "$backend"
+done
 lib_each_case run_case
