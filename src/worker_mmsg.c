@@ -505,65 +505,54 @@ static void session_rx(struct mmsg_worker *mw, struct udata u)
 	}
 }
 
-/* What mirror socket u.idx (a descriptor) holds: a member's replies, received and dropped
- * (a mirror passes nothing back, but they must not pile up in the socket), or an ICMP error
- * for a copy sent earlier, a notice as on a session's socket (err: as for on_session). */
-static void on_mirror(struct mmsg_worker *mw, struct udata u, bool err)
+/* What a mirror's socket fd holds, received and dropped (a mirror passes nothing back, but it
+ * must not pile up in the socket): member up's replies, or with up = SESSION_NONE what a
+ * transparent mirror's client socket got, counted to the member that sent it (read with the
+ * sender's address); an ICMP error for a copy sent earlier is a notice, as on a session's
+ * socket (a client socket has no IP_RECVERR and gets none). */
+static void mirror_rx(struct mmsg_worker *mw, uint32_t relay, int fd, uint32_t up)
 {
 	struct worker *w = mw->w;
-	struct worker_relay *wr = &w->relays[u.relay];
-	int round, n, i, fd;
+	bool by_sender = up == SESSION_NONE;
+	int round, n, i;
+
+	for (round = 0; round < MMSG_ROUNDS; round++) {
+		n = take_batch(mw, fd, by_sender);
+		if (n < 0 && sock_err_unreachable(-n)) {
+			worker_count_notice(w, relay, up);
+			continue;
+		}
+		for (i = 0; i < n; i++) {
+			struct msghdr *m = &mw->rx[i].msg_hdr;
+			struct sock_rx_meta meta = { 0 };
+			uint32_t segs = rx_meta(mw, i, &meta);
+			struct addr from;
+
+			if (!by_sender)
+				worker_count_mirror_reply(w, relay, up, segs, mw->rx[i].msg_len);
+			else if (addr_from_sockaddr(&from, m->msg_name, m->msg_namelen))
+				worker_mirror_session_reply(w, relay, NULL, segs, mw->rx[i].msg_len);
+			else
+				worker_mirror_session_reply(w, relay, &from, segs, mw->rx[i].msg_len);
+		}
+		if (n < MMSG_BATCH)
+			break;
+	}
+}
+
+/* Mirror socket u.idx (a descriptor) of relay u.relay (err: as for on_session). */
+static void on_mirror(struct mmsg_worker *mw, struct udata u, bool err)
+{
+	struct worker_relay *wr = &mw->w->relays[u.relay];
 	uint32_t j;
 
 	for (j = 0; j < wr->n_mirror && wr->mirror_fd[j] != (int)u.idx; j++)
 		;
 	if (j == wr->n_mirror) /* closed earlier in this batch of events */
 		return;
-	fd = wr->mirror_fd[j];
-	for (round = 0; round < MMSG_ROUNDS; round++) {
-		n = take_batch(mw, fd, false);
-		if (n < 0 && sock_err_unreachable(-n)) {
-			worker_count_notice(w, u.relay, wr->mirror_uslot[j]);
-			continue;
-		}
-		for (i = 0; i < n; i++) {
-			struct sock_rx_meta meta = { 0 };
-
-			worker_count_mirror_reply(w, u.relay, wr->mirror_uslot[j], rx_meta(mw, i, &meta),
-						  mw->rx[i].msg_len);
-		}
-		if (n < MMSG_BATCH)
-			break;
-	}
+	mirror_rx(mw, u.relay, wr->mirror_fd[j], wr->mirror_uslot[j]);
 	if (err)
-		sock_drain_errors(fd, MMSG_ERRQUEUE_MAX);
-}
-
-/* What transparent mirror session s's socket holds (it is not connected): members' replies
- * and other senders' datagrams to the client's address, received and dropped. It has no
- * IP_RECVERR (sock_open_upstream), so no ICMP error is queued on it. */
-static void mirror_session_rx(struct mmsg_worker *mw, uint32_t relay, const struct session *s)
-{
-	struct worker *w = mw->w;
-	int round, n, i;
-
-	for (round = 0; round < MMSG_ROUNDS; round++) {
-		n = take_batch(mw, s->fd, true);
-		if (n < 0)
-			continue; /* a local error, taken by the read */
-		for (i = 0; i < n; i++) {
-			struct msghdr *m = &mw->rx[i].msg_hdr;
-			struct sock_rx_meta meta = { 0 };
-			uint32_t segs = rx_meta(mw, i, &meta);
-			struct addr from;
-			bool known = !addr_from_sockaddr(&from, m->msg_name, m->msg_namelen);
-
-			worker_mirror_session_reply(w, relay, known ? &from : NULL, segs,
-						    mw->rx[i].msg_len);
-		}
-		if (n < MMSG_BATCH)
-			break;
-	}
+		sock_drain_errors(wr->mirror_fd[j], MMSG_ERRQUEUE_MAX);
 }
 
 /* err: epoll reported EPOLLERR, which stays set while the socket's error queue holds
@@ -575,7 +564,7 @@ static void on_session(struct mmsg_worker *mw, struct udata u, bool err)
 
 	if (s && (s->gen & UDATA_GEN_MASK) == u.gen && s->state == SESSION_ACTIVE &&
 	    mw->w->relays[u.relay].mode == RELAY_MODE_MIRROR) {
-		mirror_session_rx(mw, u.relay, s);
+		mirror_rx(mw, u.relay, s->fd, SESSION_NONE);
 		return;
 	}
 	session_rx(mw, u);

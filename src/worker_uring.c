@@ -315,11 +315,12 @@ static struct batch_owner mirror_owner(struct uring_worker *uw, uint32_t relay, 
 		.sess_gen = uw->mirror_gen[wr->mirror_slot[i] - PLAN_LISTENER_SLOTS] };
 }
 
-/* Sends what o's open batch holds now: before something of o's that cannot join it. */
-static void batch_flush_owner(struct uring_worker *uw, const struct batch_owner *o)
+/* Sends the open batch *open names (a session's tx_batch, a mirror socket's mirror_batch),
+ * if any: before something of its owner's that cannot join it, or before its socket goes. */
+static void batch_flush_of(struct uring_worker *uw, const uint32_t *open)
 {
-	if (*o->open != SESSION_NONE)
-		batch_flush(uw, &uw->batches[*o->open]);
+	if (*open != SESSION_NONE)
+		batch_flush(uw, &uw->batches[*open]);
 }
 
 /* Queues one datagram of o's: into o's open batch when it fits the GSO rules, else singly.
@@ -495,8 +496,7 @@ static void hook_session_close(struct worker *w, uint32_t relay, struct session 
 	struct io_uring_sqe *sqe;
 
 	/* What the session gathered leaves before its socket does. */
-	if (s->tx_batch != SESSION_NONE)
-		batch_flush(uw, &uw->batches[s->tx_batch]);
+	batch_flush_of(uw, &s->tx_batch);
 	/* The ring keeps its own reference to the socket until the slot is emptied. */
 	if (s->fd >= 0) {
 		close(s->fd);
@@ -604,8 +604,7 @@ static void hook_mirror_close(struct worker *w, uint32_t relay, uint32_t j)
 	/* Sends in flight and the receive keep their own reference to the socket; the
 	 * receive's completions after the cancel are stale (gen). Copies gathered or queued
 	 * for it in this round go first: the slot is emptied now, not in SQ order. */
-	if (uw->mirror_batch[slot - PLAN_LISTENER_SLOTS] != SESSION_NONE)
-		batch_flush(uw, &uw->batches[uw->mirror_batch[slot - PLAN_LISTENER_SLOTS]]);
+	batch_flush_of(uw, &uw->mirror_batch[slot - PLAN_LISTENER_SLOTS]);
 	io_uring_submit(&uw->ring);
 	io_uring_register_files_update(&uw->ring, slot, &uw->minus_one, 1);
 	sqe = get_sqe(uw);
@@ -795,7 +794,7 @@ static void on_listener_recv(struct uring_worker *uw, const struct io_uring_cqe 
 					send_batched(uw, &owner, payload, len, bid);
 					continue;
 				}
-				batch_flush_owner(uw, &owner); /* what it holds arrived first */
+				batch_flush_of(uw, owner.open); /* what it holds arrived first */
 			}
 			if (meta.gso_size > wr->mirror_seg_max[i])
 				/* Segments that fit the client's link but not this member's. */
@@ -820,7 +819,7 @@ static void on_listener_recv(struct uring_worker *uw, const struct io_uring_cqe 
 	} else if (meta.gso_size <= s->seg_max && !uw->no_batch) {
 		/* Already a GSO burst (GRO) whose segments fit the upstream path; after what this
 		 * session's open batch holds, which arrived first. */
-		batch_flush_owner(uw, &owner);
+		batch_flush_of(uw, owner.open);
 		uw->bursts[bid] = (struct gso_burst){ .data = payload, .len = len,
 						      .gso_size = meta.gso_size,
 						      .sess_idx = session_index(&wr->sessions, s),
@@ -829,7 +828,7 @@ static void on_listener_recv(struct uring_worker *uw, const struct io_uring_cqe 
 			 l->relay, bid, s->upstream);
 	} else {
 		/* Segments that fit the client's link but not the upstream's path. */
-		batch_flush_owner(uw, &owner);
+		batch_flush_of(uw, owner.open);
 		send_pieces(uw, slot, NULL, NULL, payload, len, meta.gso_size, OP_SEND_UPSTREAM,
 			    l->relay, bid, s->upstream);
 	}

@@ -324,10 +324,21 @@ print(" ".join("%d/%d" % (u["noreply"], u["sessions_created"]) for _, u in sorte
 	lib_case_end
 }
 
+# reply_routes add|del FAMILY: the policy routes ringrelay.conf(5) documents for source =
+# "client": what comes from the upstream side to the client network is delivered locally in
+# the relay's namespace.
+reply_routes()
+{
+	local net=198.18.1.0/24
+	[ "$2" = 6 ] && net=2001:2:1::/64
+	lib_nsx "$NS_R" ip -"$2" rule "$1" iif "$IF_RU" lookup 100 priority 100
+	lib_nsx "$NS_R" ip -"$2" route "$1" local "$net" dev lo table 100
+}
+
 # ---- source = "client"
 source_case()
 {
-	local fam=$1 peer want out net rec n
+	local fam=$1 peer want out rec n
 	lib_case_begin source io_uring "$fam"
 	c="[ipv$fam transparent mirror]"
 	lib_case_server "$TMPD/t1.json" sink --bind "$(ep "$UP1_IP" 9000)" --out "$TMPD/t-$fam.rec"
@@ -376,9 +387,7 @@ print(" ".join(str(u["tx_pkts"]) for u in r["upstreams"]), r["total"]["tx_pkts"]
 	# upstream routes the client network through it) and are delivered locally there.
 	lib_case_begin source-fwd io_uring "$fam"
 	c="[ipv$fam transparent forward]"
-	if [ "$fam" = 4 ]; then net=198.18.1.0/24; else net=2001:2:1::/64; fi
-	lib_nsx "$NS_R" ip -"$fam" rule add iif "$IF_RU" lookup 100 priority 100
-	lib_nsx "$NS_R" ip -"$fam" route add local "$net" dev lo table 100
+	reply_routes add "$fam"
 	lib_case_server "$TMPD/t2.json" echo --bind "$(ep "$UP1_IP" 9000)" --out "$TMPD/tf-$fam.rec"
 	lib_relay_conf "$conf" backend=io_uring listen="$to" up="$(ep "$UP1_IP" 9000)"
 	conf_extra "$conf" 'source = "client"; fwmark = 7;'
@@ -392,21 +401,18 @@ print(" ".join(str(u["tx_pkts"]) for u in r["upstreams"]), r["total"]["tx_pkts"]
 	peer=$(awk '{print $1}' "$TMPD/tf-$fam.rec" | sort -u)
 	[ "$peer" = "$(ep "$CLIENT_IP" 48100)" ] || lib_case_fail "$c upstream saw '$peer'"
 	lib_case_end
-	lib_nsx "$NS_R" ip -"$fam" route del local "$net" dev lo table 100
-	lib_nsx "$NS_R" ip -"$fam" rule del iif "$IF_RU" lookup 100 priority 100
+	reply_routes del "$fam"
 }
 
 # ---- a transparent mirror's sockets to the members, with one member dead, then answering
 mirror_replies_case()
 {
-	local backend=$1 fam=$2 rnet net n=60 out queued
+	local backend=$1 fam=$2 net n=60 out queued
 	lib_case_begin source-replies "$backend" "$fam"
 	c="[$backend/ipv$fam transparent mirror, replies]"
-	if [ "$fam" = 4 ]; then rnet=198.18.1.0/24; else rnet=2001:2:1::/64; fi
 	# The members' replies to the clients' addresses come back into the relay's namespace
 	# and are delivered there, to the sockets that sent the copies (as source-fwd).
-	lib_nsx "$NS_R" ip -"$fam" rule add iif "$IF_RU" lookup 100 priority 100
-	lib_nsx "$NS_R" ip -"$fam" route add local "$rnet" dev lo table 100
+	reply_routes add "$fam"
 	lib_case_server "$TMPD/r1.json" echo --bind "$(ep "$UP1_IP" 9000)" --out "$TMPD/r1-$fam.rec"
 	lib_relay_conf "$conf" backend="$backend" listen="$to" up="$(ep "$UP1_IP" 9000)" \
 		up="$(ep "$UP2_IP" 9000)" mode=mirror
@@ -442,8 +448,7 @@ print(" ".join(str(u["rx_pkts"]) for u in r["upstreams"]), r["total"]["reply_dro
 	[ "$queued" = 0 ] && lib_case_ok "$c nothing queued in the clients' sockets" ||
 		lib_case_fail "$c $queued bytes queued in the relay's sockets of the clients"
 	lib_case_end
-	lib_nsx "$NS_R" ip -"$fam" route del local "$rnet" dev lo table 100
-	lib_nsx "$NS_R" ip -"$fam" rule del iif "$IF_RU" lookup 100 priority 100
+	reply_routes del "$fam"
 }
 
 for fam in 4 6; do
