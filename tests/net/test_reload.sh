@@ -5,7 +5,8 @@
 # through configs which add and remove a listener, add and remove a relay, add an upstream,
 # and one bad config. Asserts zero datagrams lost on the unchanged listener, that each change
 # took effect (the added listener answers, the removed one does not, a new session may use the
-# added upstream), and that the bad config was refused while the old one kept serving.
+# added upstream), and that the bad config was refused while the old one kept serving. Then a
+# storm of overlapping reload requests (storm).
 . "$(dirname "$0")/lib.sh"
 lib_topology
 
@@ -121,6 +122,7 @@ run_case()
 		ok=$((ok + 1))
 	done
 	[ "$ok" -eq "$RELOADS" ] && lib_case_ok "$C $RELOADS reloads under traffic answered"
+	storm
 	[ -s "$TMPD/up2-$BACKEND-$fam.rec" ] ||
 		lib_case_fail "$C the added upstream never received a datagram"
 
@@ -138,6 +140,58 @@ run_case()
 	lib_stop_pid "$echo1"
 	lib_stop_pid "$echo2"
 	no_room_case
+}
+
+# storm: reload requests that overlap, under traffic, in three rounds: three ringrelayctl
+# reloads and ten SIGHUPs back to back while the file changes under them, then one SIGHUP
+# after the last write. Every ringrelayctl reload must answer with success, the file's last version
+# must be the one in force (a request that came during a reload is served by another that
+# reads the file after it), and the relay must live.
+storm()
+{
+	local c="$C [storm]" i p pids failed round out
+	for round in 1 2 3; do
+		# Each version is written beside the file first and renamed over it in the
+		# storm, as a careful operator (or a config manager) replaces a file: a reload
+		# never reads half of one, and the last request lands while the reloads the
+		# first ones started still run.
+		write_conf "$TMPD/storm-base.conf" base
+		write_conf "$TMPD/storm-relay.conf" relay
+		write_conf "$CONF" listener
+		pids="" failed=0
+		for i in 1 2 3; do
+			"$BUILD/ringrelayctl" -s "$TMPD/run/ctl.sock" reload \
+				>"$TMPD/storm-ctl$i.out" 2>&1 &
+			pids="$pids $!"
+		done
+		for i in $(seq 1 10); do
+			kill -HUP "$RELAY_PID"
+			[ "$i" = 5 ] && mv -f "$TMPD/storm-base.conf" "$CONF"
+		done
+		mv -f "$TMPD/storm-relay.conf" "$CONF"
+		kill -HUP "$RELAY_PID"
+		for p in $pids; do
+			wait "$p" || failed=$((failed + 1))
+		done
+		if [ "$failed" -ne 0 ]; then
+			lib_case_fail "$c round $round: $failed of 3 overlapping ringrelayctl reloads failed: $(cat "$TMPD"/storm-ctl*.out)"
+			return
+		fi
+		# The last request came after the last write: extra's listener answers in the
+		# end, and the listener only the first write had is gone.
+		if ! lib_wait_for 10 lib_udp "$NS_C" client --to "$(ep "$RELAY_IP" 5002)" \
+			--count 2 --size 20 --expect-echo --seconds 1 >/dev/null 2>&1; then
+			lib_case_fail "$c round $round: the relay added by the last write does not answer"
+			return
+		fi
+		out=$(lib_udp "$NS_C" client --to "$(ep "$RELAY_IP" 5001)" --count 2 --size 20 \
+			--expect-none --quiet 0.3) || {
+			lib_case_fail "$c round $round: a listener of an older version answers: $out"
+			return
+		}
+	done
+	lib_relay_alive || { lib_case_fail "$c the relay died in the storm"; return; }
+	lib_case_ok "$c 3 rounds of 3 ringrelayctl reloads and 11 SIGHUPs: all answered, the last version in force ($(lib_log_count 'reload: .* applied') reloads applied in all)"
 }
 
 # no_room_case: a reload that removes relay "a" (1000 sessions) and adds "b" (2000) while
