@@ -47,6 +47,7 @@ struct gso_burst {
 	uint16_t gso_size;
 	bool mirror;
 	uint32_t sess_idx, sess_gen;
+	uint64_t members_gen; /* a mirror's: the member list its copies were sent to */
 };
 
 /* Datagrams of one session that arrived in one batch of completions leave in one sendmsg
@@ -777,7 +778,9 @@ static void on_listener_recv(struct uring_worker *uw, const struct io_uring_cqe 
 				.data = payload, .len = len, .gso_size = meta.gso_size,
 				.mirror = true,
 				.sess_idx = s ? session_index(&wr->sessions, s) : SESSION_NONE,
-				.sess_gen = s ? s->gen : 0 };
+				.sess_gen = s ? s->gen : 0,
+				.members_gen = wr->transparent ? p->members_gen
+							       : wr->members_gen };
 		counter_add(&c->dir[RELAY_DIR_TO_UPSTREAM].extra_copies, (uint64_t)segs * (n - 1));
 		for (i = 0; i < (wr->transparent ? p->n : wr->n_mirror); i++) {
 			if (!(copy >> i & 1))
@@ -944,7 +947,8 @@ recycle:
  * cut before they are sent from then on, until a reload asks its MTU again; a transparent
  * mirror sends from each client's session socket to every member's address, where the path
  * MTU cannot be asked, so each of its refused copies goes again. Returns false when the
- * member has left with a reload (the copy is then lost). */
+ * member list changed since the copy was sent (a reload may have given the member's counter
+ * slot to another member): the copy is then lost. */
 static bool mirror_resend(struct uring_worker *uw, struct udata u, struct session *s, int err)
 {
 	const struct gso_burst *r = &uw->bursts[u.bid];
@@ -956,6 +960,8 @@ static bool mirror_resend(struct uring_worker *uw, struct udata u, struct sessio
 
 	if (s) {
 		p = worker_pool(uw->w, u.relay);
+		if (p->members_gen != r->members_gen)
+			return false;
 		for (i = 0; i < p->n && p->m[i].slot != u.idx; i++)
 			;
 		if (i == p->n)
@@ -965,7 +971,7 @@ static bool mirror_resend(struct uring_worker *uw, struct udata u, struct sessio
 		return true;
 	}
 	i = mirror_member(wr, u.idx);
-	if (i == wr->n_mirror || wr->mirror_fd[i] < 0)
+	if (wr->members_gen != r->members_gen || i == wr->n_mirror || wr->mirror_fd[i] < 0)
 		return false;
 	/* The MTU shrank since the last reload (ask again), or the device cannot segment (no
 	 * GSO to this member at all). */
