@@ -262,7 +262,8 @@ static void batch_flush(struct uring_worker *uw, struct tx_batch *b)
 	struct udata u = { .op = OP_SEND_BATCH, .relay = b->relay,
 			   .idx = (uint32_t)(b - uw->batches) };
 
-	*b->owner = SESSION_NONE;
+	if (b->owner)
+		*b->owner = SESSION_NONE;
 	b->owner = NULL;
 	memset(&b->msg, 0, sizeof(b->msg));
 	b->msg.msg_iov = b->iov;
@@ -373,13 +374,23 @@ static uint32_t mirror_member(const struct worker_relay *wr, uint32_t up)
 	return j;
 }
 
-/* A send took the ICMP error a mirror socket's receive would have reported (and drained):
- * its copies in the error queue go now, or they would stay there, charged to the socket. */
-static void mirror_drain_errors(struct uring_worker *uw, uint32_t relay, uint32_t up)
+/* A send took the ICMP error the socket's receive would have reported (and drained): the
+ * error's copies in the error queue go now, or they would stay there, charged to the
+ * socket's receive buffer, until a receive meets an error. The socket is the session's
+ * (sess_idx, sess_gen), else a mirror member's (counter slot up). */
+static void send_drain_errors(struct uring_worker *uw, uint32_t relay, uint32_t up,
+			      uint32_t sess_idx, uint32_t sess_gen)
 {
 	const struct worker_relay *wr = &uw->w->relays[relay];
+	struct session *s;
 	uint32_t j;
 
+	if (sess_idx != SESSION_NONE) {
+		s = worker_session_at(uw->w, relay, sess_idx);
+		if (s && s->state == SESSION_ACTIVE && s->gen == sess_gen && s->fd >= 0)
+			sock_drain_errors(s->fd, SESSION_ERRQUEUE_MAX);
+		return;
+	}
 	if (wr->mode != RELAY_MODE_MIRROR || wr->transparent)
 		return;
 	j = mirror_member(wr, up);
@@ -398,12 +409,12 @@ static void gso_off(struct uring_worker *uw, int err)
 }
 
 /* The kernel failed batch b's GSO send with err, and no datagram left: its datagrams from
- * the one at from on go again, each alone, to the session or mirror member they were meant
- * for, if that still exists (returns false when it does not). Refused (EMSGSIZE, EINVAL,
- * EIO): a segment longer than the path MTU (it shrank since the session opened or the member
- * was asked, or a route changed: asked again), or a kernel or device that cannot do UDP GSO
- * here (gso_off). An unreachable: an ICMP error an earlier datagram drew, which fails the
- * socket's next send whatever it carries. */
+ * the one at from on go again to the session or mirror member they were meant for, if that
+ * still exists (returns false when it does not). Refused (EMSGSIZE, EINVAL, EIO): each
+ * alone; a segment longer than the path MTU (it shrank since the session opened or the
+ * member was asked, or a route changed: asked again), or a kernel or device that cannot do
+ * UDP GSO here (gso_off). An unreachable, an ICMP error an earlier datagram drew, which fails
+ * the socket's next send whatever it carries: together again, in a new batch. */
 static bool batch_resend(struct uring_worker *uw, struct tx_batch *b, int err, uint32_t from)
 {
 	struct worker_relay *wr = &uw->w->relays[b->relay];
@@ -437,6 +448,25 @@ static bool batch_resend(struct uring_worker *uw, struct tx_batch *b, int err, u
 			*seg_max = (uint32_t)max;
 		else
 			gso_off(uw, err);
+	}
+	if (!sock_err_gso_refused(-err) && b->n - from > 1 && uw->batch_free != UINT32_MAX) {
+		/* An unreachable: the rest go again together (a suffix keeps the GSO rules), so
+		 * that an error pending again costs one more datagram and is drained as this one
+		 * (on_send_batch), which a single send's completion cannot name the socket for. */
+		struct tx_batch *nb = &uw->batches[uw->batch_free];
+
+		uw->batch_free = nb->next_free;
+		*nb = (struct tx_batch){ .size = b->size, .slot = b->slot, .relay = b->relay,
+					 .sess_idx = b->sess_idx, .sess_gen = b->sess_gen,
+					 .up = b->up };
+		for (i = from; i < b->n; i++) {
+			nb->iov[nb->n] = b->iov[i];
+			nb->bid[nb->n++] = b->bid[i];
+			nb->bytes += (uint32_t)b->iov[i].iov_len;
+			uw->bp.refs[b->bid[i]]++;
+		}
+		batch_flush(uw, nb);
+		return true;
 	}
 	for (i = from; i < b->n; i++)
 		send_buf(uw, b->slot, NULL, NULL, b->iov[i].iov_base, (uint32_t)b->iov[i].iov_len,
@@ -473,8 +503,8 @@ static void on_send_batch(struct uring_worker *uw, const struct io_uring_cqe *cq
 		relay_count_drop(c, RELAY_DIR_TO_UPSTREAM,
 				 unreachable ? DROP_UNREACHABLE : DROP_SEND_ERROR, lost);
 		upstream_count_lost(uw->w, u.relay, b->up, unreachable, lost);
-		if (unreachable && b->sess_idx == SESSION_NONE)
-			mirror_drain_errors(uw, u.relay, b->up);
+		if (unreachable)
+			send_drain_errors(uw, u.relay, b->up, b->sess_idx, b->sess_gen);
 	}
 	for (i = 0; i < b->n; i++)
 		bufpool_put(&uw->bp, b->bid[i]);
@@ -1087,8 +1117,11 @@ static void on_send(struct uring_worker *uw, const struct io_uring_cqe *cqe, str
 				 u.gen);
 		if (d == RELAY_DIR_TO_UPSTREAM)
 			upstream_count_lost(uw->w, u.relay, u.idx, unreachable, u.gen);
+		/* a GSO burst's record names its session; a single send's does not */
 		if (d == RELAY_DIR_TO_UPSTREAM && unreachable)
-			mirror_drain_errors(uw, u.relay, u.idx);
+			send_drain_errors(uw, u.relay, u.idx,
+					  u.gen > 1 ? uw->bursts[u.bid].sess_idx : SESSION_NONE,
+					  uw->bursts[u.bid].sess_gen);
 	}
 	bufpool_put(&uw->bp, u.bid);
 }
