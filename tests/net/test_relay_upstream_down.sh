@@ -15,6 +15,19 @@
 . "$(dirname "$0")/lib.sh"
 lib_topology
 
+# upstream_up_replies PORT_BASE: the echo upstream starts, and the client that used
+# PORT_BASE while it was down (the same session) gets its replies.
+upstream_up_replies()
+{
+	lib_case_echo
+	if out=$(lib_udp "$NS_C" client --to "$to" --port-base "$1" --count 5 --size 50 \
+		--expect-echo); then
+		lib_case_ok "$c replies once the upstream is up: $out"
+	else
+		lib_case_fail "$c no replies after the upstream came up: $out"
+	fi
+}
+
 # run_case BACKEND FAMILY: the whole test for one backend and one address family.
 run_case()
 {
@@ -45,13 +58,7 @@ run_case()
 			"want <= $((2 * $(getconf CLK_TCK) / 5))"
 	fi
 
-	lib_case_echo
-	if out=$(lib_udp "$NS_C" client --to "$to" --port-base 47000 --count 5 --size 50 \
-		--expect-echo); then
-		lib_case_ok "$c replies once the upstream is up: $out"
-	else
-		lib_case_fail "$c no replies after the upstream came up: $out"
-	fi
+	upstream_up_replies 47000
 	if line=$(lib_stats t); then
 		v=$(lib_field sessions_created "$line")
 		[ "$v" = 1 ] || lib_case_fail "$c sessions_created=$v, want 1 (the same session)"
@@ -156,13 +163,7 @@ errqueue_case()
 	done
 	[ "$k" = 6 ] && rmem_zero &&
 		lib_case_ok "$c 6 bursts of 100 to a dead upstream: nothing left in the socket ($(lib_stat drop_upstream_unreachable) lost to errors, $(lib_stat upstream_unreachable_notices) notices)"
-	lib_case_echo
-	if out=$(lib_udp "$NS_C" client --to "$to" --port-base 47400 --count 5 --size 50 \
-		--expect-echo); then
-		lib_case_ok "$c replies once the upstream is up: $out"
-	else
-		lib_case_fail "$c no replies after the upstream came up: $out"
-	fi
+	upstream_up_replies 47400
 	lib_case_end
 }
 
