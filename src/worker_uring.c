@@ -449,10 +449,11 @@ static bool batch_resend(struct uring_worker *uw, struct tx_batch *b, int err, u
 		else
 			gso_off(uw, err);
 	}
-	if (!sock_err_gso_refused(-err) && b->n - from > 1 && uw->batch_free != UINT32_MAX) {
-		/* An unreachable: the rest go again together (a suffix keeps the GSO rules), so
-		 * that an error pending again costs one more datagram and is drained as this one
-		 * (on_send_batch), which a single send's completion cannot name the socket for. */
+	if (!sock_err_gso_refused(-err) && b->n > from && uw->batch_free != UINT32_MAX) {
+		/* An unreachable: the rest go again together (a suffix keeps the GSO rules; one
+		 * datagram is a batch too), so that an error pending again costs one more
+		 * datagram and is drained as this one (on_send_batch): a single send's
+		 * completion cannot name the socket. */
 		struct tx_batch *nb = &uw->batches[uw->batch_free];
 
 		uw->batch_free = nb->next_free;
