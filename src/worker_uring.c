@@ -385,6 +385,8 @@ static void send_drain_errors(struct uring_worker *uw, uint32_t relay, uint32_t 
 	struct session *s;
 	uint32_t j;
 
+	if (wr->state != RELAY_SLOT_ACTIVE)
+		return;
 	if (sess_idx != SESSION_NONE) {
 		s = worker_session_at(uw->w, relay, sess_idx);
 		if (s && s->state == SESSION_ACTIVE && s->gen == sess_gen && s->fd >= 0)
@@ -449,9 +451,10 @@ static bool batch_resend(struct uring_worker *uw, struct tx_batch *b, int err, u
 		else
 			gso_off(uw, err);
 	}
-	if (!sock_err_gso_refused(-err) && b->n > from && uw->batch_free != UINT32_MAX) {
-		/* An unreachable: the rest go again together (a suffix keeps the GSO rules; one
-		 * datagram is a batch too), so that an error pending again costs one more
+	if (!sock_err_gso_refused(-err) && b->n > from && uw->batch_free != UINT32_MAX &&
+	    (b->n - from == 1 || (!uw->no_batch && b->size <= *seg_max))) {
+		/* An unreachable: the rest go again together (a suffix keeps the GSO rules, unless
+		 * GSO was refused meanwhile; one datagram is a batch too), so that an error pending again costs one more
 		 * datagram and is drained as this one (on_send_batch): a single send's
 		 * completion cannot name the socket. */
 		struct tx_batch *nb = &uw->batches[uw->batch_free];
@@ -492,7 +495,7 @@ static void on_send_batch(struct uring_worker *uw, const struct io_uring_cqe *cq
 	} else if (b->n > 1 && (refused || unreachable)) {
 		/* Refused: every datagram goes again singly. An ICMP unreachable left pending by
 		 * an earlier datagram: it costs one datagram, as it costs a single send (and an
-		 * mmsg batch), and the rest go again singly. Counted when the single sends
+		 * mmsg batch), and the rest go again in a new batch. Counted when those sends
 		 * complete, or here when the session or member is gone. */
 		lost = unreachable ? 1 : 0;
 		if (!batch_resend(uw, b, cqe->res, lost))
