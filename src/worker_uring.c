@@ -40,7 +40,9 @@ struct tx_msg {
  * back to its client, or as a mirror's copies: what it takes to send it again in pieces when
  * the path refuses the segments (an MTU smaller than the other side's, or one that shrank
  * since it was asked; a device or tunnel without UDP GSO). sess_idx is the session that
- * sends it, SESSION_NONE for a (not transparent) mirror's copies. */
+ * sends it, SESSION_NONE for a (not transparent) mirror's copies. A buffer sent to an
+ * upstream on its own (not gathered, not GSO) names only its session here (burst_session),
+ * so that a send failed by an ICMP error can drain that session's socket (on_send). */
 struct gso_burst {
 	const uint8_t *data;
 	uint32_t len;
@@ -243,6 +245,16 @@ static void send_buf(struct uring_worker *uw, uint32_t slot, const struct addr *
 
 /* Queues a GRO super-datagram (segments of gso_size) whose path cannot carry such segments
  * as they are: one send per segment, each a datagram of its own (send_buf's arguments). */
+/* Names the session (sess_idx, sess_gen; SESSION_NONE: a mirror's copies) whose socket
+ * sends buffer bid on its own to an upstream, for on_send: its completion's udata has no
+ * room for it. Only these two fields: a GSO buffer's pieces share its record. */
+static void burst_session(struct uring_worker *uw, uint32_t bid, uint32_t sess_idx,
+			  uint32_t sess_gen)
+{
+	uw->bursts[bid].sess_idx = sess_idx;
+	uw->bursts[bid].sess_gen = sess_gen;
+}
+
 static void send_pieces(struct uring_worker *uw, uint32_t slot, const struct addr *dest,
 			const struct addr *local, const uint8_t *data, uint32_t len,
 			uint16_t gso_size, enum udata_op op, uint32_t relay, uint32_t bid, uint32_t up)
@@ -341,6 +353,7 @@ static void send_batched(struct uring_worker *uw, const struct batch_owner *o, c
 	}
 	if (len == 0 || len > o->seg_max || uw->no_batch ||
 	    (!b && (uw->batch_free == UINT32_MAX || uw->n_open == BATCH_POOL))) {
+		burst_session(uw, bid, o->sess_idx, o->sess_gen);
 		send_buf(uw, o->slot, NULL, NULL, data, len, 0, OP_SEND_UPSTREAM, o->relay, bid,
 			 o->up);
 		return;
@@ -456,7 +469,7 @@ static bool batch_resend(struct uring_worker *uw, struct tx_batch *b, int err, u
 		/* An unreachable: the rest go again together (a suffix keeps the GSO rules, unless
 		 * GSO was refused meanwhile; one datagram is a batch too), so that an error
 		 * pending again costs one more datagram and is drained as this one
-		 * (on_send_batch): a single send's completion cannot name the socket. */
+		 * (on_send_batch). */
 		struct tx_batch *nb = &uw->batches[uw->batch_free];
 
 		uw->batch_free = nb->next_free;
@@ -472,9 +485,11 @@ static bool batch_resend(struct uring_worker *uw, struct tx_batch *b, int err, u
 		batch_flush(uw, nb);
 		return true;
 	}
-	for (i = from; i < b->n; i++)
+	for (i = from; i < b->n; i++) {
+		burst_session(uw, b->bid[i], b->sess_idx, b->sess_gen);
 		send_buf(uw, b->slot, NULL, NULL, b->iov[i].iov_base, (uint32_t)b->iov[i].iov_len,
 			 0, OP_SEND_UPSTREAM, b->relay, b->bid[i], b->up);
+	}
 	return true;
 }
 
@@ -803,6 +818,8 @@ static void on_listener_recv(struct uring_worker *uw, const struct io_uring_cqe 
 				goto recycle;
 			session_count_up(s, segs, len);
 			slot = session_slot(w, l->relay, s);
+			if (!meta.gso_size)
+				burst_session(uw, bid, session_index(&wr->sessions, s), s->gen);
 		}
 		/* Every member gets a copy: gathered into the member's batch (send_batched), or
 		 * sent on its own; a GSO copy whose segments a member's path refuses goes again in
@@ -866,6 +883,7 @@ static void on_listener_recv(struct uring_worker *uw, const struct io_uring_cqe 
 	} else {
 		/* Segments that fit the client's link but not the upstream's path. */
 		batch_flush_of(uw, owner.open);
+		burst_session(uw, bid, owner.sess_idx, owner.sess_gen);
 		send_pieces(uw, slot, NULL, NULL, payload, len, meta.gso_size, OP_SEND_UPSTREAM,
 			    l->relay, bid, s->upstream);
 	}
@@ -1121,10 +1139,9 @@ static void on_send(struct uring_worker *uw, const struct io_uring_cqe *cqe, str
 				 u.gen);
 		if (d == RELAY_DIR_TO_UPSTREAM)
 			upstream_count_lost(uw->w, u.relay, u.idx, unreachable, u.gen);
-		/* a GSO burst's record names its session; a single send's does not */
+		/* the buffer's record names the sending session (burst_session) */
 		if (d == RELAY_DIR_TO_UPSTREAM && unreachable)
-			send_drain_errors(uw, u.relay, u.idx,
-					  u.gen > 1 ? uw->bursts[u.bid].sess_idx : SESSION_NONE,
+			send_drain_errors(uw, u.relay, u.idx, uw->bursts[u.bid].sess_idx,
 					  uw->bursts[u.bid].sess_gen);
 	}
 	bufpool_put(&uw->bp, u.bid);

@@ -11,7 +11,8 @@
 # it: the error it leaves pending fails the session's next send, which gathers the 40 into
 # one UDP GSO send; it must cost one datagram (as it costs a single send), not all 40.
 # Then (IPv4, both backends) bursts to the dead upstream leave no ICMP error in the session's
-# socket once through (errqueue_case).
+# socket once through (errqueue_case): of 50 B datagrams (gathered), and of 1600 B ones (over
+# the path MTU: each sent alone and fragmented).
 . "$(dirname "$0")/lib.sh"
 lib_topology
 
@@ -133,24 +134,25 @@ rmem_of_session()
 }
 rmem_zero() { [ "$(rmem_of_session)" = 0 ]; }
 
-# errqueue_case BACKEND: bursts to an upstream that is down, queued while the relay is
+# errqueue_case BACKEND SIZE: bursts to an upstream that is down, queued while the relay is
 # stopped, so that the session's sends (gathered) take the ICMP errors its earlier datagrams
 # drew. Each error's copy in the socket's error queue must be read away once the burst is
 # through: a send that takes an error does not say where its copies are, and they stay
 # charged to the socket's receive buffer until a receive meets an error. The io_uring
-# backend left some after 4 of 8 bursts (growing by one each time); then the upstream
-# starts and the same session gets its replies.
+# backend left some after 4 of 8 bursts (growing by one each time), and with SIZE 1600 (each
+# datagram its own send, whose completion named no session) 64000 bytes after the first;
+# then the upstream starts and the same session gets its replies.
 errqueue_case()
 {
-	local backend=$1 k n=3 rmem
-	lib_case_begin errqueue "$backend" 4
-	c="[$backend/ipv4 error queue]"
+	local backend=$1 size=$2 k n=3 rmem
+	lib_case_begin "errqueue-$size" "$backend" 4
+	c="[$backend/ipv4 error queue, $size B]"
 	lib_case_start || return
 	lib_udp "$NS_C" client --to "$to" --port-base 47400 --count 3 --size 50 --expect-none \
 		--quiet 0.2 >/dev/null
 	for k in 1 2 3 4 5 6; do
 		lib_pause "$RELAY_PID" || lib_case_fail "$c the relay did not stop"
-		lib_udp "$NS_C" client --to "$to" --port-base 47400 --count 100 --size 50 \
+		lib_udp "$NS_C" client --to "$to" --port-base 47400 --count 100 --size "$size" \
 			--expect-none --quiet 0.05 >/dev/null
 		lib_resume "$RELAY_PID"
 		n=$((n + 100))
@@ -169,6 +171,7 @@ errqueue_case()
 
 for backend in $(lib_backends); do
 	pending_case "$backend"
-	errqueue_case "$backend"
+	errqueue_case "$backend" 50
+	errqueue_case "$backend" 1600
 done
 lib_each_case run_case
