@@ -129,6 +129,9 @@ struct relay_conf {
 enum filter_mode { FILTER_MODE_OFF, FILTER_MODE_XDP, FILTER_MODE_XDP_GENERIC, FILTER_MODE_TC };
 enum filter_verdict { FILTER_VERDICT_ALLOW, FILTER_VERDICT_DENY };
 enum filter_scope { FILTER_SCOPE_RELAYS, FILTER_SCOPE_UDP };
+/* How tc ingress programs are attached: a tcx link where the kernel has one (6.6), else a
+ * clsact filter; or only one of the two. */
+enum tc_hook { TC_HOOK_AUTO, TC_HOOK_TCX, TC_HOOK_CLSACT };
 
 struct filter_prefix {
 	struct prefix prefix;
@@ -164,6 +167,7 @@ struct filter_conf {
 	uint8_t rate_prefix4; /* 1..32, default 32 */
 	uint8_t rate_prefix6; /* 1..128, default 128 */
 	bool pin;	      /* pin maps under /sys/fs/bpf/ringrelay */
+	enum tc_hook tc_hook; /* for every tc attachment: filter, shedding, fast path */
 };
 
 /* Who may use the control socket beyond root and the daemon's own user (who may do
@@ -286,5 +290,6 @@ const char *config_session_full_name(enum session_full f);
 const char *config_filter_mode_name(enum filter_mode m);
 const char *config_verdict_name(enum filter_verdict v);
 const char *config_scope_name(enum filter_scope s);
+const char *config_tc_hook_name(enum tc_hook h);
 
 #endif

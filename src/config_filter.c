@@ -30,6 +30,8 @@ static const char *const scope_words[] = {
     [FILTER_SCOPE_RELAYS] = "relays", [FILTER_SCOPE_UDP] = "udp", NULL};
 
 /* Members of a ports entry: both required. */
+static const char *const tc_hook_words[] = {
+    [TC_HOOK_AUTO] = "auto", [TC_HOOK_TCX] = "tcx", [TC_HOOK_CLSACT] = "clsact", NULL};
 static const char *const port_rule_keys[] = {"ports", "verdict", NULL};
 
 /* ---------------------------------------------------------------- lists */
@@ -407,6 +409,8 @@ static const struct config_row filter_rows[] = {
 	 .after = relay_ports_only_after},
 	{"rate_limit", CONFIG_T_CUSTOM, .parse = parse_rate, .dump = dump_rate},
 	{"pin", CONFIG_T_BOOL, CONFIG_FIELD(struct filter_conf, pin)},
+	{"tc_hook", CONFIG_T_WORD, CONFIG_FIELD(struct filter_conf, tc_hook),
+	 .words = tc_hook_words, .def.i = TC_HOOK_AUTO},
 };
 
 /* The section is there: mode "xdp" unless it says otherwise. */
@@ -459,4 +463,9 @@ const char *config_verdict_name(enum filter_verdict v)
 const char *config_scope_name(enum filter_scope s)
 {
 	return config_word(scope_words, s);
+}
+
+const char *config_tc_hook_name(enum tc_hook h)
+{
+	return config_word(tc_hook_words, h);
 }

@@ -63,6 +63,7 @@ struct filter_iface {
 struct filter {
 	struct filter_bpf *skel;
 	enum filter_mode mode;
+	enum tc_hook tc_hook; /* fixed at start: attachments of both kinds never mix */
 	struct filter_iface ifaces[RR_IFACES_MAX];
 	uint32_t n_ifaces;
 	uint32_t n_filter_ifaces;
@@ -489,6 +490,7 @@ int filter_open_sized(const struct config *cfg, uint32_t flows, struct filter **
 		return -ENOMEM;
 	}
 	f->mode = cfg->filter.mode;
+	f->tc_hook = cfg->filter.tc_hook;
 	f->flows = flows ? flows : FILTER_DEFAULT_FLOWS;
 	f->ncpus = libbpf_num_possible_cpus();
 	if (f->ncpus < 0) {
@@ -618,8 +620,9 @@ static void filter_destroy_clsact(int ifindex)
 }
 
 /* tc ingress: a tcx link where the kernel has them (6.6), so the attachment dies with the
- * process like an XDP link; else a classic clsact filter with our handle, replacing one a
- * killed ringrelay left behind (it is ours by handle and priority) instead of failing. */
+ * process like an XDP link; else (or with tc_hook "clsact") a classic clsact filter with our
+ * handle, replacing one a killed ringrelay left behind (it is ours by handle and priority)
+ * instead of failing. */
 static int filter_attach_tc(struct filter *f, struct filter_iface *fi)
 {
 	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = fi->ifindex, .attach_point = BPF_TC_INGRESS);
@@ -629,14 +632,23 @@ static int filter_attach_tc(struct filter *f, struct filter_iface *fi)
 
 	if (fi->tc_link >= 0 || fi->tc_legacy)
 		return 0;
-	fd = bpf_link_create(prog, fi->ifindex, BPF_TCX_INGRESS, NULL);
-	if (fd >= 0) {
-		fi->tc_link = fd;
-		return 0;
+	if (f->tc_hook != TC_HOOK_CLSACT) {
+		fd = bpf_link_create(prog, fi->ifindex, BPF_TCX_INGRESS, NULL);
+		if (fd >= 0) {
+			fi->tc_link = fd;
+			return 0;
+		}
+		if (f->tc_hook == TC_HOOK_TCX) {
+			log_err("filter: tcx link on %s: %s: tc_hook = \"tcx\" needs Linux 6.6 or "
+				"later; set tc_hook = \"auto\" to fall back to a clsact filter",
+				fi->name, strerror(-fd));
+			return fd;
+		}
+		if (fd != -EINVAL && fd != -EOPNOTSUPP && fd != -524 /* ENOTSUPP */)
+			return fd;
+		log_debug("filter: tcx link on %s: %s; using a clsact filter", fi->name,
+			  strerror(-fd));
 	}
-	if (fd != -EINVAL && fd != -EOPNOTSUPP && fd != -524 /* ENOTSUPP */)
-		return fd;
-	log_debug("filter: tcx link on %s: %s; using a clsact filter", fi->name, strerror(-fd));
 	ret = bpf_tc_hook_create(&hook);
 	if (ret < 0 && ret != -EEXIST)
 		return ret;
@@ -853,6 +865,11 @@ int filter_update(struct filter *f, const struct config *cfg, char *err, size_t 
 	if (fc->mode != f->mode ||
 	    (fc->mode != FILTER_MODE_OFF && fc->n_interfaces != f->n_filter_ifaces)) {
 		snprintf(err, errlen, "filter: mode or interfaces changed; restart to apply");
+		return -EOPNOTSUPP;
+	}
+	if (fc->tc_hook != f->tc_hook) {
+		snprintf(err, errlen, "filter: tc_hook changed (to \"%s\"); restart to apply",
+			 config_tc_hook_name(fc->tc_hook));
 		return -EOPNOTSUPP;
 	}
 	for (i = 0; fc->mode != FILTER_MODE_OFF && i < fc->n_interfaces; i++) {

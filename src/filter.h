@@ -26,8 +26,9 @@ struct filter_stats {
 
 /* Loads the program, fills the rule maps from cfg->filter (and the relays' listen ports for
  * scope "relays") and attaches on every interface: native XDP through a BPF link, else
- * generic XDP, else tc ingress (clsact); mode "xdp-generic" / "tc" start at that step. Each
- * fallback is logged with its reason. cfg->filter.mode must not be FILTER_MODE_OFF.
+ * generic XDP, else tc ingress (a tcx link or a clsact filter, as filter.tc_hook says); mode
+ * "xdp-generic" / "tc" start at that step. Each fallback is logged with its reason.
+ * cfg->filter.mode must not be FILTER_MODE_OFF.
  * Returns 0 and *out, or -errno with one line in err naming the interface and the reason. */
 int filter_new(const struct config *cfg, struct filter **out, char *err, size_t errlen);
 

@@ -58,6 +58,7 @@ static const char good_text[] =
     "  relay_ports_only = true;\n"
     "  rate_limit = { pps = 10000; prefix4 = 24; prefix6 = 64; };\n"
     "  pin = true;\n"
+    "  tc_hook = \"clsact\";\n"
     "};\n";
 
 static struct config *load_ok(const char *text)
@@ -152,6 +153,7 @@ static void test_good(void **state)
 	assert_int_equal(f->rate_prefix4, 24);
 	assert_int_equal(f->rate_prefix6, 64);
 	assert_true(f->pin);
+	assert_int_equal(f->tc_hook, TC_HOOK_CLSACT);
 	config_free(cfg);
 }
 
@@ -248,6 +250,7 @@ static void test_defaults(void **state)
 	assert_int_equal(cfg->filter.rate_prefix4, 32);
 	assert_int_equal(cfg->filter.rate_prefix6, 128);
 	assert_false(cfg->filter.pin);
+	assert_int_equal(cfg->filter.tc_hook, TC_HOOK_AUTO);
 	config_free(cfg);
 
 	/* explicit burst, int64 literals and mode off without interfaces */
@@ -393,6 +396,8 @@ static const struct error_case error_cases[] = {
     {"stats_interval = \"5\";\n" RELAY, "t.conf:1: stats_interval: must be a number of seconds"},
     {"filter = { interfaces = [ \"lo\" ]; pin = 1; };\n" RELAY,
      "t.conf:1: filter.pin: must be true or false"},
+    {"filter = { interfaces = [ \"lo\" ]; tc_hook = \"legacy\"; };\n" RELAY,
+     "t.conf:1: filter.tc_hook: must be one of: auto, tcx, clsact"},
     {"cpus = 1;\n" RELAY, "t.conf:1: cpus: must be a list of integers, e.g. [ 0, 1 ]"},
     {"cpus = ( 1, \"a\" );\n" RELAY, "t.conf:1: cpus: must be a list of integers, e.g. [ 0, 1 ]"},
     {"metrics = \"127.0.0.1:1\";\n" RELAY,

@@ -1,0 +1,185 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# filter.tc_hook: how ringrelay attaches its tc ingress program (the filter in mode "tc",
+# early shedding, the tc fast path), io_uring backend.
+# - "clsact" (what kernels before 6.6, Debian 12's 6.1 among them, always get): a classic
+#   filter with handle 0x5252, priority 1, on a clsact qdisc ringrelay creates; the filter
+#   and shedding run in it (a denied client is dropped, IPv4 and IPv6; an allowed one is
+#   relayed); on exit the filter goes, and the qdisc with it.
+# - a clsact qdisc that holds someone else's filter: ours filters beside it, and on exit only
+#   ours goes (their filter and the qdisc stay).
+# - kill -9 leaves our filter (a classic filter outlives its process); the next start
+#   replaces it instead of failing or adding a second.
+# - a reload that changes tc_hook is refused, with the old configuration still in force.
+# - "tcx": a BPF link, no qdisc, no classic filter; and shedding alone (filter mode "off")
+#   with "clsact" attaches the same classic filter.
+. "$(dirname "$0")/lib.sh"
+[ -x "$RINGRELAY" ] || lib_skip "relay binary $RINGRELAY not built"
+CTL=${CTL:-$(dirname "$RINGRELAY")/ringrelayctl}
+[ -x "$CTL" ] || lib_skip "ringrelayctl not built"
+command -v tc >/dev/null || lib_skip "tc not found"
+lib_topology
+
+# Denied sources next to the allowed client.
+DENIED4=198.18.1.66
+DENIED6=2001:2:1::66
+lib_nsx "$NS_C" ip addr add $DENIED4/24 dev "$IF_C"
+lib_nsx "$NS_C" ip -6 addr add $DENIED6/64 dev "$IF_C" nodad
+
+ctl() { lib_nsx "$NS_R" "$CTL" -s "$TMPD/run/ctl.sock" "$@"; }
+tc_filters() { lib_nsx "$NS_R" tc filter show dev "$IF_RC" ingress 2>/dev/null; }
+ours() { tc_filters | grep -c 'handle 0x5252' || true; }
+has_clsact() { lib_nsx "$NS_R" tc qdisc show dev "$IF_RC" | grep -q clsact; }
+# Also when a case failed half-way: the next one starts from a bare interface.
+bare() { lib_nsx "$NS_R" tc qdisc del dev "$IF_RC" clsact 2>/dev/null || true; }
+
+# conf_with HOOK MODE: the relay on both families, upstream UP1 port 9000, with a filter in
+# MODE ("tc" with the denied sources, or "off") attached by HOOK.
+conf_with()
+{
+	local file=$TMPD/$1-$2.conf rules=""
+	[ "$2" = tc ] && rules="interfaces = [ \"$IF_RC\" ]; deny = [ \"$DENIED4/32\", \"$DENIED6/128\" ];"
+	lib_relay_conf "$file" listen="198.18.1.2:5000" listen="[2001:2:1::2]:5000" \
+		up="198.18.2.2:9000"
+	echo "filter = { mode = \"$2\"; tc_hook = \"$1\"; $rules };" >>"$file"
+	echo "$file"
+}
+
+# filtered C: the allowed client is relayed and the denied one gets nothing, both families.
+filtered()
+{
+	local c=$1 fam out
+	for fam in 4 6; do
+		lib_family $fam
+		local denied=$DENIED4
+		[ $fam = 6 ] && denied=$DENIED6
+		out=$(lib_udp "$NS_C" client --to "$(ep "$RELAY_IP" 5000)" --bind "$CLIENT_IP" \
+			--count 5 --size 40 --expect-echo --seconds 10) ||
+			lib_case_fail "$c ipv$fam allowed client: $out"
+		out=$(lib_udp "$NS_C" client --to "$(ep "$RELAY_IP" 5000)" --bind "$denied" \
+			--count 5 --size 40 --expect-none --quiet 0.3) ||
+			lib_case_fail "$c ipv$fam denied client: $out"
+	done
+}
+
+lib_udp_bg "$NS_U" "$TMPD/echo.json" echo --bind "198.18.2.2:9000" --seconds 120
+ECHO_PID=$BG_PID
+
+clsact_case()
+{
+	local c="[clsact]" conf n
+	local f0=$LIB_FAILS
+	bare
+	conf=$(conf_with clsact tc)
+	lib_relay_start "$conf" || { lib_case_fail "$c relay did not start"; return; }
+	lib_relay_log_current | grep -q "filter: attached on $IF_RC (tc ingress, clsact filter)" ||
+		lib_case_fail "$c no 'attached ... clsact filter' line"
+	lib_relay_log_current | grep -q "shed: on $IF_RC in tc (clsact filter)" ||
+		lib_case_fail "$c shedding is not in the clsact filter"
+	has_clsact || lib_case_fail "$c no clsact qdisc on $IF_RC"
+	n=$(ours)
+	[ "$n" = 1 ] || lib_case_fail "$c $n filters with handle 0x5252, want 1: $(tc_filters)"
+	tc_filters | grep -q "pref 1 .*shed_tc" ||
+		lib_case_fail "$c the filter is not shed_tc at priority 1: $(tc_filters)"
+	filtered "$c"
+	n=$(ctl -j stats | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["filter"]["drop_prefix"])')
+	[ "$n" -ge 10 ] || lib_case_fail "$c drop_prefix=$n, want >= 10"
+	lib_relay_stop || lib_case_fail "$c relay exit status $? after SIGTERM, want 0"
+	has_clsact && lib_case_fail "$c the clsact qdisc it created stayed: $(tc_filters)"
+	[ "$LIB_FAILS" = "$f0" ] && lib_case_ok "$c filter and shedding in a clsact filter; qdisc gone on exit"
+}
+
+foreign_case()
+{
+	local c="[clsact, someone else's filter]" conf
+	local f0=$LIB_FAILS
+	bare
+	lib_nsx "$NS_R" tc qdisc add dev "$IF_RC" clsact
+	# A classic BPF filter that matches nothing (the only classifier every kernel here has).
+	lib_nsx "$NS_R" tc filter add dev "$IF_RC" ingress pref 49000 protocol all bpf \
+		bytecode '1,6 0 0 0,' || lib_case_fail "$c could not add the other filter"
+	conf=$(conf_with clsact tc)
+	lib_relay_start "$conf" || { lib_case_fail "$c relay did not start"; bare; return; }
+	filtered "$c"
+	lib_relay_stop || lib_case_fail "$c relay exit status $? after SIGTERM, want 0"
+	[ "$(ours)" = 0 ] || lib_case_fail "$c our filter stayed: $(tc_filters)"
+	tc_filters | grep -q "pref 49000 bpf .*bytecode" ||
+		lib_case_fail "$c the other filter went: $(tc_filters)"
+	[ "$LIB_FAILS" = "$f0" ] && lib_case_ok "$c ours filters beside it and goes alone"
+	bare
+}
+
+kill_case()
+{
+	local c="[clsact, kill -9]" conf n
+	local f0=$LIB_FAILS
+	bare
+	conf=$(conf_with clsact tc)
+	lib_relay_start "$conf" || { lib_case_fail "$c relay did not start"; return; }
+	kill -KILL "$RELAY_PID"
+	wait "$RELAY_PID" 2>/dev/null
+	RELAY_PID=
+	[ "$(ours)" = 1 ] || lib_case_fail "$c after kill -9: $(tc_filters), want our filter left"
+	lib_relay_start "$conf" || { lib_case_fail "$c no restart over the left filter"; bare; return; }
+	n=$(ours)
+	[ "$n" = 1 ] || lib_case_fail "$c $n filters with handle 0x5252 after the restart, want 1"
+	filtered "$c"
+	lib_relay_stop || lib_case_fail "$c relay exit status $? after SIGTERM, want 0"
+	[ "$(ours)" = 0 ] || lib_case_fail "$c our filter stayed after the stop: $(tc_filters)"
+	[ "$LIB_FAILS" = "$f0" ] && lib_case_ok "$c the left filter is replaced, then removed"
+	bare
+}
+
+reload_case()
+{
+	local c="[clsact, reload to tcx]" conf out
+	local f0=$LIB_FAILS
+	bare
+	conf=$(conf_with clsact tc)
+	lib_relay_start "$conf" || { lib_case_fail "$c relay did not start"; return; }
+	sed -i 's/tc_hook = "clsact"/tc_hook = "tcx"/' "$conf"
+	if out=$(ctl reload 2>&1); then
+		lib_case_fail "$c a reload to tcx was taken: $out"
+	else
+		echo "$out" | grep -q 'tc_hook changed (to "tcx"); restart to apply' ||
+			lib_case_fail "$c reload refused without the reason: $out"
+	fi
+	[ "$(ours)" = 1 ] || lib_case_fail "$c the clsact filter went: $(tc_filters)"
+	filtered "$c"
+	lib_relay_stop || lib_case_fail "$c relay exit status $? after SIGTERM, want 0"
+	[ "$LIB_FAILS" = "$f0" ] && lib_case_ok "$c refused; the old configuration filters on"
+	bare
+}
+
+tcx_case()
+{
+	local c="[tcx; shedding alone in clsact]" conf
+	local f0=$LIB_FAILS
+	bare
+	conf=$(conf_with tcx tc)
+	lib_relay_start "$conf" || { lib_case_fail "$c relay did not start"; return; }
+	lib_relay_log_current | grep -q "filter: attached on $IF_RC (tc ingress, link [0-9]*, prog" ||
+		lib_case_fail "$c no tcx link in the log"
+	has_clsact && lib_case_fail "$c tcx made a clsact qdisc"
+	[ -z "$(tc_filters)" ] || lib_case_fail "$c a classic filter with tcx: $(tc_filters)"
+	filtered "$c"
+	lib_relay_stop || lib_case_fail "$c relay exit status $? after SIGTERM, want 0"
+	conf=$(conf_with clsact off)
+	lib_relay_start "$conf" || { lib_case_fail "$c relay did not start (shedding only)"; return; }
+	lib_wait_for 5 lib__log_has "shed: on $IF_RC in tc (clsact filter)" ||
+		lib_case_fail "$c shedding alone did not take the clsact filter"
+	[ "$(ours)" = 1 ] || lib_case_fail "$c shedding alone: $(tc_filters)"
+	lib_relay_stop || lib_case_fail "$c relay exit status $? after SIGTERM, want 0"
+	has_clsact && lib_case_fail "$c the qdisc stayed after shedding alone"
+	[ "$LIB_FAILS" = "$f0" ] && lib_case_ok "$c"
+	bare
+}
+lib__log_has() { lib_relay_log_current | grep -q "$1"; }
+
+clsact_case
+foreign_case
+kill_case
+reload_case
+tcx_case
+lib_stop_pid "$ECHO_PID"
+lib_done
