@@ -13,6 +13,7 @@
 # - a reload that changes tc_hook is refused, with the old configuration still in force.
 # - "tcx": a BPF link, no qdisc, no classic filter; and shedding alone (filter mode "off")
 #   with "clsact" attaches the same classic filter.
+# - the tc fast path (offload = "tc") in clsact filters on both links relays a session.
 . "$(dirname "$0")/lib.sh"
 [ -x "$RINGRELAY" ] || lib_skip "relay binary $RINGRELAY not built"
 CTL=${CTL:-$(dirname "$RINGRELAY")/ringrelayctl}
@@ -176,10 +177,47 @@ tcx_case()
 }
 lib__log_has() { lib_relay_log_current | grep -q "$1"; }
 
+# The fast path in tc (offload = "tc") on the client and upstream links, in clsact filters:
+# an established session's datagrams are relayed by the program.
+offload_case()
+{
+	local c="[clsact, tc fast path]" conf=$TMPD/offload.conf out fwd q
+	local f0=$LIB_FAILS
+	bare
+	lib_forwarding on
+	lib_family 4
+	cat >"$conf" <<EOF
+workers = 1;
+io_backend = "io_uring";
+control_socket = "$TMPD/run/ctl.sock";
+relays = ( { name = "t"; listen = [ "198.18.1.2:5000" ]; upstreams = [ "198.18.2.2:9000" ];
+	offload = "tc"; } );
+filter = { mode = "off"; tc_hook = "clsact"; };
+EOF
+	lib_relay_start "$conf" || { lib_case_fail "$c relay did not start"; lib_forwarding off; return; }
+	out=$(lib_udp "$NS_C" client --to "198.18.1.2:5000" --bind "$CLIENT_IP" --count 40 \
+		--size 40 --expect-echo --seconds 10) || lib_case_fail "$c client: $out"
+	fwd=$(ctl stats | awk '$1 == "forwarded" { print $2 }')
+	[ "${fwd:-0}" -gt 0 ] || lib_case_fail "$c the fast path forwarded nothing: $(ctl stats)"
+	for q in "$IF_RC" "$IF_RU"; do
+		lib_nsx "$NS_R" tc filter show dev "$q" ingress | grep -q 'handle 0x5252' ||
+			lib_case_fail "$c no clsact filter on $q"
+	done
+	lib_relay_stop || lib_case_fail "$c relay exit status $? after SIGTERM, want 0"
+	for q in "$IF_RC" "$IF_RU"; do
+		lib_nsx "$NS_R" tc qdisc show dev "$q" | grep -q clsact &&
+			lib_case_fail "$c the clsact qdisc stayed on $q"
+	done
+	lib_forwarding off
+	[ "$LIB_FAILS" = "$f0" ] && lib_case_ok "$c $fwd datagrams forwarded by the program"
+	bare
+}
+
 clsact_case
 foreign_case
 kill_case
 reload_case
 tcx_case
+offload_case
 lib_stop_pid "$ECHO_PID"
 lib_done
