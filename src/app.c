@@ -204,6 +204,7 @@ static bool app_needs_program(const struct config *cfg)
 int app_filter_sync(struct app *a, const struct config *cfg, const struct plan *plan, char *err,
 		    size_t errlen)
 {
+	char later[CONFIG_ERR_LEN] = "";
 	uint32_t i;
 	int ret = 0;
 
@@ -223,6 +224,12 @@ int app_filter_sync(struct app *a, const struct config *cfg, const struct plan *
 				       errlen);
 	else
 		ret = filter_update(a->filter, cfg, err, errlen);
+	/* A filter change that needs a restart keeps the running filter and its rules; the fast
+	 * path and shedding still follow cfg on that program, and the change is reported. */
+	if (ret == -EOPNOTSUPP && a->filter) {
+		snprintf(later, sizeof(later), "%s", err);
+		ret = 0;
+	}
 	/* Only the fast path or shedding wanted the program: its relays stay on the socket
 	 * path, without shedding (a relay with shed = "on" stops the start). */
 	if (ret && !a->filter && cfg->filter.mode == FILTER_MODE_OFF) {
@@ -247,7 +254,29 @@ int app_filter_sync(struct app *a, const struct config *cfg, const struct plan *
 		a->rt.offload[i] = a->offload[i].got != OFFLOAD_OFF;
 	a->rt.fast = offload_wanted(cfg) ? a->filter : NULL;
 	/* After the fast path, so shedding joins the hooks it took. */
-	return shed_apply(a->filter, cfg, "", a->shed, err, errlen);
+	ret = shed_apply(a->filter, cfg, "", a->shed, err, errlen);
+	if (!ret && later[0]) {
+		snprintf(err, errlen, "%s", later);
+		ret = -EOPNOTSUPP;
+	}
+	return ret;
+}
+
+/* Settings the loaded program keeps until a restart: a reload that changes one is refused
+ * before anything is applied. */
+static int app_filter_fixed(const struct app *a, const struct config *cfg, char *err,
+			    size_t errlen)
+{
+	enum tc_hook h;
+
+	if (!a->filter)
+		return 0;
+	h = filter_tc_hook(a->filter);
+	if (cfg->filter.tc_hook == h)
+		return 0;
+	snprintf(err, errlen, "filter.tc_hook changed from \"%s\" to \"%s\"; restart to apply",
+		 config_tc_hook_name(h), config_tc_hook_name(cfg->filter.tc_hook));
+	return -EOPNOTSUPP;
 }
 
 void app_filter_release(struct app *a, const struct config *cfg)
@@ -359,7 +388,9 @@ int app_reload(struct app *a, char *err, size_t errlen)
 	pthread_mutex_lock(&a->lock);
 	ret = config_load_file(a->config_path, &cfg, err, errlen);
 	if (!ret) {
-		ret = runtime_check(&a->rt, cfg, &plan, err, errlen);
+		ret = app_filter_fixed(a, cfg, err, errlen);
+		if (!ret)
+			ret = runtime_check(&a->rt, cfg, &plan, err, errlen);
 		/* The program first (new rules, new interfaces), so the workers can remove
 		 * entries of clients the new rules deny; the running plan sizes its maps. A
 		 * filter that cannot follow (a changed mode needs a restart) does not stop the

@@ -29,9 +29,10 @@ static const char *const unparsed_words[] = {
 static const char *const scope_words[] = {
     [FILTER_SCOPE_RELAYS] = "relays", [FILTER_SCOPE_UDP] = "udp", NULL};
 
-/* Members of a ports entry: both required. */
 static const char *const tc_hook_words[] = {
     [TC_HOOK_AUTO] = "auto", [TC_HOOK_TCX] = "tcx", [TC_HOOK_CLSACT] = "clsact", NULL};
+
+/* Members of a ports entry: both required. */
 static const char *const port_rule_keys[] = {"ports", "verdict", NULL};
 
 /* ---------------------------------------------------------------- lists */

@@ -638,14 +638,14 @@ static int filter_attach_tc(struct filter *f, struct filter_iface *fi)
 			fi->tc_link = fd;
 			return 0;
 		}
-		if (f->tc_hook == TC_HOOK_TCX) {
-			log_err("filter: tcx link on %s: %s: tc_hook = \"tcx\" needs Linux 6.6 or "
-				"later; set tc_hook = \"auto\" to fall back to a clsact filter",
-				fi->name, strerror(-fd));
-			return fd;
-		}
 		if (fd != -EINVAL && fd != -EOPNOTSUPP && fd != -524 /* ENOTSUPP */)
 			return fd;
+		if (f->tc_hook == TC_HOOK_TCX) {
+			log_notice("filter: no tcx link on %s (%s): tc_hook = \"tcx\" needs Linux "
+				   "6.6 or later; \"auto\" falls back to a clsact filter",
+				   fi->name, strerror(-fd));
+			return fd;
+		}
 		log_debug("filter: tcx link on %s: %s; using a clsact filter", fi->name,
 			  strerror(-fd));
 	}
@@ -867,11 +867,6 @@ int filter_update(struct filter *f, const struct config *cfg, char *err, size_t 
 		snprintf(err, errlen, "filter: mode or interfaces changed; restart to apply");
 		return -EOPNOTSUPP;
 	}
-	if (fc->tc_hook != f->tc_hook) {
-		snprintf(err, errlen, "filter: tc_hook changed (to \"%s\"); restart to apply",
-			 config_tc_hook_name(fc->tc_hook));
-		return -EOPNOTSUPP;
-	}
 	for (i = 0; fc->mode != FILTER_MODE_OFF && i < fc->n_interfaces; i++) {
 		if (strcmp(fc->interfaces[i], f->ifaces[i].name)) {
 			snprintf(err, errlen, "filter: interfaces changed (%s); restart to apply",
@@ -893,6 +888,11 @@ static int filter_sum(int fd, uint32_t key, uint64_t *vals, int ncpus, uint64_t 
 	for (c = 0; c < ncpus; c++)
 		*out += vals[c];
 	return 0;
+}
+
+enum tc_hook filter_tc_hook(const struct filter *f)
+{
+	return f->tc_hook;
 }
 
 int filter_read_stats(struct filter *f, struct filter_stats *out)
