@@ -85,7 +85,8 @@ struct uring_worker {
 	struct io_uring ring;
 	struct bufpool bp;
 	struct tx_msg *sq_msg; /* one per SQ entry */
-	struct gso_burst *bursts; /* per buffer: its last GSO send, to resend */
+	struct gso_burst *bursts; /* per buffer: its last GSO send, to resend; or the session
+				   * that sent it alone (burst_session) */
 	struct msghdr listen_msg;  /* multishot template: name + control + payload */
 	struct msghdr session_msg; /* multishot template: payload only (connected socket) */
 	bool mirror_used[PLAN_MIRROR_SLOTS];
@@ -243,8 +244,6 @@ static void send_buf(struct uring_worker *uw, uint32_t slot, const struct addr *
 	uw->bp.refs[bid]++;
 }
 
-/* Queues a GRO super-datagram (segments of gso_size) whose path cannot carry such segments
- * as they are: one send per segment, each a datagram of its own (send_buf's arguments). */
 /* Names the session (sess_idx, sess_gen; SESSION_NONE: a mirror's copies) whose socket
  * sends buffer bid on its own to an upstream, for on_send: its completion's udata has no
  * room for it. Only these two fields: a GSO buffer's pieces share its record. */
@@ -255,6 +254,8 @@ static void burst_session(struct uring_worker *uw, uint32_t bid, uint32_t sess_i
 	uw->bursts[bid].sess_gen = sess_gen;
 }
 
+/* Queues a GRO super-datagram (segments of gso_size) whose path cannot carry such segments
+ * as they are: one send per segment, each a datagram of its own (send_buf's arguments). */
 static void send_pieces(struct uring_worker *uw, uint32_t slot, const struct addr *dest,
 			const struct addr *local, const uint8_t *data, uint32_t len,
 			uint16_t gso_size, enum udata_op op, uint32_t relay, uint32_t bid, uint32_t up)
