@@ -6,7 +6,8 @@
 # and one bad config. Asserts zero datagrams lost on the unchanged listener, that each change
 # took effect (the added listener answers, the removed one does not, a new session may use the
 # added upstream), and that the bad config was refused while the old one kept serving. Then a
-# storm of overlapping reload requests (storm).
+# storm of overlapping reload requests (storm), and a request that comes inside a running
+# reload, which it must not be answered by (inside).
 . "$(dirname "$0")/lib.sh"
 lib_topology
 
@@ -123,6 +124,7 @@ run_case()
 	done
 	[ "$ok" -eq "$RELOADS" ] && lib_case_ok "$C $RELOADS reloads under traffic answered"
 	storm
+	inside
 	[ -s "$TMPD/up2-$BACKEND-$fam.rec" ] ||
 		lib_case_fail "$C the added upstream never received a datagram"
 
@@ -192,6 +194,66 @@ storm()
 	done
 	lib_relay_alive || { lib_case_fail "$c the relay died in the storm"; return; }
 	lib_case_ok "$c 3 rounds of 3 ringrelayctl reloads and 11 SIGHUPs: all answered, the last version in force ($(lib_log_count 'reload: .* applied') reloads applied in all)"
+}
+
+# inside: a request that comes while a reload runs is answered only by a reload of its own,
+# which reads the file after it. The config path is made a FIFO, so that a reload (SIGHUP)
+# blocks in its read until the test writes the file: the ringrelayctl reload sent meanwhile
+# lands inside it for certain. Once the first reload has applied what it read, the request
+# must still wait (a reload it did not see begin cannot answer it), the next reload must
+# open the file again, and the request is answered after that one, with its version in force.
+inside()
+{
+	local c="$C [inside a reload]" w1 q
+	local f0=$LIB_FAILS
+	write_conf "$TMPD/inside-listener.conf" listener
+	write_conf "$TMPD/inside-relay.conf" relay
+	rm -f "$TMPD/inside.fifo" "$TMPD/inside-open" "$TMPD/inside-go"
+	mkfifo "$TMPD/inside.fifo" && mv -f "$TMPD/inside.fifo" "$CONF" ||
+		{ lib_case_fail "$c no FIFO"; return; }
+	# The first reload's writer: the open waits for the reload's, then the go.
+	(
+		exec 3>"$CONF"
+		: >"$TMPD/inside-open"
+		lib_wait_for 10 test -e "$TMPD/inside-go"
+		cat "$TMPD/inside-listener.conf" >&3
+	) &
+	w1=$!
+	local applied
+	applied=$(lib_log_count "reload: .* applied")
+	kill -HUP "$RELAY_PID"
+	if ! lib_wait_for 10 test -e "$TMPD/inside-open"; then
+		lib_case_fail "$c the reload never opened the file"
+		kill "$w1" 2>/dev/null
+		rm -f "$CONF"
+		write_conf "$CONF" relay
+		return
+	fi
+	"$BUILD/ringrelayctl" -s "$TMPD/run/ctl.sock" reload >"$TMPD/inside-ctl.out" 2>&1 &
+	q=$!
+	# The control thread counts the request as it reads it; nothing shows that moment.
+	sleep 0.3
+	: >"$TMPD/inside-go"
+	wait "$w1"
+	lib_wait_for 10 lib_log_count_ge "reload: .* applied" $((applied + 1)) ||
+		lib_case_fail "$c the first reload did not apply what it read"
+	if lib_wait_gone "$q" 2; then
+		lib_case_fail "$c the request was answered by the reload it came during: $(cat "$TMPD/inside-ctl.out")"
+	fi
+	if ! timeout 10 bash -c 'cat "$1" >"$2"' _ "$TMPD/inside-relay.conf" "$CONF"; then
+		lib_case_fail "$c no reload read the file after the request"
+	fi
+	wait "$q" || lib_case_fail "$c the request failed: $(cat "$TMPD/inside-ctl.out")"
+	# A regular file again (writing into the FIFO with no reader would wait for ever).
+	rm -f "$CONF"
+	write_conf "$CONF" relay
+	lib_wait_for 10 lib_udp "$NS_C" client --to "$(ep "$RELAY_IP" 5002)" --count 2 --size 20 \
+		--expect-echo --seconds 1 >/dev/null 2>&1 ||
+		lib_case_fail "$c the version written after the request is not in force"
+	lib_udp "$NS_C" client --to "$(ep "$RELAY_IP" 5001)" --count 2 --size 20 --expect-none \
+		--quiet 0.3 >/dev/null || lib_case_fail "$c the first reload's version is still in force"
+	[ "$LIB_FAILS" = "$f0" ] &&
+		lib_case_ok "$c a request during a running reload waits for one of its own"
 }
 
 # no_room_case: a reload that removes relay "a" (1000 sessions) and adds "b" (2000) while
