@@ -75,13 +75,44 @@ filtered()
 lib_udp_bg "$NS_U" "$TMPD/echo.json" echo --bind "198.18.2.2:9000" --seconds 120
 ECHO_PID=$BG_PID
 
+# case_begin: failures are counted from here (f0), on a bare interface.
+case_begin()
+{
+	f0=$LIB_FAILS
+	bare
+}
+# reload_refused C WHAT PATTERN: ringrelayctl reload fails, and its error matches PATTERN.
+reload_refused()
+{
+	local out
+	if out=$(ctl reload 2>&1); then
+		lib_case_fail "$1 $2 was taken: $out"
+	else
+		echo "$out" | grep -q "$3" || lib_case_fail "$1 $2 refused without the reason: $out"
+	fi
+}
+# start_with C HOOK MODE: the relay on conf_with HOOK MODE (sets conf); a relay that does not
+# start fails case C, the interface is made bare again, and it returns 1.
+start_with()
+{
+	conf=$(conf_with "$2" "$3")
+	lib_relay_start "$conf" && return 0
+	lib_case_fail "$1 relay did not start"
+	bare
+	return 1
+}
+# case_ok C WHAT: C passed unless it failed since f0 was taken; the interface made bare.
+case_ok()
+{
+	[ "$LIB_FAILS" = "$f0" ] && lib_case_ok "$1 $2"
+	bare
+}
+
 clsact_case()
 {
 	local c="[clsact]" conf n
-	local f0=$LIB_FAILS
-	bare
-	conf=$(conf_with clsact tc)
-	lib_relay_start "$conf" || { lib_case_fail "$c relay did not start"; return; }
+	case_begin
+	start_with "$c" clsact tc || return
 	lib_relay_log_current | grep -q "filter: attached on $IF_RC (tc ingress, clsact filter)" ||
 		lib_case_fail "$c no 'attached ... clsact filter' line"
 	has_clsact || lib_case_fail "$c no clsact qdisc on $IF_RC"
@@ -104,30 +135,25 @@ clsact_case()
 foreign_case()
 {
 	local c="[clsact, someone else's filter]" conf
-	local f0=$LIB_FAILS
-	bare
+	case_begin
 	lib_nsx "$NS_R" tc qdisc add dev "$IF_RC" clsact
 	# A classic BPF filter that matches nothing (the only classifier every kernel here has).
 	lib_nsx "$NS_R" tc filter add dev "$IF_RC" ingress pref 49000 protocol all bpf \
 		bytecode '1,6 0 0 0,' || lib_case_fail "$c could not add the other filter"
-	conf=$(conf_with clsact tc)
-	lib_relay_start "$conf" || { lib_case_fail "$c relay did not start"; bare; return; }
+	start_with "$c" clsact tc || return
 	filtered "$c"
 	lib_relay_stop || lib_case_fail "$c relay exit status $? after SIGTERM, want 0"
 	[ "$(ours)" = 0 ] || lib_case_fail "$c our filter stayed: $(tc_filters)"
 	tc_filters | grep -q "pref 49000 bpf .*bytecode" ||
 		lib_case_fail "$c the other filter went: $(tc_filters)"
-	[ "$LIB_FAILS" = "$f0" ] && lib_case_ok "$c ours filters beside it and goes alone"
-	bare
+	case_ok "$c" "ours filters beside it and goes alone"
 }
 
 kill_case()
 {
 	local c="[clsact, kill -9]" conf n
-	local f0=$LIB_FAILS
-	bare
-	conf=$(conf_with clsact tc)
-	lib_relay_start "$conf" || { lib_case_fail "$c relay did not start"; return; }
+	case_begin
+	start_with "$c" clsact tc || return
 	kill -KILL "$RELAY_PID"
 	wait "$RELAY_PID" 2>/dev/null
 	RELAY_PID=
@@ -138,42 +164,31 @@ kill_case()
 	filtered "$c"
 	lib_relay_stop || lib_case_fail "$c relay exit status $? after SIGTERM, want 0"
 	[ "$(ours)" = 0 ] || lib_case_fail "$c our filter stayed after the stop: $(tc_filters)"
-	[ "$LIB_FAILS" = "$f0" ] && lib_case_ok "$c the left filter is replaced, then removed"
-	bare
+	case_ok "$c" "the left filter is replaced, then removed"
 }
 
 reload_case()
 {
-	local c="[clsact, reload to tcx]" conf out
-	local f0=$LIB_FAILS
-	bare
-	conf=$(conf_with clsact tc)
-	lib_relay_start "$conf" || { lib_case_fail "$c relay did not start"; return; }
+	local c="[clsact, reload to tcx]" conf
+	case_begin
+	start_with "$c" clsact tc || return
 	sed -i 's/tc_hook = "clsact"/tc_hook = "tcx"/' "$conf"
-	if out=$(ctl reload 2>&1); then
-		lib_case_fail "$c a reload to tcx was taken: $out"
-	else
-		echo "$out" | grep -q 'tc_hook changed from "clsact" to "tcx"; restart to apply' ||
-			lib_case_fail "$c reload refused without the reason: $out"
-	fi
+	reload_refused "$c" "a reload to tcx" 'tc_hook changed from "clsact" to "tcx"; restart to apply'
 	[ "$(ours)" = 1 ] || lib_case_fail "$c the clsact filter went: $(tc_filters)"
 	filtered "$c"
 	lib_relay_stop || lib_case_fail "$c relay exit status $? after SIGTERM, want 0"
-	[ "$LIB_FAILS" = "$f0" ] && lib_case_ok "$c refused; the old configuration filters on"
-	bare
+	case_ok "$c" "refused; the old configuration filters on"
 }
 
 tcx_case()
 {
 	local c="[tcx; shedding alone in clsact]" conf
-	local f0=$LIB_FAILS
 	if ! kernel_ge 6 6; then
 		lib_log "skip: $c: no tcx before Linux 6.6"
 		return
 	fi
-	bare
-	conf=$(conf_with tcx tc)
-	lib_relay_start "$conf" || { lib_case_fail "$c relay did not start"; return; }
+	case_begin
+	start_with "$c" tcx tc || return
 	lib_relay_log_current | grep -q "filter: attached on $IF_RC (tc ingress, link [0-9]*, prog" ||
 		lib_case_fail "$c no tcx link in the log"
 	has_clsact && lib_case_fail "$c tcx made a clsact qdisc"
@@ -187,8 +202,7 @@ tcx_case()
 	[ "$(ours)" = 1 ] || lib_case_fail "$c shedding alone: $(tc_filters)"
 	lib_relay_stop || lib_case_fail "$c relay exit status $? after SIGTERM, want 0"
 	has_clsact && lib_case_fail "$c the qdisc stayed after shedding alone"
-	[ "$LIB_FAILS" = "$f0" ] && lib_case_ok "$c"
-	bare
+	case_ok "$c" "a tcx link and no qdisc; shedding alone takes a clsact filter"
 }
 lib__log_has() { lib_relay_log_current | grep -q "$1"; }
 
@@ -208,8 +222,7 @@ still_fast()
 offload_case()
 {
 	local c="[clsact, tc fast path]" conf=$TMPD/offload.conf out fwd q
-	local f0=$LIB_FAILS
-	bare
+	case_begin
 	lib_forwarding on
 	lib_family 4
 	cat >"$conf" <<EOF
@@ -229,15 +242,11 @@ EOF
 	# (refused whole), one that turns the filter on (a restart-only change: the relays
 	# take the rest, the fast path stays on the running program).
 	sed -i 's/tc_hook = "clsact"/tc_hook = "tcx"/' "$conf"
-	ctl reload >/dev/null 2>&1 && lib_case_fail "$c a reload to tcx was taken"
+	reload_refused "$c" "a reload to tcx" 'tc_hook changed from "clsact" to "tcx"'
 	still_fast "$c after the refused tc_hook change"
 	sed -i "s/mode = \"off\"; tc_hook = \"tcx\"/mode = \"tc\"; interfaces = [ \"$IF_RC\" ]; tc_hook = \"clsact\"/" "$conf"
-	if out=$(ctl reload 2>&1); then
-		lib_case_fail "$c a reload that turns the filter on was taken whole"
-	else
-		echo "$out" | grep -q "mode or interfaces changed; restart to apply" ||
-			lib_case_fail "$c that reload's error: $out"
-	fi
+	reload_refused "$c" "a reload that turns the filter on" \
+		"mode or interfaces changed; restart to apply"
 	still_fast "$c after the filter-mode change"
 	fwd=$(forwarded)
 	for q in "$IF_RC" "$IF_RU"; do
@@ -250,8 +259,7 @@ EOF
 			lib_case_fail "$c the clsact qdisc stayed on $q"
 	done
 	lib_forwarding off
-	[ "$LIB_FAILS" = "$f0" ] && lib_case_ok "$c $fwd datagrams forwarded by the program"
-	bare
+	case_ok "$c" "$fwd datagrams forwarded by the program"
 }
 
 clsact_case
