@@ -466,11 +466,10 @@ static bool batch_resend(struct uring_worker *uw, struct tx_batch *b, int err, u
 			gso_off(uw, err);
 	}
 	if (!sock_err_gso_refused(-err) && b->n > from && uw->batch_free != UINT32_MAX &&
-	    (b->n - from == 1 || (!uw->no_batch && b->size <= *seg_max))) {
+	    !uw->no_batch && b->size <= *seg_max) {
 		/* An unreachable: the rest go again together (a suffix keeps the GSO rules, unless
-		 * GSO was refused meanwhile; one datagram is a batch too), so that an error
-		 * pending again costs one more datagram and is drained as this one
-		 * (on_send_batch). */
+		 * GSO was refused meanwhile), so that an error pending again costs one more
+		 * datagram and is drained as this one (on_send_batch). */
 		struct tx_batch *nb = &uw->batches[uw->batch_free];
 
 		uw->batch_free = nb->next_free;

@@ -197,14 +197,13 @@ tcx_case()
 	lib_relay_stop || lib_case_fail "$c relay exit status $? after SIGTERM, want 0"
 	conf=$(conf_with clsact off)
 	lib_relay_start "$conf" || { lib_case_fail "$c relay did not start (shedding only)"; return; }
-	lib_wait_for 5 lib__log_has "shed: on $IF_RC in tc (clsact filter)" ||
+	lib_wait_for 5 lib_log_count_ge "shed: on $IF_RC in tc (clsact filter)" 1 ||
 		lib_case_fail "$c shedding alone did not take the clsact filter"
 	[ "$(ours)" = 1 ] || lib_case_fail "$c shedding alone: $(tc_filters)"
 	lib_relay_stop || lib_case_fail "$c relay exit status $? after SIGTERM, want 0"
 	has_clsact && lib_case_fail "$c the qdisc stayed after shedding alone"
 	case_ok "$c" "a tcx link and no qdisc; shedding alone takes a clsact filter"
 }
-lib__log_has() { lib_relay_log_current | grep -q "$1"; }
 
 # The fast path in tc (offload = "tc") on the client and upstream links, in clsact filters:
 # an established session's datagrams are relayed by the program.
