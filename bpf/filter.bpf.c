@@ -979,11 +979,12 @@ static __always_inline int offload_tc(struct __sk_buff *skb, int kf)
 }
 
 /* ---------------------------------------------------------------- early shedding
- * Only the shed_* programs contain this stage: it reads struct sock, which needs the
- * bpf_rdonly_cast kfunc (6.2; the tc fast path's GSO reader adds bpf_cast_to_kern_ctx, 6.3).
- * The loader falls back to the filter_* programs, which never reference it, when the shed_*
- * ones do not load. The socket's fields are read through CO-RE against the kernel's BTF, so
- * only the two fields used are declared. */
+ * Only the shed_* programs contain this stage: it reads struct sock, which the shed_xdp and
+ * shed_tc programs do with the bpf_rdonly_cast kfunc (6.2; the tc fast path's GSO reader adds
+ * bpf_cast_to_kern_ctx, 6.3), and the shed_*_compat ones with bpf_probe_read_kernel, which
+ * older kernels give a program loaded with CAP_PERFMON. The loader tries them in that order
+ * and falls back to the filter_* programs, which never reference the stage. The socket's
+ * fields are read through CO-RE against the kernel's BTF, so only the two used are declared. */
 struct sock {
 	struct {
 		struct {
@@ -1038,6 +1039,34 @@ static __always_inline int shed_heavy(const struct offload_key *k, __u32 heavy)
 	return __sync_fetch_and_add(&v->count, 1) + 1 > heavy;
 }
 
+enum shed_reader {
+	SHED_NONE,
+	SHED_KFUNC,
+	SHED_PROBE,
+};
+
+/* The socket's receive memory and limit through bpf_probe_read_kernel. The verifier refuses
+ * arithmetic on a socket pointer, so its value is first copied off the stack as a number. */
+static __always_inline int sock_fill_probe(struct bpf_sock *sk, __u32 *rmem, __u32 *rcvbuf)
+{
+	struct bpf_sock *p = sk;
+	struct sock *s;
+
+	if (bpf_probe_read_kernel(&s, sizeof(s), &p) ||
+	    bpf_core_read(rmem, sizeof(*rmem), &s->sk_backlog.rmem_alloc.counter) ||
+	    bpf_core_read(rcvbuf, sizeof(*rcvbuf), &s->sk_rcvbuf))
+		return -1;
+	return 0;
+}
+
+static __always_inline void sock_fill_kfunc(struct bpf_sock *sk, __u32 *rmem, __u32 *rcvbuf)
+{
+	struct sock *s = bpf_rdonly_cast(sk, bpf_core_type_id_kernel(struct sock));
+
+	*rmem = (__u32)s->sk_backlog.rmem_alloc.counter;
+	*rcvbuf = (__u32)s->sk_rcvbuf;
+}
+
 /* The listener a datagram to daddr:port is for: the exact address, else the family's
  * wildcard (ringrelay's IPv6 sockets are V6ONLY, so an IPv4 datagram never meets ::). */
 static __always_inline struct shed_listener *shed_listener(struct shed_listener_key *k, int v4)
@@ -1058,8 +1087,10 @@ static __always_inline struct shed_listener *shed_listener(struct shed_listener_
  * datagrams go first (filter_maps.h). Frames the stage does not parse
  * (VLAN, IPv4 options, IPv6 extension headers, fragments) go on untouched. fast_tc: the fast
  * path runs in tc on this interface, after this stage in XDP: a datagram of one of its
- * sessions is not for the listener's socket, so it passes. */
-static __always_inline enum filter_action shed_body(const struct hdr_src *h, int fast_tc)
+ * sessions is not for the listener's socket, so it passes. rd: how the socket is read, a
+ * constant of each caller so that a program holds one reader only. */
+static __always_inline enum filter_action shed_body(const struct hdr_src *h, int fast_tc,
+						    enum shed_reader rd)
 {
 	struct shed_listener_key k = {};
 	struct bpf_sock_tuple t = {};
@@ -1067,7 +1098,6 @@ static __always_inline enum filter_action shed_body(const struct hdr_src *h, int
 	struct shed_listener *l;
 	struct bpf_sock *sk;
 	struct udphdr uh;
-	struct sock *s;
 	__u32 tlen, rmem, rcvbuf, off;
 	__be16 proto;
 	int v4;
@@ -1131,9 +1161,13 @@ static __always_inline enum filter_action shed_body(const struct hdr_src *h, int
 		shed_count(SHED_CNT_PASS_NO_SOCKET);
 		return ACT_PASS;
 	}
-	s = bpf_rdonly_cast(sk, bpf_core_type_id_kernel(struct sock));
-	rmem = (__u32)s->sk_backlog.rmem_alloc.counter;
-	rcvbuf = (__u32)s->sk_rcvbuf;
+	if (rd == SHED_KFUNC) {
+		sock_fill_kfunc(sk, &rmem, &rcvbuf);
+	} else if (sock_fill_probe(sk, &rmem, &rcvbuf)) {
+		bpf_sk_release(sk);
+		shed_count(SHED_CNT_PASS_NO_SOCKET);
+		return ACT_PASS;
+	}
 	bpf_sk_release(sk);
 	if ((__u64)rmem + SHED_ALLOWANCE > (__u64)rcvbuf)
 		return shed_drop(l->slot, SHED_REASON_FULL);
@@ -1151,6 +1185,12 @@ not_listener:
 static __noinline int offload_tc_sub(struct __sk_buff *skb)
 {
 	return offload_tc(skb, 1);
+}
+
+/* For the shed_*_compat programs: no kfunc, so GSO super-packets are not judged whole. */
+static __noinline int offload_tc_plain_sub(struct __sk_buff *skb)
+{
+	return offload_tc(skb, 0);
 }
 
 static __noinline int offload_xdp_sub(struct xdp_md *ctx)
@@ -1178,7 +1218,14 @@ static __noinline enum filter_action shed_xdp_sub(struct xdp_md *ctx, int fast_t
 {
 	struct hdr_src h = {.ctx = ctx, .len = bpf_xdp_get_buff_len(ctx), .tc = 0};
 
-	return shed_body(&h, fast_tc);
+	return shed_body(&h, fast_tc, SHED_KFUNC);
+}
+
+static __noinline enum filter_action shed_xdp_probe_sub(struct xdp_md *ctx, int fast_tc)
+{
+	struct hdr_src h = {.ctx = ctx, .len = bpf_xdp_get_buff_len(ctx), .tc = 0};
+
+	return shed_body(&h, fast_tc, SHED_PROBE);
 }
 
 /* In tc the fast path ran already: what it passed goes up to the socket. */
@@ -1186,13 +1233,21 @@ static __noinline enum filter_action shed_tc_sub(struct __sk_buff *skb)
 {
 	struct hdr_src h = {.ctx = skb, .len = skb->len, .tc = 1};
 
-	return shed_body(&h, 0);
+	return shed_body(&h, 0, SHED_KFUNC);
+}
+
+static __noinline enum filter_action shed_tc_probe_sub(struct __sk_buff *skb)
+{
+	struct hdr_src h = {.ctx = skb, .len = skb->len, .tc = 1};
+
+	return shed_body(&h, 0, SHED_PROBE);
 }
 
 /* The XDP body. shed is a constant of each program: the filter_* programs never reference
- * the shed stage (and its kfunc). Order: the filter (a denied source is the filter's drop),
- * the fast path (its datagrams never meet the listener's socket), then shedding. */
-static __always_inline int xdp_body(struct xdp_md *ctx, int shed)
+ * the shed stage, the compat ones never its kfuncs. Order: the filter (a denied source is
+ * the filter's drop), the fast path (its datagrams never meet the listener's socket), then
+ * shedding. */
+static __always_inline int xdp_body(struct xdp_md *ctx, enum shed_reader shed)
 {
 	struct hdr_src h = {.ctx = ctx, .len = bpf_xdp_get_buff_len(ctx), .tc = 0};
 	__u32 flags = iface_flags(ctx->ingress_ifindex);
@@ -1209,14 +1264,16 @@ static __always_inline int xdp_body(struct xdp_md *ctx, int shed)
 			return act;
 	}
 	if (shed && (flags & RR_IFACE_SHED_XDP) &&
-	    shed_xdp_sub(ctx, (flags & RR_IFACE_OFFLOAD_TC) != 0) == ACT_DROP)
+	    (shed == SHED_KFUNC ? shed_xdp_sub(ctx, (flags & RR_IFACE_OFFLOAD_TC) != 0)
+				: shed_xdp_probe_sub(ctx, (flags & RR_IFACE_OFFLOAD_TC) != 0)) ==
+		    ACT_DROP)
 		return XDP_DROP;
 	return XDP_PASS;
 }
 
 /* tc: the skb exists already, but shedding still saves its socket enqueue, the drop there and
  * the accounting on the receiving CPU; and it keeps one counter for both hooks. */
-static __always_inline int tc_body(struct __sk_buff *skb, int shed)
+static __always_inline int tc_body(struct __sk_buff *skb, enum shed_reader shed)
 {
 	/* skb->data is the MAC header here and skb->len counts from it. Before ingress hooks
 	 * the stack moves an outer VLAN tag (or the NIC did) into skb->vlan_tci: it is no
@@ -1235,7 +1292,7 @@ static __always_inline int tc_body(struct __sk_buff *skb, int shed)
 		} else {
 			if (!shed)
 				return offload_tc(skb, 0);
-			act = offload_tc_sub(skb);
+			act = shed == SHED_KFUNC ? offload_tc_sub(skb) : offload_tc_plain_sub(skb);
 			if (act != TC_ACT_OK)
 				return act;
 		}
@@ -1243,7 +1300,7 @@ static __always_inline int tc_body(struct __sk_buff *skb, int shed)
 	/* A tag the stack took off is not in the data: the parse would read the wrong
 	 * header, so such a frame is not judged. */
 	if (shed && (flags & RR_IFACE_SHED_TC) && !skb->vlan_present &&
-	    shed_tc_sub(skb) == ACT_DROP)
+	    (shed == SHED_KFUNC ? shed_tc_sub(skb) : shed_tc_probe_sub(skb)) == ACT_DROP)
 		return TC_ACT_SHOT;
 	return TC_ACT_OK;
 }
@@ -1254,26 +1311,38 @@ static __always_inline int tc_body(struct __sk_buff *skb, int shed)
 SEC("xdp.frags")
 int filter_xdp(struct xdp_md *ctx)
 {
-	return xdp_body(ctx, 0);
+	return xdp_body(ctx, SHED_NONE);
 }
 
 SEC("tc")
 int filter_tc(struct __sk_buff *skb)
 {
-	return tc_body(skb, 0);
+	return tc_body(skb, SHED_NONE);
 }
 
-/* The same with the shed stage; the loader attaches these when they load. */
+/* The same with the shed stage; the loader attaches the first pair that loads. */
 SEC("xdp.frags")
 int shed_xdp(struct xdp_md *ctx)
 {
-	return xdp_body(ctx, 1);
+	return xdp_body(ctx, SHED_KFUNC);
 }
 
 SEC("tc")
 int shed_tc(struct __sk_buff *skb)
 {
-	return tc_body(skb, 1);
+	return tc_body(skb, SHED_KFUNC);
+}
+
+SEC("xdp.frags")
+int shed_xdp_compat(struct xdp_md *ctx)
+{
+	return xdp_body(ctx, SHED_PROBE);
+}
+
+SEC("tc")
+int shed_tc_compat(struct __sk_buff *skb)
+{
+	return tc_body(skb, SHED_PROBE);
 }
 
 /* Frames a driver refused after XDP_REDIRECT from one of our interfaces, per egress: the

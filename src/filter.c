@@ -78,19 +78,31 @@ struct filter {
 	struct offload_flow_stats *stats; /* offload_stats, mmapped */
 	struct bpf_link *xmit_trace;	   /* xdp:xdp_devmap_xmit, while XDP redirects */
 	struct bpf_link *redirect_err_trace; /* xdp:xdp_redirect_err, alongside */
-	/* Early shedding: the shed_* programs loaded (and are the ones attached), or why not;
-	 * each relay's counter slot, kept by name across reloads. */
-	bool shed;
+	/* Early shedding: which shed_* programs loaded (and are the ones attached), or why
+	 * none; each relay's counter slot, kept by name across reloads. */
+	enum filter_shed_reader shed;
 	char shed_why[160];
 	char shed_slot[SHED_SLOTS][CONFIG_NAME_LEN];
 };
 
-/* The program attached in each hook: the shed_* flavour when it loaded. */
+/* The program attached in each hook: the shed_* flavour that loaded, else filter_*. */
+static struct bpf_program *filter_bpf_prog(const struct filter_bpf *skel,
+					   enum filter_shed_reader shed, bool tc)
+{
+	switch (shed) {
+	case FILTER_SHED_KFUNC:
+		return tc ? skel->progs.shed_tc : skel->progs.shed_xdp;
+	case FILTER_SHED_PROBE:
+		return tc ? skel->progs.shed_tc_compat : skel->progs.shed_xdp_compat;
+	case FILTER_SHED_NONE:
+		break;
+	}
+	return tc ? skel->progs.filter_tc : skel->progs.filter_xdp;
+}
+
 static int filter_prog(const struct filter *f, bool tc)
 {
-	if (f->shed)
-		return bpf_program__fd(tc ? f->skel->progs.shed_tc : f->skel->progs.shed_xdp);
-	return bpf_program__fd(tc ? f->skel->progs.filter_tc : f->skel->progs.filter_xdp);
+	return bpf_program__fd(filter_bpf_prog(f->skel, f->shed, tc));
 }
 
 /* One libbpf message as one log line at lvl. */
@@ -431,10 +443,14 @@ static int filter_load(struct filter *f, const struct config *cfg, char *err, si
 		snprintf(err, errlen, "filter: opening the BPF object: %s", strerror(-ret));
 		return ret;
 	}
-	bpf_program__set_autoload(f->skel->progs.filter_xdp, !f->shed);
-	bpf_program__set_autoload(f->skel->progs.filter_tc, !f->shed);
-	bpf_program__set_autoload(f->skel->progs.shed_xdp, f->shed);
-	bpf_program__set_autoload(f->skel->progs.shed_tc, f->shed);
+	bpf_program__set_autoload(f->skel->progs.filter_xdp, false);
+	bpf_program__set_autoload(f->skel->progs.filter_tc, false);
+	bpf_program__set_autoload(f->skel->progs.shed_xdp, false);
+	bpf_program__set_autoload(f->skel->progs.shed_tc, false);
+	bpf_program__set_autoload(f->skel->progs.shed_xdp_compat, false);
+	bpf_program__set_autoload(f->skel->progs.shed_tc_compat, false);
+	bpf_program__set_autoload(filter_bpf_prog(f->skel, f->shed, false), true);
+	bpf_program__set_autoload(filter_bpf_prog(f->skel, f->shed, true), true);
 	/* Two keys per session (one per direction); one stats slot per session slot. */
 	bpf_map__set_max_entries(f->skel->maps.offload_sessions, 2 * f->flows);
 	bpf_map__set_max_entries(f->skel->maps.offload_stats, f->flows);
@@ -474,8 +490,10 @@ err_destroy:
 	return ret;
 }
 
-int filter_open_sized(const struct config *cfg, uint32_t flows, struct filter **out, char *err,
-		      size_t errlen)
+/* filter_open_sized, trying the shedding readers from first on. */
+static int filter_open_from(const struct config *cfg, uint32_t flows,
+			    enum filter_shed_reader first, struct filter **out, char *err,
+			    size_t errlen)
 {
 	struct filter *f;
 	uint32_t zero = 0;
@@ -499,10 +517,11 @@ int filter_open_sized(const struct config *cfg, uint32_t flows, struct filter **
 		goto err_free;
 	}
 	/* With shedding wanted, the shed_* programs first; they read struct sock, which needs
-	 * CAP_PERFMON, kernel BTF and the bpf_rdonly_cast and bpf_cast_to_kern_ctx kfuncs (6.3):
-	 * if they do not load, the filter_* ones (which need no kfunc) do the rest, without
-	 * shedding and without whole UDP GSO super-packets on the tc fast path. */
-	f->shed = config_shed_wanted(cfg);
+	 * CAP_PERFMON, kernel BTF and the bpf_rdonly_cast and bpf_cast_to_kern_ctx kfuncs (6.3).
+	 * Then the shed_*_compat ones, which read it with bpf_probe_read_kernel (older kernels)
+	 * and take no whole UDP GSO super-packets on the tc fast path. If neither loads, the
+	 * filter_* ones (which need neither) do the rest, without shedding. */
+	f->shed = config_shed_wanted(cfg) ? first : FILTER_SHED_NONE;
 	if (!f->shed)
 		snprintf(f->shed_why, sizeof(f->shed_why), "shed = \"off\" for every relay");
 	for (;;) {
@@ -511,14 +530,21 @@ int filter_open_sized(const struct config *cfg, uint32_t flows, struct filter **
 		libbpf_set_print(filter_libbpf_print);
 		if (ret == 0 || !f->shed)
 			break;
+		if (f->shed == FILTER_SHED_KFUNC) {
+			f->shed = FILTER_SHED_PROBE;
+			continue;
+		}
 		snprintf(f->shed_why, sizeof(f->shed_why),
-			 "the shedding program did not load: %s (needs CAP_PERFMON, kernel BTF and "
-			 "the bpf_rdonly_cast and bpf_cast_to_kern_ctx kfuncs, Linux 6.3)",
+			 "the shedding program did not load: %s (needs CAP_PERFMON and kernel BTF)",
 			 strerror(-ret));
-		f->shed = false;
+		f->shed = FILTER_SHED_NONE;
 	}
 	if (ret < 0)
 		goto err_free;
+	if (f->shed == FILTER_SHED_PROBE)
+		log_notice("filter: shedding reads sockets with bpf_probe_read_kernel (this kernel "
+			   "has no bpf_rdonly_cast kfunc for tc and XDP, Linux 6.3): the tc fast "
+			   "path passes UDP GSO super-packets to the stack");
 	len = (size_t)f->flows * sizeof(struct offload_flow_stats);
 	mem = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED,
 		   bpf_map__fd(f->skel->maps.offload_stats), 0);
@@ -547,9 +573,21 @@ err_free:
 	return ret;
 }
 
+int filter_open_sized(const struct config *cfg, uint32_t flows, struct filter **out, char *err,
+		      size_t errlen)
+{
+	return filter_open_from(cfg, flows, FILTER_SHED_KFUNC, out, err, errlen);
+}
+
 int filter_open(const struct config *cfg, struct filter **out, char *err, size_t errlen)
 {
 	return filter_open_sized(cfg, 0, out, err, errlen);
+}
+
+int filter_open_shed_reader(const struct config *cfg, enum filter_shed_reader first,
+			    struct filter **out, char *err, size_t errlen)
+{
+	return filter_open_from(cfg, 0, first, out, err, errlen);
 }
 
 static const char *filter_attach_name(enum filter_attach k)
@@ -1206,6 +1244,11 @@ bool filter_shed_loaded(const struct filter *f, const char **why)
 {
 	if (why)
 		*why = f->shed_why;
+	return f->shed != FILTER_SHED_NONE;
+}
+
+enum filter_shed_reader filter_shed_reader(const struct filter *f)
+{
 	return f->shed;
 }
 

@@ -111,9 +111,22 @@ int filter_client_denied(struct filter *f, const struct addr *client, const stru
 
 /* ---- early shedding (issue 10, docs/offload.md) */
 
+/* How the attached program reads a listener's socket: not at all (no shedding), with the
+ * bpf_rdonly_cast kfunc (Linux 6.3), or with bpf_probe_read_kernel (older kernels). */
+enum filter_shed_reader {
+	FILTER_SHED_NONE,
+	FILTER_SHED_KFUNC,
+	FILTER_SHED_PROBE,
+};
+
 /* True when the shedding programs loaded (they are the ones attached then); else *why (owned
  * by f) says why not. */
 bool filter_shed_loaded(const struct filter *f, const char **why);
+enum filter_shed_reader filter_shed_reader(const struct filter *f);
+/* filter_open, trying the shedding programs from first on: FILTER_SHED_PROBE loads the ones
+ * a kernel before 6.3 gets, for tests on a newer one. */
+int filter_open_shed_reader(const struct config *cfg, enum filter_shed_reader first,
+			    struct filter **out, char *err, size_t errlen);
 /* Makes the listen addresses of cfg's relays with on[i] (cfg->n_relays entries) the ones the
  * program sheds for. A relay keeps its counter slot by name; a relay gone gives it back.
  * 0 or -errno (-ENOSPC: more than SHED_SLOTS relays). No-op when shedding did not load. */

@@ -28,8 +28,7 @@ lib_nsx "$NS_C" ip addr add $DENIED4/24 dev "$IF_C"
 lib_nsx "$NS_C" ip -6 addr add $DENIED6/64 dev "$IF_C" nodad
 
 ctl() { lib_nsx "$NS_R" "$CTL" -s "$TMPD/run/ctl.sock" "$@"; }
-# kernel_ge MAJOR MINOR: the running kernel is that version or later (tcx: 6.6; the
-# shedding program: 6.3).
+# kernel_ge MAJOR MINOR: the running kernel is that version or later (tcx: 6.6).
 kernel_ge()
 {
 	local maj min
@@ -118,12 +117,11 @@ clsact_case()
 	has_clsact || lib_case_fail "$c no clsact qdisc on $IF_RC"
 	n=$(ours)
 	[ "$n" = 1 ] || lib_case_fail "$c $n filters with handle 0x5252, want 1: $(tc_filters)"
-	if kernel_ge 6 3; then
-		lib_relay_log_current | grep -q "shed: on $IF_RC in tc (clsact filter)" ||
-			lib_case_fail "$c shedding is not in the clsact filter"
-		tc_filters | grep -q "pref 1 .*shed_tc" ||
-			lib_case_fail "$c the filter is not shed_tc at priority 1: $(tc_filters)"
-	fi
+	# shed_tc, or shed_tc_compat before Linux 6.3.
+	lib_relay_log_current | grep -q "shed: on $IF_RC in tc (clsact filter)" ||
+		lib_case_fail "$c shedding is not in the clsact filter"
+	tc_filters | grep -q "pref 1 .*shed_tc" ||
+		lib_case_fail "$c the filter is not shed_tc at priority 1: $(tc_filters)"
 	filtered "$c"
 	n=$(ctl -j stats | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["filter"]["drop_prefix"])')
 	[ "$n" -ge 10 ] || lib_case_fail "$c drop_prefix=$n, want >= 10"
