@@ -95,6 +95,24 @@ expect_relayed()
 
 # The fast path's links and programs named in the log ("link N, prog M").
 attached_ids() { lib_relay_log_current | sed -n 's/.*link \([0-9]*\), prog \([0-9]*\).*/\1 \2/p'; }
+# Before Linux 6.6 tc programs go in classic clsact filters, not links: such a filter is not
+# the process's and outlives kill -9 until the next start replaces it (test_tc_hook.sh checks
+# that). Then the check is that it is ours, and it is removed for the next case.
+clsact_used() { lib_relay_log_current | grep -q "tc.* (clsact filter)\|(tc ingress, clsact filter)"; }
+# After kill -9: nothing of ours may stay in tc ingress but a classic filter (see above).
+tc_left_after_kill()
+{
+	local c=$1 legacy=$2 left
+	left=$(lib_nsx "$NS_R" tc filter show dev "$IF_RC" ingress 2>/dev/null)
+	if [ "$legacy" = 1 ]; then
+		[ -z "$left" ] || echo "$left" | grep -q "handle 0x5252" ||
+			lib_case_fail "$c someone else's tc filter is there: $left"
+		lib_nsx "$NS_R" tc qdisc del dev "$IF_RC" clsact 2>/dev/null
+		lib_nsx "$NS_R" tc qdisc del dev "$IF_RU" clsact 2>/dev/null
+	else
+		[ -z "$left" ] || lib_case_fail "$c a tc filter stayed: $left"
+	fi
+}
 
 run_case()
 {
@@ -119,6 +137,13 @@ run_case()
 	lib_relay_log_current | grep -q "relay t: offload $mode" ||
 		lib_case_fail "$c no 'relay t: offload $mode' line: $(lib_relay_log_current | grep offload)"
 	ctl status | grep -q "^t  *$mode " || lib_case_fail "$c status: $(ctl status | tail -n 2)"
+	# Before Linux 6.3 no netlink family says which devices take XDP_REDIRECT: the relay
+	# says so and lets none (the socket path relays all; "auto" picks tc there).
+	local blind=0 fast
+	if [ "$mode" = xdp ] && lib_relay_log_current | grep -q "xdp-features unknown"; then
+		blind=1
+		lib_log "$c no xdp-features on this kernel: expecting the socket path only"
+	fi
 
 	# Many clients, byte-exact both ways (udp.py checks each reply against what it sent).
 	before=$(udp_in_fam)
@@ -127,7 +152,7 @@ run_case()
 	after=$(udp_in_fam)
 	total=$((CLIENTS * COUNT))
 	# One datagram per session took the socket path (and nothing else should).
-	[ $((after - before)) -le $((CLIENTS * 2 + 4)) ] ||
+	[ $((after - before)) -le $((CLIENTS * 2 + 4)) ] || [ $blind = 1 ] ||
 		lib_case_fail "$c kernel UDP InDatagrams grew by $((after - before)) for $total relayed"
 	# The upstream saw one source per session, whichever path carried each datagram.
 	peers=$(awk '{ print $1 }' "$TMPD/rec1" | sort -u | wc -l)
@@ -135,7 +160,9 @@ run_case()
 	n=$(wc -l <"$TMPD/rec1")
 	[ "$n" = "$total" ] || lib_case_fail "$c upstream got $n datagrams, want $total"
 	# Exact counters across both paths.
-	expect_relayed "$c" $total $((2 * total - 2 * CLIENTS))
+	fast=$((2 * total - 2 * CLIENTS))
+	[ $blind = 1 ] && fast=0
+	expect_relayed "$c" $total $fast
 	lib_log "$c $total datagrams each way: kernel UDP InDatagrams +$((after - before)), fast_pkts $FAST_PKTS"
 	# The fast path's datagrams count for the session's upstream as well: the upstream rows
 	# still add up to the relay's.
@@ -149,13 +176,14 @@ bad = [(k, s(k), t[tk]) for k, tk in (("tx_pkts", "tx_pkts"), ("tx_bytes", "tx_b
 print(" ".join("%s=%d/%d" % b for b in bad) or "ok")')
 	[ "$n" = ok ] || lib_case_fail "$c upstream rows do not add up to the relay's: $n"
 	n=$(ctl sessions | grep -c ' fast$')
-	[ "$n" = "$CLIENTS" ] || lib_case_fail "$c sessions on the fast path: $n, want $CLIENTS"
+	[ "$n" = "$CLIENTS" ] || [ $blind = 1 ] ||
+		lib_case_fail "$c sessions on the fast path: $n, want $CLIENTS"
 
 	# xdp: the client's veth loses its NAPI (GRO off), so veth-rc stops taking XDP_REDIRECT.
 	# The kernel refuses the next redirect (lost, counted as an xmit drop on veth-rc), the
 	# program marks the target down, and the rest go up the stack: never a black hole. With
 	# GRO back on, the relay takes veth-rc back into use and the fast path resumes.
-	if [ "$mode" = xdp ]; then
+	if [ "$mode" = xdp ] && [ $blind = 0 ]; then
 		local got drops
 		lib_nsx "$NS_C" ethtool -K "$IF_C" gro off >/dev/null
 		out=$(lib_udp "$NS_C" client --to "$to" --clients 1 --count 20 --port-base 43000 \
@@ -193,9 +221,10 @@ print(" ".join("%s=%d/%d" % b for b in bad) or "ok")')
 	[ "$(wc -l <"$TMPD/rec2")" -ge 40 ] || lib_case_fail "$c the new upstream got $(wc -l <"$TMPD/rec2")"
 
 	# kill -9: the links go with the process, nothing stays attached.
-	local ids
+	local ids legacy=0
 	ids=$(attached_ids)
-	[ -n "$ids" ] || lib_case_fail "$c no link ids in the log"
+	[ "$mode" = tc ] && clsact_used && legacy=1
+	[ -n "$ids" ] || [ $legacy = 1 ] || lib_case_fail "$c no link ids in the log"
 	kill -KILL "$RELAY_PID"
 	wait "$RELAY_PID" 2>/dev/null
 	RELAY_PID=
@@ -207,6 +236,7 @@ print(" ".join("%s=%d/%d" % b for b in bad) or "ok")')
 	done <<<"$ids"
 	lib_nsx "$NS_R" ip link show dev "$IF_RC" | grep -q xdp &&
 		lib_case_fail "$c an XDP program stayed on $IF_RC"
+	tc_left_after_kill "$c" $legacy
 	lib_stop_pid "$echo1"
 	lib_stop_pid "$echo2"
 	lib_case_ok "$c"
@@ -292,7 +322,7 @@ shed_hook_case()
 # client with a session ends that session. Then the filter in tc mode survives kill -9.
 filter_case()
 {
-	local c="[tc/ipv4 filter]" conf=$TMPD/filter.conf out denied=198.18.1.66 fwd ids
+	local c="[tc/ipv4 filter]" conf=$TMPD/filter.conf out denied=198.18.1.66 fwd ids legacy=0
 	lib_family 4
 	to=$(ep "$RELAY_IP" 5000)
 	prepare_mode tc
@@ -319,6 +349,7 @@ filter_case()
 		--port-base 42000 --expect-none --quiet 0.3) || lib_case_fail "$c now denied: $out"
 	# kill -9 with the filter in tc mode: nothing stays, the next start works.
 	ids=$(attached_ids)
+	clsact_used && legacy=1
 	kill -KILL "$RELAY_PID"
 	wait "$RELAY_PID" 2>/dev/null
 	RELAY_PID=
@@ -327,8 +358,7 @@ filter_case()
 		lib_wait_for 5 lib__gone_id link "$link" || lib_case_fail "$c link $link outlived kill -9"
 		lib_wait_for 5 lib__gone_id prog "$prog" || lib_case_fail "$c prog $prog outlived kill -9"
 	done <<<"$ids"
-	[ -z "$(lib_nsx "$NS_R" tc filter show dev "$IF_RC" ingress 2>/dev/null)" ] ||
-		lib_case_fail "$c a tc filter stayed: $(lib_nsx "$NS_R" tc filter show dev "$IF_RC" ingress)"
+	tc_left_after_kill "$c" $legacy
 	lib_relay_start "$conf" || lib_case_fail "$c no restart after kill -9"
 	out=$(lib_udp "$NS_C" client --to "$to" --bind $denied --clients 1 --count 3 --expect-none \
 		--quiet 0.3) || lib_case_fail "$c denied after the restart: $out"
@@ -378,13 +408,22 @@ gso_case()
 		[ "$(csum_errors)" = "$csum0" ] ||
 			lib_case_fail "$c the upstream counted $(($(csum_errors) - csum0)) UDP checksum errors"
 		# Counted as datagrams. Each send after a session's first went on the fast path whole
-		# (up), its echoes one by one (down).
-		expect_relayed "$c" $total $((2 * 2 * (sends - 1) * segs))
+		# (up), its echoes one by one (down). Before Linux 6.3 the program cannot read an
+		# skb's GSO type (the probe-reading flavour loaded): super-packets go up (pass_gso)
+		# and only the echoes take the fast path.
+		local dirs=2
+		lib_relay_log_current | grep -q "reads sockets with bpf_probe_read_kernel" && dirs=1
+		expect_relayed "$c" $total $((dirs * 2 * (sends - 1) * segs))
 		out=$(( $(ctl stats | awk '$1 == "forwarded" { print $2 }') - fwd0 ))
-		[ "$out" -ge $((2 * 2 * (sends - 1) * segs)) ] ||
-			lib_case_fail "$c forwarded +$out, want at least $((2 * 2 * (sends - 1) * segs))"
-		! ctl stats | grep -q "pass_gso  *[1-9]" ||
-			lib_case_fail "$c super-packets went up: $(ctl stats | grep pass_gso)"
+		[ "$out" -ge $((dirs * 2 * (sends - 1) * segs)) ] ||
+			lib_case_fail "$c forwarded +$out, want at least $((dirs * 2 * (sends - 1) * segs))"
+		if [ $dirs = 2 ]; then
+			! ctl stats | grep -q "pass_gso  *[1-9]" ||
+				lib_case_fail "$c super-packets went up: $(ctl stats | grep pass_gso)"
+		else
+			ctl stats | grep -q "pass_gso  *[1-9]" ||
+				lib_case_fail "$c no super-packet counted as pass_gso"
+		fi
 		lib_relay_stop || lib_case_fail "$c relay exit status"
 		lib_case_ok "$c $total datagrams in $((2 * sends)) super-packets: fast_pkts $FAST_PKTS"
 	else
@@ -415,7 +454,7 @@ noperfmon_case()
 	local echo=$BG_PID
 	write_conf "$conf" tc 30.0 "$(ep "$UP1_IP" 9000)"
 	if RINGRELAY=$wrap lib_relay_start "$conf"; then
-		lib_relay_log_current | grep -q "loading the BPF program: Permission denied.*CAP_PERFMON" ||
+		lib_relay_log_current | grep -q "loading the BPF program: [A-Za-z ]*(needs .*CAP_PERFMON" ||
 			lib_case_fail "$c no line naming CAP_PERFMON: $(lib_relay_log_current | grep -m1 'BPF program')"
 		out=$(lib_udp "$NS_C" client --to "$to" --clients 1 --count $sends --gso $segs \
 			--size 300 --expect-echo --seconds 20) || lib_case_fail "$c clients: $out"
