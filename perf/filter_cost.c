@@ -3,7 +3,11 @@
  * source to a relay port, repeated in the kernel, for the XDP and the tc flavour (the numbers
  * in docs/filter.md, "Cost"); then, in a private network namespace with a route and a static
  * neighbour, over a datagram of an offloaded session, which the fast path parses, looks up,
- * routes (bpf_fib_lookup), rewrites and counts (docs/offload.md, "Costs"). Needs root.
+ * routes (bpf_fib_lookup), rewrites and counts (docs/offload.md, "Costs"); then, in another
+ * such namespace, over a datagram to a relay listener whose socket has room, which the
+ * shedding stage parses, finds the listener of, looks the socket up for (bpf_sk_lookup_udp)
+ * and reads the fill of, with each of the two socket readers: the bpf_rdonly_cast kfunc
+ * (Linux 6.3) and bpf_probe_read_kernel (older kernels; docs/offload.md). Needs root.
  *
  *   filter_cost [-n REPEAT]          (default 1000000)
  *
@@ -180,6 +184,82 @@ static int fast_path_cost(struct bpf_test_run_opts *opts)
 	return ret ? 1 : 0;
 }
 
+/* The shedding stage's cost per reader: every repeat passes (pass_room), the socket being
+ * empty (a test run delivers nothing). */
+static int shed_cost(unsigned int repeat)
+{
+	LIBBPF_OPTS(bpf_test_run_opts, run, .repeat = repeat);
+	struct bpf_test_run_opts *opts = &run;
+	static const char conf_shed[] =
+	    "relays = ( { name = \"r\"; listen = [ \"127.0.0.1:5300\" ]; "
+	    "upstreams = [ \"127.0.0.1:9\" ]; } );\n";
+	static const enum filter_shed_reader readers[] = {FILTER_SHED_KFUNC, FILTER_SHED_PROBE};
+	struct rr_iface v = {.flags = RR_IFACE_SHED_XDP | RR_IFACE_SHED_TC};
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(5300)};
+	char err[CONFIG_ERR_LEN];
+	struct config *cfg;
+	struct filter *f;
+	uint8_t buf[256];
+	uint32_t key;
+	bool on = true;
+	int fd, i, tc, ret = 0;
+
+	if (unshare(CLONE_NEWNET) || system("ip link set lo up")) {
+		perror("filter_cost: a network namespace for the shedding stage");
+		return 1;
+	}
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	fd = socket(AF_INET, SOCK_DGRAM, 0);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa))) {
+		perror("filter_cost: binding 127.0.0.1:5300");
+		return 1;
+	}
+	if (config_load_string(conf_shed, "filter_cost", &cfg, err, sizeof(err))) {
+		fprintf(stderr, "filter_cost: %s\n", err);
+		close(fd);
+		return 1;
+	}
+	opts->data_in = buf;
+	opts->data_size_in = (uint32_t)frame_build(buf, sizeof(buf));
+	inet_pton(AF_INET, "127.0.0.2", buf + 14 + 12);
+	inet_pton(AF_INET, "127.0.0.1", buf + 14 + 16);
+	buf[14 + 20 + 2] = 5300 >> 8;
+	buf[14 + 20 + 3] = 5300 & 0xff;
+	key = if_nametoindex("lo");
+	for (i = 0; i < 2 && !ret; i++) {
+		if (filter_open_shed_reader(cfg, readers[i], &f, err, sizeof(err)) < 0) {
+			ret = fprintf(stderr, "filter_cost: %s\n", err);
+			break;
+		}
+		if (filter_shed_reader(f) != readers[i]) {
+			printf("shed: the %s reader does not load here\n", i ? "probe" : "kfunc");
+			filter_free(f);
+			continue;
+		}
+		if (filter_shed_listeners(f, cfg, &on) ||
+		    bpf_map_update_elem(filter_map_fd(f, "rr_ifaces"), &key, &v, BPF_ANY))
+			ret = fprintf(stderr, "filter_cost: setting up the shedding stage failed\n");
+		for (tc = 0; tc < 2 && !ret; tc++) {
+			ret = bpf_prog_test_run_opts(filter_prog_fd(f, tc), opts);
+			if (ret)
+				fprintf(stderr, "filter_cost: BPF_PROG_TEST_RUN: %s\n", strerror(-ret));
+			else if (opts->retval != (tc ? (uint32_t)TC_ACT_OK : (uint32_t)XDP_PASS))
+				ret = fprintf(stderr, "filter_cost: the datagram was shed (%u)\n",
+					      opts->retval);
+			else
+				printf("%s: shedding stage, socket with room, %s reader: %u ns/packet "
+				       "(BPF_PROG_TEST_RUN, repeat %u)\n",
+				       tc ? "tc" : "xdp",
+				       i ? "bpf_probe_read_kernel" : "bpf_rdonly_cast", opts->duration,
+				       opts->repeat);
+		}
+		filter_free(f);
+	}
+	config_free(cfg);
+	close(fd);
+	return ret;
+}
+
 int main(int argc, char **argv)
 {
 	LIBBPF_OPTS(bpf_test_run_opts, opts, .repeat = 1000000);
@@ -223,5 +303,7 @@ int main(int argc, char **argv)
 	config_free(cfg);
 	if (!ret)
 		ret = fast_path_cost(&opts);
+	if (!ret)
+		ret = shed_cost(opts.repeat);
 	return ret ? 1 : 0;
 }
