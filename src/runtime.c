@@ -210,6 +210,28 @@ int runtime_check(const struct runtime *running, struct config *cfg, struct plan
 
 static bool cfg_listens_on(const struct config *cfg, const struct addr *a);
 
+/* How long a start waits for a listen address held by a socket that no process has open. */
+#define ORPHAN_WAIT_MS 3000
+#define ORPHAN_POLL_MS 50
+
+/* portown_find, but at start a holder without a process is waited for: that is most often
+ * the previous instance's socket on its way out (io_uring drops its registered sockets in a
+ * kernel worker after the process exited; systemctl restart starts the next one at once).
+ * Sets *waited_ms to the time it took to go. */
+static int port_holder(const struct addr *a, bool start, struct portown_holder *h,
+		       int *waited_ms)
+{
+	int ret = portown_find(a, h);
+
+	*waited_ms = 0;
+	while (start && ret == 1 && h->pid == 0 && *waited_ms < ORPHAN_WAIT_MS) {
+		usleep(ORPHAN_POLL_MS * 1000);
+		*waited_ms += ORPHAN_POLL_MS;
+		ret = portown_find(a, h);
+	}
+	return ret;
+}
+
 /* Before a listener joins a SO_REUSEPORT group: refuses a listen address of cfg (of those
  * old does not have; old NULL at start) that another process holds, unless its relay says
  * reuseport_shared. Our own sockets do not count (portown.h). */
@@ -219,7 +241,7 @@ static int check_port_owners(const struct config *old, const struct config *cfg,
 	char buf[ADDR_STRLEN], who[160];
 	struct portown_holder h;
 	uint32_t i, j;
-	int ret;
+	int ret, waited;
 
 	for (i = 0; i < cfg->n_relays; i++) {
 		const struct relay_conf *rc = &cfg->relays[i];
@@ -229,7 +251,12 @@ static int check_port_owners(const struct config *old, const struct config *cfg,
 		for (j = 0; j < rc->n_listen; j++) {
 			if (old && cfg_listens_on(old, &rc->listen[j]))
 				continue;
-			ret = portown_find(&rc->listen[j], &h);
+			ret = port_holder(&rc->listen[j], !old, &h, &waited);
+			if (ret == 0 && waited)
+				log_notice("relay %s: %s was held by a socket no process has open (a "
+					   "previous instance closing); free after %d ms",
+					   rc->name, addr_format(&rc->listen[j], buf, sizeof(buf)),
+					   waited);
 			if (ret < 0) {
 				/* not a reason to refuse: the bind itself still fails on a port
 				 * another program holds without SO_REUSEPORT */
@@ -243,11 +270,12 @@ static int check_port_owners(const struct config *old, const struct config *cfg,
 				continue;
 			snprintf(
 			    err, errlen,
-			    "%s:%d: relays[%u].listen[%u]: %s: %s (set reuseport_shared = true "
+			    "%s:%d: relays[%u].listen[%u]: %s: %s%s (set reuseport_shared = true "
 			    "in relay '%s' to share its SO_REUSEPORT group)",
 			    cfg->path, rc->line, i, j,
 			    addr_format(&rc->listen[j], buf, sizeof(buf)),
-			    portown_describe(&h, who, sizeof(who)), rc->name);
+			    portown_describe(&h, who, sizeof(who)),
+			    waited ? ", still after waiting for it to close" : "", rc->name);
 			return -EADDRINUSE;
 		}
 	}

@@ -7,7 +7,11 @@
 #     same port, are not refused: its own sockets are its own;
 #   - with reuseport_shared = true in both, the second starts and both hold the port;
 #   - a plain socket of another program (python3) on the port is named the same way, and for
-#     IPv4 so is an IPv6 dual-stack wildcard socket.
+#     IPv4 so is an IPv6 dual-stack wildcard socket;
+#   - a socket that no process has open (the previous instance's, which io_uring releases after
+#     the process exited; here one in flight in an SCM_RIGHTS message) is waited for at start:
+#     gone after 1 s, the relay starts and says how long it waited; still there after the
+#     wait, the relay is refused, saying it waited.
 . "$(dirname "$0")/lib.sh"
 lib_topology
 CTL=$BUILD/ringrelayctl
@@ -108,6 +112,54 @@ time.sleep(30)'
 	fi
 }
 
+# orphan FAMILY PORT SECONDS: a socket bound to RELAY_IP:PORT whose only reference is in
+# flight in an SCM_RIGHTS message for SECONDS (then the message goes, and the socket with it).
+# Sets BG_PID; READY_FILE exists once the binding process has closed its own descriptor.
+orphan()
+{
+	READY_FILE=$TMPD/orphan-$2.ready
+	lib_bg "$NS_R" "$PY" -c '
+import array, socket, sys, time
+host, port, hold, ready = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
+s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((host, port))
+a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+a.sendmsg([b"x"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [s.fileno()]))])
+s.close()
+open(ready, "w").close()
+time.sleep(hold)
+b.close()
+a.close()
+time.sleep(30)' "$RELAY_IP" "$2" "$3" "$READY_FILE"
+}
+
+orphan_family()
+{
+	local c="[ipv$1, a socket no process has]" a=$TMPD/orphan$1.conf
+	lib_family "$1"
+	conf "$a" a 5003
+	orphan "$1" 5003 1
+	lib_wait_for 10 test -e "$READY_FILE" || lib_case_fail "$c the orphan socket was not made"
+	# (lib_relay_start would take the orphan's binding for the relay's: wait for ready.)
+	if lib_relay_start "$a" && lib_wait_for 10 lib_log_count_ge ": ready" 1; then
+		lib_relay_log_current | grep -q "held by a socket no process has open.*free after" &&
+			lib_case_ok "$c waited for, then started: $(lib_relay_log_current |
+				grep -o 'free after [0-9]* ms')" ||
+			lib_case_fail "$c started without saying it waited"
+		lib_relay_stop || lib_case_fail "$c relay exit status $?"
+	else
+		lib_case_fail "$c the relay did not start once the socket was gone"
+	fi
+	lib_stop_pid "$BG_PID"
+	orphan "$1" 5004 20
+	lib_wait_for 10 test -e "$READY_FILE" || lib_case_fail "$c the orphan socket was not made"
+	conf "$a" a 5004
+	refused "$c one that stays" "$a" "its pid is not visible to us), still after waiting"
+	lib_stop_pid "$BG_PID"
+}
+
 run_family 4
 run_family 6
+orphan_family 4
+orphan_family 6
 lib_done
