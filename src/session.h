@@ -32,6 +32,7 @@ struct session {
 	uint32_t tx_batch;	/* backend's open send batch for this session, or SESSION_NONE */
 	uint32_t seg_max;	/* backend's: the longest datagram the upstream path carries
 				 * unfragmented (a UDP GSO segment); 0 until known */
+	uint32_t reply_ovfl;	/* its socket's SO_RXQ_OVFL count as last seen */
 	uint32_t reply_seg_max; /* backend's: the longest GSO segment of replies the client's
 				 * path took (a longer burst was refused); 0: no limit seen */
 	enum session_state state;

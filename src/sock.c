@@ -101,6 +101,9 @@ int sock_open_upstream(const struct addr *upstream, bool gro, const struct sock_
 	err = !upstream ? 0
 	      : v6	? setopt(fd, IPPROTO_IPV6, IPV6_RECVERR, 1)
 			: setopt(fd, IPPROTO_IP, IP_RECVERR, 1);
+	/* Replies a full socket dropped are counted as received and dropped, as on listeners. */
+	if (!err)
+		err = setopt(fd, SOL_SOCKET, SO_RXQ_OVFL, 1);
 	if (!err && src && src->fwmark)
 		err = setopt(fd, SOL_SOCKET, SO_MARK, (int)src->fwmark);
 	if (!err && src && src->transparent) {

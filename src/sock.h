@@ -21,8 +21,10 @@ struct sock_rx_meta {
 
 /* Control space a listener's receive needs: pktinfo (IPv6 size) and SO_RXQ_OVFL ... */
 #define SOCK_RX_CONTROL_LEN 64
-/* ... plus, with GRO, the UDP_GRO segment size (all a session socket's receive needs). */
+/* ... plus, with GRO, the UDP_GRO segment size. */
 #define SOCK_RX_GRO_CONTROL_LEN 24
+/* A session socket's receive: SO_RXQ_OVFL (plus the GRO size with GRO). */
+#define SOCK_RX_OVFL_CONTROL_LEN 24 /* CMSG_SPACE(sizeof(uint32_t)) */
 /* Control space a send needs: pktinfo (IPv6 size) and UDP_SEGMENT. */
 #define SOCK_TX_CONTROL_LEN 64
 

@@ -458,6 +458,23 @@ void worker_note_overflow(struct worker *w, struct listener *l, const struct soc
 	l->ovfl_last = m->ovfl;
 }
 
+void worker_note_reply_overflow(struct worker *w, uint32_t relay, struct session *s,
+				const struct sock_rx_meta *m)
+{
+	struct relay_counters *c = &w->counters[relay];
+	uint32_t n;
+
+	if (!m->has_ovfl || m->ovfl == s->reply_ovfl)
+		return;
+	/* Replies the upstream sent that the session's full socket dropped: received from that
+	 * upstream, and dropped. */
+	n = m->ovfl - s->reply_ovfl;
+	relay_count_rx(c, RELAY_DIR_TO_CLIENT, n, 0);
+	upstream_count_rx(w, relay, s->upstream, n, 0);
+	relay_count_drop(c, RELAY_DIR_TO_CLIENT, DROP_SOCKET_OVERFLOW, n);
+	s->reply_ovfl = m->ovfl;
+}
+
 /* Closes the ACTIVE sessions of relay r for which keep() is false (all when keep is NULL);
  * the access log says why. */
 static void close_sessions(struct worker *w, uint32_t r,

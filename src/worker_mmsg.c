@@ -483,6 +483,7 @@ static void session_rx(struct mmsg_worker *mw, struct udata u)
 			struct sock_rx_meta meta = { 0 };
 			uint32_t segs = rx_meta(mw, i, &meta);
 
+			worker_note_reply_overflow(w, u.relay, s, &meta);
 			relay_count_rx(c, RELAY_DIR_TO_CLIENT, segs, mw->rx[i].msg_len);
 			upstream_count_rx(w, u.relay, s->upstream, segs, mw->rx[i].msg_len);
 			/* A reply cut short is no reply: it neither counts for the session (its

@@ -967,6 +967,7 @@ static void on_session_recv(struct uring_worker *uw, const struct io_uring_cqe *
 	bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
 	payload = rx_payload(uw, cqe, &uw->session_msg, &len, &o, &meta);
 	segs = sock_segments(len, meta.gso_size);
+	worker_note_reply_overflow(w, u.relay, s, &meta);
 	relay_count_rx(c, RELAY_DIR_TO_CLIENT, segs, len);
 	upstream_count_rx(w, u.relay, s->upstream, segs, len);
 	if (!payload) {

@@ -68,6 +68,7 @@ EOF
 }
 
 EMPTY=1000
+FULL=8000
 
 # rearms: the multishot receives the relay's workers armed again, over its life.
 rearms()
@@ -222,6 +223,46 @@ EOF
 	lib_nsx "$NS_R" ip addr del "$second/$plen" dev "$IF_RC"
 }
 
+# full_replies CASE: with the relay stopped, the upstream sends FULL replies of 1400 bytes to
+# the session's socket, more than its receive buffer holds (2 x net.core.rmem_max at most: the
+# workers open session sockets without CAP_NET_ADMIN): the kernel drops the rest there.
+# Every one counts as received from the upstream, those the socket dropped as
+# reply_drop_socket_receive_overflow (SO_RXQ_OVFL, which the kernel reports with the next
+# datagram the socket queues: one more reply follows once the burst is read):
+# reply_rx_pkts = FULL + 1 = reply_tx_pkts + drops, and the client got no more than
+# reply_tx_pkts.
+full_replies()
+{
+	local c="$1 replies over the socket's buffer" conf=$TMPD/burst-full.conf to out got line
+	local rx tx drops
+	to=$(ep "$RELAY_IP" 5003)
+	lib_relay_conf "$conf" backend="$BACKEND" listen="$to" up="$(ep "$UP1_IP" 9003)"
+	if ! lib_relay_start "$conf"; then
+		lib_case_fail "$c relay did not start"
+		return
+	fi
+	out=$(lib_udp "$NS_U" queued --socket session --to "$to" --size 1400 --tail 1 \
+		--upstream "$(ep "$UP1_IP" 9003)" --count "$FULL" --stop "$RELAY_PID" \
+		--client-ns "$NS_C" --quiet 2)
+	got=$(lib_json_field received "$out")
+	if line=$(lib_stats t); then
+		rx=$(lib_field reply_rx_pkts "$line")
+		tx=$(lib_field reply_tx_pkts "$line")
+		drops=$(lib_field reply_drop_socket_receive_overflow "$line")
+		if [ "$rx" = $((FULL + 1)) ] && [ "$got" -le "$tx" ] && [ "$drops" -gt 0 ] &&
+			[ $((tx + drops)) = $((FULL + 1)) ]; then
+			lib_case_ok "$c $((FULL + 1)) sent: $tx relayed, $drops counted as dropped by" \
+				"the full socket"
+		else
+			lib_case_fail "$c $((FULL + 1)) sent, client got $got: reply_rx_pkts=$rx" \
+				"reply_tx_pkts=$tx reply_drop_socket_receive_overflow=$drops"
+		fi
+	else
+		lib_case_fail "$c no stats line"
+	fi
+	lib_relay_stop || lib_case_fail "$c relay exit status $? after SIGTERM, want 0"
+}
+
 # empty_replies CASE: one client opens a session to an upstream this script owns (port
 # 9002); with the relay stopped, the upstream sends EMPTY empty datagrams to the session's
 # socket; every one must reach the client, in a handful of re-arms.
@@ -290,6 +331,7 @@ run_case()
 	lib_stop_pid "$sink_pid"
 	BACKEND=$backend FAM=$fam wildcard_echo "$c"
 	BACKEND=$backend FAM=$fam empty_replies "$c"
+	BACKEND=$backend FAM=$fam full_replies "$c"
 }
 
 lib_each_case run_case

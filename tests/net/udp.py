@@ -327,24 +327,37 @@ def queued(args):
     os.kill(args.stop, signal.SIGSTOP)
     try:
         wait_stopped(args.stop)
+        data = b"r" * args.size
         for _ in range(args.count):
             if args.socket == "session":
-                up.sendto(b"", session)
+                up.sendto(data, session)
             else:
-                cl.send(b"")
+                cl.send(data)
     finally:
         os.kill(args.stop, signal.SIGCONT)
     rx = cl if args.socket == "session" else up
     rx.settimeout(args.quiet)
     got = 0
+    sent = args.count
     try:
         while got < args.count:
-            got += len(rx.recv(16)) == 0
+            got += len(rx.recv(65536)) == args.size
     except socket.timeout:
         pass
-    print(json.dumps({"mode": "queued", "socket": args.socket, "sent": args.count,
-                      "received": got, "ok": got == args.count}), flush=True)
-    return 0 if got == args.count else 1
+    # Drops at a full socket are reported (SO_RXQ_OVFL) with the next datagram queued there.
+    for _ in range(args.tail):
+        if args.socket == "session":
+            up.sendto(data, session)
+        else:
+            cl.send(data)
+        sent += 1
+        try:
+            got += len(rx.recv(65536)) == args.size
+        except socket.timeout:
+            pass
+    print(json.dumps({"mode": "queued", "socket": args.socket, "sent": sent,
+                      "received": got, "ok": got == sent}), flush=True)
+    return 0 if got == sent else 1
 
 
 def main():
@@ -387,6 +400,9 @@ def main():
     p.add_argument("--to", required=True)
     p.add_argument("--upstream", required=True)
     p.add_argument("--count", type=int, required=True)
+    p.add_argument("--size", type=int, default=0, help="bytes per datagram (default: empty)")
+    p.add_argument("--tail", type=int, default=0,
+                   help="then send this many more, one at a time, once the burst is read")
     p.add_argument("--stop", type=int, required=True, help="the relay's PID")
     p.add_argument("--client-ns", required=True)
     p.add_argument("--quiet", type=float, default=5.0,
