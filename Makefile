@@ -80,7 +80,7 @@ BPFT_BINS := $(BPFT_SRCS:tests/bpf/%.c=$(BUILD)/tests/%)
 
 BINS      := $(BUILD)/ringrelay $(if $(wildcard src/ctl.c),$(BUILD)/ringrelayctl)
 
-.PHONY: all deps deps-check run check unit unit-san bpf-test net-test soak soak-short fuzz \
+.PHONY: all deps deps-check run check check-kernel unit unit-san bpf-test net-test soak soak-short fuzz \
 	fuzz-replay fuzz-filter bench install uninstall clean deb deb-test FORCE
 all: $(BINS)
 
@@ -163,6 +163,14 @@ bpf-test: $(BPFT_BINS)
 # test_overload floods with perf/'s generator.
 net-test: $(BINS) $(BUILD)/perf/gen
 	$(Q)./tests/net/run.sh $(BUILD)
+
+# The BPF tests and the net tests that depend on the kernel, on Debian 12's stock kernel in a
+# qemu guest (scripts/kernel-vm.sh: KERNEL_PKG, KERNEL_TESTS). Not part of check: without
+# KVM the emulated CPU takes about half an hour.
+check-kernel:
+	$(Q)./scripts/deps.sh build run check kernel
+	$(Q)$(MAKE) -s --no-print-directory $(BINS) $(BPFT_BINS) $(BUILD)/perf/gen
+	$(Q)./scripts/kernel-vm.sh $(BUILD)
 
 # The hostile mix (tests/net/test_relay_hostile.sh: oversize datagrams, a full session table,
 # a dead upstream, a mirror with a dead member) against the sanitizer build, SOAK_SECONDS

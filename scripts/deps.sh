@@ -10,6 +10,7 @@
 #   check  the test suite's tools (make check)
 #   deb    build and lint the Debian package (make deb, and the package test in make check)
 #   bench  perf/'s tools (make bench)
+#   kernel qemu and what boots Debian's stock kernel for the tests (make check-kernel)
 #
 # promtool: the tests check /metrics with python3-prometheus-client's parser plus the
 # promlint rules (tests/tools/promlint.py), not with the 96 MB `prometheus` server, the
@@ -24,6 +25,7 @@ group_check="libcmocka-dev libclang-rt-14-dev python3 python3-prometheus-client 
 util-linux"
 group_deb="build-essential dpkg-dev debhelper fakeroot lintian"
 group_bench="dpdk dpdk-dev gnuplot-nox jq linux-perf"
+group_kernel="qemu-system-x86 busybox-static cpio kmod"
 
 [ $# -eq 0 ] && set -- build run
 PKGS=""
@@ -34,8 +36,9 @@ for g in "$@"; do
 	check) PKGS="$PKGS $group_check" ;;
 	deb) PKGS="$PKGS $group_deb" ;;
 	bench) PKGS="$PKGS $group_bench" ;;
+	kernel) PKGS="$PKGS $group_kernel" ;;
 	*)
-		echo "deps: unknown group '$g' (build, run, check, deb, bench)" >&2
+		echo "deps: unknown group '$g' (build, run, check, deb, bench, kernel)" >&2
 		exit 2
 		;;
 	esac

@@ -80,6 +80,11 @@ lib_cleanup()
 	for pid in $RELAY_PID "${LIB_PIDS[@]}"; do
 		lib_wait_gone "$pid" 3 || kill -KILL "$pid" 2>/dev/null
 	done
+	# NET_KEEP_DIR (make check-kernel sets it): a failed test's files (relay log, configs,
+	# client records) are kept there for a look afterwards.
+	if [ "$rc" -ne 0 ] && [ "$rc" -ne 77 ] && [ -n "$TMPD" ] && [ -n "${NET_KEEP_DIR:-}" ]; then
+		mkdir -p "$NET_KEEP_DIR" && cp -r "$TMPD" "$NET_KEEP_DIR/" 2>/dev/null
+	fi
 	[ -n "$TMPD" ] && rm -rf "$TMPD"
 	exit "$rc"
 }

@@ -109,13 +109,20 @@ EOF
 	ctl -j status >"$TMPD/s.json" || lib_case_fail "$c ringrelayctl -j status: exit $?"
 	expect "$c" "$TMPD/s.json" 'rx["rx_queues"], rx["virtual"], rx["gro"]' "1 True False"
 	expect "$c" "$TMPD/s.json" 'rx["threaded_napi"], rx["busy_poll_us"]' "True 0"
-	# its thread, made after the start (so left at nice 0), with the CPUs it may run on
-	expect "$c" "$TMPD/s.json" \
-		'len(rx["napi_threads"]), rx["napi_threads_total"], rx["napi_threads"][0]["nice"]' \
-		"1 1 0"
-	expect "$c" "$TMPD/s.json" \
-		'open("/proc/%d/comm" % rx["napi_threads"][0]["pid"]).read().startswith("napi/"), len(rx["napi_threads"][0]["cpus"]) > 0' \
-		"True True"
+	# its thread, made after the start (so left at nice 0), with the CPUs it may run on;
+	# before Linux 6.9 (no netdev NAPI_GET, which the start logs) no thread is listed
+	local listed=1
+	lib_relay_log_current | grep -q "cannot list NAPI instances" && listed=0
+	if [ $listed = 1 ]; then
+		expect "$c" "$TMPD/s.json" \
+			'len(rx["napi_threads"]), rx["napi_threads_total"], rx["napi_threads"][0]["nice"]' \
+			"1 1 0"
+		expect "$c" "$TMPD/s.json" \
+			'open("/proc/%d/comm" % rx["napi_threads"][0]["pid"]).read().startswith("napi/"), len(rx["napi_threads"][0]["cpus"]) > 0' \
+			"True True"
+	else
+		expect "$c" "$TMPD/s.json" 'len(rx["napi_threads"]), rx["napi_threads_total"]' "0 0"
+	fi
 	expect "$c" "$TMPD/s.json" 'rx["xdp_mode"], rx["xdp_prog_id"] > 0' "native True"
 	expect "$c" "$TMPD/s.json" 'rx["queues"]' \
 		"[{'queue': 0, 'irqs': [], 'irq_cpus': [], 'rps_cpus': [1]}]"
@@ -134,7 +141,7 @@ EOF
 	grep -q "^receive path$" "$TMPD/s.txt" || lib_case_fail "$c status: no receive path"
 	grep -Eq "^$IF_RC +1 +on +off +on +native \(prog [0-9]+\)$" "$TMPD/s.txt" ||
 		lib_case_fail "$c status: no line '$IF_RC 1 on off on native (prog N)'"
-	grep -Eq "^$IF_RC +[0-9]+ +[0-9]+ +[0-9,-]+ +0$" "$TMPD/s.txt" ||
+	grep -Eq "^$IF_RC +[0-9]+ +[0-9]+ +[0-9,-]+ +0$" "$TMPD/s.txt" || [ $listed = 0 ] ||
 		lib_case_fail "$c status: no NAPI thread line for $IF_RC: $(cat "$TMPD/s.txt")"
 	[ "$LIB_FAILS" -ne 0 ] || lib_case_ok "$c status reports XDP, threaded NAPI, GRO, RPS"
 	lib_relay_stop || lib_case_fail "$c relay exit status $? after SIGTERM, want 0"
