@@ -212,6 +212,8 @@ static int shed_cost(unsigned int repeat)
 	fd = socket(AF_INET, SOCK_DGRAM, 0);
 	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa))) {
 		perror("filter_cost: binding 127.0.0.1:5300");
+		if (fd >= 0)
+			close(fd);
 		return 1;
 	}
 	if (config_load_string(conf_shed, "filter_cost", &cfg, err, sizeof(err))) {
@@ -240,12 +242,19 @@ static int shed_cost(unsigned int repeat)
 		    bpf_map_update_elem(filter_map_fd(f, "rr_ifaces"), &key, &v, BPF_ANY))
 			ret = fprintf(stderr, "filter_cost: setting up the shedding stage failed\n");
 		for (tc = 0; tc < 2 && !ret; tc++) {
+			uint64_t c0[SHED_CNT__MAX] = {0}, c1[SHED_CNT__MAX] = {0};
+
+			filter_shed_counters(f, c0);
 			ret = bpf_prog_test_run_opts(filter_prog_fd(f, tc), opts);
+			filter_shed_counters(f, c1);
 			if (ret)
 				fprintf(stderr, "filter_cost: BPF_PROG_TEST_RUN: %s\n", strerror(-ret));
 			else if (opts->retval != (tc ? (uint32_t)TC_ACT_OK : (uint32_t)XDP_PASS))
 				ret = fprintf(stderr, "filter_cost: the datagram was shed (%u)\n",
 					      opts->retval);
+			else if (c1[SHED_CNT_PASS_ROOM] - c0[SHED_CNT_PASS_ROOM] != (uint64_t)opts->repeat)
+				/* a shortcut (no socket, not a listener) would be timed instead */
+				ret = fprintf(stderr, "filter_cost: the stage did not read the socket\n");
 			else
 				printf("%s: shedding stage, socket with room, %s reader: %u ns/packet "
 				       "(BPF_PROG_TEST_RUN, repeat %u)\n",

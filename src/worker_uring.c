@@ -946,6 +946,8 @@ static void on_session_recv(struct uring_worker *uw, const struct io_uring_cqe *
 		bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
 		rx_payload(uw, cqe, session_tmpl(uw, u.relay), &len, &o, &meta);
 		segs = sock_segments(len, meta.gso_size);
+		if (current)
+			worker_note_reply_overflow(w, u.relay, s, &meta);
 		relay_count_rx(c, RELAY_DIR_TO_CLIENT, segs, len);
 		if (current)
 			upstream_count_rx(w, u.relay, s->upstream, segs, len);
