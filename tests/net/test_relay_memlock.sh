@@ -61,7 +61,7 @@ must_refuse()
 # must_fall_back LIMIT WHAT: io_backend = "auto" under LIMIT runs mmsg, logs WHAT, relays.
 must_fall_back()
 {
-	local limit=$1 what=$2 out
+	local limit=$1 what=$2
 	lib_relay_conf "$conf" backend=auto listen="$to" up="$(ep "$UP1_IP" 9000)"
 	chmod 644 "$conf"
 	if ! RINGRELAY=$(wrapper "$limit") lib_relay_start "$conf"; then
@@ -79,11 +79,19 @@ must_fall_back()
 	else
 		lib_case_fail "$c auto at $limit bytes: no '$what' in the log"
 	fi
+	relays_then_stops "relays on mmsg" "no echo through the fallback"
+}
+
+# relays_then_stops OK FAIL: two clients' datagrams echo through the relay (the case passes
+# with OK, fails with FAIL), then the relay stops cleanly.
+relays_then_stops()
+{
+	local out
 	if out=$(lib_udp "$NS_C" client --to "$to" --clients 2 --port-base 45000 --count 10 \
 		--sizes 0,100,1400 --expect-echo); then
-		lib_case_ok "$c relays on mmsg: $out"
+		lib_case_ok "$c $1: $out"
 	else
-		lib_case_fail "$c no echo through the fallback: $out"
+		lib_case_fail "$c $2: $out"
 	fi
 	lib_relay_stop || lib_case_fail "$c exit status after SIGTERM was not 0"
 }
@@ -91,7 +99,7 @@ must_fall_back()
 # must_run LIMIT: io_backend = "io_uring" under LIMIT starts on io_uring and relays.
 must_run()
 {
-	local limit=$1 out
+	local limit=$1
 	lib_relay_conf "$conf" backend=io_uring listen="$to" up="$(ep "$UP1_IP" 9000)"
 	chmod 644 "$conf"
 	if ! RINGRELAY=$(wrapper "$limit") lib_relay_start "$conf"; then
@@ -99,13 +107,8 @@ must_run()
 		return
 	fi
 	lib_expect_backend io_uring || lib_case_fail "$c io_uring at $limit bytes: no io_uring worker"
-	if out=$(lib_udp "$NS_C" client --to "$to" --clients 2 --port-base 45000 --count 10 \
-		--sizes 0,100,1400 --expect-echo); then
-		lib_case_ok "$c io_uring at $limit bytes, not charged by this kernel, relays: $out"
-	else
-		lib_case_fail "$c io_uring at $limit bytes: no echo: $out"
-	fi
-	lib_relay_stop || lib_case_fail "$c exit status after SIGTERM was not 0"
+	relays_then_stops "io_uring at $limit bytes, not charged by this kernel, relays" \
+		"io_uring at $limit bytes: no echo"
 }
 
 run_case()
