@@ -1251,7 +1251,7 @@ static __always_inline int xdp_body(struct xdp_md *ctx, enum shed_reader shed)
 {
 	struct hdr_src h = {.ctx = ctx, .len = bpf_xdp_get_buff_len(ctx), .tc = 0};
 	__u32 flags = iface_flags(ctx->ingress_ifindex);
-	int act;
+	int act, fast_tc;
 
 	if ((flags & RR_IFACE_FILTER_XDP) &&
 	    (shed ? filter_xdp_sub(ctx) : filter_body(&h, 0)) == ACT_DROP)
@@ -1263,9 +1263,9 @@ static __always_inline int xdp_body(struct xdp_md *ctx, enum shed_reader shed)
 		if (act != XDP_PASS)
 			return act;
 	}
+	fast_tc = (flags & RR_IFACE_OFFLOAD_TC) != 0;
 	if (shed && (flags & RR_IFACE_SHED_XDP) &&
-	    (shed == SHED_KFUNC ? shed_xdp_sub(ctx, (flags & RR_IFACE_OFFLOAD_TC) != 0)
-				: shed_xdp_probe_sub(ctx, (flags & RR_IFACE_OFFLOAD_TC) != 0)) ==
+	    (shed == SHED_KFUNC ? shed_xdp_sub(ctx, fast_tc) : shed_xdp_probe_sub(ctx, fast_tc)) ==
 		    ACT_DROP)
 		return XDP_DROP;
 	return XDP_PASS;

@@ -443,36 +443,45 @@ void worker_mirror_session_reply(struct worker *w, uint32_t r, const struct addr
 				  bytes);
 }
 
+/* The datagrams a socket's full queue dropped since *last saw its SO_RXQ_OVFL count (a
+ * cumulative 32-bit counter that wraps); moves *last on. 0 when the receive carried none. */
+static uint32_t ovfl_since(uint32_t *last, const struct sock_rx_meta *m)
+{
+	uint32_t n;
+
+	if (!m->has_ovfl || m->ovfl == *last)
+		return 0;
+	n = m->ovfl - *last;
+	*last = m->ovfl;
+	return n;
+}
+
 void worker_note_overflow(struct worker *w, struct listener *l, const struct sock_rx_meta *m)
 {
 	struct relay_counters *c = &w->counters[l->relay];
-	uint32_t n;
+	uint32_t n = ovfl_since(&l->ovfl_last, m);
 
-	if (!m->has_ovfl || m->ovfl == l->ovfl_last)
+	if (!n)
 		return;
-	/* The kernel's counter is cumulative per socket and wraps at 32 bits. These datagrams
-	 * reached the relay's socket and were lost there: received, and dropped. */
-	n = (uint32_t)(m->ovfl - l->ovfl_last);
+	/* These datagrams reached the relay's socket and were lost there: received, and
+	 * dropped. */
 	relay_count_rx(c, RELAY_DIR_TO_UPSTREAM, n, 0);
 	relay_count_drop(c, RELAY_DIR_TO_UPSTREAM, DROP_SOCKET_OVERFLOW, n);
-	l->ovfl_last = m->ovfl;
 }
 
 void worker_note_reply_overflow(struct worker *w, uint32_t relay, struct session *s,
 				const struct sock_rx_meta *m)
 {
 	struct relay_counters *c = &w->counters[relay];
-	uint32_t n;
+	uint32_t n = ovfl_since(&s->reply_ovfl, m);
 
-	if (!m->has_ovfl || m->ovfl == s->reply_ovfl)
+	if (!n)
 		return;
 	/* Replies the upstream sent that the session's full socket dropped: received from that
 	 * upstream, and dropped. */
-	n = m->ovfl - s->reply_ovfl;
 	relay_count_rx(c, RELAY_DIR_TO_CLIENT, n, 0);
 	upstream_count_rx(w, relay, s->upstream, n, 0);
 	relay_count_drop(c, RELAY_DIR_TO_CLIENT, DROP_SOCKET_OVERFLOW, n);
-	s->reply_ovfl = m->ovfl;
 }
 
 /* Closes the ACTIVE sessions of relay r for which keep() is false (all when keep is NULL);
