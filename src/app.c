@@ -12,6 +12,7 @@
 #include "app.h"
 #include "filter.h"
 #include "log.h"
+#include "napi.h"
 #include "privs.h"
 #include "rxreport.h"
 #include "service.h"
@@ -139,6 +140,29 @@ int app_snapshot(struct app *a, struct snapshot *s)
 /* Shedding alone loads the program only where it can: an unprivileged run says why in one
  * line instead of failing a load. */
 #define APP_SHED_NO_CAPS "needs CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON (root has them)"
+/* Before Linux 6.9 a thread without CAP_BPF (the control thread) finds no NAPI thread: the
+ * report gets those the napi block found at start or at the last reload. */
+static void app_rxreport_threads(struct app *a, struct rxreport *r)
+{
+	uint32_t i, j, k;
+
+	for (i = 0; i < r->n; i++) {
+		struct rxpath_iface *ifc = &r->ifaces[i];
+
+		if (ifc->threaded != 1 || ifc->n_threads_all)
+			continue;
+		for (j = 0; j < a->napi.n; j++) {
+			const struct napitune_iface *f = &a->napi.ifaces[j];
+
+			if (!f->by_iterator || strcmp(f->name, ifc->name))
+				continue;
+			for (k = 0; k < f->n_threads; k++)
+				if (napi_thread_is_napi(f->threads[k].pid))
+					rxpath_add_thread(ifc, f->threads[k].id, f->threads[k].pid);
+		}
+	}
+}
+
 /* The receive-path report of cfg's listen interfaces for the running workers' CPUs. */
 static int app_rxreport_of(struct app *a, const struct config *cfg, struct rxreport **out)
 {
@@ -152,10 +176,14 @@ static int app_rxreport_of(struct app *a, const struct config *cfg, struct rxrep
 					: 0,
 	};
 	uint32_t r;
+	int ret;
 
 	for (r = 0; r < a->rt.cfg->n_relays; r++)
 		in.shed |= a->shed[r].on;
-	return rxreport_new(cfg, &in, out);
+	ret = rxreport_new(cfg, &in, out);
+	if (!ret)
+		app_rxreport_threads(a, *out);
+	return ret;
 }
 
 int app_rxreport(struct app *a, struct rxreport **out)

@@ -693,7 +693,8 @@ int main(int argc, char **argv)
 		     (a.napi_tuned ? PRIVS_NAPI_CAPS : 0) |
 		     (a.napi_tuned && (a.rt.cfg->napi.threaded || a.rt.cfg->napi.thread_nice)
 			      ? PRIVS_NAPI_THREAD_CAPS
-			      : 0);
+			      : 0) |
+		     (a.napi_tuned && napitune_any_by_iterator(&a.napi) ? PRIVS_NAPI_ITER_CAPS : 0);
 	/* The access log's file opens while we may still write anywhere. */
 	if (accesslog_new(a.rt.cfg, a.rt.plan.n_workers, &alog, err, sizeof(err)) ||
 	    privs_drop(&who, admin_caps, privs_need_sockopt(a.rt.cfg), err, sizeof(err))) {

@@ -184,6 +184,22 @@ int napi_set_device(const char *ifname, const struct napi_values *v)
 	return napi_sysfs_write(ifname, "gro_flush_timeout", text);
 }
 
+int napi_get_threaded(const char *ifname)
+{
+	char path[128], text[8] = "";
+	FILE *f;
+	int ret;
+
+	if (snprintf(path, sizeof(path), "/sys/class/net/%s/threaded", ifname) >= (int)sizeof(path))
+		return -ENAMETOOLONG;
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	ret = fgets(text, sizeof(text), f) ? atoi(text) != 0 : -EIO;
+	fclose(f);
+	return ret;
+}
+
 int napi_set_threaded(const char *ifname, bool on)
 {
 	return napi_sysfs_write(ifname, "threaded", on ? "1\n" : "0\n");

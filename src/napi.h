@@ -51,8 +51,12 @@ int napi_set(uint32_t id, const struct napi_values *v);
  * (root's). Returns 0 or -errno. */
 int napi_set_device(const char *ifname, const struct napi_values *v);
 
-/* Writes 1 or 0 to /sys/class/net/IFNAME/threaded (the kernel answers -EIO when the device
- * has no NAPI instance). Same needs as napi_set_device. Returns 0 or -errno. */
+/* /sys/class/net/IFNAME/threaded: 1 or 0, or -errno. */
+int napi_get_threaded(const char *ifname);
+
+/* Writes 1 or 0 to /sys/class/net/IFNAME/threaded (the kernel answers -EIO, or -EOPNOTSUPP
+ * on older ones, when the device has no NAPI instance). Same needs as napi_set_device.
+ * Returns 0 or -errno. */
 int napi_set_threaded(const char *ifname, bool on);
 
 /* The pid of the thread of NAPI instance id of ifname, found by its name ("napi/IFNAME-ID",

@@ -8,6 +8,7 @@
 
 #include "log.h"
 #include "napi.h"
+#include "napithreads.h"
 #include "napitune.h"
 #include "netlink.h"
 
@@ -83,17 +84,18 @@ static void napitune_values_text(struct napitune_iface *f, const struct napi_con
 static int napitune_values(struct napitune_iface *f, const struct napi_conf *c,
 			   const struct napi_instance *ni, int n)
 {
+	bool listed = !f->by_iterator; /* else: no NAPI_GET, so no NAPI_SET either */
 	struct napi_values v = {.defer_hard_irqs = c->defer_hard_irqs,
 				.gro_flush_timeout = c->gro_flush_timeout,
 				.irq_suspend_timeout = c->irq_suspend_timeout};
-	int i, ret = n > 0 ? 0 : -EOPNOTSUPP;
+	int i, ret = n > 0 && listed ? 0 : -EOPNOTSUPP;
 
 	/* All three 0 (the default) leaves the device as its administrator set it. */
 	if (!c->defer_hard_irqs && !c->gro_flush_timeout && !c->irq_suspend_timeout) {
 		napitune_say(f, "per-NAPI values left as they are");
 		return 0;
 	}
-	for (i = 0; i < n && !ret; i++)
+	for (i = 0; i < n && !ret && listed; i++)
 		ret = napi_set(ni[i].id, &v);
 	if (!ret) {
 		napitune_values_text(f, c, true);
@@ -117,11 +119,11 @@ static int napitune_values(struct napitune_iface *f, const struct napi_conf *c,
 		napitune_say(f, "per-NAPI values not set (%s)", strerror(-ret));
 		return ret;
 	}
-	if (n > 0)
+	if (n > 0 && listed)
 		log_notice("napi: %s: no NAPI_SET (kernel < 6.13): defer_hard_irqs and "
 			   "gro_flush_timeout set per device (sysfs)%s",
 			   f->name, c->irq_suspend_timeout ? ", irq_suspend_timeout not set" : "");
-	if (n == 0)
+	if (n == 0 && listed)
 		napitune_say(f, "no NAPI instance yet (veth: GRO off and no XDP program): ");
 	napitune_values_text(f, c, false);
 	napitune_say(f, " per device (sysfs)");
@@ -245,16 +247,56 @@ static bool napitune_all_threaded(const struct napi_instance *ni, int n)
 	return true;
 }
 
+/* A kernel without NAPI_GET (before 6.9) lists no NAPI instance: threaded = true switches the
+ * device in sysfs, and the threads of its threaded instances, found by the BPF task iterator
+ * (a name would also match a device of the same name in another namespace), are the instances
+ * placed and given thread_nice. Returns how many into ni; 0 when there are none or they
+ * cannot be found, said in one line. */
+static int napitune_threads_only(struct napitune_iface *f, bool threaded,
+				 struct napi_instance *ni)
+{
+	int on = napi_get_threaded(f->name), n, err;
+
+	f->by_iterator = true;
+	if (threaded && on == 0) {
+		err = napi_set_threaded(f->name, true);
+		if (err == -EOPNOTSUPP || err == -EIO) {
+			log_notice("napi: %s: threaded = true, but no NAPI instance to thread "
+				   "(veth: GRO off and no XDP program)",
+				   f->name);
+			return 0;
+		}
+		if (err) {
+			log_warn("napi: %s: threaded NAPI: /sys/class/net/%s/threaded: %s", f->name,
+				 f->name, strerror(-err));
+			return 0;
+		}
+		on = 1;
+	}
+	if (on != 1)
+		return 0; /* nothing threaded: no thread to place or to give thread_nice */
+	n = napithreads_list((int)if_nametoindex(f->name), ni, NAPI_MAX_INSTANCES);
+	if (n < 0)
+		log_warn("napi: %s: its NAPI threads are found, without NAPI_GET (Linux 6.9), by a "
+			 "BPF task iterator, which did not load (%s%s): neither placed nor given "
+			 "thread_nice",
+			 f->name, strerror(-n),
+			 n == -EPERM || n == -EACCES ? "; needs CAP_BPF and CAP_PERFMON" : "");
+	return n < 0 ? 0 : n;
+}
+
 static int napitune_one(const struct config *cfg, const char *name, const int *cpus,
 			uint32_t n_cpus, struct napitune_iface *f, struct napitune_threads *th)
 {
 	struct napi_instance ni[NAPI_MAX_INSTANCES]; /* 10 KiB */
 	const struct napi_conf *c = &cfg->napi;
-	int ifindex = (int)if_nametoindex(name), n, ret, err;
+	int ifindex = (int)if_nametoindex(name), n, ret, err, i;
 
 	snprintf(f->name, sizeof(f->name), "%s", name);
 	f->what[0] = '\0';
 	f->instances = 0;
+	f->by_iterator = false;
+	f->n_threads = 0;
 	if (!ifindex) {
 		napitune_say(f, "interface gone");
 		return -ENODEV;
@@ -262,9 +304,11 @@ static int napitune_one(const struct config *cfg, const char *name, const int *c
 	n = napi_list(ifindex, ni, NAPI_MAX_INSTANCES);
 	if (n == -EOPNOTSUPP) {
 		log_notice("napi: %s: the kernel cannot list NAPI instances (netdev NAPI_GET, "
-			   "Linux 6.9): per-device settings only",
+			   "Linux 6.9): per-device values; threads found by a BPF task iterator",
 			   name);
-		n = 0;
+		n = napitune_threads_only(f, c->threaded, ni);
+		for (i = 0; i < n && i < NAPITUNE_IFACE_THREADS; i++)
+			f->threads[f->n_threads++] = (struct napitune_found){ni[i].id, ni[i].pid};
 	} else if (n < 0) {
 		log_warn("napi: %s: list NAPI instances: %s", name, strerror(-n));
 		n = 0;
@@ -289,7 +333,7 @@ static int napitune_one(const struct config *cfg, const char *name, const int *c
 		err = napitune_pin(f, ni, n, cpus, n_cpus);
 		ret = ret ? ret : err;
 	} else if (c->threaded) {
-		if (n == 0)
+		if (n == 0 && !f->by_iterator) /* else said by napitune_threads_only */
 			log_notice(
 			    "napi: %s: threaded = true, but no NAPI instance to thread (veth: "
 			    "GRO off and no XDP program)",
@@ -329,6 +373,16 @@ int napitune_apply(const struct config *cfg, const int *cpus, uint32_t n_cpus,
 		ret = ret ? ret : err;
 	}
 	return ret;
+}
+
+bool napitune_any_by_iterator(const struct napitune_report *report)
+{
+	uint32_t i;
+
+	for (i = 0; i < report->n; i++)
+		if (report->ifaces[i].by_iterator && report->ifaces[i].instances > 0)
+			return true;
+	return false;
 }
 
 bool napitune_any_instance(const struct napitune_report *report)

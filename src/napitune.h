@@ -2,7 +2,8 @@
 /* The napi block applied to the listen interfaces: which interfaces, the per-NAPI values on
  * each of their NAPI instances (napi.h: NAPI_SET, else the device's sysfs files), threaded
  * NAPI with each thread pinned to the CPU of the worker that serves it, and the one log line
- * per interface that says what was applied. Needs CAP_NET_ADMIN (CAP_SYS_NICE to pin threads
+ * per interface that says what was applied. Before Linux 6.9, which cannot list NAPI
+ * instances, the threads of threaded ones are found by a BPF task iterator. Needs CAP_NET_ADMIN (CAP_SYS_NICE to pin threads
  * once the daemon is not root): main calls it at start before dropping privileges, the admin
  * thread after reloads and link events. */
 #ifndef RINGRELAY_NAPITUNE_H
@@ -17,11 +18,21 @@
 #include "config.h"
 
 #define NAPITUNE_MAX_IFACES 32
+#define NAPITUNE_IFACE_THREADS 16 /* threads remembered per interface (RXPATH_MAX_THREADS) */
 
 /* What was applied to one interface, for its log line. */
 struct napitune_iface {
 	char name[IF_NAMESIZE];
-	int instances;	/* NAPI instances found (0 also when they cannot be listed) */
+	int instances;	/* NAPI instances found (0 also when they cannot be listed); before
+			 * Linux 6.9 the threaded ones found by their threads (napithreads.h) */
+	bool by_iterator; /* instances are threads found by the BPF task iterator (< 6.9) */
+	/* ... the first of them, for the receive-path report of threads that cannot run the
+	 * iterator (the control thread holds no CAP_BPF) */
+	uint32_t n_threads;
+	struct napitune_found {
+		uint32_t id;
+		pid_t pid;
+	} threads[NAPITUNE_IFACE_THREADS];
 	char what[256]; /* "defer_hard_irqs 2, ... on 1 NAPI instance, threaded on (...)" */
 };
 
@@ -47,6 +58,9 @@ struct napitune_threads {
 /* Whether some interface of report had a NAPI instance: only then is there anything to
  * apply again later (a device without one keeps its sysfs values for the next). */
 bool napitune_any_instance(const struct napitune_report *report);
+/* Whether some interface's NAPI threads were found by the BPF task iterator: applying again
+ * needs its capabilities then (PRIVS_NAPI_ITER_CAPS). */
+bool napitune_any_by_iterator(const struct napitune_report *report);
 
 /* The interfaces napi applies to: those that hold a listen address of cfg and, when a relay
  * listens on a wildcard address and a filter is configured, the filter's interfaces; no

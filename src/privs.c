@@ -25,7 +25,8 @@ static int privs_no_new_privs(void)
 }
 
 /* The capabilities a relay may still need after privs_drop; entry 0 is always kept, the
- * others only for the admin thread (PRIVS_FILTER_CAPS, PRIVS_NAPI_CAPS, PRIVS_NAPI_THREAD_CAPS). */
+ * others only for the admin thread (PRIVS_FILTER_CAPS, PRIVS_NAPI_CAPS, PRIVS_NAPI_THREAD_CAPS,
+ * PRIVS_NAPI_ITER_CAPS). */
 static const unsigned int privs_kept[] = {CAP_NET_BIND_SERVICE, CAP_NET_ADMIN, CAP_BPF,
 					  CAP_PERFMON, CAP_SYS_NICE};
 
@@ -35,6 +36,8 @@ _Static_assert(PRIVS_FILTER_CAPS == ((UINT64_C(1) << CAP_NET_ADMIN) | (UINT64_C(
 _Static_assert(PRIVS_NAPI_CAPS == (UINT64_C(1) << CAP_NET_ADMIN) &&
 		   PRIVS_NAPI_THREAD_CAPS == (UINT64_C(1) << CAP_SYS_NICE),
 	       "PRIVS_NAPI_CAPS and PRIVS_NAPI_THREAD_CAPS name napitune's capabilities");
+_Static_assert(PRIVS_NAPI_ITER_CAPS == ((UINT64_C(1) << CAP_BPF) | (UINT64_C(1) << CAP_PERFMON)),
+	       "PRIVS_NAPI_ITER_CAPS names the NAPI thread iterator's capabilities");
 
 bool privs_can_load_bpf(void)
 {

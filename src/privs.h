@@ -61,6 +61,9 @@ struct privs_who {
  * pinning, thread_nice and putting it back at exit). */
 #define PRIVS_NAPI_CAPS (UINT64_C(1) << 12 /* CAP_NET_ADMIN */)
 #define PRIVS_NAPI_THREAD_CAPS (UINT64_C(1) << 23 /* CAP_SYS_NICE */)
+/* ... and to find the NAPI threads before Linux 6.9 (napithreads.h: a BPF task iterator). */
+#define PRIVS_NAPI_ITER_CAPS                                                                      \
+	((UINT64_C(1) << 39 /* CAP_BPF */) | (UINT64_C(1) << 38 /* CAP_PERFMON */))
 
 /* True when this thread holds, effective, what loading and attaching the BPF program needs
  * (CAP_BPF, CAP_NET_ADMIN, CAP_PERFMON; CAP_SYS_ADMIN stands for BPF and PERFMON): shed =

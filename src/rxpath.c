@@ -17,6 +17,7 @@
 
 #include "filter.h"
 #include "napi.h"
+#include "napithreads.h"
 #include "rxpath.h"
 
 /* ---------------------------------------------------------------- pure parts */
@@ -501,7 +502,8 @@ static void read_xdp(unsigned int ifindex, struct rxpath_iface *ifc)
 }
 
 /* The threads of ifindex's threaded NAPI instances, in id order: their CPUs and nice value.
- * Nothing when the kernel cannot list instances (< 6.9) or a thread is gone meanwhile. */
+ * A kernel that cannot list instances (< 6.9) has them found by the BPF task iterator, which
+ * needs CAP_BPF and CAP_PERFMON (none listed without). A thread gone meanwhile is left out. */
 static void read_threads(unsigned int ifindex, const char *ifname, struct rxpath_iface *out)
 {
 	struct napi_instance *ni = calloc(NAPI_MAX_INSTANCES, sizeof(*ni));
@@ -510,24 +512,31 @@ static void read_threads(unsigned int ifindex, const char *ifname, struct rxpath
 	if (!ni)
 		return;
 	n = napi_list((int)ifindex, ni, NAPI_MAX_INSTANCES);
-	for (i = 0; i < n && i < NAPI_MAX_INSTANCES; i++) {
-		pid_t pid = napi_instance_pid(ifname, &ni[i]);
-		struct rxpath_thread *t;
-
-		if (pid <= 0)
-			continue;
-		out->n_threads_all++;
-		if (out->n_threads == RXPATH_MAX_THREADS)
-			continue;
-		t = &out->threads[out->n_threads];
-		if (sched_getaffinity(pid, sizeof(t->cpus), &t->cpus) ||
-		    napi_thread_nice_get(pid, &t->nice))
-			continue;
-		t->napi_id = ni[i].id;
-		t->pid = (int)pid;
-		out->n_threads++;
-	}
+	if (n == -EOPNOTSUPP)
+		n = napithreads_list((int)ifindex, ni, NAPI_MAX_INSTANCES);
+	for (i = 0; i < n && i < NAPI_MAX_INSTANCES; i++)
+		rxpath_add_thread(out, ni[i].id, napi_instance_pid(ifname, &ni[i]));
 	free(ni);
+}
+
+void rxpath_add_thread(struct rxpath_iface *out, uint32_t napi_id, pid_t pid)
+{
+	struct rxpath_thread *t;
+
+	if (pid <= 0)
+		return;
+	out->n_threads_all++;
+	if (out->n_threads == RXPATH_MAX_THREADS)
+		return;
+	t = &out->threads[out->n_threads];
+	if (sched_getaffinity(pid, sizeof(t->cpus), &t->cpus) ||
+	    napi_thread_nice_get(pid, &t->nice)) {
+		out->n_threads_all--; /* gone meanwhile */
+		return;
+	}
+	t->napi_id = napi_id;
+	t->pid = (int)pid;
+	out->n_threads++;
 }
 
 int rxpath_describe(const struct rxpath_paths *paths, const char *ifname, struct rxpath_iface *out)

@@ -76,6 +76,10 @@ struct rxpath_protect {
 	bool shed;	/* an XDP/tc program drops what a full socket would, before the skb */
 };
 
+/* Adds NAPI thread pid (instance napi_id) to out's threads with its CPUs and nice value, as
+ * rxpath_describe does; nothing for pid <= 0 or a thread gone meanwhile. */
+void rxpath_add_thread(struct rxpath_iface *out, uint32_t napi_id, pid_t pid);
+
 /* Where rxpath_describe reads: "/sys" and "/proc" (tests point them at a made-up tree). */
 struct rxpath_paths {
 	const char *sys;
