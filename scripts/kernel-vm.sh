@@ -23,7 +23,7 @@ set -u
 here=$(cd "$(dirname "$0")" && pwd)
 SRC=$(cd "$here/.." && pwd)
 BUILD=$(cd "${1:-$SRC/build}" && pwd) || exit 1
-TESTS=${KERNEL_TESTS:-filter_bypass tc_hook overload offload rxpath relay_memlock relay_burst privs}
+TESTS=${KERNEL_TESTS:-filter_bypass tc_hook overload offload rxpath napi relay_memlock relay_burst privs}
 BACKENDS=${KERNEL_BACKENDS:-io_uring}
 TIMEOUT=${KERNEL_TIMEOUT:-2400}
 

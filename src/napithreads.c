@@ -12,6 +12,7 @@
 #include "../bpf/napi_threads.h"
 #include "napi_threads.skel.h"
 #include "napithreads.h"
+#include "privs.h"
 
 /* Adds r to out (sorted by id, as napi_list), counting past max. */
 static void napithreads_add(const struct napi_thread_rec *r, struct napi_instance *out,
@@ -68,6 +69,11 @@ int napithreads_list(int ifindex, struct napi_instance *out, uint32_t max)
 	uint32_t n = 0;
 	int fd = -1, ret;
 
+	/* Without them the load fails, and libbpf would log that at every call (a status
+	 * request on the control thread). */
+	if (!privs_thread_effective(PRIVS_NAPI_ITER_CAPS) &&
+	    !privs_thread_effective(UINT64_C(1) << 21 /* CAP_SYS_ADMIN */))
+		return -EPERM;
 	/* This thread's namespace: the one its sockets and if_nametoindex see. */
 	if (stat("/proc/thread-self/ns/net", &st))
 		return -errno;

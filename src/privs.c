@@ -223,6 +223,17 @@ static int privs_capget(struct __user_cap_data_struct d[2])
 	return syscall(SYS_capget, &h, d) ? -errno : 0;
 }
 
+bool privs_thread_effective(uint64_t mask)
+{
+	struct __user_cap_data_struct d[2];
+	uint64_t eff;
+
+	if (privs_capget(d))
+		return false;
+	eff = (uint64_t)d[0].effective | (uint64_t)d[1].effective << 32;
+	return (eff & mask) == mask;
+}
+
 static int privs_capset(struct __user_cap_data_struct d[2])
 {
 	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };

@@ -70,6 +70,10 @@ struct privs_who {
  * "auto" does not try without them. */
 bool privs_can_load_bpf(void);
 
+/* True when the calling thread holds, effective, every capability of mask (bit N:
+ * capability N). */
+bool privs_thread_effective(uint64_t mask);
+
 /* Who the daemon will run as, for config `user` (may be "") and a start as the current euid;
  * default_user is looked up for an unset user and a root start (PRIVS_DEFAULT_USER; tests
  * pass others). Changes nothing. Returns 0, or -errno with one line in err: -ENOENT for an
