@@ -906,7 +906,8 @@ static __always_inline int skb_gso_udp_l4(struct __sk_buff *skb)
  * pseudo-header sum) or a complete one (skb->csum); the kernel's csum helpers handle each
  * state, so the UDP checksum goes through them instead of RFC 1624 by hand. A UDP GSO
  * super-packet is always partial: its addresses change, its ports are data the egress sums.
- * kf: the program may call kfuncs (the GSO type is known only then). */
+ * kf: the program may call kfuncs (the GSO type is known only then). Returns the redirect's
+ * verdict, or TC_ACT_UNSPEC (no verdict: see tc_body) for a frame it does not forward. */
 static __always_inline int offload_tc(struct __sk_buff *skb, int kf)
 {
 	__u32 hdrs = sizeof(struct ethhdr) + sizeof(struct ipv6hdr) + sizeof(struct udphdr);
@@ -928,16 +929,16 @@ static __always_inline int offload_tc(struct __sk_buff *skb, int kf)
 			      kf && skb->gso_size ? skb_gso_udp_l4(skb) : 0, &o);
 	if (cnt != OFFLOAD_CNT_FORWARDED) {
 		offload_count(cnt);
-		return TC_ACT_OK;
+		return TC_ACT_UNSPEC;
 	}
 	hlen = o.v4 ? 28 : 48;
 	if (bpf_skb_load_bytes(skb, o.l3, old_hdr, hlen))
-		return TC_ACT_OK;
+		return TC_ACT_UNSPEC;
 	data = (void *)(long)skb->data;
 	data_end = (void *)(long)skb->data_end;
 	if (offload_rewrite(data, data_end, &o)) {
 		offload_count(OFFLOAD_CNT_PASS_NONLINEAR);
-		return TC_ACT_OK;
+		return TC_ACT_UNSPEC;
 	}
 	/* Addresses are pseudo-header (also the partial checksum's), ports are data. IPv4's
 	 * "no checksum" (0) stays 0; a result of 0 is sent as 0xffff (for a partial checksum
@@ -1293,7 +1294,7 @@ static __always_inline int tc_body(struct __sk_buff *skb, enum shed_reader shed)
 			if (!shed)
 				return offload_tc(skb, 0);
 			act = shed == SHED_KFUNC ? offload_tc_sub(skb) : offload_tc_plain_sub(skb);
-			if (act != TC_ACT_OK)
+			if (act != TC_ACT_UNSPEC)
 				return act;
 		}
 	}
@@ -1302,7 +1303,10 @@ static __always_inline int tc_body(struct __sk_buff *skb, enum shed_reader shed)
 	if (shed && (flags & RR_IFACE_SHED_TC) && !skb->vlan_present &&
 	    (shed == SHED_KFUNC ? shed_tc_sub(skb) : shed_tc_probe_sub(skb)) == ACT_DROP)
 		return TC_ACT_SHOT;
-	return TC_ACT_OK;
+	/* No verdict rather than TC_ACT_OK, which would end the ingress chain: the tcx programs
+	 * and classic filters after ours (someone's policer, another tool's program) still see
+	 * what we pass; with none left the frame goes up the stack as with TC_ACT_OK. */
+	return TC_ACT_UNSPEC;
 }
 
 /* xdp.frags: the program copes with multi-buffer frames (jumbo MTU), so native XDP can be

@@ -249,7 +249,7 @@ static int shed_cost(unsigned int repeat)
 			filter_shed_counters(f, c1);
 			if (ret)
 				fprintf(stderr, "filter_cost: BPF_PROG_TEST_RUN: %s\n", strerror(-ret));
-			else if (opts->retval != (tc ? (uint32_t)TC_ACT_OK : (uint32_t)XDP_PASS))
+			else if (opts->retval != (tc ? (uint32_t)TC_ACT_UNSPEC : (uint32_t)XDP_PASS))
 				ret = fprintf(stderr, "filter_cost: the datagram was shed (%u)\n",
 					      opts->retval);
 			else if (c1[SHED_CNT_PASS_ROOM] - c0[SHED_CNT_PASS_ROOM] != (uint64_t)opts->repeat)

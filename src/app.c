@@ -2,6 +2,7 @@
 /* The daemon's state transitions that both main (SIGHUP) and the control thread
  * (ringrelayctl reload) drive: reloading the config and bringing the filter in line. */
 #include <errno.h>
+#include <inttypes.h>
 #include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -296,14 +297,23 @@ static int app_filter_fixed(const struct app *a, const struct config *cfg, char 
 			    size_t errlen)
 {
 	enum tc_hook h;
+	uint32_t prio;
 
 	if (!a->filter)
 		return 0;
 	h = filter_tc_hook(a->filter);
-	if (cfg->filter.tc_hook == h)
+	prio = filter_tc_priority(a->filter);
+	if (cfg->filter.tc_hook != h)
+		snprintf(err, errlen,
+			 "filter.tc_hook changed from \"%s\" to \"%s\"; restart to apply",
+			 config_tc_hook_name(h), config_tc_hook_name(cfg->filter.tc_hook));
+	else if (cfg->filter.tc_priority != prio)
+		snprintf(err, errlen,
+			 "filter.tc_priority changed from %" PRIu32 " to %" PRIu32
+			 "; restart to apply",
+			 prio, cfg->filter.tc_priority);
+	else
 		return 0;
-	snprintf(err, errlen, "filter.tc_hook changed from \"%s\" to \"%s\"; restart to apply",
-		 config_tc_hook_name(h), config_tc_hook_name(cfg->filter.tc_hook));
 	return -EOPNOTSUPP;
 }
 

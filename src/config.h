@@ -168,6 +168,7 @@ struct filter_conf {
 	uint8_t rate_prefix6; /* 1..128, default 128 */
 	bool pin;	      /* pin maps under /sys/fs/bpf/ringrelay */
 	enum tc_hook tc_hook; /* for every tc attachment: filter, shedding, fast path */
+	uint32_t tc_priority; /* a classic filter's priority (tc pref), 1..65535: ours by it */
 };
 
 /* Who may use the control socket beyond root and the daemon's own user (who may do

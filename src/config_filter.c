@@ -412,6 +412,8 @@ static const struct config_row filter_rows[] = {
 	{"pin", CONFIG_T_BOOL, CONFIG_FIELD(struct filter_conf, pin)},
 	{"tc_hook", CONFIG_T_WORD, CONFIG_FIELD(struct filter_conf, tc_hook),
 	 .words = tc_hook_words, .def.i = TC_HOOK_AUTO},
+	{"tc_priority", CONFIG_T_U32, CONFIG_FIELD(struct filter_conf, tc_priority), .lo = 1,
+	 .hi = 65535, .def.i = 1},
 };
 
 /* The section is there: mode "xdp" unless it says otherwise. */

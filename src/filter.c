@@ -29,7 +29,6 @@ _Static_assert(FILTER_MAX_PORT_RULES <= (1u << (32 - FILTER_PORT_RULE_SHIFT)), "
 #define FILTER_PIN_DIR "/sys/fs/bpf/ringrelay"
 /* tc filter identity on the clsact ingress hook: fixed, so we remove exactly ours. */
 #define FILTER_TC_HANDLE 0x5252
-#define FILTER_TC_PRIORITY 1
 
 /* tcx (BPF links for tc, 6.6) is newer than Debian 12's UAPI headers and libbpf 1.1. */
 #ifndef BPF_TCX_INGRESS
@@ -55,6 +54,7 @@ struct filter_iface {
 	bool xdp_generic;
 	int tc_link;		 /* tcx link, or -1 */
 	bool tc_legacy;		 /* classic clsact filter with our handle (kernels < 6.6) */
+	uint32_t tc_priority;	 /* ... and filter.tc_priority */
 	bool hook_created;	 /* ... and we created clsact, so we destroy it */
 	uint32_t flags;		 /* RR_IFACE_* as written to rr_ifaces */
 	bool filter_iface;	 /* one of filter.interfaces */
@@ -64,6 +64,7 @@ struct filter {
 	struct filter_bpf *skel;
 	enum filter_mode mode;
 	enum tc_hook tc_hook; /* fixed at start: attachments of both kinds never mix */
+	uint32_t tc_priority; /* fixed at start: a classic filter is ours by handle and this */
 	struct filter_iface ifaces[RR_IFACES_MAX];
 	uint32_t n_ifaces;
 	uint32_t n_filter_ifaces;
@@ -509,6 +510,7 @@ static int filter_open_from(const struct config *cfg, uint32_t flows,
 	}
 	f->mode = cfg->filter.mode;
 	f->tc_hook = cfg->filter.tc_hook;
+	f->tc_priority = cfg->filter.tc_priority;
 	f->flows = flows ? flows : FILTER_DEFAULT_FLOWS;
 	f->ncpus = libbpf_num_possible_cpus();
 	if (f->ncpus < 0) {
@@ -664,7 +666,7 @@ static void filter_destroy_clsact(int ifindex)
 static int filter_attach_tc(struct filter *f, struct filter_iface *fi)
 {
 	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = fi->ifindex, .attach_point = BPF_TC_INGRESS);
-	LIBBPF_OPTS(bpf_tc_opts, opts, .handle = FILTER_TC_HANDLE, .priority = FILTER_TC_PRIORITY,
+	LIBBPF_OPTS(bpf_tc_opts, opts, .handle = FILTER_TC_HANDLE, .priority = f->tc_priority,
 		    .prog_fd = filter_prog(f, true), .flags = BPF_TC_F_REPLACE);
 	int prog = filter_prog(f, true), fd, ret;
 
@@ -699,6 +701,7 @@ static int filter_attach_tc(struct filter *f, struct filter_iface *fi)
 		return ret;
 	}
 	fi->tc_legacy = true;
+	fi->tc_priority = f->tc_priority;
 	return 0;
 }
 
@@ -712,7 +715,7 @@ static void filter_detach_xdp(struct filter_iface *fi)
 static void filter_detach_tc(struct filter_iface *fi)
 {
 	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = fi->ifindex, .attach_point = BPF_TC_INGRESS);
-	LIBBPF_OPTS(bpf_tc_opts, opts, .handle = FILTER_TC_HANDLE, .priority = FILTER_TC_PRIORITY);
+	LIBBPF_OPTS(bpf_tc_opts, opts, .handle = FILTER_TC_HANDLE, .priority = fi->tc_priority);
 
 	if (fi->tc_link >= 0)
 		close(fi->tc_link);
@@ -931,6 +934,11 @@ static int filter_sum(int fd, uint32_t key, uint64_t *vals, int ncpus, uint64_t 
 enum tc_hook filter_tc_hook(const struct filter *f)
 {
 	return f->tc_hook;
+}
+
+uint32_t filter_tc_priority(const struct filter *f)
+{
+	return f->tc_priority;
 }
 
 int filter_read_stats(struct filter *f, struct filter_stats *out)

@@ -37,8 +37,10 @@ int filter_new(const struct config *cfg, struct filter **out, char *err, size_t 
  * (a restart is needed); on any error the old rules stay active. */
 int filter_update(struct filter *f, const struct config *cfg, char *err, size_t errlen);
 
-/* How the program's tc attachments are made (filter.tc_hook when it was loaded). */
+/* How the program's tc attachments are made (filter.tc_hook and filter.tc_priority when
+ * it was loaded). */
 enum tc_hook filter_tc_hook(const struct filter *f);
+uint32_t filter_tc_priority(const struct filter *f);
 
 /* Sums the per-CPU counters into *out. Returns 0 or -errno. */
 int filter_read_stats(struct filter *f, struct filter_stats *out);

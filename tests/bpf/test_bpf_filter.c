@@ -408,7 +408,7 @@ static int run_frame(struct filter *f, int tc, const uint8_t *buf, size_t len, i
 		fail_msg("BPF_PROG_TEST_RUN (%s, %zu bytes): %s", tc ? "tc" : "xdp", len,
 			 strerror(-ret));
 	if (tc) {
-		assert_true(opts.retval == TC_ACT_OK || opts.retval == TC_ACT_SHOT);
+		assert_true(opts.retval == (uint32_t)TC_ACT_UNSPEC || opts.retval == TC_ACT_SHOT);
 		return opts.retval == TC_ACT_SHOT;
 	}
 	assert_true(opts.retval == XDP_PASS || opts.retval == XDP_DROP);

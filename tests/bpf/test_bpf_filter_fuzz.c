@@ -708,7 +708,7 @@ static void fuzz_test_run(struct fuzz *fz, int tc, const uint8_t *f, size_t n,
 		fail_msg("BPF_PROG_TEST_RUN (%s, %zu bytes): %s", tc ? "tc" : "xdp", n,
 			 strerror(-ret));
 	if (tc) {
-		assert_true(opts.retval == TC_ACT_OK || opts.retval == TC_ACT_SHOT);
+		assert_true(opts.retval == (uint32_t)TC_ACT_UNSPEC || opts.retval == TC_ACT_SHOT);
 		drop = opts.retval == TC_ACT_SHOT;
 		fz->tc_runs++;
 	} else {

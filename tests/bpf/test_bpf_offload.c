@@ -33,6 +33,10 @@
 #include "config.h"
 #include "filter.h"
 
+/* What the tc program returns for a frame it passes: no verdict (TC_ACT_UNSPEC), so the
+ * filters after it still run. */
+#define TC_PASS ((uint32_t)TC_ACT_UNSPEC)
+
 #define MAC_A0 "02:00:00:00:00:a0"
 #define MAC_B0 "02:00:00:00:00:b0"
 #define MAC_C0 "02:00:00:00:00:c0"
@@ -622,7 +626,7 @@ static void test_pass_up(void **state)
 	     0,
 	     OFFLOAD_CNT_PASS_NO_SESSION,
 	     OFFLOAD_CNT_PASS_NO_SESSION,
-	     TC_ACT_OK},
+	     TC_PASS},
 	    {"v4 first fragment",
 	     &c4,
 	     &l4,
@@ -631,7 +635,7 @@ static void test_pass_up(void **state)
 	     0,
 	     OFFLOAD_CNT_PASS_FRAGMENT,
 	     OFFLOAD_CNT_PASS_FRAGMENT,
-	     TC_ACT_OK},
+	     TC_PASS},
 	    {"v6 fragment header",
 	     &c6,
 	     &l6,
@@ -640,7 +644,7 @@ static void test_pass_up(void **state)
 	     0,
 	     OFFLOAD_CNT_PASS_FRAGMENT,
 	     OFFLOAD_CNT_PASS_FRAGMENT,
-	     TC_ACT_OK},
+	     TC_PASS},
 	    {"v4 options",
 	     &c4,
 	     &l4,
@@ -649,7 +653,7 @@ static void test_pass_up(void **state)
 	     0,
 	     OFFLOAD_CNT_PASS_IP_OPTIONS,
 	     OFFLOAD_CNT_PASS_IP_OPTIONS,
-	     TC_ACT_OK},
+	     TC_PASS},
 	    {"v6 hop-by-hop",
 	     &c6,
 	     &l6,
@@ -658,7 +662,7 @@ static void test_pass_up(void **state)
 	     0,
 	     OFFLOAD_CNT_PASS_EXT_HEADERS,
 	     OFFLOAD_CNT_PASS_EXT_HEADERS,
-	     TC_ACT_OK},
+	     TC_PASS},
 	    {"vlan",
 	     &c4,
 	     &l4,
@@ -667,7 +671,7 @@ static void test_pass_up(void **state)
 	     0,
 	     OFFLOAD_CNT_PASS_VLAN,
 	     OFFLOAD_CNT_PASS_VLAN,
-	     TC_ACT_OK},
+	     TC_PASS},
 	    {"egress MTU",
 	     &cx,
 	     &l4,
@@ -676,7 +680,7 @@ static void test_pass_up(void **state)
 	     0,
 	     OFFLOAD_CNT_PASS_MTU,
 	     OFFLOAD_CNT_PASS_MTU,
-	     TC_ACT_OK},
+	     TC_PASS},
 	    {"over the relay's buffer",
 	     &cy,
 	     &l4,
@@ -685,7 +689,7 @@ static void test_pass_up(void **state)
 	     0,
 	     OFFLOAD_CNT_PASS_OVERSIZE,
 	     OFFLOAD_CNT_PASS_OVERSIZE,
-	     TC_ACT_OK},
+	     TC_PASS},
 	    /* tc hands an unresolved neighbour to bpf_redirect_neigh */
 	    {"no neighbour",
 	     &cz,
@@ -704,7 +708,7 @@ static void test_pass_up(void **state)
 	     0,
 	     OFFLOAD_CNT_PASS_FIB,
 	     OFFLOAD_CNT_PASS_FIB,
-	     TC_ACT_OK},
+	     TC_PASS},
 	    {"family change",
 	     &cf6,
 	     &l6,
@@ -713,11 +717,11 @@ static void test_pass_up(void **state)
 	     0,
 	     OFFLOAD_CNT_PASS_FAMILY,
 	     OFFLOAD_CNT_PASS_FAMILY,
-	     TC_ACT_OK},
+	     TC_PASS},
 	    /* A test run's skb has no GSO type: as for UFO, the super-packet goes up (UDP GSO
 	     * forwarding is covered by tests/net/test_offload.sh). */
 	    {"gso super-packet, not UDP_L4", &c4, &l4, 18, {0}, 1400, -1, OFFLOAD_CNT_PASS_GSO,
-	     TC_ACT_OK},
+	     TC_PASS},
 	    {"udp length beyond the packet",
 	     &c4,
 	     &l4,
@@ -726,7 +730,7 @@ static void test_pass_up(void **state)
 	     0,
 	     OFFLOAD_CNT_PASS_MALFORMED,
 	     OFFLOAD_CNT_PASS_MALFORMED,
-	     TC_ACT_OK},
+	     TC_PASS},
 	    /* tc routes with bpf_redirect_neigh instead, and checks the MTU itself */
 	    {"forwarding off on the egress",
 	     &cv,
@@ -795,7 +799,7 @@ static void test_pass_up(void **state)
 			if (r.retval != verdict)
 				fail_msg("%s (%s): verdict %u, want %u", cases[i].name,
 					 tc ? "tc" : "xdp", r.retval, verdict);
-			if (verdict == (tc ? TC_ACT_OK : XDP_PASS) &&
+			if (verdict == (tc ? TC_PASS : XDP_PASS) &&
 			    (r.out_len != len || memcmp(r.out, ref, len)))
 				fail_msg("%s (%s): a passed frame was changed", cases[i].name,
 					 tc ? "tc" : "xdp");

@@ -216,7 +216,7 @@ static void expect(int tc, int v6, uint16_t port, enum shed_counter want)
 	counters(after);
 	assert_int_equal(filter_shed_dropped(fx.f, "r", &d1, &h1), 0);
 	if (tc)
-		assert_int_equal(verdict, drop ? TC_ACT_SHOT : TC_ACT_OK);
+		assert_int_equal(verdict, drop ? TC_ACT_SHOT : TC_ACT_UNSPEC);
 	else
 		assert_int_equal(verdict, drop ? XDP_DROP : XDP_PASS);
 	for (c = 0; c < SHED_CNT__MAX; c++)

@@ -6,11 +6,17 @@
 #   filter with handle 0x5252, priority 1, on a clsact qdisc ringrelay creates; the filter
 #   and shedding run in it (a denied client is dropped, IPv4 and IPv6; an allowed one is
 #   relayed); on exit the filter goes, and the qdisc with it.
-# - a clsact qdisc that holds someone else's filter: ours filters beside it, and on exit only
-#   ours goes (their filter and the qdisc stay).
+# - a clsact qdisc that holds someone else's filter (u32, UDP to port 5001 redirected to a
+#   dead end): ours
+#   filters beside it, theirs still sees and drops what ours passes (ours gives no verdict
+#   then, in a clsact filter and in a tcx link), and on exit only ours goes (their filter and
+#   the qdisc stay).
+# - two daemons on one interface with filter.tc_priority 1 and 2: both filters stay, each
+#   filters its own relay's port, A's exit leaves B's.
 # - kill -9 leaves our filter (a classic filter outlives its process); the next start
 #   replaces it instead of failing or adding a second.
-# - a reload that changes tc_hook is refused, with the old configuration still in force.
+# - a reload that changes tc_hook or tc_priority is refused, with the old configuration
+#   still in force.
 # - "tcx": a BPF link, no qdisc, no classic filter; and shedding alone (filter mode "off")
 #   with "clsact" attaches the same classic filter.
 # - the tc fast path (offload = "tc") in clsact filters on both links relays a session.
@@ -130,21 +136,95 @@ clsact_case()
 	[ "$LIB_FAILS" = "$f0" ] && lib_case_ok "$c filter and shedding in a clsact filter; qdisc gone on exit"
 }
 
+# Someone else's filter, after ours (pref 49000): u32 sends IPv4 UDP to port 5001, where an
+# echo listens in NS_R, to a veth whose peer is down (mirred: the one action every kernel
+# here has), where it is dropped.
+lib_nsx "$NS_R" ip link add rr-sink type veth peer name rr-sink-p
+lib_nsx "$NS_R" ip link set rr-sink up
+# port_5001 C WHEN echo|none: the echo on port 5001 answers, or does not (their filter ran).
+port_5001()
+{
+	local out
+	out=$(lib_udp "$NS_C" client --to "198.18.1.2:5001" --count 3 --size 40 \
+		$([ "$3" = echo ] && echo --expect-echo || echo --expect-none --quiet 0.3) \
+		--seconds 10) || lib_case_fail "$1 $2: port 5001 ($3 wanted): $out"
+}
+
+# foreign_case HOOK: ours in HOOK beside their filter: both act (what ours passes goes on to
+# theirs: no verdict, not TC_ACT_OK, which would end the chain), and on exit only ours goes.
 foreign_case()
 {
-	local c="[clsact, someone else's filter]" conf
+	local c="[$1, someone else's filter]" conf e5001
+	if [ "$1" = tcx ] && ! kernel_ge 6 6; then
+		lib_log "skip: $c: no tcx before Linux 6.6"
+		return
+	fi
 	case_begin
+	lib_udp_bg "$NS_R" "$TMPD/echo5001.json" echo --bind "198.18.1.2:5001" --seconds 60
+	e5001=$BG_PID
+	lib_family 4
+	port_5001 "$c" "before their filter" echo
 	lib_nsx "$NS_R" tc qdisc add dev "$IF_RC" clsact
-	# A classic BPF filter that matches nothing (the only classifier every kernel here has).
-	lib_nsx "$NS_R" tc filter add dev "$IF_RC" ingress pref 49000 protocol all bpf \
-		bytecode '1,6 0 0 0,' || lib_case_fail "$c could not add the other filter"
-	start_with "$c" clsact tc || return
-	filtered "$c"
-	lib_relay_stop || lib_case_fail "$c relay exit status $? after SIGTERM, want 0"
+	lib_nsx "$NS_R" tc filter add dev "$IF_RC" ingress pref 49000 protocol ip u32 \
+		match ip protocol 17 0xff match ip dport 5001 0xffff \
+		action mirred egress redirect dev rr-sink ||
+		lib_case_fail "$c could not add the other filter"
+	port_5001 "$c" "their filter alone" none
+	if start_with "$c" "$1" tc; then
+		filtered "$c"
+		port_5001 "$c" "with ours in $1 before it" none
+		lib_relay_stop || lib_case_fail "$c relay exit status $? after SIGTERM, want 0"
+	fi
 	[ "$(ours)" = 0 ] || lib_case_fail "$c our filter stayed: $(tc_filters)"
-	tc_filters | grep -q "pref 49000 bpf .*bytecode" ||
+	tc_filters | grep -q "pref 49000 u32" ||
 		lib_case_fail "$c the other filter went: $(tc_filters)"
-	case_ok "$c" "ours filters beside it and goes alone"
+	lib_stop_pid "$e5001"
+	case_ok "$c" "ours filters beside it, theirs still drops what ours passed, ours goes alone"
+}
+
+# Two daemons on one interface with classic filters, told apart by filter.tc_priority: A (1,
+# the default) relays port 5000 and denies DENIED4; B (2) relays port 5002 and denies the
+# allowed client. Each filters its own port, also what the other's filter passed on (no
+# verdict) to it, and A's exit leaves B's filter working.
+two_daemons_case()
+{
+	local c="[clsact, two daemons]" confb=$TMPD/b.conf b out n
+	case_begin
+	start_with "$c" clsact tc || return
+	lib_family 4
+	cat >"$confb" <<EOF
+workers = 1;
+io_backend = "io_uring";
+control_socket = "$TMPD/run/ctl-b.sock";
+relays = ( { name = "b"; listen = [ "198.18.1.2:5002" ]; upstreams = [ "198.18.2.2:9000" ]; } );
+filter = { mode = "tc"; interfaces = [ "$IF_RC" ]; tc_hook = "clsact"; tc_priority = 2;
+	deny = [ "$CLIENT_IP/32" ]; };
+EOF
+	lib_bg "$NS_R" sh -c "exec '$RINGRELAY' -f -c '$confb' >>'$TMPD/relay-b.log' 2>&1"
+	b=$BG_PID
+	lib_wait_for 10 lib__bound "$NS_R" "198.18.1.2:5002" "" ||
+		lib_case_fail "$c B did not start: $(tail -n 5 "$TMPD/relay-b.log")"
+	n=$(ours)
+	[ "$n" = 2 ] || lib_case_fail "$c $n filters with handle 0x5252, want 2: $(tc_filters)"
+	tc_filters | grep -q "pref 2 .*handle 0x5252" ||
+		lib_case_fail "$c no filter of B's at priority 2: $(tc_filters)"
+	filtered "$c A:"
+	lib_family 4
+	out=$(lib_udp "$NS_C" client --to "198.18.1.2:5002" --bind "$CLIENT_IP" --count 5 \
+		--size 40 --expect-none --quiet 0.3 --seconds 10) ||
+		lib_case_fail "$c B: the client it denies was answered: $out"
+	lib_relay_stop || lib_case_fail "$c A's exit status $? after SIGTERM, want 0"
+	n=$(ours)
+	[ "$n" = 1 ] || lib_case_fail "$c after A's exit $n filters with handle 0x5252, want B's"
+	out=$(lib_udp "$NS_C" client --to "198.18.1.2:5002" --bind "$CLIENT_IP" --count 5 \
+		--size 40 --expect-none --quiet 0.3 --seconds 10) ||
+		lib_case_fail "$c B after A's exit: the client it denies was answered: $out"
+	n=$("$CTL" -s "$TMPD/run/ctl-b.sock" -j stats |
+		"$PY" -c 'import json,sys; print(json.load(sys.stdin)["filter"]["drop_prefix"])')
+	[ "${n:-0}" -ge 10 ] || lib_case_fail "$c B's drop_prefix=$n, want >= 10"
+	lib_stop_pid "$b"
+	[ "$(ours)" = 0 ] || lib_case_fail "$c a filter stayed after both exits: $(tc_filters)"
+	case_ok "$c" "priorities 1 and 2 on one interface: each filters its own, either exits alone"
 }
 
 kill_case()
@@ -167,11 +247,14 @@ kill_case()
 
 reload_case()
 {
-	local c="[clsact, reload to tcx]" conf
+	local c="[clsact, reload to tcx, to another priority]" conf
 	case_begin
 	start_with "$c" clsact tc || return
 	sed -i 's/tc_hook = "clsact"/tc_hook = "tcx"/' "$conf"
 	reload_refused "$c" "a reload to tcx" 'tc_hook changed from "clsact" to "tcx"; restart to apply'
+	sed -i 's/tc_hook = "tcx"/tc_hook = "clsact"; tc_priority = 3/' "$conf"
+	reload_refused "$c" "a reload to priority 3" \
+		'tc_priority changed from 1 to 3; restart to apply'
 	[ "$(ours)" = 1 ] || lib_case_fail "$c the clsact filter went: $(tc_filters)"
 	filtered "$c"
 	lib_relay_stop || lib_case_fail "$c relay exit status $? after SIGTERM, want 0"
@@ -260,7 +343,9 @@ EOF
 }
 
 clsact_case
-foreign_case
+foreign_case clsact
+foreign_case tcx
+two_daemons_case
 kill_case
 reload_case
 tcx_case

@@ -59,6 +59,7 @@ static const char good_text[] =
     "  rate_limit = { pps = 10000; prefix4 = 24; prefix6 = 64; };\n"
     "  pin = true;\n"
     "  tc_hook = \"clsact\";\n"
+    "  tc_priority = 7;\n"
     "};\n";
 
 static struct config *load_ok(const char *text)
@@ -154,6 +155,7 @@ static void test_good(void **state)
 	assert_int_equal(f->rate_prefix6, 64);
 	assert_true(f->pin);
 	assert_int_equal(f->tc_hook, TC_HOOK_CLSACT);
+	assert_int_equal(f->tc_priority, 7);
 	config_free(cfg);
 }
 
@@ -251,6 +253,7 @@ static void test_defaults(void **state)
 	assert_int_equal(cfg->filter.rate_prefix6, 128);
 	assert_false(cfg->filter.pin);
 	assert_int_equal(cfg->filter.tc_hook, TC_HOOK_AUTO);
+	assert_int_equal(cfg->filter.tc_priority, 1);
 	config_free(cfg);
 
 	/* explicit burst, int64 literals and mode off without interfaces */
@@ -398,6 +401,10 @@ static const struct error_case error_cases[] = {
      "t.conf:1: filter.pin: must be true or false"},
     {"filter = { interfaces = [ \"lo\" ]; tc_hook = \"legacy\"; };\n" RELAY,
      "t.conf:1: filter.tc_hook: must be one of: auto, tcx, clsact"},
+    {"filter = { interfaces = [ \"lo\" ]; tc_priority = 0; };\n" RELAY,
+     "t.conf:1: filter.tc_priority: must be from 1 to 65535"},
+    {"filter = { interfaces = [ \"lo\" ]; tc_priority = 65536; };\n" RELAY,
+     "t.conf:1: filter.tc_priority: must be from 1 to 65535"},
     {"cpus = 1;\n" RELAY, "t.conf:1: cpus: must be a list of integers, e.g. [ 0, 1 ]"},
     {"cpus = ( 1, \"a\" );\n" RELAY, "t.conf:1: cpus: must be a list of integers, e.g. [ 0, 1 ]"},
     {"metrics = \"127.0.0.1:1\";\n" RELAY,
