@@ -160,6 +160,9 @@ static void app_rxreport_threads(struct app *a, struct rxreport *r)
 			for (k = 0; k < f->n_threads; k++)
 				if (napi_thread_is_napi(f->threads[k].pid))
 					rxpath_add_thread(ifc, f->threads[k].id, f->threads[k].pid);
+			/* only the first NAPITUNE_IFACE_THREADS are remembered */
+			if (ifc->n_threads_all && ifc->n_threads_all < (uint32_t)f->instances)
+				ifc->n_threads_all = (uint32_t)f->instances;
 		}
 	}
 }

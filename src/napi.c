@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -306,5 +307,12 @@ bool napi_thread_is_napi(pid_t pid)
 {
 	char comm[32];
 
-	return napi_comm(pid, comm, sizeof(comm)) && !strncmp(comm, "napi/", 5);
+	if (pid <= 0) /* kill() would take it for a process group */
+		return false;
+	if (napi_comm(pid, comm, sizeof(comm)))
+		return !strncmp(comm, "napi/", 5);
+	/* /proc may hide other users' processes (systemd's ProtectProc=invisible, hidepid):
+	 * then all that can be told is that the thread is there, which signal 0 says without
+	 * sending anything (EPERM: there, but not ours). */
+	return kill(pid, 0) == 0 || errno == EPERM;
 }

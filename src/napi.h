@@ -79,7 +79,8 @@ bool napi_thread_on_cpus(pid_t pid, const int *cpus, uint32_t n);
 int napi_thread_nice_get(pid_t pid, int *nice);
 int napi_thread_nice_set(pid_t pid, int nice);
 
-/* Whether thread pid is a NAPI thread ("napi/..."): a remembered pid may have been reused. */
+/* Whether thread pid is a NAPI thread ("napi/..."): a remembered pid may have been reused.
+ * Where /proc hides it (ProtectProc=invisible), whether the thread is there at all. */
 bool napi_thread_is_napi(pid_t pid);
 
 /* Pure, for the tests. */

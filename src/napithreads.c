@@ -2,6 +2,7 @@
 /* NAPI threads by BPF task iterator (napithreads.h). */
 #include <errno.h>
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -41,7 +42,8 @@ static int napithreads_read(int fd, ino_t netns, int ifindex, struct napi_instan
 
 	for (;;) {
 		got = read(fd, buf + have, sizeof(buf) - have);
-		if (got < 0 && errno == EINTR)
+		/* EAGAIN: the kernel stopped after many tasks without a record; go on */
+		if (got < 0 && (errno == EINTR || errno == EAGAIN))
 			continue;
 		if (got < 0)
 			return -errno;
@@ -97,4 +99,26 @@ out:
 	bpf_link__destroy(link);
 	napi_threads_bpf__destroy(skel);
 	return ret ? ret : (int)n;
+}
+
+void napithreads_fill_pids(int ifindex, struct napi_instance *ni, int n)
+{
+	struct napi_instance *t;
+	int i, j, m;
+
+	for (i = 0; i < n && ni[i].pid > 0; i++)
+		;
+	if (i == n)
+		return;
+	t = calloc(NAPI_MAX_INSTANCES, sizeof(*t));
+	if (!t)
+		return;
+	m = napithreads_list(ifindex, t, NAPI_MAX_INSTANCES);
+	for (i = 0; i < n; i++)
+		for (j = 0; j < m && j < NAPI_MAX_INSTANCES; j++)
+			if (ni[i].pid <= 0 && t[j].id == ni[i].id) {
+				ni[i].pid = t[j].pid;
+				ni[i].threaded = true;
+			}
+	free(t);
 }

@@ -19,4 +19,11 @@
  * -EINVAL or -ENOENT on a kernel without BTF or the iterator). */
 int napithreads_list(int ifindex, struct napi_instance *out, uint32_t max);
 
+/* For the instances ni[0..n) of ifindex that NAPI_GET listed without a thread (the kernel
+ * reports the pid from 6.10): the pid of each one's thread, and threaded, from the iterator.
+ * Name matching could not tell instances apart once "napi/IFNAME-ID" is cut to 15
+ * characters. Call it for a threaded device only: each call that has a pid to find runs the
+ * iterator. Leaves them as they are when it cannot run. */
+void napithreads_fill_pids(int ifindex, struct napi_instance *ni, int n);
+
 #endif

@@ -258,6 +258,11 @@ static int napitune_threads_only(struct napitune_iface *f, bool threaded,
 	int on = napi_get_threaded(f->name), n, err;
 
 	f->by_iterator = true;
+	if (on < 0) {
+		log_warn("napi: %s: /sys/class/net/%s/threaded: %s", f->name, f->name,
+			 strerror(-on));
+		return 0;
+	}
 	if (threaded && on == 0) {
 		err = napi_set_threaded(f->name, true);
 		if (err == -EOPNOTSUPP || err == -EIO) {
@@ -278,10 +283,14 @@ static int napitune_threads_only(struct napitune_iface *f, bool threaded,
 	n = napithreads_list((int)if_nametoindex(f->name), ni, NAPI_MAX_INSTANCES);
 	if (n < 0)
 		log_warn("napi: %s: its NAPI threads are found, without NAPI_GET (Linux 6.9), by a "
-			 "BPF task iterator, which did not load (%s%s): neither placed nor given "
+			 "BPF task iterator, which failed (%s%s): neither placed nor given "
 			 "thread_nice",
 			 f->name, strerror(-n),
-			 n == -EPERM || n == -EACCES ? "; needs CAP_BPF and CAP_PERFMON" : "");
+			 n == -EPERM || n == -EACCES
+				 ? "; it needs CAP_BPF and CAP_PERFMON, which the admin thread keeps "
+				   "only when the start found threads"
+				 : "");
+	f->threads_unknown = n <= 0;
 	return n < 0 ? 0 : n;
 }
 
@@ -296,6 +305,7 @@ static int napitune_one(const struct config *cfg, const char *name, const int *c
 	f->what[0] = '\0';
 	f->instances = 0;
 	f->by_iterator = false;
+	f->threads_unknown = false;
 	f->n_threads = 0;
 	if (!ifindex) {
 		napitune_say(f, "interface gone");
@@ -315,6 +325,8 @@ static int napitune_one(const struct config *cfg, const char *name, const int *c
 	}
 	if (n > NAPI_MAX_INSTANCES)
 		n = NAPI_MAX_INSTANCES;
+	if (!f->by_iterator && napi_get_threaded(name) == 1)
+		napithreads_fill_pids(ifindex, ni, n);
 	f->instances = n;
 	/* The device setting outlives its instances (re-made ones are threaded again): write it
 	 * only when needed, which also spares the admin thread a file that is root's. */
@@ -327,6 +339,10 @@ static int napitune_one(const struct config *cfg, const char *name, const int *c
 			n = napi_list(ifindex, ni, NAPI_MAX_INSTANCES); /* now with their pids */
 		if (n < 0)
 			n = 0;
+		if (n > NAPI_MAX_INSTANCES)
+			n = NAPI_MAX_INSTANCES;
+		if (!err)
+			napithreads_fill_pids(ifindex, ni, n);
 	}
 	ret = napitune_values(f, c, ni, n);
 	if (c->threaded && n > 0 && napitune_all_threaded(ni, n)) {
@@ -338,11 +354,13 @@ static int napitune_one(const struct config *cfg, const char *name, const int *c
 			    "napi: %s: threaded = true, but no NAPI instance to thread (veth: "
 			    "GRO off and no XDP program)",
 			    name);
-		napitune_say(f, ", threaded off");
+		napitune_say(f, ", threaded %s",
+			     f->threads_unknown ? "on (its threads not found)" : "off");
 	} else {
 		napitune_say(f, ", threaded %s",
 			     n > 0 && napitune_all_threaded(ni, n) ? "on (set outside ringrelay)"
-								   : "off");
+			     : f->threads_unknown ? "on (set outside ringrelay; its threads not found)"
+						  : "off");
 	}
 	if (c->thread_nice) {
 		err = napitune_nice(f, ni, n, cpus, n_cpus, c->thread_nice, th);

@@ -26,6 +26,7 @@ struct napitune_iface {
 	int instances;	/* NAPI instances found (0 also when they cannot be listed); before
 			 * Linux 6.9 the threaded ones found by their threads (napithreads.h) */
 	bool by_iterator; /* instances are threads found by the BPF task iterator (< 6.9) */
+	bool threads_unknown; /* ... and the device is threaded, but none was found */
 	/* ... the first of them, for the receive-path report of threads that cannot run the
 	 * iterator (the control thread holds no CAP_BPF) */
 	uint32_t n_threads;

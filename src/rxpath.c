@@ -501,9 +501,10 @@ static void read_xdp(unsigned int ifindex, struct rxpath_iface *ifc)
 			   : RXPATH_XDP_MULTI;
 }
 
-/* The threads of ifindex's threaded NAPI instances, in id order: their CPUs and nice value.
- * A kernel that cannot list instances (< 6.9) has them found by the BPF task iterator, which
- * needs CAP_BPF and CAP_PERFMON (none listed without). A thread gone meanwhile is left out. */
+/* The threads of ifindex's threaded NAPI instances (a threaded device), in id order: their
+ * CPUs and nice value. A kernel that cannot list instances (< 6.9), or lists them without
+ * their threads (< 6.10), has them found by the BPF task iterator, which needs CAP_BPF and
+ * CAP_PERFMON (none listed without). A thread gone meanwhile is left out. */
 static void read_threads(unsigned int ifindex, const char *ifname, struct rxpath_iface *out)
 {
 	struct napi_instance *ni = calloc(NAPI_MAX_INSTANCES, sizeof(*ni));
@@ -514,6 +515,8 @@ static void read_threads(unsigned int ifindex, const char *ifname, struct rxpath
 	n = napi_list((int)ifindex, ni, NAPI_MAX_INSTANCES);
 	if (n == -EOPNOTSUPP)
 		n = napithreads_list((int)ifindex, ni, NAPI_MAX_INSTANCES);
+	else if (n > 0)
+		napithreads_fill_pids((int)ifindex, ni, n < NAPI_MAX_INSTANCES ? n : NAPI_MAX_INSTANCES);
 	for (i = 0; i < n && i < NAPI_MAX_INSTANCES; i++)
 		rxpath_add_thread(out, ni[i].id, napi_instance_pid(ifname, &ni[i]));
 	free(ni);

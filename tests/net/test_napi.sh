@@ -144,17 +144,13 @@ name_pids()
 }
 
 # threaded_on NS IF: makes IF's NAPI threaded in NS; prints the thread made for it, found as
-# the new one of that name (before 6.9 nothing else tells it), or with NAPI_GET the
-# kernel's own.
+# the new one of that name (the name is cut to 15 bytes and another namespace may have one
+# of the same: only the moment it appeared tells it, on every kernel).
 threaded_on()
 {
 	local old p
 	old=$(name_pids)
 	lib_nsx "$1" sh -c "echo 1 > /sys/class/net/$2/threaded" || return 1
-	if [ "$NAPI_GET" = 1 ] && [ "$1" = "$NS_R" ]; then
-		lib_nsx "$1" "$PY" "$NAPI_PY" pids "$2" | head -n 1
-		return
-	fi
 	for p in $(name_pids); do
 		echo "$old" | grep -qx "$p" || echo "$p"
 	done | head -n 1

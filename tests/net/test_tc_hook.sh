@@ -141,13 +141,23 @@ clsact_case()
 # here has), where it is dropped.
 lib_nsx "$NS_R" ip link add rr-sink type veth peer name rr-sink-p
 lib_nsx "$NS_R" ip link set rr-sink up
-# port_5001 C WHEN echo|none: the echo on port 5001 answers, or does not (their filter ran).
+# theirs_sent: the packets their filter's action (mirred) has taken so far.
+theirs_sent()
+{
+	lib_nsx "$NS_R" tc -s filter show dev "$IF_RC" ingress |
+		awk '/mirred/ { m = 1 } m && /Sent/ { print $4; exit }'
+}
+# port_5001 C WHEN echo|none: the echo on port 5001 answers, or does not and their filter's
+# action took the three datagrams.
 port_5001()
 {
-	local out
+	local out before
+	before=$(theirs_sent)
 	out=$(lib_udp "$NS_C" client --to "198.18.1.2:5001" --count 3 --size 40 \
 		$([ "$3" = echo ] && echo --expect-echo || echo --expect-none --quiet 0.3) \
 		--seconds 10) || lib_case_fail "$1 $2: port 5001 ($3 wanted): $out"
+	[ "$3" = echo ] || [ "$(theirs_sent)" -ge $((${before:-0} + 3)) ] ||
+		lib_case_fail "$1 $2: their filter took $(theirs_sent) packets (before: $before), want 3 more"
 }
 
 # foreign_case HOOK: ours in HOOK beside their filter: both act (what ours passes goes on to
