@@ -13,7 +13,9 @@
 #include <netlink/netlink.h>
 #include <sched.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "napi.h"
@@ -175,6 +177,41 @@ static void test_thread_helpers(void **state)
 	assert_false(napi_thread_is_napi(-1));
 }
 
+/* Under a /proc that hides other users' processes (systemd's ProtectProc=invisible), a
+ * remembered kernel thread still counts as there, and a thread that exited does not. In a
+ * child (a mount namespace of its own, then uid 65534); needs root, else skipped. */
+static void test_thread_hidden(void **state)
+{
+	pid_t gone, child;
+	int st;
+
+	(void)state;
+	if (geteuid() != 0) {
+		skip();
+		return;
+	}
+	gone = fork();
+	assert_true(gone >= 0);
+	if (gone == 0)
+		_exit(0);
+	assert_int_equal(waitpid(gone, &st, 0), gone);
+	child = fork();
+	assert_true(child >= 0);
+	if (child == 0) {
+		/* 2 is kthreadd, as old as the kernel */
+		if (unshare(CLONE_NEWNS) || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) ||
+		    mount("proc", "/proc", "proc", 0, "hidepid=invisible") || setgid(65534) ||
+		    setuid(65534))
+			_exit(3);
+		if (access("/proc/2/comm", F_OK) == 0)
+			_exit(4); /* not hidden: nothing tested */
+		_exit(napi_thread_is_napi(2) && !napi_thread_is_napi(gone) ? 0 : 1);
+	}
+	assert_int_equal(waitpid(child, &st, 0), child);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+}
+
 static void test_list_lo(void **state)
 {
 	struct napi_instance ni[4];
@@ -195,6 +232,7 @@ int main(void)
 	    cmocka_unit_test(test_parse_malformed),
 	    cmocka_unit_test(test_thread_names),
 	    cmocka_unit_test(test_thread_helpers),
+	    cmocka_unit_test(test_thread_hidden),
 	    cmocka_unit_test(test_list_lo),
 	};
 
