@@ -3,6 +3,7 @@
  * Rules live in two generations (double buffer); an update fills the idle one and flips
  * filter_active, so a packet is judged by one whole rule set. See docs/filter.md. */
 #include <errno.h>
+#include <inttypes.h>
 #include <net/if.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -659,6 +660,25 @@ static void filter_destroy_clsact(int ifindex)
 	bpf_tc_hook_destroy(&hook);
 }
 
+/* Classic filters with our handle at other priorities on fi: another daemon's, or one a
+ * killed ringrelay left at a priority (or before a switch to tcx) no longer ours. Such a
+ * filter runs after ours and sees what ours passes, with its own, old rules: say so. */
+static void filter_warn_other_filters(const struct filter *f, const struct filter_iface *fi)
+{
+	uint32_t prios[8];
+	int n = netlink_ingress_handle_prios(fi->ifindex, FILTER_TC_HANDLE, prios, 8), i;
+
+	for (i = 0; i < n && i < 8; i++) {
+		if (fi->tc_legacy && prios[i] == f->tc_priority)
+			continue;
+		log_warn("filter: %s: a classic tc filter with ringrelay's handle 0x%x at priority "
+			 "%" PRIu32 " sees what ours passes: another daemon's (filter.tc_priority = "
+			 "%" PRIu32 "), or one a killed ringrelay left with its old rules (then "
+			 "remove it: tc filter del dev %s ingress pref %" PRIu32 ")",
+			 fi->name, FILTER_TC_HANDLE, prios[i], prios[i], fi->name, prios[i]);
+	}
+}
+
 /* tc ingress: a tcx link where the kernel has them (6.6), so the attachment dies with the
  * process like an XDP link; else (or with tc_hook "clsact") a classic clsact filter with our
  * handle, replacing one a killed ringrelay left behind (it is ours by handle and priority)
@@ -676,6 +696,7 @@ static int filter_attach_tc(struct filter *f, struct filter_iface *fi)
 		fd = bpf_link_create(prog, fi->ifindex, BPF_TCX_INGRESS, NULL);
 		if (fd >= 0) {
 			fi->tc_link = fd;
+			filter_warn_other_filters(f, fi);
 			return 0;
 		}
 		if (fd != -EINVAL && fd != -EOPNOTSUPP && fd != -524 /* ENOTSUPP */)
@@ -702,6 +723,7 @@ static int filter_attach_tc(struct filter *f, struct filter_iface *fi)
 	}
 	fi->tc_legacy = true;
 	fi->tc_priority = f->tc_priority;
+	filter_warn_other_filters(f, fi);
 	return 0;
 }
 

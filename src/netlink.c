@@ -305,6 +305,37 @@ out:
 	return ret;
 }
 
+int netlink_ingress_handle_prios(int ifindex, uint32_t handle, uint32_t *prios, uint32_t max)
+{
+	struct rtnl_cls *cls;
+	struct nl_cache *cache;
+	struct nl_sock *sk;
+	int ret, n = 0;
+
+	ret = netlink_connect(&sk);
+	if (ret)
+		return ret;
+	ret = rtnl_cls_alloc_cache(sk, ifindex, TC_H_MAKE(TC_H_CLSACT, TC_H_MIN_INGRESS), &cache);
+	if (ret < 0) {
+		ret = netlink_errno(ret);
+		goto out;
+	}
+	/* The dump lists each priority's head (handle 0) and then its filters. */
+	for (cls = (struct rtnl_cls *)nl_cache_get_first(cache); cls;
+	     cls = (struct rtnl_cls *)nl_cache_get_next((struct nl_object *)cls)) {
+		if (rtnl_tc_get_handle(TC_CAST(cls)) != handle)
+			continue;
+		if ((uint32_t)n < max)
+			prios[n] = rtnl_cls_get_prio(cls);
+		n++;
+	}
+	nl_cache_free(cache);
+	ret = n;
+out:
+	nl_socket_free(sk);
+	return ret;
+}
+
 bool netlink_is_loopback(int ifindex)
 {
 	char name[IF_NAMESIZE];

@@ -72,6 +72,11 @@ bool netlink_is_loopback(int ifindex);
 /* How many tc filters the clsact qdisc of ifindex holds, ingress and egress together. */
 int netlink_clsact_filters(int ifindex, uint32_t *count);
 
+/* The priorities of the classic filters on ifindex's clsact ingress whose handle is handle,
+ * at most max into prios. Returns how many there are (may exceed max; 0 also without a
+ * clsact qdisc), or -errno. */
+int netlink_ingress_handle_prios(int ifindex, uint32_t handle, uint32_t *prios, uint32_t max);
+
 /* Link watcher for main's poll loop. cb runs inside netlink_watch_process, once per link that
  * appeared (present = true) or disappeared (present = false) since the watch was made; renames
  * and flag changes are not reported. */

@@ -12,7 +12,7 @@
 #   then, in a clsact filter and in a tcx link), and on exit only ours goes (their filter and
 #   the qdisc stay).
 # - two daemons on one interface with filter.tc_priority 1 and 2: both filters stay, each
-#   filters its own relay's port, A's exit leaves B's.
+#   filters its own relay's port, B warns of A's filter, A's exit leaves B's.
 # - kill -9 leaves our filter (a classic filter outlives its process); the next start
 #   replaces it instead of failing or adding a second.
 # - a reload that changes tc_hook or tc_priority is refused, with the old configuration
@@ -216,6 +216,8 @@ EOF
 		lib_case_fail "$c B did not start: $(tail -n 5 "$TMPD/relay-b.log")"
 	n=$(ours)
 	[ "$n" = 2 ] || lib_case_fail "$c $n filters with handle 0x5252, want 2: $(tc_filters)"
+	grep -q "filter: $IF_RC: a classic tc filter with ringrelay's handle 0x5252 at priority 1 sees what ours passes" \
+		"$TMPD/relay-b.log" || lib_case_fail "$c B did not warn of A's filter at priority 1"
 	tc_filters | grep -q "pref 2 .*handle 0x5252" ||
 		lib_case_fail "$c no filter of B's at priority 2: $(tc_filters)"
 	filtered "$c A:"
@@ -249,6 +251,8 @@ kill_case()
 	lib_relay_start "$conf" || { lib_case_fail "$c no restart over the left filter"; bare; return; }
 	n=$(ours)
 	[ "$n" = 1 ] || lib_case_fail "$c $n filters with handle 0x5252 after the restart, want 1"
+	lib_relay_log_current | grep -q "with ringrelay's handle" &&
+		lib_case_fail "$c the replaced filter was warned of as another's"
 	filtered "$c"
 	lib_relay_stop || lib_case_fail "$c relay exit status $? after SIGTERM, want 0"
 	[ "$(ours)" = 0 ] || lib_case_fail "$c our filter stayed after the stop: $(tc_filters)"
