@@ -81,12 +81,15 @@ static void shed_resolve_one(const struct relay_conf *rc, bool loaded, const cha
  * described counts as a NIC, where it does. */
 static bool shed_xdp_early(int ifindex)
 {
+	/* Named paths: sysfs only (device, RPS masks), none of the system state rxpath reads
+	 * besides (GRO, XDP, NAPI threads: a BPF iterator load before Linux 6.9). */
+	static const struct rxpath_paths files = {"/sys", "/proc"};
 	struct rxpath_iface *ifc = calloc(1, sizeof(*ifc));
 	char name[IF_NAMESIZE];
 	bool early = true;
 
 	if (ifc && if_indextoname((unsigned int)ifindex, name) &&
-	    rxpath_describe(NULL, name, ifc) == 0)
+	    rxpath_describe(&files, name, ifc) == 0)
 		early = rxpath_xdp_early(ifc);
 	free(ifc);
 	return early;
