@@ -663,13 +663,14 @@ static void filter_destroy_clsact(int ifindex)
 /* Classic filters with our handle at other priorities on fi: another daemon's, or one a
  * killed ringrelay left at a priority (or before a switch to tcx) no longer ours. Such a
  * filter runs after ours and sees what ours passes, with its own, old rules: say so. */
-static void filter_warn_other_filters(const struct filter *f, const struct filter_iface *fi)
+static void filter_warn_other_filters(const struct filter_iface *fi)
 {
-	uint32_t prios[8];
-	int n = netlink_ingress_handle_prios(fi->ifindex, FILTER_TC_HANDLE, prios, 8), i;
+	enum { MAX = 8 };
+	uint32_t prios[MAX];
+	int n = netlink_ingress_handle_prios(fi->ifindex, FILTER_TC_HANDLE, prios, MAX), i;
 
-	for (i = 0; i < n && i < 8; i++) {
-		if (fi->tc_legacy && prios[i] == f->tc_priority)
+	for (i = 0; i < n && i < MAX; i++) {
+		if (fi->tc_legacy && prios[i] == fi->tc_priority)
 			continue;
 		log_warn("filter: %s: a classic tc filter with ringrelay's handle 0x%x at priority "
 			 "%" PRIu32 " sees what ours passes: another daemon's (filter.tc_priority = "
@@ -696,7 +697,7 @@ static int filter_attach_tc(struct filter *f, struct filter_iface *fi)
 		fd = bpf_link_create(prog, fi->ifindex, BPF_TCX_INGRESS, NULL);
 		if (fd >= 0) {
 			fi->tc_link = fd;
-			filter_warn_other_filters(f, fi);
+			filter_warn_other_filters(fi);
 			return 0;
 		}
 		if (fd != -EINVAL && fd != -EOPNOTSUPP && fd != -524 /* ENOTSUPP */)
@@ -723,7 +724,7 @@ static int filter_attach_tc(struct filter *f, struct filter_iface *fi)
 	}
 	fi->tc_legacy = true;
 	fi->tc_priority = f->tc_priority;
-	filter_warn_other_filters(f, fi);
+	filter_warn_other_filters(fi);
 	return 0;
 }
 

@@ -185,20 +185,28 @@ int napi_set_device(const char *ifname, const struct napi_values *v)
 	return napi_sysfs_write(ifname, "gro_flush_timeout", text);
 }
 
+/* The first line of path (newline kept) into buf. Returns 0 or -errno. */
+static int napi_read_line(const char *path, char *buf, size_t len)
+{
+	FILE *f = fopen(path, "re");
+	int ret;
+
+	if (!f)
+		return -errno;
+	ret = fgets(buf, (int)len, f) ? 0 : -EIO;
+	fclose(f);
+	return ret;
+}
+
 int napi_get_threaded(const char *ifname)
 {
-	char path[128], text[8] = "";
-	FILE *f;
+	char path[128], text[8];
 	int ret;
 
 	if (snprintf(path, sizeof(path), "/sys/class/net/%s/threaded", ifname) >= (int)sizeof(path))
 		return -ENAMETOOLONG;
-	f = fopen(path, "re");
-	if (!f)
-		return -errno;
-	ret = fgets(text, sizeof(text), f) ? atoi(text) != 0 : -EIO;
-	fclose(f);
-	return ret;
+	ret = napi_read_line(path, text, sizeof(text));
+	return ret ? ret : atoi(text) != 0;
 }
 
 int napi_set_threaded(const char *ifname, bool on)
@@ -221,16 +229,9 @@ bool napi_thread_name_is(const char *comm, const char *ifname, uint32_t id)
 static bool napi_comm(long pid, char *comm, size_t len)
 {
 	char path[64];
-	bool ok;
-	FILE *f;
 
 	snprintf(path, sizeof(path), "/proc/%ld/comm", pid);
-	f = fopen(path, "re");
-	if (!f)
-		return false;
-	ok = fgets(comm, (int)len, f) != NULL;
-	fclose(f);
-	return ok;
+	return napi_read_line(path, comm, len) == 0;
 }
 
 pid_t napi_thread_pid(const char *ifname, uint32_t id)

@@ -95,7 +95,7 @@ static int napitune_values(struct napitune_iface *f, const struct napi_conf *c,
 		napitune_say(f, "per-NAPI values left as they are");
 		return 0;
 	}
-	for (i = 0; i < n && !ret && listed; i++)
+	for (i = 0; i < n && !ret; i++)
 		ret = napi_set(ni[i].id, &v);
 	if (!ret) {
 		napitune_values_text(f, c, true);
@@ -247,6 +247,13 @@ static bool napitune_all_threaded(const struct napi_instance *ni, int n)
 	return true;
 }
 
+static void napitune_no_instance(const char *name)
+{
+	log_notice("napi: %s: threaded = true, but no NAPI instance to thread (veth: GRO off and "
+		   "no XDP program)",
+		   name);
+}
+
 /* A kernel without NAPI_GET (before 6.9) lists no NAPI instance: threaded = true switches the
  * device in sysfs, and the threads of its threaded instances, found by the BPF task iterator
  * (a name would also match a device of the same name in another namespace), are the instances
@@ -266,9 +273,7 @@ static int napitune_threads_only(struct napitune_iface *f, bool threaded,
 	if (threaded && on == 0) {
 		err = napi_set_threaded(f->name, true);
 		if (err == -EOPNOTSUPP || err == -EIO) {
-			log_notice("napi: %s: threaded = true, but no NAPI instance to thread "
-				   "(veth: GRO off and no XDP program)",
-				   f->name);
+			napitune_no_instance(f->name);
 			return 0;
 		}
 		if (err) {
@@ -350,10 +355,7 @@ static int napitune_one(const struct config *cfg, const char *name, const int *c
 		ret = ret ? ret : err;
 	} else if (c->threaded) {
 		if (n == 0 && !f->by_iterator) /* else said by napitune_threads_only */
-			log_notice(
-			    "napi: %s: threaded = true, but no NAPI instance to thread (veth: "
-			    "GRO off and no XDP program)",
-			    name);
+			napitune_no_instance(name);
 		napitune_say(f, ", threaded %s",
 			     f->threads_unknown ? "on (its threads not found)" : "off");
 	} else {
