@@ -233,8 +233,10 @@ static bool app_needs_program(const struct config *cfg)
 	       (config_shed_wanted(cfg) && privs_can_load_bpf());
 }
 
-int app_filter_sync(struct app *a, const struct config *cfg, const struct plan *plan, char *err,
-		    size_t errlen)
+/* app_filter_sync; rules false keeps the running program's rule set (a refused reload put
+ * back the set it ran before). */
+static int app_filter_follow(struct app *a, const struct config *cfg, const struct plan *plan,
+			     bool rules, char *err, size_t errlen)
 {
 	char later[CONFIG_ERR_LEN] = "";
 	uint32_t i;
@@ -254,7 +256,7 @@ int app_filter_sync(struct app *a, const struct config *cfg, const struct plan *
 	if (!a->filter)
 		ret = filter_new_sized(cfg, plan->n_workers * plan->session_slots, &a->filter, err,
 				       errlen);
-	else
+	else if (rules)
 		ret = filter_update(a->filter, cfg, err, errlen);
 	/* A filter change that needs a restart keeps the running filter and its rules; the fast
 	 * path and shedding still follow cfg on that program, and the change is reported. */
@@ -292,6 +294,12 @@ int app_filter_sync(struct app *a, const struct config *cfg, const struct plan *
 		ret = -EOPNOTSUPP;
 	}
 	return ret;
+}
+
+int app_filter_sync(struct app *a, const struct config *cfg, const struct plan *plan, char *err,
+		    size_t errlen)
+{
+	return app_filter_follow(a, cfg, plan, true, err, errlen);
 }
 
 /* Settings the loaded program keeps until a restart: a reload that changes one is refused
@@ -423,10 +431,12 @@ int app_reload(struct app *a, char *err, size_t errlen)
 	bool applied = false;
 	struct config *cfg;
 	struct plan plan;
+	uint32_t serial;
 	int ret;
 
 	service_reloading();
 	pthread_mutex_lock(&a->lock);
+	serial = a->filter ? filter_rules_serial(a->filter) : 0;
 	ret = config_load_file(a->config_path, &cfg, err, errlen);
 	if (!ret) {
 		ret = app_filter_fixed(a, cfg, err, errlen);
@@ -438,6 +448,7 @@ int app_reload(struct app *a, char *err, size_t errlen)
 		 * relays' changes: it is reported after them, as before the fast path. */
 		if (!ret) {
 			char ferr[CONFIG_ERR_LEN];
+			struct filter *had = a->filter;
 			int fret = app_filter_sync(a, cfg, &a->rt.plan, ferr, sizeof(ferr));
 			struct steer st;
 
@@ -448,10 +459,17 @@ int app_reload(struct app *a, char *err, size_t errlen)
 			if (applied) {
 				app_steer_set(a, a->rt.cfg, &st);
 			} else {
+				bool back;
+
 				a->rt.steer_cpu = a->steer.cpu;
 				/* The relays refused it (a port in use, ...): the program goes
-				 * back to the running config's rules, fast path and shedding. */
-				if (app_filter_sync(a, a->rt.cfg, &a->rt.plan, ferr, sizeof(ferr)))
+				 * back to the rule set it ran before, and to the running config's
+				 * fast path and shedding. Not to that config's rules: after a
+				 * reload the filter could not follow (its mode changed), they are
+				 * not what ran, and the program would refuse them for the mode. */
+				back = had && !filter_rules_revert(had, serial);
+				if (app_filter_follow(a, a->rt.cfg, &a->rt.plan, !back, ferr,
+						      sizeof(ferr)))
 					log_err("reload: restoring the filter of the running "
 						"configuration: %s", ferr);
 				app_filter_release(a, a->rt.cfg);

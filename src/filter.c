@@ -70,6 +70,7 @@ struct filter {
 	uint32_t n_ifaces;
 	uint32_t n_filter_ifaces;
 	uint32_t active;		  /* generation the program uses */
+	uint32_t serial;		  /* rule sets made active (filter_rules_revert) */
 	uint32_t n_rules[FILTER_GENS][3]; /* deny, allow, ports per generation */
 	/* What each generation's port table holds, so an update writes only what changed
 	 * (a full 64K-entry batch costs milliseconds). NULL until first fully written. */
@@ -391,10 +392,33 @@ static int filter_apply(struct filter *f, const struct config *cfg, char *err, s
 	if (ret < 0)
 		goto err_map;
 	f->active = gen;
+	f->serial++;
 	return 0;
 err_map:
 	snprintf(err, errlen, "filter: writing rules to BPF maps: %s", strerror(-ret));
 	return ret;
+}
+
+uint32_t filter_rules_serial(const struct filter *f)
+{
+	return f->serial;
+}
+
+int filter_rules_revert(struct filter *f, uint32_t serial)
+{
+	uint32_t gen = f->active ^ 1, zero = 0;
+	int ret;
+
+	if (f->serial == serial)
+		return 0;
+	if (f->serial != serial + 1)
+		return -ESTALE;
+	ret = bpf_map_update_elem(bpf_map__fd(f->skel->maps.filter_active), &zero, &gen, BPF_ANY);
+	if (ret < 0)
+		return ret;
+	f->active = gen;
+	f->serial = serial;
+	return 0;
 }
 
 static void filter_unpin(struct filter *f)

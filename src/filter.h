@@ -37,6 +37,14 @@ int filter_new(const struct config *cfg, struct filter **out, char *err, size_t 
  * (a restart is needed); on any error the old rules stay active. */
 int filter_update(struct filter *f, const struct config *cfg, char *err, size_t errlen);
 
+/* Counts the rule sets made active, so a caller can undo the one an update made. */
+uint32_t filter_rules_serial(const struct filter *f);
+/* Makes active again the rule set that was active when filter_rules_serial returned serial:
+ * the one before the active set, whose generation an update leaves untouched (its hit
+ * counters too), switched back with the same one store. Returns 0 (also when no set was made
+ * active since), -ESTALE when more than one was, or -errno from the map. */
+int filter_rules_revert(struct filter *f, uint32_t serial);
+
 /* How the program's tc attachments are made (filter.tc_hook and filter.tc_priority when
  * it was loaded). */
 enum tc_hook filter_tc_hook(const struct filter *f);

@@ -650,6 +650,7 @@ static void test_swap(void **state)
 	char err[CONFIG_ERR_LEN];
 	static uint8_t buf[FRAME_MAX], buf2[FRAME_MAX];
 	size_t len, len2;
+	uint32_t serial;
 	pthread_t th;
 	int i, runs = 0;
 
@@ -683,6 +684,25 @@ static void test_swap(void **state)
 	    b->counters[FILTER_CNT_DROP_PREFIX] + b->counters[FILTER_CNT_DROP_DEFAULT] -
 		a->counters[FILTER_CNT_DROP_PREFIX] - a->counters[FILTER_CNT_DROP_DEFAULT],
 	    runs);
+
+	/* A refused reload undoes its update: the set before comes back with its hit counts;
+	 * only the last update can be undone. */
+	assert_int_equal(filter_update(sw.f, sw.cfg[0], err, sizeof(err)), 0);
+	serial = filter_rules_serial(sw.f);
+	assert_int_equal(filter_rules_revert(sw.f, serial), 0); /* nothing since */
+	assert_int_equal(run_frame(sw.f, 0, buf2, len2, 1), 1);
+	assert_int_equal(filter_read_stats(sw.f, a), 0);
+	assert_int_equal(a->deny_hits[1], 1);
+	assert_int_equal(filter_update(sw.f, sw.cfg[1], err, sizeof(err)), 0);
+	assert_int_equal(run_frame(sw.f, 0, buf2, len2, 1), 0);
+	assert_int_equal(filter_rules_revert(sw.f, serial), 0);
+	assert_int_equal(filter_rules_serial(sw.f), serial);
+	assert_int_equal(run_frame(sw.f, 0, buf2, len2, 1), 1);
+	assert_int_equal(filter_read_stats(sw.f, b), 0);
+	assert_int_equal(b->deny_hits[1], 2); /* the old set's count went on */
+	assert_int_equal(filter_update(sw.f, sw.cfg[1], err, sizeof(err)), 0);
+	assert_int_equal(filter_update(sw.f, sw.cfg[0], err, sizeof(err)), 0);
+	assert_int_equal(filter_rules_revert(sw.f, serial), -ESTALE);
 
 	/* Interfaces or mode changes need a restart; the old rules stay. */
 	sw.cfg[1]->filter.mode = FILTER_MODE_TC;

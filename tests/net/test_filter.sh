@@ -4,7 +4,8 @@
 # address inside a denied prefix is dropped by the filter (drop_prefix rises, the relay's
 # rx_pkts does not), the allowed client is relayed, and flipping between two rule sets under
 # traffic never lets a denied datagram through; a refused reload leaves the rules as they
-# were; a stale pin from an earlier run is replaced.
+# were, also after a reload whose mode change the program could not follow; a stale pin from
+# an earlier run is replaced.
 #
 # Filter counters are read from the pinned maps (filter.pin = true), with bpftool:
 #   bpftool map dump pinned /sys/fs/bpf/ringrelay/filter_counters   (index = enum filter_counter)
@@ -185,6 +186,55 @@ EOF
 	lib_stop_pid "$holder_pid"
 }
 
+# partial_then_refused_case TO CONF MODE: a reload that changes the filter's mode applies to
+# the relays while the program keeps running its rules (the mode needs a restart); a later
+# reload back to the running mode with other rules is refused by the relays (a held port). The
+# rules the program ran before that reload must come back: before, the refused reload's
+# rules stayed, since putting back the configuration in force asked for the mode that needs a
+# restart, and the denied client was relayed.
+partial_then_refused_case()
+{
+	local to=$1 conf=$2 mode=$3 other=tc held holder_pid out
+	[ "$mode" = tc ] && other=xdp
+	held=$(ep "$RELAY_IP" 5009)
+	lib_udp_bg "$NS_R" "$TMPD/holder.json" sink --bind "$held" --seconds 60
+	holder_pid=$BG_PID
+	lib_wait_for 5 held_bound || lib_case_fail "$c the holder never bound $held"
+	rr_rewrite "$conf" "$other" "$DENY_B2" "$to"
+	if ! lib_relay_hup "reload applied to the relays, but: filter: mode"; then
+		lib_case_fail "$c a reload to mode $other did not apply to the relays alone"
+	elif ! out=$(lib_udp "$NS_C" client --to "$to" --bind "$BAD_IP" --count 10 --size 100 \
+		--expect-none); then
+		lib_case_fail "$c after the reload to mode $other: the running rules let $BAD_IP in: $out"
+	fi
+	rr_rewrite "$conf" "$mode" "$DENY_B2" "$to\", \"$held"
+	if ! lib_relay_hup "reload failed"; then
+		lib_case_fail "$c a reload back to mode $mode onto a held port was not refused"
+	elif out=$(lib_udp "$NS_C" client --to "$to" --bind "$BAD_IP" --count $N_DENIED \
+		--size 100 --expect-none); then
+		lib_case_ok "$c mode $other applied to the relays alone, then a refused reload:" \
+			"the running rules still drop: $out"
+	else
+		lib_case_fail "$c the refused reload's rules stayed in the program: $out"
+	fi
+	lib_stop_pid "$holder_pid"
+}
+
+# rr_rewrite CONF MODE DENY LISTEN: sets the filter's mode, its one deny prefix and the
+# relay's listen list (LISTEN goes between the brackets' quotes).
+rr_rewrite()
+{
+	"$PY" - "$@" <<'EOF'
+import re, sys
+path, mode, deny, listen = sys.argv[1:5]
+text = open(path).read()
+text = re.sub(r'(filter = \{[^}]*mode = ")[a-z]+', r'\g<1>' + mode, text)
+text = re.sub(r'deny = \[ "[^"]*" \];', 'deny = [ "%s" ];' % deny, text)
+text = re.sub(r'listen = \[ [^]]* \];', 'listen = [ "%s" ];' % listen, text)
+open(path, "w").write(text)
+EOF
+}
+
 # run_case MODE FAMILY
 run_case()
 {
@@ -251,6 +301,7 @@ EOF
 
 	flip_case "$to" "$d1"
 	refused_reload_case "$to" "$conf"
+	[ "$2" = 4 ] && partial_then_refused_case "$to" "$conf" "$mode"
 
 	lib_relay_stop || lib_case_fail "$c relay exit status $? after SIGTERM"
 	lib_stop_pid "$echo_pid"
