@@ -86,6 +86,9 @@ struct filter {
 	enum filter_shed_reader shed;
 	char shed_why[160];
 	char shed_slot[SHED_SLOTS][CONFIG_NAME_LEN];
+	/* The slot's relay is gone: its name and counts stay until the slot goes to another
+	 * relay, so a relay that comes back (a refused reload's rollback) goes on counting. */
+	bool shed_slot_gone[SHED_SLOTS];
 };
 
 /* The program attached in each hook: the shed_* flavour that loaded, else filter_*. */
@@ -1308,21 +1311,34 @@ enum filter_shed_reader filter_shed_reader(const struct filter *f)
 }
 
 /* The slot of relay name, taking a free one for a new name; -ENOSPC when none is left. */
-static int filter_shed_slot(struct filter *f, const char *name, bool *used)
+/* The counter slot of relay name: its own (also one it left), else an unused one, else one a
+ * gone relay left, whose counts then start again from 0 (zero: a per-CPU value of zeroes). */
+static int filter_shed_slot(struct filter *f, const char *name, bool *used, int dfd,
+			    const uint64_t *zero)
 {
 	int i, free_slot = -1;
+	uint32_t k;
 
 	for (i = 0; i < SHED_SLOTS; i++) {
 		if (f->shed_slot[i][0] && strcmp(f->shed_slot[i], name) == 0) {
 			used[i] = true;
+			f->shed_slot_gone[i] = false;
 			return i;
 		}
 		if (!f->shed_slot[i][0] && free_slot < 0)
 			free_slot = i;
 	}
+	for (i = 0; i < SHED_SLOTS && free_slot < 0; i++) {
+		if (!f->shed_slot_gone[i] || used[i])
+			continue;
+		free_slot = i;
+		for (k = (uint32_t)i * SHED_REASONS; k < (uint32_t)(i + 1) * SHED_REASONS; k++)
+			bpf_map_update_elem(dfd, &k, zero, BPF_ANY);
+	}
 	if (free_slot < 0)
 		return -ENOSPC;
 	snprintf(f->shed_slot[free_slot], sizeof(f->shed_slot[free_slot]), "%s", name);
+	f->shed_slot_gone[free_slot] = false;
 	used[free_slot] = true;
 	return free_slot;
 }
@@ -1334,7 +1350,7 @@ int filter_shed_listeners(struct filter *f, const struct config *cfg, const bool
 	struct shed_listener_key keys[SHED_LISTENERS_MAX], next, cur;
 	bool used[SHED_SLOTS] = { false };
 	uint64_t *zero;
-	uint32_t r, j, n = 0, slot;
+	uint32_t r, j, n = 0;
 	void *prev = NULL;
 	int ret = 0, i;
 
@@ -1356,7 +1372,7 @@ int filter_shed_listeners(struct filter *f, const struct config *cfg, const bool
 
 		if (!on[r])
 			continue;
-		ret = filter_shed_slot(f, cfg->relays[r].name, used);
+		ret = filter_shed_slot(f, cfg->relays[r].name, used, dfd, zero);
 		if (ret < 0)
 			break;
 		val.slot = (uint32_t)ret;
@@ -1375,20 +1391,15 @@ int filter_shed_listeners(struct filter *f, const struct config *cfg, const bool
 		}
 	}
 	/* A relay whose shedding is off keeps its slot: what it shed stays in its totals, which
-	 * are counters and must not go down. A relay gone gives its slot back, counted from 0
-	 * for the next. */
+	 * are counters and must not go down. A relay gone leaves its slot, with its counts, for
+	 * its return (a refused reload drops it here and its rollback adds it back), or for
+	 * another relay when no slot is left, which counts from 0 there (filter_shed_slot). */
 	for (r = 0; r < cfg->n_relays; r++)
 		for (i = 0; !on[r] && i < SHED_SLOTS; i++)
 			if (f->shed_slot[i][0] && !strcmp(f->shed_slot[i], cfg->relays[r].name))
 				used[i] = true;
-	for (i = 0; i < SHED_SLOTS; i++) {
-		if (used[i] || !f->shed_slot[i][0])
-			continue;
-		f->shed_slot[i][0] = '\0';
-		for (slot = (uint32_t)i * SHED_REASONS; slot < (uint32_t)(i + 1) * SHED_REASONS;
-		     slot++)
-			bpf_map_update_elem(dfd, &slot, zero, BPF_ANY);
-	}
+	for (i = 0; i < SHED_SLOTS; i++)
+		f->shed_slot_gone[i] = !used[i] && f->shed_slot[i][0];
 	free(zero);
 	return ret;
 }

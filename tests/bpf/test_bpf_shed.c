@@ -382,6 +382,31 @@ static void test_relay_off(void **state)
 	assert_int_equal(full, full0);
 }
 
+/* A reload that drops the relay and is then refused adds it back: its counts go on (they are
+ * counters, read by name). */
+static void test_relay_gone(void **state)
+{
+	char name[CONFIG_NAME_LEN];
+	uint64_t full0, full, heavy;
+	bool on = true;
+
+	(void)state;
+	fill(0);
+	expect(0, 0, PORT_BOUND, SHED_CNT_DROP_FULL);
+	drain(0);
+	assert_int_equal(filter_shed_dropped(fx.f, fx.cfg->relays[0].name, &full0, &heavy), 0);
+	assert_true(full0 > 0);
+	memcpy(name, fx.cfg->relays[0].name, sizeof(name));
+	snprintf(fx.cfg->relays[0].name, sizeof(fx.cfg->relays[0].name), "other");
+	assert_int_equal(filter_shed_listeners(fx.f, fx.cfg, &on), 0);
+	assert_int_equal(filter_shed_dropped(fx.f, "other", &full, &heavy), 0);
+	assert_int_equal(full, 0); /* a new relay counts from 0 */
+	memcpy(fx.cfg->relays[0].name, name, sizeof(name));
+	assert_int_equal(filter_shed_listeners(fx.f, fx.cfg, &on), 0);
+	assert_int_equal(filter_shed_dropped(fx.f, name, &full, &heavy), 0);
+	assert_int_equal(full, full0);
+}
+
 static int setup(enum filter_shed_reader reader, void **state)
 {
 	char err[CONFIG_ERR_LEN];
@@ -457,6 +482,7 @@ int main(void)
 		cmocka_unit_test(test_heavy_flow),
 		cmocka_unit_test(test_heavy_off),
 		cmocka_unit_test(test_relay_off),
+		cmocka_unit_test(test_relay_gone),
 		cmocka_unit_test(test_fast_path_session),
 	};
 

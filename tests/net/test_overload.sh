@@ -90,6 +90,35 @@ rx_settled()
 	return 1
 }
 
+# shed_reload_case SHED: after the flood (SHED: what relay t shed), a reload that would replace
+# t with a relay on a port another process holds is refused: t's shed counts must not go down
+# (the refused config took t's counter slot, and the rollback gave it back counting from 0).
+shed_reload_case()
+{
+	local shed0=$1 held holder_pid full heavy
+	held=$(ep "$RELAY_IP" 5009)
+	lib_udp_bg "$NS_R" "$TMPD/holder.json" sink --bind "$held" --seconds 30
+	holder_pid=$BG_PID
+	lib_wait_for 5 lib__bound "$NS_R" "$held" "" || lib_case_fail "$c the holder never bound $held"
+	cp "$conf" "$conf.keep"
+	sed -i "s/name = \"t\";/name = \"u\";/; s|listen = \[ [^]]* \];|listen = [ \"$held\" ];|" \
+		"$conf"
+	if ! lib_relay_hup "reload failed"; then
+		lib_case_fail "$c a reload onto a held port was not refused"
+	else
+		read -r _ full heavy _ < <(relay_rx)
+		if [ $((full + heavy)) -ge "$shed0" ]; then
+			lib_case_ok "$c a refused reload without relay t: its shed counts stay" \
+				"($((full + heavy)))"
+		else
+			lib_case_fail "$c a refused reload without relay t: shed counts $shed0 ->" \
+				"$((full + heavy))"
+		fi
+	fi
+	cp "$conf.keep" "$conf"
+	lib_stop_pid "$holder_pid"
+}
+
 run_case()
 {
 	local backend=$1 fam=$2 gen_out probe_out ready
@@ -173,6 +202,7 @@ print(p["sent"], p["answered"])' "$probe_out")
 			"(differs by $((want - rx - before)))"
 	fi
 	[ "$shed" -gt 0 ] || lib_case_fail "$c nothing was shed: the flood did not overload the relay"
+	[ "$fam" = 4 ] && shed_reload_case "$shed"
 	lib_relay_alive || lib_case_fail "$c relay died"
 	lib_case_end
 }
