@@ -248,10 +248,13 @@ static int app_filter_follow(struct app *a, const struct config *cfg, const stru
 		snprintf(a->offload[i].why, sizeof(a->offload[i].why), "offload = \"%s\"",
 			 config_offload_name(cfg->relays[i].offload));
 	}
-	if (!app_needs_program(cfg))
-		return config_shed_wanted(cfg)
-			   ? shed_apply(NULL, cfg, APP_SHED_NO_CAPS, a->shed, err, errlen)
-			   : 0;
+	/* No program (none wanted, or shedding alone without the capabilities): the workers get
+	 * no fast path, and each relay's shedding state says why it is off (it may have been on
+	 * under the config before, which app_filter_release then unloads). */
+	if (!app_needs_program(cfg)) {
+		a->rt.fast = NULL;
+		return shed_apply(NULL, cfg, APP_SHED_NO_CAPS, a->shed, err, errlen);
+	}
 	/* The fast path's maps are sized once, for every session slot of every worker. */
 	if (!a->filter)
 		ret = filter_new_sized(cfg, plan->n_workers * plan->session_slots, &a->filter, err,
@@ -332,6 +335,14 @@ void app_filter_release(struct app *a, const struct config *cfg)
 {
 	if (app_needs_program(cfg) || !a->filter)
 		return;
+	/* A worker that did not take a reload keeps the config before it, and with it the
+	 * fast path's program, which it uses again when it comes back: unloaded at a reload
+	 * that reaches every worker. */
+	if (runtime_workers_behind(&a->rt)) {
+		log_notice("filter: the BPF program stays loaded until every worker has taken the "
+			   "configuration (the next reload after the stuck one comes back)");
+		return;
+	}
 	filter_free(a->filter);
 	a->filter = NULL;
 	a->rt.fast = NULL;

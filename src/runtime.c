@@ -130,6 +130,11 @@ static int runtime_retire(struct runtime *rt, struct config *cfg)
 	return 0;
 }
 
+bool runtime_workers_behind(const struct runtime *rt)
+{
+	return rt->retired != NULL;
+}
+
 static void runtime_free_retired(struct runtime *rt)
 {
 	struct runtime_retired *r;

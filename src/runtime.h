@@ -44,6 +44,10 @@ struct runtime {
 	uint32_t wait_ms; /* RUNTIME_WORKER_WAIT_MS (tests shorten it) */
 };
 
+/* Whether a worker still runs a config older than the one in force (it did not take a
+ * reload in time): what that config refers to must stay. */
+bool runtime_workers_behind(const struct runtime *rt);
+
 /* The backend to run: the configured one, or for "auto" io_uring when the probe found all
  * the fast path needs, else mmsg. Returns 0, or -ENOTSUP with the reason in err when
  * io_uring was asked for and cannot run. */

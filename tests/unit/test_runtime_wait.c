@@ -173,6 +173,7 @@ static void test_reload(void **state)
 	assert_ptr_equal(f->rt.workers[0].cfg, next);
 	assert_ptr_equal(f->rt.workers[1].cfg, old);
 	assert_non_null(f->rt.retired);
+	assert_true(runtime_workers_behind(&f->rt));
 	assert_true(f->rt.workers[1].relays[f->rt.relay_slot[0]].conf == &old->relays[0]);
 
 	/* worker 1 comes back: the next reload reaches both, and nothing is kept any more */
@@ -181,6 +182,7 @@ static void test_reload(void **state)
 	assert_int_equal(runtime_reload(&f->rt, third, &plan, &applied, err, sizeof(err)), 0);
 	assert_ptr_equal(f->rt.workers[1].cfg, third);
 	assert_null(f->rt.retired);
+	assert_false(runtime_workers_behind(&f->rt));
 }
 
 int main(void)
