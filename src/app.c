@@ -439,7 +439,7 @@ void app_link_event(struct app *a, const char *ifname, int ifindex, bool present
 
 int app_reload(struct app *a, char *err, size_t errlen)
 {
-	bool applied = false;
+	bool applied = false, synced = false;
 	struct config *cfg;
 	struct plan plan;
 	uint32_t serial;
@@ -462,6 +462,9 @@ int app_reload(struct app *a, char *err, size_t errlen)
 			struct filter *had = a->filter;
 			int fret = app_filter_sync(a, cfg, &a->rt.plan, ferr, sizeof(ferr));
 			struct steer st;
+
+			/* the program may have been attached and detached: NAPI instances anew */
+			synced = true;
 
 			/* the workers take the new steering with the config, or keep theirs */
 			app_steer(a, cfg, &st);
@@ -495,18 +498,24 @@ int app_reload(struct app *a, char *err, size_t errlen)
 	}
 	if (applied)
 		app_filter_release(a, a->rt.cfg);
-	/* After the program's changes (an XDP attach or detach re-makes the NAPI instances). A
-	 * failure is logged and keeps the reload good: the relays run either way. */
-	if (applied && a->napi_tuned)
-		app_napi_sync(a, a->rt.cfg, true);
+	/* After the program's changes (an XDP attach or detach re-makes the NAPI instances),
+	 * also those a refused reload made and undid. A failure is logged and keeps the reload
+	 * good: the relays run either way. */
+	if ((applied || synced) && a->napi_tuned)
+		app_napi_sync(a, a->rt.cfg, applied);
 	if (ret) {
+		/* Say exactly what is in force now, to the log, the caller and status. */
+		if (applied) {
+			char why[CONFIG_ERR_LEN];
+
+			snprintf(why, sizeof(why), "%s", err);
+			snprintf(err, errlen, "reload applied to the relays, but: %s", why);
+			log_err("%s", err);
+		} else {
+			log_err("reload failed, the previous configuration stays in force: %s", err);
+		}
 		a->reloads_failed++;
 		snprintf(a->last_reload_error, sizeof(a->last_reload_error), "%s", err);
-		/* Say exactly what is in force now. */
-		if (!applied)
-			log_err("reload failed, the previous configuration stays in force: %s", err);
-		else
-			log_err("reload applied to the relays, but: %s", err);
 	} else {
 		a->reloads_ok++;
 		a->last_reload_success = app_now();

@@ -340,7 +340,7 @@ EOF
 	still_fast "$c after the refused tc_hook change"
 	sed -i "s/mode = \"off\"; tc_hook = \"tcx\"/mode = \"tc\"; interfaces = [ \"$IF_RC\" ]; tc_hook = \"clsact\"/" "$conf"
 	reload_refused "$c" "a reload that turns the filter on" \
-		"mode or interfaces changed; restart to apply"
+		"applied to the relays, but: filter: mode or interfaces changed; restart to apply"
 	still_fast "$c after the filter-mode change"
 	fwd=$(forwarded)
 	for q in "$IF_RC" "$IF_RU"; do
