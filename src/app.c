@@ -283,9 +283,6 @@ static int app_filter_follow(struct app *a, const struct config *cfg, const stru
 	}
 	if (ret)
 		return ret;
-	/* Remembered so a link event for an interface that is already filtered changes nothing. */
-	for (i = 0; cfg->filter.mode != FILTER_MODE_OFF && i < cfg->filter.n_interfaces; i++)
-		a->filter_ifindex[i] = (int)if_nametoindex(cfg->filter.interfaces[i]);
 	offload_apply(a->filter, cfg, a->offload);
 	for (i = 0; i < cfg->n_relays; i++)
 		a->rt.offload[i] = a->offload[i].got != OFFLOAD_OFF;
@@ -386,22 +383,18 @@ static bool app_link_filter(struct app *a, const char *ifname, int ifindex, bool
 	char err[CONFIG_ERR_LEN];
 	bool attached = false;
 	uint32_t i;
+	int ret;
 
 	if (!a->filter)
 		return false;
-	for (i = 0; present && cfg->filter.mode != FILTER_MODE_OFF && i < cfg->filter.n_interfaces;
-	     i++) {
-		/* Other changes to a filtered link (up, addresses) keep its ifindex and filter. */
-		if (strcmp(cfg->filter.interfaces[i], ifname) != 0 || a->filter_ifindex[i] == ifindex)
-			continue;
-		log_notice("link %s is back (ifindex %d): attaching the filter again", ifname,
-			   ifindex);
-		if (filter_relink(a->filter, ifname, ifindex, err, sizeof(err))) {
+	/* The program's own interfaces, not the config's: after a reload that changed them
+	 * (which needs a restart) it still filters the ones it was loaded for. Other changes to
+	 * a filtered link (up, addresses) keep its ifindex and filter. */
+	if (present) {
+		ret = filter_relink(a->filter, ifname, ifindex, err, sizeof(err));
+		if (ret < 0)
 			log_err("%s", err);
-		} else {
-			a->filter_ifindex[i] = ifindex;
-			attached = true;
-		}
+		attached = ret > 0;
 	}
 	/* The fast path follows the interfaces its relays' addresses and routes use now. Which
 	 * relays install entries changes only with a reload. */

@@ -27,7 +27,6 @@ struct app {
 	pthread_mutex_t lock;
 	struct runtime rt;	 /* rt.cfg is the config in force */
 	struct filter *filter;	 /* NULL when the filter is off */
-	int filter_ifindex[FILTER_MAX_IFACES]; /* where it is attached, per filter.interfaces */
 	/* The fast path: what each relay of rt.cfg got and why (status, -V). */
 	struct offload_relay_state offload[CONFIG_MAX_RELAYS];
 	/* Early shedding: whether each relay of rt.cfg sheds, where or why not. */

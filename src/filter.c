@@ -929,6 +929,7 @@ int filter_new(const struct config *cfg, struct filter **out, char *err, size_t 
 int filter_relink(struct filter *f, const char *ifname, int ifindex, char *err, size_t errlen)
 {
 	uint32_t i;
+	int ret;
 
 	for (i = 0; i < f->n_filter_ifaces; i++) {
 		struct filter_iface *fi = &f->ifaces[i];
@@ -936,6 +937,8 @@ int filter_relink(struct filter *f, const char *ifname, int ifindex, char *err, 
 
 		if (strcmp(fi->name, ifname) != 0 || fi->ifindex == ifindex)
 			continue;
+		log_notice("link %s is back (ifindex %d): attaching the filter again", ifname,
+			   ifindex);
 		/* The old device is gone with its attachments; forget them and its entry. */
 		filter_detach_iface(f, fi);
 		fi->ifindex = ifindex;
@@ -943,7 +946,8 @@ int filter_relink(struct filter *f, const char *ifname, int ifindex, char *err, 
 		if (keep)
 			log_notice("filter: %s came back: the fast path re-attaches on the next "
 				   "offload update", ifname);
-		return filter_attach_iface(f, fi, err, errlen);
+		ret = filter_attach_iface(f, fi, err, errlen);
+		return ret < 0 ? ret : 1;
 	}
 	return 0;
 }

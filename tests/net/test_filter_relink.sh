@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: MIT
 # A filtered interface that disappears and comes back (a new ifindex) gets the filter again:
 # the relay sees the link event (libnl), logs it, re-attaches, and a denied client is dropped
-# again while an allowed one is relayed. IPv4 and IPv6, XDP mode, io_uring backend.
+# again while an allowed one is relayed; also after a reload that named another interface
+# (a restart-only change). IPv4 and IPv6, XDP mode, io_uring backend.
 . "$(dirname "$0")/lib.sh"
 [ -x "$RINGRELAY" ] || lib_skip "relay binary $RINGRELAY not built"
 lib_topology
@@ -70,6 +71,14 @@ EOF
 		return
 	fi
 	check "$c before the link goes"
+	# A reload that moves the filter to another interface needs a restart: the relays take
+	# the rest, and the program keeps filtering $IF_RC, which it must follow when the link
+	# comes back (before, the link event looked at the reloaded config's interfaces).
+	if [ "$fam" = 4 ]; then
+		sed -i "s/interfaces = \[ \"$IF_RC\" \]/interfaces = [ \"$IF_RU\" ]/" "$conf"
+		lib_relay_hup "reload applied to the relays, but: filter: interfaces changed" ||
+			lib_case_fail "$c the reload to filter $IF_RU did not apply to the relays alone"
+	fi
 	local before
 	before=$(lib_log_count "attaching the filter again")
 	lib_nsx "$NS_R" ip link del "$IF_RC"
