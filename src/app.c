@@ -118,8 +118,9 @@ int app_snapshot(struct app *a, struct snapshot *s)
 	ret = app_snapshot_offload(a, s);
 	if (!ret)
 		ret = app_snapshot_shed(a, s);
+	s->filter = app_filter_conf(a);
 	/* The program may be loaded for the fast path or shedding alone: no filter counters. */
-	if (ret || !a->filter || a->rt.cfg->filter.mode == FILTER_MODE_OFF)
+	if (ret || !a->filter || s->filter->mode == FILTER_MODE_OFF)
 		return ret;
 	fs = malloc(sizeof(*fs));
 	s->filter_counters = calloc(FILTER_CNT__MAX, sizeof(*s->filter_counters));
@@ -233,6 +234,28 @@ static bool app_needs_program(const struct config *cfg)
 	       (config_shed_wanted(cfg) && privs_can_load_bpf());
 }
 
+/* The program now runs cfg's filter section: kept, with the one it ran before. */
+static void app_filter_ran(struct app *a, const struct config *cfg)
+{
+	struct filter_conf *keep = a->filter_ran_before;
+
+	if (!keep)
+		keep = malloc(sizeof(*keep));
+	if (!keep) {
+		log_warn("filter: out of memory: status may show the filter section of the config "
+			 "in force rather than the one the program runs");
+		return;
+	}
+	*keep = cfg->filter;
+	a->filter_ran_before = a->filter_ran;
+	a->filter_ran = keep;
+}
+
+const struct filter_conf *app_filter_conf(const struct app *a)
+{
+	return a->filter && a->filter_ran ? a->filter_ran : &a->rt.cfg->filter;
+}
+
 /* app_filter_sync; rules false keeps the running program's rule set (a refused reload put
  * back the set it ran before). */
 static int app_filter_follow(struct app *a, const struct config *cfg, const struct plan *plan,
@@ -256,11 +279,16 @@ static int app_filter_follow(struct app *a, const struct config *cfg, const stru
 		return shed_apply(NULL, cfg, APP_SHED_NO_CAPS, a->shed, err, errlen);
 	}
 	/* The fast path's maps are sized once, for every session slot of every worker. */
-	if (!a->filter)
+	if (!a->filter) {
 		ret = filter_new_sized(cfg, plan->n_workers * plan->session_slots, &a->filter, err,
 				       errlen);
-	else if (rules)
+		if (!ret)
+			app_filter_ran(a, cfg);
+	} else if (rules) {
 		ret = filter_update(a->filter, cfg, err, errlen);
+		if (!ret)
+			app_filter_ran(a, cfg);
+	}
 	/* A filter change that needs a restart keeps the running filter and its rules; the fast
 	 * path and shedding still follow cfg on that program, and the change is reported. */
 	if (ret == -EOPNOTSUPP && a->filter) {
@@ -343,6 +371,14 @@ void app_filter_release(struct app *a, const struct config *cfg)
 	filter_free(a->filter);
 	a->filter = NULL;
 	a->rt.fast = NULL;
+	app_filter_forget(a);
+}
+
+void app_filter_forget(struct app *a)
+{
+	free(a->filter_ran);
+	free(a->filter_ran_before);
+	a->filter_ran = a->filter_ran_before = NULL;
 }
 
 int app_napi_sync(struct app *a, const struct config *cfg, bool log_now)
@@ -466,6 +502,7 @@ int app_reload(struct app *a, char *err, size_t errlen)
 			if (applied) {
 				app_steer_set(a, a->rt.cfg, &st);
 			} else {
+				uint32_t now;
 				bool back;
 
 				a->rt.steer_cpu = a->steer.cpu;
@@ -474,7 +511,14 @@ int app_reload(struct app *a, char *err, size_t errlen)
 				 * fast path and shedding. Not to that config's rules: after a
 				 * reload the filter could not follow (its mode changed), they are
 				 * not what ran, and the program would refuse them for the mode. */
+				now = had ? filter_rules_serial(had) : serial;
 				back = had && !filter_rules_revert(had, serial);
+				if (back && now != serial) {
+					struct filter_conf *fc = a->filter_ran;
+
+					a->filter_ran = a->filter_ran_before;
+					a->filter_ran_before = fc;
+				}
 				if (app_filter_follow(a, a->rt.cfg, &a->rt.plan, !back, ferr,
 						      sizeof(ferr)))
 					log_err("reload: restoring the filter of the running "

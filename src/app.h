@@ -27,6 +27,10 @@ struct app {
 	pthread_mutex_t lock;
 	struct runtime rt;	 /* rt.cfg is the config in force */
 	struct filter *filter;	 /* NULL when the filter is off */
+	/* The filter section the program runs (status and the filter view show it: after a
+	 * reload it could not follow, not the config's), and the one before it, which a
+	 * refused reload's revert brings back. NULL before the program is made. */
+	struct filter_conf *filter_ran, *filter_ran_before;
 	/* The fast path: what each relay of rt.cfg got and why (status, -V). */
 	struct offload_relay_state offload[CONFIG_MAX_RELAYS];
 	/* Early shedding: whether each relay of rt.cfg sheds, where or why not. */
@@ -76,6 +80,10 @@ int app_filter_sync(struct app *a, const struct config *cfg, const struct plan *
 		    size_t errlen);
 /* Unloads the program when cfg (now applied) needs neither the filter nor the fast path. */
 void app_filter_release(struct app *a, const struct config *cfg);
+/* The filter section the program runs, else (no program) the config's. */
+const struct filter_conf *app_filter_conf(const struct app *a);
+/* Frees what app_filter_conf keeps (at exit, or with the program). */
+void app_filter_forget(struct app *a);
 /* A link appeared (present) or went away (the admin thread's link events, under a->lock): a
  * filtered interface that comes back with a new ifindex gets the filter again, the fast
  * path follows its relays' interfaces, and then (or when it is a napi interface) the napi

@@ -107,8 +107,8 @@ static int cmd_filter(struct app *a, const struct control_req *q, FILE *out, cha
 	int ret;
 
 	/* The program may be loaded for the fast path or shedding alone: no filter then. */
-	if (!a->filter || a->rt.cfg->filter.mode == FILTER_MODE_OFF)
-		return control_view_filter(&a->rt.cfg->filter, NULL, json, out);
+	if (!a->filter || app_filter_conf(a)->mode == FILTER_MODE_OFF)
+		return control_view_filter(app_filter_conf(a), NULL, json, out);
 	st = malloc(sizeof(*st));
 	if (!st)
 		return -ENOMEM;
@@ -116,7 +116,7 @@ static int cmd_filter(struct app *a, const struct control_req *q, FILE *out, cha
 	if (ret)
 		snprintf(err, errlen, "reading filter counters: %s", strerror(-ret));
 	else
-		ret = control_view_filter(&a->rt.cfg->filter, st, json, out);
+		ret = control_view_filter(app_filter_conf(a), st, json, out);
 	free(st);
 	return ret;
 }

@@ -503,7 +503,7 @@ static void view_offload_json(const struct snapshot *s, struct emit_json *j)
 /* "key  value" lines: version, pid, uptime, config, backend, filter, reloads. */
 static int status_settings(const struct snapshot *s, const struct config *cfg, FILE *out)
 {
-	const struct filter_conf *fc = &cfg->filter;
+	const struct filter_conf *fc = s->filter ? s->filter : &cfg->filter;
 	struct emit_table t;
 	uint32_t i;
 
@@ -681,7 +681,7 @@ static int status_table(const struct snapshot *s, const struct config *cfg, FILE
 
 static int status_json(const struct snapshot *s, const struct config *cfg, FILE *out)
 {
-	const struct filter_conf *fc = &cfg->filter;
+	const struct filter_conf *fc = s->filter ? s->filter : &cfg->filter;
 	struct emit_json j;
 	char ep[ADDR_STRLEN];
 	uint32_t i, k;

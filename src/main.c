@@ -760,6 +760,7 @@ out_fini:
 	runtime_fini(&a.rt);
 	accesslog_free(alog); /* the workers are gone: what they logged last is written */
 	filter_free(a.filter);
+	app_filter_forget(&a);
 out_close:
 	close(sfd);
 	return ret;

@@ -61,7 +61,8 @@ struct snapshot_shed {
 };
 
 struct snapshot {
-	const struct config *cfg;   /* in force (status shows its relays and filter) */
+	const struct config *cfg;   /* in force (status shows its relays) */
+	const struct filter_conf *filter; /* what the program runs; NULL: cfg's */
 	const char *version;
 	int pid;
 	double now;		    /* unix seconds when taken */

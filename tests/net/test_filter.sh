@@ -207,6 +207,13 @@ partial_then_refused_case()
 		--expect-none); then
 		lib_case_fail "$c after the reload to mode $other: the running rules let $BAD_IP in: $out"
 	fi
+	# status shows what the program runs (it showed the reloaded config's mode and rules)
+	out=$("$BUILD/ringrelayctl" -s "$TMPD/run/ctl.sock" -j status | "$PY" -c 'import json,sys
+print(json.load(sys.stdin)["filter"]["mode"])' 2>&1)
+	[ "$out" = "$mode" ] || lib_case_fail "$c status after the reload to mode $other: filter $out"
+	out=$("$BUILD/ringrelayctl" -s "$TMPD/run/ctl.sock" filter 2>&1)
+	echo "$out" | grep -qF "$DENY_A" && ! echo "$out" | grep -qF "$DENY_B2" ||
+		lib_case_fail "$c the filter view after the reload to mode $other: $out"
 	rr_rewrite "$conf" "$mode" "$DENY_B2" "$to\", \"$held"
 	if ! lib_relay_hup "reload failed"; then
 		lib_case_fail "$c a reload back to mode $mode onto a held port was not refused"
