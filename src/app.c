@@ -253,7 +253,12 @@ static void app_filter_ran(struct app *a, const struct config *cfg)
 
 const struct filter_conf *app_filter_conf(const struct app *a)
 {
-	return a->filter && a->filter_ran ? a->filter_ran : &a->rt.cfg->filter;
+	/* No program: none filters, whatever the config says (its load failed at a reload). */
+	static const struct filter_conf off = { .mode = FILTER_MODE_OFF };
+
+	if (!a->filter)
+		return &off;
+	return a->filter_ran ? a->filter_ran : &a->rt.cfg->filter;
 }
 
 /* app_filter_sync; rules false keeps the running program's rule set (a refused reload put

@@ -80,7 +80,7 @@ int app_filter_sync(struct app *a, const struct config *cfg, const struct plan *
 		    size_t errlen);
 /* Unloads the program when cfg (now applied) needs neither the filter nor the fast path. */
 void app_filter_release(struct app *a, const struct config *cfg);
-/* The filter section the program runs, else (no program) the config's. */
+/* The filter section the program runs (mode off when none is loaded). */
 const struct filter_conf *app_filter_conf(const struct app *a);
 /* Frees what app_filter_conf keeps (at exit, or with the program). */
 void app_filter_forget(struct app *a);
