@@ -356,6 +356,19 @@ static void test_fast_path_session(void **state)
 	assert_int_equal(bpf_map_update_elem(ifaces, &key, &both, BPF_ANY), 0);
 }
 
+/* Fills relay 0's socket until the program sheds, drains it; returns what it shed (> 0). */
+static uint64_t shed_some(void)
+{
+	uint64_t full, heavy;
+
+	fill(0);
+	expect(0, 0, PORT_BOUND, SHED_CNT_DROP_FULL);
+	drain(0);
+	assert_int_equal(filter_shed_dropped(fx.f, fx.cfg->relays[0].name, &full, &heavy), 0);
+	assert_true(full > 0);
+	return full;
+}
+
 /* A relay whose shed is off takes its listeners out of the map: its full socket is the
  * stack's business again. */
 static void test_relay_off(void **state)
@@ -365,11 +378,7 @@ static void test_relay_off(void **state)
 
 	(void)state;
 	/* what the relay shed so far stays in its totals (counters never go down) */
-	fill(0);
-	expect(0, 0, PORT_BOUND, SHED_CNT_DROP_FULL);
-	drain(0);
-	assert_int_equal(filter_shed_dropped(fx.f, fx.cfg->relays[0].name, &full0, &heavy), 0);
-	assert_true(full0 > 0);
+	full0 = shed_some();
 	assert_int_equal(filter_shed_listeners(fx.f, fx.cfg, &on), 0);
 	fill(0);
 	expect(0, 0, PORT_BOUND, SHED_CNT_PASS_NOT_LISTENER);
@@ -391,11 +400,7 @@ static void test_relay_gone(void **state)
 	bool on = true;
 
 	(void)state;
-	fill(0);
-	expect(0, 0, PORT_BOUND, SHED_CNT_DROP_FULL);
-	drain(0);
-	assert_int_equal(filter_shed_dropped(fx.f, fx.cfg->relays[0].name, &full0, &heavy), 0);
-	assert_true(full0 > 0);
+	full0 = shed_some();
 	memcpy(name, fx.cfg->relays[0].name, sizeof(name));
 	snprintf(fx.cfg->relays[0].name, sizeof(fx.cfg->relays[0].name), "other");
 	assert_int_equal(filter_shed_listeners(fx.f, fx.cfg, &on), 0);
