@@ -358,7 +358,8 @@ int metrics_format(const struct snapshot *s, bool pw, FILE *out)
 		      !strcmp(s->steering, "cpu"));
 
 	family(out, "ringrelay_config_reloads_total", "counter",
-	       "Configuration reloads by result; a failed one keeps the old configuration.");
+	       "Configuration reloads by result; a failure kept the old configuration, or applied "
+	       "it to the relays with an error (log and status say which).");
 	fprintf(out, "ringrelay_config_reloads_total{result=\"success\"} %" PRIu64 "\n",
 		s->reloads_ok);
 	fprintf(out, "ringrelay_config_reloads_total{result=\"failure\"} %" PRIu64 "\n",
