@@ -361,6 +361,14 @@ static int app_filter_fixed(const struct app *a, const struct config *cfg, char 
 	return -EOPNOTSUPP;
 }
 
+static void app_filter_unload(struct app *a)
+{
+	filter_free(a->filter);
+	a->filter = NULL;
+	a->rt.fast = NULL;
+	app_filter_forget(a);
+}
+
 void app_filter_release(struct app *a, const struct config *cfg)
 {
 	if (app_needs_program(cfg) || !a->filter)
@@ -373,10 +381,7 @@ void app_filter_release(struct app *a, const struct config *cfg)
 			   "configuration (the next reload after the stuck one comes back)");
 		return;
 	}
-	filter_free(a->filter);
-	a->filter = NULL;
-	a->rt.fast = NULL;
-	app_filter_forget(a);
+	app_filter_unload(a);
 }
 
 void app_filter_forget(struct app *a)
@@ -528,7 +533,12 @@ int app_reload(struct app *a, char *err, size_t errlen)
 						      sizeof(ferr)))
 					log_err("reload: restoring the filter of the running "
 						"configuration: %s", ferr);
-				app_filter_release(a, a->rt.cfg);
+				/* A program this reload made no worker has seen: it goes even
+				 * while a stuck worker keeps an older config. */
+				if (!had && a->filter && !app_needs_program(a->rt.cfg))
+					app_filter_unload(a);
+				else
+					app_filter_release(a, a->rt.cfg);
 			}
 			if (!ret && fret) {
 				ret = fret;

@@ -85,10 +85,9 @@ struct filter {
 	 * none; each relay's counter slot, kept by name across reloads. */
 	enum filter_shed_reader shed;
 	char shed_why[160];
+	/* A slot whose relay is gone keeps its name and counts until another relay needs it,
+	 * so a relay that comes back (a refused reload's rollback) goes on counting. */
 	char shed_slot[SHED_SLOTS][CONFIG_NAME_LEN];
-	/* The slot's relay is gone: its name and counts stay until the slot goes to another
-	 * relay, so a relay that comes back (a refused reload's rollback) goes on counting. */
-	bool shed_slot_gone[SHED_SLOTS];
 };
 
 /* The program attached in each hook: the shed_* flavour that loaded, else filter_*. */
@@ -1315,8 +1314,9 @@ enum filter_shed_reader filter_shed_reader(const struct filter *f)
 }
 
 /* The slot of relay name, taking a free one for a new name; -ENOSPC when none is left. */
-/* The counter slot of relay name: its own (also one it left), else an unused one, else one a
- * gone relay left, whose counts then start again from 0 (zero: a per-CPU value of zeroes). */
+/* The counter slot of relay name: its own, else an unnamed one, else one of a relay the
+ * config no longer has (not used: every relay of the config marked its own first), whose
+ * counts then start again from 0 (zero: a per-CPU value of zeroes). */
 static int filter_shed_slot(struct filter *f, const char *name, bool *used, int dfd,
 			    const uint64_t *zero)
 {
@@ -1326,14 +1326,13 @@ static int filter_shed_slot(struct filter *f, const char *name, bool *used, int 
 	for (i = 0; i < SHED_SLOTS; i++) {
 		if (f->shed_slot[i][0] && strcmp(f->shed_slot[i], name) == 0) {
 			used[i] = true;
-			f->shed_slot_gone[i] = false;
 			return i;
 		}
 		if (!f->shed_slot[i][0] && free_slot < 0)
 			free_slot = i;
 	}
 	for (i = 0; i < SHED_SLOTS && free_slot < 0; i++) {
-		if (!f->shed_slot_gone[i] || used[i])
+		if (used[i])
 			continue;
 		free_slot = i;
 		for (k = (uint32_t)i * SHED_REASONS; k < (uint32_t)(i + 1) * SHED_REASONS; k++)
@@ -1342,7 +1341,6 @@ static int filter_shed_slot(struct filter *f, const char *name, bool *used, int 
 	if (free_slot < 0)
 		return -ENOSPC;
 	snprintf(f->shed_slot[free_slot], sizeof(f->shed_slot[free_slot]), "%s", name);
-	f->shed_slot_gone[free_slot] = false;
 	used[free_slot] = true;
 	return free_slot;
 }
@@ -1371,6 +1369,13 @@ int filter_shed_listeners(struct filter *f, const struct config *cfg, const bool
 	}
 	for (j = 0; j < n; j++)
 		bpf_map_delete_elem(lfd, &keys[j]);
+	/* Every relay of cfg keeps its slot, shedding on or off: what it shed stays in its
+	 * totals, which are counters and must not go down. Marked before any new relay takes a
+	 * slot, so none takes one of those. */
+	for (r = 0; r < cfg->n_relays; r++)
+		for (i = 0; i < SHED_SLOTS; i++)
+			if (f->shed_slot[i][0] && !strcmp(f->shed_slot[i], cfg->relays[r].name))
+				used[i] = true;
 	for (r = 0; r < cfg->n_relays && ret == 0; r++) {
 		struct shed_listener val;
 
@@ -1394,16 +1399,6 @@ int filter_shed_listeners(struct filter *f, const struct config *cfg, const bool
 			ret = bpf_map_update_elem(lfd, &k, &val, BPF_ANY);
 		}
 	}
-	/* A relay whose shedding is off keeps its slot: what it shed stays in its totals, which
-	 * are counters and must not go down. A relay gone leaves its slot, with its counts, for
-	 * its return (a refused reload drops it here and its rollback adds it back), or for
-	 * another relay when no slot is left, which counts from 0 there (filter_shed_slot). */
-	for (r = 0; r < cfg->n_relays; r++)
-		for (i = 0; !on[r] && i < SHED_SLOTS; i++)
-			if (f->shed_slot[i][0] && !strcmp(f->shed_slot[i], cfg->relays[r].name))
-				used[i] = true;
-	for (i = 0; i < SHED_SLOTS; i++)
-		f->shed_slot_gone[i] = !used[i] && f->shed_slot[i][0];
 	free(zero);
 	return ret;
 }

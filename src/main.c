@@ -665,6 +665,8 @@ int main(int argc, char **argv)
 	if (app_filter_sync(&a, cfg, &plan, err, sizeof(err))) {
 		log_err("%s", err);
 		config_free(cfg);
+		filter_free(a.filter); /* made before what failed after it */
+		app_filter_forget(&a);
 		goto out_close;
 	}
 	if (runtime_prepare(&a.rt, cfg, &plan, &a.caps, err, sizeof(err))) {
