@@ -251,6 +251,27 @@ static void app_filter_ran(struct app *a, const struct config *cfg)
 	a->filter_ran = keep;
 }
 
+/* A reload the relays refused: the program (had, before it: NULL when it made the program)
+ * goes back to the rule set active at serial, and so does what status shows. Returns whether
+ * it runs that set again; false: the rules must be written again. */
+static bool app_filter_revert(struct app *a, struct filter *had, uint32_t serial)
+{
+	uint32_t now;
+
+	if (!had)
+		return false;
+	now = filter_rules_serial(had);
+	if (filter_rules_revert(had, serial))
+		return false;
+	if (now != serial) {
+		struct filter_conf *fc = a->filter_ran;
+
+		a->filter_ran = a->filter_ran_before;
+		a->filter_ran_before = fc;
+	}
+	return true;
+}
+
 const struct filter_conf *app_filter_conf(const struct app *a)
 {
 	/* No program: none filters, whatever the config says (its load failed at a reload). */
@@ -284,13 +305,10 @@ static int app_filter_follow(struct app *a, const struct config *cfg, const stru
 		return shed_apply(NULL, cfg, APP_SHED_NO_CAPS, a->shed, err, errlen);
 	}
 	/* The fast path's maps are sized once, for every session slot of every worker. */
-	if (!a->filter) {
-		ret = filter_new_sized(cfg, plan->n_workers * plan->session_slots, &a->filter, err,
-				       errlen);
-		if (!ret)
-			app_filter_ran(a, cfg);
-	} else if (rules) {
-		ret = filter_update(a->filter, cfg, err, errlen);
+	if (!a->filter || rules) {
+		ret = a->filter ? filter_update(a->filter, cfg, err, errlen)
+				: filter_new_sized(cfg, plan->n_workers * plan->session_slots,
+						   &a->filter, err, errlen);
 		if (!ret)
 			app_filter_ran(a, cfg);
 	}
@@ -478,7 +496,7 @@ void app_link_event(struct app *a, const char *ifname, int ifindex, bool present
 
 int app_reload(struct app *a, char *err, size_t errlen)
 {
-	bool applied = false, synced = false;
+	bool applied = false, synced = false; /* synced: the filter stage ran */
 	struct config *cfg;
 	struct plan plan;
 	uint32_t serial;
@@ -504,7 +522,6 @@ int app_reload(struct app *a, char *err, size_t errlen)
 
 			/* the program may have been attached and detached: NAPI instances anew */
 			synced = true;
-
 			/* the workers take the new steering with the config, or keep theirs */
 			app_steer(a, cfg, &st);
 			a->rt.steer_cpu = st.cpu;
@@ -512,7 +529,6 @@ int app_reload(struct app *a, char *err, size_t errlen)
 			if (applied) {
 				app_steer_set(a, a->rt.cfg, &st);
 			} else {
-				uint32_t now;
 				bool back;
 
 				a->rt.steer_cpu = a->steer.cpu;
@@ -521,14 +537,7 @@ int app_reload(struct app *a, char *err, size_t errlen)
 				 * fast path and shedding. Not to that config's rules: after a
 				 * reload the filter could not follow (its mode changed), they are
 				 * not what ran, and the program would refuse them for the mode. */
-				now = had ? filter_rules_serial(had) : serial;
-				back = had && !filter_rules_revert(had, serial);
-				if (back && now != serial) {
-					struct filter_conf *fc = a->filter_ran;
-
-					a->filter_ran = a->filter_ran_before;
-					a->filter_ran_before = fc;
-				}
+				back = app_filter_revert(a, had, serial);
 				if (app_filter_follow(a, a->rt.cfg, &a->rt.plan, !back, ferr,
 						      sizeof(ferr)))
 					log_err("reload: restoring the filter of the running "
@@ -553,7 +562,7 @@ int app_reload(struct app *a, char *err, size_t errlen)
 	/* After the program's changes (an XDP attach or detach re-makes the NAPI instances),
 	 * also those a refused reload made and undid. A failure is logged and keeps the reload
 	 * good: the relays run either way. */
-	if ((applied || synced) && a->napi_tuned)
+	if (synced && a->napi_tuned)
 		app_napi_sync(a, a->rt.cfg, applied);
 	if (ret) {
 		/* Say exactly what is in force now, to the log, the caller and status. */

@@ -102,13 +102,14 @@ static int cmd_reload(struct app *a, const struct control_req *q, FILE *out, cha
 static int cmd_filter(struct app *a, const struct control_req *q, FILE *out, char *err,
 		      size_t errlen)
 {
+	const struct filter_conf *fc = app_filter_conf(a);
 	bool json = q->json;
 	struct filter_stats *st;
 	int ret;
 
 	/* The program may be loaded for the fast path or shedding alone: no filter then. */
-	if (!a->filter || app_filter_conf(a)->mode == FILTER_MODE_OFF)
-		return control_view_filter(app_filter_conf(a), NULL, json, out);
+	if (!a->filter || fc->mode == FILTER_MODE_OFF)
+		return control_view_filter(fc, NULL, json, out);
 	st = malloc(sizeof(*st));
 	if (!st)
 		return -ENOMEM;
@@ -116,7 +117,7 @@ static int cmd_filter(struct app *a, const struct control_req *q, FILE *out, cha
 	if (ret)
 		snprintf(err, errlen, "reading filter counters: %s", strerror(-ret));
 	else
-		ret = control_view_filter(app_filter_conf(a), st, json, out);
+		ret = control_view_filter(fc, st, json, out);
 	free(st);
 	return ret;
 }

@@ -500,10 +500,16 @@ static void view_offload_json(const struct snapshot *s, struct emit_json *j)
 
 /* ---------------------------------------------------------------- status */
 
+/* The filter section status shows: what the program runs (app_snapshot), else cfg's. */
+static const struct filter_conf *view_filter(const struct snapshot *s, const struct config *cfg)
+{
+	return s->filter ? s->filter : &cfg->filter;
+}
+
 /* "key  value" lines: version, pid, uptime, config, backend, filter, reloads. */
 static int status_settings(const struct snapshot *s, const struct config *cfg, FILE *out)
 {
-	const struct filter_conf *fc = s->filter ? s->filter : &cfg->filter;
+	const struct filter_conf *fc = view_filter(s, cfg);
 	struct emit_table t;
 	uint32_t i;
 
@@ -681,7 +687,7 @@ static int status_table(const struct snapshot *s, const struct config *cfg, FILE
 
 static int status_json(const struct snapshot *s, const struct config *cfg, FILE *out)
 {
-	const struct filter_conf *fc = s->filter ? s->filter : &cfg->filter;
+	const struct filter_conf *fc = view_filter(s, cfg);
 	struct emit_json j;
 	char ep[ADDR_STRLEN];
 	uint32_t i, k;

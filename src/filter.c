@@ -365,10 +365,23 @@ static int filter_clear_hits(struct filter *f, uint32_t gen)
 	return ret;
 }
 
+/* The switch: one 4-byte store the program reads once per packet. Returns 0 or -errno. */
+static int filter_activate(struct filter *f, uint32_t gen)
+{
+	uint32_t zero = 0;
+	int ret;
+
+	ret = bpf_map_update_elem(bpf_map__fd(f->skel->maps.filter_active), &zero, &gen, BPF_ANY);
+	if (ret < 0)
+		return ret;
+	f->active = gen;
+	return 0;
+}
+
 /* Fills the idle generation from cfg and makes it active. On error the old one stays. */
 static int filter_apply(struct filter *f, const struct config *cfg, char *err, size_t errlen)
 {
-	uint32_t gen = f->active ^ 1, zero = 0;
+	uint32_t gen = f->active ^ 1;
 	struct filter_settings s;
 	int ret;
 
@@ -389,11 +402,9 @@ static int filter_apply(struct filter *f, const struct config *cfg, char *err, s
 	ret = bpf_map_update_elem(bpf_map__fd(f->skel->maps.filter_settings), &gen, &s, BPF_ANY);
 	if (ret < 0)
 		goto err_map;
-	/* The switch: one 4-byte store the program reads once per packet. */
-	ret = bpf_map_update_elem(bpf_map__fd(f->skel->maps.filter_active), &zero, &gen, BPF_ANY);
+	ret = filter_activate(f, gen);
 	if (ret < 0)
 		goto err_map;
-	f->active = gen;
 	f->serial++;
 	return 0;
 err_map:
@@ -408,17 +419,15 @@ uint32_t filter_rules_serial(const struct filter *f)
 
 int filter_rules_revert(struct filter *f, uint32_t serial)
 {
-	uint32_t gen = f->active ^ 1, zero = 0;
 	int ret;
 
 	if (f->serial == serial)
 		return 0;
 	if (f->serial != serial + 1)
 		return -ESTALE;
-	ret = bpf_map_update_elem(bpf_map__fd(f->skel->maps.filter_active), &zero, &gen, BPF_ANY);
+	ret = filter_activate(f, f->active ^ 1);
 	if (ret < 0)
 		return ret;
-	f->active = gen;
 	f->serial = serial;
 	return 0;
 }
@@ -524,7 +533,6 @@ static int filter_open_from(const struct config *cfg, uint32_t flows,
 			    size_t errlen)
 {
 	struct filter *f;
-	uint32_t zero = 0;
 	size_t len;
 	void *mem;
 	int ret;
@@ -585,7 +593,7 @@ static int filter_open_from(const struct config *cfg, uint32_t flows,
 	f->stats = mem;
 	/* Reused pins may hold any generation; start from a known one. */
 	f->active = 1;
-	bpf_map_update_elem(bpf_map__fd(f->skel->maps.filter_active), &zero, &f->active, BPF_ANY);
+	filter_activate(f, 1);
 	ret = filter_apply(f, cfg, err, errlen);
 	if (ret < 0)
 		goto err_destroy;
@@ -1313,10 +1321,9 @@ enum filter_shed_reader filter_shed_reader(const struct filter *f)
 	return f->shed;
 }
 
-/* The slot of relay name, taking a free one for a new name; -ENOSPC when none is left. */
 /* The counter slot of relay name: its own, else an unnamed one, else one of a relay the
  * config no longer has (not used: every relay of the config marked its own first), whose
- * counts then start again from 0 (zero: a per-CPU value of zeroes). */
+ * counts then start again from 0 (zero: a per-CPU value of zeroes). -ENOSPC: none left. */
 static int filter_shed_slot(struct filter *f, const char *name, bool *used, int dfd,
 			    const uint64_t *zero)
 {

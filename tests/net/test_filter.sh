@@ -150,26 +150,24 @@ flip_case()
 }
 
 held_bound() { lib_nsx "$NS_R" ss -Hlun "sport = :5009" | grep -q .; }
-reload_refused() { lib_relay_log_current | grep -q "reload failed"; }
-
-# refused_reload_case TO CONF: a reload that would lift the deny rule and add a listener on a
-# port another process holds is refused; the previous configuration stays in force, its
-# rules included: the denied client still gets nothing back, the allowed one is relayed.
-refused_reload_case()
+# hold_port: another process binds the relay's address, port 5009 (sets held, holder_pid).
+hold_port()
 {
-	local to=$1 conf=$2 held holder_pid rx0 rx out
 	held=$(ep "$RELAY_IP" 5009)
 	lib_udp_bg "$NS_R" "$TMPD/holder.json" sink --bind "$held" --seconds 60
 	holder_pid=$BG_PID
 	lib_wait_for 5 held_bound || lib_case_fail "$c the holder never bound $held"
-	"$PY" - "$conf" "$DENY_A" "$DENY_B2" "$to" "$held" <<'EOF'
-import sys
-path, deny, other, to, held = sys.argv[1:6]
-text = open(path).read()
-text = text.replace('deny = [ "%s" ];' % deny, 'deny = [ "%s" ];' % other)
-text = text.replace('listen = [ "%s" ];' % to, 'listen = [ "%s", "%s" ];' % (to, held))
-open(path, "w").write(text)
-EOF
+}
+reload_refused() { lib_relay_log_current | grep -q "reload failed"; }
+
+# refused_reload_case TO CONF MODE: a reload that would lift the deny rule and add a listener on a
+# port another process holds is refused; the previous configuration stays in force, its
+# rules included: the denied client still gets nothing back, the allowed one is relayed.
+refused_reload_case()
+{
+	local to=$1 conf=$2 mode=$3 held holder_pid rx0 rx out
+	hold_port
+	rr_rewrite "$conf" "$mode" "$DENY_B2" "$to\", \"$held"
 	grep -qF "$DENY_B2" "$conf" && grep -qF "$held" "$conf" ||
 		lib_case_fail "$c could not rewrite $conf for the refused reload"
 	rx0=$(lib_stat rx_pkts t)
@@ -196,10 +194,7 @@ partial_then_refused_case()
 {
 	local to=$1 conf=$2 mode=$3 other=tc held holder_pid out
 	[ "$mode" = tc ] && other=xdp
-	held=$(ep "$RELAY_IP" 5009)
-	lib_udp_bg "$NS_R" "$TMPD/holder.json" sink --bind "$held" --seconds 60
-	holder_pid=$BG_PID
-	lib_wait_for 5 held_bound || lib_case_fail "$c the holder never bound $held"
+	hold_port
 	rr_rewrite "$conf" "$other" "$DENY_B2" "$to"
 	if ! lib_relay_hup "reload applied to the relays, but: filter: mode"; then
 		lib_case_fail "$c a reload to mode $other did not apply to the relays alone"
@@ -237,7 +232,7 @@ path, mode, deny, listen = sys.argv[1:5]
 text = open(path).read()
 text = re.sub(r'(filter = \{[^}]*mode = ")[a-z]+', r'\g<1>' + mode, text)
 text = re.sub(r'deny = \[ "[^"]*" \];', 'deny = [ "%s" ];' % deny, text)
-text = re.sub(r'listen = \[ [^]]* \];', 'listen = [ "%s" ];' % listen, text)
+text = re.sub(r'listen = \[ ("[^"]*",? ?)* \];', 'listen = [ "%s" ];' % listen, text)
 open(path, "w").write(text)
 EOF
 }
@@ -307,7 +302,7 @@ EOF
 	[ "$rx" = $N_OK ] || lib_case_fail "$c relay rx_pkts=$rx, want $N_OK (denied got through)"
 
 	flip_case "$to" "$d1"
-	refused_reload_case "$to" "$conf"
+	refused_reload_case "$to" "$conf" "$mode"
 	[ "$2" = 4 ] && partial_then_refused_case "$to" "$conf" "$mode"
 
 	lib_relay_stop || lib_case_fail "$c relay exit status $? after SIGTERM"
