@@ -117,7 +117,9 @@ time.sleep(30)'
 # Sets BG_PID; READY_FILE exists once the binding process has closed its own descriptor.
 orphan()
 {
-	READY_FILE=$TMPD/orphan-$2.ready
+	# Per family and port: the IPv4 pass's file must not let the IPv6 pass start early.
+	READY_FILE=$TMPD/orphan$1-$2.ready
+	rm -f "$READY_FILE"
 	lib_bg "$NS_R" "$PY" -c '
 import array, socket, sys, time
 host, port, hold, ready = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), sys.argv[4]

@@ -158,8 +158,10 @@ s=json.load(sys.stdin)["relays"][0]["shed"]; print(s["on"], s["why"])' 2>&1)
 	local c_drop0 rc_drop0
 	c_drop0=$(link_stat "$NS_C" "$IF_C" tx.dropped)
 	rc_drop0=$(link_stat "$NS_R" "$IF_RC" rx.dropped)
-	ready=$TMPD/probe-ready-$fam
-	probe_out=$TMPD/probe-$fam.json
+	# Per backend and family, made anew: an earlier case's file must not pass the wait.
+	ready=$TMPD/probe-ready-$backend-$fam
+	probe_out=$TMPD/probe-$backend-$fam.json
+	rm -f "$ready"
 	lib_bg "$NS_C" "$PY" "$TMPD/probe.py" "$to" "$ready" $((FLOOD_SECONDS + 3)) >"$probe_out"
 	local probe_pid=$BG_PID
 	lib_wait_for 5 test -e "$ready" || lib_case_fail "$c the probe got no first answer"
