@@ -110,7 +110,9 @@ int app_snapshot(struct app *a, struct snapshot *s)
 	s->start_time = a->start_time;
 	s->config_path = a->config_path ? a->config_path : "";
 	s->reloads_ok = a->reloads_ok;
+	s->reloads_partial = a->reloads_partial;
 	s->reloads_failed = a->reloads_failed;
+	s->last_reload_partial = a->last_reload_partial;
 	s->last_reload_success = a->last_reload_success;
 	s->last_reload_error = a->last_reload_error;
 	s->steering = a->steer.why[0] ? (a->steer.cpu ? "cpu" : "hash") : NULL;
@@ -312,28 +314,35 @@ static int app_filter_follow(struct app *a, const struct config *cfg, const stru
 		if (!ret)
 			app_filter_ran(a, cfg);
 	}
-	/* A filter change that needs a restart keeps the running filter and its rules; the fast
-	 * path and shedding still follow cfg on that program, and the change is reported. */
-	if (ret == -EOPNOTSUPP && a->filter) {
+	/* A program that cannot take cfg's filter (a changed mode needs a restart, a map write
+	 * failed) keeps the rules it runs; the fast path and shedding still follow cfg on that
+	 * program, and the error is reported after them. */
+	if (ret && a->filter) {
 		snprintf(later, sizeof(later), "%s", err);
 		ret = 0;
 	}
-	/* Only the fast path or shedding wanted the program: its relays stay on the socket
-	 * path, without shedding (a relay with shed = "on" stops the start). */
-	if (ret && !a->filter && cfg->filter.mode == FILTER_MODE_OFF) {
+	/* No program (its load failed): the relays stay on the socket path, without shedding,
+	 * and say why. Only a filter makes that an error (a relay with shed = "on" stops the
+	 * start); the fast path and shedding alone go without. */
+	if (ret) {
 		char why[SHED_WHY_LEN];
+		int sret;
 
+		snprintf(later, sizeof(later), "%s", err);
 		for (i = 0; i < cfg->n_relays; i++) {
 			if (cfg->relays[i].offload == OFFLOAD_OFF)
 				continue;
-			snprintf(a->offload[i].why, sizeof(a->offload[i].why), "%s", err);
-			log_notice("relay %s: offload off: %s", cfg->relays[i].name, err);
+			snprintf(a->offload[i].why, sizeof(a->offload[i].why), "%s", later);
+			log_notice("relay %s: offload off: %s", cfg->relays[i].name, later);
 		}
-		snprintf(why, sizeof(why), "%s", err);
-		return shed_apply(NULL, cfg, why, a->shed, err, errlen);
-	}
-	if (ret)
+		a->rt.fast = NULL;
+		snprintf(why, sizeof(why), "%s", later);
+		sret = shed_apply(NULL, cfg, why, a->shed, err, errlen);
+		if (cfg->filter.mode == FILTER_MODE_OFF)
+			return sret;
+		snprintf(err, errlen, "%s", later);
 		return ret;
+	}
 	offload_apply(a->filter, cfg, a->offload);
 	for (i = 0; i < cfg->n_relays; i++)
 		a->rt.offload[i] = a->offload[i].got != OFFLOAD_OFF;
@@ -572,10 +581,12 @@ int app_reload(struct app *a, char *err, size_t errlen)
 			snprintf(why, sizeof(why), "%s", err);
 			snprintf(err, errlen, "reload applied to the relays, but: %s", why);
 			log_err("%s", err);
+			a->reloads_partial++;
 		} else {
 			log_err("reload failed, the previous configuration stays in force: %s", err);
+			a->reloads_failed++;
 		}
-		a->reloads_failed++;
+		a->last_reload_partial = applied;
 		snprintf(a->last_reload_error, sizeof(a->last_reload_error), "%s", err);
 	} else {
 		a->reloads_ok++;

@@ -522,7 +522,7 @@ lib_wait_lines() { lib_wait_for "${3:-10}" lib__lines_ge "$1" "$2"; }
 # backend (io_uring), buffer (2048; empty: left out, the daemon's default), buffers (1024),
 # name (t), listen (repeatable), up
 # (repeatable, may carry " weight=N"), mode (forward), balance (rr), timeout (30.0), max (4096),
-# per_source (max_sessions_per_source; unset: the daemon's default), full (session_full).
+# per_source (max_sessions_per_source; unset: the daemon's default), full (session_full), shed.
 lib_relay_conf()
 {
 	local file=$1 kv k v
@@ -544,6 +544,7 @@ lib_relay_conf()
 		max) max=$v ;;
 		per_source) more="$more max_sessions_per_source = $v;" ;;
 		full) more="$more session_full = \"$v\";" ;;
+		shed) more="$more shed = \"$v\";" ;;
 		listen) listen="$listen${listen:+, }\"$v\"" ;;
 		up) up="$up${up:+, }\"$v\"" ;;
 		*) lib_fail "lib_relay_conf: unknown key $k" ;;
