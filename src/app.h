@@ -38,9 +38,11 @@ struct app {
 	struct uring_caps caps;
 	double start_time;	 /* unix seconds */
 	uint64_t reloads_ok;
-	uint64_t reloads_failed;
+	uint64_t reloads_partial; /* applied to the relays, with an error (the filter's) */
+	uint64_t reloads_failed;  /* refused: the previous configuration stayed */
 	double last_reload_success; /* unix seconds; start_time until the first reload */
 	char last_reload_error[CONFIG_ERR_LEN]; /* "" after a good reload */
+	bool last_reload_partial; /* the error above is a partial reload's */
 	struct admin *admin; /* the thread that applies reloads; NULL before it starts */
 	/* The napi block was applied at start (a listen interface had NAPI to tune): the admin
 	 * thread keeps the capabilities to apply it again. */

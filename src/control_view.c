@@ -113,15 +113,18 @@ static void view_upstream_total(const struct snapshot *s, uint32_t u, struct ups
 }
 
 /* The last reload's result, in the words of each shape. */
-enum view_reload { VIEW_RELOAD_NONE, VIEW_RELOAD_FAILED, VIEW_RELOAD_OK };
-static const char *const view_reload_json[] = { "none", "failure", "success" };
-static const char *const view_reload_text[] = { "none", "failed: ", "succeeded" };
+enum view_reload { VIEW_RELOAD_NONE, VIEW_RELOAD_FAILED, VIEW_RELOAD_PARTIAL, VIEW_RELOAD_OK };
+static const char *const view_reload_json[] = { "none", "failure", "partial", "success" };
+static const char *const view_reload_text[] = { "none", "failed: ", "applied with an error: ",
+						"succeeded" };
 
 static enum view_reload view_reload_result(const struct snapshot *s)
 {
-	if (s->reloads_ok + s->reloads_failed == 0)
+	if (s->reloads_ok + s->reloads_partial + s->reloads_failed == 0)
 		return VIEW_RELOAD_NONE;
-	return s->last_reload_error[0] ? VIEW_RELOAD_FAILED : VIEW_RELOAD_OK;
+	if (!s->last_reload_error[0])
+		return VIEW_RELOAD_OK;
+	return s->last_reload_partial ? VIEW_RELOAD_PARTIAL : VIEW_RELOAD_FAILED;
 }
 
 /* The relay a session belongs to; NULL when cfg has no such relay. */
@@ -535,9 +538,11 @@ static int status_settings(const struct snapshot *s, const struct config *cfg, F
 		emit_table_piece(&t, "%s", fc->interfaces[i]);
 	emit_table_cell_end(&t);
 	emit_table_cell(&t, "reloads");
-	emit_table_cell(&t, "%" PRIu64 " succeeded, %" PRIu64 " failed; last: %s%s", s->reloads_ok,
-			s->reloads_failed, view_reload_text[view_reload_result(s)],
-			s->last_reload_error);
+	emit_table_cell(&t,
+			"%" PRIu64 " succeeded, %" PRIu64 " applied with errors, %" PRIu64
+			" failed; last: %s%s",
+			s->reloads_ok, s->reloads_partial, s->reloads_failed,
+			view_reload_text[view_reload_result(s)], s->last_reload_error);
 	return emit_table_print(&t, out);
 }
 
@@ -779,6 +784,7 @@ static int status_json(const struct snapshot *s, const struct config *cfg, FILE 
 
 	emit_json_object(&j, "reloads");
 	emit_json_uint(&j, "success", s->reloads_ok);
+	emit_json_uint(&j, "partial", s->reloads_partial);
 	emit_json_uint(&j, "failure", s->reloads_failed);
 	emit_json_double(&j, "last_success_time", s->last_reload_success, VIEW_DECIMALS);
 	emit_json_string(&j, "last_result", view_reload_json[view_reload_result(s)]);

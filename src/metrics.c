@@ -358,10 +358,13 @@ int metrics_format(const struct snapshot *s, bool pw, FILE *out)
 		      !strcmp(s->steering, "cpu"));
 
 	family(out, "ringrelay_config_reloads_total", "counter",
-	       "Configuration reloads by result; a failure kept the old configuration, or applied "
-	       "it to the relays with an error (log and status say which).");
+	       "Configuration reloads by result: success; partial, applied to the relays with an "
+	       "error (such as a filter change that needs a restart); failure, the previous "
+	       "configuration stayed.");
 	fprintf(out, "ringrelay_config_reloads_total{result=\"success\"} %" PRIu64 "\n",
 		s->reloads_ok);
+	fprintf(out, "ringrelay_config_reloads_total{result=\"partial\"} %" PRIu64 "\n",
+		s->reloads_partial);
 	fprintf(out, "ringrelay_config_reloads_total{result=\"failure\"} %" PRIu64 "\n",
 		s->reloads_failed);
 

@@ -73,9 +73,11 @@ struct snapshot {
 	 * and why (steer.h); NULL: not known */
 	const char *steering, *steering_why;
 	uint64_t reloads_ok;
+	uint64_t reloads_partial; /* applied to the relays with an error */
 	uint64_t reloads_failed;
 	double last_reload_success; /* unix seconds; start_time before any reload */
 	const char *last_reload_error; /* "" after a good reload */
+	bool last_reload_partial; /* last_reload_error is a partial reload's */
 	uint32_t n_relays;
 	const char **relay_names; /* n_relays: cfg's, in its order */
 	uint32_t n_workers;

@@ -177,7 +177,7 @@ static void probe_read(struct upkeep_probe *p)
  * started under one reload found is not applied under another, whose entries may differ. */
 static uint64_t upkeep_reloads(const struct app *a)
 {
-	return a->reloads_ok + a->reloads_failed;
+	return a->reloads_ok + a->reloads_partial + a->reloads_failed;
 }
 
 /* Relay i of the config in force, with names and resolve_interval due at now: look its

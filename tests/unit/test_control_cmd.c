@@ -196,12 +196,14 @@ static void test_failed_reload(void **state)
 	assert_int_equal(a->reloads_ok, 0);
 
 	text = run(a, "status json");
-	assert_non_null(strstr(text, "\"reloads\": {\"success\": 0, \"failure\": 2, "));
+	assert_non_null(
+		strstr(text, "\"reloads\": {\"success\": 0, \"partial\": 0, \"failure\": 2, "));
 	assert_non_null(strstr(text, "\"last_result\": \"failure\", \"last_error\": "
 				     "\"/nonexistent/ringrelay-test.conf"));
 	free(text);
 	text = run(a, "status");
-	assert_non_null(strstr(text, "\nreloads    0 succeeded, 2 failed; last: failed: "
+	assert_non_null(strstr(text, "\nreloads    0 succeeded, 0 applied with errors, 2 failed; "
+				     "last: failed: "
 				     "/nonexistent/ringrelay-test.conf"));
 	free(text);
 }

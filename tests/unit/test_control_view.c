@@ -289,7 +289,7 @@ static int teardown(void **state)
 
 static const char want_status_none[] =
 	STATUS_HEAD
-	"reloads    0 succeeded, 0 failed; last: none\n"
+	"reloads    0 succeeded, 0 applied with errors, 0 failed; last: none\n"
 	"\n"
 	STATUS_WORKERS
 	"\n"
@@ -297,7 +297,7 @@ static const char want_status_none[] =
 
 static const char want_status_none_json[] =
 	STATUS_JSON
-	"\"reloads\": {\"success\": 0, \"failure\": 0, "
+	"\"reloads\": {\"success\": 0, \"partial\": 0, \"failure\": 0, "
 	"\"last_success_time\": 1763787200.125, \"last_result\": \"none\", "
 	"\"last_error\": \"\"}}\n";
 
@@ -475,7 +475,7 @@ static const char want_reload_json[] =
 
 static const char want_status_failed[] =
 	STATUS_HEAD
-	"reloads    3 succeeded, "
+	"reloads    3 succeeded, 0 applied with errors, "
 	"1 failed; last: failed: x.conf:3: io_backend: \"bogus\\\" \x01 is not caf\xc3\xa9"
 	"\n"
 	"\n"
@@ -485,10 +485,28 @@ static const char want_status_failed[] =
 
 static const char want_status_failed_json[] =
 	STATUS_JSON
-	"\"reloads\": {\"success\": 3, \"failure\": 1, "
+	"\"reloads\": {\"success\": 3, \"partial\": 0, \"failure\": 1, "
 	"\"last_success_time\": 1763787200.125, \"last_result\": \"failure\", "
 	"\"last_error\": \"x.conf:3: io_backend: \\\"bogus\\\\\\\" \\u0001 is not caf\xc3\xa9\"}}"
 	"\n";
+
+#define PARTIAL_ERR "reload applied to the relays, but: filter: mode or interfaces changed; " \
+	"restart to apply"
+
+static const char want_status_partial[] =
+	STATUS_HEAD
+	"reloads    3 succeeded, 1 applied with errors, 1 failed; last: applied with an error: "
+	PARTIAL_ERR "\n"
+	"\n"
+	STATUS_WORKERS
+	"\n"
+	STATUS_RELAYS;
+
+static const char want_status_partial_json[] =
+	STATUS_JSON
+	"\"reloads\": {\"success\": 3, \"partial\": 1, \"failure\": 1, "
+	"\"last_success_time\": 1763787200.125, \"last_result\": \"partial\", "
+	"\"last_error\": \"" PARTIAL_ERR "\"}}\n";
 
 static const char want_filter_off[] =
 	"filter: off\n";
@@ -506,7 +524,7 @@ static const char want_status_noworkers[] =
 	"config     \n"
 	"backend    io_uring\n"
 	"filter     tc on eth0, veth1\n"
-	"reloads    3 succeeded, 1 failed; last: succeeded\n"
+	"reloads    3 succeeded, 0 applied with errors, 1 failed; last: succeeded\n"
 	"\n"
 	"WORKER  CPU  HEARTBEAT_AGE  LOOPS  COMPLETIONS  PER_LOOP\n"
 	"\n"
@@ -547,6 +565,7 @@ static const char want_stats_noworkers[] =
 enum view_case {
 	VIEW_STATUS,
 	VIEW_STATUS_FAILED,  /* reloads: 3 good, then a failure with a message to escape */
+	VIEW_STATUS_PARTIAL, /* and one applied to the relays with an error, the last */
 	VIEW_STATUS_NO_WORKERS, /* and no config path */
 	VIEW_STATS,
 	VIEW_STATS_NO_FILTER,
@@ -568,6 +587,9 @@ static const struct {
 	{ "status json", VIEW_STATUS, true, want_status_none_json },
 	{ "status after a failed reload", VIEW_STATUS_FAILED, false, want_status_failed },
 	{ "status json after a failed reload", VIEW_STATUS_FAILED, true, want_status_failed_json },
+	{ "status after a partial reload", VIEW_STATUS_PARTIAL, false, want_status_partial },
+	{ "status json after a partial reload", VIEW_STATUS_PARTIAL, true,
+	  want_status_partial_json },
 	{ "status, no worker started", VIEW_STATUS_NO_WORKERS, false, want_status_noworkers },
 	{ "stats", VIEW_STATS, false, want_stats },
 	{ "stats json", VIEW_STATS, true, want_stats_json },
@@ -595,6 +617,13 @@ static int render(struct fixture *f, enum view_case what, bool json, FILE *out)
 		f->s.reloads_failed = 1;
 		f->s.last_reload_error =
 			"x.conf:3: io_backend: \"bogus\\\" \x01 is not caf\xc3\xa9";
+		return control_view_status(&f->s, json, out);
+	case VIEW_STATUS_PARTIAL:
+		f->s.reloads_ok = 3;
+		f->s.reloads_partial = 1;
+		f->s.reloads_failed = 1;
+		f->s.last_reload_partial = true;
+		f->s.last_reload_error = PARTIAL_ERR;
 		/* fall through */
 	case VIEW_STATUS:
 		return control_view_status(&f->s, json, out);
