@@ -301,9 +301,14 @@ static int app_filter_follow(struct app *a, const struct config *cfg, const stru
 	}
 	/* No program (none wanted, or shedding alone without the capabilities): the workers get
 	 * no fast path, and each relay's shedding state says why it is off (it may have been on
-	 * under the config before, which app_filter_release then unloads). */
+	 * under the config before, which app_filter_release then unloads). A program kept for a
+	 * stuck worker stops its fast path and shedding now, as status says. */
 	if (!app_needs_program(cfg)) {
 		a->rt.fast = NULL;
+		if (a->filter) {
+			offload_apply(a->filter, cfg, a->offload);
+			shed_stop(a->filter);
+		}
 		return shed_apply(NULL, cfg, APP_SHED_NO_CAPS, a->shed, err, errlen);
 	}
 	/* The fast path's maps are sized once, for every session slot of every worker. */

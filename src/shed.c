@@ -214,3 +214,12 @@ int shed_apply(struct filter *f, const struct config *cfg, const char *why_not,
 	free(was);
 	return ret;
 }
+
+void shed_stop(struct filter *f)
+{
+	struct filter_shed_iface have[RR_IFACES_MAX];
+	int n = filter_shed_ifaces(f, have, RR_IFACES_MAX), j;
+
+	for (j = 0; j < n; j++)
+		filter_shed_detach(f, have[j].ifindex);
+}

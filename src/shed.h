@@ -36,4 +36,7 @@ void shed_resolve(const struct config *cfg, bool loaded, const char *why_not,
 int shed_apply(struct filter *f, const struct config *cfg, const char *why_not,
 	       struct shed_relay_state *out, char *err, size_t errlen);
 
+/* Detaches the stage from every interface where f runs it. */
+void shed_stop(struct filter *f);
+
 #endif

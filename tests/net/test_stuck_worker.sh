@@ -1,0 +1,116 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# Reloads while one worker is stuck (its thread stopped alone with ptrace: thread_stop.py; the
+# other threads run on), with the BPF program loaded for early shedding (shed = "auto", the
+# default, on veth-rc):
+#   - a reload to shed = "off" (no program wanted) reaches worker 0 only: the program stays
+#     loaded for the stuck worker, which may still use it, but sheds nowhere, as status says
+#     (before, its shedding hook stayed on veth-rc while status said off);
+#   - a reload the relays refuse (a held port) that wants shedding again leaves the kept
+#     program shedding nowhere (before, the refused reload's hook stayed);
+#   - once the worker runs again, a reload reaches both workers and the program goes;
+#     traffic is relayed by both workers throughout the end.
+. "$(dirname "$0")/lib.sh"
+lib_topology
+
+STOP_PY=$SRC/tests/net/thread_stop.py
+
+# shed_link: the BPF link of the last "shed: on veth-rc in ..." log line (bpftool 7.1 does
+# not list tcx attachments by device); shed_hooked ID: that link still exists.
+shed_link()
+{
+	lib_relay_log_current | grep -o "shed: on $IF_RC in [A-Za-z ]* (link [0-9]*" | tail -n 1 |
+		grep -o '[0-9]*$'
+}
+shed_hooked() { bpftool link show id "$1" >/dev/null 2>&1; }
+# worker_tid N: the thread id of worker N (named ringrelay-wN).
+worker_tid()
+{
+	grep -lx "ringrelay-w$1" /proc/"$RELAY_PID"/task/*/comm 2>/dev/null | head -n 1 |
+		cut -d/ -f5
+}
+# shed_on: whether status says relay t sheds (configured: "True"/"False"; not: "-").
+shed_on()
+{
+	"$BUILD/ringrelayctl" -s "$TMPD/run/ctl.sock" -j status | "$PY" -c '
+import json, sys
+r = json.load(sys.stdin)["relays"][0]
+print(r["shed"]["on"] if "shed" in r else "-")'
+}
+set_shed() { sed -i "s/shed = \"[a-z]*\";/shed = \"$1\";/" "$conf"; }
+relayed()
+{
+	local out
+	if out=$(lib_udp "$NS_C" client --to "$to" --clients 8 --port-base "$1" --count 5 \
+		--size 50 --expect-echo); then
+		lib_case_ok "$c $2: $out"
+	else
+		lib_case_fail "$c $2: $out"
+	fi
+}
+
+command -v bpftool >/dev/null || lib_skip "bpftool not found"
+lib_case_begin stuck io_uring 4
+lib_case_echo
+lib_case_start workers=2 shed=auto || lib_done
+link=$(shed_link)
+[ -n "$link" ] && shed_hooked "$link" || lib_fail "$c no shedding link on $IF_RC at start"
+relayed 41000 "relayed at start"
+
+tid=$(worker_tid 1)
+[ -n "$tid" ] || lib_fail "$c no thread named ringrelay-w1"
+lib_bg "$NS_R" "$PY" "$STOP_PY" "$tid" 60 >"$TMPD/stop.out"
+stop_pid=$BG_PID
+lib_wait_for 5 grep -q stopped "$TMPD/stop.out" || lib_fail "$c worker 1 was not stopped"
+
+# 1. Shedding off while worker 1 is stuck.
+set_shed off
+if ! lib_relay_hup "did not take the new configuration"; then
+	lib_case_fail "$c a reload with worker 1 stopped did not say it was stuck"
+elif ! lib_relay_log_current | grep -q "BPF program stays loaded until every worker"; then
+	lib_case_fail "$c the program was not kept for the stuck worker"
+elif shed_hooked "$link"; then
+	lib_case_fail "$c shed = \"off\" applied, status says $(shed_on), but the kept program" \
+		"still sheds on $IF_RC (link $link)"
+else
+	lib_case_ok "$c shed = \"off\" with worker 1 stuck: program kept, no hook on $IF_RC"
+fi
+
+# 2. A refused reload back to shedding, still stuck: the rollback leaves no hook.
+held=$(ep "$RELAY_IP" 5009)
+lib_udp_bg "$NS_R" "$TMPD/holder.json" sink --bind "$held" --seconds 60
+holder_pid=$BG_PID
+set_shed auto
+sed -i "s/listen = \[ \"[^]]*\" \]/listen = [ \"$to\", \"$held\" ]/" "$conf"
+grep -qF "$held" "$conf" || lib_case_fail "$c could not add $held to $conf"
+if ! lib_relay_hup "reload failed"; then
+	lib_case_fail "$c a reload onto a held port was not refused"
+elif [ "$(shed_link)" = "$link" ]; then
+	lib_case_fail "$c the refused reload never attached shedding: $(lib_relay_log_current |
+		grep 'shed:' | tail -n 2)"
+elif shed_hooked "$(shed_link)"; then
+	lib_case_fail "$c after the refused reload the kept program sheds on $IF_RC" \
+		"(link $(shed_link))"
+else
+	lib_case_ok "$c a refused reload that wanted shedding left no hook on $IF_RC"
+fi
+lib_stop_pid "$holder_pid"
+
+# 3. Worker 1 runs again: the next reload reaches both, and the program goes.
+lib_stop_pid "$stop_pid"
+grep -q resumed "$TMPD/stop.out" || lib_case_fail "$c worker 1 was not resumed"
+sed -i "s/listen = \[ \"[^]]*\" \]/listen = [ \"$to\" ]/" "$conf"
+set_shed off
+if ! lib_relay_hup "reload: .* applied"; then
+	lib_case_fail "$c the reload after worker 1 came back did not apply"
+elif lib_relay_log_current | tail -n 3 | grep -q "did not take"; then
+	lib_case_fail "$c worker 1 is still stuck after it was resumed"
+else
+	lib_case_ok "$c worker 1 back: the reload reached both workers"
+fi
+lib_nsx "$NS_R" ip link show dev "$IF_RC" | grep -q xdp &&
+	lib_case_fail "$c XDP still on $IF_RC: $(lib_nsx "$NS_R" ip link show dev "$IF_RC")"
+relayed 42000 "relayed after the reloads"
+lib_relay_alive || lib_case_fail "$c relay died"
+lib_case_end
+lib_done
