@@ -15,7 +15,9 @@
 #    nobody with only CAP_NET_BIND_SERVICE left (effective, permitted and bounding).
 # 4. WatchdogSec=1s (WATCHDOG_USEC=1000000), per backend: an idle, healthy relay pings the
 #    (fake) watchdog every half second and never logs "made no progress" (its workers beat
-#    four times per interval even with nothing to do).
+#    four times per interval even with nothing to do). Then its worker's thread alone is
+#    stopped (thread_stop.py: a wedged loop): the relay says "made no progress" and sends no
+#    ping for as long (systemd would restart it); once the thread runs again, pings resume.
 # Parts whose wiring in src/main.c is not there yet are reported and skipped, not failed.
 . "$(dirname "$0")/lib.sh"
 lib_require
@@ -284,6 +286,40 @@ fi
 lib_family 4
 pings() { grep -c '^WATCHDOG=1' "$NOTIFY_LOG"; }
 pings_at_least() { [ "$(pings)" -ge "$1" ]; }
+no_progress() { lib_relay_log_current | grep -q 'made no progress'; }
+# wedged_case: worker 0's thread stopped for up to 4 s while every other thread runs.
+wedged_case()
+{
+	local tid p1 p2 stop_pid
+	tid=$(grep -lx "ringrelay-w0" /proc/"$RELAY_PID"/task/*/comm 2>/dev/null | head -n 1 |
+		cut -d/ -f5)
+	[ -n "$tid" ] || { lib_case_fail "$c no thread named ringrelay-w0"; return; }
+	lib_bg "$NS_R" "$PY" "$SRC/tests/net/thread_stop.py" "$tid" 4 >"$TMPD/stop.out"
+	stop_pid=$BG_PID
+	if ! lib_wait_for 5 grep -q stopped "$TMPD/stop.out"; then
+		lib_case_fail "$c worker 0 was not stopped"
+	elif ! lib_wait_for 3 no_progress; then
+		lib_case_fail "$c worker 0 stopped, yet no 'made no progress' warning within 3 s"
+	else
+		# A second inside the stop: no ping may arrive.
+		p1=$(pings)
+		sleep 1
+		p2=$(pings)
+		if grep -q resumed "$TMPD/stop.out"; then
+			lib_case_fail "$c the stop ended before the window was watched"
+		elif [ "$p2" -ne "$p1" ]; then
+			lib_case_fail "$c $((p2 - p1)) WATCHDOG=1 ping(s) while worker 0 was stopped"
+		else
+			lib_case_ok "$c worker 0 stopped: 'made no progress', no ping for 1 s"
+		fi
+	fi
+	lib_stop_pid "$stop_pid"
+	if lib_wait_for 3 pings_at_least $((p2 + 2)); then
+		lib_case_ok "$c worker 0 runs again: pings resumed"
+	else
+		lib_case_fail "$c no ping within 3 s of worker 0 running again"
+	fi
+}
 for backend in $(lib_backends); do
 	c="[watchdog 1s/$backend]"
 	conf=$TMPD/wd-$backend.conf
@@ -306,6 +342,7 @@ for backend in $(lib_backends); do
 	else
 		lib_case_ok "$c no 'no progress' warning"
 	fi
+	wedged_case
 	lib_relay_stop || lib_case_fail "$c exit status after SIGTERM was not 0"
 done
 
