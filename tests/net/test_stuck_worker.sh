@@ -3,13 +3,15 @@
 # Reloads while one worker is stuck (its thread stopped alone with ptrace: thread_stop.py; the
 # other threads run on), with the BPF program loaded for early shedding (shed = "auto", the
 # default, on veth-rc):
+#   - status answers at once, and sessions (which asks every worker) fails after its 5 s wait
+#     with an error that names the stuck worker;
 #   - a reload to shed = "off" (no program wanted) reaches worker 0 only: the program stays
 #     loaded for the stuck worker, which may still use it, but sheds nowhere, as status says
 #     (before, its shedding hook stayed on veth-rc while status said off);
 #   - a reload the relays refuse (a held port) that wants shedding again leaves the kept
 #     program shedding nowhere (before, the refused reload's hook stayed);
 #   - once the worker runs again, a reload reaches both workers and the program goes;
-#     traffic is relayed by both workers throughout the end.
+#     traffic is relayed by both workers at the start and at the end.
 . "$(dirname "$0")/lib.sh"
 lib_topology
 
@@ -62,6 +64,18 @@ tid=$(worker_tid 1)
 lib_bg "$NS_R" "$PY" "$STOP_PY" "$tid" 60 >"$TMPD/stop.out"
 stop_pid=$BG_PID
 lib_wait_for 5 grep -q stopped "$TMPD/stop.out" || lib_fail "$c worker 1 was not stopped"
+
+# 0. The control socket still answers: status at once, sessions (which asks every worker)
+# with an error naming the stuck one, after its 5 s wait.
+out=$(timeout 3 "$BUILD/ringrelayctl" -s "$TMPD/run/ctl.sock" status 2>&1) ||
+	lib_case_fail "$c status with worker 1 stopped: $out"
+if out=$(timeout 10 "$BUILD/ringrelayctl" -s "$TMPD/run/ctl.sock" sessions 2>&1); then
+	lib_case_fail "$c sessions with worker 1 stopped succeeded: $out"
+elif echo "$out" | grep -q "worker 1 did not answer within 5000 ms"; then
+	lib_case_ok "$c sessions with worker 1 stopped: $out"
+else
+	lib_case_fail "$c sessions with worker 1 stopped: $out"
+fi
 
 # 1. Shedding off while worker 1 is stuck.
 set_shed off
