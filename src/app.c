@@ -290,8 +290,8 @@ static int app_filter_follow(struct app *a, const struct config *cfg, const stru
 			     bool rules, char *err, size_t errlen)
 {
 	char later[CONFIG_ERR_LEN] = "";
+	int ret = 0, later_ret = 0;
 	uint32_t i;
-	int ret = 0;
 
 	memset(a->rt.offload, 0, sizeof(a->rt.offload));
 	for (i = 0; i < cfg->n_relays; i++) {
@@ -301,18 +301,20 @@ static int app_filter_follow(struct app *a, const struct config *cfg, const stru
 	}
 	/* No program (none wanted, or shedding alone without the capabilities): the workers get
 	 * no fast path, and each relay's shedding state says why it is off (it may have been on
-	 * under the config before, which app_filter_release then unloads). A program kept for a
-	 * stuck worker stops its fast path and shedding now, as status says. */
+	 * under the config before, which app_filter_release then unloads). */
 	if (!app_needs_program(cfg)) {
 		a->rt.fast = NULL;
-		if (a->filter) {
-			offload_apply(a->filter, cfg, a->offload);
-			shed_stop(a->filter);
-		}
 		return shed_apply(NULL, cfg, APP_SHED_NO_CAPS, a->shed, err, errlen);
 	}
-	/* The fast path's maps are sized once, for every session slot of every worker. */
-	if (!a->filter || rules) {
+	/* The admin thread keeps the capabilities to load a program only when one was loaded
+	 * at start (rt.cfg is set once started): a reload cannot load the first. */
+	if (!a->filter && a->rt.cfg && !privs_can_load_bpf()) {
+		snprintf(err, errlen,
+			 "filter: a reload cannot load the BPF program: ringrelay started without "
+			 "one and kept no capability to load it; restart to apply");
+		ret = -EPERM;
+	} else if (!a->filter || rules) {
+		/* The fast path's maps are sized once, for every session slot of every worker. */
 		ret = a->filter ? filter_update(a->filter, cfg, err, errlen)
 				: filter_new_sized(cfg, plan->n_workers * plan->session_slots,
 						   &a->filter, err, errlen);
@@ -324,6 +326,7 @@ static int app_filter_follow(struct app *a, const struct config *cfg, const stru
 	 * program, and the error is reported after them. */
 	if (ret && a->filter) {
 		snprintf(later, sizeof(later), "%s", err);
+		later_ret = ret;
 		ret = 0;
 	}
 	/* No program (its load failed): the relays stay on the socket path, without shedding,
@@ -354,9 +357,12 @@ static int app_filter_follow(struct app *a, const struct config *cfg, const stru
 	a->rt.fast = offload_wanted(cfg) ? a->filter : NULL;
 	/* After the fast path, so shedding joins the hooks it took. */
 	ret = shed_apply(a->filter, cfg, "", a->shed, err, errlen);
-	if (!ret && later[0]) {
-		snprintf(err, errlen, "%s", later);
-		ret = -EOPNOTSUPP;
+	if (later_ret) {
+		char shed_err[CONFIG_ERR_LEN];
+
+		snprintf(shed_err, sizeof(shed_err), "%s", ret ? err : "");
+		snprintf(err, errlen, "%s%s%s", later, ret ? "; " : "", shed_err);
+		ret = later_ret;
 	}
 	return ret;
 }
@@ -409,8 +415,12 @@ void app_filter_release(struct app *a, const struct config *cfg)
 	 * fast path's program, which it uses again when it comes back: unloaded at a reload
 	 * that reaches every worker. */
 	if (runtime_workers_behind(&a->rt)) {
+		/* It stops forwarding and shedding now, as status says (cfg wants neither). */
+		offload_apply(a->filter, cfg, a->offload);
+		shed_stop(a->filter);
 		log_notice("filter: the BPF program stays loaded until every worker has taken the "
-			   "configuration (the next reload after the stuck one comes back)");
+			   "configuration (the next reload after the stuck one comes back), "
+			   "forwarding and shedding nothing");
 		return;
 	}
 	app_filter_unload(a);
@@ -579,20 +589,19 @@ int app_reload(struct app *a, char *err, size_t errlen)
 	if (synced && a->napi_tuned)
 		app_napi_sync(a, a->rt.cfg, applied);
 	if (ret) {
-		/* Say exactly what is in force now, to the log, the caller and status. */
+		/* Say exactly what is in force now, to the log, the caller and status (whose
+		 * last_result says partial or failure beside the error). */
+		snprintf(a->last_reload_error, sizeof(a->last_reload_error), "%s", err);
+		a->last_reload_partial = applied;
 		if (applied) {
-			char why[CONFIG_ERR_LEN];
-
-			snprintf(why, sizeof(why), "%s", err);
-			snprintf(err, errlen, "reload applied to the relays, but: %s", why);
+			snprintf(err, errlen, "reload applied to the relays, but: %s",
+				 a->last_reload_error);
 			log_err("%s", err);
 			a->reloads_partial++;
 		} else {
 			log_err("reload failed, the previous configuration stays in force: %s", err);
 			a->reloads_failed++;
 		}
-		a->last_reload_partial = applied;
-		snprintf(a->last_reload_error, sizeof(a->last_reload_error), "%s", err);
 	} else {
 		a->reloads_ok++;
 		a->last_reload_success = app_now();

@@ -75,9 +75,9 @@ void app_steer_set(struct app *a, const struct config *cfg, const struct steer *
  * plan's session slots) when the filter or a relay's offload needs it, swaps the filter rules
  * atomically, attaches the fast path where cfg's relays need it and tells the runtime which
  * relays use it (a->offload says why). Never unloads: app_filter_release does, once no worker
- * refers to it. Returns 0 or -errno with one line in err; -EOPNOTSUPP when the filter's mode
- * or interfaces changed, which needs a restart: the running filter and its rules stay, the
- * rest follows cfg. */
+ * refers to it. Returns 0 or -errno with one line in err. When a loaded program cannot take
+ * cfg's filter (-EOPNOTSUPP: its mode or interfaces changed, which needs a restart; or a map
+ * write failed) the running filter and its rules stay and the rest follows cfg. */
 int app_filter_sync(struct app *a, const struct config *cfg, const struct plan *plan, char *err,
 		    size_t errlen);
 /* Unloads the program when cfg (now applied) needs neither the filter nor the fast path. */

@@ -290,7 +290,7 @@ no_progress() { lib_relay_log_current | grep -q 'made no progress'; }
 # wedged_case: worker 0's thread stopped for up to 4 s while every other thread runs.
 wedged_case()
 {
-	local tid p1 p2 stop_pid
+	local tid p1 p2= stop_pid
 	tid=$(grep -lx "ringrelay-w0" /proc/"$RELAY_PID"/task/*/comm 2>/dev/null | head -n 1 |
 		cut -d/ -f5)
 	[ -n "$tid" ] || { lib_case_fail "$c no thread named ringrelay-w0"; return; }
@@ -314,6 +314,7 @@ wedged_case()
 		fi
 	fi
 	lib_stop_pid "$stop_pid"
+	[ -n "$p2" ] || return 0 # failed above: nothing to resume from
 	if lib_wait_for 3 pings_at_least $((p2 + 2)); then
 		lib_case_ok "$c worker 0 runs again: pings resumed"
 	else

@@ -490,8 +490,7 @@ static const char want_status_failed_json[] =
 	"\"last_error\": \"x.conf:3: io_backend: \\\"bogus\\\\\\\" \\u0001 is not caf\xc3\xa9\"}}"
 	"\n";
 
-#define PARTIAL_ERR "reload applied to the relays, but: filter: mode or interfaces changed; " \
-	"restart to apply"
+#define PARTIAL_ERR "filter: mode or interfaces changed; restart to apply"
 
 static const char want_status_partial[] =
 	STATUS_HEAD
