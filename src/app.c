@@ -340,11 +340,11 @@ static int app_filter_follow(struct app *a, const struct config *cfg, const stru
 		for (i = 0; i < cfg->n_relays; i++) {
 			if (cfg->relays[i].offload == OFFLOAD_OFF)
 				continue;
-			snprintf(a->offload[i].why, sizeof(a->offload[i].why), "%s", later);
-			log_notice("relay %s: offload off: %s", cfg->relays[i].name, later);
+			snprintf(a->offload[i].why, sizeof(a->offload[i].why), "%s", err);
+			log_notice("relay %s: offload off: %s", cfg->relays[i].name, err);
 		}
 		a->rt.fast = NULL;
-		snprintf(why, sizeof(why), "%s", later);
+		snprintf(why, sizeof(why), "%s", err);
 		sret = shed_apply(NULL, cfg, why, a->shed, err, errlen);
 		if (cfg->filter.mode == FILTER_MODE_OFF)
 			return sret;
