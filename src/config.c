@@ -32,6 +32,8 @@ static const char *const offload_words[] = {[OFFLOAD_OFF] = "off",
 					    NULL};
 static const char *const shed_words[] = {
     [SHED_OFF] = "off", [SHED_AUTO] = "auto", [SHED_ON] = "on", NULL};
+static const char *const shed_hook_words[] = {
+    [SHED_HOOK_AUTO] = "auto", [SHED_HOOK_XDP] = "xdp", [SHED_HOOK_TC] = "tc", NULL};
 static const char *const balance_words[] = {
     [BALANCE_RR] = "rr", [BALANCE_HASH] = "hash", [BALANCE_MAGLEV] = "maglev", NULL};
 static const char *const session_full_words[] = {
@@ -894,6 +896,8 @@ static const struct config_row root_rows[] = {
 	 .dump = dump_cpus, .restart_only = true},
 	{"steering", CONFIG_T_WORD, CONFIG_FIELD(struct config, steering),
 	 .words = steering_words, .def.i = STEERING_AUTO},
+	{"shed_hook", CONFIG_T_WORD, CONFIG_FIELD(struct config, shed_hook),
+	 .words = shed_hook_words, .def.i = SHED_HOOK_AUTO},
 	{"buffer_size", CONFIG_T_U32, CONFIG_FIELD(struct config, buffer_size), .lo = 256,
 	 .hi = CONFIG_GRO_BUFFER_SIZE, .def.i = CONFIG_BUFFER_SIZE, .restart_only = true},
 	{"buffers", CONFIG_T_U32, CONFIG_FIELD(struct config, buffers), .lo = 64, .hi = 32768,
@@ -1221,6 +1225,11 @@ const char *config_mode_name(enum relay_mode m)
 const char *config_shed_name(enum shed_mode m)
 {
 	return config_word(shed_words, m);
+}
+
+const char *config_shed_hook_name(enum shed_hook h)
+{
+	return config_word(shed_hook_words, h);
 }
 
 bool config_shed_wanted(const struct config *cfg)

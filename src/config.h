@@ -34,6 +34,9 @@ enum io_backend { IO_BACKEND_AUTO, IO_BACKEND_IO_URING, IO_BACKEND_MMSG };
 /* Which worker's socket of a listen address takes a datagram (steer.h): the one on the CPU
  * that received it, or the flow hash; auto = by CPU where that CPU set covers the workers. */
 enum steering { STEERING_AUTO, STEERING_CPU, STEERING_HASH };
+/* Where early shedding runs on an interface no other stage decides for (shed.h): auto = native
+ * XDP where XDP runs early (rxpath_xdp_early), tc elsewhere. */
+enum shed_hook { SHED_HOOK_AUTO, SHED_HOOK_XDP, SHED_HOOK_TC };
 enum relay_mode { RELAY_MODE_FORWARD, RELAY_MODE_MIRROR };
 enum balance_mode { BALANCE_RR, BALANCE_HASH, BALANCE_MAGLEV };
 /* The session fast path (docs/offload.md): where it runs, if anywhere. */
@@ -213,6 +216,7 @@ struct config {
 	int cpus[CONFIG_MAX_CPUS]; /* pin worker i to cpus[i % n_cpus]; none = allowed CPUs */
 	uint32_t n_cpus;
 	enum steering steering;
+	enum shed_hook shed_hook;
 	uint32_t buffer_size; /* bytes per receive buffer, 256..CONFIG_GRO_BUFFER_SIZE */
 	uint32_t buffers;     /* receive buffers per worker, power of two, 64..32768 */
 	/* UDP GRO in, UDP GSO out: one receive and one send carry up to 64 datagrams of a
@@ -285,6 +289,7 @@ const char *config_mode_name(enum relay_mode m);
 const char *config_balance_name(enum balance_mode b);
 const char *config_offload_name(enum offload_mode m);
 const char *config_shed_name(enum shed_mode m);
+const char *config_shed_hook_name(enum shed_hook h);
 /* True when any relay of cfg has shed other than "off". */
 bool config_shed_wanted(const struct config *cfg);
 const char *config_session_full_name(enum session_full f);

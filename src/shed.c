@@ -77,17 +77,21 @@ static void shed_resolve_one(const struct relay_conf *rc, bool loaded, const cha
 		 shed_iface_list(st, list, sizeof(list)));
 }
 
-/* Whether native XDP runs early on the interface (rxpath_xdp_early); one that cannot be
- * described counts as a NIC, where it does. */
-static bool shed_xdp_early(int ifindex)
+/* Whether the stage takes native XDP on the interface where no other stage decides: as
+ * shed_hook says, and for auto where XDP runs early (rxpath_xdp_early); an interface that
+ * cannot be described counts as a NIC, where it does. */
+static bool shed_xdp_early(const struct config *cfg, int ifindex)
 {
 	/* Named paths: sysfs only (device, RPS masks), none of the system state rxpath reads
 	 * besides (GRO, XDP, NAPI threads: a BPF iterator load before Linux 6.9). */
 	static const struct rxpath_paths files = {"/sys", "/proc"};
-	struct rxpath_iface *ifc = calloc(1, sizeof(*ifc));
+	struct rxpath_iface *ifc;
 	char name[IF_NAMESIZE];
 	bool early = true;
 
+	if (cfg->shed_hook != SHED_HOOK_AUTO)
+		return cfg->shed_hook == SHED_HOOK_XDP;
+	ifc = calloc(1, sizeof(*ifc));
 	if (ifc && if_indextoname((unsigned int)ifindex, name) &&
 	    rxpath_describe(&files, name, ifc) == 0)
 		early = rxpath_xdp_early(ifc);
@@ -140,7 +144,7 @@ int shed_apply(struct filter *f, const struct config *cfg, const char *why_not,
 		}
 		/* Where it sheds already, the hook is judged again (a move, or nothing). */
 		for (k = 0; k < n_want; k++) {
-			if (filter_shed_attach(f, want[k], shed_xdp_early(want[k]), aerr,
+			if (filter_shed_attach(f, want[k], shed_xdp_early(cfg, want[k]), aerr,
 					       sizeof(aerr)) == 0)
 				continue;
 			/* Every relay using this interface goes without shedding. */

@@ -23,7 +23,7 @@ static const char good_text[] =
     "# every setting\n"
     "workers = 2;\n"
     "io_backend = \"io_uring\";\n"
-    "cpus = [ 0, 1 ]; steering = \"cpu\";\n"
+    "cpus = [ 0, 1 ]; steering = \"cpu\"; shed_hook = \"tc\";\n"
     "buffer_size = 4096;\n"
     "buffers = 1024;\n"
     "stats_interval = 2.5;\n"
@@ -86,6 +86,7 @@ static void test_good(void **state)
 	assert_int_equal(cfg->workers, 2);
 	assert_int_equal(cfg->io_backend, IO_BACKEND_IO_URING);
 	assert_int_equal(cfg->steering, STEERING_CPU);
+	assert_int_equal(cfg->shed_hook, SHED_HOOK_TC);
 	assert_int_equal(cfg->n_cpus, 2);
 	assert_int_equal(cfg->cpus[1], 1);
 	assert_int_equal(cfg->buffer_size, 4096);
@@ -202,6 +203,7 @@ static void test_defaults(void **state)
 	assert_int_equal(cfg->workers, 0);
 	assert_int_equal(cfg->io_backend, IO_BACKEND_AUTO);
 	assert_int_equal(cfg->steering, STEERING_AUTO);
+	assert_int_equal(cfg->shed_hook, SHED_HOOK_AUTO);
 	assert_int_equal(cfg->n_cpus, 0);
 	assert_string_equal(cfg->pid_file, "");
 	assert_int_equal(cfg->log_format, LOG_FORMAT_TEXT);
@@ -354,8 +356,9 @@ static const struct error_case error_cases[] = {
     /* unknown settings and types */
     {RELAY "foo = 1;\n",
      "t.conf:2: unknown setting 'foo' (expected one of: workers, io_backend, cpus, "
-     "steering, buffer_size, buffers, gro, stats_interval, user, control_socket, control_access, "
-     "pid_file, log_format, access_log, access_log_rate, metrics, relays, filter, napi)"},
+     "steering, shed_hook, buffer_size, buffers, gro, stats_interval, user, control_socket, "
+     "control_access, pid_file, log_format, access_log, access_log_rate, metrics, relays, "
+     "filter, napi)"},
     {"buffer_size = 2048;\ngro = true;\n" RELAY,
      "t.conf:2: gro: needs buffer_size = 69632 (a coalesced receive holds up to 65507 bytes "
      "after its header): set that, or leave buffer_size out"},
@@ -396,6 +399,8 @@ static const struct error_case error_cases[] = {
     {"io_backend = 1;\n" RELAY, "t.conf:1: io_backend: must be a string"},
     {"steering = \"rss\";\n" RELAY,
      "t.conf:1: steering: must be one of: auto, cpu, hash"},
+    {"shed_hook = \"generic\";\n" RELAY,
+     "t.conf:1: shed_hook: must be one of: auto, xdp, tc"},
     {"stats_interval = \"5\";\n" RELAY, "t.conf:1: stats_interval: must be a number of seconds"},
     {"filter = { interfaces = [ \"lo\" ]; pin = 1; };\n" RELAY,
      "t.conf:1: filter.pin: must be true or false"},
@@ -464,8 +469,9 @@ static const struct error_case error_cases[] = {
      "t.conf:1: relays[0].name: too long (at most 47 characters)"},
     {RELAY "relays2 = 1;\n",
      "t.conf:2: unknown setting 'relays2' (expected one of: workers, io_backend, cpus, "
-     "steering, buffer_size, buffers, gro, stats_interval, user, control_socket, control_access, "
-     "pid_file, log_format, access_log, access_log_rate, metrics, relays, filter, napi)"},
+     "steering, shed_hook, buffer_size, buffers, gro, stats_interval, user, control_socket, "
+     "control_access, pid_file, log_format, access_log, access_log_rate, metrics, relays, "
+     "filter, napi)"},
     {"relays = ( { name = \"a\"; listen = [ \"127.0.0.1:1\" ]; upstreams = [ \"127.0.0.1:2\" ]; "
      "},\n"
      "  { name = \"a\"; listen = [ \"127.0.0.1:3\" ]; upstreams = [ \"127.0.0.1:2\" ]; } );\n",
