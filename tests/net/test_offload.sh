@@ -318,6 +318,49 @@ shed_hook_case()
 	lib_stop_pid "$echo"
 }
 
+# shed_hook overrides the hook early shedding picks (no fast path here): with RPS on veth-rc,
+# where auto takes XDP, "tc" puts it in tc; a reload to "xdp" moves it, one back to "auto"
+# with RPS off moves it back to tc; a steady client gets every answer across the moves.
+shed_hook_setting_case()
+{
+	local c="[tc/ipv4 shed_hook setting]" conf=$TMPD/shedset.conf steady
+	local rps=/sys/class/net/$IF_RC/queues/rx-0/rps_cpus
+	lib_family 4
+	to=$(ep "$RELAY_IP" 5000)
+	prepare_mode tc
+	lib_udp_bg "$NS_U" "$TMPD/echo8.json" echo --bind "$(ep "$UP1_IP" 9000)"
+	local echo=$BG_PID
+	write_conf "$conf" off 30.0 "$(ep "$UP1_IP" 9000)" 'shed_hook = "tc";'
+	lib_nsx "$NS_R" sh -c "echo 1 > $rps"
+	if ! lib_relay_start "$conf"; then
+		lib_case_fail "$c relay did not start"
+		lib_nsx "$NS_R" sh -c "echo 0 > $rps"
+		lib_stop_pid "$echo"
+		return
+	fi
+	lib_relay_log_current | grep -q "shed: on $IF_RC in tc" ||
+		lib_case_fail "$c shed_hook = \"tc\" with RPS: $(lib_relay_log_current | grep 'shed: on')"
+	lib_udp_bg "$NS_C" "$TMPD/steady8.json" client --to "$to" --port-base 43000 \
+		--count 300 --size 64 --expect-echo --interval 0.01 --seconds 30
+	steady=$BG_PID
+	sleep 0.3
+	sed -i 's/shed_hook = "tc";/shed_hook = "xdp";/' "$conf"
+	ctl reload >/dev/null || lib_case_fail "$c reload to shed_hook = \"xdp\" failed"
+	lib_relay_log_current | grep -q "shed: on $IF_RC in XDP .*, moved from tc" ||
+		lib_case_fail "$c reload to xdp: $(lib_relay_log_current | grep 'shed: ')"
+	sleep 0.5
+	lib_nsx "$NS_R" sh -c "echo 0 > $rps"
+	sed -i 's/shed_hook = "xdp";/shed_hook = "auto";/' "$conf"
+	ctl reload >/dev/null || lib_case_fail "$c reload to shed_hook = \"auto\" failed"
+	lib_relay_log_current | grep -q "shed: on $IF_RC in tc .*, moved from XDP" ||
+		lib_case_fail "$c reload to auto without RPS: $(lib_relay_log_current | grep 'shed: ')"
+	wait "$steady" ||
+		lib_case_fail "$c steady client lost answers across the moves: $(cat "$TMPD/steady8.json")"
+	lib_relay_stop || lib_case_fail "$c relay exit status"
+	lib_case_ok "$c tc with RPS when set, XDP by reload, back to tc with auto and no RPS"
+	lib_stop_pid "$echo"
+}
+
 # The filter first: a denied client never reaches the fast path; a reload that denies a
 # client with a session ends that session. Then the filter in tc mode survives kill -9.
 filter_case()
@@ -488,5 +531,6 @@ gso_case 6
 noperfmon_case
 expiry_case
 shed_hook_case
+shed_hook_setting_case
 filter_case
 lib_done
