@@ -80,13 +80,8 @@ napi_conf()
 
 relays()
 {
-	local out
-	if out=$(lib_udp "$NS_C" client --to "$to" --clients 2 --port-base "$1" --count 20 \
-		--size 100 --expect-echo); then
-		lib_case_ok "$c traffic relays through the tuned NAPI: $out"
-	else
-		lib_case_fail "$c traffic: $out"
-	fi
+	lib_expect_echo "traffic relays through the tuned NAPI" --clients 2 --port-base "$1" \
+		--count 20 --size 100
 }
 
 run_case()

@@ -93,6 +93,16 @@ expect_relayed()
 	fi
 }
 
+# steady_client N PORT: N datagrams at 100 a second from one client port, each to be answered,
+# in the background (sets steady; its summary in $TMPD/steady-PORT.json).
+steady_client()
+{
+	lib_udp_bg "$NS_C" "$TMPD/steady-$2.json" client --to "$to" --port-base "$2" \
+		--count "$1" --size 64 --expect-echo --interval 0.01 --seconds 30
+	steady=$BG_PID
+	sleep 0.3
+}
+
 # The fast path's links and programs named in the log ("link N, prog M").
 attached_ids() { lib_relay_log_current | sed -n 's/.*link \([0-9]*\), prog \([0-9]*\).*/\1 \2/p'; }
 # Before Linux 6.6 tc programs go in classic clsact filters, not links: such a filter is not
@@ -292,10 +302,7 @@ shed_hook_case()
 	fi
 	lib_relay_log_current | grep -q "shed: on $IF_RC in tc" ||
 		lib_case_fail "$c without RPS: $(lib_relay_log_current | grep 'shed: on')"
-	lib_udp_bg "$NS_C" "$TMPD/steady7.json" client --to "$to" --port-base 42000 \
-		--count 400 --size 64 --expect-echo --interval 0.01 --seconds 30
-	steady=$BG_PID
-	sleep 0.3
+	steady_client 400 42000
 	lib_nsx "$NS_R" sh -c "echo 1 > $rps"
 	ctl reload >/dev/null || lib_case_fail "$c reload with RPS on failed"
 	lib_relay_log_current | grep -q "shed: on $IF_RC in XDP .*, moved from tc" ||
@@ -310,7 +317,7 @@ shed_hook_case()
 		lib_case_fail "$c reload without RPS: $(lib_relay_log_current | grep 'shed: ')"
 	lib_nsx "$NS_R" ip link show dev "$IF_RC" | grep -q xdp &&
 		lib_case_fail "$c XDP stayed on $IF_RC after the stage left it"
-	wait "$steady" || lib_case_fail "$c steady client lost answers across the moves: $(cat "$TMPD/steady7.json")"
+	wait "$steady" || lib_case_fail "$c steady client lost answers across the moves: $(cat "$TMPD/steady-42000.json")"
 	[ "$(wc -l <"$TMPD/rec7")" = 480 ] || lib_case_fail "$c upstream got $(wc -l <"$TMPD/rec7"), want 480"
 	expect_relayed "$c" 480 $((2 * 480 - 2 * 5))
 	lib_relay_stop || lib_case_fail "$c relay exit status"
@@ -340,10 +347,7 @@ shed_hook_setting_case()
 	fi
 	lib_relay_log_current | grep -q "shed: on $IF_RC in tc" ||
 		lib_case_fail "$c shed_hook = \"tc\" with RPS: $(lib_relay_log_current | grep 'shed: on')"
-	lib_udp_bg "$NS_C" "$TMPD/steady8.json" client --to "$to" --port-base 43000 \
-		--count 300 --size 64 --expect-echo --interval 0.01 --seconds 30
-	steady=$BG_PID
-	sleep 0.3
+	steady_client 300 43000
 	sed -i 's/shed_hook = "tc";/shed_hook = "xdp";/' "$conf"
 	ctl reload >/dev/null || lib_case_fail "$c reload to shed_hook = \"xdp\" failed"
 	lib_relay_log_current | grep -q "shed: on $IF_RC in XDP .*, moved from tc" ||
@@ -355,7 +359,7 @@ shed_hook_setting_case()
 	lib_relay_log_current | grep -q "shed: on $IF_RC in tc .*, moved from XDP" ||
 		lib_case_fail "$c reload to auto without RPS: $(lib_relay_log_current | grep 'shed: ')"
 	wait "$steady" ||
-		lib_case_fail "$c steady client lost answers across the moves: $(cat "$TMPD/steady8.json")"
+		lib_case_fail "$c steady client lost answers across the moves: $(cat "$TMPD/steady-43000.json")"
 	lib_relay_stop || lib_case_fail "$c relay exit status"
 	lib_case_ok "$c tc with RPS when set, XDP by reload, back to tc with auto and no RPS"
 	lib_stop_pid "$echo"

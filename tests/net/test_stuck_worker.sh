@@ -43,16 +43,7 @@ r = json.load(sys.stdin)["relays"][0]
 print(r["shed"]["on"] if "shed" in r else "-")'
 }
 set_shed() { sed -i "s/shed = \"[a-z]*\";/shed = \"$1\";/" "$conf"; }
-relayed()
-{
-	local out
-	if out=$(lib_udp "$NS_C" client --to "$to" --clients 8 --port-base "$1" --count 5 \
-		--size 50 --expect-echo); then
-		lib_case_ok "$c $2: $out"
-	else
-		lib_case_fail "$c $2: $out"
-	fi
-}
+relayed() { lib_expect_echo "$2" --clients 8 --port-base "$1" --count 5 --size 50; }
 
 command -v bpftool >/dev/null || lib_skip "bpftool not found"
 lib_case_begin stuck io_uring 4
