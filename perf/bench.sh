@@ -59,6 +59,16 @@
 set -euo pipefail
 
 COMMAND="$0 $*"
+# The experiment hooks a run used go in front of its command, so the report re-runs it.
+for v in RR_CONF_EXTRA RR_RELAY_EXTRA RR_BUFFERS RR_MIRROR_BACKEND NAPI_SET NAPI_NICE \
+	BUSY_RELAY_OPTS SINK_MODE; do
+	if [ -n "${!v:-}" ]; then
+		case ${!v} in
+		*"'"*) COMMAND="$v=$(printf %q "${!v}") $COMMAND" ;;
+		*) COMMAND="$v='${!v}' $COMMAND" ;;
+		esac
+	fi
+done
 FULL=0
 SOCKET_GEN=0
 GEN_GSO=0

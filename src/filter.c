@@ -1417,7 +1417,8 @@ int filter_shed_listeners(struct filter *f, const struct config *cfg, const bool
  * packet, often a worker's, where a flood of new flows kept the tc fast path's worker from
  * opening their sessions (docs/offload.md). Where XDP is not early (veth without RPS) the skb
  * exists already: XDP would only add a copy of every frame and turn off the peer's TSO and
- * GSO, so the stage takes tc, as it does where native XDP fails. */
+ * GSO, so the stage takes tc, as it does where native XDP fails. xdp_early carries that
+ * judgement, or the shed_hook setting that overrides it (shed.c). */
 static uint32_t filter_shed_hook(const struct filter_iface *fi, bool xdp_early)
 {
 	if (fi->flags & (RR_IFACE_FILTER_XDP | RR_IFACE_OFFLOAD_XDP))

@@ -144,8 +144,9 @@ int filter_open_shed_reader(const struct config *cfg, enum filter_shed_reader fi
  * 0 or -errno (-ENOSPC: more than SHED_SLOTS relays). No-op when shedding did not load. */
 int filter_shed_listeners(struct filter *f, const struct config *cfg, const bool *on);
 /* Runs the shed stage on ifindex: in an XDP program another stage put there, or the
- * filter's tc one; else in native XDP when xdp_early (it runs there before the work that
- * reaches the workers, see rxpath_xdp_early), else (or where native XDP fails) in tc. Called
+ * filter's tc one; else in native XDP when xdp_early (shed.c decides: shed_hook, and for
+ * auto where XDP runs before the work that reaches the workers, see rxpath_xdp_early), else
+ * (or where native XDP fails) in tc. Called
  * again, it moves the stage when its hook should change (RPS turned on or off, the other
  * stages' hooks): attached in the new hook before it leaves the old one; a move that fails
  * leaves it where it runs. 0 or -errno with err set. */

@@ -107,7 +107,8 @@ static void print_shed(const char *path)
 	else if (config_shed_wanted(cfg) && filter_open(cfg, &f, err, sizeof(err)) == 0)
 		loaded = filter_shed_loaded(f, &why);
 	shed_resolve(cfg, loaded, why, st);
-	printf("shed (%s; program probed now, nothing attached):\n", path);
+	printf("shed (%s, shed_hook = \"%s\"; program probed now, nothing attached):\n", path,
+	       config_shed_hook_name(cfg->shed_hook));
 	for (i = 0; i < cfg->n_relays; i++)
 		printf("  relay %s: shed = \"%s\" -> %s: %s\n", cfg->relays[i].name,
 		       config_shed_name(cfg->relays[i].shed), st[i].on ? "on" : "off", st[i].why);

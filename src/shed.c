@@ -157,7 +157,8 @@ int shed_apply(struct filter *f, const struct config *cfg, const char *why_not,
 				}
 			}
 		}
-		/* Where each relay sheds now, hook included: "auto on eth0 (XDP), eth1 (tc)". */
+		/* Where each relay sheds now, hook included: "auto on eth0 (XDP), eth1 (tc)", and
+		 * the setting when it chose: "; shed_hook = \"tc\"". */
 		n_have = filter_shed_ifaces(f, have, RR_IFACES_MAX);
 		for (i = 0; i < cfg->n_relays; i++) {
 			size_t len;
@@ -179,6 +180,9 @@ int shed_apply(struct filter *f, const struct config *cfg, const char *why_not,
 							: have[k].generic ? "generic XDP"
 									  : "XDP");
 			}
+			if (cfg->shed_hook != SHED_HOOK_AUTO && len < sizeof(out[i].why))
+				snprintf(out[i].why + len, sizeof(out[i].why) - len,
+					 "; shed_hook = \"%s\"", config_shed_hook_name(cfg->shed_hook));
 		}
 		for (i = 0; i < cfg->n_relays; i++)
 			on[i] = out[i].on;

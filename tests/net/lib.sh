@@ -603,7 +603,6 @@ lib_case_server()
 	CASE_PIDS+=("$BG_PID")
 }
 
-# lib_case_echo [RECORD]: an echo upstream on UP1_IP port 9000, recording into RECORD.
 # lib_expect_echo MSG CLIENT_ARGS...: a udp.py client in NS_C to $to that wants every echo
 # back; the case passes with MSG and the client's summary, or fails with them.
 lib_expect_echo()
@@ -617,6 +616,7 @@ lib_expect_echo()
 	fi
 }
 
+# lib_case_echo [RECORD]: an echo upstream on UP1_IP port 9000, recording into RECORD.
 lib_case_echo() { lib_case_server "$TMPD/echo.json" echo --bind "$(ep "$UP1_IP" 9000)" ${1:+--out "$1"}; }
 
 # lib_case_start [KEY=VALUE...]: writes conf (lib_relay_conf: this case's backend, listen to,

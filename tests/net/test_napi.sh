@@ -80,8 +80,8 @@ napi_conf()
 
 relays()
 {
-	lib_expect_echo "traffic relays through the tuned NAPI" --clients 2 --port-base "$1" \
-		--count 20 --size 100
+	lib_expect_echo "traffic through the tuned NAPI" --clients 2 --port-base "$1" --count 20 \
+		--size 100
 }
 
 run_case()

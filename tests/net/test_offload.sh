@@ -325,12 +325,13 @@ shed_hook_case()
 	lib_stop_pid "$echo"
 }
 
-# shed_hook overrides the hook early shedding picks (no fast path here): with RPS on veth-rc,
-# where auto takes XDP, "tc" puts it in tc; a reload to "xdp" moves it, one back to "auto"
-# with RPS off moves it back to tc; a steady client gets every answer across the moves.
+# shed_hook overrides the hook early shedding picks (no fast path here), each value where it
+# differs from auto: "tc" with RPS on veth-rc (auto: XDP), then by reload "xdp" with RPS off
+# (auto: tc), then "auto" without RPS: back to tc, XDP gone from veth-rc. Status names the
+# setting; a steady client gets every answer across the moves.
 shed_hook_setting_case()
 {
-	local c="[tc/ipv4 shed_hook setting]" conf=$TMPD/shedset.conf steady
+	local c="[tc/ipv4 shed_hook setting]" conf=$TMPD/shedset.conf steady why
 	local rps=/sys/class/net/$IF_RC/queues/rx-0/rps_cpus
 	lib_family 4
 	to=$(ep "$RELAY_IP" 5000)
@@ -347,21 +348,27 @@ shed_hook_setting_case()
 	fi
 	lib_relay_log_current | grep -q "shed: on $IF_RC in tc" ||
 		lib_case_fail "$c shed_hook = \"tc\" with RPS: $(lib_relay_log_current | grep 'shed: on')"
+	why=$(ctl -j status |
+		"$PY" -c 'import json,sys; print(json.load(sys.stdin)["relays"][0]["shed"]["why"])')
+	[ "$why" = "auto on $IF_RC (tc); shed_hook = \"tc\"" ] ||
+		lib_case_fail "$c status: shed $why"
 	steady_client 300 43000
+	lib_nsx "$NS_R" sh -c "echo 0 > $rps"
 	sed -i 's/shed_hook = "tc";/shed_hook = "xdp";/' "$conf"
 	ctl reload >/dev/null || lib_case_fail "$c reload to shed_hook = \"xdp\" failed"
 	lib_relay_log_current | grep -q "shed: on $IF_RC in XDP .*, moved from tc" ||
-		lib_case_fail "$c reload to xdp: $(lib_relay_log_current | grep 'shed: ')"
+		lib_case_fail "$c reload to xdp without RPS: $(lib_relay_log_current | grep 'shed: ')"
 	sleep 0.5
-	lib_nsx "$NS_R" sh -c "echo 0 > $rps"
 	sed -i 's/shed_hook = "xdp";/shed_hook = "auto";/' "$conf"
 	ctl reload >/dev/null || lib_case_fail "$c reload to shed_hook = \"auto\" failed"
 	lib_relay_log_current | grep -q "shed: on $IF_RC in tc .*, moved from XDP" ||
 		lib_case_fail "$c reload to auto without RPS: $(lib_relay_log_current | grep 'shed: ')"
+	lib_nsx "$NS_R" ip link show dev "$IF_RC" | grep -q xdp &&
+		lib_case_fail "$c XDP stayed on $IF_RC after the stage left it"
 	wait "$steady" ||
 		lib_case_fail "$c steady client lost answers across the moves: $(cat "$TMPD/steady-43000.json")"
 	lib_relay_stop || lib_case_fail "$c relay exit status"
-	lib_case_ok "$c tc with RPS when set, XDP by reload, back to tc with auto and no RPS"
+	lib_case_ok "$c tc with RPS, xdp without, auto back to tc; status: $why"
 	lib_stop_pid "$echo"
 }
 
