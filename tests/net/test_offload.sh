@@ -93,14 +93,18 @@ expect_relayed()
 	fi
 }
 
-# steady_client N PORT: N datagrams at 100 a second from one client port, each to be answered,
-# in the background (sets steady; its summary in $TMPD/steady-PORT.json).
+# steady_client N PORT RECORD: N datagrams at 100 a second from one client port, each to be
+# answered, in the background (sets steady; its summary in $TMPD/steady-PORT.json); returns
+# once the upstream recorded its first datagram in RECORD, so the moves that follow happen
+# under its traffic.
 steady_client()
 {
+	local before
+	before=$(lib_lines "$3")
 	lib_udp_bg "$NS_C" "$TMPD/steady-$2.json" client --to "$to" --port-base "$2" \
 		--count "$1" --size 64 --expect-echo --interval 0.01 --seconds 30
 	steady=$BG_PID
-	sleep 0.3
+	lib_wait_lines "$3" $((before + 1)) 5 || lib_case_fail "$c the steady client never arrived"
 }
 
 # The fast path's links and programs named in the log ("link N, prog M").
@@ -302,7 +306,7 @@ shed_hook_case()
 	fi
 	lib_relay_log_current | grep -q "shed: on $IF_RC in tc" ||
 		lib_case_fail "$c without RPS: $(lib_relay_log_current | grep 'shed: on')"
-	steady_client 400 42000
+	steady_client 400 42000 "$TMPD/rec7"
 	lib_nsx "$NS_R" sh -c "echo 1 > $rps"
 	ctl reload >/dev/null || lib_case_fail "$c reload with RPS on failed"
 	lib_relay_log_current | grep -q "shed: on $IF_RC in XDP .*, moved from tc" ||
@@ -336,7 +340,8 @@ shed_hook_setting_case()
 	lib_family 4
 	to=$(ep "$RELAY_IP" 5000)
 	prepare_mode tc
-	lib_udp_bg "$NS_U" "$TMPD/echo8.json" echo --bind "$(ep "$UP1_IP" 9000)"
+	: >"$TMPD/rec8"
+	lib_udp_bg "$NS_U" "$TMPD/echo8.json" echo --bind "$(ep "$UP1_IP" 9000)" --out "$TMPD/rec8"
 	local echo=$BG_PID
 	write_conf "$conf" off 30.0 "$(ep "$UP1_IP" 9000)" 'shed_hook = "tc";'
 	lib_nsx "$NS_R" sh -c "echo 1 > $rps"
@@ -352,7 +357,7 @@ shed_hook_setting_case()
 		"$PY" -c 'import json,sys; print(json.load(sys.stdin)["relays"][0]["shed"]["why"])')
 	[ "$why" = "auto on $IF_RC (tc); shed_hook = \"tc\"" ] ||
 		lib_case_fail "$c status: shed $why"
-	steady_client 300 43000
+	steady_client 300 43000 "$TMPD/rec8"
 	lib_nsx "$NS_R" sh -c "echo 0 > $rps"
 	sed -i 's/shed_hook = "tc";/shed_hook = "xdp";/' "$conf"
 	ctl reload >/dev/null || lib_case_fail "$c reload to shed_hook = \"xdp\" failed"
