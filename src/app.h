@@ -38,7 +38,7 @@ struct app {
 	struct uring_caps caps;
 	double start_time;	 /* unix seconds */
 	uint64_t reloads_ok;
-	uint64_t reloads_partial; /* applied to the relays, with an error (the filter's) */
+	uint64_t reloads_partial; /* applied, with an error (the filter's, a stuck worker's) */
 	uint64_t reloads_failed;  /* refused: the previous configuration stayed */
 	double last_reload_success; /* unix seconds; start_time until the first reload */
 	char last_reload_error[CONFIG_ERR_LEN]; /* "" after a good reload */

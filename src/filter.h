@@ -146,10 +146,10 @@ int filter_shed_listeners(struct filter *f, const struct config *cfg, const bool
 /* Runs the shed stage on ifindex: in an XDP program another stage put there, or the
  * filter's tc one; else in native XDP when xdp_early (shed.c decides: shed_hook, and for
  * auto where XDP runs before the work that reaches the workers, see rxpath_xdp_early), else
- * (or where native XDP fails) in tc. Called
- * again, it moves the stage when its hook should change (RPS turned on or off, the other
- * stages' hooks): attached in the new hook before it leaves the old one; a move that fails
- * leaves it where it runs. 0 or -errno with err set. */
+ * (or where native XDP fails) in tc. Called again, it moves the stage when its hook should
+ * change (RPS turned on or off, shed_hook, the other stages' hooks): attached in the new
+ * hook before it leaves the old one; a move that fails leaves it where it runs. 0 or -errno
+ * with err set. */
 int filter_shed_attach(struct filter *f, int ifindex, bool xdp_early, char *err, size_t errlen);
 /* Stops it there (detaches what only it needed). */
 void filter_shed_detach(struct filter *f, int ifindex);

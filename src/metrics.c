@@ -359,8 +359,8 @@ int metrics_format(const struct snapshot *s, bool pw, FILE *out)
 
 	family(out, "ringrelay_config_reloads_total", "counter",
 	       "Configuration reloads by result: success; partial, applied to the relays with an "
-	       "error (such as a filter change that needs a restart); failure, the previous "
-	       "configuration stayed.");
+	       "error (a filter change that needs a restart, a worker that did not take it); "
+	       "failure, the previous configuration stayed.");
 	fprintf(out, "ringrelay_config_reloads_total{result=\"success\"} %" PRIu64 "\n",
 		s->reloads_ok);
 	fprintf(out, "ringrelay_config_reloads_total{result=\"partial\"} %" PRIu64 "\n",
