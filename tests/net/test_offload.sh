@@ -93,6 +93,18 @@ expect_relayed()
 	fi
 }
 
+# hook_setup RECORD: IPv4, the peers of tc mode, an echo upstream recording into RECORD
+# (sets echo, which the caller declares).
+hook_setup()
+{
+	lib_family 4
+	to=$(ep "$RELAY_IP" 5000)
+	prepare_mode tc
+	: >"$1"
+	lib_udp_bg "$NS_U" "$1.json" echo --bind "$(ep "$UP1_IP" 9000)" --out "$1"
+	echo=$BG_PID
+}
+
 # steady_client N PORT RECORD: N datagrams at 100 a second from one client port, each to be
 # answered, in the background (sets steady; its summary in $TMPD/steady-PORT.json); returns
 # once the upstream recorded its first datagram in RECORD, so the moves that follow happen
@@ -290,14 +302,9 @@ expiry_case()
 # moving the stage while a steady client's every datagram is answered.
 shed_hook_case()
 {
-	local c="[tc/ipv4 shed hook]" conf=$TMPD/shedhook.conf out n steady
+	local c="[tc/ipv4 shed hook]" conf=$TMPD/shedhook.conf out n steady echo
 	local rps=/sys/class/net/$IF_RC/queues/rx-0/rps_cpus
-	lib_family 4
-	to=$(ep "$RELAY_IP" 5000)
-	prepare_mode tc
-	: >"$TMPD/rec7"
-	lib_udp_bg "$NS_U" "$TMPD/echo7.json" echo --bind "$(ep "$UP1_IP" 9000)" --out "$TMPD/rec7"
-	local echo=$BG_PID
+	hook_setup "$TMPD/rec7"
 	write_conf "$conf" tc 30.0 "$(ep "$UP1_IP" 9000)"
 	if ! lib_relay_start "$conf"; then
 		lib_case_fail "$c relay did not start"
@@ -335,14 +342,9 @@ shed_hook_case()
 # setting; a steady client gets every answer across the moves.
 shed_hook_setting_case()
 {
-	local c="[tc/ipv4 shed_hook setting]" conf=$TMPD/shedset.conf steady why
+	local c="[tc/ipv4 shed_hook setting]" conf=$TMPD/shedset.conf steady why echo
 	local rps=/sys/class/net/$IF_RC/queues/rx-0/rps_cpus
-	lib_family 4
-	to=$(ep "$RELAY_IP" 5000)
-	prepare_mode tc
-	: >"$TMPD/rec8"
-	lib_udp_bg "$NS_U" "$TMPD/echo8.json" echo --bind "$(ep "$UP1_IP" 9000)" --out "$TMPD/rec8"
-	local echo=$BG_PID
+	hook_setup "$TMPD/rec8"
 	write_conf "$conf" off 30.0 "$(ep "$UP1_IP" 9000)" 'shed_hook = "tc";'
 	lib_nsx "$NS_R" sh -c "echo 1 > $rps"
 	if ! lib_relay_start "$conf"; then
