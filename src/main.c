@@ -771,9 +771,5 @@ out_fini:
 	}
 out_close:
 	close(sfd);
-	/* A worker left running may still use what exit handlers (and a sanitizer build's leak
-	 * check) would walk: leave without them. */
-	if (a.rt.n_abandoned)
-		_exit(ret);
 	return ret;
 }
