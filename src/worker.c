@@ -1196,6 +1196,14 @@ void worker_stop(struct worker *w)
 		return; /* an eventfd write fails only on counter overflow */
 }
 
+int worker_join(struct worker *w)
+{
+	void *ret = NULL;
+
+	pthread_join(w->thread, &ret);
+	return (int)(intptr_t)ret;
+}
+
 int worker_join_until(struct worker *w, const struct timespec *deadline)
 {
 	return -pthread_timedjoin_np(w->thread, NULL, deadline);

@@ -177,6 +177,8 @@ void worker_fini(struct worker *w);
 int worker_start(struct worker *w, struct worker_cmd *first);
 /* Asks the worker to stop (one write). */
 void worker_stop(struct worker *w);
+/* Waits for the thread; returns its result (0 or -errno). */
+int worker_join(struct worker *w);
 /* Waits for the thread until deadline (CLOCK_REALTIME): 0 once it ended, -ETIMEDOUT while it
  * still runs (a loop that does not come back: the caller leaves it). */
 int worker_join_until(struct worker *w, const struct timespec *deadline);
