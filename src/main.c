@@ -752,10 +752,7 @@ out_admin:
 	ctl = NULL;
 	admin_quiesce(admin);
 out_stop:
-	/* A worker that did not stop is left running: the exit still removes what it must
-	 * (the filter's hooks, the pid file), frees nothing that worker may touch, and fails. */
-	if (runtime_stop(&a.rt))
-		ret = 1;
+	runtime_stop(&a.rt);
 	if (!ret)
 		print_stats(&a.rt); /* the workers are joined: these are the final counts */
 	admin_stop(admin); /* detaches the filter: the only thread that still may */
@@ -764,11 +761,9 @@ out_fini:
 	control_stop(ctl);
 	pidfile_remove(pid_file);
 	runtime_fini(&a.rt);
-	if (!a.rt.n_abandoned) {
-		accesslog_free(alog); /* the workers are gone: what they logged last is written */
-		filter_free(a.filter);
-		app_filter_forget(&a);
-	}
+	accesslog_free(alog); /* the workers are gone: what they logged last is written */
+	filter_free(a.filter);
+	app_filter_forget(&a);
 out_close:
 	close(sfd);
 	return ret;

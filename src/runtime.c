@@ -101,34 +101,15 @@ static int raise_nofile(uint64_t need, char *err, size_t errlen)
 	return setrlimit(RLIMIT_NOFILE, &rl) ? -errno : 0;
 }
 
-/* Stops the started workers and joins each within wait_ms of the stop: a loop that does not
- * come back must not hold the shutdown (systemd would kill it after TimeoutStopSec, leaving
- * what the exit path removes). Returns the number left running. */
-static uint32_t stop_started(struct runtime *rt)
+static void stop_started(struct runtime *rt)
 {
-	struct timespec deadline;
-	uint32_t i, stuck = 0;
+	uint32_t i;
 
 	for (i = 0; i < rt->n_started; i++)
 		worker_stop(&rt->workers[i]);
-	clock_gettime(CLOCK_REALTIME, &deadline);
-	deadline.tv_sec += rt->wait_ms / 1000;
-	deadline.tv_nsec += (long)(rt->wait_ms % 1000) * 1000000L;
-	if (deadline.tv_nsec >= 1000000000L) {
-		deadline.tv_sec++;
-		deadline.tv_nsec -= 1000000000L;
-	}
-	for (i = 0; i < rt->n_started; i++) {
-		if (worker_join_until(&rt->workers[i], &deadline) == 0)
-			continue;
-		log_err("worker %u did not stop within %u ms: its loop is stuck (see the watchdog); "
-			"exiting without it",
-			i, rt->wait_ms);
-		stuck++;
-	}
+	for (i = 0; i < rt->n_started; i++)
+		worker_join(&rt->workers[i]);
 	rt->n_started = 0;
-	rt->n_abandoned += stuck;
-	return stuck;
 }
 
 /* A config that a stuck worker may still read (runtime_reload). */
@@ -675,9 +656,9 @@ int runtime_sessions(struct runtime *rt, uint32_t relay, struct session_info *ou
 	return (int)n;
 }
 
-uint32_t runtime_stop(struct runtime *rt)
+void runtime_stop(struct runtime *rt)
 {
-	return stop_started(rt);
+	stop_started(rt);
 }
 
 void runtime_fini(struct runtime *rt)
@@ -685,8 +666,6 @@ void runtime_fini(struct runtime *rt)
 	uint32_t i;
 
 	stop_started(rt);
-	if (rt->n_abandoned)
-		return;
 	runtime_free_retired(rt);
 	for (i = 0; rt->workers && i < rt->plan.n_workers; i++)
 		worker_fini(&rt->workers[i]);

@@ -42,9 +42,6 @@ struct runtime {
 	uint64_t heartbeat_ns; /* runtime_set_heartbeat's */
 	struct runtime_retired *retired; /* configs a stuck worker may still read */
 	uint32_t wait_ms; /* RUNTIME_WORKER_WAIT_MS (tests shorten it) */
-	/* Workers that did not stop within wait_ms (runtime_stop): still running, so what they
-	 * may touch is never freed. */
-	uint32_t n_abandoned;
 };
 
 /* Whether a worker still runs a config older than the one in force (it did not take a
@@ -105,12 +102,9 @@ int runtime_reapply(struct runtime *rt, char *err, size_t errlen);
  * copied, or -errno with err set: -ETIMEDOUT names the worker that did not answer. */
 int runtime_sessions(struct runtime *rt, uint32_t relay, struct session_info *out, uint32_t max,
 		     uint32_t *total, char *err, size_t errlen);
-/* Stops and joins the workers, each within wait_ms of the stop; counters stay readable until
- * runtime_fini. Returns the number of workers that did not stop (stuck loops, left running
- * and logged): the process should then exit without freeing what they use. */
-uint32_t runtime_stop(struct runtime *rt);
-/* Stops and joins the workers, frees everything (nothing after workers were abandoned: the
- * process is about to exit); idempotent. */
+/* Stops and joins the workers; counters stay readable until runtime_fini. */
+void runtime_stop(struct runtime *rt);
+/* Stops and joins the workers, frees everything; idempotent. */
 void runtime_fini(struct runtime *rt);
 /* Sums the counters of relay r (index in cfg) over all workers. */
 void runtime_sum(const struct runtime *rt, uint32_t r, struct relay_counters *out);

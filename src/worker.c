@@ -1203,8 +1203,3 @@ int worker_join(struct worker *w)
 	pthread_join(w->thread, &ret);
 	return (int)(intptr_t)ret;
 }
-
-int worker_join_until(struct worker *w, const struct timespec *deadline)
-{
-	return -pthread_timedjoin_np(w->thread, NULL, deadline);
-}

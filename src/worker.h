@@ -179,9 +179,6 @@ int worker_start(struct worker *w, struct worker_cmd *first);
 void worker_stop(struct worker *w);
 /* Waits for the thread; returns its result (0 or -errno). */
 int worker_join(struct worker *w);
-/* Waits for the thread until deadline (CLOCK_REALTIME): 0 once it ended, -ETIMEDOUT while it
- * still runs (a loop that does not come back: the caller leaves it). */
-int worker_join_until(struct worker *w, const struct timespec *deadline);
 /* Initialises the rendezvous: its condition variable runs on CLOCK_MONOTONIC, which
  * worker_wait's deadline uses. Returns 0 or -errno. */
 int worker_sync_init(struct worker_sync *sync);

@@ -3,8 +3,7 @@
  * ask the workers, so a worker whose loop is stuck must cost them a clear error after
  * wait_ms, never the lock for ever. Two workers built by worker_init (no threads): a helper
  * thread runs worker 0's command loop, worker 1 never comes round. Its listeners are real
- * sockets on 127.0.0.1; the backend is a stub that adopts them. A stop, too, waits wait_ms
- * for a worker and then leaves it. */
+ * sockets on 127.0.0.1; the backend is a stub that adopts them. */
 #include <errno.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -186,50 +185,11 @@ static void test_reload(void **state)
 	assert_false(runtime_workers_behind(&f->rt));
 }
 
-/* Stand-ins for worker threads at a stop: one ends at once, one only when released. */
-static void *thread_done(void *arg)
-{
-	(void)arg;
-	return NULL;
-}
-
-static void *thread_stuck(void *arg)
-{
-	volatile bool *release = arg;
-	struct timespec ms = { 0, 1000000 };
-
-	while (!*release)
-		nanosleep(&ms, NULL);
-	return NULL;
-}
-
-/* A stop waits wait_ms for the workers, then leaves a stuck one running (counted, so nothing
- * it may touch is freed) instead of waiting for ever. */
-static void test_stop(void **state)
-{
-	struct fixture *f = *state;
-	volatile bool release = false;
-	uint64_t t0 = worker_ms();
-
-	assert_int_equal(pthread_create(&f->rt.workers[0].thread, NULL, thread_done, NULL), 0);
-	assert_int_equal(pthread_create(&f->rt.workers[1].thread, NULL, thread_stuck,
-					(void *)&release), 0);
-	assert_int_equal(runtime_stop(&f->rt), 1);
-	assert_true(worker_ms() - t0 >= 100 && worker_ms() - t0 < 2000);
-	assert_int_equal(f->rt.n_started, 0);
-	assert_int_equal(f->rt.n_abandoned, 1);
-	/* the test's own clean-up: the thread ends, then teardown may free */
-	release = true;
-	pthread_join(f->rt.workers[1].thread, NULL);
-	f->rt.n_abandoned = 0;
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_sessions, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reload, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_stop, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("runtime_wait", tests, NULL, NULL);
 }
