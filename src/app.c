@@ -289,8 +289,8 @@ const struct filter_conf *app_filter_conf(const struct app *a)
 static int app_filter_follow(struct app *a, const struct config *cfg, const struct plan *plan,
 			     bool rules, char *err, size_t errlen)
 {
-	char later[CONFIG_ERR_LEN] = "";
-	int ret = 0, later_ret = 0;
+	char serr[CONFIG_ERR_LEN]; /* shedding's error, apart from the filter's in err */
+	int ret = 0, sret;
 	uint32_t i;
 
 	memset(a->rt.offload, 0, sizeof(a->rt.offload));
@@ -321,22 +321,12 @@ static int app_filter_follow(struct app *a, const struct config *cfg, const stru
 		if (!ret)
 			app_filter_ran(a, cfg);
 	}
-	/* A program that cannot take cfg's filter (a changed mode needs a restart, a map write
-	 * failed) keeps the rules it runs; the fast path and shedding still follow cfg on that
-	 * program, and the error is reported after them. */
-	if (ret && a->filter) {
-		snprintf(later, sizeof(later), "%s", err);
-		later_ret = ret;
-		ret = 0;
-	}
 	/* No program (its load failed): the relays stay on the socket path, without shedding,
 	 * and say why. Only a filter makes that an error (a relay with shed = "on" stops the
 	 * start); the fast path and shedding alone go without. */
-	if (ret) {
+	if (ret && !a->filter) {
 		char why[SHED_WHY_LEN];
-		int sret;
 
-		snprintf(later, sizeof(later), "%s", err);
 		for (i = 0; i < cfg->n_relays; i++) {
 			if (cfg->relays[i].offload == OFFLOAD_OFF)
 				continue;
@@ -345,25 +335,29 @@ static int app_filter_follow(struct app *a, const struct config *cfg, const stru
 		}
 		a->rt.fast = NULL;
 		snprintf(why, sizeof(why), "%s", err);
-		sret = shed_apply(NULL, cfg, why, a->shed, err, errlen);
-		if (cfg->filter.mode == FILTER_MODE_OFF)
-			return sret;
-		snprintf(err, errlen, "%s", later);
-		return ret;
+		sret = shed_apply(NULL, cfg, why, a->shed, serr, sizeof(serr));
+		if (cfg->filter.mode != FILTER_MODE_OFF)
+			return ret;
+		if (sret)
+			snprintf(err, errlen, "%s", serr);
+		return sret;
 	}
+	/* A program that cannot take cfg's filter (ret: a changed mode needs a restart, a map
+	 * write failed) keeps the rules it runs; the fast path and shedding still follow cfg on
+	 * that program, and the error in err is reported after them. */
 	offload_apply(a->filter, cfg, a->offload);
 	for (i = 0; i < cfg->n_relays; i++)
 		a->rt.offload[i] = a->offload[i].got != OFFLOAD_OFF;
 	a->rt.fast = offload_wanted(cfg) ? a->filter : NULL;
 	/* After the fast path, so shedding joins the hooks it took. */
-	ret = shed_apply(a->filter, cfg, "", a->shed, err, errlen);
-	if (later_ret) {
-		char shed_err[CONFIG_ERR_LEN];
-
-		snprintf(shed_err, sizeof(shed_err), "%s", ret ? err : "");
-		snprintf(err, errlen, "%s%s%s", later, ret ? "; " : "", shed_err);
-		ret = later_ret;
+	sret = shed_apply(a->filter, cfg, "", a->shed, serr, sizeof(serr));
+	if (!sret)
+		return ret;
+	if (!ret) {
+		snprintf(err, errlen, "%s", serr);
+		return sret;
 	}
+	snprintf(err + strnlen(err, errlen), errlen - strnlen(err, errlen), "; %s", serr);
 	return ret;
 }
 

@@ -108,11 +108,27 @@ void shed_resolve(const struct config *cfg, bool loaded, const char *why_not,
 		shed_resolve_one(&cfg->relays[i], loaded, why_not, &out[i]);
 }
 
+/* Detaches the stage from every interface where f runs it but want (n_want ifindexes) does
+ * not name. */
+static void shed_detach_unwanted(struct filter *f, const int *want, uint32_t n_want)
+{
+	struct filter_shed_iface have[RR_IFACES_MAX];
+	int n_have = filter_shed_ifaces(f, have, RR_IFACES_MAX);
+	uint32_t j, k;
+
+	for (j = 0; j < (uint32_t)n_have; j++) {
+		for (k = 0; k < n_want && want[k] != have[j].ifindex; k++)
+			;
+		if (k == n_want)
+			filter_shed_detach(f, have[j].ifindex);
+	}
+}
+
 int shed_apply(struct filter *f, const struct config *cfg, const char *why_not,
 	       struct shed_relay_state *out, char *err, size_t errlen)
 {
 	struct filter_shed_iface have[RR_IFACES_MAX];
-	int want[RR_IFACES_MAX], n_have, ret;
+	int want[RR_IFACES_MAX] = { 0 }, n_have, ret;
 	bool on[CONFIG_MAX_RELAYS];
 	const char *why = why_not;
 	uint32_t i, j, k, n_want = 0;
@@ -135,13 +151,7 @@ int shed_apply(struct filter *f, const struct config *cfg, const char *why_not,
 	}
 	if (loaded) {
 		/* What runs and is no longer wanted goes first. */
-		n_have = filter_shed_ifaces(f, have, RR_IFACES_MAX);
-		for (j = 0; j < (uint32_t)n_have; j++) {
-			for (k = 0; k < n_want && want[k] != have[j].ifindex; k++)
-				;
-			if (k == n_want)
-				filter_shed_detach(f, have[j].ifindex);
-		}
+		shed_detach_unwanted(f, want, n_want);
 		/* Where it sheds already, the hook is judged again (a move, or nothing). */
 		for (k = 0; k < n_want; k++) {
 			if (filter_shed_attach(f, want[k], shed_xdp_early(cfg, want[k]), aerr,
@@ -225,9 +235,5 @@ int shed_apply(struct filter *f, const struct config *cfg, const char *why_not,
 
 void shed_stop(struct filter *f)
 {
-	struct filter_shed_iface have[RR_IFACES_MAX];
-	int n = filter_shed_ifaces(f, have, RR_IFACES_MAX), j;
-
-	for (j = 0; j < n; j++)
-		filter_shed_detach(f, have[j].ifindex);
+	shed_detach_unwanted(f, NULL, 0);
 }
