@@ -51,6 +51,7 @@ struct accesslog {
 	int stop_fd;
 	pthread_t thread;
 	bool started;
+	bool stopped; /* accesslog_stop ran */
 	/* the logger's own */
 	double tokens, last_refill;
 	uint64_t written, dropped_rate, reported_full, reported_rate;
@@ -408,11 +409,11 @@ int accesslog_start(struct accesslog *al)
 	return ret;
 }
 
-void accesslog_free(struct accesslog *al)
+void accesslog_stop(struct accesslog *al)
 {
 	uint64_t one = 1;
 
-	if (!al)
+	if (!al || al->stopped)
 		return;
 	if (al->started) {
 		if (write(al->stop_fd, &one, sizeof(one)) < 0)
@@ -421,6 +422,14 @@ void accesslog_free(struct accesslog *al)
 	}
 	drain(al);
 	report_drops(al);
+	al->stopped = true;
+}
+
+void accesslog_free(struct accesslog *al)
+{
+	if (!al)
+		return;
+	accesslog_stop(al);
 	if (al->fd >= 0)
 		close(al->fd);
 	close(al->stop_fd);

@@ -51,7 +51,10 @@ int accesslog_new(const struct config *cfg, uint32_t n_workers, struct accesslog
 		  size_t errlen);
 /* Starts the logger thread (after privileges drop). Returns 0 or -errno. */
 int accesslog_start(struct accesslog *al);
-/* Stops the thread after writing what the rings hold, reports drops, frees. NULL is fine. */
+/* Stops the thread after writing what the rings hold and reports drops; the rings stay (an
+ * exit that leaves a worker writing to its ring). NULL and repeat safe. */
+void accesslog_stop(struct accesslog *al);
+/* accesslog_stop, then frees. NULL is fine. */
 void accesslog_free(struct accesslog *al);
 /* Worker i's ring, for that worker alone to write. */
 struct accesslog_ring *accesslog_ring(struct accesslog *al, uint32_t i);

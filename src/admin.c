@@ -35,6 +35,7 @@ struct admin {
 	pthread_cond_t cond; /* CLOCK_MONOTONIC */
 	bool closing; /* admin_quiesce: no more reloads or link events */
 	bool running; /* a reload or a link event is being handled */
+	bool keep_filter; /* admin_stop's: detach a->filter, do not free it */
 	uint64_t asked, done;
 	int result;
 	char err[CONFIG_ERR_LEN];
@@ -107,6 +108,7 @@ static void *admin_thread(void *arg)
 {
 	struct admin *ad = arg;
 	struct pollfd pfd[3];
+	bool keep_filter;
 	int n;
 
 	/* What the other threads may no longer do, this one keeps, and nothing else. */
@@ -133,11 +135,18 @@ static void *admin_thread(void *arg)
 		if (ad->closing)
 			pfd[2].fd = -1;
 	}
+	pthread_mutex_lock(&ad->lock);
+	keep_filter = ad->keep_filter;
+	pthread_mutex_unlock(&ad->lock);
 	/* The filter goes last, after the workers, and only this thread may still detach it
 	 * (a tc filter leaves through netlink, under CAP_NET_ADMIN). */
 	pthread_mutex_lock(&ad->a->lock);
-	filter_free(ad->a->filter);
-	ad->a->filter = NULL;
+	if (keep_filter) {
+		filter_detach(ad->a->filter);
+	} else {
+		filter_free(ad->a->filter);
+		ad->a->filter = NULL;
+	}
 	napitune_restore(&ad->a->napi_threads);
 	pthread_mutex_unlock(&ad->a->lock);
 	return NULL;
@@ -255,10 +264,13 @@ void admin_reload_async(struct admin *ad)
 	admin_wake(ad->ask_fd);
 }
 
-void admin_stop(struct admin *ad)
+void admin_stop(struct admin *ad, bool keep_filter)
 {
 	if (!ad)
 		return;
+	pthread_mutex_lock(&ad->lock);
+	ad->keep_filter = keep_filter;
+	pthread_mutex_unlock(&ad->lock);
 	admin_wake(ad->stop_fd);
 	pthread_join(ad->thread, NULL);
 	netlink_watch_free(ad->nw);

@@ -40,7 +40,8 @@ void admin_reload_async(struct admin *ad);
  * waiting admin_reload then times out). For the shutdown, before the workers stop. NULL-safe. */
 void admin_quiesce(struct admin *ad);
 /* Stops and joins the thread, which frees a->filter on its way out (detaching a tc filter
- * needs its CAP_NET_ADMIN): call after the workers stopped. NULL-safe. */
-void admin_stop(struct admin *ad);
+ * needs its CAP_NET_ADMIN), or only detaches it when keep_filter (a stuck worker may still
+ * use its maps): call after the workers stopped. NULL-safe. */
+void admin_stop(struct admin *ad, bool keep_filter);
 
 #endif

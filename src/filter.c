@@ -1565,6 +1565,23 @@ const char *filter_shed_counter_name(enum shed_counter c)
 	return names[c];
 }
 
+void filter_detach(struct filter *f)
+{
+	uint32_t i;
+
+	if (!f)
+		return;
+	for (i = 0; i < f->n_ifaces; i++)
+		filter_detach_iface(NULL, &f->ifaces[i]);
+	bpf_link__destroy(f->xmit_trace);
+	bpf_link__destroy(f->redirect_err_trace);
+	f->xmit_trace = f->redirect_err_trace = NULL;
+	/* Pins exist for introspection while we run; they must not outlive the filter. */
+	if (f->pinned)
+		filter_unpin(f);
+	f->pinned = false;
+}
+
 void filter_free(struct filter *f)
 {
 	uint32_t i;
@@ -1572,15 +1589,9 @@ void filter_free(struct filter *f)
 	if (!f)
 		return;
 	/* Links first: nothing runs the program once they are closed. */
-	for (i = 0; i < f->n_ifaces; i++)
-		filter_detach_iface(NULL, &f->ifaces[i]);
-	bpf_link__destroy(f->xmit_trace);
-	bpf_link__destroy(f->redirect_err_trace);
+	filter_detach(f);
 	if (f->stats)
 		munmap(f->stats, (size_t)f->flows * sizeof(struct offload_flow_stats));
-	/* Pins exist for introspection while we run; they must not outlive the filter. */
-	if (f->pinned)
-		filter_unpin(f);
 	filter_bpf__destroy(f->skel);
 	for (i = 0; i < FILTER_GENS; i++)
 		free(f->ports_shadow[i]);

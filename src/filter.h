@@ -169,6 +169,10 @@ int filter_shed_dropped(struct filter *f, const char *name, uint64_t *full, uint
 int filter_shed_counters(struct filter *f, uint64_t out[SHED_CNT__MAX]);
 const char *filter_shed_counter_name(enum shed_counter c);
 
+/* Detaches every hook (nothing runs the program after it) and removes the pins, but keeps
+ * the program and its maps: for an exit that leaves a worker using them. NULL and repeat
+ * safe. */
+void filter_detach(struct filter *f);
 /* Detaches everything and frees; NULL and double call safe (f is freed: pass it once). */
 void filter_free(struct filter *f);
 

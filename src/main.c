@@ -752,14 +752,26 @@ out_admin:
 	ctl = NULL;
 	admin_quiesce(admin);
 out_stop:
-	runtime_stop(&a.rt);
+	if (runtime_stop(&a.rt))
+		ret = 1; /* a stuck worker, logged: see the exit below */
 	if (!ret)
 		print_stats(&a.rt); /* the workers are joined: these are the final counts */
-	admin_stop(admin); /* detaches the filter: the only thread that still may */
+	/* Detaches the filter (the only thread that still may); frees it unless a worker was
+	 * left running on its maps. */
+	admin_stop(admin, a.rt.n_abandoned != 0);
 out_fini:
 	napitune_restore(&a.napi_threads); /* after admin_stop: nothing left (or no admin) */
 	control_stop(ctl);
 	pidfile_remove(pid_file);
+	if (a.rt.n_abandoned) {
+		/* A worker still runs on the config, its rings and the filter's maps: what the
+		 * host keeps after us is gone (hooks, NAPI settings, pid file, the access log
+		 * written), and the exit frees nothing and runs no exit handler under it. */
+		filter_detach(a.filter); /* without an admin thread (its start failed) */
+		accesslog_stop(alog);
+		log_err("exiting with %u stuck worker(s) still running", a.rt.n_abandoned);
+		_exit(1);
+	}
 	runtime_fini(&a.rt);
 	accesslog_free(alog); /* the workers are gone: what they logged last is written */
 	filter_free(a.filter);

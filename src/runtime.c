@@ -656,9 +656,31 @@ int runtime_sessions(struct runtime *rt, uint32_t relay, struct session_info *ou
 	return (int)n;
 }
 
-void runtime_stop(struct runtime *rt)
+uint32_t runtime_stop(struct runtime *rt)
 {
-	stop_started(rt);
+	uint64_t deadline = worker_ms() + rt->wait_ms;
+	bool stuck[PLAN_MAX_WORKERS] = { false };
+	uint32_t i;
+
+	/* Only the loop's answer is bounded: a stuck loop must not hold the exit (systemd would
+	 * kill it at TimeoutStopSec, leaving the hooks, NAPI settings and pid file that the exit
+	 * removes), while a teardown that closes many sessions is work that ends. */
+	for (i = 0; i < rt->n_started; i++)
+		worker_stop(&rt->workers[i]);
+	for (i = 0; i < rt->n_started; i++) {
+		if (worker_await_stop(&rt->workers[i], deadline) == 0)
+			continue;
+		stuck[i] = true;
+		rt->n_abandoned++;
+		log_err("worker %u did not stop within %u ms: its loop is stuck (see the "
+			"watchdog); exiting without it",
+			i, rt->wait_ms);
+	}
+	for (i = 0; i < rt->n_started; i++)
+		if (!stuck[i])
+			worker_join(&rt->workers[i]);
+	rt->n_started = 0;
+	return rt->n_abandoned;
 }
 
 void runtime_fini(struct runtime *rt)
@@ -666,6 +688,8 @@ void runtime_fini(struct runtime *rt)
 	uint32_t i;
 
 	stop_started(rt);
+	if (rt->n_abandoned)
+		return; /* a worker still runs on all of it: the process exits as it is */
 	runtime_free_retired(rt);
 	for (i = 0; rt->workers && i < rt->plan.n_workers; i++)
 		worker_fini(&rt->workers[i]);

@@ -42,6 +42,7 @@ struct runtime {
 	uint64_t heartbeat_ns; /* runtime_set_heartbeat's */
 	struct runtime_retired *retired; /* configs a stuck worker may still read */
 	uint32_t wait_ms; /* RUNTIME_WORKER_WAIT_MS (tests shorten it) */
+	uint32_t n_abandoned; /* workers a stop left running (runtime_stop) */
 };
 
 /* Whether a worker still runs a config older than the one in force (it did not take a
@@ -102,9 +103,14 @@ int runtime_reapply(struct runtime *rt, char *err, size_t errlen);
  * copied, or -errno with err set: -ETIMEDOUT names the worker that did not answer. */
 int runtime_sessions(struct runtime *rt, uint32_t relay, struct session_info *out, uint32_t max,
 		     uint32_t *total, char *err, size_t errlen);
-/* Stops and joins the workers; counters stay readable until runtime_fini. */
-void runtime_stop(struct runtime *rt);
-/* Stops and joins the workers, frees everything; idempotent. */
+/* Stops the workers, waits wait_ms at most for each loop to see the stop, then joins those
+ * that did (their teardown ends by itself); counters stay readable until runtime_fini.
+ * Returns the number of workers whose loop did not come back (stuck: left running, logged,
+ * never joined): the process must then exit without freeing anything (runtime_fini does
+ * not). */
+uint32_t runtime_stop(struct runtime *rt);
+/* Stops and joins the workers, frees everything (nothing once runtime_stop left a worker
+ * running); idempotent. */
 void runtime_fini(struct runtime *rt);
 /* Sums the counters of relay r (index in cfg) over all workers. */
 void runtime_sum(const struct runtime *rt, uint32_t r, struct relay_counters *out);

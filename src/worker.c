@@ -1109,10 +1109,15 @@ void worker_post(struct worker *w, struct worker_cmd *cmd)
 		return; /* an eventfd write fails only on counter overflow */
 }
 
+static struct timespec worker_deadline_ts(uint64_t deadline_ms)
+{
+	return (struct timespec){ .tv_sec = (time_t)(deadline_ms / 1000),
+				  .tv_nsec = (long)(deadline_ms % 1000) * 1000000 };
+}
+
 int worker_wait(struct worker *w, struct worker_cmd *cmd, uint64_t deadline_ms)
 {
-	struct timespec ts = { .tv_sec = (time_t)(deadline_ms / 1000),
-			       .tv_nsec = (long)(deadline_ms % 1000) * 1000000 };
+	struct timespec ts = worker_deadline_ts(deadline_ms);
 	int ret = 0;
 
 	pthread_mutex_lock(&w->sync->lock);
@@ -1202,4 +1207,21 @@ int worker_join(struct worker *w)
 
 	pthread_join(w->thread, &ret);
 	return (int)(intptr_t)ret;
+}
+
+int worker_await_stop(struct worker *w, uint64_t deadline_ms)
+{
+	struct timespec ts = worker_deadline_ts(deadline_ms);
+	int ret = 0;
+
+	pthread_mutex_lock(&w->sync->lock);
+	while (w->state == WORKER_STARTING || w->state == WORKER_READY) {
+		if (pthread_cond_timedwait(&w->sync->cond, &w->sync->lock, &ts) == ETIMEDOUT) {
+			if (w->state == WORKER_STARTING || w->state == WORKER_READY)
+				ret = -ETIMEDOUT;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&w->sync->lock);
+	return ret;
 }

@@ -78,7 +78,9 @@ struct worker_relay {
 	uint32_t noreply_head, noreply_len;
 };
 
-enum worker_state { WORKER_STARTING, WORKER_READY, WORKER_FAILED };
+/* STOPPING: the loop has ended (it saw the stop, or failed) and the backend tears down,
+ * which ends by itself; a worker still READY at a stop's deadline is stuck. */
+enum worker_state { WORKER_STARTING, WORKER_READY, WORKER_FAILED, WORKER_STOPPING };
 
 /* Start-up and command rendezvous between main and its workers. */
 struct worker_sync {
@@ -179,6 +181,10 @@ int worker_start(struct worker *w, struct worker_cmd *first);
 void worker_stop(struct worker *w);
 /* Waits for the thread; returns its result (0 or -errno). */
 int worker_join(struct worker *w);
+/* Waits until the worker's loop has ended (STOPPING or FAILED), or until deadline_ms
+ * (CLOCK_MONOTONIC, worker_ms). Returns 0, or -ETIMEDOUT while the loop still runs: a stuck
+ * worker, which must then never be joined nor have anything it uses freed. */
+int worker_await_stop(struct worker *w, uint64_t deadline_ms);
 /* Initialises the rendezvous: its condition variable runs on CLOCK_MONOTONIC, which
  * worker_wait's deadline uses. Returns 0 or -errno. */
 int worker_sync_init(struct worker_sync *sync);

@@ -762,6 +762,7 @@ static int mmsg_run(struct worker *w, struct worker_cmd *first)
 		counter_add(&w->wc.completions, (uint64_t)n);
 		worker_quiescent(w);
 	}
+	worker_report(w, WORKER_STOPPING);
 	mmsg_teardown(mw);
 	free(mw);
 	return err;

@@ -1561,6 +1561,7 @@ static int uring_run(struct worker *w, struct worker_cmd *first)
 		worker_quiescent(w);
 		err = 0;
 	}
+	worker_report(w, WORKER_STOPPING);
 	uring_teardown(&uw);
 	return err;
 }

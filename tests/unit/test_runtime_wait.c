@@ -3,8 +3,10 @@
  * ask the workers, so a worker whose loop is stuck must cost them a clear error after
  * wait_ms, never the lock for ever. Two workers built by worker_init (no threads): a helper
  * thread runs worker 0's command loop, worker 1 never comes round. Its listeners are real
- * sockets on 127.0.0.1; the backend is a stub that adopts them. */
+ * sockets on 127.0.0.1; the backend is a stub that adopts them. A stop, too, waits wait_ms
+ * for a worker's loop to see it, then leaves that worker running. */
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -185,11 +187,87 @@ static void test_reload(void **state)
 	assert_false(runtime_workers_behind(&f->rt));
 }
 
+/* Stand-ins for the worker threads at a stop: each waits for its stop_fd, as a loop does,
+ * then says its loop ended, delay_ms later or only once released (a stuck loop). */
+struct stand_in {
+	struct worker *w;
+	volatile bool *release; /* NULL: not stuck */
+	uint32_t delay_ms;
+	volatile bool ended;
+};
+
+static void *stand_in_run(void *arg)
+{
+	struct stand_in *s = arg;
+	struct pollfd pfd = { .fd = s->w->stop_fd, .events = POLLIN };
+	struct timespec ms = { 0, 1000000 };
+
+	while (poll(&pfd, 1, -1) <= 0)
+		;
+	for (; s->delay_ms; s->delay_ms--)
+		nanosleep(&ms, NULL);
+	while (s->release && !*s->release)
+		nanosleep(&ms, NULL);
+	worker_report(s->w, WORKER_STOPPING);
+	s->ended = true;
+	return NULL;
+}
+
+/* A stop waits wait_ms for the loops to see it, joins the worker whose loop did, and leaves
+ * the stuck one running, counted (so nothing it may touch is freed), instead of waiting for
+ * ever. */
+static void test_stop(void **state)
+{
+	struct fixture *f = *state;
+	volatile bool release = false;
+	struct stand_in s[2] = { { .w = &f->rt.workers[0] },
+				 { .w = &f->rt.workers[1], .release = &release } };
+	uint64_t t0 = worker_ms(), took;
+	uint32_t i;
+
+	for (i = 0; i < 2; i++)
+		assert_int_equal(pthread_create(&f->rt.workers[i].thread, NULL, stand_in_run, &s[i]),
+				 0);
+	assert_int_equal(runtime_stop(&f->rt), 1);
+	took = worker_ms() - t0;
+	assert_true(took >= 100 && took < 2000);
+	assert_true(s[0].ended); /* joined */
+	assert_false(s[1].ended);
+	assert_int_equal(f->rt.n_started, 0);
+	assert_int_equal(f->rt.n_abandoned, 1);
+	/* The test's own clean-up: the thread ends, then the teardown may free. */
+	release = true;
+	pthread_join(f->rt.workers[1].thread, NULL);
+	assert_true(s[1].ended);
+	f->rt.n_abandoned = 0;
+}
+
+/* A loop that sees the stop late, but within wait_ms, is waited for and joined. */
+static void test_stop_late(void **state)
+{
+	struct fixture *f = *state;
+	struct stand_in s[2] = { { .w = &f->rt.workers[0], .delay_ms = 300 },
+				 { .w = &f->rt.workers[1], .delay_ms = 20 } };
+	uint64_t t0 = worker_ms();
+	uint32_t i;
+
+	f->rt.wait_ms = 5000;
+	for (i = 0; i < 2; i++)
+		assert_int_equal(pthread_create(&f->rt.workers[i].thread, NULL, stand_in_run, &s[i]),
+				 0);
+	assert_int_equal(runtime_stop(&f->rt), 0);
+	assert_true(worker_ms() - t0 >= 300);
+	assert_true(s[0].ended && s[1].ended);
+	assert_int_equal(f->rt.n_abandoned, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_sessions, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reload, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stop, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stop_late, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("runtime_wait", tests, NULL, NULL);
 }
