@@ -121,8 +121,11 @@ static void *admin_thread(void *arg)
 	pfd[2] = (struct pollfd){ .fd = ad->nw ? netlink_watch_fd(ad->nw) : -1, .events = POLLIN };
 	for (;;) {
 		n = poll(pfd, 3, -1);
-		if (n < 0 && errno != EINTR)
-			break;
+		if (n < 0 && errno != EINTR) {
+			/* Only a stop may end this thread: it frees the filter the workers use. */
+			log_warn("admin: poll: %s; retrying in 100 ms", strerror(errno));
+			nanosleep(&(struct timespec){ 0, 100 * 1000000L }, NULL);
+		}
 		if (n <= 0)
 			continue;
 		if (pfd[0].revents)

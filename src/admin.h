@@ -41,7 +41,7 @@ void admin_reload_async(struct admin *ad);
 void admin_quiesce(struct admin *ad);
 /* Stops and joins the thread, which frees a->filter on its way out (detaching a tc filter
  * needs its CAP_NET_ADMIN), or only detaches it when keep_filter (a stuck worker may still
- * use its maps): call after the workers stopped. NULL-safe. */
+ * use its maps): call after runtime_stop. NULL-safe. */
 void admin_stop(struct admin *ad, bool keep_filter);
 
 #endif

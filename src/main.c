@@ -765,8 +765,9 @@ out_fini:
 	pidfile_remove(pid_file);
 	if (a.rt.n_abandoned) {
 		/* A worker still runs on the config, its rings and the filter's maps: what the
-		 * host keeps after us is gone (hooks, NAPI settings, pid file, the access log
-		 * written), and the exit frees nothing and runs no exit handler under it. */
+		 * host would keep after us is gone (classic tc filters, pins, NAPI threads'
+		 * priorities, the pid file; the access log is written), and the exit frees
+		 * nothing and runs no exit handler under it. */
 		filter_detach(a.filter); /* without an admin thread (its start failed) */
 		accesslog_stop(alog);
 		log_err("exiting with %u stuck worker(s) still running", a.rt.n_abandoned);

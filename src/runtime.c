@@ -663,8 +663,9 @@ uint32_t runtime_stop(struct runtime *rt)
 	uint32_t i;
 
 	/* Only the loop's answer is bounded: a stuck loop must not hold the exit (systemd would
-	 * kill it at TimeoutStopSec, leaving the hooks, NAPI settings and pid file that the exit
-	 * removes), while a teardown that closes many sessions is work that ends. */
+	 * kill it at TimeoutStopSec, leaving the classic tc filters, BPF pins, NAPI threads'
+	 * priorities and pid file that the exit removes), while a teardown that closes many
+	 * sessions is work that ends. */
 	for (i = 0; i < rt->n_started; i++)
 		worker_stop(&rt->workers[i]);
 	for (i = 0; i < rt->n_started; i++) {

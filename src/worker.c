@@ -115,7 +115,10 @@ void worker_report(struct worker *w, enum worker_state state)
 	}
 	pthread_mutex_lock(&w->sync->lock);
 	w->state = state;
-	w->sync->reported++;
+	/* The start waits for one answer per worker: a loop that ends before another worker
+	 * has answered must not count as that one's. */
+	if (state != WORKER_STOPPING)
+		w->sync->reported++;
 	pthread_cond_broadcast(&w->sync->cond);
 	pthread_mutex_unlock(&w->sync->lock);
 }

@@ -78,8 +78,9 @@ struct worker_relay {
 	uint32_t noreply_head, noreply_len;
 };
 
-/* STOPPING: the loop has ended (it saw the stop, or failed) and the backend tears down,
- * which ends by itself; a worker still READY at a stop's deadline is stuck. */
+/* READY and FAILED answer the start (FAILED: set-up failed, the thread ends). STOPPING: the
+ * loop has ended (it saw the stop, or failed) and the backend tears down, which ends by
+ * itself; a worker still READY at a stop's deadline is stuck. */
 enum worker_state { WORKER_STARTING, WORKER_READY, WORKER_FAILED, WORKER_STOPPING };
 
 /* Start-up and command rendezvous between main and its workers. */

@@ -12,9 +12,10 @@
 #     program shedding nowhere (before, the refused reload's hook stayed);
 #   - once the worker runs again, a reload reaches both workers and the program goes;
 #     traffic is relayed at the start and at the end;
-#   - a SIGTERM while a worker is stuck (shedding back on): the relay waits 5 s for its loop,
-#     says so, detaches its hooks, removes its pid file and exits with status 1 (before, it
-#     waited for the worker until systemd killed it, leaving what the exit removes).
+#   - a SIGTERM while a worker is stuck (a relay of its own, each backend, shedding in a
+#     classic tc filter): the relay waits 5 s for its loop, says so, removes the filter and
+#     its pid file and exits with status 1 (before, it waited for the worker until systemd
+#     killed it, which leaves both).
 . "$(dirname "$0")/lib.sh"
 lib_topology
 
@@ -51,12 +52,7 @@ relayed() { lib_expect_echo "$2" --clients 8 --port-base "$1" --count 5 --size 5
 command -v bpftool >/dev/null || lib_skip "bpftool not found"
 lib_case_begin stuck io_uring 4
 lib_case_echo
-lib_relay_conf "$conf" backend="$CASE_BACKEND" listen="$to" up="$(ep "$UP1_IP" 9000)" workers=2 \
-	shed=auto
-pidf=$TMPD/run/ringrelay.pid
-echo "pid_file = \"$pidf\";" >>"$conf"
-lib_relay_start "$conf" || lib_fail "$c relay did not start"
-lib_expect_backend "$CASE_BACKEND" || lib_case_fail "$c no 'worker N: backend $CASE_BACKEND' log line"
+lib_case_start workers=2 shed=auto || lib_done
 lib_relay_log_current | grep -q "relay t: shed on" ||
 	lib_skip "shedding is off here: $(lib_relay_log_current | grep 'relay t: shed')"
 link=$(shed_link)
@@ -138,39 +134,59 @@ fi
 relayed 42000 "relayed after the reloads"
 lib_relay_alive || lib_case_fail "$c relay died"
 
-# 4. A stop while worker 1 is stuck, shedding on again: the relay waits 5 s for the loop,
-# says so, removes what the host would keep after it, and exits with status 1.
-set_shed auto
-lib_relay_hup "reload: .* applied" || lib_case_fail "$c the reload to shedding on did not apply"
-link=$(shed_link)
-shed_hooked "$link" || lib_case_fail "$c no shedding link on $IF_RC after the reload"
-[ -s "$pidf" ] || lib_case_fail "$c no pid file $pidf"
-lib_bg "$NS_R" "$PY" "$STOP_PY" "$(worker_tid 1)" 60 >"$TMPD/stop2.out"
-stop_pid=$BG_PID
-lib_wait_for 5 grep -q stopped "$TMPD/stop2.out" || lib_fail "$c worker 1 was not stopped again"
-t0=$(date +%s)
-kill -TERM "$RELAY_PID"
-# (A traced thread's exit waits for its tracer: the process is gone once the helper is, so
-# what the exit removed is looked at before.)
-if ! lib_wait_for 15 lib_log_count_ge "exiting with 1 stuck worker" 1; then
-	lib_case_fail "$c no 'exiting with 1 stuck worker' line within 15 s of SIGTERM"
-else
-	t1=$(date +%s)
-	lib_log_count_ge "worker 1 did not stop within 5000 ms" 1 ||
-		lib_case_fail "$c the exit did not name worker 1"
-	[ -e "$pidf" ] && lib_case_fail "$c the pid file is still there"
-	shed_hooked "$link" && lib_case_fail "$c the shedding link $link is still there"
-	lib_case_ok "$c SIGTERM with worker 1 stuck: gave up on it after $((t1 - t0)) s," \
-		"hooks and pid file gone"
-fi
-lib_stop_pid "$stop_pid"
-if ! lib_wait_gone "$RELAY_PID" 5; then
-	lib_case_fail "$c the relay did not exit once worker 1 was released"
-	kill -KILL "$RELAY_PID"
-fi
-wait "$RELAY_PID"
-st=$?
-RELAY_PID=
-[ "$st" -eq 1 ] || lib_case_fail "$c exit status $st with worker 1 stuck, want 1"
+# 4. A stop while worker 1 is stuck, in a relay of its own whose shedding sits in a classic
+# tc filter (which outlives a killed process, unlike a tcx link): the relay waits 5 s for
+# the loop, says so, removes the filter and its pid file, and exits with status 1.
+lib_relay_stop || lib_case_fail "$c relay exit status $? after SIGTERM, want 0"
 lib_case_stop_helpers
+# classic_filter: ringrelay's classic filter (handle 0x5252) on IF_RC's ingress, if any.
+classic_filter() { lib_nsx "$NS_R" tc filter show dev "$IF_RC" ingress | grep -i "handle 0x5252"; }
+stop_stuck()
+{
+	local t0 t1 st stop_pid pidf=$TMPD/run/ringrelay.pid
+	lib_case_begin stop "$1" 4
+	lib_case_echo
+	lib_relay_conf "$conf" backend="$CASE_BACKEND" listen="$to" up="$(ep "$UP1_IP" 9000)" \
+		workers=2 shed=auto
+	printf 'pid_file = "%s";\nfilter = { mode = "off"; tc_hook = "clsact"; };\n' "$pidf" >>"$conf"
+	lib_relay_start "$conf" || lib_fail "$c relay did not start"
+	classic_filter >/dev/null || lib_skip "no classic filter on $IF_RC for shedding:" \
+		"$(lib_relay_log_current | grep 'shed:')"
+	[ -s "$pidf" ] || lib_case_fail "$c no pid file $pidf"
+	relayed 43000 "relayed before the stop"
+	lib_bg "$NS_R" "$PY" "$STOP_PY" "$(worker_tid 1)" 60 >"$TMPD/stop-$1.out"
+	stop_pid=$BG_PID
+	lib_wait_for 5 grep -q stopped "$TMPD/stop-$1.out" || lib_fail "$c worker 1 was not stopped"
+	t0=$(date +%s)
+	kill -TERM "$RELAY_PID"
+	if lib_wait_for 15 lib_log_count_ge "exiting with 1 stuck worker" 1; then
+		t1=$(date +%s)
+		lib_log_count_ge "worker 1 did not stop within 5000 ms" 1 ||
+			lib_case_fail "$c the exit did not name worker 1"
+		lib_case_ok "$c SIGTERM with worker 1 stuck: gave up on it after $((t1 - t0)) s"
+	else
+		lib_case_fail "$c no 'exiting with 1 stuck worker' line within 15 s of SIGTERM"
+	fi
+	# (A traced thread's exit waits for its tracer: the process is gone once the helper is.)
+	lib_stop_pid "$stop_pid"
+	if ! lib_wait_gone "$RELAY_PID" 5; then
+		lib_case_fail "$c the relay did not exit once worker 1 was released"
+		kill -KILL "$RELAY_PID"
+	fi
+	wait "$RELAY_PID"
+	st=$?
+	RELAY_PID=
+	[ "$st" -eq 1 ] || lib_case_fail "$c exit status $st with worker 1 stuck, want 1"
+	if classic_filter; then
+		lib_case_fail "$c the classic filter is still on $IF_RC"
+		lib_nsx "$NS_R" tc qdisc del dev "$IF_RC" clsact
+	else
+		lib_case_ok "$c no classic filter left on $IF_RC"
+	fi
+	[ -e "$pidf" ] && lib_case_fail "$c the pid file is still there"
+	lib_case_stop_helpers
+}
+for backend in $(lib_backends); do
+	stop_stuck "$backend"
+done
 lib_done

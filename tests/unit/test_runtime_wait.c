@@ -188,11 +188,12 @@ static void test_reload(void **state)
 }
 
 /* Stand-ins for the worker threads at a stop: each waits for its stop_fd, as a loop does,
- * then says its loop ended, delay_ms later or only once released (a stuck loop). */
+ * then says its loop ended, delay_ms later or only once released (a stuck loop), and ends
+ * teardown_ms after that. */
 struct stand_in {
 	struct worker *w;
 	volatile bool *release; /* NULL: not stuck */
-	uint32_t delay_ms;
+	uint32_t delay_ms, teardown_ms;
 	volatile bool ended;
 };
 
@@ -209,25 +210,31 @@ static void *stand_in_run(void *arg)
 	while (s->release && !*s->release)
 		nanosleep(&ms, NULL);
 	worker_report(s->w, WORKER_STOPPING);
+	for (; s->teardown_ms; s->teardown_ms--)
+		nanosleep(&ms, NULL);
 	s->ended = true;
 	return NULL;
 }
 
 /* A stop waits wait_ms for the loops to see it, joins the worker whose loop did, and leaves
- * the stuck one running, counted (so nothing it may touch is freed), instead of waiting for
- * ever. */
+ * the stuck one running, counted, instead of waiting for ever; runtime_fini then frees
+ * nothing it may touch. */
 static void test_stop(void **state)
 {
 	struct fixture *f = *state;
-	volatile bool release = false;
-	struct stand_in s[2] = { { .w = &f->rt.workers[0] },
-				 { .w = &f->rt.workers[1], .release = &release } };
+	/* static: the stuck one may outlive a failed assertion */
+	static volatile bool release;
+	static struct stand_in s[2];
+	struct worker *workers = f->rt.workers;
+	struct config *cfg = f->rt.cfg;
 	uint64_t t0 = worker_ms(), took;
 	uint32_t i;
 
+	s[0] = (struct stand_in){ .w = &workers[0] };
+	release = false;
+	s[1] = (struct stand_in){ .w = &workers[1], .release = &release };
 	for (i = 0; i < 2; i++)
-		assert_int_equal(pthread_create(&f->rt.workers[i].thread, NULL, stand_in_run, &s[i]),
-				 0);
+		assert_int_equal(pthread_create(&workers[i].thread, NULL, stand_in_run, &s[i]), 0);
 	assert_int_equal(runtime_stop(&f->rt), 1);
 	took = worker_ms() - t0;
 	assert_true(took >= 100 && took < 2000);
@@ -235,28 +242,31 @@ static void test_stop(void **state)
 	assert_false(s[1].ended);
 	assert_int_equal(f->rt.n_started, 0);
 	assert_int_equal(f->rt.n_abandoned, 1);
+	runtime_fini(&f->rt);
+	assert_ptr_equal(f->rt.workers, workers);
+	assert_ptr_equal(f->rt.cfg, cfg);
 	/* The test's own clean-up: the thread ends, then the teardown may free. */
 	release = true;
-	pthread_join(f->rt.workers[1].thread, NULL);
+	pthread_join(workers[1].thread, NULL);
 	assert_true(s[1].ended);
 	f->rt.n_abandoned = 0;
 }
 
-/* A loop that sees the stop late, but within wait_ms, is waited for and joined. */
+/* Only the loop's answer is bounded: a loop that sees the stop late but within wait_ms, and
+ * a teardown longer than wait_ms after a prompt answer, are both waited for and joined. */
 static void test_stop_late(void **state)
 {
 	struct fixture *f = *state;
-	struct stand_in s[2] = { { .w = &f->rt.workers[0], .delay_ms = 300 },
-				 { .w = &f->rt.workers[1], .delay_ms = 20 } };
+	struct stand_in s[2] = { { .w = &f->rt.workers[0], .delay_ms = 50 },
+				 { .w = &f->rt.workers[1], .teardown_ms = 400 } };
 	uint64_t t0 = worker_ms();
 	uint32_t i;
 
-	f->rt.wait_ms = 5000;
 	for (i = 0; i < 2; i++)
 		assert_int_equal(pthread_create(&f->rt.workers[i].thread, NULL, stand_in_run, &s[i]),
 				 0);
-	assert_int_equal(runtime_stop(&f->rt), 0);
-	assert_true(worker_ms() - t0 >= 300);
+	assert_int_equal(runtime_stop(&f->rt), 0); /* wait_ms is 100 */
+	assert_true(worker_ms() - t0 >= 400);
 	assert_true(s[0].ended && s[1].ended);
 	assert_int_equal(f->rt.n_abandoned, 0);
 }
