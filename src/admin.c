@@ -108,7 +108,9 @@ static void *admin_thread(void *arg)
 {
 	struct admin *ad = arg;
 	struct pollfd pfd[3];
+	uint32_t poll_failed = 0;
 	bool keep_filter;
+	uint64_t stop;
 	int n;
 
 	/* What the other threads may no longer do, this one keeps, and nothing else. */
@@ -122,9 +124,13 @@ static void *admin_thread(void *arg)
 	for (;;) {
 		n = poll(pfd, 3, -1);
 		if (n < 0 && errno != EINTR) {
-			/* Only a stop may end this thread: it frees the filter the workers use. */
-			log_warn("admin: poll: %s; retrying in 100 ms", strerror(errno));
+			/* Only a stop may end this thread (it frees the filter the workers use):
+			 * look for one without poll, and try again. */
+			if (!poll_failed++)
+				log_warn("admin: poll: %s; retrying every 100 ms", strerror(errno));
 			nanosleep(&(struct timespec){ 0, 100 * 1000000L }, NULL);
+			if (read(ad->stop_fd, &stop, sizeof(stop)) == sizeof(stop))
+				break;
 		}
 		if (n <= 0)
 			continue;

@@ -406,18 +406,22 @@ static int start_workers(struct runtime *rt, char *err, size_t errlen)
 		}
 		rt->n_started++;
 	}
-	/* Wait until every worker is listening (or has failed) before calling us ready. */
+	/* Wait until every worker is listening (or has failed) before calling us ready; one
+	 * whose loop has already ended (STOPPING: it failed) fails the start too. */
 	pthread_mutex_lock(&rt->sync.lock);
 	while (rt->sync.reported < rt->n_started)
 		pthread_cond_wait(&rt->sync.cond, &rt->sync.lock);
+	for (i = 0; i < rt->n_started && rt->workers[i].state == WORKER_READY; i++)
+		;
 	pthread_mutex_unlock(&rt->sync.lock);
-	for (i = 0; i < rt->n_started; i++) {
-		if (rt->workers[i].state == WORKER_FAILED) {
+	if (i < rt->n_started) {
+		if (rt->workers[i].error[0])
 			snprintf(err, errlen, "%s", rt->workers[i].error);
-			stop_started(rt);
-			ret = -EIO;
-			goto out;
-		}
+		else
+			snprintf(err, errlen, "worker %u: its loop ended as it started", i);
+		stop_started(rt);
+		ret = -EIO;
+		goto out;
 	}
 	for (i = 0; i < rt->n_started; i++) {
 		char id[12];

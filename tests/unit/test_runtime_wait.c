@@ -257,18 +257,78 @@ static void test_stop(void **state)
 static void test_stop_late(void **state)
 {
 	struct fixture *f = *state;
-	struct stand_in s[2] = { { .w = &f->rt.workers[0], .delay_ms = 50 },
-				 { .w = &f->rt.workers[1], .teardown_ms = 400 } };
+	static struct stand_in s[2]; /* as in test_stop */
 	uint64_t t0 = worker_ms();
 	uint32_t i;
 
+	s[0] = (struct stand_in){ .w = &f->rt.workers[0], .delay_ms = 20 };
+	s[1] = (struct stand_in){ .w = &f->rt.workers[1], .teardown_ms = 1000 };
+	f->rt.wait_ms = 300;
 	for (i = 0; i < 2; i++)
 		assert_int_equal(pthread_create(&f->rt.workers[i].thread, NULL, stand_in_run, &s[i]),
 				 0);
-	assert_int_equal(runtime_stop(&f->rt), 0); /* wait_ms is 100 */
-	assert_true(worker_ms() - t0 >= 400);
+	assert_int_equal(runtime_stop(&f->rt), 0);
+	assert_true(worker_ms() - t0 >= 1000);
 	assert_true(s[0].ended && s[1].ended);
 	assert_int_equal(f->rt.n_abandoned, 0);
+}
+
+/* The start's backend: worker 0 answers READY and its loop fails at once; worker 1 reads
+ * its first command only after that (still main's until every worker has answered), then
+ * answers and runs until stopped. */
+static int early_end_run(struct worker *w, struct worker_cmd *first)
+{
+	struct timespec wait = { 0, 100 * 1000000L };
+	struct pollfd pfd = { .fd = w->stop_fd, .events = POLLIN };
+
+	if (w->id == 0) {
+		worker_report(w, WORKER_READY);
+		snprintf(w->error, sizeof(w->error), "worker 0: its loop failed");
+		worker_report(w, WORKER_STOPPING);
+		return -EIO;
+	}
+	nanosleep(&wait, NULL);
+	if (first->type != WORKER_CMD_APPLY)
+		snprintf(w->error, sizeof(w->error), "worker 1: first command changed");
+	worker_report(w, WORKER_READY);
+	while (poll(&pfd, 1, -1) <= 0)
+		;
+	worker_report(w, WORKER_STOPPING);
+	return 0;
+}
+
+static const struct worker_ops early_end_ops = {
+	.run = early_end_run,
+	.listener_open = stub_listener_open,
+	.session_opened = stub_session_opened,
+	.session_close = stub_session_close,
+};
+
+/* A worker whose loop ends as the others still start neither counts as another's answer
+ * (the start freed the first commands under worker 1) nor passes for a running worker:
+ * the start fails with its error. */
+static void test_start_early_end(void **state)
+{
+	struct config *cfg = load(30);
+	struct runtime rt = { 0 };
+	struct uring_caps caps = { 0 };
+	struct plan plan;
+	char err[CONFIG_ERR_LEN] = "";
+	uint32_t i;
+
+	(void)state;
+	assert_non_null(cfg);
+	assert_int_equal(runtime_check(NULL, cfg, &plan, err, sizeof(err)), 0);
+	plan.n_workers = 2;
+	plan.cpu[1] = plan.cpu[0];
+	assert_int_equal(runtime_prepare(&rt, cfg, &plan, &caps, err, sizeof(err)), 0);
+	for (i = 0; i < 2; i++)
+		rt.workers[i].ops = &early_end_ops;
+	assert_int_equal(runtime_start(&rt, err, sizeof(err)), -EIO);
+	assert_string_equal(err, "worker 0: its loop failed");
+	assert_int_equal(rt.n_started, 0);
+	assert_string_equal(rt.workers[1].error, "");
+	runtime_fini(&rt);
 }
 
 int main(void)
@@ -278,6 +338,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_reload, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stop, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stop_late, setup, teardown),
+		cmocka_unit_test(test_start_early_end),
 	};
 	return cmocka_run_group_tests_name("runtime_wait", tests, NULL, NULL);
 }
