@@ -47,6 +47,17 @@ import json, sys
 r = json.load(sys.stdin)["relays"][0]
 print(r["shed"]["on"] if "shed" in r else "-")'
 }
+# stop_worker1 OUT: stops the relay's worker 1 alone for up to 60 s (thread_stop.py, its
+# output in OUT); stop_pid is the helper's, whose end resumes the worker.
+stop_worker1()
+{
+	local tid
+	tid=$(worker_tid 1)
+	[ -n "$tid" ] || lib_fail "$c no thread named ringrelay-w1"
+	lib_bg "$NS_R" "$PY" "$STOP_PY" "$tid" 60 >"$1"
+	stop_pid=$BG_PID
+	lib_wait_for 5 grep -q stopped "$1" || lib_fail "$c worker 1 was not stopped"
+}
 set_shed() { sed -i "s/shed = \"[a-z]*\";/shed = \"$1\";/" "$conf"; }
 relayed() { lib_expect_echo "$2" --clients 8 --port-base "$1" --count 5 --size 50; }
 
@@ -79,11 +90,7 @@ reload_cases()
 	shed_hooked "$link" || lib_fail "$c shedding link $link on $IF_RC is not there"
 	relayed 41000 "relayed at start"
 
-	tid=$(worker_tid 1)
-	[ -n "$tid" ] || lib_fail "$c no thread named ringrelay-w1"
-	lib_bg "$NS_R" "$PY" "$STOP_PY" "$tid" 60 >"$TMPD/stop.out"
-	stop_pid=$BG_PID
-	lib_wait_for 5 grep -q stopped "$TMPD/stop.out" || lib_fail "$c worker 1 was not stopped"
+	stop_worker1 "$TMPD/stop.out"
 
 	# 0. The control socket still answers: status at once, sessions (which asks every worker)
 	# with an error naming the stuck one, after its 5 s wait.
@@ -161,7 +168,7 @@ reload_cases()
 classic_filter() { lib_nsx "$NS_R" tc filter show dev "$IF_RC" ingress | grep -i "handle 0x5252"; }
 stop_stuck()
 {
-	local t0 t1 st stop_pid tid pidf=$TMPD/run/ringrelay.pid
+	local t0 t1 st stop_pid pidf=$TMPD/run/ringrelay.pid
 	lib_case_begin stop "$1" 4
 	lib_case_echo
 	lib_relay_conf "$conf" backend="$CASE_BACKEND" listen="$to" up="$(ep "$UP1_IP" 9000)" \
@@ -178,11 +185,7 @@ stop_stuck()
 	fi
 	[ -s "$pidf" ] || lib_case_fail "$c no pid file $pidf"
 	relayed 43000 "relayed before the stop"
-	tid=$(worker_tid 1)
-	[ -n "$tid" ] || lib_fail "$c no thread named ringrelay-w1"
-	lib_bg "$NS_R" "$PY" "$STOP_PY" "$tid" 60 >"$TMPD/stop-$1.out"
-	stop_pid=$BG_PID
-	lib_wait_for 5 grep -q stopped "$TMPD/stop-$1.out" || lib_fail "$c worker 1 was not stopped"
+	stop_worker1 "$TMPD/stop-$1.out"
 	t0=$(date +%s)
 	kill -TERM "$RELAY_PID"
 	if lib_wait_for 15 lib_log_count_ge "exiting with 1 stuck worker" 1; then
