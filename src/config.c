@@ -903,8 +903,9 @@ static const struct config_row root_rows[] = {
 	{"buffers", CONFIG_T_U32, CONFIG_FIELD(struct config, buffers), .lo = 64, .hi = 32768,
 	 .def.i = 4096, .restart_only = true, .after = buffers_after},
 	{"gro", CONFIG_T_BOOL, CONFIG_FIELD(struct config, gro), .restart_only = true},
+	/* main's event loop reads it once, at the start */
 	{"stats_interval", CONFIG_T_SECONDS, CONFIG_FIELD(struct config, stats_interval),
-	 .def.d = 5.0},
+	 .def.d = 5.0, .restart_only = true},
 	{"user", CONFIG_T_STRING, CONFIG_FIELD(struct config, user), .hi = CONFIG_NAME_LEN,
 	 .def.s = "", .restart_only = true, .after = user_after},
 	/* the socket path must fit sun_path, which is shorter than CONFIG_PATH_LEN */

@@ -128,6 +128,12 @@ static enum view_reload view_reload_result(const struct snapshot *s)
 }
 
 /* The relay a session belongs to; NULL when cfg has no such relay. */
+/* An upstream entry as status shows it: its address, or a name entry as written. */
+static const char *upstream_label(const struct upstream_conf *u, char *buf, size_t len)
+{
+	return u->is_name ? u->text : addr_format(&u->addr, buf, len);
+}
+
 static const char *view_relay_name(const struct config *cfg, uint32_t relay)
 {
 	return relay < cfg->n_relays ? cfg->relays[relay].name : NULL;
@@ -650,11 +656,11 @@ static int status_relays(const struct config *cfg, FILE *out)
 		for (k = 0; k < r->n_upstreams; k++) {
 			const struct upstream_conf *u = &r->upstreams[k];
 
-			addr_format(&u->addr, ep, sizeof(ep));
 			if (u->weight == 1)
-				emit_table_piece(&t, "%s", ep);
+				emit_table_piece(&t, "%s", upstream_label(u, ep, sizeof(ep)));
 			else
-				emit_table_piece(&t, "%s weight=%u", ep, u->weight);
+				emit_table_piece(&t, "%s weight=%u", upstream_label(u, ep, sizeof(ep)),
+						 u->weight);
 		}
 		emit_table_cell_end(&t);
 	}
@@ -765,7 +771,7 @@ static int status_json(const struct snapshot *s, const struct config *cfg, FILE 
 		for (k = 0; k < r->n_upstreams; k++) {
 			emit_json_object(&j, NULL);
 			emit_json_string(&j, "address",
-					 addr_format(&r->upstreams[k].addr, ep, sizeof(ep)));
+					 upstream_label(&r->upstreams[k], ep, sizeof(ep)));
 			emit_json_uint(&j, "weight", r->upstreams[k].weight);
 			emit_json_close(&j);
 		}

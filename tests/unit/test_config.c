@@ -881,12 +881,12 @@ static void test_keep_restart(void **state)
 	    "upstreams = [ \"127.0.0.1:5301\" ]; max_sessions = 20; session_timeout = 9; },\n"
 	    "{ name = \"c\"; listen = [ \"127.0.0.1:5303\" ]; upstreams = [ \"127.0.0.1:5301\" ];"
 	    " max_sessions = 30; } );\n");
-	static const char *const want[] = { "workers",	      "cpus",
-					    "buffer_size",    "buffers",
-					    "user",	      "control_socket",
-					    "control_access", "metrics",
-					    "napi.busy_poll_us", "napi.threaded",
-					    "relay b: max_sessions" };
+	static const char *const want[] = { "workers",	       "cpus",
+					    "buffer_size",     "buffers",
+					    "stats_interval",  "user",
+					    "control_socket",  "control_access",
+					    "metrics",	       "napi.busy_poll_us",
+					    "napi.threaded",   "relay b: max_sessions" };
 	struct kept k = { .n = 0 };
 	size_t i;
 
@@ -910,7 +910,7 @@ static void test_keep_restart(void **state)
 	/* what a reload applies stays new: a new relay's size, timeouts, the rest */
 	assert_int_equal(next->relays[1].max_sessions, 30);
 	assert_true(next->relays[0].session_timeout == 9.0);
-	assert_true(next->stats_interval == 2.0);
+	assert_true(next->stats_interval == 1.0);
 	assert_int_equal(next->n_relays, 2);
 	/* nothing changed: nothing to say */
 	k.n = 0;

@@ -708,6 +708,31 @@ static void expect_in(const char *text, const char *want)
 		fail_msg("want \"%s\" in\n%s", want, text);
 }
 
+/* An upstream given by name shows as written, in the table and in JSON (not "(none)": it
+ * has no address of its own). */
+static void test_named_upstream(void **state)
+{
+	struct fixture *f;
+	struct upstream_conf *u;
+	char *text;
+
+	assert_int_equal(setup(state), 0);
+	f = *state;
+	u = &f->cfg->relays[0].upstreams[1];
+	memset(&u->addr, 0, sizeof(u->addr));
+	u->is_name = true;
+	snprintf(u->host, sizeof(u->host), "up.example");
+	u->port = 9001;
+	snprintf(u->text, sizeof(u->text), "up.example:9001");
+	text = render_text(view_status, f, false);
+	expect_in(text, "198.18.2.2:9000 up.example:9001 weight=3");
+	free(text);
+	text = render_text(view_status, f, true);
+	expect_in(text, "{\"address\": \"up.example:9001\", \"weight\": 3}");
+	free(text);
+	teardown(state);
+}
+
 /* With the session fast path: status names each relay's mode and why, stats gains the
  * FAST_PATH columns and the fast path's table, sessions the PATH column. */
 /* Early shedding: status per relay, the counters in stats, and the relay's total where the
@@ -940,6 +965,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_answers),
+		cmocka_unit_test(test_named_upstream),
 		cmocka_unit_test(test_rxpath),
 		cmocka_unit_test_setup_teardown(test_session_of_unknown_relay, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_offload_views, setup, teardown),
