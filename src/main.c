@@ -54,8 +54,9 @@ static void usage(FILE *f)
 		"  -t, --test-config   check the configuration and exit (0 good, 1 bad)\n"
 		"  -T, --dump-config   check, then print the effective configuration\n"
 		"  -f, --foreground    run in the foreground (ringrelay never forks anyway)\n"
-		"  -v, --verbose       more log (repeat for debug); stats every stats_interval\n"
-		"  -q, --quiet         less log\n"
+		"  -v, --verbose       debug messages too; stats every stats_interval\n"
+		"  -q, --quiet         notices, warnings and errors only (-qq: warnings and\n"
+		"                      errors; -qqq: errors)\n"
 		"  -V, --version       versions, the data-path features this kernel offers and the\n"
 		"                      fast path each relay of the config would get, and why\n"
 		"  -h, --help          this text\n"
@@ -606,12 +607,18 @@ int main(int argc, char **argv)
 	struct steer steer;
 	uint64_t admin_caps;
 	sigset_t mask;
-	int sfd, ret = 1;
+	int sfd, level, ret = 1;
 	uint32_t i;
 
 	if (parse_args(argc, argv, &o))
 		return 2;
-	log_set_level((enum log_level)(LOG_LVL_INFO + o.verbosity));
+	/* -v debug, -q notices and up, -qq warnings and errors; errors are never hidden. */
+	level = LOG_LVL_INFO + o.verbosity;
+	if (level > LOG_LVL_DEBUG)
+		level = LOG_LVL_DEBUG;
+	if (level < LOG_LVL_ERR)
+		level = LOG_LVL_ERR;
+	log_set_level((enum log_level)level);
 	log_setup(LOG_FORMAT_TEXT);
 
 	if (load_config(o.config, &cfg, &plan, err, sizeof(err))) {
