@@ -76,6 +76,9 @@ static void print_offload(const char *path)
 		printf("offload: no configuration to judge (%s)\n", err);
 		return;
 	}
+	/* An upstream name routes as its addresses do: resolved as a start resolves it. */
+	if (config_resolve(cfg, NULL, NULL, err, sizeof(err)))
+		printf("offload: %s; judged without that name's addresses\n", err);
 	offload_resolve(cfg, st);
 	printf("offload (%s; decided now, before attaching):\n", path);
 	for (i = 0; i < cfg->n_relays; i++)

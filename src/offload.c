@@ -74,11 +74,12 @@ static int offload_relay_ifaces(const struct relay_conf *rc, struct offload_rela
 		for (i = 0; i < n; i++)
 			offload_add_iface(st, idx[i]);
 	}
-	for (j = 0; j < rc->n_upstreams; j++) {
-		n = netlink_route_oif(&rc->upstreams[j].addr, &oif);
+	/* The addresses sent to: a name's as resolved (its entry has none of its own). */
+	for (j = 0; j < rc->n_members; j++) {
+		n = netlink_route_oif(&rc->members[j].addr, &oif);
 		if (n < 0) {
 			snprintf(st->why, sizeof(st->why), "no route to upstream %s: %s",
-				 addr_format(&rc->upstreams[j].addr, buf, sizeof(buf)),
+				 addr_format(&rc->members[j].addr, buf, sizeof(buf)),
 				 strerror(-n));
 			return n;
 		}
@@ -123,8 +124,8 @@ static void offload_families(const struct relay_conf *rc, bool *v4, bool *v6)
 	*v4 = *v6 = false;
 	for (j = 0; j < rc->n_listen; j++)
 		*(addr_family(&rc->listen[j]) == AF_INET6 ? v6 : v4) = true;
-	for (j = 0; j < rc->n_upstreams; j++)
-		*(addr_family(&rc->upstreams[j].addr) == AF_INET6 ? v6 : v4) = true;
+	for (j = 0; j < rc->n_members; j++)
+		*(addr_family(&rc->members[j].addr) == AF_INET6 ? v6 : v4) = true;
 }
 
 static void offload_resolve_one(const struct relay_conf *rc, struct offload_relay_state *st)

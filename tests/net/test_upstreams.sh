@@ -204,11 +204,21 @@ names_case()
 	lib_case_server "$TMPD/n4.json" echo --bind "$(ep 198.18.2.2 9000)"
 	lib_case_server "$TMPD/n6.json" echo --bind "$(ep 2001:2:2::2 9000)"
 	lib_relay_conf "$conf" backend=io_uring listen="$to" up="up.test:9000"
-	conf_extra "$conf" "resolve_interval = 0.5;"
+	conf_extra "$conf" "resolve_interval = 0.5; offload = \"tc\";"
 	lib_case_start_conf || return
 	n=$(ctl -j upstreams t | "$PY" -c 'import json,sys; print(len(json.load(sys.stdin)["upstreams"]))')
 	[ "$n" = 2 ] && lib_case_ok "$c up.test:9000 -> 2 upstreams" ||
 		lib_case_fail "$c up.test:9000 -> $n upstreams, want 2 (both families)"
+	# The fast path routes to the name's addresses, not to an entry with none (which took
+	# loopback's route and turned it off), and status shows the entry as written.
+	out=$(ctl -j status | "$PY" -c '
+import json, sys
+r = json.load(sys.stdin)["relays"][0]
+print(r["offload"]["mode"], r["upstreams"][0]["address"], "|", r["offload"]["why"])')
+	case $out in
+	"tc up.test:9000 |"*) lib_case_ok "$c fast path and status with a name: $out" ;;
+	*) lib_case_fail "$c fast path and status with a name: $out" ;;
+	esac
 	out=$(lib_udp "$NS_C" client --to "$to" --clients 10 --count 2 --expect-echo) ||
 		lib_case_fail "$c clients: $out"
 	# The same inode (a bind mount follows it): the name loses its IPv6 address.
