@@ -64,8 +64,8 @@ void accesslog_session_start(struct accesslog_ring *ring, const struct accesslog
 void accesslog_session_end(struct accesslog_ring *ring, const struct accesslog_session *s,
 			   enum accesslog_reason why);
 
-/* "idle", "upstream_removed", "listener_removed", "relay_removed", "mode_changed",
- * "shutdown", "filter_denied". */
+/* "idle", "evicted", "upstream_removed", "listener_removed", "relay_removed",
+ * "mode_changed", "shutdown", "filter_denied". */
 const char *accesslog_reason_name(enum accesslog_reason why);
 
 /* For tests and the logger: the text of one event (message, no time or level), and its

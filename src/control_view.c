@@ -127,13 +127,13 @@ static enum view_reload view_reload_result(const struct snapshot *s)
 	return s->last_reload_partial ? VIEW_RELOAD_PARTIAL : VIEW_RELOAD_FAILED;
 }
 
-/* The relay a session belongs to; NULL when cfg has no such relay. */
 /* An upstream entry as status shows it: its address, or a name entry as written. */
 static const char *upstream_label(const struct upstream_conf *u, char *buf, size_t len)
 {
 	return u->is_name ? u->text : addr_format(&u->addr, buf, len);
 }
 
+/* The relay a session belongs to; NULL when cfg has no such relay. */
 static const char *view_relay_name(const struct config *cfg, uint32_t relay)
 {
 	return relay < cfg->n_relays ? cfg->relays[relay].name : NULL;

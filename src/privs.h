@@ -9,7 +9,8 @@
  * each thread then keeps what it needs after start: the control thread, the upkeep thread
  * and the access log none at all, workers none (CAP_NET_RAW only when a relay's source =
  * "client" or fwmark needs it on each session socket), only the admin thread CAP_NET_ADMIN,
- * CAP_BPF and CAP_PERFMON when a filter is configured, CAP_NET_ADMIN for the napi block's
+ * CAP_BPF and CAP_PERFMON when the start loaded the BPF program (a filter, offload or early
+ * shedding), CAP_NET_ADMIN for the napi block's
  * per-NAPI values (and CAP_SYS_NICE for its threads: napi.threaded, napi.thread_nice), and
  * main none once everything runs.
  * A uid change reaches every thread (glibc broadcasts setresuid). */
