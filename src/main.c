@@ -78,7 +78,9 @@ static void print_offload(const char *path)
 	}
 	/* An upstream name routes as its addresses do: resolved as a start resolves it. */
 	if (config_resolve(cfg, NULL, NULL, err, sizeof(err)))
-		printf("offload: %s; judged without that name's addresses\n", err);
+		printf("offload: %s; judged without the addresses of names from there on (a start "
+		       "would refuse this config)\n",
+		       err);
 	offload_resolve(cfg, st);
 	printf("offload (%s; decided now, before attaching):\n", path);
 	for (i = 0; i < cfg->n_relays; i++)

@@ -210,13 +210,13 @@ names_case()
 	[ "$n" = 2 ] && lib_case_ok "$c up.test:9000 -> 2 upstreams" ||
 		lib_case_fail "$c up.test:9000 -> $n upstreams, want 2 (both families)"
 	# The fast path routes to the name's addresses, not to an entry with none (which took
-	# loopback's route and turned it off), and status shows the entry as written.
+	# loopback's route and turned it off): the upstream side's interface is in its set.
 	out=$(ctl -j status | "$PY" -c '
 import json, sys
 r = json.load(sys.stdin)["relays"][0]
 print(r["offload"]["mode"], r["upstreams"][0]["address"], "|", r["offload"]["why"])')
 	case $out in
-	"tc up.test:9000 |"*) lib_case_ok "$c fast path and status with a name: $out" ;;
+	"tc up.test:9000 |"*"$IF_RU"*) lib_case_ok "$c fast path and status with a name: $out" ;;
 	*) lib_case_fail "$c fast path and status with a name: $out" ;;
 	esac
 	out=$(lib_udp "$NS_C" client --to "$to" --clients 10 --count 2 --expect-echo) ||
