@@ -64,23 +64,33 @@ static void usage(FILE *f)
 		DEFAULT_CONFIG);
 }
 
+/* The config at path for -V's section what to judge, its names resolved as a start resolves
+ * them (a name's interfaces are its addresses'); NULL, said, when there is none. */
+static struct config *load_judged(const char *path, const char *what)
+{
+	char err[CONFIG_ERR_LEN];
+	struct config *cfg;
+
+	if (config_load_file(path, &cfg, err, sizeof(err))) {
+		printf("%s: no configuration to judge (%s)\n", what, err);
+		return NULL;
+	}
+	if (config_resolve(cfg, NULL, NULL, err, sizeof(err)))
+		printf("%s: %s; judged without the addresses of names from there on (a start "
+		       "would refuse this config)\n",
+		       what, err);
+	return cfg;
+}
+
 /* What the fast path would get for each relay of the config at path, and why. */
 static void print_offload(const char *path)
 {
 	struct offload_relay_state st[CONFIG_MAX_RELAYS];
-	struct config *cfg;
-	char err[CONFIG_ERR_LEN];
+	struct config *cfg = load_judged(path, "offload");
 	uint32_t i;
 
-	if (config_load_file(path, &cfg, err, sizeof(err))) {
-		printf("offload: no configuration to judge (%s)\n", err);
+	if (!cfg)
 		return;
-	}
-	/* An upstream name routes as its addresses do: resolved as a start resolves it. */
-	if (config_resolve(cfg, NULL, NULL, err, sizeof(err)))
-		printf("offload: %s; judged without the addresses of names from there on (a start "
-		       "would refuse this config)\n",
-		       err);
 	offload_resolve(cfg, st);
 	printf("offload (%s; decided now, before attaching):\n", path);
 	for (i = 0; i < cfg->n_relays; i++)
@@ -98,14 +108,12 @@ static void print_shed(const char *path)
 	char err[CONFIG_ERR_LEN];
 	const char *why = err;
 	struct filter *f = NULL;
-	struct config *cfg;
+	struct config *cfg = load_judged(path, "shed");
 	bool loaded = false;
 	uint32_t i;
 
-	if (config_load_file(path, &cfg, err, sizeof(err))) {
-		printf("shed: no configuration to judge (%s)\n", err);
+	if (!cfg)
 		return;
-	}
 	/* A probe: a running relay's pinned maps are not its to replace. */
 	cfg->filter.pin = false;
 	if (!privs_can_load_bpf())

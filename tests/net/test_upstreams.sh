@@ -200,7 +200,8 @@ names_case()
 	lib_case_begin names io_uring 4
 	c="[names]"
 	mkdir -p "$HOSTS_DIR"
-	printf '127.0.0.1 localhost\n198.18.2.2 up.test\n2001:2:2::2 up.test\n' >"$HOSTS_DIR/hosts"
+	printf '127.0.0.1 localhost\n198.18.2.2 up.test\n2001:2:2::2 up.test\n%s relay.test\n' \
+		"$RELAY_IP" >"$HOSTS_DIR/hosts"
 	lib_case_server "$TMPD/n4.json" echo --bind "$(ep 198.18.2.2 9000)"
 	lib_case_server "$TMPD/n6.json" echo --bind "$(ep 2001:2:2::2 9000)"
 	lib_relay_conf "$conf" backend=io_uring listen="$to" up="up.test:9000"
@@ -219,6 +220,17 @@ print(r["offload"]["mode"], r["upstreams"][0]["address"], "|", r["offload"]["why
 	"tc up.test:9000 |"*"$IF_RU"*) lib_case_ok "$c fast path and status with a name: $out" ;;
 	*) lib_case_fail "$c fast path and status with a name: $out" ;;
 	esac
+	# -V judges names by their addresses too: the upstream's for the fast path, a listen
+	# name's for shedding (both were judged as loopback).
+	sed "s/\"$to\"/\"relay.test:5000\"/" "$conf" >"$TMPD/names-v.conf"
+	out=$(lib_nsx "$NS_R" "$RINGRELAY" -V -c "$TMPD/names-v.conf" 2>&1 |
+		grep -E "^  relay t: (offload|shed) ")
+	if echo "$out" | grep -q "offload = \"tc\" -> tc: .*$IF_RU" &&
+		echo "$out" | grep -q "shed = \"auto\" -> on: .*$IF_RC"; then
+		lib_case_ok "$c -V with names: $(echo $out)"
+	else
+		lib_case_fail "$c -V with names: $(echo $out)"
+	fi
 	out=$(lib_udp "$NS_C" client --to "$to" --clients 10 --count 2 --expect-echo) ||
 		lib_case_fail "$c clients: $out"
 	# The same inode (a bind mount follows it): the name loses its IPv6 address.
