@@ -325,8 +325,6 @@ static int app_filter_follow(struct app *a, const struct config *cfg, const stru
 	 * and say why. Only a filter makes that an error (a relay with shed = "on" stops the
 	 * start); the fast path and shedding alone go without. */
 	if (ret && !a->filter) {
-		char why[SHED_WHY_LEN];
-
 		for (i = 0; i < cfg->n_relays; i++) {
 			if (cfg->relays[i].offload == OFFLOAD_OFF)
 				continue;
@@ -334,8 +332,7 @@ static int app_filter_follow(struct app *a, const struct config *cfg, const stru
 			log_notice("relay %s: offload off: %s", cfg->relays[i].name, err);
 		}
 		a->rt.fast = NULL;
-		snprintf(why, sizeof(why), "%s", err);
-		sret = shed_apply(NULL, cfg, why, a->shed, serr, sizeof(serr));
+		sret = shed_apply(NULL, cfg, err, a->shed, serr, sizeof(serr));
 		if (cfg->filter.mode != FILTER_MODE_OFF)
 			return ret;
 		if (sret)

@@ -290,14 +290,10 @@ no_progress() { lib_relay_log_current | grep -q 'made no progress'; }
 # wedged_case: worker 0's thread stopped for up to 4 s while every other thread runs.
 wedged_case()
 {
-	local tid p1 p2= stop_pid
-	tid=$(grep -lx "ringrelay-w0" /proc/"$RELAY_PID"/task/*/comm 2>/dev/null | head -n 1 |
-		cut -d/ -f5)
-	[ -n "$tid" ] || { lib_case_fail "$c no thread named ringrelay-w0"; return; }
-	lib_bg "$NS_R" "$PY" "$SRC/tests/net/thread_stop.py" "$tid" 4 >"$TMPD/stop.out"
-	stop_pid=$BG_PID
-	if ! lib_wait_for 5 grep -q stopped "$TMPD/stop.out"; then
-		lib_case_fail "$c worker 0 was not stopped"
+	local p1 p2=
+	if ! lib_worker_stop 0 4 "$TMPD/stop.out"; then
+		lib_case_fail "$c worker 0 (thread ringrelay-w0) was not stopped"
+		[ -n "$STOP_PID" ] || return
 	elif ! lib_wait_for 3 no_progress; then
 		lib_case_fail "$c worker 0 stopped, yet no 'made no progress' warning within 3 s"
 	else
@@ -313,7 +309,7 @@ wedged_case()
 			lib_case_ok "$c worker 0 stopped: 'made no progress', no ping for 1 s"
 		fi
 	fi
-	lib_stop_pid "$stop_pid"
+	lib_stop_pid "$STOP_PID"
 	[ -n "$p2" ] || return 0 # failed above: nothing to resume from
 	if lib_wait_for 3 pings_at_least $((p2 + 2)); then
 		lib_case_ok "$c worker 0 runs again: pings resumed"

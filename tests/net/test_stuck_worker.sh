@@ -20,7 +20,6 @@
 . "$(dirname "$0")/lib.sh"
 lib_topology
 
-STOP_PY=$SRC/tests/net/thread_stop.py
 
 # shed_link: the BPF link of the last "shed: on veth-rc in ..." log line (bpftool 7.1 does
 # not list tcx attachments by device); shed_hooked ID: that link still exists. shed_prog:
@@ -33,12 +32,6 @@ shed_line()
 shed_link() { shed_line | grep -o 'link [0-9]*' | cut -d' ' -f2; }
 shed_prog() { shed_line | grep -o 'prog [0-9]*' | cut -d' ' -f2; }
 shed_hooked() { bpftool link show id "$1" >/dev/null 2>&1; }
-# worker_tid N: the thread id of worker N (named ringrelay-wN).
-worker_tid()
-{
-	grep -lx "ringrelay-w$1" /proc/"$RELAY_PID"/task/*/comm 2>/dev/null | head -n 1 |
-		cut -d/ -f5
-}
 # shed_on: whether status says relay t sheds (configured: "True"/"False"; not: "-").
 shed_on()
 {
@@ -47,16 +40,11 @@ import json, sys
 r = json.load(sys.stdin)["relays"][0]
 print(r["shed"]["on"] if "shed" in r else "-")'
 }
-# stop_worker1 OUT: stops the relay's worker 1 alone for up to 60 s (thread_stop.py, its
-# output in OUT); stop_pid is the helper's, whose end resumes the worker.
+# stop_worker1 OUT: worker 1 stopped for up to 60 s (lib_worker_stop); stop_pid resumes it.
 stop_worker1()
 {
-	local tid
-	tid=$(worker_tid 1)
-	[ -n "$tid" ] || lib_fail "$c no thread named ringrelay-w1"
-	lib_bg "$NS_R" "$PY" "$STOP_PY" "$tid" 60 >"$1"
-	stop_pid=$BG_PID
-	lib_wait_for 5 grep -q stopped "$1" || lib_fail "$c worker 1 was not stopped"
+	lib_worker_stop 1 60 "$1" || lib_fail "$c worker 1 was not stopped"
+	stop_pid=$STOP_PID
 }
 set_shed() { sed -i "s/shed = \"[a-z]*\";/shed = \"$1\";/" "$conf"; }
 relayed() { lib_expect_echo "$2" --clients 8 --port-base "$1" --count 5 --size 50; }
