@@ -213,7 +213,7 @@ print(" ".join("%s=%d/%d" % b for b in bad) or "ok")')
 		local got drops
 		lib_nsx "$NS_C" ethtool -K "$IF_C" gro off >/dev/null
 		out=$(lib_udp "$NS_C" client --to "$to" --clients 1 --count 20 --port-base 43000 \
-			--interval 0.01 --expect-echo --seconds 10)
+			--interval 0.01 --expect-echo --round-wait 0.5 --seconds 10)
 		got=$(lib_json_field received "$out")
 		drops=$(ctl stats | awk '$1 == "'"$IF_RC"'" { print $5 }')
 		[ "$got" -ge 18 ] && [ "$((got + drops))" -ge 20 ] ||
