@@ -24,6 +24,7 @@ struct admin {
 	pthread_t thread;
 	int stop_fd;		  /* eventfd: stop */
 	int ask_fd;		  /* eventfd: a reload is asked for */
+	int follow_fd;		  /* eventfd: upstream names resolved to new addresses */
 	struct netlink_watch *nw; /* NULL: no filter or napi settings to apply again */
 	uint64_t keep;		  /* the thread's capabilities */
 	sem_t up;		  /* posted once the thread has set its capabilities */
@@ -104,10 +105,22 @@ static void admin_link_events(struct admin *ad)
 	admin_end(ad);
 }
 
+static void admin_follow(struct admin *ad)
+{
+	uint64_t v;
+
+	if (read(ad->follow_fd, &v, sizeof(v)) < 0 || !admin_begin(ad))
+		return;
+	pthread_mutex_lock(&ad->a->lock);
+	app_upstream_addrs_changed(ad->a);
+	pthread_mutex_unlock(&ad->a->lock);
+	admin_end(ad);
+}
+
 static void *admin_thread(void *arg)
 {
 	struct admin *ad = arg;
-	struct pollfd pfd[3];
+	struct pollfd pfd[4];
 	uint32_t poll_failed = 0;
 	bool keep_filter;
 	uint64_t stop;
@@ -121,8 +134,9 @@ static void *admin_thread(void *arg)
 	pfd[0] = (struct pollfd){ .fd = ad->stop_fd, .events = POLLIN };
 	pfd[1] = (struct pollfd){ .fd = ad->ask_fd, .events = POLLIN };
 	pfd[2] = (struct pollfd){ .fd = ad->nw ? netlink_watch_fd(ad->nw) : -1, .events = POLLIN };
+	pfd[3] = (struct pollfd){ .fd = ad->follow_fd, .events = POLLIN };
 	for (;;) {
-		n = poll(pfd, 3, -1);
+		n = poll(pfd, 4, -1);
 		if (n < 0 && errno != EINTR) {
 			/* Only a stop may end this thread (it frees the filter the workers use):
 			 * look for one without poll, and try again. */
@@ -138,11 +152,13 @@ static void *admin_thread(void *arg)
 			break;
 		if (pfd[2].revents & POLLIN)
 			admin_link_events(ad);
+		if (pfd[3].revents & POLLIN)
+			admin_follow(ad);
 		if (pfd[1].revents & POLLIN)
 			admin_run_reload(ad);
 		/* Once quiet, events are not read: stop waking for them. */
 		if (ad->closing)
-			pfd[2].fd = -1;
+			pfd[2].fd = pfd[3].fd = -1;
 	}
 	pthread_mutex_lock(&ad->lock);
 	keep_filter = ad->keep_filter;
@@ -187,7 +203,8 @@ int admin_start(struct app *a, uint64_t keep, struct admin **out, char *err, siz
 	sem_init(&ad->up, 0, 0);
 	ad->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	ad->ask_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (ad->stop_fd < 0 || ad->ask_fd < 0) {
+	ad->follow_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (ad->stop_fd < 0 || ad->ask_fd < 0 || ad->follow_fd < 0) {
 		ret = -errno;
 		snprintf(err, errlen, "admin: eventfd: %s", strerror(errno));
 		goto err_free;
@@ -222,6 +239,8 @@ err_free:
 		close(ad->stop_fd);
 	if (ad->ask_fd >= 0)
 		close(ad->ask_fd);
+	if (ad->follow_fd >= 0)
+		close(ad->follow_fd);
 	sem_destroy(&ad->up);
 	free(ad);
 	return ret;
@@ -273,6 +292,12 @@ void admin_reload_async(struct admin *ad)
 	admin_wake(ad->ask_fd);
 }
 
+void admin_follow_async(struct admin *ad)
+{
+	if (ad)
+		admin_wake(ad->follow_fd);
+}
+
 void admin_stop(struct admin *ad, bool keep_filter)
 {
 	if (!ad)
@@ -285,6 +310,7 @@ void admin_stop(struct admin *ad, bool keep_filter)
 	netlink_watch_free(ad->nw);
 	close(ad->stop_fd);
 	close(ad->ask_fd);
+	close(ad->follow_fd);
 	sem_destroy(&ad->up);
 	pthread_cond_destroy(&ad->cond);
 	pthread_mutex_destroy(&ad->lock);

@@ -2,14 +2,15 @@
 /* The admin thread ("ringrelay-admin"): the one thread that may hold capabilities once the
  * relay runs. It re-attaches the filter when a filtered interface comes back (link events)
  * and applies reloads, both from SIGHUP and from `ringrelayctl reload` (a reload may swap the
- * filter's rules, or detach it); it applies the napi block to the listen interfaces again
- * after both (their NAPI instances are re-made on XDP attach). It keeps CAP_NET_ADMIN, CAP_BPF
- * and CAP_PERFMON when a filter is attached at start, CAP_NET_ADMIN (and CAP_SYS_NICE for
+ * filter's rules, or detach it); the fast path follows upstream names resolved to new
+ * addresses; it applies the napi block to the listen interfaces again after link events and
+ * reloads (their NAPI instances are re-made on XDP attach). It keeps CAP_NET_ADMIN, CAP_BPF
+ * and CAP_PERFMON when the start loaded the BPF program, CAP_NET_ADMIN (and CAP_SYS_NICE for
  * napi.threaded) when a listen interface had a NAPI instance at start, and nothing
- * otherwise; every other thread (workers, control,
- * access log, main) runs with no capability at all. Reloads and link events are the only
- * input it reads: the config file and the kernel's netlink messages, never the network's
- * datagrams or a control client's bytes. */
+ * otherwise; every other thread (workers, control, access log, upkeep, main) runs with no
+ * capability at all. What it reads: the config file, the kernel's netlink messages and the
+ * addresses the config's names resolved to (routed like any upstream's), never the
+ * network's datagrams or a control client's bytes. */
 #ifndef RINGRELAY_ADMIN_H
 #define RINGRELAY_ADMIN_H
 
@@ -36,6 +37,9 @@ int admin_start(struct app *a, uint64_t keep, struct admin **out, char *err, siz
 int admin_reload(struct admin *ad, char *err, size_t errlen);
 /* Asks for a reload without waiting (SIGHUP): the result goes to the log and the status. */
 void admin_reload_async(struct admin *ad);
+/* Asks the thread to make the fast path follow the addresses the relays' upstream names
+ * resolved to now (app_upstream_addrs_changed), without waiting. NULL-safe. */
+void admin_follow_async(struct admin *ad);
 /* Ends reloads and link events: waits for one in progress, ignores those that follow (a
  * waiting admin_reload then times out). For the shutdown, before the workers stop. NULL-safe. */
 void admin_quiesce(struct admin *ad);

@@ -18,6 +18,7 @@
 #include "rxreport.h"
 #include "service.h"
 #include "snapshot.h"
+#include "upstream.h"
 
 double app_now(void)
 {
@@ -284,6 +285,15 @@ const struct filter_conf *app_filter_conf(const struct app *a)
 	return a->filter_ran ? a->filter_ran : &a->rt.cfg->filter;
 }
 
+/* offload_sends_fn: the config in force sends to its pools' members, whose names the upkeep
+ * thread may have resolved again since it was loaded; another config (a reload's) to its own. */
+static uint32_t app_sends(void *arg, const struct config *cfg, uint32_t i, struct addr *to)
+{
+	const struct app *a = arg;
+
+	return cfg == a->rt.cfg ? upstream_addrs(&a->rt, i, to, CONFIG_MAX_UPSTREAMS) : 0;
+}
+
 /* app_filter_sync; rules false keeps the running program's rule set (a refused reload put
  * back the set it ran before). */
 static int app_filter_follow(struct app *a, const struct config *cfg, const struct plan *plan,
@@ -342,7 +352,7 @@ static int app_filter_follow(struct app *a, const struct config *cfg, const stru
 	/* A program that cannot take cfg's filter (ret: a changed mode needs a restart, a map
 	 * write failed) keeps the rules it runs; the fast path and shedding still follow cfg on
 	 * that program, and the error in err is reported after them. */
-	offload_apply(a->filter, cfg, a->offload);
+	offload_apply(a->filter, cfg, app_sends, a, a->offload);
 	for (i = 0; i < cfg->n_relays; i++)
 		a->rt.offload[i] = a->offload[i].got != OFFLOAD_OFF;
 	a->rt.fast = offload_wanted(cfg) ? a->filter : NULL;
@@ -407,7 +417,7 @@ void app_filter_release(struct app *a, const struct config *cfg)
 	 * that reaches every worker. */
 	if (runtime_workers_behind(&a->rt)) {
 		/* It stops forwarding and shedding now, as status says (cfg wants neither). */
-		offload_apply(a->filter, cfg, a->offload);
+		offload_apply(a->filter, cfg, app_sends, a, a->offload);
 		shed_stop(a->filter);
 		log_notice("filter: the BPF program stays loaded until every worker has taken the "
 			   "configuration (the next reload after the stuck one comes back), "
@@ -454,14 +464,39 @@ static bool app_napi_iface(const struct app *a, const char *ifname)
 	return false;
 }
 
+/* The fast path after what (a link event, names resolved again) changed the interfaces its
+ * relays' listen addresses and upstreams use: it follows those of now. Which relays install
+ * entries changes only with a reload. */
+static void app_fast_path_follow(struct app *a, const char *what)
+{
+	const struct config *cfg = a->rt.cfg;
+	struct offload_relay_state st[CONFIG_MAX_RELAYS];
+	uint32_t i;
+
+	if (!a->filter || !offload_wanted(cfg))
+		return;
+	offload_apply(a->filter, cfg, app_sends, a, st);
+	for (i = 0; i < cfg->n_relays; i++) {
+		if (a->rt.offload[i] && st[i].got == OFFLOAD_OFF)
+			log_notice("relay %s: fast path off after %s: %s", cfg->relays[i].name,
+				   what, st[i].why);
+		if (a->rt.offload[i])
+			a->offload[i] = st[i];
+	}
+}
+
+void app_upstream_addrs_changed(struct app *a)
+{
+	app_fast_path_follow(a, "upstream names resolved to new addresses");
+}
+
 /* The filter and the fast path after a link event (main's part of app_link_event); true
  * when the filter was attached again, which re-makes the link's NAPI instances. */
 static bool app_link_filter(struct app *a, const char *ifname, int ifindex, bool present)
 {
 	const struct config *cfg = a->rt.cfg;
-	char err[CONFIG_ERR_LEN];
+	char err[CONFIG_ERR_LEN], what[IF_NAMESIZE + 16];
 	bool attached = false;
-	uint32_t i;
 	int ret;
 
 	if (!a->filter)
@@ -475,20 +510,8 @@ static bool app_link_filter(struct app *a, const char *ifname, int ifindex, bool
 			log_err("%s", err);
 		attached = ret > 0;
 	}
-	/* The fast path follows the interfaces its relays' addresses and routes use now. Which
-	 * relays install entries changes only with a reload. */
-	if (offload_wanted(cfg)) {
-		struct offload_relay_state st[CONFIG_MAX_RELAYS];
-
-		offload_apply(a->filter, cfg, st);
-		for (i = 0; i < cfg->n_relays; i++) {
-			if (a->rt.offload[i] && st[i].got == OFFLOAD_OFF)
-				log_notice("relay %s: fast path off after link %s changed: %s",
-					   cfg->relays[i].name, ifname, st[i].why);
-			if (a->rt.offload[i])
-				a->offload[i] = st[i];
-		}
-	}
+	snprintf(what, sizeof(what), "link %s changed", ifname);
+	app_fast_path_follow(a, what);
 	/* Shedding follows the interfaces that hold the listen addresses now (after the fast
 	 * path, whose hooks it joins). */
 	if (config_shed_wanted(cfg))

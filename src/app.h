@@ -91,6 +91,9 @@ void app_filter_forget(struct app *a);
  * path follows its relays' interfaces, and then (or when it is a napi interface) the napi
  * block is applied again. */
 void app_link_event(struct app *a, const char *ifname, int ifindex, bool present);
+/* The upkeep thread resolved a relay's upstream names to new addresses (the admin thread,
+ * under a->lock): the fast path follows the interfaces those are routed through. */
+void app_upstream_addrs_changed(struct app *a);
 /* Applies cfg's napi block to its listen interfaces with the workers' CPUs of the running
  * plan into a->napi (napitune_apply); logs one line per interface when log_now, else leaves
  * that to app_napi_log (at start, once the workers run). Returns 0 or -errno. */

@@ -91,7 +91,7 @@ static void print_offload(const char *path)
 
 	if (!cfg)
 		return;
-	offload_resolve(cfg, st);
+	offload_resolve(cfg, NULL, NULL, st);
 	printf("offload (%s; decided now, before attaching):\n", path);
 	for (i = 0; i < cfg->n_relays; i++)
 		printf("  relay %s: offload = \"%s\" -> %s: %s\n", cfg->relays[i].name,

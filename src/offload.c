@@ -57,8 +57,10 @@ static const char *offload_ifname(int ifindex, char *buf)
 	return buf;
 }
 
-/* The interfaces of relay rc into st; 0, or -errno with st->why set. */
-static int offload_relay_ifaces(const struct relay_conf *rc, struct offload_relay_state *st)
+/* The interfaces of relay rc, which sends to to[0..n_to), into st; 0, or -errno with st->why
+ * set. */
+static int offload_relay_ifaces(const struct relay_conf *rc, const struct addr *to, uint32_t n_to,
+				struct offload_relay_state *st)
 {
 	char buf[ADDR_STRLEN], name[IF_NAMESIZE];
 	int idx[OFFLOAD_MAX_IFACES], n, i, oif;
@@ -75,12 +77,11 @@ static int offload_relay_ifaces(const struct relay_conf *rc, struct offload_rela
 			offload_add_iface(st, idx[i]);
 	}
 	/* The addresses sent to: a name's as resolved (its entry has none of its own). */
-	for (j = 0; j < rc->n_members; j++) {
-		n = netlink_route_oif(&rc->members[j].addr, &oif);
+	for (j = 0; j < n_to; j++) {
+		n = netlink_route_oif(&to[j], &oif);
 		if (n < 0) {
 			snprintf(st->why, sizeof(st->why), "no route to upstream %s: %s",
-				 addr_format(&rc->members[j].addr, buf, sizeof(buf)),
-				 strerror(-n));
+				 addr_format(&to[j], buf, sizeof(buf)), strerror(-n));
 			return n;
 		}
 		offload_add_iface(st, oif);
@@ -117,18 +118,20 @@ static bool offload_forwarding(int ifindex, bool v6)
 }
 
 /* The families the relay's datagrams use. */
-static void offload_families(const struct relay_conf *rc, bool *v4, bool *v6)
+static void offload_families(const struct relay_conf *rc, const struct addr *to, uint32_t n_to,
+			     bool *v4, bool *v6)
 {
 	uint32_t j;
 
 	*v4 = *v6 = false;
 	for (j = 0; j < rc->n_listen; j++)
 		*(addr_family(&rc->listen[j]) == AF_INET6 ? v6 : v4) = true;
-	for (j = 0; j < rc->n_members; j++)
-		*(addr_family(&rc->members[j].addr) == AF_INET6 ? v6 : v4) = true;
+	for (j = 0; j < n_to; j++)
+		*(addr_family(&to[j]) == AF_INET6 ? v6 : v4) = true;
 }
 
-static void offload_resolve_one(const struct relay_conf *rc, struct offload_relay_state *st)
+static void offload_resolve_one(const struct relay_conf *rc, const struct addr *to, uint32_t n_to,
+				struct offload_relay_state *st)
 {
 	char name[IF_NAMESIZE], list[128] = "";
 	const char *missing = NULL;
@@ -155,7 +158,7 @@ static void offload_resolve_one(const struct relay_conf *rc, struct offload_rela
 			 rc->fwmark ? "fwmark" : "source = \"client\"");
 		return;
 	}
-	if (offload_relay_ifaces(rc, st) < 0)
+	if (offload_relay_ifaces(rc, to, n_to, st) < 0)
 		return;
 	for (j = 0; j < st->n_ifaces; j++) {
 		len +=
@@ -172,7 +175,7 @@ static void offload_resolve_one(const struct relay_conf *rc, struct offload_rela
 			snprintf(st->why, sizeof(st->why), "%s cannot take XDP_REDIRECT: %s",
 				 offload_ifname(st->ifindex[j], name), missing);
 	}
-	offload_families(rc, &v4, &v6);
+	offload_families(rc, to, n_to, &v4, &v6);
 	for (j = 0; j < st->n_ifaces && !missing; j++) {
 		if ((v4 && !offload_forwarding(st->ifindex[j], false)) ||
 		    (v6 && !offload_forwarding(st->ifindex[j], true))) {
@@ -221,12 +224,20 @@ static void offload_resolve_one(const struct relay_conf *rc, struct offload_rela
 	}
 }
 
-void offload_resolve(const struct config *cfg, struct offload_relay_state *out)
+void offload_resolve(const struct config *cfg, offload_sends_fn *sends, void *arg,
+		     struct offload_relay_state *out)
 {
-	uint32_t i;
+	struct addr to[CONFIG_MAX_UPSTREAMS];
+	uint32_t i, j, n;
 
-	for (i = 0; i < cfg->n_relays; i++)
-		offload_resolve_one(&cfg->relays[i], &out[i]);
+	for (i = 0; i < cfg->n_relays; i++) {
+		const struct relay_conf *rc = &cfg->relays[i];
+
+		n = sends ? sends(arg, cfg, i, to) : 0;
+		for (j = 0; !n && j < rc->n_members; j++)
+			to[j] = rc->members[j].addr;
+		offload_resolve_one(rc, to, n ? n : rc->n_members, &out[i]);
+	}
 }
 
 struct offload_want {
@@ -234,7 +245,8 @@ struct offload_want {
 	bool xdp, tc, xdp_tx;
 };
 
-int offload_apply(struct filter *f, const struct config *cfg, struct offload_relay_state *out)
+int offload_apply(struct filter *f, const struct config *cfg, offload_sends_fn *sends, void *arg,
+		  struct offload_relay_state *out)
 {
 	struct filter_offload_iface have[RR_IFACES_MAX];
 	struct offload_want want[RR_IFACES_MAX];
@@ -242,7 +254,7 @@ int offload_apply(struct filter *f, const struct config *cfg, struct offload_rel
 	uint32_t i, j, k, n_want = 0;
 	int n_have;
 
-	offload_resolve(cfg, out);
+	offload_resolve(cfg, sends, arg, out);
 	for (i = 0; i < cfg->n_relays; i++) {
 		struct offload_relay_state *st = &out[i];
 

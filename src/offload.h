@@ -27,15 +27,22 @@ struct offload_relay_state {
 	uint32_t xdp_tx_mask; /* bit i: ifindex[i] takes XDP_REDIRECT */
 };
 
-/* Decides each relay's mode from cfg and the host (routes, addresses, xdp-features), without
- * attaching anything: for -V and as the first half of offload_apply. out has cfg->n_relays
- * entries. */
-void offload_resolve(const struct config *cfg, struct offload_relay_state *out);
+/* Where relay i of cfg sends its datagrams now, into to[CONFIG_MAX_UPSTREAMS]: their number,
+ * or 0 for cfg's own members (its names as resolved when it was loaded; the upkeep thread may
+ * have resolved them again since). */
+typedef uint32_t offload_sends_fn(void *arg, const struct config *cfg, uint32_t i, struct addr *to);
+
+/* Decides each relay's mode from cfg, the addresses it sends to (sends, or cfg's members when
+ * NULL) and the host (routes, addresses, xdp-features), without attaching anything: for -V and
+ * as the first half of offload_apply. out has cfg->n_relays entries. */
+void offload_resolve(const struct config *cfg, offload_sends_fn *sends, void *arg,
+		     struct offload_relay_state *out);
 
 /* offload_resolve, then makes the program run where the relays need it (and nowhere else):
  * attaches, detaches, fills the redirect map. A relay whose attach fails falls back to off with
  * the error as its reason. Logs one line per relay that asked for offload. Returns 0. */
-int offload_apply(struct filter *f, const struct config *cfg, struct offload_relay_state *out);
+int offload_apply(struct filter *f, const struct config *cfg, offload_sends_fn *sends, void *arg,
+		  struct offload_relay_state *out);
 
 /* Takes back into use the redirect targets the kernel refused a frame for (the program marks
  * them and passes their datagrams up the stack) once their xdp-features say they take

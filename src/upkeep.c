@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "admin.h"
 #include "app.h"
 #include "log.h"
 #include "sock.h"
@@ -284,6 +285,10 @@ static void upkeep_resolve(struct upkeep *k, uint64_t now)
 				if (runtime_reapply(rt, err, sizeof(err)))
 					log_err("relay %s: applying the new upstreams: %s", name,
 						err);
+				/* New addresses may be routed through other interfaces:
+				 * attaching there needs the admin thread's capabilities. */
+				if (rt->fast)
+					admin_follow_async(a->admin);
 			} else if (n < 0) {
 				log_err("relay %s: new upstreams: %s", name, strerror(-n));
 			}

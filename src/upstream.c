@@ -382,6 +382,16 @@ uint32_t upstream_previous(struct runtime *rt, const char *relay_name, const cha
 	return n;
 }
 
+uint32_t upstream_addrs(const struct runtime *rt, uint32_t i, struct addr *out, uint32_t max)
+{
+	const struct pool *p = rt->cfg && i < rt->cfg->n_relays ? rt->pools[rt->relay_slot[i]] : NULL;
+	uint32_t k, n = 0;
+
+	for (k = 0; p && k < p->n && n < max; k++)
+		out[n++] = p->m[k].addr;
+	return n;
+}
+
 int upstream_snapshot(const struct runtime *rt, struct snapshot *s)
 {
 	uint32_t i, k, w, n = 0;

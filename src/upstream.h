@@ -81,6 +81,9 @@ int upstream_set_enabled(struct runtime *rt, const char *relay_name, const char 
  * last good set). */
 uint32_t upstream_previous(struct runtime *rt, const char *relay_name, const char *text,
 			   struct addr *out, uint32_t max);
+/* The addresses relay i of rt->cfg sends to now (its pool's members: a name's as last
+ * resolved) into out: their number, 0 before its pool is published. */
+uint32_t upstream_addrs(const struct runtime *rt, uint32_t i, struct addr *out, uint32_t max);
 /* Fills the snapshot's upstream part (snapshot.h). 0 or -ENOMEM. */
 int upstream_snapshot(const struct runtime *rt, struct snapshot *s);
 /* Frees every pool (the workers are stopped). */

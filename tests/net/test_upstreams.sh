@@ -9,7 +9,8 @@
 #   drain:   `upstream disable` sends no new sessions to it while an existing one goes on,
 #            survives a reload, and `upstream enable` takes it back;
 #   names:   an upstream name resolved through this namespace's hosts file (all addresses
-#            become upstreams), re-resolved every resolve_interval;
+#            become upstreams), re-resolved every resolve_interval; resolved again to an
+#            address behind another interface, the fast path follows it;
 #   sums:    per-upstream counters add up to the relay's (both backends);
 #   host:    an upstream address no neighbour answers for: host unreachable counted as a
 #            notice, not a session socket error (both backends);
@@ -248,6 +249,80 @@ print(r["offload"]["mode"], r["upstreams"][0]["address"], "|", r["offload"]["why
 names_one()
 {
 	[ "$(ctl -j upstreams t | "$PY" -c 'import json,sys; print(len(json.load(sys.stdin)["upstreams"]))')" = 1 ]
+}
+
+# ---- a name that resolves again to an address behind another interface: the fast path
+# takes that interface (the replies arrive there), and a link event then judges the new
+# addresses (the build before kept judging the first ones: their link going away turned the
+# fast path off). Two links of the case's own to the upstream namespace: veth-ra to
+# 198.18.3.2 (the name's first address), veth-rb to 198.18.4.2 (its second).
+move_link()
+{
+	ip link add "veth-r$1" netns "$NS_R" type veth peer name "veth-u$1" netns "$NS_U" &&
+		lib_nsx "$NS_R" ip addr add "$2.1/24" dev "veth-r$1" &&
+		lib_nsx "$NS_U" ip addr add "$2.2/24" dev "veth-u$1" &&
+		lib_nsx "$NS_R" ip link set "veth-r$1" up &&
+		lib_nsx "$NS_U" ip link set "veth-u$1" up &&
+		lib_wait_for 5 lib__link_up "$NS_R" "veth-r$1"
+}
+names_move_case()
+{
+	local out n
+	lib_case_begin names-move io_uring 4
+	c="[names move]"
+	move_link a 198.18.3 && move_link b 198.18.4 || { lib_case_fail "$c links"; return; }
+	mkdir -p "$HOSTS_DIR"
+	printf '127.0.0.1 localhost\n198.18.3.2 up.test\n' >"$HOSTS_DIR/hosts"
+	lib_case_server "$TMPD/m1.json" echo --bind "$(ep 198.18.3.2 9000)"
+	lib_case_server "$TMPD/m2.json" echo --bind "$(ep 198.18.4.2 9000)"
+	lib_relay_conf "$conf" backend=io_uring listen="$to" up="up.test:9000"
+	conf_extra "$conf" "resolve_interval = 0.5; offload = \"tc\";"
+	lib_case_start_conf || return
+	out=$(offload_why)
+	[ "$out" = "tc: tc as configured on $IF_RC, veth-ra" ] || lib_case_fail "$c at start: $out"
+	printf '127.0.0.1 localhost\n198.18.4.2 up.test\n' >"$HOSTS_DIR/hosts"
+	lib_wait_for 5 names_at 198.18.4.2:9000 || lib_case_fail "$c not re-resolved to 198.18.4.2"
+	if lib_wait_for 5 offload_is "tc: tc as configured on $IF_RC, veth-rb"; then
+		lib_case_ok "$c the fast path follows the new address: $(offload_why)"
+	else
+		lib_case_fail "$c the fast path after re-resolution: $(offload_why)"
+	fi
+	# New sessions to 198.18.4.2: their replies come in on veth-rb, in the program there.
+	out=$(lib_udp "$NS_C" client --to "$to" --clients 4 --count 20 --port-base 48000 \
+		--expect-echo) || lib_case_fail "$c clients after re-resolution: $out"
+	if lib_wait_for 5 reply_fast_ge 60; then
+		lib_case_ok "$c replies from the new address on the fast path: $(reply_fast)"
+	else
+		lib_case_fail "$c reply_fast_pkts=$(reply_fast) after 4 x 20 echoes, want >= 60"
+	fi
+	# The old address's link goes away: no route to 198.18.3.2, which is no upstream now.
+	n=$(lib_log_count "relay t: offload ")
+	ip -n "$NS_R" link del veth-ra
+	lib_wait_for 5 lib_log_count_ge "relay t: offload " $((n + 1)) ||
+		lib_case_fail "$c no fast path verdict after veth-ra went away"
+	if lib_relay_log_current | grep -q "fast path off after"; then
+		lib_case_fail "$c $(lib_relay_log_current | grep "fast path off after")"
+	else
+		lib_case_ok "$c veth-ra gone: still $(offload_why)"
+	fi
+	lib_case_end
+	rm -rf "$HOSTS_DIR"
+	ip -n "$NS_R" link del veth-rb
+}
+offload_why()
+{
+	ctl -j status | "$PY" -c '
+import json, sys
+o = json.load(sys.stdin)["relays"][0]["offload"]
+print(o["mode"] + ": " + o["why"])'
+}
+offload_is() { [ "$(offload_why)" = "$1" ]; }
+reply_fast() { ctl -j stats | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["relays"][0]["total"]["reply_fast_pkts"])'; }
+reply_fast_ge() { [ "$(reply_fast)" -ge "$1" ]; }
+names_at()
+{
+	[ "$(ctl -j upstreams t |
+		"$PY" -c 'import json,sys; print(" ".join(u["address"] for u in json.load(sys.stdin)["upstreams"]))')" = "$1" ]
 }
 
 # ---- per-upstream counters add up to the relay's
@@ -493,4 +568,5 @@ host_case mmsg 4
 noreply_case io_uring 4
 noreply_case mmsg 4
 names_case
+names_move_case
 lib_done
