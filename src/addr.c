@@ -254,6 +254,24 @@ bool addr_equal_host(const struct addr *a, const struct addr *b)
 	return a->in4.sin_addr.s_addr == b->in4.sin_addr.s_addr;
 }
 
+int addr_cmp(const struct addr *a, const struct addr *b)
+{
+	int d;
+
+	if (a->sa.sa_family != b->sa.sa_family)
+		return a->sa.sa_family == AF_INET ? -1 : 1;
+	if (a->sa.sa_family == AF_INET6) {
+		d = memcmp(&a->in6.sin6_addr, &b->in6.sin6_addr, 16);
+		if (!d && a->in6.sin6_scope_id != b->in6.sin6_scope_id)
+			d = a->in6.sin6_scope_id < b->in6.sin6_scope_id ? -1 : 1;
+	} else {
+		d = memcmp(&a->in4.sin_addr, &b->in4.sin_addr, 4);
+	}
+	if (d)
+		return d;
+	return (int)addr_port(a) - (int)addr_port(b);
+}
+
 bool addr_equal(const struct addr *a, const struct addr *b)
 {
 	return addr_equal_host(a, b) && addr_port(a) == addr_port(b);

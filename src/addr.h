@@ -55,6 +55,8 @@ bool addr_is_any(const struct addr *a);
 bool addr_equal(const struct addr *a, const struct addr *b);
 /* Same family and address, port ignored. */
 bool addr_equal_host(const struct addr *a, const struct addr *b);
+/* A total order for sorting: IPv4 before IPv6, then address, scope and port; <0, 0, >0. */
+int addr_cmp(const struct addr *a, const struct addr *b);
 /* Copies a kernel-filled sockaddr (from recvmsg) of length len; -EAFNOSUPPORT otherwise. */
 int addr_from_sockaddr(struct addr *out, const void *sa, socklen_t len);
 /* Hash of address (and port when with_port) with a seed; stable across runs for one seed. */

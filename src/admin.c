@@ -34,8 +34,8 @@ struct admin {
 	 * finished reload, whose result is result/err. */
 	pthread_mutex_t lock;
 	pthread_cond_t cond; /* CLOCK_MONOTONIC */
-	bool closing; /* admin_quiesce: no more reloads or link events */
-	bool running; /* a reload or a link event is being handled */
+	bool closing; /* admin_quiesce: no more reloads, link events or fast-path moves */
+	bool running; /* a reload, a link event or a fast-path move is being handled */
 	bool keep_filter; /* admin_stop's: detach a->filter, do not free it */
 	uint64_t asked, done;
 	int result;

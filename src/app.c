@@ -485,22 +485,78 @@ static void app_fast_path_follow(struct app *a, const char *what)
 	}
 }
 
-void app_upstream_addrs_changed(struct app *a)
+static int app_int_cmp(const void *x, const void *y)
 {
-	app_fast_path_follow(a, "upstream names resolved to new addresses");
+	return *(const int *)x - *(const int *)y;
 }
 
-/* The filter and the fast path after a link event (main's part of app_link_event); true
- * when the filter was attached again, which re-makes the link's NAPI instances. */
-static bool app_link_filter(struct app *a, const char *ifname, int ifindex, bool present)
+#define APP_XDP_MAX (2 * RR_IFACES_MAX)
+
+/* The interfaces the program runs on in XDP (the fast path's hook or shedding's) into
+ * out[APP_XDP_MAX], sorted, each once: their number. */
+static uint32_t app_xdp_ifaces(const struct app *a, int *out)
+{
+	struct filter_offload_iface fo[RR_IFACES_MAX];
+	struct filter_shed_iface fs[RR_IFACES_MAX];
+	int i, n_fo, n_fs;
+	uint32_t n = 0, k, j;
+
+	n_fo = filter_offload_ifaces(a->filter, fo, RR_IFACES_MAX);
+	n_fs = filter_shed_ifaces(a->filter, fs, RR_IFACES_MAX);
+	for (i = 0; i < n_fo; i++)
+		if (fo[i].xdp)
+			out[n++] = fo[i].ifindex;
+	for (i = 0; i < n_fs; i++)
+		if (fs[i].xdp)
+			out[n++] = fs[i].ifindex;
+	qsort(out, n, sizeof(*out), app_int_cmp);
+	for (k = j = 0; k < n; k++)
+		if (!j || out[j - 1] != out[k])
+			out[j++] = out[k];
+	return j;
+}
+
+/* The fast path, then shedding (which joins the fast path's hooks), after what changed the
+ * interfaces the relays use. Returns whether the program's XDP hooks changed: an XDP attach
+ * or detach re-makes the interface's NAPI instances, which lose their per-NAPI values. */
+static bool app_hooks_follow(struct app *a, const char *what)
 {
 	const struct config *cfg = a->rt.cfg;
+	int before[APP_XDP_MAX], after[APP_XDP_MAX];
+	char err[CONFIG_ERR_LEN];
+	uint32_t n0, n1;
+
+	n0 = app_xdp_ifaces(a, before);
+	app_fast_path_follow(a, what);
+	/* Shedding follows the interfaces that hold the listen addresses now. */
+	if (config_shed_wanted(cfg))
+		shed_apply(a->filter, cfg, "", a->shed, err, sizeof(err));
+	n1 = app_xdp_ifaces(a, after);
+	return n0 != n1 || memcmp(before, after, n0 * sizeof(*before));
+}
+
+void app_upstream_addrs_changed(struct app *a)
+{
+	if (!a->filter)
+		return;
+	if (app_hooks_follow(a, "upstream names resolved to new addresses") && a->napi_tuned) {
+		log_notice("napi: applying the napi settings again: the program's XDP hooks moved");
+		app_napi_sync(a, a->rt.cfg, true);
+	}
+}
+
+/* The filter, the fast path and shedding after a link event (main's part of
+ * app_link_event): *attached when the filter was attached again, *moved when the program's
+ * XDP hooks changed; both re-make NAPI instances. */
+static void app_link_filter(struct app *a, const char *ifname, int ifindex, bool present,
+			    bool *attached, bool *moved)
+{
 	char err[CONFIG_ERR_LEN], what[IF_NAMESIZE + 16];
-	bool attached = false;
 	int ret;
 
+	*attached = *moved = false;
 	if (!a->filter)
-		return false;
+		return;
 	/* The program's own interfaces, not the config's: after a reload that changed them
 	 * (which needs a restart) it still filters the ones it was loaded for. Other changes to
 	 * a filtered link (up, addresses) keep its ifindex and filter. */
@@ -508,24 +564,20 @@ static bool app_link_filter(struct app *a, const char *ifname, int ifindex, bool
 		ret = filter_relink(a->filter, ifname, ifindex, err, sizeof(err));
 		if (ret < 0)
 			log_err("%s", err);
-		attached = ret > 0;
+		*attached = ret > 0;
 	}
 	snprintf(what, sizeof(what), "link %s changed", ifname);
-	app_fast_path_follow(a, what);
-	/* Shedding follows the interfaces that hold the listen addresses now (after the fast
-	 * path, whose hooks it joins). */
-	if (config_shed_wanted(cfg))
-		shed_apply(a->filter, cfg, "", a->shed, err, sizeof(err));
-	return attached;
+	*moved = app_hooks_follow(a, what);
 }
 
 void app_link_event(struct app *a, const char *ifname, int ifindex, bool present)
 {
-	bool attached = app_link_filter(a, ifname, ifindex, present);
+	bool attached, moved;
 
+	app_link_filter(a, ifname, ifindex, present, &attached, &moved);
 	/* Attaching XDP re-makes the NAPI instances, which lose their per-NAPI values; a link
 	 * that came back has new ones. */
-	if (present && a->napi_tuned && (attached || app_napi_iface(a, ifname))) {
+	if (a->napi_tuned && (moved || (present && (attached || app_napi_iface(a, ifname))))) {
 		log_notice("link %s (ifindex %d): applying the napi settings again", ifname,
 			   ifindex);
 		app_napi_sync(a, a->rt.cfg, true);

@@ -1260,6 +1260,11 @@ const char *config_session_full_name(enum session_full f)
 
 /* ---------------------------------------------------------------- names */
 
+static int addr_qsort_cmp(const void *a, const void *b)
+{
+	return addr_cmp(a, b);
+}
+
 int config_resolve_host(const char *host, uint16_t port, int family, struct addr *out, uint32_t max,
 		  char *err, size_t errlen)
 {
@@ -1295,6 +1300,7 @@ int config_resolve_host(const char *host, uint16_t port, int family, struct addr
 		snprintf(err, errlen, "no usable address");
 		return -EHOSTUNREACH;
 	}
+	qsort(out, n, sizeof(*out), addr_qsort_cmp);
 	return (int)n;
 }
 

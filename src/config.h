@@ -260,8 +260,10 @@ int config_resolve(struct config *cfg,
 		   uint32_t (*previous)(void *arg, const char *relay, const char *text,
 					const char *why, struct addr *out, uint32_t max),
 		   void *arg, char *err, size_t errlen);
-/* All addresses of host for UDP port, in the resolver's order, without duplicates, at most
- * max (family: AF_UNSPEC or one family). Returns the count or -errno (err: gai_strerror). */
+/* All addresses of host for UDP port, without duplicates, at most max (family: AF_UNSPEC or
+ * one family), sorted (addr_cmp): a resolver that rotates its answers gives the same list, so
+ * a name re-resolved to the same set changes nothing, and every relay of a fleet orders (and
+ * balances over) a name's upstreams alike. Returns the count or -errno (err: gai_strerror). */
 int config_resolve_host(const char *host, uint16_t port, int family, struct addr *out, uint32_t max,
 		  char *err, size_t errlen);
 

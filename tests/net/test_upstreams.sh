@@ -251,11 +251,12 @@ names_one()
 	[ "$(ctl -j upstreams t | "$PY" -c 'import json,sys; print(len(json.load(sys.stdin)["upstreams"]))')" = 1 ]
 }
 
-# ---- a name that resolves again to an address behind another interface: the fast path
-# takes that interface (the replies arrive there), and a link event then judges the new
-# addresses (the build before kept judging the first ones: their link going away turned the
-# fast path off). Two links of the case's own to the upstream namespace: veth-ra to
-# 198.18.3.2 (the name's first address), veth-rb to 198.18.4.2 (its second).
+# ---- a name that resolves again to its addresses in another order: the same set; to an
+# address behind another interface: the fast path takes that interface (the replies arrive
+# there), and a link event then judges the new addresses (the build before kept judging the
+# first ones: their link going away turned the fast path off). Two links of the case's own
+# to the upstream namespace: veth-ra to 198.18.3.2 and .3 (the name's first addresses),
+# veth-rb to 198.18.4.2 (its last).
 move_link()
 {
 	ip link add "veth-r$1" netns "$NS_R" type veth peer name "veth-u$1" netns "$NS_U" &&
@@ -272,7 +273,7 @@ names_move_case()
 	c="[names move]"
 	move_link a 198.18.3 && move_link b 198.18.4 || { lib_case_fail "$c links"; return; }
 	mkdir -p "$HOSTS_DIR"
-	printf '127.0.0.1 localhost\n198.18.3.2 up.test\n' >"$HOSTS_DIR/hosts"
+	printf '127.0.0.1 localhost\n198.18.3.2 up.test\n198.18.3.3 up.test\n' >"$HOSTS_DIR/hosts"
 	lib_case_server "$TMPD/m1.json" echo --bind "$(ep 198.18.3.2 9000)"
 	lib_case_server "$TMPD/m2.json" echo --bind "$(ep 198.18.4.2 9000)"
 	lib_relay_conf "$conf" backend=io_uring listen="$to" up="up.test:9000"
@@ -280,6 +281,16 @@ names_move_case()
 	lib_case_start_conf || return
 	out=$(offload_why)
 	[ "$out" = "tc: tc as configured on $IF_RC, veth-ra" ] || lib_case_fail "$c at start: $out"
+	# The resolver gives the same set in another order (as a DNS server that rotates its
+	# answers): no new set, for three resolve intervals.
+	printf '127.0.0.1 localhost\n198.18.3.3 up.test\n198.18.3.2 up.test\n' >"$HOSTS_DIR/hosts"
+	sleep 1.6
+	if lib_relay_log_current | grep -q "resolved to a new set"; then
+		lib_case_fail "$c the same addresses in another order: $(lib_relay_log_current |
+			grep "resolved to a new set" | head -n 1)"
+	else
+		lib_case_ok "$c the same addresses in another order are the same set"
+	fi
 	printf '127.0.0.1 localhost\n198.18.4.2 up.test\n' >"$HOSTS_DIR/hosts"
 	lib_wait_for 5 names_at 198.18.4.2:9000 || lib_case_fail "$c not re-resolved to 198.18.4.2"
 	if lib_wait_for 5 offload_is "tc: tc as configured on $IF_RC, veth-rb"; then
@@ -308,6 +319,61 @@ names_move_case()
 	lib_case_end
 	rm -rf "$HOSTS_DIR"
 	ip -n "$NS_R" link del veth-rb
+}
+# ---- the same with offload = "auto": the name moves from behind veth-ra (its peer has GRO:
+# it takes XDP_REDIRECT) to behind veth-rb (it does not), so the fast path goes from XDP to
+# tc on every interface, the listen interface included; shedding, which joins the fast
+# path's hook there, moves to tc with it, and the napi block is applied again (XDP's detach
+# re-makes veth-rc's NAPI instances)
+names_move_auto_case()
+{
+	local out
+	lib_case_begin names-auto io_uring 4
+	c="[names move, auto]"
+	move_link a 198.18.3 && move_link b 198.18.4 || { lib_case_fail "$c links"; return; }
+	lib_nsx "$NS_C" ethtool -K "$IF_C" gro on >/dev/null
+	lib_nsx "$NS_U" ethtool -K veth-ua gro on >/dev/null
+	lib_nsx "$NS_U" ethtool -K veth-ub gro off >/dev/null
+	lib_nsx "$NS_R" sysctl -qw net.ipv4.conf.$IF_RC.forwarding=1 \
+		net.ipv4.conf.veth-ra.forwarding=1 net.ipv4.conf.veth-rb.forwarding=1
+	mkdir -p "$HOSTS_DIR"
+	printf '127.0.0.1 localhost\n198.18.3.2 up.test\n' >"$HOSTS_DIR/hosts"
+	lib_case_server "$TMPD/m1.json" echo --bind "$(ep 198.18.3.2 9000)"
+	lib_case_server "$TMPD/m2.json" echo --bind "$(ep 198.18.4.2 9000)"
+	lib_relay_conf "$conf" backend=io_uring listen="$to" up="up.test:9000"
+	conf_extra "$conf" "resolve_interval = 0.5; offload = \"auto\";"
+	lib_case_start_conf || return
+	out="$(offload_why) | $(shed_why)"
+	case $out in
+	"xdp: "*"| auto on $IF_RC (XDP)") ;;
+	*) lib_case_fail "$c at start: $out" ;;
+	esac
+	printf '127.0.0.1 localhost\n198.18.4.2 up.test\n' >"$HOSTS_DIR/hosts"
+	lib_wait_for 5 names_at 198.18.4.2:9000 || lib_case_fail "$c not re-resolved to 198.18.4.2"
+	lib_wait_for 5 offload_mode_is tc || lib_case_fail "$c the fast path stays: $(offload_why)"
+	out="$(offload_why) | $(shed_why)"
+	case $out in
+	"tc: "*"| auto on $IF_RC (tc)") lib_case_ok "$c xdp to tc, shedding with it: $out" ;;
+	*) lib_case_fail "$c after the move: $out" ;;
+	esac
+	# XDP left veth-rc, which re-makes its NAPI instances: the napi block is applied again.
+	lib_relay_log_current | grep -q "napi: applying the napi settings again" ||
+		lib_case_fail "$c the napi block was not applied again after XDP left $IF_RC"
+	lib_expect_echo "relayed after the move" --clients 4 --count 5 --port-base 49000
+	lib_case_end
+	rm -rf "$HOSTS_DIR"
+	ip -n "$NS_R" link del veth-ra
+	ip -n "$NS_R" link del veth-rb
+	lib_nsx "$NS_C" ethtool -K "$IF_C" gro off >/dev/null
+	lib_nsx "$NS_R" sysctl -qw net.ipv4.conf.$IF_RC.forwarding=0
+}
+shed_why()
+{
+	ctl -j status | "$PY" -c 'import json, sys; print(json.load(sys.stdin)["relays"][0]["shed"]["why"])'
+}
+offload_mode_is()
+{
+	[ "$(ctl -j status | "$PY" -c 'import json, sys; print(json.load(sys.stdin)["relays"][0]["offload"]["mode"])')" = "$1" ]
 }
 offload_why()
 {
@@ -569,4 +635,5 @@ noreply_case io_uring 4
 noreply_case mmsg 4
 names_case
 names_move_case
+names_move_auto_case
 lib_done

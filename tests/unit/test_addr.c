@@ -90,6 +90,32 @@ static void test_compare_and_hash(void **state)
 	assert_int_equal(addr_port(&c), 99);
 }
 
+/* addr_cmp orders IPv4 before IPv6, then by address, then by port; equal is 0. */
+static void test_order(void **state)
+{
+	static const char *const sorted[] = { "198.18.0.1:10", "198.18.0.1:11", "198.18.0.2:1",
+					      "[2001:2::1]:9", "[2001:2::1]:10", "[2001:2::10]:1" };
+	struct addr a[6];
+	const char *why;
+	size_t i, j;
+
+	(void)state;
+	for (i = 0; i < 6; i++)
+		assert_int_equal(addr_parse(sorted[i], &a[i], &why), 0);
+	for (i = 0; i < 6; i++) {
+		for (j = 0; j < 6; j++) {
+			int d = addr_cmp(&a[i], &a[j]);
+
+			if (i < j)
+				assert_true(d < 0);
+			else if (i > j)
+				assert_true(d > 0);
+			else
+				assert_int_equal(d, 0);
+		}
+	}
+}
+
 static void test_from_sockaddr(void **state)
 {
 	struct sockaddr_in6 s6 = { .sin6_family = AF_INET6, .sin6_port = htons(5),
@@ -177,6 +203,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_endpoints),
 		cmocka_unit_test(test_compare_and_hash),
+		cmocka_unit_test(test_order),
 		cmocka_unit_test(test_from_sockaddr),
 		cmocka_unit_test(test_prefixes),
 		cmocka_unit_test(test_prefix_format),
