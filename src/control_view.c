@@ -853,12 +853,44 @@ static void stats_head(struct emit_table *t, const char *name)
 	emit_table_cell(t, "%s", head);
 }
 
+/* Below the table, a line per relay with upstream names: its lookups, and which names keep
+ * their last addresses because their lookup fails. */
+static int upstreams_lookups(const struct snapshot *s, int relay, FILE *out)
+{
+	uint32_t r, u;
+
+	for (r = 0; s->lookups && r < s->n_relays; r++) {
+		const struct snapshot_lookups *l = &s->lookups[r];
+		const char *last = "";
+
+		if (!l->names || (relay >= 0 && r != (uint32_t)relay))
+			continue;
+		fprintf(out,
+			"relay %s: names looked up %" PRIu64 " time(s), %" PRIu64
+			" failed, %" PRIu64 " new address set(s)",
+			s->relay_names[r], l->made, l->failed, l->new_sets);
+		for (u = 0; u < s->n_upstreams; u++) {
+			const struct snapshot_upstream *su = &s->upstreams[u];
+
+			/* each failing name once: its addresses are listed together */
+			if (su->relay != r || !su->lookup_failing || !strcmp(su->label, last))
+				continue;
+			fprintf(out, "%s%s", *last ? ", " : "; failing now (last addresses kept): ",
+				su->label);
+			last = su->label;
+		}
+		fputc('\n', out);
+	}
+	return ferror(out) ? -EIO : 0;
+}
+
 static int upstreams_table(const struct snapshot *s, int relay, FILE *out)
 {
 	struct upstream_counters t;
 	struct emit_table tab;
 	uint32_t u, c;
 	size_t i;
+	int ret;
 
 	emit_table_init(&tab, 7 + VIEW_N(view_upstream_counters), ~0x3fu | 0x8u, NULL);
 	emit_table_cell(&tab, "RELAY");
@@ -893,7 +925,8 @@ static int upstreams_table(const struct snapshot *s, int relay, FILE *out)
 			emit_table_cell(&tab, "%" PRIu64,
 					view_up_at(&t, view_upstream_counters[c].off));
 	}
-	return emit_table_print(&tab, out);
+	ret = emit_table_print(&tab, out);
+	return ret ? ret : upstreams_lookups(s, relay, out);
 }
 
 static void upstream_json(struct emit_json *j, const struct snapshot *s, uint32_t u)
@@ -915,6 +948,7 @@ static void upstream_json(struct emit_json *j, const struct snapshot *s, uint32_
 	else
 		emit_json_null(j, "state_changed");
 	emit_json_uint(j, "ejections", su->ejections);
+	emit_json_bool(j, "lookup_failing", su->lookup_failing);
 	for (c = 0; c < VIEW_N(view_upstream_counters); c++)
 		emit_json_uint(j, view_upstream_counters[c].key,
 			       view_up_at(&t, view_upstream_counters[c].off));
@@ -938,6 +972,16 @@ int control_view_upstreams(const struct snapshot *s, int relay, bool json, FILE 
 		emit_json_string(&j, "name", s->relay_names[r]);
 		emit_json_bool(&j, "panic", s->panic[r]);
 		emit_json_uint(&j, "max_sessions", s->max_sessions[r]);
+		if (s->lookups && s->lookups[r].names) {
+			emit_json_object(&j, "lookups");
+			emit_json_uint(&j, "made", s->lookups[r].made);
+			emit_json_uint(&j, "failed", s->lookups[r].failed);
+			emit_json_uint(&j, "new_sets", s->lookups[r].new_sets);
+			emit_json_uint(&j, "failing", s->lookups[r].failing);
+			emit_json_close(&j);
+		} else {
+			emit_json_null(&j, "lookups");
+		}
 		emit_json_close(&j);
 	}
 	emit_json_close(&j);

@@ -282,6 +282,50 @@ static const struct metrics_up_family metrics_up_families[] = {
 	  NULL, METRICS_UP(sessions_active) },
 };
 
+/* One per-relay family of the relays with upstream names, from the value at off in their
+ * struct snapshot_lookups. */
+static void lookup_family(FILE *out, const struct snapshot *s, const char *name, const char *type,
+			  const char *help, size_t off)
+{
+	uint32_t r;
+
+	family(out, name, type, help);
+	for (r = 0; r < s->n_relays; r++) {
+		uint64_t v;
+
+		if (!s->lookups[r].names)
+			continue;
+		memcpy(&v, (const char *)&s->lookups[r] + off, sizeof(v));
+		fprintf(out, "%s{relay=\"", name);
+		metrics_format_label(out, s->relay_names[r]);
+		fprintf(out, "\"} %" PRIu64 "\n", v);
+	}
+}
+
+/* What the upkeep thread's lookups of upstream names (resolve_interval) did, per relay with
+ * names; nothing without one. */
+static void lookup_families(FILE *out, const struct snapshot *s)
+{
+	uint32_t r;
+
+	for (r = 0; s->lookups && r < s->n_relays && !s->lookups[r].names; r++)
+		;
+	if (!s->lookups || r == s->n_relays)
+		return;
+	lookup_family(out, s, "ringrelay_upstream_lookups_total", "counter",
+		      "Lookups of the relay's upstream names in the background (resolve_interval).",
+		      offsetof(struct snapshot_lookups, made));
+	lookup_family(out, s, "ringrelay_upstream_lookup_failures_total", "counter",
+		      "Those lookups that failed (the name kept its last addresses).",
+		      offsetof(struct snapshot_lookups, failed));
+	lookup_family(out, s, "ringrelay_upstream_address_changes_total", "counter",
+		      "Lookups that gave the relay a new set of upstream addresses, applied.",
+		      offsetof(struct snapshot_lookups, new_sets));
+	lookup_family(out, s, "ringrelay_upstream_lookups_failing", "gauge",
+		      "Upstream names whose last lookup failed: they keep their last addresses.",
+		      offsetof(struct snapshot_lookups, failing));
+}
+
 static void upstream_families(FILE *out, const struct snapshot *s, bool pw)
 {
 	static const char *const states[] = { "up", "ejected", "down", "disabled" };
@@ -477,6 +521,7 @@ int metrics_format(const struct snapshot *s, bool pw, FILE *out)
 
 	if (s->n_upstreams)
 		upstream_families(out, s, pw);
+	lookup_families(out, s);
 
 	family(out, "ringrelay_fast_path_datagrams_total", "counter",
 	       "Of the datagrams received (client_in, upstream_in), those the BPF fast path "

@@ -20,7 +20,9 @@ int snapshot_alloc(struct snapshot *s, uint32_t n_relays, uint32_t n_workers)
 				    (n ? n : 1) * sizeof(*s->counters));
 	s->max_sessions = calloc(n_relays ? n_relays : 1, sizeof(*s->max_sessions));
 	s->panic = calloc(n_relays ? n_relays : 1, sizeof(*s->panic));
-	if (!s->relay_names || !s->workers || !s->counters || !s->max_sessions || !s->panic)
+	s->lookups = calloc(n_relays ? n_relays : 1, sizeof(*s->lookups));
+	if (!s->relay_names || !s->workers || !s->counters || !s->max_sessions || !s->panic ||
+	    !s->lookups)
 		return -ENOMEM;
 	memset(s->counters, 0, (n ? n : 1) * sizeof(*s->counters));
 	s->n_relays = n_relays;
@@ -51,6 +53,7 @@ void snapshot_fini(struct snapshot *s)
 {
 	free(s->max_sessions);
 	free(s->panic);
+	free(s->lookups);
 	free(s->upstreams);
 	free(s->upstream_counters);
 	free(s->relay_names);

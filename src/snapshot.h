@@ -37,6 +37,15 @@ struct snapshot_upstream {
 	const char *state; /* "up", "ejected", "down" (active check), or "disabled" (drained) */
 	double changed;	   /* unix seconds of the last state change; 0: none since it appeared */
 	uint64_t ejections;
+	bool lookup_failing; /* its entry is a name whose last lookup failed: the last addresses */
+};
+
+/* The upkeep thread's lookups of one relay's upstream names (resolve_interval). */
+struct snapshot_lookups {
+	bool names;	/* the relay has upstream names */
+	uint64_t made, failed;
+	uint64_t new_sets; /* lookups that gave a new address set, applied */
+	uint64_t failing;  /* names whose last lookup failed (they keep their addresses) */
 };
 
 struct snapshot_offload {
@@ -99,6 +108,7 @@ struct snapshot {
 	struct relay_counters *counters; /* the block workers[].relays point into */
 	uint32_t *max_sessions; /* n_relays: each relay's max_sessions */
 	bool *panic;		/* n_relays: no upstream is up, all enabled ones are used */
+	struct snapshot_lookups *lookups; /* n_relays; NULL: none known */
 	uint32_t n_upstreams;	/* of all relays, relay by relay */
 	struct snapshot_upstream *upstreams;
 	struct upstream_counters *upstream_counters; /* the block workers[].upstreams point into */

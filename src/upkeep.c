@@ -248,6 +248,8 @@ static void upkeep_resolve(struct upkeep *k, uint64_t now)
 			{
 				struct upstream_relay *ur = &rt->ups->relay[rt->relay_slot[relay]];
 
+				ur->lookups += ents[e].is_name;
+				ur->lookup_failures += n < 0;
 				if (n < 0) {
 					if (!ur->lookup_failing[e])
 						log_warn("relay %s: upstream %s: %s; keeping its "
@@ -279,6 +281,7 @@ static void upkeep_resolve(struct upkeep *k, uint64_t now)
 		if (upkeep_reloads(a) == reloads) {
 			n = upstream_publish_members(rt, relay, m, n_m);
 			if (n == 1) {
+				rt->ups->relay[rt->relay_slot[relay]].new_sets++;
 				log_notice("relay %s: upstream names resolved to a new set: %u "
 					   "upstream(s)",
 					   name, n_m);

@@ -173,6 +173,8 @@ int upstream_publish(struct runtime *rt, const struct config *cfg, const uint32_
 		}
 		upstream_health_conf(&ur->hc, rc);
 		ur->next_resolve = 0;
+		/* The config resolved every name just now (and its entries may be others). */
+		memset(ur->lookup_failing, 0, sizeof(ur->lookup_failing));
 		if (upstream_members(rt, r, rc, rc->members, rc->n_members, old, m) || !old)
 			gen = ++rt->ups->members_gen_next;
 		else
@@ -400,9 +402,19 @@ int upstream_snapshot(const struct runtime *rt, struct snapshot *s)
 	for (i = 0; i < s->n_relays; i++) {
 		const struct pool *p = rt->pools[rt->relay_slot[i]];
 
+		const struct relay_conf *rc = &rt->cfg->relays[i];
+		const struct upstream_relay *ur = &rt->ups->relay[rt->relay_slot[i]];
+		struct snapshot_lookups *sl = &s->lookups[i];
+
 		n += p ? p->n : 0;
-		s->max_sessions[i] = rt->cfg->relays[i].max_sessions;
+		s->max_sessions[i] = rc->max_sessions;
 		s->panic[i] = p && p->panic;
+		sl->names = rc->has_names;
+		sl->made = ur->lookups;
+		sl->failed = ur->lookup_failures;
+		sl->new_sets = ur->new_sets;
+		for (k = 0; k < rc->n_upstreams; k++)
+			sl->failing += ur->lookup_failing[k];
 	}
 	ret = snapshot_alloc_upstreams(s, n);
 	if (ret)
@@ -425,6 +437,7 @@ int upstream_snapshot(const struct runtime *rt, struct snapshot *s)
 			su->state = !m->enabled ? "disabled" : health_state_name(m->state);
 			su->changed = us->changed;
 			su->ejections = us->h.total_ejections;
+			su->lookup_failing = rt->ups->relay[r].lookup_failing[m->entry];
 			for (w = 0; w < s->n_workers; w++) {
 				const struct worker *wk = &rt->workers[w];
 

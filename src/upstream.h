@@ -40,8 +40,12 @@ struct upstream_relay {
 	struct upstream_slot slot[CONFIG_MAX_UPSTREAMS];
 	uint32_t next_slot; /* where the search for a free counter slot starts */
 	struct health_conf hc;
-	bool lookup_failing[CONFIG_MAX_UPSTREAMS]; /* per entry: logged once */
-	uint64_t next_resolve;			   /* ns; 0: never */
+	/* per entry of the config in force: its last lookup failed (logged once) */
+	bool lookup_failing[CONFIG_MAX_UPSTREAMS];
+	uint64_t next_resolve; /* ns; 0: never */
+	/* the upkeep thread's lookups of the relay's names since the slot took the relay: made,
+	 * failed, and the new address sets they applied */
+	uint64_t lookups, lookup_failures, new_sets;
 };
 
 struct upstreams {

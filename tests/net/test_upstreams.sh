@@ -10,7 +10,8 @@
 #            survives a reload, and `upstream enable` takes it back;
 #   names:   an upstream name resolved through this namespace's hosts file (all addresses
 #            become upstreams), re-resolved every resolve_interval; resolved again to an
-#            address behind another interface, the fast path follows it;
+#            address behind another interface, the fast path follows it; a failing lookup
+#            keeps the addresses and shows in upstreams;
 #   sums:    per-upstream counters add up to the relay's (both backends);
 #   host:    an upstream address no neighbour answers for: host unreachable counted as a
 #            notice, not a session socket error (both backends);
@@ -316,10 +317,33 @@ names_move_case()
 	else
 		lib_case_ok "$c veth-ra gone: still $(offload_why)"
 	fi
+	# The name stops resolving: it keeps its address, and upstreams says so.
+	printf '127.0.0.1 localhost\n' >"$HOSTS_DIR/hosts"
+	if lib_wait_for 5 lookups_are "1 True"; then
+		lib_case_ok "$c a failing lookup shows: $(lookups)"
+		ctl upstreams t | grep -q "^relay t: names looked up .*; failing now (last addresses kept): up.test:9000$" ||
+			lib_case_fail "$c upstreams' table: $(ctl upstreams t | tail -n 1)"
+	else
+		lib_case_fail "$c a failing lookup: $(lookups), want 1 failing, the upstream marked"
+	fi
+	out=$(lookups)
+	[ "${out%% *}" -ge 1 ] || lib_case_fail "$c lookups: $out, want at least 1 new address set"
 	lib_case_end
 	rm -rf "$HOSTS_DIR"
 	ip -n "$NS_R" link del veth-rb
 }
+# lookups: new address sets, names failing, and the first upstream's lookup_failing, from
+# `upstreams -j`
+lookups()
+{
+	ctl -j upstreams t | "$PY" -c '
+import json, sys
+d = json.load(sys.stdin)
+l = d["relays"][0]["lookups"]
+print(l["new_sets"], l["failing"], d["upstreams"][0]["lookup_failing"], "made", l["made"],
+      "failed", l["failed"])'
+}
+lookups_are() { case "$(lookups)" in *" $1 made"*) return 0 ;; esac; return 1; }
 # ---- the same with offload = "auto": the name moves from behind veth-ra (its peer has GRO:
 # it takes XDP_REDIRECT) to behind veth-rb (it does not), so the fast path goes from XDP to
 # tc on every interface, the listen interface included; shedding, which joins the fast

@@ -733,6 +733,51 @@ static void test_named_upstream(void **state)
 	teardown(state);
 }
 
+static int view_upstreams(struct fixture *f, bool json, FILE *out)
+{
+	return control_view_upstreams(&f->s, -1, json, out);
+}
+
+/* The lookups of a relay's upstream names: a line below the upstreams table naming the
+ * names whose lookup fails (once, for all their addresses), and in JSON per relay (null for
+ * a relay without names) and per upstream. */
+static void test_upstream_lookups(void **state)
+{
+	static const char *const addrs[] = { "198.18.2.2:9000", "198.18.2.3:9000", "[2001:2:2::2]:53" };
+	struct fixture *f = *state;
+	char *t;
+	uint32_t u;
+
+	assert_int_equal(snapshot_alloc_upstreams(&f->s, 3), 0);
+	for (u = 0; u < 3; u++) {
+		struct snapshot_upstream *su = &f->s.upstreams[u];
+
+		su->relay = u == 2;
+		snprintf(su->label, sizeof(su->label), "%s", u < 2 ? "up.example:9000" : addrs[u]);
+		snprintf(su->address, sizeof(su->address), "%s", addrs[u]);
+		su->weight = 1;
+		su->enabled = su->usable = true;
+		su->state = "up";
+		su->lookup_failing = u < 2;
+	}
+	f->s.lookups[0] = (struct snapshot_lookups){ .names = true, .made = 40, .failed = 3,
+						     .new_sets = 2, .failing = 1 };
+	t = render_text(view_upstreams, f, false);
+	expect_in(t, "\nrelay dns: names looked up 40 time(s), 3 failed, 2 new address set(s); "
+		     "failing now (last addresses kept): up.example:9000\n");
+	assert_null(strstr(t, "relay m6.long-relay_name: names"));
+	free(t);
+	t = render_text(view_upstreams, f, true);
+	expect_in(t, "{\"name\": \"dns\", \"panic\": false, \"max_sessions\": 0, \"lookups\": "
+		     "{\"made\": 40, \"failed\": 3, \"new_sets\": 2, \"failing\": 1}}");
+	expect_in(t, "\"max_sessions\": 0, \"lookups\": null}");
+	expect_in(t, "\"address\": \"198.18.2.3:9000\", \"weight\": 1, \"state\": \"up\", "
+		     "\"usable\": true, \"state_changed\": null, \"ejections\": 0, "
+		     "\"lookup_failing\": true,");
+	expect_in(t, "\"lookup_failing\": false,");
+	free(t);
+}
+
 /* With the session fast path: status names each relay's mode and why, stats gains the
  * FAST_PATH columns and the fast path's table, sessions the PATH column. */
 /* Early shedding: status per relay, the counters in stats, and the relay's total where the
@@ -970,6 +1015,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_session_of_unknown_relay, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_offload_views, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_shed_views, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_upstream_lookups, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_write_error, setup, teardown),
 	};
 

@@ -263,18 +263,45 @@ static void test_filter_family(void **state)
 	}
 }
 
+/* The lookups of upstream names: per relay with names only, none of the families without
+ * one. */
+static void test_lookup_families(void **state)
+{
+	struct fixture *f = *state;
+	struct snapshot_lookups l[2] = { { .names = true, .made = 12, .failed = 2, .new_sets = 3,
+					   .failing = 1 },
+					 { .names = false } };
+
+	f->s.lookups = l;
+	render(f);
+	expect_line(f, "# TYPE ringrelay_upstream_lookups_total counter");
+	expect_line(f, "ringrelay_upstream_lookups_total{relay=\"dns\"} 12");
+	expect_line(f, "ringrelay_upstream_lookup_failures_total{relay=\"dns\"} 2");
+	expect_line(f, "ringrelay_upstream_address_changes_total{relay=\"dns\"} 3");
+	expect_line(f, "# TYPE ringrelay_upstream_lookups_failing gauge");
+	expect_line(f, "ringrelay_upstream_lookups_failing{relay=\"dns\"} 1");
+	assert_null(strstr(f->text, "ringrelay_upstream_lookups_total{relay=\"we"));
+	l[0].names = false;
+	render(f);
+	assert_null(strstr(f->text, "lookup"));
+	f->s.lookups = NULL;
+}
+
 /* Every sample's family has exactly one HELP and one TYPE line, before its samples, and every
  * name carries the prefix; counters end in _total. */
 static void test_families_well_formed(void **state)
 {
 	struct fixture *f = *state;
 	char *copy, *line, *save = NULL;
-	char typed[32][96];
-	char kinds[32][16];
+	struct snapshot_lookups l[2] = { { .names = true, .made = 1 }, { .names = false } };
+	char typed[48][96];
+	char kinds[48][16];
 	int n = 0, i, helps = 0;
 
 	f->s.filter_counters = f->filter;
+	f->s.lookups = l;
 	render(f);
+	f->s.lookups = NULL;
 	copy = strdup(f->text);
 	assert_non_null(copy);
 	for (line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
@@ -283,7 +310,7 @@ static void test_families_well_formed(void **state)
 		if (sscanf(line, "# TYPE %95s %15s", name, kind) == 2) {
 			for (i = 0; i < n; i++)
 				assert_string_not_equal(typed[i], name);
-			assert_true(n < 32);
+			assert_true(n < 48);
 			strcpy(typed[n], name);
 			strcpy(kinds[n], kind);
 			n++;
@@ -315,6 +342,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_label_escaping, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_special_values, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_filter_family, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lookup_families, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_families_well_formed, setup, teardown),
 	};
 
