@@ -78,6 +78,7 @@ UNIT_SAN  := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/san/%)
 BPFT_SRCS := $(wildcard tests/bpf/test_*.c)
 BPFT_BINS := $(BPFT_SRCS:tests/bpf/%.c=$(BUILD)/tests/%)
 
+NPROC     := $(shell nproc 2>/dev/null || echo 1)
 BINS      := $(BUILD)/ringrelay $(if $(wildcard src/ctl.c),$(BUILD)/ringrelayctl)
 
 .PHONY: all deps deps-check run check check-kernel unit unit-san bpf-test net-test soak soak-short fuzz \
@@ -218,6 +219,9 @@ fuzz-filter: $(BUILD)/tests/test_bpf_filter_fuzz
 	$(Q)FILTER_FUZZ_SECONDS=$(FUZZ_SECONDS) FILTER_FUZZ_SEED=$(or $(FUZZ_SEED),random) ./$<
 
 check: deps-check
+	@# Everything the steps below run, built first on every core (they then only run it).
+	$(Q)$(MAKE) --no-print-directory -j$(NPROC) all $(UNIT_BINS) $(UNIT_SAN) $(BPFT_BINS) \
+		$(BUILD)/fuzz/fuzz_config $(BUILD)/perf/gen $(BUILD)/san/ringrelay
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)$(MAKE) --no-print-directory unit
 	$(Q)$(MAKE) --no-print-directory unit-san
