@@ -1271,6 +1271,9 @@ int config_resolve_host(const char *host, uint16_t port, int family, struct addr
 	struct addrinfo hints = { .ai_family = family, .ai_socktype = SOCK_DGRAM,
 				  .ai_protocol = IPPROTO_UDP, .ai_flags = AI_ADDRCONFIG };
 	struct addrinfo *res = NULL, *ai;
+	/* all of them, sorted, before the cut to max: else a resolver that rotates more
+	 * answers than max gives another subset each time */
+	struct addr all[CONFIG_RESOLVE_MAX];
 	uint32_t n = 0, i;
 	int ret;
 
@@ -1284,23 +1287,26 @@ int config_resolve_host(const char *host, uint16_t port, int family, struct addr
 		snprintf(err, errlen, "%s", ret == EAI_SYSTEM ? strerror(errno) : gai_strerror(ret));
 		return ret == EAI_MEMORY ? -ENOMEM : -EHOSTUNREACH;
 	}
-	for (ai = res; ai && n < max; ai = ai->ai_next) {
+	for (ai = res; ai && n < CONFIG_RESOLVE_MAX; ai = ai->ai_next) {
 		struct addr a;
 
 		if (addr_from_sockaddr(&a, ai->ai_addr, ai->ai_addrlen))
 			continue;
 		addr_set_port(&a, port);
-		for (i = 0; i < n && !addr_equal(&out[i], &a); i++)
+		for (i = 0; i < n && !addr_equal(&all[i], &a); i++)
 			;
 		if (i == n)
-			out[n++] = a;
+			all[n++] = a;
 	}
 	freeaddrinfo(res);
 	if (!n) {
 		snprintf(err, errlen, "no usable address");
 		return -EHOSTUNREACH;
 	}
-	qsort(out, n, sizeof(*out), addr_qsort_cmp);
+	qsort(all, n, sizeof(*all), addr_qsort_cmp);
+	if (n > max)
+		n = max;
+	memcpy(out, all, n * sizeof(*out));
 	return (int)n;
 }
 
@@ -1341,10 +1347,11 @@ int config_resolve(struct config *cfg,
 					const char *why, struct addr *out, uint32_t max),
 		   void *arg, char *err, size_t errlen)
 {
+	struct member_conf lit[CONFIG_MAX_UPSTREAMS];
 	struct addr got[CONFIG_MAX_UPSTREAMS];
 	char host[CONFIG_HOST_LEN], why[128], text[ADDR_STRLEN];
 	uint16_t port;
-	uint32_t r, i, k, j;
+	uint32_t r, i, k, j, n_lit;
 	int n;
 
 	for (r = 0; r < cfg->n_relays; r++) {
@@ -1380,23 +1387,33 @@ int config_resolve(struct config *cfg,
 				rc->listen[rc->n_listen++] = got[k];
 			}
 		}
-		/* Members: literal entries stay as parsed; each name adds its addresses. */
+		/* Members in entry order, as the upkeep thread makes them again: a literal
+		 * entry's address as parsed, a name's addresses. */
 		for (i = 0, k = 0; i < rc->n_members; i++)
 			if (!rc->upstreams[rc->members[i].entry].is_name)
-				rc->members[k++] = rc->members[i];
-		rc->n_members = k;
+				lit[k++] = rc->members[i];
+		n_lit = k;
+		rc->n_members = 0;
 		for (i = 0; i < rc->n_upstreams; i++) {
-			const struct upstream_conf *u = &rc->upstreams[i];
+			struct upstream_conf *u = &rc->upstreams[i];
 			int fam = rc->source == SOURCE_ADDRESS ? addr_family(&rc->source_addr)
 							       : AF_UNSPEC;
 
-			if (!u->is_name)
-				continue;
-			n = config_resolve_host(u->host, u->port, fam, got, CONFIG_MAX_UPSTREAMS, why,
-					  sizeof(why));
+			u->kept_previous = false;
+			if (!u->is_name) {
+				for (j = 0; j < n_lit && lit[j].entry != i; j++)
+					;
+				n = j < n_lit;
+				if (n)
+					got[0] = lit[j].addr;
+			} else {
+				n = config_resolve_host(u->host, u->port, fam, got,
+							CONFIG_MAX_UPSTREAMS, why, sizeof(why));
+			}
 			if (n < 0 && previous) {
 				n = (int)previous(arg, rc->name, u->text, why, got,
 						  CONFIG_MAX_UPSTREAMS);
+				u->kept_previous = n > 0;
 				if (n <= 0)
 					n = -EHOSTUNREACH;
 			}

@@ -17,6 +17,7 @@
 #define CONFIG_MAX_RELAYS 64
 #define CONFIG_MAX_LISTEN 16	/* per relay */
 #define CONFIG_MAX_UPSTREAMS 64 /* per relay */
+#define CONFIG_RESOLVE_MAX 256	/* addresses of one name read from a lookup, sorted, then cut */
 #define CONFIG_MAX_CPUS 256
 #define CONFIG_NAME_LEN 48
 #define CONFIG_PATH_LEN 256
@@ -59,6 +60,8 @@ struct upstream_conf {
 	char host[CONFIG_HOST_LEN]; /* the name (is_name) */
 	uint16_t port;		    /* its port (is_name) */
 	char text[CONFIG_UPSTREAM_TEXT]; /* "ADDRESS:PORT" or "NAME:PORT" as written: the label */
+	/* config_resolve: the name's lookup failed and it kept the running config's addresses */
+	bool kept_previous;
 };
 
 /* An upstream the relay sends to: a literal entry, or one address of a name. */
@@ -260,10 +263,11 @@ int config_resolve(struct config *cfg,
 		   uint32_t (*previous)(void *arg, const char *relay, const char *text,
 					const char *why, struct addr *out, uint32_t max),
 		   void *arg, char *err, size_t errlen);
-/* All addresses of host for UDP port, without duplicates, at most max (family: AF_UNSPEC or
- * one family), sorted (addr_cmp): a resolver that rotates its answers gives the same list, so
- * a name re-resolved to the same set changes nothing, and every relay of a fleet orders (and
- * balances over) a name's upstreams alike. Returns the count or -errno (err: gai_strerror). */
+/* All addresses of host for UDP port, without duplicates (family: AF_UNSPEC or one family),
+ * sorted (addr_cmp), the first max of them (of the first CONFIG_RESOLVE_MAX answers): a
+ * resolver that rotates its answers gives the same list, so a name re-resolved to the same
+ * set changes nothing, and every relay of a fleet orders (and balances over) a name's
+ * upstreams alike. Returns the count or -errno (err: gai_strerror). */
 int config_resolve_host(const char *host, uint16_t port, int family, struct addr *out, uint32_t max,
 		  char *err, size_t errlen);
 

@@ -867,16 +867,15 @@ static int upstreams_lookups(const struct snapshot *s, int relay, FILE *out)
 			continue;
 		fprintf(out,
 			"relay %s: names looked up %" PRIu64 " time(s), %" PRIu64
-			" failed, %" PRIu64 " new address set(s)",
-			s->relay_names[r], l->made, l->failed, l->new_sets);
+			" failed, %" PRIu64 " new address set(s), %" PRIu64 " failing now",
+			s->relay_names[r], l->made, l->failed, l->new_sets, l->failing);
 		for (u = 0; u < s->n_upstreams; u++) {
 			const struct snapshot_upstream *su = &s->upstreams[u];
 
 			/* each failing name once: its addresses are listed together */
 			if (su->relay != r || !su->lookup_failing || !strcmp(su->label, last))
 				continue;
-			fprintf(out, "%s%s", *last ? ", " : "; failing now (last addresses kept): ",
-				su->label);
+			fprintf(out, "%s%s", *last ? ", " : " (last addresses kept): ", su->label);
 			last = su->label;
 		}
 		fputc('\n', out);

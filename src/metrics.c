@@ -313,13 +313,14 @@ static void lookup_families(FILE *out, const struct snapshot *s)
 	if (!s->lookups || r == s->n_relays)
 		return;
 	lookup_family(out, s, "ringrelay_upstream_lookups_total", "counter",
-		      "Lookups of the relay's upstream names in the background (resolve_interval).",
+		      "Lookups of the relay's upstream names in the background (one per name and "
+		      "resolve_interval).",
 		      offsetof(struct snapshot_lookups, made));
 	lookup_family(out, s, "ringrelay_upstream_lookup_failures_total", "counter",
 		      "Those lookups that failed (the name kept its last addresses).",
 		      offsetof(struct snapshot_lookups, failed));
 	lookup_family(out, s, "ringrelay_upstream_address_changes_total", "counter",
-		      "Lookups that gave the relay a new set of upstream addresses, applied.",
+		      "Rounds of lookups that gave the relay a new set of upstream addresses.",
 		      offsetof(struct snapshot_lookups, new_sets));
 	lookup_family(out, s, "ringrelay_upstream_lookups_failing", "gauge",
 		      "Upstream names whose last lookup failed: they keep their last addresses.",

@@ -173,8 +173,10 @@ int upstream_publish(struct runtime *rt, const struct config *cfg, const uint32_
 		}
 		upstream_health_conf(&ur->hc, rc);
 		ur->next_resolve = 0;
-		/* The config resolved every name just now (and its entries may be others). */
-		memset(ur->lookup_failing, 0, sizeof(ur->lookup_failing));
+		/* The config resolved every name just now (and its entries may be others): a
+		 * name failing still kept its addresses then, and said so. */
+		for (j = 0; j < CONFIG_MAX_UPSTREAMS; j++)
+			ur->lookup_failing[j] = j < rc->n_upstreams && rc->upstreams[j].kept_previous;
 		if (upstream_members(rt, r, rc, rc->members, rc->n_members, old, m) || !old)
 			gen = ++rt->ups->members_gen_next;
 		else

@@ -195,13 +195,21 @@ drain_case()
 	lib_case_end
 }
 
+# hosts_dir: the relay namespace's own /etc/hosts and /etc/resolv.conf (ip netns exec mounts
+# them): a name the hosts file lacks fails at once, never asking the host's DNS.
+hosts_dir()
+{
+	mkdir -p "$HOSTS_DIR"
+	printf 'nameserver 127.0.0.1\noptions timeout:1 attempts:1\n' >"$HOSTS_DIR/resolv.conf"
+}
+
 # ---- names from the namespace's hosts file
 names_case()
 {
 	local out n
 	lib_case_begin names io_uring 4
 	c="[names]"
-	mkdir -p "$HOSTS_DIR"
+	hosts_dir
 	printf '127.0.0.1 localhost\n198.18.2.2 up.test\n2001:2:2::2 up.test\n%s relay.test\n' \
 		"$RELAY_IP" >"$HOSTS_DIR/hosts"
 	lib_case_server "$TMPD/n4.json" echo --bind "$(ep 198.18.2.2 9000)"
@@ -273,7 +281,7 @@ names_move_case()
 	lib_case_begin names-move io_uring 4
 	c="[names move]"
 	move_link a 198.18.3 && move_link b 198.18.4 || { lib_case_fail "$c links"; return; }
-	mkdir -p "$HOSTS_DIR"
+	hosts_dir
 	printf '127.0.0.1 localhost\n198.18.3.2 up.test\n198.18.3.3 up.test\n' >"$HOSTS_DIR/hosts"
 	lib_case_server "$TMPD/m1.json" echo --bind "$(ep 198.18.3.2 9000)"
 	lib_case_server "$TMPD/m2.json" echo --bind "$(ep 198.18.4.2 9000)"
@@ -321,13 +329,23 @@ names_move_case()
 	printf '127.0.0.1 localhost\n' >"$HOSTS_DIR/hosts"
 	if lib_wait_for 5 lookups_are "1 True"; then
 		lib_case_ok "$c a failing lookup shows: $(lookups)"
-		ctl upstreams t | grep -q "^relay t: names looked up .*; failing now (last addresses kept): up.test:9000$" ||
+		ctl upstreams t | grep -q "^relay t: names looked up .*, 1 failing now (last addresses kept): up.test:9000$" ||
 			lib_case_fail "$c upstreams' table: $(ctl upstreams t | tail -n 1)"
 	else
 		lib_case_fail "$c a failing lookup: $(lookups), want 1 failing, the upstream marked"
 	fi
 	out=$(lookups)
 	[ "${out%% *}" -ge 1 ] || lib_case_fail "$c lookups: $out, want at least 1 new address set"
+	# A reload that cannot look the name up either keeps its addresses and says it fails
+	# (no background lookup for 30 s after it: what shows is the reload's).
+	sed -i 's/resolve_interval = 0.5;/resolve_interval = 30;/' "$conf"
+	if ! out=$(ctl reload 2>&1); then
+		lib_case_fail "$c reload with the name failing: $out"
+	elif lookups_are "1 True"; then
+		lib_case_ok "$c after a reload the name still fails: $(lookups)"
+	else
+		lib_case_fail "$c after a reload: $(lookups), want the name still failing"
+	fi
 	lib_case_end
 	rm -rf "$HOSTS_DIR"
 	ip -n "$NS_R" link del veth-rb
@@ -360,7 +378,7 @@ names_move_auto_case()
 	lib_nsx "$NS_U" ethtool -K veth-ub gro off >/dev/null
 	lib_nsx "$NS_R" sysctl -qw net.ipv4.conf.$IF_RC.forwarding=1 \
 		net.ipv4.conf.veth-ra.forwarding=1 net.ipv4.conf.veth-rb.forwarding=1
-	mkdir -p "$HOSTS_DIR"
+	hosts_dir
 	printf '127.0.0.1 localhost\n198.18.3.2 up.test\n' >"$HOSTS_DIR/hosts"
 	lib_case_server "$TMPD/m1.json" echo --bind "$(ep 198.18.3.2 9000)"
 	lib_case_server "$TMPD/m2.json" echo --bind "$(ep 198.18.4.2 9000)"

@@ -846,6 +846,32 @@ static void test_names(void **state)
 	assert_string_equal(config_scope_name((enum filter_scope)7), "?");
 }
 
+/* Members come in entry order whatever the entries are (the upkeep thread rebuilds them so:
+ * another order after a start would be a new set at its first round), and a name's addresses
+ * sorted. "localhost" resolves from /etc/hosts. */
+static void test_resolve_order(void **state)
+{
+	struct config *cfg = load_ok("relays = ( { name = \"a\"; listen = [ \"127.0.0.1:5300\" ]; "
+				     "upstreams = [ \"198.18.2.9:53\", \"localhost:53\", "
+				     "\"198.18.2.2:53\" ]; } );\n");
+	const struct relay_conf *rc = &cfg->relays[0];
+	char err[CONFIG_ERR_LEN];
+	uint32_t i;
+
+	(void)state;
+	assert_int_equal(config_resolve(cfg, NULL, NULL, err, sizeof(err)), 0);
+	assert_true(rc->n_members >= 3);
+	assert_int_equal(rc->members[0].entry, 0);
+	for (i = 1; i + 1 < rc->n_members; i++) {
+		assert_int_equal(rc->members[i].entry, 1);
+		if (i > 1)
+			assert_true(addr_cmp(&rc->members[i - 1].addr, &rc->members[i].addr) < 0);
+	}
+	assert_int_equal(rc->members[rc->n_members - 1].entry, 2);
+	assert_false(rc->upstreams[1].kept_previous);
+	config_free(cfg);
+}
+
 /* What config_keep_restart reports, one line per changed setting. */
 struct kept {
 	char what[16][64];
@@ -1031,6 +1057,7 @@ int main(void)
 	    cmocka_unit_test(test_gro_buffer_defaults),
 	    cmocka_unit_test(test_errors),  cmocka_unit_test(test_dump_round_trip), cmocka_unit_test(test_napi),
 	    cmocka_unit_test(test_names),   cmocka_unit_test(test_keep_restart),
+	    cmocka_unit_test(test_resolve_order),
 	    cmocka_unit_test(test_files),   cmocka_unit_test(test_sessions_per_source),
 	    cmocka_unit_test(test_shipped), cmocka_unit_test(test_check_host),
 	};

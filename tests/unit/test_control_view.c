@@ -763,7 +763,7 @@ static void test_upstream_lookups(void **state)
 	f->s.lookups[0] = (struct snapshot_lookups){ .names = true, .made = 40, .failed = 3,
 						     .new_sets = 2, .failing = 1 };
 	t = render_text(view_upstreams, f, false);
-	expect_in(t, "\nrelay dns: names looked up 40 time(s), 3 failed, 2 new address set(s); "
+	expect_in(t, "\nrelay dns: names looked up 40 time(s), 3 failed, 2 new address set(s), 1 "
 		     "failing now (last addresses kept): up.example:9000\n");
 	assert_null(strstr(t, "relay m6.long-relay_name: names"));
 	free(t);
