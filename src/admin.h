@@ -8,9 +8,10 @@
  * and CAP_PERFMON when the start loaded the BPF program, CAP_NET_ADMIN (and CAP_SYS_NICE for
  * napi.threaded) when a listen interface had a NAPI instance at start, and nothing
  * otherwise; every other thread (control, access log, upkeep, main; workers but for
- * source = "client" and fwmark, hardening.md) runs with no capability at all. What it reads: the config file, the kernel's netlink messages and the
- * addresses the config's names resolved to (routed like any upstream's), never the
- * network's datagrams or a control client's bytes. */
+ * source = "client" and fwmark, hardening.md) runs with no capability at all. What it reads:
+ * the config file, the kernel's netlink messages and the addresses the config's names
+ * resolved to (routed like any upstream's), never the network's datagrams or a control
+ * client's bytes. */
 #ifndef RINGRELAY_ADMIN_H
 #define RINGRELAY_ADMIN_H
 
@@ -40,8 +41,9 @@ void admin_reload_async(struct admin *ad);
 /* Asks the thread to make the fast path follow the addresses the relays' upstream names
  * resolved to now (app_upstream_addrs_changed), without waiting. NULL-safe. */
 void admin_follow_async(struct admin *ad);
-/* Ends reloads, link events and fast-path moves: waits for one in progress, ignores those that follow (a
- * waiting admin_reload then times out). For the shutdown, before the workers stop. NULL-safe. */
+/* Ends reloads, link events and fast-path moves: waits for one in progress, ignores those
+ * that follow (a waiting admin_reload then times out). For the shutdown, before the workers
+ * stop. NULL-safe. */
 void admin_quiesce(struct admin *ad);
 /* Stops and joins the thread, which frees a->filter on its way out (detaching a tc filter
  * needs its CAP_NET_ADMIN), or only detaches it when keep_filter (a stuck worker may still

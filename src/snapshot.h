@@ -42,9 +42,9 @@ struct snapshot_upstream {
 
 /* The upkeep thread's lookups of one relay's upstream names (resolve_interval). */
 struct snapshot_lookups {
-	bool names;	/* the relay has upstream names */
+	bool names; /* the relay has upstream names */
 	uint64_t made, failed;
-	uint64_t new_sets; /* lookups that gave a new address set, applied */
+	uint64_t new_sets; /* rounds of lookups that gave a new address set, applied */
 	uint64_t failing;  /* names whose last lookup failed (they keep their addresses) */
 };
 

@@ -176,7 +176,8 @@ int upstream_publish(struct runtime *rt, const struct config *cfg, const uint32_
 		/* The config resolved every name just now (and its entries may be others): a
 		 * name failing still kept its addresses then, and said so. */
 		for (j = 0; j < CONFIG_MAX_UPSTREAMS; j++)
-			ur->lookup_failing[j] = j < rc->n_upstreams && rc->upstreams[j].kept_previous;
+			ur->lookup_failing[j] =
+			    j < rc->n_upstreams && rc->upstreams[j].kept_previous;
 		if (upstream_members(rt, r, rc, rc->members, rc->n_members, old, m) || !old)
 			gen = ++rt->ups->members_gen_next;
 		else
@@ -388,7 +389,8 @@ uint32_t upstream_previous(struct runtime *rt, const char *relay_name, const cha
 
 uint32_t upstream_addrs(const struct runtime *rt, uint32_t i, struct addr *out, uint32_t max)
 {
-	const struct pool *p = rt->cfg && i < rt->cfg->n_relays ? rt->pools[rt->relay_slot[i]] : NULL;
+	const struct pool *p =
+	    rt->cfg && i < rt->cfg->n_relays ? rt->pools[rt->relay_slot[i]] : NULL;
 	uint32_t k, n = 0;
 
 	for (k = 0; p && k < p->n && n < max; k++)
@@ -403,7 +405,6 @@ int upstream_snapshot(const struct runtime *rt, struct snapshot *s)
 
 	for (i = 0; i < s->n_relays; i++) {
 		const struct pool *p = rt->pools[rt->relay_slot[i]];
-
 		const struct relay_conf *rc = &rt->cfg->relays[i];
 		const struct upstream_relay *ur = &rt->ups->relay[rt->relay_slot[i]];
 		struct snapshot_lookups *sl = &s->lookups[i];

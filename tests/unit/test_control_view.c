@@ -743,7 +743,8 @@ static int view_upstreams(struct fixture *f, bool json, FILE *out)
  * a relay without names) and per upstream. */
 static void test_upstream_lookups(void **state)
 {
-	static const char *const addrs[] = { "198.18.2.2:9000", "198.18.2.3:9000", "[2001:2:2::2]:53" };
+	static const char *const addrs[] = { "198.18.2.2:9000", "198.18.2.3:9000",
+					     "[2001:2:2::2]:53" };
 	struct fixture *f = *state;
 	char *t;
 	uint32_t u;
