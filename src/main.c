@@ -82,6 +82,55 @@ static struct config *load_judged(const char *path, const char *what)
 	return cfg;
 }
 
+/* What the host names of the config at path resolve to now, as a start would use them: a
+ * line per relay with names. */
+static void print_names(const char *path)
+{
+	char buf[ADDR_STRLEN];
+	struct config *cfg = load_judged(path, "names");
+	uint32_t i, e, k, n = 0;
+
+	if (!cfg)
+		return;
+	for (i = 0; i < cfg->n_relays; i++) {
+		const struct relay_conf *rc = &cfg->relays[i];
+
+		if (!rc->has_names && !rc->n_listen_names)
+			continue;
+		if (!n++)
+			printf("names (%s; looked up now, as a start would):\n", path);
+		/* the listen names' addresses follow the literal ones, all names together */
+		if (rc->n_listen_names) {
+			printf("  relay %s: listen", rc->name);
+			for (e = 0; e < rc->n_listen_names; e++)
+				printf("%s %s", e ? "," : "", rc->listen_names[e]);
+			printf(" ->");
+			for (k = rc->n_listen_literal; k < rc->n_listen; k++)
+				printf("%s %s", k > rc->n_listen_literal ? "," : "",
+				       addr_format(&rc->listen[k], buf, sizeof(buf)));
+			printf("%s\n", k > rc->n_listen_literal ? "" : " (none)");
+		}
+		for (e = 0; e < rc->n_upstreams; e++) {
+			const char *sep = " ->";
+
+			if (!rc->upstreams[e].is_name)
+				continue;
+			printf("  relay %s: upstream %s", rc->name, rc->upstreams[e].text);
+			for (k = 0; k < rc->n_members; k++) {
+				if (rc->members[k].entry != e)
+					continue;
+				printf("%s %s", sep, addr_format(&rc->members[k].addr, buf, sizeof(buf)));
+				sep = ",";
+			}
+			if (*sep != ',')
+				printf(" (none: not resolved, or every address listed by an earlier "
+				       "entry)");
+			putchar('\n');
+		}
+	}
+	config_free(cfg);
+}
+
 /* What the fast path would get for each relay of the config at path, and why. */
 static void print_offload(const char *path)
 {
@@ -169,6 +218,7 @@ static void print_version(const char *config)
 	log_set_level(LOG_LVL_ERR); /* the choice is printed below, not logged */
 	if (runtime_choose_backend(IO_BACKEND_AUTO, &caps, &b, why, sizeof(why)) == 0)
 		printf("backend for io_backend=\"auto\": %s\n", config_backend_name(b));
+	print_names(config);
 	print_offload(config);
 	print_shed(config);
 }

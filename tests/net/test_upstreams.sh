@@ -233,8 +233,15 @@ print(r["offload"]["mode"], r["upstreams"][0]["address"], "|", r["offload"]["why
 	# -V judges names by their addresses too: the upstream's for the fast path, a listen
 	# name's for shedding (both were judged as loopback).
 	sed "s/\"$to\"/\"relay.test:5000\"/" "$conf" >"$TMPD/names-v.conf"
-	out=$(lib_nsx "$NS_R" "$RINGRELAY" -V -c "$TMPD/names-v.conf" 2>&1 |
-		grep -E "^  relay t: (offload|shed) ")
+	out=$(lib_nsx "$NS_R" "$RINGRELAY" -V -c "$TMPD/names-v.conf" 2>&1)
+	# what each name resolves to, sorted: IPv4 first
+	if echo "$out" | grep -qx "  relay t: listen relay.test:5000 -> $RELAY_IP:5000" &&
+		echo "$out" | grep -qx "  relay t: upstream up.test:9000 -> 198.18.2.2:9000, \[2001:2:2::2\]:9000"; then
+		lib_case_ok "$c -V names: $(echo "$out" | grep -E "^  relay t: (listen|upstream) " | tr -s ' \n' ' ')"
+	else
+		lib_case_fail "$c -V names: $(echo "$out" | grep -A3 "^names")"
+	fi
+	out=$(echo "$out" | grep -E "^  relay t: (offload|shed) ")
 	if echo "$out" | grep -q "offload = \"tc\" -> tc: .*$IF_RU" &&
 		echo "$out" | grep -q "shed = \"auto\" -> on: .*$IF_RC"; then
 		lib_case_ok "$c -V with names: $(echo $out)"
