@@ -122,7 +122,7 @@ int plan_build(const struct config *cfg, const struct plan_host *host, struct pl
 	out->rx_control = SOCK_RX_CONTROL_LEN + (cfg->gro ? SOCK_RX_GRO_CONTROL_LEN : 0);
 	out->reply_rx_control = SOCK_RX_OVFL_CONTROL_LEN + (cfg->gro ? SOCK_RX_GRO_CONTROL_LEN : 0);
 	out->payload_max = cfg->buffer_size - (uint32_t)sizeof(struct io_uring_recvmsg_out) -
-			   (uint32_t)sizeof(struct sockaddr_in6) - out->rx_control;
+			   SOCK_RX_NAME_LEN - out->rx_control;
 	out->reply_payload_max = cfg->buffer_size - (uint32_t)sizeof(struct io_uring_recvmsg_out) -
 				 out->reply_rx_control;
 	/* 28 = the smallest IPv4 + UDP header: what a full-size datagram leaves of the MTU. */

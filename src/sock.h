@@ -19,6 +19,11 @@ struct sock_rx_meta {
 	uint16_t gso_size;   /* UDP_GRO: the payload holds datagrams of this size (last shorter) */
 };
 
+/* Name space a listener's receive takes: a sockaddr_in6, rounded up to 8 bytes. A multishot
+ * receive lays header, name, control data and payload out back to back in its buffer, so the
+ * control data's struct cmsghdr (8-byte aligned) starts aligned only after a name of this
+ * size (28 bytes put it 4 bytes off: undefined behaviour for every access). */
+#define SOCK_RX_NAME_LEN 32
 /* Control space a listener's receive needs: pktinfo (IPv6 size) and SO_RXQ_OVFL ... */
 #define SOCK_RX_CONTROL_LEN 64
 /* ... plus, with GRO, the UDP_GRO segment size. */

@@ -34,11 +34,12 @@ struct mmsg_worker {
 	struct mmsghdr rx[MMSG_BATCH];
 	struct iovec rx_iov[MMSG_BATCH];
 	struct sockaddr_in6 rx_name[MMSG_BATCH];
-	uint8_t rx_control[MMSG_BATCH][SOCK_RX_CONTROL_LEN + SOCK_RX_GRO_CONTROL_LEN];
+	_Alignas(struct cmsghdr) uint8_t
+	    rx_control[MMSG_BATCH][SOCK_RX_CONTROL_LEN + SOCK_RX_GRO_CONTROL_LEN];
 	struct mmsghdr tx[MMSG_BATCH];
 	struct iovec tx_iov[MMSG_BATCH];
 	struct addr tx_name[MMSG_BATCH];
-	uint8_t tx_control[MMSG_BATCH][SOCK_TX_CONTROL_LEN];
+	_Alignas(struct cmsghdr) uint8_t tx_control[MMSG_BATCH][SOCK_TX_CONTROL_LEN];
 	uint32_t tx_segs[MMSG_BATCH]; /* datagrams each send carries (UDP GSO) */
 	/* A listener's batch: the session of each tx entry, and the entries in session order */
 	struct session *tx_sess[MMSG_BATCH];
@@ -47,7 +48,7 @@ struct mmsg_worker {
 	/* tx entries to one socket gathered into UDP GSO sends (gather) */
 	struct mmsghdr gtx[MMSG_BATCH];
 	struct iovec gtx_iov[MMSG_BATCH];
-	uint8_t gtx_control[MMSG_BATCH][SOCK_TX_CONTROL_LEN];
+	_Alignas(struct cmsghdr) uint8_t gtx_control[MMSG_BATCH][SOCK_TX_CONTROL_LEN];
 	uint32_t gtx_segs[MMSG_BATCH];
 	bool no_gso; /* the kernel refused a gathered send (EIO, EINVAL): none from now on */
 };

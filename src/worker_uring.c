@@ -33,7 +33,7 @@ struct tx_msg {
 	struct msghdr msg;
 	struct iovec iov;
 	struct addr dest;
-	uint8_t control[SOCK_TX_CONTROL_LEN];
+	_Alignas(struct cmsghdr) uint8_t control[SOCK_TX_CONTROL_LEN];
 };
 
 /* A coalesced receive (GRO) sent on as one UDP GSO send, by a session to its upstream or
@@ -65,7 +65,7 @@ struct gso_burst {
 struct tx_batch {
 	struct msghdr msg;
 	struct iovec iov[BATCH_MAX];
-	uint8_t control[SOCK_TX_CONTROL_LEN];
+	_Alignas(struct cmsghdr) uint8_t control[SOCK_TX_CONTROL_LEN];
 	uint16_t bid[BATCH_MAX];
 	uint32_t *owner; /* while open: where its owner keeps it (batch_owner.open) */
 	/* the session, to resend singly after the send failed; SESSION_NONE: a mirror's
@@ -1404,6 +1404,13 @@ static int ring_error(struct worker *w, const char *what, int err, uint32_t buff
 	return err;
 }
 
+/* A buffer starts aligned (bufpool): the control data after the header and the name must be
+ * too, and it holds a whole sockaddr_in6. */
+_Static_assert((sizeof(struct io_uring_recvmsg_out) + SOCK_RX_NAME_LEN) % _Alignof(struct cmsghdr) ==
+		       0 &&
+		   SOCK_RX_NAME_LEN >= sizeof(struct sockaddr_in6),
+	       "a listener's control data starts aligned after the header and the name");
+
 static int uring_setup(struct uring_worker *uw, struct worker_cmd *first)
 {
 	struct worker *w = uw->w;
@@ -1413,7 +1420,7 @@ static int uring_setup(struct uring_worker *uw, struct worker_cmd *first)
 	int err;
 
 	uw->minus_one = -1;
-	uw->listen_msg.msg_namelen = sizeof(struct sockaddr_in6);
+	uw->listen_msg.msg_namelen = SOCK_RX_NAME_LEN;
 	uw->listen_msg.msg_controllen = p->rx_control;
 	uw->session_msg.msg_controllen = p->reply_rx_control;
 	w->backend_state = uw;

@@ -2,9 +2,9 @@
 # SPDX-License-Identifier: MIT
 # A hostile mix, per backend and family, and the counters' identity checked exactly.
 #
-# Two relays on two workers: "fwd" (forward, round robin over a live echo upstream and a
-# dead one that answers ICMP port unreachable, 16 sessions, 1.5 s idle timeout) and "mir"
-# (mirror to a live sink and a dead member). Rounds of traffic for HOSTILE_SECONDS (default
+# Two relays on two workers: "fwd" (forward, on the wildcard address, round robin over a
+# live echo upstream and a dead one that answers ICMP port unreachable, 16 sessions, 1.5 s
+# idle timeout) and "mir" (mirror to a live sink and a dead member). Rounds of traffic for HOSTILE_SECONDS (default
 # 4) per case: 24 clients on fwd (more than the table holds) and 4 on mir, alternating two
 # sets of client ports so sessions expire while replies may still be in flight, datagrams of
 # 0, 64, 1,400 and 3,000 bytes (longer than buffer_size: truncated). Then, once the counters
@@ -25,9 +25,14 @@ SECS=${HOSTILE_SECONDS:-4}
 # Every loop below is bounded: at most this many rounds per case, whatever SECS says.
 MAX_ROUNDS=100000
 
-# write_conf FILE BACKEND: the two relays for the current family.
+# write_conf FILE BACKEND: the two relays for the current family. fwd listens on the
+# family's wildcard address: every datagram then arrives with its destination (IP_PKTINFO)
+# and every reply leaves with it, control data the sanitizer build must parse and write.
 write_conf()
 {
+	local ANY='*'
+	[ "$FAM" = 6 ] && ANY='[::]'
+
 	cat >"$1" <<EOF
 workers = 2;
 io_backend = "$2";
@@ -36,7 +41,7 @@ buffers = 256;
 relays = (
 	{
 		name = "fwd";
-		listen = [ "$(ep "$RELAY_IP" 5000)" ];
+		listen = [ "$ANY:5000" ];
 		upstreams = [ "$(ep "$UP1_IP" 9000)", "$(ep "$UP2_IP" 9001)" ];
 		mode = "forward";
 		balance = "rr";

@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: MIT
 # Oversize datagrams, per backend and family: with buffer_size = 512 a 1000-byte datagram is
 # dropped and counted (drop_truncated), never forwarded truncated; the same client's next
-# normal datagrams still go through and come back byte-exact.
+# normal datagrams still go through and come back byte-exact, up to 400 bytes (the longest
+# that fits: 401 is dropped too).
 . "$(dirname "$0")/lib.sh"
 lib_topology
 
@@ -36,6 +37,11 @@ run_case()
 	else
 		lib_case_fail "$c normal datagrams after the oversize ones: $out"
 	fi
+	# 400 = 512 - 112 (ringrelay.conf(5)) is the longest: one byte more is truncated too.
+	out=$(lib_udp "$NS_C" client --to "$to" --port-base 46000 --count 1 --size 401 \
+		--expect-none --quiet 0.3) || lib_case_fail "$c a reply to 401 bytes: $out"
+	lib_wait_stat drop_truncated -ge 4 10 ||
+		lib_case_fail "$c drop_truncated=$LAST_STAT after 401 bytes, want 4"
 	# Nothing truncated (or whole) of the oversize datagrams reached the upstream.
 	bad=$(awk '$2 != 0 && $2 != 1 && $2 != 100 && $2 != 400' "$rec" | wc -l)
 	[ "$bad" -eq 0 ] || lib_case_fail "$c upstream got $bad datagram(s) of other sizes:" \
