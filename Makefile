@@ -9,7 +9,7 @@
 #   make soak    the hostile mix against an ASan + UBSan ringrelay for SOAK_SECONDS (240),
 #                checking that the counters reconcile (not part of make check)
 #   make net-test-san  every netns test against the ASan + UBSan ringrelay (not part of
-#                make check: about 16 min here)
+#                make check: about 13 min here)
 #   make deb     build/deb/ringrelay_<version>_<arch>.deb with dpkg-buildpackage (debian/)
 #   make install PREFIX=/usr/local, DESTDIR honoured; never overwrites a config
 #   make fuzz-filter  the filter's differential fuzz test for FUZZ_SECONDS with a random seed
@@ -83,8 +83,8 @@ BPFT_BINS := $(BPFT_SRCS:tests/bpf/%.c=$(BUILD)/tests/%)
 NPROC     := $(shell nproc 2>/dev/null || echo 1)
 BINS      := $(BUILD)/ringrelay $(if $(wildcard src/ctl.c),$(BUILD)/ringrelayctl)
 
-.PHONY: all deps deps-check run check check-kernel unit unit-san bpf-test net-test net-test-san soak soak-short fuzz \
-	fuzz-replay fuzz-filter bench install uninstall clean deb deb-test FORCE
+.PHONY: all deps deps-check run check check-kernel unit unit-san bpf-test net-test net-test-san \
+	soak soak-short fuzz fuzz-replay fuzz-filter bench install uninstall clean deb deb-test FORCE
 all: $(BINS)
 
 # ---------------------------------------------------------------- dependencies
@@ -187,8 +187,8 @@ soak: $(BUILD)/san/ringrelay $(BUILD)/ringrelayctl
 	$(Q)$(SOAK_ENV) HOSTILE_SECONDS=$$(( $(SOAK_SECONDS) / 4 )) \
 		NET_TEST_TIMEOUT=$$(( $(SOAK_SECONDS) + 300 )) ./tests/net/run.sh $(BUILD)
 
-# Every netns test against the sanitizer daemon: what the soak's mix leaves out (wildcard and
-# transparent listeners, the fast path, reloads, names...) under ASan and UBSan.
+# Every netns test against the sanitizer daemon: what the soak's mix leaves out (transparent
+# listeners, the fast path, reloads, names...) under ASan and UBSan.
 net-test-san: $(BUILD)/san/ringrelay $(BINS) $(BUILD)/perf/gen
 	$(Q)NET_RINGRELAY=$(BUILD)/san/ringrelay NET_TEST_TIMEOUT=300 \
 		ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \

@@ -1310,6 +1310,39 @@ int config_resolve_host(const char *host, uint16_t port, int family, struct addr
 	return (int)n;
 }
 
+int config_upstream_family(const struct relay_conf *rc)
+{
+	return rc->source == SOURCE_ADDRESS ? addr_family(&rc->source_addr) : AF_UNSPEC;
+}
+
+int config_entry_addrs(const struct upstream_conf *u, int family, struct addr *out, char *why,
+		       size_t whylen)
+{
+	if (!u->is_name) {
+		out[0] = u->addr;
+		return 1;
+	}
+	return config_resolve_host(u->host, u->port, family, out, CONFIG_MAX_UPSTREAMS, why,
+				   whylen);
+}
+
+int config_members_add(struct member_conf *m, uint32_t *n_m, const struct addr *got, uint32_t n,
+		       uint32_t weight, uint32_t entry)
+{
+	uint32_t k, j;
+
+	for (k = 0; k < n; k++) {
+		for (j = 0; j < *n_m && !addr_equal(&m[j].addr, &got[k]); j++)
+			;
+		if (j < *n_m)
+			continue; /* listed already: the first entry keeps it */
+		if (*n_m == CONFIG_MAX_UPSTREAMS)
+			return -E2BIG;
+		m[(*n_m)++] = (struct member_conf){ .addr = got[k], .weight = weight, .entry = entry };
+	}
+	return 0;
+}
+
 /* Splits "NAME:PORT" (config.c checked its form). */
 static void split_name(const char *text, char *host, size_t len, uint16_t *port)
 {
@@ -1347,11 +1380,10 @@ int config_resolve(struct config *cfg,
 					const char *why, struct addr *out, uint32_t max),
 		   void *arg, char *err, size_t errlen)
 {
-	struct member_conf lit[CONFIG_MAX_UPSTREAMS];
 	struct addr got[CONFIG_MAX_UPSTREAMS];
 	char host[CONFIG_HOST_LEN], why[128], text[ADDR_STRLEN];
 	uint16_t port;
-	uint32_t r, i, k, j, n_lit;
+	uint32_t r, i, k;
 	int n;
 
 	for (r = 0; r < cfg->n_relays; r++) {
@@ -1388,28 +1420,13 @@ int config_resolve(struct config *cfg,
 			}
 		}
 		/* Members in entry order, as the upkeep thread makes them again: a literal
-		 * entry's address as parsed, a name's addresses. */
-		for (i = 0, k = 0; i < rc->n_members; i++)
-			if (!rc->upstreams[rc->members[i].entry].is_name)
-				lit[k++] = rc->members[i];
-		n_lit = k;
+		 * entry's address, a name's addresses. */
 		rc->n_members = 0;
 		for (i = 0; i < rc->n_upstreams; i++) {
 			struct upstream_conf *u = &rc->upstreams[i];
-			int fam = rc->source == SOURCE_ADDRESS ? addr_family(&rc->source_addr)
-							       : AF_UNSPEC;
 
 			u->kept_previous = false;
-			if (!u->is_name) {
-				for (j = 0; j < n_lit && lit[j].entry != i; j++)
-					;
-				n = j < n_lit;
-				if (n)
-					got[0] = lit[j].addr;
-			} else {
-				n = config_resolve_host(u->host, u->port, fam, got,
-							CONFIG_MAX_UPSTREAMS, why, sizeof(why));
-			}
+			n = config_entry_addrs(u, config_upstream_family(rc), got, why, sizeof(why));
 			if (n < 0 && previous) {
 				n = (int)previous(arg, rc->name, u->text, why, got,
 						  CONFIG_MAX_UPSTREAMS);
@@ -1422,22 +1439,14 @@ int config_resolve(struct config *cfg,
 					 rc->line, rc->name, u->text, why);
 				return n;
 			}
-			for (k = 0; k < (uint32_t)n; k++) {
-				for (j = 0; j < rc->n_members; j++)
-					if (addr_equal(&rc->members[j].addr, &got[k]))
-						break;
-				if (j < rc->n_members)
-					continue; /* listed already: the first entry keeps it */
-				if (rc->n_members == CONFIG_MAX_UPSTREAMS) {
-					snprintf(err, errlen,
-						 "%s:%d: relay '%s': upstream %s: more than %d "
-						 "upstream addresses in all",
-						 cfg->path, rc->line, rc->name, u->text,
-						 CONFIG_MAX_UPSTREAMS);
-					return -E2BIG;
-				}
-				rc->members[rc->n_members++] = (struct member_conf){
-				    .addr = got[k], .weight = u->weight, .entry = i};
+			if (config_members_add(rc->members, &rc->n_members, got, (uint32_t)n,
+					       u->weight, i)) {
+				snprintf(err, errlen,
+					 "%s:%d: relay '%s': upstream %s: more than %d "
+					 "upstream addresses in all",
+					 cfg->path, rc->line, rc->name, u->text,
+					 CONFIG_MAX_UPSTREAMS);
+				return -E2BIG;
 			}
 		}
 	}

@@ -208,7 +208,7 @@ struct metrics_conf {
 #define CONFIG_BUFFER_SIZE 2048 /* buffer_size's default */
 /* The largest buffer, what gro needs and buffer_size's default with it: 64 KiB and a page. A
  * coalesced receive carries up to 65507 bytes (65535 - IPv4 + UDP headers: the kernel's GRO
- * limit) and a single IPv6 datagram up to 65527, after up to 132 bytes of header in the
+ * limit) and a single IPv6 datagram up to 65527, after up to 136 bytes of header in the
  * buffer (the receive's, the sender's address, control data); 64 KiB cut such bursts. */
 #define CONFIG_GRO_BUFFER_SIZE 69632
 
@@ -263,6 +263,17 @@ int config_resolve(struct config *cfg,
 		   uint32_t (*previous)(void *arg, const char *relay, const char *text,
 					const char *why, struct addr *out, uint32_t max),
 		   void *arg, char *err, size_t errlen);
+/* The family a relay's upstream names resolve in: its source address's, else any. */
+int config_upstream_family(const struct relay_conf *rc);
+/* The addresses upstream entry u stands for now into out[CONFIG_MAX_UPSTREAMS]: a literal's
+ * own, a name's looked up (config_resolve_host in family). The count, or -errno with why. */
+int config_entry_addrs(const struct upstream_conf *u, int family, struct addr *out, char *why,
+		       size_t whylen);
+/* Adds the addresses got[0..n) of upstream entry entry (with its weight) to the members
+ * m[0..*n_m), in order; one an earlier entry listed stays with that entry. 0, or -E2BIG when
+ * the members were full (the rest left out). */
+int config_members_add(struct member_conf *m, uint32_t *n_m, const struct addr *got, uint32_t n,
+		       uint32_t weight, uint32_t entry);
 /* All addresses of host for UDP port, without duplicates (family: AF_UNSPEC or one family),
  * sorted (addr_cmp), the first max of them (of the first CONFIG_RESOLVE_MAX answers): a
  * resolver that rotates its answers gives the same list, so a name re-resolved to the same

@@ -296,9 +296,8 @@ static void lookup_family(FILE *out, const struct snapshot *s, const char *name,
 		if (!s->lookups[r].names)
 			continue;
 		memcpy(&v, (const char *)&s->lookups[r] + off, sizeof(v));
-		fprintf(out, "%s{relay=\"", name);
-		metrics_format_label(out, s->relay_names[r]);
-		fprintf(out, "\"} %" PRIu64 "\n", v);
+		series_rw(out, name, s->relay_names[r], METRICS_ALL);
+		fprintf(out, "} %" PRIu64 "\n", v);
 	}
 }
 

@@ -193,7 +193,7 @@ static void upkeep_resolve(struct upkeep *k, uint64_t now)
 	char name[CONFIG_NAME_LEN], why[128], err[CONFIG_ERR_LEN];
 	uint64_t reloads = 0;
 	int fam, n;
-	uint32_t e, j, q, n_ents, n_m, relay;
+	uint32_t e, n_ents, n_m, relay;
 
 	for (relay = 0;; relay++) {
 		pthread_mutex_lock(&a->lock);
@@ -222,8 +222,7 @@ static void upkeep_resolve(struct upkeep *k, uint64_t now)
 				memcpy(ents, rc->upstreams, n_ents * sizeof(*ents));
 			snprintf(name, sizeof(name), "%s", rc->name);
 			reloads = upkeep_reloads(a);
-			fam = rc->source == SOURCE_ADDRESS ? addr_family(&rc->source_addr)
-							   : AF_UNSPEC;
+			fam = config_upstream_family(rc);
 		}
 		pthread_mutex_unlock(&a->lock);
 		if (!ents)
@@ -231,13 +230,7 @@ static void upkeep_resolve(struct upkeep *k, uint64_t now)
 		/* Members as config_resolve makes them, in entry order, first entry wins. */
 		n_m = 0;
 		for (e = 0; e < n_ents; e++) {
-			if (!ents[e].is_name) {
-				got[0] = ents[e].addr;
-				n = 1;
-			} else {
-				n = config_resolve_host(ents[e].host, ents[e].port, fam, got,
-							CONFIG_MAX_UPSTREAMS, why, sizeof(why));
-			}
+			n = config_entry_addrs(&ents[e], fam, got, why, sizeof(why));
 			pthread_mutex_lock(&a->lock);
 			/* a reload meanwhile: the next round looks up what it says */
 			if (upkeep_reloads(a) != reloads) {
@@ -265,13 +258,8 @@ static void upkeep_resolve(struct upkeep *k, uint64_t now)
 				}
 			}
 			pthread_mutex_unlock(&a->lock);
-			for (q = 0; q < (uint32_t)n && n_m < CONFIG_MAX_UPSTREAMS; q++) {
-				for (j = 0; j < n_m && !addr_equal(&m[j].addr, &got[q]); j++)
-					;
-				if (j == n_m)
-					m[n_m++] = (struct member_conf){
-					    .addr = got[q], .weight = ents[e].weight, .entry = e};
-			}
+			/* full: the rest left out, as a start would refuse them */
+			config_members_add(m, &n_m, got, (uint32_t)n, ents[e].weight, e);
 		}
 		free(ents);
 		ents = NULL;

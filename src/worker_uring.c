@@ -1406,8 +1406,8 @@ static int ring_error(struct worker *w, const char *what, int err, uint32_t buff
 
 /* A buffer starts aligned (bufpool): the control data after the header and the name must be
  * too, and it holds a whole sockaddr_in6. */
-_Static_assert((sizeof(struct io_uring_recvmsg_out) + SOCK_RX_NAME_LEN) % _Alignof(struct cmsghdr) ==
-		       0 &&
+#define LISTEN_CONTROL_AT (sizeof(struct io_uring_recvmsg_out) + SOCK_RX_NAME_LEN)
+_Static_assert(LISTEN_CONTROL_AT % _Alignof(struct cmsghdr) == 0 &&
 		   SOCK_RX_NAME_LEN >= sizeof(struct sockaddr_in6),
 	       "a listener's control data starts aligned after the header and the name");
 

@@ -4,8 +4,8 @@
 #
 # Two relays on two workers: "fwd" (forward, on the wildcard address, round robin over a
 # live echo upstream and a dead one that answers ICMP port unreachable, 16 sessions, 1.5 s
-# idle timeout) and "mir" (mirror to a live sink and a dead member). Rounds of traffic for HOSTILE_SECONDS (default
-# 4) per case: 24 clients on fwd (more than the table holds) and 4 on mir, alternating two
+# idle timeout) and "mir" (mirror to a live sink and a dead member). Rounds of traffic for
+# HOSTILE_SECONDS (default 4) per case: 24 clients on fwd (more than the table holds) and 4 on mir, alternating two
 # sets of client ports so sessions expire while replies may still be in flight, datagrams of
 # 0, 64, 1,400 and 3,000 bytes (longer than buffer_size: truncated). Then, once the counters
 # are still, every relay total and every worker of `ringrelayctl -j stats` must satisfy

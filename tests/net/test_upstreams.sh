@@ -32,6 +32,13 @@ HOSTS_DIR=/etc/netns/$NS_R
 trap 'rc=$?; rm -rf "$HOSTS_DIR"; (exit $rc); lib_cleanup' EXIT
 
 ctl() { "$CTL" -s "$TMPD/run/ctl.sock" "$@"; }
+# ctl_json EXPR COMMAND...: the Python expression EXPR of d, the answer of `ringrelayctl -j
+# COMMAND...`
+ctl_json()
+{
+	ctl -j "${@:2}" |
+		"$PY" -c 'import json, sys; d = json.load(sys.stdin); print(eval(sys.argv[1]))' "$1"
+}
 # up_field RELAY LABEL_OR_ADDRESS FIELD: one field of `upstreams -j` (first match).
 up_field()
 {
@@ -217,7 +224,7 @@ names_case()
 	lib_relay_conf "$conf" backend=io_uring listen="$to" up="up.test:9000"
 	conf_extra "$conf" "resolve_interval = 0.5; offload = \"tc\";"
 	lib_case_start_conf || return
-	n=$(ctl -j upstreams t | "$PY" -c 'import json,sys; print(len(json.load(sys.stdin)["upstreams"]))')
+	n=$(ctl_json 'len(d["upstreams"])' upstreams t)
 	[ "$n" = 2 ] && lib_case_ok "$c up.test:9000 -> 2 upstreams" ||
 		lib_case_fail "$c up.test:9000 -> $n upstreams, want 2 (both families)"
 	# The fast path routes to the name's addresses, not to an entry with none (which took
@@ -235,9 +242,11 @@ print(r["offload"]["mode"], r["upstreams"][0]["address"], "|", r["offload"]["why
 	sed "s/\"$to\"/\"relay.test:5000\"/" "$conf" >"$TMPD/names-v.conf"
 	out=$(lib_nsx "$NS_R" "$RINGRELAY" -V -c "$TMPD/names-v.conf" 2>&1)
 	# what each name resolves to, sorted: IPv4 first
+	local want_up="  relay t: upstream up.test:9000 -> 198.18.2.2:9000, \[2001:2:2::2\]:9000"
 	if echo "$out" | grep -qx "  relay t: listen relay.test:5000 -> $RELAY_IP:5000" &&
-		echo "$out" | grep -qx "  relay t: upstream up.test:9000 -> 198.18.2.2:9000, \[2001:2:2::2\]:9000"; then
-		lib_case_ok "$c -V names: $(echo "$out" | grep -E "^  relay t: (listen|upstream) " | tr -s ' \n' ' ')"
+		echo "$out" | grep -qx "$want_up"; then
+		lib_case_ok "$c -V names:" \
+			"$(echo "$out" | grep -E "^  relay t: (listen|upstream) " | tr -s ' \n' ' ')"
 	else
 		lib_case_fail "$c -V names: $(echo "$out" | grep -A3 "^names")"
 	fi
@@ -262,10 +271,7 @@ print(r["offload"]["mode"], r["upstreams"][0]["address"], "|", r["offload"]["why
 	lib_case_end
 	rm -rf "$HOSTS_DIR"
 }
-names_one()
-{
-	[ "$(ctl -j upstreams t | "$PY" -c 'import json,sys; print(len(json.load(sys.stdin)["upstreams"]))')" = 1 ]
-}
+names_one() { [ "$(ctl_json 'len(d["upstreams"])' upstreams t)" = 1 ]; }
 
 # ---- a name that resolves again to its addresses in another order: the same set; to an
 # address behind another interface: the fast path takes that interface (the replies arrive
@@ -336,7 +342,8 @@ names_move_case()
 	printf '127.0.0.1 localhost\n' >"$HOSTS_DIR/hosts"
 	if lib_wait_for 5 lookups_are "1 True"; then
 		lib_case_ok "$c a failing lookup shows: $(lookups)"
-		ctl upstreams t | grep -q "^relay t: names looked up .*, 1 failing now (last addresses kept): up.test:9000$" ||
+		ctl upstreams t |
+			grep -q "^relay t: names looked up .*, 1 failing now (last addresses kept): up.test:9000$" ||
 			lib_case_fail "$c upstreams' table: $(ctl upstreams t | tail -n 1)"
 	else
 		lib_case_fail "$c a failing lookup: $(lookups), want 1 failing, the upstream marked"
@@ -361,12 +368,10 @@ names_move_case()
 # `upstreams -j`
 lookups()
 {
-	ctl -j upstreams t | "$PY" -c '
-import json, sys
-d = json.load(sys.stdin)
-l = d["relays"][0]["lookups"]
-print(l["new_sets"], l["failing"], d["upstreams"][0]["lookup_failing"], "made", l["made"],
-      "failed", l["failed"])'
+	ctl_json '" ".join(str(v) for v in (d["relays"][0]["lookups"]["new_sets"],
+		d["relays"][0]["lookups"]["failing"], d["upstreams"][0]["lookup_failing"], "made",
+		d["relays"][0]["lookups"]["made"], "failed", d["relays"][0]["lookups"]["failed"]))' \
+		upstreams t
 }
 lookups_are() { case "$(lookups)" in *" $1 made"*) return 0 ;; esac; return 1; }
 # ---- the same with offload = "auto": the name moves from behind veth-ra (its peer has GRO:
@@ -416,28 +421,15 @@ names_move_auto_case()
 	lib_nsx "$NS_C" ethtool -K "$IF_C" gro off >/dev/null
 	lib_nsx "$NS_R" sysctl -qw net.ipv4.conf.$IF_RC.forwarding=0
 }
-shed_why()
-{
-	ctl -j status | "$PY" -c 'import json, sys; print(json.load(sys.stdin)["relays"][0]["shed"]["why"])'
-}
-offload_mode_is()
-{
-	[ "$(ctl -j status | "$PY" -c 'import json, sys; print(json.load(sys.stdin)["relays"][0]["offload"]["mode"])')" = "$1" ]
-}
-offload_why()
-{
-	ctl -j status | "$PY" -c '
-import json, sys
-o = json.load(sys.stdin)["relays"][0]["offload"]
-print(o["mode"] + ": " + o["why"])'
-}
+shed_why() { ctl_json 'd["relays"][0]["shed"]["why"]' status; }
+offload_mode_is() { [ "$(ctl_json 'd["relays"][0]["offload"]["mode"]' status)" = "$1" ]; }
+offload_why() { ctl_json '"%(mode)s: %(why)s" % d["relays"][0]["offload"]' status; }
 offload_is() { [ "$(offload_why)" = "$1" ]; }
-reply_fast() { ctl -j stats | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["relays"][0]["total"]["reply_fast_pkts"])'; }
+reply_fast() { ctl_json 'd["relays"][0]["total"]["reply_fast_pkts"]' stats; }
 reply_fast_ge() { [ "$(reply_fast)" -ge "$1" ]; }
 names_at()
 {
-	[ "$(ctl -j upstreams t |
-		"$PY" -c 'import json,sys; print(" ".join(u["address"] for u in json.load(sys.stdin)["upstreams"]))')" = "$1" ]
+	[ "$(ctl_json '" ".join(u["address"] for u in d["upstreams"])' upstreams t)" = "$1" ]
 }
 
 # ---- per-upstream counters add up to the relay's
