@@ -17,7 +17,7 @@ static int map_buffers(struct bufpool *bp)
 	bool lazy = bp->size > page;
 	uint32_t i;
 
-	bp->mem_bytes = (size_t)bp->count * bp->size;
+	bp->mem_bytes = (size_t)bp->count * bp->stride;
 	bp->mem = mmap(NULL, bp->mem_bytes, PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_ANONYMOUS | (lazy ? 0 : MAP_POPULATE), -1, 0);
 	if (bp->mem == MAP_FAILED) {
@@ -47,6 +47,7 @@ int bufpool_init(struct bufpool *bp, struct io_uring *ring, uint32_t count, uint
 		return -EINVAL;
 	bp->count = count;
 	bp->size = size;
+	bp->stride = (size + 7) & ~7u;
 	bp->bgid = bgid;
 	bp->mask = (uint16_t)io_uring_buf_ring_mask(count);
 

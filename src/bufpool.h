@@ -19,11 +19,13 @@
 struct bufpool {
 	struct io_uring_buf_ring *br;
 	size_t ring_bytes;
-	uint8_t *mem; /* count x size bytes */
+	uint8_t *mem; /* count x stride bytes */
 	size_t mem_bytes;
 	size_t resident_bytes; /* of mem, touched at start (the rest on first use) */
 	uint32_t count; /* power of two */
-	uint32_t size;
+	uint32_t size;	  /* what each buffer offers a receive */
+	uint32_t stride;  /* size rounded up to 8: every buffer starts aligned for the receive's
+			   * header and the struct cmsghdr after it, whatever buffer_size is */
 	uint16_t bgid;
 	uint16_t mask;
 	uint32_t pending;  /* added to the ring since the last commit */
@@ -46,7 +48,7 @@ void bufpool_fini(struct bufpool *bp);
 
 static inline uint8_t *bufpool_addr(const struct bufpool *bp, uint32_t bid)
 {
-	return bp->mem + (size_t)bid * bp->size;
+	return bp->mem + (size_t)bid * bp->stride;
 }
 
 /* Returns a buffer to the pool; the kernel may get it at the next bufpool_commit. */

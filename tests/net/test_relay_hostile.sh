@@ -27,7 +27,8 @@ MAX_ROUNDS=100000
 
 # write_conf FILE BACKEND: the two relays for the current family. fwd listens on the
 # family's wildcard address: every datagram then arrives with its destination (IP_PKTINFO)
-# and every reply leaves with it, control data the sanitizer build must parse and write.
+# and every reply leaves with it, control data the sanitizer build must parse and write;
+# buffer_size is not a multiple of 8, so the buffers' starts must be made aligned for it.
 write_conf()
 {
 	local ANY='*'
@@ -36,7 +37,7 @@ write_conf()
 	cat >"$1" <<EOF
 workers = 2;
 io_backend = "$2";
-buffer_size = 2048;
+buffer_size = 2044;
 buffers = 256;
 relays = (
 	{
