@@ -70,7 +70,8 @@ static int cmd_sessions(struct app *a, const struct control_req *q, FILE *out, c
 		return -ENOMEM;
 	ret = runtime_sessions(&a->rt, relay, info, CONTROL_SESSIONS_MAX, &ss.total, err, errlen);
 	if (ret < 0) {
-		free(info);
+		if (ret != -ECANCELED) /* else the runtime keeps it for a stuck worker */
+			free(info);
 		return ret;
 	}
 	/* Tolerate both "0" and "the number copied" as success. */

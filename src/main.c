@@ -816,7 +816,10 @@ int main(int argc, char **argv)
 	ret = 0;
 out_admin:
 	/* The control thread may wait on a reload: it goes first; the upkeep thread re-applies
-	 * relays like a reload; then no reload may run while the workers stop. */
+	 * relays like a reload; then no reload may run while the workers stop. Each may be
+	 * waiting on a worker stuck in the middle of a command: those waits end by the stop's
+	 * deadline from here. */
+	runtime_stopping(&a.rt);
 	upkeep_stop(upk);
 	control_stop(ctl);
 	ctl = NULL;

@@ -112,12 +112,6 @@ static void stop_started(struct runtime *rt)
 	rt->n_started = 0;
 }
 
-/* A config that a stuck worker may still read (runtime_reload). */
-struct runtime_retired {
-	struct runtime_retired *next;
-	struct config *cfg;
-};
-
 static int runtime_retire(struct runtime *rt, struct config *cfg)
 {
 	struct runtime_retired *r = malloc(sizeof(*r));
@@ -143,6 +137,31 @@ static void runtime_free_retired(struct runtime *rt)
 		rt->retired = r->next;
 		config_free(r->cfg);
 		free(r);
+	}
+}
+
+/* Memory a worker stuck in the middle of a command may still write (worker_wait's
+ * -ECANCELED, at a stop): freed only by runtime_fini, which frees nothing while a worker is
+ * left running. Without memory for the record it stays allocated. */
+static void runtime_keep(struct runtime *rt, void *mem)
+{
+	struct runtime_kept *k = malloc(sizeof(*k));
+
+	if (!k)
+		return;
+	k->mem = mem;
+	k->next = rt->kept;
+	rt->kept = k;
+}
+
+static void runtime_free_kept(struct runtime *rt)
+{
+	struct runtime_kept *k;
+
+	while ((k = rt->kept)) {
+		rt->kept = k->next;
+		free(k->mem);
+		free(k);
 	}
 }
 
@@ -536,6 +555,7 @@ static int apply_all(struct runtime *rt, const struct config *cfg, const struct 
 		     const uint32_t *slot, uint32_t *n_stuck, char *err, size_t errlen)
 {
 	struct worker_cmd *cmd;
+	bool abandoned = false;
 	uint64_t deadline;
 	uint32_t i;
 	int ret = 0;
@@ -555,23 +575,35 @@ static int apply_all(struct runtime *rt, const struct config *cfg, const struct 
 	}
 	deadline = worker_ms() + rt->wait_ms;
 	for (i = 0; i < rt->n_started; i++) {
-		if (worker_wait(&rt->workers[i], &cmd[i], deadline) == 0)
+		int wret = worker_wait(&rt->workers[i], &cmd[i], deadline);
+
+		if (wret == 0) {
+			if (cmd[i].result) {
+				snprintf(err, errlen, "worker %u: %s", i, cmd[i].error);
+				ret = cmd[i].result;
+			}
 			continue;
+		}
 		(*n_stuck)++;
-		snprintf(err, errlen,
-			 "worker %u did not take the new configuration within %u ms: its loop is "
-			 "stuck (see the watchdog); it keeps serving the previous one, the other "
-			 "workers run the new one",
-			 i, rt->wait_ms);
+		if (wret == -ECANCELED) {
+			abandoned = true;
+			snprintf(err, errlen,
+				 "worker %u had not finished applying the configuration when the "
+				 "process stopped: its loop is stuck (see the watchdog)",
+				 i);
+		} else {
+			snprintf(err, errlen,
+				 "worker %u did not take the new configuration within %u ms: its "
+				 "loop is stuck (see the watchdog); it keeps serving the previous "
+				 "one, the other workers run the new one",
+				 i, rt->wait_ms);
+		}
 		ret = -ETIMEDOUT;
 	}
-	for (i = 0; i < rt->n_started; i++) {
-		if (cmd[i].done && cmd[i].result) {
-			snprintf(err, errlen, "worker %u: %s", i, cmd[i].error);
-			ret = cmd[i].result;
-		}
-	}
-	free(cmd);
+	if (abandoned)
+		runtime_keep(rt, cmd);
+	else
+		free(cmd);
 	return ret;
 }
 
@@ -631,40 +663,72 @@ int runtime_reapply(struct runtime *rt, char *err, size_t errlen)
 int runtime_sessions(struct runtime *rt, uint32_t relay, struct session_info *out, uint32_t max,
 		     uint32_t *total, char *err, size_t errlen)
 {
-	struct worker_cmd cmd;
+	struct worker_cmd *cmd;
 	uint32_t i, n = 0;
 	uint64_t deadline = worker_ms() + rt->wait_ms;
+	int ret = 0;
 
 	*total = 0;
 	if (relay != UINT32_MAX && relay >= rt->cfg->n_relays) {
 		snprintf(err, errlen, "no relay %u", relay);
 		return -ENOENT;
 	}
+	/* Not on the stack: a worker stuck in the middle of it keeps it (worker_wait). */
+	cmd = malloc(sizeof(*cmd));
+	if (!cmd) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
 	for (i = 0; i < rt->n_started; i++) {
-		cmd = (struct worker_cmd){ .type = WORKER_CMD_SESSIONS,
-					   .relay = relay == UINT32_MAX ? UINT32_MAX
-									: rt->relay_slot[relay],
-					   .relay_slot = rt->relay_slot, .out = out + n,
-					   .max = max - n };
-		worker_post(&rt->workers[i], &cmd);
-		if (worker_wait(&rt->workers[i], &cmd, deadline)) {
+		*cmd = (struct worker_cmd){ .type = WORKER_CMD_SESSIONS,
+					    .relay = relay == UINT32_MAX ? UINT32_MAX
+									 : rt->relay_slot[relay],
+					    .relay_slot = rt->relay_slot, .out = out + n,
+					    .max = max - n };
+		worker_post(&rt->workers[i], cmd);
+		ret = worker_wait(&rt->workers[i], cmd, deadline);
+		if (ret == -ECANCELED) {
+			snprintf(err, errlen,
+				 "worker %u had not finished listing its sessions when the process "
+				 "stopped: its loop is stuck (see the watchdog)",
+				 i);
+			runtime_keep(rt, cmd);
+			runtime_keep(rt, out);
+			return ret;
+		}
+		if (ret) {
 			snprintf(err, errlen,
 				 "worker %u did not answer within %u ms: its loop is stuck (see the "
 				 "watchdog)",
 				 i, rt->wait_ms);
-			return -ETIMEDOUT;
+			break;
 		}
-		n += cmd.n;
-		*total += cmd.total;
+		n += cmd->n;
+		*total += cmd->total;
 	}
-	return (int)n;
+	free(cmd);
+	return ret ? ret : (int)n;
+}
+
+void runtime_stopping(struct runtime *rt)
+{
+	worker_sync_stopping(&rt->sync, worker_ms() + rt->wait_ms);
 }
 
 uint32_t runtime_stop(struct runtime *rt)
 {
-	uint64_t deadline = worker_ms() + rt->wait_ms;
 	bool stuck[PLAN_MAX_WORKERS] = { false };
+	uint64_t deadline;
 	uint32_t i;
+
+	/* The stop's deadline, which also ended the waits on commands in flight (a reload,
+	 * sessions: runtime_stopping). A loop that is not stuck sees the stop within a batch or an
+	 * expiry tick: it gets half of wait_ms even when a wait on a stuck command used the
+	 * deadline up. */
+	runtime_stopping(rt);
+	deadline = rt->sync.stop_deadline_ms;
+	if (deadline < worker_ms() + rt->wait_ms / 2)
+		deadline = worker_ms() + rt->wait_ms / 2;
 
 	/* Only the loop's answer is bounded: a stuck loop must not hold the exit (systemd would
 	 * kill it at TimeoutStopSec, leaving the classic tc filters, BPF pins, NAPI threads'
@@ -696,6 +760,7 @@ void runtime_fini(struct runtime *rt)
 	if (rt->n_abandoned)
 		return; /* a worker still runs on all of it: the process exits as it is */
 	runtime_free_retired(rt);
+	runtime_free_kept(rt);
 	for (i = 0; rt->workers && i < rt->plan.n_workers; i++)
 		worker_fini(&rt->workers[i]);
 	upstream_fini(rt);

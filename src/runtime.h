@@ -11,7 +11,18 @@
 #include "worker.h"
 
 struct snapshot;
-struct runtime_retired;
+
+/* A config that a stuck worker may still read (runtime_reload). */
+struct runtime_retired {
+	struct runtime_retired *next;
+	struct config *cfg;
+};
+
+/* Memory a worker stuck in the middle of a command may still write (runtime_stopping). */
+struct runtime_kept {
+	struct runtime_kept *next;
+	void *mem;
+};
 
 /* How long a reload or `ringrelayctl sessions` waits for a worker to take its command. A
  * worker comes round to commands between two batches, at least once per expiry tick (<= 1 s):
@@ -41,6 +52,7 @@ struct runtime {
 	bool steer_cpu;
 	uint64_t heartbeat_ns; /* runtime_set_heartbeat's */
 	struct runtime_retired *retired; /* configs a stuck worker may still read */
+	struct runtime_kept *kept; /* commands (and answers) a worker stuck in them may write */
 	uint32_t wait_ms; /* RUNTIME_WORKER_WAIT_MS (tests shorten it) */
 	uint32_t n_abandoned; /* workers a stop left running (runtime_stop) */
 };
@@ -100,11 +112,19 @@ int runtime_reapply(struct runtime *rt, char *err, size_t errlen);
 /* Copies up to max sessions of relay (index in cfg; UINT32_MAX = all relays) into out;
  * *total gets the number that exist. Asks each worker, which answers from its own thread,
  * waiting wait_ms (RUNTIME_WORKER_WAIT_MS) at most for one to begin. Returns the number
- * copied, or -errno with err set: -ETIMEDOUT names the worker that did not answer. */
+ * copied, or -errno with err set: -ETIMEDOUT names the worker that did not answer;
+ * -ECANCELED: the process stopped while a worker was stuck writing into out, which the
+ * runtime then takes (runtime_fini frees it, once no worker is left running). */
 int runtime_sessions(struct runtime *rt, uint32_t relay, struct session_info *out, uint32_t max,
 		     uint32_t *total, char *err, size_t errlen);
-/* Stops the workers, waits wait_ms at most for each loop to see the stop, then joins those
- * that did (their teardown ends by itself); counters stay readable until runtime_fini.
+/* The process begins to stop: from now on waits on workers (a reload's, sessions') end by one
+ * deadline, wait_ms from the first call, also for a command a worker has begun and is stuck
+ * in (the reload then reports that worker stuck; its config and command stay allocated).
+ * Call before waiting for the threads that may be waiting on workers. */
+void runtime_stopping(struct runtime *rt);
+/* Stops the workers, waits until runtime_stopping's deadline (wait_ms from its first call;
+ * made here if not yet) at most for each loop to see the stop, then joins those that did
+ * (their teardown ends by itself); counters stay readable until runtime_fini.
  * Returns the number of workers whose loop did not come back (stuck: left running, logged,
  * never joined): the process must then exit without freeing anything (runtime_fini does
  * not). */

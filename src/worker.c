@@ -1120,26 +1120,49 @@ static struct timespec worker_deadline_ts(uint64_t deadline_ms)
 
 int worker_wait(struct worker *w, struct worker_cmd *cmd, uint64_t deadline_ms)
 {
-	struct timespec ts = worker_deadline_ts(deadline_ms);
+	struct worker_sync *sync = w->sync;
+	struct timespec ts;
 	int ret = 0;
 
-	pthread_mutex_lock(&w->sync->lock);
+	pthread_mutex_lock(&sync->lock);
 	while (!cmd->done) {
-		if (cmd->taken) {
-			pthread_cond_wait(&w->sync->cond, &w->sync->lock);
+		uint64_t until = deadline_ms;
+
+		if (cmd->taken && !sync->stopping) {
+			pthread_cond_wait(&sync->cond, &sync->lock);
 			continue;
 		}
-		if (pthread_cond_timedwait(&w->sync->cond, &w->sync->lock, &ts) == ETIMEDOUT &&
-		    !cmd->taken && !cmd->done) {
+		if (sync->stopping && (cmd->taken || sync->stop_deadline_ms < until))
+			until = sync->stop_deadline_ms;
+		ts = worker_deadline_ts(until);
+		if (pthread_cond_timedwait(&sync->cond, &sync->lock, &ts) != ETIMEDOUT || cmd->done)
+			continue;
+		if (!cmd->taken) {
 			/* Not begun: take it back, so the worker never reads it. */
 			if (w->cmd == cmd)
 				w->cmd = NULL;
 			ret = -ETIMEDOUT;
 			break;
 		}
+		if (sync->stopping && worker_ms() >= sync->stop_deadline_ms) {
+			ret = -ECANCELED; /* begun and stuck in it: cmd stays the worker's */
+			break;
+		}
 	}
-	pthread_mutex_unlock(&w->sync->lock);
+	pthread_mutex_unlock(&sync->lock);
 	return ret;
+}
+
+void worker_sync_stopping(struct worker_sync *sync, uint64_t deadline_ms)
+{
+	pthread_mutex_lock(&sync->lock);
+	if (!sync->stopping) {
+		sync->stopping = true;
+		sync->stop_deadline_ms = deadline_ms;
+	}
+	/* waiters on begun commands re-read their deadline */
+	pthread_cond_broadcast(&sync->cond);
+	pthread_mutex_unlock(&sync->lock);
 }
 
 /* ---------------------------------------------------------------- the thread */

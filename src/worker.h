@@ -88,6 +88,10 @@ struct worker_sync {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	uint32_t reported;
+	/* The process is stopping (worker_sync_stopping): waits on workers end by
+	 * stop_deadline_ms, also for a command a worker has begun. */
+	bool stopping;
+	uint64_t stop_deadline_ms;
 };
 
 /* A session as `ringrelayctl sessions` shows it. */
@@ -195,9 +199,15 @@ void worker_post(struct worker *w, struct worker_cmd *cmd);
  * the worker has not begun it by then: a worker that does not come round to its commands (a
  * stuck loop) must not hold the caller, which may hold the app lock. Returns 0 when done, or
  * -ETIMEDOUT with cmd taken back: the worker will never see it, so it and what it points to
- * may go. A command the worker has begun is waited for to its end: it is a bounded piece of
- * work (no blocking calls), and memory it writes must not be freed under it. */
+ * may go. A command the worker has begun is waited for to its end (memory it writes must not
+ * be freed under it), except once the process stops: then until the stop's deadline, and
+ * -ECANCELED when the worker has not finished it by then. The worker may still write cmd and
+ * what it points to: they must never be freed (the stop leaves that worker running and the
+ * process exits without freeing). */
 int worker_wait(struct worker *w, struct worker_cmd *cmd, uint64_t deadline_ms);
+/* The process stops: worker_wait gives up on begun commands at deadline_ms, and on commands
+ * not begun at the earlier of theirs and it. The first call sets the deadline. */
+void worker_sync_stopping(struct worker_sync *sync, uint64_t deadline_ms);
 /* CLOCK_MONOTONIC in ms, for worker_wait's deadline. */
 uint64_t worker_ms(void);
 /* True when no relay of w occupies slot s any more (read from another thread). */

@@ -282,12 +282,12 @@ lib_udp_bg()
 }
 lib__bound_or_gone() { lib__gone "$3" || lib__bound "$1" "$2" ""; }
 
-# lib_stop_pid PID: SIGTERM a helper we started and wait (bounded) for it. Once reaped, its
-# PID is forgotten, so no later cleanup signals a process that reuses the number.
-# lib_worker_stop N SECONDS OUT: stops the relay's worker N alone (its thread ringrelay-wN,
-# with thread_stop.py: a wedged loop, the other threads running on) for up to SECONDS, the
-# helper's output in OUT; STOP_PID is the helper's, whose end resumes the worker. Returns 1
-# when there is no such thread or it was not stopped within 5 s.
+# lib_worker_stop N SECONDS OUT [SYSCALL]: stops the relay's worker N alone (its thread
+# ringrelay-wN, with thread_stop.py: a wedged loop, the other threads running on) for up to
+# SECONDS, the helper's output in OUT; STOP_PID is the helper's, whose end resumes the worker.
+# With SYSCALL (bind, socket) the worker runs on until it enters that call and stops there (a
+# worker stuck in the middle of its work): OUT then says "stopped TID in SYSCALL". Returns 1
+# when there is no such thread or it was not stopped (traced, with SYSCALL) within 5 s.
 lib_worker_stop()
 {
 	local tid
@@ -295,11 +295,13 @@ lib_worker_stop()
 	tid=$(grep -lx "ringrelay-w$1" /proc/"$RELAY_PID"/task/*/comm 2>/dev/null | head -n 1 |
 		cut -d/ -f5)
 	[ -n "$tid" ] || return 1
-	lib_bg "$NS_R" "$PY" "$SRC/tests/net/thread_stop.py" "$tid" "$2" >"$3"
+	lib_bg "$NS_R" "$PY" "$SRC/tests/net/thread_stop.py" "$tid" "$2" $4 >"$3"
 	STOP_PID=$BG_PID
-	lib_wait_for 5 grep -q stopped "$3"
+	lib_wait_for 5 grep -qE "^(stopped|tracing)" "$3"
 }
 
+# lib_stop_pid PID: SIGTERM a helper we started and wait (bounded) for it. Once reaped, its
+# PID is forgotten, so no later cleanup signals a process that reuses the number.
 lib_stop_pid()
 {
 	kill -TERM "$1" 2>/dev/null

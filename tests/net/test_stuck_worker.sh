@@ -15,7 +15,11 @@
 #   - a SIGTERM while a worker is stuck (a relay of its own, each backend, shedding in a
 #     classic tc filter): the relay waits 5 s for its loop, says so, removes the filter and
 #     its pid file and exits with status 1 (before, it waited for the worker until systemd
-#     killed it, which leaves both).
+#     killed it, which leaves both);
+#   - the same with the worker stuck in the middle of a reload (stopped as it binds the new
+#     listener): the reload gives up on it 5 s after the SIGTERM and the stop goes on as above
+#     (before, the admin thread waited for the reload's end, and the stop for the admin
+#     thread, until the worker ran again).
 # The reload cases follow shedding's tcx link (Linux 6.6); without one only the stop cases run.
 . "$(dirname "$0")/lib.sh"
 lib_topology
@@ -152,12 +156,16 @@ reload_cases()
 # 4. A stop while worker 1 is stuck, in a relay of its own whose shedding sits in a classic
 # tc filter (which outlives a killed process, unlike a tcx link): the relay waits 5 s for
 # the loop, says so, removes the filter and its pid file, and exits with status 1.
+# stop_stuck BACKEND [midway]: midway, worker 1 is stuck in the middle of a reload (it stops
+# as it binds the reload's new listener) when the SIGTERM comes: the reload's wait ends 5 s
+# after it, and the stop's wait for the loops about 2.5 s later.
 # classic_filter: ringrelay's classic filter (handle 0x5252) on IF_RC's ingress, if any.
 classic_filter() { lib_nsx "$NS_R" tc filter show dev "$IF_RC" ingress | grep -i "handle 0x5252"; }
 stop_stuck()
 {
-	local t0 t1 st stop_pid pidf=$TMPD/run/ringrelay.pid
-	lib_case_begin stop "$1" 4
+	local t0 t1 st stop_pid pidf=$TMPD/run/ringrelay.pid want=5 out
+	out=$TMPD/stop-$1${2:+-$2}.out
+	lib_case_begin "stop${2:+-$2}" "$1" 4
 	lib_case_echo
 	lib_relay_conf "$conf" backend="$CASE_BACKEND" listen="$to" up="$(ep "$UP1_IP" 9000)" \
 		workers=2 shed=auto
@@ -173,21 +181,35 @@ stop_stuck()
 	fi
 	[ -s "$pidf" ] || lib_case_fail "$c no pid file $pidf"
 	relayed 43000 "relayed before the stop"
-	stop_worker1 "$TMPD/stop-$1.out"
+	if [ "$2" = midway ]; then
+		want=7
+		lib_worker_stop 1 60 "$out" bind || lib_fail "$c worker 1 was not traced"
+		stop_pid=$STOP_PID
+		sed -i "s/listen = \[ \"[^]]*\" \]/listen = [ \"$to\", \"$(ep "$RELAY_IP" 5011)\" ]/" \
+			"$conf"
+		kill -HUP "$RELAY_PID"
+		lib_wait_for 10 grep -q "stopped .* in bind" "$out" ||
+			lib_fail "$c worker 1 did not stop in the reload's bind: $(cat "$out")"
+	else
+		stop_worker1 "$out"
+	fi
 	t0=$(date +%s)
 	kill -TERM "$RELAY_PID"
-	if lib_wait_for 15 lib_log_count_ge "exiting with 1 stuck worker" 1; then
+	if lib_wait_for 20 lib_log_count_ge "exiting with 1 stuck worker" 1; then
 		t1=$(date +%s)
 		lib_log_count_ge "worker 1 did not stop within 5000 ms" 1 ||
 			lib_case_fail "$c the exit did not name worker 1"
-		# (whole seconds: the 5 s wait reads as 4 to 6)
-		if [ $((t1 - t0)) -lt 4 ] || [ $((t1 - t0)) -gt 10 ]; then
-			lib_case_fail "$c gave up on worker 1 after $((t1 - t0)) s, want about 5"
+		[ "$2" != midway ] || lib_log_count_ge "worker 1 had not finished applying the \
+configuration when the process stopped" 1 || lib_case_fail "$c the reload did not name worker 1"
+		# (whole seconds: a 5 s wait reads as 4 to 6; midway, 5 + 2.5 s as 6 to 9)
+		if [ $((t1 - t0)) -lt $((want - 1)) ] || [ $((t1 - t0)) -gt $((want + 5)) ]; then
+			lib_case_fail "$c gave up on worker 1 after $((t1 - t0)) s, want about $want"
 		else
-			lib_case_ok "$c SIGTERM with worker 1 stuck: gave up on it after $((t1 - t0)) s"
+			lib_case_ok "$c SIGTERM with worker 1 stuck${2:+ $2}: gave up on it after" \
+				"$((t1 - t0)) s"
 		fi
 	else
-		lib_case_fail "$c no 'exiting with 1 stuck worker' line within 15 s of SIGTERM"
+		lib_case_fail "$c no 'exiting with 1 stuck worker' line within 20 s of SIGTERM"
 	fi
 	# (A traced thread's exit waits for its tracer: the process is gone once the helper is.)
 	lib_stop_pid "$stop_pid"
@@ -214,6 +236,7 @@ RAN=0
 reload_cases
 for backend in $(lib_backends); do
 	stop_stuck "$backend"
+	stop_stuck "$backend" midway
 done
 [ "$RAN" -gt 0 ] || lib_skip "no case could run here"
 lib_done

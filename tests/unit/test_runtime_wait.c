@@ -23,8 +23,19 @@
 #include "runtime.h"
 #include "worker_backend.h"
 
+/* While hold_open, worker 1's backend does not come back from opening a listener: a worker
+ * stuck in the middle of a reload. */
+static volatile bool hold_open, in_open;
+
 static int stub_listener_open(struct worker *w, uint32_t li)
 {
+	struct timespec ms = { 0, 1000000 };
+
+	(void)li;
+	while (hold_open && w->id == 1) {
+		in_open = true;
+		nanosleep(&ms, NULL);
+	}
 	return 0;
 }
 
@@ -68,21 +79,27 @@ static void *loop_run(void *arg)
 	return NULL;
 }
 
-static struct config *load(int timeout)
+/* listen: extra is another listen address, or "" */
+static struct config *load_listen(int timeout, const char *extra)
 {
 	char text[512], err[CONFIG_ERR_LEN];
 	struct config *cfg;
 
 	snprintf(text, sizeof(text),
 		 "control_socket = \"/tmp/ringrelay-test-unused.sock\"; io_backend = \"mmsg\";\n"
-		 "relays = ( { name = \"r\"; listen = [ \"127.0.0.1:47133\" ];\n"
+		 "relays = ( { name = \"r\"; listen = [ \"127.0.0.1:47133\"%s ];\n"
 		 " upstreams = [ \"127.0.0.1:47134\" ]; session_timeout = %d; } );\n",
-		 timeout);
+		 extra, timeout);
 	if (config_load_string(text, "t.conf", &cfg, err, sizeof(err))) {
 		fprintf(stderr, "%s\n", err);
 		return NULL;
 	}
 	return cfg;
+}
+
+static struct config *load(int timeout)
+{
+	return load_listen(timeout, "");
 }
 
 static int setup(void **state)
@@ -126,6 +143,7 @@ static int teardown(void **state)
 	struct fixture *f = *state;
 	uint32_t i;
 
+	hold_open = false; /* also after a failed assertion: the loop must come back */
 	f->stop = true;
 	pthread_join(f->loop, NULL);
 	for (i = 0; i < 2; i++)
@@ -185,6 +203,73 @@ static void test_reload(void **state)
 	assert_ptr_equal(f->rt.workers[1].cfg, third);
 	assert_null(f->rt.retired);
 	assert_false(runtime_workers_behind(&f->rt));
+}
+
+/* The stop's side: once worker 1 is stuck in its backend, 300 ms later, the process stops. */
+static void *stop_later(void *arg)
+{
+	struct fixture *f = arg;
+	struct timespec ms = { 0, 1000000 };
+	uint32_t i;
+
+	while (!in_open)
+		nanosleep(&ms, NULL);
+	for (i = 0; i < 300; i++)
+		nanosleep(&ms, NULL);
+	runtime_stopping(&f->rt);
+	return NULL;
+}
+
+/* A reload that worker 1 has begun and is stuck in (its backend does not come back from
+ * opening the new listener) is waited for past wait_ms, as a begun command is, until the
+ * process stops; then it ends by the stop's deadline, names the worker, keeps the previous
+ * config, and keeps the command the worker still writes: when the worker comes back, its
+ * write lands in live memory (ASan), which runtime_fini frees (LeakSanitizer). */
+static void test_reload_stuck_midway(void **state)
+{
+	struct fixture *f = *state;
+	struct config *old = f->rt.cfg, *next = load_listen(20, ", \"127.0.0.1:47135\"");
+	struct worker_cmd *cmd;
+	struct plan plan;
+	char err[CONFIG_ERR_LEN] = "";
+	struct timespec ms = { 0, 1000000 };
+	uint64_t t0, took;
+	bool applied, done = false;
+	pthread_t stopper;
+	uint32_t i;
+
+	assert_non_null(next);
+	assert_int_equal(runtime_check(&f->rt, next, &plan, err, sizeof(err)), 0);
+	in_open = false;
+	hold_open = true;
+	f->live[1] = true;
+	assert_int_equal(pthread_create(&stopper, NULL, stop_later, f), 0);
+	t0 = worker_ms();
+	assert_int_equal(runtime_reload(&f->rt, next, &plan, &applied, err, sizeof(err)),
+			 -ETIMEDOUT);
+	took = worker_ms() - t0;
+	pthread_join(stopper, NULL);
+	assert_true(applied);
+	assert_true(took >= 400 && took < 3000);
+	assert_string_equal(err, "worker 1 had not finished applying the configuration when the "
+				 "process stopped: its loop is stuck (see the watchdog)");
+	assert_ptr_equal(f->rt.cfg, next);
+	assert_ptr_equal(f->rt.workers[0].cfg, next);
+	assert_non_null(f->rt.retired);
+	assert_ptr_equal(f->rt.retired->cfg, old);
+	assert_non_null(f->rt.kept);
+	cmd = f->rt.kept->mem;
+
+	/* The worker comes back and finishes the command it was in. */
+	hold_open = false;
+	for (i = 0; i < 2000 && !done; i++) {
+		pthread_mutex_lock(&f->rt.sync.lock);
+		done = cmd[1].done;
+		pthread_mutex_unlock(&f->rt.sync.lock);
+		nanosleep(&ms, NULL);
+	}
+	assert_true(done);
+	assert_ptr_equal(f->rt.workers[1].cfg, next);
 }
 
 /* Stand-ins for the worker threads at a stop: each waits for its stop_fd, as a loop does,
@@ -336,6 +421,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_sessions, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reload, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reload_stuck_midway, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stop, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stop_late, setup, teardown),
 		cmocka_unit_test(test_start_early_end),

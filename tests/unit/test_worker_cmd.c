@@ -2,7 +2,8 @@
 /* The command channel between main and a worker (worker_post / worker_run_cmd / worker_wait)
  * with no worker thread of its own: a helper thread plays the worker's loop. A command the
  * worker begins in time is waited for; one it has not begun by the deadline is taken back, so
- * a worker that comes round later never touches it. */
+ * a worker that comes round later never touches it. Once the process stops, every wait ends
+ * by the stop's deadline. */
 #include <errno.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -112,12 +113,67 @@ static void test_late(void **state)
 	assert_null(f->w.cmd);
 }
 
+/* The process stops 50 ms into the wait: stopping_after's thread. */
+static void *stopping_after(void *arg)
+{
+	struct fixture *f = arg;
+	struct timespec ts = { 0, 50 * 1000000L };
+
+	nanosleep(&ts, NULL);
+	worker_sync_stopping(&f->sync, worker_ms() + 100);
+	return NULL;
+}
+
+/* A command the worker has begun and is stuck in is waited for past its deadline (the worker
+ * may write it), until the process stops; then until the stop's deadline: -ECANCELED, the
+ * command still the worker's. */
+static void test_begun_stop(void **state)
+{
+	struct fixture *f = *state;
+	struct worker_cmd cmd = { .type = WORKER_CMD_SESSIONS, .relay = UINT32_MAX };
+	uint64_t t0 = worker_ms(), took;
+	pthread_t t;
+
+	worker_post(&f->w, &cmd);
+	/* the worker takes it as worker_run_cmd does, and goes no further */
+	pthread_mutex_lock(&f->sync.lock);
+	f->w.cmd = NULL;
+	cmd.taken = true;
+	pthread_mutex_unlock(&f->sync.lock);
+	assert_int_equal(pthread_create(&t, NULL, stopping_after, f), 0);
+	assert_int_equal(worker_wait(&f->w, &cmd, t0 + 10), -ECANCELED);
+	took = worker_ms() - t0;
+	pthread_join(t, NULL);
+	assert_true(took >= 150 && took < 2000);
+	assert_false(cmd.done);
+}
+
+/* Once the process stops, a command not begun is taken back by the stop's deadline when that
+ * comes before its own. */
+static void test_stopping_not_begun(void **state)
+{
+	struct fixture *f = *state;
+	struct worker_cmd cmd = { .type = WORKER_CMD_SESSIONS, .relay = UINT32_MAX };
+	uint64_t t0 = worker_ms(), took;
+
+	worker_sync_stopping(&f->sync, t0 + 50);
+	worker_sync_stopping(&f->sync, t0 + 5000); /* the first deadline holds */
+	worker_post(&f->w, &cmd);
+	assert_int_equal(worker_wait(&f->w, &cmd, t0 + 5000), -ETIMEDOUT);
+	took = worker_ms() - t0;
+	assert_true(took >= 50 && took < 2000);
+	assert_null(f->w.cmd);
+	assert_false(cmd.taken);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_answered, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stuck, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_late, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_begun_stop, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stopping_not_begun, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("worker_cmd", tests, NULL, NULL);
 }
