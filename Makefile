@@ -156,9 +156,11 @@ $(BUILD)/tests/test_bpf_%: tests/bpf/test_bpf_%.c $(LIB_OBJS) | $(BUILD)/tests
 unit: $(UNIT_BINS)
 	$(Q)./tests/run-unit.sh $(UNIT_BINS)
 
+# detect_stack_use_after_return: a thread that reads another's stack frame after it returned
+# (a worker stuck in a command whose caller gave up) is caught, not read as stale data.
 unit-san: $(UNIT_SAN)
-	$(Q)ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
-		./tests/run-unit.sh $(UNIT_SAN)
+	$(Q)ASAN_OPTIONS=detect_leaks=1:detect_stack_use_after_return=1 \
+		UBSAN_OPTIONS=print_stacktrace=1 ./tests/run-unit.sh $(UNIT_SAN)
 
 bpf-test: $(BPFT_BINS)
 	$(Q)./tests/run-unit.sh $(BPFT_BINS)

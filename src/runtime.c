@@ -554,6 +554,13 @@ static int probe_new_listeners(const struct config *old, const struct config *ne
 static int apply_all(struct runtime *rt, const struct config *cfg, const struct plan *plan,
 		     const uint32_t *slot, uint32_t *n_stuck, char *err, size_t errlen)
 {
+	/* What the commands point to, in one block: a worker stuck in the middle of one keeps
+	 * it (the caller's plan and slots may be on its stack). */
+	struct apply_block {
+		struct plan plan;
+		uint32_t slot[CONFIG_MAX_RELAYS];
+		struct worker_cmd cmd[];
+	} *b;
 	struct worker_cmd *cmd;
 	bool abandoned = false;
 	uint64_t deadline;
@@ -561,16 +568,20 @@ static int apply_all(struct runtime *rt, const struct config *cfg, const struct 
 	int ret = 0;
 
 	*n_stuck = 0;
-	cmd = calloc(rt->n_started ? rt->n_started : 1, sizeof(*cmd));
-	if (!cmd) {
+	b = calloc(1, sizeof(*b) + (rt->n_started ? rt->n_started : 1) * sizeof(b->cmd[0]));
+	if (!b) {
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
+	b->plan = *plan;
+	memcpy(b->slot, slot, cfg->n_relays * sizeof(*slot));
+	cmd = b->cmd;
 	/* All workers switch at about the same time; each at a point between two batches. */
 	for (i = 0; i < rt->n_started; i++) {
-		cmd[i] = (struct worker_cmd){ .type = WORKER_CMD_APPLY, .cfg = cfg, .plan = plan,
-					      .relay_slot = slot, .fast = rt->fast,
-					      .offload = rt->offload, .steer_cpu = rt->steer_cpu };
+		cmd[i] = (struct worker_cmd){ .type = WORKER_CMD_APPLY, .cfg = cfg,
+					      .plan = &b->plan, .relay_slot = b->slot,
+					      .fast = rt->fast, .offload = rt->offload,
+					      .steer_cpu = rt->steer_cpu };
 		worker_post(&rt->workers[i], &cmd[i]);
 	}
 	deadline = worker_ms() + rt->wait_ms;
@@ -601,9 +612,9 @@ static int apply_all(struct runtime *rt, const struct config *cfg, const struct 
 		ret = -ETIMEDOUT;
 	}
 	if (abandoned)
-		runtime_keep(rt, cmd);
+		runtime_keep(rt, b);
 	else
-		free(cmd);
+		free(b);
 	return ret;
 }
 
