@@ -588,27 +588,36 @@ static int apply_all(struct runtime *rt, const struct config *cfg, const struct 
 	for (i = 0; i < rt->n_started; i++) {
 		int wret = worker_wait(&rt->workers[i], &cmd[i], deadline);
 
+		/* The first failure is the one reported: a stuck worker before those a stop
+		 * cut short after it. */
 		if (wret == 0) {
-			if (cmd[i].result) {
+			if (cmd[i].result && !ret) {
 				snprintf(err, errlen, "worker %u: %s", i, cmd[i].error);
 				ret = cmd[i].result;
 			}
 			continue;
 		}
 		(*n_stuck)++;
-		if (wret == -ECANCELED) {
+		if (wret == -ECANCELED)
 			abandoned = true;
+		if (ret)
+			continue;
+		if (wret == -ECANCELED)
 			snprintf(err, errlen,
 				 "worker %u had not finished applying the configuration when the "
 				 "process stopped: its loop is stuck (see the watchdog)",
 				 i);
-		} else {
+		else if (worker_sync_is_stopping(&rt->sync))
+			snprintf(err, errlen,
+				 "worker %u had not taken the new configuration when the process "
+				 "stopped",
+				 i);
+		else
 			snprintf(err, errlen,
 				 "worker %u did not take the new configuration within %u ms: its "
 				 "loop is stuck (see the watchdog); it keeps serving the previous "
 				 "one, the other workers run the new one",
 				 i, rt->wait_ms);
-		}
 		ret = -ETIMEDOUT;
 	}
 	if (abandoned)
@@ -708,10 +717,14 @@ int runtime_sessions(struct runtime *rt, uint32_t relay, struct session_info *ou
 			return ret;
 		}
 		if (ret) {
-			snprintf(err, errlen,
-				 "worker %u did not answer within %u ms: its loop is stuck (see the "
-				 "watchdog)",
-				 i, rt->wait_ms);
+			if (worker_sync_is_stopping(&rt->sync))
+				snprintf(err, errlen,
+					 "worker %u had not answered when the process stopped", i);
+			else
+				snprintf(err, errlen,
+					 "worker %u did not answer within %u ms: its loop is stuck "
+					 "(see the watchdog)",
+					 i, rt->wait_ms);
 			break;
 		}
 		n += cmd->n;
@@ -729,7 +742,7 @@ void runtime_stopping(struct runtime *rt)
 uint32_t runtime_stop(struct runtime *rt)
 {
 	bool stuck[PLAN_MAX_WORKERS] = { false };
-	uint64_t deadline;
+	uint64_t deadline, began;
 	uint32_t i;
 
 	/* The stop's deadline, which also ended the waits on commands in flight (a reload,
@@ -738,6 +751,7 @@ uint32_t runtime_stop(struct runtime *rt)
 	 * deadline up. */
 	runtime_stopping(rt);
 	deadline = rt->sync.stop_deadline_ms;
+	began = deadline - rt->wait_ms;
 	if (deadline < worker_ms() + rt->wait_ms / 2)
 		deadline = worker_ms() + rt->wait_ms / 2;
 
@@ -752,9 +766,9 @@ uint32_t runtime_stop(struct runtime *rt)
 			continue;
 		stuck[i] = true;
 		rt->n_abandoned++;
-		log_err("worker %u did not stop within %u ms: its loop is stuck (see the "
+		log_err("worker %u did not stop within %llu ms: its loop is stuck (see the "
 			"watchdog); exiting without it",
-			i, rt->wait_ms);
+			i, (unsigned long long)(worker_ms() - began));
 	}
 	for (i = 0; i < rt->n_started; i++)
 		if (!stuck[i])

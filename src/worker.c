@@ -1153,6 +1153,16 @@ int worker_wait(struct worker *w, struct worker_cmd *cmd, uint64_t deadline_ms)
 	return ret;
 }
 
+bool worker_sync_is_stopping(struct worker_sync *sync)
+{
+	bool stopping;
+
+	pthread_mutex_lock(&sync->lock);
+	stopping = sync->stopping;
+	pthread_mutex_unlock(&sync->lock);
+	return stopping;
+}
+
 void worker_sync_stopping(struct worker_sync *sync, uint64_t deadline_ms)
 {
 	pthread_mutex_lock(&sync->lock);

@@ -208,6 +208,8 @@ int worker_wait(struct worker *w, struct worker_cmd *cmd, uint64_t deadline_ms);
 /* The process stops: worker_wait gives up on begun commands at deadline_ms, and on commands
  * not begun at the earlier of theirs and it. The first call sets the deadline. */
 void worker_sync_stopping(struct worker_sync *sync, uint64_t deadline_ms);
+/* Whether worker_sync_stopping was called. */
+bool worker_sync_is_stopping(struct worker_sync *sync);
 /* CLOCK_MONOTONIC in ms, for worker_wait's deadline. */
 uint64_t worker_ms(void);
 /* True when no relay of w occupies slot s any more (read from another thread). */
