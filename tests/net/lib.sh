@@ -30,6 +30,7 @@ CASE_PIDS=()
 LIB_NETNS=()
 RELAY_PID=
 TMPD=
+SAN_DIR=
 
 lib_log() { echo "[$LIB_NAME] $*" >&2; }
 lib_skip() { lib_log "SKIP: $*"; exit 77; }
@@ -85,6 +86,13 @@ lib_cleanup()
 	if [ "$rc" -ne 0 ] && [ "$rc" -ne 77 ] && [ -n "$TMPD" ] && [ -n "${NET_KEEP_DIR:-}" ]; then
 		mkdir -p "$NET_KEEP_DIR" && cp -r "$TMPD" "$NET_KEEP_DIR/" 2>/dev/null
 	fi
+	# (after the relays are gone: a leak is reported at the exit)
+	if lib_sanitizer_reports >&2; then
+		LIB_FAIL_LINES+=("sanitizer report(s) above")
+		lib_log "failed: sanitizer report(s) above"
+		[ "$rc" -eq 0 ] || [ "$rc" -eq 77 ] && rc=1
+	fi
+	[ -n "$SAN_DIR" ] && rm -rf "$SAN_DIR"
 	[ -n "$TMPD" ] && rm -rf "$TMPD"
 	exit "$rc"
 }
@@ -93,6 +101,32 @@ trap lib_cleanup EXIT
 trap 'exit 1' INT TERM HUP PIPE
 
 TMPD=$(mktemp -d "/tmp/ringrelay-net.$LIB_NAME.XXXXXX")
+
+# Against the sanitizer build (ASAN_OPTIONS set: make soak, make net-test-san) every report of
+# every process goes to a file of its own here, wherever the test sends the process's output
+# (a start whose error it captures, a second daemon's log): the cleanup fails the test when
+# there is one. World-writable: a relay that switched to another user writes its report too.
+SAN_DIR=
+if [ -n "${ASAN_OPTIONS:-}" ]; then
+	SAN_DIR=$(mktemp -d "/tmp/ringrelay-san.$LIB_NAME.XXXXXX")
+	chmod 1777 "$SAN_DIR"
+	export ASAN_OPTIONS="$ASAN_OPTIONS:log_path=$SAN_DIR/report"
+	export UBSAN_OPTIONS="${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}log_path=$SAN_DIR/report"
+fi
+# lib_sanitizer_reports: prints the reports written so far (the first 40 lines of each) and
+# succeeds, or fails when there is none.
+lib_sanitizer_reports()
+{
+	local f found=1
+	[ -n "$SAN_DIR" ] || return 1
+	for f in "$SAN_DIR"/report.*; do
+		[ -e "$f" ] || continue
+		found=0
+		lib_log "sanitizer report $f:"
+		head -n 40 "$f"
+	done
+	return $found
+}
 
 # lib_wait_for SECONDS CMD...: poll CMD every 50 ms until it succeeds; 1 on timeout.
 lib_wait_for()
