@@ -180,7 +180,8 @@ check-kernel:
 # The hostile mix (tests/net/test_relay_hostile.sh: oversize datagrams, a full session table,
 # a dead upstream, a mirror with a dead member) against the sanitizer build, SOAK_SECONDS
 # split over its four cases (backend x family), each ending with the counters' identity
-# checked exactly. Leaks fail the relay's exit status; any report fails the test.
+# checked exactly. Leaks fail the relay's exit status; any report of any process the test
+# started fails it (tests/net/lib.sh: SAN_DIR).
 SOAK_SECONDS ?= 240
 SOAK_ENV = NET_RINGRELAY=$(BUILD)/san/ringrelay NET_TESTS=relay_hostile \
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
