@@ -465,24 +465,31 @@ static bool app_napi_iface(const struct app *a, const char *ifname)
 }
 
 /* The fast path after what (a link event, names resolved again) changed the interfaces its
- * relays' listen addresses and upstreams use: it follows those of now. Which relays install
- * entries changes only with a reload. */
-static void app_fast_path_follow(struct app *a, const char *what)
+ * relays' listen addresses and upstreams use: it follows those of now. A relay whose fast
+ * path comes on (its upstream had no route, or used loopback) has the workers install entries
+ * for its new sessions from now: returns true, and the workers must apply again. One that
+ * goes off keeps installing entries, which the program no longer uses there, until a reload. */
+static bool app_fast_path_follow(struct app *a, const char *what)
 {
 	const struct config *cfg = a->rt.cfg;
 	struct offload_relay_state st[CONFIG_MAX_RELAYS];
+	bool on = false;
 	uint32_t i;
 
 	if (!a->filter || !offload_wanted(cfg))
-		return;
+		return false;
 	offload_apply(a->filter, cfg, app_sends, a, st);
 	for (i = 0; i < cfg->n_relays; i++) {
 		if (a->rt.offload[i] && st[i].got == OFFLOAD_OFF)
 			log_notice("relay %s: fast path off after %s: %s", cfg->relays[i].name,
 				   what, st[i].why);
-		if (a->rt.offload[i])
-			a->offload[i] = st[i];
+		if (!a->rt.offload[i] && st[i].got != OFFLOAD_OFF) {
+			log_notice("relay %s: fast path on after %s", cfg->relays[i].name, what);
+			a->rt.offload[i] = on = true;
+		}
+		a->offload[i] = st[i];
 	}
+	return on;
 }
 
 static int app_int_cmp(const void *x, const void *y)
@@ -527,7 +534,8 @@ static bool app_hooks_follow(struct app *a, const char *what)
 	uint32_t n0, n1;
 
 	n0 = app_xdp_ifaces(a, before);
-	app_fast_path_follow(a, what);
+	if (app_fast_path_follow(a, what) && runtime_reapply(&a->rt, err, sizeof(err)))
+		log_err("the fast path after %s: %s", what, err);
 	/* Shedding follows the interfaces that hold the listen addresses now. */
 	if (config_shed_wanted(cfg))
 		shed_apply(a->filter, cfg, "", a->shed, err, sizeof(err));

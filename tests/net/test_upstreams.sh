@@ -421,6 +421,80 @@ names_move_auto_case()
 	lib_nsx "$NS_C" ethtool -K "$IF_C" gro off >/dev/null
 	lib_nsx "$NS_R" sysctl -qw net.ipv4.conf.$IF_RC.forwarding=0
 }
+# ---- a name with no route at start (the fast path off, "no route to upstream") resolves
+# to an address behind veth-rb: the fast path comes on and new sessions' replies take it
+# (the build before left it off until a reload: the workers install entries only for relays
+# the start or a reload put on the fast path)
+names_on_case()
+{
+	local out
+	lib_case_begin names-on io_uring 4
+	c="[names, fast path on later]"
+	move_link b 198.18.4 || { lib_case_fail "$c link"; return; }
+	hosts_dir
+	printf '127.0.0.1 localhost
+198.18.5.2 up.test
+' >"$HOSTS_DIR/hosts"
+	lib_case_server "$TMPD/o1.json" echo --bind "$(ep 198.18.4.2 9000)"
+	lib_relay_conf "$conf" backend=io_uring listen="$to" up="up.test:9000"
+	conf_extra "$conf" "resolve_interval = 0.5; offload = \"tc\";"
+	lib_case_start_conf || return
+	out=$(offload_why)
+	case $out in
+	"off: no route to upstream 198.18.5.2:9000"*) ;;
+	*) lib_case_fail "$c at start: $out, want no route" ;;
+	esac
+	printf '127.0.0.1 localhost
+198.18.4.2 up.test
+' >"$HOSTS_DIR/hosts"
+	lib_wait_for 5 names_at 198.18.4.2:9000 || lib_case_fail "$c not re-resolved to 198.18.4.2"
+	if lib_wait_for 5 offload_is "tc: tc as configured on $IF_RC, veth-rb"; then
+		lib_case_ok "$c the fast path comes on: $(offload_why)"
+	else
+		lib_case_fail "$c the fast path after re-resolution: $(offload_why)"
+	fi
+	out=$(lib_udp "$NS_C" client --to "$to" --clients 4 --count 20 --port-base 48000 \
+		--expect-echo) || lib_case_fail "$c clients after re-resolution: $out"
+	if lib_wait_for 5 reply_fast_ge 60; then
+		lib_case_ok "$c replies on the fast path: $(reply_fast)"
+	else
+		lib_case_fail "$c reply_fast_pkts=$(reply_fast) after 4 x 20 echoes, want >= 60"
+	fi
+	lib_case_end
+	rm -rf "$HOSTS_DIR"
+	ip -n "$NS_R" link del veth-rb
+}
+# ---- the same through a link event: the upstream's link comes up after the start
+link_on_case()
+{
+	local out
+	lib_case_begin link-on io_uring 4
+	c="[link, fast path on later]"
+	lib_relay_conf "$conf" backend=io_uring listen="$to" up="$(ep 198.18.4.2 9000)"
+	conf_extra "$conf" "offload = \"tc\";"
+	lib_case_start_conf || return
+	out=$(offload_why)
+	case $out in
+	"off: no route to upstream 198.18.4.2:9000"*) ;;
+	*) lib_case_fail "$c at start: $out, want no route" ;;
+	esac
+	move_link b 198.18.4 || { lib_case_fail "$c link"; return; }
+	lib_case_server "$TMPD/l1.json" echo --bind "$(ep 198.18.4.2 9000)"
+	if lib_wait_for 5 offload_is "tc: tc as configured on $IF_RC, veth-rb"; then
+		lib_case_ok "$c the fast path comes on: $(offload_why)"
+	else
+		lib_case_fail "$c the fast path after veth-rb came up: $(offload_why)"
+	fi
+	out=$(lib_udp "$NS_C" client --to "$to" --clients 4 --count 20 --port-base 48000 \
+		--expect-echo) || lib_case_fail "$c clients after the link came up: $out"
+	if lib_wait_for 5 reply_fast_ge 60; then
+		lib_case_ok "$c replies on the fast path: $(reply_fast)"
+	else
+		lib_case_fail "$c reply_fast_pkts=$(reply_fast) after 4 x 20 echoes, want >= 60"
+	fi
+	lib_case_end
+	ip -n "$NS_R" link del veth-rb
+}
 shed_why() { ctl_json 'd["relays"][0]["shed"]["why"]' status; }
 offload_mode_is() { [ "$(ctl_json 'd["relays"][0]["offload"]["mode"]' status)" = "$1" ]; }
 offload_why() { ctl_json '"%(mode)s: %(why)s" % d["relays"][0]["offload"]' status; }
@@ -677,4 +751,6 @@ noreply_case mmsg 4
 names_case
 names_move_case
 names_move_auto_case
+names_on_case
+link_on_case
 lib_done
