@@ -71,6 +71,14 @@ lib_cleanup()
 	for ns in "${LIB_NETNS[@]}"; do
 		ip netns del "$ns" 2>/dev/null
 	done
+	for pid in $RELAY_PID "${LIB_PIDS[@]}"; do
+		lib_wait_gone "$pid" 3 || kill -KILL "$pid" 2>/dev/null
+	done
+	# (after the relays are gone: a leak is reported at the exit)
+	if lib_sanitizer_reports >&2; then
+		LIB_FAIL_LINES+=("sanitizer report(s) above")
+		[ "$rc" -eq 0 ] || [ "$rc" -eq 77 ] && rc=1
+	fi
 	if [ "$rc" -ne 0 ] && [ "$rc" -ne 77 ] && [ -n "$TMPD" ] && [ -s "$TMPD/relay.log" ]; then
 		lib_log "relay log (last 40 lines of $TMPD/relay.log):"
 		tail -n 40 "$TMPD/relay.log" >&2
@@ -78,19 +86,10 @@ lib_cleanup()
 	for line in "${LIB_FAIL_LINES[@]}"; do
 		lib_log "failed: $line"
 	done
-	for pid in $RELAY_PID "${LIB_PIDS[@]}"; do
-		lib_wait_gone "$pid" 3 || kill -KILL "$pid" 2>/dev/null
-	done
 	# NET_KEEP_DIR (make check-kernel sets it): a failed test's files (relay log, configs,
 	# client records) are kept there for a look afterwards.
 	if [ "$rc" -ne 0 ] && [ "$rc" -ne 77 ] && [ -n "$TMPD" ] && [ -n "${NET_KEEP_DIR:-}" ]; then
 		mkdir -p "$NET_KEEP_DIR" && cp -r "$TMPD" "$NET_KEEP_DIR/" 2>/dev/null
-	fi
-	# (after the relays are gone: a leak is reported at the exit)
-	if lib_sanitizer_reports >&2; then
-		LIB_FAIL_LINES+=("sanitizer report(s) above")
-		lib_log "failed: sanitizer report(s) above"
-		[ "$rc" -eq 0 ] || [ "$rc" -eq 77 ] && rc=1
 	fi
 	[ -n "$SAN_DIR" ] && rm -rf "$SAN_DIR"
 	[ -n "$TMPD" ] && rm -rf "$TMPD"
@@ -105,11 +104,11 @@ TMPD=$(mktemp -d "/tmp/ringrelay-net.$LIB_NAME.XXXXXX")
 # Against the sanitizer build (ASAN_OPTIONS set: make soak, make net-test-san) every report of
 # every process goes to a file of its own here, wherever the test sends the process's output
 # (a start whose error it captures, a second daemon's log): the cleanup fails the test when
-# there is one. World-writable: a relay that switched to another user writes its report too.
-SAN_DIR=
+# there is one. Writable by all: a relay that switched to another user writes its report too.
 if [ -n "${ASAN_OPTIONS:-}" ]; then
-	SAN_DIR=$(mktemp -d "/tmp/ringrelay-san.$LIB_NAME.XXXXXX")
-	chmod 1777 "$SAN_DIR"
+	SAN_DIR=$(mktemp -d "/tmp/ringrelay-san.$LIB_PREFIX.XXXXXX") # run.sh's sweep knows it
+	# (others may add files, not list them; sticky: nor remove another's)
+	chmod 1733 "$SAN_DIR"
 	export ASAN_OPTIONS="$ASAN_OPTIONS:log_path=$SAN_DIR/report"
 	export UBSAN_OPTIONS="${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}log_path=$SAN_DIR/report"
 fi

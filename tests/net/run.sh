@@ -57,8 +57,9 @@ if [ -n "$reason" ]; then
 	exit 0
 fi
 
-# A test killed by the timeout may leave namespaces (and processes in them) behind: each test
-# gets its own name prefix, so exactly its leftovers can be found and removed.
+# A test killed by the timeout may leave namespaces (and processes in them) and its sanitizer
+# report directory behind: each test gets its own name prefix, so exactly its leftovers can be
+# found and removed.
 sweep()
 {
 	local prefix=$1 ns pid
@@ -69,6 +70,7 @@ sweep()
 		done
 		ip netns del "$ns" 2>/dev/null && echo "  removed leftover namespace $ns"
 	done
+	rm -rf /tmp/ringrelay-san."$prefix"-* # lib.sh's SAN_DIR
 }
 
 i=0

@@ -128,6 +128,15 @@ sys.exit(1 if bad else 0)
 EOF
 }
 
+# san_check: the reports the relay made so far fail this case (and are said once).
+san_check()
+{
+	if lib_sanitizer_reports >&2; then
+		lib_case_fail "$c sanitizer report(s) above"
+		rm -f "$SAN_DIR"/report.*
+	fi
+}
+
 run_case()
 {
 	local backend=$1 fam=$2 end round=0 base out
@@ -139,6 +148,7 @@ run_case()
 	if ! lib_relay_start "$conf"; then
 		lib_case_fail "$c relay did not start"
 		lib_case_stop_helpers
+		san_check
 		return
 	fi
 	lib_expect_backend "$backend" || lib_case_fail "$c no 'worker N: backend $backend' line"
@@ -160,6 +170,7 @@ run_case()
 		lib_case_fail "$c relay died after $round rounds"
 		RELAY_PID=
 		lib_case_stop_helpers
+		san_check
 		return
 	fi
 	quiesce || lib_case_fail "$c counters still moving 15 s after the traffic stopped"
@@ -170,10 +181,7 @@ run_case()
 		lib_case_fail "$c $out"
 	fi
 	lib_case_end
-	if lib_sanitizer_reports >&2; then
-		lib_case_fail "$c sanitizer report(s) above"
-		rm -f "$SAN_DIR"/report.* # said once, for this case
-	fi
+	san_check
 }
 
 lib_each_case run_case
