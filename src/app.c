@@ -467,26 +467,30 @@ static bool app_napi_iface(const struct app *a, const char *ifname)
 /* The fast path after what (a link event, names resolved again) changed the interfaces its
  * relays' listen addresses and upstreams use: it follows those of now. A relay whose fast
  * path comes on (its upstream had no route, or used loopback) has the workers install entries
- * for its new sessions from now: returns true, and the workers must apply again. One that
- * goes off keeps installing entries, which the program no longer uses there, until a reload. */
-static bool app_fast_path_follow(struct app *a, const char *what)
+ * for its new sessions from now: came_on[i] (CONFIG_MAX_RELAYS entries) says which, and the
+ * return value whether any did: the workers must apply again. One that goes off keeps
+ * installing entries, which the program no longer uses there, until a reload. */
+static bool app_fast_path_follow(struct app *a, const char *what, bool *came_on)
 {
 	const struct config *cfg = a->rt.cfg;
 	struct offload_relay_state st[CONFIG_MAX_RELAYS];
 	bool on = false;
 	uint32_t i;
 
+	memset(came_on, 0, CONFIG_MAX_RELAYS * sizeof(*came_on));
 	if (!a->filter || !offload_wanted(cfg))
 		return false;
 	offload_apply(a->filter, cfg, app_sends, a, st);
 	for (i = 0; i < cfg->n_relays; i++) {
-		if (a->rt.offload[i] && st[i].got == OFFLOAD_OFF)
+		bool was = a->offload[i].got != OFFLOAD_OFF, now = st[i].got != OFFLOAD_OFF;
+
+		if (was && !now)
 			log_notice("relay %s: fast path off after %s: %s", cfg->relays[i].name,
 				   what, st[i].why);
-		if (!a->rt.offload[i] && st[i].got != OFFLOAD_OFF) {
+		else if (!was && now)
 			log_notice("relay %s: fast path on after %s", cfg->relays[i].name, what);
-			a->rt.offload[i] = on = true;
-		}
+		if (now && !a->rt.offload[i])
+			a->rt.offload[i] = came_on[i] = on = true;
 		a->offload[i] = st[i];
 	}
 	return on;
@@ -530,12 +534,18 @@ static bool app_hooks_follow(struct app *a, const char *what)
 {
 	const struct config *cfg = a->rt.cfg;
 	int before[APP_XDP_MAX], after[APP_XDP_MAX];
+	bool came_on[CONFIG_MAX_RELAYS];
 	char err[CONFIG_ERR_LEN];
-	uint32_t n0, n1;
+	uint32_t n0, n1, i;
 
 	n0 = app_xdp_ifaces(a, before);
-	if (app_fast_path_follow(a, what) && runtime_reapply(&a->rt, err, sizeof(err)))
+	if (app_fast_path_follow(a, what, came_on) && runtime_reapply(&a->rt, err, sizeof(err))) {
+		/* Not every worker took it (a stuck one): the next change judges it again. */
 		log_err("the fast path after %s: %s", what, err);
+		for (i = 0; i < cfg->n_relays; i++)
+			if (came_on[i])
+				a->rt.offload[i] = false;
+	}
 	/* Shedding follows the interfaces that hold the listen addresses now. */
 	if (config_shed_wanted(cfg))
 		shed_apply(a->filter, cfg, "", a->shed, err, sizeof(err));

@@ -548,9 +548,10 @@ static int probe_new_listeners(const struct config *old, const struct config *ne
 }
 
 /* Has every started worker apply cfg (planned by plan, relay i in slot[i]) and waits, at most
- * rt->wait_ms for a worker to take its command. Returns 0 or -errno with err set: the last
- * failing worker's, or -ETIMEDOUT when *n_stuck workers did not take it (they keep serving
- * what they had, and the config they read must stay allocated). */
+ * rt->wait_ms for a worker to take its command (once the process stops: until the stop's
+ * deadline, also for a command begun). Returns 0 or -errno with err set: -ETIMEDOUT when
+ * *n_stuck workers did not take or finish it (they keep serving what they had, and the config
+ * they read must stay allocated), else the first failing worker's. */
 static int apply_all(struct runtime *rt, const struct config *cfg, const struct plan *plan,
 		     const uint32_t *slot, uint32_t *n_stuck, char *err, size_t errlen)
 {
@@ -565,7 +566,7 @@ static int apply_all(struct runtime *rt, const struct config *cfg, const struct 
 	bool abandoned = false;
 	uint64_t deadline;
 	uint32_t i;
-	int ret = 0;
+	int ret = 0, rank = 0;
 
 	*n_stuck = 0;
 	b = calloc(1, sizeof(*b) + (rt->n_started ? rt->n_started : 1) * sizeof(b->cmd[0]));
@@ -587,22 +588,21 @@ static int apply_all(struct runtime *rt, const struct config *cfg, const struct 
 	deadline = worker_ms() + rt->wait_ms;
 	for (i = 0; i < rt->n_started; i++) {
 		int wret = worker_wait(&rt->workers[i], &cmd[i], deadline);
+		int r = wret == -ECANCELED ? 3 : wret ? 2 : cmd[i].result ? 1 : 0;
 
-		/* The first failure is the one reported: a stuck worker before those a stop
-		 * cut short after it. */
-		if (wret == 0) {
-			if (cmd[i].result && !ret) {
-				snprintf(err, errlen, "worker %u: %s", i, cmd[i].error);
-				ret = cmd[i].result;
-			}
-			continue;
-		}
-		(*n_stuck)++;
+		if (wret)
+			(*n_stuck)++;
 		if (wret == -ECANCELED)
 			abandoned = true;
-		if (ret)
+		/* err names the gravest failure (the first of its kind): a worker stuck in the
+		 * middle of the command, then one that did not take it, then a failed apply. */
+		if (r <= rank)
 			continue;
-		if (wret == -ECANCELED)
+		rank = r;
+		ret = wret ? -ETIMEDOUT : cmd[i].result;
+		if (r == 1)
+			snprintf(err, errlen, "worker %u: %s", i, cmd[i].error);
+		else if (r == 3)
 			snprintf(err, errlen,
 				 "worker %u had not finished applying the configuration when the "
 				 "process stopped: its loop is stuck (see the watchdog)",
@@ -618,7 +618,6 @@ static int apply_all(struct runtime *rt, const struct config *cfg, const struct 
 				 "loop is stuck (see the watchdog); it keeps serving the previous "
 				 "one, the other workers run the new one",
 				 i, rt->wait_ms);
-		ret = -ETIMEDOUT;
 	}
 	if (abandoned)
 		runtime_keep(rt, b);
