@@ -19,8 +19,9 @@
 #include "netlink.h"
 
 struct netlink_watch {
-	struct nl_cache_mngr *mngr; /* owns the event socket and the link cache */
+	struct nl_cache_mngr *mngr; /* owns the event socket and both caches */
 	struct nl_cache *links;	    /* not owned: freed with mngr */
+	struct nl_cache *addrs;	    /* not owned: freed with mngr */
 	struct nl_sock *sync;	    /* request socket for a resync after an overrun */
 	void (*cb)(void *arg, const char *ifname, int ifindex, bool present);
 	void *arg;
@@ -436,17 +437,64 @@ int netlink_xdp_features(int ifindex, uint64_t *features)
 	return 0;
 }
 
-/* libnl's change callback: only links appearing and disappearing matter to main. */
-static void netlink_watch_change(struct nl_cache *cache, struct nl_object *obj, int action,
-				 void *data)
+/* The link flags whose change is reported: up or down, carrier or none. The routes through a
+ * link come and go with them, and some drivers (veth) make their NAPI instances anew; other
+ * changes (an XDP program attached, the MTU) are not reported. */
+#ifndef IFF_LOWER_UP
+#define IFF_LOWER_UP 0x10000 /* linux/if.h's, which does not mix with net/if.h */
+#endif
+#define NETLINK_WATCH_FLAGS (IFF_UP | IFF_LOWER_UP)
+
+static void netlink_watch_report(struct netlink_watch *w, struct rtnl_link *link, bool present)
 {
-	struct netlink_watch *w = data;
-	struct rtnl_link *link = (struct rtnl_link *)obj;
 	const char *name = rtnl_link_get_name(link);
 
+	w->cb(w->arg, name ? name : "", rtnl_link_get_ifindex(link), present);
+}
+
+/* libnl's change callback for links, with the object before a change. */
+static void netlink_watch_link(struct nl_cache *cache, struct nl_object *old,
+			       struct nl_object *obj, uint64_t diff, int action, void *data)
+{
+	struct netlink_watch *w = data;
+	struct rtnl_link *was = (struct rtnl_link *)old, *now = (struct rtnl_link *)obj;
+
+	(void)cache;
+	(void)diff;
+	if (action == NL_ACT_NEW && now)
+		netlink_watch_report(w, now, true);
+	else if (action == NL_ACT_DEL && (was || now))
+		netlink_watch_report(w, was ? was : now, false);
+	else if (action == NL_ACT_CHANGE && was && now &&
+		 ((rtnl_link_get_flags(was) ^ rtnl_link_get_flags(now)) & NETLINK_WATCH_FLAGS))
+		netlink_watch_report(w, now, true);
+}
+
+/* The same after an overrun (nl_cache_resync has no "before"): a changed link is reported. */
+static void netlink_watch_link_resync(struct nl_cache *cache, struct nl_object *obj, int action,
+				      void *data)
+{
+	(void)cache;
+	if (action == NL_ACT_NEW || action == NL_ACT_DEL || action == NL_ACT_CHANGE)
+		netlink_watch_report(data, (struct rtnl_link *)obj, action != NL_ACT_DEL);
+}
+
+/* libnl's change callback for addresses: one added to or removed from a link reports that
+ * link as changed (the routes through it, and which link holds a listen address, move). */
+static void netlink_watch_addr(struct nl_cache *cache, struct nl_object *obj, int action,
+			       void *data)
+{
+	struct netlink_watch *w = data;
+	struct rtnl_link *link;
+
+	(void)cache;
 	if (action != NL_ACT_NEW && action != NL_ACT_DEL)
 		return;
-	w->cb(w->arg, name ? name : "", rtnl_link_get_ifindex(link), action == NL_ACT_NEW);
+	link = rtnl_link_get(w->links, rtnl_addr_get_ifindex((struct rtnl_addr *)obj));
+	if (!link)
+		return; /* the link went: its own event says so */
+	netlink_watch_report(w, link, true);
+	rtnl_link_put(link);
 }
 
 int netlink_watch_new(struct netlink_watch **out,
@@ -454,6 +502,7 @@ int netlink_watch_new(struct netlink_watch **out,
 		      void *arg)
 {
 	struct netlink_watch *w = calloc(1, sizeof(*w));
+	struct nl_cache *links = NULL;
 	int ret;
 
 	if (!w)
@@ -463,15 +512,24 @@ int netlink_watch_new(struct netlink_watch **out,
 	ret = netlink_connect(&w->sync);
 	if (ret)
 		goto err_free_watch;
-	/* The manager subscribes to RTNLGRP_LINK before it fills the cache, so no link
-	 * event falls between the initial dump and the first notification. Its event socket
-	 * is non-blocking. */
+	/* The manager subscribes to each cache's groups before it fills the cache, so no event
+	 * falls between the initial dump and the first notification. Its event socket is
+	 * non-blocking. Links first: an address event names its link from that cache. */
 	ret = nl_cache_mngr_alloc(NULL, NETLINK_ROUTE, 0, &w->mngr);
 	if (ret < 0) {
 		ret = netlink_errno(ret);
 		goto err_free_sync;
 	}
-	ret = nl_cache_mngr_add(w->mngr, "route/link", netlink_watch_change, w, &w->links);
+	ret = nl_cache_alloc_name("route/link", &links);
+	if (ret >= 0) {
+		ret = nl_cache_mngr_add_cache_v2(w->mngr, links, netlink_watch_link, w);
+		if (ret < 0)
+			nl_cache_free(links);
+	}
+	if (ret >= 0) {
+		w->links = links;
+		ret = nl_cache_mngr_add(w->mngr, "route/addr", netlink_watch_addr, w, &w->addrs);
+	}
 	if (ret < 0) {
 		ret = netlink_errno(ret);
 		goto err_free_mngr;
@@ -500,7 +558,9 @@ int netlink_watch_process(struct netlink_watch *w)
 	/* ENOBUFS from the event socket (libnl: NLE_NOMEM) means the kernel dropped events:
 	 * re-read the table and let libnl report what changed through the same callback. */
 	if (ret == -NLE_NOMEM) {
-		ret = nl_cache_resync(w->sync, w->links, netlink_watch_change, w);
+		ret = nl_cache_resync(w->sync, w->links, netlink_watch_link_resync, w);
+		if (ret >= 0)
+			ret = nl_cache_resync(w->sync, w->addrs, netlink_watch_addr, w);
 		if (ret < 0)
 			return netlink_errno(ret);
 		return 0;

@@ -77,9 +77,10 @@ int netlink_clsact_filters(int ifindex, uint32_t *count);
  * clsact qdisc), or -errno. */
 int netlink_ingress_handle_prios(int ifindex, uint32_t handle, uint32_t *prios, uint32_t max);
 
-/* Link watcher for main's poll loop. cb runs inside netlink_watch_process, once per link that
- * appeared (present = true) or disappeared (present = false) since the watch was made; renames
- * and flag changes are not reported. */
+/* Link watcher for the admin thread's poll loop. cb runs inside netlink_watch_process, once per
+ * link that appeared, went up or down, got or lost its carrier, or had an address added or
+ * removed (present = true), or that disappeared (present = false), since the watch was made;
+ * renames and other changes (an XDP program attached, the MTU) are not reported. */
 struct netlink_watch;
 
 int netlink_watch_new(struct netlink_watch **out,
