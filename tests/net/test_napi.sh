@@ -5,7 +5,8 @@
 # which starts with defer_hard_irqs and gro_flush_timeout at 0; after the start the instance
 # holds the configured values (read with perf/napi.py in the relay's namespace), the start-up
 # log says so in one line per interface with the backend's busy polling, and traffic still
-# relays. A reload applies new per-NAPI values. Then once: threaded = true makes the NAPI
+# relays. A reload applies new per-NAPI values, and so does the link going down and up (veth
+# makes its NAPI instance anew, with zeros). Then once: threaded = true makes the NAPI
 # instance threaded, its thread pinned to the worker's CPU (Cpus_allowed_list), where
 # thread_nice (default 5) lowers its priority while the relay runs; the relay's exit puts the
 # old value back; a threaded device of the same name in another namespace keeps its thread
@@ -125,6 +126,23 @@ run_case()
 		lib_case_fail "$c after reload $IF_RC's NAPI holds $(values), want 5 100000"
 	fi
 	relays $((46050 + fam * 100))
+
+	# The link goes down and up: veth makes its NAPI instance anew, with 0 and 0; the link
+	# event applies the block again.
+	if [ $PER_NAPI = 1 ]; then
+		# (IPv6 drops a link's addresses when it goes down, unless told to keep them)
+		lib_nsx "$NS_R" sysctl -qw "net.ipv6.conf.$IF_RC.keep_addr_on_down=1"
+		lib_nsx "$NS_R" ip link set "$IF_RC" down
+		lib_nsx "$NS_R" ip link set "$IF_RC" up
+		lib_wait_for 5 lib__link_up "$NS_R" "$IF_RC"
+		if lib_wait_for 5 values_are "5 100000"; then
+			lib_case_ok "$c $IF_RC down and up: its new NAPI instance holds 5 100000"
+		else
+			lib_case_fail "$c after $IF_RC went down and up its NAPI holds $(values)," \
+				"want 5 100000"
+		fi
+		relays $((46070 + fam * 100))
+	fi
 	lib_relay_alive || lib_case_fail "$c relay died"
 	lib_case_end
 }
