@@ -95,12 +95,18 @@ static void admin_run_reload(struct admin *ad)
 	pthread_mutex_unlock(&ad->lock);
 }
 
-static void admin_link_events(struct admin *ad)
+/* Reads the kernel's link messages (noting the links they change), and acts on the noted
+ * links once they are due. */
+static void admin_link_events(struct admin *ad, bool readable)
 {
-	if (!admin_begin(ad))
+	if ((!readable && netlink_watch_due_ms(ad->nw) != 0) || !admin_begin(ad))
 		return;
+	/* (reading may report at once: more links changed than the watch notes) */
 	pthread_mutex_lock(&ad->a->lock);
-	netlink_watch_process(ad->nw);
+	if (readable)
+		netlink_watch_process(ad->nw);
+	if (netlink_watch_due_ms(ad->nw) == 0)
+		netlink_watch_flush(ad->nw);
 	pthread_mutex_unlock(&ad->a->lock);
 	admin_end(ad);
 }
@@ -136,7 +142,7 @@ static void *admin_thread(void *arg)
 	pfd[2] = (struct pollfd){ .fd = ad->nw ? netlink_watch_fd(ad->nw) : -1, .events = POLLIN };
 	pfd[3] = (struct pollfd){ .fd = ad->follow_fd, .events = POLLIN };
 	for (;;) {
-		n = poll(pfd, 4, -1);
+		n = poll(pfd, 4, ad->nw && pfd[2].fd >= 0 ? netlink_watch_due_ms(ad->nw) : -1);
 		if (n < 0 && errno != EINTR) {
 			/* Only a stop may end this thread (it frees the filter the workers use):
 			 * look for one without poll, and try again. */
@@ -146,12 +152,14 @@ static void *admin_thread(void *arg)
 			if (read(ad->stop_fd, &stop, sizeof(stop)) == sizeof(stop))
 				break;
 		}
-		if (n <= 0)
+		if (n < 0)
 			continue;
-		if (pfd[0].revents)
+		if (n > 0 && pfd[0].revents)
 			break;
-		if (pfd[2].revents & POLLIN)
-			admin_link_events(ad);
+		if (pfd[2].fd >= 0)
+			admin_link_events(ad, n > 0 && (pfd[2].revents & POLLIN));
+		if (n == 0)
+			continue;
 		if (pfd[3].revents & POLLIN)
 			admin_follow(ad);
 		if (pfd[1].revents & POLLIN)
@@ -177,9 +185,9 @@ static void *admin_thread(void *arg)
 	return NULL;
 }
 
-static void on_link(void *arg, const char *ifname, int ifindex, bool present)
+static void on_link(void *arg, const char *ifname, int ifindex, bool present, bool up)
 {
-	app_link_event(arg, ifname, ifindex, present);
+	app_link_event(arg, ifname, ifindex, present, up);
 }
 
 int admin_start(struct app *a, uint64_t keep, struct admin **out, char *err, size_t errlen)

@@ -467,17 +467,16 @@ static bool app_napi_iface(const struct app *a, const char *ifname)
 /* The fast path after what (a link event, names resolved again) changed the interfaces its
  * relays' listen addresses and upstreams use: it follows those of now. A relay whose fast
  * path comes on (its upstream had no route, or used loopback) has the workers install entries
- * for its new sessions from now: came_on[i] (CONFIG_MAX_RELAYS entries) says which, and the
- * return value whether any did: the workers must apply again. One that goes off keeps
- * installing entries, which the program no longer uses there, until a reload. */
-static bool app_fast_path_follow(struct app *a, const char *what, bool *came_on)
+ * for its new sessions from now: returns true, and the workers must apply again. One that
+ * goes off keeps installing entries, which the program no longer uses there, until a
+ * reload. */
+static bool app_fast_path_follow(struct app *a, const char *what)
 {
 	const struct config *cfg = a->rt.cfg;
 	struct offload_relay_state st[CONFIG_MAX_RELAYS];
 	bool on = false;
 	uint32_t i;
 
-	memset(came_on, 0, CONFIG_MAX_RELAYS * sizeof(*came_on));
 	if (!a->filter || !offload_wanted(cfg))
 		return false;
 	offload_apply(a->filter, cfg, app_sends, a, st);
@@ -490,7 +489,7 @@ static bool app_fast_path_follow(struct app *a, const char *what, bool *came_on)
 		else if (!was && now)
 			log_notice("relay %s: fast path on after %s", cfg->relays[i].name, what);
 		if (now && !a->rt.offload[i])
-			a->rt.offload[i] = came_on[i] = on = true;
+			a->rt.offload[i] = on = true;
 		a->offload[i] = st[i];
 	}
 	return on;
@@ -534,18 +533,14 @@ static bool app_hooks_follow(struct app *a, const char *what)
 {
 	const struct config *cfg = a->rt.cfg;
 	int before[APP_XDP_MAX], after[APP_XDP_MAX];
-	bool came_on[CONFIG_MAX_RELAYS];
 	char err[CONFIG_ERR_LEN];
-	uint32_t n0, n1, i;
+	uint32_t n0, n1;
 
 	n0 = app_xdp_ifaces(a, before);
-	if (app_fast_path_follow(a, what, came_on) && runtime_reapply(&a->rt, err, sizeof(err))) {
-		/* Not every worker took it (a stuck one): the next change judges it again. */
+	/* A worker that did not take it (stuck: the watchdog says so) installs no entries for
+	 * the relay until the next reload reaches it; the others do. */
+	if (app_fast_path_follow(a, what) && runtime_reapply(&a->rt, err, sizeof(err)))
 		log_err("the fast path after %s: %s", what, err);
-		for (i = 0; i < cfg->n_relays; i++)
-			if (came_on[i])
-				a->rt.offload[i] = false;
-	}
 	/* Shedding follows the interfaces that hold the listen addresses now. */
 	if (config_shed_wanted(cfg))
 		shed_apply(a->filter, cfg, "", a->shed, err, sizeof(err));
@@ -588,14 +583,14 @@ static void app_link_filter(struct app *a, const char *ifname, int ifindex, bool
 	*moved = app_hooks_follow(a, what);
 }
 
-void app_link_event(struct app *a, const char *ifname, int ifindex, bool present)
+void app_link_event(struct app *a, const char *ifname, int ifindex, bool present, bool up)
 {
 	bool attached, moved;
 
 	app_link_filter(a, ifname, ifindex, present, &attached, &moved);
 	/* Attaching XDP re-makes the NAPI instances, which lose their per-NAPI values; a link
-	 * that came back has new ones. */
-	if (a->napi_tuned && (moved || (present && (attached || app_napi_iface(a, ifname))))) {
+	 * that came back, or up (veth), has new ones. A link down has none to set. */
+	if (a->napi_tuned && (moved || (up && (attached || app_napi_iface(a, ifname))))) {
 		log_notice("link %s (ifindex %d): applying the napi settings again", ifname,
 			   ifindex);
 		app_napi_sync(a, a->rt.cfg, true);

@@ -15,16 +15,27 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "netlink.h"
+
+/* A link changed since the last netlink_watch_flush, as it is now. */
+struct netlink_watch_pending {
+	int ifindex;
+	char name[IF_NAMESIZE];
+	bool present, up;
+};
 
 struct netlink_watch {
 	struct nl_cache_mngr *mngr; /* owns the event socket and both caches */
 	struct nl_cache *links;	    /* not owned: freed with mngr */
 	struct nl_cache *addrs;	    /* not owned: freed with mngr */
 	struct nl_sock *sync;	    /* request socket for a resync after an overrun */
-	void (*cb)(void *arg, const char *ifname, int ifindex, bool present);
+	netlink_watch_fn *cb;
 	void *arg;
+	struct netlink_watch_pending pending[NETLINK_WATCH_PENDING];
+	uint32_t n_pending;
+	uint64_t due_ms; /* when the pending links are reported; 0: none */
 };
 
 /* libnl returns -NLE_*; the rest of the program speaks -errno. libnl already folded the
@@ -445,11 +456,56 @@ int netlink_xdp_features(int ifindex, uint64_t *features)
 #endif
 #define NETLINK_WATCH_FLAGS (IFF_UP | IFF_LOWER_UP)
 
-static void netlink_watch_report(struct netlink_watch *w, struct rtnl_link *link, bool present)
+static uint64_t netlink_ms(void)
 {
-	const char *name = rtnl_link_get_name(link);
+	struct timespec ts;
 
-	w->cb(w->arg, name ? name : "", rtnl_link_get_ifindex(link), present);
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Notes ifindex as changed (present, up: as it is now), to be reported once at the flush. The
+ * first change of a quiet spell sets the flush NETLINK_WATCH_SETTLE_MS ahead: a link going up
+ * brings several messages (flags, carrier, IPv6's addresses), and the kernel announces a
+ * change before it has updated the routes that follow from it. */
+static void netlink_watch_note(struct netlink_watch *w, int ifindex, const char *name, bool present,
+			       bool up)
+{
+	struct netlink_watch_pending *p;
+	uint32_t i;
+
+	for (i = 0; i < w->n_pending && w->pending[i].ifindex != ifindex; i++)
+		;
+	if (i == NETLINK_WATCH_PENDING) {
+		/* Many links at once (a container host): report what is noted now. */
+		netlink_watch_flush(w);
+		i = 0;
+	}
+	p = &w->pending[i];
+	if (i == w->n_pending)
+		w->n_pending++;
+	p->ifindex = ifindex;
+	snprintf(p->name, sizeof(p->name), "%s", name ? name : "");
+	p->present = present;
+	p->up = up;
+	if (!w->due_ms)
+		w->due_ms = netlink_ms() + NETLINK_WATCH_SETTLE_MS;
+}
+
+/* Links are in libnl's cache once per address family of their messages (AF_UNSPEC: the link
+ * itself; AF_INET6 and AF_BRIDGE: IPv6's and a bridge's view of it, whose messages come and go
+ * on their own): only the link's own counts. */
+static bool netlink_watch_own(struct rtnl_link *link)
+{
+	return rtnl_link_get_family(link) == AF_UNSPEC;
+}
+
+static void netlink_watch_link_note(struct netlink_watch *w, struct rtnl_link *link, bool present)
+{
+	unsigned int flags = rtnl_link_get_flags(link);
+
+	netlink_watch_note(w, rtnl_link_get_ifindex(link), rtnl_link_get_name(link), present,
+			   present && (flags & NETLINK_WATCH_FLAGS) == NETLINK_WATCH_FLAGS);
 }
 
 /* libnl's change callback for links, with the object before a change. */
@@ -461,26 +517,45 @@ static void netlink_watch_link(struct nl_cache *cache, struct nl_object *old,
 
 	(void)cache;
 	(void)diff;
-	if (action == NL_ACT_NEW && now)
-		netlink_watch_report(w, now, true);
-	else if (action == NL_ACT_DEL && (was || now))
-		netlink_watch_report(w, was ? was : now, false);
-	else if (action == NL_ACT_CHANGE && was && now &&
+	if (action == NL_ACT_NEW && now && netlink_watch_own(now))
+		netlink_watch_link_note(w, now, true);
+	else if (action == NL_ACT_DEL && was && netlink_watch_own(was))
+		netlink_watch_link_note(w, was, false);
+	else if (action == NL_ACT_CHANGE && was && now && netlink_watch_own(now) &&
 		 ((rtnl_link_get_flags(was) ^ rtnl_link_get_flags(now)) & NETLINK_WATCH_FLAGS))
-		netlink_watch_report(w, now, true);
+		netlink_watch_link_note(w, now, true);
 }
 
-/* The same after an overrun (nl_cache_resync has no "before"): a changed link is reported. */
+/* The same after an overrun (nl_cache_resync has no "before"): a changed link is noted. */
 static void netlink_watch_link_resync(struct nl_cache *cache, struct nl_object *obj, int action,
 				      void *data)
 {
+	struct rtnl_link *link = (struct rtnl_link *)obj;
+
 	(void)cache;
-	if (action == NL_ACT_NEW || action == NL_ACT_DEL || action == NL_ACT_CHANGE)
-		netlink_watch_report(data, (struct rtnl_link *)obj, action != NL_ACT_DEL);
+	if ((action == NL_ACT_NEW || action == NL_ACT_DEL || action == NL_ACT_CHANGE) &&
+	    netlink_watch_own(link))
+		netlink_watch_link_note(data, link, action != NL_ACT_DEL);
 }
 
-/* libnl's change callback for addresses: one added to or removed from a link reports that
- * link as changed (the routes through it, and which link holds a listen address, move). */
+/* The link's own entry of ifindex in the cache (a reference), or NULL. */
+static struct rtnl_link *netlink_watch_find(struct netlink_watch *w, int ifindex)
+{
+	struct nl_object *o;
+
+	for (o = nl_cache_get_first(w->links); o; o = nl_cache_get_next(o)) {
+		struct rtnl_link *link = (struct rtnl_link *)o;
+
+		if (rtnl_link_get_ifindex(link) == ifindex && netlink_watch_own(link)) {
+			nl_object_get(o);
+			return link;
+		}
+	}
+	return NULL;
+}
+
+/* libnl's change callback for addresses: one added to or removed from a link notes that link
+ * (the routes through it, and which link holds a listen address, move). */
 static void netlink_watch_addr(struct nl_cache *cache, struct nl_object *obj, int action,
 			       void *data)
 {
@@ -490,16 +565,56 @@ static void netlink_watch_addr(struct nl_cache *cache, struct nl_object *obj, in
 	(void)cache;
 	if (action != NL_ACT_NEW && action != NL_ACT_DEL)
 		return;
-	link = rtnl_link_get(w->links, rtnl_addr_get_ifindex((struct rtnl_addr *)obj));
+	link = netlink_watch_find(w, rtnl_addr_get_ifindex((struct rtnl_addr *)obj));
 	if (!link)
 		return; /* the link went: its own event says so */
-	netlink_watch_report(w, link, true);
+	netlink_watch_link_note(w, link, true);
 	rtnl_link_put(link);
 }
 
-int netlink_watch_new(struct netlink_watch **out,
-		      void (*cb)(void *arg, const char *ifname, int ifindex, bool present),
-		      void *arg)
+/* Drops the other families' entries of links that are gone (their messages do not say so):
+ * the cache would grow with every link a container host makes and deletes. */
+static void netlink_watch_prune(struct netlink_watch *w)
+{
+	struct nl_object *o, *next;
+
+	for (o = nl_cache_get_first(w->links); o; o = next) {
+		struct rtnl_link *link = (struct rtnl_link *)o, *own;
+
+		next = nl_cache_get_next(o);
+		if (netlink_watch_own(link))
+			continue;
+		own = netlink_watch_find(w, rtnl_link_get_ifindex(link));
+		if (own)
+			rtnl_link_put(own);
+		else
+			nl_cache_remove(o);
+	}
+}
+
+void netlink_watch_flush(struct netlink_watch *w)
+{
+	uint32_t i, n = w->n_pending;
+
+	/* (cb may take a while: what it is called for is taken first) */
+	w->n_pending = 0;
+	w->due_ms = 0;
+	for (i = 0; i < n; i++)
+		w->cb(w->arg, w->pending[i].name, w->pending[i].ifindex, w->pending[i].present,
+		      w->pending[i].up);
+}
+
+int netlink_watch_due_ms(const struct netlink_watch *w)
+{
+	uint64_t now;
+
+	if (!w->due_ms)
+		return -1;
+	now = netlink_ms();
+	return w->due_ms > now ? (int)(w->due_ms - now) : 0;
+}
+
+int netlink_watch_new(struct netlink_watch **out, netlink_watch_fn *cb, void *arg)
 {
 	struct netlink_watch *w = calloc(1, sizeof(*w));
 	struct nl_cache *links = NULL;
@@ -554,6 +669,8 @@ int netlink_watch_fd(const struct netlink_watch *w)
 int netlink_watch_process(struct netlink_watch *w)
 {
 	int ret = nl_cache_mngr_data_ready(w->mngr);
+
+	netlink_watch_prune(w);
 
 	/* ENOBUFS from the event socket (libnl: NLE_NOMEM) means the kernel dropped events:
 	 * re-read the table and let libnl report what changed through the same callback. */

@@ -77,21 +77,31 @@ int netlink_clsact_filters(int ifindex, uint32_t *count);
  * clsact qdisc), or -errno. */
 int netlink_ingress_handle_prios(int ifindex, uint32_t handle, uint32_t *prios, uint32_t max);
 
-/* Link watcher for the admin thread's poll loop. cb runs inside netlink_watch_process, once per
- * link that appeared, went up or down, got or lost its carrier, or had an address added or
- * removed (present = true), or that disappeared (present = false), since the watch was made;
- * renames and other changes (an XDP program attached, the MTU) are not reported. */
+/* Link watcher for the admin thread's poll loop. It notes each link that appeared, went up or
+ * down, got or lost its carrier, or had an address added or removed (present true), or that
+ * disappeared (present false); renames and other changes (an XDP program attached, the MTU)
+ * are not noted. cb then reports each noted link once, as it is at the last change (up: up
+ * with a carrier), NETLINK_WATCH_SETTLE_MS after the first change of a quiet spell. */
 struct netlink_watch;
 
-int netlink_watch_new(struct netlink_watch **out,
-		      void (*cb)(void *arg, const char *ifname, int ifindex, bool present),
-		      void *arg);
+#define NETLINK_WATCH_SETTLE_MS 100
+#define NETLINK_WATCH_PENDING 64 /* links noted at once; more report the first at once */
+
+typedef void netlink_watch_fn(void *arg, const char *ifname, int ifindex, bool present, bool up);
+
+int netlink_watch_new(struct netlink_watch **out, netlink_watch_fn *cb, void *arg);
 /* Non-blocking fd to poll for POLLIN. */
 int netlink_watch_fd(const struct netlink_watch *w);
-/* Reads every pending event and runs cb for each. After the kernel dropped events (socket
- * overrun) it re-reads the link table and reports the difference, so no change is lost.
- * Returns the number of messages handled (>= 0) or -errno. */
+/* Reads every pending event and notes the links they change (more than NETLINK_WATCH_PENDING
+ * at once: cb reports the noted ones from here). After the kernel dropped events (socket
+ * overrun) it re-reads the tables and notes the difference, so no change is lost. Returns the
+ * number of messages handled (>= 0) or -errno. */
 int netlink_watch_process(struct netlink_watch *w);
+/* Milliseconds until the noted links are due (0: now), or -1 with none noted: a poll
+ * timeout. */
+int netlink_watch_due_ms(const struct netlink_watch *w);
+/* Runs cb for each noted link (due or not) and forgets them. */
+void netlink_watch_flush(struct netlink_watch *w);
 void netlink_watch_free(struct netlink_watch *w);
 
 #endif

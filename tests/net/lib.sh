@@ -90,6 +90,7 @@ lib_cleanup()
 	# client records) are kept there for a look afterwards.
 	if [ "$rc" -ne 0 ] && [ "$rc" -ne 77 ] && [ -n "$TMPD" ] && [ -n "${NET_KEEP_DIR:-}" ]; then
 		mkdir -p "$NET_KEEP_DIR" && cp -r "$TMPD" "$NET_KEEP_DIR/" 2>/dev/null
+		[ -n "$SAN_DIR" ] && cp -r "$SAN_DIR" "$NET_KEEP_DIR/" 2>/dev/null
 	fi
 	[ -n "$SAN_DIR" ] && rm -rf "$SAN_DIR"
 	[ -n "$TMPD" ] && rm -rf "$TMPD"

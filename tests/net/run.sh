@@ -70,7 +70,11 @@ sweep()
 		done
 		ip netns del "$ns" 2>/dev/null && echo "  removed leftover namespace $ns"
 	done
-	rm -rf /tmp/ringrelay-san."$prefix"-* # lib.sh's SAN_DIR
+	# lib.sh's SAN_DIR: the reports of a test killed before its cleanup said them
+	for f in /tmp/ringrelay-san."$prefix"-*/report.*; do
+		[ -e "$f" ] && { echo "  sanitizer report $f:"; head -n 40 "$f"; }
+	done
+	rm -rf /tmp/ringrelay-san."$prefix"-*
 }
 
 i=0

@@ -479,7 +479,10 @@ link_on_case()
 	lib_relay_conf "$conf" backend=io_uring listen="$to" up="$(ep 198.18.4.2 9000)"
 	conf_extra "$conf" "offload = \"tc\";"
 	lib_case_start_conf || return
+	# (no IPv6 on veth-rb: its link-local address coming and going would be link events of
+	# their own, and the down and up below would pass on those)
 	if ! ip link add veth-rb netns "$NS_R" type veth peer name veth-ub netns "$NS_U" ||
+		! lib_nsx "$NS_R" sysctl -qw net.ipv6.conf.veth-rb.disable_ipv6=1 ||
 		! lib_nsx "$NS_U" ip addr add 198.18.4.2/24 dev veth-ub ||
 		! lib_nsx "$NS_U" ip link set veth-ub up ||
 		! lib_nsx "$NS_R" ip addr add 198.18.4.1/24 dev veth-rb; then

@@ -83,60 +83,74 @@ static void test_ifname_of_addr(void **state)
 	}
 }
 
-/* What the watcher reported, checked by the child. */
+/* What the watcher reported, in order, checked by the child: per event the veth end (0 or 1,
+ * -1 for anything else) and its state. */
+#define WATCH_EVENTS 64
+struct watch_ev {
+	int end;
+	bool present, up;
+};
 struct watch_seen {
-	int added;	/* veth ends seen appearing */
-	int removed;	/* veth ends seen disappearing */
-	int other;
+	int n;
+	struct watch_ev ev[WATCH_EVENTS];
 };
 
-static void watch_cb(void *arg, const char *ifname, int ifindex, bool present)
+static void watch_cb(void *arg, const char *ifname, int ifindex, bool present, bool up)
 {
 	struct watch_seen *seen = arg;
+	int end = -1;
 
-	if (strcmp(ifname, "rrwatch0") != 0 && strcmp(ifname, "rrwatch1") != 0) {
-		seen->other++;
-		return;
-	}
-	if (ifindex <= 0)
-		seen->other++;
-	else if (present)
-		seen->added++;
-	else
-		seen->removed++;
+	if (!strcmp(ifname, "rrwatch0") && ifindex > 0)
+		end = 0;
+	else if (!strcmp(ifname, "rrwatch1") && ifindex > 0)
+		end = 1;
+	if (seen->n < WATCH_EVENTS)
+		seen->ev[seen->n++] = (struct watch_ev){ end, present, up };
 }
 
-/* Polls the watch until *count reaches want, for at most 5 s. */
-static int watch_wait(struct netlink_watch *w, const int *count, int want)
+/* Runs the watch as the admin thread does (read when readable, report when due) for ms. 0,
+ * or 10 when reading failed. */
+static int watch_run(struct netlink_watch *w, int ms)
 {
 	struct timespec start, now;
 
 	clock_gettime(CLOCK_MONOTONIC, &start);
-	for (int rounds = 0; rounds < 1000 && *count < want; rounds++) {
+	for (;;) {
 		struct pollfd p = { .fd = netlink_watch_fd(w), .events = POLLIN };
+		int due = netlink_watch_due_ms(w), left;
 
-		if (poll(&p, 1, 100) > 0 && netlink_watch_process(w) < 0)
-			return 10;
 		clock_gettime(CLOCK_MONOTONIC, &now);
-		if (now.tv_sec - start.tv_sec > 5)
-			break;
-	}
-	return *count >= want ? 0 : 11;
-}
-
-/* Handles what the watch gets for ms milliseconds. 0, or 10 when processing failed. */
-static int watch_drain(struct netlink_watch *w, int ms)
-{
-	struct pollfd p = { .fd = netlink_watch_fd(w), .events = POLLIN };
-
-	for (; ms > 0; ms -= 50)
-		if (poll(&p, 1, 50) > 0 && netlink_watch_process(w) < 0)
+		left = ms - (int)((now.tv_sec - start.tv_sec) * 1000 +
+				  (now.tv_nsec - start.tv_nsec) / 1000000);
+		if (left <= 0)
+			return 0;
+		if (poll(&p, 1, due >= 0 && due < left ? due : left) > 0 &&
+		    netlink_watch_process(w) < 0)
 			return 10;
-	return 0;
+		if (netlink_watch_due_ms(w) == 0)
+			netlink_watch_flush(w);
+	}
 }
 
-/* Sets name's MTU (mtu > 0) or brings it up. 0, or a libnl error. */
-static int link_set(struct nl_sock *sk, const char *name, unsigned int mtu)
+/* The events since *from, one word each: the end (x: another link), + present or - gone, u
+ * when up ("0+ 1+u"); moves *from past them. */
+static const char *watch_events(const struct watch_seen *seen, int *from, char *buf, size_t len)
+{
+	size_t off = 0;
+
+	buf[0] = '\0';
+	for (; *from < seen->n && off + 8 < len; (*from)++) {
+		const struct watch_ev *e = &seen->ev[*from];
+
+		off += (size_t)snprintf(buf + off, len - off, "%s%c%c%s", off ? " " : "",
+					e->end < 0 ? 'x' : '0' + e->end, e->present ? '+' : '-',
+					e->up ? "u" : "");
+	}
+	return buf;
+}
+
+/* Sets name's MTU (mtu > 0), else brings it up or down. 0, or a libnl error. */
+static int link_set(struct nl_sock *sk, const char *name, unsigned int mtu, bool up)
 {
 	struct rtnl_link *orig = rtnl_link_alloc(), *chg = rtnl_link_alloc();
 	int ret = -NLE_NOMEM;
@@ -146,8 +160,10 @@ static int link_set(struct nl_sock *sk, const char *name, unsigned int mtu)
 		rtnl_link_set_name(orig, name);
 		if (mtu)
 			rtnl_link_set_mtu(chg, mtu);
-		else
+		else if (up)
 			rtnl_link_set_flags(chg, IFF_UP);
+		else
+			rtnl_link_unset_flags(chg, IFF_UP);
 		ret = rtnl_link_change(sk, orig, chg, 0);
 	}
 	rtnl_link_put(orig);
@@ -155,8 +171,8 @@ static int link_set(struct nl_sock *sk, const char *name, unsigned int mtu)
 	return ret;
 }
 
-/* Adds 198.18.9.1/24 to name. 0, or a libnl error. */
-static int addr_add(struct nl_sock *sk, const char *name)
+/* Adds (add) or removes 198.18.9.1/24 on name. 0, or a libnl error. */
+static int addr_set(struct nl_sock *sk, const char *name, bool add)
 {
 	struct rtnl_addr *addr = rtnl_addr_alloc();
 	struct nl_addr *local = NULL;
@@ -166,11 +182,37 @@ static int addr_add(struct nl_sock *sk, const char *name)
 		rtnl_addr_set_ifindex(addr, (int)if_nametoindex(name));
 		ret = rtnl_addr_set_local(addr, local);
 		if (!ret)
-			ret = rtnl_addr_add(sk, addr, 0);
+			ret = add ? rtnl_addr_add(sk, addr, 0) : rtnl_addr_delete(sk, addr, 0);
 	}
 	nl_addr_put(local);
 	rtnl_addr_put(addr);
 	return ret;
+}
+
+static int word_cmp(const void *x, const void *y)
+{
+	return strcmp(*(char *const *)x, *(char *const *)y);
+}
+
+/* The events since *from, in sorted order (one report per link and spell: any order), equal
+ * to want (sorted too)? Moves *from past them; prints them when not. */
+static bool watch_expect(const struct watch_seen *seen, int *from, const char *what,
+			 const char *want)
+{
+	char buf[256], *words[WATCH_EVENTS], sorted[256] = "", *save = NULL, *t;
+	int n = 0, i;
+
+	watch_events(seen, from, buf, sizeof(buf));
+	for (t = strtok_r(buf, " ", &save); t && n < WATCH_EVENTS; t = strtok_r(NULL, " ", &save))
+		words[n++] = t;
+	qsort(words, (size_t)n, sizeof(*words), word_cmp);
+	for (i = 0; i < n; i++)
+		snprintf(sorted + strlen(sorted), sizeof(sorted) - strlen(sorted), "%s%s",
+			 i ? " " : "", words[i]);
+	if (!strcmp(sorted, want))
+		return true;
+	fprintf(stderr, "watch child: %s: reported \"%s\", want \"%s\"\n", what, sorted, want);
+	return false;
 }
 
 /* Moves the calling (child) process into a network namespace of its own, where nothing but
@@ -203,77 +245,78 @@ static void run_in_child(int (*body)(void))
 	assert_int_equal(WEXITSTATUS(status), 0);
 }
 
+/* IPv6 off for the links made from now in this namespace: its own link messages and
+ * addresses would be reported as well, in an order of their own. */
+static void ipv6_off(void)
+{
+	FILE *f = fopen("/proc/sys/net/ipv6/conf/default/disable_ipv6", "we");
+
+	if (f) {
+		fputs("1\n", f);
+		fclose(f);
+	}
+}
+
 /* Runs in the child, inside a new network namespace. Returns an exit code: 0 pass, 77 the
- * kernel cannot make the namespace or a veth, else the step that failed. */
+ * kernel cannot make the namespace or a veth, else the step that failed. Each step changes
+ * the veth pair, runs the watch for a settle time and more, and checks what was reported:
+ * once per link, as it is after the change. */
 static int watch_child(void)
 {
 	struct watch_seen seen = { 0 };
 	struct netlink_watch *w = NULL;
-	struct rtnl_link *link;
+	struct rtnl_link *link = NULL;
 	struct nl_sock *sk;
-	int code;
+	int code = 0, from = 0;
 
 	if (geteuid() != 0 || private_netns())
 		return 77;
+	ipv6_off();
 	if (netlink_watch_new(&w, watch_cb, &seen))
 		return 2;
 	sk = nl_socket_alloc();
-	if (!sk || nl_connect(sk, NETLINK_ROUTE) < 0)
-		goto err_free_watch;
+	if (!sk || nl_connect(sk, NETLINK_ROUTE) < 0) {
+		code = 3;
+		goto out;
+	}
 	if (rtnl_link_veth_add(sk, "rrwatch0", "rrwatch1", getpid()) < 0) {
 		code = 77;
 		goto out;
 	}
-	code = watch_wait(w, &seen.added, 2);
-	if (code)
-		goto out;
-	/* Other changes than up/down, carrier and addresses are not reported: an MTU. */
-	if (link_set(sk, "rrwatch0", 1400) < 0) {
-		code = 20;
-		goto out;
-	}
-	code = watch_drain(w, 300);
-	if (!code && seen.added != 2)
-		code = 21;
-	/* Both ends up (rrwatch0 gets its carrier), then an address: each reported. */
-	if (!code && (link_set(sk, "rrwatch1", 0) < 0 || link_set(sk, "rrwatch0", 0) < 0))
-		code = 22;
-	if (!code)
-		code = watch_wait(w, &seen.added, 4);
-	if (!code)
-		code = watch_drain(w, 300); /* what going up brings besides (IPv6's link-local) */
-	if (!code && addr_add(sk, "rrwatch0") < 0)
-		code = 23;
-	if (!code) {
-		int had = seen.added;
-
-		code = watch_wait(w, &seen.added, had + 1);
-	}
-	if (code)
-		goto out;
-	/* Deleting one end of a veth pair deletes both. */
+#define STEP(n, change, want)                                                                  \
+	do {                                                                                   \
+		if (change) {                                                                  \
+			code = n;                                                              \
+			goto out;                                                              \
+		}                                                                              \
+		code = watch_run(w, NETLINK_WATCH_SETTLE_MS + 300);                            \
+		if (!code && !watch_expect(&seen, &from, #change, want))                       \
+			code = n + 1;                                                          \
+		if (code)                                                                      \
+			goto out;                                                              \
+	} while (0)
+	/* made (the MTU then: no report), both ends up (carrier), an address added and
+	 * removed, one end down (the other loses its carrier), deleted (both go) */
+	STEP(10, 0, "0+ 1+");
+	STEP(20, link_set(sk, "rrwatch0", 1400, false) < 0, "");
+	STEP(30, link_set(sk, "rrwatch1", 0, true) < 0 || link_set(sk, "rrwatch0", 0, true) < 0,
+	     "0+u 1+u");
+	STEP(40, addr_set(sk, "rrwatch0", true) < 0, "0+u");
+	STEP(50, addr_set(sk, "rrwatch0", false) < 0, "0+u");
+	STEP(60, link_set(sk, "rrwatch0", 0, false) < 0, "0+ 1+");
 	link = rtnl_link_alloc();
-	if (!link) {
-		code = 4;
-		goto out;
-	}
-	rtnl_link_set_name(link, "rrwatch0");
-	code = rtnl_link_delete(sk, link) < 0 ? 5 : 0;
-	rtnl_link_put(link);
-	if (!code)
-		code = watch_wait(w, &seen.removed, 2);
-	if (!code && (seen.removed < 2 || seen.other))
-		code = 6;
+	if (link)
+		rtnl_link_set_name(link, "rrwatch0");
+	STEP(70, !link || rtnl_link_delete(sk, link) < 0, "0- 1-");
+#undef STEP
 out:
 	if (code && code != 77)
-		fprintf(stderr, "watch child: step %d: added %d removed %d other %d\n", code,
-			seen.added, seen.removed, seen.other);
+		fprintf(stderr, "watch child: step %d\n", code);
+	if (link)
+		rtnl_link_put(link);
 	nl_socket_free(sk);
 	netlink_watch_free(w);
 	return code;
-err_free_watch:
-	netlink_watch_free(w);
-	return 3;
 }
 
 static void test_watch_link_events(void **state)
@@ -281,7 +324,7 @@ static void test_watch_link_events(void **state)
 	run_in_child(watch_child);
 }
 
-static void count_cb(void *arg, const char *ifname, int ifindex, bool present)
+static void count_cb(void *arg, const char *ifname, int ifindex, bool present, bool up)
 {
 	(*(int *)arg)++;
 }
@@ -302,8 +345,13 @@ static int idle_child(void)
 		code = 3;
 	else if (netlink_watch_process(w) < 0 || netlink_watch_process(w) < 0)
 		code = 4;
-	else if (calls != 0)
-		code = 5;
+	else if (netlink_watch_due_ms(w) != -1)
+		code = 6; /* nothing noted */
+	if (!code) {
+		netlink_watch_flush(w);
+		if (calls != 0)
+			code = 5;
+	}
 	if (code)
 		fprintf(stderr, "idle child: step %d: %d callback(s)\n", code, calls);
 	netlink_watch_free(w);
