@@ -158,13 +158,12 @@ static void *admin_thread(void *arg)
 			break;
 		if (pfd[2].fd >= 0)
 			admin_link_events(ad, n > 0 && (pfd[2].revents & POLLIN));
-		if (n == 0)
-			continue;
-		if (pfd[3].revents & POLLIN)
+		if (n > 0 && (pfd[3].revents & POLLIN))
 			admin_follow(ad);
-		if (pfd[1].revents & POLLIN)
+		if (n > 0 && (pfd[1].revents & POLLIN))
 			admin_run_reload(ad);
-		/* Once quiet, events are not read: stop waking for them. */
+		/* Once quiet, events are not read, nor links noted reported: stop waking for
+		 * them. */
 		if (ad->closing)
 			pfd[2].fd = pfd[3].fd = -1;
 	}
@@ -185,9 +184,9 @@ static void *admin_thread(void *arg)
 	return NULL;
 }
 
-static void on_link(void *arg, const char *ifname, int ifindex, bool present, bool up)
+static void on_links(void *arg, const struct netlink_link_change *links, uint32_t n)
 {
-	app_link_event(arg, ifname, ifindex, present, up);
+	app_link_events(arg, links, n);
 }
 
 int admin_start(struct app *a, uint64_t keep, struct admin **out, char *err, size_t errlen)
@@ -217,7 +216,7 @@ int admin_start(struct app *a, uint64_t keep, struct admin **out, char *err, siz
 		snprintf(err, errlen, "admin: eventfd: %s", strerror(errno));
 		goto err_free;
 	}
-	if (keep && netlink_watch_new(&ad->nw, on_link, a))
+	if (keep && netlink_watch_new(&ad->nw, on_links, a))
 		log_warn("link events unavailable: the filter and the napi settings are not applied "
 			 "again when an interface returns");
 	/* The thread starts with every signal blocked, so only main's signalfd sees them. */

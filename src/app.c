@@ -14,6 +14,7 @@
 #include "filter.h"
 #include "log.h"
 #include "napi.h"
+#include "netlink.h"
 #include "privs.h"
 #include "rxreport.h"
 #include "service.h"
@@ -558,41 +559,52 @@ void app_upstream_addrs_changed(struct app *a)
 	}
 }
 
-/* The filter, the fast path and shedding after a link event (main's part of
- * app_link_event): *attached when the filter was attached again, *moved when the program's
- * XDP hooks changed; both re-make NAPI instances. */
-static void app_link_filter(struct app *a, const char *ifname, int ifindex, bool present,
-			    bool *attached, bool *moved)
+/* The filter on a link that changed (the program's own interfaces, not the config's: after
+ * a reload that changed them, which needs a restart, it still filters the ones it was loaded
+ * for). A link back with a new ifindex, or gone and back, gets it again: returns true then
+ * (an XDP attach re-makes NAPI instances). Other changes to a filtered link (up, addresses)
+ * keep its ifindex and filter. */
+static bool app_link_relink(struct app *a, const struct netlink_link_change *l)
 {
-	char err[CONFIG_ERR_LEN], what[IF_NAMESIZE + 16];
+	char err[CONFIG_ERR_LEN];
 	int ret;
 
-	*attached = *moved = false;
-	if (!a->filter)
-		return;
-	/* The program's own interfaces, not the config's: after a reload that changed them
-	 * (which needs a restart) it still filters the ones it was loaded for. Other changes to
-	 * a filtered link (up, addresses) keep its ifindex and filter. */
-	if (present) {
-		ret = filter_relink(a->filter, ifname, ifindex, err, sizeof(err));
-		if (ret < 0)
-			log_err("%s", err);
-		*attached = ret > 0;
-	}
-	snprintf(what, sizeof(what), "link %s changed", ifname);
-	*moved = app_hooks_follow(a, what);
+	if (!l->present)
+		return false;
+	ret = filter_relink(a->filter, l->name, l->ifindex, l->renewed, err, sizeof(err));
+	if (ret < 0)
+		log_err("%s", err);
+	return ret > 0;
 }
 
-void app_link_event(struct app *a, const char *ifname, int ifindex, bool present, bool up)
+void app_link_events(struct app *a, const struct netlink_link_change *links, uint32_t n)
 {
-	bool attached, moved;
+	char what[IF_NAMESIZE + 32];
+	bool attached = false, moved = false, napi = false;
+	uint32_t i;
 
-	app_link_filter(a, ifname, ifindex, present, &attached, &moved);
-	/* Attaching XDP re-makes the NAPI instances, which lose their per-NAPI values; a link
-	 * that came back, or up (veth), has new ones. A link down has none to set. */
-	if (a->napi_tuned && (moved || (up && (attached || app_napi_iface(a, ifname))))) {
-		log_notice("link %s (ifindex %d): applying the napi settings again", ifname,
-			   ifindex);
+	if (!n)
+		return;
+	for (i = 0; a->filter && i < n; i++) {
+		bool again = app_link_relink(a, &links[i]);
+
+		attached |= again;
+		/* A link that came back, or up (veth), has new NAPI instances, which start
+		 * with zeros; a link down has none to set. */
+		napi |= links[i].up && (again || app_napi_iface(a, links[i].name));
+	}
+	for (i = 0; !a->filter && i < n; i++)
+		napi |= links[i].up && app_napi_iface(a, links[i].name);
+	/* Then the fast path and shedding, once for all of them. */
+	if (n == 1)
+		snprintf(what, sizeof(what), "link %s changed", links[0].name);
+	else
+		snprintf(what, sizeof(what), "%u links changed", n);
+	if (a->filter)
+		moved = app_hooks_follow(a, what);
+	/* Attaching XDP re-makes the NAPI instances, which lose their per-NAPI values. */
+	if (a->napi_tuned && (moved || napi)) {
+		log_notice("%s: applying the napi settings again", what);
 		app_napi_sync(a, a->rt.cfg, true);
 	}
 }

@@ -17,6 +17,7 @@
 #include "shed.h"
 #include "uring.h"
 
+struct netlink_link_change;
 struct admin;
 struct filter;
 struct rxreport;
@@ -86,11 +87,11 @@ void app_filter_release(struct app *a, const struct config *cfg);
 const struct filter_conf *app_filter_conf(const struct app *a);
 /* Frees what app_filter_conf keeps (at exit, or with the program). */
 void app_filter_forget(struct app *a);
-/* A link appeared, changed (present; up: up with a carrier) or went away (the admin thread's
- * link events, under a->lock): a filtered interface that comes back with a new ifindex gets
- * the filter again, the fast path and shedding follow their relays' interfaces, and then (or
- * when it is a napi interface that is up) the napi block is applied again. */
-void app_link_event(struct app *a, const char *ifname, int ifindex, bool present, bool up);
+/* Links appeared, changed or went away (the admin thread's link watch, a batch of them, under
+ * a->lock): a filtered interface that comes back with a new ifindex gets the filter again, the
+ * fast path and shedding follow their relays' interfaces, once for the batch, and then (or
+ * when a napi interface came up) the napi block is applied again. */
+void app_link_events(struct app *a, const struct netlink_link_change *links, uint32_t n);
 /* The upkeep thread resolved a relay's upstream names to new addresses (the admin thread,
  * under a->lock): the fast path follows the interfaces those are routed through. */
 void app_upstream_addrs_changed(struct app *a);

@@ -933,7 +933,8 @@ int filter_new(const struct config *cfg, struct filter **out, char *err, size_t 
 	return filter_new_sized(cfg, 0, out, err, errlen);
 }
 
-int filter_relink(struct filter *f, const char *ifname, int ifindex, char *err, size_t errlen)
+int filter_relink(struct filter *f, const char *ifname, int ifindex, bool renewed, char *err,
+		  size_t errlen)
 {
 	uint32_t i;
 	int ret;
@@ -942,7 +943,7 @@ int filter_relink(struct filter *f, const char *ifname, int ifindex, char *err, 
 		struct filter_iface *fi = &f->ifaces[i];
 		uint32_t keep = fi->flags & (RR_IFACE_OFFLOAD_XDP | RR_IFACE_OFFLOAD_TC);
 
-		if (strcmp(fi->name, ifname) != 0 || fi->ifindex == ifindex)
+		if (strcmp(fi->name, ifname) != 0 || (fi->ifindex == ifindex && !renewed))
 			continue;
 		log_notice("link %s is back (ifindex %d): attaching the filter again", ifname,
 			   ifindex);

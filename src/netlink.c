@@ -19,13 +19,6 @@
 
 #include "netlink.h"
 
-/* A link changed since the last netlink_watch_flush, as it is now. */
-struct netlink_watch_pending {
-	int ifindex;
-	char name[IF_NAMESIZE];
-	bool present, up;
-};
-
 struct netlink_watch {
 	struct nl_cache_mngr *mngr; /* owns the event socket and both caches */
 	struct nl_cache *links;	    /* not owned: freed with mngr */
@@ -33,8 +26,9 @@ struct netlink_watch {
 	struct nl_sock *sync;	    /* request socket for a resync after an overrun */
 	netlink_watch_fn *cb;
 	void *arg;
-	struct netlink_watch_pending pending[NETLINK_WATCH_PENDING];
+	struct netlink_link_change pending[NETLINK_WATCH_PENDING];
 	uint32_t n_pending;
+	uint32_t settle_ms;
 	uint64_t due_ms; /* when the pending links are reported; 0: none */
 };
 
@@ -471,7 +465,7 @@ static uint64_t netlink_ms(void)
 static void netlink_watch_note(struct netlink_watch *w, int ifindex, const char *name, bool present,
 			       bool up)
 {
-	struct netlink_watch_pending *p;
+	struct netlink_link_change *p;
 	uint32_t i;
 
 	for (i = 0; i < w->n_pending && w->pending[i].ifindex != ifindex; i++)
@@ -482,14 +476,18 @@ static void netlink_watch_note(struct netlink_watch *w, int ifindex, const char 
 		i = 0;
 	}
 	p = &w->pending[i];
-	if (i == w->n_pending)
+	if (i == w->n_pending) {
 		w->n_pending++;
+		p->renewed = false;
+	} else if (!p->present && present) {
+		p->renewed = true; /* gone and back: its hooks went with it */
+	}
 	p->ifindex = ifindex;
 	snprintf(p->name, sizeof(p->name), "%s", name ? name : "");
 	p->present = present;
 	p->up = up;
 	if (!w->due_ms)
-		w->due_ms = netlink_ms() + NETLINK_WATCH_SETTLE_MS;
+		w->due_ms = netlink_ms() + w->settle_ms;
 }
 
 /* Links are in libnl's cache once per address family of their messages (AF_UNSPEC: the link
@@ -572,36 +570,53 @@ static void netlink_watch_addr(struct nl_cache *cache, struct nl_object *obj, in
 	rtnl_link_put(link);
 }
 
-/* Drops the other families' entries of links that are gone (their messages do not say so):
- * the cache would grow with every link a container host makes and deletes. */
+/* Drops the other families' entries (IPv6's, a bridge's): the watch never reads them, and
+ * their messages do not say when the link is gone, so the cache would grow with every link a
+ * container host makes and deletes. A later message of theirs adds one back until then. */
 static void netlink_watch_prune(struct netlink_watch *w)
 {
 	struct nl_object *o, *next;
 
 	for (o = nl_cache_get_first(w->links); o; o = next) {
-		struct rtnl_link *link = (struct rtnl_link *)o, *own;
-
 		next = nl_cache_get_next(o);
-		if (netlink_watch_own(link))
-			continue;
-		own = netlink_watch_find(w, rtnl_link_get_ifindex(link));
-		if (own)
-			rtnl_link_put(own);
-		else
+		if (!netlink_watch_own((struct rtnl_link *)o))
 			nl_cache_remove(o);
 	}
 }
 
 void netlink_watch_flush(struct netlink_watch *w)
 {
+	struct netlink_link_change batch[NETLINK_WATCH_PENDING];
 	uint32_t i, n = w->n_pending;
 
-	/* (cb may take a while: what it is called for is taken first) */
+	if (!n)
+		return;
+	/* As each link is now (a rename is not noted): its own entry, if it still has one. */
+	for (i = 0; i < n; i++) {
+		struct rtnl_link *link;
+		unsigned int flags;
+
+		batch[i] = w->pending[i];
+		if (!batch[i].present)
+			continue;
+		link = netlink_watch_find(w, batch[i].ifindex);
+		if (!link)
+			continue;
+		flags = rtnl_link_get_flags(link);
+		if (rtnl_link_get_name(link))
+			snprintf(batch[i].name, sizeof(batch[i].name), "%s",
+				 rtnl_link_get_name(link));
+		batch[i].up = (flags & NETLINK_WATCH_FLAGS) == NETLINK_WATCH_FLAGS;
+		rtnl_link_put(link);
+	}
 	w->n_pending = 0;
 	w->due_ms = 0;
-	for (i = 0; i < n; i++)
-		w->cb(w->arg, w->pending[i].name, w->pending[i].ifindex, w->pending[i].present,
-		      w->pending[i].up);
+	w->cb(w->arg, batch, n);
+}
+
+void netlink_watch_settle(struct netlink_watch *w, uint32_t ms)
+{
+	w->settle_ms = ms;
 }
 
 int netlink_watch_due_ms(const struct netlink_watch *w)
@@ -624,6 +639,7 @@ int netlink_watch_new(struct netlink_watch **out, netlink_watch_fn *cb, void *ar
 		return -ENOMEM;
 	w->cb = cb;
 	w->arg = arg;
+	w->settle_ms = NETLINK_WATCH_SETTLE_MS;
 	ret = netlink_connect(&w->sync);
 	if (ret)
 		goto err_free_watch;

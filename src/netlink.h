@@ -78,16 +78,24 @@ int netlink_clsact_filters(int ifindex, uint32_t *count);
 int netlink_ingress_handle_prios(int ifindex, uint32_t handle, uint32_t *prios, uint32_t max);
 
 /* Link watcher for the admin thread's poll loop. It notes each link that appeared, went up or
- * down, got or lost its carrier, or had an address added or removed (present true), or that
- * disappeared (present false); renames and other changes (an XDP program attached, the MTU)
- * are not noted. cb then reports each noted link once, as it is at the last change (up: up
- * with a carrier), NETLINK_WATCH_SETTLE_MS after the first change of a quiet spell. */
+ * down, got or lost its carrier, or had an address added or removed, or that disappeared;
+ * renames and other changes (an XDP program attached, the MTU) are not noted. cb then reports
+ * the noted links at once, each once and as it is at the report, settle_ms (default
+ * NETLINK_WATCH_SETTLE_MS) after the first change of a quiet spell. */
 struct netlink_watch;
 
 #define NETLINK_WATCH_SETTLE_MS 100
 #define NETLINK_WATCH_PENDING 64 /* links noted at once; more report the first at once */
 
-typedef void netlink_watch_fn(void *arg, const char *ifname, int ifindex, bool present, bool up);
+struct netlink_link_change {
+	int ifindex;
+	char name[IF_NAMESIZE];
+	bool present; /* false: gone */
+	bool up;      /* up with a carrier */
+	bool renewed; /* went and came back (the same ifindex) since the last report */
+};
+
+typedef void netlink_watch_fn(void *arg, const struct netlink_link_change *links, uint32_t n);
 
 int netlink_watch_new(struct netlink_watch **out, netlink_watch_fn *cb, void *arg);
 /* Non-blocking fd to poll for POLLIN. */
@@ -100,8 +108,10 @@ int netlink_watch_process(struct netlink_watch *w);
 /* Milliseconds until the noted links are due (0: now), or -1 with none noted: a poll
  * timeout. */
 int netlink_watch_due_ms(const struct netlink_watch *w);
-/* Runs cb for each noted link (due or not) and forgets them. */
+/* Runs cb with the noted links (due or not, if any) and forgets them. */
 void netlink_watch_flush(struct netlink_watch *w);
+/* The settle time (tests lengthen it for a loaded machine). */
+void netlink_watch_settle(struct netlink_watch *w, uint32_t ms);
 void netlink_watch_free(struct netlink_watch *w);
 
 #endif
