@@ -217,8 +217,9 @@ int admin_start(struct app *a, uint64_t keep, struct admin **out, char *err, siz
 		goto err_free;
 	}
 	if (keep && netlink_watch_new(&ad->nw, on_links, a))
-		log_warn("link events unavailable: the filter and the napi settings are not applied "
-			 "again when an interface returns");
+		log_warn("link events unavailable: the filter, the fast path, shedding and the napi "
+			 "settings do not follow links that come, go, go up or down or change "
+			 "addresses");
 	/* The thread starts with every signal blocked, so only main's signalfd sees them. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);

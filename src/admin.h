@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /* The admin thread ("ringrelay-admin"): the one thread that may hold capabilities once the
- * relay runs. It re-attaches the filter when a filtered interface comes back (link events)
- * and applies reloads, both from SIGHUP and from `ringrelayctl reload` (a reload may swap the
- * filter's rules, or detach it); the fast path follows upstream names resolved to new
- * addresses; it applies the napi block to the listen interfaces again after link events and
- * reloads (their NAPI instances are re-made on XDP attach). It keeps CAP_NET_ADMIN, CAP_BPF
+ * relay runs. It acts on link events (a link that comes, goes, goes up or down, or changes
+ * addresses: the filter is attached again to a filtered interface that comes back, the fast
+ * path and shedding follow the relays' interfaces) and applies reloads, both from SIGHUP and
+ * from `ringrelayctl reload` (a reload may swap the filter's rules, or detach it); the fast
+ * path follows upstream names resolved to new addresses; it applies the napi block to the
+ * listen interfaces again after link events and reloads (their NAPI instances are re-made on
+ * XDP attach, and on veth when the link goes up). It keeps CAP_NET_ADMIN, CAP_BPF
  * and CAP_PERFMON when the start loaded the BPF program, CAP_NET_ADMIN (and CAP_SYS_NICE for
  * napi.threaded) when a listen interface had a NAPI instance at start, and nothing
  * otherwise; every other thread (control, access log, upkeep, main; workers but for

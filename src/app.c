@@ -559,19 +559,23 @@ void app_upstream_addrs_changed(struct app *a)
 	}
 }
 
-/* The filter on a link that changed (the program's own interfaces, not the config's: after
- * a reload that changed them, which needs a restart, it still filters the ones it was loaded
- * for). A link back with a new ifindex, or gone and back, gets it again: returns true then
- * (an XDP attach re-makes NAPI instances). Other changes to a filtered link (up, addresses)
- * keep its ifindex and filter. */
+/* The program on a link that changed: a link gone (or gone and back) takes with it what ran
+ * there; the filter's own interfaces (those it was loaded for: a reload that changes them
+ * needs a restart) are attached again when they come back, with a new ifindex or the same.
+ * Returns true when it attached (an XDP attach re-makes NAPI instances). Other changes to a
+ * filtered link (up, addresses) keep its ifindex and filter. */
 static bool app_link_relink(struct app *a, const struct netlink_link_change *l)
 {
 	char err[CONFIG_ERR_LEN];
 	int ret;
 
+	if (!a->filter)
+		return false;
+	if (!l->present || l->renewed)
+		filter_link_gone(a->filter, l->ifindex);
 	if (!l->present)
 		return false;
-	ret = filter_relink(a->filter, l->name, l->ifindex, l->renewed, err, sizeof(err));
+	ret = filter_relink(a->filter, l->name, l->ifindex, err, sizeof(err));
 	if (ret < 0)
 		log_err("%s", err);
 	return ret > 0;
@@ -580,21 +584,18 @@ static bool app_link_relink(struct app *a, const struct netlink_link_change *l)
 void app_link_events(struct app *a, const struct netlink_link_change *links, uint32_t n)
 {
 	char what[IF_NAMESIZE + 32];
-	bool attached = false, moved = false, napi = false;
+	bool moved = false, napi = false;
 	uint32_t i;
 
 	if (!n)
 		return;
-	for (i = 0; a->filter && i < n; i++) {
+	/* A link that came back, or up (veth), has new NAPI instances, which start with zeros;
+	 * a link down has none to set. */
+	for (i = 0; i < n; i++) {
 		bool again = app_link_relink(a, &links[i]);
 
-		attached |= again;
-		/* A link that came back, or up (veth), has new NAPI instances, which start
-		 * with zeros; a link down has none to set. */
 		napi |= links[i].up && (again || app_napi_iface(a, links[i].name));
 	}
-	for (i = 0; !a->filter && i < n; i++)
-		napi |= links[i].up && app_napi_iface(a, links[i].name);
 	/* Then the fast path and shedding, once for all of them. */
 	if (n == 1)
 		snprintf(what, sizeof(what), "link %s changed", links[0].name);

@@ -933,8 +933,7 @@ int filter_new(const struct config *cfg, struct filter **out, char *err, size_t 
 	return filter_new_sized(cfg, 0, out, err, errlen);
 }
 
-int filter_relink(struct filter *f, const char *ifname, int ifindex, bool renewed, char *err,
-		  size_t errlen)
+int filter_relink(struct filter *f, const char *ifname, int ifindex, char *err, size_t errlen)
 {
 	uint32_t i;
 	int ret;
@@ -943,7 +942,7 @@ int filter_relink(struct filter *f, const char *ifname, int ifindex, bool renewe
 		struct filter_iface *fi = &f->ifaces[i];
 		uint32_t keep = fi->flags & (RR_IFACE_OFFLOAD_XDP | RR_IFACE_OFFLOAD_TC);
 
-		if (strcmp(fi->name, ifname) != 0 || (fi->ifindex == ifindex && !renewed))
+		if (strcmp(fi->name, ifname) != 0 || fi->ifindex == ifindex)
 			continue;
 		log_notice("link %s is back (ifindex %d): attaching the filter again", ifname,
 			   ifindex);
@@ -1077,6 +1076,31 @@ static void filter_xmit_trace_sync(struct filter *f)
 		f->xmit_trace = NULL;
 		f->redirect_err_trace = NULL;
 	}
+}
+
+void filter_link_gone(struct filter *f, int ifindex)
+{
+	uint32_t i = 0;
+
+	while (i < f->n_ifaces) {
+		struct filter_iface *fi = &f->ifaces[i];
+
+		if (fi->ifindex != ifindex) {
+			i++;
+			continue;
+		}
+		/* (its qdisc went with it: a device of the same ifindex now is not ours) */
+		fi->tc_legacy = false;
+		fi->hook_created = false;
+		filter_detach_iface(f, fi);
+		if (fi->filter_iface) {
+			fi->ifindex = 0; /* by name, filter_relink attaches it again */
+			i++;
+		} else {
+			*fi = f->ifaces[--f->n_ifaces];
+		}
+	}
+	filter_xmit_trace_sync(f);
 }
 
 /* After a stage left fi: publishes its flags, detaches the hooks no stage needs any more,

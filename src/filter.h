@@ -79,11 +79,13 @@ int filter_new_sized(const struct config *cfg, uint32_t flows, struct filter **o
 
 /* A filtered interface came back as ifindex: attach the filter there again (its old
  * attachments died with the device). The interfaces are the program's own, those it was
- * loaded for (a reload that changes them needs a restart). renewed: the device went and came
- * back with the same ifindex. Returns 1 when it attached, 0 when ifname is not one of them or
- * is attached as ifindex already (and not renewed), or -errno. */
-int filter_relink(struct filter *f, const char *ifname, int ifindex, bool renewed, char *err,
-		  size_t errlen);
+ * loaded for (a reload that changes them needs a restart). Returns 1 when it attached, 0
+ * when ifname is not one of them or is attached as ifindex already, or -errno. */
+int filter_relink(struct filter *f, const char *ifname, int ifindex, char *err, size_t errlen);
+/* The device of ifindex is gone, and every attachment with it: what ran there is forgotten
+ * (nothing is asked of the kernel), so a device that comes back, with this ifindex or another,
+ * gets the filter (filter_relink), the fast path and shedding (their next judge) again. */
+void filter_link_gone(struct filter *f, int ifindex);
 
 /* ---- session fast path (issue 9, docs/offload.md) */
 

@@ -459,7 +459,7 @@ static uint64_t netlink_ms(void)
 }
 
 /* Notes ifindex as changed (present, up: as it is now), to be reported once at the flush. The
- * first change of a quiet spell sets the flush NETLINK_WATCH_SETTLE_MS ahead: a link going up
+ * first change of a quiet spell sets the flush the settle time ahead: a link going up
  * brings several messages (flags, carrier, IPv6's addresses), and the kernel announces a
  * change before it has updated the routes that follow from it. */
 static void netlink_watch_note(struct netlink_watch *w, int ifindex, const char *name, bool present,

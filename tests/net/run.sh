@@ -70,9 +70,12 @@ sweep()
 		done
 		ip netns del "$ns" 2>/dev/null && echo "  removed leftover namespace $ns"
 	done
-	# lib.sh's SAN_DIR: the reports of a test killed before its cleanup said them
+	# lib.sh's SAN_DIR: the reports of a test killed before its cleanup said them (kept
+	# whole in NET_KEEP_DIR when set)
 	for f in /tmp/ringrelay-san."$prefix"-*/report.*; do
 		[ -e "$f" ] && { echo "  sanitizer report $f:"; head -n 40 "$f"; }
+		[ -e "$f" ] && [ -n "${NET_KEEP_DIR:-}" ] && mkdir -p "$NET_KEEP_DIR" &&
+			cp "$f" "$NET_KEEP_DIR/"
 	done
 	rm -rf /tmp/ringrelay-san."$prefix"-*
 }

@@ -1,6 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
-# A filtered interface that disappears and comes back (a new ifindex) gets the filter again:
+# A filtered interface that disappears and comes back (a new ifindex, or the same one) gets
+# the filter again:
 # the relay sees the link event (libnl), logs it, re-attaches, and a denied client is dropped
 # again while an allowed one is relayed; also after a reload that named another interface
 # (a restart-only change). IPv4 and IPv6, XDP mode, io_uring backend.
@@ -8,11 +9,18 @@
 [ -x "$RINGRELAY" ] || lib_skip "relay binary $RINGRELAY not built"
 lib_topology
 
-# add_client_link: (re)creates the client <-> relay veth pair with its addresses.
+# add_client_link [IFINDEX]: (re)creates the client <-> relay veth pair with its addresses;
+# the relay's end as IFINDEX when given.
 add_client_link()
 {
-	ip link add "$IF_C" netns "$NS_C" type veth peer name "$IF_RC" netns "$NS_R" ||
-		lib_fail "veth client<->relay"
+	if [ -n "${1:-}" ]; then
+		lib_nsx "$NS_R" ip link add "$IF_RC" index "$1" type veth peer name "$IF_C" &&
+			lib_nsx "$NS_R" ip link set "$IF_C" netns "$NS_C" ||
+			lib_fail "veth client<->relay as ifindex $1"
+	else
+		ip link add "$IF_C" netns "$NS_C" type veth peer name "$IF_RC" netns "$NS_R" ||
+			lib_fail "veth client<->relay"
+	fi
 	lib_nsx "$NS_C" ip addr add 198.18.1.1/24 dev "$IF_C"
 	lib_nsx "$NS_C" ip addr add 198.18.1.66/24 dev "$IF_C"
 	lib_nsx "$NS_C" ip -6 addr add 2001:2:1::1/64 dev "$IF_C" nodad
@@ -89,6 +97,26 @@ EOF
 		lib_case_fail "$c no re-attach after the link came back"
 	fi
 	check "$c after the link came back"
+	# The same ifindex again (a device made with index N, or moved out and back): the
+	# filter forgets what ran on a link that went, so it attaches again; once with the
+	# deletion reported on its own, once gone and back within one report (before, the
+	# filter took the ifindex for attached, and the denied client was relayed).
+	local gap idx
+	for gap in 0.5 0; do
+		[ "$fam" = 4 ] || break
+		idx=$(lib_nsx "$NS_R" cat "/sys/class/net/$IF_RC/ifindex")
+		before=$(lib_log_count "attaching the filter again")
+		lib_nsx "$NS_R" ip link del "$IF_RC"
+		sleep "$gap"
+		add_client_link "$idx"
+		if lib_wait_for 10 lib_log_count_ge "attaching the filter again" $((before + 1)); then
+			lib_case_ok "$c back as ifindex $idx, ${gap} s after it went: filter re-attached"
+		else
+			lib_case_fail "$c no re-attach after the link came back as ifindex $idx" \
+				"${gap} s after it went"
+		fi
+		check "$c after the link came back as ifindex $idx"
+	done
 	lib_relay_alive || lib_case_fail "$c relay died"
 	lib_relay_stop || lib_case_fail "$c relay exit status $? after SIGTERM, want 0"
 	lib_stop_pid "$echo_pid"

@@ -321,13 +321,7 @@ names_move_case()
 		lib_case_fail "$c the fast path after re-resolution: $(offload_why)"
 	fi
 	# New sessions to 198.18.4.2: their replies come in on veth-rb, in the program there.
-	out=$(lib_udp "$NS_C" client --to "$to" --clients 4 --count 20 --port-base 48000 \
-		--expect-echo) || lib_case_fail "$c clients after re-resolution: $out"
-	if lib_wait_for 5 reply_fast_ge 60; then
-		lib_case_ok "$c replies from the new address on the fast path: $(reply_fast)"
-	else
-		lib_case_fail "$c reply_fast_pkts=$(reply_fast) after 4 x 20 echoes, want >= 60"
-	fi
+	fast_replies "from the new address"
 	# The old address's link goes away: no route to 198.18.3.2, which is no upstream now.
 	n=$(lib_log_count "relay t: offload ")
 	ip -n "$NS_R" link del veth-ra
@@ -433,9 +427,7 @@ names_on_case()
 	ip -n "$NS_R" link del veth-rb 2>/dev/null # a failed case's
 	move_link b 198.18.4 || { lib_case_fail "$c link"; return; }
 	hosts_dir
-	printf '127.0.0.1 localhost
-198.18.5.2 up.test
-' >"$HOSTS_DIR/hosts"
+	printf '127.0.0.1 localhost\n198.18.5.2 up.test\n' >"$HOSTS_DIR/hosts"
 	lib_case_server "$TMPD/o1.json" echo --bind "$(ep 198.18.4.2 9000)"
 	lib_relay_conf "$conf" backend=io_uring listen="$to" up="up.test:9000"
 	conf_extra "$conf" "resolve_interval = 0.5; offload = \"tc\";"
@@ -445,22 +437,14 @@ names_on_case()
 	"off: no route to upstream 198.18.5.2:9000"*) ;;
 	*) lib_case_fail "$c at start: $out, want no route" ;;
 	esac
-	printf '127.0.0.1 localhost
-198.18.4.2 up.test
-' >"$HOSTS_DIR/hosts"
+	printf '127.0.0.1 localhost\n198.18.4.2 up.test\n' >"$HOSTS_DIR/hosts"
 	lib_wait_for 5 names_at 198.18.4.2:9000 || lib_case_fail "$c not re-resolved to 198.18.4.2"
 	if lib_wait_for 5 offload_is "tc: tc as configured on $IF_RC, veth-rb"; then
 		lib_case_ok "$c the fast path comes on: $(offload_why)"
 	else
 		lib_case_fail "$c the fast path after re-resolution: $(offload_why)"
 	fi
-	out=$(lib_udp "$NS_C" client --to "$to" --clients 4 --count 20 --port-base 48000 \
-		--expect-echo) || lib_case_fail "$c clients after re-resolution: $out"
-	if lib_wait_for 5 reply_fast_ge 60; then
-		lib_case_ok "$c replies on the fast path: $(reply_fast)"
-	else
-		lib_case_fail "$c reply_fast_pkts=$(reply_fast) after 4 x 20 echoes, want >= 60"
-	fi
+	fast_replies "after re-resolution"
 	lib_case_end
 	rm -rf "$HOSTS_DIR"
 	ip -n "$NS_R" link del veth-rb
@@ -503,13 +487,7 @@ link_on_case()
 	else
 		lib_case_fail "$c the fast path after veth-rb went up: $(offload_why)"
 	fi
-	out=$(lib_udp "$NS_C" client --to "$to" --clients 4 --count 20 --port-base 48000 \
-		--expect-echo) || lib_case_fail "$c clients after the link came up: $out"
-	if lib_wait_for 5 reply_fast_ge 60; then
-		lib_case_ok "$c replies on the fast path: $(reply_fast)"
-	else
-		lib_case_fail "$c reply_fast_pkts=$(reply_fast) after 4 x 20 echoes, want >= 60"
-	fi
+	fast_replies "after the link came up"
 	lib_nsx "$NS_R" ip link set veth-rb down
 	if lib_wait_for 5 offload_mode_is off; then
 		lib_case_ok "$c veth-rb down: $(offload_why)"
@@ -540,6 +518,19 @@ offload_why() { ctl_json '"%(mode)s: %(why)s" % d["relays"][0]["offload"]' statu
 offload_is() { [ "$(offload_why)" = "$1" ]; }
 reply_fast() { ctl_json 'd["relays"][0]["total"]["reply_fast_pkts"]' stats; }
 reply_fast_ge() { [ "$(reply_fast)" -ge "$1" ]; }
+# fast_replies WHEN: 4 new clients x 20 echoes through the relay; their replies must take the
+# fast path (the relay's reply_fast_pkts, from 0, reach 60).
+fast_replies()
+{
+	local out
+	out=$(lib_udp "$NS_C" client --to "$to" --clients 4 --count 20 --port-base 48000 \
+		--expect-echo) || lib_case_fail "$c clients $1: $out"
+	if lib_wait_for 5 reply_fast_ge 60; then
+		lib_case_ok "$c replies $1 on the fast path: $(reply_fast)"
+	else
+		lib_case_fail "$c reply_fast_pkts=$(reply_fast) after 4 x 20 echoes $1, want >= 60"
+	fi
+}
 names_at()
 {
 	[ "$(ctl_json '" ".join(u["address"] for u in d["upstreams"])' upstreams t)" = "$1" ]

@@ -111,8 +111,9 @@ static void watch_cb(void *arg, const struct netlink_link_change *links, uint32_
 	}
 }
 
-/* Runs the watch as the admin thread does (read when readable, report when due) for ms. 0,
- * or 10 when reading failed. */
+/* Runs the watch as the admin thread does (read when readable, report when due) for ms, and
+ * on until what is noted has been reported. 0, 10 when reading failed, 12 when a report did
+ * not come due. */
 static int watch_run(struct netlink_watch *w, int ms)
 {
 	struct timespec start, now;
@@ -125,10 +126,14 @@ static int watch_run(struct netlink_watch *w, int ms)
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		left = ms - (int)((now.tv_sec - start.tv_sec) * 1000 +
 				  (now.tv_nsec - start.tv_nsec) / 1000000);
-		if (left <= 0) {
-			netlink_watch_flush(w); /* nothing noted spills into the next step */
+		/* Past ms, only until what is noted is due (nothing spills into the next step); a
+		 * report that never comes due fails. */
+		if (left <= 0 && due < 0)
 			return 0;
-		}
+		if (left <= -1000)
+			return 12;
+		if (left <= 0)
+			left = due + 1;
 		if (poll(&p, 1, due >= 0 && due < left ? due : left) > 0 &&
 		    netlink_watch_process(w) < 0)
 			return 10;
