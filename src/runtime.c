@@ -563,7 +563,6 @@ static int apply_all(struct runtime *rt, const struct config *cfg, const struct 
 		struct worker_cmd cmd[];
 	} *b;
 	struct worker_cmd *cmd;
-	bool abandoned = false;
 	uint64_t deadline;
 	uint32_t i;
 	int ret = 0, rank = 0;
@@ -592,8 +591,6 @@ static int apply_all(struct runtime *rt, const struct config *cfg, const struct 
 
 		if (wret)
 			(*n_stuck)++;
-		if (wret == -ECANCELED)
-			abandoned = true;
 		/* err names the gravest failure (the first of its kind): a worker stuck in the
 		 * middle of the command, then one that did not take it, then a failed apply. */
 		if (r <= rank)
@@ -619,7 +616,7 @@ static int apply_all(struct runtime *rt, const struct config *cfg, const struct 
 				 "one, the other workers run the new one",
 				 i, rt->wait_ms);
 	}
-	if (abandoned)
+	if (rank == 3) /* a worker is stuck in the middle of it */
 		runtime_keep(rt, b);
 	else
 		free(b);

@@ -313,13 +313,7 @@ names_move_case()
 	else
 		lib_case_ok "$c the same addresses in another order are the same set"
 	fi
-	printf '127.0.0.1 localhost\n198.18.4.2 up.test\n' >"$HOSTS_DIR/hosts"
-	lib_wait_for 5 names_at 198.18.4.2:9000 || lib_case_fail "$c not re-resolved to 198.18.4.2"
-	if lib_wait_for 5 offload_is "tc: tc as configured on $IF_RC, veth-rb"; then
-		lib_case_ok "$c the fast path follows the new address: $(offload_why)"
-	else
-		lib_case_fail "$c the fast path after re-resolution: $(offload_why)"
-	fi
+	name_to_rb "follows the new address"
 	# New sessions to 198.18.4.2: their replies come in on veth-rb, in the program there.
 	fast_replies "from the new address"
 	# The old address's link goes away: no route to 198.18.3.2, which is no upstream now.
@@ -437,13 +431,7 @@ names_on_case()
 	"off: no route to upstream 198.18.5.2:9000"*) ;;
 	*) lib_case_fail "$c at start: $out, want no route" ;;
 	esac
-	printf '127.0.0.1 localhost\n198.18.4.2 up.test\n' >"$HOSTS_DIR/hosts"
-	lib_wait_for 5 names_at 198.18.4.2:9000 || lib_case_fail "$c not re-resolved to 198.18.4.2"
-	if lib_wait_for 5 offload_is "tc: tc as configured on $IF_RC, veth-rb"; then
-		lib_case_ok "$c the fast path comes on: $(offload_why)"
-	else
-		lib_case_fail "$c the fast path after re-resolution: $(offload_why)"
-	fi
+	name_to_rb "comes on"
 	fast_replies "after re-resolution"
 	lib_case_end
 	rm -rf "$HOSTS_DIR"
@@ -518,6 +506,18 @@ offload_why() { ctl_json '"%(mode)s: %(why)s" % d["relays"][0]["offload"]' statu
 offload_is() { [ "$(offload_why)" = "$1" ]; }
 reply_fast() { ctl_json 'd["relays"][0]["total"]["reply_fast_pkts"]' stats; }
 reply_fast_ge() { [ "$(reply_fast)" -ge "$1" ]; }
+# name_to_rb WHAT: up.test resolves to 198.18.4.2 alone, behind veth-rb: the relay resolves
+# it again and its fast path takes veth-rb (WHAT: what the fast path does, for the log).
+name_to_rb()
+{
+	printf '127.0.0.1 localhost\n198.18.4.2 up.test\n' >"$HOSTS_DIR/hosts"
+	lib_wait_for 5 names_at 198.18.4.2:9000 || lib_case_fail "$c not re-resolved to 198.18.4.2"
+	if lib_wait_for 5 offload_is "tc: tc as configured on $IF_RC, veth-rb"; then
+		lib_case_ok "$c the fast path $1: $(offload_why)"
+	else
+		lib_case_fail "$c the fast path after re-resolution: $(offload_why)"
+	fi
+}
 # fast_replies WHEN: 4 new clients x 20 echoes through the relay; their replies must take the
 # fast path (the relay's reply_fast_pkts, from 0, reach 60).
 fast_replies()
