@@ -13,6 +13,7 @@
 #include "app.h"
 #include "filter.h"
 #include "log.h"
+#include "lookup.h"
 #include "napi.h"
 #include "netlink.h"
 #include "privs.h"
@@ -610,18 +611,59 @@ void app_link_events(struct app *a, const struct netlink_link_change *links, uin
 	}
 }
 
+static bool app_stopping(void *arg)
+{
+	struct app *a = arg;
+
+	return worker_sync_is_stopping(&a->rt.sync);
+}
+
+/* A reload's name lookups: given up on once the process stops. */
+static int app_lookup(void *arg, const char *host, uint16_t port, int family, struct addr *out,
+		      uint32_t max, char *why, size_t whylen)
+{
+	int n = lookup_host(host, port, family, out, max, app_stopping, arg, why, whylen);
+
+	if (n == -ECANCELED)
+		snprintf(why, whylen, "the process is stopping: lookup given up");
+	return n;
+}
+
+static uint32_t app_previous(void *arg, const char *relay, const char *text, const char *why,
+			     struct addr *out, uint32_t max)
+{
+	struct app *a = arg;
+	uint32_t n;
+
+	pthread_mutex_lock(&a->lock);
+	n = runtime_previous(&a->rt, relay, text, why, out, max);
+	pthread_mutex_unlock(&a->lock);
+	return n;
+}
+
 int app_reload(struct app *a, char *err, size_t errlen)
 {
 	bool applied = false, synced = false; /* synced: the filter stage ran */
-	struct config *cfg;
+	struct config_names names = { .lookup = app_lookup, .previous = app_previous, .arg = a };
+	struct config *cfg = NULL;
 	struct plan plan;
 	uint32_t serial;
 	int ret;
 
 	service_reloading();
+	/* Loading reads a file, and names become addresses, before the lock: a resolver that
+	 * takes seconds holds neither the health checks nor status, and a stop does not wait
+	 * for it. */
+	ret = config_load_file(a->config_path, &cfg, err, errlen);
+	if (!ret) {
+		ret = config_resolve_with(cfg, &names, err, errlen);
+		if (ret) {
+			config_free(cfg);
+			cfg = NULL;
+		}
+	}
 	pthread_mutex_lock(&a->lock);
 	serial = a->filter ? filter_rules_serial(a->filter) : 0;
-	ret = config_load_file(a->config_path, &cfg, err, errlen);
 	if (!ret) {
 		ret = app_filter_fixed(a, cfg, err, errlen);
 		if (!ret)

@@ -1375,10 +1375,27 @@ static bool listen_clash(const struct config *cfg, const struct addr *a, uint32_
 	return false;
 }
 
+/* A name's addresses as how looks them up. */
+static int names_lookup(const struct config_names *how, const char *host, uint16_t port,
+			int family, struct addr *out, uint32_t max, char *why, size_t whylen)
+{
+	if (how->lookup)
+		return how->lookup(how->arg, host, port, family, out, max, why, whylen);
+	return config_resolve_host(host, port, family, out, max, why, whylen);
+}
+
 int config_resolve(struct config *cfg,
 		   uint32_t (*previous)(void *arg, const char *relay, const char *text,
 					const char *why, struct addr *out, uint32_t max),
 		   void *arg, char *err, size_t errlen)
+{
+	struct config_names how = { .previous = previous, .arg = arg };
+
+	return config_resolve_with(cfg, &how, err, errlen);
+}
+
+int config_resolve_with(struct config *cfg, const struct config_names *how, char *err,
+			size_t errlen)
 {
 	struct addr got[CONFIG_MAX_UPSTREAMS];
 	char host[CONFIG_HOST_LEN], why[128], text[ADDR_STRLEN];
@@ -1392,8 +1409,8 @@ int config_resolve(struct config *cfg,
 		rc->n_listen = rc->n_listen_literal;
 		for (i = 0; i < rc->n_listen_names; i++) {
 			split_name(rc->listen_names[i], host, sizeof(host), &port);
-			n = config_resolve_host(host, port, AF_UNSPEC, got, CONFIG_MAX_LISTEN, why,
-					  sizeof(why));
+			n = names_lookup(how, host, port, AF_UNSPEC, got, CONFIG_MAX_LISTEN, why,
+					 sizeof(why));
 			if (n < 0) {
 				snprintf(err, errlen, "%s:%d: relay '%s': listen %s: %s", cfg->path,
 					 rc->line, rc->name, rc->listen_names[i], why);
@@ -1426,10 +1443,14 @@ int config_resolve(struct config *cfg,
 			struct upstream_conf *u = &rc->upstreams[i];
 
 			u->kept_previous = false;
-			n = config_entry_addrs(u, config_upstream_family(rc), got, why, sizeof(why));
-			if (n < 0 && previous) {
-				n = (int)previous(arg, rc->name, u->text, why, got,
-						  CONFIG_MAX_UPSTREAMS);
+			if (u->is_name)
+				n = names_lookup(how, u->host, u->port, config_upstream_family(rc),
+						 got, CONFIG_MAX_UPSTREAMS, why, sizeof(why));
+			else
+				n = config_entry_addrs(u, 0, got, why, sizeof(why));
+			if (n < 0 && n != -ECANCELED && how->previous) {
+				n = (int)how->previous(how->arg, rc->name, u->text, why, got,
+						       CONFIG_MAX_UPSTREAMS);
 				u->kept_previous = n > 0;
 				if (n <= 0)
 					n = -EHOSTUNREACH;
@@ -1450,5 +1471,6 @@ int config_resolve(struct config *cfg,
 			}
 		}
 	}
+	cfg->resolved = true;
 	return 0;
 }

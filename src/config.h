@@ -214,6 +214,7 @@ struct metrics_conf {
 
 struct config {
 	char path[CONFIG_PATH_LEN];
+	bool resolved; /* config_resolve ran on it and succeeded */
 	uint32_t workers; /* 0 = one per CPU (decided by plan) */
 	enum io_backend io_backend;
 	int cpus[CONFIG_MAX_CPUS]; /* pin worker i to cpus[i % n_cpus]; none = allowed CPUs */
@@ -253,12 +254,27 @@ int config_load_string(const char *text, const char *name, struct config **out, 
 		       size_t errlen);
 void config_free(struct config *cfg);
 
-/* Resolves the names of cfg's listen and upstream entries with getaddrinfo (the host's
- * resolver: /etc/hosts, DNS): every address of a name becomes a listen address or an upstream
- * (with the entry's weight), duplicates dropped. A name that does not resolve gets the
- * addresses previous(arg, relay name, entry text, why it failed, out, max) returns (the last
- * good set, on reload; previous says so), else the call fails. Checks the listen addresses for clashes again. Returns 0 or
- * -errno with "FILE:LINE: ..." in err. */
+/* How config_resolve_with turns names into addresses. */
+struct config_names {
+	/* As config_resolve_host (which it is when NULL), with arg. -ECANCELED ends the call:
+	 * previous is not asked. */
+	int (*lookup)(void *arg, const char *host, uint16_t port, int family, struct addr *out,
+		      uint32_t max, char *why, size_t whylen);
+	/* For a name that does not resolve: the addresses to keep (the last good set, on
+	 * reload; it says so), or 0; NULL: none. */
+	uint32_t (*previous)(void *arg, const char *relay, const char *text, const char *why,
+			     struct addr *out, uint32_t max);
+	void *arg;
+};
+
+/* Resolves the names of cfg's listen and upstream entries (how: the host's resolver,
+ * /etc/hosts and DNS, by default): every address of a name becomes a listen address or an
+ * upstream (with the entry's weight), duplicates dropped. A name that does not resolve gets
+ * the addresses how->previous returns, else the call fails. Checks the listen addresses for
+ * clashes again, and marks cfg resolved. Returns 0 or -errno with "FILE:LINE: ..." in err. */
+int config_resolve_with(struct config *cfg, const struct config_names *how, char *err,
+			size_t errlen);
+/* config_resolve_with the host's resolver and previous(arg, ...). */
 int config_resolve(struct config *cfg,
 		   uint32_t (*previous)(void *arg, const char *relay, const char *text,
 					const char *why, struct addr *out, uint32_t max),

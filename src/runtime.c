@@ -184,10 +184,10 @@ static void warn_restart(void *arg, const char *what)
 	log_warn("reload: %s changed: it takes effect after a restart", what);
 }
 
-static uint32_t resolve_previous(void *arg, const char *relay, const char *text,
-				 const char *why, struct addr *out, uint32_t max)
+uint32_t runtime_previous(void *running, const char *relay, const char *text, const char *why,
+			  struct addr *out, uint32_t max)
 {
-	uint32_t n = upstream_previous(arg, relay, text, out, max);
+	uint32_t n = upstream_previous(running, relay, text, out, max);
 
 	if (n)
 		log_warn("relay %s: upstream %s: %s; keeping its last addresses", relay, text,
@@ -216,11 +216,15 @@ int runtime_check(const struct runtime *running, struct config *cfg, struct plan
 	 * their running values, so what it says is what runs. */
 	if (running)
 		config_keep_restart(running->cfg, cfg, warn_restart, NULL);
-	/* Names become addresses here, the first step that may ask the network; a name that
-	 * no longer resolves keeps the addresses the running relay has for it. */
-	ret = config_resolve(cfg, running ? resolve_previous : NULL, (void *)running, err, errlen);
-	if (ret)
-		return ret;
+	/* Names become addresses here (unless the caller resolved them: a reload does without
+	 * the lock), the first step that may ask the network; a name that no longer resolves
+	 * keeps the addresses the running relay has for it. */
+	if (!cfg->resolved) {
+		ret = config_resolve(cfg, running ? runtime_previous : NULL, (void *)running, err,
+				     errlen);
+		if (ret)
+			return ret;
+	}
 	ret = runtime_host(cfg, &host);
 	if (ret) {
 		snprintf(err, errlen, "sched_getaffinity: %s", strerror(-ret));

@@ -72,10 +72,14 @@ int runtime_host(const struct config *cfg, struct plan_host *host);
 /* The check step between loading a config and running it (-t, start-up, reload): the host
  * checks (config_check_host), then the plan of cfg on this host into *plan. For a reload,
  * running is the runtime in force: cfg first gets its restart-only settings back (with a
- * warning each) and the plan keeps its worker count; NULL at start. Returns 0 or -errno with
- * err set; cfg stays the caller's. */
+ * warning each) and the plan keeps its worker count; NULL at start. Names are resolved here
+ * unless cfg->resolved. Returns 0 or -errno with err set; cfg stays the caller's. */
 int runtime_check(const struct runtime *running, struct config *cfg, struct plan *plan,
 		  char *err, size_t errlen);
+/* config_resolve's previous for a reload: the addresses running (the runtime in force) has for
+ * upstream entry text of relay, logged as kept because of why. Call with the app lock held. */
+uint32_t runtime_previous(void *running, const char *relay, const char *text, const char *why,
+			  struct addr *out, uint32_t max);
 /* Chooses the backend, takes plan (runtime_check's for cfg), raises RLIMIT_NOFILE (the last
  * step that may need privilege beyond binding), builds balancers and workers, and refuses a
  * listen address another process holds unless its relay says reuseport_shared (portown.h;

@@ -13,6 +13,7 @@
 #include "admin.h"
 #include "app.h"
 #include "log.h"
+#include "lookup.h"
 #include "sock.h"
 #include "upkeep.h"
 #include "upstream.h"
@@ -39,6 +40,14 @@ struct upkeep {
 	int stop_fd;
 	struct upkeep_probe *probes;
 	uint32_t n_probes, cap_probes;
+	/* One relay's names being looked up (lookup.h), off this thread: at most one batch. */
+	struct upkeep_lookup {
+		struct lookup_batch *batch; /* NULL: none out */
+		struct upstream_conf *ents; /* the relay's entries when it started */
+		uint32_t n_ents, relay;
+		uint64_t reloads; /* upkeep_reloads then */
+		char name[CONFIG_NAME_LEN];
+	} look;
 };
 
 static void probe_close(struct upkeep_probe *p)
@@ -181,111 +190,117 @@ static uint64_t upkeep_reloads(const struct app *a)
 	return a->reloads_ok + a->reloads_partial + a->reloads_failed;
 }
 
-/* Relay i of the config in force, with names and resolve_interval due at now: look its
- * names up again (without the lock) and apply a changed set. */
+/* The first relay of the config in force whose names are due at now (resolve_interval): its
+ * entries go to a lookup batch (k->look), unless one is out already. */
 static void upkeep_resolve(struct upkeep *k, uint64_t now)
 {
+	struct upkeep_lookup *l = &k->look;
+	struct app *a = k->a;
+	struct runtime *rt = &a->rt;
+	uint32_t relay;
+	int ret;
+
+	if (l->batch)
+		return;
+	pthread_mutex_lock(&a->lock);
+	for (relay = 0; rt->cfg && relay < rt->cfg->n_relays; relay++) {
+		const struct relay_conf *rc = &rt->cfg->relays[relay];
+		struct upstream_relay *ur = &rt->ups->relay[rt->relay_slot[relay]];
+		uint64_t every = (uint64_t)(rc->resolve_interval * 1e9);
+
+		if (!rc->has_names || rc->resolve_interval <= 0)
+			continue;
+		if (!ur->next_resolve)
+			ur->next_resolve = now + every;
+		if (now < ur->next_resolve)
+			continue;
+		ur->next_resolve = now + every;
+		l->ents = malloc(rc->n_upstreams * sizeof(*l->ents));
+		if (!l->ents)
+			continue;
+		memcpy(l->ents, rc->upstreams, rc->n_upstreams * sizeof(*l->ents));
+		l->n_ents = rc->n_upstreams;
+		l->relay = relay;
+		l->reloads = upkeep_reloads(a);
+		snprintf(l->name, sizeof(l->name), "%s", rc->name);
+		ret = lookup_start(l->ents, l->n_ents, config_upstream_family(rc), &l->batch);
+		if (!ret)
+			break;
+		log_warn("relay %s: cannot look its upstream names up now (next time in %g s): %s",
+			 rc->name, rc->resolve_interval, strerror(-ret));
+		free(l->ents);
+		l->ents = NULL;
+	}
+	pthread_mutex_unlock(&a->lock);
+}
+
+/* k->look's lookups are done: the relay's members as config_resolve makes them (in entry
+ * order, the first entry wins), applied like a reload of that relay when they changed. Not
+ * under another reload than the one they were started under, whose entries may differ: the
+ * next round looks up what it says. */
+static void upkeep_resolved(struct upkeep *k)
+{
+	struct upkeep_lookup *l = &k->look;
 	struct app *a = k->a;
 	struct runtime *rt = &a->rt;
 	struct member_conf m[CONFIG_MAX_UPSTREAMS];
-	struct upstream_conf *ents = NULL;
-	struct addr got[CONFIG_MAX_UPSTREAMS];
-	char name[CONFIG_NAME_LEN], why[128], err[CONFIG_ERR_LEN];
-	uint64_t reloads = 0;
-	int fam, n;
-	uint32_t e, n_ents, n_m, relay;
+	struct addr kept[CONFIG_MAX_UPSTREAMS];
+	char err[CONFIG_ERR_LEN];
+	uint32_t e, n_m = 0;
+	int n;
 
-	for (relay = 0;; relay++) {
-		pthread_mutex_lock(&a->lock);
-		if (!rt->cfg || relay >= rt->cfg->n_relays) {
-			pthread_mutex_unlock(&a->lock);
-			break;
-		}
-		{
-			const struct relay_conf *rc = &rt->cfg->relays[relay];
-			struct upstream_relay *ur = &rt->ups->relay[rt->relay_slot[relay]];
+	pthread_mutex_lock(&a->lock);
+	if (upkeep_reloads(a) != l->reloads)
+		goto out;
+	{
+		struct upstream_relay *ur = &rt->ups->relay[rt->relay_slot[l->relay]];
 
-			if (!rc->has_names || rc->resolve_interval <= 0) {
-				pthread_mutex_unlock(&a->lock);
-				continue;
-			}
-			if (!ur->next_resolve)
-				ur->next_resolve = now + (uint64_t)(rc->resolve_interval * 1e9);
-			if (now < ur->next_resolve) {
-				pthread_mutex_unlock(&a->lock);
-				continue;
-			}
-			ur->next_resolve = now + (uint64_t)(rc->resolve_interval * 1e9);
-			n_ents = rc->n_upstreams;
-			ents = malloc(n_ents * sizeof(*ents));
-			if (ents)
-				memcpy(ents, rc->upstreams, n_ents * sizeof(*ents));
-			snprintf(name, sizeof(name), "%s", rc->name);
-			reloads = upkeep_reloads(a);
-			fam = config_upstream_family(rc);
-		}
-		pthread_mutex_unlock(&a->lock);
-		if (!ents)
-			continue;
-		/* Members as config_resolve makes them, in entry order, first entry wins. */
-		n_m = 0;
-		for (e = 0; e < n_ents; e++) {
-			n = config_entry_addrs(&ents[e], fam, got, why, sizeof(why));
-			pthread_mutex_lock(&a->lock);
-			/* a reload meanwhile: the next round looks up what it says */
-			if (upkeep_reloads(a) != reloads) {
-				pthread_mutex_unlock(&a->lock);
-				n_m = 0;
-				break;
-			}
-			{
-				struct upstream_relay *ur = &rt->ups->relay[rt->relay_slot[relay]];
+		for (e = 0; e < l->n_ents; e++) {
+			const struct upstream_conf *u = &l->ents[e];
+			const struct addr *got;
+			const char *why;
 
-				ur->lookups += ents[e].is_name;
-				ur->lookup_failures += n < 0;
-				if (n < 0) {
-					if (!ur->lookup_failing[e])
-						log_warn("relay %s: upstream %s: %s; keeping its "
-							 "last addresses",
-							 name, ents[e].text, why);
-					ur->lookup_failing[e] = true;
-					n = (int)upstream_previous(rt, name, ents[e].text, got,
-								   CONFIG_MAX_UPSTREAMS);
-				} else if (ents[e].is_name && ur->lookup_failing[e]) {
-					log_notice("relay %s: upstream %s resolves again", name,
-						   ents[e].text);
-					ur->lookup_failing[e] = false;
-				}
+			n = lookup_result(l->batch, e, &got, &why);
+			ur->lookups += u->is_name;
+			ur->lookup_failures += n < 0;
+			if (n < 0) {
+				if (!ur->lookup_failing[e])
+					log_warn("relay %s: upstream %s: %s; keeping its last "
+						 "addresses",
+						 l->name, u->text, why);
+				ur->lookup_failing[e] = true;
+				n = (int)upstream_previous(rt, l->name, u->text, kept,
+							   CONFIG_MAX_UPSTREAMS);
+				got = kept;
+			} else if (u->is_name && ur->lookup_failing[e]) {
+				log_notice("relay %s: upstream %s resolves again", l->name, u->text);
+				ur->lookup_failing[e] = false;
 			}
-			pthread_mutex_unlock(&a->lock);
 			/* full: the rest left out, as a start would refuse them */
-			config_members_add(m, &n_m, got, (uint32_t)n, ents[e].weight, e);
+			config_members_add(m, &n_m, got, (uint32_t)n, u->weight, e);
 		}
-		free(ents);
-		ents = NULL;
-		if (!n_m)
-			continue;
-		pthread_mutex_lock(&a->lock);
-		if (upkeep_reloads(a) == reloads) {
-			n = upstream_publish_members(rt, relay, m, n_m);
-			if (n == 1) {
-				rt->ups->relay[rt->relay_slot[relay]].new_sets++;
-				log_notice("relay %s: upstream names resolved to a new set: %u "
-					   "upstream(s)",
-					   name, n_m);
-				if (runtime_reapply(rt, err, sizeof(err)))
-					log_err("relay %s: applying the new upstreams: %s", name,
-						err);
-				/* New addresses may be routed through other interfaces:
-				 * attaching there needs the admin thread's capabilities. */
-				if (rt->fast)
-					admin_follow_async(a->admin);
-			} else if (n < 0) {
-				log_err("relay %s: new upstreams: %s", name, strerror(-n));
-			}
-		}
-		pthread_mutex_unlock(&a->lock);
 	}
+	if (!n_m)
+		goto out;
+	n = upstream_publish_members(rt, l->relay, m, n_m);
+	if (n == 1) {
+		rt->ups->relay[rt->relay_slot[l->relay]].new_sets++;
+		log_notice("relay %s: upstream names resolved to a new set: %u upstream(s)",
+			   l->name, n_m);
+		if (runtime_reapply(rt, err, sizeof(err)))
+			log_err("relay %s: applying the new upstreams: %s", l->name, err);
+		/* New addresses may be routed through other interfaces: attaching there needs
+		 * the admin thread's capabilities. */
+		if (rt->fast)
+			admin_follow_async(a->admin);
+	} else if (n < 0) {
+		log_err("relay %s: new upstreams: %s", l->name, strerror(-n));
+	}
+out:
+	pthread_mutex_unlock(&a->lock);
+	lookup_put(l->batch);
+	free(l->ents);
+	memset(l, 0, sizeof(*l));
 }
 
 static void *upkeep_thread(void *arg)
@@ -294,7 +309,7 @@ static void *upkeep_thread(void *arg)
 	struct app *a = k->a;
 	struct pollfd *pfd = NULL;
 	uint64_t now, next_tick = 0, wait;
-	uint32_t i, cap = 0;
+	uint32_t i, n, cap = 0;
 	sigset_t all;
 
 	sigfillset(&all);
@@ -325,25 +340,34 @@ static void *upkeep_thread(void *arg)
 			if (now >= p->next_send)
 				probe_send(p, now);
 		}
-		if (cap < k->n_probes + 1) {
-			struct pollfd *g = realloc(pfd, (k->n_probes + 1) * sizeof(*g));
+		/* the stop, the probes, then the lookup batch out */
+		if (cap < k->n_probes + 2) {
+			struct pollfd *g = realloc(pfd, (k->n_probes + 2) * sizeof(*g));
 
 			if (g) {
 				pfd = g;
-				cap = k->n_probes + 1;
+				cap = k->n_probes + 2;
 			}
 		}
+		if (!pfd)
+			break; /* out of memory at the first round: the relays run on unchecked */
 		pfd[0] = (struct pollfd){.fd = k->stop_fd, .events = POLLIN};
-		for (i = 0; i + 1 < cap && i < k->n_probes; i++)
-			pfd[i + 1] = (struct pollfd){.fd = k->probes[i].fd, .events = POLLIN};
+		for (n = 1, i = 0; n + 1 < cap && i < k->n_probes; i++)
+			pfd[n++] = (struct pollfd){.fd = k->probes[i].fd, .events = POLLIN};
+		if (k->look.batch)
+			pfd[n++] = (struct pollfd){.fd = lookup_fd(k->look.batch), .events = POLLIN};
 		wait = next_tick > now ? next_tick - now : 0;
-		if (poll(pfd, i + 1, (int)(wait / 1000000) + 1) < 0 && errno != EINTR)
+		if (poll(pfd, n, (int)(wait / 1000000) + 1) < 0 && errno != EINTR)
 			break;
 		if (pfd[0].revents & POLLIN)
 			break;
 		for (i = 0; i + 1 < cap && i < k->n_probes; i++)
 			if (pfd[i + 1].revents && k->probes[i].fd >= 0)
 				probe_read(&k->probes[i]);
+		if (k->look.batch && lookup_done(k->look.batch)) {
+			upkeep_resolved(k);
+			upkeep_resolve(k, worker_clock()); /* the next relay due, if any */
+		}
 	}
 	free(pfd);
 	return NULL;
@@ -389,6 +413,9 @@ void upkeep_stop(struct upkeep *k)
 	if (write(k->stop_fd, &one, sizeof(one)) < 0)
 		log_warn("upkeep thread: cannot signal it to stop: %s", strerror(errno));
 	pthread_join(k->thread, NULL);
+	/* A lookup still out ends on its own thread, or with the process. */
+	lookup_put(k->look.batch);
+	free(k->look.ents);
 	for (i = 0; i < k->n_probes; i++)
 		probe_close(&k->probes[i]);
 	free(k->probes);

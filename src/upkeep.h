@@ -4,8 +4,8 @@
  * UDP socket per upstream, a probe every interval, a reply within timeout that starts with
  * expect), and re-resolves upstream names every resolve_interval, applying a changed set
  * like a reload of that relay. It takes the app lock for each of those steps, never across
- * a lookup or a wait. Name lookups run on this thread: a slow resolver delays the next
- * health tick by as long (names in /etc/hosts or a local cache answer at once). */
+ * a wait. Name lookups run off this thread (lookup.h), one relay's at a time: a slow
+ * resolver delays only the new addresses, not the health checks or a stop. */
 #ifndef RINGRELAY_UPKEEP_H
 #define RINGRELAY_UPKEEP_H
 

@@ -11,7 +11,8 @@
 #   names:   an upstream name resolved through this namespace's hosts file (all addresses
 #            become upstreams), re-resolved every resolve_interval; resolved again to an
 #            address behind another interface, the fast path follows it; a failing lookup
-#            keeps the addresses and shows in upstreams;
+#            keeps the addresses and shows in upstreams; a resolver that does not answer
+#            holds neither the health checks, status during a reload, nor a stop;
 #   sums:    per-upstream counters add up to the relay's (both backends);
 #   host:    an upstream address no neighbour answers for: host unreachable counted as a
 #            notice, not a session socket error (both backends);
@@ -272,6 +273,79 @@ print(r["offload"]["mode"], r["upstreams"][0]["address"], "|", r["offload"]["why
 	rm -rf "$HOSTS_DIR"
 }
 names_one() { [ "$(ctl_json 'len(d["upstreams"])' upstreams t)" = 1 ]; }
+
+# ---- a name behind a resolver that never answers (a sink on the relay namespace's
+# 127.0.0.1:53, resolv.conf's timeout 20 s): the background lookup runs off the upkeep
+# thread, so the health checks go on meanwhile (an upstream that stops answering is down
+# within its fall); a reload's lookup runs without the app lock, so status answers and the
+# checks go on (the upstream up again); a SIGTERM waits for neither. The build before looked
+# names up on the upkeep thread and under the reload's lock: no check ran and status hung
+# while a lookup was out, and the stop waited for their end.
+names_slow_case()
+{
+	local up echo_pid t0 ms st n out
+	lib_case_begin names-slow io_uring 4
+	c="[names, a resolver that does not answer]"
+	up=$(ep "$UP1_IP" 9000)
+	hosts_dir
+	printf '127.0.0.1 localhost\n%s up.test\n' "$UP1_IP" >"$HOSTS_DIR/hosts"
+	printf 'nameserver 127.0.0.1\noptions timeout:20 attempts:1\n' >"$HOSTS_DIR/resolv.conf"
+	lib_udp_bg "$NS_R" "$TMPD/dns.json" sink --bind 127.0.0.1:53 --out "$TMPD/dns.rec" \
+		--seconds 60
+	CASE_PIDS+=("$BG_PID")
+	lib_case_server "$TMPD/s1.json" echo --bind "$up"
+	echo_pid=$BG_PID
+	lib_relay_conf "$conf" backend=io_uring listen="$to" up="up.test:9000"
+	conf_extra "$conf" 'resolve_interval = 0.5; health_check = { interval = 0.3; timeout = 0.2; rise = 2; fall = 2; send = "hex:70 69 6e 67"; expect = "ping"; };'
+	lib_case_start_conf || return
+	lib_wait_for 5 state_is "$up" up || lib_case_fail "$c $up at start: $(up_field t "$up" state)"
+	# The name leaves the hosts file: the next lookup asks the resolver.
+	printf '127.0.0.1 localhost\n' >"$HOSTS_DIR/hosts"
+	lib_wait_lines "$TMPD/dns.rec" 1 5 || lib_case_fail "$c no query reached the resolver"
+	t0=$(date +%s%N)
+	lib_stop_pid "$echo_pid"
+	if lib_wait_for 3 state_is "$up" down; then
+		lib_case_ok "$c $up down $((($(date +%s%N) - t0) / 1000000)) ms after it stopped" \
+			"answering, the lookup still out"
+	else
+		lib_case_fail "$c $up $(up_field t "$up" state) 3 s after it stopped answering," \
+			"want down (checks held by the lookup?)"
+	fi
+	# A reload looks the name up too: status answers and the checks go on meanwhile (the
+	# build before held the app lock across the reload's lookups).
+	n=$(lib_lines "$TMPD/dns.rec")
+	kill -HUP "$RELAY_PID"
+	lib_wait_for 5 lib__lines_ge "$TMPD/dns.rec" $((n + 1)) ||
+		lib_case_fail "$c the reload's query did not reach the resolver"
+	if out=$(timeout 3 "$CTL" -s "$TMPD/run/ctl.sock" status 2>&1); then
+		lib_case_ok "$c status answers while the reload's lookup is out"
+	else
+		lib_case_fail "$c status during the reload's lookup: $out"
+	fi
+	lib_case_server "$TMPD/s2.json" echo --bind "$up"
+	if lib_wait_for 3 state_is "$up" up; then
+		lib_case_ok "$c $up up again while the reload's lookup is out"
+	else
+		lib_case_fail "$c $up $(up_field t "$up" state) 3 s after it answered again, want up"
+	fi
+	# The stop waits for neither lookup; the reload fails, saying why.
+	t0=$(date +%s%N)
+	kill -TERM "$RELAY_PID"
+	lib_wait_gone "$RELAY_PID" 25
+	ms=$((($(date +%s%N) - t0) / 1000000))
+	wait "$RELAY_PID"
+	st=$?
+	RELAY_PID=
+	if [ "$st" -eq 0 ] && [ "$ms" -lt 3000 ]; then
+		lib_case_ok "$c SIGTERM with both lookups out: exit 0 after $ms ms"
+	else
+		lib_case_fail "$c SIGTERM with both lookups out: exit $st after $ms ms, want 0 within 3 s"
+	fi
+	lib_log_count_ge "reload failed.*the process is stopping: lookup given up" 1 ||
+		lib_case_fail "$c no failed reload naming the stop: $(lib_relay_log_current | grep reload)"
+	lib_case_end
+	rm -rf "$HOSTS_DIR"
+}
 
 # ---- a name that resolves again to its addresses in another order: the same set; to an
 # address behind another interface: the fast path takes that interface (the replies arrive
@@ -779,6 +853,7 @@ host_case mmsg 4
 noreply_case io_uring 4
 noreply_case mmsg 4
 names_case
+names_slow_case
 names_move_case
 names_move_auto_case
 names_on_case
