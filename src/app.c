@@ -469,14 +469,14 @@ static bool app_napi_iface(const struct app *a, const char *ifname)
 /* The fast path after what (a link event, names resolved again) changed the interfaces its
  * relays' listen addresses and upstreams use: it follows those of now. A relay whose fast
  * path comes on (its upstream had no route, or used loopback) has the workers install entries
- * for its new sessions from now: returns true, and the workers must apply again. One that
- * goes off keeps installing entries, which the program no longer uses there, until a
- * reload. */
+ * for its new sessions from now, and one whose fast path goes off installs none (its sessions
+ * keep theirs: after a link flap they are used again): returns true when one did, and the
+ * workers must apply again. */
 static bool app_fast_path_follow(struct app *a, const char *what)
 {
 	const struct config *cfg = a->rt.cfg;
 	struct offload_relay_state st[CONFIG_MAX_RELAYS];
-	bool on = false;
+	bool changed = false;
 	uint32_t i;
 
 	if (!a->filter || !offload_wanted(cfg))
@@ -490,11 +490,13 @@ static bool app_fast_path_follow(struct app *a, const char *what)
 				   what, st[i].why);
 		else if (!was && now)
 			log_notice("relay %s: fast path on after %s", cfg->relays[i].name, what);
-		if (now && !a->rt.offload[i])
-			a->rt.offload[i] = on = true;
+		if (now != a->rt.offload[i]) {
+			a->rt.offload[i] = now;
+			changed = true;
+		}
 		a->offload[i] = st[i];
 	}
-	return on;
+	return changed;
 }
 
 static int app_int_cmp(const void *x, const void *y)

@@ -551,13 +551,15 @@ static int probe_new_listeners(const struct config *old, const struct config *ne
 	return 0;
 }
 
-/* Has every started worker apply cfg (planned by plan, relay i in slot[i]) and waits, at most
+/* Has every started worker apply cfg (planned by plan, relay i in slot[i]; keep_fast: a relay
+ * whose fast path went off keeps its sessions' entries) and waits, at most
  * rt->wait_ms for a worker to take its command (once the process stops: until the stop's
  * deadline, also for a command begun). Returns 0 or -errno with err set: -ETIMEDOUT when
  * *n_stuck workers did not take or finish it (they keep serving what they had, and the config
  * they read must stay allocated), else the first failing worker's. */
 static int apply_all(struct runtime *rt, const struct config *cfg, const struct plan *plan,
-		     const uint32_t *slot, uint32_t *n_stuck, char *err, size_t errlen)
+		     const uint32_t *slot, bool keep_fast, uint32_t *n_stuck, char *err,
+		     size_t errlen)
 {
 	/* What the commands point to, in one block: a worker stuck in the middle of one keeps
 	 * it (the caller's plan and slots may be on its stack). */
@@ -585,7 +587,7 @@ static int apply_all(struct runtime *rt, const struct config *cfg, const struct 
 		cmd[i] = (struct worker_cmd){ .type = WORKER_CMD_APPLY, .cfg = cfg,
 					      .plan = &b->plan, .relay_slot = b->slot,
 					      .fast = rt->fast, .offload = rt->offload,
-					      .steer_cpu = rt->steer_cpu };
+					      .keep_fast = keep_fast, .steer_cpu = rt->steer_cpu };
 		worker_post(&rt->workers[i], &cmd[i]);
 	}
 	deadline = worker_ms() + rt->wait_ms;
@@ -651,7 +653,7 @@ int runtime_reload(struct runtime *rt, struct config *new_cfg, const struct plan
 		return ret;
 	}
 	*applied = true;
-	ret = apply_all(rt, new_cfg, plan, slot, &n_stuck, err, errlen);
+	ret = apply_all(rt, new_cfg, plan, slot, false, &n_stuck, err, errlen);
 	/* Workers already switched what they could: the new config is in force and an error
 	 * is reported as the reload's result. */
 	if (ret)
@@ -677,7 +679,8 @@ int runtime_reapply(struct runtime *rt, char *err, size_t errlen)
 {
 	uint32_t n_stuck;
 
-	return apply_all(rt, rt->cfg, &rt->applied_plan, rt->relay_slot, &n_stuck, err, errlen);
+	return apply_all(rt, rt->cfg, &rt->applied_plan, rt->relay_slot, true, &n_stuck, err,
+			 errlen);
 }
 
 int runtime_sessions(struct runtime *rt, uint32_t relay, struct session_info *out, uint32_t max,

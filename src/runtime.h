@@ -110,8 +110,11 @@ int runtime_start(struct runtime *rt, char *err, size_t errlen);
 int runtime_reload(struct runtime *rt, struct config *new_cfg, const struct plan *plan,
 		   bool *applied, char *err, size_t errlen);
 /* Applies the config in force again (a relay's upstreams were resolved anew and their pools
- * published): workers sync mirror sockets and end the sessions of upstreams that went away.
- * Returns 0 or the first worker's -errno with err set. */
+ * published, or rt->offload changed after a link or name change): workers sync mirror
+ * sockets, end the sessions of upstreams that went away, and install fast-path entries for
+ * new sessions of the relays rt->offload says; a relay whose fast path went off keeps its
+ * sessions' entries (after a link flap they are in use again). Returns 0 or the first
+ * worker's -errno with err set. */
 int runtime_reapply(struct runtime *rt, char *err, size_t errlen);
 /* Copies up to max sessions of relay (index in cfg; UINT32_MAX = all relays) into out;
  * *total gets the number that exist. Asks each worker, which answers from its own thread,

@@ -809,7 +809,7 @@ static void apply_fast(struct worker *w, struct worker_cmd *cmd)
 
 		if (wr->state != RELAY_SLOT_ACTIVE) /* not in force here (worker_apply) */
 			continue;
-		if (wr->offload && !on)
+		if (wr->offload && !on && !cmd->keep_fast)
 			unfast_sessions(w, cmd->relay_slot[i]);
 		wr->offload = on;
 		if (on)

@@ -119,6 +119,7 @@ struct worker_cmd {
 	const uint32_t *relay_slot;
 	struct filter *fast;	/* the loaded program for the fast path, or NULL */
 	const bool *offload;	/* per relay of cfg: the fast path runs for it */
+	bool keep_fast;		/* a relay whose fast path goes off keeps its sessions' entries */
 	bool steer_cpu;		/* listeners marked with the worker's CPU (steer.h) */
 	/* SESSIONS */
 	uint32_t relay; /* slot, or UINT32_MAX for all */

@@ -507,9 +507,35 @@ names_on_case()
 	esac
 	name_to_rb "comes on"
 	fast_replies "after re-resolution"
+	# The name moves to loopback: the fast path goes off, and new sessions install no
+	# entries (the build before kept installing them, unused, until a reload).
+	lib_udp_bg "$NS_R" "$TMPD/o2.json" echo --bind 127.0.0.1:9000
+	CASE_PIDS+=("$BG_PID")
+	printf '127.0.0.1 localhost\n127.0.0.1 up.test\n' >"$HOSTS_DIR/hosts"
+	if lib_wait_for 5 offload_mode_is off; then
+		lib_case_ok "$c the name on loopback: $(offload_why)"
+	else
+		lib_case_fail "$c the fast path with the name on loopback: $(offload_why)"
+	fi
+	out=$(lib_udp "$NS_C" client --to "$to" --clients 1 --count 5 --port-base 49000 \
+		--expect-echo) || lib_case_fail "$c client with the name on loopback: $out"
+	out=$(session_path ":49000")
+	if [ "$out" = socket ]; then
+		lib_case_ok "$c a new session with the fast path off takes no entries: $out"
+	else
+		lib_case_fail "$c a new session with the fast path off: path '$out', want socket"
+	fi
 	lib_case_end
 	rm -rf "$HOSTS_DIR"
 	ip -n "$NS_R" link del veth-rb
+}
+# session_path CLIENT_SUFFIX: the path (fast, socket) of the session whose client ends so.
+session_path()
+{
+	ctl -j sessions t | "$PY" -c '
+import json, sys
+print(" ".join(x["path"] for x in json.load(sys.stdin)["sessions"]
+               if x["client"].endswith(sys.argv[1])))' "$1"
 }
 # ---- the same through link events: the upstream's link gets its address while down (no
 # route yet), then goes up; later it goes down and up again, then loses its address and gets it
@@ -559,6 +585,13 @@ link_on_case()
 	lib_nsx "$NS_R" ip link set veth-rb up
 	lib_wait_for 5 offload_is "tc: tc as configured on $IF_RC, veth-rb" ||
 		lib_case_fail "$c the fast path after veth-rb went up again: $(offload_why)"
+	# The sessions kept their entries across the flap.
+	out=$(session_path "")
+	if [ "$out" = "fast fast fast fast" ]; then
+		lib_case_ok "$c after the flap the 4 sessions are still on the fast path"
+	else
+		lib_case_fail "$c after the flap the sessions' paths: '$out', want 4 x fast"
+	fi
 	lib_nsx "$NS_R" ip addr del 198.18.4.1/24 dev veth-rb
 	if lib_wait_for 5 offload_mode_is off; then
 		lib_case_ok "$c address gone: $(offload_why)"
