@@ -1403,6 +1403,7 @@ int config_resolve_with(struct config *cfg, const struct config_names *how, char
 	uint32_t r, i, k;
 	int n;
 
+	cfg->resolved = false; /* until every name is done */
 	for (r = 0; r < cfg->n_relays; r++) {
 		struct relay_conf *rc = &cfg->relays[r];
 

@@ -136,6 +136,10 @@ int lookup_host(const char *host, uint16_t port, int family, struct addr *out, u
 	int n;
 
 	snprintf(u.host, sizeof(u.host), "%s", host);
+	if (cancelled(arg)) {
+		snprintf(why, whylen, "lookup cancelled");
+		return -ECANCELED;
+	}
 	n = lookup_start(&u, 1, family, &b);
 	if (n) {
 		snprintf(why, whylen, "cannot start a lookup: %s", strerror(-n));

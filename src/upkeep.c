@@ -40,14 +40,16 @@ struct upkeep {
 	int stop_fd;
 	struct upkeep_probe *probes;
 	uint32_t n_probes, cap_probes;
-	/* One relay's names being looked up (lookup.h), off this thread: at most one batch. */
+	/* Per relay of the config in force (by index), its names being looked up (lookup.h),
+	 * off this thread: a relay whose resolver does not answer keeps no other waiting. */
 	struct upkeep_lookup {
 		struct lookup_batch *batch; /* NULL: none out */
 		struct upstream_conf *ents; /* the relay's entries when it started */
-		uint32_t n_ents, relay;
+		uint32_t n_ents;
 		uint64_t reloads; /* upkeep_reloads then */
 		char name[CONFIG_NAME_LEN];
-	} look;
+	} look[CONFIG_MAX_RELAYS];
+	uint32_t n_out; /* batches out */
 };
 
 static void probe_close(struct upkeep_probe *p)
@@ -190,25 +192,38 @@ static uint64_t upkeep_reloads(const struct app *a)
 	return a->reloads_ok + a->reloads_partial + a->reloads_failed;
 }
 
-/* The first relay of the config in force whose names are due at now (resolve_interval): its
- * entries go to a lookup batch (k->look), unless one is out already. */
+static void upkeep_lookup_drop(struct upkeep *k, struct upkeep_lookup *l)
+{
+	if (l->batch)
+		k->n_out--;
+	lookup_put(l->batch);
+	free(l->ents);
+	memset(l, 0, sizeof(*l));
+}
+
+/* Relays of the config in force whose names are due at now (resolve_interval): their entries
+ * go to a lookup batch each (k->look[relay]), unless one is out already. A batch started
+ * under another reload is dropped: its relay index may name another relay now. */
 static void upkeep_resolve(struct upkeep *k, uint64_t now)
 {
-	struct upkeep_lookup *l = &k->look;
 	struct app *a = k->a;
 	struct runtime *rt = &a->rt;
+	uint64_t reloads;
 	uint32_t relay;
 	int ret;
 
-	if (l->batch)
-		return;
 	pthread_mutex_lock(&a->lock);
+	reloads = upkeep_reloads(a);
+	for (relay = 0; relay < CONFIG_MAX_RELAYS; relay++)
+		if (k->look[relay].batch && k->look[relay].reloads != reloads)
+			upkeep_lookup_drop(k, &k->look[relay]);
 	for (relay = 0; rt->cfg && relay < rt->cfg->n_relays; relay++) {
 		const struct relay_conf *rc = &rt->cfg->relays[relay];
 		struct upstream_relay *ur = &rt->ups->relay[rt->relay_slot[relay]];
+		struct upkeep_lookup *l = &k->look[relay];
 		uint64_t every = (uint64_t)(rc->resolve_interval * 1e9);
 
-		if (!rc->has_names || rc->resolve_interval <= 0)
+		if (!rc->has_names || rc->resolve_interval <= 0 || l->batch)
 			continue;
 		if (!ur->next_resolve)
 			ur->next_resolve = now + every;
@@ -220,27 +235,27 @@ static void upkeep_resolve(struct upkeep *k, uint64_t now)
 			continue;
 		memcpy(l->ents, rc->upstreams, rc->n_upstreams * sizeof(*l->ents));
 		l->n_ents = rc->n_upstreams;
-		l->relay = relay;
-		l->reloads = upkeep_reloads(a);
+		l->reloads = reloads;
 		snprintf(l->name, sizeof(l->name), "%s", rc->name);
 		ret = lookup_start(l->ents, l->n_ents, config_upstream_family(rc), &l->batch);
-		if (!ret)
-			break;
+		if (!ret) {
+			k->n_out++;
+			continue;
+		}
 		log_warn("relay %s: cannot look its upstream names up now (next time in %g s): %s",
 			 rc->name, rc->resolve_interval, strerror(-ret));
-		free(l->ents);
-		l->ents = NULL;
+		upkeep_lookup_drop(k, l);
 	}
 	pthread_mutex_unlock(&a->lock);
 }
 
-/* k->look's lookups are done: the relay's members as config_resolve makes them (in entry
+/* The lookups of relay's batch are done: its members as config_resolve makes them (in entry
  * order, the first entry wins), applied like a reload of that relay when they changed. Not
  * under another reload than the one they were started under, whose entries may differ: the
  * next round looks up what it says. */
-static void upkeep_resolved(struct upkeep *k)
+static void upkeep_resolved(struct upkeep *k, uint32_t relay)
 {
-	struct upkeep_lookup *l = &k->look;
+	struct upkeep_lookup *l = &k->look[relay];
 	struct app *a = k->a;
 	struct runtime *rt = &a->rt;
 	struct member_conf m[CONFIG_MAX_UPSTREAMS];
@@ -253,7 +268,7 @@ static void upkeep_resolved(struct upkeep *k)
 	if (upkeep_reloads(a) != l->reloads)
 		goto out;
 	{
-		struct upstream_relay *ur = &rt->ups->relay[rt->relay_slot[l->relay]];
+		struct upstream_relay *ur = &rt->ups->relay[rt->relay_slot[relay]];
 
 		for (e = 0; e < l->n_ents; e++) {
 			const struct upstream_conf *u = &l->ents[e];
@@ -282,9 +297,9 @@ static void upkeep_resolved(struct upkeep *k)
 	}
 	if (!n_m)
 		goto out;
-	n = upstream_publish_members(rt, l->relay, m, n_m);
+	n = upstream_publish_members(rt, relay, m, n_m);
 	if (n == 1) {
-		rt->ups->relay[rt->relay_slot[l->relay]].new_sets++;
+		rt->ups->relay[rt->relay_slot[relay]].new_sets++;
 		log_notice("relay %s: upstream names resolved to a new set: %u upstream(s)",
 			   l->name, n_m);
 		if (runtime_reapply(rt, err, sizeof(err)))
@@ -297,10 +312,8 @@ static void upkeep_resolved(struct upkeep *k)
 		log_err("relay %s: new upstreams: %s", l->name, strerror(-n));
 	}
 out:
+	upkeep_lookup_drop(k, l);
 	pthread_mutex_unlock(&a->lock);
-	lookup_put(l->batch);
-	free(l->ents);
-	memset(l, 0, sizeof(*l));
 }
 
 static void *upkeep_thread(void *arg)
@@ -309,7 +322,7 @@ static void *upkeep_thread(void *arg)
 	struct app *a = k->a;
 	struct pollfd *pfd = NULL;
 	uint64_t now, next_tick = 0, wait;
-	uint32_t i, n, cap = 0;
+	uint32_t i, n, np, cap = 0;
 	sigset_t all;
 
 	sigfillset(&all);
@@ -340,34 +353,42 @@ static void *upkeep_thread(void *arg)
 			if (now >= p->next_send)
 				probe_send(p, now);
 		}
-		/* the stop, the probes, then the lookup batch out */
-		if (cap < k->n_probes + 2) {
-			struct pollfd *g = realloc(pfd, (k->n_probes + 2) * sizeof(*g));
+		/* the stop, the probes, then the lookup batches out */
+		if (cap < 1 + k->n_probes + CONFIG_MAX_RELAYS) {
+			struct pollfd *g = realloc(pfd, (1 + k->n_probes + CONFIG_MAX_RELAYS) *
+							    sizeof(*g));
 
 			if (g) {
 				pfd = g;
-				cap = k->n_probes + 2;
+				cap = 1 + k->n_probes + CONFIG_MAX_RELAYS;
 			}
 		}
-		if (!pfd)
-			break; /* out of memory at the first round: the relays run on unchecked */
+		if (!pfd) {
+			log_err("upkeep thread: out of memory: health checks and name lookups stop");
+			break;
+		}
+		/* (fewer probes polled than there are only while a larger array is refused) */
+		np = k->n_probes < cap - 1 - CONFIG_MAX_RELAYS ? k->n_probes
+							       : cap - 1 - CONFIG_MAX_RELAYS;
 		pfd[0] = (struct pollfd){.fd = k->stop_fd, .events = POLLIN};
-		for (n = 1, i = 0; n + 1 < cap && i < k->n_probes; i++)
-			pfd[n++] = (struct pollfd){.fd = k->probes[i].fd, .events = POLLIN};
-		if (k->look.batch)
-			pfd[n++] = (struct pollfd){.fd = lookup_fd(k->look.batch), .events = POLLIN};
+		for (i = 0; i < np; i++)
+			pfd[1 + i] = (struct pollfd){.fd = k->probes[i].fd, .events = POLLIN};
+		n = 1 + np;
+		for (i = 0; i < CONFIG_MAX_RELAYS && k->n_out; i++)
+			if (k->look[i].batch)
+				pfd[n++] = (struct pollfd){.fd = lookup_fd(k->look[i].batch),
+							   .events = POLLIN};
 		wait = next_tick > now ? next_tick - now : 0;
 		if (poll(pfd, n, (int)(wait / 1000000) + 1) < 0 && errno != EINTR)
 			break;
 		if (pfd[0].revents & POLLIN)
 			break;
-		for (i = 0; i + 1 < cap && i < k->n_probes; i++)
-			if (pfd[i + 1].revents && k->probes[i].fd >= 0)
+		for (i = 0; i < np; i++)
+			if (pfd[1 + i].revents && k->probes[i].fd >= 0)
 				probe_read(&k->probes[i]);
-		if (k->look.batch && lookup_done(k->look.batch)) {
-			upkeep_resolved(k);
-			upkeep_resolve(k, worker_clock()); /* the next relay due, if any */
-		}
+		for (i = 0; i < CONFIG_MAX_RELAYS && k->n_out; i++)
+			if (k->look[i].batch && lookup_done(k->look[i].batch))
+				upkeep_resolved(k, i);
 	}
 	free(pfd);
 	return NULL;
@@ -414,8 +435,8 @@ void upkeep_stop(struct upkeep *k)
 		log_warn("upkeep thread: cannot signal it to stop: %s", strerror(errno));
 	pthread_join(k->thread, NULL);
 	/* A lookup still out ends on its own thread, or with the process. */
-	lookup_put(k->look.batch);
-	free(k->look.ents);
+	for (i = 0; i < CONFIG_MAX_RELAYS; i++)
+		upkeep_lookup_drop(k, &k->look[i]);
 	for (i = 0; i < k->n_probes; i++)
 		probe_close(&k->probes[i]);
 	free(k->probes);

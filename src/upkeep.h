@@ -4,8 +4,8 @@
  * UDP socket per upstream, a probe every interval, a reply within timeout that starts with
  * expect), and re-resolves upstream names every resolve_interval, applying a changed set
  * like a reload of that relay. It takes the app lock for each of those steps, never across
- * a wait. Name lookups run off this thread (lookup.h), one relay's at a time: a slow
- * resolver delays only the new addresses, not the health checks or a stop. */
+ * a wait. Name lookups run off this thread (lookup.h), a batch per relay: a slow resolver
+ * delays only that relay's new addresses, not the health checks, other relays or a stop. */
 #ifndef RINGRELAY_UPKEEP_H
 #define RINGRELAY_UPKEEP_H
 

@@ -809,7 +809,9 @@ static void apply_fast(struct worker *w, struct worker_cmd *cmd)
 
 		if (wr->state != RELAY_SLOT_ACTIVE) /* not in force here (worker_apply) */
 			continue;
-		if (wr->offload && !on && !cmd->keep_fast)
+		/* Also where a re-apply kept them (keep_fast): a reload may turn the fast path off
+		 * for the relay or deny its clients, and its entries must go. */
+		if (!on && !cmd->keep_fast && w->fast.f)
 			unfast_sessions(w, cmd->relay_slot[i]);
 		wr->offload = on;
 		if (on)

@@ -209,6 +209,10 @@ hosts_dir()
 {
 	mkdir -p "$HOSTS_DIR"
 	printf 'nameserver 127.0.0.1\noptions timeout:1 attempts:1\n' >"$HOSTS_DIR/resolv.conf"
+	# names from these files alone, whatever the host's nsswitch says (nss-resolve
+	# would ask the host's resolver, out of the namespace)
+	printf 'passwd: files\ngroup: files\nshadow: files\nhosts: files dns\n' \
+		>"$HOSTS_DIR/nsswitch.conf"
 }
 
 # ---- names from the namespace's hosts file
@@ -273,6 +277,7 @@ print(r["offload"]["mode"], r["upstreams"][0]["address"], "|", r["offload"]["why
 	rm -rf "$HOSTS_DIR"
 }
 names_one() { [ "$(ctl_json 'len(d["upstreams"])' upstreams t)" = 1 ]; }
+s_at() { [ "$(ctl_json '" ".join(u["address"] for u in d["upstreams"])' upstreams s)" = "$1" ]; }
 
 # ---- a name behind a resolver that never answers (a sink on the relay namespace's
 # 127.0.0.1:53, resolv.conf's timeout 20 s): the background lookup runs off the upkeep
@@ -288,7 +293,8 @@ names_slow_case()
 	c="[names, a resolver that does not answer]"
 	up=$(ep "$UP1_IP" 9000)
 	hosts_dir
-	printf '127.0.0.1 localhost\n%s up.test\n' "$UP1_IP" >"$HOSTS_DIR/hosts"
+	printf '127.0.0.1 localhost\n%s up.test\n%s also.test\n' "$UP1_IP" "$UP1_IP" \
+		>"$HOSTS_DIR/hosts"
 	printf 'nameserver 127.0.0.1\noptions timeout:20 attempts:1\n' >"$HOSTS_DIR/resolv.conf"
 	lib_udp_bg "$NS_R" "$TMPD/dns.json" sink --bind 127.0.0.1:53 --out "$TMPD/dns.rec" \
 		--seconds 60
@@ -297,11 +303,29 @@ names_slow_case()
 	echo_pid=$BG_PID
 	lib_relay_conf "$conf" backend=io_uring listen="$to" up="up.test:9000"
 	conf_extra "$conf" 'resolve_interval = 0.5; health_check = { interval = 0.3; timeout = 0.2; rise = 2; fall = 2; send = "hex:70 69 6e 67"; expect = "ping"; };'
+	# a second relay, s, whose name stays in the hosts file
+	"$PY" - "$conf" "$(ep "$RELAY_IP" 5001)" <<'PYEOF2'
+import sys
+p, listen = sys.argv[1], sys.argv[2]
+s = open(p).read()
+i = s.index("\n);")
+s = s[:i] + (',\n\t{ name = "s"; listen = [ "%s" ]; upstreams = [ "also.test:9000" ]; '
+             'resolve_interval = 0.5; }' % listen) + s[i:]
+open(p, "w").write(s)
+PYEOF2
 	lib_case_start_conf || return
 	lib_wait_for 5 state_is "$up" up || lib_case_fail "$c $up at start: $(up_field t "$up" state)"
-	# The name leaves the hosts file: the next lookup asks the resolver.
-	printf '127.0.0.1 localhost\n' >"$HOSTS_DIR/hosts"
+	# t's name leaves the hosts file: its next lookup asks the resolver. s's moves to
+	# UP2_IP: s takes it at its next lookup, whatever t's does (the first form of this
+	# change, one lookup at a time, left s waiting for t's 20 s).
+	printf '127.0.0.1 localhost\n%s also.test\n' "$UP2_IP" >"$HOSTS_DIR/hosts"
 	lib_wait_lines "$TMPD/dns.rec" 1 5 || lib_case_fail "$c no query reached the resolver"
+	if lib_wait_for 3 s_at "$(ep "$UP2_IP" 9000)"; then
+		lib_case_ok "$c relay s re-resolved while t's lookup is out"
+	else
+		lib_case_fail "$c relay s at $(ctl_json '" ".join(u["address"] for u in d["upstreams"])' upstreams s)" \
+			"3 s after its name moved, want $(ep "$UP2_IP" 9000)"
+	fi
 	t0=$(date +%s%N)
 	lib_stop_pid "$echo_pid"
 	if lib_wait_for 3 state_is "$up" down; then
@@ -544,7 +568,7 @@ print(" ".join(x["path"] for x in json.load(sys.stdin)["sessions"]
 # new to libnl's cache): the second down and up, and the address, changed no verdict.
 link_on_case()
 {
-	local out
+	local out n
 	lib_case_begin link-on io_uring 4
 	c="[link, fast path on later]"
 	ip -n "$NS_R" link del veth-rb 2>/dev/null # a failed case's
@@ -585,18 +609,34 @@ link_on_case()
 	lib_nsx "$NS_R" ip link set veth-rb up
 	lib_wait_for 5 offload_is "tc: tc as configured on $IF_RC, veth-rb" ||
 		lib_case_fail "$c the fast path after veth-rb went up again: $(offload_why)"
-	# The sessions kept their entries across the flap.
+	# The sessions kept their entries across the flap, and use them again.
 	out=$(session_path "")
 	if [ "$out" = "fast fast fast fast" ]; then
 		lib_case_ok "$c after the flap the 4 sessions are still on the fast path"
 	else
 		lib_case_fail "$c after the flap the sessions' paths: '$out', want 4 x fast"
 	fi
+	n=$(reply_fast)
+	out=$(lib_udp "$NS_C" client --to "$to" --clients 4 --count 20 --port-base 48000 \
+		--expect-echo) || lib_case_fail "$c the 4 clients after the flap: $out"
+	lib_wait_for 5 reply_fast_ge $((n + 60)) ||
+		lib_case_fail "$c reply_fast_pkts $(reply_fast) after 4 x 20 echoes past the flap," \
+			"want >= $((n + 60))"
 	lib_nsx "$NS_R" ip addr del 198.18.4.1/24 dev veth-rb
 	if lib_wait_for 5 offload_mode_is off; then
 		lib_case_ok "$c address gone: $(offload_why)"
 	else
 		lib_case_fail "$c the fast path after veth-rb lost its address: $(offload_why)"
+	fi
+	# A reload while it is off takes the kept entries away (it may deny their clients; the
+	# build before left them on the fast path once a link event had turned it off).
+	ctl reload >/dev/null || lib_case_fail "$c reload with the fast path off"
+	out=$(session_path "")
+	if [ "$out" = "socket socket socket socket" ]; then
+		lib_case_ok "$c a reload with the fast path off takes the sessions off it"
+	else
+		lib_case_fail "$c after a reload with the fast path off the paths: '$out', want" \
+			"4 x socket"
 	fi
 	lib_nsx "$NS_R" ip addr add 198.18.4.1/24 dev veth-rb
 	if lib_wait_for 5 offload_is "tc: tc as configured on $IF_RC, veth-rb"; then
