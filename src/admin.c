@@ -24,6 +24,7 @@ struct admin {
 	pthread_t thread;
 	int stop_fd;		  /* eventfd: stop */
 	int ask_fd;		  /* eventfd: a reload is asked for */
+	int done_fd;		  /* eventfd: a reload finished (for admin_reload_done) */
 	int follow_fd;		  /* eventfd: upstream names resolved to new addresses */
 	struct netlink_watch *nw; /* NULL: no filter or napi settings to apply again */
 	uint64_t keep;		  /* the thread's capabilities */
@@ -33,7 +34,7 @@ struct admin {
 	 * when it began (so it covers every request up to it), done the last one covered by a
 	 * finished reload, whose result is result/err. */
 	pthread_mutex_t lock;
-	pthread_cond_t cond; /* CLOCK_MONOTONIC */
+	pthread_cond_t cond; /* running went false (admin_quiesce) */
 	bool closing; /* admin_quiesce: no more reloads, link events or fast-path moves */
 	bool running; /* a reload, a link event or a fast-path move is being handled */
 	bool keep_filter; /* admin_stop's: detach a->filter, do not free it */
@@ -92,6 +93,7 @@ static void admin_run_reload(struct admin *ad)
 	}
 	ad->running = false;
 	pthread_cond_broadcast(&ad->cond);
+	admin_wake(ad->done_fd);
 	pthread_mutex_unlock(&ad->lock);
 }
 
@@ -211,7 +213,8 @@ int admin_start(struct app *a, uint64_t keep, struct admin **out, char *err, siz
 	ad->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	ad->ask_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	ad->follow_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (ad->stop_fd < 0 || ad->ask_fd < 0 || ad->follow_fd < 0) {
+	ad->done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (ad->stop_fd < 0 || ad->ask_fd < 0 || ad->follow_fd < 0 || ad->done_fd < 0) {
 		ret = -errno;
 		snprintf(err, errlen, "admin: eventfd: %s", strerror(errno));
 		goto err_free;
@@ -247,6 +250,8 @@ err_free:
 		close(ad->stop_fd);
 	if (ad->ask_fd >= 0)
 		close(ad->ask_fd);
+	if (ad->done_fd >= 0)
+		close(ad->done_fd);
 	if (ad->follow_fd >= 0)
 		close(ad->follow_fd);
 	sem_destroy(&ad->up);
@@ -254,31 +259,34 @@ err_free:
 	return ret;
 }
 
-int admin_reload(struct admin *ad, char *err, size_t errlen)
+uint64_t admin_reload_ask(struct admin *ad)
 {
-	struct timespec ts;
 	uint64_t mine;
-	int ret = 0;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += ADMIN_RELOAD_WAIT_MS / 1000;
 	pthread_mutex_lock(&ad->lock);
 	mine = ++ad->asked;
 	pthread_mutex_unlock(&ad->lock);
 	admin_wake(ad->ask_fd);
+	return mine;
+}
+
+int admin_done_fd(const struct admin *ad)
+{
+	return ad->done_fd;
+}
+
+bool admin_reload_done(struct admin *ad, uint64_t ticket, int *ret, char *err, size_t errlen)
+{
+	bool done;
+
 	pthread_mutex_lock(&ad->lock);
-	while (ad->done < mine && ret == 0)
-		ret = pthread_cond_timedwait(&ad->cond, &ad->lock, &ts);
-	if (ad->done >= mine) {
-		ret = ad->result;
+	done = ad->done >= ticket;
+	if (done) {
+		*ret = ad->result;
 		snprintf(err, errlen, "%s", ad->err);
-	} else {
-		ret = -ETIMEDOUT;
-		snprintf(err, errlen, "the reload did not finish within %d s (see the log)",
-			 ADMIN_RELOAD_WAIT_MS / 1000);
 	}
 	pthread_mutex_unlock(&ad->lock);
-	return ret;
+	return done;
 }
 
 void admin_quiesce(struct admin *ad)
@@ -319,6 +327,7 @@ void admin_stop(struct admin *ad, bool keep_filter)
 	close(ad->stop_fd);
 	close(ad->ask_fd);
 	close(ad->follow_fd);
+	close(ad->done_fd);
 	sem_destroy(&ad->up);
 	pthread_cond_destroy(&ad->cond);
 	pthread_mutex_destroy(&ad->lock);

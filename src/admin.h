@@ -25,7 +25,8 @@ struct app;
 struct admin;
 
 /* How long `ringrelayctl reload` waits for the admin thread's answer. A reload waits for the
- * workers at most RUNTIME_WORKER_WAIT_MS; this bounds the rest (reading the file, the lock). */
+ * workers at most RUNTIME_WORKER_WAIT_MS; this bounds the rest (reading the file, name
+ * lookups, the lock). */
 #define ADMIN_RELOAD_WAIT_MS 30000
 
 /* Starts the thread. It keeps the capabilities of keep (of those the caller holds):
@@ -34,18 +35,24 @@ struct admin;
  * with 0 it holds no capability and watches nothing. Returns once the thread has set its
  * capabilities: 0, or -errno with err set. */
 int admin_start(struct app *a, uint64_t keep, struct admin **out, char *err, size_t errlen);
-/* Asks for a reload and waits for its result (at most ADMIN_RELOAD_WAIT_MS): the result of
- * app_reload, or -ETIMEDOUT. Requests that arrive while a reload waits to begin share it. Call
- * with a->lock not held. */
-int admin_reload(struct admin *ad, char *err, size_t errlen);
+/* Asks for a reload without waiting (`ringrelayctl reload`, whose connection waits while the
+ * control thread serves others): its ticket, for admin_reload_done. Requests that arrive
+ * while a reload waits to begin share it. */
+uint64_t admin_reload_ask(struct admin *ad);
+/* Whether the reload that covers ticket has finished: then its result (app_reload's) into
+ * *ret and err. */
+bool admin_reload_done(struct admin *ad, uint64_t ticket, int *ret, char *err, size_t errlen);
+/* An eventfd the thread writes each time a reload finishes: readable, some ticket may be
+ * done. Read it to clear it. */
+int admin_done_fd(const struct admin *ad);
 /* Asks for a reload without waiting (SIGHUP): the result goes to the log and the status. */
 void admin_reload_async(struct admin *ad);
 /* Asks the thread to make the fast path follow the addresses the relays' upstream names
  * resolved to now (app_upstream_addrs_changed), without waiting. NULL-safe. */
 void admin_follow_async(struct admin *ad);
 /* Ends reloads, link events and fast-path moves: waits for one in progress, ignores those
- * that follow (a waiting admin_reload then times out). For the shutdown, before the workers
- * stop. NULL-safe. */
+ * that follow (their tickets are never done). For the shutdown, after the control thread
+ * stopped and before the workers stop. NULL-safe. */
 void admin_quiesce(struct admin *ad);
 /* Stops and joins the thread, which frees a->filter on its way out (detaching a tc filter
  * needs its CAP_NET_ADMIN), or only detaches it when keep_filter (a stuck worker may still

@@ -38,6 +38,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "admin.h"
 #include "app.h"
 #include "control.h"
 #include "control_cmd.h"
@@ -67,6 +68,8 @@ struct control_conn {
 	enum control_kind kind;
 	int fd;
 	bool writing;
+	bool waiting;		      /* for the admin thread's reload: pend */
+	struct control_pending pend;
 	enum control_level level; /* unix peers: from their credentials */
 	uid_t uid;
 	size_t req_len;
@@ -195,7 +198,7 @@ static void conn_init(struct control_conn *c, enum control_kind kind, int fd,
 {
 	c->kind = kind;
 	c->fd = fd;
-	c->writing = false;
+	c->writing = c->waiting = false;
 	c->level = level;
 	c->uid = uid;
 	c->req_len = 0;
@@ -323,6 +326,18 @@ static void accept_all(struct control *ctl, int lfd, enum control_kind kind)
 }
 
 /* The request is complete: build the answer and switch to writing it. */
+/* c's answer is whole in f: send it. */
+static void conn_send(struct control_conn *c, FILE *f)
+{
+	if (fclose(f)) {
+		conn_close(c);
+		return;
+	}
+	c->writing = true;
+	c->out_off = 0;
+	c->deadline = control_now_ms() + CONTROL_ANSWER_MS;
+}
+
 static void conn_answer(struct control *ctl, struct control_conn *c)
 {
 	FILE *f;
@@ -340,16 +355,60 @@ static void conn_answer(struct control *ctl, struct control_conn *c)
 
 		if (nl)
 			*nl = '\0';
-		control_cmd_run(ctl->a, c->req, c->level, f);
+		if (control_cmd_run(ctl->a, c->req, c->level, f, &c->pend)) {
+			/* a reload: the admin thread runs it while this thread serves others */
+			fclose(f);
+			free(c->out);
+			c->out = NULL;
+			c->waiting = true;
+			c->deadline = control_now_ms() + ADMIN_RELOAD_WAIT_MS;
+			return;
+		}
 	}
-	if (fclose(f)) {
+	conn_send(c, f);
+}
+
+/* Waiting c's reload finished with ret (err), or did not within ADMIN_RELOAD_WAIT_MS. */
+static void conn_finish(struct control *ctl, struct control_conn *c, int ret, const char *err)
+{
+	FILE *f;
+
+	c->waiting = false;
+	f = open_memstream(&c->out, &c->out_len);
+	if (!f) {
 		conn_close(c);
 		return;
 	}
-	c->writing = true;
-	c->out_off = 0;
-	/* A reload may have taken a while: the client gets a fresh allowance to read. */
-	c->deadline = control_now_ms() + CONTROL_ANSWER_MS;
+	control_cmd_finish(ctl->a, &c->pend, ret, err, f);
+	conn_send(c, f);
+}
+
+static void conn_timeout(struct control *ctl, struct control_conn *c)
+{
+	char err[96];
+
+	snprintf(err, sizeof(err), "the reload did not finish within %d s (see the log)",
+		 ADMIN_RELOAD_WAIT_MS / 1000);
+	conn_finish(ctl, c, -ETIMEDOUT, err);
+}
+
+/* The waiting connections whose reload is done get their answer. */
+static void conns_reloaded(struct control *ctl)
+{
+	char err[CONFIG_ERR_LEN];
+	uint64_t v;
+	uint32_t i;
+	int ret;
+
+	if (read(admin_done_fd(ctl->a->admin), &v, sizeof(v)) < 0 && errno != EAGAIN)
+		log_debug("control: admin's eventfd: %s", strerror(errno));
+	for (i = 0; i < CONTROL_UNIX_SLOTS; i++) {
+		struct control_conn *c = &ctl->conns[i];
+
+		if (c->kind != CONTROL_CONN_FREE && c->waiting &&
+		    admin_reload_done(ctl->a->admin, c->pend.ticket, &ret, err, sizeof(err)))
+			conn_finish(ctl, c, ret, err);
+	}
 }
 
 static bool request_complete(struct control_conn *c)
@@ -411,8 +470,8 @@ static void conn_write(struct control_conn *c)
 static void *control_thread(void *arg)
 {
 	struct control *ctl = arg;
-	struct pollfd pfd[3 + CONTROL_SLOTS];
-	int idx[3 + CONTROL_SLOTS];
+	struct pollfd pfd[4 + CONTROL_SLOTS];
+	int idx[4 + CONTROL_SLOTS];
 	uint64_t now, next, t0;
 	uint32_t i;
 	int n, k, timeout;
@@ -422,6 +481,8 @@ static void *control_thread(void *arg)
 		pfd[n++] = (struct pollfd){ .fd = ctl->stop_fd, .events = POLLIN };
 		pfd[n++] = (struct pollfd){ .fd = ctl->unix_fd, .events = POLLIN };
 		pfd[n++] = (struct pollfd){ .fd = ctl->http_fd, .events = POLLIN };
+		pfd[n++] = (struct pollfd){ .fd = ctl->a->admin ? admin_done_fd(ctl->a->admin) : -1,
+					    .events = POLLIN };
 		now = control_now_ms();
 		next = now + 60000;
 		for (i = 0; i < CONTROL_SLOTS; i++) {
@@ -432,8 +493,11 @@ static void *control_thread(void *arg)
 			if (c->deadline < next)
 				next = c->deadline;
 			idx[n] = (int)i;
+			/* (waiting: only a hang-up or an error, which poll always reports) */
 			pfd[n++] = (struct pollfd){ .fd = c->fd,
-						    .events = c->writing ? POLLOUT : POLLIN };
+						    .events = c->writing ? POLLOUT
+							      : c->waiting ? 0
+									   : POLLIN };
 		}
 		timeout = next > now ? (int)(next - now) : 0;
 		k = poll(pfd, (nfds_t)n, timeout);
@@ -442,12 +506,16 @@ static void *control_thread(void *arg)
 		if (pfd[0].revents)
 			break;
 		t0 = control_now_ms();
-		for (k = 3; k < n; k++) {
+		if (pfd[3].revents & POLLIN)
+			conns_reloaded(ctl);
+		for (k = 4; k < n; k++) {
 			struct control_conn *c = &ctl->conns[idx[k]];
 
-			if (!pfd[k].revents)
+			if (!pfd[k].revents || c->kind == CONTROL_CONN_FREE)
 				continue;
-			if (c->writing)
+			if (c->waiting)
+				conn_close(c); /* gone before its answer */
+			else if (c->writing)
 				conn_write(c);
 			else
 				conn_read(ctl, c);
@@ -458,12 +526,16 @@ static void *control_thread(void *arg)
 
 			if (c->kind == CONTROL_CONN_FREE)
 				continue;
-			/* Time this thread spent answering (a reload waits for the workers and
-			 * for name lookups) is no client's: it moves the allowance of answers
-			 * being sent on, so they are not cut short for it (requests keep theirs). */
+			/* Time this thread spent answering (`sessions` waits for the workers) is
+			 * no client's: it moves the allowance of answers being sent on, so they
+			 * are not cut short for it (requests keep theirs). */
 			if (c->writing)
 				c->deadline += now - t0;
-			if (c->deadline <= now)
+			if (c->deadline > now)
+				continue;
+			if (c->waiting)
+				conn_timeout(ctl, c);
+			else
 				conn_close(c);
 		}
 		if (pfd[1].revents & POLLIN)
@@ -471,8 +543,16 @@ static void *control_thread(void *arg)
 		if (pfd[2].revents & POLLIN)
 			accept_all(ctl, ctl->http_fd, CONTROL_CONN_HTTP);
 	}
-	for (i = 0; i < CONTROL_SLOTS; i++)
-		conn_close(&ctl->conns[i]);
+	for (i = 0; i < CONTROL_SLOTS; i++) {
+		static const char stopping[] =
+		    "error: the process is stopping: the reload's result is in the log\n";
+		struct control_conn *c = &ctl->conns[i];
+
+		if (c->kind != CONTROL_CONN_FREE && c->waiting &&
+		    send(c->fd, stopping, strlen(stopping), MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+			log_debug("control: %s", strerror(errno));
+		conn_close(c);
+	}
 	return NULL;
 }
 

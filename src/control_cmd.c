@@ -85,19 +85,21 @@ static int cmd_sessions(struct app *a, const struct control_req *q, FILE *out, c
 	return ret;
 }
 
+/* A reload's answer once it succeeded. */
+static int reload_body(struct app *a, bool json, FILE *out)
+{
+	/* The path never changes, so reading it without the lock is safe. */
+	return control_view_reload(a->config_path ? a->config_path : "", json, out);
+}
+
+/* The admin thread holds what a reload of the filter may need, and runs it while the
+ * connection waits (control_cmd_run defers it); without one (tests) the reload runs here. */
 static int cmd_reload(struct app *a, const struct control_req *q, FILE *out, char *err,
 		      size_t errlen)
 {
-	bool json = q->json;
-	int ret;
+	int ret = app_reload(a, err, errlen);
 
-	/* The admin thread holds what a reload of the filter may need; without it (tests)
-	 * the reload runs here. */
-	ret = a->admin ? admin_reload(a->admin, err, errlen) : app_reload(a, err, errlen);
-	if (ret)
-		return ret;
-	/* The path never changes, so reading it without the lock is safe. */
-	return control_view_reload(a->config_path ? a->config_path : "", json, out);
+	return ret ? ret : reload_body(a, q->json, out);
 }
 
 static int cmd_filter(struct app *a, const struct control_req *q, FILE *out, char *err,
@@ -315,7 +317,7 @@ static int control_show(struct app *a, int (*show)(const struct snapshot *, bool
 	return ret;
 }
 
-/* Runs c and writes its body to out; 0 or -errno with err set. */
+/* Runs c and writes "ok" and its body to out; 0 or -errno with err set. */
 static int control_answer(struct app *a, const struct control_cmd *c, const struct control_req *q,
 			  FILE *out, char *err, size_t errlen)
 {
@@ -345,7 +347,31 @@ static int control_answer(struct app *a, const struct control_cmd *c, const stru
 	return ret;
 }
 
-void control_cmd_run(struct app *a, char *line, enum control_level level, FILE *out)
+void control_cmd_finish(struct app *a, const struct control_pending *p, int ret, const char *err,
+			FILE *out)
+{
+	char *body = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	if (!ret) {
+		f = open_memstream(&body, &len);
+		ret = f ? reload_body(a, p->json, f) : -ENOMEM;
+		if (f && fclose(f) && !ret)
+			ret = -ENOMEM;
+		err = "";
+	}
+	if (ret) {
+		fprintf(out, "error: %s\n", err[0] ? err : strerror(-ret));
+	} else {
+		fputs("ok\n", out);
+		fwrite(body, 1, len, out);
+	}
+	free(body);
+}
+
+bool control_cmd_run(struct app *a, char *line, enum control_level level, FILE *out,
+		     struct control_pending *pend)
 {
 	char err[CONFIG_ERR_LEN] = "", names[256];
 	const struct control_cmd *c;
@@ -365,10 +391,15 @@ void control_cmd_run(struct app *a, char *line, enum control_level level, FILE *
 				     : "read access (control_access.read_only_group)",
 				 names[0] ? "; this connection may run " : "", names);
 			ret = -EACCES;
+		} else if (c && c->run == cmd_reload && a->admin) {
+			pend->ticket = admin_reload_ask(a->admin);
+			pend->json = q.json;
+			return true;
 		} else if (c) {
 			ret = control_answer(a, c, &q, out, err, sizeof(err));
 		}
 	}
 	if (ret)
 		fprintf(out, "error: %s\n", err[0] ? err : strerror(-ret));
+	return false;
 }

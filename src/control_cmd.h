@@ -5,7 +5,9 @@
 #ifndef RINGRELAY_CONTROL_CMD_H
 #define RINGRELAY_CONTROL_CMD_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <sys/types.h>
 
@@ -24,11 +26,24 @@ enum control_level {
 enum control_level control_level_of(uid_t uid, gid_t gid, const gid_t *groups, size_t n_groups,
 				    uid_t daemon_uid, gid_t read_only_gid);
 
+/* A request whose answer waits for the admin thread: a reload, which it runs while the
+ * control thread serves other connections. */
+struct control_pending {
+	uint64_t ticket; /* admin_reload_ask's */
+	bool json;
+};
+
 /* Runs one request line, "COMMAND [ARGUMENT] [json]" (line is split in place), for a peer
  * of level, and writes the whole answer to out: "ok\n" and the body, or "error: MESSAGE\n"
  * ("error: permission denied: ..." for a command above the peer's level). Takes a->lock as
- * each command needs (a reload takes it itself): call with a->lock not held. */
-void control_cmd_run(struct app *a, char *line, enum control_level level, FILE *out);
+ * each command needs (a reload takes it itself): call with a->lock not held. A reload with an
+ * admin thread is asked for and not waited for: returns true with *pend set and nothing
+ * written; control_cmd_finish answers it once admin_reload_done says it is done. */
+bool control_cmd_run(struct app *a, char *line, enum control_level level, FILE *out,
+		     struct control_pending *pend);
+/* The answer to pending reload p whose result is ret (0, or -errno with err). */
+void control_cmd_finish(struct app *a, const struct control_pending *p, int ret, const char *err,
+			FILE *out);
 /* The names of the commands open to level, joined by ", " (for messages). */
 void control_cmd_list(enum control_level level, char *buf, size_t len);
 

@@ -288,7 +288,7 @@ s_at() { [ "$(ctl_json '" ".join(u["address"] for u in d["upstreams"])' upstream
 # while a lookup was out, and the stop waited for their end.
 names_slow_case()
 {
-	local up echo_pid t0 ms st n out
+	local up echo_pid t0 ms st n out reload_pid
 	lib_case_begin names-slow io_uring 4
 	c="[names, a resolver that does not answer]"
 	up=$(ep "$UP1_IP" 9000)
@@ -352,7 +352,18 @@ PYEOF2
 	else
 		lib_case_fail "$c $up $(up_field t "$up" state) 3 s after it answered again, want up"
 	fi
-	# The stop waits for neither lookup; the reload fails, saying why.
+	# A `ringrelayctl reload` (after the one running) waits on its connection while the
+	# control thread answers the others: the build before answered no one meanwhile.
+	ctl reload >"$TMPD/reload.out" 2>&1 &
+	reload_pid=$!
+	sleep 0.3
+	if out=$(timeout 3 "$CTL" -s "$TMPD/run/ctl.sock" status 2>&1); then
+		lib_case_ok "$c status answers while a ringrelayctl reload waits"
+	else
+		lib_case_fail "$c status while a ringrelayctl reload waits: $out"
+	fi
+	# The stop waits for neither lookup; the reload fails, saying why, and the waiting
+	# ringrelayctl is told.
 	t0=$(date +%s%N)
 	kill -TERM "$RELAY_PID"
 	lib_wait_gone "$RELAY_PID" 25
@@ -367,6 +378,14 @@ PYEOF2
 	fi
 	lib_log_count_ge "reload failed.*the process is stopping: lookup given up" 1 ||
 		lib_case_fail "$c no failed reload naming the stop: $(lib_relay_log_current | grep reload)"
+	lib_wait_gone "$reload_pid" 5
+	wait "$reload_pid"
+	st=$?
+	if [ "$st" -ne 0 ] && grep -q "the process is stopping" "$TMPD/reload.out"; then
+		lib_case_ok "$c the waiting ringrelayctl reload: $(cat "$TMPD/reload.out")"
+	else
+		lib_case_fail "$c the waiting ringrelayctl reload: exit $st: $(cat "$TMPD/reload.out")"
+	fi
 	lib_case_end
 	rm -rf "$HOSTS_DIR"
 }

@@ -61,6 +61,7 @@ static int teardown(void **state)
 /* The whole answer to line for a peer of level. */
 static char *run_as(struct app *a, const char *line, enum control_level level)
 {
+	struct control_pending pend;
 	char buf[600], *text = NULL;
 	size_t len = 0;
 	FILE *out;
@@ -68,7 +69,8 @@ static char *run_as(struct app *a, const char *line, enum control_level level)
 	snprintf(buf, sizeof(buf), "%s", line);
 	out = open_memstream(&text, &len);
 	assert_non_null(out);
-	control_cmd_run(a, buf, level, out);
+	/* no admin thread here: a reload runs at once */
+	assert_false(control_cmd_run(a, buf, level, out, &pend));
 	assert_int_equal(fclose(out), 0);
 	return text;
 }
