@@ -79,8 +79,10 @@ static void admin_run_reload(struct admin *ad)
 
 	if (read(ad->ask_fd, &v, sizeof(v)) < 0)
 		return;
-	if (!admin_begin(ad))
+	if (!admin_begin(ad)) {
+		log_notice("reload: asked for as the process stops: not run");
 		return;
+	}
 	pthread_mutex_lock(&ad->lock);
 	begun = ad->asked;
 	pthread_mutex_unlock(&ad->lock);
@@ -194,7 +196,6 @@ static void on_links(void *arg, const struct netlink_link_change *links, uint32_
 int admin_start(struct app *a, uint64_t keep, struct admin **out, char *err, size_t errlen)
 {
 	struct admin *ad = calloc(1, sizeof(*ad));
-	pthread_condattr_t attr;
 	sigset_t all, old;
 	int ret;
 
@@ -205,10 +206,7 @@ int admin_start(struct app *a, uint64_t keep, struct admin **out, char *err, siz
 	ad->a = a;
 	ad->keep = keep;
 	pthread_mutex_init(&ad->lock, NULL);
-	pthread_condattr_init(&attr);
-	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-	pthread_cond_init(&ad->cond, &attr);
-	pthread_condattr_destroy(&attr);
+	pthread_cond_init(&ad->cond, NULL);
 	sem_init(&ad->up, 0, 0);
 	ad->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	ad->ask_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);

@@ -17,7 +17,10 @@
  * peers take and of which one uid below admin holds at most CONTROL_PER_UID, and
  * CONTROL_HTTP_SLOTS for /metrics, where a full pool makes room by closing the connection
  * that has waited longest for its request. A request must be whole within CONTROL_HEADER_MS
- * of the accept (slowloris), its answer read within CONTROL_ANSWER_MS.
+ * of the accept (slowloris), its answer read within CONTROL_ANSWER_MS. A reload's connection
+ * (admin) keeps its slot while the admin thread runs it, up to ADMIN_RELOAD_WAIT_MS, and the
+ * loop serves the others meanwhile (but for the time the reload holds a->lock, which every
+ * other answer takes).
  *
  * Answers are built whole in memory (open_memstream) while holding a->lock, then written out
  * without it: the lock is held for a copy of counters, never for socket I/O. */
@@ -325,7 +328,6 @@ static void accept_all(struct control *ctl, int lfd, enum control_kind kind)
 	}
 }
 
-/* The request is complete: build the answer and switch to writing it. */
 /* c's answer is whole in f: send it. */
 static void conn_send(struct control_conn *c, FILE *f)
 {
@@ -338,6 +340,8 @@ static void conn_send(struct control_conn *c, FILE *f)
 	c->deadline = control_now_ms() + CONTROL_ANSWER_MS;
 }
 
+/* The request is complete: build the answer and switch to writing it (or, for a reload the
+ * admin thread runs, to waiting for it). */
 static void conn_answer(struct control *ctl, struct control_conn *c)
 {
 	FILE *f;
@@ -383,10 +387,24 @@ static void conn_finish(struct control *ctl, struct control_conn *c, int ret, co
 	conn_send(c, f);
 }
 
+/* Whether waiting c's reload is done: then its answer is on its way. */
+static bool conn_reloaded(struct control *ctl, struct control_conn *c)
+{
+	char err[CONFIG_ERR_LEN];
+	int ret;
+
+	if (!admin_reload_done(ctl->a->admin, c->pend.ticket, &ret, err, sizeof(err)))
+		return false;
+	conn_finish(ctl, c, ret, err);
+	return true;
+}
+
 static void conn_timeout(struct control *ctl, struct control_conn *c)
 {
 	char err[96];
 
+	if (conn_reloaded(ctl, c)) /* just now */
+		return;
 	snprintf(err, sizeof(err), "the reload did not finish within %d s (see the log)",
 		 ADMIN_RELOAD_WAIT_MS / 1000);
 	conn_finish(ctl, c, -ETIMEDOUT, err);
@@ -395,19 +413,16 @@ static void conn_timeout(struct control *ctl, struct control_conn *c)
 /* The waiting connections whose reload is done get their answer. */
 static void conns_reloaded(struct control *ctl)
 {
-	char err[CONFIG_ERR_LEN];
 	uint64_t v;
 	uint32_t i;
-	int ret;
 
 	if (read(admin_done_fd(ctl->a->admin), &v, sizeof(v)) < 0 && errno != EAGAIN)
 		log_debug("control: admin's eventfd: %s", strerror(errno));
 	for (i = 0; i < CONTROL_UNIX_SLOTS; i++) {
 		struct control_conn *c = &ctl->conns[i];
 
-		if (c->kind != CONTROL_CONN_FREE && c->waiting &&
-		    admin_reload_done(ctl->a->admin, c->pend.ticket, &ret, err, sizeof(err)))
-			conn_finish(ctl, c, ret, err);
+		if (c->kind != CONTROL_CONN_FREE && c->waiting)
+			conn_reloaded(ctl, c);
 	}
 }
 
@@ -467,12 +482,34 @@ static void conn_write(struct control_conn *c)
 		conn_close(c);
 }
 
+/* The thread ends (stopping, else its poll failed): what it would still send goes now if the
+ * socket takes it at once, a waiting reload's result if it is done, else why it has none. */
+static void conns_last_word(struct control *ctl, bool stopping)
+{
+	const char *why = stopping ? "error: the process is stopping: the reload may not have run "
+				     "(see the log)\n"
+				   : "error: the control thread failed (see the log)\n";
+	uint32_t i;
+
+	for (i = 0; i < CONTROL_SLOTS; i++) {
+		struct control_conn *c = &ctl->conns[i];
+
+		if (c->kind != CONTROL_CONN_FREE && c->waiting && !conn_reloaded(ctl, c) &&
+		    send(c->fd, why, strlen(why), MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+			log_debug("control: %s", strerror(errno));
+		if (c->kind != CONTROL_CONN_FREE && c->writing)
+			conn_write(c);
+		conn_close(c);
+	}
+}
+
 static void *control_thread(void *arg)
 {
 	struct control *ctl = arg;
 	struct pollfd pfd[4 + CONTROL_SLOTS];
 	int idx[4 + CONTROL_SLOTS];
 	uint64_t now, next, t0;
+	bool stopping = false;
 	uint32_t i;
 	int n, k, timeout;
 
@@ -501,10 +538,15 @@ static void *control_thread(void *arg)
 		}
 		timeout = next > now ? (int)(next - now) : 0;
 		k = poll(pfd, (nfds_t)n, timeout);
-		if (k < 0 && errno != EINTR)
+		if (k < 0 && errno != EINTR) {
+			log_err("control thread: poll: %s; the control socket is no longer served",
+				strerror(errno));
 			break;
-		if (pfd[0].revents)
+		}
+		if (pfd[0].revents) {
+			stopping = true;
 			break;
+		}
 		t0 = control_now_ms();
 		if (pfd[3].revents & POLLIN)
 			conns_reloaded(ctl);
@@ -543,16 +585,7 @@ static void *control_thread(void *arg)
 		if (pfd[2].revents & POLLIN)
 			accept_all(ctl, ctl->http_fd, CONTROL_CONN_HTTP);
 	}
-	for (i = 0; i < CONTROL_SLOTS; i++) {
-		static const char stopping[] =
-		    "error: the process is stopping: the reload's result is in the log\n";
-		struct control_conn *c = &ctl->conns[i];
-
-		if (c->kind != CONTROL_CONN_FREE && c->waiting &&
-		    send(c->fd, stopping, strlen(stopping), MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
-			log_debug("control: %s", strerror(errno));
-		conn_close(c);
-	}
+	conns_last_word(ctl, stopping);
 	return NULL;
 }
 
