@@ -41,6 +41,18 @@ struct admin {
 	uint64_t asked, done;
 	int result;
 	char err[CONFIG_ERR_LEN];
+	/* A reload's first half (app_reload_load) on a thread of its own, so that link events
+	 * and fast-path moves go on while it reads the file and looks names up. The admin
+	 * thread sets it up; the load thread writes cfg, ret and err, read after the join. */
+	struct admin_load {
+		pthread_t thread;
+		bool out;	/* started, not joined: ad->running stays true meanwhile */
+		int fd;		/* eventfd: written when the load is done */
+		uint64_t begun; /* asked when it began: the requests it covers */
+		struct config *cfg;
+		int ret;
+		char err[CONFIG_ERR_LEN];
+	} load;
 };
 
 static void admin_wake(int fd)
@@ -58,7 +70,7 @@ static bool admin_begin(struct admin *ad)
 
 	pthread_mutex_lock(&ad->lock);
 	ok = !ad->closing;
-	ad->running = ok;
+	ad->running = ok || ad->load.out;
 	pthread_mutex_unlock(&ad->lock);
 	return ok;
 }
@@ -66,18 +78,52 @@ static bool admin_begin(struct admin *ad)
 static void admin_end(struct admin *ad)
 {
 	pthread_mutex_lock(&ad->lock);
-	ad->running = false;
+	ad->running = ad->load.out; /* a reload's load still out keeps it running */
 	pthread_cond_broadcast(&ad->cond);
 	pthread_mutex_unlock(&ad->lock);
 }
 
+/* The reload covering every request up to begun ended with ret (err): its waiters learn it. */
+static void admin_reloaded(struct admin *ad, uint64_t begun, int ret, const char *err)
+{
+	pthread_mutex_lock(&ad->lock);
+	if (begun != ad->done) {
+		ad->done = begun;
+		ad->result = ret;
+		snprintf(ad->err, sizeof(ad->err), "%s", err);
+	}
+	pthread_mutex_unlock(&ad->lock);
+	admin_wake(ad->done_fd);
+}
+
+static void *admin_load_thread(void *arg)
+{
+	struct admin *ad = arg;
+	struct admin_load *l = &ad->load;
+	int ret;
+
+	pthread_setname_np(pthread_self(), "ringrelay-load");
+	/* It reads a file and the resolver's answers: none of this thread's capabilities. */
+	ret = privs_drop_thread();
+	if (ret)
+		snprintf(l->err, sizeof(l->err), "reload: cannot drop capabilities: %s",
+			 strerror(-ret));
+	else
+		ret = app_reload_load(ad->a, &l->cfg, l->err, sizeof(l->err));
+	l->ret = ret;
+	admin_wake(l->fd); /* (the eventfd orders what came before for the admin thread) */
+	return NULL;
+}
+
+/* A reload is asked for: its load begins on a thread of its own, unless one is out (its end
+ * starts the next for the requests that came meanwhile) or every request is covered. */
 static void admin_run_reload(struct admin *ad)
 {
 	char err[CONFIG_ERR_LEN] = "";
 	uint64_t v, begun;
 	int ret;
 
-	if (read(ad->ask_fd, &v, sizeof(v)) < 0)
+	if (read(ad->ask_fd, &v, sizeof(v)) < 0 || ad->load.out)
 		return;
 	if (!admin_begin(ad)) {
 		log_notice("reload: asked for as the process stops: not run");
@@ -86,16 +132,47 @@ static void admin_run_reload(struct admin *ad)
 	pthread_mutex_lock(&ad->lock);
 	begun = ad->asked;
 	pthread_mutex_unlock(&ad->lock);
-	ret = begun == ad->done ? ad->result : app_reload(ad->a, err, sizeof(err));
-	pthread_mutex_lock(&ad->lock);
-	if (begun != ad->done) {
-		ad->done = begun;
-		ad->result = ret;
-		memcpy(ad->err, err, sizeof(err));
+	if (begun == ad->done) {
+		admin_end(ad);
+		admin_wake(ad->done_fd);
+		return;
 	}
-	ad->running = false;
-	pthread_cond_broadcast(&ad->cond);
-	admin_wake(ad->done_fd);
+	ad->load = (struct admin_load){ .fd = ad->load.fd, .begun = begun };
+	ret = -pthread_create(&ad->load.thread, NULL, admin_load_thread, ad);
+	if (!ret) {
+		ad->load.out = true;
+		return;
+	}
+	/* Not here instead: this thread's capabilities are not for reading files and the
+	 * resolver's answers. */
+	snprintf(err, sizeof(err), "reload: no thread to read the configuration: %s",
+		 strerror(-ret));
+	log_err("%s; the previous configuration stays in force", err);
+	admin_reloaded(ad, begun, ret, err);
+	admin_end(ad);
+}
+
+/* The load is done: the second half, under the app lock; then the next reload, if requests
+ * came meanwhile. */
+static void admin_load_done(struct admin *ad)
+{
+	struct admin_load *l = &ad->load;
+	uint64_t v;
+	int ret;
+
+	if (read(l->fd, &v, sizeof(v)) < 0 || !l->out)
+		return;
+	pthread_join(l->thread, NULL);
+	l->out = false;
+	ret = app_reload_apply(ad->a, l->cfg, l->ret, l->err, sizeof(l->err));
+	l->cfg = NULL;
+	admin_reloaded(ad, l->begun, ret, l->err);
+	admin_end(ad);
+	pthread_mutex_lock(&ad->lock);
+	if (ad->asked != ad->done && !ad->closing)
+		admin_wake(ad->ask_fd);
+	else if (ad->asked != ad->done)
+		log_notice("reload: asked for as the process stops: not run");
 	pthread_mutex_unlock(&ad->lock);
 }
 
@@ -130,7 +207,7 @@ static void admin_follow(struct admin *ad)
 static void *admin_thread(void *arg)
 {
 	struct admin *ad = arg;
-	struct pollfd pfd[4];
+	struct pollfd pfd[5];
 	uint32_t poll_failed = 0;
 	bool keep_filter;
 	uint64_t stop;
@@ -145,8 +222,9 @@ static void *admin_thread(void *arg)
 	pfd[1] = (struct pollfd){ .fd = ad->ask_fd, .events = POLLIN };
 	pfd[2] = (struct pollfd){ .fd = ad->nw ? netlink_watch_fd(ad->nw) : -1, .events = POLLIN };
 	pfd[3] = (struct pollfd){ .fd = ad->follow_fd, .events = POLLIN };
+	pfd[4] = (struct pollfd){ .fd = ad->load.fd, .events = POLLIN };
 	for (;;) {
-		n = poll(pfd, 4, ad->nw && pfd[2].fd >= 0 ? netlink_watch_due_ms(ad->nw) : -1);
+		n = poll(pfd, 5, ad->nw && pfd[2].fd >= 0 ? netlink_watch_due_ms(ad->nw) : -1);
 		if (n < 0 && errno != EINTR) {
 			/* Only a stop may end this thread (it frees the filter the workers use):
 			 * look for one without poll, and try again. */
@@ -164,12 +242,21 @@ static void *admin_thread(void *arg)
 			admin_link_events(ad, n > 0 && (pfd[2].revents & POLLIN));
 		if (n > 0 && (pfd[3].revents & POLLIN))
 			admin_follow(ad);
+		if (n > 0 && (pfd[4].revents & POLLIN))
+			admin_load_done(ad);
 		if (n > 0 && (pfd[1].revents & POLLIN))
 			admin_run_reload(ad);
 		/* Once quiet, events are not read, nor links noted reported: stop waking for
 		 * them. */
 		if (ad->closing)
 			pfd[2].fd = pfd[3].fd = -1;
+	}
+	/* (Defensive: main quiesces first, so no load is out here.) One would end soon, its
+	 * lookups given up, and its config is not applied. */
+	if (ad->load.out) {
+		pthread_join(ad->load.thread, NULL);
+		config_free(ad->load.cfg);
+		ad->load.out = false;
 	}
 	pthread_mutex_lock(&ad->lock);
 	keep_filter = ad->keep_filter;
@@ -212,7 +299,9 @@ int admin_start(struct app *a, uint64_t keep, struct admin **out, char *err, siz
 	ad->ask_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	ad->follow_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	ad->done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (ad->stop_fd < 0 || ad->ask_fd < 0 || ad->follow_fd < 0 || ad->done_fd < 0) {
+	ad->load.fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (ad->stop_fd < 0 || ad->ask_fd < 0 || ad->follow_fd < 0 || ad->done_fd < 0 ||
+	    ad->load.fd < 0) {
 		ret = -errno;
 		snprintf(err, errlen, "admin: eventfd: %s", strerror(errno));
 		goto err_free;
@@ -248,6 +337,8 @@ err_free:
 		close(ad->stop_fd);
 	if (ad->ask_fd >= 0)
 		close(ad->ask_fd);
+	if (ad->load.fd >= 0)
+		close(ad->load.fd);
 	if (ad->done_fd >= 0)
 		close(ad->done_fd);
 	if (ad->follow_fd >= 0)
@@ -326,6 +417,7 @@ void admin_stop(struct admin *ad, bool keep_filter)
 	close(ad->ask_fd);
 	close(ad->follow_fd);
 	close(ad->done_fd);
+	close(ad->load.fd);
 	sem_destroy(&ad->up);
 	pthread_cond_destroy(&ad->cond);
 	pthread_mutex_destroy(&ad->lock);

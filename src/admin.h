@@ -3,7 +3,9 @@
  * relay runs. It acts on link events (a link that comes, goes, goes up or down, or changes
  * addresses: the filter is attached again to a filtered interface that comes back, the fast
  * path and shedding follow the relays' interfaces) and applies reloads, both from SIGHUP and
- * from `ringrelayctl reload` (a reload may swap the filter's rules, or detach it); the fast
+ * from `ringrelayctl reload` (a reload may swap the filter's rules, or detach it: it reads the
+ * file and resolves names on a thread of its own, ringrelay-load, without capabilities, and
+ * applies the result here, link events going on meanwhile); the fast
  * path follows upstream names resolved to new addresses; it applies the napi block to the
  * listen interfaces again after link events and reloads (their NAPI instances are re-made on
  * XDP attach, and on veth when the link goes up). It keeps CAP_NET_ADMIN, CAP_BPF
@@ -11,9 +13,9 @@
  * napi.threaded) when a listen interface had a NAPI instance at start, and nothing
  * otherwise; every other thread (control, access log, upkeep, main; workers but for
  * source = "client" and fwmark, hardening.md) runs with no capability at all. What it reads:
- * the config file, the kernel's netlink messages and the addresses the config's names
- * resolved to (routed like any upstream's), never the network's datagrams or a control
- * client's bytes. */
+ * the config the load thread read (the file, its names resolved), the kernel's netlink
+ * messages and the addresses the config's names resolved to (routed like any upstream's),
+ * never the network's datagrams or a control client's bytes. */
 #ifndef RINGRELAY_ADMIN_H
 #define RINGRELAY_ADMIN_H
 

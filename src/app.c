@@ -643,27 +643,43 @@ static uint32_t app_previous(void *arg, const char *relay, const char *text, con
 	return n;
 }
 
-int app_reload(struct app *a, char *err, size_t errlen)
+int app_reload_load(struct app *a, struct config **out, char *err, size_t errlen)
 {
-	bool applied = false, synced = false; /* synced: the filter stage ran */
 	struct config_names names = { .lookup = app_lookup, .previous = app_previous, .arg = a };
-	struct config *cfg = NULL;
-	struct plan plan;
-	uint32_t serial;
+	struct config *cfg;
 	int ret;
 
+	*out = NULL;
 	service_reloading();
 	/* Loading reads a file, and names become addresses, before the lock: a resolver that
 	 * takes seconds holds neither the health checks nor status, and a stop does not wait
 	 * for it. */
 	ret = config_load_file(a->config_path, &cfg, err, errlen);
-	if (!ret) {
-		ret = config_resolve_with(cfg, &names, err, errlen);
-		if (ret) {
-			config_free(cfg);
-			cfg = NULL;
-		}
+	if (ret)
+		return ret;
+	ret = config_resolve_with(cfg, &names, err, errlen);
+	if (ret) {
+		config_free(cfg);
+		return ret;
 	}
+	*out = cfg;
+	return 0;
+}
+
+int app_reload(struct app *a, char *err, size_t errlen)
+{
+	struct config *cfg;
+	int ret = app_reload_load(a, &cfg, err, errlen);
+
+	return app_reload_apply(a, cfg, ret, err, errlen);
+}
+
+int app_reload_apply(struct app *a, struct config *cfg, int ret, char *err, size_t errlen)
+{
+	bool applied = false, synced = false; /* synced: the filter stage ran */
+	struct plan plan;
+	uint32_t serial;
+
 	pthread_mutex_lock(&a->lock);
 	serial = a->filter ? filter_rules_serial(a->filter) : 0;
 	if (!ret) {

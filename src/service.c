@@ -11,8 +11,8 @@
 
 /* One process has one notify socket; if it is broken, saying so on every watchdog ping or
  * status update would flood the journal, so the first failure is logged and later ones are
- * only returned. Written from main's thread only; the atomic keeps a stray call from another
- * thread from being a data race. */
+ * only returned. Written from main's thread and a reload's load thread (RELOADING=1); the
+ * atomic keeps them from racing. */
 static int service_failed_logged;
 
 /* sd_notify returns > 0 when sent, 0 when NOTIFY_SOCKET is unset, < 0 (-errno) on failure.

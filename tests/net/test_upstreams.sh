@@ -12,7 +12,8 @@
 #            become upstreams), re-resolved every resolve_interval; resolved again to an
 #            address behind another interface, the fast path follows it; a failing lookup
 #            keeps the addresses and shows in upstreams; a resolver that does not answer
-#            holds neither the health checks, status during a reload, nor a stop;
+#            holds neither the health checks, other relays, status or link events during a
+#            reload, nor a stop;
 #   sums:    per-upstream counters add up to the relay's (both backends);
 #   host:    an upstream address no neighbour answers for: host unreachable counted as a
 #            notice, not a session socket error (both backends);
@@ -277,15 +278,25 @@ print(r["offload"]["mode"], r["upstreams"][0]["address"], "|", r["offload"]["why
 	rm -rf "$HOSTS_DIR"
 }
 names_one() { [ "$(ctl_json 'len(d["upstreams"])' upstreams t)" = 1 ]; }
+# thread_caps COMM: "CapPrm CapEff" of each of the relay's threads called COMM, a line each.
+thread_caps()
+{
+	local t
+	for t in /proc/"$RELAY_PID"/task/*; do
+		[ "$(cat "$t/comm" 2>/dev/null)" = "$1" ] &&
+			awk '/^CapPrm/ { p = $2 } /^CapEff/ { e = $2 } END { print p, e }' "$t/status"
+	done
+}
 s_at() { [ "$(ctl_json '" ".join(u["address"] for u in d["upstreams"])' upstreams s)" = "$1" ]; }
 
 # ---- a name behind a resolver that never answers (a sink on the relay namespace's
 # 127.0.0.1:53, resolv.conf's timeout 20 s): the background lookup runs off the upkeep
 # thread, so the health checks go on meanwhile (an upstream that stops answering is down
-# within its fall); a reload's lookup runs without the app lock, so status answers and the
-# checks go on (the upstream up again); a SIGTERM waits for neither. The build before looked
-# names up on the upkeep thread and under the reload's lock: no check ran and status hung
-# while a lookup was out, and the stop waited for their end.
+# within its fall); a reload's lookup runs without the app lock and off the admin thread, so
+# status answers, the checks go on (the upstream up again) and so do link events; a SIGTERM
+# waits for neither. The build before looked names up on the upkeep thread and under the
+# reload's lock: no check ran and status hung while a lookup was out, and the stop waited
+# for their end.
 names_slow_case()
 {
 	local up echo_pid t0 ms st n out reload_pid
@@ -302,7 +313,7 @@ names_slow_case()
 	lib_case_server "$TMPD/s1.json" echo --bind "$up"
 	echo_pid=$BG_PID
 	lib_relay_conf "$conf" backend=io_uring listen="$to" up="up.test:9000"
-	conf_extra "$conf" 'resolve_interval = 0.5; health_check = { interval = 0.3; timeout = 0.2; rise = 2; fall = 2; send = "hex:70 69 6e 67"; expect = "ping"; };'
+	conf_extra "$conf" 'resolve_interval = 0.5; offload = "tc"; health_check = { interval = 0.3; timeout = 0.2; rise = 2; fall = 2; send = "hex:70 69 6e 67"; expect = "ping"; };'
 	# a second relay, s, whose name stays in the hosts file
 	"$PY" - "$conf" "$(ep "$RELAY_IP" 5001)" <<'PYEOF2'
 import sys
@@ -346,6 +357,31 @@ PYEOF2
 	else
 		lib_case_fail "$c status during the reload's lookup: $out"
 	fi
+	# The reload reads the file and looks names up on a thread of its own, ringrelay-load,
+	# which holds no capability (nor do the lookups' ringrelay-dns threads), while the admin
+	# thread keeps its own (offload = "tc": the program, so it watches links).
+	out=$(thread_caps ringrelay-load)
+	if [ "$out" = "0000000000000000 0000000000000000" ] &&
+		[ "$(thread_caps ringrelay-dns | sort -u)" = "$out" ] &&
+		[ "$(thread_caps ringrelay-admin | cut -d' ' -f2)" != 0000000000000000 ]; then
+		lib_case_ok "$c ringrelay-load and ringrelay-dns hold no capability (CapPrm CapEff)"
+	else
+		lib_case_fail "$c capabilities (CapPrm CapEff): load '$out', dns" \
+			"'$(thread_caps ringrelay-dns | tr '\n' ';')', admin" \
+			"'$(thread_caps ringrelay-admin)'"
+	fi
+	# Link events go on meanwhile (the build before read the file and looked names up on
+	# the admin thread, which acts on them): a new link has every relay's fast path judged
+	# again, which offload_apply logs.
+	n=$(lib_log_count "relay t: offload ")
+	ip -n "$NS_R" link add veth-sx type veth peer name veth-sy ||
+		lib_case_fail "$c ip link add veth-sx"
+	if lib_wait_for 3 lib_log_count_ge "relay t: offload " $((n + 1)); then
+		lib_case_ok "$c a link event is acted on while the reload's lookup is out"
+	else
+		lib_case_fail "$c no fast path verdict 3 s after a link came, the reload's lookup out"
+	fi
+	ip -n "$NS_R" link del veth-sx
 	lib_case_server "$TMPD/s2.json" echo --bind "$up"
 	if lib_wait_for 3 state_is "$up" up; then
 		lib_case_ok "$c $up up again while the reload's lookup is out"
