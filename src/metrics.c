@@ -14,6 +14,7 @@
 #include "filter.h"
 #include "metrics.h"
 #include "snapshot.h"
+#include "utf8.h"
 
 void metrics_format_value(FILE *out, double v)
 {
@@ -29,20 +30,23 @@ void metrics_format_value(FILE *out, double v)
 
 void metrics_format_label(FILE *out, const char *v)
 {
-	for (; *v; v++) {
-		switch (*v) {
-		case '\\':
+	const unsigned char *p = (const unsigned char *)v;
+	size_t n;
+
+	while (*p) {
+		n = utf8_len(p);
+		if (*p == '\\')
 			fputs("\\\\", out);
-			break;
-		case '"':
+		else if (*p == '"')
 			fputs("\\\"", out);
-			break;
-		case '\n':
+		else if (*p == '\n')
 			fputs("\\n", out);
-			break;
-		default:
-			fputc(*v, out);
-		}
+		else if (!n)
+			fputs("\xef\xbf\xbd", out); /* U+FFFD: Prometheus rejects a whole scrape
+						       * with one label that is not UTF-8 */
+		else
+			fwrite(p, 1, n, out);
+		p += n ? n : 1;
 	}
 }
 

@@ -17,7 +17,8 @@ int metrics_format(const struct snapshot *s, bool per_worker, FILE *out);
 
 /* Writes a sample value as Prometheus reads it: integers exactly, NaN, +Inf, -Inf. */
 void metrics_format_value(FILE *out, double v);
-/* Writes a label value with \\, \" and \n escaped. */
+/* Writes a label value with \\, \" and \n escaped and bytes that are not UTF-8 as
+ * U+FFFD. */
 void metrics_format_label(FILE *out, const char *v);
 
 #endif

@@ -214,6 +214,28 @@ static void test_label_escaping(void **state)
 	assert_null(strstr(f->text, "ird\\na\nme"));
 }
 
+/* Interface names are any bytes but '/', ':' and white space: one that is not UTF-8 must not
+ * make Prometheus reject the whole scrape. Well-formed multi-byte sequences stay as they are. */
+static void test_label_utf8(void **state)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *out;
+
+	(void)state;
+	out = open_memstream(&buf, &len);
+	assert_non_null(out);
+	metrics_format_label(out, "e\xffth\xc3\xa9\xe2\x82"); /* bad byte, é, cut sequence */
+	fputc('|', out);
+	/* a surrogate (3 bytes), an overlong '/' (2), past U+10FFFF (4): one U+FFFD a byte */
+	metrics_format_label(out, "\xed\xa0\x80\xc0\xaf\xf4\x90\x80\x80x");
+	assert_int_equal(fclose(out), 0);
+	assert_string_equal(buf, "e\xef\xbf\xbdth\xc3\xa9\xef\xbf\xbd\xef\xbf\xbd|"
+				 "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"
+				 "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbdx");
+	free(buf);
+}
+
 static void test_special_values(void **state)
 {
 	struct fixture *f = *state;
@@ -340,6 +362,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_exact_lines, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_every_drop_reason, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_label_escaping, setup, teardown),
+		cmocka_unit_test(test_label_utf8),
 		cmocka_unit_test_setup_teardown(test_special_values, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_filter_family, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lookup_families, setup, teardown),
