@@ -15,9 +15,14 @@
  *
  * Pools: CONTROL_UNIX_SLOTS for the unix socket, of which CONTROL_ADMIN_RESERVE only admin
  * peers take and of which one uid below admin holds at most CONTROL_PER_UID, and
- * CONTROL_HTTP_SLOTS for /metrics, where a full pool makes room by closing the connection
- * that has waited longest for its request. A request must be whole within CONTROL_HEADER_MS
- * of the accept (slowloris), its answer read within CONTROL_ANSWER_MS. A reload's connection
+ * CONTROL_HTTP_SLOTS for /metrics, where a full pool makes room (http_slot): a connection
+ * whose answer is out and which is only being read to its end, else the one that has waited
+ * longest for its request once a read shows it has none whole (a scraper sends it at once, a
+ * slowloris never), else one whose answer has not moved for CONTROL_STALL_MS (a client that
+ * does not read). A request must be whole within CONTROL_HEADER_MS of the accept, its answer
+ * read within CONTROL_ANSWER_MS; an HTTP answer ends with a lingering close (the write side
+ * shut, what the client still sends read away for up to CONTROL_LINGER_MS), so that bytes it
+ * sent after its request do not reset the connection and cut the answer. A reload's connection
  * (admin) keeps its slot while the admin thread runs it, up to ADMIN_RELOAD_WAIT_MS, and the
  * loop serves the others meanwhile (but for the time the reload holds a->lock, which every
  * other answer takes).
@@ -62,6 +67,9 @@
 #define CONTROL_HTTP_MAX 8192	/* an HTTP request head */
 #define CONTROL_HEADER_MS 2000	/* from the accept to a whole request */
 #define CONTROL_ANSWER_MS 5000	/* to read the answer */
+#define CONTROL_STALL_MS 1000	/* an answer not moving this long may give its slot away */
+#define CONTROL_LINGER_MS 2000	/* reading a client's leftovers after its answer */
+#define CONTROL_ACCEPT_PAUSE_MS 100 /* a listener rests this long when out of descriptors */
 #define CONTROL_SOCKET_MODE 0660
 #define CONTROL_DIR_MODE 0750
 
@@ -71,6 +79,7 @@ struct control_conn {
 	enum control_kind kind;
 	int fd;
 	bool writing;
+	bool draining;		      /* answer out, write side shut: reading to the end */
 	bool waiting;		      /* for the admin thread's reload: pend */
 	struct control_pending pend;
 	enum control_level level; /* unix peers: from their credentials */
@@ -81,6 +90,7 @@ struct control_conn {
 	size_t out_len, out_off;
 	uint64_t accepted; /* monotonic ms */
 	uint64_t deadline; /* monotonic ms */
+	uint64_t moved;	   /* writing: when the answer last moved (monotonic ms) */
 };
 
 struct control {
@@ -94,6 +104,8 @@ struct control {
 	uid_t daemon_uid;	/* admin, with root */
 	gid_t read_only_gid;	/* (gid_t)-1: no read-only group */
 	char read_only_group[CONFIG_NAME_LEN];
+	uint64_t accept_rest[2]; /* unix, HTTP: not polled before (out of descriptors) */
+	uint64_t accept_logged;	 /* when running out of descriptors was last logged */
 	/* [0, CONTROL_UNIX_SLOTS) serve the unix socket, the rest HTTP */
 	struct control_conn conns[CONTROL_SLOTS];
 };
@@ -201,7 +213,7 @@ static void conn_init(struct control_conn *c, enum control_kind kind, int fd,
 {
 	c->kind = kind;
 	c->fd = fd;
-	c->writing = c->waiting = false;
+	c->writing = c->draining = c->waiting = false;
 	c->level = level;
 	c->uid = uid;
 	c->req_len = 0;
@@ -214,8 +226,9 @@ static void conn_init(struct control_conn *c, enum control_kind kind, int fd,
 /* The level of the peer on fd, from its credentials; *uid gets its uid. */
 static enum control_level peer_level(const struct control *ctl, int fd, uid_t *uid)
 {
-	gid_t groups[CONTROL_MAX_GROUPS];
+	gid_t stack[CONTROL_MAX_GROUPS], *groups = stack, *many = NULL;
 	socklen_t len = sizeof(struct ucred);
+	enum control_level level;
 	struct ucred cr;
 	size_t n = 0;
 
@@ -223,12 +236,19 @@ static enum control_level peer_level(const struct control *ctl, int fd, uid_t *u
 		return CONTROL_DENIED;
 	*uid = cr.uid;
 	if (ctl->read_only_gid != (gid_t)-1 && cr.uid != 0 && cr.uid != ctl->daemon_uid) {
-		/* More groups than fit (ERANGE) leave only the primary one to look at. */
-		len = sizeof(groups);
-		if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) == 0)
+		len = sizeof(stack);
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, stack, &len) == 0) {
 			n = len / sizeof(gid_t);
+		} else if (errno == ERANGE && (many = malloc(len))) {
+			/* More groups than the stack holds: len now says how many bytes. */
+			groups = many;
+			if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, many, &len) == 0)
+				n = len / sizeof(gid_t);
+		}
 	}
-	return control_level_of(cr.uid, cr.gid, groups, n, ctl->daemon_uid, ctl->read_only_gid);
+	level = control_level_of(cr.uid, cr.gid, groups, n, ctl->daemon_uid, ctl->read_only_gid);
+	free(many);
+	return level;
 }
 
 /* A unix client: refused at once unless its level allows something, and then only while
@@ -284,41 +304,88 @@ static void accept_unix(struct control *ctl, int fd, uint64_t now)
 	conn_init(free_slot, CONTROL_CONN_CTL, fd, level, uid, now);
 }
 
-/* An HTTP client (read level: /metrics). A full pool makes room by closing the client that
- * has been sending its request longest: a scraper sends it at once, a slowloris never. */
+static void conn_read(struct control *ctl, struct control_conn *c);
+
+/* Whether c still waits for (the rest of) its request. */
+static bool conn_reading(const struct control_conn *c)
+{
+	return c->kind != CONTROL_CONN_FREE && !c->writing && !c->draining && !c->waiting;
+}
+
+/* A free HTTP slot, made when the pool is full (see the top of the file): a connection only
+ * being read to its end, else the longest-waiting request once a read shows it is not whole
+ * (one that is gets its answer and keeps its slot, so a flood of connects pushes out no
+ * scraper whose request waits in its socket), else the answer that stalled first. NULL when
+ * every slot is sending an answer that moves. */
+static struct control_conn *http_slot(struct control *ctl, uint64_t now)
+{
+	uint32_t i, tries;
+
+	for (tries = 0; tries <= CONTROL_HTTP_SLOTS; tries++) {
+		struct control_conn *drained = NULL, *reader = NULL, *stalled = NULL, *victim;
+
+		for (i = CONTROL_UNIX_SLOTS; i < CONTROL_SLOTS; i++) {
+			struct control_conn *c = &ctl->conns[i];
+
+			if (c->kind == CONTROL_CONN_FREE)
+				return c;
+			if (c->draining)
+				drained = c;
+			else if (conn_reading(c) && (!reader || c->accepted < reader->accepted))
+				reader = c;
+			else if (c->writing && now - c->moved >= CONTROL_STALL_MS &&
+				 (!stalled || c->moved < stalled->moved))
+				stalled = c;
+		}
+		victim = drained ? drained : reader ? reader : stalled;
+		if (!victim)
+			return NULL;
+		if (victim == reader) {
+			conn_read(ctl, reader);
+			if (reader->kind != CONTROL_CONN_FREE && !conn_reading(reader))
+				continue; /* answered: it keeps its slot; look again */
+		}
+		conn_close(victim);
+		return victim;
+	}
+	return NULL;
+}
+
+/* An HTTP client (read level: /metrics). */
 static void accept_http(struct control *ctl, int fd, uint64_t now)
 {
-	struct control_conn *slot = NULL, *oldest = NULL;
-	uint32_t i;
+	struct control_conn *slot = http_slot(ctl, now);
 
-	for (i = CONTROL_UNIX_SLOTS; i < CONTROL_SLOTS && !slot; i++) {
-		struct control_conn *c = &ctl->conns[i];
-
-		if (c->kind == CONTROL_CONN_FREE)
-			slot = c;
-		else if (!c->writing && (!oldest || c->accepted < oldest->accepted))
-			oldest = c;
-	}
-	if (!slot && oldest) {
-		conn_close(oldest);
-		slot = oldest;
-	}
 	if (!slot) {
-		close(fd); /* every slot is sending an answer: they end soon */
+		close(fd); /* every slot is sending an answer that moves: they end soon */
 		return;
 	}
 	conn_init(slot, CONTROL_CONN_HTTP, fd, CONTROL_READ, (uid_t)-1, now);
 }
 
-/* Accepts what waits on lfd, up to a batch. */
+/* Accepts what waits on lfd, up to a batch. Out of descriptors (or memory), the listener
+ * rests for CONTROL_ACCEPT_PAUSE_MS: it stays readable, and polling it would spin. */
 static void accept_all(struct control *ctl, int lfd, enum control_kind kind)
 {
+	int which = kind == CONTROL_CONN_CTL ? 0 : 1;
 	uint64_t now = control_now_ms();
 	uint32_t n;
 	int fd;
 
 	for (n = 0; n < CONTROL_ACCEPT_BATCH; n++) {
 		fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0 && (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+			       errno == ENOMEM)) {
+			ctl->accept_rest[which] = now + CONTROL_ACCEPT_PAUSE_MS;
+			if (!ctl->accept_logged || now - ctl->accept_logged >= 60000) {
+				ctl->accept_logged = now;
+				log_warn("control: cannot accept on the %s: %s; connections wait "
+					 "(raise the descriptor limit: LimitNOFILE= of the unit)",
+					 which ? "metrics listener" : "control socket",
+					 strerror(errno));
+			}
+			return;
+		}
 		if (fd < 0)
 			return;
 		if (kind == CONTROL_CONN_CTL)
@@ -337,7 +404,8 @@ static void conn_send(struct control_conn *c, FILE *f)
 	}
 	c->writing = true;
 	c->out_off = 0;
-	c->deadline = control_now_ms() + CONTROL_ANSWER_MS;
+	c->moved = control_now_ms();
+	c->deadline = c->moved + CONTROL_ANSWER_MS;
 }
 
 /* The request is complete: build the answer and switch to writing it (or, for a reload the
@@ -478,8 +546,38 @@ static void conn_write(struct control_conn *c)
 		return;
 	}
 	c->out_off += (size_t)n;
-	if (c->out_off == c->out_len)
+	c->moved = control_now_ms();
+	if (c->out_off < c->out_len)
+		return;
+	if (c->kind == CONTROL_CONN_CTL || shutdown(c->fd, SHUT_WR)) {
 		conn_close(c);
+		return;
+	}
+	/* Closing a TCP socket with unread bytes resets it and drops what the client has not
+	 * yet taken of the answer: read what it still sends until it closes (nginx's
+	 * lingering close). */
+	c->writing = false;
+	c->draining = true;
+	free(c->out);
+	c->out = NULL;
+	c->deadline = c->moved + CONTROL_LINGER_MS;
+}
+
+/* A lingering connection: what the client sends is read and dropped, its end closes it. */
+static void conn_drain(struct control_conn *c)
+{
+	char sink[4096];
+	ssize_t n;
+	int i;
+
+	for (i = 0; i < 16; i++) {
+		n = recv(c->fd, sink, sizeof(sink), MSG_DONTWAIT);
+		if (n > 0)
+			continue;
+		if (n == 0 || (errno != EAGAIN && errno != EINTR))
+			conn_close(c);
+		return;
+	}
 }
 
 /* The thread ends (stopping, else its poll failed): what it would still send goes now if the
@@ -503,6 +601,18 @@ static void conns_last_word(struct control *ctl, bool stopping)
 	}
 }
 
+/* The listener to poll (0 unix, 1 HTTP), or -1 while it rests; next gets the rest's end. */
+static int listener_fd(const struct control *ctl, int which, uint64_t now, uint64_t *next)
+{
+	uint64_t rest = ctl->accept_rest[which];
+
+	if (rest <= now)
+		return which ? ctl->http_fd : ctl->unix_fd;
+	if (rest < *next)
+		*next = rest;
+	return -1;
+}
+
 static void *control_thread(void *arg)
 {
 	struct control *ctl = arg;
@@ -515,13 +625,13 @@ static void *control_thread(void *arg)
 
 	for (;;) {
 		n = 0;
-		pfd[n++] = (struct pollfd){ .fd = ctl->stop_fd, .events = POLLIN };
-		pfd[n++] = (struct pollfd){ .fd = ctl->unix_fd, .events = POLLIN };
-		pfd[n++] = (struct pollfd){ .fd = ctl->http_fd, .events = POLLIN };
-		pfd[n++] = (struct pollfd){ .fd = ctl->a->admin ? admin_done_fd(ctl->a->admin) : -1,
-					    .events = POLLIN };
 		now = control_now_ms();
 		next = now + 60000;
+		pfd[n++] = (struct pollfd){ .fd = ctl->stop_fd, .events = POLLIN };
+		pfd[n++] = (struct pollfd){ .fd = listener_fd(ctl, 0, now, &next), .events = POLLIN };
+		pfd[n++] = (struct pollfd){ .fd = listener_fd(ctl, 1, now, &next), .events = POLLIN };
+		pfd[n++] = (struct pollfd){ .fd = ctl->a->admin ? admin_done_fd(ctl->a->admin) : -1,
+					    .events = POLLIN };
 		for (i = 0; i < CONTROL_SLOTS; i++) {
 			struct control_conn *c = &ctl->conns[i];
 
@@ -559,6 +669,8 @@ static void *control_thread(void *arg)
 				conn_close(c); /* gone before its answer */
 			else if (c->writing)
 				conn_write(c);
+			else if (c->draining)
+				conn_drain(c);
 			else
 				conn_read(ctl, c);
 		}
@@ -571,14 +683,23 @@ static void *control_thread(void *arg)
 			/* Time this thread spent answering (`sessions` waits for the workers) is
 			 * no client's: it moves the allowance of answers being sent on, so they
 			 * are not cut short for it (requests keep theirs). */
-			if (c->writing)
+			if (c->writing) {
 				c->deadline += now - t0;
+				c->moved += now - t0;
+			}
 			if (c->deadline > now)
 				continue;
-			if (c->waiting)
+			if (conn_reading(c)) {
+				/* Its request may have come whole while this thread was busy:
+				 * read it before giving up on it. */
+				conn_read(ctl, c);
+				if (conn_reading(c))
+					conn_close(c);
+			} else if (c->waiting) {
 				conn_timeout(ctl, c);
-			else
+			} else {
 				conn_close(c);
+			}
 		}
 		if (pfd[1].revents & POLLIN)
 			accept_all(ctl, ctl->unix_fd, CONTROL_CONN_CTL);
@@ -597,6 +718,7 @@ struct control_owner {
 	uid_t uid;	/* the daemon's user */
 	gid_t gid;	/* read_only_group's, else the user's */
 	const char *user; /* for messages */
+	const char *group; /* read_only_group, "" without */
 };
 
 /* Makes dir, whose parent must exist, 0750 and owned by o (atomically: the fs ids and a
@@ -655,6 +777,14 @@ static int control_dir_ready(const char *path, const struct control_owner *o, ch
 	ret = control_dir(dir, o, &made);
 	if (ret)
 		return ret;
+	/* Not root, mkdir gave the directory our own group: give it the read-only group as the
+	 * socket gets it (check_socket_file), or its members cannot reach the socket. */
+	if (made && !o->as_root && o->group[0] && getegid() != o->gid &&
+	    fchownat(AT_FDCWD, dir, (uid_t)-1, o->gid, AT_SYMLINK_NOFOLLOW))
+		log_warn("control_access.read_only_group: the directory %s stays in our group: %s "
+			 "(give the daemon's user group '%s', e.g. SupplementaryGroups= under "
+			 "systemd, or start as root), so members of '%s' cannot connect",
+			 dir, strerror(errno), o->group, o->group);
 	if (made)
 		log_info("control socket: made %s (mode %o, owner %s)", dir, CONTROL_DIR_MODE,
 			 o->user);
@@ -674,13 +804,15 @@ static int control_dir_ready(const char *path, const struct control_owner *o, ch
 /* Does a server answer on the unix socket at sa? */
 static bool socket_answers(const struct sockaddr_un *sa)
 {
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	bool up;
 
 	if (fd < 0)
 		return false;
-	/* EAGAIN means a listener with a full backlog: someone is there. */
-	up = !connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) || errno == EAGAIN;
+	/* EAGAIN means a listener with a full backlog (a blocking connect would wait for a
+	 * daemon that does not accept): someone is there. */
+	up = !connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) || errno == EAGAIN ||
+	     errno == EINPROGRESS;
 	close(fd);
 	return up;
 }
@@ -873,7 +1005,7 @@ int control_new(struct app *a, const struct privs_who *who, struct control **out
 		size_t errlen)
 {
 	struct control_owner o = { .as_root = geteuid() == 0, .uid = who->uid, .gid = who->gid,
-				   .user = who->name[0] ? who->name : "?" };
+				   .user = who->name[0] ? who->name : "?", .group = "" };
 	char path[CONFIG_PATH_LEN], buf[4096];
 	struct metrics_conf metrics;
 	struct group gr, *found = NULL;
@@ -907,6 +1039,7 @@ int control_new(struct app *a, const struct privs_who *who, struct control **out
 			goto err_free;
 		}
 		ctl->read_only_gid = o.gid = found->gr_gid;
+		o.group = ctl->read_only_group;
 	}
 	ret = control_place(a->rt.cfg, &o, err, errlen);
 	snprintf(path, sizeof(path), "%s", a->rt.cfg->control_socket);

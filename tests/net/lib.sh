@@ -322,11 +322,15 @@ lib__bound_or_gone() { lib__gone "$3" || lib__bound "$1" "$2" ""; }
 # With SYSCALL (bind, socket) the worker runs on until it enters that call and stops there (a
 # worker stuck in the middle of its work): OUT then says "stopped TID in SYSCALL". Returns 1
 # when there is no such thread or it was not stopped (traced, with SYSCALL) within 5 s.
-lib_worker_stop()
+lib_worker_stop() { lib_thread_stop "ringrelay-w$1" "${@:2}"; }
+
+# lib_thread_stop NAME SECONDS OUT [SYSCALL]: the same for the relay's thread named NAME
+# (ringrelay-ctl, ringrelay-admin, ...).
+lib_thread_stop()
 {
 	local tid
 	STOP_PID=
-	tid=$(grep -lx "ringrelay-w$1" /proc/"$RELAY_PID"/task/*/comm 2>/dev/null | head -n 1 |
+	tid=$(grep -lx "$1" /proc/"$RELAY_PID"/task/*/comm 2>/dev/null | head -n 1 |
 		cut -d/ -f5)
 	[ -n "$tid" ] || return 1
 	lib_bg "$NS_R" "$PY" "$SRC/tests/net/thread_stop.py" "$tid" "$2" $4 >"$3"

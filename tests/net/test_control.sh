@@ -6,7 +6,8 @@
 # list the clients, /metrics must pass `promtool check metrics` or tests/tools/promlint.py
 # (lint warnings fail too) and
 # agree with the traffic; a client that never sends must not block the control thread; a
-# second daemon on the same socket must refuse to start; reload must succeed with a good
+# second daemon on the same socket must refuse to start, at once also when the first one's
+# control thread is stopped with its backlog full; reload must succeed with a good
 # config and exit 1 with FILE:LINE with a bad one; ringrelayctl must say clearly when the
 # daemon is not running.
 . "$(dirname "$0")/lib.sh"
@@ -303,6 +304,37 @@ else
 	lib_case_fail "second daemon: exit $rc: $(tail -n 3 "$TMPD/second.log")"
 fi
 ctl_up || lib_case_fail "the first daemon's control socket is gone after the second start"
+# ... nor wait on the first one when its control thread does not accept and its backlog is
+# full (a blocking connect waited there until the thread accepted again)
+lib_thread_stop ringrelay-ctl 20 "$TMPD/stop_ctl" || lib_case_fail "control thread not stopped"
+lib_bg "$NS_R" "$PY" -c '
+import socket, sys, time
+socks = []
+for _ in range(80):
+    s = socket.socket(socket.AF_UNIX); s.setblocking(False)
+    try:
+        s.connect(sys.argv[1]); socks.append(s)
+    except BlockingIOError:
+        s.close()
+print("queued %d" % len(socks), flush=True)
+time.sleep(15)' "$SOCK" >"$TMPD/backlog"
+filler=$BG_PID
+lib_wait_for 5 grep -q queued "$TMPD/backlog"
+t0=$(date +%s%N)
+timeout 10 ip netns exec "$NS_R" "$RINGRELAY" -f -c "$conf2" >"$TMPD/second.log" 2>&1
+rc=$?
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+if [ $rc -ne 0 ] && [ $rc -ne 124 ] && grep -q "another ringrelay is running" "$TMPD/second.log"
+then
+	lib_case_ok "second daemon refused in $ms ms while the first's backlog is full" \
+		"($(cat "$TMPD/backlog"), control thread stopped)"
+else
+	lib_case_fail "second daemon with the first's backlog full: exit $rc after $ms ms:" \
+		"$(tail -n 2 "$TMPD/second.log")"
+fi
+lib_stop_pid "$filler"
+lib_stop_pid "$STOP_PID"
+lib_wait_for 5 ctl_up || lib_case_fail "the first daemon does not answer after its thread resumed"
 
 # ---- reload
 if ctl reload >"$TMPD/reload.out" 2>&1; then

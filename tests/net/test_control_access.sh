@@ -15,6 +15,12 @@
 #    admin reserve), then an HTTP slowloris of 40 connections do not stop root's
 #    `ringrelayctl status` and `reload` (5 of each, every one answered within 2 s); nobody's
 #    5th connection and a fourth uid get "busy"; /metrics still answers a scrape.
+#  - /metrics clients the pool must outlast: a request that came whole while the control
+#    thread was busy (5 s in `sessions`, a worker stopped), a scraper accepted at once with 40
+#    empty connections, a client that sends bytes after its request and reads slowly (the
+#    close must not reset it), 20 clients that never read answers larger than the kernel
+#    buffers: each scrape gets its whole answer. Out of descriptors, the control thread does
+#    not spin and answers the client that waited once they are back.
 . "$(dirname "$0")/lib.sh"
 lib_topology
 
@@ -204,6 +210,91 @@ out=$(scrape)
 [ "$out" = 200 ] && lib_case_ok "a scrape during the slowloris: 200" ||
 	lib_case_fail "a scrape during the slowloris: $out"
 lib_stop_pid "$loris"
+
+# ---- 5. /metrics clients the pool must outlast (http_client.py)
+HC=$SRC/tests/net/http_client.py
+EP=127.0.0.1:9470
+# hc_result FILE LABEL: the client's last word must be "complete".
+hc_result()
+{
+	local got
+	got=$(tail -n 1 "$1")
+	[ "$got" = complete ] && lib_case_ok "$2: the whole answer" ||
+		lib_case_fail "$2: $got"
+}
+# 5a. The control thread busy for 5 s (`sessions` waits that long for a stopped worker):
+# scraper A, accepted before, sends its request meanwhile (it was closed at its 2 s deadline
+# without being read); scraper B connects and sends meanwhile, behind it 40 connections that
+# send nothing (once the pool was full each pushed out the oldest unread connection: A and B).
+lib_worker_stop 0 15 "$TMPD/stop_w0" || lib_case_fail "worker 0 was not stopped"
+lib_bg "$NS_R" "$PY" "$HC" scrape "$EP" --send-after 1.5 >"$TMPD/late_a"
+late_a=$BG_PID
+lib_wait_for 5 grep -q connected "$TMPD/late_a" || lib_case_fail "scraper A did not connect"
+sleep 0.3
+lib_bg "$NS_R" "$BIN/ringrelayctl" -s "$SOCK" sessions >/dev/null 2>&1
+busy=$BG_PID
+sleep 0.5
+lib_bg "$NS_R" "$PY" "$HC" scrape "$EP" >"$TMPD/late_b"
+late_b=$BG_PID
+lib_wait_for 5 grep -q connected "$TMPD/late_b" || lib_case_fail "scraper B did not connect"
+lib_bg "$NS_R" "$PY" "$HC" flood "$EP" 40 10 >"$TMPD/flood"
+flood=$BG_PID
+lib_wait_gone "$late_a" 25
+lib_wait_gone "$late_b" 5
+hc_result "$TMPD/late_a" "a request that came whole while the control thread was busy"
+hc_result "$TMPD/late_b" "a scraper ahead of 40 empty connections, all accepted at once"
+lib_stop_pid "$flood"
+lib_stop_pid "$busy"
+lib_stop_pid "$STOP_PID"
+# 5b. A client that sends 100 more bytes after its request and reads slowly through a small
+# receive buffer: closing with those bytes unread reset the connection and cut the answer.
+lib_bg "$NS_R" "$PY" "$HC" scrape "$EP" --junk --rcvbuf 4096 --read-after 0.5 >"$TMPD/junk"
+lib_wait_gone "$BG_PID" 20
+hc_result "$TMPD/junk" "bytes after the request, read slowly"
+# 5c. 20 clients that send a request and never read, with answers larger than what the
+# kernel buffers (the namespace's TCP send buffers cut to 4 KiB): a scrape 1.5 s later is
+# answered (every slot was sending an answer, so it was closed at once).
+wmem=$(lib_nsx "$NS_R" sysctl -n net.ipv4.tcp_wmem)
+lib_nsx "$NS_R" sysctl -qw net.ipv4.tcp_wmem="4096 4096 4096"
+lib_bg "$NS_R" "$PY" "$HC" stall "$EP" 20 8 --rcvbuf 2048 >"$TMPD/stall"
+stall=$BG_PID
+lib_wait_for 5 grep -q "^sent" "$TMPD/stall" || lib_case_fail "the stalling clients never sent"
+stalled() { [ "$(lib_nsx "$NS_R" ss -Htn state established '( sport = :9470 )' |
+	awk '$2 > 0' | wc -l)" -ge 16 ]; }
+lib_wait_for 5 stalled || lib_case_fail "no 16 answers stalled: $(cat "$TMPD/stall")"
+sleep 1.5
+lib_bg "$NS_R" "$PY" "$HC" scrape "$EP" >"$TMPD/past_stall"
+lib_wait_gone "$BG_PID" 20
+hc_result "$TMPD/past_stall" "a scrape while 20 clients do not read theirs ($(cat "$TMPD/stall"))"
+lib_stop_pid "$stall"
+lib_nsx "$NS_R" sysctl -qw net.ipv4.tcp_wmem="$wmem"
+# 5d. Out of descriptors: the control thread rests instead of spinning on a listener that
+# stays readable, says so once, and answers the waiting client when descriptors are back.
+ctl_tid=$(grep -lx ringrelay-ctl /proc/"$RELAY_PID"/task/*/comm | head -n 1 | cut -d/ -f5)
+ticks() { awk '{print $14 + $15}' /proc/"$RELAY_PID"/task/"$ctl_tid"/stat; }
+# The limit bounds descriptor numbers: set it to the lowest free one. (The soft limit only:
+# raising a hard limit again needs CAP_SYS_RESOURCE, which a container may not give.)
+read -r soft hard < <(awk '/Max open files/ {print $4, $5}' /proc/"$RELAY_PID"/limits)
+free_fd=$(ls /proc/"$RELAY_PID"/fd | sort -n | awk '$1 != NR - 1 {print NR - 1; f = 1; exit}
+	END {if (!f) print NR}')
+prlimit --pid "$RELAY_PID" --nofile="$free_fd:$hard"
+lib_bg "$NS_R" "$BIN/ringrelayctl" -s "$SOCK" status >"$TMPD/emfile_status" 2>&1
+waiting=$BG_PID
+sleep 0.3
+t0=$(ticks)
+sleep 1
+spent=$(( $(ticks) - t0 ))
+prlimit --pid "$RELAY_PID" --nofile="$soft:$hard"
+lib_wait_gone "$waiting" 10
+wait "$waiting"
+rc=$?
+if [ "$spent" -le 10 ] && [ $rc -eq 0 ] &&
+	lib_log_count_ge "cannot accept on the control socket: Too many open files" 1; then
+	lib_case_ok "out of descriptors: $spent ticks in 1 s, one warning, answered once back"
+else
+	lib_case_fail "out of descriptors: $spent ticks in 1 s (a spin is ~100), status exit $rc," \
+		"$(lib_log_count "cannot accept on the control socket") warnings"
+fi
 lib_relay_stop || lib_case_fail "relay exit status $? after SIGTERM"
 
 # ---- 4. an existing directory is never changed; a symlink is no socket
@@ -232,4 +323,22 @@ if [ $rc -eq 1 ] && [ "$got" = "600 root root" ] &&
 else
 	lib_case_fail "symlink: exit $rc, target '$got': $(echo "$out" | tail -n 2)"
 fi
+
+# ---- 6. a start that is not root: the directory it makes gets the read-only group too
+# (nobody, primary group users, nogroup supplementary: mkdir gives it users)
+mkdir -m 777 "$TMPD/nr"
+write_conf "$TMPD/nr.conf" "$TMPD/nr/ctl/ctl.sock"
+lib_bg "$NS_R" setpriv --reuid=nobody --regid=users --groups=nogroup \
+	"$BIN/ringrelay" -f -c "$TMPD/nr.conf" >"$TMPD/nr.log" 2>&1
+nonroot=$BG_PID
+nr_up() { as 60005:nogroup "$BIN/ringrelayctl" -s "$TMPD/nr/ctl/ctl.sock" status >/dev/null 2>&1; }
+nr_owner() { as nobody:users "$BIN/ringrelayctl" -s "$TMPD/nr/ctl/ctl.sock" status >/dev/null 2>&1; }
+lib_wait_for 10 nr_owner
+got="$(stat -c '%a %U %G' "$TMPD/nr/ctl" 2>&1), $(stat -c '%a %U %G' "$TMPD/nr/ctl/ctl.sock" 2>&1)"
+if [ "$got" = "750 nobody nogroup, 660 nobody nogroup" ] && nr_up; then
+	lib_case_ok "not root: directory and socket $got, a member of the group is answered"
+else
+	lib_case_fail "not root: $got, want 750/660 nobody nogroup: $(tail -n 3 "$TMPD/nr.log")"
+fi
+lib_stop_pid "$nonroot"
 lib_done
