@@ -8,7 +8,7 @@
 #    a symlink at the socket's path is refused, its target untouched;
 #  - levels: nobody:nogroup (primary group, or nogroup as a supplementary group) gets
 #    status, stats and filter, and "permission denied" for sessions and reload (which then
-#    does not run); a uid outside the group that can open the file anyway (CAP_DAC_OVERRIDE)
+#    does not run); so does a peer whose 301st supplementary group is nogroup; a uid outside the group that can open the file anyway (CAP_DAC_OVERRIDE)
 #    is refused at once;
 #  - pools: 40 idle connections of nobody (kept open, reopened when the daemon closes them),
 #    then 40 of each of three uids of the group (more than the unix pool holds below its
@@ -109,6 +109,13 @@ if echo "$out" | grep -q "$want control_access.read_only_group 'nogroup'"; then
 else
 	lib_case_fail "uid 1 past the file's mode: $out"
 fi
+
+# A member of the group through its 301st supplementary group (more than the daemon's first
+# SO_PEERGROUPS buffer of 256 holds: it was judged by its primary group alone and refused).
+many=$(seq -s, 20001 20300),$NOGROUP_GID
+out=$(as "60010:60010:$many" "$BIN/ringrelayctl" -s "$SOCK" status 2>&1) &&
+	lib_case_ok "a peer in 301 groups, nogroup the last: answered" ||
+	lib_case_fail "a peer in 301 groups, nogroup the last: $out"
 
 # ---- 3. pools: idle unix connections, then an HTTP slowloris
 # hold UID N HOW: a helper as UID (group nogroup) holding N connections open (unix: to the
