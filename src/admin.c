@@ -144,10 +144,10 @@ static void admin_run_reload(struct admin *ad)
 		return;
 	}
 	/* Not here instead: this thread's capabilities are not for reading files and the
-	 * resolver's answers. */
-	snprintf(err, sizeof(err), "reload: no thread to read the configuration: %s",
-		 strerror(-ret));
-	log_err("%s; the previous configuration stays in force", err);
+	 * resolver's answers. Failed as any reload that loads nothing: counted, logged, in
+	 * status and the service's status line. */
+	snprintf(err, sizeof(err), "no thread to read the configuration: %s", strerror(-ret));
+	ret = app_reload_apply(ad->a, NULL, ret, err, sizeof(err));
 	admin_reloaded(ad, begun, ret, err);
 	admin_end(ad);
 }
@@ -247,9 +247,11 @@ static void *admin_thread(void *arg)
 		if (n > 0 && (pfd[1].revents & POLLIN))
 			admin_run_reload(ad);
 		/* Once quiet, events are not read, nor links noted reported: stop waking for
-		 * them. */
+		 * them. (closing is main's to write, under the lock.) */
+		pthread_mutex_lock(&ad->lock);
 		if (ad->closing)
 			pfd[2].fd = pfd[3].fd = -1;
+		pthread_mutex_unlock(&ad->lock);
 	}
 	/* (Defensive: main quiesces first, so no load is out here.) One would end soon, its
 	 * lookups given up, and its config is not applied. */

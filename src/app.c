@@ -651,13 +651,15 @@ int app_reload_load(struct app *a, struct config **out, char *err, size_t errlen
 
 	*out = NULL;
 	service_reloading();
-	/* Loading reads a file, and names become addresses, before the lock: a resolver that
-	 * takes seconds holds neither the health checks nor status, and a stop does not wait
-	 * for it. */
+	/* Loading reads a file, the user and group are looked up and names become addresses,
+	 * before the lock: a name service that takes seconds holds neither the health checks
+	 * nor status, and a stop does not wait for a resolver. */
 	ret = config_load_file(a->config_path, &cfg, err, errlen);
 	if (ret)
 		return ret;
-	ret = config_resolve_with(cfg, &names, err, errlen);
+	ret = config_check_accounts(cfg, err, errlen);
+	if (!ret)
+		ret = config_resolve_with(cfg, &names, err, errlen);
 	if (ret) {
 		config_free(cfg);
 		return ret;

@@ -106,8 +106,9 @@ void app_napi_log(struct app *a);
  * on failure the old configuration keeps serving. */
 int app_reload(struct app *a, char *err, size_t errlen);
 /* app_reload in two halves, for the admin thread, which handles link events between them.
- * app_reload_load reads the config file and resolves its names without the lock (seconds with
- * a resolver that does not answer; given up once the process stops): *cfg, or NULL and
+ * app_reload_load reads the config file, looks up its user and group and resolves its names
+ * without the lock (seconds with a name service that does not answer; the names' lookups are
+ * given up once the process stops): *cfg, or NULL and
  * -errno with err. app_reload_apply applies cfg (taken over; NULL when the load failed with
  * ret and err) under the lock and reports the result, as app_reload does. */
 int app_reload_load(struct app *a, struct config **cfg, char *err, size_t errlen);

@@ -1146,11 +1146,8 @@ void config_free(struct config *cfg)
 	free(cfg);
 }
 
-int config_check_host(const struct config *cfg, char *err, size_t errlen)
+int config_check_accounts(const struct config *cfg, char *err, size_t errlen)
 {
-	const struct filter_conf *f = &cfg->filter;
-	uint32_t i;
-
 	/* -t must catch what would fail the start: errno is 0 for "no such user". */
 	errno = 0;
 	if (cfg->user[0] && !getpwnam(cfg->user)) {
@@ -1168,6 +1165,14 @@ int config_check_host(const struct config *cfg, char *err, size_t errlen)
 			 errno ? "" : " (create it, e.g. addgroup --system, or leave it unset)");
 		return errno ? -errno : -ENOENT;
 	}
+	return 0;
+}
+
+int config_check_links(const struct config *cfg, char *err, size_t errlen)
+{
+	const struct filter_conf *f = &cfg->filter;
+	uint32_t i;
+
 	if (f->mode == FILTER_MODE_OFF)
 		return 0;
 	for (i = 0; i < f->n_interfaces; i++) {
@@ -1179,6 +1184,13 @@ int config_check_host(const struct config *cfg, char *err, size_t errlen)
 		return -ENODEV;
 	}
 	return 0;
+}
+
+int config_check_host(const struct config *cfg, char *err, size_t errlen)
+{
+	int ret = config_check_accounts(cfg, err, errlen);
+
+	return ret ? ret : config_check_links(cfg, err, errlen);
 }
 
 /* ---------------------------------------------------------------- dump */

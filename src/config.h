@@ -299,8 +299,13 @@ int config_resolve_host(const char *host, uint16_t port, int family, struct addr
 		  char *err, size_t errlen);
 
 /* Checks that need the host: the filter's interfaces, `user` and control_access's group
- * exist. Same error format. */
+ * exist. Same error format. It is the two below: */
 int config_check_host(const struct config *cfg, char *err, size_t errlen);
+/* `user` and control_access's group, through the name service (which may take seconds: a
+ * reload asks it on its load thread, off the app lock); */
+int config_check_accounts(const struct config *cfg, char *err, size_t errlen);
+/* the filter's interfaces (the kernel's, at once). */
+int config_check_links(const struct config *cfg, char *err, size_t errlen);
 
 /* Prints the effective config (defaults filled in) in the config file syntax; the output
  * parses back to an equal config. */

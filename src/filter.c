@@ -899,8 +899,8 @@ int filter_new_sized(const struct config *cfg, uint32_t flows, struct filter **o
 	uint32_t i;
 	int ret;
 
-	/* Resolve names before loading anything: a typo is the user's to fix. */
-	ret = config_check_host(cfg, err, errlen);
+	/* Interface names before loading anything: a typo is the user's to fix. */
+	ret = config_check_links(cfg, err, errlen);
 	if (ret < 0)
 		return ret;
 	ret = filter_open_sized(cfg, flows, &f, err, errlen);

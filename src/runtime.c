@@ -201,7 +201,9 @@ int runtime_check(const struct runtime *running, struct config *cfg, struct plan
 	struct plan_host host;
 	int ret;
 
-	ret = config_check_host(cfg, err, errlen);
+	/* A reload's load thread asked the name service already (app_reload_load): under the
+	 * app lock only what the kernel answers at once. */
+	ret = running ? config_check_links(cfg, err, errlen) : config_check_host(cfg, err, errlen);
 	if (ret)
 		return ret;
 	/* Workers keep what IP_TRANSPARENT and SO_MARK need only when the start config used

@@ -347,5 +347,21 @@ if [ "$got" = "750 nobody nogroup, 660 nobody nogroup" ] && nr_up; then
 else
 	lib_case_fail "not root: $got, want 750/660 nobody nogroup: $(tail -n 3 "$TMPD/nr.log")"
 fi
+# No thread for a reload's load (RLIMIT_NPROC of 1 for the daemon, which is not root): the
+# reload fails and is counted as failed (it was answered, but status kept no trace of it).
+# prlimit runs as the daemon's user and group: a container may not give root CAP_SYS_RESOURCE.
+read -r soft hard < <(awk '/Max processes/ {print $3, $4}' /proc/"$nonroot"/limits)
+as nobody:users prlimit --pid "$nonroot" --nproc="1:$hard"
+out=$(as nobody:users "$BIN/ringrelayctl" -s "$TMPD/nr/ctl/ctl.sock" reload 2>&1)
+as nobody:users prlimit --pid "$nonroot" --nproc="$soft:$hard"
+failed=$(as nobody:users "$BIN/ringrelayctl" -s "$TMPD/nr/ctl/ctl.sock" -j status |
+	"$PY" -c 'import json,sys; r = json.load(sys.stdin)["reloads"]
+print(r["failure"], r["last_result"], r["last_error"])')
+if echo "$out" | grep -q "no thread to read the configuration" &&
+	[ "${failed%% *}" = 1 ] && echo "$failed" | grep -q "^1 failure no thread"; then
+	lib_case_ok "a reload with no thread for its load: $out; status: $failed"
+else
+	lib_case_fail "a reload with no thread for its load: '$out'; status: $failed"
+fi
 lib_stop_pid "$nonroot"
 lib_done

@@ -7,7 +7,8 @@
 # took effect (the added listener answers, the removed one does not, a new session may use the
 # added upstream), and that the bad config was refused while the old one kept serving. Then a
 # storm of overlapping reload requests (storm), and a request that comes inside a running
-# reload, which it must not be answered by (inside).
+# reload, which it must not be answered by (inside). Once: a reload that waits for the user
+# database leaves status answering (accounts_case).
 . "$(dirname "$0")/lib.sh"
 lib_topology
 
@@ -338,4 +339,47 @@ EOF
 	lib_stop_pid "$echo_pid"
 }
 
+# accounts_case: a reload looks up `user` and control_access's group on its load thread, off
+# the app lock. /etc/passwd in the relay's mount namespace is made a FIFO (nsenter, bind
+# mount), so the reload's getpwnam blocks until the test writes it: meanwhile status is
+# answered at once (it waited for the lock the reload held), and then the reload applies.
+accounts_case()
+{
+	local c="[user lookup]" conf=$TMPD/accounts.conf out t0 ms applied
+	cat >"$conf" <<EOF
+workers = 1;
+user = "root";
+control_access = { read_only_group = "nogroup"; };
+control_socket = "$TMPD/run/ctl.sock";
+relays = ( { name = "t"; listen = [ "198.18.1.2:5000" ]; upstreams = [ "198.18.2.2:9000" ]; } );
+EOF
+	lib_relay_start "$conf" || { lib_case_fail "$c relay did not start"; return; }
+	mkfifo "$TMPD/passwd.fifo"
+	if ! nsenter -t "$RELAY_PID" -m mount --bind "$TMPD/passwd.fifo" /etc/passwd; then
+		lib_case_fail "$c cannot put a FIFO on the relay's /etc/passwd"
+		lib_relay_stop
+		return
+	fi
+	applied=$(lib_log_count "reload: .* applied")
+	kill -HUP "$RELAY_PID"
+	sleep 0.5
+	t0=$(date +%s%N)
+	out=$(timeout 10 "$BUILD/ringrelayctl" -s "$TMPD/run/ctl.sock" status 2>&1 | head -n 1)
+	ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+	# (the reader closes once it has its line: cat may then end on SIGPIPE)
+	timeout 10 bash -c 'cat /etc/passwd >"$1"; :' _ "$TMPD/passwd.fifo" ||
+		lib_case_fail "$c the reload never read /etc/passwd"
+	nsenter -t "$RELAY_PID" -m umount /etc/passwd
+	if [ "$ms" -lt 1000 ] && lib_wait_for 10 lib_log_count_ge "reload: .* applied" \
+		$((applied + 1)); then
+		lib_case_ok "$c status answered in $ms ms while the reload waited for the user" \
+			"database, the reload applied after"
+	else
+		lib_case_fail "$c status took $ms ms ($out) while the reload waited for the user" \
+			"database; applied: $(lib_log_count "reload: .* applied") (before: $applied)"
+	fi
+	lib_relay_stop || lib_case_fail "$c relay exit status $? after SIGTERM"
+}
+
+accounts_case
 lib_each_case run_case
