@@ -354,6 +354,9 @@ static void send_batched(struct uring_worker *uw, const struct batch_owner *o, c
 	}
 	if (len == 0 || len > o->seg_max || uw->no_batch ||
 	    (!b && (uw->batch_free == UINT32_MAX || uw->n_open == BATCH_POOL))) {
+		/* (b is still open when this round lowered seg_max or turned GSO off) */
+		if (b)
+			batch_flush(uw, b);
 		burst_session(uw, bid, o->sess_idx, o->sess_gen);
 		send_buf(uw, o->slot, NULL, NULL, data, len, 0, OP_SEND_UPSTREAM, o->relay, bid,
 			 o->up);
