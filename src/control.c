@@ -70,6 +70,7 @@
 #define CONTROL_STALL_MS 1000	/* an answer not moving this long may give its slot away */
 #define CONTROL_LINGER_MS 2000	/* reading a client's leftovers after its answer */
 #define CONTROL_ACCEPT_PAUSE_MS 100 /* a listener rests this long when out of descriptors */
+#define CONTROL_LAST_MS 1000	/* at a stop, for answers still being sent */
 #define CONTROL_SOCKET_MODE 0660
 #define CONTROL_DIR_MODE 0750
 
@@ -580,8 +581,34 @@ static void conn_drain(struct control_conn *c)
 	}
 }
 
-/* The thread ends (stopping, else its poll failed): what it would still send goes now if the
- * socket takes it at once, a waiting reload's result if it is done, else why it has none. */
+/* Answers being sent when the thread ends go on for up to CONTROL_LAST_MS while their clients
+ * read them: the protocol has no length, so a client would take a cut answer for a whole one. */
+static void conns_finish_writing(struct control *ctl)
+{
+	uint64_t end = control_now_ms() + CONTROL_LAST_MS, now;
+	struct pollfd pfd[CONTROL_SLOTS];
+	uint32_t idx[CONTROL_SLOTS], i;
+	nfds_t n;
+
+	for (;;) {
+		n = 0;
+		for (i = 0; i < CONTROL_SLOTS; i++) {
+			if (ctl->conns[i].kind == CONTROL_CONN_FREE || !ctl->conns[i].writing)
+				continue;
+			idx[n] = i;
+			pfd[n++] = (struct pollfd){ .fd = ctl->conns[i].fd, .events = POLLOUT };
+		}
+		now = control_now_ms();
+		if (!n || now >= end || (poll(pfd, n, (int)(end - now)) < 0 && errno != EINTR))
+			return;
+		for (i = 0; i < n; i++)
+			if (pfd[i].revents)
+				conn_write(&ctl->conns[idx[i]]);
+	}
+}
+
+/* The thread ends (stopping, else its poll failed): a waiting reload's result goes if it is
+ * done, else why it has none; answers being sent are finished if their clients read them. */
 static void conns_last_word(struct control *ctl, bool stopping)
 {
 	const char *why = stopping ? "error: the process is stopping: the reload may not have run "
@@ -595,10 +622,10 @@ static void conns_last_word(struct control *ctl, bool stopping)
 		if (c->kind != CONTROL_CONN_FREE && c->waiting && !conn_reloaded(ctl, c) &&
 		    send(c->fd, why, strlen(why), MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
 			log_debug("control: %s", strerror(errno));
-		if (c->kind != CONTROL_CONN_FREE && c->writing)
-			conn_write(c);
-		conn_close(c);
 	}
+	conns_finish_writing(ctl);
+	for (i = 0; i < CONTROL_SLOTS; i++)
+		conn_close(&ctl->conns[i]);
 }
 
 /* The listener to poll (0 unix, 1 HTTP), or -1 while it rests; next gets the rest's end. */

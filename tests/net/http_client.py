@@ -3,10 +3,10 @@
 """http_client.py MODE ...: clients of the daemon's /metrics listener that behave as the
 control thread's pool must survive. Every mode ends by itself within its hold time.
 
-  scrape HOST:PORT [--send-after S] [--junk] [--rcvbuf B] [--read-after S]
+  scrape HOST:PORT [--send-after S] [--junk] [--rcvbuf B] [--read-after S] [--slow]
       connect (prints "connected"), send GET /metrics after S seconds (with --junk, 100 more
       bytes 50 ms later, as a pipelining client might), wait --read-after seconds, read the
-      answer to its end (15 s at most) and print one word: "complete" (status 200 and as many
+      answer to its end (15 s at most; --slow: 4 KiB every 10 ms) and print one word: "complete" (status 200 and as many
       body bytes as Content-Length says), "short GOT/WANT", "reset GOT", "noanswer" (closed
       before any byte) or "timeout".
   flood HOST:PORT N HOLD
@@ -65,7 +65,9 @@ def scrape(a):
     s.settimeout(1.0)
     while time.time() < end:
         try:
-            b = s.recv(65536)
+            b = s.recv(4096 if a.slow else 65536)
+            if a.slow:
+                time.sleep(0.01)
         except socket.timeout:
             continue
         except ConnectionResetError:
@@ -104,6 +106,7 @@ def main():
     sc.add_argument("--read-after", type=float, default=0.0)
     sc.add_argument("--junk", action="store_true")
     sc.add_argument("--rcvbuf", type=int, default=0)
+    sc.add_argument("--slow", action="store_true")
     fl = sub.add_parser("flood")
     fl.add_argument("ep")
     fl.add_argument("n", type=int)

@@ -20,7 +20,8 @@
 #    empty connections, a client that sends bytes after its request and reads slowly (the
 #    close must not reset it), 20 clients that never read answers larger than the kernel
 #    buffers: each scrape gets its whole answer. Out of descriptors, the control thread does
-#    not spin and answers the client that waited once they are back.
+#    not spin and answers the client that waited once they are back. A stop finishes an
+#    answer its client reads slowly.
 . "$(dirname "$0")/lib.sh"
 lib_topology
 
@@ -302,7 +303,18 @@ else
 	lib_case_fail "out of descriptors: $spent ticks in 1 s (a spin is ~100), status exit $rc," \
 		"$(lib_log_count "cannot accept on the control socket") warnings"
 fi
+# 5e. A stop while an answer waits for a client that reads it slowly after 0.5 s (the TCP
+# send buffers cut to 4 KiB again): the answer is finished (it was cut after what the socket
+# took at once, and the client could not tell).
+lib_nsx "$NS_R" sysctl -qw net.ipv4.tcp_wmem="4096 4096 4096"
+lib_bg "$NS_R" "$PY" "$HC" scrape "$EP" --rcvbuf 2048 --read-after 0.5 --slow >"$TMPD/at_stop"
+at_stop=$BG_PID
+lib_wait_for 5 grep -q connected "$TMPD/at_stop" || lib_case_fail "the last scraper did not connect"
+sleep 0.2
 lib_relay_stop || lib_case_fail "relay exit status $? after SIGTERM"
+lib_wait_gone "$at_stop" 20
+lib_nsx "$NS_R" sysctl -qw net.ipv4.tcp_wmem="$wmem"
+hc_result "$TMPD/at_stop" "an answer on its way when the daemon stops"
 
 # ---- 4. an existing directory is never changed; a symlink is no socket
 mkdir -m 755 "$TMPD/exist"
