@@ -201,6 +201,20 @@ static void conn_close(struct control_conn *c)
 	c->fd = -1;
 }
 
+/* Closes c after reading away what its client sent: closing a TCP socket with bytes unread
+ * resets the connection and drops what the client has not yet taken of the answer. */
+static void conn_close_read(struct control_conn *c)
+{
+	char sink[4096];
+	int i;
+
+	for (i = 0; c->kind != CONTROL_CONN_FREE && i < 16 &&
+		    recv(c->fd, sink, sizeof(sink), MSG_DONTWAIT) > 0;
+	     i++)
+		;
+	conn_close(c);
+}
+
 /* A last word to a client that gets no slot; it may not be read, and that is fine. */
 static void say_and_close(int fd, const char *msg)
 {
@@ -318,12 +332,13 @@ static bool conn_reading(const struct control_conn *c)
  * (one that is gets its answer and keeps its slot, so a flood of connects pushes out no
  * scraper whose request waits in its socket), else the answer that stalled first. NULL when
  * every slot is sending an answer that moves. */
-static struct control_conn *http_slot(struct control *ctl, uint64_t now)
+static struct control_conn *http_slot(struct control *ctl)
 {
 	uint32_t i, tries;
 
 	for (tries = 0; tries <= CONTROL_HTTP_SLOTS; tries++) {
 		struct control_conn *drained = NULL, *reader = NULL, *stalled = NULL, *victim;
+		uint64_t now = control_now_ms(); /* a reader answered just now has not stalled */
 
 		for (i = CONTROL_UNIX_SLOTS; i < CONTROL_SLOTS; i++) {
 			struct control_conn *c = &ctl->conns[i];
@@ -334,7 +349,7 @@ static struct control_conn *http_slot(struct control *ctl, uint64_t now)
 				drained = c;
 			else if (conn_reading(c) && (!reader || c->accepted < reader->accepted))
 				reader = c;
-			else if (c->writing && now - c->moved >= CONTROL_STALL_MS &&
+			else if (c->writing && c->moved + CONTROL_STALL_MS <= now &&
 				 (!stalled || c->moved < stalled->moved))
 				stalled = c;
 		}
@@ -346,7 +361,7 @@ static struct control_conn *http_slot(struct control *ctl, uint64_t now)
 			if (reader->kind != CONTROL_CONN_FREE && !conn_reading(reader))
 				continue; /* answered: it keeps its slot; look again */
 		}
-		conn_close(victim);
+		conn_close_read(victim);
 		return victim;
 	}
 	return NULL;
@@ -355,7 +370,7 @@ static struct control_conn *http_slot(struct control *ctl, uint64_t now)
 /* An HTTP client (read level: /metrics). */
 static void accept_http(struct control *ctl, int fd, uint64_t now)
 {
-	struct control_conn *slot = http_slot(ctl, now);
+	struct control_conn *slot = http_slot(ctl);
 
 	if (!slot) {
 		close(fd); /* every slot is sending an answer that moves: they end soon */
@@ -582,7 +597,8 @@ static void conn_drain(struct control_conn *c)
 }
 
 /* Answers being sent when the thread ends go on for up to CONTROL_LAST_MS while their clients
- * read them: the protocol has no length, so a client would take a cut answer for a whole one. */
+ * read them (the protocol has no length, so a client would take a cut answer for a whole
+ * one), and finished ones linger as before, to their client's end. */
 static void conns_finish_writing(struct control *ctl)
 {
 	uint64_t end = control_now_ms() + CONTROL_LAST_MS, now;
@@ -593,17 +609,27 @@ static void conns_finish_writing(struct control *ctl)
 	for (;;) {
 		n = 0;
 		for (i = 0; i < CONTROL_SLOTS; i++) {
-			if (ctl->conns[i].kind == CONTROL_CONN_FREE || !ctl->conns[i].writing)
+			const struct control_conn *c = &ctl->conns[i];
+
+			if (c->kind == CONTROL_CONN_FREE || (!c->writing && !c->draining))
 				continue;
 			idx[n] = i;
-			pfd[n++] = (struct pollfd){ .fd = ctl->conns[i].fd, .events = POLLOUT };
+			pfd[n++] = (struct pollfd){ .fd = c->fd,
+						    .events = c->writing ? POLLOUT : POLLIN };
 		}
 		now = control_now_ms();
 		if (!n || now >= end || (poll(pfd, n, (int)(end - now)) < 0 && errno != EINTR))
 			return;
-		for (i = 0; i < n; i++)
-			if (pfd[i].revents)
-				conn_write(&ctl->conns[idx[i]]);
+		for (i = 0; i < n; i++) {
+			struct control_conn *c = &ctl->conns[idx[i]];
+
+			if (!pfd[i].revents)
+				continue;
+			if (c->writing)
+				conn_write(c);
+			else
+				conn_drain(c);
+		}
 	}
 }
 
@@ -625,7 +651,50 @@ static void conns_last_word(struct control *ctl, bool stopping)
 	}
 	conns_finish_writing(ctl);
 	for (i = 0; i < CONTROL_SLOTS; i++)
-		conn_close(&ctl->conns[i]);
+		conn_close_read(&ctl->conns[i]);
+}
+
+/* Time this thread spent answering since t0 (`sessions` waits for the workers, a request
+ * read late is answered) is no client's: it moves the allowance of the answers that were
+ * being sent before t0 on, so they are neither cut short nor taken for stalled for it
+ * (requests keep theirs). Returns the time now. */
+static uint64_t conns_credit(struct control *ctl, uint64_t t0)
+{
+	uint64_t now = control_now_ms();
+	uint32_t i;
+
+	for (i = 0; i < CONTROL_SLOTS; i++) {
+		struct control_conn *c = &ctl->conns[i];
+
+		if (c->kind != CONTROL_CONN_FREE && c->writing && c->moved < t0) {
+			c->deadline += now - t0;
+			c->moved += now - t0;
+		}
+	}
+	return now;
+}
+
+/* Connections past their deadline: a request that came whole while this thread was busy is
+ * read and answered, a waiting reload is told it timed out, the rest are closed. */
+static void conns_expire(struct control *ctl, uint64_t now)
+{
+	uint32_t i;
+
+	for (i = 0; i < CONTROL_SLOTS; i++) {
+		struct control_conn *c = &ctl->conns[i];
+
+		if (c->kind == CONTROL_CONN_FREE || c->deadline > now)
+			continue;
+		if (conn_reading(c)) {
+			conn_read(ctl, c);
+			if (conn_reading(c))
+				conn_close(c);
+		} else if (c->waiting) {
+			conn_timeout(ctl, c);
+		} else {
+			conn_close_read(c);
+		}
+	}
 }
 
 /* The listener to poll (0 unix, 1 HTTP), or -1 while it rests; next gets the rest's end. */
@@ -701,37 +770,14 @@ static void *control_thread(void *arg)
 			else
 				conn_read(ctl, c);
 		}
-		now = control_now_ms();
-		for (i = 0; i < CONTROL_SLOTS; i++) {
-			struct control_conn *c = &ctl->conns[i];
-
-			if (c->kind == CONTROL_CONN_FREE)
-				continue;
-			/* Time this thread spent answering (`sessions` waits for the workers) is
-			 * no client's: it moves the allowance of answers being sent on, so they
-			 * are not cut short for it (requests keep theirs). */
-			if (c->writing) {
-				c->deadline += now - t0;
-				c->moved += now - t0;
-			}
-			if (c->deadline > now)
-				continue;
-			if (conn_reading(c)) {
-				/* Its request may have come whole while this thread was busy:
-				 * read it before giving up on it. */
-				conn_read(ctl, c);
-				if (conn_reading(c))
-					conn_close(c);
-			} else if (c->waiting) {
-				conn_timeout(ctl, c);
-			} else {
-				conn_close(c);
-			}
-		}
+		now = conns_credit(ctl, t0);
+		conns_expire(ctl, now);
+		now = conns_credit(ctl, now);
 		if (pfd[1].revents & POLLIN)
 			accept_all(ctl, ctl->unix_fd, CONTROL_CONN_CTL);
 		if (pfd[2].revents & POLLIN)
 			accept_all(ctl, ctl->http_fd, CONTROL_CONN_HTTP);
+		conns_credit(ctl, now);
 	}
 	conns_last_word(ctl, stopping);
 	return NULL;

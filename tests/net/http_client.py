@@ -3,12 +3,18 @@
 """http_client.py MODE ...: clients of the daemon's /metrics listener that behave as the
 control thread's pool must survive. Every mode ends by itself within its hold time.
 
-  scrape HOST:PORT [--send-after S] [--junk] [--rcvbuf B] [--read-after S] [--slow]
-      connect (prints "connected"), send GET /metrics after S seconds (with --junk, 100 more
+  scrape HOST:PORT [--send-after S | --send-when FILE] [--junk] [--rcvbuf B] [--read-after S]
+          [--slow]
+      connect (prints "connected"), send GET /metrics after S seconds or once FILE exists
+      (10 s at most) (with --junk, 100 more
       bytes 50 ms later, as a pipelining client might), wait --read-after seconds, read the
       answer to its end (15 s at most; --slow: 4 KiB every 10 ms) and print one word: "complete" (status 200 and as many
       body bytes as Content-Length says), "short GOT/WANT", "reset GOT", "noanswer" (closed
       before any byte) or "timeout".
+  many HOST:PORT N [--send-when FILE]
+      open N connections one after the other, each sending its request at once (once FILE
+      exists), then read every answer; prints one letter per connection, in order: C
+      complete, N no answer, R reset, S short, B bad, T timeout.
   flood HOST:PORT N HOLD
       open N connections that send nothing, hold them HOLD seconds (prints "open K").
   stall HOST:PORT N HOLD [--rcvbuf B]
@@ -16,6 +22,7 @@ control thread's pool must survive. Every mode ends by itself within its hold ti
       read their answer, hold them HOLD seconds (prints "sent K").
 """
 import argparse
+import os
 import socket
 import sys
 import time
@@ -52,10 +59,42 @@ def verdict(data):
     return "complete" if len(body) == want else "short %d/%d" % (len(body), want)
 
 
+def read_all(s, end):
+    data = b""
+    s.settimeout(1.0)
+    while time.time() < end:
+        try:
+            b = s.recv(65536)
+        except socket.timeout:
+            continue
+        except ConnectionResetError:
+            return "reset"
+        if not b:
+            return verdict(data)
+        data += b
+    return "timeout"
+
+
+def many(a):
+    end = time.time() + 10
+    while a.send_when and time.time() < end and not os.path.exists(a.send_when):
+        time.sleep(0.02)
+    socks = []
+    for _ in range(a.n):
+        s = conn(endpoint(a.ep))
+        s.sendall(REQ)
+        socks.append(s)
+    end = time.time() + 15
+    print("".join(read_all(s, end)[0].upper() for s in socks), flush=True)
+
+
 def scrape(a):
     s = conn(endpoint(a.ep), a.rcvbuf)
     print("connected", flush=True)
     time.sleep(a.send_after)
+    end = time.time() + 10
+    while a.send_when and time.time() < end and not os.path.exists(a.send_when):
+        time.sleep(0.02)
     s.sendall(REQ)
     if a.junk:
         time.sleep(0.05)
@@ -103,10 +142,15 @@ def main():
     sc = sub.add_parser("scrape")
     sc.add_argument("ep")
     sc.add_argument("--send-after", type=float, default=0.0)
+    sc.add_argument("--send-when")
     sc.add_argument("--read-after", type=float, default=0.0)
     sc.add_argument("--junk", action="store_true")
     sc.add_argument("--rcvbuf", type=int, default=0)
     sc.add_argument("--slow", action="store_true")
+    mn = sub.add_parser("many")
+    mn.add_argument("ep")
+    mn.add_argument("n", type=int)
+    mn.add_argument("--send-when")
     fl = sub.add_parser("flood")
     fl.add_argument("ep")
     fl.add_argument("n", type=int)
@@ -119,6 +163,8 @@ def main():
     a = p.parse_args()
     if a.mode == "scrape":
         scrape(a)
+    elif a.mode == "many":
+        many(a)
     else:
         hold(a, a.mode == "stall")
 

@@ -235,13 +235,20 @@ hc_result()
 # without being read); scraper B connects and sends meanwhile, behind it 40 connections that
 # send nothing (once the pool was full each pushed out the oldest unread connection: A and B).
 lib_worker_stop 0 15 "$TMPD/stop_w0" || lib_case_fail "worker 0 was not stopped"
-lib_bg "$NS_R" "$PY" "$HC" scrape "$EP" --send-after 1.5 >"$TMPD/late_a"
+lib_bg "$NS_R" "$PY" "$HC" scrape "$EP" --send-when "$TMPD/a_go" >"$TMPD/late_a"
 late_a=$BG_PID
 lib_wait_for 5 grep -q connected "$TMPD/late_a" || lib_case_fail "scraper A did not connect"
-sleep 0.3
+http_conns() { lib_nsx "$NS_R" ss -Htn state established '( sport = :9470 )' | wc -l; }
+lib_wait_for 5 test "$(http_conns)" -ge 1
+sleep 0.2 # (accepted: the daemon's end is established at once, the accept comes after)
 lib_bg "$NS_R" "$BIN/ringrelayctl" -s "$SOCK" sessions >/dev/null 2>&1
 busy=$BG_PID
-sleep 0.5
+# The control thread waits for worker 0 (a futex): A sends now.
+ctl_tid=$(grep -lx ringrelay-ctl /proc/"$RELAY_PID"/task/*/comm | head -n 1 | cut -d/ -f5)
+ctl_waits() { grep -q futex /proc/"$RELAY_PID"/task/"$ctl_tid"/wchan; }
+lib_wait_for 5 ctl_waits || lib_case_fail "the control thread never waited for the worker"
+: >"$TMPD/a_go"
+sleep 0.3
 lib_bg "$NS_R" "$PY" "$HC" scrape "$EP" >"$TMPD/late_b"
 late_b=$BG_PID
 lib_wait_for 5 grep -q connected "$TMPD/late_b" || lib_case_fail "scraper B did not connect"
@@ -252,6 +259,25 @@ lib_wait_gone "$late_b" 5
 hc_result "$TMPD/late_a" "a request that came whole while the control thread was busy"
 hc_result "$TMPD/late_b" "a scraper ahead of 40 empty connections, all accepted at once"
 lib_stop_pid "$flood"
+lib_stop_pid "$busy"
+lib_stop_pid "$STOP_PID"
+# 5a'. The same busy thread, 24 scrapers that connect in order and send at once: when it
+# accepts them in one batch, the first 16 fill the pool and are answered, the 8 after find
+# every slot sending an answer that moves and are closed (no answer taken for stalled: an
+# answer begun after the batch's clock reading looked stalled and its client was cut off).
+lib_worker_stop 0 15 "$TMPD/stop_w0b" || lib_case_fail "worker 0 was not stopped again"
+rm -f "$TMPD/many_go"
+lib_bg "$NS_R" "$PY" "$HC" many "$EP" 24 --send-when "$TMPD/many_go" >"$TMPD/many"
+many=$BG_PID
+lib_bg "$NS_R" "$BIN/ringrelayctl" -s "$SOCK" sessions >/dev/null 2>&1
+busy=$BG_PID
+lib_wait_for 5 ctl_waits || lib_case_fail "the control thread never waited for the worker"
+: >"$TMPD/many_go"
+lib_wait_gone "$many" 25
+got=$(cat "$TMPD/many")
+[ "${got:0:16}" = CCCCCCCCCCCCCCCC ] &&
+	lib_case_ok "24 scrapers accepted at once: the first 16 answered whole ($got)" ||
+	lib_case_fail "24 scrapers accepted at once: '$got', want the first 16 C (whole answers)"
 lib_stop_pid "$busy"
 lib_stop_pid "$STOP_PID"
 # 5b. A client that sends 100 more bytes after its request and reads slowly through a small
@@ -303,14 +329,17 @@ else
 	lib_case_fail "out of descriptors: $spent ticks in 1 s (a spin is ~100), status exit $rc," \
 		"$(lib_log_count "cannot accept on the control socket") warnings"
 fi
-# 5e. A stop while an answer waits for a client that reads it slowly after 0.5 s (the TCP
+# 5e. A stop while an answer waits for a client that reads it slowly after 0.3 s (the TCP
 # send buffers cut to 4 KiB again): the answer is finished (it was cut after what the socket
 # took at once, and the client could not tell).
 lib_nsx "$NS_R" sysctl -qw net.ipv4.tcp_wmem="4096 4096 4096"
-lib_bg "$NS_R" "$PY" "$HC" scrape "$EP" --rcvbuf 2048 --read-after 0.5 --slow >"$TMPD/at_stop"
+lib_bg "$NS_R" "$PY" "$HC" scrape "$EP" --rcvbuf 2048 --read-after 0.3 --slow >"$TMPD/at_stop"
 at_stop=$BG_PID
 lib_wait_for 5 grep -q connected "$TMPD/at_stop" || lib_case_fail "the last scraper did not connect"
-sleep 0.2
+# its answer waits in the daemon's send queue: stop now
+queued() { lib_nsx "$NS_R" ss -Htn state established '( sport = :9470 )' | awk '$2 > 0' |
+	grep -q .; }
+lib_wait_for 5 queued || lib_case_fail "the last scraper's answer was never queued"
 lib_relay_stop || lib_case_fail "relay exit status $? after SIGTERM"
 lib_wait_gone "$at_stop" 20
 lib_nsx "$NS_R" sysctl -qw net.ipv4.tcp_wmem="$wmem"

@@ -362,7 +362,9 @@ EOF
 	fi
 	applied=$(lib_log_count "reload: .* applied")
 	kill -HUP "$RELAY_PID"
-	sleep 0.5
+	# the load thread blocks opening the FIFO
+	blocked() { grep -qs wait_for_partner /proc/"$RELAY_PID"/task/*/wchan; }
+	lib_wait_for 5 blocked || lib_case_fail "$c the reload never opened /etc/passwd"
 	t0=$(date +%s%N)
 	out=$(timeout 10 "$BUILD/ringrelayctl" -s "$TMPD/run/ctl.sock" status 2>&1 | head -n 1)
 	ms=$(( ($(date +%s%N) - t0) / 1000000 ))
