@@ -370,10 +370,22 @@ static struct control_conn *http_slot(struct control *ctl)
 /* An HTTP client (read level: /metrics). */
 static void accept_http(struct control *ctl, int fd, uint64_t now)
 {
+	static const char body[] = "busy: every /metrics slot is answering; try again\n";
 	struct control_conn *slot = http_slot(ctl);
+	char buf[CONTROL_HTTP_MAX];
+	int i;
 
 	if (!slot) {
-		close(fd); /* every slot is sending an answer that moves: they end soon */
+		/* Every slot is sending an answer that moves: they end soon. What the client
+		 * sent is read first, or the close would reset the connection over the 503. */
+		for (i = 0; i < 16 && recv(fd, buf, sizeof(buf), MSG_DONTWAIT) > 0; i++)
+			;
+		snprintf(buf, sizeof(buf),
+			 "HTTP/1.0 503 Service Unavailable\r\nRetry-After: 1\r\n"
+			 "Content-Type: text/plain\r\nContent-Length: %zu\r\n"
+			 "Connection: close\r\n\r\n%s",
+			 sizeof(body) - 1, body);
+		say_and_close(fd, buf);
 		return;
 	}
 	conn_init(slot, CONTROL_CONN_HTTP, fd, CONTROL_READ, (uid_t)-1, now);

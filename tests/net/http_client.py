@@ -6,15 +6,15 @@ control thread's pool must survive. Every mode ends by itself within its hold ti
   scrape HOST:PORT [--send-after S | --send-when FILE] [--junk] [--rcvbuf B] [--read-after S]
           [--slow]
       connect (prints "connected"), send GET /metrics after S seconds or once FILE exists
-      (10 s at most) (with --junk, 100 more
-      bytes 50 ms later, as a pipelining client might), wait --read-after seconds, read the
-      answer to its end (15 s at most; --slow: 4 KiB every 10 ms) and print one word: "complete" (status 200 and as many
-      body bytes as Content-Length says), "short GOT/WANT", "reset GOT", "noanswer" (closed
-      before any byte) or "timeout".
+      (10 s at most; with --junk, 100 more bytes 50 ms later, as a pipelining client might),
+      wait --read-after seconds, read the answer to its end (15 s at most; --slow: 4 KiB
+      every 10 ms) and print one word: "complete" (status 200 and as many body bytes as
+      Content-Length says), "unavailable" (a whole 503), "short GOT/WANT", "reset GOT",
+      "noanswer" (closed before any byte), "bad STATUS-LINE" or "timeout".
   many HOST:PORT N [--send-when FILE]
       open N connections one after the other, each sending its request at once (once FILE
       exists), then read every answer; prints one letter per connection, in order: C
-      complete, N no answer, R reset, S short, B bad, T timeout.
+      complete, U a whole 503 answer, N no answer, R reset, S short, B bad, T timeout.
   flood HOST:PORT N HOLD
       open N connections that send nothing, hold them HOLD seconds (prints "open K").
   stall HOST:PORT N HOLD [--rcvbuf B]
@@ -54,6 +54,8 @@ def verdict(data):
         k, _, v = line.partition(b":")
         if k.strip().lower() == b"content-length":
             want = int(v)
+    if head.startswith(b"HTTP/1.0 503") and want == len(body):
+        return "unavailable"
     if not head.startswith(b"HTTP/1.0 200") or want is None:
         return "bad " + head.split(b"\r\n")[0].decode(errors="replace")
     return "complete" if len(body) == want else "short %d/%d" % (len(body), want)
