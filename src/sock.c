@@ -227,7 +227,11 @@ void sock_rx_cmsg(const struct cmsghdr *c, struct sock_rx_meta *m)
 		memcpy(&pi, CMSG_DATA(c), sizeof(pi));
 		memset(&m->local, 0, sizeof(m->local));
 		m->local.in6.sin6_family = AF_INET6;
-		m->local.in6.sin6_addr = pi.ipi6_addr;
+		/* As for IPv4: the destination for unicast; for a multicast one, which no
+		 * datagram may carry as its source (the send fails with EINVAL), none: the
+		 * kernel picks the reply's source (and the session gets no fast path). */
+		if (!IN6_IS_ADDR_MULTICAST(&pi.ipi6_addr))
+			m->local.in6.sin6_addr = pi.ipi6_addr;
 		m->has_local = true;
 	} else if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_RXQ_OVFL) {
 		if (!cmsg_has(c, sizeof(m->ovfl)))

@@ -3,7 +3,8 @@
 # Forward mode end to end, per backend and family: datagrams of several sizes (1 to 1400 bytes)
 # arrive byte-exact at the upstream and back at the client; 50 concurrent clients x 20
 # datagrams each get back exactly their own payloads; a zero-length datagram is forwarded and
-# echoed; the counters add up and nothing is dropped.
+# echoed; the counters add up and nothing is dropped. IPv6, a wildcard listener: a datagram
+# to ff02::1 is relayed and echoed from a unicast source.
 . "$(dirname "$0")/lib.sh"
 lib_topology
 
@@ -67,4 +68,46 @@ run_case()
 	lib_case_end
 }
 
+# multicast_case BACKEND: IPv6, a listener on the wildcard address: a datagram to the
+# all-nodes group ff02::1 is relayed, and the echo comes back to the client from a unicast
+# address (the reply used to name the group as its source: EINVAL, a send error).
+multicast_case()
+{
+	local out
+	lib_case_begin multicast "$1" 6
+	lib_case_echo
+	lib_relay_conf "$conf" backend="$1" listen="[::]:5001" up="$(ep "$UP1_IP" 9000)"
+	if ! lib_relay_start "$conf"; then
+		lib_case_fail "$c relay did not start"
+		lib_case_stop_helpers
+		return
+	fi
+	out=$(lib_nsx "$NS_C" "$PY" - "$IF_C" <<'EOF'
+import socket, sys
+idx = socket.if_nametoindex(sys.argv[1])
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, idx)
+s.settimeout(0.5)
+got = None
+for i in range(6):
+    s.sendto(b"group-%d" % i, ("ff02::1", 5001, 0, idx))
+    try:
+        data, peer = s.recvfrom(2048)
+        got = (data.decode(), peer[0])
+        break
+    except socket.timeout:
+        pass
+print("%s from %s" % got if got else "no reply")
+EOF
+)
+	case $out in
+	group-*" from "ff* | "no reply") lib_case_fail "$c a datagram to ff02::1: $out" ;;
+	*) lib_case_ok "$c a datagram to ff02::1 is relayed and echoed: $out" ;;
+	esac
+	lib_case_end
+}
+
+for backend in $(lib_backends); do
+	multicast_case "$backend"
+done
 lib_each_case run_case

@@ -103,6 +103,24 @@ static void test_rx_pktinfo_v6_ovfl_gro(void **state)
 	assert_int_equal(m.gso_size, 1400);
 }
 
+/* A datagram to an IPv6 multicast group (ff02::1 reaches a wildcard listener): the reply
+ * names no source (the kernel picks one), as IPv4's ipi_spec_dst does for a broadcast. */
+static void test_rx_pktinfo_v6_multicast(void **state)
+{
+	struct in6_pktinfo pi = { .ipi6_ifindex = 2 };
+	struct rx_control rc;
+	struct sock_rx_meta m;
+
+	(void)state;
+	inet_pton(AF_INET6, "ff02::1", &pi.ipi6_addr);
+	rx_begin(&rc);
+	rx_add(&rc, IPPROTO_IPV6, IPV6_PKTINFO, &pi, sizeof(pi));
+	m = rx_parse(&rc);
+	assert_true(m.has_local);
+	assert_int_equal(addr_family(&m.local), AF_INET6);
+	assert_true(addr_is_any(&m.local));
+}
+
 /* A GRO size that is no UDP payload length means no segmentation; unknown cmsgs change
  * nothing. */
 static void test_rx_odd(void **state)
@@ -339,6 +357,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_rx_pktinfo_v4),
 		cmocka_unit_test(test_rx_pktinfo_v6_ovfl_gro),
+		cmocka_unit_test(test_rx_pktinfo_v6_multicast),
 		cmocka_unit_test(test_rx_odd),
 		cmocka_unit_test(test_rx_short),
 		cmocka_unit_test(test_tx_none),
