@@ -161,18 +161,21 @@ static void probe_send(struct upkeep_probe *p, uint64_t now)
 static void probe_read(struct upkeep_probe *p)
 {
 	uint8_t buf[CONFIG_PROBE_MAX];
+	int errors = 0;
 	ssize_t n;
 
 	for (;;) {
 		n = recv(p->fd, buf, sizeof(buf), MSG_DONTWAIT);
 		if (n < 0) {
-			if (errno == ECONNREFUSED) {
-				sock_drain_errors(p->fd, 64);
-				if (p->deadline)
-					probe_fail(p, "ICMP unreachable");
-				continue;
-			}
-			return;
+			if (errno == EAGAIN || errno == EINTR || ++errors > 8)
+				return;
+			/* Any ICMP error (port, host or network unreachable, too big): IP_RECVERR
+			 * queued a copy, which keeps poll reporting POLLERR until it is read. */
+			if (p->deadline)
+				probe_fail(p, errno == ECONNREFUSED ? "ICMP unreachable"
+								    : strerror(errno));
+			sock_drain_errors(p->fd, 64);
+			continue;
 		}
 		if (!p->deadline)
 			continue;
