@@ -206,9 +206,16 @@ uint32_t balancer_pick(const struct balancer *b, const struct addr *client, uint
 	case BALANCE_MAGLEV:
 		h = addr_hash(client, true, BALANCE_CLIENT_SEED);
 		i = balance_lookup(&b->full, b->mode, h);
-		if (b->has_alt && !(b->eligible >> i & 1))
-			i = balance_lookup(&b->alt, b->mode, h);
-		return i;
+		if (!b->has_alt || b->eligible >> i & 1)
+			return i;
+		/* hash: h's remainder by the full schedule's length named the member that is out;
+		 * by a length with a common factor it would name few of the others (4 members,
+		 * 1 and 3 out: every client of theirs had an odd h, and h % 2 sent all of them
+		 * to member 2). What is left of h above that remainder spreads them. Maglev's
+		 * tables are built to keep slots in place: the same slot is the point there. */
+		if (b->mode == BALANCE_HASH && b->full.schedule_len)
+			h /= b->full.schedule_len;
+		return balance_lookup(&b->alt, b->mode, h);
 	}
 	return 0;
 }

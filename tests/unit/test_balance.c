@@ -344,6 +344,47 @@ static void test_maglev_removal(void **state)
 	free(clients);
 }
 
+/* hash with members out: their clients spread over the eligible ones by weight, whatever
+ * the two schedules' lengths share (4 x weight 1, members 1 and 3 out: every displaced client
+ * went to member 2), and the others stay put. */
+static void test_hash_fallback_spread(void **state)
+{
+	static const struct weight_set four = { "four", 4, { 1, 1, 1, 1 } };
+	static struct relay_conf r;
+	struct balance_member m[4];
+	struct addr *clients = random_clients(N_CLIENTS);
+	uint32_t i, got[4] = { 0 }, displaced = 0, rr = 0;
+	struct balancer all, some;
+
+	(void)state;
+	fill_conf(&r, &four, BALANCE_HASH);
+	for (i = 0; i < 4; i++) {
+		m[i].addr = r.upstreams[i].addr;
+		m[i].weight = 1;
+	}
+	assert_int_equal(balancer_build(&all, BALANCE_HASH, m, 4, BALANCE_ALL), 0);
+	assert_int_equal(balancer_build(&some, BALANCE_HASH, m, 4, (1u << 0) | (1u << 2)), 0);
+	for (i = 0; i < N_CLIENTS; i++) {
+		uint32_t first = balancer_pick(&all, &clients[i], &rr);
+		uint32_t now = balancer_pick(&some, &clients[i], &rr);
+
+		assert_true(now == 0 || now == 2);
+		if (first == 0 || first == 2) {
+			assert_int_equal(now, first);
+			continue;
+		}
+		displaced++;
+		got[now]++;
+	}
+	print_message("hash, 1 and 3 of 4 out: %u displaced clients went %u to 0, %u to 2\n",
+		      displaced, got[0], got[2]);
+	assert_true(displaced > N_CLIENTS / 3);
+	assert_true(got[0] * 10 > displaced * 4 && got[2] * 10 > displaced * 4);
+	balancer_fini(&all);
+	balancer_fini(&some);
+	free(clients);
+}
+
 static void test_one_upstream(void **state)
 {
 	static const enum balance_mode modes[] = { BALANCE_RR, BALANCE_HASH, BALANCE_MAGLEV };
@@ -377,6 +418,7 @@ int main(void)
 		cmocka_unit_test(test_maglev_weights),
 		cmocka_unit_test(test_maglev_removal),
 		cmocka_unit_test(test_one_upstream),
+		cmocka_unit_test(test_hash_fallback_spread),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
