@@ -38,7 +38,10 @@ static void upstream_swap(struct runtime *rt, uint32_t r, struct pool *p)
 
 	if (!old)
 		return;
-	/* Every started worker must finish the iteration it may be in before old goes. */
+	/* Every started worker must finish the iteration it may be in before old goes. The
+	 * fence pairs with worker_quiescent's: a worker that loaded old did so before the count
+	 * read here (store buffering otherwise allows both sides to read the value before). */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	old->retired_qs = calloc(rt->n_started ? rt->n_started : 1, sizeof(*old->retired_qs));
 	for (i = 0; old->retired_qs && i < rt->n_started; i++)
 		old->retired_qs[i] =

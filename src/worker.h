@@ -238,11 +238,16 @@ static inline struct upstream_counters *worker_uc(struct worker *w, uint32_t r, 
 	return &w->uc[r * CONFIG_MAX_UPSTREAMS + u];
 }
 
-/* The end of a loop iteration: no pool loaded in it is used any more (pool.h's grace). */
+/* The end of a loop iteration: no pool loaded in it is used any more (pool.h's grace). The
+ * fence keeps the next iteration's pool loads behind this store (upstream_swap has the other
+ * one): without it the worker could load the pool main just replaced while main still reads
+ * the quiescent count before this one, and frees that pool one iteration too early. One per
+ * loop iteration, not per datagram. */
 static inline void worker_quiescent(struct worker *w)
 {
 	__atomic_store_n(&w->wc.quiescent, __atomic_load_n(&w->wc.loops, __ATOMIC_RELAXED),
 			 __ATOMIC_RELEASE);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 }
 
 /* Monotonic now in ns (vDSO, no syscall). */
