@@ -456,6 +456,11 @@ static int check_check(struct config_parser *p, const config_setting_t *g, void 
 {
 	const struct health_check_conf *h = base;
 
+	/* The upkeep thread turns results into state every tick: a shorter interval would
+	 * count only a tick's last result, and send at the pace of the replies. */
+	if (h->interval < CONFIG_MIN_INTERVAL)
+		return config_err_member(p, g, "interval", "must be at least %g seconds",
+					 CONFIG_MIN_INTERVAL);
 	if (h->timeout > h->interval)
 		return config_err_member(p, g, "timeout", "must not be longer than interval (%g s)",
 					 h->interval);
@@ -527,6 +532,9 @@ static int relay_check(struct config_parser *p, const config_setting_t *g, void 
 	char text[ADDR_STRLEN];
 	uint32_t i;
 
+	if (r->resolve_interval > 0 && r->resolve_interval < CONFIG_MIN_INTERVAL)
+		return config_err_member(p, g, "resolve_interval",
+					 "must be 0 (off) or at least %g seconds", CONFIG_MIN_INTERVAL);
 	for (i = 0; r->source == SOURCE_ADDRESS && i < r->n_members; i++)
 		if (addr_family(&r->members[i].addr) != addr_family(&r->source_addr))
 			return config_err_member(

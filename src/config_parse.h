@@ -16,6 +16,9 @@
 #include "config.h"
 
 #define CONFIG_MAX_SECONDS 86400.0
+/* The shortest health_check.interval and resolve_interval: the upkeep thread's tick
+ * (UPKEEP_TICK_MS), at which it turns results into state. */
+#define CONFIG_MIN_INTERVAL 0.1
 #define CONFIG_MAX_ROWS 31 /* per section */
 
 struct config_parser {

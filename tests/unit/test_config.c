@@ -389,6 +389,12 @@ static const struct error_case error_cases[] = {
      "max_sessions_per_source, "
      "session_full, reuseport_shared, max_fails, fail_timeout, reply_timeout, "
      "health_check, resolve_interval, source, fwmark)"},
+    {"relays = ( { name = \"a\"; listen = [ \"127.0.0.1:1\" ]; upstreams = [ \"127.0.0.1:2\" ];"
+     " health_check = { interval = 0.05; timeout = 0.01; send = \"x\"; }; } );\n",
+     "t.conf:1: relays[0].health_check.interval: must be at least 0.1 seconds"},
+    {"relays = ( { name = \"a\"; listen = [ \"127.0.0.1:1\" ]; upstreams = [ \"127.0.0.1:2\" ];"
+     " resolve_interval = 0.01; } );\n",
+     "t.conf:1: relays[0].resolve_interval: must be 0 (off) or at least 0.1 seconds"},
     {"filter = { interfaces = [ \"lo\" ];\n rate_limit = { ppps = 1; }; };\n" RELAY,
      "t.conf:2: filter.rate_limit: unknown setting 'ppps' (expected one of: pps, burst, "
      "prefix4, prefix6)"},
