@@ -70,6 +70,7 @@ static void probe_fail(struct upkeep_probe *p, const char *why)
  * with a health_check, settings copied. */
 static void upkeep_sync(struct upkeep *k, const struct runtime *rt, uint64_t now)
 {
+	struct addr source;
 	uint32_t i, j, m;
 
 	for (j = 0; j < k->n_probes; j++)
@@ -116,9 +117,13 @@ static void upkeep_sync(struct upkeep *k, const struct runtime *rt, uint64_t now
 			pr->send_len = hc->send_len;
 			memcpy(pr->expect, hc->expect, hc->expect_len);
 			pr->expect_len = hc->expect_len;
-			memset(&pr->source, 0, sizeof(pr->source));
+			memset(&source, 0, sizeof(source));
 			if (rc->source == SOURCE_ADDRESS)
-				pr->source = rc->source_addr;
+				source = rc->source_addr;
+			/* a reload that moved the source: the next probe binds the new one */
+			if (memcmp(&source, &pr->source, sizeof(source)))
+				probe_close(pr);
+			pr->source = source;
 		}
 	}
 	for (j = 0; j < k->n_probes;) {

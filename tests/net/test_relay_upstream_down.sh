@@ -196,7 +196,37 @@ probe_spin_case()
 	lib_relay_stop || lib_case_fail "$c relay exit status $? after SIGTERM"
 }
 
+# probe_source_case: a reload that moves the relay's source address moves its health
+# checks' too (the probe socket stayed bound to the old one while its sends worked).
+probe_source_case()
+{
+	local c="[health check, source moved]" conf=$TMPD/psrc.conf got
+	lib_nsx "$NS_R" ip addr add 198.18.2.5/24 dev "$IF_RU" 2>/dev/null
+	lib_udp_bg "$NS_U" "$TMPD/psrc-echo.json" echo --bind 198.18.2.2:9000 --seconds 60
+	local echo_pid=$BG_PID
+	lib_relay_conf "$conf" listen="198.18.1.2:5000" up="198.18.2.2:9000"
+	sed -i 's|max_sessions = 4096;|max_sessions = 4096; source = "198.18.2.1"; health_check = { interval = 0.3; timeout = 0.2; send = "ping"; };|' \
+		"$conf"
+	lib_relay_start "$conf" || { lib_case_fail "$c relay did not start"; return; }
+	probe_from() { lib_nsx "$NS_R" ss -Hunp state established dst 198.18.2.2:9000 |
+		grep ringrelay | awk '{print $3}' | sort -u | tr '\n' ' '; }
+	lib_wait_for 5 test -n "$(probe_from)"
+	got=$(probe_from)
+	sed -i 's|source = "198.18.2.1";|source = "198.18.2.5";|' "$conf"
+	lib_relay_hup "reload: .* applied" || lib_case_fail "$c the reload did not apply"
+	probe_moved() { [ "$(probe_from)" != "$got" ] && probe_from | grep -q "^198.18.2.5:"; }
+	if lib_wait_for 3 probe_moved; then
+		lib_case_ok "$c probes from $got, after the reload from $(probe_from)"
+	else
+		lib_case_fail "$c probes from $got, after the reload still from $(probe_from)"
+	fi
+	lib_relay_stop || lib_case_fail "$c relay exit status $? after SIGTERM"
+	lib_stop_pid "$echo_pid"
+	lib_nsx "$NS_R" ip addr del 198.18.2.5/24 dev "$IF_RU" 2>/dev/null
+}
+
 probe_spin_case
+probe_source_case
 for backend in $(lib_backends); do
 	pending_case "$backend"
 	errqueue_case "$backend" 50
