@@ -96,7 +96,8 @@ struct upstream_counters {
 } __attribute__((aligned(64)));
 
 _Static_assert(offsetof(struct upstream_counters, sessions_active) == 8 * sizeof(uint64_t),
-	       "a new upstream_counters field must be summed in upstream_counters_add()");
+	       "a new upstream_counters field must be summed in upstream_counters_add() and "
+	       "zeroed in worker.c member_uc()");
 
 struct worker_counters {
 	uint64_t loops;	       /* io_uring_enter / epoll_wait calls */

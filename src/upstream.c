@@ -277,7 +277,8 @@ void upstream_tick(struct runtime *rt, uint64_t now)
 				    &wk->uc[r * CONFIG_MAX_UPSTREAMS + p->m[k].slot];
 
 				/* still the slot's previous member's counts (upstream_snapshot) */
-				if (wk->relays[r].uc_gen[p->m[k].slot] != p->m[k].gen)
+				if (__atomic_load_n(&wk->relays[r].uc_gen[p->m[k].slot],
+						    __ATOMIC_ACQUIRE) != p->m[k].gen)
 					continue;
 				fails += counter_get(&uc->unreachable) + counter_get(&uc->noreply);
 				oks += counter_get(&uc->rx_pkts);
@@ -448,7 +449,8 @@ int upstream_snapshot(const struct runtime *rt, struct snapshot *s)
 				const struct worker *wk = &rt->workers[w];
 
 				/* a worker that has not counted this member yet has zeros */
-				if (wk->relays[r].uc_gen[m->slot] != m->gen)
+				if (__atomic_load_n(&wk->relays[r].uc_gen[m->slot],
+						    __ATOMIC_ACQUIRE) != m->gen)
 					continue;
 				upstream_counters_add(&s->workers[w].upstreams[n],
 						      &wk->uc[r * CONFIG_MAX_UPSTREAMS + m->slot]);
