@@ -64,7 +64,8 @@ struct upstreams {
 
 /* Builds and publishes the pool of every relay of cfg (relay i in slot[i]) from its members
  * (cfg->relays[i].members), keeping the counter slot, health and drain of members that stay.
- * Returns 0 or -errno with err set (nothing published then). */
+ * Returns 0 or -errno with err set: out of memory for a relay's balancer tables, the relays
+ * before it have their new pools published already, the others keep theirs. */
 int upstream_publish(struct runtime *rt, const struct config *cfg, const uint32_t *slot, char *err,
 		     size_t errlen);
 /* Relay i of rt->cfg now has the members m[0..n) (a new resolution): publishes its pool.
