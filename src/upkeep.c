@@ -19,6 +19,8 @@
 #include "upstream.h"
 
 /* One upstream's active check. */
+#define UPKEEP_PROBE_RESULTS 4
+
 struct upkeep_probe {
 	uint32_t r, u, gen; /* relay slot, counter slot, member gen: who it checks */
 	bool seen;	    /* still in a pool at the last sync */
@@ -28,7 +30,10 @@ struct upkeep_probe {
 	uint64_t interval, timeout; /* ns */
 	uint64_t next_send;	    /* ns */
 	uint64_t deadline;	    /* ns; 0: no probe out */
-	int result;		    /* to report: 1 ok, -1 failed, 0 nothing */
+	/* To report at the next tick, in order (a timeout and the next probe's reply can fall
+	 * in one tick): 1 ok, -1 failed; the last failure's why. */
+	int8_t results[UPKEEP_PROBE_RESULTS];
+	uint8_t n_results;
 	char why[64];
 	uint8_t send[CONFIG_PROBE_MAX], expect[CONFIG_PROBE_MAX];
 	uint32_t send_len, expect_len;
@@ -59,10 +64,20 @@ static void probe_close(struct upkeep_probe *p)
 	p->fd = -1;
 }
 
-static void probe_fail(struct upkeep_probe *p, const char *why)
+/* A result for the next tick; more than it holds keep the latest. */
+static void probe_result(struct upkeep_probe *p, int8_t r)
 {
 	p->deadline = 0;
-	p->result = -1;
+	if (p->n_results == UPKEEP_PROBE_RESULTS) {
+		memmove(p->results, p->results + 1, UPKEEP_PROBE_RESULTS - 1);
+		p->n_results--;
+	}
+	p->results[p->n_results++] = r;
+}
+
+static void probe_fail(struct upkeep_probe *p, const char *why)
+{
+	probe_result(p, -1);
 	snprintf(p->why, sizeof(p->why), "health check: %s", why);
 }
 
@@ -121,8 +136,11 @@ static void upkeep_sync(struct upkeep *k, const struct runtime *rt, uint64_t now
 			if (rc->source == SOURCE_ADDRESS)
 				source = rc->source_addr;
 			/* a reload that moved the source: the next probe binds the new one */
-			if (memcmp(&source, &pr->source, sizeof(source)))
+			if (memcmp(&source, &pr->source, sizeof(source))) {
 				probe_close(pr);
+				pr->deadline = 0; /* its reply would come to the closed socket */
+				pr->next_send = now;
+			}
 			pr->source = source;
 		}
 	}
@@ -139,6 +157,7 @@ static void upkeep_sync(struct upkeep *k, const struct runtime *rt, uint64_t now
 static void probe_send(struct upkeep_probe *p, uint64_t now)
 {
 	struct sock_source src = {.bind = addr_family(&p->source) ? &p->source : NULL};
+	uint32_t i;
 
 	p->next_send = now + p->interval;
 	if (p->deadline)
@@ -151,10 +170,13 @@ static void probe_send(struct upkeep_probe *p, uint64_t now)
 			return;
 		}
 	}
-	/* Replies to an earlier probe that came too late are not this one's. */
+	/* Replies and errors an earlier probe left, too late to count, are not this one's:
+	 * read them all (an error stops a receive, its queued copy stays: drained after). */
+	for (i = 0; i < 256; i++)
+		if (recv(p->fd, NULL, 0, MSG_DONTWAIT | MSG_TRUNC) < 0 &&
+		    (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
 	sock_drain_errors(p->fd, 64);
-	while (recv(p->fd, NULL, 0, MSG_DONTWAIT | MSG_TRUNC) >= 0)
-		;
 	if (send(p->fd, p->send, p->send_len, MSG_DONTWAIT) < 0) {
 		probe_fail(p, strerror(errno));
 		probe_close(p);
@@ -172,8 +194,11 @@ static void probe_read(struct upkeep_probe *p)
 	for (;;) {
 		n = recv(p->fd, buf, sizeof(buf), MSG_DONTWAIT);
 		if (n < 0) {
-			if (errno == EAGAIN || errno == EINTR || ++errors > 8)
+			if (errno == EAGAIN || errno == EINTR || ++errors > 8) {
+				/* an error a probe_send read left its copy queued: POLLERR */
+				sock_drain_errors(p->fd, 64);
 				return;
+			}
 			/* Any ICMP error (port, host or network unreachable, too big): IP_RECVERR
 			 * queued a copy, which keeps poll reporting POLLERR until it is read. */
 			if (p->deadline)
@@ -185,8 +210,7 @@ static void probe_read(struct upkeep_probe *p)
 		if (!p->deadline)
 			continue;
 		if ((size_t)n >= p->expect_len && !memcmp(buf, p->expect, p->expect_len)) {
-			p->deadline = 0;
-			p->result = 1;
+			probe_result(p, 1);
 		} else {
 			probe_fail(p, "unexpected reply");
 		}
@@ -330,7 +354,7 @@ static void *upkeep_thread(void *arg)
 	struct app *a = k->a;
 	struct pollfd *pfd = NULL;
 	uint64_t now, next_tick = 0, wait;
-	uint32_t i, n, np, cap = 0;
+	uint32_t i, j, n, np, cap = 0;
 	sigset_t all;
 
 	sigfillset(&all);
@@ -342,10 +366,10 @@ static void *upkeep_thread(void *arg)
 			for (i = 0; i < k->n_probes; i++) {
 				struct upkeep_probe *p = &k->probes[i];
 
-				if (p->result)
+				for (j = 0; j < p->n_results; j++)
 					upstream_check_result(&a->rt, p->r, p->u, p->gen,
-							      p->result > 0, p->why, now);
-				p->result = 0;
+							      p->results[j] > 0, p->why, now);
+				p->n_results = 0;
 			}
 			upkeep_sync(k, &a->rt, now);
 			upstream_tick(&a->rt, now);
