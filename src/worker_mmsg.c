@@ -29,6 +29,7 @@ struct mmsg_worker {
 	struct worker *w;
 	int epfd;
 	int timerfd;
+	uint64_t tick; /* the timer's interval, ns (0: not set yet) */
 	bool stopping;
 	uint8_t *bufs; /* MMSG_BATCH x buffer_size */
 	struct mmsghdr rx[MMSG_BATCH];
@@ -575,16 +576,30 @@ static void on_session(struct mmsg_worker *mw, struct udata u, bool err)
 		sock_drain_errors(s->fd, MMSG_ERRQUEUE_MAX);
 }
 
-/* The tick follows the configuration (its timeouts): set at start and after each command. */
+/* The tick follows the configuration (its timeouts): set at start and after each command,
+ * only when it changes, and then no later than the next one due. Setting the timer restarts
+ * its countdown and drops expirations not yet read: commands more often than the tick
+ * (`ringrelayctl sessions` from a dashboard) would otherwise hold every tick off, and with
+ * it session expiry, reply timeouts and a removed relay's end. */
 static void set_tick(struct mmsg_worker *mw)
 {
-	uint64_t tick = worker_tick_ns(mw->w);
-	struct itimerspec its = { 0 };
+	uint64_t tick = worker_tick_ns(mw->w), left;
+	struct itimerspec its = { 0 }, cur;
 
+	if (tick == mw->tick)
+		return;
 	its.it_interval.tv_sec = (time_t)(tick / 1000000000ull);
 	its.it_interval.tv_nsec = (long)(tick % 1000000000ull);
 	its.it_value = its.it_interval;
-	timerfd_settime(mw->timerfd, 0, &its, NULL);
+	if (mw->tick && timerfd_gettime(mw->timerfd, &cur) == 0) {
+		left = (uint64_t)cur.it_value.tv_sec * 1000000000ull + (uint64_t)cur.it_value.tv_nsec;
+		if (left && left < tick) {
+			its.it_value.tv_sec = (time_t)(left / 1000000000ull);
+			its.it_value.tv_nsec = (long)(left % 1000000000ull);
+		}
+	}
+	if (timerfd_settime(mw->timerfd, 0, &its, NULL) == 0)
+		mw->tick = tick;
 }
 
 static void on_timer(struct mmsg_worker *mw)
