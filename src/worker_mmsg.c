@@ -280,8 +280,13 @@ static void flush(struct mmsg_worker *mw, int fd, int first, int n, uint32_t rel
 			 * IP_RECVERR) fails one send, as with io_uring; the rest still get their
 			 * chance. */
 			count_lost(mw, relay, d, up, err, segs[sent++]);
+		} else if (r < 0 && err != EAGAIN && err != EWOULDBLOCK) {
+			/* Another error fails this datagram alone, as in the io_uring backend: a
+			 * qdisc's drop (ENOBUFS under IP_RECVERR), a firewall's EPERM. */
+			count_lost(mw, relay, d, up, err, segs[sent++]);
 		} else if (r <= 0) {
-			/* Anything else (a full socket) drops what is left. */
+			/* A full socket drops what is left (what the io_uring backend's sends
+			 * meet there too). */
 			for (i = sent; i < n; i++)
 				count_lost(mw, relay, d, up, err, segs[i]);
 			break;
