@@ -201,17 +201,25 @@ static void conn_close(struct control_conn *c)
 	c->fd = -1;
 }
 
-/* Closes c after reading away what its client sent: closing a TCP socket with bytes unread
- * resets the connection and drops what the client has not yet taken of the answer. */
-static void conn_close_read(struct control_conn *c)
+/* Reads and drops what waits on fd, up to 16 reads: the last recv's result (> 0: more may
+ * wait; 0: the client's end; < 0: errno). Closing a TCP socket with bytes unread resets the
+ * connection and drops what the client has not yet taken of an answer. */
+static ssize_t read_away(int fd)
 {
 	char sink[4096];
+	ssize_t n = 1;
 	int i;
 
-	for (i = 0; c->kind != CONTROL_CONN_FREE && i < 16 &&
-		    recv(c->fd, sink, sizeof(sink), MSG_DONTWAIT) > 0;
-	     i++)
-		;
+	for (i = 0; i < 16 && n > 0; i++)
+		n = recv(fd, sink, sizeof(sink), MSG_DONTWAIT);
+	return n;
+}
+
+/* Closes c after reading away what its client sent. */
+static void conn_close_read(struct control_conn *c)
+{
+	if (c->kind != CONTROL_CONN_FREE)
+		read_away(c->fd);
 	conn_close(c);
 }
 
@@ -372,14 +380,12 @@ static void accept_http(struct control *ctl, int fd, uint64_t now)
 {
 	static const char body[] = "busy: every /metrics slot is answering; try again\n";
 	struct control_conn *slot = http_slot(ctl);
-	char buf[CONTROL_HTTP_MAX];
-	int i;
+	char buf[256];
 
 	if (!slot) {
 		/* Every slot is sending an answer that moves: they end soon. What the client
 		 * sent is read first, or the close would reset the connection over the 503. */
-		for (i = 0; i < 16 && recv(fd, buf, sizeof(buf), MSG_DONTWAIT) > 0; i++)
-			;
+		read_away(fd);
 		snprintf(buf, sizeof(buf),
 			 "HTTP/1.0 503 Service Unavailable\r\nRetry-After: 1\r\n"
 			 "Content-Type: text/plain\r\nContent-Length: %zu\r\n"
@@ -594,18 +600,10 @@ static void conn_write(struct control_conn *c)
 /* A lingering connection: what the client sends is read and dropped, its end closes it. */
 static void conn_drain(struct control_conn *c)
 {
-	char sink[4096];
-	ssize_t n;
-	int i;
+	ssize_t n = read_away(c->fd);
 
-	for (i = 0; i < 16; i++) {
-		n = recv(c->fd, sink, sizeof(sink), MSG_DONTWAIT);
-		if (n > 0)
-			continue;
-		if (n == 0 || (errno != EAGAIN && errno != EINTR))
-			conn_close(c);
-		return;
-	}
+	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+		conn_close(c);
 }
 
 /* Answers being sent when the thread ends go on for up to CONTROL_LAST_MS while their clients

@@ -30,6 +30,19 @@ void relay_counters_add(struct relay_counters *sum, const struct relay_counters 
 	sum->sessions_active += counter_get(&c->sessions_active);
 }
 
+void upstream_counters_zero(struct upstream_counters *c)
+{
+	counter_set(&c->tx_pkts, 0);
+	counter_set(&c->tx_bytes, 0);
+	counter_set(&c->rx_pkts, 0);
+	counter_set(&c->rx_bytes, 0);
+	counter_set(&c->unreachable, 0);
+	counter_set(&c->send_errors, 0);
+	counter_set(&c->noreply, 0);
+	counter_set(&c->sessions_created, 0);
+	counter_set(&c->sessions_active, 0);
+}
+
 void upstream_counters_add(struct upstream_counters *sum, const struct upstream_counters *c)
 {
 	sum->tx_pkts += counter_get(&c->tx_pkts);

@@ -97,7 +97,7 @@ struct upstream_counters {
 
 _Static_assert(offsetof(struct upstream_counters, sessions_active) == 8 * sizeof(uint64_t),
 	       "a new upstream_counters field must be summed in upstream_counters_add() and "
-	       "zeroed in worker.c member_uc()");
+	       "zeroed in upstream_counters_zero()");
 
 struct worker_counters {
 	uint64_t loops;	       /* io_uring_enter / epoll_wait calls */
@@ -161,6 +161,8 @@ void relay_counters_add(struct relay_counters *sum, const struct relay_counters 
 
 /* Adds each counter of c (may be live) to sum. */
 void upstream_counters_add(struct upstream_counters *sum, const struct upstream_counters *c);
+/* Zeroes c field by field with atomic stores: another thread may be summing it. */
+void upstream_counters_zero(struct upstream_counters *c);
 
 /* sum(drops[]) of one direction. */
 uint64_t relay_dir_drops(const struct relay_dir_counters *c);

@@ -173,15 +173,7 @@ static struct upstream_counters *member_uc(struct worker *w, uint32_t r,
 	if (wr->uc_gen[m->slot] != m->gen) {
 		/* The upkeep thread sums these while this runs: it reads the generation with
 		 * acquire, so once it sees the new one it sees the zeros too. */
-		counter_set(&uc->tx_pkts, 0);
-		counter_set(&uc->tx_bytes, 0);
-		counter_set(&uc->rx_pkts, 0);
-		counter_set(&uc->rx_bytes, 0);
-		counter_set(&uc->unreachable, 0);
-		counter_set(&uc->send_errors, 0);
-		counter_set(&uc->noreply, 0);
-		counter_set(&uc->sessions_created, 0);
-		counter_set(&uc->sessions_active, 0);
+		upstream_counters_zero(uc);
 		__atomic_store_n(&wr->uc_gen[m->slot], m->gen, __ATOMIC_RELEASE);
 	}
 	return uc;

@@ -61,16 +61,26 @@ def verdict(data):
     return "complete" if len(body) == want else "short %d/%d" % (len(body), want)
 
 
-def read_all(s, end):
+def wait_for(path):
+    """Returns once path exists (10 s at most); at once without a path."""
+    end = time.time() + 10
+    while path and time.time() < end and not os.path.exists(path):
+        time.sleep(0.02)
+
+
+def read_all(s, end, slow=False):
+    """Reads s to its end (until end): the verdict, or "reset GOT" / "timeout"."""
     data = b""
     s.settimeout(1.0)
     while time.time() < end:
         try:
-            b = s.recv(65536)
+            b = s.recv(4096 if slow else 65536)
+            if slow:
+                time.sleep(0.01)
         except socket.timeout:
             continue
         except ConnectionResetError:
-            return "reset"
+            return "reset %d" % len(data)
         if not b:
             return verdict(data)
         data += b
@@ -78,9 +88,7 @@ def read_all(s, end):
 
 
 def many(a):
-    end = time.time() + 10
-    while a.send_when and time.time() < end and not os.path.exists(a.send_when):
-        time.sleep(0.02)
+    wait_for(a.send_when)
     socks = []
     for _ in range(a.n):
         s = conn(endpoint(a.ep))
@@ -94,31 +102,13 @@ def scrape(a):
     s = conn(endpoint(a.ep), a.rcvbuf)
     print("connected", flush=True)
     time.sleep(a.send_after)
-    end = time.time() + 10
-    while a.send_when and time.time() < end and not os.path.exists(a.send_when):
-        time.sleep(0.02)
+    wait_for(a.send_when)
     s.sendall(REQ)
     if a.junk:
         time.sleep(0.05)
         s.sendall(b"X" * 100)
     time.sleep(a.read_after)
-    data, end = b"", time.time() + 15
-    s.settimeout(1.0)
-    while time.time() < end:
-        try:
-            b = s.recv(4096 if a.slow else 65536)
-            if a.slow:
-                time.sleep(0.01)
-        except socket.timeout:
-            continue
-        except ConnectionResetError:
-            print("reset %d" % len(data), flush=True)
-            return
-        if not b:
-            print(verdict(data), flush=True)
-            return
-        data += b
-    print("timeout", flush=True)
+    print(read_all(s, time.time() + 15, a.slow), flush=True)
 
 
 def hold(a, send):
