@@ -16,8 +16,10 @@
 #include "config.h"
 #include "filter.h"
 #include "log.h"
+#include "lookup.h"
 #include "netlink.h"
 #include "privs.h"
+#include "service.h"
 
 struct admin {
 	struct app *a;
@@ -41,18 +43,27 @@ struct admin {
 	uint64_t asked, done;
 	int result;
 	char err[CONFIG_ERR_LEN];
-	/* A reload's first half (app_reload_load) on a thread of its own, so that link events
-	 * and fast-path moves go on while it reads the file and looks names up. The admin
-	 * thread sets it up; the load thread writes cfg, ret and err, read after the join. */
-	struct admin_load {
-		pthread_t thread;
-		bool out;	/* started, not joined: ad->running stays true meanwhile */
-		int fd;		/* eventfd: written when the load is done */
-		uint64_t begun; /* asked when it began: the requests it covers */
-		struct config *cfg;
-		int ret;
-		char err[CONFIG_ERR_LEN];
-	} load;
+	/* A reload's load out (set and cleared by the admin thread, under lock): NULL when
+	 * none. */
+	struct admin_load *load;
+};
+
+/* A reload's first half (app_reload_read) on a thread of its own, so that link events and
+ * fast-path moves go on while it reads the file and looks names up. Held by the admin thread
+ * and the load thread (refs). A stop gives it up instead of waiting for it (a FIFO for a
+ * file, a name service that hangs would hold the stop past any timeout): from then on the
+ * load touches nothing of the app, and ends when it can, or with the process. */
+struct admin_load {
+	pthread_mutex_t lock; /* refs, a, done and what the load wrote */
+	int refs;
+	struct app *a;	 /* NULL once given up */
+	bool done;	 /* cfg, ret and err are the load's */
+	int fd;		 /* eventfd: written when the load is done */
+	uint64_t begun;	 /* asked when it began: the requests it covers */
+	char *path;	 /* the config file's (a copy: the app's may be gone) */
+	struct config *cfg;
+	int ret;
+	char err[CONFIG_ERR_LEN];
 };
 
 static void admin_wake(int fd)
@@ -70,7 +81,7 @@ static bool admin_begin(struct admin *ad)
 
 	pthread_mutex_lock(&ad->lock);
 	ok = !ad->closing;
-	ad->running = ok || ad->load.out;
+	ad->running = ok;
 	pthread_mutex_unlock(&ad->lock);
 	return ok;
 }
@@ -78,7 +89,7 @@ static bool admin_begin(struct admin *ad)
 static void admin_end(struct admin *ad)
 {
 	pthread_mutex_lock(&ad->lock);
-	ad->running = ad->load.out; /* a reload's load still out keeps it running */
+	ad->running = false;
 	pthread_cond_broadcast(&ad->cond);
 	pthread_mutex_unlock(&ad->lock);
 }
@@ -96,23 +107,126 @@ static void admin_reloaded(struct admin *ad, uint64_t begun, int ret, const char
 	admin_wake(ad->done_fd);
 }
 
+static void load_put(struct admin_load *l)
+{
+	bool last;
+
+	pthread_mutex_lock(&l->lock);
+	last = --l->refs == 0;
+	pthread_mutex_unlock(&l->lock);
+	if (!last)
+		return;
+	config_free(l->cfg);
+	if (l->fd >= 0)
+		close(l->fd);
+	free(l->path);
+	pthread_mutex_destroy(&l->lock);
+	free(l);
+}
+
+/* The process stops: the load may no longer touch the app (waits for a look at the running
+ * configuration's addresses in progress). */
+static void load_give_up(struct admin_load *l)
+{
+	pthread_mutex_lock(&l->lock);
+	l->a = NULL;
+	pthread_mutex_unlock(&l->lock);
+}
+
+static bool load_cancelled(void *arg)
+{
+	struct admin_load *l = arg;
+	bool stop;
+
+	pthread_mutex_lock(&l->lock);
+	stop = !l->a || app_is_stopping(l->a);
+	pthread_mutex_unlock(&l->lock);
+	return stop;
+}
+
+static int load_lookup(void *arg, const char *host, uint16_t port, int family, struct addr *out,
+		       uint32_t max, char *why, size_t whylen)
+{
+	int n = lookup_host(host, port, family, out, max, load_cancelled, arg, why, whylen);
+
+	if (n == -ECANCELED)
+		snprintf(why, whylen, "the process is stopping: lookup given up");
+	return n;
+}
+
+static uint32_t load_previous(void *arg, const char *relay, const char *text, const char *why,
+			      struct addr *out, uint32_t max)
+{
+	struct admin_load *l = arg;
+	uint32_t n = 0;
+
+	/* (l->lock before a->lock: nothing takes them the other way round) */
+	pthread_mutex_lock(&l->lock);
+	if (l->a)
+		n = app_previous(l->a, relay, text, why, out, max);
+	pthread_mutex_unlock(&l->lock);
+	return n;
+}
+
 static void *admin_load_thread(void *arg)
 {
-	struct admin *ad = arg;
-	struct admin_load *l = &ad->load;
+	struct admin_load *l = arg;
+	struct config_names names = { .lookup = load_lookup, .previous = load_previous,
+				      .arg = l };
+	struct config *cfg = NULL;
+	char err[CONFIG_ERR_LEN] = "";
 	int ret;
 
 	pthread_setname_np(pthread_self(), "ringrelay-load");
 	/* It reads a file and the resolver's answers: none of this thread's capabilities. */
 	ret = privs_drop_thread();
 	if (ret)
-		snprintf(l->err, sizeof(l->err), "reload: cannot drop capabilities: %s",
-			 strerror(-ret));
+		snprintf(err, sizeof(err), "reload: cannot drop capabilities: %s", strerror(-ret));
 	else
-		ret = app_reload_load(ad->a, &l->cfg, l->err, sizeof(l->err));
+		ret = app_reload_read(l->path, &names, &cfg, err, sizeof(err));
+	pthread_mutex_lock(&l->lock);
+	l->cfg = cfg;
 	l->ret = ret;
-	admin_wake(l->fd); /* (the eventfd orders what came before for the admin thread) */
+	memcpy(l->err, err, sizeof(err));
+	l->done = true;
+	pthread_mutex_unlock(&l->lock);
+	admin_wake(l->fd);
+	load_put(l);
 	return NULL;
+}
+
+/* Starts a load covering the requests up to begun on a detached thread: 0 (*out, held by the
+ * caller and the thread) or -errno. */
+static int load_start(struct admin *ad, uint64_t begun, struct admin_load **out)
+{
+	struct admin_load *l = calloc(1, sizeof(*l));
+	pthread_attr_t attr;
+	pthread_t t;
+	int ret;
+
+	if (!l)
+		return -ENOMEM;
+	pthread_mutex_init(&l->lock, NULL);
+	l->refs = 2;
+	l->a = ad->a;
+	l->begun = begun;
+	l->fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	l->path = strdup(ad->a->config_path ? ad->a->config_path : "");
+	ret = l->fd < 0 ? -errno : !l->path ? -ENOMEM : 0;
+	if (!ret)
+		ret = -pthread_attr_init(&attr);
+	if (!ret) {
+		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+		ret = -pthread_create(&t, &attr, admin_load_thread, l);
+		pthread_attr_destroy(&attr);
+	}
+	if (ret) {
+		l->refs = 1;
+		load_put(l);
+		return ret;
+	}
+	*out = l;
+	return 0;
 }
 
 /* A reload is asked for: its load begins on a thread of its own, unless one is out (its end
@@ -120,10 +234,11 @@ static void *admin_load_thread(void *arg)
 static void admin_run_reload(struct admin *ad)
 {
 	char err[CONFIG_ERR_LEN] = "";
+	struct admin_load *l;
 	uint64_t v, begun;
 	int ret;
 
-	if (read(ad->ask_fd, &v, sizeof(v)) < 0 || ad->load.out)
+	if (read(ad->ask_fd, &v, sizeof(v)) < 0 || ad->load)
 		return;
 	if (!admin_begin(ad)) {
 		log_notice("reload: asked for as the process stops: not run");
@@ -137,10 +252,14 @@ static void admin_run_reload(struct admin *ad)
 		admin_wake(ad->done_fd);
 		return;
 	}
-	ad->load = (struct admin_load){ .fd = ad->load.fd, .begun = begun };
-	ret = -pthread_create(&ad->load.thread, NULL, admin_load_thread, ad);
+	service_reloading();
+	ret = load_start(ad, begun, &l);
 	if (!ret) {
-		ad->load.out = true;
+		/* (set before admin_end: a stop that comes meanwhile finds it to give up) */
+		pthread_mutex_lock(&ad->lock);
+		ad->load = l;
+		pthread_mutex_unlock(&ad->lock);
+		admin_end(ad);
 		return;
 	}
 	/* Not here instead: this thread's capabilities are not for reading files and the
@@ -152,26 +271,42 @@ static void admin_run_reload(struct admin *ad)
 	admin_end(ad);
 }
 
-/* The load is done: the second half, under the app lock; then the next reload, if requests
- * came meanwhile. */
+/* The load is done: the second half, under the app lock, unless the process stops; then the
+ * next reload, if requests came meanwhile. */
 static void admin_load_done(struct admin *ad)
 {
-	struct admin_load *l = &ad->load;
+	struct admin_load *l = ad->load;
+	struct config *cfg;
+	bool apply, done;
 	uint64_t v;
 	int ret;
 
-	if (read(l->fd, &v, sizeof(v)) < 0 || !l->out)
+	if (!l || read(l->fd, &v, sizeof(v)) < 0)
 		return;
-	pthread_join(l->thread, NULL);
-	l->out = false;
-	ret = app_reload_apply(ad->a, l->cfg, l->ret, l->err, sizeof(l->err));
+	pthread_mutex_lock(&l->lock);
+	done = l->done;
+	cfg = l->cfg;
 	l->cfg = NULL;
-	admin_reloaded(ad, l->begun, ret, l->err);
+	pthread_mutex_unlock(&l->lock);
+	if (!done)
+		return;
+	pthread_mutex_lock(&ad->lock);
+	ad->load = NULL;
+	apply = !ad->closing;
+	ad->running = apply;
+	pthread_mutex_unlock(&ad->lock);
+	if (apply) {
+		ret = app_reload_apply(ad->a, cfg, l->ret, l->err, sizeof(l->err));
+		admin_reloaded(ad, l->begun, ret, l->err);
+	} else {
+		config_free(cfg); /* given up (admin_quiesce) */
+	}
+	load_put(l);
 	admin_end(ad);
 	pthread_mutex_lock(&ad->lock);
 	if (ad->asked != ad->done && !ad->closing)
 		admin_wake(ad->ask_fd);
-	else if (ad->asked != ad->done)
+	else if (ad->asked != ad->done && apply)
 		log_notice("reload: asked for as the process stops: not run");
 	pthread_mutex_unlock(&ad->lock);
 }
@@ -209,6 +344,7 @@ static void *admin_thread(void *arg)
 	struct admin *ad = arg;
 	struct pollfd pfd[5];
 	uint32_t poll_failed = 0;
+	struct admin_load *load;
 	bool keep_filter;
 	uint64_t stop;
 	int n;
@@ -222,8 +358,8 @@ static void *admin_thread(void *arg)
 	pfd[1] = (struct pollfd){ .fd = ad->ask_fd, .events = POLLIN };
 	pfd[2] = (struct pollfd){ .fd = ad->nw ? netlink_watch_fd(ad->nw) : -1, .events = POLLIN };
 	pfd[3] = (struct pollfd){ .fd = ad->follow_fd, .events = POLLIN };
-	pfd[4] = (struct pollfd){ .fd = ad->load.fd, .events = POLLIN };
 	for (;;) {
+		pfd[4] = (struct pollfd){ .fd = ad->load ? ad->load->fd : -1, .events = POLLIN };
 		n = poll(pfd, 5, ad->nw && pfd[2].fd >= 0 ? netlink_watch_due_ms(ad->nw) : -1);
 		if (n < 0 && errno != EINTR) {
 			/* Only a stop may end this thread (it frees the filter the workers use):
@@ -253,16 +389,16 @@ static void *admin_thread(void *arg)
 			pfd[2].fd = pfd[3].fd = -1;
 		pthread_mutex_unlock(&ad->lock);
 	}
-	/* (Defensive: main quiesces first, so no load is out here.) One would end soon, its
-	 * lookups given up, and its config is not applied. */
-	if (ad->load.out) {
-		pthread_join(ad->load.thread, NULL);
-		config_free(ad->load.cfg);
-		ad->load.out = false;
-	}
+	/* A load still out (admin_quiesce gave it up) is left to end on its own. */
 	pthread_mutex_lock(&ad->lock);
 	keep_filter = ad->keep_filter;
+	load = ad->load;
+	ad->load = NULL;
 	pthread_mutex_unlock(&ad->lock);
+	if (load) {
+		load_give_up(load);
+		load_put(load);
+	}
 	/* The filter goes last, after the workers, and only this thread may still detach it
 	 * (a tc filter leaves through netlink, under CAP_NET_ADMIN). */
 	pthread_mutex_lock(&ad->a->lock);
@@ -301,9 +437,7 @@ int admin_start(struct app *a, uint64_t keep, struct admin **out, char *err, siz
 	ad->ask_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	ad->follow_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	ad->done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	ad->load.fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (ad->stop_fd < 0 || ad->ask_fd < 0 || ad->follow_fd < 0 || ad->done_fd < 0 ||
-	    ad->load.fd < 0) {
+	if (ad->stop_fd < 0 || ad->ask_fd < 0 || ad->follow_fd < 0 || ad->done_fd < 0) {
 		ret = -errno;
 		snprintf(err, errlen, "admin: eventfd: %s", strerror(errno));
 		goto err_free;
@@ -339,8 +473,6 @@ err_free:
 		close(ad->stop_fd);
 	if (ad->ask_fd >= 0)
 		close(ad->ask_fd);
-	if (ad->load.fd >= 0)
-		close(ad->load.fd);
 	if (ad->done_fd >= 0)
 		close(ad->done_fd);
 	if (ad->follow_fd >= 0)
@@ -382,12 +514,22 @@ bool admin_reload_done(struct admin *ad, uint64_t ticket, int *ret, char *err, s
 
 void admin_quiesce(struct admin *ad)
 {
+	struct admin_load *l;
+
 	if (!ad)
 		return;
 	pthread_mutex_lock(&ad->lock);
 	ad->closing = true;
 	while (ad->running)
 		pthread_cond_wait(&ad->cond, &ad->lock);
+	/* A reload's load still out is given up, not waited for: its config is not applied
+	 * (admin_load_done), and it no longer touches the app the caller goes on to free. */
+	l = ad->load;
+	if (l) {
+		load_give_up(l);
+		log_notice("reload: given up as the process stops (it was still reading the "
+			   "configuration or looking up its names)");
+	}
 	pthread_mutex_unlock(&ad->lock);
 }
 
@@ -419,7 +561,6 @@ void admin_stop(struct admin *ad, bool keep_filter)
 	close(ad->ask_fd);
 	close(ad->follow_fd);
 	close(ad->done_fd);
-	close(ad->load.fd);
 	sem_destroy(&ad->up);
 	pthread_cond_destroy(&ad->cond);
 	pthread_mutex_destroy(&ad->lock);

@@ -53,8 +53,9 @@ void admin_reload_async(struct admin *ad);
  * resolved to now (app_upstream_addrs_changed), without waiting. NULL-safe. */
 void admin_follow_async(struct admin *ad);
 /* Ends reloads, link events and fast-path moves: waits for one in progress, ignores those
- * that follow (their tickets are never done). For the shutdown, after the control thread
- * stopped and before the workers stop. NULL-safe. */
+ * that follow (their tickets are never done). A reload still reading its file or looking up
+ * names is given up, not waited for: it no longer touches the app and is not applied. For
+ * the shutdown, after the control thread stopped and before the workers stop. NULL-safe. */
 void admin_quiesce(struct admin *ad);
 /* Stops and joins the thread, which frees a->filter on its way out (detaching a tc filter
  * needs its CAP_NET_ADMIN), or only detaches it when keep_filter (a stuck worker may still

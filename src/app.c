@@ -613,7 +613,7 @@ void app_link_events(struct app *a, const struct netlink_link_change *links, uin
 	}
 }
 
-static bool app_stopping(void *arg)
+bool app_is_stopping(void *arg)
 {
 	struct app *a = arg;
 
@@ -624,15 +624,15 @@ static bool app_stopping(void *arg)
 static int app_lookup(void *arg, const char *host, uint16_t port, int family, struct addr *out,
 		      uint32_t max, char *why, size_t whylen)
 {
-	int n = lookup_host(host, port, family, out, max, app_stopping, arg, why, whylen);
+	int n = lookup_host(host, port, family, out, max, app_is_stopping, arg, why, whylen);
 
 	if (n == -ECANCELED)
 		snprintf(why, whylen, "the process is stopping: lookup given up");
 	return n;
 }
 
-static uint32_t app_previous(void *arg, const char *relay, const char *text, const char *why,
-			     struct addr *out, uint32_t max)
+uint32_t app_previous(void *arg, const char *relay, const char *text, const char *why,
+		      struct addr *out, uint32_t max)
 {
 	struct app *a = arg;
 	uint32_t n;
@@ -643,23 +643,22 @@ static uint32_t app_previous(void *arg, const char *relay, const char *text, con
 	return n;
 }
 
-int app_reload_load(struct app *a, struct config **out, char *err, size_t errlen)
+int app_reload_read(const char *path, const struct config_names *names, struct config **out,
+		    char *err, size_t errlen)
 {
-	struct config_names names = { .lookup = app_lookup, .previous = app_previous, .arg = a };
 	struct config *cfg;
 	int ret;
 
 	*out = NULL;
-	service_reloading();
 	/* Loading reads a file, the user and group are looked up and names become addresses,
 	 * before the lock: a name service that takes seconds holds neither the health checks
 	 * nor status, and a stop does not wait for a resolver. */
-	ret = config_load_file(a->config_path, &cfg, err, errlen);
+	ret = config_load_file(path, &cfg, err, errlen);
 	if (ret)
 		return ret;
 	ret = config_check_accounts(cfg, err, errlen);
 	if (!ret)
-		ret = config_resolve_with(cfg, &names, err, errlen);
+		ret = config_resolve_with(cfg, names, err, errlen);
 	if (ret) {
 		config_free(cfg);
 		return ret;
@@ -670,9 +669,12 @@ int app_reload_load(struct app *a, struct config **out, char *err, size_t errlen
 
 int app_reload(struct app *a, char *err, size_t errlen)
 {
+	struct config_names names = { .lookup = app_lookup, .previous = app_previous, .arg = a };
 	struct config *cfg;
-	int ret = app_reload_load(a, &cfg, err, errlen);
+	int ret;
 
+	service_reloading();
+	ret = app_reload_read(a->config_path, &names, &cfg, err, errlen);
 	return app_reload_apply(a, cfg, ret, err, errlen);
 }
 

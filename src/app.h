@@ -106,12 +106,19 @@ void app_napi_log(struct app *a);
  * on failure the old configuration keeps serving. */
 int app_reload(struct app *a, char *err, size_t errlen);
 /* app_reload in two halves, for the admin thread, which handles link events between them.
- * app_reload_load reads the config file, looks up its user and group and resolves its names
- * without the lock (seconds with a name service that does not answer; the names' lookups are
- * given up once the process stops): *cfg, or NULL and
- * -errno with err. app_reload_apply applies cfg (taken over; NULL when the load failed with
- * ret and err) under the lock and reports the result, as app_reload does. */
-int app_reload_load(struct app *a, struct config **cfg, char *err, size_t errlen);
+ * app_reload_read reads the config file at path, looks up its user and group and resolves
+ * its names with names, without the app or its lock (seconds with a name service that does
+ * not answer): *cfg, or NULL and -errno with err. app_reload_apply applies cfg (taken over;
+ * NULL when the read failed with ret and err) under the lock and reports the result, as
+ * app_reload does. */
+int app_reload_read(const char *path, const struct config_names *names, struct config **cfg,
+		    char *err, size_t errlen);
+/* For a reload's names (config_names.previous, arg a): the addresses the running
+ * configuration had for a name that no longer resolves. Takes a->lock. */
+uint32_t app_previous(void *a, const char *relay, const char *text, const char *why,
+		      struct addr *out, uint32_t max);
+/* Whether the process is stopping, app a (a reload's lookups are then given up). */
+bool app_is_stopping(void *a);
 int app_reload_apply(struct app *a, struct config *cfg, int ret, char *err, size_t errlen);
 
 #endif

@@ -201,7 +201,7 @@ int runtime_check(const struct runtime *running, struct config *cfg, struct plan
 	struct plan_host host;
 	int ret;
 
-	/* A reload's load thread asked the name service already (app_reload_load): under the
+	/* A reload's load thread asked the name service already (app_reload_read): under the
 	 * app lock only what the kernel answers at once. */
 	ret = running ? config_check_links(cfg, err, errlen) : config_check_host(cfg, err, errlen);
 	if (ret)

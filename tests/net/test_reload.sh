@@ -380,7 +380,29 @@ EOF
 		lib_case_fail "$c status took $ms ms ($out) while the reload waited for the user" \
 			"database; applied: $(lib_log_count "reload: .* applied") (before: $applied)"
 	fi
-	lib_relay_stop || lib_case_fail "$c relay exit status $? after SIGTERM"
+	# A stop while a reload's load is blocked: given up, not waited for (before: the stop
+	# hung until the FIFO was written).
+	nsenter -t "$RELAY_PID" -m mount --bind "$TMPD/passwd.fifo" /etc/passwd
+	kill -HUP "$RELAY_PID"
+	lib_wait_for 5 blocked || lib_case_fail "$c the second reload never opened /etc/passwd"
+	local pid=$RELAY_PID rc
+	t0=$(date +%s%N)
+	kill -TERM "$pid"
+	if lib_wait_gone "$pid" 5; then
+		wait "$pid"
+		rc=$?
+		ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+		[ "$rc" -eq 0 ] &&
+			lib_case_ok "$c SIGTERM while a reload waits for the user database: exit 0" \
+				"in $ms ms, the reload given up" ||
+			lib_case_fail "$c SIGTERM while a reload waits for the user database: exit $rc"
+	else
+		lib_case_fail "$c SIGTERM while a reload waits for the user database: still" \
+			"running after 5 s"
+		timeout 5 bash -c 'cat /etc/passwd >"$1"; :' _ "$TMPD/passwd.fifo"
+		lib_relay_stop
+	fi
+	RELAY_PID=
 }
 
 accounts_case
