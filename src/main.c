@@ -478,10 +478,14 @@ static void status_update(struct app *a, uint64_t *last_rx, double *last_t)
 }
 
 /* Waits for signals and timers (link events are the admin thread's). Returns on TERM/INT. */
-static void event_loop(struct app *a, int sfd, struct admin *admin, int verbosity)
+/* Until a stop: SIGTERM or SIGINT (returns 0), or a worker whose loop ended on an error
+ * (returns 1: a service manager starts the relay again whole). */
+static int event_loop(struct app *a, int sfd, struct admin *admin, int verbosity)
 {
 	struct signalfd_siginfo si;
-	struct pollfd pfd[1] = { { .fd = sfd, .events = POLLIN } };
+	struct pollfd pfd[2] = { { .fd = sfd, .events = POLLIN },
+				 { .fd = a->rt.sync.failed_fd, .events = POLLIN } };
+	char err[256];
 	uint64_t wd_usec = service_watchdog_usec();
 	double stats_every = verbosity > 0 ? a->rt.cfg->stats_interval : 0;
 	double wd_every = wd_usec ? (double)wd_usec / 2e6 : 0;
@@ -490,6 +494,7 @@ static void event_loop(struct app *a, int sfd, struct admin *admin, int verbosit
 	uint64_t *beats = calloc(a->rt.n_started, sizeof(*beats));
 	uint64_t last_rx = 0;
 	bool usr1 = false; /* stats asked for by SIGUSR1, printed once the lock is free */
+	int ret = 0;
 
 	for (;;) {
 		double now = app_now(), next = next_status;
@@ -504,7 +509,7 @@ static void event_loop(struct app *a, int sfd, struct admin *admin, int verbosit
 		timeout = next > now ? (int)((next - now) * 1000) + 1 : 0;
 		if (usr1 && timeout > 100)
 			timeout = 100;
-		n = poll(pfd, 1, timeout);
+		n = poll(pfd, 2, timeout);
 		if (n < 0 && errno != EINTR)
 			break;
 		now = app_now();
@@ -532,6 +537,13 @@ static void event_loop(struct app *a, int sfd, struct admin *admin, int verbosit
 			}
 			next_fast = now + 1;
 		}
+		if (n > 0 && (pfd[1].revents & POLLIN) &&
+		    runtime_worker_failed(&a->rt, err, sizeof(err))) {
+			log_err("%s: the worker's loop ended; stopping (exit status 1) so that "
+				"the service manager starts ringrelay again", err);
+			ret = 1;
+			break;
+		}
 		if (n <= 0 || !(pfd[0].revents & POLLIN) || read(sfd, &si, sizeof(si)) != sizeof(si))
 			continue;
 		if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
@@ -544,6 +556,7 @@ static void event_loop(struct app *a, int sfd, struct admin *admin, int verbosit
 			admin_reload_async(admin);
 	}
 	free(beats);
+	return ret;
 }
 
 /* Says who the daemon runs as after start, and why. */
@@ -671,6 +684,7 @@ int main(int argc, char **argv)
 	uint64_t admin_caps;
 	sigset_t mask;
 	int sfd, level, ret = 1;
+	bool ran = false; /* the relay ran: the final counts are printed */
 	uint32_t i;
 
 	if (parse_args(argc, argv, &o))
@@ -810,10 +824,9 @@ int main(int argc, char **argv)
 		 config_backend_name(a.rt.backend), a.rt.cfg->control_socket);
 	service_ready("relaying");
 
-	event_loop(&a, sfd, admin, o.verbosity);
-
+	ret = event_loop(&a, sfd, admin, o.verbosity);
+	ran = true;
 	service_stopping();
-	ret = 0;
 out_admin:
 	/* The control thread may wait on a reload: it goes first; the upkeep thread re-applies
 	 * relays like a reload; then no reload may run while the workers stop. Each may be
@@ -825,9 +838,11 @@ out_admin:
 	ctl = NULL;
 	admin_quiesce(admin);
 out_stop:
-	if (runtime_stop(&a.rt))
+	if (runtime_stop(&a.rt)) {
 		ret = 1; /* a stuck worker, logged: see the exit below */
-	if (!ret)
+		ran = false;
+	}
+	if (ran)
 		print_stats(&a.rt); /* the workers are joined: these are the final counts */
 	/* Detaches the filter (the only thread that still may); frees it unless a worker was
 	 * left running on its maps. */

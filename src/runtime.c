@@ -793,6 +793,9 @@ void runtime_fini(struct runtime *rt)
 	runtime_free_kept(rt);
 	for (i = 0; rt->workers && i < rt->plan.n_workers; i++)
 		worker_fini(&rt->workers[i]);
+	if (rt->sync.failed_fd >= 0)
+		close(rt->sync.failed_fd);
+	rt->sync.failed_fd = -1;
 	upstream_fini(rt);
 	free(rt->ups);
 	free(rt->workers);
@@ -800,6 +803,24 @@ void runtime_fini(struct runtime *rt)
 	rt->workers = NULL;
 	rt->ups = NULL;
 	rt->cfg = NULL;
+}
+
+bool runtime_worker_failed(struct runtime *rt, char *err, size_t errlen)
+{
+	uint64_t v;
+	bool failed = false;
+	uint32_t i;
+
+	if (read(rt->sync.failed_fd, &v, sizeof(v)) < 0)
+		return false;
+	pthread_mutex_lock(&rt->sync.lock);
+	for (i = 0; i < rt->n_started && !failed; i++) {
+		failed = rt->workers[i].failed;
+		if (failed)
+			snprintf(err, errlen, "%s", rt->workers[i].error);
+	}
+	pthread_mutex_unlock(&rt->sync.lock);
+	return failed;
 }
 
 void runtime_sum(const struct runtime *rt, uint32_t r, struct relay_counters *out)

@@ -140,6 +140,9 @@ uint32_t runtime_stop(struct runtime *rt);
 /* Stops and joins the workers, frees everything (nothing once runtime_stop left a worker
  * running); idempotent. */
 void runtime_fini(struct runtime *rt);
+/* After rt->sync.failed_fd was readable: the error of a worker whose loop ended on one while
+ * the process ran on, into err; false when none did (the eventfd is read). */
+bool runtime_worker_failed(struct runtime *rt, char *err, size_t errlen);
 /* Sums the counters of relay r (index in cfg) over all workers. */
 void runtime_sum(const struct runtime *rt, uint32_t r, struct relay_counters *out);
 /* Allocates *s (snapshot_alloc) and fills what the runtime knows: the config, the backend,

@@ -1084,6 +1084,9 @@ int worker_sync_init(struct worker_sync *sync)
 	int ret;
 
 	memset(sync, 0, sizeof(*sync));
+	sync->failed_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (sync->failed_fd < 0)
+		return -errno;
 	ret = pthread_condattr_init(&attr);
 	if (!ret)
 		ret = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
@@ -1209,6 +1212,13 @@ static void *worker_thread(void *arg)
 		return (void *)(intptr_t)-err;
 	}
 	err = w->ops->run(w, first);
+	pthread_mutex_lock(&w->sync->lock);
+	/* A loop that ran and ended on an error (not a set-up the start reports): the relay
+	 * lost this worker's sockets, sessions and timers; main is told. */
+	w->failed = err && w->state == WORKER_STOPPING;
+	pthread_mutex_unlock(&w->sync->lock);
+	if (w->failed && write(w->sync->failed_fd, &(uint64_t){ 1 }, sizeof(uint64_t)) < 0)
+		log_err("%s: cannot tell main: %s", w->error, strerror(errno));
 	return (void *)(intptr_t)err;
 }
 

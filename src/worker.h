@@ -92,6 +92,9 @@ struct worker_sync {
 	 * stop_deadline_ms, also for a command a worker has begun. */
 	bool stopping;
 	uint64_t stop_deadline_ms;
+	/* eventfd, written when a worker's loop ended on an error while the process ran on
+	 * (worker.failed): main stops the process, whose service manager starts it again. */
+	int failed_fd;
 };
 
 /* A session as `ringrelayctl sessions` shows it. */
@@ -166,6 +169,7 @@ struct worker {
 	pthread_t thread;
 	enum worker_state state; /* written by the worker under sync->lock */
 	char error[256];
+	bool failed; /* its loop ended on an error (error says which), under sync->lock */
 	char features[512]; /* what the backend runs with, for the start-up log */
 	/* NAPI busy polling as set up on the ring or epoll instance: 1 on, 0 off (napi.
 	 * busy_poll_us = 0), or the kernel's -errno (the worker runs without it) */

@@ -1550,8 +1550,12 @@ static int uring_run(struct worker *w, struct worker_cmd *first)
 		else
 			err = io_uring_submit_and_wait(&uw.ring, 1);
 		if (err < 0 && err != -EINTR && err != -EAGAIN && err != -EBUSY && err != -ETIME) {
+			/* EBADR: the kernel had no memory to keep completions the full queue could
+			 * not take, and dropped them: a multishot receive's last one is a socket no
+			 * longer read, a send's a buffer never returned. No way to tell which. */
 			snprintf(w->error, sizeof(w->error), "worker %u: io_uring_enter: %s", w->id,
-				 strerror(-err));
+				 err == -EBADR ? "the kernel dropped completions (out of memory)"
+					       : strerror(-err));
 			break;
 		}
 		w->now = worker_clock();

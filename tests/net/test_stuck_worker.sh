@@ -19,7 +19,8 @@
 #   - the same with the worker stuck in the middle of a reload (stopped as it binds the new
 #     listener): the reload gives up on it 5 s after the SIGTERM and the stop goes on as above
 #     (before, the admin thread waited for the reload's end, and the stop for the admin
-#     thread, until the worker ran again).
+#     thread, until the worker ran again);
+#   - a worker whose loop ends on an error stops the process with status 1 (dead_worker).
 # The reload cases follow shedding's tcx link (Linux 6.6); without one only the stop cases run.
 . "$(dirname "$0")/lib.sh"
 lib_topology
@@ -232,7 +233,52 @@ configuration when the process stopped" 1 || lib_case_fail "$c the reload did no
 	RAN=$((RAN + 1))
 }
 
+# dead_worker: a worker whose loop ends on an error (its epoll descriptor closed under it
+# with gdb: epoll_wait fails with EBADF) stops the process with status 1 and one line that
+# names it, so that systemd (Restart=on-failure) starts the relay again whole; before, the
+# other worker went on and the dead one's sockets, sessions and timers were gone unsaid.
+dead_worker()
+{
+	local epfd st
+	lib_case_begin dead mmsg 4
+	if ! command -v gdb >/dev/null; then
+		case_skip "no gdb to close a worker's epoll descriptor"
+		return
+	fi
+	lib_case_echo
+	lib_relay_conf "$conf" backend=mmsg listen="$to" up="$(ep "$UP1_IP" 9000)" workers=2
+	lib_relay_start "$conf" || lib_fail "$c relay did not start"
+	relayed 43100 "relayed before a worker's loop failed"
+	epfd=$(find /proc/"$RELAY_PID"/fd -lname 'anon_inode:\[eventpoll\]' -printf '%f\n' |
+		sort -n | head -n 1)
+	if [ -z "$epfd" ] || ! timeout 30 gdb -p "$RELAY_PID" -batch \
+		-ex "call (int)close($epfd)" >"$TMPD/gdb.out" 2>&1; then
+		lib_case_fail "$c cannot close the worker's epoll descriptor '$epfd':" \
+			"$(tail -n 3 "$TMPD/gdb.out")"
+	fi
+	lib_udp "$NS_C" client --to "$to" --clients 8 --count 2 --port-base 43200 >/dev/null
+	if lib_wait_gone "$RELAY_PID" 10; then
+		wait "$RELAY_PID"
+		st=$?
+		[ "$st" -eq 1 ] &&
+			lib_log_count_ge "worker [01]: epoll_wait: Bad file descriptor: the worker's \
+loop ended; stopping (exit status 1)" 1 &&
+			lib_case_ok "$c a worker's loop failed: the relay stopped with status 1," \
+				"naming it" ||
+			lib_case_fail "$c a worker's loop failed: exit $st, log:" \
+				"$(lib_relay_log_current | grep -i "worker [01]: epoll" | head -n 2)"
+	else
+		lib_case_fail "$c a worker's loop failed: the relay still runs after 10 s"
+		kill -KILL "$RELAY_PID"
+		wait "$RELAY_PID"
+	fi
+	RELAY_PID=
+	lib_case_stop_helpers
+	RAN=$((RAN + 1))
+}
+
 RAN=0
+dead_worker
 reload_cases
 for backend in $(lib_backends); do
 	stop_stuck "$backend"
