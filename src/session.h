@@ -38,6 +38,8 @@ struct session {
 	enum session_state state;
 	bool fast;		/* also relayed by the BPF fast path (offload) */
 	bool local_keyed;	/* local's host is part of the key (a wildcard listener's) */
+	bool rx_named;		/* io_uring: its receive was armed to take the sender's name
+				 * (a transparent mirror's socket), so its buffers hold one */
 	uint32_t flow;		/* ... in this offload_stats slot */
 	struct addr fast_local; /* the upstream socket's own address: the fast path's source */
 	uint64_t fast_base[4];	/* folded so far: pkts up, pkts down, bytes up, bytes down */

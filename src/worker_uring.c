@@ -159,19 +159,21 @@ static uint32_t session_slot(const struct worker *w, uint32_t relay, const struc
 	return w->regions.base[relay] + session_index(&w->relays[relay].sessions, s);
 }
 
-/* A session's receive template: the payload of a connected socket; a transparent mirror's
- * socket is not connected, so with the sender's address as a listener's. */
-static struct msghdr *session_tmpl(struct uring_worker *uw, uint32_t relay)
+/* The template session s's receive was armed with, which lays out its buffers: the payload
+ * of a connected socket; a transparent mirror's socket is not connected, so with the
+ * sender's address as a listener's. As armed, not as the relay is now: a reload that changes
+ * the mode closes the sessions, whose last datagrams complete after it. */
+static struct msghdr *session_tmpl(struct uring_worker *uw, const struct session *s)
 {
-	return uw->w->relays[relay].mode == RELAY_MODE_MIRROR ? &uw->listen_msg
-							       : &uw->session_msg;
+	return s->rx_named ? &uw->listen_msg : &uw->session_msg;
 }
 
 static void arm_session(struct uring_worker *uw, uint32_t relay, struct session *s)
 {
 	struct worker_relay *wr = &uw->w->relays[relay];
 
-	arm_recv(uw, session_slot(uw->w, relay, s), session_tmpl(uw, relay),
+	s->rx_named = wr->mode == RELAY_MODE_MIRROR;
+	arm_recv(uw, session_slot(uw->w, relay, s), session_tmpl(uw, s),
 		 session_udata(relay, session_index(&wr->sessions, s), s));
 }
 
@@ -945,9 +947,13 @@ static void on_session_recv(struct uring_worker *uw, const struct io_uring_cqe *
 	if (!current || s->state != SESSION_ACTIVE) {
 		if (cqe->res < 0 || !(cqe->flags & IORING_CQE_F_BUFFER))
 			return;
-		/* A reply read as its session closed: received, and lost here. */
+		/* A reply read as its session closed: received, and lost here. One read for an
+		 * earlier session of the slot has a layout this one's record does not tell:
+		 * a datagram of unknown length. */
 		bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
-		rx_payload(uw, cqe, session_tmpl(uw, u.relay), &len, &o, &meta);
+		len = 0;
+		if (current)
+			rx_payload(uw, cqe, session_tmpl(uw, s), &len, &o, &meta);
 		segs = sock_segments(len, meta.gso_size);
 		if (current)
 			worker_note_reply_overflow(w, u.relay, s, &meta);
@@ -1191,7 +1197,7 @@ static int drain_target(struct uring_worker *uw, uint64_t ud, const struct msghd
 	if (!t->slots || u.idx >= t->capacity)
 		return -1;
 	s = &t->slots[u.idx];
-	*tmpl = session_tmpl(uw, u.relay);
+	*tmpl = session_tmpl(uw, s);
 	return s->state == SESSION_ACTIVE && session_udata(u.relay, u.idx, s) == ud ? s->fd : -1;
 }
 

@@ -4,6 +4,8 @@
 # sinks each record all of them); with one upstream down (the first one listed, so a loop that
 # stops at the first error would show) the other still gets everything; with that one back as
 # a service that answers, its replies are read and dropped, counted, and never left queued.
+# Then a forward relay made a mirror by a reload reads its session's last replies as they
+# were received (mode_change_case).
 . "$(dirname "$0")/lib.sh"
 lib_topology
 
@@ -77,4 +79,50 @@ run_case()
 	lib_case_end
 }
 
+# mode_change_case: a forward relay (io_uring) whose session's replies carry a control
+# message (its socket dropped some: SO_RXQ_OVFL) is made a mirror by a reload while replies of
+# 0xff bytes wait: worker 0 is stopped alone (ptrace) while the reload's command and then those
+# replies queue for it, so that it reads them in that order, the session closed by then. They
+# must be read as the session's receive laid them out; read as the mirror's receive lays out
+# a buffer, payload bytes became a control message whose length wrapped, and the worker spun
+# in it for good (before: no reload applied, the stop found the worker stuck, exit 1).
+mode_change_case()
+{
+	local d=$TMPD/mode st
+	lib_case_begin mode io_uring 4
+	c="[io_uring/ipv4 forward made a mirror]"
+	mkdir -p "$d"
+	lib_bg "$NS_U" "$PY" "$SRC/tests/net/mode_replier.py" "$(ep "$UP1_IP" 9000)" "$d"
+	CASE_PIDS+=("$BG_PID")
+	lib_case_start workers=1 || return
+	lib_udp "$NS_C" client --to "$to" --count 1 --port-base 48400 >/dev/null
+	lib_wait_for 5 test -e "$d/peer" || lib_case_fail "$c the upstream got no datagram"
+	lib_pause "$RELAY_PID"
+	touch "$d/go1"
+	lib_wait_for 10 test -e "$d/sent1" || lib_case_fail "$c the upstream did not send"
+	lib_resume "$RELAY_PID"
+	lib_worker_stop 0 20 "$d/stop.out" || lib_case_fail "$c worker 0 was not stopped"
+	lib_relay_conf "$conf" backend=io_uring listen="$to" up="$(ep "$UP1_IP" 9000)" \
+		workers=1 mode=mirror
+	kill -HUP "$RELAY_PID"
+	sleep 1 # the reload's command waits for the stopped worker (5 s at most)
+	touch "$d/go2"
+	lib_wait_for 10 test -e "$d/sent2" || lib_case_fail "$c the upstream did not send again"
+	sleep 0.3
+	lib_stop_pid "$STOP_PID" # worker 0 runs again: the command, then the replies
+	# (the drops come with the next datagram's SO_RXQ_OVFL: the last replies')
+	if lib_wait_for 10 lib_log_count_ge "reload: .* applied" 1 &&
+		lib_wait_stat reply_drop_session_closed -eq 20 5 &&
+		lib_wait_stat reply_drop_socket_receive_overflow -gt 0 5; then
+		lib_case_ok "$c the reload applied, the session's last 20 replies counted as" \
+			"dropped, and the $LAST_STAT its socket had dropped before them"
+	else
+		lib_case_fail "$c reload applied: $(lib_log_count "reload: .* applied")," \
+			"reply_drop_session_closed=$(lib_stat reply_drop_session_closed)," \
+			"reply_drop_socket_receive_overflow=$(lib_stat reply_drop_socket_receive_overflow)"
+	fi
+	lib_case_end
+}
+
+mode_change_case
 lib_each_case run_case

@@ -1,0 +1,41 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""mode_replier.py BIND DIR: an upstream for test_relay_mirror's mode_change_case. Takes the
+first datagram's sender as its peer (a relay's session socket), writes DIR/peer, then on
+DIR/go1 sends 12000 datagrams of 1000 bytes to it (more than the session socket's buffer holds:
+from then on each datagram it queues carries SO_RXQ_OVFL) and writes DIR/sent1; on DIR/go2
+sends 20 of 200 bytes of 0xff and writes DIR/sent2. Waits 30 s at most for each step."""
+import os
+import socket
+import sys
+import time
+
+host, port = sys.argv[1].rsplit(":", 1)
+d = sys.argv[2]
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((host, int(port)))
+s.settimeout(30)
+
+
+def wait(name):
+    end = time.monotonic() + 30
+    while not os.path.exists(os.path.join(d, name)):
+        if time.monotonic() > end:
+            sys.exit("mode_replier: no " + name)
+        time.sleep(0.02)
+
+
+def mark(name):
+    open(os.path.join(d, name), "w").close()
+
+
+_, peer = s.recvfrom(2048)
+mark("peer")
+wait("go1")
+for _ in range(12000):
+    s.sendto(b"\x01" * 1000, peer)
+mark("sent1")
+wait("go2")
+for _ in range(20):
+    s.sendto(b"\xff" * 200, peer)
+mark("sent2")
