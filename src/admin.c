@@ -277,7 +277,7 @@ static void admin_load_done(struct admin *ad)
 {
 	struct admin_load *l = ad->load;
 	struct config *cfg;
-	bool apply, done;
+	bool apply, closing, done;
 	uint64_t v;
 	int ret;
 
@@ -290,16 +290,21 @@ static void admin_load_done(struct admin *ad)
 	pthread_mutex_unlock(&l->lock);
 	if (!done)
 		return;
+	/* Once the process stops, its lookups are given up (load_cancelled): a load that ends
+	 * then is given up too, whether admin_quiesce has come or not. */
 	pthread_mutex_lock(&ad->lock);
 	ad->load = NULL;
-	apply = !ad->closing;
+	closing = ad->closing;
+	apply = !closing && !app_is_stopping(ad->a);
 	ad->running = apply;
 	pthread_mutex_unlock(&ad->lock);
 	if (apply) {
 		ret = app_reload_apply(ad->a, cfg, l->ret, l->err, sizeof(l->err));
 		admin_reloaded(ad, l->begun, ret, l->err);
 	} else {
-		config_free(cfg); /* given up (admin_quiesce) */
+		config_free(cfg);
+		if (!closing) /* (else admin_quiesce said so) */
+			log_notice("reload: given up as the process stops");
 	}
 	load_put(l);
 	admin_end(ad);
@@ -527,8 +532,7 @@ void admin_quiesce(struct admin *ad)
 	l = ad->load;
 	if (l) {
 		load_give_up(l);
-		log_notice("reload: given up as the process stops (it was still reading the "
-			   "configuration or looking up its names)");
+		log_notice("reload: given up as the process stops");
 	}
 	pthread_mutex_unlock(&ad->lock);
 }

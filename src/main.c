@@ -485,7 +485,6 @@ static int event_loop(struct app *a, int sfd, struct admin *admin, int verbosity
 	struct signalfd_siginfo si;
 	struct pollfd pfd[2] = { { .fd = sfd, .events = POLLIN },
 				 { .fd = a->rt.sync.failed_fd, .events = POLLIN } };
-	char err[256];
 	uint64_t wd_usec = service_watchdog_usec();
 	double stats_every = verbosity > 0 ? a->rt.cfg->stats_interval : 0;
 	double wd_every = wd_usec ? (double)wd_usec / 2e6 : 0;
@@ -537,10 +536,9 @@ static int event_loop(struct app *a, int sfd, struct admin *admin, int verbosity
 			}
 			next_fast = now + 1;
 		}
-		if (n > 0 && (pfd[1].revents & POLLIN) &&
-		    runtime_worker_failed(&a->rt, err, sizeof(err))) {
-			log_err("%s: the worker's loop ended; stopping (exit status 1) so that "
-				"the service manager starts ringrelay again", err);
+		if (n > 0 && (pfd[1].revents & POLLIN) && runtime_worker_failures(&a->rt)) {
+			log_err("stopping (exit status 1) so that the service manager starts "
+				"ringrelay again whole");
 			ret = 1;
 			break;
 		}
@@ -842,6 +840,8 @@ out_stop:
 		ret = 1; /* a stuck worker, logged: see the exit below */
 		ran = false;
 	}
+	if (a.rt.n_failed)
+		ret = 1; /* a worker's loop ended on an error (logged), maybe during the stop */
 	if (ran)
 		print_stats(&a.rt); /* the workers are joined: these are the final counts */
 	/* Detaches the filter (the only thread that still may); frees it unless a worker was

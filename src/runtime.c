@@ -779,6 +779,7 @@ uint32_t runtime_stop(struct runtime *rt)
 		if (!stuck[i])
 			worker_join(&rt->workers[i]);
 	rt->n_started = 0;
+	runtime_worker_failures(rt);
 	return rt->n_abandoned;
 }
 
@@ -805,22 +806,25 @@ void runtime_fini(struct runtime *rt)
 	rt->cfg = NULL;
 }
 
-bool runtime_worker_failed(struct runtime *rt, char *err, size_t errlen)
+uint32_t runtime_worker_failures(struct runtime *rt)
 {
 	uint64_t v;
-	bool failed = false;
 	uint32_t i;
 
-	if (read(rt->sync.failed_fd, &v, sizeof(v)) < 0)
-		return false;
+	if (read(rt->sync.failed_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		log_warn("worker failures: read: %s", strerror(errno));
 	pthread_mutex_lock(&rt->sync.lock);
-	for (i = 0; i < rt->n_started && !failed; i++) {
-		failed = rt->workers[i].failed;
-		if (failed)
-			snprintf(err, errlen, "%s", rt->workers[i].error);
+	for (i = 0; rt->workers && i < rt->plan.n_workers; i++) {
+		struct worker *w = &rt->workers[i];
+
+		if (!w->failed || w->failed_told)
+			continue;
+		w->failed_told = true;
+		rt->n_failed++;
+		log_err("%s: the worker's loop ended", w->error);
 	}
 	pthread_mutex_unlock(&rt->sync.lock);
-	return failed;
+	return rt->n_failed;
 }
 
 void runtime_sum(const struct runtime *rt, uint32_t r, struct relay_counters *out)

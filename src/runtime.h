@@ -55,6 +55,7 @@ struct runtime {
 	struct runtime_kept *kept; /* commands (and answers) a worker stuck in them may write */
 	uint32_t wait_ms; /* RUNTIME_WORKER_WAIT_MS (tests shorten it) */
 	uint32_t n_abandoned; /* workers a stop left running (runtime_stop) */
+	uint32_t n_failed;    /* workers whose loop ended on an error (runtime_worker_failures) */
 };
 
 /* Whether a worker still runs a config older than the one in force (it did not take a
@@ -140,9 +141,11 @@ uint32_t runtime_stop(struct runtime *rt);
 /* Stops and joins the workers, frees everything (nothing once runtime_stop left a worker
  * running); idempotent. */
 void runtime_fini(struct runtime *rt);
-/* After rt->sync.failed_fd was readable: the error of a worker whose loop ended on one while
- * the process ran on, into err; false when none did (the eventfd is read). */
-bool runtime_worker_failed(struct runtime *rt, char *err, size_t errlen);
+/* Logs the error of each worker whose loop ended on one since the last call (after
+ * rt->sync.failed_fd was readable; it is read) and returns how many have so far
+ * (rt->n_failed). runtime_stop calls it after the joins: a loop that failed during the stop
+ * is logged too. */
+uint32_t runtime_worker_failures(struct runtime *rt);
 /* Sums the counters of relay r (index in cfg) over all workers. */
 void runtime_sum(const struct runtime *rt, uint32_t r, struct relay_counters *out);
 /* Allocates *s (snapshot_alloc) and fills what the runtime knows: the config, the backend,

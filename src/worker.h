@@ -170,6 +170,7 @@ struct worker {
 	enum worker_state state; /* written by the worker under sync->lock */
 	char error[256];
 	bool failed; /* its loop ended on an error (error says which), under sync->lock */
+	bool failed_told; /* ... and runtime_worker_failures logged it */
 	char features[512]; /* what the backend runs with, for the start-up log */
 	/* NAPI busy polling as set up on the ring or epoll instance: 1 on, 0 off (napi.
 	 * busy_poll_us = 0), or the kernel's -errno (the worker runs without it) */
