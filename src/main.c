@@ -804,6 +804,13 @@ int main(int argc, char **argv)
 		goto out_stop;
 	}
 	a.admin = admin;
+	/* The upkeep thread keeps what its health probes' SO_MARK needs, as the workers do. */
+	if (upkeep_start(&a, privs_need_sockopt(a.rt.cfg) ? privs_sockopt_mask() : 0, &upk, err,
+			 sizeof(err))) {
+		log_err("%s", err);
+		ret = 1;
+		goto out_admin;
+	}
 	ret = privs_drop_thread();
 	if (ret) {
 		log_err("main thread: drop capabilities: %s", strerror(-ret));
@@ -811,8 +818,7 @@ int main(int argc, char **argv)
 		goto out_admin;
 	}
 	/* These start with main's empty sets. */
-	if (accesslog_start(alog) || control_start(ctl, err, sizeof(err)) ||
-	    upkeep_start(&a, &upk, err, sizeof(err))) {
+	if (accesslog_start(alog) || control_start(ctl, err, sizeof(err))) {
 		log_err("%s", err[0] ? err : "access log: cannot start its thread");
 		ret = 1;
 		goto out_admin;

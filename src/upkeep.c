@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,7 @@
 #include "app.h"
 #include "log.h"
 #include "lookup.h"
+#include "privs.h"
 #include "sock.h"
 #include "upkeep.h"
 #include "upstream.h"
@@ -26,6 +28,7 @@ struct upkeep_probe {
 	bool seen;	    /* still in a pool at the last sync */
 	struct addr addr;
 	struct addr source; /* family 0: none */
+	uint32_t fwmark;    /* the relay's, so that probes take its policy routes */
 	int fd;
 	uint64_t interval, timeout; /* ns */
 	uint64_t next_send;	    /* ns */
@@ -43,6 +46,9 @@ struct upkeep {
 	struct app *a;
 	pthread_t thread;
 	int stop_fd;
+	uint64_t keep; /* the thread's capabilities: what SO_MARK needs, or none */
+	sem_t up;      /* posted once the thread has set them */
+	int up_err;
 	struct upkeep_probe *probes;
 	uint32_t n_probes, cap_probes;
 	/* Per relay of the config in force (by index), its names being looked up (lookup.h),
@@ -135,13 +141,16 @@ static void upkeep_sync(struct upkeep *k, const struct runtime *rt, uint64_t now
 			memset(&source, 0, sizeof(source));
 			if (rc->source == SOURCE_ADDRESS)
 				source = rc->source_addr;
-			/* a reload that moved the source: the next probe binds the new one */
-			if (memcmp(&source, &pr->source, sizeof(source))) {
+			/* a reload that moved the source or changed the mark: the next probe
+			 * opens a socket with the new one */
+			if (memcmp(&source, &pr->source, sizeof(source)) ||
+			    pr->fwmark != rc->fwmark) {
 				probe_close(pr);
 				pr->deadline = 0; /* its reply would come to the closed socket */
 				pr->next_send = now;
 			}
 			pr->source = source;
+			pr->fwmark = rc->fwmark;
 		}
 	}
 	for (j = 0; j < k->n_probes;) {
@@ -156,7 +165,8 @@ static void upkeep_sync(struct upkeep *k, const struct runtime *rt, uint64_t now
 
 static void probe_send(struct upkeep_probe *p, uint64_t now)
 {
-	struct sock_source src = {.bind = addr_family(&p->source) ? &p->source : NULL};
+	struct sock_source src = {.bind = addr_family(&p->source) ? &p->source : NULL,
+				  .fwmark = p->fwmark};
 	uint32_t i;
 
 	p->next_send = now + p->interval;
@@ -359,6 +369,12 @@ static void *upkeep_thread(void *arg)
 
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	/* It reads the resolver's answers and the upstreams' replies: only what a probe's
+	 * SO_MARK needs, when a relay has a fwmark. */
+	k->up_err = privs_thread_keep(k->keep);
+	sem_post(&k->up);
+	if (k->up_err)
+		return NULL;
 	for (;;) {
 		now = worker_clock();
 		if (now >= next_tick) {
@@ -426,7 +442,7 @@ static void *upkeep_thread(void *arg)
 	return NULL;
 }
 
-int upkeep_start(struct app *a, struct upkeep **out, char *err, size_t errlen)
+int upkeep_start(struct app *a, uint64_t keep, struct upkeep **out, char *err, size_t errlen)
 {
 	struct upkeep *k = calloc(1, sizeof(*k));
 	int ret;
@@ -437,6 +453,8 @@ int upkeep_start(struct app *a, struct upkeep **out, char *err, size_t errlen)
 		return -ENOMEM;
 	}
 	k->a = a;
+	k->keep = keep;
+	sem_init(&k->up, 0, 0);
 	k->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (k->stop_fd < 0) {
 		ret = -errno;
@@ -447,11 +465,23 @@ int upkeep_start(struct app *a, struct upkeep **out, char *err, size_t errlen)
 	ret = pthread_create(&k->thread, NULL, upkeep_thread, k);
 	if (ret) {
 		close(k->stop_fd);
+		sem_destroy(&k->up);
 		free(k);
 		snprintf(err, errlen, "upkeep thread: %s", strerror(ret));
 		return -ret;
 	}
 	pthread_setname_np(k->thread, "ringrelay-upkp");
+	while (sem_wait(&k->up) && errno == EINTR)
+		;
+	if (k->up_err) {
+		ret = k->up_err;
+		pthread_join(k->thread, NULL);
+		close(k->stop_fd);
+		sem_destroy(&k->up);
+		free(k);
+		snprintf(err, errlen, "upkeep thread: set its capabilities: %s", strerror(-ret));
+		return ret;
+	}
 	*out = k;
 	return 0;
 }
@@ -473,5 +503,6 @@ void upkeep_stop(struct upkeep *k)
 		probe_close(&k->probes[i]);
 	free(k->probes);
 	close(k->stop_fd);
+	sem_destroy(&k->up);
 	free(k);
 }

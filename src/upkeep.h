@@ -16,8 +16,9 @@
 struct app;
 struct upkeep;
 
-/* Starts the thread (all signals blocked). Returns 0 or -errno with err set. */
-int upkeep_start(struct app *a, struct upkeep **out, char *err, size_t errlen);
+/* Starts the thread (all signals blocked) with capabilities keep of the caller's (the
+ * health probes' SO_MARK) and no others. Returns 0 or -errno with err set. */
+int upkeep_start(struct app *a, uint64_t keep, struct upkeep **out, char *err, size_t errlen);
 /* Stops and joins it, closes its sockets; NULL-safe. */
 void upkeep_stop(struct upkeep *u);
 

@@ -13,7 +13,8 @@
 #  3. user = "root": it stays root on purpose, without the warning; no filter (and shed =
 #     "off": no program at all), so no thread holds anything, the admin thread included;
 #  4. a relay with a fwmark: workers keep CAP_NET_RAW (SO_MARK on each new session socket)
-#     and nothing else; every other thread holds nothing.
+#     and so does the upkeep thread (on its health probes' sockets), nothing else; every
+#     other thread holds nothing.
 . "$(dirname "$0")/lib.sh"
 [ -x "$RINGRELAY" ] || lib_skip "relay binary $RINGRELAY not built"
 command -v unshare >/dev/null || lib_skip "unshare (util-linux) not found"
@@ -55,8 +56,8 @@ no_filter_left()
 proc_caps() { printf '%d' "0x$(awk -v f="$2:" '$1 == f { print $2 }' "$1/status")"; }
 
 # threads_check LABEL UID ADMIN_CAPS [WORKER_CAPS]: every thread of the relay runs as UID; the
-# admin thread has CapEff = CapPrm = ADMIN_CAPS, the workers WORKER_CAPS (default 0), every
-# other one 0.
+# admin thread has CapEff = CapPrm = ADMIN_CAPS, the workers and the upkeep thread WORKER_CAPS
+# (default 0), every other one 0.
 threads_check()
 {
 	local label=$1 uid=$2 want_admin=$3 want_worker=${4:-0} t name eff prm u want n=0 bad=0
@@ -68,7 +69,8 @@ threads_check()
 		u=$(awk '$1 == "Uid:" { print $2 $3 $4 $5 }' "$t/status")
 		want=0
 		[ "$name" = ringrelay-admin ] && { want=$want_admin; admin=1; }
-		case $name in ringrelay-w*) want=$want_worker ;; esac
+		# (the upkeep thread's health probes take the relay's fwmark, as sessions do)
+		case $name in ringrelay-w* | ringrelay-upkp) want=$want_worker ;; esac
 		n=$((n + 1))
 		if [ "$eff" -ne "$want" ] || [ "$prm" -ne "$want" ] ||
 			[ "$u" != "$uid$uid$uid$uid" ]; then
@@ -79,7 +81,8 @@ threads_check()
 	done
 	[ $admin -eq 1 ] || { bad=1; lib_case_fail "$label no ringrelay-admin thread"; }
 	[ $bad -eq 0 ] && lib_case_ok "$label $n threads as uid $uid: admin" \
-		"CapEff=CapPrm=$(printf %x "$want_admin"), workers $(printf %x "$want_worker")," \
+		"CapEff=CapPrm=$(printf %x "$want_admin"), workers and upkeep" \
+		"$(printf %x "$want_worker")," \
 		"the others 0"
 }
 

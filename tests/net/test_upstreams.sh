@@ -154,6 +154,50 @@ check_case()
 	lib_case_end
 }
 
+# ---- health checks take the relay's fwmark
+# mark_routes add|del FAM: from NS_R, UP1 is reachable only through the policy routes of
+# fwmark 7 (table 101); the main table has it unreachable.
+mark_routes()
+{
+	local host=$UP1_IP/32
+	[ "$2" = 6 ] && host=$UP1_IP/128
+	lib_nsx "$NS_R" ip -"$2" rule "$1" fwmark 7 lookup 101 priority 101
+	lib_nsx "$NS_R" ip -"$2" route "$1" "$host" dev "$IF_RU" table 101
+	lib_nsx "$NS_R" ip -"$2" route "$1" unreachable "$host"
+}
+
+# The relay's probes carry its fwmark, so they take the routes its datagrams take: the
+# upstream stays up (before: the probes went unmarked into the unreachable route, and the
+# upstream its traffic reached was marked down within a second).
+mark_check_case()
+{
+	local fam=$1 up1 out
+	lib_case_begin check-mark io_uring "$fam"
+	c="[ipv$fam check, fwmark]"
+	up1=$(ep "$UP1_IP" 9000)
+	lib_case_server "$TMPD/cm.json" echo --bind "$up1"
+	mark_routes add "$fam"
+	lib_relay_conf "$conf" backend=io_uring listen="$to" up="$up1"
+	conf_extra "$conf" 'fwmark = 7; health_check = { interval = 0.2; timeout = 0.15; rise = 2; fall = 2; send = "hex:70 69 6e 67"; expect = "ping"; };'
+	if lib_case_start_conf; then
+		sleep 2 # ten checks
+		if state_is "$up1" up && ! lib_log_count_ge "is down" 1; then
+			lib_case_ok "$c $up1 up after 2 s of checks through the policy routes"
+		else
+			lib_case_fail "$c $up1 $(up_field t "$up1" state) after 2 s of checks:" \
+				"$(lib_relay_log_current | grep "is down" | head -n 1)"
+		fi
+		if out=$(lib_udp "$NS_C" client --to "$to" --clients 1 --count 3 \
+			--port-base 48300 --expect-echo); then
+			lib_case_ok "$c datagrams through the policy routes"
+		else
+			lib_case_fail "$c $out"
+		fi
+		lib_case_end
+	fi
+	mark_routes del "$fam"
+}
+
 lib_case_start_conf()
 {
 	if ! lib_relay_start "$conf"; then
@@ -970,6 +1014,7 @@ for fam in 4 6; do
 		eject_case "$fam" "$bal"
 	done
 	check_case "$fam"
+	mark_check_case "$fam"
 	drain_case "$fam"
 	sums_case io_uring "$fam"
 	source_case "$fam"
