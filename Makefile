@@ -197,9 +197,9 @@ net-test-san: $(BUILD)/san/ringrelay $(BINS) $(BUILD)/perf/gen
 		ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
 		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ./tests/net/run.sh $(BUILD)
 
-# What make check runs: the same, 8 s per case.
+# What make check runs: the same, 6 s per case.
 soak-short: $(BUILD)/san/ringrelay $(BUILD)/ringrelayctl
-	$(Q)$(SOAK_ENV) HOSTILE_SECONDS=8 NET_TEST_TIMEOUT=180 ./tests/net/run.sh $(BUILD)
+	$(Q)$(SOAK_ENV) HOSTILE_SECONDS=6 NET_TEST_TIMEOUT=180 ./tests/net/run.sh $(BUILD)
 
 # libFuzzer over the config parser (clang's runtime from libclang-rt-14-dev).
 FUZZ_SECONDS ?= 60

@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
 # Reload under traffic, per backend and family: while clients exchange datagrams with an
-# echo upstream through an unchanged listener, the relay is sent 20 SIGHUPs that cycle
+# echo upstream through an unchanged listener, the relay is sent 10 SIGHUPs that cycle
 # through configs which add and remove a listener, add and remove a relay, add an upstream,
 # and one bad config. Asserts zero datagrams lost on the unchanged listener, that each change
 # took effect (the added listener answers, the removed one does not, a new session may use the
@@ -12,7 +12,7 @@
 . "$(dirname "$0")/lib.sh"
 lib_topology
 
-RELOADS=20
+RELOADS=10
 
 # write_conf FILE VARIANT: the config for one step of the cycle.
 write_conf()
