@@ -244,6 +244,11 @@ static void admin_run_reload(struct admin *ad)
 		log_notice("reload: asked for as the process stops: not run");
 		return;
 	}
+	if (app_is_stopping(ad->a)) { /* its lookups would be given up at once */
+		admin_end(ad);
+		log_notice("reload: asked for as the process stops: not run");
+		return;
+	}
 	pthread_mutex_lock(&ad->lock);
 	begun = ad->asked;
 	pthread_mutex_unlock(&ad->lock);
@@ -309,7 +314,7 @@ static void admin_load_done(struct admin *ad)
 	load_put(l);
 	admin_end(ad);
 	pthread_mutex_lock(&ad->lock);
-	if (ad->asked != ad->done && !ad->closing)
+	if (ad->asked != ad->done && !ad->closing && apply)
 		admin_wake(ad->ask_fd);
 	else if (ad->asked != ad->done && apply)
 		log_notice("reload: asked for as the process stops: not run");

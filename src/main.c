@@ -804,7 +804,8 @@ int main(int argc, char **argv)
 		goto out_stop;
 	}
 	a.admin = admin;
-	/* The upkeep thread keeps what its health probes' SO_MARK needs, as the workers do. */
+	/* The upkeep thread keeps what the workers keep: its health probes carry a relay's
+	 * fwmark (which a reload may add where source = "client" made the workers keep it). */
 	if (upkeep_start(&a, privs_need_sockopt(a.rt.cfg) ? privs_sockopt_mask() : 0, &upk, err,
 			 sizeof(err))) {
 		log_err("%s", err);

@@ -6,9 +6,11 @@
  * Capabilities and PR_SET_NO_NEW_PRIVS belong to a thread, not to the process: a thread
  * inherits its creator's sets and changes only its own. So privs_drop keeps, for the whole
  * process, what any thread still needs at start (binding low ports, attaching the filter);
- * each thread then keeps what it needs after start: the control thread, the upkeep thread
- * and the access log none at all, workers none (CAP_NET_RAW only when a relay's source =
- * "client" or fwmark needs it on each session socket), only the admin thread CAP_NET_ADMIN,
+ * each thread then keeps what it needs after start: the control thread and the access log
+ * none at all, workers none (CAP_NET_RAW only when a relay's source = "client" or fwmark
+ * needs it on each session socket), the upkeep thread the same as the workers (a fwmark
+ * goes on its health probes' sockets; a reload may add one where the workers kept it for
+ * source = "client"), only the admin thread CAP_NET_ADMIN,
  * CAP_BPF and CAP_PERFMON when the start loaded the BPF program (a filter, offload or early
  * shedding), CAP_NET_ADMIN for the napi block's
  * per-NAPI values (and CAP_SYS_NICE for its threads: napi.threaded, napi.thread_nice), and
