@@ -188,9 +188,16 @@ struct pkt {
  * of each wrapper, so each program contains only its own helper. */
 struct hdr_src {
 	void *ctx;
-	__u32 len; /* bytes in the whole frame, Ethernet header included */
+	__u32 len;  /* bytes in the whole frame, Ethernet header included */
 	int tc;
+	__u32 segs; /* datagrams it carries: a GRO or GSO skb's gso_segs in tc, else 1 */
 };
+
+/* A GRO or GSO skb carries gso_segs datagrams (0 on one that is neither). */
+static __always_inline __u32 tc_segs(const struct __sk_buff *skb)
+{
+	return skb->gso_segs > 1 ? skb->gso_segs : 1;
+}
 
 static __always_inline int load(const struct hdr_src *h, __u32 off, void *to, __u32 len)
 {
@@ -212,12 +219,12 @@ struct ext_hdr {
 #define IP6_OFFSET 0xfff8
 #define IP6_MF 0x0001
 
-static __always_inline void count(__u32 idx)
+static __always_inline void count_n(__u32 idx, __u32 n)
 {
 	__u64 *v = bpf_map_lookup_elem(&filter_counters, &idx);
 
 	if (v)
-		*v += 1;
+		*v += n;
 }
 
 static __always_inline void count_rule(__u32 gen, __u32 rule)
@@ -380,9 +387,12 @@ static __always_inline int is_v4(const struct pkt *p)
 }
 
 /* GCRA token bucket; see filter_maps.h. Shared by all CPUs: a lost race lets through at most
- * one extra datagram per concurrently running CPU (docs/filter.md). */
-static __always_inline int rate_exceeded(const struct filter_settings *s, const struct pkt *p)
+ * one extra datagram per concurrently running CPU (docs/filter.md). A frame of segs datagrams
+ * (GRO, GSO) costs segs intervals, and passes or drops whole. */
+static __always_inline int rate_exceeded(const struct filter_settings *s, const struct pkt *p,
+					 __u32 segs)
 {
+	__u64 cost = s->rate_interval_ns * segs;
 	const __u8 *mask = is_v4(p) ? s->rate_mask4 : s->rate_mask6;
 	struct filter_rate_val *b, init;
 	struct filter_rate_key key;
@@ -394,9 +404,11 @@ static __always_inline int rate_exceeded(const struct filter_settings *s, const 
 		key.addr[i] = p->saddr[i] & mask[i];
 	b = bpf_map_lookup_elem(&filter_rate, &key);
 	if (!b) {
-		init.tat_ns = now + s->rate_interval_ns;
+		if (s->rate_burst_ns < cost)
+			return 1;
+		init.tat_ns = now + cost;
 		bpf_map_update_elem(&filter_rate, &key, &init, BPF_NOEXIST);
-		return s->rate_burst_ns < s->rate_interval_ns;
+		return 0;
 	}
 	tat = b->tat_ns;
 	if (tat < now) {
@@ -405,15 +417,16 @@ static __always_inline int rate_exceeded(const struct filter_settings *s, const 
 		b->tat_ns = now;
 		tat = now;
 	}
-	if (tat + s->rate_interval_ns - now > s->rate_burst_ns)
+	if (tat + cost - now > s->rate_burst_ns)
 		return 1;
-	__sync_fetch_and_add(&b->tat_ns, s->rate_interval_ns);
+	__sync_fetch_and_add(&b->tat_ns, cost);
 	return 0;
 }
 
 /* Judges one UDP datagram of generation gen. Returns the counter to bump and the action. */
 static __always_inline enum filter_action judge(__u32 gen, const struct filter_settings *s,
-						const struct pkt *p, int frag_later, __u32 *cnt)
+						const struct pkt *p, int frag_later, __u32 segs,
+						__u32 *cnt)
 {
 	struct filter_lpm_key key = {.prefixlen = FILTER_LPM_GEN_BITS + 128};
 	struct filter_lpm_val *rule;
@@ -475,7 +488,7 @@ static __always_inline enum filter_action judge(__u32 gen, const struct filter_s
 			return ACT_DROP;
 		}
 	}
-	if (s->rate_interval_ns && rate_exceeded(s, p)) {
+	if (s->rate_interval_ns && rate_exceeded(s, p, segs)) {
 		*cnt = FILTER_CNT_DROP_RATE;
 		return ACT_DROP;
 	}
@@ -527,10 +540,11 @@ static __always_inline enum filter_action filter_body(const struct hdr_src *h, _
 		else if (kind == PKT_UNPARSED || kind == PKT_EXT_DEEP)
 			act = judge_unparsed(s, kind, &cnt);
 		else
-			act = judge(gen, s, &p, kind == PKT_FRAG_LATER, &cnt);
+			act = judge(gen, s, &p, kind == PKT_FRAG_LATER, h->segs, &cnt);
 	}
-	/* Counting wraps the verdict: every packet bumps exactly one reason. */
-	count(cnt);
+	/* Counting wraps the verdict: every packet bumps exactly one reason, by the datagrams
+	 * it carries. */
+	count_n(cnt, h->segs);
 	return act;
 }
 
@@ -1203,28 +1217,28 @@ static __noinline int offload_xdp_sub(struct xdp_md *ctx)
  * shared by both hooks would carry the other hook's helper, which the verifier refuses. */
 static __noinline enum filter_action filter_xdp_sub(struct xdp_md *ctx)
 {
-	struct hdr_src h = {.ctx = ctx, .len = bpf_xdp_get_buff_len(ctx), .tc = 0};
+	struct hdr_src h = {.ctx = ctx, .len = bpf_xdp_get_buff_len(ctx), .tc = 0, .segs = 1};
 
 	return filter_body(&h, 0);
 }
 
 static __noinline enum filter_action filter_tc_sub(struct __sk_buff *skb, __u32 vlan_taken)
 {
-	struct hdr_src h = {.ctx = skb, .len = skb->len, .tc = 1};
+	struct hdr_src h = {.ctx = skb, .len = skb->len, .tc = 1, .segs = tc_segs(skb)};
 
 	return filter_body(&h, vlan_taken);
 }
 
 static __noinline enum filter_action shed_xdp_sub(struct xdp_md *ctx, int fast_tc)
 {
-	struct hdr_src h = {.ctx = ctx, .len = bpf_xdp_get_buff_len(ctx), .tc = 0};
+	struct hdr_src h = {.ctx = ctx, .len = bpf_xdp_get_buff_len(ctx), .tc = 0, .segs = 1};
 
 	return shed_body(&h, fast_tc, SHED_KFUNC);
 }
 
 static __noinline enum filter_action shed_xdp_probe_sub(struct xdp_md *ctx, int fast_tc)
 {
-	struct hdr_src h = {.ctx = ctx, .len = bpf_xdp_get_buff_len(ctx), .tc = 0};
+	struct hdr_src h = {.ctx = ctx, .len = bpf_xdp_get_buff_len(ctx), .tc = 0, .segs = 1};
 
 	return shed_body(&h, fast_tc, SHED_PROBE);
 }
@@ -1232,14 +1246,14 @@ static __noinline enum filter_action shed_xdp_probe_sub(struct xdp_md *ctx, int 
 /* In tc the fast path ran already: what it passed goes up to the socket. */
 static __noinline enum filter_action shed_tc_sub(struct __sk_buff *skb)
 {
-	struct hdr_src h = {.ctx = skb, .len = skb->len, .tc = 1};
+	struct hdr_src h = {.ctx = skb, .len = skb->len, .tc = 1, .segs = tc_segs(skb)};
 
 	return shed_body(&h, 0, SHED_KFUNC);
 }
 
 static __noinline enum filter_action shed_tc_probe_sub(struct __sk_buff *skb)
 {
-	struct hdr_src h = {.ctx = skb, .len = skb->len, .tc = 1};
+	struct hdr_src h = {.ctx = skb, .len = skb->len, .tc = 1, .segs = tc_segs(skb)};
 
 	return shed_body(&h, 0, SHED_PROBE);
 }
@@ -1250,14 +1264,16 @@ static __noinline enum filter_action shed_tc_probe_sub(struct __sk_buff *skb)
  * shedding. */
 static __always_inline int xdp_body(struct xdp_md *ctx, enum shed_reader shed)
 {
-	struct hdr_src h = {.ctx = ctx, .len = bpf_xdp_get_buff_len(ctx), .tc = 0};
+	struct hdr_src h = {.ctx = ctx, .len = bpf_xdp_get_buff_len(ctx), .tc = 0, .segs = 1};
 	__u32 flags = iface_flags(ctx->ingress_ifindex);
 	int act, fast_tc;
 
 	if ((flags & RR_IFACE_FILTER_XDP) &&
 	    (shed ? filter_xdp_sub(ctx) : filter_body(&h, 0)) == ACT_DROP)
 		return XDP_DROP;
-	if (flags & RR_IFACE_OFFLOAD_XDP) {
+	/* Never ahead of a filter that judges in tc here (user space puts the fast path in tc
+	 * then: this only holds the line while the two change). */
+	if ((flags & RR_IFACE_OFFLOAD_XDP) && !(flags & RR_IFACE_FILTER_TC)) {
 		if (!shed)
 			return offload_xdp(ctx);
 		act = offload_xdp_sub(ctx);
@@ -1279,7 +1295,7 @@ static __always_inline int tc_body(struct __sk_buff *skb, enum shed_reader shed)
 	/* skb->data is the MAC header here and skb->len counts from it. Before ingress hooks
 	 * the stack moves an outer VLAN tag (or the NIC did) into skb->vlan_tci: it is no
 	 * longer in the data but counts against the depth. */
-	struct hdr_src h = {.ctx = skb, .len = skb->len, .tc = 1};
+	struct hdr_src h = {.ctx = skb, .len = skb->len, .tc = 1, .segs = tc_segs(skb)};
 	__u32 flags = iface_flags(skb->ifindex);
 	int act;
 

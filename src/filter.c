@@ -1122,6 +1122,13 @@ static void filter_iface_trim(struct filter *f, struct filter_iface *fi)
 		filter_detach_tc(fi);
 }
 
+bool filter_in_tc(struct filter *f, int ifindex)
+{
+	const struct filter_iface *fi = filter_iface_find(f, ifindex);
+
+	return fi && (fi->flags & RR_IFACE_FILTER_TC);
+}
+
 int filter_offload_attach(struct filter *f, int ifindex, bool xdp, bool xdp_tx, char *err,
 			  size_t errlen)
 {

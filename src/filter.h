@@ -89,6 +89,9 @@ void filter_link_gone(struct filter *f, int ifindex);
 
 /* ---- session fast path (issue 9, docs/offload.md) */
 
+/* Whether the filter judges ifindex's datagrams in the tc hook (mode tc, or xdp fallen back):
+ * a fast path there must run in tc too, after it. */
+bool filter_in_tc(struct filter *f, int ifindex);
 /* Runs the fast path on ifindex: in the XDP hook (native, else generic; xdp_tx: the device
  * takes XDP_REDIRECT, so it is a redirect target) or the tc hook (tcx link, else a clsact
  * filter). The filter keeps running where it runs. 0 or -errno with err set. */

@@ -257,7 +257,18 @@ int offload_apply(struct filter *f, const struct config *cfg, offload_sends_fn *
 	offload_resolve(cfg, sends, arg, out);
 	for (i = 0; i < cfg->n_relays; i++) {
 		struct offload_relay_state *st = &out[i];
+		char name[IF_NAMESIZE];
 
+		/* The filter judges first: in XDP the fast path would relay a session's datagrams
+		 * before a filter in tc saw them (its rate limit, rules a reload changed). */
+		for (j = 0; st->got == OFFLOAD_XDP && j < st->n_ifaces; j++) {
+			if (!filter_in_tc(f, st->ifindex[j]))
+				continue;
+			st->got = OFFLOAD_TC;
+			offload_why(st->why, "tc on every interface, because the filter runs in tc on %s "
+				    "and must judge first",
+				    offload_ifname(st->ifindex[j], name));
+		}
 		for (j = 0; st->got != OFFLOAD_OFF && j < st->n_ifaces; j++) {
 			for (k = 0; k < n_want && want[k].ifindex != st->ifindex[j]; k++)
 				;

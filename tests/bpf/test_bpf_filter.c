@@ -415,6 +415,21 @@ static int run_frame(struct filter *f, int tc, const uint8_t *buf, size_t len, i
 	return opts.retval == XDP_DROP;
 }
 
+/* As run_frame in tc, the frame standing for a GRO or GSO skb of segs datagrams. */
+static int run_tc_segs(struct filter *f, const uint8_t *buf, size_t len, uint32_t segs)
+{
+	struct __sk_buff skb = { .gso_segs = segs, .gso_size = 100 };
+	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = buf, .data_size_in = (__u32)len,
+		    .ctx_in = &skb, .ctx_size_in = sizeof(skb), .repeat = 1);
+	int ret;
+
+	ret = bpf_prog_test_run_opts(filter_prog_fd(f, 1), &opts);
+	if (ret)
+		fail_msg("BPF_PROG_TEST_RUN (tc, %u segments): %s", segs, strerror(-ret));
+	assert_true(opts.retval == (uint32_t)TC_ACT_UNSPEC || opts.retval == TC_ACT_SHOT);
+	return opts.retval == TC_ACT_SHOT;
+}
+
 /* Runs every frame of tab through both flavours: the verdict and exactly one counter rise
  * must match. */
 static void run_table(struct filter *f, const struct frame *tab, size_t n)
@@ -548,6 +563,42 @@ static void rate_age(struct filter *f, const char *src, uint32_t prefix_mapped, 
 	assert_int_equal(bpf_map_lookup_elem(fd, &key, &val), 0);
 	val.tat_ns = val.tat_ns > ns ? val.tat_ns - ns : 0; /* ktime starts at boot */
 	assert_int_equal(bpf_map_update_elem(fd, &key, &val, BPF_EXIST), 0);
+}
+
+/* A GRO or GSO frame in tc costs its datagrams' worth of the bucket and is counted as its
+ * datagrams (before: one, so a sender of 64-datagram bursts got 64 times its rate). */
+static void test_rate_limit_segments(void **state)
+{
+	struct config *cfg = conf_table();
+	struct filter_stats *st = malloc(sizeof(*st));
+	char err[CONFIG_ERR_LEN];
+	struct filter *f;
+	static uint8_t buf[FRAME_MAX];
+	size_t len;
+
+	(void)state;
+	cfg->filter.rate_pps = 1;
+	cfg->filter.rate_burst = 3;
+	assert_int_equal(filter_open(cfg, &f, err, sizeof(err)), 0);
+	len = frame_build(&rate_v4, buf);
+	/* three datagrams in one frame: the whole burst */
+	assert_int_equal(run_tc_segs(f, buf, len, 3), 0);
+	assert_int_equal(run_frame(f, 1, buf, len, 1), 1);
+	assert_int_equal(run_frame(f, 0, buf, len, 1), 1);
+	/* one second later, one datagram's worth: a frame of two drops whole, one passes */
+	rate_age(f, rate_v4.src, 128, 1000000000ull);
+	assert_int_equal(run_tc_segs(f, buf, len, 2), 1);
+	assert_int_equal(run_frame(f, 1, buf, len, 1), 0);
+	/* a new source whose first frame is more than the burst */
+	len = frame_build(&rate_v4b, buf);
+	assert_int_equal(run_tc_segs(f, buf, len, 4), 1);
+	assert_int_equal(run_tc_segs(f, buf, len, 3), 0);
+	assert_int_equal(filter_read_stats(f, st), 0);
+	assert_int_equal(st->counters[FILTER_CNT_ALLOW], 3 + 1 + 3);
+	assert_int_equal(st->counters[FILTER_CNT_DROP_RATE], 1 + 1 + 2 + 4);
+	free(st);
+	filter_free(f);
+	free(cfg);
 }
 
 static void test_rate_limit(void **state)
@@ -735,6 +786,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_unparsed_default, setup_table, teardown),
 	    cmocka_unit_test_setup_teardown(test_unparsed_pass, setup_table, teardown),
 	    cmocka_unit_test(test_rate_limit),
+	    cmocka_unit_test(test_rate_limit_segments),
 	    cmocka_unit_test(test_swap),
 	    cmocka_unit_test(test_conflict),
 	};
