@@ -81,6 +81,7 @@ struct filter {
 	struct offload_flow_stats *stats; /* offload_stats, mmapped */
 	struct bpf_link *xmit_trace;	   /* xdp:xdp_devmap_xmit, while XDP redirects */
 	struct bpf_link *redirect_err_trace; /* xdp:xdp_redirect_err, alongside */
+	bool trace_warned;		     /* one of them would not attach: said once */
 	/* Early shedding: which shed_* programs loaded (and are the ones attached), or why
 	 * none; each relay's counter slot, kept by name across reloads. */
 	enum filter_shed_reader shed;
@@ -1061,16 +1062,24 @@ static void filter_xmit_trace_sync(struct filter *f)
 
 	for (i = 0; i < f->n_ifaces; i++)
 		want |= !!(f->ifaces[i].flags & RR_IFACE_OFFLOAD_XDP);
-	if (want && !f->xmit_trace && bpf_program__fd(f->skel->progs.offload_xmit_trace) >= 0) {
-		f->xmit_trace = bpf_program__attach(f->skel->progs.offload_xmit_trace);
-		f->redirect_err_trace = bpf_program__attach(f->skel->progs.offload_redirect_err);
-		if (!f->xmit_trace || !f->redirect_err_trace)
+	/* Each link alone: one that attached is never attached again (each copy would count
+	 * every event once more), one that did not is tried at the next sync. */
+	if (want && (!f->xmit_trace || !f->redirect_err_trace) &&
+	    bpf_program__fd(f->skel->progs.offload_xmit_trace) >= 0) {
+		if (!f->xmit_trace)
+			f->xmit_trace = bpf_program__attach(f->skel->progs.offload_xmit_trace);
+		if (!f->redirect_err_trace)
+			f->redirect_err_trace =
+			    bpf_program__attach(f->skel->progs.offload_redirect_err);
+		if ((!f->xmit_trace || !f->redirect_err_trace) && !f->trace_warned) {
+			f->trace_warned = true;
 			log_warn(
 			    "offload: xdp tracepoints: %s; transmit failures after XDP_REDIRECT "
 			    "are not counted, and a target that stops taking it is not taken "
 			    "out of use",
 			    strerror(errno));
-	} else if (!want && f->xmit_trace) {
+		}
+	} else if (!want && (f->xmit_trace || f->redirect_err_trace)) {
 		bpf_link__destroy(f->xmit_trace);
 		bpf_link__destroy(f->redirect_err_trace);
 		f->xmit_trace = NULL;
