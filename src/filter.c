@@ -1393,30 +1393,44 @@ static int filter_shed_slot(struct filter *f, const char *name, bool *used, int 
 	return free_slot;
 }
 
+/* Whether key k is one of the n in keys. */
+static bool shed_key_in(const struct shed_listener_key *k, const struct shed_listener_key *keys,
+			uint32_t n)
+{
+	uint32_t i;
+
+	for (i = 0; i < n; i++)
+		if (!memcmp(k, &keys[i], sizeof(*k)))
+			return true;
+	return false;
+}
+
 int filter_shed_listeners(struct filter *f, const struct config *cfg, const bool *on)
 {
 	int lfd = bpf_map__fd(f->skel->maps.shed_listeners);
 	int dfd = bpf_map__fd(f->skel->maps.shed_drops);
-	struct shed_listener_key keys[SHED_LISTENERS_MAX], next, cur;
+	struct shed_listener_key *had, *want, next, cur;
 	bool used[SHED_SLOTS] = { false };
+	uint32_t r, j, n_had = 0, n_want = 0;
 	uint64_t *zero;
-	uint32_t r, j, n = 0;
 	void *prev = NULL;
 	int ret = 0, i;
 
 	if (!f->shed)
 		return 0;
 	zero = calloc((size_t)f->ncpus, sizeof(*zero));
-	if (!zero)
-		return -ENOMEM;
+	had = calloc(SHED_LISTENERS_MAX, sizeof(*had));
+	want = calloc(SHED_LISTENERS_MAX, sizeof(*want));
+	if (!zero || !had || !want) {
+		ret = -ENOMEM;
+		goto out;
+	}
 	/* Collect first: deleting while walking a hash could skip keys. */
-	while (n < SHED_LISTENERS_MAX && bpf_map_get_next_key(lfd, prev, &next) == 0) {
-		keys[n++] = next;
+	while (n_had < SHED_LISTENERS_MAX && bpf_map_get_next_key(lfd, prev, &next) == 0) {
+		had[n_had++] = next;
 		cur = next;
 		prev = &cur;
 	}
-	for (j = 0; j < n; j++)
-		bpf_map_delete_elem(lfd, &keys[j]);
 	/* Every relay of cfg keeps its slot, shedding on or off: what it shed stays in its
 	 * totals, which are counters and must not go down. Marked before any new relay takes a
 	 * slot, so none takes one of those. */
@@ -1424,6 +1438,8 @@ int filter_shed_listeners(struct filter *f, const struct config *cfg, const bool
 		for (i = 0; i < SHED_SLOTS; i++)
 			if (f->shed_slot[i][0] && !strcmp(f->shed_slot[i], cfg->relays[r].name))
 				used[i] = true;
+	/* The new set goes in over the old (no moment without shedding), then what is no longer
+	 * wanted goes; a write that fails leaves none, as the caller then reports. */
 	for (r = 0; r < cfg->n_relays && ret == 0; r++) {
 		struct shed_listener val;
 
@@ -1445,8 +1461,18 @@ int filter_shed_listeners(struct filter *f, const struct config *cfg, const bool
 			addr_to_mapped(&cfg->relays[r].listen[j], k.addr);
 			k.port = htons(addr_port(&cfg->relays[r].listen[j]));
 			ret = bpf_map_update_elem(lfd, &k, &val, BPF_ANY);
+			if (ret == 0 && n_want < SHED_LISTENERS_MAX)
+				want[n_want++] = k;
 		}
 	}
+	for (j = 0; j < n_had; j++)
+		if (ret < 0 || !shed_key_in(&had[j], want, n_want))
+			bpf_map_delete_elem(lfd, &had[j]);
+	for (j = 0; ret < 0 && j < n_want; j++)
+		bpf_map_delete_elem(lfd, &want[j]);
+out:
+	free(want);
+	free(had);
 	free(zero);
 	return ret;
 }
