@@ -147,11 +147,7 @@ static bool load_cancelled(void *arg)
 static int load_lookup(void *arg, const char *host, uint16_t port, int family, struct addr *out,
 		       uint32_t max, char *why, size_t whylen)
 {
-	int n = lookup_host(host, port, family, out, max, load_cancelled, arg, why, whylen);
-
-	if (n == -ECANCELED)
-		snprintf(why, whylen, "the process is stopping: lookup given up");
-	return n;
+	return lookup_host(host, port, family, out, max, load_cancelled, arg, why, whylen);
 }
 
 static uint32_t load_previous(void *arg, const char *relay, const char *text, const char *why,

@@ -624,11 +624,7 @@ bool app_is_stopping(void *arg)
 static int app_lookup(void *arg, const char *host, uint16_t port, int family, struct addr *out,
 		      uint32_t max, char *why, size_t whylen)
 {
-	int n = lookup_host(host, port, family, out, max, app_is_stopping, arg, why, whylen);
-
-	if (n == -ECANCELED)
-		snprintf(why, whylen, "the process is stopping: lookup given up");
-	return n;
+	return lookup_host(host, port, family, out, max, app_is_stopping, arg, why, whylen);
 }
 
 uint32_t app_previous(void *arg, const char *relay, const char *text, const char *why,

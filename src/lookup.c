@@ -137,7 +137,7 @@ int lookup_host(const char *host, uint16_t port, int family, struct addr *out, u
 
 	snprintf(u.host, sizeof(u.host), "%s", host);
 	if (cancelled(arg)) {
-		snprintf(why, whylen, "lookup cancelled");
+		snprintf(why, whylen, "the process is stopping: lookup given up");
 		return -ECANCELED;
 	}
 	n = lookup_start(&u, 1, family, &b);
@@ -148,7 +148,7 @@ int lookup_host(const char *host, uint16_t port, int family, struct addr *out, u
 	p = (struct pollfd){ .fd = lookup_fd(b), .events = POLLIN };
 	while (!lookup_done(b)) {
 		if (cancelled(arg)) {
-			snprintf(why, whylen, "lookup cancelled");
+			snprintf(why, whylen, "the process is stopping: lookup given up");
 			lookup_put(b);
 			return -ECANCELED;
 		}

@@ -26,8 +26,9 @@ bool lookup_done(const struct lookup_batch *b);
 int lookup_result(const struct lookup_batch *b, uint32_t i, const struct addr **addrs,
 		  const char **why);
 /* Looks host up as config_resolve_host does (its result into out[0..max), or -errno with why),
- * on a batch thread: waits for it until cancelled(arg) says true (asked every 50 ms), then
- * returns -ECANCELED and leaves the lookup to end on its own. */
+ * on a batch thread: waits for it until cancelled(arg) says true (asked every 50 ms: the
+ * process stops), then returns -ECANCELED ("lookup given up") and leaves the lookup to end on
+ * its own. */
 int lookup_host(const char *host, uint16_t port, int family, struct addr *out, uint32_t max,
 		bool (*cancelled)(void *arg), void *arg, char *why, size_t whylen);
 /* Drops the caller's hold: the batch is freed now if its thread is done, else by the thread.

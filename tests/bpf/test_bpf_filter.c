@@ -565,21 +565,31 @@ static void rate_age(struct filter *f, const char *src, uint32_t prefix_mapped, 
 	assert_int_equal(bpf_map_update_elem(fd, &key, &val, BPF_EXIST), 0);
 }
 
+/* The filter of cfg with a rate limit of pps, burst and prefix6. */
+static struct filter *rate_filter(struct config *cfg, uint32_t pps, uint32_t burst,
+				  uint32_t prefix6)
+{
+	char err[CONFIG_ERR_LEN];
+	struct filter *f;
+
+	cfg->filter.rate_pps = pps;
+	cfg->filter.rate_burst = burst;
+	cfg->filter.rate_prefix6 = prefix6;
+	assert_int_equal(filter_open(cfg, &f, err, sizeof(err)), 0);
+	return f;
+}
+
 /* A GRO or GSO frame in tc costs its datagrams' worth of the bucket and is counted as its
  * datagrams (before: one, so a sender of 64-datagram bursts got 64 times its rate). */
 static void test_rate_limit_segments(void **state)
 {
 	struct config *cfg = conf_table();
 	struct filter_stats *st = malloc(sizeof(*st));
-	char err[CONFIG_ERR_LEN];
-	struct filter *f;
+	struct filter *f = rate_filter(cfg, 1, 3, 128);
 	static uint8_t buf[FRAME_MAX];
 	size_t len;
 
 	(void)state;
-	cfg->filter.rate_pps = 1;
-	cfg->filter.rate_burst = 3;
-	assert_int_equal(filter_open(cfg, &f, err, sizeof(err)), 0);
 	len = frame_build(&rate_v4, buf);
 	/* three datagrams in one frame: the whole burst */
 	assert_int_equal(run_tc_segs(f, buf, len, 3), 0);
@@ -605,18 +615,13 @@ static void test_rate_limit(void **state)
 {
 	struct config *cfg = conf_table();
 	struct filter_stats *st = malloc(sizeof(*st));
-	char err[CONFIG_ERR_LEN];
-	struct filter *f;
+	/* 1 pps, burst 3: each datagram costs 1 s of bucket time, 3 s may be owed. Real time
+	 * moves microseconds during the test, far below one interval. */
+	struct filter *f = rate_filter(cfg, 1, 3, 64);
 	static uint8_t buf[FRAME_MAX];
 	size_t len;
 	int i;
 
-	/* 1 pps, burst 3: each datagram costs 1 s of bucket time, 3 s may be owed. Real time
-	 * moves microseconds during the test, far below one interval. */
-	cfg->filter.rate_pps = 1;
-	cfg->filter.rate_burst = 3;
-	cfg->filter.rate_prefix6 = 64;
-	assert_int_equal(filter_open(cfg, &f, err, sizeof(err)), 0);
 	len = frame_build(&rate_v4, buf);
 	for (i = 0; i < 3; i++)
 		assert_int_equal(run_frame(f, 0, buf, len, 1), 0);
