@@ -543,6 +543,12 @@ static int relay_check(struct config_parser *p, const config_setting_t *g, void 
 	if (r->reply_timeout > 0 && r->mode == RELAY_MODE_MIRROR)
 		return config_err_member(p, g, "reply_timeout",
 					 "applies to forward mode only (a mirror expects no reply)");
+	/* A session idle for session_timeout ends: its missing reply would never be counted. */
+	if (r->reply_timeout > 0 && r->reply_timeout >= r->session_timeout)
+		return config_err_member(p, g, "reply_timeout",
+					 "%g s is not less than session_timeout (%g s): the session "
+					 "would end before its reply is missed",
+					 r->reply_timeout, r->session_timeout);
 	return sessions_check(p, g, r);
 }
 
@@ -1374,14 +1380,17 @@ static void split_name(const char *text, char *host, size_t len, uint16_t *port)
 	}
 }
 
+/* Whether a, a listen address of relay's name resolved as its entry idx, is already one or
+ * overlaps one: of an earlier relay (literal or resolved), of this relay before idx, or a
+ * later relay's literal (its names, resolved after, are checked against a then). */
 static bool listen_clash(const struct config *cfg, const struct addr *a, uint32_t relay,
 			 uint32_t idx)
 {
 	uint32_t r, i;
 
-	for (r = 0; r <= relay; r++) {
+	for (r = 0; r < cfg->n_relays; r++) {
 		const struct relay_conf *rc = &cfg->relays[r];
-		uint32_t n = r == relay ? idx : rc->n_listen;
+		uint32_t n = r < relay ? rc->n_listen : r == relay ? idx : rc->n_listen_literal;
 
 		for (i = 0; i < n; i++) {
 			const struct addr *b = &rc->listen[i];

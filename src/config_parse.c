@@ -85,11 +85,14 @@ int config_err_member(struct config_parser *p, const config_setting_t *g, const 
 	va_list ap;
 	int ret;
 
+	const config_setting_t *m = config_setting_get_member(g, name);
+
 	config_path(g, path, sizeof(path));
 	n = strlen(path);
 	snprintf(path + n, sizeof(path) - n, "%s%s", n ? "." : "", name);
 	va_start(ap, fmt);
-	ret = config_verr(p, g, path, config_line(g), fmt, ap);
+	/* the member's own line when it is written, else its group's */
+	ret = config_verr(p, g, path, config_line(m ? m : g), fmt, ap);
 	va_end(ap);
 	return ret;
 }

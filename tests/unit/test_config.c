@@ -344,7 +344,7 @@ static const struct error_case error_cases[] = {
      "t.conf:1: napi.defer_hard_irqs: must be from 0 to 2147483647"},
     {"napi = { threaded = 1; };\n" RELAY, "t.conf:1: napi.threaded: must be true or false"},
     {"napi = {\n irq_suspend_timeout = 20000000;\n busy_poll_us = 0; };\n" RELAY,
-     "t.conf:1: napi.irq_suspend_timeout: needs busy polling with prefer_busy_poll = true "
+     "t.conf:2: napi.irq_suspend_timeout: needs busy polling with prefer_busy_poll = true "
      "(busy_poll_us > 0), or set it to 0"},
     {"napi = { irq_suspend_timeout = 20000000; prefer_busy_poll = false; };\n" RELAY,
      "t.conf:1: napi.irq_suspend_timeout: needs busy polling with prefer_busy_poll = true "
@@ -395,6 +395,10 @@ static const struct error_case error_cases[] = {
     {"relays = ( { name = \"a\"; listen = [ \"127.0.0.1:1\" ]; upstreams = [ \"127.0.0.1:2\" ];"
      " resolve_interval = 0.01; } );\n",
      "t.conf:1: relays[0].resolve_interval: must be 0 (off) or at least 0.1 seconds"},
+    {"relays = ( { name = \"a\"; listen = [ \"127.0.0.1:1\" ]; upstreams = [ \"127.0.0.1:2\" ];"
+     "\n session_timeout = 5; reply_timeout = 5; } );\n",
+     "t.conf:2: relays[0].reply_timeout: 5 s is not less than session_timeout (5 s): the session "
+     "would end before its reply is missed"},
     {"filter = { interfaces = [ \"lo\" ];\n rate_limit = { ppps = 1; }; };\n" RELAY,
      "t.conf:2: filter.rate_limit: unknown setting 'ppps' (expected one of: pps, burst, "
      "prefix4, prefix6)"},
@@ -878,6 +882,38 @@ static void test_resolve_order(void **state)
 	config_free(cfg);
 }
 
+/* A listen name that resolves to a later relay's literal listen address (or overlaps it) is
+ * refused, as two literals are: both relays' sockets would join one SO_REUSEPORT group and
+ * share the clients (before: only earlier relays were compared). */
+static void test_resolve_listen_clash(void **state)
+{
+	static const char *const later[] = { "127.0.0.1:5300", "0.0.0.0:5300" };
+	char text[512], err[CONFIG_ERR_LEN];
+	struct config *cfg;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(later) / sizeof(later[0]); i++) {
+		snprintf(text, sizeof(text),
+			 "relays = ( { name = \"a\"; listen = [ \"localhost:5300\" ]; "
+			 "upstreams = [ \"198.18.2.2:53\" ]; },\n"
+			 "{ name = \"b\"; listen = [ \"%s\" ]; upstreams = [ \"198.18.2.3:53\" ]; } );\n",
+			 later[i]);
+		cfg = load_ok(text);
+		assert_int_equal(config_resolve(cfg, NULL, NULL, err, sizeof(err)), -EINVAL);
+		assert_non_null(strstr(err, "relay 'a': listen localhost:5300: 127.0.0.1:5300 is "
+					    "already a listen address"));
+		config_free(cfg);
+	}
+	/* another port: no clash */
+	cfg = load_ok("relays = ( { name = \"a\"; listen = [ \"localhost:5300\" ]; "
+		      "upstreams = [ \"198.18.2.2:53\" ]; },\n"
+		      "{ name = \"b\"; listen = [ \"127.0.0.1:5301\" ]; "
+		      "upstreams = [ \"198.18.2.3:53\" ]; } );\n");
+	assert_int_equal(config_resolve(cfg, NULL, NULL, err, sizeof(err)), 0);
+	config_free(cfg);
+}
+
 /* What config_keep_restart reports, one line per changed setting. */
 struct kept {
 	char what[16][64];
@@ -1064,6 +1100,7 @@ int main(void)
 	    cmocka_unit_test(test_errors),  cmocka_unit_test(test_dump_round_trip), cmocka_unit_test(test_napi),
 	    cmocka_unit_test(test_names),   cmocka_unit_test(test_keep_restart),
 	    cmocka_unit_test(test_resolve_order),
+	    cmocka_unit_test(test_resolve_listen_clash),
 	    cmocka_unit_test(test_files),   cmocka_unit_test(test_sessions_per_source),
 	    cmocka_unit_test(test_shipped), cmocka_unit_test(test_check_host),
 	};
