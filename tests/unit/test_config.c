@@ -395,6 +395,16 @@ static const struct error_case error_cases[] = {
     {"relays = ( { name = \"a\"; listen = [ \"127.0.0.1:1\" ]; upstreams = [ \"127.0.0.1:2\" ];"
      " resolve_interval = 0.01; } );\n",
      "t.conf:1: relays[0].resolve_interval: must be 0 (off) or at least 0.1 seconds"},
+    {"relays = ( { name = \"a\"; listen = [ \"[::ffff:198.18.1.2]:5000\" ];"
+     " upstreams = [ \"127.0.0.1:2\" ]; } );\n",
+     "t.conf:1: relays[0].listen[0]: an IPv4-mapped IPv6 address: write it as IPv4, A.B.C.D"},
+    {"relays = ( { name = \"a\"; listen = [ \"127.0.0.1:1\" ];"
+     " upstreams = [ \"198.18.2.2:53\", \"[::ffff:198.18.2.2]:53\" ]; } );\n",
+     "t.conf:1: relays[0].upstreams[1]: an IPv4-mapped IPv6 address: write it as IPv4, A.B.C.D"},
+    {"relays = ( { name = \"a\"; listen = [ \"[fe80::1]:5000\" ];"
+     " upstreams = [ \"127.0.0.1:2\" ]; } );\n",
+     "t.conf:1: relays[0].listen[0]: a link-local address needs an interface scope, which is "
+     "not supported: use a global or unique local address"},
     {"relays = ( { name = \"a\"; listen = [ \"127.0.0.1:1\" ]; upstreams = [ \"127.0.0.1:2\" ];"
      "\n session_timeout = 5; reply_timeout = 5; } );\n",
      "t.conf:2: relays[0].reply_timeout: 5 s is not less than session_timeout (5 s): the session "
