@@ -525,6 +525,13 @@ static void dump_health_check(FILE *f, const void *base, const char *indent)
  * source port it has no longer locks every other client out. */
 #define CONFIG_SOURCE_SHARE 4
 
+static uint32_t per_source_default(uint32_t max_sessions)
+{
+	uint32_t n = max_sessions / CONFIG_SOURCE_SHARE;
+
+	return n ? n : 1;
+}
+
 /* max_sessions_per_source follows max_sessions unless set, and is at most that. */
 static int sessions_check(struct config_parser *p, const config_setting_t *g,
 			  struct relay_conf *r)
@@ -532,9 +539,8 @@ static int sessions_check(struct config_parser *p, const config_setting_t *g,
 	const config_setting_t *s = config_setting_get_member(g, "max_sessions_per_source");
 
 	if (!r->max_sessions_per_source) {
-		r->max_sessions_per_source = r->max_sessions / CONFIG_SOURCE_SHARE;
-		if (!r->max_sessions_per_source)
-			r->max_sessions_per_source = 1;
+		r->per_source_default = true;
+		r->max_sessions_per_source = per_source_default(r->max_sessions);
 	} else if (r->max_sessions_per_source > r->max_sessions) {
 		return config_err(p, s,
 				  "%u is more than max_sessions (%u): at most max_sessions, which "
@@ -1248,9 +1254,18 @@ void config_keep_restart(const struct config *running, struct config *next,
 		for (j = 0; j < running->n_relays; j++) {
 			if (strcmp(running->relays[j].name, next->relays[i].name) != 0)
 				continue;
-			snprintf(prefix, sizeof(prefix), "relay %s: ", next->relays[i].name);
-			config_keep_rows(&relay_section, &running->relays[j], &next->relays[i],
-					 prefix, changed, arg);
+			struct relay_conf *rc = &next->relays[i];
+
+			snprintf(prefix, sizeof(prefix), "relay %s: ", rc->name);
+			config_keep_rows(&relay_section, &running->relays[j], rc, prefix, changed,
+					 arg);
+			/* The per-source limit follows the max_sessions kept, not the file's (a
+			 * default of the file's would be no limit, or a quarter of one); one set
+			 * above the kept max_sessions is then no limit, as its own is. */
+			if (rc->per_source_default)
+				rc->max_sessions_per_source = per_source_default(rc->max_sessions);
+			else if (rc->max_sessions_per_source > rc->max_sessions)
+				rc->max_sessions_per_source = rc->max_sessions;
 		}
 	}
 }

@@ -112,6 +112,7 @@ struct relay_conf {
 	/* Sessions one client address may hold in the relay (its ports aside): a quarter of
 	 * max_sessions unless set; each worker holds its address to its share. */
 	uint32_t max_sessions_per_source;
+	bool per_source_default; /* ... not set: it follows the max_sessions in force */
 	/* full: drop the new client, or end the least recently used session idle for 1 s */
 	enum session_full session_full;
 	/* Join a SO_REUSEPORT group another process already has on a listen address, instead

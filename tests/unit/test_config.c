@@ -749,8 +749,11 @@ static void assert_config_equal(const struct config *a, const struct config *b)
 		memset(c->path, 0, sizeof(c->path));
 		c->user_line = 0;
 		c->control_access_line = 0;
-		for (i = 0; i < CONFIG_MAX_RELAYS; i++)
+		/* (a dump writes every value: read back, none is a default any more) */
+		for (i = 0; i < CONFIG_MAX_RELAYS; i++) {
 			c->relays[i].line = 0;
+			c->relays[i].per_source_default = false;
+		}
 		c->filter.line = 0;
 		memset(c->filter.interface_line, 0, sizeof(c->filter.interface_line));
 		for (i = 0; i < FILTER_MAX_PREFIXES; i++)
@@ -982,6 +985,8 @@ static void test_keep_restart(void **state)
 	assert_string_equal(next->control_socket, "/run/ringrelay/ringrelay.sock");
 	assert_false(next->metrics.enabled);
 	assert_int_equal(next->relays[0].max_sessions, 10);
+	/* its default per-source limit follows the kept 10 (the file's 20 gave 5) */
+	assert_int_equal(next->relays[0].max_sessions_per_source, 2);
 	assert_int_equal(next->napi.busy_poll_us, 0);
 	assert_false(next->napi.threaded);
 	assert_int_equal(next->napi.defer_hard_irqs, 7); /* a reload applies it */
@@ -994,6 +999,14 @@ static void test_keep_restart(void **state)
 	k.n = 0;
 	config_keep_restart(old, old, note_kept, &k);
 	assert_int_equal(k.n, 0);
+	config_free(next);
+	/* one set above the kept max_sessions is no limit, as max_sessions itself is */
+	next = load_ok("relays = ( { name = \"b\"; listen = [ \"127.0.0.1:5302\" ]; "
+		       "upstreams = [ \"127.0.0.1:5301\" ]; max_sessions = 100; "
+		       "max_sessions_per_source = 50; } );\n");
+	config_keep_restart(old, next, note_kept, &k);
+	assert_int_equal(next->relays[0].max_sessions, 10);
+	assert_int_equal(next->relays[0].max_sessions_per_source, 10);
 	config_free(old);
 	config_free(next);
 }
