@@ -4,8 +4,9 @@
 # Runs every executable tests/net/test_*.sh with RINGRELAY, BUILD and SRC set, each under a
 # timeout (NET_TEST_TIMEOUT, default 180 s); exit 77 counts as skipped. Prints one line per
 # test and "net: N passed, N failed, N skipped"; exits non-zero when anything failed.
-# NET_TESTS="forward oversize" limits the run to matching test names; NET_RINGRELAY names
-# another daemon binary (make soak: the sanitizer build).
+# NET_TESTS="forward oversize" limits the run to matching test names, NET_SKIP="hostile"
+# leaves matching ones out; NET_RINGRELAY names another daemon binary (make soak: the
+# sanitizer build).
 here=$(cd "$(dirname "$0")" && pwd)
 SRC=$(cd "$here/../.." && pwd)
 BUILD=$(cd "${1:-$SRC/build}" 2>/dev/null && pwd) || BUILD=${1:-$SRC/build}
@@ -35,6 +36,11 @@ for t in "$here"/test_*.sh; do
 		done
 		[ $match -eq 1 ] || continue
 	fi
+	skip_it=0
+	for w in $NET_SKIP; do
+		case ${t##*/} in *"$w"*) skip_it=1 ;; esac
+	done
+	[ $skip_it -eq 0 ] || continue
 	tests+=("$t")
 done
 
