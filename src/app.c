@@ -72,9 +72,29 @@ static int app_snapshot_offload(struct app *a, struct snapshot *s)
 	return 0;
 }
 
+/* Relay name's entry of a->shed_base; with make, a free one it takes when it has none
+ * (NULL: none, or no room). */
+static struct app_shed_base *app_shed_base(struct app *a, const char *name, bool make)
+{
+	struct app_shed_base *free_one = NULL;
+	uint32_t i;
+
+	for (i = 0; i < CONFIG_MAX_RELAYS; i++) {
+		if (!strcmp(a->shed_base[i].name, name))
+			return &a->shed_base[i];
+		if (!free_one && !a->shed_base[i].name[0])
+			free_one = &a->shed_base[i];
+	}
+	if (!make || !free_one)
+		return NULL;
+	snprintf(free_one->name, sizeof(free_one->name), "%s", name);
+	return free_one;
+}
+
 /* Early shedding's part: per relay on/why and what the program shed for it. */
 static int app_snapshot_shed(struct app *a, struct snapshot *s)
 {
+	const struct app_shed_base *base;
 	uint32_t r;
 
 	s->shed = calloc(s->n_relays ? s->n_relays : 1, sizeof(*s->shed));
@@ -86,6 +106,11 @@ static int app_snapshot_shed(struct app *a, struct snapshot *s)
 		if (a->filter)
 			filter_shed_dropped(a->filter, a->rt.cfg->relays[r].name,
 					    &s->shed[r].dropped_full, &s->shed[r].dropped_heavy);
+		base = app_shed_base(a, a->rt.cfg->relays[r].name, false);
+		if (base) {
+			s->shed[r].dropped_full += base->full;
+			s->shed[r].dropped_heavy += base->heavy;
+		}
 	}
 	if (!a->filter || !filter_shed_loaded(a->filter, NULL))
 		return 0;
@@ -404,6 +429,29 @@ static int app_filter_fixed(const struct app *a, const struct config *cfg, char 
 
 static void app_filter_unload(struct app *a)
 {
+	struct app_shed_base *base;
+	uint64_t full, heavy;
+	uint32_t i, r;
+
+	/* What it shed stays in the relays' totals; relays gone since are forgotten. */
+	for (i = 0; i < CONFIG_MAX_RELAYS; i++) {
+		for (r = 0; r < a->rt.cfg->n_relays; r++)
+			if (!strcmp(a->shed_base[i].name, a->rt.cfg->relays[r].name))
+				break;
+		if (r == a->rt.cfg->n_relays)
+			memset(&a->shed_base[i], 0, sizeof(a->shed_base[i]));
+	}
+	for (r = 0; a->filter && r < a->rt.cfg->n_relays; r++) {
+		full = heavy = 0;
+		if (filter_shed_dropped(a->filter, a->rt.cfg->relays[r].name, &full, &heavy) ||
+		    !(full | heavy))
+			continue;
+		base = app_shed_base(a, a->rt.cfg->relays[r].name, true);
+		if (base) {
+			base->full += full;
+			base->heavy += heavy;
+		}
+	}
 	filter_free(a->filter);
 	a->filter = NULL;
 	a->rt.fast = NULL;

@@ -36,6 +36,12 @@ struct app {
 	struct offload_relay_state offload[CONFIG_MAX_RELAYS];
 	/* Early shedding: whether each relay of rt.cfg sheds, where or why not. */
 	struct shed_relay_state shed[CONFIG_MAX_RELAYS];
+	/* What each relay's shedding dropped in programs since unloaded (app_filter_unload), by
+	 * name: added to what the program in use counts, so that its totals never go down. */
+	struct app_shed_base {
+		char name[CONFIG_NAME_LEN]; /* "": a free entry */
+		uint64_t full, heavy;
+	} shed_base[CONFIG_MAX_RELAYS];
 	struct uring_caps caps;
 	double start_time;	 /* unix seconds */
 	uint64_t reloads_ok;

@@ -177,10 +177,21 @@ static void view_counter_members(struct emit_json *j, const struct view_counter 
 }
 
 /* The shed_* drop reasons are shown while the shedding program is loaded (like the fast
- * path's columns); they are never a worker's, only a relay total's. */
+ * path's columns), or once a relay has shed (an unloaded program's count stays in the
+ * totals); they are never a worker's, only a relay total's. */
 static bool view_drop_shown(int d, bool shed)
 {
 	return shed || (d != DROP_SHED_FULL_SOCKET && d != DROP_SHED_HEAVY_FLOW);
+}
+
+static bool view_shed_shown(const struct snapshot *s)
+{
+	uint32_t r;
+
+	for (r = 0; s->shed && !s->shed_counters && r < s->n_relays; r++)
+		if (s->shed[r].dropped_full || s->shed[r].dropped_heavy)
+			return true;
+	return s->shed_counters != NULL;
 }
 
 static void view_counters_json(struct emit_json *j, const struct relay_counters *c, bool fast,
@@ -1023,7 +1034,7 @@ static int stats_table(const struct snapshot *s, FILE *out)
 	int ret, d;
 
 	bool fast = s->offload_counters != NULL; /* the fast path's columns while it is loaded */
-	bool shed = s->shed_counters != NULL;
+	bool shed = view_shed_shown(s);
 
 	/* Every column but RELAY, WORKER (and DIRECTION) is a number. */
 	emit_table_init(&t.traffic,
@@ -1111,15 +1122,14 @@ static int stats_json(const struct snapshot *s, FILE *out)
 		emit_json_string(&j, "name", s->relay_names[r]);
 		view_relay_total(s, r, &total);
 		emit_json_object(&j, "total");
-		view_counters_json(&j, &total, s->offload_counters != NULL,
-				   s->shed_counters != NULL);
+		view_counters_json(&j, &total, s->offload_counters != NULL, view_shed_shown(s));
 		emit_json_close(&j);
 		emit_json_array(&j, "workers");
 		for (w = 0; w < s->n_workers; w++) {
 			emit_json_object(&j, NULL);
 			emit_json_uint(&j, "worker", s->workers[w].id);
 			view_counters_json(&j, &s->workers[w].relays[r], s->offload_counters != NULL,
-					   s->shed_counters != NULL);
+					   view_shed_shown(s));
 			emit_json_close(&j);
 		}
 		emit_json_close(&j);

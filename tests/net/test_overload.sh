@@ -92,7 +92,8 @@ rx_settled()
 
 # shed_reload_case SHED: after the flood (SHED: what relay t shed), a reload that would replace
 # t with a relay on a port another process holds is refused: t's shed counts must not go down
-# (the refused config took t's counter slot, and the rollback gave it back counting from 0).
+# (the refused config took t's counter slot, and the rollback gave it back counting from 0);
+# nor when a reload turns shedding off and the program is unloaded.
 shed_reload_case()
 {
 	local shed0=$1 held holder_pid full heavy
@@ -117,6 +118,23 @@ shed_reload_case()
 	fi
 	cp "$conf.keep" "$conf"
 	lib_stop_pid "$holder_pid"
+	# shed = "off" on t, nothing else wanting the program: it is unloaded, and what it shed
+	# stays in t's totals (before: rx_pkts and the shed drops fell by it, a counter reset
+	# to Prometheus).
+	local rx0 rx
+	read -r rx0 full heavy _ < <(relay_rx)
+	shed0=$((full + heavy))
+	sed -i 's/name = "t";/name = "t"; shed = "off";/' "$conf"
+	lib_relay_hup || lib_case_fail "$c the reload to shed = \"off\" did not apply"
+	read -r rx full heavy _ < <(relay_rx)
+	if [ "$rx" -ge "$rx0" ] && [ $((full + heavy)) -ge "$shed0" ]; then
+		lib_case_ok "$c shed = \"off\" by a reload: t's rx ($rx) and shed counts" \
+			"($((full + heavy))) stay"
+	else
+		lib_case_fail "$c shed = \"off\" by a reload: rx $rx0 -> $rx, shed $shed0 ->" \
+			"$((full + heavy))"
+	fi
+	cp "$conf.keep" "$conf"
 }
 
 run_case()
