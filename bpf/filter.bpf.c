@@ -227,7 +227,8 @@ static __always_inline void count_n(__u32 idx, __u32 n)
 		*v += n;
 }
 
-static __always_inline void count_rule(__u32 gen, __u32 rule)
+/* A rule's hits, by the datagrams the frame carries. */
+static __always_inline void count_rule(__u32 gen, __u32 rule, __u32 segs)
 {
 	__u32 idx = gen * FILTER_RULES + rule;
 	__u64 *v;
@@ -236,7 +237,7 @@ static __always_inline void count_rule(__u32 gen, __u32 rule)
 		return;
 	v = bpf_map_lookup_elem(&filter_rule_hits, &idx);
 	if (v)
-		*v += 1;
+		*v += segs;
 }
 
 static __always_inline int is_vlan(__be16 proto)
@@ -441,7 +442,7 @@ static __always_inline enum filter_action judge(__u32 gen, const struct filter_s
 		 * fragment carries the ports and gets the full judgement, so a denied datagram
 		 * never reassembles (docs/filter.md). */
 		if (rule && rule->verdict == FILTER_RULE_DENY) {
-			count_rule(gen, rule->rule);
+			count_rule(gen, rule->rule, segs);
 			*cnt = FILTER_CNT_DROP_FRAGMENT;
 			return ACT_DROP;
 		}
@@ -469,7 +470,7 @@ static __always_inline enum filter_action judge(__u32 gen, const struct filter_s
 		return ACT_DROP;
 	}
 	if (port & FILTER_PORT_RULE) {
-		count_rule(gen, FILTER_RULE_PORT_BASE + (port >> FILTER_PORT_RULE_SHIFT));
+		count_rule(gen, FILTER_RULE_PORT_BASE + (port >> FILTER_PORT_RULE_SHIFT), segs);
 		if (port & FILTER_PORT_DENY) {
 			*cnt = FILTER_CNT_DROP_PORT;
 			return ACT_DROP;
@@ -478,7 +479,7 @@ static __always_inline enum filter_action judge(__u32 gen, const struct filter_s
 		 * limit. */
 	} else {
 		if (rule) {
-			count_rule(gen, rule->rule);
+			count_rule(gen, rule->rule, segs);
 			deny = rule->verdict == FILTER_RULE_DENY;
 		} else {
 			deny = s->default_deny;
@@ -1021,13 +1022,15 @@ static __always_inline void shed_count(__u32 idx)
 		*v += 1;
 }
 
-static __always_inline enum filter_action shed_drop(__u32 slot, __u32 reason)
+/* A relay's drops count datagrams (a GRO or GSO frame's segs), as its other counters do; the
+ * stage's outcomes count frames. */
+static __always_inline enum filter_action shed_drop(__u32 slot, __u32 reason, __u32 segs)
 {
 	__u32 idx = slot * SHED_REASONS + reason;
 	__u64 *v = bpf_map_lookup_elem(&shed_drops, &idx);
 
 	if (v)
-		*v += 1;
+		*v += segs;
 	shed_count(reason == SHED_REASON_HEAVY ? SHED_CNT_DROP_HEAVY : SHED_CNT_DROP_FULL);
 	return ACT_DROP;
 }
@@ -1185,9 +1188,9 @@ static __always_inline enum filter_action shed_body(const struct hdr_src *h, int
 	}
 	bpf_sk_release(sk);
 	if ((__u64)rmem + SHED_ALLOWANCE > (__u64)rcvbuf)
-		return shed_drop(l->slot, SHED_REASON_FULL);
+		return shed_drop(l->slot, SHED_REASON_FULL, h->segs);
 	if ((__u64)rmem * 2 > (__u64)rcvbuf && l->heavy && shed_heavy(&fk, l->heavy))
-		return shed_drop(l->slot, SHED_REASON_HEAVY);
+		return shed_drop(l->slot, SHED_REASON_HEAVY, h->segs);
 	shed_count(SHED_CNT_PASS_ROOM);
 	return ACT_PASS;
 not_listener:

@@ -91,6 +91,21 @@ static struct app_shed_base *app_shed_base(struct app *a, const char *name, bool
 	return free_one;
 }
 
+/* Forgets the counts kept for relays the config in force no longer has: one of the same name
+ * added later starts from nothing, as its other counters do. */
+static void app_shed_base_prune(struct app *a)
+{
+	uint32_t i, r;
+
+	for (i = 0; i < CONFIG_MAX_RELAYS; i++) {
+		for (r = 0; r < a->rt.cfg->n_relays; r++)
+			if (!strcmp(a->shed_base[i].name, a->rt.cfg->relays[r].name))
+				break;
+		if (r == a->rt.cfg->n_relays)
+			memset(&a->shed_base[i], 0, sizeof(a->shed_base[i]));
+	}
+}
+
 /* Early shedding's part: per relay on/why and what the program shed for it. */
 static int app_snapshot_shed(struct app *a, struct snapshot *s)
 {
@@ -431,16 +446,10 @@ static void app_filter_unload(struct app *a)
 {
 	struct app_shed_base *base;
 	uint64_t full, heavy;
-	uint32_t i, r;
+	uint32_t r;
 
-	/* What it shed stays in the relays' totals; relays gone since are forgotten. */
-	for (i = 0; i < CONFIG_MAX_RELAYS; i++) {
-		for (r = 0; r < a->rt.cfg->n_relays; r++)
-			if (!strcmp(a->shed_base[i].name, a->rt.cfg->relays[r].name))
-				break;
-		if (r == a->rt.cfg->n_relays)
-			memset(&a->shed_base[i], 0, sizeof(a->shed_base[i]));
-	}
+	/* What it shed stays in the relays' totals. */
+	app_shed_base_prune(a);
 	for (r = 0; a->filter && r < a->rt.cfg->n_relays; r++) {
 		full = heavy = 0;
 		if (filter_shed_dropped(a->filter, a->rt.cfg->relays[r].name, &full, &heavy) ||
@@ -781,8 +790,10 @@ int app_reload_apply(struct app *a, struct config *cfg, int ret, char *err, size
 			config_free(cfg);
 		}
 	}
-	if (applied)
+	if (applied) {
+		app_shed_base_prune(a);
 		app_filter_release(a, a->rt.cfg);
+	}
 	/* After the program's changes (an XDP attach or detach re-makes the NAPI instances),
 	 * also those a refused reload made and undid. A failure is logged and keeps the reload
 	 * good: the relays run either way. */

@@ -570,12 +570,6 @@ static int relay_check(struct config_parser *p, const config_setting_t *g, void 
 	if (r->reply_timeout > 0 && r->mode == RELAY_MODE_MIRROR)
 		return config_err_member(p, g, "reply_timeout",
 					 "applies to forward mode only (a mirror expects no reply)");
-	/* A session idle for session_timeout ends: its missing reply would never be counted. */
-	if (r->reply_timeout > 0 && r->reply_timeout >= r->session_timeout)
-		return config_err_member(p, g, "reply_timeout",
-					 "%g s is not less than session_timeout (%g s): the session "
-					 "would end before its reply is missed",
-					 r->reply_timeout, r->session_timeout);
 	return sessions_check(p, g, r);
 }
 

@@ -92,7 +92,7 @@ int config_err_member(struct config_parser *p, const config_setting_t *g, const 
 	snprintf(path + n, sizeof(path) - n, "%s%s", n ? "." : "", name);
 	va_start(ap, fmt);
 	/* the member's own line when it is written, else its group's */
-	ret = config_verr(p, g, path, config_line(m ? m : g), fmt, ap);
+	ret = config_verr(p, m ? m : g, path, config_line(m ? m : g), fmt, ap);
 	va_end(ap);
 	return ret;
 }

@@ -1169,13 +1169,14 @@ int filter_offload_attach(struct filter *f, int ifindex, bool xdp, bool xdp_tx, 
 		filter_iface_trim(f, fi); /* an interface added for it goes again */
 		return ret;
 	}
-	/* A redirect target only where the driver takes XDP frames: never a black hole. */
-	if (xdp_tx) {
+	/* A redirect target only where the driver takes XDP frames: never a black hole. The
+	 * XDP attach says (a tc attach beside it on the same interface leaves the entry be). */
+	if (xdp && xdp_tx) {
 		ret = bpf_map_update_elem(txfd, &key, &val, BPF_ANY);
 		filter_offload_up(f, ifindex);
-	}
-	else
+	} else if (xdp) {
 		bpf_map_delete_elem(txfd, &key);
+	}
 	if (ret == 0)
 		ret = filter_iface_publish(f, fi);
 	if (ret < 0) {
@@ -1410,6 +1411,7 @@ int filter_shed_listeners(struct filter *f, const struct config *cfg, const bool
 	int lfd = bpf_map__fd(f->skel->maps.shed_listeners);
 	int dfd = bpf_map__fd(f->skel->maps.shed_drops);
 	struct shed_listener_key *had, *want, next, cur;
+	struct shed_listener *want_val;
 	bool used[SHED_SLOTS] = { false };
 	uint32_t r, j, n_had = 0, n_want = 0;
 	uint64_t *zero;
@@ -1421,7 +1423,8 @@ int filter_shed_listeners(struct filter *f, const struct config *cfg, const bool
 	zero = calloc((size_t)f->ncpus, sizeof(*zero));
 	had = calloc(SHED_LISTENERS_MAX, sizeof(*had));
 	want = calloc(SHED_LISTENERS_MAX, sizeof(*want));
-	if (!zero || !had || !want) {
+	want_val = calloc(SHED_LISTENERS_MAX, sizeof(*want_val));
+	if (!zero || !had || !want || !want_val) {
 		ret = -ENOMEM;
 		goto out;
 	}
@@ -1438,8 +1441,10 @@ int filter_shed_listeners(struct filter *f, const struct config *cfg, const bool
 		for (i = 0; i < SHED_SLOTS; i++)
 			if (f->shed_slot[i][0] && !strcmp(f->shed_slot[i], cfg->relays[r].name))
 				used[i] = true;
-	/* The new set goes in over the old (no moment without shedding), then what is no longer
-	 * wanted goes; a write that fails leaves none, as the caller then reports. */
+	/* The wanted set first; then what is no longer wanted goes, and the wanted entries are
+	 * written over the old (a listener kept never stops shedding, and the map, sized for
+	 * the most a config holds, never needs room for both sets). A write that fails leaves
+	 * none, as the caller then reports. */
 	for (r = 0; r < cfg->n_relays && ret == 0; r++) {
 		struct shed_listener val;
 
@@ -1455,22 +1460,24 @@ int filter_shed_listeners(struct filter *f, const struct config *cfg, const bool
 		if (cfg->relays[r].shed_flow_rate && !val.heavy)
 			val.heavy = 1;
 		ret = 0;
-		for (j = 0; j < cfg->relays[r].n_listen && ret == 0; j++) {
+		for (j = 0; j < cfg->relays[r].n_listen && n_want < SHED_LISTENERS_MAX; j++) {
 			struct shed_listener_key k = { .pad = 0 };
 
 			addr_to_mapped(&cfg->relays[r].listen[j], k.addr);
 			k.port = htons(addr_port(&cfg->relays[r].listen[j]));
-			ret = bpf_map_update_elem(lfd, &k, &val, BPF_ANY);
-			if (ret == 0 && n_want < SHED_LISTENERS_MAX)
-				want[n_want++] = k;
+			want_val[n_want] = val;
+			want[n_want++] = k;
 		}
 	}
 	for (j = 0; j < n_had; j++)
 		if (ret < 0 || !shed_key_in(&had[j], want, n_want))
 			bpf_map_delete_elem(lfd, &had[j]);
+	for (j = 0; ret == 0 && j < n_want; j++)
+		ret = bpf_map_update_elem(lfd, &want[j], &want_val[j], BPF_ANY);
 	for (j = 0; ret < 0 && j < n_want; j++)
 		bpf_map_delete_elem(lfd, &want[j]);
 out:
+	free(want_val);
 	free(want);
 	free(had);
 	free(zero);

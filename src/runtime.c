@@ -199,6 +199,7 @@ int runtime_check(const struct runtime *running, struct config *cfg, struct plan
 		  char *err, size_t errlen)
 {
 	struct plan_host host;
+	uint32_t i;
 	int ret;
 
 	/* A reload's load thread asked the name service already (app_reload_read): under the
@@ -206,6 +207,14 @@ int runtime_check(const struct runtime *running, struct config *cfg, struct plan
 	ret = running ? config_check_links(cfg, err, errlen) : config_check_host(cfg, err, errlen);
 	if (ret)
 		return ret;
+	for (i = 0; i < cfg->n_relays; i++)
+		if (cfg->relays[i].reply_timeout > 0 &&
+		    cfg->relays[i].reply_timeout >= cfg->relays[i].session_timeout)
+			log_warn("relay %s: reply_timeout (%g s) is not less than session_timeout "
+				 "(%g s): a session of one datagram ends before its reply is missed, "
+				 "so only clients that keep sending are checked",
+				 cfg->relays[i].name, cfg->relays[i].reply_timeout,
+				 cfg->relays[i].session_timeout);
 	/* Workers keep what IP_TRANSPARENT and SO_MARK need only when the start config used
 	 * them: a reload cannot give it back, and every new session would fail with EPERM. */
 	if (running && !privs_need_sockopt(running->cfg) && privs_need_sockopt(cfg)) {

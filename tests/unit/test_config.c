@@ -405,10 +405,6 @@ static const struct error_case error_cases[] = {
      " upstreams = [ \"127.0.0.1:2\" ]; } );\n",
      "t.conf:1: relays[0].listen[0]: a link-local address needs an interface scope, which is "
      "not supported: use a global or unique local address"},
-    {"relays = ( { name = \"a\"; listen = [ \"127.0.0.1:1\" ]; upstreams = [ \"127.0.0.1:2\" ];"
-     "\n session_timeout = 5; reply_timeout = 5; } );\n",
-     "t.conf:2: relays[0].reply_timeout: 5 s is not less than session_timeout (5 s): the session "
-     "would end before its reply is missed"},
     {"filter = { interfaces = [ \"lo\" ];\n rate_limit = { ppps = 1; }; };\n" RELAY,
      "t.conf:2: filter.rate_limit: unknown setting 'ppps' (expected one of: pps, burst, "
      "prefix4, prefix6)"},
