@@ -2,8 +2,6 @@
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
-#include <semaphore.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,9 +27,6 @@ struct admin {
 	int done_fd;		  /* eventfd: a reload finished (for admin_reload_done) */
 	int follow_fd;		  /* eventfd: upstream names resolved to new addresses */
 	struct netlink_watch *nw; /* NULL: no filter or napi settings to apply again */
-	uint64_t keep;		  /* the thread's capabilities */
-	sem_t up;		  /* posted once the thread has set its capabilities */
-	int up_err;
 	/* Reloads are numbered: asked counts requests, begun is the last one a reload had seen
 	 * when it began (so it covers every request up to it), done the last one covered by a
 	 * finished reload, whose result is result/err. */
@@ -54,11 +49,10 @@ struct admin {
  * file, a name service that hangs would hold the stop past any timeout): from then on the
  * load touches nothing of the app, and ends when it can, or with the process. */
 struct admin_load {
-	pthread_mutex_t lock; /* refs, a, done and what the load wrote */
+	pthread_mutex_t lock; /* refs, a and what the load wrote */
 	int refs;
 	struct app *a;	 /* NULL once given up */
-	bool done;	 /* cfg, ret and err are the load's */
-	int fd;		 /* eventfd: written when the load is done */
+	int fd;		 /* eventfd: written once cfg, ret and err are the load's */
 	uint64_t begun;	 /* asked when it began: the requests it covers */
 	char *path;	 /* the config file's (a copy: the app's may be gone) */
 	struct config *cfg;
@@ -184,7 +178,6 @@ static void *admin_load_thread(void *arg)
 	l->cfg = cfg;
 	l->ret = ret;
 	memcpy(l->err, err, sizeof(err));
-	l->done = true;
 	pthread_mutex_unlock(&l->lock);
 	admin_wake(l->fd);
 	load_put(l);
@@ -278,19 +271,16 @@ static void admin_load_done(struct admin *ad)
 {
 	struct admin_load *l = ad->load;
 	struct config *cfg;
-	bool apply, closing, done;
+	bool apply, closing;
 	uint64_t v;
 	int ret;
 
 	if (!l || read(l->fd, &v, sizeof(v)) < 0)
 		return;
 	pthread_mutex_lock(&l->lock);
-	done = l->done;
 	cfg = l->cfg;
 	l->cfg = NULL;
 	pthread_mutex_unlock(&l->lock);
-	if (!done)
-		return;
 	/* Once the process stops, its lookups are given up (load_cancelled): a load that ends
 	 * then is given up too, whether admin_quiesce has come or not. */
 	pthread_mutex_lock(&ad->lock);
@@ -355,11 +345,6 @@ static void *admin_thread(void *arg)
 	uint64_t stop;
 	int n;
 
-	/* What the other threads may no longer do, this one keeps, and nothing else. */
-	ad->up_err = privs_thread_keep(ad->keep);
-	sem_post(&ad->up);
-	if (ad->up_err)
-		return NULL;
 	pfd[0] = (struct pollfd){ .fd = ad->stop_fd, .events = POLLIN };
 	pfd[1] = (struct pollfd){ .fd = ad->ask_fd, .events = POLLIN };
 	pfd[2] = (struct pollfd){ .fd = ad->nw ? netlink_watch_fd(ad->nw) : -1, .events = POLLIN };
@@ -427,7 +412,6 @@ static void on_links(void *arg, const struct netlink_link_change *links, uint32_
 int admin_start(struct app *a, uint64_t keep, struct admin **out, char *err, size_t errlen)
 {
 	struct admin *ad = calloc(1, sizeof(*ad));
-	sigset_t all, old;
 	int ret;
 
 	if (!ad) {
@@ -435,10 +419,8 @@ int admin_start(struct app *a, uint64_t keep, struct admin **out, char *err, siz
 		return -ENOMEM;
 	}
 	ad->a = a;
-	ad->keep = keep;
 	pthread_mutex_init(&ad->lock, NULL);
 	pthread_cond_init(&ad->cond, NULL);
-	sem_init(&ad->up, 0, 0);
 	ad->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	ad->ask_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	ad->follow_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -452,22 +434,11 @@ int admin_start(struct app *a, uint64_t keep, struct admin **out, char *err, siz
 		log_warn("link events unavailable: the filter, the fast path, shedding and the napi "
 			 "settings do not follow links that come, go, go up or down or change "
 			 "addresses");
-	/* The thread starts with every signal blocked, so only main's signalfd sees them. */
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	ret = -pthread_create(&ad->thread, NULL, admin_thread, ad);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	/* What the other threads may no longer do, this one keeps, and nothing else. */
+	ret = privs_thread_start(&ad->thread, "ringrelay-admin", keep, admin_thread, ad);
 	if (ret) {
-		snprintf(err, errlen, "admin: pthread_create: %s", strerror(-ret));
-		goto err_free;
-	}
-	pthread_setname_np(ad->thread, "ringrelay-admin");
-	while (sem_wait(&ad->up) && errno == EINTR)
-		;
-	if (ad->up_err) {
-		ret = ad->up_err;
-		snprintf(err, errlen, "admin thread: set its capabilities: %s", strerror(-ret));
-		pthread_join(ad->thread, NULL);
+		snprintf(err, errlen, "admin thread: start with its capabilities: %s",
+			 strerror(-ret));
 		goto err_free;
 	}
 	*out = ad;
@@ -483,7 +454,6 @@ err_free:
 		close(ad->done_fd);
 	if (ad->follow_fd >= 0)
 		close(ad->follow_fd);
-	sem_destroy(&ad->up);
 	free(ad);
 	return ret;
 }
@@ -566,7 +536,6 @@ void admin_stop(struct admin *ad, bool keep_filter)
 	close(ad->ask_fd);
 	close(ad->follow_fd);
 	close(ad->done_fd);
-	sem_destroy(&ad->up);
 	pthread_cond_destroy(&ad->cond);
 	pthread_mutex_destroy(&ad->lock);
 	free(ad);

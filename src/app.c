@@ -448,8 +448,8 @@ static void app_filter_unload(struct app *a)
 	uint64_t full, heavy;
 	uint32_t r;
 
-	/* What it shed stays in the relays' totals. */
-	app_shed_base_prune(a);
+	/* What it shed stays in the relays' totals (kept for the relays of rt.cfg: an applied
+	 * reload has pruned the others). */
 	for (r = 0; a->filter && r < a->rt.cfg->n_relays; r++) {
 		full = heavy = 0;
 		if (filter_shed_dropped(a->filter, a->rt.cfg->relays[r].name, &full, &heavy) ||

@@ -56,19 +56,19 @@ static bool name_ok(const char *name)
 	return true;
 }
 
-/* Why a parsed IPv6 address cannot be a socket's (NULL: it can): a mapped IPv4 address
+/* Refuses (at setting s) a parsed IPv6 address no socket here can use: a mapped IPv4 address
  * (every IPv6 socket here is IPV6_V6ONLY: bind and connect refuse it) or a link-local one (it
- * needs a scope, which an address here cannot carry). */
-static const char *addr_unusable(const struct addr *a)
+ * needs a scope, which an address here cannot carry). 0 for any other. */
+static int check_usable(struct config_parser *p, const config_setting_t *s, const struct addr *a)
 {
 	if (addr_family(a) != AF_INET6)
-		return NULL;
+		return 0;
 	if (IN6_IS_ADDR_V4MAPPED(&a->in6.sin6_addr))
-		return "an IPv4-mapped IPv6 address: write it as IPv4, A.B.C.D";
+		return config_err(p, s, "an IPv4-mapped IPv6 address: write it as IPv4, A.B.C.D");
 	if (IN6_IS_ADDR_LINKLOCAL(&a->in6.sin6_addr))
-		return "a link-local address needs an interface scope, which is not supported: use "
-		       "a global or unique local address";
-	return NULL;
+		return config_err(p, s, "a link-local address needs an interface scope, which is "
+					"not supported: use a global or unique local address");
+	return 0;
 }
 
 /* A listener clashes with an earlier one when both would bind the same family and port and
@@ -138,9 +138,9 @@ static int parse_listen(struct config_parser *p, const config_setting_t *g,
 		}
 		if (addr_port(&r->listen[r->n_listen]) == 0)
 			return config_err(p, e, "port must not be 0");
-		if (addr_unusable(&r->listen[r->n_listen]))
-			return config_err(p, e, "%s", addr_unusable(&r->listen[r->n_listen]));
-		err = check_listener(p, e, &r->listen[r->n_listen], relay, r->n_listen);
+		err = check_usable(p, e, &r->listen[r->n_listen]);
+		if (!err)
+			err = check_listener(p, e, &r->listen[r->n_listen], relay, r->n_listen);
 		if (err)
 			return err;
 		r->n_listen++;
@@ -178,8 +178,8 @@ static int parse_upstream(struct config_parser *p, const config_setting_t *e,
 		return config_err(p, e, "port must not be 0");
 	} else if (addr_is_any(&u->addr)) {
 		return config_err(p, e, "an upstream needs a specific address, not a wildcard");
-	} else if (addr_unusable(&u->addr)) {
-		return config_err(p, e, "%s", addr_unusable(&u->addr));
+	} else if (check_usable(p, e, &u->addr)) {
+		return -EINVAL;
 	}
 	u->weight = 1;
 	while ((opt = strtok_r(NULL, " \t", &save))) {
@@ -339,8 +339,8 @@ static int parse_source(struct config_parser *p, const config_setting_t *g,
 	    addr_is_any(&r->source_addr))
 		return config_err(p, s, "expected \"client\" or an address of this host, e.g. "
 					"\"198.18.2.1\" or \"2001:2::1\"");
-	if (addr_unusable(&r->source_addr))
-		return config_err(p, s, "%s", addr_unusable(&r->source_addr));
+	if (check_usable(p, s, &r->source_addr))
+		return -EINVAL;
 	r->source = SOURCE_ADDRESS;
 	return 0;
 }

@@ -3,6 +3,8 @@
 #include <errno.h>
 #include <linux/capability.h>
 #include <pwd.h>
+#include <semaphore.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/fsuid.h>
@@ -308,4 +310,49 @@ void privs_fs_restore(void)
 {
 	setfsuid(geteuid());
 	setfsgid(getegid());
+}
+
+/* privs_thread_start's hand-over: on the caller's stack until up is posted. */
+struct privs_start {
+	uint64_t keep;
+	void *(*fn)(void *);
+	void *arg;
+	sem_t up;
+	int err;
+};
+
+static void *privs_thread_main(void *p)
+{
+	struct privs_start *st = p;
+	void *(*fn)(void *) = st->fn;
+	void *arg = st->arg;
+	int err = privs_thread_keep(st->keep);
+
+	st->err = err;
+	sem_post(&st->up); /* st is gone from here on */
+	return err ? NULL : fn(arg);
+}
+
+int privs_thread_start(pthread_t *t, const char *name, uint64_t keep, void *(*fn)(void *),
+		       void *arg)
+{
+	struct privs_start st = { .keep = keep, .fn = fn, .arg = arg };
+	sigset_t all, old;
+	int ret;
+
+	sem_init(&st.up, 0, 0);
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	ret = -pthread_create(t, NULL, privs_thread_main, &st);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (!ret) {
+		pthread_setname_np(*t, name);
+		while (sem_wait(&st.up) && errno == EINTR)
+			;
+		ret = st.err;
+		if (ret)
+			pthread_join(*t, NULL);
+	}
+	sem_destroy(&st.up);
+	return ret;
 }

@@ -19,6 +19,7 @@
 #ifndef RINGRELAY_PRIVS_H
 #define RINGRELAY_PRIVS_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -104,6 +105,13 @@ int privs_thread_keep(uint64_t mask);
 
 /* privs_thread_keep(0): a thread that needs no privilege at all. */
 int privs_drop_thread(void);
+
+/* Starts fn(arg) on a thread named name, with every signal blocked (only main's signalfd sees
+ * them), that keeps only capabilities keep of the caller's: returns once the thread has set
+ * them, 0 (*t) or -errno (a thread that could not set them has ended and is joined, and fn
+ * never ran). */
+int privs_thread_start(pthread_t *t, const char *name, uint64_t keep, void *(*fn)(void *),
+		       void *arg);
 
 /* The capability of privs_need_sockopt's options the calling thread holds, as a mask for
  * privs_thread_keep: CAP_NET_RAW, else CAP_NET_ADMIN, else 0. */

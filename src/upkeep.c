@@ -2,8 +2,6 @@
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
-#include <semaphore.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,9 +44,6 @@ struct upkeep {
 	struct app *a;
 	pthread_t thread;
 	int stop_fd;
-	uint64_t keep; /* the thread's capabilities: what SO_MARK needs, or none */
-	sem_t up;      /* posted once the thread has set them */
-	int up_err;
 	struct upkeep_probe *probes;
 	uint32_t n_probes, cap_probes;
 	/* Per relay of the config in force (by index), its names being looked up (lookup.h),
@@ -365,16 +360,7 @@ static void *upkeep_thread(void *arg)
 	struct pollfd *pfd = NULL;
 	uint64_t now, next_tick = 0, wait;
 	uint32_t i, j, n, np, cap = 0;
-	sigset_t all;
 
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, NULL);
-	/* It reads the resolver's answers and the upstreams' replies: only what a probe's
-	 * SO_MARK needs, when a relay has a fwmark. */
-	k->up_err = privs_thread_keep(k->keep);
-	sem_post(&k->up);
-	if (k->up_err)
-		return NULL;
 	for (;;) {
 		now = worker_clock();
 		if (now >= next_tick) {
@@ -453,8 +439,6 @@ int upkeep_start(struct app *a, uint64_t keep, struct upkeep **out, char *err, s
 		return -ENOMEM;
 	}
 	k->a = a;
-	k->keep = keep;
-	sem_init(&k->up, 0, 0);
 	k->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (k->stop_fd < 0) {
 		ret = -errno;
@@ -462,24 +446,14 @@ int upkeep_start(struct app *a, uint64_t keep, struct upkeep **out, char *err, s
 		snprintf(err, errlen, "upkeep thread: eventfd: %s", strerror(-ret));
 		return ret;
 	}
-	ret = pthread_create(&k->thread, NULL, upkeep_thread, k);
+	/* It reads the resolver's answers and the upstreams' replies: only what a probe's
+	 * SO_MARK needs (keep). */
+	ret = privs_thread_start(&k->thread, "ringrelay-upkp", keep, upkeep_thread, k);
 	if (ret) {
 		close(k->stop_fd);
-		sem_destroy(&k->up);
 		free(k);
-		snprintf(err, errlen, "upkeep thread: %s", strerror(ret));
-		return -ret;
-	}
-	pthread_setname_np(k->thread, "ringrelay-upkp");
-	while (sem_wait(&k->up) && errno == EINTR)
-		;
-	if (k->up_err) {
-		ret = k->up_err;
-		pthread_join(k->thread, NULL);
-		close(k->stop_fd);
-		sem_destroy(&k->up);
-		free(k);
-		snprintf(err, errlen, "upkeep thread: set its capabilities: %s", strerror(-ret));
+		snprintf(err, errlen, "upkeep thread: start with its capabilities: %s",
+			 strerror(-ret));
 		return ret;
 	}
 	*out = k;
@@ -503,6 +477,5 @@ void upkeep_stop(struct upkeep *k)
 		probe_close(&k->probes[i]);
 	free(k->probes);
 	close(k->stop_fd);
-	sem_destroy(&k->up);
 	free(k);
 }
