@@ -572,6 +572,17 @@ static __always_inline void offload_count(__u32 idx)
 	offload_count_n(idx, 1);
 }
 
+/* The per-egress redirect outcomes of target to, created on first use. */
+static __always_inline struct offload_xmit_val *xmit_val(__u32 to)
+{
+	struct offload_xmit_val *v = bpf_map_lookup_elem(&offload_xmit, &to), init = {};
+
+	if (v)
+		return v;
+	bpf_map_update_elem(&offload_xmit, &to, &init, BPF_NOEXIST);
+	return bpf_map_lookup_elem(&offload_xmit, &to);
+}
+
 /* Which stages run on an interface; none listed: the filter alone. */
 static __always_inline __u32 iface_flags(__u32 ifindex)
 {
@@ -657,7 +668,10 @@ static __always_inline __u32 offload_prepare(void *ctx, void *data, void *data_e
 					   : OFFLOAD_CNT_PASS_NO_SESSION;
 		v4 = 1;
 		iplen = bpf_ntohs(ih->tot_len);
-		if (iplen < sizeof(*ih) + sizeof(*uh))
+		/* ip_rcv drops a header whose checksum fails; the rewrite would compute a fresh
+		 * one and relay the damage. A correct header sums to 0xffff. */
+		if (iplen < sizeof(*ih) + sizeof(*uh) ||
+		    csum_fold(csum_words(0, (const __u16 *)ih, 10, 0)) != 0xffff)
 			return OFFLOAD_CNT_PASS_MALFORMED;
 		key.saddr[10] = key.saddr[11] = 0xff;
 		key.daddr[10] = key.daddr[11] = 0xff;
@@ -883,9 +897,18 @@ static __always_inline int offload_xdp(struct xdp_md *ctx)
 	uh->check = offload_udp_csum(&o);
 	__builtin_memcpy(eth->h_dest, o.dmac, 6);
 	__builtin_memcpy(eth->h_source, o.smac, 6);
+	/* User space may have removed the target since offload_prepare looked: the frame,
+	 * already rewritten, is lost like one the driver refuses, and counted so. */
+	if (bpf_redirect_map(&offload_tx, o.egress, 0) != XDP_REDIRECT) {
+		struct offload_xmit_val *v = xmit_val(o.egress);
+
+		if (v)
+			__sync_fetch_and_add(&v->drops, 1);
+		return XDP_DROP;
+	}
 	offload_count_n(OFFLOAD_CNT_FORWARDED, o.segs);
 	offload_account(&o);
-	return bpf_redirect_map(&offload_tx, o.egress, 0);
+	return XDP_REDIRECT;
 }
 
 /* The skb's GSO type is in its shared info (skb->head + skb->end), which __sk_buff does not
@@ -1382,19 +1405,15 @@ SEC("tp_btf/xdp_devmap_xmit")
 int BPF_PROG(offload_xmit_trace, const struct net_device *from_dev,
 	     const struct net_device *to_dev, int sent, int drops, int err)
 {
-	struct offload_xmit_val *v, init = {};
+	struct offload_xmit_val *v;
 	__u32 from = (__u32)from_dev->ifindex, to = (__u32)to_dev->ifindex;
 	struct rr_iface *fi = bpf_map_lookup_elem(&rr_ifaces, &from);
 
 	if (!fi || !(fi->flags & RR_IFACE_OFFLOAD_XDP))
 		return 0;
-	v = bpf_map_lookup_elem(&offload_xmit, &to);
-	if (!v) {
-		bpf_map_update_elem(&offload_xmit, &to, &init, BPF_NOEXIST);
-		v = bpf_map_lookup_elem(&offload_xmit, &to);
-		if (!v)
-			return 0;
-	}
+	v = xmit_val(to);
+	if (!v)
+		return 0;
 	__sync_fetch_and_add(&v->drops, (__u64)(drops > 0 ? drops : 0));
 	__sync_fetch_and_add(&v->sent, (__u64)(sent > 0 ? sent : 0));
 	return 0;
@@ -1407,20 +1426,16 @@ SEC("tp_btf/xdp_redirect_err")
 int BPF_PROG(offload_redirect_err, const struct net_device *dev, const void *xdp, const void *tgt,
 	     int err, int map_type, __u32 map_id, __u32 index)
 {
-	struct offload_xmit_val *v, init = {};
+	struct offload_xmit_val *v;
 	__u32 from = (__u32)dev->ifindex, to = index, one = 1;
 	struct rr_iface *fi = bpf_map_lookup_elem(&rr_ifaces, &from);
 
 	if (!fi || !(fi->flags & RR_IFACE_OFFLOAD_XDP) || map_type != BPF_MAP_TYPE_DEVMAP_HASH)
 		return 0;
 	bpf_map_update_elem(&offload_tx_down, &to, &one, BPF_ANY);
-	v = bpf_map_lookup_elem(&offload_xmit, &to);
-	if (!v) {
-		bpf_map_update_elem(&offload_xmit, &to, &init, BPF_NOEXIST);
-		v = bpf_map_lookup_elem(&offload_xmit, &to);
-		if (!v)
-			return 0;
-	}
+	v = xmit_val(to);
+	if (!v)
+		return 0;
 	__sync_fetch_and_add(&v->drops, 1);
 	return 0;
 }

@@ -181,7 +181,7 @@ enum offload_counter {
 	OFFLOAD_CNT_PASS_FAMILY,     /* the session changes family (v6 client, v4 upstream) */
 	OFFLOAD_CNT_PASS_GSO,	     /* tc: a GRO/GSO super-packet */
 	OFFLOAD_CNT_PASS_NO_TX,	     /* XDP: the egress device cannot take XDP_REDIRECT */
-	OFFLOAD_CNT_PASS_MALFORMED,  /* lengths disagree, IPv6 zero checksum: the stack judges */
+	OFFLOAD_CNT_PASS_MALFORMED,  /* lengths disagree, IPv4 header checksum, IPv6 zero checksum */
 	OFFLOAD_CNT_PASS_NONLINEAR,  /* headers or payload beyond the linear part (XDP frags) */
 	OFFLOAD_CNT_PASS_FWD_DISABLED, /* XDP: bpf_fib_lookup needs forwarding on the egress */
 	OFFLOAD_CNT__MAX

@@ -181,6 +181,7 @@ enum csum_kind {
 
 struct frame_opts {
 	int vlan, ip_options, frag, hop_by_hop;
+	int ip_csum_bad; /* IPv4: a header checksum one off */
 	enum csum_kind csum;
 	const struct ep *out_src, *out_dst; /* CSUM_OUT_FFFF: the rewritten endpoints */
 };
@@ -221,7 +222,7 @@ static size_t build(uint8_t *buf, const struct ep *src, const struct ep *dst, si
 		memcpy(ip + 16, dst->a, 4);
 		if (o->ip_options)
 			ip[20] = 1, ip[21] = 1, ip[22] = 1, ip[23] = 0; /* NOPs, EOL */
-		c = (uint16_t)~fold(sum16(0, ip, iphl));
+		c = (uint16_t)(~fold(sum16(0, ip, iphl)) + (o->ip_csum_bad ? 1 : 0));
 		ip[10] = (uint8_t)(c >> 8), ip[11] = (uint8_t)c;
 	} else {
 		ext = o->hop_by_hop || o->frag ? 8 : 0;
@@ -721,6 +722,17 @@ static void test_pass_up(void **state)
 	    /* A test run's skb has no GSO type: as for UFO, the super-packet goes up (UDP GSO
 	     * forwarding is covered by tests/net/test_offload.sh). */
 	    {"gso super-packet, not UDP_L4", &c4, &l4, 18, {0}, 1400, -1, OFFLOAD_CNT_PASS_GSO,
+	     TC_PASS},
+	    /* ip_rcv drops it (InHdrErrors); relayed, the rewrite's fresh checksum would hide
+	     * the corruption */
+	    {"v4 header checksum bad",
+	     &c4,
+	     &l4,
+	     18,
+	     {.ip_csum_bad = 1},
+	     0,
+	     OFFLOAD_CNT_PASS_MALFORMED,
+	     OFFLOAD_CNT_PASS_MALFORMED,
 	     TC_PASS},
 	    {"udp length beyond the packet",
 	     &c4,
