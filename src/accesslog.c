@@ -58,6 +58,7 @@ struct accesslog {
 	uint64_t dropped_io, reported_io; /* lines a failed write lost */
 	int io_errno;			   /* the last such write's error */
 	bool reopen_failed;
+	bool cut_line; /* the file ends inside a line (a write failed in it) */
 	char batch[ACCESSLOG_BATCH];
 	size_t batch_len;
 };
@@ -174,28 +175,71 @@ static double clock_s(clockid_t id)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static int open_file(const char *path)
+/* Opens the file for appending; *cut says whether it ends inside a line (a full disk cut a
+ * write of this process or an earlier one). */
+static int open_file(const char *path, bool *cut)
 {
-	return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
+	struct stat st;
+	char last;
+
+	*cut = false;
+	if (fd >= 0 && !fstat(fd, &st) && S_ISREG(st.st_mode) && st.st_size > 0) {
+		int rfd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+
+		*cut = rfd >= 0 && pread(rfd, &last, 1, st.st_size - 1) == 1 && last != '\n';
+		if (rfd >= 0)
+			close(rfd);
+	}
+	return fd;
+}
+
+/* Writes len bytes; returns how many went out before an error (errno says which). */
+static size_t write_out(int fd, const char *p, size_t len)
+{
+	size_t off = 0;
+
+	while (off < len) {
+		ssize_t n = write(fd, p + off, len - off);
+
+		if (n > 0) {
+			off += (size_t)n;
+		} else if (n == 0 || errno != EINTR) {
+			if (n == 0)
+				errno = EIO;
+			break;
+		}
+	}
+	return off;
 }
 
 static void flush_batch(struct accesslog *al)
 {
 	size_t off = 0;
+	int err = 0;
 
-	while (off < al->batch_len) {
-		ssize_t n = write(al->fd, al->batch + off, al->batch_len - off);
-
-		if (n <= 0) {
-			if (n < 0 && errno == EINTR)
-				continue;
-			/* a full disk loses these lines, not the relay; report_drops says so */
-			al->io_errno = n < 0 ? errno : EIO;
-			for (; off < al->batch_len; off++)
-				al->dropped_io += al->batch[off] == '\n';
-			break;
-		}
-		off += (size_t)n;
+	if (!al->batch_len)
+		return;
+	/* The start of a line a failed write cut is in the file: end it first, so that the
+	 * next line is not glued to it. */
+	if (al->cut_line) {
+		if (write_out(al->fd, "\n", 1) == 1)
+			al->cut_line = false;
+		else
+			err = errno;
+	}
+	if (!err) {
+		off = write_out(al->fd, al->batch, al->batch_len);
+		if (off < al->batch_len)
+			err = errno;
+		if (off)
+			al->cut_line = al->batch[off - 1] != '\n';
+	}
+	if (err) {
+		/* a full disk loses these lines, not the relay; report_drops says so */
+		al->io_errno = err;
+		for (; off < al->batch_len; off++)
+			al->dropped_io += al->batch[off] == '\n';
 	}
 	al->batch_len = 0;
 }
@@ -204,6 +248,7 @@ static void flush_batch(struct accesslog *al)
 static void check_rotated(struct accesslog *al)
 {
 	struct stat now, ours;
+	bool cut;
 	int fd;
 
 	if (al->fd < 0 || fstat(al->fd, &ours))
@@ -211,7 +256,7 @@ static void check_rotated(struct accesslog *al)
 	if (!stat(al->path, &now) && now.st_dev == ours.st_dev && now.st_ino == ours.st_ino)
 		return;
 	flush_batch(al);
-	fd = open_file(al->path);
+	fd = open_file(al->path, &cut);
 	if (fd < 0) {
 		if (!al->reopen_failed)
 			log_warn("access_log %s: reopen after rotation: %s (writing on to the old "
@@ -223,6 +268,7 @@ static void check_rotated(struct accesslog *al)
 	al->reopen_failed = false;
 	close(al->fd);
 	al->fd = fd;
+	al->cut_line = cut;
 }
 
 static bool take_token(struct accesslog *al)
@@ -374,7 +420,7 @@ int accesslog_new(const struct config *cfg, uint32_t n_workers, struct accesslog
 		goto err_free;
 	}
 	if (strcmp(al->path, "-") != 0) {
-		al->fd = open_file(al->path);
+		al->fd = open_file(al->path, &al->cut_line);
 		if (al->fd < 0) {
 			ret = -errno;
 			snprintf(err, errlen, "%.128s: access_log: %.128s: %s", cfg->path, al->path,

@@ -9,7 +9,9 @@
 #include <cmocka.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "accesslog.h"
@@ -62,7 +64,17 @@ static void test_format(void **state)
 
 /* Writes n starts through a fresh access log (rate, format) into a file; returns its
  * lines (caller frees) and their count in *lines. */
+static char *run_after(const char *before, uint32_t n, uint32_t rate, enum log_format fmt,
+		       int *lines);
+
 static char *run(uint32_t n, uint32_t rate, enum log_format fmt, int *lines)
+{
+	return run_after("", n, rate, fmt, lines);
+}
+
+/* As run, into a file that already holds before. */
+static char *run_after(const char *before, uint32_t n, uint32_t rate, enum log_format fmt,
+		       int *lines)
 {
 	char path[] = "/tmp/rr-accesslog-XXXXXX", err[CONFIG_ERR_LEN];
 	struct config *cfg = calloc(1, sizeof(*cfg));
@@ -78,6 +90,7 @@ static char *run(uint32_t n, uint32_t rate, enum log_format fmt, int *lines)
 	assert_non_null(cfg);
 	fd = mkstemp(path);
 	assert_true(fd >= 0);
+	assert_int_equal(write(fd, before, strlen(before)), (ssize_t)strlen(before));
 	close(fd);
 	snprintf(cfg->access_log, sizeof(cfg->access_log), "%s", path);
 	cfg->access_log_rate = rate;
@@ -138,6 +151,71 @@ static void test_rate(void **state)
 	assert_int_equal(lines, 5);
 }
 
+/* A full disk, as RLIMIT_FSIZE makes one: the write that reaches the limit is cut inside a
+ * line, the next fails (SIGXFSZ, whose handler lifts the limit: the disk has room again),
+ * and the lines after it start on a line of their own. */
+static void lift_fsize(int sig)
+{
+	struct rlimit none = {RLIM_INFINITY, RLIM_INFINITY};
+
+	(void)sig;
+	setrlimit(RLIMIT_FSIZE, &none);
+}
+
+/* Counts the lines of text that are whole JSON lines; *cut: those cut short, *glued: those
+ * holding the start of a second line. */
+static int whole_lines(char *text, int *cut, int *glued)
+{
+	int whole = 0;
+	char *line, *save = NULL;
+
+	*cut = *glued = 0;
+	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		if (strstr(line + 1, "{\""))
+			(*glued)++;
+		else if (line[0] == '{' && line[strlen(line) - 1] == '}')
+			whole++;
+		else
+			(*cut)++;
+	}
+	return whole;
+}
+
+static void test_disk_full(void **state)
+{
+	struct rlimit lim = {1000, RLIM_INFINITY}, was;
+	struct sigaction sa = {.sa_handler = lift_fsize}, old;
+	char *text;
+	int lines, cut, glued, whole;
+
+	(void)state;
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &was), 0);
+	assert_int_equal(sigaction(SIGXFSZ, &sa, &old), 0);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	/* 1024 lines of ~150 bytes: three batches, the first cut at byte 1000 */
+	text = run(1024, 1000000, LOG_FORMAT_JSON, &lines);
+	assert_int_equal(sigaction(SIGXFSZ, &old, NULL), 0);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &was), 0);
+	whole = whole_lines(text, &cut, &glued);
+	assert_int_equal(glued, 0);
+	assert_int_equal(cut, 1);
+	assert_true(whole > 500 && whole < 1024); /* the first batch's rest is lost */
+}
+
+/* A file that an earlier process left cut inside a line gets that line ended first. */
+static void test_cut_before(void **state)
+{
+	char *text;
+	int lines, cut, glued;
+
+	(void)state;
+	text = run_after("{\"ts\":1.5,\"lev", 3, 1000, LOG_FORMAT_JSON, &lines);
+	assert_int_equal(lines, 4);
+	assert_int_equal(whole_lines(text, &cut, &glued), 3);
+	assert_int_equal(glued, 0);
+	assert_int_equal(cut, 1);
+}
+
 static void test_off(void **state)
 {
 	struct config *cfg = calloc(1, sizeof(*cfg));
@@ -158,6 +236,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_format),    cmocka_unit_test(test_file),
 	    cmocka_unit_test(test_full_ring), cmocka_unit_test(test_rate),
+	    cmocka_unit_test(test_disk_full), cmocka_unit_test(test_cut_before),
 	    cmocka_unit_test(test_off),
 	};
 
