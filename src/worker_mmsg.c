@@ -129,28 +129,30 @@ static void count_lost(struct mmsg_worker *mw, uint32_t relay, enum relay_dir d,
 	upstream_count_lost(mw->w, relay, up, unreachable, segs);
 }
 
-/* UDP GSO send src failed as a whole: its datagrams from iovec first on go alone, a sendmsg
+/* UDP GSO send src failed as a whole: its datagrams after the first skip go alone, a sendmsg
  * each (the kernel fragments one longer than the MTU, as it would any datagram), each
  * counted as sent or dropped. src is a coalesced receive (one iovec, cut at the GSO size) or
  * a gathered send (an iovec per datagram). Rare: a path that refused the segments (longer
  * than its MTU, a device or tunnel that cannot segment), paid for once per burst; or an ICMP
  * error an earlier datagram drew, which fails the socket's next send. */
-static void send_singly(struct mmsg_worker *mw, int fd, const struct msghdr *src, size_t first,
+static void send_singly(struct mmsg_worker *mw, int fd, const struct msghdr *src, size_t skip,
 			uint32_t relay, enum relay_dir d, uint32_t up)
 {
 	struct msghdr m = *src;
 	uint16_t gso = sock_tx_take_gso(&m);
 	struct iovec piece;
-	size_t off, n, v;
+	size_t off, n, v, k = 0;
 	ssize_t r;
 
 	m.msg_iov = &piece;
 	m.msg_iovlen = 1;
-	for (v = first; gso && v < src->msg_iovlen; v++) {
+	for (v = 0; gso && v < src->msg_iovlen; v++) {
 		const struct iovec *whole = &src->msg_iov[v];
 
 		for (off = 0; off < whole->iov_len; off += n) {
 			n = whole->iov_len - off < gso ? whole->iov_len - off : gso;
+			if (k++ < skip)
+				continue;
 			piece = (struct iovec){ .iov_base = (uint8_t *)whole->iov_base + off,
 						.iov_len = n };
 			r = sendmsg(fd, &m, MSG_DONTWAIT);
@@ -269,9 +271,9 @@ static void flush(struct mmsg_worker *mw, int fd, int first, int n, uint32_t rel
 				path_refused(mw, fd, path, m, err);
 			send_singly(mw, fd, m, 0, relay, d, up);
 			sent++;
-		} else if (err && m->msg_iovlen > 1 && sock_err_unreachable(err)) {
-			/* A pending ICMP error failed a gathered send: it costs one datagram, as
-			 * it costs a single one, and the rest go alone. */
+		} else if (err && segs[sent] > 1 && sock_err_unreachable(err)) {
+			/* A pending ICMP error failed a gathered send or a GRO burst: it costs one
+			 * datagram, as it costs a single one, and the rest go alone. */
 			count_lost(mw, relay, d, up, err, 1);
 			send_singly(mw, fd, m, 1, relay, d, up);
 			sent++;

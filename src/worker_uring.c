@@ -1130,6 +1130,25 @@ static bool burst_resend(struct uring_worker *uw, struct udata u, int err)
 	return true;
 }
 
+/* An ICMP error an earlier datagram drew failed a session's burst u to its upstream: the
+ * segments after the first go again, each alone (the first is lost, as a single send or a
+ * gathered one loses it). Returns false when the session is gone (the burst is then lost). */
+static bool burst_rest(struct uring_worker *uw, struct udata u)
+{
+	const struct gso_burst *r = &uw->bursts[u.bid];
+	struct session *s = r->sess_idx == SESSION_NONE || r->mirror
+				    ? NULL
+				    : worker_session_at(uw->w, u.relay, r->sess_idx);
+
+	if (uw->w->relays[u.relay].state != RELAY_SLOT_ACTIVE || !s ||
+	    s->state != SESSION_ACTIVE || s->gen != r->sess_gen || r->len <= r->gso_size)
+		return false;
+	send_pieces(uw, session_slot(uw->w, u.relay, s), NULL, NULL, r->data + r->gso_size,
+		    r->len - r->gso_size, r->gso_size, OP_SEND_UPSTREAM, u.relay, u.bid,
+		    s->upstream);
+	return true;
+}
+
 static void on_send(struct uring_worker *uw, const struct io_uring_cqe *cqe, struct udata u)
 {
 	struct relay_counters *c = &uw->w->counters[u.relay];
@@ -1144,13 +1163,17 @@ static void on_send(struct uring_worker *uw, const struct io_uring_cqe *cqe, str
 			upstream_count_sent(uw->w, u.relay, u.idx, u.gen,
 					    (uint64_t)cqe->res);
 	} else {
-		/* Every datagram the send carried is lost. */
+		/* Every datagram the send carried is lost, but for an upstream burst that met a
+		 * pending ICMP error: its first alone. */
 		bool unreachable = sock_err_unreachable(-cqe->res);
+		uint32_t lost = u.gen > 1 && unreachable && d == RELAY_DIR_TO_UPSTREAM &&
+						burst_rest(uw, u)
+					? 1
+					: u.gen;
 
-		relay_count_drop(c, d, unreachable ? DROP_UNREACHABLE : DROP_SEND_ERROR,
-				 u.gen);
+		relay_count_drop(c, d, unreachable ? DROP_UNREACHABLE : DROP_SEND_ERROR, lost);
 		if (d == RELAY_DIR_TO_UPSTREAM)
-			upstream_count_lost(uw->w, u.relay, u.idx, unreachable, u.gen);
+			upstream_count_lost(uw->w, u.relay, u.idx, unreachable, lost);
 		/* the buffer's record names the sending session (burst_session) */
 		if (d == RELAY_DIR_TO_UPSTREAM && unreachable)
 			send_drain_errors(uw, u.relay, u.idx, uw->bursts[u.bid].sess_idx,

@@ -578,13 +578,14 @@ lib_wait_lines() { lib_wait_for "${3:-10}" lib__lines_ge "$1" "$2"; }
 # backend (io_uring), buffer (2048; empty: left out, the daemon's default), buffers (1024),
 # name (t), listen (repeatable), up
 # (repeatable, may carry " weight=N"), mode (forward), balance (rr), timeout (30.0), max (4096),
-# per_source (max_sessions_per_source; unset: the daemon's default), full (session_full), shed.
+# per_source (max_sessions_per_source; unset: the daemon's default), full (session_full), shed,
+# gro (true: received bursts stay coalesced; with buffer= for GRO's default buffer size).
 lib_relay_conf()
 {
 	local file=$1 kv k v
 	shift
 	local workers=1 backend=io_uring buffer=2048 buffers=1024 name=t mode=forward balance=rr
-	local timeout=30.0 max=4096 listen="" up="" more=""
+	local timeout=30.0 max=4096 listen="" up="" more="" top=""
 	for kv in "$@"; do
 		k=${kv%%=*}
 		v=${kv#*=}
@@ -601,6 +602,7 @@ lib_relay_conf()
 		per_source) more="$more max_sessions_per_source = $v;" ;;
 		full) more="$more session_full = \"$v\";" ;;
 		shed) more="$more shed = \"$v\";" ;;
+		gro) top="gro = $v;" ;;
 		listen) listen="$listen${listen:+, }\"$v\"" ;;
 		up) up="$up${up:+, }\"$v\"" ;;
 		*) lib_fail "lib_relay_conf: unknown key $k" ;;
@@ -609,7 +611,7 @@ lib_relay_conf()
 	cat >"$file" <<EOF
 # written by $LIB_NAME
 workers = $workers;
-io_backend = "$backend";
+io_backend = "$backend";${top:+ $top}
 ${buffer:+buffer_size = $buffer;}
 buffers = $buffers;
 relays = (
