@@ -125,7 +125,9 @@ static struct io_uring_sqe *get_sqe(struct uring_worker *uw)
 
 static uint64_t session_udata(uint32_t relay, uint32_t idx, const struct session *s)
 {
-	struct udata u = { .op = OP_RECV_SESSION, .relay = relay, .idx = idx, .gen = s->gen };
+	/* bid (unused by a receive: its buffer is in the completion) says how it was armed */
+	struct udata u = { .op = OP_RECV_SESSION, .relay = relay, .bid = s->rx_named, .idx = idx,
+			   .gen = s->gen };
 
 	return udata_pack(u);
 }
@@ -159,22 +161,24 @@ static uint32_t session_slot(const struct worker *w, uint32_t relay, const struc
 	return w->regions.base[relay] + session_index(&w->relays[relay].sessions, s);
 }
 
-/* The template session s's receive was armed with, which lays out its buffers: the payload
- * of a connected socket; a transparent mirror's socket is not connected, so with the
- * sender's address as a listener's. As armed, not as the relay is now: a reload that changes
- * the mode closes the sessions, whose last datagrams complete after it. */
-static struct msghdr *session_tmpl(struct uring_worker *uw, const struct session *s)
+/* The template a session's receive (completing with udata u) was armed with, which lays out
+ * its buffers: the payload of a connected socket; a transparent mirror's socket is not
+ * connected, so with the sender's address as a listener's. As armed, not as the relay or the
+ * slot is now: a reload that changes the mode closes the sessions, whose last datagrams
+ * complete after it, maybe once the slot has a new session. */
+static struct msghdr *session_tmpl(struct uring_worker *uw, struct udata u)
 {
-	return s->rx_named ? &uw->listen_msg : &uw->session_msg;
+	return u.bid ? &uw->listen_msg : &uw->session_msg;
 }
 
 static void arm_session(struct uring_worker *uw, uint32_t relay, struct session *s)
 {
 	struct worker_relay *wr = &uw->w->relays[relay];
+	uint64_t ud;
 
 	s->rx_named = wr->mode == RELAY_MODE_MIRROR;
-	arm_recv(uw, session_slot(uw->w, relay, s), session_tmpl(uw, s),
-		 session_udata(relay, session_index(&wr->sessions, s), s));
+	ud = session_udata(relay, session_index(&wr->sessions, s), s);
+	arm_recv(uw, session_slot(uw->w, relay, s), session_tmpl(uw, udata_unpack(ud)), ud);
 }
 
 /* The tick follows the configuration (its timeouts): set at start and after each command. */
@@ -947,13 +951,10 @@ static void on_session_recv(struct uring_worker *uw, const struct io_uring_cqe *
 	if (!current || s->state != SESSION_ACTIVE) {
 		if (cqe->res < 0 || !(cqe->flags & IORING_CQE_F_BUFFER))
 			return;
-		/* A reply read as its session closed: received, and lost here. One read for an
-		 * earlier session of the slot has a layout this one's record does not tell:
-		 * a datagram of unknown length. */
+		/* A reply read as its session closed (or for an earlier session of the slot):
+		 * received, and lost here. */
 		bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
-		len = 0;
-		if (current)
-			rx_payload(uw, cqe, session_tmpl(uw, s), &len, &o, &meta);
+		rx_payload(uw, cqe, session_tmpl(uw, u), &len, &o, &meta);
 		segs = sock_segments(len, meta.gso_size);
 		if (current)
 			worker_note_reply_overflow(w, u.relay, s, &meta);
@@ -1220,7 +1221,7 @@ static int drain_target(struct uring_worker *uw, uint64_t ud, const struct msghd
 	if (!t->slots || u.idx >= t->capacity)
 		return -1;
 	s = &t->slots[u.idx];
-	*tmpl = session_tmpl(uw, s);
+	*tmpl = session_tmpl(uw, u);
 	return s->state == SESSION_ACTIVE && session_udata(u.relay, u.idx, s) == ud ? s->fd : -1;
 }
 
