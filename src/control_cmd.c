@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /* The command table and its handlers. A handler reads what its answer needs from the daemon
  * (a snapshot, the filter's counters, the workers' sessions) and hands it to control_view;
- * the body goes to a buffer first, so "ok" is sent only for an answer that is whole. */
+ * the body goes to a buffer first, so "ok" is sent only for an answer that is whole, with the
+ * body's length, so that a client can tell a whole answer from one cut short. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -317,6 +318,13 @@ static int control_show(struct app *a, int (*show)(const struct snapshot *, bool
 	return ret;
 }
 
+/* A whole answer: "ok LENGTH" (the body's bytes), then the body. */
+static void answer_ok(FILE *out, const char *body, size_t len)
+{
+	fprintf(out, "ok %zu\n", len);
+	fwrite(body, 1, len, out);
+}
+
 /* Runs c and writes "ok" and its body to out; 0 or -errno with err set. */
 static int control_answer(struct app *a, const struct control_cmd *c, const struct control_req *q,
 			  FILE *out, char *err, size_t errlen)
@@ -339,10 +347,8 @@ static int control_answer(struct app *a, const struct control_cmd *c, const stru
 		pthread_mutex_unlock(&a->lock);
 	if (fclose(f) && !ret)
 		ret = -ENOMEM;
-	if (!ret) {
-		fputs("ok\n", out);
-		fwrite(body, 1, len, out);
-	}
+	if (!ret)
+		answer_ok(out, body, len);
 	free(body);
 	return ret;
 }
@@ -364,8 +370,7 @@ void control_cmd_finish(struct app *a, const struct control_pending *p, int ret,
 	if (ret) {
 		fprintf(out, "error: %s\n", err[0] ? err : strerror(-ret));
 	} else {
-		fputs("ok\n", out);
-		fwrite(body, 1, len, out);
+		answer_ok(out, body, len);
 	}
 	free(body);
 }

@@ -380,6 +380,24 @@ else
 		lib_case_fail "no-daemon message: $(cat "$TMPD/err")"
 fi
 
+# ---- an answer cut short (a stand-in daemon on the socket path says "ok 100" and sends 10
+# bytes): ringrelayctl prints nothing of it and fails, instead of passing it on as whole
+lib_bg "$NS_R" "$PY" -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(1); s.settimeout(10)
+c, _ = s.accept(); c.recv(600); c.sendall(b"ok 100\nversion  1"); c.close()' "$SOCK"
+cut=$BG_PID
+lib_wait_for 5 test -S "$SOCK"
+if ctl status >"$TMPD/cut.out" 2>"$TMPD/err"; then
+	lib_case_fail "ringrelayctl passed a cut answer on: $(cat "$TMPD/cut.out")"
+elif grep -q "cut short (10 of 100 bytes)" "$TMPD/err" && [ ! -s "$TMPD/cut.out" ]; then
+	lib_case_ok "cut answer refused: $(cat "$TMPD/err")"
+else
+	lib_case_fail "cut answer: stdout '$(cat "$TMPD/cut.out")', stderr $(cat "$TMPD/err")"
+fi
+lib_stop_pid "$cut"
+rm -f "$SOCK"
+
 # ---- with the filter on (tc on the relay's client side): a second client address inside a
 # denied prefix is dropped, and ringrelayctl filter / stats / metrics show the rule's hits.
 lib_nsx "$NS_C" ip addr add 198.18.1.9/24 dev "$IF_C"

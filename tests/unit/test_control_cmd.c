@@ -58,6 +58,23 @@ static int teardown(void **state)
 	return 0;
 }
 
+/* An "ok LENGTH" answer's LENGTH must be its body's; returned as "ok" and the body, which the
+ * cases compare. */
+static char *ok_length_checked(char *text, size_t len)
+{
+	char *nl = strchr(text, '\n'), *end;
+	unsigned long long n;
+
+	if (strncmp(text, "ok", 2) || !nl)
+		return text;
+	assert_memory_equal(text, "ok ", 3);
+	n = strtoull(text + 3, &end, 10);
+	assert_ptr_equal(end, nl);
+	assert_int_equal(n, len - (size_t)(nl + 1 - text));
+	memmove(text + 2, nl, len - (size_t)(nl - text) + 1);
+	return text;
+}
+
 /* The whole answer to line for a peer of level. */
 static char *run_as(struct app *a, const char *line, enum control_level level)
 {
@@ -72,7 +89,7 @@ static char *run_as(struct app *a, const char *line, enum control_level level)
 	/* no admin thread here: a reload runs at once */
 	assert_false(control_cmd_run(a, buf, level, out, &pend));
 	assert_int_equal(fclose(out), 0);
-	return text;
+	return ok_length_checked(text, len);
 }
 
 /* The whole answer to line for root. */
