@@ -877,11 +877,19 @@ static __always_inline int offload_xdp(struct xdp_md *ctx)
 	struct off_ctx o = {};
 	struct ethhdr *eth;
 	struct udphdr *uh;
+	__u16 check;
 	__u32 cnt;
 
 	cnt = offload_prepare(ctx, data, data_end, bpf_xdp_get_buff_len(ctx), 0, 0, 0, &o);
 	if (cnt != OFFLOAD_CNT_FORWARDED) {
 		offload_count(cnt);
+		return XDP_PASS;
+	}
+	/* Redirect first: user space may have removed the target since offload_prepare looked,
+	 * and the frame, not yet rewritten, can then still go up the stack. The redirect
+	 * itself happens after the program returns. */
+	if (bpf_redirect_map(&offload_tx, o.egress, 0) != XDP_REDIRECT) {
+		offload_count(OFFLOAD_CNT_PASS_NO_TX);
 		return XDP_PASS;
 	}
 	data = (void *)(long)ctx->data;
@@ -891,21 +899,14 @@ static __always_inline int offload_xdp(struct xdp_md *ctx)
 		offload_count(OFFLOAD_CNT_PASS_NONLINEAR);
 		return XDP_PASS;
 	}
-	uh = data + o.l4;
+	check = offload_udp_csum(&o);
+	/* o.l4 comes back from the stack unbounded for the verifier: bound it (34 or 54) */
+	uh = data + (o.l4 & 0x7f);
 	if ((void *)(uh + 1) > data_end)
 		return XDP_PASS;
-	uh->check = offload_udp_csum(&o);
+	uh->check = check;
 	__builtin_memcpy(eth->h_dest, o.dmac, 6);
 	__builtin_memcpy(eth->h_source, o.smac, 6);
-	/* User space may have removed the target since offload_prepare looked: the frame,
-	 * already rewritten, is lost like one the driver refuses, and counted so. */
-	if (bpf_redirect_map(&offload_tx, o.egress, 0) != XDP_REDIRECT) {
-		struct offload_xmit_val *v = xmit_val(o.egress);
-
-		if (v)
-			__sync_fetch_and_add(&v->drops, 1);
-		return XDP_DROP;
-	}
 	offload_count_n(OFFLOAD_CNT_FORWARDED, o.segs);
 	offload_account(&o);
 	return XDP_REDIRECT;
