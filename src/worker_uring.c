@@ -1007,21 +1007,18 @@ recycle:
 	bufpool_recycle(&uw->bp, bid);
 }
 
-/* A mirror member's path refused its copy of burst u (a transparent mirror's session found
- * as s, else NULL): the copy goes again in pieces. Copies to a member of a plain mirror are
- * cut before they are sent from then on, until a reload asks its MTU again; a transparent
- * mirror sends from each client's session socket to every member's address, where the path
- * MTU cannot be asked, so each of its refused copies goes again. Returns false when the
- * member list changed since the copy was sent (a reload may have given the member's counter
- * slot to another member): the copy is then lost. */
-static bool mirror_resend(struct uring_worker *uw, struct udata u, struct session *s, int err)
+/* Where burst u's copy to a mirror member went: the socket's fixed slot, the member's
+ * address when that socket is a transparent mirror's session s (else NULL), the member's
+ * index in the relay's mirror sockets (plain mirror). Returns false when the member list
+ * changed since the copy was sent (a reload may have given the member's counter slot to
+ * another member) or its socket is gone. */
+static bool mirror_target(struct uring_worker *uw, struct udata u, struct session *s,
+			  uint32_t *slot, const struct addr **dest, uint32_t *member)
 {
 	const struct gso_burst *r = &uw->bursts[u.bid];
 	struct worker_relay *wr = &uw->w->relays[u.relay];
 	const struct pool *p;
-	char buf[ADDR_STRLEN];
 	uint32_t i;
-	int mtu;
 
 	if (s) {
 		p = worker_pool(uw->w, u.relay);
@@ -1031,27 +1028,53 @@ static bool mirror_resend(struct uring_worker *uw, struct udata u, struct sessio
 			;
 		if (i == p->n)
 			return false;
-		send_pieces(uw, session_slot(uw->w, u.relay, s), &p->m[i].addr, NULL, r->data,
-			    r->len, r->gso_size, OP_SEND_UPSTREAM, u.relay, u.bid, u.idx);
+		*slot = session_slot(uw->w, u.relay, s);
+		*dest = &p->m[i].addr;
 		return true;
 	}
 	i = mirror_member(wr, u.idx);
 	if (wr->members_gen != r->members_gen || i == wr->n_mirror || wr->mirror_fd[i] < 0)
 		return false;
-	/* The MTU shrank since the last reload (ask again), or the device cannot segment (no
-	 * GSO to this member at all). */
-	mtu = sock_path_payload_max(wr->mirror_fd[i], &wr->mirror_addr[i]);
-	if (mtu >= 0 && (uint32_t)mtu < r->gso_size)
-		wr->mirror_seg_max[i] = (uint32_t)mtu;
-	else if (wr->mirror_seg_max[i]) {
-		wr->mirror_seg_max[i] = 0;
-		log_warn("worker %u: relay %s: upstream %s refused a UDP GSO send (%s): copies to "
-			 "it go datagram by datagram until the next reload",
-			 uw->w->id, wr->conf->name,
-			 addr_format(&wr->mirror_addr[i], buf, sizeof(buf)), strerror(-err));
+	*slot = wr->mirror_slot[i];
+	*dest = NULL;
+	*member = i;
+	return true;
+}
+
+/* A mirror member's path refused its copy of burst u (a transparent mirror's session found
+ * as s, else NULL): the copy goes again in pieces. Copies to a member of a plain mirror are
+ * cut before they are sent from then on, until a reload asks its MTU again; a transparent
+ * mirror sends from each client's session socket to every member's address, where the path
+ * MTU cannot be asked, so each of its refused copies goes again. Returns false when the
+ * copy's member is gone (mirror_target): the copy is then lost. */
+static bool mirror_resend(struct uring_worker *uw, struct udata u, struct session *s, int err)
+{
+	const struct gso_burst *r = &uw->bursts[u.bid];
+	struct worker_relay *wr = &uw->w->relays[u.relay];
+	const struct addr *dest;
+	char buf[ADDR_STRLEN];
+	uint32_t slot, i = 0;
+	int mtu;
+
+	if (!mirror_target(uw, u, s, &slot, &dest, &i))
+		return false;
+	if (!s) {
+		/* The MTU shrank since the last reload (ask again), or the device cannot
+		 * segment (no GSO to this member at all). */
+		mtu = sock_path_payload_max(wr->mirror_fd[i], &wr->mirror_addr[i]);
+		if (mtu >= 0 && (uint32_t)mtu < r->gso_size)
+			wr->mirror_seg_max[i] = (uint32_t)mtu;
+		else if (wr->mirror_seg_max[i]) {
+			wr->mirror_seg_max[i] = 0;
+			log_warn("worker %u: relay %s: upstream %s refused a UDP GSO send (%s): "
+				 "copies to it go datagram by datagram until the next reload",
+				 uw->w->id, wr->conf->name,
+				 addr_format(&wr->mirror_addr[i], buf, sizeof(buf)),
+				 strerror(-err));
+		}
 	}
-	send_pieces(uw, wr->mirror_slot[i], NULL, NULL, r->data, r->len, r->gso_size,
-		    OP_SEND_UPSTREAM, u.relay, u.bid, u.idx);
+	send_pieces(uw, slot, dest, NULL, r->data, r->len, r->gso_size, OP_SEND_UPSTREAM, u.relay,
+		    u.bid, u.idx);
 	return true;
 }
 
@@ -1131,22 +1154,33 @@ static bool burst_resend(struct uring_worker *uw, struct udata u, int err)
 	return true;
 }
 
-/* An ICMP error an earlier datagram drew failed a session's burst u to its upstream: the
- * segments after the first go again, each alone (the first is lost, as a single send or a
- * gathered one loses it). Returns false when the session is gone (the burst is then lost). */
+/* An ICMP error an earlier datagram drew failed burst u to an upstream (a session's, or a
+ * mirror's copy to a member): the segments after the first go again, each alone (the first
+ * is lost, as a single send or a gathered one loses it). Returns false when the session or
+ * the member is gone (the burst is then lost). */
 static bool burst_rest(struct uring_worker *uw, struct udata u)
 {
 	const struct gso_burst *r = &uw->bursts[u.bid];
-	struct session *s = r->sess_idx == SESSION_NONE || r->mirror
+	struct session *s = r->sess_idx == SESSION_NONE
 				    ? NULL
 				    : worker_session_at(uw->w, u.relay, r->sess_idx);
+	const struct addr *dest = NULL;
+	uint32_t slot, member;
 
-	if (uw->w->relays[u.relay].state != RELAY_SLOT_ACTIVE || !s ||
-	    s->state != SESSION_ACTIVE || s->gen != r->sess_gen || r->len <= r->gso_size)
+	if (uw->w->relays[u.relay].state != RELAY_SLOT_ACTIVE || r->len <= r->gso_size)
 		return false;
-	send_pieces(uw, session_slot(uw->w, u.relay, s), NULL, NULL, r->data + r->gso_size,
-		    r->len - r->gso_size, r->gso_size, OP_SEND_UPSTREAM, u.relay, u.bid,
-		    s->upstream);
+	if (s && (s->state != SESSION_ACTIVE || s->gen != r->sess_gen))
+		return false;
+	if (r->mirror) {
+		if (!mirror_target(uw, u, s, &slot, &dest, &member))
+			return false;
+	} else if (s) {
+		slot = session_slot(uw->w, u.relay, s);
+	} else {
+		return false;
+	}
+	send_pieces(uw, slot, dest, NULL, r->data + r->gso_size, r->len - r->gso_size,
+		    r->gso_size, OP_SEND_UPSTREAM, u.relay, u.bid, u.idx);
 	return true;
 }
 
