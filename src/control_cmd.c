@@ -325,7 +325,7 @@ static void answer_ok(FILE *out, const char *body, size_t len)
 	fwrite(body, 1, len, out);
 }
 
-/* Runs c and writes "ok" and its body to out; 0 or -errno with err set. */
+/* Runs c and writes "ok LENGTH" and its body to out; 0 or -errno with err set. */
 static int control_answer(struct app *a, const struct control_cmd *c, const struct control_req *q,
 			  FILE *out, char *err, size_t errlen)
 {

@@ -34,7 +34,7 @@ struct control_pending {
 };
 
 /* Runs one request line, "COMMAND [ARGUMENT] [json]" (line is split in place), for a peer
- * of level, and writes the whole answer to out: "ok\n" and the body, or "error: MESSAGE\n"
+ * of level, and writes the whole answer to out: "ok LENGTH\n" and the body, or "error: MESSAGE\n"
  * ("error: permission denied: ..." for a command above the peer's level). Takes a->lock as
  * each command needs (a reload takes it itself): call with a->lock not held. A reload with an
  * admin thread is asked for and not waited for: returns true with *pend set and nothing

@@ -269,23 +269,26 @@ static int ctl_exchange(int fd, const char *line, int timeout_ms, char **answer,
 	return 0;
 }
 
-/* The first line of an answer, head bytes without its newline: "ok" (*want = SIZE_MAX) or
- * "ok LENGTH" (*want = LENGTH). -EINVAL for anything else. */
-static int ctl_ok_length(const char *head_line, size_t head, size_t *want)
+/* The first line of an answer, head bytes without its newline: "ok" (*bare: an older daemon,
+ * which sends no length) or "ok LENGTH" (*want). -EINVAL for anything else. */
+static int ctl_ok_length(const char *head_line, size_t head, bool *bare, size_t *want)
 {
 	size_t i, n = 0;
 
 	if (head < 2 || memcmp(head_line, "ok", 2))
 		return -EINVAL;
-	*want = SIZE_MAX;
-	if (head == 2)
+	*bare = head == 2;
+	*want = 0;
+	if (*bare)
 		return 0;
-	if (head == 3 || head_line[2] != ' ' || head > 3 + 19)
+	if (head == 3 || head_line[2] != ' ')
 		return -EINVAL;
 	for (i = 3; i < head; i++) {
 		if (head_line[i] < '0' || head_line[i] > '9')
 			return -EINVAL;
 		n = n * 10 + (size_t)(head_line[i] - '0');
+		if (n > CTL_ANSWER_MAX) /* more than ctl_exchange reads: no answer of ours */
+			return -EINVAL;
 	}
 	*want = n;
 	return 0;
@@ -297,6 +300,7 @@ int main(int argc, char **argv)
 	char line[600], *answer = NULL, *nl;
 	size_t len = 0, head, want;
 	int fd, ret, status = 1;
+	bool bare;
 
 	if (ctl_parse_args(argc, argv, &o))
 		return 1;
@@ -319,12 +323,16 @@ int main(int argc, char **argv)
 	}
 	nl = memchr(answer, '\n', len);
 	head = nl ? (size_t)(nl - answer) : len;
-	if (nl && ctl_ok_length(answer, head, &want) == 0) {
-		/* "ok LENGTH": a body of another length was cut short (the daemon's 5 s for a
-		 * reader, or its stop); "ok" alone comes from a daemon before the length */
-		if (want != SIZE_MAX && want != len - head - 1) {
+	if (nl && ctl_ok_length(answer, head, &bare, &want) == 0) {
+		/* "ok LENGTH": a shorter body was cut (the daemon's 5 s for a reader, or its
+		 * stop); "ok" alone comes from an older daemon, which sends no length */
+		if (!bare && want > len - head - 1) {
 			fprintf(stderr, "ringrelayctl: %s: the answer was cut short (%zu of %zu "
 					"bytes); ask again\n",
+				o.cmd, len - head - 1, want);
+		} else if (!bare && want < len - head - 1) {
+			fprintf(stderr, "ringrelayctl: %s: the answer is longer than it says (%zu, "
+					"not %zu bytes): not ringrelay's\n",
 				o.cmd, len - head - 1, want);
 		} else {
 			fwrite(nl + 1, 1, len - head - 1, stdout);

@@ -385,9 +385,11 @@ fi
 lib_bg "$NS_R" "$PY" -c '
 import socket, sys
 s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(1); s.settimeout(10)
-c, _ = s.accept(); c.recv(600); c.sendall(b"ok 100\nversion  1"); c.close()' "$SOCK"
+print("ready", flush=True)
+c, _ = s.accept(); c.recv(600); c.sendall(b"ok 100\nversion  1"); c.close()' "$SOCK" \
+	>"$TMPD/standin"
 cut=$BG_PID
-lib_wait_for 5 test -S "$SOCK"
+lib_wait_for 5 grep -q ready "$TMPD/standin"
 if ctl status >"$TMPD/cut.out" 2>"$TMPD/err"; then
 	lib_case_fail "ringrelayctl passed a cut answer on: $(cat "$TMPD/cut.out")"
 elif grep -q "cut short (10 of 100 bytes)" "$TMPD/err" && [ ! -s "$TMPD/cut.out" ]; then

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* The control protocol's commands against a daemon state with a config and no workers:
  * request parsing and its error messages (as the daemon sent them before the command table,
- * commit 721ee95), "ok" framing, each command reaching its view, a failed reload being
+ * commit 721ee95), "ok LENGTH" framing, each command reaching its view, a failed reload being
  * reported and counted, and the access levels (control_level_of, permission denied). */
 #include <errno.h>
 #include <pthread.h>
