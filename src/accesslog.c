@@ -179,18 +179,20 @@ static double clock_s(clockid_t id)
  * write of this process or an earlier one). */
 static int open_file(const char *path, bool *cut)
 {
-	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
-	struct stat st;
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640), rfd;
+	struct stat st, rst;
 	char last;
 
 	*cut = false;
-	if (fd >= 0 && !fstat(fd, &st) && S_ISREG(st.st_mode) && st.st_size > 0) {
-		int rfd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-
-		*cut = rfd >= 0 && pread(rfd, &last, 1, st.st_size - 1) == 1 && last != '\n';
-		if (rfd >= 0)
-			close(rfd);
-	}
+	if (fd < 0 || fstat(fd, &st) || !S_ISREG(st.st_mode) || st.st_size == 0)
+		return fd;
+	/* the file fd writes, not one a rotation put at path in between */
+	rfd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (rfd < 0)
+		return fd;
+	if (!fstat(rfd, &rst) && rst.st_dev == st.st_dev && rst.st_ino == st.st_ino)
+		*cut = pread(rfd, &last, 1, st.st_size - 1) == 1 && last != '\n';
+	close(rfd);
 	return fd;
 }
 
