@@ -231,6 +231,9 @@ while time.time() < end:
     time.sleep(0.15)
     s.sendto(data, peer)'
 	local echo_pid=$BG_PID
+	# bound before the first probe: with fall = 1 one port unreachable marks it down
+	lib_wait_for 5 lib__bound "$NS_U" 198.18.2.2:9000 "" ||
+		lib_case_fail "$c the echo did not bind 198.18.2.2:9000"
 	lib_relay_conf "$conf" listen="198.18.1.2:5000" up="198.18.2.2:9000"
 	sed -i 's|max_sessions = 4096;|max_sessions = 4096; source = "198.18.2.1"; health_check = { interval = 0.5; timeout = 0.4; rise = 1; fall = 1; send = "ping"; };|' \
 		"$conf"
