@@ -843,6 +843,26 @@ static void test_stage_flags(void **state)
 	set_iface(fx.a0, RR_IFACE_OFFLOAD_XDP | RR_IFACE_OFFLOAD_TC);
 }
 
+/* Two relays' fast paths on one interface, one in XDP that made it a redirect target, one in
+ * tc (a filter in tc moved it there): the tc attach leaves the other's redirect-target entry,
+ * whose loss sent that relay's datagrams up the stack; the detach removes it. */
+static void test_attach_beside(void **state)
+{
+	int fd = filter_map_fd(fx.f, "offload_tx");
+	uint32_t k = (uint32_t)fx.c0, v;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(filter_offload_attach(fx.f, fx.c0, true, true, err, sizeof(err)), 0);
+	assert_int_equal(bpf_map_lookup_elem(fd, &k, &v), 0);
+	assert_int_equal(filter_offload_attach(fx.f, fx.c0, false, false, err, sizeof(err)), 0);
+	if (bpf_map_lookup_elem(fd, &k, &v))
+		fail_msg("the tc attach removed the XDP attach's redirect target");
+	filter_offload_detach(fx.f, fx.c0);
+	assert_int_not_equal(bpf_map_lookup_elem(fd, &k, &v), 0);
+	set_tx(fx.c0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -850,6 +870,7 @@ int main(void)
 	    cmocka_unit_test(test_flow_stats),
 	    cmocka_unit_test(test_pass_up),
 	    cmocka_unit_test(test_stage_flags),
+	    cmocka_unit_test(test_attach_beside),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
