@@ -192,7 +192,7 @@ run_case()
 	lib_log "$c $total datagrams each way: kernel UDP InDatagrams +$((after - before)), fast_pkts $FAST_PKTS"
 	# The fast path's datagrams count for the session's upstream as well: the upstream rows
 	# still add up to the relay's.
-	n=$(ctl -j stats | python3 -c '
+	n=$(ctl -j stats | "$PY" -c '
 import json, sys
 r = json.load(sys.stdin)["relays"][0]
 t, ups = r["total"], r["upstreams"]
