@@ -607,8 +607,8 @@ static void conn_drain(struct control_conn *c)
 }
 
 /* Answers being sent when the thread ends go on for up to CONTROL_LAST_MS while their clients
- * read them (the protocol has no length, so a client would take a cut answer for a whole
- * one), and finished ones linger as before, to their client's end. */
+ * read them (a cut one, which its length, "ok LENGTH" or Content-Length, gives away, costs
+ * its client a retry), and finished ones linger as before, to their client's end. */
 static void conns_finish_writing(struct control *ctl)
 {
 	uint64_t end = control_now_ms() + CONTROL_LAST_MS, now;
@@ -757,6 +757,10 @@ static void *control_thread(void *arg)
 		if (k < 0 && errno != EINTR) {
 			log_err("control thread: poll: %s; the control socket is no longer served",
 				strerror(errno));
+			/* refuse new clients instead of queueing them where nobody accepts */
+			shutdown(ctl->unix_fd, SHUT_RDWR);
+			if (ctl->http_fd >= 0)
+				shutdown(ctl->http_fd, SHUT_RDWR);
 			break;
 		}
 		if (pfd[0].revents) {

@@ -29,12 +29,13 @@ struct ctl_options {
 	const char *cmd;
 	const char *args[3];
 	int n_args;
+	int timeout_ms; /* -T; 0: the command's default */
 };
 
 static void ctl_usage(FILE *f)
 {
 	fprintf(f,
-		"usage: ringrelayctl [-s SOCKET] [-j] COMMAND\n"
+		"usage: ringrelayctl [-s SOCKET] [-j] [-T SECONDS] COMMAND\n"
 		"\n"
 		"commands:\n"
 		"  status            version, uptime, workers, relays, filter, reloads\n"
@@ -50,6 +51,7 @@ static void ctl_usage(FILE *f)
 		"  -s, --socket PATH  control socket (default %s, then\n"
 		"                     $XDG_RUNTIME_DIR/%s)\n"
 		"  -j, --json         JSON instead of tables\n"
+		"  -T, --timeout S    give up after S seconds (default 10, 60 for reload)\n"
 		"  -V, --version      print the version\n"
 		"  -h, --help         this help\n",
 		CONFIG_DEFAULT_CONTROL_SOCKET, CONFIG_USER_CONTROL_SOCKET);
@@ -60,6 +62,7 @@ static int ctl_parse_args(int argc, char **argv, struct ctl_options *o)
 	static const struct option longopts[] = {
 		{ "socket", required_argument, NULL, 's' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "timeout", required_argument, NULL, 'T' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -70,12 +73,14 @@ static int ctl_parse_args(int argc, char **argv, struct ctl_options *o)
 		int max_args;
 	} cmds[] = { { "status", 0 },	 { "stats", 0 },    { "sessions", 1 }, { "upstreams", 1 },
 		     { "upstream", 3 }, { "reload", 0 }, { "filter", 0 } };
+	double secs;
+	char *end;
 	size_t i;
 	int c, k;
 
 	o->socket = CONFIG_DEFAULT_CONTROL_SOCKET;
 	o->socket_default = true;
-	while ((c = getopt_long(argc, argv, "s:jVh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "s:jT:Vh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 's':
 			o->socket = optarg;
@@ -83,6 +88,15 @@ static int ctl_parse_args(int argc, char **argv, struct ctl_options *o)
 			break;
 		case 'j':
 			o->json = true;
+			break;
+		case 'T':
+			secs = strtod(optarg, &end);
+			if (end == optarg || *end || !(secs >= 0.001 && secs <= 86400)) {
+				fprintf(stderr, "ringrelayctl: -T %s: want seconds, 0.001 to 86400\n",
+					optarg);
+				return -EINVAL;
+			}
+			o->timeout_ms = (int)(secs * 1000 + 0.5);
 			break;
 		case 'V':
 			if (RINGRELAY_GIT[0])
@@ -136,11 +150,14 @@ static uint64_t ctl_now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-/* Connects to path; unless quiet, prints why not (with what to do); returns the fd or
- * -errno. */
-static int ctl_connect(const char *path, bool quiet)
+/* Connects to path within timeout_ms; unless quiet, prints why not (with what to do);
+ * returns the fd or -errno. */
+static int ctl_connect(const char *path, bool quiet, int timeout_ms)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	/* A unix connect waits while the listener's backlog is full (a daemon whose control
+	 * thread is stuck or out of descriptors) up to the send timeout, then fails EAGAIN. */
+	struct timeval tv = { .tv_sec = timeout_ms / 1000, .tv_usec = timeout_ms % 1000 * 1000 };
 	int fd, err;
 
 	if (strlen(path) >= sizeof(sa.sun_path)) {
@@ -154,10 +171,16 @@ static int ctl_connect(const char *path, bool quiet)
 		fprintf(stderr, "ringrelayctl: socket: %s\n", strerror(err));
 		return -err;
 	}
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) ||
+	    connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
 		err = errno;
 		if (quiet)
 			;
+		else if (err == EAGAIN)
+			fprintf(stderr,
+				"ringrelayctl: %s: ringrelay took no connection in %d ms (its control "
+				"thread is stuck or out of descriptors: see its log)\n",
+				path, timeout_ms);
 		else if (err == ENOENT || err == ECONNREFUSED)
 			fprintf(stderr,
 				"ringrelayctl: ringrelay is not running (nothing answers on %s: %s); "
@@ -178,7 +201,7 @@ static int ctl_connect(const char *path, bool quiet)
 
 /* Without -s: the default socket, then where a normal user's daemon puts it when it cannot
  * write the default's directory ($XDG_RUNTIME_DIR/ringrelay/ringrelay.sock). */
-static int ctl_connect_default(struct ctl_options *o)
+static int ctl_connect_default(struct ctl_options *o, int timeout_ms)
 {
 	static char alt[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	const char *xdg = getenv("XDG_RUNTIME_DIR");
@@ -188,12 +211,12 @@ static int ctl_connect_default(struct ctl_options *o)
 	    (size_t)snprintf(alt, sizeof(alt), "%s/%s", xdg, CONFIG_USER_CONTROL_SOCKET) >=
 		sizeof(alt) ||
 	    access(alt, F_OK))
-		return ctl_connect(o->socket, false);
-	fd = ctl_connect(o->socket, true);
+		return ctl_connect(o->socket, false, timeout_ms);
+	fd = ctl_connect(o->socket, true, timeout_ms);
 	if (fd >= 0)
 		return fd;
 	o->socket = alt;
-	return ctl_connect(alt, false);
+	return ctl_connect(alt, false, timeout_ms);
 }
 
 /* Sends line and reads the whole answer until the daemon closes. */
@@ -299,7 +322,8 @@ int main(int argc, char **argv)
 	struct ctl_options o = { 0 };
 	char line[600], *answer = NULL, *nl;
 	size_t len = 0, head, want;
-	int fd, ret, status = 1;
+	int fd, ret, status = 1, timeout_ms;
+	uint64_t t0, spent;
 	bool bare;
 
 	if (ctl_parse_args(argc, argv, &o))
@@ -309,12 +333,17 @@ int main(int argc, char **argv)
 		 o.n_args > 1 ? o.args[1] : "", o.n_args > 2 ? " " : "",
 		 o.n_args > 2 ? o.args[2] : "", o.json ? " json" : "");
 
-	fd = ctl_connect_default(&o);
+	timeout_ms = o.timeout_ms ? o.timeout_ms
+				  : strcmp(o.cmd, "reload") ? CTL_TIMEOUT_MS : CTL_RELOAD_TIMEOUT_MS;
+	t0 = ctl_now_ms();
+	fd = ctl_connect_default(&o, timeout_ms);
 	if (fd < 0)
 		return 1;
-	ret = ctl_exchange(fd, line, strcmp(o.cmd, "reload") ? CTL_TIMEOUT_MS
-							     : CTL_RELOAD_TIMEOUT_MS,
-			   &answer, &len);
+	/* one budget for the connect and the exchange */
+	spent = ctl_now_ms() - t0;
+	ret = spent >= (uint64_t)timeout_ms
+		      ? -ETIMEDOUT
+		      : ctl_exchange(fd, line, timeout_ms - (int)spent, &answer, &len);
 	close(fd);
 	if (ret) {
 		fprintf(stderr, "ringrelayctl: %s: %s\n", o.cmd,

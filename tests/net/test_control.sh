@@ -332,6 +332,16 @@ else
 	lib_case_fail "second daemon with the first's backlog full: exit $rc after $ms ms:" \
 		"$(tail -n 2 "$TMPD/second.log")"
 fi
+# ringrelayctl gives up within its -T as well (it waited in connect for good)
+t0=$(date +%s%N)
+timeout 10 "$CTL" -s "$SOCK" -T 1 status >/dev/null 2>"$TMPD/err"
+rc=$?
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+if [ $rc = 1 ] && grep -q "took no connection in 1000 ms" "$TMPD/err"; then
+	lib_case_ok "ringrelayctl -T 1 gave up in $ms ms: $(cat "$TMPD/err")"
+else
+	lib_case_fail "ringrelayctl -T 1 with the backlog full: exit $rc after $ms ms: $(cat "$TMPD/err")"
+fi
 lib_stop_pid "$filler"
 lib_stop_pid "$STOP_PID"
 lib_wait_for 5 ctl_up || lib_case_fail "the first daemon does not answer after its thread resumed"
