@@ -141,7 +141,6 @@ static int app_snapshot_shed(struct app *a, struct snapshot *s)
 
 int app_snapshot(struct app *a, struct snapshot *s)
 {
-	struct filter_stats *fs;
 	int ret;
 
 	ret = runtime_snapshot(&a->rt, s);
@@ -167,20 +166,15 @@ int app_snapshot(struct app *a, struct snapshot *s)
 	/* The program may be loaded for the fast path or shedding alone: no filter counters. */
 	if (ret || !a->filter || s->filter->mode == FILTER_MODE_OFF)
 		return ret;
-	fs = malloc(sizeof(*fs));
 	s->filter_counters = calloc(FILTER_CNT__MAX, sizeof(*s->filter_counters));
-	if (!fs || !s->filter_counters) {
-		free(fs);
+	if (!s->filter_counters)
 		return -ENOMEM;
-	}
-	/* A failed read leaves the filter's counters out rather than reporting zeros. */
-	if (filter_read_stats(a->filter, fs)) {
+	/* A failed read leaves the filter's counters out rather than reporting zeros. Not the
+	 * per-rule hits: a scrape would read thousands of them under the lock, for nothing. */
+	if (filter_read_counters(a->filter, s->filter_counters)) {
 		free(s->filter_counters);
 		s->filter_counters = NULL;
-	} else {
-		memcpy(s->filter_counters, fs->counters, sizeof(fs->counters));
 	}
-	free(fs);
 	return 0;
 }
 

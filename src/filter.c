@@ -1003,20 +1003,33 @@ uint32_t filter_tc_priority(const struct filter *f)
 	return f->tc_priority;
 }
 
-int filter_read_stats(struct filter *f, struct filter_stats *out)
+int filter_read_counters(struct filter *f, uint64_t out[FILTER_CNT__MAX])
 {
 	int cfd = bpf_map__fd(f->skel->maps.filter_counters);
-	int hfd = bpf_map__fd(f->skel->maps.filter_rule_hits);
-	uint32_t gen = f->active, i, base = gen * FILTER_RULES;
-	uint64_t *vals;
+	uint64_t *vals = calloc((size_t)f->ncpus, sizeof(*vals));
+	uint32_t i;
 	int ret = 0;
 
-	memset(out, 0, sizeof(*out));
-	vals = calloc((size_t)f->ncpus, sizeof(*vals));
 	if (!vals)
 		return -ENOMEM;
 	for (i = 0; i < FILTER_CNT__MAX && ret == 0; i++)
-		ret = filter_sum(cfd, i, vals, f->ncpus, &out->counters[i]);
+		ret = filter_sum(cfd, i, vals, f->ncpus, &out[i]);
+	free(vals);
+	return ret;
+}
+
+int filter_read_stats(struct filter *f, struct filter_stats *out)
+{
+	int hfd = bpf_map__fd(f->skel->maps.filter_rule_hits);
+	uint32_t gen = f->active, i, base = gen * FILTER_RULES;
+	uint64_t *vals;
+	int ret;
+
+	memset(out, 0, sizeof(*out));
+	ret = filter_read_counters(f, out->counters);
+	vals = calloc((size_t)f->ncpus, sizeof(*vals));
+	if (!vals)
+		return -ENOMEM;
 	for (i = 0; i < f->n_rules[gen][0] && ret == 0; i++)
 		ret = filter_sum(hfd, base + FILTER_RULE_DENY_BASE + i, vals, f->ncpus,
 				 &out->deny_hits[i]);

@@ -52,6 +52,9 @@ uint32_t filter_tc_priority(const struct filter *f);
 
 /* Sums the per-CPU counters into *out. Returns 0 or -errno. */
 int filter_read_stats(struct filter *f, struct filter_stats *out);
+/* The verdict counters alone (out[FILTER_CNT__MAX]): what status, stats and /metrics show,
+ * without the per-rule hits (a syscall per rule). 0 or -errno. */
+int filter_read_counters(struct filter *f, uint64_t out[FILTER_CNT__MAX]);
 
 /* Stable snake_case name of a counter ("drop_prefix"), or "unknown". */
 const char *filter_counter_name(enum filter_counter c);
