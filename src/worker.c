@@ -571,6 +571,52 @@ static void fold_fast(struct worker *w, uint32_t r)
 	}
 }
 
+/* Opens relay r's socket to mirror member i. On failure the member stays without one
+ * (mirror_fd -1): its copies are lost, counted as send errors, and the tick tries again. */
+static int mirror_open_member(struct worker *w, uint32_t r, uint32_t i)
+{
+	struct worker_relay *wr = &w->relays[r];
+	struct sock_source src = worker_source(wr, NULL);
+	int fd = sock_open_upstream(&wr->mirror_addr[i], false, &src), err;
+
+	if (fd < 0)
+		return fd;
+	wr->mirror_fd[i] = fd;
+	err = w->ops->mirror_open ? w->ops->mirror_open(w, r, i) : 0;
+	if (err < 0) {
+		close(fd);
+		wr->mirror_fd[i] = -1;
+		wr->mirror_slot[i] = UINT32_MAX;
+		return err;
+	}
+	wr->mirror_seg_max[i] = sock_seg_max(fd, &wr->mirror_addr[i]);
+	return 0;
+}
+
+/* Members of mirror relay r left without a socket (no route to one when the pool last
+ * changed, say) get one as soon as they can: once a second, from the tick. */
+static void mirror_retry(struct worker *w, uint32_t r)
+{
+	struct worker_relay *wr = &w->relays[r];
+	char buf[ADDR_STRLEN];
+	uint32_t i;
+
+	if (!wr->mirror_retry_ns || w->now < wr->mirror_retry_ns)
+		return;
+	wr->mirror_retry_ns = 0;
+	for (i = 0; i < wr->n_mirror; i++) {
+		if (wr->mirror_fd[i] >= 0)
+			continue;
+		if (mirror_open_member(w, r, i) == 0)
+			log_info("worker %u: relay %s: upstream %s: socket open, copies go to it "
+				 "again",
+				 w->id, wr->conf->name,
+				 addr_format(&wr->mirror_addr[i], buf, sizeof(buf)));
+		else
+			wr->mirror_retry_ns = w->now + 1000000000ull;
+	}
+}
+
 void worker_tick(struct worker *w)
 {
 	struct session *s;
@@ -580,6 +626,8 @@ void worker_tick(struct worker *w)
 	for (r = 0; r < WORKER_MAX_RELAYS; r++) {
 		struct worker_relay *wr = &w->relays[r];
 
+		if (wr->state == RELAY_SLOT_ACTIVE && wr->n_mirror)
+			mirror_retry(w, r);
 		if (wr->state != RELAY_SLOT_ACTIVE || !wr->sessions.slots)
 			continue;
 		check_replies(w, r);
@@ -609,7 +657,7 @@ static void close_mirrors(struct worker *w, uint32_t r)
 }
 
 /* Makes relay r's mirror sockets match the members of its pool, keeping the sockets of those
- * that stay. */
+ * that stay. A member whose socket cannot be opened costs its copies, not the relay. */
 static int sync_mirrors(struct worker *w, uint32_t r, struct worker_cmd *cmd)
 {
 	struct worker_relay *wr = &w->relays[r];
@@ -618,10 +666,11 @@ static int sync_mirrors(struct worker *w, uint32_t r, struct worker_cmd *cmd)
 	int fd[CONFIG_MAX_UPSTREAMS];
 	uint32_t slot[CONFIG_MAX_UPSTREAMS];
 	bool kept[CONFIG_MAX_UPSTREAMS] = { false };
-	struct sock_source src = worker_source(wr, NULL);
 	uint32_t i, j;
 	char buf[ADDR_STRLEN];
 	int err;
+
+	(void)cmd;
 
 	for (i = 0; i < p->n; i++) {
 		fd[i] = -1;
@@ -650,23 +699,24 @@ static int sync_mirrors(struct worker *w, uint32_t r, struct worker_cmd *cmd)
 		wr->mirror_uslot[i] = p->m[i].slot;
 		member_uc(w, r, &p->m[i]);
 	}
+	wr->mirror_retry_ns = 0;
 	for (i = 0; i < p->n; i++) {
-		if (wr->mirror_fd[i] >= 0)
+		/* Asked again at every sync: a reload is when a changed route is most likely
+		 * noticed. */
+		if (wr->mirror_fd[i] >= 0) {
+			wr->mirror_seg_max[i] = sock_seg_max(wr->mirror_fd[i], &wr->mirror_addr[i]);
 			continue;
-		err = sock_open_upstream(&wr->mirror_addr[i], false, &src);
-		if (err >= 0) {
-			wr->mirror_fd[i] = err;
-			err = w->ops->mirror_open ? w->ops->mirror_open(w, r, i) : 0;
 		}
-		if (err < 0) {
-			snprintf(cmd->error, sizeof(cmd->error), "relay %s: upstream %s: %s", rc->name,
-				 addr_format(&wr->mirror_addr[i], buf, sizeof(buf)), strerror(-err));
-			return err;
-		}
+		err = mirror_open_member(w, r, i);
+		if (err == 0)
+			continue;
+		wr->mirror_seg_max[i] = sock_seg_max(-1, &wr->mirror_addr[i]);
+		wr->mirror_retry_ns = w->now + 1000000000ull;
+		log_warn("worker %u: relay %s: upstream %s: %s; its copies are lost (send_error) "
+			 "until its socket opens, tried every second",
+			 w->id, rc->name, addr_format(&wr->mirror_addr[i], buf, sizeof(buf)),
+			 strerror(-err));
 	}
-	/* Asked again at every sync: a reload is when a changed route is most likely noticed. */
-	for (i = 0; i < p->n; i++)
-		wr->mirror_seg_max[i] = sock_seg_max(wr->mirror_fd[i], &wr->mirror_addr[i]);
 	return 0;
 }
 

@@ -5,7 +5,8 @@
 # stops at the first error would show) the other still gets everything; with that one back as
 # a service that answers, its replies are read and dropped, counted, and never left queued.
 # Then a forward relay made a mirror by a reload reads its session's last replies as they
-# were received (mode_change_case).
+# were received (mode_change_case), and a member without a route costs its copies, not the
+# relay (unroutable_case).
 . "$(dirname "$0")/lib.sh"
 lib_topology
 
@@ -124,5 +125,40 @@ mode_change_case()
 	lib_case_end
 }
 
+# unroutable_case BACKEND: a member with no route to it (198.18.99.1) when the relay starts:
+# the relay runs and the other member gets every copy, the dead member's are counted lost, and
+# once a route appears the member gets a socket within the second's retry (before: the relay
+# refused to start; a re-resolution or reload that brought such a member shut the relay down).
+unroutable_case()
+{
+	local backend=$1 rec n
+	lib_case_begin unroutable "$backend" 4
+	c="[$backend/ipv4 mirror, a member without a route]"
+	rec=$TMPD/unroutable-$backend.rec
+	lib_case_server "$TMPD/u1.json" sink --bind "$(ep "$UP1_IP" 9000)" --out "$rec"
+	lib_case_start mode=mirror up=198.18.99.1:9000 || return
+	lib_udp "$NS_C" client --to "$to" --port-base 48500 --count 20 --size 100 >/dev/null
+	lib_wait_lines "$rec" 20 5
+	n=$(lib_lines "$rec")
+	if [ "$n" = 20 ] && lib_wait_stat drop_send_error -eq 20 5 &&
+		lib_log_count_ge "198.18.99.1:9000: Network is unreachable; its copies are lost" 1
+	then
+		lib_case_ok "$c 20 of 20 copies to the other member, $LAST_STAT counted lost"
+	else
+		lib_case_fail "$c $n of 20 copies to the other member," 			"drop_send_error=$(lib_stat drop_send_error)"
+	fi
+	lib_nsx "$NS_R" ip route add 198.18.99.0/24 dev "$IF_RU"
+	if lib_wait_for 3 lib_log_count_ge "198.18.99.1:9000: socket open" 1; then
+		lib_case_ok "$c a socket once the route is there"
+	else
+		lib_case_fail "$c no socket to the member 3 s after its route appeared"
+	fi
+	lib_nsx "$NS_R" ip route del 198.18.99.0/24 dev "$IF_RU"
+	lib_case_end
+}
+
 mode_change_case
+for backend in $(lib_backends); do
+	unroutable_case "$backend"
+done
 lib_each_case run_case
