@@ -333,7 +333,7 @@ struct session *worker_session_get(struct worker *w, uint32_t li, const struct a
 	const struct addr *local = l->wildcard && meta->has_local ? &meta->local : NULL;
 	struct sock_source src;
 	struct session *s;
-	int fd;
+	int fd, err = -EIO;
 
 	s = session_lookup(&wr->sessions, client, li, local);
 	if (s) {
@@ -367,8 +367,10 @@ struct session *worker_session_get(struct worker *w, uint32_t li, const struct a
 		/* A new flow costs socket() + connect(): per session, never per datagram. */
 		fd = sock_open_upstream(&s->upstream_addr, w->cfg->gro, &src);
 	}
-	if (fd < 0)
+	if (fd < 0) {
+		err = fd;
 		goto err_release;
+	}
 	s->fd = fd;
 	s->local = l->addr;
 	if (meta->has_local) {
@@ -399,7 +401,14 @@ err_release:
 	s->fd = -1;
 	session_close(&wr->sessions, s);
 	session_release(&wr->sessions, s);
-	relay_count_drop(c, RELAY_DIR_TO_UPSTREAM, DROP_SOCKET_ERROR, n);
+	if (uc && sock_err_unreachable(-err)) {
+		/* connect found no route to the member: its passive health counts it, or the
+		 * clients it is picked for would be lost for good without an active check */
+		relay_count_drop(c, RELAY_DIR_TO_UPSTREAM, DROP_UNREACHABLE, n);
+		counter_add(&uc->unreachable, n);
+	} else {
+		relay_count_drop(c, RELAY_DIR_TO_UPSTREAM, DROP_SOCKET_ERROR, n);
+	}
 	return NULL;
 }
 

@@ -110,6 +110,37 @@ eject_case()
 	lib_case_end
 }
 
+# ---- a member without a route (198.18.99.1): the connect of its sessions fails at once, which
+# passive health counts as unreachable (before: a socket error of the relay alone, so the
+# member was never ejected and the clients picked for it were lost for good)
+noroute_case()
+{
+	local up1 up2=198.18.99.1:9000 out
+	lib_case_begin noroute io_uring 4
+	c="[ipv4 rr, a member without a route]"
+	up1=$(ep "$UP1_IP" 9000)
+	lib_case_server "$TMPD/nr.json" echo --bind "$up1"
+	lib_relay_conf "$conf" backend=io_uring listen="$to" up="$up1" up="$up2"
+	conf_extra "$conf" "max_fails = 2; fail_timeout = 30;"
+	lib_case_start_conf || return
+	lib_udp "$NS_C" client --to "$to" --clients 8 --count 1 --port-base 41500 \
+		--round-wait 0.3 >/dev/null
+	if lib_wait_for 5 state_is "$up2" ejected &&
+		lib_wait_stat drop_upstream_unreachable -ge 2 2; then
+		lib_case_ok "$c $up2 ejected, $LAST_STAT datagrams counted unreachable"
+	else
+		lib_case_fail "$c $up2 state $(up_field t "$up2" state), want ejected;" \
+			"drop_upstream_unreachable=$(lib_stat drop_upstream_unreachable)"
+	fi
+	if out=$(lib_udp "$NS_C" client --to "$to" --clients 16 --count 2 --port-base 42500 \
+		--expect-echo); then
+		lib_case_ok "$c 16 new clients all answered while $up2 is ejected"
+	else
+		lib_case_fail "$c new clients while $up2 is ejected: $out"
+	fi
+	lib_case_end
+}
+
 # ---- active checks: fall, then rise
 check_case()
 {
@@ -1016,6 +1047,7 @@ for fam in 4 6; do
 	for bal in $bals; do
 		eject_case "$fam" "$bal"
 	done
+	[ "$fam" = 4 ] && noroute_case
 	check_case "$fam"
 	mark_check_case "$fam"
 	drain_case "$fam"
