@@ -1093,9 +1093,9 @@ int control_new(struct app *a, const struct privs_who *who, struct control **out
 {
 	struct control_owner o = { .as_root = geteuid() == 0, .uid = who->uid, .gid = who->gid,
 				   .user = who->name[0] ? who->name : "?", .group = "" };
-	char path[CONFIG_PATH_LEN], buf[4096];
+	char path[CONFIG_PATH_LEN];
 	struct metrics_conf metrics;
-	struct group gr, *found = NULL;
+	gid_t gid;
 	struct control *ctl;
 	uint32_t i;
 	int ret;
@@ -1117,15 +1117,15 @@ int control_new(struct app *a, const struct privs_who *who, struct control **out
 		 a->rt.cfg->control_access.read_only_group);
 	metrics = a->rt.cfg->metrics;
 	if (ctl->read_only_group[0]) {
-		ret = getgrnam_r(ctl->read_only_group, &gr, buf, sizeof(buf), &found);
-		if (ret || !found) {
+		ret = privs_group_gid(ctl->read_only_group, &gid);
+		if (ret) {
 			snprintf(err, errlen, "control_access.read_only_group: '%s': %s",
-				 ctl->read_only_group, ret ? strerror(ret) : "no such group");
+				 ctl->read_only_group,
+				 ret == -ENOENT ? "no such group" : strerror(-ret));
 			pthread_mutex_unlock(&a->lock);
-			ret = ret ? -ret : -ENOENT;
 			goto err_free;
 		}
-		ctl->read_only_gid = o.gid = found->gr_gid;
+		ctl->read_only_gid = o.gid = gid;
 		o.group = ctl->read_only_group;
 	}
 	ret = control_place(a->rt.cfg, &o, err, errlen);

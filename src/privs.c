@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: MIT
 #include <cap-ng.h>
 #include <errno.h>
+#include <grp.h>
 #include <linux/capability.h>
 #include <pwd.h>
 #include <semaphore.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/fsuid.h>
 #include <sys/prctl.h>
@@ -94,6 +96,34 @@ bool privs_need_sockopt(const struct config *cfg)
 		if (cfg->relays[i].source == SOURCE_CLIENT || cfg->relays[i].fwmark)
 			return true;
 	return false;
+}
+
+int privs_group_gid(const char *name, gid_t *gid)
+{
+	struct group gr, *found = NULL;
+	size_t len = 4096;
+	char *buf = NULL, *bigger;
+	int ret;
+
+	for (;;) {
+		bigger = realloc(buf, len);
+		if (!bigger) {
+			ret = ENOMEM;
+			break;
+		}
+		buf = bigger;
+		ret = getgrnam_r(name, &gr, buf, len, &found);
+		if (ret != ERANGE || len >= (16u << 20))
+			break;
+		len *= 2;
+	}
+	free(buf);
+	if (ret)
+		return -ret;
+	if (!found)
+		return -ENOENT;
+	*gid = gr.gr_gid;
+	return 0;
 }
 
 /* Looks user up; -ENOENT when there is no such user (err set only when report). */

@@ -125,4 +125,8 @@ uint64_t privs_sockopt_mask(void);
 int privs_fs_as(uid_t uid, gid_t gid);
 void privs_fs_restore(void);
 
+/* The gid of group name into *gid, however many members it lists (a directory service's
+ * group outgrows a fixed buffer). 0, -ENOENT when there is no such group, or -errno. */
+int privs_group_gid(const char *name, gid_t *gid);
+
 #endif

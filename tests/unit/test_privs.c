@@ -19,6 +19,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -445,6 +447,48 @@ static void test_unknown_user(void **state)
 	assert_non_null(strstr(err, "'rr-no-such-user-7f3a' does not exist"));
 }
 
+/* A group listing 2,000 members (12 KiB in /etc/group, as a directory service's group can
+ * be) is found: getgrnam_r's ERANGE grows the buffer (a fixed 4 KiB one failed the start).
+ * In a child with its own mount namespace, where a file bound on /etc/group says so. */
+static void test_big_group(void **state)
+{
+	char path[] = "/tmp/rr-group-XXXXXX";
+	int status, fd, i;
+	pid_t pid;
+	gid_t gid;
+	FILE *f;
+
+	(void)state;
+	if (geteuid() != 0)
+		skip();
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	f = fdopen(fd, "w");
+	assert_non_null(f);
+	fprintf(f, "root:x:0:\nrrbig:x:4242:");
+	for (i = 0; i < 2000; i++)
+		fprintf(f, "%smember%04d", i ? "," : "", i);
+	fprintf(f, "\n");
+	assert_int_equal(fclose(f), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		if (unshare(CLONE_NEWNS) || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) ||
+		    mount(path, "/etc/group", NULL, MS_BIND, NULL))
+			_exit(77);
+		_exit(privs_group_gid("rrbig", &gid) == 0 && gid == 4242 &&
+			      privs_group_gid("rrnosuch", &gid) == -ENOENT
+			  ? 0
+			  : 1);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	unlink(path);
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 77)
+		skip(); /* no mount namespace here */
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -457,6 +501,7 @@ int main(void)
 		cmocka_unit_test(test_drop_thread),
 		cmocka_unit_test(test_resolve_default),
 		cmocka_unit_test(test_thread_keep),
+		cmocka_unit_test(test_big_group),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
