@@ -532,8 +532,9 @@ static bool request_complete(struct control_conn *c)
 {
 	if (c->kind == CONTROL_CONN_CTL)
 		return memchr(c->req, '\n', c->req_len) != NULL;
-	c->req[c->req_len] = '\0';
-	return strstr(c->req, "\r\n\r\n") || strstr(c->req, "\n\n");
+	c->req[c->req_len] = '\0'; /* the parsers that follow read a string */
+	/* memmem: a NUL byte in the request must not hide its end */
+	return memmem(c->req, c->req_len, "\r\n\r\n", 4) || memmem(c->req, c->req_len, "\n\n", 2);
 }
 
 static void conn_read(struct control *ctl, struct control_conn *c)

@@ -288,13 +288,13 @@ static const struct control_cmd *control_find(const struct control_req *q, char 
 	for (i = 0; i < CONTROL_N_CMDS && !c; i++)
 		if (!strcmp(q->cmd, control_cmds[i].name))
 			c = &control_cmds[i];
-	if (q->n_args && (!c || !c->arg)) {
-		snprintf(err, errlen, "%s takes no argument", q->cmd);
-		return NULL;
-	}
 	if (!c) {
 		control_cmd_names(names, sizeof(names), ", ", false);
 		snprintf(err, errlen, "unknown command '%s' (%s)", q->cmd, names);
+		return NULL;
+	}
+	if (q->n_args && !c->arg) {
+		snprintf(err, errlen, "%s takes no argument", q->cmd);
 		return NULL;
 	}
 	if (q->n_args < c->min_args || q->n_args > c->max_args) {

@@ -267,6 +267,19 @@ try:
 except urllib.error.HTTPError as e:
     print(e.code)'; }
 expect "GET / status" "$(fetch_metrics_404)" 404
+# a NUL byte in a header hid the request's end until its 2 s deadline closed it unanswered
+nul_status() { lib_nsx "$NS_R" "$PY" -c '
+import socket, time
+s = socket.create_connection(("127.0.0.1", 9470), timeout=5)
+t0 = time.time()
+s.sendall(b"GET /metrics HTTP/1.0\r\nX-A: a\0b\r\n\r\n")
+head = s.recv(64).split(b"\r\n")[0].decode()
+print("%s in %.1f s" % (head or "closed", time.time() - t0))'; }
+out=$(nul_status)
+case $out in
+"HTTP/1.0 "*" in 0."*) lib_case_ok "a request with a NUL byte answered: $out" ;;
+*) lib_case_fail "a request with a NUL byte: $out" ;;
+esac
 
 # ---- a stuck client (connects, never sends) must not block anybody else
 lib_bg "$NS_C" "$PY" -c '
