@@ -128,6 +128,9 @@ static void upkeep_sync(struct upkeep *k, const struct runtime *rt, uint64_t now
 			}
 			pr->seen = true;
 			pr->interval = (uint64_t)(hc->interval * 1e9);
+			/* an interval a reload shortened applies now, not after the old one */
+			if (pr->next_send > now + pr->interval)
+				pr->next_send = now + pr->interval;
 			pr->timeout = (uint64_t)(hc->timeout * 1e9);
 			memcpy(pr->send, hc->send, hc->send_len);
 			pr->send_len = hc->send_len;

@@ -172,6 +172,7 @@ check_case()
 	lib_wait_for 5 state_is "$up2" down ||
 		lib_case_fail "$c $up2 state $(up_field t "$up2" state) with the checks on again"
 	lib_case_server "$TMPD/c2.json" echo --bind "$up2"
+	local echo2=$BG_PID
 	if lib_wait_for 5 state_is "$up2" up; then
 		lib_case_ok "$c $up2 up after 2 good checks"
 	else
@@ -182,6 +183,22 @@ check_case()
 	[ "$n" = 2 ] || lib_case_fail "$c $n 'is down' log lines, want 2"
 	n=$(lib_relay_log_current | grep -F "upstream $up2 (" | grep -c "is up again")
 	[ "$n" = 1 ] || lib_case_fail "$c $n 'is up again' log lines, want 1"
+	if [ "$fam" = 4 ]; then
+		# an interval a reload shortens applies at once (the next check waited for the
+		# old interval: an hour here, the member's verdict frozen that long)
+		sed -i 's/interval = 0.3;/interval = 3600;/' "$conf"
+		lib_relay_hup || lib_case_fail "$c the reload to interval = 3600 did not apply"
+		sleep 0.6 # the check due goes out, and the next is an hour away
+		lib_stop_pid "$echo2"
+		sed -i 's/interval = 3600;/interval = 0.3;/' "$conf"
+		lib_relay_hup || lib_case_fail "$c the reload to interval = 0.3 did not apply"
+		if lib_wait_for 3 state_is "$up2" down; then
+			lib_case_ok "$c down within 3 s of a reload from interval 3600 to 0.3"
+		else
+			lib_case_fail "$c $up2 state $(up_field t "$up2" state) 3 s after the" \
+				"interval went from 3600 to 0.3, want down"
+		fi
+	fi
 	lib_case_end
 }
 
