@@ -176,6 +176,7 @@ static void session_deactivate(struct session_table *t, struct session *s)
 	s->source = SESSION_NONE;
 	s->state = SESSION_CLOSING;
 	t->active--;
+	t->closing++;
 }
 
 int session_table_init_key(struct session_table *t, uint32_t capacity, uint64_t timeout_ns,
@@ -361,6 +362,7 @@ void session_release(struct session_table *t, struct session *s)
 		return;
 	if (s->state == SESSION_ACTIVE)
 		session_deactivate(t, s);
+	t->closing--;
 	s->state = SESSION_FREE;
 	s->gen++;
 	s->fd = -1;

@@ -70,6 +70,7 @@ struct session_table {
 	uint32_t free_head; /* free list through hash_next */
 	uint32_t lru_head, lru_tail; /* ACTIVE sessions, oldest first */
 	uint32_t active;	     /* ACTIVE sessions (CLOSING ones are not counted) */
+	uint32_t closing;	     /* CLOSING sessions: slots the backend has yet to give back */
 	uint64_t timeout_ns;
 	/* ACTIVE sessions one client address may hold; 0: no limit (the owner sets it) */
 	uint32_t max_per_source;

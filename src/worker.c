@@ -303,17 +303,24 @@ static void end_session(struct worker *w, uint32_t r, struct session *s, enum ac
  * would only trade one client for another. */
 #define WORKER_EVICT_MIN_IDLE_NS 1000000000ull
 
-/* The table of relay slot r is full: ends its least recently used session if it has been
- * idle long enough. Returns whether one was ended. Its slot is free at once with the mmsg
- * backend; io_uring frees it when the ring has emptied its file slot, so there the datagram that
- * asked may still be dropped (session_table_full) and the client's next one gets the slot. */
-static bool evict_one(struct worker *w, uint32_t r)
+/* The table of relay slot r is full for client: ends its least recently used session if it
+ * has been idle long enough. Returns whether one was ended. Its slot is free at once with the
+ * mmsg backend; io_uring frees it when the ring has emptied its file slot, so there the
+ * datagram that asked may still be dropped (session_table_full) and the client's next one
+ * gets the slot. */
+static bool evict_one(struct worker *w, uint32_t r, const struct addr *client)
 {
 	struct worker_relay *wr = &w->relays[r];
-	struct session *s = session_evict(&wr->sessions, w->now, WORKER_EVICT_MIN_IDLE_NS);
+	struct session *s;
 
+	/* This client's eviction has its slot on the way back (io_uring): its next datagram
+	 * takes it. Evicting again would end a session per datagram of the client's burst. */
+	if (wr->sessions.closing && addr_equal(&wr->evicted_for, client))
+		return false;
+	s = session_evict(&wr->sessions, w->now, WORKER_EVICT_MIN_IDLE_NS);
 	if (!s)
 		return false;
+	wr->evicted_for = *client;
 	end_session(w, r, s, ACCESSLOG_EVICTED);
 	counter_add(&w->counters[r].sessions_evicted, 1);
 	counter_set(&w->counters[r].sessions_active, wr->sessions.active);
@@ -345,7 +352,7 @@ struct session *worker_session_get(struct worker *w, uint32_t li, const struct a
 		return NULL;
 	}
 	s = session_insert(&wr->sessions, client, li, local, w->now);
-	if (!s && wr->conf->session_full == SESSION_FULL_EVICT && evict_one(w, l->relay))
+	if (!s && wr->conf->session_full == SESSION_FULL_EVICT && evict_one(w, l->relay, client))
 		s = session_insert(&wr->sessions, client, li, local, w->now);
 	if (!s) {
 		relay_count_drop(c, RELAY_DIR_TO_UPSTREAM, DROP_SESSION_FULL, n);

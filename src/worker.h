@@ -75,6 +75,7 @@ struct worker_relay {
 	uint32_t mirror_seg_max[CONFIG_MAX_UPSTREAMS];
 	uint32_t uc_gen[CONFIG_MAX_UPSTREAMS];	    /* pool_member.gen each counter slot counts */
 	uint64_t mirror_retry_ns; /* when members without a socket (mirror_fd -1) are tried again */
+	struct addr evicted_for; /* the client the last eviction made room for */
 	struct worker_noreply noreply[WORKER_NOREPLY_MAX];
 	uint32_t noreply_head, noreply_len;
 };

@@ -301,11 +301,14 @@ static void test_release_gen_reuse(void **state)
 	session_close(&t, s); /* closing twice changes nothing */
 	assert_int_equal(t.active, 0);
 
+	assert_int_equal(t.closing, 1);
 	session_release(&t, s);
 	assert_int_equal(s->state, SESSION_FREE);
 	assert_int_equal(s->gen, gen + 1);
+	assert_int_equal(t.closing, 0);
 	session_release(&t, s); /* a second release must not link the slot twice */
 	assert_int_equal(s->gen, gen + 1);
+	assert_int_equal(t.closing, 0);
 
 	r = session_insert(&t, &b, 0, NULL, 2);
 	assert_ptr_equal(r, s);
@@ -500,6 +503,7 @@ static void test_evict(void **state)
 	assert_ptr_equal(e, s[1]);
 	assert_int_equal(e->state, SESSION_CLOSING);
 	assert_int_equal(t.active, 2);
+	assert_int_equal(t.closing, 1); /* a slot on its way back (worker.c evict_one) */
 	/* keys 0, 1 and 2 share one address */
 	assert_int_equal(session_source_count(&t, &s[1]->client), 2);
 	assert_null(session_lookup(&t, &s[1]->client, s[1]->listener, NULL));
@@ -507,6 +511,7 @@ static void test_evict(void **state)
 	/* the slot is the backend's until released, as after an expiry */
 	assert_null(session_insert(&t, &c, 0, NULL, 30));
 	session_release(&t, e);
+	assert_int_equal(t.closing, 0);
 	assert_ptr_equal(session_insert(&t, &c, 0, NULL, 30), e);
 	assert_null(session_evict(&t, 5, 0)); /* a clock behind the LRU head: nothing */
 	check_table(&t);
