@@ -303,6 +303,8 @@ static void end_session(struct worker *w, uint32_t r, struct session *s, enum ac
  * would only trade one client for another. */
 #define WORKER_EVICT_MIN_IDLE_NS 1000000000ull
 
+static void fold_fast_head(struct worker *w, uint32_t r);
+
 /* The table of relay slot r is full for client: ends its least recently used session if it
  * has been idle long enough. Returns whether one was ended. Its slot is free at once with the
  * mmsg backend; io_uring frees it when the ring has emptied its file slot, so there the
@@ -317,6 +319,7 @@ static bool evict_one(struct worker *w, uint32_t r, const struct addr *client)
 	 * takes it. Evicting again would end a session per datagram of the client's burst. */
 	if (wr->sessions.closing && addr_equal(&wr->evicted_for, client))
 		return false;
+	fold_fast_head(w, r);
 	s = session_evict(&wr->sessions, w->now, WORKER_EVICT_MIN_IDLE_NS);
 	if (!s)
 		return false;
@@ -566,24 +569,42 @@ static void finish_draining(struct worker *w)
 /* Folds what the program relayed for relay slot r's sessions into its counters, and takes
  * the program's last-seen time as their activity: a session busy only in the fast path never
  * expires. */
+static void fold_one(struct worker *w, uint32_t r, struct session *s)
+{
+	struct relay_dir_counters fold[RELAY_DIR__MAX] = { 0 };
+	uint64_t seen = offload_session_fold(&w->fast, s, fold);
+
+	count_fast(w, r, s, fold);
+	/* Same clock (CLOCK_MONOTONIC; the worker's is its coarse reading). */
+	if (seen > s->last_active)
+		session_touch(&w->relays[r].sessions, s, seen < w->now ? seen : w->now);
+}
+
 static void fold_fast(struct worker *w, uint32_t r)
 {
 	struct session_table *t = &w->relays[r].sessions;
-	uint64_t seen;
 	uint32_t i;
 
-	for (i = 0; w->fast.f && t->slots && i < t->capacity; i++) {
-		struct session *s = &t->slots[i];
+	for (i = 0; w->fast.f && t->slots && i < t->capacity; i++)
+		if (t->slots[i].state == SESSION_ACTIVE && t->slots[i].fast)
+			fold_one(w, r, &t->slots[i]);
+}
 
-		if (s->state != SESSION_ACTIVE || !s->fast)
-			continue;
-		struct relay_dir_counters fold[RELAY_DIR__MAX] = { 0 };
+/* Before an eviction judges the least recently used session: one busy only in the fast path
+ * looks idle until the tick folds it, so fold the head while it is a fast session (a few at
+ * most: each fold moves a busy one to the tail). */
+static void fold_fast_head(struct worker *w, uint32_t r)
+{
+	struct session_table *t = &w->relays[r].sessions;
+	uint32_t k, head;
 
-		seen = offload_session_fold(&w->fast, s, fold);
-		count_fast(w, r, s, fold);
-		/* Same clock (CLOCK_MONOTONIC; the worker's is its coarse reading). */
-		if (seen > s->last_active)
-			session_touch(t, s, seen < w->now ? seen : w->now);
+	for (k = 0; k < 8 && w->fast.f && t->lru_head != SESSION_NONE; k++) {
+		head = t->lru_head;
+		if (!t->slots[head].fast)
+			return;
+		fold_one(w, r, &t->slots[head]);
+		if (t->lru_head == head)
+			return; /* idle in the fast path too */
 	}
 }
 
@@ -646,8 +667,9 @@ void worker_tick(struct worker *w)
 			mirror_retry(w, r);
 		if (wr->state != RELAY_SLOT_ACTIVE || !wr->sessions.slots)
 			continue;
-		check_replies(w, r);
+		/* fold first: a reply the fast path relayed counts before the deadline check */
 		fold_fast(w, r);
+		check_replies(w, r);
 		while ((s = session_expire_next(&wr->sessions, w->now))) {
 			end_session(w, r, s, ACCESSLOG_IDLE);
 			counter_add(&w->counters[r].sessions_expired, 1);
