@@ -54,7 +54,6 @@ void pool_free(struct pool *p)
 	if (!p)
 		return;
 	balancer_fini(&p->bal);
-	free(p->retired_qs);
 	free(p);
 }
 

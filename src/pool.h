@@ -19,6 +19,7 @@
 #include "balance.h"
 #include "config.h"
 #include "health.h"
+#include "plan.h"
 
 struct pool_member {
 	struct addr addr;
@@ -39,9 +40,10 @@ struct pool {
 	uint64_t copy_mask;   /* mirror: members that get copies (enabled; all when none is) */
 	struct balancer bal;  /* over the members, picking the usable ones */
 	struct pool_member m[CONFIG_MAX_UPSTREAMS];
-	/* main's, while retired: the next retired pool and each worker's quiescent count then */
+	/* main's, while retired: the next retired pool and each worker's quiescent count then
+	 * (in the pool itself: a retirement that could fail for memory would never end) */
 	struct pool *retired_next;
-	uint64_t *retired_qs;
+	uint64_t retired_qs[PLAN_MAX_WORKERS];
 };
 
 /* A new pool of n members (copied; usable and panic are computed from enabled and state:

@@ -42,8 +42,7 @@ static void upstream_swap(struct runtime *rt, uint32_t r, struct pool *p)
 	 * fence pairs with worker_quiescent's: a worker that loaded old did so before the count
 	 * read here (store buffering otherwise allows both sides to read the value before). */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	old->retired_qs = calloc(rt->n_started ? rt->n_started : 1, sizeof(*old->retired_qs));
-	for (i = 0; old->retired_qs && i < rt->n_started; i++)
+	for (i = 0; i < rt->n_started; i++)
 		old->retired_qs[i] =
 		    __atomic_load_n(&rt->workers[i].wc.quiescent, __ATOMIC_ACQUIRE);
 	old->retired_next = rt->ups->retired;
@@ -57,7 +56,7 @@ static void upstream_reclaim(struct runtime *rt)
 	bool done;
 
 	while ((p = *pp)) {
-		done = p->retired_qs != NULL;
+		done = true;
 		for (i = 0; done && i < rt->n_started; i++)
 			done = __atomic_load_n(&rt->workers[i].wc.quiescent, __ATOMIC_ACQUIRE) >
 			       p->retired_qs[i];
@@ -72,19 +71,26 @@ static void upstream_reclaim(struct runtime *rt)
 
 /* A pool for relay slot r from members m[0..n) (slots, gens, labels set), with their drain
  * and health as the runtime has them now. */
-static int upstream_build(struct runtime *rt, uint32_t r, enum balance_mode mode,
-			  struct pool_member *m, uint32_t n, uint64_t members_gen)
+static int upstream_pool(struct runtime *rt, uint32_t r, enum balance_mode mode,
+			 struct pool_member *m, uint32_t n, uint64_t members_gen, struct pool **out)
 {
 	struct upstream_relay *ur = &rt->ups->relay[r];
-	struct pool *p;
 	uint32_t i;
-	int err;
 
 	for (i = 0; i < n; i++) {
 		m[i].enabled = !upstream_disabled(rt->ups, ur->name, &m[i]);
 		m[i].state = health_state(&ur->slot[m[i].slot].h);
 	}
-	err = pool_new(&p, mode, m, n, members_gen);
+	return pool_new(out, mode, m, n, members_gen);
+}
+
+/* upstream_pool, published. */
+static int upstream_build(struct runtime *rt, uint32_t r, enum balance_mode mode,
+			  struct pool_member *m, uint32_t n, uint64_t members_gen)
+{
+	struct pool *p;
+	int err = upstream_pool(rt, r, mode, m, n, members_gen, &p);
+
 	if (err)
 		return err;
 	upstream_swap(rt, r, p);
@@ -158,10 +164,18 @@ int upstream_publish(struct runtime *rt, const struct config *cfg, const uint32_
 		     size_t errlen)
 {
 	struct pool_member m[CONFIG_MAX_UPSTREAMS];
+	struct pool *built[CONFIG_MAX_RELAYS] = { NULL };
+	/* what the relays' members are made from, put back if a pool cannot be built */
+	struct upstream_relay *was = malloc(sizeof(rt->ups->relay));
 	uint32_t i, j;
-	int ret;
+	int ret = 0;
 
-	for (i = 0; i < cfg->n_relays; i++) {
+	if (!was) {
+		snprintf(err, errlen, "upstreams: out of memory");
+		return -ENOMEM;
+	}
+	memcpy(was, rt->ups->relay, sizeof(rt->ups->relay));
+	for (i = 0; i < cfg->n_relays && !ret; i++) {
 		const struct relay_conf *rc = &cfg->relays[i];
 		uint32_t r = slot[i];
 		struct upstream_relay *ur = &rt->ups->relay[r];
@@ -193,13 +207,21 @@ int upstream_publish(struct runtime *rt, const struct config *cfg, const uint32_
 			h->check_down = false;
 			h->check_ok = h->check_fail = 0;
 		}
-		ret = upstream_build(rt, r, rc->balance, m, rc->n_members, gen);
-		if (ret) {
+		ret = upstream_pool(rt, r, rc->balance, m, rc->n_members, gen, &built[i]);
+		if (ret)
 			snprintf(err, errlen, "relay %s: upstreams: %s", rc->name, strerror(-ret));
-			return ret;
-		}
 	}
-	return 0;
+	if (ret) {
+		/* Nothing is published: every relay keeps its pool and its members' slots. */
+		for (j = 0; j < cfg->n_relays; j++)
+			pool_free(built[j]);
+		memcpy(rt->ups->relay, was, sizeof(rt->ups->relay));
+	} else {
+		for (i = 0; i < cfg->n_relays; i++)
+			upstream_swap(rt, slot[i], built[i]);
+	}
+	free(was);
+	return ret;
 }
 
 int upstream_publish_members(struct runtime *rt, uint32_t i, const struct member_conf *mc,
@@ -209,14 +231,24 @@ int upstream_publish_members(struct runtime *rt, uint32_t i, const struct member
 	struct pool_member m[CONFIG_MAX_UPSTREAMS];
 	uint32_t r = rt->relay_slot[i];
 	const struct pool *old = rt->pools[r];
+	struct upstream_relay *was = malloc(sizeof(*was));
+	struct pool *p;
 	bool changed;
-	int ret;
+	int ret = 0;
 
+	if (!was)
+		return -ENOMEM;
+	*was = rt->ups->relay[r];
 	changed = upstream_members(rt, r, rc, mc, n, old, m);
-	if (!changed)
-		return 0;
-	ret = upstream_build(rt, r, rc->balance, m, n, ++rt->ups->members_gen_next);
-	return ret ? ret : 1;
+	if (changed) {
+		ret = upstream_pool(rt, r, rc->balance, m, n, ++rt->ups->members_gen_next, &p);
+		if (ret)
+			rt->ups->relay[r] = *was; /* the members' slots as the live pool has them */
+		else
+			upstream_swap(rt, r, p);
+	}
+	free(was);
+	return ret ? ret : changed;
 }
 
 /* Rebuilds relay i's pool with the same members (states or drain changed). */
@@ -224,6 +256,7 @@ static void upstream_rebuild(struct runtime *rt, uint32_t i)
 {
 	const struct pool *old = rt->pools[rt->relay_slot[i]];
 	struct pool_member m[CONFIG_MAX_UPSTREAMS];
+	bool was_pending;
 	int ret;
 
 	if (!old)
@@ -231,9 +264,12 @@ static void upstream_rebuild(struct runtime *rt, uint32_t i)
 	memcpy(m, old->m, old->n * sizeof(*m));
 	ret = upstream_build(rt, rt->relay_slot[i], rt->cfg->relays[i].balance, m, old->n,
 			     old->members_gen);
-	if (ret)
-		log_err("relay %s: new pool: %s; keeping the old one", rt->cfg->relays[i].name,
-			strerror(-ret));
+	/* The tick tries again: the members' states changed whether or not it is published. */
+	was_pending = rt->ups->relay[rt->relay_slot[i]].rebuild;
+	rt->ups->relay[rt->relay_slot[i]].rebuild = ret != 0;
+	if (ret && !was_pending)
+		log_err("relay %s: new pool: %s; keeping the old one and trying again",
+			rt->cfg->relays[i].name, strerror(-ret));
 }
 
 static void upstream_log_change(const struct upstream_relay *ur, const struct upstream_slot *s,
@@ -300,7 +336,7 @@ void upstream_tick(struct runtime *rt, uint64_t now)
 				changed = true;
 			}
 		}
-		if (changed)
+		if (changed || ur->rebuild)
 			upstream_rebuild(rt, i);
 	}
 	upstream_reclaim(rt);

@@ -46,6 +46,7 @@ struct upstream_relay {
 	/* the upkeep thread's lookups of the relay's names since the slot took the relay: made,
 	 * failed, and the new address sets they applied */
 	uint64_t lookups, lookup_failures, new_sets;
+	bool rebuild; /* a rebuild for new member states failed (memory): the tick tries again */
 };
 
 struct upstreams {
@@ -64,12 +65,13 @@ struct upstreams {
 
 /* Builds and publishes the pool of every relay of cfg (relay i in slot[i]) from its members
  * (cfg->relays[i].members), keeping the counter slot, health and drain of members that stay.
- * Returns 0 or -errno with err set: out of memory for a relay's balancer tables, the relays
- * before it have their new pools published already, the others keep theirs. */
+ * All or nothing: every pool is built before any is published. Returns 0 or -errno with err
+ * set (out of memory), every relay then keeping its pool and what it is made from. */
 int upstream_publish(struct runtime *rt, const struct config *cfg, const uint32_t *slot, char *err,
 		     size_t errlen);
 /* Relay i of rt->cfg now has the members m[0..n) (a new resolution): publishes its pool.
- * Returns 1 when the member list changed (the workers must APPLY), 0 when not, or -errno. */
+ * Returns 1 when the member list changed (the workers must APPLY), 0 when not, or -errno
+ * (the relay then keeps its pool and its members' slots). */
 int upstream_publish_members(struct runtime *rt, uint32_t i, const struct member_conf *m,
 			     uint32_t n);
 /* Passive health and ejections' ends at now (ns, monotonic): one tick of the upkeep thread.
