@@ -264,6 +264,27 @@ static void watch_reply(struct worker *w, uint32_t r, const struct session *s)
 	e->due = w->now + (uint64_t)(wr->conf->reply_timeout * 1e9);
 }
 
+/* reply_timeout as relay slot r has it in rc: sessions already waiting wait no longer than
+ * new ones will (the queue is in due order, and a shorter timeout's dues would queue behind
+ * the longer ones'; clamping keeps the order). Off: nothing is watched any more. */
+static void noreply_clamp(struct worker *w, uint32_t r, const struct relay_conf *rc)
+{
+	struct worker_relay *wr = &w->relays[r];
+	uint64_t latest = w->now + (uint64_t)(rc->reply_timeout * 1e9);
+	uint32_t k;
+
+	if (rc->reply_timeout <= 0) {
+		wr->noreply_len = 0;
+		return;
+	}
+	for (k = 0; k < wr->noreply_len; k++) {
+		struct worker_noreply *e = &wr->noreply[(wr->noreply_head + k) % WORKER_NOREPLY_MAX];
+
+		if (e->due > latest)
+			e->due = latest;
+	}
+}
+
 static void check_replies(struct worker *w, uint32_t r)
 {
 	struct worker_relay *wr = &w->relays[r];
@@ -794,6 +815,8 @@ static int apply_relay(struct worker *w, uint32_t r, uint32_t i, struct worker_c
 	}
 	if (fresh)
 		wr->noreply_len = 0;
+	else
+		noreply_clamp(w, r, rc);
 	/* Leaving forward mode ends its sessions; leaving mirror mode its upstream sockets. A
 	 * transparent mirror has sessions and no mirror sockets. */
 	if (!fresh && (wr->mode != rc->mode || wr->transparent != transparent)) {

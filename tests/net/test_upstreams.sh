@@ -930,6 +930,33 @@ print(" ".join("%d/%d" % (u["noreply"], u["sessions_created"]) for _, u in sorte
 	lib_case_end
 }
 
+# noreply_shorter_case: sessions waiting for a first reply under reply_timeout = 60 are judged
+# by a reload's 0.3 (before: their dues stayed 60 s away, and new sessions'
+# shorter ones queued behind them)
+noreply_total() { ctl -j stats | "$PY" -c '
+import json, sys
+print(sum(u["noreply"] for u in json.load(sys.stdin)["relays"][0]["upstreams"]))'; }
+noreply_shorter_case()
+{
+	lib_case_begin noreply-shorter io_uring 4
+	c="[io_uring/ipv4 noreply, reply_timeout shortened]"
+	lib_case_server "$TMPD/ns.json" sink --bind "$(ep "$UP1_IP" 9000)"
+	lib_relay_conf "$conf" backend=io_uring listen="$to" up="$(ep "$UP1_IP" 9000)"
+	conf_extra "$conf" 'reply_timeout = 60;'
+	lib_case_start_conf || return
+	lib_udp "$NS_C" client --to "$to" --clients 4 --count 1 --expect-none --quiet 0.1 \
+		>/dev/null
+	sed -i 's/reply_timeout = 60;/reply_timeout = 0.3;/' "$conf"
+	lib_relay_hup || lib_case_fail "$c the reload did not apply"
+	noreply_is_4() { [ "$(noreply_total)" = 4 ]; }
+	if lib_wait_for 3 noreply_is_4; then
+		lib_case_ok "$c the 4 waiting sessions counted noreply within 3 s of the reload"
+	else
+		lib_case_fail "$c noreply $(noreply_total) 3 s after the reload to 0.3, want 4"
+	fi
+	lib_case_end
+}
+
 # reply_routes add|del FAMILY: the policy routes ringrelay.conf(5) documents for source =
 # "client": what comes from the upstream side to the client network is delivered locally in
 # the relay's namespace.
@@ -1078,6 +1105,7 @@ mirror_replies_case mmsg 4
 host_case mmsg 4
 noreply_case io_uring 4
 noreply_case mmsg 4
+noreply_shorter_case
 names_case
 names_slow_case
 names_move_case
