@@ -160,6 +160,23 @@ static bool upstream_members(struct runtime *rt, uint32_t r, const struct relay_
 	return changed;
 }
 
+/* Drains of relays cfg no longer has go with them (`upstream enable` could not reach them,
+ * and they would hold places of the UPSTREAM_MAX_DISABLED). */
+static void upstream_prune_disabled(struct upstreams *ups, const struct config *cfg)
+{
+	uint32_t i, r;
+
+	for (i = 0; i < ups->n_disabled;) {
+		for (r = 0; r < cfg->n_relays; r++)
+			if (!strcmp(cfg->relays[r].name, ups->disabled[i].relay))
+				break;
+		if (r < cfg->n_relays)
+			i++;
+		else
+			ups->disabled[i] = ups->disabled[--ups->n_disabled];
+	}
+}
+
 int upstream_publish(struct runtime *rt, const struct config *cfg, const uint32_t *slot, char *err,
 		     size_t errlen)
 {
@@ -219,6 +236,7 @@ int upstream_publish(struct runtime *rt, const struct config *cfg, const uint32_
 	} else {
 		for (i = 0; i < cfg->n_relays; i++)
 			upstream_swap(rt, slot[i], built[i]);
+		upstream_prune_disabled(rt->ups, cfg);
 	}
 	free(was);
 	return ret;
@@ -360,13 +378,31 @@ void upstream_check_result(struct runtime *rt, uint32_t r, uint32_t u, uint32_t 
 			upstream_rebuild(rt, i);
 }
 
+/* Whether a drain recorded as drained (an entry or an address) covers what text names: the
+ * same text, or a member of p that both name (by its entry's label or its address). */
+static bool upstream_drain_covers(const struct pool *p, const char *drained, const char *text)
+{
+	char addr[ADDR_STRLEN];
+	uint32_t k;
+
+	if (!strcmp(drained, text))
+		return true;
+	for (k = 0; p && k < p->n; k++) {
+		addr_format(&p->m[k].addr, addr, sizeof(addr));
+		if ((!strcmp(p->m[k].label, text) || !strcmp(addr, text)) &&
+		    (!strcmp(p->m[k].label, drained) || !strcmp(addr, drained)))
+			return true;
+	}
+	return false;
+}
+
 int upstream_set_enabled(struct runtime *rt, const char *relay_name, const char *text, bool enabled,
 			 char *err, size_t errlen)
 {
 	struct upstreams *ups = rt->ups;
 	const struct pool *p = NULL;
 	char addr[ADDR_STRLEN];
-	uint32_t i, k, n = 0, relay = UINT32_MAX;
+	uint32_t i, k, n = 0, removed = 0, relay = UINT32_MAX;
 
 	for (i = 0; rt->cfg && i < rt->cfg->n_relays; i++)
 		if (!strcmp(rt->cfg->relays[i].name, relay_name))
@@ -381,6 +417,32 @@ int upstream_set_enabled(struct runtime *rt, const char *relay_name, const char 
 		if (!strcmp(p->m[k].label, text) || !strcmp(addr, text))
 			n++;
 	}
+	if (enabled) {
+		/* Every drain that covers what text names goes: its own record, and those of
+		 * the entry or address its members were drained by (an entry drained by name,
+		 * enabled by one of its addresses, say), also of members no longer resolved. */
+		for (i = 0; i < ups->n_disabled;) {
+			if (strcmp(ups->disabled[i].relay, relay_name) ||
+			    !upstream_drain_covers(p, ups->disabled[i].text, text)) {
+				i++;
+				continue;
+			}
+			log_notice("relay %s: upstream %s enabled: takes new sessions again",
+				   relay_name, ups->disabled[i].text);
+			ups->disabled[i] = ups->disabled[--ups->n_disabled];
+			removed++;
+		}
+		if (!n && !removed) {
+			snprintf(err, errlen,
+				 "relay %s has no upstream '%s' and none is disabled so (give it as "
+				 "written in the config, or an address from 'ringrelayctl upstreams "
+				 "%s')",
+				 relay_name, text, relay_name);
+			return -ENOENT;
+		}
+		upstream_rebuild(rt, relay);
+		return (int)n;
+	}
 	if (!n) {
 		snprintf(err, errlen,
 			 "relay %s has no upstream '%s' (give it as written in the "
@@ -393,9 +455,7 @@ int upstream_set_enabled(struct runtime *rt, const char *relay_name, const char 
 		if (!strcmp(ups->disabled[i].relay, relay_name) &&
 		    !strcmp(ups->disabled[i].text, text))
 			break;
-	if (enabled && i < ups->n_disabled) {
-		ups->disabled[i] = ups->disabled[--ups->n_disabled];
-	} else if (!enabled && i == ups->n_disabled) {
+	if (i == ups->n_disabled) {
 		if (ups->n_disabled == UPSTREAM_MAX_DISABLED) {
 			snprintf(err, errlen, "at most %d upstreams can be disabled",
 				 UPSTREAM_MAX_DISABLED);
@@ -406,9 +466,8 @@ int upstream_set_enabled(struct runtime *rt, const char *relay_name, const char 
 		ups->n_disabled++;
 	}
 	upstream_rebuild(rt, relay);
-	log_notice("relay %s: upstream %s %s", relay_name, text,
-		   enabled ? "enabled: takes new sessions again"
-			   : "disabled: no new sessions, existing ones end normally");
+	log_notice("relay %s: upstream %s disabled: no new sessions, existing ones end normally",
+		   relay_name, text);
 	return (int)n;
 }
 

@@ -784,6 +784,33 @@ static bool upstream_kept(const struct worker *w, uint32_t r, const struct sessi
 	return pool_find(worker_pool(w, r), &s->upstream_addr) >= 0;
 }
 
+/* A kept session's upstream may have a new counter slot (a reload changed its entry's text,
+ * or a re-resolution moved the address under another entry): the session counts into the
+ * member's slot from now on, not into one that may be given to another member. */
+static void repoint_sessions(struct worker *w, uint32_t r)
+{
+	struct session_table *t = &w->relays[r].sessions;
+	const struct pool *p = worker_pool(w, r);
+	uint32_t i;
+	int k;
+
+	for (i = 0; t->slots && i < t->capacity; i++) {
+		struct session *s = &t->slots[i];
+		const struct pool_member *m;
+
+		if (s->state != SESSION_ACTIVE || s->upstream >= CONFIG_MAX_UPSTREAMS ||
+		    (k = pool_find(p, &s->upstream_addr)) < 0)
+			continue;
+		m = &p->m[k];
+		if (m->slot == s->upstream && m->gen == s->upstream_gen)
+			continue;
+		session_ended(w, r, s); /* off the old slot's sessions_active */
+		s->upstream = m->slot;
+		s->upstream_gen = m->gen;
+		counter_add(&member_uc(w, r, m)->sessions_active, 1);
+	}
+}
+
 /* Gives relay slot r a region of cap fixed-file slots for its sessions: fresh ones while the
  * session area lasts, then the region of a slot no relay uses any more. */
 static int take_region(struct worker *w, uint32_t r, uint32_t cap)
@@ -874,8 +901,10 @@ static int apply_relay(struct worker *w, uint32_t r, uint32_t i, struct worker_c
 	}
 	/* Sessions on upstreams that are gone end now; their clients get a new upstream with
 	 * their next datagram. The others stay where they are. */
-	if (!fresh)
+	if (!fresh) {
 		close_sessions(w, r, upstream_kept, ACCESSLOG_UPSTREAM_REMOVED);
+		repoint_sessions(w, r);
+	}
 	return 0;
 }
 

@@ -325,6 +325,18 @@ names_case()
 	n=$(ctl_json 'len(d["upstreams"])' upstreams t)
 	[ "$n" = 2 ] && lib_case_ok "$c up.test:9000 -> 2 upstreams" ||
 		lib_case_fail "$c up.test:9000 -> $n upstreams, want 2 (both families)"
+	# A drain by the name ends when one of its addresses is enabled (before: "enabled" was
+	# answered and both stayed drained, the name's record untouched).
+	ctl upstream disable t up.test:9000 >/dev/null || lib_case_fail "$c disable up.test:9000"
+	state_is 198.18.2.2:9000 disabled ||
+		lib_case_fail "$c after disable: $(up_field t 198.18.2.2:9000 state)"
+	ctl upstream enable t 198.18.2.2:9000 >/dev/null || lib_case_fail "$c enable an address"
+	if state_is 198.18.2.2:9000 up && state_is "[2001:2:2::2]:9000" up; then
+		lib_case_ok "$c a drain by name ended by enabling one of its addresses"
+	else
+		lib_case_fail "$c after enabling 198.18.2.2:9000: $(up_field t 198.18.2.2:9000 state)" \
+			"$(up_field t "[2001:2:2::2]:9000" state), want up up"
+	fi
 	# The fast path routes to the name's addresses, not to an entry with none (which took
 	# loopback's route and turned it off): the upstream side's interface is in its set.
 	out=$(ctl -j status | "$PY" -c '
@@ -366,6 +378,17 @@ print(r["offload"]["mode"], r["upstreams"][0]["address"], "|", r["offload"]["why
 	fi
 	out=$(lib_udp "$NS_C" client --to "$to" --clients 10 --count 2 --port-base 47000 \
 		--expect-echo) || lib_case_fail "$c clients after re-resolution: $out"
+	# The entry written as the address instead: its sessions stay, counted by the member's
+	# new slot (before: 0 there, while the freed slot went on counting them).
+	sed -i 's|"up.test:9000"|"198.18.2.2:9000"|' "$conf"
+	lib_relay_hup || lib_case_fail "$c reload to the literal address"
+	n=$(ctl_json 'd["total"]' sessions t)
+	out=$(up_field t 198.18.2.2:9000 sessions_active)
+	if [ "$n" -gt 0 ] && [ "$out" = "$n" ]; then
+		lib_case_ok "$c the entry rewritten as its address: its $n sessions counted there"
+	else
+		lib_case_fail "$c the entry rewritten as its address: sessions_active $out, want $n"
+	fi
 	lib_case_end
 	rm -rf "$HOSTS_DIR"
 }
