@@ -121,19 +121,21 @@ static uint64_t control_now_ms(void)
 
 /* ---------------------------------------------------------------- HTTP */
 
-/* A short plain-text answer; the length is counted, never written by hand. */
-static void http_plain(FILE *out, const char *status, const char *headers, const char *body)
+/* A short plain-text answer; the length is counted, never written by hand. An answer to HEAD
+ * has the headers alone (RFC 9110), errors too. */
+static void http_plain(FILE *out, bool head, const char *status, const char *headers,
+		       const char *body)
 {
 	fprintf(out,
 		"HTTP/1.0 %s\r\n%sContent-Type: text/plain\r\nContent-Length: %zu\r\n"
 		"Connection: close\r\n\r\n%s",
-		status, headers, strlen(body), body);
+		status, headers, strlen(body), head ? "" : body);
 }
 
 static void http_answer(struct app *a, char *req, FILE *out)
 {
 	char *body = NULL, *path, *method, *version, *save = NULL, *q;
-	bool per_worker = false;
+	bool per_worker = false, head;
 	struct snapshot s;
 	size_t len = 0;
 	FILE *f;
@@ -142,8 +144,9 @@ static void http_answer(struct app *a, char *req, FILE *out)
 	method = strtok_r(req, " ", &save);
 	path = strtok_r(NULL, " ", &save);
 	version = strtok_r(NULL, "\r\n", &save);
+	head = method && !strcmp(method, "HEAD");
 	if (!method || !path || !version || strncmp(version, "HTTP/1.", 7)) {
-		http_plain(out, "400 Bad Request", "", "bad request\n");
+		http_plain(out, head, "400 Bad Request", "", "bad request\n");
 		return;
 	}
 	q = strchr(path, '?');
@@ -153,11 +156,12 @@ static void http_answer(struct app *a, char *req, FILE *out)
 		per_worker = !strcmp(q, "per_worker=1") || !strcmp(q, "per_worker=true");
 	}
 	if (strcmp(path, "/metrics")) {
-		http_plain(out, "404 Not Found", "", "not found: the metrics are at /metrics\n");
+		http_plain(out, head, "404 Not Found", "",
+			   "not found: the metrics are at /metrics\n");
 		return;
 	}
 	if (strcmp(method, "GET") && strcmp(method, "HEAD")) {
-		http_plain(out, "405 Method Not Allowed", "Allow: GET, HEAD\r\n",
+		http_plain(out, head, "405 Method Not Allowed", "Allow: GET, HEAD\r\n",
 			   "method not allowed\n");
 		return;
 	}
@@ -175,7 +179,8 @@ static void http_answer(struct app *a, char *req, FILE *out)
 			ret = -ENOMEM;
 	}
 	if (ret) {
-		http_plain(out, "500 Internal Server Error", "", "rendering the metrics failed\n");
+		http_plain(out, head, "500 Internal Server Error", "",
+			   "rendering the metrics failed\n");
 		free(body);
 		return;
 	}
@@ -183,7 +188,7 @@ static void http_answer(struct app *a, char *req, FILE *out)
 		"HTTP/1.0 200 OK\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n"
 		"Content-Length: %zu\r\nConnection: close\r\n\r\n",
 		len);
-	if (strcmp(method, "HEAD"))
+	if (!head)
 		fwrite(body, 1, len, out);
 	free(body);
 }

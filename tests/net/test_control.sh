@@ -280,6 +280,20 @@ case $out in
 "HTTP/1.0 "*" in 0."*) lib_case_ok "a request with a NUL byte answered: $out" ;;
 *) lib_case_fail "a request with a NUL byte: $out" ;;
 esac
+# an error answer to HEAD has no body either (RFC 9110; the 404's was sent)
+head_404() { lib_nsx "$NS_R" "$PY" -c '
+import socket
+s = socket.create_connection(("127.0.0.1", 9470), timeout=5)
+s.sendall(b"HEAD / HTTP/1.0\r\n\r\n")
+a = b""
+while True:
+    d = s.recv(4096)
+    if not d:
+        break
+    a += d
+head, _, body = a.partition(b"\r\n\r\n")
+print(head.split(b"\r\n")[0].decode(), len(body))'; }
+expect "HEAD / status and body bytes" "$(head_404)" "HTTP/1.0 404 Not Found 0"
 
 # ---- a stuck client (connects, never sends) must not block anybody else
 lib_bg "$NS_C" "$PY" -c '
