@@ -565,13 +565,20 @@ static void conn_read(struct control *ctl, struct control_conn *c)
 	if (request_complete(c)) {
 		conn_answer(ctl, c);
 	} else if (c->req_len == max) {
-		static const char ctl_err[] = "error: request longer than 512 bytes\n";
-		static const char http_err[] =
-			"HTTP/1.0 431 Request Header Fields Too Large\r\nConnection: close\r\n\r\n";
-		const char *msg = c->kind == CONTROL_CONN_CTL ? ctl_err : http_err;
+		/* Answered as any answer is, with the lingering close: a close with the rest of
+		 * the request unread would reset the connection before the client read why. */
+		FILE *f = open_memstream(&c->out, &c->out_len);
 
-		send(c->fd, msg, strlen(msg), MSG_NOSIGNAL | MSG_DONTWAIT);
-		conn_close(c);
+		if (!f) {
+			conn_close(c);
+		} else {
+			if (c->kind == CONTROL_CONN_CTL)
+				fputs("error: request longer than 512 bytes\n", f);
+			else
+				http_plain(f, false, "431 Request Header Fields Too Large", "",
+					   "request header fields too large\n");
+			conn_send(c, f);
+		}
 	}
 }
 

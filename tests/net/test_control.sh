@@ -294,6 +294,20 @@ while True:
 head, _, body = a.partition(b"\r\n\r\n")
 print(head.split(b"\r\n")[0].decode(), len(body))'; }
 expect "HEAD / status and body bytes" "$(head_404)" "HTTP/1.0 404 Not Found 0"
+# headers over 8 KiB get their 431 while the client still sends (the close with the rest
+# unread reset the connection: "Connection reset by peer")
+big_headers() { lib_nsx "$NS_R" "$PY" -c '
+import socket, time
+s = socket.create_connection(("127.0.0.1", 9470), timeout=5)
+try:
+    # as a client that is still sending its headers when the answer comes
+    s.sendall(b"GET /metrics HTTP/1.0\r\nX-Big: " + b"a" * 9000)
+    time.sleep(0.3)
+    s.sendall(b"a" * 1000 + b"\r\n\r\n")
+    print(s.recv(64).split(b"\r\n")[0].decode() or "closed")
+except OSError as e:
+    print(e.strerror)'; }
+expect "10 KB of headers" "$(big_headers)" "HTTP/1.0 431 Request Header Fields Too Large"
 
 # ---- a stuck client (connects, never sends) must not block anybody else
 lib_bg "$NS_C" "$PY" -c '
