@@ -1003,19 +1003,24 @@ uint32_t filter_tc_priority(const struct filter *f)
 	return f->tc_priority;
 }
 
-int filter_read_counters(struct filter *f, uint64_t out[FILTER_CNT__MAX])
+/* Sums keys 0..n-1 of per-CPU array fd into out[0..n). */
+static int filter_sum_all(const struct filter *f, int fd, uint32_t n, uint64_t *out)
 {
-	int cfd = bpf_map__fd(f->skel->maps.filter_counters);
 	uint64_t *vals = calloc((size_t)f->ncpus, sizeof(*vals));
 	uint32_t i;
 	int ret = 0;
 
 	if (!vals)
 		return -ENOMEM;
-	for (i = 0; i < FILTER_CNT__MAX && ret == 0; i++)
-		ret = filter_sum(cfd, i, vals, f->ncpus, &out[i]);
+	for (i = 0; i < n && ret == 0; i++)
+		ret = filter_sum(fd, i, vals, f->ncpus, &out[i]);
 	free(vals);
 	return ret;
+}
+
+int filter_read_counters(struct filter *f, uint64_t out[FILTER_CNT__MAX])
+{
+	return filter_sum_all(f, bpf_map__fd(f->skel->maps.filter_counters), FILTER_CNT__MAX, out);
 }
 
 int filter_read_stats(struct filter *f, struct filter_stats *out)
@@ -1284,16 +1289,8 @@ uint32_t filter_offload_flows(const struct filter *f)
 
 int filter_offload_counters(struct filter *f, uint64_t out[OFFLOAD_CNT__MAX])
 {
-	int fd = bpf_map__fd(f->skel->maps.offload_counters), ret = 0;
-	uint64_t *vals = calloc((size_t)f->ncpus, sizeof(*vals));
-	uint32_t i;
-
-	if (!vals)
-		return -ENOMEM;
-	for (i = 0; i < OFFLOAD_CNT__MAX && ret == 0; i++)
-		ret = filter_sum(fd, i, vals, f->ncpus, &out[i]);
-	free(vals);
-	return ret;
+	return filter_sum_all(f, bpf_map__fd(f->skel->maps.offload_counters), OFFLOAD_CNT__MAX,
+			      out);
 }
 
 int filter_offload_xmit(struct filter *f, int ifindex, uint64_t *drops, uint64_t *sent)
@@ -1624,16 +1621,7 @@ int filter_shed_dropped(struct filter *f, const char *name, uint64_t *full, uint
 
 int filter_shed_counters(struct filter *f, uint64_t out[SHED_CNT__MAX])
 {
-	int fd = bpf_map__fd(f->skel->maps.shed_counters), ret = 0;
-	uint64_t *vals = calloc((size_t)f->ncpus, sizeof(*vals));
-	uint32_t i;
-
-	if (!vals)
-		return -ENOMEM;
-	for (i = 0; i < SHED_CNT__MAX && ret == 0; i++)
-		ret = filter_sum(fd, i, vals, f->ncpus, &out[i]);
-	free(vals);
-	return ret;
+	return filter_sum_all(f, bpf_map__fd(f->skel->maps.shed_counters), SHED_CNT__MAX, out);
 }
 
 const char *filter_shed_counter_name(enum shed_counter c)
