@@ -336,15 +336,28 @@ static bool evict_one(struct worker *w, uint32_t r, const struct addr *client)
 	struct worker_relay *wr = &w->relays[r];
 	struct session *s;
 
+	uint32_t k;
+
 	/* This client's eviction has its slot on the way back (io_uring): its next datagram
 	 * takes it. Evicting again would end a session per datagram of the client's burst. */
-	if (wr->sessions.closing && addr_equal(&wr->evicted_for, client))
-		return false;
+	for (k = 0; wr->sessions.closing && k < WORKER_EVICTED_MAX; k++) {
+		const struct session *e;
+
+		if (wr->evicted[k].idx >= wr->sessions.capacity) /* a table a reload resized */
+			continue;
+		e = &wr->sessions.slots[wr->evicted[k].idx];
+		if (e->state == SESSION_CLOSING && e->gen == wr->evicted[k].gen &&
+		    addr_equal(&wr->evicted[k].client, client))
+			return false;
+	}
 	fold_fast_head(w, r);
 	s = session_evict(&wr->sessions, w->now, WORKER_EVICT_MIN_IDLE_NS);
 	if (!s)
 		return false;
-	wr->evicted_for = *client;
+	k = wr->evicted_next++ % WORKER_EVICTED_MAX;
+	wr->evicted[k].idx = session_index(&wr->sessions, s);
+	wr->evicted[k].gen = s->gen;
+	wr->evicted[k].client = *client;
 	end_session(w, r, s, ACCESSLOG_EVICTED);
 	counter_add(&w->counters[r].sessions_evicted, 1);
 	counter_set(&w->counters[r].sessions_active, wr->sessions.active);

@@ -51,6 +51,8 @@ struct worker_noreply {
 	uint64_t due;	   /* ns: no reply by then is a failure of its upstream */
 };
 
+#define WORKER_EVICTED_MAX 16
+
 struct worker_relay {
 	enum relay_slot_state state;
 	const struct relay_conf *conf; /* in the config in force; NULL when not ACTIVE */
@@ -75,7 +77,13 @@ struct worker_relay {
 	uint32_t mirror_seg_max[CONFIG_MAX_UPSTREAMS];
 	uint32_t uc_gen[CONFIG_MAX_UPSTREAMS];	    /* pool_member.gen each counter slot counts */
 	uint64_t mirror_retry_ns; /* when members without a socket (mirror_fd -1) are tried again */
-	struct addr evicted_for; /* the client the last eviction made room for */
+	/* io_uring: the last evictions whose slots are on their way back, and the client each
+	 * made room for (a ring, oldest overwritten) */
+	struct {
+		uint32_t idx, gen;
+		struct addr client;
+	} evicted[WORKER_EVICTED_MAX];
+	uint32_t evicted_next;
 	struct worker_noreply noreply[WORKER_NOREPLY_MAX];
 	uint32_t noreply_head, noreply_len;
 };

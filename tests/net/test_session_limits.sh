@@ -6,9 +6,10 @@
 #    third port of the same address is dropped and counted (drop_source_session_limit), not
 #    as session_table_full, and another address still gets sessions;
 #  - evict: max_sessions = 4 (no per-source limit), all four sessions idle for 1 s, one of
-#    them used again: a new client ends the least recently used one (sessions_evicted, and
-#    `ringrelayctl sessions` no longer lists it) and is served; while every session has had
-#    a datagram within the last second, a new client is dropped instead;
+#    them used again: each of two new clients ends one least recently used session
+#    (sessions_evicted, and `ringrelayctl sessions` no longer lists it), however many
+#    datagrams its burst has, and is served; while every session has had a datagram within
+#    the last second, a new client is dropped instead;
 #  - reuse: slots of ended sessions taken by new ones in the same round of completions
 #    (reuse_case).
 . "$(dirname "$0")/lib.sh"
@@ -97,26 +98,27 @@ evict_case()
 	lib_wait_for 5 sessions_idle_over 1100 || lib_case_fail "$c sessions never idle for 1.1 s"
 	out=$(from --clients 1 --port-base 52000 --count 1 --expect-echo) ||
 		lib_case_fail "$c client 52000 again: $out"
-	# The first datagram of the new client ends 52001; with io_uring its slot frees when the
-	# ring has emptied its file slot, so the client may need its next datagram. A burst of
-	# three, queued while the relay is stopped, ends that one session, not one per datagram
-	# (with io_uring each found the table still full and evicted again).
+	# The first datagram of each new client ends one session (52001, then 52002); with
+	# io_uring its slot frees when the ring has emptied its file slot, so the client may need
+	# its next datagram. Two new clients' bursts of three, interleaved and queued while the
+	# relay is stopped, end two sessions, not one per datagram (with io_uring each found the
+	# table still full and evicted again).
 	lib_pause "$RELAY_PID" || lib_case_fail "$c the relay did not stop"
-	from --clients 1 --port-base 52004 --count 3 --expect-none --quiet 0.1 >/dev/null
+	from --clients 2 --port-base 52004 --count 3 --expect-none --quiet 0.1 >/dev/null
 	lib_resume "$RELAY_PID"
-	lib_wait_stat sessions_evicted -ge 1 5 && sleep 0.2
-	lib_wait_stat sessions_evicted -eq 1 1 ||
-		lib_case_fail "$c sessions_evicted=$LAST_STAT after a new client, want 1"
-	out=$(from --clients 1 --port-base 52004 --count 2 --expect-echo) ||
-		lib_case_fail "$c the new client is not served: $out"
+	lib_wait_stat sessions_evicted -ge 2 5 && sleep 0.2
+	lib_wait_stat sessions_evicted -eq 2 1 ||
+		lib_case_fail "$c sessions_evicted=$LAST_STAT after two new clients, want 2"
+	out=$(from --clients 2 --port-base 52004 --count 2 --expect-echo) ||
+		lib_case_fail "$c the new clients are not served: $out"
 	ports=$(session_ports)
-	if [ "$ports" = "52000 52002 52003 52004" ]; then
-		lib_case_ok "$c 52001 (least recently used) evicted; sessions: $ports"
+	if [ "$ports" = "52000 52003 52004 52005" ]; then
+		lib_case_ok "$c 52001 and 52002 (least recently used) evicted; sessions: $ports"
 	else
-		lib_case_fail "$c sessions after the eviction: '$ports', want 52000 52002 52003 52004"
+		lib_case_fail "$c sessions after the evictions: '$ports', want 52000 52003 52004 52005"
 	fi
 	line=$(lib_stats t)
-	lib_expect_fields "$c" "$line" 1 sessions_evicted
+	lib_expect_fields "$c" "$line" 2 sessions_evicted
 	lib_expect_fields "$c" "$line" 4 sessions_active
 	lib_case_end
 }
