@@ -104,6 +104,15 @@ static inline void upstream_count_rx(struct worker *w, uint32_t r, uint32_t up, 
 	counter_add(&uc->rx_bytes, bytes);
 }
 
+/* segs copies for mirror member up, which has no socket (mirror_open_member failed): lost as
+ * the send they get no chance at would have been. */
+static inline void worker_count_unsent_copies(struct worker *w, uint32_t r, uint32_t up,
+					      uint64_t segs)
+{
+	relay_count_drop(&w->counters[r], RELAY_DIR_TO_UPSTREAM, DROP_SEND_ERROR, segs);
+	upstream_count_lost(w, r, up, false, segs);
+}
+
 /* An ICMP unreachable that a socket to upstream up reported for a datagram sent earlier: a
  * notice, no loss (counters.h). */
 static inline void worker_count_notice(struct worker *w, uint32_t r, uint32_t up)

@@ -447,12 +447,21 @@ static void on_listener(struct mmsg_worker *mw, struct udata u)
 			       meta.gso_size);
 		}
 		if (wr->mode == RELAY_MODE_MIRROR && !wr->transparent) {
-			for (j = 0; ntx && j < wr->n_mirror; j++)
-				if (copy >> j & 1)
-					flush(mw, wr->mirror_fd[j], 0, ntx, l->relay,
-					      RELAY_DIR_TO_UPSTREAM, wr->mirror_uslot[j],
-					      &(struct tx_path){ &wr->mirror_seg_max[j],
-								 &wr->mirror_addr[j] });
+			for (j = 0; ntx && j < wr->n_mirror; j++) {
+				if (!(copy >> j & 1))
+					continue;
+				if (wr->mirror_fd[j] < 0) {
+					for (i = 0; i < ntx; i++)
+						worker_count_unsent_copies(w, l->relay,
+									   wr->mirror_uslot[j],
+									   mw->tx_segs[i]);
+					continue;
+				}
+				flush(mw, wr->mirror_fd[j], 0, ntx, l->relay, RELAY_DIR_TO_UPSTREAM,
+				      wr->mirror_uslot[j],
+				      &(struct tx_path){ &wr->mirror_seg_max[j],
+							 &wr->mirror_addr[j] });
+			}
 		} else if (ntx) {
 			flush_sessions(mw, ntx, l->relay);
 		}

@@ -851,6 +851,10 @@ static void on_listener_recv(struct uring_worker *uw, const struct io_uring_cqe 
 					 p->m[i].slot);
 				continue;
 			}
+			if (wr->mirror_fd[i] < 0) {
+				worker_count_unsent_copies(uw->w, l->relay, wr->mirror_uslot[i], segs);
+				continue;
+			}
 			if (wr->mirror_slot[i] != UINT32_MAX) {
 				owner = mirror_owner(uw, l->relay, i);
 				if (!meta.gso_size) {
