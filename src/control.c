@@ -575,7 +575,8 @@ static void conn_read(struct control *ctl, struct control_conn *c)
 			if (c->kind == CONTROL_CONN_CTL)
 				fputs("error: request longer than 512 bytes\n", f);
 			else
-				http_plain(f, false, "431 Request Header Fields Too Large", "",
+				http_plain(f, !memcmp(c->req, "HEAD ", 5),
+					   "431 Request Header Fields Too Large", "",
 					   "request header fields too large\n");
 			conn_send(c, f);
 		}

@@ -150,6 +150,28 @@ static uint64_t ctl_now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+/* Says why a connect to path failed with err, and what to do. */
+static void ctl_connect_failed(const char *path, int err, int timeout_ms)
+{
+	if (err == EAGAIN)
+		fprintf(stderr,
+			"ringrelayctl: %s: ringrelay took no connection in %d ms (its control "
+			"thread is stuck or out of descriptors: see its log)\n",
+			path, timeout_ms);
+	else if (err == ENOENT || err == ECONNREFUSED)
+		fprintf(stderr,
+			"ringrelayctl: ringrelay is not running (nothing answers on %s: %s); "
+			"use -s SOCKET if it uses another control_socket\n",
+			path, strerror(err));
+	else if (err == EACCES || err == EPERM)
+		fprintf(stderr,
+			"ringrelayctl: %s: %s (run as root, as the daemon's user or as a "
+			"member of its control_access.read_only_group)\n",
+			path, strerror(err));
+	else
+		fprintf(stderr, "ringrelayctl: connect %s: %s\n", path, strerror(err));
+}
+
 /* Connects to path within timeout_ms; unless quiet, prints why not (with what to do);
  * returns the fd or -errno. */
 static int ctl_connect(const char *path, bool quiet, int timeout_ms)
@@ -174,25 +196,8 @@ static int ctl_connect(const char *path, bool quiet, int timeout_ms)
 	if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) ||
 	    connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
 		err = errno;
-		if (quiet)
-			;
-		else if (err == EAGAIN)
-			fprintf(stderr,
-				"ringrelayctl: %s: ringrelay took no connection in %d ms (its control "
-				"thread is stuck or out of descriptors: see its log)\n",
-				path, timeout_ms);
-		else if (err == ENOENT || err == ECONNREFUSED)
-			fprintf(stderr,
-				"ringrelayctl: ringrelay is not running (nothing answers on %s: %s); "
-				"use -s SOCKET if it uses another control_socket\n",
-				path, strerror(err));
-		else if (err == EACCES || err == EPERM)
-			fprintf(stderr,
-				"ringrelayctl: %s: %s (run as root, as the daemon's user or as a "
-				"member of its control_access.read_only_group)\n",
-				path, strerror(err));
-		else
-			fprintf(stderr, "ringrelayctl: connect %s: %s\n", path, strerror(err));
+		if (!quiet)
+			ctl_connect_failed(path, err, timeout_ms);
 		close(fd);
 		return -err;
 	}
@@ -205,6 +210,7 @@ static int ctl_connect_default(struct ctl_options *o, int timeout_ms)
 {
 	static char alt[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	const char *xdg = getenv("XDG_RUNTIME_DIR");
+	uint64_t t0, spent;
 	int fd;
 
 	if (!o->socket_default || !xdg || xdg[0] != '/' ||
@@ -212,11 +218,18 @@ static int ctl_connect_default(struct ctl_options *o, int timeout_ms)
 		sizeof(alt) ||
 	    access(alt, F_OK))
 		return ctl_connect(o->socket, false, timeout_ms);
+	t0 = ctl_now_ms();
 	fd = ctl_connect(o->socket, true, timeout_ms);
+	/* only where nothing listens: a daemon there that takes no connection is the answer */
 	if (fd >= 0)
 		return fd;
+	if (fd != -ENOENT && fd != -ECONNREFUSED) {
+		ctl_connect_failed(o->socket, -fd, timeout_ms);
+		return fd;
+	}
+	spent = ctl_now_ms() - t0;
 	o->socket = alt;
-	return ctl_connect(alt, false, timeout_ms);
+	return ctl_connect(alt, false, spent < (uint64_t)timeout_ms ? timeout_ms - (int)spent : 1);
 }
 
 /* Sends line and reads the whole answer until the daemon closes. */
