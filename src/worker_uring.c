@@ -873,6 +873,10 @@ static void on_listener_recv(struct uring_worker *uw, const struct io_uring_cqe 
 					 meta.gso_size, OP_SEND_UPSTREAM, l->relay, bid,
 					 wr->mirror_uslot[i]);
 		}
+		/* No copy was sent (every member wanting one has no socket): nothing else gives
+		 * the buffer back. */
+		if (!uw->bp.refs[bid])
+			goto recycle;
 		return;
 	}
 	s = worker_session_get(w, u.idx, &client, &meta, segs);

@@ -157,8 +157,31 @@ unroutable_case()
 	lib_case_end
 }
 
+# unroutable_only_case: io_uring, a mirror whose one member has no route: no copy is sent,
+# and the receive buffer goes back to the pool (it leaked, one per datagram, until the
+# listener had none left and received nothing more: 64 buffers here).
+unroutable_only_case()
+{
+	local rx
+	lib_case_begin unroutable-only io_uring 4
+	c="[io_uring/ipv4 mirror, its one member without a route]"
+	lib_relay_conf "$conf" backend=io_uring listen="$to" up=198.18.99.1:9000 mode=mirror \
+		buffers=64
+	lib_relay_start "$conf" || { lib_case_fail "$c relay did not start"; return; }
+	lib_udp "$NS_C" client --to "$to" --port-base 48600 --count 200 --size 100 \
+		--expect-none --quiet 0.1 >/dev/null
+	if lib_wait_stat rx_pkts -eq 200 5 && lib_wait_stat drop_send_error -eq 200 2; then
+		lib_case_ok "$c 200 datagrams received through 64 buffers, 200 copies counted lost"
+	else
+		rx=$(lib_stat rx_pkts)
+		lib_case_fail "$c rx_pkts=$rx drop_send_error=$(lib_stat drop_send_error), want 200"
+	fi
+	lib_case_end
+}
+
 mode_change_case
 for backend in $(lib_backends); do
 	unroutable_case "$backend"
 done
+unroutable_only_case
 lib_each_case run_case
