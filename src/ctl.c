@@ -183,14 +183,16 @@ static int ctl_connect(const char *path, bool quiet, int timeout_ms)
 	int fd, err;
 
 	if (strlen(path) >= sizeof(sa.sun_path)) {
-		fprintf(stderr, "ringrelayctl: socket path %s is too long\n", path);
+		if (!quiet)
+			fprintf(stderr, "ringrelayctl: socket path %s is too long\n", path);
 		return -ENAMETOOLONG;
 	}
 	memcpy(sa.sun_path, path, strlen(path) + 1);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		err = errno;
-		fprintf(stderr, "ringrelayctl: socket: %s\n", strerror(err));
+		if (!quiet)
+			fprintf(stderr, "ringrelayctl: socket: %s\n", strerror(err));
 		return -err;
 	}
 	if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) ||

@@ -343,7 +343,7 @@ static bool evict_one(struct worker *w, uint32_t r, const struct addr *client)
 	for (k = 0; wr->sessions.closing && k < WORKER_EVICTED_MAX; k++) {
 		const struct session *e;
 
-		if (wr->evicted[k].idx >= wr->sessions.capacity) /* a table a reload resized */
+		if (wr->evicted[k].idx >= wr->sessions.capacity) /* an entry of an earlier table */
 			continue;
 		e = &wr->sessions.slots[wr->evicted[k].idx];
 		if (e->state == SESSION_CLOSING && e->gen == wr->evicted[k].gen &&
@@ -877,6 +877,9 @@ static int apply_relay(struct worker *w, uint32_t r, uint32_t i, struct worker_c
 				return err;
 			}
 		}
+		/* the evictions remembered were of the table this one replaces */
+		memset(wr->evicted, 0, sizeof(wr->evicted));
+		wr->evicted_next = 0;
 		err = session_table_init(&wr->sessions, cap, timeout);
 		if (err) {
 			/* Anything but these is getrandom's: no table runs on a guessable key. */
