@@ -16,16 +16,24 @@ static double upstream_now_unix(void)
 	return app_now();
 }
 
+/* Whether text names member m: its entry as written, or its address. */
+static bool member_named(const struct pool_member *m, const char *text)
+{
+	char addr[ADDR_STRLEN];
+
+	if (!strcmp(m->label, text))
+		return true;
+	addr_format(&m->addr, addr, sizeof(addr));
+	return !strcmp(addr, text);
+}
+
 static bool upstream_disabled(const struct upstreams *u, const char *relay,
 			      const struct pool_member *m)
 {
-	char text[ADDR_STRLEN];
 	uint32_t i;
 
-	addr_format(&m->addr, text, sizeof(text));
 	for (i = 0; i < u->n_disabled; i++)
-		if (!strcmp(u->disabled[i].relay, relay) &&
-		    (!strcmp(u->disabled[i].text, m->label) || !strcmp(u->disabled[i].text, text)))
+		if (!strcmp(u->disabled[i].relay, relay) && member_named(m, u->disabled[i].text))
 			return true;
 	return false;
 }
@@ -382,17 +390,13 @@ void upstream_check_result(struct runtime *rt, uint32_t r, uint32_t u, uint32_t 
  * same text, or a member of p that both name (by its entry's label or its address). */
 static bool upstream_drain_covers(const struct pool *p, const char *drained, const char *text)
 {
-	char addr[ADDR_STRLEN];
 	uint32_t k;
 
 	if (!strcmp(drained, text))
 		return true;
-	for (k = 0; p && k < p->n; k++) {
-		addr_format(&p->m[k].addr, addr, sizeof(addr));
-		if ((!strcmp(p->m[k].label, text) || !strcmp(addr, text)) &&
-		    (!strcmp(p->m[k].label, drained) || !strcmp(addr, drained)))
+	for (k = 0; p && k < p->n; k++)
+		if (member_named(&p->m[k], text) && member_named(&p->m[k], drained))
 			return true;
-	}
 	return false;
 }
 
@@ -401,7 +405,6 @@ int upstream_set_enabled(struct runtime *rt, const char *relay_name, const char 
 {
 	struct upstreams *ups = rt->ups;
 	const struct pool *p = NULL;
-	char addr[ADDR_STRLEN];
 	uint32_t i, k, n = 0, removed = 0, relay = UINT32_MAX;
 
 	for (i = 0; rt->cfg && i < rt->cfg->n_relays; i++)
@@ -412,11 +415,8 @@ int upstream_set_enabled(struct runtime *rt, const char *relay_name, const char 
 		return -ENOENT;
 	}
 	p = rt->pools[rt->relay_slot[relay]];
-	for (k = 0; p && k < p->n; k++) {
-		addr_format(&p->m[k].addr, addr, sizeof(addr));
-		if (!strcmp(p->m[k].label, text) || !strcmp(addr, text))
-			n++;
-	}
+	for (k = 0; p && k < p->n; k++)
+		n += member_named(&p->m[k], text);
 	if (enabled) {
 		/* Every drain that covers what text names goes: its own record, and those of
 		 * the entry or address its members were drained by (an entry drained by name,

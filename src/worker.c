@@ -730,7 +730,7 @@ static void close_mirrors(struct worker *w, uint32_t r)
 
 /* Makes relay r's mirror sockets match the members of its pool, keeping the sockets of those
  * that stay. A member whose socket cannot be opened costs its copies, not the relay. */
-static int sync_mirrors(struct worker *w, uint32_t r, struct worker_cmd *cmd)
+static void sync_mirrors(struct worker *w, uint32_t r)
 {
 	struct worker_relay *wr = &w->relays[r];
 	const struct relay_conf *rc = wr->conf;
@@ -741,8 +741,6 @@ static int sync_mirrors(struct worker *w, uint32_t r, struct worker_cmd *cmd)
 	uint32_t i, j;
 	char buf[ADDR_STRLEN];
 	int err;
-
-	(void)cmd;
 
 	for (i = 0; i < p->n; i++) {
 		fd[i] = -1;
@@ -789,7 +787,6 @@ static int sync_mirrors(struct worker *w, uint32_t r, struct worker_cmd *cmd)
 			 w->id, rc->name, addr_format(&wr->mirror_addr[i], buf, sizeof(buf)),
 			 strerror(-err));
 	}
-	return 0;
 }
 
 static bool upstream_kept(const struct worker *w, uint32_t r, const struct session *s)
@@ -913,7 +910,8 @@ static int apply_relay(struct worker *w, uint32_t r, uint32_t i, struct worker_c
 				member_uc(w, r, &p->m[m]);
 			return 0;
 		}
-		return sync_mirrors(w, r, cmd);
+		sync_mirrors(w, r);
+		return 0;
 	}
 	/* Sessions on upstreams that are gone end now; their clients get a new upstream with
 	 * their next datagram. The others stay where they are. */
