@@ -483,15 +483,19 @@ static bool ring_nomem(const struct runtime *rt)
 	return false;
 }
 
-/* Makes every (stopped) worker anew to run on ops. */
+/* Makes every (stopped) worker anew to run on ops, keeping what main gave it after
+ * runtime_prepare (its access log ring). */
 static int rebuild_workers(struct runtime *rt, const struct worker_ops *ops, char *err,
 			   size_t errlen)
 {
+	struct accesslog_ring *alog[PLAN_MAX_WORKERS];
 	uint32_t i;
 	int ret;
 
-	for (i = 0; i < rt->plan.n_workers; i++)
+	for (i = 0; i < rt->plan.n_workers; i++) {
+		alog[i] = rt->workers[i].alog;
 		worker_fini(&rt->workers[i]);
+	}
 	rt->sync.reported = 0;
 	for (i = 0; i < rt->plan.n_workers; i++) {
 		ret = worker_init(&rt->workers[i], i, &rt->plan, rt->caps, ops, &rt->sync,
@@ -501,6 +505,7 @@ static int rebuild_workers(struct runtime *rt, const struct worker_ops *ops, cha
 			return ret;
 		}
 		rt->workers[i].heartbeat_ns = rt->heartbeat_ns;
+		rt->workers[i].alog = alog[i];
 	}
 	return 0;
 }

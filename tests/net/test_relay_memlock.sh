@@ -4,7 +4,8 @@
 # exempt it): io_uring memory is charged to the limit.
 #  - 64 KiB: the probe's small ring fits, the workers' rings do not. io_backend = "io_uring"
 #    exits 1 naming RLIMIT_MEMLOCK, LimitMEMLOCK and the size the rings need;
-#    io_backend = "auto" starts on the mmsg backend, says why in the log, and relays.
+#    io_backend = "auto" starts on the mmsg backend, says why in the log, and relays, its
+#    access log writing session lines.
 #  - 0: not even the probe's ring fits. "io_uring" exits 1 naming RLIMIT_MEMLOCK; "auto" runs
 #    mmsg with the cause in the log.
 # A kernel that charges none of it to the limit (Debian 12's 6.1: the probe's ring starts at 0)
@@ -63,6 +64,8 @@ must_fall_back()
 {
 	local limit=$1 what=$2
 	lib_relay_conf "$conf" backend=auto listen="$to" up="$(ep "$UP1_IP" 9000)"
+	# The access log's rings are handed to the workers before the fallback rebuilds them.
+	echo 'access_log = "-";' >>"$conf"
 	chmod 644 "$conf"
 	if ! RINGRELAY=$(wrapper "$limit") lib_relay_start "$conf"; then
 		lib_case_fail "$c auto at $limit bytes did not start"
@@ -80,6 +83,11 @@ must_fall_back()
 		lib_case_fail "$c auto at $limit bytes: no '$what' in the log"
 	fi
 	relays_then_stops "relays on mmsg" "no echo through the fallback"
+	if lib_log_count_ge "session start relay=" 2; then
+		lib_case_ok "$c the access log writes through the fallback"
+	else
+		lib_case_fail "$c no 2 access log session starts after the fallback"
+	fi
 }
 
 # relays_then_stops OK FAIL: two clients' datagrams echo through the relay (the case passes
