@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <grp.h>
+#include <math.h>
 #include <pwd.h>
 #include <sys/stat.h>
 #include <sys/signalfd.h>
@@ -452,12 +453,22 @@ static void watchdog_check(struct app *a, uint64_t *last_beat)
 		log_warn("watchdog: a worker made no progress; not pinging systemd");
 }
 
+/* Seconds on the monotonic clock, for the event loop's deadlines: a step of the wall clock
+ * (NTP at boot, a resumed VM) must not hold back the watchdog's pings. */
+static double mono_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 /* One line for `systemctl status`: datagrams per second since the last call. */
 static void status_update(struct app *a, uint64_t *last_rx, double *last_t)
 {
 	struct relay_counters c;
 	uint64_t rx = 0, tx = 0;
-	double now = app_now();
+	double now = mono_now();
 	uint32_t r, n_relays;
 
 	if (!main_trylock(a))
@@ -488,15 +499,15 @@ static int event_loop(struct app *a, int sfd, struct admin *admin, int verbosity
 	uint64_t wd_usec = service_watchdog_usec();
 	double stats_every = verbosity > 0 ? a->rt.cfg->stats_interval : 0;
 	double wd_every = wd_usec ? (double)wd_usec / 2e6 : 0;
-	double next_stats = app_now() + stats_every, next_wd = app_now() + wd_every;
-	double next_status = app_now() + 5, last_t = 0, next_fast = app_now() + 1;
+	double next_stats = mono_now() + stats_every, next_wd = mono_now() + wd_every;
+	double next_status = mono_now() + 5, last_t = 0, next_fast = mono_now() + 1;
 	uint64_t *beats = calloc(a->rt.n_started, sizeof(*beats));
 	uint64_t last_rx = 0;
 	bool usr1 = false; /* stats asked for by SIGUSR1, printed once the lock is free */
 	int ret = 0;
 
 	for (;;) {
-		double now = app_now(), next = next_status;
+		double now = mono_now(), next = next_status;
 		int n, timeout;
 
 		if (stats_every && next_stats < next)
@@ -505,13 +516,17 @@ static int event_loop(struct app *a, int sfd, struct admin *admin, int verbosity
 			next = next_wd;
 		if (a->rt.fast && next_fast < next)
 			next = next_fast;
-		timeout = next > now ? (int)((next - now) * 1000) + 1 : 0;
+		/* A minute at most: the deadlines are no further away than their intervals. */
+		timeout = next > now ? (int)(fmin(next - now, 60) * 1000) + 1 : 0;
 		if (usr1 && timeout > 100)
 			timeout = 100;
 		n = poll(pfd, 2, timeout);
-		if (n < 0 && errno != EINTR)
+		if (n < 0 && errno != EINTR) {
+			log_err("poll: %s; stopping (exit status 1)", strerror(errno));
+			ret = 1;
 			break;
-		now = app_now();
+		}
+		now = mono_now();
 		if (usr1 && print_app_stats(a))
 			usr1 = false;
 		if (stats_every && now >= next_stats) {
