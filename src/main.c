@@ -755,17 +755,24 @@ int main(int argc, char **argv)
 	pthread_mutex_init(&a.lock, NULL);
 	uring_probe(&a.caps);
 
-	/* Lifecycle: filter (traffic it drops never reaches a listener), plan and limits,
-	 * control sockets (made as the daemon's user), privileges down to what set-up still
-	 * needs, workers bind and listen (and drop every capability), the admin thread (keeps
-	 * the filter's), main drops the rest, then the threads that start with nothing: access
-	 * log, control plane. Ready. Teardown reverses. */
-	if (app_filter_sync(&a, cfg, &plan, err, sizeof(err))) {
+	/* Lifecycle: refuse a second instance (pid file, listen ports held) before touching the
+	 * host, whose filter and pins it would replace and then remove; filter (traffic it
+	 * drops never reaches a listener), plan and limits, control sockets (made as the
+	 * daemon's user), privileges down to what set-up still needs, workers bind and listen
+	 * (and drop every capability), the admin thread (keeps the filter's), main drops the
+	 * rest, then the threads that start with nothing: access log, control plane. Ready.
+	 * Teardown reverses. */
+	if (pidfile_write(cfg, err, sizeof(err))) {
 		log_err("%s", err);
-		config_free(cfg);
+		goto out_refused;
+	}
+	snprintf(pid_file, sizeof(pid_file), "%s", cfg->pid_file);
+	if (runtime_check_ports(cfg, err, sizeof(err)) ||
+	    app_filter_sync(&a, cfg, &plan, err, sizeof(err))) {
+		log_err("%s", err);
 		filter_free(a.filter); /* made before what failed after it */
 		app_filter_forget(&a);
-		goto out_close;
+		goto out_refused;
 	}
 	if (runtime_prepare(&a.rt, cfg, &plan, &a.caps, err, sizeof(err))) {
 		log_err("%s", err);
@@ -774,11 +781,6 @@ int main(int argc, char **argv)
 	/* The watchdog pings at half its interval when every heartbeat moved: idle workers
 	 * beat four times per interval, so each check sees at least one beat. */
 	runtime_set_heartbeat(&a.rt, service_watchdog_usec() * 1000 / 4);
-	if (pidfile_write(a.rt.cfg, err, sizeof(err))) {
-		log_err("%s", err);
-		goto out_fini;
-	}
-	snprintf(pid_file, sizeof(pid_file), "%s", a.rt.cfg->pid_file);
 	if (control_new(&a, &who, &ctl, err, sizeof(err))) {
 		log_err("%s", err);
 		goto out_fini;
@@ -890,4 +892,8 @@ out_fini:
 out_close:
 	close(sfd);
 	return ret;
+out_refused:
+	pidfile_remove(pid_file);
+	config_free(cfg);
+	goto out_close;
 }

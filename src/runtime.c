@@ -380,8 +380,11 @@ int runtime_prepare(struct runtime *rt, struct config *cfg, const struct plan *p
 			return ret;
 		}
 	}
-	/* Still privileged: /proc/PID/fd of a process with more capabilities than ours is
-	 * readable only now, so the holder is named by pid. */
+	return 0;
+}
+
+int runtime_check_ports(const struct config *cfg, char *err, size_t errlen)
+{
 	return check_port_owners(NULL, cfg, err, errlen);
 }
 

@@ -82,10 +82,13 @@ int runtime_check(const struct runtime *running, struct config *cfg, struct plan
  * upstream entry text of relay, logged as kept because of why. Call with the app lock held. */
 uint32_t runtime_previous(void *running, const char *relay, const char *text, const char *why,
 			  struct addr *out, uint32_t max);
+/* At start, before anything touches the host: refuses a listen address of cfg another
+ * process holds unless its relay says reuseport_shared (portown.h). Call it while still
+ * privileged, so the holder can be named by pid. Returns 0 or -EADDRINUSE with err set. */
+int runtime_check_ports(const struct config *cfg, char *err, size_t errlen);
 /* Chooses the backend, takes plan (runtime_check's for cfg), raises RLIMIT_NOFILE (the last
- * step that may need privilege beyond binding), builds balancers and workers, and refuses a
- * listen address another process holds unless its relay says reuseport_shared (portown.h;
- * call it before dropping privileges so the holder can be named); no thread runs yet. Takes cfg (freed by runtime_fini, also on failure). Returns 0 or -errno with err
+ * step that may need privilege beyond binding), builds balancers and workers; no thread runs
+ * yet. Takes cfg (freed by runtime_fini, also on failure). Returns 0 or -errno with err
  * set. */
 int runtime_prepare(struct runtime *rt, struct config *cfg, const struct plan *plan,
 		    const struct uring_caps *caps, char *err, size_t errlen);
@@ -98,7 +101,7 @@ void runtime_set_heartbeat(struct runtime *rt, uint64_t ns);
  * warning that gives the cause; rt->backend says which runs. */
 int runtime_start(struct runtime *rt, char *err, size_t errlen);
 /* Applies new_cfg, checked by runtime_check(rt, new_cfg, plan), to the running workers
- * (new listen addresses get the port-ownership check of runtime_prepare first)
+ * (new listen addresses get the port-ownership check of runtime_check_ports first)
  * without a restart: listeners whose address stays keep their sockets (and queued datagrams)
  * and their sessions; upstream changes apply to new sessions (sessions on removed upstreams
  * end); relays and listeners come and go; new relays' session tables are sized by plan.

@@ -15,6 +15,8 @@
 #   filters its own relay's port, B warns of A's filter, A's exit leaves B's.
 # - kill -9 leaves our filter (a classic filter outlives its process); the next start
 #   replaces it instead of failing or adding a second.
+# - a second start of the same configuration is refused (listen ports held, or the pid file)
+#   before it attaches anything: the running relay keeps its filter.
 # - a reload that changes tc_hook or tc_priority is refused, with the old configuration
 #   still in force.
 # - "tcx": a BPF link, no qdisc, no classic filter; and shedding alone (filter mode "off")
@@ -259,6 +261,40 @@ kill_case()
 	case_ok "$c" "the left filter is replaced, then removed"
 }
 
+# A second start of the running relay's configuration (an operator's `ringrelay -c` beside
+# the service), once with a pid_file both name and once without (the listen ports held): it
+# is refused before it touches the host, so A keeps its classic filter (B's would have
+# replaced it, then gone with B's exit) and still drops the denied clients.
+second_case()
+{
+	local c="[clsact, second start]" conf2 out rc n
+	case_begin
+	start_with "$c" clsact tc || return
+	conf2=$TMPD/second.conf
+	sed "s|control_socket = \"[^\"]*\"|control_socket = \"$TMPD/run/ctl-2.sock\"|" "$conf" >"$conf2"
+	for pidf in none shared; do
+		if [ $pidf = shared ]; then
+			lib_relay_stop || lib_case_fail "$c A's exit status $?"
+			echo "pid_file = \"$TMPD/run/rr.pid\";" >>"$conf"
+			echo "pid_file = \"$TMPD/run/rr.pid\";" >>"$conf2"
+			lib_relay_start "$conf" || { lib_case_fail "$c A with a pid_file did not start"; bare; return; }
+		fi
+		out=$(timeout 20 ip netns exec "$NS_R" "$RINGRELAY" -f -c "$conf2" 2>&1)
+		rc=$?
+		[ $rc = 1 ] || lib_case_fail "$c ($pidf pid_file) B's exit status $rc, want 1: $out"
+		echo "$out" | grep -qE "already running as pid $RELAY_PID|in use by pid $RELAY_PID" ||
+			lib_case_fail "$c ($pidf pid_file) B's refusal does not name A: $out"
+		echo "$out" | grep -q "filter: attached" &&
+			lib_case_fail "$c ($pidf pid_file) B attached its filter before it was refused"
+		n=$(ours)
+		[ "$n" = 1 ] || lib_case_fail "$c ($pidf pid_file) after B: $n filters of ours, want A's"
+		filtered "$c ($pidf pid_file) A after B:"
+	done
+	[ -f "$TMPD/run/rr.pid" ] || lib_case_fail "$c B removed A's pid file"
+	lib_relay_stop || lib_case_fail "$c A's exit status $?"
+	case_ok "$c" "refused before it attaches, by the listen ports or the pid file; A keeps its filter"
+}
+
 reload_case()
 {
 	local c="[clsact, reload to tcx, to another priority]" conf
@@ -361,6 +397,7 @@ foreign_case clsact
 foreign_case tcx
 two_daemons_case
 kill_case
+second_case
 reload_case
 tcx_case
 offload_case
