@@ -933,6 +933,16 @@ static void unfast_sessions(struct worker *w, uint32_t r)
 			fast_close(w, r, &t->slots[i]);
 }
 
+/* The program goes away, and its per-session counts with it: a later program starts its
+ * slots at zero, so no slot may fold against counts the old one left (they would wrap). */
+static void forget_flows(struct session_table *t)
+{
+	uint32_t i;
+
+	for (i = 0; t->slots && i < t->capacity; i++)
+		t->slots[i].flow = SESSION_NONE;
+}
+
 /* A fast-path session whose client the new filter rules deny ends: replies would otherwise
  * keep flowing to it below the filter. */
 static bool client_allowed(const struct worker *w, uint32_t r, const struct session *s)
@@ -949,8 +959,10 @@ static void apply_fast(struct worker *w, struct worker_cmd *cmd)
 
 	if (w->fast.f && w->fast.f != cmd->fast) {
 		for (r = 0; r < WORKER_MAX_RELAYS; r++)
-			if (w->relays[r].state != RELAY_SLOT_UNUSED)
+			if (w->relays[r].state != RELAY_SLOT_UNUSED) {
 				unfast_sessions(w, r);
+				forget_flows(&w->relays[r].sessions);
+			}
 	}
 	w->fast.f = cmd->fast;
 	/* The flow maps and this worker's session regions are sized by the plan at start; a

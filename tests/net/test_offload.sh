@@ -10,6 +10,7 @@
 #  - fragments (datagrams over the MTU) and datagrams over the relay's buffer take the socket
 #    path: intact, or dropped and counted as truncated, as without the fast path;
 #  - idle expiry uses the program's last-seen time (busy only in the fast path: no expiry);
+#  - a reload that unloads the program and one that loads a new one: the counters run on;
 #  - a reload that removes the upstream removes the entries (the next datagram reaches the
 #    new upstream, not the old one through a stale entry);
 #  - the filter runs first: a denied client never reaches the fast path, and a reload that
@@ -293,6 +294,38 @@ expiry_case()
 	lib_relay_stop || lib_case_fail "$c relay exit status"
 	lib_stop_pid "$echo"
 	lib_case_ok "$c"
+}
+
+# A reload that unloads the program (offload, shedding and the filter all off), then one that
+# loads a new one: a session in a slot that had a fast session of the old program starts
+# against the new program's counts (zero), not the old one's (the counters went backwards
+# by what the old session had folded, then wrapped).
+reprogram_case()
+{
+	local c="[tc/ipv4 program reloaded]" conf=$TMPD/reprog.conf out
+	lib_family 4
+	to=$(ep "$RELAY_IP" 5000)
+	prepare_mode tc
+	lib_udp_bg "$NS_U" "$TMPD/echo-rp.json" echo --bind "$(ep "$UP1_IP" 9000)"
+	local echo=$BG_PID
+	write_conf "$conf" tc 1.0 "$(ep "$UP1_IP" 9000)"
+	sed -i 's/offload = "tc";/offload = "tc"; shed = "off";/' "$conf"
+	lib_relay_start "$conf" || { lib_case_fail "$c relay did not start"; lib_stop_pid "$echo"; return; }
+	for round in 1 2; do
+		out=$(lib_udp "$NS_C" client --to "$to" --clients 1 --count 20 --interval 0.02 \
+			--port-base 41500 --expect-echo --seconds 20) || lib_case_fail "$c round $round: $out"
+		expect_relayed "$c round $round" $((20 * round)) 10
+		lib_wait_stat sessions_expired -eq "$round" 6 ||
+			lib_case_fail "$c round $round: session not expired: $LAST_STAT"
+		[ "$round" = 2 ] && break
+		sed -i 's/offload = "tc";/offload = "off";/' "$conf"
+		lib_relay_hup || lib_case_fail "$c the reload to offload off was not applied"
+		sed -i 's/offload = "off";/offload = "tc";/' "$conf"
+		lib_relay_hup || lib_case_fail "$c the reload to offload tc was not applied"
+	done
+	lib_relay_stop || lib_case_fail "$c relay exit status"
+	lib_stop_pid "$echo"
+	lib_case_ok "$c the counters run on across a new program: 40 each way"
 }
 
 # Early shedding beside the tc fast path: on veth without RPS it joins the fast path's tc
@@ -587,6 +620,7 @@ gso_case 4
 gso_case 6
 noperfmon_case
 expiry_case
+reprogram_case
 shed_hook_case
 shed_hook_setting_case
 filter_case
