@@ -324,6 +324,24 @@ uint64_t privs_sockopt_mask(void)
 	return prm & (UINT64_C(1) << CAP_NET_ADMIN);
 }
 
+uint64_t privs_session_mask(const struct config *cfg)
+{
+	struct __user_cap_data_struct d[2];
+	uint64_t mask, prm, bind = UINT64_C(1) << CAP_NET_BIND_SERVICE;
+	uint32_t i;
+
+	if (!privs_need_sockopt(cfg))
+		return 0;
+	mask = privs_sockopt_mask();
+	for (i = 0; i < cfg->n_relays; i++)
+		if (cfg->relays[i].source == SOURCE_CLIENT)
+			break;
+	if (i == cfg->n_relays || privs_capget(d))
+		return mask;
+	prm = (uint64_t)d[0].permitted | (uint64_t)d[1].permitted << 32;
+	return mask | (prm & bind);
+}
+
 int privs_fs_as(uid_t uid, gid_t gid)
 {
 	/* Both calls return the previous id; reading it back says whether the change took. */

@@ -103,10 +103,10 @@ void worker_report(struct worker *w, enum worker_state state)
 
 	/* Set-up is over: the listeners are bound (low ports need CAP_NET_BIND_SERVICE) and the
 	 * ring made. A worker reads the network's datagrams; from here on it holds nothing,
-	 * unless its session sockets need IP_TRANSPARENT or SO_MARK (privs_need_sockopt). */
+	 * unless its session sockets need IP_TRANSPARENT or SO_MARK, or bind to a client's low
+	 * port (privs_session_mask). */
 	if (state == WORKER_READY) {
-		err = privs_thread_keep(w->cfg && privs_need_sockopt(w->cfg) ? privs_sockopt_mask()
-									     : 0);
+		err = privs_thread_keep(w->cfg ? privs_session_mask(w->cfg) : 0);
 		if (err) {
 			snprintf(w->error, sizeof(w->error), "worker %u: drop capabilities: %s",
 				 w->id, strerror(-err));
@@ -452,6 +452,17 @@ err_release:
 		counter_add(&uc->unreachable, n);
 	} else {
 		relay_count_drop(c, RELAY_DIR_TO_UPSTREAM, DROP_SOCKET_ERROR, n);
+		if (!w->session_err_told) {
+			char buf[ADDR_STRLEN];
+
+			/* once: a cause that fails one client (a low port without
+			 * CAP_NET_BIND_SERVICE, a port in use) fails all its datagrams */
+			w->session_err_told = true;
+			log_warn("worker %u: relay %s: no session socket for client %s: %s; its "
+				 "datagrams are counted socket_error (said once per worker)",
+				 w->id, wr->conf->name, addr_format(client, buf, sizeof(buf)),
+				 strerror(-err));
+		}
 	}
 	return NULL;
 }

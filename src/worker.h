@@ -174,6 +174,7 @@ struct worker {
 	struct worker_cmd *cmd;
 	uint64_t now; /* monotonic ns, sampled once per loop iteration */
 	uint64_t heartbeat_ns; /* an idle loop turns at least this often (watchdog); 0: no need */
+	bool session_err_told; /* a session socket's failure was logged (once per worker) */
 	bool ring_nomem; /* the io_uring backend failed with ENOMEM making its rings: the runtime
 			  * may fall back to mmsg (RLIMIT_MEMLOCK) */
 	pthread_t thread;

@@ -22,7 +22,8 @@
 #            every datagram (the io_uring backend sent every copy to the last member before)
 #            and count their copies,
 #            and a transparent forward relay gets its replies through the documented policy
-#            routes;
+#            routes; clients sending from port 514 and from a wildcard listener's own port
+#            are relayed too;
 #   replies: a transparent mirror with one member dead still sends every copy to the other
 #            (the dead one's ICMP errors failed the shared socket's next sends), and reads
 #            and drops what the members send back (both backends).
@@ -1060,6 +1061,34 @@ print(" ".join(str(u["tx_pkts"]) for u in r["upstreams"]), r["total"]["tx_pkts"]
 	reply_routes del "$fam"
 }
 
+# ---- source = "client" for clients that send from a port below 1024 (the workers keep
+# CAP_NET_BIND_SERVICE for their session sockets' binds) and from the port of a wildcard
+# listener (514 -> 514: the session socket's bind must not conflict with the listener's).
+source_ports_case()
+{
+	local fam=$1 any=0.0.0.0 port n want rec=$TMPD/p-$1.rec
+	[ "$fam" = 6 ] && any=::
+	lib_case_begin source-ports io_uring "$fam"
+	c="[ipv$fam transparent mirror, wildcard listener]"
+	lib_case_server "$TMPD/p1.json" sink --bind "$(ep "$UP1_IP" 9000)" --out "$rec"
+	lib_relay_conf "$conf" backend=io_uring listen="$(ep "$any" 5000)" \
+		up="$(ep "$UP1_IP" 9000)" mode=mirror
+	conf_extra "$conf" 'source = "client";'
+	lib_case_start_conf || return
+	for port in 514 5000; do
+		lib_udp "$NS_C" client --to "$to" --clients 1 --count 3 --port-base $port >/dev/null
+	done
+	lib_wait_lines "$rec" 6 5
+	for port in 514 5000; do
+		want=$(ep "$CLIENT_IP" $port)
+		n=$(awk -v w="$want" '$1 == w' "$rec" | wc -l)
+		[ "$n" = 3 ] && lib_case_ok "$c 3 datagrams from $want" ||
+			lib_case_fail "$c $n datagrams from $want, want 3: $(lib_relay_log_current |
+				grep 'no session socket')"
+	done
+	lib_case_end
+}
+
 # ---- a transparent mirror's sockets to the members, with one member dead, then answering
 mirror_replies_case()
 {
@@ -1120,6 +1149,7 @@ for fam in 4 6; do
 	drain_case "$fam"
 	sums_case io_uring "$fam"
 	source_case "$fam"
+	source_ports_case "$fam"
 	mirror_replies_case io_uring "$fam"
 	host_case io_uring "$fam"
 done
