@@ -550,13 +550,15 @@ static int sessions_check(struct config_parser *p, const config_setting_t *g,
 	return 0;
 }
 
+static bool client_family_clash(const struct relay_conf *rc, char *why, size_t len);
+
 /* Across a relay's settings: a source address must be of the family of its literal
  * upstreams (a name's addresses of the other family are left out when resolved); the
  * sessions' limits. */
 static int relay_check(struct config_parser *p, const config_setting_t *g, void *base)
 {
 	struct relay_conf *r = base;
-	char text[ADDR_STRLEN];
+	char text[ADDR_STRLEN], why[160];
 	uint32_t i;
 
 	if (r->resolve_interval > 0 && r->resolve_interval < CONFIG_MIN_INTERVAL)
@@ -567,6 +569,8 @@ static int relay_check(struct config_parser *p, const config_setting_t *g, void 
 			return config_err_member(
 			    p, g, "source", "upstream %s is of the other address family",
 			    addr_format(&r->members[i].addr, text, sizeof(text)));
+	if (r->source == SOURCE_CLIENT && client_family_clash(r, why, sizeof(why)))
+		return config_err_member(p, g, "source", "%s", why);
 	if (r->reply_timeout > 0 && r->mode == RELAY_MODE_MIRROR)
 		return config_err_member(p, g, "reply_timeout",
 					 "applies to forward mode only (a mirror expects no reply)");
@@ -1368,7 +1372,40 @@ int config_resolve_host(const char *host, uint16_t port, int family, struct addr
 
 int config_upstream_family(const struct relay_conf *rc)
 {
-	return rc->source == SOURCE_ADDRESS ? addr_family(&rc->source_addr) : AF_UNSPEC;
+	if (rc->source == SOURCE_ADDRESS)
+		return addr_family(&rc->source_addr);
+	/* a client's address is sent from: its listeners' family (relay_check) */
+	if (rc->source == SOURCE_CLIENT && rc->n_listen)
+		return addr_family(&rc->listen[0]);
+	return AF_UNSPEC;
+}
+
+/* source = "client" sends from the client's address, so the listeners must be of one family
+ * and every member of theirs. True, with why set, when not. */
+static bool client_family_clash(const struct relay_conf *rc, char *why, size_t len)
+{
+	char a[ADDR_STRLEN], b[ADDR_STRLEN];
+	uint32_t i;
+
+	for (i = 1; i < rc->n_listen; i++)
+		if (addr_family(&rc->listen[i]) != addr_family(&rc->listen[0])) {
+			snprintf(why, len,
+				 "\"client\" sends from the client's own address: listen addresses "
+				 "%s and %s are of two families (one relay per family)",
+				 addr_format(&rc->listen[0], a, sizeof(a)),
+				 addr_format(&rc->listen[i], b, sizeof(b)));
+			return true;
+		}
+	for (i = 0; rc->n_listen && i < rc->n_members; i++)
+		if (addr_family(&rc->members[i].addr) != addr_family(&rc->listen[0])) {
+			snprintf(why, len,
+				 "\"client\" sends from the client's own address: upstream %s is of "
+				 "the other address family than listen address %s",
+				 addr_format(&rc->members[i].addr, a, sizeof(a)),
+				 addr_format(&rc->listen[0], b, sizeof(b)));
+			return true;
+		}
+	return false;
 }
 
 int config_entry_addrs(const struct upstream_conf *u, int family, struct addr *out, char *why,
@@ -1457,7 +1494,7 @@ int config_resolve_with(struct config *cfg, const struct config_names *how, char
 			size_t errlen)
 {
 	struct addr got[CONFIG_MAX_UPSTREAMS];
-	char host[CONFIG_HOST_LEN], why[128], text[ADDR_STRLEN];
+	char host[CONFIG_HOST_LEN], why[192], text[ADDR_STRLEN];
 	uint16_t port;
 	uint32_t r, i, k;
 	int n;
@@ -1529,6 +1566,11 @@ int config_resolve_with(struct config *cfg, const struct config_names *how, char
 					 CONFIG_MAX_UPSTREAMS);
 				return -E2BIG;
 			}
+		}
+		if (rc->source == SOURCE_CLIENT && client_family_clash(rc, why, sizeof(why))) {
+			snprintf(err, errlen, "%s:%d: relay '%s': source: %s", cfg->path, rc->line,
+				 rc->name, why);
+			return -EINVAL;
 		}
 	}
 	cfg->resolved = true;

@@ -574,6 +574,14 @@ static const struct error_case error_cases[] = {
     {"relays = ( { name = \"a\"; listen = [ \"127.0.0.1:1\" ]; upstreams = [ \"127.0.0.1:2\" ];\n"
      " session_timeout = -1.5; } );\n",
      "t.conf:2: relays[0].session_timeout: must be greater than 0 and at most 86400 seconds"},
+    {"relays = ( { name = \"a\"; listen = [ \"127.0.0.1:1\", \"[::1]:1\" ];\n"
+     " upstreams = [ \"127.0.0.1:2\" ]; source = \"client\"; } );\n",
+     "t.conf:2: relays[0].source: \"client\" sends from the client's own address: listen "
+     "addresses 127.0.0.1:1 and [::1]:1 are of two families (one relay per family)"},
+    {"relays = ( { name = \"a\"; listen = [ \"127.0.0.1:1\" ]; upstreams = [ \"[::1]:2\" ];\n"
+     " source = \"client\"; } );\n",
+     "t.conf:2: relays[0].source: \"client\" sends from the client's own address: upstream "
+     "[::1]:2 is of the other address family than listen address 127.0.0.1:1"},
     {"relays = ( { name = \"a\"; listen = [ \"127.0.0.1:1\" ]; upstreams = [ \"127.0.0.1:2\" ];\n"
      " max_sessions = 0; } );\n",
      "t.conf:2: relays[0].max_sessions: must be from 1 to 4194304"},
@@ -923,6 +931,62 @@ static void test_resolve_listen_clash(void **state)
 	config_free(cfg);
 }
 
+/* A stand-in resolver: every name has an IPv4 and an IPv6 address; it serves the family
+ * asked for. */
+static int both_families(void *arg, const char *host, uint16_t port, int family,
+			 struct addr *out, uint32_t max, char *why, size_t whylen)
+{
+	const char *const text[] = { "198.18.2.7:0", "[2001:2::7]:0" };
+	const char *perr;
+	int n = 0;
+	size_t i;
+
+	(void)arg, (void)host, (void)max, (void)why, (void)whylen;
+	for (i = 0; i < 2; i++) {
+		struct addr a;
+
+		assert_int_equal(addr_parse(text[i], &a, &perr), 0);
+		if (family != AF_UNSPEC && addr_family(&a) != family)
+			continue;
+		addr_set_port(&a, port);
+		out[n++] = a;
+	}
+	return n;
+}
+
+/* source = "client": a name's addresses are those of the listeners' family (a v4 client's
+ * session cannot bind its address on a v6 socket: half of the sessions failed); a listen
+ * name of the other family than the relay's other listeners is refused. */
+static void test_resolve_client_family(void **state)
+{
+	const struct config_names how = { .lookup = both_families };
+	char err[CONFIG_ERR_LEN];
+	struct config *cfg;
+	uint32_t i;
+
+	(void)state;
+	cfg = load_ok("relays = ( { name = \"a\"; listen = [ \"[2001:2::1]:514\" ]; "
+		      "upstreams = [ \"collector:514\" ]; source = \"client\"; } );\n");
+	assert_int_equal(config_resolve_with(cfg, &how, err, sizeof(err)), 0);
+	assert_int_equal(cfg->relays[0].n_members, 1);
+	for (i = 0; i < cfg->relays[0].n_members; i++)
+		assert_int_equal(addr_family(&cfg->relays[0].members[i].addr), AF_INET6);
+	config_free(cfg);
+	/* without source = "client": both */
+	cfg = load_ok("relays = ( { name = \"a\"; listen = [ \"[2001:2::1]:514\" ]; "
+		      "upstreams = [ \"collector:514\" ]; } );\n");
+	assert_int_equal(config_resolve_with(cfg, &how, err, sizeof(err)), 0);
+	assert_int_equal(cfg->relays[0].n_members, 2);
+	config_free(cfg);
+	cfg = load_ok("relays = ( { name = \"a\"; listen = [ \"[2001:2::1]:514\", \"relay:514\" ]; "
+		      "upstreams = [ \"[2001:2::9]:514\" ]; source = \"client\"; } );\n");
+	assert_int_equal(config_resolve_with(cfg, &how, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "relay 'a': source: \"client\" sends from the client's own "
+				    "address: listen addresses [2001:2::1]:514 and 198.18.2.7:514 are "
+				    "of two families"));
+	config_free(cfg);
+}
+
 /* What config_keep_restart reports, one line per changed setting. */
 struct kept {
 	char what[16][64];
@@ -1120,6 +1184,7 @@ int main(void)
 	    cmocka_unit_test(test_names),   cmocka_unit_test(test_keep_restart),
 	    cmocka_unit_test(test_resolve_order),
 	    cmocka_unit_test(test_resolve_listen_clash),
+	    cmocka_unit_test(test_resolve_client_family),
 	    cmocka_unit_test(test_files),   cmocka_unit_test(test_sessions_per_source),
 	    cmocka_unit_test(test_shipped), cmocka_unit_test(test_check_host),
 	};
