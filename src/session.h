@@ -123,13 +123,13 @@ void session_close(struct session_table *t, struct session *s);
 /* Returns a CLOSING session's slot to the free list and bumps its gen. */
 void session_release(struct session_table *t, struct session *s);
 
-static inline void session_count_up(struct session *s, uint32_t datagrams, uint32_t bytes)
+static inline void session_count_up(struct session *s, uint64_t datagrams, uint64_t bytes)
 {
 	s->up_datagrams += datagrams;
 	s->up_bytes += bytes;
 }
 
-static inline void session_count_down(struct session *s, uint32_t datagrams, uint32_t bytes)
+static inline void session_count_down(struct session *s, uint64_t datagrams, uint64_t bytes)
 {
 	s->down_datagrams += datagrams;
 	s->down_bytes += bytes;

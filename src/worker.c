@@ -204,7 +204,7 @@ static void count_fast(struct worker *w, uint32_t r, struct session *s,
 	if (!up->rx_pkts && !fold[RELAY_DIR_TO_CLIENT].rx_pkts)
 		return;
 	worker_count_fast(w, r, s, up, &fold[RELAY_DIR_TO_CLIENT]);
-	session_count_up(s, (uint32_t)up->rx_pkts, (uint32_t)up->rx_bytes);
+	session_count_up(s, up->rx_pkts, up->rx_bytes);
 }
 
 /* Puts new session s of relay slot r (its upstream socket fd) on the fast path when the
@@ -493,7 +493,7 @@ void worker_count_fast(struct worker *w, uint32_t r, struct session *s,
 	upstream_count_lost(w, r, s->upstream, true, up->drops[DROP_UNREACHABLE]);
 	upstream_count_lost(w, r, s->upstream, false, up->drops[DROP_SEND_ERROR]);
 	upstream_count_rx(w, r, s->upstream, down->rx_pkts, down->rx_bytes);
-	session_count_down(s, (uint32_t)down->rx_pkts, (uint32_t)down->rx_bytes);
+	session_count_down(s, down->rx_pkts, down->rx_bytes);
 }
 
 /* The counter slot of relay slot r's member at address a, or SESSION_NONE. */
