@@ -576,28 +576,37 @@ static int probe_new_listeners(const struct config *old, const struct config *ne
  * deadline, also for a command begun). Returns 0 or -errno with err set: -ETIMEDOUT when
  * *n_stuck workers did not take or finish it (they keep serving what they had, and the config
  * they read must stay allocated), else the first failing worker's. */
-static int apply_all(struct runtime *rt, const struct config *cfg, const struct plan *plan,
-		     const uint32_t *slot, bool keep_fast, uint32_t *n_stuck, char *err,
-		     size_t errlen)
+/* What an APPLY's commands point to, in one block: a worker stuck in the middle of one keeps
+ * it (the caller's plan and slots may be on its stack). */
+struct apply_block {
+	struct plan plan;
+	uint32_t slot[CONFIG_MAX_RELAYS];
+	struct worker_cmd cmd[];
+};
+
+/* A block for apply_all, made before anything is changed: NULL (err set) when out of
+ * memory. */
+static struct apply_block *apply_block_new(const struct runtime *rt, char *err, size_t errlen)
 {
-	/* What the commands point to, in one block: a worker stuck in the middle of one keeps
-	 * it (the caller's plan and slots may be on its stack). */
-	struct apply_block {
-		struct plan plan;
-		uint32_t slot[CONFIG_MAX_RELAYS];
-		struct worker_cmd cmd[];
-	} *b;
+	struct apply_block *b;
+
+	b = calloc(1, sizeof(*b) + (rt->n_started ? rt->n_started : 1) * sizeof(b->cmd[0]));
+	if (!b)
+		snprintf(err, errlen, "out of memory");
+	return b;
+}
+
+/* Posts cfg to every started worker with block b (apply_block_new; taken) and waits. */
+static int apply_all(struct runtime *rt, struct apply_block *b, const struct config *cfg,
+		     const struct plan *plan, const uint32_t *slot, bool keep_fast,
+		     uint32_t *n_stuck, char *err, size_t errlen)
+{
 	struct worker_cmd *cmd;
 	uint64_t deadline;
 	uint32_t i;
 	int ret = 0, rank = 0;
 
 	*n_stuck = 0;
-	b = calloc(1, sizeof(*b) + (rt->n_started ? rt->n_started : 1) * sizeof(b->cmd[0]));
-	if (!b) {
-		snprintf(err, errlen, "out of memory");
-		return -ENOMEM;
-	}
 	b->plan = *plan;
 	memcpy(b->slot, slot, cfg->n_relays * sizeof(*slot));
 	cmd = b->cmd;
@@ -653,9 +662,16 @@ int runtime_reload(struct runtime *rt, struct config *new_cfg, const struct plan
 {
 	uint32_t slot[CONFIG_MAX_RELAYS], n_stuck;
 	bool busy[WORKER_MAX_RELAYS];
+	struct apply_block *b;
 	int ret;
 
 	*applied = false;
+	/* Made first: once the pools are published the workers must be told. */
+	b = apply_block_new(rt, err, errlen);
+	if (!b) {
+		config_free(new_cfg);
+		return -ENOMEM;
+	}
 	ret = check_port_owners(rt->cfg, new_cfg, err, errlen);
 	if (!ret)
 		ret = probe_new_listeners(rt->cfg, new_cfg, err, errlen);
@@ -668,11 +684,12 @@ int runtime_reload(struct runtime *rt, struct config *new_cfg, const struct plan
 	if (!ret)
 		ret = upstream_publish(rt, new_cfg, slot, err, errlen);
 	if (ret) {
+		free(b);
 		config_free(new_cfg);
 		return ret;
 	}
 	*applied = true;
-	ret = apply_all(rt, new_cfg, plan, slot, false, &n_stuck, err, errlen);
+	ret = apply_all(rt, b, new_cfg, plan, slot, false, &n_stuck, err, errlen);
 	/* Workers already switched what they could: the new config is in force and an error
 	 * is reported as the reload's result. */
 	if (ret)
@@ -696,9 +713,12 @@ int runtime_reload(struct runtime *rt, struct config *new_cfg, const struct plan
 
 int runtime_reapply(struct runtime *rt, char *err, size_t errlen)
 {
+	struct apply_block *b = apply_block_new(rt, err, errlen);
 	uint32_t n_stuck;
 
-	return apply_all(rt, rt->cfg, &rt->applied_plan, rt->relay_slot, true, &n_stuck, err,
+	if (!b)
+		return -ENOMEM;
+	return apply_all(rt, b, rt->cfg, &rt->applied_plan, rt->relay_slot, true, &n_stuck, err,
 			 errlen);
 }
 
