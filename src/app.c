@@ -181,6 +181,9 @@ int app_snapshot(struct app *a, struct snapshot *s)
 /* Shedding alone loads the program only where it can: an unprivileged run says why in one
  * line instead of failing a load. */
 #define APP_SHED_NO_CAPS "needs CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON (root has them)"
+#define APP_SHED_RESTART                                                                    \
+	"the BPF program loads only at start (with CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON): " \
+	"restart to apply"
 /* Before Linux 6.9 a thread without CAP_BPF (the control thread) finds no NAPI thread: the
  * report gets those the napi block found at start or at the last reload. */
 static void app_rxreport_threads(struct app *a, struct rxreport *r)
@@ -350,7 +353,11 @@ static int app_filter_follow(struct app *a, const struct config *cfg, const stru
 	 * under the config before, which app_filter_release then unloads). */
 	if (!app_needs_program(cfg)) {
 		a->rt.fast = NULL;
-		return shed_apply(NULL, cfg, APP_SHED_NO_CAPS, a->shed, err, errlen);
+		/* a reload of a daemon that started without the program kept no capability to
+		 * load it, whatever the service grants */
+		return shed_apply(NULL, cfg, a->rt.cfg && !a->filter ? APP_SHED_RESTART
+								     : APP_SHED_NO_CAPS,
+				  a->shed, err, errlen);
 	}
 	/* The admin thread keeps the capabilities to load a program only when one was loaded
 	 * at start (rt.cfg is set once started): a reload cannot load the first. */

@@ -13,7 +13,8 @@
 # front of the relay's interface, counted at the sender) and veth-rc's rx_dropped. Shed
 # datagrams count as received and dropped (shed_full_socket, shed_heavy_flow), like the
 # socket's own overflow. Shedding runs in tc here (veth without RPS). IPv4 and IPv6, io_uring
-# (NET_BACKENDS to change).
+# (NET_BACKENDS to change). A start without the program and a reload that turns shedding on:
+# status says it takes a restart.
 . "$(dirname "$0")/lib.sh"
 lib_topology
 
@@ -227,9 +228,32 @@ print(p["sent"], p["answered"])' "$probe_out")
 	lib_case_end
 }
 
+# A start without the program (shed = "off", nothing else wants it) keeps no capability to
+# load it: a reload that turns shedding on says it takes a restart (it said the process
+# lacked capabilities it has).
+shed_later_case()
+{
+	local st
+	lib_case_begin shed-later io_uring 4
+	lib_relay_conf "$conf" listen="$to" up="$(ep "$UP1_IP" 9000)"
+	sed -i 's/name = "t";/name = "t"; shed = "off";/' "$conf"
+	lib_relay_start "$conf" || { lib_case_fail "$c relay did not start"; return; }
+	sed -i 's/ shed = "off";//' "$conf"
+	lib_relay_hup || lib_case_fail "$c the reload was not applied"
+	st=$("$CTL" -s "$TMPD/run/ctl.sock" -j status 2>&1 | "$PY" -c 'import json,sys
+s=json.load(sys.stdin)["relays"][0]["shed"]; print(s["on"], s["why"])' 2>&1)
+	case $st in
+	"False the BPF program loads only at start"*"restart to apply")
+		lib_case_ok "$c shed turned on by a reload: $st" ;;
+	*) lib_case_fail "$c shed turned on by a reload: status says '$st'" ;;
+	esac
+	lib_case_end
+}
+
 for backend in ${NET_BACKENDS:-io_uring}; do
 	for fam in 4 6; do
 		run_case "$backend" "$fam"
 	done
 done
+shed_later_case
 lib_done
