@@ -175,25 +175,6 @@ int napi_sysfs_put(int fd, uint64_t value)
 	return (size_t)n == strlen(text) ? 0 : -EIO;
 }
 
-/* Writes value to /sys/class/net/IFNAME/FILE. Returns 0 or -errno. */
-static int napi_sysfs_write(const char *ifname, const char *file, uint64_t value)
-{
-	int fd = napi_sysfs_open(ifname, file), ret;
-
-	if (fd < 0)
-		return fd;
-	ret = napi_sysfs_put(fd, value);
-	close(fd);
-	return ret;
-}
-
-int napi_set_device(const char *ifname, const struct napi_values *v)
-{
-	int ret = napi_sysfs_write(ifname, "napi_defer_hard_irqs", v->defer_hard_irqs);
-
-	return ret ? ret : napi_sysfs_write(ifname, "gro_flush_timeout", v->gro_flush_timeout);
-}
-
 /* The first line of path (newline kept) into buf. Returns 0 or -errno. */
 static int napi_read_line(const char *path, char *buf, size_t len)
 {
@@ -240,11 +221,6 @@ int napi_get_threaded(const char *ifname)
 	int ret = napi_sysfs_get(ifname, "threaded", &on);
 
 	return ret ? ret : on != 0;
-}
-
-int napi_set_threaded(const char *ifname, bool on)
-{
-	return napi_sysfs_write(ifname, "threaded", on);
 }
 
 bool napi_thread_name_is(const char *comm, const char *ifname, uint32_t id)

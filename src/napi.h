@@ -58,12 +58,6 @@ int napi_set(uint32_t id, const struct napi_values *v);
 int napi_sysfs_open(const char *ifname, const char *file);
 int napi_sysfs_put(int fd, uint64_t value);
 
-/* Writes defer_hard_irqs and gro_flush_timeout to the device's files. Returns 0 or -errno. */
-int napi_set_device(const char *ifname, const struct napi_values *v);
-
-/* Writes 1 or 0 to the device's threaded file. Returns 0 or -errno. */
-int napi_set_threaded(const char *ifname, bool on);
-
 /* The device's napi_defer_hard_irqs and gro_flush_timeout into *v (irq_suspend_timeout 0).
  * Returns 0 or -errno. */
 int napi_get_device(const char *ifname, struct napi_values *v);
