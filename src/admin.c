@@ -399,7 +399,7 @@ static void *admin_thread(void *arg)
 		filter_free(ad->a->filter);
 		ad->a->filter = NULL;
 	}
-	napitune_restore(&ad->a->napi_threads);
+	napitune_restore(&ad->a->napi_saved);
 	pthread_mutex_unlock(&ad->a->lock);
 	return NULL;
 }

@@ -497,7 +497,7 @@ void app_filter_forget(struct app *a)
 int app_napi_sync(struct app *a, const struct config *cfg, bool log_now)
 {
 	int ret = napitune_apply(cfg, a->rt.plan.cpu, a->rt.plan.n_workers, &a->napi,
-				 &a->napi_threads);
+				 &a->napi_saved);
 
 	if (log_now)
 		app_napi_log(a);

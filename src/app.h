@@ -51,13 +51,14 @@ struct app {
 	char last_reload_error[CONFIG_ERR_LEN]; /* "" after a good reload */
 	bool last_reload_partial; /* the error above is a partial reload's */
 	struct admin *admin; /* the thread that applies reloads; NULL before it starts */
-	/* The napi block was applied at start (a listen interface had NAPI to tune): the admin
-	 * thread keeps the capabilities to apply it again. */
+	/* The napi block was applied at start (a listen interface had NAPI to tune, or the
+	 * block changed something): the admin thread keeps the capabilities to apply it again
+	 * and to put back what it changed. */
 	bool napi_tuned;
 	struct napitune_report napi; /* what app_napi_sync applied last */
-	/* NAPI threads at napi.thread_nice, put back at exit (by the admin thread, or by main
-	 * when it never started) */
-	struct napitune_threads napi_threads;
+	/* What the napi block changed, put back at exit (by the admin thread, or by main when
+	 * it never started) */
+	struct napitune_saved napi_saved;
 	struct steer steer; /* the steering in force (steer.h): at start, then each reload */
 };
 

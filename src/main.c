@@ -788,9 +788,10 @@ int main(int argc, char **argv)
 	/* The napi block while we are still root (sysfs files are root's), after the filter's
 	 * attach (which re-makes NAPI instances), with the plan's worker CPUs; logged once the
 	 * workers say how their busy polling went. The admin thread keeps what it takes to
-	 * apply it again only when some listen interface has a NAPI instance to apply it to. */
+	 * apply it again only when some listen interface has a NAPI instance to apply it to,
+	 * or the block changed something (put back as the admin thread ends). */
 	app_napi_sync(&a, a.rt.cfg, false);
-	a.napi_tuned = napitune_any_instance(&a.napi);
+	a.napi_tuned = napitune_any_instance(&a.napi) || napitune_any_saved(&a.napi_saved);
 	admin_caps = (a.filter ? PRIVS_FILTER_CAPS : 0) |
 		     (a.napi_tuned ? PRIVS_NAPI_CAPS : 0) |
 		     (a.napi_tuned && (a.rt.cfg->napi.threaded || a.rt.cfg->napi.thread_nice)
@@ -872,7 +873,7 @@ out_stop:
 	 * left running on its maps. */
 	admin_stop(admin, a.rt.n_abandoned != 0);
 out_fini:
-	napitune_restore(&a.napi_threads); /* after admin_stop: nothing left (or no admin) */
+	napitune_restore(&a.napi_saved); /* after admin_stop: nothing left (or no admin) */
 	control_stop(ctl);
 	pidfile_remove(pid_file);
 	if (a.rt.n_abandoned) {

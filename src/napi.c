@@ -151,38 +151,28 @@ int napi_set(uint32_t id, const struct napi_values *v)
 	return netlink_netdev_call(NAPI_CMD_SET, 0, napi_put_values, &r, NULL, NULL);
 }
 
-/* Writes text to /sys/class/net/IFNAME/FILE. Returns 0 or -errno. */
-static int napi_sysfs_write(const char *ifname, const char *file, const char *text)
+int napi_sysfs_open(const char *ifname, const char *file)
 {
 	char path[128];
-	ssize_t n;
-	int fd, ret = 0;
+	int fd;
 
 	if (snprintf(path, sizeof(path), "/sys/class/net/%s/%s", ifname, file) >= (int)sizeof(path))
 		return -ENAMETOOLONG;
 	fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	n = write(fd, text, strlen(text));
-	if (n < 0)
-		ret = -errno;
-	else if ((size_t)n != strlen(text))
-		ret = -EIO;
-	close(fd);
-	return ret;
+	return fd < 0 ? -errno : fd;
 }
 
-int napi_set_device(const char *ifname, const struct napi_values *v)
+int napi_sysfs_put(int fd, uint64_t value)
 {
 	char text[24];
-	int ret;
+	ssize_t n;
 
-	snprintf(text, sizeof(text), "%" PRIu32 "\n", v->defer_hard_irqs);
-	ret = napi_sysfs_write(ifname, "napi_defer_hard_irqs", text);
-	if (ret)
-		return ret;
-	snprintf(text, sizeof(text), "%" PRIu64 "\n", v->gro_flush_timeout);
-	return napi_sysfs_write(ifname, "gro_flush_timeout", text);
+	snprintf(text, sizeof(text), "%" PRIu64 "\n", value);
+	/* A sysfs attribute takes each write whole, wherever the offset is. */
+	n = pwrite(fd, text, strlen(text), 0);
+	if (n < 0)
+		return -errno;
+	return (size_t)n == strlen(text) ? 0 : -EIO;
 }
 
 /* The first line of path (newline kept) into buf. Returns 0 or -errno. */
@@ -198,20 +188,39 @@ static int napi_read_line(const char *path, char *buf, size_t len)
 	return ret;
 }
 
-int napi_get_threaded(const char *ifname)
+/* /sys/class/net/IFNAME/FILE as a number into *value. Returns 0 or -errno. */
+static int napi_sysfs_get(const char *ifname, const char *file, uint64_t *value)
 {
-	char path[128], text[8];
+	char path[128], text[24];
 	int ret;
 
-	if (snprintf(path, sizeof(path), "/sys/class/net/%s/threaded", ifname) >= (int)sizeof(path))
+	if (snprintf(path, sizeof(path), "/sys/class/net/%s/%s", ifname, file) >= (int)sizeof(path))
 		return -ENAMETOOLONG;
 	ret = napi_read_line(path, text, sizeof(text));
-	return ret ? ret : atoi(text) != 0;
+	if (!ret)
+		*value = strtoull(text, NULL, 10);
+	return ret;
 }
 
-int napi_set_threaded(const char *ifname, bool on)
+int napi_get_device(const char *ifname, struct napi_values *v)
 {
-	return napi_sysfs_write(ifname, "threaded", on ? "1\n" : "0\n");
+	uint64_t defer;
+	int ret;
+
+	ret = napi_sysfs_get(ifname, "napi_defer_hard_irqs", &defer);
+	if (ret)
+		return ret;
+	v->defer_hard_irqs = (uint32_t)defer;
+	v->irq_suspend_timeout = 0;
+	return napi_sysfs_get(ifname, "gro_flush_timeout", &v->gro_flush_timeout);
+}
+
+int napi_get_threaded(const char *ifname)
+{
+	uint64_t on;
+	int ret = napi_sysfs_get(ifname, "threaded", &on);
+
+	return ret ? ret : on != 0;
 }
 
 bool napi_thread_name_is(const char *comm, const char *ifname, uint32_t id)
@@ -271,6 +280,16 @@ int napi_pin(pid_t pid, int cpu)
 	CPU_ZERO(&set);
 	CPU_SET(cpu, &set);
 	return sched_setaffinity(pid, sizeof(set), &set) ? -errno : 0;
+}
+
+int napi_affinity_get(pid_t pid, cpu_set_t *set)
+{
+	return sched_getaffinity(pid, sizeof(*set), set) ? -errno : 0;
+}
+
+int napi_affinity_set(pid_t pid, const cpu_set_t *set)
+{
+	return sched_setaffinity(pid, sizeof(*set), set) ? -errno : 0;
 }
 
 bool napi_thread_on_cpus(pid_t pid, const int *cpus, uint32_t n)

@@ -8,6 +8,7 @@
 #ifndef RINGRELAY_NAPI_H
 #define RINGRELAY_NAPI_H
 
+#include <sched.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -45,19 +46,24 @@ int napi_list(int ifindex, struct napi_instance *out, uint32_t max);
  * 0, -EOPNOTSUPP when the kernel has no NAPI_SET (before 6.13), or another -errno. */
 int napi_set(uint32_t id, const struct napi_values *v);
 
-/* Writes defer_hard_irqs and gro_flush_timeout to /sys/class/net/IFNAME/napi_defer_hard_irqs
- * and gro_flush_timeout, which the kernel copies to every NAPI instance of the device: the
- * fallback for kernels without NAPI_SET. Needs CAP_NET_ADMIN and write access to the files
- * (root's). Returns 0 or -errno. */
-int napi_set_device(const char *ifname, const struct napi_values *v);
+/* The device's NAPI files in /sys/class/net/IFNAME/: napi_defer_hard_irqs and
+ * gro_flush_timeout, which the kernel copies to every NAPI instance of the device (the
+ * fallback for kernels without NAPI_SET), and threaded (1 or 0; the kernel answers -EIO, or
+ * -EOPNOTSUPP on older ones, when the device has no NAPI instance).
+ * napi_sysfs_open opens FILE for writing: it needs write access to it (root's) then, and
+ * returns the descriptor or -errno. napi_sysfs_put writes value to it: it needs CAP_NET_ADMIN
+ * then (the kernel checks it at each write), so a descriptor opened as root still serves a
+ * thread that may no longer open the file. Returns 0 or -errno (-ENODEV: the device is
+ * gone). */
+int napi_sysfs_open(const char *ifname, const char *file);
+int napi_sysfs_put(int fd, uint64_t value);
+
+/* The device's napi_defer_hard_irqs and gro_flush_timeout into *v (irq_suspend_timeout 0).
+ * Returns 0 or -errno. */
+int napi_get_device(const char *ifname, struct napi_values *v);
 
 /* /sys/class/net/IFNAME/threaded: 1 or 0, or -errno. */
 int napi_get_threaded(const char *ifname);
-
-/* Writes 1 or 0 to /sys/class/net/IFNAME/threaded (the kernel answers -EIO, or -EOPNOTSUPP
- * on older ones, when the device has no NAPI instance). Same needs as napi_set_device.
- * Returns 0 or -errno. */
-int napi_set_threaded(const char *ifname, bool on);
 
 /* The pid of the thread of NAPI instance id of ifname, found by its name ("napi/IFNAME-ID",
  * cut to 15 characters) in /proc: for kernels whose NAPI_GET reports no pid. Returns the pid
@@ -70,6 +76,11 @@ pid_t napi_instance_pid(const char *ifname, const struct napi_instance *ni);
 /* Allows thread pid (a NAPI thread) on cpu only. Needs CAP_SYS_NICE unless we are root.
  * Returns 0 or -errno. */
 int napi_pin(pid_t pid, int cpu);
+
+/* Thread pid's CPU affinity into *set, and to *set. Setting it on a kernel thread needs
+ * CAP_SYS_NICE unless we are root. Each returns 0 or -errno. */
+int napi_affinity_get(pid_t pid, cpu_set_t *set);
+int napi_affinity_set(pid_t pid, const cpu_set_t *set);
 
 /* Whether thread pid may run on one of cpus[0..n) (its affinity); false when unreadable. */
 bool napi_thread_on_cpus(pid_t pid, const int *cpus, uint32_t n);

@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "napi.h"
@@ -71,35 +72,343 @@ static void napitune_say(struct napitune_iface *f, const char *fmt, ...)
 	va_end(ap);
 }
 
-static void napitune_values_text(struct napitune_iface *f, const struct napi_conf *c, bool suspend)
+/* ", " when f says something already: the separator of its parts. */
+static const char *napitune_sep(const struct napitune_iface *f)
 {
-	napitune_say(f, "defer_hard_irqs %" PRIu32 ", gro_flush_timeout %" PRIu32 " ns",
-		     c->defer_hard_irqs, c->gro_flush_timeout);
-	if (suspend && c->irq_suspend_timeout)
-		napitune_say(f, ", irq_suspend_timeout %" PRIu32 " ns", c->irq_suspend_timeout);
+	return f->what[0] ? ", " : "";
+}
+
+static void napitune_values_text(struct napitune_iface *f, const struct napi_values *v,
+				 bool suspend)
+{
+	napitune_say(f, "defer_hard_irqs %" PRIu32 ", gro_flush_timeout %" PRIu64 " ns",
+		     v->defer_hard_irqs, v->gro_flush_timeout);
+	if (suspend && v->irq_suspend_timeout)
+		napitune_say(f, ", irq_suspend_timeout %" PRIu64 " ns", v->irq_suspend_timeout);
+}
+
+static bool napitune_same(const struct napi_values *a, const struct napi_values *b)
+{
+	return a->defer_hard_irqs == b->defer_hard_irqs &&
+	       a->gro_flush_timeout == b->gro_flush_timeout &&
+	       a->irq_suspend_timeout == b->irq_suspend_timeout;
+}
+
+/* Interface ifindex's entry in s, a new one (nothing changed yet) when it has none; NULL when
+ * s is full (it is left as it is then). */
+static struct napitune_dev *napitune_dev_entry(struct napitune_saved *s, int ifindex,
+					       const char *name)
+{
+	uint32_t i;
+
+	for (i = 0; i < s->n_devs && s->devs[i].ifindex != ifindex; i++)
+		;
+	if (i == s->n_devs) {
+		if (s->n_devs == NAPITUNE_MAX_IFACES)
+			return NULL;
+		s->devs[s->n_devs++] = (struct napitune_dev){.ifindex = ifindex};
+	}
+	snprintf(s->devs[i].name, sizeof(s->devs[i].name), "%s", name); /* it may be renamed */
+	return &s->devs[i];
+}
+
+/* Forgets s->devs[di] with its instances and threads, and closes its files. */
+static void napitune_dev_forget(struct napitune_saved *s, uint32_t di)
+{
+	struct napitune_dev *d = &s->devs[di];
+	uint32_t i;
+
+	for (i = 0; i < s->n_napis;)
+		if (s->napis[i].ifindex == d->ifindex)
+			s->napis[i] = s->napis[--s->n_napis];
+		else
+			i++;
+	for (i = 0; i < s->n_pins;)
+		if (s->pins[i].ifindex == d->ifindex)
+			s->pins[i] = s->pins[--s->n_pins];
+		else
+			i++;
+	if (d->values) {
+		close(d->fd_defer);
+		close(d->fd_gro);
+	}
+	if (d->threaded)
+		close(d->fd_threaded);
+	*d = s->devs[--s->n_devs];
+}
+
+/* NAPI_SET of v on instance ni of d, noting the values it had the first time. Returns 0,
+ * -ENOSPC when s cannot note them (it is left as it is), or napi_set's -errno. */
+static int napitune_set_napi(struct napitune_saved *s, const struct napitune_dev *d,
+			     const struct napi_instance *ni, const struct napi_values *v)
+{
+	struct napitune_napi *e;
+	uint32_t i;
+	int ret;
+
+	for (i = 0;
+	     i < s->n_napis && (s->napis[i].ifindex != d->ifindex || s->napis[i].id != ni->id); i++)
+		;
+	if (i < s->n_napis)
+		return napi_set(ni->id, v);
+	/* NAPI_GET reports the values since Linux 6.13, which brought NAPI_SET */
+	if (!ni->has_values)
+		return -EOPNOTSUPP;
+	if (s->n_napis == NAPITUNE_MAX_SAVED)
+		return -ENOSPC;
+	ret = napi_set(ni->id, v);
+	if (ret)
+		return ret;
+	e = &s->napis[s->n_napis++];
+	e->ifindex = d->ifindex;
+	e->id = ni->id;
+	e->before = (struct napi_values){.defer_hard_irqs = ni->defer_hard_irqs,
+					 .gro_flush_timeout = ni->gro_flush_timeout,
+					 .irq_suspend_timeout = ni->irq_suspend_timeout};
+	return 0;
+}
+
+/* Forgets the instances noted for d that are not among ni[0..n): gone (a link change or an
+ * XDP attach re-makes them, with new ids). */
+static void napitune_napi_prune(struct napitune_saved *s, const struct napitune_dev *d,
+				const struct napi_instance *ni, int n)
+{
+	uint32_t i;
+	int j;
+
+	for (i = 0; i < s->n_napis;) {
+		for (j = 0; j < n && ni[j].id != s->napis[i].id; j++)
+			;
+		if (s->napis[i].ifindex == d->ifindex && j == n)
+			s->napis[i] = s->napis[--s->n_napis];
+		else
+			i++;
+	}
+}
+
+/* v to d's device files (sysfs), opened (kept open) and their values noted the first time.
+ * Returns 0 or -errno. */
+static int napitune_set_device(struct napitune_dev *d, const struct napi_values *v)
+{
+	int ret;
+
+	if (!d->values) {
+		ret = napi_get_device(d->name, &d->before);
+		if (ret)
+			return ret;
+		d->fd_defer = napi_sysfs_open(d->name, "napi_defer_hard_irqs");
+		if (d->fd_defer < 0)
+			return d->fd_defer;
+		d->fd_gro = napi_sysfs_open(d->name, "gro_flush_timeout");
+		if (d->fd_gro < 0) {
+			ret = d->fd_gro;
+			goto err_close_defer;
+		}
+	}
+	ret = napi_sysfs_put(d->fd_defer, v->defer_hard_irqs);
+	if (ret && !d->values)
+		goto err_close_gro; /* nothing changed: nothing to put back */
+	d->values = true;
+	return ret ? ret : napi_sysfs_put(d->fd_gro, v->gro_flush_timeout);
+
+err_close_gro:
+	close(d->fd_gro);
+err_close_defer:
+	close(d->fd_defer);
+	return ret;
+}
+
+/* Switches d's device to threaded NAPI; the first time, when it was off, notes that and keeps
+ * the file open. Returns 0 or -errno. */
+static int napitune_threaded_on(struct napitune_dev *d)
+{
+	bool was_off;
+	int fd, ret;
+
+	if (d->threaded)
+		return napi_sysfs_put(d->fd_threaded, 1);
+	was_off = napi_get_threaded(d->name) == 0;
+	fd = napi_sysfs_open(d->name, "threaded");
+	if (fd < 0)
+		return fd;
+	ret = napi_sysfs_put(fd, 1);
+	if (ret || !was_off) {
+		close(fd); /* nothing to put back */
+		return ret;
+	}
+	d->threaded = true;
+	d->fd_threaded = fd;
+	return 0;
+}
+
+/* Puts back the per-NAPI values noted for d's instances (those still there) and its
+ * device's, forgets them, and says in t what they are back at. Returns 0 or the first -errno
+ * (logged). */
+static int napitune_put_values(struct napitune_saved *s, struct napitune_dev *d,
+			       struct napitune_iface *t)
+{
+	struct napi_values first = {0};
+	bool same = true;
+	int n = 0, ret = 0, err;
+	uint32_t i;
+
+	for (i = 0; i < s->n_napis;) {
+		struct napitune_napi *p = &s->napis[i];
+
+		if (p->ifindex != d->ifindex) {
+			i++;
+			continue;
+		}
+		err = napi_set(p->id, &p->before);
+		if (!err && !n++)
+			first = p->before;
+		else if (!err)
+			same = same && napitune_same(&first, &p->before);
+		else if (err != -ENOENT) { /* -ENOENT: the instance is gone */
+			log_warn("napi: %s: NAPI_SET of instance %" PRIu32 "'s values back: %s",
+				 d->name, p->id, strerror(-err));
+			ret = ret ? ret : err;
+		}
+		*p = s->napis[--s->n_napis];
+	}
+	if (n && same) {
+		napitune_values_text(t, &first, true);
+		napitune_say(t, " on %d NAPI instance%s", n, n == 1 ? "" : "s");
+	} else if (n) {
+		napitune_say(t, "their own per-NAPI values on %d NAPI instances", n);
+	}
+	if (!d->values)
+		return ret;
+	err = napi_sysfs_put(d->fd_defer, d->before.defer_hard_irqs);
+	err = err ? err : napi_sysfs_put(d->fd_gro, d->before.gro_flush_timeout);
+	close(d->fd_defer);
+	close(d->fd_gro);
+	d->values = false;
+	if (!err) {
+		napitune_say(t, "%s", napitune_sep(t));
+		napitune_values_text(t, &d->before, false);
+		napitune_say(t, " per device (sysfs)");
+	} else if (err != -ENODEV) { /* -ENODEV: the device is gone */
+		log_warn("napi: %s: /sys/class/net/%s/napi_defer_hard_irqs and gro_flush_timeout "
+			 "back: %s",
+			 d->name, d->name, strerror(-err));
+		ret = ret ? ret : err;
+	}
+	return ret;
+}
+
+/* The CPUs back for d's pinned threads that are still NAPI threads on the CPU ringrelay gave
+ * them; forgets them. Returns how many were put back. */
+static int napitune_put_pins(struct napitune_saved *s, const struct napitune_dev *d)
+{
+	cpu_set_t now;
+	int n = 0, err;
+	uint32_t i;
+
+	for (i = 0; i < s->n_pins;) {
+		struct napitune_pin *p = &s->pins[i];
+
+		if (p->ifindex != d->ifindex) {
+			i++;
+			continue;
+		}
+		if (napi_thread_is_napi(p->pid) && !napi_affinity_get(p->pid, &now) &&
+		    CPU_COUNT(&now) == 1 && CPU_ISSET(p->cpu, &now)) {
+			err = napi_affinity_set(p->pid, &p->before);
+			if (err)
+				log_warn("napi: %s: CPUs back for NAPI thread %d: %s", d->name,
+					 (int)p->pid, strerror(-err));
+			else
+				n++;
+		}
+		*p = s->pins[--s->n_pins];
+	}
+	return n;
+}
+
+/* Puts back all that is noted for s->devs[di], in one log line that ends with why, and
+ * forgets it; an interface that is gone is only forgotten. */
+static void napitune_put_dev(struct napitune_saved *s, uint32_t di, const char *why)
+{
+	struct napitune_dev *d = &s->devs[di];
+	struct napitune_iface t = {.what = ""};
+	char now[IF_NAMESIZE];
+	int pins, err;
+
+	if (!if_indextoname((unsigned int)d->ifindex, now)) {
+		log_debug("napi: %s is gone: nothing of it to put back", d->name);
+		napitune_dev_forget(s, di);
+		return;
+	}
+	snprintf(d->name, sizeof(d->name), "%s", now);
+	pins = napitune_put_pins(s, d);
+	napitune_put_values(s, d, &t);
+	if (pins)
+		napitune_say(&t, "%sCPUs of %d NAPI thread%s", napitune_sep(&t), pins,
+			     pins == 1 ? "" : "s");
+	if (d->threaded) {
+		err = napi_sysfs_put(d->fd_threaded, 0);
+		if (!err)
+			napitune_say(&t, "%sthreaded off", napitune_sep(&t));
+		else if (err != -ENODEV)
+			log_warn("napi: %s: /sys/class/net/%s/threaded back to 0: %s", d->name,
+				 d->name, strerror(-err));
+	}
+	if (t.what[0])
+		log_info("napi: %s: put back %s%s", d->name, t.what, why);
+	napitune_dev_forget(s, di);
+}
+
+/* Interfaces noted in s that are no longer among names[0..n) get back what they had (one
+ * that is gone is forgotten). */
+static void napitune_leave(struct napitune_saved *s, char (*names)[IF_NAMESIZE], uint32_t n)
+{
+	uint32_t i, j;
+
+	for (i = 0; i < s->n_devs;) {
+		for (j = 0; j < n && (int)if_nametoindex(names[j]) != s->devs[i].ifindex; j++)
+			;
+		if (j < n)
+			i++;
+		else
+			napitune_put_dev(s, i, " (no longer a listen interface)");
+	}
 }
 
 /* The per-NAPI values on every instance, or the device's sysfs files when the kernel has no
- * NAPI_SET or there is no instance (a new instance starts from the device's values). */
+ * NAPI_SET or there is no instance (a new instance starts from the device's values); all
+ * three at their default (0) put back what ringrelay changed. */
 static int napitune_values(struct napitune_iface *f, const struct napi_conf *c,
-			   const struct napi_instance *ni, int n)
+			   const struct napi_instance *ni, int n, struct napitune_saved *s,
+			   struct napitune_dev *d)
 {
 	bool listed = !f->by_iterator; /* else: no NAPI_GET, so no NAPI_SET either */
 	struct napi_values v = {.defer_hard_irqs = c->defer_hard_irqs,
 				.gro_flush_timeout = c->gro_flush_timeout,
 				.irq_suspend_timeout = c->irq_suspend_timeout};
-	int i, ret = n > 0 && listed ? 0 : -EOPNOTSUPP;
+	struct napitune_iface back = {.what = ""};
+	int i, set = 0, ret = n > 0 && listed ? 0 : -EOPNOTSUPP;
 
-	/* All three 0 (the default) leaves the device as its administrator set it. */
+	/* All three 0 (the default) leave the device as its administrator set it: what
+	 * ringrelay changed goes back. */
 	if (!c->defer_hard_irqs && !c->gro_flush_timeout && !c->irq_suspend_timeout) {
-		napitune_say(f, "per-NAPI values left as they are");
-		return 0;
+		ret = napitune_put_values(s, d, &back);
+		if (back.what[0])
+			napitune_say(f, "per-NAPI values put back (%s)", back.what);
+		else
+			napitune_say(f, "per-NAPI values left as they are");
+		return ret;
 	}
-	for (i = 0; i < n && !ret; i++)
-		ret = napi_set(ni[i].id, &v);
+	for (i = 0; i < n && !ret; i++) {
+		ret = napitune_set_napi(s, d, &ni[i], &v);
+		if (!ret)
+			set++;
+		else if (ret == -ENOSPC)
+			ret = 0; /* not noted: left as it is */
+	}
 	if (!ret) {
-		napitune_values_text(f, c, true);
-		napitune_say(f, " on %d NAPI instance%s", n, n == 1 ? "" : "s");
+		napitune_values_text(f, &v, true);
+		napitune_say(f, " on %d NAPI instance%s", set, set == 1 ? "" : "s");
 		return 0;
 	}
 	if (ret != -EOPNOTSUPP) {
@@ -109,7 +418,7 @@ static int napitune_values(struct napitune_iface *f, const struct napi_conf *c,
 		napitune_say(f, "per-NAPI values not set (%s)", strerror(-ret));
 		return ret;
 	}
-	ret = napi_set_device(f->name, &v);
+	ret = napitune_set_device(d, &v);
 	if (ret) {
 		log_warn(
 		    "napi: %s: %s/sys/class/net/%s/napi_defer_hard_irqs and gro_flush_timeout: "
@@ -125,15 +434,44 @@ static int napitune_values(struct napitune_iface *f, const struct napi_conf *c,
 			   f->name, c->irq_suspend_timeout ? ", irq_suspend_timeout not set" : "");
 	if (n == 0 && listed)
 		napitune_say(f, "no NAPI instance yet (veth: GRO off and no XDP program): ");
-	napitune_values_text(f, c, false);
+	napitune_values_text(f, &v, false);
 	napitune_say(f, " per device (sysfs)");
+	return 0;
+}
+
+/* Thread pid (of d's instance) pinned to cpu, noting the CPUs it had the first time. Returns
+ * 0, -ENOSPC when s cannot note them (it is left where it is), or -errno. */
+static int napitune_pin_one(struct napitune_saved *s, const struct napitune_dev *d, pid_t pid,
+			    int cpu)
+{
+	uint32_t i;
+	int ret;
+
+	for (i = 0; i < s->n_pins && s->pins[i].pid != pid; i++)
+		;
+	if (i == NAPITUNE_MAX_PINNED)
+		return -ENOSPC;
+	if (i == s->n_pins) {
+		ret = napi_affinity_get(pid, &s->pins[i].before);
+		if (ret)
+			return ret;
+	}
+	ret = napi_pin(pid, cpu);
+	if (ret)
+		return ret;
+	s->pins[i].pid = pid;
+	s->pins[i].ifindex = d->ifindex;
+	s->pins[i].cpu = cpu;
+	if (i == s->n_pins)
+		s->n_pins++;
 	return 0;
 }
 
 /* Each instance's thread on the CPU of the worker that serves it: instance i (id order) to
  * worker i mod the worker count (one instance, as on veth: the first worker's CPU). */
 static int napitune_pin(struct napitune_iface *f, const struct napi_instance *ni, int n,
-			const int *cpus, uint32_t n_cpus)
+			const int *cpus, uint32_t n_cpus, struct napitune_saved *s,
+			const struct napitune_dev *d)
 {
 	int i, ret = 0, err;
 
@@ -142,7 +480,9 @@ static int napitune_pin(struct napitune_iface *f, const struct napi_instance *ni
 		pid_t pid = napi_instance_pid(f->name, &ni[i]);
 		int cpu = cpus[(uint32_t)i % n_cpus];
 
-		err = pid > 0 ? napi_pin(pid, cpu) : (int)pid;
+		err = pid > 0 ? napitune_pin_one(s, d, pid, cpu) : (int)pid;
+		if (err == -ENOSPC)
+			continue; /* not noted: left where it is */
 		if (err) {
 			log_warn("napi: %s: pin the thread of NAPI instance %" PRIu32
 				 " to CPU %d: %s%s",
@@ -158,29 +498,29 @@ static int napitune_pin(struct napitune_iface *f, const struct napi_instance *ni
 	return ret;
 }
 
-/* Thread pid's entry in th, a new one (before = set: nothing to put back yet) when it has
- * none, or NULL when th is full: a thread that could not be put back is left as it is. */
-static struct napitune_thread *napitune_entry(struct napitune_threads *th, pid_t pid,
-					      bool *is_new)
+/* Thread pid's entry in s's nice values, a new one (before = set: nothing to put back yet)
+ * when it has none, or NULL when they are full: a thread that could not be put back is left
+ * as it is. */
+static struct napitune_thread *napitune_entry(struct napitune_saved *s, pid_t pid, bool *is_new)
 {
 	uint32_t i;
 
-	for (i = 0; i < th->n && th->t[i].pid != pid; i++)
+	for (i = 0; i < s->n_nice && s->nice[i].pid != pid; i++)
 		;
-	*is_new = i == th->n;
+	*is_new = i == s->n_nice;
 	if (*is_new) {
-		if (th->n == NAPITUNE_MAX_THREADS)
+		if (s->n_nice == NAPITUNE_MAX_THREADS)
 			return NULL;
-		th->t[th->n++] = (struct napitune_thread){ .pid = pid };
+		s->nice[s->n_nice++] = (struct napitune_thread){ .pid = pid };
 	}
-	return &th->t[i];
+	return &s->nice[i];
 }
 
 /* napi.thread_nice on each instance's thread that may run on a worker's CPU. Both are fair
  * threads there and would share the CPU equally; under overload the NAPI thread's half goes
  * to datagrams the starved worker cannot take (perf/README.md, "Overload protection"). */
 static int napitune_nice(struct napitune_iface *f, const struct napi_instance *ni, int n,
-			 const int *cpus, uint32_t n_cpus, int nice, struct napitune_threads *th)
+			 const int *cpus, uint32_t n_cpus, int nice, struct napitune_saved *s)
 {
 	int i, done = 0, ret = 0, err, before;
 	struct napitune_thread *e;
@@ -193,7 +533,7 @@ static int napitune_nice(struct napitune_iface *f, const struct napi_instance *n
 			continue;
 		err = napi_thread_nice_get(pid, &before);
 		if (!err) {
-			e = napitune_entry(th, pid, &is_new);
+			e = napitune_entry(s, pid, &is_new);
 			if (!e)
 				continue;
 			if (is_new)
@@ -220,21 +560,42 @@ static int napitune_nice(struct napitune_iface *f, const struct napi_instance *n
 	return ret;
 }
 
-void napitune_restore(struct napitune_threads *th)
+/* The nice value back for each thread noted in s that is still a NAPI thread at the value
+ * ringrelay set; forgets them. */
+static void napitune_restore_nice(struct napitune_saved *s)
 {
+	struct napitune_thread *t;
 	int now, err;
 	uint32_t i;
 
-	for (i = 0; i < th->n; i++) {
-		if (th->t[i].before == th->t[i].set || !napi_thread_is_napi(th->t[i].pid) ||
-		    napi_thread_nice_get(th->t[i].pid, &now) || now != th->t[i].set)
+	for (i = 0; i < s->n_nice; i++) {
+		t = &s->nice[i];
+		if (t->before == t->set || !napi_thread_is_napi(t->pid) ||
+		    napi_thread_nice_get(t->pid, &now) || now != t->set)
 			continue; /* gone, or changed by someone else since */
-		err = napi_thread_nice_set(th->t[i].pid, th->t[i].before);
+		err = napi_thread_nice_set(t->pid, t->before);
 		if (err)
-			log_warn("napi: nice %d back for NAPI thread %d: %s", th->t[i].before,
-				 (int)th->t[i].pid, strerror(-err));
+			log_warn("napi: nice %d back for NAPI thread %d: %s", t->before,
+				 (int)t->pid, strerror(-err));
 	}
-	th->n = 0;
+	s->n_nice = 0;
+}
+
+void napitune_restore(struct napitune_saved *s)
+{
+	napitune_restore_nice(s);
+	while (s->n_devs)
+		napitune_put_dev(s, s->n_devs - 1, "");
+}
+
+bool napitune_any_saved(const struct napitune_saved *s)
+{
+	uint32_t i;
+
+	for (i = 0; i < s->n_devs; i++)
+		if (s->devs[i].values || s->devs[i].threaded)
+			return true;
+	return s->n_nice || s->n_napis || s->n_pins;
 }
 
 static bool napitune_all_threaded(const struct napi_instance *ni, int n)
@@ -259,8 +620,8 @@ static void napitune_no_instance(const char *name)
  * (a name would also match a device of the same name in another namespace), are the instances
  * placed and given thread_nice. Returns how many into ni; 0 when there are none or they
  * cannot be found, said in one line. */
-static int napitune_threads_only(struct napitune_iface *f, bool threaded,
-				 struct napi_instance *ni)
+static int napitune_threads_only(struct napitune_iface *f, bool threaded, struct napi_instance *ni,
+				 struct napitune_dev *d)
 {
 	int on = napi_get_threaded(f->name), n, err;
 
@@ -271,7 +632,7 @@ static int napitune_threads_only(struct napitune_iface *f, bool threaded,
 		return 0;
 	}
 	if (threaded && on == 0) {
-		err = napi_set_threaded(f->name, true);
+		err = napitune_threaded_on(d);
 		if (err == -EOPNOTSUPP || err == -EIO) {
 			napitune_no_instance(f->name);
 			return 0;
@@ -300,11 +661,13 @@ static int napitune_threads_only(struct napitune_iface *f, bool threaded,
 }
 
 static int napitune_one(const struct config *cfg, const char *name, const int *cpus,
-			uint32_t n_cpus, struct napitune_iface *f, struct napitune_threads *th)
+			uint32_t n_cpus, struct napitune_iface *f, struct napitune_saved *s)
 {
 	struct napi_instance ni[NAPI_MAX_INSTANCES]; /* 10 KiB */
 	const struct napi_conf *c = &cfg->napi;
 	int ifindex = (int)if_nametoindex(name), n, ret, err, i;
+	struct napitune_dev *d;
+	bool listed;
 
 	snprintf(f->name, sizeof(f->name), "%s", name);
 	f->what[0] = '\0';
@@ -316,12 +679,19 @@ static int napitune_one(const struct config *cfg, const char *name, const int *c
 		napitune_say(f, "interface gone");
 		return -ENODEV;
 	}
+	/* (room for every interface: those that are no longer listen interfaces left first) */
+	d = napitune_dev_entry(s, ifindex, name);
+	if (!d) {
+		napitune_say(f, "left as it is (too many interfaces)");
+		return -ENOSPC;
+	}
 	n = napi_list(ifindex, ni, NAPI_MAX_INSTANCES);
+	listed = n >= 0 && n <= NAPI_MAX_INSTANCES; /* ni holds every instance */
 	if (n == -EOPNOTSUPP) {
 		log_notice("napi: %s: the kernel cannot list NAPI instances (netdev NAPI_GET, "
 			   "Linux 6.9): per-device values; threads found by a BPF task iterator",
 			   name);
-		n = napitune_threads_only(f, c->threaded, ni);
+		n = napitune_threads_only(f, c->threaded, ni, d);
 		for (i = 0; i < n && i < NAPITUNE_IFACE_THREADS; i++)
 			f->threads[f->n_threads++] = (struct napitune_found){ni[i].id, ni[i].pid};
 	} else if (n < 0) {
@@ -336,12 +706,13 @@ static int napitune_one(const struct config *cfg, const char *name, const int *c
 	/* The device setting outlives its instances (re-made ones are threaded again): write it
 	 * only when needed, which also spares the admin thread a file that is root's. */
 	if (c->threaded && n > 0 && !napitune_all_threaded(ni, n)) {
-		err = napi_set_threaded(name, true);
+		err = napitune_threaded_on(d);
 		if (err)
 			log_warn("napi: %s: threaded NAPI: /sys/class/net/%s/threaded: %s", name,
 				 name, strerror(-err));
 		else
 			n = napi_list(ifindex, ni, NAPI_MAX_INSTANCES); /* now with their pids */
+		listed = listed && n >= 0 && n <= NAPI_MAX_INSTANCES;
 		if (n < 0)
 			n = 0;
 		if (n > NAPI_MAX_INSTANCES)
@@ -349,9 +720,11 @@ static int napitune_one(const struct config *cfg, const char *name, const int *c
 		if (!err)
 			napithreads_fill_pids(ifindex, ni, n);
 	}
-	ret = napitune_values(f, c, ni, n);
+	if (listed)
+		napitune_napi_prune(s, d, ni, n);
+	ret = napitune_values(f, c, ni, n, s, d);
 	if (c->threaded && n > 0 && napitune_all_threaded(ni, n)) {
-		err = napitune_pin(f, ni, n, cpus, n_cpus);
+		err = napitune_pin(f, ni, n, cpus, n_cpus, s, d);
 		ret = ret ? ret : err;
 	} else if (c->threaded) {
 		if (n == 0 && !f->by_iterator) /* else said by napitune_threads_only */
@@ -365,14 +738,14 @@ static int napitune_one(const struct config *cfg, const char *name, const int *c
 						  : "off");
 	}
 	if (c->thread_nice) {
-		err = napitune_nice(f, ni, n, cpus, n_cpus, c->thread_nice, th);
+		err = napitune_nice(f, ni, n, cpus, n_cpus, c->thread_nice, s);
 		ret = ret ? ret : err;
 	}
 	return ret;
 }
 
 int napitune_apply(const struct config *cfg, const int *cpus, uint32_t n_cpus,
-		   struct napitune_report *report, struct napitune_threads *threads)
+		   struct napitune_report *report, struct napitune_saved *saved)
 {
 	char names[NAPITUNE_MAX_IFACES][IF_NAMESIZE];
 	uint32_t i, n = napitune_interfaces(cfg, names, NAPITUNE_MAX_IFACES);
@@ -380,16 +753,22 @@ int napitune_apply(const struct config *cfg, const int *cpus, uint32_t n_cpus,
 
 	report->n = 0;
 	if (!cfg->napi.thread_nice)
-		napitune_restore(threads); /* a reload turned it off */
-	/* Threads gone with their instance (an XDP attach, a link change) leave the table. */
-	for (i = 0; i < threads->n;)
-		if (napi_thread_is_napi(threads->t[i].pid))
+		napitune_restore_nice(saved); /* a reload turned it off */
+	/* Threads gone with their instance (an XDP attach, a link change) leave the tables. */
+	for (i = 0; i < saved->n_nice;)
+		if (napi_thread_is_napi(saved->nice[i].pid))
 			i++;
 		else
-			threads->t[i] = threads->t[--threads->n];
+			saved->nice[i] = saved->nice[--saved->n_nice];
+	for (i = 0; i < saved->n_pins;)
+		if (napi_thread_is_napi(saved->pins[i].pid))
+			i++;
+		else
+			saved->pins[i] = saved->pins[--saved->n_pins];
+	napitune_leave(saved, names, n);
 	for (i = 0; i < n; i++) {
-		err = napitune_one(cfg, names[i], cpus, n_cpus, &report->ifaces[report->n++],
-				   threads);
+		err =
+		    napitune_one(cfg, names[i], cpus, n_cpus, &report->ifaces[report->n++], saved);
 		ret = ret ? ret : err;
 	}
 	return ret;

@@ -2,20 +2,23 @@
 /* The napi block applied to the listen interfaces: which interfaces, the per-NAPI values on
  * each of their NAPI instances (napi.h: NAPI_SET, else the device's sysfs files), threaded
  * NAPI with each thread pinned to the CPU of the worker that serves it, and the one log line
- * per interface that says what was applied. Before Linux 6.9, which cannot list NAPI
+ * per interface that says what was applied; what it changed is put back when the setting
+ * returns to its default and at exit. Before Linux 6.9, which cannot list NAPI
  * instances, the threads of threaded ones are found by a BPF task iterator. Needs CAP_NET_ADMIN (CAP_SYS_NICE to pin threads
  * once the daemon is not root): main calls it at start before dropping privileges, the admin
- * thread after reloads and link events. */
+ * thread after reloads and link events, and puts it back as it ends. */
 #ifndef RINGRELAY_NAPITUNE_H
 #define RINGRELAY_NAPITUNE_H
 
 #include <net/if.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
 #include "config.h"
+#include "napi.h"
 
 #define NAPITUNE_MAX_IFACES 32
 #define NAPITUNE_IFACE_THREADS 16 /* threads remembered per interface (RXPATH_MAX_THREADS) */
@@ -43,6 +46,8 @@ struct napitune_report {
 };
 
 #define NAPITUNE_MAX_THREADS 1024 /* more are left as they are */
+#define NAPITUNE_MAX_SAVED 1024	  /* NAPI instances whose values are remembered; ditto */
+#define NAPITUNE_MAX_PINNED 256	  /* NAPI threads whose CPUs are remembered; ditto */
 
 /* A NAPI thread napi.thread_nice met: the nice value it had and the one it was given. */
 struct napitune_thread {
@@ -50,10 +55,47 @@ struct napitune_thread {
 	int before, set;
 };
 
-/* The NAPI threads napi.thread_nice met, for napitune_restore. */
-struct napitune_threads {
-	struct napitune_thread t[NAPITUNE_MAX_THREADS];
-	uint32_t n;
+/* An interface whose device settings ringrelay changed, with what they were. Its entry comes
+ * first: the instances and threads below belong to it by ifindex. The sysfs files stay open
+ * from the first change, so that a thread that may no longer open them (they are root's)
+ * can put them back with CAP_NET_ADMIN. */
+struct napitune_dev {
+	char name[IF_NAMESIZE];
+	int ifindex;
+	bool values;		   /* napi_defer_hard_irqs and gro_flush_timeout changed (sysfs) */
+	int fd_defer, fd_gro;	   /* ... their files (when values) */
+	struct napi_values before; /* ... what they held */
+	bool threaded;		   /* ringrelay switched threaded NAPI on: it was off */
+	int fd_threaded;	   /* ... its file (when threaded) */
+};
+
+/* A NAPI instance whose per-NAPI values ringrelay set (NAPI_SET), with what they were. */
+struct napitune_napi {
+	int ifindex;
+	uint32_t id;
+	struct napi_values before;
+};
+
+/* A NAPI thread ringrelay pinned (napi.threaded): the CPUs it had and the one it was given. */
+struct napitune_pin {
+	pid_t pid;
+	int ifindex;
+	int cpu;
+	cpu_set_t before;
+};
+
+/* What ringrelay changed and what it was before, for napitune_restore: NAPI threads'
+ * nice values (napi.thread_nice), devices, NAPI instances and NAPI threads' CPUs. Zeroed
+ * is empty. */
+struct napitune_saved {
+	struct napitune_thread nice[NAPITUNE_MAX_THREADS];
+	uint32_t n_nice;
+	struct napitune_dev devs[NAPITUNE_MAX_IFACES];
+	uint32_t n_devs;
+	struct napitune_napi napis[NAPITUNE_MAX_SAVED];
+	uint32_t n_napis;
+	struct napitune_pin pins[NAPITUNE_MAX_PINNED];
+	uint32_t n_pins;
 };
 
 /* Whether some interface of report had a NAPI instance: only then is there anything to
@@ -72,15 +114,23 @@ uint32_t napitune_interfaces(const struct config *cfg, char (*names)[IF_NAMESIZE
 /* Applies cfg->napi to cfg's interfaces: per-NAPI values on every instance; with
  * cfg->napi.threaded, threaded NAPI (switched on only when an instance is not threaded yet)
  * and instance i (in id order) pinned to cpus[i % n_cpus]; cfg->napi.thread_nice on every
- * NAPI thread that may run on one of cpus, each noted in *threads. Each fallback and failure
+ * NAPI thread that may run on one of cpus. What each change replaced is noted in *saved the
+ * first time: a setting back at its default (all three per-NAPI values 0, thread_nice 0) and
+ * an interface that is no longer one of cfg's get it back (said in the interface's line, or
+ * in a line of its own); an interface that is gone is forgotten. Each fallback and failure
  * is logged at once; *report gets what was applied per interface. Returns 0 or the first
  * -errno (the rest is still tried). */
 int napitune_apply(const struct config *cfg, const int *cpus, uint32_t n_cpus,
-		   struct napitune_report *report, struct napitune_threads *threads);
+		   struct napitune_report *report, struct napitune_saved *saved);
 
-/* Gives each thread of *threads that is still a NAPI thread at the nice value ringrelay set
- * the value it had before, and empties *threads. Needs what setting it needed. */
-void napitune_restore(struct napitune_threads *threads);
+/* Puts back what *saved says ringrelay changed, where it still holds what ringrelay set
+ * (a NAPI thread that was re-made or changed since is left alone, an interface that is gone
+ * forgotten), one log line per interface, and empties *saved. Needs what setting it needed
+ * (CAP_NET_ADMIN, CAP_SYS_NICE for the threads; the sysfs files are open already). */
+void napitune_restore(struct napitune_saved *saved);
+
+/* Whether *saved holds something napitune_restore would put back. */
+bool napitune_any_saved(const struct napitune_saved *saved);
 
 /* The workers' busy polling as the log line says it, e.g. "busy poll 50 us prefer budget 64
  * (io_uring)", "busy poll off", "busy poll refused by the kernel (io_uring)". result is a

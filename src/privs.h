@@ -62,7 +62,7 @@ struct privs_who {
 
 /* The capabilities of the admin thread when it applies the napi block to the listen
  * interfaces (napitune.h): NAPI_SET; CAP_SYS_NICE only for the NAPI threads (threaded's
- * pinning, thread_nice and putting it back at exit). */
+ * pinning, thread_nice, and putting both back at exit). */
 #define PRIVS_NAPI_CAPS (UINT64_C(1) << 12 /* CAP_NET_ADMIN */)
 #define PRIVS_NAPI_THREAD_CAPS (UINT64_C(1) << 23 /* CAP_SYS_NICE */)
 /* ... and to find the NAPI threads before Linux 6.9 (napithreads.h: a BPF task iterator). */

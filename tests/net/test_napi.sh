@@ -5,12 +5,15 @@
 # which starts with defer_hard_irqs and gro_flush_timeout at 0; after the start the instance
 # holds the configured values (read with perf/napi.py in the relay's namespace), the start-up
 # log says so in one line per interface with the backend's busy polling, and traffic still
-# relays. A reload applies new per-NAPI values, and so does the link going down and up (veth
-# makes its NAPI instance anew, with zeros). Then once: threaded = true makes the NAPI
-# instance threaded, its thread pinned to the worker's CPU (Cpus_allowed_list), where
-# thread_nice (default 5) lowers its priority while the relay runs; the relay's exit puts the
-# old value back; a threaded device of the same name in another namespace keeps its thread
-# as it was. Before Linux 6.9 only that threaded case runs.
+# relays. A reload applies new per-NAPI values, a reload back to the defaults puts the values
+# from before the start back, and so does the relay's exit; the link going down and up (veth
+# makes its NAPI instance anew, from the device's values) has the block applied again. Then
+# once: threaded = true makes the NAPI instance threaded, its thread pinned to the worker's
+# CPU (Cpus_allowed_list), where thread_nice (default 5) lowers its priority while the relay
+# runs; the relay's exit puts the old value and CPUs back and leaves the device threaded, as
+# the operator set it; a threaded device of the same name in another namespace keeps its
+# thread as it was. Once more where the device was not threaded: the relay turns it on and
+# its exit off again. Before Linux 6.9 only the threaded cases run.
 . "$(dirname "$0")/lib.sh"
 lib_topology
 command -v ethtool >/dev/null || lib_skip "ethtool not found"
@@ -46,15 +49,14 @@ else
 	PER_NAPI=0
 fi
 
-# reset: the instance's values back to 0 before each case, so the case sees its own work.
-reset_values()
+# The device's values before each start, set by the operator (the sysfs files set the device
+# and every instance, and a re-made instance starts from them): each case sees its own work,
+# and that the relay puts them back.
+PRE="1 20000"
+preset_values()
 {
-	if [ $PER_NAPI = 1 ]; then
-		lib_nsx "$NS_R" "$PY" "$NAPI_PY" set "$IF_RC" defer_hard_irqs=0 gro_flush_timeout=0
-	else
-		lib_nsx "$NS_R" sh -c "echo 0 >/sys/class/net/$IF_RC/napi_defer_hard_irqs &&
-			echo 0 >/sys/class/net/$IF_RC/gro_flush_timeout"
-	fi
+	lib_nsx "$NS_R" sh -c "echo ${PRE% *} >/sys/class/net/$IF_RC/napi_defer_hard_irqs &&
+		echo ${PRE#* } >/sys/class/net/$IF_RC/gro_flush_timeout"
 }
 
 # values: "DEFER GRO" as the instance (or, without NAPI_SET, the device) holds them now.
@@ -90,8 +92,8 @@ run_case()
 	local backend=$1 fam=$2 line want
 	lib_case_begin napi "$backend" "$fam"
 	lib_case_echo
-	reset_values || lib_case_fail "$c cannot reset the NAPI values"
-	values_are "0 0" || lib_case_fail "$c values before the start: $(values), want 0 0"
+	preset_values || lib_case_fail "$c cannot set the NAPI values before the start"
+	values_are "$PRE" || lib_case_fail "$c values before the start: $(values), want $PRE"
 	napi_conf 2 200000
 	if ! lib_relay_start "$conf"; then
 		lib_case_fail "$c relay did not start"
@@ -127,8 +129,29 @@ run_case()
 	fi
 	relays $((46050 + fam * 100))
 
-	# The link goes down and up: veth makes its NAPI instance anew, with 0 and 0; the link
-	# event applies the block again.
+	# A reload back to the defaults puts back what the device held before the start, and
+	# says so; a reload to values again sets them again.
+	napi_conf 0 0
+	kill -HUP "$RELAY_PID"
+	if lib_wait_for 5 values_are "$PRE"; then
+		lib_case_ok "$c reload to the defaults: $IF_RC's NAPI back at $PRE"
+	else
+		lib_case_fail "$c after a reload to the defaults $IF_RC's NAPI holds $(values)," \
+			"want $PRE (before the start)"
+	fi
+	want="napi: $IF_RC: .*, per-NAPI values put back (defer_hard_irqs ${PRE% *}, gro_flush_timeout ${PRE#* } ns"
+	if lib_wait_for 5 lib_log_count_ge "$want" 1; then
+		lib_case_ok "$c log: $(lib_relay_log_current | grep "$want" | sed 's/.* napi: //')"
+	else
+		lib_case_fail "$c no '$want' in the log after the reload to the defaults"
+	fi
+	napi_conf 5 100000
+	kill -HUP "$RELAY_PID"
+	lib_wait_for 5 values_are "5 100000" ||
+		lib_case_fail "$c after a reload to 5 100000 again $IF_RC's NAPI holds $(values)"
+
+	# The link goes down and up: veth makes its NAPI instance anew, from the device's values;
+	# the link event applies the block again.
 	if [ $PER_NAPI = 1 ]; then
 		# (IPv6 drops a link's addresses when it goes down, unless told to keep them)
 		lib_nsx "$NS_R" sysctl -qw "net.ipv6.conf.$IF_RC.keep_addr_on_down=1"
@@ -145,6 +168,18 @@ run_case()
 	fi
 	lib_relay_alive || lib_case_fail "$c relay died"
 	lib_case_end
+	# The exit puts back what the device held before the start.
+	if values_are "$PRE"; then
+		lib_case_ok "$c the relay's exit put $IF_RC's NAPI back at $PRE"
+	else
+		lib_case_fail "$c after the exit $IF_RC's NAPI holds $(values), want $PRE"
+	fi
+	line=$(lib_relay_log_current | grep "napi: $IF_RC: put back defer_hard_irqs ${PRE% *}")
+	if [ -n "$line" ]; then
+		lib_case_ok "$c log: ${line#* napi: }"
+	else
+		lib_case_fail "$c no 'napi: $IF_RC: put back defer_hard_irqs ${PRE% *}' at the exit"
+	fi
 }
 
 # name_pids: the threads named napi/IF_RC-*, in every namespace (the name cut to 15 bytes).
@@ -170,6 +205,7 @@ threaded_on()
 }
 
 allowed_cpus() { sed -n 's/^Cpus_allowed_list:[[:space:]]*//p' "/proc/$1/status"; }
+threaded() { lib_nsx "$NS_R" cat "/sys/class/net/$IF_RC/threaded"; }
 
 # thread_nice PID: the nice value of thread PID.
 thread_nice() { ps -o nice= -p "$1" | tr -d ' '; }
@@ -193,7 +229,7 @@ reload_nice()
 # Once: threaded = true, the worker on the last allowed CPU; the NAPI thread must follow it.
 run_threaded()
 {
-	local pid cpu allowed before decoy decoy_cpus
+	local pid cpu allowed before decoy decoy_cpus pid_cpus
 	lib_case_begin napi-threaded io_uring 4
 	lib_case_echo
 	cpu=$(taskset -pc $$ | sed 's/.*: //; s/.*[,-]//')
@@ -213,7 +249,7 @@ run_threaded()
 	pid=$(threaded_on "$NS_R" "$IF_RC") && [ -n "$pid" ] ||
 		lib_case_fail "$c cannot make $IF_RC's NAPI threaded"
 	before=2
-	[ -n "$pid" ] && renice -n $before -p "$pid" >/dev/null
+	[ -n "$pid" ] && renice -n $before -p "$pid" >/dev/null && pid_cpus=$(allowed_cpus "$pid")
 	if ! lib_relay_start "$conf"; then
 		lib_case_fail "$c relay did not start"
 		lib_case_stop_helpers
@@ -275,6 +311,62 @@ print(" ".join("%d@%s" % (t["pid"], ",".join(map(str, t["cpus"]))) for t in rx["
 			lib_case_fail "$c after the exit NAPI thread $pid is at nice" \
 				"'$(thread_nice "$pid")', want $before"
 		fi
+		if [ "$(allowed_cpus "$pid")" = "$pid_cpus" ]; then
+			lib_case_ok "$c the relay's exit put NAPI thread $pid back on CPUs $pid_cpus"
+		else
+			lib_case_fail "$c after the exit NAPI thread $pid is allowed on CPUs" \
+				"'$(allowed_cpus "$pid")', want $pid_cpus"
+		fi
+	fi
+	# The operator made the device threaded: it stays so.
+	if [ "$(threaded)" = 1 ]; then
+		lib_case_ok "$c the relay's exit left $IF_RC threaded, as it found it"
+	else
+		lib_case_fail "$c after the exit $IF_RC's threaded is '$(threaded)', want 1"
+	fi
+}
+
+# Once: threaded = true on a device that is not threaded: the relay turns it on, and its exit
+# off again, with the per-NAPI values back as they were.
+run_threaded_by_relay()
+{
+	local cpu line
+	lib_case_begin napi-threaded-on io_uring 4
+	lib_case_echo
+	cpu=$(taskset -pc $$ | sed 's/.*: //; s/.*[,-]//')
+	napi_conf 2 200000 true
+	echo "cpus = [ $cpu ];" >>"$conf"
+	lib_nsx "$NS_R" sh -c "echo 0 > /sys/class/net/$IF_RC/threaded" && preset_values ||
+		lib_case_fail "$c cannot make $IF_RC not threaded, at $PRE"
+	if ! lib_relay_start "$conf"; then
+		lib_case_fail "$c relay did not start"
+		lib_case_stop_helpers
+		return
+	fi
+	if [ "$(threaded)" = 1 ] &&
+		lib_relay_log_current | grep -q "napi: $IF_RC: .*threaded on (napi/.* on CPU $cpu)"; then
+		lib_case_ok "$c the relay made $IF_RC threaded, its thread on CPU $cpu"
+	else
+		lib_case_fail "$c $IF_RC's threaded is '$(threaded)' after the start, want 1 and" \
+			"'threaded on (napi/... on CPU $cpu)' in the log"
+	fi
+	relays 46950
+	lib_case_end
+	if [ "$(threaded)" = 0 ]; then
+		lib_case_ok "$c the relay's exit switched $IF_RC's threaded NAPI off again"
+	else
+		lib_case_fail "$c after the exit $IF_RC's threaded is '$(threaded)', want 0"
+	fi
+	if values_are "$PRE"; then
+		lib_case_ok "$c the relay's exit put $IF_RC's values back at $PRE"
+	else
+		lib_case_fail "$c after the exit $IF_RC holds $(values), want $PRE"
+	fi
+	line=$(lib_relay_log_current | grep "napi: $IF_RC: put back .*threaded off")
+	if [ -n "$line" ]; then
+		lib_case_ok "$c log: ${line#* napi: }"
+	else
+		lib_case_fail "$c no 'napi: $IF_RC: put back ..., threaded off' at the exit"
 	fi
 }
 
@@ -286,4 +378,5 @@ if [ $NAPI_GET = 1 ]; then
 	done
 fi
 run_threaded
+run_threaded_by_relay
 lib_done

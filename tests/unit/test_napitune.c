@@ -6,6 +6,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <errno.h>
+#include <sched.h>
+#include <string.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -40,23 +42,61 @@ static void test_busy_text(void **state)
 	assert_string_equal(buf, "busy poll");
 }
 
+static struct napitune_saved saved; /* 80 KiB */
+
 /* Restoring leaves a thread alone that is not a NAPI thread (a remembered pid reused by
  * another process), and empties the list. */
 static void test_restore_guard(void **state)
 {
-	struct napitune_threads th = { .n = 1 };
 	int nice;
 
 	(void)state;
+	memset(&saved, 0, sizeof(saved));
 	errno = 0;
 	nice = getpriority(PRIO_PROCESS, 0);
 	assert_int_equal(errno, 0);
-	th.t[0].pid = gettid();
-	th.t[0].before = nice > -20 ? nice - 1 : nice + 1;
-	th.t[0].set = nice;
-	napitune_restore(&th);
-	assert_int_equal(th.n, 0);
+	saved.n_nice = 1;
+	saved.nice[0].pid = gettid();
+	saved.nice[0].before = nice > -20 ? nice - 1 : nice + 1;
+	saved.nice[0].set = nice;
+	assert_true(napitune_any_saved(&saved));
+	napitune_restore(&saved);
+	assert_int_equal(saved.n_nice, 0);
 	assert_int_equal(getpriority(PRIO_PROCESS, 0), nice);
+	assert_false(napitune_any_saved(&saved));
+}
+
+/* An interface that is gone is forgotten with its instances and threads: nothing is put
+ * back (no NAPI_SET, no CPUs for a thread pinned to one, no file written), and its files are
+ * closed. */
+static void test_restore_gone(void **state)
+{
+	cpu_set_t cpus, now;
+	int p[2];
+
+	(void)state;
+	memset(&saved, 0, sizeof(saved));
+	assert_int_equal(sched_getaffinity(0, sizeof(cpus), &cpus), 0);
+	assert_int_equal(pipe(p), 0);
+	saved.n_devs = 1;
+	saved.devs[0] = (struct napitune_dev){ .name = "rrgone0", .ifindex = 0x7ffffff0,
+					       .threaded = true, .fd_threaded = p[1] };
+	saved.n_napis = 1;
+	saved.napis[0] = (struct napitune_napi){ .ifindex = 0x7ffffff0, .id = 8193 };
+	saved.n_pins = 1;
+	saved.pins[0] = (struct napitune_pin){ .pid = gettid(), .ifindex = 0x7ffffff0,
+					       .cpu = sched_getcpu() };
+	CPU_ZERO(&saved.pins[0].before); /* would fail, were it tried */
+	assert_true(napitune_any_saved(&saved));
+	napitune_restore(&saved);
+	assert_int_equal(saved.n_devs, 0);
+	assert_int_equal(saved.n_napis, 0);
+	assert_int_equal(saved.n_pins, 0);
+	assert_int_equal(sched_getaffinity(0, sizeof(now), &now), 0);
+	assert_true(CPU_EQUAL(&now, &cpus));
+	/* the write end was closed and nothing written: the read end sees the end at once */
+	assert_int_equal(read(p[0], &now, 1), 0);
+	close(p[0]);
 }
 
 static void test_any_instance(void **state)
@@ -77,6 +117,7 @@ int main(void)
 	    cmocka_unit_test(test_busy_text),
 	    cmocka_unit_test(test_any_instance),
 	    cmocka_unit_test(test_restore_guard),
+	    cmocka_unit_test(test_restore_gone),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
