@@ -272,18 +272,30 @@ print(" ".join("%s=%d/%d" % b for b in bad) or "ok")')
 lib__log_has() { lib_relay_log_current | grep -q "$1"; }
 lib__gone_id() { ! bpftool "$1" show id "$2" >/dev/null 2>&1; }
 
+# tc_relay_start CONF TIMEOUT [SETTINGS]: IPv4, the peers of tc mode, an echo upstream (sets
+# echo, which the caller declares local) and the relay on write_conf CONF tc TIMEOUT, with
+# SETTINGS added to the relay; a relay that does not start fails case c, and it returns 1.
+tc_relay_start()
+{
+	lib_family 4
+	to=$(ep "$RELAY_IP" 5000)
+	prepare_mode tc
+	lib_udp_bg "$NS_U" "$1.echo.json" echo --bind "$(ep "$UP1_IP" 9000)"
+	echo=$BG_PID
+	write_conf "$1" tc "$2" "$(ep "$UP1_IP" 9000)"
+	[ -z "${3:-}" ] || sed -i "s/offload = \"tc\";/offload = \"tc\"; $3/" "$1"
+	lib_relay_start "$1" && return 0
+	lib_case_fail "$c relay did not start"
+	lib_stop_pid "$echo"
+	return 1
+}
+
 # Idle expiry with the program's last-seen time: traffic only on the fast path keeps the
 # session; silence expires it.
 expiry_case()
 {
-	local c="[tc/ipv4 expiry]" conf=$TMPD/expiry.conf out
-	lib_family 4
-	to=$(ep "$RELAY_IP" 5000)
-	prepare_mode tc
-	lib_udp_bg "$NS_U" "$TMPD/echo3.json" echo --bind "$(ep "$UP1_IP" 9000)"
-	local echo=$BG_PID
-	write_conf "$conf" tc 1.5 "$(ep "$UP1_IP" 9000)"
-	lib_relay_start "$conf" || { lib_case_fail "$c relay did not start"; lib_stop_pid "$echo"; return; }
+	local c="[tc/ipv4 expiry]" conf=$TMPD/expiry.conf out echo
+	tc_relay_start "$conf" 1.5 || return
 	# 4 s of one datagram every 100 ms from one client port: longer than the timeout.
 	out=$(lib_udp "$NS_C" client --to "$to" --clients 1 --count 40 --interval 0.1 --port-base 41000 \
 		--expect-echo --seconds 20) || lib_case_fail "$c traffic: $out"
@@ -302,15 +314,8 @@ expiry_case()
 # by what the old session had folded, then wrapped).
 reprogram_case()
 {
-	local c="[tc/ipv4 program reloaded]" conf=$TMPD/reprog.conf out
-	lib_family 4
-	to=$(ep "$RELAY_IP" 5000)
-	prepare_mode tc
-	lib_udp_bg "$NS_U" "$TMPD/echo-rp.json" echo --bind "$(ep "$UP1_IP" 9000)"
-	local echo=$BG_PID
-	write_conf "$conf" tc 1.0 "$(ep "$UP1_IP" 9000)"
-	sed -i 's/offload = "tc";/offload = "tc"; shed = "off";/' "$conf"
-	lib_relay_start "$conf" || { lib_case_fail "$c relay did not start"; lib_stop_pid "$echo"; return; }
+	local c="[tc/ipv4 program reloaded]" conf=$TMPD/reprog.conf out echo
+	tc_relay_start "$conf" 1.0 'shed = "off";' || return
 	for round in 1 2; do
 		out=$(lib_udp "$NS_C" client --to "$to" --clients 1 --count 20 --interval 0.02 \
 			--port-base 41500 --expect-echo --seconds 20) || lib_case_fail "$c round $round: $out"
