@@ -169,16 +169,24 @@ run_case()
 	lib_relay_alive || lib_case_fail "$c relay died"
 	lib_case_end
 	# The exit puts back what the device held before the start.
+	put_back "put back defer_hard_irqs ${PRE% *}"
+}
+
+# put_back PATTERN: after the relay's exit IF_RC holds PRE again, and its log says so in a
+# line 'napi: IF_RC: PATTERN'.
+put_back()
+{
+	local line
 	if values_are "$PRE"; then
-		lib_case_ok "$c the relay's exit put $IF_RC's NAPI back at $PRE"
+		lib_case_ok "$c the relay's exit put $IF_RC's values back at $PRE"
 	else
-		lib_case_fail "$c after the exit $IF_RC's NAPI holds $(values), want $PRE"
+		lib_case_fail "$c after the exit $IF_RC holds $(values), want $PRE"
 	fi
-	line=$(lib_relay_log_current | grep "napi: $IF_RC: put back defer_hard_irqs ${PRE% *}")
+	line=$(lib_relay_log_current | grep "napi: $IF_RC: $1")
 	if [ -n "$line" ]; then
 		lib_case_ok "$c log: ${line#* napi: }"
 	else
-		lib_case_fail "$c no 'napi: $IF_RC: put back defer_hard_irqs ${PRE% *}' at the exit"
+		lib_case_fail "$c no 'napi: $IF_RC: $1' at the exit"
 	fi
 }
 
@@ -330,7 +338,7 @@ print(" ".join("%d@%s" % (t["pid"], ",".join(map(str, t["cpus"]))) for t in rx["
 # off again, with the per-NAPI values back as they were.
 run_threaded_by_relay()
 {
-	local cpu line
+	local cpu
 	lib_case_begin napi-threaded-on io_uring 4
 	lib_case_echo
 	cpu=$(taskset -pc $$ | sed 's/.*: //; s/.*[,-]//')
@@ -357,17 +365,7 @@ run_threaded_by_relay()
 	else
 		lib_case_fail "$c after the exit $IF_RC's threaded is '$(threaded)', want 0"
 	fi
-	if values_are "$PRE"; then
-		lib_case_ok "$c the relay's exit put $IF_RC's values back at $PRE"
-	else
-		lib_case_fail "$c after the exit $IF_RC holds $(values), want $PRE"
-	fi
-	line=$(lib_relay_log_current | grep "napi: $IF_RC: put back .*threaded off")
-	if [ -n "$line" ]; then
-		lib_case_ok "$c log: ${line#* napi: }"
-	else
-		lib_case_fail "$c no 'napi: $IF_RC: put back ..., threaded off' at the exit"
-	fi
+	put_back "put back .*threaded off"
 }
 
 if [ $NAPI_GET = 1 ]; then
