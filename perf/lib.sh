@@ -5,8 +5,8 @@
 # in front of the DUT.
 #
 # perf_init PREFIX: NS_G, NS_D and NS_S named PREFIX-gen-$$ and so on, a WORK directory, and
-# a trap that stops every process spawn started (by PID) and removes the namespaces and
-# WORK (and the paths in CLEANUP_EXTRA) at exit, also on failure or a signal.
+# a trap that stops every process spawn started (by PID; SIGKILL after 5 s) and removes the
+# namespaces and WORK (and the paths in CLEANUP_EXTRA) at exit, also on failure or a signal.
 
 perf_init() {
 	NS_G=$1-gen-$$
@@ -25,11 +25,37 @@ ours() {
 	[ "$(awk '{ sub(/^.*\) /, ""); print $2 }' "/proc/$1/stat" 2>/dev/null)" = "$$" ]
 }
 
+# Is PID $1 a child of this shell that has not exited yet (not a zombie waiting to be reaped)?
+running() {
+	local st
+	st=$(awk '{ sub(/^.*\) /, ""); print $1, $2 }' "/proc/$1/stat" 2>/dev/null) || return 1
+	[ "${st#* }" = "$$" ] && [ "${st%% *}" != Z ] && [ "${st%% *}" != X ]
+}
+
+# stop_pid PID: SIGTERM to a process this shell started, up to 5 s for it to exit, then
+# SIGKILL, then reaps it. A process that ignores or hangs in its SIGTERM handler cannot hold
+# the run (or its cleanup) up. Only ever signals PID itself, and only while it is our child.
+stop_pid() {
+	if ours "$1"; then
+		kill "$1" 2>/dev/null || true
+	fi
+	for _ in $(seq 1 50); do
+		running "$1" || break
+		sleep 0.1
+	done
+	if running "$1"; then
+		echo "perf: PID $1 ($(tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null |
+			cut -c1-80)) still running 5 s after SIGTERM: SIGKILL" >&2
+		kill -KILL "$1" 2>/dev/null || true
+	fi
+	wait "$1" 2>/dev/null || true
+}
+
 perf_cleanup() {
 	local p n
 	set +e
 	for p in "${PIDS[@]}"; do
-		ours "$p" && kill "$p" 2>/dev/null && wait "$p" 2>/dev/null
+		stop_pid "$p"
 	done
 	for n in $NS_G $NS_D $NS_S; do
 		ip netns del "$n" 2>/dev/null
@@ -45,11 +71,11 @@ spawn() {
 	LAST_PID=$!
 }
 
-# Stops one process we started, by PID, waits for it, and forgets it (its PID may be reused).
+# Stops one process we started, by PID (stop_pid: SIGTERM, then SIGKILL after 5 s), waits
+# for it, and forgets it (its PID may be reused).
 stop() {
 	local p keep=()
-	ours "$1" && kill "$1" 2>/dev/null
-	wait "$1" 2>/dev/null || true
+	stop_pid "$1"
 	for p in "${PIDS[@]}"; do
 		[ "$p" = "$1" ] || keep+=("$p")
 	done
