@@ -150,6 +150,9 @@ for SIZE in ${SIZES//,/ }; do
 done
 # --fixed: TRIALS trials of FIXED_S seconds at each rate, no searches
 [ -n "$FIXED" ] && MODE=fixed TRIAL_S=$FIXED_S
+# The sink has no limit on its total time, only on the time between two reads of its count
+# (lib.sh, sink_start): far longer than a trial, a DUT's start or a latency phase.
+SINK_IDLE_S=$(awk -v t="$TRIAL_S" 'BEGIN { i = 4 * t + 60; print int(i < 600 ? 600 : i) }')
 FLOWS=16
 # skb: generic XDP after RPS to the generator's CPU; native: veth XDP on the sender's CPU.
 SINK_MODE=${SINK_MODE:-native}
@@ -317,13 +320,14 @@ GEN_MODE_OPTS="-i g0 -M $MAC_D0 -s $GEN_SRC"
 [ -n "${GEN_PAYLOAD:-}" ] && GEN_MODE_OPTS="$GEN_MODE_OPTS -P $GEN_PAYLOAD"
 
 # ------------------------------------------------------------------ measurement
-# Waits (bounded, 2 s) until the sink count stops moving, then prints it.
+# Waits (bounded, 2 s) until the sink count stops moving, then prints it. Fails when the sink
+# does (lib.sh, sink_pkts).
 sink_settled() {
 	local a b
-	a=$(sink_pkts)
+	a=$(sink_pkts) || return 1
 	for _ in $(seq 1 40); do
 		sleep 0.05
-		b=$(sink_pkts)
+		b=$(sink_pkts) || return 1
 		[ "$a" = "$b" ] && break
 		a=$b
 	done
@@ -371,7 +375,8 @@ sink_drops() {
 trial() {
 	local phase=$1 rate=$2 secs=$3 p0 p1 c0 c1 t0 t1 n0 n1 q0 q1 x0 x1 e0 e1 g ropt=""
 	[ "$rate" != 0 ] && ropt="-r $rate"
-	p0=$(sink_settled) x0=$(ring_drops) e0=$(sink_drops)
+	p0=$(sink_settled) || return 1
+	x0=$(ring_drops) e0=$(sink_drops)
 	# CPU is read right around the generator's run: a device that polls when idle (testpmd)
 	# would otherwise be charged for the settling before and after as well.
 	c0=$(cpu_ticks $DUT_CPU) t0=$(proc_ticks) n0=$(napi_ticks) q0=$(cpu_ticks $GEN_CPU)
@@ -379,7 +384,8 @@ trial() {
 	g=$(ip netns exec $NS_G "$PERF/gen" -d "$GEN_DST" -f $FLOWS -l "$SIZE" -t "$secs" \
 		-C $GEN_CPU $ropt $GEN_MODE_OPTS)
 	c1=$(cpu_ticks $DUT_CPU) t1=$(proc_ticks) n1=$(napi_ticks) q1=$(cpu_ticks $GEN_CPU)
-	p1=$(sink_settled) x1=$(ring_drops) e1=$(sink_drops)
+	p1=$(sink_settled) || return 1
+	x1=$(ring_drops) e1=$(sink_drops)
 	jq -c -n --argjson g "$g" --arg dut "$DUT" --arg phase "$phase" --arg size "$SIZE" \
 		--arg placement "$PLACEMENT" --argjson d "$(((p1 - p0) / DUT_COPIES))" --argjson hz "$HZ" \
 		--argjson c "[$(echo "$c0 $c1" | awk '{ print $6-$1 "," $7-$2 "," $8-$3 "," $9-$4 "," $10-$5 }')]" \
@@ -415,7 +421,9 @@ search() {
 		[ "$mid" -lt 1000 ] && break
 		good=0 bad=0
 		while [ $((2 * good)) -le "$SEARCH_TRIALS" ] && [ $((2 * bad)) -le "$SEARCH_TRIALS" ]; do
-			r=$(trial "$name" "$mid" "$SEARCH_S")
+			# A trial that failed because the sink is gone ends the search, and the run
+			# (set -e where searches calls it), instead of failing every step from here.
+			r=$(trial "$name" "$mid" "$SEARCH_S") || sink_pkts >/dev/null || return 1
 			loss=$(echo "$r" | jq -r '.loss // empty' 2>/dev/null)
 			offered=$(echo "$r" | jq -r '.offered_mpps // empty' 2>/dev/null)
 			if awk -v l="$loss" -v m="$maxloss" -v o="$offered" -v r="$mid" 'BEGIN {

@@ -2,7 +2,8 @@
 # shellcheck shell=bash
 # Shared by perf/bench.sh and perf/steer_ab.sh (sourced, not run): the three namespaces of a
 # run and their cleanup, the processes a run starts, the XDP sink's counter and veth's drops
-# in front of the DUT.
+# in front of the DUT. The sink's count is read in a command substitution, whose errexit bash
+# clears: callers check sink_pkts' status themselves (alone in an assignment, or with ||).
 #
 # perf_init PREFIX: NS_G, NS_D and NS_S named PREFIX-gen-$$ and so on, a WORK directory, and
 # a trap that stops every process spawn started (by PID; SIGKILL after 5 s) and removes the
@@ -91,12 +92,15 @@ wait_for() {
 	return 1
 }
 
-# sink_start [OPTS]: the XDP sink on s0 in NS_S (perf/sink.c), counting and dropping.
+# sink_start [OPTS]: the XDP sink on s0 in NS_S (perf/sink.c), counting and dropping. It has
+# no limit on its total time (a --full run with many devices takes hours), only an idle one:
+# it exits SINK_IDLE_S seconds (default 600) after the last count it was asked for, so it
+# lives as long as the harness reads it and stops by itself when the harness has died.
 sink_start() {
 	: >"$SINK_OUT"
 	# shellcheck disable=SC2086 # OPTS: words for the sink
-	spawn ip netns exec "$NS_S" "$PERF/sink" -i s0 -t 3600 ${1:-} >"$SINK_OUT" \
-		2>"$WORK/sink.err"
+	spawn ip netns exec "$NS_S" "$PERF/sink" -i s0 -t 0 -I "${SINK_IDLE_S:-600}" ${1:-} \
+		>"$SINK_OUT" 2>"$WORK/sink.err"
 	SINK_PID=$LAST_PID
 	wait_for "$WORK/sink.err" attached || { cat "$WORK/sink.err" >&2; return 1; }
 }
@@ -106,16 +110,27 @@ sink_stop() {
 	SINK_PID=""
 }
 
-# Prints the sink's packet count, asked for with SIGUSR1 and read from its next line.
+# Prints the sink's packet count, asked for with SIGUSR1 and read from its next line. Fails
+# (non-zero, and says why on stderr) when the sink is not running or does not answer within
+# 2 s: the last line it wrote would be a stale count, and every trial after it 100 % loss.
 sink_pkts() {
 	local n
+	if [ -z "$SINK_PID" ] || ! running "$SINK_PID"; then
+		echo "perf: the sink (PID ${SINK_PID:-none}) is not running:" \
+			"$(tail -n 2 "$WORK/sink.err" 2>/dev/null | tr '\n' ' ')" >&2
+		return 1
+	fi
 	n=$(wc -l <"$SINK_OUT")
 	kill -USR1 "$SINK_PID"
 	for _ in $(seq 1 200); do
-		[ "$(wc -l <"$SINK_OUT")" -gt "$n" ] && break
+		if [ "$(wc -l <"$SINK_OUT")" -gt "$n" ]; then
+			tail -n1 "$SINK_OUT" | jq -e .pkts
+			return
+		fi
 		sleep 0.01
 	done
-	tail -n1 "$SINK_OUT" | jq .pkts
+	echo "perf: the sink (PID $SINK_PID) did not answer SIGUSR1 within 2 s" >&2
+	return 1
 }
 
 # Frames veth dropped on their way into d0 (its receive ring or the backlog was full), counted
