@@ -192,8 +192,8 @@ int main(int argc, char **argv)
 			/* Said on stderr, so a harness that finds the sink gone can tell why. */
 			fprintf(stderr, "sink: exiting: %s\n",
 				o.seconds > 0 && sink_now() >= t0 + o.seconds
-					? "-t seconds passed"
-					: "no count asked for (SIGUSR1) within -I seconds");
+				    ? "-t seconds passed"
+				    : "no count asked for (SIGUSR1) within -I seconds");
 			break;
 		}
 		if (poll(&pfd, 1, (int)(left * 1000) + 1) <= 0)
