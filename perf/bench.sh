@@ -395,7 +395,8 @@ trial() {
 		($g.sent_pkts + (if $raw == 1 then $rd else 0 end)) as $sent | {
 		dut: $dut, size: $size, placement: $placement, phase: $phase, rate: $g.rate_pps,
 		sent: $sent, gen_sent_ok: $g.sent_pkts, ring_drops: $rd, sink_drops: $sd, gen_refused: ($g.refused_pkts // 0),
-		gen_max_lag_us: ($g.max_lag_us // 0), gen_lags_1ms: ($g.lags_1ms // 0), delivered: $d,
+		gen_max_lag_us: ($g.max_lag_us // 0), gen_lags_1ms: ($g.lags_1ms // 0),
+		gen_skipped: ($g.skipped_pkts // 0), delivered: $d,
 		elapsed_s: $g.elapsed_s,
 		offered_mpps: ($sent / $g.elapsed_s / 1e6),
 		mpps: ($d / $g.elapsed_s / 1e6),

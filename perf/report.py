@@ -88,7 +88,7 @@ def summarize(records):
             rates = list(dict.fromkeys(r["rate"] for r in fx))
             row["fixed"] = [{"rate": rate, "trials": [
                 {k: r.get(k, 0) for k in ("offered_mpps", "mpps", "loss", "ring_drops",
-                                          "gen_max_lag_us", "gen_lags_1ms")}
+                                          "gen_max_lag_us", "gen_lags_1ms", "gen_skipped")}
                 for r in fx if r["rate"] == rate]} for rate in rates]
         if mx:
             mpps = [r["mpps"] for r in mx]
@@ -225,10 +225,13 @@ def markdown(meta, rows):
                 "Each trial at one paced rate (0 = the generator's maximum), in the order run: "
                 "*loss* = 1 - delivered/offered, *ring drops* = frames veth refused in front "
                 "of the DUT (g0's tx_dropped), *generator lag* = the most the generator fell "
-                "behind its schedule (it then sends what it owes at once).", "",
+                "behind its schedule, *skipped* = the frames it did not send because it was "
+                "more than a batch (at least 1 ms) behind (sending them at once would be a "
+                "burst the DUT is not to blame for; offered counts only what was sent).", "",
                 "| DUT | placement | frame | rate pps | offered Mpps | delivered Mpps "
-                "| loss per trial | ring drops per trial | generator lag ms per trial |",
-                "|---|---|---|---|---|---|---|---|---|"]
+                "| loss per trial | ring drops per trial | generator lag ms per trial "
+                "| skipped per trial |",
+                "|---|---|---|---|---|---|---|---|---|---|"]
         for r in fixed:
             for f in r["fixed"]:
                 t = f["trials"]
@@ -238,7 +241,8 @@ def markdown(meta, rows):
                     f"{fmt(statistics.median(x['mpps'] for x in t))} | "
                     + ", ".join(f"{100 * x['loss']:.3f}%" for x in t) + " | "
                     + ", ".join(str(x["ring_drops"]) for x in t) + " | "
-                    + ", ".join(f"{x['gen_max_lag_us'] / 1000:.1f}" for x in t) + " |")
+                    + ", ".join(f"{x['gen_max_lag_us'] / 1000:.1f}" for x in t) + " | "
+                    + ", ".join(str(x["gen_skipped"]) for x in t) + " |")
         out.append("")
     for placement in placements:
         if not any("mpps_median" in r for r in rows if r["placement"] == placement):
