@@ -320,18 +320,45 @@ GEN_MODE_OPTS="-i g0 -M $MAC_D0 -s $GEN_SRC"
 [ -n "${GEN_PAYLOAD:-}" ] && GEN_MODE_OPTS="$GEN_MODE_OPTS -P $GEN_PAYLOAD"
 
 # ------------------------------------------------------------------ measurement
-# Waits (bounded, 2 s) until the sink count stops moving, then prints it. Fails when the sink
-# does (lib.sh, sink_pkts).
+# Microseconds of the wall clock (EPOCHREALTIME's decimal separator follows the locale).
+now_us() {
+	echo "${EPOCHREALTIME/[.,]/}"
+}
+
+# sink_settled [cpu]: waits (bounded, about 2 s) until the sink's count has stopped moving
+# (unchanged for 50 ms), then prints it. With "cpu", three more lines: the DUT's CPU figures
+# (DUT core, process, NAPI threads) and the wall clock (now_us), read right after the first
+# read of the sink that returned the final count: there the DUT had delivered its last
+# datagram, and the 50 ms that confirm it are not part of the window (perf/README.md,
+# Method). Reads are 10 ms apart, so the window ends at most one read (about 20-30 ms) after
+# the DUT's last datagram. Fails when the sink does (lib.sh, sink_pkts).
 sink_settled() {
-	local a b
+	local a b t_first now snap=""
 	a=$(sink_pkts) || return 1
-	for _ in $(seq 1 40); do
-		sleep 0.05
+	t_first=$(now_us)
+	[ "${1:-}" = cpu ] && snap=$(cpu_snap)
+	for _ in $(seq 1 100); do
+		sleep 0.01
 		b=$(sink_pkts) || return 1
-		[ "$a" = "$b" ] && break
-		a=$b
+		now=$(now_us)
+		if [ "$a" != "$b" ]; then
+			a=$b t_first=$now
+			[ "${1:-}" = cpu ] && snap=$(cpu_snap)
+			continue
+		fi
+		[ $((now - t_first)) -ge 50000 ] && break
 	done
 	echo "$a"
+	[ -z "$snap" ] || echo "$snap"
+}
+
+# The DUT's side of a trial's CPU window: its core (cpu_ticks), its process (proc_ticks) and
+# its NAPI threads (napi_ticks), one line each, then now_us.
+cpu_snap() {
+	cpu_ticks $DUT_CPU
+	proc_ticks
+	napi_ticks
+	now_us
 }
 
 # "busy system irq+softirq user total" ticks of CPU $1 (steal is the hypervisor's).
@@ -373,24 +400,32 @@ sink_drops() {
 
 # trial PHASE RATE SECONDS: one generator run through the DUT; appends a JSON record.
 trial() {
-	local phase=$1 rate=$2 secs=$3 p0 p1 c0 c1 t0 t1 n0 n1 q0 q1 x0 x1 e0 e1 g ropt=""
+	local phase=$1 rate=$2 secs=$3 p0 p1 c0 c1 t0 t1 n0 n1 q0 q1 x0 x1 e0 e1 g ropt="" \
+		cg wg w1 out
 	[ "$rate" != 0 ] && ropt="-r $rate"
 	p0=$(sink_settled) || return 1
 	x0=$(ring_drops) e0=$(sink_drops)
-	# CPU is read right around the generator's run: a device that polls when idle (testpmd)
-	# would otherwise be charged for the settling before and after as well.
+	# The DUT's CPU window opens right before the generator starts (the DUT is idle: the
+	# sink has settled) and closes when the DUT has delivered its last datagram, so that
+	# delivered and CPU cover the same datagrams, those still queued in the DUT when the
+	# generator stops included; a device that polls when idle (testpmd) is charged for the
+	# drain and one read of the sink, not for the settling before and after (perf/README.md,
+	# Method). The generator's core is read around the generator's run only.
 	c0=$(cpu_ticks $DUT_CPU) t0=$(proc_ticks) n0=$(napi_ticks) q0=$(cpu_ticks $GEN_CPU)
 	# shellcheck disable=SC2086
 	g=$(ip netns exec $NS_G "$PERF/gen" -d "$GEN_DST" -f $FLOWS -l "$SIZE" -t "$secs" \
 		-C $GEN_CPU $ropt $GEN_MODE_OPTS)
-	c1=$(cpu_ticks $DUT_CPU) t1=$(proc_ticks) n1=$(napi_ticks) q1=$(cpu_ticks $GEN_CPU)
-	p1=$(sink_settled) || return 1
+	q1=$(cpu_ticks $GEN_CPU) cg=$(cpu_ticks $DUT_CPU) wg=$(now_us)
+	out=$(sink_settled cpu) || return 1
+	{ read -r p1; read -r c1; read -r t1; read -r n1; read -r w1; } <<<"$out"
 	x1=$(ring_drops) e1=$(sink_drops)
 	jq -c -n --argjson g "$g" --arg dut "$DUT" --arg phase "$phase" --arg size "$SIZE" \
 		--arg placement "$PLACEMENT" --argjson d "$(((p1 - p0) / DUT_COPIES))" --argjson hz "$HZ" \
 		--argjson c "[$(echo "$c0 $c1" | awk '{ print $6-$1 "," $7-$2 "," $8-$3 "," $9-$4 "," $10-$5 }')]" \
 		--argjson q "[$(echo "$q0 $q1" | awk '{ print $6-$1 "," $8-$3 "," $10-$5 }')]" \
 		--argjson pt "$((t1 - t0))" --argjson nt "$((n1 - n0))" \
+		--argjson cd "$(echo "$cg $c1" | awk '{ print $6 - $1 }')" \
+		--argjson wd "$(((w1 - wg) / 1000))" \
 		--argjson rd "$((x1 - x0))" --argjson sd "$((e1 - e0))" --argjson raw "$([ "$SOCKET_GEN" = 0 ] && echo 1 || echo 0)" '
 		($g.sent_pkts + (if $raw == 1 then $rd else 0 end)) as $sent | {
 		dut: $dut, size: $size, placement: $placement, phase: $phase, rate: $g.rate_pps,
@@ -404,6 +439,7 @@ trial() {
 		dut_proc_cpu_s: ($pt / $hz), dut_core_busy_s: ($c[0] / $hz),
 		dut_core_sys_s: ($c[1] / $hz), dut_core_softirq_s: ($c[2] / $hz),
 		dut_core_user_s: ($c[3] / $hz), dut_napi_thread_s: ($nt / $hz),
+		cpu_drain_window_s: ($wd / 1000), dut_core_busy_drain_s: ($cd / $hz),
 		dut_core_busy_fraction: (if $c[4] > 0 then $c[0] / $c[4] else 0 end),
 		gen_core_busy_s: ($q[0] / $hz), gen_core_softirq_s: ($q[1] / $hz),
 		gen_core_softirq_fraction: (if $q[2] > 0 then $q[1] / $q[2] else 0 end)}' |
