@@ -398,9 +398,13 @@ sink_drops() {
 	ip netns exec $NS_D cat /sys/class/net/d1/statistics/tx_dropped
 }
 
-# trial PHASE RATE SECONDS: one generator run through the DUT; appends a JSON record.
+# trial PHASE RATE SECONDS [MAXLOSS ATTEMPT]: one generator run through the DUT; appends a
+# JSON record. With MAXLOSS (a search's trial) the record also has the verdict the search
+# acts on: "loss" (more than MAXLOSS lost), else "under_offered" (the generator offered less
+# than 99 % of RATE: a paced generator that fell behind loses nothing at the lower rate it
+# really offered), else "pass"; and ATTEMPT, the how-manieth try of the trial this is.
 trial() {
-	local phase=$1 rate=$2 secs=$3 p0 p1 c0 c1 t0 t1 n0 n1 q0 q1 x0 x1 e0 e1 g ropt="" \
+	local phase=$1 rate=$2 secs=$3 maxloss=${4:-null} attempt=${5:-null} p0 p1 c0 c1 t0 t1 n0 n1 q0 q1 x0 x1 e0 e1 g ropt="" \
 		cg wg w1 out
 	[ "$rate" != 0 ] && ropt="-r $rate"
 	p0=$(sink_settled) || return 1
@@ -426,6 +430,7 @@ trial() {
 		--argjson pt "$((t1 - t0))" --argjson nt "$((n1 - n0))" \
 		--argjson cd "$(echo "$cg $c1" | awk '{ print $6 - $1 }')" \
 		--argjson wd "$(((w1 - wg) / 1000))" \
+		--argjson maxloss "$maxloss" --argjson attempt "$attempt" \
 		--argjson rd "$((x1 - x0))" --argjson sd "$((e1 - e0))" --argjson raw "$([ "$SOCKET_GEN" = 0 ] && echo 1 || echo 0)" '
 		($g.sent_pkts + (if $raw == 1 then $rd else 0 end)) as $sent | {
 		dut: $dut, size: $size, placement: $placement, phase: $phase, rate: $g.rate_pps,
@@ -442,34 +447,55 @@ trial() {
 		cpu_drain_window_s: ($wd / 1000), dut_core_busy_drain_s: ($cd / $hz),
 		dut_core_busy_fraction: (if $c[4] > 0 then $c[0] / $c[4] else 0 end),
 		gen_core_busy_s: ($q[0] / $hz), gen_core_softirq_s: ($q[1] / $hz),
-		gen_core_softirq_fraction: (if $q[2] > 0 then $q[1] / $q[2] else 0 end)}' |
+		gen_core_softirq_fraction: (if $q[2] > 0 then $q[1] / $q[2] else 0 end)} |
+		if $maxloss == null then . else . + {max_loss: $maxloss, attempt: $attempt,
+			verdict: (if .loss > $maxloss then "loss"
+				elif .offered_mpps * 1e6 < 0.99 * .rate then "under_offered"
+				else "pass" end)} end' |
 		tee -a "$RECORDS"
 }
 
 # search NAME MAXLOSS HI [LO]: binary search of the highest rate with loss <= MAXLOSS in most
 # of SEARCH_TRIALS trials per step; a step stops as soon as its majority is known. A trial
-# passes only when the generator offered at least 99 % of the step's rate: a paced generator
-# that fell behind loses nothing and would otherwise report a rate it never offered. A
-# trial without a result (the generator failed) fails.
+# passes only when the generator offered at least 99 % of the step's rate (trial's verdict):
+# a paced generator that fell behind loses nothing and would otherwise report a rate it never
+# offered. A trial that failed only that way ("under_offered": the generator's trouble, not
+# the DUT's) is run again, up to 3 times in all, before it counts as failed. A trial without
+# a result (the generator failed) fails. Each step is recorded (phase "search_step") with
+# how its trials ended; generator_capped says it failed without a majority lost by the DUT.
 search() {
-	local name=$1 maxloss=$2 hi=$3 lo=${4:-0} mid r loss offered good bad
+	local name=$1 maxloss=$2 hi=$3 lo=${4:-0} mid r v try good bad nloss nunder nnone
 	for _ in $(seq 1 "$SEARCH_STEPS"); do
 		mid=$(((lo + hi) / 2))
 		[ "$mid" -lt 1000 ] && break
-		good=0 bad=0
+		good=0 bad=0 nloss=0 nunder=0 nnone=0
 		while [ $((2 * good)) -le "$SEARCH_TRIALS" ] && [ $((2 * bad)) -le "$SEARCH_TRIALS" ]; do
-			# A trial that failed because the sink is gone ends the search, and the run
-			# (set -e where searches calls it), instead of failing every step from here.
-			r=$(trial "$name" "$mid" "$SEARCH_S") || sink_pkts >/dev/null || return 1
-			loss=$(echo "$r" | jq -r '.loss // empty' 2>/dev/null)
-			offered=$(echo "$r" | jq -r '.offered_mpps // empty' 2>/dev/null)
-			if awk -v l="$loss" -v m="$maxloss" -v o="$offered" -v r="$mid" 'BEGIN {
-				exit !(l != "" && o != "" && l <= m && o * 1e6 >= 0.99 * r) }'; then
-				good=$((good + 1))
-			else
-				bad=$((bad + 1))
-			fi
+			for try in 1 2 3; do
+				# A trial that failed because the sink is gone ends the search, and
+				# the run (set -e where searches calls it), instead of failing every
+				# step from here.
+				r=$(trial "$name" "$mid" "$SEARCH_S" "$maxloss" "$try") ||
+					sink_pkts >/dev/null || return 1
+				v=$(echo "$r" | jq -r '.verdict // empty' 2>/dev/null) || v=""
+				[ "$v" = under_offered ] || break
+			done
+			case $v in
+			pass) good=$((good + 1)) ;;
+			loss) bad=$((bad + 1)) nloss=$((nloss + 1)) ;;
+			under_offered) bad=$((bad + 1)) nunder=$((nunder + 1)) ;;
+			*) bad=$((bad + 1)) nnone=$((nnone + 1)) ;;
+			esac
 		done
+		jq -c -n --arg dut "$DUT" --arg size "$SIZE" --arg placement "$PLACEMENT" \
+			--arg search "$name" --argjson rate "$mid" --argjson maxloss "$maxloss" \
+			--argjson good "$good" --argjson nloss "$nloss" --argjson nunder "$nunder" \
+			--argjson nnone "$nnone" --argjson n "$SEARCH_TRIALS" \
+			'{dut: $dut, size: $size, placement: $placement, phase: "search_step",
+			search: $search, rate: $rate, max_loss: $maxloss, passed: ($good > $nloss + $nunder + $nnone),
+			trials_pass: $good, trials_loss: $nloss, trials_under_offered: $nunder,
+			trials_no_result: $nnone,
+			generator_capped: ($good <= $nloss + $nunder + $nnone and 2 * $nloss <= $n and $nunder > 0)}' \
+			>>"$RECORDS"
 		if [ "$good" -gt "$bad" ]; then
 			lo=$mid
 		else

@@ -79,6 +79,7 @@ def summarize(records):
         ap = [r for r in rs if r["phase"] == "at_pdr"]
         pl = [r for r in rs if r["phase"] == "placement"]
         fx = [r for r in rs if r["phase"] == "fixed"]
+        steps = [r for r in rs if r["phase"] == "search_step"]
         row = {"placement": placement, "dut": dut, "size": size,
                "status": st[-1] if st else "incomplete", "trials": len(mx)}
         if pl:
@@ -148,6 +149,23 @@ def summarize(records):
                 "overload_of_pdr": round(got / (se[-1]["pdr_pps"] / 1e6), 3),
             })
         notes = []
+        # A search whose lowest failed step (the one that set its result) failed on trials the
+        # generator under-offered, not on the DUT's loss: the result is the generator's limit.
+        for name in ("ndr", "pdr"):
+            failed = [s for s in steps if s["search"] == name and not s["passed"]]
+            if not failed:
+                continue
+            bound = min(failed, key=lambda s: s["rate"])
+            if bound.get("generator_capped"):
+                row[f"{name}_capped_by_generator_at_mpps"] = round(bound["rate"] / 1e6, 4)
+                under = sum(1 for r in rs if r["phase"] == name
+                            and r.get("verdict") == "under_offered")
+                notes.append(
+                    f"{name.upper()} capped by the generator: its step at "
+                    f"{bound['rate'] / 1e6:.3f} Mpps failed because the generator offered "
+                    f"less than 99 % of the rate ({bound['trials_under_offered']} of its "
+                    f"trials, after 3 tries each; {under} under-offered trials in this "
+                    f"search), not on the DUT's loss: the DUT's {name.upper()} may be higher")
         if mx and row["loss_median"] < 0.001:
             notes.append("generator-limited: no loss at full offered load, the DUT is faster")
         elif "overload_multiple" in row and row["overload_multiple"] < 5:
@@ -283,6 +301,10 @@ def markdown(meta, rows):
         out.append("")
     n = str(meta.get("search_trials", "1"))
     step_rule = "its one trial" if n == "1" else f"the majority of up to {n} trials"
+    step_rule += (" with loss within the bound and at least 99 % of the rate offered; a trial "
+                  "that failed only on the latter, the generator's shortfall, is run up to 3 "
+                  "times, and a search whose result such a step set is noted as capped by the "
+                  "generator")
     out += ["Columns: *Mpps* = packets counted by the XDP sink per second of generator "
             "time; *loss* = 1 - delivered/sent at full offered load; *NDR*/*PDR* = highest "
             "paced rate with 0 % / <= 0.5 % loss (binary search, "
