@@ -61,7 +61,7 @@ set -euo pipefail
 COMMAND="$0 $*"
 # The experiment hooks a run used go in front of its command, so the report re-runs it.
 for v in RR_CONF_EXTRA RR_RELAY_EXTRA RR_BUFFERS RR_MIRROR_BACKEND NAPI_SET NAPI_NICE \
-	BUSY_RELAY_OPTS SINK_MODE; do
+	BUSY_RELAY_OPTS SINK_MODE GEN_PAYLOAD; do
 	if [ -n "${!v:-}" ]; then
 		case ${!v} in
 		*"'"*) COMMAND="$v=$(printf %q "${!v}") $COMMAND" ;;
@@ -121,6 +121,13 @@ case $OVERLOAD_GSO in
 	fi ;;
 *) echo "bench: --overload-gso: datagrams per send, 1 to 64" >&2; exit 2 ;;
 esac
+# GEN_PAYLOAD (below) goes into the overload trials' GSO sends too: UDP GSO cannot cut empty
+# datagrams (a segment size of 0 is no segmentation), nor a send over 65507 bytes.
+if [ -n "${GEN_PAYLOAD:-}" ] && [ "$OVERLOAD_GSO" != 0 ] &&
+	{ [ "$GEN_PAYLOAD" -lt 1 ] || [ $((GEN_PAYLOAD * OVERLOAD_GSO)) -gt 65507 ]; } 2>/dev/null; then
+	echo "bench: GEN_PAYLOAD=$GEN_PAYLOAD with --overload-gso $OVERLOAD_GSO: 1 to $((65507 / OVERLOAD_GSO)) bytes" >&2
+	exit 2
+fi
 case $SEARCH_TRIALS in
 [13579]) ;;
 *) echo "bench: --search-trials: an odd number from 1 to 9" >&2; exit 2 ;;
@@ -315,8 +322,10 @@ GEN_MODE_OPTS="-i g0 -M $MAC_D0 -s $GEN_SRC"
 # (QUIC servers, tunnels) do. veth hands them to the DUT whole, which is the only way to feed
 # a GRO receiver here: veth does not coalesce plain datagrams the way a NIC's GRO does.
 [ "$GEN_GSO" != 0 ] && GEN_MODE_OPTS="-g $GEN_GSO"
-# GEN_PAYLOAD=N: every datagram of the throughput trials carries N bytes whatever the frame
-# size says (GEN_PAYLOAD=0: empty datagrams, which end an io_uring multishot receive).
+# GEN_PAYLOAD=N: every datagram of the throughput trials (the overload trials' too, not the
+# latency trials') carries N bytes whatever the frame size says (GEN_PAYLOAD=0: empty
+# datagrams, which end an io_uring multishot receive). The report's command and generator
+# say so.
 [ -n "${GEN_PAYLOAD:-}" ] && GEN_MODE_OPTS="$GEN_MODE_OPTS -P $GEN_PAYLOAD"
 
 # ------------------------------------------------------------------ measurement
@@ -743,7 +752,7 @@ overload_trials() {
 		v = $3 == "[requested" ? substr($4, 1, length($4) - 1) : $2
 		sub(/:$/, "", $1); sub(/^tx-checksumming$/, "tx", $1); printf "%s %s ", $1, v }')
 	ip netns exec $NS_G ethtool -K g0 tx on tso off tx-udp-segmentation off >/dev/null
-	GEN_MODE_OPTS="-g $OVERLOAD_GSO" SOCKET_GEN=1
+	GEN_MODE_OPTS="-g $OVERLOAD_GSO${GEN_PAYLOAD:+ -P $GEN_PAYLOAD}" SOCKET_GEN=1
 	warm_up
 	for _ in $(seq 1 "$TRIALS"); do
 		trial overload 0 "$TRIAL_S" >/dev/null
@@ -838,6 +847,6 @@ python3 "$(dirname "$0")/report.py" --records "$RECORDS" --out "$OUT/$STAMP" --m
 	--loadavg "$LOADAVG" \
 	--wall-s "$(($(date +%s) - T_START))" --command "$COMMAND" \
 	--ringrelay-version "$RR_VERSION" \
-	--generator "$(if [ "$GEN_GSO" != 0 ]; then echo "UDP sockets, GSO $GEN_GSO segments"; elif [ "$SOCKET_GEN" = 1 ]; then echo "UDP sockets"; else echo "raw AF_PACKET frames"; fi)$([ "$OVERLOAD_GSO" = 0 ] || echo "; overload trials: UDP sockets, GSO $OVERLOAD_GSO datagrams per send cut into frames on g0")"
+	--generator "$(if [ "$GEN_GSO" != 0 ]; then echo "UDP sockets, GSO $GEN_GSO segments"; elif [ "$SOCKET_GEN" = 1 ]; then echo "UDP sockets"; else echo "raw AF_PACKET frames"; fi)$([ -z "${GEN_PAYLOAD:-}" ] || echo ", $GEN_PAYLOAD B of payload in every datagram whatever the frame size (GEN_PAYLOAD; not in the latency trials)")$([ "$OVERLOAD_GSO" = 0 ] || echo "; overload trials: UDP sockets, GSO $OVERLOAD_GSO datagrams per send cut into frames on g0")"
 rm -f "$RECORDS"
 echo "bench: wrote $OUT/$STAMP.json $OUT/$STAMP.md $OUT/$STAMP.png" >&2
