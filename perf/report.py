@@ -59,6 +59,16 @@ def per_mpkt(secs, pkts):
     return round(secs / (pkts / 1e6), 4) if pkts > 0 else None
 
 
+def median_per_mpkt(trials, key):
+    """Median CPU seconds per million delivered packets over the trials that delivered any.
+
+    A trial that delivered nothing has no cost per packet (unbounded, not 0): it is left out,
+    and the median is None ("-") when no trial delivered."""
+    v = [per_mpkt(r.get(key, 0), r["delivered"]) for r in trials]
+    v = [x for x in v if x is not None]
+    return statistics.median(v) if v else None
+
+
 def summarize(records):
     keys = []
     for r in records:
@@ -99,16 +109,14 @@ def summarize(records):
                 "mpps_max": round(max(mpps), 4),
                 "offered_mpps_median": round(statistics.median(r["offered_mpps"] for r in mx), 4),
                 "loss_median": round(statistics.median(r["loss"] for r in mx), 5),
-                "proc_cpu_s_per_mpkt": statistics.median(
-                    [per_mpkt(r["dut_proc_cpu_s"], r["delivered"]) or 0 for r in mx]),
-                "core_busy_s_per_mpkt": statistics.median(
-                    [per_mpkt(r["dut_core_busy_s"], r["delivered"]) or 0 for r in mx]),
-                "core_softirq_s_per_mpkt": statistics.median(
-                    [per_mpkt(r["dut_core_softirq_s"], r["delivered"]) or 0 for r in mx]),
+                "proc_cpu_s_per_mpkt": median_per_mpkt(mx, "dut_proc_cpu_s"),
+                "core_busy_s_per_mpkt": median_per_mpkt(mx, "dut_core_busy_s"),
+                "core_softirq_s_per_mpkt": median_per_mpkt(mx, "dut_core_softirq_s"),
+                # trials left out of the medians above: they delivered nothing
+                "trials_nothing_delivered": sum(1 for r in mx if r["delivered"] <= 0),
                 "core_busy_fraction": round(statistics.median(
                     r["dut_core_busy_fraction"] for r in mx), 3),
-                "napi_thread_s_per_mpkt": statistics.median(
-                    [per_mpkt(r.get("dut_napi_thread_s", 0), r["delivered"]) or 0 for r in mx]),
+                "napi_thread_s_per_mpkt": median_per_mpkt(mx, "dut_napi_thread_s"),
                 # Softirq on the generator's core: receive work done for the DUT off its
                 # core (XDP under rps; RPS's IPIs) lands here, besides the box's own.
                 "gen_core_softirq_fraction": round(statistics.median(
@@ -179,6 +187,10 @@ def summarize(records):
             notes.append("overload collapse: delivers under 80 % of its PDR at the highest "
                          "offered load (its receive work starves it on its core: receive "
                          "livelock)")
+        if mx and row["trials_nothing_delivered"]:
+            notes.append(f"{row['trials_nothing_delivered']} of {len(mx)} max-load trials "
+                         "delivered nothing: CPU per packet @max is the median of the others "
+                         "(- when none delivered)")
         # What veth dropped behind the DUT in each kind of full-load trial.
         for what, trials in (("full load", mx), ("overload (GSO generator)", ov)):
             if not trials:
