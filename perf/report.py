@@ -260,9 +260,10 @@ def markdown(meta, rows):
                 "Each trial at one paced rate (0 = the generator's maximum), in the order run: "
                 "*loss* = 1 - delivered/offered, *ring drops* = frames veth refused in front "
                 "of the DUT (g0's tx_dropped), *generator lag* = the most the generator fell "
-                "behind its schedule, *skipped* = the frames it did not send because it was "
-                "more than a batch (at least 1 ms) behind (sending them at once would be a "
-                "burst the DUT is not to blame for; offered counts only what was sent).", "",
+                "behind its schedule, *skipped* = the frames it did not send because it fell "
+                "behind (it catches up by one batch at most: sending all it owes at once "
+                "would be a burst the DUT is not to blame for; offered counts only what was "
+                "sent).", "",
                 "| DUT | placement | frame | rate pps | offered Mpps | delivered Mpps "
                 "| loss per trial | ring drops per trial | generator lag ms per trial "
                 "| skipped per trial |",
