@@ -329,71 +329,97 @@ GEN_MODE_OPTS="-i g0 -M $MAC_D0 -s $GEN_SRC"
 [ -n "${GEN_PAYLOAD:-}" ] && GEN_MODE_OPTS="$GEN_MODE_OPTS -P $GEN_PAYLOAD"
 
 # ------------------------------------------------------------------ measurement
-# Microseconds of the wall clock (EPOCHREALTIME's decimal separator follows the locale).
+# The functions below read what the edges of a trial's CPU window need with builtins only,
+# and set variables instead of printing into a command substitution: a fork costs tens of ms
+# on a busy 2-CPU box, and each one at an edge would stretch the window for every device
+# (charged in full to one that polls when idle).
+
+# now_us VAR: microseconds of the wall clock (EPOCHREALTIME's decimal separator follows the
+# locale).
 now_us() {
-	echo "${EPOCHREALTIME/[.,]/}"
+	printf -v "$1" %s "${EPOCHREALTIME/[.,]/}"
 }
 
 # sink_settled [cpu]: waits (bounded, about 2 s) until the sink's count has stopped moving
-# (unchanged for 50 ms), then prints it. With "cpu", three more lines: the DUT's CPU figures
-# (DUT core, process, NAPI threads) and the wall clock (now_us), read right after the first
-# read of the sink that returned the final count: there the DUT had delivered its last
-# datagram, and the 50 ms that confirm it are not part of the window (perf/README.md,
-# Method). Reads are 10 ms apart, so the window ends at most one read (about 20-30 ms) after
-# the DUT's last datagram. Fails when the sink does (lib.sh, sink_pkts).
+# (unchanged for 50 ms) and sets SETTLED to it. With "cpu", also SETTLED_CPU: the DUT's CPU
+# figures (cpu_snap) read right after the first read of the sink that returned the final
+# count: there the DUT had delivered its last datagram, and the 50 ms that confirm it are
+# not part of the window (perf/README.md, Method). Reads are about 2 ms apart and take about
+# as long. Fails when the sink does (lib.sh, sink_count).
 sink_settled() {
-	local a b t_first now snap=""
-	a=$(sink_pkts) || return 1
-	t_first=$(now_us)
-	[ "${1:-}" = cpu ] && snap=$(cpu_snap)
-	for _ in $(seq 1 100); do
-		sleep 0.01
-		b=$(sink_pkts) || return 1
-		now=$(now_us)
-		if [ "$a" != "$b" ]; then
-			a=$b t_first=$now
-			[ "${1:-}" = cpu ] && snap=$(cpu_snap)
+	local first now
+	SETTLED_CPU=""
+	sink_count || return 1
+	SETTLED=$SINK_COUNT
+	[ "${1:-}" = cpu ] && cpu_snap SETTLED_CPU
+	now_us first
+	for _ in {1..500}; do
+		psleep 0.002
+		sink_count || return 1
+		now_us now
+		if [ "$SINK_COUNT" != "$SETTLED" ]; then
+			SETTLED=$SINK_COUNT first=$now
+			[ "${1:-}" = cpu ] && cpu_snap SETTLED_CPU
 			continue
 		fi
-		[ $((now - t_first)) -ge 50000 ] && break
+		[ $((now - first)) -ge 50000 ] && break
 	done
-	echo "$a"
-	[ -z "$snap" ] || echo "$snap"
+	return 0
 }
 
-# The DUT's side of a trial's CPU window: its core (cpu_ticks), its process (proc_ticks) and
-# its NAPI threads (napi_ticks), one line each, then now_us.
+# cpu_snap VAR: the DUT's side of a trial's CPU window into VAR, one line each: its core
+# (cpu_ticks), its process (proc_ticks), its NAPI threads (napi_ticks) and now_us.
 cpu_snap() {
-	cpu_ticks $DUT_CPU
-	proc_ticks
-	napi_ticks
-	now_us
+	local _c _t _n _w
+	cpu_ticks $DUT_CPU _c
+	proc_ticks _t
+	napi_ticks _n
+	now_us _w
+	printf -v "$1" '%s\n%s\n%s\n%s' "$_c" "$_t" "$_n" "$_w"
 }
 
-# "busy system irq+softirq user total" ticks of CPU $1 (steal is the hypervisor's).
+# cpu_ticks CPU VAR: "busy system irq+softirq user total" ticks of CPU into VAR (steal is the
+# hypervisor's).
 cpu_ticks() {
-	awk -v c="cpu$1" '$1 == c { print $2+$3+$4+$7+$8, $4, $7+$8, $2+$3,
-		$2+$3+$4+$5+$6+$7+$8+$9 }' /proc/stat
+	local _name _u _n _s _i _w _q _sq _st _rest
+	while read -r _name _u _n _s _i _w _q _sq _st _rest; do
+		[ "$_name" = "cpu$1" ] || continue
+		printf -v "$2" '%s %s %s %s %s' $((_u + _n + _s + _q + _sq)) "$_s" $((_q + _sq)) \
+			$((_u + _n)) $((_u + _n + _s + _i + _w + _q + _sq + _st))
+		return 0
+	done </proc/stat
+	return 1
 }
 
-# utime+stime ticks of the pinned NAPI threads (napi placement), 0 without any. A threaded
-# NAPI poll runs with bottom halves disabled, not in softirq context, so /proc/stat counts it
-# as system time of the CPU, not as softirq.
-napi_ticks() {
-	local pid sum=0 t
-	for pid in $NAPI_PIDS; do
-		t=$(awk '{ sub(/^.*\) /, ""); print $12 + $13 }' /proc/$pid/stat 2>/dev/null) || t=0
-		sum=$((sum + ${t:-0}))
-	done
-	echo $sum
-}
-
-# utime+stime ticks of a process, 0 when there is none.
-proc_ticks() {
-	if [ -n "${DUT_PID:-}" ] && [ -r /proc/$DUT_PID/stat ]; then
-		awk '{ sub(/^.*\) /, ""); print $12 + $13 }' /proc/$DUT_PID/stat
+# task_ticks PID VAR: utime+stime ticks of PID into VAR, 0 when there is no such process.
+task_ticks() {
+	local _line _f
+	if IFS= read -r _line 2>/dev/null <"/proc/$1/stat"; then
+		read -ra _f <<<"${_line##*) }"
+		printf -v "$2" %s $((_f[11] + _f[12]))
 	else
-		echo 0
+		printf -v "$2" 0
+	fi
+}
+
+# napi_ticks VAR: utime+stime ticks of the pinned NAPI threads (napi placement) into VAR, 0
+# without any. A threaded NAPI poll runs with bottom halves disabled, not in softirq context,
+# so /proc/stat counts it as system time of the CPU, not as softirq.
+napi_ticks() {
+	local _pid _sum=0 _t
+	for _pid in $NAPI_PIDS; do
+		task_ticks "$_pid" _t
+		_sum=$((_sum + _t))
+	done
+	printf -v "$1" %s "$_sum"
+}
+
+# proc_ticks VAR: utime+stime ticks of the DUT process into VAR, 0 when there is none.
+proc_ticks() {
+	if [ -n "${DUT_PID:-}" ]; then
+		task_ticks "$DUT_PID" "$1"
+	else
+		printf -v "$1" 0
 	fi
 }
 
@@ -414,23 +440,29 @@ sink_drops() {
 # really offered), else "pass"; and ATTEMPT, the how-manieth try of the trial this is.
 trial() {
 	local phase=$1 rate=$2 secs=$3 maxloss=${4:-null} attempt=${5:-null} p0 p1 c0 c1 t0 t1 n0 n1 q0 q1 x0 x1 e0 e1 g ropt="" \
-		cg wg w1 out
+		s0 cg wg w0 w1
 	[ "$rate" != 0 ] && ropt="-r $rate"
-	p0=$(sink_settled) || return 1
+	sink_settled || return 1
+	p0=$SETTLED
 	x0=$(ring_drops) e0=$(sink_drops)
 	# The DUT's CPU window opens right before the generator starts (the DUT is idle: the
 	# sink has settled) and closes when the DUT has delivered its last datagram, so that
 	# delivered and CPU cover the same datagrams, those still queued in the DUT when the
 	# generator stops included; a device that polls when idle (testpmd) is charged for the
-	# drain and one read of the sink, not for the settling before and after (perf/README.md,
+	# drain and a read of the sink, not for the settling before and after (perf/README.md,
 	# Method). The generator's core is read around the generator's run only.
-	c0=$(cpu_ticks $DUT_CPU) t0=$(proc_ticks) n0=$(napi_ticks) q0=$(cpu_ticks $GEN_CPU)
+	cpu_ticks $GEN_CPU q0
+	cpu_snap s0
 	# shellcheck disable=SC2086
 	g=$(ip netns exec $NS_G "$PERF/gen" -d "$GEN_DST" -f $FLOWS -l "$SIZE" -t "$secs" \
 		-C $GEN_CPU $ropt $GEN_MODE_OPTS)
-	q1=$(cpu_ticks $GEN_CPU) cg=$(cpu_ticks $DUT_CPU) wg=$(now_us)
-	out=$(sink_settled cpu) || return 1
-	{ read -r p1; read -r c1; read -r t1; read -r n1; read -r w1; } <<<"$out"
+	now_us wg
+	cpu_ticks $GEN_CPU q1
+	cpu_ticks $DUT_CPU cg
+	sink_settled cpu || return 1
+	p1=$SETTLED
+	{ read -r c0; read -r t0; read -r n0; read -r w0; } <<<"$s0"
+	{ read -r c1; read -r t1; read -r n1; read -r w1; } <<<"$SETTLED_CPU"
 	x1=$(ring_drops) e1=$(sink_drops)
 	jq -c -n --argjson g "$g" --arg dut "$DUT" --arg phase "$phase" --arg size "$SIZE" \
 		--arg placement "$PLACEMENT" --argjson d "$(((p1 - p0) / DUT_COPIES))" --argjson hz "$HZ" \
@@ -438,7 +470,7 @@ trial() {
 		--argjson q "[$(echo "$q0 $q1" | awk '{ print $6-$1 "," $8-$3 "," $10-$5 }')]" \
 		--argjson pt "$((t1 - t0))" --argjson nt "$((n1 - n0))" \
 		--argjson cd "$(echo "$cg $c1" | awk '{ print $6 - $1 }')" \
-		--argjson wd "$(((w1 - wg) / 1000))" \
+		--argjson wd "$(((w1 - wg) / 1000))" --argjson ww "$(((w1 - w0) / 1000))" \
 		--argjson maxloss "$maxloss" --argjson attempt "$attempt" \
 		--argjson rd "$((x1 - x0))" --argjson sd "$((e1 - e0))" --argjson raw "$([ "$SOCKET_GEN" = 0 ] && echo 1 || echo 0)" '
 		($g.sent_pkts + (if $raw == 1 then $rd else 0 end)) as $sent | {
@@ -453,7 +485,8 @@ trial() {
 		dut_proc_cpu_s: ($pt / $hz), dut_core_busy_s: ($c[0] / $hz),
 		dut_core_sys_s: ($c[1] / $hz), dut_core_softirq_s: ($c[2] / $hz),
 		dut_core_user_s: ($c[3] / $hz), dut_napi_thread_s: ($nt / $hz),
-		cpu_drain_window_s: ($wd / 1000), dut_core_busy_drain_s: ($cd / $hz),
+		cpu_window_s: ($ww / 1000), cpu_drain_window_s: ($wd / 1000),
+		dut_core_busy_drain_s: ($cd / $hz),
 		dut_core_busy_fraction: (if $c[4] > 0 then $c[0] / $c[4] else 0 end),
 		gen_core_busy_s: ($q[0] / $hz), gen_core_softirq_s: ($q[1] / $hz),
 		gen_core_softirq_fraction: (if $q[2] > 0 then $q[1] / $q[2] else 0 end)} |

@@ -19,6 +19,15 @@ perf_init() {
 	PIDS=()
 	trap perf_cleanup EXIT
 	trap 'exit 130' INT TERM
+	# psleep's FIFO, open for reading and writing so a read waits for its timeout: a sleep
+	# without a fork (sleep(1) costs tens of ms on a busy 2-CPU box).
+	mkfifo "$WORK/psleep"
+	exec {PSLEEP_FD}<>"$WORK/psleep"
+}
+
+# psleep SECONDS: sleeps (fractions allowed) with a builtin.
+psleep() {
+	read -rt "$1" -u "$PSLEEP_FD" _ || true
 }
 
 # Is PID $1 still a child of this shell? (A PID reused by someone else's process is not.)
@@ -27,10 +36,12 @@ ours() {
 }
 
 # Is PID $1 a child of this shell that has not exited yet (not a zombie waiting to be reaped)?
+# Builtins only: sink_count asks it at the edge of a trial's CPU window.
 running() {
-	local st
-	st=$(awk '{ sub(/^.*\) /, ""); print $1, $2 }' "/proc/$1/stat" 2>/dev/null) || return 1
-	[ "${st#* }" = "$$" ] && [ "${st%% *}" != Z ] && [ "${st%% *}" != X ]
+	local line f
+	IFS= read -r line 2>/dev/null <"/proc/$1/stat" || return 1
+	read -ra f <<<"${line##*) }"
+	[ "${f[1]}" = "$$" ] && [ "${f[0]}" != Z ] && [ "${f[0]}" != X ]
 }
 
 # stop_pid PID: SIGTERM to a process this shell started, up to 5 s for it to exit, then
@@ -99,8 +110,9 @@ wait_for() {
 sink_start() {
 	: >"$SINK_OUT"
 	# shellcheck disable=SC2086 # OPTS: words for the sink
+	# Appending, so sink_count can empty the file before each request.
 	spawn ip netns exec "$NS_S" "$PERF/sink" -i s0 -t 0 -I "${SINK_IDLE_S:-600}" ${1:-} \
-		>"$SINK_OUT" 2>"$WORK/sink.err"
+		>>"$SINK_OUT" 2>"$WORK/sink.err"
 	SINK_PID=$LAST_PID
 	wait_for "$WORK/sink.err" attached || { cat "$WORK/sink.err" >&2; return 1; }
 }
@@ -110,27 +122,37 @@ sink_stop() {
 	SINK_PID=""
 }
 
-# Prints the sink's packet count, asked for with SIGUSR1 and read from its next line. Fails
+# sink_count: the sink's packet count into SINK_COUNT, asked for with SIGUSR1: the file its
+# answers are appended to is emptied, and the answer is the first whole line in it. Fails
 # (non-zero, and says why on stderr) when the sink is not running or does not answer within
-# 2 s: the last line it wrote would be a stale count, and every trial after it 100 % loss.
-sink_pkts() {
-	local n
+# about 2 s: its last line would be a stale count, and every trial after it 100 % loss.
+# Builtins only, and no subshell when called directly: bench.sh reads it at the end of a
+# trial's CPU window, which a fork (tens of ms on a busy 2-CPU box) would stretch.
+sink_count() {
+	local line
 	if [ -z "$SINK_PID" ] || ! running "$SINK_PID"; then
 		echo "perf: the sink (PID ${SINK_PID:-none}) is not running:" \
 			"$(tail -n 2 "$WORK/sink.err" 2>/dev/null | tr '\n' ' ')" >&2
 		return 1
 	fi
-	n=$(wc -l <"$SINK_OUT")
-	kill -USR1 "$SINK_PID"
-	for _ in $(seq 1 200); do
-		if [ "$(wc -l <"$SINK_OUT")" -gt "$n" ]; then
-			tail -n1 "$SINK_OUT" | jq -e .pkts
-			return
+	: >"$SINK_OUT"
+	kill -USR1 "$SINK_PID" 2>/dev/null || true
+	for _ in {1..2000}; do
+		# A line without its newline may still be being written.
+		if IFS= read -r line <"$SINK_OUT" && [[ $line =~ \"pkts\":([0-9]+)[,}] ]]; then
+			SINK_COUNT=${BASH_REMATCH[1]}
+			return 0
 		fi
-		sleep 0.01
+		psleep 0.001
 	done
 	echo "perf: the sink (PID $SINK_PID) did not answer SIGUSR1 within 2 s" >&2
 	return 1
+}
+
+# Prints the sink's packet count (sink_count).
+sink_pkts() {
+	sink_count || return 1
+	echo "$SINK_COUNT"
 }
 
 # Frames veth dropped on their way into d0 (its receive ring or the backlog was full), counted
