@@ -125,7 +125,8 @@ esac
 # datagrams (a segment size of 0 is no segmentation), nor a send over 65507 bytes.
 if [ -n "${GEN_PAYLOAD:-}" ] && [ "$OVERLOAD_GSO" != 0 ] &&
 	{ [ "$GEN_PAYLOAD" -lt 1 ] || [ $((GEN_PAYLOAD * OVERLOAD_GSO)) -gt 65507 ]; } 2>/dev/null; then
-	echo "bench: GEN_PAYLOAD=$GEN_PAYLOAD with --overload-gso $OVERLOAD_GSO: 1 to $((65507 / OVERLOAD_GSO)) bytes" >&2
+	echo "bench: GEN_PAYLOAD=$GEN_PAYLOAD with --overload-gso $OVERLOAD_GSO:" \
+		"1 to $((65507 / OVERLOAD_GSO)) bytes" >&2
 	exit 2
 fi
 case $SEARCH_TRIALS in
@@ -439,8 +440,8 @@ sink_drops() {
 # than 99 % of RATE: a paced generator that fell behind loses nothing at the lower rate it
 # really offered), else "pass"; and ATTEMPT, the how-manieth try of the trial this is.
 trial() {
-	local phase=$1 rate=$2 secs=$3 maxloss=${4:-null} attempt=${5:-null} p0 p1 c0 c1 t0 t1 n0 n1 q0 q1 x0 x1 e0 e1 g ropt="" \
-		s0 cg wg w0 w1
+	local phase=$1 rate=$2 secs=$3 maxloss=${4:-null} attempt=${5:-null} ropt="" g \
+		p0 p1 c0 c1 t0 t1 n0 n1 q0 q1 x0 x1 e0 e1 s0 cg wg w0 w1
 	[ "$rate" != 0 ] && ropt="-r $rate"
 	sink_settled || return 1
 	p0=$SETTLED
