@@ -3,7 +3,10 @@
  * one connected socket out, recvmmsg then sendmmsg of the same buffers, batch 64, pinned.
  * It is what ringrelay's io_uring and mmsg backends have to beat to be worth their code.
  *
- *   mmsg_relay -l LISTEN -u UPSTREAM [-b BATCH] [-B BUFSIZE] [-C CPU] [-t SECONDS]
+ *   mmsg_relay -l LISTEN -u UPSTREAM [-b BATCH] [-B BUFSIZE] [-R SOCKBUF] [-C CPU] [-t SECONDS]
+ *
+ * -R sets both sockets' receive and send buffers, default 4 MiB: ringrelay's (src/sock.c,
+ * SOCK_BUF_BYTES), so both relays have the same queue in front of them.
  *
  * Stops after -t seconds (default 60) or on SIGINT/SIGTERM, then prints one JSON line. */
 #include <errno.h>
@@ -22,7 +25,7 @@
 
 struct relay_opts {
 	struct addr listen, upstream;
-	int batch, bufsize, cpu;
+	int batch, bufsize, sockbuf, cpu;
 	double seconds;
 };
 
@@ -43,8 +46,9 @@ static int relay_parse(int argc, char **argv, struct relay_opts *o)
 	const char *why = NULL;
 	int c, have = 0;
 
-	*o = (struct relay_opts){.batch = 64, .bufsize = 2048, .cpu = -1, .seconds = 60};
-	while ((c = getopt(argc, argv, "l:u:b:B:C:t:")) != -1) {
+	*o = (struct relay_opts){
+	    .batch = 64, .bufsize = 2048, .sockbuf = 4 << 20, .cpu = -1, .seconds = 60};
+	while ((c = getopt(argc, argv, "l:u:b:B:R:C:t:")) != -1) {
 		switch (c) {
 		case 'l':
 			if (addr_parse(optarg, &o->listen, &why))
@@ -62,6 +66,9 @@ static int relay_parse(int argc, char **argv, struct relay_opts *o)
 		case 'B':
 			o->bufsize = atoi(optarg);
 			break;
+		case 'R':
+			o->sockbuf = atoi(optarg);
+			break;
 		case 'C':
 			o->cpu = atoi(optarg);
 			break;
@@ -72,7 +79,8 @@ static int relay_parse(int argc, char **argv, struct relay_opts *o)
 			return -EINVAL;
 		}
 	}
-	if (have != 3 || o->batch < 1 || o->batch > 1024 || o->bufsize < 64 || o->seconds <= 0)
+	if (have != 3 || o->batch < 1 || o->batch > 1024 || o->bufsize < 64 || o->sockbuf < 4096 ||
+	    o->seconds <= 0)
 		return -EINVAL;
 	return 0;
 bad_addr:
@@ -80,10 +88,11 @@ bad_addr:
 	return -EINVAL;
 }
 
-static int relay_socket(const struct addr *a, int do_bind)
+/* A socket bound (do_bind) or connected to a, with sz-byte buffers each way. */
+static int relay_socket(const struct addr *a, int do_bind, int sz)
 {
 	struct timeval tv = {0, 100000};
-	int sz = 8 << 20, fd = socket(addr_family(a), SOCK_DGRAM | SOCK_CLOEXEC, 0), err;
+	int fd = socket(addr_family(a), SOCK_DGRAM | SOCK_CLOEXEC, 0), err;
 
 	if (fd < 0)
 		return -errno;
@@ -176,7 +185,7 @@ int main(int argc, char **argv)
 
 	if (relay_parse(argc, argv, &o)) {
 		fprintf(stderr, "usage: mmsg_relay -l LISTEN -u UPSTREAM [-b BATCH] [-B BUFSIZE] "
-				"[-C CPU] [-t SECONDS]\n");
+				"[-R SOCKBUF] [-C CPU] [-t SECONDS]\n");
 		return 2;
 	}
 	sigemptyset(&mask);
@@ -194,13 +203,13 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
-	in = relay_socket(&o.listen, 1);
+	in = relay_socket(&o.listen, 1, o.sockbuf);
 	if (in < 0) {
 		err = in;
 		fprintf(stderr, "mmsg_relay: listen socket: %s\n", strerror(-err));
 		return 1;
 	}
-	out = relay_socket(&o.upstream, 0);
+	out = relay_socket(&o.upstream, 0, o.sockbuf);
 	if (out < 0) {
 		err = out;
 		fprintf(stderr, "mmsg_relay: upstream socket: %s\n", strerror(-err));
@@ -224,14 +233,13 @@ int main(int argc, char **argv)
 	err = relay_run(in, out, &o, &st, m, iov, buf);
 	if (err)
 		fprintf(stderr, "mmsg_relay: receive: %s\n", strerror(-err));
-	printf(
-	    "{\"tool\":\"mmsg_relay\",\"batch\":%d,\"cpu\":%d,\"elapsed_s\":%.3f,\"rx_pkts\":%llu,"
-	    "\"rx_bytes\":%llu,\"tx_pkts\":%llu,\"tx_bytes\":%llu,\"drop_truncated\":%llu,"
-	    "\"drop_send_error\":%llu}\n",
-	    o.batch, o.cpu, relay_now() - t0, (unsigned long long)st.rx,
-	    (unsigned long long)st.rx_bytes, (unsigned long long)st.tx,
-	    (unsigned long long)st.tx_bytes, (unsigned long long)st.truncated,
-	    (unsigned long long)st.send_errors);
+	printf("{\"tool\":\"mmsg_relay\",\"batch\":%d,\"sockbuf\":%d,\"cpu\":%d,\"elapsed_s\":%.3f,"
+	       "\"rx_pkts\":%llu,\"rx_bytes\":%llu,\"tx_pkts\":%llu,\"tx_bytes\":%llu,"
+	       "\"drop_truncated\":%llu,\"drop_send_error\":%llu}\n",
+	       o.batch, o.sockbuf, o.cpu, relay_now() - t0, (unsigned long long)st.rx,
+	       (unsigned long long)st.rx_bytes, (unsigned long long)st.tx,
+	       (unsigned long long)st.tx_bytes, (unsigned long long)st.truncated,
+	       (unsigned long long)st.send_errors);
 err_free:
 	free(buf);
 	free(iov);

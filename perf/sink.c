@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: MIT
 /* Benchmark sink loader: attach perf/sink.bpf.c to one interface through a BPF link (so it
  * goes away with this process), then print the summed per-CPU counters as one JSON line on
- * every SIGUSR1 and once at exit. Exits after -t seconds, or on SIGINT/SIGTERM.
+ * every SIGUSR1 and once at exit. Exits after -t seconds (0: no such limit), after -I seconds
+ * without a SIGUSR1 (a harness that asks for counts keeps it alive for as long as it runs,
+ * and one that died leaves it at most that long), or on SIGINT/SIGTERM.
  *
- *   sink -i IFACE [-t SECONDS] [-p PASS_PORT] [-N]
+ *   sink -i IFACE [-t SECONDS] [-I IDLE_SECONDS] [-p PASS_PORT] [-N]
  *
  * Generic (skb) mode is the default: on veth it runs the program after RPS has steered the
  * packet, so the sink's cost lands on the CPU we choose instead of the sender's CPU. */
@@ -30,7 +32,7 @@ enum { SINK_PKTS, SINK_BYTES, SINK_NR_COUNTERS };
 
 struct sink_opts {
 	const char *ifname;
-	double seconds;
+	double seconds, idle; /* 0: no limit of that kind */
 	uint16_t pass_port;
 	int native;
 };
@@ -83,7 +85,8 @@ out_free:
 
 static void sink_usage(FILE *f)
 {
-	fprintf(f, "usage: sink -i IFACE [-t SECONDS (default 60)] [-p PASS_PORT] [-N (native)]\n");
+	fprintf(f, "usage: sink -i IFACE [-t SECONDS (default 60, 0: none)] [-I IDLE_SECONDS]\n"
+		   "            [-p PASS_PORT] [-N (native)]\n");
 }
 
 static int sink_parse(int argc, char **argv, struct sink_opts *o)
@@ -91,13 +94,16 @@ static int sink_parse(int argc, char **argv, struct sink_opts *o)
 	int c;
 
 	*o = (struct sink_opts){.seconds = 60};
-	while ((c = getopt(argc, argv, "i:t:p:Nh")) != -1) {
+	while ((c = getopt(argc, argv, "i:t:I:p:Nh")) != -1) {
 		switch (c) {
 		case 'i':
 			o->ifname = optarg;
 			break;
 		case 't':
 			o->seconds = atof(optarg);
+			break;
+		case 'I':
+			o->idle = atof(optarg);
 			break;
 		case 'p':
 			o->pass_port = atoi(optarg);
@@ -112,7 +118,8 @@ static int sink_parse(int argc, char **argv, struct sink_opts *o)
 			return -EINVAL;
 		}
 	}
-	if (!o->ifname || o->seconds <= 0)
+	/* Always bounded by one of the two: the sink must not outlive a harness that died. */
+	if (!o->ifname || o->seconds < 0 || o->idle < 0 || (o->seconds == 0 && o->idle == 0))
 		return -EINVAL;
 	return 0;
 }
@@ -124,7 +131,7 @@ int main(int argc, char **argv)
 	struct signalfd_siginfo si;
 	struct sink_opts o;
 	int ifindex, link_fd, sfd, ncpu, err;
-	double t0, deadline;
+	double t0, deadline, asked;
 	sigset_t mask;
 
 	if (sink_parse(argc, argv, &o)) {
@@ -172,19 +179,30 @@ int main(int argc, char **argv)
 	fprintf(stderr, "sink: attached on %s\n", o.ifname);
 
 	t0 = sink_now();
-	deadline = t0 + o.seconds;
+	asked = t0;
 	for (;;) {
 		struct pollfd pfd = {.fd = sfd, .events = POLLIN};
-		double left = deadline - sink_now();
+		double left;
 
-		if (left <= 0)
+		deadline = o.seconds > 0 ? t0 + o.seconds : -1;
+		if (o.idle > 0 && (deadline < 0 || asked + o.idle < deadline))
+			deadline = asked + o.idle;
+		left = deadline - sink_now();
+		if (left <= 0) {
+			/* Said on stderr, so a harness that finds the sink gone can tell why. */
+			fprintf(stderr, "sink: exiting: %s\n",
+				o.seconds > 0 && sink_now() >= t0 + o.seconds
+				    ? "-t seconds passed"
+				    : "no count asked for (SIGUSR1) within -I seconds");
 			break;
+		}
 		if (poll(&pfd, 1, (int)(left * 1000) + 1) <= 0)
 			continue;
 		if (read(sfd, &si, sizeof(si)) != sizeof(si))
 			continue;
 		if (si.ssi_signo != SIGUSR1)
 			break;
+		asked = sink_now();
 		sink_print(bpf_map__fd(skel->maps.sink_counts), ncpu, &o, t0);
 	}
 	err = sink_print(bpf_map__fd(skel->maps.sink_counts), ncpu, &o, t0);

@@ -76,7 +76,9 @@ ip netns exec $NS_S ethtool -K s0 tx off >/dev/null
 ip netns exec $NS_D ethtool -K d0 gro off >/dev/null
 ip netns exec $NS_D sh -c "echo 0 > /sys/class/net/d0/queues/rx-0/rps_cpus"
 
-# The sink: native XDP on s0, counting and dropping what the relay sends.
+# The sink: native XDP on s0, counting and dropping what the relay sends; it exits when not
+# asked for a count for SINK_IDLE_S seconds (lib.sh): longer than any pass's gap between reads.
+SINK_IDLE_S=$(awk -v t="$SECS" 'BEGIN { i = 4 * t + 60; print int(i < 600 ? 600 : i) }')
 sink_start -N
 # busy and total ticks of CPUs 0 and 1 together
 cpu_ticks() {
@@ -120,10 +122,13 @@ run() {
 	rr=$(grep -o "steering: .*" "$WORK/rr.log")
 	gens 0.3 >/dev/null
 	sleep 0.3
-	s0=$(sink_pkts) c0=$(cpu_ticks) i0=$(ipis) x0=$(ctxt) r0=$(ring_drops)
+	# sink_pkts alone in its assignment, so set -e stops the run when the sink is gone.
+	s0=$(sink_pkts)
+	c0=$(cpu_ticks) i0=$(ipis) x0=$(ctxt) r0=$(ring_drops)
 	g=$(gens "$SECS")
 	sleep 0.3
-	s1=$(sink_pkts) c1=$(cpu_ticks) i1=$(ipis) x1=$(ctxt) r1=$(ring_drops)
+	s1=$(sink_pkts)
+	c1=$(cpu_ticks) i1=$(ipis) x1=$(ctxt) r1=$(ring_drops)
 	per=$("$BUILD/ringrelayctl" -s "$WORK/ctl.sock" -j stats |
 		jq -c '[.relays[0].workers[] | .rx_pkts]')
 	stop "$pid"
