@@ -943,19 +943,41 @@ int filter_relink(struct filter *f, const char *ifname, int ifindex, char *err, 
 		struct filter_iface *fi = &f->ifaces[i];
 		uint32_t keep = fi->flags & (RR_IFACE_OFFLOAD_XDP | RR_IFACE_OFFLOAD_TC);
 
-		if (strcmp(fi->name, ifname) != 0 || fi->ifindex == ifindex)
+		if (strcmp(fi->name, ifname) != 0)
 			continue;
-		log_notice("link %s is back (ifindex %d): attaching the filter again", ifname,
-			   ifindex);
-		/* The old device is gone with its attachments; forget them and its entry. */
-		filter_detach_iface(f, fi);
-		fi->ifindex = ifindex;
-		fi->flags = 0;
-		if (keep)
-			log_notice("filter: %s came back: the fast path re-attaches on the next "
-				   "offload update", ifname);
+		if (fi->ifindex == ifindex && fi->kind != FILTER_ATTACH_NONE)
+			return 0;
+		if (fi->ifindex == ifindex) {
+			/* An attach here failed (someone else's program or filter was in the
+			 * way, a transient error): each change of the link tries again. What
+			 * the fast path or shedding attached here since stays. */
+			log_notice("link %s (ifindex %d) changed: attaching the filter again, "
+				   "which failed before",
+				   ifname, ifindex);
+		} else {
+			log_notice("link %s is back (ifindex %d): attaching the filter again",
+				   ifname, ifindex);
+			/* The old device is gone with its attachments; forget them and its
+			 * entry. */
+			filter_detach_iface(f, fi);
+			fi->ifindex = ifindex;
+			fi->flags = 0;
+			if (keep)
+				log_notice("filter: %s came back: the fast path re-attaches on "
+					   "the next offload update",
+					   ifname);
+		}
 		ret = filter_attach_iface(f, fi, err, errlen);
-		return ret < 0 ? ret : 1;
+		if (ret < 0) {
+			/* (an attach whose rr_ifaces write failed is not whole either) */
+			fi->kind = FILTER_ATTACH_NONE;
+			snprintf(err + strnlen(err, errlen), errlen - strnlen(err, errlen),
+				 "; %s stays unfiltered until it changes again (up, carrier, an "
+				 "address), when the filter tries again",
+				 ifname);
+			return ret;
+		}
+		return 1;
 	}
 	return 0;
 }

@@ -82,7 +82,8 @@ int filter_new_sized(const struct config *cfg, uint32_t flows, struct filter **o
 
 /* A filtered interface came back as ifindex: attach the filter there again (its old
  * attachments died with the device). The interfaces are the program's own, those it was
- * loaded for (a reload that changes them needs a restart). Returns 1 when it attached, 0
+ * loaded for (a reload that changes them needs a restart). An attach that failed is tried
+ * again at the next call for the same ifname and ifindex. Returns 1 when it attached, 0
  * when ifname is not one of them or is attached as ifindex already, or -errno. */
 int filter_relink(struct filter *f, const char *ifname, int ifindex, char *err, size_t errlen);
 /* The device of ifindex is gone, and every attachment with it: what ran there is forgotten
