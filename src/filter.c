@@ -59,6 +59,7 @@ struct filter_iface {
 	bool hook_created;	 /* ... and we created clsact, so we destroy it */
 	uint32_t flags;		 /* RR_IFACE_* as written to rr_ifaces */
 	bool filter_iface;	 /* one of filter.interfaces */
+	bool renamed;		 /* ... whose link has another name now (said once) */
 };
 
 struct filter {
@@ -856,6 +857,7 @@ static void filter_detach_iface(struct filter *f, struct filter_iface *fi)
 	filter_detach_tc(fi);
 	fi->kind = FILTER_ATTACH_NONE;
 	fi->flags = 0;
+	fi->renamed = false;
 	if (f)
 		bpf_map_delete_elem(bpf_map__fd(f->skel->maps.rr_ifaces), &key);
 }
@@ -939,6 +941,20 @@ int filter_relink(struct filter *f, const char *ifname, int ifindex, char *err, 
 	uint32_t i;
 	int ret;
 
+	/* A filtered link renamed: the filter follows the name in the config, so it stays on
+	 * this link (nothing filtered is let through) until a link of that name appears. */
+	for (i = 0; i < f->n_filter_ifaces; i++) {
+		struct filter_iface *fi = &f->ifaces[i];
+		bool renamed = strcmp(fi->name, ifname) != 0;
+
+		if (fi->ifindex != ifindex || fi->kind == FILTER_ATTACH_NONE)
+			continue;
+		if (renamed && !fi->renamed)
+			log_notice("filter: link %s (ifindex %d) is named %s now: the filter stays on "
+				   "it until a link named %s appears, and then moves there",
+				   fi->name, ifindex, ifname, fi->name);
+		fi->renamed = renamed;
+	}
 	for (i = 0; i < f->n_filter_ifaces; i++) {
 		struct filter_iface *fi = &f->ifaces[i];
 		uint32_t keep = fi->flags & (RR_IFACE_OFFLOAD_XDP | RR_IFACE_OFFLOAD_TC);

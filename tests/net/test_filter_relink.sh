@@ -4,7 +4,8 @@
 # the filter again:
 # the relay sees the link event (libnl), logs it, re-attaches, and a denied client is dropped
 # again while an allowed one is relayed; also after a reload that named another interface
-# (a restart-only change). IPv4 and IPv6, XDP mode, io_uring backend. An attach on the link
+# (a restart-only change); a link renamed to the filtered name, a filtered link renamed away.
+# IPv4 and IPv6, XDP mode, io_uring backend. An attach on the link
 # that came back that fails (tc mode, a classic filter in the way) is tried again at the link's
 # next change.
 . "$(dirname "$0")/lib.sh"
@@ -63,6 +64,56 @@ check()
 		--size 40 --expect-echo --seconds 10) || lib_case_fail "$c allowed client: $out"
 	out=$(lib_udp "$NS_C" client --to "$(ep "$RELAY_IP" 5000)" --bind "$DENIED_IP" --count 5 \
 		--size 40 --expect-none --quiet 0.3) || lib_case_fail "$c denied client: $out"
+}
+
+# tmp_link_up: a second client <-> relay pair, rrtmp-c <-> rrtmp-rc, with the addresses of the
+# first, up for longer than the relay's 100 ms settle time, so that the relay has seen it
+# under its temporary name.
+tmp_link_up()
+{
+	ip link add rrtmp-c netns "$NS_C" type veth peer name rrtmp-rc netns "$NS_R" ||
+		lib_fail "veth rrtmp-c <-> rrtmp-rc"
+	IF_C=rrtmp-c IF_RC=rrtmp-rc client_link_up
+	sleep 0.5
+}
+
+# rename_steps CASE: the filter follows the configured name through renames (Linux 6.2 and
+# later rename a link while it is up, which changes none of its flags):
+#  - a link up under a temporary name becomes $IF_RC after the filtered one was deleted (how a
+#    container's eth0 is made): the filter attaches there (before, the rename was no link event,
+#    the new $IF_RC ran unfiltered, and nothing was logged);
+#  - the filtered $IF_RC is renamed (a notice says the filter stays on it) and another link
+#    takes the name: the filter moves there.
+rename_steps()
+{
+	local c=$1 before
+	tmp_link_up
+	before=$(lib_log_count "attaching the filter again")
+	lib_nsx "$NS_R" ip link del "$IF_RC"
+	lib_nsx "$NS_R" ip link set rrtmp-rc name "$IF_RC" &&
+		lib_nsx "$NS_C" ip link set rrtmp-c name "$IF_C" || lib_fail "rename to $IF_RC"
+	if lib_wait_for 10 lib_log_count_ge "attaching the filter again" $((before + 1)); then
+		lib_case_ok "$c a link renamed to $IF_RC after it went: filter attached"
+	else
+		lib_case_fail "$c no attach on the link renamed to $IF_RC"
+	fi
+	check "$c on the link renamed to $IF_RC"
+
+	tmp_link_up
+	before=$(lib_log_count "attaching the filter again")
+	lib_nsx "$NS_R" ip link set "$IF_RC" name rrold-rc &&
+		lib_nsx "$NS_C" ip link set "$IF_C" name rrold-c &&
+		lib_nsx "$NS_R" ip link set rrtmp-rc name "$IF_RC" &&
+		lib_nsx "$NS_C" ip link set rrtmp-c name "$IF_C" || lib_fail "swap of names"
+	if lib_wait_for 10 lib_log_count_ge "attaching the filter again" $((before + 1)); then
+		lib_case_ok "$c names swapped: filter moved to the new $IF_RC"
+	else
+		lib_case_fail "$c names swapped: the filter did not move to the new $IF_RC"
+	fi
+	lib_log_count_ge "filter: link $IF_RC (ifindex [0-9]*) is named rrold-rc now" 1 ||
+		lib_case_fail "$c no notice that the filtered link was renamed"
+	lib_nsx "$NS_R" ip link del rrold-rc
+	check "$c after the names were swapped"
 }
 
 run_case()
@@ -125,6 +176,7 @@ EOF
 		fi
 		check "$c after the link came back as ifindex $idx"
 	done
+	rename_steps "$c"
 	lib_relay_alive || lib_case_fail "$c relay died"
 	lib_relay_stop || lib_case_fail "$c relay exit status $? after SIGTERM, want 0"
 	lib_stop_pid "$echo_pid"
