@@ -1147,6 +1147,7 @@ void filter_link_gone(struct filter *f, int ifindex)
 {
 	uint32_t i = 0;
 
+	filter_offload_gone(f, ifindex);
 	while (i < f->n_ifaces) {
 		struct filter_iface *fi = &f->ifaces[i];
 
@@ -1299,6 +1300,14 @@ void filter_offload_up(struct filter *f, int ifindex)
 	uint32_t key = (uint32_t)ifindex;
 
 	bpf_map_delete_elem(bpf_map__fd(f->skel->maps.offload_tx_down), &key);
+}
+
+void filter_offload_gone(struct filter *f, int ifindex)
+{
+	uint32_t key = (uint32_t)ifindex;
+
+	filter_offload_up(f, ifindex);
+	bpf_map_delete_elem(bpf_map__fd(f->skel->maps.offload_xmit), &key);
 }
 
 int filter_offload_set(struct filter *f, const struct offload_key *k, const struct offload_rule *r)

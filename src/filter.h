@@ -116,6 +116,9 @@ int filter_offload_ifaces(const struct filter *f, struct filter_offload_iface *o
  * ifindexes into out, returns how many. filter_offload_up takes one back into use. */
 int filter_offload_down(struct filter *f, int *out, int max);
 void filter_offload_up(struct filter *f, int ifindex);
+/* The device of ifindex is gone: its down mark and transmit counts go (both maps hold
+ * RR_IFACES_MAX targets, and a device that gets the ifindex next starts clean). */
+void filter_offload_gone(struct filter *f, int ifindex);
 
 /* Installs or removes one direction of a session (bpf/filter_maps.h). 0 or -errno. */
 int filter_offload_set(struct filter *f, const struct offload_key *k, const struct offload_rule *r);
