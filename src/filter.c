@@ -259,7 +259,8 @@ out_free:
 }
 
 /* Removes every prefix of one generation (collect first: deleting while walking a trie
- * could skip keys). */
+ * could skip keys). A walk that fails before the end fails the whole: prefixes left behind
+ * would be judged with the next rules. */
 static int filter_clear_prefixes(struct filter *f, uint32_t gen)
 {
 	int fd = bpf_map__fd(f->skel->maps.filter_prefixes), ret = 0;
@@ -270,13 +271,18 @@ static int filter_clear_prefixes(struct filter *f, uint32_t gen)
 	keys = calloc(cap, sizeof(*keys));
 	if (!keys)
 		return -ENOMEM;
-	while (n < cap && bpf_map_get_next_key(fd, prev, &next) == 0) {
+	while (n < cap) {
+		ret = bpf_map_get_next_key(fd, prev, &next);
+		if (ret < 0)
+			break;
 		if (next.data[0] == gen)
 			keys[n++] = next;
 		cur = next;
 		prev = &cur;
 	}
-	for (i = 0; i < n; i++) {
+	if (ret == -ENOENT) /* the end */
+		ret = 0;
+	for (i = 0; ret == 0 && i < n; i++) {
 		ret = bpf_map_delete_elem(fd, &keys[i]);
 		if (ret < 0 && ret != -ENOENT)
 			break;

@@ -13,13 +13,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
 #include <bpf/bpf.h>
 #include <linux/bpf.h>
+#include <linux/filter.h>
 #include <linux/pkt_cls.h>
+#include <linux/seccomp.h>
 
 #include "config.h"
 #include "filter.h"
@@ -770,6 +775,107 @@ static void test_swap(void **state)
 	free(sw.cfg[1]);
 }
 
+/* A rule set denying only prefix. */
+static struct config *conf_deny(const char *prefix)
+{
+	struct config *cfg = conf_table();
+	struct filter_conf *fc = &cfg->filter;
+
+	fc->n_deny = fc->n_allow = fc->n_ports = 0;
+	conf_prefix(&fc->deny[fc->n_deny++], prefix);
+	return cfg;
+}
+
+/* Makes every bpf(BPF_MAP_GET_NEXT_KEY) of this process fail with EIO from now on: the one
+ * failure of the prefix walk the kernel does not let a test cause otherwise. 0 or -1. */
+static int fail_next_key(void)
+{
+	struct sock_filter code[] = {
+	    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+	    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_bpf, 0, 3),
+	    /* the low half of the command on a little-endian machine; the upper half is 0 */
+	    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[0])),
+	    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, BPF_MAP_GET_NEXT_KEY, 0, 1),
+	    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EIO),
+	    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = { .len = sizeof(code) / sizeof(code[0]), .filter = code };
+
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
+		return -1;
+	return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) ? -1 : 0;
+}
+
+/* In a child (the seccomp filter stays with it): rules A, then B, then C while the walk over
+ * the prefixes fails. Returns 0, or the step that went wrong. */
+static int clear_fails_child(void)
+{
+	struct config *a = conf_deny("198.18.77.0/24"), *b = conf_deny("198.18.78.0/24");
+	struct config *c = conf_deny("198.18.79.0/24");
+	struct addr from_a, from_b, local;
+	char err[CONFIG_ERR_LEN] = "";
+	struct filter *f = NULL;
+	const char *why;
+	int ret, code = 0;
+
+	if (addr_parse("198.18.77.1:1000", &from_a, &why) ||
+	    addr_parse("198.18.78.1:1000", &from_b, &why) ||
+	    addr_parse("198.18.0.1:5000", &local, &why))
+		return 2;
+	if (filter_open(a, &f, err, sizeof(err)) < 0 || filter_update(f, b, err, sizeof(err)) < 0) {
+		fprintf(stderr, "clear fails: %s\n", err);
+		code = 3;
+		goto out;
+	}
+	if (fail_next_key()) {
+		code = 4;
+		goto out;
+	}
+	/* C goes into A's generation, whose prefixes cannot be found to be removed. */
+	ret = filter_update(f, c, err, sizeof(err));
+	if (ret >= 0) {
+		fprintf(stderr, "clear fails: the update succeeded (A's 198.18.77.0/24 %s)\n",
+			filter_client_denied(f, &from_a, &local) == 1 ? "denied with C's rules"
+								       : "gone");
+		code = 5;
+		goto out;
+	}
+	if (!strstr(err, "clearing old prefixes")) {
+		fprintf(stderr, "clear fails: error \"%s\"\n", err);
+		code = 6;
+	} else if (filter_client_denied(f, &from_a, &local) != 0 ||
+		   filter_client_denied(f, &from_b, &local) != 1) {
+		fprintf(stderr, "clear fails: B's rules are not the ones in force\n");
+		code = 7;
+	}
+out:
+	filter_free(f);
+	free(a);
+	free(b);
+	free(c);
+	return code;
+}
+
+/* A failure while walking the idle generation's prefixes fails the update, and the rules in
+ * force stay. Before, the walk stopped at any error as at the end: the update succeeded and
+ * the prefixes of the rule set before last were judged along with the new ones. */
+static void test_clear_fails(void **state)
+{
+	int status;
+	pid_t pid;
+
+	(void)state;
+	fflush(stdout);
+	fflush(stderr);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(clear_fails_child());
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 /* A prefix in both lists is a config error naming the line. */
 static void test_conflict(void **state)
 {
@@ -794,6 +900,7 @@ int main(void)
 	    cmocka_unit_test(test_rate_limit_segments),
 	    cmocka_unit_test(test_swap),
 	    cmocka_unit_test(test_conflict),
+	    cmocka_unit_test(test_clear_fails),
 	};
 	struct config *cfg;
 	struct filter *f;
