@@ -3,6 +3,7 @@
  * Rules live in two generations (double buffer); an update fills the idle one and flips
  * filter_active, so a packet is judged by one whole rule set. See docs/filter.md. */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <net/if.h>
 #include <stdarg.h>
@@ -10,7 +11,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <arpa/inet.h>
 #include <unistd.h>
 
@@ -78,6 +82,7 @@ struct filter {
 	uint32_t *ports_shadow[FILTER_GENS];
 	int ncpus;
 	bool pinned;
+	int pin_lock;			   /* FILTER_PIN_DIR, flock()ed while pinned, or -1 */
 	uint32_t flows;			   /* offload_stats entries */
 	struct offload_flow_stats *stats; /* offload_stats, mmapped */
 	struct bpf_link *xmit_trace;	   /* xdp:xdp_devmap_xmit, while XDP redirects */
@@ -448,9 +453,85 @@ static void filter_unpin(struct filter *f)
 	    bpf_map__unpin(map, NULL);
 }
 
+/* The process holding the flock on fd's file (from /proc/locks), or 0 when not found. */
+static int filter_lock_holder(int fd)
+{
+	unsigned int maj, min;
+	unsigned long ino;
+	char line[256];
+	struct stat st;
+	int pid = 0, p;
+	FILE *fp;
+
+	if (fstat(fd, &st) || !(fp = fopen("/proc/locks", "re")))
+		return 0;
+	/* "1: FLOCK  ADVISORY  WRITE 1234 00:27:2580917 0 EOF" (waiters say "->" first) */
+	while (!pid && fgets(line, sizeof(line), fp))
+		if (sscanf(line, "%*d: FLOCK %*s %*s %d %x:%x:%lu", &p, &maj, &min, &ino) == 4 &&
+		    maj == major(st.st_dev) && min == minor(st.st_dev) && ino == st.st_ino)
+			pid = p;
+	fclose(fp);
+	return pid;
+}
+
+/* Pins are for looking at one process's maps: the pin directory is locked (flock, released
+ * by the kernel when the process ends, however it ends) while they are ours. Another live
+ * ringrelay's pins are not replaced: that one's tools would read our maps, and whichever
+ * exits first would remove the other's. 0, or -errno with err set (-EBUSY: another process
+ * holds them). */
+static int filter_pin_lock(struct filter *f, char *err, size_t errlen)
+{
+	char pid[32] = "";
+	int fd, ret, holder;
+
+	if (mkdir(FILTER_PIN_DIR, 0700) && errno != EEXIST) {
+		ret = -errno;
+		snprintf(err, errlen,
+			 "filter: pin = true: creating %s: %s (is bpffs mounted on "
+			 "/sys/fs/bpf?)",
+			 FILTER_PIN_DIR, strerror(-ret));
+		return ret;
+	}
+	fd = open(FILTER_PIN_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		ret = -errno;
+		snprintf(err, errlen, "filter: pin = true: opening %s: %s", FILTER_PIN_DIR,
+			 strerror(-ret));
+		return ret;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB)) {
+		ret = -errno;
+		if (ret == -EWOULDBLOCK) {
+			holder = filter_lock_holder(fd);
+			if (holder > 0)
+				snprintf(pid, sizeof(pid), " (pid %d)", holder);
+			snprintf(err, errlen,
+				 "filter: pin = true: the maps pinned under %s belong to another "
+				 "running ringrelay%s; stop it first, or set filter.pin = false in "
+				 "one of them (one pinned instance per bpffs mount)",
+				 FILTER_PIN_DIR, pid);
+			ret = -EBUSY;
+		} else {
+			snprintf(err, errlen, "filter: pin = true: locking %s: %s", FILTER_PIN_DIR,
+				 strerror(-ret));
+		}
+		close(fd);
+		return ret;
+	}
+	f->pin_lock = fd;
+	return 0;
+}
+
+static void filter_pin_unlock(struct filter *f)
+{
+	if (f->pin_lock >= 0)
+		close(f->pin_lock);
+	f->pin_lock = -1;
+}
+
 /* Pins are for looking at this process's maps: a pin already there (left by a ringrelay that
- * did not exit cleanly) is removed, not reused, so a start never inherits another run's
- * sessions, rules or counters, nor fails on maps of another size or version. */
+ * did not exit cleanly; the lock is ours) is removed, not reused, so a start never inherits
+ * another run's sessions, rules or counters, nor fails on maps of another size or version. */
 static int filter_set_pins(struct filter *f)
 {
 	char path[CONFIG_PATH_LEN];
@@ -551,6 +632,7 @@ static int filter_open_from(const struct config *cfg, uint32_t flows,
 		snprintf(err, errlen, "filter: out of memory");
 		return -ENOMEM;
 	}
+	f->pin_lock = -1;
 	f->mode = cfg->filter.mode;
 	f->tc_hook = cfg->filter.tc_hook;
 	f->tc_priority = cfg->filter.tc_priority;
@@ -569,6 +651,11 @@ static int filter_open_from(const struct config *cfg, uint32_t flows,
 	f->shed = config_shed_wanted(cfg) ? first : FILTER_SHED_NONE;
 	if (!f->shed)
 		snprintf(f->shed_why, sizeof(f->shed_why), "shed = \"off\" for every relay");
+	if (cfg->filter.pin) {
+		ret = filter_pin_lock(f, err, errlen);
+		if (ret < 0)
+			goto err_free;
+	}
 	for (;;) {
 		libbpf_set_print(f->shed ? filter_libbpf_quiet : filter_libbpf_print);
 		ret = filter_load(f, cfg, err, errlen);
@@ -614,6 +701,7 @@ err_destroy:
 		filter_unpin(f);
 	filter_bpf__destroy(f->skel);
 err_free:
+	filter_pin_unlock(f);
 	free(f);
 	return ret;
 }
@@ -1708,6 +1796,7 @@ void filter_detach(struct filter *f)
 	if (f->pinned)
 		filter_unpin(f);
 	f->pinned = false;
+	filter_pin_unlock(f); /* after the unpin: the next instance finds none of ours */
 }
 
 void filter_free(struct filter *f)

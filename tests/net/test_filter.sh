@@ -5,7 +5,7 @@
 # rx_pkts does not), the allowed client is relayed, and flipping between two rule sets under
 # traffic never lets a denied datagram through; a refused reload leaves the rules as they
 # were, also after a reload whose mode change the program could not follow; a stale pin from
-# an earlier run is replaced.
+# an earlier run is replaced, a live instance's pins are not.
 #
 # Filter counters are read from the pinned maps (filter.pin = true), with bpftool:
 #   bpftool map dump pinned /sys/fs/bpf/ringrelay/filter_counters   (index = enum filter_counter)
@@ -357,6 +357,60 @@ EOF
 	lib_stop_pid "$echo_pid"
 }
 
+# pin_map_id: the id of the map pinned as filter_counters (empty when there is none).
+pin_map_id()
+{
+	rr_bpftool -j map show pinned "$PIN/filter_counters" 2>/dev/null |
+		"$PY" -c 'import json, sys; print(json.load(sys.stdin)["id"])' 2>/dev/null
+}
+
+# pin_owner_case: a second ringrelay with pin = true on the same bpffs (started in the first
+# one's mount and network namespaces) refuses to start, naming the first by its pid and saying
+# what to do; the first keeps its pins. Before, the second removed the first's pins as "left by
+# an earlier run", pinned its own, and removed those at its exit: the first had none left.
+pin_owner_case()
+{
+	local conf=$TMPD/filter-owner.conf conf2=$TMPD/filter-owner2.conf echo_pid id0 id1 rc
+	lib_family 4
+	c="[pins of a live instance]"
+	lib_relay_conf "$conf" listen="$(ep "$RELAY_IP" 5000)" up="$(ep "$UP1_IP" 9000)"
+	printf 'filter = { interfaces = [ "%s" ]; mode = "xdp"; pin = true; };\n' "$IF_RC" >>"$conf"
+	lib_relay_conf "$conf2" name=t2 listen="$(ep "$RELAY_IP" 5001)" up="$(ep "$UP1_IP" 9000)"
+	printf 'filter = { interfaces = [ "%s" ]; mode = "tc"; pin = true; };\n' "$IF_RC" >>"$conf2"
+	lib_udp_bg "$NS_U" "$TMPD/echo.json" echo --bind "$(ep "$UP1_IP" 9000)"
+	echo_pid=$BG_PID
+	if ! lib_relay_start "$conf"; then
+		lib_case_fail "$c first relay did not start"
+		lib_stop_pid "$echo_pid"
+		return
+	fi
+	sed -i "s|/run/ctl.sock|/run/ctl2.sock|" "$conf2"
+	id0=$(pin_map_id)
+	[ -n "$id0" ] || lib_case_fail "$c the first relay pinned no filter_counters"
+	# (bounded: the build before ran the second until the timeout's SIGTERM)
+	timeout -k 2 5 nsenter -m -n -t "$RELAY_PID" "$REAL_RELAY" -f -c "$conf2" \
+		>"$TMPD/second.log" 2>&1
+	rc=$?
+	case $rc in
+	0 | 124 | 137) lib_case_fail "$c the second relay ran (exit status $rc)" ;;
+	*)
+		if grep -q "belong to another running ringrelay (pid $RELAY_PID); stop it" \
+			"$TMPD/second.log"; then
+			lib_case_ok "$c second refused:" \
+				"$(grep -o 'error filter: pin.*' "$TMPD/second.log" | head -n 1)"
+		else
+			lib_case_fail "$c the second relay exited $rc without naming the first:" \
+				"$(tail -n 3 "$TMPD/second.log")"
+		fi
+		;;
+	esac
+	id1=$(pin_map_id)
+	[ "$id1" = "$id0" ] ||
+		lib_case_fail "$c filter_counters pinned: map ${id0:-none} before, ${id1:-none} after"
+	lib_relay_stop || lib_case_fail "$c relay exit status $? after SIGTERM"
+	lib_stop_pid "$echo_pid"
+}
+
 # load_fails_case: a relay started with no program (shed and offload off, no filter) keeps no
 # capability to load one; a reload that adds a filter and shed = "auto" cannot load it. The
 # relays take the reload, the error says to restart, status says why the relay does not shed:
@@ -400,5 +454,6 @@ for mode in xdp tc; do
 	done
 done
 stale_pin_case
+pin_owner_case
 load_fails_case
 lib_done
