@@ -199,11 +199,23 @@ static void filter_settings_from(const struct filter_conf *fc, struct filter_set
 	}
 }
 
-/* Port table of one generation: relay listen ports, then port rules (first rule wins). */
+/* Marks cfg's relay listen ports in vals[FILTER_PORTS]. */
+static void filter_relay_ports(const struct config *cfg, uint32_t *vals)
+{
+	uint32_t r, i;
+
+	for (r = 0; r < cfg->n_relays; r++)
+		for (i = 0; i < cfg->relays[r].n_listen; i++)
+			vals[addr_port(&cfg->relays[r].listen[i])] |= FILTER_PORT_RELAY;
+}
+
+/* Port table of one generation: relay listen ports, then port rules (first rule wins). The
+ * relay ports of the generation in force stay relay ports too (filter_relay_ports_settle). */
 static int filter_fill_ports(struct filter *f, const struct config *cfg, uint32_t gen)
 {
 	const struct filter_conf *fc = &cfg->filter;
-	uint32_t *vals, *keys, count = FILTER_PORTS, i, r, p;
+	const uint32_t *in_force = f->ports_shadow[gen ^ 1];
+	uint32_t *vals, *keys, count = FILTER_PORTS, r, p;
 	LIBBPF_OPTS(bpf_map_batch_opts, opts);
 	int fd = bpf_map__fd(f->skel->maps.filter_ports), ret = 0;
 
@@ -213,9 +225,9 @@ static int filter_fill_ports(struct filter *f, const struct config *cfg, uint32_
 		ret = -ENOMEM;
 		goto out_free;
 	}
-	for (r = 0; r < cfg->n_relays; r++)
-		for (i = 0; i < cfg->relays[r].n_listen; i++)
-			vals[addr_port(&cfg->relays[r].listen[i])] |= FILTER_PORT_RELAY;
+	filter_relay_ports(cfg, vals);
+	for (p = 0; in_force && p < FILTER_PORTS; p++)
+		vals[p] |= in_force[p] & FILTER_PORT_RELAY;
 	for (r = 0; r < fc->n_ports; r++) {
 		for (p = fc->ports[r].lo; p <= fc->ports[r].hi && p < FILTER_PORTS; p++) {
 			if (vals[p] & FILTER_PORT_RULE)
@@ -422,6 +434,33 @@ static int filter_apply(struct filter *f, const struct config *cfg, char *err, s
 	return 0;
 err_map:
 	snprintf(err, errlen, "filter: writing rules to BPF maps: %s", strerror(-ret));
+	return ret;
+}
+
+int filter_relay_ports_settle(struct filter *f, const struct config *cfg)
+{
+	int fd = bpf_map__fd(f->skel->maps.filter_ports), ret = 0;
+	uint32_t *cur = f->ports_shadow[f->active], *want, p;
+
+	if (!cur)
+		return 0; /* (an update that failed half way: the next one writes all) */
+	want = calloc(FILTER_PORTS, sizeof(*want));
+	if (!want)
+		return -ENOMEM;
+	filter_relay_ports(cfg, want);
+	/* In place, in the generation in force: one port's entry is one 4-byte store, and a
+	 * packet reads only its own port's. */
+	for (p = 0; p < FILTER_PORTS && ret == 0; p++) {
+		uint32_t key = f->active * FILTER_PORTS + p;
+		uint32_t val = (cur[p] & ~FILTER_PORT_RELAY) | want[p];
+
+		if (val == cur[p])
+			continue;
+		ret = bpf_map_update_elem(fd, &key, &val, BPF_ANY);
+		if (ret == 0)
+			cur[p] = val;
+	}
+	free(want);
 	return ret;
 }
 

@@ -34,8 +34,13 @@ int filter_new(const struct config *cfg, struct filter **out, char *err, size_t 
 
 /* Swaps in cfg's rules atomically (double buffer + active index): a packet sees either the
  * old rule set or the new one, never a mix. Changed interfaces or mode return -EOPNOTSUPP
- * (a restart is needed); on any error the old rules stay active. */
+ * (a restart is needed); on any error the old rules stay active. The relay ports of the set
+ * in force stay relay ports in the new one (the workers listen there until they have taken
+ * cfg), until filter_relay_ports_settle. */
 int filter_update(struct filter *f, const struct config *cfg, char *err, size_t errlen);
+/* Makes the relay ports of the rule set in force exactly cfg's (every worker listens on
+ * those alone now), writing only the ports that change. 0 or -errno. */
+int filter_relay_ports_settle(struct filter *f, const struct config *cfg);
 
 /* Counts the rule sets made active, so a caller can undo the one an update made. */
 uint32_t filter_rules_serial(const struct filter *f);

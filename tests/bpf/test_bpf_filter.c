@@ -876,6 +876,91 @@ static void test_clear_fails(void **state)
 	assert_int_equal(WEXITSTATUS(status), 0);
 }
 
+/* One relay on port, the table's prefix rules, no port rules; scope udp with
+ * relay_ports_only when udp. */
+static struct config *conf_port(uint16_t port, bool udp)
+{
+	struct config *cfg = conf_table();
+	const char *why;
+	char text[16];
+
+	snprintf(text, sizeof(text), "*:%u", port);
+	cfg->relays[0].n_listen = 1;
+	assert_int_equal(addr_parse(text, &cfg->relays[0].listen[0], &why), 0);
+	cfg->filter.n_ports = 0;
+	if (udp) {
+		cfg->filter.scope = FILTER_SCOPE_UDP;
+		cfg->filter.relay_ports_only = true;
+	}
+	return cfg;
+}
+
+/* Runs fr (its port set to port) through XDP: 1 dropped, 0 passed. */
+static int verdict(struct filter *f, struct frame fr, uint16_t port)
+{
+	static uint8_t buf[FRAME_MAX];
+
+	fr.dport = port;
+	return run_frame(f, 0, buf, frame_build(&fr, buf), 1);
+}
+
+/* A reload moves the relay from port 5100 to 5101 (then 5102): until every worker has taken
+ * it (filter_relay_ports_settle) the old port stays a relay port, for the socket still open
+ * there. Before, the update made 5100 no relay's at once: a denied source's datagrams to it
+ * passed out of scope (scope relays), an allowed one's were dropped (relay_ports_only). */
+static void test_relay_ports_move(void **state)
+{
+	static const struct frame denied = {"move denied", "198.18.66.1", 0, M_NONE, 0, 0, 0, 0};
+	static const struct frame allowed = {"move allowed", "198.18.1.1", 0, M_NONE, 0, 0, 0, 0};
+	struct config *a = conf_port(5100, false), *b = conf_port(5101, false);
+	struct config *c = conf_port(5102, false), *ua = conf_port(5100, true);
+	struct config *ub = conf_port(5101, true);
+	char err[CONFIG_ERR_LEN];
+	struct filter *f = NULL;
+	uint32_t serial;
+
+	(void)state;
+	assert_int_equal(filter_open(a, &f, err, sizeof(err)), 0);
+	assert_int_equal(verdict(f, denied, 5100), 1);
+	assert_int_equal(verdict(f, denied, 5101), 0); /* out of scope */
+	assert_int_equal(filter_update(f, b, err, sizeof(err)), 0);
+	if (!verdict(f, denied, 5100))
+		fail_msg("moving: the old relay port passed a denied source out of scope");
+	assert_int_equal(verdict(f, denied, 5101), 1);
+	/* a worker behind (stuck) keeps its socket on 5100 through the next reload */
+	assert_int_equal(filter_update(f, c, err, sizeof(err)), 0);
+	assert_int_equal(verdict(f, denied, 5100), 1);
+	assert_int_equal(verdict(f, denied, 5102), 1);
+	assert_int_equal(filter_relay_ports_settle(f, c), 0);
+	assert_int_equal(verdict(f, denied, 5100), 0);
+	assert_int_equal(verdict(f, denied, 5101), 0);
+	assert_int_equal(verdict(f, denied, 5102), 1);
+	/* a refused reload goes back to the set before, settled */
+	serial = filter_rules_serial(f);
+	assert_int_equal(filter_update(f, a, err, sizeof(err)), 0);
+	assert_int_equal(filter_rules_revert(f, serial), 0);
+	assert_int_equal(verdict(f, denied, 5100), 0);
+	assert_int_equal(verdict(f, denied, 5102), 1);
+	filter_free(f);
+
+	/* relay_ports_only: legitimate datagrams to the old port go on reaching it */
+	assert_int_equal(filter_open(ua, &f, err, sizeof(err)), 0);
+	assert_int_equal(verdict(f, allowed, 5100), 0);
+	assert_int_equal(filter_update(f, ub, err, sizeof(err)), 0);
+	if (verdict(f, allowed, 5100))
+		fail_msg("moving: relay_ports_only dropped an allowed source at the old port");
+	assert_int_equal(verdict(f, allowed, 5101), 0);
+	assert_int_equal(filter_relay_ports_settle(f, ub), 0);
+	assert_int_equal(verdict(f, allowed, 5100), 1);
+	assert_int_equal(verdict(f, allowed, 5101), 0);
+	filter_free(f);
+	free(a);
+	free(b);
+	free(c);
+	free(ua);
+	free(ub);
+}
+
 /* A prefix in both lists is a config error naming the line. */
 static void test_conflict(void **state)
 {
@@ -901,6 +986,7 @@ int main(void)
 	    cmocka_unit_test(test_swap),
 	    cmocka_unit_test(test_conflict),
 	    cmocka_unit_test(test_clear_fails),
+	    cmocka_unit_test(test_relay_ports_move),
 	};
 	struct config *cfg;
 	struct filter *f;
