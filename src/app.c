@@ -795,6 +795,19 @@ int app_reload_apply(struct app *a, struct config *cfg, int ret, char *err, size
 		app_shed_base_prune(a);
 		app_filter_release(a, a->rt.cfg);
 	}
+	/* The program's relay ports were the union of those before and after the reload while
+	 * the workers moved (filter_update); once every worker runs the config in force, they
+	 * are its own. A worker behind keeps its listeners: the union stays until a reload
+	 * reaches it. (Also after a reload the program's rules could not follow: the ports
+	 * say where the relays listen, not which rules run.) */
+	if (synced && a->filter && !runtime_workers_behind(&a->rt)) {
+		int pret = filter_relay_ports_settle(a->filter, a->rt.cfg);
+
+		if (pret)
+			log_err("reload: the filter's relay ports: %s; the ports of the relays "
+				"before stay in the filter's scope until the next reload",
+				strerror(-pret));
+	}
 	/* After the program's changes (an XDP attach or detach re-makes the NAPI instances),
 	 * also those a refused reload made and undid. A failure is logged and keeps the reload
 	 * good: the relays run either way. */

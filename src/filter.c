@@ -3,6 +3,7 @@
  * Rules live in two generations (double buffer); an update fills the idle one and flips
  * filter_active, so a packet is judged by one whole rule set. See docs/filter.md. */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <net/if.h>
 #include <stdarg.h>
@@ -10,7 +11,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <arpa/inet.h>
 #include <unistd.h>
 
@@ -59,6 +63,7 @@ struct filter_iface {
 	bool hook_created;	 /* ... and we created clsact, so we destroy it */
 	uint32_t flags;		 /* RR_IFACE_* as written to rr_ifaces */
 	bool filter_iface;	 /* one of filter.interfaces */
+	bool renamed;		 /* ... whose link has another name now (said once) */
 };
 
 struct filter {
@@ -77,6 +82,7 @@ struct filter {
 	uint32_t *ports_shadow[FILTER_GENS];
 	int ncpus;
 	bool pinned;
+	int pin_lock;			   /* FILTER_PIN_DIR, flock()ed while pinned, or -1 */
 	uint32_t flows;			   /* offload_stats entries */
 	struct offload_flow_stats *stats; /* offload_stats, mmapped */
 	struct bpf_link *xmit_trace;	   /* xdp:xdp_devmap_xmit, while XDP redirects */
@@ -193,11 +199,23 @@ static void filter_settings_from(const struct filter_conf *fc, struct filter_set
 	}
 }
 
-/* Port table of one generation: relay listen ports, then port rules (first rule wins). */
+/* Marks cfg's relay listen ports in vals[FILTER_PORTS]. */
+static void filter_relay_ports(const struct config *cfg, uint32_t *vals)
+{
+	uint32_t r, i;
+
+	for (r = 0; r < cfg->n_relays; r++)
+		for (i = 0; i < cfg->relays[r].n_listen; i++)
+			vals[addr_port(&cfg->relays[r].listen[i])] |= FILTER_PORT_RELAY;
+}
+
+/* Port table of one generation: relay listen ports, then port rules (first rule wins). The
+ * relay ports of the generation in force stay relay ports too (filter_relay_ports_settle). */
 static int filter_fill_ports(struct filter *f, const struct config *cfg, uint32_t gen)
 {
 	const struct filter_conf *fc = &cfg->filter;
-	uint32_t *vals, *keys, count = FILTER_PORTS, i, r, p;
+	const uint32_t *in_force = f->ports_shadow[gen ^ 1];
+	uint32_t *vals, *keys, count = FILTER_PORTS, r, p;
 	LIBBPF_OPTS(bpf_map_batch_opts, opts);
 	int fd = bpf_map__fd(f->skel->maps.filter_ports), ret = 0;
 
@@ -207,9 +225,9 @@ static int filter_fill_ports(struct filter *f, const struct config *cfg, uint32_
 		ret = -ENOMEM;
 		goto out_free;
 	}
-	for (r = 0; r < cfg->n_relays; r++)
-		for (i = 0; i < cfg->relays[r].n_listen; i++)
-			vals[addr_port(&cfg->relays[r].listen[i])] |= FILTER_PORT_RELAY;
+	filter_relay_ports(cfg, vals);
+	for (p = 0; in_force && p < FILTER_PORTS; p++)
+		vals[p] |= in_force[p] & FILTER_PORT_RELAY;
 	for (r = 0; r < fc->n_ports; r++) {
 		for (p = fc->ports[r].lo; p <= fc->ports[r].hi && p < FILTER_PORTS; p++) {
 			if (vals[p] & FILTER_PORT_RULE)
@@ -258,7 +276,8 @@ out_free:
 }
 
 /* Removes every prefix of one generation (collect first: deleting while walking a trie
- * could skip keys). */
+ * could skip keys). A walk that fails before the end fails the whole: prefixes left behind
+ * would be judged with the next rules. */
 static int filter_clear_prefixes(struct filter *f, uint32_t gen)
 {
 	int fd = bpf_map__fd(f->skel->maps.filter_prefixes), ret = 0;
@@ -269,13 +288,18 @@ static int filter_clear_prefixes(struct filter *f, uint32_t gen)
 	keys = calloc(cap, sizeof(*keys));
 	if (!keys)
 		return -ENOMEM;
-	while (n < cap && bpf_map_get_next_key(fd, prev, &next) == 0) {
+	while (n < cap) {
+		ret = bpf_map_get_next_key(fd, prev, &next);
+		if (ret < 0)
+			break;
 		if (next.data[0] == gen)
 			keys[n++] = next;
 		cur = next;
 		prev = &cur;
 	}
-	for (i = 0; i < n; i++) {
+	if (ret == -ENOENT) /* the end */
+		ret = 0;
+	for (i = 0; ret == 0 && i < n; i++) {
 		ret = bpf_map_delete_elem(fd, &keys[i]);
 		if (ret < 0 && ret != -ENOENT)
 			break;
@@ -413,6 +437,33 @@ err_map:
 	return ret;
 }
 
+int filter_relay_ports_settle(struct filter *f, const struct config *cfg)
+{
+	int fd = bpf_map__fd(f->skel->maps.filter_ports), ret = 0;
+	uint32_t *cur = f->ports_shadow[f->active], *want, p;
+
+	if (!cur)
+		return 0; /* (an update that failed half way: the next one writes all) */
+	want = calloc(FILTER_PORTS, sizeof(*want));
+	if (!want)
+		return -ENOMEM;
+	filter_relay_ports(cfg, want);
+	/* In place, in the generation in force: one port's entry is one 4-byte store, and a
+	 * packet reads only its own port's. */
+	for (p = 0; p < FILTER_PORTS && ret == 0; p++) {
+		uint32_t key = f->active * FILTER_PORTS + p;
+		uint32_t val = (cur[p] & ~FILTER_PORT_RELAY) | want[p];
+
+		if (val == cur[p])
+			continue;
+		ret = bpf_map_update_elem(fd, &key, &val, BPF_ANY);
+		if (ret == 0)
+			cur[p] = val;
+	}
+	free(want);
+	return ret;
+}
+
 uint32_t filter_rules_serial(const struct filter *f)
 {
 	return f->serial;
@@ -441,9 +492,85 @@ static void filter_unpin(struct filter *f)
 	    bpf_map__unpin(map, NULL);
 }
 
+/* The process holding the flock on fd's file (from /proc/locks), or 0 when not found. */
+static int filter_lock_holder(int fd)
+{
+	unsigned int maj, min;
+	unsigned long ino;
+	char line[256];
+	struct stat st;
+	int pid = 0, p;
+	FILE *fp;
+
+	if (fstat(fd, &st) || !(fp = fopen("/proc/locks", "re")))
+		return 0;
+	/* "1: FLOCK  ADVISORY  WRITE 1234 00:27:2580917 0 EOF" (waiters say "->" first) */
+	while (!pid && fgets(line, sizeof(line), fp))
+		if (sscanf(line, "%*d: FLOCK %*s %*s %d %x:%x:%lu", &p, &maj, &min, &ino) == 4 &&
+		    maj == major(st.st_dev) && min == minor(st.st_dev) && ino == st.st_ino)
+			pid = p;
+	fclose(fp);
+	return pid;
+}
+
+/* Pins are for looking at one process's maps: the pin directory is locked (flock, released
+ * by the kernel when the process ends, however it ends) while they are ours. Another live
+ * ringrelay's pins are not replaced: that one's tools would read our maps, and whichever
+ * exits first would remove the other's. 0, or -errno with err set (-EBUSY: another process
+ * holds them). */
+static int filter_pin_lock(struct filter *f, char *err, size_t errlen)
+{
+	char pid[32] = "";
+	int fd, ret, holder;
+
+	if (mkdir(FILTER_PIN_DIR, 0700) && errno != EEXIST) {
+		ret = -errno;
+		snprintf(err, errlen,
+			 "filter: pin = true: creating %s: %s (is bpffs mounted on "
+			 "/sys/fs/bpf?)",
+			 FILTER_PIN_DIR, strerror(-ret));
+		return ret;
+	}
+	fd = open(FILTER_PIN_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		ret = -errno;
+		snprintf(err, errlen, "filter: pin = true: opening %s: %s", FILTER_PIN_DIR,
+			 strerror(-ret));
+		return ret;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB)) {
+		ret = -errno;
+		if (ret == -EWOULDBLOCK) {
+			holder = filter_lock_holder(fd);
+			if (holder > 0)
+				snprintf(pid, sizeof(pid), " (pid %d)", holder);
+			snprintf(err, errlen,
+				 "filter: pin = true: the maps pinned under %s belong to another "
+				 "running ringrelay%s; stop it first, or set filter.pin = false in "
+				 "one of them (one pinned instance per bpffs mount)",
+				 FILTER_PIN_DIR, pid);
+			ret = -EBUSY;
+		} else {
+			snprintf(err, errlen, "filter: pin = true: locking %s: %s", FILTER_PIN_DIR,
+				 strerror(-ret));
+		}
+		close(fd);
+		return ret;
+	}
+	f->pin_lock = fd;
+	return 0;
+}
+
+static void filter_pin_unlock(struct filter *f)
+{
+	if (f->pin_lock >= 0)
+		close(f->pin_lock);
+	f->pin_lock = -1;
+}
+
 /* Pins are for looking at this process's maps: a pin already there (left by a ringrelay that
- * did not exit cleanly) is removed, not reused, so a start never inherits another run's
- * sessions, rules or counters, nor fails on maps of another size or version. */
+ * did not exit cleanly; the lock is ours) is removed, not reused, so a start never inherits
+ * another run's sessions, rules or counters, nor fails on maps of another size or version. */
 static int filter_set_pins(struct filter *f)
 {
 	char path[CONFIG_PATH_LEN];
@@ -544,6 +671,7 @@ static int filter_open_from(const struct config *cfg, uint32_t flows,
 		snprintf(err, errlen, "filter: out of memory");
 		return -ENOMEM;
 	}
+	f->pin_lock = -1;
 	f->mode = cfg->filter.mode;
 	f->tc_hook = cfg->filter.tc_hook;
 	f->tc_priority = cfg->filter.tc_priority;
@@ -562,6 +690,11 @@ static int filter_open_from(const struct config *cfg, uint32_t flows,
 	f->shed = config_shed_wanted(cfg) ? first : FILTER_SHED_NONE;
 	if (!f->shed)
 		snprintf(f->shed_why, sizeof(f->shed_why), "shed = \"off\" for every relay");
+	if (cfg->filter.pin) {
+		ret = filter_pin_lock(f, err, errlen);
+		if (ret < 0)
+			goto err_free;
+	}
 	for (;;) {
 		libbpf_set_print(f->shed ? filter_libbpf_quiet : filter_libbpf_print);
 		ret = filter_load(f, cfg, err, errlen);
@@ -607,6 +740,7 @@ err_destroy:
 		filter_unpin(f);
 	filter_bpf__destroy(f->skel);
 err_free:
+	filter_pin_unlock(f);
 	free(f);
 	return ret;
 }
@@ -856,6 +990,7 @@ static void filter_detach_iface(struct filter *f, struct filter_iface *fi)
 	filter_detach_tc(fi);
 	fi->kind = FILTER_ATTACH_NONE;
 	fi->flags = 0;
+	fi->renamed = false;
 	if (f)
 		bpf_map_delete_elem(bpf_map__fd(f->skel->maps.rr_ifaces), &key);
 }
@@ -939,23 +1074,59 @@ int filter_relink(struct filter *f, const char *ifname, int ifindex, char *err, 
 	uint32_t i;
 	int ret;
 
+	/* A filtered link renamed: the filter follows the name in the config, so it stays on
+	 * this link (nothing filtered is let through) until a link of that name appears. */
+	for (i = 0; i < f->n_filter_ifaces; i++) {
+		struct filter_iface *fi = &f->ifaces[i];
+		bool renamed = strcmp(fi->name, ifname) != 0;
+
+		if (fi->ifindex != ifindex || fi->kind == FILTER_ATTACH_NONE)
+			continue;
+		if (renamed && !fi->renamed)
+			log_notice("filter: link %s (ifindex %d) is named %s now: the filter stays on "
+				   "it until a link named %s appears, and then moves there",
+				   fi->name, ifindex, ifname, fi->name);
+		fi->renamed = renamed;
+	}
 	for (i = 0; i < f->n_filter_ifaces; i++) {
 		struct filter_iface *fi = &f->ifaces[i];
 		uint32_t keep = fi->flags & (RR_IFACE_OFFLOAD_XDP | RR_IFACE_OFFLOAD_TC);
 
-		if (strcmp(fi->name, ifname) != 0 || fi->ifindex == ifindex)
+		if (strcmp(fi->name, ifname) != 0)
 			continue;
-		log_notice("link %s is back (ifindex %d): attaching the filter again", ifname,
-			   ifindex);
-		/* The old device is gone with its attachments; forget them and its entry. */
-		filter_detach_iface(f, fi);
-		fi->ifindex = ifindex;
-		fi->flags = 0;
-		if (keep)
-			log_notice("filter: %s came back: the fast path re-attaches on the next "
-				   "offload update", ifname);
+		if (fi->ifindex == ifindex && fi->kind != FILTER_ATTACH_NONE)
+			return 0;
+		if (fi->ifindex == ifindex) {
+			/* An attach here failed (someone else's program or filter was in the
+			 * way, a transient error): each change of the link tries again. What
+			 * the fast path or shedding attached here since stays. */
+			log_notice("link %s (ifindex %d) changed: attaching the filter again, "
+				   "which failed before",
+				   ifname, ifindex);
+		} else {
+			log_notice("link %s is back (ifindex %d): attaching the filter again",
+				   ifname, ifindex);
+			/* The old device is gone with its attachments; forget them and its
+			 * entry. */
+			filter_detach_iface(f, fi);
+			fi->ifindex = ifindex;
+			fi->flags = 0;
+			if (keep)
+				log_notice("filter: %s came back: the fast path re-attaches on "
+					   "the next offload update",
+					   ifname);
+		}
 		ret = filter_attach_iface(f, fi, err, errlen);
-		return ret < 0 ? ret : 1;
+		if (ret < 0) {
+			/* (an attach whose rr_ifaces write failed is not whole either) */
+			fi->kind = FILTER_ATTACH_NONE;
+			snprintf(err + strnlen(err, errlen), errlen - strnlen(err, errlen),
+				 "; %s stays unfiltered until it changes again (up, carrier, an "
+				 "address), when the filter tries again",
+				 ifname);
+			return ret;
+		}
+		return 1;
 	}
 	return 0;
 }
@@ -1109,6 +1280,7 @@ void filter_link_gone(struct filter *f, int ifindex)
 {
 	uint32_t i = 0;
 
+	filter_offload_gone(f, ifindex);
 	while (i < f->n_ifaces) {
 		struct filter_iface *fi = &f->ifaces[i];
 
@@ -1261,6 +1433,14 @@ void filter_offload_up(struct filter *f, int ifindex)
 	uint32_t key = (uint32_t)ifindex;
 
 	bpf_map_delete_elem(bpf_map__fd(f->skel->maps.offload_tx_down), &key);
+}
+
+void filter_offload_gone(struct filter *f, int ifindex)
+{
+	uint32_t key = (uint32_t)ifindex;
+
+	filter_offload_up(f, ifindex);
+	bpf_map_delete_elem(bpf_map__fd(f->skel->maps.offload_xmit), &key);
 }
 
 int filter_offload_set(struct filter *f, const struct offload_key *k, const struct offload_rule *r)
@@ -1655,6 +1835,7 @@ void filter_detach(struct filter *f)
 	if (f->pinned)
 		filter_unpin(f);
 	f->pinned = false;
+	filter_pin_unlock(f); /* after the unpin: the next instance finds none of ours */
 }
 
 void filter_free(struct filter *f)

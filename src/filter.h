@@ -34,8 +34,13 @@ int filter_new(const struct config *cfg, struct filter **out, char *err, size_t 
 
 /* Swaps in cfg's rules atomically (double buffer + active index): a packet sees either the
  * old rule set or the new one, never a mix. Changed interfaces or mode return -EOPNOTSUPP
- * (a restart is needed); on any error the old rules stay active. */
+ * (a restart is needed); on any error the old rules stay active. The relay ports of the set
+ * in force stay relay ports in the new one (the workers listen there until they have taken
+ * cfg), until filter_relay_ports_settle. */
 int filter_update(struct filter *f, const struct config *cfg, char *err, size_t errlen);
+/* Makes the relay ports of the rule set in force exactly cfg's (every worker listens on
+ * those alone now), writing only the ports that change. 0 or -errno. */
+int filter_relay_ports_settle(struct filter *f, const struct config *cfg);
 
 /* Counts the rule sets made active, so a caller can undo the one an update made. */
 uint32_t filter_rules_serial(const struct filter *f);
@@ -82,7 +87,8 @@ int filter_new_sized(const struct config *cfg, uint32_t flows, struct filter **o
 
 /* A filtered interface came back as ifindex: attach the filter there again (its old
  * attachments died with the device). The interfaces are the program's own, those it was
- * loaded for (a reload that changes them needs a restart). Returns 1 when it attached, 0
+ * loaded for (a reload that changes them needs a restart). An attach that failed is tried
+ * again at the next call for the same ifname and ifindex. Returns 1 when it attached, 0
  * when ifname is not one of them or is attached as ifindex already, or -errno. */
 int filter_relink(struct filter *f, const char *ifname, int ifindex, char *err, size_t errlen);
 /* The device of ifindex is gone, and every attachment with it: what ran there is forgotten
@@ -115,6 +121,9 @@ int filter_offload_ifaces(const struct filter *f, struct filter_offload_iface *o
  * ifindexes into out, returns how many. filter_offload_up takes one back into use. */
 int filter_offload_down(struct filter *f, int *out, int max);
 void filter_offload_up(struct filter *f, int ifindex);
+/* The device of ifindex is gone: its down mark and transmit counts go (both maps hold
+ * RR_IFACES_MAX targets, and a device that gets the ifindex next starts clean). */
+void filter_offload_gone(struct filter *f, int ifindex);
 
 /* Installs or removes one direction of a session (bpf/filter_maps.h). 0 or -errno. */
 int filter_offload_set(struct filter *f, const struct offload_key *k, const struct offload_rule *r);

@@ -443,8 +443,9 @@ int netlink_xdp_features(int ifindex, uint64_t *features)
 }
 
 /* The link flags whose change is reported: up or down, carrier or none. The routes through a
- * link come and go with them, and some drivers (veth) make their NAPI instances anew; other
- * changes (an XDP program attached, the MTU) are not reported. */
+ * link come and go with them, and some drivers (veth) make their NAPI instances anew. A new
+ * name is reported too (what is configured by name follows it); other changes (an XDP program
+ * attached, the MTU) are not. */
 #ifndef IFF_LOWER_UP
 #define IFF_LOWER_UP 0x10000 /* linux/if.h's, which does not mix with net/if.h */
 #endif
@@ -506,6 +507,15 @@ static void netlink_watch_link_note(struct netlink_watch *w, struct rtnl_link *l
 			   present && (flags & NETLINK_WATCH_FLAGS) == NETLINK_WATCH_FLAGS);
 }
 
+/* Whether a link's name differs between two of its objects (a rename: since Linux 6.2 also
+ * while it is up, without any change of its flags). */
+static bool netlink_watch_renamed(struct rtnl_link *was, struct rtnl_link *now)
+{
+	const char *a = rtnl_link_get_name(was), *b = rtnl_link_get_name(now);
+
+	return a && b && strcmp(a, b) != 0;
+}
+
 /* libnl's change callback for links, with the object before a change. */
 static void netlink_watch_link(struct nl_cache *cache, struct nl_object *old,
 			       struct nl_object *obj, uint64_t diff, int action, void *data)
@@ -520,7 +530,8 @@ static void netlink_watch_link(struct nl_cache *cache, struct nl_object *old,
 	else if (action == NL_ACT_DEL && was && netlink_watch_own(was))
 		netlink_watch_link_note(w, was, false);
 	else if (action == NL_ACT_CHANGE && was && now && netlink_watch_own(now) &&
-		 ((rtnl_link_get_flags(was) ^ rtnl_link_get_flags(now)) & NETLINK_WATCH_FLAGS))
+		 (((rtnl_link_get_flags(was) ^ rtnl_link_get_flags(now)) & NETLINK_WATCH_FLAGS) ||
+		  netlink_watch_renamed(was, now)))
 		netlink_watch_link_note(w, now, true);
 }
 
@@ -591,7 +602,7 @@ void netlink_watch_flush(struct netlink_watch *w)
 
 	if (!n)
 		return;
-	/* As each link is now (a rename is not noted): its own entry, if it still has one. */
+	/* As each link is now (its name too): its own entry, if it still has one. */
 	for (i = 0; i < n; i++) {
 		struct rtnl_link *link;
 		unsigned int flags;

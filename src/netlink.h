@@ -78,8 +78,8 @@ int netlink_clsact_filters(int ifindex, uint32_t *count);
 int netlink_ingress_handle_prios(int ifindex, uint32_t handle, uint32_t *prios, uint32_t max);
 
 /* Link watcher for the admin thread's poll loop. It notes each link that appeared, went up or
- * down, got or lost its carrier, or had an address added or removed, or that disappeared;
- * renames and other changes (an XDP program attached, the MTU) are not noted. cb then reports
+ * down, got or lost its carrier, was renamed, or had an address added or removed, or that
+ * disappeared; other changes (an XDP program attached, the MTU) are not noted. cb then reports
  * the noted links at once, each once and as it is at the report, settle_ms (default
  * NETLINK_WATCH_SETTLE_MS) after the first change of a quiet spell. */
 struct netlink_watch;

@@ -333,6 +333,13 @@ void offload_recheck(struct filter *f)
 
 	n = filter_offload_down(f, down, RR_IFACES_MAX);
 	for (i = 0; i < n; i++) {
+		/* A target gone (its link event forgets it too, but there may be no link
+		 * events) would otherwise keep its slot for good. */
+		if (!if_indextoname((unsigned int)down[i], name) &&
+		    (errno == ENXIO || errno == ENODEV)) {
+			filter_offload_gone(f, down[i]);
+			continue;
+		}
 		if (netlink_xdp_features(down[i], &feat) || !(feat & NETLINK_XDP_ACT_NDO_XMIT))
 			continue;
 		filter_offload_up(f, down[i]);

@@ -46,7 +46,8 @@ int offload_apply(struct filter *f, const struct config *cfg, offload_sends_fn *
 
 /* Takes back into use the redirect targets the kernel refused a frame for (the program marks
  * them and passes their datagrams up the stack) once their xdp-features say they take
- * XDP_REDIRECT again. Call it about once a second while the fast path runs. */
+ * XDP_REDIRECT again, and forgets those whose device is gone (filter_offload_gone). Call it
+ * about once a second while the fast path runs. */
 void offload_recheck(struct filter *f);
 
 /* True when any relay of cfg asks for the fast path. */

@@ -13,13 +13,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
 #include <bpf/bpf.h>
 #include <linux/bpf.h>
+#include <linux/filter.h>
 #include <linux/pkt_cls.h>
+#include <linux/seccomp.h>
 
 #include "config.h"
 #include "filter.h"
@@ -770,6 +775,192 @@ static void test_swap(void **state)
 	free(sw.cfg[1]);
 }
 
+/* A rule set denying only prefix. */
+static struct config *conf_deny(const char *prefix)
+{
+	struct config *cfg = conf_table();
+	struct filter_conf *fc = &cfg->filter;
+
+	fc->n_deny = fc->n_allow = fc->n_ports = 0;
+	conf_prefix(&fc->deny[fc->n_deny++], prefix);
+	return cfg;
+}
+
+/* Makes every bpf(BPF_MAP_GET_NEXT_KEY) of this process fail with EIO from now on: the one
+ * failure of the prefix walk the kernel does not let a test cause otherwise. 0 or -1. */
+static int fail_next_key(void)
+{
+	struct sock_filter code[] = {
+	    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+	    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_bpf, 0, 3),
+	    /* the low half of the command on a little-endian machine; the upper half is 0 */
+	    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[0])),
+	    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, BPF_MAP_GET_NEXT_KEY, 0, 1),
+	    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EIO),
+	    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = { .len = sizeof(code) / sizeof(code[0]), .filter = code };
+
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
+		return -1;
+	return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) ? -1 : 0;
+}
+
+/* In a child (the seccomp filter stays with it): rules A, then B, then C while the walk over
+ * the prefixes fails. Returns 0, or the step that went wrong. */
+static int clear_fails_child(void)
+{
+	struct config *a = conf_deny("198.18.77.0/24"), *b = conf_deny("198.18.78.0/24");
+	struct config *c = conf_deny("198.18.79.0/24");
+	struct addr from_a, from_b, local;
+	char err[CONFIG_ERR_LEN] = "";
+	struct filter *f = NULL;
+	const char *why;
+	int ret, code = 0;
+
+	if (addr_parse("198.18.77.1:1000", &from_a, &why) ||
+	    addr_parse("198.18.78.1:1000", &from_b, &why) ||
+	    addr_parse("198.18.0.1:5000", &local, &why))
+		return 2;
+	if (filter_open(a, &f, err, sizeof(err)) < 0 || filter_update(f, b, err, sizeof(err)) < 0) {
+		fprintf(stderr, "clear fails: %s\n", err);
+		code = 3;
+		goto out;
+	}
+	if (fail_next_key()) {
+		code = 4;
+		goto out;
+	}
+	/* C goes into A's generation, whose prefixes cannot be found to be removed. */
+	ret = filter_update(f, c, err, sizeof(err));
+	if (ret >= 0) {
+		fprintf(stderr, "clear fails: the update succeeded (A's 198.18.77.0/24 %s)\n",
+			filter_client_denied(f, &from_a, &local) == 1 ? "denied with C's rules"
+								       : "gone");
+		code = 5;
+		goto out;
+	}
+	if (!strstr(err, "clearing old prefixes")) {
+		fprintf(stderr, "clear fails: error \"%s\"\n", err);
+		code = 6;
+	} else if (filter_client_denied(f, &from_a, &local) != 0 ||
+		   filter_client_denied(f, &from_b, &local) != 1) {
+		fprintf(stderr, "clear fails: B's rules are not the ones in force\n");
+		code = 7;
+	}
+out:
+	filter_free(f);
+	free(a);
+	free(b);
+	free(c);
+	return code;
+}
+
+/* A failure while walking the idle generation's prefixes fails the update, and the rules in
+ * force stay. Before, the walk stopped at any error as at the end: the update succeeded and
+ * the prefixes of the rule set before last were judged along with the new ones. */
+static void test_clear_fails(void **state)
+{
+	int status;
+	pid_t pid;
+
+	(void)state;
+	fflush(stdout);
+	fflush(stderr);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(clear_fails_child());
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+/* One relay on port, the table's prefix rules, no port rules; scope udp with
+ * relay_ports_only when udp. */
+static struct config *conf_port(uint16_t port, bool udp)
+{
+	struct config *cfg = conf_table();
+	const char *why;
+	char text[16];
+
+	snprintf(text, sizeof(text), "*:%u", port);
+	cfg->relays[0].n_listen = 1;
+	assert_int_equal(addr_parse(text, &cfg->relays[0].listen[0], &why), 0);
+	cfg->filter.n_ports = 0;
+	if (udp) {
+		cfg->filter.scope = FILTER_SCOPE_UDP;
+		cfg->filter.relay_ports_only = true;
+	}
+	return cfg;
+}
+
+/* Runs fr (its port set to port) through XDP: 1 dropped, 0 passed. */
+static int verdict(struct filter *f, struct frame fr, uint16_t port)
+{
+	static uint8_t buf[FRAME_MAX];
+
+	fr.dport = port;
+	return run_frame(f, 0, buf, frame_build(&fr, buf), 1);
+}
+
+/* A reload moves the relay from port 5100 to 5101 (then 5102): until every worker has taken
+ * it (filter_relay_ports_settle) the old port stays a relay port, for the socket still open
+ * there. Before, the update made 5100 no relay's at once: a denied source's datagrams to it
+ * passed out of scope (scope relays), an allowed one's were dropped (relay_ports_only). */
+static void test_relay_ports_move(void **state)
+{
+	static const struct frame denied = {"move denied", "198.18.66.1", 0, M_NONE, 0, 0, 0, 0};
+	static const struct frame allowed = {"move allowed", "198.18.1.1", 0, M_NONE, 0, 0, 0, 0};
+	struct config *a = conf_port(5100, false), *b = conf_port(5101, false);
+	struct config *c = conf_port(5102, false), *ua = conf_port(5100, true);
+	struct config *ub = conf_port(5101, true);
+	char err[CONFIG_ERR_LEN];
+	struct filter *f = NULL;
+	uint32_t serial;
+
+	(void)state;
+	assert_int_equal(filter_open(a, &f, err, sizeof(err)), 0);
+	assert_int_equal(verdict(f, denied, 5100), 1);
+	assert_int_equal(verdict(f, denied, 5101), 0); /* out of scope */
+	assert_int_equal(filter_update(f, b, err, sizeof(err)), 0);
+	if (!verdict(f, denied, 5100))
+		fail_msg("moving: the old relay port passed a denied source out of scope");
+	assert_int_equal(verdict(f, denied, 5101), 1);
+	/* a worker behind (stuck) keeps its socket on 5100 through the next reload */
+	assert_int_equal(filter_update(f, c, err, sizeof(err)), 0);
+	assert_int_equal(verdict(f, denied, 5100), 1);
+	assert_int_equal(verdict(f, denied, 5102), 1);
+	assert_int_equal(filter_relay_ports_settle(f, c), 0);
+	assert_int_equal(verdict(f, denied, 5100), 0);
+	assert_int_equal(verdict(f, denied, 5101), 0);
+	assert_int_equal(verdict(f, denied, 5102), 1);
+	/* a refused reload goes back to the set before, settled */
+	serial = filter_rules_serial(f);
+	assert_int_equal(filter_update(f, a, err, sizeof(err)), 0);
+	assert_int_equal(filter_rules_revert(f, serial), 0);
+	assert_int_equal(verdict(f, denied, 5100), 0);
+	assert_int_equal(verdict(f, denied, 5102), 1);
+	filter_free(f);
+
+	/* relay_ports_only: legitimate datagrams to the old port go on reaching it */
+	assert_int_equal(filter_open(ua, &f, err, sizeof(err)), 0);
+	assert_int_equal(verdict(f, allowed, 5100), 0);
+	assert_int_equal(filter_update(f, ub, err, sizeof(err)), 0);
+	if (verdict(f, allowed, 5100))
+		fail_msg("moving: relay_ports_only dropped an allowed source at the old port");
+	assert_int_equal(verdict(f, allowed, 5101), 0);
+	assert_int_equal(filter_relay_ports_settle(f, ub), 0);
+	assert_int_equal(verdict(f, allowed, 5100), 1);
+	assert_int_equal(verdict(f, allowed, 5101), 0);
+	filter_free(f);
+	free(a);
+	free(b);
+	free(c);
+	free(ua);
+	free(ub);
+}
+
 /* A prefix in both lists is a config error naming the line. */
 static void test_conflict(void **state)
 {
@@ -794,6 +985,8 @@ int main(void)
 	    cmocka_unit_test(test_rate_limit_segments),
 	    cmocka_unit_test(test_swap),
 	    cmocka_unit_test(test_conflict),
+	    cmocka_unit_test(test_clear_fails),
+	    cmocka_unit_test(test_relay_ports_move),
 	};
 	struct config *cfg;
 	struct filter *f;

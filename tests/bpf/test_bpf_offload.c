@@ -32,6 +32,7 @@
 
 #include "config.h"
 #include "filter.h"
+#include "offload.h"
 
 /* What the tc program returns for a frame it passes: no verdict (TC_ACT_UNSPEC), so the
  * filters after it still run. */
@@ -863,6 +864,41 @@ static void test_attach_beside(void **state)
 	set_tx(fx.c0);
 }
 
+/* Whether map name of fx.f is empty. */
+static bool map_empty(const char *name)
+{
+	uint32_t k;
+
+	return bpf_map_get_next_key(filter_map_fd(fx.f, name), NULL, &k) == -ENOENT;
+}
+
+/* Entries keyed by a redirect target's ifindex (its down mark, its transmit counts) go with
+ * the device: at its link event (filter_link_gone), and at the recheck of down targets when
+ * the device no longer exists. Before, both stayed: after RR_IFACES_MAX targets that refused
+ * frames and went, no new one could be marked down, and a device that got one of those
+ * ifindexes inherited the mark and the counts. */
+static void test_gone_targets(void **state)
+{
+	int down = filter_map_fd(fx.f, "offload_tx_down"), xmit = filter_map_fd(fx.f, "offload_xmit");
+	struct offload_xmit_val xv = { .drops = 3, .sent = 5 };
+	uint32_t k, one = 1, gone = 1000000; /* ifindexes no device here has */
+
+	(void)state;
+	for (k = gone; k < gone + RR_IFACES_MAX; k++) {
+		assert_int_equal(bpf_map_update_elem(down, &k, &one, BPF_ANY), 0);
+		assert_int_equal(bpf_map_update_elem(xmit, &k, &xv, BPF_ANY), 0);
+	}
+	assert_int_equal(bpf_map_update_elem(down, &k, &one, BPF_ANY), -E2BIG); /* full */
+	offload_recheck(fx.f);
+	if (!map_empty("offload_tx_down") || !map_empty("offload_xmit"))
+		fail_msg("the recheck kept the entries of redirect targets that are gone");
+	assert_int_equal(bpf_map_update_elem(down, &k, &one, BPF_ANY), 0);
+	assert_int_equal(bpf_map_update_elem(xmit, &k, &xv, BPF_ANY), 0);
+	filter_link_gone(fx.f, (int)k);
+	if (!map_empty("offload_tx_down") || !map_empty("offload_xmit"))
+		fail_msg("a link gone kept its down mark or transmit counts");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -871,6 +907,7 @@ int main(void)
 	    cmocka_unit_test(test_pass_up),
 	    cmocka_unit_test(test_stage_flags),
 	    cmocka_unit_test(test_attach_beside),
+	    cmocka_unit_test(test_gone_targets),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

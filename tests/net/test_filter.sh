@@ -5,7 +5,8 @@
 # rx_pkts does not), the allowed client is relayed, and flipping between two rule sets under
 # traffic never lets a denied datagram through; a refused reload leaves the rules as they
 # were, also after a reload whose mode change the program could not follow; a stale pin from
-# an earlier run is replaced.
+# an earlier run is replaced, a live instance's pins are not; a relay's old port stays in the
+# filter's scope until every worker has left it.
 #
 # Filter counters are read from the pinned maps (filter.pin = true), with bpftool:
 #   bpftool map dump pinned /sys/fs/bpf/ringrelay/filter_counters   (index = enum filter_counter)
@@ -20,6 +21,7 @@
 [ -x "$RINGRELAY" ] || lib_skip "relay binary $RINGRELAY not built"
 lib_topology
 
+CNT_OUT_OF_SCOPE=2
 CNT_ALLOW=5
 CNT_DROP_PREFIX=6
 N_OK=30
@@ -357,6 +359,117 @@ EOF
 	lib_stop_pid "$echo_pid"
 }
 
+# pin_map_id: the id of the map pinned as filter_counters (empty when there is none).
+pin_map_id()
+{
+	rr_bpftool -j map show pinned "$PIN/filter_counters" 2>/dev/null |
+		"$PY" -c 'import json, sys; print(json.load(sys.stdin)["id"])' 2>/dev/null
+}
+
+# pin_owner_case: a second ringrelay with pin = true on the same bpffs (started in the first
+# one's mount and network namespaces) refuses to start, naming the first by its pid and saying
+# what to do; the first keeps its pins. Before, the second removed the first's pins as "left by
+# an earlier run", pinned its own, and removed those at its exit: the first had none left.
+pin_owner_case()
+{
+	local conf=$TMPD/filter-owner.conf conf2=$TMPD/filter-owner2.conf echo_pid id0 id1 rc
+	lib_family 4
+	c="[pins of a live instance]"
+	lib_relay_conf "$conf" listen="$(ep "$RELAY_IP" 5000)" up="$(ep "$UP1_IP" 9000)"
+	printf 'filter = { interfaces = [ "%s" ]; mode = "xdp"; pin = true; };\n' "$IF_RC" >>"$conf"
+	lib_relay_conf "$conf2" name=t2 listen="$(ep "$RELAY_IP" 5001)" up="$(ep "$UP1_IP" 9000)"
+	printf 'filter = { interfaces = [ "%s" ]; mode = "tc"; pin = true; };\n' "$IF_RC" >>"$conf2"
+	lib_udp_bg "$NS_U" "$TMPD/echo.json" echo --bind "$(ep "$UP1_IP" 9000)"
+	echo_pid=$BG_PID
+	if ! lib_relay_start "$conf"; then
+		lib_case_fail "$c first relay did not start"
+		lib_stop_pid "$echo_pid"
+		return
+	fi
+	sed -i "s|/run/ctl.sock|/run/ctl2.sock|" "$conf2"
+	id0=$(pin_map_id)
+	[ -n "$id0" ] || lib_case_fail "$c the first relay pinned no filter_counters"
+	# (bounded: the build before ran the second until the timeout's SIGTERM)
+	timeout -k 2 5 nsenter -m -n -t "$RELAY_PID" "$REAL_RELAY" -f -c "$conf2" \
+		>"$TMPD/second.log" 2>&1
+	rc=$?
+	case $rc in
+	0 | 124 | 137) lib_case_fail "$c the second relay ran (exit status $rc)" ;;
+	*)
+		if grep -q "belong to another running ringrelay (pid $RELAY_PID); stop it" \
+			"$TMPD/second.log"; then
+			lib_case_ok "$c second refused:" \
+				"$(grep -o 'error filter: pin.*' "$TMPD/second.log" | head -n 1)"
+		else
+			lib_case_fail "$c the second relay exited $rc without naming the first:" \
+				"$(tail -n 3 "$TMPD/second.log")"
+		fi
+		;;
+	esac
+	id1=$(pin_map_id)
+	[ "$id1" = "$id0" ] ||
+		lib_case_fail "$c filter_counters pinned: map ${id0:-none} before, ${id1:-none} after"
+	lib_relay_stop || lib_case_fail "$c relay exit status $? after SIGTERM"
+	lib_stop_pid "$echo_pid"
+}
+
+# move_case FAMILY: a reload moves the relay from port 5000 to 5001 while its one worker is
+# stuck, so the old listener stays open: the filter goes on judging datagrams to 5000 (a
+# denied source's are dropped, drop_prefix). Before, the reload made 5000 no relay's port at
+# once: they passed out of scope to the old socket (with the worker running, for the
+# milliseconds it takes to move). Once the worker runs again, the next reload reaches it and
+# 5000 leaves the scope (pass_out_of_scope).
+move_case()
+{
+	local conf=$TMPD/filter-move-$1.conf echo_pid d0 d1 o0 o1 out
+	lib_family "$1"
+	c="[relay moved/ipv$1]"
+	BAD_IP=198.18.1.66
+	[ "$1" = 6 ] && BAD_IP=2001:2:1::66
+	lib_relay_conf "$conf" listen="$(ep "$RELAY_IP" 5000)" up="$(ep "$UP1_IP" 9000)"
+	cat >>"$conf" <<EOF
+filter = { interfaces = [ "$IF_RC" ]; mode = "xdp"; pin = true;
+	deny = [ "198.18.1.64/26", "2001:2:1::40/122" ]; };
+EOF
+	lib_udp_bg "$NS_U" "$TMPD/echo.json" echo --bind "$(ep "$UP1_IP" 9000)"
+	echo_pid=$BG_PID
+	if ! lib_relay_start "$conf"; then
+		lib_case_fail "$c relay did not start"
+		lib_stop_pid "$echo_pid"
+		return
+	fi
+	lib_worker_stop 0 60 "$TMPD/stop-move.out" || lib_fail "$c worker 0 was not stopped"
+	sed -i "s/:5000\"/:5001\"/" "$conf"
+	lib_relay_hup "reload applied to the relays, but: worker 0 did not take" ||
+		lib_case_fail "$c the reload with worker 0 stopped did not say it was stuck"
+	d0=$(rr_counter $CNT_DROP_PREFIX) o0=$(rr_counter $CNT_OUT_OF_SCOPE)
+	out=$(lib_udp "$NS_C" client --to "$(ep "$RELAY_IP" 5000)" --bind "$BAD_IP" \
+		--count $N_DENIED --size 100 --expect-none --quiet 0.3)
+	d1=$(rr_counter $CNT_DROP_PREFIX) o1=$(rr_counter $CNT_OUT_OF_SCOPE)
+	if [ $((d1 - d0)) -ge $N_DENIED ] && [ "$o1" = "$o0" ]; then
+		lib_case_ok "$c old port, worker stuck: drop_prefix +$((d1 - d0))"
+	else
+		lib_case_fail "$c denied source to the old port with the worker stuck:" \
+			"drop_prefix +$((d1 - d0)), pass_out_of_scope +$((o1 - o0)) ($out)"
+	fi
+	lib_stop_pid "$STOP_PID" # the worker runs again
+	lib_relay_hup || lib_case_fail "$c the reload after the worker came back did not apply"
+	d0=$(rr_counter $CNT_DROP_PREFIX) o0=$(rr_counter $CNT_OUT_OF_SCOPE)
+	lib_udp "$NS_C" client --to "$(ep "$RELAY_IP" 5000)" --bind "$BAD_IP" \
+		--count $N_DENIED --size 100 --expect-none --quiet 0.3 >/dev/null
+	lib_udp "$NS_C" client --to "$(ep "$RELAY_IP" 5001)" --bind "$BAD_IP" \
+		--count $N_DENIED --size 100 --expect-none --quiet 0.3 >/dev/null
+	d1=$(rr_counter $CNT_DROP_PREFIX) o1=$(rr_counter $CNT_OUT_OF_SCOPE)
+	if [ $((o1 - o0)) -ge $N_DENIED ] && [ $((d1 - d0)) -ge $N_DENIED ]; then
+		lib_case_ok "$c every worker moved: 5000 out of scope, 5001 judged"
+	else
+		lib_case_fail "$c after every worker moved: pass_out_of_scope +$((o1 - o0))" \
+			"(5000), drop_prefix +$((d1 - d0)) (5001), want >= $N_DENIED each"
+	fi
+	lib_relay_stop || lib_case_fail "$c relay exit status $? after SIGTERM"
+	lib_stop_pid "$echo_pid"
+}
+
 # load_fails_case: a relay started with no program (shed and offload off, no filter) keeps no
 # capability to load one; a reload that adds a filter and shed = "auto" cannot load it. The
 # relays take the reload, the error says to restart, status says why the relay does not shed:
@@ -400,5 +513,8 @@ for mode in xdp tc; do
 	done
 done
 stale_pin_case
+pin_owner_case
+move_case 4
+move_case 6
 load_fails_case
 lib_done

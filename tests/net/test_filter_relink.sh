@@ -4,7 +4,10 @@
 # the filter again:
 # the relay sees the link event (libnl), logs it, re-attaches, and a denied client is dropped
 # again while an allowed one is relayed; also after a reload that named another interface
-# (a restart-only change). IPv4 and IPv6, XDP mode, io_uring backend.
+# (a restart-only change); a link renamed to the filtered name, a filtered link renamed away.
+# IPv4 and IPv6, XDP mode, io_uring backend. An attach on the link
+# that came back that fails (tc mode, a classic filter in the way) is tried again at the link's
+# next change.
 . "$(dirname "$0")/lib.sh"
 [ -x "$RINGRELAY" ] || lib_skip "relay binary $RINGRELAY not built"
 lib_topology
@@ -21,6 +24,12 @@ add_client_link()
 		ip link add "$IF_C" netns "$NS_C" type veth peer name "$IF_RC" netns "$NS_R" ||
 			lib_fail "veth client<->relay"
 	fi
+	client_link_up
+}
+
+# client_link_up: addresses on both ends of the client <-> relay pair, both ends up.
+client_link_up()
+{
 	lib_nsx "$NS_C" ip addr add 198.18.1.1/24 dev "$IF_C"
 	lib_nsx "$NS_C" ip addr add 198.18.1.66/24 dev "$IF_C"
 	lib_nsx "$NS_C" ip -6 addr add 2001:2:1::1/64 dev "$IF_C" nodad
@@ -55,6 +64,56 @@ check()
 		--size 40 --expect-echo --seconds 10) || lib_case_fail "$c allowed client: $out"
 	out=$(lib_udp "$NS_C" client --to "$(ep "$RELAY_IP" 5000)" --bind "$DENIED_IP" --count 5 \
 		--size 40 --expect-none --quiet 0.3) || lib_case_fail "$c denied client: $out"
+}
+
+# tmp_link_up: a second client <-> relay pair, rrtmp-c <-> rrtmp-rc, with the addresses of the
+# first, up for longer than the relay's 100 ms settle time, so that the relay has seen it
+# under its temporary name.
+tmp_link_up()
+{
+	ip link add rrtmp-c netns "$NS_C" type veth peer name rrtmp-rc netns "$NS_R" ||
+		lib_fail "veth rrtmp-c <-> rrtmp-rc"
+	IF_C=rrtmp-c IF_RC=rrtmp-rc client_link_up
+	sleep 0.5
+}
+
+# rename_steps CASE: the filter follows the configured name through renames (Linux 6.2 and
+# later rename a link while it is up, which changes none of its flags):
+#  - a link up under a temporary name becomes $IF_RC after the filtered one was deleted (how a
+#    container's eth0 is made): the filter attaches there (before, the rename was no link event,
+#    the new $IF_RC ran unfiltered, and nothing was logged);
+#  - the filtered $IF_RC is renamed (a notice says the filter stays on it) and another link
+#    takes the name: the filter moves there.
+rename_steps()
+{
+	local c=$1 before
+	tmp_link_up
+	before=$(lib_log_count "attaching the filter again")
+	lib_nsx "$NS_R" ip link del "$IF_RC"
+	lib_nsx "$NS_R" ip link set rrtmp-rc name "$IF_RC" &&
+		lib_nsx "$NS_C" ip link set rrtmp-c name "$IF_C" || lib_fail "rename to $IF_RC"
+	if lib_wait_for 10 lib_log_count_ge "attaching the filter again" $((before + 1)); then
+		lib_case_ok "$c a link renamed to $IF_RC after it went: filter attached"
+	else
+		lib_case_fail "$c no attach on the link renamed to $IF_RC"
+	fi
+	check "$c on the link renamed to $IF_RC"
+
+	tmp_link_up
+	before=$(lib_log_count "attaching the filter again")
+	lib_nsx "$NS_R" ip link set "$IF_RC" name rrold-rc &&
+		lib_nsx "$NS_C" ip link set "$IF_C" name rrold-c &&
+		lib_nsx "$NS_R" ip link set rrtmp-rc name "$IF_RC" &&
+		lib_nsx "$NS_C" ip link set rrtmp-c name "$IF_C" || lib_fail "swap of names"
+	if lib_wait_for 10 lib_log_count_ge "attaching the filter again" $((before + 1)); then
+		lib_case_ok "$c names swapped: filter moved to the new $IF_RC"
+	else
+		lib_case_fail "$c names swapped: the filter did not move to the new $IF_RC"
+	fi
+	lib_log_count_ge "filter: link $IF_RC (ifindex [0-9]*) is named rrold-rc now" 1 ||
+		lib_case_fail "$c no notice that the filtered link was renamed"
+	lib_nsx "$NS_R" ip link del rrold-rc
+	check "$c after the names were swapped"
 }
 
 run_case()
@@ -117,10 +176,77 @@ EOF
 		fi
 		check "$c after the link came back as ifindex $idx"
 	done
+	rename_steps "$c"
+	lib_relay_alive || lib_case_fail "$c relay died"
+	lib_relay_stop || lib_case_fail "$c relay exit status $? after SIGTERM, want 0"
+	lib_stop_pid "$echo_pid"
+}
+
+# retry_case FAMILY: the filter's attach on a link that came back fails (a classic tc filter of
+# someone else's holds the filter's priority with another protocol, so the kernel refuses ours);
+# the next change of the link (an address) tries again and attaches. Before, the failed attach
+# left the new ifindex recorded as attached: every later event skipped the link, which stayed
+# unfiltered after one error line.
+retry_case()
+{
+	local fam=$1 c conf echo_pid failed attached tmp=rrtmp-rc
+	lib_family "$fam"
+	c="[attach retried/ipv$fam]"
+	DENIED_IP=198.18.1.66
+	[ "$fam" = 6 ] && DENIED_IP=2001:2:1::66
+	conf=$TMPD/retry-$fam.conf
+	lib_relay_conf "$conf" listen="$(ep "$RELAY_IP" 5000)" up="$(ep "$UP1_IP" 9000)"
+	cat >>"$conf" <<EOF
+filter = { interfaces = [ "$IF_RC" ]; mode = "tc"; tc_hook = "clsact";
+	deny = [ "198.18.1.64/26", "2001:2:1::40/122" ]; };
+EOF
+	lib_udp_bg "$NS_U" "$TMPD/echo.json" echo --bind "$(ep "$UP1_IP" 9000)" --seconds 60
+	echo_pid=$BG_PID
+	if ! lib_relay_start "$conf"; then
+		lib_case_fail "$c relay did not start"
+		lib_stop_pid "$echo_pid"
+		return
+	fi
+	check "$c before the link goes"
+	failed=$(lib_log_count "filter: attach on $IF_RC: .* tries again")
+	attached=$(lib_log_count "filter: attached on $IF_RC")
+	lib_nsx "$NS_R" ip link del "$IF_RC"
+	# Made under another name and renamed once the blocking filter is on it, so the relay
+	# never sees an $IF_RC without it.
+	ip link add "$tmp" netns "$NS_R" type veth peer name "$IF_C" netns "$NS_C" ||
+		lib_fail "veth $tmp"
+	lib_nsx "$NS_R" tc qdisc add dev "$tmp" clsact &&
+		lib_nsx "$NS_R" tc filter add dev "$tmp" ingress pref 1 protocol ip \
+			u32 match u32 0 0 classid 1:1 &&
+		lib_nsx "$NS_R" ip link set "$tmp" name "$IF_RC" || lib_fail "blocking tc filter"
+	client_link_up
+	if lib_wait_for 10 lib_log_count_ge "filter: attach on $IF_RC: .* tries again" \
+		$((failed + 1)); then
+		lib_case_ok "$c $(lib_relay_log_current | grep "filter: attach on $IF_RC" | tail -n 1)"
+	else
+		lib_case_fail "$c no error line saying the attach on the new $IF_RC is tried again"
+	fi
+	lib_nsx "$NS_R" tc filter del dev "$IF_RC" ingress pref 1 || lib_fail "tc filter del"
+	# One more change of the link: an address.
+	lib_nsx "$NS_R" ip addr add 198.18.1.3/24 dev "$IF_RC"
+	if lib_wait_for 10 lib_log_count_ge "filter: attached on $IF_RC" $((attached + 1)); then
+		lib_case_ok "$c attached at the link's next change"
+	else
+		lib_case_fail "$c the filter was not attached at the link's next change"
+	fi
+	check "$c after the retry"
 	lib_relay_alive || lib_case_fail "$c relay died"
 	lib_relay_stop || lib_case_fail "$c relay exit status $? after SIGTERM, want 0"
 	lib_stop_pid "$echo_pid"
 }
 
 NET_BACKENDS=${NET_BACKENDS:-io_uring}
-lib_each_case run_case
+for backend in $(lib_backends); do
+	for fam in 4 6; do
+		run_case "$backend" "$fam"
+	done
+done
+for fam in 4 6; do
+	retry_case "$fam"
+done
+lib_done

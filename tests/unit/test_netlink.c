@@ -84,7 +84,7 @@ static void test_ifname_of_addr(void **state)
 }
 
 /* What the watcher reported, in order, checked by the child: per event the veth end (0 or 1,
- * -1 for anything else) and its state. */
+ * 2 for end 0 renamed, -1 for anything else) and its state. */
 #define WATCH_EVENTS 64
 struct watch_ev {
 	int end;
@@ -107,6 +107,8 @@ static void watch_cb(void *arg, const struct netlink_link_change *links, uint32_
 			end = 0;
 		else if (!strcmp(links[i].name, "rrwatch1") && links[i].ifindex > 0)
 			end = 1;
+		else if (!strcmp(links[i].name, "rrwatch2") && links[i].ifindex > 0)
+			end = 2; /* rrwatch0 renamed */
 		seen->ev[seen->n++] = (struct watch_ev){ end, links[i].present, links[i].up };
 	}
 }
@@ -174,6 +176,23 @@ static int link_set(struct nl_sock *sk, const char *name, unsigned int mtu, bool
 			rtnl_link_set_flags(chg, IFF_UP);
 		else
 			rtnl_link_unset_flags(chg, IFF_UP);
+		ret = rtnl_link_change(sk, orig, chg, 0);
+	}
+	rtnl_link_put(orig);
+	rtnl_link_put(chg);
+	return ret;
+}
+
+/* Renames link from to to (up or not). 0, or a libnl error. */
+static int link_rename(struct nl_sock *sk, const char *from, const char *to)
+{
+	struct rtnl_link *orig = rtnl_link_alloc(), *chg = rtnl_link_alloc();
+	int ret = -NLE_NOMEM;
+
+	if (orig && chg) {
+		rtnl_link_set_ifindex(orig, (int)if_nametoindex(from));
+		rtnl_link_set_name(orig, from);
+		rtnl_link_set_name(chg, to);
 		ret = rtnl_link_change(sk, orig, chg, 0);
 	}
 	rtnl_link_put(orig);
@@ -307,12 +326,15 @@ static int watch_child(void)
 		if (code)                                                                      \
 			goto out;                                                              \
 	} while (0)
-	/* made (the MTU then: no report), both ends up (carrier), an address added and
-	 * removed, one end down (the other loses its carrier), deleted (both go) */
+	/* made (the MTU then: no report), both ends up (carrier), one renamed while up and
+	 * back (before, no report: its flags stay), an address added and removed, one end down
+	 * (the other loses its carrier), deleted (both go) */
 	STEP(10, 0, "0+ 1+");
 	STEP(20, link_set(sk, "rrwatch0", 1400, false) < 0, "");
 	STEP(30, link_set(sk, "rrwatch1", 0, true) < 0 || link_set(sk, "rrwatch0", 0, true) < 0,
 	     "0+u 1+u");
+	STEP(33, link_rename(sk, "rrwatch0", "rrwatch2") < 0, "2+u");
+	STEP(36, link_rename(sk, "rrwatch2", "rrwatch0") < 0, "0+u");
 	STEP(40, addr_set(sk, "rrwatch0", true) < 0, "0+u");
 	STEP(50, addr_set(sk, "rrwatch0", false) < 0, "0+u");
 	STEP(60, link_set(sk, "rrwatch0", 0, false) < 0, "0+ 1+");
