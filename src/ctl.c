@@ -222,10 +222,12 @@ static int ctl_connect_default(struct ctl_options *o, int timeout_ms)
 		return ctl_connect(o->socket, false, timeout_ms);
 	t0 = ctl_now_ms();
 	fd = ctl_connect(o->socket, true, timeout_ms);
-	/* only where nothing listens: a daemon there that takes no connection is the answer */
+	/* only where nothing listens (or where we may not look: the service's directory of a
+	 * user who is not in its group); a daemon there that takes no connection is the
+	 * answer */
 	if (fd >= 0)
 		return fd;
-	if (fd != -ENOENT && fd != -ECONNREFUSED) {
+	if (fd != -ENOENT && fd != -ECONNREFUSED && fd != -EACCES && fd != -EPERM) {
 		ctl_connect_failed(o->socket, -fd, timeout_ms);
 		return fd;
 	}
