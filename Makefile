@@ -286,7 +286,7 @@ install: all
 	fi
 	install -m 0644 config/examples/*.conf $(DESTDIR)$(EXAMPLESDIR)/
 	install -m 0644 config/ringrelay.conf $(DESTDIR)$(EXAMPLESDIR)/ringrelay.conf
-	install -m 0644 README.md docs/filter.md $(DESTDIR)$(DOCDIR)/
+	install -m 0644 README.md docs/filter.md docs/offload.md docs/hardening.md $(DESTDIR)$(DOCDIR)/
 	for f in $(wildcard docs/*.[0-9]); do \
 		s=$${f##*.}; install -d $(DESTDIR)$(MANDIR)/man$$s; \
 		install -m 0644 $$f $(DESTDIR)$(MANDIR)/man$$s/; done
@@ -296,13 +296,15 @@ install: all
 	install -m 0644 systemd/ringrelay.sysusers $(DESTDIR)$(SYSUSERSDIR)/ringrelay.conf
 	install -m 0644 completions/ringrelay completions/ringrelayctl $(DESTDIR)$(COMPLETIONSDIR)/
 
-# The config (edited or not) stays, as a package's conffile would.
+# The config (edited or not) stays, as a package's conffile would; a new default install
+# put beside an edited one goes.
 uninstall:
 	rm -f $(addprefix $(DESTDIR)$(SBINDIR)/,ringrelay ringrelayctl)
 	rm -f $(DESTDIR)$(UNITDIR)/ringrelay.service $(DESTDIR)$(SYSUSERSDIR)/ringrelay.conf
 	rm -f $(addprefix $(DESTDIR)$(MANDIR)/,man8/ringrelay.8 man8/ringrelayctl.8 man5/ringrelay.conf.5)
 	rm -f $(addprefix $(DESTDIR)$(COMPLETIONSDIR)/,ringrelay ringrelayctl)
 	rm -rf $(DESTDIR)$(DOCDIR)
+	rm -f $(DESTDIR)$(CONFDIR)/ringrelay.conf.dist
 
 # ---------------------------------------------------------------- Debian package
 # build/deb/ringrelay_<version>_<arch>.deb, built by dpkg-buildpackage from a copy of this

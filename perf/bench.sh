@@ -135,7 +135,7 @@ case $SEARCH_TRIALS in
 esac
 
 [ "$(id -u)" = 0 ] || { echo "bench: needs root (namespaces, XDP)" >&2; exit 77; }
-for t in jq python3 ip taskset; do
+for t in jq python3 ip taskset ethtool; do
 	command -v $t >/dev/null || { echo "bench: missing $t (run ./scripts/deps.sh bench)" >&2; exit 1; }
 done
 

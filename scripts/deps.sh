@@ -24,7 +24,7 @@ group_run="iproute2 procps socat"
 group_check="libcmocka-dev libclang-rt-14-dev python3 python3-prometheus-client ethtool systemd
 util-linux gdb"
 group_deb="build-essential dpkg-dev debhelper fakeroot lintian"
-group_bench="dpdk dpdk-dev gnuplot-nox jq linux-perf"
+group_bench="dpdk dpdk-dev ethtool gnuplot-nox jq linux-perf"
 group_kernel="qemu-system-x86 busybox-static cpio kmod"
 
 [ $# -eq 0 ] && set -- build run

@@ -82,7 +82,11 @@ check "ringrelayctl links libc only" sh -c "! objdump -p '$root/usr/sbin/ringrel
 check "bash completion loads and completes ringrelayctl commands" bash -c "
 	. '$root/usr/share/bash-completion/completions/ringrelayctl'
 	COMP_WORDS=(ringrelayctl rel); COMP_CWORD=1; _ringrelayctl
-	[ \"\${COMPREPLY[*]}\" = reload ]"
+	[ \"\${COMPREPLY[*]}\" = reload ] || exit 1
+	COMP_WORDS=(ringrelayctl ups); COMP_CWORD=1; _ringrelayctl
+	[ \"\${COMPREPLY[*]}\" = 'upstreams upstream' ] || exit 1
+	COMP_WORDS=(ringrelayctl upstream d); COMP_CWORD=2; _ringrelayctl
+	[ \"\${COMPREPLY[*]}\" = disable ]"
 
 # ---------------------------------------------------------------- 3. maintainer scripts
 stubs=$tmp/stubs

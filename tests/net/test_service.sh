@@ -6,7 +6,7 @@
 #    passes `systemd-analyze verify` with no output; ringrelay.sysusers parses; the
 #    `systemd-analyze security --offline` exposure is logged and must stay <= 3.0.
 # 2. Dynamic, without systemd as PID 1 (a container or CI): the unit's exec environment is
-#    reproduced with setpriv (User=nobody, the unit's three capabilities as ambient and
+#    reproduced with setpriv (User=nobody, the unit's five capabilities as ambient and
 #    bounding set, NoNewPrivileges) plus a fake NOTIFY_SOCKET and WATCHDOG_USEC. Per family:
 #    ExecStartPre's `-t -q` passes; the relay binds port 53 (proves CAP_NET_BIND_SERVICE via
 #    ambient caps) and forwards; READY=1, WATCHDOG=1 and STOPPING=1 arrive when main sends
@@ -31,8 +31,9 @@ CAP_NET_BIND_SERVICE=10
 CAP_NET_ADMIN=12
 CAP_PERFMON=38
 CAP_BPF=39
+CAP_SYS_NICE=23
 UNIT_CAPS=$(( (1 << CAP_NET_BIND_SERVICE) | (1 << CAP_NET_ADMIN) | (1 << CAP_BPF) |
-	(1 << CAP_PERFMON) ))
+	(1 << CAP_PERFMON) | (1 << CAP_SYS_NICE) ))
 
 # ---------------------------------------------------------------- 1. static checks
 # A throw-away install tree: systemd-analyze verify wants the Exec*= binaries to exist.
@@ -123,7 +124,7 @@ lib_wait_for 5 test -S "$NOTIFY" || lib_fail "fake notify socket did not appear"
 wrapper=$TMPD/as-unit.sh
 cat >"$wrapper" <<EOF
 #!/bin/sh
-caps=+net_bind_service,+net_admin,+bpf,+perfmon
+caps=+net_bind_service,+net_admin,+bpf,+perfmon,+sys_nice
 exec env NOTIFY_SOCKET=$NOTIFY WATCHDOG_USEC=2000000 \\
 	setpriv --reuid=$NOBODY_UID --regid=$NOBODY_GID --clear-groups --nnp \\
 	--inh-caps=-all,\$caps --ambient-caps=-all,\$caps --bounding-set=-all,\$caps \\
