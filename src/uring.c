@@ -125,14 +125,27 @@ static bool probe_opcodes(struct io_uring *ring)
 	return ok;
 }
 
-/* A probe's receiver: a UDP socket on 127.0.0.1 (its address in *sin) with a multishot
- * recvmsg armed on ring into buffer group bgid, with template msg and flags. Returns the
- * socket or -errno. */
-static int probe_arm(struct io_uring *ring, uint16_t bgid, struct msghdr *msg, unsigned flags,
-		     struct sockaddr_in *sin)
+/* Arms a multishot recvmsg on fd on ring into buffer group bgid, with template msg and
+ * flags. 0 or -errno. */
+static int probe_arm(struct io_uring *ring, int fd, uint16_t bgid, struct msghdr *msg,
+		     unsigned flags)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
+	int ret;
+
+	if (!sqe)
+		return -EBUSY;
+	io_uring_prep_recvmsg_multishot(sqe, fd, msg, flags);
+	sqe->flags |= IOSQE_BUFFER_SELECT;
+	sqe->buf_group = bgid;
+	ret = io_uring_submit(ring);
+	return ret == 1 ? 0 : ret < 0 ? ret : -EIO;
+}
+
+/* A UDP socket on 127.0.0.1 (its address in *sin), or -errno. */
+static int probe_udp(struct sockaddr_in *sin)
 {
 	socklen_t slen = sizeof(*sin);
-	struct io_uring_sqe *sqe;
 	int fd, err;
 
 	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -146,32 +159,31 @@ static int probe_arm(struct io_uring *ring, uint16_t bgid, struct msghdr *msg, u
 		close(fd);
 		return err;
 	}
-	sqe = io_uring_get_sqe(ring);
-	io_uring_prep_recvmsg_multishot(sqe, fd, msg, flags);
-	sqe->flags |= IOSQE_BUFFER_SELECT;
-	sqe->buf_group = bgid;
-	io_uring_submit(ring);
 	return fd;
 }
 
-/* Arms a multishot recvmsg on a loopback socket, sends it one datagram and checks that the
- * completion carries data and F_MORE. Kernels before 6.0 answer -EINVAL. */
+/* Arms a multishot recvmsg on one end of a datagram socket pair (no network needed: a
+ * namespace whose loopback is down, or a firewall that drops it, must not read as an old
+ * kernel), sends it one datagram and checks that the completion carries data and F_MORE
+ * within a second. Kernels before 6.0 answer -EINVAL. */
 static int probe_multishot(struct io_uring *ring, struct bufpool *bp)
 {
-	struct sockaddr_in sin;
+	struct __kernel_timespec ts = { .tv_sec = 1 };
 	struct io_uring_cqe *cqe;
 	struct msghdr msg;
-	int fd, err;
+	int sv[2], err;
 
+	if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sv))
+		return -errno;
 	memset(&msg, 0, sizeof(msg));
-	fd = probe_arm(ring, bp->bgid, &msg, 0, &sin);
-	if (fd < 0)
-		return fd;
-	if (sendto(fd, "probe", 5, 0, (struct sockaddr *)&sin, sizeof(sin)) != 5) {
+	err = probe_arm(ring, sv[0], bp->bgid, &msg, 0);
+	if (err)
+		goto out_close;
+	if (send(sv[1], "probe", 5, 0) != 5) {
 		err = -errno;
 		goto out_close;
 	}
-	err = io_uring_wait_cqe(ring, &cqe);
+	err = io_uring_wait_cqe_timeout(ring, &cqe, &ts);
 	if (err)
 		goto out_close;
 	if (cqe->res < 0)
@@ -180,7 +192,8 @@ static int probe_multishot(struct io_uring *ring, struct bufpool *bp)
 		err = -EOPNOTSUPP;
 	io_uring_cqe_seen(ring, cqe);
 out_close:
-	close(fd);
+	close(sv[0]);
+	close(sv[1]);
 	return err;
 }
 
@@ -239,11 +252,14 @@ static void probe_inc_recv(struct io_uring *ring, uint8_t *mem, struct uring_cap
 	/* The listener's template: room for an IPv6 name, no control data. */
 	memset(&msg, 0, sizeof(msg));
 	msg.msg_namelen = sizeof(struct sockaddr_in6);
-	fd = probe_arm(ring, INC_BGID, &msg, MSG_TRUNC, &sin);
+	fd = probe_udp(&sin);
 	if (fd < 0) {
 		err = fd;
 		goto fail;
 	}
+	err = probe_arm(ring, fd, INC_BGID, &msg, MSG_TRUNC);
+	if (err)
+		goto fail_close;
 	if (sendto(fd, data, INC_FIRST, 0, (struct sockaddr *)&sin, sizeof(sin)) != INC_FIRST ||
 	    sendto(fd, data, INC_SECOND, 0, (struct sockaddr *)&sin, sizeof(sin)) != INC_SECOND) {
 		err = -errno;
@@ -283,8 +299,12 @@ static void probe_inc_recv(struct io_uring *ring, uint8_t *mem, struct uring_cap
 fail_close:
 	close(fd);
 fail:
-	snprintf(caps->pbuf_inc_why, sizeof(caps->pbuf_inc_why), "probe failed: %s",
-		 strerror(-err));
+	/* its datagrams go over loopback (a UDP socket's receive is what it judges) */
+	snprintf(caps->pbuf_inc_why, sizeof(caps->pbuf_inc_why),
+		 "probe failed: %s%s", strerror(-err),
+		 err == -ETIME || err == -ENETUNREACH || err == -EADDRNOTAVAIL || err == -EPERM
+			 ? " (its datagrams go over 127.0.0.1: loopback down or filtered?)"
+			 : "");
 }
 
 static void probe_inc(struct uring_caps *caps)
@@ -349,6 +369,14 @@ void uring_probe(struct uring_caps *caps)
 		err = uring_init(&ring, 8, 16, preferred_flags[i]);
 		if (err != -EINVAL)
 			break;
+	}
+	if (err == -EINVAL && io_uring_queue_init(8, &ring, 0) == 0) {
+		/* every set-up here asks for IORING_SETUP_SUBMIT_ALL */
+		io_uring_queue_exit(&ring);
+		snprintf(caps->missing, sizeof(caps->missing),
+			 "the kernel is too old for ringrelay's io_uring backend (its rings need "
+			 "IORING_SETUP_SUBMIT_ALL, Linux 5.18)");
+		return;
 	}
 	if (err) {
 		snprintf(caps->missing, sizeof(caps->missing), "io_uring_setup failed: %s%s",

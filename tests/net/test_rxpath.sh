@@ -7,7 +7,8 @@
 # and threaded NAPI turned on, `ringrelayctl -j status` must report the XDP mode and program,
 # threaded NAPI with its thread (CPUs, nice), GRO, the RPS mask and no IRQ (virtual), and a
 # changed RPS mask at once.
-# Run for an IPv4 and an IPv6 listen address each.
+# Run for an IPv4 and an IPv6 listen address each. In a namespace whose loopback is down
+# -V still finds multishot recvmsg.
 . "$(dirname "$0")/lib.sh"
 lib_topology
 
@@ -150,6 +151,24 @@ EOF
 	rx_sys threaded 0 2>/dev/null
 }
 
+# In a namespace whose loopback is down, -V still finds multishot recvmsg (its probe used a
+# loopback UDP socket and called that an old kernel: "no multishot recvmsg (kernel 6.0+):
+# Network is unreachable", which refused io_backend = "io_uring" and fell back for "auto").
+lo_down_case()
+{
+	local ns=$LIB_PREFIX-lo out
+	ip netns add "$ns" || { lib_case_fail "[lo down] ip netns add $ns"; return; }
+	LIB_NETNS+=("$ns")
+	out=$(timeout 10 ip netns exec "$ns" "$RINGRELAY" -V 2>&1)
+	if echo "$out" | grep -q "^  multishot recvmsg: yes"; then
+		lib_case_ok "[lo down] -V: multishot recvmsg: yes"
+	else
+		lib_case_fail "[lo down] -V: $(echo "$out" | grep -E 'multishot|missing')"
+	fi
+	ip netns del "$ns"
+}
+
 run_case 4
 run_case 6
+lo_down_case
 lib_done
