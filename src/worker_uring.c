@@ -111,13 +111,22 @@ struct uring_worker {
 	uint32_t drain_bid[DRAIN_BATCH];
 };
 
+/* Submits what is queued in the middle of a round, the buffers recycled so far put in the
+ * ring first: a receive re-armed after ENOBUFS would find it as dry as before and fail again
+ * at once. */
+static void submit_now(struct uring_worker *uw)
+{
+	bufpool_commit(&uw->bp);
+	io_uring_submit(&uw->ring);
+}
+
 static struct io_uring_sqe *get_sqe(struct uring_worker *uw)
 {
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&uw->ring);
 
 	/* The SQ is full only in an unusually large batch: flush it and go on. */
 	while (!sqe) {
-		io_uring_submit(&uw->ring);
+		submit_now(uw);
 		sqe = io_uring_get_sqe(&uw->ring);
 	}
 	return sqe;
@@ -664,7 +673,7 @@ static void hook_mirror_close(struct worker *w, uint32_t relay, uint32_t j)
 	 * receive's completions after the cancel are stale (gen). Copies gathered or queued
 	 * for it in this round go first: the slot is emptied now, not in SQ order. */
 	batch_flush_of(uw, &uw->mirror_batch[slot - PLAN_LISTENER_SLOTS]);
-	io_uring_submit(&uw->ring);
+	submit_now(uw);
 	io_uring_register_files_update(&uw->ring, slot, &uw->minus_one, 1);
 	sqe = get_sqe(uw);
 	io_uring_prep_cancel64(sqe, mirror_udata(uw, relay, slot), 0);
@@ -1374,9 +1383,21 @@ static void drain_sockets(struct uring_worker *uw)
 static void dispatch(struct uring_worker *uw, const struct io_uring_cqe *cqe)
 {
 	struct udata u = udata_unpack(cqe->user_data);
+	struct io_uring_cqe failed;
 
-	if (cqe->flags & IORING_CQE_F_BUFFER)
+	if (cqe->flags & IORING_CQE_F_BUFFER) {
 		bufpool_taken(&uw->bp);
+		/* A receive that failed after its buffer was chosen (6.1 commits the buffer at
+		 * selection when the receive ran from io-wq) hands the buffer back: it goes to
+		 * the pool now, and the handlers see an error without one. */
+		if (cqe->res < 0 && (u.op == OP_RECV_LISTENER || u.op == OP_RECV_SESSION ||
+				     u.op == OP_RECV_MIRROR)) {
+			bufpool_recycle(&uw->bp, cqe->flags >> IORING_CQE_BUFFER_SHIFT);
+			failed = *cqe;
+			failed.flags &= ~IORING_CQE_F_BUFFER;
+			cqe = &failed;
+		}
+	}
 	switch (u.op) {
 	case OP_RECV_LISTENER:
 		on_listener_recv(uw, cqe, u);
@@ -1404,7 +1425,7 @@ static void dispatch(struct uring_worker *uw, const struct io_uring_cqe *cqe)
 		/* What this round queued goes to the kernel first: a command may close sockets
 		 * and give their fixed slots to others, and a queued send names only a slot. */
 		batch_flush_open(uw);
-		io_uring_submit(&uw->ring);
+		submit_now(uw);
 		worker_run_cmd(uw->w);
 		set_tick(uw); /* from the next timer on */
 		if (!uw->stopping)
