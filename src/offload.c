@@ -76,9 +76,12 @@ static int offload_relay_ifaces(const struct relay_conf *rc, const struct addr *
 		for (i = 0; i < n; i++)
 			offload_add_iface(st, idx[i]);
 	}
-	/* The addresses sent to: a name's as resolved (its entry has none of its own). */
+	/* The addresses sent to: a name's as resolved (its entry has none of its own), from the
+	 * relay's source address when it has one, as its sessions' sockets are routed (a rule
+	 * "from ADDR" may send them through another table). */
 	for (j = 0; j < n_to; j++) {
-		n = netlink_route_oif(&to[j], &oif);
+		n = netlink_route_oif(&to[j], rc->source == SOURCE_ADDRESS ? &rc->source_addr : NULL,
+				      &oif, NULL);
 		if (n < 0) {
 			snprintf(st->why, sizeof(st->why), "no route to upstream %s: %s",
 				 addr_format(&to[j], buf, sizeof(buf)), strerror(-n));
@@ -355,9 +358,13 @@ static int offload_rule_from(struct offload_rule *r, const struct addr *src, con
 			     int ttl, uint32_t flow, uint32_t max_payload, enum offload_dir dir)
 {
 	uint32_t label = 0;
+	bool by_policy;
 	int oif, ret;
 
-	ret = netlink_route_oif(dst, &oif);
+	/* From src, as the socket path sends: a rule that chooses the table by source picks the
+	 * device the socket's datagrams leave by. A link-local src or dst is refused
+	 * (-EADDRNOTAVAIL): the session stays on the socket path. */
+	ret = netlink_route_oif(dst, src, &oif, &by_policy);
 	if (ret < 0)
 		return ret;
 	memset(r, 0, sizeof(*r));
@@ -370,6 +377,7 @@ static int offload_rule_from(struct offload_rule *r, const struct addr *src, con
 	r->flow = flow;
 	r->dir = (uint8_t)dir;
 	r->v4 = addr_family(dst) == AF_INET;
+	r->by_policy = by_policy;
 	r->max_payload = (uint16_t)(max_payload > 65535 ? 65535 : max_payload);
 	/* A flow label per direction and session, as net.ipv6.auto_flowlabels gives a socket. */
 	if (getrandom(&label, sizeof(label), GRND_NONBLOCK) != sizeof(label))

@@ -269,6 +269,99 @@ print(" ".join("%s=%d/%d" % b for b in bad) or "ok")')
 	lib_case_ok "$c"
 }
 
+# A second link between the relay's and the upstream's namespaces (IF_RU2 198.18.3.1,
+# 2001:2:3::1 <-> IF_U2 198.18.3.2, 2001:2:3::2), and a source rule in the relay's namespace:
+# what leaves from its address on the second link follows table 2, which reaches the
+# upstreams over that link; the main table reaches them over the first. Made once, inside
+# the test's namespaces (gone with them).
+IF_RU2=veth-ru2
+IF_U2=veth-u2
+POLICY_LINK=
+policy_topology()
+{
+	[ -n "$POLICY_LINK" ] && return 0
+	ip link add "$IF_RU2" netns "$NS_R" type veth peer name "$IF_U2" netns "$NS_U" || return 1
+	lib_nsx "$NS_R" ip addr add 198.18.3.1/24 dev "$IF_RU2"
+	lib_nsx "$NS_R" ip -6 addr add 2001:2:3::1/64 dev "$IF_RU2" nodad
+	lib_nsx "$NS_U" ip addr add 198.18.3.2/24 dev "$IF_U2"
+	lib_nsx "$NS_U" ip -6 addr add 2001:2:3::2/64 dev "$IF_U2" nodad
+	lib_nsx "$NS_R" ip link set "$IF_RU2" up
+	lib_nsx "$NS_U" ip link set "$IF_U2" up
+	lib_nsx "$NS_R" ip rule add from 198.18.3.1 lookup 2 &&
+		lib_nsx "$NS_R" ip route add 198.18.2.0/24 via 198.18.3.2 dev "$IF_RU2" table 2 &&
+		lib_nsx "$NS_R" ip -6 rule add from 2001:2:3::1 lookup 2 &&
+		lib_nsx "$NS_R" ip -6 route add 2001:2:2::/64 via 2001:2:3::2 dev "$IF_RU2" table 2 ||
+		return 1
+	lib_wait_for 5 lib__link_up "$NS_R" "$IF_RU2" || return 1
+	lib_wait_for 5 lib__link_up "$NS_U" "$IF_U2" || return 1
+	POLICY_LINK=1
+}
+
+tx_bytes() { lib_nsx "$NS_R" cat "/sys/class/net/$1/statistics/tx_bytes"; }
+
+# A relay with source = its address on the second link: the socket path's datagrams to the
+# upstream leave by the second link (the source rule), and so must the fast path's. Before,
+# the fast path's egress was looked up by destination alone (the main table: the first link),
+# and its datagrams left by the first link, where a real uplink's anti-spoofing drops them.
+# The links' byte counters tell (datagrams of 1000 bytes; ARP, ND and MLD are far smaller).
+# xdp/ipv6: bpf_fib_lookup's IPv6 output lookups follow no source rule, so the upstream
+# direction goes up the stack (pass_fib) and the socket path sends it; replies stay fast.
+policy_case()
+{
+	local mode=$1 fam=$2 c="[$1/ipv$2 source rule]" conf=$TMPD/policy-$1-$2.conf src out
+	local ru ru2 n=40 size=1000 v=0 gro=off fast fib0 fib
+	policy_topology || { lib_case_fail "$c the second link and its rule"; return; }
+	lib_family "$fam"
+	src=198.18.3.1
+	[ "$fam" = 6 ] && src=2001:2:3::1
+	to=$(ep "$RELAY_IP" 5000)
+	prepare_mode "$mode"
+	[ "$mode" = xdp ] && v=1 gro=on
+	lib_nsx "$NS_U" ethtool -K "$IF_U2" gro $gro tx off >/dev/null
+	lib_nsx "$NS_R" sysctl -qw net.ipv4.conf.$IF_RU2.forwarding=$v \
+		net.ipv6.conf.$IF_RU2.forwarding=$v
+	: >"$TMPD/rec9"
+	lib_udp_bg "$NS_U" "$TMPD/echo9.json" echo --bind "$(ep "$UP1_IP" 9000)" --out "$TMPD/rec9"
+	local echo=$BG_PID
+	write_conf "$conf" "$mode" 30.0 "$(ep "$UP1_IP" 9000)"
+	sed -i "s/offload = \"$mode\";/offload = \"$mode\"; source = \"$src\";/" "$conf"
+	if ! lib_relay_start "$conf"; then
+		lib_case_fail "$c relay did not start"
+		lib_stop_pid "$echo"
+		return
+	fi
+	lib_relay_log_current | grep -q "relay t: offload $mode: .*$IF_RU2" ||
+		lib_case_fail "$c the relay's interfaces: $(lib_relay_log_current | grep 'relay t: offload')"
+	fib0=$(ctl stats | awk '$1 == "pass_fib" { print $2 }')
+	# The first datagram: the socket path, by the second link.
+	ru=$(tx_bytes "$IF_RU") ru2=$(tx_bytes "$IF_RU2")
+	out=$(lib_udp "$NS_C" client --to "$to" --clients 1 --count 1 --size $size \
+		--port-base 44000 --expect-echo --seconds 10) || lib_case_fail "$c first datagram: $out"
+	ru=$(($(tx_bytes "$IF_RU") - ru)) ru2=$(($(tx_bytes "$IF_RU2") - ru2))
+	[ "$ru" -lt $size ] && [ "$ru2" -ge $size ] ||
+		lib_case_fail "$c first datagram: $IF_RU sent $ru bytes, $IF_RU2 $ru2"
+	# The rest of the session: the fast path, by the second link too.
+	ru=$(tx_bytes "$IF_RU") ru2=$(tx_bytes "$IF_RU2")
+	out=$(lib_udp "$NS_C" client --to "$to" --clients 1 --count $n --size $size \
+		--port-base 44000 --expect-echo --seconds 10) || lib_case_fail "$c $n datagrams: $out"
+	ru=$(($(tx_bytes "$IF_RU") - ru)) ru2=$(($(tx_bytes "$IF_RU2") - ru2))
+	[ "$ru" -lt $size ] && [ "$ru2" -ge $((n * size)) ] ||
+		lib_case_fail "$c $n datagrams: $IF_RU sent $ru bytes, $IF_RU2 $ru2"
+	fast=$((2 * n))
+	[ "$mode/$fam" = xdp/6 ] && fast=$n
+	expect_relayed "$c" $((n + 1)) $fast
+	if [ "$mode/$fam" = xdp/6 ]; then
+		fib=$(ctl stats | awk '$1 == "pass_fib" { print $2 }')
+		[ $((fib - fib0)) -ge $n ] || lib_case_fail "$c pass_fib +$((fib - fib0)), want $n"
+	fi
+	out=$(awk '{ sub(/:[0-9]*$/, "", $1); gsub(/[][]/, "", $1); print $1 }' "$TMPD/rec9" | sort -u)
+	[ "$out" = "$src" ] || lib_case_fail "$c the upstream saw datagrams from $out, want $src"
+	lib_relay_stop || lib_case_fail "$c relay exit status"
+	lib_stop_pid "$echo"
+	lib_case_ok "$c $((n + 1)) datagrams of $size bytes by $IF_RU2 ($IF_RU: $ru bytes)," \
+		"fast_pkts $FAST_PKTS"
+}
+
 lib__log_has() { lib_relay_log_current | grep -q "$1"; }
 lib__gone_id() { ! bpftool "$1" show id "$2" >/dev/null 2>&1; }
 
@@ -612,6 +705,11 @@ noperfmon_case()
 for mode in xdp tc; do
 	for fam in 4 6; do
 		run_case "$mode" "$fam"
+	done
+done
+for mode in tc xdp; do
+	for fam in 4 6; do
+		policy_case "$mode" "$fam"
 	done
 done
 # The epoll + recvmmsg backend installs and folds the same way.
