@@ -39,15 +39,19 @@ static void offload_why(char *why, const char *fmt, ...)
 	memcpy(why, tmp, sizeof(tmp));
 }
 
-static void offload_add_iface(struct offload_relay_state *st, int ifindex)
+/* Adds ifindex to list[0..*n) (room for RR_IFACES_MAX) unless it is there; one that does not
+ * fit counts in *more. */
+static void offload_add_iface(int *list, uint32_t *n, int ifindex, uint32_t *more)
 {
 	uint32_t i;
 
-	for (i = 0; i < st->n_ifaces; i++)
-		if (st->ifindex[i] == ifindex)
+	for (i = 0; i < *n; i++)
+		if (list[i] == ifindex)
 			return;
-	if (st->n_ifaces < OFFLOAD_MAX_IFACES)
-		st->ifindex[st->n_ifaces++] = ifindex;
+	if (*n < RR_IFACES_MAX)
+		list[(*n)++] = ifindex;
+	else
+		(*more)++;
 }
 
 static const char *offload_ifname(int ifindex, char *buf)
@@ -58,27 +62,20 @@ static const char *offload_ifname(int ifindex, char *buf)
 }
 
 /* The interfaces of relay rc, which sends to to[0..n_to), into st; 0, or -errno with st->why
- * set. */
+ * set: -E2BIG when they are more than OFFLOAD_MAX_IFACES (the program would not run on some,
+ * yet the relay's mode would be judged as if it did). */
 static int offload_relay_ifaces(const struct relay_conf *rc, const struct addr *to, uint32_t n_to,
 				struct offload_relay_state *st)
 {
 	char buf[ADDR_STRLEN], name[IF_NAMESIZE];
-	int idx[OFFLOAD_MAX_IFACES], n, i, oif;
-	uint32_t j;
+	int all[RR_IFACES_MAX], idx[RR_IFACES_MAX + 1], n, i, oif;
+	uint32_t j, n_all = 0, more = 0;
+	size_t len;
 
-	for (j = 0; j < rc->n_listen; j++) {
-		n = netlink_addr_ifindexes(&rc->listen[j], idx, OFFLOAD_MAX_IFACES);
-		if (n <= 0) {
-			snprintf(st->why, sizeof(st->why), "no interface holds listen address %s",
-				 addr_format(&rc->listen[j], buf, sizeof(buf)));
-			return n < 0 ? n : -ENODEV;
-		}
-		for (i = 0; i < n; i++)
-			offload_add_iface(st, idx[i]);
-	}
 	/* The addresses sent to: a name's as resolved (its entry has none of its own), from the
 	 * relay's source address when it has one, as its sessions' sockets are routed (a rule
-	 * "from ADDR" may send them through another table). */
+	 * "from ADDR" may send them through another table). First, so that a long list of
+	 * listen interfaces (a wildcard on a host with many) never hides them. */
 	for (j = 0; j < n_to; j++) {
 		n = netlink_route_oif(&to[j], rc->source == SOURCE_ADDRESS ? &rc->source_addr : NULL,
 				      &oif, NULL);
@@ -87,8 +84,38 @@ static int offload_relay_ifaces(const struct relay_conf *rc, const struct addr *
 				 addr_format(&to[j], buf, sizeof(buf)), strerror(-n));
 			return n;
 		}
-		offload_add_iface(st, oif);
+		offload_add_iface(all, &n_all, oif, &more);
 	}
+	for (j = 0; j < rc->n_listen; j++) {
+		n = netlink_addr_ifindexes(&rc->listen[j], idx, RR_IFACES_MAX + 1);
+		if (n <= 0) {
+			snprintf(st->why, sizeof(st->why), "no interface holds listen address %s",
+				 addr_format(&rc->listen[j], buf, sizeof(buf)));
+			return n < 0 ? n : -ENODEV;
+		}
+		if (n > RR_IFACES_MAX) { /* at least one more than listed */
+			more++;
+			n = RR_IFACES_MAX;
+		}
+		for (i = 0; i < n; i++)
+			offload_add_iface(all, &n_all, idx[i], &more);
+	}
+	if (n_all > OFFLOAD_MAX_IFACES) {
+		len = (size_t)snprintf(st->why, sizeof(st->why),
+				       "%s%u interfaces (upstream routes, listen addresses), more than "
+				       "the %d the fast path takes; left out:",
+				       more ? "at least " : "", n_all + more, OFFLOAD_MAX_IFACES);
+		for (j = OFFLOAD_MAX_IFACES; j < n_all && len + IF_NAMESIZE + 16 < sizeof(st->why);
+		     j++)
+			len += (size_t)snprintf(st->why + len, sizeof(st->why) - len, " %s",
+						offload_ifname(all[j], name));
+		if (j < n_all || more)
+			snprintf(st->why + len, sizeof(st->why) - len, " and %u more",
+				 n_all - j + more);
+		return -E2BIG;
+	}
+	memcpy(st->ifindex, all, n_all * sizeof(all[0]));
+	st->n_ifaces = n_all;
 	for (j = 0; j < st->n_ifaces; j++) {
 		if (netlink_is_loopback(st->ifindex[j])) {
 			snprintf(st->why, sizeof(st->why),
@@ -254,7 +281,7 @@ int offload_apply(struct filter *f, const struct config *cfg, offload_sends_fn *
 	struct filter_offload_iface have[RR_IFACES_MAX];
 	struct offload_want want[RR_IFACES_MAX];
 	char err[256];
-	uint32_t i, j, k, n_want = 0;
+	uint32_t i, j, k, n_new, n_want = 0;
 	int n_have;
 
 	offload_resolve(cfg, sends, arg, out);
@@ -272,14 +299,23 @@ int offload_apply(struct filter *f, const struct config *cfg, offload_sends_fn *
 				    "and must judge first",
 				    offload_ifname(st->ifindex[j], name));
 		}
+		/* The program's interface table is shared by every relay: one whose interfaces
+		 * do not all fit gets no fast path, rather than half of one. */
+		for (j = 0, n_new = 0; st->got != OFFLOAD_OFF && j < st->n_ifaces; j++) {
+			for (k = 0; k < n_want && want[k].ifindex != st->ifindex[j]; k++)
+				;
+			n_new += k == n_want;
+		}
+		if (st->got != OFFLOAD_OFF && n_want + n_new > RR_IFACES_MAX) {
+			st->got = OFFLOAD_OFF;
+			offload_why(st->why, "the relays' interfaces are more than the %d the "
+				    "program takes", RR_IFACES_MAX);
+		}
 		for (j = 0; st->got != OFFLOAD_OFF && j < st->n_ifaces; j++) {
 			for (k = 0; k < n_want && want[k].ifindex != st->ifindex[j]; k++)
 				;
-			if (k == n_want) {
-				if (n_want == RR_IFACES_MAX)
-					break;
+			if (k == n_want)
 				want[n_want++] = (struct offload_want){.ifindex = st->ifindex[j]};
-			}
 			want[k].xdp |= st->got == OFFLOAD_XDP;
 			want[k].tc |= st->got == OFFLOAD_TC;
 			want[k].xdp_tx |= !!(st->xdp_tx_mask & (1u << j));

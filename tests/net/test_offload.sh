@@ -362,6 +362,75 @@ policy_case()
 		"fast_pkts $FAST_PKTS"
 }
 
+# 17 more links between the relay's and the upstream's namespaces (rr1..rr17 in NS_R with
+# 198.19.N.1/24 and 2001:2:1NN::1/64, their peers rr1p..rr17p in NS_U with .2 and ::2):
+# with them a wildcard listener has more interfaces than a relay's fast path (16) takes.
+# Made once, inside the test's namespaces (gone with them).
+MANY_LINKS=
+many_links()
+{
+	local n
+	[ -n "$MANY_LINKS" ] && return 0
+	for n in $(seq 1 17); do
+		echo "link add rr$n netns $NS_R type veth peer name rr${n}p netns $NS_U"
+	done | ip -batch - || return 1
+	for n in $(seq 1 17); do
+		echo "addr add 198.19.$n.1/24 dev rr$n"
+		echo "addr add 2001:2:$((100 + n))::1/64 dev rr$n nodad"
+		echo "link set rr$n up"
+	done | lib_nsx "$NS_R" ip -batch - || return 1
+	for n in $(seq 1 17); do
+		echo "addr add 198.19.$n.2/24 dev rr${n}p"
+		echo "addr add 2001:2:$((100 + n))::2/64 dev rr${n}p nodad"
+		echo "link set rr${n}p up"
+	done | lib_nsx "$NS_U" ip -batch - || return 1
+	MANY_LINKS=1
+}
+
+# A wildcard listener on a host with more addressed interfaces than a relay's fast path takes,
+# its upstream routed through the last of them: the fast path is off, and says why, and
+# shedding says which interfaces it left out. Before, the list was cut at 16 without a word:
+# the upstream's interface was dropped (the program never ran there), yet the relay got the
+# fast path, "on" every interface. The relay still relays (the socket path).
+many_ifaces_case()
+{
+	local fam=$1 c="[ipv$1 more than 16 interfaces]" conf=$TMPD/many-$1.conf line why up out
+	many_links || { lib_case_fail "$c the links"; return; }
+	lib_family "$fam"
+	if [ "$fam" = 4 ]; then
+		to=$(ep 0.0.0.0 5000) up=198.19.17.2
+	else
+		to=$(ep :: 5000) up=2001:2:117::2
+	fi
+	prepare_mode tc
+	lib_udp_bg "$NS_U" "$TMPD/echo10.json" echo --bind "$(ep "$up" 9000)"
+	local echo=$BG_PID
+	write_conf "$conf" auto 30.0 "$(ep "$up" 9000)"
+	line=$(lib_nsx "$NS_R" "$RINGRELAY" -V -c "$conf" | grep 'relay t: offload = ')
+	echo "$line" | grep -q -- '-> off: .* interfaces .*more than the 16 the fast path takes; left out: ' ||
+		lib_case_fail "$c -V: $line"
+	line=$(lib_nsx "$NS_R" "$RINGRELAY" -V -c "$conf" | grep 'relay t: shed = ')
+	echo "$line" | grep -q -- '-> on: .*; left out: .* more (at most 16 interfaces a relay' ||
+		lib_case_fail "$c -V: $line"
+	if lib_relay_start "$conf"; then
+		why=$(ctl -j status | "$PY" -c '
+import json, sys
+r = json.load(sys.stdin)["relays"][0]
+print(r["offload"]["mode"], r["offload"]["why"])')
+		case $why in
+		"off "*"more than the 16 the fast path takes; left out: "*) ;;
+		*) lib_case_fail "$c status: offload $why" ;;
+		esac
+		out=$(lib_udp "$NS_C" client --to "$(ep "$RELAY_IP" 5000)" --clients 2 --count 5 \
+			--expect-echo --seconds 10) || lib_case_fail "$c clients: $out"
+		lib_relay_stop || lib_case_fail "$c relay exit status"
+		lib_case_ok "$c -V and status: offload $why"
+	else
+		lib_case_fail "$c relay did not start"
+	fi
+	lib_stop_pid "$echo"
+}
+
 lib__log_has() { lib_relay_log_current | grep -q "$1"; }
 lib__gone_id() { ! bpftool "$1" show id "$2" >/dev/null 2>&1; }
 
@@ -723,4 +792,6 @@ shed_hook_case
 shed_hook_setting_case
 filter_case
 filter_xdp_case
+many_ifaces_case 4
+many_ifaces_case 6
 lib_done
