@@ -478,7 +478,7 @@ int offload_session_open(const struct offload_worker *ow, struct session *s, int
 	if (ret == 0)
 		ret = filter_offload_set(ow->f, &up_k, &up_r);
 	if (ret < 0) {
-		filter_offload_del(ow->f, &down_k);
+		filter_offload_del(ow->f, &down_k, flow);
 		return ret;
 	}
 	s->fast = true;
@@ -533,10 +533,12 @@ void offload_session_close(const struct offload_worker *ow, struct session *s,
 
 	if (!s->fast || !ow->f)
 		return;
+	/* Only what is still this session's: a key another session installed since (which
+	 * should not happen: a broadcast's sessions take no fast path) stays. */
 	offload_key_from(&k, &s->client, &s->local);
-	filter_offload_del(ow->f, &k);
+	filter_offload_del(ow->f, &k, s->flow);
 	offload_key_from(&k, &s->upstream_addr, &s->fast_local);
-	filter_offload_del(ow->f, &k);
+	filter_offload_del(ow->f, &k, s->flow);
 	/* A program already past its lookup may still count a datagram (an RCU grace period):
 	 * the slot's next session folds it into this relay's counters. */
 	offload_session_fold(ow, s, fold);

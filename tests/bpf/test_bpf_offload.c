@@ -866,6 +866,30 @@ static void test_pass_up(void **state)
 	}
 }
 
+/* A session's removal takes only an entry that is still its own: one another session
+ * installed under the same key since (its flow) stays. */
+static void test_del_own(void **state)
+{
+	int fd = filter_map_fd(fx.f, "offload_sessions");
+	struct ep c = ep4("198.18.1.1", 1120);
+	struct offload_key k;
+	struct offload_rule r;
+
+	(void)state;
+	memset(&k, 0, sizeof(k));
+	mapped(&c, k.saddr);
+	mapped(&l4, k.daddr);
+	k.sport = htons(c.port);
+	k.dport = htons(l4.port);
+	add_session(&c, &l4, &s4, &u4, fx.b0, 64, 12, 1500, OFFLOAD_DIR_UP);
+	assert_int_equal(filter_offload_del(fx.f, &k, 13), 0);
+	assert_int_equal(bpf_map_lookup_elem(fd, &k, &r), 0);
+	assert_int_equal(r.flow, 12);
+	assert_int_equal(filter_offload_del(fx.f, &k, 12), 0);
+	assert_int_equal(bpf_map_lookup_elem(fd, &k, &r), -ENOENT);
+	assert_int_equal(filter_offload_del(fx.f, &k, 12), 0);
+}
+
 /* An interface without the fast path's flag passes everything untouched and counts nothing
  * there; the filter stage alone runs where no entry says otherwise. */
 static void test_stage_flags(void **state)
@@ -911,6 +935,7 @@ int main(void)
 	    cmocka_unit_test(test_rewrite),
 	    cmocka_unit_test(test_flow_stats),
 	    cmocka_unit_test(test_pass_up),
+	    cmocka_unit_test(test_del_own),
 	    cmocka_unit_test(test_stage_flags),
 	    cmocka_unit_test(test_attach_beside),
 	};

@@ -431,6 +431,62 @@ print(r["offload"]["mode"], r["offload"]["why"])')
 	lib_stop_pid "$echo"
 }
 
+# A datagram to the IPv4 broadcast address or the IPv6 all-nodes group reaches every worker's
+# socket of a wildcard listener: each worker opens a session for it, answered from an address
+# of the interface, and none takes the fast path (ringrelay.conf(5)). Before, each IPv4
+# session installed the same entry (client -> the interface's address; the last writer won)
+# and the first to end removed the one the others relied on.
+group_case()
+{
+	local fam=$1 c="[tc/ipv$1 broadcast]" conf=$TMPD/group-$1.conf dst got n fast
+	lib_family "$fam"
+	if [ "$fam" = 4 ]; then
+		to=$(ep 0.0.0.0 5000) dst=198.18.1.255
+	else
+		to=$(ep :: 5000) dst="ff02::1%$IF_C" c="[tc/ipv6 all-nodes group]"
+	fi
+	prepare_mode tc
+	lib_udp_bg "$NS_U" "$TMPD/echo11.json" echo --bind "$(ep "$UP1_IP" 9000)"
+	local echo=$BG_PID
+	write_conf "$conf" tc 30.0 "$(ep "$UP1_IP" 9000)"
+	sed -i 's/^workers = 1;/workers = 2;/' "$conf"
+	if ! lib_relay_start "$conf"; then
+		lib_case_fail "$c relay did not start"
+		lib_stop_pid "$echo"
+		return
+	fi
+	got=$(lib_nsx "$NS_C" "$PY" - "$dst" 5000 <<'EOF'
+import socket, sys
+dst, port = sys.argv[1], int(sys.argv[2])
+fam = socket.AF_INET6 if ":" in dst else socket.AF_INET
+s = socket.socket(fam, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+s.bind(("::" if fam == socket.AF_INET6 else "0.0.0.0", 45000))
+s.settimeout(1)
+n = 0
+for i in range(3):
+    s.sendto(b"group%d" % i, (dst, port))
+    try:
+        while True:
+            s.recv(64)
+            n += 1
+    except socket.timeout:
+        pass
+print(n)
+EOF
+	)
+	n=$(ctl sessions | grep -c ' socket$')
+	fast=$(ctl sessions | grep -c ' fast$')
+	# (each worker's socket has a copy of each datagram: one session per worker)
+	if [ "$fast" = 0 ] && [ "$n" = 2 ] && [ "$got" = 6 ]; then
+		lib_case_ok "$c $got answers to 3 datagrams, $n sessions on the socket path, none fast"
+	else
+		lib_case_fail "$c $got answers to 3 datagrams, sessions: $n socket, $fast fast; want 6, 2, 0"
+	fi
+	lib_relay_stop || lib_case_fail "$c relay exit status"
+	lib_stop_pid "$echo"
+}
+
 lib__log_has() { lib_relay_log_current | grep -q "$1"; }
 lib__gone_id() { ! bpftool "$1" show id "$2" >/dev/null 2>&1; }
 
@@ -792,6 +848,8 @@ shed_hook_case
 shed_hook_setting_case
 filter_case
 filter_xdp_case
+group_case 4
+group_case 6
 many_ifaces_case 4
 many_ifaces_case 6
 lib_done
