@@ -275,32 +275,17 @@ struct offload_want {
 	bool xdp, tc, xdp_tx;
 };
 
-int offload_apply(struct filter *f, const struct config *cfg, offload_sends_fn *sends, void *arg,
-		  struct offload_relay_state *out)
+/* What the relays still on need, per interface, into want (room for RR_IFACES_MAX); returns
+ * how many. The program's interface table is shared by every relay: one whose interfaces do
+ * not all fit is turned off, rather than given half of a fast path. */
+static uint32_t offload_wants(const struct config *cfg, struct offload_relay_state *out,
+			      struct offload_want *want)
 {
-	struct filter_offload_iface have[RR_IFACES_MAX];
-	struct offload_want want[RR_IFACES_MAX];
-	char err[256];
 	uint32_t i, j, k, n_new, n_want = 0;
-	int n_have;
 
-	offload_resolve(cfg, sends, arg, out);
 	for (i = 0; i < cfg->n_relays; i++) {
 		struct offload_relay_state *st = &out[i];
-		char name[IF_NAMESIZE];
 
-		/* The filter judges first: in XDP the fast path would relay a session's datagrams
-		 * before a filter in tc saw them (its rate limit, rules a reload changed). */
-		for (j = 0; st->got == OFFLOAD_XDP && j < st->n_ifaces; j++) {
-			if (!filter_in_tc(f, st->ifindex[j]))
-				continue;
-			st->got = OFFLOAD_TC;
-			offload_why(st->why, "tc on every interface, because the filter runs in tc on %s "
-				    "and must judge first",
-				    offload_ifname(st->ifindex[j], name));
-		}
-		/* The program's interface table is shared by every relay: one whose interfaces
-		 * do not all fit gets no fast path, rather than half of one. */
 		for (j = 0, n_new = 0; st->got != OFFLOAD_OFF && j < st->n_ifaces; j++) {
 			for (k = 0; k < n_want && want[k].ifindex != st->ifindex[j]; k++)
 				;
@@ -321,37 +306,84 @@ int offload_apply(struct filter *f, const struct config *cfg, offload_sends_fn *
 			want[k].xdp_tx |= !!(st->xdp_tx_mask & (1u << j));
 		}
 	}
-	/* What runs and is no longer wanted (or in another hook) goes first. */
-	n_have = filter_offload_ifaces(f, have, RR_IFACES_MAX);
+	return n_want;
+}
+
+/* Detaches the fast path where it runs but want[0..n_want) does not need it, or needs it in
+ * another hook. */
+static void offload_detach_unwanted(struct filter *f, const struct offload_want *want,
+				    uint32_t n_want)
+{
+	struct filter_offload_iface have[RR_IFACES_MAX];
+	int n_have = filter_offload_ifaces(f, have, RR_IFACES_MAX);
+	uint32_t j, k;
+
 	for (j = 0; j < (uint32_t)n_have; j++) {
 		for (k = 0; k < n_want && want[k].ifindex != have[j].ifindex; k++)
 			;
 		if (k == n_want || want[k].xdp != have[j].xdp || want[k].tc != have[j].tc)
 			filter_offload_detach(f, have[j].ifindex);
 	}
-	for (k = 0; k < n_want; k++) {
-		int ret = 0;
+}
 
-		if (want[k].xdp)
-			ret = filter_offload_attach(f, want[k].ifindex, true, want[k].xdp_tx, err,
-						    sizeof(err));
-		if (!ret && want[k].tc)
-			ret = filter_offload_attach(f, want[k].ifindex, false, false, err,
-						    sizeof(err));
-		if (!ret)
-			continue;
-		/* Every relay using this interface falls back to the socket path. */
-		for (i = 0; i < cfg->n_relays; i++) {
-			for (j = 0; j < out[i].n_ifaces; j++) {
-				if (out[i].ifindex[j] != want[k].ifindex ||
-				    out[i].got == OFFLOAD_OFF)
-					continue;
-				out[i].got = OFFLOAD_OFF;
-				offload_why(out[i].why, "%s", err);
-			}
+int offload_apply(struct filter *f, const struct config *cfg, offload_sends_fn *sends, void *arg,
+		  struct offload_relay_state *out)
+{
+	struct offload_want want[RR_IFACES_MAX];
+	char err[256];
+	uint32_t i, j, k, n_want;
+	bool failed;
+
+	offload_resolve(cfg, sends, arg, out);
+	for (i = 0; i < cfg->n_relays; i++) {
+		struct offload_relay_state *st = &out[i];
+		char name[IF_NAMESIZE];
+
+		/* The filter judges first: in XDP the fast path would relay a session's datagrams
+		 * before a filter in tc saw them (its rate limit, rules a reload changed). */
+		for (j = 0; st->got == OFFLOAD_XDP && j < st->n_ifaces; j++) {
+			if (!filter_in_tc(f, st->ifindex[j]))
+				continue;
+			st->got = OFFLOAD_TC;
+			offload_why(st->why, "tc on every interface, because the filter runs in tc on %s "
+				    "and must judge first",
+				    offload_ifname(st->ifindex[j], name));
 		}
-		filter_offload_detach(f, want[k].ifindex);
 	}
+	/* An attach that fails turns every relay on that interface off, and what they alone
+	 * needed elsewhere (attached before, or still to come) must go too: the next round
+	 * judges again without them. Each failure turns at least one relay off, so this ends
+	 * within n_relays + 1 rounds, the last of which attached everything wanted and left
+	 * nothing else. */
+	do {
+		n_want = offload_wants(cfg, out, want);
+		/* What runs and is no longer wanted (or in another hook) goes first. */
+		offload_detach_unwanted(f, want, n_want);
+		failed = false;
+		for (k = 0; k < n_want && !failed; k++) {
+			int ret = 0;
+
+			if (want[k].xdp)
+				ret = filter_offload_attach(f, want[k].ifindex, true,
+							    want[k].xdp_tx, err, sizeof(err));
+			if (!ret && want[k].tc)
+				ret = filter_offload_attach(f, want[k].ifindex, false, false, err,
+							    sizeof(err));
+			if (!ret)
+				continue;
+			/* Every relay using this interface falls back to the socket path. */
+			for (i = 0; i < cfg->n_relays; i++) {
+				for (j = 0; j < out[i].n_ifaces; j++) {
+					if (out[i].ifindex[j] != want[k].ifindex ||
+					    out[i].got == OFFLOAD_OFF)
+						continue;
+					out[i].got = OFFLOAD_OFF;
+					offload_why(out[i].why, "%s", err);
+				}
+			}
+			failed = true;
+		}
+	} while (failed);
 	for (i = 0; i < cfg->n_relays; i++) {
 		if (cfg->relays[i].offload == OFFLOAD_OFF)
 			continue;
