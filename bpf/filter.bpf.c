@@ -648,7 +648,7 @@ static __always_inline __u32 offload_prepare(void *ctx, void *data, void *data_e
 	struct ethhdr *eth = data;
 	struct udphdr *uh;
 	__u32 l4, iplen, ulen, rc;
-	int v4;
+	int v4, neigh = 0; /* neigh: routed by bpf_redirect_neigh on the rule's device (tc) */
 
 	if ((void *)(eth + 1) > data_end)
 		return OFFLOAD_CNT_PASS_NO_SESSION;
@@ -749,20 +749,32 @@ static __always_inline __u32 offload_prepare(void *ctx, void *data, void *data_e
 		__builtin_memcpy(fib.ipv6_src, o->r.saddr, 16);
 		__builtin_memcpy(fib.ipv6_dst, o->r.daddr, 16);
 	}
-	rc = bpf_fib_lookup(ctx, &fib, sizeof(fib), BPF_FIB_LOOKUP_OUTPUT);
-	/* bpf_fib_lookup refuses devices without forwarding enabled, output lookups too. tc
-	 * does not need it: bpf_redirect_neigh routes on the rule's device and resolves the
-	 * neighbour itself; the device MTU is checked here. XDP has no such helper. */
-	if (rc == BPF_FIB_LKUP_RET_FWD_DISABLED && tc) {
+	/* An IPv6 output lookup of bpf_fib_lookup matches no rule that chooses the table by
+	 * source (the kernel sets no RT6_LOOKUP_F_HAS_SADDR for it): where a policy rule chose
+	 * the session's route, its answer would be the main table's. tc routes such a datagram
+	 * with bpf_redirect_neigh (a full route lookup, source and all); XDP passes it up. */
+	if (!v4 && o->r.by_policy) {
+		if (!tc)
+			return OFFLOAD_CNT_PASS_FIB;
+		neigh = 1;
+	} else {
+		rc = bpf_fib_lookup(ctx, &fib, sizeof(fib), BPF_FIB_LOOKUP_OUTPUT);
+		/* bpf_fib_lookup refuses devices without forwarding enabled, output lookups
+		 * too. tc does not need it: bpf_redirect_neigh routes on the rule's device and
+		 * resolves the neighbour itself. XDP has no such helper. */
+		if (rc == BPF_FIB_LKUP_RET_FWD_DISABLED && !tc)
+			return OFFLOAD_CNT_PASS_FWD_DISABLED;
+		neigh = rc == BPF_FIB_LKUP_RET_FWD_DISABLED;
+	}
+	if (neigh) {
 		__u32 mtu_len = 0;
 
-		/* A super-packet passes as a whole; SEGS checks each segment instead. */
+		/* The device MTU, checked here. A super-packet passes as a whole; SEGS checks
+		 * each segment instead. */
 		if (bpf_check_mtu(ctx, o->r.oif, &mtu_len, 0, gso ? BPF_MTU_CHK_SEGS : 0))
 			return OFFLOAD_CNT_PASS_MTU;
 		fib.ifindex = o->r.oif;
 		rc = BPF_FIB_LKUP_RET_NO_NEIGH; /* no next hop known: the kernel's routing */
-	} else if (rc == BPF_FIB_LKUP_RET_FWD_DISABLED) {
-		return OFFLOAD_CNT_PASS_FWD_DISABLED;
 	}
 	if (rc == BPF_FIB_LKUP_RET_FRAG_NEEDED)
 		return OFFLOAD_CNT_PASS_MTU;
@@ -770,6 +782,10 @@ static __always_inline __u32 offload_prepare(void *ctx, void *data, void *data_e
 	if (rc == BPF_FIB_LKUP_RET_NO_NEIGH && !tc)
 		return OFFLOAD_CNT_PASS_NO_NEIGH;
 	if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH)
+		return OFFLOAD_CNT_PASS_FIB;
+	/* The FIB's answer on another device than the socket path's (an IPv6 output lookup is
+	 * not held to the device it is given): the socket path's route is the session's. */
+	if (!neigh && fib.ifindex != o->r.oif)
 		return OFFLOAD_CNT_PASS_FIB;
 	if (!tc) {
 		__u32 *tx = bpf_map_lookup_elem(&offload_tx, &fib.ifindex);

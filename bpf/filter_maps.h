@@ -154,7 +154,9 @@ struct offload_rule {
 	__u8 ttl;	 /* TTL / hop limit of a fresh datagram from this host */
 	__u8 dir;	 /* enum offload_dir */
 	__u8 v4;	 /* 1: leaves as IPv4 */
-	__u8 pad[3];
+	__u8 by_policy;	 /* 1: a policy rule chose the route's table (not main), as for a
+			  * source rule; IPv6's bpf_fib_lookup does not follow such rules */
+	__u8 pad[2];
 };
 
 /* Per session (one entry per session slot of every worker), BPF_F_MMAPABLE: the worker reads

@@ -243,6 +243,14 @@ bool addr_is_any(const struct addr *a)
 	return a->in4.sin_addr.s_addr == htonl(INADDR_ANY);
 }
 
+bool addr_is_scoped(const struct addr *a)
+{
+	const struct in6_addr *v6 = &a->in6.sin6_addr;
+
+	return a->sa.sa_family == AF_INET6 &&
+	       (IN6_IS_ADDR_LINKLOCAL(v6) || IN6_IS_ADDR_MC_LINKLOCAL(v6) || a->in6.sin6_scope_id);
+}
+
 bool addr_equal_host(const struct addr *a, const struct addr *b)
 {
 	if (a->sa.sa_family != b->sa.sa_family)

@@ -51,6 +51,9 @@ int addr_family(const struct addr *a);
 uint16_t addr_port(const struct addr *a);
 void addr_set_port(struct addr *a, uint16_t port);
 bool addr_is_any(const struct addr *a);
+/* An IPv6 address that means something only on one link (link-local, or carrying a scope id):
+ * without the interface, the same address may name another host. */
+bool addr_is_scoped(const struct addr *a);
 /* Same family, address and port. */
 bool addr_equal(const struct addr *a, const struct addr *b);
 /* Same family and address, port ignored. */

@@ -1450,10 +1450,19 @@ int filter_offload_set(struct filter *f, const struct offload_key *k, const stru
 	return bpf_map_update_elem(bpf_map__fd(f->skel->maps.offload_sessions), k, r, BPF_ANY);
 }
 
-int filter_offload_del(struct filter *f, const struct offload_key *k)
+int filter_offload_del(struct filter *f, const struct offload_key *k, uint32_t flow)
 {
-	int ret = bpf_map_delete_elem(bpf_map__fd(f->skel->maps.offload_sessions), k);
+	int fd = bpf_map__fd(f->skel->maps.offload_sessions), ret;
+	struct offload_rule r;
 
+	/* A lookup more per removal (a session's end, never a datagram). Another writer
+	 * between the two calls can still lose its entry: its session then takes the socket
+	 * path, which relays the same. */
+	ret = bpf_map_lookup_elem(fd, k, &r);
+	if (ret == 0 && r.flow != flow)
+		return 0;
+	if (ret == 0)
+		ret = bpf_map_delete_elem(fd, k);
 	return ret == -ENOENT ? 0 : ret;
 }
 

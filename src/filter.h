@@ -125,9 +125,11 @@ void filter_offload_up(struct filter *f, int ifindex);
  * RR_IFACES_MAX targets, and a device that gets the ifindex next starts clean). */
 void filter_offload_gone(struct filter *f, int ifindex);
 
-/* Installs or removes one direction of a session (bpf/filter_maps.h). 0 or -errno. */
+/* Installs or removes one direction of a session (bpf/filter_maps.h). 0 or -errno. The
+ * removal takes the entry of k only while it is still the session's own (its rule's flow is
+ * flow): another session that installed the same key since keeps its entry. */
 int filter_offload_set(struct filter *f, const struct offload_key *k, const struct offload_rule *r);
-int filter_offload_del(struct filter *f, const struct offload_key *k);
+int filter_offload_del(struct filter *f, const struct offload_key *k, uint32_t flow);
 /* The program's counters of flow slot flow (mmapped: reading costs no syscall), or NULL. */
 const struct offload_flow_stats *filter_offload_flow(const struct filter *f, uint32_t flow);
 uint32_t filter_offload_flows(const struct filter *f);

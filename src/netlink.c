@@ -188,47 +188,97 @@ uint32_t netlink_addrs_ifnames(const struct addr *addrs, uint32_t n_addrs,
 	return n;
 }
 
-/* Our address type to libnl's (no port). */
-static struct nl_addr *netlink_nl_addr(const struct addr *a)
+/* a's address (4 or 16 bytes, no port) as attribute type of msg; < 0 when it does not fit. */
+static int netlink_put_addr(struct nl_msg *msg, int type, const struct addr *a)
 {
-	bool v6 = addr_family(a) == AF_INET6;
+	bool v4 = addr_family(a) == AF_INET;
+	uint8_t b[16];
 
-	return nl_addr_build(v6 ? AF_INET6 : AF_INET,
-			     v6 ? (const void *)&a->in6.sin6_addr : (const void *)&a->in4.sin_addr,
-			     v6 ? 16 : 4);
+	addr_to_mapped(a, b);
+	return nla_put(msg, type, v4 ? 4 : 16, v4 ? b + 12 : b);
 }
 
-int netlink_route_oif(const struct addr *dst, int *ifindex)
+struct netlink_route_req {
+	int oif;
+	uint32_t table;
+};
+
+static int netlink_route_cb(struct nl_msg *msg, void *arg)
 {
+	struct netlink_route_req *req = arg;
 	struct rtnl_route *route = NULL;
 	struct rtnl_nexthop *nh;
-	struct nl_addr *na;
+
+	if (rtnl_route_parse(nlmsg_hdr(msg), &route) < 0)
+		return NL_SKIP;
+	nh = rtnl_route_nexthop_n(route, 0);
+	if (nh && rtnl_route_nh_get_ifindex(nh) > 0) {
+		req->oif = rtnl_route_nh_get_ifindex(nh);
+		req->table = rtnl_route_get_table(route);
+	}
+	rtnl_route_put(route);
+	return NL_OK;
+}
+
+int netlink_route_oif(const struct addr *dst, const struct addr *src, int *ifindex,
+		      bool *by_policy)
+{
+	struct netlink_route_req req = { 0 };
+	bool v4 = addr_family(dst) == AF_INET;
+	struct rtmsg rtm = {
+		.rtm_family = (unsigned char)addr_family(dst),
+		.rtm_dst_len = v4 ? 32 : 128,
+		.rtm_src_len = src ? (v4 ? 32 : 128) : 0,
+		/* IPv4 names the table the route came from only when asked (IPv6 always). */
+		.rtm_flags = RTM_F_LOOKUP_TABLE,
+	};
+	struct nl_msg *msg;
 	struct nl_sock *sk;
 	int ret;
 
-	na = netlink_nl_addr(dst);
-	if (!na)
-		return -ENOMEM;
+	/* Without its scope (which RTM_GETROUTE would need as RTA_OIF) a link-local address
+	 * would be routed through whichever link comes first. */
+	if (addr_is_scoped(dst) || (src && addr_is_scoped(src)))
+		return -EADDRNOTAVAIL;
+	if (src && addr_family(src) != addr_family(dst))
+		return -EAFNOSUPPORT;
 	ret = netlink_connect(&sk);
 	if (ret)
-		goto err_put_addr;
-	ret = rtnl_route_lookup(sk, na, &route);
+		return ret;
+	/* libnl's rtnl_route_lookup asks with the destination alone: the answer would ignore
+	 * the rules that choose a table by source ("ip rule add from ADDR lookup 2"). */
+	msg = nlmsg_alloc_simple(RTM_GETROUTE, 0);
+	if (!msg) {
+		ret = -ENOMEM;
+		goto err_free_sock;
+	}
+	if (nlmsg_append(msg, &rtm, sizeof(rtm), NLMSG_ALIGNTO) < 0 ||
+	    netlink_put_addr(msg, RTA_DST, dst) < 0 ||
+	    (src && netlink_put_addr(msg, RTA_SRC, src) < 0)) {
+		ret = -ENOMEM;
+		goto err_free_msg;
+	}
+	nl_socket_modify_cb(sk, NL_CB_VALID, NL_CB_CUSTOM, netlink_route_cb, &req);
+	/* The answer (RTM_NEWROUTE) comes before the ack, or the kernel's error instead. */
+	ret = nl_send_auto(sk, msg);
+	if (ret >= 0)
+		ret = nl_recvmsgs_default(sk);
 	if (ret < 0) {
 		ret = netlink_errno(ret);
 		if (ret == -ENOENT || ret == -EIO)
 			ret = -ENETUNREACH;
-		goto err_free_sock;
-	}
-	nh = rtnl_route_nexthop_n(route, 0);
-	if (!nh || rtnl_route_nh_get_ifindex(nh) <= 0)
+	} else if (!req.oif) {
 		ret = -ENETUNREACH;
-	else
-		*ifindex = rtnl_route_nh_get_ifindex(nh);
-	rtnl_route_put(route);
+	} else {
+		*ifindex = req.oif;
+		if (by_policy)
+			*by_policy = req.table != RT_TABLE_MAIN;
+		ret = 0;
+	}
+err_free_msg:
+	nlmsg_free(msg);
 err_free_sock:
 	nl_socket_free(sk);
-err_put_addr:
-	nl_addr_put(na);
 	return ret;
 }
 

@@ -31,9 +31,14 @@ int netlink_rx_queues(const char *ifname, uint32_t *queues);
 int netlink_ifname_of_addr(const struct addr *a, char ifname[IF_NAMESIZE]);
 
 /* The device the kernel routes dst through from this namespace (RTM_GETROUTE, as a socket
- * connecting to dst would be routed). Returns 0 with *ifindex, -ENETUNREACH when there is no
- * route, or another -errno. */
-int netlink_route_oif(const struct addr *dst, int *ifindex);
+ * bound to src, or to no address when src is NULL, connecting to dst would be routed: rules
+ * that choose a table by source apply). src, when given, must be a local address of dst's
+ * family. *by_policy (unless NULL) says whether the route came from another table than main
+ * (a policy rule chose it). Returns 0 with *ifindex, -ENETUNREACH when there is no route,
+ * -EADDRNOTAVAIL for a link-local dst or src (its scope is not passed, so the answer would be
+ * any link's), or another -errno. */
+int netlink_route_oif(const struct addr *dst, const struct addr *src, int *ifindex,
+		      bool *by_policy);
 
 /* Adds name to names[0..n) unless it is there already or n == max; returns the new count. */
 uint32_t netlink_ifname_add(char (*names)[IF_NAMESIZE], uint32_t n, uint32_t max, const char *name);

@@ -39,15 +39,19 @@ static void offload_why(char *why, const char *fmt, ...)
 	memcpy(why, tmp, sizeof(tmp));
 }
 
-static void offload_add_iface(struct offload_relay_state *st, int ifindex)
+/* Adds ifindex to list[0..*n) (room for RR_IFACES_MAX) unless it is there; one that does not
+ * fit counts in *more. */
+static void offload_add_iface(int *list, uint32_t *n, int ifindex, uint32_t *more)
 {
 	uint32_t i;
 
-	for (i = 0; i < st->n_ifaces; i++)
-		if (st->ifindex[i] == ifindex)
+	for (i = 0; i < *n; i++)
+		if (list[i] == ifindex)
 			return;
-	if (st->n_ifaces < OFFLOAD_MAX_IFACES)
-		st->ifindex[st->n_ifaces++] = ifindex;
+	if (*n < RR_IFACES_MAX)
+		list[(*n)++] = ifindex;
+	else
+		(*more)++;
 }
 
 static const char *offload_ifname(int ifindex, char *buf)
@@ -58,34 +62,60 @@ static const char *offload_ifname(int ifindex, char *buf)
 }
 
 /* The interfaces of relay rc, which sends to to[0..n_to), into st; 0, or -errno with st->why
- * set. */
+ * set: -E2BIG when they are more than OFFLOAD_MAX_IFACES (the program would not run on some,
+ * yet the relay's mode would be judged as if it did). */
 static int offload_relay_ifaces(const struct relay_conf *rc, const struct addr *to, uint32_t n_to,
 				struct offload_relay_state *st)
 {
 	char buf[ADDR_STRLEN], name[IF_NAMESIZE];
-	int idx[OFFLOAD_MAX_IFACES], n, i, oif;
-	uint32_t j;
+	int all[RR_IFACES_MAX], idx[RR_IFACES_MAX + 1], n, i, oif;
+	uint32_t j, n_all = 0, more = 0;
+	size_t len;
 
-	for (j = 0; j < rc->n_listen; j++) {
-		n = netlink_addr_ifindexes(&rc->listen[j], idx, OFFLOAD_MAX_IFACES);
-		if (n <= 0) {
-			snprintf(st->why, sizeof(st->why), "no interface holds listen address %s",
-				 addr_format(&rc->listen[j], buf, sizeof(buf)));
-			return n < 0 ? n : -ENODEV;
-		}
-		for (i = 0; i < n; i++)
-			offload_add_iface(st, idx[i]);
-	}
-	/* The addresses sent to: a name's as resolved (its entry has none of its own). */
+	/* The addresses sent to: a name's as resolved (its entry has none of its own), from the
+	 * relay's source address when it has one, as its sessions' sockets are routed (a rule
+	 * "from ADDR" may send them through another table). First, so that a long list of
+	 * listen interfaces (a wildcard on a host with many) never hides them. */
 	for (j = 0; j < n_to; j++) {
-		n = netlink_route_oif(&to[j], &oif);
+		n = netlink_route_oif(&to[j], rc->source == SOURCE_ADDRESS ? &rc->source_addr : NULL,
+				      &oif, NULL);
 		if (n < 0) {
 			snprintf(st->why, sizeof(st->why), "no route to upstream %s: %s",
 				 addr_format(&to[j], buf, sizeof(buf)), strerror(-n));
 			return n;
 		}
-		offload_add_iface(st, oif);
+		offload_add_iface(all, &n_all, oif, &more);
 	}
+	for (j = 0; j < rc->n_listen; j++) {
+		n = netlink_addr_ifindexes(&rc->listen[j], idx, RR_IFACES_MAX + 1);
+		if (n <= 0) {
+			snprintf(st->why, sizeof(st->why), "no interface holds listen address %s",
+				 addr_format(&rc->listen[j], buf, sizeof(buf)));
+			return n < 0 ? n : -ENODEV;
+		}
+		if (n > RR_IFACES_MAX) { /* at least one more than listed */
+			more++;
+			n = RR_IFACES_MAX;
+		}
+		for (i = 0; i < n; i++)
+			offload_add_iface(all, &n_all, idx[i], &more);
+	}
+	if (n_all > OFFLOAD_MAX_IFACES) {
+		len = (size_t)snprintf(st->why, sizeof(st->why),
+				       "%s%u interfaces (upstream routes, listen addresses), more than "
+				       "the %d the fast path takes; left out:",
+				       more ? "at least " : "", n_all + more, OFFLOAD_MAX_IFACES);
+		for (j = OFFLOAD_MAX_IFACES; j < n_all && len + IF_NAMESIZE + 16 < sizeof(st->why);
+		     j++)
+			len += (size_t)snprintf(st->why + len, sizeof(st->why) - len, " %s",
+						offload_ifname(all[j], name));
+		if (j < n_all || more)
+			snprintf(st->why + len, sizeof(st->why) - len, " and %u more",
+				 n_all - j + more);
+		return -E2BIG;
+	}
+	memcpy(st->ifindex, all, n_all * sizeof(all[0]));
+	st->n_ifaces = n_all;
 	for (j = 0; j < st->n_ifaces; j++) {
 		if (netlink_is_loopback(st->ifindex[j])) {
 			snprintf(st->why, sizeof(st->why),
@@ -245,14 +275,64 @@ struct offload_want {
 	bool xdp, tc, xdp_tx;
 };
 
+/* What the relays still on need, per interface, into want (room for RR_IFACES_MAX); returns
+ * how many. The program's interface table is shared by every relay: one whose interfaces do
+ * not all fit is turned off, rather than given half of a fast path. */
+static uint32_t offload_wants(const struct config *cfg, struct offload_relay_state *out,
+			      struct offload_want *want)
+{
+	uint32_t i, j, k, n_new, n_want = 0;
+
+	for (i = 0; i < cfg->n_relays; i++) {
+		struct offload_relay_state *st = &out[i];
+
+		for (j = 0, n_new = 0; st->got != OFFLOAD_OFF && j < st->n_ifaces; j++) {
+			for (k = 0; k < n_want && want[k].ifindex != st->ifindex[j]; k++)
+				;
+			n_new += k == n_want;
+		}
+		if (st->got != OFFLOAD_OFF && n_want + n_new > RR_IFACES_MAX) {
+			st->got = OFFLOAD_OFF;
+			offload_why(st->why, "the relays' interfaces are more than the %d the "
+				    "program takes", RR_IFACES_MAX);
+		}
+		for (j = 0; st->got != OFFLOAD_OFF && j < st->n_ifaces; j++) {
+			for (k = 0; k < n_want && want[k].ifindex != st->ifindex[j]; k++)
+				;
+			if (k == n_want)
+				want[n_want++] = (struct offload_want){.ifindex = st->ifindex[j]};
+			want[k].xdp |= st->got == OFFLOAD_XDP;
+			want[k].tc |= st->got == OFFLOAD_TC;
+			want[k].xdp_tx |= !!(st->xdp_tx_mask & (1u << j));
+		}
+	}
+	return n_want;
+}
+
+/* Detaches the fast path where it runs but want[0..n_want) does not need it, or needs it in
+ * another hook. */
+static void offload_detach_unwanted(struct filter *f, const struct offload_want *want,
+				    uint32_t n_want)
+{
+	struct filter_offload_iface have[RR_IFACES_MAX];
+	int n_have = filter_offload_ifaces(f, have, RR_IFACES_MAX);
+	uint32_t j, k;
+
+	for (j = 0; j < (uint32_t)n_have; j++) {
+		for (k = 0; k < n_want && want[k].ifindex != have[j].ifindex; k++)
+			;
+		if (k == n_want || want[k].xdp != have[j].xdp || want[k].tc != have[j].tc)
+			filter_offload_detach(f, have[j].ifindex);
+	}
+}
+
 int offload_apply(struct filter *f, const struct config *cfg, offload_sends_fn *sends, void *arg,
 		  struct offload_relay_state *out)
 {
-	struct filter_offload_iface have[RR_IFACES_MAX];
 	struct offload_want want[RR_IFACES_MAX];
 	char err[256];
-	uint32_t i, j, k, n_want = 0;
-	int n_have;
+	uint32_t i, j, k, n_want;
+	bool failed;
 
 	offload_resolve(cfg, sends, arg, out);
 	for (i = 0; i < cfg->n_relays; i++) {
@@ -269,50 +349,41 @@ int offload_apply(struct filter *f, const struct config *cfg, offload_sends_fn *
 				    "and must judge first",
 				    offload_ifname(st->ifindex[j], name));
 		}
-		for (j = 0; st->got != OFFLOAD_OFF && j < st->n_ifaces; j++) {
-			for (k = 0; k < n_want && want[k].ifindex != st->ifindex[j]; k++)
-				;
-			if (k == n_want) {
-				if (n_want == RR_IFACES_MAX)
-					break;
-				want[n_want++] = (struct offload_want){.ifindex = st->ifindex[j]};
-			}
-			want[k].xdp |= st->got == OFFLOAD_XDP;
-			want[k].tc |= st->got == OFFLOAD_TC;
-			want[k].xdp_tx |= !!(st->xdp_tx_mask & (1u << j));
-		}
 	}
-	/* What runs and is no longer wanted (or in another hook) goes first. */
-	n_have = filter_offload_ifaces(f, have, RR_IFACES_MAX);
-	for (j = 0; j < (uint32_t)n_have; j++) {
-		for (k = 0; k < n_want && want[k].ifindex != have[j].ifindex; k++)
-			;
-		if (k == n_want || want[k].xdp != have[j].xdp || want[k].tc != have[j].tc)
-			filter_offload_detach(f, have[j].ifindex);
-	}
-	for (k = 0; k < n_want; k++) {
-		int ret = 0;
+	/* An attach that fails turns every relay on that interface off, and what they alone
+	 * needed elsewhere (attached before, or still to come) must go too: the next round
+	 * judges again without them. Each failure turns at least one relay off, so this ends
+	 * within n_relays + 1 rounds, the last of which attached everything wanted and left
+	 * nothing else. */
+	do {
+		n_want = offload_wants(cfg, out, want);
+		/* What runs and is no longer wanted (or in another hook) goes first. */
+		offload_detach_unwanted(f, want, n_want);
+		failed = false;
+		for (k = 0; k < n_want && !failed; k++) {
+			int ret = 0;
 
-		if (want[k].xdp)
-			ret = filter_offload_attach(f, want[k].ifindex, true, want[k].xdp_tx, err,
-						    sizeof(err));
-		if (!ret && want[k].tc)
-			ret = filter_offload_attach(f, want[k].ifindex, false, false, err,
-						    sizeof(err));
-		if (!ret)
-			continue;
-		/* Every relay using this interface falls back to the socket path. */
-		for (i = 0; i < cfg->n_relays; i++) {
-			for (j = 0; j < out[i].n_ifaces; j++) {
-				if (out[i].ifindex[j] != want[k].ifindex ||
-				    out[i].got == OFFLOAD_OFF)
-					continue;
-				out[i].got = OFFLOAD_OFF;
-				offload_why(out[i].why, "%s", err);
+			if (want[k].xdp)
+				ret = filter_offload_attach(f, want[k].ifindex, true,
+							    want[k].xdp_tx, err, sizeof(err));
+			if (!ret && want[k].tc)
+				ret = filter_offload_attach(f, want[k].ifindex, false, false, err,
+							    sizeof(err));
+			if (!ret)
+				continue;
+			/* Every relay using this interface falls back to the socket path. */
+			for (i = 0; i < cfg->n_relays; i++) {
+				for (j = 0; j < out[i].n_ifaces; j++) {
+					if (out[i].ifindex[j] != want[k].ifindex ||
+					    out[i].got == OFFLOAD_OFF)
+						continue;
+					out[i].got = OFFLOAD_OFF;
+					offload_why(out[i].why, "%s", err);
+				}
 			}
+			failed = true;
 		}
-		filter_offload_detach(f, want[k].ifindex);
-	}
+	} while (failed);
 	for (i = 0; i < cfg->n_relays; i++) {
 		if (cfg->relays[i].offload == OFFLOAD_OFF)
 			continue;
@@ -362,9 +433,13 @@ static int offload_rule_from(struct offload_rule *r, const struct addr *src, con
 			     int ttl, uint32_t flow, uint32_t max_payload, enum offload_dir dir)
 {
 	uint32_t label = 0;
+	bool by_policy;
 	int oif, ret;
 
-	ret = netlink_route_oif(dst, &oif);
+	/* From src, as the socket path sends: a rule that chooses the table by source picks the
+	 * device the socket's datagrams leave by. A link-local src or dst is refused
+	 * (-EADDRNOTAVAIL): the session stays on the socket path. */
+	ret = netlink_route_oif(dst, src, &oif, &by_policy);
 	if (ret < 0)
 		return ret;
 	memset(r, 0, sizeof(*r));
@@ -377,6 +452,7 @@ static int offload_rule_from(struct offload_rule *r, const struct addr *src, con
 	r->flow = flow;
 	r->dir = (uint8_t)dir;
 	r->v4 = addr_family(dst) == AF_INET;
+	r->by_policy = by_policy;
 	r->max_payload = (uint16_t)(max_payload > 65535 ? 65535 : max_payload);
 	/* A flow label per direction and session, as net.ipv6.auto_flowlabels gives a socket. */
 	if (getrandom(&label, sizeof(label), GRND_NONBLOCK) != sizeof(label))
@@ -441,7 +517,7 @@ int offload_session_open(const struct offload_worker *ow, struct session *s, int
 	if (ret == 0)
 		ret = filter_offload_set(ow->f, &up_k, &up_r);
 	if (ret < 0) {
-		filter_offload_del(ow->f, &down_k);
+		filter_offload_del(ow->f, &down_k, flow);
 		return ret;
 	}
 	s->fast = true;
@@ -496,10 +572,12 @@ void offload_session_close(const struct offload_worker *ow, struct session *s,
 
 	if (!s->fast || !ow->f)
 		return;
+	/* Only what is still this session's: a key another session installed since (which
+	 * should not happen: a broadcast's sessions take no fast path) stays. */
 	offload_key_from(&k, &s->client, &s->local);
-	filter_offload_del(ow->f, &k);
+	filter_offload_del(ow->f, &k, s->flow);
 	offload_key_from(&k, &s->upstream_addr, &s->fast_local);
-	filter_offload_del(ow->f, &k);
+	filter_offload_del(ow->f, &k, s->flow);
 	/* A program already past its lookup may still count a datagram (an RCU grace period):
 	 * the slot's next session folds it into this relay's counters. */
 	offload_session_fold(ow, s, fold);

@@ -15,6 +15,8 @@
 #include "rxpath.h"
 #include "shed.h"
 
+/* Adds ifindex to st's interfaces unless it is there; one that does not fit is noted in
+ * st->left (the first) and st->n_left. */
 static void shed_add_iface(struct shed_relay_state *st, int ifindex)
 {
 	unsigned int i;
@@ -22,8 +24,28 @@ static void shed_add_iface(struct shed_relay_state *st, int ifindex)
 	for (i = 0; i < st->n_ifaces; i++)
 		if (st->ifindex[i] == ifindex)
 			return;
-	if (st->n_ifaces < SHED_MAX_IFACES)
+	if (st->n_ifaces < SHED_MAX_IFACES) {
 		st->ifindex[st->n_ifaces++] = ifindex;
+		return;
+	}
+	if (!st->n_left++)
+		st->left = ifindex;
+}
+
+/* "; left out: eth16 and 3 more (at most 16 interfaces a relay, 64 in all)" when interfaces
+ * were left out, at the end of st->why (as far as it fits). */
+static void shed_left_note(struct shed_relay_state *st)
+{
+	size_t len = strlen(st->why);
+	char name[IF_NAMESIZE];
+
+	if (!st->n_left || len >= sizeof(st->why))
+		return;
+	if (!if_indextoname((unsigned int)st->left, name))
+		snprintf(name, sizeof(name), "#%d", st->left);
+	snprintf(st->why + len, sizeof(st->why) - len,
+		 "; left out: %s and %u more (at most %d interfaces a relay, %d in all)", name,
+		 st->n_left - 1, SHED_MAX_IFACES, RR_IFACES_MAX);
 }
 
 /* "eth0, eth1" of st's interfaces into buf. */
@@ -46,7 +68,7 @@ static void shed_resolve_one(const struct relay_conf *rc, bool loaded, const cha
 			     struct shed_relay_state *st)
 {
 	char buf[ADDR_STRLEN], list[128];
-	int idx[SHED_MAX_IFACES], n, i;
+	int idx[RR_IFACES_MAX + 1], n, i;
 	uint32_t j;
 
 	memset(st, 0, sizeof(*st));
@@ -59,10 +81,12 @@ static void shed_resolve_one(const struct relay_conf *rc, bool loaded, const cha
 		return;
 	}
 	for (j = 0; j < rc->n_listen; j++) {
-		n = netlink_addr_ifindexes(&rc->listen[j], idx, SHED_MAX_IFACES);
-		for (i = 0; i < n; i++)
+		n = netlink_addr_ifindexes(&rc->listen[j], idx, RR_IFACES_MAX + 1);
+		for (i = 0; i < n && i < RR_IFACES_MAX; i++)
 			if (!netlink_is_loopback(idx[i]))
 				shed_add_iface(st, idx[i]);
+		if (n > RR_IFACES_MAX) /* at least one more than listed */
+			st->n_left++;
 		if (n < 0)
 			log_debug("relay %s: shed: interfaces of %s: %s", rc->name,
 				  addr_format(&rc->listen[j], buf, sizeof(buf)), strerror(-n));
@@ -75,6 +99,7 @@ static void shed_resolve_one(const struct relay_conf *rc, bool loaded, const cha
 	st->on = true;
 	snprintf(st->why, sizeof(st->why), "%s on %s", config_shed_name(rc->shed),
 		 shed_iface_list(st, list, sizeof(list)));
+	shed_left_note(st);
 }
 
 /* Whether the stage takes native XDP on the interface where no other stage decides: as
@@ -182,8 +207,13 @@ int shed_apply(struct filter *f, const struct config *cfg, const char *why_not,
 					    have[k].ifindex != out[i].ifindex[j];
 				     k++)
 					;
-				if (k == (uint32_t)n_have)
+				/* (not attached: the relays' interfaces are more than the
+				 * program's table holds) */
+				if (k == (uint32_t)n_have) {
+					if (!out[i].n_left++)
+						out[i].left = out[i].ifindex[j];
 					continue;
+				}
 				len += (size_t)snprintf(out[i].why + len, sizeof(out[i].why) - len,
 							"%s %s (%s)", j ? "," : "", have[k].name,
 							!have[k].xdp	    ? "tc"
@@ -193,6 +223,7 @@ int shed_apply(struct filter *f, const struct config *cfg, const char *why_not,
 			if (cfg->shed_hook != SHED_HOOK_AUTO && len < sizeof(out[i].why))
 				snprintf(out[i].why + len, sizeof(out[i].why) - len,
 					 "; shed_hook = \"%s\"", config_shed_hook_name(cfg->shed_hook));
+			shed_left_note(&out[i]);
 		}
 		for (i = 0; i < cfg->n_relays; i++)
 			on[i] = out[i].on;

@@ -20,6 +20,8 @@ struct shed_relay_state {
 	char why[SHED_WHY_LEN]; /* where it runs, or why it does not */
 	int ifindex[SHED_MAX_IFACES];
 	unsigned int n_ifaces;
+	unsigned int n_left; /* interfaces left out: more than SHED_MAX_IFACES (their count) */
+	int left;	     /* the first of them (0: not known) */
 };
 
 /* Decides for each relay of cfg (out has cfg->n_relays entries) without attaching anything:

@@ -225,6 +225,12 @@ void sock_rx_cmsg(const struct cmsghdr *c, struct sock_rx_meta *m)
 		 * interface's for a broadcast, which no datagram may carry as its source. */
 		m->local.in4.sin_addr = pi.ipi_spec_dst;
 		m->has_local = true;
+		/* ipi_addr is the header's destination; the kernel's spec_dst differs from it
+		 * for everything but a datagram to one of our unicast addresses (a subnet's
+		 * broadcast address tells only that way). */
+		m->to_group = IN_MULTICAST(ntohl(pi.ipi_addr.s_addr)) ||
+			      pi.ipi_addr.s_addr == htonl(INADDR_BROADCAST) ||
+			      pi.ipi_addr.s_addr != pi.ipi_spec_dst.s_addr;
 	} else if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO) {
 		struct in6_pktinfo pi;
 
@@ -239,6 +245,7 @@ void sock_rx_cmsg(const struct cmsghdr *c, struct sock_rx_meta *m)
 		if (!IN6_IS_ADDR_MULTICAST(&pi.ipi6_addr))
 			m->local.in6.sin6_addr = pi.ipi6_addr;
 		m->has_local = true;
+		m->to_group = IN6_IS_ADDR_MULTICAST(&pi.ipi6_addr);
 	} else if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_RXQ_OVFL) {
 		if (!cmsg_has(c, sizeof(m->ovfl)))
 			return;

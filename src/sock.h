@@ -14,6 +14,7 @@
 struct sock_rx_meta {
 	struct addr local;   /* destination address (IP_PKTINFO / IPV6_PKTINFO), port unset */
 	bool has_local;
+	bool to_group;	     /* sent to a broadcast address or a multicast group (pktinfo) */
 	bool has_ovfl;
 	uint32_t ovfl;	     /* SO_RXQ_OVFL: the socket's cumulative drop count */
 	uint16_t gso_size;   /* UDP_GRO: the payload holds datagrams of this size (last shorter) */

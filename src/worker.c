@@ -422,8 +422,11 @@ struct session *worker_session_get(struct worker *w, uint32_t li, const struct a
 		addr_set_port(&s->local, addr_port(&l->addr));
 	}
 	/* The fast path needs the socket's own address, so it goes in before the backend may
-	 * take the descriptor; the first datagram still takes the socket path. */
-	if (wr->offload && w->fast.f)
+	 * take the descriptor; the first datagram still takes the socket path. Not for a
+	 * datagram to a broadcast address or a group: every worker's socket has a copy, and
+	 * each worker's session would install the same entry (client -> the interface's
+	 * address). */
+	if (wr->offload && w->fast.f && !meta->to_group)
 		fast_open(w, l->relay, s, fd);
 	if (w->ops->session_opened(w, l->relay, s)) {
 		fast_close(w, l->relay, s);

@@ -346,6 +346,23 @@ static void add_session(const struct ep *in_src, const struct ep *in_dst, const 
 	assert_int_equal(filter_offload_set(fx.f, &k, &r), 0);
 }
 
+/* Marks the rule of key (in_src -> in_dst) as routed by a policy rule's table. */
+static void set_by_policy(const struct ep *in_src, const struct ep *in_dst)
+{
+	int fd = filter_map_fd(fx.f, "offload_sessions");
+	struct offload_key k;
+	struct offload_rule r;
+
+	memset(&k, 0, sizeof(k));
+	mapped(in_src, k.saddr);
+	mapped(in_dst, k.daddr);
+	k.sport = htons(in_src->port);
+	k.dport = htons(in_dst->port);
+	assert_int_equal(bpf_map_lookup_elem(fd, &k, &r), 0);
+	r.by_policy = 1;
+	assert_int_equal(bpf_map_update_elem(fd, &k, &r, BPF_EXIST), 0);
+}
+
 static void counters(uint64_t out[OFFLOAD_CNT__MAX])
 {
 	assert_int_equal(filter_offload_counters(fx.f, out), 0);
@@ -612,6 +629,7 @@ static void test_pass_up(void **state)
 	struct ep cz = ep4("198.18.1.1", 1113), cw = ep4("198.18.1.1", 1114);
 	struct ep cv = ep4("198.18.1.1", 1115), cf6 = ep6("2001:2:1::1", 1116);
 	struct ep cu = ep4("198.18.1.1", 1117), unknown = ep4("198.18.1.1", 2222);
+	struct ep cp6 = ep6("2001:2:1::1", 1118), cq6 = ep6("2001:2:1::1", 1119);
 	struct {
 		const char *name;
 		const struct ep *src, *dst;
@@ -755,6 +773,27 @@ static void test_pass_up(void **state)
 	     OFFLOAD_CNT_PASS_FWD_DISABLED,
 	     OFFLOAD_CNT_FORWARDED,
 	     TC_ACT_REDIRECT},
+	    /* IPv6's output lookups match no source rule: tc routes with bpf_redirect_neigh,
+	     * XDP passes up */
+	    {"v6 route from a policy rule's table",
+	     &cp6,
+	     &l6,
+	     18,
+	     {0},
+	     0,
+	     OFFLOAD_CNT_PASS_FIB,
+	     OFFLOAD_CNT_FORWARDED,
+	     TC_ACT_REDIRECT},
+	    /* the FIB answers b0 for an IPv6 lookup given a0: not the session's device */
+	    {"v6 route on another device",
+	     &cq6,
+	     &l6,
+	     18,
+	     {0},
+	     0,
+	     OFFLOAD_CNT_PASS_FIB,
+	     OFFLOAD_CNT_PASS_FIB,
+	     TC_PASS},
 	    {"egress cannot take XDP_REDIRECT",
 	     &cu,
 	     &l4,
@@ -786,6 +825,9 @@ static void test_pass_up(void **state)
 	add_session(&cv, &l4, &s4, &nofwd4, fx.d0, 64, 8, 1500, OFFLOAD_DIR_UP);
 	/* b0 stops being a redirect target for the "cannot take XDP_REDIRECT" case. */
 	add_session(&cu, &l4, &s4, &u4, fx.b0, 64, 9, 1500, OFFLOAD_DIR_UP);
+	add_session(&cp6, &l6, &s6, &u6, fx.b0, 64, 10, 1500, OFFLOAD_DIR_UP);
+	set_by_policy(&cp6, &l6);
+	add_session(&cq6, &l6, &s6, &u6, fx.a0, 64, 11, 1500, OFFLOAD_DIR_UP);
 	/* The 5,000-byte frame's session allows its payload: only the frame's shape passes it. */
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		int is_notx = cases[i].xdp_counter == OFFLOAD_CNT_PASS_NO_TX;
@@ -823,6 +865,30 @@ static void test_pass_up(void **state)
 		if (cases[i].payload == 5000)
 			add_session(&c4, &l4, &s4, &u4, fx.b0, 64, 1, 1500, OFFLOAD_DIR_UP);
 	}
+}
+
+/* A session's removal takes only an entry that is still its own: one another session
+ * installed under the same key since (its flow) stays. */
+static void test_del_own(void **state)
+{
+	int fd = filter_map_fd(fx.f, "offload_sessions");
+	struct ep c = ep4("198.18.1.1", 1120);
+	struct offload_key k;
+	struct offload_rule r;
+
+	(void)state;
+	memset(&k, 0, sizeof(k));
+	mapped(&c, k.saddr);
+	mapped(&l4, k.daddr);
+	k.sport = htons(c.port);
+	k.dport = htons(l4.port);
+	add_session(&c, &l4, &s4, &u4, fx.b0, 64, 12, 1500, OFFLOAD_DIR_UP);
+	assert_int_equal(filter_offload_del(fx.f, &k, 13), 0);
+	assert_int_equal(bpf_map_lookup_elem(fd, &k, &r), 0);
+	assert_int_equal(r.flow, 12);
+	assert_int_equal(filter_offload_del(fx.f, &k, 12), 0);
+	assert_int_equal(bpf_map_lookup_elem(fd, &k, &r), -ENOENT);
+	assert_int_equal(filter_offload_del(fx.f, &k, 12), 0);
 }
 
 /* An interface without the fast path's flag passes everything untouched and counts nothing
@@ -905,6 +971,7 @@ int main(void)
 	    cmocka_unit_test(test_rewrite),
 	    cmocka_unit_test(test_flow_stats),
 	    cmocka_unit_test(test_pass_up),
+	    cmocka_unit_test(test_del_own),
 	    cmocka_unit_test(test_stage_flags),
 	    cmocka_unit_test(test_attach_beside),
 	    cmocka_unit_test(test_gone_targets),

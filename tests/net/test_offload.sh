@@ -269,6 +269,269 @@ print(" ".join("%s=%d/%d" % b for b in bad) or "ok")')
 	lib_case_ok "$c"
 }
 
+# A second link between the relay's and the upstream's namespaces (IF_RU2 198.18.3.1,
+# 2001:2:3::1 <-> IF_U2 198.18.3.2, 2001:2:3::2), and a source rule in the relay's namespace:
+# what leaves from its address on the second link follows table 2, which reaches the
+# upstreams over that link; the main table reaches them over the first. Made once, inside
+# the test's namespaces (gone with them).
+IF_RU2=veth-ru2
+IF_U2=veth-u2
+POLICY_LINK=
+policy_topology()
+{
+	[ -n "$POLICY_LINK" ] && return 0
+	ip link add "$IF_RU2" netns "$NS_R" type veth peer name "$IF_U2" netns "$NS_U" || return 1
+	lib_nsx "$NS_R" ip addr add 198.18.3.1/24 dev "$IF_RU2"
+	lib_nsx "$NS_R" ip -6 addr add 2001:2:3::1/64 dev "$IF_RU2" nodad
+	lib_nsx "$NS_U" ip addr add 198.18.3.2/24 dev "$IF_U2"
+	lib_nsx "$NS_U" ip -6 addr add 2001:2:3::2/64 dev "$IF_U2" nodad
+	lib_nsx "$NS_R" ip link set "$IF_RU2" up
+	lib_nsx "$NS_U" ip link set "$IF_U2" up
+	lib_nsx "$NS_R" ip rule add from 198.18.3.1 lookup 2 &&
+		lib_nsx "$NS_R" ip route add 198.18.2.0/24 via 198.18.3.2 dev "$IF_RU2" table 2 &&
+		lib_nsx "$NS_R" ip -6 rule add from 2001:2:3::1 lookup 2 &&
+		lib_nsx "$NS_R" ip -6 route add 2001:2:2::/64 via 2001:2:3::2 dev "$IF_RU2" table 2 ||
+		return 1
+	lib_wait_for 5 lib__link_up "$NS_R" "$IF_RU2" || return 1
+	lib_wait_for 5 lib__link_up "$NS_U" "$IF_U2" || return 1
+	POLICY_LINK=1
+}
+
+tx_bytes() { lib_nsx "$NS_R" cat "/sys/class/net/$1/statistics/tx_bytes"; }
+
+# A relay with source = its address on the second link: the socket path's datagrams to the
+# upstream leave by the second link (the source rule), and so must the fast path's. Before,
+# the fast path's egress was looked up by destination alone (the main table: the first link),
+# and its datagrams left by the first link, where a real uplink's anti-spoofing drops them.
+# The links' byte counters tell (datagrams of 1000 bytes; ARP, ND and MLD are far smaller).
+# xdp/ipv6: bpf_fib_lookup's IPv6 output lookups follow no source rule, so the upstream
+# direction goes up the stack (pass_fib) and the socket path sends it; replies stay fast.
+policy_case()
+{
+	local mode=$1 fam=$2 c="[$1/ipv$2 source rule]" conf=$TMPD/policy-$1-$2.conf src out
+	local ru ru2 n=40 size=1000 v=0 gro=off fast fib0 fib fails=$LIB_FAILS
+	policy_topology || { lib_case_fail "$c the second link and its rule"; return; }
+	lib_family "$fam"
+	src=198.18.3.1
+	[ "$fam" = 6 ] && src=2001:2:3::1
+	to=$(ep "$RELAY_IP" 5000)
+	prepare_mode "$mode"
+	[ "$mode" = xdp ] && v=1 gro=on
+	lib_nsx "$NS_U" ethtool -K "$IF_U2" gro $gro tx off >/dev/null
+	lib_nsx "$NS_R" sysctl -qw net.ipv4.conf.$IF_RU2.forwarding=$v \
+		net.ipv6.conf.$IF_RU2.forwarding=$v
+	: >"$TMPD/rec9"
+	lib_udp_bg "$NS_U" "$TMPD/echo9.json" echo --bind "$(ep "$UP1_IP" 9000)" --out "$TMPD/rec9"
+	local echo=$BG_PID
+	write_conf "$conf" "$mode" 30.0 "$(ep "$UP1_IP" 9000)"
+	sed -i "s/offload = \"$mode\";/offload = \"$mode\"; source = \"$src\";/" "$conf"
+	if ! lib_relay_start "$conf"; then
+		lib_case_fail "$c relay did not start"
+		lib_stop_pid "$echo"
+		return
+	fi
+	lib_relay_log_current | grep -q "relay t: offload $mode: .*$IF_RU2" ||
+		lib_case_fail "$c the relay's interfaces: $(lib_relay_log_current | grep 'relay t: offload')"
+	fib0=$(ctl stats | awk '$1 == "pass_fib" { print $2 }')
+	# The first datagram: the socket path, by the second link.
+	ru=$(tx_bytes "$IF_RU") ru2=$(tx_bytes "$IF_RU2")
+	out=$(lib_udp "$NS_C" client --to "$to" --clients 1 --count 1 --size $size \
+		--port-base 44000 --expect-echo --seconds 10) || lib_case_fail "$c first datagram: $out"
+	ru=$(($(tx_bytes "$IF_RU") - ru)) ru2=$(($(tx_bytes "$IF_RU2") - ru2))
+	[ "$ru" -lt $size ] && [ "$ru2" -ge $size ] ||
+		lib_case_fail "$c first datagram: $IF_RU sent $ru bytes, $IF_RU2 $ru2"
+	# The rest of the session: the fast path, by the second link too.
+	ru=$(tx_bytes "$IF_RU") ru2=$(tx_bytes "$IF_RU2")
+	out=$(lib_udp "$NS_C" client --to "$to" --clients 1 --count $n --size $size \
+		--port-base 44000 --expect-echo --seconds 10) || lib_case_fail "$c $n datagrams: $out"
+	ru=$(($(tx_bytes "$IF_RU") - ru)) ru2=$(($(tx_bytes "$IF_RU2") - ru2))
+	[ "$ru" -lt $size ] && [ "$ru2" -ge $((n * size)) ] ||
+		lib_case_fail "$c $n datagrams: $IF_RU sent $ru bytes, $IF_RU2 $ru2"
+	fast=$((2 * n))
+	[ "$mode/$fam" = xdp/6 ] && fast=$n
+	expect_relayed "$c" $((n + 1)) $fast
+	if [ "$mode/$fam" = xdp/6 ]; then
+		fib=$(ctl stats | awk '$1 == "pass_fib" { print $2 }')
+		[ $((fib - fib0)) -ge $n ] || lib_case_fail "$c pass_fib +$((fib - fib0)), want $n"
+	fi
+	out=$(awk '{ sub(/:[0-9]*$/, "", $1); gsub(/[][]/, "", $1); print $1 }' "$TMPD/rec9" | sort -u)
+	[ "$out" = "$src" ] || lib_case_fail "$c the upstream saw datagrams from $out, want $src"
+	lib_relay_stop || lib_case_fail "$c relay exit status"
+	lib_stop_pid "$echo"
+	[ "$LIB_FAILS" != "$fails" ] ||
+		lib_case_ok "$c $((n + 1)) datagrams of $size bytes by $IF_RU2 ($IF_RU: $ru bytes)," \
+			"fast_pkts $FAST_PKTS"
+}
+
+# 17 more links between the relay's and the upstream's namespaces (rr1..rr17 in NS_R with
+# 198.19.N.1/24 and 2001:2:1NN::1/64, their peers rr1p..rr17p in NS_U with .2 and ::2):
+# with them a wildcard listener has more interfaces than a relay's fast path (16) takes.
+# Made once, inside the test's namespaces (gone with them).
+MANY_LINKS=
+many_links()
+{
+	local n
+	[ -n "$MANY_LINKS" ] && return 0
+	for n in $(seq 1 17); do
+		echo "link add rr$n netns $NS_R type veth peer name rr${n}p netns $NS_U"
+	done | ip -batch - || return 1
+	for n in $(seq 1 17); do
+		echo "addr add 198.19.$n.1/24 dev rr$n"
+		echo "addr add 2001:2:$((100 + n))::1/64 dev rr$n nodad"
+		echo "link set rr$n up"
+	done | lib_nsx "$NS_R" ip -batch - || return 1
+	for n in $(seq 1 17); do
+		echo "addr add 198.19.$n.2/24 dev rr${n}p"
+		echo "addr add 2001:2:$((100 + n))::2/64 dev rr${n}p nodad"
+		echo "link set rr${n}p up"
+	done | lib_nsx "$NS_U" ip -batch - || return 1
+	MANY_LINKS=1
+}
+
+# A wildcard listener on a host with more addressed interfaces than a relay's fast path takes,
+# its upstream routed through the last of them: the fast path is off, and says why, and
+# shedding says which interfaces it left out. Before, the list was cut at 16 without a word:
+# the upstream's interface was dropped (the program never ran there), yet the relay got the
+# fast path, "on" every interface. The relay still relays (the socket path).
+many_ifaces_case()
+{
+	local fam=$1 c="[ipv$1 more than 16 interfaces]" conf=$TMPD/many-$1.conf line why up out
+	local fails=$LIB_FAILS
+	many_links || { lib_case_fail "$c the links"; return; }
+	lib_family "$fam"
+	if [ "$fam" = 4 ]; then
+		to=$(ep 0.0.0.0 5000) up=198.19.17.2
+	else
+		to=$(ep :: 5000) up=2001:2:117::2
+	fi
+	prepare_mode tc
+	lib_udp_bg "$NS_U" "$TMPD/echo10.json" echo --bind "$(ep "$up" 9000)"
+	local echo=$BG_PID
+	write_conf "$conf" auto 30.0 "$(ep "$up" 9000)"
+	line=$(lib_nsx "$NS_R" "$RINGRELAY" -V -c "$conf" | grep 'relay t: offload = ')
+	echo "$line" | grep -q -- '-> off: .* interfaces .*more than the 16 the fast path takes; left out: ' ||
+		lib_case_fail "$c -V: $line"
+	line=$(lib_nsx "$NS_R" "$RINGRELAY" -V -c "$conf" | grep 'relay t: shed = ')
+	echo "$line" | grep -q -- '-> on: .*; left out: .* more (at most 16 interfaces a relay' ||
+		lib_case_fail "$c -V: $line"
+	if lib_relay_start "$conf"; then
+		why=$(ctl -j status | "$PY" -c '
+import json, sys
+r = json.load(sys.stdin)["relays"][0]
+print(r["offload"]["mode"], r["offload"]["why"])')
+		case $why in
+		"off "*"more than the 16 the fast path takes; left out: "*) ;;
+		*) lib_case_fail "$c status: offload $why" ;;
+		esac
+		out=$(lib_udp "$NS_C" client --to "$(ep "$RELAY_IP" 5000)" --clients 2 --count 5 \
+			--expect-echo --seconds 10) || lib_case_fail "$c clients: $out"
+		lib_relay_stop || lib_case_fail "$c relay exit status"
+		[ "$LIB_FAILS" != "$fails" ] || lib_case_ok "$c -V and status: offload $why"
+	else
+		lib_case_fail "$c relay did not start"
+	fi
+	lib_stop_pid "$echo"
+}
+
+# A datagram to the IPv4 broadcast address or the IPv6 all-nodes group reaches every worker's
+# socket of a wildcard listener: each worker opens a session for it, answered from an address
+# of the interface, and none takes the fast path (ringrelay.conf(5)). Before, each IPv4
+# session installed the same entry (client -> the interface's address; the last writer won)
+# and the first to end removed the one the others relied on.
+group_case()
+{
+	local fam=$1 c="[tc/ipv$1 broadcast]" conf=$TMPD/group-$1.conf dst got n fast
+	lib_family "$fam"
+	if [ "$fam" = 4 ]; then
+		to=$(ep 0.0.0.0 5000) dst=198.18.1.255
+	else
+		to=$(ep :: 5000) dst="ff02::1%$IF_C" c="[tc/ipv6 all-nodes group]"
+	fi
+	prepare_mode tc
+	lib_udp_bg "$NS_U" "$TMPD/echo11.json" echo --bind "$(ep "$UP1_IP" 9000)"
+	local echo=$BG_PID
+	write_conf "$conf" tc 30.0 "$(ep "$UP1_IP" 9000)"
+	sed -i 's/^workers = 1;/workers = 2;/' "$conf"
+	if ! lib_relay_start "$conf"; then
+		lib_case_fail "$c relay did not start"
+		lib_stop_pid "$echo"
+		return
+	fi
+	got=$(lib_nsx "$NS_C" "$PY" - "$dst" 5000 <<'EOF'
+import socket, sys
+dst, port = sys.argv[1], int(sys.argv[2])
+fam = socket.AF_INET6 if ":" in dst else socket.AF_INET
+s = socket.socket(fam, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+s.bind(("::" if fam == socket.AF_INET6 else "0.0.0.0", 45000))
+s.settimeout(1)
+n = 0
+for i in range(3):
+    s.sendto(b"group%d" % i, (dst, port))
+    try:
+        while True:
+            s.recv(64)
+            n += 1
+    except socket.timeout:
+        pass
+print(n)
+EOF
+	)
+	n=$(ctl sessions | grep -c ' socket$')
+	fast=$(ctl sessions | grep -c ' fast$')
+	# (each worker's socket has a copy of each datagram: one session per worker)
+	if [ "$fast" = 0 ] && [ "$n" = 2 ] && [ "$got" = 6 ]; then
+		lib_case_ok "$c $got answers to 3 datagrams, $n sessions on the socket path, none fast"
+	else
+		lib_case_fail "$c $got answers to 3 datagrams, sessions: $n socket, $fast fast; want 6, 2, 0"
+	fi
+	lib_relay_stop || lib_case_fail "$c relay exit status"
+	lib_stop_pid "$echo"
+}
+
+# The fast path's attach fails on one of a relay's interfaces (an XDP program someone else
+# attached there through netlink, which a BPF link cannot replace): the relay falls back to
+# the socket path, and the program must go from its other interfaces too. Before, only the
+# failed interface was cleaned up: the listen interface, attached after it, kept the hook
+# (and on veth the frame copy) for a relay that no longer used it.
+attach_fail_case()
+{
+	local fam=$1 c="[xdp/ipv$1 attach fails]" conf=$TMPD/attach-fail-$1.conf obj=$TMPD/xdp_pass.o out
+	local fails=$LIB_FAILS
+	command -v clang >/dev/null || { lib_log "$c skipped: no clang"; return; }
+	lib_family "$fam"
+	to=$(ep "$RELAY_IP" 5000)
+	prepare_mode xdp
+	if [ ! -f "$obj" ]; then
+		printf '%s\n' 'struct xdp_md;' \
+			'__attribute__((section("xdp"), used)) int xdp_pass(struct xdp_md *c) { return 2; }' \
+			'char _license[] __attribute__((section("license"), used)) = "GPL";' |
+			clang -O2 -target bpf -x c -c - -o "$obj" || { lib_case_fail "$c clang"; return; }
+	fi
+	lib_nsx "$NS_R" ip link set dev "$IF_RU" xdpgeneric obj "$obj" sec xdp ||
+		{ lib_case_fail "$c a foreign XDP program on $IF_RU"; return; }
+	lib_udp_bg "$NS_U" "$TMPD/echo12.json" echo --bind "$(ep "$UP1_IP" 9000)"
+	local echo=$BG_PID
+	write_conf "$conf" xdp 30.0 "$(ep "$UP1_IP" 9000)"
+	sed -i 's/offload = "xdp";/offload = "xdp"; shed = "off";/' "$conf"
+	if lib_relay_start "$conf"; then
+		lib_relay_log_current | grep -q "relay t: offload off: offload: attach XDP on $IF_RU" ||
+			lib_case_fail "$c no fallback: $(lib_relay_log_current | grep 'relay t: offload')"
+		out=$(lib_nsx "$NS_R" ip -d link show dev "$IF_RC")
+		! echo "$out" | grep -q "prog/xdp" ||
+			lib_case_fail "$c the off relay's program stayed on $IF_RC: $(echo "$out" | grep prog/xdp)"
+		out=$(lib_udp "$NS_C" client --to "$to" --clients 2 --count 5 --expect-echo \
+			--seconds 10) || lib_case_fail "$c clients: $out"
+		[ "$(ctl sessions | grep -c ' fast$')" = 0 ] || lib_case_fail "$c a session is fast"
+		lib_relay_stop || lib_case_fail "$c relay exit status"
+		[ "$LIB_FAILS" != "$fails" ] || lib_case_ok "$c off, nothing left on $IF_RC"
+	else
+		lib_case_fail "$c relay did not start"
+	fi
+	lib_nsx "$NS_R" ip link set dev "$IF_RU" xdpgeneric off
+	lib_stop_pid "$echo"
+}
+
 lib__log_has() { lib_relay_log_current | grep -q "$1"; }
 lib__gone_id() { ! bpftool "$1" show id "$2" >/dev/null 2>&1; }
 
@@ -619,6 +882,11 @@ for mode in xdp tc; do
 		run_case "$mode" "$fam"
 	done
 done
+for mode in tc xdp; do
+	for fam in 4 6; do
+		policy_case "$mode" "$fam"
+	done
+done
 # The epoll + recvmmsg backend installs and folds the same way.
 BACKEND=mmsg run_case tc 4
 gso_case 4
@@ -630,4 +898,10 @@ shed_hook_case
 shed_hook_setting_case
 filter_case
 filter_xdp_case
+group_case 4
+group_case 6
+attach_fail_case 4
+attach_fail_case 6
+many_ifaces_case 4
+many_ifaces_case 6
 lib_done

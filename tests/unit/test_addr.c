@@ -5,6 +5,7 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <arpa/inet.h>
 #include <errno.h>
 #include <string.h>
 
@@ -88,6 +89,37 @@ static void test_compare_and_hash(void **state)
 	assert_true(addr_is_any(&a));
 	addr_set_port(&c, 99);
 	assert_int_equal(addr_port(&c), 99);
+}
+
+/* Link-local IPv6 addresses (and any with a scope id) need their interface; IPv4's never do
+ * here. */
+static void test_scoped(void **state)
+{
+	static const struct {
+		const char *ip;
+		uint32_t scope;
+		bool scoped;
+	} cases[] = {
+		{ "fe80::1", 0, true },	  { "fe80::1", 3, true },    { "febf::1", 0, true },
+		{ "ff02::1", 0, true },	  { "2001:2::1", 0, false }, { "fec0::1", 0, false },
+		{ "2001:2::1", 2, true }, { "ff0e::1", 0, false },
+	};
+	struct sockaddr_in6 s6 = { .sin6_family = AF_INET6 };
+	struct sockaddr_in s4 = { .sin_family = AF_INET };
+	struct addr a;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		assert_int_equal(inet_pton(AF_INET6, cases[i].ip, &s6.sin6_addr), 1);
+		s6.sin6_scope_id = cases[i].scope;
+		assert_int_equal(addr_from_sockaddr(&a, &s6, sizeof(s6)), 0);
+		if (addr_is_scoped(&a) != cases[i].scoped)
+			fail_msg("%s%%%u: scoped %d", cases[i].ip, cases[i].scope, !cases[i].scoped);
+	}
+	assert_int_equal(inet_pton(AF_INET, "169.254.1.1", &s4.sin_addr), 1);
+	assert_int_equal(addr_from_sockaddr(&a, &s4, sizeof(s4)), 0);
+	assert_false(addr_is_scoped(&a));
 }
 
 /* addr_cmp orders IPv4 before IPv6, then by address, then by port; equal is 0. */
@@ -204,6 +236,7 @@ int main(void)
 		cmocka_unit_test(test_endpoints),
 		cmocka_unit_test(test_compare_and_hash),
 		cmocka_unit_test(test_order),
+		cmocka_unit_test(test_scoped),
 		cmocka_unit_test(test_from_sockaddr),
 		cmocka_unit_test(test_prefixes),
 		cmocka_unit_test(test_prefix_format),

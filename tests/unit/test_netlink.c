@@ -15,6 +15,7 @@
 #include <poll.h>
 #include <sched.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -398,6 +399,72 @@ static void test_watch_idle(void **state)
 	run_in_child(idle_child);
 }
 
+/* The egress of a route looked up with and without a source, in the child's own namespace:
+ * two veth links reach 198.18.7.0/24 and 2001:2:7::/64, the main table through rrd0, table 2
+ * (for what leaves from rrd1's addresses) through rrd1. A link-local address is refused. */
+static int route_child(void)
+{
+	static const struct {
+		const char *dst, *src; /* src NULL: none */
+		const char *oif;       /* NULL: refused with ret */
+		bool by_policy;
+		int ret;
+	} cases[] = {
+		{ "198.18.7.7:1", NULL, "rrd0", false, 0 },
+		{ "198.18.7.7:1", "198.18.8.1:0", "rrd0", false, 0 },
+		{ "198.18.7.7:1", "198.18.9.1:0", "rrd1", true, 0 },
+		{ "[2001:2:7::7]:1", NULL, "rrd0", false, 0 },
+		{ "[2001:2:7::7]:1", "[2001:2:8::1]:0", "rrd0", false, 0 },
+		{ "[2001:2:7::7]:1", "[2001:2:9::1]:0", "rrd1", true, 0 },
+		{ "198.18.6.6:1", NULL, NULL, false, -ENETUNREACH },
+		{ "[fe80::1]:1", NULL, NULL, false, -EADDRNOTAVAIL },
+		{ "[2001:2:7::7]:1", "[fe80::1]:0", NULL, false, -EADDRNOTAVAIL },
+	};
+	size_t i;
+
+	if (geteuid() != 0 || private_netns())
+		return 77;
+	if (system("ip link add rrd0 type veth peer name rrd0p && "
+		   "ip link add rrd1 type veth peer name rrd1p && "
+		   "ip link set rrd0 up && ip link set rrd1 up && "
+		   "ip link set rrd0p up && ip link set rrd1p up && "
+		   "ip addr add 198.18.8.1/24 dev rrd0 && ip addr add 198.18.9.1/24 dev rrd1 && "
+		   "ip -6 addr add 2001:2:8::1/64 dev rrd0 nodad && "
+		   "ip -6 addr add 2001:2:9::1/64 dev rrd1 nodad && "
+		   "ip route add 198.18.7.0/24 dev rrd0 && "
+		   "ip route add 198.18.7.0/24 dev rrd1 table 2 && "
+		   "ip rule add from 198.18.9.1 lookup 2 && "
+		   "ip -6 route add 2001:2:7::/64 dev rrd0 && "
+		   "ip -6 route add 2001:2:7::/64 dev rrd1 table 2 && "
+		   "ip -6 rule add from 2001:2:9::1 lookup 2"))
+		return 77;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct addr dst, src;
+		const char *why;
+		int oif = 0, ret;
+		bool by_policy = !cases[i].by_policy;
+
+		if (addr_parse(cases[i].dst, &dst, &why) ||
+		    (cases[i].src && addr_parse(cases[i].src, &src, &why)))
+			return 2;
+		ret = netlink_route_oif(&dst, cases[i].src ? &src : NULL, &oif, &by_policy);
+		if (ret != cases[i].ret ||
+		    (cases[i].oif && (oif != (int)if_nametoindex(cases[i].oif) ||
+				      by_policy != cases[i].by_policy))) {
+			fprintf(stderr, "route child: %s from %s: %d, oif %d, by_policy %d\n",
+				cases[i].dst, cases[i].src ? cases[i].src : "-", ret, oif,
+				by_policy);
+			return 10 + (int)i;
+		}
+	}
+	return 0;
+}
+
+static void test_route_oif_source(void **state)
+{
+	run_in_child(route_child);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -407,6 +474,7 @@ int main(void)
 		cmocka_unit_test(test_ifname_of_addr),
 		cmocka_unit_test(test_watch_link_events),
 		cmocka_unit_test(test_watch_idle),
+		cmocka_unit_test(test_route_oif_source),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

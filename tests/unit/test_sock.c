@@ -72,8 +72,39 @@ static void test_rx_pktinfo_v4(void **state)
 	assert_int_equal(addr_family(&m.local), AF_INET);
 	assert_int_equal(addr_port(&m.local), 0);
 	assert_string_equal(addr_format(&m.local, text, sizeof(text)), "198.18.1.2:0");
+	assert_true(m.to_group);
 	assert_false(m.has_ovfl);
 	assert_int_equal(m.gso_size, 0);
+}
+
+/* Which destinations were a group's (broadcast, multicast: no fast path for their
+ * sessions): every one the kernel's spec_dst differs from, and the group ranges. */
+static void test_rx_pktinfo_v4_group(void **state)
+{
+	static const struct {
+		const char *addr, *spec_dst;
+		bool group;
+	} cases[] = {
+		{ "198.18.1.2", "198.18.1.2", false },	   { "198.18.1.255", "198.18.1.2", true },
+		{ "255.255.255.255", "198.18.1.2", true }, { "224.0.0.1", "198.18.1.2", true },
+		{ "239.1.2.3", "198.18.1.2", true },
+	};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct in_pktinfo pi = { .ipi_ifindex = 3 };
+		struct rx_control rc;
+		struct sock_rx_meta m;
+
+		inet_pton(AF_INET, cases[i].addr, &pi.ipi_addr);
+		inet_pton(AF_INET, cases[i].spec_dst, &pi.ipi_spec_dst);
+		rx_begin(&rc);
+		rx_add(&rc, IPPROTO_IP, IP_PKTINFO, &pi, sizeof(pi));
+		m = rx_parse(&rc);
+		if (m.to_group != cases[i].group)
+			fail_msg("%s: to_group %d", cases[i].addr, m.to_group);
+	}
 }
 
 /* The listener's usual set: destination address, drop count and GRO size in one buffer. */
@@ -98,6 +129,7 @@ static void test_rx_pktinfo_v6_ovfl_gro(void **state)
 	assert_true(m.has_local);
 	assert_int_equal(addr_family(&m.local), AF_INET6);
 	assert_string_equal(addr_format(&m.local, text, sizeof(text)), "[2001:2:1::2]:0");
+	assert_false(m.to_group);
 	assert_true(m.has_ovfl);
 	assert_int_equal(m.ovfl, 4000000000u);
 	assert_int_equal(m.gso_size, 1400);
@@ -119,6 +151,7 @@ static void test_rx_pktinfo_v6_multicast(void **state)
 	assert_true(m.has_local);
 	assert_int_equal(addr_family(&m.local), AF_INET6);
 	assert_true(addr_is_any(&m.local));
+	assert_true(m.to_group);
 }
 
 /* A GRO size that is no UDP payload length means no segmentation; unknown cmsgs change
@@ -356,6 +389,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_rx_pktinfo_v4),
+		cmocka_unit_test(test_rx_pktinfo_v4_group),
 		cmocka_unit_test(test_rx_pktinfo_v6_ovfl_gro),
 		cmocka_unit_test(test_rx_pktinfo_v6_multicast),
 		cmocka_unit_test(test_rx_odd),
