@@ -13,7 +13,9 @@
 # runs; the relay's exit puts the old value and CPUs back and leaves the device threaded, as
 # the operator set it; a threaded device of the same name in another namespace keeps its
 # thread as it was. Once more where the device was not threaded: the relay turns it on and
-# its exit off again. Before Linux 6.9 only the threaded cases run.
+# its exit off again. Once on a veth with GRO off, whose only NAPI instance is the one the
+# relay's XDP filter makes: the exit switches threaded NAPI off before the program leaves.
+# Before Linux 6.9 only the first two threaded cases run.
 . "$(dirname "$0")/lib.sh"
 lib_topology
 command -v ethtool >/dev/null || lib_skip "ethtool not found"
@@ -338,7 +340,7 @@ print(" ".join("%d@%s" % (t["pid"], ",".join(map(str, t["cpus"]))) for t in rx["
 # off again, with the per-NAPI values back as they were.
 run_threaded_by_relay()
 {
-	local cpu
+	local cpu line
 	lib_case_begin napi-threaded-on io_uring 4
 	lib_case_echo
 	cpu=$(taskset -pc $$ | sed 's/.*: //; s/.*[,-]//')
@@ -368,6 +370,51 @@ run_threaded_by_relay()
 	put_back "put back .*threaded off"
 }
 
+# Once: a device whose only NAPI instance is the one ringrelay's XDP program makes (veth with
+# GRO off). threaded = true switches it on; the exit puts it back before the program leaves,
+# while the instance is still there to take the write (after it, the kernel refuses the
+# write: the device would stay threaded).
+run_xdp_only()
+{
+	local cpu line
+	lib_case_begin napi-xdp-only io_uring 4
+	lib_case_echo
+	cpu=$(taskset -pc $$ | sed 's/.*: //; s/.*[,-]//')
+	napi_conf 2 200000 true
+	echo "cpus = [ $cpu ];" >>"$conf"
+	echo "filter = { interfaces = [ \"$IF_RC\" ]; mode = \"xdp\"; };" >>"$conf"
+	lib_nsx "$NS_R" sh -c "echo 0 > /sys/class/net/$IF_RC/threaded" &&
+		lib_nsx "$NS_R" ethtool -K "$IF_RC" gro off >/dev/null &&
+		[ -z "$(napi_show id)" ] ||
+		lib_case_fail "$c cannot leave $IF_RC without a NAPI instance, not threaded"
+	if ! lib_relay_start "$conf"; then
+		lib_case_fail "$c relay did not start"
+		lib_case_stop_helpers
+		return
+	fi
+	if [ "$(threaded)" = 1 ] && [ -n "$(napi_show id)" ]; then
+		lib_case_ok "$c the relay's XDP program made a NAPI instance, which it made threaded"
+	else
+		lib_case_fail "$c after the start $IF_RC's threaded is '$(threaded)', NAPI" \
+			"instances '$(napi_show id)', want 1 and one"
+	fi
+	relays 46980
+	lib_case_end
+	if [ "$(threaded)" = 0 ]; then
+		lib_case_ok "$c the relay's exit switched $IF_RC's threaded NAPI off before the" \
+			"XDP program left"
+	else
+		lib_case_fail "$c after the exit $IF_RC's threaded is '$(threaded)', want 0"
+	fi
+	line=$(lib_relay_log_current | grep "napi: $IF_RC: put back .*threaded off")
+	if [ -n "$line" ]; then
+		lib_case_ok "$c log: ${line#* napi: }"
+	else
+		lib_case_fail "$c no 'napi: $IF_RC: put back ... threaded off' at the exit"
+	fi
+	lib_nsx "$NS_R" ethtool -K "$IF_RC" gro on >/dev/null
+}
+
 if [ $NAPI_GET = 1 ]; then
 	for backend in $(lib_backends); do
 		for fam in 4 6; do
@@ -377,4 +424,5 @@ if [ $NAPI_GET = 1 ]; then
 fi
 run_threaded
 run_threaded_by_relay
+[ $NAPI_GET = 1 ] && run_xdp_only
 lib_done
