@@ -13,15 +13,26 @@
 #include "napitune.h"
 #include "netlink.h"
 
-uint32_t napitune_interfaces(const struct config *cfg, char (*names)[IF_NAMESIZE], uint32_t max)
+uint32_t napitune_interfaces(const struct config *cfg, char (*names)[IF_NAMESIZE], uint32_t max,
+			     bool *all_found)
 {
 	struct netlink_link link;
+	char ifname[IF_NAMESIZE];
 	bool wildcard = false;
-	uint32_t i, n = 0, kept = 0;
+	uint32_t i, j, n = 0, kept = 0;
 
+	*all_found = true;
 	for (i = 0; i < cfg->n_relays; i++)
-		n = netlink_addrs_ifnames(cfg->relays[i].listen, cfg->relays[i].n_listen, names, n,
-					  max, &wildcard);
+		for (j = 0; j < cfg->relays[i].n_listen; j++) {
+			const struct addr *a = &cfg->relays[i].listen[j];
+
+			if (addr_is_any(a))
+				wildcard = true;
+			else if (!netlink_ifname_of_addr(a, ifname))
+				n = netlink_ifname_add(names, n, max, ifname);
+			else
+				*all_found = false; /* on no interface now (or not known) */
+		}
 	/* A wildcard listener takes what arrives anywhere: the filtered interfaces are where
 	 * its traffic is known to arrive. */
 	for (i = 0; wildcard && cfg->filter.mode != FILTER_MODE_OFF && i < cfg->filter.n_interfaces;
@@ -112,7 +123,9 @@ static struct napitune_dev *napitune_dev_entry(struct napitune_saved *s, int ifi
 	return &s->devs[i];
 }
 
-/* Forgets s->devs[di] with its instances and threads, and closes its files. */
+/* Forgets s->devs[di] with its instances and threads, and closes its files: only when it is
+ * gone or no longer a listen interface (a thread that is no longer root cannot open them
+ * again). */
 static void napitune_dev_forget(struct napitune_saved *s, uint32_t di)
 {
 	struct napitune_dev *d = &s->devs[di];
@@ -128,11 +141,11 @@ static void napitune_dev_forget(struct napitune_saved *s, uint32_t di)
 			s->pins[i] = s->pins[--s->n_pins];
 		else
 			i++;
-	if (d->values) {
+	if (d->values_open) {
 		close(d->fd_defer);
 		close(d->fd_gro);
 	}
-	if (d->threaded)
+	if (d->threaded_open)
 		close(d->fd_threaded);
 	*d = s->devs[--s->n_devs];
 }
@@ -186,8 +199,8 @@ static void napitune_napi_prune(struct napitune_saved *s, const struct napitune_
 	}
 }
 
-/* v to d's device files (sysfs), opened (kept open) and their values noted the first time.
- * Returns 0 or -errno. */
+/* v to d's device files (sysfs), opened the first time (and kept open until d is forgotten),
+ * their values noted when they are not yet. Returns 0 or -errno. */
 static int napitune_set_device(struct napitune_dev *d, const struct napi_values *v)
 {
 	int ret;
@@ -196,6 +209,8 @@ static int napitune_set_device(struct napitune_dev *d, const struct napi_values 
 		ret = napi_get_device(d->name, &d->before);
 		if (ret)
 			return ret;
+	}
+	if (!d->values_open) {
 		d->fd_defer = napi_sysfs_open(d->name, "napi_defer_hard_irqs");
 		if (d->fd_defer < 0)
 			return d->fd_defer;
@@ -204,22 +219,21 @@ static int napitune_set_device(struct napitune_dev *d, const struct napi_values 
 			ret = d->fd_gro;
 			goto err_close_defer;
 		}
+		d->values_open = true;
 	}
 	ret = napi_sysfs_put(d->fd_defer, v->defer_hard_irqs);
 	if (ret && !d->values)
-		goto err_close_gro; /* nothing changed: nothing to put back */
+		return ret; /* nothing changed: nothing to put back */
 	d->values = true;
 	return ret ? ret : napi_sysfs_put(d->fd_gro, v->gro_flush_timeout);
 
-err_close_gro:
-	close(d->fd_gro);
 err_close_defer:
 	close(d->fd_defer);
 	return ret;
 }
 
-/* Switches d's device to threaded NAPI; the first time, when it was off, notes that and keeps
- * the file open. Returns 0 or -errno. */
+/* Switches d's device to threaded NAPI through its file, opened the first time (and kept open
+ * until d is forgotten); notes when it was off. Returns 0 or -errno. */
 static int napitune_threaded_on(struct napitune_dev *d)
 {
 	bool was_off;
@@ -228,16 +242,17 @@ static int napitune_threaded_on(struct napitune_dev *d)
 	if (d->threaded)
 		return napi_sysfs_put(d->fd_threaded, 1);
 	was_off = napi_get_threaded(d->name) == 0;
-	fd = napi_sysfs_open(d->name, "threaded");
-	if (fd < 0)
-		return fd;
-	ret = napi_sysfs_put(fd, 1);
-	if (ret || !was_off) {
-		close(fd); /* nothing to put back */
-		return ret;
+	if (!d->threaded_open) {
+		fd = napi_sysfs_open(d->name, "threaded");
+		if (fd < 0)
+			return fd;
+		d->fd_threaded = fd;
+		d->threaded_open = true;
 	}
-	d->threaded = true;
-	d->fd_threaded = fd;
+	ret = napi_sysfs_put(d->fd_threaded, 1);
+	if (ret)
+		return ret;
+	d->threaded = was_off; /* else nothing to put back */
 	return 0;
 }
 
@@ -281,9 +296,7 @@ static int napitune_put_values(struct napitune_saved *s, struct napitune_dev *d,
 		return ret;
 	err = napi_sysfs_put(d->fd_defer, d->before.defer_hard_irqs);
 	err = err ? err : napi_sysfs_put(d->fd_gro, d->before.gro_flush_timeout);
-	close(d->fd_defer);
-	close(d->fd_gro);
-	d->values = false;
+	d->values = false; /* (the files stay open: a reload may set values again) */
 	if (!err) {
 		napitune_say(t, "%s", napitune_sep(t));
 		napitune_values_text(t, &d->before, false);
@@ -359,19 +372,48 @@ static void napitune_put_dev(struct napitune_saved *s, uint32_t di, const char *
 	napitune_dev_forget(s, di);
 }
 
-/* Interfaces noted in s that are no longer among names[0..n) get back what they had (one
- * that is gone is forgotten). */
-static void napitune_leave(struct napitune_saved *s, char (*names)[IF_NAMESIZE], uint32_t n)
+/* Whether something of d is noted to put back. */
+static bool napitune_dev_noted(const struct napitune_saved *s, const struct napitune_dev *d)
 {
+	uint32_t i;
+
+	if (d->values || d->threaded)
+		return true;
+	for (i = 0; i < s->n_napis; i++)
+		if (s->napis[i].ifindex == d->ifindex)
+			return true;
+	for (i = 0; i < s->n_pins; i++)
+		if (s->pins[i].ifindex == d->ifindex)
+			return true;
+	return false;
+}
+
+/* Interfaces noted in s that are no longer among names[0..n) get back what they had (one
+ * that is gone is forgotten). Unless all_found: a listen address that is on no interface for
+ * a moment (a link flap that takes IPv6 addresses, a moving address) may come back to one of
+ * them, which keeps its settings (and its files) meanwhile. */
+static void napitune_leave(struct napitune_saved *s, char (*names)[IF_NAMESIZE], uint32_t n,
+			   bool all_found)
+{
+	char now[IF_NAMESIZE];
 	uint32_t i, j;
 
 	for (i = 0; i < s->n_devs;) {
-		for (j = 0; j < n && (int)if_nametoindex(names[j]) != s->devs[i].ifindex; j++)
+		struct napitune_dev *d = &s->devs[i];
+
+		for (j = 0; j < n && (int)if_nametoindex(names[j]) != d->ifindex; j++)
 			;
-		if (j < n)
+		if (j < n) {
 			i++;
-		else
+		} else if (!all_found && if_indextoname((unsigned int)d->ifindex, now)) {
+			if (napitune_dev_noted(s, d))
+				log_info("napi: %s keeps its napi settings: a listen address is on no "
+					 "interface now, and may come back to it",
+					 now);
+			i++;
+		} else {
 			napitune_put_dev(s, i, " (no longer a listen interface)");
+		}
 	}
 }
 
@@ -748,7 +790,8 @@ int napitune_apply(const struct config *cfg, const int *cpus, uint32_t n_cpus,
 		   struct napitune_report *report, struct napitune_saved *saved)
 {
 	char names[NAPITUNE_MAX_IFACES][IF_NAMESIZE];
-	uint32_t i, n = napitune_interfaces(cfg, names, NAPITUNE_MAX_IFACES);
+	bool all_found;
+	uint32_t i, n = napitune_interfaces(cfg, names, NAPITUNE_MAX_IFACES, &all_found);
 	int ret = 0, err;
 
 	report->n = 0;
@@ -765,7 +808,7 @@ int napitune_apply(const struct config *cfg, const int *cpus, uint32_t n_cpus,
 			i++;
 		else
 			saved->pins[i] = saved->pins[--saved->n_pins];
-	napitune_leave(saved, names, n);
+	napitune_leave(saved, names, n, all_found);
 	for (i = 0; i < n; i++) {
 		err =
 		    napitune_one(cfg, names[i], cpus, n_cpus, &report->ifaces[report->n++], saved);

@@ -15,7 +15,11 @@
 # thread as it was. Once more where the device was not threaded: the relay turns it on and
 # its exit off again. Once on a veth with GRO off, whose only NAPI instance is the one the
 # relay's XDP filter makes: the exit switches threaded NAPI off before the program leaves.
-# Before Linux 6.9 only the first two threaded cases run.
+# Twice with the relay switching to nobody after its start (its admin thread cannot open the
+# sysfs files then): a reload to the defaults and one back to values still write the device's
+# files (GRO off: no instance), and a listen address gone from the interface during a reload
+# and back leaves it threaded, at the values. Before Linux 6.9 only the first two threaded
+# cases run.
 . "$(dirname "$0")/lib.sh"
 lib_topology
 command -v ethtool >/dev/null || lib_skip "ethtool not found"
@@ -415,6 +419,100 @@ run_xdp_only()
 	lib_nsx "$NS_R" ethtool -K "$IF_RC" gro on >/dev/null
 }
 
+# nobody_conf DEFER GRO THREADED: napi_conf for a relay that switches to nobody after its
+# start (its reloads read the file as nobody).
+nobody_conf()
+{
+	napi_conf "$@"
+	echo 'user = "nobody";' >>"$conf"
+	chmod 644 "$conf"
+}
+
+# sysfs_values: "DEFER GRO" as IF_RC's sysfs files hold them.
+sysfs_values()
+{
+	echo "$(lib_nsx "$NS_R" cat /sys/class/net/$IF_RC/napi_defer_hard_irqs)" \
+		"$(lib_nsx "$NS_R" cat /sys/class/net/$IF_RC/gro_flush_timeout)"
+}
+sysfs_values_are() { [ "$(sysfs_values)" = "$1" ]; }
+
+# Once, the relay switching to nobody after its start, so that its admin thread can no longer
+# open the sysfs files (root's): a veth with GRO off has no NAPI instance, and the values go to
+# the device's files. A reload back to the defaults puts them back; a reload to values again
+# must still write them, through the files the start opened.
+run_nobody_sysfs()
+{
+	lib_case_begin napi-nobody-sysfs io_uring 4
+	lib_case_echo
+	nobody_conf 2 200000 false
+	lib_nsx "$NS_R" ethtool -K "$IF_RC" gro off >/dev/null && [ -z "$(napi_show id)" ] &&
+		preset_values ||
+		lib_case_fail "$c cannot leave $IF_RC without a NAPI instance, at $PRE"
+	if ! lib_relay_start "$conf"; then
+		lib_case_fail "$c relay did not start"
+		lib_case_stop_helpers
+		return
+	fi
+	sysfs_values_are "2 200000" ||
+		lib_case_fail "$c after the start $IF_RC's sysfs values are $(sysfs_values)"
+	nobody_conf 0 0 false
+	lib_relay_hup || lib_case_fail "$c no reload to the defaults"
+	sysfs_values_are "$PRE" ||
+		lib_case_fail "$c after a reload to the defaults $IF_RC's sysfs values are" \
+			"$(sysfs_values), want $PRE"
+	nobody_conf 5 100000 false
+	lib_relay_hup || lib_case_fail "$c no reload to values again"
+	if sysfs_values_are "5 100000"; then
+		lib_case_ok "$c as nobody, a reload to values after one to the defaults: $IF_RC's" \
+			"sysfs values 5 100000"
+	else
+		lib_case_fail "$c as nobody, after a reload to the defaults and one to 5 100000" \
+			"$IF_RC's sysfs values are $(sysfs_values)"
+	fi
+	lib_case_end
+	lib_nsx "$NS_R" ethtool -K "$IF_RC" gro on >/dev/null
+}
+
+# Once, the relay switching to nobody: its listen address leaves the interface for a moment
+# (a moving address) while a reload runs, and comes back. The interface stays tuned (its
+# settings are not put back for a moment and then found closed to nobody): threaded NAPI and
+# the values are still in force after the address is back and a reload ran.
+run_nobody_addr_gone()
+{
+	local cpu
+	lib_case_begin napi-nobody-addr io_uring 4
+	lib_case_echo
+	cpu=$(taskset -pc $$ | sed 's/.*: //; s/.*[,-]//')
+	nobody_conf 2 200000 true
+	echo "cpus = [ $cpu ];" >>"$conf"
+	lib_nsx "$NS_R" sh -c "echo 0 > /sys/class/net/$IF_RC/threaded" && preset_values ||
+		lib_case_fail "$c cannot make $IF_RC not threaded, at $PRE"
+	if ! lib_relay_start "$conf"; then
+		lib_case_fail "$c relay did not start"
+		lib_case_stop_helpers
+		return
+	fi
+	[ "$(threaded)" = 1 ] && values_are "2 200000" ||
+		lib_case_fail "$c after the start $IF_RC's threaded is '$(threaded)', values" \
+			"$(values), want 1 and 2 200000"
+	lib_nsx "$NS_R" ip addr del "$RELAY_IP/24" dev "$IF_RC"
+	lib_relay_hup || lib_case_fail "$c no reload while the address is gone"
+	lib_relay_log_current | grep -q "napi: $IF_RC keeps its napi settings: a listen address" ||
+		lib_case_fail "$c no 'napi: $IF_RC keeps its napi settings' after the reload"
+	lib_nsx "$NS_R" ip addr add "$RELAY_IP/24" dev "$IF_RC"
+	lib_relay_hup || lib_case_fail "$c no reload once the address is back"
+	if [ "$(threaded)" = 1 ] && values_are "2 200000"; then
+		lib_case_ok "$c as nobody, $RELAY_IP gone from $IF_RC during a reload and back:" \
+			"threaded 1, values 2 200000"
+	else
+		lib_case_fail "$c as nobody, after $RELAY_IP left $IF_RC during a reload and came" \
+			"back, threaded is '$(threaded)', values $(values), want 1 and 2 200000"
+	fi
+	relays 46990
+	lib_case_end
+	put_back "put back .*threaded off"
+}
+
 if [ $NAPI_GET = 1 ]; then
 	for backend in $(lib_backends); do
 		for fam in 4 6; do
@@ -425,4 +523,10 @@ fi
 run_threaded
 run_threaded_by_relay
 [ $NAPI_GET = 1 ] && run_xdp_only
+if ! id -u nobody >/dev/null 2>&1; then
+	lib_log "no user 'nobody': the cases as nobody do not run"
+elif [ $NAPI_GET = 1 ]; then
+	run_nobody_sysfs
+	run_nobody_addr_gone
+fi
 lib_done
