@@ -257,8 +257,8 @@ static int napitune_threaded_on(struct napitune_dev *d)
 }
 
 /* Puts back the per-NAPI values noted for d's instances (those still there) and its
- * device's, forgets them, and says in t what they are back at. Returns 0 or the first -errno
- * (logged). */
+ * device's, forgets those put back (or gone), and says in t what they are back at; one that
+ * failed stays noted, to be tried again. Returns 0 or the first -errno (logged). */
 static int napitune_put_values(struct napitune_saved *s, struct napitune_dev *d,
 			       struct napitune_iface *t)
 {
@@ -283,6 +283,8 @@ static int napitune_put_values(struct napitune_saved *s, struct napitune_dev *d,
 			log_warn("napi: %s: NAPI_SET of instance %" PRIu32 "'s values back: %s",
 				 d->name, p->id, strerror(-err));
 			ret = ret ? ret : err;
+			i++;
+			continue;
 		}
 		*p = s->napis[--s->n_napis];
 	}
@@ -296,7 +298,8 @@ static int napitune_put_values(struct napitune_saved *s, struct napitune_dev *d,
 		return ret;
 	err = napi_sysfs_put(d->fd_defer, d->before.defer_hard_irqs);
 	err = err ? err : napi_sysfs_put(d->fd_gro, d->before.gro_flush_timeout);
-	d->values = false; /* (the files stay open: a reload may set values again) */
+	/* (the files stay open: a reload may set values again) */
+	d->values = err && err != -ENODEV;
 	if (!err) {
 		napitune_say(t, "%s", napitune_sep(t));
 		napitune_values_text(t, &d->before, false);
@@ -311,13 +314,16 @@ static int napitune_put_values(struct napitune_saved *s, struct napitune_dev *d,
 }
 
 /* The CPUs back for d's pinned threads that are still NAPI threads on the CPU ringrelay gave
- * them; forgets them. Returns how many were put back. */
-static int napitune_put_pins(struct napitune_saved *s, const struct napitune_dev *d)
+ * them; forgets them, but for those that failed (*failed: how many; logged), to be tried
+ * again. Returns how many were put back. */
+static int napitune_put_pins(struct napitune_saved *s, const struct napitune_dev *d,
+			     int *failed)
 {
 	cpu_set_t now;
 	int n = 0, err;
 	uint32_t i;
 
+	*failed = 0;
 	for (i = 0; i < s->n_pins;) {
 		struct napitune_pin *p = &s->pins[i];
 
@@ -328,11 +334,14 @@ static int napitune_put_pins(struct napitune_saved *s, const struct napitune_dev
 		if (napi_thread_is_napi(p->pid) && !napi_affinity_get(p->pid, &now) &&
 		    CPU_COUNT(&now) == 1 && CPU_ISSET(p->cpu, &now)) {
 			err = napi_affinity_set(p->pid, &p->before);
-			if (err)
+			if (err) {
 				log_warn("napi: %s: CPUs back for NAPI thread %d: %s", d->name,
 					 (int)p->pid, strerror(-err));
-			else
-				n++;
+				(*failed)++;
+				i++;
+				continue;
+			}
+			n++;
 		}
 		*p = s->pins[--s->n_pins];
 	}
@@ -340,22 +349,25 @@ static int napitune_put_pins(struct napitune_saved *s, const struct napitune_dev
 }
 
 /* Puts back all that is noted for s->devs[di], in one log line that ends with why, and
- * forgets it; an interface that is gone is only forgotten. */
-static void napitune_put_dev(struct napitune_saved *s, uint32_t di, const char *why)
+ * forgets it; an interface that is gone is only forgotten. Unless last, what failed (logged)
+ * stays noted, with the interface's files, to be tried again (the next time the interface is
+ * left, and at exit). Returns whether s->devs[di] was forgotten. */
+static bool napitune_put_dev(struct napitune_saved *s, uint32_t di, const char *why, bool last)
 {
 	struct napitune_dev *d = &s->devs[di];
 	struct napitune_iface t = {.what = ""};
 	char now[IF_NAMESIZE];
-	int pins, err;
+	int pins, failed, err;
 
 	if (!if_indextoname((unsigned int)d->ifindex, now)) {
 		log_debug("napi: %s is gone: nothing of it to put back", d->name);
 		napitune_dev_forget(s, di);
-		return;
+		return true;
 	}
 	snprintf(d->name, sizeof(d->name), "%s", now);
-	pins = napitune_put_pins(s, d);
-	napitune_put_values(s, d, &t);
+	pins = napitune_put_pins(s, d, &failed);
+	if (napitune_put_values(s, d, &t))
+		failed++;
 	if (pins)
 		napitune_say(&t, "%sCPUs of %d NAPI thread%s", napitune_sep(&t), pins,
 			     pins == 1 ? "" : "s");
@@ -366,10 +378,18 @@ static void napitune_put_dev(struct napitune_saved *s, uint32_t di, const char *
 		else if (err != -ENODEV)
 			log_warn("napi: %s: /sys/class/net/%s/threaded back to 0: %s", d->name,
 				 d->name, strerror(-err));
+		d->threaded = err && err != -ENODEV;
+		failed += d->threaded;
 	}
 	if (t.what[0])
 		log_info("napi: %s: put back %s%s", d->name, t.what, why);
+	if (failed && !last) {
+		log_notice("napi: %s: what could not be put back is tried again later, and at exit",
+			   d->name);
+		return false;
+	}
 	napitune_dev_forget(s, di);
+	return true;
 }
 
 /* Whether something of d is noted to put back. */
@@ -411,8 +431,8 @@ static void napitune_leave(struct napitune_saved *s, char (*names)[IF_NAMESIZE],
 					 "interface now, and may come back to it",
 					 now);
 			i++;
-		} else {
-			napitune_put_dev(s, i, " (no longer a listen interface)");
+		} else if (!napitune_put_dev(s, i, " (no longer a listen interface)", false)) {
+			i++; /* kept: what failed is tried again */
 		}
 	}
 }
@@ -627,7 +647,7 @@ void napitune_restore(struct napitune_saved *s)
 {
 	napitune_restore_nice(s);
 	while (s->n_devs)
-		napitune_put_dev(s, s->n_devs - 1, "");
+		napitune_put_dev(s, s->n_devs - 1, "", true);
 }
 
 bool napitune_any_saved(const struct napitune_saved *s)

@@ -18,8 +18,9 @@
 # Twice with the relay switching to nobody after its start (its admin thread cannot open the
 # sysfs files then): a reload to the defaults and one back to values still write the device's
 # files (GRO off: no instance), and a listen address gone from the interface during a reload
-# and back leaves it threaded, at the values. Before Linux 6.9 only the first two threaded
-# cases run.
+# and back leaves it threaded, at the values. Once where switching threaded NAPI off fails
+# when a reload leaves the interface (no NAPI instance then): the exit tries again, and the
+# device is not left threaded. Before Linux 6.9 only the first two threaded cases run.
 . "$(dirname "$0")/lib.sh"
 lib_topology
 command -v ethtool >/dev/null || lib_skip "ethtool not found"
@@ -428,6 +429,47 @@ nobody_conf()
 	chmod 644 "$conf"
 }
 
+# Once: the relay switches IF_RC to threaded NAPI; its NAPI instance goes away (GRO off; the
+# device stays threaded), and a reload moves the listen address to IF_RU: IF_RC is no longer a
+# listen interface, and switching its threaded NAPI off fails (no instance). That is kept and
+# tried again at the exit, when the instance is back (GRO on): the device is not left
+# threaded.
+run_put_back_failed()
+{
+	local cpu
+	lib_case_begin napi-put-back-failed io_uring 4
+	lib_case_echo
+	cpu=$(taskset -pc $$ | sed 's/.*: //; s/.*[,-]//')
+	napi_conf 2 200000 true
+	echo "cpus = [ $cpu ];" >>"$conf"
+	lib_nsx "$NS_R" sh -c "echo 0 > /sys/class/net/$IF_RC/threaded" && preset_values ||
+		lib_case_fail "$c cannot make $IF_RC not threaded, at $PRE"
+	if ! lib_relay_start "$conf"; then
+		lib_case_fail "$c relay did not start"
+		lib_case_stop_helpers
+		return
+	fi
+	[ "$(threaded)" = 1 ] ||
+		lib_case_fail "$c after the start $IF_RC's threaded is '$(threaded)', want 1"
+	lib_nsx "$NS_R" ethtool -K "$IF_RC" gro off >/dev/null
+	to=$(ep "$RELAY_UP_IP" 5000) napi_conf 2 200000 true
+	echo "cpus = [ $cpu ];" >>"$conf"
+	lib_relay_hup || lib_case_fail "$c no reload to a listen address on $IF_RU"
+	if lib_relay_log_current | grep -q "napi: $IF_RC: .*threaded back to 0: "; then
+		lib_case_ok "$c $IF_RC without a NAPI instance: threaded NAPI could not go off"
+	else
+		lib_case_fail "$c no 'napi: $IF_RC: ... threaded back to 0: ...' after the reload"
+	fi
+	lib_nsx "$NS_R" ethtool -K "$IF_RC" gro on >/dev/null
+	lib_case_end
+	if [ "$(threaded)" = 0 ]; then
+		lib_case_ok "$c the relay's exit switched $IF_RC's threaded NAPI off, which a" \
+			"reload could not"
+	else
+		lib_case_fail "$c after the exit $IF_RC's threaded is '$(threaded)', want 0"
+	fi
+}
+
 # sysfs_values: "DEFER GRO" as IF_RC's sysfs files hold them.
 sysfs_values()
 {
@@ -522,7 +564,10 @@ if [ $NAPI_GET = 1 ]; then
 fi
 run_threaded
 run_threaded_by_relay
-[ $NAPI_GET = 1 ] && run_xdp_only
+if [ $NAPI_GET = 1 ]; then
+	run_xdp_only
+	run_put_back_failed
+fi
 if ! id -u nobody >/dev/null 2>&1; then
 	lib_log "no user 'nobody': the cases as nobody do not run"
 elif [ $NAPI_GET = 1 ]; then
