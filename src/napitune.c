@@ -181,8 +181,12 @@ static int napitune_set_napi(struct napitune_saved *s, const struct napitune_dev
 	return 0;
 }
 
-/* Forgets the instances noted for d that are not among ni[0..n): gone (a link change or an
- * XDP attach re-makes them, with new ids). */
+/* Forgets the instances noted for d that are not among ni[0..n), all of d's instances: only to
+ * make room in a full table. NAPI ids are not reused for another instance, so one that is not
+ * listed is absent, for good (veth and other drivers re-make their instances, with new ids,
+ * at a link change or an XDP attach) or for a while: since Linux 6.13 drivers that keep their
+ * instances' ids and settings across a link down and up bring it back with ringrelay's
+ * values, which only its note can put back. */
 static void napitune_napi_prune(struct napitune_saved *s, const struct napitune_dev *d,
 				const struct napi_instance *ni, int n)
 {
@@ -439,10 +443,11 @@ static void napitune_leave(struct napitune_saved *s, char (*names)[IF_NAMESIZE],
 
 /* The per-NAPI values on every instance, or the device's sysfs files when the kernel has no
  * NAPI_SET or there is no instance (a new instance starts from the device's values); all
- * three at their default (0) put back what ringrelay changed. */
+ * three at their default (0) put back what ringrelay changed. complete: ni[0..n) are all of
+ * d's instances. */
 static int napitune_values(struct napitune_iface *f, const struct napi_conf *c,
-			   const struct napi_instance *ni, int n, struct napitune_saved *s,
-			   struct napitune_dev *d)
+			   const struct napi_instance *ni, int n, bool complete,
+			   struct napitune_saved *s, struct napitune_dev *d)
 {
 	bool listed = !f->by_iterator; /* else: no NAPI_GET, so no NAPI_SET either */
 	struct napi_values v = {.defer_hard_irqs = c->defer_hard_irqs,
@@ -450,6 +455,7 @@ static int napitune_values(struct napitune_iface *f, const struct napi_conf *c,
 				.irq_suspend_timeout = c->irq_suspend_timeout};
 	struct napitune_iface back = {.what = ""};
 	int i, set = 0, ret = n > 0 && listed ? 0 : -EOPNOTSUPP;
+	bool pruned = false;
 
 	/* All three 0 (the default) leave the device as its administrator set it: what
 	 * ringrelay changed goes back. */
@@ -463,6 +469,11 @@ static int napitune_values(struct napitune_iface *f, const struct napi_conf *c,
 	}
 	for (i = 0; i < n && !ret; i++) {
 		ret = napitune_set_napi(s, d, &ni[i], &v);
+		if (ret == -ENOSPC && complete && !pruned) {
+			napitune_napi_prune(s, d, ni, n);
+			pruned = true;
+			ret = napitune_set_napi(s, d, &ni[i], &v);
+		}
 		if (!ret)
 			set++;
 		else if (ret == -ENOSPC)
@@ -782,9 +793,8 @@ static int napitune_one(const struct config *cfg, const char *name, const int *c
 		if (!err)
 			napithreads_fill_pids(ifindex, ni, n);
 	}
-	if (listed)
-		napitune_napi_prune(s, d, ni, n);
-	ret = napitune_values(f, c, ni, n, s, d);
+	/* (instances noted and not listed now stay noted: they may come back) */
+	ret = napitune_values(f, c, ni, n, listed, s, d);
 	if (c->threaded && n > 0 && napitune_all_threaded(ni, n)) {
 		err = napitune_pin(f, ni, n, cpus, n_cpus, s, d);
 		ret = ret ? ret : err;
