@@ -150,28 +150,37 @@ static void napitune_dev_forget(struct napitune_saved *s, uint32_t di)
 	*d = s->devs[--s->n_devs];
 }
 
-/* NAPI_SET of v on instance ni of d, noting the values it had the first time. Returns 0,
- * -ENOSPC when s cannot note them (it is left as it is), or napi_set's -errno. */
+/* Whether instance id of d is noted in s. */
+static bool napitune_napi_noted(const struct napitune_saved *s, const struct napitune_dev *d,
+				uint32_t id)
+{
+	uint32_t i;
+
+	for (i = 0; i < s->n_napis && (s->napis[i].ifindex != d->ifindex || s->napis[i].id != id);
+	     i++)
+		;
+	return i < s->n_napis;
+}
+
+/* NAPI_SET of v on instance ni of d, noting the values it had the first time. Returns 0, 1
+ * when it set them but s is full (not noted: they will not be put back), or napi_set's
+ * -errno. */
 static int napitune_set_napi(struct napitune_saved *s, const struct napitune_dev *d,
 			     const struct napi_instance *ni, const struct napi_values *v)
 {
 	struct napitune_napi *e;
-	uint32_t i;
 	int ret;
 
-	for (i = 0;
-	     i < s->n_napis && (s->napis[i].ifindex != d->ifindex || s->napis[i].id != ni->id); i++)
-		;
-	if (i < s->n_napis)
+	if (napitune_napi_noted(s, d, ni->id))
 		return napi_set(ni->id, v);
 	/* NAPI_GET reports the values since Linux 6.13, which brought NAPI_SET */
 	if (!ni->has_values)
 		return -EOPNOTSUPP;
-	if (s->n_napis == NAPITUNE_MAX_SAVED)
-		return -ENOSPC;
 	ret = napi_set(ni->id, v);
 	if (ret)
 		return ret;
+	if (s->n_napis == NAPITUNE_MAX_SAVED)
+		return 1;
 	e = &s->napis[s->n_napis++];
 	e->ifindex = d->ifindex;
 	e->id = ni->id;
@@ -454,8 +463,8 @@ static int napitune_values(struct napitune_iface *f, const struct napi_conf *c,
 				.gro_flush_timeout = c->gro_flush_timeout,
 				.irq_suspend_timeout = c->irq_suspend_timeout};
 	struct napitune_iface back = {.what = ""};
-	int i, set = 0, ret = n > 0 && listed ? 0 : -EOPNOTSUPP;
-	bool pruned = false;
+	int i, set = 0, unnoted = 0, ret = n > 0 && listed ? 0 : -EOPNOTSUPP;
+	uint32_t new = 0;
 
 	/* All three 0 (the default) leave the device as its administrator set it: what
 	 * ringrelay changed goes back. */
@@ -467,18 +476,20 @@ static int napitune_values(struct napitune_iface *f, const struct napi_conf *c,
 			napitune_say(f, "per-NAPI values left as they are");
 		return ret;
 	}
-	for (i = 0; i < n && !ret; i++) {
+	for (i = 0; i < n; i++)
+		new += !napitune_napi_noted(s, d, ni[i].id);
+	if (complete && s->n_napis + new > NAPITUNE_MAX_SAVED)
+		napitune_napi_prune(s, d, ni, n); /* room for them */
+	for (i = 0; i < n && ret >= 0; i++) {
 		ret = napitune_set_napi(s, d, &ni[i], &v);
-		if (ret == -ENOSPC && complete && !pruned) {
-			napitune_napi_prune(s, d, ni, n);
-			pruned = true;
-			ret = napitune_set_napi(s, d, &ni[i], &v);
-		}
-		if (!ret)
-			set++;
-		else if (ret == -ENOSPC)
-			ret = 0; /* not noted: left as it is */
+		unnoted += ret > 0;
+		set += ret >= 0;
 	}
+	if (unnoted)
+		log_warn("napi: %s: per-NAPI values set on %d NAPI instance%s that will not be put "
+			 "back: ringrelay notes the values of %d instances at most",
+			 f->name, unnoted, unnoted == 1 ? "" : "s", NAPITUNE_MAX_SAVED);
+	ret = ret > 0 ? 0 : ret;
 	if (!ret) {
 		napitune_values_text(f, &v, true);
 		napitune_say(f, " on %d NAPI instance%s", set, set == 1 ? "" : "s");
@@ -513,7 +524,7 @@ static int napitune_values(struct napitune_iface *f, const struct napi_conf *c,
 }
 
 /* Thread pid (of d's instance) pinned to cpu, noting the CPUs it had the first time. Returns
- * 0, -ENOSPC when s cannot note them (it is left where it is), or -errno. */
+ * 0, 1 when it pinned it but s is full (not noted: they will not be put back), or -errno. */
 static int napitune_pin_one(struct napitune_saved *s, const struct napitune_dev *d, pid_t pid,
 			    int cpu)
 {
@@ -522,8 +533,10 @@ static int napitune_pin_one(struct napitune_saved *s, const struct napitune_dev 
 
 	for (i = 0; i < s->n_pins && s->pins[i].pid != pid; i++)
 		;
-	if (i == NAPITUNE_MAX_PINNED)
-		return -ENOSPC;
+	if (i == NAPITUNE_MAX_PINNED) {
+		ret = napi_pin(pid, cpu);
+		return ret ? ret : 1;
+	}
 	if (i == s->n_pins) {
 		ret = napi_affinity_get(pid, &s->pins[i].before);
 		if (ret)
@@ -546,7 +559,7 @@ static int napitune_pin(struct napitune_iface *f, const struct napi_instance *ni
 			const int *cpus, uint32_t n_cpus, struct napitune_saved *s,
 			const struct napitune_dev *d)
 {
-	int i, ret = 0, err;
+	int i, ret = 0, err, unnoted = 0;
 
 	napitune_say(f, ", threaded on (");
 	for (i = 0; i < n && n_cpus; i++) {
@@ -554,8 +567,10 @@ static int napitune_pin(struct napitune_iface *f, const struct napi_instance *ni
 		int cpu = cpus[(uint32_t)i % n_cpus];
 
 		err = pid > 0 ? napitune_pin_one(s, d, pid, cpu) : (int)pid;
-		if (err == -ENOSPC)
-			continue; /* not noted: left where it is */
+		if (err > 0) {
+			unnoted++;
+			err = 0;
+		}
 		if (err) {
 			log_warn("napi: %s: pin the thread of NAPI instance %" PRIu32
 				 " to CPU %d: %s%s",
@@ -568,12 +583,15 @@ static int napitune_pin(struct napitune_iface *f, const struct napi_instance *ni
 			     cpu);
 	}
 	napitune_say(f, ")");
+	if (unnoted)
+		log_warn("napi: %s: %d NAPI thread%s pinned that will not get their CPUs back: "
+			 "ringrelay notes those of %d threads at most",
+			 f->name, unnoted, unnoted == 1 ? "" : "s", NAPITUNE_MAX_PINNED);
 	return ret;
 }
 
 /* Thread pid's entry in s's nice values, a new one (before = set: nothing to put back yet)
- * when it has none, or NULL when they are full: a thread that could not be put back is left
- * as it is. */
+ * when it has none, or NULL when they are full (its value will not be put back). */
 static struct napitune_thread *napitune_entry(struct napitune_saved *s, pid_t pid, bool *is_new)
 {
 	uint32_t i;
@@ -595,7 +613,7 @@ static struct napitune_thread *napitune_entry(struct napitune_saved *s, pid_t pi
 static int napitune_nice(struct napitune_iface *f, const struct napi_instance *ni, int n,
 			 const int *cpus, uint32_t n_cpus, int nice, struct napitune_saved *s)
 {
-	int i, done = 0, ret = 0, err, before;
+	int i, done = 0, unnoted = 0, ret = 0, err, before;
 	struct napitune_thread *e;
 	bool is_new;
 
@@ -605,11 +623,10 @@ static int napitune_nice(struct napitune_iface *f, const struct napi_instance *n
 		if (pid <= 0 || !napi_thread_on_cpus(pid, cpus, n_cpus))
 			continue;
 		err = napi_thread_nice_get(pid, &before);
+		e = NULL;
 		if (!err) {
 			e = napitune_entry(s, pid, &is_new);
-			if (!e)
-				continue;
-			if (is_new)
+			if (e && is_new)
 				e->before = e->set = before; /* nothing to put back unless set */
 			if (before != nice)
 				err = napi_thread_nice_set(pid, nice);
@@ -624,12 +641,19 @@ static int napitune_nice(struct napitune_iface *f, const struct napi_instance *n
 			ret = ret ? ret : err;
 			continue;
 		}
-		e->set = nice;
+		if (e)
+			e->set = nice;
+		else
+			unnoted += before != nice;
 		done++;
 	}
 	if (done)
 		napitune_say(f, ", %d NAPI thread%s on worker CPUs at nice %d", done,
 			     done == 1 ? "" : "s", nice);
+	if (unnoted)
+		log_warn("napi: %s: %d NAPI thread%s at nice %d that will not get their value back: "
+			 "ringrelay notes those of %d threads at most",
+			 f->name, unnoted, unnoted == 1 ? "" : "s", nice, NAPITUNE_MAX_THREADS);
 	return ret;
 }
 

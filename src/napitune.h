@@ -45,9 +45,10 @@ struct napitune_report {
 	uint32_t n;
 };
 
-#define NAPITUNE_MAX_THREADS 1024 /* more are left as they are */
-#define NAPITUNE_MAX_SAVED 1024	  /* NAPI instances whose values are remembered; ditto */
-#define NAPITUNE_MAX_PINNED 256	  /* NAPI threads whose CPUs are remembered; ditto */
+/* How many ringrelay notes; more are set all the same, and not put back (one warning). */
+#define NAPITUNE_MAX_THREADS 1024 /* NAPI threads whose nice values are remembered */
+#define NAPITUNE_MAX_SAVED 1024	  /* NAPI instances whose values are remembered */
+#define NAPITUNE_MAX_PINNED 256	  /* NAPI threads whose CPUs are remembered */
 
 /* A NAPI thread napi.thread_nice met: the nice value it had and the one it was given. */
 struct napitune_thread {

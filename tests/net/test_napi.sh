@@ -20,7 +20,10 @@
 # files (GRO off: no instance), and a listen address gone from the interface during a reload
 # and back leaves it threaded, at the values. Once where switching threaded NAPI off fails
 # when a reload leaves the interface (no NAPI instance then): the exit tries again, and the
-# device is not left threaded. Before Linux 6.9 only the first two threaded cases run.
+# device is not left threaded. Once with more NAPI instances (1024) and threads (256) on other
+# veths before it than ringrelay notes: the listen interface still gets the values and its
+# thread the worker's CPU, with a warning that they will not be put back (Linux 6.13). Before
+# Linux 6.9 only the first two threaded cases run.
 . "$(dirname "$0")/lib.sh"
 lib_topology
 command -v ethtool >/dev/null || lib_skip "ethtool not found"
@@ -470,6 +473,86 @@ run_put_back_failed()
 	fi
 }
 
+# big_veths Q...: a veth big1, big2, ... in NS_R (their peers in NS_C) for each Q, with Q queues,
+# GRO on (a NAPI instance per queue), big K at 198.18.(10+K).2/24. (Fewer than 200 threaded
+# or 240 not: ringrelay reads the kernel's first 16 KiB answer of a NAPI listing only.)
+big_veths()
+{
+	local k=0 q
+	for q in "$@"; do
+		k=$((k + 1))
+		ip link add "big$k" netns "$NS_R" numrxqueues "$q" numtxqueues "$q" type veth peer \
+			name "pbig$k" netns "$NS_C" numrxqueues "$q" numtxqueues "$q" &&
+			lib_nsx "$NS_R" ip addr add "198.18.$((10 + k)).2/24" dev "big$k" &&
+			lib_nsx "$NS_R" ip link set "big$k" up && lib_nsx "$NS_C" ip link set "pbig$k" up &&
+			lib_nsx "$NS_R" ethtool -K "big$k" gro on >/dev/null || return 1
+	done
+}
+
+# full_conf N DEFER GRO THREADED: a config that listens on big1..bigN first, then on IF_RC.
+full_conf()
+{
+	local k listens=()
+	for k in $(seq "$1"); do
+		listens+=("listen=198.18.$((10 + k)).2:5000")
+	done
+	lib_relay_conf "$conf" backend="$CASE_BACKEND" "${listens[@]}" listen="$to" \
+		up="$(ep "$UP1_IP" 9000)"
+	echo "napi = { defer_hard_irqs = $2; gro_flush_timeout = $3; threaded = $4; };" >>"$conf"
+	echo "cpus = [ $cpu ];" >>"$conf"
+}
+
+# Once: more NAPI instances than ringrelay notes (1024 on six veths, then IF_RC) and more NAPI
+# threads than it notes the CPUs of (256 on two of them, then IF_RC). IF_RC, last, still gets
+# the values and its thread the worker's CPU, with one warning each that they will not be put
+# back.
+run_full_tables()
+{
+	local cpu tid
+	lib_case_begin napi-full io_uring 4
+	lib_case_echo
+	cpu=$(taskset -pc $$ | sed 's/.*: //; s/.*[,-]//')
+	lib_nsx "$NS_R" sh -c "echo 0 > /sys/class/net/$IF_RC/threaded" && preset_values &&
+		big_veths 128 128 192 192 192 192 || lib_case_fail "$c cannot make veths of 1024 queues"
+	full_conf 6 2 200000 false
+	if ! lib_relay_start "$conf"; then
+		lib_case_fail "$c relay did not start"
+		lib_case_stop_helpers
+		return
+	fi
+	if lib_wait_for 5 values_are "2 200000"; then
+		lib_case_ok "$c the 1025th NAPI instance ($IF_RC's) holds 2 200000"
+	else
+		lib_case_fail "$c with 1024 instances noted before it, $IF_RC's holds $(values)," \
+			"want 2 200000"
+	fi
+	lib_relay_log_current |
+		grep -q "napi: $IF_RC: per-NAPI values set on 1 NAPI instance that will not be put back" ||
+		lib_case_fail "$c no 'per-NAPI values set on 1 NAPI instance that will not be put" \
+			"back' for $IF_RC"
+	lib_relay_stop || lib_case_fail "$c relay exit status $?"
+
+	full_conf 2 0 0 true
+	if ! lib_relay_start "$conf"; then
+		lib_case_fail "$c relay did not start"
+		lib_case_stop_helpers
+		return
+	fi
+	tid=$(lib_nsx "$NS_R" "$PY" "$NAPI_PY" pids "$IF_RC" 2>/dev/null | head -n 1)
+	if [ -n "$tid" ] && [ "$(allowed_cpus "$tid")" = "$cpu" ]; then
+		lib_case_ok "$c the 257th NAPI thread ($IF_RC's, $tid) on CPU $cpu"
+	else
+		lib_case_fail "$c with 256 threads pinned before it, $IF_RC's thread '$tid' is" \
+			"allowed on CPUs '$(allowed_cpus "$tid" 2>/dev/null)', want $cpu"
+	fi
+	lib_relay_log_current |
+		grep -q "napi: $IF_RC: 1 NAPI thread pinned that will not get their CPUs back" ||
+		lib_case_fail "$c no '1 NAPI thread pinned that will not get their CPUs back' for" \
+			"$IF_RC"
+	lib_case_end
+	lib_nsx "$NS_R" sh -c 'for k in 1 2 3 4 5 6; do ip link del "big$k"; done'
+}
+
 # sysfs_values: "DEFER GRO" as IF_RC's sysfs files hold them.
 sysfs_values()
 {
@@ -567,6 +650,7 @@ run_threaded_by_relay
 if [ $NAPI_GET = 1 ]; then
 	run_xdp_only
 	run_put_back_failed
+	[ $PER_NAPI = 1 ] && run_full_tables
 fi
 if ! id -u nobody >/dev/null 2>&1; then
 	lib_log "no user 'nobody': the cases as nobody do not run"
