@@ -123,7 +123,7 @@ static struct napitune_dev *napitune_dev_entry(struct napitune_saved *s, int ifi
 	return &s->devs[i];
 }
 
-/* Forgets s->devs[di] with its instances and threads, and closes its files: only when it is
+/* Forgets s->devs[di] with its instances and threads (CPUs, nice values), and closes its files: only when it is
  * gone or no longer a listen interface (a thread that is no longer root cannot open them
  * again). */
 static void napitune_dev_forget(struct napitune_saved *s, uint32_t di)
@@ -139,6 +139,11 @@ static void napitune_dev_forget(struct napitune_saved *s, uint32_t di)
 	for (i = 0; i < s->n_pins;)
 		if (s->pins[i].ifindex == d->ifindex)
 			s->pins[i] = s->pins[--s->n_pins];
+		else
+			i++;
+	for (i = 0; i < s->n_nice;)
+		if (s->nice[i].ifindex == d->ifindex)
+			s->nice[i] = s->nice[--s->n_nice];
 		else
 			i++;
 	if (d->values_open) {
@@ -361,6 +366,40 @@ static int napitune_put_pins(struct napitune_saved *s, const struct napitune_dev
 	return n;
 }
 
+/* The nice value back for each thread noted in s (of interface ifindex; 0: of all) that is
+ * still a NAPI thread at the value ringrelay set; forgets them, but for those that failed
+ * (*failed: how many; logged), to be tried again. Returns how many were put back. */
+static int napitune_put_nice(struct napitune_saved *s, int ifindex, int *failed)
+{
+	struct napitune_thread *t;
+	int n = 0, now, err;
+	uint32_t i;
+
+	*failed = 0;
+	for (i = 0; i < s->n_nice;) {
+		t = &s->nice[i];
+		if (ifindex && t->ifindex != ifindex) {
+			i++;
+			continue;
+		}
+		/* (nothing to put back, the thread gone, or changed by someone else since) */
+		if (t->before != t->set && napi_thread_is_napi(t->pid) &&
+		    !napi_thread_nice_get(t->pid, &now) && now == t->set) {
+			err = napi_thread_nice_set(t->pid, t->before);
+			if (err) {
+				log_warn("napi: nice %d back for NAPI thread %d: %s", t->before,
+					 (int)t->pid, strerror(-err));
+				(*failed)++;
+				i++;
+				continue;
+			}
+			n++;
+		}
+		*t = s->nice[--s->n_nice];
+	}
+	return n;
+}
+
 /* Puts back all that is noted for s->devs[di], in one log line that ends with why, and
  * forgets it; an interface that is gone is only forgotten. Unless last, what failed (logged)
  * stays noted, with the interface's files, to be tried again (the next time the interface is
@@ -370,7 +409,7 @@ static bool napitune_put_dev(struct napitune_saved *s, uint32_t di, const char *
 	struct napitune_dev *d = &s->devs[di];
 	struct napitune_iface t = {.what = ""};
 	char now[IF_NAMESIZE];
-	int pins, failed, err;
+	int pins, nices, failed, failed_nice, err;
 
 	if (!if_indextoname((unsigned int)d->ifindex, now)) {
 		log_debug("napi: %s is gone: nothing of it to put back", d->name);
@@ -379,11 +418,16 @@ static bool napitune_put_dev(struct napitune_saved *s, uint32_t di, const char *
 	}
 	snprintf(d->name, sizeof(d->name), "%s", now);
 	pins = napitune_put_pins(s, d, &failed);
+	nices = napitune_put_nice(s, d->ifindex, &failed_nice); /* before threaded ends them */
+	failed += failed_nice;
 	if (napitune_put_values(s, d, &t))
 		failed++;
 	if (pins)
 		napitune_say(&t, "%sCPUs of %d NAPI thread%s", napitune_sep(&t), pins,
 			     pins == 1 ? "" : "s");
+	if (nices)
+		napitune_say(&t, "%snice values of %d NAPI thread%s", napitune_sep(&t), nices,
+			     nices == 1 ? "" : "s");
 	if (d->threaded) {
 		err = napi_sysfs_put(d->fd_threaded, 0);
 		if (!err)
@@ -592,7 +636,8 @@ static int napitune_pin(struct napitune_iface *f, const struct napi_instance *ni
 
 /* Thread pid's entry in s's nice values, a new one (before = set: nothing to put back yet)
  * when it has none, or NULL when they are full (its value will not be put back). */
-static struct napitune_thread *napitune_entry(struct napitune_saved *s, pid_t pid, bool *is_new)
+static struct napitune_thread *napitune_entry(struct napitune_saved *s,
+					      const struct napitune_dev *d, pid_t pid, bool *is_new)
 {
 	uint32_t i;
 
@@ -602,7 +647,7 @@ static struct napitune_thread *napitune_entry(struct napitune_saved *s, pid_t pi
 	if (*is_new) {
 		if (s->n_nice == NAPITUNE_MAX_THREADS)
 			return NULL;
-		s->nice[s->n_nice++] = (struct napitune_thread){ .pid = pid };
+		s->nice[s->n_nice++] = (struct napitune_thread){.pid = pid, .ifindex = d->ifindex};
 	}
 	return &s->nice[i];
 }
@@ -611,7 +656,8 @@ static struct napitune_thread *napitune_entry(struct napitune_saved *s, pid_t pi
  * threads there and would share the CPU equally; under overload the NAPI thread's half goes
  * to datagrams the starved worker cannot take (perf/README.md, "Overload protection"). */
 static int napitune_nice(struct napitune_iface *f, const struct napi_instance *ni, int n,
-			 const int *cpus, uint32_t n_cpus, int nice, struct napitune_saved *s)
+			 const int *cpus, uint32_t n_cpus, int nice, struct napitune_saved *s,
+			 const struct napitune_dev *d)
 {
 	int i, done = 0, unnoted = 0, ret = 0, err, before;
 	struct napitune_thread *e;
@@ -625,7 +671,7 @@ static int napitune_nice(struct napitune_iface *f, const struct napi_instance *n
 		err = napi_thread_nice_get(pid, &before);
 		e = NULL;
 		if (!err) {
-			e = napitune_entry(s, pid, &is_new);
+			e = napitune_entry(s, d, pid, &is_new);
 			if (e && is_new)
 				e->before = e->set = before; /* nothing to put back unless set */
 			if (before != nice)
@@ -657,32 +703,14 @@ static int napitune_nice(struct napitune_iface *f, const struct napi_instance *n
 	return ret;
 }
 
-/* The nice value back for each thread noted in s that is still a NAPI thread at the value
- * ringrelay set; forgets them. */
-static void napitune_restore_nice(struct napitune_saved *s)
-{
-	struct napitune_thread *t;
-	int now, err;
-	uint32_t i;
-
-	for (i = 0; i < s->n_nice; i++) {
-		t = &s->nice[i];
-		if (t->before == t->set || !napi_thread_is_napi(t->pid) ||
-		    napi_thread_nice_get(t->pid, &now) || now != t->set)
-			continue; /* gone, or changed by someone else since */
-		err = napi_thread_nice_set(t->pid, t->before);
-		if (err)
-			log_warn("napi: nice %d back for NAPI thread %d: %s", t->before,
-				 (int)t->pid, strerror(-err));
-	}
-	s->n_nice = 0;
-}
-
 void napitune_restore(struct napitune_saved *s)
 {
-	napitune_restore_nice(s);
+	int failed;
+
 	while (s->n_devs)
 		napitune_put_dev(s, s->n_devs - 1, "", true);
+	napitune_put_nice(s, 0, &failed); /* (none is left: each belongs to a device) */
+	s->n_nice = 0;
 }
 
 bool napitune_any_saved(const struct napitune_saved *s)
@@ -834,7 +862,7 @@ static int napitune_one(const struct config *cfg, const char *name, const int *c
 						  : "off");
 	}
 	if (c->thread_nice) {
-		err = napitune_nice(f, ni, n, cpus, n_cpus, c->thread_nice, s);
+		err = napitune_nice(f, ni, n, cpus, n_cpus, c->thread_nice, s, d);
 		ret = ret ? ret : err;
 	}
 	return ret;
@@ -846,11 +874,11 @@ int napitune_apply(const struct config *cfg, const int *cpus, uint32_t n_cpus,
 	char names[NAPITUNE_MAX_IFACES][IF_NAMESIZE];
 	bool all_found;
 	uint32_t i, n = napitune_interfaces(cfg, names, NAPITUNE_MAX_IFACES, &all_found);
-	int ret = 0, err;
+	int ret = 0, err, failed;
 
 	report->n = 0;
 	if (!cfg->napi.thread_nice)
-		napitune_restore_nice(saved); /* a reload turned it off */
+		napitune_put_nice(saved, 0, &failed); /* a reload turned it off */
 	/* Threads gone with their instance (an XDP attach, a link change) leave the tables. */
 	for (i = 0; i < saved->n_nice;)
 		if (napi_thread_is_napi(saved->nice[i].pid))

@@ -50,9 +50,11 @@ struct napitune_report {
 #define NAPITUNE_MAX_SAVED 1024	  /* NAPI instances whose values are remembered */
 #define NAPITUNE_MAX_PINNED 256	  /* NAPI threads whose CPUs are remembered */
 
-/* A NAPI thread napi.thread_nice met: the nice value it had and the one it was given. */
+/* A NAPI thread napi.thread_nice met (of interface ifindex): the nice value it had and the one
+ * it was given. */
 struct napitune_thread {
 	pid_t pid;
+	int ifindex;
 	int before, set;
 };
 

@@ -10,7 +10,8 @@
 # makes its NAPI instance anew, from the device's values) has the block applied again. Then
 # once: threaded = true makes the NAPI instance threaded, its thread pinned to the worker's
 # CPU (Cpus_allowed_list), where thread_nice (default 5) lowers its priority while the relay
-# runs; the relay's exit puts the old value and CPUs back and leaves the device threaded, as
+# runs (a reload that moves the listen address to another interface puts both back at once);
+# the relay's exit puts the old value and CPUs back and leaves the device threaded, as
 # the operator set it; a threaded device of the same name in another namespace keeps its
 # thread as it was. Once more where the device was not threaded: the relay turns it on and
 # its exit off again. Once on a veth with GRO off, whose only NAPI instance is the one the
@@ -320,6 +321,19 @@ print(" ".join("%d@%s" % (t["pid"], ",".join(map(str, t["cpus"]))) for t in rx["
 		reload_nice 7 7
 		reload_nice 0 "$before"
 		reload_nice 5 5
+		# A reload that moves the listen address to IF_RU: IF_RC is no longer a listen
+		# interface, and its thread gets its own nice value and CPUs back at once.
+		to=$(ep "$RELAY_UP_IP" 5000) napi_conf 2 200000 true
+		echo "cpus = [ $cpu ];" >>"$conf"
+		lib_relay_hup || lib_case_fail "$c no reload to a listen address on $IF_RU"
+		if nice_is "$pid" "$before" && [ "$(allowed_cpus "$pid")" = "$pid_cpus" ]; then
+			lib_case_ok "$c $IF_RC no longer a listen interface: NAPI thread $pid back at" \
+				"nice $before, CPUs $pid_cpus"
+		else
+			lib_case_fail "$c $IF_RC no longer a listen interface: NAPI thread $pid at" \
+				"nice '$(thread_nice "$pid")', CPUs '$(allowed_cpus "$pid")', want" \
+				"$before and $pid_cpus"
+		fi
 	fi
 	lib_case_end
 	if [ -n "$pid" ]; then
