@@ -123,9 +123,9 @@ static struct napitune_dev *napitune_dev_entry(struct napitune_saved *s, int ifi
 	return &s->devs[i];
 }
 
-/* Forgets s->devs[di] with its instances and threads (CPUs, nice values), and closes its files: only when it is
- * gone or no longer a listen interface (a thread that is no longer root cannot open them
- * again). */
+/* Forgets s->devs[di] with its instances and threads (CPUs, nice values), and closes its
+ * files: only when it is gone or no longer a listen interface (a thread that is no longer
+ * root cannot open them again). */
 static void napitune_dev_forget(struct napitune_saved *s, uint32_t di)
 {
 	struct napitune_dev *d = &s->devs[di];
@@ -334,8 +334,7 @@ static int napitune_put_values(struct napitune_saved *s, struct napitune_dev *d,
 /* The CPUs back for d's pinned threads that are still NAPI threads on the CPU ringrelay gave
  * them; forgets them, but for those that failed (*failed: how many; logged), to be tried
  * again. Returns how many were put back. */
-static int napitune_put_pins(struct napitune_saved *s, const struct napitune_dev *d,
-			     int *failed)
+static int napitune_put_pins(struct napitune_saved *s, const struct napitune_dev *d, int *failed)
 {
 	cpu_set_t now;
 	int n = 0, err;
@@ -484,8 +483,8 @@ static void napitune_leave(struct napitune_saved *s, char (*names)[IF_NAMESIZE],
 			i++;
 		} else if (!all_found && if_indextoname((unsigned int)d->ifindex, now)) {
 			if (napitune_dev_noted(s, d))
-				log_info("napi: %s keeps its napi settings: a listen address is on no "
-					 "interface now, and may come back to it",
+				log_info("napi: %s keeps its napi settings: a listen address is "
+					 "on no interface now, and may come back to it",
 					 now);
 			i++;
 		} else if (!napitune_put_dev(s, i, " (no longer a listen interface)", false)) {
@@ -697,8 +696,8 @@ static int napitune_nice(struct napitune_iface *f, const struct napi_instance *n
 		napitune_say(f, ", %d NAPI thread%s on worker CPUs at nice %d", done,
 			     done == 1 ? "" : "s", nice);
 	if (unnoted)
-		log_warn("napi: %s: %d NAPI thread%s at nice %d that will not get their value back: "
-			 "ringrelay notes those of %d threads at most",
+		log_warn("napi: %s: %d NAPI thread%s at nice %d that will not get their value "
+			 "back: ringrelay notes those of %d threads at most",
 			 f->name, unnoted, unnoted == 1 ? "" : "s", nice, NAPITUNE_MAX_THREADS);
 	return ret;
 }

@@ -69,11 +69,11 @@ struct napitune_dev {
 	int ifindex;
 	bool values;		   /* napi_defer_hard_irqs and gro_flush_timeout changed (sysfs) */
 	struct napi_values before; /* ... what they held */
-	bool values_open;	   /* fd_defer and fd_gro are open */
-	int fd_defer, fd_gro;
+	bool values_open;	   /* ... their files are open: */
+	int fd_defer, fd_gro;	   /* ... these */
 	bool threaded;		   /* ringrelay switched threaded NAPI on: it was off */
-	bool threaded_open;	   /* fd_threaded is open */
-	int fd_threaded;
+	bool threaded_open;	   /* ... its file is open: */
+	int fd_threaded;	   /* ... this */
 };
 
 /* A NAPI instance whose per-NAPI values ringrelay set (NAPI_SET), with what they were. */
