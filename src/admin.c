@@ -391,15 +391,17 @@ static void *admin_thread(void *arg)
 		load_put(load);
 	}
 	/* The filter goes last, after the workers, and only this thread may still detach it
-	 * (a tc filter leaves through netlink, under CAP_NET_ADMIN). */
+	 * (a tc filter leaves through netlink, under CAP_NET_ADMIN). The napi block is put back
+	 * first: detaching XDP re-makes the NAPI instances, or on veth with GRO off takes the
+	 * only one, after which the kernel refuses to switch threaded NAPI off. */
 	pthread_mutex_lock(&ad->a->lock);
+	napitune_restore(&ad->a->napi_saved);
 	if (keep_filter) {
 		filter_detach(ad->a->filter);
 	} else {
 		filter_free(ad->a->filter);
 		ad->a->filter = NULL;
 	}
-	napitune_restore(&ad->a->napi_saved);
 	pthread_mutex_unlock(&ad->a->lock);
 	return NULL;
 }

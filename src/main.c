@@ -869,11 +869,13 @@ out_stop:
 		ret = 1; /* a worker's loop ended on an error (logged), maybe during the stop */
 	if (ran)
 		print_stats(&a.rt); /* the workers are joined: these are the final counts */
-	/* Detaches the filter (the only thread that still may); frees it unless a worker was
-	 * left running on its maps. */
+	/* Puts the napi block back, then detaches the filter (the only thread that still may);
+	 * frees it unless a worker was left running on its maps. */
 	admin_stop(admin, a.rt.n_abandoned != 0);
 out_fini:
-	napitune_restore(&a.napi_saved); /* after admin_stop: nothing left (or no admin) */
+	/* After admin_stop: nothing left (or no admin); before the filter leaves below, as the
+	 * admin thread does it. */
+	napitune_restore(&a.napi_saved);
 	control_stop(ctl);
 	pidfile_remove(pid_file);
 	if (a.rt.n_abandoned) {

@@ -13,15 +13,26 @@
 #include "napitune.h"
 #include "netlink.h"
 
-uint32_t napitune_interfaces(const struct config *cfg, char (*names)[IF_NAMESIZE], uint32_t max)
+uint32_t napitune_interfaces(const struct config *cfg, char (*names)[IF_NAMESIZE], uint32_t max,
+			     bool *all_found)
 {
 	struct netlink_link link;
+	char ifname[IF_NAMESIZE];
 	bool wildcard = false;
-	uint32_t i, n = 0, kept = 0;
+	uint32_t i, j, n = 0, kept = 0;
 
+	*all_found = true;
 	for (i = 0; i < cfg->n_relays; i++)
-		n = netlink_addrs_ifnames(cfg->relays[i].listen, cfg->relays[i].n_listen, names, n,
-					  max, &wildcard);
+		for (j = 0; j < cfg->relays[i].n_listen; j++) {
+			const struct addr *a = &cfg->relays[i].listen[j];
+
+			if (addr_is_any(a))
+				wildcard = true;
+			else if (!netlink_ifname_of_addr(a, ifname))
+				n = netlink_ifname_add(names, n, max, ifname);
+			else
+				*all_found = false; /* on no interface now (or not known) */
+		}
 	/* A wildcard listener takes what arrives anywhere: the filtered interfaces are where
 	 * its traffic is known to arrive. */
 	for (i = 0; wildcard && cfg->filter.mode != FILTER_MODE_OFF && i < cfg->filter.n_interfaces;
@@ -112,7 +123,9 @@ static struct napitune_dev *napitune_dev_entry(struct napitune_saved *s, int ifi
 	return &s->devs[i];
 }
 
-/* Forgets s->devs[di] with its instances and threads, and closes its files. */
+/* Forgets s->devs[di] with its instances and threads (CPUs, nice values), and closes its
+ * files: only when it is gone or no longer a listen interface (a thread that is no longer
+ * root cannot open them again). */
 static void napitune_dev_forget(struct napitune_saved *s, uint32_t di)
 {
 	struct napitune_dev *d = &s->devs[di];
@@ -128,37 +141,51 @@ static void napitune_dev_forget(struct napitune_saved *s, uint32_t di)
 			s->pins[i] = s->pins[--s->n_pins];
 		else
 			i++;
-	if (d->values) {
+	for (i = 0; i < s->n_nice;)
+		if (s->nice[i].ifindex == d->ifindex)
+			s->nice[i] = s->nice[--s->n_nice];
+		else
+			i++;
+	if (d->values_open) {
 		close(d->fd_defer);
 		close(d->fd_gro);
 	}
-	if (d->threaded)
+	if (d->threaded_open)
 		close(d->fd_threaded);
 	*d = s->devs[--s->n_devs];
 }
 
-/* NAPI_SET of v on instance ni of d, noting the values it had the first time. Returns 0,
- * -ENOSPC when s cannot note them (it is left as it is), or napi_set's -errno. */
+/* Whether instance id of d is noted in s. */
+static bool napitune_napi_noted(const struct napitune_saved *s, const struct napitune_dev *d,
+				uint32_t id)
+{
+	uint32_t i;
+
+	for (i = 0; i < s->n_napis && (s->napis[i].ifindex != d->ifindex || s->napis[i].id != id);
+	     i++)
+		;
+	return i < s->n_napis;
+}
+
+/* NAPI_SET of v on instance ni of d, noting the values it had the first time. Returns 0, 1
+ * when it set them but s is full (not noted: they will not be put back), or napi_set's
+ * -errno. */
 static int napitune_set_napi(struct napitune_saved *s, const struct napitune_dev *d,
 			     const struct napi_instance *ni, const struct napi_values *v)
 {
 	struct napitune_napi *e;
-	uint32_t i;
 	int ret;
 
-	for (i = 0;
-	     i < s->n_napis && (s->napis[i].ifindex != d->ifindex || s->napis[i].id != ni->id); i++)
-		;
-	if (i < s->n_napis)
+	if (napitune_napi_noted(s, d, ni->id))
 		return napi_set(ni->id, v);
 	/* NAPI_GET reports the values since Linux 6.13, which brought NAPI_SET */
 	if (!ni->has_values)
 		return -EOPNOTSUPP;
-	if (s->n_napis == NAPITUNE_MAX_SAVED)
-		return -ENOSPC;
 	ret = napi_set(ni->id, v);
 	if (ret)
 		return ret;
+	if (s->n_napis == NAPITUNE_MAX_SAVED)
+		return 1;
 	e = &s->napis[s->n_napis++];
 	e->ifindex = d->ifindex;
 	e->id = ni->id;
@@ -168,8 +195,12 @@ static int napitune_set_napi(struct napitune_saved *s, const struct napitune_dev
 	return 0;
 }
 
-/* Forgets the instances noted for d that are not among ni[0..n): gone (a link change or an
- * XDP attach re-makes them, with new ids). */
+/* Forgets the instances noted for d that are not among ni[0..n), all of d's instances: only to
+ * make room in a full table. NAPI ids are not reused for another instance, so one that is not
+ * listed is absent, for good (veth and other drivers re-make their instances, with new ids,
+ * at a link change or an XDP attach) or for a while: since Linux 6.13 drivers that keep their
+ * instances' ids and settings across a link down and up bring it back with ringrelay's
+ * values, which only its note can put back. */
 static void napitune_napi_prune(struct napitune_saved *s, const struct napitune_dev *d,
 				const struct napi_instance *ni, int n)
 {
@@ -186,8 +217,8 @@ static void napitune_napi_prune(struct napitune_saved *s, const struct napitune_
 	}
 }
 
-/* v to d's device files (sysfs), opened (kept open) and their values noted the first time.
- * Returns 0 or -errno. */
+/* v to d's device files (sysfs), opened the first time (and kept open until d is forgotten),
+ * their values noted when they are not yet. Returns 0 or -errno. */
 static int napitune_set_device(struct napitune_dev *d, const struct napi_values *v)
 {
 	int ret;
@@ -196,6 +227,8 @@ static int napitune_set_device(struct napitune_dev *d, const struct napi_values 
 		ret = napi_get_device(d->name, &d->before);
 		if (ret)
 			return ret;
+	}
+	if (!d->values_open) {
 		d->fd_defer = napi_sysfs_open(d->name, "napi_defer_hard_irqs");
 		if (d->fd_defer < 0)
 			return d->fd_defer;
@@ -204,22 +237,21 @@ static int napitune_set_device(struct napitune_dev *d, const struct napi_values 
 			ret = d->fd_gro;
 			goto err_close_defer;
 		}
+		d->values_open = true;
 	}
 	ret = napi_sysfs_put(d->fd_defer, v->defer_hard_irqs);
 	if (ret && !d->values)
-		goto err_close_gro; /* nothing changed: nothing to put back */
+		return ret; /* nothing changed: nothing to put back */
 	d->values = true;
 	return ret ? ret : napi_sysfs_put(d->fd_gro, v->gro_flush_timeout);
 
-err_close_gro:
-	close(d->fd_gro);
 err_close_defer:
 	close(d->fd_defer);
 	return ret;
 }
 
-/* Switches d's device to threaded NAPI; the first time, when it was off, notes that and keeps
- * the file open. Returns 0 or -errno. */
+/* Switches d's device to threaded NAPI through its file, opened the first time (and kept open
+ * until d is forgotten); notes when it was off. Returns 0 or -errno. */
 static int napitune_threaded_on(struct napitune_dev *d)
 {
 	bool was_off;
@@ -228,22 +260,23 @@ static int napitune_threaded_on(struct napitune_dev *d)
 	if (d->threaded)
 		return napi_sysfs_put(d->fd_threaded, 1);
 	was_off = napi_get_threaded(d->name) == 0;
-	fd = napi_sysfs_open(d->name, "threaded");
-	if (fd < 0)
-		return fd;
-	ret = napi_sysfs_put(fd, 1);
-	if (ret || !was_off) {
-		close(fd); /* nothing to put back */
-		return ret;
+	if (!d->threaded_open) {
+		fd = napi_sysfs_open(d->name, "threaded");
+		if (fd < 0)
+			return fd;
+		d->fd_threaded = fd;
+		d->threaded_open = true;
 	}
-	d->threaded = true;
-	d->fd_threaded = fd;
+	ret = napi_sysfs_put(d->fd_threaded, 1);
+	if (ret)
+		return ret;
+	d->threaded = was_off; /* else nothing to put back */
 	return 0;
 }
 
 /* Puts back the per-NAPI values noted for d's instances (those still there) and its
- * device's, forgets them, and says in t what they are back at. Returns 0 or the first -errno
- * (logged). */
+ * device's, forgets those put back (or gone), and says in t what they are back at; one that
+ * failed stays noted, to be tried again. Returns 0 or the first -errno (logged). */
 static int napitune_put_values(struct napitune_saved *s, struct napitune_dev *d,
 			       struct napitune_iface *t)
 {
@@ -268,6 +301,8 @@ static int napitune_put_values(struct napitune_saved *s, struct napitune_dev *d,
 			log_warn("napi: %s: NAPI_SET of instance %" PRIu32 "'s values back: %s",
 				 d->name, p->id, strerror(-err));
 			ret = ret ? ret : err;
+			i++;
+			continue;
 		}
 		*p = s->napis[--s->n_napis];
 	}
@@ -281,9 +316,8 @@ static int napitune_put_values(struct napitune_saved *s, struct napitune_dev *d,
 		return ret;
 	err = napi_sysfs_put(d->fd_defer, d->before.defer_hard_irqs);
 	err = err ? err : napi_sysfs_put(d->fd_gro, d->before.gro_flush_timeout);
-	close(d->fd_defer);
-	close(d->fd_gro);
-	d->values = false;
+	/* (the files stay open: a reload may set values again) */
+	d->values = err && err != -ENODEV;
 	if (!err) {
 		napitune_say(t, "%s", napitune_sep(t));
 		napitune_values_text(t, &d->before, false);
@@ -298,13 +332,15 @@ static int napitune_put_values(struct napitune_saved *s, struct napitune_dev *d,
 }
 
 /* The CPUs back for d's pinned threads that are still NAPI threads on the CPU ringrelay gave
- * them; forgets them. Returns how many were put back. */
-static int napitune_put_pins(struct napitune_saved *s, const struct napitune_dev *d)
+ * them; forgets them, but for those that failed (*failed: how many; logged), to be tried
+ * again. Returns how many were put back. */
+static int napitune_put_pins(struct napitune_saved *s, const struct napitune_dev *d, int *failed)
 {
 	cpu_set_t now;
 	int n = 0, err;
 	uint32_t i;
 
+	*failed = 0;
 	for (i = 0; i < s->n_pins;) {
 		struct napitune_pin *p = &s->pins[i];
 
@@ -315,37 +351,82 @@ static int napitune_put_pins(struct napitune_saved *s, const struct napitune_dev
 		if (napi_thread_is_napi(p->pid) && !napi_affinity_get(p->pid, &now) &&
 		    CPU_COUNT(&now) == 1 && CPU_ISSET(p->cpu, &now)) {
 			err = napi_affinity_set(p->pid, &p->before);
-			if (err)
+			if (err) {
 				log_warn("napi: %s: CPUs back for NAPI thread %d: %s", d->name,
 					 (int)p->pid, strerror(-err));
-			else
-				n++;
+				(*failed)++;
+				i++;
+				continue;
+			}
+			n++;
 		}
 		*p = s->pins[--s->n_pins];
 	}
 	return n;
 }
 
+/* The nice value back for each thread noted in s (of interface ifindex; 0: of all) that is
+ * still a NAPI thread at the value ringrelay set; forgets them, but for those that failed
+ * (*failed: how many; logged), to be tried again. Returns how many were put back. */
+static int napitune_put_nice(struct napitune_saved *s, int ifindex, int *failed)
+{
+	struct napitune_thread *t;
+	int n = 0, now, err;
+	uint32_t i;
+
+	*failed = 0;
+	for (i = 0; i < s->n_nice;) {
+		t = &s->nice[i];
+		if (ifindex && t->ifindex != ifindex) {
+			i++;
+			continue;
+		}
+		/* (nothing to put back, the thread gone, or changed by someone else since) */
+		if (t->before != t->set && napi_thread_is_napi(t->pid) &&
+		    !napi_thread_nice_get(t->pid, &now) && now == t->set) {
+			err = napi_thread_nice_set(t->pid, t->before);
+			if (err) {
+				log_warn("napi: nice %d back for NAPI thread %d: %s", t->before,
+					 (int)t->pid, strerror(-err));
+				(*failed)++;
+				i++;
+				continue;
+			}
+			n++;
+		}
+		*t = s->nice[--s->n_nice];
+	}
+	return n;
+}
+
 /* Puts back all that is noted for s->devs[di], in one log line that ends with why, and
- * forgets it; an interface that is gone is only forgotten. */
-static void napitune_put_dev(struct napitune_saved *s, uint32_t di, const char *why)
+ * forgets it; an interface that is gone is only forgotten. Unless last, what failed (logged)
+ * stays noted, with the interface's files, to be tried again (the next time the interface is
+ * left, and at exit). Returns whether s->devs[di] was forgotten. */
+static bool napitune_put_dev(struct napitune_saved *s, uint32_t di, const char *why, bool last)
 {
 	struct napitune_dev *d = &s->devs[di];
 	struct napitune_iface t = {.what = ""};
 	char now[IF_NAMESIZE];
-	int pins, err;
+	int pins, nices, failed, failed_nice, err;
 
 	if (!if_indextoname((unsigned int)d->ifindex, now)) {
 		log_debug("napi: %s is gone: nothing of it to put back", d->name);
 		napitune_dev_forget(s, di);
-		return;
+		return true;
 	}
 	snprintf(d->name, sizeof(d->name), "%s", now);
-	pins = napitune_put_pins(s, d);
-	napitune_put_values(s, d, &t);
+	pins = napitune_put_pins(s, d, &failed);
+	nices = napitune_put_nice(s, d->ifindex, &failed_nice); /* before threaded ends them */
+	failed += failed_nice;
+	if (napitune_put_values(s, d, &t))
+		failed++;
 	if (pins)
 		napitune_say(&t, "%sCPUs of %d NAPI thread%s", napitune_sep(&t), pins,
 			     pins == 1 ? "" : "s");
+	if (nices)
+		napitune_say(&t, "%snice values of %d NAPI thread%s", napitune_sep(&t), nices,
+			     nices == 1 ? "" : "s");
 	if (d->threaded) {
 		err = napi_sysfs_put(d->fd_threaded, 0);
 		if (!err)
@@ -353,41 +434,80 @@ static void napitune_put_dev(struct napitune_saved *s, uint32_t di, const char *
 		else if (err != -ENODEV)
 			log_warn("napi: %s: /sys/class/net/%s/threaded back to 0: %s", d->name,
 				 d->name, strerror(-err));
+		d->threaded = err && err != -ENODEV;
+		failed += d->threaded;
 	}
 	if (t.what[0])
 		log_info("napi: %s: put back %s%s", d->name, t.what, why);
+	if (failed && !last) {
+		log_notice("napi: %s: what could not be put back is tried again later, and at exit",
+			   d->name);
+		return false;
+	}
 	napitune_dev_forget(s, di);
+	return true;
+}
+
+/* Whether something of d is noted to put back. */
+static bool napitune_dev_noted(const struct napitune_saved *s, const struct napitune_dev *d)
+{
+	uint32_t i;
+
+	if (d->values || d->threaded)
+		return true;
+	for (i = 0; i < s->n_napis; i++)
+		if (s->napis[i].ifindex == d->ifindex)
+			return true;
+	for (i = 0; i < s->n_pins; i++)
+		if (s->pins[i].ifindex == d->ifindex)
+			return true;
+	return false;
 }
 
 /* Interfaces noted in s that are no longer among names[0..n) get back what they had (one
- * that is gone is forgotten). */
-static void napitune_leave(struct napitune_saved *s, char (*names)[IF_NAMESIZE], uint32_t n)
+ * that is gone is forgotten). Unless all_found: a listen address that is on no interface for
+ * a moment (a link flap that takes IPv6 addresses, a moving address) may come back to one of
+ * them, which keeps its settings (and its files) meanwhile. */
+static void napitune_leave(struct napitune_saved *s, char (*names)[IF_NAMESIZE], uint32_t n,
+			   bool all_found)
 {
+	char now[IF_NAMESIZE];
 	uint32_t i, j;
 
 	for (i = 0; i < s->n_devs;) {
-		for (j = 0; j < n && (int)if_nametoindex(names[j]) != s->devs[i].ifindex; j++)
+		struct napitune_dev *d = &s->devs[i];
+
+		for (j = 0; j < n && (int)if_nametoindex(names[j]) != d->ifindex; j++)
 			;
-		if (j < n)
+		if (j < n) {
 			i++;
-		else
-			napitune_put_dev(s, i, " (no longer a listen interface)");
+		} else if (!all_found && if_indextoname((unsigned int)d->ifindex, now)) {
+			if (napitune_dev_noted(s, d))
+				log_info("napi: %s keeps its napi settings: a listen address is "
+					 "on no interface now, and may come back to it",
+					 now);
+			i++;
+		} else if (!napitune_put_dev(s, i, " (no longer a listen interface)", false)) {
+			i++; /* kept: what failed is tried again */
+		}
 	}
 }
 
 /* The per-NAPI values on every instance, or the device's sysfs files when the kernel has no
  * NAPI_SET or there is no instance (a new instance starts from the device's values); all
- * three at their default (0) put back what ringrelay changed. */
+ * three at their default (0) put back what ringrelay changed. complete: ni[0..n) are all of
+ * d's instances. */
 static int napitune_values(struct napitune_iface *f, const struct napi_conf *c,
-			   const struct napi_instance *ni, int n, struct napitune_saved *s,
-			   struct napitune_dev *d)
+			   const struct napi_instance *ni, int n, bool complete,
+			   struct napitune_saved *s, struct napitune_dev *d)
 {
 	bool listed = !f->by_iterator; /* else: no NAPI_GET, so no NAPI_SET either */
 	struct napi_values v = {.defer_hard_irqs = c->defer_hard_irqs,
 				.gro_flush_timeout = c->gro_flush_timeout,
 				.irq_suspend_timeout = c->irq_suspend_timeout};
 	struct napitune_iface back = {.what = ""};
-	int i, set = 0, ret = n > 0 && listed ? 0 : -EOPNOTSUPP;
+	int i, set = 0, unnoted = 0, ret = n > 0 && listed ? 0 : -EOPNOTSUPP;
+	uint32_t new = 0;
 
 	/* All three 0 (the default) leave the device as its administrator set it: what
 	 * ringrelay changed goes back. */
@@ -399,13 +519,20 @@ static int napitune_values(struct napitune_iface *f, const struct napi_conf *c,
 			napitune_say(f, "per-NAPI values left as they are");
 		return ret;
 	}
-	for (i = 0; i < n && !ret; i++) {
+	for (i = 0; i < n; i++)
+		new += !napitune_napi_noted(s, d, ni[i].id);
+	if (complete && s->n_napis + new > NAPITUNE_MAX_SAVED)
+		napitune_napi_prune(s, d, ni, n); /* room for them */
+	for (i = 0; i < n && ret >= 0; i++) {
 		ret = napitune_set_napi(s, d, &ni[i], &v);
-		if (!ret)
-			set++;
-		else if (ret == -ENOSPC)
-			ret = 0; /* not noted: left as it is */
+		unnoted += ret > 0;
+		set += ret >= 0;
 	}
+	if (unnoted)
+		log_warn("napi: %s: per-NAPI values set on %d NAPI instance%s that will not be put "
+			 "back: ringrelay notes the values of %d instances at most",
+			 f->name, unnoted, unnoted == 1 ? "" : "s", NAPITUNE_MAX_SAVED);
+	ret = ret > 0 ? 0 : ret;
 	if (!ret) {
 		napitune_values_text(f, &v, true);
 		napitune_say(f, " on %d NAPI instance%s", set, set == 1 ? "" : "s");
@@ -440,7 +567,7 @@ static int napitune_values(struct napitune_iface *f, const struct napi_conf *c,
 }
 
 /* Thread pid (of d's instance) pinned to cpu, noting the CPUs it had the first time. Returns
- * 0, -ENOSPC when s cannot note them (it is left where it is), or -errno. */
+ * 0, 1 when it pinned it but s is full (not noted: they will not be put back), or -errno. */
 static int napitune_pin_one(struct napitune_saved *s, const struct napitune_dev *d, pid_t pid,
 			    int cpu)
 {
@@ -449,8 +576,10 @@ static int napitune_pin_one(struct napitune_saved *s, const struct napitune_dev 
 
 	for (i = 0; i < s->n_pins && s->pins[i].pid != pid; i++)
 		;
-	if (i == NAPITUNE_MAX_PINNED)
-		return -ENOSPC;
+	if (i == NAPITUNE_MAX_PINNED) {
+		ret = napi_pin(pid, cpu);
+		return ret ? ret : 1;
+	}
 	if (i == s->n_pins) {
 		ret = napi_affinity_get(pid, &s->pins[i].before);
 		if (ret)
@@ -473,7 +602,7 @@ static int napitune_pin(struct napitune_iface *f, const struct napi_instance *ni
 			const int *cpus, uint32_t n_cpus, struct napitune_saved *s,
 			const struct napitune_dev *d)
 {
-	int i, ret = 0, err;
+	int i, ret = 0, err, unnoted = 0;
 
 	napitune_say(f, ", threaded on (");
 	for (i = 0; i < n && n_cpus; i++) {
@@ -481,8 +610,10 @@ static int napitune_pin(struct napitune_iface *f, const struct napi_instance *ni
 		int cpu = cpus[(uint32_t)i % n_cpus];
 
 		err = pid > 0 ? napitune_pin_one(s, d, pid, cpu) : (int)pid;
-		if (err == -ENOSPC)
-			continue; /* not noted: left where it is */
+		if (err > 0) {
+			unnoted++;
+			err = 0;
+		}
 		if (err) {
 			log_warn("napi: %s: pin the thread of NAPI instance %" PRIu32
 				 " to CPU %d: %s%s",
@@ -495,13 +626,17 @@ static int napitune_pin(struct napitune_iface *f, const struct napi_instance *ni
 			     cpu);
 	}
 	napitune_say(f, ")");
+	if (unnoted)
+		log_warn("napi: %s: %d NAPI thread%s pinned that will not get their CPUs back: "
+			 "ringrelay notes those of %d threads at most",
+			 f->name, unnoted, unnoted == 1 ? "" : "s", NAPITUNE_MAX_PINNED);
 	return ret;
 }
 
 /* Thread pid's entry in s's nice values, a new one (before = set: nothing to put back yet)
- * when it has none, or NULL when they are full: a thread that could not be put back is left
- * as it is. */
-static struct napitune_thread *napitune_entry(struct napitune_saved *s, pid_t pid, bool *is_new)
+ * when it has none, or NULL when they are full (its value will not be put back). */
+static struct napitune_thread *napitune_entry(struct napitune_saved *s,
+					      const struct napitune_dev *d, pid_t pid, bool *is_new)
 {
 	uint32_t i;
 
@@ -511,7 +646,7 @@ static struct napitune_thread *napitune_entry(struct napitune_saved *s, pid_t pi
 	if (*is_new) {
 		if (s->n_nice == NAPITUNE_MAX_THREADS)
 			return NULL;
-		s->nice[s->n_nice++] = (struct napitune_thread){ .pid = pid };
+		s->nice[s->n_nice++] = (struct napitune_thread){.pid = pid, .ifindex = d->ifindex};
 	}
 	return &s->nice[i];
 }
@@ -520,9 +655,10 @@ static struct napitune_thread *napitune_entry(struct napitune_saved *s, pid_t pi
  * threads there and would share the CPU equally; under overload the NAPI thread's half goes
  * to datagrams the starved worker cannot take (perf/README.md, "Overload protection"). */
 static int napitune_nice(struct napitune_iface *f, const struct napi_instance *ni, int n,
-			 const int *cpus, uint32_t n_cpus, int nice, struct napitune_saved *s)
+			 const int *cpus, uint32_t n_cpus, int nice, struct napitune_saved *s,
+			 const struct napitune_dev *d)
 {
-	int i, done = 0, ret = 0, err, before;
+	int i, done = 0, unnoted = 0, ret = 0, err, before;
 	struct napitune_thread *e;
 	bool is_new;
 
@@ -532,11 +668,10 @@ static int napitune_nice(struct napitune_iface *f, const struct napi_instance *n
 		if (pid <= 0 || !napi_thread_on_cpus(pid, cpus, n_cpus))
 			continue;
 		err = napi_thread_nice_get(pid, &before);
+		e = NULL;
 		if (!err) {
-			e = napitune_entry(s, pid, &is_new);
-			if (!e)
-				continue;
-			if (is_new)
+			e = napitune_entry(s, d, pid, &is_new);
+			if (e && is_new)
 				e->before = e->set = before; /* nothing to put back unless set */
 			if (before != nice)
 				err = napi_thread_nice_set(pid, nice);
@@ -551,41 +686,30 @@ static int napitune_nice(struct napitune_iface *f, const struct napi_instance *n
 			ret = ret ? ret : err;
 			continue;
 		}
-		e->set = nice;
+		if (e)
+			e->set = nice;
+		else
+			unnoted += before != nice;
 		done++;
 	}
 	if (done)
 		napitune_say(f, ", %d NAPI thread%s on worker CPUs at nice %d", done,
 			     done == 1 ? "" : "s", nice);
+	if (unnoted)
+		log_warn("napi: %s: %d NAPI thread%s at nice %d that will not get their value "
+			 "back: ringrelay notes those of %d threads at most",
+			 f->name, unnoted, unnoted == 1 ? "" : "s", nice, NAPITUNE_MAX_THREADS);
 	return ret;
-}
-
-/* The nice value back for each thread noted in s that is still a NAPI thread at the value
- * ringrelay set; forgets them. */
-static void napitune_restore_nice(struct napitune_saved *s)
-{
-	struct napitune_thread *t;
-	int now, err;
-	uint32_t i;
-
-	for (i = 0; i < s->n_nice; i++) {
-		t = &s->nice[i];
-		if (t->before == t->set || !napi_thread_is_napi(t->pid) ||
-		    napi_thread_nice_get(t->pid, &now) || now != t->set)
-			continue; /* gone, or changed by someone else since */
-		err = napi_thread_nice_set(t->pid, t->before);
-		if (err)
-			log_warn("napi: nice %d back for NAPI thread %d: %s", t->before,
-				 (int)t->pid, strerror(-err));
-	}
-	s->n_nice = 0;
 }
 
 void napitune_restore(struct napitune_saved *s)
 {
-	napitune_restore_nice(s);
+	int failed;
+
 	while (s->n_devs)
-		napitune_put_dev(s, s->n_devs - 1, "");
+		napitune_put_dev(s, s->n_devs - 1, "", true);
+	napitune_put_nice(s, 0, &failed); /* (none is left: each belongs to a device) */
+	s->n_nice = 0;
 }
 
 bool napitune_any_saved(const struct napitune_saved *s)
@@ -720,9 +844,8 @@ static int napitune_one(const struct config *cfg, const char *name, const int *c
 		if (!err)
 			napithreads_fill_pids(ifindex, ni, n);
 	}
-	if (listed)
-		napitune_napi_prune(s, d, ni, n);
-	ret = napitune_values(f, c, ni, n, s, d);
+	/* (instances noted and not listed now stay noted: they may come back) */
+	ret = napitune_values(f, c, ni, n, listed, s, d);
 	if (c->threaded && n > 0 && napitune_all_threaded(ni, n)) {
 		err = napitune_pin(f, ni, n, cpus, n_cpus, s, d);
 		ret = ret ? ret : err;
@@ -738,7 +861,7 @@ static int napitune_one(const struct config *cfg, const char *name, const int *c
 						  : "off");
 	}
 	if (c->thread_nice) {
-		err = napitune_nice(f, ni, n, cpus, n_cpus, c->thread_nice, s);
+		err = napitune_nice(f, ni, n, cpus, n_cpus, c->thread_nice, s, d);
 		ret = ret ? ret : err;
 	}
 	return ret;
@@ -748,12 +871,13 @@ int napitune_apply(const struct config *cfg, const int *cpus, uint32_t n_cpus,
 		   struct napitune_report *report, struct napitune_saved *saved)
 {
 	char names[NAPITUNE_MAX_IFACES][IF_NAMESIZE];
-	uint32_t i, n = napitune_interfaces(cfg, names, NAPITUNE_MAX_IFACES);
-	int ret = 0, err;
+	bool all_found;
+	uint32_t i, n = napitune_interfaces(cfg, names, NAPITUNE_MAX_IFACES, &all_found);
+	int ret = 0, err, failed;
 
 	report->n = 0;
 	if (!cfg->napi.thread_nice)
-		napitune_restore_nice(saved); /* a reload turned it off */
+		napitune_put_nice(saved, 0, &failed); /* a reload turned it off */
 	/* Threads gone with their instance (an XDP attach, a link change) leave the tables. */
 	for (i = 0; i < saved->n_nice;)
 		if (napi_thread_is_napi(saved->nice[i].pid))
@@ -765,7 +889,7 @@ int napitune_apply(const struct config *cfg, const int *cpus, uint32_t n_cpus,
 			i++;
 		else
 			saved->pins[i] = saved->pins[--saved->n_pins];
-	napitune_leave(saved, names, n);
+	napitune_leave(saved, names, n, all_found);
 	for (i = 0; i < n; i++) {
 		err =
 		    napitune_one(cfg, names[i], cpus, n_cpus, &report->ifaces[report->n++], saved);

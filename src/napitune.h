@@ -45,28 +45,35 @@ struct napitune_report {
 	uint32_t n;
 };
 
-#define NAPITUNE_MAX_THREADS 1024 /* more are left as they are */
-#define NAPITUNE_MAX_SAVED 1024	  /* NAPI instances whose values are remembered; ditto */
-#define NAPITUNE_MAX_PINNED 256	  /* NAPI threads whose CPUs are remembered; ditto */
+/* How many ringrelay notes; more are set all the same, and not put back (one warning). */
+#define NAPITUNE_MAX_THREADS 1024 /* NAPI threads whose nice values are remembered */
+#define NAPITUNE_MAX_SAVED 1024	  /* NAPI instances whose values are remembered */
+#define NAPITUNE_MAX_PINNED 256	  /* NAPI threads whose CPUs are remembered */
 
-/* A NAPI thread napi.thread_nice met: the nice value it had and the one it was given. */
+/* A NAPI thread napi.thread_nice met (of interface ifindex): the nice value it had and the one
+ * it was given. */
 struct napitune_thread {
 	pid_t pid;
+	int ifindex;
 	int before, set;
 };
 
-/* An interface whose device settings ringrelay changed, with what they were. Its entry comes
- * first: the instances and threads below belong to it by ifindex. The sysfs files stay open
- * from the first change, so that a thread that may no longer open them (they are root's)
- * can put them back with CAP_NET_ADMIN. */
+/* A listen interface the napi block was applied to, with what ringrelay changed on its device
+ * and what it was. Its entry comes first: the instances and threads below belong to it by
+ * ifindex. The sysfs files stay open from the first write until the entry is forgotten (the
+ * interface gone, or no longer a listen interface), so that a thread that may no longer open
+ * them (they are root's) can put them back, and set them again after a reload that put them
+ * back, with CAP_NET_ADMIN. */
 struct napitune_dev {
 	char name[IF_NAMESIZE];
 	int ifindex;
 	bool values;		   /* napi_defer_hard_irqs and gro_flush_timeout changed (sysfs) */
-	int fd_defer, fd_gro;	   /* ... their files (when values) */
 	struct napi_values before; /* ... what they held */
+	bool values_open;	   /* ... their files are open: */
+	int fd_defer, fd_gro;	   /* ... these */
 	bool threaded;		   /* ringrelay switched threaded NAPI on: it was off */
-	int fd_threaded;	   /* ... its file (when threaded) */
+	bool threaded_open;	   /* ... its file is open: */
+	int fd_threaded;	   /* ... this */
 };
 
 /* A NAPI instance whose per-NAPI values ringrelay set (NAPI_SET), with what they were. */
@@ -107,9 +114,11 @@ bool napitune_any_by_iterator(const struct napitune_report *report);
 
 /* The interfaces napi applies to: those that hold a listen address of cfg and, when a relay
  * listens on a wildcard address and a filter is configured, the filter's interfaces; no
- * loopback, none twice, at most max. Asks the kernel (rtnetlink) where the addresses live.
- * Returns how many. */
-uint32_t napitune_interfaces(const struct config *cfg, char (*names)[IF_NAMESIZE], uint32_t max);
+ * loopback, none twice, at most max. Asks the kernel (rtnetlink) where the addresses live;
+ * *all_found says whether every specific listen address was found on an interface. Returns
+ * how many. */
+uint32_t napitune_interfaces(const struct config *cfg, char (*names)[IF_NAMESIZE], uint32_t max,
+			     bool *all_found);
 
 /* Applies cfg->napi to cfg's interfaces: per-NAPI values on every instance; with
  * cfg->napi.threaded, threaded NAPI (switched on only when an instance is not threaded yet)
@@ -117,7 +126,8 @@ uint32_t napitune_interfaces(const struct config *cfg, char (*names)[IF_NAMESIZE
  * NAPI thread that may run on one of cpus. What each change replaced is noted in *saved the
  * first time: a setting back at its default (all three per-NAPI values 0, thread_nice 0) and
  * an interface that is no longer one of cfg's get it back (said in the interface's line, or
- * in a line of its own); an interface that is gone is forgotten. Each fallback and failure
+ * in a line of its own; not while a listen address of cfg is on no interface: it may come
+ * back to that one); an interface that is gone is forgotten. Each fallback and failure
  * is logged at once; *report gets what was applied per interface. Returns 0 or the first
  * -errno (the rest is still tried). */
 int napitune_apply(const struct config *cfg, const int *cpus, uint32_t n_cpus,

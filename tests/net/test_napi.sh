@@ -10,10 +10,21 @@
 # makes its NAPI instance anew, from the device's values) has the block applied again. Then
 # once: threaded = true makes the NAPI instance threaded, its thread pinned to the worker's
 # CPU (Cpus_allowed_list), where thread_nice (default 5) lowers its priority while the relay
-# runs; the relay's exit puts the old value and CPUs back and leaves the device threaded, as
+# runs (a reload that moves the listen address to another interface puts both back at once);
+# the relay's exit puts the old value and CPUs back and leaves the device threaded, as
 # the operator set it; a threaded device of the same name in another namespace keeps its
 # thread as it was. Once more where the device was not threaded: the relay turns it on and
-# its exit off again. Before Linux 6.9 only the threaded cases run.
+# its exit off again. Once on a veth with GRO off, whose only NAPI instance is the one the
+# relay's XDP filter makes: the exit switches threaded NAPI off before the program leaves.
+# Twice with the relay switching to nobody after its start (its admin thread cannot open the
+# sysfs files then): a reload to the defaults and one back to values still write the device's
+# files (GRO off: no instance), and a listen address gone from the interface during a reload
+# and back leaves it threaded, at the values. Once where switching threaded NAPI off fails
+# when a reload leaves the interface (no NAPI instance then): the exit tries again, and the
+# device is not left threaded. Once with more NAPI instances (1024) and threads (256) on other
+# veths before it than ringrelay notes: the listen interface still gets the values and its
+# thread the worker's CPU, with a warning that they will not be put back (Linux 6.13). Before
+# Linux 6.9 only the first two threaded cases run.
 . "$(dirname "$0")/lib.sh"
 lib_topology
 command -v ethtool >/dev/null || lib_skip "ethtool not found"
@@ -310,6 +321,19 @@ print(" ".join("%d@%s" % (t["pid"], ",".join(map(str, t["cpus"]))) for t in rx["
 		reload_nice 7 7
 		reload_nice 0 "$before"
 		reload_nice 5 5
+		# A reload that moves the listen address to IF_RU: IF_RC is no longer a listen
+		# interface, and its thread gets its own nice value and CPUs back at once.
+		to=$(ep "$RELAY_UP_IP" 5000) napi_conf 2 200000 true
+		echo "cpus = [ $cpu ];" >>"$conf"
+		lib_relay_hup || lib_case_fail "$c no reload to a listen address on $IF_RU"
+		if nice_is "$pid" "$before" && [ "$(allowed_cpus "$pid")" = "$pid_cpus" ]; then
+			lib_case_ok "$c $IF_RC no longer a listen interface: NAPI thread $pid back at" \
+				"nice $before, CPUs $pid_cpus"
+		else
+			lib_case_fail "$c $IF_RC no longer a listen interface: NAPI thread $pid at" \
+				"nice '$(thread_nice "$pid")', CPUs '$(allowed_cpus "$pid")', want" \
+				"$before and $pid_cpus"
+		fi
 	fi
 	lib_case_end
 	if [ -n "$pid" ]; then
@@ -338,7 +362,7 @@ print(" ".join("%d@%s" % (t["pid"], ",".join(map(str, t["cpus"]))) for t in rx["
 # off again, with the per-NAPI values back as they were.
 run_threaded_by_relay()
 {
-	local cpu
+	local cpu line
 	lib_case_begin napi-threaded-on io_uring 4
 	lib_case_echo
 	cpu=$(taskset -pc $$ | sed 's/.*: //; s/.*[,-]//')
@@ -368,6 +392,266 @@ run_threaded_by_relay()
 	put_back "put back .*threaded off"
 }
 
+# Once: a device whose only NAPI instance is the one ringrelay's XDP program makes (veth with
+# GRO off). threaded = true switches it on; the exit puts it back before the program leaves,
+# while the instance is still there to take the write (after it, the kernel refuses the
+# write: the device would stay threaded).
+run_xdp_only()
+{
+	local cpu line
+	lib_case_begin napi-xdp-only io_uring 4
+	lib_case_echo
+	cpu=$(taskset -pc $$ | sed 's/.*: //; s/.*[,-]//')
+	napi_conf 2 200000 true
+	echo "cpus = [ $cpu ];" >>"$conf"
+	echo "filter = { interfaces = [ \"$IF_RC\" ]; mode = \"xdp\"; };" >>"$conf"
+	lib_nsx "$NS_R" sh -c "echo 0 > /sys/class/net/$IF_RC/threaded" &&
+		lib_nsx "$NS_R" ethtool -K "$IF_RC" gro off >/dev/null &&
+		[ -z "$(napi_show id)" ] ||
+		lib_case_fail "$c cannot leave $IF_RC without a NAPI instance, not threaded"
+	if ! lib_relay_start "$conf"; then
+		lib_case_fail "$c relay did not start"
+		lib_case_stop_helpers
+		return
+	fi
+	if [ "$(threaded)" = 1 ] && [ -n "$(napi_show id)" ]; then
+		lib_case_ok "$c the relay's XDP program made a NAPI instance, which it made threaded"
+	else
+		lib_case_fail "$c after the start $IF_RC's threaded is '$(threaded)', NAPI" \
+			"instances '$(napi_show id)', want 1 and one"
+	fi
+	relays 46980
+	lib_case_end
+	if [ "$(threaded)" = 0 ]; then
+		lib_case_ok "$c the relay's exit switched $IF_RC's threaded NAPI off before the" \
+			"XDP program left"
+	else
+		lib_case_fail "$c after the exit $IF_RC's threaded is '$(threaded)', want 0"
+	fi
+	line=$(lib_relay_log_current | grep "napi: $IF_RC: put back .*threaded off")
+	if [ -n "$line" ]; then
+		lib_case_ok "$c log: ${line#* napi: }"
+	else
+		lib_case_fail "$c no 'napi: $IF_RC: put back ... threaded off' at the exit"
+	fi
+	lib_nsx "$NS_R" ethtool -K "$IF_RC" gro on >/dev/null
+}
+
+# nobody_conf DEFER GRO THREADED: napi_conf for a relay that switches to nobody after its
+# start (its reloads read the file as nobody).
+nobody_conf()
+{
+	napi_conf "$@"
+	echo 'user = "nobody";' >>"$conf"
+	chmod 644 "$conf"
+}
+
+# Once: the relay switches IF_RC to threaded NAPI; its NAPI instance goes away (GRO off; the
+# device stays threaded), and a reload moves the listen address to IF_RU: IF_RC is no longer a
+# listen interface, and switching its threaded NAPI off fails (no instance). That is kept and
+# tried again at the exit, when the instance is back (GRO on): the device is not left
+# threaded.
+run_put_back_failed()
+{
+	local cpu
+	lib_case_begin napi-put-back-failed io_uring 4
+	lib_case_echo
+	cpu=$(taskset -pc $$ | sed 's/.*: //; s/.*[,-]//')
+	napi_conf 2 200000 true
+	echo "cpus = [ $cpu ];" >>"$conf"
+	lib_nsx "$NS_R" sh -c "echo 0 > /sys/class/net/$IF_RC/threaded" && preset_values ||
+		lib_case_fail "$c cannot make $IF_RC not threaded, at $PRE"
+	if ! lib_relay_start "$conf"; then
+		lib_case_fail "$c relay did not start"
+		lib_case_stop_helpers
+		return
+	fi
+	[ "$(threaded)" = 1 ] ||
+		lib_case_fail "$c after the start $IF_RC's threaded is '$(threaded)', want 1"
+	lib_nsx "$NS_R" ethtool -K "$IF_RC" gro off >/dev/null
+	to=$(ep "$RELAY_UP_IP" 5000) napi_conf 2 200000 true
+	echo "cpus = [ $cpu ];" >>"$conf"
+	lib_relay_hup || lib_case_fail "$c no reload to a listen address on $IF_RU"
+	if lib_relay_log_current | grep -q "napi: $IF_RC: .*threaded back to 0: "; then
+		lib_case_ok "$c $IF_RC without a NAPI instance: threaded NAPI could not go off"
+	else
+		lib_case_fail "$c no 'napi: $IF_RC: ... threaded back to 0: ...' after the reload"
+	fi
+	lib_nsx "$NS_R" ethtool -K "$IF_RC" gro on >/dev/null
+	lib_case_end
+	if [ "$(threaded)" = 0 ]; then
+		lib_case_ok "$c the relay's exit switched $IF_RC's threaded NAPI off, which a" \
+			"reload could not"
+	else
+		lib_case_fail "$c after the exit $IF_RC's threaded is '$(threaded)', want 0"
+	fi
+}
+
+# big_veths Q...: a veth big1, big2, ... in NS_R (their peers in NS_C) for each Q, with Q queues,
+# GRO on (a NAPI instance per queue), big K at 198.18.(10+K).2/24. (Fewer than 200 threaded
+# or 240 not: ringrelay reads the kernel's first 16 KiB answer of a NAPI listing only.)
+big_veths()
+{
+	local k=0 q
+	for q in "$@"; do
+		k=$((k + 1))
+		ip link add "big$k" netns "$NS_R" numrxqueues "$q" numtxqueues "$q" type veth peer \
+			name "pbig$k" netns "$NS_C" numrxqueues "$q" numtxqueues "$q" &&
+			lib_nsx "$NS_R" ip addr add "198.18.$((10 + k)).2/24" dev "big$k" &&
+			lib_nsx "$NS_R" ip link set "big$k" up && lib_nsx "$NS_C" ip link set "pbig$k" up &&
+			lib_nsx "$NS_R" ethtool -K "big$k" gro on >/dev/null || return 1
+	done
+}
+
+# full_conf N DEFER GRO THREADED: a config that listens on big1..bigN first, then on IF_RC.
+full_conf()
+{
+	local k listens=()
+	for k in $(seq "$1"); do
+		listens+=("listen=198.18.$((10 + k)).2:5000")
+	done
+	lib_relay_conf "$conf" backend="$CASE_BACKEND" "${listens[@]}" listen="$to" \
+		up="$(ep "$UP1_IP" 9000)"
+	echo "napi = { defer_hard_irqs = $2; gro_flush_timeout = $3; threaded = $4; };" >>"$conf"
+	echo "cpus = [ $cpu ];" >>"$conf"
+}
+
+# Once: more NAPI instances than ringrelay notes (1024 on six veths, then IF_RC) and more NAPI
+# threads than it notes the CPUs of (256 on two of them, then IF_RC). IF_RC, last, still gets
+# the values and its thread the worker's CPU, with one warning each that they will not be put
+# back.
+run_full_tables()
+{
+	local cpu tid
+	lib_case_begin napi-full io_uring 4
+	lib_case_echo
+	cpu=$(taskset -pc $$ | sed 's/.*: //; s/.*[,-]//')
+	lib_nsx "$NS_R" sh -c "echo 0 > /sys/class/net/$IF_RC/threaded" && preset_values &&
+		big_veths 128 128 192 192 192 192 || lib_case_fail "$c cannot make veths of 1024 queues"
+	full_conf 6 2 200000 false
+	if ! lib_relay_start "$conf"; then
+		lib_case_fail "$c relay did not start"
+		lib_case_stop_helpers
+		return
+	fi
+	if lib_wait_for 5 values_are "2 200000"; then
+		lib_case_ok "$c the 1025th NAPI instance ($IF_RC's) holds 2 200000"
+	else
+		lib_case_fail "$c with 1024 instances noted before it, $IF_RC's holds $(values)," \
+			"want 2 200000"
+	fi
+	lib_relay_log_current |
+		grep -q "napi: $IF_RC: per-NAPI values set on 1 NAPI instance that will not be put back" ||
+		lib_case_fail "$c no 'per-NAPI values set on 1 NAPI instance that will not be put" \
+			"back' for $IF_RC"
+	lib_relay_stop || lib_case_fail "$c relay exit status $?"
+
+	full_conf 2 0 0 true
+	if ! lib_relay_start "$conf"; then
+		lib_case_fail "$c relay did not start"
+		lib_case_stop_helpers
+		return
+	fi
+	tid=$(lib_nsx "$NS_R" "$PY" "$NAPI_PY" pids "$IF_RC" 2>/dev/null | head -n 1)
+	if [ -n "$tid" ] && [ "$(allowed_cpus "$tid")" = "$cpu" ]; then
+		lib_case_ok "$c the 257th NAPI thread ($IF_RC's, $tid) on CPU $cpu"
+	else
+		lib_case_fail "$c with 256 threads pinned before it, $IF_RC's thread '$tid' is" \
+			"allowed on CPUs '$(allowed_cpus "$tid" 2>/dev/null)', want $cpu"
+	fi
+	lib_relay_log_current |
+		grep -q "napi: $IF_RC: 1 NAPI thread pinned that will not get their CPUs back" ||
+		lib_case_fail "$c no '1 NAPI thread pinned that will not get their CPUs back' for" \
+			"$IF_RC"
+	lib_case_end
+	lib_nsx "$NS_R" sh -c 'for k in 1 2 3 4 5 6; do ip link del "big$k"; done'
+}
+
+# sysfs_values: "DEFER GRO" as IF_RC's sysfs files hold them.
+sysfs_values()
+{
+	echo "$(lib_nsx "$NS_R" cat /sys/class/net/$IF_RC/napi_defer_hard_irqs)" \
+		"$(lib_nsx "$NS_R" cat /sys/class/net/$IF_RC/gro_flush_timeout)"
+}
+sysfs_values_are() { [ "$(sysfs_values)" = "$1" ]; }
+
+# Once, the relay switching to nobody after its start, so that its admin thread can no longer
+# open the sysfs files (root's): a veth with GRO off has no NAPI instance, and the values go to
+# the device's files. A reload back to the defaults puts them back; a reload to values again
+# must still write them, through the files the start opened.
+run_nobody_sysfs()
+{
+	lib_case_begin napi-nobody-sysfs io_uring 4
+	lib_case_echo
+	nobody_conf 2 200000 false
+	lib_nsx "$NS_R" ethtool -K "$IF_RC" gro off >/dev/null && [ -z "$(napi_show id)" ] &&
+		preset_values ||
+		lib_case_fail "$c cannot leave $IF_RC without a NAPI instance, at $PRE"
+	if ! lib_relay_start "$conf"; then
+		lib_case_fail "$c relay did not start"
+		lib_case_stop_helpers
+		return
+	fi
+	sysfs_values_are "2 200000" ||
+		lib_case_fail "$c after the start $IF_RC's sysfs values are $(sysfs_values)"
+	nobody_conf 0 0 false
+	lib_relay_hup || lib_case_fail "$c no reload to the defaults"
+	sysfs_values_are "$PRE" ||
+		lib_case_fail "$c after a reload to the defaults $IF_RC's sysfs values are" \
+			"$(sysfs_values), want $PRE"
+	nobody_conf 5 100000 false
+	lib_relay_hup || lib_case_fail "$c no reload to values again"
+	if sysfs_values_are "5 100000"; then
+		lib_case_ok "$c as nobody, a reload to values after one to the defaults: $IF_RC's" \
+			"sysfs values 5 100000"
+	else
+		lib_case_fail "$c as nobody, after a reload to the defaults and one to 5 100000" \
+			"$IF_RC's sysfs values are $(sysfs_values)"
+	fi
+	lib_case_end
+	lib_nsx "$NS_R" ethtool -K "$IF_RC" gro on >/dev/null
+}
+
+# Once, the relay switching to nobody: its listen address leaves the interface for a moment
+# (a moving address) while a reload runs, and comes back. The interface stays tuned (its
+# settings are not put back for a moment and then found closed to nobody): threaded NAPI and
+# the values are still in force after the address is back and a reload ran.
+run_nobody_addr_gone()
+{
+	local cpu
+	lib_case_begin napi-nobody-addr io_uring 4
+	lib_case_echo
+	cpu=$(taskset -pc $$ | sed 's/.*: //; s/.*[,-]//')
+	nobody_conf 2 200000 true
+	echo "cpus = [ $cpu ];" >>"$conf"
+	lib_nsx "$NS_R" sh -c "echo 0 > /sys/class/net/$IF_RC/threaded" && preset_values ||
+		lib_case_fail "$c cannot make $IF_RC not threaded, at $PRE"
+	if ! lib_relay_start "$conf"; then
+		lib_case_fail "$c relay did not start"
+		lib_case_stop_helpers
+		return
+	fi
+	[ "$(threaded)" = 1 ] && values_are "2 200000" ||
+		lib_case_fail "$c after the start $IF_RC's threaded is '$(threaded)', values" \
+			"$(values), want 1 and 2 200000"
+	lib_nsx "$NS_R" ip addr del "$RELAY_IP/24" dev "$IF_RC"
+	lib_relay_hup || lib_case_fail "$c no reload while the address is gone"
+	lib_relay_log_current | grep -q "napi: $IF_RC keeps its napi settings: a listen address" ||
+		lib_case_fail "$c no 'napi: $IF_RC keeps its napi settings' after the reload"
+	lib_nsx "$NS_R" ip addr add "$RELAY_IP/24" dev "$IF_RC"
+	lib_relay_hup || lib_case_fail "$c no reload once the address is back"
+	if [ "$(threaded)" = 1 ] && values_are "2 200000"; then
+		lib_case_ok "$c as nobody, $RELAY_IP gone from $IF_RC during a reload and back:" \
+			"threaded 1, values 2 200000"
+	else
+		lib_case_fail "$c as nobody, after $RELAY_IP left $IF_RC during a reload and came" \
+			"back, threaded is '$(threaded)', values $(values), want 1 and 2 200000"
+	fi
+	relays 46990
+	lib_case_end
+	put_back "put back .*threaded off"
+}
+
 if [ $NAPI_GET = 1 ]; then
 	for backend in $(lib_backends); do
 		for fam in 4 6; do
@@ -377,4 +661,15 @@ if [ $NAPI_GET = 1 ]; then
 fi
 run_threaded
 run_threaded_by_relay
+if [ $NAPI_GET = 1 ]; then
+	run_xdp_only
+	run_put_back_failed
+	[ $PER_NAPI = 1 ] && run_full_tables
+fi
+if ! id -u nobody >/dev/null 2>&1; then
+	lib_log "no user 'nobody': the cases as nobody do not run"
+elif [ $NAPI_GET = 1 ]; then
+	run_nobody_sysfs
+	run_nobody_addr_gone
+fi
 lib_done

@@ -80,7 +80,8 @@ static void test_restore_gone(void **state)
 	assert_int_equal(pipe(p), 0);
 	saved.n_devs = 1;
 	saved.devs[0] = (struct napitune_dev){ .name = "rrgone0", .ifindex = 0x7ffffff0,
-					       .threaded = true, .fd_threaded = p[1] };
+					       .threaded = true, .threaded_open = true,
+					       .fd_threaded = p[1] };
 	saved.n_napis = 1;
 	saved.napis[0] = (struct napitune_napi){ .ifindex = 0x7ffffff0, .id = 8193 };
 	saved.n_pins = 1;
