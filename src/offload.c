@@ -72,20 +72,8 @@ static int offload_relay_ifaces(const struct relay_conf *rc, const struct addr *
 	uint32_t j, n_all = 0, more = 0;
 	size_t len;
 
-	/* The addresses sent to: a name's as resolved (its entry has none of its own), from the
-	 * relay's source address when it has one, as its sessions' sockets are routed (a rule
-	 * "from ADDR" may send them through another table). First, so that a long list of
-	 * listen interfaces (a wildcard on a host with many) never hides them. */
-	for (j = 0; j < n_to; j++) {
-		n = netlink_route_oif(&to[j], rc->source == SOURCE_ADDRESS ? &rc->source_addr : NULL,
-				      &oif, NULL);
-		if (n < 0) {
-			snprintf(st->why, sizeof(st->why), "no route to upstream %s: %s",
-				 addr_format(&to[j], buf, sizeof(buf)), strerror(-n));
-			return n;
-		}
-		offload_add_iface(all, &n_all, oif, &more);
-	}
+	/* The listen interfaces, then the upstreams' (a status lists them so); more than the
+	 * fast path takes turns it off below, whichever they are. */
 	for (j = 0; j < rc->n_listen; j++) {
 		n = netlink_addr_ifindexes(&rc->listen[j], idx, RR_IFACES_MAX + 1);
 		if (n <= 0) {
@@ -99,6 +87,19 @@ static int offload_relay_ifaces(const struct relay_conf *rc, const struct addr *
 		}
 		for (i = 0; i < n; i++)
 			offload_add_iface(all, &n_all, idx[i], &more);
+	}
+	/* The addresses sent to: a name's as resolved (its entry has none of its own), from the
+	 * relay's source address when it has one, as its sessions' sockets are routed (a rule
+	 * "from ADDR" may send them through another table). */
+	for (j = 0; j < n_to; j++) {
+		n = netlink_route_oif(&to[j], rc->source == SOURCE_ADDRESS ? &rc->source_addr : NULL,
+				      &oif, NULL);
+		if (n < 0) {
+			snprintf(st->why, sizeof(st->why), "no route to upstream %s: %s",
+				 addr_format(&to[j], buf, sizeof(buf)), strerror(-n));
+			return n;
+		}
+		offload_add_iface(all, &n_all, oif, &more);
 	}
 	if (n_all > OFFLOAD_MAX_IFACES) {
 		len = (size_t)snprintf(st->why, sizeof(st->why),
