@@ -426,11 +426,19 @@ static int netlink_features_cb(struct nl_msg *msg, void *arg)
 	return NL_OK;
 }
 
+static int netlink_dump_done(struct nl_msg *msg, void *arg)
+{
+	(void)msg;
+	*(bool *)arg = true;
+	return NL_STOP;
+}
+
 int netlink_netdev_call(uint8_t cmd, int flags, int (*put)(struct nl_msg *, const void *),
 			const void *put_arg, int (*cb)(struct nl_msg *, void *), void *cb_arg)
 {
 	struct nl_msg *msg;
 	struct nl_sock *sk;
+	bool done = false;
 	int family, ret;
 
 	sk = nl_socket_alloc();
@@ -458,10 +466,15 @@ int netlink_netdev_call(uint8_t cmd, int flags, int (*put)(struct nl_msg *, cons
 	}
 	if (cb)
 		nl_socket_modify_cb(sk, NL_CB_VALID, NL_CB_CUSTOM, cb, cb_arg);
+	nl_socket_modify_cb(sk, NL_CB_FINISH, NL_CB_CUSTOM, netlink_dump_done, &done);
 	/* libnl asks for an ack: the receive ends at it, or at a dump's end, with the
-	 * kernel's error if any (an unknown command: -EOPNOTSUPP). */
+	 * kernel's error if any (an unknown command: -EOPNOTSUPP). The netdev family's dump
+	 * replies carry no NLM_F_MULTI, so libnl stops after the first read (some 16 KiB:
+	 * 240 NAPI instances); a dump is read until its NLMSG_DONE. */
 	ret = nl_send_auto(sk, msg);
 	if (ret >= 0)
+		ret = nl_recvmsgs_default(sk);
+	while (ret >= 0 && (flags & NLM_F_DUMP) && !done)
 		ret = nl_recvmsgs_default(sk);
 	ret = ret < 0 ? netlink_errno(ret) : 0;
 err_free_msg:
