@@ -514,7 +514,6 @@ for mode in xdp tc; do
 done
 stale_pin_case
 pin_owner_case
-move_case 4
 move_case 6
 load_fails_case
 lib_done

@@ -246,7 +246,5 @@ for backend in $(lib_backends); do
 		run_case "$backend" "$fam"
 	done
 done
-for fam in 4 6; do
-	retry_case "$fam"
-done
+retry_case 4
 lib_done

@@ -433,7 +433,8 @@ print(r["offload"]["mode"], r["offload"]["why"])')
 	lib_stop_pid "$echo"
 }
 
-# A datagram to the IPv4 broadcast address or the IPv6 all-nodes group reaches every worker's
+# A datagram to the IPv4 broadcast address (the IPv6 all-nodes group, group_case 6, is not
+# run in make check: it passed before the fix too) reaches every worker's
 # socket of a wildcard listener: each worker opens a session for it, answered from an address
 # of the interface, and none takes the fast path (ringrelay.conf(5)). Before, each IPv4
 # session installed the same entry (client -> the interface's address; the last writer won)
@@ -898,10 +899,8 @@ shed_hook_case
 shed_hook_setting_case
 filter_case
 filter_xdp_case
+# (once each where the family changes nothing they check, within make check's time)
 group_case 4
-group_case 6
 attach_fail_case 4
-attach_fail_case 6
-many_ifaces_case 4
 many_ifaces_case 6
 lib_done
