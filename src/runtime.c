@@ -902,6 +902,7 @@ int runtime_snapshot(const struct runtime *rt, struct snapshot *s)
 		sw->loops = counter_get(&wk->wc.loops);
 		sw->completions = counter_get(&wk->wc.completions);
 		sw->rearms = counter_get(&wk->wc.rearms);
+		sw->refreshes = counter_get(&wk->wc.refreshes);
 		for (r = 0; r < n_relays; r++)
 			relay_counters_add(&sw->relays[r], &wk->counters[rt->relay_slot[r]]);
 	}
