@@ -740,6 +740,7 @@ static int status_json(const struct snapshot *s, const struct config *cfg, FILE 
 		emit_json_uint(&j, "loops", s->workers[i].loops);
 		emit_json_uint(&j, "completions", s->workers[i].completions);
 		emit_json_uint(&j, "rearms", s->workers[i].rearms);
+		emit_json_uint(&j, "refreshes", s->workers[i].refreshes);
 		emit_json_close(&j);
 	}
 	emit_json_close(&j);

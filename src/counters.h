@@ -103,6 +103,9 @@ struct worker_counters {
 	uint64_t loops;	       /* io_uring_enter / epoll_wait calls */
 	uint64_t completions;  /* CQEs handled (io_uring); ready sockets epoll reported (mmsg) */
 	uint64_t rearms;       /* multishot receives re-armed (F_MORE gone) */
+	/* receives cancelled and armed again so that the ring puts the sockets removed after
+	 * they were armed (io_uring before Linux 6.13, uring_caps.rsrc_refresh) */
+	uint64_t refreshes;
 	uint64_t heartbeat;    /* advances every loop; the watchdog checks it */
 	uint64_t socket_overflow_last; /* last SO_RXQ_OVFL value, to count deltas */
 	/* The loop count at the end of the worker's last batch, stored with release order:

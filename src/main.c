@@ -211,6 +211,8 @@ static void print_version(const char *config)
 		       caps.pbuf_inc_datagrams ? "usable for datagrams"
 					       : "unusable for datagrams: ",
 		       caps.pbuf_inc_why);
+	printf("  receives refreshed after closes: %s (%s)\n", caps.rsrc_refresh ? "yes" : "no",
+	       caps.rsrc_refresh_why);
 	if (caps.missing[0])
 		printf("  missing: %s\n", caps.missing);
 	printf("SO_REUSEPORT steering by CPU (SO_INCOMING_CPU): %s%s\n",

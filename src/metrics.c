@@ -438,6 +438,10 @@ int metrics_format(const struct snapshot *s, bool pw, FILE *out)
 	worker_counter(out, s, "ringrelay_worker_rearms_total",
 		       "Multishot receives armed again after the kernel ended them.",
 		       offsetof(struct snapshot_worker, rearms));
+	worker_counter(out, s, "ringrelay_worker_refreshes_total",
+		       "Multishot receives cancelled and armed again so that the kernel releases "
+		       "the sockets closed since they were armed (io_uring before Linux 6.13).",
+		       offsetof(struct snapshot_worker, refreshes));
 
 	if (s->max_sessions) {
 		family(out, "ringrelay_relay_max_sessions", "gauge",

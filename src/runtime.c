@@ -419,6 +419,23 @@ static void log_busy_poll(const struct runtime *rt)
 			   "DEFER_TASKRUN (kernel < 6.1), where it was not found to help");
 }
 
+/* One line when io_uring workers refresh their long-lived receives (uring_caps.rsrc_refresh),
+ * or were told not to: why, either way. */
+static void log_rsrc_refresh(const struct runtime *rt)
+{
+	const struct uring_caps *c = rt->caps;
+
+	if (rt->backend != IO_BACKEND_IO_URING)
+		return;
+	if (c->rsrc_refresh)
+		log_info("io_uring: receives armed before a session or listener closed are armed "
+			 "again from the tick (refreshes): %s",
+			 c->rsrc_refresh_why);
+	else if (c->rsrc_refresh_forced)
+		log_notice("io_uring: receives are not refreshed after closes: %s",
+			   c->rsrc_refresh_why);
+}
+
 static int start_workers(struct runtime *rt, char *err, size_t errlen)
 {
 	struct worker_cmd *first;
@@ -469,6 +486,7 @@ static int start_workers(struct runtime *rt, char *err, size_t errlen)
 			   rt->workers[i].features, rt->workers[i].cpu);
 	}
 	log_busy_poll(rt);
+	log_rsrc_refresh(rt);
 out:
 	free(first);
 	return ret;
@@ -902,6 +920,7 @@ int runtime_snapshot(const struct runtime *rt, struct snapshot *s)
 		sw->loops = counter_get(&wk->wc.loops);
 		sw->completions = counter_get(&wk->wc.completions);
 		sw->rearms = counter_get(&wk->wc.rearms);
+		sw->refreshes = counter_get(&wk->wc.refreshes);
 		for (r = 0; r < n_relays; r++)
 			relay_counters_add(&sw->relays[r], &wk->counters[rt->relay_slot[r]]);
 	}

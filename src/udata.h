@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 enum udata_op {
+	/* receives: io_uring keeps in bid how and when it armed them (worker_uring.c) */
 	OP_RECV_LISTENER = 1, /* idx = listener slot, gen */
 	OP_RECV_SESSION,      /* relay, idx = session slot, gen */
 	OP_SEND_UPSTREAM,     /* relay, bid, idx = upstream counter slot, gen = datagrams */

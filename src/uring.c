@@ -8,6 +8,7 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include "bufpool.h"
@@ -357,14 +358,53 @@ out:
 		munmap(mem, 2 * INC_BUF);
 }
 
+bool uring_rsrc_refresh_needed(const char *release, const char *force, bool *forced, char *why,
+			       size_t whylen)
+{
+	unsigned major, minor;
+	/* A release that does not parse is taken for an old one: a needless refresh costs a
+	 * few SQEs a tick, a missing one keeps closed sockets alive. */
+	bool old = sscanf(release, "%u.%u", &major, &minor) != 2 || major < 6 ||
+		   (major == 6 && minor < 13);
+	bool valid = force && (!strcmp(force, "0") || !strcmp(force, "1"));
+	size_t n;
+
+	*forced = valid;
+	if (valid)
+		snprintf(why, whylen, "%s by RINGRELAY_RSRC_REFRESH=%s (kernel %s %s it)",
+			 force[0] == '1' ? "forced on" : "forced off", force, release,
+			 old ? "needs" : "does not need");
+	else if (old)
+		snprintf(why, whylen,
+			 "kernel %s is older than 6.13: a socket closed and removed from the "
+			 "ring's fixed files stays open until every receive armed before is gone",
+			 release);
+	else
+		snprintf(why, whylen,
+			 "kernel %s puts a removed fixed file once its own requests end (6.13+)",
+			 release);
+	n = strlen(why);
+	if (force && !valid && n < whylen)
+		snprintf(why + n, whylen - n, " (RINGRELAY_RSRC_REFRESH=%.16s ignored: 0 or 1)",
+			 force);
+	return valid ? force[0] == '1' : old;
+}
+
 void uring_probe(struct uring_caps *caps)
 {
+	struct utsname u;
 	struct io_uring ring;
 	struct bufpool bp;
 	size_t i;
 	int err = -EINVAL;
 
 	memset(caps, 0, sizeof(*caps));
+	if (uname(&u))
+		snprintf(u.release, sizeof(u.release), "unknown");
+	caps->rsrc_refresh =
+		uring_rsrc_refresh_needed(u.release, getenv("RINGRELAY_RSRC_REFRESH"),
+					  &caps->rsrc_refresh_forced, caps->rsrc_refresh_why,
+					  sizeof(caps->rsrc_refresh_why));
 	for (i = 0; i < sizeof(preferred_flags) / sizeof(preferred_flags[0]); i++) {
 		err = uring_init(&ring, 8, 16, preferred_flags[i]);
 		if (err != -EINVAL)

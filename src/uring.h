@@ -24,6 +24,14 @@ struct uring_caps {
 	bool pbuf_inc;
 	bool pbuf_inc_datagrams;
 	char pbuf_inc_why[160];
+	/* Long-lived multishot receives are cancelled and armed again after sockets leave the
+	 * ring's fixed files (worker_uring.c, "refresh"): before Linux 6.13 the kernel puts a
+	 * removed file only once every request on a fixed file issued before the removal has
+	 * ended. From uname's release, or RINGRELAY_RSRC_REFRESH=1/0. rsrc_refresh_why says
+	 * which and why, also when off. */
+	bool rsrc_refresh;
+	bool rsrc_refresh_forced; /* by RINGRELAY_RSRC_REFRESH */
+	char rsrc_refresh_why[256];
 };
 
 /* What the incremental-buffer probe saw of its second datagram, sent after a first one that
@@ -40,6 +48,13 @@ struct uring_inc_seen {
 /* Pure: whether what the probe saw means a datagram can never be cut short or fail because
  * an earlier one used part of its buffer. Returns true, or false with the reason in why. */
 bool uring_inc_datagrams_ok(const struct uring_inc_seen *seen, char *why, size_t whylen);
+
+/* Pure: whether receives must be refreshed (uring_caps.rsrc_refresh) on a kernel of uname
+ * release, force being RINGRELAY_RSRC_REFRESH's value (NULL when unset; "1" on, "0" off,
+ * anything else ignored, which why says). *forced tells whether force decided. why says on
+ * or off and why. */
+bool uring_rsrc_refresh_needed(const char *release, const char *force, bool *forced, char *why,
+			       size_t whylen);
 
 /* Probes the kernel. Never fails: what is missing is recorded in caps. Uses a throw-away ring
  * and one datagram over 127.0.0.1 to test multishot receive for real. */

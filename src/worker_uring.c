@@ -6,7 +6,22 @@
  * submits everything the previous batch of completions produced and waits for more.
  *
  * Fixed-file slots (plan.h): listener slot li at li, mirror sockets from a small pool
- * after them, then each forward relay's session region (w->regions; slot = base + index). */
+ * after them, then each forward relay's session region (w->regions; slot = base + index).
+ *
+ * Refreshing receives (uring_caps.rsrc_refresh: kernels before 6.13). A request on a fixed
+ * file holds the ring's resource node that was current when it was issued until it ends, and
+ * a file removed from the table is put only when its node and every older one are done: 6.1's
+ * io_rsrc_node_ref_zero frees them strictly in order (liburing#1192). A multishot receive
+ * armed at start and never ended (an idle listener, a long session, a mirror socket) so keeps
+ * every socket closed after it open in the kernel: its port bound, replies queueing into it,
+ * a listener in its SO_REUSEPORT group taking a share of the flows. So each fixed file's
+ * receive is kept in a list in the order it was armed (struct rx_arm), with the removals
+ * counted by then; the tick cancels the oldest armed before the latest removal and arms them
+ * again (rx_refresh). The datagrams a cancelled receive did not read stay in the socket for
+ * the new one, and what it did read completes as any receive's: nothing is lost. Each arm has
+ * a sequence number of its own in its udata, so the end of a cancelled one (its -ECANCELED,
+ * or an end of its own that came first) is told from the end of the receive armed now, and
+ * only that one is armed again. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,6 +91,24 @@ struct tx_batch {
 	uint32_t next_free;
 };
 
+/* A receive's udata keeps in bid (which a receive's completion does not need: its buffer is
+ * in the flags) whether it takes the sender's name (RX_NAMED: a session of a transparent
+ * mirror) and, above, the number of its arm on its fixed file. */
+#define RX_NAMED 1u
+#define RX_SEQ_SHIFT 1
+#define RX_NONE UINT32_MAX
+/* Receives refreshed per tick at most: a worker with many sessions spreads them over ticks
+ * (an SQE and two completions each beyond its new arm's). */
+#define RX_REFRESH_MAX 2048u
+
+/* The multishot receive of one fixed file (indexed by its slot). */
+struct rx_arm {
+	uint64_t ud;	   /* the udata it was armed with last: only that receive's end re-arms */
+	uint32_t removals; /* uring_worker.removals when it was armed */
+	uint32_t prev, next; /* in the list of armed receives, oldest first */
+	bool linked;	     /* armed and not ended: in that list */
+};
+
 #define DRAIN_BATCH 32 /* datagrams per recvmmsg of a socket being drained */
 #define DRAIN_SESSIONS 64 /* sessions drained at once; more re-arm per empty datagram */
 #define DRAIN_MAX (WORKER_MAX_LISTENERS + DRAIN_SESSIONS) /* room for every listener */
@@ -109,6 +142,15 @@ struct uring_worker {
 	struct mmsghdr drain_msgs[DRAIN_BATCH];
 	struct iovec drain_iov[DRAIN_BATCH];
 	uint32_t drain_bid[DRAIN_BATCH];
+	/* Each fixed file's receive, the armed ones in a list (oldest at rx_head), and the
+	 * sockets removed from the file table so far; refresh: the kernel needs the armed ones
+	 * refreshed after removals, at most refresh_max a tick. */
+	struct rx_arm *rx;
+	uint32_t n_rx;
+	uint32_t rx_head, rx_tail;
+	uint32_t removals;
+	bool refresh;
+	uint32_t refresh_max;
 };
 
 /* Submits what is queued in the middle of a round, the buffers recycled so far put in the
@@ -132,11 +174,11 @@ static struct io_uring_sqe *get_sqe(struct uring_worker *uw)
 	return sqe;
 }
 
+/* The udata of session s's receives (whichever arm: rx_same), relay slot relay, index idx. */
 static uint64_t session_udata(uint32_t relay, uint32_t idx, const struct session *s)
 {
-	/* bid (unused by a receive: its buffer is in the completion) says how it was armed */
-	struct udata u = { .op = OP_RECV_SESSION, .relay = relay, .bid = s->rx_named, .idx = idx,
-			   .gen = s->gen };
+	struct udata u = { .op = OP_RECV_SESSION, .relay = relay,
+			   .bid = s->rx_named ? RX_NAMED : 0, .idx = idx, .gen = s->gen };
 
 	return udata_pack(u);
 }
@@ -153,6 +195,83 @@ static void arm_recv(struct uring_worker *uw, uint32_t slot, struct msghdr *msg,
 	sqe->user_data = ud;
 }
 
+/* Whether receive udata a and b are of the same socket's life (a listener, a session, a mirror
+ * socket), whichever arm of it each is. */
+static bool rx_same(uint64_t a, uint64_t b)
+{
+	struct udata x = udata_unpack(a), y = udata_unpack(b);
+
+	x.bid &= RX_NAMED;
+	y.bid &= RX_NAMED;
+	return udata_pack(x) == udata_pack(y);
+}
+
+/* The fixed file a receive's udata reads. A session's relay may have lost its region since
+ * (its receive's last completions): the slot is then another's, whose rx_arm.ud differs. */
+static uint32_t rx_slot(const struct uring_worker *uw, struct udata u)
+{
+	return u.op == OP_RECV_SESSION ? uw->w->regions.base[u.relay] + u.idx : u.idx;
+}
+
+static void rx_unlink(struct uring_worker *uw, uint32_t slot)
+{
+	struct rx_arm *a = &uw->rx[slot];
+
+	if (!a->linked)
+		return;
+	if (a->prev != RX_NONE)
+		uw->rx[a->prev].next = a->next;
+	else
+		uw->rx_head = a->next;
+	if (a->next != RX_NONE)
+		uw->rx[a->next].prev = a->prev;
+	else
+		uw->rx_tail = a->prev;
+	a->linked = false;
+}
+
+/* Arms the multishot receive of fixed file slot (udata ud, its arm number aside) with the
+ * next arm number, as the newest armed receive. */
+static void rx_arm(struct uring_worker *uw, uint32_t slot, struct msghdr *msg, uint64_t ud)
+{
+	struct rx_arm *a = &uw->rx[slot];
+	struct udata u = udata_unpack(ud);
+	uint32_t seq = (udata_unpack(a->ud).bid >> RX_SEQ_SHIFT) + 1;
+
+	u.bid = (u.bid & RX_NAMED) | seq << RX_SEQ_SHIFT; /* wraps in udata_pack */
+	a->ud = udata_pack(u);
+	a->removals = uw->removals;
+	rx_unlink(uw, slot);
+	a->prev = uw->rx_tail;
+	a->next = RX_NONE;
+	if (uw->rx_tail != RX_NONE)
+		uw->rx[uw->rx_tail].next = slot;
+	else
+		uw->rx_head = slot;
+	uw->rx_tail = slot;
+	a->linked = true;
+	arm_recv(uw, slot, msg, a->ud);
+}
+
+/* A receive's completion without F_MORE (udata ud, of fixed file slot): true when it ends
+ * the receive armed last there, which leaves the list (its handler arms it again); false
+ * for one a refresh cancelled, whose successor is armed already. */
+static bool rx_ended(struct uring_worker *uw, uint32_t slot, uint64_t ud)
+{
+	if (slot >= uw->n_rx || uw->rx[slot].ud != ud)
+		return false;
+	rx_unlink(uw, slot);
+	return true;
+}
+
+/* A socket leaves the file table (a slot emptied with -1): every receive armed until now
+ * holds the resource node it was put on. */
+static void rx_removal(struct uring_worker *uw)
+{
+	uw->removals++;
+}
+
+/* The udata of listener li's receives (whichever arm: rx_same). */
 static uint64_t listener_udata(const struct uring_worker *uw, uint32_t li)
 {
 	struct udata u = { .op = OP_RECV_LISTENER, .idx = li, .gen = uw->w->listeners[li].gen };
@@ -162,7 +281,7 @@ static uint64_t listener_udata(const struct uring_worker *uw, uint32_t li)
 
 static void arm_listener(struct uring_worker *uw, uint32_t li)
 {
-	arm_recv(uw, li, &uw->listen_msg, listener_udata(uw, li));
+	rx_arm(uw, li, &uw->listen_msg, listener_udata(uw, li));
 }
 
 static uint32_t session_slot(const struct worker *w, uint32_t relay, const struct session *s)
@@ -177,7 +296,7 @@ static uint32_t session_slot(const struct worker *w, uint32_t relay, const struc
  * complete after it, maybe once the slot has a new session. */
 static struct msghdr *session_tmpl(struct uring_worker *uw, struct udata u)
 {
-	return u.bid ? &uw->listen_msg : &uw->session_msg;
+	return u.bid & RX_NAMED ? &uw->listen_msg : &uw->session_msg;
 }
 
 static void arm_session(struct uring_worker *uw, uint32_t relay, struct session *s)
@@ -187,7 +306,7 @@ static void arm_session(struct uring_worker *uw, uint32_t relay, struct session 
 
 	s->rx_named = wr->mode == RELAY_MODE_MIRROR;
 	ud = session_udata(relay, session_index(&wr->sessions, s), s);
-	arm_recv(uw, session_slot(uw->w, relay, s), session_tmpl(uw, udata_unpack(ud)), ud);
+	rx_arm(uw, session_slot(uw->w, relay, s), session_tmpl(uw, udata_unpack(ud)), ud);
 }
 
 /* The tick follows the configuration (its timeouts): set at start and after each command. */
@@ -558,7 +677,7 @@ static void hook_session_close(struct worker *w, uint32_t relay, struct session 
 {
 	struct uring_worker *uw = w->backend_state;
 	struct worker_relay *wr = &w->relays[relay];
-	uint32_t idx = session_index(&wr->sessions, s);
+	uint32_t idx = session_index(&wr->sessions, s), slot = session_slot(w, relay, s);
 	struct udata iu = { .op = OP_IGNORE };
 	struct udata eu = { .op = OP_SLOT_EMPTIED, .relay = relay, .idx = idx, .gen = s->gen };
 	struct io_uring_sqe *sqe;
@@ -570,14 +689,18 @@ static void hook_session_close(struct worker *w, uint32_t relay, struct session 
 		close(s->fd);
 		s->fd = -1;
 	}
+	/* The receive armed last (an older one a refresh cancelled is ending already) */
 	sqe = get_sqe(uw);
-	io_uring_prep_cancel64(sqe, session_udata(relay, idx, s), 0);
+	io_uring_prep_cancel64(sqe, uw->rx[slot].ud, 0);
 	sqe->user_data = udata_pack(iu);
+	rx_unlink(uw, slot);
 	/* After the cancel in SQ order, so the receive is ended or ending when it completes;
-	 * completions of the receive after that are stale (gen) and handled as such. */
+	 * completions of the receive after that are stale (gen) and handled as such. Receives
+	 * queued after it hold the node after the removal. */
 	sqe = get_sqe(uw);
-	io_uring_prep_files_update(sqe, &uw->minus_one, 1, (int)session_slot(w, relay, s));
+	io_uring_prep_files_update(sqe, &uw->minus_one, 1, (int)slot);
 	sqe->user_data = udata_pack(eu);
+	rx_removal(uw);
 }
 
 /* The session's socket goes into its fixed slot, which all I/O uses. The descriptor stays
@@ -617,8 +740,10 @@ static void hook_listener_close(struct worker *w, uint32_t li)
 	/* Emptied now, so the slot can take a new listener at once; the receive still holds
 	 * the socket until its cancel completes. */
 	io_uring_register_files_update(&uw->ring, li, &uw->minus_one, 1);
-	io_uring_prep_cancel64(sqe, listener_udata(uw, li), 0);
+	rx_removal(uw);
+	io_uring_prep_cancel64(sqe, uw->rx[li].ud, 0);
 	sqe->user_data = udata_pack(iu);
+	rx_unlink(uw, li);
 }
 
 static uint64_t mirror_udata(const struct uring_worker *uw, uint32_t relay, uint32_t slot)
@@ -635,7 +760,7 @@ static uint64_t mirror_udata(const struct uring_worker *uw, uint32_t relay, uint
  * datagrams end the receive each (no drain as for listeners: members are configured peers). */
 static void arm_mirror(struct uring_worker *uw, uint32_t relay, uint32_t slot)
 {
-	arm_recv(uw, slot, &uw->session_msg, mirror_udata(uw, relay, slot));
+	rx_arm(uw, slot, &uw->session_msg, mirror_udata(uw, relay, slot));
 }
 
 static int hook_mirror_open(struct worker *w, uint32_t relay, uint32_t j)
@@ -675,9 +800,11 @@ static void hook_mirror_close(struct worker *w, uint32_t relay, uint32_t j)
 	batch_flush_of(uw, &uw->mirror_batch[slot - PLAN_LISTENER_SLOTS]);
 	submit_now(uw);
 	io_uring_register_files_update(&uw->ring, slot, &uw->minus_one, 1);
+	rx_removal(uw);
 	sqe = get_sqe(uw);
-	io_uring_prep_cancel64(sqe, mirror_udata(uw, relay, slot), 0);
+	io_uring_prep_cancel64(sqe, uw->rx[slot].ud, 0);
 	sqe->user_data = udata_pack(iu);
+	rx_unlink(uw, slot);
 	uw->mirror_used[slot - PLAN_LISTENER_SLOTS] = false;
 	uw->mirror_gen[slot - PLAN_LISTENER_SLOTS]++;
 }
@@ -762,6 +889,9 @@ static void upstream_recv_error(struct uring_worker *uw, uint32_t relay, uint32_
 {
 	struct relay_counters *c = &uw->w->counters[relay];
 
+	/* a refresh cancelled it (rx_refresh), or the ring's exit: nothing to count or drain */
+	if (res == -ECANCELED)
+		return;
 	if (res == -ENOBUFS) {
 		if (ring_ran_dry(uw))
 			counter_add(&c->buffer_ring_empty, 1);
@@ -796,8 +926,8 @@ static void on_listener_recv(struct uring_worker *uw, const struct io_uring_cqe 
 	 * is lost with the socket, like the datagrams still queued in it. */
 	if (!l->in_use || (l->gen & UDATA_GEN_MASK) != u.gen)
 		goto recycle;
-	if (!(cqe->flags & IORING_CQE_F_MORE) && !uw->stopping &&
-	    !drain_instead(uw, cqe, listener_udata(uw, u.idx)))
+	if (!(cqe->flags & IORING_CQE_F_MORE) && rx_ended(uw, u.idx, cqe->user_data) &&
+	    !uw->stopping && !drain_instead(uw, cqe, cqe->user_data))
 		arm_listener(uw, u.idx);
 	if (cqe->res < 0) {
 		/* The buffer ring ran dry: datagrams wait in the socket (or overflow it, which
@@ -981,7 +1111,8 @@ static void on_session_recv(struct uring_worker *uw, const struct io_uring_cqe *
 		relay_count_drop(c, RELAY_DIR_TO_CLIENT, DROP_SESSION_CLOSED, segs);
 		goto recycle;
 	}
-	if (!more && !uw->stopping && !drain_instead(uw, cqe, session_udata(u.relay, u.idx, s)))
+	if (!more && rx_ended(uw, rx_slot(uw, u), cqe->user_data) && !uw->stopping &&
+	    !drain_instead(uw, cqe, cqe->user_data))
 		arm_session(uw, u.relay, s);
 	if (wr->mode == RELAY_MODE_MIRROR) {
 		mirror_session_recv(uw, cqe, u.relay, s);
@@ -1108,13 +1239,14 @@ static void on_mirror_recv(struct uring_worker *uw, const struct io_uring_cqe *c
 
 	for (j = 0; j < wr->n_mirror && wr->mirror_slot[j] != u.idx; j++)
 		;
-	if (j == wr->n_mirror || mirror_udata(uw, u.relay, u.idx) != cqe->user_data) {
+	if (j == wr->n_mirror || !rx_same(mirror_udata(uw, u.relay, u.idx), cqe->user_data)) {
 		/* its socket closed by a reload: what it read goes with it */
 		if (cqe->res >= 0 && (cqe->flags & IORING_CQE_F_BUFFER))
 			bufpool_recycle(&uw->bp, cqe->flags >> IORING_CQE_BUFFER_SHIFT);
 		return;
 	}
-	if (!(cqe->flags & IORING_CQE_F_MORE) && !uw->stopping) {
+	if (!(cqe->flags & IORING_CQE_F_MORE) && rx_ended(uw, u.idx, cqe->user_data) &&
+	    !uw->stopping) {
 		counter_add(&w->wc.rearms, 1);
 		arm_mirror(uw, u.relay, u.idx);
 	}
@@ -1243,11 +1375,49 @@ static void on_slot_emptied(struct uring_worker *uw, struct udata u)
 		session_release(&uw->w->relays[u.relay].sessions, s);
 }
 
+/* Cancels the receives armed before the latest removal from the file table, oldest first
+ * and at most refresh_max, and arms each again: the new one holds the resource node after the
+ * removal, and once none holds the older nodes the kernel puts the files removed with them
+ * (see the top of this file). A cancel that finds its receive ended already fails with
+ * ENOENT; one that finds it running in io-wq (EALREADY) may leave it armed, which then reads
+ * what it reads as any receive of its socket and is not armed again when it ends. After no
+ * removal, nothing to do. */
+static void rx_refresh(struct uring_worker *uw)
+{
+	struct udata iu = { .op = OP_IGNORE };
+	struct io_uring_sqe *sqe;
+	struct rx_arm *a;
+	struct udata u;
+	uint32_t n;
+
+	for (n = 0; n < uw->refresh_max && uw->rx_head != RX_NONE; n++) {
+		a = &uw->rx[uw->rx_head];
+		if (a->removals == uw->removals)
+			break; /* armed after the latest removal, and so is every later one */
+		sqe = get_sqe(uw);
+		io_uring_prep_cancel64(sqe, a->ud, 0);
+		sqe->user_data = udata_pack(iu);
+		u = udata_unpack(a->ud);
+		/* (a linked receive's socket is open: each close unlinks it) */
+		if (u.op == OP_RECV_LISTENER)
+			arm_listener(uw, u.idx);
+		else if (u.op == OP_RECV_MIRROR)
+			arm_mirror(uw, u.relay, u.idx);
+		else
+			arm_session(uw, u.relay, &uw->w->relays[u.relay].sessions.slots[u.idx]);
+	}
+	counter_add(&uw->w->wc.refreshes, n);
+}
+
 static void on_timer(struct uring_worker *uw)
 {
 	worker_tick(uw->w);
-	if (!uw->stopping)
-		arm_timer(uw);
+	if (uw->stopping)
+		return;
+	/* after the tick's expiries, whose removals it covers */
+	if (uw->refresh)
+		rx_refresh(uw);
+	arm_timer(uw);
 }
 
 /* The socket a drain entry reads and its receive's template, or -1 when the listener or
@@ -1263,7 +1433,7 @@ static int drain_target(struct uring_worker *uw, uint64_t ud, const struct msghd
 		return -1;
 	if (u.op == OP_RECV_LISTENER) {
 		*tmpl = &uw->listen_msg;
-		return w->listeners[u.idx].in_use && listener_udata(uw, u.idx) == ud
+		return w->listeners[u.idx].in_use && rx_same(listener_udata(uw, u.idx), ud)
 			       ? w->listeners[u.idx].fd
 			       : -1;
 	}
@@ -1273,7 +1443,8 @@ static int drain_target(struct uring_worker *uw, uint64_t ud, const struct msghd
 		return -1;
 	s = &t->slots[u.idx];
 	*tmpl = session_tmpl(uw, u);
-	return s->state == SESSION_ACTIVE && session_udata(u.relay, u.idx, s) == ud ? s->fd : -1;
+	return s->state == SESSION_ACTIVE && rx_same(session_udata(u.relay, u.idx, s), ud) ? s->fd
+										       : -1;
 }
 
 /* Passes a completion the drain made up to the handler of the receive it stands for. */
@@ -1523,7 +1694,8 @@ static int uring_setup(struct uring_worker *uw, struct worker_cmd *first)
 
 	uw->bursts = calloc(cfg->buffers, sizeof(*uw->bursts));
 	uw->batches = calloc(BATCH_POOL, sizeof(*uw->batches));
-	if (!uw->bursts || !uw->batches) {
+	uw->rx = calloc(p->files, sizeof(*uw->rx));
+	if (!uw->bursts || !uw->batches || !uw->rx) {
 		snprintf(w->error, sizeof(w->error), "worker %u: out of memory", w->id);
 		return -ENOMEM;
 	}
@@ -1533,6 +1705,12 @@ static int uring_setup(struct uring_worker *uw, struct worker_cmd *first)
 	uw->batch_free = 0;
 	for (i = 0; i < PLAN_MIRROR_SLOTS; i++)
 		uw->mirror_batch[i] = SESSION_NONE;
+	uw->n_rx = p->files;
+	uw->rx_head = uw->rx_tail = RX_NONE;
+	uw->refresh = w->caps->rsrc_refresh;
+	/* Each refresh adds two completions (the cancel's, the old receive's end) to what the
+	 * plan sized the CQ for: a share of it. */
+	uw->refresh_max = p->cq_entries / 8 < RX_REFRESH_MAX ? p->cq_entries / 8 : RX_REFRESH_MAX;
 	err = uring_init(&uw->ring, p->sq_entries, p->cq_entries,
 			 w->caps->setup_flags | IORING_SETUP_R_DISABLED);
 	if (err)
@@ -1616,6 +1794,7 @@ static void uring_teardown(struct uring_worker *uw)
 	free(uw->sq_msg);
 	free(uw->bursts);
 	free(uw->batches);
+	free(uw->rx);
 }
 
 static int uring_run(struct worker *w, struct worker_cmd *first)

@@ -127,6 +127,7 @@ static int setup(void **state)
 	s->workers[0].loops = 400; /* 25 completions a loop */
 	s->workers[0].completions = 10000;
 	s->workers[0].rearms = 3;
+	s->workers[0].refreshes = 2;
 	for (d = 0; d < FILTER_CNT__MAX; d++)
 		f->filter_counters[d] = f->st.counters[d] = (uint64_t)d * 1000 + 7;
 	s->filter_counters = f->filter_counters;
@@ -183,8 +184,9 @@ static int teardown(void **state)
 	"\"uptime_seconds\": 299.750, \"config\": \"/etc/ringrelay/ringrelay.conf\", " \
 	"\"backend\": \"io_uring\", \"workers\": [{\"id\": 0, \"cpu\": 1, " \
 	"\"heartbeat_age_seconds\": 0.250, \"loops\": 400, \"completions\": 10000, " \
-	"\"rearms\": 3}, {\"id\": 1, \"cpu\": 4, \"heartbeat_age_seconds\": null, " \
-	"\"loops\": 0, \"completions\": 0, \"rearms\": 0}], \"relays\": [{\"name\": \"dns\", " \
+	"\"rearms\": 3, \"refreshes\": 2}, {\"id\": 1, \"cpu\": 4, " \
+	"\"heartbeat_age_seconds\": null, \"loops\": 0, \"completions\": 0, \"rearms\": 0, " \
+	"\"refreshes\": 0}], \"relays\": [{\"name\": \"dns\", " \
 	"\"mode\": \"forward\", \"balance\": \"maglev\", \"session_timeout\": 12.500, " \
 	"\"max_sessions\": 100, \"listen\": [\"198.18.1.2:5000\", \"[2001:2:1::2]:5000\"], " \
 	"\"upstreams\": [{\"address\": \"198.18.2.2:9000\", \"weight\": 1}, " \

@@ -81,12 +81,51 @@ static void test_inc_verdict(void **state)
 	}
 }
 
+/* Refreshing receives after fixed-file removals: kernels before 6.13, or as forced. */
+static void test_rsrc_refresh(void **state)
+{
+	static const struct {
+		const char *release, *force;
+		bool on, forced;
+		const char *why; /* words the reason must contain */
+	} cases[] = {
+		{ "6.1.0-18-amd64", NULL, true, false, "older than 6.13" },
+		{ "6.12.9", NULL, true, false, "6.12.9" },
+		{ "5.19.0", NULL, true, false, "older" },
+		{ "6.13.0", NULL, false, false, "6.13+" },
+		{ "6.18.44-fc-v1272", NULL, false, false, "6.18.44" },
+		{ "7.0.1", NULL, false, false, "6.13+" },
+		{ "garbage", NULL, true, false, "older" },
+		{ "6.18.44", "1", true, true, "forced on by RINGRELAY_RSRC_REFRESH=1" },
+		{ "6.1.0", "0", false, true, "forced off" },
+		{ "6.1.0", "0", false, true, "needs it" },
+		{ "6.18.0", "yes", false, false, "ignored" },
+		{ "6.1.0", "", true, false, "ignored" },
+	};
+	char why[256];
+	bool forced;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		bool on = uring_rsrc_refresh_needed(cases[i].release, cases[i].force, &forced, why,
+						    sizeof(why));
+
+		if (on != cases[i].on || forced != cases[i].forced)
+			fail_msg("%s force %s: on %d forced %d (%s)", cases[i].release,
+				 cases[i].force ? cases[i].force : "unset", on, forced, why);
+		if (!strstr(why, cases[i].why))
+			fail_msg("%s: reason '%s' lacks '%s'", cases[i].release, why, cases[i].why);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_probe),
 		cmocka_unit_test(test_probe_inc),
 		cmocka_unit_test(test_inc_verdict),
+		cmocka_unit_test(test_rsrc_refresh),
 	};
 	return cmocka_run_group_tests_name("uring", tests, NULL, NULL);
 }
