@@ -98,7 +98,7 @@ upstream_sockets_le() { [ "$(upstream_sockets)" -le "$1" ]; }
 # the kernel once their session is. That last check passes on kernels from 6.13 (this
 # machine's) without refreshes too, where the kernel puts a removed file once its own
 # requests end: it guards against a refresh that leaks sockets itself, not the kernel's leak.
-CHURN=4
+CHURN=2
 refresh_case()
 {
 	local backend=$1 fam=$2 steady round n line want v
@@ -110,7 +110,7 @@ refresh_case()
 		lib_case_fail "$c no log line saying refreshes are forced on"
 
 	lib_bg "$NS_C" "$PY" "$UDP_PY" client --to "$to" --clients 1 --port-base 52000 \
-		--count 200 --interval 0.05 --size 64 --expect-echo --seconds 60 >"$TMPD/steady.json"
+		--count 100 --interval 0.05 --size 64 --expect-echo --seconds 60 >"$TMPD/steady.json"
 	steady=$BG_PID
 	lib_wait_stat reply_tx_pkts -ge 10 10 ||
 		lib_case_fail "$c the steady client got no replies: $LAST_STAT"
@@ -142,7 +142,7 @@ refresh_case()
 	lib_wait_for 5 upstream_sockets_le 0 ||
 		lib_case_fail "$c $(upstream_sockets) sockets to the upstream with no session left"
 
-	want=$((200 + 4 * CHURN * 3))
+	want=$((100 + 4 * CHURN * 3))
 	if line=$(lib_stats t); then
 		lib_expect_fields "$c" "$line" "$want" rx_pkts tx_pkts reply_rx_pkts reply_tx_pkts
 		lib_expect_fields "$c" "$line" $((1 + 4 * CHURN)) sessions_created sessions_expired
@@ -161,7 +161,8 @@ refresh_case()
 each_case()
 {
 	run_case "$1" "$2"
-	if [ "$1" = io_uring ]; then
+	# (one family: the refresh is the same code for both, within make check's time)
+	if [ "$1" = io_uring ] && [ "$2" = 4 ]; then
 		refresh_case "$1" "$2"
 	fi
 }
