@@ -918,6 +918,21 @@ static bool socket_answers(const struct sockaddr_un *sa)
 	return up;
 }
 
+int control_check_free(const struct config *cfg, char *err, size_t errlen)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	const char *path = cfg->control_socket;
+
+	if (path[0] != '/' || strlen(path) >= sizeof(sa.sun_path))
+		return 0; /* control_new says what is wrong with it */
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	if (!socket_answers(&sa))
+		return 0;
+	snprintf(err, errlen, "control socket %s: another ringrelay is running (it answers there)",
+		 path);
+	return -EADDRINUSE;
+}
+
 /* bind(2) of fd to sa as o: the socket file is made 0660 (fchmod before, and a umask of 0117
  * while bind runs: nothing is chmod'ed by path afterwards, so no link is followed) and
  * belongs to o's user and group from the start. */

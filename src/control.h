@@ -27,6 +27,9 @@ struct privs_who;
  * held. Returns 0 or -errno with one line in err. */
 int control_new(struct app *a, const struct privs_who *who, struct control **out, char *err,
 		size_t errlen);
+/* At start, before anything touches the host: -EADDRINUSE (err set) when a daemon answers on
+ * cfg's control socket (another instance of this configuration), else 0. */
+int control_check_free(const struct config *cfg, char *err, size_t errlen);
 
 /* Starts the control thread ("ringrelay-ctl"; all signals blocked; it inherits the caller's
  * capabilities, so start it once main has dropped them): one poll loop, access levels from

@@ -757,19 +757,20 @@ int main(int argc, char **argv)
 	pthread_mutex_init(&a.lock, NULL);
 	uring_probe(&a.caps);
 
-	/* Lifecycle: refuse a second instance (pid file, listen ports held) before touching the
-	 * host, whose filter and pins it would replace and then remove; filter (traffic it
-	 * drops never reaches a listener), plan and limits, control sockets (made as the
-	 * daemon's user), privileges down to what set-up still needs, workers bind and listen
-	 * (and drop every capability), the admin thread (keeps the filter's), main drops the
-	 * rest, then the threads that start with nothing: access log, control plane. Ready.
-	 * Teardown reverses. */
+	/* Lifecycle: refuse a second instance (pid file, listen ports held, control socket
+	 * answering) before touching the host, whose filter and pins it would replace and then
+	 * remove; filter (traffic it drops never reaches a listener), plan and limits, control
+	 * sockets (made as the daemon's user), privileges down to what set-up still needs,
+	 * workers bind and listen (and drop every capability), the admin thread (keeps the
+	 * filter's), main drops the rest, then the threads that start with nothing: access log,
+	 * control plane. Ready. Teardown reverses. */
 	if (pidfile_write(cfg, err, sizeof(err))) {
 		log_err("%s", err);
 		goto out_refused;
 	}
 	snprintf(pid_file, sizeof(pid_file), "%s", cfg->pid_file);
 	if (runtime_check_ports(cfg, err, sizeof(err)) ||
+	    control_check_free(cfg, err, sizeof(err)) ||
 	    app_filter_sync(&a, cfg, &plan, err, sizeof(err))) {
 		log_err("%s", err);
 		filter_free(a.filter); /* made before what failed after it */
