@@ -328,15 +328,13 @@ uint64_t privs_session_mask(const struct config *cfg)
 {
 	struct __user_cap_data_struct d[2];
 	uint64_t mask, prm, bind = UINT64_C(1) << CAP_NET_BIND_SERVICE;
-	uint32_t i;
 
 	if (!privs_need_sockopt(cfg))
 		return 0;
+	/* With fwmark alone as well: a reload may add source = "client" (one that brings
+	 * either option into a configuration with neither needs a restart). */
 	mask = privs_sockopt_mask();
-	for (i = 0; i < cfg->n_relays; i++)
-		if (cfg->relays[i].source == SOURCE_CLIENT)
-			break;
-	if (i == cfg->n_relays || privs_capget(d))
+	if (privs_capget(d))
 		return mask;
 	prm = (uint64_t)d[0].permitted | (uint64_t)d[1].permitted << 32;
 	return mask | (prm & bind);

@@ -117,9 +117,10 @@ int privs_thread_start(pthread_t *t, const char *name, uint64_t keep, void *(*fn
  * privs_thread_keep: CAP_NET_RAW, else CAP_NET_ADMIN, else 0. */
 uint64_t privs_sockopt_mask(void);
 /* What a worker keeps once its listeners are bound, for the session sockets of cfg's relays:
- * privs_sockopt_mask when privs_need_sockopt, and with source = "client" also
- * CAP_NET_BIND_SERVICE where the thread holds it (a client that sends from a port below 1024
- * is bound to by its session socket, and IP_TRANSPARENT does not waive that check). */
+ * when privs_need_sockopt, privs_sockopt_mask and CAP_NET_BIND_SERVICE where the thread
+ * holds it (with source = "client" a client that sends from a port below 1024 is bound to by
+ * its session socket, and IP_TRANSPARENT does not waive that check; kept for fwmark too, as
+ * a reload may add source = "client"). */
 uint64_t privs_session_mask(const struct config *cfg);
 
 /* Files the calling thread creates from now on belong to uid:gid, and its file permission

@@ -13,6 +13,7 @@
 #  3. user = "root": it stays root on purpose, without the warning; no filter (and shed =
 #     "off": no program at all), so no thread holds anything, the admin thread included;
 #  4. a relay with a fwmark: workers keep CAP_NET_RAW (SO_MARK on each new session socket)
+#     and CAP_NET_BIND_SERVICE, the upkeep thread CAP_NET_RAW
 #     and so does the upkeep thread (on its health probes' sockets), nothing else; every
 #     other thread holds nothing.
 . "$(dirname "$0")/lib.sh"
@@ -55,12 +56,13 @@ no_filter_left()
 
 proc_caps() { printf '%d' "0x$(awk -v f="$2:" '$1 == f { print $2 }' "$1/status")"; }
 
-# threads_check LABEL UID ADMIN_CAPS [WORKER_CAPS]: every thread of the relay runs as UID; the
-# admin thread has CapEff = CapPrm = ADMIN_CAPS, the workers and the upkeep thread WORKER_CAPS
-# (default 0), every other one 0.
+# threads_check LABEL UID ADMIN_CAPS [WORKER_CAPS [UPKEEP_CAPS]]: every thread of the relay
+# runs as UID; the admin thread has CapEff = CapPrm = ADMIN_CAPS, the workers WORKER_CAPS
+# (default 0), the upkeep thread UPKEEP_CAPS (default WORKER_CAPS), every other one 0.
 threads_check()
 {
-	local label=$1 uid=$2 want_admin=$3 want_worker=${4:-0} t name eff prm u want n=0 bad=0
+	local label=$1 uid=$2 want_admin=$3 want_worker=${4:-0} want_upkeep=${5:-${4:-0}} t name eff
+	local prm u want n=0 bad=0
 	local admin=0
 	for t in /proc/"$RELAY_PID"/task/*; do
 		name=$(cat "$t/comm")
@@ -70,7 +72,10 @@ threads_check()
 		want=0
 		[ "$name" = ringrelay-admin ] && { want=$want_admin; admin=1; }
 		# (the upkeep thread's health probes take the relay's fwmark, as sessions do)
-		case $name in ringrelay-w* | ringrelay-upkp) want=$want_worker ;; esac
+		case $name in
+		ringrelay-w*) want=$want_worker ;;
+		ringrelay-upkp) want=$want_upkeep ;;
+		esac
 		n=$((n + 1))
 		if [ "$eff" -ne "$want" ] || [ "$prm" -ne "$want" ] ||
 			[ "$u" != "$uid$uid$uid$uid" ]; then
@@ -198,7 +203,9 @@ sed -i 's/balance = "hash"; }/balance = "hash"; fwmark = 7; shed = "off"; }/' "$
 RINGRELAY=$BIN/ringrelay lib_relay_start "$TMPD/four.conf" ||
 	lib_fail "$c relay did not start"
 lib_wait_for 10 ready || lib_fail "$c not ready"
-threads_check "$c" 0 0 $((1 << 13)) # CAP_NET_RAW
+# workers: CAP_NET_RAW and CAP_NET_BIND_SERVICE (a reload may add source = "client", whose
+# sessions bind clients' low ports); the upkeep thread: CAP_NET_RAW
+threads_check "$c" 0 0 $(((1 << 13) | (1 << 10))) $((1 << 13))
 traffic "$c"
 lib_relay_stop || lib_case_fail "$c exit status $?"
 lib_done
