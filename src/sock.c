@@ -113,18 +113,21 @@ int sock_open_upstream(const struct addr *upstream, bool gro, const struct sock_
 			err = v6 ? setopt(fd, IPPROTO_IPV6, IPV6_FREEBIND, 1)
 				 : setopt(fd, IPPROTO_IP, IP_FREEBIND, 1);
 		/* Two relays' sessions of one client to different upstreams share its address
-		 * and port: the connected 4-tuples still differ. SO_REUSEPORT as well: a
-		 * wildcard listener on the port the client sends from (514 -> 514) has only
-		 * that option, and the bind conflicts with it unless both have one of them in
-		 * common (a group is per exact address, so the session joins none of the
-		 * listener's; a forward's session is connected, a mirror's receives nothing). */
+		 * and port: the connected 4-tuples still differ. */
 		if (!err)
 			err = setopt(fd, SOL_SOCKET, SO_REUSEADDR, 1);
-		if (!err)
-			err = setopt(fd, SOL_SOCKET, SO_REUSEPORT, 1);
 	}
 	if (!err && src && src->bind && bind(fd, &src->bind->sa, addr_len(src->bind)))
 		err = -errno;
+	/* A wildcard listener on the port the client sends from (514 -> 514) has SO_REUSEPORT
+	 * only, which conflicts with SO_REUSEADDR alone: the session takes it too (a group is
+	 * per exact address, so it joins none of the listener's). Only then: each such socket
+	 * costs the kernel a reuseport group, made under a global lock. */
+	if (err == -EADDRINUSE && src && src->bind && src->transparent) {
+		err = setopt(fd, SOL_SOCKET, SO_REUSEPORT, 1);
+		if (!err && bind(fd, &src->bind->sa, addr_len(src->bind)))
+			err = -errno;
+	}
 	if (!err && upstream && connect(fd, &upstream->sa, addr_len(upstream)))
 		err = -errno;
 	if (err) {

@@ -428,7 +428,8 @@ struct session *worker_session_get(struct worker *w, uint32_t li, const struct a
 	 * address). */
 	if (wr->offload && w->fast.f && !meta->to_group)
 		fast_open(w, l->relay, s, fd);
-	if (w->ops->session_opened(w, l->relay, s)) {
+	err = w->ops->session_opened(w, l->relay, s);
+	if (err) {
 		fast_close(w, l->relay, s);
 		goto err_release;
 	}
