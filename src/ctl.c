@@ -211,9 +211,9 @@ static int ctl_connect(const char *path, bool quiet, int timeout_ms)
 static int ctl_connect_default(struct ctl_options *o, int timeout_ms)
 {
 	static char alt[sizeof(((struct sockaddr_un *)0)->sun_path)];
-	const char *xdg = getenv("XDG_RUNTIME_DIR");
+	const char *xdg = getenv("XDG_RUNTIME_DIR"), *first;
 	uint64_t t0, spent;
-	int fd;
+	int fd, fd2;
 
 	if (!o->socket_default || !xdg || xdg[0] != '/' ||
 	    (size_t)snprintf(alt, sizeof(alt), "%s/%s", xdg, CONFIG_USER_CONTROL_SOCKET) >=
@@ -232,8 +232,13 @@ static int ctl_connect_default(struct ctl_options *o, int timeout_ms)
 		return fd;
 	}
 	spent = ctl_now_ms() - t0;
+	first = o->socket;
 	o->socket = alt;
-	return ctl_connect(alt, false, spent < (uint64_t)timeout_ms ? timeout_ms - (int)spent : 1);
+	fd2 = ctl_connect(alt, false, spent < (uint64_t)timeout_ms ? timeout_ms - (int)spent : 1);
+	/* the default's refusal is likely what the user needs to hear, not only the other's */
+	if (fd2 < 0 && (fd == -EACCES || fd == -EPERM))
+		ctl_connect_failed(first, -fd, timeout_ms);
+	return fd2;
 }
 
 /* Sends line and reads the whole answer until the daemon closes. */
