@@ -1071,7 +1071,7 @@ int filter_new(const struct config *cfg, struct filter **out, char *err, size_t 
 
 int filter_relink(struct filter *f, const char *ifname, int ifindex, char *err, size_t errlen)
 {
-	uint32_t i;
+	uint32_t i, j;
 	int ret;
 
 	/* A filtered link renamed: the filter follows the name in the config, so it stays on
@@ -1111,6 +1111,17 @@ int filter_relink(struct filter *f, const char *ifname, int ifindex, char *err, 
 			filter_detach_iface(f, fi);
 			fi->ifindex = ifindex;
 			fi->flags = 0;
+			/* Two filtered links that swapped names: the other's record still holds
+			 * this link. Its hooks go (ours would replace or double them, and its
+			 * detach would then take ours), and it waits for a link of its name. */
+			for (j = 0; j < f->n_filter_ifaces; j++) {
+				struct filter_iface *other = &f->ifaces[j];
+
+				if (other != fi && other->ifindex == ifindex) {
+					filter_detach_iface(f, other);
+					other->ifindex = 0;
+				}
+			}
 			if (keep)
 				log_notice("filter: %s came back: the fast path re-attaches on "
 					   "the next offload update",
