@@ -588,6 +588,23 @@ static uint32_t app_xdp_ifaces(const struct app *a, int *out)
 	return j;
 }
 
+
+/* The program's relay ports were the union of those before and after a reload while the
+ * workers moved (filter_update); once every worker runs the config in force, they are its
+ * own. A worker behind keeps its listeners: the union stays until one reaches it. */
+static void app_relay_ports_settle(struct app *a)
+{
+	int ret;
+
+	if (!a->filter || runtime_workers_behind(&a->rt))
+		return;
+	ret = filter_relay_ports_settle(a->filter, a->rt.cfg);
+	if (ret)
+		log_err("the filter's relay ports: %s; the ports of the relays before the last "
+			"reload stay in the filter's scope until the next one",
+			strerror(-ret));
+}
+
 /* The fast path, then shedding (which joins the fast path's hooks), after what changed the
  * interfaces the relays use. Returns whether the program's XDP hooks changed: an XDP attach
  * or detach re-makes the interface's NAPI instances, which lose their per-NAPI values. */
@@ -600,9 +617,11 @@ static bool app_hooks_follow(struct app *a, const char *what)
 
 	n0 = app_xdp_ifaces(a, before);
 	/* A worker that did not take it (stuck: the watchdog says so) installs no entries for
-	 * the relay until the next reload reaches it; the others do. */
+	 * the relay until the next reload reaches it; the others do. One that was behind and
+	 * takes it runs the config in force: the relay ports settle then too. */
 	if (app_fast_path_follow(a, what) && runtime_reapply(&a->rt, err, sizeof(err)))
 		log_err("the fast path after %s: %s", what, err);
+	app_relay_ports_settle(a);
 	/* Shedding follows the interfaces that hold the listen addresses now. */
 	if (config_shed_wanted(cfg))
 		shed_apply(a->filter, cfg, "", a->shed, err, sizeof(err));
@@ -800,14 +819,8 @@ int app_reload_apply(struct app *a, struct config *cfg, int ret, char *err, size
 	 * are its own. A worker behind keeps its listeners: the union stays until a reload
 	 * reaches it. (Also after a reload the program's rules could not follow: the ports
 	 * say where the relays listen, not which rules run.) */
-	if (synced && a->filter && !runtime_workers_behind(&a->rt)) {
-		int pret = filter_relay_ports_settle(a->filter, a->rt.cfg);
-
-		if (pret)
-			log_err("reload: the filter's relay ports: %s; the ports of the relays "
-				"before stay in the filter's scope until the next reload",
-				strerror(-pret));
-	}
+	if (synced)
+		app_relay_ports_settle(a);
 	/* After the program's changes (an XDP attach or detach re-makes the NAPI instances),
 	 * also those a refused reload made and undid. A failure is logged and keeps the reload
 	 * good: the relays run either way. */

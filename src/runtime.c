@@ -733,11 +733,17 @@ int runtime_reapply(struct runtime *rt, char *err, size_t errlen)
 {
 	struct apply_block *b = apply_block_new(rt, err, errlen);
 	uint32_t n_stuck;
+	int ret;
 
 	if (!b)
 		return -ENOMEM;
-	return apply_all(rt, b, rt->cfg, &rt->applied_plan, rt->relay_slot, true, &n_stuck, err,
-			 errlen);
+	ret = apply_all(rt, b, rt->cfg, &rt->applied_plan, rt->relay_slot, true, &n_stuck, err,
+			errlen);
+	/* A worker that was behind (stuck at a reload) and took this runs the config in force
+	 * again: nothing refers to one kept for it any more. */
+	if (!n_stuck)
+		runtime_free_retired(rt);
+	return ret;
 }
 
 int runtime_sessions(struct runtime *rt, uint32_t relay, struct session_info *out, uint32_t max,

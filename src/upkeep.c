@@ -342,11 +342,14 @@ static void upkeep_resolved(struct upkeep *k, uint32_t relay)
 		rt->ups->relay[rt->relay_slot[relay]].new_sets++;
 		log_notice("relay %s: upstream names resolved to a new set: %u upstream(s)",
 			   l->name, n_m);
+		bool behind = runtime_workers_behind(rt);
+
 		if (runtime_reapply(rt, err, sizeof(err)))
 			log_err("relay %s: applying the new upstreams: %s", l->name, err);
 		/* New addresses may be routed through other interfaces: attaching there needs
-		 * the admin thread's capabilities. */
-		if (rt->fast)
+		 * the admin thread's capabilities; so does settling the filter's relay ports
+		 * once a worker that was behind runs the config in force again. */
+		if (rt->fast || (behind && !runtime_workers_behind(rt)))
 			admin_follow_async(a->admin);
 	} else if (n < 0) {
 		log_err("relay %s: new upstreams: %s", l->name, strerror(-n));
