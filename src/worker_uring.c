@@ -100,6 +100,7 @@ struct tx_batch {
 /* Receives refreshed per tick at most: a worker with many sessions spreads them over ticks
  * (an SQE and two completions each beyond its new arm's). */
 #define RX_REFRESH_MAX 2048u
+#define RX_SWEEP_NS 1000000000ull /* a refresh sweep begins at most once a second */
 
 /* The multishot receive of one fixed file (indexed by its slot). */
 struct rx_arm {
@@ -151,6 +152,12 @@ struct uring_worker {
 	uint32_t removals;
 	bool refresh;
 	uint32_t refresh_max;
+	/* A sweep refreshes the receives armed before the removals counted at its start (to);
+	 * one begins at most every RX_SWEEP_NS: a steady churn (a close every tick) would
+	 * otherwise refresh every armed receive at every tick. */
+	bool sweeping;
+	uint32_t sweep_to;
+	uint64_t sweep_next_ns;
 };
 
 /* Submits what is queued in the middle of a round, the buffers recycled so far put in the
@@ -1375,8 +1382,9 @@ static void on_slot_emptied(struct uring_worker *uw, struct udata u)
 		session_release(&uw->w->relays[u.relay].sessions, s);
 }
 
-/* Cancels the receives armed before the latest removal from the file table, oldest first
- * and at most refresh_max, and arms each again: the new one holds the resource node after the
+/* Cancels the receives armed before the removals from the file table counted when the
+ * sweep began (one a second at most), oldest first and at most refresh_max a tick, and arms
+ * each again: the new one holds the resource node after the
  * removal, and once none holds the older nodes the kernel puts the files removed with them
  * (see the top of this file). A cancel that finds its receive ended already fails with
  * ENOENT; one that finds it running in io-wq (EALREADY) may leave it armed, which then reads
@@ -1390,10 +1398,20 @@ static void rx_refresh(struct uring_worker *uw)
 	struct udata u;
 	uint32_t n;
 
-	for (n = 0; n < uw->refresh_max && uw->rx_head != RX_NONE; n++) {
-		a = &uw->rx[uw->rx_head];
-		if (a->removals == uw->removals)
-			break; /* armed after the latest removal, and so is every later one */
+	if (!uw->sweeping) {
+		if (uw->w->now < uw->sweep_next_ns || uw->removals == uw->sweep_to)
+			return;
+		uw->sweeping = true;
+		uw->sweep_to = uw->removals;
+		uw->sweep_next_ns = uw->w->now + RX_SWEEP_NS;
+	}
+	for (n = 0; n < uw->refresh_max; n++) {
+		a = uw->rx_head != RX_NONE ? &uw->rx[uw->rx_head] : NULL;
+		/* armed after the sweep's removals, and so is every later one: it is done */
+		if (!a || (int32_t)(a->removals - uw->sweep_to) >= 0) {
+			uw->sweeping = false;
+			break;
+		}
 		sqe = get_sqe(uw);
 		io_uring_prep_cancel64(sqe, a->ud, 0);
 		sqe->user_data = udata_pack(iu);

@@ -89,7 +89,7 @@ upstream_sockets()
 upstream_sockets_le() { [ "$(upstream_sockets)" -le "$1" ]; }
 
 # refresh_case BACKEND FAMILY (io_uring): refreshes forced on. A steady client keeps one
-# session and the listener busy (a datagram every 50 ms for some 10 s) while CHURN rounds of
+# session and the listener busy (a datagram every 50 ms for 5 s) while CHURN rounds of
 # 4 new clients each open sessions that expire (session_timeout = 1.0, a tick every 0.25 s),
 # each round once the last one's expired: every close is a removal from the ring's fixed
 # files, after which the tick refreshes the steady session's and the listener's receives.
