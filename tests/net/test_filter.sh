@@ -366,6 +366,18 @@ pin_map_id()
 		"$PY" -c 'import json, sys; print(json.load(sys.stdin)["id"])' 2>/dev/null
 }
 
+# echo_and_relay WHAT: an echo upstream (sets echo_pid) and the relay on conf; when the relay
+# does not start, case c fails naming WHAT, the echo stops, and it returns 1.
+echo_and_relay()
+{
+	lib_udp_bg "$NS_U" "$TMPD/echo.json" echo --bind "$(ep "$UP1_IP" 9000)"
+	echo_pid=$BG_PID
+	lib_relay_start "$conf" && return 0
+	lib_case_fail "$c $1 did not start"
+	lib_stop_pid "$echo_pid"
+	return 1
+}
+
 # pin_owner_case: a second ringrelay with pin = true on the same bpffs (started in the first
 # one's mount and network namespaces) refuses to start, naming the first by its pid and saying
 # what to do; the first keeps its pins. Before, the second removed the first's pins as "left by
@@ -379,13 +391,7 @@ pin_owner_case()
 	printf 'filter = { interfaces = [ "%s" ]; mode = "xdp"; pin = true; };\n' "$IF_RC" >>"$conf"
 	lib_relay_conf "$conf2" name=t2 listen="$(ep "$RELAY_IP" 5001)" up="$(ep "$UP1_IP" 9000)"
 	printf 'filter = { interfaces = [ "%s" ]; mode = "tc"; pin = true; };\n' "$IF_RC" >>"$conf2"
-	lib_udp_bg "$NS_U" "$TMPD/echo.json" echo --bind "$(ep "$UP1_IP" 9000)"
-	echo_pid=$BG_PID
-	if ! lib_relay_start "$conf"; then
-		lib_case_fail "$c first relay did not start"
-		lib_stop_pid "$echo_pid"
-		return
-	fi
+	echo_and_relay "first relay" || return
 	sed -i "s|/run/ctl.sock|/run/ctl2.sock|" "$conf2"
 	id0=$(pin_map_id)
 	[ -n "$id0" ] || lib_case_fail "$c the first relay pinned no filter_counters"
@@ -431,13 +437,7 @@ move_case()
 filter = { interfaces = [ "$IF_RC" ]; mode = "xdp"; pin = true;
 	deny = [ "198.18.1.64/26", "2001:2:1::40/122" ]; };
 EOF
-	lib_udp_bg "$NS_U" "$TMPD/echo.json" echo --bind "$(ep "$UP1_IP" 9000)"
-	echo_pid=$BG_PID
-	if ! lib_relay_start "$conf"; then
-		lib_case_fail "$c relay did not start"
-		lib_stop_pid "$echo_pid"
-		return
-	fi
+	echo_and_relay relay || return
 	lib_worker_stop 0 60 "$TMPD/stop-move.out" || lib_fail "$c worker 0 was not stopped"
 	sed -i "s/:5000\"/:5001\"/" "$conf"
 	lib_relay_hup "reload applied to the relays, but: worker 0 did not take" ||

@@ -82,6 +82,18 @@ values()
 }
 values_are() { [ "$(values)" = "$1" ]; }
 
+# this_cpu: the last CPU this shell may run on (the worker's, for the cases that pin it).
+this_cpu() { taskset -pc $$ | sed 's/.*: //; s/.*[,-]//'; }
+
+# threaded_conf: this case's config asking for threaded NAPI (2 200000) with its worker on
+# this_cpu (sets cpu).
+threaded_conf()
+{
+	cpu=$(this_cpu)
+	napi_conf 2 200000 true
+	echo "cpus = [ $cpu ];" >>"$conf"
+}
+
 # napi_conf DEFER GRO [THREADED]: this case's config (conf) with a napi block, plus the
 # settings in NAPI_EXTRA.
 napi_conf()
@@ -251,9 +263,7 @@ run_threaded()
 	local pid cpu allowed before decoy decoy_cpus pid_cpus
 	lib_case_begin napi-threaded io_uring 4
 	lib_case_echo
-	cpu=$(taskset -pc $$ | sed 's/.*: //; s/.*[,-]//')
-	napi_conf 2 200000 true
-	echo "cpus = [ $cpu ];" >>"$conf"
+	threaded_conf
 	# A decoy first: a device of the same name in another namespace (the upstream's), with a
 	# threaded NAPI instance too. Its thread has our thread's name; before 6.9 only
 	# ringrelay's BPF task iterator tells them apart. It must keep its CPUs and nice value.
@@ -365,9 +375,7 @@ run_threaded_by_relay()
 	local cpu line
 	lib_case_begin napi-threaded-on io_uring 4
 	lib_case_echo
-	cpu=$(taskset -pc $$ | sed 's/.*: //; s/.*[,-]//')
-	napi_conf 2 200000 true
-	echo "cpus = [ $cpu ];" >>"$conf"
+	threaded_conf
 	lib_nsx "$NS_R" sh -c "echo 0 > /sys/class/net/$IF_RC/threaded" && preset_values ||
 		lib_case_fail "$c cannot make $IF_RC not threaded, at $PRE"
 	if ! lib_relay_start "$conf"; then
@@ -401,9 +409,7 @@ run_xdp_only()
 	local cpu line
 	lib_case_begin napi-xdp-only io_uring 4
 	lib_case_echo
-	cpu=$(taskset -pc $$ | sed 's/.*: //; s/.*[,-]//')
-	napi_conf 2 200000 true
-	echo "cpus = [ $cpu ];" >>"$conf"
+	threaded_conf
 	echo "filter = { interfaces = [ \"$IF_RC\" ]; mode = \"xdp\"; };" >>"$conf"
 	lib_nsx "$NS_R" sh -c "echo 0 > /sys/class/net/$IF_RC/threaded" &&
 		lib_nsx "$NS_R" ethtool -K "$IF_RC" gro off >/dev/null &&
@@ -456,9 +462,7 @@ run_put_back_failed()
 	local cpu
 	lib_case_begin napi-put-back-failed io_uring 4
 	lib_case_echo
-	cpu=$(taskset -pc $$ | sed 's/.*: //; s/.*[,-]//')
-	napi_conf 2 200000 true
-	echo "cpus = [ $cpu ];" >>"$conf"
+	threaded_conf
 	lib_nsx "$NS_R" sh -c "echo 0 > /sys/class/net/$IF_RC/threaded" && preset_values ||
 		lib_case_fail "$c cannot make $IF_RC not threaded, at $PRE"
 	if ! lib_relay_start "$conf"; then
@@ -526,7 +530,7 @@ run_full_tables()
 	local cpu tid
 	lib_case_begin napi-full io_uring 4
 	lib_case_echo
-	cpu=$(taskset -pc $$ | sed 's/.*: //; s/.*[,-]//')
+	cpu=$(this_cpu)
 	lib_nsx "$NS_R" sh -c "echo 0 > /sys/class/net/$IF_RC/threaded" && preset_values &&
 		big_veths 128 128 256 256 256 || lib_case_fail "$c cannot make veths of 1024 queues"
 	full_conf 5 2 200000 false
@@ -622,7 +626,7 @@ run_nobody_addr_gone()
 	local cpu
 	lib_case_begin napi-nobody-addr io_uring 4
 	lib_case_echo
-	cpu=$(taskset -pc $$ | sed 's/.*: //; s/.*[,-]//')
+	cpu=$(this_cpu)
 	nobody_conf 2 200000 true
 	echo "cpus = [ $cpu ];" >>"$conf"
 	lib_nsx "$NS_R" sh -c "echo 0 > /sys/class/net/$IF_RC/threaded" && preset_values ||
