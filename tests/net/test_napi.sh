@@ -94,6 +94,18 @@ threaded_conf()
 	echo "cpus = [ $cpu ];" >>"$conf"
 }
 
+# start_unthreaded: IF_RC not threaded and at PRE (preset_values), then the relay on conf; a
+# relay that does not start fails case c, stops its helpers, and it returns 1.
+start_unthreaded()
+{
+	lib_nsx "$NS_R" sh -c "echo 0 > /sys/class/net/$IF_RC/threaded" && preset_values ||
+		lib_case_fail "$c cannot make $IF_RC not threaded, at $PRE"
+	lib_relay_start "$conf" && return 0
+	lib_case_fail "$c relay did not start"
+	lib_case_stop_helpers
+	return 1
+}
+
 # napi_conf DEFER GRO [THREADED]: this case's config (conf) with a napi block, plus the
 # settings in NAPI_EXTRA.
 napi_conf()
@@ -376,13 +388,7 @@ run_threaded_by_relay()
 	lib_case_begin napi-threaded-on io_uring 4
 	lib_case_echo
 	threaded_conf
-	lib_nsx "$NS_R" sh -c "echo 0 > /sys/class/net/$IF_RC/threaded" && preset_values ||
-		lib_case_fail "$c cannot make $IF_RC not threaded, at $PRE"
-	if ! lib_relay_start "$conf"; then
-		lib_case_fail "$c relay did not start"
-		lib_case_stop_helpers
-		return
-	fi
+	start_unthreaded || return
 	if [ "$(threaded)" = 1 ] &&
 		lib_relay_log_current | grep -q "napi: $IF_RC: .*threaded on (napi/.* on CPU $cpu)"; then
 		lib_case_ok "$c the relay made $IF_RC threaded, its thread on CPU $cpu"
@@ -463,13 +469,7 @@ run_put_back_failed()
 	lib_case_begin napi-put-back-failed io_uring 4
 	lib_case_echo
 	threaded_conf
-	lib_nsx "$NS_R" sh -c "echo 0 > /sys/class/net/$IF_RC/threaded" && preset_values ||
-		lib_case_fail "$c cannot make $IF_RC not threaded, at $PRE"
-	if ! lib_relay_start "$conf"; then
-		lib_case_fail "$c relay did not start"
-		lib_case_stop_helpers
-		return
-	fi
+	start_unthreaded || return
 	[ "$(threaded)" = 1 ] ||
 		lib_case_fail "$c after the start $IF_RC's threaded is '$(threaded)', want 1"
 	lib_nsx "$NS_R" ethtool -K "$IF_RC" gro off >/dev/null
@@ -629,13 +629,7 @@ run_nobody_addr_gone()
 	cpu=$(this_cpu)
 	nobody_conf 2 200000 true
 	echo "cpus = [ $cpu ];" >>"$conf"
-	lib_nsx "$NS_R" sh -c "echo 0 > /sys/class/net/$IF_RC/threaded" && preset_values ||
-		lib_case_fail "$c cannot make $IF_RC not threaded, at $PRE"
-	if ! lib_relay_start "$conf"; then
-		lib_case_fail "$c relay did not start"
-		lib_case_stop_helpers
-		return
-	fi
+	start_unthreaded || return
 	[ "$(threaded)" = 1 ] && values_are "2 200000" ||
 		lib_case_fail "$c after the start $IF_RC's threaded is '$(threaded)', values" \
 			"$(values), want 1 and 2 200000"
