@@ -440,19 +440,22 @@ err_map:
 int filter_relay_ports_settle(struct filter *f, const struct config *cfg)
 {
 	int fd = bpf_map__fd(f->skel->maps.filter_ports), ret = 0;
-	uint32_t *cur = f->ports_shadow[f->active], *want, p;
+	uint32_t *cur = f->ports_shadow[f->active], p, r, i;
+	uint8_t want[FILTER_PORTS / 8] = { 0 }; /* cfg's relay ports, a bit each */
 
 	if (!cur)
 		return 0; /* (an update that failed half way: the next one writes all) */
-	want = calloc(FILTER_PORTS, sizeof(*want));
-	if (!want)
-		return -ENOMEM;
-	filter_relay_ports(cfg, want);
+	for (r = 0; r < cfg->n_relays; r++)
+		for (i = 0; i < cfg->relays[r].n_listen; i++) {
+			p = addr_port(&cfg->relays[r].listen[i]);
+			want[p >> 3] |= (uint8_t)(1u << (p & 7));
+		}
 	/* In place, in the generation in force: one port's entry is one 4-byte store, and a
 	 * packet reads only its own port's. */
 	for (p = 0; p < FILTER_PORTS && ret == 0; p++) {
 		uint32_t key = f->active * FILTER_PORTS + p;
-		uint32_t val = (cur[p] & ~FILTER_PORT_RELAY) | want[p];
+		uint32_t val = (cur[p] & ~FILTER_PORT_RELAY) |
+			       ((want[p >> 3] >> (p & 7)) & 1 ? FILTER_PORT_RELAY : 0);
 
 		if (val == cur[p])
 			continue;
@@ -460,7 +463,6 @@ int filter_relay_ports_settle(struct filter *f, const struct config *cfg)
 		if (ret == 0)
 			cur[p] = val;
 	}
-	free(want);
 	return ret;
 }
 

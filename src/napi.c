@@ -279,7 +279,7 @@ int napi_pin(pid_t pid, int cpu)
 
 	CPU_ZERO(&set);
 	CPU_SET(cpu, &set);
-	return sched_setaffinity(pid, sizeof(set), &set) ? -errno : 0;
+	return napi_affinity_set(pid, &set);
 }
 
 int napi_affinity_get(pid_t pid, cpu_set_t *set)
@@ -297,7 +297,7 @@ bool napi_thread_on_cpus(pid_t pid, const int *cpus, uint32_t n)
 	cpu_set_t set;
 	uint32_t i;
 
-	if (sched_getaffinity(pid, sizeof(set), &set))
+	if (napi_affinity_get(pid, &set))
 		return false;
 	for (i = 0; i < n; i++)
 		if (cpus[i] >= 0 && cpus[i] < CPU_SETSIZE && CPU_ISSET(cpus[i], &set))

@@ -17,22 +17,13 @@ uint32_t napitune_interfaces(const struct config *cfg, char (*names)[IF_NAMESIZE
 			     bool *all_found)
 {
 	struct netlink_link link;
-	char ifname[IF_NAMESIZE];
-	bool wildcard = false;
-	uint32_t i, j, n = 0, kept = 0;
+	bool wildcard = false, missing = false;
+	uint32_t i, n = 0, kept = 0;
 
-	*all_found = true;
 	for (i = 0; i < cfg->n_relays; i++)
-		for (j = 0; j < cfg->relays[i].n_listen; j++) {
-			const struct addr *a = &cfg->relays[i].listen[j];
-
-			if (addr_is_any(a))
-				wildcard = true;
-			else if (!netlink_ifname_of_addr(a, ifname))
-				n = netlink_ifname_add(names, n, max, ifname);
-			else
-				*all_found = false; /* on no interface now (or not known) */
-		}
+		n = netlink_addrs_ifnames(cfg->relays[i].listen, cfg->relays[i].n_listen, names, n,
+					  max, &wildcard, &missing);
+	*all_found = !missing; /* an address on no interface now (or not known) */
 	/* A wildcard listener takes what arrives anywhere: the filtered interfaces are where
 	 * its traffic is known to arrive. */
 	for (i = 0; wildcard && cfg->filter.mode != FILTER_MODE_OFF && i < cfg->filter.n_interfaces;

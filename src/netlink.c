@@ -174,7 +174,8 @@ uint32_t netlink_ifname_add(char (*names)[IF_NAMESIZE], uint32_t n, uint32_t max
 }
 
 uint32_t netlink_addrs_ifnames(const struct addr *addrs, uint32_t n_addrs,
-			       char (*names)[IF_NAMESIZE], uint32_t n, uint32_t max, bool *any)
+			       char (*names)[IF_NAMESIZE], uint32_t n, uint32_t max, bool *any,
+			       bool *missing)
 {
 	char ifname[IF_NAMESIZE];
 	uint32_t j;
@@ -184,6 +185,8 @@ uint32_t netlink_addrs_ifnames(const struct addr *addrs, uint32_t n_addrs,
 			*any = true;
 		else if (!netlink_ifname_of_addr(&addrs[j], ifname))
 			n = netlink_ifname_add(names, n, max, ifname);
+		else if (missing)
+			*missing = true;
 	}
 	return n;
 }

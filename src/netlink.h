@@ -44,9 +44,11 @@ int netlink_route_oif(const struct addr *dst, const struct addr *src, int *ifind
 uint32_t netlink_ifname_add(char (*names)[IF_NAMESIZE], uint32_t n, uint32_t max, const char *name);
 
 /* Adds the interface of each specific address of addrs[0..n_addrs) to names (as
- * netlink_ifname_add); a wildcard address sets *any instead. Returns the new count. */
+ * netlink_ifname_add); a wildcard address sets *any instead, and one on no interface now sets
+ * *missing (when not NULL). Returns the new count. */
 uint32_t netlink_addrs_ifnames(const struct addr *addrs, uint32_t n_addrs,
-			       char (*names)[IF_NAMESIZE], uint32_t n, uint32_t max, bool *any);
+			       char (*names)[IF_NAMESIZE], uint32_t n, uint32_t max, bool *any,
+			       bool *missing);
 
 /* The interfaces that hold a local address: a's own interface for a specific address, or for
  * a wildcard every interface with an address of a's family (loopback excluded). Writes up to

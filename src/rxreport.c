@@ -37,7 +37,7 @@ int rxreport_new(const struct config *cfg, const struct rxreport_in *in, struct 
 	/* The same interfaces runtime_host sizes the workers by: where a listen address lives. */
 	for (i = 0; i < cfg->n_relays; i++)
 		n = netlink_addrs_ifnames(cfg->relays[i].listen, cfg->relays[i].n_listen, names, n,
-					  RXREPORT_MAX_IFACES, &r->any);
+					  RXREPORT_MAX_IFACES, &r->any, NULL);
 	if (r->any)
 		add_up_ifaces(names, &n);
 	for (i = 0; i < n; i++) {

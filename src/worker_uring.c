@@ -271,11 +271,16 @@ static bool rx_ended(struct uring_worker *uw, uint32_t slot, uint64_t ud)
 	return true;
 }
 
-/* A socket leaves the file table (a slot emptied with -1): every receive armed until now
- * holds the resource node it was put on. */
-static void rx_removal(struct uring_worker *uw)
+/* Cancels the receive armed last on fixed file slot (its end is ignored) and takes it out of
+ * the list of armed receives. */
+static void rx_cancel(struct uring_worker *uw, uint32_t slot)
 {
-	uw->removals++;
+	struct io_uring_sqe *sqe = get_sqe(uw);
+	struct udata iu = { .op = OP_IGNORE };
+
+	io_uring_prep_cancel64(sqe, uw->rx[slot].ud, 0);
+	sqe->user_data = udata_pack(iu);
+	rx_unlink(uw, slot);
 }
 
 /* The udata of listener li's receives (whichever arm: rx_same). */
@@ -685,7 +690,6 @@ static void hook_session_close(struct worker *w, uint32_t relay, struct session 
 	struct uring_worker *uw = w->backend_state;
 	struct worker_relay *wr = &w->relays[relay];
 	uint32_t idx = session_index(&wr->sessions, s), slot = session_slot(w, relay, s);
-	struct udata iu = { .op = OP_IGNORE };
 	struct udata eu = { .op = OP_SLOT_EMPTIED, .relay = relay, .idx = idx, .gen = s->gen };
 	struct io_uring_sqe *sqe;
 
@@ -697,17 +701,14 @@ static void hook_session_close(struct worker *w, uint32_t relay, struct session 
 		s->fd = -1;
 	}
 	/* The receive armed last (an older one a refresh cancelled is ending already) */
-	sqe = get_sqe(uw);
-	io_uring_prep_cancel64(sqe, uw->rx[slot].ud, 0);
-	sqe->user_data = udata_pack(iu);
-	rx_unlink(uw, slot);
+	rx_cancel(uw, slot);
 	/* After the cancel in SQ order, so the receive is ended or ending when it completes;
 	 * completions of the receive after that are stale (gen) and handled as such. Receives
 	 * queued after it hold the node after the removal. */
 	sqe = get_sqe(uw);
 	io_uring_prep_files_update(sqe, &uw->minus_one, 1, (int)slot);
 	sqe->user_data = udata_pack(eu);
-	rx_removal(uw);
+	uw->removals++; /* every receive armed until now holds the node it was put on */
 }
 
 /* The session's socket goes into its fixed slot, which all I/O uses. The descriptor stays
@@ -741,16 +742,12 @@ static int hook_listener_open(struct worker *w, uint32_t li)
 static void hook_listener_close(struct worker *w, uint32_t li)
 {
 	struct uring_worker *uw = w->backend_state;
-	struct io_uring_sqe *sqe = get_sqe(uw);
-	struct udata iu = { .op = OP_IGNORE };
 
 	/* Emptied now, so the slot can take a new listener at once; the receive still holds
 	 * the socket until its cancel completes. */
 	io_uring_register_files_update(&uw->ring, li, &uw->minus_one, 1);
-	rx_removal(uw);
-	io_uring_prep_cancel64(sqe, uw->rx[li].ud, 0);
-	sqe->user_data = udata_pack(iu);
-	rx_unlink(uw, li);
+	uw->removals++; /* every receive armed until now holds the node it was put on */
+	rx_cancel(uw, li);
 }
 
 static uint64_t mirror_udata(const struct uring_worker *uw, uint32_t relay, uint32_t slot)
@@ -796,8 +793,6 @@ static void hook_mirror_close(struct worker *w, uint32_t relay, uint32_t j)
 {
 	struct uring_worker *uw = w->backend_state;
 	uint32_t slot = w->relays[relay].mirror_slot[j];
-	struct io_uring_sqe *sqe;
-	struct udata iu = { .op = OP_IGNORE };
 
 	if (slot == UINT32_MAX)
 		return;
@@ -807,11 +802,8 @@ static void hook_mirror_close(struct worker *w, uint32_t relay, uint32_t j)
 	batch_flush_of(uw, &uw->mirror_batch[slot - PLAN_LISTENER_SLOTS]);
 	submit_now(uw);
 	io_uring_register_files_update(&uw->ring, slot, &uw->minus_one, 1);
-	rx_removal(uw);
-	sqe = get_sqe(uw);
-	io_uring_prep_cancel64(sqe, uw->rx[slot].ud, 0);
-	sqe->user_data = udata_pack(iu);
-	rx_unlink(uw, slot);
+	uw->removals++; /* every receive armed until now holds the node it was put on */
+	rx_cancel(uw, slot);
 	uw->mirror_used[slot - PLAN_LISTENER_SLOTS] = false;
 	uw->mirror_gen[slot - PLAN_LISTENER_SLOTS]++;
 }
@@ -1098,12 +1090,12 @@ static void on_session_recv(struct uring_worker *uw, const struct io_uring_cqe *
 
 	if (!s) {
 		/* Its relay was retired: what it read goes with it. */
-		if (cqe->res >= 0 && (cqe->flags & IORING_CQE_F_BUFFER))
+		if (cqe->flags & IORING_CQE_F_BUFFER)
 			bufpool_recycle(&uw->bp, cqe->flags >> IORING_CQE_BUFFER_SHIFT);
 		return;
 	}
 	if (!current || s->state != SESSION_ACTIVE) {
-		if (cqe->res < 0 || !(cqe->flags & IORING_CQE_F_BUFFER))
+		if (!(cqe->flags & IORING_CQE_F_BUFFER)) /* (dispatch took a failed one's) */
 			return;
 		/* A reply read as its session closed (or for an earlier session of the slot):
 		 * received, and lost here. */
@@ -1248,7 +1240,7 @@ static void on_mirror_recv(struct uring_worker *uw, const struct io_uring_cqe *c
 		;
 	if (j == wr->n_mirror || !rx_same(mirror_udata(uw, u.relay, u.idx), cqe->user_data)) {
 		/* its socket closed by a reload: what it read goes with it */
-		if (cqe->res >= 0 && (cqe->flags & IORING_CQE_F_BUFFER))
+		if (cqe->flags & IORING_CQE_F_BUFFER)
 			bufpool_recycle(&uw->bp, cqe->flags >> IORING_CQE_BUFFER_SHIFT);
 		return;
 	}
@@ -1392,8 +1384,6 @@ static void on_slot_emptied(struct uring_worker *uw, struct udata u)
  * removal, nothing to do. */
 static void rx_refresh(struct uring_worker *uw)
 {
-	struct udata iu = { .op = OP_IGNORE };
-	struct io_uring_sqe *sqe;
 	struct rx_arm *a;
 	struct udata u;
 	uint32_t n;
@@ -1412,10 +1402,8 @@ static void rx_refresh(struct uring_worker *uw)
 			uw->sweeping = false;
 			break;
 		}
-		sqe = get_sqe(uw);
-		io_uring_prep_cancel64(sqe, a->ud, 0);
-		sqe->user_data = udata_pack(iu);
 		u = udata_unpack(a->ud);
+		rx_cancel(uw, uw->rx_head);
 		/* (a linked receive's socket is open: each close unlinks it) */
 		if (u.op == OP_RECV_LISTENER)
 			arm_listener(uw, u.idx);

@@ -211,12 +211,19 @@ run_case()
 # line 'napi: IF_RC: PATTERN'.
 put_back()
 {
-	local line
 	if values_are "$PRE"; then
 		lib_case_ok "$c the relay's exit put $IF_RC's values back at $PRE"
 	else
 		lib_case_fail "$c after the exit $IF_RC holds $(values), want $PRE"
 	fi
+	exit_logged "$1"
+}
+
+# exit_logged PATTERN: the relay's log has a line 'napi: IF_RC: PATTERN' (the case passes
+# with it, or fails naming the pattern).
+exit_logged()
+{
+	local line
 	line=$(lib_relay_log_current | grep "napi: $IF_RC: $1")
 	if [ -n "$line" ]; then
 		lib_case_ok "$c log: ${line#* napi: }"
@@ -384,7 +391,7 @@ print(" ".join("%d@%s" % (t["pid"], ",".join(map(str, t["cpus"]))) for t in rx["
 # off again, with the per-NAPI values back as they were.
 run_threaded_by_relay()
 {
-	local cpu line
+	local cpu
 	lib_case_begin napi-threaded-on io_uring 4
 	lib_case_echo
 	threaded_conf
@@ -412,7 +419,7 @@ run_threaded_by_relay()
 # write: the device would stay threaded).
 run_xdp_only()
 {
-	local cpu line
+	local cpu
 	lib_case_begin napi-xdp-only io_uring 4
 	lib_case_echo
 	threaded_conf
@@ -440,12 +447,7 @@ run_xdp_only()
 	else
 		lib_case_fail "$c after the exit $IF_RC's threaded is '$(threaded)', want 0"
 	fi
-	line=$(lib_relay_log_current | grep "napi: $IF_RC: put back .*threaded off")
-	if [ -n "$line" ]; then
-		lib_case_ok "$c log: ${line#* napi: }"
-	else
-		lib_case_fail "$c no 'napi: $IF_RC: put back ... threaded off' at the exit"
-	fi
+	exit_logged "put back .*threaded off"
 	lib_nsx "$NS_R" ethtool -K "$IF_RC" gro on >/dev/null
 }
 
