@@ -135,13 +135,18 @@ lib_sanitizer_reports()
 	return $found
 }
 
+# NET_WAIT_SCALE (a whole number, default 1) stretches every bounded wait of the tests: an
+# emulated CPU (make check-kernel without KVM) starts a relay in 10-15 s, not in 1. The waits
+# are polls, so a larger scale slows only the waits that time out.
+WAIT_SCALE=${NET_WAIT_SCALE:-1}
+
 # lib_wait_for SECONDS CMD...: poll CMD every 50 ms until it succeeds; 1 on timeout.
 lib_wait_for()
 {
-	local secs=$1
+	local secs=$(( ${1%.*} * WAIT_SCALE ))
 	shift
-	local end=$((SECONDS + ${secs%.*} + 1))
-	local i=0 max=$(( (${secs%.*} + 1) * 20 ))
+	local end=$((SECONDS + secs + 1))
+	local i=0 max=$(( (secs + 1) * 20 ))
 	while [ $i -lt $max ] && [ $SECONDS -le $end ]; do
 		"$@" && return 0
 		sleep 0.05
@@ -557,7 +562,7 @@ lib_stat_sum()
 # Gives up at once when the relay is gone (LAST_STAT says so).
 lib_wait_stat()
 {
-	local end=$((SECONDS + ${4:-10})) v
+	local end=$((SECONDS + ${4:-10} * WAIT_SCALE)) v
 	while :; do
 		if ! lib_relay_alive; then
 			LAST_STAT="(relay not running)"
