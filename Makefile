@@ -86,6 +86,9 @@ BINS      := $(BUILD)/ringrelay $(if $(wildcard src/ctl.c),$(BUILD)/ringrelayctl
 .PHONY: all deps deps-check run check check-kernel unit unit-san bpf-test net-test net-test-san \
 	soak soak-short fuzz fuzz-replay fuzz-filter bench install uninstall clean deb deb-test FORCE
 all: $(BINS)
+# `make build` would name the build directory and do nothing: it builds the binaries.
+.PHONY: build
+build: all
 
 # ---------------------------------------------------------------- dependencies
 # Groups of scripts/deps.sh: build and run here, test tools and Debian packaging for check.
