@@ -243,10 +243,40 @@ static int gather(struct mmsg_worker *mw, int first, int n, uint32_t seg_max)
 	return g;
 }
 
+/* Entry m of a send (segs datagrams) was not sent, for err: counts it as lost, or sends it
+ * again in pieces, as the io_uring backend treats a failed send. Returns false for a full
+ * socket (EAGAIN), which loses m and what follows it (the caller counts them). */
+static bool send_failed(struct mmsg_worker *mw, int fd, const struct msghdr *m, uint32_t segs,
+			int err, uint32_t relay, enum relay_dir d, uint32_t up,
+			const struct tx_path *path)
+{
+	if (segs > 1 && sock_err_gso_refused(err)) {
+		/* A refused UDP GSO send goes again in pieces; for a gathered one (an iovec per
+		 * datagram) the path is asked again. */
+		if (m->msg_iovlen > 1)
+			path_refused(mw, fd, path, m, err);
+		send_singly(mw, fd, m, 0, relay, d, up);
+	} else if (segs > 1 && sock_err_unreachable(err)) {
+		/* A pending ICMP error failed a gathered send or a GRO burst: it costs one
+		 * datagram, as it costs a single one, and the rest go alone. */
+		count_lost(mw, relay, d, up, err, 1);
+		send_singly(mw, fd, m, 1, relay, d, up);
+	} else if (err == EAGAIN || err == EWOULDBLOCK) {
+		return false;
+	} else {
+		/* This send alone, as with io_uring: a pending ICMP error (unreachable, or
+		 * "fragmentation needed" under IP_RECVERR), a qdisc's drop (ENOBUFS under
+		 * IP_RECVERR), a firewall's EPERM. */
+		count_lost(mw, relay, d, up, err, segs);
+	}
+	return true;
+}
+
 /* Sends tx[first..first + n) on fd, going way d (to upstream counter slot up of relay slot
  * relay, or SESSION_NONE); every datagram is counted as sent or dropped (what cannot be sent
- * now is dropped, as a full socket drops in the io_uring backend). path: fd's, to gather
- * datagrams into GSO sends (gather); NULL: send them as they are. */
+ * now is dropped, as a full socket drops in the io_uring backend). path: fd's, a connected
+ * socket with IP_RECVERR, to gather datagrams into GSO sends (gather) and to tell the ICMP
+ * errors that fail them; NULL: send them as they are. */
 static void flush(struct mmsg_worker *mw, int fd, int first, int n, uint32_t relay,
 		  enum relay_dir d, uint32_t up, const struct tx_path *path)
 {
@@ -262,41 +292,30 @@ static void flush(struct mmsg_worker *mw, int fd, int first, int n, uint32_t rel
 	while (sent < n) {
 		r = sendmmsg(fd, tx + sent, (unsigned)(n - sent), MSG_DONTWAIT);
 		err = r < 0 ? errno : 0;
-		const struct msghdr *m = &tx[sent].msg_hdr;
-
-		if (err && segs[sent] > 1 && sock_err_gso_refused(err)) {
-			/* A refused UDP GSO send goes again in pieces; for a gathered one (an
-			 * iovec per datagram) the path is asked again. */
-			if (m->msg_iovlen > 1)
-				path_refused(mw, fd, path, m, err);
-			send_singly(mw, fd, m, 0, relay, d, up);
-			sent++;
-		} else if (err && segs[sent] > 1 && sock_err_unreachable(err)) {
-			/* A pending ICMP error failed a gathered send or a GRO burst: it costs one
-			 * datagram, as it costs a single one, and the rest go alone. */
-			count_lost(mw, relay, d, up, err, 1);
-			send_singly(mw, fd, m, 1, relay, d, up);
-			sent++;
-		} else if (err && (sock_err_unreachable(err) || err == EMSGSIZE)) {
-			/* A pending ICMP error (unreachable, or "fragmentation needed" under
-			 * IP_RECVERR) fails one send, as with io_uring; the rest still get their
-			 * chance. */
-			count_lost(mw, relay, d, up, err, segs[sent++]);
-		} else if (r < 0 && err != EAGAIN && err != EWOULDBLOCK) {
-			/* Another error fails this datagram alone, as in the io_uring backend: a
-			 * qdisc's drop (ENOBUFS under IP_RECVERR), a firewall's EPERM. */
-			count_lost(mw, relay, d, up, err, segs[sent++]);
-		} else if (r <= 0) {
+		for (i = sent; i < sent + r; i++)
+			count_sent(mw, relay, d, up, segs[i], tx[i].msg_len);
+		if (r > 0) {
+			sent += r;
+			/* sendmmsg says how many it sent, not why the next one failed. An ICMP
+			 * error did (the socket's pending error, which that send took) when the
+			 * error queue holds one: it fails that send as it fails a first one. Else
+			 * sending it again shows a lasting error again. */
+			if (sent == n || !path || !(err = sock_take_errors(fd, MMSG_ERRQUEUE_MAX)))
+				continue;
+		} else if (path && (sock_err_unreachable(err) || err == EMSGSIZE)) {
+			/* Its copies in the error queue go now (as with io_uring), not charged to
+			 * the socket until a receive meets an error, nor taken later for the
+			 * error of another send. */
+			sock_drain_errors(fd, MMSG_ERRQUEUE_MAX);
+		}
+		if (!send_failed(mw, fd, &tx[sent].msg_hdr, segs[sent], err, relay, d, up, path)) {
 			/* A full socket drops what is left (what the io_uring backend's sends
 			 * meet there too). */
 			for (i = sent; i < n; i++)
 				count_lost(mw, relay, d, up, err, segs[i]);
 			break;
-		} else {
-			for (i = sent; i < sent + r; i++)
-				count_sent(mw, relay, d, up, segs[i], tx[i].msg_len);
-			sent += r;
 		}
+		sent++;
 	}
 }
 
@@ -488,9 +507,11 @@ static void session_rx(struct mmsg_worker *mw, struct udata u)
 		n = take_batch(mw, s->fd, false);
 		if (n < 0) {
 			/* ICMP port unreachable from the upstream, for a datagram already sent:
-			 * a notice, not a loss; keep the session. */
+			 * a notice, not a loss; keep the session. The error's copies in the error
+			 * queue go now, as with io_uring (flush would take them for a send's). */
 			if (sock_err_unreachable(-n))
 				worker_count_notice(w, u.relay, s->upstream);
+			sock_drain_errors(s->fd, MMSG_ERRQUEUE_MAX);
 			continue;
 		}
 		if (n == 0)
@@ -539,6 +560,7 @@ static void mirror_rx(struct mmsg_worker *mw, uint32_t relay, int fd, uint32_t u
 		n = take_batch(mw, fd, by_sender);
 		if (n < 0 && sock_err_unreachable(-n)) {
 			worker_count_notice(w, relay, up);
+			sock_drain_errors(fd, MMSG_ERRQUEUE_MAX);
 			continue;
 		}
 		for (i = 0; i < n; i++) {
