@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/errqueue.h>
 #include <netinet/in.h>
 #include <netinet/udp.h>
 #include <string.h>
@@ -193,17 +194,53 @@ int sock_seg_max_refused(int fd, const struct addr *peer, uint32_t size, int err
 	return err == EMSGSIZE ? (int)size - 1 : -1;
 }
 
-uint32_t sock_drain_errors(int fd, uint32_t max)
+/* Control space an error-queue read takes: IP_RECVERR's sock_extended_err and the offender's
+ * address (an IPv6 one), with room to spare. */
+#define SOCK_ERR_CONTROL_LEN 128
+
+/* Removes up to max entries of fd's error queue; *last (when not NULL) gets the errno of the
+ * newest one that says it. Returns the number removed. */
+static uint32_t drain_errors(int fd, uint32_t max, int *last)
 {
 	uint32_t n = 0;
 	char byte;
 	struct iovec iov = { .iov_base = &byte, .iov_len = sizeof(byte) };
+	union {
+		uint8_t buf[SOCK_ERR_CONTROL_LEN];
+		struct cmsghdr align;
+	} control;
 	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+	struct cmsghdr *c;
+	int err;
 
-	/* The entry is dequeued whatever fits of it: one byte and no control data will do. */
-	while (n < max && recvmsg(fd, &msg, MSG_ERRQUEUE | MSG_DONTWAIT) >= 0)
-		n++;
+	/* The entry is dequeued whatever fits of it: one byte will do. */
+	for (; n < max; n++) {
+		if (last) {
+			msg.msg_control = control.buf;
+			msg.msg_controllen = sizeof(control.buf);
+		}
+		if (recvmsg(fd, &msg, MSG_ERRQUEUE | MSG_DONTWAIT) < 0)
+			break;
+		for (c = last ? CMSG_FIRSTHDR(&msg) : NULL; c; c = CMSG_NXTHDR(&msg, c)) {
+			err = sock_err_cmsg(c);
+			if (err)
+				*last = err;
+		}
+	}
 	return n;
+}
+
+uint32_t sock_drain_errors(int fd, uint32_t max)
+{
+	return drain_errors(fd, max, NULL);
+}
+
+int sock_take_errors(int fd, uint32_t max)
+{
+	int err = 0;
+
+	drain_errors(fd, max, &err);
+	return err;
 }
 
 /* Whether c carries at least len bytes of data. A receive whose control buffer was too small
@@ -262,6 +299,19 @@ void sock_rx_cmsg(const struct cmsghdr *c, struct sock_rx_meta *m)
 		memcpy(&gso, CMSG_DATA(c), sizeof(gso));
 		m->gso_size = gso > 0 && gso < 65536 ? (uint16_t)gso : 0;
 	}
+}
+
+int sock_err_cmsg(const struct cmsghdr *c)
+{
+	struct sock_extended_err ee;
+
+	if (!(c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_RECVERR) &&
+	    !(c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_RECVERR))
+		return 0;
+	if (!cmsg_has(c, sizeof(ee)))
+		return 0;
+	memcpy(&ee, CMSG_DATA(c), sizeof(ee));
+	return (int)ee.ee_errno;
 }
 
 size_t sock_tx_control(void *buf, const struct addr *local, uint16_t gso_size)

@@ -51,7 +51,11 @@ struct mmsg_worker {
 	struct iovec gtx_iov[MMSG_BATCH];
 	_Alignas(struct cmsghdr) uint8_t gtx_control[MMSG_BATCH][SOCK_TX_CONTROL_LEN];
 	uint32_t gtx_segs[MMSG_BATCH];
-	bool no_gso; /* the kernel refused a gathered send (EIO, EINVAL): none from now on */
+	/* the datagrams of a UDP GSO send, each alone (send_cut) */
+	struct mmsghdr cut[MMSG_BATCH];
+	struct iovec cut_iov[MMSG_BATCH];
+	uint32_t cut_segs[MMSG_BATCH];
+	bool no_gso; /* the kernel refused a GSO send (EIO, EINVAL): none from now on */
 };
 
 static int watch(struct mmsg_worker *mw, int fd, struct udata u)
@@ -129,60 +133,48 @@ static void count_lost(struct mmsg_worker *mw, uint32_t relay, enum relay_dir d,
 	upstream_count_lost(mw->w, relay, up, unreachable, segs);
 }
 
-/* UDP GSO send src failed as a whole: its datagrams after the first skip go alone, a sendmsg
- * each (the kernel fragments one longer than the MTU, as it would any datagram), each
- * counted as sent or dropped. src is a coalesced receive (one iovec, cut at the GSO size) or
- * a gathered send (an iovec per datagram). Rare: a path that refused the segments (longer
- * than its MTU, a device or tunnel that cannot segment), paid for once per burst; or an ICMP
- * error an earlier datagram drew, which fails the socket's next send. */
-static void send_singly(struct mmsg_worker *mw, int fd, const struct msghdr *src, size_t skip,
-			uint32_t relay, enum relay_dir d, uint32_t up)
-{
-	struct msghdr m = *src;
-	uint16_t gso = sock_tx_take_gso(&m);
-	struct iovec piece;
-	size_t off, n, v, k = 0;
-	ssize_t r;
-
-	m.msg_iov = &piece;
-	m.msg_iovlen = 1;
-	for (v = 0; gso && v < src->msg_iovlen; v++) {
-		const struct iovec *whole = &src->msg_iov[v];
-
-		for (off = 0; off < whole->iov_len; off += n) {
-			n = whole->iov_len - off < gso ? whole->iov_len - off : gso;
-			if (k++ < skip)
-				continue;
-			piece = (struct iovec){ .iov_base = (uint8_t *)whole->iov_base + off,
-						.iov_len = n };
-			r = sendmsg(fd, &m, MSG_DONTWAIT);
-			if (r < 0)
-				count_lost(mw, relay, d, up, errno, 1);
-			else
-				count_sent(mw, relay, d, up, 1, (uint64_t)r);
-		}
-	}
-}
-
 static size_t tx_len(const struct mmsg_worker *mw, int i)
 {
 	return mw->tx[i].msg_hdr.msg_iov[0].iov_len;
 }
 
-/* Where a connected socket sends, for gathering datagrams into GSO sends to it. */
+/* The segment size of UDP GSO send m (0: not one). */
+static uint16_t tx_gso(const struct msghdr *m)
+{
+	struct msghdr copy = *m;
+
+	return sock_tx_take_gso(&copy);
+}
+
+/* Where a flush sends, for what its path takes: a connected socket (a session's to its
+ * upstream, a mirror member's), which gathers datagrams into GSO sends and whose ICMP errors
+ * its error queue tells (IP_RECVERR); or a listener back to a session's client. */
 struct tx_path {
-	uint32_t *seg_max;	 /* the longest datagram its path takes as a segment */
-	const struct addr *peer; /* the socket's peer (its family, to ask the path MTU) */
+	uint32_t *seg_max;	 /* connected: the longest datagram its path takes as a segment */
+	const struct addr *peer; /* connected: its peer (its family, to ask the path MTU) */
+	struct session *client;	 /* a listener's: the session whose client it answers */
 };
 
-/* The kernel refused gathered send m to path with err: gather nothing longer than the path
- * MTU asked again, or than m's segments (EMSGSIZE); nothing at all in this worker when no
- * MTU explains it (EIO, EINVAL: the kernel or device cannot segment). */
-static void path_refused(struct mmsg_worker *mw, int fd, const struct tx_path *path,
-			 const struct msghdr *m, int err)
+static bool path_connected(const struct tx_path *path)
 {
-	int max = sock_seg_max_refused(fd, path->peer, (uint32_t)m->msg_iov[0].iov_len, err);
+	return path && path->peer;
+}
 
+/* The kernel refused a UDP GSO send of size-byte segments to path with err. To a connected
+ * socket: gather nothing longer, nor send a burst of longer segments whole, than the path MTU
+ * asked again, or than size (EMSGSIZE); no GSO send at all in this worker when no MTU
+ * explains it (EIO, EINVAL: the kernel or device cannot segment). To a client: its
+ * session's replies of segments that long go in pieces from now on. */
+static void path_refused(struct mmsg_worker *mw, int fd, const struct tx_path *path,
+			 uint16_t size, int err)
+{
+	int max;
+
+	if (path->client) {
+		worker_reply_refused(path->client, size);
+		return;
+	}
+	max = sock_seg_max_refused(fd, path->peer, size, err);
 	if (max >= 0) {
 		*path->seg_max = (uint32_t)max;
 	} else if (!mw->no_gso) {
@@ -190,6 +182,20 @@ static void path_refused(struct mmsg_worker *mw, int fd, const struct tx_path *p
 		log_warn("worker %u: UDP GSO send refused (%s): sending datagrams singly",
 			 mw->w->id, strerror(err));
 	}
+}
+
+/* Whether a burst (a coalesced receive, sent on as it came) of gso-byte segments goes whole
+ * on path: what the path refused before (path_refused) is cut before it is sent, as the
+ * io_uring backend does, instead of being refused again each time. A transparent mirror's
+ * copies (path NULL: sent to each member from the client's socket, whose path MTU cannot be
+ * asked) are cut only when refused, as with io_uring. */
+static bool burst_whole(const struct mmsg_worker *mw, const struct tx_path *path, uint16_t gso)
+{
+	if (!path)
+		return true;
+	if (path->client)
+		return worker_reply_whole(path->client, gso);
+	return !mw->no_gso && gso <= *path->seg_max;
 }
 
 /* Whether tx[i] may join a gathered send to a path that takes seg_max-byte segments: one
@@ -243,61 +249,141 @@ static int gather(struct mmsg_worker *mw, int first, int n, uint32_t seg_max)
 	return g;
 }
 
-/* Sends tx[first..first + n) on fd, going way d (to upstream counter slot up of relay slot
- * relay, or SESSION_NONE); every datagram is counted as sent or dropped (what cannot be sent
- * now is dropped, as a full socket drops in the io_uring backend). path: fd's, to gather
- * datagrams into GSO sends (gather); NULL: send them as they are. */
-static void flush(struct mmsg_worker *mw, int fd, int first, int n, uint32_t relay,
-		  enum relay_dir d, uint32_t up, const struct tx_path *path)
+static void send_all(struct mmsg_worker *mw, int fd, struct mmsghdr *tx, const uint32_t *segs,
+		     int n, uint32_t relay, enum relay_dir d, uint32_t up,
+		     const struct tx_path *path);
+
+/* Sends the datagrams of UDP GSO send src after the first skip each alone (the kernel
+ * fragments one longer than the MTU, as it would any datagram), up to MMSG_BATCH in one
+ * sendmmsg, each counted as sent or dropped. src is a coalesced receive (one iovec, cut at
+ * the GSO size) or a gathered send (an iovec per datagram). For a burst whose segments its
+ * path refuses (longer than its MTU, a device or tunnel that cannot segment), refused now or
+ * before (burst_whole); or for the rest of a send that an ICMP error an earlier datagram drew
+ * failed. */
+static void send_cut(struct mmsg_worker *mw, int fd, const struct msghdr *src, size_t skip,
+		     uint32_t relay, enum relay_dir d, uint32_t up, const struct tx_path *path)
 {
-	struct mmsghdr *tx = mw->tx + first;
-	uint32_t *segs = mw->tx_segs + first;
+	struct msghdr m = *src;
+	uint16_t gso = sock_tx_take_gso(&m);
+	size_t off, len, v, k = 0;
+	int n = 0;
+
+	for (v = 0; gso && v < src->msg_iovlen; v++) {
+		const struct iovec *whole = &src->msg_iov[v];
+
+		for (off = 0; off < whole->iov_len; off += len) {
+			len = whole->iov_len - off < gso ? whole->iov_len - off : gso;
+			if (k++ < skip)
+				continue;
+			mw->cut_iov[n] = (struct iovec){ .iov_base = (uint8_t *)whole->iov_base + off,
+							 .iov_len = len };
+			mw->cut[n].msg_hdr = m;
+			mw->cut[n].msg_hdr.msg_iov = &mw->cut_iov[n];
+			mw->cut[n].msg_hdr.msg_iovlen = 1;
+			mw->cut_segs[n] = 1;
+			if (++n == MMSG_BATCH) {
+				send_all(mw, fd, mw->cut, mw->cut_segs, n, relay, d, up, path);
+				n = 0;
+			}
+		}
+	}
+	send_all(mw, fd, mw->cut, mw->cut_segs, n, relay, d, up, path);
+}
+
+/* Entry m of a send (segs datagrams) was not sent, for err: counts it as lost, or sends it
+ * again in pieces, as the io_uring backend treats a failed send. Returns false for a full
+ * socket (EAGAIN), which loses m and what follows it (the caller counts them). */
+static bool send_failed(struct mmsg_worker *mw, int fd, const struct msghdr *m, uint32_t segs,
+			int err, uint32_t relay, enum relay_dir d, uint32_t up,
+			const struct tx_path *path)
+{
+	if (segs > 1 && sock_err_gso_refused(err)) {
+		/* A refused UDP GSO send goes again in pieces, and what the path takes is
+		 * learnt for the next ones (not for a transparent mirror's copies). */
+		if (path)
+			path_refused(mw, fd, path, tx_gso(m), err);
+		send_cut(mw, fd, m, 0, relay, d, up, path);
+	} else if (segs > 1 && sock_err_unreachable(err)) {
+		/* A pending ICMP error failed a gathered send or a GRO burst: it costs one
+		 * datagram, as it costs a single one, and the rest go alone. */
+		count_lost(mw, relay, d, up, err, 1);
+		send_cut(mw, fd, m, 1, relay, d, up, path);
+	} else if (err == EAGAIN || err == EWOULDBLOCK) {
+		return false;
+	} else {
+		/* This send alone, as with io_uring: a pending ICMP error (unreachable, or
+		 * "fragmentation needed" under IP_RECVERR), a qdisc's drop (ENOBUFS under
+		 * IP_RECVERR), a firewall's EPERM. */
+		count_lost(mw, relay, d, up, err, segs);
+	}
+	return true;
+}
+
+/* Sends tx[0..n) (segs[i] datagrams each) on fd, going way d (to upstream counter slot up of
+ * relay slot relay, or SESSION_NONE); every datagram is counted as sent or dropped (what
+ * cannot be sent now is dropped, as a full socket drops in the io_uring backend). */
+static void send_all(struct mmsg_worker *mw, int fd, struct mmsghdr *tx, const uint32_t *segs,
+		     int n, uint32_t relay, enum relay_dir d, uint32_t up,
+		     const struct tx_path *path)
+{
 	int sent = 0, r, i, err;
 
-	if (path && *path->seg_max && !mw->no_gso) {
-		n = gather(mw, first, n, *path->seg_max);
-		tx = mw->gtx;
-		segs = mw->gtx_segs;
-	}
 	while (sent < n) {
 		r = sendmmsg(fd, tx + sent, (unsigned)(n - sent), MSG_DONTWAIT);
 		err = r < 0 ? errno : 0;
-		const struct msghdr *m = &tx[sent].msg_hdr;
-
-		if (err && segs[sent] > 1 && sock_err_gso_refused(err)) {
-			/* A refused UDP GSO send goes again in pieces; for a gathered one (an
-			 * iovec per datagram) the path is asked again. */
-			if (m->msg_iovlen > 1)
-				path_refused(mw, fd, path, m, err);
-			send_singly(mw, fd, m, 0, relay, d, up);
-			sent++;
-		} else if (err && segs[sent] > 1 && sock_err_unreachable(err)) {
-			/* A pending ICMP error failed a gathered send or a GRO burst: it costs one
-			 * datagram, as it costs a single one, and the rest go alone. */
-			count_lost(mw, relay, d, up, err, 1);
-			send_singly(mw, fd, m, 1, relay, d, up);
-			sent++;
-		} else if (err && (sock_err_unreachable(err) || err == EMSGSIZE)) {
-			/* A pending ICMP error (unreachable, or "fragmentation needed" under
-			 * IP_RECVERR) fails one send, as with io_uring; the rest still get their
-			 * chance. */
-			count_lost(mw, relay, d, up, err, segs[sent++]);
-		} else if (r < 0 && err != EAGAIN && err != EWOULDBLOCK) {
-			/* Another error fails this datagram alone, as in the io_uring backend: a
-			 * qdisc's drop (ENOBUFS under IP_RECVERR), a firewall's EPERM. */
-			count_lost(mw, relay, d, up, err, segs[sent++]);
-		} else if (r <= 0) {
+		for (i = sent; i < sent + r; i++)
+			count_sent(mw, relay, d, up, segs[i], tx[i].msg_len);
+		if (r > 0) {
+			sent += r;
+			/* sendmmsg says how many it sent, not why the next one failed. An ICMP
+			 * error did (the socket's pending error, which that send took) when the
+			 * error queue holds one: it fails that send as it fails a first one. Else
+			 * sending it again shows a lasting error again. */
+			if (sent == n || !path_connected(path) ||
+			    !(err = sock_take_errors(fd, MMSG_ERRQUEUE_MAX)))
+				continue;
+		} else if (path_connected(path) && (sock_err_unreachable(err) || err == EMSGSIZE)) {
+			/* Its copies in the error queue go now (as with io_uring), not charged to
+			 * the socket until a receive meets an error, nor taken later for the
+			 * error of another send. */
+			sock_drain_errors(fd, MMSG_ERRQUEUE_MAX);
+		}
+		if (!send_failed(mw, fd, &tx[sent].msg_hdr, segs[sent], err, relay, d, up, path)) {
 			/* A full socket drops what is left (what the io_uring backend's sends
 			 * meet there too). */
 			for (i = sent; i < n; i++)
 				count_lost(mw, relay, d, up, err, segs[i]);
 			break;
-		} else {
-			for (i = sent; i < sent + r; i++)
-				count_sent(mw, relay, d, up, segs[i], tx[i].msg_len);
-			sent += r;
 		}
+		sent++;
 	}
+}
+
+/* Sends tx[first..first + n) on fd as send_all does, to path (NULL: a transparent mirror's
+ * copies): gathered into GSO sends to a connected socket (gather), and with each burst the
+ * path would refuse cut, in its place among the sends around it. */
+static void flush(struct mmsg_worker *mw, int fd, int first, int n, uint32_t relay,
+		  enum relay_dir d, uint32_t up, const struct tx_path *path)
+{
+	struct mmsghdr *tx = mw->tx + first;
+	uint32_t *segs = mw->tx_segs + first;
+	int i, from = 0;
+
+	if (path_connected(path) && *path->seg_max && !mw->no_gso) {
+		n = gather(mw, first, n, *path->seg_max);
+		tx = mw->gtx;
+		segs = mw->gtx_segs;
+	}
+	for (i = 0; i < n; i++) {
+		/* (a gathered send's segments fit the path as it was known) */
+		if (segs[i] < 2 || tx[i].msg_hdr.msg_iovlen > 1 ||
+		    burst_whole(mw, path, tx_gso(&tx[i].msg_hdr)))
+			continue;
+		send_all(mw, fd, tx + from, segs + from, i - from, relay, d, up, path);
+		send_cut(mw, fd, &tx[i].msg_hdr, 0, relay, d, up, path);
+		from = i + 1;
+	}
+	send_all(mw, fd, tx + from, segs + from, n - from, relay, d, up, path);
 }
 
 /* Sends a listener's batch tx[0..n), whose entries go out on the sessions tx_sess[], with
@@ -337,7 +423,8 @@ static void flush_sessions(struct mmsg_worker *mw, int n, uint32_t relay)
 	for (g = 0, pos = 0; g < ng; pos += count[g++])
 		flush(mw, grp[g]->fd, pos, count[g], relay, RELAY_DIR_TO_UPSTREAM,
 		      grp[g]->upstream,
-		      &(struct tx_path){ &grp[g]->seg_max, &grp[g]->upstream_addr });
+		      &(struct tx_path){ .seg_max = &grp[g]->seg_max,
+					 .peer = &grp[g]->upstream_addr });
 }
 
 /* Fills tx[i]: len bytes at data, to dest (NULL on a connected socket), from local
@@ -459,8 +546,8 @@ static void on_listener(struct mmsg_worker *mw, struct udata u)
 				}
 				flush(mw, wr->mirror_fd[j], 0, ntx, l->relay, RELAY_DIR_TO_UPSTREAM,
 				      wr->mirror_uslot[j],
-				      &(struct tx_path){ &wr->mirror_seg_max[j],
-							 &wr->mirror_addr[j] });
+				      &(struct tx_path){ .seg_max = &wr->mirror_seg_max[j],
+							 .peer = &wr->mirror_addr[j] });
 			}
 		} else if (ntx) {
 			flush_sessions(mw, ntx, l->relay);
@@ -488,9 +575,11 @@ static void session_rx(struct mmsg_worker *mw, struct udata u)
 		n = take_batch(mw, s->fd, false);
 		if (n < 0) {
 			/* ICMP port unreachable from the upstream, for a datagram already sent:
-			 * a notice, not a loss; keep the session. */
+			 * a notice, not a loss; keep the session. The error's copies in the error
+			 * queue go now, as with io_uring (flush would take them for a send's). */
 			if (sock_err_unreachable(-n))
 				worker_count_notice(w, u.relay, s->upstream);
+			sock_drain_errors(s->fd, MMSG_ERRQUEUE_MAX);
 			continue;
 		}
 		if (n == 0)
@@ -517,7 +606,8 @@ static void session_rx(struct mmsg_worker *mw, struct udata u)
 		}
 		if (ntx) {
 			session_touch(&wr->sessions, s, w->now);
-			flush(mw, l->fd, 0, ntx, u.relay, RELAY_DIR_TO_CLIENT, SESSION_NONE, NULL);
+			flush(mw, l->fd, 0, ntx, u.relay, RELAY_DIR_TO_CLIENT, SESSION_NONE,
+			      &(struct tx_path){ .client = s });
 		}
 		if (n < MMSG_BATCH)
 			return;
@@ -539,6 +629,7 @@ static void mirror_rx(struct mmsg_worker *mw, uint32_t relay, int fd, uint32_t u
 		n = take_batch(mw, fd, by_sender);
 		if (n < 0 && sock_err_unreachable(-n)) {
 			worker_count_notice(w, relay, up);
+			sock_drain_errors(fd, MMSG_ERRQUEUE_MAX);
 			continue;
 		}
 		for (i = 0; i < n; i++) {

@@ -1138,7 +1138,7 @@ static void on_session_recv(struct uring_worker *uw, const struct io_uring_cqe *
 	/* Back to the client from the address it sent to; a burst whose segments the client's
 	 * path refused before goes in pieces. */
 	local = w->listeners[s->listener].wildcard ? &s->local : NULL;
-	if (s->reply_seg_max && meta.gso_size > s->reply_seg_max) {
+	if (!worker_reply_whole(s, meta.gso_size)) {
 		send_pieces(uw, s->listener, &s->client, local, payload, len, meta.gso_size,
 			    OP_SEND_CLIENT, u.relay, bid, u.idx);
 		return;
@@ -1283,8 +1283,7 @@ static bool burst_resend(struct uring_worker *uw, struct udata u, int err)
 	if (r->mirror)
 		return mirror_resend(uw, u, s, err);
 	if (u.op == OP_SEND_CLIENT) {
-		if (!s->reply_seg_max || s->reply_seg_max >= r->gso_size)
-			s->reply_seg_max = r->gso_size - 1u; /* only ever lower */
+		worker_reply_refused(s, r->gso_size);
 		send_pieces(uw, s->listener, &s->client,
 			    uw->w->listeners[s->listener].wildcard ? &s->local : NULL, r->data,
 			    r->len, r->gso_size, OP_SEND_CLIENT, u.relay, u.bid, r->sess_idx);

@@ -48,16 +48,18 @@ for size, c in sorted(count.items()):
 EOF
 }
 
-# burst_client EP N SIZE: N datagrams of SIZE bytes at once, then their echoes (3 s at most);
-# prints how many came back at SIZE and how many at another size.
+# burst_client EP N SIZE [PORT]: N datagrams of SIZE bytes at once from PORT (default: any),
+# then their echoes (3 s at most); prints how many came back at SIZE and how many at another
+# size.
 burst_client()
 {
-	lib_nsx "$NS_C" "$PY" - "$@" <<'EOF'
+	lib_nsx "$NS_C" "$PY" - "$1" "$2" "$3" "${4:-0}" <<'EOF'
 import socket, sys, time
-ep, n, size = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+ep, n, size, sport = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 host, port = ep.rsplit(":", 1)
 host = host.strip("[]")
 s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("::" if ":" in host else "0.0.0.0", sport))
 s.settimeout(0.2)
 for i in range(n):
     s.sendto(bytes([i]) * size, (host, int(port)))
@@ -130,7 +132,7 @@ run_case()
 	small_case "$c" "$to" "$TMPD/up-$backend-$fam.rec"
 	lib_relay_stop || lib_case_fail "$c relay exit status $? after SIGTERM, want 0"
 	lib_stop_pid "$echo_pid"
-	mtu_case "$c" "$conf" "$to"
+	mtu_case "$c" "$conf" "$to" "$([ "$backend/$fam" = mmsg/4 ] && echo refusals)"
 	mirror_mtu_case "$c" "$backend" "$to"
 }
 
@@ -190,15 +192,46 @@ mirror_bursts()
 }
 
 
-# mtu_case CASE CONF EP: the case's relay again, with one link at MTU 1280 at a time and
-# 1400-byte datagrams coalesced in the other direction. Replies: the upstream echoes every
-# 8 datagrams as one GSO burst, the client link is the narrow one. Requests: two clients'
-# bursts of 8 interleaved (the mmsg backend sorts its sends by session: a resend must take
-# its own datagrams), the upstream link is the narrow one. Every datagram must come back
-# byte-exact and be counted once as sent, none as a send error.
+# refusals_start FILE: strace follows the relay's sends (every thread) into FILE, from now.
+refusals_start()
+{
+	lib_bg "$NS_R" strace -f -qq -e trace=sendmsg,sendmmsg -e status=failed -o "$1" \
+		-p "$RELAY_PID"
+	STRACE_PID=$BG_PID
+	lib_wait_for 5 traced "$RELAY_PID" || lib_case_fail "$c strace did not attach"
+}
+traced()
+{
+	awk '/^TracerPid:/ { if ($2 == 0) bad = 1 } END { exit bad }' /proc/"$1"/task/*/status
+}
+
+# refusals_end FILE: strace detached; prints how many sends the kernel refused (EINVAL,
+# EMSGSIZE, EIO: what it says to a UDP GSO send whose segments the path does not take).
+refusals_end()
+{
+	lib_stop_pid "$STRACE_PID"
+	grep -cE '= -1 (EINVAL|EMSGSIZE|EIO) ' "$1" || true
+}
+
+# mtu_case CASE CONF EP [refusals]: the case's relay again, with one link at MTU 1280 at a
+# time and 1400-byte datagrams coalesced in the other direction. Replies: one client's
+# rounds, the upstream echoes each 8 datagrams as one GSO burst, the client link is the
+# narrow one. Requests: two clients' bursts of 8 interleaved (the mmsg backend sorts its
+# sends by session: a resend must take its own datagrams), the upstream link is the narrow
+# one. Every datagram must come back byte-exact and be counted once as sent, none as a send
+# error. With "refusals" (mmsg, one family; needs strace) the relay's refused sends are
+# counted: a path that refused a burst gets the later ones cut before they are sent, so the
+# 3 reply bursts, the 2 bursts after the upstream's MTU shrank under their session and the
+# two clients' 6 (sessions opened on the narrow link) meet 2 refusals in all, one per path
+# (the mmsg backend met 11: every burst was tried whole, then sent again in pieces).
 mtu_case()
 {
-	local c=$1 conf=$2 to=$3 rounds=3 r got other sent=0 line out
+	local c=$1 conf=$2 to=$3 trace=${4:-} rounds=3 r got other sent=0 line out
+	local st=$TMPD/refusals.strace
+	if [ -n "$trace" ] && ! command -v strace >/dev/null; then
+		lib_log "$c refused sends not counted: no strace"
+		trace=
+	fi
 	lib_link_mtu 1280 "$NS_C" "$IF_C" "$NS_R" "$IF_RC"
 	lib_udp_bg "$NS_U" "$TMPD/hold.json" echo --bind "$(ep "$UP1_IP" 9000)" --hold 8 \
 		--seconds 30
@@ -209,8 +242,9 @@ mtu_case()
 		lib_link_mtu 1500 "$NS_C" "$IF_C" "$NS_R" "$IF_RC"
 		return
 	fi
+	[ -n "$trace" ] && refusals_start "$st"
 	for r in $(seq "$rounds"); do
-		read -r got other < <(burst_client "$to" 8 1400)
+		read -r got other < <(burst_client "$to" 8 1400 47500)
 		sent=$((sent + ${got:-0}))
 		[ "${other:-1}" -eq 0 ] || lib_case_fail "$c burst $r: $other echoes cut or merged"
 	done
@@ -242,6 +276,14 @@ mtu_case()
 			"1280: every datagram echoed byte-exact"
 	else
 		lib_case_fail "$c two clients' GSO bursts to an upstream MTU of 1280: $out"
+	fi
+	if [ -n "$trace" ]; then
+		r=$(refusals_end "$st")
+		[ "$r" -le 2 ] &&
+			lib_case_ok "$c 11 bursts to narrow paths met $r refused sends (a path's" \
+				"first burst at most)" ||
+			lib_case_fail "$c 11 bursts to narrow paths met $r refused sends, want at" \
+				"most 2 (one per path): $(head -n 3 "$st" | cut -c1-160)"
 	fi
 	if line=$(lib_stats t); then
 		lib_expect_fields "$c" "$line" $((8 * rounds * 3 + 24)) rx_pkts tx_pkts reply_rx_pkts \

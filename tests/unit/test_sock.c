@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
-/* sock: the ancillary data the relay reads (sock_rx_cmsg) and writes (sock_tx_control), and
- * the GSO segment count, from plain buffers: no socket is opened. */
+/* sock: the ancillary data the relay reads (sock_rx_cmsg, sock_err_cmsg) and writes
+ * (sock_tx_control), and the GSO segment count, from plain buffers: no socket is opened. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -9,6 +9,8 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/udp.h>
+#include <errno.h>
+#include <linux/errqueue.h>
 #include <string.h>
 
 #include "sock.h"
@@ -226,6 +228,41 @@ static void test_rx_short(void **state)
 	}
 }
 
+/* An error-queue read's control data: the errno of IP_RECVERR and IPV6_RECVERR (what sendmmsg
+ * does not say), nothing from another cmsg or one cut short. */
+static void test_err_cmsg(void **state)
+{
+	struct {
+		struct sock_extended_err ee;
+		struct sockaddr_in6 offender;
+	} e = { .ee = { .ee_origin = SO_EE_ORIGIN_ICMP } };
+	const struct {
+		int level, type, err;
+		size_t len;
+		int want;
+	} cases[] = {
+		{ IPPROTO_IP, IP_RECVERR, ECONNREFUSED, sizeof(e), ECONNREFUSED },
+		{ IPPROTO_IPV6, IPV6_RECVERR, EMSGSIZE, sizeof(e), EMSGSIZE },
+		{ IPPROTO_IP, IP_RECVERR, EHOSTUNREACH, sizeof(e.ee), EHOSTUNREACH },
+		{ IPPROTO_IP, IP_RECVERR, ECONNREFUSED, sizeof(e.ee) - 1, 0 },
+		{ IPPROTO_IPV6, IPV6_RECVERR, ECONNREFUSED, 0, 0 },
+		{ IPPROTO_IP, IP_PKTINFO, ECONNREFUSED, sizeof(e), 0 },
+		{ SOL_SOCKET, SO_RXQ_OVFL, ECONNREFUSED, sizeof(e), 0 },
+	};
+	struct rx_control rc;
+	struct cmsghdr *c;
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		e.ee.ee_errno = (uint32_t)cases[i].err;
+		rx_begin(&rc);
+		c = rc.next;
+		rx_add(&rc, cases[i].level, cases[i].type, &e, sizeof(e));
+		c->cmsg_len = CMSG_LEN(cases[i].len);
+		assert_int_equal(sock_err_cmsg(c), cases[i].want);
+	}
+}
+
 /* What a sender reserves for sock_tx_control, aligned for cmsg access. */
 union tx_control {
 	uint8_t buf[SOCK_TX_CONTROL_LEN];
@@ -394,6 +431,7 @@ int main(void)
 		cmocka_unit_test(test_rx_pktinfo_v6_multicast),
 		cmocka_unit_test(test_rx_odd),
 		cmocka_unit_test(test_rx_short),
+		cmocka_unit_test(test_err_cmsg),
 		cmocka_unit_test(test_tx_none),
 		cmocka_unit_test(test_tx_pktinfo),
 		cmocka_unit_test(test_tx_segment),
