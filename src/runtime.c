@@ -429,7 +429,7 @@ static void log_rsrc_refresh(const struct runtime *rt)
 		return;
 	if (c->rsrc_refresh)
 		log_info("io_uring: receives armed before a session or listener closed are armed "
-			 "again from the tick (refreshes): %s",
+			 "again from the tick, at once after a listener closed (refreshes): %s",
 			 c->rsrc_refresh_why);
 	else if (c->rsrc_refresh_forced)
 		log_notice("io_uring: receives are not refreshed after closes: %s",

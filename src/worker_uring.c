@@ -21,7 +21,8 @@
  * the new one, and what it did read completes as any receive's: nothing is lost. Each arm has
  * a sequence number of its own in its udata, so the end of a cancelled one (its -ECANCELED,
  * or an end of its own that came first) is told from the end of the receive armed now, and
- * only that one is armed again.
+ * only that one is armed again. A listener's close begins a refresh at once: its socket would
+ * otherwise take its share of its SO_REUSEPORT group's flows, unread, until the next sweep.
  *
  * Cancels (rx_cancel) name the fixed file where the kernel can (uring_caps.cancel_fixed): every
  * request on the file the slot holds when the cancel runs ends, also an older arm that a
@@ -169,6 +170,7 @@ struct uring_worker {
 	bool sweeping;
 	uint32_t sweep_to;
 	uint64_t sweep_next_ns;
+	bool sweep_soon; /* a listener closed: a sweep begins at once, whenever the last did */
 };
 
 /* Submits what is queued in the middle of a round, the buffers recycled so far put in the
@@ -811,6 +813,10 @@ static void hook_listener_close(struct worker *w, uint32_t li)
 	struct uring_worker *uw = w->backend_state;
 
 	rx_cancel_empty(uw, li);
+	/* The socket stays in its SO_REUSEPORT group, taking a share of the flows that no one
+	 * reads, while a receive armed before holds it (rx_refresh). */
+	if (uw->refresh)
+		uw->sweep_soon = true;
 }
 
 static uint64_t mirror_udata(const struct uring_worker *uw, uint32_t relay, uint32_t slot)
@@ -1436,8 +1442,9 @@ static void on_slot_emptied(struct uring_worker *uw, struct udata u)
 }
 
 /* Cancels the receives armed before the removals from the file table counted when the
- * sweep began (one a second at most), oldest first and at most refresh_max a tick, and arms
- * each again: the new one holds the resource node after the removal, and once none holds the
+ * sweep began (one a second at most; at once after a listener closed, which takes the sweep
+ * under way to its removal too), oldest first and at most refresh_max a call, and arms each
+ * again: the new one holds the resource node after the removal, and once none holds the
  * older nodes the kernel puts the files removed with them (see the top of this file). A
  * cancel that finds its receive ended already counts nothing (by udata: ENOENT); one that
  * finds it running in io-wq may leave it armed, which then reads what it reads as any
@@ -1449,12 +1456,14 @@ static void rx_refresh(struct uring_worker *uw)
 	struct udata u;
 	uint32_t n;
 
-	if (!uw->sweeping) {
-		if (uw->w->now < uw->sweep_next_ns || uw->removals == uw->sweep_to)
-			return;
+	if (uw->sweep_soon || (!uw->sweeping && uw->w->now >= uw->sweep_next_ns &&
+			       uw->removals != uw->sweep_to)) {
 		uw->sweeping = true;
+		uw->sweep_soon = false;
 		uw->sweep_to = uw->removals;
 		uw->sweep_next_ns = uw->w->now + RX_SWEEP_NS;
+	} else if (!uw->sweeping) {
+		return;
 	}
 	for (n = 0; n < uw->refresh_max; n++) {
 		a = uw->rx_head != RX_NONE ? &uw->rx[uw->rx_head] : NULL;
@@ -1666,6 +1675,9 @@ static void dispatch(struct uring_worker *uw, const struct io_uring_cqe *cqe)
 		submit_now(uw);
 		worker_run_cmd(uw->w);
 		set_tick(uw); /* from the next timer on */
+		/* a listener it closed lingers in its reuseport group until refreshed */
+		if (uw->sweep_soon && !uw->stopping)
+			rx_refresh(uw);
 		if (!uw->stopping)
 			arm_read(uw, uw->w->cmd_fd, &uw->cmd_val, OP_CMD);
 		break;
