@@ -22,7 +22,7 @@ group_build="gcc make pkg-config clang llvm bpftool libbpf-dev liburing-dev libn
 libnl-route-3-dev libnl-genl-3-dev libconfig-dev libsystemd-dev libcap-ng-dev bash-completion"
 group_run="iproute2 procps socat"
 group_check="libcmocka-dev libclang-rt-14-dev python3 python3-prometheus-client ethtool systemd
-util-linux gdb strace"
+util-linux gdb strace nftables"
 group_deb="build-essential dpkg-dev debhelper fakeroot lintian"
 group_bench="dpdk dpdk-dev ethtool gnuplot-nox jq linux-perf"
 group_kernel="qemu-system-x86 busybox-static cpio kmod"

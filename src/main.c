@@ -213,6 +213,12 @@ static void print_version(const char *config)
 		       caps.pbuf_inc_why);
 	printf("  receives refreshed after closes: %s (%s)\n", caps.rsrc_refresh ? "yes" : "no",
 	       caps.rsrc_refresh_why);
+	/* How a close or a refresh cancels a socket's receives (worker_uring.c, rx_cancel). */
+	if (caps.cancel_fixed)
+		printf("  cancel by fixed file: yes\n");
+	else
+		printf("  cancel by fixed file: no (%s)\n",
+		       caps.cancel_fixed_why[0] ? caps.cancel_fixed_why : "not probed");
 	if (caps.missing[0])
 		printf("  missing: %s\n", caps.missing);
 	printf("SO_REUSEPORT steering by CPU (SO_INCOMING_CPU): %s%s\n",

@@ -420,7 +420,7 @@ static void log_busy_poll(const struct runtime *rt)
 }
 
 /* One line when io_uring workers refresh their long-lived receives (uring_caps.rsrc_refresh),
- * or were told not to: why, either way. */
+ * or were told not to: why, either way; one more when they cannot cancel by fixed file. */
 static void log_rsrc_refresh(const struct runtime *rt)
 {
 	const struct uring_caps *c = rt->caps;
@@ -429,11 +429,16 @@ static void log_rsrc_refresh(const struct runtime *rt)
 		return;
 	if (c->rsrc_refresh)
 		log_info("io_uring: receives armed before a session or listener closed are armed "
-			 "again from the tick (refreshes): %s",
+			 "again from the tick, at once after a listener closed (refreshes): %s",
 			 c->rsrc_refresh_why);
 	else if (c->rsrc_refresh_forced)
 		log_notice("io_uring: receives are not refreshed after closes: %s",
 			   c->rsrc_refresh_why);
+	/* Said whenever it is so, also when no refresh is needed: closes cancel that way too. */
+	if (!c->cancel_fixed)
+		log_notice("io_uring: receives are cancelled by their udata, not by fixed file (%s): "
+			   "a receive such a cancel finds running may outlive its socket's close",
+			   c->cancel_fixed_why);
 }
 
 static int start_workers(struct runtime *rt, char *err, size_t errlen)

@@ -20,6 +20,7 @@ enum udata_op {
 	OP_SLOT_EMPTIED,      /* relay, idx, gen: a closing session's file slot emptied */
 	OP_IGNORE,	      /* file updates: nothing to do */
 	OP_RECV_MIRROR,	      /* relay, idx = a mirror socket's fixed slot, gen */
+	OP_CANCEL,	      /* idx = fixed slot, bid = arm number, gen = 1: by fixed file */
 };
 
 struct udata {

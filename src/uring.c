@@ -198,6 +198,76 @@ out_close:
 	return err;
 }
 
+/* Whether a cancel can name a fixed file (uring_caps.cancel_fixed): a multishot recvmsg on
+ * fixed file 0 of ring (buffer group bp's), then a cancel of every request on that slot, in
+ * one submission. Both must complete within a second: the cancel counting one request, the
+ * receive with -ECANCELED. Returns 0, or -errno (-EINVAL: a kernel before 6.0 that does not
+ * know the flag), with what went wrong in why. */
+static int probe_cancel_fixed(struct io_uring *ring, struct bufpool *bp, char *why, size_t whylen)
+{
+	struct __kernel_timespec ts = { .tv_sec = 1 };
+	int got[2] = { 0, 0 }, seen = 0, sv[2], err;
+	struct io_uring_sqe *sqe[2];
+	struct io_uring_cqe *cqe;
+	struct msghdr msg;
+
+	if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sv)) {
+		err = -errno;
+		snprintf(why, whylen, "probe socket: %s", strerror(-err));
+		return err;
+	}
+	err = io_uring_register_files(ring, sv, 1);
+	if (err) {
+		snprintf(why, whylen, "probe file table: %s", strerror(-err));
+		goto out_close;
+	}
+	memset(&msg, 0, sizeof(msg));
+	sqe[0] = io_uring_get_sqe(ring);
+	sqe[1] = io_uring_get_sqe(ring);
+	if (!sqe[0] || !sqe[1]) {
+		err = -EBUSY;
+		snprintf(why, whylen, "probe ring full");
+		goto out_unregister;
+	}
+	io_uring_prep_recvmsg_multishot(sqe[0], 0, &msg, 0);
+	sqe[0]->flags |= IOSQE_FIXED_FILE | IOSQE_BUFFER_SELECT;
+	sqe[0]->buf_group = bp->bgid;
+	sqe[0]->user_data = 1;
+	uring_prep_cancel_fixed(sqe[1], 0);
+	sqe[1]->user_data = 2;
+	err = io_uring_submit(ring);
+	err = err == 2 ? 0 : err < 0 ? err : -EIO;
+	while (!err && seen < 2) {
+		err = io_uring_wait_cqe_timeout(ring, &cqe, &ts);
+		if (err)
+			break;
+		if (cqe->user_data == 1 || cqe->user_data == 2) {
+			got[cqe->user_data - 1] = cqe->res;
+			seen++;
+		}
+		io_uring_cqe_seen(ring, cqe);
+	}
+	if (err)
+		snprintf(why, whylen, "probe: %s", strerror(-err));
+	else if (got[1] < 0)
+		snprintf(why, whylen, "the kernel refuses a cancel by fixed file: %s%s",
+			 strerror(-got[1]), got[1] == -EINVAL ? " (kernel 6.0+)" : "");
+	else if (got[0] != -ECANCELED || got[1] != 1)
+		snprintf(why, whylen,
+			 "a cancel by fixed file counted %d request(s), the receive ended with %d",
+			 got[1], got[0]);
+	else
+		why[0] = '\0';
+	if (!err && why[0])
+		err = got[1] < 0 ? got[1] : -EIO;
+out_unregister:
+	io_uring_unregister_files(ring);
+out_close:
+	close(sv[0]);
+	close(sv[1]);
+	return err;
+}
+
 bool uring_inc_datagrams_ok(const struct uring_inc_seen *seen, char *why, size_t whylen)
 {
 	if (seen->res < 0) {
@@ -448,8 +518,11 @@ void uring_probe(struct uring_caps *caps)
 			 "no multishot recvmsg (kernel 6.0+): %s", strerror(-err));
 	else
 		caps->recvmsg_multishot = true;
-	if (caps->recvmsg_multishot)
+	if (caps->recvmsg_multishot) {
+		caps->cancel_fixed = !probe_cancel_fixed(&ring, &bp, caps->cancel_fixed_why,
+							 sizeof(caps->cancel_fixed_why));
 		probe_inc(caps);
+	}
 	/* Tearing the ring down cancels the armed receive before its buffers are unmapped. */
 	io_uring_queue_exit(&ring);
 	bufpool_fini(&bp);

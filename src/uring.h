@@ -32,6 +32,11 @@ struct uring_caps {
 	bool rsrc_refresh;
 	bool rsrc_refresh_forced; /* by RINGRELAY_RSRC_REFRESH */
 	char rsrc_refresh_why[256];
+	/* A cancel can name a fixed file (IORING_ASYNC_CANCEL_FD_FIXED, 6.0) and end every
+	 * request on it (IORING_ASYNC_CANCEL_ALL): checked on a real multishot receive. Else
+	 * receives are cancelled by their udata; cancel_fixed_why says why. */
+	bool cancel_fixed;
+	char cancel_fixed_why[128];
 };
 
 /* What the incremental-buffer probe saw of its second datagram, sent after a first one that
@@ -55,6 +60,14 @@ bool uring_inc_datagrams_ok(const struct uring_inc_seen *seen, char *why, size_t
  * or off and why. */
 bool uring_rsrc_refresh_needed(const char *release, const char *force, bool *forced, char *why,
 			       size_t whylen);
+
+/* Queues in sqe a cancel of every request on fixed file slot (cancel_fixed). */
+static inline void uring_prep_cancel_fixed(struct io_uring_sqe *sqe, uint32_t slot)
+{
+	/* liburing 2.3 has no helper of its own for a fixed file: its fd one passes the flag */
+	io_uring_prep_cancel_fd(sqe, (int)slot,
+				IORING_ASYNC_CANCEL_FD_FIXED | IORING_ASYNC_CANCEL_ALL);
+}
 
 /* Probes the kernel. Never fails: what is missing is recorded in caps. Uses a throw-away ring
  * and one datagram over 127.0.0.1 to test multishot receive for real. */

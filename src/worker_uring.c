@@ -21,7 +21,18 @@
  * the new one, and what it did read completes as any receive's: nothing is lost. Each arm has
  * a sequence number of its own in its udata, so the end of a cancelled one (its -ECANCELED,
  * or an end of its own that came first) is told from the end of the receive armed now, and
- * only that one is armed again. */
+ * only that one is armed again. A listener's close begins a refresh at once: its socket would
+ * otherwise take its share of its SO_REUSEPORT group's flows, unread, until the next sweep.
+ *
+ * Cancels (rx_cancel) name the fixed file where the kernel can (uring_caps.cancel_fixed): every
+ * request on the file the slot holds when the cancel runs ends, also an older arm that a
+ * cancel before found running in io-wq, which it may have left armed: the next refresh of the
+ * slot or its close ends it. (By udata, the fallback, such an arm stays until its socket is
+ * closed and the ring's file table lets go of it.) The kernel runs a cancel when it takes it
+ * from the SQ, before any later entry: the ring allows no IOSQE flag that would defer or
+ * reorder one (restrict_ring), and a full SQ is submitted in order (get_sqe). So a refresh's
+ * new arm, queued after its cancel, is never hit by it, and a close's cancel must be taken
+ * while the slot still holds the socket. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -152,12 +163,14 @@ struct uring_worker {
 	uint32_t removals;
 	bool refresh;
 	uint32_t refresh_max;
+	bool cancel_fixed; /* cancels name the fixed file (uring_caps.cancel_fixed) */
 	/* A sweep refreshes the receives armed before the removals counted at its start (to);
 	 * one begins at most every RX_SWEEP_NS: a steady churn (a close every tick) would
 	 * otherwise refresh every armed receive at every tick. */
 	bool sweeping;
 	uint32_t sweep_to;
 	uint64_t sweep_next_ns;
+	bool sweep_soon; /* a listener closed: a sweep begins at once, whenever the last did */
 };
 
 /* Submits what is queued in the middle of a round, the buffers recycled so far put in the
@@ -271,16 +284,51 @@ static bool rx_ended(struct uring_worker *uw, uint32_t slot, uint64_t ud)
 	return true;
 }
 
-/* Cancels the receive armed last on fixed file slot (its end is ignored) and takes it out of
- * the list of armed receives. */
-static void rx_cancel(struct uring_worker *uw, uint32_t slot)
+/* The number of the arm a receive's udata ud names, on its fixed file. */
+static uint32_t rx_seq(uint64_t ud)
+{
+	return udata_unpack(ud).bid >> RX_SEQ_SHIFT;
+}
+
+/* Queues a cancel of arm ud on fixed file slot: of every request on the file the slot holds
+ * when the kernel takes the cancel from the SQ (by_file), else of that receive by its udata.
+ * Its completion is on_cancel's. */
+static void rx_cancel_queue(struct uring_worker *uw, uint32_t slot, uint64_t ud, bool by_file)
 {
 	struct io_uring_sqe *sqe = get_sqe(uw);
-	struct udata iu = { .op = OP_IGNORE };
+	struct udata cu = { .op = OP_CANCEL, .bid = rx_seq(ud), .idx = slot, .gen = by_file };
 
-	io_uring_prep_cancel64(sqe, uw->rx[slot].ud, 0);
-	sqe->user_data = udata_pack(iu);
+	if (by_file)
+		uring_prep_cancel_fixed(sqe, slot);
+	else
+		io_uring_prep_cancel64(sqe, ud, 0);
+	sqe->user_data = udata_pack(cu);
+}
+
+/* Cancels the receives on fixed file slot, the one armed last and any older one still armed
+ * (its end is ignored), and takes it out of the list of armed receives. A cancel by fixed
+ * file must reach the kernel while the slot holds the socket. */
+static void rx_cancel(struct uring_worker *uw, uint32_t slot)
+{
+	rx_cancel_queue(uw, slot, uw->rx[slot].ud, uw->cancel_fixed);
 	rx_unlink(uw, slot);
+}
+
+/* A cancel completed with res: by fixed file, the number of requests it found on the slot's
+ * file (io-wq may have been running some of them: they may stay armed until the next one);
+ * by udata 0, -ENOENT (the receive had ended) or -EALREADY (running in io-wq: it may stay
+ * armed). The end of each receive it ended is ignored (rx_ended), so none is armed twice. A
+ * cancel by fixed file that the kernel refuses (-EINVAL, which the probe did not see) leaves
+ * its receives armed, and turns cancels by fixed file off; one that found the slot empty
+ * (-EBADF) cannot happen: rx_cancel_empty sends one by udata as well when it might. */
+static void on_cancel(struct uring_worker *uw, const struct io_uring_cqe *cqe, struct udata u)
+{
+	if (!u.gen || cqe->res != -EINVAL || !uw->cancel_fixed)
+		return;
+	uw->cancel_fixed = false;
+	log_warn("worker %u: a cancel by fixed file failed (%s): receives are cancelled by their "
+		 "udata from now on",
+		 uw->w->id, strerror(-cqe->res));
 }
 
 /* The udata of listener li's receives (whichever arm: rx_same). */
@@ -700,7 +748,7 @@ static void hook_session_close(struct worker *w, uint32_t relay, struct session 
 		close(s->fd);
 		s->fd = -1;
 	}
-	/* The receive armed last (an older one a refresh cancelled is ending already) */
+	/* Every receive on the socket (by fixed file; by udata the one armed last) */
 	rx_cancel(uw, slot);
 	/* After the cancel in SQ order, so the receive is ended or ending when it completes;
 	 * completions of the receive after that are stale (gen) and handled as such. Receives
@@ -739,15 +787,36 @@ static int hook_listener_open(struct worker *w, uint32_t li)
 	return 0;
 }
 
+/* Cancels the receives of a listener's or mirror socket's fixed file slot, then empties the
+ * slot at once (so that it can take a new socket in the same command; the receives keep the
+ * socket until they end): the cancel goes to the kernel first, while the slot holds the
+ * socket. Returns with the slot empty. */
+static void rx_cancel_empty(struct uring_worker *uw, uint32_t slot)
+{
+	uint64_t ud = uw->rx[slot].ud;
+
+	rx_cancel(uw, slot);
+	if (uw->cancel_fixed) {
+		submit_now(uw);
+		/* The kernel took only part of the SQ (short of memory): the cancel by fixed file
+		 * may find the slot empty, this one will not. (Or a new socket there: whatever is
+		 * queued for it comes after the cancel in the SQ, out of its reach.) */
+		if (io_uring_sq_ready(&uw->ring))
+			rx_cancel_queue(uw, slot, ud, false);
+	}
+	io_uring_register_files_update(&uw->ring, slot, &uw->minus_one, 1);
+	uw->removals++; /* every receive armed until now holds the node it was put on */
+}
+
 static void hook_listener_close(struct worker *w, uint32_t li)
 {
 	struct uring_worker *uw = w->backend_state;
 
-	/* Emptied now, so the slot can take a new listener at once; the receive still holds
-	 * the socket until its cancel completes. */
-	io_uring_register_files_update(&uw->ring, li, &uw->minus_one, 1);
-	uw->removals++; /* every receive armed until now holds the node it was put on */
-	rx_cancel(uw, li);
+	rx_cancel_empty(uw, li);
+	/* The socket stays in its SO_REUSEPORT group, taking a share of the flows that no one
+	 * reads, while a receive armed before holds it (rx_refresh). */
+	if (uw->refresh)
+		uw->sweep_soon = true;
 }
 
 static uint64_t mirror_udata(const struct uring_worker *uw, uint32_t relay, uint32_t slot)
@@ -801,9 +870,7 @@ static void hook_mirror_close(struct worker *w, uint32_t relay, uint32_t j)
 	 * for it in this round go first: the slot is emptied now, not in SQ order. */
 	batch_flush_of(uw, &uw->mirror_batch[slot - PLAN_LISTENER_SLOTS]);
 	submit_now(uw);
-	io_uring_register_files_update(&uw->ring, slot, &uw->minus_one, 1);
-	uw->removals++; /* every receive armed until now holds the node it was put on */
-	rx_cancel(uw, slot);
+	rx_cancel_empty(uw, slot);
 	uw->mirror_used[slot - PLAN_LISTENER_SLOTS] = false;
 	uw->mirror_gen[slot - PLAN_LISTENER_SLOTS]++;
 }
@@ -1374,25 +1441,28 @@ static void on_slot_emptied(struct uring_worker *uw, struct udata u)
 }
 
 /* Cancels the receives armed before the removals from the file table counted when the
- * sweep began (one a second at most), oldest first and at most refresh_max a tick, and arms
- * each again: the new one holds the resource node after the
- * removal, and once none holds the older nodes the kernel puts the files removed with them
- * (see the top of this file). A cancel that finds its receive ended already fails with
- * ENOENT; one that finds it running in io-wq (EALREADY) may leave it armed, which then reads
- * what it reads as any receive of its socket and is not armed again when it ends. After no
- * removal, nothing to do. */
+ * sweep began (one a second at most; at once after a listener closed, which takes the sweep
+ * under way to its removal too), oldest first and at most refresh_max a call, and arms each
+ * again: the new one holds the resource node after the removal, and once none holds the
+ * older nodes the kernel puts the files removed with them (see the top of this file). A
+ * cancel that finds its receive ended already counts nothing (by udata: ENOENT); one that
+ * finds it running in io-wq may leave it armed, which then reads what it reads as any
+ * receive of its socket and is not armed again when it ends (on_cancel). After no removal,
+ * nothing to do. */
 static void rx_refresh(struct uring_worker *uw)
 {
 	struct rx_arm *a;
 	struct udata u;
 	uint32_t n;
 
-	if (!uw->sweeping) {
-		if (uw->w->now < uw->sweep_next_ns || uw->removals == uw->sweep_to)
-			return;
+	if (uw->sweep_soon || (!uw->sweeping && uw->w->now >= uw->sweep_next_ns &&
+			       uw->removals != uw->sweep_to)) {
 		uw->sweeping = true;
+		uw->sweep_soon = false;
 		uw->sweep_to = uw->removals;
 		uw->sweep_next_ns = uw->w->now + RX_SWEEP_NS;
+	} else if (!uw->sweeping) {
+		return;
 	}
 	for (n = 0; n < uw->refresh_max; n++) {
 		a = uw->rx_head != RX_NONE ? &uw->rx[uw->rx_head] : NULL;
@@ -1604,11 +1674,17 @@ static void dispatch(struct uring_worker *uw, const struct io_uring_cqe *cqe)
 		submit_now(uw);
 		worker_run_cmd(uw->w);
 		set_tick(uw); /* from the next timer on */
+		/* a listener it closed lingers in its reuseport group until refreshed */
+		if (uw->sweep_soon && !uw->stopping)
+			rx_refresh(uw);
 		if (!uw->stopping)
 			arm_read(uw, uw->w->cmd_fd, &uw->cmd_val, OP_CMD);
 		break;
 	case OP_SLOT_EMPTIED:
 		on_slot_emptied(uw, u);
+		break;
+	case OP_CANCEL:
+		on_cancel(uw, cqe, u);
 		break;
 	case OP_IGNORE:
 		break;
@@ -1713,6 +1789,7 @@ static int uring_setup(struct uring_worker *uw, struct worker_cmd *first)
 	uw->n_rx = p->files;
 	uw->rx_head = uw->rx_tail = RX_NONE;
 	uw->refresh = w->caps->rsrc_refresh;
+	uw->cancel_fixed = w->caps->cancel_fixed;
 	/* Each refresh adds two completions (the cancel's, the old receive's end) to what the
 	 * plan sized the CQ for: a share of it. */
 	uw->refresh_max = p->cq_entries / 8 < RX_REFRESH_MAX ? p->cq_entries / 8 : RX_REFRESH_MAX;

@@ -16,6 +16,8 @@
 # the relay has buffers), each in a 68 KiB buffer of its own. Every one the relay took in is
 # relayed or counted as a drop, exactly (rx = tx + drops, both ways), and the upstream got
 # each relayed one alone, at its own size.
+# With io_uring (IPv4 only), icmp_case: an ICMP error pending on a session's socket fails a
+# GRO burst's send, and a gathered GSO send's: the datagrams after the first go again.
 . "$(dirname "$0")/lib.sh"
 lib_topology
 
@@ -134,6 +136,108 @@ run_case()
 	lib_stop_pid "$echo_pid"
 	mtu_case "$c" "$conf" "$to" "$([ "$backend/$fam" = mmsg/4 ] && echo refusals)"
 	mirror_mtu_case "$c" "$backend" "$to"
+	# (one family: the resends are the same code for both)
+	if [ "$backend" = io_uring ] && [ "$fam" = 4 ]; then
+		icmp_case "$c" "$conf" "$to"
+	fi
+}
+
+# icmp_case CASE CONF EP (io_uring): a session's send meets the ICMP error that the datagram
+# before it drew, both sent in one submission: the upstream's nftables rejects the client's
+# datagrams of 37 bytes (port unreachable), which the kernel takes in while it sends one, so
+# the next send on the socket fails with ECONNREFUSED whatever it carries. The relay is
+# stopped while the client sends one of those and then 4 datagrams of 100 bytes: as one GSO
+# burst (received as one, GRO), then as 4 datagrams (gathered into one GSO send). Each time the
+# first of the 4 is lost to the error, counted as drop_upstream_unreachable, and the other 3
+# must go again and reach the upstream (burst_rest, batch_resend); without them all 4 were
+# lost. A round where the error reached the session's receive first (a busy machine's
+# softirqs left to ksoftirqd) proves nothing and is tried again, twice at most.
+icmp_case()
+{
+	local c=$1 conf=$2 to=$3 rec=$TMPD/icmp.rec kind what base=0 try line got
+	if ! command -v nft >/dev/null; then
+		lib_log "SKIP: $c an ICMP error before a burst: nft (nftables) not found"
+		return
+	fi
+	lib_nsx "$NS_U" nft "add table inet rrtest; add chain inet rrtest input" \
+		"{ type filter hook input priority 0; }; add rule inet rrtest input" \
+		"udp dport 9000 udp length 45 reject" || {
+		lib_log "SKIP: $c an ICMP error before a burst: no nftables reject rule here"
+		return
+	}
+	lib_udp_bg "$NS_U" "$TMPD/icmp.json" sink --bind "$(ep "$UP1_IP" 9000)" --out "$rec" \
+		--seconds 60
+	local sink_pid=$BG_PID
+	if lib_relay_start "$conf"; then
+		for kind in burst singles; do
+			what="a GRO burst of 4"
+			[ "$kind" = singles ] && what="4 datagrams gathered into a GSO send"
+			for try in 1 2 3; do
+				base=$((base + 4))
+				icmp_round "$to" "$kind" "$base" "$rec" && break
+				lib_log "note: $c $what, try $try: the ICMP error reached the receive"
+			done
+			got=$(awk -v b="$base" '{ split($4, k, ":"); s = k[3] - b }
+				s >= 0 && s < 4 { printf "%s%d", sep, s; sep = " " }' "$rec")
+			[ "$DROPS" = 1 ] && [ "$got" = "1 2 3" ] &&
+				lib_case_ok "$c an ICMP error pending for $what: the first lost and" \
+					"counted, the 3 others sent again" ||
+				lib_case_fail "$c an ICMP error pending for $what: $DROPS lost as" \
+					"unreachable, the upstream got '$got' of them, want 1 and '1 2 3'"
+		done
+		if line=$(lib_stats t); then
+			[ "$(lib_field rx_pkts "$line")" -eq $(($(lib_field tx_pkts "$line") + \
+				$(lib_field drop_upstream_unreachable "$line"))) ] ||
+				lib_case_fail "$c rx != tx + drop_upstream_unreachable: $line"
+			lib_expect_fields "$c" "$line" 0 drop_send_error
+		else
+			lib_case_fail "$c no stats line"
+		fi
+		lib_relay_stop || lib_case_fail "$c relay exit status $? after SIGTERM, want 0"
+	else
+		lib_case_fail "$c relay did not start for the ICMP case"
+	fi
+	lib_stop_pid "$sink_pid"
+	lib_nsx "$NS_U" nft delete table inet rrtest
+}
+
+# icmp_round EP KIND BASE REC: one round of icmp_case, its 4 datagrams keyed BASE to BASE + 3
+# (REC: the upstream's record). Sets DROPS to the datagrams it lost to the error. Fails when
+# none was (the error went to the receive: try again).
+icmp_round()
+{
+	local to=$1 kind=$2 base=$3 rec=$4 line rx drops lines
+	line=$(lib_stats t) || return 1
+	rx=$(lib_field rx_pkts "$line")
+	drops=$(lib_field drop_upstream_unreachable "$line")
+	lines=$(lib_lines "$rec")
+	lib_pause "$RELAY_PID" || lib_case_fail "$c the relay did not stop"
+	lib_nsx "$NS_C" "$PY" - "$to" "$kind" "$base" <<'EOF'
+import socket, struct, sys
+host, port = sys.argv[1].rsplit(":", 1)
+host, kind, base = host.strip("[]"), sys.argv[2], int(sys.argv[3])
+fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+s = socket.socket(fam, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("::" if fam == socket.AF_INET6 else "0.0.0.0", 47400))
+d = lambda seq: (b"47400:0:%d|" % seq).ljust(100, b"x")
+to = (host, int(port))
+s.sendto(b"r" * 37, to)  # rejected upstream: its ICMP error fails the next send
+if kind == "burst":
+    s.sendmsg([b"".join(d(base + q) for q in range(4))],
+              [(socket.SOL_UDP, 103, struct.pack("H", 100))], 0, to)
+else:
+    for q in range(4):
+        s.sendto(d(base + q), to)
+EOF
+	lib_resume "$RELAY_PID"
+	# all 5 relayed or counted, and the upstream has the ones relayed (not the first)
+	lib_wait_stat "tx_pkts+drop_upstream_unreachable" -ge $((rx + 5)) 5 ||
+		lib_log "$c $kind: $LAST_STAT of $((rx + 5)) relayed or counted"
+	line=$(lib_stats t) || return 1
+	DROPS=$(($(lib_field drop_upstream_unreachable "$line") - drops))
+	lib_wait_lines "$rec" $((lines + 4 - DROPS)) 2
+	[ "$DROPS" -gt 0 ]
 }
 
 # mirror_mtu_case CASE BACKEND EP: a mirror of two members gets the client's bursts of

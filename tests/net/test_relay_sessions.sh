@@ -8,7 +8,8 @@
 # is test_session_limits.sh).
 # With io_uring, refresh_case runs the relay with RINGRELAY_RSRC_REFRESH=1: receives armed
 # before a session closed are cancelled and armed again (what kernels before 6.13 need to
-# let go of the closed sockets), while traffic flows.
+# let go of the closed sockets), while traffic flows; and at once after a reload removed a
+# listener.
 . "$(dirname "$0")/lib.sh"
 lib_topology
 
@@ -73,11 +74,12 @@ run_case()
 	lib_case_end
 }
 
-# refreshes: the receives the relay's workers cancelled and armed again, over its life.
+# refreshes: the receives the relay's workers cancelled and armed again, over its life (read
+# without a python start-up: listener_refresh times them).
 refreshes()
 {
 	"$BUILD/ringrelayctl" -s "$TMPD/run/ctl.sock" -j status |
-		"$PY" -c 'import json, sys; print(sum(w["refreshes"] for w in json.load(sys.stdin)["workers"]))'
+		grep -o '"refreshes": *[0-9]*' | awk -F: '{ n += $2 } END { print n + 0 }'
 }
 
 # upstream_sockets: UDP sockets in the relay's namespace connected to the upstream (the
@@ -98,14 +100,15 @@ upstream_sockets_le() { [ "$(upstream_sockets)" -le "$1" ]; }
 # the kernel once their session is. That last check passes on kernels from 6.13 (this
 # machine's) without refreshes too, where the kernel puts a removed file once its own
 # requests end: it guards against a refresh that leaks sockets itself, not the kernel's leak.
+# Then listener_refresh. The relay has a second listener (port 5001), which nothing uses.
 CHURN=2
 refresh_case()
 {
 	local backend=$1 fam=$2 steady round n line want v
 	lib_case_begin refresh "$backend" "$fam"
 	lib_case_echo
-	RINGRELAY_RSRC_REFRESH=1 lib_case_start workers=1 max=64 per_source=64 timeout=1.0 ||
-		return
+	RINGRELAY_RSRC_REFRESH=1 lib_case_start workers=1 max=64 per_source=64 timeout=1.0 \
+		listen="$(ep "$RELAY_IP" 5001)" || return
 	lib_relay_log_current | grep -q "forced on by RINGRELAY_RSRC_REFRESH=1" ||
 		lib_case_fail "$c no log line saying refreshes are forced on"
 
@@ -153,8 +156,56 @@ refresh_case()
 	else
 		lib_case_fail "$c no stats line"
 	fi
+	listener_refresh
 	lib_relay_alive || lib_case_fail "$c relay died"
 	lib_case_end
+}
+
+# refreshes_gt N: more than N refreshes (their number in REFRESHES).
+refreshes_gt() { REFRESHES=$(refreshes) && [ "$REFRESHES" -gt "$1" ]; }
+# listener_sockets PORT: UDP sockets bound to the relay's address and PORT in its namespace.
+listener_sockets()
+{
+	lib_nsx "$NS_R" ss -Huan | awk -v p="$(ep "$RELAY_IP" "$1")" '$4 == p' | wc -l
+}
+listener_sockets_le() { [ "$(listener_sockets "$1")" -le "$2" ]; }
+
+# listener_refresh (refresh_case's relay, nothing flowing): a session expires, so a refresh
+# sweep begins (one a second at most), and at once a reload removes the listener on port
+# 5001: the other listener's receive, armed before, is refreshed as the reload is applied, not
+# at the next sweep a second after the last (before, the removed socket kept its share of
+# its SO_REUSEPORT group's flows until then, on kernels before 6.13). Its socket is gone.
+listener_refresh()
+{
+	local r i
+	lib_udp "$NS_C" client --to "$to" --port-base 52900 --count 1 --size 64 --expect-echo \
+		>/dev/null || lib_case_fail "$c a client before the listener's removal got no echo"
+	lib_relay_conf "$conf" backend="$CASE_BACKEND" listen="$to" up="$(ep "$UP1_IP" 9000)" \
+		workers=1 max=64 per_source=64 timeout=1.0
+	# A sweep begins while this watches (the session expires a second after its datagram at
+	# the earliest; one an earlier close left pending may come first): the next may not
+	# begin within a second of it.
+	r=$(refreshes)
+	lib_wait_for 5 refreshes_gt "$r" ||
+		lib_case_fail "$c no refresh after the session expired ($REFRESHES refreshes)"
+	r=$REFRESHES
+	"$BUILD/ringrelayctl" -s "$TMPD/run/ctl.sock" reload >/dev/null ||
+		lib_case_fail "$c the reload removing :5001 failed"
+	for i in 1 2 3; do
+		refreshes_gt "$r" && break
+		sleep 0.05
+	done
+	if [ "$REFRESHES" -gt "$r" ]; then
+		lib_case_ok "$c a listener removed within a second of a sweep: receives refreshed at" \
+			"once ($r, then $REFRESHES)"
+	else
+		lib_case_fail "$c a listener removed within a second of a sweep: no refresh as the" \
+			"reload was applied ($r, then $REFRESHES)"
+	fi
+	lib_wait_for 2 listener_sockets_le 5001 0 ||
+		lib_case_fail "$c $(listener_sockets 5001) sockets left on the removed listener's port"
+	lib_expect_echo "the remaining listener after the reload" --port-base 52910 --count 2 \
+		--size 64
 }
 
 # each_case BACKEND FAMILY

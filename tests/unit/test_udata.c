@@ -20,6 +20,7 @@ static void test_udata_round_trip(void **state)
 		{ OP_STOP, 0, 0, 0, 0 },
 		{ OP_SLOT_EMPTIED, 1, 0, 4194303, 4095 },
 		{ OP_IGNORE, 0, 0, 0, 0 },
+		{ OP_CANCEL, 0, 32767, UDATA_MAX_IDX, 1 },
 	};
 	size_t i;
 
