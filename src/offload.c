@@ -4,6 +4,7 @@
  * through; the datagrams of its sessions arrive and leave there. XDP needs every one of them to
  * take XDP_REDIRECT (netdev xdp-features NDO_XMIT), else tc, else off. docs/offload.md. */
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -68,7 +69,7 @@ static int offload_relay_ifaces(const struct relay_conf *rc, const struct addr *
 				struct offload_relay_state *st)
 {
 	char buf[ADDR_STRLEN], name[IF_NAMESIZE];
-	int all[RR_IFACES_MAX], idx[RR_IFACES_MAX + 1], n, i, oif;
+	int all[RR_IFACES_MAX], idx[RR_IFACES_MAX + 1], n, i;
 	uint32_t j, n_all = 0, more = 0;
 	size_t len;
 
@@ -90,16 +91,28 @@ static int offload_relay_ifaces(const struct relay_conf *rc, const struct addr *
 	}
 	/* The addresses sent to: a name's as resolved (its entry has none of its own), from the
 	 * relay's source address when it has one, as its sessions' sockets are routed (a rule
-	 * "from ADDR" may send them through another table). */
+	 * "from ADDR" may send them through another table); every leg of a multipath route,
+	 * which the sessions' ports spread them over. */
 	for (j = 0; j < n_to; j++) {
-		n = netlink_route_oif(&to[j], rc->source == SOURCE_ADDRESS ? &rc->source_addr : NULL,
-				      &oif, NULL);
+		struct netlink_flow fl = {
+			.dst = &to[j],
+			.src = rc->source == SOURCE_ADDRESS ? &rc->source_addr : NULL,
+			.uid = -1,
+		};
+		struct netlink_route rt;
+
+		n = netlink_route_get(&fl, &rt);
 		if (n < 0) {
 			snprintf(st->why, sizeof(st->why), "no route to upstream %s: %s",
 				 addr_format(&to[j], buf, sizeof(buf)), strerror(-n));
 			return n;
 		}
-		offload_add_iface(all, &n_all, oif, &more);
+		offload_add_iface(all, &n_all, rt.oif, &more);
+		for (i = 0; i < (int)rt.n_legs; i++)
+			if (i < NETLINK_ROUTE_LEGS)
+				offload_add_iface(all, &n_all, rt.leg_oif[i], &more);
+			else
+				more++;
 	}
 	if (n_all > OFFLOAD_MAX_IFACES) {
 		len = (size_t)snprintf(st->why, sizeof(st->why),
@@ -430,17 +443,30 @@ static void offload_key_from(struct offload_key *k, const struct addr *src, cons
 	k->dport = htons(addr_port(dst));
 }
 
-static int offload_rule_from(struct offload_rule *r, const struct addr *src, const struct addr *dst,
-			     int ttl, uint32_t flow, uint32_t max_payload, enum offload_dir dir)
+/* The flow of the route lookups for socket fd's datagrams from src (NULL: the lookup picks
+ * the source) and port sport to dst: what the kernel's flowi for them carries. */
+static int offload_sock_flow(int fd, const struct addr *src, uint16_t sport,
+			     const struct addr *dst, struct netlink_flow *fl)
 {
-	uint32_t label = 0;
-	bool by_policy;
-	int oif, ret;
+	*fl = (struct netlink_flow){ .dst = dst, .src = src, .proto = IPPROTO_UDP, .sport = sport };
+	return sock_route_keys(fd, &fl->mark, &fl->uid, &fl->oif);
+}
 
-	/* From src, as the socket path sends: a rule that chooses the table by source picks the
-	 * device the socket's datagrams leave by. A link-local src or dst is refused
-	 * (-EADDRNOTAVAIL): the session stays on the socket path. */
-	ret = netlink_route_oif(dst, src, &oif, &by_policy);
+/* The rule that rewrites a datagram to leave from src to fl->dst, routed as flow fl. */
+static int offload_rule_from(struct offload_rule *r, const struct addr *src,
+			     const struct netlink_flow *fl, int ttl, uint32_t flow,
+			     uint32_t max_payload, enum offload_dir dir)
+{
+	const struct addr *dst = fl->dst;
+	struct netlink_route rt;
+	uint32_t label = 0;
+	int ret;
+
+	/* As the socket path's datagrams are routed: a rule that chooses the table by source
+	 * picks the device the socket's datagrams leave by, and a multipath route the same leg.
+	 * A link-local src or dst is refused (-EADDRNOTAVAIL): the session stays on the socket
+	 * path. */
+	ret = netlink_route_get(fl, &rt);
 	if (ret < 0)
 		return ret;
 	memset(r, 0, sizeof(*r));
@@ -448,12 +474,20 @@ static int offload_rule_from(struct offload_rule *r, const struct addr *src, con
 	addr_to_mapped(dst, r->daddr);
 	r->sport = htons(addr_port(src));
 	r->dport = htons(addr_port(dst));
-	r->oif = (uint32_t)oif;
+	r->oif = (uint32_t)rt.oif;
 	r->ttl = (uint8_t)ttl;
 	r->flow = flow;
 	r->dir = (uint8_t)dir;
 	r->v4 = addr_family(dst) == AF_INET;
-	r->by_policy = by_policy;
+	r->by_policy = rt.by_policy;
+	/* The leg's gateway, where the program cannot ask the FIB (tc without forwarding):
+	 * bpf_redirect_neigh's own lookup would hash the rewritten datagram onto any leg (its
+	 * IPv6 lookup with a source is not held to the device) and resolve that leg's gateway
+	 * on the session's device, where nothing answers. */
+	if (rt.n_legs > 1 && rt.gw_family) {
+		r->gw_family = (uint8_t)rt.gw_family;
+		memcpy(r->gw, rt.gw, sizeof(r->gw));
+	}
 	r->max_payload = (uint16_t)(max_payload > 65535 ? 65535 : max_payload);
 	/* A flow label per direction and session, as net.ipv6.auto_flowlabels gives a socket. */
 	if (getrandom(&label, sizeof(label), GRND_NONBLOCK) != sizeof(label))
@@ -462,15 +496,16 @@ static int offload_rule_from(struct offload_rule *r, const struct addr *src, con
 	return 0;
 }
 
-int offload_session_open(const struct offload_worker *ow, struct session *s, int fd, uint32_t flow,
-			 struct relay_dir_counters *left)
+int offload_session_open(const struct offload_worker *ow, struct session *s,
+			 const struct offload_socks *so, uint32_t flow, struct relay_dir_counters *left)
 {
 	const struct offload_flow_stats *st = filter_offload_flow(ow->f, flow);
 	struct offload_key up_k, down_k;
 	struct offload_rule up_r, down_r;
+	struct netlink_flow up_fl, down_fl;
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
-	int ttl_up, ttl_down, ret;
+	int fd = so->fd, ttl_up, ttl_down, ret;
 
 	if (!st)
 		return -ERANGE;
@@ -489,13 +524,27 @@ int offload_session_open(const struct offload_worker *ow, struct session *s, int
 		return ttl_up;
 	if (ttl_down < 0)
 		return ttl_down;
+	/* The session socket's route (and multipath leg) was chosen when it connected: IPv4
+	 * asks again with the source address the first lookup picked (ip_route_connect), IPv6
+	 * keeps what a lookup without one chose unless the socket was bound to an address
+	 * (ip6_dst_lookup_tail). Replies leave by the listener, from the address the client
+	 * sent to, routed per datagram. */
+	ret = offload_sock_flow(fd,
+				so->bound || addr_family(&s->upstream_addr) == AF_INET ? &s->fast_local
+										 : NULL,
+				addr_port(&s->fast_local), &s->upstream_addr, &up_fl);
+	if (ret == 0)
+		ret = offload_sock_flow(so->listen_fd, &s->local, addr_port(&s->local), &s->client,
+					&down_fl);
+	if (ret < 0)
+		return ret;
 	offload_key_from(&up_k, &s->client, &s->local);
-	ret = offload_rule_from(&up_r, &s->fast_local, &s->upstream_addr, ttl_up, flow,
-				ow->max_payload, OFFLOAD_DIR_UP);
+	ret = offload_rule_from(&up_r, &s->fast_local, &up_fl, ttl_up, flow, ow->max_payload,
+				OFFLOAD_DIR_UP);
 	if (ret < 0)
 		return ret;
 	offload_key_from(&down_k, &s->upstream_addr, &s->fast_local);
-	ret = offload_rule_from(&down_r, &s->local, &s->client, ttl_down, flow,
+	ret = offload_rule_from(&down_r, &s->local, &down_fl, ttl_down, flow,
 				ow->reply_max_payload, OFFLOAD_DIR_DOWN);
 	if (ret < 0)
 		return ret;

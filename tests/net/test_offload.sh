@@ -363,6 +363,110 @@ policy_case()
 			"fast_pkts $FAST_PKTS"
 }
 
+# Which of the relay's links each of N sessions' datagrams left by, from the client's
+# namespace (the relay namespace's counters read through /proc/RELAY_PID/net/dev): per client
+# port from PORT on, one datagram to TO (the session's first: the socket path), then 4 (the
+# fast path), each answered. legs_of_sessions TO PORT N prints "PORT SOCKET_LINK FAST_LINK"
+# per session ("?" when not exactly one link sent it, "lost" when an answer did not come).
+legs_of_sessions()
+{
+	lib_nsx "$NS_C" "$PY" - "$1" "$2" "$3" "$RELAY_PID" "$IF_RU" "$IF_RU2" <<'EOF'
+import socket, sys
+to, port, n, pid, links = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5:]
+host, _, p = to[1:].partition("]:")
+size = 1000
+def tx():
+    out = {}
+    for line in open("/proc/%s/net/dev" % pid):
+        name, _, rest = line.partition(":")
+        if name.strip() in links:
+            out[name.strip()] = int(rest.split()[8])
+    return out
+def send(s, k):
+    before = tx()
+    for i in range(k):
+        s.send(b"x" * size)
+    try:
+        for i in range(k):
+            s.recv(2048)
+    except socket.timeout:
+        return "lost"
+    after = tx()
+    sent = [l for l in links if after[l] - before[l] >= k * size]
+    quiet = [l for l in links if after[l] - before[l] < size]
+    return sent[0] if len(sent) == 1 and len(quiet) == len(links) - 1 else "?"
+for i in range(n):
+    s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    s.bind(("::", port + i))
+    s.connect((host, int(p)))
+    s.settimeout(2)
+    print(port + i, send(s, 1), send(s, 4))
+EOF
+}
+
+# A two-link multipath route to the upstream (2001:2:5::2 on the upstream's loopback, through
+# IF_RU and IF_RU2) with the L4 multipath hash: each session leaves by one link, whichever
+# path carries its datagram, and the fast path runs on both links. Relay t's session sockets
+# are bound to no address, relay b's to its source 2001:2:2::1: the kernel chose their routes
+# with the protocol and ports, and t's without a source (IPv6 keeps what the lookup without
+# one chose). Before, the fast path asked with the source and without ports, and for about
+# half of b's sessions (and of t's, unless the hash of each link's address happens to pick
+# that link) got the other link; in tc without forwarding the datagrams were lost besides:
+# bpf_redirect_neigh's own lookup resolved the other link's gateway on the session's device.
+# IPv6 only: on Linux 6.18 an IPv4 lookup with a source takes the link that holds it, as the
+# socket's second lookup (with the source it chose) does, so both paths agreed there.
+ecmp_case()
+{
+	local c="[tc/ipv6 multipath]" conf=$TMPD/ecmp.conf up=2001:2:5::2 out line n=8 bad=0
+	local fails=$LIB_FAILS legs fwd
+	policy_topology || { lib_case_fail "$c the second link"; return; }
+	lib_family 6
+	to=$(ep "$RELAY_IP" 5000)
+	prepare_mode tc
+	lib_nsx "$NS_U" ethtool -K "$IF_U2" gro off tx off >/dev/null
+	lib_nsx "$NS_R" sysctl -qw net.ipv6.conf.$IF_RU2.forwarding=0 \
+		net.ipv6.fib_multipath_hash_policy=1
+	lib_nsx "$NS_U" ip -6 addr add $up/128 dev lo
+	lib_nsx "$NS_R" ip -6 route add 2001:2:5::/64 nexthop via 2001:2:2::2 dev "$IF_RU" \
+		nexthop via 2001:2:3::2 dev "$IF_RU2" || { lib_case_fail "$c the route"; return; }
+	lib_udp_bg "$NS_U" "$TMPD/echo13.json" echo --bind "$(ep $up 9000)"
+	local echo=$BG_PID
+	write_conf "$conf" tc 30.0 "$(ep $up 9000)"
+	line="{ name = \"b\"; listen = [ \"$(ep "$RELAY_IP" 5001)\" ]; upstreams = [ \"$(ep $up 9000)\" ];"
+	line+=" offload = \"tc\"; source = \"$RELAY_UP_IP\"; }"
+	sed -i "s/offload = \"tc\"; } );/offload = \"tc\"; }, $line );/" "$conf"
+	if lib_relay_start "$conf"; then
+		line=$(lib_relay_log_current | grep "relay t: offload tc: ")
+		echo "$line" | grep -q "$IF_RU\b" && echo "$line" | grep -q "$IF_RU2\b" ||
+			lib_case_fail "$c not on both links: $line"
+		out=$(legs_of_sessions "$to" 46000 $n; legs_of_sessions "$(ep "$RELAY_IP" 5001)" 46100 $n) ||
+			lib_case_fail "$c clients: $out"
+		while read -r line; do
+			set -- $line
+			[ "$2" = "$IF_RU" ] || [ "$2" = "$IF_RU2" ] || bad=$((bad + 1))
+			[ "$2" = "$3" ] || bad=$((bad + 1))
+		done <<<"$out"
+		legs=$(echo "$out" | awk '{ print $2 }' | sort | uniq -c | tr -s ' \n' ' ')
+		[ "$bad" = 0 ] ||
+			lib_case_fail "$c sessions left by another link on the fast path, or were not" \
+				"answered (port, socket path, fast path): $(echo "$out" | tr '\n' ';')"
+		# Both directions of all but each session's first datagram took the fast path.
+		fwd=$(ctl stats | awk '$1 == "forwarded" { print $2 }')
+		[ "${fwd:-0}" -ge $((2 * 2 * 4 * n)) ] ||
+			lib_case_fail "$c forwarded ${fwd:-none}, want at least $((2 * 2 * 4 * n))"
+		lib_relay_stop || lib_case_fail "$c relay exit status"
+		[ "$LIB_FAILS" != "$fails" ] ||
+			lib_case_ok "$c $((2 * n)) sessions, each by one link on both paths" \
+				"(socket path:$legs), forwarded $fwd"
+	else
+		lib_case_fail "$c relay did not start"
+	fi
+	lib_stop_pid "$echo"
+	lib_nsx "$NS_R" ip -6 route del 2001:2:5::/64
+	lib_nsx "$NS_R" sysctl -qw net.ipv6.fib_multipath_hash_policy=0
+	lib_nsx "$NS_U" ip -6 addr del $up/128 dev lo
+}
+
 # 17 more links between the relay's and the upstream's namespaces (rr1..rr17 in NS_R with
 # 198.19.N.1/24 and 2001:2:1NN::1/64, their peers rr1p..rr17p in NS_U with .2 and ::2):
 # with them a wildcard listener has more interfaces than a relay's fast path (16) takes.
@@ -903,4 +1007,5 @@ filter_xdp_case
 group_case 4
 attach_fail_case 4
 many_ifaces_case 6
+ecmp_case
 lib_done
