@@ -62,11 +62,12 @@ static const char *offload_ifname(int ifindex, char *buf)
 	return buf;
 }
 
-/* The interfaces of relay rc, which sends to to[0..n_to), into st; 0, or -errno with st->why
+/* The interfaces of relay rc, which sends to to[0..n_to), into st, and in *policy6 the first
+ * IPv6 address of to whose route a policy rule chose (NULL: none); 0, or -errno with st->why
  * set: -E2BIG when they are more than OFFLOAD_MAX_IFACES (the program would not run on some,
  * yet the relay's mode would be judged as if it did). */
 static int offload_relay_ifaces(const struct relay_conf *rc, const struct addr *to, uint32_t n_to,
-				struct offload_relay_state *st)
+				struct offload_relay_state *st, const struct addr **policy6)
 {
 	char buf[ADDR_STRLEN], name[IF_NAMESIZE];
 	int all[RR_IFACES_MAX], idx[RR_IFACES_MAX + 1], n, i;
@@ -89,6 +90,7 @@ static int offload_relay_ifaces(const struct relay_conf *rc, const struct addr *
 		for (i = 0; i < n; i++)
 			offload_add_iface(all, &n_all, idx[i], &more);
 	}
+	*policy6 = NULL;
 	/* The addresses sent to: a name's as resolved (its entry has none of its own), from the
 	 * relay's source address when it has one, as its sessions' sockets are routed (a rule
 	 * "from ADDR" may send them through another table); every leg of a multipath route,
@@ -107,6 +109,8 @@ static int offload_relay_ifaces(const struct relay_conf *rc, const struct addr *
 				 addr_format(&to[j], buf, sizeof(buf)), strerror(-n));
 			return n;
 		}
+		if (rt.by_policy && addr_family(&to[j]) == AF_INET6 && !*policy6)
+			*policy6 = &to[j];
 		offload_add_iface(all, &n_all, rt.oif, &more);
 		for (i = 0; i < (int)rt.n_legs; i++)
 			if (i < NETLINK_ROUTE_LEGS)
@@ -177,7 +181,8 @@ static void offload_families(const struct relay_conf *rc, const struct addr *to,
 static void offload_resolve_one(const struct relay_conf *rc, const struct addr *to, uint32_t n_to,
 				struct offload_relay_state *st)
 {
-	char name[IF_NAMESIZE], list[128] = "";
+	char name[IF_NAMESIZE], list[128] = "", buf[ADDR_STRLEN];
+	const struct addr *policy6;
 	const char *missing = NULL;
 	uint64_t feat;
 	uint32_t j;
@@ -202,7 +207,7 @@ static void offload_resolve_one(const struct relay_conf *rc, const struct addr *
 			 rc->fwmark ? "fwmark" : "source = \"client\"");
 		return;
 	}
-	if (offload_relay_ifaces(rc, to, n_to, st) < 0)
+	if (offload_relay_ifaces(rc, to, n_to, st, &policy6) < 0)
 		return;
 	for (j = 0; j < st->n_ifaces; j++) {
 		len +=
@@ -230,6 +235,15 @@ static void offload_resolve_one(const struct relay_conf *rc, const struct addr *
 				    v4 && !offload_forwarding(st->ifindex[j], false) ? "4" : "6",
 				    offload_ifname(st->ifindex[j], name));
 		}
+	}
+	/* XDP's IPv6 FIB lookup follows no rule that chooses a table by source (the program
+	 * passes such datagrams up); tc routes them with bpf_redirect_neigh. IPv4's follows. */
+	if (!missing && policy6) {
+		missing = "policy";
+		offload_why(st->why,
+			    "the IPv6 route to upstream %s comes from a policy rule's table, which "
+			    "XDP's IPv6 FIB lookup does not follow",
+			    addr_format(policy6, buf, sizeof(buf)));
 	}
 	switch (rc->offload) {
 	case OFFLOAD_XDP:

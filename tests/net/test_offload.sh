@@ -363,6 +363,30 @@ policy_case()
 			"fast_pkts $FAST_PKTS"
 }
 
+# offload = "auto" for an IPv6 relay whose upstream route a source rule chose, where every
+# interface takes XDP_REDIRECT and forwards: tc, and why. XDP's IPv6 FIB lookup follows no
+# source rule, so in XDP every upstream datagram went up the stack (pass_fib, policy_case
+# xdp/6); before, auto picked XDP there all the same. -V decides as the start does.
+policy_auto_case()
+{
+	local c="[auto/ipv6 source rule]" conf=$TMPD/policy-auto.conf line
+	policy_topology || { lib_case_fail "$c the second link and its rule"; return; }
+	lib_family 6
+	to=$(ep "$RELAY_IP" 5000)
+	prepare_mode xdp
+	lib_nsx "$NS_U" ethtool -K "$IF_U2" gro on tx off >/dev/null
+	lib_nsx "$NS_R" sysctl -qw net.ipv4.conf.$IF_RU2.forwarding=1 \
+		net.ipv6.conf.$IF_RU2.forwarding=1
+	write_conf "$conf" auto 30.0 "$(ep "$UP1_IP" 9000)"
+	sed -i 's/offload = "auto";/offload = "auto"; source = "2001:2:3::1";/' "$conf"
+	line=$(lib_nsx "$NS_R" "$RINGRELAY" -V -c "$conf" | grep 'relay t: offload = ')
+	case $line in
+	*"-> tc: auto: tc on "*"$IF_RU2"*"because the IPv6 route to upstream "*"policy rule's table"*)
+		lib_case_ok "$c -V: ${line#*-> }" ;;
+	*) lib_case_fail "$c -V: $line" ;;
+	esac
+}
+
 # Which of the relay's links each of N sessions' datagrams left by, from the client's
 # namespace (the relay namespace's counters read through /proc/RELAY_PID/net/dev): per client
 # port from PORT on, one datagram to TO (the session's first: the socket path), then 4 (the
@@ -1008,4 +1032,5 @@ group_case 4
 attach_fail_case 4
 many_ifaces_case 6
 ecmp_case
+policy_auto_case
 lib_done
