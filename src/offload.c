@@ -16,6 +16,7 @@
 #include "netlink.h"
 #include "offload.h"
 #include "sock.h"
+#include "stage.h"
 
 bool offload_wanted(const struct config *cfg)
 {
@@ -303,16 +304,26 @@ struct offload_want {
 	bool xdp, tc, xdp_tx;
 };
 
-/* What the relays still on need, per interface, into want (room for RR_IFACES_MAX); returns
- * how many. The program's interface table is shared by every relay: one whose interfaces do
- * not all fit is turned off, rather than given half of a fast path. */
-static uint32_t offload_wants(const struct config *cfg, struct offload_relay_state *out,
-			      struct offload_want *want)
+/* The fast path as a stage (stage.h): cfg's relays, their states and what they want. */
+struct offload_stage {
+	struct filter *f;
+	const struct config *cfg;
+	struct offload_relay_state *out;
+	struct offload_want want[RR_IFACES_MAX];
+	uint32_t n_want;
+};
+
+/* What the relays still on need, per interface. The program's interface table is shared by
+ * every relay: one whose interfaces do not all fit is turned off, rather than given half of a
+ * fast path. */
+static uint32_t offload_wants(void *arg)
 {
+	struct offload_stage *s = arg;
+	struct offload_want *want = s->want;
 	uint32_t i, j, k, n_new, n_want = 0;
 
-	for (i = 0; i < cfg->n_relays; i++) {
-		struct offload_relay_state *st = &out[i];
+	for (i = 0; i < s->cfg->n_relays; i++) {
+		struct offload_relay_state *st = &s->out[i];
 
 		for (j = 0, n_new = 0; st->got != OFFLOAD_OFF && j < st->n_ifaces; j++) {
 			for (k = 0; k < n_want && want[k].ifindex != st->ifindex[j]; k++)
@@ -334,33 +345,67 @@ static uint32_t offload_wants(const struct config *cfg, struct offload_relay_sta
 			want[k].xdp_tx |= !!(st->xdp_tx_mask & (1u << j));
 		}
 	}
+	s->n_want = n_want;
 	return n_want;
 }
 
-/* Detaches the fast path where it runs but want[0..n_want) does not need it, or needs it in
- * another hook. */
-static void offload_detach_unwanted(struct filter *f, const struct offload_want *want,
-				    uint32_t n_want)
+/* Detaches the fast path where it runs but no relay needs it, or needs it in another hook. */
+static void offload_detach_unwanted(void *arg)
 {
+	struct offload_stage *s = arg;
 	struct filter_offload_iface have[RR_IFACES_MAX];
-	int n_have = filter_offload_ifaces(f, have, RR_IFACES_MAX);
+	int n_have = filter_offload_ifaces(s->f, have, RR_IFACES_MAX);
 	uint32_t j, k;
 
 	for (j = 0; j < (uint32_t)n_have; j++) {
-		for (k = 0; k < n_want && want[k].ifindex != have[j].ifindex; k++)
+		for (k = 0; k < s->n_want && s->want[k].ifindex != have[j].ifindex; k++)
 			;
-		if (k == n_want || want[k].xdp != have[j].xdp || want[k].tc != have[j].tc)
-			filter_offload_detach(f, have[j].ifindex);
+		if (k == s->n_want || s->want[k].xdp != have[j].xdp || s->want[k].tc != have[j].tc)
+			filter_offload_detach(s->f, have[j].ifindex);
+	}
+}
+
+static int offload_attach_want(void *arg, uint32_t k, char *err, size_t errlen)
+{
+	struct offload_stage *s = arg;
+	const struct offload_want *w = &s->want[k];
+	int ret = 0;
+
+	if (w->xdp)
+		ret = filter_offload_attach(s->f, w->ifindex, true, w->xdp_tx, err, errlen);
+	if (!ret && w->tc)
+		ret = filter_offload_attach(s->f, w->ifindex, false, false, err, errlen);
+	return ret;
+}
+
+/* Every relay using want k's interface falls back to the socket path. */
+static void offload_fail_want(void *arg, uint32_t k, const char *err)
+{
+	struct offload_stage *s = arg;
+	uint32_t i, j;
+
+	for (i = 0; i < s->cfg->n_relays; i++) {
+		for (j = 0; j < s->out[i].n_ifaces; j++) {
+			if (s->out[i].ifindex[j] != s->want[k].ifindex ||
+			    s->out[i].got == OFFLOAD_OFF)
+				continue;
+			s->out[i].got = OFFLOAD_OFF;
+			offload_why(s->out[i].why, "%s", err);
+		}
 	}
 }
 
 int offload_apply(struct filter *f, const struct config *cfg, offload_sends_fn *sends, void *arg,
 		  struct offload_relay_state *out)
 {
-	struct offload_want want[RR_IFACES_MAX];
-	char err[256];
-	uint32_t i, j, k, n_want;
-	bool failed;
+	static const struct stage_ops ops = {
+		.wants = offload_wants,
+		.prune = offload_detach_unwanted,
+		.attach = offload_attach_want,
+		.fail = offload_fail_want,
+	};
+	struct offload_stage s = { .f = f, .cfg = cfg, .out = out };
+	uint32_t i, j;
 
 	offload_resolve(cfg, sends, arg, out);
 	for (i = 0; i < cfg->n_relays; i++) {
@@ -378,40 +423,8 @@ int offload_apply(struct filter *f, const struct config *cfg, offload_sends_fn *
 				    offload_ifname(st->ifindex[j], name));
 		}
 	}
-	/* An attach that fails turns every relay on that interface off, and what they alone
-	 * needed elsewhere (attached before, or still to come) must go too: the next round
-	 * judges again without them. Each failure turns at least one relay off, so this ends
-	 * within n_relays + 1 rounds, the last of which attached everything wanted and left
-	 * nothing else. */
-	do {
-		n_want = offload_wants(cfg, out, want);
-		/* What runs and is no longer wanted (or in another hook) goes first. */
-		offload_detach_unwanted(f, want, n_want);
-		failed = false;
-		for (k = 0; k < n_want && !failed; k++) {
-			int ret = 0;
-
-			if (want[k].xdp)
-				ret = filter_offload_attach(f, want[k].ifindex, true,
-							    want[k].xdp_tx, err, sizeof(err));
-			if (!ret && want[k].tc)
-				ret = filter_offload_attach(f, want[k].ifindex, false, false, err,
-							    sizeof(err));
-			if (!ret)
-				continue;
-			/* Every relay using this interface falls back to the socket path. */
-			for (i = 0; i < cfg->n_relays; i++) {
-				for (j = 0; j < out[i].n_ifaces; j++) {
-					if (out[i].ifindex[j] != want[k].ifindex ||
-					    out[i].got == OFFLOAD_OFF)
-						continue;
-					out[i].got = OFFLOAD_OFF;
-					offload_why(out[i].why, "%s", err);
-				}
-			}
-			failed = true;
-		}
-	} while (failed);
+	/* A relay whose attach fails on one of its interfaces gets none of them (stage.h). */
+	stage_attach(&ops, &s);
 	for (i = 0; i < cfg->n_relays; i++) {
 		if (cfg->relays[i].offload == OFFLOAD_OFF)
 			continue;

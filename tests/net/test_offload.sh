@@ -661,6 +661,79 @@ attach_fail_case()
 	lib_stop_pid "$echo"
 }
 
+# The fast path's attach fails on one interface when a link event re-attaches it (relink): an
+# XDP program someone else attached on veth-ru while it was down (and the relay off: no route),
+# then veth-ru up. The relay attaches on veth-rc again, fails on veth-ru and goes off; nothing
+# of it may stay on veth-rc. Link events go through offload_apply's rounds as the start does
+# (stage.h): this passed before the rounds were shared with shedding too.
+relink_fail_case()
+{
+	local c="[xdp/ipv4 re-attach fails]" conf=$TMPD/relink-fail.conf obj=$TMPD/xdp_pass.o out n
+	local fails=$LIB_FAILS
+	command -v clang >/dev/null || { lib_log "$c skipped: no clang"; return; }
+	lib_family 4
+	to=$(ep "$RELAY_IP" 5000)
+	prepare_mode xdp
+	if [ ! -f "$obj" ]; then
+		printf '%s\n' 'struct xdp_md;' \
+			'__attribute__((section("xdp"), used)) int xdp_pass(struct xdp_md *c) { return 2; }' \
+			'char _license[] __attribute__((section("license"), used)) = "GPL";' |
+			clang -O2 -target bpf -x c -c - -o "$obj" || { lib_case_fail "$c clang"; return; }
+	fi
+	write_conf "$conf" xdp 30.0 "$(ep "$UP1_IP" 9000)"
+	sed -i 's/offload = "xdp";/offload = "xdp"; shed = "off";/' "$conf"
+	lib_relay_start "$conf" || { lib_case_fail "$c relay did not start"; return; }
+	lib_nsx "$NS_R" ip link set "$IF_RU" down
+	lib_wait_for 5 lib__log_has "relay t: fast path off after link $IF_RU changed" ||
+		lib_case_fail "$c $IF_RU down: $(lib_relay_log_current | tail -n 2)"
+	n=$(lib_log_count "fast path on $IF_RC in XDP")
+	lib_nsx "$NS_R" ip link set dev "$IF_RU" xdpgeneric obj "$obj" sec xdp ||
+		lib_case_fail "$c a foreign XDP program on $IF_RU"
+	lib_nsx "$NS_R" ip link set "$IF_RU" up
+	lib_wait_for 5 lib__log_has "relay t: offload off: offload: attach XDP on $IF_RU" ||
+		lib_case_fail "$c $IF_RU up: $(lib_relay_log_current | tail -n 2)"
+	[ "$(lib_log_count "fast path on $IF_RC in XDP")" -gt "$n" ] ||
+		lib_case_fail "$c no attach on $IF_RC before the one that failed"
+	out=$(lib_nsx "$NS_R" ip -d link show dev "$IF_RC")
+	! echo "$out" | grep -q "prog/xdp" ||
+		lib_case_fail "$c the off relay's program stayed on $IF_RC: $(echo "$out" | grep prog/xdp)"
+	lib_relay_stop || lib_case_fail "$c relay exit status"
+	lib_nsx "$NS_R" ip link set dev "$IF_RU" xdpgeneric off
+	lib_wait_for 5 lib__link_up "$NS_R" "$IF_RU" || lib_case_fail "$c $IF_RU not up"
+	[ "$LIB_FAILS" != "$fails" ] || lib_case_ok "$c off, nothing left on $IF_RC"
+}
+
+# Shedding's attach fails on one of a relay's two listen interfaces: with classic tc filters
+# (tc_hook = "clsact"), someone else's u32 filter at our priority on veth-ru2 makes ours
+# refused (another kind at that priority). The relay sheds nowhere; nothing of it may stay on
+# veth-rc, attached before. Before, shedding went off for the relay but its filter stayed on
+# veth-rc (a hook on every frame there, for a relay that shed nothing).
+shed_partial_case()
+{
+	local c="[ipv4 shed attach fails]" conf=$TMPD/shed-partial.conf out fails=$LIB_FAILS
+	policy_topology || { lib_case_fail "$c the second link"; return; }
+	lib_family 4
+	to=$(ep "$RELAY_IP" 5000)
+	prepare_mode tc
+	lib_nsx "$NS_R" tc qdisc add dev "$IF_RU2" clsact &&
+		lib_nsx "$NS_R" tc filter add dev "$IF_RU2" ingress pref 1 protocol all u32 \
+			match u32 0 0 flowid 1:1 || { lib_case_fail "$c a u32 filter"; return; }
+	write_conf "$conf" off 30.0 "$(ep "$UP1_IP" 9000)" 'filter = { mode = "off"; tc_hook = "clsact"; };'
+	sed -i "s/listen = \[ \"$to\" \]/listen = [ \"$to\", \"198.18.3.1:5000\" ]/" "$conf"
+	if lib_relay_start "$conf"; then
+		lib_relay_log_current | grep -q "relay t: shed off: shed: attach on $IF_RU2" ||
+			lib_case_fail "$c $(lib_relay_log_current | grep 'relay t: shed')"
+		out=$(lib_nsx "$NS_R" tc filter show dev "$IF_RC" ingress 2>/dev/null)
+		[ -z "$out" ] || lib_case_fail "$c the relay's filter stayed on $IF_RC: $out"
+		lib_relay_stop || lib_case_fail "$c relay exit status"
+	else
+		lib_case_fail "$c relay did not start"
+	fi
+	lib_nsx "$NS_R" tc qdisc del dev "$IF_RU2" clsact
+	lib_nsx "$NS_R" tc qdisc del dev "$IF_RC" clsact 2>/dev/null
+	[ "$LIB_FAILS" != "$fails" ] || lib_case_ok "$c shed off, nothing left on $IF_RC"
+}
+
 lib__log_has() { lib_relay_log_current | grep -q "$1"; }
 lib__gone_id() { ! bpftool "$1" show id "$2" >/dev/null 2>&1; }
 
@@ -1033,4 +1106,6 @@ attach_fail_case 4
 many_ifaces_case 6
 ecmp_case
 policy_auto_case
+relink_fail_case
+shed_partial_case
 lib_done
