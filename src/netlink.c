@@ -328,10 +328,11 @@ int netlink_route_get(const struct netlink_flow *fl, struct netlink_route *rt)
 	if (!ret && !rt->oif)
 		ret = -ENETUNREACH;
 	/* The same lookup, answered with the route it matched: all of its legs (4.13+; an
-	 * older kernel answers as above, with the one leg). */
+	 * older kernel answers as above, with the one leg). Without an answer (the route
+	 * changed in between?) the one leg above stands. */
 	req.fib_match = true;
-	if (!ret)
-		ret = netlink_route_ask(sk, fl, RTM_F_LOOKUP_TABLE | RTM_F_FIB_MATCH, &req);
+	if (!ret && netlink_route_ask(sk, fl, RTM_F_LOOKUP_TABLE | RTM_F_FIB_MATCH, &req) < 0)
+		rt->n_legs = 0;
 	if (!ret && !rt->n_legs) {
 		rt->n_legs = 1;
 		rt->leg_oif[0] = rt->oif;
