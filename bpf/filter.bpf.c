@@ -775,6 +775,14 @@ static __always_inline __u32 offload_prepare(void *ctx, void *data, void *data_e
 			return OFFLOAD_CNT_PASS_MTU;
 		fib.ifindex = o->r.oif;
 		rc = BPF_FIB_LKUP_RET_NO_NEIGH; /* no next hop known: the kernel's routing */
+		/* A multipath route's leg: its gateway, as user space found it. The kernel's
+		 * lookup in bpf_redirect_neigh would hash the datagram onto any leg and resolve
+		 * that leg's gateway on this device. */
+		if (o->r.gw_family) {
+			fib.family = o->r.gw_family;
+			__builtin_memcpy(fib.ipv6_dst, o->r.gw, 16);
+			rc = BPF_FIB_LKUP_RET_SUCCESS;
+		}
 	}
 	if (rc == BPF_FIB_LKUP_RET_FRAG_NEEDED)
 		return OFFLOAD_CNT_PASS_MTU;

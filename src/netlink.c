@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+#include <arpa/inet.h>
 #include <errno.h>
 #include <net/if_arp.h>
 #include <netlink/cache.h>
@@ -201,86 +202,141 @@ static int netlink_put_addr(struct nl_msg *msg, int type, const struct addr *a)
 	return nla_put(msg, type, v4 ? 4 : 16, v4 ? b + 12 : b);
 }
 
+/* One answer to RTM_GETROUTE: the leg a flow takes (its route's first next hop), or with
+ * fib_match the route as the FIB holds it (every leg). */
 struct netlink_route_req {
-	int oif;
-	uint32_t table;
+	bool fib_match;
+	struct netlink_route *rt;
 };
+
+static void netlink_route_gw(struct rtnl_nexthop *nh, struct netlink_route *rt)
+{
+	struct nl_addr *gw = rtnl_route_nh_get_gateway(nh);
+	unsigned int len = gw ? nl_addr_get_len(gw) : 0;
+
+	rt->gw_family = 0;
+	if (gw && (len == 4 || len == 16) && len <= sizeof(rt->gw)) {
+		rt->gw_family = len == 4 ? AF_INET : AF_INET6;
+		memcpy(rt->gw, nl_addr_get_binary_addr(gw), len);
+	}
+}
 
 static int netlink_route_cb(struct nl_msg *msg, void *arg)
 {
 	struct netlink_route_req *req = arg;
+	struct netlink_route *rt = req->rt;
 	struct rtnl_route *route = NULL;
 	struct rtnl_nexthop *nh;
+	int i, n;
 
 	if (rtnl_route_parse(nlmsg_hdr(msg), &route) < 0)
 		return NL_SKIP;
-	nh = rtnl_route_nexthop_n(route, 0);
-	if (nh && rtnl_route_nh_get_ifindex(nh) > 0) {
-		req->oif = rtnl_route_nh_get_ifindex(nh);
-		req->table = rtnl_route_get_table(route);
+	n = rtnl_route_get_nnexthops(route);
+	if (req->fib_match) {
+		rt->n_legs = 0;
+		for (i = 0; i < n; i++) {
+			nh = rtnl_route_nexthop_n(route, i);
+			if (!nh || rtnl_route_nh_get_ifindex(nh) <= 0)
+				continue;
+			if (rt->n_legs < NETLINK_ROUTE_LEGS)
+				rt->leg_oif[rt->n_legs] = rtnl_route_nh_get_ifindex(nh);
+			rt->n_legs++;
+		}
+	} else if (n > 0 && (nh = rtnl_route_nexthop_n(route, 0)) &&
+		   rtnl_route_nh_get_ifindex(nh) > 0) {
+		rt->oif = rtnl_route_nh_get_ifindex(nh);
+		rt->by_policy = rtnl_route_get_table(route) != RT_TABLE_MAIN;
+		netlink_route_gw(nh, rt);
 	}
 	rtnl_route_put(route);
 	return NL_OK;
 }
 
-int netlink_route_oif(const struct addr *dst, const struct addr *src, int *ifindex,
-		      bool *by_policy)
+/* The attributes of fl beyond the destination (the rtmsg holds the lengths); -ENOMEM when the
+ * message is full. Those left out take the kernel's defaults: no source, protocol, ports,
+ * mark or device, and the caller's uid. */
+static int netlink_put_flow(struct nl_msg *msg, const struct netlink_flow *fl)
 {
-	struct netlink_route_req req = { 0 };
-	bool v4 = addr_family(dst) == AF_INET;
+	if ((fl->src && netlink_put_addr(msg, RTA_SRC, fl->src) < 0) ||
+	    (fl->proto && (nla_put_u8(msg, RTA_IP_PROTO, fl->proto) < 0 ||
+			   nla_put_u16(msg, RTA_SPORT, htons(fl->sport)) < 0 ||
+			   nla_put_u16(msg, RTA_DPORT, htons(addr_port(fl->dst))) < 0)) ||
+	    (fl->mark && nla_put_u32(msg, RTA_MARK, fl->mark) < 0) ||
+	    (fl->uid >= 0 && nla_put_u32(msg, RTA_UID, (uint32_t)fl->uid) < 0) ||
+	    (fl->oif > 0 && nla_put_u32(msg, RTA_OIF, (uint32_t)fl->oif) < 0))
+		return -ENOMEM;
+	return 0;
+}
+
+/* Sends RTM_GETROUTE for fl (rtm_flags: RTM_F_*) on sk and takes the answer into req->rt. */
+static int netlink_route_ask(struct nl_sock *sk, const struct netlink_flow *fl,
+			     unsigned int rtm_flags, struct netlink_route_req *req)
+{
+	bool v4 = addr_family(fl->dst) == AF_INET;
 	struct rtmsg rtm = {
-		.rtm_family = (unsigned char)addr_family(dst),
+		.rtm_family = (unsigned char)addr_family(fl->dst),
 		.rtm_dst_len = v4 ? 32 : 128,
-		.rtm_src_len = src ? (v4 ? 32 : 128) : 0,
-		/* IPv4 names the table the route came from only when asked (IPv6 always). */
-		.rtm_flags = RTM_F_LOOKUP_TABLE,
+		.rtm_src_len = fl->src ? (v4 ? 32 : 128) : 0,
+		.rtm_flags = rtm_flags,
 	};
-	struct nl_msg *msg;
+	struct nl_msg *msg = nlmsg_alloc_simple(RTM_GETROUTE, 0);
+	int ret;
+
+	if (!msg)
+		return -ENOMEM;
+	if (nlmsg_append(msg, &rtm, sizeof(rtm), NLMSG_ALIGNTO) < 0 ||
+	    netlink_put_addr(msg, RTA_DST, fl->dst) < 0 || netlink_put_flow(msg, fl) < 0) {
+		nlmsg_free(msg);
+		return -ENOMEM;
+	}
+	nl_socket_modify_cb(sk, NL_CB_VALID, NL_CB_CUSTOM, netlink_route_cb, req);
+	ret = nl_send_auto(sk, msg);
+	if (ret >= 0)
+		ret = nl_recvmsgs_default(sk);
+	nlmsg_free(msg);
+	if (ret >= 0)
+		return 0;
+	ret = netlink_errno(ret);
+	return ret == -ENOENT || ret == -EIO ? -ENETUNREACH : ret;
+}
+
+int netlink_route_get(const struct netlink_flow *fl, struct netlink_route *rt)
+{
+	const struct addr *src = fl->src;
+	struct netlink_route_req req = { .rt = rt };
 	struct nl_sock *sk;
 	int ret;
 
+	memset(rt, 0, sizeof(*rt));
 	/* Without its scope (which RTM_GETROUTE would need as RTA_OIF) a link-local address
 	 * would be routed through whichever link comes first. */
-	if (addr_is_scoped(dst) || (src && addr_is_scoped(src)))
+	if (addr_is_scoped(fl->dst) || (src && addr_is_scoped(src)))
 		return -EADDRNOTAVAIL;
-	if (src && addr_family(src) != addr_family(dst))
+	if (src && addr_family(src) != addr_family(fl->dst))
 		return -EAFNOSUPPORT;
 	ret = netlink_connect(&sk);
 	if (ret)
 		return ret;
+	/* One answer per request, RTM_NEWROUTE or the error: an ack after the answer would be
+	 * left queued, and taken as the next request's answer. */
+	nl_socket_disable_auto_ack(sk);
 	/* libnl's rtnl_route_lookup asks with the destination alone: the answer would ignore
-	 * the rules that choose a table by source ("ip rule add from ADDR lookup 2"). */
-	msg = nlmsg_alloc_simple(RTM_GETROUTE, 0);
-	if (!msg) {
-		ret = -ENOMEM;
-		goto err_free_sock;
-	}
-	if (nlmsg_append(msg, &rtm, sizeof(rtm), NLMSG_ALIGNTO) < 0 ||
-	    netlink_put_addr(msg, RTA_DST, dst) < 0 ||
-	    (src && netlink_put_addr(msg, RTA_SRC, src) < 0)) {
-		ret = -ENOMEM;
-		goto err_free_msg;
-	}
-	nl_socket_modify_cb(sk, NL_CB_VALID, NL_CB_CUSTOM, netlink_route_cb, &req);
-	/* The answer (RTM_NEWROUTE) comes before the ack, or the kernel's error instead. */
-	ret = nl_send_auto(sk, msg);
-	if (ret >= 0)
-		ret = nl_recvmsgs_default(sk);
-	if (ret < 0) {
-		ret = netlink_errno(ret);
-		if (ret == -ENOENT || ret == -EIO)
-			ret = -ENETUNREACH;
-	} else if (!req.oif) {
+	 * the rules that choose a table by source ("ip rule add from ADDR lookup 2"), and the
+	 * multipath hash would see another flow than the socket's (another leg). IPv4 names
+	 * the table the route came from only when asked (IPv6 always). */
+	ret = netlink_route_ask(sk, fl, RTM_F_LOOKUP_TABLE, &req);
+	if (!ret && !rt->oif)
 		ret = -ENETUNREACH;
-	} else {
-		*ifindex = req.oif;
-		if (by_policy)
-			*by_policy = req.table != RT_TABLE_MAIN;
-		ret = 0;
+	/* The same lookup, answered with the route it matched: all of its legs (4.13+; an
+	 * older kernel answers as above, with the one leg). Without an answer (the route
+	 * changed in between?) the one leg above stands. */
+	req.fib_match = true;
+	if (!ret && netlink_route_ask(sk, fl, RTM_F_LOOKUP_TABLE | RTM_F_FIB_MATCH, &req) < 0)
+		rt->n_legs = 0;
+	if (!ret && !rt->n_legs) {
+		rt->n_legs = 1;
+		rt->leg_oif[0] = rt->oif;
 	}
-err_free_msg:
-	nlmsg_free(msg);
-err_free_sock:
 	nl_socket_free(sk);
 	return ret;
 }

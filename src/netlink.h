@@ -30,15 +30,39 @@ int netlink_rx_queues(const char *ifname, uint32_t *queues);
  * another -errno. */
 int netlink_ifname_of_addr(const struct addr *a, char ifname[IF_NAMESIZE]);
 
-/* The device the kernel routes dst through from this namespace (RTM_GETROUTE, as a socket
- * bound to src, or to no address when src is NULL, connecting to dst would be routed: rules
- * that choose a table by source apply). src, when given, must be a local address of dst's
- * family. *by_policy (unless NULL) says whether the route came from another table than main
- * (a policy rule chose it). Returns 0 with *ifindex, -ENETUNREACH when there is no route,
- * -EADDRNOTAVAIL for a link-local dst or src (its scope is not passed, so the answer would be
- * any link's), or another -errno. */
-int netlink_route_oif(const struct addr *dst, const struct addr *src, int *ifindex,
-		      bool *by_policy);
+/* A flow as a socket's route lookup describes it (the kernel's flowi): RTM_GETROUTE asks with
+ * all of it, so that the rules (from, fwmark, uidrange, ipproto, sport, dport, oif) and the
+ * multipath hash choose the route and the leg they chose for the socket. */
+struct netlink_flow {
+	const struct addr *dst; /* its port is the destination port */
+	const struct addr *src; /* NULL: none (the lookup picks the source); else a local
+				 * address of dst's family */
+	uint8_t proto;		/* IPPROTO_UDP, or 0: none, and no ports */
+	uint16_t sport;		/* with proto: the source port */
+	uint32_t mark;		/* SO_MARK; 0: none */
+	int64_t uid;		/* the socket's owner (sk_uid); -1: the caller's */
+	int oif;		/* the device the socket is bound to; 0: none */
+};
+
+#define NETLINK_ROUTE_LEGS 16
+
+/* Where the kernel routes a flow (netlink_route_get). */
+struct netlink_route {
+	int oif;	 /* the device of the leg the flow takes */
+	bool by_policy;	 /* from another table than main: a policy rule chose it */
+	int gw_family;	 /* that leg's gateway: AF_INET, AF_INET6, or 0 (on-link) ... */
+	uint8_t gw[16];	 /* ... its address (IPv4 in the first 4 bytes) */
+	uint32_t n_legs; /* the route's next hops: 1, more for a multipath route */
+	int leg_oif[NETLINK_ROUTE_LEGS]; /* their devices (the first NETLINK_ROUTE_LEGS) */
+};
+
+/* Where the kernel routes flow fl from this namespace (RTM_GETROUTE, as for a socket with fl's
+ * addresses, ports, mark and owner: rules that choose a table by source, mark or uid apply,
+ * and the multipath hash sees the protocol and ports; then RTM_F_FIB_MATCH for the route's
+ * other legs). Returns 0 with *rt, -ENETUNREACH when there is no route, -EADDRNOTAVAIL for a
+ * link-local dst or src (its scope is not passed, so the answer would be any link's), or
+ * another -errno. */
+int netlink_route_get(const struct netlink_flow *fl, struct netlink_route *rt);
 
 /* Adds name to names[0..n) unless it is there already or n == max; returns the new count. */
 uint32_t netlink_ifname_add(char (*names)[IF_NAMESIZE], uint32_t n, uint32_t max, const char *name);

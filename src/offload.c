@@ -4,6 +4,7 @@
  * through; the datagrams of its sessions arrive and leave there. XDP needs every one of them to
  * take XDP_REDIRECT (netdev xdp-features NDO_XMIT), else tc, else off. docs/offload.md. */
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 #include "netlink.h"
 #include "offload.h"
 #include "sock.h"
+#include "stage.h"
 
 bool offload_wanted(const struct config *cfg)
 {
@@ -61,14 +63,15 @@ static const char *offload_ifname(int ifindex, char *buf)
 	return buf;
 }
 
-/* The interfaces of relay rc, which sends to to[0..n_to), into st; 0, or -errno with st->why
+/* The interfaces of relay rc, which sends to to[0..n_to), into st, and in *policy6 the first
+ * IPv6 address of to whose route a policy rule chose (NULL: none); 0, or -errno with st->why
  * set: -E2BIG when they are more than OFFLOAD_MAX_IFACES (the program would not run on some,
  * yet the relay's mode would be judged as if it did). */
 static int offload_relay_ifaces(const struct relay_conf *rc, const struct addr *to, uint32_t n_to,
-				struct offload_relay_state *st)
+				struct offload_relay_state *st, const struct addr **policy6)
 {
 	char buf[ADDR_STRLEN], name[IF_NAMESIZE];
-	int all[RR_IFACES_MAX], idx[RR_IFACES_MAX + 1], n, i, oif;
+	int all[RR_IFACES_MAX], idx[RR_IFACES_MAX + 1], n, i;
 	uint32_t j, n_all = 0, more = 0;
 	size_t len;
 
@@ -88,18 +91,33 @@ static int offload_relay_ifaces(const struct relay_conf *rc, const struct addr *
 		for (i = 0; i < n; i++)
 			offload_add_iface(all, &n_all, idx[i], &more);
 	}
+	*policy6 = NULL;
 	/* The addresses sent to: a name's as resolved (its entry has none of its own), from the
 	 * relay's source address when it has one, as its sessions' sockets are routed (a rule
-	 * "from ADDR" may send them through another table). */
+	 * "from ADDR" may send them through another table); every leg of a multipath route,
+	 * which the sessions' ports spread them over. */
 	for (j = 0; j < n_to; j++) {
-		n = netlink_route_oif(&to[j], rc->source == SOURCE_ADDRESS ? &rc->source_addr : NULL,
-				      &oif, NULL);
+		struct netlink_flow fl = {
+			.dst = &to[j],
+			.src = rc->source == SOURCE_ADDRESS ? &rc->source_addr : NULL,
+			.uid = -1,
+		};
+		struct netlink_route rt;
+
+		n = netlink_route_get(&fl, &rt);
 		if (n < 0) {
 			snprintf(st->why, sizeof(st->why), "no route to upstream %s: %s",
 				 addr_format(&to[j], buf, sizeof(buf)), strerror(-n));
 			return n;
 		}
-		offload_add_iface(all, &n_all, oif, &more);
+		if (rt.by_policy && addr_family(&to[j]) == AF_INET6 && !*policy6)
+			*policy6 = &to[j];
+		offload_add_iface(all, &n_all, rt.oif, &more);
+		for (i = 0; i < (int)rt.n_legs; i++)
+			if (i < NETLINK_ROUTE_LEGS)
+				offload_add_iface(all, &n_all, rt.leg_oif[i], &more);
+			else
+				more++;
 	}
 	if (n_all > OFFLOAD_MAX_IFACES) {
 		len = (size_t)snprintf(st->why, sizeof(st->why),
@@ -164,7 +182,8 @@ static void offload_families(const struct relay_conf *rc, const struct addr *to,
 static void offload_resolve_one(const struct relay_conf *rc, const struct addr *to, uint32_t n_to,
 				struct offload_relay_state *st)
 {
-	char name[IF_NAMESIZE], list[128] = "";
+	char name[IF_NAMESIZE], list[128] = "", buf[ADDR_STRLEN];
+	const struct addr *policy6;
 	const char *missing = NULL;
 	uint64_t feat;
 	uint32_t j;
@@ -189,7 +208,7 @@ static void offload_resolve_one(const struct relay_conf *rc, const struct addr *
 			 rc->fwmark ? "fwmark" : "source = \"client\"");
 		return;
 	}
-	if (offload_relay_ifaces(rc, to, n_to, st) < 0)
+	if (offload_relay_ifaces(rc, to, n_to, st, &policy6) < 0)
 		return;
 	for (j = 0; j < st->n_ifaces; j++) {
 		len +=
@@ -217,6 +236,15 @@ static void offload_resolve_one(const struct relay_conf *rc, const struct addr *
 				    v4 && !offload_forwarding(st->ifindex[j], false) ? "4" : "6",
 				    offload_ifname(st->ifindex[j], name));
 		}
+	}
+	/* XDP's IPv6 FIB lookup follows no rule that chooses a table by source (the program
+	 * passes such datagrams up); tc routes them with bpf_redirect_neigh. IPv4's follows. */
+	if (!missing && policy6) {
+		missing = "policy";
+		offload_why(st->why,
+			    "the IPv6 route to upstream %s comes from a policy rule's table, which "
+			    "XDP's IPv6 FIB lookup does not follow",
+			    addr_format(policy6, buf, sizeof(buf)));
 	}
 	switch (rc->offload) {
 	case OFFLOAD_XDP:
@@ -276,16 +304,26 @@ struct offload_want {
 	bool xdp, tc, xdp_tx;
 };
 
-/* What the relays still on need, per interface, into want (room for RR_IFACES_MAX); returns
- * how many. The program's interface table is shared by every relay: one whose interfaces do
- * not all fit is turned off, rather than given half of a fast path. */
-static uint32_t offload_wants(const struct config *cfg, struct offload_relay_state *out,
-			      struct offload_want *want)
+/* The fast path as a stage (stage.h): cfg's relays, their states and what they want. */
+struct offload_stage {
+	struct filter *f;
+	const struct config *cfg;
+	struct offload_relay_state *out;
+	struct offload_want want[RR_IFACES_MAX];
+	uint32_t n_want;
+};
+
+/* What the relays still on need, per interface. The program's interface table is shared by
+ * every relay: one whose interfaces do not all fit is turned off, rather than given half of a
+ * fast path. */
+static uint32_t offload_wants(void *arg)
 {
+	struct offload_stage *s = arg;
+	struct offload_want *want = s->want;
 	uint32_t i, j, k, n_new, n_want = 0;
 
-	for (i = 0; i < cfg->n_relays; i++) {
-		struct offload_relay_state *st = &out[i];
+	for (i = 0; i < s->cfg->n_relays; i++) {
+		struct offload_relay_state *st = &s->out[i];
 
 		for (j = 0, n_new = 0; st->got != OFFLOAD_OFF && j < st->n_ifaces; j++) {
 			for (k = 0; k < n_want && want[k].ifindex != st->ifindex[j]; k++)
@@ -307,33 +345,67 @@ static uint32_t offload_wants(const struct config *cfg, struct offload_relay_sta
 			want[k].xdp_tx |= !!(st->xdp_tx_mask & (1u << j));
 		}
 	}
+	s->n_want = n_want;
 	return n_want;
 }
 
-/* Detaches the fast path where it runs but want[0..n_want) does not need it, or needs it in
- * another hook. */
-static void offload_detach_unwanted(struct filter *f, const struct offload_want *want,
-				    uint32_t n_want)
+/* Detaches the fast path where it runs but no relay needs it, or needs it in another hook. */
+static void offload_detach_unwanted(void *arg)
 {
+	struct offload_stage *s = arg;
 	struct filter_offload_iface have[RR_IFACES_MAX];
-	int n_have = filter_offload_ifaces(f, have, RR_IFACES_MAX);
+	int n_have = filter_offload_ifaces(s->f, have, RR_IFACES_MAX);
 	uint32_t j, k;
 
 	for (j = 0; j < (uint32_t)n_have; j++) {
-		for (k = 0; k < n_want && want[k].ifindex != have[j].ifindex; k++)
+		for (k = 0; k < s->n_want && s->want[k].ifindex != have[j].ifindex; k++)
 			;
-		if (k == n_want || want[k].xdp != have[j].xdp || want[k].tc != have[j].tc)
-			filter_offload_detach(f, have[j].ifindex);
+		if (k == s->n_want || s->want[k].xdp != have[j].xdp || s->want[k].tc != have[j].tc)
+			filter_offload_detach(s->f, have[j].ifindex);
+	}
+}
+
+static int offload_attach_want(void *arg, uint32_t k, char *err, size_t errlen)
+{
+	struct offload_stage *s = arg;
+	const struct offload_want *w = &s->want[k];
+	int ret = 0;
+
+	if (w->xdp)
+		ret = filter_offload_attach(s->f, w->ifindex, true, w->xdp_tx, err, errlen);
+	if (!ret && w->tc)
+		ret = filter_offload_attach(s->f, w->ifindex, false, false, err, errlen);
+	return ret;
+}
+
+/* Every relay using want k's interface falls back to the socket path. */
+static void offload_fail_want(void *arg, uint32_t k, const char *err)
+{
+	struct offload_stage *s = arg;
+	uint32_t i, j;
+
+	for (i = 0; i < s->cfg->n_relays; i++) {
+		for (j = 0; j < s->out[i].n_ifaces; j++) {
+			if (s->out[i].ifindex[j] != s->want[k].ifindex ||
+			    s->out[i].got == OFFLOAD_OFF)
+				continue;
+			s->out[i].got = OFFLOAD_OFF;
+			offload_why(s->out[i].why, "%s", err);
+		}
 	}
 }
 
 int offload_apply(struct filter *f, const struct config *cfg, offload_sends_fn *sends, void *arg,
 		  struct offload_relay_state *out)
 {
-	struct offload_want want[RR_IFACES_MAX];
-	char err[256];
-	uint32_t i, j, k, n_want;
-	bool failed;
+	static const struct stage_ops ops = {
+		.wants = offload_wants,
+		.prune = offload_detach_unwanted,
+		.attach = offload_attach_want,
+		.fail = offload_fail_want,
+	};
+	struct offload_stage s = { .f = f, .cfg = cfg, .out = out };
+	uint32_t i, j;
 
 	offload_resolve(cfg, sends, arg, out);
 	for (i = 0; i < cfg->n_relays; i++) {
@@ -351,40 +423,8 @@ int offload_apply(struct filter *f, const struct config *cfg, offload_sends_fn *
 				    offload_ifname(st->ifindex[j], name));
 		}
 	}
-	/* An attach that fails turns every relay on that interface off, and what they alone
-	 * needed elsewhere (attached before, or still to come) must go too: the next round
-	 * judges again without them. Each failure turns at least one relay off, so this ends
-	 * within n_relays + 1 rounds, the last of which attached everything wanted and left
-	 * nothing else. */
-	do {
-		n_want = offload_wants(cfg, out, want);
-		/* What runs and is no longer wanted (or in another hook) goes first. */
-		offload_detach_unwanted(f, want, n_want);
-		failed = false;
-		for (k = 0; k < n_want && !failed; k++) {
-			int ret = 0;
-
-			if (want[k].xdp)
-				ret = filter_offload_attach(f, want[k].ifindex, true,
-							    want[k].xdp_tx, err, sizeof(err));
-			if (!ret && want[k].tc)
-				ret = filter_offload_attach(f, want[k].ifindex, false, false, err,
-							    sizeof(err));
-			if (!ret)
-				continue;
-			/* Every relay using this interface falls back to the socket path. */
-			for (i = 0; i < cfg->n_relays; i++) {
-				for (j = 0; j < out[i].n_ifaces; j++) {
-					if (out[i].ifindex[j] != want[k].ifindex ||
-					    out[i].got == OFFLOAD_OFF)
-						continue;
-					out[i].got = OFFLOAD_OFF;
-					offload_why(out[i].why, "%s", err);
-				}
-			}
-			failed = true;
-		}
-	} while (failed);
+	/* A relay whose attach fails on one of its interfaces gets none of them (stage.h). */
+	stage_attach(&ops, &s);
 	for (i = 0; i < cfg->n_relays; i++) {
 		if (cfg->relays[i].offload == OFFLOAD_OFF)
 			continue;
@@ -430,17 +470,30 @@ static void offload_key_from(struct offload_key *k, const struct addr *src, cons
 	k->dport = htons(addr_port(dst));
 }
 
-static int offload_rule_from(struct offload_rule *r, const struct addr *src, const struct addr *dst,
-			     int ttl, uint32_t flow, uint32_t max_payload, enum offload_dir dir)
+/* The flow of the route lookups for socket fd's datagrams from src (NULL: the lookup picks
+ * the source) and port sport to dst: what the kernel's flowi for them carries. */
+static int offload_sock_flow(int fd, const struct addr *src, uint16_t sport,
+			     const struct addr *dst, struct netlink_flow *fl)
 {
-	uint32_t label = 0;
-	bool by_policy;
-	int oif, ret;
+	*fl = (struct netlink_flow){ .dst = dst, .src = src, .proto = IPPROTO_UDP, .sport = sport };
+	return sock_route_keys(fd, &fl->mark, &fl->uid, &fl->oif);
+}
 
-	/* From src, as the socket path sends: a rule that chooses the table by source picks the
-	 * device the socket's datagrams leave by. A link-local src or dst is refused
-	 * (-EADDRNOTAVAIL): the session stays on the socket path. */
-	ret = netlink_route_oif(dst, src, &oif, &by_policy);
+/* The rule that rewrites a datagram to leave from src to fl->dst, routed as flow fl. */
+static int offload_rule_from(struct offload_rule *r, const struct addr *src,
+			     const struct netlink_flow *fl, int ttl, uint32_t flow,
+			     uint32_t max_payload, enum offload_dir dir)
+{
+	const struct addr *dst = fl->dst;
+	struct netlink_route rt;
+	uint32_t label = 0;
+	int ret;
+
+	/* As the socket path's datagrams are routed: a rule that chooses the table by source
+	 * picks the device the socket's datagrams leave by, and a multipath route the same leg.
+	 * A link-local src or dst is refused (-EADDRNOTAVAIL): the session stays on the socket
+	 * path. */
+	ret = netlink_route_get(fl, &rt);
 	if (ret < 0)
 		return ret;
 	memset(r, 0, sizeof(*r));
@@ -448,12 +501,20 @@ static int offload_rule_from(struct offload_rule *r, const struct addr *src, con
 	addr_to_mapped(dst, r->daddr);
 	r->sport = htons(addr_port(src));
 	r->dport = htons(addr_port(dst));
-	r->oif = (uint32_t)oif;
+	r->oif = (uint32_t)rt.oif;
 	r->ttl = (uint8_t)ttl;
 	r->flow = flow;
 	r->dir = (uint8_t)dir;
 	r->v4 = addr_family(dst) == AF_INET;
-	r->by_policy = by_policy;
+	r->by_policy = rt.by_policy;
+	/* The leg's gateway, where the program cannot ask the FIB (tc without forwarding):
+	 * bpf_redirect_neigh's own lookup would hash the rewritten datagram onto any leg (its
+	 * IPv6 lookup with a source is not held to the device) and resolve that leg's gateway
+	 * on the session's device, where nothing answers. */
+	if (rt.n_legs > 1 && rt.gw_family) {
+		r->gw_family = (uint8_t)rt.gw_family;
+		memcpy(r->gw, rt.gw, sizeof(r->gw));
+	}
 	r->max_payload = (uint16_t)(max_payload > 65535 ? 65535 : max_payload);
 	/* A flow label per direction and session, as net.ipv6.auto_flowlabels gives a socket. */
 	if (getrandom(&label, sizeof(label), GRND_NONBLOCK) != sizeof(label))
@@ -462,15 +523,16 @@ static int offload_rule_from(struct offload_rule *r, const struct addr *src, con
 	return 0;
 }
 
-int offload_session_open(const struct offload_worker *ow, struct session *s, int fd, uint32_t flow,
-			 struct relay_dir_counters *left)
+int offload_session_open(const struct offload_worker *ow, struct session *s,
+			 const struct offload_socks *so, uint32_t flow, struct relay_dir_counters *left)
 {
 	const struct offload_flow_stats *st = filter_offload_flow(ow->f, flow);
 	struct offload_key up_k, down_k;
 	struct offload_rule up_r, down_r;
+	struct netlink_flow up_fl, down_fl;
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
-	int ttl_up, ttl_down, ret;
+	int fd = so->fd, ttl_up, ttl_down, ret;
 
 	if (!st)
 		return -ERANGE;
@@ -489,13 +551,27 @@ int offload_session_open(const struct offload_worker *ow, struct session *s, int
 		return ttl_up;
 	if (ttl_down < 0)
 		return ttl_down;
+	/* The session socket's route (and multipath leg) was chosen when it connected: IPv4
+	 * asks again with the source address the first lookup picked (ip_route_connect), IPv6
+	 * keeps what a lookup without one chose unless the socket was bound to an address
+	 * (ip6_dst_lookup_tail). Replies leave by the listener, from the address the client
+	 * sent to, routed per datagram. */
+	ret = offload_sock_flow(fd,
+				so->bound || addr_family(&s->upstream_addr) == AF_INET ? &s->fast_local
+										 : NULL,
+				addr_port(&s->fast_local), &s->upstream_addr, &up_fl);
+	if (ret == 0)
+		ret = offload_sock_flow(so->listen_fd, &s->local, addr_port(&s->local), &s->client,
+					&down_fl);
+	if (ret < 0)
+		return ret;
 	offload_key_from(&up_k, &s->client, &s->local);
-	ret = offload_rule_from(&up_r, &s->fast_local, &s->upstream_addr, ttl_up, flow,
-				ow->max_payload, OFFLOAD_DIR_UP);
+	ret = offload_rule_from(&up_r, &s->fast_local, &up_fl, ttl_up, flow, ow->max_payload,
+				OFFLOAD_DIR_UP);
 	if (ret < 0)
 		return ret;
 	offload_key_from(&down_k, &s->upstream_addr, &s->fast_local);
-	ret = offload_rule_from(&down_r, &s->local, &s->client, ttl_down, flow,
+	ret = offload_rule_from(&down_r, &s->local, &down_fl, ttl_down, flow,
 				ow->reply_max_payload, OFFLOAD_DIR_DOWN);
 	if (ret < 0)
 		return ret;

@@ -68,10 +68,18 @@ struct offload_worker {
  * fold[RELAY_DIR__MAX] (zeroed by the caller): rx, tx and fast_* of each direction. The worker
  * counts those for the relay, the session's upstream and the session (worker_count_fast). */
 
-/* Installs both directions of session s of a relay: fd is its connected upstream socket (still
- * open), flow its slot (what the slot's previous session left goes to fold). On success
- * s->fast is set. Returns 0 or -errno (the session stays on the socket path). */
-int offload_session_open(const struct offload_worker *ow, struct session *s, int fd, uint32_t flow,
+/* The sockets of a new session, whose routes the fast path follows. */
+struct offload_socks {
+	int fd;	       /* its connected upstream socket (still open) */
+	bool bound;    /* fd was bound to an address before it connected (a relay's source) */
+	int listen_fd; /* the listener that replies to its client */
+};
+
+/* Installs both directions of session s of a relay, with its sockets so and flow its slot
+ * (what the slot's previous session left goes to fold). On success s->fast is set. Returns 0
+ * or -errno (the session stays on the socket path). */
+int offload_session_open(const struct offload_worker *ow, struct session *s,
+			 const struct offload_socks *so, uint32_t flow,
 			 struct relay_dir_counters *fold);
 /* Removes s's entries (before its socket closes) and folds what the program counted since the
  * last fold. */

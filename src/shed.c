@@ -14,6 +14,7 @@
 #include "netlink.h"
 #include "rxpath.h"
 #include "shed.h"
+#include "stage.h"
 
 /* Adds ifindex to st's interfaces unless it is there; one that does not fit is noted in
  * st->left (the first) and st->n_left. */
@@ -149,49 +150,91 @@ static void shed_detach_unwanted(struct filter *f, const int *want, uint32_t n_w
 	}
 }
 
+/* Shedding as a stage (stage.h): cfg's relays, their states and the interfaces they want. */
+struct shed_stage {
+	struct filter *f;
+	const struct config *cfg;
+	struct shed_relay_state *out;
+	int want[RR_IFACES_MAX];
+	uint32_t n_want;
+};
+
+static uint32_t shed_wants(void *arg)
+{
+	struct shed_stage *s = arg;
+	uint32_t i, j, k;
+
+	s->n_want = 0;
+	for (i = 0; i < s->cfg->n_relays; i++) {
+		for (j = 0; s->out[i].on && j < s->out[i].n_ifaces; j++) {
+			for (k = 0; k < s->n_want && s->want[k] != s->out[i].ifindex[j]; k++)
+				;
+			if (k == s->n_want && s->n_want < RR_IFACES_MAX)
+				s->want[s->n_want++] = s->out[i].ifindex[j];
+		}
+	}
+	return s->n_want;
+}
+
+static void shed_prune(void *arg)
+{
+	struct shed_stage *s = arg;
+
+	shed_detach_unwanted(s->f, s->want, s->n_want);
+}
+
+/* Where it sheds already, the hook is judged again (a move, or nothing). */
+static int shed_attach_want(void *arg, uint32_t k, char *err, size_t errlen)
+{
+	struct shed_stage *s = arg;
+
+	return filter_shed_attach(s->f, s->want[k], shed_xdp_early(s->cfg, s->want[k]), err,
+				  errlen);
+}
+
+/* Every relay using want k's interface goes without shedding. */
+static void shed_fail_want(void *arg, uint32_t k, const char *err)
+{
+	struct shed_stage *s = arg;
+	uint32_t i, j;
+
+	for (i = 0; i < s->cfg->n_relays; i++) {
+		for (j = 0; s->out[i].on && j < s->out[i].n_ifaces; j++) {
+			if (s->out[i].ifindex[j] != s->want[k])
+				continue;
+			s->out[i].on = false;
+			snprintf(s->out[i].why, sizeof(s->out[i].why), "%s", err);
+		}
+	}
+}
+
 int shed_apply(struct filter *f, const struct config *cfg, const char *why_not,
 	       struct shed_relay_state *out, char *err, size_t errlen)
 {
+	static const struct stage_ops ops = {
+		.wants = shed_wants,
+		.prune = shed_prune,
+		.attach = shed_attach_want,
+		.fail = shed_fail_want,
+	};
+	struct shed_stage s = { .f = f, .cfg = cfg, .out = out };
 	struct filter_shed_iface have[RR_IFACES_MAX];
-	int want[RR_IFACES_MAX] = { 0 }, n_have, ret;
 	bool on[CONFIG_MAX_RELAYS];
 	const char *why = why_not;
-	uint32_t i, j, k, n_want = 0;
-	char aerr[SHED_WHY_LEN];
+	uint32_t i, j, k;
 	bool loaded = f && filter_shed_loaded(f, &why);
 	struct shed_relay_state *was;
+	int n_have, ret;
 
 	/* What each relay had, so only changes are logged (link events call this often). */
 	was = malloc(sizeof(*was) * (cfg->n_relays ? cfg->n_relays : 1));
 	if (was)
 		memcpy(was, out, sizeof(*was) * cfg->n_relays);
 	shed_resolve(cfg, loaded, why, out);
-	for (i = 0; i < cfg->n_relays; i++) {
-		for (j = 0; out[i].on && j < out[i].n_ifaces; j++) {
-			for (k = 0; k < n_want && want[k] != out[i].ifindex[j]; k++)
-				;
-			if (k == n_want && n_want < RR_IFACES_MAX)
-				want[n_want++] = out[i].ifindex[j];
-		}
-	}
 	if (loaded) {
-		/* What runs and is no longer wanted goes first. */
-		shed_detach_unwanted(f, want, n_want);
-		/* Where it sheds already, the hook is judged again (a move, or nothing). */
-		for (k = 0; k < n_want; k++) {
-			if (filter_shed_attach(f, want[k], shed_xdp_early(cfg, want[k]), aerr,
-					       sizeof(aerr)) == 0)
-				continue;
-			/* Every relay using this interface goes without shedding. */
-			for (i = 0; i < cfg->n_relays; i++) {
-				for (j = 0; out[i].on && j < out[i].n_ifaces; j++) {
-					if (out[i].ifindex[j] != want[k])
-						continue;
-					out[i].on = false;
-					snprintf(out[i].why, sizeof(out[i].why), "%s", aerr);
-				}
-			}
-		}
+		/* What runs and is no longer wanted goes first; a relay whose attach fails on
+		 * one of its interfaces gets none of them (stage.h). */
+		stage_attach(&ops, &s);
 		/* Where each relay sheds now, hook included: "auto on eth0 (XDP), eth1 (tc)", and
 		 * the setting when it chose: "; shed_hook = \"tc\"". */
 		n_have = filter_shed_ifaces(f, have, RR_IFACES_MAX);

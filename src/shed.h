@@ -32,7 +32,8 @@ void shed_resolve(const struct config *cfg, bool loaded, const char *why_not,
 
 /* shed_resolve with f's state (f NULL: the program is not loaded, why_not says why), then
  * makes the stage run where the relays need it and nowhere else, and fills the program's
- * listener map. A relay whose interface cannot take it gets off with the error as its reason.
+ * listener map. A relay whose interface cannot take it gets off with the error as its reason,
+ * and the stage leaves the interfaces only it needed.
  * Logs one line per relay whose shed is not "off". Returns 0, or -EOPNOTSUPP with err set when
  * a relay with shed = "on" cannot have it. */
 int shed_apply(struct filter *f, const struct config *cfg, const char *why_not,

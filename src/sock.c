@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <netinet/udp.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "sock.h"
@@ -162,6 +163,21 @@ int sock_route_hop_limit(const struct addr *dst)
 	v = connect(fd, &dst->sa, addr_len(dst)) ? -errno : sock_hop_limit(fd);
 	close(fd);
 	return v;
+}
+
+int sock_route_keys(int fd, uint32_t *mark, int64_t *uid, int *oif)
+{
+	socklen_t len = sizeof(*mark);
+	struct stat st;
+
+	if (fstat(fd, &st) || getsockopt(fd, SOL_SOCKET, SO_MARK, mark, &len))
+		return -errno;
+	*uid = st.st_uid;
+	len = sizeof(*oif);
+	/* A kernel too old to report it: none (the relay binds no socket to a device). */
+	if (getsockopt(fd, SOL_SOCKET, SO_BINDTOIFINDEX, oif, &len))
+		*oif = 0;
+	return 0;
 }
 
 int sock_path_payload_max(int fd, const struct addr *peer)

@@ -207,16 +207,17 @@ static void count_fast(struct worker *w, uint32_t r, struct session *s,
 	session_count_up(s, up->rx_pkts, up->rx_bytes);
 }
 
-/* Puts new session s of relay slot r (its upstream socket fd) on the fast path when the
- * program takes it. What the slot's previous session had relayed after its close (an RCU
- * grace period) is counted for the relay and s's upstream, but not in s's own counts. */
-static void fast_open(struct worker *w, uint32_t r, struct session *s, int fd)
+/* Puts new session s of relay slot r (its sockets so) on the fast path when the program takes
+ * it. What the slot's previous session had relayed after its close (an RCU grace period) is
+ * counted for the relay and s's upstream, but not in s's own counts. */
+static void fast_open(struct worker *w, uint32_t r, struct session *s,
+		      const struct offload_socks *so)
 {
 	struct relay_dir_counters left[RELAY_DIR__MAX] = { 0 };
 	uint64_t up = s->up_datagrams, up_b = s->up_bytes;
 	uint64_t down = s->down_datagrams, down_b = s->down_bytes;
 
-	if (offload_session_open(&w->fast, s, fd, worker_flow(w, r, s), left))
+	if (offload_session_open(&w->fast, s, so, worker_flow(w, r, s), left))
 		return;
 	count_fast(w, r, s, left);
 	s->up_datagrams = up, s->up_bytes = up_b;
@@ -426,8 +427,11 @@ struct session *worker_session_get(struct worker *w, uint32_t li, const struct a
 	 * datagram to a broadcast address or a group: every worker's socket has a copy, and
 	 * each worker's session would install the same entry (client -> the interface's
 	 * address). */
-	if (wr->offload && w->fast.f && !meta->to_group)
-		fast_open(w, l->relay, s, fd);
+	if (wr->offload && w->fast.f && !meta->to_group) {
+		struct offload_socks so = { .fd = fd, .bound = src.bind != NULL, .listen_fd = l->fd };
+
+		fast_open(w, l->relay, s, &so);
+	}
 	err = w->ops->session_opened(w, l->relay, s);
 	if (err) {
 		fast_close(w, l->relay, s);

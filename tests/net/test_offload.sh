@@ -363,6 +363,134 @@ policy_case()
 			"fast_pkts $FAST_PKTS"
 }
 
+# offload = "auto" for an IPv6 relay whose upstream route a source rule chose, where every
+# interface takes XDP_REDIRECT and forwards: tc, and why. XDP's IPv6 FIB lookup follows no
+# source rule, so in XDP every upstream datagram went up the stack (pass_fib, policy_case
+# xdp/6); before, auto picked XDP there all the same. -V decides as the start does.
+policy_auto_case()
+{
+	local c="[auto/ipv6 source rule]" conf=$TMPD/policy-auto.conf line
+	policy_topology || { lib_case_fail "$c the second link and its rule"; return; }
+	lib_family 6
+	to=$(ep "$RELAY_IP" 5000)
+	prepare_mode xdp
+	lib_nsx "$NS_U" ethtool -K "$IF_U2" gro on tx off >/dev/null
+	lib_nsx "$NS_R" sysctl -qw net.ipv4.conf.$IF_RU2.forwarding=1 \
+		net.ipv6.conf.$IF_RU2.forwarding=1
+	write_conf "$conf" auto 30.0 "$(ep "$UP1_IP" 9000)"
+	sed -i 's/offload = "auto";/offload = "auto"; source = "2001:2:3::1";/' "$conf"
+	line=$(lib_nsx "$NS_R" "$RINGRELAY" -V -c "$conf" | grep 'relay t: offload = ')
+	case $line in
+	*"-> tc: auto: tc on "*"$IF_RU2"*"because the IPv6 route to upstream "*"policy rule's table"*)
+		lib_case_ok "$c -V: ${line#*-> }" ;;
+	*) lib_case_fail "$c -V: $line" ;;
+	esac
+}
+
+# Which of the relay's links each of N sessions' datagrams left by, from the client's
+# namespace (the relay namespace's counters read through /proc/RELAY_PID/net/dev): per client
+# port from PORT on, one datagram to TO (the session's first: the socket path), then 4 (the
+# fast path), each answered. legs_of_sessions TO PORT N prints "PORT SOCKET_LINK FAST_LINK"
+# per session ("?" when not exactly one link sent it, "lost" when an answer did not come).
+legs_of_sessions()
+{
+	lib_nsx "$NS_C" "$PY" - "$1" "$2" "$3" "$RELAY_PID" "$IF_RU" "$IF_RU2" <<'EOF'
+import socket, sys
+to, port, n, pid, links = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5:]
+host, _, p = to[1:].partition("]:")
+size = 1000
+def tx():
+    out = {}
+    for line in open("/proc/%s/net/dev" % pid):
+        name, _, rest = line.partition(":")
+        if name.strip() in links:
+            out[name.strip()] = int(rest.split()[8])
+    return out
+def send(s, k):
+    before = tx()
+    for i in range(k):
+        s.send(b"x" * size)
+    try:
+        for i in range(k):
+            s.recv(2048)
+    except socket.timeout:
+        return "lost"
+    after = tx()
+    sent = [l for l in links if after[l] - before[l] >= k * size]
+    quiet = [l for l in links if after[l] - before[l] < size]
+    return sent[0] if len(sent) == 1 and len(quiet) == len(links) - 1 else "?"
+for i in range(n):
+    s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    s.bind(("::", port + i))
+    s.connect((host, int(p)))
+    s.settimeout(2)
+    print(port + i, send(s, 1), send(s, 4))
+EOF
+}
+
+# A two-link multipath route to the upstream (2001:2:5::2 on the upstream's loopback, through
+# IF_RU and IF_RU2) with the L4 multipath hash: each session leaves by one link, whichever
+# path carries its datagram, and the fast path runs on both links. Relay t's session sockets
+# are bound to no address, relay b's to its source 2001:2:2::1: the kernel chose their routes
+# with the protocol and ports, and t's without a source (IPv6 keeps what the lookup without
+# one chose). Before, the fast path asked with the source and without ports, and for about
+# half of b's sessions (and of t's, unless the hash of each link's address happens to pick
+# that link) got the other link; in tc without forwarding the datagrams were lost besides:
+# bpf_redirect_neigh's own lookup resolved the other link's gateway on the session's device.
+# IPv6 only: on Linux 6.18 an IPv4 lookup with a source takes the link that holds it, as the
+# socket's second lookup (with the source it chose) does, so both paths agreed there.
+ecmp_case()
+{
+	local c="[tc/ipv6 multipath]" conf=$TMPD/ecmp.conf up=2001:2:5::2 out line n=8 bad=0
+	local fails=$LIB_FAILS legs fwd
+	policy_topology || { lib_case_fail "$c the second link"; return; }
+	lib_family 6
+	to=$(ep "$RELAY_IP" 5000)
+	prepare_mode tc
+	lib_nsx "$NS_U" ethtool -K "$IF_U2" gro off tx off >/dev/null
+	lib_nsx "$NS_R" sysctl -qw net.ipv6.conf.$IF_RU2.forwarding=0 \
+		net.ipv6.fib_multipath_hash_policy=1
+	lib_nsx "$NS_U" ip -6 addr add $up/128 dev lo
+	lib_nsx "$NS_R" ip -6 route add 2001:2:5::/64 nexthop via 2001:2:2::2 dev "$IF_RU" \
+		nexthop via 2001:2:3::2 dev "$IF_RU2" || { lib_case_fail "$c the route"; return; }
+	lib_udp_bg "$NS_U" "$TMPD/echo13.json" echo --bind "$(ep $up 9000)"
+	local echo=$BG_PID
+	write_conf "$conf" tc 30.0 "$(ep $up 9000)"
+	line="{ name = \"b\"; listen = [ \"$(ep "$RELAY_IP" 5001)\" ]; upstreams = [ \"$(ep $up 9000)\" ];"
+	line+=" offload = \"tc\"; source = \"$RELAY_UP_IP\"; }"
+	sed -i "s/offload = \"tc\"; } );/offload = \"tc\"; }, $line );/" "$conf"
+	if lib_relay_start "$conf"; then
+		line=$(lib_relay_log_current | grep "relay t: offload tc: ")
+		echo "$line" | grep -q "$IF_RU\b" && echo "$line" | grep -q "$IF_RU2\b" ||
+			lib_case_fail "$c not on both links: $line"
+		out=$(legs_of_sessions "$to" 46000 $n; legs_of_sessions "$(ep "$RELAY_IP" 5001)" 46100 $n) ||
+			lib_case_fail "$c clients: $out"
+		while read -r line; do
+			set -- $line
+			[ "$2" = "$IF_RU" ] || [ "$2" = "$IF_RU2" ] || bad=$((bad + 1))
+			[ "$2" = "$3" ] || bad=$((bad + 1))
+		done <<<"$out"
+		legs=$(echo "$out" | awk '{ print $2 }' | sort | uniq -c | tr -s ' \n' ' ')
+		[ "$bad" = 0 ] ||
+			lib_case_fail "$c sessions left by another link on the fast path, or were not" \
+				"answered (port, socket path, fast path): $(echo "$out" | tr '\n' ';')"
+		# Both directions of all but each session's first datagram took the fast path.
+		fwd=$(ctl stats | awk '$1 == "forwarded" { print $2 }')
+		[ "${fwd:-0}" -ge $((2 * 2 * 4 * n)) ] ||
+			lib_case_fail "$c forwarded ${fwd:-none}, want at least $((2 * 2 * 4 * n))"
+		lib_relay_stop || lib_case_fail "$c relay exit status"
+		[ "$LIB_FAILS" != "$fails" ] ||
+			lib_case_ok "$c $((2 * n)) sessions, each by one link on both paths" \
+				"(socket path:$legs), forwarded $fwd"
+	else
+		lib_case_fail "$c relay did not start"
+	fi
+	lib_stop_pid "$echo"
+	lib_nsx "$NS_R" ip -6 route del 2001:2:5::/64
+	lib_nsx "$NS_R" sysctl -qw net.ipv6.fib_multipath_hash_policy=0
+	lib_nsx "$NS_U" ip -6 addr del $up/128 dev lo
+}
+
 # 17 more links between the relay's and the upstream's namespaces (rr1..rr17 in NS_R with
 # 198.19.N.1/24 and 2001:2:1NN::1/64, their peers rr1p..rr17p in NS_U with .2 and ::2):
 # with them a wildcard listener has more interfaces than a relay's fast path (16) takes.
@@ -531,6 +659,79 @@ attach_fail_case()
 	fi
 	lib_nsx "$NS_R" ip link set dev "$IF_RU" xdpgeneric off
 	lib_stop_pid "$echo"
+}
+
+# The fast path's attach fails on one interface when a link event re-attaches it (relink): an
+# XDP program someone else attached on veth-ru while it was down (and the relay off: no route),
+# then veth-ru up. The relay attaches on veth-rc again, fails on veth-ru and goes off; nothing
+# of it may stay on veth-rc. Link events go through offload_apply's rounds as the start does
+# (stage.h): this passed before the rounds were shared with shedding too.
+relink_fail_case()
+{
+	local c="[xdp/ipv4 re-attach fails]" conf=$TMPD/relink-fail.conf obj=$TMPD/xdp_pass.o out n
+	local fails=$LIB_FAILS
+	command -v clang >/dev/null || { lib_log "$c skipped: no clang"; return; }
+	lib_family 4
+	to=$(ep "$RELAY_IP" 5000)
+	prepare_mode xdp
+	if [ ! -f "$obj" ]; then
+		printf '%s\n' 'struct xdp_md;' \
+			'__attribute__((section("xdp"), used)) int xdp_pass(struct xdp_md *c) { return 2; }' \
+			'char _license[] __attribute__((section("license"), used)) = "GPL";' |
+			clang -O2 -target bpf -x c -c - -o "$obj" || { lib_case_fail "$c clang"; return; }
+	fi
+	write_conf "$conf" xdp 30.0 "$(ep "$UP1_IP" 9000)"
+	sed -i 's/offload = "xdp";/offload = "xdp"; shed = "off";/' "$conf"
+	lib_relay_start "$conf" || { lib_case_fail "$c relay did not start"; return; }
+	lib_nsx "$NS_R" ip link set "$IF_RU" down
+	lib_wait_for 5 lib__log_has "relay t: fast path off after link $IF_RU changed" ||
+		lib_case_fail "$c $IF_RU down: $(lib_relay_log_current | tail -n 2)"
+	n=$(lib_log_count "fast path on $IF_RC in XDP")
+	lib_nsx "$NS_R" ip link set dev "$IF_RU" xdpgeneric obj "$obj" sec xdp ||
+		lib_case_fail "$c a foreign XDP program on $IF_RU"
+	lib_nsx "$NS_R" ip link set "$IF_RU" up
+	lib_wait_for 5 lib__log_has "relay t: offload off: offload: attach XDP on $IF_RU" ||
+		lib_case_fail "$c $IF_RU up: $(lib_relay_log_current | tail -n 2)"
+	[ "$(lib_log_count "fast path on $IF_RC in XDP")" -gt "$n" ] ||
+		lib_case_fail "$c no attach on $IF_RC before the one that failed"
+	out=$(lib_nsx "$NS_R" ip -d link show dev "$IF_RC")
+	! echo "$out" | grep -q "prog/xdp" ||
+		lib_case_fail "$c the off relay's program stayed on $IF_RC: $(echo "$out" | grep prog/xdp)"
+	lib_relay_stop || lib_case_fail "$c relay exit status"
+	lib_nsx "$NS_R" ip link set dev "$IF_RU" xdpgeneric off
+	lib_wait_for 5 lib__link_up "$NS_R" "$IF_RU" || lib_case_fail "$c $IF_RU not up"
+	[ "$LIB_FAILS" != "$fails" ] || lib_case_ok "$c off, nothing left on $IF_RC"
+}
+
+# Shedding's attach fails on one of a relay's two listen interfaces: with classic tc filters
+# (tc_hook = "clsact"), someone else's u32 filter at our priority on veth-ru2 makes ours
+# refused (another kind at that priority). The relay sheds nowhere; nothing of it may stay on
+# veth-rc, attached before. Before, shedding went off for the relay but its filter stayed on
+# veth-rc (a hook on every frame there, for a relay that shed nothing).
+shed_partial_case()
+{
+	local c="[ipv4 shed attach fails]" conf=$TMPD/shed-partial.conf out fails=$LIB_FAILS
+	policy_topology || { lib_case_fail "$c the second link"; return; }
+	lib_family 4
+	to=$(ep "$RELAY_IP" 5000)
+	prepare_mode tc
+	lib_nsx "$NS_R" tc qdisc add dev "$IF_RU2" clsact &&
+		lib_nsx "$NS_R" tc filter add dev "$IF_RU2" ingress pref 1 protocol all u32 \
+			match u32 0 0 flowid 1:1 || { lib_case_fail "$c a u32 filter"; return; }
+	write_conf "$conf" off 30.0 "$(ep "$UP1_IP" 9000)" 'filter = { mode = "off"; tc_hook = "clsact"; };'
+	sed -i "s/listen = \[ \"$to\" \]/listen = [ \"$to\", \"198.18.3.1:5000\" ]/" "$conf"
+	if lib_relay_start "$conf"; then
+		lib_relay_log_current | grep -q "relay t: shed off: shed: attach on $IF_RU2" ||
+			lib_case_fail "$c $(lib_relay_log_current | grep 'relay t: shed')"
+		out=$(lib_nsx "$NS_R" tc filter show dev "$IF_RC" ingress 2>/dev/null)
+		[ -z "$out" ] || lib_case_fail "$c the relay's filter stayed on $IF_RC: $out"
+		lib_relay_stop || lib_case_fail "$c relay exit status"
+	else
+		lib_case_fail "$c relay did not start"
+	fi
+	lib_nsx "$NS_R" tc qdisc del dev "$IF_RU2" clsact
+	lib_nsx "$NS_R" tc qdisc del dev "$IF_RC" clsact 2>/dev/null
+	[ "$LIB_FAILS" != "$fails" ] || lib_case_ok "$c shed off, nothing left on $IF_RC"
 }
 
 lib__log_has() { lib_relay_log_current | grep -q "$1"; }
@@ -903,4 +1104,8 @@ filter_xdp_case
 group_case 4
 attach_fail_case 4
 many_ifaces_case 6
+ecmp_case
+policy_auto_case
+relink_fail_case
+shed_partial_case
 lib_done

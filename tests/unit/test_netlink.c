@@ -399,26 +399,38 @@ static void test_watch_idle(void **state)
 	run_in_child(idle_child);
 }
 
-/* The egress of a route looked up with and without a source, in the child's own namespace:
- * two veth links reach 198.18.7.0/24 and 2001:2:7::/64, the main table through rrd0, table 2
- * (for what leaves from rrd1's addresses) through rrd1. A link-local address is refused. */
+/* The egress of a route looked up with and without a source, a mark, an owner and ports, in
+ * the child's own namespace: two veth links reach 198.18.7.0/24 and 2001:2:7::/64, the main
+ * table through rrd0, table 2 (for what leaves from rrd1's addresses, carries mark 7, belongs
+ * to uid 4242 or goes to UDP port 4343) through rrd1. A link-local address is refused. */
 static int route_child(void)
 {
 	static const struct {
 		const char *dst, *src; /* src NULL: none */
-		const char *oif;       /* NULL: refused with ret */
+		uint32_t mark;
+		int64_t uid;
+		uint16_t sport; /* with it: UDP from this port to dst's */
+		const char *oif; /* NULL: refused with ret */
 		bool by_policy;
 		int ret;
 	} cases[] = {
-		{ "198.18.7.7:1", NULL, "rrd0", false, 0 },
-		{ "198.18.7.7:1", "198.18.8.1:0", "rrd0", false, 0 },
-		{ "198.18.7.7:1", "198.18.9.1:0", "rrd1", true, 0 },
-		{ "[2001:2:7::7]:1", NULL, "rrd0", false, 0 },
-		{ "[2001:2:7::7]:1", "[2001:2:8::1]:0", "rrd0", false, 0 },
-		{ "[2001:2:7::7]:1", "[2001:2:9::1]:0", "rrd1", true, 0 },
-		{ "198.18.6.6:1", NULL, NULL, false, -ENETUNREACH },
-		{ "[fe80::1]:1", NULL, NULL, false, -EADDRNOTAVAIL },
-		{ "[2001:2:7::7]:1", "[fe80::1]:0", NULL, false, -EADDRNOTAVAIL },
+		{ "198.18.7.7:1", NULL, 0, -1, 0, "rrd0", false, 0 },
+		{ "198.18.7.7:1", "198.18.8.1:0", 0, -1, 0, "rrd0", false, 0 },
+		{ "198.18.7.7:1", "198.18.9.1:0", 0, -1, 0, "rrd1", true, 0 },
+		{ "[2001:2:7::7]:1", NULL, 0, -1, 0, "rrd0", false, 0 },
+		{ "[2001:2:7::7]:1", "[2001:2:8::1]:0", 0, -1, 0, "rrd0", false, 0 },
+		{ "[2001:2:7::7]:1", "[2001:2:9::1]:0", 0, -1, 0, "rrd1", true, 0 },
+		{ "198.18.7.7:1", NULL, 7, -1, 0, "rrd1", true, 0 },
+		{ "[2001:2:7::7]:1", NULL, 7, -1, 0, "rrd1", true, 0 },
+		{ "198.18.7.7:1", NULL, 0, 4242, 0, "rrd1", true, 0 },
+		{ "[2001:2:7::7]:1", NULL, 0, 4242, 0, "rrd1", true, 0 },
+		{ "198.18.7.7:1", NULL, 0, 0, 0, "rrd0", false, 0 },
+		{ "198.18.7.7:4343", NULL, 0, -1, 5000, "rrd1", true, 0 },
+		{ "[2001:2:7::7]:4343", "[2001:2:8::1]:0", 0, -1, 5000, "rrd1", true, 0 },
+		{ "198.18.7.7:4343", NULL, 0, -1, 0, "rrd0", false, 0 },
+		{ "198.18.6.6:1", NULL, 0, -1, 0, NULL, false, -ENETUNREACH },
+		{ "[fe80::1]:1", NULL, 0, -1, 0, NULL, false, -EADDRNOTAVAIL },
+		{ "[2001:2:7::7]:1", "[fe80::1]:0", 0, -1, 0, NULL, false, -EADDRNOTAVAIL },
 	};
 	size_t i;
 
@@ -438,22 +450,33 @@ static int route_child(void)
 		   "ip -6 route add 2001:2:7::/64 dev rrd1 table 2 && "
 		   "ip -6 rule add from 2001:2:9::1 lookup 2"))
 		return 77;
+	if (system("ip rule add fwmark 7 lookup 2 && ip -6 rule add fwmark 7 lookup 2 && "
+		   "ip rule add uidrange 4242-4242 lookup 2 && "
+		   "ip -6 rule add uidrange 4242-4242 lookup 2 && "
+		   "ip rule add ipproto udp dport 4343 lookup 2 && "
+		   "ip -6 rule add ipproto udp dport 4343 lookup 2"))
+		return 77; /* an ip(8) or kernel without these selectors */
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct addr dst, src;
+		struct netlink_flow fl = { .dst = &dst, .mark = cases[i].mark, .uid = cases[i].uid,
+					   .sport = cases[i].sport };
+		struct netlink_route rt = { 0 };
 		const char *why;
-		int oif = 0, ret;
-		bool by_policy = !cases[i].by_policy;
+		int ret;
 
 		if (addr_parse(cases[i].dst, &dst, &why) ||
 		    (cases[i].src && addr_parse(cases[i].src, &src, &why)))
 			return 2;
-		ret = netlink_route_oif(&dst, cases[i].src ? &src : NULL, &oif, &by_policy);
+		fl.src = cases[i].src ? &src : NULL;
+		fl.proto = cases[i].sport ? IPPROTO_UDP : 0;
+		ret = netlink_route_get(&fl, &rt);
 		if (ret != cases[i].ret ||
-		    (cases[i].oif && (oif != (int)if_nametoindex(cases[i].oif) ||
-				      by_policy != cases[i].by_policy))) {
-			fprintf(stderr, "route child: %s from %s: %d, oif %d, by_policy %d\n",
-				cases[i].dst, cases[i].src ? cases[i].src : "-", ret, oif,
-				by_policy);
+		    (cases[i].oif && (rt.oif != (int)if_nametoindex(cases[i].oif) ||
+				      rt.by_policy != cases[i].by_policy || rt.n_legs != 1 ||
+				      rt.leg_oif[0] != rt.oif || rt.gw_family))) {
+			fprintf(stderr, "route child: case %zu: %s from %s: %d, oif %d, by_policy %d, "
+				"%u legs\n", i, cases[i].dst, cases[i].src ? cases[i].src : "-",
+				ret, rt.oif, rt.by_policy, rt.n_legs);
 			return 10 + (int)i;
 		}
 	}
@@ -463,6 +486,84 @@ static int route_child(void)
 static void test_route_oif_source(void **state)
 {
 	run_in_child(route_child);
+}
+
+/* A multipath route with the L4 hash, in the child's own namespace: 198.18.10.0/24 and
+ * 2001:2:10::/64 through a gateway on rrd0 and one on rrd1. The flow's ports reach the hash
+ * (over 16 source ports both legs are taken), each answer names its leg's gateway, and the
+ * route's legs are both devices. */
+static int multipath_child(void)
+{
+	static const char *const dsts[] = { "198.18.10.10:53", "[2001:2:10::10]:53" };
+	int rrd0, rrd1;
+	size_t d;
+
+	if (geteuid() != 0 || private_netns())
+		return 77;
+	if (system("ip link add rrd0 type veth peer name rrd0p && "
+		   "ip link add rrd1 type veth peer name rrd1p && "
+		   "ip link set rrd0 up && ip link set rrd1 up && "
+		   "ip link set rrd0p up && ip link set rrd1p up && "
+		   "ip addr add 198.18.8.1/24 dev rrd0 && ip addr add 198.18.9.1/24 dev rrd1 && "
+		   "ip -6 addr add 2001:2:8::1/64 dev rrd0 nodad && "
+		   "ip -6 addr add 2001:2:9::1/64 dev rrd1 nodad && "
+		   "sysctl -qw net.ipv4.fib_multipath_hash_policy=1 && "
+		   "sysctl -qw net.ipv6.fib_multipath_hash_policy=1 && "
+		   "ip route add 198.18.10.0/24 nexthop via 198.18.8.2 dev rrd0 "
+		   "nexthop via 198.18.9.2 dev rrd1 && "
+		   "ip -6 route add 2001:2:10::/64 nexthop via 2001:2:8::2 dev rrd0 "
+		   "nexthop via 2001:2:9::2 dev rrd1"))
+		return 77;
+	rrd0 = (int)if_nametoindex("rrd0");
+	rrd1 = (int)if_nametoindex("rrd1");
+	for (d = 0; d < sizeof(dsts) / sizeof(dsts[0]); d++) {
+		bool seen[2] = { false, false };
+		struct addr dst, gw;
+		const char *why;
+		uint16_t port;
+
+		if (addr_parse(dsts[d], &dst, &why))
+			return 2;
+		for (port = 40000; port < 40016; port++) {
+			struct netlink_flow fl = { .dst = &dst, .proto = IPPROTO_UDP, .sport = port,
+						   .uid = -1 };
+			struct netlink_route rt;
+			const char *want;
+			uint8_t b[16];
+			bool v4 = addr_family(&dst) == AF_INET;
+
+			if (netlink_route_get(&fl, &rt) || (rt.oif != rrd0 && rt.oif != rrd1) ||
+			    rt.n_legs != 2 || rt.leg_oif[0] == rt.leg_oif[1] ||
+			    (rt.leg_oif[0] != rrd0 && rt.leg_oif[0] != rrd1) ||
+			    (rt.leg_oif[1] != rrd0 && rt.leg_oif[1] != rrd1)) {
+				fprintf(stderr, "multipath child: %s port %u: oif %d, %u legs\n",
+					dsts[d], port, rt.oif, rt.n_legs);
+				return 10;
+			}
+			seen[rt.oif == rrd1] = true;
+			want = rt.oif == rrd0 ? (v4 ? "198.18.8.2:0" : "[2001:2:8::2]:0")
+					      : (v4 ? "198.18.9.2:0" : "[2001:2:9::2]:0");
+			if (addr_parse(want, &gw, &why))
+				return 2;
+			addr_to_mapped(&gw, b);
+			if (rt.gw_family != addr_family(&dst) ||
+			    memcmp(rt.gw, v4 ? b + 12 : b, v4 ? 4 : 16)) {
+				fprintf(stderr, "multipath child: %s port %u: gateway family %d\n",
+					dsts[d], port, rt.gw_family);
+				return 11;
+			}
+		}
+		if (!seen[0] || !seen[1]) {
+			fprintf(stderr, "multipath child: %s: 16 ports all took one leg\n", dsts[d]);
+			return 12;
+		}
+	}
+	return 0;
+}
+
+static void test_route_multipath(void **state)
+{
+	run_in_child(multipath_child);
 }
 
 int main(void)
@@ -475,6 +576,7 @@ int main(void)
 		cmocka_unit_test(test_watch_link_events),
 		cmocka_unit_test(test_watch_idle),
 		cmocka_unit_test(test_route_oif_source),
+		cmocka_unit_test(test_route_multipath),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
