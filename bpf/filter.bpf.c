@@ -774,15 +774,9 @@ static __always_inline __u32 offload_prepare(void *ctx, void *data, void *data_e
 		if (bpf_check_mtu(ctx, o->r.oif, &mtu_len, 0, gso ? BPF_MTU_CHK_SEGS : 0))
 			return OFFLOAD_CNT_PASS_MTU;
 		fib.ifindex = o->r.oif;
-		rc = BPF_FIB_LKUP_RET_NO_NEIGH; /* no next hop known: the kernel's routing */
-		/* A multipath route's leg: its gateway, as user space found it. The kernel's
-		 * lookup in bpf_redirect_neigh would hash the datagram onto any leg and resolve
-		 * that leg's gateway on this device. */
-		if (o->r.gw_family) {
-			fib.family = o->r.gw_family;
-			__builtin_memcpy(fib.ipv6_dst, o->r.gw, 16);
-			rc = BPF_FIB_LKUP_RET_SUCCESS;
-		}
+		/* No next hop known: bpf_redirect_neigh routes each datagram itself (user space
+		 * kept on the socket path the sessions it would route elsewhere). */
+		rc = BPF_FIB_LKUP_RET_NO_NEIGH;
 	}
 	if (rc == BPF_FIB_LKUP_RET_FRAG_NEEDED)
 		return OFFLOAD_CNT_PASS_MTU;
@@ -801,7 +795,11 @@ static __always_inline __u32 offload_prepare(void *ctx, void *data, void *data_e
 		if (!tx || bpf_map_lookup_elem(&offload_tx_down, &fib.ifindex))
 			return OFFLOAD_CNT_PASS_NO_TX;
 	}
-	o->nh_family = rc == BPF_FIB_LKUP_RET_SUCCESS ? fib.family : 0;
+	/* The next hop bpf_fib_lookup found (it writes the gateway before it looks for the
+	 * neighbour), also when unresolved: bpf_redirect_neigh's own lookup, IPv6's not held to
+	 * the device, could hash a multipath route's datagram onto another leg and resolve that
+	 * leg's gateway here, for good. Only where no FIB answer came (neigh) does it route. */
+	o->nh_family = !neigh ? fib.family : 0;
 	__builtin_memcpy(o->nh, fib.ipv6_dst, 16);
 	o->egress = fib.ifindex;
 	__builtin_memcpy(o->smac, fib.smac, 6);

@@ -156,10 +156,7 @@ struct offload_rule {
 	__u8 v4;	 /* 1: leaves as IPv4 */
 	__u8 by_policy;	 /* 1: a policy rule chose the route's table (not main), as for a
 			  * source rule; IPv6's bpf_fib_lookup does not follow such rules */
-	__u8 gw_family;	 /* a leg of a multipath route: its gateway's family, 0: none ... */
-	__u8 pad;
-	__u8 gw[16];	 /* ... and address (IPv4 in the first 4 bytes), for bpf_redirect_neigh
-			  * where no FIB answer names the next hop */
+	__u8 pad[2];
 };
 
 /* Per session (one entry per session slot of every worker), BPF_F_MMAPABLE: the worker reads
@@ -258,7 +255,7 @@ _Static_assert(sizeof(struct shed_listener_key) == 20, "shed key layout");
 _Static_assert(sizeof(struct shed_flow) == 16, "shed flow layout");
 _Static_assert(sizeof(struct shed_listener) == 8, "shed value layout");
 _Static_assert(sizeof(struct offload_key) == 36, "offload key layout");
-_Static_assert(sizeof(struct offload_rule) == 72, "offload rule layout");
+_Static_assert(sizeof(struct offload_rule) == 56, "offload rule layout");
 _Static_assert(sizeof(struct offload_flow_stats) == 48, "offload stats layout");
 _Static_assert(sizeof(struct rr_iface) == 4, "iface layout");
 _Static_assert(sizeof(struct offload_xmit_val) == 16, "xmit value layout");

@@ -1192,7 +1192,9 @@ static int sessions_table(const struct control_sessions *ss, const struct config
 		emit_table_cell(&t, "%u", si->worker);
 		emit_table_cell(&t, "%.1f s", (double)si->idle_ms / 1e3);
 		if (ss->fast)
-			emit_table_cell(&t, "%s", si->fast ? "fast" : "socket");
+			emit_table_cell(&t, "%s%s%s", si->fast ? "fast" : "socket",
+					si->fast_refused ? ": " : "",
+					offload_refusal_name((enum offload_refusal)si->fast_refused));
 	}
 	ret = emit_table_print(&t, out);
 	if (ret)
@@ -1230,6 +1232,10 @@ static int sessions_json(const struct control_sessions *ss, const struct config 
 		if (ss->fast) {
 			emit_json_string(&j, "path", si->fast ? "fast" : "socket");
 			emit_json_uint(&j, "fast_pkts", si->fast_pkts);
+			if (si->fast_refused)
+				emit_json_string(&j, "socket_reason",
+						 offload_refusal_name(
+							 (enum offload_refusal)si->fast_refused));
 		}
 		emit_json_close(&j);
 	}

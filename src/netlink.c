@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include <arpa/inet.h>
 #include <errno.h>
+#include <linux/netconf.h>
 #include <net/if_arp.h>
 #include <netlink/cache.h>
 #include <netlink/errno.h>
@@ -209,15 +210,15 @@ struct netlink_route_req {
 	struct netlink_route *rt;
 };
 
-static void netlink_route_gw(struct rtnl_nexthop *nh, struct netlink_route *rt)
+static void netlink_route_gw(struct rtnl_nexthop *nh, int *family, uint8_t gw_out[16])
 {
 	struct nl_addr *gw = rtnl_route_nh_get_gateway(nh);
 	unsigned int len = gw ? nl_addr_get_len(gw) : 0;
 
-	rt->gw_family = 0;
-	if (gw && (len == 4 || len == 16) && len <= sizeof(rt->gw)) {
-		rt->gw_family = len == 4 ? AF_INET : AF_INET6;
-		memcpy(rt->gw, nl_addr_get_binary_addr(gw), len);
+	*family = 0;
+	if (gw && (len == 4 || len == 16)) {
+		*family = len == 4 ? AF_INET : AF_INET6;
+		memcpy(gw_out, nl_addr_get_binary_addr(gw), len);
 	}
 }
 
@@ -232,21 +233,27 @@ static int netlink_route_cb(struct nl_msg *msg, void *arg)
 	if (rtnl_route_parse(nlmsg_hdr(msg), &route) < 0)
 		return NL_SKIP;
 	n = rtnl_route_get_nnexthops(route);
+	rt->by_policy = rtnl_route_get_table(route) != RT_TABLE_MAIN;
 	if (req->fib_match) {
 		rt->n_legs = 0;
 		for (i = 0; i < n; i++) {
+			struct netlink_leg *l = &rt->legs[rt->n_legs];
+
 			nh = rtnl_route_nexthop_n(route, i);
-			if (!nh || rtnl_route_nh_get_ifindex(nh) <= 0)
+			/* A dead leg (its device down) takes no flow. */
+			if (!nh || rtnl_route_nh_get_ifindex(nh) <= 0 ||
+			    (rtnl_route_nh_get_flags(nh) & RTNH_F_DEAD))
 				continue;
-			if (rt->n_legs < NETLINK_ROUTE_LEGS)
-				rt->leg_oif[rt->n_legs] = rtnl_route_nh_get_ifindex(nh);
+			if (rt->n_legs < NETLINK_ROUTE_LEGS) {
+				l->oif = rtnl_route_nh_get_ifindex(nh);
+				netlink_route_gw(nh, &l->gw_family, l->gw);
+			}
 			rt->n_legs++;
 		}
 	} else if (n > 0 && (nh = rtnl_route_nexthop_n(route, 0)) &&
 		   rtnl_route_nh_get_ifindex(nh) > 0) {
 		rt->oif = rtnl_route_nh_get_ifindex(nh);
-		rt->by_policy = rtnl_route_get_table(route) != RT_TABLE_MAIN;
-		netlink_route_gw(nh, rt);
+		netlink_route_gw(nh, &rt->gw_family, rt->gw);
 	}
 	rtnl_route_put(route);
 	return NL_OK;
@@ -257,15 +264,30 @@ static int netlink_route_cb(struct nl_msg *msg, void *arg)
  * mark or device, and the caller's uid. */
 static int netlink_put_flow(struct nl_msg *msg, const struct netlink_flow *fl)
 {
+	uint16_t sport = fl->no_ports ? 0 : fl->sport, dport = fl->no_ports ? 0 : addr_port(fl->dst);
+
 	if ((fl->src && netlink_put_addr(msg, RTA_SRC, fl->src) < 0) ||
 	    (fl->proto && (nla_put_u8(msg, RTA_IP_PROTO, fl->proto) < 0 ||
-			   nla_put_u16(msg, RTA_SPORT, htons(fl->sport)) < 0 ||
-			   nla_put_u16(msg, RTA_DPORT, htons(addr_port(fl->dst))) < 0)) ||
+			   nla_put_u16(msg, RTA_SPORT, htons(sport)) < 0 ||
+			   nla_put_u16(msg, RTA_DPORT, htons(dport)) < 0)) ||
 	    (fl->mark && nla_put_u32(msg, RTA_MARK, fl->mark) < 0) ||
 	    (fl->uid >= 0 && nla_put_u32(msg, RTA_UID, (uint32_t)fl->uid) < 0) ||
 	    (fl->oif > 0 && nla_put_u32(msg, RTA_OIF, (uint32_t)fl->oif) < 0))
 		return -ENOMEM;
 	return 0;
+}
+
+/* Sends msg on sk and runs cb on its one answer (RTM_NEW* or the error). */
+static int netlink_ask(struct nl_sock *sk, struct nl_msg *msg, nl_recvmsg_msg_cb_t cb, void *arg)
+{
+	int ret;
+
+	nl_socket_modify_cb(sk, NL_CB_VALID, NL_CB_CUSTOM, cb, arg);
+	ret = nl_send_auto(sk, msg);
+	if (ret >= 0)
+		ret = nl_recvmsgs_default(sk);
+	nlmsg_free(msg);
+	return ret < 0 ? netlink_errno(ret) : 0;
 }
 
 /* Sends RTM_GETROUTE for fl (rtm_flags: RTM_F_*) on sk and takes the answer into req->rt. */
@@ -289,23 +311,50 @@ static int netlink_route_ask(struct nl_sock *sk, const struct netlink_flow *fl,
 		nlmsg_free(msg);
 		return -ENOMEM;
 	}
-	nl_socket_modify_cb(sk, NL_CB_VALID, NL_CB_CUSTOM, netlink_route_cb, req);
-	ret = nl_send_auto(sk, msg);
-	if (ret >= 0)
-		ret = nl_recvmsgs_default(sk);
-	nlmsg_free(msg);
-	if (ret >= 0)
-		return 0;
-	ret = netlink_errno(ret);
+	ret = netlink_ask(sk, msg, netlink_route_cb, req);
 	return ret == -ENOENT || ret == -EIO ? -ENETUNREACH : ret;
 }
 
-int netlink_route_get(const struct netlink_flow *fl, struct netlink_route *rt)
+struct netlink_rtsock {
+	struct nl_sock *sk;
+};
+
+int netlink_rtsock_new(struct netlink_rtsock **out)
+{
+	struct netlink_rtsock *ns = calloc(1, sizeof(*ns));
+	int ret;
+
+	if (!ns)
+		return -ENOMEM;
+	ret = netlink_connect(&ns->sk);
+	if (ret) {
+		free(ns);
+		return ret;
+	}
+	/* One answer per request, RTM_NEW* or the error: an ack after the answer would be
+	 * left queued, and taken as the next request's answer. Answers are small: one
+	 * recvmsg each into libnl's buffer, not a peek first. */
+	nl_socket_disable_auto_ack(ns->sk);
+	nl_socket_disable_msg_peek(ns->sk);
+	*out = ns;
+	return 0;
+}
+
+void netlink_rtsock_free(struct netlink_rtsock *ns)
+{
+	if (!ns)
+		return;
+	nl_socket_free(ns->sk);
+	free(ns);
+}
+
+int netlink_route_get(struct netlink_rtsock *ns, const struct netlink_flow *fl, unsigned int what,
+		      struct netlink_route *rt)
 {
 	const struct addr *src = fl->src;
 	struct netlink_route_req req = { .rt = rt };
-	struct nl_sock *sk;
-	int ret;
+	struct netlink_rtsock *own = NULL;
+	int ret = 0;
 
 	memset(rt, 0, sizeof(*rt));
 	/* Without its scope (which RTM_GETROUTE would need as RTA_OIF) a link-local address
@@ -314,31 +363,70 @@ int netlink_route_get(const struct netlink_flow *fl, struct netlink_route *rt)
 		return -EADDRNOTAVAIL;
 	if (src && addr_family(src) != addr_family(fl->dst))
 		return -EAFNOSUPPORT;
-	ret = netlink_connect(&sk);
-	if (ret)
-		return ret;
-	/* One answer per request, RTM_NEWROUTE or the error: an ack after the answer would be
-	 * left queued, and taken as the next request's answer. */
-	nl_socket_disable_auto_ack(sk);
+	if (!ns) {
+		ret = netlink_rtsock_new(&own);
+		if (ret)
+			return ret;
+		ns = own;
+	}
 	/* libnl's rtnl_route_lookup asks with the destination alone: the answer would ignore
 	 * the rules that choose a table by source ("ip rule add from ADDR lookup 2"), and the
 	 * multipath hash would see another flow than the socket's (another leg). IPv4 names
 	 * the table the route came from only when asked (IPv6 always). */
-	ret = netlink_route_ask(sk, fl, RTM_F_LOOKUP_TABLE, &req);
-	if (!ret && !rt->oif)
-		ret = -ENETUNREACH;
-	/* The same lookup, answered with the route it matched: all of its legs (4.13+; an
-	 * older kernel answers as above, with the one leg). Without an answer (the route
-	 * changed in between?) the one leg above stands. */
-	req.fib_match = true;
-	if (!ret && netlink_route_ask(sk, fl, RTM_F_LOOKUP_TABLE | RTM_F_FIB_MATCH, &req) < 0)
-		rt->n_legs = 0;
-	if (!ret && !rt->n_legs) {
-		rt->n_legs = 1;
-		rt->leg_oif[0] = rt->oif;
+	if (what & NETLINK_ROUTE_LEG) {
+		ret = netlink_route_ask(ns->sk, fl, RTM_F_LOOKUP_TABLE, &req);
+		if (!ret && !rt->oif)
+			ret = -ENETUNREACH;
 	}
-	nl_socket_free(sk);
+	/* The same lookup, answered with the route it matched: all of its legs (4.13+; an
+	 * older kernel answers as above, with the one leg). */
+	if (!ret && (what & NETLINK_ROUTE_ALL)) {
+		req.fib_match = true;
+		ret = netlink_route_ask(ns->sk, fl, RTM_F_LOOKUP_TABLE | RTM_F_FIB_MATCH, &req);
+		if (what & NETLINK_ROUTE_LEG) {
+			if (ret < 0)
+				rt->n_legs = 0;
+			ret = 0;
+		}
+		if (!ret && !rt->n_legs && rt->oif) {
+			rt->n_legs = 1;
+			rt->legs[0] = (struct netlink_leg){ .oif = rt->oif, .gw_family = rt->gw_family };
+			memcpy(rt->legs[0].gw, rt->gw, sizeof(rt->gw));
+		} else if (!ret && !rt->n_legs) {
+			ret = -ENETUNREACH;
+		}
+	}
+	netlink_rtsock_free(own);
 	return ret;
+}
+
+static int netlink_netconf_cb(struct nl_msg *msg, void *arg)
+{
+	struct nlattr *tb[NETCONFA_MAX + 1];
+	int *on = arg;
+
+	if (nlmsg_parse(nlmsg_hdr(msg), sizeof(struct netconfmsg), tb, NETCONFA_MAX, NULL) < 0 ||
+	    !tb[NETCONFA_FORWARDING])
+		return NL_SKIP;
+	*on = nla_get_s32(tb[NETCONFA_FORWARDING]) != 0;
+	return NL_OK;
+}
+
+int netlink_forwarding(struct netlink_rtsock *ns, int family, int ifindex)
+{
+	struct netconfmsg ncm = { .ncm_family = (unsigned char)family };
+	struct nl_msg *msg = nlmsg_alloc_simple(RTM_GETNETCONF, 0);
+	int on = -ENOENT, ret;
+
+	if (!msg)
+		return -ENOMEM;
+	if (nlmsg_append(msg, &ncm, sizeof(ncm), NLMSG_ALIGNTO) < 0 ||
+	    nla_put_s32(msg, NETCONFA_IFINDEX, ifindex) < 0) {
+		nlmsg_free(msg);
+		return -ENOMEM;
+	}
+	ret = netlink_ask(ns->sk, msg, netlink_netconf_cb, &on);
+	return ret < 0 ? ret : on;
 }
 
 int netlink_addr_ifindexes(const struct addr *a, int *out, int max)

@@ -38,6 +38,8 @@ struct netlink_flow {
 	const struct addr *src; /* NULL: none (the lookup picks the source); else a local
 				 * address of dst's family */
 	uint8_t proto;		/* IPPROTO_UDP, or 0: none, and no ports */
+	bool no_ports;		/* with proto: ports 0, as a lookup that knows only the
+				 * protocol (bpf_redirect_neigh's) */
 	uint16_t sport;		/* with proto: the source port */
 	uint32_t mark;		/* SO_MARK; 0: none */
 	int64_t uid;		/* the socket's owner (sk_uid); -1: the caller's */
@@ -46,23 +48,48 @@ struct netlink_flow {
 
 #define NETLINK_ROUTE_LEGS 16
 
+/* One next hop: its device and gateway. */
+struct netlink_leg {
+	int oif;
+	int gw_family; /* AF_INET, AF_INET6, or 0 (on-link: the destination itself) ... */
+	uint8_t gw[16]; /* ... its address (IPv4 in the first 4 bytes) */
+};
+
 /* Where the kernel routes a flow (netlink_route_get). */
 struct netlink_route {
-	int oif;	 /* the device of the leg the flow takes */
-	bool by_policy;	 /* from another table than main: a policy rule chose it */
-	int gw_family;	 /* that leg's gateway: AF_INET, AF_INET6, or 0 (on-link) ... */
-	uint8_t gw[16];	 /* ... its address (IPv4 in the first 4 bytes) */
-	uint32_t n_legs; /* the route's next hops: 1, more for a multipath route */
-	int leg_oif[NETLINK_ROUTE_LEGS]; /* their devices (the first NETLINK_ROUTE_LEGS) */
+	/* NETLINK_ROUTE_LEG: the leg the flow takes */
+	int oif;
+	int gw_family;
+	uint8_t gw[16];
+	bool by_policy;	 /* from another table than main: a policy rule chose it (both) */
+	/* NETLINK_ROUTE_ALL: the route's live next hops: 1, more for a multipath route (the
+	 * first NETLINK_ROUTE_LEGS of them in legs) */
+	uint32_t n_legs;
+	struct netlink_leg legs[NETLINK_ROUTE_LEGS];
 };
+
+/* A route socket kept open for many lookups (one per worker: netlink_route_get from one
+ * thread at a time). Returns 0 or -errno. */
+struct netlink_rtsock;
+int netlink_rtsock_new(struct netlink_rtsock **out);
+void netlink_rtsock_free(struct netlink_rtsock *ns);
+
+#define NETLINK_ROUTE_LEG 1u /* the leg the flow takes (one RTM_GETROUTE) */
+#define NETLINK_ROUTE_ALL 2u /* the route's legs (one RTM_GETROUTE with RTM_F_FIB_MATCH) */
 
 /* Where the kernel routes flow fl from this namespace (RTM_GETROUTE, as for a socket with fl's
  * addresses, ports, mark and owner: rules that choose a table by source, mark or uid apply,
- * and the multipath hash sees the protocol and ports; then RTM_F_FIB_MATCH for the route's
- * other legs). Returns 0 with *rt, -ENETUNREACH when there is no route, -EADDRNOTAVAIL for a
- * link-local dst or src (its scope is not passed, so the answer would be any link's), or
- * another -errno. */
-int netlink_route_get(const struct netlink_flow *fl, struct netlink_route *rt);
+ * and the multipath hash sees the protocol and ports), on ns (NULL: a socket of its own):
+ * what (NETLINK_ROUTE_*) says which parts of *rt to fill. Returns 0 with *rt, -ENETUNREACH
+ * when there is no route, -EADDRNOTAVAIL for a link-local dst or src (its scope is not
+ * passed, so the answer would be any link's), or another -errno. With both parts, a FIB
+ * match that gets no answer (the route changed in between?) leaves the one leg. */
+int netlink_route_get(struct netlink_rtsock *ns, const struct netlink_flow *fl, unsigned int what,
+		      struct netlink_route *rt);
+
+/* Whether family's forwarding is on for device ifindex (RTM_GETNETCONF on ns): 1, 0, or
+ * -errno. */
+int netlink_forwarding(struct netlink_rtsock *ns, int family, int ifindex);
 
 /* Adds name to names[0..n) unless it is there already or n == max; returns the new count. */
 uint32_t netlink_ifname_add(char (*names)[IF_NAMESIZE], uint32_t n, uint32_t max, const char *name);

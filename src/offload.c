@@ -104,7 +104,7 @@ static int offload_relay_ifaces(const struct relay_conf *rc, const struct addr *
 		};
 		struct netlink_route rt;
 
-		n = netlink_route_get(&fl, &rt);
+		n = netlink_route_get(NULL, &fl, NETLINK_ROUTE_LEG | NETLINK_ROUTE_ALL, &rt);
 		if (n < 0) {
 			snprintf(st->why, sizeof(st->why), "no route to upstream %s: %s",
 				 addr_format(&to[j], buf, sizeof(buf)), strerror(-n));
@@ -115,7 +115,7 @@ static int offload_relay_ifaces(const struct relay_conf *rc, const struct addr *
 		offload_add_iface(all, &n_all, rt.oif, &more);
 		for (i = 0; i < (int)rt.n_legs; i++)
 			if (i < NETLINK_ROUTE_LEGS)
-				offload_add_iface(all, &n_all, rt.leg_oif[i], &more);
+				offload_add_iface(all, &n_all, rt.legs[i].oif, &more);
 			else
 				more++;
 	}
@@ -479,10 +479,67 @@ static int offload_sock_flow(int fd, const struct addr *src, uint16_t sport,
 	return sock_route_keys(fd, &fl->mark, &fl->uid, &fl->oif);
 }
 
-/* The rule that rewrites a datagram to leave from src to fl->dst, routed as flow fl. */
-static int offload_rule_from(struct offload_rule *r, const struct addr *src,
-			     const struct netlink_flow *fl, int ttl, uint32_t flow,
-			     uint32_t max_payload, enum offload_dir dir)
+static bool offload_leg_is(const struct netlink_leg *l, int oif, int gw_family, const uint8_t *gw)
+{
+	return l->oif == oif && l->gw_family == gw_family &&
+	       (!gw_family || !memcmp(l->gw, gw, gw_family == AF_INET ? 4 : 16));
+}
+
+/* Whether the program's own per-datagram lookup for the rewritten datagram (from src, flow
+ * fl's destination) sends it where the socket's route sk does: 0, or the refusal (positive)
+ * or -errno. Its helpers describe the flow with less than the socket did: bpf_fib_lookup
+ * with the ports but mark 0 and uid 0, bpf_redirect_neigh (tc without forwarding, or an IPv6
+ * route a policy rule chose) with the protocol but no ports, the skb's mark (0 here) and uid
+ * 0; both on the socket's device, which holds IPv4's lookups (the first live leg there, no
+ * multipath hash) and which IPv6's only prefer. Asked without the ports: a rule on ports
+ * that the socket's flow matched makes the answers differ, whichever helper runs. */
+static int offload_route_check(struct netlink_rtsock *nl, const struct addr *src,
+			       const struct netlink_flow *fl, const struct netlink_route *sk)
+{
+	struct netlink_flow pf = { .dst = fl->dst, .src = src, .proto = IPPROTO_UDP,
+				   .no_ports = true, .uid = 0, .oif = sk->oif };
+	const struct netlink_leg *leg = NULL;
+	struct netlink_route rt;
+	uint32_t i, on_dev = 0;
+	int ret;
+
+	ret = netlink_route_get(nl, &pf, NETLINK_ROUTE_ALL, &rt);
+	if (ret == -ENETUNREACH || ret == -EHOSTUNREACH)
+		return OFFLOAD_REFUSED_ROUTE;
+	if (ret < 0)
+		return ret;
+	if (rt.n_legs > NETLINK_ROUTE_LEGS)
+		return OFFLOAD_REFUSED_LEGS;
+	for (i = 0; i < rt.n_legs; i++)
+		if (rt.legs[i].oif == sk->oif && on_dev++ == 0)
+			leg = &rt.legs[i];
+	/* Two legs on the device: the program takes the first of them, the socket either. */
+	if (on_dev > 1)
+		return OFFLOAD_REFUSED_LEGS;
+	if (!leg || !offload_leg_is(leg, sk->oif, sk->gw_family, sk->gw))
+		return OFFLOAD_REFUSED_ROUTE;
+	/* bpf_redirect_neigh's IPv6 lookup (with a source, so not held to the device) hashes a
+	 * multipath route's datagrams onto any leg, without their ports, and resolves that
+	 * leg's gateway on the session's device. It routes where tc finds forwarding off, and
+	 * every datagram of a route a policy rule chose. */
+	if (addr_family(fl->dst) == AF_INET6 && rt.n_legs > 1) {
+		if (sk->by_policy || rt.by_policy)
+			return OFFLOAD_REFUSED_MULTIPATH6;
+		ret = netlink_forwarding(nl, AF_INET6, sk->oif);
+		if (ret < 0)
+			return ret;
+		if (!ret)
+			return OFFLOAD_REFUSED_MULTIPATH6;
+	}
+	return 0;
+}
+
+/* The rule that rewrites a datagram to leave from src to fl->dst, routed as flow fl, when the
+ * program's own lookups route it as the socket's are: 0, a refusal (positive: the session
+ * stays on the socket path) or -errno. */
+static int offload_rule_from(struct netlink_rtsock *nl, struct offload_rule *r,
+			     const struct addr *src, const struct netlink_flow *fl, int ttl,
+			     uint32_t flow, uint32_t max_payload, enum offload_dir dir)
 {
 	const struct addr *dst = fl->dst;
 	struct netlink_route rt;
@@ -493,8 +550,10 @@ static int offload_rule_from(struct offload_rule *r, const struct addr *src,
 	 * picks the device the socket's datagrams leave by, and a multipath route the same leg.
 	 * A link-local src or dst is refused (-EADDRNOTAVAIL): the session stays on the socket
 	 * path. */
-	ret = netlink_route_get(fl, &rt);
-	if (ret < 0)
+	ret = netlink_route_get(nl, fl, NETLINK_ROUTE_LEG, &rt);
+	if (ret == 0)
+		ret = offload_route_check(nl, src, fl, &rt);
+	if (ret != 0)
 		return ret;
 	memset(r, 0, sizeof(*r));
 	addr_to_mapped(src, r->saddr);
@@ -507,20 +566,20 @@ static int offload_rule_from(struct offload_rule *r, const struct addr *src,
 	r->dir = (uint8_t)dir;
 	r->v4 = addr_family(dst) == AF_INET;
 	r->by_policy = rt.by_policy;
-	/* The leg's gateway, where the program cannot ask the FIB (tc without forwarding):
-	 * bpf_redirect_neigh's own lookup would hash the rewritten datagram onto any leg (its
-	 * IPv6 lookup with a source is not held to the device) and resolve that leg's gateway
-	 * on the session's device, where nothing answers. */
-	if (rt.n_legs > 1 && rt.gw_family) {
-		r->gw_family = (uint8_t)rt.gw_family;
-		memcpy(r->gw, rt.gw, sizeof(r->gw));
-	}
 	r->max_payload = (uint16_t)(max_payload > 65535 ? 65535 : max_payload);
 	/* A flow label per direction and session, as net.ipv6.auto_flowlabels gives a socket. */
 	if (getrandom(&label, sizeof(label), GRND_NONBLOCK) != sizeof(label))
 		label = flow * 2654435761u;
 	r->flowlabel = htonl((label & 0xfffff) | 1);
 	return 0;
+}
+
+/* Notes why session s stays on the socket path (ret: a refusal, or -errno) and returns
+ * -errno. */
+static int offload_refused(struct session *s, int ret)
+{
+	s->fast_refused = (uint8_t)(ret > 0 ? ret : OFFLOAD_REFUSED_ERROR);
+	return ret > 0 ? -EHOSTUNREACH : ret;
 }
 
 int offload_session_open(const struct offload_worker *ow, struct session *s,
@@ -566,15 +625,15 @@ int offload_session_open(const struct offload_worker *ow, struct session *s,
 	if (ret < 0)
 		return ret;
 	offload_key_from(&up_k, &s->client, &s->local);
-	ret = offload_rule_from(&up_r, &s->fast_local, &up_fl, ttl_up, flow, ow->max_payload,
-				OFFLOAD_DIR_UP);
-	if (ret < 0)
-		return ret;
+	ret = offload_rule_from(ow->nl, &up_r, &s->fast_local, &up_fl, ttl_up, flow,
+				ow->max_payload, OFFLOAD_DIR_UP);
+	if (ret != 0)
+		return offload_refused(s, ret);
 	offload_key_from(&down_k, &s->upstream_addr, &s->fast_local);
-	ret = offload_rule_from(&down_r, &s->local, &down_fl, ttl_down, flow,
+	ret = offload_rule_from(ow->nl, &down_r, &s->local, &down_fl, ttl_down, flow,
 				ow->reply_max_payload, OFFLOAD_DIR_DOWN);
-	if (ret < 0)
-		return ret;
+	if (ret != 0)
+		return offload_refused(s, ret);
 	/* Counts only grow in a slot. What a program already past its lookup counted after the
 	 * slot's previous session was folded at its close (an RCU grace period) still belongs to
 	 * this relay: fold it now, then the rest is this session's. */

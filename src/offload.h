@@ -13,6 +13,8 @@
 #include "counters.h"
 #include "session.h"
 
+struct netlink_rtsock;
+
 struct filter;
 
 #define OFFLOAD_WHY_LEN 192
@@ -59,6 +61,7 @@ bool offload_wanted(const struct config *cfg);
 /* What a worker needs: the loaded program (NULL: no fast path), its first flow slot. */
 struct offload_worker {
 	struct filter *f;
+	struct netlink_rtsock *nl; /* the worker's route socket (netlink_rtsock_new) */
 	uint32_t flow_base;
 	uint32_t max_payload;	    /* plan's payload_max: longer ones the socket path drops */
 	uint32_t reply_max_payload; /* plan's reply_payload_max */
@@ -68,6 +71,41 @@ struct offload_worker {
  * fold[RELAY_DIR__MAX] (zeroed by the caller): rx, tx and fast_* of each direction. The worker
  * counts those for the relay, the session's upstream and the session (worker_count_fast). */
 
+/* Why a session stays on the socket path (session.fast_refused). */
+enum offload_refusal {
+	OFFLOAD_REFUSED_NONE,
+	/* the program's own route lookup would send its datagrams elsewhere than its socket's
+	 * route (rules by port, uid or mark; another gateway; no route) */
+	OFFLOAD_REFUSED_ROUTE,
+	/* its route has more than one leg on its device: the program's lookup, held to the
+	 * device, takes the first, the socket the one the multipath hash chose */
+	OFFLOAD_REFUSED_LEGS,
+	/* an IPv6 multipath route where bpf_redirect_neigh would route it (its lookup hashes
+	 * onto any leg) */
+	OFFLOAD_REFUSED_MULTIPATH6,
+	OFFLOAD_REFUSED_ERROR, /* another: a link-local address, an error, a full map, ... */
+	OFFLOAD_REFUSED__MAX
+};
+
+/* "route_differs", ...; "" for none. */
+static inline const char *offload_refusal_name(enum offload_refusal why)
+{
+	switch (why) {
+	case OFFLOAD_REFUSED_NONE:
+		return "";
+	case OFFLOAD_REFUSED_ROUTE:
+		return "route_differs";
+	case OFFLOAD_REFUSED_LEGS:
+		return "legs_share_device";
+	case OFFLOAD_REFUSED_MULTIPATH6:
+		return "ipv6_multipath_neigh";
+	case OFFLOAD_REFUSED_ERROR:
+		return "other";
+	default:
+		return "?";
+	}
+}
+
 /* The sockets of a new session, whose routes the fast path follows. */
 struct offload_socks {
 	int fd;	       /* its connected upstream socket (still open) */
@@ -76,8 +114,10 @@ struct offload_socks {
 };
 
 /* Installs both directions of session s of a relay, with its sockets so and flow its slot
- * (what the slot's previous session left goes to fold). On success s->fast is set. Returns 0
- * or -errno (the session stays on the socket path). */
+ * (what the slot's previous session left goes to fold), unless the program's own route
+ * lookups would send its datagrams elsewhere than its sockets' routes (s->fast_refused says
+ * why). On success s->fast is set. Returns 0 or -errno (the session stays on the socket
+ * path). */
 int offload_session_open(const struct offload_worker *ow, struct session *s,
 			 const struct offload_socks *so, uint32_t flow,
 			 struct relay_dir_counters *fold);

@@ -37,6 +37,7 @@ struct session {
 				 * path took (a longer burst was refused); 0: no limit seen */
 	enum session_state state;
 	bool fast;		/* also relayed by the BPF fast path (offload) */
+	uint8_t fast_refused;	/* else why not: enum offload_refusal (0: not asked) */
 	bool local_keyed;	/* local's host is part of the key (a wildcard listener's) */
 	bool rx_named;		/* io_uring: its receive was armed to take the sender's name
 				 * (a transparent mirror's socket), so its buffers hold one */

@@ -14,6 +14,7 @@
 
 #include "accesslog.h"
 #include "filter.h"
+#include "netlink.h"
 #include "privs.h"
 #include "worker_backend.h"
 
@@ -53,6 +54,7 @@ int worker_init(struct worker *w, uint32_t id, const struct plan *plan,
 {
 	size_t uc_size = (size_t)WORKER_MAX_RELAYS * CONFIG_MAX_UPSTREAMS * sizeof(*w->uc);
 	uint32_t i;
+	int err;
 
 	memset(w, 0, sizeof(*w));
 	w->pools = pools;
@@ -74,12 +76,17 @@ int worker_init(struct worker *w, uint32_t id, const struct plan *plan,
 	w->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	w->cmd_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (w->stop_fd < 0 || w->cmd_fd < 0) {
-		int err = -errno;
-
+		err = -errno;
 		worker_fini(w);
 		return err;
 	}
-	return 0;
+	/* The fast path's route lookups (a new session asks 4 or 5 times) on one socket kept
+	 * for them: made here, in the daemon's namespace; RTM_GETROUTE needs no privilege, so
+	 * the switch to the relay's user later changes nothing. */
+	err = netlink_rtsock_new(&w->fast.nl);
+	if (err)
+		worker_fini(w);
+	return err;
 }
 
 void worker_fini(struct worker *w)
@@ -95,6 +102,8 @@ void worker_fini(struct worker *w)
 	w->stop_fd = w->cmd_fd = -1;
 	free(w->uc);
 	w->uc = NULL;
+	netlink_rtsock_free(w->fast.nl);
+	w->fast.nl = NULL;
 }
 
 void worker_report(struct worker *w, enum worker_state state)
@@ -217,8 +226,11 @@ static void fast_open(struct worker *w, uint32_t r, struct session *s,
 	uint64_t up = s->up_datagrams, up_b = s->up_bytes;
 	uint64_t down = s->down_datagrams, down_b = s->down_bytes;
 
-	if (offload_session_open(&w->fast, s, so, worker_flow(w, r, s), left))
+	if (offload_session_open(&w->fast, s, so, worker_flow(w, r, s), left)) {
+		if (!s->fast_refused)
+			s->fast_refused = OFFLOAD_REFUSED_ERROR;
 		return;
+	}
 	count_fast(w, r, s, left);
 	s->up_datagrams = up, s->up_bytes = up_b;
 	s->down_datagrams = down, s->down_bytes = down_b;
@@ -427,6 +439,7 @@ struct session *worker_session_get(struct worker *w, uint32_t li, const struct a
 	 * datagram to a broadcast address or a group: every worker's socket has a copy, and
 	 * each worker's session would install the same entry (client -> the interface's
 	 * address). */
+	s->fast_refused = OFFLOAD_REFUSED_NONE;
 	if (wr->offload && w->fast.f && !meta->to_group) {
 		struct offload_socks so = { .fd = fd, .bound = src.bind != NULL, .listen_fd = l->fd };
 
@@ -1233,6 +1246,7 @@ static void snapshot_sessions(struct worker *w, struct worker_cmd *cmd)
 			si->idle_ms = w->now > s->last_active ? (w->now - s->last_active) / 1000000 : 0;
 			si->fast = s->fast;
 			si->fast_pkts = s->fast_pkts;
+			si->fast_refused = s->fast_refused;
 		}
 	}
 }

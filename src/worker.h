@@ -116,6 +116,7 @@ struct session_info {
 	struct addr upstream;
 	uint64_t idle_ms;
 	bool fast;	   /* the BPF fast path relays it too */
+	uint8_t fast_refused; /* else why not: enum offload_refusal */
 	uint64_t fast_pkts; /* datagrams it relayed for this session (both ways, folded) */
 };
 

@@ -390,13 +390,16 @@ policy_auto_case()
 # Which of the relay's links each of N sessions' datagrams left by, from the client's
 # namespace (the relay namespace's counters read through /proc/RELAY_PID/net/dev): per client
 # port from PORT on, one datagram to TO (the session's first: the socket path), then 4 (the
-# fast path), each answered. legs_of_sessions TO PORT N prints "PORT SOCKET_LINK FAST_LINK"
-# per session ("?" when not exactly one link sent it, "lost" when an answer did not come).
+# fast path, where the relay put the session), each answered. legs_of_sessions TO PORT N
+# [FLAG] prints "PORT FIRST_LINK NEXT_LINK" per session ("?" when not exactly one link sent
+# them, "lost" when an answer did not come). With FLAG, once every session has sent its 5 it
+# creates FLAG.ready, waits (10 s at most) for FLAG.go, sends 4 more per session and prints
+# their link too ("lost" tells).
 legs_of_sessions()
 {
-	lib_nsx "$NS_C" "$PY" - "$1" "$2" "$3" "$RELAY_PID" "$IF_RU" "$IF_RU2" <<'EOF'
-import socket, sys
-to, port, n, pid, links = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5:]
+	lib_nsx "$NS_C" "$PY" - "$1" "$2" "$3" "$RELAY_PID" "${4:-}" "$IF_RU" "$IF_RU2" <<'EOF'
+import os, socket, sys, time
+to, port, n, pid, flag, links = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5], sys.argv[6:]
 host, _, p = to[1:].partition("]:")
 size = 1000
 def tx():
@@ -419,76 +422,132 @@ def send(s, k):
     sent = [l for l in links if after[l] - before[l] >= k * size]
     quiet = [l for l in links if after[l] - before[l] < size]
     return sent[0] if len(sent) == 1 and len(quiet) == len(links) - 1 else "?"
+rows = []
 for i in range(n):
     s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
     s.bind(("::", port + i))
     s.connect((host, int(p)))
     s.settimeout(2)
-    print(port + i, send(s, 1), send(s, 4))
+    rows.append([s, str(port + i), send(s, 1), send(s, 4)])
+if flag:
+    open(flag + ".ready", "w").close()
+    for i in range(100):
+        if os.path.exists(flag + ".go"):
+            break
+        time.sleep(0.1)
+    for r in rows:
+        r.append(send(r[0], 4))
+for r in rows:
+    print(" ".join(r[1:]))
 EOF
 }
 
 # A two-link multipath route to the upstream (2001:2:5::2 on the upstream's loopback, through
-# IF_RU and IF_RU2) with the L4 multipath hash: each session leaves by one link, whichever
-# path carries its datagram, and the fast path runs on both links. Relay t's session sockets
-# are bound to no address, relay b's to its source 2001:2:2::1: the kernel chose their routes
-# with the protocol and ports, and t's without a source (IPv6 keeps what the lookup without
-# one chose). Before, the fast path asked with the source and without ports, and for about
-# half of b's sessions (and of t's, unless the hash of each link's address happens to pick
-# that link) got the other link; in tc without forwarding the datagrams were lost besides:
-# bpf_redirect_neigh's own lookup resolved the other link's gateway on the session's device.
-# IPv6 only: on Linux 6.18 an IPv4 lookup with a source takes the link that holds it, as the
-# socket's second lookup (with the source it chose) does, so both paths agreed there.
+# IF_RU and IF_RU2) with the L4 multipath hash. Relay t's session sockets are bound to no
+# address, relay b's to its source 2001:2:2::1: the kernel chose their routes with the
+# protocol and ports, and t's without a source. Every datagram must be answered, and each
+# session's leave by one link, whichever path carries them: the fast path takes a session
+# only where the program's own lookup sends it by its socket's leg. IF_RU has forwarding, so
+# bpf_fib_lookup routes there (on the device's leg): those sessions go fast. IF_RU2 has none,
+# so tc's bpf_redirect_neigh routes there, whose IPv6 lookup hashes onto either leg: those
+# stay on the socket path (ipv6_multipath_neigh).
+# Relay p's upstream port 9001 has a rule of its own ("ipproto udp dport 9001 lookup 100",
+# table 100 through IF_RU2, main through IF_RU): its sessions' sockets leave by IF_RU2, but
+# the program's lookups have no port (bpf_redirect_neigh) and would take main's route. They
+# stay on the socket path (route_differs). Before, the program redirected them to IF_RU2 and
+# resolved main's gateway there: all lost, counted as forwarded.
+# Then relay t's sessions go on after both legs' gateways were replaced (the old ones'
+# neighbour entries now name a MAC nobody has): every datagram is answered. Before, the
+# gateway a session pinned at its start was used for good: those on IF_RU2 were lost.
 ecmp_case()
 {
-	local c="[tc/ipv6 multipath]" conf=$TMPD/ecmp.conf up=2001:2:5::2 out line n=8 bad=0
-	local fails=$LIB_FAILS legs fwd
+	local c="[tc/ipv6 multipath]" conf=$TMPD/ecmp.conf up=2001:2:5::2 up6=2001:2:6::2 out line n=8
+	local fails=$LIB_FAILS legs fwd bad=0 lost=0 rsn
 	policy_topology || { lib_case_fail "$c the second link"; return; }
 	lib_family 6
 	to=$(ep "$RELAY_IP" 5000)
 	prepare_mode tc
 	lib_nsx "$NS_U" ethtool -K "$IF_U2" gro off tx off >/dev/null
 	lib_nsx "$NS_R" sysctl -qw net.ipv6.conf.$IF_RU2.forwarding=0 \
-		net.ipv6.fib_multipath_hash_policy=1
+		net.ipv6.conf.$IF_RU.forwarding=1 net.ipv6.fib_multipath_hash_policy=1
 	lib_nsx "$NS_U" ip -6 addr add $up/128 dev lo
+	lib_nsx "$NS_U" ip -6 addr add $up6/128 dev lo
+	lib_nsx "$NS_U" ip -6 addr add 2001:2:2::3/64 dev "$IF_U" nodad
+	lib_nsx "$NS_U" ip -6 addr add 2001:2:3::3/64 dev "$IF_U2" nodad
 	lib_nsx "$NS_R" ip -6 route add 2001:2:5::/64 nexthop via 2001:2:2::2 dev "$IF_RU" \
 		nexthop via 2001:2:3::2 dev "$IF_RU2" || { lib_case_fail "$c the route"; return; }
+	lib_nsx "$NS_R" ip -6 route add 2001:2:6::/64 via 2001:2:2::2 dev "$IF_RU"
+	lib_nsx "$NS_R" ip -6 route add 2001:2:6::/64 via 2001:2:3::2 dev "$IF_RU2" table 100
+	lib_nsx "$NS_R" ip -6 rule add ipproto udp dport 9001 lookup 100 ||
+		{ lib_case_fail "$c the port rule"; return; }
 	lib_udp_bg "$NS_U" "$TMPD/echo13.json" echo --bind "$(ep $up 9000)"
 	local echo=$BG_PID
+	lib_udp_bg "$NS_U" "$TMPD/echo14.json" echo --bind "$(ep $up6 9001)"
+	local echo2=$BG_PID
 	write_conf "$conf" tc 30.0 "$(ep $up 9000)"
 	line="{ name = \"b\"; listen = [ \"$(ep "$RELAY_IP" 5001)\" ]; upstreams = [ \"$(ep $up 9000)\" ];"
-	line+=" offload = \"tc\"; source = \"$RELAY_UP_IP\"; }"
+	line+=" offload = \"tc\"; source = \"$RELAY_UP_IP\"; }, { name = \"p\"; listen = [ \"$(ep "$RELAY_IP" 5002)\" ];"
+	line+=" upstreams = [ \"$(ep $up6 9001)\" ]; offload = \"tc\"; }"
 	sed -i "s/offload = \"tc\"; } );/offload = \"tc\"; }, $line );/" "$conf"
 	if lib_relay_start "$conf"; then
 		line=$(lib_relay_log_current | grep "relay t: offload tc: ")
 		echo "$line" | grep -q "$IF_RU\b" && echo "$line" | grep -q "$IF_RU2\b" ||
 			lib_case_fail "$c not on both links: $line"
-		out=$(legs_of_sessions "$to" 46000 $n; legs_of_sessions "$(ep "$RELAY_IP" 5001)" 46100 $n) ||
+		out=$(legs_of_sessions "$(ep "$RELAY_IP" 5001)" 46100 $n
+		      legs_of_sessions "$(ep "$RELAY_IP" 5002)" 46200 $n) ||
 			lib_case_fail "$c clients: $out"
+		rm -f "$TMPD/rc.ready" "$TMPD/rc.go"
+		legs_of_sessions "$to" 46000 $n "$TMPD/rc" >"$TMPD/rc.out" &
+		local lpid=$!
+		lib_wait_for 20 test -e "$TMPD/rc.ready" || lib_case_fail "$c relay t's clients"
+		lib_nsx "$NS_R" ip -6 route replace 2001:2:5::/64 nexthop via 2001:2:2::3 dev "$IF_RU" \
+			nexthop via 2001:2:3::3 dev "$IF_RU2"
+		lib_nsx "$NS_R" ip -6 neigh replace 2001:2:2::2 lladdr 02:00:00:00:00:01 \
+			dev "$IF_RU" nud permanent
+		lib_nsx "$NS_R" ip -6 neigh replace 2001:2:3::2 lladdr 02:00:00:00:00:01 \
+			dev "$IF_RU2" nud permanent
+		touch "$TMPD/rc.go"
+		wait "$lpid"
+		out+=$'\n'$(cat "$TMPD/rc.out")
 		while read -r line; do
 			set -- $line
 			[ "$2" = "$IF_RU" ] || [ "$2" = "$IF_RU2" ] || bad=$((bad + 1))
 			[ "$2" = "$3" ] || bad=$((bad + 1))
+			[ "${4:-}" != lost ] || lost=$((lost + 1))
 		done <<<"$out"
 		legs=$(echo "$out" | awk '{ print $2 }' | sort | uniq -c | tr -s ' \n' ' ')
 		[ "$bad" = 0 ] ||
-			lib_case_fail "$c sessions left by another link on the fast path, or were not" \
-				"answered (port, socket path, fast path): $(echo "$out" | tr '\n' ';')"
-		# Both directions of all but each session's first datagram took the fast path.
+			lib_case_fail "$c sessions left by two links, or were not answered" \
+				"(port, first, next, after the route change): $(echo "$out" | tr '\n' ';')"
+		[ "$lost" = 0 ] ||
+			lib_case_fail "$c $lost sessions lost after their gateway was replaced:" \
+				"$(echo "$out" | tr '\n' ';')"
+		rsn=$(ctl sessions | grep -o "fast$\|socket.*" | sort | uniq -c | tr -s ' \n' ' ')
+		[ "$(ctl sessions | grep -c "socket: route_differs")" -ge "$n" ] ||
+			lib_case_fail "$c relay p's sessions not on the socket path for their route: $rsn"
+		ctl sessions | grep -q " fast$" || lib_case_fail "$c no session on the fast path: $rsn"
 		fwd=$(ctl stats | awk '$1 == "forwarded" { print $2 }')
-		[ "${fwd:-0}" -ge $((2 * 2 * 4 * n)) ] ||
-			lib_case_fail "$c forwarded ${fwd:-none}, want at least $((2 * 2 * 4 * n))"
 		lib_relay_stop || lib_case_fail "$c relay exit status"
 		[ "$LIB_FAILS" != "$fails" ] ||
-			lib_case_ok "$c $((2 * n)) sessions, each by one link on both paths" \
-				"(socket path:$legs), forwarded $fwd"
+			lib_case_ok "$c $((3 * n)) sessions, each by one link and all answered" \
+				"(first datagram:$legs), paths:$rsn forwarded $fwd"
 	else
 		lib_case_fail "$c relay did not start"
 	fi
 	lib_stop_pid "$echo"
+	lib_stop_pid "$echo2"
+	lib_nsx "$NS_R" ip -6 rule del ipproto udp dport 9001 lookup 100
+	lib_nsx "$NS_R" ip -6 route flush table 100
+	lib_nsx "$NS_R" ip -6 route del 2001:2:6::/64
 	lib_nsx "$NS_R" ip -6 route del 2001:2:5::/64
-	lib_nsx "$NS_R" sysctl -qw net.ipv6.fib_multipath_hash_policy=0
+	lib_nsx "$NS_R" ip -6 neigh del 2001:2:2::2 dev "$IF_RU"
+	lib_nsx "$NS_R" ip -6 neigh del 2001:2:3::2 dev "$IF_RU2"
+	lib_nsx "$NS_R" sysctl -qw net.ipv6.fib_multipath_hash_policy=0 \
+		net.ipv6.conf.$IF_RU.forwarding=0
 	lib_nsx "$NS_U" ip -6 addr del $up/128 dev lo
+	lib_nsx "$NS_U" ip -6 addr del $up6/128 dev lo
+	lib_nsx "$NS_U" ip -6 addr del 2001:2:2::3/64 dev "$IF_U"
+	lib_nsx "$NS_U" ip -6 addr del 2001:2:3::3/64 dev "$IF_U2"
 }
 
 # 17 more links between the relay's and the upstream's namespaces (rr1..rr17 in NS_R with

@@ -469,11 +469,11 @@ static int route_child(void)
 			return 2;
 		fl.src = cases[i].src ? &src : NULL;
 		fl.proto = cases[i].sport ? IPPROTO_UDP : 0;
-		ret = netlink_route_get(&fl, &rt);
+		ret = netlink_route_get(NULL, &fl, NETLINK_ROUTE_LEG | NETLINK_ROUTE_ALL, &rt);
 		if (ret != cases[i].ret ||
 		    (cases[i].oif && (rt.oif != (int)if_nametoindex(cases[i].oif) ||
 				      rt.by_policy != cases[i].by_policy || rt.n_legs != 1 ||
-				      rt.leg_oif[0] != rt.oif || rt.gw_family))) {
+				      rt.legs[0].oif != rt.oif || rt.gw_family))) {
 			fprintf(stderr, "route child: case %zu: %s from %s: %d, oif %d, by_policy %d, "
 				"%u legs\n", i, cases[i].dst, cases[i].src ? cases[i].src : "-",
 				ret, rt.oif, rt.by_policy, rt.n_legs);
@@ -532,10 +532,10 @@ static int multipath_child(void)
 			uint8_t b[16];
 			bool v4 = addr_family(&dst) == AF_INET;
 
-			if (netlink_route_get(&fl, &rt) || (rt.oif != rrd0 && rt.oif != rrd1) ||
-			    rt.n_legs != 2 || rt.leg_oif[0] == rt.leg_oif[1] ||
-			    (rt.leg_oif[0] != rrd0 && rt.leg_oif[0] != rrd1) ||
-			    (rt.leg_oif[1] != rrd0 && rt.leg_oif[1] != rrd1)) {
+			if (netlink_route_get(NULL, &fl, NETLINK_ROUTE_LEG | NETLINK_ROUTE_ALL, &rt) || (rt.oif != rrd0 && rt.oif != rrd1) ||
+			    rt.n_legs != 2 || rt.legs[0].oif == rt.legs[1].oif ||
+			    (rt.legs[0].oif != rrd0 && rt.legs[0].oif != rrd1) ||
+			    (rt.legs[1].oif != rrd0 && rt.legs[1].oif != rrd1)) {
 				fprintf(stderr, "multipath child: %s port %u: oif %d, %u legs\n",
 					dsts[d], port, rt.oif, rt.n_legs);
 				return 10;
