@@ -395,7 +395,7 @@ static int app_filter_follow(struct app *a, const struct config *cfg, const stru
 	/* A program that cannot take cfg's filter (ret: a changed mode needs a restart, a map
 	 * write failed) keeps the rules it runs; the fast path and shedding still follow cfg on
 	 * that program, and the error in err is reported after them. */
-	offload_apply(a->filter, cfg, app_sends, a, a->offload);
+	offload_apply(a->filter, cfg, a->uid, app_sends, a, a->offload);
 	for (i = 0; i < cfg->n_relays; i++)
 		a->rt.offload[i] = a->offload[i].got != OFFLOAD_OFF;
 	a->rt.fast = offload_wanted(cfg) ? a->filter : NULL;
@@ -477,7 +477,7 @@ void app_filter_release(struct app *a, const struct config *cfg)
 	 * that reaches every worker. */
 	if (runtime_workers_behind(&a->rt)) {
 		/* It stops forwarding and shedding now, as status says (cfg wants neither). */
-		offload_apply(a->filter, cfg, app_sends, a, a->offload);
+		offload_apply(a->filter, cfg, a->uid, app_sends, a, a->offload);
 		shed_stop(a->filter);
 		log_notice("filter: the BPF program stays loaded until every worker has taken the "
 			   "configuration (the next reload after the stuck one comes back), "
@@ -539,7 +539,7 @@ static bool app_fast_path_follow(struct app *a, const char *what)
 
 	if (!a->filter || !offload_wanted(cfg))
 		return false;
-	offload_apply(a->filter, cfg, app_sends, a, st);
+	offload_apply(a->filter, cfg, a->uid, app_sends, a, st);
 	for (i = 0; i < cfg->n_relays; i++) {
 		bool was = a->offload[i].got != OFFLOAD_OFF, now = st[i].got != OFFLOAD_OFF;
 

@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "config.h"
 #include "napitune.h"
@@ -28,6 +29,9 @@ struct app {
 	pthread_mutex_t lock;
 	struct runtime rt;	 /* rt.cfg is the config in force */
 	struct filter *filter;	 /* NULL when the filter is off */
+	/* The daemon's uid after start (privs_who.uid): the owner of the workers' session
+	 * sockets, whose routes the fast path looks up as theirs (a rule may pick by uid). */
+	uid_t uid;
 	/* The filter section the program runs (status and the filter view show it: after a
 	 * reload it could not follow, not the config's), and the one before it, which a
 	 * refused reload's revert brings back. NULL before the program is made. */

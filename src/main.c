@@ -137,11 +137,17 @@ static void print_offload(const char *path)
 {
 	struct offload_relay_state st[CONFIG_MAX_RELAYS];
 	struct config *cfg = load_judged(path, "offload");
+	char err[CONFIG_ERR_LEN];
+	struct privs_who who;
 	uint32_t i;
 
 	if (!cfg)
 		return;
-	offload_resolve(cfg, NULL, NULL, st);
+	/* The session sockets belong to the user a start would run as (a start refuses a
+	 * `user` that cannot be: judged as the caller then). */
+	if (privs_resolve(cfg->user, PRIVS_DEFAULT_USER, &who, err, sizeof(err)))
+		who.uid = geteuid();
+	offload_resolve(cfg, who.uid, NULL, NULL, st);
 	printf("offload (%s; decided now, before attaching):\n", path);
 	for (i = 0; i < cfg->n_relays; i++)
 		printf("  relay %s: offload = \"%s\" -> %s: %s\n", cfg->relays[i].name,
@@ -742,6 +748,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	log_who(&who);
+	a.uid = who.uid;
 
 	/* Signals become events on a signalfd that only this thread reads; threads started
 	 * later inherit the blocked mask. */

@@ -63,12 +63,26 @@ static const char *offload_ifname(int ifindex, char *buf)
 	return buf;
 }
 
-/* The interfaces of relay rc, which sends to to[0..n_to), into st, and in *policy6 the first
+void offload_relay_flow(const struct relay_conf *rc, const struct addr *to, int64_t uid,
+			struct netlink_flow *fl)
+{
+	/* The session socket's source port is not known yet (an ephemeral one): 0. */
+	*fl = (struct netlink_flow){
+		.dst = to,
+		.src = rc->source == SOURCE_ADDRESS ? &rc->source_addr : NULL,
+		.proto = IPPROTO_UDP,
+		.mark = rc->fwmark,
+		.uid = uid,
+	};
+}
+
+/* The interfaces of relay rc, which sends to to[0..n_to) from sockets owned by uid, into st, and in *policy6 the first
  * IPv6 address of to whose route a policy rule chose (NULL: none); 0, or -errno with st->why
  * set: -E2BIG when they are more than OFFLOAD_MAX_IFACES (the program would not run on some,
  * yet the relay's mode would be judged as if it did). */
 static int offload_relay_ifaces(const struct relay_conf *rc, const struct addr *to, uint32_t n_to,
-				struct offload_relay_state *st, const struct addr **policy6)
+				int64_t uid, struct offload_relay_state *st,
+				const struct addr **policy6)
 {
 	char buf[ADDR_STRLEN], name[IF_NAMESIZE];
 	int all[RR_IFACES_MAX], idx[RR_IFACES_MAX + 1], n, i;
@@ -97,13 +111,10 @@ static int offload_relay_ifaces(const struct relay_conf *rc, const struct addr *
 	 * "from ADDR" may send them through another table); every leg of a multipath route,
 	 * which the sessions' ports spread them over. */
 	for (j = 0; j < n_to; j++) {
-		struct netlink_flow fl = {
-			.dst = &to[j],
-			.src = rc->source == SOURCE_ADDRESS ? &rc->source_addr : NULL,
-			.uid = -1,
-		};
+		struct netlink_flow fl;
 		struct netlink_route rt;
 
+		offload_relay_flow(rc, &to[j], uid, &fl);
 		n = netlink_route_get(NULL, &fl, NETLINK_ROUTE_LEG | NETLINK_ROUTE_ALL, &rt);
 		if (n < 0) {
 			snprintf(st->why, sizeof(st->why), "no route to upstream %s: %s",
@@ -180,7 +191,7 @@ static void offload_families(const struct relay_conf *rc, const struct addr *to,
 }
 
 static void offload_resolve_one(const struct relay_conf *rc, const struct addr *to, uint32_t n_to,
-				struct offload_relay_state *st)
+				int64_t uid, struct offload_relay_state *st)
 {
 	char name[IF_NAMESIZE], list[128] = "", buf[ADDR_STRLEN];
 	const struct addr *policy6;
@@ -208,7 +219,7 @@ static void offload_resolve_one(const struct relay_conf *rc, const struct addr *
 			 rc->fwmark ? "fwmark" : "source = \"client\"");
 		return;
 	}
-	if (offload_relay_ifaces(rc, to, n_to, st, &policy6) < 0)
+	if (offload_relay_ifaces(rc, to, n_to, uid, st, &policy6) < 0)
 		return;
 	for (j = 0; j < st->n_ifaces; j++) {
 		len +=
@@ -283,7 +294,7 @@ static void offload_resolve_one(const struct relay_conf *rc, const struct addr *
 	}
 }
 
-void offload_resolve(const struct config *cfg, offload_sends_fn *sends, void *arg,
+void offload_resolve(const struct config *cfg, int64_t uid, offload_sends_fn *sends, void *arg,
 		     struct offload_relay_state *out)
 {
 	struct addr to[CONFIG_MAX_UPSTREAMS];
@@ -295,7 +306,7 @@ void offload_resolve(const struct config *cfg, offload_sends_fn *sends, void *ar
 		n = sends ? sends(arg, cfg, i, to) : 0;
 		for (j = 0; !n && j < rc->n_members; j++)
 			to[j] = rc->members[j].addr;
-		offload_resolve_one(rc, to, n ? n : rc->n_members, &out[i]);
+		offload_resolve_one(rc, to, n ? n : rc->n_members, uid, &out[i]);
 	}
 }
 
@@ -395,8 +406,8 @@ static void offload_fail_want(void *arg, uint32_t k, const char *err)
 	}
 }
 
-int offload_apply(struct filter *f, const struct config *cfg, offload_sends_fn *sends, void *arg,
-		  struct offload_relay_state *out)
+int offload_apply(struct filter *f, const struct config *cfg, int64_t uid, offload_sends_fn *sends,
+		  void *arg, struct offload_relay_state *out)
 {
 	static const struct stage_ops ops = {
 		.wants = offload_wants,
@@ -407,7 +418,7 @@ int offload_apply(struct filter *f, const struct config *cfg, offload_sends_fn *
 	struct offload_stage s = { .f = f, .cfg = cfg, .out = out };
 	uint32_t i, j;
 
-	offload_resolve(cfg, sends, arg, out);
+	offload_resolve(cfg, uid, sends, arg, out);
 	for (i = 0; i < cfg->n_relays; i++) {
 		struct offload_relay_state *st = &out[i];
 		char name[IF_NAMESIZE];

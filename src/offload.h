@@ -13,6 +13,7 @@
 #include "counters.h"
 #include "session.h"
 
+struct netlink_flow;
 struct netlink_rtsock;
 
 struct filter;
@@ -34,18 +35,26 @@ struct offload_relay_state {
  * have resolved them again since). */
 typedef uint32_t offload_sends_fn(void *arg, const struct config *cfg, uint32_t i, struct addr *to);
 
+/* The flow relay rc's sessions send to upstream to with, as their sockets' route lookups see
+ * it (protocol UDP, to's port, the relay's source address and fwmark, owner uid; the source
+ * port 0: an ephemeral one, not known yet), into *fl, which borrows rc and to. */
+void offload_relay_flow(const struct relay_conf *rc, const struct addr *to, int64_t uid,
+			struct netlink_flow *fl);
+
 /* Decides each relay's mode from cfg, the addresses it sends to (sends, or cfg's members when
  * NULL) and the host (routes, addresses, xdp-features), without attaching anything: for -V and
- * as the first half of offload_apply. out has cfg->n_relays entries. */
-void offload_resolve(const struct config *cfg, offload_sends_fn *sends, void *arg,
+ * as the first half of offload_apply. uid is the owner of the workers' session sockets (the
+ * daemon's uid after start, privs_who.uid, whoever calls: a rule "uidrange" may choose their
+ * routes). out has cfg->n_relays entries. */
+void offload_resolve(const struct config *cfg, int64_t uid, offload_sends_fn *sends, void *arg,
 		     struct offload_relay_state *out);
 
 /* offload_resolve, then makes the program run where the relays need it (and nowhere else):
  * attaches, detaches, fills the redirect map. A relay whose attach fails falls back to off with
  * the error as its reason, and the program leaves the interfaces only it needed. Logs one line
  * per relay that asked for offload. Returns 0. */
-int offload_apply(struct filter *f, const struct config *cfg, offload_sends_fn *sends, void *arg,
-		  struct offload_relay_state *out);
+int offload_apply(struct filter *f, const struct config *cfg, int64_t uid, offload_sends_fn *sends,
+		  void *arg, struct offload_relay_state *out);
 
 /* Takes back into use the redirect targets the kernel refused a frame for (the program marks
  * them and passes their datagrams up the stack) once their xdp-features say they take

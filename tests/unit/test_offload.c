@@ -1,0 +1,184 @@
+// SPDX-License-Identifier: MIT
+/* offload: the flow a relay's upstream routes are looked up with (its sessions' sockets'), and
+ * the interfaces offload_resolve finds with it in a forked child's private network namespace,
+ * where rules by uid and by UDP port choose another table. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <errno.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "netlink.h"
+#include "offload.h"
+
+static struct config *load(const char *text)
+{
+	char err[CONFIG_ERR_LEN];
+	struct config *cfg = NULL;
+
+	if (config_load_string(text, "t.conf", &cfg, err, sizeof(err))) {
+		fprintf(stderr, "config: %s\n", err);
+		return NULL;
+	}
+	return cfg;
+}
+
+/* Protocol UDP to the upstream's port, the relay's source address and fwmark, the session
+ * sockets' owner; no source port (an ephemeral one) and no device. */
+static void test_relay_flow(void **state)
+{
+	struct config *cfg = load("relays = (\n"
+				  " { name = \"a\"; listen = [ \"198.18.8.1:5000\" ];\n"
+				  "   upstreams = [ \"198.18.7.7:4343\" ]; },\n"
+				  " { name = \"b\"; listen = [ \"[2001:2:8::1]:5000\" ];\n"
+				  "   upstreams = [ \"[2001:2:7::7]:53\" ];\n"
+				  "   source = \"2001:2:8::1\"; fwmark = 7; } );\n");
+	struct netlink_flow fl;
+	const struct relay_conf *rc;
+
+	(void)state;
+	assert_non_null(cfg);
+	rc = &cfg->relays[0];
+	offload_relay_flow(rc, &rc->members[0].addr, 4242, &fl);
+	assert_ptr_equal(fl.dst, &rc->members[0].addr);
+	assert_null(fl.src);
+	assert_int_equal(fl.proto, IPPROTO_UDP);
+	assert_false(fl.no_ports);
+	assert_int_equal(addr_port(fl.dst), 4343);
+	assert_int_equal(fl.sport, 0);
+	assert_int_equal(fl.mark, 0);
+	assert_int_equal(fl.uid, 4242);
+	assert_int_equal(fl.oif, 0);
+	rc = &cfg->relays[1];
+	offload_relay_flow(rc, &rc->members[0].addr, 0, &fl);
+	assert_ptr_equal(fl.src, &rc->source_addr);
+	assert_int_equal(fl.proto, IPPROTO_UDP);
+	assert_int_equal(addr_port(fl.dst), 53);
+	assert_int_equal(fl.mark, 7);
+	assert_int_equal(fl.uid, 0);
+	config_free(cfg);
+}
+
+/* As root directly, else inside a user namespace. 0 or -1. */
+static int private_netns(void)
+{
+	if (unshare(CLONE_NEWNET) == 0)
+		return 0;
+	return unshare(CLONE_NEWUSER | CLONE_NEWNET) == 0 ? 0 : -1;
+}
+
+/* Runs body in a forked child: 0 pass, 77 skip, else the step that failed. */
+static void run_in_child(int (*body)(void))
+{
+	int status;
+	pid_t pid;
+
+	fflush(stdout);
+	fflush(stderr);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(body());
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	if (WEXITSTATUS(status) == 77)
+		skip();
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+/* rrd0 holds the listen addresses and the main table's routes to 198.18.7.0/24 and
+ * 2001:2:7::/64; table 2 routes them through rrd1 for uid 4242 and for UDP to port 4343. Each
+ * relay's interfaces are rrd0 and, where its sessions' sockets are routed through table 2,
+ * rrd1: relays "p" and "p6" (port 4343) for any owner, relay "u" (port 1) only for uid 4242.
+ * Before, the lookup had no protocol or port and the caller's uid (root here): rrd0 alone. */
+static int resolve_child(void)
+{
+	static const char conf[] =
+	    "relays = (\n"
+	    " { name = \"u\"; listen = [ \"198.18.8.1:5000\" ];\n"
+	    "   upstreams = [ \"198.18.7.7:1\" ]; offload = \"tc\"; },\n"
+	    " { name = \"p\"; listen = [ \"198.18.8.1:5001\" ];\n"
+	    "   upstreams = [ \"198.18.7.7:4343\" ]; offload = \"tc\"; },\n"
+	    " { name = \"p6\"; listen = [ \"[2001:2:8::1]:5002\" ];\n"
+	    "   upstreams = [ \"[2001:2:7::7]:4343\" ]; offload = \"tc\"; } );\n";
+	static const struct {
+		int64_t uid;
+		bool via_rrd1[3]; /* relays u, p, p6 */
+	} cases[] = {
+		{ 0, { false, true, true } },
+		{ 4242, { true, true, true } },
+		{ 4243, { false, true, true } },
+	};
+	struct offload_relay_state st[CONFIG_MAX_RELAYS];
+	struct config *cfg;
+	int rrd0, rrd1, code = 0;
+	size_t i, r;
+
+	if (geteuid() != 0 || private_netns())
+		return 77;
+	if (system("ip link add rrd0 type veth peer name rrd0p && "
+		   "ip link add rrd1 type veth peer name rrd1p && "
+		   "ip link set rrd0 up && ip link set rrd1 up && "
+		   "ip link set rrd0p up && ip link set rrd1p up && "
+		   "ip addr add 198.18.8.1/24 dev rrd0 && ip addr add 198.18.9.1/24 dev rrd1 && "
+		   "ip -6 addr add 2001:2:8::1/64 dev rrd0 nodad && "
+		   "ip -6 addr add 2001:2:9::1/64 dev rrd1 nodad && "
+		   "ip route add 198.18.7.0/24 dev rrd0 && "
+		   "ip route add 198.18.7.0/24 dev rrd1 table 2 && "
+		   "ip -6 route add 2001:2:7::/64 dev rrd0 && "
+		   "ip -6 route add 2001:2:7::/64 dev rrd1 table 2"))
+		return 77;
+	if (system("ip rule add uidrange 4242-4242 lookup 2 && "
+		   "ip -6 rule add uidrange 4242-4242 lookup 2 && "
+		   "ip rule add ipproto udp dport 4343 lookup 2 && "
+		   "ip -6 rule add ipproto udp dport 4343 lookup 2"))
+		return 77; /* an ip(8) or kernel without these selectors */
+	rrd0 = (int)if_nametoindex("rrd0");
+	rrd1 = (int)if_nametoindex("rrd1");
+	cfg = load(conf);
+	if (!cfg || cfg->n_relays != 3)
+		return 2;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]) && !code; i++) {
+		offload_resolve(cfg, cases[i].uid, NULL, NULL, st);
+		for (r = 0; r < 3; r++) {
+			bool rrd1_too = cases[i].via_rrd1[r];
+
+			if (st[r].got == OFFLOAD_TC && st[r].n_ifaces == (rrd1_too ? 2u : 1u) &&
+			    st[r].ifindex[0] == rrd0 && (!rrd1_too || st[r].ifindex[1] == rrd1))
+				continue;
+			fprintf(stderr, "resolve child: uid %lld, relay %s: %u interfaces (%d, %d), "
+				"want %s: %s\n", (long long)cases[i].uid, cfg->relays[r].name,
+				st[r].n_ifaces, st[r].ifindex[0], st[r].ifindex[1],
+				rrd1_too ? "rrd0, rrd1" : "rrd0", st[r].why);
+			code = 10 + (int)(i * 3 + r);
+		}
+	}
+	config_free(cfg);
+	return code;
+}
+
+static void test_resolve_rules(void **state)
+{
+	(void)state;
+	run_in_child(resolve_child);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_relay_flow),
+		cmocka_unit_test(test_resolve_rules),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
