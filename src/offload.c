@@ -621,15 +621,13 @@ int offload_session_open(const struct offload_worker *ow, struct session *s,
 		return ttl_up;
 	if (ttl_down < 0)
 		return ttl_down;
-	/* The session socket's route (and multipath leg) was chosen when it connected: IPv4
-	 * asks again with the source address the first lookup picked (ip_route_connect), IPv6
-	 * keeps what a lookup without one chose unless the socket was bound to an address
-	 * (ip6_dst_lookup_tail). Replies leave by the listener, from the address the client
-	 * sent to, routed per datagram. */
-	ret = offload_sock_flow(fd,
-				so->bound || addr_family(&s->upstream_addr) == AF_INET ? &s->fast_local
-										 : NULL,
-				addr_port(&s->fast_local), &s->upstream_addr, &up_fl);
+	/* The session socket's route (and multipath leg) was chosen when it connected, with
+	 * its source address: IPv4 asks again with the one the first lookup picked
+	 * (ip_route_connect), and sock_open_upstream connects an IPv6 socket bound to no address
+	 * twice for that. Replies leave by the listener, from the address the client sent to,
+	 * routed per datagram. */
+	ret = offload_sock_flow(fd, &s->fast_local, addr_port(&s->fast_local), &s->upstream_addr,
+				&up_fl);
 	if (ret == 0)
 		ret = offload_sock_flow(so->listen_fd, &s->local, addr_port(&s->local), &s->client,
 					&down_fl);

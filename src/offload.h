@@ -117,8 +117,7 @@ static inline const char *offload_refusal_name(enum offload_refusal why)
 
 /* The sockets of a new session, whose routes the fast path follows. */
 struct offload_socks {
-	int fd;	       /* its connected upstream socket (still open) */
-	bool bound;    /* fd was bound to an address before it connected (a relay's source) */
+	int fd;	       /* its connected upstream socket (still open; sock_open_upstream) */
 	int listen_fd; /* the listener that replies to its client */
 };
 

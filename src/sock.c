@@ -132,6 +132,13 @@ int sock_open_upstream(const struct addr *upstream, bool gro, const struct sock_
 	}
 	if (!err && upstream && connect(fd, &upstream->sa, addr_len(upstream)))
 		err = -errno;
+	/* IPv6 routes a connect without a source as it was asked (ip6_dst_lookup_tail keeps
+	 * that route), but once a route change invalidates it, looks it up again with the source
+	 * it picked: another multipath hash, maybe another leg than the one the fast path saw.
+	 * A second connect routes it with its source from the start, as IPv4's connect does. */
+	if (!err && upstream && v6 && !(src && src->bind) &&
+	    connect(fd, &upstream->sa, addr_len(upstream)))
+		err = -errno;
 	if (err) {
 		close(fd);
 		return err;

@@ -53,7 +53,8 @@ struct sock_source {
 /* A non-blocking socket connected to upstream (an ephemeral source port of its own unless
  * src binds it), with IP_RECVERR so ICMP errors and local ENOBUFS surface as errors; UDP_GRO
  * when gro. upstream NULL: not connected (src->bind must be set; its family is used) and
- * without IP_RECVERR.
+ * without IP_RECVERR. Its route (a multipath leg) is looked up with its source address, which
+ * a route change does not move (an IPv6 socket bound to no address connects twice for that).
  * IP_TRANSPARENT and SO_MARK need CAP_NET_RAW or CAP_NET_ADMIN in the calling thread at this
  * call only (the bind to a foreign address and every send after it need none). Returns the
  * fd or -errno. */

@@ -441,7 +441,7 @@ struct session *worker_session_get(struct worker *w, uint32_t li, const struct a
 	 * address). */
 	s->fast_refused = OFFLOAD_REFUSED_NONE;
 	if (wr->offload && w->fast.f && !meta->to_group) {
-		struct offload_socks so = { .fd = fd, .bound = src.bind != NULL, .listen_fd = l->fd };
+		struct offload_socks so = { .fd = fd, .listen_fd = l->fd };
 
 		fast_open(w, l->relay, s, &so);
 	}

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /* offload: the flow a relay's upstream routes are looked up with (its sessions' sockets'), and
  * the interfaces offload_resolve finds with it in a forked child's private network namespace,
- * where rules by uid and by UDP port choose another table. */
+ * where rules by uid and by UDP port choose another table; and that a session socket keeps the
+ * multipath leg the fast path saw (routed with its source: sock_open_upstream). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -14,12 +15,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "config.h"
 #include "netlink.h"
 #include "offload.h"
+#include "sock.h"
 
 static struct config *load(const char *text)
 {
@@ -173,11 +176,113 @@ static void test_resolve_rules(void **state)
 	run_in_child(resolve_child);
 }
 
+/* dev's transmitted packets, from /proc/net/dev (the reader's namespace; /sys shows the
+ * namespace sysfs was mounted in). */
+static unsigned long long tx_packets(const char *dev)
+{
+	unsigned long long v[10], tx = 0;
+	char line[512], name[IF_NAMESIZE + 2];
+	FILE *f = fopen("/proc/net/dev", "re");
+
+	snprintf(name, sizeof(name), "%s:", dev);
+	while (f && fgets(line, sizeof(line), f)) {
+		char *p = line + strspn(line, " ");
+
+		if (strncmp(p, name, strlen(name)))
+			continue;
+		/* rx: bytes packets errs drop fifo frame compressed multicast; tx: bytes packets */
+		if (sscanf(p + strlen(name), "%llu %llu %llu %llu %llu %llu %llu %llu %llu %llu",
+			   &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7], &v[8],
+			   &v[9]) == 10)
+			tx = v[9];
+	}
+	if (f)
+		fclose(f);
+	return tx;
+}
+
+/* The leg (0: rrm0, 1: rrm1) a datagram sent on fd leaves by, or -1. */
+static int sent_leg(int fd)
+{
+	unsigned long long a = tx_packets("rrm0"), b = tx_packets("rrm1");
+
+	if (send(fd, "x", 1, 0) != 1)
+		return -1;
+	a = tx_packets("rrm0") - a;
+	b = tx_packets("rrm1") - b;
+	return a == 1 && !b ? 0 : b == 1 && !a ? 1 : -1;
+}
+
+#define LEG_SOCKS 32
+
+/* 2001:2:10::/64 through a gateway on rrm0 and one on rrm1 (neighbours made permanent), the
+ * L4 hash. LEG_SOCKS session sockets bound to no address each send a datagram, an IPv6 rule
+ * is added (which invalidates every cached IPv6 route), and each sends again: by the same leg.
+ * A socket connected once was routed without a source, and after the change with the one it
+ * picked: about half of them moved. */
+static int leg_child(void)
+{
+	struct addr dst;
+	const char *why;
+	int fds[LEG_SOCKS], legs[LEG_SOCKS], code = 0, i, n = 0, leg;
+
+	if (geteuid() != 0 || private_netns())
+		return 77;
+	if (system("sysctl -qw net.ipv6.fib_multipath_hash_policy=1 && "
+		   "ip link add rrm0 type veth peer name rrm0p && "
+		   "ip link add rrm1 type veth peer name rrm1p && "
+		   "ip link set rrm0 up && ip link set rrm1 up && "
+		   "ip link set rrm0p up && ip link set rrm1p up && "
+		   "ip -6 addr add 2001:2:11::1/64 dev rrm0 nodad && "
+		   "ip -6 addr add 2001:2:12::1/64 dev rrm1 nodad && "
+		   "ip -6 neigh add 2001:2:11::2 lladdr 02:00:00:00:11:02 dev rrm0 nud permanent && "
+		   "ip -6 neigh add 2001:2:12::2 lladdr 02:00:00:00:12:02 dev rrm1 nud permanent && "
+		   "ip -6 route add 2001:2:10::/64 nexthop via 2001:2:11::2 dev rrm0 "
+		   "nexthop via 2001:2:12::2 dev rrm1"))
+		return 77;
+	if (addr_parse("[2001:2:10::10]:53", &dst, &why))
+		return 2;
+	for (n = 0; n < LEG_SOCKS; n++) {
+		fds[n] = sock_open_upstream(&dst, false, NULL);
+		if (fds[n] < 0)
+			return 3;
+		legs[n] = sent_leg(fds[n]);
+		if (legs[n] < 0) {
+			fprintf(stderr, "leg child: socket %d: sent by no single leg\n", n);
+			code = 4;
+			goto out;
+		}
+	}
+	if (system("ip -6 rule add pref 100 from 2001:2:99::1 lookup 5")) {
+		code = 5;
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		leg = sent_leg(fds[i]);
+		if (leg != legs[i]) {
+			fprintf(stderr, "leg child: socket %d left by leg %d, then %d\n", i, legs[i],
+				leg);
+			code = 10;
+		}
+	}
+out:
+	for (i = 0; i < n; i++)
+		close(fds[i]);
+	return code;
+}
+
+static void test_socket_keeps_leg(void **state)
+{
+	(void)state;
+	run_in_child(leg_child);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_relay_flow),
 		cmocka_unit_test(test_resolve_rules),
+		cmocka_unit_test(test_socket_keeps_leg),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
