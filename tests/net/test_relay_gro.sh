@@ -151,7 +151,8 @@ run_case()
 # first of the 4 is lost to the error, counted as drop_upstream_unreachable, and the other 3
 # must go again and reach the upstream (burst_rest, batch_resend); without them all 4 were
 # lost. A round where the error reached the session's receive first (a busy machine's
-# softirqs left to ksoftirqd) proves nothing and is tried again, twice at most.
+# softirqs left to ksoftirqd) proves nothing and is tried again, twice at most; when every
+# try went so (all 4 relayed, none lost), the outcome is logged as inconclusive, not failed.
 icmp_case()
 {
 	local c=$1 conf=$2 to=$3 rec=$TMPD/icmp.rec kind what base=0 try line got
@@ -179,11 +180,17 @@ icmp_case()
 			done
 			got=$(awk -v b="$base" '{ split($4, k, ":"); s = k[3] - b }
 				s >= 0 && s < 4 { printf "%s%d", sep, s; sep = " " }' "$rec")
-			[ "$DROPS" = 1 ] && [ "$got" = "1 2 3" ] &&
+			if [ "$DROPS" = 0 ] && [ "$got" = "0 1 2 3" ]; then
+				# no send met the error: nothing shown either way
+				lib_log "note: $c an ICMP error pending for $what: inconclusive, the" \
+					"error reached the session's receive first in $try tries"
+			elif [ "$DROPS" = 1 ] && [ "$got" = "1 2 3" ]; then
 				lib_case_ok "$c an ICMP error pending for $what: the first lost and" \
-					"counted, the 3 others sent again" ||
+					"counted, the 3 others sent again"
+			else
 				lib_case_fail "$c an ICMP error pending for $what: $DROPS lost as" \
 					"unreachable, the upstream got '$got' of them, want 1 and '1 2 3'"
+			fi
 		done
 		if line=$(lib_stats t); then
 			[ "$(lib_field rx_pkts "$line")" -eq $(($(lib_field tx_pkts "$line") + \
