@@ -55,7 +55,11 @@ struct mmsg_worker {
 	struct mmsghdr cut[MMSG_BATCH];
 	struct iovec cut_iov[MMSG_BATCH];
 	uint32_t cut_segs[MMSG_BATCH];
-	bool no_gso; /* the kernel refused a GSO send (EIO, EINVAL): none from now on */
+	/* A connected socket's GSO send was refused with no MTU to explain it (EIO, EINVAL): no
+	 * gathered send nor whole burst to a connected socket (a session's upstream, a mirror
+	 * member) from now on. Replies to clients and a transparent mirror's copies still go
+	 * as GSO sends: cut per session after a refusal (reply_seg_max), or when refused. */
+	bool no_gso;
 };
 
 static int watch(struct mmsg_worker *mw, int fd, struct udata u)
@@ -162,8 +166,8 @@ static bool path_connected(const struct tx_path *path)
 
 /* The kernel refused a UDP GSO send of size-byte segments to path with err. To a connected
  * socket: gather nothing longer, nor send a burst of longer segments whole, than the path MTU
- * asked again, or than size (EMSGSIZE); no GSO send at all in this worker when no MTU
- * explains it (EIO, EINVAL: the kernel or device cannot segment). To a client: its
+ * asked again, or than size (EMSGSIZE); no GSO send to any connected socket of this worker
+ * when no MTU explains it (EIO, EINVAL: the kernel or device cannot segment). To a client: its
  * session's replies of segments that long go in pieces from now on. */
 static void path_refused(struct mmsg_worker *mw, int fd, const struct tx_path *path,
 			 uint16_t size, int err)
