@@ -20,8 +20,13 @@ enum udata_op {
 	OP_SLOT_EMPTIED,      /* relay, idx, gen: a closing session's file slot emptied */
 	OP_IGNORE,	      /* file updates: nothing to do */
 	OP_RECV_MIRROR,	      /* relay, idx = a mirror socket's fixed slot, gen */
-	OP_CANCEL,	      /* idx = fixed slot, bid = arm number, gen = 1: by fixed file */
+	/* a cancel by fixed file of a receive: its udata, under the op of OP_RECV_LISTENER,
+	 * OP_RECV_SESSION or OP_RECV_MIRROR (worker_uring.c, on_cancel) */
+	OP_CANCEL_LISTENER,
+	OP_CANCEL_SESSION,
+	OP_CANCEL_MIRROR,
 };
+_Static_assert(OP_CANCEL_MIRROR <= 0xf, "an op fits udata's 4 bits");
 
 struct udata {
 	enum udata_op op;

@@ -55,7 +55,11 @@ struct mmsg_worker {
 	struct mmsghdr cut[MMSG_BATCH];
 	struct iovec cut_iov[MMSG_BATCH];
 	uint32_t cut_segs[MMSG_BATCH];
-	bool no_gso; /* the kernel refused a GSO send (EIO, EINVAL): none from now on */
+	/* A connected socket's GSO send was refused with no MTU to explain it (EIO, EINVAL): no
+	 * gathered send nor whole burst to a connected socket (a session's upstream, a mirror
+	 * member) from now on. Replies to clients and a transparent mirror's copies still go
+	 * as GSO sends: cut per session after a refusal (reply_seg_max), or when refused. */
+	bool no_gso;
 };
 
 static int watch(struct mmsg_worker *mw, int fd, struct udata u)
@@ -162,8 +166,8 @@ static bool path_connected(const struct tx_path *path)
 
 /* The kernel refused a UDP GSO send of size-byte segments to path with err. To a connected
  * socket: gather nothing longer, nor send a burst of longer segments whole, than the path MTU
- * asked again, or than size (EMSGSIZE); no GSO send at all in this worker when no MTU
- * explains it (EIO, EINVAL: the kernel or device cannot segment). To a client: its
+ * asked again, or than size (EMSGSIZE); no GSO send to any connected socket of this worker
+ * when no MTU explains it (EIO, EINVAL: the kernel or device cannot segment). To a client: its
  * session's replies of segments that long go in pieces from now on. */
 static void path_refused(struct mmsg_worker *mw, int fd, const struct tx_path *path,
 			 uint16_t size, int err)
@@ -319,17 +323,36 @@ static bool send_failed(struct mmsg_worker *mw, int fd, const struct msghdr *m, 
 	return true;
 }
 
+/* Whether entry m of a send (segs datagrams) is a burst that path would refuse whole as it is
+ * known now (burst_whole), and so goes cut: a coalesced receive, or a gathered send whose
+ * segments fitted the path when it was gathered, before a refusal lowered its limit. */
+static bool tx_cut(const struct mmsg_worker *mw, const struct tx_path *path, const struct msghdr *m,
+		   uint32_t segs)
+{
+	return segs > 1 && !burst_whole(mw, path, tx_gso(m));
+}
+
 /* Sends tx[0..n) (segs[i] datagrams each) on fd, going way d (to upstream counter slot up of
- * relay slot relay, or SESSION_NONE); every datagram is counted as sent or dropped (what
- * cannot be sent now is dropped, as a full socket drops in the io_uring backend). */
+ * relay slot relay, or SESSION_NONE), to path (NULL: a transparent mirror's copies); every
+ * datagram is counted as sent or dropped (what cannot be sent now is dropped, as a full
+ * socket drops in the io_uring backend). Each burst the path would refuse goes cut, in its
+ * place among the sends around it, as the path is known when its turn comes: a refusal of one
+ * entry (path_refused) holds for those after it, which are not tried whole in vain. */
 static void send_all(struct mmsg_worker *mw, int fd, struct mmsghdr *tx, const uint32_t *segs,
 		     int n, uint32_t relay, enum relay_dir d, uint32_t up,
 		     const struct tx_path *path)
 {
-	int sent = 0, r, i, err;
+	int sent = 0, end, r, i, err;
 
 	while (sent < n) {
-		r = sendmmsg(fd, tx + sent, (unsigned)(n - sent), MSG_DONTWAIT);
+		if (tx_cut(mw, path, &tx[sent].msg_hdr, segs[sent])) {
+			send_cut(mw, fd, &tx[sent++].msg_hdr, 0, relay, d, up, path);
+			continue;
+		}
+		for (end = sent + 1; end < n && !tx_cut(mw, path, &tx[end].msg_hdr, segs[end]);
+		     end++)
+			;
+		r = sendmmsg(fd, tx + sent, (unsigned)(end - sent), MSG_DONTWAIT);
 		err = r < 0 ? errno : 0;
 		for (i = sent; i < sent + r; i++)
 			count_sent(mw, relay, d, up, segs[i], tx[i].msg_len);
@@ -337,9 +360,16 @@ static void send_all(struct mmsg_worker *mw, int fd, struct mmsghdr *tx, const u
 			sent += r;
 			/* sendmmsg says how many it sent, not why the next one failed. An ICMP
 			 * error did (the socket's pending error, which that send took) when the
-			 * error queue holds one: it fails that send as it fails a first one. Else
-			 * sending it again shows a lasting error again. */
-			if (sent == n || !path_connected(path) ||
+			 * error queue holds one: it fails that send as it fails a first one. The
+			 * newest entry's errno is taken for it: each ICMP error sets the pending
+			 * error anew (and the queue is emptied whenever one is counted). Two cases
+			 * it gets wrong: a send that failed for a reason the queue does not hold
+			 * (EAGAIN, a qdisc's ENOBUFS) while an ICMP error came in is taken for that
+			 * error (one datagram counted as unreachable, and the rest goes on); and an
+			 * error whose entry did not fit the socket's full receive buffer leaves the
+			 * queue empty, so that message goes again and its error is not counted.
+			 * Else sending it again shows a lasting error again. */
+			if (sent == end || !path_connected(path) ||
 			    !(err = sock_take_errors(fd, MMSG_ERRQUEUE_MAX)))
 				continue;
 		} else if (path_connected(path) && (sock_err_unreachable(err) || err == EMSGSIZE)) {
@@ -360,30 +390,19 @@ static void send_all(struct mmsg_worker *mw, int fd, struct mmsghdr *tx, const u
 }
 
 /* Sends tx[first..first + n) on fd as send_all does, to path (NULL: a transparent mirror's
- * copies): gathered into GSO sends to a connected socket (gather), and with each burst the
- * path would refuse cut, in its place among the sends around it. */
+ * copies), gathered into GSO sends to a connected socket (gather). */
 static void flush(struct mmsg_worker *mw, int fd, int first, int n, uint32_t relay,
 		  enum relay_dir d, uint32_t up, const struct tx_path *path)
 {
 	struct mmsghdr *tx = mw->tx + first;
 	uint32_t *segs = mw->tx_segs + first;
-	int i, from = 0;
 
 	if (path_connected(path) && *path->seg_max && !mw->no_gso) {
 		n = gather(mw, first, n, *path->seg_max);
 		tx = mw->gtx;
 		segs = mw->gtx_segs;
 	}
-	for (i = 0; i < n; i++) {
-		/* (a gathered send's segments fit the path as it was known) */
-		if (segs[i] < 2 || tx[i].msg_hdr.msg_iovlen > 1 ||
-		    burst_whole(mw, path, tx_gso(&tx[i].msg_hdr)))
-			continue;
-		send_all(mw, fd, tx + from, segs + from, i - from, relay, d, up, path);
-		send_cut(mw, fd, &tx[i].msg_hdr, 0, relay, d, up, path);
-		from = i + 1;
-	}
-	send_all(mw, fd, tx + from, segs + from, n - from, relay, d, up, path);
+	send_all(mw, fd, tx, segs, n, relay, d, up, path);
 }
 
 /* Sends a listener's batch tx[0..n), whose entries go out on the sessions tx_sess[], with

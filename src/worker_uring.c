@@ -284,25 +284,51 @@ static bool rx_ended(struct uring_worker *uw, uint32_t slot, uint64_t ud)
 	return true;
 }
 
-/* The number of the arm a receive's udata ud names, on its fixed file. */
-static uint32_t rx_seq(uint64_t ud)
+/* A cancel by fixed file of receive ud completes with ud under an op of its own, so that
+ * the receive can be cancelled again by its udata should the kernel refuse it (on_cancel). */
+static uint64_t cancel_udata(uint64_t ud)
 {
-	return udata_unpack(ud).bid >> RX_SEQ_SHIFT;
+	struct udata u = udata_unpack(ud);
+
+	if (u.op == OP_RECV_LISTENER)
+		u.op = OP_CANCEL_LISTENER;
+	else if (u.op == OP_RECV_SESSION)
+		u.op = OP_CANCEL_SESSION;
+	else
+		u.op = OP_CANCEL_MIRROR;
+	return udata_pack(u);
 }
 
-/* Queues a cancel of arm ud on fixed file slot: of every request on the file the slot holds
- * when the kernel takes the cancel from the SQ (by_file), else of that receive by its udata.
- * Its completion is on_cancel's. */
-static void rx_cancel_queue(struct uring_worker *uw, uint32_t slot, uint64_t ud, bool by_file)
+/* The receive's udata a cancel by fixed file completing with u was for (cancel_udata). */
+static uint64_t cancel_target(struct udata u)
+{
+	if (u.op == OP_CANCEL_LISTENER)
+		u.op = OP_RECV_LISTENER;
+	else if (u.op == OP_CANCEL_SESSION)
+		u.op = OP_RECV_SESSION;
+	else
+		u.op = OP_RECV_MIRROR;
+	return udata_pack(u);
+}
+
+/* Queues a cancel of every request on the file fixed file slot holds when the kernel takes
+ * the cancel from the SQ, for receive ud armed there (its completion is on_cancel's). */
+static void rx_cancel_fixed(struct uring_worker *uw, uint32_t slot, uint64_t ud)
 {
 	struct io_uring_sqe *sqe = get_sqe(uw);
-	struct udata cu = { .op = OP_CANCEL, .bid = rx_seq(ud), .idx = slot, .gen = by_file };
 
-	if (by_file)
-		uring_prep_cancel_fixed(sqe, slot);
-	else
-		io_uring_prep_cancel64(sqe, ud, 0);
-	sqe->user_data = udata_pack(cu);
+	uring_prep_cancel_fixed(sqe, slot);
+	sqe->user_data = cancel_udata(ud);
+}
+
+/* Queues a cancel of receive ud by its udata (its completion is ignored). */
+static void rx_cancel_udata(struct uring_worker *uw, uint64_t ud)
+{
+	struct io_uring_sqe *sqe = get_sqe(uw);
+	struct udata iu = { .op = OP_IGNORE };
+
+	io_uring_prep_cancel64(sqe, ud, 0);
+	sqe->user_data = udata_pack(iu);
 }
 
 /* Cancels the receives on fixed file slot, the one armed last and any older one still armed
@@ -310,20 +336,29 @@ static void rx_cancel_queue(struct uring_worker *uw, uint32_t slot, uint64_t ud,
  * file must reach the kernel while the slot holds the socket. */
 static void rx_cancel(struct uring_worker *uw, uint32_t slot)
 {
-	rx_cancel_queue(uw, slot, uw->rx[slot].ud, uw->cancel_fixed);
+	if (uw->cancel_fixed)
+		rx_cancel_fixed(uw, slot, uw->rx[slot].ud);
+	else
+		rx_cancel_udata(uw, uw->rx[slot].ud);
 	rx_unlink(uw, slot);
 }
 
-/* A cancel completed with res: by fixed file, the number of requests it found on the slot's
- * file (io-wq may have been running some of them: they may stay armed until the next one);
- * by udata 0, -ENOENT (the receive had ended) or -EALREADY (running in io-wq: it may stay
- * armed). The end of each receive it ended is ignored (rx_ended), so none is armed twice. A
- * cancel by fixed file that the kernel refuses (-EINVAL, which the probe did not see) leaves
- * its receives armed, and turns cancels by fixed file off; one that found the slot empty
- * (-EBADF) cannot happen: rx_cancel_empty sends one by udata as well when it might. */
+/* A cancel by fixed file of receive u (cancel_udata) completed with res: the number of
+ * requests it found on the file the slot held (io-wq may have been running some of them: they
+ * may stay armed until the next one), or an error when it ended none: -EINVAL, a kernel that
+ * refuses it (which the probe did not see), which turns cancels by fixed file off; -EBADF,
+ * the slot was empty when the kernel took it (rx_cancel_empty, after a submission the kernel
+ * took only part of). A failed one is sent again by the receive's udata, which would else
+ * stay armed and keep its socket open after a close. (One by udata, whose completion is
+ * ignored, ends it, or finds it ended: -ENOENT; or running in io-wq: -EALREADY, it may stay
+ * armed.) The end of each receive a cancel ended is ignored (rx_ended), so none is armed
+ * twice. */
 static void on_cancel(struct uring_worker *uw, const struct io_uring_cqe *cqe, struct udata u)
 {
-	if (!u.gen || cqe->res != -EINVAL || !uw->cancel_fixed)
+	if (cqe->res >= 0 || uw->stopping)
+		return;
+	rx_cancel_udata(uw, cancel_target(u));
+	if (cqe->res != -EINVAL || !uw->cancel_fixed)
 		return;
 	uw->cancel_fixed = false;
 	log_warn("worker %u: a cancel by fixed file failed (%s): receives are cancelled by their "
@@ -802,7 +837,7 @@ static void rx_cancel_empty(struct uring_worker *uw, uint32_t slot)
 		 * may find the slot empty, this one will not. (Or a new socket there: whatever is
 		 * queued for it comes after the cancel in the SQ, out of its reach.) */
 		if (io_uring_sq_ready(&uw->ring))
-			rx_cancel_queue(uw, slot, ud, false);
+			rx_cancel_udata(uw, ud);
 	}
 	io_uring_register_files_update(&uw->ring, slot, &uw->minus_one, 1);
 	uw->removals++; /* every receive armed until now holds the node it was put on */
@@ -1447,7 +1482,7 @@ static void on_slot_emptied(struct uring_worker *uw, struct udata u)
  * older nodes the kernel puts the files removed with them (see the top of this file). A
  * cancel that finds its receive ended already counts nothing (by udata: ENOENT); one that
  * finds it running in io-wq may leave it armed, which then reads what it reads as any
- * receive of its socket and is not armed again when it ends (on_cancel). After no removal,
+ * receive of its socket and is not armed again when it ends (rx_ended). After no removal,
  * nothing to do. */
 static void rx_refresh(struct uring_worker *uw)
 {
@@ -1683,7 +1718,9 @@ static void dispatch(struct uring_worker *uw, const struct io_uring_cqe *cqe)
 	case OP_SLOT_EMPTIED:
 		on_slot_emptied(uw, u);
 		break;
-	case OP_CANCEL:
+	case OP_CANCEL_LISTENER:
+	case OP_CANCEL_SESSION:
+	case OP_CANCEL_MIRROR:
 		on_cancel(uw, cqe, u);
 		break;
 	case OP_IGNORE:

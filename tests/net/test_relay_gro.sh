@@ -151,7 +151,8 @@ run_case()
 # first of the 4 is lost to the error, counted as drop_upstream_unreachable, and the other 3
 # must go again and reach the upstream (burst_rest, batch_resend); without them all 4 were
 # lost. A round where the error reached the session's receive first (a busy machine's
-# softirqs left to ksoftirqd) proves nothing and is tried again, twice at most.
+# softirqs left to ksoftirqd) proves nothing and is tried again, twice at most; when every
+# try went so (all 4 relayed, none lost), the outcome is logged as inconclusive, not failed.
 icmp_case()
 {
 	local c=$1 conf=$2 to=$3 rec=$TMPD/icmp.rec kind what base=0 try line got
@@ -179,11 +180,17 @@ icmp_case()
 			done
 			got=$(awk -v b="$base" '{ split($4, k, ":"); s = k[3] - b }
 				s >= 0 && s < 4 { printf "%s%d", sep, s; sep = " " }' "$rec")
-			[ "$DROPS" = 1 ] && [ "$got" = "1 2 3" ] &&
+			if [ "$DROPS" = 0 ] && [ "$got" = "0 1 2 3" ]; then
+				# no send met the error: nothing shown either way
+				lib_log "note: $c an ICMP error pending for $what: inconclusive," \
+					"the error reached the session's receive first in $try tries"
+			elif [ "$DROPS" = 1 ] && [ "$got" = "1 2 3" ]; then
 				lib_case_ok "$c an ICMP error pending for $what: the first lost and" \
-					"counted, the 3 others sent again" ||
+					"counted, the 3 others sent again"
+			else
 				lib_case_fail "$c an ICMP error pending for $what: $DROPS lost as" \
 					"unreachable, the upstream got '$got' of them, want 1 and '1 2 3'"
+			fi
 		done
 		if line=$(lib_stats t); then
 			[ "$(lib_field rx_pkts "$line")" -eq $(($(lib_field tx_pkts "$line") + \
@@ -297,17 +304,23 @@ mirror_bursts()
 
 
 # refusals_start FILE: strace follows the relay's sends (every thread) into FILE, from now.
+# Returns 1, with a log line, when it could not attach (ptrace not allowed here).
 refusals_start()
 {
 	lib_bg "$NS_R" strace -f -qq -e trace=sendmsg,sendmmsg -e status=failed -o "$1" \
 		-p "$RELAY_PID"
 	STRACE_PID=$BG_PID
-	lib_wait_for 5 traced "$RELAY_PID" || lib_case_fail "$c strace did not attach"
+	lib_wait_for 5 traced_or_gone "$RELAY_PID" "$STRACE_PID"
+	traced "$RELAY_PID" && return 0
+	lib_log "SKIP: $c refused sends not counted: strace could not attach (ptrace not allowed?)"
+	lib_stop_pid "$STRACE_PID"
+	return 1
 }
 traced()
 {
 	awk '/^TracerPid:/ { if ($2 == 0) bad = 1 } END { exit bad }' /proc/"$1"/task/*/status
 }
+traced_or_gone() { traced "$1" || lib__gone "$2"; }
 
 # refusals_end FILE: strace detached; prints how many sends the kernel refused (EINVAL,
 # EMSGSIZE, EIO: what it says to a UDP GSO send whose segments the path does not take).
@@ -317,17 +330,49 @@ refusals_end()
 	grep -cE '= -1 (EINVAL|EMSGSIZE|EIO) ' "$1" || true
 }
 
+# held_bursts EP N PORT: with the relay stopped (lib_pause), N GSO bursts of 8 x 1400 bytes
+# from PORT, then the relay goes on (SIGCONT: it reads them in one batch), then their echoes
+# (5 s at most); prints how many came back at 1400 bytes and how many at another size.
+held_bursts()
+{
+	lib_nsx "$NS_C" "$PY" - "$1" "$2" "$3" "$RELAY_PID" <<'EOF'
+import os, signal, socket, struct, sys, time
+ep, n, sport, pid = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+host, port = ep.rsplit(":", 1)
+host = host.strip("[]")
+fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+s = socket.socket(fam, socket.SOCK_DGRAM)
+s.bind(("::" if fam == socket.AF_INET6 else "0.0.0.0", sport))
+s.settimeout(0.2)
+for i in range(n):
+    s.sendmsg([bytes([i]) * (8 * 1400)], [(socket.SOL_UDP, 103, struct.pack("H", 1400))], 0,
+              (host, int(port)))
+os.kill(pid, signal.SIGCONT)
+got = other = 0
+end = time.monotonic() + 5
+while time.monotonic() < end and got < 8 * n:
+    try:
+        d = s.recv(65536)
+    except socket.timeout:
+        continue
+    got, other = (got + 1, other) if len(d) == 1400 else (got, other + 1)
+print(got, other)
+EOF
+}
+
 # mtu_case CASE CONF EP [refusals]: the case's relay again, with one link at MTU 1280 at a
 # time and 1400-byte datagrams coalesced in the other direction. Replies: one client's
 # rounds, the upstream echoes each 8 datagrams as one GSO burst, the client link is the
 # narrow one. Requests: two clients' bursts of 8 interleaved (the mmsg backend sorts its
 # sends by session: a resend must take its own datagrams), the upstream link is the narrow
 # one. Every datagram must come back byte-exact and be counted once as sent, none as a send
-# error. With "refusals" (mmsg, one family; needs strace) the relay's refused sends are
-# counted: a path that refused a burst gets the later ones cut before they are sent, so the
-# 3 reply bursts, the 2 bursts after the upstream's MTU shrank under their session and the
-# two clients' 6 (sessions opened on the narrow link) meet 2 refusals in all, one per path
-# (the mmsg backend met 11: every burst was tried whole, then sent again in pieces).
+# error. The 4 bursts after the upstream's MTU shrank under their session are read in one
+# batch (the relay stopped while they are sent). With "refusals" (mmsg, one family; needs
+# strace) the relay's refused sends are counted: a path that refused a burst gets the later
+# ones cut before they are sent, also those of the same batch, so the 3 reply bursts, those
+# 4 and the two clients' 6 (sessions opened on the narrow link) meet 2 refusals in all, one
+# per path (the mmsg backend met 11 of 11 when every burst was tried whole, then 5 of 13 when
+# the bursts of a batch after a refused one were).
 mtu_case()
 {
 	local c=$1 conf=$2 to=$3 trace=${4:-} rounds=3 r got other sent=0 line out
@@ -346,7 +391,9 @@ mtu_case()
 		lib_link_mtu 1500 "$NS_C" "$IF_C" "$NS_R" "$IF_RC"
 		return
 	fi
-	[ -n "$trace" ] && refusals_start "$st"
+	if [ -n "$trace" ] && ! refusals_start "$st"; then
+		trace=
+	fi
 	for r in $(seq "$rounds"); do
 		read -r got other < <(burst_client "$to" 8 1400 47500)
 		sent=$((sent + ${got:-0}))
@@ -368,12 +415,14 @@ mtu_case()
 	lib_udp "$NS_C" client --to "$to" --count 1 --gso 8 --size 1400 --port-base 47200 \
 		--expect-echo >/dev/null || lib_case_fail "$c a burst before the upstream MTU shrank"
 	lib_link_mtu 1280 "$NS_R" "$IF_RU" "$NS_U" "$IF_U"
-	if out=$(lib_udp "$NS_C" client --to "$to" --count 2 --gso 8 --size 1400 --port-base 47200 \
-		--expect-echo); then
-		lib_case_ok "$c bursts after the upstream MTU shrank under the session: all echoed"
-	else
-		lib_case_fail "$c bursts after the upstream MTU shrank under the session: $out"
-	fi
+	lib_pause "$RELAY_PID" || lib_case_fail "$c the relay did not stop"
+	read -r got other < <(held_bursts "$to" 4 47200)
+	lib_resume "$RELAY_PID"
+	[ "${got:-0}" = 32 ] && [ "${other:-1}" = 0 ] &&
+		lib_case_ok "$c 4 bursts in one batch after the upstream MTU shrank under the" \
+			"session: all echoed" ||
+		lib_case_fail "$c 4 bursts in one batch after the upstream MTU shrank under the" \
+			"session: $got of 32 echoed, $other cut or merged"
 	if out=$(lib_udp "$NS_C" client --to "$to" --clients 2 --count "$rounds" --gso 8 \
 		--size 1400 --port-base 47000 --expect-echo --seconds 20); then
 		lib_case_ok "$c two clients' GSO bursts of 1400-byte segments to an upstream MTU of" \
@@ -384,13 +433,13 @@ mtu_case()
 	if [ -n "$trace" ]; then
 		r=$(refusals_end "$st")
 		[ "$r" -le 2 ] &&
-			lib_case_ok "$c 11 bursts to narrow paths met $r refused sends (a path's" \
+			lib_case_ok "$c 13 bursts to narrow paths met $r refused sends (a path's" \
 				"first burst at most)" ||
-			lib_case_fail "$c 11 bursts to narrow paths met $r refused sends, want at" \
+			lib_case_fail "$c 13 bursts to narrow paths met $r refused sends, want at" \
 				"most 2 (one per path): $(head -n 3 "$st" | cut -c1-160)"
 	fi
 	if line=$(lib_stats t); then
-		lib_expect_fields "$c" "$line" $((8 * rounds * 3 + 24)) rx_pkts tx_pkts reply_rx_pkts \
+		lib_expect_fields "$c" "$line" $((8 * rounds * 3 + 40)) rx_pkts tx_pkts reply_rx_pkts \
 			reply_tx_pkts
 		lib_expect_fields "$c" "$line" 0 drop_send_error reply_drop_send_error
 	else

@@ -156,13 +156,15 @@ rmem_zero() { [ "$(rmem_of_session)" = 0 ]; }
 # then the upstream starts and the same session gets its replies. With SIZE 1600 each
 # datagram's error fails the send after it (the ICMP comes back within the send on veth):
 # about every other one is lost, and each loss must be counted, also one in the middle of a
-# sendmmsg, which says only how many it sent (the mmsg backend counted 13 errors of 600
-# datagrams, io_uring some 300).
+# sendmmsg, which says only how many it sent. So (nearly) every port unreachable the
+# upstream's namespace sent is counted, lost or as a notice: at least 90 % of them, whatever
+# a rate limit let out (the mmsg backend counted 13 of some 300, io_uring some 300).
 errqueue_case()
 {
-	local backend=$1 size=$2 k n=3 rmem errs
+	local backend=$1 size=$2 k n=3 rmem errs icmp
 	lib_case_begin "errqueue-$size" "$backend" 4
 	c="[$backend/ipv4 error queue, $size B]"
+	icmp=$(lib_unreach_sent "$NS_U")
 	lib_case_start || return
 	lib_udp "$NS_C" client --to "$to" --port-base 47400 --count 3 --size 50 --expect-none \
 		--quiet 0.2 >/dev/null
@@ -182,9 +184,15 @@ errqueue_case()
 	[ "$k" = 6 ] && rmem_zero &&
 		lib_case_ok "$c 6 bursts of 100 to a dead upstream: nothing left in the socket ($(lib_stat drop_upstream_unreachable) lost to errors, $(lib_stat upstream_unreachable_notices) notices)"
 	errs=$(lib_stat_sum "drop_upstream_unreachable upstream_unreachable_notices")
-	if [ "$size" = 1600 ] && [ "${errs:-0}" -lt 150 ]; then
-		lib_case_fail "$c $errs ICMP errors counted (lost or notices) for 600 datagrams" \
-			"sent singly to a dead upstream, want >= 150"
+	icmp=$(($(lib_unreach_sent "$NS_U") - icmp))
+	if [ "$size" != 1600 ]; then
+		:
+	elif [ "$icmp" -lt 100 ] || [ $((${errs:-0} * 10)) -lt $((icmp * 9)) ]; then
+		lib_case_fail "$c $errs ICMP errors counted (lost or notices) of the $icmp port" \
+			"unreachables the upstream sent for 603 datagrams, want >= 90 % (and >= 100 sent)"
+	else
+		lib_case_ok "$c $errs ICMP errors counted (lost or notices) of the $icmp port" \
+			"unreachables the upstream sent"
 	fi
 	upstream_up_replies 47400
 	lib_case_end

@@ -20,7 +20,8 @@ static void test_udata_round_trip(void **state)
 		{ OP_STOP, 0, 0, 0, 0 },
 		{ OP_SLOT_EMPTIED, 1, 0, 4194303, 4095 },
 		{ OP_IGNORE, 0, 0, 0, 0 },
-		{ OP_CANCEL, 0, 32767, UDATA_MAX_IDX, 1 },
+		{ OP_CANCEL_LISTENER, 0, 32767, 3, 1 },
+		{ OP_CANCEL_MIRROR, UDATA_MAX_RELAY, 65535, UDATA_MAX_IDX, UDATA_GEN_MASK },
 	};
 	size_t i;
 
