@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "netlink.h"
+#include "netns_child.h"
 
 static void test_rx_queues_lo(void **state)
 {
@@ -245,35 +246,7 @@ static bool watch_expect(const struct watch_seen *seen, int *from, const char *w
 	return false;
 }
 
-/* Moves the calling (child) process into a network namespace of its own, where nothing but
- * the test changes links: as root directly, else inside a user namespace. 0 or -1. */
-static int private_netns(void)
-{
-	if (unshare(CLONE_NEWNET) == 0)
-		return 0;
-	return unshare(CLONE_NEWUSER | CLONE_NEWNET) == 0 ? 0 : -1;
-}
 
-/* Runs body in a forked child and checks its exit code: 0 pass, 77 skip, else the step of
- * body that failed. */
-static void run_in_child(int (*body)(void))
-{
-	int status;
-	pid_t pid;
-
-	/* cmocka's buffered output must not be written twice. */
-	fflush(stdout);
-	fflush(stderr);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0)
-		_exit(body());
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	assert_true(WIFEXITED(status));
-	if (WEXITSTATUS(status) == 77)
-		skip();
-	assert_int_equal(WEXITSTATUS(status), 0);
-}
 
 /* IPv6 off for the links made from now in this namespace: its own link messages and
  * addresses would be reported as well, in an order of their own. */
@@ -436,13 +409,7 @@ static int route_child(void)
 
 	if (geteuid() != 0 || private_netns())
 		return 77;
-	if (system("ip link add rrd0 type veth peer name rrd0p && "
-		   "ip link add rrd1 type veth peer name rrd1p && "
-		   "ip link set rrd0 up && ip link set rrd1 up && "
-		   "ip link set rrd0p up && ip link set rrd1p up && "
-		   "ip addr add 198.18.8.1/24 dev rrd0 && ip addr add 198.18.9.1/24 dev rrd1 && "
-		   "ip -6 addr add 2001:2:8::1/64 dev rrd0 nodad && "
-		   "ip -6 addr add 2001:2:9::1/64 dev rrd1 nodad && "
+	if (system(NETNS_TWO_LINKS
 		   "ip route add 198.18.7.0/24 dev rrd0 && "
 		   "ip route add 198.18.7.0/24 dev rrd1 table 2 && "
 		   "ip rule add from 198.18.9.1 lookup 2 && "
@@ -500,13 +467,7 @@ static int multipath_child(void)
 
 	if (geteuid() != 0 || private_netns())
 		return 77;
-	if (system("ip link add rrd0 type veth peer name rrd0p && "
-		   "ip link add rrd1 type veth peer name rrd1p && "
-		   "ip link set rrd0 up && ip link set rrd1 up && "
-		   "ip link set rrd0p up && ip link set rrd1p up && "
-		   "ip addr add 198.18.8.1/24 dev rrd0 && ip addr add 198.18.9.1/24 dev rrd1 && "
-		   "ip -6 addr add 2001:2:8::1/64 dev rrd0 nodad && "
-		   "ip -6 addr add 2001:2:9::1/64 dev rrd1 nodad && "
+	if (system(NETNS_TWO_LINKS
 		   "sysctl -qw net.ipv4.fib_multipath_hash_policy=1 && "
 		   "sysctl -qw net.ipv6.fib_multipath_hash_policy=1 && "
 		   "ip route add 198.18.10.0/24 nexthop via 198.18.8.2 dev rrd0 "

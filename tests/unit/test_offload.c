@@ -23,6 +23,7 @@
 #include "netlink.h"
 #include "offload.h"
 #include "sock.h"
+#include "netns_child.h"
 
 static struct config *load(const char *text)
 {
@@ -72,32 +73,7 @@ static void test_relay_flow(void **state)
 	config_free(cfg);
 }
 
-/* As root directly, else inside a user namespace. 0 or -1. */
-static int private_netns(void)
-{
-	if (unshare(CLONE_NEWNET) == 0)
-		return 0;
-	return unshare(CLONE_NEWUSER | CLONE_NEWNET) == 0 ? 0 : -1;
-}
 
-/* Runs body in a forked child: 0 pass, 77 skip, else the step that failed. */
-static void run_in_child(int (*body)(void))
-{
-	int status;
-	pid_t pid;
-
-	fflush(stdout);
-	fflush(stderr);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0)
-		_exit(body());
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	assert_true(WIFEXITED(status));
-	if (WEXITSTATUS(status) == 77)
-		skip();
-	assert_int_equal(WEXITSTATUS(status), 0);
-}
 
 /* rrd0 holds the listen addresses and the main table's routes to 198.18.7.0/24 and
  * 2001:2:7::/64; table 2 routes them through rrd1 for uid 4242 and for UDP to port 4343. Each
@@ -129,13 +105,7 @@ static int resolve_child(void)
 
 	if (geteuid() != 0 || private_netns())
 		return 77;
-	if (system("ip link add rrd0 type veth peer name rrd0p && "
-		   "ip link add rrd1 type veth peer name rrd1p && "
-		   "ip link set rrd0 up && ip link set rrd1 up && "
-		   "ip link set rrd0p up && ip link set rrd1p up && "
-		   "ip addr add 198.18.8.1/24 dev rrd0 && ip addr add 198.18.9.1/24 dev rrd1 && "
-		   "ip -6 addr add 2001:2:8::1/64 dev rrd0 nodad && "
-		   "ip -6 addr add 2001:2:9::1/64 dev rrd1 nodad && "
+	if (system(NETNS_TWO_LINKS
 		   "ip route add 198.18.7.0/24 dev rrd0 && "
 		   "ip route add 198.18.7.0/24 dev rrd1 table 2 && "
 		   "ip -6 route add 2001:2:7::/64 dev rrd0 && "
