@@ -682,6 +682,16 @@ EOF
 # the socket path, and the program must go from its other interfaces too. Before, only the
 # failed interface was cleaned up: the listen interface, attached after it, kept the hook
 # (and on veth the frame copy) for a relay that no longer used it.
+# xdp_pass_obj FILE: someone else's XDP program (it passes everything), built once.
+xdp_pass_obj()
+{
+	[ -f "$1" ] && return 0
+	printf '%s\n' 'struct xdp_md;' \
+		'__attribute__((section("xdp"), used)) int xdp_pass(struct xdp_md *c) { return 2; }' \
+		'char _license[] __attribute__((section("license"), used)) = "GPL";' |
+		clang -O2 -target bpf -x c -c - -o "$1"
+}
+
 attach_fail_case()
 {
 	local fam=$1 c="[xdp/ipv$1 attach fails]" conf=$TMPD/attach-fail-$1.conf obj=$TMPD/xdp_pass.o out
@@ -690,12 +700,7 @@ attach_fail_case()
 	lib_family "$fam"
 	to=$(ep "$RELAY_IP" 5000)
 	prepare_mode xdp
-	if [ ! -f "$obj" ]; then
-		printf '%s\n' 'struct xdp_md;' \
-			'__attribute__((section("xdp"), used)) int xdp_pass(struct xdp_md *c) { return 2; }' \
-			'char _license[] __attribute__((section("license"), used)) = "GPL";' |
-			clang -O2 -target bpf -x c -c - -o "$obj" || { lib_case_fail "$c clang"; return; }
-	fi
+	xdp_pass_obj "$obj" || { lib_case_fail "$c clang"; return; }
 	lib_nsx "$NS_R" ip link set dev "$IF_RU" xdpgeneric obj "$obj" sec xdp ||
 		{ lib_case_fail "$c a foreign XDP program on $IF_RU"; return; }
 	lib_udp_bg "$NS_U" "$TMPD/echo12.json" echo --bind "$(ep "$UP1_IP" 9000)"
@@ -733,12 +738,7 @@ relink_fail_case()
 	lib_family 4
 	to=$(ep "$RELAY_IP" 5000)
 	prepare_mode xdp
-	if [ ! -f "$obj" ]; then
-		printf '%s\n' 'struct xdp_md;' \
-			'__attribute__((section("xdp"), used)) int xdp_pass(struct xdp_md *c) { return 2; }' \
-			'char _license[] __attribute__((section("license"), used)) = "GPL";' |
-			clang -O2 -target bpf -x c -c - -o "$obj" || { lib_case_fail "$c clang"; return; }
-	fi
+	xdp_pass_obj "$obj" || { lib_case_fail "$c clang"; return; }
 	write_conf "$conf" xdp 30.0 "$(ep "$UP1_IP" 9000)"
 	sed -i 's/offload = "xdp";/offload = "xdp"; shed = "off";/' "$conf"
 	lib_relay_start "$conf" || { lib_case_fail "$c relay did not start"; return; }
