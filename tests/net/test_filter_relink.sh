@@ -4,7 +4,8 @@
 # the filter again:
 # the relay sees the link event (libnl), logs it, re-attaches, and a denied client is dropped
 # again while an allowed one is relayed; also after a reload that named another interface
-# (a restart-only change); a link renamed to the filtered name, a filtered link renamed away.
+# (a restart-only change); a link renamed to the filtered name, a filtered link renamed away;
+# two filtered links that swap names.
 # IPv4 and IPv6, XDP mode, io_uring backend. An attach on the link
 # that came back that fails (tc mode, a classic filter in the way) is tried again at the link's
 # next change.
@@ -240,6 +241,61 @@ EOF
 	lib_stop_pid "$echo_pid"
 }
 
+# swap_case: two filtered links that swap names (IPv4, tc mode in classic clsact filters):
+# IF_RC and a second pair rrsw-rc <-> rrsw-c (198.18.5.0/24), both in the filter's
+# interfaces. After the swap each record follows its name to the other link, and both links
+# must stay filtered. Before, the record that moved first replaced the classic filter the
+# other record still had there (same handle and priority), and the other's detach, as it moved
+# on, took it: one link was left unfiltered for good. (In XDP mode the busy link made the
+# first record fall back to tc beside the other's XDP link, which hid it.)
+swap_case()
+{
+	local c="[names swapped between two filtered links]" conf=$TMPD/swap.conf echo_pid before
+	local f0=$LIB_FAILS
+	lib_family 4
+	DENIED_IP=198.18.1.66
+	ip link add rrsw-c netns "$NS_C" type veth peer name rrsw-rc netns "$NS_R" ||
+		lib_fail "veth rrsw-c <-> rrsw-rc"
+	lib_nsx "$NS_C" ip addr add 198.18.5.1/24 dev rrsw-c
+	lib_nsx "$NS_C" ip addr add 198.18.5.66/24 dev rrsw-c
+	lib_nsx "$NS_R" ip addr add 198.18.5.2/24 dev rrsw-rc
+	lib_nsx "$NS_C" ip link set rrsw-c up
+	lib_nsx "$NS_R" ip link set rrsw-rc up
+	lib_wait_for 5 lib__link_up "$NS_R" rrsw-rc || lib_fail "rrsw-rc not up"
+	lib_relay_conf "$conf" listen="198.18.1.2:5000" listen="198.18.5.2:5000" \
+		up="$(ep "$UP1_IP" 9000)"
+	cat >>"$conf" <<EOF
+filter = { interfaces = [ "$IF_RC", "rrsw-rc" ]; mode = "tc"; tc_hook = "clsact";
+	deny = [ "198.18.1.64/26", "198.18.5.64/26" ]; };
+EOF
+	lib_udp_bg "$NS_U" "$TMPD/echo.json" echo --bind "$(ep "$UP1_IP" 9000)" --seconds 60
+	echo_pid=$BG_PID
+	if ! lib_relay_start "$conf"; then
+		lib_case_fail "$c relay did not start"
+		lib_stop_pid "$echo_pid"
+		return
+	fi
+	check "$c $IF_RC before the swap"
+	RELAY_IP=198.18.5.2 CLIENT_IP=198.18.5.1 DENIED_IP=198.18.5.66 \
+		check "$c rrsw-rc before the swap"
+	before=$(lib_log_count "attaching the filter again")
+	lib_nsx "$NS_R" ip link set "$IF_RC" name rrsw-tmp &&
+		lib_nsx "$NS_R" ip link set rrsw-rc name "$IF_RC" &&
+		lib_nsx "$NS_R" ip link set rrsw-tmp name rrsw-rc || lib_fail "swap of names"
+	lib_wait_for 10 lib_log_count_ge "attaching the filter again" $((before + 2)) ||
+		lib_case_fail "$c $(($(lib_log_count "attaching the filter again") - before)) of 2" \
+			"links said the filter attaches again"
+	# (198.18.1.0/24 is on rrsw-rc now, 198.18.5.0/24 on $IF_RC)
+	check "$c the link named rrsw-rc now"
+	RELAY_IP=198.18.5.2 CLIENT_IP=198.18.5.1 DENIED_IP=198.18.5.66 \
+		check "$c the link named $IF_RC now"
+	lib_relay_alive || lib_case_fail "$c relay died"
+	lib_relay_stop || lib_case_fail "$c relay exit status $? after SIGTERM, want 0"
+	lib_stop_pid "$echo_pid"
+	lib_nsx "$NS_R" ip link del rrsw-rc
+	[ "$LIB_FAILS" = "$f0" ] && lib_case_ok "$c both links filtered after the swap"
+}
+
 NET_BACKENDS=${NET_BACKENDS:-io_uring}
 for backend in $(lib_backends); do
 	for fam in 4 6; do
@@ -247,4 +303,5 @@ for backend in $(lib_backends); do
 	done
 done
 retry_case 4
+swap_case
 lib_done

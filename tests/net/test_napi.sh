@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
-# The napi block on a listen interface, per backend and family: the relay's client-side veth
+# The napi block on a listen interface, per backend, one family each: the relay's client-side veth
 # gets a NAPI instance (GRO on; the client's veth without TSO, so datagrams go through it),
 # which starts with defer_hard_irqs and gro_flush_timeout at 0; after the start the instance
 # holds the configured values (read with perf/napi.py in the relay's namespace), the start-up
@@ -235,9 +235,12 @@ exit_logged()
 # name_pids: the threads named napi/IF_RC-*, in every namespace (the name cut to 15 bytes).
 name_pids()
 {
-	local p
+	local p comm
+	# (read, not cat: a process per entry of /proc made this take seconds on a busy host)
 	for p in /proc/[0-9]*; do
-		case "$(cat "$p/comm" 2>/dev/null)" in "napi/$IF_RC-"*) echo "${p#/proc/}" ;; esac
+		comm=
+		read -r comm 2>/dev/null <"$p/comm"
+		case $comm in "napi/$IF_RC-"*) echo "${p#/proc/}" ;; esac
 	done
 }
 
@@ -653,11 +656,13 @@ run_nobody_addr_gone()
 	put_back "put back .*threaded off"
 }
 
+# Each backend once and each family once (io_uring in IPv4, mmsg in IPv6): the family only
+# decides which interface the listen address is on, the backend only the busy polling.
 if [ $NAPI_GET = 1 ]; then
+	fam=4
 	for backend in $(lib_backends); do
-		for fam in 4 6; do
-			run_case "$backend" "$fam"
-		done
+		run_case "$backend" "$fam"
+		fam=$((10 - fam))
 	done
 fi
 run_threaded

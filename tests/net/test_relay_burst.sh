@@ -15,7 +15,7 @@
 # control data the batch read left where a completion has it).
 # And empty replies: an upstream sends EMPTY empty datagrams to a session's socket while the
 # relay is stopped; the session's receive is drained the same way, and every one reaches the
-# client.
+# client (once per backend, as full_replies).
 . "$(dirname "$0")/lib.sh"
 lib_topology
 
@@ -337,8 +337,14 @@ run_case()
 	lib_relay_stop || lib_case_fail "$c relay exit status $? after SIGTERM, want 0"
 	lib_stop_pid "$sink_pid"
 	BACKEND=$backend FAM=$fam wildcard_echo "$c"
-	BACKEND=$backend FAM=$fam empty_replies "$c"
-	BACKEND=$backend FAM=$fam full_replies "$c"
+	# A session socket's queue drained and its overflow counted: once per backend (io_uring
+	# in IPv4, mmsg in IPv6), the session's reads know no family.
+	case $backend/$fam in
+	io_uring/4 | mmsg/6)
+		BACKEND=$backend FAM=$fam empty_replies "$c"
+		BACKEND=$backend FAM=$fam full_replies "$c"
+		;;
+	esac
 }
 
 lib_each_case run_case

@@ -15,8 +15,9 @@
 #   filters its own relay's port, B warns of A's filter, A's exit leaves B's.
 # - kill -9 leaves our filter (a classic filter outlives its process); the next start
 #   replaces it instead of failing or adding a second.
-# - a second start of the same configuration is refused (listen ports held, or the pid file)
-#   before it attaches anything: the running relay keeps its filter.
+# - a second start of the same configuration is refused (listen ports held, the pid file, or
+#   with reuseport_shared and no pid file the control socket answering) before it attaches
+#   anything: the running relay keeps its filter.
 # - a reload that changes tc_hook or tc_priority is refused, with the old configuration
 #   still in force.
 # - "tcx": a BPF link, no qdisc, no classic filter; and shedding alone (filter mode "off")
@@ -292,7 +293,24 @@ second_case()
 	done
 	[ -f "$TMPD/run/rr.pid" ] || lib_case_fail "$c B removed A's pid file"
 	lib_relay_stop || lib_case_fail "$c A's exit status $?"
-	case_ok "$c" "refused before it attaches, by the listen ports or the pid file; A keeps its filter"
+	# No pid file, and listeners both may share (reuseport_shared): only A's control socket,
+	# which answers, tells. Before, B attached its filter over A's and took it on its way out.
+	conf=$(conf_with clsact tc)
+	sed -i '/max_sessions/a reuseport_shared = true;' "$conf"
+	lib_relay_start "$conf" ||
+		{ lib_case_fail "$c A with reuseport_shared did not start"; bare; return; }
+	out=$(timeout 20 ip netns exec "$NS_R" "$RINGRELAY" -f -c "$conf" 2>&1)
+	rc=$?
+	[ $rc = 1 ] || lib_case_fail "$c (reuseport_shared) B's exit status $rc, want 1: $out"
+	echo "$out" | grep -q "control socket .*: another ringrelay is running" ||
+		lib_case_fail "$c (reuseport_shared) B's refusal does not name the control socket: $out"
+	echo "$out" | grep -q "filter: attached" &&
+		lib_case_fail "$c (reuseport_shared) B attached its filter before it was refused"
+	n=$(ours)
+	[ "$n" = 1 ] || lib_case_fail "$c (reuseport_shared) after B: $n filters of ours, want A's"
+	filtered "$c (reuseport_shared) A after B:"
+	lib_relay_stop || lib_case_fail "$c A's exit status $?"
+	case_ok "$c" "refused before it attaches (ports, pid file, control socket); A keeps its filter"
 }
 
 reload_case()

@@ -223,6 +223,7 @@ def client(args):
         if time.monotonic() >= deadline:
             break
         size = sizes[seq % len(sizes)]
+        this_round = []
         for i, s in enumerate(socks):
             parts = [payload(ports[i], i, seq * per_send + k, size) for k in range(per_send)]
             try:
@@ -244,15 +245,19 @@ def client(args):
                     record.write("%s\n" % (data.hex() or "-"))
                 if args.expect_echo:
                     pending[i][data] += 1
+                    this_round.append((i, data))
             if not args.expect_echo and sent % 32 < per_send:
                 # Pace one-way bursts a little so a Python sink keeps up.
                 time.sleep(0.001)
         if args.expect_echo:
             # Lock-step rounds: wait (bounded) for this round's echoes before the next one,
             # so a burst never overruns a Python echo server; loss is then a real finding.
-            drain(min(deadline, time.monotonic() + round_wait),
-                  lambda: outstanding() == 0)
-            if outstanding():
+            # (This round's: one lost earlier is still counted missing at the end, but does
+            # not hold every later round for its whole wait.)
+            def round_done():
+                return all(pending[i][data] == 0 for i, data in this_round)
+            drain(min(deadline, time.monotonic() + round_wait), round_done)
+            if not round_done():
                 # Already failed: finish the run quickly, still counting what comes back.
                 round_wait = min(round_wait, 0.2)
     if record:
