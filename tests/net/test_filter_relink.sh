@@ -117,9 +117,21 @@ rename_steps()
 	check "$c after the names were swapped"
 }
 
+# start_echo_relay CONF: the upstream's echo (echo_pid) and the relay on CONF; fails the
+# case (c) when the relay does not start.
+start_echo_relay()
+{
+	lib_udp_bg "$NS_U" "$TMPD/echo.json" echo --bind "$(ep "$UP1_IP" 9000)" --seconds 60
+	echo_pid=$BG_PID
+	lib_relay_start "$1" && return 0
+	lib_case_fail "$c relay did not start"
+	lib_stop_pid "$echo_pid"
+	return 1
+}
+
 run_case()
 {
-	local backend=$1 fam=$2 c conf
+	local backend=$1 fam=$2 c conf echo_pid
 	lib_family "$fam"
 	c="[$backend/ipv$fam]"
 	DENIED_IP=198.18.1.66
@@ -131,13 +143,7 @@ run_case()
 filter = { interfaces = [ "$IF_RC" ]; mode = "xdp";
 	deny = [ "198.18.1.64/26", "2001:2:1::40/122" ]; };
 EOF
-	lib_udp_bg "$NS_U" "$TMPD/echo.json" echo --bind "$(ep "$UP1_IP" 9000)" --seconds 60
-	local echo_pid=$BG_PID
-	if ! lib_relay_start "$conf"; then
-		lib_case_fail "$c relay did not start"
-		lib_stop_pid "$echo_pid"
-		return
-	fi
+	start_echo_relay "$conf" || return
 	check "$c before the link goes"
 	# A reload that moves the filter to another interface needs a restart: the relays take
 	# the rest, and the program keeps filtering $IF_RC, which it must follow when the link
@@ -201,13 +207,7 @@ retry_case()
 filter = { interfaces = [ "$IF_RC" ]; mode = "tc"; tc_hook = "clsact";
 	deny = [ "198.18.1.64/26", "2001:2:1::40/122" ]; };
 EOF
-	lib_udp_bg "$NS_U" "$TMPD/echo.json" echo --bind "$(ep "$UP1_IP" 9000)" --seconds 60
-	echo_pid=$BG_PID
-	if ! lib_relay_start "$conf"; then
-		lib_case_fail "$c relay did not start"
-		lib_stop_pid "$echo_pid"
-		return
-	fi
+	start_echo_relay "$conf" || return
 	check "$c before the link goes"
 	failed=$(lib_log_count "filter: attach on $IF_RC: .* tries again")
 	attached=$(lib_log_count "filter: attached on $IF_RC")
@@ -268,13 +268,7 @@ swap_case()
 filter = { interfaces = [ "$IF_RC", "rrsw-rc" ]; mode = "tc"; tc_hook = "clsact";
 	deny = [ "198.18.1.64/26", "198.18.5.64/26" ]; };
 EOF
-	lib_udp_bg "$NS_U" "$TMPD/echo.json" echo --bind "$(ep "$UP1_IP" 9000)" --seconds 60
-	echo_pid=$BG_PID
-	if ! lib_relay_start "$conf"; then
-		lib_case_fail "$c relay did not start"
-		lib_stop_pid "$echo_pid"
-		return
-	fi
+	start_echo_relay "$conf" || return
 	check "$c $IF_RC before the swap"
 	RELAY_IP=198.18.5.2 CLIENT_IP=198.18.5.1 DENIED_IP=198.18.5.66 \
 		check "$c rrsw-rc before the swap"
