@@ -221,11 +221,8 @@ int sock_seg_max_refused(int fd, const struct addr *peer, uint32_t size, int err
  * address (an IPv6 one), with room to spare. */
 #define SOCK_ERR_CONTROL_LEN 128
 
-/* Removes up to max entries of fd's error queue; *last (when not NULL) gets the errno of the
- * newest one that says it. Returns the number removed. */
-static uint32_t drain_errors(int fd, uint32_t max, int *last)
+int sock_drain_errors(int fd, uint32_t max)
 {
-	uint32_t n = 0;
 	char byte;
 	struct iovec iov = { .iov_base = &byte, .iov_len = sizeof(byte) };
 	union {
@@ -234,36 +231,22 @@ static uint32_t drain_errors(int fd, uint32_t max, int *last)
 	} control;
 	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
 	struct cmsghdr *c;
-	int err;
+	uint32_t n;
+	int err, last = 0;
 
 	/* The entry is dequeued whatever fits of it: one byte will do. */
-	for (; n < max; n++) {
-		if (last) {
-			msg.msg_control = control.buf;
-			msg.msg_controllen = sizeof(control.buf);
-		}
+	for (n = 0; n < max; n++) {
+		msg.msg_control = control.buf;
+		msg.msg_controllen = sizeof(control.buf);
 		if (recvmsg(fd, &msg, MSG_ERRQUEUE | MSG_DONTWAIT) < 0)
 			break;
-		for (c = last ? CMSG_FIRSTHDR(&msg) : NULL; c; c = CMSG_NXTHDR(&msg, c)) {
+		for (c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
 			err = sock_err_cmsg(c);
 			if (err)
-				*last = err;
+				last = err;
 		}
 	}
-	return n;
-}
-
-uint32_t sock_drain_errors(int fd, uint32_t max)
-{
-	return drain_errors(fd, max, NULL);
-}
-
-int sock_take_errors(int fd, uint32_t max)
-{
-	int err = 0;
-
-	drain_errors(fd, max, &err);
-	return err;
+	return last;
 }
 
 /* Whether c carries at least len bytes of data. A receive whose control buffer was too small

@@ -77,13 +77,11 @@ int sock_seg_max_refused(int fd, const struct addr *peer, uint32_t size, int err
 /* Empties the error queue of an IP_RECVERR socket (at most max entries): each ICMP error
  * queues one there and nothing else reads it, so left alone they fill the receive buffer
  * (their memory counts against it, and replies then drop) and keep the socket readable for
- * poll (EPOLLERR). Returns the number removed. */
-uint32_t sock_drain_errors(int fd, uint32_t max);
-/* The same, and what failed a send that did not say (sendmmsg reports how many it sent, not
- * why the next failed, and the socket's pending error that failed it is gone by then): the
- * errno of the newest entry removed (the ICMP error that set the pending error last, or a
- * local error IP_RECVERR queued), 0 when the queue was empty. */
-int sock_take_errors(int fd, uint32_t max);
+ * poll (EPOLLERR). Returns the errno of the newest entry removed (the ICMP error that set
+ * the pending error last, or a local error IP_RECVERR queued), 0 when the queue was empty:
+ * what failed a send that did not say (sendmmsg reports how many it sent, not why the next
+ * failed, and the socket's pending error that failed it is gone by then). */
+int sock_drain_errors(int fd, uint32_t max);
 /* The errno an error-queue control message (IP_RECVERR, IPV6_RECVERR) carries; 0 for any
  * other, or one cut short. */
 int sock_err_cmsg(const struct cmsghdr *c);

@@ -370,7 +370,7 @@ static void send_all(struct mmsg_worker *mw, int fd, struct mmsghdr *tx, const u
 			 * queue empty, so that message goes again and its error is not counted.
 			 * Else sending it again shows a lasting error again. */
 			if (sent == end || !path_connected(path) ||
-			    !(err = sock_take_errors(fd, MMSG_ERRQUEUE_MAX)))
+			    !(err = sock_drain_errors(fd, MMSG_ERRQUEUE_MAX)))
 				continue;
 		} else if (path_connected(path) && (sock_err_unreachable(err) || err == EMSGSIZE)) {
 			/* Its copies in the error queue go now (as with io_uring), not charged to

@@ -266,9 +266,25 @@ kill_case()
 # the service), once with a pid_file both name and once without (the listen ports held): it
 # is refused before it touches the host, so A keeps its classic filter (B's would have
 # replaced it, then gone with B's exit) and still drops the denied clients.
+# second_refused LABEL CONF PATTERN WHAT: a second ringrelay on CONF (A runs) exits 1 with a
+# refusal matching PATTERN (else "B's refusal WHAT"), attaches no filter, and A keeps its own.
+second_refused()
+{
+	local out rc n
+	out=$(timeout 20 ip netns exec "$NS_R" "$RINGRELAY" -f -c "$2" 2>&1)
+	rc=$?
+	[ $rc = 1 ] || lib_case_fail "$1 B's exit status $rc, want 1: $out"
+	echo "$out" | grep -qE "$3" || lib_case_fail "$1 B's refusal $4: $out"
+	echo "$out" | grep -q "filter: attached" &&
+		lib_case_fail "$1 B attached its filter before it was refused"
+	n=$(ours)
+	[ "$n" = 1 ] || lib_case_fail "$1 after B: $n filters of ours, want A's"
+	filtered "$1 A after B:"
+}
+
 second_case()
 {
-	local c="[clsact, second start]" conf2 out rc n
+	local c="[clsact, second start]" conf2
 	case_begin
 	start_with "$c" clsact tc || return
 	conf2=$TMPD/second.conf
@@ -280,16 +296,8 @@ second_case()
 			echo "pid_file = \"$TMPD/run/rr.pid\";" >>"$conf2"
 			lib_relay_start "$conf" || { lib_case_fail "$c A with a pid_file did not start"; bare; return; }
 		fi
-		out=$(timeout 20 ip netns exec "$NS_R" "$RINGRELAY" -f -c "$conf2" 2>&1)
-		rc=$?
-		[ $rc = 1 ] || lib_case_fail "$c ($pidf pid_file) B's exit status $rc, want 1: $out"
-		echo "$out" | grep -qE "already running as pid $RELAY_PID|in use by pid $RELAY_PID" ||
-			lib_case_fail "$c ($pidf pid_file) B's refusal does not name A: $out"
-		echo "$out" | grep -q "filter: attached" &&
-			lib_case_fail "$c ($pidf pid_file) B attached its filter before it was refused"
-		n=$(ours)
-		[ "$n" = 1 ] || lib_case_fail "$c ($pidf pid_file) after B: $n filters of ours, want A's"
-		filtered "$c ($pidf pid_file) A after B:"
+		second_refused "$c ($pidf pid_file)" "$conf2" \
+			"already running as pid $RELAY_PID|in use by pid $RELAY_PID" "does not name A"
 	done
 	[ -f "$TMPD/run/rr.pid" ] || lib_case_fail "$c B removed A's pid file"
 	lib_relay_stop || lib_case_fail "$c A's exit status $?"
@@ -299,16 +307,8 @@ second_case()
 	sed -i '/max_sessions/a reuseport_shared = true;' "$conf"
 	lib_relay_start "$conf" ||
 		{ lib_case_fail "$c A with reuseport_shared did not start"; bare; return; }
-	out=$(timeout 20 ip netns exec "$NS_R" "$RINGRELAY" -f -c "$conf" 2>&1)
-	rc=$?
-	[ $rc = 1 ] || lib_case_fail "$c (reuseport_shared) B's exit status $rc, want 1: $out"
-	echo "$out" | grep -q "control socket .*: another ringrelay is running" ||
-		lib_case_fail "$c (reuseport_shared) B's refusal does not name the control socket: $out"
-	echo "$out" | grep -q "filter: attached" &&
-		lib_case_fail "$c (reuseport_shared) B attached its filter before it was refused"
-	n=$(ours)
-	[ "$n" = 1 ] || lib_case_fail "$c (reuseport_shared) after B: $n filters of ours, want A's"
-	filtered "$c (reuseport_shared) A after B:"
+	second_refused "$c (reuseport_shared)" "$conf" \
+		"control socket .*: another ringrelay is running" "does not name the control socket"
 	lib_relay_stop || lib_case_fail "$c A's exit status $?"
 	case_ok "$c" "refused before it attaches (ports, pid file, control socket); A keeps its filter"
 }
