@@ -585,14 +585,6 @@ static int offload_rule_from(struct netlink_rtsock *nl, struct offload_rule *r,
 	return 0;
 }
 
-/* Notes why session s stays on the socket path (ret: a refusal, or -errno) and returns
- * -errno. */
-static int offload_refused(struct session *s, int ret)
-{
-	s->fast_refused = (uint8_t)(ret > 0 ? ret : OFFLOAD_REFUSED_ERROR);
-	return ret > 0 ? -EHOSTUNREACH : ret;
-}
-
 int offload_session_open(const struct offload_worker *ow, struct session *s,
 			 const struct offload_socks *so, uint32_t flow, struct relay_dir_counters *left)
 {
@@ -637,12 +629,12 @@ int offload_session_open(const struct offload_worker *ow, struct session *s,
 	ret = offload_rule_from(ow->nl, &up_r, &s->fast_local, &up_fl, ttl_up, flow,
 				ow->max_payload, OFFLOAD_DIR_UP);
 	if (ret != 0)
-		return offload_refused(s, ret);
+		return ret;
 	offload_key_from(&down_k, &s->upstream_addr, &s->fast_local);
 	ret = offload_rule_from(ow->nl, &down_r, &s->local, &down_fl, ttl_down, flow,
 				ow->reply_max_payload, OFFLOAD_DIR_DOWN);
 	if (ret != 0)
-		return offload_refused(s, ret);
+		return ret;
 	/* Counts only grow in a slot. What a program already past its lookup counted after the
 	 * slot's previous session was folded at its close (an RCU grace period) still belongs to
 	 * this relay: fold it now, then the rest is this session's. */

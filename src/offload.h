@@ -123,9 +123,9 @@ struct offload_socks {
 
 /* Installs both directions of session s of a relay, with its sockets so and flow its slot
  * (what the slot's previous session left goes to fold), unless the program's own route
- * lookups would send its datagrams elsewhere than its sockets' routes (s->fast_refused says
- * why). On success s->fast is set. Returns 0 or -errno (the session stays on the socket
- * path). */
+ * lookups would send its datagrams elsewhere than its sockets' routes. On success s->fast
+ * is set. Returns 0, or why the session stays on the socket path: a refusal (enum
+ * offload_refusal, positive) or -errno. */
 int offload_session_open(const struct offload_worker *ow, struct session *s,
 			 const struct offload_socks *so, uint32_t flow,
 			 struct relay_dir_counters *fold);

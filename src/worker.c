@@ -225,10 +225,10 @@ static void fast_open(struct worker *w, uint32_t r, struct session *s,
 	struct relay_dir_counters left[RELAY_DIR__MAX] = { 0 };
 	uint64_t up = s->up_datagrams, up_b = s->up_bytes;
 	uint64_t down = s->down_datagrams, down_b = s->down_bytes;
+	int ret = offload_session_open(&w->fast, s, so, worker_flow(w, r, s), left);
 
-	if (offload_session_open(&w->fast, s, so, worker_flow(w, r, s), left)) {
-		if (!s->fast_refused)
-			s->fast_refused = OFFLOAD_REFUSED_ERROR;
+	if (ret) {
+		s->fast_refused = (uint8_t)(ret > 0 ? ret : OFFLOAD_REFUSED_ERROR);
 		return;
 	}
 	count_fast(w, r, s, left);
