@@ -345,13 +345,12 @@ static void send_all(struct mmsg_worker *mw, int fd, struct mmsghdr *tx, const u
 	int sent = 0, end, r, i, err;
 
 	while (sent < n) {
-		if (tx_cut(mw, path, &tx[sent].msg_hdr, segs[sent])) {
+		for (end = sent; end < n && !tx_cut(mw, path, &tx[end].msg_hdr, segs[end]); end++)
+			;
+		if (end == sent) {
 			send_cut(mw, fd, &tx[sent++].msg_hdr, 0, relay, d, up, path);
 			continue;
 		}
-		for (end = sent + 1; end < n && !tx_cut(mw, path, &tx[end].msg_hdr, segs[end]);
-		     end++)
-			;
 		r = sendmmsg(fd, tx + sent, (unsigned)(end - sent), MSG_DONTWAIT);
 		err = r < 0 ? errno : 0;
 		for (i = sent; i < sent + r; i++)
