@@ -202,13 +202,14 @@ out_close:
  * fixed file 0 of ring (buffer group bp's), then a cancel of every request on that slot, in
  * one submission. Both must complete within a second: the cancel counting one request, the
  * receive with -ECANCELED. Returns 0, or -errno (-EINVAL: a kernel before 6.0 that does not
- * know the flag), with what went wrong in why. On failure the receive may still be armed, and
- * the file table then stays registered: the caller's io_uring_queue_exit ends both. */
+ * know the flag), with what went wrong in why. The file table stays registered (and on
+ * failure the receive may still be armed): the caller's io_uring_queue_exit ends both, where
+ * unregistering would wait for that receive to end (6.1's io_rsrc_ref_quiesce). */
 static int probe_cancel_fixed(struct io_uring *ring, struct bufpool *bp, char *why, size_t whylen)
 {
 	struct __kernel_timespec ts = { .tv_sec = 1 };
 	int got[2] = { 0, 0 }, sv[2], err, i;
-	bool seen[2] = { false, false }, armed;
+	bool seen[2] = { false, false };
 	struct io_uring_sqe *sqe[2];
 	struct io_uring_cqe *cqe;
 	struct msghdr msg;
@@ -229,7 +230,7 @@ static int probe_cancel_fixed(struct io_uring *ring, struct bufpool *bp, char *w
 	if (!sqe[0] || !sqe[1]) {
 		err = -EBUSY;
 		snprintf(why, whylen, "probe ring full");
-		goto out_unregister;
+		goto out_close;
 	}
 	io_uring_prep_recvmsg_multishot(sqe[0], 0, &msg, 0);
 	sqe[0]->flags |= IOSQE_FIXED_FILE | IOSQE_BUFFER_SELECT;
@@ -238,7 +239,6 @@ static int probe_cancel_fixed(struct io_uring *ring, struct bufpool *bp, char *w
 	uring_prep_cancel_fixed(sqe[1], 0);
 	sqe[1]->user_data = 2;
 	err = io_uring_submit(ring);
-	armed = err >= 1; /* the receive goes first */
 	err = err == 2 ? 0 : err < 0 ? err : -EIO;
 	/* Until both complete, or the cancel says it ended nothing (failed, or found no request):
 	 * the receive, on a socket no one writes to, then stays armed until the ring goes. */
@@ -250,8 +250,6 @@ static int probe_cancel_fixed(struct io_uring *ring, struct bufpool *bp, char *w
 			i = (int)cqe->user_data - 1;
 			got[i] = cqe->res;
 			seen[i] = true;
-			if (i == 0 && !(cqe->flags & IORING_CQE_F_MORE))
-				armed = false;
 		}
 		io_uring_cqe_seen(ring, cqe);
 	}
@@ -272,12 +270,6 @@ static int probe_cancel_fixed(struct io_uring *ring, struct bufpool *bp, char *w
 		why[0] = '\0';
 	if (!err && why[0])
 		err = got[1] < 0 ? got[1] : -EIO;
-	/* A receive still armed holds the file table: unregistering it would wait until that
-	 * receive ends (6.1's io_rsrc_ref_quiesce), which nothing here would make it do. */
-	if (armed)
-		goto out_close;
-out_unregister:
-	io_uring_unregister_files(ring);
 out_close:
 	close(sv[0]);
 	close(sv[1]);
