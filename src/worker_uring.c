@@ -285,29 +285,18 @@ static bool rx_ended(struct uring_worker *uw, uint32_t slot, uint64_t ud)
 }
 
 /* A cancel by fixed file of receive ud completes with ud under an op of its own, so that
- * the receive can be cancelled again by its udata should the kernel refuse it (on_cancel). */
-static uint64_t cancel_udata(uint64_t ud)
+ * the receive can be cancelled again by its udata should the kernel refuse it (on_cancel).
+ * cancel_pair maps a receive's udata to its cancel's and back. */
+static uint64_t cancel_pair(uint64_t ud)
 {
+	static const uint8_t pair[] = {
+		[OP_RECV_LISTENER] = OP_CANCEL_LISTENER, [OP_CANCEL_LISTENER] = OP_RECV_LISTENER,
+		[OP_RECV_SESSION] = OP_CANCEL_SESSION,	 [OP_CANCEL_SESSION] = OP_RECV_SESSION,
+		[OP_RECV_MIRROR] = OP_CANCEL_MIRROR,	 [OP_CANCEL_MIRROR] = OP_RECV_MIRROR,
+	};
 	struct udata u = udata_unpack(ud);
 
-	if (u.op == OP_RECV_LISTENER)
-		u.op = OP_CANCEL_LISTENER;
-	else if (u.op == OP_RECV_SESSION)
-		u.op = OP_CANCEL_SESSION;
-	else
-		u.op = OP_CANCEL_MIRROR;
-	return udata_pack(u);
-}
-
-/* The receive's udata a cancel by fixed file completing with u was for (cancel_udata). */
-static uint64_t cancel_target(struct udata u)
-{
-	if (u.op == OP_CANCEL_LISTENER)
-		u.op = OP_RECV_LISTENER;
-	else if (u.op == OP_CANCEL_SESSION)
-		u.op = OP_RECV_SESSION;
-	else
-		u.op = OP_RECV_MIRROR;
+	u.op = pair[u.op];
 	return udata_pack(u);
 }
 
@@ -318,7 +307,7 @@ static void rx_cancel_fixed(struct uring_worker *uw, uint32_t slot, uint64_t ud)
 	struct io_uring_sqe *sqe = get_sqe(uw);
 
 	uring_prep_cancel_fixed(sqe, slot);
-	sqe->user_data = cancel_udata(ud);
+	sqe->user_data = cancel_pair(ud);
 }
 
 /* Queues a cancel of receive ud by its udata (its completion is ignored). */
@@ -343,7 +332,7 @@ static void rx_cancel(struct uring_worker *uw, uint32_t slot)
 	rx_unlink(uw, slot);
 }
 
-/* A cancel by fixed file of receive u (cancel_udata) completed with res: the number of
+/* A cancel by fixed file (cancel_pair) completed with res: the number of
  * requests it found on the file the slot held (io-wq may have been running some of them: they
  * may stay armed until the next one), or an error when it ended none: -EINVAL, a kernel that
  * refuses it (which the probe did not see), which turns cancels by fixed file off; -EBADF,
@@ -353,11 +342,11 @@ static void rx_cancel(struct uring_worker *uw, uint32_t slot)
  * ignored, ends it, or finds it ended: -ENOENT; or running in io-wq: -EALREADY, it may stay
  * armed.) The end of each receive a cancel ended is ignored (rx_ended), so none is armed
  * twice. */
-static void on_cancel(struct uring_worker *uw, const struct io_uring_cqe *cqe, struct udata u)
+static void on_cancel(struct uring_worker *uw, const struct io_uring_cqe *cqe)
 {
 	if (cqe->res >= 0 || uw->stopping)
 		return;
-	rx_cancel_udata(uw, cancel_target(u));
+	rx_cancel_udata(uw, cancel_pair(cqe->user_data));
 	if (cqe->res != -EINVAL || !uw->cancel_fixed)
 		return;
 	uw->cancel_fixed = false;
@@ -1721,7 +1710,7 @@ static void dispatch(struct uring_worker *uw, const struct io_uring_cqe *cqe)
 	case OP_CANCEL_LISTENER:
 	case OP_CANCEL_SESSION:
 	case OP_CANCEL_MIRROR:
-		on_cancel(uw, cqe, u);
+		on_cancel(uw, cqe);
 		break;
 	case OP_IGNORE:
 		break;
