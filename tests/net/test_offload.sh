@@ -349,8 +349,10 @@ policy_case()
 		lib_case_fail "$c $n datagrams: $IF_RU sent $ru bytes, $IF_RU2 $ru2"
 	fast=$((2 * n))
 	[ "$mode/$fam" = xdp/6 ] && fast=$n
+	# Before Linux 6.3 XDP takes no session (no xdp-features): the socket path relays all.
+	[ "$mode" = xdp ] && lib_relay_log_current | grep -q "xdp-features unknown" && fast=0
 	expect_relayed "$c" $((n + 1)) $fast
-	if [ "$mode/$fam" = xdp/6 ]; then
+	if [ "$mode/$fam" = xdp/6 ] && [ $fast != 0 ]; then
 		fib=$(ctl stats | awk '$1 == "pass_fib" { print $2 }')
 		[ $((fib - fib0)) -ge $n ] || lib_case_fail "$c pass_fib +$((fib - fib0)), want $n"
 	fi
@@ -383,6 +385,9 @@ policy_auto_case()
 	case $line in
 	*"-> tc: auto: tc on "*"$IF_RU2"*"because the IPv6 route to upstream "*"policy rule's table"*)
 		lib_case_ok "$c -V: ${line#*-> }" ;;
+	# Before Linux 6.3 auto takes tc everywhere, for that reason first.
+	*"-> tc: auto: tc on "*"$IF_RU2"*"xdp-features unknown"*)
+		lib_case_ok "$c -V (no xdp-features on this kernel): ${line#*-> }" ;;
 	*) lib_case_fail "$c -V: $line" ;;
 	esac
 }
