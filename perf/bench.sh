@@ -6,7 +6,6 @@
 #   perf/bench.sh [--full] [--build DIR] [--duts a,b,...] [--sizes 64,imix,1400] [--family 4|6]
 #                 [--placement rps,napi] [--out DIR] [--socket-gen] [--gen-gso SEGS]
 #                 [--fixed PPS,PPS,... [--fixed-s S]] [--search-trials N] [--overload-gso SEGS]
-#                 [--rx-queues N]
 #
 # Topology (three namespaces, unique per run, removed on exit):
 #
@@ -56,13 +55,6 @@
 # frames as from the raw generator, at up to several times the rate one core of raw sends
 # reaches, so the overload column can reach 5x the NDR where the raw generator cannot (the
 # rps placement). The searches still use the paced raw generator.
-# --rx-queues N (1 to 16, default 1): d0 gets N receive queues (g0 as many transmit queues),
-# each with veth's ring of 256 frames and its own NAPI instance, and the generator's flows are
-# spread over them by flow hash (the raw generator then sends through g0's queueing layer,
-# gen -Q), as RSS spreads a NIC's flows: N x 256 frames in front of the DUT, nearer a NIC's
-# ring of a few thousand than one veth queue's 2 ms at 120 kpps, which a stall of this VM
-# fills (perf/README.md, "What sets the zero-loss rate"). An AF_XDP PMD binds one queue, so
-# testpmd-af_xdp is refused with N > 1.
 # See perf/README.md for the method.
 set -euo pipefail
 
@@ -89,12 +81,11 @@ PLACEMENTS=rps,napi
 FIXED=""
 FIXED_S=5
 SEARCH_TRIALS=1
-RX_QUEUES=1
 ALL_DUTS="ringrelay-offload,ringrelay-offload-tc,ringrelay-io_uring,ringrelay-gro,ringrelay-mmsg,kernel-forward,testpmd-af_xdp,testpmd-af_packet,mmsg-loop"
 DUTS=$ALL_DUTS
 
 usage() {
-	sed -n '6,9p' "$0" | sed 's/^# \{0,1\}//'
+	sed -n '6,8p' "$0" | sed 's/^# \{0,1\}//'
 	exit "${1:-0}"
 }
 
@@ -113,7 +104,6 @@ while [ $# -gt 0 ]; do
 	--fixed-s) FIXED_S=$2; shift ;;
 	--search-trials) SEARCH_TRIALS=$2; shift ;;
 	--overload-gso) OVERLOAD_GSO=$2; shift ;;
-	--rx-queues) RX_QUEUES=$2; shift ;;
 	-h|--help) usage 0 ;;
 	*) usage 2 ;;
 	esac
@@ -137,14 +127,6 @@ if [ -n "${GEN_PAYLOAD:-}" ] && [ "$OVERLOAD_GSO" != 0 ] &&
 	{ [ "$GEN_PAYLOAD" -lt 1 ] || [ $((GEN_PAYLOAD * OVERLOAD_GSO)) -gt 65507 ]; } 2>/dev/null; then
 	echo "bench: GEN_PAYLOAD=$GEN_PAYLOAD with --overload-gso $OVERLOAD_GSO:" \
 		"1 to $((65507 / OVERLOAD_GSO)) bytes" >&2
-	exit 2
-fi
-case $RX_QUEUES in
-[1-9]|1[0-6]) ;;
-*) echo "bench: --rx-queues: 1 to 16" >&2; exit 2 ;;
-esac
-if [ "$RX_QUEUES" != 1 ] && [[ ",$DUTS," == *,testpmd-af_xdp,* ]]; then
-	echo "bench: --rx-queues $RX_QUEUES: testpmd-af_xdp binds one queue of d0, leave it out" >&2
 	exit 2
 fi
 case $SEARCH_TRIALS in
@@ -208,8 +190,7 @@ topo_up() {
 	ip netns add $NS_G
 	ip netns add $NS_D
 	ip netns add $NS_S
-	$g link add g0 address $MAC_G0 numtxqueues "$RX_QUEUES" type veth \
-		peer name d0 address $MAC_D0 numrxqueues "$RX_QUEUES" netns $NS_D
+	$g link add g0 address $MAC_G0 type veth peer name d0 address $MAC_D0 netns $NS_D
 	$d link add d1 address $MAC_D1 type veth peer name s0 address $MAC_S0 netns $NS_S
 	$g addr add 198.18.0.1/24 dev g0
 	$g addr add 2001:2:0:1::1/64 dev g0 nodad
@@ -251,11 +232,6 @@ topo_up() {
 	ip netns exec $NS_G sh -c "echo $((1 << GEN_CPU)) > /sys/class/net/g0/queues/rx-0/rps_cpus"
 }
 
-# rps_set DEV MASK: RPS of every receive queue of the DUT's DEV (d0 has --rx-queues of them).
-rps_set() {
-	ip netns exec $NS_D sh -c "for q in /sys/class/net/$1/queues/rx-*; do echo $2 > \$q/rps_cpus; done"
-}
-
 # placement_set: where the DUT side's receive work runs, for every DUT of this placement.
 placement_set() {
 	local dev
@@ -265,18 +241,18 @@ placement_set() {
 			# every DUT one. A plain socket still gets one datagram per read: UDP GRO
 			# coalesces only for sockets with UDP_GRO (ringrelay-gro), and only datagrams
 			# with a UDP checksum (not the raw generator's IPv4 frames).
-			rps_set $dev 0
+			ip netns exec $NS_D sh -c "echo 0 > /sys/class/net/$dev/queues/rx-0/rps_cpus"
 			ip netns exec $NS_D ethtool -K $dev gro on
 			ip netns exec $NS_D sh -c "echo 1 > /sys/class/net/$dev/threaded"
 		elif [ "$PLACEMENT" = sender ]; then
-			rps_set $dev 0
+			ip netns exec $NS_D sh -c "echo 0 > /sys/class/net/$dev/queues/rx-0/rps_cpus"
 			ip netns exec $NS_D ethtool -K $dev gro on
 			ip netns exec $NS_D sh -c "echo 0 > /sys/class/net/$dev/threaded"
 		else
 			# Writing 0 fails (EIO) when the device has no NAPI instance left.
 			ip netns exec $NS_D sh -c "echo 0 > /sys/class/net/$dev/threaded" 2>/dev/null || true
 			ip netns exec $NS_D ethtool -K $dev gro off
-			rps_set $dev $((1 << DUT_CPU))
+			ip netns exec $NS_D sh -c "echo $((1 << DUT_CPU)) > /sys/class/net/$dev/queues/rx-0/rps_cpus"
 		fi
 	done
 	# veth bypasses the peer's NAPI for packets from a device with TSO on (they could not be
@@ -342,8 +318,6 @@ fi
 # socket path on one core, so the generator stays ahead of kernel-path DUTs. --socket-gen
 # uses UDP sockets instead. Latency always uses UDP sockets (it needs the replies).
 GEN_MODE_OPTS="-i g0 -M $MAC_D0 -s $GEN_SRC"
-# Several receive queues: the flows take g0's transmit queues by flow hash (gen -Q).
-[ "$RX_QUEUES" != 1 ] && GEN_MODE_OPTS="$GEN_MODE_OPTS -Q"
 [ "$SOCKET_GEN" = 1 ] && GEN_MODE_OPTS=""
 # --gen-gso N: the generator sends UDP GSO super-datagrams of N segments, as batching senders
 # (QUIC servers, tunnels) do. veth hands them to the DUT whole, which is the only way to feed

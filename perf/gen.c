@@ -67,7 +67,6 @@ struct gen_opts {
 	int have_src, flows, batch, gso_segs, cpu, latency, echo;
 	int imix, frame, payload; /* payload < 0: derived from frame */
 	const char *ifname;	  /* raw mode when set */
-	int by_flow;		  /* raw mode: transmit queue by flow hash (-Q) */
 	uint8_t dst_mac[6];
 	double seconds, wait;
 	uint64_t rate, count;
@@ -123,7 +122,7 @@ static void gen_usage(FILE *f)
 {
 	fprintf(f, "usage: gen -d DST [-s SRC] [-f FLOWS] [-r PPS] [-l 64|1400|imix|BYTES]\n"
 		   "           [-P PAYLOAD] [-t SECONDS] [-n COUNT] [-b BATCH] [-g SEGS] [-C CPU]\n"
-		   "           [-L [-w WAIT_SECONDS]] [-i IFACE -M DSTMAC -s SRC [-Q] (raw frames)]\n"
+		   "           [-L [-w WAIT_SECONDS]] [-i IFACE -M DSTMAC -s SRC (raw frames)]\n"
 		   "       gen -E -d BIND [-t SECONDS] [-C CPU]\n");
 }
 
@@ -139,7 +138,7 @@ static int gen_parse(int argc, char **argv, struct gen_opts *o)
 			       .payload = -1,
 			       .seconds = 5,
 			       .wait = 0.2};
-	while ((c = getopt(argc, argv, "d:s:f:r:l:P:t:n:b:g:C:Lw:Ei:M:Qh")) != -1) {
+	while ((c = getopt(argc, argv, "d:s:f:r:l:P:t:n:b:g:C:Lw:Ei:M:h")) != -1) {
 		switch (c) {
 		case 'd':
 			if (addr_parse(optarg, &o->dst, &why))
@@ -201,9 +200,6 @@ static int gen_parse(int argc, char **argv, struct gen_opts *o)
 		case 'E':
 			o->echo = 1;
 			break;
-		case 'Q':
-			o->by_flow = 1;
-			break;
 		case 'h':
 			gen_usage(stdout);
 			exit(0);
@@ -214,7 +210,7 @@ static int gen_parse(int argc, char **argv, struct gen_opts *o)
 	if (!have_dst || o->flows < 1 || o->flows > GEN_MAX_FLOWS || o->batch < 1 ||
 	    o->batch > GEN_MAX_BATCH || o->seconds <= 0 || o->gso_segs < 0 || o->gso_segs > 64 ||
 	    o->payload > GEN_MAX_PAYLOAD || (o->gso_segs && o->imix) ||
-	    (o->gso_segs && o->latency) || (o->by_flow && !o->ifname) ||
+	    (o->gso_segs && o->latency) ||
 	    (o->ifname && (o->latency || o->echo || o->gso_segs || !o->have_src ||
 			   addr_family(&o->src) != addr_family(&o->dst)))) {
 		fprintf(stderr, "gen: bad or conflicting options\n");
@@ -262,11 +258,8 @@ err_close:
 	return one;
 }
 
-/* Raw mode: a send-only AF_PACKET socket on ifname; fills the interface's MAC. by_flow: the
- * frames take the device's queueing layer, which picks each one's transmit queue by its flow
- * hash (as RSS spreads a NIC's flows over its receive queues); otherwise straight to the
- * driver, where the sending CPU picks one queue for every frame. */
-static int gen_raw_socket(const char *ifname, int by_flow, uint8_t src_mac[6])
+/* Raw mode: a send-only AF_PACKET socket on ifname; fills the interface's MAC. */
+static int gen_raw_socket(const char *ifname, uint8_t src_mac[6])
 {
 	struct sockaddr_ll sll = {.sll_family = AF_PACKET};
 	struct ifreq ifr;
@@ -287,8 +280,7 @@ static int gen_raw_socket(const char *ifname, int by_flow, uint8_t src_mac[6])
 	if (bind(fd, (struct sockaddr *)&sll, sizeof(sll)))
 		goto err_close;
 	/* Straight to the driver: the numbers are about the DUT, not our own qdisc. */
-	if (!by_flow)
-		setsockopt(fd, SOL_PACKET, PACKET_QDISC_BYPASS, &one, sizeof(one));
+	setsockopt(fd, SOL_PACKET, PACKET_QDISC_BYPASS, &one, sizeof(one));
 	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof(sz)))
 		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
 	return fd;
@@ -688,7 +680,7 @@ int main(int argc, char **argv)
 	}
 	for (int i = 0; i < (o.ifname ? 1 : o.flows); i++) {
 		if (o.ifname)
-			s.fds[i] = gen_raw_socket(o.ifname, o.by_flow, s.src_mac);
+			s.fds[i] = gen_raw_socket(o.ifname, s.src_mac);
 		else
 			s.fds[i] = o.echo ? gen_socket(&o, &o.dst, 0)
 					  : gen_socket(&o, o.have_src ? &o.src : NULL, 1);
