@@ -481,13 +481,13 @@ static void offload_key_from(struct offload_key *k, const struct addr *src, cons
 	k->dport = htons(addr_port(dst));
 }
 
-/* The flow of the route lookups for socket fd's datagrams from src (NULL: the lookup picks
- * the source) and port sport to dst: what the kernel's flowi for them carries. */
-static int offload_sock_flow(int fd, const struct addr *src, uint16_t sport,
-			     const struct addr *dst, struct netlink_flow *fl)
+/* The flow of the route lookups for the datagrams of a socket with keys k from src (NULL: the
+ * lookup picks the source) and port sport to dst: what the kernel's flowi for them carries. */
+static void offload_sock_flow(const struct sock_route_keys *k, const struct addr *src,
+			      uint16_t sport, const struct addr *dst, struct netlink_flow *fl)
 {
-	*fl = (struct netlink_flow){ .dst = dst, .src = src, .proto = IPPROTO_UDP, .sport = sport };
-	return sock_route_keys(fd, &fl->mark, &fl->uid, &fl->oif);
+	*fl = (struct netlink_flow){ .dst = dst, .src = src, .proto = IPPROTO_UDP, .sport = sport,
+				     .mark = k->mark, .uid = k->uid, .oif = k->oif };
 }
 
 static bool offload_leg_is(const struct netlink_leg *l, int oif, int gw_family, const uint8_t *gw)
@@ -592,6 +592,7 @@ int offload_session_open(const struct offload_worker *ow, struct session *s,
 	struct offload_key up_k, down_k;
 	struct offload_rule up_r, down_r;
 	struct netlink_flow up_fl, down_fl;
+	struct sock_route_keys up_keys;
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
 	int fd = so->fd, ttl_up, ttl_down, ret;
@@ -618,13 +619,12 @@ int offload_session_open(const struct offload_worker *ow, struct session *s,
 	 * (ip_route_connect), and sock_open_upstream connects an IPv6 socket bound to no address
 	 * twice for that. Replies leave by the listener, from the address the client sent to,
 	 * routed per datagram. */
-	ret = offload_sock_flow(fd, &s->fast_local, addr_port(&s->fast_local), &s->upstream_addr,
-				&up_fl);
-	if (ret == 0)
-		ret = offload_sock_flow(so->listen_fd, &s->local, addr_port(&s->local), &s->client,
-					&down_fl);
+	ret = sock_route_keys(fd, &up_keys);
 	if (ret < 0)
 		return ret;
+	offload_sock_flow(&up_keys, &s->fast_local, addr_port(&s->fast_local), &s->upstream_addr,
+			  &up_fl);
+	offload_sock_flow(so->listen_keys, &s->local, addr_port(&s->local), &s->client, &down_fl);
 	offload_key_from(&up_k, &s->client, &s->local);
 	ret = offload_rule_from(ow->nl, &up_r, &s->fast_local, &up_fl, ttl_up, flow,
 				ow->max_payload, OFFLOAD_DIR_UP);

@@ -15,6 +15,7 @@
 
 struct netlink_flow;
 struct netlink_rtsock;
+struct sock_route_keys;
 
 struct filter;
 
@@ -117,8 +118,9 @@ static inline const char *offload_refusal_name(enum offload_refusal why)
 
 /* The sockets of a new session, whose routes the fast path follows. */
 struct offload_socks {
-	int fd;	       /* its connected upstream socket (still open; sock_open_upstream) */
-	int listen_fd; /* the listener that replies to its client */
+	int fd; /* its connected upstream socket (still open; sock_open_upstream) */
+	/* those of the listener that replies to its client (sock_route_keys) */
+	const struct sock_route_keys *listen_keys;
 };
 
 /* Installs both directions of session s of a relay, with its sockets so and flow its slot

@@ -172,18 +172,18 @@ int sock_route_hop_limit(const struct addr *dst)
 	return v;
 }
 
-int sock_route_keys(int fd, uint32_t *mark, int64_t *uid, int *oif)
+int sock_route_keys(int fd, struct sock_route_keys *k)
 {
-	socklen_t len = sizeof(*mark);
+	socklen_t len = sizeof(k->mark);
 	struct stat st;
 
-	if (fstat(fd, &st) || getsockopt(fd, SOL_SOCKET, SO_MARK, mark, &len))
+	if (fstat(fd, &st) || getsockopt(fd, SOL_SOCKET, SO_MARK, &k->mark, &len))
 		return -errno;
-	*uid = st.st_uid;
-	len = sizeof(*oif);
+	k->uid = st.st_uid;
+	len = sizeof(k->oif);
 	/* A kernel too old to report it: none (the relay binds no socket to a device). */
-	if (getsockopt(fd, SOL_SOCKET, SO_BINDTOIFINDEX, oif, &len))
-		*oif = 0;
+	if (getsockopt(fd, SOL_SOCKET, SO_BINDTOIFINDEX, &k->oif, &len))
+		k->oif = 0;
 	return 0;
 }
 

@@ -93,10 +93,14 @@ int sock_hop_limit(int fd);
  * leaves with. Returns 1..255 or -errno. */
 int sock_route_hop_limit(const struct addr *dst);
 
-/* What the kernel's route lookups for fd's datagrams carry besides addresses and ports: its
- * mark (SO_MARK; 0: none), its owner (the uid of its inode, which is the socket's sk_uid) and
- * the device it is bound to (SO_BINDTOIFINDEX; 0: none). Returns 0 or -errno. */
-int sock_route_keys(int fd, uint32_t *mark, int64_t *uid, int *oif);
+/* What the kernel's route lookups for a socket's datagrams carry besides addresses and ports. */
+struct sock_route_keys {
+	uint32_t mark; /* SO_MARK; 0: none */
+	int64_t uid;   /* its owner: the uid of its inode, which is the socket's sk_uid */
+	int oif;       /* the device it is bound to (SO_BINDTOIFINDEX); 0: none */
+};
+/* Reads socket fd's route keys into *k (three syscalls). Returns 0 or -errno. */
+int sock_route_keys(int fd, struct sock_route_keys *k);
 
 /* Applies one received control message to m. Unknown ones are ignored, and so is one whose
  * cmsg_len is too short for what its level and type carry (cut short by MSG_CTRUNC): its

@@ -441,7 +441,7 @@ struct session *worker_session_get(struct worker *w, uint32_t li, const struct a
 	 * address). */
 	s->fast_refused = OFFLOAD_REFUSED_NONE;
 	if (wr->offload && w->fast.f && !meta->to_group) {
-		struct offload_socks so = { .fd = fd, .listen_fd = l->fd };
+		struct offload_socks so = { .fd = fd, .listen_keys = &l->keys };
 
 		fast_open(w, l->relay, s, &so);
 	}
@@ -1064,6 +1064,7 @@ static bool find_listen(const struct worker_cmd *cmd, const struct addr *a, uint
 static int open_listener(struct worker *w, const struct addr *a, uint32_t relay,
 			 struct worker_cmd *cmd)
 {
+	struct sock_route_keys keys;
 	char buf[ADDR_STRLEN];
 	uint32_t li;
 	int fd, err;
@@ -1073,6 +1074,15 @@ static int open_listener(struct worker *w, const struct addr *a, uint32_t relay,
 	if (li == WORKER_MAX_LISTENERS)
 		return -ENOSPC;
 	fd = sock_open_listener(a, cmd->cfg->gro, w->steer_cpu ? w->cpu : -1);
+	/* Read once, not at each session open: nothing changes them while the socket lives (no
+	 * mark or device is set on a listener; its owner is the thread that made it). */
+	if (fd >= 0) {
+		err = sock_route_keys(fd, &keys);
+		if (err) {
+			close(fd);
+			fd = err;
+		}
+	}
 	if (fd < 0) {
 		snprintf(cmd->error, sizeof(cmd->error), "relay %s: listen %s: %s%s",
 			 w->relays[relay].conf->name, addr_format(a, buf, sizeof(buf)), strerror(-fd),
@@ -1086,7 +1096,7 @@ static int open_listener(struct worker *w, const struct addr *a, uint32_t relay,
 		return fd;
 	}
 	w->listeners[li] = (struct listener){ .in_use = true, .addr = *a, .relay = relay,
-					      .gen = w->listeners[li].gen, .fd = fd,
+					      .gen = w->listeners[li].gen, .fd = fd, .keys = keys,
 					      .wildcard = addr_is_any(a) };
 	err = w->ops->listener_open(w, li);
 	if (err) {

@@ -24,6 +24,7 @@
 #include "pool.h"
 #include "session.h"
 #include "slots.h"
+#include "sock.h"
 
 #define WORKER_MAX_RELAYS SLOTS_MAX
 #define WORKER_MAX_LISTENERS PLAN_LISTENER_SLOTS /* listener li is fixed file li */
@@ -38,6 +39,7 @@ struct listener {
 	uint32_t relay; /* relay slot */
 	uint32_t gen;	/* bumped on close: completions of an older socket are stale */
 	int fd;
+	struct sock_route_keys keys; /* read when it opened: fixed for its life (open_listener) */
 	bool wildcard;
 	uint32_t ovfl_last; /* last SO_RXQ_OVFL value seen */
 };

@@ -74,6 +74,8 @@ EOF
 }
 
 stat_of() { lib_field "$1" "$(lib_stats)"; }
+# relay_fast_ge RELAY N: relay RELAY's fast_pkts (in FAST_PKTS) is at least N.
+relay_fast_ge() { FAST_PKTS=$(lib_field fast_pkts "$(lib_stats "$1")"); [ "${FAST_PKTS:-0}" -ge "$2" ]; }
 
 # expect_relayed CASE TOTAL FAST: once the worker folded the program's counts, each direction
 # counted TOTAL in and out, and fast_pkts is at least FAST (exactly 0 when FAST is 0). Sets
@@ -399,13 +401,16 @@ policy_auto_case()
 # [FLAG] prints "PORT FIRST_LINK NEXT_LINK" per session ("?" when not exactly one link sent
 # them, "lost" when an answer did not come). With FLAG, once every session has sent its 5 it
 # creates FLAG.ready, waits (10 s at most) for FLAG.go, sends 4 more per session and prints
-# their link too ("lost" tells).
+# their link too ("lost" tells). TO is either family's ("IP:PORT", "[IP]:PORT").
 legs_of_sessions()
 {
 	lib_nsx "$NS_C" "$PY" - "$1" "$2" "$3" "$RELAY_PID" "${4:-}" "$IF_RU" "$IF_RU2" <<'EOF'
 import os, socket, sys, time
 to, port, n, pid, flag, links = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5], sys.argv[6:]
-host, _, p = to[1:].partition("]:")
+if to.startswith("["):
+    fam, (host, _, p) = socket.AF_INET6, to[1:].partition("]:")
+else:
+    fam, (host, _, p) = socket.AF_INET, to.rpartition(":")
 size = 1000
 def tx():
     out = {}
@@ -429,8 +434,8 @@ def send(s, k):
     return sent[0] if len(sent) == 1 and len(quiet) == len(links) - 1 else "?"
 rows = []
 for i in range(n):
-    s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
-    s.bind(("::", port + i))
+    s = socket.socket(fam, socket.SOCK_DGRAM)
+    s.bind(("", port + i))
     s.connect((host, int(p)))
     s.settimeout(2)
     rows.append([s, str(port + i), send(s, 1), send(s, 4)])
@@ -445,6 +450,22 @@ if flag:
 for r in rows:
     print(" ".join(r[1:]))
 EOF
+}
+
+# legs_count ROWS: of legs_of_sessions' rows, BAD counts a session whose datagrams did not
+# leave by one of the two links, or the first by another than the next; LOST those that got
+# no answer after FLAG; LEGS says how many took each link ("N link ...") first.
+legs_count()
+{
+	local line
+	BAD=0 LOST=0
+	LEGS=$(echo "$1" | awk '{ print $2 }' | sort | uniq -c | tr -s ' \n' ' ')
+	while read -r line; do
+		set -- $line
+		[ "$2" = "$IF_RU" ] || [ "$2" = "$IF_RU2" ] || BAD=$((BAD + 1))
+		[ "$2" = "$3" ] || BAD=$((BAD + 1))
+		[ "${4:-}" != lost ] || LOST=$((LOST + 1))
+	done <<<"$1"
 }
 
 # A two-link multipath route to the upstream (2001:2:5::2 on the upstream's loopback, through
@@ -467,7 +488,7 @@ EOF
 ecmp_case()
 {
 	local c="[tc/ipv6 multipath]" conf=$TMPD/ecmp.conf up=2001:2:5::2 up6=2001:2:6::2 out line n=8
-	local fails=$LIB_FAILS legs fwd bad=0 lost=0 rsn
+	local fails=$LIB_FAILS fwd rsn
 	policy_topology || { lib_case_fail "$c the second link"; return; }
 	lib_family 6
 	to=$(ep "$RELAY_IP" 5000)
@@ -514,18 +535,12 @@ ecmp_case()
 		touch "$TMPD/rc.go"
 		wait "$lpid"
 		out+=$'\n'$(cat "$TMPD/rc.out")
-		while read -r line; do
-			set -- $line
-			[ "$2" = "$IF_RU" ] || [ "$2" = "$IF_RU2" ] || bad=$((bad + 1))
-			[ "$2" = "$3" ] || bad=$((bad + 1))
-			[ "${4:-}" != lost ] || lost=$((lost + 1))
-		done <<<"$out"
-		legs=$(echo "$out" | awk '{ print $2 }' | sort | uniq -c | tr -s ' \n' ' ')
-		[ "$bad" = 0 ] ||
+		legs_count "$out"
+		[ "$BAD" = 0 ] ||
 			lib_case_fail "$c sessions left by two links, or were not answered" \
 				"(port, first, next, after the route change): $(echo "$out" | tr '\n' ';')"
-		[ "$lost" = 0 ] ||
-			lib_case_fail "$c $lost sessions lost after their gateway was replaced:" \
+		[ "$LOST" = 0 ] ||
+			lib_case_fail "$c $LOST sessions lost after their gateway was replaced:" \
 				"$(echo "$out" | tr '\n' ';')"
 		rsn=$(ctl sessions | grep -o "fast$\|socket.*" | sort | uniq -c | tr -s ' \n' ' ')
 		[ "$(ctl sessions | grep -c "socket: route_differs")" -ge "$n" ] ||
@@ -535,7 +550,7 @@ ecmp_case()
 		lib_relay_stop || lib_case_fail "$c relay exit status"
 		[ "$LIB_FAILS" != "$fails" ] ||
 			lib_case_ok "$c $((3 * n)) sessions, each by one link and all answered" \
-				"(first datagram:$legs), paths:$rsn forwarded $fwd"
+				"(first datagram:$LEGS), paths:$rsn forwarded $fwd"
 	else
 		lib_case_fail "$c relay did not start"
 	fi
@@ -553,6 +568,77 @@ ecmp_case()
 	lib_nsx "$NS_U" ip -6 addr del $up6/128 dev lo
 	lib_nsx "$NS_U" ip -6 addr del 2001:2:2::3/64 dev "$IF_U"
 	lib_nsx "$NS_U" ip -6 addr del 2001:2:3::3/64 dev "$IF_U2"
+}
+
+# IPv4: a multipath route to upstream 198.18.5.2 (on the upstream's loopback) with a leg
+# through each link, and one to 198.18.7.2 with both legs on IF_RU (gateways UP1_IP and
+# UP2_IP), with the L4 multipath hash. The program's IPv4 lookups, bpf_fib_lookup's (IF_RU
+# forwards) and bpf_redirect_neigh's (IF_RU2 does not), are held to the session's device and
+# take the first live leg there, without the hash: relay t's sessions (one leg per device) go
+# fast by the leg their socket's hash chose, relay b's stay on the socket path
+# (legs_share_device). Every datagram is answered, and each session's leave by one link.
+ecmp4_case()
+{
+	local c="[tc/ipv4 multipath]" conf=$TMPD/ecmp4.conf up=198.18.5.2 up2=198.18.7.2 n=8
+	local fails=$LIB_FAILS out line paths bad
+	policy_topology || { lib_case_fail "$c the second link"; return; }
+	lib_family 4
+	to=$(ep "$RELAY_IP" 5000)
+	prepare_mode tc
+	lib_nsx "$NS_U" ethtool -K "$IF_U2" gro off tx off >/dev/null
+	lib_nsx "$NS_R" sysctl -qw net.ipv4.conf.$IF_RU2.forwarding=0 \
+		net.ipv4.conf.$IF_RU.forwarding=1 net.ipv4.fib_multipath_hash_policy=1
+	lib_nsx "$NS_U" ip addr add $up/32 dev lo
+	lib_nsx "$NS_U" ip addr add $up2/32 dev lo
+	if lib_nsx "$NS_R" ip route add 198.18.5.0/24 nexthop via 198.18.2.2 dev "$IF_RU" \
+		nexthop via 198.18.3.2 dev "$IF_RU2" &&
+		lib_nsx "$NS_R" ip route add 198.18.7.0/24 nexthop via "$UP1_IP" dev "$IF_RU" \
+			nexthop via "$UP2_IP" dev "$IF_RU"; then
+		lib_udp_bg "$NS_U" "$TMPD/echo15.json" echo --bind "$(ep $up 9000)"
+		local echo=$BG_PID
+		lib_udp_bg "$NS_U" "$TMPD/echo16.json" echo --bind "$(ep $up2 9000)"
+		local echo2=$BG_PID
+		write_conf "$conf" tc 30.0 "$(ep $up 9000)"
+		line="{ name = \"b\"; listen = [ \"$(ep "$RELAY_IP" 5001)\" ];"
+		line+=" upstreams = [ \"$(ep $up2 9000)\" ]; offload = \"tc\"; }"
+		sed -i "s/offload = \"tc\"; } );/offload = \"tc\"; }, $line );/" "$conf"
+		if lib_relay_start "$conf"; then
+			line=$(legs_of_sessions "$(ep "$RELAY_IP" 5001)" 46400 $n) ||
+				lib_case_fail "$c relay b's clients: $line"
+			legs_count "$line"
+			bad=$BAD
+			out=$(legs_of_sessions "$to" 46300 $n) || lib_case_fail "$c relay t's clients: $out"
+			legs_count "$out"
+			[ $((BAD + bad)) = 0 ] ||
+				lib_case_fail "$c sessions left by two links, or were not answered" \
+					"(port, first, next): $(echo "$out"$'\n'"$line" | tr '\n' ';')"
+			paths=$(ctl sessions | awk '$1 == "t" || $1 == "b" { print $1, $NF }' | sort |
+				uniq -c | tr -s ' \n' ' ')
+			[ "$(ctl sessions | grep -c "^t .* fast$")" = "$n" ] ||
+				lib_case_fail "$c relay t's sessions not all fast: $paths"
+			[ "$(ctl sessions | grep -c "^b .* socket: legs_share_device$")" = "$n" ] ||
+				lib_case_fail "$c relay b's sessions not on the socket path: $paths"
+			# (the worker folds the program's counts now and then)
+			lib_wait_for 5 relay_fast_ge t $((8 * n)) ||
+				lib_case_fail "$c relay t's fast_pkts $FAST_PKTS, want at least $((8 * n))"
+			lib_relay_stop || lib_case_fail "$c relay exit status"
+			[ "$LIB_FAILS" != "$fails" ] ||
+				lib_case_ok "$c $((2 * n)) sessions, each by one link and all answered" \
+					"(relay t's first datagram:$LEGS), paths:$paths fast_pkts $FAST_PKTS"
+		else
+			lib_case_fail "$c relay did not start"
+		fi
+		lib_stop_pid "$echo"
+		lib_stop_pid "$echo2"
+	else
+		lib_case_fail "$c the routes"
+	fi
+	lib_nsx "$NS_R" ip route del 198.18.5.0/24
+	lib_nsx "$NS_R" ip route del 198.18.7.0/24
+	lib_nsx "$NS_R" sysctl -qw net.ipv4.fib_multipath_hash_policy=0 \
+		net.ipv4.conf.$IF_RU.forwarding=0
+	lib_nsx "$NS_U" ip addr del $up/32 dev lo
+	lib_nsx "$NS_U" ip addr del $up2/32 dev lo
 }
 
 # 17 more links between the relay's and the upstream's namespaces (rr1..rr17 in NS_R with
@@ -1169,6 +1255,7 @@ group_case 4
 attach_fail_case 4
 many_ifaces_case 6
 ecmp_case
+ecmp4_case
 policy_auto_case
 relink_fail_case
 shed_partial_case
