@@ -498,7 +498,6 @@ ecmp_case()
 		net.ipv6.conf.$IF_RU.forwarding=1 net.ipv6.fib_multipath_hash_policy=1
 	lib_nsx "$NS_U" ip -6 addr add $up/128 dev lo
 	lib_nsx "$NS_U" ip -6 addr add $up6/128 dev lo
-	lib_nsx "$NS_U" ip -6 addr add 2001:2:2::3/64 dev "$IF_U" nodad
 	lib_nsx "$NS_U" ip -6 addr add 2001:2:3::3/64 dev "$IF_U2" nodad
 	lib_nsx "$NS_R" ip -6 route add 2001:2:5::/64 nexthop via 2001:2:2::2 dev "$IF_RU" \
 		nexthop via 2001:2:3::2 dev "$IF_RU2" || { lib_case_fail "$c the route"; return; }
@@ -566,7 +565,6 @@ ecmp_case()
 		net.ipv6.conf.$IF_RU.forwarding=0
 	lib_nsx "$NS_U" ip -6 addr del $up/128 dev lo
 	lib_nsx "$NS_U" ip -6 addr del $up6/128 dev lo
-	lib_nsx "$NS_U" ip -6 addr del 2001:2:2::3/64 dev "$IF_U"
 	lib_nsx "$NS_U" ip -6 addr del 2001:2:3::3/64 dev "$IF_U2"
 }
 
