@@ -126,18 +126,14 @@ static int parse_listen(struct config_parser *p, const config_setting_t *g,
 		char host[CONFIG_HOST_LEN];
 		uint16_t port;
 
-		if (addr_parse(text, &r->listen[r->n_listen], &why)) {
+		if (addr_parse_endpoint(text, &r->listen[r->n_listen], &why)) {
 			/* a name is resolved by config_resolve (start, reload) */
 			if (addr_parse_name(text, host, sizeof(host), &port, &why_name) ||
 			    strlen(text) >= CONFIG_UPSTREAM_TEXT)
 				return config_err(p, e, "%s", why_name ? why_name : why);
-			if (port == 0)
-				return config_err(p, e, "port must not be 0");
 			memcpy(r->listen_names[r->n_listen_names++], text, strlen(text) + 1);
 			continue;
 		}
-		if (addr_port(&r->listen[r->n_listen]) == 0)
-			return config_err(p, e, "port must not be 0");
 		err = check_usable(p, e, &r->listen[r->n_listen]);
 		if (!err)
 			err = check_listener(p, e, &r->listen[r->n_listen], relay, r->n_listen);
@@ -165,17 +161,13 @@ static int parse_upstream(struct config_parser *p, const config_setting_t *e,
 		return config_err(p, e, "expected \"ADDRESS:PORT [weight=N]\"");
 	memset(u, 0, sizeof(*u));
 	memcpy(u->text, opt, strlen(opt) + 1);
-	if (addr_parse(opt, &u->addr, &why)) {
+	if (addr_parse_endpoint(opt, &u->addr, &why)) {
 		const char *why_name;
 
 		/* Not an address: a name, resolved by config_resolve (start, reload). */
 		if (addr_parse_name(opt, u->host, sizeof(u->host), &u->port, &why_name))
 			return config_err(p, e, "%s", why_name ? why_name : why);
-		if (u->port == 0)
-			return config_err(p, e, "port must not be 0");
 		u->is_name = true;
-	} else if (addr_port(&u->addr) == 0) {
-		return config_err(p, e, "port must not be 0");
 	} else if (addr_is_any(&u->addr)) {
 		return config_err(p, e, "an upstream needs a specific address, not a wildcard");
 	} else if (check_usable(p, e, &u->addr)) {

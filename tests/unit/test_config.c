@@ -470,7 +470,7 @@ static const struct error_case error_cases[] = {
      "01234567890123456789012345678\";\n" RELAY,
      "t.conf:1: control_socket: too long (at most 107 bytes)"},
     {"metrics = { listen = \"127.0.0.1:0\"; };\n" RELAY,
-     "t.conf:1: metrics.listen: port must not be 0"},
+     "t.conf:1: metrics.listen: port must be a number from 1 to 65535"},
     /* relays */
     {"workers = 1;\n", "t.conf: relays: missing; at least one relay is required"},
     {"relays = ( );\n", "t.conf:1: relays: at least one relay is required"},
@@ -508,7 +508,11 @@ static const struct error_case error_cases[] = {
     {"relays = ( { name = \"a\"; listen = [ \"2001:2::1:5000\" ]; } );\n",
      "t.conf:1: relays[0].listen[0]: an IPv6 address needs brackets: [ADDRESS]:PORT"},
     {"relays = ( { name = \"a\"; listen = [ \"127.0.0.1:0\" ]; } );\n",
-     "t.conf:1: relays[0].listen[0]: port must not be 0"},
+     "t.conf:1: relays[0].listen[0]: port must be a number from 1 to 65535"},
+    {"relays = ( { name = \"a\"; listen = [ \"127.0.0.1:70000\" ]; } );\n",
+     "t.conf:1: relays[0].listen[0]: port must be a number from 1 to 65535"},
+    {"relays = ( { name = \"a\"; listen = [ \"relay.example:0\" ]; } );\n",
+     "t.conf:1: relays[0].listen[0]: port must be a number from 1 to 65535"},
     {"relays = ( { name = \"a\"; listen = [ \"127.0.0.1:1\", \"127.0.0.1:1\" ]; } );\n",
      "t.conf:1: relays[0].listen[1]: 127.0.0.1:1 is already a listener of relay 'a'"},
     {"relays = ( { name = \"a\"; listen = [ \"[2001:2::1]:7\" ]; upstreams = [ \"127.0.0.1:2\" ]; "
@@ -532,7 +536,13 @@ static const struct error_case error_cases[] = {
      "t.conf:1: relays[0].upstreams[0]: missing ']' after an IPv6 address"},
     {"relays = ( { name = \"a\"; listen = [ \"127.0.0.1:1\" ]; "
      "upstreams = [ \"198.18.2.2:0\" ]; } );\n",
-     "t.conf:1: relays[0].upstreams[0]: port must not be 0"},
+     "t.conf:1: relays[0].upstreams[0]: port must be a number from 1 to 65535"},
+    {"relays = ( { name = \"a\"; listen = [ \"127.0.0.1:1\" ]; "
+     "upstreams = [ \"198.18.2.2:70000\" ]; } );\n",
+     "t.conf:1: relays[0].upstreams[0]: port must be a number from 1 to 65535"},
+    {"relays = ( { name = \"a\"; listen = [ \"127.0.0.1:1\" ]; "
+     "upstreams = [ \"up.example:70000\" ]; } );\n",
+     "t.conf:1: relays[0].upstreams[0]: port must be a number from 1 to 65535"},
     {"relays = ( { name = \"a\"; listen = [ \"127.0.0.1:1\" ]; "
      "upstreams = [ \"[::]:53\" ]; } );\n",
      "t.conf:1: relays[0].upstreams[0]: an upstream needs a specific address, not a "
