@@ -102,4 +102,12 @@ for fam in 4 6; do
 	done
 	lib_stop_pid "$holder"
 done
+
+# -h names every signal the relay acts on: HUP (reload) was missing
+out=$("$RINGRELAY" -h 2>&1)
+if [ $? -eq 0 ] && echo "$out" | grep -q "^Signals:.*HUP reloads"; then
+	lib_case_ok "-h: $(echo "$out" | grep '^Signals:')"
+else
+	lib_case_fail "-h does not name HUP: $(echo "$out" | grep '^Signals:')"
+fi
 lib_done
