@@ -277,7 +277,7 @@ static int port_holder(const struct addr *a, bool start, struct portown_holder *
 static int check_port_owners(const struct config *old, const struct config *cfg, char *err,
 			     size_t errlen)
 {
-	char buf[ADDR_STRLEN], who[160];
+	char buf[ADDR_STRLEN], who[160], where[CONFIG_PATH_LEN + 64];
 	struct portown_holder h;
 	uint32_t i, j;
 	int ret, waited;
@@ -309,9 +309,9 @@ static int check_port_owners(const struct config *old, const struct config *cfg,
 				continue;
 			snprintf(
 			    err, errlen,
-			    "%s:%d: relays[%u].listen[%u]: %s: %s%s (set reuseport_shared = true "
-			    "in relay '%s' to share its SO_REUSEPORT group)",
-			    cfg->path, rc->line, i, j,
+			    "%s: %s: %s%s (set reuseport_shared = true in relay '%s' to share its "
+			    "SO_REUSEPORT group)",
+			    config_listen_where(cfg, i, j, where, sizeof(where)),
 			    addr_format(&rc->listen[j], buf, sizeof(buf)),
 			    portown_describe(&h, who, sizeof(who)),
 			    waited ? ", still after waiting for it to close" : "", rc->name);
@@ -570,7 +570,7 @@ static bool cfg_listens_on(const struct config *cfg, const struct addr *a)
 static int probe_new_listeners(const struct config *old, const struct config *new_cfg,
 			       char *err, size_t errlen)
 {
-	char buf[ADDR_STRLEN];
+	char buf[ADDR_STRLEN], where[CONFIG_PATH_LEN + 64];
 	uint32_t i, j;
 	int fd;
 
@@ -582,9 +582,9 @@ static int probe_new_listeners(const struct config *old, const struct config *ne
 				continue;
 			fd = sock_open_listener(a, new_cfg->gro, -1);
 			if (fd < 0) {
-				snprintf(err, errlen, "%s: relays[%u].listen[%u]: %s: %s",
-					 new_cfg->path, i, j, addr_format(a, buf, sizeof(buf)),
-					 strerror(-fd));
+				snprintf(err, errlen, "%s: %s: %s",
+					 config_listen_where(new_cfg, i, j, where, sizeof(where)),
+					 addr_format(a, buf, sizeof(buf)), strerror(-fd));
 				return fd;
 			}
 			close(fd);
