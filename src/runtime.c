@@ -195,6 +195,35 @@ uint32_t runtime_previous(void *running, const char *relay, const char *text, co
 	return n;
 }
 
+/* At start (and -t): each listen address that is not a wildcard is one of this host's, or
+ * the workers' binds would fail once the filter is attached (listeners take no option that
+ * allows a foreign address). A bind to port 0 of a throwaway socket asks the kernel, which
+ * also knows local routes and ip_nonlocal_bind. */
+static int check_listen_local(const struct config *cfg, char *err, size_t errlen)
+{
+	char buf[ADDR_STRLEN], where[CONFIG_PATH_LEN + 64];
+	uint32_t i, j;
+	int ret;
+
+	for (i = 0; i < cfg->n_relays; i++) {
+		for (j = 0; j < cfg->relays[i].n_listen; j++) {
+			const struct addr *a = &cfg->relays[i].listen[j];
+
+			if (addr_is_any(a))
+				continue;
+			ret = sock_probe_local(a);
+			if (!ret)
+				continue;
+			snprintf(err, errlen, "%s: %s: %s%s",
+				 config_listen_where(cfg, i, j, where, sizeof(where)),
+				 addr_format(a, buf, sizeof(buf)), strerror(-ret),
+				 sock_listen_hint(ret));
+			return ret;
+		}
+	}
+	return 0;
+}
+
 int runtime_check(const struct runtime *running, struct config *cfg, struct plan *plan,
 		  char *err, size_t errlen)
 {
@@ -233,6 +262,12 @@ int runtime_check(const struct runtime *running, struct config *cfg, struct plan
 	if (!cfg->resolved) {
 		ret = config_resolve(cfg, running ? runtime_previous : NULL, (void *)running, err,
 				     errlen);
+		if (ret)
+			return ret;
+	}
+	/* (a reload binds each new address on its port: probe_new_listeners) */
+	if (!running) {
+		ret = check_listen_local(cfg, err, errlen);
 		if (ret)
 			return ret;
 	}

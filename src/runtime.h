@@ -72,7 +72,9 @@ int runtime_choose_backend(enum io_backend wanted, const struct uring_caps *caps
 int runtime_host(const struct config *cfg, struct plan_host *host);
 /* The check step between loading a config and running it (-t, start-up, reload): the host
  * checks (config_check_host; for a reload only config_check_links: its caller asked the name
- * service, app_reload_read), then the plan of cfg on this host into *plan. For a reload,
+ * service, app_reload_read), at start that each listen address but wildcards is this host's
+ * (sock_probe_local; a reload probes new ones on their ports), then the plan of cfg on this
+ * host into *plan. For a reload,
  * running is the runtime in force: cfg first gets its restart-only settings back (with a
  * warning each) and the plan keeps its worker count; NULL at start. Names are resolved here
  * unless cfg->resolved. Returns 0 or -errno with err set; cfg stays the caller's. */

@@ -1088,14 +1088,7 @@ static int open_listener(struct worker *w, uint32_t i, uint32_t j, uint32_t rela
 	if (fd < 0) {
 		snprintf(cmd->error, sizeof(cmd->error), "%s: %s: %s%s",
 			 config_listen_where(cmd->cfg, i, j, where, sizeof(where)),
-			 addr_format(a, buf, sizeof(buf)), strerror(-fd),
-			 fd == -EADDRINUSE ? " (another program holds this port: stop it or change "
-					     "the listen address)"
-			 : fd == -EADDRNOTAVAIL ? " (no interface has this address)"
-			 : fd == -EACCES	? " (ports below 1024 need CAP_NET_BIND_SERVICE, which "
-						  "workers hold only while they start: a new low "
-						  "port needs a restart)"
-						: "");
+			 addr_format(a, buf, sizeof(buf)), strerror(-fd), sock_listen_hint(fd));
 		return fd;
 	}
 	w->listeners[li] = (struct listener){ .in_use = true, .addr = *a, .relay = relay,
