@@ -217,7 +217,7 @@ static int check_listen_local(const struct config *cfg, char *err, size_t errlen
 			snprintf(err, errlen, "%s: %s: %s%s",
 				 config_listen_where(cfg, i, j, where, sizeof(where)),
 				 addr_format(a, buf, sizeof(buf)), strerror(-ret),
-				 sock_listen_hint(ret));
+				 sock_listen_hint(ret, true));
 			return ret;
 		}
 	}
@@ -617,9 +617,10 @@ static int probe_new_listeners(const struct config *old, const struct config *ne
 				continue;
 			fd = sock_open_listener(a, new_cfg->gro, -1);
 			if (fd < 0) {
-				snprintf(err, errlen, "%s: %s: %s",
+				snprintf(err, errlen, "%s: %s: %s%s",
 					 config_listen_where(new_cfg, i, j, where, sizeof(where)),
-					 addr_format(a, buf, sizeof(buf)), strerror(-fd));
+					 addr_format(a, buf, sizeof(buf)), strerror(-fd),
+					 sock_listen_hint(fd, false));
 				return fd;
 			}
 			close(fd);

@@ -100,7 +100,7 @@ int sock_probe_local(const struct addr *a)
 	return err;
 }
 
-const char *sock_listen_hint(int err)
+const char *sock_listen_hint(int err, bool start)
 {
 	switch (err) {
 	case -EADDRINUSE:
@@ -109,8 +109,11 @@ const char *sock_listen_hint(int err)
 		return " (no interface of this host has this address: add it, or listen on a "
 		       "wildcard)";
 	case -EACCES:
-		return " (ports below 1024 need CAP_NET_BIND_SERVICE, which workers hold only "
-		       "while they start: a new low port needs a restart)";
+		return start ? " (ports below 1024 need CAP_NET_BIND_SERVICE: start ringrelay as "
+			       "root, or grant it the capability, e.g. "
+			       "AmbientCapabilities=CAP_NET_BIND_SERVICE in its systemd unit)"
+			     : " (ports below 1024 need CAP_NET_BIND_SERVICE, which workers hold "
+			       "only while they start: a new low port needs a restart)";
 	}
 	return "";
 }

@@ -43,9 +43,10 @@ int sock_open_listener(const struct addr *a, bool gro, int cpu);
  * (no port is taken, nothing is received) and closes it. 0, or -errno: -EADDRNOTAVAIL when
  * no interface of this host has the address. */
 int sock_probe_local(const struct addr *a);
-/* What a user can do about err (-errno) from binding a listener: " (...)", or "" when
+/* What a user can do about err (-errno) from binding a listener at start, or (start false)
+ * at a reload, when the workers no longer hold CAP_NET_BIND_SERVICE: " (...)", or "" when
  * nothing. */
-const char *sock_listen_hint(int err);
+const char *sock_listen_hint(int err, bool start);
 /* Marks listener fd with CPU cpu for its reuseport group's choice (SO_INCOMING_CPU), or
  * removes the mark when cpu < 0. Returns 0 or -errno. */
 int sock_steer(int fd, int cpu);

@@ -1061,8 +1061,9 @@ static bool find_listen(const struct worker_cmd *cmd, const struct addr *a, uint
 	return false;
 }
 
-/* Opens listen address j of relay i of cmd's config (in relay slot relay). */
-static int open_listener(struct worker *w, uint32_t i, uint32_t j, uint32_t relay,
+/* Opens listen address j of relay i of cmd's config (in relay slot relay); start: the
+ * worker's first config (an error's advice differs from a reload's). */
+static int open_listener(struct worker *w, uint32_t i, uint32_t j, uint32_t relay, bool start,
 			 struct worker_cmd *cmd)
 {
 	const struct addr *a = &cmd->cfg->relays[i].listen[j];
@@ -1088,7 +1089,8 @@ static int open_listener(struct worker *w, uint32_t i, uint32_t j, uint32_t rela
 	if (fd < 0) {
 		snprintf(cmd->error, sizeof(cmd->error), "%s: %s: %s%s",
 			 config_listen_where(cmd->cfg, i, j, where, sizeof(where)),
-			 addr_format(a, buf, sizeof(buf)), strerror(-fd), sock_listen_hint(fd));
+			 addr_format(a, buf, sizeof(buf)), strerror(-fd),
+			 sock_listen_hint(fd, start));
 		return fd;
 	}
 	w->listeners[li] = (struct listener){ .in_use = true, .addr = *a, .relay = relay,
@@ -1151,6 +1153,7 @@ int worker_apply(struct worker *w, struct worker_cmd *cmd)
 	char why[sizeof(cmd->error)] = "";
 	uint32_t i, j, li, slot;
 	int err, first = 0;
+	bool start = !w->cfg; /* the first config this worker applies */
 
 	finish_draining(w);
 	for (i = 0; i < cfg->n_relays; i++)
@@ -1187,7 +1190,7 @@ int worker_apply(struct worker *w, struct worker_cmd *cmd)
 				w->listeners[li].relay = cmd->relay_slot[i];
 				continue;
 			}
-			err = open_listener(w, i, j, cmd->relay_slot[i], cmd);
+			err = open_listener(w, i, j, cmd->relay_slot[i], start, cmd);
 			first_error(&first, why, sizeof(why), err, cmd->error);
 		}
 	}

@@ -109,6 +109,25 @@ for fam in 4 6; do
 	lib_stop_pid "$holder"
 done
 
+# A start without CAP_NET_BIND_SERVICE on a port below 1024 (root with it out of its
+# bounding set, so not in the relay's permitted set): the advice is a start's (root, or
+# grant the capability), not a reload's "needs a restart", with the listen entry's
+# FILE:LINE. One family and backend: the advice does not depend on them.
+lib_family 4
+conf=$TMPD/lowport.conf
+lib_relay_conf "$conf" listen="$(ep "$RELAY_IP" 53)" up="$(ep "$UP1_IP" 9000)"
+out=$(ip netns exec "$NS_R" timeout 10 setpriv --bounding-set=-net_bind_service \
+	"$RINGRELAY" -f -c "$conf" 2>&1)
+rc=$?
+msg=$(echo "$out" | grep -F "$conf:9: relays[0].listen[0]: $RELAY_IP:53: Permission denied")
+if [ $rc -eq 1 ] && echo "$msg" | grep -q "start ringrelay as root, or grant it" &&
+	! echo "$msg" | grep -q "restart"; then
+	lib_case_ok "[ipv4] low port at start without CAP_NET_BIND_SERVICE: $msg"
+else
+	lib_case_fail "[ipv4] low port at start: exit $rc, want 1 with the start's advice;" \
+		"output: $out"
+fi
+
 # -h names every signal the relay acts on: HUP (reload) was missing
 out=$("$RINGRELAY" -h 2>&1)
 if [ $? -eq 0 ] && echo "$out" | grep -q "^Signals:.*HUP reloads"; then
