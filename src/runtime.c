@@ -75,11 +75,51 @@ int runtime_host(const struct config *cfg, struct plan_host *host)
 	return 0;
 }
 
+/* RLIMIT_NOFILE as this process finds it, for plan_check_nofile; changes nothing. */
+static int nofile_limits(struct plan_nofile *lim)
+{
+	unsigned long long v;
+	struct rlimit rl;
+	FILE *f;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl))
+		return -errno;
+	lim->soft = rl.rlim_cur;
+	lim->hard = rl.rlim_max;
+	/* Raising the hard limit needs CAP_SYS_RESOURCE (root has it), up to fs.nr_open. */
+	lim->can_raise = privs_thread_effective(UINT64_C(1) << 24 /* CAP_SYS_RESOURCE */);
+	lim->nr_open = 1u << 20; /* the kernel's default when the file cannot be read */
+	f = fopen("/proc/sys/fs/nr_open", "re");
+	if (f) {
+		if (fscanf(f, "%llu", &v) == 1)
+			lim->nr_open = v;
+		fclose(f);
+	}
+	return 0;
+}
+
+/* -t and the start, before anything touches the host: the plan's descriptors can be had
+ * (raise_nofile takes them at start). */
+static int check_nofile(const struct config *cfg, const struct plan *plan, char *err,
+			size_t errlen)
+{
+	struct plan_nofile lim;
+	int ret = nofile_limits(&lim);
+
+	if (ret) {
+		snprintf(err, errlen, "getrlimit(RLIMIT_NOFILE): %s", strerror(-ret));
+		return ret;
+	}
+	return plan_check_nofile(cfg, plan, &lim, err, errlen);
+}
+
 /* Session sockets and registered file tables count against RLIMIT_NOFILE: size it now, at
  * start, so a full session table never fails on descriptors. */
-static int raise_nofile(uint64_t need, char *err, size_t errlen)
+static int raise_nofile(const struct config *cfg, const struct plan *plan, char *err,
+			size_t errlen)
 {
 	struct rlimit rl;
+	uint64_t need = plan->nofile;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl))
 		return -errno;
@@ -88,13 +128,15 @@ static int raise_nofile(uint64_t need, char *err, size_t errlen)
 	if (rl.rlim_max < need) {
 		struct rlimit want = { .rlim_cur = need, .rlim_max = need };
 
-		/* Raising the hard limit needs CAP_SYS_RESOURCE (root has it). */
 		if (setrlimit(RLIMIT_NOFILE, &want) == 0)
 			return 0;
-		snprintf(err, errlen,
-			 "the sessions need %llu file descriptors but the hard RLIMIT_NOFILE is "
-			 "%llu: lower max_sessions or raise LimitNOFILE= / ulimit -Hn",
-			 (unsigned long long)need, (unsigned long long)rl.rlim_max);
+		/* (check_nofile passed: the limits changed since, or the kernel refused) */
+		if (!check_nofile(cfg, plan, err, errlen))
+			snprintf(err, errlen,
+				 "the sessions need %llu file descriptors but the hard "
+				 "RLIMIT_NOFILE is %llu and the kernel refused to raise it: lower "
+				 "max_sessions or raise LimitNOFILE= / ulimit -Hn",
+				 (unsigned long long)need, (unsigned long long)rl.rlim_max);
 		return -EMFILE;
 	}
 	rl.rlim_cur = need;
@@ -279,7 +321,11 @@ int runtime_check(const struct runtime *running, struct config *cfg, struct plan
 	/* The running workers stay as many as they are until a restart. */
 	if (running)
 		host.workers = running->plan.n_workers;
-	return plan_build(cfg, &host, plan, err, errlen);
+	ret = plan_build(cfg, &host, plan, err, errlen);
+	/* (a reload keeps the descriptors the start took: its plan sizes no more) */
+	if (!ret && !running)
+		ret = check_nofile(cfg, plan, err, errlen);
+	return ret;
 }
 
 static bool cfg_listens_on(const struct config *cfg, const struct addr *a);
@@ -389,7 +435,7 @@ int runtime_prepare(struct runtime *rt, struct config *cfg, const struct plan *p
 			 "to %u: longer ones will be dropped as truncated (raise buffer_size)",
 			 cfg->buffer_size, plan->payload_max, plan->link_ifname,
 			 plan->link_payload_max);
-	ret = raise_nofile(rt->plan.nofile, err, errlen);
+	ret = raise_nofile(cfg, &rt->plan, err, errlen);
 	if (ret) {
 		if (ret != -EMFILE)
 			snprintf(err, errlen, "setrlimit(RLIMIT_NOFILE): %s", strerror(-ret));

@@ -128,6 +128,19 @@ else
 		"output: $out"
 fi
 
+# -t checks the descriptors the plan needs against RLIMIT_NOFILE as the start does: 4096
+# sessions on one worker need 9544, which a hard limit of 4000 without CAP_SYS_RESOURCE
+# cannot give (before: -t passed, the start failed)
+out=$(ip netns exec "$NS_R" prlimit --nofile=4000:4000 setpriv --bounding-set=-sys_resource \
+	"$RINGRELAY" -t -c "$conf" 2>&1)
+rc=$?
+if [ $rc -eq 1 ] && echo "$out" | grep -q "^$conf:14: relays\[0\]\.max_sessions: 4096 sessions .* need 9544 file descriptors .*RLIMIT_NOFILE is 4000"; then
+	lib_case_ok "[ipv4] -t under a hard RLIMIT_NOFILE of 4000: $out"
+else
+	lib_case_fail "[ipv4] -t under a hard RLIMIT_NOFILE of 4000: exit $rc, want 1 naming" \
+		"max_sessions and 9544 descriptors; output: $out"
+fi
+
 # -h names every signal the relay acts on: HUP (reload) was missing
 out=$("$RINGRELAY" -h 2>&1)
 if [ $? -eq 0 ] && echo "$out" | grep -q "^Signals:.*HUP reloads"; then
