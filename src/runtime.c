@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include <errno.h>
+#include <stdarg.h>
 #include <math.h>
 #include <sched.h>
 #include <stdio.h>
@@ -220,10 +221,52 @@ static void busy_slots(const struct runtime *rt, bool *busy)
 	}
 }
 
+/* Keeps warning msg (logged) for the caller's answer, if notes. */
+static void note_add(struct runtime_notes *notes, const char *msg)
+{
+	static const char more[] = "warning: ... (more in the log)\n";
+	size_t room;
+	int n;
+
+	if (!notes || notes->cut)
+		return;
+	room = sizeof(notes->text) - notes->len;
+	n = snprintf(notes->text + notes->len, room, "warning: %s\n", msg);
+	/* keeps room for the line that says some are left out */
+	if (n > 0 && (size_t)n < room && room - (size_t)n > sizeof(more)) {
+		notes->len += (size_t)n;
+		return;
+	}
+	notes->text[notes->len] = '\0';
+	notes->cut = true;
+	if (sizeof(notes->text) - notes->len > sizeof(more)) {
+		memcpy(notes->text + notes->len, more, sizeof(more));
+		notes->len += sizeof(more) - 1;
+	}
+}
+
+/* Logs a warning and, with notes, keeps it for the caller's answer. */
+static void __attribute__((format(printf, 2, 3)))
+warn_noted(struct runtime_notes *notes, const char *fmt, ...)
+{
+	char msg[CONFIG_ERR_LEN];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	log_warn("%s", msg);
+	note_add(notes, msg);
+}
+
 /* A restart-only setting changed: what runs keeps the old value until a restart. */
 static void warn_restart(void *arg, const char *what)
 {
-	log_warn("reload: %s changed: it takes effect after a restart", what);
+	char msg[CONFIG_ERR_LEN];
+
+	snprintf(msg, sizeof(msg), "%s changed: it takes effect after a restart", what);
+	log_warn("reload: %s", msg);
+	note_add(arg, msg);
 }
 
 uint32_t runtime_previous(void *running, const char *relay, const char *text, const char *why,
@@ -269,6 +312,32 @@ static int check_listen_local(const struct config *cfg, char *err, size_t errlen
 int runtime_check(const struct runtime *running, struct config *cfg, struct plan *plan,
 		  char *err, size_t errlen)
 {
+	return runtime_check_notes(running, cfg, plan, NULL, err, errlen);
+}
+
+/* A reload's upstream names that did not resolve and kept their running addresses (logged
+ * with the reason as that happened: runtime_previous). */
+static void note_kept(const struct config *cfg, struct runtime_notes *notes)
+{
+	char msg[CONFIG_ERR_LEN];
+	uint32_t i, u;
+
+	for (i = 0; notes && i < cfg->n_relays; i++) {
+		for (u = 0; u < cfg->relays[i].n_upstreams; u++) {
+			if (!cfg->relays[i].upstreams[u].kept_previous)
+				continue;
+			snprintf(msg, sizeof(msg),
+				 "relay %s: upstream %s did not resolve: it keeps its last "
+				 "addresses",
+				 cfg->relays[i].name, cfg->relays[i].upstreams[u].text);
+			note_add(notes, msg);
+		}
+	}
+}
+
+int runtime_check_notes(const struct runtime *running, struct config *cfg, struct plan *plan,
+			struct runtime_notes *notes, char *err, size_t errlen)
+{
 	struct plan_host host;
 	uint32_t i;
 	int ret;
@@ -281,11 +350,13 @@ int runtime_check(const struct runtime *running, struct config *cfg, struct plan
 	for (i = 0; i < cfg->n_relays; i++)
 		if (cfg->relays[i].reply_timeout > 0 &&
 		    cfg->relays[i].reply_timeout >= cfg->relays[i].session_timeout)
-			log_warn("relay %s: reply_timeout (%g s) is not less than session_timeout "
-				 "(%g s): a session of one datagram ends before its reply is missed, "
-				 "so only clients that keep sending are checked",
-				 cfg->relays[i].name, cfg->relays[i].reply_timeout,
-				 cfg->relays[i].session_timeout);
+			warn_noted(notes,
+				   "relay %s: reply_timeout (%g s) is not less than "
+				   "session_timeout (%g s): a session of one datagram ends before "
+				   "its reply is missed, so only clients that keep sending are "
+				   "checked",
+				   cfg->relays[i].name, cfg->relays[i].reply_timeout,
+				   cfg->relays[i].session_timeout);
 	/* Workers keep what IP_TRANSPARENT and SO_MARK need only when the start config used
 	 * them: a reload cannot give it back, and every new session would fail with EPERM. */
 	if (running && !privs_need_sockopt(running->cfg) && privs_need_sockopt(cfg)) {
@@ -297,7 +368,7 @@ int runtime_check(const struct runtime *running, struct config *cfg, struct plan
 	/* Settings that size threads or memory run on until a restart: the new config takes
 	 * their running values, so what it says is what runs. */
 	if (running)
-		config_keep_restart(running->cfg, cfg, warn_restart, NULL);
+		config_keep_restart(running->cfg, cfg, warn_restart, notes);
 	/* Names become addresses here (unless the caller resolved them: a reload does without
 	 * the lock), the first step that may ask the network; a name that no longer resolves
 	 * keeps the addresses the running relay has for it. */
@@ -307,6 +378,7 @@ int runtime_check(const struct runtime *running, struct config *cfg, struct plan
 		if (ret)
 			return ret;
 	}
+	note_kept(cfg, notes);
 	/* (a reload binds each new address on its port: probe_new_listeners) */
 	if (!running) {
 		ret = check_listen_local(cfg, err, errlen);
