@@ -8,7 +8,8 @@
 
 #include "addr.h"
 
-static int parse_port(const char *s, uint16_t *port, const char **why)
+/* A port from lo (0 or 1) to 65535; the reason names the range the caller allows. */
+static int parse_port(const char *s, long lo, uint16_t *port, const char **why)
 {
 	char *end;
 	long v;
@@ -19,8 +20,9 @@ static int parse_port(const char *s, uint16_t *port, const char **why)
 	}
 	errno = 0;
 	v = strtol(s, &end, 10);
-	if (*end != '\0' || errno || v < 0 || v > 65535 || *s == '-' || *s == '+') {
-		*why = "port must be a number from 0 to 65535";
+	if (*end != '\0' || errno || v < lo || v > 65535 || *s == '-' || *s == '+') {
+		*why = lo ? "port must be a number from 1 to 65535"
+			  : "port must be a number from 0 to 65535";
 		return -EINVAL;
 	}
 	*port = (uint16_t)v;
@@ -42,7 +44,8 @@ static int parse_host(const char *host, struct addr *out)
 	return -EINVAL;
 }
 
-int addr_parse(const char *text, struct addr *out, const char **why)
+/* addr_parse, with ports from lo. */
+static int parse_endpoint(const char *text, long lo, struct addr *out, const char **why)
 {
 	char host[INET6_ADDRSTRLEN + 2];
 	const char *colon, *port_s;
@@ -101,11 +104,21 @@ int addr_parse(const char *text, struct addr *out, const char **why)
 			return -EINVAL;
 		}
 	}
-	err = parse_port(port_s, &port, why);
+	err = parse_port(port_s, lo, &port, why);
 	if (err)
 		return err;
 	addr_set_port(out, port);
 	return 0;
+}
+
+int addr_parse(const char *text, struct addr *out, const char **why)
+{
+	return parse_endpoint(text, 0, out, why);
+}
+
+int addr_parse_endpoint(const char *text, struct addr *out, const char **why)
+{
+	return parse_endpoint(text, 1, out, why);
 }
 
 int addr_parse_name(const char *text, char *host, size_t hostlen, uint16_t *port,
@@ -131,7 +144,7 @@ int addr_parse_name(const char *text, char *host, size_t hostlen, uint16_t *port
 	}
 	if (!letter || text[0] == '.' || text[0] == '-')
 		return -EINVAL;
-	if (parse_port(colon + 1, port, why))
+	if (parse_port(colon + 1, 1, port, why))
 		return -EINVAL;
 	memcpy(host, text, n);
 	host[n] = '\0';

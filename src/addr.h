@@ -21,10 +21,14 @@ struct addr {
 /* "198.18.1.2:5000", "[2001:2::2]:5000", "*:5000" (IPv4 any) or "[::]:5000".
  * Returns 0, or -EINVAL with a reason in *why (a static string). */
 int addr_parse(const char *text, struct addr *out, const char **why);
+/* addr_parse for an address that must have a port (a listener, an upstream): port 0 is
+ * refused too, and the reason says 1 to 65535. */
+int addr_parse_endpoint(const char *text, struct addr *out, const char **why);
 
-/* "HOST:PORT" where HOST is a DNS name (letters, digits, '-', '.', '_'; not all digits):
- * host gets HOST (hostlen bytes at most), port the port. Returns 0, or -EINVAL when text is
- * not of that form (why is set when only the port is wrong). No lookup is made. */
+/* "HOST:PORT" where HOST is a DNS name (letters, digits, '-', '.', '_'; not all digits) and
+ * PORT 1 to 65535: host gets HOST (hostlen bytes at most), port the port. Returns 0, or
+ * -EINVAL when text is not of that form (why is set when only the port is wrong). No lookup
+ * is made. */
 int addr_parse_name(const char *text, char *host, size_t hostlen, uint16_t *port,
 		    const char **why);
 

@@ -41,8 +41,8 @@ int admin_start(struct app *a, uint64_t keep, struct admin **out, char *err, siz
  * control thread serves others): its ticket, for admin_reload_done. Requests that arrive
  * while a reload waits to begin share it. */
 uint64_t admin_reload_ask(struct admin *ad);
-/* Whether the reload that covers ticket has finished: then its result (app_reload's) into
- * *ret and err. */
+/* Whether the reload that covers ticket has finished: then its result (app_reload's: on
+ * success err holds its warnings) into *ret and err. */
 bool admin_reload_done(struct admin *ad, uint64_t ticket, int *ret, char *err, size_t errlen);
 /* An eventfd the thread writes each time a reload finishes: readable, some ticket may be
  * done. Read it to clear it. */

@@ -754,6 +754,7 @@ int app_reload(struct app *a, char *err, size_t errlen)
 int app_reload_apply(struct app *a, struct config *cfg, int ret, char *err, size_t errlen)
 {
 	bool applied = false, synced = false; /* synced: the filter stage ran */
+	struct runtime_notes notes = { .len = 0 };
 	struct plan plan;
 	uint32_t serial;
 
@@ -762,7 +763,7 @@ int app_reload_apply(struct app *a, struct config *cfg, int ret, char *err, size
 	if (!ret) {
 		ret = app_filter_fixed(a, cfg, err, errlen);
 		if (!ret)
-			ret = runtime_check(&a->rt, cfg, &plan, err, errlen);
+			ret = runtime_check_notes(&a->rt, cfg, &plan, &notes, err, errlen);
 		/* The program first (new rules, new interfaces), so the workers can remove
 		 * entries of clients the new rules deny; the running plan sizes its maps. A
 		 * filter that cannot follow (a changed mode needs a restart) does not stop the
@@ -845,6 +846,8 @@ int app_reload_apply(struct app *a, struct config *cfg, int ret, char *err, size
 		a->last_reload_success = app_now();
 		a->last_reload_error[0] = '\0';
 		log_info("reload: %s applied: %u relay(s)", a->config_path, a->rt.cfg->n_relays);
+		/* the caller's answer says what applies only after a restart, and the like */
+		snprintf(err, errlen, "%s", notes.text);
 	}
 	pthread_mutex_unlock(&a->lock);
 	service_ready(ret ? (applied ? "reload applied with errors" :

@@ -113,8 +113,10 @@ int app_napi_sync(struct app *a, const struct config *cfg, bool log_now);
 /* Logs what app_napi_sync applied last, with the workers' busy polling. */
 void app_napi_log(struct app *a);
 /* Re-reads config_path and applies it without dropping traffic (see runtime_reload).
- * Takes a->lock. Returns 0, or -errno with one line in err (FILE:LINE for config errors);
- * on failure the old configuration keeps serving. */
+ * Takes a->lock. Returns 0 with the reload's warnings in err (logged too: a setting that
+ * takes effect only after a restart, ...; "warning: ...\n" each, "" for none), or -errno
+ * with one line in err (FILE:LINE for config errors); on failure the old configuration keeps
+ * serving. */
 int app_reload(struct app *a, char *err, size_t errlen);
 /* app_reload in two halves, for the admin thread, which handles link events between them.
  * app_reload_read reads the config file at path, looks up its user and group and resolves

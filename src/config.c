@@ -126,18 +126,18 @@ static int parse_listen(struct config_parser *p, const config_setting_t *g,
 		char host[CONFIG_HOST_LEN];
 		uint16_t port;
 
-		if (addr_parse(text, &r->listen[r->n_listen], &why)) {
+		if (addr_parse_endpoint(text, &r->listen[r->n_listen], &why)) {
 			/* a name is resolved by config_resolve (start, reload) */
 			if (addr_parse_name(text, host, sizeof(host), &port, &why_name) ||
 			    strlen(text) >= CONFIG_UPSTREAM_TEXT)
 				return config_err(p, e, "%s", why_name ? why_name : why);
-			if (port == 0)
-				return config_err(p, e, "port must not be 0");
+			r->listen_line[i] = config_line(e);
+			r->listen_name_entry[r->n_listen_names] = (uint8_t)i;
 			memcpy(r->listen_names[r->n_listen_names++], text, strlen(text) + 1);
 			continue;
 		}
-		if (addr_port(&r->listen[r->n_listen]) == 0)
-			return config_err(p, e, "port must not be 0");
+		r->listen_line[i] = config_line(e);
+		r->listen_entry[r->n_listen] = (uint8_t)i;
 		err = check_usable(p, e, &r->listen[r->n_listen]);
 		if (!err)
 			err = check_listener(p, e, &r->listen[r->n_listen], relay, r->n_listen);
@@ -165,17 +165,13 @@ static int parse_upstream(struct config_parser *p, const config_setting_t *e,
 		return config_err(p, e, "expected \"ADDRESS:PORT [weight=N]\"");
 	memset(u, 0, sizeof(*u));
 	memcpy(u->text, opt, strlen(opt) + 1);
-	if (addr_parse(opt, &u->addr, &why)) {
+	if (addr_parse_endpoint(opt, &u->addr, &why)) {
 		const char *why_name;
 
 		/* Not an address: a name, resolved by config_resolve (start, reload). */
 		if (addr_parse_name(opt, u->host, sizeof(u->host), &u->port, &why_name))
 			return config_err(p, e, "%s", why_name ? why_name : why);
-		if (u->port == 0)
-			return config_err(p, e, "port must not be 0");
 		u->is_name = true;
-	} else if (addr_port(&u->addr) == 0) {
-		return config_err(p, e, "port must not be 0");
 	} else if (addr_is_any(&u->addr)) {
 		return config_err(p, e, "an upstream needs a specific address, not a wildcard");
 	} else if (check_usable(p, e, &u->addr)) {
@@ -221,6 +217,7 @@ static int parse_upstreams(struct config_parser *p, const config_setting_t *g,
 		err = parse_upstream(p, e, u);
 		if (err)
 			return err;
+		u->line = config_line(e);
 		for (j = 0; j < i; j++) {
 			const struct upstream_conf *o = &r->upstreams[j];
 
@@ -622,11 +619,21 @@ static const struct config_row relay_rows[] = {
 	{"fwmark", CONFIG_T_U32, CONFIG_FIELD(struct relay_conf, fwmark), .hi = 2147483647},
 };
 
+/* The line of g's member name, or g's own when it is not written. */
+static int member_line(const config_setting_t *g, const char *name)
+{
+	const config_setting_t *m = config_setting_get_member(g, name);
+
+	return config_line(m ? m : g);
+}
+
 static void relay_present(struct config_parser *p, const config_setting_t *g, void *base)
 {
 	struct relay_conf *r = base;
 
 	r->line = config_line(g);
+	r->max_sessions_line = member_line(g, "max_sessions");
+	r->source_line = member_line(g, "source");
 }
 
 static const struct config_section relay_section = {
@@ -1185,6 +1192,16 @@ void config_free(struct config *cfg)
 	free(cfg);
 }
 
+const char *config_listen_where(const struct config *cfg, uint32_t r, uint32_t i, char *buf,
+				size_t len)
+{
+	const struct relay_conf *rc = &cfg->relays[r];
+	uint32_t e = rc->listen_entry[i];
+
+	snprintf(buf, len, "%s:%d: relays[%u].listen[%u]", cfg->path, rc->listen_line[e], r, e);
+	return buf;
+}
+
 int config_check_accounts(const struct config *cfg, char *err, size_t errlen)
 {
 	/* -t must catch what would fail the start: errno is 0 for "no such user". */
@@ -1496,7 +1513,7 @@ int config_resolve_with(struct config *cfg, const struct config_names *how, char
 	struct addr got[CONFIG_MAX_UPSTREAMS];
 	char host[CONFIG_HOST_LEN], why[192], text[ADDR_STRLEN];
 	uint16_t port;
-	uint32_t r, i, k;
+	uint32_t r, i, k, e;
 	int n;
 
 	cfg->resolved = false; /* until every name is done */
@@ -1508,28 +1525,32 @@ int config_resolve_with(struct config *cfg, const struct config_names *how, char
 			split_name(rc->listen_names[i], host, sizeof(host), &port);
 			n = names_lookup(how, host, port, AF_UNSPEC, got, CONFIG_MAX_LISTEN, why,
 					 sizeof(why));
+			e = rc->listen_name_entry[i];
 			if (n < 0) {
-				snprintf(err, errlen, "%s:%d: relay '%s': listen %s: %s", cfg->path,
-					 rc->line, rc->name, rc->listen_names[i], why);
+				snprintf(err, errlen, "%s:%d: relays[%u].listen[%u]: %s: %s",
+					 cfg->path, rc->listen_line[e], r, e, rc->listen_names[i],
+					 why);
 				return n;
 			}
 			for (k = 0; k < (uint32_t)n; k++) {
 				if (rc->n_listen == CONFIG_MAX_LISTEN) {
 					snprintf(err, errlen,
-						 "%s:%d: relay '%s': listen %s: more than %d listen "
-						 "addresses in all",
-						 cfg->path, rc->line, rc->name, rc->listen_names[i],
-						 CONFIG_MAX_LISTEN);
+						 "%s:%d: relays[%u].listen[%u]: %s: more than %d "
+						 "listen addresses in all",
+						 cfg->path, rc->listen_line[e], r, e,
+						 rc->listen_names[i], CONFIG_MAX_LISTEN);
 					return -E2BIG;
 				}
 				if (listen_clash(cfg, &got[k], r, rc->n_listen)) {
 					snprintf(err, errlen,
-						 "%s:%d: relay '%s': listen %s: %s is already a "
-						 "listen address (or overlaps one)",
-						 cfg->path, rc->line, rc->name, rc->listen_names[i],
+						 "%s:%d: relays[%u].listen[%u]: %s: %s is already "
+						 "a listen address (or overlaps one)",
+						 cfg->path, rc->listen_line[e], r, e,
+						 rc->listen_names[i],
 						 addr_format(&got[k], text, sizeof(text)));
 					return -EINVAL;
 				}
+				rc->listen_entry[rc->n_listen] = (uint8_t)e;
 				rc->listen[rc->n_listen++] = got[k];
 			}
 		}
@@ -1553,23 +1574,22 @@ int config_resolve_with(struct config *cfg, const struct config_names *how, char
 					n = -EHOSTUNREACH;
 			}
 			if (n < 0) {
-				snprintf(err, errlen, "%s:%d: relay '%s': upstream %s: %s", cfg->path,
-					 rc->line, rc->name, u->text, why);
+				snprintf(err, errlen, "%s:%d: relays[%u].upstreams[%u]: %s: %s",
+					 cfg->path, u->line, r, i, u->text, why);
 				return n;
 			}
 			if (config_members_add(rc->members, &rc->n_members, got, (uint32_t)n,
 					       u->weight, i)) {
 				snprintf(err, errlen,
-					 "%s:%d: relay '%s': upstream %s: more than %d "
+					 "%s:%d: relays[%u].upstreams[%u]: %s: more than %d "
 					 "upstream addresses in all",
-					 cfg->path, rc->line, rc->name, u->text,
-					 CONFIG_MAX_UPSTREAMS);
+					 cfg->path, u->line, r, i, u->text, CONFIG_MAX_UPSTREAMS);
 				return -E2BIG;
 			}
 		}
 		if (rc->source == SOURCE_CLIENT && client_family_clash(rc, why, sizeof(why))) {
-			snprintf(err, errlen, "%s:%d: relay '%s': source: %s", cfg->path, rc->line,
-				 rc->name, why);
+			snprintf(err, errlen, "%s:%d: relays[%u].source: %s", cfg->path,
+				 rc->source_line, r, why);
 			return -EINVAL;
 		}
 	}

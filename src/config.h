@@ -62,6 +62,7 @@ struct upstream_conf {
 	char text[CONFIG_UPSTREAM_TEXT]; /* "ADDRESS:PORT" or "NAME:PORT" as written: the label */
 	/* config_resolve: the name's lookup failed and it kept the running config's addresses */
 	bool kept_previous;
+	int line; /* where it is written, for later diagnostics */
 };
 
 /* An upstream the relay sends to: a literal entry, or one address of a name. */
@@ -94,6 +95,12 @@ struct relay_conf {
 	uint32_t n_listen_literal;
 	char listen_names[CONFIG_MAX_LISTEN][CONFIG_UPSTREAM_TEXT]; /* "NAME:PORT" */
 	uint32_t n_listen_names;
+	/* Where each was written, for diagnostics after parsing (relays[R].listen[ENTRY] at
+	 * its line): the entry of listen[i] (a name's addresses share its entry), of
+	 * listen_names[i], and the line of each entry. */
+	uint8_t listen_entry[CONFIG_MAX_LISTEN];
+	uint8_t listen_name_entry[CONFIG_MAX_LISTEN];
+	int listen_line[CONFIG_MAX_LISTEN];
 	struct upstream_conf upstreams[CONFIG_MAX_UPSTREAMS];
 	uint32_t n_upstreams;
 	/* What upstreams resolve to: literal entries at parse time, names by config_resolve. */
@@ -104,6 +111,7 @@ struct relay_conf {
 	enum balance_mode balance;
 	double session_timeout; /* seconds, > 0 */
 	uint32_t max_sessions;	/* for the whole relay; split evenly over workers */
+	int max_sessions_line;	/* where it is set (else the relay's line), for the plan */
 	enum offload_mode offload; /* forward mode: established sessions relayed in BPF */
 	enum shed_mode shed;	   /* drop in BPF what the listener's full socket would drop */
 	/* datagrams per second over which a flow is shed first once the listener's socket is
@@ -129,6 +137,7 @@ struct relay_conf {
 	/* Where upstream sockets send from: the default route's choice, source_addr (port 0),
 	 * or the client's own address and port (transparent, IP_TRANSPARENT). */
 	enum source_kind source;
+	int source_line; /* where source is set (else the relay's line) */
 	struct addr source_addr;
 	uint32_t fwmark; /* SO_MARK of upstream sockets; 0: none */
 };
@@ -298,6 +307,11 @@ int config_members_add(struct member_conf *m, uint32_t *n_m, const struct addr *
  * upstreams alike. Returns the count or -errno (err: gai_strerror). */
 int config_resolve_host(const char *host, uint16_t port, int family, struct addr *out, uint32_t max,
 		  char *err, size_t errlen);
+
+/* Where listen address i of relay r (an index of its listen[]) is written, for a message
+ * about it after parsing: "FILE:LINE: relays[R].listen[ENTRY]" into buf; returns buf. */
+const char *config_listen_where(const struct config *cfg, uint32_t r, uint32_t i, char *buf,
+				size_t len);
 
 /* Checks that need the host: the filter's interfaces, `user` and control_access's group
  * exist. Same error format. It is the two below: */

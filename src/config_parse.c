@@ -382,10 +382,8 @@ static int config_parse_value(struct config_parser *p, const struct config_row *
 		err = config_get_string(p, s, &text);
 		if (err)
 			return err;
-		if (addr_parse(text, AT(base, r, struct addr), &why))
+		if (addr_parse_endpoint(text, AT(base, r, struct addr), &why))
 			return config_err(p, s, "%s", why);
-		if (addr_port(AT(base, r, struct addr)) == 0)
-			return config_err(p, s, "port must not be 0");
 		return 0;
 	case CONFIG_T_CUSTOM:
 		break;

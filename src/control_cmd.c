@@ -86,11 +86,11 @@ static int cmd_sessions(struct app *a, const struct control_req *q, FILE *out, c
 	return ret;
 }
 
-/* A reload's answer once it succeeded. */
-static int reload_body(struct app *a, bool json, FILE *out)
+/* A reload's answer once it succeeded, with its warnings (app_reload's). */
+static int reload_body(struct app *a, bool json, const char *warnings, FILE *out)
 {
 	/* The path never changes, so reading it without the lock is safe. */
-	return control_view_reload(a->config_path ? a->config_path : "", json, out);
+	return control_view_reload(a->config_path ? a->config_path : "", warnings, json, out);
 }
 
 /* The admin thread holds what a reload of the filter may need, and runs it while the
@@ -100,7 +100,7 @@ static int cmd_reload(struct app *a, const struct control_req *q, FILE *out, cha
 {
 	int ret = app_reload(a, err, errlen);
 
-	return ret ? ret : reload_body(a, q->json, out);
+	return ret ? ret : reload_body(a, q->json, err, out);
 }
 
 static int cmd_filter(struct app *a, const struct control_req *q, FILE *out, char *err,
@@ -362,7 +362,7 @@ void control_cmd_finish(struct app *a, const struct control_pending *p, int ret,
 
 	if (!ret) {
 		f = open_memstream(&body, &len);
-		ret = f ? reload_body(a, p->json, f) : -ENOMEM;
+		ret = f ? reload_body(a, p->json, err, f) : -ENOMEM;
 		if (f && fclose(f) && !ret)
 			ret = -ENOMEM;
 		err = "";

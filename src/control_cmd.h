@@ -41,7 +41,8 @@ struct control_pending {
  * written; control_cmd_finish answers it once admin_reload_done says it is done. */
 bool control_cmd_run(struct app *a, char *line, enum control_level level, FILE *out,
 		     struct control_pending *pend);
-/* The answer to pending reload p whose result is ret (0, or -errno with err). */
+/* The answer to pending reload p whose result is ret (0 with its warnings in err, or -errno
+ * with err: app_reload's). */
 void control_cmd_finish(struct app *a, const struct control_pending *p, int ret, const char *err,
 			FILE *out);
 /* The names of the commands open to level, joined by ", " (for messages). */

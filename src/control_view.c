@@ -1406,18 +1406,36 @@ int control_view_filter(const struct filter_conf *fc, const struct filter_stats 
 
 /* ---------------------------------------------------------------- reload */
 
-int control_view_reload(const char *config_path, bool json, FILE *out)
+int control_view_reload(const char *config_path, const char *warnings, bool json, FILE *out)
 {
+	static const char tag[] = "warning: ";
+	char line[CONFIG_ERR_LEN];
+	const char *w, *m;
 	struct emit_json j;
+	size_t n, k;
 
 	if (!json) {
-		fprintf(out, "reloaded %s\n", config_path);
+		fprintf(out, "reloaded %s\n%s", config_path, warnings);
 		return ferror(out) ? -EIO : 0;
 	}
 	emit_json_init(&j, out);
 	emit_json_object(&j, NULL);
 	emit_json_string(&j, "result", view_reload_json[VIEW_RELOAD_OK]);
 	emit_json_string(&j, "config", config_path);
+	emit_json_array(&j, "warnings");
+	/* a line each, without its "warning: " */
+	for (w = warnings; *w; w += n + (w[n] == '\n')) {
+		n = strcspn(w, "\n");
+		m = w;
+		k = n;
+		if (k >= sizeof(tag) - 1 && !memcmp(m, tag, sizeof(tag) - 1)) {
+			m += sizeof(tag) - 1;
+			k -= sizeof(tag) - 1;
+		}
+		snprintf(line, sizeof(line), "%.*s", (int)k, m);
+		emit_json_string(&j, NULL, line);
+	}
+	emit_json_close(&j);
 	emit_json_close(&j);
 	return emit_json_end(&j);
 }

@@ -46,7 +46,9 @@ int control_view_upstream_set(const char *relay, const char *text, bool enabled,
 /* The receive path of the listen interfaces (for -V and status): a line per interface, a
  * line per queue, the warnings. */
 int control_view_rxpath(const struct rxreport *r, bool json, FILE *out);
-/* A reload that succeeded. */
-int control_view_reload(const char *config_path, bool json, FILE *out);
+/* A reload that succeeded, with its warnings ("warning: ...\n" each, "" for none, as
+ * app_reload gives them): text "reloaded PATH" and the warnings' lines; JSON "warnings", an
+ * array of their messages. */
+int control_view_reload(const char *config_path, const char *warnings, bool json, FILE *out);
 
 #endif

@@ -61,7 +61,7 @@ static void usage(FILE *f)
 		"  -V, --version       versions, the data-path features this kernel offers and the\n"
 		"                      fast path each relay of the config would get, and why\n"
 		"  -h, --help          this text\n"
-		"Signals: TERM/INT stop, USR1 prints counters.\n",
+		"Signals: TERM/INT stop, HUP reloads the configuration, USR1 prints counters.\n",
 		DEFAULT_CONFIG);
 }
 

@@ -26,6 +26,104 @@ static bool host_has_cpu(const struct plan_host *host, int cpu)
 	return false;
 }
 
+/* Session slots a worker's ring registers for sessions[] per worker in all: twice them, at
+ * least 1024 more, so that a reload can add relays (and a replaced relay drain beside its
+ * successor) without a restart; a session region outlives its relay (slots.h). */
+static uint64_t session_slots(uint64_t sessions)
+{
+	return sessions * 2 > sessions + 1024 ? sessions * 2 : sessions + 1024;
+}
+
+/* The relay of cfg with the most sessions per worker in plan: what a message about their
+ * total names; UINT32_MAX when no relay has sessions. */
+static uint32_t biggest_relay(const struct config *cfg, const struct plan *plan)
+{
+	uint32_t i, best = UINT32_MAX;
+
+	for (i = 0; i < cfg->n_relays; i++)
+		if (plan->sessions[i] &&
+		    (best == UINT32_MAX || plan->sessions[i] > plan->sessions[best]))
+			best = i;
+	return best;
+}
+
+/* Sessions per worker of cfg's relays over n workers, as plan_build splits them. */
+static uint64_t sessions_per_worker(const struct config *cfg, const struct plan *plan, uint32_t n)
+{
+	uint64_t sum = 0;
+	uint32_t i;
+
+	for (i = 0; i < cfg->n_relays; i++)
+		if (plan->sessions[i])
+			sum += (cfg->relays[i].max_sessions + n - 1) / n;
+	return sum;
+}
+
+/* The slots of cfg's sessions do not fit a worker's ring: says so at the biggest relay's
+ * max_sessions, with the workers that would make them fit. */
+static int too_many_slots(const struct config *cfg, const struct plan *plan, uint64_t slots,
+			  char *err, size_t errlen)
+{
+	const uint32_t room = PLAN_MAX_FIXED_FILES - PLAN_SESSION_BASE;
+	uint32_t r = biggest_relay(cfg, plan), w;
+	const struct relay_conf *rc = &cfg->relays[r];
+	char fix[96] = "";
+
+	for (w = plan->n_workers + 1; w <= PLAN_MAX_WORKERS; w++) {
+		if (session_slots(sessions_per_worker(cfg, plan, w)) <= room) {
+			snprintf(fix, sizeof(fix), "set workers to at least %u, or ", w);
+			break;
+		}
+	}
+	snprintf(err, errlen,
+		 "%s:%d: relays[%u].max_sessions: %u sessions over %u worker%s need %llu session "
+		 "slots per worker (twice the sessions, so that a reload can add relays), more "
+		 "than a worker's io_uring can register (%u): a worker holds at most %u "
+		 "sessions; %slower max_sessions",
+		 cfg->path, rc->max_sessions_line, r, rc->max_sessions, plan->n_workers,
+		 plan->n_workers == 1 ? "" : "s", (unsigned long long)slots, room, room / 2, fix);
+	return -EINVAL;
+}
+
+int plan_check_nofile(const struct config *cfg, const struct plan *plan,
+		      const struct plan_nofile *lim, char *err, size_t errlen)
+{
+	uint32_t r = biggest_relay(cfg, plan);
+	char where[CONFIG_PATH_LEN + 64], why[160];
+	uint64_t total = 0;
+	uint32_t i;
+
+	if (lim->soft >= plan->nofile || lim->hard >= plan->nofile ||
+	    (lim->can_raise && lim->nr_open >= plan->nofile))
+		return 0;
+	for (i = 0; i < cfg->n_relays; i++)
+		total += (uint64_t)plan->sessions[i] * plan->n_workers;
+	if (r == UINT32_MAX)
+		snprintf(where, sizeof(where), "%s: workers: %u workers", cfg->path,
+			 plan->n_workers);
+	else
+		snprintf(where, sizeof(where), "%s:%d: relays[%u].max_sessions: %u sessions",
+			 cfg->path, cfg->relays[r].max_sessions_line, r,
+			 cfg->relays[r].max_sessions);
+	if (lim->can_raise)
+		snprintf(why, sizeof(why),
+			 "the kernel allows no more than fs.nr_open = %llu (raise it with sysctl)",
+			 (unsigned long long)lim->nr_open);
+	else
+		snprintf(why, sizeof(why),
+			 "the hard RLIMIT_NOFILE is %llu and this process may not raise it (no "
+			 "CAP_SYS_RESOURCE): raise LimitNOFILE= in the unit, or ulimit -Hn, to at "
+			 "least %llu",
+			 (unsigned long long)lim->hard, (unsigned long long)plan->nofile);
+	snprintf(err, errlen,
+		 "%s (%llu in all relays, over %u worker%s) need %llu file descriptors (a socket "
+		 "per session slot: twice the sessions, so that a reload can add relays, and %u "
+		 "per worker), but %s, or lower max_sessions",
+		 where, (unsigned long long)total, plan->n_workers, plan->n_workers == 1 ? "" : "s",
+		 (unsigned long long)plan->nofile, PLAN_SESSION_BASE, why);
+	return -EMFILE;
+}
+
 int plan_build(const struct config *cfg, const struct plan_host *host, struct plan *out,
 	       char *err, size_t errlen)
 {
@@ -88,14 +186,9 @@ int plan_build(const struct config *cfg, const struct plan_host *host, struct pl
 			 cfg->path, out->n_mirror, PLAN_MIRROR_SLOTS);
 		return -EINVAL;
 	}
-	sessions = sessions * 2 > sessions + 1024 ? sessions * 2 : sessions + 1024;
-	if (PLAN_SESSION_BASE + sessions > PLAN_MAX_FIXED_FILES) {
-		snprintf(err, errlen,
-			 "%s: max_sessions: %llu session slots per worker exceed the kernel's %u "
-			 "registered files; raise workers or lower max_sessions",
-			 cfg->path, (unsigned long long)sessions, PLAN_MAX_FIXED_FILES);
-		return -EINVAL;
-	}
+	sessions = session_slots(sessions);
+	if (PLAN_SESSION_BASE + sessions > PLAN_MAX_FIXED_FILES)
+		return too_many_slots(cfg, out, sessions, err, errlen);
 	out->session_slots = (uint32_t)sessions;
 	out->files = PLAN_SESSION_BASE + out->session_slots;
 

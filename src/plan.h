@@ -14,7 +14,11 @@
 #define PLAN_MAX_FIXED_FILES (1u << 20)
 /* Fixed-file layout of a worker ring: listener slots, mirror upstream slots, then session
  * regions. Sessions get twice what the config asks for (at least 1024 more) so a reload
- * can add relays without a restart. */
+ * can add relays without a restart: each relay's sessions take a region of the table at its
+ * first apply, kept until a later relay reuses it (slots.h), so a new relay, or one that
+ * replaces another while its sessions drain, needs room beside the regions in use. A worker
+ * thus holds at most (PLAN_MAX_FIXED_FILES - PLAN_SESSION_BASE) / 2 sessions, and the
+ * process may need a file descriptor for each slot (the mmsg backend's sockets). */
 #define PLAN_LISTENER_SLOTS 1024u
 #define PLAN_MIRROR_SLOTS 256u
 #define PLAN_SESSION_BASE (PLAN_LISTENER_SLOTS + PLAN_MIRROR_SLOTS)
@@ -53,6 +57,20 @@ struct plan {
 	uint32_t link_payload_max;
 	char link_ifname[16];
 };
+
+/* RLIMIT_NOFILE as the process finds it: soft and hard limits, whether it may raise the hard
+ * one (CAP_SYS_RESOURCE), and the kernel's ceiling for that (fs.nr_open). */
+struct plan_nofile {
+	uint64_t soft, hard, nr_open;
+	bool can_raise;
+};
+
+/* Whether the process can give itself plan->nofile descriptors under lim, as a start does
+ * (raising the soft limit up to the hard one, or the hard one with CAP_SYS_RESOURCE up to
+ * fs.nr_open). Returns 0, or -EMFILE with "FILE:LINE: relays[R].max_sessions: ..." (the
+ * relay with the most sessions) and what to do in err. */
+int plan_check_nofile(const struct config *cfg, const struct plan *plan,
+		      const struct plan_nofile *lim, char *err, size_t errlen);
 
 /* The plan for cfg on host. Its arrays are indexed like cfg's; with host->workers set (a
  * reload) the worker count stays that. Returns 0, or -EINVAL with a message in err (e.g. a

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include <errno.h>
+#include <stdarg.h>
 #include <math.h>
 #include <sched.h>
 #include <stdio.h>
@@ -75,11 +76,51 @@ int runtime_host(const struct config *cfg, struct plan_host *host)
 	return 0;
 }
 
+/* RLIMIT_NOFILE as this process finds it, for plan_check_nofile; changes nothing. */
+static int nofile_limits(struct plan_nofile *lim)
+{
+	unsigned long long v;
+	struct rlimit rl;
+	FILE *f;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl))
+		return -errno;
+	lim->soft = rl.rlim_cur;
+	lim->hard = rl.rlim_max;
+	/* Raising the hard limit needs CAP_SYS_RESOURCE (root has it), up to fs.nr_open. */
+	lim->can_raise = privs_thread_effective(UINT64_C(1) << 24 /* CAP_SYS_RESOURCE */);
+	lim->nr_open = 1u << 20; /* the kernel's default when the file cannot be read */
+	f = fopen("/proc/sys/fs/nr_open", "re");
+	if (f) {
+		if (fscanf(f, "%llu", &v) == 1)
+			lim->nr_open = v;
+		fclose(f);
+	}
+	return 0;
+}
+
+/* -t and the start, before anything touches the host: the plan's descriptors can be had
+ * (raise_nofile takes them at start). */
+static int check_nofile(const struct config *cfg, const struct plan *plan, char *err,
+			size_t errlen)
+{
+	struct plan_nofile lim;
+	int ret = nofile_limits(&lim);
+
+	if (ret) {
+		snprintf(err, errlen, "getrlimit(RLIMIT_NOFILE): %s", strerror(-ret));
+		return ret;
+	}
+	return plan_check_nofile(cfg, plan, &lim, err, errlen);
+}
+
 /* Session sockets and registered file tables count against RLIMIT_NOFILE: size it now, at
  * start, so a full session table never fails on descriptors. */
-static int raise_nofile(uint64_t need, char *err, size_t errlen)
+static int raise_nofile(const struct config *cfg, const struct plan *plan, char *err,
+			size_t errlen)
 {
 	struct rlimit rl;
+	uint64_t need = plan->nofile;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl))
 		return -errno;
@@ -88,13 +129,15 @@ static int raise_nofile(uint64_t need, char *err, size_t errlen)
 	if (rl.rlim_max < need) {
 		struct rlimit want = { .rlim_cur = need, .rlim_max = need };
 
-		/* Raising the hard limit needs CAP_SYS_RESOURCE (root has it). */
 		if (setrlimit(RLIMIT_NOFILE, &want) == 0)
 			return 0;
-		snprintf(err, errlen,
-			 "the sessions need %llu file descriptors but the hard RLIMIT_NOFILE is "
-			 "%llu: lower max_sessions or raise LimitNOFILE= / ulimit -Hn",
-			 (unsigned long long)need, (unsigned long long)rl.rlim_max);
+		/* (check_nofile passed: the limits changed since, or the kernel refused) */
+		if (!check_nofile(cfg, plan, err, errlen))
+			snprintf(err, errlen,
+				 "the sessions need %llu file descriptors but the hard "
+				 "RLIMIT_NOFILE is %llu and the kernel refused to raise it: lower "
+				 "max_sessions or raise LimitNOFILE= / ulimit -Hn",
+				 (unsigned long long)need, (unsigned long long)rl.rlim_max);
 		return -EMFILE;
 	}
 	rl.rlim_cur = need;
@@ -178,10 +221,52 @@ static void busy_slots(const struct runtime *rt, bool *busy)
 	}
 }
 
+/* Keeps warning msg (logged) for the caller's answer, if notes. */
+static void note_add(struct runtime_notes *notes, const char *msg)
+{
+	static const char more[] = "warning: ... (more in the log)\n";
+	size_t room;
+	int n;
+
+	if (!notes || notes->cut)
+		return;
+	room = sizeof(notes->text) - notes->len;
+	n = snprintf(notes->text + notes->len, room, "warning: %s\n", msg);
+	/* keeps room for the line that says some are left out */
+	if (n > 0 && (size_t)n < room && room - (size_t)n > sizeof(more)) {
+		notes->len += (size_t)n;
+		return;
+	}
+	notes->text[notes->len] = '\0';
+	notes->cut = true;
+	if (sizeof(notes->text) - notes->len > sizeof(more)) {
+		memcpy(notes->text + notes->len, more, sizeof(more));
+		notes->len += sizeof(more) - 1;
+	}
+}
+
+/* Logs a warning and, with notes, keeps it for the caller's answer. */
+static void __attribute__((format(printf, 2, 3)))
+warn_noted(struct runtime_notes *notes, const char *fmt, ...)
+{
+	char msg[CONFIG_ERR_LEN];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	log_warn("%s", msg);
+	note_add(notes, msg);
+}
+
 /* A restart-only setting changed: what runs keeps the old value until a restart. */
 static void warn_restart(void *arg, const char *what)
 {
-	log_warn("reload: %s changed: it takes effect after a restart", what);
+	char msg[CONFIG_ERR_LEN];
+
+	snprintf(msg, sizeof(msg), "%s changed: it takes effect after a restart", what);
+	log_warn("reload: %s", msg);
+	note_add(arg, msg);
 }
 
 uint32_t runtime_previous(void *running, const char *relay, const char *text, const char *why,
@@ -195,8 +280,63 @@ uint32_t runtime_previous(void *running, const char *relay, const char *text, co
 	return n;
 }
 
+/* At start (and -t): each listen address that is not a wildcard is one of this host's, or
+ * the workers' binds would fail once the filter is attached (listeners take no option that
+ * allows a foreign address). A bind to port 0 of a throwaway socket asks the kernel, which
+ * also knows local routes and ip_nonlocal_bind. */
+static int check_listen_local(const struct config *cfg, char *err, size_t errlen)
+{
+	char buf[ADDR_STRLEN], where[CONFIG_PATH_LEN + 64];
+	uint32_t i, j;
+	int ret;
+
+	for (i = 0; i < cfg->n_relays; i++) {
+		for (j = 0; j < cfg->relays[i].n_listen; j++) {
+			const struct addr *a = &cfg->relays[i].listen[j];
+
+			if (addr_is_any(a))
+				continue;
+			ret = sock_probe_local(a);
+			if (!ret)
+				continue;
+			snprintf(err, errlen, "%s: %s: %s%s",
+				 config_listen_where(cfg, i, j, where, sizeof(where)),
+				 addr_format(a, buf, sizeof(buf)), strerror(-ret),
+				 sock_listen_hint(ret, true));
+			return ret;
+		}
+	}
+	return 0;
+}
+
 int runtime_check(const struct runtime *running, struct config *cfg, struct plan *plan,
 		  char *err, size_t errlen)
+{
+	return runtime_check_notes(running, cfg, plan, NULL, err, errlen);
+}
+
+/* A reload's upstream names that did not resolve and kept their running addresses (logged
+ * with the reason as that happened: runtime_previous). */
+static void note_kept(const struct config *cfg, struct runtime_notes *notes)
+{
+	char msg[CONFIG_ERR_LEN];
+	uint32_t i, u;
+
+	for (i = 0; notes && i < cfg->n_relays; i++) {
+		for (u = 0; u < cfg->relays[i].n_upstreams; u++) {
+			if (!cfg->relays[i].upstreams[u].kept_previous)
+				continue;
+			snprintf(msg, sizeof(msg),
+				 "relay %s: upstream %s did not resolve: it keeps its last "
+				 "addresses",
+				 cfg->relays[i].name, cfg->relays[i].upstreams[u].text);
+			note_add(notes, msg);
+		}
+	}
+}
+
+int runtime_check_notes(const struct runtime *running, struct config *cfg, struct plan *plan,
+			struct runtime_notes *notes, char *err, size_t errlen)
 {
 	struct plan_host host;
 	uint32_t i;
@@ -210,11 +350,13 @@ int runtime_check(const struct runtime *running, struct config *cfg, struct plan
 	for (i = 0; i < cfg->n_relays; i++)
 		if (cfg->relays[i].reply_timeout > 0 &&
 		    cfg->relays[i].reply_timeout >= cfg->relays[i].session_timeout)
-			log_warn("relay %s: reply_timeout (%g s) is not less than session_timeout "
-				 "(%g s): a session of one datagram ends before its reply is missed, "
-				 "so only clients that keep sending are checked",
-				 cfg->relays[i].name, cfg->relays[i].reply_timeout,
-				 cfg->relays[i].session_timeout);
+			warn_noted(notes,
+				   "relay %s: reply_timeout (%g s) is not less than "
+				   "session_timeout (%g s): a session of one datagram ends before "
+				   "its reply is missed, so only clients that keep sending are "
+				   "checked",
+				   cfg->relays[i].name, cfg->relays[i].reply_timeout,
+				   cfg->relays[i].session_timeout);
 	/* Workers keep what IP_TRANSPARENT and SO_MARK need only when the start config used
 	 * them: a reload cannot give it back, and every new session would fail with EPERM. */
 	if (running && !privs_need_sockopt(running->cfg) && privs_need_sockopt(cfg)) {
@@ -226,13 +368,20 @@ int runtime_check(const struct runtime *running, struct config *cfg, struct plan
 	/* Settings that size threads or memory run on until a restart: the new config takes
 	 * their running values, so what it says is what runs. */
 	if (running)
-		config_keep_restart(running->cfg, cfg, warn_restart, NULL);
+		config_keep_restart(running->cfg, cfg, warn_restart, notes);
 	/* Names become addresses here (unless the caller resolved them: a reload does without
 	 * the lock), the first step that may ask the network; a name that no longer resolves
 	 * keeps the addresses the running relay has for it. */
 	if (!cfg->resolved) {
 		ret = config_resolve(cfg, running ? runtime_previous : NULL, (void *)running, err,
 				     errlen);
+		if (ret)
+			return ret;
+	}
+	note_kept(cfg, notes);
+	/* (a reload binds each new address on its port: probe_new_listeners) */
+	if (!running) {
+		ret = check_listen_local(cfg, err, errlen);
 		if (ret)
 			return ret;
 	}
@@ -244,7 +393,11 @@ int runtime_check(const struct runtime *running, struct config *cfg, struct plan
 	/* The running workers stay as many as they are until a restart. */
 	if (running)
 		host.workers = running->plan.n_workers;
-	return plan_build(cfg, &host, plan, err, errlen);
+	ret = plan_build(cfg, &host, plan, err, errlen);
+	/* (a reload keeps the descriptors the start took: its plan sizes no more) */
+	if (!ret && !running)
+		ret = check_nofile(cfg, plan, err, errlen);
+	return ret;
 }
 
 static bool cfg_listens_on(const struct config *cfg, const struct addr *a);
@@ -277,7 +430,7 @@ static int port_holder(const struct addr *a, bool start, struct portown_holder *
 static int check_port_owners(const struct config *old, const struct config *cfg, char *err,
 			     size_t errlen)
 {
-	char buf[ADDR_STRLEN], who[160];
+	char buf[ADDR_STRLEN], who[160], where[CONFIG_PATH_LEN + 64];
 	struct portown_holder h;
 	uint32_t i, j;
 	int ret, waited;
@@ -309,9 +462,9 @@ static int check_port_owners(const struct config *old, const struct config *cfg,
 				continue;
 			snprintf(
 			    err, errlen,
-			    "%s:%d: relays[%u].listen[%u]: %s: %s%s (set reuseport_shared = true "
-			    "in relay '%s' to share its SO_REUSEPORT group)",
-			    cfg->path, rc->line, i, j,
+			    "%s: %s: %s%s (set reuseport_shared = true in relay '%s' to share its "
+			    "SO_REUSEPORT group)",
+			    config_listen_where(cfg, i, j, where, sizeof(where)),
 			    addr_format(&rc->listen[j], buf, sizeof(buf)),
 			    portown_describe(&h, who, sizeof(who)),
 			    waited ? ", still after waiting for it to close" : "", rc->name);
@@ -354,7 +507,7 @@ int runtime_prepare(struct runtime *rt, struct config *cfg, const struct plan *p
 			 "to %u: longer ones will be dropped as truncated (raise buffer_size)",
 			 cfg->buffer_size, plan->payload_max, plan->link_ifname,
 			 plan->link_payload_max);
-	ret = raise_nofile(rt->plan.nofile, err, errlen);
+	ret = raise_nofile(cfg, &rt->plan, err, errlen);
 	if (ret) {
 		if (ret != -EMFILE)
 			snprintf(err, errlen, "setrlimit(RLIMIT_NOFILE): %s", strerror(-ret));
@@ -570,7 +723,7 @@ static bool cfg_listens_on(const struct config *cfg, const struct addr *a)
 static int probe_new_listeners(const struct config *old, const struct config *new_cfg,
 			       char *err, size_t errlen)
 {
-	char buf[ADDR_STRLEN];
+	char buf[ADDR_STRLEN], where[CONFIG_PATH_LEN + 64];
 	uint32_t i, j;
 	int fd;
 
@@ -582,9 +735,10 @@ static int probe_new_listeners(const struct config *old, const struct config *ne
 				continue;
 			fd = sock_open_listener(a, new_cfg->gro, -1);
 			if (fd < 0) {
-				snprintf(err, errlen, "%s: relays[%u].listen[%u]: %s: %s",
-					 new_cfg->path, i, j, addr_format(a, buf, sizeof(buf)),
-					 strerror(-fd));
+				snprintf(err, errlen, "%s: %s: %s%s",
+					 config_listen_where(new_cfg, i, j, where, sizeof(where)),
+					 addr_format(a, buf, sizeof(buf)), strerror(-fd),
+					 sock_listen_hint(fd, false));
 				return fd;
 			}
 			close(fd);

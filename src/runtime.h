@@ -72,12 +72,26 @@ int runtime_choose_backend(enum io_backend wanted, const struct uring_caps *caps
 int runtime_host(const struct config *cfg, struct plan_host *host);
 /* The check step between loading a config and running it (-t, start-up, reload): the host
  * checks (config_check_host; for a reload only config_check_links: its caller asked the name
- * service, app_reload_read), then the plan of cfg on this host into *plan. For a reload,
+ * service, app_reload_read), at start that each listen address but wildcards is this host's
+ * (sock_probe_local; a reload probes new ones on their ports), then the plan of cfg on this
+ * host into *plan. For a reload,
  * running is the runtime in force: cfg first gets its restart-only settings back (with a
  * warning each) and the plan keeps its worker count; NULL at start. Names are resolved here
  * unless cfg->resolved. Returns 0 or -errno with err set; cfg stays the caller's. */
 int runtime_check(const struct runtime *running, struct config *cfg, struct plan *plan,
 		  char *err, size_t errlen);
+/* The warnings a check logged, for a reload's answer: "warning: ...\n" each, in text (cut,
+ * with "warning: ... (more in the log)\n" last, when they do not fit). */
+struct runtime_notes {
+	char text[CONFIG_ERR_LEN];
+	size_t len;
+	bool cut;
+};
+/* runtime_check that also writes its warnings into notes (NULL: the log only): a restart-only
+ * setting that changed, a reply_timeout not below session_timeout, an upstream name that did
+ * not resolve and kept its last addresses. */
+int runtime_check_notes(const struct runtime *running, struct config *cfg, struct plan *plan,
+			struct runtime_notes *notes, char *err, size_t errlen);
 /* config_resolve's previous for a reload: the addresses running (the runtime in force) has for
  * upstream entry text of relay, logged as kept because of why. Call with the app lock held. */
 uint32_t runtime_previous(void *running, const char *relay, const char *text, const char *why,

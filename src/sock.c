@@ -85,6 +85,39 @@ int sock_open_listener(const struct addr *a, bool gro, int cpu)
 	return fd;
 }
 
+int sock_probe_local(const struct addr *a)
+{
+	struct addr any_port = *a;
+	int fd, err = 0;
+
+	fd = socket(addr_family(a), SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	addr_set_port(&any_port, 0);
+	if (bind(fd, &any_port.sa, addr_len(&any_port)))
+		err = -errno;
+	close(fd);
+	return err;
+}
+
+const char *sock_listen_hint(int err, bool start)
+{
+	switch (err) {
+	case -EADDRINUSE:
+		return " (another program holds this port: stop it or change the listen address)";
+	case -EADDRNOTAVAIL:
+		return " (no interface of this host has this address: add it, or listen on a "
+		       "wildcard)";
+	case -EACCES:
+		return start ? " (ports below 1024 need CAP_NET_BIND_SERVICE: start ringrelay as "
+			       "root, or grant it the capability, e.g. "
+			       "AmbientCapabilities=CAP_NET_BIND_SERVICE in its systemd unit)"
+			     : " (ports below 1024 need CAP_NET_BIND_SERVICE, which workers hold "
+			       "only while they start: a new low port needs a restart)";
+	}
+	return "";
+}
+
 int sock_open_upstream(const struct addr *upstream, bool gro, const struct sock_source *src)
 {
 	const struct addr *fam = upstream ? upstream : src ? src->bind : NULL;

@@ -1061,11 +1061,14 @@ static bool find_listen(const struct worker_cmd *cmd, const struct addr *a, uint
 	return false;
 }
 
-static int open_listener(struct worker *w, const struct addr *a, uint32_t relay,
+/* Opens listen address j of relay i of cmd's config (in relay slot relay); start: the
+ * worker's first config (an error's advice differs from a reload's). */
+static int open_listener(struct worker *w, uint32_t i, uint32_t j, uint32_t relay, bool start,
 			 struct worker_cmd *cmd)
 {
+	const struct addr *a = &cmd->cfg->relays[i].listen[j];
+	char buf[ADDR_STRLEN], where[CONFIG_PATH_LEN + 64];
 	struct sock_route_keys keys;
-	char buf[ADDR_STRLEN];
 	uint32_t li;
 	int fd, err;
 
@@ -1084,15 +1087,10 @@ static int open_listener(struct worker *w, const struct addr *a, uint32_t relay,
 		}
 	}
 	if (fd < 0) {
-		snprintf(cmd->error, sizeof(cmd->error), "relay %s: listen %s: %s%s",
-			 w->relays[relay].conf->name, addr_format(a, buf, sizeof(buf)), strerror(-fd),
-			 fd == -EADDRINUSE ? " (another program holds this port: stop it or change "
-					     "the listen address)"
-			 : fd == -EADDRNOTAVAIL ? " (no interface has this address)"
-			 : fd == -EACCES	? " (ports below 1024 need CAP_NET_BIND_SERVICE, which "
-						  "workers hold only while they start: a new low "
-						  "port needs a restart)"
-						: "");
+		snprintf(cmd->error, sizeof(cmd->error), "%s: %s: %s%s",
+			 config_listen_where(cmd->cfg, i, j, where, sizeof(where)),
+			 addr_format(a, buf, sizeof(buf)), strerror(-fd),
+			 sock_listen_hint(fd, start));
 		return fd;
 	}
 	w->listeners[li] = (struct listener){ .in_use = true, .addr = *a, .relay = relay,
@@ -1100,7 +1098,8 @@ static int open_listener(struct worker *w, const struct addr *a, uint32_t relay,
 					      .wildcard = addr_is_any(a) };
 	err = w->ops->listener_open(w, li);
 	if (err) {
-		snprintf(cmd->error, sizeof(cmd->error), "listen %s: %s",
+		snprintf(cmd->error, sizeof(cmd->error), "%s: %s: %s",
+			 config_listen_where(cmd->cfg, i, j, where, sizeof(where)),
 			 addr_format(a, buf, sizeof(buf)), strerror(-err));
 		close(fd);
 		w->listeners[li].fd = -1;
@@ -1154,6 +1153,7 @@ int worker_apply(struct worker *w, struct worker_cmd *cmd)
 	char why[sizeof(cmd->error)] = "";
 	uint32_t i, j, li, slot;
 	int err, first = 0;
+	bool start = !w->cfg; /* the first config this worker applies */
 
 	finish_draining(w);
 	for (i = 0; i < cfg->n_relays; i++)
@@ -1190,7 +1190,7 @@ int worker_apply(struct worker *w, struct worker_cmd *cmd)
 				w->listeners[li].relay = cmd->relay_slot[i];
 				continue;
 			}
-			err = open_listener(w, a, cmd->relay_slot[i], cmd);
+			err = open_listener(w, i, j, cmd->relay_slot[i], start, cmd);
 			first_error(&first, why, sizeof(why), err, cmd->error);
 		}
 	}

@@ -144,7 +144,7 @@ struct worker_cmd {
 	uint32_t n, total;
 	/* result */
 	int result;
-	char error[256];
+	char error[CONFIG_ERR_LEN];
 	bool taken; /* the worker has begun it: it will finish it */
 	bool done;
 };
@@ -182,7 +182,7 @@ struct worker {
 			  * may fall back to mmsg (RLIMIT_MEMLOCK) */
 	pthread_t thread;
 	enum worker_state state; /* written by the worker under sync->lock */
-	char error[256];
+	char error[CONFIG_ERR_LEN];
 	bool failed; /* its loop ended on an error (error says which), under sync->lock */
 	bool failed_told; /* ... and runtime_worker_failures logged it */
 	char features[512]; /* what the backend runs with, for the start-up log */

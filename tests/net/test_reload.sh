@@ -343,6 +343,18 @@ EOF
 	fi
 	lib_udp "$NS_C" client --to "$(ep "$RELAY_IP" 5001)" --count 5 --size 64 --expect-echo \
 		>/dev/null || lib_case_fail "$c relay c stopped relaying after the refused reload"
+	# A reload that changes a restart-only setting is applied and says so in its answer,
+	# which ringrelayctl prints (before: "reloaded FILE" alone; the warning only in the log)
+	relays_conf ""
+	sed -i 's/^workers = 1;/workers = 2;/' "$conf"
+	if out=$(timeout 20 "$BUILD/ringrelayctl" -s "$TMPD/run/ctl.sock" reload 2>&1) &&
+		echo "$out" | grep -qx "warning: workers changed: it takes effect after a restart"
+	then
+		lib_case_ok "$c ringrelayctl reload of workers = 2: $(echo "$out" | tr '\n' ' ')"
+	else
+		lib_case_fail "$c ringrelayctl reload of workers = 2: want exit 0 and the restart" \
+			"warning; got: $out"
+	fi
 	lib_relay_stop || lib_case_fail "$c relay exit status $? after SIGTERM, want 0"
 	lib_stop_pid "$echo_pid"
 }

@@ -66,6 +66,34 @@ static void test_endpoints(void **state)
 	}
 }
 
+/* Where a port of 0 means nothing (a listener, an upstream): the reason gives the range the
+ * caller takes, 1 to 65535, for 0 and for 70000 alike; names' ports too. */
+static void test_endpoint_ports(void **state)
+{
+	char host[64];
+	const char *why;
+	uint16_t port;
+	struct addr a;
+
+	(void)state;
+	assert_int_equal(addr_parse_endpoint("198.18.1.2:70000", &a, &why), -EINVAL);
+	assert_string_equal(why, "port must be a number from 1 to 65535");
+	assert_int_equal(addr_parse_endpoint("[2001:2::2]:0", &a, &why), -EINVAL);
+	assert_string_equal(why, "port must be a number from 1 to 65535");
+	assert_int_equal(addr_parse_endpoint("198.18.1.2:65535", &a, &why), 0);
+	assert_int_equal(addr_port(&a), 65535);
+	assert_int_equal(addr_parse_endpoint("*:1", &a, &why), 0);
+	assert_int_equal(addr_parse_name("up.example:70000", host, sizeof(host), &port, &why),
+			 -EINVAL);
+	assert_string_equal(why, "port must be a number from 1 to 65535");
+	assert_int_equal(addr_parse_name("up.example:0", host, sizeof(host), &port, &why),
+			 -EINVAL);
+	assert_string_equal(why, "port must be a number from 1 to 65535");
+	assert_int_equal(addr_parse_name("up.example:53", host, sizeof(host), &port, &why), 0);
+	assert_string_equal(host, "up.example");
+	assert_int_equal(port, 53);
+}
+
 static void test_compare_and_hash(void **state)
 {
 	struct addr a, b, c, d;
@@ -234,6 +262,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_endpoints),
+		cmocka_unit_test(test_endpoint_ports),
 		cmocka_unit_test(test_compare_and_hash),
 		cmocka_unit_test(test_order),
 		cmocka_unit_test(test_scoped),

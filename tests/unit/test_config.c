@@ -470,7 +470,7 @@ static const struct error_case error_cases[] = {
      "01234567890123456789012345678\";\n" RELAY,
      "t.conf:1: control_socket: too long (at most 107 bytes)"},
     {"metrics = { listen = \"127.0.0.1:0\"; };\n" RELAY,
-     "t.conf:1: metrics.listen: port must not be 0"},
+     "t.conf:1: metrics.listen: port must be a number from 1 to 65535"},
     /* relays */
     {"workers = 1;\n", "t.conf: relays: missing; at least one relay is required"},
     {"relays = ( );\n", "t.conf:1: relays: at least one relay is required"},
@@ -508,7 +508,11 @@ static const struct error_case error_cases[] = {
     {"relays = ( { name = \"a\"; listen = [ \"2001:2::1:5000\" ]; } );\n",
      "t.conf:1: relays[0].listen[0]: an IPv6 address needs brackets: [ADDRESS]:PORT"},
     {"relays = ( { name = \"a\"; listen = [ \"127.0.0.1:0\" ]; } );\n",
-     "t.conf:1: relays[0].listen[0]: port must not be 0"},
+     "t.conf:1: relays[0].listen[0]: port must be a number from 1 to 65535"},
+    {"relays = ( { name = \"a\"; listen = [ \"127.0.0.1:70000\" ]; } );\n",
+     "t.conf:1: relays[0].listen[0]: port must be a number from 1 to 65535"},
+    {"relays = ( { name = \"a\"; listen = [ \"relay.example:0\" ]; } );\n",
+     "t.conf:1: relays[0].listen[0]: port must be a number from 1 to 65535"},
     {"relays = ( { name = \"a\"; listen = [ \"127.0.0.1:1\", \"127.0.0.1:1\" ]; } );\n",
      "t.conf:1: relays[0].listen[1]: 127.0.0.1:1 is already a listener of relay 'a'"},
     {"relays = ( { name = \"a\"; listen = [ \"[2001:2::1]:7\" ]; upstreams = [ \"127.0.0.1:2\" ]; "
@@ -532,7 +536,13 @@ static const struct error_case error_cases[] = {
      "t.conf:1: relays[0].upstreams[0]: missing ']' after an IPv6 address"},
     {"relays = ( { name = \"a\"; listen = [ \"127.0.0.1:1\" ]; "
      "upstreams = [ \"198.18.2.2:0\" ]; } );\n",
-     "t.conf:1: relays[0].upstreams[0]: port must not be 0"},
+     "t.conf:1: relays[0].upstreams[0]: port must be a number from 1 to 65535"},
+    {"relays = ( { name = \"a\"; listen = [ \"127.0.0.1:1\" ]; "
+     "upstreams = [ \"198.18.2.2:70000\" ]; } );\n",
+     "t.conf:1: relays[0].upstreams[0]: port must be a number from 1 to 65535"},
+    {"relays = ( { name = \"a\"; listen = [ \"127.0.0.1:1\" ]; "
+     "upstreams = [ \"up.example:70000\" ]; } );\n",
+     "t.conf:1: relays[0].upstreams[0]: port must be a number from 1 to 65535"},
     {"relays = ( { name = \"a\"; listen = [ \"127.0.0.1:1\" ]; "
      "upstreams = [ \"[::]:53\" ]; } );\n",
      "t.conf:1: relays[0].upstreams[0]: an upstream needs a specific address, not a "
@@ -755,8 +765,17 @@ static void assert_config_equal(const struct config *a, const struct config *b)
 		c->control_access_line = 0;
 		/* (a dump writes every value: read back, none is a default any more) */
 		for (i = 0; i < CONFIG_MAX_RELAYS; i++) {
-			c->relays[i].line = 0;
-			c->relays[i].per_source_default = false;
+			struct relay_conf *r = &c->relays[i];
+			uint32_t u;
+
+			r->line = r->max_sessions_line = r->source_line = 0;
+			r->per_source_default = false;
+			/* (a dump writes literal listen addresses before names) */
+			memset(r->listen_line, 0, sizeof(r->listen_line));
+			memset(r->listen_entry, 0, sizeof(r->listen_entry));
+			memset(r->listen_name_entry, 0, sizeof(r->listen_name_entry));
+			for (u = 0; u < CONFIG_MAX_UPSTREAMS; u++)
+				r->upstreams[u].line = 0;
 		}
 		c->filter.line = 0;
 		memset(c->filter.interface_line, 0, sizeof(c->filter.interface_line));
@@ -918,8 +937,8 @@ static void test_resolve_listen_clash(void **state)
 			 later[i]);
 		cfg = load_ok(text);
 		assert_int_equal(config_resolve(cfg, NULL, NULL, err, sizeof(err)), -EINVAL);
-		assert_non_null(strstr(err, "relay 'a': listen localhost:5300: 127.0.0.1:5300 is "
-					    "already a listen address"));
+		assert_non_null(strstr(err, "t.conf:1: relays[0].listen[0]: localhost:5300: "
+					    "127.0.0.1:5300 is already a listen address"));
 		config_free(cfg);
 	}
 	/* another port: no clash */
@@ -981,9 +1000,64 @@ static void test_resolve_client_family(void **state)
 	cfg = load_ok("relays = ( { name = \"a\"; listen = [ \"[2001:2::1]:514\", \"relay:514\" ]; "
 		      "upstreams = [ \"[2001:2::9]:514\" ]; source = \"client\"; } );\n");
 	assert_int_equal(config_resolve_with(cfg, &how, err, sizeof(err)), -EINVAL);
-	assert_non_null(strstr(err, "relay 'a': source: \"client\" sends from the client's own "
+	assert_non_null(strstr(err, "t.conf:1: relays[0].source: \"client\" sends from the "
+				    "client's own "
 				    "address: listen addresses [2001:2::1]:514 and 198.18.2.7:514 are "
 				    "of two families"));
+	config_free(cfg);
+}
+
+/* A stand-in resolver that knows no name. */
+static int no_names(void *arg, const char *host, uint16_t port, int family, struct addr *out,
+		    uint32_t max, char *why, size_t whylen)
+{
+	(void)arg, (void)host, (void)port, (void)family, (void)out, (void)max;
+	snprintf(why, whylen, "Name or service not known");
+	return -ENOENT;
+}
+
+/* What fails after parsing still says FILE:LINE: SETTING with the entry's own line and its
+ * index as written (before: the relay's line and "relay 'a': upstream NAME"); a listen name
+ * written before a literal address keeps its entry's index, and the literal its own. */
+static void test_resolve_positions(void **state)
+{
+	const struct config_names none = { .lookup = no_names };
+	const struct config_names how = { .lookup = both_families };
+	char err[CONFIG_ERR_LEN], where[CONFIG_PATH_LEN + 64];
+	struct config *cfg;
+	const struct relay_conf *rc;
+
+	(void)state;
+	cfg = load_ok("relays = ( { name = \"a\";\n"
+		      "  listen = [ \"127.0.0.1:5300\" ];\n"
+		      "  upstreams = [ \"198.18.2.2:53\",\n"
+		      "    \"gone.example:53\" ];\n"
+		      "  max_sessions = 100; } );\n");
+	assert_int_equal(cfg->relays[0].max_sessions_line, 5);
+	assert_int_equal(config_resolve_with(cfg, &none, err, sizeof(err)), -ENOENT);
+	assert_string_equal(err, "t.conf:4: relays[0].upstreams[1]: gone.example:53: Name or "
+				 "service not known");
+	config_free(cfg);
+	cfg = load_ok("relays = ( { name = \"a\";\n"
+		      "  listen = [ \"relay.example:5300\",\n"
+		      "    \"[2001:2::1]:5301\" ];\n"
+		      "  upstreams = [ \"198.18.2.2:53\" ]; } );\n");
+	rc = &cfg->relays[0];
+	assert_int_equal(rc->max_sessions_line, 1); /* not written: the relay's */
+	assert_int_equal(rc->listen_entry[0], 1);
+	assert_int_equal(rc->listen_line[1], 3);
+	assert_int_equal(config_resolve_with(cfg, &none, err, sizeof(err)), -ENOENT);
+	assert_string_equal(err, "t.conf:2: relays[0].listen[0]: relay.example:5300: Name or "
+				 "service not known");
+	assert_int_equal(config_resolve_with(cfg, &how, err, sizeof(err)), 0);
+	assert_int_equal(rc->n_listen, 3);
+	assert_int_equal(rc->listen_entry[1], 0);
+	assert_int_equal(rc->listen_entry[2], 0);
+	/* what a failed bind or a held port names */
+	assert_string_equal(config_listen_where(cfg, 0, 0, where, sizeof(where)),
+			    "t.conf:3: relays[0].listen[1]");
+	assert_string_equal(config_listen_where(cfg, 0, 2, where, sizeof(where)),
+			    "t.conf:2: relays[0].listen[0]");
 	config_free(cfg);
 }
 
@@ -1185,6 +1259,7 @@ int main(void)
 	    cmocka_unit_test(test_resolve_order),
 	    cmocka_unit_test(test_resolve_listen_clash),
 	    cmocka_unit_test(test_resolve_client_family),
+	    cmocka_unit_test(test_resolve_positions),
 	    cmocka_unit_test(test_files),   cmocka_unit_test(test_sessions_per_source),
 	    cmocka_unit_test(test_shipped), cmocka_unit_test(test_check_host),
 	};

@@ -473,7 +473,18 @@ static const char want_reload[] =
 	"reloaded /etc/ringrelay/ringrelay.conf\n";
 
 static const char want_reload_json[] =
-	"{\"result\": \"success\", \"config\": \"/etc/ringrelay/ringrelay.conf\"}\n";
+	"{\"result\": \"success\", \"config\": \"/etc/ringrelay/ringrelay.conf\", \"warnings\": "
+	"[]}\n";
+
+static const char want_reload_warned[] =
+	"reloaded /etc/ringrelay/ringrelay.conf\n"
+	"warning: workers changed: it takes effect after a restart\n"
+	"warning: relay dns: max_sessions changed: it takes effect after a restart\n";
+
+static const char want_reload_warned_json[] =
+	"{\"result\": \"success\", \"config\": \"/etc/ringrelay/ringrelay.conf\", \"warnings\": "
+	"[\"workers changed: it takes effect after a restart\", \"relay dns: max_sessions "
+	"changed: it takes effect after a restart\"]}\n";
 
 static const char want_status_failed[] =
 	STATUS_HEAD
@@ -576,6 +587,7 @@ enum view_case {
 	VIEW_FILTER,
 	VIEW_FILTER_OFF,
 	VIEW_RELOAD,
+	VIEW_RELOAD_WARNED,
 };
 
 static const struct {
@@ -606,6 +618,8 @@ static const struct {
 	{ "filter off json", VIEW_FILTER_OFF, true, want_filter_off_json },
 	{ "reload", VIEW_RELOAD, false, want_reload },
 	{ "reload json", VIEW_RELOAD, true, want_reload_json },
+	{ "reload warned", VIEW_RELOAD_WARNED, false, want_reload_warned },
+	{ "reload warned json", VIEW_RELOAD_WARNED, true, want_reload_warned_json },
 };
 
 static int render(struct fixture *f, enum view_case what, bool json, FILE *out)
@@ -652,7 +666,14 @@ static int render(struct fixture *f, enum view_case what, bool json, FILE *out)
 	case VIEW_FILTER_OFF:
 		return control_view_filter(&f->cfg->filter, NULL, json, out);
 	case VIEW_RELOAD:
-		return control_view_reload("/etc/ringrelay/ringrelay.conf", json, out);
+		return control_view_reload("/etc/ringrelay/ringrelay.conf", "", json, out);
+	case VIEW_RELOAD_WARNED:
+		/* as app_reload gives them: the answer tells ringrelayctl's caller too */
+		return control_view_reload("/etc/ringrelay/ringrelay.conf",
+					   "warning: workers changed: it takes effect after a "
+					   "restart\nwarning: relay dns: max_sessions changed: it "
+					   "takes effect after a restart\n",
+					   json, out);
 	}
 	return -EINVAL;
 }

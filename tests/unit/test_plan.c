@@ -42,7 +42,7 @@ struct fixture {
 	struct config *cfg;
 	struct plan_host h;
 	struct plan *plan;
-	char err[256];
+	char err[CONFIG_ERR_LEN];
 };
 
 static int setup(void **state)
@@ -171,16 +171,69 @@ static void test_mirror_fanout(void **state)
 	assert_true(fx->plan->cq_entries >= 4096 * 4);
 }
 
+/* A worker's ring registers at most 2^20 files, 1280 of them for listeners and mirror
+ * sockets, and sessions take twice their number: 523648 sessions per worker at most. The
+ * error names the relay's max_sessions where it is written, with the user's own value, and
+ * the workers that would hold it (before: 'FILE: max_sessions: 8388608 session slots per
+ * worker exceed ...', twice the value written, no line, no relay). */
 static void test_too_many_sessions(void **state)
 {
 	struct fixture *fx = *state;
 
 	fx->cfg->workers = 1;
-	fx->cfg->relays[0].max_sessions = 4u << 20;
+	fx->cfg->relays[0].max_sessions = 523648;
+	assert_int_equal(build(fx), 0);
+	assert_int_equal(fx->plan->files, PLAN_MAX_FIXED_FILES);
+	fx->cfg->relays[0].max_sessions = 523649;
 	assert_int_equal(build(fx), -EINVAL);
-	assert_non_null(strstr(fx->err, "registered files"));
+	fx->cfg->relays[0].max_sessions = 4u << 20;
+	fx->cfg->relays[0].max_sessions_line = 7;
+	assert_int_equal(build(fx), -EINVAL);
+	assert_string_equal(fx->err,
+			    "t.conf:7: relays[0].max_sessions: 4194304 sessions over 1 worker need "
+			    "8388608 session slots per worker (twice the sessions, so that a reload "
+			    "can add relays), more than a worker's io_uring can register (1047296): "
+			    "a worker holds at most 523648 sessions; set workers to at least 9, or "
+			    "lower max_sessions");
+	fx->cfg->workers = 9; /* the top of the documented range, as the message says */
+	assert_int_equal(build(fx), 0);
 	fx->h.n_cpus = 0;
 	assert_int_equal(build(fx), -EINVAL);
+}
+
+/* What a start needs of RLIMIT_NOFILE, and -t checks: the shipped dns-lb example (262144
+ * sessions, 2 workers) needs 526928 descriptors, which a hard limit of 20000 without
+ * CAP_SYS_RESOURCE cannot give (before, -t passed and the start failed). */
+static void test_nofile(void **state)
+{
+	struct fixture *fx = *state;
+	struct plan_nofile lim = { .soft = 1024, .hard = 20000, .nr_open = 1u << 20 };
+
+	fx->cfg->workers = 2;
+	fx->cfg->relays[0].max_sessions = 262144;
+	fx->cfg->relays[0].max_sessions_line = 5;
+	assert_int_equal(build(fx), 0);
+	assert_int_equal(fx->plan->nofile, 526928);
+	assert_int_equal(plan_check_nofile(fx->cfg, fx->plan, &lim, fx->err, sizeof(fx->err)),
+			 -EMFILE);
+	assert_string_equal(fx->err,
+			    "t.conf:5: relays[0].max_sessions: 262144 sessions (262144 in all "
+			    "relays, over 2 workers) need 526928 file descriptors (a socket per "
+			    "session slot: twice the sessions, so that a reload can add relays, and "
+			    "1280 per worker), but the hard RLIMIT_NOFILE is 20000 and this process "
+			    "may not raise it (no CAP_SYS_RESOURCE): raise LimitNOFILE= in the unit, "
+			    "or ulimit -Hn, to at least 526928, or lower max_sessions");
+	/* the unit's LimitNOFILE=1048576: the soft limit is raised up to it */
+	lim.hard = 1u << 20;
+	assert_int_equal(plan_check_nofile(fx->cfg, fx->plan, &lim, fx->err, sizeof(fx->err)), 0);
+	/* root raises the hard limit too, up to fs.nr_open */
+	lim.hard = 20000;
+	lim.can_raise = true;
+	assert_int_equal(plan_check_nofile(fx->cfg, fx->plan, &lim, fx->err, sizeof(fx->err)), 0);
+	lim.nr_open = 500000;
+	assert_int_equal(plan_check_nofile(fx->cfg, fx->plan, &lim, fx->err, sizeof(fx->err)),
+			 -EMFILE);
+	assert_non_null(strstr(fx->err, "but the kernel allows no more than fs.nr_open = 500000"));
 }
 
 int main(void)
@@ -193,6 +246,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_pinned_cpus, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mirror_fanout, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_too_many_sessions, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_nofile, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("plan", tests, NULL, NULL);
 }

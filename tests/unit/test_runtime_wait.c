@@ -218,6 +218,34 @@ static void test_reload(void **state)
 	assert_false(runtime_workers_behind(&f->rt));
 }
 
+/* A reload's check keeps the warnings it logs for the reload's answer (before, they went to
+ * the log only and `ringrelayctl reload` said just "reloaded"): restart-only settings that
+ * changed, in the order config_keep_restart finds them. */
+static void test_check_notes(void **state)
+{
+	struct fixture *f = *state;
+	struct runtime_notes notes = { .len = 0 };
+	char err[CONFIG_ERR_LEN] = "";
+	struct config *next = NULL;
+	struct plan plan;
+
+	assert_int_equal(config_load_string("control_socket = \"/tmp/ringrelay-test-unused.sock\";"
+					    " io_backend = \"io_uring\";\n"
+					    "relays = ( { name = \"r\";"
+					    " listen = [ \"127.0.0.1:47133\" ];\n"
+					    " upstreams = [ \"127.0.0.1:47134\" ];"
+					    " max_sessions = 100; } );\n",
+					    "t.conf", &next, err, sizeof(err)),
+			 0);
+	assert_int_equal(runtime_check_notes(&f->rt, next, &plan, &notes, err, sizeof(err)), 0);
+	assert_string_equal(notes.text,
+			    "warning: io_backend changed: it takes effect after a restart\n"
+			    "warning: relay r: max_sessions changed: it takes effect after a "
+			    "restart\n");
+	assert_false(notes.cut);
+	config_free(next);
+}
+
 /* The stop's side: once worker 1 is stuck in its backend, 300 ms later, the process stops. */
 static void *stop_later(void *arg)
 {
@@ -440,6 +468,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_sessions, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reload, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_check_notes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reload_stuck_midway, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stop, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stop_late, setup, teardown),

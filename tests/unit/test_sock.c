@@ -11,9 +11,11 @@
 #include <netinet/udp.h>
 #include <errno.h>
 #include <linux/errqueue.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "sock.h"
+#include "netns_child.h"
 
 /* A control buffer being filled, cmsg by cmsg, as the kernel would on a receive. */
 struct rx_control {
@@ -422,9 +424,49 @@ static void test_segments(void **state)
 		assert_int_equal(sock_segments(cases[i].len, cases[i].gso), cases[i].want);
 }
 
+/* In a network namespace of its own (lo up, one veth with 198.18.8.1 and 2001:2:8::1): the
+ * addresses it has bind, others are refused with EADDRNOTAVAIL, and no port stays taken. */
+static int probe_local_body(void)
+{
+	struct addr a;
+	const char *why;
+	int fd;
+
+	if (private_netns())
+		return 77;
+	if (system("ip link set lo up && " NETNS_TWO_LINKS "true"))
+		return 77;
+	if (addr_parse("198.18.8.1:5300", &a, &why) || sock_probe_local(&a))
+		return 2;
+	if (addr_parse("[2001:2:8::1]:53", &a, &why) || sock_probe_local(&a))
+		return 3;
+	if (addr_parse("127.0.0.1:5300", &a, &why) || sock_probe_local(&a))
+		return 4;
+	if (addr_parse("198.18.77.1:5300", &a, &why) || sock_probe_local(&a) != -EADDRNOTAVAIL)
+		return 5;
+	if (addr_parse("[2001:2:77::1]:5300", &a, &why) ||
+	    sock_probe_local(&a) != -EADDRNOTAVAIL)
+		return 6;
+	/* the probe took no port: a listener gets it, and the probe works beside it */
+	if (addr_parse("198.18.8.1:5300", &a, &why))
+		return 7;
+	fd = sock_open_listener(&a, false, -1);
+	if (fd < 0 || sock_probe_local(&a))
+		return 8;
+	close(fd);
+	return 0;
+}
+
+static void test_probe_local(void **state)
+{
+	(void)state;
+	run_in_child(probe_local_body);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_probe_local),
 		cmocka_unit_test(test_rx_pktinfo_v4),
 		cmocka_unit_test(test_rx_pktinfo_v4_group),
 		cmocka_unit_test(test_rx_pktinfo_v6_ovfl_gro),
