@@ -76,7 +76,8 @@ eject_case()
 	up1=$(ep "$UP1_IP" 9000) up2=$(ep "$UP2_IP" 9000)
 	lib_case_server "$TMPD/e1.json" echo --bind "$up1"
 	lib_relay_conf "$conf" backend=io_uring listen="$to" up="$up1" up="$up2" balance="$bal"
-	conf_extra "$conf" "max_fails = 2; fail_timeout = 1.5;"
+	# The ejection outlasts the 30 clients below also on a slow machine (NET_WAIT_SCALE).
+	conf_extra "$conf" "max_fails = 2; fail_timeout = $((15 * WAIT_SCALE / 10)).$((15 * WAIT_SCALE % 10));"
 	if ! lib_relay_start "$conf"; then
 		lib_case_fail "$c relay did not start"
 		lib_case_stop_helpers
