@@ -137,7 +137,9 @@ rename_steps()
 # case (c) when the relay does not start.
 start_echo_relay()
 {
-	lib_udp_bg "$NS_U" "$TMPD/echo.json" echo --bind "$(ep "$UP1_IP" 9000)" --seconds 60
+	# (stopped at the case's end; an emulated CPU's IPv4 run_case outlasts 60 s)
+	lib_udp_bg "$NS_U" "$TMPD/echo.json" echo --bind "$(ep "$UP1_IP" 9000)" \
+		--seconds $((60 * WAIT_SCALE))
 	echo_pid=$BG_PID
 	lib_relay_start "$1" && return 0
 	lib_case_fail "$c relay did not start"
