@@ -87,11 +87,13 @@ run_case()
 # must be read as the session's receive laid them out; read as the mirror's receive lays out
 # a buffer, payload bytes became a control message whose length wrapped, and the worker spun
 # in it for good (before: no reload applied, the stop found the worker stuck, exit 1).
-# Which of the two the worker sees first is the kernel's order of the ring's deferred task
-# work: the command queued first comes first where it runs in order (6.18), last where it
-# runs the newest first (Debian 12's 6.1, which then relayed the replies before the command).
-# So the replies come after the command's queueing, and when the worker read them first
-# (every reply relayed, none dropped), once more before it.
+# The command must be queued (its eventfd counted: cmd_queued) before the worker runs: on an
+# emulated CPU the reload took longer than the 1 s this case slept, the replies were queued
+# first and relayed, none dropped as the closed session's. Which of the two the worker then
+# sees first is the order of the ring's deferred task work, the first queued first here
+# (6.18): the replies come after the command; should the worker read them first (every reply
+# relayed, none dropped), once more with them before it, for a kernel that runs the newest
+# first.
 mode_change_case()
 {
 	mode_round hup-first
@@ -110,6 +112,14 @@ mode_settled()
 {
 	[ "$(lib_stat reply_drop_session_closed)" -ge 20 ] ||
 		[ "$(lib_stat reply_rx_pkts)" -ge 12020 ]
+}
+
+# cmd_queued: an eventfd of the relay counts a write no one has read: the reload's command for
+# the stopped worker (its ring reads the eventfd only when the worker runs).
+cmd_queued()
+{
+	cat /proc/"$RELAY_PID"/fdinfo/* 2>/dev/null | awk '/^eventfd-count:/ && $2 !~ /^0+$/ { f = 1 }
+		END { exit !f }'
 }
 
 # mode_round ORDER: one run of mode_change_case; ORDER says whether the reload's command
@@ -136,12 +146,18 @@ mode_round()
 	lib_worker_stop 0 20 "$d/stop.out" || lib_case_fail "$c worker 0 was not stopped"
 	lib_relay_conf "$conf" backend=io_uring listen="$to" up="$(ep "$UP1_IP" 9000)" \
 		workers=1 mode=mirror
-	[ "$1" = hup-first ] && kill -HUP "$RELAY_PID"
-	sleep 1 # the reload's command waits for the stopped worker (5 s at most)
+	# (the reload's command waits for the stopped worker, 5 s at most)
+	if [ "$1" = hup-first ]; then
+		kill -HUP "$RELAY_PID"
+		lib_wait_for 3 cmd_queued || lib_case_fail "$c no command queued for the worker"
+	fi
 	touch "$d/go2"
 	lib_wait_for 10 test -e "$d/sent2" || lib_case_fail "$c the upstream did not send again"
 	sleep 0.3
-	[ "$1" = replies-first ] && kill -HUP "$RELAY_PID" && sleep 2
+	if [ "$1" = replies-first ]; then
+		kill -HUP "$RELAY_PID"
+		lib_wait_for 3 cmd_queued || lib_case_fail "$c no command queued for the worker"
+	fi
 	lib_stop_pid "$STOP_PID" # worker 0 runs again: the command and the replies
 	# (the drops come with the next datagram's SO_RXQ_OVFL: the last replies')
 	lib_wait_for 10 lib_log_count_ge "reload: .* applied" 1 && lib_wait_for 5 mode_settled
