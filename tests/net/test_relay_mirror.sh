@@ -147,6 +147,7 @@ mode_round()
 	lib_relay_conf "$conf" backend=io_uring listen="$to" up="$(ep "$UP1_IP" 9000)" \
 		workers=1 mode=mirror
 	# (the reload's command waits for the stopped worker, 5 s at most)
+	cmd_queued && lib_case_fail "$c an eventfd of the relay counts before the reload"
 	if [ "$1" = hup-first ]; then
 		kill -HUP "$RELAY_PID"
 		lib_wait_for 3 cmd_queued || lib_case_fail "$c no command queued for the worker"
