@@ -118,6 +118,10 @@ ulimit -Hn 524288
 ulimit -Sn 524288
 mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
 mkdir -p /run/netns
+# /run as a booted system has it: root's alone (a fresh tmpfs is 1777, which let test_ops's
+# unprivileged daemon make /run/ringrelay), with systemd's directory (test_ops mounts over it).
+chmod 755 /run
+mkdir -p /run/systemd
 ip link set lo up
 cd '$SRC'
 {

@@ -736,6 +736,7 @@ int app_reload_read(const char *path, const struct config_names *names, struct c
 		config_free(cfg);
 		return ret;
 	}
+	runtime_wait_orphans(cfg);
 	*out = cfg;
 	return 0;
 }

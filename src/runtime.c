@@ -406,17 +406,20 @@ static bool cfg_listens_on(const struct config *cfg, const struct addr *a);
 #define ORPHAN_WAIT_MS 3000
 #define ORPHAN_POLL_MS 50
 
-/* portown_find, but at start a holder without a process is waited for: that is most often
- * the previous instance's socket on its way out (io_uring drops its registered sockets in a
- * kernel worker after the process exited; systemctl restart starts the next one at once).
- * Sets *waited_ms to the time it took to go. */
-static int port_holder(const struct addr *a, bool start, struct portown_holder *h,
+/* portown_find, but with wait a holder without a process is waited for: that is most often
+ * a socket of ours on its way out. At start the previous instance's (io_uring drops its
+ * registered sockets in a kernel worker after the process exited; systemctl restart starts
+ * the next one at once); at a reload a listener an earlier reload closed (before Linux 6.13
+ * the socket stays open while a receive armed before its close holds the ring's older
+ * resource nodes, until the worker's refresh has re-armed them: worker_uring.c). Sets
+ * *waited_ms to the time it took to go. */
+static int port_holder(const struct addr *a, bool wait, struct portown_holder *h,
 		       int *waited_ms)
 {
 	int ret = portown_find(a, h);
 
 	*waited_ms = 0;
-	while (start && ret == 1 && h->pid == 0 && *waited_ms < ORPHAN_WAIT_MS) {
+	while (wait && ret == 1 && h->pid == 0 && *waited_ms < ORPHAN_WAIT_MS) {
 		usleep(ORPHAN_POLL_MS * 1000);
 		*waited_ms += ORPHAN_POLL_MS;
 		ret = portown_find(a, h);
@@ -539,6 +542,30 @@ int runtime_prepare(struct runtime *rt, struct config *cfg, const struct plan *p
 int runtime_check_ports(const struct config *cfg, char *err, size_t errlen)
 {
 	return check_port_owners(NULL, cfg, err, errlen);
+}
+
+void runtime_wait_orphans(const struct config *cfg)
+{
+	char buf[ADDR_STRLEN];
+	struct portown_holder h;
+	uint32_t i, j;
+	int waited;
+
+	for (i = 0; i < cfg->n_relays; i++) {
+		const struct relay_conf *rc = &cfg->relays[i];
+
+		if (rc->reuseport_shared)
+			continue;
+		/* (an address the running relays listen on is held by our own descriptors,
+		 * which portown_find leaves out: no wait for those) */
+		for (j = 0; j < rc->n_listen; j++)
+			if (port_holder(&rc->listen[j], true, &h, &waited) == 0 && waited)
+				log_notice("relay %s: %s was held by a socket no process has open (a "
+					   "listener closed by an earlier reload, on its way out); "
+					   "free after %d ms",
+					   rc->name, addr_format(&rc->listen[j], buf, sizeof(buf)),
+					   waited);
+	}
 }
 
 void runtime_set_heartbeat(struct runtime *rt, uint64_t ns)

@@ -100,6 +100,11 @@ uint32_t runtime_previous(void *running, const char *relay, const char *text, co
  * process holds unless its relay says reuseport_shared (portown.h). Call it while still
  * privileged, so the holder can be named by pid. Returns 0 or -EADDRINUSE with err set. */
 int runtime_check_ports(const struct config *cfg, char *err, size_t errlen);
+/* A reload, before the app lock: waits (3 s at most) for each listen address of cfg held by
+ * a socket that no process has open (port_holder), so that the reload's check under the
+ * lock (runtime_reload) does not take a listener an earlier reload closed, still on its way
+ * out in the kernel, for another program's. Status and health checks do not wait for it. */
+void runtime_wait_orphans(const struct config *cfg);
 /* Chooses the backend, takes plan (runtime_check's for cfg), raises RLIMIT_NOFILE (the last
  * step that may need privilege beyond binding), builds balancers and workers; no thread runs
  * yet. Takes cfg (freed by runtime_fini, also on failure). Returns 0 or -errno with err

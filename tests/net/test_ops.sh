@@ -191,7 +191,8 @@ journal_run()
 {
 	mount -t tmpfs tmpfs /run/systemd || return 1
 	mkdir -p /run/systemd/journal
-	"$PY" "$SRC/tests/net/journal_rx.py" /run/systemd/journal/socket "$TMPD/journal.json" 20 &
+	"$PY" "$SRC/tests/net/journal_rx.py" /run/systemd/journal/socket "$TMPD/journal.json" \
+		$((20 * WAIT_SCALE)) &
 	local rx=$! relay i
 	lib_wait_for 5 test -e "$TMPD/journal.json.ready" || return 1
 	JOURNAL_STREAM=$(stat -c '%d:%i' "$TMPD/journal.stderr") "$RINGRELAY" -f -c "$jconf" \
@@ -209,8 +210,9 @@ journal_run()
 }
 : >"$TMPD/journal.stderr"
 export -f journal_run lib_wait_for ep
-export TMPD PY SRC RINGRELAY jconf NS_C UDP_PY RELAY_IP
-if timeout 40 ip netns exec "$NS_R" unshare -m --propagation private bash -c journal_run; then
+# (WAIT_SCALE too: unset, lib_wait_for in bash -c waited 1 s for the relay's ready line)
+export TMPD PY SRC RINGRELAY jconf NS_C UDP_PY RELAY_IP WAIT_SCALE
+if timeout $((40 * WAIT_SCALE)) ip netns exec "$NS_R" unshare -m --propagation private bash -c journal_run; then
 	if out=$("$PY" - "$TMPD/journal.json" "$TMPD/journal.stderr" 2>&1 <<'EOF'
 import json, sys
 msgs = json.load(open(sys.argv[1]))
