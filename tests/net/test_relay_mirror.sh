@@ -80,32 +80,6 @@ run_case()
 	lib_case_end
 }
 
-# mode_change_case: a forward relay (io_uring) whose session's replies carry a control
-# message (its socket dropped some: SO_RXQ_OVFL) is made a mirror by a reload while replies of
-# 0xff bytes wait: worker 0 is stopped alone (ptrace) while the reload's command and those
-# replies queue for it, so that it reads them in that order, the session closed by then. They
-# must be read as the session's receive laid them out; read as the mirror's receive lays out
-# a buffer, payload bytes became a control message whose length wrapped, and the worker spun
-# in it for good (before: no reload applied, the stop found the worker stuck, exit 1).
-# The command must be queued (its eventfd counted: cmd_queued) before the worker runs: on an
-# emulated CPU the reload took longer than the 1 s this case slept, the replies were queued
-# first and relayed, none dropped as the closed session's. Which of the two the worker then
-# sees first is the order of the ring's deferred task work, the first queued first here
-# (6.18): the replies come after the command; should the worker read them first (every reply
-# relayed, none dropped), once more with them before it, for a kernel that runs the newest
-# first.
-mode_change_case()
-{
-	mode_round hup-first
-	[ "$MODE_RESULT" = replies-first ] && mode_round replies-first
-	case $MODE_RESULT in
-	ok) lib_case_ok "$MODE_OUT" ;;
-	replies-first) lib_case_fail "$MODE_OUT; the worker read the replies before the" \
-		"command in either order" ;;
-	*) lib_case_fail "$MODE_OUT" ;;
-	esac
-}
-
 # mode_settled: every reply mode_replier.py sent is counted (read, or dropped by the socket
 # and told by a later one's SO_RXQ_OVFL), or the 20 last ones as the closed session's.
 mode_settled()
@@ -122,17 +96,21 @@ cmd_queued()
 		END { exit !f }'
 }
 
-# mode_round ORDER: one run of mode_change_case; ORDER says whether the reload's command
-# (hup-first) or the replies (replies-first) queue first for the stopped worker. Sets
-# MODE_RESULT (ok; replies-first: the worker read the replies before the command, all
-# relayed; fail) and MODE_OUT.
-mode_round()
+# mode_change_case: a forward relay (io_uring) whose session's replies carry a control
+# message (its socket dropped some: SO_RXQ_OVFL) is made a mirror by a reload while replies of
+# 0xff bytes wait: worker 0 is stopped alone (ptrace) while the reload's command and those
+# replies queue for it, so that it reads them in that order, the session closed by then. They
+# must be read as the session's receive laid them out; read as the mirror's receive lays out
+# a buffer, payload bytes became a control message whose length wrapped, and the worker spun
+# in it for good (before: no reload applied, the stop found the worker stuck, exit 1).
+# The command must be queued (its eventfd counted: cmd_queued) before the worker runs: on an
+# emulated CPU the reload took longer than the 1 s this case slept, the replies were queued
+# first and relayed, none dropped as the closed session's.
+mode_change_case()
 {
-	local d=$TMPD/mode-$1 st
-	lib_case_begin "mode-$1" io_uring 4
-	c="[io_uring/ipv4 forward made a mirror, $1]"
-	MODE_RESULT=fail
-	MODE_OUT="$c"
+	local d=$TMPD/mode st
+	lib_case_begin mode io_uring 4
+	c="[io_uring/ipv4 forward made a mirror]"
 	mkdir -p "$d"
 	lib_bg "$NS_U" "$PY" "$SRC/tests/net/mode_replier.py" "$(ep "$UP1_IP" 9000)" "$d"
 	CASE_PIDS+=("$BG_PID")
@@ -148,37 +126,26 @@ mode_round()
 		workers=1 mode=mirror
 	# (the reload's command waits for the stopped worker, 5 s at most)
 	cmd_queued && lib_case_fail "$c an eventfd of the relay counts before the reload"
-	if [ "$1" = hup-first ]; then
-		kill -HUP "$RELAY_PID"
-		lib_wait_for 3 cmd_queued || lib_case_fail "$c no command queued for the worker"
-	fi
+	kill -HUP "$RELAY_PID"
+	lib_wait_for 3 cmd_queued || lib_case_fail "$c no command queued for the worker"
 	touch "$d/go2"
 	lib_wait_for 10 test -e "$d/sent2" || lib_case_fail "$c the upstream did not send again"
 	sleep 0.3
-	if [ "$1" = replies-first ]; then
-		kill -HUP "$RELAY_PID"
-		lib_wait_for 3 cmd_queued || lib_case_fail "$c no command queued for the worker"
-	fi
-	lib_stop_pid "$STOP_PID" # worker 0 runs again: the command and the replies
+	lib_stop_pid "$STOP_PID" # worker 0 runs again: the command, then the replies
 	# (the drops come with the next datagram's SO_RXQ_OVFL: the last replies')
 	lib_wait_for 10 lib_log_count_ge "reload: .* applied" 1 && lib_wait_for 5 mode_settled
 	st="reload applied: $(lib_log_count "reload: .* applied")"
 	st="$st, reply_drop_session_closed=$(lib_stat reply_drop_session_closed)"
 	st="$st, reply_drop_socket_receive_overflow=$(lib_stat reply_drop_socket_receive_overflow)"
 	st="$st, reply_rx_bytes=$(lib_stat reply_rx_bytes) reply_tx_bytes=$(lib_stat reply_tx_bytes)"
-	MODE_OUT="$c $st"
 	if lib_log_count_ge "reload: .* applied" 1 &&
 		[ "$(lib_stat reply_drop_session_closed)" = 20 ] &&
 		[ "$(lib_stat reply_drop_socket_receive_overflow)" -gt 0 ]; then
-		MODE_RESULT=ok
-		MODE_OUT="$c the reload applied, the session's last 20 replies counted as dropped,"
-		MODE_OUT="$MODE_OUT and the $(lib_stat reply_drop_socket_receive_overflow) its"
-		MODE_OUT="$MODE_OUT socket had dropped before them"
-	elif lib_log_count_ge "reload: .* applied" 1 &&
-		[ "$(lib_stat reply_drop_session_closed)" = 0 ] &&
-		[ "$(lib_stat reply_drop_socket_receive_overflow)" -gt 0 ] &&
-		[ "$(lib_stat reply_rx_bytes)" = "$(lib_stat reply_tx_bytes)" ]; then
-		MODE_RESULT=replies-first
+		lib_case_ok "$c the reload applied, the session's last 20 replies counted as" \
+			"dropped, and the $(lib_stat reply_drop_socket_receive_overflow) its socket had" \
+			"dropped before them"
+	else
+		lib_case_fail "$c $st"
 	fi
 	lib_case_end
 }
