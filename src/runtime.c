@@ -99,8 +99,8 @@ static int nofile_limits(struct plan_nofile *lim)
 	return 0;
 }
 
-/* -t and the start, before anything touches the host: the plan's descriptors can be had
- * (raise_nofile takes them at start). */
+/* The start (and -t, as a warning), before anything touches the host: the plan's descriptors
+ * can be had (raise_nofile takes them at start). */
 static int check_nofile(const struct config *cfg, const struct plan *plan, char *err,
 			size_t errlen)
 {
@@ -393,11 +393,14 @@ int runtime_check_notes(const struct runtime *running, struct config *cfg, struc
 	/* The running workers stay as many as they are until a restart. */
 	if (running)
 		host.workers = running->plan.n_workers;
-	ret = plan_build(cfg, &host, plan, err, errlen);
-	/* (a reload keeps the descriptors the start took: its plan sizes no more) */
-	if (!ret && !running)
-		ret = check_nofile(cfg, plan, err, errlen);
-	return ret;
+	/* (descriptors: runtime_check_nofile, the start's; a reload keeps what the start took) */
+	return plan_build(cfg, &host, plan, err, errlen);
+}
+
+int runtime_check_nofile(const struct config *cfg, const struct plan *plan, char *err,
+			 size_t errlen)
+{
+	return check_nofile(cfg, plan, err, errlen);
 }
 
 static bool cfg_listens_on(const struct config *cfg, const struct addr *a);

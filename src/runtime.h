@@ -96,6 +96,12 @@ int runtime_check_notes(const struct runtime *running, struct config *cfg, struc
  * upstream entry text of relay, logged as kept because of why. Call with the app lock held. */
 uint32_t runtime_previous(void *running, const char *relay, const char *text, const char *why,
 			  struct addr *out, uint32_t max);
+/* At start, before anything touches the host: plan's file descriptors (plan->nofile) can be
+ * had under this process's RLIMIT_NOFILE (raising the soft limit up to the hard one, or the
+ * hard one with CAP_SYS_RESOURCE). Not part of runtime_check: -t runs outside the unit's
+ * LimitNOFILE= and only warns. Returns 0 or -EMFILE (-errno) with err set. */
+int runtime_check_nofile(const struct config *cfg, const struct plan *plan, char *err,
+			 size_t errlen);
 /* At start, before anything touches the host: refuses a listen address of cfg another
  * process holds unless its relay says reuseport_shared (portown.h). Call it while still
  * privileged, so the holder can be named by pid. Returns 0 or -EADDRINUSE with err set. */
