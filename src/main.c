@@ -390,7 +390,8 @@ static int load_config(const char *path, enum load_for load_for, struct config *
 	ret = config_load_file(path, out, err, errlen);
 	if (ret)
 		return ret;
-	ret = runtime_check(NULL, *out, plan, err, errlen);
+	ret = load_for == LOAD_START ? runtime_check_start(*out, plan, err, errlen)
+				     : runtime_check(NULL, *out, plan, err, errlen);
 	if (!ret && load_for != LOAD_SHOW) {
 		ret = runtime_check_nofile(*out, plan, err, errlen);
 		if (ret && load_for == LOAD_TEST) {

@@ -80,6 +80,9 @@ int runtime_host(const struct config *cfg, struct plan_host *host);
  * unless cfg->resolved. Returns 0 or -errno with err set; cfg stays the caller's. */
 int runtime_check(const struct runtime *running, struct config *cfg, struct plan *plan,
 		  char *err, size_t errlen);
+/* runtime_check(NULL, ...) for the start: a listen address in IPv6 duplicate address
+ * detection (tentative: its bind fails) is waited for, a few seconds at most. */
+int runtime_check_start(struct config *cfg, struct plan *plan, char *err, size_t errlen);
 /* The warnings a check logged, for a reload's answer: "warning: ...\n" each, in text (cut,
  * with "warning: ... (more in the log)\n" last, when they do not fit). */
 struct runtime_notes {

@@ -155,6 +155,53 @@ else
 		"running after 10 s), want 1 naming max_sessions and 9544; output: $out"
 fi
 
+# A listen address in IPv6 duplicate address detection fails its bind with EADDRNOTAVAIL.
+# Before, -t and the start said "no interface of this host has this address" (false) and the
+# start failed at once, so a boot racing DAD failed. A veth of its own in NS_R with DAD on
+# (the topology turns it off) and its peer in NS_C down: no carrier, so ::2 stays tentative
+# for -t; once the peer is up, the start waits for ::2's DAD instead of failing, and ::3
+# (which the peer has too, without DAD) fails its DAD.
+lib_family 6
+ip link add rrdad0 netns "$NS_R" type veth peer name rrdad1 netns "$NS_C" ||
+	lib_fail "veth rrdad0"
+lib_nsx "$NS_R" sysctl -qw net.ipv6.conf.rrdad0.accept_dad=1
+lib_nsx "$NS_R" ip link set rrdad0 up
+lib_nsx "$NS_R" ip -6 addr add 2001:2:5::2/64 dev rrdad0
+lib_nsx "$NS_R" ip -6 addr add 2001:2:5::3/64 dev rrdad0
+lib_nsx "$NS_C" ip -6 addr add 2001:2:5::3/64 dev rrdad1 nodad
+dadconf=$TMPD/dad.conf
+lib_relay_conf "$dadconf" listen="$(ep 2001:2:5::2 5000)" up="$(ep "$UP1_IP" 9000)"
+out=$(relay -t -c "$dadconf" 2>&1)
+rc=$?
+if [ $rc -eq 1 ] && echo "$out" | grep -q "2001:2:5::2.*the address is tentative: IPv6 duplicate address detection" &&
+	! echo "$out" | grep -q "no interface"; then
+	lib_case_ok "[ipv6] -t on a tentative listen address: $out"
+else
+	lib_case_fail "[ipv6] -t on a tentative listen address: exit $rc, want 1 saying" \
+		"tentative; output: $out"
+fi
+lib_nsx "$NS_C" ip link set rrdad1 up
+tentative=$(lib_nsx "$NS_R" ip -6 addr show dev rrdad0 tentative | grep -c "2001:2:5::2/")
+if lib_relay_start "$dadconf"; then
+	lib_case_ok "[ipv6] the start waits for its listen address's DAD (tentative at the" \
+		"start: $tentative)"
+	lib_relay_stop
+else
+	lib_case_fail "[ipv6] the start did not wait for its listen address's DAD:" \
+		"$(lib_relay_log_current | tail -n 3)"
+fi
+dad_failed() { lib_nsx "$NS_R" ip -6 addr show dev rrdad0 dadfailed | grep -q "2001:2:5::3/"; }
+lib_wait_for 5 dad_failed || lib_fail "2001:2:5::3 did not fail its DAD (test bug)"
+lib_relay_conf "$dadconf" listen="$(ep 2001:2:5::3 5000)" up="$(ep "$UP1_IP" 9000)"
+out=$(relay -t -c "$dadconf" 2>&1)
+rc=$?
+if [ $rc -eq 1 ] && echo "$out" | grep -q "2001:2:5::3.*duplicate address detection failed"; then
+	lib_case_ok "[ipv6] -t on a listen address whose DAD failed: $out"
+else
+	lib_case_fail "[ipv6] -t on a listen address whose DAD failed: exit $rc, want 1" \
+		"saying so; output: $out"
+fi
+
 # Each shipped example passes -t as root once filter.interfaces names a link of the host
 # (they say eth0; NS_R has none of that name). Before: dns-lb set a user this host lacks,
 # game-relay named eth1 and pinned CPUs 2 and 3 (this host has two), syslog-fanout listened
