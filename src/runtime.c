@@ -319,7 +319,7 @@ static void probe_dad(const struct addr *a, int wait_ms, int *ret, char *hint, s
 		*ret = sock_probe_local(a);
 	}
 	if (*ret && *ret != -EADDRNOTAVAIL)
-		snprintf(hint, len, "%s", sock_listen_hint(*ret, true));
+		snprintf(hint, len, "%s", sock_probe_hint(*ret));
 }
 
 /* At start (and -t): each listen address that is not a wildcard is one of this host's, or
@@ -341,7 +341,7 @@ static int check_listen_local(const struct config *cfg, int dad_wait_ms, char *e
 			if (addr_is_any(a))
 				continue;
 			ret = sock_probe_local(a);
-			snprintf(hint, sizeof(hint), "%s", sock_listen_hint(ret, true));
+			snprintf(hint, sizeof(hint), "%s", sock_probe_hint(ret));
 			probe_dad(a, dad_wait_ms, &ret, hint, sizeof(hint));
 			if (!ret)
 				continue;

@@ -454,6 +454,13 @@ static int probe_local_body(void)
 	if (fd < 0 || sock_probe_local(&a))
 		return 8;
 	close(fd);
+	/* set up as a listener: IPV6_V6ONLY refuses a mapped IPv4 address (before: bound) */
+	if (addr_parse("[::ffff:127.0.0.1]:5300", &a, &why) || sock_probe_local(&a) != -EINVAL)
+		return 9;
+	/* port 0's EADDRINUSE: no ephemeral port, not a port holder */
+	if (strstr(sock_probe_hint(-EADDRINUSE), "another program") ||
+	    !strstr(sock_probe_hint(-EADDRINUSE), "ephemeral"))
+		return 10;
 	return 0;
 }
 
