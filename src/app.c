@@ -752,6 +752,30 @@ int app_reload(struct app *a, char *err, size_t errlen)
 	return app_reload_apply(a, cfg, ret, err, errlen);
 }
 
+/* Appends the warnings of notes to msg (errlen bytes) as "; warning: ..." each: an error
+ * answer is one line. Whole warnings only, then "; warning: ... (more in the log)" for those
+ * that do not fit. */
+static void append_notes(char *msg, size_t errlen, const struct runtime_notes *notes)
+{
+	static const char more[] = "; warning: ... (more in the log)";
+	size_t len = strlen(msg), n;
+	const char *line = notes->text, *end;
+
+	for (; *line; line = end ? end + 1 : line + n) {
+		end = strchr(line, '\n');
+		n = end ? (size_t)(end - line) : strlen(line);
+		if (n == 0)
+			continue;
+		/* (room for "; ", this warning, and "more") */
+		if (len + 2 + n + sizeof(more) > errlen) {
+			if (len + sizeof(more) <= errlen)
+				memcpy(msg + len, more, sizeof(more));
+			return;
+		}
+		len += (size_t)snprintf(msg + len, errlen - len, "; %.*s", (int)n, line);
+	}
+}
+
 int app_reload_apply(struct app *a, struct config *cfg, int ret, char *err, size_t errlen)
 {
 	bool applied = false, synced = false; /* synced: the filter stage ran */
@@ -837,6 +861,8 @@ int app_reload_apply(struct app *a, struct config *cfg, int ret, char *err, size
 			snprintf(err, errlen, "reload applied to the relays, but: %s",
 				 a->last_reload_error);
 			log_err("%s", err);
+			/* (logged as they came: for the caller's answer, as a full success's) */
+			append_notes(err, errlen, &notes);
 			a->reloads_partial++;
 		} else {
 			log_err("reload failed, the previous configuration stays in force: %s", err);

@@ -12,6 +12,7 @@
 #include <grp.h>
 #include <math.h>
 #include <pwd.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/signalfd.h>
 #include <sys/utsname.h>
@@ -299,8 +300,17 @@ static int parse_args(int argc, char **argv, struct options *o)
 	return 0;
 }
 
-static int load_config(const char *path, struct config **out, struct plan *plan, char *err,
-		       size_t errlen);
+/* Whom load_config checks for: the plan's file descriptors against RLIMIT_NOFILE are the
+ * start's (it takes them next), a warning for -t (run by hand under other limits than the
+ * unit's LimitNOFILE=), not checked for -T and -V. */
+enum load_for {
+	LOAD_SHOW, /* -T, -V */
+	LOAD_TEST, /* -t */
+	LOAD_START,
+};
+
+static int load_config(const char *path, enum load_for load_for, struct config **out,
+		       struct plan *plan, char *err, size_t errlen);
 
 /* -V's receive path: the listen interfaces of the config (-c, else the default) with the
  * workers the plan would pin, and the warnings a start would log. */
@@ -314,7 +324,7 @@ static void print_rxpath(const char *path)
 	struct steer st;
 	int probe;
 
-	if (load_config(path, &cfg, &plan, err, sizeof(err))) {
+	if (load_config(path, LOAD_SHOW, &cfg, &plan, err, sizeof(err))) {
 		printf("receive path: not shown: %s\n", err);
 		return;
 	}
@@ -358,16 +368,37 @@ static void log_rxpath(struct app *a)
 	rxreport_free(r);
 }
 
+/* -t's verdict on the descriptors, a warning: the hard limit of whoever runs -t (a shell, an
+ * ExecStartPre= under the unit's limits) need not be the start's. */
+static void warn_nofile(const char *why)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl))
+		rl.rlim_max = 0;
+	log_warn("%s (judged under this process's limits, hard RLIMIT_NOFILE %llu: the start "
+		 "refuses under the same limits, not under a unit's larger LimitNOFILE=)",
+		 why, (unsigned long long)rl.rlim_max);
+}
+
 /* Loads and validates the config and plans it for this host, as -t does. */
-static int load_config(const char *path, struct config **out, struct plan *plan, char *err,
-		       size_t errlen)
+static int load_config(const char *path, enum load_for load_for, struct config **out,
+		       struct plan *plan, char *err, size_t errlen)
 {
 	int ret;
 
 	ret = config_load_file(path, out, err, errlen);
 	if (ret)
 		return ret;
-	ret = runtime_check(NULL, *out, plan, err, errlen);
+	ret = load_for == LOAD_START ? runtime_check_start(*out, plan, err, errlen)
+				     : runtime_check(NULL, *out, plan, err, errlen);
+	if (!ret && load_for != LOAD_SHOW) {
+		ret = runtime_check_nofile(*out, plan, err, errlen);
+		if (ret && load_for == LOAD_TEST) {
+			warn_nofile(err);
+			ret = 0;
+		}
+	}
 	if (ret) {
 		config_free(*out);
 		*out = NULL;
@@ -725,7 +756,9 @@ int main(int argc, char **argv)
 	log_set_level((enum log_level)level);
 	log_setup(LOG_FORMAT_TEXT);
 
-	if (load_config(o.config, &cfg, &plan, err, sizeof(err))) {
+	if (load_config(o.config,
+			o.dump ? LOAD_SHOW : o.test ? LOAD_TEST : LOAD_START, &cfg, &plan,
+			err, sizeof(err))) {
 		fprintf(stderr, "%s\n", err);
 		return 1;
 	}

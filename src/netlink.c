@@ -429,6 +429,50 @@ int netlink_forwarding(struct netlink_rtsock *ns, int family, int ifindex)
 	return ret < 0 ? ret : on;
 }
 
+int netlink_addr_flags(const struct addr *a, uint32_t *flags)
+{
+	struct nl_cache *cache;
+	struct nl_object *obj;
+	struct nl_sock *sk;
+	uint8_t want[16];
+	int ret;
+
+	ret = netlink_connect(&sk);
+	if (ret)
+		return ret;
+	ret = rtnl_addr_alloc_cache(sk, &cache);
+	if (ret < 0) {
+		ret = netlink_errno(ret);
+		goto err_free_sock;
+	}
+	addr_to_mapped(a, want);
+	ret = -ENOENT;
+	for (obj = nl_cache_get_first(cache); obj; obj = nl_cache_get_next(obj)) {
+		struct rtnl_addr *ra = (struct rtnl_addr *)obj;
+		struct nl_addr *local = rtnl_addr_get_local(ra);
+		struct sockaddr_storage ss;
+		socklen_t len = sizeof(ss);
+		struct addr cand;
+		uint8_t have[16];
+
+		/* (compared as netlink_addr_ifindexes does, the scope aside) */
+		memset(&ss, 0, sizeof(ss));
+		if (!local || nl_addr_fill_sockaddr(local, (struct sockaddr *)&ss, &len) < 0 ||
+		    addr_from_sockaddr(&cand, &ss, len) < 0)
+			continue;
+		addr_to_mapped(&cand, have);
+		if (memcmp(have, want, sizeof(want)) == 0) {
+			*flags = rtnl_addr_get_flags(ra);
+			ret = 0;
+			break;
+		}
+	}
+	nl_cache_free(cache);
+err_free_sock:
+	nl_socket_free(sk);
+	return ret;
+}
+
 int netlink_addr_ifindexes(const struct addr *a, int *out, int max)
 {
 	struct nl_cache *cache;

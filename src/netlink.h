@@ -101,6 +101,12 @@ uint32_t netlink_addrs_ifnames(const struct addr *addrs, uint32_t n_addrs,
 			       char (*names)[IF_NAMESIZE], uint32_t n, uint32_t max, bool *any,
 			       bool *missing);
 
+/* The IFA_F_* flags of local address a (port and scope ignored) on whichever interface holds
+ * it, IFA_FLAGS included (IFA_F_TENTATIVE: IPv6 duplicate address detection still runs, and
+ * a bind gets EADDRNOTAVAIL; IFA_F_DADFAILED: it found the address in use on the link).
+ * Returns 0, -ENOENT when no interface holds a, or another -errno. */
+int netlink_addr_flags(const struct addr *a, uint32_t *flags);
+
 /* The interfaces that hold a local address: a's own interface for a specific address, or for
  * a wildcard every interface with an address of a's family (loopback excluded). Writes up to
  * max ifindexes to out; returns how many, or -errno. */

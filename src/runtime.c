@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <unistd.h>
+#include <linux/if_addr.h>
 
 #include "log.h"
 #include "netlink.h"
@@ -99,8 +100,8 @@ static int nofile_limits(struct plan_nofile *lim)
 	return 0;
 }
 
-/* -t and the start, before anything touches the host: the plan's descriptors can be had
- * (raise_nofile takes them at start). */
+/* The start (and -t, as a warning), before anything touches the host: the plan's descriptors
+ * can be had (raise_nofile takes them at start). */
 static int check_nofile(const struct config *cfg, const struct plan *plan, char *err,
 			size_t errlen)
 {
@@ -280,13 +281,56 @@ uint32_t runtime_previous(void *running, const char *relay, const char *text, co
 	return n;
 }
 
+/* How long a start waits for a listen address in IPv6 duplicate address detection (about a
+ * second on a link with carrier: a boot that starts the relay right after adding it). */
+#define DAD_WAIT_MS 5000
+#define DAD_POLL_MS 100
+
+/* EADDRNOTAVAIL (*ret) for an address an interface holds: IPv6 duplicate address detection
+ * still runs (tentative), waited for up to wait_ms while the probe fails, or failed. Writes
+ * the hint to hint (left as it is for an address no interface holds). */
+static void probe_dad(const struct addr *a, int wait_ms, int *ret, char *hint, size_t len)
+{
+	uint32_t flags;
+	int waited = 0;
+
+	while (*ret == -EADDRNOTAVAIL && !netlink_addr_flags(a, &flags)) {
+		if (flags & IFA_F_DADFAILED) {
+			snprintf(hint, len, " (IPv6 duplicate address detection failed for it: "
+				 "another host on the link has this address; give the interface "
+				 "a free one, or listen on a wildcard)");
+			return;
+		}
+		if (!(flags & IFA_F_TENTATIVE))
+			return;
+		if (waited >= wait_ms) {
+			if (wait_ms)
+				snprintf(hint, len, " (the address is still tentative after %d s: "
+					 "IPv6 duplicate address detection on its interface has "
+					 "not finished; has the link a carrier?)", wait_ms / 1000);
+			else
+				snprintf(hint, len, " (the address is tentative: IPv6 duplicate "
+					 "address detection on its interface has not finished; a "
+					 "start waits up to %d s for it)", DAD_WAIT_MS / 1000);
+			return;
+		}
+		usleep(DAD_POLL_MS * 1000);
+		waited += DAD_POLL_MS;
+		*ret = sock_probe_local(a);
+	}
+	if (*ret && *ret != -EADDRNOTAVAIL)
+		snprintf(hint, len, "%s", sock_probe_hint(*ret));
+}
+
 /* At start (and -t): each listen address that is not a wildcard is one of this host's, or
  * the workers' binds would fail once the filter is attached (listeners take no option that
  * allows a foreign address). A bind to port 0 of a throwaway socket asks the kernel, which
- * also knows local routes and ip_nonlocal_bind. */
-static int check_listen_local(const struct config *cfg, char *err, size_t errlen)
+ * also knows local routes and ip_nonlocal_bind. A start waits up to dad_wait_ms for an
+ * address in duplicate address detection. */
+static int check_listen_local(const struct config *cfg, int dad_wait_ms, char *err,
+			      size_t errlen)
 {
-	char buf[ADDR_STRLEN], where[CONFIG_PATH_LEN + 64];
+	char buf[ADDR_STRLEN], where[CONFIG_PATH_LEN + 64], hint[256];
 	uint32_t i, j;
 	int ret;
 
@@ -297,22 +341,31 @@ static int check_listen_local(const struct config *cfg, char *err, size_t errlen
 			if (addr_is_any(a))
 				continue;
 			ret = sock_probe_local(a);
+			snprintf(hint, sizeof(hint), "%s", sock_probe_hint(ret));
+			probe_dad(a, dad_wait_ms, &ret, hint, sizeof(hint));
 			if (!ret)
 				continue;
 			snprintf(err, errlen, "%s: %s: %s%s",
 				 config_listen_where(cfg, i, j, where, sizeof(where)),
-				 addr_format(a, buf, sizeof(buf)), strerror(-ret),
-				 sock_listen_hint(ret, true));
+				 addr_format(a, buf, sizeof(buf)), strerror(-ret), hint);
 			return ret;
 		}
 	}
 	return 0;
 }
 
+static int check_notes(const struct runtime *running, struct config *cfg, struct plan *plan,
+		       struct runtime_notes *notes, int dad_wait_ms, char *err, size_t errlen);
+
 int runtime_check(const struct runtime *running, struct config *cfg, struct plan *plan,
 		  char *err, size_t errlen)
 {
-	return runtime_check_notes(running, cfg, plan, NULL, err, errlen);
+	return check_notes(running, cfg, plan, NULL, 0, err, errlen);
+}
+
+int runtime_check_start(struct config *cfg, struct plan *plan, char *err, size_t errlen)
+{
+	return check_notes(NULL, cfg, plan, NULL, DAD_WAIT_MS, err, errlen);
 }
 
 /* A reload's upstream names that did not resolve and kept their running addresses (logged
@@ -337,6 +390,12 @@ static void note_kept(const struct config *cfg, struct runtime_notes *notes)
 
 int runtime_check_notes(const struct runtime *running, struct config *cfg, struct plan *plan,
 			struct runtime_notes *notes, char *err, size_t errlen)
+{
+	return check_notes(running, cfg, plan, notes, 0, err, errlen);
+}
+
+static int check_notes(const struct runtime *running, struct config *cfg, struct plan *plan,
+		       struct runtime_notes *notes, int dad_wait_ms, char *err, size_t errlen)
 {
 	struct plan_host host;
 	uint32_t i;
@@ -381,7 +440,7 @@ int runtime_check_notes(const struct runtime *running, struct config *cfg, struc
 	note_kept(cfg, notes);
 	/* (a reload binds each new address on its port: probe_new_listeners) */
 	if (!running) {
-		ret = check_listen_local(cfg, err, errlen);
+		ret = check_listen_local(cfg, dad_wait_ms, err, errlen);
 		if (ret)
 			return ret;
 	}
@@ -393,11 +452,14 @@ int runtime_check_notes(const struct runtime *running, struct config *cfg, struc
 	/* The running workers stay as many as they are until a restart. */
 	if (running)
 		host.workers = running->plan.n_workers;
-	ret = plan_build(cfg, &host, plan, err, errlen);
-	/* (a reload keeps the descriptors the start took: its plan sizes no more) */
-	if (!ret && !running)
-		ret = check_nofile(cfg, plan, err, errlen);
-	return ret;
+	/* (descriptors: runtime_check_nofile, the start's; a reload keeps what the start took) */
+	return plan_build(cfg, &host, plan, err, errlen);
+}
+
+int runtime_check_nofile(const struct config *cfg, const struct plan *plan, char *err,
+			 size_t errlen)
+{
+	return check_nofile(cfg, plan, err, errlen);
 }
 
 static bool cfg_listens_on(const struct config *cfg, const struct addr *a);

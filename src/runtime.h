@@ -80,6 +80,9 @@ int runtime_host(const struct config *cfg, struct plan_host *host);
  * unless cfg->resolved. Returns 0 or -errno with err set; cfg stays the caller's. */
 int runtime_check(const struct runtime *running, struct config *cfg, struct plan *plan,
 		  char *err, size_t errlen);
+/* runtime_check(NULL, ...) for the start: a listen address in IPv6 duplicate address
+ * detection (tentative: its bind fails) is waited for, a few seconds at most. */
+int runtime_check_start(struct config *cfg, struct plan *plan, char *err, size_t errlen);
 /* The warnings a check logged, for a reload's answer: "warning: ...\n" each, in text (cut,
  * with "warning: ... (more in the log)\n" last, when they do not fit). */
 struct runtime_notes {
@@ -96,6 +99,12 @@ int runtime_check_notes(const struct runtime *running, struct config *cfg, struc
  * upstream entry text of relay, logged as kept because of why. Call with the app lock held. */
 uint32_t runtime_previous(void *running, const char *relay, const char *text, const char *why,
 			  struct addr *out, uint32_t max);
+/* At start, before anything touches the host: plan's file descriptors (plan->nofile) can be
+ * had under this process's RLIMIT_NOFILE (raising the soft limit up to the hard one, or the
+ * hard one with CAP_SYS_RESOURCE). Not part of runtime_check: -t runs outside the unit's
+ * LimitNOFILE= and only warns. Returns 0 or -EMFILE (-errno) with err set. */
+int runtime_check_nofile(const struct config *cfg, const struct plan *plan, char *err,
+			 size_t errlen);
 /* At start, before anything touches the host: refuses a listen address of cfg another
  * process holds unless its relay says reuseport_shared (portown.h). Call it while still
  * privileged, so the holder can be named by pid. Returns 0 or -EADDRINUSE with err set. */

@@ -88,16 +88,24 @@ int sock_open_listener(const struct addr *a, bool gro, int cpu)
 int sock_probe_local(const struct addr *a)
 {
 	struct addr any_port = *a;
-	int fd, err = 0;
+	int fd;
 
-	fd = socket(addr_family(a), SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
+	/* the listener's own set-up (IPV6_V6ONLY, ...), so the probe fails where its bind would */
 	addr_set_port(&any_port, 0);
-	if (bind(fd, &any_port.sa, addr_len(&any_port)))
-		err = -errno;
+	fd = sock_open_listener(&any_port, false, -1);
+	if (fd < 0)
+		return fd;
 	close(fd);
-	return err;
+	return 0;
+}
+
+const char *sock_probe_hint(int err)
+{
+	/* port 0: EADDRINUSE means no ephemeral port was free, not another program's port */
+	if (err == -EADDRINUSE)
+		return " (binding it to port 0 found no free ephemeral port: "
+		       "net.ipv4.ip_local_port_range)";
+	return sock_listen_hint(err, true);
 }
 
 const char *sock_listen_hint(int err, bool start)

@@ -39,10 +39,12 @@ struct sock_rx_meta {
  * for the group's choice (SO_INCOMING_CPU, steer.h) unless cpu < 0. Returns the fd or
  * -errno. */
 int sock_open_listener(const struct addr *a, bool gro, int cpu);
-/* Whether a listener could bind a's address here: binds a throwaway socket to it with port 0
- * (no port is taken, nothing is received) and closes it. 0, or -errno: -EADDRNOTAVAIL when
- * no interface of this host has the address. */
+/* Whether a listener could bind a's address here: binds a throwaway socket, set up as
+ * sock_open_listener's, to it with port 0 (no port is taken, nothing is received) and closes
+ * it. 0, or -errno: -EADDRNOTAVAIL when no interface of this host has the address. */
 int sock_probe_local(const struct addr *a);
+/* sock_listen_hint for sock_probe_local's err at start (its EADDRINUSE is no port holder's). */
+const char *sock_probe_hint(int err);
 /* What a user can do about err (-errno) from binding a listener at start, or (start false)
  * at a reload, when the workers no longer hold CAP_NET_BIND_SERVICE: " (...)", or "" when
  * nothing. */

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <linux/errqueue.h>
 #include <stdlib.h>
+#include <dirent.h>
 #include <string.h>
 
 #include "sock.h"
@@ -424,13 +425,28 @@ static void test_segments(void **state)
 		assert_int_equal(sock_segments(cases[i].len, cases[i].gso), cases[i].want);
 }
 
+/* How many descriptors this process has open (-1: /proc/self/fd unreadable). */
+static int open_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	int n = 0;
+
+	if (!d)
+		return -1;
+	while ((e = readdir(d)))
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n; /* (the same count with the directory's own fd in it every time) */
+}
+
 /* In a network namespace of its own (lo up, one veth with 198.18.8.1 and 2001:2:8::1): the
- * addresses it has bind, others are refused with EADDRNOTAVAIL, and no port stays taken. */
+ * addresses it has bind, others are refused with EADDRNOTAVAIL, and no socket stays open. */
 static int probe_local_body(void)
 {
 	struct addr a;
 	const char *why;
-	int fd;
+	int n;
 
 	if (private_netns())
 		return 77;
@@ -447,13 +463,21 @@ static int probe_local_body(void)
 	if (addr_parse("[2001:2:77::1]:5300", &a, &why) ||
 	    sock_probe_local(&a) != -EADDRNOTAVAIL)
 		return 6;
-	/* the probe took no port: a listener gets it, and the probe works beside it */
-	if (addr_parse("198.18.8.1:5300", &a, &why))
+	/* the probe keeps no socket (so no port): as many descriptors open after it as before,
+	 * after a failed one too */
+	n = open_fds();
+	if (addr_parse("198.18.8.1:5300", &a, &why) || n < 0 || sock_probe_local(&a) ||
+	    open_fds() != n)
 		return 7;
-	fd = sock_open_listener(&a, false, -1);
-	if (fd < 0 || sock_probe_local(&a))
+	if (addr_parse("198.18.77.1:5300", &a, &why) || !sock_probe_local(&a) || open_fds() != n)
 		return 8;
-	close(fd);
+	/* set up as a listener: IPV6_V6ONLY refuses a mapped IPv4 address (before: bound) */
+	if (addr_parse("[::ffff:127.0.0.1]:5300", &a, &why) || sock_probe_local(&a) != -EINVAL)
+		return 9;
+	/* port 0's EADDRINUSE: no ephemeral port, not a port holder */
+	if (strstr(sock_probe_hint(-EADDRINUSE), "another program") ||
+	    !strstr(sock_probe_hint(-EADDRINUSE), "ephemeral"))
+		return 10;
 	return 0;
 }
 
