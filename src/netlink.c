@@ -429,47 +429,68 @@ int netlink_forwarding(struct netlink_rtsock *ns, int family, int ifindex)
 	return ret < 0 ? ret : on;
 }
 
+/* The addresses of every interface, from a socket of their own: 0 or -errno. */
+static int addr_cache_open(struct nl_sock **sk, struct nl_cache **cache)
+{
+	int ret = netlink_connect(sk);
+
+	if (ret)
+		return ret;
+	ret = rtnl_addr_alloc_cache(*sk, cache);
+	if (ret < 0) {
+		nl_socket_free(*sk);
+		return netlink_errno(ret);
+	}
+	return 0;
+}
+
+static void addr_cache_close(struct nl_sock *sk, struct nl_cache *cache)
+{
+	nl_cache_free(cache);
+	nl_socket_free(sk);
+}
+
+/* ra's local address as *out and in its 16-byte mapped form (so no branch on the family):
+ * false when it has none we can read. nl_addr_fill_sockaddr leaves fields it does not know
+ * (scope, flow) as found; the interface scope of a link-local address is not compared. */
+static bool addr_local_of(struct rtnl_addr *ra, struct addr *out, uint8_t mapped[16])
+{
+	struct nl_addr *local = rtnl_addr_get_local(ra);
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	memset(&ss, 0, sizeof(ss));
+	if (!local || nl_addr_fill_sockaddr(local, (struct sockaddr *)&ss, &len) < 0 ||
+	    addr_from_sockaddr(out, &ss, len) < 0)
+		return false;
+	addr_to_mapped(out, mapped);
+	return true;
+}
+
 int netlink_addr_flags(const struct addr *a, uint32_t *flags)
 {
 	struct nl_cache *cache;
 	struct nl_object *obj;
 	struct nl_sock *sk;
-	uint8_t want[16];
+	uint8_t want[16], have[16];
+	struct addr cand;
 	int ret;
 
-	ret = netlink_connect(&sk);
+	ret = addr_cache_open(&sk, &cache);
 	if (ret)
 		return ret;
-	ret = rtnl_addr_alloc_cache(sk, &cache);
-	if (ret < 0) {
-		ret = netlink_errno(ret);
-		goto err_free_sock;
-	}
 	addr_to_mapped(a, want);
 	ret = -ENOENT;
 	for (obj = nl_cache_get_first(cache); obj; obj = nl_cache_get_next(obj)) {
 		struct rtnl_addr *ra = (struct rtnl_addr *)obj;
-		struct nl_addr *local = rtnl_addr_get_local(ra);
-		struct sockaddr_storage ss;
-		socklen_t len = sizeof(ss);
-		struct addr cand;
-		uint8_t have[16];
 
-		/* (compared as netlink_addr_ifindexes does, the scope aside) */
-		memset(&ss, 0, sizeof(ss));
-		if (!local || nl_addr_fill_sockaddr(local, (struct sockaddr *)&ss, &len) < 0 ||
-		    addr_from_sockaddr(&cand, &ss, len) < 0)
-			continue;
-		addr_to_mapped(&cand, have);
-		if (memcmp(have, want, sizeof(want)) == 0) {
+		if (addr_local_of(ra, &cand, have) && memcmp(have, want, sizeof(want)) == 0) {
 			*flags = rtnl_addr_get_flags(ra);
 			ret = 0;
 			break;
 		}
 	}
-	nl_cache_free(cache);
-err_free_sock:
-	nl_socket_free(sk);
+	addr_cache_close(sk, cache);
 	return ret;
 }
 
@@ -480,36 +501,20 @@ int netlink_addr_ifindexes(const struct addr *a, int *out, int max)
 	struct nl_sock *sk;
 	bool any = addr_is_any(a);
 	int fam = addr_family(a), n = 0, i, ret;
-	uint8_t want[16];
+	uint8_t want[16], have[16];
+	struct addr cand;
 
-	ret = netlink_connect(&sk);
+	ret = addr_cache_open(&sk, &cache);
 	if (ret)
 		return ret;
-	ret = rtnl_addr_alloc_cache(sk, &cache);
-	if (ret < 0) {
-		ret = netlink_errno(ret);
-		goto err_free_sock;
-	}
 	addr_to_mapped(a, want);
 	for (obj = nl_cache_get_first(cache); obj && n < max; obj = nl_cache_get_next(obj)) {
 		struct rtnl_addr *ra = (struct rtnl_addr *)obj;
-		struct nl_addr *local = rtnl_addr_get_local(ra);
 		int ifindex = rtnl_addr_get_ifindex(ra);
-		struct sockaddr_storage ss;
-		socklen_t len = sizeof(ss);
-		struct addr cand;
-		uint8_t have[16];
 		bool dup = false;
 
-		/* nl_addr_fill_sockaddr leaves fields it does not know (scope, flow) as found. A
-		 * literal address is compared in its 16-byte mapped form, so this never branches on
-		 * the family; the interface scope of a link-local address is what we are looking
-		 * for, so it is not compared. */
-		memset(&ss, 0, sizeof(ss));
-		if (!local || nl_addr_fill_sockaddr(local, (struct sockaddr *)&ss, &len) < 0 ||
-		    addr_from_sockaddr(&cand, &ss, len) < 0 || (any && addr_family(&cand) != fam))
+		if (!addr_local_of(ra, &cand, have) || (any && addr_family(&cand) != fam))
 			continue;
-		addr_to_mapped(&cand, have);
 		if (any ? netlink_is_loopback(ifindex) : memcmp(have, want, sizeof(want)) != 0)
 			continue;
 		for (i = 0; i < n; i++)
@@ -517,11 +522,8 @@ int netlink_addr_ifindexes(const struct addr *a, int *out, int max)
 		if (!dup)
 			out[n++] = ifindex;
 	}
-	nl_cache_free(cache);
-	ret = n;
-err_free_sock:
-	nl_socket_free(sk);
-	return ret;
+	addr_cache_close(sk, cache);
+	return n;
 }
 
 int netlink_clsact_filters(int ifindex, uint32_t *count)
