@@ -215,7 +215,7 @@ filter = { mode = "tc"; interfaces = [ "$IF_RC" ]; tc_hook = "clsact"; tc_priori
 EOF
 	lib_bg "$NS_R" sh -c "exec '$RINGRELAY' -f -c '$confb' >>'$TMPD/relay-b.log' 2>&1"
 	b=$BG_PID
-	lib_wait_for 10 lib__bound "$NS_R" "198.18.1.2:5002" "" ||
+	lib_wait_for 10 grep -qs ': ready' "$TMPD/relay-b.log" ||
 		lib_case_fail "$c B did not start: $(tail -n 5 "$TMPD/relay-b.log")"
 	n=$(ours)
 	[ "$n" = 2 ] || lib_case_fail "$c $n filters with handle 0x5252, want 2: $(tc_filters)"
