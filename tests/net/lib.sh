@@ -137,7 +137,8 @@ lib_sanitizer_reports()
 
 # NET_WAIT_SCALE (a whole number, default 1) stretches every bounded wait of the tests: an
 # emulated CPU (make check-kernel without KVM) starts a relay in 10-15 s, not in 1. The waits
-# are polls, so a larger scale slows only the waits that time out.
+# are polls, so a larger scale slows only the waits that time out. udp.py servers live that
+# much longer too (their --seconds).
 WAIT_SCALE=${NET_WAIT_SCALE:-1}
 
 # lib_wait_for SECONDS CMD...: poll CMD every 50 ms until it succeeds; 1 on timeout.
