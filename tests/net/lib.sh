@@ -434,7 +434,11 @@ lib__bound()
 # Returns 1 (after printing the log) when the relay exits or is not ready in time. (A bound
 # port says less: a socket of the relay before, closing or kept open by its io_uring before
 # Linux 6.13, may still hold it while this one loads its filter, seconds on an emulated CPU.)
-lib_relay_start()
+lib_relay_start() { lib_relay_start_bg "$@" && lib_relay_wait_ready; }
+
+# lib_relay_start_bg CONF [ARGS...]: the start alone, for a test that acts while the relay
+# sets up; lib_relay_wait_ready then waits for it as lib_relay_start does.
+lib_relay_start_bg()
 {
 	local conf=$1
 	shift
@@ -450,6 +454,10 @@ lib_relay_start()
 	LIB_START_AT=$(stat -c %s "$RELAY_LOG")
 	ip netns exec "$NS_R" "$RINGRELAY" -f -c "$conf" "$@" >>"$RELAY_LOG" 2>&1 &
 	RELAY_PID=$!
+}
+
+lib_relay_wait_ready()
+{
 	lib__wait_soon 10 lib__relay_ready_or_dead
 	lib__relay_ready && return 0
 	lib_log "relay did not log ': ready' (pid $RELAY_PID)"
