@@ -918,21 +918,6 @@ static bool socket_answers(const struct sockaddr_un *sa)
 	return up;
 }
 
-int control_check_free(const struct config *cfg, char *err, size_t errlen)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	const char *path = cfg->control_socket;
-
-	if (path[0] != '/' || strlen(path) >= sizeof(sa.sun_path))
-		return 0; /* control_new says what is wrong with it */
-	memcpy(sa.sun_path, path, strlen(path) + 1);
-	if (!socket_answers(&sa))
-		return 0;
-	snprintf(err, errlen, "control socket %s: another ringrelay is running (it answers there)",
-		 path);
-	return -EADDRINUSE;
-}
-
 /* bind(2) of fd to sa as o: the socket file is made 0660 (fchmod before, and a umask of 0117
  * while bind runs: nothing is chmod'ed by path afterwards, so no link is followed) and
  * belongs to o's user and group from the start. */
@@ -1075,7 +1060,8 @@ static int listen_http(struct control *ctl, const struct addr *at, char *err, si
 /* The socket's directory, falling back from the default path, which a normal user cannot
  * use (/run/ringrelay is root's), to $XDG_RUNTIME_DIR/ringrelay/ringrelay.sock (where
  * ringrelayctl looks next); a control_socket the config names is used as it is, or the start
- * fails naming the setting. May change cfg->control_socket: call with a->lock held. */
+ * fails naming the setting. May change cfg->control_socket (at start: no other thread reads
+ * it yet). */
 static int control_place(struct config *cfg, const struct control_owner *o, char *err,
 			 size_t errlen)
 {
@@ -1117,8 +1103,8 @@ static int control_place(struct config *cfg, const struct control_owner *o, char
 	return ret;
 }
 
-int control_new(struct app *a, const struct privs_who *who, struct control **out, char *err,
-		size_t errlen)
+int control_new(struct app *a, struct config *cfg, const struct privs_who *who,
+		struct control **out, char *err, size_t errlen)
 {
 	struct control_owner o = { .as_root = geteuid() == 0, .uid = who->uid, .gid = who->gid,
 				   .user = who->name[0] ? who->name : "?", .group = "" };
@@ -1141,25 +1127,22 @@ int control_new(struct app *a, const struct privs_who *who, struct control **out
 	for (i = 0; i < CONTROL_SLOTS; i++)
 		ctl->conns[i].fd = -1;
 
-	pthread_mutex_lock(&a->lock);
 	snprintf(ctl->read_only_group, sizeof(ctl->read_only_group), "%s",
-		 a->rt.cfg->control_access.read_only_group);
-	metrics = a->rt.cfg->metrics;
+		 cfg->control_access.read_only_group);
+	metrics = cfg->metrics;
 	if (ctl->read_only_group[0]) {
 		ret = privs_group_gid(ctl->read_only_group, &gid);
 		if (ret) {
 			snprintf(err, errlen, "control_access.read_only_group: '%s': %s",
 				 ctl->read_only_group,
 				 ret == -ENOENT ? "no such group" : strerror(-ret));
-			pthread_mutex_unlock(&a->lock);
 			goto err_free;
 		}
 		ctl->read_only_gid = o.gid = gid;
 		o.group = ctl->read_only_group;
 	}
-	ret = control_place(a->rt.cfg, &o, err, errlen);
-	snprintf(path, sizeof(path), "%s", a->rt.cfg->control_socket);
-	pthread_mutex_unlock(&a->lock);
+	ret = control_place(cfg, &o, err, errlen);
+	snprintf(path, sizeof(path), "%s", cfg->control_socket);
 	if (ret)
 		goto err_free;
 

@@ -9,12 +9,16 @@
 #include <stddef.h>
 
 struct app;
+struct config;
 struct control;
 struct privs_who;
 
-/* Makes the control plane's sockets, as root before privileges go, or as whoever we run as:
- * the unix stream socket at a->rt.cfg->control_socket and, when a->rt.cfg->metrics.enabled,
- * an HTTP/1.0 listener on metrics.listen serving GET /metrics.
+/* Makes the control plane's sockets for the configuration cfg the daemon starts with, as
+ * root before privileges go, or as whoever we run as: the unix stream socket at
+ * cfg->control_socket and, when cfg->metrics.enabled, an HTTP/1.0 listener on metrics.listen
+ * serving GET /metrics. At start, before anything touches the host: the socket, listening
+ * from here on (served once control_start runs), is what tells a second start of the same
+ * configuration that this one runs, also while this one still sets up.
  *
  * The socket's directory is made when missing (its parent must exist), mode 0750 and owned
  * by who's user and control_access.read_only_group (else who's group); an existing one is
@@ -22,14 +26,11 @@ struct privs_who;
  * 0660 by bind itself (fchmod and umask, nothing by path afterwards), owned the same way;
  * a stale socket file is removed only if nothing answers on it, else this fails with
  * "another ringrelay is running". For a normal user the default path falls back to
- * $XDG_RUNTIME_DIR/ringrelay/ringrelay.sock (a->rt.cfg->control_socket then says so). The
- * paths and addresses are taken once: a reload does not move them. Call with a->lock not
- * held. Returns 0 or -errno with one line in err. */
-int control_new(struct app *a, const struct privs_who *who, struct control **out, char *err,
-		size_t errlen);
-/* At start, before anything touches the host: -EADDRINUSE (err set) when a daemon answers on
- * cfg's control socket (another instance of this configuration), else 0. */
-int control_check_free(const struct config *cfg, char *err, size_t errlen);
+ * $XDG_RUNTIME_DIR/ringrelay/ringrelay.sock (cfg->control_socket then says so). The paths
+ * and addresses are taken once: a reload does not move them. Returns 0 or -errno with one
+ * line in err. */
+int control_new(struct app *a, struct config *cfg, const struct privs_who *who,
+		struct control **out, char *err, size_t errlen);
 
 /* Starts the control thread ("ringrelay-ctl"; all signals blocked; it inherits the caller's
  * capabilities, so start it once main has dropped them): one poll loop, access levels from

@@ -803,21 +803,26 @@ int main(int argc, char **argv)
 	pthread_mutex_init(&a.lock, NULL);
 	uring_probe(&a.caps);
 
-	/* Lifecycle: refuse a second instance (pid file, listen ports held, control socket
-	 * answering) before touching the host, whose filter and pins it would replace and then
-	 * remove; filter (traffic it drops never reaches a listener), plan and limits, control
-	 * sockets (made as the daemon's user), privileges down to what set-up still needs,
-	 * workers bind and listen (and drop every capability), the admin thread (keeps the
-	 * filter's), main drops the rest, then the threads that start with nothing: access log,
-	 * control plane. Ready. Teardown reverses. */
+	/* Lifecycle: refuse a second instance before touching the host, whose filter and pins
+	 * it would replace and then remove. The pid file and the control sockets (made as the
+	 * daemon's user, served once the control thread starts) are claimed here, so a second
+	 * start is refused also while this one still sets up; the listen ports are only checked
+	 * (ours are bound later). Then the filter (traffic it drops never reaches a listener),
+	 * plan and limits, privileges down to what set-up still needs, workers bind and listen
+	 * (and drop every capability), the admin thread (keeps the filter's), main drops the
+	 * rest, then the threads that start with nothing: access log, control plane. Ready.
+	 * Teardown reverses. */
 	if (pidfile_write(cfg, err, sizeof(err))) {
 		log_err("%s", err);
 		goto out_refused;
 	}
 	snprintf(pid_file, sizeof(pid_file), "%s", cfg->pid_file);
 	if (runtime_check_ports(cfg, err, sizeof(err)) ||
-	    control_check_free(cfg, err, sizeof(err)) ||
-	    app_filter_sync(&a, cfg, &plan, err, sizeof(err))) {
+	    control_new(&a, cfg, &who, &ctl, err, sizeof(err))) {
+		log_err("%s", err);
+		goto out_refused;
+	}
+	if (app_filter_sync(&a, cfg, &plan, err, sizeof(err))) {
 		log_err("%s", err);
 		filter_free(a.filter); /* made before what failed after it */
 		app_filter_forget(&a);
@@ -830,10 +835,6 @@ int main(int argc, char **argv)
 	/* The watchdog pings at half its interval when every heartbeat moved: idle workers
 	 * beat four times per interval, so each check sees at least one beat. */
 	runtime_set_heartbeat(&a.rt, service_watchdog_usec() * 1000 / 4);
-	if (control_new(&a, &who, &ctl, err, sizeof(err))) {
-		log_err("%s", err);
-		goto out_fini;
-	}
 	/* The napi block while we are still root (sysfs files are root's), after the filter's
 	 * attach (which re-makes NAPI instances), with the plan's worker CPUs; logged once the
 	 * workers say how their busy polling went. The admin thread keeps what it takes to
@@ -945,6 +946,7 @@ out_close:
 	close(sfd);
 	return ret;
 out_refused:
+	control_stop(ctl);
 	pidfile_remove(pid_file);
 	config_free(cfg);
 	goto out_close;

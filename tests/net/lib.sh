@@ -137,7 +137,8 @@ lib_sanitizer_reports()
 
 # NET_WAIT_SCALE (a whole number, default 1) stretches every bounded wait of the tests: an
 # emulated CPU (make check-kernel without KVM) starts a relay in 10-15 s, not in 1. The waits
-# are polls, so a larger scale slows only the waits that time out.
+# are polls, so a larger scale slows only the waits that time out. udp.py servers live that
+# much longer too (their --seconds).
 WAIT_SCALE=${NET_WAIT_SCALE:-1}
 
 # lib_wait_for SECONDS CMD...: poll CMD every 50 ms until it succeeds; 1 on timeout.
@@ -427,41 +428,19 @@ lib__bound()
 		END { exit !found }'
 }
 
-# lib_conf_listens CONF: the listen endpoints of every relay in CONF, one per line. (awk: it
-# runs at every relay start, and a Python start costs ten times as much.)
-lib_conf_listens()
-{
-	awk '
-	{ sub(/(#|\/\/).*/, ""); text = text $0 "\n" }
-	END {
-		# quoted strings may hold "]" (IPv6 endpoints): the array ends at the first ]
-		# outside them
-		while (match(text, /(^|[^A-Za-z0-9_])listen[ \t\n]*[=:][ \t\n]*\[/)) {
-			text = substr(text, RSTART + RLENGTH)
-			while (match(text, /[]"]/)) {
-				ch = substr(text, RSTART, 1)
-				text = substr(text, RSTART + 1)
-				if (ch == "]")
-					break
-				end = index(text, "\"")
-				if (!end)
-					exit
-				ep = substr(text, 1, end - 1)
-				text = substr(text, end + 1)
-				sub(/^[ \t\n]+/, "", ep)
-				split(ep, w, /[ \t\n]+/)
-				print w[1]
-			}
-		}
-	}' "$1"
-}
-
 # lib_relay_start CONF [ARGS...]: run "$RINGRELAY -f -c CONF ARGS" in NS_R, log to
-# $TMPD/relay.log, wait (bounded) until every listener of CONF is bound; sets RELAY_PID.
-# Returns 1 (after printing the log) when the relay exits or does not bind in time.
-lib_relay_start()
+# $TMPD/relay.log, wait (bounded) until this start logs ': ready' (which it does once every
+# worker listens, the filter is attached and the control socket is up); sets RELAY_PID.
+# Returns 1 (after printing the log) when the relay exits or is not ready in time. (A bound
+# port says less: a socket of the relay before, closing or kept open by its io_uring before
+# Linux 6.13, may still hold it while this one loads its filter, seconds on an emulated CPU.)
+lib_relay_start() { lib_relay_start_bg "$@" && lib_relay_wait_ready; }
+
+# lib_relay_start_bg CONF [ARGS...]: the start alone, for a test that acts while the relay
+# sets up; lib_relay_wait_ready then waits for it as lib_relay_start does.
+lib_relay_start_bg()
 {
-	local conf=$1 ep
+	local conf=$1
 	shift
 	[ -x "$RINGRELAY" ] || lib_fail "relay binary $RINGRELAY not found (make build/ringrelay)"
 	RELAY_LOG=$TMPD/relay.log
@@ -472,33 +451,33 @@ lib_relay_start()
 		echo "control_socket = \"$TMPD/run/ctl.sock\";" >>"$conf"
 	fi
 	echo "=== start $(date +%T.%N) $RINGRELAY -f -c $conf $*" >>"$RELAY_LOG"
+	LIB_START_AT=$(stat -c %s "$RELAY_LOG")
 	ip netns exec "$NS_R" "$RINGRELAY" -f -c "$conf" "$@" >>"$RELAY_LOG" 2>&1 &
 	RELAY_PID=$!
-	for ep in $(lib_conf_listens "$conf"); do
-		if ! lib__wait_soon 10 lib__relay_bound_or_dead "$ep" || ! lib_relay_alive; then
-			lib_log "relay did not bind $ep (pid $RELAY_PID)"
-			if ! kill -0 "$RELAY_PID" 2>/dev/null; then
-				wait "$RELAY_PID"
-				lib_log "relay exited with status $?"
-			fi
-			tail -n 30 "$RELAY_LOG" >&2
-			# Do not leave a half-started relay to confuse the next case.
-			lib_relay_stop
-			return 1
-		fi
-	done
-	return 0
 }
 
-# Succeeds when EP is bound or the relay has exited (no point waiting any longer).
-lib__relay_bound_or_dead() { ! lib_relay_alive || lib__relay_bound "$1"; }
-lib__relay_bound()
+lib_relay_wait_ready()
 {
-	kill -0 "$RELAY_PID" 2>/dev/null || return 1
-	# Only the relay runs in NS_R, so any socket bound there is its (no pid match: that
-	# would need ss -p to walk every process on the host).
-	lib__bound "$NS_R" "$1" ""
+	lib__wait_soon 10 lib__relay_ready_or_dead
+	lib__relay_ready && return 0
+	lib_log "relay did not log ': ready' (pid $RELAY_PID)"
+	if ! kill -0 "$RELAY_PID" 2>/dev/null; then
+		wait "$RELAY_PID"
+		lib_log "relay exited with status $?"
+	fi
+	tail -n 30 "$RELAY_LOG" >&2
+	# Do not leave a half-started relay to confuse the next case.
+	lib_relay_stop
+	return 1
 }
+
+# lib__relay_ready: the relay runs and has logged ': ready' since the last lib_relay_start
+# (read from that start's offset: the log grows by many starts in some tests).
+lib__relay_ready()
+{
+	lib_relay_alive && tail -c +$((LIB_START_AT + 1)) "$RELAY_LOG" | grep -q ': ready'
+}
+lib__relay_ready_or_dead() { ! lib_relay_alive || lib__relay_ready; }
 
 # lib_relay_stop: SIGTERM, bounded wait; returns the relay's exit status (1 if it had to be
 # killed). The exit-time stats line stays in the log (lib_stat_last reads it).

@@ -17,7 +17,8 @@
 #   replaces it instead of failing or adding a second.
 # - a second start of the same configuration is refused (listen ports held, the pid file, or
 #   with reuseport_shared and no pid file the control socket answering) before it attaches
-#   anything: the running relay keeps its filter.
+#   anything: the running relay keeps its filter; also (control socket) while the first one
+#   still loads its program (held there by strace).
 # - a reload that changes tc_hook or tc_priority is refused, with the old configuration
 #   still in force.
 # - "tcx": a BPF link, no qdisc, no classic filter; and shedding alone (filter mode "off")
@@ -215,7 +216,7 @@ filter = { mode = "tc"; interfaces = [ "$IF_RC" ]; tc_hook = "clsact"; tc_priori
 EOF
 	lib_bg "$NS_R" sh -c "exec '$RINGRELAY' -f -c '$confb' >>'$TMPD/relay-b.log' 2>&1"
 	b=$BG_PID
-	lib_wait_for 10 lib__bound "$NS_R" "198.18.1.2:5002" "" ||
+	lib_wait_for 10 grep -qs ': ready' "$TMPD/relay-b.log" ||
 		lib_case_fail "$c B did not start: $(tail -n 5 "$TMPD/relay-b.log")"
 	n=$(ours)
 	[ "$n" = 2 ] || lib_case_fail "$c $n filters with handle 0x5252, want 2: $(tc_filters)"
@@ -277,9 +278,25 @@ second_refused()
 	echo "$out" | grep -qE "$3" || lib_case_fail "$1 B's refusal $4: $out"
 	echo "$out" | grep -q "filter: attached" &&
 		lib_case_fail "$1 B attached its filter before it was refused"
+	lib_relay_wait_ready || { lib_case_fail "$1 A is gone after B"; return; }
 	n=$(ours)
 	[ "$n" = 1 ] || lib_case_fail "$1 after B: $n filters of ours, want A's"
 	filtered "$1 A after B:"
+}
+
+# slow_start CONF: A on CONF (lib_relay_start_bg) with its first bpf() call, where loading
+# the program begins (after the instance checks), held for WAIT_SCALE seconds by strace
+# (tracing A's main thread alone: the threads it starts later are not slowed); returns once
+# A is held there, 1 when it is not within 10 s.
+slow_start()
+{
+	local wrap=$TMPD/slow-relay.sh st=$TMPD/slow.strace
+	rm -f "$st"
+	printf '#!/bin/sh\nexec strace -D -o %s -e trace=bpf %s %s "$@"\n' "$st" \
+		"-e inject=bpf:delay_exit=${WAIT_SCALE}s:when=1" "$RINGRELAY" >"$wrap"
+	chmod +x "$wrap"
+	RINGRELAY=$wrap lib_relay_start_bg "$1"
+	lib_wait_for 10 grep -qs 'bpf(' "$st"
 }
 
 second_case()
@@ -310,7 +327,21 @@ second_case()
 	second_refused "$c (reuseport_shared)" "$conf" \
 		"control socket .*: another ringrelay is running" "does not name the control socket"
 	lib_relay_stop || lib_case_fail "$c A's exit status $?"
-	case_ok "$c" "refused before it attaches (ports, pid file, control socket); A keeps its filter"
+	# The same while A still sets up (its program's load held). Before, A made its control
+	# socket after attaching: B found none, attached its filter and ran; A then replaced B's
+	# filter, was refused on B's control socket, and took the filter with it.
+	if ! command -v strace >/dev/null; then
+		lib_log "$c: no strace: a second start during A's set-up not tried"
+	elif slow_start "$conf"; then
+		second_refused "$c (reuseport_shared, A setting up)" "$conf" \
+			"control socket .*: another ringrelay is running" \
+			"does not name the control socket"
+		lib_relay_stop || lib_case_fail "$c A's exit status $?"
+	else
+		lib_case_fail "$c A's first bpf() was not held: $(cat "$TMPD/slow.strace")"
+		lib_relay_stop
+	fi
+	case_ok "$c" "refused before attaching (ports, pid file, control socket, also mid-start)"
 }
 
 reload_case()

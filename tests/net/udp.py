@@ -107,6 +107,17 @@ class Stop:
         self.flag = True
 
 
+def wait_scale():
+    """NET_WAIT_SCALE (tests/net/lib.sh): the tests' bounded waits are that many times longer
+    on a slow machine (an emulated CPU), and so are the tests. A server's --seconds bounds
+    its life, which the test ends sooner: it is stretched as much, or a test that takes
+    longer than usual outlives the echo server it started first."""
+    try:
+        return max(1, int(os.environ.get("NET_WAIT_SCALE", "1")))
+    except ValueError:
+        return 1
+
+
 def serve(args, reply):
     fam, host, port = parse_ep(args.bind)
     sock = socket.socket(fam, socket.SOCK_DGRAM)
@@ -117,7 +128,7 @@ def serve(args, reply):
     sock.settimeout(0.1)
     out = open(args.out, "w", buffering=1) if args.out else None
     stop = Stop()
-    deadline = time.monotonic() + args.seconds
+    deadline = time.monotonic() + args.seconds * wait_scale()
     got = nbytes = errors = 0
     peers = collections.Counter()
     held = collections.defaultdict(list)  # --hold: a peer's datagrams not echoed yet
@@ -373,7 +384,8 @@ def main():
         p = sub.add_parser(name)
         p.add_argument("--bind", required=True)
         p.add_argument("--count", type=int, default=0, help="stop after N datagrams")
-        p.add_argument("--seconds", type=float, default=120.0, help="stop after S seconds")
+        p.add_argument("--seconds", type=float, default=120.0,
+                       help="stop after S seconds (times NET_WAIT_SCALE)")
         p.add_argument("--out", help="record one line per datagram")
         p.add_argument("--hold", type=int, default=0,
                        help="echo: send every N datagrams of a peer back as one UDP GSO send")
