@@ -246,9 +246,9 @@ static void note_add(struct runtime_notes *notes, const char *msg)
 	}
 }
 
-/* Logs a warning and, with notes, keeps it for the caller's answer. */
-static void __attribute__((format(printf, 2, 3)))
-warn_noted(struct runtime_notes *notes, const char *fmt, ...)
+/* Logs a warning (after log_prefix) and, with notes, keeps it for the caller's answer. */
+static void __attribute__((format(printf, 3, 4)))
+warn_noted(struct runtime_notes *notes, const char *log_prefix, const char *fmt, ...)
 {
 	char msg[CONFIG_ERR_LEN];
 	va_list ap;
@@ -256,18 +256,14 @@ warn_noted(struct runtime_notes *notes, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	log_warn("%s", msg);
+	log_warn("%s%s", log_prefix, msg);
 	note_add(notes, msg);
 }
 
 /* A restart-only setting changed: what runs keeps the old value until a restart. */
 static void warn_restart(void *arg, const char *what)
 {
-	char msg[CONFIG_ERR_LEN];
-
-	snprintf(msg, sizeof(msg), "%s changed: it takes effect after a restart", what);
-	log_warn("reload: %s", msg);
-	note_add(arg, msg);
+	warn_noted(arg, "reload: ", "%s changed: it takes effect after a restart", what);
 }
 
 uint32_t runtime_previous(void *running, const char *relay, const char *text, const char *why,
@@ -409,7 +405,7 @@ static int check_notes(const struct runtime *running, struct config *cfg, struct
 	for (i = 0; i < cfg->n_relays; i++)
 		if (cfg->relays[i].reply_timeout > 0 &&
 		    cfg->relays[i].reply_timeout >= cfg->relays[i].session_timeout)
-			warn_noted(notes,
+			warn_noted(notes, "",
 				   "relay %s: reply_timeout (%g s) is not less than "
 				   "session_timeout (%g s): a session of one datagram ends before "
 				   "its reply is missed, so only clients that keep sending are "
