@@ -47,6 +47,13 @@ static uint32_t biggest_relay(const struct config *cfg, const struct plan *plan)
 	return best;
 }
 
+/* A relay's share of its max_sessions on each of n workers: rounded up, so that the relay's
+ * total is at least max_sessions. */
+static uint32_t share_per_worker(uint32_t max_sessions, uint32_t n)
+{
+	return (uint32_t)(((uint64_t)max_sessions + n - 1) / n);
+}
+
 /* Sessions per worker of cfg's relays over n workers, as plan_build splits them. */
 static uint64_t sessions_per_worker(const struct config *cfg, const struct plan *plan, uint32_t n)
 {
@@ -55,7 +62,7 @@ static uint64_t sessions_per_worker(const struct config *cfg, const struct plan 
 
 	for (i = 0; i < cfg->n_relays; i++)
 		if (plan->sessions[i])
-			sum += (cfg->relays[i].max_sessions + n - 1) / n;
+			sum += share_per_worker(cfg->relays[i].max_sessions, n);
 	return sum;
 }
 
@@ -96,8 +103,10 @@ int plan_check_nofile(const struct config *cfg, const struct plan *plan,
 	if (lim->soft >= plan->nofile || lim->hard >= plan->nofile ||
 	    (lim->can_raise && lim->nr_open >= plan->nofile))
 		return 0;
+	/* (as written: the plan's shares are rounded up per worker) */
 	for (i = 0; i < cfg->n_relays; i++)
-		total += (uint64_t)plan->sessions[i] * plan->n_workers;
+		if (plan->sessions[i])
+			total += cfg->relays[i].max_sessions;
 	if (r == UINT32_MAX)
 		snprintf(where, sizeof(where), "%s: workers: %u workers", cfg->path,
 			 plan->n_workers);
@@ -177,8 +186,7 @@ int plan_build(const struct config *cfg, const struct plan_host *host, struct pl
 				continue;
 			}
 		}
-		/* Round up so the relay's total is at least max_sessions. */
-		out->sessions[i] = (r->max_sessions + out->n_workers - 1) / out->n_workers;
+		out->sessions[i] = share_per_worker(r->max_sessions, out->n_workers);
 		sessions += out->sessions[i];
 	}
 	if (out->n_mirror > PLAN_MIRROR_SLOTS) {
