@@ -522,6 +522,14 @@ lib_expect_backend() { lib__wait_soon 5 lib__has_backend "$1"; }
 # lib_pause PID: SIGSTOP, then wait until every thread of PID has stopped: the signal takes
 # effect when each thread next runs, and until then a worker may still read what a test
 # sends to be queued. lib_resume PID: SIGCONT.
+# lib_kernel_ge MAJOR MINOR: the running kernel is that version or later.
+lib_kernel_ge()
+{
+	local maj min
+	IFS=. read -r maj min _ <<<"$(uname -r)"
+	min=${min%%[!0-9]*}
+	[ "$maj" -gt "$1" ] || { [ "$maj" -eq "$1" ] && [ "$min" -ge "$2" ]; }
+}
 lib_pause() { kill -STOP "$1" && lib__wait_soon 5 lib__stopped "$1"; }
 lib__stopped()
 {

@@ -38,14 +38,6 @@ lib_nsx "$NS_C" ip addr add $DENIED4/24 dev "$IF_C"
 lib_nsx "$NS_C" ip -6 addr add $DENIED6/64 dev "$IF_C" nodad
 
 ctl() { lib_nsx "$NS_R" "$CTL" -s "$TMPD/run/ctl.sock" "$@"; }
-# kernel_ge MAJOR MINOR: the running kernel is that version or later (tcx: 6.6).
-kernel_ge()
-{
-	local maj min
-	IFS=. read -r maj min _ <<<"$(uname -r)"
-	min=${min%%[!0-9]*}
-	[ "$maj" -gt "$1" ] || { [ "$maj" -eq "$1" ] && [ "$min" -ge "$2" ]; }
-}
 tc_filters() { lib_nsx "$NS_R" tc filter show dev "$IF_RC" ingress 2>/dev/null; }
 ours() { tc_filters | grep -c 'handle 0x5252' || true; }
 has_clsact() { lib_nsx "$NS_R" tc qdisc show dev "$IF_RC" | grep -q clsact; }
@@ -169,7 +161,7 @@ port_5001()
 foreign_case()
 {
 	local c="[$1, someone else's filter]" conf e5001
-	if [ "$1" = tcx ] && ! kernel_ge 6 6; then
+	if [ "$1" = tcx ] && ! lib_kernel_ge 6 6; then
 		lib_log "skip: $c: no tcx before Linux 6.6"
 		return
 	fi
@@ -363,7 +355,7 @@ reload_case()
 tcx_case()
 {
 	local c="[tcx; shedding alone in clsact]" conf
-	if ! kernel_ge 6 6; then
+	if ! lib_kernel_ge 6 6; then
 		lib_log "skip: $c: no tcx before Linux 6.6"
 		return
 	fi

@@ -642,8 +642,12 @@ lookups_are() { case "$(lookups)" in *" $1 made"*) return 0 ;; esac; return 1; }
 names_move_auto_case()
 {
 	local out
-	lib_case_begin names-auto io_uring 4
 	c="[names move, auto]"
+	if ! lib_kernel_ge 6 3; then
+		lib_log "skip: $c: auto takes no XDP fast path before Linux 6.3 (xdp-features)"
+		return
+	fi
+	lib_case_begin names-auto io_uring 4
 	move_link a 198.18.3 && move_link b 198.18.4 || { lib_case_fail "$c links"; return; }
 	lib_nsx "$NS_C" ethtool -K "$IF_C" gro on >/dev/null
 	lib_nsx "$NS_U" ethtool -K veth-ua gro on >/dev/null
