@@ -476,12 +476,14 @@ lib_relay_wait_ready()
 # WAIT_SCALE seconds by strace (tracing the main thread alone: the threads it starts later are
 # not slowed; -D keeps RELAY_PID the relay's); returns once it is held there, 1 when it is not
 # within 10 s ($TMPD/slow.strace says what strace saw). Needs strace and a config that loads
-# the program (a filter, offload, or shed other than "off" as root).
+# the program (a filter, offload, or shed other than "off" as root). A sanitizer build's leak
+# check is off for it: LeakSanitizer cannot run under ptrace, and fails the exit.
 lib_relay_start_held()
 {
 	local wrap=$TMPD/slow-relay.sh st=$TMPD/slow.strace
 	rm -f "$st"
-	printf '#!/bin/sh\nexec strace -D -o %s -e trace=bpf %s %s "$@"\n' "$st" \
+	printf '#!/bin/sh\nexport ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
+exec strace -D -o %s -e trace=bpf %s %s "$@"\n' "$st" \
 		"-e inject=bpf:delay_exit=${WAIT_SCALE}s:when=1" "$RINGRELAY" >"$wrap"
 	chmod +x "$wrap"
 	RINGRELAY=$wrap lib_relay_start_bg "$1"
