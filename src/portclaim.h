@@ -31,7 +31,7 @@
 
 struct portclaim_port {
 	uint16_t port;
-	bool foreign; /* the name is held, but not by a ringrelay's claim: not ours, not waited for */
+	bool foreign; /* its name is held, but not by a ringrelay: not claimed, not waited for */
 	int fd;	      /* our claim; -1 while not held */
 	pid_t pid;    /* the holder last seen: 0 when not known */
 	uid_t uid;
