@@ -16,6 +16,7 @@
 #include "log.h"
 #include "lookup.h"
 #include "netlink.h"
+#include "portclaim.h"
 #include "privs.h"
 #include "service.h"
 
@@ -58,6 +59,8 @@ struct admin_load {
 	struct config *cfg;
 	int ret;
 	char err[CONFIG_ERR_LEN];
+	/* The load's listen ports, claimed until the apply has bound them (or given up). */
+	struct portclaim claim;
 };
 
 static void admin_wake(int fd)
@@ -111,6 +114,7 @@ static void load_put(struct admin_load *l)
 	if (!last)
 		return;
 	config_free(l->cfg);
+	portclaim_release(&l->claim);
 	if (l->fd >= 0)
 		close(l->fd);
 	free(l->path);
@@ -173,7 +177,7 @@ static void *admin_load_thread(void *arg)
 	if (ret)
 		snprintf(err, sizeof(err), "reload: cannot drop capabilities: %s", strerror(-ret));
 	else
-		ret = app_reload_read(l->path, &names, &cfg, err, sizeof(err));
+		ret = app_reload_read(l->path, &names, &cfg, &l->claim, err, sizeof(err));
 	pthread_mutex_lock(&l->lock);
 	l->cfg = cfg;
 	l->ret = ret;
@@ -199,6 +203,7 @@ static int load_start(struct admin *ad, uint64_t begun, struct admin_load **out)
 	l->refs = 2;
 	l->a = ad->a;
 	l->begun = begun;
+	portclaim_init(&l->claim, ad->a->uid);
 	l->fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	l->path = strdup(ad->a->config_path ? ad->a->config_path : "");
 	ret = l->fd < 0 ? -errno : !l->path ? -ENOMEM : 0;
@@ -297,6 +302,8 @@ static void admin_load_done(struct admin *ad)
 		if (!closing) /* (else admin_quiesce said so) */
 			log_notice("reload: given up as the process stops");
 	}
+	/* (the load wrote it before it woke us, and no longer touches it) */
+	portclaim_release(&l->claim);
 	load_put(l);
 	admin_end(ad);
 	pthread_mutex_lock(&ad->lock);

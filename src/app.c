@@ -15,6 +15,7 @@
 #include "log.h"
 #include "lookup.h"
 #include "napi.h"
+#include "portclaim.h"
 #include "netlink.h"
 #include "privs.h"
 #include "rxreport.h"
@@ -717,7 +718,7 @@ uint32_t app_previous(void *arg, const char *relay, const char *text, const char
 }
 
 int app_reload_read(const char *path, const struct config_names *names, struct config **out,
-		    char *err, size_t errlen)
+		    struct portclaim *claim, char *err, size_t errlen)
 {
 	struct config *cfg;
 	int ret;
@@ -732,6 +733,11 @@ int app_reload_read(const char *path, const struct config_names *names, struct c
 	ret = config_check_accounts(cfg, err, errlen);
 	if (!ret)
 		ret = config_resolve_with(cfg, names, err, errlen);
+	/* Also before the lock: a start setting up on one of the ports may hold its claim for
+	 * seconds. (Every listen port, not just the new ones, which only the lock tells: a
+	 * start on a port we listen on refuses at once and lets go.) */
+	if (!ret)
+		ret = runtime_claim_ports(cfg, claim, err, errlen);
 	if (ret) {
 		config_free(cfg);
 		return ret;
@@ -744,12 +750,23 @@ int app_reload_read(const char *path, const struct config_names *names, struct c
 int app_reload(struct app *a, char *err, size_t errlen)
 {
 	struct config_names names = { .lookup = app_lookup, .previous = app_previous, .arg = a };
-	struct config *cfg;
-	int ret;
+	struct portclaim *claim = malloc(sizeof(*claim));
+	struct config *cfg = NULL;
+	int ret = -ENOMEM;
 
 	service_reloading();
-	ret = app_reload_read(a->config_path, &names, &cfg, err, errlen);
-	return app_reload_apply(a, cfg, ret, err, errlen);
+	if (!claim) {
+		snprintf(err, errlen, "out of memory");
+	} else {
+		portclaim_init(claim, a->uid);
+		ret = app_reload_read(a->config_path, &names, &cfg, claim, err, errlen);
+	}
+	ret = app_reload_apply(a, cfg, ret, err, errlen);
+	/* the workers have bound the new listeners (or the reload failed) */
+	if (claim)
+		portclaim_release(claim);
+	free(claim);
+	return ret;
 }
 
 /* Appends the warnings of notes to msg (errlen bytes) as "; warning: ..." each: an error

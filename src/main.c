@@ -29,6 +29,7 @@
 #include "log.h"
 #include "netlink.h"
 #include "offload.h"
+#include "portclaim.h"
 #include "shed.h"
 #include "privs.h"
 #include "runtime.h"
@@ -738,6 +739,7 @@ int main(int argc, char **argv)
 	struct plan plan;
 	char err[CONFIG_ERR_LEN] = "", pid_file[CONFIG_PATH_LEN] = "";
 	struct accesslog *alog = NULL;
+	struct portclaim claim; /* the listen ports, until our listeners are bound */
 	struct steer steer;
 	uint64_t admin_caps;
 	sigset_t mask;
@@ -782,6 +784,7 @@ int main(int argc, char **argv)
 	}
 	log_who(&who);
 	a.uid = who.uid;
+	portclaim_init(&claim, who.uid);
 
 	/* Signals become events on a signalfd that only this thread reads; threads started
 	 * later inherit the blocked mask. */
@@ -806,19 +809,24 @@ int main(int argc, char **argv)
 	/* Lifecycle: refuse a second instance before touching the host, whose filter and pins
 	 * it would replace and then remove. The pid file and the control sockets (made as the
 	 * daemon's user, served once the control thread starts) are claimed here, so a second
-	 * start is refused also while this one still sets up; the listen ports are only checked
-	 * (ours are bound later). Then the filter (traffic it drops never reaches a listener),
-	 * plan and limits, privileges down to what set-up still needs, workers bind and listen
-	 * (and drop every capability), the admin thread (keeps the filter's), main drops the
-	 * rest, then the threads that start with nothing: access log, control plane. Ready.
-	 * Teardown reverses. */
+	 * start is refused also while this one still sets up. So are the listen ports (not
+	 * those of reuseport_shared relays) before they are checked, until the workers have
+	 * bound them (portclaim.h): a second start with its own pid file and control socket
+	 * that shares a listen address waits for our listeners (up to 30 s), then its check
+	 * refuses it, instead of both passing the check and joining one SO_REUSEPORT group.
+	 * Then the filter (traffic it drops never reaches a listener), plan and limits,
+	 * privileges down to what set-up still needs, workers bind and listen (and drop every
+	 * capability; the port claims go), the admin thread (keeps the filter's), main drops
+	 * the rest, then the threads that start with nothing: access log, control plane.
+	 * Ready. Teardown reverses. */
 	if (pidfile_write(cfg, err, sizeof(err))) {
 		log_err("%s", err);
 		goto out_refused;
 	}
 	snprintf(pid_file, sizeof(pid_file), "%s", cfg->pid_file);
-	if (runtime_check_ports(cfg, err, sizeof(err)) ||
-	    control_new(&a, cfg, &who, &ctl, err, sizeof(err))) {
+	if (control_new(&a, cfg, &who, &ctl, err, sizeof(err)) ||
+	    runtime_claim_ports(cfg, &claim, err, sizeof(err)) ||
+	    runtime_check_ports(cfg, err, sizeof(err))) {
 		log_err("%s", err);
 		goto out_refused;
 	}
@@ -865,6 +873,8 @@ int main(int argc, char **argv)
 		log_err("%s", err);
 		goto out_fini;
 	}
+	/* Every listener is bound: a start or reload waiting on our ports checks them now. */
+	portclaim_release(&claim);
 	app_napi_log(&a);
 	log_rxpath(&a);
 	if (admin_start(&a, admin_caps, &admin, err, sizeof(err))) {
@@ -926,6 +936,7 @@ out_fini:
 	/* After admin_stop: nothing left (or no admin); before the filter leaves below, as the
 	 * admin thread does it. */
 	napitune_restore(&a.napi_saved);
+	portclaim_release(&claim);
 	control_stop(ctl);
 	pidfile_remove(pid_file);
 	if (a.rt.n_abandoned) {
@@ -946,6 +957,7 @@ out_close:
 	close(sfd);
 	return ret;
 out_refused:
+	portclaim_release(&claim);
 	control_stop(ctl);
 	pidfile_remove(pid_file);
 	config_free(cfg);

@@ -12,6 +12,7 @@
 
 #include "log.h"
 #include "netlink.h"
+#include "portclaim.h"
 #include "portown.h"
 #include "privs.h"
 #include "runtime.h"
@@ -595,6 +596,88 @@ int runtime_prepare(struct runtime *rt, struct config *cfg, const struct plan *p
 		}
 	}
 	return 0;
+}
+
+/* How long a start or a reload waits for a listen port another ringrelay has claimed
+ * (portclaim.h). That one holds it from its port check until its listeners are bound, which
+ * at start includes loading, verifying and attaching the BPF program and making the workers'
+ * rings: about a second on a server, 10-15 s on an emulated CPU. 30 s outlasts that and still
+ * fails well within what waits on us: systemd's default start timeout (90 s, with our own
+ * set-up still to come) and ringrelayctl reload's 60 s. */
+#define PORT_CLAIM_WAIT_MS 30000
+
+_Static_assert(PORTCLAIM_MAX >= CONFIG_MAX_RELAYS * CONFIG_MAX_LISTEN,
+	       "a claim for every listen port a configuration may have");
+
+/* The first listen address of a claiming relay of cfg on port: relay *r, listen[*j]. */
+static void claim_where(const struct config *cfg, uint16_t port, uint32_t *r, uint32_t *j)
+{
+	for (*r = 0; *r < cfg->n_relays; (*r)++) {
+		const struct relay_conf *rc = &cfg->relays[*r];
+
+		if (rc->reuseport_shared)
+			continue;
+		for (*j = 0; *j < rc->n_listen; (*j)++)
+			if (addr_port(&rc->listen[*j]) == port)
+				return;
+	}
+	*r = *j = 0; /* (not reached: every port claimed is one of theirs) */
+}
+
+/* "pid N (uid U)", or what is known of a holder that is not. Returns buf. */
+static const char *claim_holder(const struct portclaim_port *p, char *buf, size_t len)
+{
+	if (p->pid > 0)
+		snprintf(buf, len, "pid %d (uid %u)", (int)p->pid, (unsigned int)p->uid);
+	else
+		snprintf(buf, len, "a process not visible to us");
+	return buf;
+}
+
+int runtime_claim_ports(const struct config *cfg, struct portclaim *c, char *err, size_t errlen)
+{
+	char who[64], where[CONFIG_PATH_LEN + 64], buf[ADDR_STRLEN];
+	const struct portclaim_port *p;
+	uint32_t i, j;
+	int ret = 0;
+
+	/* By port, not by address: two starts on different addresses of one port only wait
+	 * for each other, then both run (the check refuses overlapping addresses alone). */
+	for (i = 0; i < cfg->n_relays && !ret; i++)
+		for (j = 0; j < cfg->relays[i].n_listen && !ret; j++)
+			if (!cfg->relays[i].reuseport_shared)
+				ret = portclaim_add(c, addr_port(&cfg->relays[i].listen[j]));
+	if (!ret)
+		ret = portclaim_take(c, 0);
+	if (ret == -EADDRINUSE) {
+		p = &c->p[c->next];
+		log_notice("udp port %u: claimed by %s, a ringrelay starting or reloading with a "
+			   "listen address on it: waiting up to %d s for its listeners to be bound",
+			   p->port, claim_holder(p, who, sizeof(who)), PORT_CLAIM_WAIT_MS / 1000);
+		ret = portclaim_take(c, PORT_CLAIM_WAIT_MS);
+	}
+	for (i = 0; i < c->next; i++)
+		if (c->p[i].foreign)
+			log_warn("udp port %u: the name of its claim (@ringrelay/claim/udp/%u) is "
+				 "held by %s, which is no ringrelay's claim: not claimed, only checked",
+				 c->p[i].port, c->p[i].port,
+				 c->p[i].pid > 0 ? claim_holder(&c->p[i], who, sizeof(who))
+						 : "a socket not listening");
+	if (ret == -EADDRINUSE) {
+		p = &c->p[c->next];
+		claim_where(cfg, p->port, &i, &j);
+		snprintf(err, errlen,
+			 "%s: %s: udp port %u is still claimed after %d s by %s, a ringrelay "
+			 "starting or reloading with a listen address on it (it holds the claim "
+			 "until its listeners are bound): stop it if it hangs, else try again once "
+			 "it runs",
+			 config_listen_where(cfg, i, j, where, sizeof(where)),
+			 addr_format(&cfg->relays[i].listen[j], buf, sizeof(buf)), p->port,
+			 PORT_CLAIM_WAIT_MS / 1000, claim_holder(p, who, sizeof(who)));
+	} else if (ret) {
+		snprintf(err, errlen, "claim the listen ports: %s", strerror(-ret));
+	}
+	return ret;
 }
 
 int runtime_check_ports(const struct config *cfg, char *err, size_t errlen)

@@ -109,6 +109,14 @@ int runtime_check_nofile(const struct config *cfg, const struct plan *plan, char
  * process holds unless its relay says reuseport_shared (portown.h). Call it while still
  * privileged, so the holder can be named by pid. Returns 0 or -EADDRINUSE with err set. */
 int runtime_check_ports(const struct config *cfg, char *err, size_t errlen);
+/* Before runtime_check_ports (a start) or a reload's check: claims the listen ports of cfg's
+ * relays that do not say reuseport_shared into c (portclaim.h; c initialised, empty), waiting
+ * up to 30 s for those another ringrelay claims while it sets up or reloads, logging that it
+ * waits. The caller lets them go (portclaim_release) once its listeners are bound, or it
+ * gives up. Returns 0 or -errno with err set (-EADDRINUSE: still claimed, naming the holder
+ * and what to do). */
+struct portclaim;
+int runtime_claim_ports(const struct config *cfg, struct portclaim *c, char *err, size_t errlen);
 /* A reload, before the app lock: waits (3 s at most) for each listen address of cfg held by
  * a socket that no process has open (port_holder), so that the reload's check under the
  * lock (runtime_reload) does not take a listener an earlier reload closed, still on its way

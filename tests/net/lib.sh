@@ -471,6 +471,25 @@ lib_relay_wait_ready()
 	return 1
 }
 
+# lib_relay_start_held CONF: lib_relay_start_bg CONF with the relay's first bpf() call, where
+# loading the program begins (after the instance checks and the port claims), held for
+# WAIT_SCALE seconds by strace (tracing the main thread alone: the threads it starts later are
+# not slowed; -D keeps RELAY_PID the relay's); returns once it is held there, 1 when it is not
+# within 10 s ($TMPD/slow.strace says what strace saw). Needs strace and a config that loads
+# the program (a filter, offload, or shed other than "off" as root). A sanitizer build's leak
+# check is off for it: LeakSanitizer cannot run under ptrace, and fails the exit.
+lib_relay_start_held()
+{
+	local wrap=$TMPD/slow-relay.sh st=$TMPD/slow.strace
+	rm -f "$st"
+	printf '#!/bin/sh\nexport ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
+exec strace -D -o %s -e trace=bpf %s %s "$@"\n' "$st" \
+		"-e inject=bpf:delay_exit=${WAIT_SCALE}s:when=1" "$RINGRELAY" >"$wrap"
+	chmod +x "$wrap"
+	RINGRELAY=$wrap lib_relay_start_bg "$1"
+	lib_wait_for 10 grep -qs 'bpf(' "$st"
+}
+
 # lib__relay_ready: the relay runs and has logged ': ready' since the last lib_relay_start
 # (read from that start's offset: the log grows by many starts in some tests).
 lib__relay_ready()

@@ -12,7 +12,13 @@
 #     the process exited; here one in flight in an SCM_RIGHTS message) is waited for at start:
 #     gone after 1 s, the relay starts and says how long it waited; still there after the
 #     wait, the relay is refused, saying it waited; a reload that adds an address so held
-#     waits for it too.
+#     waits for it too;
+#   - while a start (A) still sets up (its program's load held by strace), a second start (B)
+#     on one of A's listen addresses and a reload of a running relay (C) that adds the other,
+#     each with its own pid file and control socket, wait for A's listeners (the port claims A
+#     holds from its check until they are bound), then are refused naming the address; A
+#     alone holds the ports and relays (before the claims, both passed the check and joined
+#     A's SO_REUSEPORT groups).
 . "$(dirname "$0")/lib.sh"
 lib_topology
 CTL=$BUILD/ringrelayctl
@@ -183,8 +189,84 @@ orphan_family()
 	lib_stop_pid "$BG_PID"
 }
 
+# settled PID LOG: the ringrelay PID has exited or logged ': ready' into LOG.
+settled() { ! kill -0 "$1" 2>/dev/null || grep -q ': ready' "$2"; }
+
+# A start and a reload during another start's set-up (see the top). IPv4 alone: the claim is
+# by port, the family does not matter.
+race_case()
+{
+	local c="[ipv4, a start setting up]" a=$TMPD/race-a.conf b=$TMPD/race-b.conf
+	local cc=$TMPD/race-c.conf pid_b pid_c out rc n port echo_pid f0=$LIB_FAILS
+	lib_family 4
+	if ! command -v strace >/dev/null; then
+		lib_log "skip: $c: no strace"
+		return
+	fi
+	conf "$a" a 5006
+	sed -i "s|\"$(ep "$RELAY_IP" 5006)\"|&, \"$(ep "$RELAY_IP" 5008)\"|" "$a"
+	conf "$b" b 5006
+	conf "$cc" c 5007
+	# Only A loads the program (early shedding, "auto"), where strace holds it.
+	sed -i '/max_sessions/a shed = "off";' "$b" "$cc"
+	lib_udp_bg "$NS_U" "$TMPD/race-echo.json" echo --bind "$(ep "$UP1_IP" 9000)" --seconds 60
+	echo_pid=$BG_PID
+	lib_bg "$NS_R" "$RINGRELAY" -f -c "$cc" >"$TMPD/race-c.log" 2>&1
+	pid_c=$BG_PID
+	lib_wait_for 10 settled "$pid_c" "$TMPD/race-c.log" && kill -0 "$pid_c" 2>/dev/null ||
+		lib_case_fail "$c C did not start: $(tail -n 5 "$TMPD/race-c.log")"
+	sed -i "s|\"$(ep "$RELAY_IP" 5007)\"|&, \"$(ep "$RELAY_IP" 5008)\"|" "$cc"
+	if ! lib_relay_start_held "$a"; then
+		lib_case_fail "$c A's first bpf() was not held: $(cat "$TMPD/slow.strace")"
+		lib_relay_stop
+		lib_stop_pid "$pid_c"
+		lib_stop_pid "$echo_pid"
+		return
+	fi
+	lib_bg "$NS_R" "$RINGRELAY" -f -c "$b" >"$TMPD/race-b.log" 2>&1
+	pid_b=$BG_PID
+	out=$("$CTL" -s "$TMPD/run/c.sock" reload 2>&1) &&
+		lib_case_fail "$c C's reload adding A's address was taken: $out"
+	echo "$out" | grep -q "$(ep "$RELAY_IP" 5008): address in use by pid $RELAY_PID (ringrelay)" ||
+		lib_case_fail "$c C's reload not refused naming A's address: $out"
+	grep -q "udp port 5008: claimed by pid $RELAY_PID" "$TMPD/race-c.log" ||
+		lib_case_fail "$c C's reload did not say it waited for A: $(tail -n 3 "$TMPD/race-c.log")"
+	lib_wait_for 20 settled "$pid_b" "$TMPD/race-b.log"
+	if kill -0 "$pid_b" 2>/dev/null; then
+		lib_case_fail "$c B runs beside A: $(grep -c ': ready' "$TMPD/race-b.log") ready line(s)"
+		lib_stop_pid "$pid_b"
+	else
+		wait "$pid_b"
+		rc=$?
+		out=$(cat "$TMPD/race-b.log")
+		[ $rc = 1 ] && echo "$out" | grep -q "udp port 5006: claimed by pid $RELAY_PID" &&
+			echo "$out" | grep -q \
+				"$(ep "$RELAY_IP" 5006): address in use by pid $RELAY_PID (ringrelay)" ||
+			lib_case_fail "$c B: want exit 1 after waiting for A, refused naming the address; got $rc: $out"
+	fi
+	if lib_relay_wait_ready; then
+		for port in 5006 5008; do
+			n=$(ip netns exec "$NS_R" ss -Huanp "sport = :$port" | grep -o 'pid=[0-9]*' |
+				sort -u)
+			[ "$n" = "pid=$RELAY_PID" ] ||
+				lib_case_fail "$c :$port held by $(echo $n), want A's alone"
+		done
+		out=$(lib_udp "$NS_C" client --to "$(ep "$RELAY_IP" 5006)" --bind "$CLIENT_IP" \
+			--count 5 --size 40 --expect-echo --seconds 10) ||
+			lib_case_fail "$c A does not relay: $out"
+		lib_relay_stop || lib_case_fail "$c A's exit status $?"
+	else
+		lib_case_fail "$c A did not start"
+	fi
+	lib_stop_pid "$pid_c"
+	lib_stop_pid "$echo_pid"
+	[ "$LIB_FAILS" = "$f0" ] &&
+		lib_case_ok "$c B and C's reload waited for A's listeners, then were refused; A relays"
+}
+
 run_family 4
 run_family 6
 orphan_family 4
 orphan_family 6
+race_case
 lib_done

@@ -276,21 +276,6 @@ second_refused()
 	filtered "$1 A after B:"
 }
 
-# slow_start CONF: A on CONF (lib_relay_start_bg) with its first bpf() call, where loading
-# the program begins (after the instance checks), held for WAIT_SCALE seconds by strace
-# (tracing A's main thread alone: the threads it starts later are not slowed); returns once
-# A is held there, 1 when it is not within 10 s.
-slow_start()
-{
-	local wrap=$TMPD/slow-relay.sh st=$TMPD/slow.strace
-	rm -f "$st"
-	printf '#!/bin/sh\nexec strace -D -o %s -e trace=bpf %s %s "$@"\n' "$st" \
-		"-e inject=bpf:delay_exit=${WAIT_SCALE}s:when=1" "$RINGRELAY" >"$wrap"
-	chmod +x "$wrap"
-	RINGRELAY=$wrap lib_relay_start_bg "$1"
-	lib_wait_for 10 grep -qs 'bpf(' "$st"
-}
-
 second_case()
 {
 	local c="[clsact, second start]" conf2
@@ -324,7 +309,7 @@ second_case()
 	# filter, was refused on B's control socket, and took the filter with it.
 	if ! command -v strace >/dev/null; then
 		lib_log "$c: no strace: a second start during A's set-up not tried"
-	elif slow_start "$conf"; then
+	elif lib_relay_start_held "$conf"; then
 		second_refused "$c (reuseport_shared, A setting up)" "$conf" \
 			"control socket .*: another ringrelay is running" \
 			"does not name the control socket"
