@@ -743,9 +743,10 @@ static void on_send_batch(struct uring_worker *uw, const struct io_uring_cqe *cq
 		relay_count_drop(c, RELAY_DIR_TO_UPSTREAM,
 				 unreachable ? DROP_UNREACHABLE : DROP_SEND_ERROR, lost);
 		upstream_count_lost(uw->w, u.relay, b->up, unreachable, lost);
-		if (unreachable)
-			send_drain_errors(uw, u.relay, b->up, b->sess_idx, b->sess_gen);
 	}
+	/* also when the batch goes again: a pending "packet too big" fails it as refused */
+	if (cqe->res < 0 && sock_err_queued(-cqe->res))
+		send_drain_errors(uw, u.relay, b->up, b->sess_idx, b->sess_gen);
 	for (i = 0; i < b->n; i++)
 		bufpool_put(&uw->bp, b->bid[i]);
 	b->next_free = uw->batch_free;
@@ -1447,11 +1448,13 @@ static void on_send(struct uring_worker *uw, const struct io_uring_cqe *cqe, str
 		relay_count_drop(c, d, unreachable ? DROP_UNREACHABLE : DROP_SEND_ERROR, lost);
 		if (d == RELAY_DIR_TO_UPSTREAM)
 			upstream_count_lost(uw->w, u.relay, u.idx, unreachable, lost);
-		/* the buffer's record names the sending session (burst_session) */
-		if (d == RELAY_DIR_TO_UPSTREAM && unreachable)
-			send_drain_errors(uw, u.relay, u.idx, uw->bursts[u.bid].sess_idx,
-					  uw->bursts[u.bid].sess_gen);
 	}
+	/* Also after a burst went again in pieces: a pending "packet too big" fails it as the
+	 * kernel refuses segments too long. The buffer's record names the sending session
+	 * (burst_session). */
+	if (cqe->res < 0 && d == RELAY_DIR_TO_UPSTREAM && sock_err_queued(-cqe->res))
+		send_drain_errors(uw, u.relay, u.idx, uw->bursts[u.bid].sess_idx,
+				  uw->bursts[u.bid].sess_gen);
 	bufpool_put(&uw->bp, u.bid);
 }
 
