@@ -175,20 +175,26 @@ struct uring_worker {
 
 /* Submits what is queued in the middle of a round, the buffers recycled so far put in the
  * ring first: a receive re-armed after ENOBUFS would find it as dry as before and fail again
- * at once. */
-static void submit_now(struct uring_worker *uw)
+ * at once. Returns what io_uring_submit returns. */
+static int submit_now(struct uring_worker *uw)
 {
 	bufpool_commit(&uw->bp);
-	io_uring_submit(&uw->ring);
+	return io_uring_submit(&uw->ring);
 }
 
+/* An SQ entry; with the SQ full, after submitting it (again until the kernel takes some). */
 static struct io_uring_sqe *get_sqe(struct uring_worker *uw)
 {
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&uw->ring);
 
-	/* The SQ is full only in an unusually large batch: flush it and go on. */
+	/* The SQ is full only in an unusually large batch: flush it and go on. The kernel takes
+	 * none of it (EAGAIN; never EBUSY on the 6.0+ kernels this backend runs on) only when it
+	 * cannot allocate a request: then the requests whose completion waits for the deferred
+	 * work that only asking for completions runs (DEFER_TASKRUN) give theirs back first.
+	 * Their completions join this round's in the CQ, which has room for every one. */
 	while (!sqe) {
-		submit_now(uw);
+		if (submit_now(uw) == -EAGAIN)
+			io_uring_get_events(&uw->ring);
 		sqe = io_uring_get_sqe(&uw->ring);
 	}
 	return sqe;
