@@ -132,6 +132,17 @@ static inline bool sock_err_unreachable(int err)
 	return err == ECONNREFUSED || err == EHOSTUNREACH || err == ENETUNREACH;
 }
 
+/* Whether a send that failed with err on a socket with IP_RECVERR may have left an entry in
+ * its error queue: the error an ICMP message left pending (an unreachable; EMSGSIZE for
+ * "fragmentation needed" or "packet too big"), whose copy the kernel queued with it, or a
+ * local EMSGSIZE, which IP_RECVERR queues too. The send took the pending error, so no receive
+ * meets it: unless the sender reads them (sock_drain_errors), the copies stay charged to the
+ * socket's receive buffer, and replies overflow it sooner. */
+static inline bool sock_err_queued(int err)
+{
+	return sock_err_unreachable(err) || err == EMSGSIZE;
+}
+
 /* How the kernel refuses a UDP GSO send: EMSGSIZE or EINVAL for segments longer than the
  * path's MTU, EIO where the device or a transform cannot segment. */
 static inline bool sock_err_gso_refused(int err)

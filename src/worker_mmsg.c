@@ -371,7 +371,7 @@ static void send_all(struct mmsg_worker *mw, int fd, struct mmsghdr *tx, const u
 			if (sent == end || !path_connected(path) ||
 			    !(err = sock_drain_errors(fd, MMSG_ERRQUEUE_MAX)))
 				continue;
-		} else if (path_connected(path) && (sock_err_unreachable(err) || err == EMSGSIZE)) {
+		} else if (path_connected(path) && sock_err_queued(err)) {
 			/* Its copies in the error queue go now (as with io_uring), not charged to
 			 * the socket until a receive meets an error, nor taken later for the
 			 * error of another send. */

@@ -175,20 +175,26 @@ struct uring_worker {
 
 /* Submits what is queued in the middle of a round, the buffers recycled so far put in the
  * ring first: a receive re-armed after ENOBUFS would find it as dry as before and fail again
- * at once. */
-static void submit_now(struct uring_worker *uw)
+ * at once. Returns what io_uring_submit returns. */
+static int submit_now(struct uring_worker *uw)
 {
 	bufpool_commit(&uw->bp);
-	io_uring_submit(&uw->ring);
+	return io_uring_submit(&uw->ring);
 }
 
+/* An SQ entry; with the SQ full, after submitting it (again until the kernel takes some). */
 static struct io_uring_sqe *get_sqe(struct uring_worker *uw)
 {
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&uw->ring);
 
-	/* The SQ is full only in an unusually large batch: flush it and go on. */
+	/* The SQ is full only in an unusually large batch: flush it and go on. The kernel takes
+	 * none of it (EAGAIN; never EBUSY on the 6.0+ kernels this backend runs on) only when it
+	 * cannot allocate a request: then the requests whose completion waits for the deferred
+	 * work that only asking for completions runs (DEFER_TASKRUN) give theirs back first.
+	 * Their completions join this round's in the CQ, which has room for every one. */
 	while (!sqe) {
-		submit_now(uw);
+		if (submit_now(uw) == -EAGAIN)
+			io_uring_get_events(&uw->ring);
 		sqe = io_uring_get_sqe(&uw->ring);
 	}
 	return sqe;
@@ -743,9 +749,10 @@ static void on_send_batch(struct uring_worker *uw, const struct io_uring_cqe *cq
 		relay_count_drop(c, RELAY_DIR_TO_UPSTREAM,
 				 unreachable ? DROP_UNREACHABLE : DROP_SEND_ERROR, lost);
 		upstream_count_lost(uw->w, u.relay, b->up, unreachable, lost);
-		if (unreachable)
-			send_drain_errors(uw, u.relay, b->up, b->sess_idx, b->sess_gen);
 	}
+	/* also when the batch goes again: a pending "packet too big" fails it as refused */
+	if (cqe->res < 0 && sock_err_queued(-cqe->res))
+		send_drain_errors(uw, u.relay, b->up, b->sess_idx, b->sess_gen);
 	for (i = 0; i < b->n; i++)
 		bufpool_put(&uw->bp, b->bid[i]);
 	b->next_free = uw->batch_free;
@@ -1447,11 +1454,13 @@ static void on_send(struct uring_worker *uw, const struct io_uring_cqe *cqe, str
 		relay_count_drop(c, d, unreachable ? DROP_UNREACHABLE : DROP_SEND_ERROR, lost);
 		if (d == RELAY_DIR_TO_UPSTREAM)
 			upstream_count_lost(uw->w, u.relay, u.idx, unreachable, lost);
-		/* the buffer's record names the sending session (burst_session) */
-		if (d == RELAY_DIR_TO_UPSTREAM && unreachable)
-			send_drain_errors(uw, u.relay, u.idx, uw->bursts[u.bid].sess_idx,
-					  uw->bursts[u.bid].sess_gen);
 	}
+	/* Also after a burst went again in pieces: a pending "packet too big" fails it as the
+	 * kernel refuses segments too long. The buffer's record names the sending session
+	 * (burst_session). */
+	if (cqe->res < 0 && d == RELAY_DIR_TO_UPSTREAM && sock_err_queued(-cqe->res))
+		send_drain_errors(uw, u.relay, u.idx, uw->bursts[u.bid].sess_idx,
+				  uw->bursts[u.bid].sess_gen);
 	bufpool_put(&uw->bp, u.bid);
 }
 

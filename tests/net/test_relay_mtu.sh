@@ -10,7 +10,9 @@
 # kernel refuses the session's next GSO batch with EMSGSIZE, and the relay must learn the
 # path MTU again and send those datagrams singly instead of dropping them. A mirror's copies
 # to each member are gathered the same way: the bursts at MTU 1500 and the shrink again with
-# mode = "mirror" (one member: the same upstream).
+# mode = "mirror" (one member: the same upstream). Last (toobig_case), a hop beyond the
+# upstream's namespace answers with ICMPv6 packet too big: the session's send that takes the
+# error it leaves pending must read its copy from the socket's error queue.
 . "$(dirname "$0")/lib.sh"
 lib_topology
 
@@ -127,6 +129,102 @@ shrink_case()
 	lib_case_end
 }
 
+# The hop network behind NS_U (toobig_case), and the hop's address in it.
+HOP_NET=2001:2:3::/64
+HOP=2001:2:3::2
+
+# hop_route: NS_R's route to the hop network, through NS_U, made again: the path MTU learnt
+# for the hop goes with the old one (an exception of that route).
+hop_route()
+{
+	lib_nsx "$NS_R" ip -6 route del "$HOP_NET" 2>/dev/null
+	lib_nsx "$NS_R" ip -6 route add "$HOP_NET" via "$UP1_IP"
+}
+
+toobigs_sent() { lib_nsx "$NS_U" awk '$1 == "Icmp6OutPktTooBigs" { print $2 }' /proc/net/snmp6; }
+toobigs_more() { [ "$(toobigs_sent)" -gt "$1" ]; }
+# hop_rmem: the receive memory (ss's skmem r) of the relay's sockets to the hop, summed:
+# queued datagrams and, with IP_RECVERR, ICMP errors waiting in their error queues.
+hop_rmem()
+{
+	lib_nsx "$NS_R" ss -Huamn dst "[$HOP]:9000" |
+		awk '{ if (match($0, /skmem:\(r[0-9]+/)) n += substr($0, RSTART + 8, RLENGTH - 8) }
+			END { print n + 0 }'
+}
+hop_rmem_le() { [ "$(hop_rmem)" -le "$1" ]; }
+
+# toobig_episode PORT WHAT N CLIENT_ARGS...: the session of client port PORT opens with one
+# datagram; then the client's N more (udp.py client CLIENT_ARGS) wait for the stopped relay,
+# so that its sends of them go in one submission (io_uring) or one sendmmsg. The first that
+# reaches the hop draws a packet too big, which the veths carry back within that send: the
+# next send takes the error (EMSGSIZE) it leaves pending, so no receive on the socket meets
+# it, and the error's copy in the error queue is the sender's to read. Once through, the
+# sockets to the hop must hold no more than before (nothing, unless an episode before failed).
+toobig_episode()
+{
+	local port=$1 what=$2 n=$3 ptb rx base
+	shift 3
+	ptb=$(toobigs_sent)
+	base=$(hop_rmem)
+	rx=$(lib_stat rx_pkts)
+	lib_udp "$NS_C" client --to "$to" --port-base "$port" --count 1 --size 100 >/dev/null
+	lib_wait_stat rx_pkts -ge $((rx + 1)) 5 || lib_case_fail "$c $what: no session"
+	lib_pause "$RELAY_PID" || lib_case_fail "$c the relay did not stop"
+	lib_udp "$NS_C" client --to "$to" --port-base "$port" "$@" >/dev/null
+	lib_resume "$RELAY_PID"
+	lib_wait_stat rx_pkts -ge $((rx + 1 + n)) 5 ||
+		lib_case_fail "$c $what: rx_pkts=$LAST_STAT, want $((rx + 1 + n))"
+	if ! lib_wait_for 2 toobigs_more "$ptb"; then
+		lib_case_fail "$c $what: the hop sent no packet too big (nothing tested)"
+	elif lib_wait_for 2 hop_rmem_le "$base"; then
+		lib_case_ok "$c $what: nothing left in the session's socket after a packet too big"
+	else
+		lib_case_fail "$c $what: $(($(hop_rmem) - base)) bytes left in the session's" \
+			"socket (the packet too big's copy in its error queue)"
+	fi
+}
+
+# toobig_case BACKEND: the path MTU shrinks beyond the upstream's namespace: NS_U routes the
+# hop network over a link of MTU 1280 and answers the relay's larger packets with packet too
+# big (hop1 drops what fits: it is not for its address). A neighbour entry stands in for the
+# hop: the address unreachable a failed resolution sends 3 s later would reach a receive,
+# which reads the error queue. The io_uring backend read it after a send took an unreachable
+# only, and left the copy of each packet too big a send took charged to the socket's receive
+# buffer for the session's life. One relay (gro = true), two sessions: 40 datagrams of 1300
+# to 1339 bytes (each its own send: none fits the GSO send of another's size), and after the
+# path MTU is forgotten 5 GRO bursts of 8 x 1400 bytes (a burst's GSO send takes the error as
+# a refusal, and its datagrams go again in pieces). IPv6: an IPv4 GSO send leaves without DF
+# (it is longer than the MTU), so no router answers it with "fragmentation needed".
+toobig_case()
+{
+	local backend=$1 line lost
+	lib_case_begin toobig "$backend" 6
+	c="[$backend/ipv6 packet too big]"
+	lib_nsx "$NS_U" sysctl -qw net.ipv6.conf.all.forwarding=1
+	lib_nsx "$NS_U" ip link add hop0 mtu 1280 type veth peer name hop1 &&
+		lib_nsx "$NS_U" ip link set hop1 up && lib_nsx "$NS_U" ip link set hop0 up &&
+		lib_nsx "$NS_U" ip -6 route add "$HOP_NET" dev hop0 &&
+		lib_nsx "$NS_U" ip -6 neigh add "$HOP" lladdr 02:00:00:00:00:01 dev hop0 \
+			nud permanent && hop_route ||
+		lib_fail "cannot route $HOP_NET through $NS_U"
+	lib_relay_conf "$conf" backend="$backend" listen="$to" up="[$HOP]:9000" gro=true buffer=
+	if lib_relay_start "$conf"; then
+		toobig_episode 47600 "single datagrams" 40 --count 40 --sizes "$(seq -s, 1300 1339)"
+		hop_route
+		toobig_episode 47601 "GRO bursts" 40 --count 5 --gso 8 --size 1400
+		# One single datagram lost to the error (its send took it); a burst goes again.
+		line=$(lib_stats t) || lib_case_fail "$c no stats line"
+		lost=$(($(lib_field rx_pkts "$line") - $(lib_field tx_pkts "$line")))
+		[ "$lost" -le 1 ] || lib_case_fail "$c $lost datagrams not sent, want at most 1"
+		lib_relay_stop || lib_case_fail "$c relay exit status $? after SIGTERM, want 0"
+	else
+		lib_case_fail "$c relay did not start"
+	fi
+	lib_nsx "$NS_R" ip -6 route del "$HOP_NET"
+	lib_nsx "$NS_U" ip link del hop0
+	lib_nsx "$NS_U" sysctl -qw net.ipv6.conf.all.forwarding=0
+}
+
 for MTU in 1500 9000; do
 	set_mtu $MTU || lib_fail "cannot set MTU $MTU on the veths"
 	for backend in $(lib_backends); do
@@ -150,5 +248,8 @@ for backend in $(lib_backends); do
 	for fam in 4 6; do
 		shrink_case "$backend" "$fam" mirror
 	done
+done
+for backend in $(lib_backends); do
+	toobig_case "$backend"
 done
 lib_done
