@@ -11,15 +11,18 @@
 
 #include "portclaim.h"
 
-/* Connections a claim queues (never accepted): each waiter makes one. More waiters than
- * this get EAGAIN and poll by naps instead. */
-#define CLAIM_BACKLOG 64
+/* Connections a claim queues (never accepted): each waiter makes one, and no start or reload
+ * meets more than a few others. A queue found full (EAGAIN) is therefore no claim's: someone
+ * filled it so that connecting never names them (SO_PEERCRED), and it is not waited for. */
+#define CLAIM_BACKLOG SOMAXCONN
 /* The nap between tries when the holder cannot be waited on by its socket: it is between its
- * bind and its listen, the name just went, or every queued connection is taken. */
+ * bind and its listen, or the name just went. */
 #define CLAIM_NAP_MS 20
 /* A claim listens right after its bind: a name still bound and not listened on after this
- * long is not a claim (someone else's socket), and is not waited for. */
-#define CLAIM_FOREIGN_MS 1000
+ * long is not a claim (someone else's socket), and is not waited for. The time this takes is
+ * not charged to the wait for real claims (the deadline moves with it), so squatted names
+ * cannot together run a start out of its wait. */
+#define CLAIM_FOREIGN_MS 200
 
 static int64_t claim_now_ms(void)
 {
@@ -114,9 +117,10 @@ static int claim_wait(int fd, int ms)
 	return 0;
 }
 
-/* Claims p, waiting until deadline (CLOCK_MONOTONIC ms) for a trusted holder. 0 when held or
- * foreign, -EADDRINUSE at the deadline, or -errno. */
-static int claim_port(struct portclaim *c, struct portclaim_port *p, int64_t deadline)
+/* Claims p, waiting until *deadline (CLOCK_MONOTONIC ms) for a trusted holder; the time
+ * spent on a name found foreign moves *deadline on. 0 when held or foreign, -EADDRINUSE at
+ * the deadline, or -errno. */
+static int claim_port(struct portclaim *c, struct portclaim_port *p, int64_t *deadline)
 {
 	int64_t now, refused_since = -1;
 	int ret, w = -1, left;
@@ -127,8 +131,11 @@ static int claim_port(struct portclaim *c, struct portclaim_port *p, int64_t dea
 			return ret;
 		now = claim_now_ms();
 		ret = claim_watch(p, &w);
-		if (ret == 0 && !claim_trusted(c, p->uid)) {
+		if ((ret == 0 && !claim_trusted(c, p->uid)) || ret == -EAGAIN) {
+			if (ret)
+				p->pid = 0;
 			p->foreign = true;
+			ret = 0;
 			goto out_close;
 		}
 		if (ret == -ECONNREFUSED) {
@@ -136,15 +143,16 @@ static int claim_port(struct portclaim *c, struct portclaim_port *p, int64_t dea
 			if (refused_since < 0)
 				refused_since = now;
 			if (now - refused_since >= CLAIM_FOREIGN_MS) {
+				*deadline += now - refused_since;
 				p->foreign = true;
 				return 0;
 			}
 		} else {
 			refused_since = -1;
 		}
-		if (ret && ret != -ECONNREFUSED && ret != -EAGAIN)
+		if (ret && ret != -ECONNREFUSED)
 			return ret;
-		left = (int)(deadline - now);
+		left = (int)(*deadline - now);
 		if (left <= 0) {
 			ret = -EADDRINUSE;
 			goto out_close;
@@ -195,7 +203,7 @@ int portclaim_take(struct portclaim *c, int wait_ms)
 	int ret;
 
 	for (; c->next < c->n; c->next++) {
-		ret = claim_port(c, &c->p[c->next], deadline);
+		ret = claim_port(c, &c->p[c->next], &deadline);
 		if (ret)
 			return ret;
 	}

@@ -15,8 +15,9 @@
  * ascending order, so two processes that want several never wait for each other.
  *
  * Any local user may bind an abstract name: a claim is honoured only when its holder runs as
- * root, as this process or as the daemon's user (a reload's claim); another's, or a name
- * bound and not listened on (a claim listens at once), is "foreign" and not waited for, so
+ * root, as this process or as the daemon's user (a reload's claim); another's, a name
+ * bound and not listened on (a claim listens at once) or one whose queue is full (which
+ * hides its holder), is "foreign" and not waited for, so
  * that nobody can hold a start up by squatting the name: the port is then only checked, as
  * before claims. */
 #ifndef RINGRELAY_PORTCLAIM_H

@@ -642,11 +642,13 @@ int runtime_claim_ports(const struct config *cfg, struct portclaim *c, char *err
 	int ret = 0;
 
 	/* By port, not by address: two starts on different addresses of one port only wait
-	 * for each other, then both run (the check refuses overlapping addresses alone). */
+	 * for each other, then both run (the check refuses overlapping addresses alone).
+	 * reuseport_shared relays claim theirs too (only their check is skipped): else a start
+	 * that does not share would check while one that does still sets up, pass, and join
+	 * its group unasked. */
 	for (i = 0; i < cfg->n_relays && !ret; i++)
 		for (j = 0; j < cfg->relays[i].n_listen && !ret; j++)
-			if (!cfg->relays[i].reuseport_shared)
-				ret = portclaim_add(c, addr_port(&cfg->relays[i].listen[j]));
+			ret = portclaim_add(c, addr_port(&cfg->relays[i].listen[j]));
 	if (!ret)
 		ret = portclaim_take(c, 0);
 	if (ret == -EADDRINUSE) {
@@ -662,7 +664,7 @@ int runtime_claim_ports(const struct config *cfg, struct portclaim *c, char *err
 				 "held by %s, which is no ringrelay's claim: not claimed, only checked",
 				 c->p[i].port, c->p[i].port,
 				 c->p[i].pid > 0 ? claim_holder(&c->p[i], who, sizeof(who))
-						 : "a socket not listening");
+						 : "a socket not listening, or with its queue full");
 	if (ret == -EADDRINUSE) {
 		p = &c->p[c->next];
 		claim_where(cfg, p->port, &i, &j);
