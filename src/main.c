@@ -742,8 +742,8 @@ int main(int argc, char **argv)
 	struct portclaim claim; /* the listen ports, until our listeners are bound */
 	struct steer steer;
 	uint64_t admin_caps;
-	sigset_t mask;
-	int sfd, level, ret = 1;
+	sigset_t mask, stop_mask;
+	int sfd, level, ret = 1, claim_ret;
 	bool ran = false; /* the relay ran: the final counts are printed */
 	uint32_t i;
 
@@ -824,9 +824,21 @@ int main(int argc, char **argv)
 		goto out_refused;
 	}
 	snprintf(pid_file, sizeof(pid_file), "%s", cfg->pid_file);
-	if (control_new(&a, cfg, &who, &ctl, err, sizeof(err)) ||
-	    runtime_claim_ports(cfg, &claim, err, sizeof(err)) ||
-	    runtime_check_ports(cfg, err, sizeof(err))) {
+	claim_ret = control_new(&a, cfg, &who, &ctl, err, sizeof(err));
+	if (!claim_ret) {
+		/* A stop while the claims wait for another start (up to 30 s) ends this one: the
+		 * event loop that reads sfd is not running yet. Its own signalfd of the two, only
+		 * polled, so the signal stays pending for nobody else to miss. */
+		sigemptyset(&stop_mask);
+		sigaddset(&stop_mask, SIGTERM);
+		sigaddset(&stop_mask, SIGINT);
+		claim.cancel_fd = signalfd(-1, &stop_mask, SFD_CLOEXEC);
+		claim_ret = runtime_claim_ports(cfg, &claim, err, sizeof(err));
+		if (claim.cancel_fd >= 0)
+			close(claim.cancel_fd);
+		claim.cancel_fd = -1;
+	}
+	if (claim_ret || runtime_check_ports(cfg, err, sizeof(err))) {
 		log_err("%s", err);
 		goto out_refused;
 	}

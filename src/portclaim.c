@@ -106,15 +106,18 @@ static bool claim_trusted(const struct portclaim *c, uid_t uid)
 	return uid == 0 || uid == c->uid || uid == geteuid();
 }
 
-/* Sleeps until the holder on fd lets go, or ms pass. 0 or -errno. */
-static int claim_wait(int fd, int ms)
+/* Sleeps until the holder on fd (-1: none) lets go, or ms pass. 0, -ECANCELED when c's
+ * cancel_fd is readable, or -errno. */
+static int claim_wait(const struct portclaim *c, int fd, int ms)
 {
-	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	/* (POLLIN with POLLHUP and POLLERR when the listener closes: nothing is ever sent; a
+	 * negative fd is left out by poll) */
+	struct pollfd pfd[2] = { { .fd = fd, .events = POLLIN },
+				 { .fd = c->cancel_fd, .events = POLLIN } };
 
-	/* (POLLIN with POLLHUP and POLLERR when the listener closes: nothing is ever sent) */
-	if (poll(&pfd, 1, ms) < 0 && errno != EINTR)
+	if (poll(pfd, 2, ms) < 0 && errno != EINTR)
 		return -errno;
-	return 0;
+	return pfd[1].revents & POLLIN ? -ECANCELED : 0;
 }
 
 /* Claims p, waiting until *deadline (CLOCK_MONOTONIC ms) for a trusted holder; the time
@@ -157,11 +160,8 @@ static int claim_port(struct portclaim *c, struct portclaim_port *p, int64_t *de
 			ret = -EADDRINUSE;
 			goto out_close;
 		}
-		if (ret == 0)
-			ret = claim_wait(w, left);
-		else
-			ret = poll(NULL, 0, left < CLAIM_NAP_MS ? left : CLAIM_NAP_MS) < 0 ? -errno
-											   : 0;
+		ret = claim_wait(c, ret == 0 ? w : -1,
+				 ret == 0 || left < CLAIM_NAP_MS ? left : CLAIM_NAP_MS);
 		if (w >= 0)
 			close(w);
 		w = -1;
@@ -177,6 +177,7 @@ out_close:
 void portclaim_init(struct portclaim *c, uid_t uid)
 {
 	c->uid = uid;
+	c->cancel_fd = -1;
 	c->n = 0;
 	c->next = 0;
 }
@@ -217,5 +218,6 @@ void portclaim_release(struct portclaim *c)
 	for (i = 0; i < c->n; i++)
 		if (c->p[i].fd >= 0)
 			close(c->p[i].fd);
-	portclaim_init(c, c->uid);
+	c->n = 0;
+	c->next = 0;
 }

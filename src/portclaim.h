@@ -40,12 +40,13 @@ struct portclaim_port {
 
 struct portclaim {
 	uid_t uid;     /* the daemon's user: its claims are honoured, as root's and our own */
+	int cancel_fd; /* readable: stop waiting (-ECANCELED); -1 (portclaim_init): none */
 	uint32_t n;    /* ports in p, ascending */
 	uint32_t next; /* the ports before it are held (or foreign) */
 	struct portclaim_port p[PORTCLAIM_MAX];
 };
 
-/* Empty, honouring claims of root, of this process's user and of uid. */
+/* Empty, honouring claims of root, of this process's user and of uid; no cancel_fd. */
 void portclaim_init(struct portclaim *c, uid_t uid);
 /* Adds port to those to claim (once). Returns 0 or -ENOSPC. Before portclaim_take. */
 int portclaim_add(struct portclaim *c, uint16_t port);
@@ -53,9 +54,11 @@ int portclaim_add(struct portclaim *c, uint16_t port);
  * not at all) for a port another ringrelay claims until it lets go. Returns 0 once each port
  * is held or foreign; -EADDRINUSE when c->p[c->next] is still claimed by another (its pid and
  * uid say whose: pid 0 when not known), the earlier ports staying held (call again to go on);
- * or -errno (a socket error; -EMFILE). */
+ * -ECANCELED when c->cancel_fd became readable while waiting; or -errno (a socket error;
+ * -EMFILE). */
 int portclaim_take(struct portclaim *c, int wait_ms);
-/* Lets every claim go and empties c (as portclaim_init left it). Idempotent. */
+/* Lets every claim go and empties c (as portclaim_init left it, but cancel_fd kept).
+ * Idempotent. */
 void portclaim_release(struct portclaim *c);
 
 #endif

@@ -676,6 +676,9 @@ int runtime_claim_ports(const struct config *cfg, struct portclaim *c, char *err
 			 config_listen_where(cfg, i, j, where, sizeof(where)),
 			 addr_format(&cfg->relays[i].listen[j], buf, sizeof(buf)), p->port,
 			 PORT_CLAIM_WAIT_MS / 1000, claim_holder(p, who, sizeof(who)));
+	} else if (ret == -ECANCELED) {
+		snprintf(err, errlen, "stopped by a signal while waiting for udp port %u's claim",
+			 c->p[c->next].port);
 	} else if (ret) {
 		snprintf(err, errlen, "claim the listen ports: %s", strerror(-ret));
 	}

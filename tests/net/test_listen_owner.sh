@@ -264,9 +264,44 @@ race_case()
 		lib_case_ok "$c B and C's reload waited for A's listeners, then were refused; A relays"
 }
 
+# A stop while a start waits for a claim ends it at once (the event loop that reads signals
+# does not run yet): a claim held by root (a Python socket on the claim's name) makes B wait;
+# SIGTERM ends it within 2 s, exit 1, saying so (before: it waited the whole 30 s).
+held_5009() { ip netns exec "$NS_R" ss -Hxl | grep -q '@ringrelay/claim/udp/5009'; }
+claim_stop_case()
+{
+	local c="[ipv4, stopped while waiting for a claim]" b=$TMPD/stop-b.conf holder pid_b rc
+	lib_family 4
+	conf "$b" b 5009
+	sed -i '/max_sessions/a shed = "off";' "$b"
+	lib_bg "$NS_R" "$PY" -c 'import socket, time
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind("\0ringrelay/claim/udp/5009"); s.listen(8); time.sleep(60)'
+	holder=$BG_PID
+	lib_wait_for 5 held_5009 || lib_case_fail "$c the claim's name was not bound"
+	lib_bg "$NS_R" "$RINGRELAY" -f -c "$b" >"$TMPD/stop-b.log" 2>&1
+	pid_b=$BG_PID
+	lib_wait_for 10 grep -q "udp port 5009: claimed by pid" "$TMPD/stop-b.log" ||
+		lib_case_fail "$c B did not wait: $(tail -n 3 "$TMPD/stop-b.log")"
+	kill -TERM "$pid_b"
+	if lib_wait_gone "$pid_b" 2; then
+		wait "$pid_b"
+		rc=$?
+		[ $rc = 1 ] && grep -q "stopped by a signal while waiting for udp port 5009" \
+			"$TMPD/stop-b.log" &&
+			lib_case_ok "$c B ended at once, exit 1, saying why" ||
+			lib_case_fail "$c B: exit $rc: $(tail -n 2 "$TMPD/stop-b.log")"
+	else
+		lib_case_fail "$c B still runs 2 s after SIGTERM"
+		lib_stop_pid "$pid_b"
+	fi
+	lib_stop_pid "$holder"
+}
+
 run_family 4
 run_family 6
 orphan_family 4
 orphan_family 6
 race_case
+claim_stop_case
 lib_done

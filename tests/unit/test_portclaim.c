@@ -165,7 +165,7 @@ static int wait_child(void)
 	struct portclaim c;
 	pid_t pid;
 	long t;
-	int ret;
+	int ret, cancel[2];
 
 	if (private_netns())
 		return 77;
@@ -192,6 +192,21 @@ static int wait_child(void)
 	CHECK(ret == -EADDRINUSE && c.next == 0 && c.p[0].pid == pid);
 	CHECK(t >= 290 && t <= 2000);
 	portclaim_release(&c);
+
+	/* A readable cancel_fd (a stop) ends the wait at once, and outlives the release. */
+	CHECK(pipe(cancel) == 0 && write(cancel[1], "x", 1) == 1);
+	c.cancel_fd = cancel[0];
+	pid = holder_child(5000, geteuid(), 0);
+	CHECK(pid > 0 && !portclaim_add(&c, 5000));
+	t = now_ms();
+	ret = portclaim_take(&c, 5000);
+	t = now_ms() - t;
+	reap(pid);
+	CHECK(ret == -ECANCELED && c.p[0].fd == -1 && t < 1000);
+	portclaim_release(&c);
+	CHECK(c.cancel_fd == cancel[0]);
+	close(cancel[0]);
+	close(cancel[1]);
 	return 0;
 }
 
