@@ -609,19 +609,14 @@ int runtime_prepare(struct runtime *rt, struct config *cfg, const struct plan *p
 _Static_assert(PORTCLAIM_MAX >= CONFIG_MAX_RELAYS * CONFIG_MAX_LISTEN,
 	       "a claim for every listen port a configuration may have");
 
-/* The first listen address of a claiming relay of cfg on port: relay *r, listen[*j]. */
+/* The first listen address of cfg on port: relay *r, listen[*j]. */
 static void claim_where(const struct config *cfg, uint16_t port, uint32_t *r, uint32_t *j)
 {
-	for (*r = 0; *r < cfg->n_relays; (*r)++) {
-		const struct relay_conf *rc = &cfg->relays[*r];
-
-		if (rc->reuseport_shared)
-			continue;
-		for (*j = 0; *j < rc->n_listen; (*j)++)
-			if (addr_port(&rc->listen[*j]) == port)
+	for (*r = 0; *r < cfg->n_relays; (*r)++)
+		for (*j = 0; *j < cfg->relays[*r].n_listen; (*j)++)
+			if (addr_port(&cfg->relays[*r].listen[*j]) == port)
 				return;
-	}
-	*r = *j = 0; /* (not reached: every port claimed is one of theirs) */
+	*r = *j = 0; /* (not reached: every port claimed is a listen address's) */
 }
 
 /* "pid N (uid U)", or what is known of a holder that is not. Returns buf. */
