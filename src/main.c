@@ -382,6 +382,26 @@ static void warn_nofile(const char *why)
 		 why, (unsigned long long)rl.rlim_max);
 }
 
+/* The start's runtime_claim_ports. A stop while the claims wait for another start (up to
+ * 30 s) ends this one: the event loop that reads the signals is not running yet. A signalfd
+ * of its own for the two, only polled, so the signal stays pending for the event loop's. */
+static int claim_ports(const struct config *cfg, struct portclaim *claim, char *err,
+		       size_t errlen)
+{
+	sigset_t stop;
+	int ret;
+
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGTERM);
+	sigaddset(&stop, SIGINT);
+	claim->cancel_fd = signalfd(-1, &stop, SFD_CLOEXEC);
+	ret = runtime_claim_ports(cfg, claim, err, errlen);
+	if (claim->cancel_fd >= 0)
+		close(claim->cancel_fd);
+	claim->cancel_fd = -1;
+	return ret;
+}
+
 /* Loads and validates the config and plans it for this host, as -t does. */
 static int load_config(const char *path, enum load_for load_for, struct config **out,
 		       struct plan *plan, char *err, size_t errlen)
@@ -742,8 +762,8 @@ int main(int argc, char **argv)
 	struct portclaim claim; /* the listen ports, until our listeners are bound */
 	struct steer steer;
 	uint64_t admin_caps;
-	sigset_t mask, stop_mask;
-	int sfd, level, ret = 1, claim_ret;
+	sigset_t mask;
+	int sfd, level, ret = 1;
 	bool ran = false; /* the relay ran: the final counts are printed */
 	uint32_t i;
 
@@ -809,9 +829,9 @@ int main(int argc, char **argv)
 	/* Lifecycle: refuse a second instance before touching the host, whose filter and pins
 	 * it would replace and then remove. The pid file and the control sockets (made as the
 	 * daemon's user, served once the control thread starts) are claimed here, so a second
-	 * start is refused also while this one still sets up. So are the listen ports (not
-	 * those of reuseport_shared relays) before they are checked, until the workers have
-	 * bound them (portclaim.h): a second start with its own pid file and control socket
+	 * start is refused also while this one still sets up. So are the listen ports, before
+	 * they are checked, until the workers have bound them (portclaim.h): a second start
+	 * with its own pid file and control socket
 	 * that shares a listen address waits for our listeners (up to 30 s), then its check
 	 * refuses it, instead of both passing the check and joining one SO_REUSEPORT group.
 	 * Then the filter (traffic it drops never reaches a listener), plan and limits,
@@ -824,21 +844,9 @@ int main(int argc, char **argv)
 		goto out_refused;
 	}
 	snprintf(pid_file, sizeof(pid_file), "%s", cfg->pid_file);
-	claim_ret = control_new(&a, cfg, &who, &ctl, err, sizeof(err));
-	if (!claim_ret) {
-		/* A stop while the claims wait for another start (up to 30 s) ends this one: the
-		 * event loop that reads sfd is not running yet. Its own signalfd of the two, only
-		 * polled, so the signal stays pending for nobody else to miss. */
-		sigemptyset(&stop_mask);
-		sigaddset(&stop_mask, SIGTERM);
-		sigaddset(&stop_mask, SIGINT);
-		claim.cancel_fd = signalfd(-1, &stop_mask, SFD_CLOEXEC);
-		claim_ret = runtime_claim_ports(cfg, &claim, err, sizeof(err));
-		if (claim.cancel_fd >= 0)
-			close(claim.cancel_fd);
-		claim.cancel_fd = -1;
-	}
-	if (claim_ret || runtime_check_ports(cfg, err, sizeof(err))) {
+	if (control_new(&a, cfg, &who, &ctl, err, sizeof(err)) ||
+	    claim_ports(cfg, &claim, err, sizeof(err)) ||
+	    runtime_check_ports(cfg, err, sizeof(err))) {
 		log_err("%s", err);
 		goto out_refused;
 	}

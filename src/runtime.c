@@ -101,10 +101,8 @@ static int nofile_limits(struct plan_nofile *lim)
 	return 0;
 }
 
-/* The start (and -t, as a warning), before anything touches the host: the plan's descriptors
- * can be had (raise_nofile takes them at start). */
-static int check_nofile(const struct config *cfg, const struct plan *plan, char *err,
-			size_t errlen)
+int runtime_check_nofile(const struct config *cfg, const struct plan *plan, char *err,
+			 size_t errlen)
 {
 	struct plan_nofile lim;
 	int ret = nofile_limits(&lim);
@@ -134,7 +132,7 @@ static int raise_nofile(const struct config *cfg, const struct plan *plan, char 
 		if (setrlimit(RLIMIT_NOFILE, &want) == 0)
 			return 0;
 		/* (check_nofile passed: the limits changed since, or the kernel refused) */
-		if (!check_nofile(cfg, plan, err, errlen))
+		if (!runtime_check_nofile(cfg, plan, err, errlen))
 			snprintf(err, errlen,
 				 "the sessions need %llu file descriptors but the hard "
 				 "RLIMIT_NOFILE is %llu and the kernel refused to raise it: lower "
@@ -451,12 +449,6 @@ static int check_notes(const struct runtime *running, struct config *cfg, struct
 		host.workers = running->plan.n_workers;
 	/* (descriptors: runtime_check_nofile, the start's; a reload keeps what the start took) */
 	return plan_build(cfg, &host, plan, err, errlen);
-}
-
-int runtime_check_nofile(const struct config *cfg, const struct plan *plan, char *err,
-			 size_t errlen)
-{
-	return check_nofile(cfg, plan, err, errlen);
 }
 
 static bool cfg_listens_on(const struct config *cfg, const struct addr *a);
