@@ -28,7 +28,7 @@ enum drop_reason {
 	DROP_TRUNCATED,	      /* larger than a receive buffer (or its name did not fit) */
 	DROP_SESSION_FULL,    /* new flow while the session table is full */
 	DROP_SEND_ERROR,      /* the send failed (full socket, ENOBUFS, EBADF, ...) */
-	DROP_UNREACHABLE,     /* the send failed with ECONNREFUSED: a pending ICMP unreachable */
+	DROP_UNREACHABLE,     /* the send failed on a pending ICMP unreachable (sock.h) */
 	DROP_SOCKET_OVERFLOW, /* the kernel dropped it at a full listener queue (SO_RXQ_OVFL) */
 	DROP_SOCKET_ERROR,    /* creating a session socket failed */
 	DROP_SESSION_CLOSED,  /* a reply read as its session was closing (expiry, reload) */

@@ -124,23 +124,32 @@ size_t sock_tx_control(void *buf, const struct addr *local, uint16_t gso_size);
 /* Takes the UDP_SEGMENT message sock_tx_control put last in m's control data out of it
  * (the source address, if any, stays): returns its segment size, 0 when there was none. */
 uint16_t sock_tx_take_gso(struct msghdr *m);
-/* An error a connected UDP socket reports for an ICMP unreachable (port, host or network) that
- * came back for an earlier datagram (IP_RECVERR): a notice about the upstream, not a fault of
- * this socket or of the datagrams after it. */
+/* An error a connected UDP socket reports for an ICMP error that came back for an earlier
+ * datagram (IP_RECVERR) and says the upstream cannot be reached: port unreachable
+ * (ECONNREFUSED); net or host unreachable, IPv4's admin-prohibited, time exceeded, IPv6's
+ * address unreachable (EHOSTUNREACH, ENETUNREACH); IPv6's admin-prohibited, source policy
+ * and reject route (EACCES); IPv4's host unknown (EHOSTDOWN), host isolated (ENONET) and
+ * protocol unreachable (ENOPROTOOPT: the host has no UDP). A notice about the upstream, not
+ * a fault of this socket or of the datagrams after it. The same errnos from the kernel's
+ * own route lookup (an unreachable or prohibit route) say the same. */
 static inline bool sock_err_unreachable(int err)
 {
-	return err == ECONNREFUSED || err == EHOSTUNREACH || err == ENETUNREACH;
+	return err == ECONNREFUSED || err == EHOSTUNREACH || err == ENETUNREACH ||
+	       err == EACCES || err == EHOSTDOWN || err == ENONET || err == ENOPROTOOPT;
 }
 
 /* Whether a send that failed with err on a socket with IP_RECVERR may have left an entry in
- * its error queue: the error an ICMP message left pending (an unreachable; EMSGSIZE for
- * "fragmentation needed" or "packet too big"), whose copy the kernel queued with it, or a
- * local EMSGSIZE, which IP_RECVERR queues too. The send took the pending error, so no receive
+ * its error queue: any error an ICMP message leaves pending (an unreachable above; EMSGSIZE
+ * for "fragmentation needed" or "packet too big"; EPROTO for a parameter problem; EOPNOTSUPP
+ * for IPv4's source route failed), whose copy the kernel queued with it, or a local
+ * EMSGSIZE, which IP_RECVERR queues too. The send took the pending error, so no receive
  * meets it: unless the sender reads them (sock_drain_errors), the copies stay charged to the
- * socket's receive buffer, and replies overflow it sooner. */
+ * socket's receive buffer, and replies overflow it sooner. A local error queues nothing (a
+ * route lookup's EHOSTUNREACH or EACCES): the drain then costs one recvmsg that finds the
+ * queue empty, on an error path only. */
 static inline bool sock_err_queued(int err)
 {
-	return sock_err_unreachable(err) || err == EMSGSIZE;
+	return sock_err_unreachable(err) || err == EMSGSIZE || err == EPROTO || err == EOPNOTSUPP;
 }
 
 /* How the kernel refuses a UDP GSO send: EMSGSIZE or EINVAL for segments longer than the

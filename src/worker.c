@@ -467,8 +467,10 @@ err_release:
 	session_close(&wr->sessions, s);
 	session_release(&wr->sessions, s);
 	if (uc && sock_err_unreachable(-err)) {
-		/* connect found no route to the member: its passive health counts it, or the
-		 * clients it is picked for would be lost for good without an active check */
+		/* connect found no route to the member (an unreachable or prohibit route; EACCES
+		 * too for a broadcast address, which no member can be): its passive health
+		 * counts it, or the clients it is picked for would be lost for good without an
+		 * active check */
 		relay_count_drop(c, RELAY_DIR_TO_UPSTREAM, DROP_UNREACHABLE, n);
 		counter_add(&uc->unreachable, n);
 	} else {

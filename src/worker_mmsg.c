@@ -315,9 +315,8 @@ static bool send_failed(struct mmsg_worker *mw, int fd, const struct msghdr *m, 
 	} else if (err == EAGAIN || err == EWOULDBLOCK) {
 		return false;
 	} else {
-		/* This send alone, as with io_uring: a pending ICMP error (unreachable, or
-		 * "fragmentation needed" under IP_RECVERR), a qdisc's drop (ENOBUFS under
-		 * IP_RECVERR), a firewall's EPERM. */
+		/* This send alone, as with io_uring: a pending ICMP error (sock_err_queued), a
+		 * qdisc's drop (ENOBUFS under IP_RECVERR), a firewall's EPERM. */
 		count_lost(mw, relay, d, up, err, segs);
 	}
 	return true;
@@ -592,9 +591,10 @@ static void session_rx(struct mmsg_worker *mw, struct udata u)
 	for (round = 0; round < MMSG_ROUNDS; round++) {
 		n = take_batch(mw, s->fd, false);
 		if (n < 0) {
-			/* ICMP port unreachable from the upstream, for a datagram already sent:
-			 * a notice, not a loss; keep the session. The error's copies in the error
-			 * queue go now, as with io_uring (flush would take them for a send's). */
+			/* An ICMP error from the upstream, for a datagram already sent: an
+			 * unreachable is a notice, not a loss; keep the session. The error's
+			 * copies in the error queue go now, as with io_uring (flush would take
+			 * them for a send's). */
 			if (sock_err_unreachable(-n))
 				worker_count_notice(w, u.relay, s->upstream);
 			sock_drain_errors(s->fd, MMSG_ERRQUEUE_MAX);

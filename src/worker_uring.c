@@ -978,9 +978,8 @@ static bool drain_instead(struct uring_worker *uw, const struct io_uring_cqe *cq
 
 /* A receive on a socket to an upstream (a session's, a mirror's) ended with res < 0: the
  * buffer ring ran dry, or an ICMP error came back for a datagram sent earlier. An
- * unreachable is a notice, not a loss, and the socket keeps receiving; the error's copies
- * in the error queue go, an EMSGSIZE's ("fragmentation needed") too (one syscall per error,
- * never per datagram). */
+ * unreachable is a notice, not a loss, and the socket keeps receiving; the copies of any
+ * ICMP error in the error queue go (one syscall per error, never per datagram). */
 static void upstream_recv_error(struct uring_worker *uw, uint32_t relay, uint32_t up, int fd,
 				int res)
 {

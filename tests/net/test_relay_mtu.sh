@@ -12,7 +12,9 @@
 # to each member are gathered the same way: the bursts at MTU 1500 and the shrink again with
 # mode = "mirror" (one member: the same upstream). Last (toobig_case), a hop beyond the
 # upstream's namespace answers with ICMPv6 packet too big: the session's send that takes the
-# error it leaves pending must read its copy from the socket's error queue.
+# error it leaves pending must read its copy from the socket's error queue. And (prohibit_case)
+# the hop behind a prohibit route: ICMPv6 administratively prohibited (EACCES) is an
+# unreachable, counted and read away as one.
 . "$(dirname "$0")/lib.sh"
 lib_topology
 
@@ -225,6 +227,60 @@ toobig_case()
 	lib_nsx "$NS_U" sysctl -qw net.ipv6.conf.all.forwarding=0
 }
 
+# prohibit_case BACKEND: NS_U routes the hop to a prohibit route and answers each datagram
+# for it with ICMPv6 destination unreachable, administratively prohibited: EACCES at the
+# relay. As in toobig_episode, a session's 8 datagrams (each its own send: sizes 101 to 108)
+# wait for the stopped relay, so that the error each draws fails the next send. Those
+# datagrams must count as upstream_unreachable (they were send_error), every error as the
+# upstream's, and no copy may stay in the session's error queue (io_uring left the copies of
+# the errors its sends took there).
+prohibit_case()
+{
+	local backend=$1 n=8 line icmp lost
+	lib_case_begin prohibit "$backend" 6
+	c="[$backend/ipv6 admin-prohibited]"
+	lib_nsx "$NS_U" sysctl -qw net.ipv6.conf.all.forwarding=1
+	lib_nsx "$NS_U" ip -6 route add prohibit "$HOP/128" && hop_route ||
+		lib_fail "cannot route $HOP to a prohibit route in $NS_U"
+	lib_relay_conf "$conf" backend="$backend" listen="$to" up="[$HOP]:9000"
+	if lib_relay_start "$conf"; then
+		icmp=$(lib_unreach_sent "$NS_U")
+		lib_udp "$NS_C" client --to "$to" --port-base 47700 --count 1 --size 100 >/dev/null
+		lib_wait_stat rx_pkts -ge 1 5 || lib_case_fail "$c no session"
+		lib_pause "$RELAY_PID" || lib_case_fail "$c the relay did not stop"
+		lib_udp "$NS_C" client --to "$to" --port-base 47700 --count $n \
+			--sizes "$(seq -s, 101 $((100 + n)))" --quiet 0 >/dev/null
+		lib_resume "$RELAY_PID"
+		lib_wait_stat "tx_pkts+drop_upstream_unreachable+drop_send_error" -ge $((1 + n)) 5 ||
+			lib_case_fail "$c $LAST_STAT of $((1 + n)) datagrams sent or dropped"
+		# Each error is taken by the next send (a drop) or by a receive (a notice).
+		icmp=$(($(lib_unreach_sent "$NS_U") - icmp))
+		lib_wait_stat "drop_upstream_unreachable+upstream_unreachable_notices" -ge "$icmp" 2
+		line=$(lib_stats t) || lib_case_fail "$c no stats line"
+		lost=$(lib_field drop_upstream_unreachable "$line")
+		if [ "$icmp" -lt 2 ]; then
+			lib_case_fail "$c $NS_U sent $icmp ICMPv6 unreachables (nothing tested)"
+		elif [ "${lost:-0}" -ge 1 ] && [ "$(lib_field drop_send_error "$line")" = 0 ] &&
+			[ "$((lost + $(lib_field upstream_unreachable_notices "$line")))" = "$icmp" ]; then
+			lib_case_ok "$c $icmp errors: $lost datagrams upstream_unreachable," \
+				"$(lib_field upstream_unreachable_notices "$line") notices"
+		else
+			lib_case_fail "$c $icmp errors, want each an unreachable (drop or notice): $line"
+		fi
+		if lib_wait_for 2 hop_rmem_le 0; then
+			lib_case_ok "$c nothing left in the session's socket"
+		else
+			lib_case_fail "$c $(hop_rmem) bytes left in the session's socket (error copies)"
+		fi
+		lib_relay_stop || lib_case_fail "$c relay exit status $? after SIGTERM, want 0"
+	else
+		lib_case_fail "$c relay did not start"
+	fi
+	lib_nsx "$NS_R" ip -6 route del "$HOP_NET"
+	lib_nsx "$NS_U" ip -6 route del prohibit "$HOP/128"
+	lib_nsx "$NS_U" sysctl -qw net.ipv6.conf.all.forwarding=0
+}
+
 for MTU in 1500 9000; do
 	set_mtu $MTU || lib_fail "cannot set MTU $MTU on the veths"
 	for backend in $(lib_backends); do
@@ -251,5 +307,6 @@ for backend in $(lib_backends); do
 done
 for backend in $(lib_backends); do
 	toobig_case "$backend"
+	prohibit_case "$backend"
 done
 lib_done

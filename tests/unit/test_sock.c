@@ -266,6 +266,42 @@ static void test_err_cmsg(void **state)
 	}
 }
 
+/* Every errno an ICMP error leaves pending on a UDP socket (net/ipv4/icmp.c's
+ * icmp_err_convert, __udp4_lib_err, icmpv6_err_convert): those that say the upstream cannot be
+ * reached are unreachables, for IPv4 and IPv6 alike; the copy of each in the error queue is
+ * read after a failed send. A local error that queues nothing is neither. */
+static void test_err_classes(void **state)
+{
+	const struct {
+		int err;
+		bool unreachable, queued;
+	} cases[] = {
+		{ ECONNREFUSED, true, true }, /* port unreachable */
+		{ EHOSTUNREACH, true, true }, /* host unreachable, v4 admin-prohibited, TTL */
+		{ ENETUNREACH, true, true },  /* net unreachable, v6 no route */
+		{ EACCES, true, true },	      /* v6 admin-prohibited, source policy, reject route */
+		{ EHOSTDOWN, true, true },    /* v4 host unknown */
+		{ ENONET, true, true },	      /* v4 host isolated */
+		{ ENOPROTOOPT, true, true },  /* v4 protocol unreachable */
+		{ EMSGSIZE, false, true },    /* fragmentation needed, packet too big */
+		{ EPROTO, false, true },      /* parameter problem */
+		{ EOPNOTSUPP, false, true },  /* v4 source route failed */
+		{ ENOBUFS, false, false },
+		{ EAGAIN, false, false },
+		{ EPERM, false, false },
+		{ EINVAL, false, false },
+		{ EIO, false, false },
+		{ 0, false, false },
+	};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		assert_int_equal(sock_err_unreachable(cases[i].err), cases[i].unreachable);
+		assert_int_equal(sock_err_queued(cases[i].err), cases[i].queued);
+	}
+}
+
 /* What a sender reserves for sock_tx_control, aligned for cmsg access. */
 union tx_control {
 	uint8_t buf[SOCK_TX_CONTROL_LEN];
@@ -498,6 +534,7 @@ int main(void)
 		cmocka_unit_test(test_rx_odd),
 		cmocka_unit_test(test_rx_short),
 		cmocka_unit_test(test_err_cmsg),
+		cmocka_unit_test(test_err_classes),
 		cmocka_unit_test(test_tx_none),
 		cmocka_unit_test(test_tx_pktinfo),
 		cmocka_unit_test(test_tx_segment),
