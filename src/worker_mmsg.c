@@ -635,8 +635,9 @@ static void session_rx(struct mmsg_worker *mw, struct udata u)
 /* What a mirror's socket fd holds, received and dropped (a mirror passes nothing back, but it
  * must not pile up in the socket): member up's replies, or with up = SESSION_NONE what a
  * transparent mirror's client socket got, counted to the member that sent it (read with the
- * sender's address); an ICMP error for a copy sent earlier is a notice, as on a session's
- * socket (a client socket has no IP_RECVERR and gets none). */
+ * sender's address); an ICMP error for a copy sent earlier ends a receive as on a session's
+ * socket: an unreachable is a notice, and the error queue is emptied (a client socket has no
+ * IP_RECVERR and gets none). */
 static void mirror_rx(struct mmsg_worker *mw, uint32_t relay, int fd, uint32_t up)
 {
 	struct worker *w = mw->w;
@@ -645,8 +646,9 @@ static void mirror_rx(struct mmsg_worker *mw, uint32_t relay, int fd, uint32_t u
 
 	for (round = 0; round < MMSG_ROUNDS; round++) {
 		n = take_batch(mw, fd, by_sender);
-		if (n < 0 && sock_err_unreachable(-n)) {
-			worker_count_notice(w, relay, up);
+		if (n < 0) {
+			if (sock_err_unreachable(-n))
+				worker_count_notice(w, relay, up);
 			sock_drain_errors(fd, MMSG_ERRQUEUE_MAX);
 			continue;
 		}
