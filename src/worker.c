@@ -391,6 +391,7 @@ struct session *worker_session_get(struct worker *w, uint32_t li, const struct a
 	struct sock_source src;
 	struct session *s;
 	int fd, err = -EIO;
+	bool unreachable;
 
 	s = session_lookup(&wr->sessions, client, li, local);
 	if (s) {
@@ -466,26 +467,27 @@ err_release:
 	s->fd = -1;
 	session_close(&wr->sessions, s);
 	session_release(&wr->sessions, s);
-	if (uc && sock_err_unreachable(-err)) {
-		/* connect found no route to the member (an unreachable or prohibit route; EACCES
-		 * too for a broadcast address, which no member can be): its passive health
-		 * counts it, or the clients it is picked for would be lost for good without an
-		 * active check */
+	unreachable = uc && sock_err_unreachable(-err);
+	if (unreachable) {
+		/* connect found no route to the member (an unreachable or prohibit route): its
+		 * passive health counts it, or the clients it is picked for would be lost for
+		 * good without an active check */
 		relay_count_drop(c, RELAY_DIR_TO_UPSTREAM, DROP_UNREACHABLE, n);
 		counter_add(&uc->unreachable, n);
 	} else {
 		relay_count_drop(c, RELAY_DIR_TO_UPSTREAM, DROP_SOCKET_ERROR, n);
-		if (!w->session_err_told) {
-			char buf[ADDR_STRLEN];
+	}
+	/* Once: a cause that fails one client (a low port without CAP_NET_BIND_SERVICE, a port
+	 * in use) fails all its datagrams. EACCES is said too, though counted unreachable: a
+	 * prohibit route, or a member at a broadcast address, which only the operator mends. */
+	if ((!unreachable || err == -EACCES) && !w->session_err_told) {
+		char buf[ADDR_STRLEN];
 
-			/* once: a cause that fails one client (a low port without
-			 * CAP_NET_BIND_SERVICE, a port in use) fails all its datagrams */
-			w->session_err_told = true;
-			log_warn("worker %u: relay %s: no session socket for client %s: %s; its "
-				 "datagrams are counted socket_error (said once per worker)",
-				 w->id, wr->conf->name, addr_format(client, buf, sizeof(buf)),
-				 strerror(-err));
-		}
+		w->session_err_told = true;
+		log_warn("worker %u: relay %s: no session socket for client %s: %s; its datagrams "
+			 "are counted %s (said once per worker)",
+			 w->id, wr->conf->name, addr_format(client, buf, sizeof(buf)),
+			 strerror(-err), unreachable ? "upstream_unreachable" : "socket_error");
 	}
 	return NULL;
 }
