@@ -56,6 +56,7 @@ struct admin_load {
 	int fd;		 /* eventfd: written once cfg, ret and err are the load's */
 	uint64_t begun;	 /* asked when it began: the requests it covers */
 	char *path;	 /* the config file's (a copy: the app's may be gone) */
+	uint64_t nofile; /* the running relays' descriptors (plan_nofile_relays) */
 	struct config *cfg;
 	int ret;
 	char err[CONFIG_ERR_LEN];
@@ -177,7 +178,8 @@ static void *admin_load_thread(void *arg)
 	if (ret)
 		snprintf(err, sizeof(err), "reload: cannot drop capabilities: %s", strerror(-ret));
 	else
-		ret = app_reload_read(l->path, &names, &cfg, &l->claim, err, sizeof(err));
+		ret = app_reload_read(l->path, &names, l->nofile, &cfg, &l->claim, err,
+				      sizeof(err));
 	pthread_mutex_lock(&l->lock);
 	l->cfg = cfg;
 	l->ret = ret;
@@ -203,6 +205,8 @@ static int load_start(struct admin *ad, uint64_t begun, struct admin_load **out)
 	l->refs = 2;
 	l->a = ad->a;
 	l->begun = begun;
+	/* (fixed at start: the workers' tables are the start's) */
+	l->nofile = plan_nofile_relays(&ad->a->rt.plan);
 	portclaim_init(&l->claim, ad->a->uid);
 	l->fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	l->path = strdup(ad->a->config_path ? ad->a->config_path : "");

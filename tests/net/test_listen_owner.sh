@@ -18,7 +18,9 @@
 #     each with its own pid file and control socket, wait for A's listeners (the port claims A
 #     holds from its check until they are bound), then are refused naming the address; A
 #     alone holds the ports and relays (before the claims, both passed the check and joined
-#     A's SO_REUSEPORT groups).
+#     A's SO_REUSEPORT groups);
+#   - a start with 1024 listen ports under a soft RLIMIT_NOFILE of 1024 raises it before it
+#     claims them (a descriptor each) and relays.
 . "$(dirname "$0")/lib.sh"
 lib_topology
 CTL=$BUILD/ringrelayctl
@@ -298,10 +300,63 @@ s.bind("\0ringrelay/claim/udp/5009"); s.listen(8); time.sleep(60)'
 	lib_stop_pid "$holder"
 }
 
+# many_conf FILE: 64 relays of 16 listen addresses each, ports 6000-7023 on RELAY_IP (IPv4:
+# the most a configuration has, 1024 claims), a few sessions each, no BPF program.
+many_conf()
+{
+	local r p ports sep=,
+	{
+		echo "workers = 1;"
+		echo "relays = ("
+		for ((r = 0; r < 64; r++)); do
+			ports=
+			for ((p = 6000 + r * 16; p < 6016 + r * 16; p++)); do
+				ports="$ports${ports:+, }\"$RELAY_IP:$p\""
+			done
+			[ $r = 63 ] && sep=
+			echo "{ name = \"p$r\"; listen = [ $ports ]; upstreams = [ \"$UP1_IP:9000\" ];"
+			echo "  max_sessions = 8; shed = \"off\"; }$sep"
+		done
+		echo ");"
+	} >"$1"
+}
+
+# A start under a soft RLIMIT_NOFILE of 1024 (systemd's default, with a hard 524288; here the
+# test's hard limit) with 1024 listen ports: the soft limit goes up to what the plan needs
+# before the ports are claimed, a descriptor each; A starts and relays on its last port
+# (before, the claims ran out of descriptors: "claim the listen ports: Too many open files").
+many_ports_case()
+{
+	local c="[ipv4, 1024 listen ports under a soft limit of 1024]" a=$TMPD/many.conf out
+	local real=$RINGRELAY wrap=$TMPD/nofile-relay.sh echo_pid
+	lib_family 4
+	if [ "$(ulimit -Hn)" != unlimited ] && [ "$(ulimit -Hn)" -lt 8192 ]; then
+		lib_log "skip: $c: the hard RLIMIT_NOFILE is $(ulimit -Hn), below what it needs"
+		return
+	fi
+	many_conf "$a"
+	printf '#!/bin/sh\nulimit -Sn 1024 && exec %s "$@"\n' "$real" >"$wrap"
+	chmod +x "$wrap"
+	lib_udp_bg "$NS_U" "$TMPD/many-echo.json" echo --bind "$(ep "$UP1_IP" 9000)" --seconds 30
+	echo_pid=$BG_PID
+	if RINGRELAY=$wrap lib_relay_start "$a"; then
+		out=$(lib_udp "$NS_C" client --to "$(ep "$RELAY_IP" 7023)" --bind "$CLIENT_IP" \
+			--count 5 --size 40 --expect-echo --seconds 10) &&
+			lib_case_ok "$c started and relays on :7023" ||
+			lib_case_fail "$c A does not relay on :7023: $out"
+		lib_relay_stop || lib_case_fail "$c exit status $?"
+	else
+		lib_case_fail "$c A did not start: $(lib_relay_log_current | tail -n 2)"
+		lib_relay_stop
+	fi
+	lib_stop_pid "$echo_pid"
+}
+
 run_family 4
 run_family 6
 orphan_family 4
 orphan_family 6
 race_case
 claim_stop_case
+many_ports_case
 lib_done
