@@ -741,6 +741,8 @@ int app_reload_read(const char *path, const struct config_names *names, uint64_t
 	if (!ret)
 		ret = runtime_claim_ports(cfg, claim, err, errlen);
 	if (ret) {
+		/* (at once: a reload given up as the process stops ends here, -ECANCELED) */
+		portclaim_release(claim);
 		config_free(cfg);
 		return ret;
 	}

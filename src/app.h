@@ -124,7 +124,7 @@ int app_reload(struct app *a, char *err, size_t errlen);
  * initialised and empty) once their descriptors fit beside running (runtime_reload_nofile:
  * plan_nofile_relays of a->rt.plan), without the app or its lock (seconds with a name
  * service that does not answer, or a start setting up on a port): *cfg, or NULL and -errno
- * with err.
+ * with err, its claims let go (-ECANCELED: claim->cancel_fd ended a wait for one).
  * app_reload_apply applies cfg (taken over; NULL when the read failed with ret and err)
  * under the lock and reports the result, as app_reload does; the caller lets the claims go
  * after it (portclaim_release), whatever the result. */

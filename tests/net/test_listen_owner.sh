@@ -19,6 +19,7 @@
 #     holds from its check until they are bound), then are refused naming the address; A
 #     alone holds the ports and relays (before the claims, both passed the check and joined
 #     A's SO_REUSEPORT groups);
+#   - a stop while a start or a reload waits for a claim ends the wait at once;
 #   - a start with 1024 listen ports under a soft RLIMIT_NOFILE of 1024 raises it before it
 #     claims them (a descriptor each) and relays.
 . "$(dirname "$0")/lib.sh"
@@ -270,6 +271,7 @@ race_case()
 # does not run yet): a claim held by root (a Python socket on the claim's name) makes B wait;
 # SIGTERM ends it within 2 s, exit 1, saying so (before: it waited the whole 30 s).
 held_5009() { ip netns exec "$NS_R" ss -Hxl | grep -q '@ringrelay/claim/udp/5009'; }
+held_5011() { ip netns exec "$NS_R" ss -Hxl | grep -q '@ringrelay/claim/udp/5011'; }
 claim_stop_case()
 {
 	local c="[ipv4, stopped while waiting for a claim]" b=$TMPD/stop-b.conf holder pid_b rc
@@ -296,6 +298,54 @@ s.bind("\0ringrelay/claim/udp/5009"); s.listen(8); time.sleep(60)'
 	else
 		lib_case_fail "$c B still runs 2 s after SIGTERM"
 		lib_stop_pid "$pid_b"
+	fi
+	lib_stop_pid "$holder"
+}
+
+# A stop while a reload waits for a claim (a root-held name again, on a port the reload adds)
+# gives the reload up and ends its wait at once: its load thread (ringrelay-load) lets its
+# claims go and ends while the stop still waits for the workers (worker 0 held stopped for
+# that), then A exits 0, one line for the reload (before: the load went on waiting, holding
+# the claims it had, until the process exited under it).
+a_waits_5011() { lib_relay_log_current | grep -q "udp port 5011: claimed by pid"; }
+loading() { grep -qx ringrelay-load /proc/"$1"/task/*/comm 2>/dev/null; }
+claims_5010() { ip netns exec "$NS_R" ss -Hxl | grep -q '@ringrelay/claim/udp/5010 '; }
+load_ended() { ! loading "$1" && ! claims_5010; }
+reload_stop_case()
+{
+	local c="[ipv4, stopped while a reload waits for a claim]" a=$TMPD/rstop.conf holder
+	local pid rc
+	lib_family 4
+	conf "$a" a 5010
+	sed -i '/max_sessions/a shed = "off";' "$a"
+	lib_relay_start "$a" || { lib_case_fail "$c A did not start"; return; }
+	pid=$RELAY_PID
+	lib_bg "$NS_R" "$PY" -c 'import socket, time
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind("\0ringrelay/claim/udp/5011"); s.listen(8); time.sleep(60)'
+	holder=$BG_PID
+	lib_wait_for 5 held_5011 || lib_case_fail "$c the claim's name was not bound"
+	sed -i "s|\"$(ep "$RELAY_IP" 5010)\"|&, \"$(ep "$RELAY_IP" 5011)\"|" "$a"
+	kill -HUP "$pid"
+	lib_wait_for 10 a_waits_5011 && loading "$pid" && claims_5010 ||
+		lib_case_fail "$c A's reload does not wait holding :5010's claim:" \
+			"$(lib_relay_log_current | tail -n 2)"
+	lib_worker_stop 0 10 "$TMPD/rstop-w0.out" || lib_case_fail "$c worker 0 was not stopped"
+	kill -TERM "$pid"
+	lib_wait_for 1 load_ended "$pid" ||
+		lib_case_fail "$c the reload's load still waits for :5011 after SIGTERM (thread:" \
+			"$(loading "$pid" && echo yes || echo no), :5010 claimed:" \
+			"$(claims_5010 && echo yes || echo no))"
+	lib_stop_pid "$STOP_PID"
+	if lib_wait_gone "$pid" 5; then
+		lib_relay_stop
+		rc=$?
+		[ $rc = 0 ] && [ "$(lib_log_count "reload: given up as the process stops")" = 1 ] &&
+			lib_case_ok "$c the reload's wait ended at once, A exited 0" ||
+			lib_case_fail "$c A: exit $rc: $(lib_relay_log_current | tail -n 4)"
+	else
+		lib_case_fail "$c A still runs 5 s after its worker resumed"
+		lib_relay_stop
 	fi
 	lib_stop_pid "$holder"
 }
@@ -358,5 +408,6 @@ orphan_family 4
 orphan_family 6
 race_case
 claim_stop_case
+reload_stop_case
 many_ports_case
 lib_done
