@@ -54,8 +54,10 @@ struct admin_load {
 	int refs;
 	struct app *a;	 /* NULL once given up */
 	int fd;		 /* eventfd: written once cfg, ret and err are the load's */
+	int cancel_fd;	 /* eventfd: written once given up (ends the claims' wait) */
 	uint64_t begun;	 /* asked when it began: the requests it covers */
 	char *path;	 /* the config file's (a copy: the app's may be gone) */
+	uint64_t nofile; /* the running relays' descriptors (plan_nofile_relays) */
 	struct config *cfg;
 	int ret;
 	char err[CONFIG_ERR_LEN];
@@ -117,18 +119,23 @@ static void load_put(struct admin_load *l)
 	portclaim_release(&l->claim);
 	if (l->fd >= 0)
 		close(l->fd);
+	if (l->cancel_fd >= 0)
+		close(l->cancel_fd);
 	free(l->path);
 	pthread_mutex_destroy(&l->lock);
 	free(l);
 }
 
 /* The process stops: the load may no longer touch the app (waits for a look at the running
- * configuration's addresses in progress). */
+ * configuration's addresses in progress), and a wait for a claim it is in ends (its lookups
+ * end by load_cancelled): the load then lets its claims go and ends on its own, instead of
+ * waiting on (up to 30 s) while the process tears down and exits under it. */
 static void load_give_up(struct admin_load *l)
 {
 	pthread_mutex_lock(&l->lock);
 	l->a = NULL;
 	pthread_mutex_unlock(&l->lock);
+	admin_wake(l->cancel_fd);
 }
 
 static bool load_cancelled(void *arg)
@@ -177,7 +184,8 @@ static void *admin_load_thread(void *arg)
 	if (ret)
 		snprintf(err, sizeof(err), "reload: cannot drop capabilities: %s", strerror(-ret));
 	else
-		ret = app_reload_read(l->path, &names, &cfg, &l->claim, err, sizeof(err));
+		ret = app_reload_read(l->path, &names, l->nofile, &cfg, &l->claim, err,
+				      sizeof(err));
 	pthread_mutex_lock(&l->lock);
 	l->cfg = cfg;
 	l->ret = ret;
@@ -203,10 +211,14 @@ static int load_start(struct admin *ad, uint64_t begun, struct admin_load **out)
 	l->refs = 2;
 	l->a = ad->a;
 	l->begun = begun;
+	/* (fixed at start: the workers' tables are the start's) */
+	l->nofile = plan_nofile_relays(&ad->a->rt.plan);
 	portclaim_init(&l->claim, ad->a->uid);
 	l->fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	l->cancel_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	l->claim.cancel_fd = l->cancel_fd;
 	l->path = strdup(ad->a->config_path ? ad->a->config_path : "");
-	ret = l->fd < 0 ? -errno : !l->path ? -ENOMEM : 0;
+	ret = l->fd < 0 || l->cancel_fd < 0 ? -errno : !l->path ? -ENOMEM : 0;
 	if (!ret)
 		ret = -pthread_attr_init(&attr);
 	if (!ret) {

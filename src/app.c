@@ -717,8 +717,8 @@ uint32_t app_previous(void *arg, const char *relay, const char *text, const char
 	return n;
 }
 
-int app_reload_read(const char *path, const struct config_names *names, struct config **out,
-		    struct portclaim *claim, char *err, size_t errlen)
+int app_reload_read(const char *path, const struct config_names *names, uint64_t running,
+		    struct config **out, struct portclaim *claim, char *err, size_t errlen)
 {
 	struct config *cfg;
 	int ret;
@@ -737,8 +737,12 @@ int app_reload_read(const char *path, const struct config_names *names, struct c
 	 * seconds. (Every listen port, not just the new ones, which only the lock tells: a
 	 * start on a port we listen on refuses at once and lets go.) */
 	if (!ret)
+		ret = runtime_reload_nofile(cfg, running, err, errlen);
+	if (!ret)
 		ret = runtime_claim_ports(cfg, claim, err, errlen);
 	if (ret) {
+		/* (at once: a reload given up as the process stops ends here, -ECANCELED) */
+		portclaim_release(claim);
 		config_free(cfg);
 		return ret;
 	}
@@ -759,7 +763,8 @@ int app_reload(struct app *a, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 	} else {
 		portclaim_init(claim, a->uid);
-		ret = app_reload_read(a->config_path, &names, &cfg, claim, err, errlen);
+		ret = app_reload_read(a->config_path, &names, plan_nofile_relays(&a->rt.plan),
+				      &cfg, claim, err, errlen);
 	}
 	ret = app_reload_apply(a, cfg, ret, err, errlen);
 	/* the workers have bound the new listeners (or the reload failed) */

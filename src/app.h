@@ -121,14 +121,16 @@ int app_reload(struct app *a, char *err, size_t errlen);
 /* app_reload in two halves, for the admin thread, which handles link events between them.
  * app_reload_read reads the config file at path, looks up its user and group, resolves
  * its names with names and claims its listen ports into claim (runtime_claim_ports; claim
- * initialised and empty), without the app or its lock (seconds with a name service that
- * does not answer, or a start setting up on a port): *cfg, or NULL and -errno with err.
+ * initialised and empty) once their descriptors fit beside running (runtime_reload_nofile:
+ * plan_nofile_relays of a->rt.plan), without the app or its lock (seconds with a name
+ * service that does not answer, or a start setting up on a port): *cfg, or NULL and -errno
+ * with err, its claims let go (-ECANCELED: claim->cancel_fd ended a wait for one).
  * app_reload_apply applies cfg (taken over; NULL when the read failed with ret and err)
  * under the lock and reports the result, as app_reload does; the caller lets the claims go
  * after it (portclaim_release), whatever the result. */
 struct portclaim;
-int app_reload_read(const char *path, const struct config_names *names, struct config **cfg,
-		    struct portclaim *claim, char *err, size_t errlen);
+int app_reload_read(const char *path, const struct config_names *names, uint64_t running,
+		    struct config **cfg, struct portclaim *claim, char *err, size_t errlen);
 /* For a reload's names (config_names.previous, arg a): the addresses the running
  * configuration had for a name that no longer resolves. Takes a->lock. */
 uint32_t app_previous(void *a, const char *relay, const char *text, const char *why,

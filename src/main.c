@@ -302,8 +302,8 @@ static int parse_args(int argc, char **argv, struct options *o)
 }
 
 /* Whom load_config checks for: the plan's file descriptors against RLIMIT_NOFILE are the
- * start's (it takes them next), a warning for -t (run by hand under other limits than the
- * unit's LimitNOFILE=), not checked for -T and -V. */
+ * start's (load_config raises the limit to them), a warning for -t (run by hand under other
+ * limits than the unit's LimitNOFILE=), not checked for -T and -V. */
 enum load_for {
 	LOAD_SHOW, /* -T, -V */
 	LOAD_TEST, /* -t */
@@ -420,6 +420,10 @@ static int load_config(const char *path, enum load_for load_for, struct config *
 			ret = 0;
 		}
 	}
+	/* Before the port claims, a descriptor each (1024 at most): under a soft limit of 1024
+	 * (systemd's default) they would run out before the plan's limit was had. */
+	if (!ret && load_for == LOAD_START)
+		ret = runtime_raise_nofile(*out, plan, err, errlen);
 	if (ret) {
 		config_free(*out);
 		*out = NULL;
@@ -834,11 +838,12 @@ int main(int argc, char **argv)
 	 * with its own pid file and control socket
 	 * that shares a listen address waits for our listeners (up to 30 s), then its check
 	 * refuses it, instead of both passing the check and joining one SO_REUSEPORT group.
-	 * Then the filter (traffic it drops never reaches a listener), plan and limits,
-	 * privileges down to what set-up still needs, workers bind and listen (and drop every
-	 * capability; the port claims go), the admin thread (keeps the filter's), main drops
-	 * the rest, then the threads that start with nothing: access log, control plane.
-	 * Ready. Teardown reverses. */
+	 * (RLIMIT_NOFILE was raised to the plan's need, the claims' descriptors included, as
+	 * the config was loaded.) Then the filter (traffic it drops never reaches a listener),
+	 * the runtime of the plan, privileges down to what set-up still needs, workers bind and
+	 * listen (and drop every capability; the port claims go), the admin thread (keeps the
+	 * filter's), main drops the rest, then the threads that start with nothing: access log,
+	 * control plane. Ready. Teardown reverses. */
 	if (pidfile_write(cfg, err, sizeof(err))) {
 		log_err("%s", err);
 		goto out_refused;

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "addr.h"
 #include "plan.h"
 #include "sock.h"
 
@@ -92,6 +93,24 @@ static int too_many_slots(const struct config *cfg, const struct plan *plan, uin
 	return -EINVAL;
 }
 
+uint32_t plan_claims(const struct config *cfg)
+{
+	uint64_t seen[65536 / 64] = { 0 };
+	uint32_t i, j, n = 0;
+	uint16_t port;
+
+	for (i = 0; i < cfg->n_relays; i++) {
+		for (j = 0; j < cfg->relays[i].n_listen; j++) {
+			port = addr_port(&cfg->relays[i].listen[j]);
+			if (seen[port / 64] & (UINT64_C(1) << (port % 64)))
+				continue;
+			seen[port / 64] |= UINT64_C(1) << (port % 64);
+			n++;
+		}
+	}
+	return n;
+}
+
 int plan_check_nofile(const struct config *cfg, const struct plan *plan,
 		      const struct plan_nofile *lim, char *err, size_t errlen)
 {
@@ -126,8 +145,9 @@ int plan_check_nofile(const struct config *cfg, const struct plan *plan,
 			 (unsigned long long)lim->hard, (unsigned long long)plan->nofile);
 	snprintf(err, errlen,
 		 "%s (%llu in all relays, over %u worker%s) need %llu file descriptors (a socket "
-		 "per session slot: twice the sessions, so that a reload can add relays, and %u "
-		 "per worker), but %s, or lower max_sessions",
+		 "per session slot: twice the sessions, so that a reload can add relays, %u "
+		 "per worker, and a claim per listen port while starting), but %s, or lower "
+		 "max_sessions",
 		 where, (unsigned long long)total, plan->n_workers, plan->n_workers == 1 ? "" : "s",
 		 (unsigned long long)plan->nofile, PLAN_SESSION_BASE, why);
 	return -EMFILE;
@@ -219,6 +239,9 @@ int plan_build(const struct config *cfg, const struct plan_host *host, struct pl
 	nofile_uring = (uint64_t)out->files + (uint64_t)out->n_workers * 8 + 64;
 	nofile_mmsg = (uint64_t)out->n_workers * out->files + (uint64_t)out->n_workers * 8 + 64;
 	out->nofile = nofile_uring > nofile_mmsg ? nofile_uring : nofile_mmsg;
+	/* The claims are held while the listeners are bound: beside them, not in their slots. */
+	out->n_claims = plan_claims(cfg);
+	out->nofile += out->n_claims;
 
 	out->rx_control = SOCK_RX_CONTROL_LEN + (cfg->gro ? SOCK_RX_GRO_CONTROL_LEN : 0);
 	out->reply_rx_control = SOCK_RX_OVFL_CONTROL_LEN + (cfg->gro ? SOCK_RX_GRO_CONTROL_LEN : 0);

@@ -44,7 +44,10 @@ struct plan {
 	uint32_t session_slots;	   /* of which for sessions, from PLAN_SESSION_BASE */
 	uint32_t cq_entries;
 	uint32_t sq_entries;
-	uint64_t nofile;	   /* RLIMIT_NOFILE the process needs */
+	/* Listen ports of cfg: a start or reload claims each (portclaim.h), a descriptor held
+	 * beside the listeners until they are bound. */
+	uint32_t n_claims;
+	uint64_t nofile;	   /* RLIMIT_NOFILE the process needs, the claims included */
 	/* The largest datagram a buffer holds after the receive's header, name and control
 	 * data: from a client (listener) and from an upstream (session). Both backends drop
 	 * longer ones, so they agree on what is too long. */
@@ -71,6 +74,14 @@ struct plan_nofile {
  * relay with the most sessions) and what to do in err. */
 int plan_check_nofile(const struct config *cfg, const struct plan *plan,
 		      const struct plan_nofile *lim, char *err, size_t errlen);
+
+/* The distinct listen ports of cfg's relays: the claims a start or reload of cfg takes. */
+uint32_t plan_claims(const struct config *cfg);
+/* The descriptors plan's relays may hold themselves: plan->nofile without its claims. */
+static inline uint64_t plan_nofile_relays(const struct plan *plan)
+{
+	return plan->nofile - plan->n_claims;
+}
 
 /* The plan for cfg on host. Its arrays are indexed like cfg's; with host->workers set (a
  * reload) the worker count stays that. Returns 0, or -EINVAL with a message in err (e.g. a

@@ -114,16 +114,23 @@ int runtime_check_nofile(const struct config *cfg, const struct plan *plan, char
 	return plan_check_nofile(cfg, plan, &lim, err, errlen);
 }
 
-/* Session sockets and registered file tables count against RLIMIT_NOFILE: size it now, at
- * start, so a full session table never fails on descriptors. */
-static int raise_nofile(const struct config *cfg, const struct plan *plan, char *err,
-			size_t errlen)
+/* call (getrlimit or setrlimit) of RLIMIT_NOFILE failed: -errno, saying so in err. */
+static int rlimit_error(const char *call, char *err, size_t errlen)
+{
+	int e = errno;
+
+	snprintf(err, errlen, "%s(RLIMIT_NOFILE): %s", call, strerror(e));
+	return -e;
+}
+
+int runtime_raise_nofile(const struct config *cfg, const struct plan *plan, char *err,
+			 size_t errlen)
 {
 	struct rlimit rl;
 	uint64_t need = plan->nofile;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl))
-		return -errno;
+		return rlimit_error("getrlimit", err, errlen);
 	if (rl.rlim_cur >= need)
 		return 0;
 	if (rl.rlim_max < need) {
@@ -141,7 +148,32 @@ static int raise_nofile(const struct config *cfg, const struct plan *plan, char 
 		return -EMFILE;
 	}
 	rl.rlim_cur = need;
-	return setrlimit(RLIMIT_NOFILE, &rl) ? -errno : 0;
+	return setrlimit(RLIMIT_NOFILE, &rl) ? rlimit_error("setrlimit", err, errlen) : 0;
+}
+
+int runtime_reload_nofile(const struct config *cfg, uint64_t running, char *err, size_t errlen)
+{
+	uint32_t claims = plan_claims(cfg);
+	uint64_t need = running + claims;
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl))
+		return rlimit_error("getrlimit", err, errlen);
+	if (rl.rlim_cur >= need)
+		return 0;
+	/* The soft limit goes up to the hard one without privilege, as the start's did. */
+	if (rl.rlim_max >= need) {
+		rl.rlim_cur = need;
+		return setrlimit(RLIMIT_NOFILE, &rl) ? rlimit_error("setrlimit", err, errlen) : 0;
+	}
+	snprintf(err, errlen,
+		 "%s: the %u listen ports need a claim each (a file descriptor, held until "
+		 "their listeners are bound) beside the %llu the running relays may hold: %llu "
+		 "in all, more than the hard RLIMIT_NOFILE (%llu) lets a reload have: restart "
+		 "to apply it (a start takes what its plan needs), or listen on fewer ports",
+		 cfg->path, claims, (unsigned long long)running, (unsigned long long)need,
+		 (unsigned long long)rl.rlim_max);
+	return -EMFILE;
 }
 
 static void stop_started(struct runtime *rt)
@@ -447,7 +479,8 @@ static int check_notes(const struct runtime *running, struct config *cfg, struct
 	/* The running workers stay as many as they are until a restart. */
 	if (running)
 		host.workers = running->plan.n_workers;
-	/* (descriptors: runtime_check_nofile, the start's; a reload keeps what the start took) */
+	/* (descriptors: runtime_check_nofile, the start's; a reload keeps what the start took,
+	 * and its claims get theirs beside it before they are taken: runtime_reload_nofile) */
 	return plan_build(cfg, &host, plan, err, errlen);
 }
 
@@ -561,12 +594,6 @@ int runtime_prepare(struct runtime *rt, struct config *cfg, const struct plan *p
 			 "to %u: longer ones will be dropped as truncated (raise buffer_size)",
 			 cfg->buffer_size, plan->payload_max, plan->link_ifname,
 			 plan->link_payload_max);
-	ret = raise_nofile(cfg, &rt->plan, err, errlen);
-	if (ret) {
-		if (ret != -EMFILE)
-			snprintf(err, errlen, "setrlimit(RLIMIT_NOFILE): %s", strerror(-ret));
-		return ret;
-	}
 	rt->ups = calloc(1, sizeof(*rt->ups));
 	rt->workers = calloc(rt->plan.n_workers, sizeof(*rt->workers));
 	if (!rt->ups || !rt->workers) {

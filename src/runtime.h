@@ -105,6 +105,18 @@ uint32_t runtime_previous(void *running, const char *relay, const char *text, co
  * LimitNOFILE= and only warns. Returns 0 or -EMFILE (-errno) with err set. */
 int runtime_check_nofile(const struct config *cfg, const struct plan *plan, char *err,
 			 size_t errlen);
+/* At start, once runtime_check_nofile passed and before the ports are claimed (a descriptor
+ * each): raises RLIMIT_NOFILE's soft limit to plan->nofile (and the hard one with it, when it
+ * is lower: CAP_SYS_RESOURCE). A reload keeps what the start took. Returns 0 or -errno with
+ * err set. */
+int runtime_raise_nofile(const struct config *cfg, const struct plan *plan, char *err,
+			 size_t errlen);
+/* A reload, before it claims cfg's listen ports (runtime_claim_ports): a claim for each,
+ * beside running (the descriptors the running relays may hold: plan_nofile_relays of the
+ * start's plan, whose tables they keep), is had under RLIMIT_NOFILE, its soft limit raised up
+ * to the hard one if need be. Returns 0, or -EMFILE (-errno) with err set, saying what to
+ * do. */
+int runtime_reload_nofile(const struct config *cfg, uint64_t running, char *err, size_t errlen);
 /* At start, before anything touches the host: refuses a listen address of cfg another
  * process holds unless its relay says reuseport_shared (portown.h). Call it while still
  * privileged, so the holder can be named by pid. Returns 0 or -EADDRINUSE with err set. */
@@ -122,10 +134,9 @@ int runtime_claim_ports(const struct config *cfg, struct portclaim *c, char *err
  * lock (runtime_reload) does not take a listener an earlier reload closed, still on its way
  * out in the kernel, for another program's. Status and health checks do not wait for it. */
 void runtime_wait_orphans(const struct config *cfg);
-/* Chooses the backend, takes plan (runtime_check's for cfg), raises RLIMIT_NOFILE (the last
- * step that may need privilege beyond binding), builds balancers and workers; no thread runs
- * yet. Takes cfg (freed by runtime_fini, also on failure). Returns 0 or -errno with err
- * set. */
+/* Chooses the backend, takes plan (runtime_check's for cfg; RLIMIT_NOFILE raised to it:
+ * runtime_raise_nofile), builds balancers and workers; no thread runs yet. Takes cfg (freed
+ * by runtime_fini, also on failure). Returns 0 or -errno with err set. */
 int runtime_prepare(struct runtime *rt, struct config *cfg, const struct plan *plan,
 		    const struct uring_caps *caps, char *err, size_t errlen);
 /* Idle workers turn their loop (and advance their heartbeat) at least every ns (0: no

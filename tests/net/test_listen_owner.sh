@@ -18,7 +18,10 @@
 #     each with its own pid file and control socket, wait for A's listeners (the port claims A
 #     holds from its check until they are bound), then are refused naming the address; A
 #     alone holds the ports and relays (before the claims, both passed the check and joined
-#     A's SO_REUSEPORT groups).
+#     A's SO_REUSEPORT groups);
+#   - a stop while a start or a reload waits for a claim ends the wait at once;
+#   - a start with 1024 listen ports under a soft RLIMIT_NOFILE of 1024 raises it before it
+#     claims them (a descriptor each) and relays.
 . "$(dirname "$0")/lib.sh"
 lib_topology
 CTL=$BUILD/ringrelayctl
@@ -268,6 +271,7 @@ race_case()
 # does not run yet): a claim held by root (a Python socket on the claim's name) makes B wait;
 # SIGTERM ends it within 2 s, exit 1, saying so (before: it waited the whole 30 s).
 held_5009() { ip netns exec "$NS_R" ss -Hxl | grep -q '@ringrelay/claim/udp/5009'; }
+held_5011() { ip netns exec "$NS_R" ss -Hxl | grep -q '@ringrelay/claim/udp/5011'; }
 claim_stop_case()
 {
 	local c="[ipv4, stopped while waiting for a claim]" b=$TMPD/stop-b.conf holder pid_b rc
@@ -298,10 +302,112 @@ s.bind("\0ringrelay/claim/udp/5009"); s.listen(8); time.sleep(60)'
 	lib_stop_pid "$holder"
 }
 
+# A stop while a reload waits for a claim (a root-held name again, on a port the reload adds)
+# gives the reload up and ends its wait at once: its load thread (ringrelay-load) lets its
+# claims go and ends while the stop still waits for the workers (worker 0 held stopped for
+# that), then A exits 0, one line for the reload (before: the load went on waiting, holding
+# the claims it had, until the process exited under it).
+a_waits_5011() { lib_relay_log_current | grep -q "udp port 5011: claimed by pid"; }
+loading() { grep -qx ringrelay-load /proc/"$1"/task/*/comm 2>/dev/null; }
+claims_5010() { ip netns exec "$NS_R" ss -Hxl | grep -q '@ringrelay/claim/udp/5010 '; }
+load_ended() { ! loading "$1" && ! claims_5010; }
+reload_stop_case()
+{
+	local c="[ipv4, stopped while a reload waits for a claim]" a=$TMPD/rstop.conf holder
+	local pid rc
+	lib_family 4
+	conf "$a" a 5010
+	sed -i '/max_sessions/a shed = "off";' "$a"
+	lib_relay_start "$a" || { lib_case_fail "$c A did not start"; return; }
+	pid=$RELAY_PID
+	lib_bg "$NS_R" "$PY" -c 'import socket, time
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind("\0ringrelay/claim/udp/5011"); s.listen(8); time.sleep(60)'
+	holder=$BG_PID
+	lib_wait_for 5 held_5011 || lib_case_fail "$c the claim's name was not bound"
+	sed -i "s|\"$(ep "$RELAY_IP" 5010)\"|&, \"$(ep "$RELAY_IP" 5011)\"|" "$a"
+	kill -HUP "$pid"
+	lib_wait_for 10 a_waits_5011 && loading "$pid" && claims_5010 ||
+		lib_case_fail "$c A's reload does not wait holding :5010's claim:" \
+			"$(lib_relay_log_current | tail -n 2)"
+	lib_worker_stop 0 10 "$TMPD/rstop-w0.out" || lib_case_fail "$c worker 0 was not stopped"
+	kill -TERM "$pid"
+	lib_wait_for 1 load_ended "$pid" ||
+		lib_case_fail "$c the reload's load still waits for :5011 after SIGTERM (thread:" \
+			"$(loading "$pid" && echo yes || echo no), :5010 claimed:" \
+			"$(claims_5010 && echo yes || echo no))"
+	lib_stop_pid "$STOP_PID"
+	if lib_wait_gone "$pid" 5; then
+		lib_relay_stop
+		rc=$?
+		[ $rc = 0 ] && [ "$(lib_log_count "reload: given up as the process stops")" = 1 ] &&
+			lib_case_ok "$c the reload's wait ended at once, A exited 0" ||
+			lib_case_fail "$c A: exit $rc: $(lib_relay_log_current | tail -n 4)"
+	else
+		lib_case_fail "$c A still runs 5 s after its worker resumed"
+		lib_relay_stop
+	fi
+	lib_stop_pid "$holder"
+}
+
+# many_conf FILE: 64 relays of 16 listen addresses each, ports 6000-7023 on RELAY_IP (IPv4:
+# the most a configuration has, 1024 claims), a few sessions each, no BPF program.
+many_conf()
+{
+	local r p ports sep=,
+	{
+		echo "workers = 1;"
+		echo "relays = ("
+		for ((r = 0; r < 64; r++)); do
+			ports=
+			for ((p = 6000 + r * 16; p < 6016 + r * 16; p++)); do
+				ports="$ports${ports:+, }\"$RELAY_IP:$p\""
+			done
+			[ $r = 63 ] && sep=
+			echo "{ name = \"p$r\"; listen = [ $ports ]; upstreams = [ \"$UP1_IP:9000\" ];"
+			echo "  max_sessions = 8; shed = \"off\"; }$sep"
+		done
+		echo ");"
+	} >"$1"
+}
+
+# A start under a soft RLIMIT_NOFILE of 1024 (systemd's default, with a hard 524288; here the
+# test's hard limit) with 1024 listen ports: the soft limit goes up to what the plan needs
+# before the ports are claimed, a descriptor each; A starts and relays on its last port
+# (before, the claims ran out of descriptors: "claim the listen ports: Too many open files").
+many_ports_case()
+{
+	local c="[ipv4, 1024 listen ports under a soft limit of 1024]" a=$TMPD/many.conf out
+	local real=$RINGRELAY wrap=$TMPD/nofile-relay.sh echo_pid
+	lib_family 4
+	if [ "$(ulimit -Hn)" != unlimited ] && [ "$(ulimit -Hn)" -lt 8192 ]; then
+		lib_log "skip: $c: the hard RLIMIT_NOFILE is $(ulimit -Hn), below what it needs"
+		return
+	fi
+	many_conf "$a"
+	printf '#!/bin/sh\nulimit -Sn 1024 && exec %s "$@"\n' "$real" >"$wrap"
+	chmod +x "$wrap"
+	lib_udp_bg "$NS_U" "$TMPD/many-echo.json" echo --bind "$(ep "$UP1_IP" 9000)" --seconds 30
+	echo_pid=$BG_PID
+	if RINGRELAY=$wrap lib_relay_start "$a"; then
+		out=$(lib_udp "$NS_C" client --to "$(ep "$RELAY_IP" 7023)" --bind "$CLIENT_IP" \
+			--count 5 --size 40 --expect-echo --seconds 10) &&
+			lib_case_ok "$c started and relays on :7023" ||
+			lib_case_fail "$c A does not relay on :7023: $out"
+		lib_relay_stop || lib_case_fail "$c exit status $?"
+	else
+		lib_case_fail "$c A did not start: $(lib_relay_log_current | tail -n 2)"
+		lib_relay_stop
+	fi
+	lib_stop_pid "$echo_pid"
+}
+
 run_family 4
 run_family 6
 orphan_family 4
 orphan_family 6
 race_case
 claim_stop_case
+reload_stop_case
+many_ports_case
 lib_done

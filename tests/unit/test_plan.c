@@ -202,8 +202,8 @@ static void test_too_many_sessions(void **state)
 }
 
 /* What a start needs of RLIMIT_NOFILE, and -t checks: the shipped dns-lb example (262144
- * sessions, 2 workers) needs 526928 descriptors, which a hard limit of 20000 without
- * CAP_SYS_RESOURCE cannot give (before, -t passed and the start failed). */
+ * sessions, 2 workers, one listen port) needs 526929 descriptors, which a hard limit of 20000
+ * without CAP_SYS_RESOURCE cannot give (before, -t passed and the start failed). */
 static void test_nofile(void **state)
 {
 	struct fixture *fx = *state;
@@ -213,16 +213,17 @@ static void test_nofile(void **state)
 	fx->cfg->relays[0].max_sessions = 262144;
 	fx->cfg->relays[0].max_sessions_line = 5;
 	assert_int_equal(build(fx), 0);
-	assert_int_equal(fx->plan->nofile, 526928);
+	assert_int_equal(fx->plan->nofile, 526929);
 	assert_int_equal(plan_check_nofile(fx->cfg, fx->plan, &lim, fx->err, sizeof(fx->err)),
 			 -EMFILE);
 	assert_string_equal(fx->err,
 			    "t.conf:5: relays[0].max_sessions: 262144 sessions (262144 in all "
-			    "relays, over 2 workers) need 526928 file descriptors (a socket per "
-			    "session slot: twice the sessions, so that a reload can add relays, and "
-			    "1280 per worker), but the hard RLIMIT_NOFILE is 20000 and this process "
-			    "may not raise it (no CAP_SYS_RESOURCE): raise LimitNOFILE= in the unit, "
-			    "or ulimit -Hn, to at least 526928, or lower max_sessions");
+			    "relays, over 2 workers) need 526929 file descriptors (a socket per "
+			    "session slot: twice the sessions, so that a reload can add relays, 1280 "
+			    "per worker, and a claim per listen port while starting), but the hard "
+			    "RLIMIT_NOFILE is 20000 and this process may not raise it (no "
+			    "CAP_SYS_RESOURCE): raise LimitNOFILE= in the unit, or ulimit -Hn, to at "
+			    "least 526929, or lower max_sessions");
 	/* the unit's LimitNOFILE=1048576: the soft limit is raised up to it */
 	lim.hard = 1u << 20;
 	assert_int_equal(plan_check_nofile(fx->cfg, fx->plan, &lim, fx->err, sizeof(fx->err)), 0);
@@ -236,6 +237,36 @@ static void test_nofile(void **state)
 	assert_non_null(strstr(fx->err, "but the kernel allows no more than fs.nr_open = 500000"));
 }
 
+/* A start or reload claims each listen port (a descriptor) until its listeners are bound,
+ * beside them: the plan counts one per distinct port, of every relay (before, none: 1024
+ * ports under a soft limit of 1024 ran out of descriptors in the claims). */
+static void test_nofile_claims(void **state)
+{
+	struct fixture *fx = *state;
+	struct relay_conf *r1 = &fx->cfg->relays[1];
+	const char *why;
+	uint64_t without;
+
+	fx->cfg->workers = 1;
+	assert_int_equal(build(fx), 0);
+	assert_int_equal(fx->plan->n_claims, 1); /* 5000 in both families: one port */
+	without = fx->plan->nofile - 1;
+	assert_int_equal(plan_nofile_relays(fx->plan), without);
+	/* a second relay on 5000 and 5001 (any relay: reuseport_shared ones claim too) */
+	fx->cfg->n_relays = 2;
+	strcpy(r1->name, "s");
+	r1->n_listen = 2;
+	addr_parse("198.18.1.3:5000", &r1->listen[0], &why);
+	addr_parse("198.18.1.3:5001", &r1->listen[1], &why);
+	r1->reuseport_shared = true;
+	assert_int_equal(plan_claims(fx->cfg), 2);
+	assert_int_equal(build(fx), 0);
+	assert_int_equal(fx->plan->n_claims, 2);
+	/* (r1 has no sessions: the relays' own descriptors are as before) */
+	assert_int_equal(plan_nofile_relays(fx->plan), without);
+	assert_int_equal(fx->plan->nofile, without + 2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -247,6 +278,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_mirror_fanout, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_too_many_sessions, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_nofile, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_nofile_claims, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("plan", tests, NULL, NULL);
 }
