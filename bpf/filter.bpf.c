@@ -291,9 +291,14 @@ static __always_inline enum pkt_kind parse_ipv4(const struct hdr_src *h, __u32 o
 	__u32 hlen, tot;
 	__u16 frag;
 
-	/* The checks of the stack's ip_rcv: a frame failing them is dropped there. */
 	if (load(h, off, &ih, sizeof(ih)) || ih.version != 4 || ih.ihl < 5)
 		return PKT_UNPARSED;
+	/* Before the lengths: an IPv4 BIG TCP aggregate (GRO or GSO over 64 KB) carries
+	 * tot_len 0, which ip_rcv takes from the skb for TCP GSO only. IPv4 reassembly is keyed
+	 * by protocol too, so a non-UDP fragment never joins a UDP datagram. */
+	if (ih.protocol != IPPROTO_UDP)
+		return PKT_NOT_UDP;
+	/* The checks of the stack's ip_rcv: a frame failing them is dropped there. */
 	hlen = ih.ihl * 4;
 	tot = bpf_ntohs(ih.tot_len);
 	if (tot < hlen || off + tot > h->len)
@@ -303,10 +308,6 @@ static __always_inline enum pkt_kind parse_ipv4(const struct hdr_src *h, __u32 o
 	p->saddr[10] = 0xff;
 	p->saddr[11] = 0xff;
 	__builtin_memcpy(&p->saddr[12], &ih.saddr, 4);
-	/* IPv4 reassembly is keyed by protocol too, so a non-UDP fragment never joins a UDP
-	 * datagram. */
-	if (ih.protocol != IPPROTO_UDP)
-		return PKT_NOT_UDP;
 	frag = bpf_ntohs(ih.frag_off);
 	if (frag & IP_OFFSET)
 		return PKT_FRAG_LATER;
