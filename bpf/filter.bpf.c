@@ -322,6 +322,17 @@ static __always_inline int is_ext(__u8 next)
 	       next == IPPROTO_AH || next == IPPROTO_FRAGMENT;
 }
 
+static __always_inline int is_v4(const struct pkt *p)
+{
+	__u8 z = 0;
+	int i;
+
+#pragma unroll
+	for (i = 0; i < 10; i++)
+		z |= p->saddr[i];
+	return !z && p->saddr[10] == 0xff && p->saddr[11] == 0xff;
+}
+
 static __always_inline enum pkt_kind parse_ipv6(const struct hdr_src *h, __u32 off, struct pkt *p)
 {
 	struct ipv6hdr ih;
@@ -338,6 +349,10 @@ static __always_inline enum pkt_kind parse_ipv6(const struct hdr_src *h, __u32 o
 	if (off + left > h->len)
 		return PKT_UNPARSED;
 	__builtin_memcpy(p->saddr, &ih.saddr, 16);
+	/* ipv6_rcv drops a v4-mapped source (::ffff:a.b.c.d), which the rules and the rate
+	 * limit would take for that IPv4 address. */
+	if (is_v4(p))
+		return PKT_UNPARSED;
 	next = ih.nexthdr;
 	/* Walk extension headers only; the transport is handled once after the loop, which
 	 * keeps the verifier's path count small. ext counts the header bytes that stay in the
@@ -375,17 +390,6 @@ static __always_inline enum pkt_kind parse_ipv6(const struct hdr_src *h, __u32 o
 		return PKT_EXT_DEEP;
 	/* Anything else (ICMPv6/ND, TCP, ESP, no next header) is not ours. */
 	return PKT_NOT_UDP;
-}
-
-static __always_inline int is_v4(const struct pkt *p)
-{
-	__u8 z = 0;
-	int i;
-
-#pragma unroll
-	for (i = 0; i < 10; i++)
-		z |= p->saddr[i];
-	return !z && p->saddr[10] == 0xff && p->saddr[11] == 0xff;
 }
 
 /* GCRA token bucket; see filter_maps.h. Shared by all CPUs: a lost race lets through at most

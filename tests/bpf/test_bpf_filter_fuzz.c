@@ -137,6 +137,9 @@ static struct ref_pkt ref_ipv6(const uint8_t *ip, size_t n)
 	if (40 + rest > n)
 		return r;
 	memcpy(r.src, ip + 8, 16);
+	/* ipv6_rcv drops a v4-mapped source */
+	if (!memcmp(r.src, "\0\0\0\0\0\0\0\0\0\0\xff\xff", 12))
+		return r;
 	nh = ip[6];
 	while (ref_is_ext(nh)) {
 		if (walked == FILTER_MAX_EXT_HEADERS) {
