@@ -131,6 +131,12 @@ static const struct frame frames[] = {
      FILTER_CNT_DROP_FRAGMENT, 0, 0},
     {"v4 later fragment, other source", "198.18.1.1", RELAY_PORT, M_FRAG_LATER, 0,
      FILTER_CNT_PASS_FRAGMENT, 0, 0},
+    /* A denied source's fragmented datagram out of scope, or to an allowed port: the first
+     * fragment passes, the later ones drop (ringrelay.conf.5, FILTER, Fragments). */
+    {"v4 first fragment, denied prefix, other port", "198.18.66.1", OTHER_PORT, M_FRAG_FIRST, 0,
+     FILTER_CNT_PASS_OUT_OF_SCOPE, 0, 0},
+    {"v4 first fragment, denied prefix, allowed port", "198.18.66.1", PORT_ALLOW, M_FRAG_FIRST, 0,
+     FILTER_CNT_ALLOW, 0, 0},
     {"v4 later fragment of TCP, denied prefix", "198.18.66.1", RELAY_PORT, M_FRAG_LATER_TCP, 0,
      FILTER_CNT_PASS_NOT_UDP, 0, 0},
     {"v4 UDP length beyond payload", "198.18.1.1", RELAY_PORT, M_UDP_LONG, 1,
