@@ -1250,13 +1250,14 @@ int config_check_links(const struct config *cfg, char *err, size_t errlen)
 		/* The program reads an Ethernet header first: on a layer 3 device it would read
 		 * the IP source as the ethertype and judge nothing (or the wrong bytes). */
 		if (!link.eth_frames) {
-			snprintf(err, errlen,
-				 "%s:%d: filter.interfaces[%u]: '%s' is a layer 3 device (link type "
-				 "%u: tun, WireGuard, an IP tunnel, ppp) whose packets carry no "
-				 "Ethernet header, which the filter reads; name the Ethernet "
-				 "interface the traffic arrives on instead (for a tunnel, the one "
-				 "beneath it)",
-				 cfg->path, f->interface_line[i], i, f->interfaces[i], link.type);
+			snprintf(
+			    err, errlen,
+			    "%s:%d: filter.interfaces[%u]: '%s' is a layer 3 device (link type "
+			    "%u: tun, WireGuard, an IP tunnel, ppp) whose packets carry no "
+			    "Ethernet header, which the filter reads; name the Ethernet "
+			    "interface the traffic arrives on instead (for a tunnel, the one "
+			    "beneath it)",
+			    cfg->path, f->interface_line[i], i, f->interfaces[i], link.type);
 			return -EPROTOTYPE;
 		}
 	}

@@ -111,8 +111,9 @@ static void shed_resolve_one(const struct relay_conf *rc, bool loaded, const cha
 				  addr_format(&rc->listen[j], buf, sizeof(buf)), strerror(-n));
 	}
 	if (!st->n_ifaces) {
-		snprintf(st->why, sizeof(st->why),
-			 "no interface but loopback or a layer 3 device holds its listen addresses");
+		snprintf(
+		    st->why, sizeof(st->why),
+		    "no interface but loopback or a layer 3 device holds its listen addresses");
 		return;
 	}
 	st->on = true;

@@ -207,8 +207,8 @@ static const struct frame frames[] = {
      0},
     {"v6 TCP/22 from denied prefix", "2001:2:bad::1", 22, M_TCP, 0, FILTER_CNT_PASS_NOT_UDP, 0, 0},
     /* ipv6_rcv drops a v4-mapped source; it is not the IPv4 address's (allowed) */
-    {"v6 v4-mapped source", "::ffff:198.18.1.1", RELAY_PORT, M_NONE, 1, FILTER_CNT_DROP_UNPARSED,
-     0, 0},
+    {"v6 v4-mapped source", "::ffff:198.18.1.1", RELAY_PORT, M_NONE, 1, FILTER_CNT_DROP_UNPARSED, 0,
+     0},
     {"v6 v4-mapped source, other port", "::ffff:198.18.66.1", OTHER_PORT, M_NONE, 1,
      FILTER_CNT_DROP_UNPARSED, 0, 0},
 };
