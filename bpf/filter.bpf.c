@@ -291,9 +291,14 @@ static __always_inline enum pkt_kind parse_ipv4(const struct hdr_src *h, __u32 o
 	__u32 hlen, tot;
 	__u16 frag;
 
-	/* The checks of the stack's ip_rcv: a frame failing them is dropped there. */
 	if (load(h, off, &ih, sizeof(ih)) || ih.version != 4 || ih.ihl < 5)
 		return PKT_UNPARSED;
+	/* Before the lengths: an IPv4 BIG TCP aggregate (GRO or GSO over 64 KB) carries
+	 * tot_len 0, which ip_rcv takes from the skb for TCP GSO only. IPv4 reassembly is keyed
+	 * by protocol too, so a non-UDP fragment never joins a UDP datagram. */
+	if (ih.protocol != IPPROTO_UDP)
+		return PKT_NOT_UDP;
+	/* The checks of the stack's ip_rcv: a frame failing them is dropped there. */
 	hlen = ih.ihl * 4;
 	tot = bpf_ntohs(ih.tot_len);
 	if (tot < hlen || off + tot > h->len)
@@ -303,10 +308,6 @@ static __always_inline enum pkt_kind parse_ipv4(const struct hdr_src *h, __u32 o
 	p->saddr[10] = 0xff;
 	p->saddr[11] = 0xff;
 	__builtin_memcpy(&p->saddr[12], &ih.saddr, 4);
-	/* IPv4 reassembly is keyed by protocol too, so a non-UDP fragment never joins a UDP
-	 * datagram. */
-	if (ih.protocol != IPPROTO_UDP)
-		return PKT_NOT_UDP;
 	frag = bpf_ntohs(ih.frag_off);
 	if (frag & IP_OFFSET)
 		return PKT_FRAG_LATER;
@@ -319,6 +320,17 @@ static __always_inline int is_ext(__u8 next)
 {
 	return next == IPPROTO_HOPOPTS || next == IPPROTO_ROUTING || next == IPPROTO_DSTOPTS ||
 	       next == IPPROTO_AH || next == IPPROTO_FRAGMENT;
+}
+
+static __always_inline int is_v4(const struct pkt *p)
+{
+	__u8 z = 0;
+	int i;
+
+#pragma unroll
+	for (i = 0; i < 10; i++)
+		z |= p->saddr[i];
+	return !z && p->saddr[10] == 0xff && p->saddr[11] == 0xff;
 }
 
 static __always_inline enum pkt_kind parse_ipv6(const struct hdr_src *h, __u32 off, struct pkt *p)
@@ -337,6 +349,10 @@ static __always_inline enum pkt_kind parse_ipv6(const struct hdr_src *h, __u32 o
 	if (off + left > h->len)
 		return PKT_UNPARSED;
 	__builtin_memcpy(p->saddr, &ih.saddr, 16);
+	/* ipv6_rcv drops a v4-mapped source (::ffff:a.b.c.d), which the rules and the rate
+	 * limit would take for that IPv4 address. */
+	if (is_v4(p))
+		return PKT_UNPARSED;
 	next = ih.nexthdr;
 	/* Walk extension headers only; the transport is handled once after the loop, which
 	 * keeps the verifier's path count small. ext counts the header bytes that stay in the
@@ -374,17 +390,6 @@ static __always_inline enum pkt_kind parse_ipv6(const struct hdr_src *h, __u32 o
 		return PKT_EXT_DEEP;
 	/* Anything else (ICMPv6/ND, TCP, ESP, no next header) is not ours. */
 	return PKT_NOT_UDP;
-}
-
-static __always_inline int is_v4(const struct pkt *p)
-{
-	__u8 z = 0;
-	int i;
-
-#pragma unroll
-	for (i = 0; i < 10; i++)
-		z |= p->saddr[i];
-	return !z && p->saddr[10] == 0xff && p->saddr[11] == 0xff;
 }
 
 /* GCRA token bucket; see filter_maps.h. Shared by all CPUs: a lost race lets through at most

@@ -15,6 +15,7 @@
 #include "config.h"
 #include "config_filter.h"
 #include "config_parse.h"
+#include "netlink.h"
 
 /* The config words; the enum value indexes its word. */
 static const char *const backend_words[] = {[IO_BACKEND_AUTO] = "auto",
@@ -1232,12 +1233,33 @@ int config_check_links(const struct config *cfg, char *err, size_t errlen)
 	if (f->mode == FILTER_MODE_OFF)
 		return 0;
 	for (i = 0; i < f->n_interfaces; i++) {
-		if (if_nametoindex(f->interfaces[i]))
-			continue;
-		snprintf(err, errlen,
-			 "%s:%d: filter.interfaces[%u]: no such network interface '%s'", cfg->path,
-			 f->interface_line[i], i, f->interfaces[i]);
-		return -ENODEV;
+		struct netlink_link link;
+		int ret = netlink_link_info(f->interfaces[i], &link);
+
+		if (ret == -ENODEV) {
+			snprintf(err, errlen,
+				 "%s:%d: filter.interfaces[%u]: no such network interface '%s'",
+				 cfg->path, f->interface_line[i], i, f->interfaces[i]);
+			return ret;
+		}
+		if (ret < 0) {
+			snprintf(err, errlen, "%s:%d: filter.interfaces[%u]: '%s': %s", cfg->path,
+				 f->interface_line[i], i, f->interfaces[i], strerror(-ret));
+			return ret;
+		}
+		/* The program reads an Ethernet header first: on a layer 3 device it would read
+		 * the IP source as the ethertype and judge nothing (or the wrong bytes). */
+		if (!link.eth_frames) {
+			snprintf(
+			    err, errlen,
+			    "%s:%d: filter.interfaces[%u]: '%s' is a layer 3 device (link type "
+			    "%u: tun, WireGuard, an IP tunnel, ppp) whose packets carry no "
+			    "Ethernet header, which the filter reads; name the Ethernet "
+			    "interface the traffic arrives on instead (for a tunnel, the one "
+			    "beneath it)",
+			    cfg->path, f->interface_line[i], i, f->interfaces[i], link.type);
+			return -EPROTOTYPE;
+		}
 	}
 	return 0;
 }

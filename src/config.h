@@ -313,13 +313,14 @@ int config_resolve_host(const char *host, uint16_t port, int family, struct addr
 const char *config_listen_where(const struct config *cfg, uint32_t r, uint32_t i, char *buf,
 				size_t len);
 
-/* Checks that need the host: the filter's interfaces, `user` and control_access's group
- * exist. Same error format. It is the two below: */
+/* Checks that need the host: the filter's interfaces (exist, Ethernet), `user` and
+ * control_access's group exist. Same error format. It is the two below: */
 int config_check_host(const struct config *cfg, char *err, size_t errlen);
 /* `user` and control_access's group, through the name service (which may take seconds: a
  * reload asks it on its load thread, off the app lock); */
 int config_check_accounts(const struct config *cfg, char *err, size_t errlen);
-/* the filter's interfaces (the kernel's, at once). */
+/* the filter's interfaces (the kernel's, at once): each exists (-ENODEV) and frames its packets
+ * in Ethernet (-EPROTOTYPE for a layer 3 device: tun, WireGuard, an IP tunnel). */
 int config_check_links(const struct config *cfg, char *err, size_t errlen);
 
 /* Prints the effective config (defaults filled in) in the config file syntax; the output

@@ -934,11 +934,30 @@ static void filter_detach_tc(struct filter_iface *fi)
 	fi->hook_created = false;
 }
 
+/* 0 when the program can read ifindex's frames (they start with an Ethernet header), else
+ * -EPROTOTYPE with err naming what (the stage) and the device. On a layer 3 device XDP and tc
+ * data starts at the IP header: every stage would read the IP source as the ethertype. */
+static int filter_iface_framed(int ifindex, const char *name, const char *what, char *err,
+			       size_t errlen)
+{
+	if (netlink_eth_frames(ifindex))
+		return 0;
+	snprintf(err, errlen,
+		 "%s: %s is a layer 3 device (tun, WireGuard, an IP tunnel, ppp) whose packets "
+		 "carry no Ethernet header, which the BPF program reads: not attached there",
+		 what, name);
+	return -EPROTOTYPE;
+}
+
 /* Tries each way from the mode's starting step; logs every fallback with its reason. */
 static int filter_attach_iface(struct filter *f, struct filter_iface *fi, char *err, size_t errlen)
 {
-	int ret = 0;
+	/* (config_check_links refused such a name at the start; this is a link of that name
+	 * made since) */
+	int ret = filter_iface_framed(fi->ifindex, fi->name, "filter", err, errlen);
 
+	if (ret < 0)
+		return ret;
 	switch (f->mode) {
 	case FILTER_MODE_XDP:
 		ret = filter_attach_xdp(f, fi, XDP_FLAGS_DRV_MODE);
@@ -1013,6 +1032,9 @@ static int filter_iface_add(struct filter *f, const char *name, int ifindex, con
 	struct filter_iface *fi;
 	int ret;
 
+	ret = filter_iface_framed(ifindex, name, what, err, errlen);
+	if (ret < 0)
+		return ret;
 	if (f->n_ifaces == RR_IFACES_MAX) {
 		snprintf(err, errlen, "%s: more than %d interfaces", what, RR_IFACES_MAX);
 		return -ENOSPC;

@@ -128,7 +128,10 @@ int netlink_link_info(const char *ifname, struct netlink_link *info)
 	if (info->rx_queues == 0)
 		info->rx_queues = 1;
 	info->mtu = rtnl_link_get_mtu(link);
-	info->loopback = rtnl_link_get_arptype(link) == ARPHRD_LOOPBACK;
+	info->type = (uint16_t)rtnl_link_get_arptype(link);
+	info->loopback = info->type == ARPHRD_LOOPBACK;
+	/* lo carries a zeroed Ethernet header (eth_header_ops) */
+	info->eth_frames = info->type == ARPHRD_ETHER || info->loopback;
 	info->up = (rtnl_link_get_flags(link) & IFF_UP) != 0;
 	rtnl_link_put(link);
 err_free_sock:
@@ -592,6 +595,15 @@ bool netlink_is_loopback(int ifindex)
 
 	return if_indextoname((unsigned int)ifindex, name) && netlink_link_info(name, &info) == 0 &&
 	       info.loopback;
+}
+
+bool netlink_eth_frames(int ifindex)
+{
+	char name[IF_NAMESIZE];
+	struct netlink_link info;
+
+	return if_indextoname((unsigned int)ifindex, name) && netlink_link_info(name, &info) == 0 &&
+	       info.eth_frames;
 }
 
 /* linux/netdev.h (6.3) is newer than Debian 12's headers. */

@@ -15,7 +15,9 @@ struct netlink_link {
 	uint32_t rx_queues; /* RX queues (at least 1) */
 	uint32_t mtu;	    /* bytes of IP packet the link carries */
 	bool loopback;
-	bool up; /* administratively up (IFF_UP) */
+	bool up;	 /* administratively up (IFF_UP) */
+	bool eth_frames; /* its frames start with an Ethernet header (Ethernet, loopback) */
+	uint16_t type;	 /* ARPHRD_*: 65534 (NONE) a tun or WireGuard, 768 ipip, ... */
 };
 
 /* Fills info for ifname. Returns 0, -ENODEV when there is no such interface, or -errno. */
@@ -132,6 +134,11 @@ int netlink_xdp_features(int ifindex, uint64_t *features);
 
 /* True when ifindex is a loopback device. */
 bool netlink_is_loopback(int ifindex);
+
+/* True when the frames of ifindex start with an Ethernet header, as the BPF program reads
+ * them; false for a layer 3 device (tun, WireGuard, ipip/gre/sit, ppp: XDP and tc data starts
+ * at the IP header there) and for one it cannot ask about. */
+bool netlink_eth_frames(int ifindex);
 
 /* How many tc filters the clsact qdisc of ifindex holds, ingress and egress together. */
 int netlink_clsact_filters(int ifindex, uint32_t *count);

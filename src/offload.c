@@ -153,6 +153,15 @@ static int offload_relay_ifaces(const struct relay_conf *rc, const struct addr *
 				 offload_ifname(st->ifindex[j], name));
 			return -EOPNOTSUPP;
 		}
+		/* Its packets start at the IP header: the program parses and writes Ethernet
+		 * frames. */
+		if (!netlink_eth_frames(st->ifindex[j])) {
+			snprintf(st->why, sizeof(st->why),
+				 "traffic uses %s, a layer 3 device (tun, WireGuard, an IP tunnel) "
+				 "with no Ethernet header for the program to read",
+				 offload_ifname(st->ifindex[j], name));
+			return -EOPNOTSUPP;
+		}
 	}
 	return 0;
 }

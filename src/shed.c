@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /* Early shedding's user-space half. A relay sheds on the interfaces that hold its listen
  * addresses (every interface of the family for a wildcard); loopback is left alone (no
- * receive queue to protect there, and an XDP program on lo would see all local traffic).
+ * receive queue to protect there, and an XDP program on lo would see all local traffic), and
+ * so is a layer 3 device (tun, WireGuard: no Ethernet header for the program to read).
  * docs/offload.md. */
 #include <errno.h>
 #include <net/if.h>
@@ -65,6 +66,23 @@ static const char *shed_iface_list(const struct shed_relay_state *st, char *buf,
 	return buf;
 }
 
+/* Whether the program can read the frames of ifindex, one of rc's listen interfaces; one it
+ * cannot (a layer 3 device: tun, WireGuard, an IP tunnel, whose packets start at the IP
+ * header) is left alone, and a line says so. */
+static bool shed_eth_frames(const struct relay_conf *rc, int ifindex)
+{
+	char name[IF_NAMESIZE];
+
+	if (netlink_eth_frames(ifindex))
+		return true;
+	if (!if_indextoname((unsigned int)ifindex, name))
+		snprintf(name, sizeof(name), "#%d", ifindex);
+	log_info("relay %s: shed: not on %s, a layer 3 device (tun, WireGuard, an IP tunnel): its "
+		 "packets carry no Ethernet header for the program to read",
+		 rc->name, name);
+	return false;
+}
+
 static void shed_resolve_one(const struct relay_conf *rc, bool loaded, const char *why_not,
 			     struct shed_relay_state *st)
 {
@@ -84,7 +102,7 @@ static void shed_resolve_one(const struct relay_conf *rc, bool loaded, const cha
 	for (j = 0; j < rc->n_listen; j++) {
 		n = netlink_addr_ifindexes(&rc->listen[j], idx, RR_IFACES_MAX + 1);
 		for (i = 0; i < n && i < RR_IFACES_MAX; i++)
-			if (!netlink_is_loopback(idx[i]))
+			if (!netlink_is_loopback(idx[i]) && shed_eth_frames(rc, idx[i]))
 				shed_add_iface(st, idx[i]);
 		if (n > RR_IFACES_MAX) /* at least one more than listed */
 			st->n_left++;
@@ -93,8 +111,9 @@ static void shed_resolve_one(const struct relay_conf *rc, bool loaded, const cha
 				  addr_format(&rc->listen[j], buf, sizeof(buf)), strerror(-n));
 	}
 	if (!st->n_ifaces) {
-		snprintf(st->why, sizeof(st->why),
-			 "no interface but loopback holds its listen addresses");
+		snprintf(
+		    st->why, sizeof(st->why),
+		    "no interface but loopback or a layer 3 device holds its listen addresses");
 		return;
 	}
 	st->on = true;

@@ -62,6 +62,8 @@ enum mut {
 	M_UDP_TRUNC,	   /* IP payload shorter than a UDP header */
 	M_V6_EXT_TRUNC,	   /* an extension header longer than the payload */
 	M_V6_EXT_BIG,	   /* two 2 KB destination options: UDP beyond the first page */
+	M_TOT_LEN_0,	   /* IPv4 UDP with tot_len 0 */
+	M_TCP_TOT_LEN_0,   /* IPv4 TCP with tot_len 0: a BIG TCP aggregate (over 64 KB) */
 };
 
 struct frame {
@@ -129,6 +131,12 @@ static const struct frame frames[] = {
      FILTER_CNT_DROP_FRAGMENT, 0, 0},
     {"v4 later fragment, other source", "198.18.1.1", RELAY_PORT, M_FRAG_LATER, 0,
      FILTER_CNT_PASS_FRAGMENT, 0, 0},
+    /* A denied source's fragmented datagram out of scope, or to an allowed port: the first
+     * fragment passes, the later ones drop (ringrelay.conf.5, FILTER, Fragments). */
+    {"v4 first fragment, denied prefix, other port", "198.18.66.1", OTHER_PORT, M_FRAG_FIRST, 0,
+     FILTER_CNT_PASS_OUT_OF_SCOPE, 0, 0},
+    {"v4 first fragment, denied prefix, allowed port", "198.18.66.1", PORT_ALLOW, M_FRAG_FIRST, 0,
+     FILTER_CNT_ALLOW, 0, 0},
     {"v4 later fragment of TCP, denied prefix", "198.18.66.1", RELAY_PORT, M_FRAG_LATER_TCP, 0,
      FILTER_CNT_PASS_NOT_UDP, 0, 0},
     {"v4 UDP length beyond payload", "198.18.1.1", RELAY_PORT, M_UDP_LONG, 1,
@@ -141,6 +149,10 @@ static const struct frame frames[] = {
      FILTER_CNT_PASS_OUT_OF_SCOPE, 0, 0},
     {"v4 ICMP from denied prefix", "198.18.66.1", 0, M_ICMP, 0, FILTER_CNT_PASS_NOT_UDP, 0, 0},
     {"v4 TCP/22 from denied prefix", "198.18.66.1", 22, M_TCP, 0, FILTER_CNT_PASS_NOT_UDP, 0, 0},
+    {"v4 TCP with tot_len 0 (BIG TCP)", "198.18.66.1", 22, M_TCP_TOT_LEN_0, 0,
+     FILTER_CNT_PASS_NOT_UDP, 0, 0},
+    {"v4 UDP with tot_len 0: no BIG TCP", "198.18.1.1", RELAY_PORT, M_TOT_LEN_0, 1,
+     FILTER_CNT_DROP_UNPARSED, 0, 0},
     {"v4 denied 5000-byte datagram (XDP frags)", "198.18.66.1", RELAY_PORT, M_NONE, 1,
      FILTER_CNT_DROP_PREFIX, 0, 5000},
     {"v4 allowed 8972-byte datagram in 2 tags", "198.18.1.1", RELAY_PORT, M_NONE, 0,
@@ -194,6 +206,11 @@ static const struct frame frames[] = {
     {"v6 ICMPv6 (ND) from denied prefix", "2001:2:bad::1", 0, M_ICMP, 0, FILTER_CNT_PASS_NOT_UDP, 0,
      0},
     {"v6 TCP/22 from denied prefix", "2001:2:bad::1", 22, M_TCP, 0, FILTER_CNT_PASS_NOT_UDP, 0, 0},
+    /* ipv6_rcv drops a v4-mapped source; it is not the IPv4 address's (allowed) */
+    {"v6 v4-mapped source", "::ffff:198.18.1.1", RELAY_PORT, M_NONE, 1, FILTER_CNT_DROP_UNPARSED, 0,
+     0},
+    {"v6 v4-mapped source, other port", "::ffff:198.18.66.1", OTHER_PORT, M_NONE, 1,
+     FILTER_CNT_DROP_UNPARSED, 0, 0},
 };
 
 static void put16(uint8_t *p, uint16_t v)
@@ -239,7 +256,7 @@ static size_t frame_build(const struct frame *fr, uint8_t *buf)
 	inet_pton(v6 ? AF_INET6 : AF_INET, fr->src, src);
 	if (fr->mut == M_IP_OPTIONS)
 		hlen = 24;
-	if (fr->mut == M_FRAG_LATER_TCP)
+	if (fr->mut == M_FRAG_LATER_TCP || fr->mut == M_TCP_TOT_LEN_0)
 		proto = 6;
 	if (fr->mut == M_UDP_TRUNC || fr->mut == M_FRAG_FIRST_TINY)
 		payload = 0;
@@ -297,6 +314,8 @@ static size_t frame_build(const struct frame *fr, uint8_t *buf)
 		if (fr->mut == M_BAD_IHL)
 			ip[0] = 0x43;
 		put16(ip + 2, (uint16_t)(iplen + (fr->mut == M_TRUNC_IP ? 100 : 0)));
+		if (fr->mut == M_TOT_LEN_0 || fr->mut == M_TCP_TOT_LEN_0)
+			put16(ip + 2, 0);
 		if (fr->mut == M_FRAG_FIRST || fr->mut == M_FRAG_FIRST_HUGE ||
 		    fr->mut == M_FRAG_FIRST_TINY)
 			put16(ip + 6, 0x2000);

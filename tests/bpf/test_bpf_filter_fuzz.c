@@ -91,16 +91,17 @@ static struct ref_pkt ref_ipv4(const uint8_t *ip, size_t n)
 
 	if (n < 20 || ip[0] >> 4 != 4 || (ip[0] & 15) < 5)
 		return r;
+	/* whatever its lengths say: IPv4 BIG TCP has tot_len 0 */
+	if (ip[9] != IPPROTO_UDP) {
+		r.kind = R_NOT_UDP;
+		return r;
+	}
 	hl = (size_t)(ip[0] & 15) * 4;
 	tot = be16(ip + 2);
 	if (tot < hl || tot > n)
 		return r;
 	r.src[10] = r.src[11] = 0xff;
 	memcpy(r.src + 12, ip + 12, 4);
-	if (ip[9] != IPPROTO_UDP) {
-		r.kind = R_NOT_UDP;
-		return r;
-	}
 	fo = be16(ip + 6);
 	if (fo & 0x1fff) {
 		r.kind = R_FRAG_LATER;
@@ -136,6 +137,9 @@ static struct ref_pkt ref_ipv6(const uint8_t *ip, size_t n)
 	if (40 + rest > n)
 		return r;
 	memcpy(r.src, ip + 8, 16);
+	/* ipv6_rcv drops a v4-mapped source */
+	if (!memcmp(r.src, "\0\0\0\0\0\0\0\0\0\0\xff\xff", 12))
+		return r;
 	nh = ip[6];
 	while (ref_is_ext(nh)) {
 		if (walked == FILTER_MAX_EXT_HEADERS) {

@@ -203,6 +203,46 @@ else
 		"saying so; output: $out"
 fi
 
+# A layer 3 device (a tun here; WireGuard, ipip/gre/sit and ppp alike): its packets start at
+# the IP header in XDP and tc, and the BPF program reads an Ethernet header first. Before, the
+# filter attached there and read the IPv4 source as the ethertype: nearly everything passed
+# as not IP. Now -t (and the start) refuse it by FILE:LINE, and shedding leaves such a listen
+# interface alone with a line saying so (before: it attached there).
+lib_family 4
+if lib_nsx "$NS_R" ip tuntap add mode tun name rrl3t0 2>/dev/null; then
+	lib_nsx "$NS_R" ip addr add 198.18.93.1/24 dev rrl3t0
+	lib_nsx "$NS_R" ip link set rrl3t0 up
+	l3conf=$TMPD/l3.conf
+	lib_relay_conf "$l3conf" listen="198.18.93.1:5000" up="$(ep "$UP1_IP" 9000)"
+	printf 'filter = {\n\tinterfaces = [ "%s",\n\t\t"rrl3t0" ];\n};\n' "$IF_RC" >>"$l3conf"
+	line=$(grep -n '"rrl3t0" \];' "$l3conf" | cut -d: -f1)
+	out=$(relay -t -c "$l3conf" 2>&1)
+	rc=$?
+	if [ $rc -eq 1 ] && echo "$out" | grep -qF "$l3conf:$line: filter.interfaces[1]: 'rrl3t0' is a layer 3 device" &&
+		echo "$out" | grep -q "name the Ethernet interface"; then
+		lib_case_ok "[ipv4] -t on a tun in filter.interfaces: $out"
+	else
+		lib_case_fail "[ipv4] -t on a tun in filter.interfaces: exit $rc, want 1 with" \
+			"$l3conf:$line naming it a layer 3 device; output: $out"
+	fi
+	lib_relay_conf "$l3conf" listen="198.18.93.1:5000" up="$(ep "$UP1_IP" 9000)"
+	if lib_relay_start "$l3conf"; then
+		if lib_relay_log_current | grep -q "relay t: shed: not on rrl3t0, a layer 3 device"; then
+			lib_case_ok "[ipv4] shedding leaves a tun listen interface alone, saying so"
+		else
+			lib_case_fail "[ipv4] shed on a tun listen address: no 'not on rrl3t0' line:" \
+				"$(lib_relay_log_current | grep -i shed | tail -n 3)"
+		fi
+		lib_relay_stop
+	else
+		lib_case_fail "[ipv4] a relay on a tun address did not start:" \
+			"$(lib_relay_log_current | tail -n 3)"
+	fi
+	lib_nsx "$NS_R" ip link del rrl3t0
+else
+	lib_log "no tun device here (/dev/net/tun): layer 3 interface cases skipped"
+fi
+
 # Each shipped example passes -t as root once filter.interfaces names a link of the host
 # (they say eth0; NS_R has none of that name). Before: dns-lb set a user this host lacks,
 # game-relay named eth1 and pinned CPUs 2 and 3 (this host has two), syslog-fanout listened
