@@ -713,9 +713,10 @@ static __always_inline __u32 offload_prepare(void *ctx, void *data, void *data_e
 	__builtin_memcpy(&o->r, rule, sizeof(o->r));
 	if (o->r.v4 != v4)
 		return OFFLOAD_CNT_PASS_FAMILY;
-	/* A UDP GSO super-packet (SKB_GSO_UDP_L4: one header, datagrams of gso bytes) goes out
-	 * whole and the egress segments it, as the stack's own UDP GRO forwarding does; any
-	 * other kind (UFO, or a type the program cannot read) goes up. */
+	/* A UDP GSO super-packet (SKB_GSO_UDP_L4 alone: one header, datagrams of gso bytes)
+	 * goes out whole and the egress segments it, as the stack's own UDP GRO forwarding
+	 * does; any other kind (UFO, fraglist GRO, a tunnel's, or a type the program cannot
+	 * read) goes up. */
 	if (gso && !gso_udp)
 		return OFFLOAD_CNT_PASS_GSO;
 	ulen = bpf_ntohs(uh->len);
@@ -949,10 +950,16 @@ struct skb_shared_info {
 	unsigned int gso_type;
 } __attribute__((preserve_access_index));
 
-/* SKB_GSO_UDP_L4 (include/linux/skbuff.h, an anonymous enum CO-RE cannot name): 1 << 17 since
- * 4.18, bit for bit the NETIF_F_GSO_UDP_L4 feature; 1 << 16 is UFO. */
+/* SKB_GSO_* (include/linux/skbuff.h, an anonymous enum CO-RE cannot name), bit for bit the
+ * NETIF_F_GSO_* features: UDP_L4 1 << 17 since 4.18 (1 << 16 is UFO), DODGY 1 << 1 (the header
+ * came from an untrusted source: the segmenter recounts, nothing else changes). */
 #define RR_SKB_GSO_UDP_L4 (1u << 17)
+#define RR_SKB_GSO_DODGY (1u << 1)
 
+/* Plain UDP segmentation only: one header, datagrams of gso_size behind it. Not with other
+ * bits beside it: FRAGLIST (fraglist GRO, rx-gro-list: segments 2..n keep their own headers,
+ * so the rewrite would reach only the first datagram's), a UDP tunnel's (gso_size is the
+ * inner datagram's, short of the encapsulation for the buffer and MTU checks), PARTIAL. */
 static __always_inline int skb_gso_udp_l4(struct __sk_buff *skb)
 {
 	struct sk_buff *k = bpf_cast_to_kern_ctx(skb);
@@ -960,7 +967,7 @@ static __always_inline int skb_gso_udp_l4(struct __sk_buff *skb)
 
 	si = bpf_rdonly_cast((void *)((__u64)k->head + k->end),
 			     bpf_core_type_id_kernel(struct skb_shared_info));
-	return (si->gso_type & RR_SKB_GSO_UDP_L4) != 0;
+	return (si->gso_type & ~RR_SKB_GSO_DODGY) == RR_SKB_GSO_UDP_L4;
 }
 
 /* tc: the skb may carry a partial checksum (CHECKSUM_PARTIAL: the field holds only the
