@@ -13,6 +13,7 @@
 #include <linux/pkt_cls.h>
 #include <linux/udp.h>
 #include <linux/if_vlan.h>
+#include <linux/if_packet.h>
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
@@ -637,10 +638,10 @@ struct off_ctx {
 
 /* Parses what arrived, finds its session and asks the FIB where the rewritten datagram goes.
  * Returns OFFLOAD_CNT_FORWARDED with o filled, or the reason it goes up the stack. Nothing is
- * written to the frame here. */
+ * written to the frame here. pkt_type: tc's skb->pkt_type (XDP: PACKET_HOST, unknown). */
 static __always_inline __u32 offload_prepare(void *ctx, void *data, void *data_end,
 					     __u32 frame_len, int tc, __u32 gso, int gso_udp,
-					     struct off_ctx *o)
+					     __u32 pkt_type, struct off_ctx *o)
 {
 	struct bpf_fib_lookup fib = {};
 	struct offload_key key = {};
@@ -710,6 +711,13 @@ static __always_inline __u32 offload_prepare(void *ctx, void *data, void *data_e
 	rule = bpf_map_lookup_elem(&offload_sessions, &key);
 	if (!rule)
 		return OFFLOAD_CNT_PASS_NO_SESSION;
+	/* Only what ip_rcv would take as the host's own: a broadcast or multicast destination
+	 * MAC is the stack's to judge (the socket path relays it unless
+	 * drop_unicast_in_l2_multicast says otherwise), and tc's bpf_redirect_neigh would free
+	 * it unseen, after the count; another host's MAC (tc: PACKET_OTHERHOST, a promiscuous
+	 * device) ip_rcv drops. XDP knows no device address, so it tests the group bit only. */
+	if ((eth->h_dest[0] & 1) || pkt_type != PACKET_HOST)
+		return OFFLOAD_CNT_PASS_NOT_HOST;
 	__builtin_memcpy(&o->r, rule, sizeof(o->r));
 	if (o->r.v4 != v4)
 		return OFFLOAD_CNT_PASS_FAMILY;
@@ -903,7 +911,8 @@ static __always_inline int offload_xdp(struct xdp_md *ctx)
 	__u16 check;
 	__u32 cnt;
 
-	cnt = offload_prepare(ctx, data, data_end, bpf_xdp_get_buff_len(ctx), 0, 0, 0, &o);
+	cnt = offload_prepare(ctx, data, data_end, bpf_xdp_get_buff_len(ctx), 0, 0, 0, PACKET_HOST,
+			      &o);
 	if (cnt != OFFLOAD_CNT_FORWARDED) {
 		offload_count(cnt);
 		return XDP_PASS;
@@ -994,7 +1003,7 @@ static __always_inline int offload_tc(struct __sk_buff *skb, int kf)
 	data = (void *)(long)skb->data;
 	data_end = (void *)(long)skb->data_end;
 	cnt = offload_prepare(skb, data, data_end, skb->len, 1, skb->gso_size,
-			      kf && skb->gso_size ? skb_gso_udp_l4(skb) : 0, &o);
+			      kf && skb->gso_size ? skb_gso_udp_l4(skb) : 0, skb->pkt_type, &o);
 	if (cnt != OFFLOAD_CNT_FORWARDED) {
 		offload_count(cnt);
 		return TC_ACT_UNSPEC;
