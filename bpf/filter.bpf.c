@@ -934,8 +934,10 @@ static __always_inline int offload_xdp(struct xdp_md *ctx)
 	check = offload_udp_csum(&o);
 	/* o.l4 comes back from the stack unbounded for the verifier: bound it (34 or 54) */
 	uh = data + (o.l4 & 0x7f);
-	if ((void *)(uh + 1) > data_end)
+	if ((void *)(uh + 1) > data_end) { /* offload_rewrite checked it: never taken */
+		offload_count(OFFLOAD_CNT_PASS_NONLINEAR);
 		return XDP_PASS;
+	}
 	uh->check = check;
 	__builtin_memcpy(eth->h_dest, o.dmac, 6);
 	__builtin_memcpy(eth->h_source, o.smac, 6);
@@ -1009,8 +1011,10 @@ static __always_inline int offload_tc(struct __sk_buff *skb, int kf)
 		return TC_ACT_UNSPEC;
 	}
 	hlen = o.v4 ? 28 : 48;
-	if (bpf_skb_load_bytes(skb, o.l3, old_hdr, hlen))
+	if (bpf_skb_load_bytes(skb, o.l3, old_hdr, hlen)) { /* linear, parsed: never taken */
+		offload_count(OFFLOAD_CNT_PASS_NONLINEAR);
 		return TC_ACT_UNSPEC;
+	}
 	data = (void *)(long)skb->data;
 	data_end = (void *)(long)skb->data_end;
 	if (offload_rewrite(data, data_end, &o)) {
