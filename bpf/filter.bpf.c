@@ -83,7 +83,8 @@ struct {
 	__type(value, struct rr_iface);
 } rr_ifaces SEC(".maps");
 
-/* Sized by the loader: two entries (one per direction) per session slot. */
+/* Sized by the loader: two entries (one per direction) per session slot. Preallocated: an
+ * element can be reused while a program reads it either way (offload_prepare checks). */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 2);
@@ -719,6 +720,14 @@ static __always_inline __u32 offload_prepare(void *ctx, void *data, void *data_e
 	if ((eth->h_dest[0] & 1) || pkt_type != PACKET_HOST)
 		return OFFLOAD_CNT_PASS_NOT_HOST;
 	__builtin_memcpy(&o->r, rule, sizeof(o->r));
+	/* A hash map element deleted or replaced by user space is reused at once, without
+	 * waiting for readers (the preallocated free list, and bpf_mem_alloc's per-CPU cache
+	 * with BPF_F_NO_PREALLOC too): the copy may hold another session's rule, or half of one.
+	 * The key still names the same element after the copy only if that element held the
+	 * key's rule all along (or the same key was removed and installed into it again), so a
+	 * second lookup tells; a changed entry goes up the stack like a missing one. */
+	if (bpf_map_lookup_elem(&offload_sessions, &key) != rule)
+		return OFFLOAD_CNT_PASS_NO_SESSION;
 	if (o->r.v4 != v4)
 		return OFFLOAD_CNT_PASS_FAMILY;
 	/* A UDP GSO super-packet (SKB_GSO_UDP_L4 alone: one header, datagrams of gso bytes)
