@@ -13,6 +13,7 @@
 #include <linux/pkt_cls.h>
 #include <linux/udp.h>
 #include <linux/if_vlan.h>
+#include <linux/if_packet.h>
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
@@ -82,7 +83,8 @@ struct {
 	__type(value, struct rr_iface);
 } rr_ifaces SEC(".maps");
 
-/* Sized by the loader: two entries (one per direction) per session slot. */
+/* Sized by the loader: two entries (one per direction) per session slot. Preallocated: an
+ * element can be reused while a program reads it either way (offload_prepare checks). */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 2);
@@ -642,10 +644,10 @@ struct off_ctx {
 
 /* Parses what arrived, finds its session and asks the FIB where the rewritten datagram goes.
  * Returns OFFLOAD_CNT_FORWARDED with o filled, or the reason it goes up the stack. Nothing is
- * written to the frame here. */
+ * written to the frame here. pkt_type: tc's skb->pkt_type (XDP: PACKET_HOST, unknown). */
 static __always_inline __u32 offload_prepare(void *ctx, void *data, void *data_end,
 					     __u32 frame_len, int tc, __u32 gso, int gso_udp,
-					     struct off_ctx *o)
+					     __u32 pkt_type, struct off_ctx *o)
 {
 	struct bpf_fib_lookup fib = {};
 	struct offload_key key = {};
@@ -715,12 +717,28 @@ static __always_inline __u32 offload_prepare(void *ctx, void *data, void *data_e
 	rule = bpf_map_lookup_elem(&offload_sessions, &key);
 	if (!rule)
 		return OFFLOAD_CNT_PASS_NO_SESSION;
+	/* Only what ip_rcv would take as the host's own: a broadcast or multicast destination
+	 * MAC is the stack's to judge (the socket path relays it unless
+	 * drop_unicast_in_l2_multicast says otherwise), and tc's bpf_redirect_neigh would free
+	 * it unseen, after the count; another host's MAC (tc: PACKET_OTHERHOST, a promiscuous
+	 * device) ip_rcv drops. XDP knows no device address, so it tests the group bit only. */
+	if ((eth->h_dest[0] & 1) || pkt_type != PACKET_HOST)
+		return OFFLOAD_CNT_PASS_NOT_HOST;
 	__builtin_memcpy(&o->r, rule, sizeof(o->r));
+	/* A hash map element deleted or replaced by user space is reused at once, without
+	 * waiting for readers (the preallocated free list, and bpf_mem_alloc's per-CPU cache
+	 * with BPF_F_NO_PREALLOC too): the copy may hold another session's rule, or half of one.
+	 * The key still names the same element after the copy only if that element held the
+	 * key's rule all along (or the same key was removed and installed into it again), so a
+	 * second lookup tells; a changed entry goes up the stack like a missing one. */
+	if (bpf_map_lookup_elem(&offload_sessions, &key) != rule)
+		return OFFLOAD_CNT_PASS_NO_SESSION;
 	if (o->r.v4 != v4)
 		return OFFLOAD_CNT_PASS_FAMILY;
-	/* A UDP GSO super-packet (SKB_GSO_UDP_L4: one header, datagrams of gso bytes) goes out
-	 * whole and the egress segments it, as the stack's own UDP GRO forwarding does; any
-	 * other kind (UFO, or a type the program cannot read) goes up. */
+	/* A UDP GSO super-packet (SKB_GSO_UDP_L4 alone: one header, datagrams of gso bytes)
+	 * goes out whole and the egress segments it, as the stack's own UDP GRO forwarding
+	 * does; any other kind (UFO, fraglist GRO, a tunnel's, or a type the program cannot
+	 * read) goes up. */
 	if (gso && !gso_udp)
 		return OFFLOAD_CNT_PASS_GSO;
 	ulen = bpf_ntohs(uh->len);
@@ -907,7 +925,8 @@ static __always_inline int offload_xdp(struct xdp_md *ctx)
 	__u16 check;
 	__u32 cnt;
 
-	cnt = offload_prepare(ctx, data, data_end, bpf_xdp_get_buff_len(ctx), 0, 0, 0, &o);
+	cnt = offload_prepare(ctx, data, data_end, bpf_xdp_get_buff_len(ctx), 0, 0, 0, PACKET_HOST,
+			      &o);
 	if (cnt != OFFLOAD_CNT_FORWARDED) {
 		offload_count(cnt);
 		return XDP_PASS;
@@ -929,8 +948,10 @@ static __always_inline int offload_xdp(struct xdp_md *ctx)
 	check = offload_udp_csum(&o);
 	/* o.l4 comes back from the stack unbounded for the verifier: bound it (34 or 54) */
 	uh = data + (o.l4 & 0x7f);
-	if ((void *)(uh + 1) > data_end)
+	if ((void *)(uh + 1) > data_end) { /* offload_rewrite checked it: never taken */
+		offload_count(OFFLOAD_CNT_PASS_NONLINEAR);
 		return XDP_PASS;
+	}
 	uh->check = check;
 	__builtin_memcpy(eth->h_dest, o.dmac, 6);
 	__builtin_memcpy(eth->h_source, o.smac, 6);
@@ -954,10 +975,16 @@ struct skb_shared_info {
 	unsigned int gso_type;
 } __attribute__((preserve_access_index));
 
-/* SKB_GSO_UDP_L4 (include/linux/skbuff.h, an anonymous enum CO-RE cannot name): 1 << 17 since
- * 4.18, bit for bit the NETIF_F_GSO_UDP_L4 feature; 1 << 16 is UFO. */
+/* SKB_GSO_* (include/linux/skbuff.h, an anonymous enum CO-RE cannot name), bit for bit the
+ * NETIF_F_GSO_* features: UDP_L4 1 << 17 since 4.18 (1 << 16 is UFO), DODGY 1 << 1 (the header
+ * came from an untrusted source: the segmenter recounts, nothing else changes). */
 #define RR_SKB_GSO_UDP_L4 (1u << 17)
+#define RR_SKB_GSO_DODGY (1u << 1)
 
+/* Plain UDP segmentation only: one header, datagrams of gso_size behind it. Not with other
+ * bits beside it: FRAGLIST (fraglist GRO, rx-gro-list: segments 2..n keep their own headers,
+ * so the rewrite would reach only the first datagram's), a UDP tunnel's (gso_size is the
+ * inner datagram's, short of the encapsulation for the buffer and MTU checks), PARTIAL. */
 static __always_inline int skb_gso_udp_l4(struct __sk_buff *skb)
 {
 	struct sk_buff *k = bpf_cast_to_kern_ctx(skb);
@@ -965,7 +992,7 @@ static __always_inline int skb_gso_udp_l4(struct __sk_buff *skb)
 
 	si = bpf_rdonly_cast((void *)((__u64)k->head + k->end),
 			     bpf_core_type_id_kernel(struct skb_shared_info));
-	return (si->gso_type & RR_SKB_GSO_UDP_L4) != 0;
+	return (si->gso_type & ~RR_SKB_GSO_DODGY) == RR_SKB_GSO_UDP_L4;
 }
 
 /* tc: the skb may carry a partial checksum (CHECKSUM_PARTIAL: the field holds only the
@@ -992,14 +1019,16 @@ static __always_inline int offload_tc(struct __sk_buff *skb, int kf)
 	data = (void *)(long)skb->data;
 	data_end = (void *)(long)skb->data_end;
 	cnt = offload_prepare(skb, data, data_end, skb->len, 1, skb->gso_size,
-			      kf && skb->gso_size ? skb_gso_udp_l4(skb) : 0, &o);
+			      kf && skb->gso_size ? skb_gso_udp_l4(skb) : 0, skb->pkt_type, &o);
 	if (cnt != OFFLOAD_CNT_FORWARDED) {
 		offload_count(cnt);
 		return TC_ACT_UNSPEC;
 	}
 	hlen = o.v4 ? 28 : 48;
-	if (bpf_skb_load_bytes(skb, o.l3, old_hdr, hlen))
+	if (bpf_skb_load_bytes(skb, o.l3, old_hdr, hlen)) { /* linear, parsed: never taken */
+		offload_count(OFFLOAD_CNT_PASS_NONLINEAR);
 		return TC_ACT_UNSPEC;
+	}
 	data = (void *)(long)skb->data;
 	data_end = (void *)(long)skb->data_end;
 	if (offload_rewrite(data, data_end, &o)) {

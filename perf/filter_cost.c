@@ -37,6 +37,21 @@ static const char conf_text[] =
 	"filter = { interfaces = [ \"lo\" ]; deny = [ \"198.18.66.0/24\" ]; };\n";
 
 /* Ethernet + IPv4 + UDP + 32 bytes from 198.18.66.1 to 198.18.1.2:5000. */
+/* The IPv4 header checksum of the 20-byte header at ip. */
+static void ip_csum(uint8_t *ip)
+{
+	uint32_t s = 0;
+	int i;
+
+	ip[10] = ip[11] = 0;
+	for (i = 0; i < 20; i += 2)
+		s += (uint32_t)(ip[i] << 8 | ip[i + 1]);
+	while (s >> 16)
+		s = (s & 0xffff) + (s >> 16);
+	ip[10] = (uint8_t)(~s >> 8);
+	ip[11] = (uint8_t)~s;
+}
+
 static size_t frame_build(uint8_t *buf, size_t len)
 {
 	uint8_t *ip = buf + 14, *udp = ip + 20;
@@ -110,7 +125,8 @@ static int fast_path_cost(struct bpf_test_run_opts *opts)
 {
 	static const char *const setup[] = {
 	    "ip link set lo up",
-	    "ip link add a0 type veth peer name a1",
+	    /* the frame's destination MAC: tc passes a frame for another host up */
+	    "ip link add a0 address 02:02:02:02:02:02 type veth peer name a1",
 	    "ip link add b0 type veth peer name b1",
 	    "ip link set a0 up && ip link set a1 up && ip link set b0 up && ip link set b1 up",
 	    "ip addr add 198.18.1.2/24 dev a0 && ip addr add 198.18.2.1/24 dev b0",
@@ -165,6 +181,7 @@ static int fast_path_cost(struct bpf_test_run_opts *opts)
 		inet_pton(AF_INET, "198.18.1.1", ip + 12);
 		inet_pton(AF_INET, "198.18.1.3", ip + 16);
 		ip[20] = 0x82, ip[21] = 0x35; /* source port 33333 */
+		ip_csum(ip); /* a wrong one goes up (pass_malformed) */
 		xctx.ingress_ifindex = a0;
 		xctx.data_end = opts->data_size_in;
 		sctx.ifindex = a0;

@@ -183,6 +183,7 @@ enum csum_kind {
 struct frame_opts {
 	int vlan, ip_options, frag, hop_by_hop;
 	int ip_csum_bad; /* IPv4: a header checksum one off */
+	const char *dmac; /* destination MAC; NULL: a0's own */
 	enum csum_kind csum;
 	const struct ep *out_src, *out_dst; /* CSUM_OUT_FFFF: the rewritten endpoints */
 };
@@ -196,7 +197,7 @@ static size_t build(uint8_t *buf, const struct ep *src, const struct ep *dst, si
 	uint16_t c;
 
 	memset(buf, 0, 14 + 4 + 40 + 8 + 8 + payload);
-	mac_parse(MAC_A0, p);
+	mac_parse(o->dmac ? o->dmac : MAC_A0, p);
 	mac_parse(MAC_CLIENT, p + 6);
 	p += 12;
 	if (o->vlan) {
@@ -555,7 +556,8 @@ static void test_rewrite(void **state)
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		const struct relay_case *k = &cases[i];
 		const struct ep *is, *id, *os, *od;
-		struct frame_opts o = {.csum = k->csum};
+		/* addressed to the MAC of the ingress device (tc: PACKET_HOST) */
+		struct frame_opts o = {.csum = k->csum, .dmac = k->down ? MAC_B0 : NULL};
 		char name[96];
 		uint8_t ttl;
 
@@ -601,6 +603,7 @@ static void test_flow_stats(void **state)
 	len = build(in, &c4, &l4, 100, &o);
 	run(0, fx.a0, in, len, 0, &r);
 	run(1, fx.a0, in, len, 0, &r);
+	o.dmac = MAC_B0;
 	len = build(in, &u4, &s4, 10, &o);
 	run(0, fx.b0, in, len, 0, &r);
 	assert_int_equal(st->pkts[0] - p0, 2);
@@ -793,6 +796,37 @@ static void test_pass_up(void **state)
 	     0,
 	     OFFLOAD_CNT_PASS_FIB,
 	     OFFLOAD_CNT_PASS_FIB,
+	     TC_PASS},
+	    /* ip_rcv takes a unicast datagram to a group MAC (the socket path relays it), but
+	     * tc's bpf_redirect_neigh frees it unseen: both hooks leave it to the stack */
+	    {"broadcast MAC",
+	     &c4,
+	     &l4,
+	     18,
+	     {.dmac = "ff:ff:ff:ff:ff:ff"},
+	     0,
+	     OFFLOAD_CNT_PASS_NOT_HOST,
+	     OFFLOAD_CNT_PASS_NOT_HOST,
+	     TC_PASS},
+	    {"multicast MAC",
+	     &c6,
+	     &l6,
+	     18,
+	     {.dmac = "33:33:00:00:00:01"},
+	     0,
+	     OFFLOAD_CNT_PASS_NOT_HOST,
+	     OFFLOAD_CNT_PASS_NOT_HOST,
+	     TC_PASS},
+	    /* a promiscuous device's frame for another host: the test run's eth_type_trans
+	     * makes it PACKET_OTHERHOST, which ip_rcv drops; XDP does not know a0's address */
+	    {"another host's MAC",
+	     &c4,
+	     &l4,
+	     18,
+	     {.dmac = "02:00:00:00:09:09"},
+	     0,
+	     -1,
+	     OFFLOAD_CNT_PASS_NOT_HOST,
 	     TC_PASS},
 	    {"egress cannot take XDP_REDIRECT",
 	     &cu,
