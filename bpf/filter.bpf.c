@@ -752,6 +752,10 @@ static __always_inline __u32 offload_prepare(void *ctx, void *data, void *data_e
 	fib.sport = o->r.sport;
 	fib.dport = o->r.dport;
 	fib.tot_len = (__u16)(gso ? l4 - sizeof(*eth) + sizeof(*uh) + gso : iplen);
+	/* Over the socket's path MTU, the datagram would leave with DF (IPv4) or unfragmented
+	 * (IPv6) and be lost: the socket path fragments it. */
+	if (o->r.path_mtu && fib.tot_len > o->r.path_mtu)
+		return OFFLOAD_CNT_PASS_MTU;
 	fib.ifindex = o->r.oif;
 	if (v4) {
 		__builtin_memcpy(&fib.ipv4_src, &o->r.saddr[12], 4);

@@ -353,8 +353,10 @@ static void add_session(const struct ep *in_src, const struct ep *in_dst, const 
 	assert_int_equal(filter_offload_set(fx.f, &k, &r), 0);
 }
 
-/* Marks the rule of key (in_src -> in_dst) as routed by a policy rule's table. */
-static void set_by_policy(const struct ep *in_src, const struct ep *in_dst)
+/* Marks the rule of key (in_src -> in_dst) as routed by a policy rule's table (by_policy) or
+ * gives it a path MTU (path_mtu, 0: leaves it). */
+static void set_rule(const struct ep *in_src, const struct ep *in_dst, int by_policy,
+		     uint16_t path_mtu)
 {
 	int fd = filter_map_fd(fx.f, "offload_sessions");
 	struct offload_key k;
@@ -366,7 +368,9 @@ static void set_by_policy(const struct ep *in_src, const struct ep *in_dst)
 	k.sport = htons(in_src->port);
 	k.dport = htons(in_dst->port);
 	assert_int_equal(bpf_map_lookup_elem(fd, &k, &r), 0);
-	r.by_policy = 1;
+	r.by_policy = (uint8_t)by_policy;
+	if (path_mtu)
+		r.path_mtu = path_mtu;
 	assert_int_equal(bpf_map_update_elem(fd, &k, &r, BPF_EXIST), 0);
 }
 
@@ -640,6 +644,7 @@ static void test_pass_up(void **state)
 	struct ep cv = ep4("198.18.1.1", 1115), cf6 = ep6("2001:2:1::1", 1116);
 	struct ep cu = ep4("198.18.1.1", 1117), unknown = ep4("198.18.1.1", 2222);
 	struct ep cp6 = ep6("2001:2:1::1", 1118), cq6 = ep6("2001:2:1::1", 1119);
+	struct ep cpm = ep4("198.18.1.1", 1122), cpm6 = ep6("2001:2:1::1", 1123);
 	struct {
 		const char *name;
 		const struct ep *src, *dst;
@@ -707,6 +712,25 @@ static void test_pass_up(void **state)
 	     &cx,
 	     &l4,
 	     1200,
+	     {0},
+	     0,
+	     OFFLOAD_CNT_PASS_MTU,
+	     OFFLOAD_CNT_PASS_MTU,
+	     TC_PASS},
+	    /* before, relayed with DF / unfragmented past the path MTU, and lost */
+	    {"over the path MTU",
+	     &cpm,
+	     &l4,
+	     973, /* 1001 bytes of IP */
+	     {0},
+	     0,
+	     OFFLOAD_CNT_PASS_MTU,
+	     OFFLOAD_CNT_PASS_MTU,
+	     TC_PASS},
+	    {"v6 over the path MTU",
+	     &cpm6,
+	     &l6,
+	     1233, /* 1281 bytes of IP */
 	     {0},
 	     0,
 	     OFFLOAD_CNT_PASS_MTU,
@@ -886,7 +910,12 @@ static void test_pass_up(void **state)
 	/* b0 stops being a redirect target for the "cannot take XDP_REDIRECT" case. */
 	add_session(&cu, &l4, &s4, &u4, fx.b0, 64, 9, 1500, OFFLOAD_DIR_UP);
 	add_session(&cp6, &l6, &s6, &u6, fx.b0, 64, 10, 1500, OFFLOAD_DIR_UP);
-	set_by_policy(&cp6, &l6);
+	set_rule(&cp6, &l6, 1, 0);
+	/* the socket's path MTU (a PMTU exception, a route metric) below the device's */
+	add_session(&cpm, &l4, &s4, &u4, fx.b0, 64, 14, 1500, OFFLOAD_DIR_UP);
+	set_rule(&cpm, &l4, 0, 1000);
+	add_session(&cpm6, &l6, &s6, &u6, fx.b0, 64, 15, 1500, OFFLOAD_DIR_UP);
+	set_rule(&cpm6, &l6, 0, 1280);
 	add_session(&cq6, &l6, &s6, &u6, fx.a0, 64, 11, 1500, OFFLOAD_DIR_UP);
 	/* The 5,000-byte frame's session allows its payload: only the frame's shape passes it. */
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -924,6 +953,13 @@ static void test_pass_up(void **state)
 			set_tx(fx.b0);
 		if (cases[i].payload == 5000)
 			add_session(&c4, &l4, &s4, &u4, fx.b0, 64, 1, 1500, OFFLOAD_DIR_UP);
+	}
+	/* a datagram of exactly the path MTU still takes the fast path */
+	len = build(in, &cpm, &l4, 972, &(struct frame_opts){0});
+	for (tc = 0; tc < 2; tc++) {
+		run(tc, fx.a0, in, len, 0, &r);
+		if (r.counter != OFFLOAD_CNT_FORWARDED)
+			fail_msg("path MTU, exactly (%s): not forwarded", tc ? "tc" : "xdp");
 	}
 }
 
