@@ -624,6 +624,13 @@ static __always_inline __u16 ipv4_csum(struct iphdr *ih)
 	return (__u16)~csum_fold(csum_words(0, (__u16 *)ih, 10, 0));
 }
 
+/* Whether a frame of frame_len bytes holds exactly an l2l3-byte packet (Ethernet header +
+ * IP length): nothing more, except a minimum-size frame's padding (ETH_ZLEN, without FCS). */
+static __always_inline int offload_len_ok(__u32 frame_len, __u32 l2l3)
+{
+	return frame_len == l2l3 || (frame_len == ETH_ZLEN && l2l3 < ETH_ZLEN);
+}
+
 /* What the fast path found for a frame it will relay. */
 struct off_ctx {
 	struct offload_rule r;
@@ -742,10 +749,14 @@ static __always_inline __u32 offload_prepare(void *ctx, void *data, void *data_e
 	if (gso && !gso_udp)
 		return OFFLOAD_CNT_PASS_GSO;
 	ulen = bpf_ntohs(uh->len);
-	/* The UDP length may be shorter than the IP payload (padding, which the stack trims);
-	 * the frame must hold all of the IP packet. IPv6 forbids a zero checksum. */
-	if (ulen < sizeof(*uh) || ulen > iplen - (l4 - sizeof(*eth)) ||
-	    sizeof(*eth) + iplen > frame_len || (!v4 && !uh->check))
+	/* The frame must be the IP packet and its payload the UDP datagram, exactly: bytes past
+	 * either (an Ethernet trailer, a UDP length short of the IP payload) are trimmed by the
+	 * stack and never sent by the socket path, and a frame longer than its IP length would
+	 * pass the MTU check (which reads the IP length) and then fail the egress. Only a
+	 * minimum-size frame may carry more (its padding: the egress pads it anyway). IPv6
+	 * forbids a zero checksum. */
+	if (ulen < sizeof(*uh) || ulen != iplen - (l4 - sizeof(*eth)) ||
+	    !offload_len_ok(frame_len, sizeof(*eth) + iplen) || (!v4 && !uh->check))
 		return OFFLOAD_CNT_PASS_MALFORMED;
 	o->segs = gso ? (ulen - sizeof(*uh) + gso - 1) / gso : 1;
 	if (o->segs == 0) /* a super-packet without payload */
@@ -764,6 +775,10 @@ static __always_inline __u32 offload_prepare(void *ctx, void *data, void *data_e
 	fib.sport = o->r.sport;
 	fib.dport = o->r.dport;
 	fib.tot_len = (__u16)(gso ? l4 - sizeof(*eth) + sizeof(*uh) + gso : iplen);
+	/* Over the socket's path MTU, the datagram would leave with DF (IPv4) or unfragmented
+	 * (IPv6) and be lost: the socket path fragments it. */
+	if (o->r.path_mtu && fib.tot_len > o->r.path_mtu)
+		return OFFLOAD_CNT_PASS_MTU;
 	fib.ifindex = o->r.oif;
 	if (v4) {
 		__builtin_memcpy(&fib.ipv4_src, &o->r.saddr[12], 4);
@@ -1477,8 +1492,16 @@ int BPF_PROG(offload_xmit_trace, const struct net_device *from_dev,
 }
 
 /* An XDP_REDIRECT of ours the kernel refused before any driver saw it (xdp_do_redirect's
- * error: the target's NDO_XMIT is gone): the frame is lost. Count it against the target and
- * mark the target down. */
+ * error): the frame is lost; count it against the target. Only an error that says the target
+ * takes no redirects now marks it down: -EOPNOTSUPP (its NDO_XMIT is gone, as when a veth
+ * peer loses its NAPI) or -ENETDOWN. -EMSGSIZE (one frame over the target's MTU + 18: a route
+ * MTU above the device's, or a device MTU lowered since the FIB answered), -EOVERFLOW (a frame
+ * without headroom) and -EINVAL (a target removed since the lookup) concern one frame, and
+ * marking the target down for them let one frame send every session to it up the stack. */
+/* errno values (asm-generic/errno.h; a BPF object includes no libc) */
+#define RR_EOPNOTSUPP 95
+#define RR_ENETDOWN 100
+
 SEC("tp_btf/xdp_redirect_err")
 int BPF_PROG(offload_redirect_err, const struct net_device *dev, const void *xdp, const void *tgt,
 	     int err, int map_type, __u32 map_id, __u32 index)
@@ -1489,7 +1512,8 @@ int BPF_PROG(offload_redirect_err, const struct net_device *dev, const void *xdp
 
 	if (!fi || !(fi->flags & RR_IFACE_OFFLOAD_XDP) || map_type != BPF_MAP_TYPE_DEVMAP_HASH)
 		return 0;
-	bpf_map_update_elem(&offload_tx_down, &to, &one, BPF_ANY);
+	if (err == -RR_EOPNOTSUPP || err == -RR_ENETDOWN)
+		bpf_map_update_elem(&offload_tx_down, &to, &one, BPF_ANY);
 	v = xmit_val(to);
 	if (!v)
 		return 0;

@@ -156,7 +156,10 @@ struct offload_rule {
 	__u8 v4;	 /* 1: leaves as IPv4 */
 	__u8 by_policy;	 /* 1: a policy rule chose the route's table (not main), as for a
 			  * source rule; IPv6's bpf_fib_lookup does not follow such rules */
-	__u8 pad[2];
+	__u16 path_mtu;	 /* the socket path's path MTU (IP_MTU: learnt PMTU exceptions and
+			  * route metrics, which bpf_check_mtu and an IPv4 bpf_fib_lookup
+			  * without a locked metric miss); longer IP packets pass up (pass_mtu),
+			  * and the socket path fragments them. 0: none */
 };
 
 /* Per session (one entry per session slot of every worker), BPF_F_MMAPABLE: the worker reads

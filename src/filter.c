@@ -1501,6 +1501,24 @@ int filter_offload_del(struct filter *f, const struct offload_key *k, uint32_t f
 	return ret == -ENOENT ? 0 : ret;
 }
 
+int filter_offload_set_mtu(struct filter *f, const struct offload_key *k, uint32_t flow,
+			   uint16_t path_mtu)
+{
+	int fd = bpf_map__fd(f->skel->maps.offload_sessions), ret;
+	struct offload_rule r;
+
+	ret = bpf_map_lookup_elem(fd, k, &r);
+	if (ret < 0)
+		return ret;
+	if (r.flow != flow)
+		return -ENOENT;
+	if (r.path_mtu == path_mtu)
+		return 0;
+	r.path_mtu = path_mtu;
+	/* BPF_EXIST: a session closed meanwhile stays removed. */
+	return bpf_map_update_elem(fd, k, &r, BPF_EXIST);
+}
+
 const struct offload_flow_stats *filter_offload_flow(const struct filter *f, uint32_t flow)
 {
 	return flow < f->flows ? &f->stats[flow] : NULL;

@@ -130,6 +130,9 @@ void filter_offload_gone(struct filter *f, int ifindex);
  * flow): another session that installed the same key since keeps its entry. */
 int filter_offload_set(struct filter *f, const struct offload_key *k, const struct offload_rule *r);
 int filter_offload_del(struct filter *f, const struct offload_key *k, uint32_t flow);
+/* Sets the path MTU of k's rule while it is still flow's (0 or -errno; -ENOENT when gone). */
+int filter_offload_set_mtu(struct filter *f, const struct offload_key *k, uint32_t flow,
+			   uint16_t path_mtu);
 /* The program's counters of flow slot flow (mmapped: reading costs no syscall), or NULL. */
 const struct offload_flow_stats *filter_offload_flow(const struct filter *f, uint32_t flow);
 uint32_t filter_offload_flows(const struct filter *f);

@@ -557,9 +557,15 @@ static int offload_route_check(struct netlink_rtsock *nl, const struct addr *src
 /* The rule that rewrites a datagram to leave from src to fl->dst, routed as flow fl, when the
  * program's own lookups route it as the socket's are: 0, a refusal (positive: the session
  * stays on the socket path) or -errno. */
+/* A path MTU as a rule holds it: 0 (no limit) for none or one past 16 bits. */
+static uint16_t offload_mtu(int mtu)
+{
+	return mtu > 0 && mtu <= 65535 ? (uint16_t)mtu : 0;
+}
+
 static int offload_rule_from(struct netlink_rtsock *nl, struct offload_rule *r,
 			     const struct addr *src, const struct netlink_flow *fl, int ttl,
-			     uint32_t flow, uint32_t max_payload, enum offload_dir dir)
+			     int mtu, uint32_t flow, uint32_t max_payload, enum offload_dir dir)
 {
 	const struct addr *dst = fl->dst;
 	struct netlink_route rt;
@@ -587,6 +593,7 @@ static int offload_rule_from(struct netlink_rtsock *nl, struct offload_rule *r,
 	r->v4 = addr_family(dst) == AF_INET;
 	r->by_policy = rt.by_policy;
 	r->max_payload = (uint16_t)(max_payload > 65535 ? 65535 : max_payload);
+	r->path_mtu = offload_mtu(mtu);
 	/* A flow label per direction and session, as net.ipv6.auto_flowlabels gives a socket. */
 	if (getrandom(&label, sizeof(label), GRND_NONBLOCK) != sizeof(label))
 		label = flow * 2654435761u;
@@ -604,7 +611,7 @@ int offload_session_open(const struct offload_worker *ow, struct session *s,
 	struct sock_route_keys up_keys;
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
-	int fd = so->fd, ttl_up, ttl_down, ret;
+	int fd = so->fd, ttl_up, ttl_down, mtu_up, mtu_down, ret;
 
 	if (!st)
 		return -ERANGE;
@@ -618,9 +625,14 @@ int offload_session_open(const struct offload_worker *ow, struct session *s,
 	if (ret < 0)
 		return ret;
 	ttl_up = sock_hop_limit(fd);
-	ttl_down = sock_route_hop_limit(&s->client);
+	/* The path MTUs the socket path sends by: the session socket's route upstream, a
+	 * socket connected to the client's for replies (the listener is not connected). */
+	mtu_up = sock_path_mtu(fd, &s->upstream_addr);
+	ttl_down = sock_route_hop_limit(&s->client, &mtu_down);
 	if (ttl_up < 0)
 		return ttl_up;
+	if (mtu_up < 0)
+		return mtu_up;
 	if (ttl_down < 0)
 		return ttl_down;
 	/* The session socket's route (and multipath leg) was chosen when it connected, with
@@ -635,12 +647,12 @@ int offload_session_open(const struct offload_worker *ow, struct session *s,
 			  &up_fl);
 	offload_sock_flow(so->listen_keys, &s->local, addr_port(&s->local), &s->client, &down_fl);
 	offload_key_from(&up_k, &s->client, &s->local);
-	ret = offload_rule_from(ow->nl, &up_r, &s->fast_local, &up_fl, ttl_up, flow,
+	ret = offload_rule_from(ow->nl, &up_r, &s->fast_local, &up_fl, ttl_up, mtu_up, flow,
 				ow->max_payload, OFFLOAD_DIR_UP);
 	if (ret != 0)
 		return ret;
 	offload_key_from(&down_k, &s->upstream_addr, &s->fast_local);
-	ret = offload_rule_from(ow->nl, &down_r, &s->local, &down_fl, ttl_down, flow,
+	ret = offload_rule_from(ow->nl, &down_r, &s->local, &down_fl, ttl_down, mtu_down, flow,
 				ow->reply_max_payload, OFFLOAD_DIR_DOWN);
 	if (ret != 0)
 		return ret;
@@ -668,6 +680,21 @@ int offload_session_open(const struct offload_worker *ow, struct session *s,
 	}
 	s->fast = true;
 	return 0;
+}
+
+int offload_session_pmtu(const struct offload_worker *ow, const struct session *s, int fd)
+{
+	struct offload_key k;
+	int mtu;
+
+	if (!s->fast || !ow->f)
+		return 0;
+	/* The ICMP error updated this socket's cached route (sock_path_mtu). */
+	mtu = sock_path_mtu(fd, &s->upstream_addr);
+	if (mtu < 0)
+		return mtu;
+	offload_key_from(&k, &s->client, &s->local);
+	return filter_offload_set_mtu(ow->f, &k, s->flow, offload_mtu(mtu));
 }
 
 /* n datagrams of bytes payload the fast path relayed in one direction. */

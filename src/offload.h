@@ -135,6 +135,11 @@ int offload_session_open(const struct offload_worker *ow, struct session *s,
  * last fold. */
 void offload_session_close(const struct offload_worker *ow, struct session *s,
 			   struct relay_dir_counters *fold);
+/* Re-reads the path MTU of s's socket fd after it received an ICMP "fragmentation needed" /
+ * "packet too big" (a receive that ended in EMSGSIZE) and gives it to the upstream
+ * direction's rule, so that datagrams over it take the socket path, which fragments them (one
+ * lookup and update per ICMP error, never per datagram). 0 or -errno. */
+int offload_session_pmtu(const struct offload_worker *ow, const struct session *s, int fd);
 /* Folds what the program counted for s; returns the program's last-seen time of s (ns,
  * CLOCK_MONOTONIC) when it relayed anything since the last fold, else 0. */
 uint64_t offload_session_fold(const struct offload_worker *ow, struct session *s,

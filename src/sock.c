@@ -201,7 +201,7 @@ int sock_hop_limit(int fd)
 	return v >= 1 && v <= 255 ? v : -EINVAL;
 }
 
-int sock_route_hop_limit(const struct addr *dst)
+int sock_route_hop_limit(const struct addr *dst, int *mtu)
 {
 	int fd = socket(addr_family(dst), SOCK_DGRAM | SOCK_CLOEXEC, 0), v;
 
@@ -209,6 +209,11 @@ int sock_route_hop_limit(const struct addr *dst)
 		return -errno;
 	/* connect() on UDP only routes: nothing is sent. */
 	v = connect(fd, &dst->sa, addr_len(dst)) ? -errno : sock_hop_limit(fd);
+	if (v >= 0 && mtu) {
+		*mtu = sock_path_mtu(fd, dst);
+		if (*mtu < 0)
+			v = *mtu;
+	}
 	close(fd);
 	return v;
 }
@@ -228,17 +233,25 @@ int sock_route_keys(int fd, struct sock_route_keys *k)
 	return 0;
 }
 
-int sock_path_payload_max(int fd, const struct addr *peer)
+int sock_path_mtu(int fd, const struct addr *peer)
 {
 	bool v6 = addr_family(peer) == AF_INET6;
-	socklen_t len;
-	int mtu, hdr;
+	socklen_t len = sizeof(int);
+	int mtu;
 
-	len = sizeof(mtu);
 	if (getsockopt(fd, v6 ? IPPROTO_IPV6 : IPPROTO_IP, v6 ? IPV6_MTU : IP_MTU, &mtu, &len))
 		return -errno;
+	return mtu;
+}
+
+int sock_path_payload_max(int fd, const struct addr *peer)
+{
+	int mtu = sock_path_mtu(fd, peer), hdr;
+
+	if (mtu < 0)
+		return mtu;
 	/* No IP options or extension headers: the relay sets none. */
-	hdr = (v6 ? 40 : 20) + 8;
+	hdr = (addr_family(peer) == AF_INET6 ? 40 : 20) + 8;
 	return mtu > hdr ? mtu - hdr : -EMSGSIZE;
 }
 

@@ -74,6 +74,11 @@ int sock_open_upstream(const struct addr *upstream, bool gro, const struct sock_
  * unfragmented packet: IP_MTU / IPV6_MTU minus the IP and UDP headers. Returns it or
  * -errno. */
 int sock_path_payload_max(int fd, const struct addr *peer);
+/* The path MTU of connected socket fd (of peer's family): IP_MTU / IPV6_MTU, which includes
+ * the route's mtu metric and a PMTU exception learnt from an ICMP error this socket received
+ * (another socket's leaves this one's cached route as it was until it sends). Returns it or
+ * -errno. */
+int sock_path_mtu(int fd, const struct addr *peer);
 /* The same, or when it cannot be asked (no route yet?) what the family guarantees: 1232 (an
  * IPv6 MTU of 1280) or 548 (IPv4's 576). */
 uint32_t sock_seg_max(int fd, const struct addr *peer);
@@ -100,8 +105,9 @@ int sock_err_cmsg(const struct cmsghdr *c);
  * hop limit for IPv6). Returns 1..255 or -errno. */
 int sock_hop_limit(int fd);
 /* The same for a fresh socket connected to dst: what an unconnected socket's datagram to dst
- * leaves with. Returns 1..255 or -errno. */
-int sock_route_hop_limit(const struct addr *dst);
+ * leaves with. Returns 1..255 or -errno; *mtu (when not NULL) gets that route's path MTU
+ * (sock_path_mtu). */
+int sock_route_hop_limit(const struct addr *dst, int *mtu);
 
 /* What the kernel's route lookups for a socket's datagrams carry besides addresses and ports. */
 struct sock_route_keys {

@@ -597,6 +597,9 @@ static void session_rx(struct mmsg_worker *mw, struct udata u)
 			 * them for a send's). */
 			if (sock_err_unreachable(-n))
 				worker_count_notice(w, u.relay, s->upstream);
+			/* "fragmentation needed" / "packet too big": the path MTU fell */
+			if (n == -EMSGSIZE)
+				offload_session_pmtu(&w->fast, s, s->fd);
 			sock_drain_errors(s->fd, MMSG_ERRQUEUE_MAX);
 			continue;
 		}

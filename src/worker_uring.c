@@ -1215,6 +1215,9 @@ static void on_session_recv(struct uring_worker *uw, const struct io_uring_cqe *
 		return;
 	}
 	if (cqe->res < 0) {
+		/* An ICMP "fragmentation needed" / "packet too big": the path MTU fell */
+		if (cqe->res == -EMSGSIZE)
+			offload_session_pmtu(&w->fast, s, s->fd);
 		upstream_recv_error(uw, u.relay, s->upstream, s->fd, cqe->res);
 		return;
 	}

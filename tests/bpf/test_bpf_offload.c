@@ -71,7 +71,9 @@ static void mac_parse(const char *s, uint8_t m[6])
  *   a0 (client side)   198.18.1.2/24 2001:2:1::2/64, neighbour .1 / ::1 = MAC_CLIENT
  *   b0 (upstream side) 198.18.2.1/24 2001:2:2::1/64, neighbour .2 / ::2 = MAC_UP;
  *                      198.18.3.0/24 via 198.18.2.9 (no neighbour: NO_NEIGH)
- *   c0 MTU 1000        198.18.4.1/24, neighbour .2 = MAC_MTU
+ *   c0 MTU 1000        198.18.4.1/24, neighbour .2 = MAC_MTU; 198.18.6.0/24 via .2 with a
+ *                      locked route MTU of 1400 (the FIB lets 1400 bytes through);
+ *                      c1 with GRO (NAPI), so that c0 takes XDP_REDIRECT
  *   d0 forwarding 0    198.18.5.1/24, neighbour .2 = MAC_NOFWD
  * Forwarding is on (bpf_fib_lookup demands it) except on d0. */
 static int make_netns(void)
@@ -103,7 +105,9 @@ static int make_netns(void)
 	    sh("ip -6 neigh replace 2001:2:2::2 lladdr " MAC_UP " dev b0 nud permanent") ||
 	    sh("ip neigh replace 198.18.4.2 lladdr " MAC_MTU " dev c0 nud permanent") ||
 	    sh("ip neigh replace 198.18.5.2 lladdr " MAC_NOFWD " dev d0 nud permanent") ||
-	    sh("ip route add 198.18.3.0/24 via 198.18.2.9 dev b0"))
+	    sh("ip route add 198.18.3.0/24 via 198.18.2.9 dev b0") ||
+	    sh("ip route add 198.18.6.0/24 via 198.18.4.2 dev c0 mtu lock 1400") ||
+	    sh("ethtool -K c1 gro on >/dev/null"))
 		return -EIO;
 	return 0;
 }
@@ -186,6 +190,8 @@ struct frame_opts {
 	const char *dmac; /* destination MAC; NULL: a0's own */
 	enum csum_kind csum;
 	const struct ep *out_src, *out_dst; /* CSUM_OUT_FFFF: the rewritten endpoints */
+	size_t trailer;	  /* bytes after the IP packet (an Ethernet trailer or padding) */
+	size_t udp_short; /* the UDP length this much shorter than the IP payload */
 };
 
 /* Builds Ethernet + IP + UDP + payload into buf; returns the frame's length. */
@@ -196,7 +202,7 @@ static size_t build(uint8_t *buf, const struct ep *src, const struct ep *dst, si
 	size_t iphl = src->v6 ? 40 : 20, ext = 0, ulen = 8 + payload, i;
 	uint16_t c;
 
-	memset(buf, 0, 14 + 4 + 40 + 8 + 8 + payload);
+	memset(buf, 0, 14 + 4 + 40 + 8 + 8 + payload + o->trailer);
 	mac_parse(o->dmac ? o->dmac : MAC_A0, p);
 	mac_parse(MAC_CLIENT, p + 6);
 	p += 12;
@@ -245,8 +251,8 @@ static size_t build(uint8_t *buf, const struct ep *src, const struct ep *dst, si
 	udp = ip + iphl + ext;
 	udp[0] = (uint8_t)(src->port >> 8), udp[1] = (uint8_t)src->port;
 	udp[2] = (uint8_t)(dst->port >> 8), udp[3] = (uint8_t)dst->port;
-	udp[4] = (uint8_t)((ulen + (o->csum == CSUM_BAD_LENGTH ? 100 : 0)) >> 8);
-	udp[5] = (uint8_t)(ulen + (o->csum == CSUM_BAD_LENGTH ? 100 : 0));
+	udp[4] = (uint8_t)((ulen + (o->csum == CSUM_BAD_LENGTH ? 100 : 0) - o->udp_short) >> 8);
+	udp[5] = (uint8_t)(ulen + (o->csum == CSUM_BAD_LENGTH ? 100 : 0) - o->udp_short);
 	for (i = 0; i < payload; i++)
 		udp[8 + i] = (uint8_t)(i * 7 + 1);
 	if (payload >= 2 && (o->csum == CSUM_IN_FFFF || o->csum == CSUM_OUT_FFFF)) {
@@ -274,12 +280,13 @@ static size_t build(uint8_t *buf, const struct ep *src, const struct ep *dst, si
 		udp[9] = (uint8_t)x;
 	}
 	if (o->csum != CSUM_ZERO) {
-		c = udp_csum(src, dst, udp, ulen);
+		c = udp_csum(src, dst, udp, ulen - o->udp_short);
 		udp[6] = (uint8_t)(c >> 8), udp[7] = (uint8_t)c;
 	}
 	if (o->csum == CSUM_IN_FFFF)
 		assert_int_equal(udp[6] << 8 | udp[7], 0xffff);
-	return (size_t)(udp + ulen - buf);
+	memset(udp + ulen, 0xee, o->trailer);
+	return (size_t)(udp + ulen + o->trailer - buf);
 }
 
 /* ---------------------------------------------------------------- the program */
@@ -347,8 +354,10 @@ static void add_session(const struct ep *in_src, const struct ep *in_dst, const 
 	assert_int_equal(filter_offload_set(fx.f, &k, &r), 0);
 }
 
-/* Marks the rule of key (in_src -> in_dst) as routed by a policy rule's table. */
-static void set_by_policy(const struct ep *in_src, const struct ep *in_dst)
+/* Marks the rule of key (in_src -> in_dst) as routed by a policy rule's table (by_policy) or
+ * gives it a path MTU (path_mtu, 0: leaves it). */
+static void set_rule(const struct ep *in_src, const struct ep *in_dst, int by_policy,
+		     uint16_t path_mtu)
 {
 	int fd = filter_map_fd(fx.f, "offload_sessions");
 	struct offload_key k;
@@ -360,7 +369,9 @@ static void set_by_policy(const struct ep *in_src, const struct ep *in_dst)
 	k.sport = htons(in_src->port);
 	k.dport = htons(in_dst->port);
 	assert_int_equal(bpf_map_lookup_elem(fd, &k, &r), 0);
-	r.by_policy = 1;
+	r.by_policy = (uint8_t)by_policy;
+	if (path_mtu)
+		r.path_mtu = path_mtu;
 	assert_int_equal(bpf_map_update_elem(fd, &k, &r, BPF_EXIST), 0);
 }
 
@@ -527,25 +538,28 @@ struct relay_case {
 	size_t payload;
 	enum csum_kind csum;
 	uint16_t want_csum; /* 0: any (the from-scratch one) */
+	size_t trailer;	    /* padding up to a minimum-size frame */
 };
 
 static void test_rewrite(void **state)
 {
 	static const struct relay_case cases[] = {
-	    {"v4 up", 0, 0, 18, CSUM_NORMAL, 0},
-	    {"v4 down", 0, 1, 18, CSUM_NORMAL, 0},
-	    {"v4 up, no checksum stays 0", 0, 0, 18, CSUM_ZERO, 0},
-	    {"v4 up, incoming 0xffff", 0, 0, 20, CSUM_IN_FFFF, 0},
-	    {"v4 up, relayed sum 0 -> 0xffff", 0, 0, 20, CSUM_OUT_FFFF, 0xffff},
-	    {"v4 down, relayed sum 0 -> 0xffff", 0, 1, 21, CSUM_OUT_FFFF, 0xffff},
-	    {"v4 up, 1400 B", 0, 0, 1400, CSUM_NORMAL, 0},
-	    {"v4 up, empty", 0, 0, 0, CSUM_NORMAL, 0},
-	    {"v6 up", 1, 0, 18, CSUM_NORMAL, 0},
-	    {"v6 down", 1, 1, 18, CSUM_NORMAL, 0},
-	    {"v6 up, incoming 0xffff", 1, 0, 30, CSUM_IN_FFFF, 0},
-	    {"v6 up, relayed sum 0 -> 0xffff", 1, 0, 30, CSUM_OUT_FFFF, 0xffff},
-	    {"v6 down, relayed sum 0 -> 0xffff", 1, 1, 31, CSUM_OUT_FFFF, 0xffff},
-	    {"v6 down, 1400 B", 1, 1, 1400, CSUM_NORMAL, 0},
+	    {"v4 up", 0, 0, 18, CSUM_NORMAL, 0, 0},
+	    {"v4 down", 0, 1, 18, CSUM_NORMAL, 0, 0},
+	    {"v4 up, no checksum stays 0", 0, 0, 18, CSUM_ZERO, 0, 0},
+	    {"v4 up, incoming 0xffff", 0, 0, 20, CSUM_IN_FFFF, 0, 0},
+	    {"v4 up, relayed sum 0 -> 0xffff", 0, 0, 20, CSUM_OUT_FFFF, 0xffff, 0},
+	    {"v4 down, relayed sum 0 -> 0xffff", 0, 1, 21, CSUM_OUT_FFFF, 0xffff, 0},
+	    {"v4 up, 1400 B", 0, 0, 1400, CSUM_NORMAL, 0, 0},
+	    {"v4 up, empty", 0, 0, 0, CSUM_NORMAL, 0, 0},
+	    /* 46 bytes padded to Ethernet's minimum, as a NIC delivers it */
+	    {"v4 up, 4 B in a padded 60-byte frame", 0, 0, 4, CSUM_NORMAL, 0, 14},
+	    {"v6 up", 1, 0, 18, CSUM_NORMAL, 0, 0},
+	    {"v6 down", 1, 1, 18, CSUM_NORMAL, 0, 0},
+	    {"v6 up, incoming 0xffff", 1, 0, 30, CSUM_IN_FFFF, 0, 0},
+	    {"v6 up, relayed sum 0 -> 0xffff", 1, 0, 30, CSUM_OUT_FFFF, 0xffff, 0},
+	    {"v6 down, relayed sum 0 -> 0xffff", 1, 1, 31, CSUM_OUT_FFFF, 0xffff, 0},
+	    {"v6 down, 1400 B", 1, 1, 1400, CSUM_NORMAL, 0, 0},
 	};
 	static uint8_t in[2048];
 	static struct run r;
@@ -557,7 +571,8 @@ static void test_rewrite(void **state)
 		const struct relay_case *k = &cases[i];
 		const struct ep *is, *id, *os, *od;
 		/* addressed to the MAC of the ingress device (tc: PACKET_HOST) */
-		struct frame_opts o = {.csum = k->csum, .dmac = k->down ? MAC_B0 : NULL};
+		struct frame_opts o = {.csum = k->csum, .dmac = k->down ? MAC_B0 : NULL,
+				       .trailer = k->trailer};
 		char name[96];
 		uint8_t ttl;
 
@@ -633,6 +648,7 @@ static void test_pass_up(void **state)
 	struct ep cv = ep4("198.18.1.1", 1115), cf6 = ep6("2001:2:1::1", 1116);
 	struct ep cu = ep4("198.18.1.1", 1117), unknown = ep4("198.18.1.1", 2222);
 	struct ep cp6 = ep6("2001:2:1::1", 1118), cq6 = ep6("2001:2:1::1", 1119);
+	struct ep cpm = ep4("198.18.1.1", 1122), cpm6 = ep6("2001:2:1::1", 1123);
 	struct {
 		const char *name;
 		const struct ep *src, *dst;
@@ -705,6 +721,25 @@ static void test_pass_up(void **state)
 	     OFFLOAD_CNT_PASS_MTU,
 	     OFFLOAD_CNT_PASS_MTU,
 	     TC_PASS},
+	    /* before, relayed with DF / unfragmented past the path MTU, and lost */
+	    {"over the path MTU",
+	     &cpm,
+	     &l4,
+	     973, /* 1001 bytes of IP */
+	     {0},
+	     0,
+	     OFFLOAD_CNT_PASS_MTU,
+	     OFFLOAD_CNT_PASS_MTU,
+	     TC_PASS},
+	    {"v6 over the path MTU",
+	     &cpm6,
+	     &l6,
+	     1233, /* 1281 bytes of IP */
+	     {0},
+	     0,
+	     OFFLOAD_CNT_PASS_MTU,
+	     OFFLOAD_CNT_PASS_MTU,
+	     TC_PASS},
 	    {"over the relay's buffer",
 	     &cy,
 	     &l4,
@@ -762,6 +797,56 @@ static void test_pass_up(void **state)
 	     &l4,
 	     18,
 	     {.csum = CSUM_BAD_LENGTH},
+	     0,
+	     OFFLOAD_CNT_PASS_MALFORMED,
+	     OFFLOAD_CNT_PASS_MALFORMED,
+	     TC_PASS},
+	    /* bytes the socket path never sends (the stack trims them): before, relayed with
+	     * the datagram */
+	    {"v4 ethernet trailer",
+	     &c4,
+	     &l4,
+	     18,
+	     {.trailer = 4},
+	     0,
+	     OFFLOAD_CNT_PASS_MALFORMED,
+	     OFFLOAD_CNT_PASS_MALFORMED,
+	     TC_PASS},
+	    {"v6 ethernet trailer",
+	     &c6,
+	     &l6,
+	     18,
+	     {.trailer = 8},
+	     0,
+	     OFFLOAD_CNT_PASS_MALFORMED,
+	     OFFLOAD_CNT_PASS_MALFORMED,
+	     TC_PASS},
+	    {"padding past a minimum-size frame",
+	     &c4,
+	     &l4,
+	     4,
+	     {.trailer = 15},
+	     0,
+	     OFFLOAD_CNT_PASS_MALFORMED,
+	     OFFLOAD_CNT_PASS_MALFORMED,
+	     TC_PASS},
+	    {"udp length short of the ip payload",
+	     &c4,
+	     &l4,
+	     18,
+	     {.udp_short = 4},
+	     0,
+	     OFFLOAD_CNT_PASS_MALFORMED,
+	     OFFLOAD_CNT_PASS_MALFORMED,
+	     TC_PASS},
+	    /* the IP length fits the egress MTU (1000), the frame does not: before, XDP
+	     * redirected it into the devmap's length check (-EMSGSIZE, which marked the
+	     * egress down) */
+	    {"trailer past the egress MTU",
+	     &cx,
+	     &l4,
+	     900,
+	     {.trailer = 300},
 	     0,
 	     OFFLOAD_CNT_PASS_MALFORMED,
 	     OFFLOAD_CNT_PASS_MALFORMED,
@@ -860,7 +945,12 @@ static void test_pass_up(void **state)
 	/* b0 stops being a redirect target for the "cannot take XDP_REDIRECT" case. */
 	add_session(&cu, &l4, &s4, &u4, fx.b0, 64, 9, 1500, OFFLOAD_DIR_UP);
 	add_session(&cp6, &l6, &s6, &u6, fx.b0, 64, 10, 1500, OFFLOAD_DIR_UP);
-	set_by_policy(&cp6, &l6);
+	set_rule(&cp6, &l6, 1, 0);
+	/* the socket's path MTU (a PMTU exception, a route metric) below the device's */
+	add_session(&cpm, &l4, &s4, &u4, fx.b0, 64, 14, 1500, OFFLOAD_DIR_UP);
+	set_rule(&cpm, &l4, 0, 1000);
+	add_session(&cpm6, &l6, &s6, &u6, fx.b0, 64, 15, 1500, OFFLOAD_DIR_UP);
+	set_rule(&cpm6, &l6, 0, 1280);
 	add_session(&cq6, &l6, &s6, &u6, fx.a0, 64, 11, 1500, OFFLOAD_DIR_UP);
 	/* The 5,000-byte frame's session allows its payload: only the frame's shape passes it. */
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -898,6 +988,13 @@ static void test_pass_up(void **state)
 			set_tx(fx.b0);
 		if (cases[i].payload == 5000)
 			add_session(&c4, &l4, &s4, &u4, fx.b0, 64, 1, 1500, OFFLOAD_DIR_UP);
+	}
+	/* a datagram of exactly the path MTU still takes the fast path */
+	len = build(in, &cpm, &l4, 972, &(struct frame_opts){0});
+	for (tc = 0; tc < 2; tc++) {
+		run(tc, fx.a0, in, len, 0, &r);
+		if (r.counter != OFFLOAD_CNT_FORWARDED)
+			fail_msg("path MTU, exactly (%s): not forwarded", tc ? "tc" : "xdp");
 	}
 }
 
@@ -999,6 +1096,50 @@ static void test_gone_targets(void **state)
 		fail_msg("a link gone kept its down mark or transmit counts");
 }
 
+/* A frame the egress refuses for its length (xdp_redirect_err with -EMSGSIZE: here a locked
+ * route MTU above the device's lets the FIB pass it) is counted against the egress, which
+ * stays in use: before, that one frame marked it down, and every session to it went up the
+ * stack until the daemon's recheck (up to 1 s), which any client could repeat. The run uses
+ * live frames, so the kernel really redirects and the tracepoint fires. */
+static void test_redirect_err_one_frame(void **state)
+{
+	int down = filter_map_fd(fx.f, "offload_tx_down"), xmit = filter_map_fd(fx.f, "offload_xmit");
+	struct ep cm = ep4("198.18.1.1", 1121), far = ep4("198.18.6.2", 9000);
+	struct offload_xmit_val before = {0}, after = {0};
+	uint32_t k = (uint32_t)fx.c0, v;
+	struct frame_opts o = {0};
+	static uint8_t in[2048];
+	struct xdp_md xctx = {.ingress_ifindex = (uint32_t)fx.a0};
+	char err[256];
+	size_t len;
+	int ret;
+
+	(void)state;
+	/* the tracepoints attach with the first XDP fast path */
+	assert_int_equal(filter_offload_attach(fx.f, fx.c0, true, true, err, sizeof(err)), 0);
+	add_session(&cm, &l4, &s4, &far, fx.c0, 64, 13, 1500, OFFLOAD_DIR_UP);
+	len = build(in, &cm, &l4, 1200, &o);
+	xctx.data_end = (uint32_t)len;
+	bpf_map_lookup_elem(xmit, &k, &before);
+	{
+		LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = in, .data_size_in = (__u32)len,
+			    .ctx_in = &xctx, .ctx_size_in = sizeof(xctx),
+			    .flags = BPF_F_TEST_XDP_LIVE_FRAMES, .repeat = 1);
+
+		ret = bpf_prog_test_run_opts(filter_prog_fd(fx.f, 0), &opts);
+	}
+	if (ret)
+		fail_msg("BPF_PROG_TEST_RUN (live frames): %s", strerror(-ret));
+	assert_int_equal(bpf_map_lookup_elem(xmit, &k, &after), 0);
+	if (after.drops != before.drops + 1)
+		fail_msg("the refused frame was not counted (drops %llu -> %llu)",
+			 (unsigned long long)before.drops, (unsigned long long)after.drops);
+	if (bpf_map_lookup_elem(down, &k, &v) == 0)
+		fail_msg("one oversized frame marked the egress down");
+	filter_offload_detach(fx.f, fx.c0);
+	set_tx(fx.c0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1009,6 +1150,7 @@ int main(void)
 	    cmocka_unit_test(test_stage_flags),
 	    cmocka_unit_test(test_attach_beside),
 	    cmocka_unit_test(test_gone_targets),
+	    cmocka_unit_test(test_redirect_err_one_frame),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -1227,6 +1227,41 @@ noperfmon_case()
 	lib_case_ok "$c socket path only, $total datagrams relayed, the reason logged; shed = \"on\" refused"
 }
 
+# tc, forwarding off (bpf_check_mtu sees only the device MTU): a path MTU below the device's,
+# here a route mtu metric toward the upstream (1300) and a hop that takes no more (the
+# upstream's veth, MTU 1300, drops larger frames; not below IPv6's 1280, which would remove its
+# IPv6 addresses for the cases after this one). Before, datagrams between the two left the
+# fast path with DF, were lost and counted forwarded; now they pass up (pass_mtu) and the
+# socket path fragments them, and the small ones still go fast.
+pmtu_case()
+{
+	local c="[tc/ipv4/path-mtu]" conf=$TMPD/pmtu.conf out mtu
+	lib_family 4
+	to=$(ep "$RELAY_IP" 5000)
+	prepare_mode tc
+	lib_nsx "$NS_U" ip link set "$IF_U" mtu 1300
+	lib_nsx "$NS_R" ip route replace "$UP1_IP/32" dev "$IF_RU" mtu 1300
+	: >"$TMPD/rec-pmtu"
+	lib_udp_bg "$NS_U" "$TMPD/echo-pmtu.json" echo --bind "$(ep "$UP1_IP" 9000)" \
+		--out "$TMPD/rec-pmtu"
+	local echo=$BG_PID
+	write_conf "$conf" tc 30.0 "$(ep "$UP1_IP" 9000)"
+	if lib_relay_start "$conf"; then
+		out=$(lib_udp "$NS_C" client --to "$to" --clients 1 --count 10 --sizes 100,1400 \
+			--expect-echo --seconds 10) || lib_case_fail "$c clients: $out"
+		expect_relayed "$c" 10 4
+		mtu=$(ctl stats | awk '$1 == "pass_mtu" { print $2 }')
+		[ "${mtu:-0}" -ge 4 ] || lib_case_fail "$c pass_mtu ${mtu:-0}, want at least 4"
+		lib_relay_stop || lib_case_fail "$c relay exit status"
+	else
+		lib_case_fail "$c relay did not start"
+	fi
+	lib_stop_pid "$echo"
+	lib_nsx "$NS_R" ip route del "$UP1_IP/32" dev "$IF_RU"
+	lib_nsx "$NS_U" ip link set "$IF_U" mtu 1500
+	lib_case_ok "$c 1400-byte datagrams over a 1300 path MTU arrive (socket path), pass_mtu $mtu"
+}
+
 for mode in xdp tc; do
 	for fam in 4 6; do
 		run_case "$mode" "$fam"
@@ -1241,6 +1276,7 @@ done
 BACKEND=mmsg run_case tc 4
 gso_case 4
 gso_case 6
+pmtu_case
 noperfmon_case
 expiry_case
 reprogram_case
