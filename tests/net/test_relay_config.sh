@@ -3,7 +3,8 @@
 # Command line and config errors, per family (and per backend where sockets are involved):
 #   -t accepts a good config (exit 0) and -T prints it;
 #   -t rejects bad configs with exit 1 and one "FILE:LINE: SETTING: why" message naming the
-#   right line and setting; a missing file is named;
+#   right line and setting (a listen address or a source the host lacks too); a missing
+#   file is named;
 #   a listen port already taken gives a clear error ("in use", the endpoint) and exit 1.
 . "$(dirname "$0")/lib.sh"
 lib_topology
@@ -79,6 +80,15 @@ for fam in 4 6; do
 	[ "$fam" = 6 ] && foreign=2001:2:77::1
 	bad_case listen-foreign 9 'relays\[0\]\.listen\[0\]: .*no interface of this host' \
 		"s/$RELAY_IP/$foreign/"
+	# a source no interface has: every session's bind would fail (before: -t and the start
+	# passed, and each session was dropped as session_socket_error); one it has passes
+	bad_case source-foreign 12 \
+		"relays\[0\]\.source: $foreign: .*no interface of this host.*ipv$fam.ip_nonlocal_bind" \
+		"s/\"rr\";/\"rr\"; source = \"$foreign\";/"
+	sed "12s/\"rr\";/\"rr\"; source = \"$RELAY_IP\";/" "$good" >"$TMPD/source-$fam.conf"
+	out=$(relay -t -c "$TMPD/source-$fam.conf" 2>&1) &&
+		lib_case_ok "$c -t on a source the host has: exit 0" ||
+		lib_case_fail "$c -t on a source the host has: exit $?: $out"
 
 	out=$(relay -t -c "$TMPD/does-not-exist.conf" 2>&1)
 	rc=$?
