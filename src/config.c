@@ -1265,6 +1265,7 @@ void config_keep_restart(const struct config *running, struct config *next,
 
 	config_keep_rows(&root_section, running, next, "", changed, arg);
 	config_keep_rows(&napi_section, &running->napi, &next->napi, "napi.", changed, arg);
+	config_filter_keep_restart(&running->filter, &next->filter, changed, arg);
 	for (i = 0; i < next->n_relays; i++) {
 		for (j = 0; j < running->n_relays; j++) {
 			if (strcmp(running->relays[j].name, next->relays[i].name) != 0)

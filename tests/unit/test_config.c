@@ -1092,6 +1092,7 @@ static void test_keep_restart(void **state)
 	    "control_access = { read_only_group = \"adm\"; };\n"
 	    "metrics = { };\nstats_interval = 2.0;\n"
 	    "napi = { busy_poll_us = 10; threaded = true; defer_hard_irqs = 7; };\n"
+	    "filter = { mode = \"off\"; pin = true; };\n"
 	    "relays = ( { name = \"b\"; listen = [ \"127.0.0.1:5302\" ]; "
 	    "upstreams = [ \"127.0.0.1:5301\" ]; max_sessions = 20; session_timeout = 9; },\n"
 	    "{ name = \"c\"; listen = [ \"127.0.0.1:5303\" ]; upstreams = [ \"127.0.0.1:5301\" ];"
@@ -1101,7 +1102,8 @@ static void test_keep_restart(void **state)
 					    "stats_interval",  "user",
 					    "control_socket",  "control_access",
 					    "metrics",	       "napi.busy_poll_us",
-					    "napi.threaded",   "relay b: max_sessions" };
+					    "napi.threaded",   "filter.pin",
+					    "relay b: max_sessions" };
 	struct kept k = { .n = 0 };
 	size_t i;
 
@@ -1123,6 +1125,7 @@ static void test_keep_restart(void **state)
 	assert_int_equal(next->relays[0].max_sessions_per_source, 2);
 	assert_int_equal(next->napi.busy_poll_us, 0);
 	assert_false(next->napi.threaded);
+	assert_false(next->filter.pin);
 	assert_int_equal(next->napi.defer_hard_irqs, 7); /* a reload applies it */
 	assert_true(next->stats_interval == 1.0);
 	/* what a reload applies stays new: a new relay's size, timeouts, the rest */
