@@ -138,6 +138,28 @@ else
 		"output: $out"
 fi
 
+# The same capability missing for a session: a transparent mirror's session socket for a
+# client on port 514 cannot bind it. The worker's one warning names the drop counter as
+# ringrelayctl stats and the metrics do (before: "socket_error", which is no counter).
+c="[ipv4 transparent mirror, client port 514 without CAP_NET_BIND_SERVICE]"
+conf=$TMPD/lowclient.conf
+lib_relay_conf "$conf" listen="$(ep "$RELAY_IP" 5000)" up="$(ep "$UP1_IP" 9000)" mode=mirror
+sed -i '12s/"rr";/"rr"; source = "client";/' "$conf"
+printf '#!/bin/sh\nexec setpriv --bounding-set=-net_bind_service "%s" "$@"\n' "$RINGRELAY" \
+	>"$TMPD/no-bind-service"
+chmod 755 "$TMPD/no-bind-service"
+if RINGRELAY=$TMPD/no-bind-service lib_relay_start "$conf"; then
+	lib_udp "$NS_C" client --to "$(ep "$RELAY_IP" 5000)" --count 1 --port-base 514 \
+		--expect-none --quiet 0.2 >/dev/null
+	want="no session socket for client $CLIENT_IP:514: Permission denied; its datagrams are counted session_socket_error"
+	lib_wait_for 5 lib_log_count_ge "$want" 1 &&
+		lib_case_ok "$c $(lib_relay_log_current | grep -o 'no session socket.*')" ||
+		lib_case_fail "$c log: $(lib_relay_log_current | grep 'no session socket')"
+	lib_relay_stop || lib_case_fail "$c exit status $?"
+else
+	lib_case_fail "$c relay did not start"
+fi
+
 # The descriptors the plan needs against RLIMIT_NOFILE: 4096 sessions on one worker need
 # 9545 (one of them the claim of its listen port), which a hard limit of 4000 without
 # CAP_SYS_RESOURCE cannot give. The start refuses naming max_sessions; -t (run by hand, under
