@@ -709,6 +709,7 @@ static int parse_cpus(struct config_parser *p, const config_setting_t *root,
 			if (cfg->cpus[j] == v)
 				return config_err(p, e, "CPU %lld is listed twice", v);
 		cfg->cpus[i] = (int)v;
+		cfg->cpus_line[i] = config_line(e);
 	}
 	cfg->n_cpus = n;
 	return 0;

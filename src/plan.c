@@ -179,9 +179,9 @@ int plan_build(const struct config *cfg, const struct plan_host *host, struct pl
 	for (i = 0; i < cfg->n_cpus; i++) {
 		if (!host_has_cpu(host, cfg->cpus[i])) {
 			snprintf(err, errlen,
-				 "%s: cpus[%u]: CPU %d is not available to this process "
+				 "%s:%d: cpus[%u]: CPU %d is not available to this process "
 				 "(check taskset/CPUAffinity=)",
-				 cfg->path, i, cfg->cpus[i]);
+				 cfg->path, cfg->cpus_line[i], i, cfg->cpus[i]);
 			return -EINVAL;
 		}
 	}

@@ -74,6 +74,9 @@ for fam in 4 6; do
 	bad_case balance 12 balance 's/"rr"/"random"/'
 	bad_case timeout 13 session_timeout 's/30.0/-1.0/'
 	bad_case syntax 14 "" 's/= 4096;/= ;/'
+	# a CPU the host lacks, from the plan, with its line like a parse error (before: none)
+	[ "$fam" = 4 ] && bad_case cpus-absent 4 'cpus\[0\]: CPU 255 is not available' \
+		's/;$/; cpus = [ 255 ];/'
 	# an address no interface of NS_R has: -t refused it as the start would (before: -t
 	# passed, and the start failed in the workers with no file or line)
 	foreign=198.18.77.1

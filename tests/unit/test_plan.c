@@ -152,8 +152,9 @@ static void test_pinned_cpus(void **state)
 	assert_int_equal(fx->plan->cpu[1], 1);
 	assert_int_equal(fx->plan->cpu[2], 5);
 	fx->cfg->cpus[1] = 3; /* not in the affinity mask */
+	fx->cfg->cpus_line[1] = 4;
 	assert_int_equal(build(fx), -EINVAL);
-	assert_string_equal(fx->err, "t.conf: cpus[1]: CPU 3 is not available to this process "
+	assert_string_equal(fx->err, "t.conf:4: cpus[1]: CPU 3 is not available to this process "
 				 "(check taskset/CPUAffinity=)");
 }
 
