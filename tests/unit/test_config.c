@@ -763,6 +763,8 @@ static void assert_config_equal(const struct config *a, const struct config *b)
 		memset(c->path, 0, sizeof(c->path));
 		c->user_line = 0;
 		c->control_access_line = 0;
+		c->workers_line = 0;
+		memset(c->cpus_line, 0, sizeof(c->cpus_line));
 		/* (a dump writes every value: read back, none is a default any more) */
 		for (i = 0; i < CONFIG_MAX_RELAYS; i++) {
 			struct relay_conf *r = &c->relays[i];
