@@ -74,6 +74,9 @@ for fam in 4 6; do
 	bad_case balance 12 balance 's/"rr"/"random"/'
 	bad_case timeout 13 session_timeout 's/30.0/-1.0/'
 	bad_case syntax 14 "" 's/= 4096;/= ;/'
+	# a setting given twice: named with its line (before: "syntax error: duplicate setting
+	# name")
+	[ "$fam" = 4 ] && bad_case duplicate 2 'workers: duplicate setting' 's/;$/; workers = 2;/'
 	# a CPU the host lacks, from the plan, with its line like a parse error (before: none)
 	[ "$fam" = 4 ] && bad_case cpus-absent 4 'cpus\[0\]: CPU 255 is not available' \
 		's/;$/; cpus = [ 255 ];/'

@@ -275,6 +275,12 @@ struct error_case {
 static const struct error_case error_cases[] = {
     /* syntax */
     {"workers = ;\n" RELAY, "t.conf:1: syntax error: 'workers' has no value before ';'"},
+    /* a setting given twice in its group: named (before: libconfig's bare "syntax error:
+     * duplicate setting name"), the one set before when a line sets several */
+    {"workers = 2;\nworkers = 3;\n" RELAY,
+     "t.conf:2: workers: duplicate setting: it is set more than once in its group; keep one"},
+    {"buffers = 64;\nworkers = 2; buffers = 128; # workers = 1;\n" RELAY,
+     "t.conf:2: buffers: duplicate setting: it is set more than once in its group; keep one"},
     /* what libconfig's bare "syntax error" means, where it happened (issue 14) */
     {"\xef\xbb\xbf" RELAY,
      "t.conf:1: syntax error: the file starts with a UTF-8 byte order mark (BOM): save it "
@@ -313,7 +319,8 @@ static const struct error_case error_cases[] = {
      "t.conf:1: syntax error: unexpected byte 0xe2: settings are ASCII (a typographic quote "
      "instead of \"?)"},
     {RELAY "workers\n", "t.conf:2: syntax error: missing '=' and a value after 'workers'"},
-    {RELAY "relays = 1;\n", "t.conf:2: syntax error: duplicate setting name"},
+    {RELAY "relays = 1;\n",
+     "t.conf:2: relays: duplicate setting: it is set more than once in its group; keep one"},
     {"cpus = [ 1, \"x\" ];\n", "t.conf:1: syntax error: mismatched element type in array"},
     {RELAY "\n\nbuffers = 4294967297;\n",
      "t.conf:4: syntax error: integer 4294967297 is too large (at most 2147483647)"},
@@ -1174,7 +1181,8 @@ static void test_files(void **state)
 	fclose(f);
 	assert_int_equal(config_load_file(path, &cfg, err, sizeof(err)), -EINVAL);
 	assert_true(strncmp(err, path, strlen(path)) == 0);
-	assert_string_equal(err + strlen(path), ":3: syntax error: duplicate setting name");
+	assert_string_equal(err + strlen(path), ":3: workers: duplicate setting: it is set more "
+						"than once in its group; keep one");
 
 	f = fopen(path, "w");
 	assert_non_null(f);
