@@ -710,6 +710,7 @@ static int parse_cpus(struct config_parser *p, const config_setting_t *root,
 			if (cfg->cpus[j] == v)
 				return config_err(p, e, "CPU %lld is listed twice", v);
 		cfg->cpus[i] = (int)v;
+		cfg->cpus_line[i] = config_line(e);
 	}
 	cfg->n_cpus = n;
 	return 0;
@@ -839,6 +840,16 @@ static int control_socket_after(struct config_parser *p, const config_setting_t 
 	return 0;
 }
 
+/* The plan names workers in its errors, at this line. */
+static int workers_after(struct config_parser *p, const config_setting_t *s, void *base)
+{
+	struct config *cfg = base;
+
+	(void)p;
+	cfg->workers_line = config_line(s);
+	return 0;
+}
+
 /* Whether the user exists is the host's business (config_check_host); it needs the line. */
 static int user_after(struct config_parser *p, const config_setting_t *s, void *base)
 {
@@ -936,7 +947,7 @@ static void dump_napi(FILE *f, const void *base, const char *indent)
 /* The settings of the top level. Those that size threads or memory are restart_only. */
 static const struct config_row root_rows[] = {
 	{"workers", CONFIG_T_U32, CONFIG_FIELD(struct config, workers), .hi = CONFIG_MAX_WORKERS,
-	 .def.i = 0 /* plan picks one per CPU */, .restart_only = true},
+	 .def.i = 0 /* plan picks one per CPU */, .restart_only = true, .after = workers_after},
 	{"io_backend", CONFIG_T_WORD, CONFIG_FIELD(struct config, io_backend),
 	 .words = backend_words, .def.i = IO_BACKEND_AUTO, .restart_only = true},
 	{"cpus", CONFIG_T_CUSTOM, CONFIG_SPAN(struct config, cpus, n_cpus), .parse = parse_cpus,
@@ -1287,6 +1298,7 @@ void config_keep_restart(const struct config *running, struct config *next,
 
 	config_keep_rows(&root_section, running, next, "", changed, arg);
 	config_keep_rows(&napi_section, &running->napi, &next->napi, "napi.", changed, arg);
+	config_filter_keep_restart(&running->filter, &next->filter, changed, arg);
 	for (i = 0; i < next->n_relays; i++) {
 		for (j = 0; j < running->n_relays; j++) {
 			if (strcmp(running->relays[j].name, next->relays[i].name) != 0)

@@ -226,9 +226,11 @@ struct config {
 	char path[CONFIG_PATH_LEN];
 	bool resolved; /* config_resolve ran on it and succeeded */
 	uint32_t workers; /* 0 = one per CPU (decided by plan) */
+	int workers_line; /* where workers is set (0: unset), for the plan's errors */
 	enum io_backend io_backend;
 	int cpus[CONFIG_MAX_CPUS]; /* pin worker i to cpus[i % n_cpus]; none = allowed CPUs */
 	uint32_t n_cpus;
+	int cpus_line[CONFIG_MAX_CPUS]; /* where each entry is, for the plan's errors */
 	enum steering steering;
 	enum shed_hook shed_hook;
 	uint32_t buffer_size; /* bytes per receive buffer, 256..CONFIG_GRO_BUFFER_SIZE */

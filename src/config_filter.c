@@ -409,7 +409,8 @@ static const struct config_row filter_rows[] = {
 	{"relay_ports_only", CONFIG_T_BOOL, CONFIG_FIELD(struct filter_conf, relay_ports_only),
 	 .after = relay_ports_only_after},
 	{"rate_limit", CONFIG_T_CUSTOM, .parse = parse_rate, .dump = dump_rate},
-	{"pin", CONFIG_T_BOOL, CONFIG_FIELD(struct filter_conf, pin)},
+	/* the maps are pinned when the program is loaded (filter_update never reads it) */
+	{"pin", CONFIG_T_BOOL, CONFIG_FIELD(struct filter_conf, pin), .restart_only = true},
 	{"tc_hook", CONFIG_T_WORD, CONFIG_FIELD(struct filter_conf, tc_hook),
 	 .words = tc_hook_words, .def.i = TC_HOOK_AUTO},
 	{"tc_priority", CONFIG_T_U32, CONFIG_FIELD(struct filter_conf, tc_priority), .lo = 1,
@@ -432,6 +433,12 @@ static const struct config_section filter_section = {
 };
 
 /* ---------------------------------------------------------------- config_filter.h */
+
+void config_filter_keep_restart(const struct filter_conf *running, struct filter_conf *next,
+				void (*changed)(void *arg, const char *what), void *arg)
+{
+	config_keep_rows(&filter_section, running, next, "filter.", changed, arg);
+}
 
 void config_filter_defaults(struct filter_conf *f)
 {

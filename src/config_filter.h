@@ -8,6 +8,9 @@
 
 /* Every filter default (mode off until a filter section says otherwise). */
 void config_filter_defaults(struct filter_conf *f);
+/* config_keep_rows for the filter's restart-only settings (pin), named "filter.NAME". */
+void config_filter_keep_restart(const struct filter_conf *running, struct filter_conf *next,
+				void (*changed)(void *arg, const char *what), void *arg);
 /* The root row "filter": parses the group s (NULL: absent) into cfg->filter. */
 int config_filter_parse(struct config_parser *p, const config_setting_t *root,
 			const config_setting_t *s, void *cfg);

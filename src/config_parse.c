@@ -787,11 +787,93 @@ missing_comma:
 	return tk.line;
 }
 
+static bool dup_name_char(char c, bool first)
+{
+	return isalpha((unsigned char)c) || c == '*' ||
+	       (!first && (isdigit((unsigned char)c) || c == '-' || c == '_'));
+}
+
+/* The length of the setting name at t (a name followed by '=' or ':'), else 0. */
+static size_t dup_setting_at(const char *t)
+{
+	size_t n = 0, k;
+
+	if (!dup_name_char(t[0], true))
+		return 0;
+	while (dup_name_char(t[n], n == 0))
+		n++;
+	for (k = n; t[k] == ' ' || t[k] == '\t'; k++)
+		;
+	return t[k] == '=' || t[k] == ':' ? n : 0;
+}
+
+/* Whether the setting name at text + at (n bytes) is also set before it. */
+static bool dup_set_before(const char *text, size_t at, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < at; i++)
+		if ((i == 0 || !dup_name_char(text[i - 1], false)) &&
+		    !strncmp(text + i, text + at, n) && dup_setting_at(text + i) == n)
+			return true;
+	return false;
+}
+
+/* libconfig says "duplicate setting name" and the line: the name set on that line that is
+ * set before it too (the first one set on the line when none is), into name; 0 or -ENOENT. */
+static int dup_setting_name(const char *text, int line, char *name, size_t len)
+{
+	const char *t = text, *end;
+	size_t found = 0, found_n = 0, n;
+	bool quoted = false;
+
+	for (; line > 1 && t; line--) {
+		t = strchr(t, '\n');
+		t = t ? t + 1 : NULL;
+	}
+	if (!t)
+		return -ENOENT;
+	end = strchr(t, '\n');
+	end = end ? end : t + strlen(t);
+	for (; t < end; t++) {
+		if (*t == '"' && (t == text || t[-1] != '\\'))
+			quoted = !quoted;
+		if (quoted || (t > text && dup_name_char(t[-1], false)))
+			continue;
+		if (*t == '#' || (t[0] == '/' && t[1] == '/'))
+			break;
+		n = dup_setting_at(t);
+		if (!n)
+			continue;
+		if (!found_n || (!dup_set_before(text, found, found_n) &&
+				 dup_set_before(text, (size_t)(t - text), n))) {
+			found = (size_t)(t - text);
+			found_n = n;
+		}
+		t += n - 1;
+	}
+	if (!found_n || found_n >= len)
+		return -ENOENT;
+	memcpy(name, text + found, found_n);
+	name[found_n] = '\0';
+	return 0;
+}
+
 int config_syntax_error(struct config_parser *p, const char *text, const char *file, int line,
 			const char *what)
 {
-	char msg[CONFIG_ERR_LEN];
+	char msg[CONFIG_ERR_LEN], name[CONFIG_NAME_LEN];
 	int at = 0;
+
+	/* A setting given twice in a group: name it, as other errors name theirs. */
+	if (what && !strcmp(what, "duplicate setting name") && !strcmp(file, p->name) &&
+	    line > 0 && !dup_setting_name(text, line, name, sizeof(name))) {
+		snprintf(p->err, p->errlen,
+			 "%s:%d: %s: duplicate setting: it is set more than once in its group; "
+			 "keep one",
+			 file, line, name);
+		return -EINVAL;
+	}
 
 	/* Only libconfig's own parse failures; its other messages say what they mean. */
 	if (what && !strcmp(what, "syntax error") && !strcmp(file, p->name))

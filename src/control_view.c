@@ -827,9 +827,13 @@ struct stats_tables {
 };
 
 /* The rows of relay, worker ("all" for the total) in each table. */
+/* A row of each table for relay's worker (a number) or its total ("all"): shed drops are a
+ * total's only (view_drop_shown), so a worker row shows "-" for them. */
 static void stats_rows(struct stats_tables *t, const char *relay, const char *worker,
 		       const struct relay_counters *c, bool fast, bool shed)
 {
+	bool total = strcmp(worker, "all") == 0;
+
 	size_t i;
 	int d;
 
@@ -843,10 +847,15 @@ static void stats_rows(struct stats_tables *t, const char *relay, const char *wo
 		emit_table_cell(&t->drops, "%s", relay);
 		emit_table_cell(&t->drops, "%s", worker);
 		emit_table_cell(&t->drops, "%s", relay_dir_name(view_drops[i].dir));
-		for (d = 0; d < DROP__MAX; d++)
-			if (view_drop_shown(d, shed))
+		for (d = 0; d < DROP__MAX; d++) {
+			if (!view_drop_shown(d, shed))
+				continue;
+			if (!total && !view_drop_shown(d, false))
+				emit_table_cell(&t->drops, "-");
+			else
 				emit_table_cell(&t->drops, "%" PRIu64,
 						c->dir[view_drops[i].dir].drops[d]);
+		}
 	}
 	emit_table_cell(&t->events, "%s", relay);
 	emit_table_cell(&t->events, "%s", worker);

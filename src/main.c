@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <grp.h>
+#include <linux/capability.h>
 #include <math.h>
 #include <pwd.h>
 #include <sys/resource.h>
@@ -367,6 +368,20 @@ static void log_rxpath(struct app *a)
 	for (i = 0; i < r->n_warnings; i++)
 		log_warn("receive path: %s", r->warnings[i]);
 	rxreport_free(r);
+}
+
+/* After privs_drop: says once when fwmark or source = "client" make the workers keep
+ * CAP_NET_ADMIN, because the process lacks the narrower CAP_NET_RAW (the shipped unit does
+ * not grant it), and how to give them CAP_NET_RAW instead. */
+static void log_sockopt_cap(const struct config *cfg)
+{
+	if (!privs_need_sockopt(cfg) ||
+	    privs_sockopt_mask() != (UINT64_C(1) << CAP_NET_ADMIN))
+		return;
+	log_notice("privileges: workers keep CAP_NET_ADMIN for fwmark and source = \"client\" "
+		   "(IP_TRANSPARENT, SO_MARK), as the process lacks CAP_NET_RAW; to keep only "
+		   "CAP_NET_RAW, add it with a drop-in (systemctl edit ringrelay): "
+		   "AmbientCapabilities=CAP_NET_RAW and CapabilityBoundingSet=CAP_NET_RAW");
 }
 
 /* -t's verdict on the descriptors, a warning: the hard limit of whoever runs -t (a shell, an
@@ -887,6 +902,7 @@ int main(int argc, char **argv)
 		log_err("%s", err);
 		goto out_fini;
 	}
+	log_sockopt_cap(a.rt.cfg);
 	for (i = 0; i < a.rt.plan.n_workers; i++)
 		a.rt.workers[i].alog = accesslog_ring(alog, i);
 	/* Steering before the workers bind, from the interfaces as the napi block left them. */

@@ -111,28 +111,42 @@ uint32_t plan_claims(const struct config *cfg)
 	return n;
 }
 
+/* The descriptors plan needs whatever the relays' max_sessions (each at 1): what its
+ * workers alone take, so that lowering max_sessions cannot bring it under a limit. */
+static uint64_t nofile_floor(const struct plan *plan, uint32_t n_relays)
+{
+	uint64_t relays = 0, per_worker;
+	uint32_t i;
+
+	for (i = 0; i < n_relays; i++)
+		relays += plan->sessions[i] ? 1 : 0;
+	per_worker = PLAN_SESSION_BASE + session_slots(relays) + 8;
+	return plan->n_workers * per_worker + 64 + plan->n_claims;
+}
+
+/* "FILE:LINE: workers: N workers", or without a line where the file leaves it unset. */
+static void workers_where(const struct config *cfg, const struct plan *plan, char *buf,
+			  size_t len)
+{
+	if (cfg->workers_line)
+		snprintf(buf, len, "%s:%d: workers: %u workers", cfg->path, cfg->workers_line,
+			 plan->n_workers);
+	else
+		snprintf(buf, len, "%s: workers: %u workers (one per CPU: workers is unset)",
+			 cfg->path, plan->n_workers);
+}
+
 int plan_check_nofile(const struct config *cfg, const struct plan *plan,
 		      const struct plan_nofile *lim, char *err, size_t errlen)
 {
 	uint32_t r = biggest_relay(cfg, plan);
-	char where[CONFIG_PATH_LEN + 64], why[160];
-	uint64_t total = 0;
+	char where[CONFIG_PATH_LEN + 96], why[200];
+	uint64_t total = 0, most, floor;
 	uint32_t i;
 
 	if (lim->soft >= plan->nofile || lim->hard >= plan->nofile ||
 	    (lim->can_raise && lim->nr_open >= plan->nofile))
 		return 0;
-	/* (as written: the plan's shares are rounded up per worker) */
-	for (i = 0; i < cfg->n_relays; i++)
-		if (plan->sessions[i])
-			total += cfg->relays[i].max_sessions;
-	if (r == UINT32_MAX)
-		snprintf(where, sizeof(where), "%s: workers: %u workers", cfg->path,
-			 plan->n_workers);
-	else
-		snprintf(where, sizeof(where), "%s:%d: relays[%u].max_sessions: %u sessions",
-			 cfg->path, cfg->relays[r].max_sessions_line, r,
-			 cfg->relays[r].max_sessions);
 	if (lim->can_raise)
 		snprintf(why, sizeof(why),
 			 "the kernel allows no more than fs.nr_open = %llu (raise it with sysctl)",
@@ -143,6 +157,30 @@ int plan_check_nofile(const struct config *cfg, const struct plan *plan,
 			 "CAP_SYS_RESOURCE): raise LimitNOFILE= in the unit, or ulimit -Hn, to at "
 			 "least %llu",
 			 (unsigned long long)lim->hard, (unsigned long long)plan->nofile);
+	most = lim->hard > lim->soft ? lim->hard : lim->soft;
+	if (lim->can_raise && lim->nr_open > most)
+		most = lim->nr_open;
+	/* The workers alone need more than the limit (always so when no relay has sessions):
+	 * lowering max_sessions cannot help, fewer workers can. */
+	floor = nofile_floor(plan, cfg->n_relays);
+	if (r == UINT32_MAX || floor > most) {
+		workers_where(cfg, plan, where, sizeof(where));
+		snprintf(err, errlen,
+			 "%s need at least %llu file descriptors whatever max_sessions (%llu per "
+			 "worker: %u for listeners and mirror sockets, 1024 spare session slots so "
+			 "that a reload can add relays, one per relay's session; %llu with "
+			 "max_sessions as set), but %s, or lower workers",
+			 where, (unsigned long long)floor,
+			 (unsigned long long)((floor - 64 - plan->n_claims) / plan->n_workers),
+			 PLAN_SESSION_BASE, (unsigned long long)plan->nofile, why);
+		return -EMFILE;
+	}
+	/* (as written: the plan's shares are rounded up per worker) */
+	for (i = 0; i < cfg->n_relays; i++)
+		if (plan->sessions[i])
+			total += cfg->relays[i].max_sessions;
+	snprintf(where, sizeof(where), "%s:%d: relays[%u].max_sessions: %u sessions", cfg->path,
+		 cfg->relays[r].max_sessions_line, r, cfg->relays[r].max_sessions);
 	snprintf(err, errlen,
 		 "%s (%llu in all relays, over %u worker%s) need %llu file descriptors (a socket "
 		 "per session slot: twice the sessions, so that a reload can add relays, %u "
@@ -179,9 +217,9 @@ int plan_build(const struct config *cfg, const struct plan_host *host, struct pl
 	for (i = 0; i < cfg->n_cpus; i++) {
 		if (!host_has_cpu(host, cfg->cpus[i])) {
 			snprintf(err, errlen,
-				 "%s: cpus[%u]: CPU %d is not available to this process "
+				 "%s:%d: cpus[%u]: CPU %d is not available to this process "
 				 "(check taskset/CPUAffinity=)",
-				 cfg->path, i, cfg->cpus[i]);
+				 cfg->path, cfg->cpus_line[i], i, cfg->cpus[i]);
 			return -EINVAL;
 		}
 	}

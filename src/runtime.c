@@ -381,6 +381,45 @@ static int check_listen_local(const struct config *cfg, int dad_wait_ms, char *e
 	return 0;
 }
 
+/* At start, -t and a reload: each relay's source address is one a session socket can bind
+ * (one of this host's, or any with net.ipv{4,6}.ip_nonlocal_bind), or every session of the
+ * relay would fail at its bind, counted session_socket_error. source = "client" binds the
+ * clients' addresses with IP_FREEBIND: nothing to check. */
+static int check_source_local(const struct config *cfg, int dad_wait_ms, char *err,
+			      size_t errlen)
+{
+	char buf[ADDR_STRLEN], hint[256];
+	const struct relay_conf *rc;
+	uint32_t i;
+	int ret;
+
+	for (i = 0; i < cfg->n_relays; i++) {
+		rc = &cfg->relays[i];
+		if (rc->source != SOURCE_ADDRESS)
+			continue;
+		ret = sock_probe_source(&rc->source_addr);
+		hint[0] = '\0';
+		if (ret == -EADDRNOTAVAIL)
+			snprintf(hint, sizeof(hint),
+				 " (no interface of this host has this address: add it to one, "
+				 "allow non-local binds (net.%s.ip_nonlocal_bind = 1), or leave "
+				 "source unset to send from the address the route picks)",
+				 addr_family(&rc->source_addr) == AF_INET6 ? "ipv6" : "ipv4");
+		probe_dad(&rc->source_addr, dad_wait_ms, &ret, hint, sizeof(hint));
+		if (!ret)
+			continue;
+		/* "ADDR:0" or "[ADDR]:0": the address as the file gives it */
+		addr_format(&rc->source_addr, buf, sizeof(buf));
+		*strrchr(buf, ':') = '\0';
+		if (buf[0] == '[')
+			buf[strlen(buf) - 1] = '\0';
+		snprintf(err, errlen, "%s:%d: relays[%u].source: %s: %s%s", cfg->path,
+			 rc->source_line, i, buf[0] == '[' ? buf + 1 : buf, strerror(-ret), hint);
+		return ret;
+	}
+	return 0;
+}
+
 static int check_notes(const struct runtime *running, struct config *cfg, struct plan *plan,
 		       struct runtime_notes *notes, int dad_wait_ms, char *err, size_t errlen);
 
@@ -471,6 +510,9 @@ static int check_notes(const struct runtime *running, struct config *cfg, struct
 		if (ret)
 			return ret;
 	}
+	ret = check_source_local(cfg, dad_wait_ms, err, errlen);
+	if (ret)
+		return ret;
 	ret = runtime_host(cfg, &host);
 	if (ret) {
 		snprintf(err, errlen, "sched_getaffinity: %s", strerror(-ret));

@@ -187,6 +187,20 @@ int sock_open_upstream(const struct addr *upstream, bool gro, const struct sock_
 	return fd;
 }
 
+int sock_probe_source(const struct addr *a)
+{
+	struct addr any_port = *a;
+	struct sock_source src = { .bind = &any_port };
+	int fd;
+
+	addr_set_port(&any_port, 0);
+	fd = sock_open_upstream(NULL, false, &src);
+	if (fd < 0)
+		return fd;
+	close(fd);
+	return 0;
+}
+
 int sock_hop_limit(int fd)
 {
 	struct sockaddr_storage ss;

@@ -69,6 +69,10 @@ struct sock_source {
  * call only (the bind to a foreign address and every send after it need none). Returns the
  * fd or -errno. */
 int sock_open_upstream(const struct addr *upstream, bool gro, const struct sock_source *src);
+/* Whether a session socket could send from a (a relay's source): binds a throwaway socket, set
+ * up as sock_open_upstream's without IP_FREEBIND, to a with port 0 and closes it. 0, or
+ * -errno: -EADDRNOTAVAIL when no interface has the address and non-local binds are off. */
+int sock_probe_source(const struct addr *a);
 
 /* The longest UDP payload the path of connected socket fd (of peer's family) carries in one
  * unfragmented packet: IP_MTU / IPV6_MTU minus the IP and UDP headers. Returns it or

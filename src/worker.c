@@ -487,7 +487,8 @@ err_release:
 		log_warn("worker %u: relay %s: no session socket for client %s: %s; its datagrams "
 			 "are counted %s (said once per worker)",
 			 w->id, wr->conf->name, addr_format(client, buf, sizeof(buf)),
-			 strerror(-err), unreachable ? "upstream_unreachable" : "socket_error");
+			 strerror(-err),
+			 unreachable ? "upstream_unreachable" : "session_socket_error");
 	}
 	return NULL;
 }

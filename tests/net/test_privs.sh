@@ -15,7 +15,10 @@
 #  4. a relay with a fwmark: workers keep CAP_NET_RAW (SO_MARK on each new session socket)
 #     and CAP_NET_BIND_SERVICE, the upkeep thread CAP_NET_RAW
 #     and so does the upkeep thread (on its health probes' sockets), nothing else; every
-#     other thread holds nothing.
+#     other thread holds nothing;
+#  5. the same without CAP_NET_RAW in the bounding set (the shipped unit grants only
+#     CAP_NET_ADMIN of the two): workers and the upkeep thread keep CAP_NET_ADMIN instead, and
+#     the start logs once that it does, naming the drop-in that keeps CAP_NET_RAW.
 . "$(dirname "$0")/lib.sh"
 [ -x "$RINGRELAY" ] || lib_skip "relay binary $RINGRELAY not built"
 command -v unshare >/dev/null || lib_skip "unshare (util-linux) not found"
@@ -201,5 +204,20 @@ RINGRELAY=$BIN/ringrelay lib_relay_start "$TMPD/four.conf" ||
 # sessions bind clients' low ports); the upkeep thread: CAP_NET_RAW
 threads_check "$c" 0 0 $(((1 << 13) | (1 << 10))) $((1 << 13))
 traffic "$c"
+lib_relay_stop || lib_case_fail "$c exit status $?"
+
+# ---- 5. fwmark without CAP_NET_RAW (as under the shipped unit): workers keep CAP_NET_ADMIN,
+# and the start says so once, naming the drop-in that keeps CAP_NET_RAW instead
+c="[fwmark, no CAP_NET_RAW]"
+cat >"$BIN/no-net-raw" <<EOF2
+#!/bin/sh
+exec setpriv --bounding-set=-net_raw "$BIN/ringrelay" "\$@"
+EOF2
+chmod 755 "$BIN/no-net-raw"
+RINGRELAY=$BIN/no-net-raw lib_relay_start "$TMPD/four.conf" || lib_fail "$c relay did not start"
+threads_check "$c" 0 0 $(((1 << 12) | (1 << 10))) $((1 << 12))
+n=$(lib_relay_log_current | grep -c 'workers keep CAP_NET_ADMIN for fwmark and source = "client".*AmbientCapabilities=CAP_NET_RAW and CapabilityBoundingSet=CAP_NET_RAW')
+[ "$n" = 1 ] && lib_case_ok "$c the start said once why workers keep CAP_NET_ADMIN" ||
+	lib_case_fail "$c $n lines about keeping CAP_NET_ADMIN, want 1"
 lib_relay_stop || lib_case_fail "$c exit status $?"
 lib_done

@@ -3,7 +3,8 @@
 # Command line and config errors, per family (and per backend where sockets are involved):
 #   -t accepts a good config (exit 0) and -T prints it;
 #   -t rejects bad configs with exit 1 and one "FILE:LINE: SETTING: why" message naming the
-#   right line and setting; a missing file is named;
+#   right line and setting (a listen address or a source the host lacks too); a missing
+#   file is named;
 #   a listen port already taken gives a clear error ("in use", the endpoint) and exit 1.
 . "$(dirname "$0")/lib.sh"
 lib_topology
@@ -73,12 +74,27 @@ for fam in 4 6; do
 	bad_case balance 12 balance 's/"rr"/"random"/'
 	bad_case timeout 13 session_timeout 's/30.0/-1.0/'
 	bad_case syntax 14 "" 's/= 4096;/= ;/'
+	# a setting given twice: named with its line (before: "syntax error: duplicate setting
+	# name")
+	[ "$fam" = 4 ] && bad_case duplicate 2 'workers: duplicate setting' 's/;$/; workers = 2;/'
+	# a CPU the host lacks, from the plan, with its line like a parse error (before: none)
+	[ "$fam" = 4 ] && bad_case cpus-absent 4 'cpus\[0\]: CPU 255 is not available' \
+		's/;$/; cpus = [ 255 ];/'
 	# an address no interface of NS_R has: -t refused it as the start would (before: -t
 	# passed, and the start failed in the workers with no file or line)
 	foreign=198.18.77.1
 	[ "$fam" = 6 ] && foreign=2001:2:77::1
 	bad_case listen-foreign 9 'relays\[0\]\.listen\[0\]: .*no interface of this host' \
 		"s/$RELAY_IP/$foreign/"
+	# a source no interface has: every session's bind would fail (before: -t and the start
+	# passed, and each session was dropped as session_socket_error); one it has passes
+	bad_case source-foreign 12 \
+		"relays\[0\]\.source: $foreign: .*no interface of this host.*ipv$fam.ip_nonlocal_bind" \
+		"s/\"rr\";/\"rr\"; source = \"$foreign\";/"
+	sed "12s/\"rr\";/\"rr\"; source = \"$RELAY_IP\";/" "$good" >"$TMPD/source-$fam.conf"
+	out=$(relay -t -c "$TMPD/source-$fam.conf" 2>&1) &&
+		lib_case_ok "$c -t on a source the host has: exit 0" ||
+		lib_case_fail "$c -t on a source the host has: exit $?: $out"
 
 	out=$(relay -t -c "$TMPD/does-not-exist.conf" 2>&1)
 	rc=$?
@@ -126,6 +142,28 @@ if [ $rc -eq 1 ] && echo "$msg" | grep -q "start ringrelay as root, or grant it"
 else
 	lib_case_fail "[ipv4] low port at start: exit $rc, want 1 with the start's advice;" \
 		"output: $out"
+fi
+
+# The same capability missing for a session: a transparent mirror's session socket for a
+# client on port 514 cannot bind it. The worker's one warning names the drop counter as
+# ringrelayctl stats and the metrics do (before: "socket_error", which is no counter).
+c="[ipv4 transparent mirror, client port 514 without CAP_NET_BIND_SERVICE]"
+conf=$TMPD/lowclient.conf
+lib_relay_conf "$conf" listen="$(ep "$RELAY_IP" 5000)" up="$(ep "$UP1_IP" 9000)" mode=mirror
+sed -i '12s/"rr";/"rr"; source = "client";/' "$conf"
+printf '#!/bin/sh\nexec setpriv --bounding-set=-net_bind_service "%s" "$@"\n' "$RINGRELAY" \
+	>"$TMPD/no-bind-service"
+chmod 755 "$TMPD/no-bind-service"
+if RINGRELAY=$TMPD/no-bind-service lib_relay_start "$conf"; then
+	lib_udp "$NS_C" client --to "$(ep "$RELAY_IP" 5000)" --count 1 --port-base 514 \
+		--expect-none --quiet 0.2 >/dev/null
+	want="no session socket for client $CLIENT_IP:514: Permission denied; its datagrams are counted session_socket_error"
+	lib_wait_for 5 lib_log_count_ge "$want" 1 &&
+		lib_case_ok "$c $(lib_relay_log_current | grep -o 'no session socket.*')" ||
+		lib_case_fail "$c log: $(lib_relay_log_current | grep 'no session socket')"
+	lib_relay_stop || lib_case_fail "$c exit status $?"
+else
+	lib_case_fail "$c relay did not start"
 fi
 
 # The descriptors the plan needs against RLIMIT_NOFILE: 4096 sessions on one worker need

@@ -345,15 +345,19 @@ EOF
 		>/dev/null || lib_case_fail "$c relay c stopped relaying after the refused reload"
 	# A reload that changes a restart-only setting is applied and says so in its answer,
 	# which ringrelayctl prints (before: "reloaded FILE" alone; the warning only in the log)
+	# (filter.pin too: before, a reload ignored it without a word)
 	relays_conf ""
 	sed -i 's/^workers = 1;/workers = 2;/' "$conf"
+	echo 'filter = { mode = "off"; pin = true; };' >>"$conf"
 	if out=$(timeout 20 "$BUILD/ringrelayctl" -s "$TMPD/run/ctl.sock" reload 2>&1) &&
-		echo "$out" | grep -qx "warning: workers changed: it takes effect after a restart"
+		echo "$out" | grep -qx "warning: workers changed: it takes effect after a restart" &&
+		echo "$out" | grep -qx "warning: filter.pin changed: it takes effect after a restart"
 	then
-		lib_case_ok "$c ringrelayctl reload of workers = 2: $(echo "$out" | tr '\n' ' ')"
+		lib_case_ok "$c ringrelayctl reload of workers = 2, filter.pin = true:" \
+			"$(echo "$out" | tr '\n' ' ')"
 	else
-		lib_case_fail "$c ringrelayctl reload of workers = 2: want exit 0 and the restart" \
-			"warning; got: $out"
+		lib_case_fail "$c ringrelayctl reload of workers = 2, filter.pin = true: want" \
+			"exit 0 and two restart warnings; got: $out"
 	fi
 	lib_relay_stop || lib_case_fail "$c relay exit status $? after SIGTERM, want 0"
 	lib_stop_pid "$echo_pid"

@@ -275,6 +275,12 @@ struct error_case {
 static const struct error_case error_cases[] = {
     /* syntax */
     {"workers = ;\n" RELAY, "t.conf:1: syntax error: 'workers' has no value before ';'"},
+    /* a setting given twice in its group: named (before: libconfig's bare "syntax error:
+     * duplicate setting name"), the one set before when a line sets several */
+    {"workers = 2;\nworkers = 3;\n" RELAY,
+     "t.conf:2: workers: duplicate setting: it is set more than once in its group; keep one"},
+    {"buffers = 64;\nworkers = 2; buffers = 128; # workers = 1;\n" RELAY,
+     "t.conf:2: buffers: duplicate setting: it is set more than once in its group; keep one"},
     /* what libconfig's bare "syntax error" means, where it happened (issue 14) */
     {"\xef\xbb\xbf" RELAY,
      "t.conf:1: syntax error: the file starts with a UTF-8 byte order mark (BOM): save it "
@@ -313,7 +319,8 @@ static const struct error_case error_cases[] = {
      "t.conf:1: syntax error: unexpected byte 0xe2: settings are ASCII (a typographic quote "
      "instead of \"?)"},
     {RELAY "workers\n", "t.conf:2: syntax error: missing '=' and a value after 'workers'"},
-    {RELAY "relays = 1;\n", "t.conf:2: syntax error: duplicate setting name"},
+    {RELAY "relays = 1;\n",
+     "t.conf:2: relays: duplicate setting: it is set more than once in its group; keep one"},
     {"cpus = [ 1, \"x\" ];\n", "t.conf:1: syntax error: mismatched element type in array"},
     {RELAY "\n\nbuffers = 4294967297;\n",
      "t.conf:4: syntax error: integer 4294967297 is too large (at most 2147483647)"},
@@ -763,6 +770,8 @@ static void assert_config_equal(const struct config *a, const struct config *b)
 		memset(c->path, 0, sizeof(c->path));
 		c->user_line = 0;
 		c->control_access_line = 0;
+		c->workers_line = 0;
+		memset(c->cpus_line, 0, sizeof(c->cpus_line));
 		/* (a dump writes every value: read back, none is a default any more) */
 		for (i = 0; i < CONFIG_MAX_RELAYS; i++) {
 			struct relay_conf *r = &c->relays[i];
@@ -1092,6 +1101,7 @@ static void test_keep_restart(void **state)
 	    "control_access = { read_only_group = \"adm\"; };\n"
 	    "metrics = { };\nstats_interval = 2.0;\n"
 	    "napi = { busy_poll_us = 10; threaded = true; defer_hard_irqs = 7; };\n"
+	    "filter = { mode = \"off\"; pin = true; };\n"
 	    "relays = ( { name = \"b\"; listen = [ \"127.0.0.1:5302\" ]; "
 	    "upstreams = [ \"127.0.0.1:5301\" ]; max_sessions = 20; session_timeout = 9; },\n"
 	    "{ name = \"c\"; listen = [ \"127.0.0.1:5303\" ]; upstreams = [ \"127.0.0.1:5301\" ];"
@@ -1101,7 +1111,8 @@ static void test_keep_restart(void **state)
 					    "stats_interval",  "user",
 					    "control_socket",  "control_access",
 					    "metrics",	       "napi.busy_poll_us",
-					    "napi.threaded",   "relay b: max_sessions" };
+					    "napi.threaded",   "filter.pin",
+					    "relay b: max_sessions" };
 	struct kept k = { .n = 0 };
 	size_t i;
 
@@ -1123,6 +1134,7 @@ static void test_keep_restart(void **state)
 	assert_int_equal(next->relays[0].max_sessions_per_source, 2);
 	assert_int_equal(next->napi.busy_poll_us, 0);
 	assert_false(next->napi.threaded);
+	assert_false(next->filter.pin);
 	assert_int_equal(next->napi.defer_hard_irqs, 7); /* a reload applies it */
 	assert_true(next->stats_interval == 1.0);
 	/* what a reload applies stays new: a new relay's size, timeouts, the rest */
@@ -1169,7 +1181,8 @@ static void test_files(void **state)
 	fclose(f);
 	assert_int_equal(config_load_file(path, &cfg, err, sizeof(err)), -EINVAL);
 	assert_true(strncmp(err, path, strlen(path)) == 0);
-	assert_string_equal(err + strlen(path), ":3: syntax error: duplicate setting name");
+	assert_string_equal(err + strlen(path), ":3: workers: duplicate setting: it is set more "
+						"than once in its group; keep one");
 
 	f = fopen(path, "w");
 	assert_non_null(f);

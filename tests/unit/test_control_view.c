@@ -830,6 +830,15 @@ static void test_shed_views(void **state)
 	free(t);
 	t = render_text(view_stats, f, false);
 	expect_in(t, "SHED_FULL_SOCKET");
+	/* a relay total's only: "-" in a worker row (before: the worker's 0), numbers in "all" */
+	expect_in(t, "dns                 0       to_upstream          0                   1      "
+		     "     2                     3                        4                     5  "
+		     "             6                     7             8                 -        "
+		     "        -\n");
+	expect_in(t, "dns                 all     to_upstream          0                   3      "
+		     "     6                     9                       12                    15  "
+		     "            18                    21            24                47        "
+		     "       35\n");
 	expect_in(t, "shed\nCOUNTER");
 	expect_in(t, "drop_full_socket ");
 	free(t);

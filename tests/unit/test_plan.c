@@ -152,8 +152,9 @@ static void test_pinned_cpus(void **state)
 	assert_int_equal(fx->plan->cpu[1], 1);
 	assert_int_equal(fx->plan->cpu[2], 5);
 	fx->cfg->cpus[1] = 3; /* not in the affinity mask */
+	fx->cfg->cpus_line[1] = 4;
 	assert_int_equal(build(fx), -EINVAL);
-	assert_string_equal(fx->err, "t.conf: cpus[1]: CPU 3 is not available to this process "
+	assert_string_equal(fx->err, "t.conf:4: cpus[1]: CPU 3 is not available to this process "
 				 "(check taskset/CPUAffinity=)");
 }
 
@@ -237,6 +238,44 @@ static void test_nofile(void **state)
 	assert_non_null(strstr(fx->err, "but the kernel allows no more than fs.nr_open = 500000"));
 }
 
+/* 300 workers need some 2313 descriptors each whatever max_sessions (listeners, mirrors,
+ * 1024 spare session slots): beyond the limit, the error names workers at its line, not
+ * max_sessions (before: "relays[0].max_sessions ... or lower max_sessions", which cannot
+ * help). */
+static void test_nofile_workers(void **state)
+{
+	struct fixture *fx = *state;
+	struct plan_nofile lim = { .soft = 1024, .hard = 20000, .nr_open = 1u << 20 };
+
+	fx->cfg->workers = 300;
+	fx->cfg->workers_line = 2;
+	fx->cfg->relays[0].max_sessions = 4096;
+	fx->cfg->relays[0].max_sessions_line = 5;
+	assert_int_equal(build(fx), 0);
+	assert_int_equal(plan_check_nofile(fx->cfg, fx->plan, &lim, fx->err, sizeof(fx->err)),
+			 -EMFILE);
+	assert_string_equal(fx->err,
+			    "t.conf:2: workers: 300 workers need at least 693965 file descriptors "
+			    "whatever max_sessions (2313 per worker: 1280 for listeners and mirror "
+			    "sockets, 1024 spare session slots so that a reload can add relays, one "
+			    "per relay's session; 697865 with max_sessions as set), but the hard "
+			    "RLIMIT_NOFILE is 20000 and this process may not raise it (no "
+			    "CAP_SYS_RESOURCE): raise LimitNOFILE= in the unit, or ulimit -Hn, to at "
+			    "least 697865, or lower workers");
+	/* workers unset (one per CPU): no line to name */
+	fx->cfg->workers_line = 0;
+	assert_int_equal(plan_check_nofile(fx->cfg, fx->plan, &lim, fx->err, sizeof(fx->err)),
+			 -EMFILE);
+	assert_non_null(strstr(fx->err, "t.conf: workers: 300 workers (one per CPU: workers is "
+					"unset) need at least 693965"));
+	/* a limit the workers fit under but their sessions do not: max_sessions, as before */
+	lim.hard = 694000;
+	assert_int_equal(plan_check_nofile(fx->cfg, fx->plan, &lim, fx->err, sizeof(fx->err)),
+			 -EMFILE);
+	assert_non_null(strstr(fx->err, "t.conf:5: relays[0].max_sessions: 4096 sessions"));
+	assert_non_null(strstr(fx->err, "or lower max_sessions"));
+}
+
 /* A start or reload claims each listen port (a descriptor) until its listeners are bound,
  * beside them: the plan counts one per distinct port, of every relay (before, none: 1024
  * ports under a soft limit of 1024 ran out of descriptors in the claims). */
@@ -278,6 +317,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_mirror_fanout, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_too_many_sessions, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_nofile, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_nofile_workers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_nofile_claims, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("plan", tests, NULL, NULL);
