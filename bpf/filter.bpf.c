@@ -59,6 +59,15 @@ struct {
 	__type(value, struct filter_rate_val);
 } filter_rate SEC(".maps");
 
+/* First fragments' verdicts for their later fragments (filter_maps.h). Only fragments touch
+ * it: a first fragment updates, a later one looks up. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, FILTER_FRAG_ENTRIES);
+	__type(key, struct filter_frag_key);
+	__type(value, struct filter_frag_val);
+} filter_frags SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, FILTER_CNT__MAX);
@@ -178,9 +187,15 @@ enum pkt_kind {
 
 /* What the parser found, the same for both families. */
 struct pkt {
-	__u8 saddr[16]; /* IPv4-mapped */
+	union {
+		__u8 saddr[16]; /* IPv4-mapped; always set */
+		/* The datagram's reassembly key (frag.saddr is saddr): daddr and id are set for
+		 * fragments only, so whole datagrams pay nothing for them. */
+		struct filter_frag_key frag;
+	};
 	__u16 dport;	/* host order */
 	__u8 udp_bad;	/* UDP length impossible for the datagram (or the one it reassembles to) */
+	__u8 first_frag; /* a first fragment: its verdict is recorded for the later ones */
 };
 
 /* Where the headers come from. Every read goes through the load helpers, which copy from the
@@ -208,10 +223,12 @@ static __always_inline int load(const struct hdr_src *h, __u32 off, void *to, __
 	return bpf_xdp_load_bytes(h->ctx, off, to, len);
 }
 
+/* The first 8 bytes of an extension header (each is at least that long). */
 struct ext_hdr {
 	__u8 next;
 	__u8 len;
 	__be16 frag_off; /* only meaningful for the fragment header */
+	__be32 id;	 /* ditto */
 };
 
 /* The largest IP payload a datagram can reassemble to (the 16-bit length fields). */
@@ -311,8 +328,15 @@ static __always_inline enum pkt_kind parse_ipv4(const struct hdr_src *h, __u32 o
 	p->saddr[11] = 0xff;
 	__builtin_memcpy(&p->saddr[12], &ih.saddr, 4);
 	frag = bpf_ntohs(ih.frag_off);
-	if (frag & IP_OFFSET)
-		return PKT_FRAG_LATER;
+	if (frag & (IP_OFFSET | IP_MF)) {
+		p->frag.daddr[10] = 0xff; /* daddr[0..9] are zero */
+		p->frag.daddr[11] = 0xff;
+		__builtin_memcpy(&p->frag.daddr[12], &ih.daddr, 4);
+		p->frag.id = bpf_htonl(bpf_ntohs(ih.id));
+		if (frag & IP_OFFSET)
+			return PKT_FRAG_LATER;
+		p->first_frag = 1;
+	}
 	/* A first fragment's UDP length covers the whole datagram, not this fragment. */
 	return parse_udp(h, off + hlen, tot - hlen,
 			 frag & IP_MF ? IP_MAX_PAYLOAD - hlen : tot - hlen, p);
@@ -367,6 +391,11 @@ static __always_inline enum pkt_kind parse_ipv6(const struct hdr_src *h, __u32 o
 		if (left < 8 || load(h, off, &eh, sizeof(eh)))
 			return PKT_UNPARSED;
 		if (next == IPPROTO_FRAGMENT) {
+			/* Reassembly is keyed by the first fragment header that is not atomic. */
+			if (!first_frag && (bpf_ntohs(eh.frag_off) & (IP6_OFFSET | IP6_MF))) {
+				__builtin_memcpy(p->frag.daddr, &ih.daddr, 16);
+				p->frag.id = eh.id;
+			}
 			/* A later fragment, whatever its next header says: reassembly takes the
 			 * protocol from the first fragment. */
 			if (bpf_ntohs(eh.frag_off) & IP6_OFFSET)
@@ -386,8 +415,10 @@ static __always_inline enum pkt_kind parse_ipv6(const struct hdr_src *h, __u32 o
 		off += len;
 		next = eh.next;
 	}
-	if (next == IPPROTO_UDP)
+	if (next == IPPROTO_UDP) {
+		p->first_frag = !!first_frag;
 		return parse_udp(h, off, left, first_frag ? IP_MAX_PAYLOAD - ext : left, p);
+	}
 	if (is_ext(next))
 		return PKT_EXT_DEEP;
 	/* Anything else (ICMPv6/ND, TCP, ESP, no next header) is not ours. */
@@ -431,6 +462,31 @@ static __always_inline int rate_exceeded(const struct filter_settings *s, const 
 	return 0;
 }
 
+/* Records a first fragment's verdict for the later fragments of its datagram (replacing an
+ * earlier datagram's with the same ID). */
+static __always_inline void frag_record(const struct pkt *p, enum filter_action act)
+{
+	struct filter_frag_val v = {
+	    .first_ns = bpf_ktime_get_ns(),
+	    .verdict = act == ACT_DROP ? FILTER_FRAG_DROP : FILTER_FRAG_PASS,
+	};
+
+	bpf_map_update_elem(&filter_frags, &p->frag, &v, BPF_ANY);
+}
+
+/* The recorded verdict of a later fragment's first fragment: 1 found (*drop set), 0 none
+ * (never seen, evicted, or older than the reassembly timeout: an earlier datagram's). */
+static __always_inline int frag_lookup(const struct pkt *p, int *drop)
+{
+	struct filter_frag_val *v = bpf_map_lookup_elem(&filter_frags, &p->frag);
+	__u64 max_age = is_v4(p) ? FILTER_FRAG_TIMEOUT4_NS : FILTER_FRAG_TIMEOUT6_NS;
+
+	if (!v || bpf_ktime_get_ns() - v->first_ns > max_age)
+		return 0;
+	*drop = v->verdict == FILTER_FRAG_DROP;
+	return 1;
+}
+
 /* Judges one UDP datagram of generation gen. Returns the counter to bump and the action. */
 static __always_inline enum filter_action judge(__u32 gen, const struct filter_settings *s,
 						const struct pkt *p, int frag_later, __u32 segs,
@@ -439,15 +495,22 @@ static __always_inline enum filter_action judge(__u32 gen, const struct filter_s
 	struct filter_lpm_key key = {.prefixlen = FILTER_LPM_GEN_BITS + 128};
 	struct filter_lpm_val *rule;
 	__u32 pidx, port = 0, deny;
+	int drop;
+
+	if (frag_later && frag_lookup(p, &drop)) {
+		/* No ports to judge by: the datagram's verdict is its first fragment's. */
+		*cnt = drop ? FILTER_CNT_DROP_FRAGMENT_OF_DROPPED : FILTER_CNT_PASS_FRAGMENT;
+		return drop ? ACT_DROP : ACT_PASS;
+	}
 
 	key.data[0] = (__u8)gen;
 	__builtin_memcpy(&key.data[1], p->saddr, 16);
 	rule = bpf_map_lookup_elem(&filter_prefixes, &key);
 
 	if (frag_later) {
-		/* No ports to scope by: only an explicit deny prefix drops it. The first
-		 * fragment carries the ports and gets the full judgement, so a denied datagram
-		 * never reassembles (docs/filter.md). */
+		/* Its first fragment not seen (yet): only an explicit deny prefix drops it. The
+		 * first fragment carries the ports and gets the full judgement, so a denied
+		 * datagram never reassembles (docs/filter.md). */
 		if (rule && rule->verdict == FILTER_RULE_DENY) {
 			count_rule(gen, rule->rule, segs);
 			*cnt = FILTER_CNT_DROP_FRAGMENT;
@@ -549,6 +612,8 @@ static __always_inline enum filter_action filter_body(const struct hdr_src *h, _
 			act = judge_unparsed(s, kind, &cnt);
 		else
 			act = judge(gen, s, &p, kind == PKT_FRAG_LATER, h->segs, &cnt);
+		if (p.first_frag) /* judged (UDP or unparsed): the later fragments follow it */
+			frag_record(&p, act);
 	}
 	/* Counting wraps the verdict: every packet bumps exactly one reason, by the datagrams
 	 * it carries. */

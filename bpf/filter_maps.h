@@ -77,6 +77,34 @@ struct filter_rate_val {
 
 #define FILTER_RATE_ENTRIES 65536
 
+/* A first fragment's verdict, for the later fragments of its datagram (which carry no ports):
+ * LRU_HASH shared by all CPUs (a datagram's fragments may arrive on different ones), keyed as
+ * the kernel's reassembly is: source, destination (IPv4-mapped; an IPv6 packet with a
+ * v4-mapped source is unparsed, so the families never meet) and the IP identification (IPv4's
+ * 16 bits, the IPv6 fragment header's 32, network order). The protocol is not in the key:
+ * only UDP first fragments are recorded, IPv4 fragments of other protocols never reach the
+ * lookup, and IPv6 reassembly takes the protocol from the first fragment. An entry older than
+ * the kernel's default reassembly timeout is ignored (it can only be an earlier datagram's
+ * whose ID repeats). docs/filter.md, Fragments. */
+struct filter_frag_key {
+	__u8 saddr[16];
+	__u8 daddr[16];
+	__be32 id;
+};
+
+enum filter_frag_verdict { FILTER_FRAG_PASS = 0, FILTER_FRAG_DROP = 1 };
+
+struct filter_frag_val {
+	__u64 first_ns; /* bpf_ktime_get_ns() when the first fragment was judged */
+	__u32 verdict;	/* enum filter_frag_verdict */
+	__u32 pad;
+};
+
+#define FILTER_FRAG_ENTRIES 4096
+/* net.ipv4.ipfrag_time and net.ipv6.ip6frag_time defaults: 30 and 60 s. */
+#define FILTER_FRAG_TIMEOUT4_NS 30000000000ull
+#define FILTER_FRAG_TIMEOUT6_NS 60000000000ull
+
 /* Verdict/reason counters: PERCPU_ARRAY of FILTER_CNT__MAX u64 packets. Every packet that
  * reaches the program increments exactly one of them. */
 enum filter_counter {
@@ -84,7 +112,8 @@ enum filter_counter {
 	FILTER_CNT_PASS_NOT_UDP,	/* ICMP, ND, TCP (SSH) ... */
 	FILTER_CNT_PASS_OUT_OF_SCOPE,	/* UDP not addressed to a relay port (scope relays) */
 	FILTER_CNT_PASS_UNPARSED,	/* cannot read through to UDP, and unparsed = "pass" */
-	FILTER_CNT_PASS_FRAGMENT,	/* non-first fragment without an explicit deny */
+	FILTER_CNT_PASS_FRAGMENT,	/* non-first fragment: its first one passed, or (first
+					 * not seen) no explicit deny */
 	FILTER_CNT_ALLOW,		/* judged and allowed */
 	FILTER_CNT_DROP_PREFIX,		/* source matched a deny prefix */
 	FILTER_CNT_DROP_DEFAULT,	/* no prefix matched and the default is deny */
@@ -92,9 +121,10 @@ enum filter_counter {
 	FILTER_CNT_DROP_NOT_RELAY_PORT, /* scope udp + relay_ports_only */
 	FILTER_CNT_DROP_RATE,		/* over the source's rate limit */
 	FILTER_CNT_DROP_MALFORMED,	/* in-scope UDP whose lengths disagree with the frame */
-	FILTER_CNT_DROP_FRAGMENT,	/* non-first fragment from a denied prefix */
-	FILTER_CNT_DROP_EXT_HEADERS,	/* IPv6 extension chain longer than we walk (unparsed) */
-	FILTER_CNT_DROP_UNPARSED, /* other frames we cannot read through (unparsed = "drop") */
+	FILTER_CNT_DROP_FRAGMENT, /* non-first fragment from a denied prefix, first not seen */
+	FILTER_CNT_DROP_FRAGMENT_OF_DROPPED, /* non-first fragment whose first one was dropped */
+	FILTER_CNT_DROP_EXT_HEADERS, /* IPv6 extension chain longer than we walk (unparsed) */
+	FILTER_CNT_DROP_UNPARSED,    /* other frames we cannot read through (unparsed = "drop") */
 	FILTER_CNT__MAX
 };
 
@@ -110,6 +140,8 @@ _Static_assert(sizeof(struct filter_lpm_val) == 8, "lpm value layout");
 _Static_assert(sizeof(struct filter_settings) == 64, "settings layout");
 _Static_assert(sizeof(struct filter_rate_key) == 16, "rate key layout");
 _Static_assert(sizeof(struct filter_rate_val) == 8, "rate value layout");
+_Static_assert(sizeof(struct filter_frag_key) == 36, "fragment key layout");
+_Static_assert(sizeof(struct filter_frag_val) == 16, "fragment value layout");
 
 /* ---------------------------------------------------------------- session fast path (issue 9)
  * One program per interface runs the filter first, then the session fast path, then passes to

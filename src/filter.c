@@ -160,6 +160,7 @@ const char *filter_counter_name(enum filter_counter c)
 	    [FILTER_CNT_DROP_RATE] = "drop_rate",
 	    [FILTER_CNT_DROP_MALFORMED] = "drop_malformed",
 	    [FILTER_CNT_DROP_FRAGMENT] = "drop_fragment",
+	    [FILTER_CNT_DROP_FRAGMENT_OF_DROPPED] = "drop_fragment_of_dropped",
 	    [FILTER_CNT_DROP_EXT_HEADERS] = "drop_ext_headers",
 	    [FILTER_CNT_DROP_UNPARSED] = "drop_unparsed",
 	};

@@ -132,7 +132,7 @@ static const struct frame frames[] = {
     {"v4 later fragment, other source", "198.18.1.1", RELAY_PORT, M_FRAG_LATER, 0,
      FILTER_CNT_PASS_FRAGMENT, 0, 0},
     /* A denied source's fragmented datagram out of scope, or to an allowed port: the first
-     * fragment passes, the later ones drop (ringrelay.conf.5, FILTER, Fragments). */
+     * fragment passes, and so do the later ones (test_frag_verdicts). */
     {"v4 first fragment, denied prefix, other port", "198.18.66.1", OTHER_PORT, M_FRAG_FIRST, 0,
      FILTER_CNT_PASS_OUT_OF_SCOPE, 0, 0},
     {"v4 first fragment, denied prefix, allowed port", "198.18.66.1", PORT_ALLOW, M_FRAG_FIRST, 0,
@@ -454,39 +454,61 @@ static int run_tc_segs(struct filter *f, const uint8_t *buf, size_t len, uint32_
 	return opts.retval == TC_ACT_SHOT;
 }
 
-/* Runs every frame of tab through both flavours: the verdict and exactly one counter rise
- * must match. */
-static void run_table(struct filter *f, const struct frame *tab, size_t n)
+/* Runs the frame fr built into buf through one flavour: the verdict and exactly one counter
+ * rise must be fr's. */
+static void check_frame(struct filter *f, int tc, const struct frame *fr, const uint8_t *buf,
+			size_t len)
 {
 	struct filter_stats *before = malloc(sizeof(*before)), *after = malloc(sizeof(*after));
+	int c;
+
+	assert_int_equal(filter_read_stats(f, before), 0);
+	if (run_frame(f, tc, buf, len, 1) != fr->drop)
+		fail_msg("%s (%s): verdict %s", fr->name, tc ? "tc" : "xdp",
+			 fr->drop ? "pass, want drop" : "drop, want pass");
+	assert_int_equal(filter_read_stats(f, after), 0);
+	for (c = 0; c < FILTER_CNT__MAX; c++) {
+		uint64_t d = after->counters[c] - before->counters[c];
+
+		if (d != (c == (int)fr->cnt))
+			fail_msg("%s (%s): counter %s changed by %llu", fr->name, tc ? "tc" : "xdp",
+				 filter_counter_name(c), (unsigned long long)d);
+	}
+	free(before);
+	free(after);
+}
+
+/* Forgets every first fragment's verdict (filter_frags). */
+static void frags_reset(struct filter *f)
+{
+	struct filter_frag_key key;
+	int fd = filter_map_fd(f, "filter_frags");
+
+	assert_true(fd >= 0);
+	while (bpf_map_get_next_key(fd, NULL, &key) == 0)
+		assert_int_equal(bpf_map_delete_elem(fd, &key), 0);
+}
+
+/* Runs every frame of tab through both flavours: the verdict and exactly one counter rise
+ * must match. Each frame stands alone: no first fragment's verdict carries over to the next
+ * frame (all the table's frames have the same addresses and IP ID). */
+static void run_table(struct filter *f, const struct frame *tab, size_t n)
+{
 	static uint8_t buf[FRAME_MAX];
 	size_t i, len;
-	int tc, c;
+	int tc;
 
 	for (i = 0; i < n; i++) {
+		frags_reset(f);
 		len = frame_build(&tab[i], buf);
 		for (tc = 0; tc < 2; tc++) {
 			/* The kernel's skb test run refuses an IPv4 frame shorter than an IP
 			 * header, and anything over a page. */
 			if (tc && (tab[i].mut == M_RUNT_IP || len > TC_TEST_RUN_MAX))
 				continue;
-			assert_int_equal(filter_read_stats(f, before), 0);
-			if (run_frame(f, tc, buf, len, 1) != tab[i].drop)
-				fail_msg("%s (%s): verdict %s", tab[i].name, tc ? "tc" : "xdp",
-					 tab[i].drop ? "pass, want drop" : "drop, want pass");
-			assert_int_equal(filter_read_stats(f, after), 0);
-			for (c = 0; c < FILTER_CNT__MAX; c++) {
-				uint64_t d = after->counters[c] - before->counters[c];
-
-				if (d != (c == (int)tab[i].cnt))
-					fail_msg("%s (%s): counter %s changed by %llu", tab[i].name,
-						 tc ? "tc" : "xdp", filter_counter_name(c),
-						 (unsigned long long)d);
-			}
+			check_frame(f, tc, &tab[i], buf, len);
 		}
 	}
-	free(before);
-	free(after);
 }
 
 static void test_table(void **state)
@@ -502,6 +524,169 @@ static void test_table(void **state)
 	assert_true(st->allow_hits[0] > 0);
 	assert_true(st->port_hits[1] > 0);
 	free(st);
+}
+
+/* A fragment of datagram id: frame_build's frame (no VLAN tags, no IPv6 extension headers
+ * before the fragment header) with its IP identification set. */
+struct frag_step {
+	struct frame fr;
+	uint32_t id;
+};
+
+static size_t frag_build(const struct frag_step *st, uint8_t *buf)
+{
+	size_t len = frame_build(&st->fr, buf);
+	uint8_t *ip = buf + 14;
+
+	if (strchr(st->fr.src, ':')) {
+		assert_int_equal(ip[6], 44);
+		ip[40 + 4] = (uint8_t)(st->id >> 24);
+		ip[40 + 5] = (uint8_t)(st->id >> 16);
+		ip[40 + 6] = (uint8_t)(st->id >> 8);
+		ip[40 + 7] = (uint8_t)st->id;
+	} else {
+		assert_true(st->id <= 0xffff);
+		put16(ip + 4, (uint16_t)st->id);
+	}
+	return len;
+}
+
+/* Each step through XDP, then tc (the same verdict again: a first fragment's is recorded
+ * twice, a later one's looked up twice). */
+static void run_frag_steps(struct filter *f, const struct frag_step *st, size_t n)
+{
+	static uint8_t buf[FRAME_MAX];
+	size_t i, len;
+
+	for (i = 0; i < n; i++) {
+		len = frag_build(&st[i], buf);
+		check_frame(f, 0, &st[i].fr, buf, len);
+		check_frame(f, 1, &st[i].fr, buf, len);
+	}
+}
+
+/* Moves every recorded first fragment's time back by ns: the same as ns passing. */
+static void frags_age(struct filter *f, uint64_t ns)
+{
+	int fd = filter_map_fd(f, "filter_frags");
+	struct filter_frag_key key, next;
+	struct filter_frag_val val;
+	void *prev = NULL;
+
+	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+		key = next;
+		prev = &key;
+		assert_int_equal(bpf_map_lookup_elem(fd, &key, &val), 0);
+		val.first_ns -= ns; /* ktime may be below ns: the age is taken modulo 2^64 */
+		assert_int_equal(bpf_map_update_elem(fd, &key, &val, BPF_EXIST), 0);
+	}
+}
+
+/* Later fragments get their first fragment's verdict (filter_frags). Before, a later
+ * fragment was judged by its source alone: steps marked "was" differed. */
+static void test_frag_verdicts(void **state)
+{
+	static const struct frag_step allow_steps[] = {
+	    /* (a) a deny prefix's datagram out of scope, or to an allowed port, reassembles */
+	    {{"v4 first, denied, out of scope", "198.18.66.1", OTHER_PORT, M_FRAG_FIRST, 0,
+	      FILTER_CNT_PASS_OUT_OF_SCOPE, 0, 0},
+	     1},
+	    {{"v4 later of a passed first, denied (was drop_fragment)", "198.18.66.1", RELAY_PORT,
+	      M_FRAG_LATER, 0, FILTER_CNT_PASS_FRAGMENT, 0, 0},
+	     1},
+	    {{"v4 first, denied, allowed port", "198.18.66.1", PORT_ALLOW, M_FRAG_FIRST, 0,
+	      FILTER_CNT_ALLOW, 0, 0},
+	     2},
+	    {{"v4 later of an allowed first, denied (was drop_fragment)", "198.18.66.1", RELAY_PORT,
+	      M_FRAG_LATER, 0, FILTER_CNT_PASS_FRAGMENT, 0, 0},
+	     2},
+	    /* (c) no first fragment seen: the source decides, as before */
+	    {{"v4 later, no first, denied", "198.18.66.1", RELAY_PORT, M_FRAG_LATER, 1,
+	      FILTER_CNT_DROP_FRAGMENT, 0, 0},
+	     3},
+	    {{"v4 later, no first, other source", "198.18.1.1", RELAY_PORT, M_FRAG_LATER, 0,
+	      FILTER_CNT_PASS_FRAGMENT, 0, 0},
+	     3},
+	    /* a first fragment dropped, for want of its UDP header too */
+	    {{"v4 first, denied", "198.18.66.1", RELAY_PORT, M_FRAG_FIRST, 1,
+	      FILTER_CNT_DROP_PREFIX, 0, 0},
+	     4},
+	    {{"v4 later of a dropped first", "198.18.66.1", RELAY_PORT, M_FRAG_LATER, 1,
+	      FILTER_CNT_DROP_FRAGMENT_OF_DROPPED, 0, 0},
+	     4},
+	    {{"v4 first, half a UDP header", "198.18.1.1", RELAY_PORT, M_FRAG_FIRST_TINY, 1,
+	      FILTER_CNT_DROP_UNPARSED, 0, 0},
+	     5},
+	    {{"v4 later of an unparsed first (was pass_fragment)", "198.18.1.1", RELAY_PORT,
+	      M_FRAG_LATER, 1, FILTER_CNT_DROP_FRAGMENT_OF_DROPPED, 0, 0},
+	     5},
+	    /* the ID comes round again: the newer first fragment's verdict */
+	    {{"v4 first again, ID 1, to a relay", "198.18.66.1", RELAY_PORT, M_FRAG_FIRST, 1,
+	      FILTER_CNT_DROP_PREFIX, 0, 0},
+	     1},
+	    {{"v4 later, ID 1", "198.18.66.1", RELAY_PORT, M_FRAG_LATER, 1,
+	      FILTER_CNT_DROP_FRAGMENT_OF_DROPPED, 0, 0},
+	     1},
+	    /* (d) IPv6: the fragment header's 32-bit ID, whatever next header a later names */
+	    {{"v6 first, denied, out of scope", "2001:2:bad::1", OTHER_PORT, M_V6_FRAG_FIRST, 0,
+	      FILTER_CNT_PASS_OUT_OF_SCOPE, 0, 0},
+	     0x10000001},
+	    {{"v6 later of a passed first (was drop_fragment)", "2001:2:bad::1", RELAY_PORT,
+	      M_V6_FRAG_LATER, 0, FILTER_CNT_PASS_FRAGMENT, 0, 0},
+	     0x10000001},
+	    {{"v6 later saying TCP of a passed first (was drop_fragment)", "2001:2:bad::1",
+	      RELAY_PORT, M_FRAG_LATER_TCP, 0, FILTER_CNT_PASS_FRAGMENT, 0, 0},
+	     0x10000001},
+	    {{"v6 later, same low 16 bits of the ID: no first", "2001:2:bad::1", RELAY_PORT,
+	      M_V6_FRAG_LATER, 1, FILTER_CNT_DROP_FRAGMENT, 0, 0},
+	     0x20000001},
+	};
+	static const struct frag_step deny_steps[] = {
+	    /* (b) default deny: a dropped first fragment's later ones drop too */
+	    {{"v4 first, default deny", "198.18.1.1", RELAY_PORT, M_FRAG_FIRST, 1,
+	      FILTER_CNT_DROP_DEFAULT, 0, 0},
+	     7},
+	    {{"v4 later of a first dropped by default (was pass_fragment)", "198.18.1.1",
+	      RELAY_PORT, M_FRAG_LATER, 1, FILTER_CNT_DROP_FRAGMENT_OF_DROPPED, 0, 0},
+	     7},
+	    {{"v6 first, default deny", "2001:2:1::1", RELAY_PORT, M_V6_FRAG_FIRST, 1,
+	      FILTER_CNT_DROP_DEFAULT, 0, 0},
+	     7},
+	    {{"v6 later of a first dropped by default (was pass_fragment)", "2001:2:1::1",
+	      RELAY_PORT, M_V6_FRAG_LATER, 1, FILTER_CNT_DROP_FRAGMENT_OF_DROPPED, 0, 0},
+	     7},
+	    /* (c) no first fragment seen: the default does not apply to a later one */
+	    {{"v4 later, no first, default deny", "198.18.1.1", RELAY_PORT, M_FRAG_LATER, 0,
+	      FILTER_CNT_PASS_FRAGMENT, 0, 0},
+	     8},
+	};
+	static const struct frag_step aged_steps[] = {
+	    /* 31 s on: IPv4 reassembly gave up (ipfrag_time), IPv6's has not (60 s) */
+	    {{"v4 later, first 31 s ago", "198.18.1.1", RELAY_PORT, M_FRAG_LATER, 0,
+	      FILTER_CNT_PASS_FRAGMENT, 0, 0},
+	     7},
+	    {{"v6 later, first 31 s ago", "2001:2:1::1", RELAY_PORT, M_V6_FRAG_LATER, 1,
+	      FILTER_CNT_DROP_FRAGMENT_OF_DROPPED, 0, 0},
+	     7},
+	};
+	static const struct frag_step aged6_steps[] = {
+	    {{"v6 later, first 61 s ago", "2001:2:1::1", RELAY_PORT, M_V6_FRAG_LATER, 0,
+	      FILTER_CNT_PASS_FRAGMENT, 0, 0},
+	     7},
+	};
+	struct fixture *fx = *state;
+	char err[CONFIG_ERR_LEN];
+
+	frags_reset(fx->f);
+	run_frag_steps(fx->f, allow_steps, sizeof(allow_steps) / sizeof(allow_steps[0]));
+	fx->cfg->filter.default_verdict = FILTER_VERDICT_DENY;
+	if (filter_update(fx->f, fx->cfg, err, sizeof(err)) < 0)
+		fail_msg("filter_update: %s", err);
+	run_frag_steps(fx->f, deny_steps, sizeof(deny_steps) / sizeof(deny_steps[0]));
+	frags_age(fx->f, 31000000000ull);
+	run_frag_steps(fx->f, aged_steps, sizeof(aged_steps) / sizeof(aged_steps[0]));
+	frags_age(fx->f, 30000000000ull);
+	run_frag_steps(fx->f, aged6_steps, sizeof(aged6_steps) / sizeof(aged6_steps[0]));
 }
 
 /* Sets `unparsed` through the loader, as a reload does (an atomic swap of generations). */
@@ -999,6 +1184,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_table, setup_table, teardown),
 	    cmocka_unit_test_setup_teardown(test_unparsed_default, setup_table, teardown),
+	    cmocka_unit_test_setup_teardown(test_frag_verdicts, setup_table, teardown),
 	    cmocka_unit_test_setup_teardown(test_unparsed_pass, setup_table, teardown),
 	    cmocka_unit_test(test_rate_limit),
 	    cmocka_unit_test(test_rate_limit_segments),

@@ -14,7 +14,10 @@
  * Every verdict, and the one counter it bumped, must equal ref_decide(): a reference written
  * from the table in docs/filter.md, over plain byte arrays, sharing no code with the program.
  * Rule sets rotate through default allow/deny, scope relays/udp, relay_ports_only and
- * unparsed drop/pass. No rate limit (it depends on time).
+ * unparsed drop/pass. No rate limit (it depends on time). The first fragments' verdicts the
+ * program keeps for the later ones (filter_frags) are modelled by ref_frags; both are emptied
+ * every FUZZ_FRAG_RESET frames, so no entry grows old enough to expire or to be evicted, and
+ * the generator gives later fragments a recent first fragment's key now and then.
  *
  *   FILTER_FUZZ_SEED=N        seed (default 1, so `make bpf-test` is repeatable); "random"
  *   FILTER_FUZZ_SECONDS=S     run for S seconds instead of the short fixed run (make fuzz-filter)
@@ -59,16 +62,33 @@
 #define VETH_MIN_FRAME 4200
 #define VETH_TX "rrfuzz0"
 #define VETH_RX "rrfuzz1"
+/* filter_frags and the model are emptied this often (frames). */
+#define FUZZ_FRAG_RESET 100
+#define REF_FRAGS_MAX FUZZ_FRAG_RESET
 
 /* ---------------------------------------------------------------- the reference */
 
 enum ref_kind { R_NOT_IP, R_UNPARSED, R_EXT_DEEP, R_NOT_UDP, R_FRAG_LATER, R_UDP };
+
+/* A fragment's reassembly key: source, destination (IPv4-mapped), identification. */
+#define REF_FRAG_KEY 36
 
 struct ref_pkt {
 	enum ref_kind kind;
 	uint8_t src[16]; /* IPv4-mapped */
 	uint16_t dport;
 	int udp_len_ok;
+	int first_frag;			/* a first fragment that reached its UDP header */
+	uint8_t frag_key[REF_FRAG_KEY]; /* fragments only */
+};
+
+/* The first fragments' verdicts: what filter_frags should hold. */
+struct ref_frags {
+	unsigned int n;
+	struct {
+		uint8_t key[REF_FRAG_KEY];
+		int drop;
+	} e[REF_FRAGS_MAX];
 };
 
 struct ref_verdict {
@@ -103,10 +123,17 @@ static struct ref_pkt ref_ipv4(const uint8_t *ip, size_t n)
 	r.src[10] = r.src[11] = 0xff;
 	memcpy(r.src + 12, ip + 12, 4);
 	fo = be16(ip + 6);
+	if (fo & 0x3fff) {
+		memcpy(r.frag_key, r.src, 16);
+		r.frag_key[26] = r.frag_key[27] = 0xff;
+		memcpy(r.frag_key + 28, ip + 16, 4);
+		memcpy(r.frag_key + 34, ip + 4, 2);
+	}
 	if (fo & 0x1fff) {
 		r.kind = R_FRAG_LATER;
 		return r;
 	}
+	r.first_frag = !!(fo & 0x2000);
 	if (tot - hl < 8)
 		return r; /* the ports are not in this frame */
 	r.kind = R_UDP;
@@ -149,6 +176,12 @@ static struct ref_pkt ref_ipv6(const uint8_t *ip, size_t n)
 		if (rest < 8)
 			return r;
 		if (nh == 44) {
+			/* the first header that is not atomic keys the reassembly */
+			if (!first && (be16(ip + at + 2) & 0xfff9)) {
+				memcpy(r.frag_key, r.src, 16);
+				memcpy(r.frag_key + 16, ip + 24, 16);
+				memcpy(r.frag_key + 32, ip + at + 4, 4);
+			}
 			if (be16(ip + at + 2) >> 3) {
 				r.kind = R_FRAG_LATER;
 				return r;
@@ -171,6 +204,7 @@ static struct ref_pkt ref_ipv6(const uint8_t *ip, size_t n)
 		r.kind = R_NOT_UDP;
 		return r;
 	}
+	r.first_frag = first;
 	if (rest < 8)
 		return r;
 	r.kind = R_UDP;
@@ -255,11 +289,34 @@ static struct ref_verdict ref_verdict(int drop, enum filter_counter cnt)
 	return (struct ref_verdict){drop, cnt};
 }
 
-static struct ref_verdict ref_decide(const struct config *cfg, int unparsed_drop, const uint8_t *f,
-				     size_t n)
+static int ref_frags_find(const struct ref_frags *rf, const uint8_t *key)
+{
+	unsigned int i;
+
+	for (i = 0; i < rf->n; i++)
+		if (!memcmp(rf->e[i].key, key, REF_FRAG_KEY))
+			return (int)i;
+	return -1;
+}
+
+/* A later fragment: its first fragment's verdict, else only a deny prefix drops it. */
+static struct ref_verdict ref_later(const struct filter_conf *fc, const struct ref_frags *rf,
+				    const struct ref_pkt *p)
+{
+	int i = ref_frags_find(rf, p->frag_key);
+
+	if (i >= 0)
+		return rf->e[i].drop ? ref_verdict(1, FILTER_CNT_DROP_FRAGMENT_OF_DROPPED)
+				     : ref_verdict(0, FILTER_CNT_PASS_FRAGMENT);
+	return ref_prefix_verdict(fc, p->src) == 1 ? ref_verdict(1, FILTER_CNT_DROP_FRAGMENT)
+						   : ref_verdict(0, FILTER_CNT_PASS_FRAGMENT);
+}
+
+static struct ref_verdict ref_judge(const struct config *cfg, int unparsed_drop,
+				    const struct ref_frags *rf, const struct ref_pkt *pp)
 {
 	const struct filter_conf *fc = &cfg->filter;
-	struct ref_pkt p = ref_parse(f, n);
+	struct ref_pkt p = *pp;
 	int relay, pv;
 	uint32_t i;
 
@@ -275,9 +332,7 @@ static struct ref_verdict ref_decide(const struct config *cfg, int unparsed_drop
 		return unparsed_drop ? ref_verdict(1, FILTER_CNT_DROP_EXT_HEADERS)
 				     : ref_verdict(0, FILTER_CNT_PASS_UNPARSED);
 	case R_FRAG_LATER:
-		return ref_prefix_verdict(fc, p.src) == 1
-			   ? ref_verdict(1, FILTER_CNT_DROP_FRAGMENT)
-			   : ref_verdict(0, FILTER_CNT_PASS_FRAGMENT);
+		return ref_later(fc, rf, &p);
 	case R_UDP:
 		break;
 	}
@@ -303,10 +358,37 @@ static struct ref_verdict ref_decide(const struct config *cfg, int unparsed_drop
 	return ref_verdict(0, FILTER_CNT_ALLOW);
 }
 
+/* The verdict of frame f, and a first fragment's (UDP, or unparsed for want of its UDP
+ * header) recorded in rf for its later fragments, replacing an earlier one of the same key. */
+static struct ref_verdict ref_decide(const struct config *cfg, int unparsed_drop,
+				     struct ref_frags *rf, const uint8_t *f, size_t n)
+{
+	struct ref_pkt p = ref_parse(f, n);
+	struct ref_verdict v = ref_judge(cfg, unparsed_drop, rf, &p);
+	int i;
+
+	if (p.first_frag && (p.kind == R_UDP || p.kind == R_UNPARSED)) {
+		i = ref_frags_find(rf, p.frag_key);
+		if (i < 0) {
+			if (rf->n == REF_FRAGS_MAX)
+				fail_msg("ref_frags full: more first fragments than frames?");
+			i = (int)rf->n++;
+			memcpy(rf->e[i].key, p.frag_key, REF_FRAG_KEY);
+		}
+		rf->e[i].drop = v.drop;
+	}
+	return v;
+}
+
 /* ---------------------------------------------------------------- frames */
 
+/* The random state, and the last first fragment generated per family, whose key (source,
+ * destination, ID) a later fragment takes now and then so that it meets a recorded verdict. */
 struct rng {
 	uint64_t s;
+	int have4, have6;
+	uint8_t first4[10]; /* source, destination, ID as in the header */
+	uint8_t first6[36];
 };
 
 static uint64_t rnd(struct rng *g) /* splitmix64 */
@@ -493,6 +575,14 @@ static size_t gen_ipv4(struct rng *g, uint8_t *ip, int big)
 	put16(ip + 6, fo);
 	ip[9] = proto;
 	pick_v4(g, ip + 12);
+	if ((fo & 0x3fff) == 0x2000) {
+		memcpy(g->first4, ip + 12, 8);
+		memcpy(g->first4 + 8, ip + 4, 2);
+		g->have4 = 1;
+	} else if ((fo & 0x1fff) && g->have4 && chance(g, 60)) {
+		memcpy(ip + 12, g->first4, 8);
+		memcpy(ip + 4, g->first4 + 8, 2);
+	}
 	l4len = gen_l4(g, ip + hl, proto, payload, (fo & 0x3fff) == 0x2000, 65535 - hl);
 	tot = (uint32_t)(hl + l4len);
 	if (chance(g, 10)) {
@@ -539,6 +629,14 @@ static size_t gen_ipv6(struct rng *g, uint8_t *ip, int big)
 			/* offset 0 (first or atomic fragment) or later; M at random */
 			put16(ip + at + 2,
 			      (chance(g, 60) ? 0 : (1 + below(g, 0x1fff)) << 3) | below(g, 2));
+			if (!(be16(ip + at + 2) >> 3) && (ip[at + 3] & 1) && !first) {
+				memcpy(g->first6, ip + 8, 32);
+				memcpy(g->first6 + 32, ip + at + 4, 4);
+				g->have6 = 1;
+			} else if ((be16(ip + at + 2) >> 3) && g->have6 && chance(g, 60)) {
+				memcpy(ip + 8, g->first6, 32);
+				memcpy(ip + at + 4, g->first6 + 32, 4);
+			}
 			first |= !(be16(ip + at + 2) >> 3) && (ip[at + 3] & 1);
 		} else if (type == 51) {
 			ip[at + 1] = (uint8_t)(1 + below(g, 4));
@@ -627,6 +725,8 @@ struct fuzz {
 	uint64_t *vals;
 	uint64_t counters[FILTER_CNT__MAX];
 	int veth_fd, veth_ifindex; /* -1 without the veth path */
+	struct ref_frags ref_frags;
+	int frags_fd;
 	uint64_t seed;
 	unsigned long frames, xdp_runs, tc_runs, veth_runs, veth_retries, mismatches;
 	unsigned long by_cnt[FILTER_CNT__MAX];
@@ -898,6 +998,16 @@ static void fuzz_set_rules(struct fuzz *fz, int v)
 	assert_int_equal(bpf_map_update_elem(sfd, &gen, &s, BPF_ANY), 0);
 }
 
+/* Empties filter_frags and its model. */
+static void fuzz_frags_reset(struct fuzz *fz)
+{
+	uint8_t key[REF_FRAG_KEY];
+
+	while (bpf_map_get_next_key(fz->frags_fd, NULL, key) == 0)
+		assert_int_equal(bpf_map_delete_elem(fz->frags_fd, key), 0);
+	fz->ref_frags.n = 0;
+}
+
 static uint64_t fuzz_seed(void)
 {
 	const char *s = getenv("FILTER_FUZZ_SEED");
@@ -919,7 +1029,7 @@ static void test_fuzz(void **state)
 	struct timespec t0, t;
 	char err[CONFIG_ERR_LEN];
 	struct ref_verdict want;
-	struct rng g;
+	struct rng g = {0};
 	int v, veth, c, big;
 	uint32_t lin_pick;
 	size_t n;
@@ -946,6 +1056,8 @@ static void test_fuzz(void **state)
 		fz->veth_fd = -1;
 	}
 	fz->cnt_fd = filter_map_fd(fz->f, "filter_counters");
+	fz->frags_fd = filter_map_fd(fz->f, "filter_frags");
+	assert_true(fz->frags_fd >= 0);
 	fz->ncpus = libbpf_num_possible_cpus();
 	fz->vals = calloc((size_t)fz->ncpus, sizeof(*fz->vals));
 	assert_non_null(fz->vals);
@@ -958,11 +1070,14 @@ static void test_fuzz(void **state)
 	for (;;) {
 		if (fz->frames % 500 == 0) /* a new rule set every 500 frames */
 			fuzz_set_rules(fz, (int)((fz->frames / 500) % 4));
+		if (fz->frames % FUZZ_FRAG_RESET == 0)
+			fuzz_frags_reset(fz);
 		/* The same frames with or without the veth path, so a seed repeats anywhere. */
 		big = chance(&g, 12);
 		lin_pick = (uint32_t)rnd(&g);
 		n = gen_frame(&g, frame, big);
-		want = ref_decide(fz->cfg[fz->variant], fz->unparsed_drop[fz->variant], frame, n);
+		want = ref_decide(fz->cfg[fz->variant], fz->unparsed_drop[fz->variant],
+				  &fz->ref_frags, frame, n);
 		fz->by_cnt[want.cnt]++;
 		fuzz_test_run(fz, 0, frame, n, want);
 		if (n <= TC_TEST_RUN_MAX)

@@ -12,8 +12,11 @@
 #     in tc, XDP frags), and from a UDP socket: denied ones dropped, allowed ones relayed;
 #   - 20,000-byte datagrams fragmented by the sender's own stack: allowed ones relayed and
 #     echoed (the first fragment carries the whole datagram's UDP length), denied ones dropped;
-#   - hand-made later fragments from the denied source (IPv6: the fragment header names TCP):
-#     dropped, drop_fragment.
+#   - hand-made later fragments from the denied source (IPv6: the fragment header names TCP),
+#     whose first fragment the filter has not seen: dropped, drop_fragment;
+#   - 20,000-byte datagrams from the denied source to a port no relay listens on (out of
+#     scope): the later fragments follow their first fragment's pass, so they reassemble and
+#     are echoed (before: the later ones were dropped, drop_fragment).
 #
 # "Reached the relay" is the relay's rx_pkts. Filter counters come from the pinned maps in a
 # bpffs private to the relay's mount namespace (the same wrapper as test_filter.sh).
@@ -26,7 +29,7 @@ FRAMES_PY=$LIB_DIR/filter_frames.py
 # enum filter_counter (bpf/filter_maps.h)
 CNT_DROP_PREFIX=6
 CNT_DROP_FRAGMENT=12
-CNT_DROP_UNPARSED=14
+CNT_DROP_UNPARSED=15
 N=10
 
 lib_private_bpffs
@@ -110,7 +113,7 @@ rr_attached() { lib_relay_log_current | grep -q "filter: attached on $IF_RC"; }
 # run_case MODE FAMILY
 run_case()
 {
-	local mode=$1 conf echo_pid rx bad deny d0 line
+	local mode=$1 conf echo_pid oos_pid rx bad deny d0 line out
 	lib_family "$2"
 	c="[$mode/ipv$2]"
 	if [ "$2" = 4 ]; then
@@ -185,6 +188,14 @@ EOF
 			"for the 5000-byte datagrams, want $N"
 	udp_case "allowed 5000-byte datagrams" "$CLIENT_IP" echo 5000
 
+	# Later fragments whose first fragment the filter has not seen (before the 20,000-byte
+	# datagrams below, whose first fragments' IDs the filter remembers).
+	rx=$(lib_stat rx_pkts t)
+	expect_dropped "denied later fragments" $CNT_DROP_FRAGMENT "$rx" "$bad" \
+		--kind later-fragment --size 600
+	[ "$2" = 6 ] && expect_dropped "denied later fragments naming TCP" $CNT_DROP_FRAGMENT \
+		"$rx" "$bad" --kind later-fragment --size 600 --next-header 6
+
 	# 20,000-byte datagrams: three fragments each at MTU 9000.
 	d0=$(rr_counter $CNT_DROP_PREFIX)
 	udp_case "allowed 20000-byte datagrams in fragments" "$CLIENT_IP" echo 20000
@@ -193,11 +204,15 @@ EOF
 		lib_case_fail "$c drop_prefix rose by $(($(rr_counter $CNT_DROP_PREFIX) - d0))" \
 			"for the denied first fragments, want $N"
 	rx=$(lib_stat rx_pkts t)
-	expect_dropped "denied later fragments" $CNT_DROP_FRAGMENT "$rx" "$bad" \
-		--kind later-fragment --size 600
-	[ "$2" = 6 ] && expect_dropped "denied later fragments naming TCP" $CNT_DROP_FRAGMENT \
-		"$rx" "$bad" --kind later-fragment --size 600 --next-header 6
-	rx=$(lib_stat rx_pkts t)
+	lib_udp_bg "$NS_R" "$TMPD/echo-oos.json" echo --bind "$(ep "$RELAY_IP" 7000)"
+	oos_pid=$BG_PID
+	if out=$(lib_udp "$NS_C" client --to "$(ep "$RELAY_IP" 7000)" --bind "$bad" --count $N \
+		--size 20000 --expect-echo); then
+		lib_case_ok "$c denied 20000-byte datagrams in fragments, out of scope: $out"
+	else
+		lib_case_fail "$c denied 20000-byte datagrams in fragments, out of scope: $out"
+	fi
+	lib_stop_pid "$oos_pid"
 	[ "$rx" = $((4 * N)) ] ||
 		lib_case_fail "$c relay rx_pkts=$rx, want $((4 * N)) (the allowed: 3 tags, 5000 B raw" \
 			"and from a socket, 20000 B)"

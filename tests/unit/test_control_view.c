@@ -272,22 +272,23 @@ static int teardown(void **state)
 	"0\n"
 
 #define FILTER_COUNTERS \
-	"COUNTER              PACKETS\n" \
-	"pass_not_ip                7\n" \
-	"pass_not_udp            1007\n" \
-	"pass_out_of_scope       2007\n" \
-	"pass_unparsed           3007\n" \
-	"pass_fragment           4007\n" \
-	"allow                   5007\n" \
-	"drop_prefix             6007\n" \
-	"drop_default            7007\n" \
-	"drop_port               8007\n" \
-	"drop_not_relay_port     9007\n" \
-	"drop_rate              10007\n" \
-	"drop_malformed         11007\n" \
-	"drop_fragment          12007\n" \
-	"drop_ext_headers       13007\n" \
-	"drop_unparsed          14007\n"
+	"COUNTER                   PACKETS\n" \
+	"pass_not_ip                     7\n" \
+	"pass_not_udp                 1007\n" \
+	"pass_out_of_scope            2007\n" \
+	"pass_unparsed                3007\n" \
+	"pass_fragment                4007\n" \
+	"allow                        5007\n" \
+	"drop_prefix                  6007\n" \
+	"drop_default                 7007\n" \
+	"drop_port                    8007\n" \
+	"drop_not_relay_port          9007\n" \
+	"drop_rate                   10007\n" \
+	"drop_malformed              11007\n" \
+	"drop_fragment               12007\n" \
+	"drop_fragment_of_dropped    13007\n" \
+	"drop_ext_headers            14007\n" \
+	"drop_unparsed               15007\n"
 
 static const char want_status_none[] =
 	STATUS_HEAD
@@ -396,8 +397,9 @@ static const char want_stats_json[] =
 	"\"pass_not_udp\": 1007, \"pass_out_of_scope\": 2007, \"pass_unparsed\": 3007, "
 	"\"pass_fragment\": 4007, \"allow\": 5007, \"drop_prefix\": 6007, \"drop_default\": 7007, "
 	"\"drop_port\": 8007, \"drop_not_relay_port\": 9007, \"drop_rate\": 10007, "
-	"\"drop_malformed\": 11007, \"drop_fragment\": 12007, \"drop_ext_headers\": 13007, "
-	"\"drop_unparsed\": 14007}}\n";
+	"\"drop_malformed\": 11007, \"drop_fragment\": 12007, "
+	"\"drop_fragment_of_dropped\": 13007, \"drop_ext_headers\": 14007, "
+	"\"drop_unparsed\": 15007}}\n";
 
 static const char want_sessions[] =
 	"RELAY               CLIENT               LOCAL               UPSTREAM          "
@@ -460,8 +462,9 @@ static const char want_filter_json[] =
 	"\"pass_out_of_scope\": 2007, \"pass_unparsed\": 3007, \"pass_fragment\": 4007, "
 	"\"allow\": 5007, \"drop_prefix\": 6007, \"drop_default\": 7007, "
 	"\"drop_port\": 8007, \"drop_not_relay_port\": 9007, \"drop_rate\": 10007, "
-	"\"drop_malformed\": 11007, \"drop_fragment\": 12007, \"drop_ext_headers\": 13007, "
-	"\"drop_unparsed\": 14007}, "
+	"\"drop_malformed\": 11007, \"drop_fragment\": 12007, "
+	"\"drop_fragment_of_dropped\": 13007, \"drop_ext_headers\": 14007, "
+	"\"drop_unparsed\": 15007}, "
 	"\"deny\": [{\"prefix\": \"198.18.1.8/29\", \"line\": 12, \"hits\": 4}, "
 	"{\"prefix\": \"2001:2:9::/48\", \"line\": 12, \"hits\": 123456789}], "
 	"\"allow\": [{\"prefix\": \"198.18.0.0/15\", \"line\": 12, \"hits\": 2}], "
