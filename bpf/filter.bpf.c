@@ -195,7 +195,8 @@ struct pkt {
 	};
 	__u16 dport;	/* host order */
 	__u8 udp_bad;	/* UDP length impossible for the datagram (or the one it reassembles to) */
-	__u8 first_frag; /* a first fragment: its verdict is recorded for the later ones */
+	__u8 first_frag; /* a first fragment (set however far the parse got after the IP header
+			  * or the fragment header): its verdict may be kept for the later ones */
 };
 
 /* Where the headers come from. Every read goes through the load helpers, which copy from the
@@ -363,7 +364,8 @@ static __always_inline enum pkt_kind parse_ipv6(const struct hdr_src *h, __u32 o
 {
 	struct ipv6hdr ih;
 	struct ext_hdr eh;
-	__u32 left, ext = 0, first_frag = 0, i;
+	__u32 left, ext = 0, i;
+	__u16 fo;
 	__u8 next;
 
 	/* ipv6_rcv's checks: version, payload within the frame (0 would be a jumbogram, which
@@ -391,16 +393,21 @@ static __always_inline enum pkt_kind parse_ipv6(const struct hdr_src *h, __u32 o
 		if (left < 8 || load(h, off, &eh, sizeof(eh)))
 			return PKT_UNPARSED;
 		if (next == IPPROTO_FRAGMENT) {
+			fo = bpf_ntohs(eh.frag_off);
 			/* Reassembly is keyed by the first fragment header that is not atomic. */
-			if (!first_frag && (bpf_ntohs(eh.frag_off) & (IP6_OFFSET | IP6_MF))) {
+			if (!p->first_frag && (fo & (IP6_OFFSET | IP6_MF))) {
 				__builtin_memcpy(p->frag.daddr, &ih.daddr, 16);
 				p->frag.id = eh.id;
 			}
 			/* A later fragment, whatever its next header says: reassembly takes the
 			 * protocol from the first fragment. */
-			if (bpf_ntohs(eh.frag_off) & IP6_OFFSET)
+			if (fo & IP6_OFFSET) {
+				p->first_frag = 0;
 				return PKT_FRAG_LATER;
-			first_frag |= bpf_ntohs(eh.frag_off) & IP6_MF;
+			}
+			/* From here on a first fragment, whatever follows (UDP or not, unparsed):
+			 * its later fragments are looked up whatever their next header. */
+			p->first_frag |= fo & IP6_MF;
 			len = 8;
 		} else if (next == IPPROTO_AH) {
 			len = (eh.len + 2) * 4; /* 4-byte units minus 2 */
@@ -415,10 +422,8 @@ static __always_inline enum pkt_kind parse_ipv6(const struct hdr_src *h, __u32 o
 		off += len;
 		next = eh.next;
 	}
-	if (next == IPPROTO_UDP) {
-		p->first_frag = !!first_frag;
-		return parse_udp(h, off, left, first_frag ? IP_MAX_PAYLOAD - ext : left, p);
-	}
+	if (next == IPPROTO_UDP)
+		return parse_udp(h, off, left, p->first_frag ? IP_MAX_PAYLOAD - ext : left, p);
 	if (is_ext(next))
 		return PKT_EXT_DEEP;
 	/* Anything else (ICMPv6/ND, TCP, ESP, no next header) is not ours. */
@@ -462,15 +467,37 @@ static __always_inline int rate_exceeded(const struct filter_settings *s, const 
 	return 0;
 }
 
-/* Records a first fragment's verdict for the later fragments of its datagram (replacing an
- * earlier datagram's with the same ID). */
-static __always_inline void frag_record(const struct pkt *p, enum filter_action act)
+/* The longest prefix rule covering p's source in generation gen, or NULL. */
+static __always_inline struct filter_lpm_val *prefix_rule(__u32 gen, const struct pkt *p)
 {
-	struct filter_frag_val v = {
-	    .first_ns = bpf_ktime_get_ns(),
-	    .verdict = act == ACT_DROP ? FILTER_FRAG_DROP : FILTER_FRAG_PASS,
-	};
+	struct filter_lpm_key key = {.prefixlen = FILTER_LPM_GEN_BITS + 128};
 
+	key.data[0] = (__u8)gen;
+	__builtin_memcpy(&key.data[1], p->saddr, 16);
+	return bpf_map_lookup_elem(&filter_prefixes, &key);
+}
+
+/* Keeps a first fragment's verdict for the later fragments of its datagram where it differs
+ * from the one they get without it (a deny prefix drops, anything else passes), so that only
+ * such first fragments pay the shared map's locked update and can evict others' entries. An
+ * unparsed first fragment's pass is not kept: its ports are unknown. Otherwise an entry left
+ * by an earlier datagram with the same key is deleted (a lookup takes no lock), so the newer
+ * datagram never inherits its verdict. */
+static __always_inline void frag_note(__u32 gen, const struct pkt *p, enum pkt_kind kind,
+				      enum filter_action act)
+{
+	struct filter_lpm_val *rule = prefix_rule(gen, p);
+	int drop = act == ACT_DROP, fallback_drop = rule && rule->verdict == FILTER_RULE_DENY;
+	int keep = kind == PKT_UDP || kind == PKT_NOT_UDP || drop;
+	struct filter_frag_val v = {};
+
+	if (!keep || drop == fallback_drop) {
+		if (bpf_map_lookup_elem(&filter_frags, &p->frag))
+			bpf_map_delete_elem(&filter_frags, &p->frag);
+		return;
+	}
+	v.first_ns = bpf_ktime_get_ns();
+	v.verdict = drop ? FILTER_FRAG_DROP : FILTER_FRAG_PASS;
 	bpf_map_update_elem(&filter_frags, &p->frag, &v, BPF_ANY);
 }
 
@@ -492,20 +519,18 @@ static __always_inline enum filter_action judge(__u32 gen, const struct filter_s
 						const struct pkt *p, int frag_later, __u32 segs,
 						__u32 *cnt)
 {
-	struct filter_lpm_key key = {.prefixlen = FILTER_LPM_GEN_BITS + 128};
 	struct filter_lpm_val *rule;
 	__u32 pidx, port = 0, deny;
 	int drop;
 
 	if (frag_later && frag_lookup(p, &drop)) {
-		/* No ports to judge by: the datagram's verdict is its first fragment's. */
+		/* No ports to judge by: the datagram's verdict is its first fragment's (a drop
+		 * is kept only for a source no deny prefix covers: no prefix rule hit). */
 		*cnt = drop ? FILTER_CNT_DROP_FRAGMENT_OF_DROPPED : FILTER_CNT_PASS_FRAGMENT;
 		return drop ? ACT_DROP : ACT_PASS;
 	}
 
-	key.data[0] = (__u8)gen;
-	__builtin_memcpy(&key.data[1], p->saddr, 16);
-	rule = bpf_map_lookup_elem(&filter_prefixes, &key);
+	rule = prefix_rule(gen, p);
 
 	if (frag_later) {
 		/* Its first fragment not seen (yet): only an explicit deny prefix drops it. The
@@ -600,7 +625,7 @@ static __always_inline enum filter_action filter_body(const struct hdr_src *h, _
 
 	if (kind == PKT_NOT_IP) {
 		cnt = FILTER_CNT_PASS_NOT_IP;
-	} else if (kind == PKT_NOT_UDP) {
+	} else if (kind == PKT_NOT_UDP && !p.first_frag) {
 		cnt = FILTER_CNT_PASS_NOT_UDP;
 	} else {
 		active = bpf_map_lookup_elem(&filter_active, &zero);
@@ -608,12 +633,14 @@ static __always_inline enum filter_action filter_body(const struct hdr_src *h, _
 		s = bpf_map_lookup_elem(&filter_settings, &gen);
 		if (!s) /* cannot happen: an array slot always exists */
 			cnt = FILTER_CNT_PASS_UNPARSED;
+		else if (kind == PKT_NOT_UDP) /* an IPv6 first fragment of another protocol */
+			cnt = FILTER_CNT_PASS_NOT_UDP;
 		else if (kind == PKT_UNPARSED || kind == PKT_EXT_DEEP)
 			act = judge_unparsed(s, kind, &cnt);
 		else
 			act = judge(gen, s, &p, kind == PKT_FRAG_LATER, h->segs, &cnt);
-		if (p.first_frag) /* judged (UDP or unparsed): the later fragments follow it */
-			frag_record(&p, act);
+		if (p.first_frag) /* the later fragments may follow it */
+			frag_note(gen, &p, kind, act);
 	}
 	/* Counting wraps the verdict: every packet bumps exactly one reason, by the datagrams
 	 * it carries. */

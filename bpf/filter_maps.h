@@ -81,9 +81,10 @@ struct filter_rate_val {
  * LRU_HASH shared by all CPUs (a datagram's fragments may arrive on different ones), keyed as
  * the kernel's reassembly is: source, destination (IPv4-mapped; an IPv6 packet with a
  * v4-mapped source is unparsed, so the families never meet) and the IP identification (IPv4's
- * 16 bits, the IPv6 fragment header's 32, network order). The protocol is not in the key:
- * only UDP first fragments are recorded, IPv4 fragments of other protocols never reach the
- * lookup, and IPv6 reassembly takes the protocol from the first fragment. An entry older than
+ * 16 bits, the IPv6 fragment header's 32, network order). Only a verdict that differs from
+ * what a later fragment gets without it (a deny prefix drops, anything else passes) is kept.
+ * The protocol is not in the key: IPv4 fragments of other protocols never reach the map, and
+ * IPv6 reassembly takes the protocol from the first fragment. An entry older than
  * the kernel's default reassembly timeout is ignored (it can only be an earlier datagram's
  * whose ID repeats). docs/filter.md, Fragments. */
 struct filter_frag_key {

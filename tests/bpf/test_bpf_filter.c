@@ -64,6 +64,8 @@ enum mut {
 	M_V6_EXT_BIG,	   /* two 2 KB destination options: UDP beyond the first page */
 	M_TOT_LEN_0,	   /* IPv4 UDP with tot_len 0 */
 	M_TCP_TOT_LEN_0,   /* IPv4 TCP with tot_len 0: a BIG TCP aggregate (over 64 KB) */
+	M_V6_FRAG_FIRST_ICMP, /* first fragment of an ICMPv6 datagram */
+	M_V6_FRAG_FIRST_DEEP, /* first fragment header, then more extension headers than walked */
 };
 
 struct frame {
@@ -225,7 +227,9 @@ static size_t frame_build(const struct frame *fr, uint8_t *buf)
 	uint8_t src[16], dst4[4] = {198, 18, 1, 2}, *p = buf + 12, *ip, *l4, *e;
 	int v6 = strchr(fr->src, ':') != NULL, i, n_ext = 0, frag = 0, tags = fr->tags;
 	size_t payload = fr->payload ? fr->payload : 32, l4len, iplen, hlen = 20, ext_len = 8;
-	uint8_t proto = fr->mut == M_ICMP ? (v6 ? 58 : 1) : fr->mut == M_TCP ? 6 : 17;
+	uint8_t proto = fr->mut == M_ICMP || fr->mut == M_V6_FRAG_FIRST_ICMP ? (v6 ? 58 : 1)
+			: fr->mut == M_TCP					 ? 6
+										 : 17;
 	uint16_t ulen;
 
 	memset(buf, 0, FRAME_MAX);
@@ -267,13 +271,16 @@ static size_t frame_build(const struct frame *fr, uint8_t *buf)
 			n_ext = 2;
 		if (fr->mut == M_V6_EXT_MANY)
 			n_ext = FILTER_MAX_EXT_HEADERS + 1;
+		if (fr->mut == M_V6_FRAG_FIRST_DEEP)
+			n_ext = FILTER_MAX_EXT_HEADERS; /* 7 headers with the fragment header */
 		if (fr->mut == M_V6_EXT_BIG) {
 			n_ext = 2;
 			ext_len = 2048;
 		}
 		if (fr->mut == M_V6_FRAG_FIRST || fr->mut == M_V6_FRAG_LATER ||
 		    fr->mut == M_FRAG_FIRST_HUGE || fr->mut == M_FRAG_FIRST_TINY ||
-		    fr->mut == M_FRAG_LATER_TCP)
+		    fr->mut == M_FRAG_LATER_TCP || fr->mut == M_V6_FRAG_FIRST_ICMP ||
+		    fr->mut == M_V6_FRAG_FIRST_DEEP)
 			frag = 1;
 	}
 	l4 = ip + hlen + ext_len * n_ext + 8 * frag;
@@ -309,6 +316,17 @@ static size_t frame_build(const struct frame *fr, uint8_t *buf)
 					 ? (185 << 3)
 					 : 1); /* M bit */
 		}
+		if (fr->mut == M_V6_FRAG_FIRST_DEEP) {
+			/* The fragment header first: IPv6, fragment, the n_ext others, UDP. */
+			uint8_t fh[8];
+
+			memcpy(fh, e, 8);
+			memmove(ip + 48, ip + 40, (size_t)(e - (ip + 40)));
+			memcpy(ip + 40, fh, 8);
+			ip[6] = 44;
+			ip[40] = 60;
+			ip[48 + 8 * (n_ext - 1)] = proto;
+		}
 	} else {
 		ip[0] = 0x40 | (uint8_t)(hlen / 4);
 		if (fr->mut == M_BAD_IHL)
@@ -340,7 +358,8 @@ static size_t frame_build(const struct frame *fr, uint8_t *buf)
 			ulen -= 10;
 		/* A first fragment carries the whole datagram's UDP length: here 4000 bytes,
 		 * far more than this fragment holds (the old unit test had them equal). */
-		if (fr->mut == M_FRAG_FIRST || fr->mut == M_V6_FRAG_FIRST)
+		if (fr->mut == M_FRAG_FIRST || fr->mut == M_V6_FRAG_FIRST ||
+		    fr->mut == M_V6_FRAG_FIRST_DEEP)
 			ulen = 4000;
 		if (fr->mut == M_FRAG_FIRST_HUGE)
 			ulen = 65530;
@@ -526,11 +545,22 @@ static void test_table(void **state)
 	free(st);
 }
 
+/* Sets `unparsed` through the loader, as a reload does (an atomic swap of generations). */
+static void set_unparsed(struct fixture *fx, enum filter_verdict v)
+{
+	char err[256];
+
+	fx->cfg->filter.unparsed = v;
+	assert_int_equal(filter_update(fx->f, fx->cfg, err, sizeof(err)), 0);
+}
+
 /* A fragment of datagram id: frame_build's frame (no VLAN tags, no IPv6 extension headers
- * before the fragment header) with its IP identification set. */
+ * before the fragment header) with its IP identification set, and with other_dst its
+ * destination's last byte 3 instead of 2. */
 struct frag_step {
 	struct frame fr;
 	uint32_t id;
+	int other_dst;
 };
 
 static size_t frag_build(const struct frag_step *st, uint8_t *buf)
@@ -538,6 +568,8 @@ static size_t frag_build(const struct frag_step *st, uint8_t *buf)
 	size_t len = frame_build(&st->fr, buf);
 	uint8_t *ip = buf + 14;
 
+	if (st->other_dst)
+		ip[strchr(st->fr.src, ':') ? 39 : 19] = 3;
 	if (strchr(st->fr.src, ':')) {
 		assert_int_equal(ip[6], 44);
 		ip[40 + 4] = (uint8_t)(st->id >> 24);
@@ -590,89 +622,142 @@ static void test_frag_verdicts(void **state)
 	    /* (a) a deny prefix's datagram out of scope, or to an allowed port, reassembles */
 	    {{"v4 first, denied, out of scope", "198.18.66.1", OTHER_PORT, M_FRAG_FIRST, 0,
 	      FILTER_CNT_PASS_OUT_OF_SCOPE, 0, 0},
-	     1},
+	     1, 0},
 	    {{"v4 later of a passed first, denied (was drop_fragment)", "198.18.66.1", RELAY_PORT,
 	      M_FRAG_LATER, 0, FILTER_CNT_PASS_FRAGMENT, 0, 0},
+	     1, 0},
+	    {{"v4 later, same source and ID, another destination: no first", "198.18.66.1",
+	      RELAY_PORT, M_FRAG_LATER, 1, FILTER_CNT_DROP_FRAGMENT, 0, 0},
+	     1,
 	     1},
 	    {{"v4 first, denied, allowed port", "198.18.66.1", PORT_ALLOW, M_FRAG_FIRST, 0,
 	      FILTER_CNT_ALLOW, 0, 0},
-	     2},
+	     2, 0},
 	    {{"v4 later of an allowed first, denied (was drop_fragment)", "198.18.66.1", RELAY_PORT,
 	      M_FRAG_LATER, 0, FILTER_CNT_PASS_FRAGMENT, 0, 0},
-	     2},
+	     2, 0},
 	    /* (c) no first fragment seen: the source decides, as before */
 	    {{"v4 later, no first, denied", "198.18.66.1", RELAY_PORT, M_FRAG_LATER, 1,
 	      FILTER_CNT_DROP_FRAGMENT, 0, 0},
-	     3},
+	     3, 0},
 	    {{"v4 later, no first, other source", "198.18.1.1", RELAY_PORT, M_FRAG_LATER, 0,
 	      FILTER_CNT_PASS_FRAGMENT, 0, 0},
-	     3},
-	    /* a first fragment dropped, for want of its UDP header too */
+	     3, 0},
+	    /* a first fragment dropped: a deny prefix's drop is the old rule's, so it is not kept
+	     * and the later ones count a hit on the prefix as drop_fragment */
 	    {{"v4 first, denied", "198.18.66.1", RELAY_PORT, M_FRAG_FIRST, 1,
 	      FILTER_CNT_DROP_PREFIX, 0, 0},
-	     4},
-	    {{"v4 later of a dropped first", "198.18.66.1", RELAY_PORT, M_FRAG_LATER, 1,
-	      FILTER_CNT_DROP_FRAGMENT_OF_DROPPED, 0, 0},
-	     4},
+	     4, 0},
+	    {{"v4 later of a first dropped by its prefix (was drop_fragment_of_dropped)",
+	      "198.18.66.1", RELAY_PORT, M_FRAG_LATER, 1, FILTER_CNT_DROP_FRAGMENT, 0, 0},
+	     4, 0},
+	    {{"v4 first, deny port rule", "198.18.1.1", PORT_DENY, M_FRAG_FIRST, 1,
+	      FILTER_CNT_DROP_PORT, 0, 0},
+	     6, 0},
+	    {{"v4 later of a first dropped by a port rule", "198.18.1.1", RELAY_PORT,
+	      M_FRAG_LATER, 1, FILTER_CNT_DROP_FRAGMENT_OF_DROPPED, 0, 0},
+	     6, 0},
+	    /* for want of its UDP header too */
 	    {{"v4 first, half a UDP header", "198.18.1.1", RELAY_PORT, M_FRAG_FIRST_TINY, 1,
 	      FILTER_CNT_DROP_UNPARSED, 0, 0},
-	     5},
+	     5, 0},
 	    {{"v4 later of an unparsed first (was pass_fragment)", "198.18.1.1", RELAY_PORT,
 	      M_FRAG_LATER, 1, FILTER_CNT_DROP_FRAGMENT_OF_DROPPED, 0, 0},
-	     5},
-	    /* the ID comes round again: the newer first fragment's verdict */
+	     5, 0},
+	    /* the ID comes round again: the newer first fragment's verdict (an entry the
+	     * newer one does not need is deleted) */
 	    {{"v4 first again, ID 1, to a relay", "198.18.66.1", RELAY_PORT, M_FRAG_FIRST, 1,
 	      FILTER_CNT_DROP_PREFIX, 0, 0},
-	     1},
-	    {{"v4 later, ID 1", "198.18.66.1", RELAY_PORT, M_FRAG_LATER, 1,
-	      FILTER_CNT_DROP_FRAGMENT_OF_DROPPED, 0, 0},
-	     1},
+	     1, 0},
+	    {{"v4 later, ID 1 (was drop_fragment_of_dropped)", "198.18.66.1", RELAY_PORT,
+	      M_FRAG_LATER, 1, FILTER_CNT_DROP_FRAGMENT, 0, 0},
+	     1, 0},
+	    {{"v4 first again, ID 5, allowed", "198.18.1.1", RELAY_PORT, M_FRAG_FIRST, 0,
+	      FILTER_CNT_ALLOW, 0, 0},
+	     5, 0},
+	    {{"v4 later, ID 5", "198.18.1.1", RELAY_PORT, M_FRAG_LATER, 0, FILTER_CNT_PASS_FRAGMENT,
+	      0, 0},
+	     5, 0},
 	    /* (d) IPv6: the fragment header's 32-bit ID, whatever next header a later names */
 	    {{"v6 first, denied, out of scope", "2001:2:bad::1", OTHER_PORT, M_V6_FRAG_FIRST, 0,
 	      FILTER_CNT_PASS_OUT_OF_SCOPE, 0, 0},
-	     0x10000001},
+	     0x10000001, 0},
 	    {{"v6 later of a passed first (was drop_fragment)", "2001:2:bad::1", RELAY_PORT,
 	      M_V6_FRAG_LATER, 0, FILTER_CNT_PASS_FRAGMENT, 0, 0},
-	     0x10000001},
+	     0x10000001, 0},
 	    {{"v6 later saying TCP of a passed first (was drop_fragment)", "2001:2:bad::1",
 	      RELAY_PORT, M_FRAG_LATER_TCP, 0, FILTER_CNT_PASS_FRAGMENT, 0, 0},
-	     0x10000001},
+	     0x10000001, 0},
 	    {{"v6 later, same low 16 bits of the ID: no first", "2001:2:bad::1", RELAY_PORT,
 	      M_V6_FRAG_LATER, 1, FILTER_CNT_DROP_FRAGMENT, 0, 0},
-	     0x20000001},
+	     0x20000001, 0},
+	    {{"v6 later, same source and ID, another destination: no first", "2001:2:bad::1",
+	      RELAY_PORT, M_V6_FRAG_LATER, 1, FILTER_CNT_DROP_FRAGMENT, 0, 0},
+	     0x10000001,
+	     1},
+	    /* (e) IPv6 first fragments of another protocol, or with too many extension
+	     * headers: their later fragments are looked up whatever they name */
+	    {{"v6 first, ICMPv6, denied", "2001:2:bad::1", RELAY_PORT, M_V6_FRAG_FIRST_ICMP, 0,
+	      FILTER_CNT_PASS_NOT_UDP, 0, 0},
+	     0x10000003, 0},
+	    {{"v6 later of an ICMPv6 first, denied (was drop_fragment)", "2001:2:bad::1",
+	      RELAY_PORT, M_V6_FRAG_LATER, 0, FILTER_CNT_PASS_FRAGMENT, 0, 0},
+	     0x10000003, 0},
+	    {{"v6 first, too many extension headers", "2001:2:1::1", RELAY_PORT,
+	      M_V6_FRAG_FIRST_DEEP, 1, FILTER_CNT_DROP_EXT_HEADERS, 0, 0},
+	     0x10000004, 0},
+	    {{"v6 later of a first with too many headers (was pass_fragment)", "2001:2:1::1",
+	      RELAY_PORT, M_V6_FRAG_LATER, 1, FILTER_CNT_DROP_FRAGMENT_OF_DROPPED, 0, 0},
+	     0x10000004, 0},
 	};
 	static const struct frag_step deny_steps[] = {
 	    /* (b) default deny: a dropped first fragment's later ones drop too */
 	    {{"v4 first, default deny", "198.18.1.1", RELAY_PORT, M_FRAG_FIRST, 1,
 	      FILTER_CNT_DROP_DEFAULT, 0, 0},
-	     7},
+	     7, 0},
 	    {{"v4 later of a first dropped by default (was pass_fragment)", "198.18.1.1",
 	      RELAY_PORT, M_FRAG_LATER, 1, FILTER_CNT_DROP_FRAGMENT_OF_DROPPED, 0, 0},
-	     7},
+	     7, 0},
 	    {{"v6 first, default deny", "2001:2:1::1", RELAY_PORT, M_V6_FRAG_FIRST, 1,
 	      FILTER_CNT_DROP_DEFAULT, 0, 0},
-	     7},
+	     7, 0},
 	    {{"v6 later of a first dropped by default (was pass_fragment)", "2001:2:1::1",
 	      RELAY_PORT, M_V6_FRAG_LATER, 1, FILTER_CNT_DROP_FRAGMENT_OF_DROPPED, 0, 0},
-	     7},
+	     7, 0},
 	    /* (c) no first fragment seen: the default does not apply to a later one */
 	    {{"v4 later, no first, default deny", "198.18.1.1", RELAY_PORT, M_FRAG_LATER, 0,
 	      FILTER_CNT_PASS_FRAGMENT, 0, 0},
-	     8},
+	     8, 0},
 	};
 	static const struct frag_step aged_steps[] = {
 	    /* 31 s on: IPv4 reassembly gave up (ipfrag_time), IPv6's has not (60 s) */
 	    {{"v4 later, first 31 s ago", "198.18.1.1", RELAY_PORT, M_FRAG_LATER, 0,
 	      FILTER_CNT_PASS_FRAGMENT, 0, 0},
-	     7},
+	     7, 0},
 	    {{"v6 later, first 31 s ago", "2001:2:1::1", RELAY_PORT, M_V6_FRAG_LATER, 1,
 	      FILTER_CNT_DROP_FRAGMENT_OF_DROPPED, 0, 0},
-	     7},
+	     7, 0},
 	};
 	static const struct frag_step aged6_steps[] = {
 	    {{"v6 later, first 61 s ago", "2001:2:1::1", RELAY_PORT, M_V6_FRAG_LATER, 0,
 	      FILTER_CNT_PASS_FRAGMENT, 0, 0},
-	     7},
+	     7, 0},
+	};
+	/* unparsed = "pass": an unparsed first fragment's ports are unknown, so its pass is
+	 * not the datagram's; a denied source's later fragments still drop */
+	static const struct frag_step unparsed_pass_steps[] = {
+	    {{"v4 first, half a UDP header, denied, unparsed pass", "198.18.66.1", RELAY_PORT,
+	      M_FRAG_FIRST_TINY, 0, FILTER_CNT_PASS_UNPARSED, 0, 0},
+	     9, 0},
+	    {{"v4 later of it (was pass_fragment)", "198.18.66.1", RELAY_PORT, M_FRAG_LATER, 1,
+	      FILTER_CNT_DROP_FRAGMENT, 0, 0},
+	     9, 0},
+	    {{"v6 first, too many extension headers, denied, unparsed pass", "2001:2:bad::1",
+	      RELAY_PORT, M_V6_FRAG_FIRST_DEEP, 0, FILTER_CNT_PASS_UNPARSED, 0, 0},
+	     9, 0},
+	    {{"v6 later of it", "2001:2:bad::1", RELAY_PORT, M_V6_FRAG_LATER, 1,
+	      FILTER_CNT_DROP_FRAGMENT, 0, 0},
+	     9, 0},
 	};
 	struct fixture *fx = *state;
 	char err[CONFIG_ERR_LEN];
@@ -687,15 +772,79 @@ static void test_frag_verdicts(void **state)
 	run_frag_steps(fx->f, aged_steps, sizeof(aged_steps) / sizeof(aged_steps[0]));
 	frags_age(fx->f, 30000000000ull);
 	run_frag_steps(fx->f, aged6_steps, sizeof(aged6_steps) / sizeof(aged6_steps[0]));
+	fx->cfg->filter.default_verdict = FILTER_VERDICT_ALLOW;
+	set_unparsed(fx, FILTER_VERDICT_ALLOW);
+	frags_reset(fx->f);
+	run_frag_steps(fx->f, unparsed_pass_steps,
+		       sizeof(unparsed_pass_steps) / sizeof(unparsed_pass_steps[0]));
 }
 
-/* Sets `unparsed` through the loader, as a reload does (an atomic swap of generations). */
-static void set_unparsed(struct fixture *fx, enum filter_verdict v)
+static unsigned int frags_count(struct filter *f)
 {
-	char err[256];
+	int fd = filter_map_fd(f, "filter_frags");
+	struct filter_frag_key key, next;
+	unsigned int n = 0;
+	void *prev = NULL;
 
-	fx->cfg->filter.unparsed = v;
-	assert_int_equal(filter_update(fx->f, fx->cfg, err, sizeof(err)), 0);
+	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+		key = next;
+		prev = &key;
+		n++;
+	}
+	return n;
+}
+
+/* A first fragment's verdict is kept only where it differs from what its later fragments
+ * get without it (a deny prefix drops, anything else passes), so that a flood of first
+ * fragments the old rule already covers neither pays the shared map's locked update nor
+ * evicts other datagrams' entries; an entry of the same key that the newer first fragment
+ * does not need is deleted. Before, every first fragment judged as UDP or unparsed was kept,
+ * and no IPv6 first fragment of another protocol or with too many headers. */
+static void test_frag_kept(void **state)
+{
+	static const struct frag_step steps[] = {
+	    {{"v4 first, allowed", "198.18.1.1", RELAY_PORT, M_FRAG_FIRST, 0, FILTER_CNT_ALLOW, 0,
+	      0},
+	     1, 0},
+	    {{"v4 first, denied", "198.18.66.1", RELAY_PORT, M_FRAG_FIRST, 1,
+	      FILTER_CNT_DROP_PREFIX, 0, 0},
+	     2, 0},
+	    {{"v4 first, denied, out of scope", "198.18.66.1", OTHER_PORT, M_FRAG_FIRST, 0,
+	      FILTER_CNT_PASS_OUT_OF_SCOPE, 0, 0},
+	     3, 0},
+	    {{"v4 first, deny port rule", "198.18.1.1", PORT_DENY, M_FRAG_FIRST, 1,
+	      FILTER_CNT_DROP_PORT, 0, 0},
+	     4, 0},
+	    {{"v4 first again, ID 3, to a relay", "198.18.66.1", RELAY_PORT, M_FRAG_FIRST, 1,
+	      FILTER_CNT_DROP_PREFIX, 0, 0},
+	     3, 0},
+	    {{"v4 first again, ID 4, allowed", "198.18.1.1", RELAY_PORT, M_FRAG_FIRST, 0,
+	      FILTER_CNT_ALLOW, 0, 0},
+	     4, 0},
+	    {{"v6 first, ICMPv6, denied", "2001:2:bad::1", RELAY_PORT, M_V6_FRAG_FIRST_ICMP, 0,
+	      FILTER_CNT_PASS_NOT_UDP, 0, 0},
+	     5, 0},
+	    {{"v6 first, ICMPv6, other source", "2001:2:1::1", RELAY_PORT, M_V6_FRAG_FIRST_ICMP,
+	      0, FILTER_CNT_PASS_NOT_UDP, 0, 0},
+	     5, 0},
+	    {{"v6 first, too many extension headers", "2001:2:1::1", RELAY_PORT,
+	      M_V6_FRAG_FIRST_DEEP, 1, FILTER_CNT_DROP_EXT_HEADERS, 0, 0},
+	     6, 0},
+	    {{"v6 first, too many extension headers, denied", "2001:2:bad::1", RELAY_PORT,
+	      M_V6_FRAG_FIRST_DEEP, 1, FILTER_CNT_DROP_EXT_HEADERS, 0, 0},
+	     6, 0},
+	};
+	static const unsigned int kept[] = {0, 0, 1, 2, 1, 0, 1, 1, 2, 2};
+	struct fixture *fx = *state;
+	size_t i;
+
+	frags_reset(fx->f);
+	for (i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+		run_frag_steps(fx->f, &steps[i], 1);
+		if (frags_count(fx->f) != kept[i])
+			fail_msg("after \"%s\": %u entries in filter_frags, want %u",
+				 steps[i].fr.name, frags_count(fx->f), kept[i]);
+	}
 }
 
 /* A filter loaded with unparsed = "drop" writes that into the active generation. */
@@ -1185,6 +1334,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_table, setup_table, teardown),
 	    cmocka_unit_test_setup_teardown(test_unparsed_default, setup_table, teardown),
 	    cmocka_unit_test_setup_teardown(test_frag_verdicts, setup_table, teardown),
+	    cmocka_unit_test_setup_teardown(test_frag_kept, setup_table, teardown),
 	    cmocka_unit_test_setup_teardown(test_unparsed_pass, setup_table, teardown),
 	    cmocka_unit_test(test_rate_limit),
 	    cmocka_unit_test(test_rate_limit_segments),

@@ -17,7 +17,7 @@
  * unparsed drop/pass. No rate limit (it depends on time). The first fragments' verdicts the
  * program keeps for the later ones (filter_frags) are modelled by ref_frags; both are emptied
  * every FUZZ_FRAG_RESET frames, so no entry grows old enough to expire or to be evicted, and
- * the generator gives later fragments a recent first fragment's key now and then.
+ * the generator gives later (and first) fragments a recent first fragment's key now and then.
  *
  *   FILTER_FUZZ_SEED=N        seed (default 1, so `make bpf-test` is repeatable); "random"
  *   FILTER_FUZZ_SECONDS=S     run for S seconds instead of the short fixed run (make fuzz-filter)
@@ -78,7 +78,8 @@ struct ref_pkt {
 	uint8_t src[16]; /* IPv4-mapped */
 	uint16_t dport;
 	int udp_len_ok;
-	int first_frag;			/* a first fragment that reached its UDP header */
+	int first_frag;			/* a first fragment, however far the parse got after
+					 * its IPv4 header or IPv6 fragment header */
 	uint8_t frag_key[REF_FRAG_KEY]; /* fragments only */
 };
 
@@ -184,9 +185,11 @@ static struct ref_pkt ref_ipv6(const uint8_t *ip, size_t n)
 			}
 			if (be16(ip + at + 2) >> 3) {
 				r.kind = R_FRAG_LATER;
+				r.first_frag = 0;
 				return r;
 			}
 			first |= ip[at + 3] & 1;
+			r.first_frag = first;
 			size = 8;
 		} else {
 			size =
@@ -204,7 +207,6 @@ static struct ref_pkt ref_ipv6(const uint8_t *ip, size_t n)
 		r.kind = R_NOT_UDP;
 		return r;
 	}
-	r.first_frag = first;
 	if (rest < 8)
 		return r;
 	r.kind = R_UDP;
@@ -358,32 +360,46 @@ static struct ref_verdict ref_judge(const struct config *cfg, int unparsed_drop,
 	return ref_verdict(0, FILTER_CNT_ALLOW);
 }
 
-/* The verdict of frame f, and a first fragment's (UDP, or unparsed for want of its UDP
- * header) recorded in rf for its later fragments, replacing an earlier one of the same key. */
+/* A first fragment's verdict for its later fragments: kept in rf (replacing an earlier one
+ * of the same key) only where it differs from what ref_later gives them without it; else any
+ * earlier one of the same key is forgotten. Kept: UDP's verdict, an IPv6 first fragment of
+ * another protocol's pass, an unparsed one's drop (its pass is not kept: no ports known). */
+static void ref_note(const struct filter_conf *fc, struct ref_frags *rf, const struct ref_pkt *p,
+		     int drop)
+{
+	int keep = p->kind == R_UDP || p->kind == R_NOT_UDP || drop;
+	int i = ref_frags_find(rf, p->frag_key);
+
+	if (keep && drop != (ref_prefix_verdict(fc, p->src) == 1)) {
+		if (i < 0) {
+			if (rf->n == REF_FRAGS_MAX)
+				fail_msg("ref_frags full: more first fragments than frames?");
+			i = (int)rf->n++;
+			memcpy(rf->e[i].key, p->frag_key, REF_FRAG_KEY);
+		}
+		rf->e[i].drop = drop;
+	} else if (i >= 0) {
+		rf->e[i] = rf->e[--rf->n];
+	}
+}
+
+/* The verdict of frame f, noting a first fragment's in rf for its later fragments. */
 static struct ref_verdict ref_decide(const struct config *cfg, int unparsed_drop,
 				     struct ref_frags *rf, const uint8_t *f, size_t n)
 {
 	struct ref_pkt p = ref_parse(f, n);
 	struct ref_verdict v = ref_judge(cfg, unparsed_drop, rf, &p);
-	int i;
 
-	if (p.first_frag && (p.kind == R_UDP || p.kind == R_UNPARSED)) {
-		i = ref_frags_find(rf, p.frag_key);
-		if (i < 0) {
-			if (rf->n == REF_FRAGS_MAX)
-				fail_msg("ref_frags full: more first fragments than frames?");
-			i = (int)rf->n++;
-			memcpy(rf->e[i].key, p.frag_key, REF_FRAG_KEY);
-		}
-		rf->e[i].drop = v.drop;
-	}
+	if (p.first_frag)
+		ref_note(&cfg->filter, rf, &p, v.drop);
 	return v;
 }
 
 /* ---------------------------------------------------------------- frames */
 
 /* The random state, and the last first fragment generated per family, whose key (source,
- * destination, ID) a later fragment takes now and then so that it meets a recorded verdict. */
+ * destination, ID) a later fragment takes now and then so that it meets a recorded verdict,
+ * and a first fragment too so that it replaces or deletes one. */
 struct rng {
 	uint64_t s;
 	int have4, have6;
@@ -576,6 +592,10 @@ static size_t gen_ipv4(struct rng *g, uint8_t *ip, int big)
 	ip[9] = proto;
 	pick_v4(g, ip + 12);
 	if ((fo & 0x3fff) == 0x2000) {
+		if (g->have4 && chance(g, 30)) { /* the ID comes round again */
+			memcpy(ip + 12, g->first4, 8);
+			memcpy(ip + 4, g->first4 + 8, 2);
+		}
 		memcpy(g->first4, ip + 12, 8);
 		memcpy(g->first4 + 8, ip + 4, 2);
 		g->have4 = 1;
@@ -630,6 +650,10 @@ static size_t gen_ipv6(struct rng *g, uint8_t *ip, int big)
 			put16(ip + at + 2,
 			      (chance(g, 60) ? 0 : (1 + below(g, 0x1fff)) << 3) | below(g, 2));
 			if (!(be16(ip + at + 2) >> 3) && (ip[at + 3] & 1) && !first) {
+				if (g->have6 && chance(g, 30)) { /* the ID comes round again */
+					memcpy(ip + 8, g->first6, 32);
+					memcpy(ip + at + 4, g->first6 + 32, 4);
+				}
 				memcpy(g->first6, ip + 8, 32);
 				memcpy(g->first6 + 32, ip + at + 4, 4);
 				g->have6 = 1;
