@@ -101,7 +101,11 @@ struct filter_frag_val {
 	__u32 pad;
 };
 
+/* At least FILTER_FRAG_ENTRIES, and FILTER_FRAG_PER_CPU per possible CPU (filter_frags_size):
+ * a shared LRU hands free entries to CPUs in batches, so with many CPUs it evicts before it
+ * is full. */
 #define FILTER_FRAG_ENTRIES 4096
+#define FILTER_FRAG_PER_CPU 256
 /* net.ipv4.ipfrag_time and net.ipv6.ip6frag_time defaults: 30 and 60 s. */
 #define FILTER_FRAG_TIMEOUT4_NS 30000000000ull
 #define FILTER_FRAG_TIMEOUT6_NS 60000000000ull

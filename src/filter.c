@@ -144,6 +144,13 @@ static int filter_libbpf_quiet(enum libbpf_print_level level, const char *fmt, v
 	return 0;
 }
 
+uint32_t filter_frags_size(int ncpus)
+{
+	uint64_t per_cpu = (uint64_t)FILTER_FRAG_PER_CPU * (uint64_t)(ncpus > 0 ? ncpus : 1);
+
+	return per_cpu > FILTER_FRAG_ENTRIES ? (uint32_t)per_cpu : FILTER_FRAG_ENTRIES;
+}
+
 const char *filter_counter_name(enum filter_counter c)
 {
 	static const char *const names[FILTER_CNT__MAX] = {
@@ -622,6 +629,7 @@ static int filter_load(struct filter *f, const struct config *cfg, char *err, si
 	/* Two keys per session (one per direction); one stats slot per session slot. */
 	bpf_map__set_max_entries(f->skel->maps.offload_sessions, 2 * f->flows);
 	bpf_map__set_max_entries(f->skel->maps.offload_stats, f->flows);
+	bpf_map__set_max_entries(f->skel->maps.filter_frags, filter_frags_size(f->ncpus));
 	/* The tracepoint program is attached only while some interface redirects in XDP, and
 	 * loaded only where the kernel has BTF (it reads struct net_device through CO-RE). */
 	bpf_program__set_autoattach(f->skel->progs.offload_xmit_trace, false);

@@ -61,6 +61,10 @@ int filter_read_stats(struct filter *f, struct filter_stats *out);
  * without the per-rule hits (a syscall per rule). 0 or -errno. */
 int filter_read_counters(struct filter *f, uint64_t out[FILTER_CNT__MAX]);
 
+/* filter_frags' entries on a host of ncpus possible CPUs: FILTER_FRAG_ENTRIES, or
+ * FILTER_FRAG_PER_CPU per CPU where that is more. */
+uint32_t filter_frags_size(int ncpus);
+
 /* Stable snake_case name of a counter ("drop_prefix"), or "unknown". */
 const char *filter_counter_name(enum filter_counter c);
 

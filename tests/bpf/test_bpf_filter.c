@@ -21,6 +21,7 @@
 #include <cmocka.h>
 
 #include <bpf/bpf.h>
+#include <bpf/libbpf.h>
 #include <linux/bpf.h>
 #include <linux/filter.h>
 #include <linux/pkt_cls.h>
@@ -794,6 +795,26 @@ static unsigned int frags_count(struct filter *f)
 	return n;
 }
 
+/* filter_frags is sized for the host: 4096 entries, or 256 per possible CPU where that is
+ * more (a shared LRU evicts before it is full when many CPUs each hold a batch of free
+ * entries). Before, 4096 whatever the CPUs. */
+static void test_frags_size(void **state)
+{
+	struct fixture *fx = *state;
+	struct bpf_map_info info = {0};
+	uint32_t len = sizeof(info);
+	int ncpus = libbpf_num_possible_cpus();
+
+	assert_int_equal(filter_frags_size(1), 4096);
+	assert_int_equal(filter_frags_size(16), 4096);
+	assert_int_equal(filter_frags_size(17), 17 * 256);
+	assert_int_equal(filter_frags_size(64), 16384);
+	assert_true(ncpus > 0);
+	assert_int_equal(bpf_obj_get_info_by_fd(filter_map_fd(fx->f, "filter_frags"), &info, &len),
+			 0);
+	assert_int_equal(info.max_entries, ncpus > 16 ? 256 * (uint32_t)ncpus : 4096);
+}
+
 /* A first fragment's verdict is kept only where it differs from what its later fragments
  * get without it (a deny prefix drops, anything else passes), so that a flood of first
  * fragments the old rule already covers neither pays the shared map's locked update nor
@@ -1335,6 +1356,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_unparsed_default, setup_table, teardown),
 	    cmocka_unit_test_setup_teardown(test_frag_verdicts, setup_table, teardown),
 	    cmocka_unit_test_setup_teardown(test_frag_kept, setup_table, teardown),
+	    cmocka_unit_test_setup_teardown(test_frags_size, setup_table, teardown),
 	    cmocka_unit_test_setup_teardown(test_unparsed_pass, setup_table, teardown),
 	    cmocka_unit_test(test_rate_limit),
 	    cmocka_unit_test(test_rate_limit_segments),
