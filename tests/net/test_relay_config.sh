@@ -260,7 +260,8 @@ fi
 # the IP header in XDP and tc, and the BPF program reads an Ethernet header first. Before, the
 # filter attached there and read the IPv4 source as the ethertype: nearly everything passed
 # as not IP. Now -t (and the start) refuse it by FILE:LINE, and shedding leaves such a listen
-# interface alone with a line saying so (before: it attached there).
+# interface alone with a line saying so (before: it attached there), once: not again on each
+# link event (before: a line per event).
 lib_family 4
 if lib_nsx "$NS_R" ip tuntap add mode tun name rrl3t0 2>/dev/null; then
 	lib_nsx "$NS_R" ip addr add 198.18.93.1/24 dev rrl3t0
@@ -280,12 +281,21 @@ if lib_nsx "$NS_R" ip tuntap add mode tun name rrl3t0 2>/dev/null; then
 	fi
 	lib_relay_conf "$l3conf" listen="198.18.93.1:5000" up="$(ep "$UP1_IP" 9000)"
 	if lib_relay_start "$l3conf"; then
-		if lib_relay_log_current | grep -q "relay t: shed: not on rrl3t0, a layer 3 device"; then
+		l3line="relay t: shed off: .*; not on rrl3t0, a layer 3 device"
+		if lib_log_count_ge "$l3line" 1; then
 			lib_case_ok "[ipv4] shedding leaves a tun listen interface alone, saying so"
 		else
 			lib_case_fail "[ipv4] shed on a tun listen address: no 'not on rrl3t0' line:" \
 				"$(lib_relay_log_current | grep -i shed | tail -n 3)"
 		fi
+		# two link events, each of which resolves shedding again: no new line (nothing
+		# logs that an event was seen, so this waits out the time a line would take)
+		lib_nsx "$NS_R" ip link add rrl3v0 type veth peer name rrl3v1
+		lib_nsx "$NS_R" ip link del rrl3v0
+		lib_wait_for 1 lib_log_count_ge "not on rrl3t0" 2
+		n=$(lib_log_count "not on rrl3t0")
+		[ "$n" = 1 ] && lib_case_ok "[ipv4] after two link events, still one line about rrl3t0" ||
+			lib_case_fail "[ipv4] after two link events, $n lines about rrl3t0, want 1"
 		lib_relay_stop
 	else
 		lib_case_fail "[ipv4] a relay on a tun address did not start:" \
