@@ -937,12 +937,22 @@ static void filter_detach_tc(struct filter_iface *fi)
 
 /* 0 when the program can read ifindex's frames (they start with an Ethernet header), else
  * -EPROTOTYPE with err naming what (the stage) and the device. On a layer 3 device XDP and tc
- * data starts at the IP header: every stage would read the IP source as the ethertype. */
+ * data starts at the IP header: every stage would read the IP source as the ethertype. When
+ * its link type cannot be read (it went, netlink failed), that -errno, and err says so: not
+ * attached this time, which says nothing about the device (config_check_links tells them
+ * apart the same way). */
 static int filter_iface_framed(int ifindex, const char *name, const char *what, char *err,
 			       size_t errlen)
 {
-	if (netlink_eth_frames(ifindex))
+	int ret = netlink_eth_frames(ifindex);
+
+	if (ret > 0)
 		return 0;
+	if (ret < 0) {
+		snprintf(err, errlen, "%s: %s: reading its link type: %s: not attached this time",
+			 what, name, strerror(-ret));
+		return ret;
+	}
 	snprintf(err, errlen,
 		 "%s: %s is a layer 3 device (tun, WireGuard, an IP tunnel, ppp) whose packets "
 		 "carry no Ethernet header, which the BPF program reads: not attached there",

@@ -69,10 +69,13 @@ static const char *shed_iface_list(const struct shed_relay_state *st, char *buf,
 /* Whether the program can read the frames of ifindex, one of a relay's listen interfaces; one
  * it cannot (a layer 3 device: tun, WireGuard, an IP tunnel, whose packets start at the IP
  * header) is left alone and noted in st->l3 (the first) and st->n_l3, for its reason
- * (shed_l3_note): said when the relay's state changes, not on every link event. */
+ * (shed_l3_note): said when the relay's state changes, not on every link event. One whose
+ * link type could not be read is no layer 3 device: it is wanted, and the attach reads the
+ * type again and says why when it still cannot (filter_iface_framed); the next link event
+ * tries again. */
 static bool shed_eth_frames(struct shed_relay_state *st, int ifindex)
 {
-	if (netlink_eth_frames(ifindex))
+	if (netlink_eth_frames(ifindex) != 0)
 		return true;
 	if (!st->n_l3++)
 		st->l3 = ifindex;
