@@ -1525,6 +1525,12 @@ int filter_offload_set_mtu(struct filter *f, const struct offload_key *k, uint32
 		return -ENOENT;
 	if (r.path_mtu == path_mtu)
 		return 0;
+	/* r is the rule this session installed, not a copy of another's: a flow slot is one
+	 * session slot of one worker, and only that worker writes rules naming it. Another
+	 * worker's session of the same key (a reuseport regroup) that installs between the
+	 * lookup and the update is overwritten by this session's rule, as if this session had
+	 * installed after it: the last writer wins, as with two installs (filter_offload_set).
+	 * The map has no compare-and-swap to close that window (docs/offload.md). */
 	r.path_mtu = path_mtu;
 	/* BPF_EXIST: a session closed meanwhile stays removed. */
 	return bpf_map_update_elem(fd, k, &r, BPF_EXIST);
