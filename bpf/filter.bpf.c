@@ -717,10 +717,12 @@ static __always_inline __u16 ipv4_csum(struct iphdr *ih)
 }
 
 /* Whether a frame of frame_len bytes holds exactly an l2l3-byte packet (Ethernet header +
- * IP length): nothing more, except a minimum-size frame's padding (ETH_ZLEN, without FCS). */
+ * IP length): nothing more, except a minimum-size frame's padding. That frame is ETH_ZLEN
+ * bytes (without FCS), or 56 when the NIC stripped a VLAN tag it was padded with (tc on a
+ * VLAN device): so any frame of at most ETH_ZLEN may carry padding. */
 static __always_inline int offload_len_ok(__u32 frame_len, __u32 l2l3)
 {
-	return frame_len == l2l3 || (frame_len == ETH_ZLEN && l2l3 < ETH_ZLEN);
+	return frame_len == l2l3 || (frame_len <= ETH_ZLEN && l2l3 < frame_len);
 }
 
 /* What the fast path found for a frame it will relay. */
@@ -845,8 +847,8 @@ static __always_inline __u32 offload_prepare(void *ctx, void *data, void *data_e
 	 * either (an Ethernet trailer, a UDP length short of the IP payload) are trimmed by the
 	 * stack and never sent by the socket path, and a frame longer than its IP length would
 	 * pass the MTU check (which reads the IP length) and then fail the egress. Only a
-	 * minimum-size frame may carry more (its padding: the egress pads it anyway). IPv6
-	 * forbids a zero checksum. */
+	 * minimum-size frame may carry more (its padding: the egress pads it anyway;
+	 * offload_len_ok). IPv6 forbids a zero checksum. */
 	if (ulen < sizeof(*uh) || ulen != iplen - (l4 - sizeof(*eth)) ||
 	    !offload_len_ok(frame_len, sizeof(*eth) + iplen) || (!v4 && !uh->check))
 		return OFFLOAD_CNT_PASS_MALFORMED;

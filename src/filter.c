@@ -945,12 +945,22 @@ static void filter_detach_tc(struct filter_iface *fi)
 
 /* 0 when the program can read ifindex's frames (they start with an Ethernet header), else
  * -EPROTOTYPE with err naming what (the stage) and the device. On a layer 3 device XDP and tc
- * data starts at the IP header: every stage would read the IP source as the ethertype. */
+ * data starts at the IP header: every stage would read the IP source as the ethertype. When
+ * its link type cannot be read (it went, netlink failed), that -errno, and err says so: not
+ * attached this time, which says nothing about the device (config_check_links tells them
+ * apart the same way). */
 static int filter_iface_framed(int ifindex, const char *name, const char *what, char *err,
 			       size_t errlen)
 {
-	if (netlink_eth_frames(ifindex))
+	int ret = netlink_eth_frames(ifindex);
+
+	if (ret > 0)
 		return 0;
+	if (ret < 0) {
+		snprintf(err, errlen, "%s: %s: reading its link type: %s: not attached this time",
+			 what, name, strerror(-ret));
+		return ret;
+	}
 	snprintf(err, errlen,
 		 "%s: %s is a layer 3 device (tun, WireGuard, an IP tunnel, ppp) whose packets "
 		 "carry no Ethernet header, which the BPF program reads: not attached there",
@@ -1523,6 +1533,12 @@ int filter_offload_set_mtu(struct filter *f, const struct offload_key *k, uint32
 		return -ENOENT;
 	if (r.path_mtu == path_mtu)
 		return 0;
+	/* r is the rule this session installed, not a copy of another's: a flow slot is one
+	 * session slot of one worker, and only that worker writes rules naming it. Another
+	 * worker's session of the same key (a reuseport regroup) that installs between the
+	 * lookup and the update is overwritten by this session's rule, as if this session had
+	 * installed after it: the last writer wins, as with two installs (filter_offload_set).
+	 * The map has no compare-and-swap to close that window (docs/offload.md). */
 	r.path_mtu = path_mtu;
 	/* BPF_EXIST: a session closed meanwhile stays removed. */
 	return bpf_map_update_elem(fd, k, &r, BPF_EXIST);

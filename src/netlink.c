@@ -597,13 +597,18 @@ bool netlink_is_loopback(int ifindex)
 	       info.loopback;
 }
 
-bool netlink_eth_frames(int ifindex)
+int netlink_eth_frames(int ifindex)
 {
 	char name[IF_NAMESIZE];
 	struct netlink_link info;
+	int ret;
 
-	return if_indextoname((unsigned int)ifindex, name) && netlink_link_info(name, &info) == 0 &&
-	       info.eth_frames;
+	if (!if_indextoname((unsigned int)ifindex, name))
+		return -errno;
+	ret = netlink_link_info(name, &info);
+	if (ret < 0)
+		return ret;
+	return info.eth_frames ? 1 : 0;
 }
 
 /* linux/netdev.h (6.3) is newer than Debian 12's headers. */

@@ -135,10 +135,11 @@ int netlink_xdp_features(int ifindex, uint64_t *features);
 /* True when ifindex is a loopback device. */
 bool netlink_is_loopback(int ifindex);
 
-/* True when the frames of ifindex start with an Ethernet header, as the BPF program reads
- * them; false for a layer 3 device (tun, WireGuard, ipip/gre/sit, ppp: XDP and tc data starts
- * at the IP header there) and for one it cannot ask about. */
-bool netlink_eth_frames(int ifindex);
+/* 1 when the frames of ifindex start with an Ethernet header, as the BPF program reads them;
+ * 0 for a layer 3 device (tun, WireGuard, ipip/gre/sit, ppp: XDP and tc data starts at the IP
+ * header there); -errno when it could not be asked (no such ifindex: -ENXIO or -ENODEV, a
+ * netlink failure), which says nothing about the device. */
+int netlink_eth_frames(int ifindex);
 
 /* How many tc filters the clsact qdisc of ifindex holds, ingress and egress together. */
 int netlink_clsact_filters(int ifindex, uint32_t *count);

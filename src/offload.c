@@ -85,7 +85,7 @@ static int offload_relay_ifaces(const struct relay_conf *rc, const struct addr *
 				const struct addr **policy6)
 {
 	char buf[ADDR_STRLEN], name[IF_NAMESIZE];
-	int all[RR_IFACES_MAX], idx[RR_IFACES_MAX + 1], n, i;
+	int all[RR_IFACES_MAX], idx[RR_IFACES_MAX + 1], n, i, ret;
 	uint32_t j, n_all = 0, more = 0;
 	size_t len;
 
@@ -155,7 +155,13 @@ static int offload_relay_ifaces(const struct relay_conf *rc, const struct addr *
 		}
 		/* Its packets start at the IP header: the program parses and writes Ethernet
 		 * frames. */
-		if (!netlink_eth_frames(st->ifindex[j])) {
+		ret = netlink_eth_frames(st->ifindex[j]);
+		if (ret < 0) {
+			snprintf(st->why, sizeof(st->why), "reading the link type of %s: %s",
+				 offload_ifname(st->ifindex[j], name), strerror(-ret));
+			return ret;
+		}
+		if (!ret) {
 			snprintf(st->why, sizeof(st->why),
 				 "traffic uses %s, a layer 3 device (tun, WireGuard, an IP tunnel) "
 				 "with no Ethernet header for the program to read",

@@ -66,21 +66,39 @@ static const char *shed_iface_list(const struct shed_relay_state *st, char *buf,
 	return buf;
 }
 
-/* Whether the program can read the frames of ifindex, one of rc's listen interfaces; one it
- * cannot (a layer 3 device: tun, WireGuard, an IP tunnel, whose packets start at the IP
- * header) is left alone, and a line says so. */
-static bool shed_eth_frames(const struct relay_conf *rc, int ifindex)
+/* Whether the program can read the frames of ifindex, one of a relay's listen interfaces; one
+ * it cannot (a layer 3 device: tun, WireGuard, an IP tunnel, whose packets start at the IP
+ * header) is left alone and noted in st->l3 (the first) and st->n_l3, for its reason
+ * (shed_l3_note): said when the relay's state changes, not on every link event. One whose
+ * link type could not be read is no layer 3 device: it is wanted, and the attach reads the
+ * type again and says why when it still cannot (filter_iface_framed); the next link event
+ * tries again. */
+static bool shed_eth_frames(struct shed_relay_state *st, int ifindex)
 {
-	char name[IF_NAMESIZE];
-
-	if (netlink_eth_frames(ifindex))
+	if (netlink_eth_frames(ifindex) != 0)
 		return true;
-	if (!if_indextoname((unsigned int)ifindex, name))
-		snprintf(name, sizeof(name), "#%d", ifindex);
-	log_info("relay %s: shed: not on %s, a layer 3 device (tun, WireGuard, an IP tunnel): its "
-		 "packets carry no Ethernet header for the program to read",
-		 rc->name, name);
+	if (!st->n_l3++)
+		st->l3 = ifindex;
 	return false;
+}
+
+/* "; not on tun0 and 1 more: layer 3 devices ..." when listen interfaces were left alone as
+ * layer 3 devices, at the end of st->why (as far as it fits). */
+static void shed_l3_note(struct shed_relay_state *st)
+{
+	size_t len = strlen(st->why);
+	char name[IF_NAMESIZE], more[32] = "";
+
+	if (!st->n_l3 || len >= sizeof(st->why))
+		return;
+	if (!if_indextoname((unsigned int)st->l3, name))
+		snprintf(name, sizeof(name), "#%d", st->l3);
+	if (st->n_l3 > 1)
+		snprintf(more, sizeof(more), " and %u more", st->n_l3 - 1);
+	snprintf(st->why + len, sizeof(st->why) - len,
+		 "; not on %s%s, a layer 3 device (tun, WireGuard, an IP tunnel): no Ethernet "
+		 "header for the program to read",
+		 name, more);
 }
 
 static void shed_resolve_one(const struct relay_conf *rc, bool loaded, const char *why_not,
@@ -102,7 +120,7 @@ static void shed_resolve_one(const struct relay_conf *rc, bool loaded, const cha
 	for (j = 0; j < rc->n_listen; j++) {
 		n = netlink_addr_ifindexes(&rc->listen[j], idx, RR_IFACES_MAX + 1);
 		for (i = 0; i < n && i < RR_IFACES_MAX; i++)
-			if (!netlink_is_loopback(idx[i]) && shed_eth_frames(rc, idx[i]))
+			if (!netlink_is_loopback(idx[i]) && shed_eth_frames(st, idx[i]))
 				shed_add_iface(st, idx[i]);
 		if (n > RR_IFACES_MAX) /* at least one more than listed */
 			st->n_left++;
@@ -114,12 +132,14 @@ static void shed_resolve_one(const struct relay_conf *rc, bool loaded, const cha
 		snprintf(
 		    st->why, sizeof(st->why),
 		    "no interface but loopback or a layer 3 device holds its listen addresses");
+		shed_l3_note(st);
 		return;
 	}
 	st->on = true;
 	snprintf(st->why, sizeof(st->why), "%s on %s", config_shed_name(rc->shed),
 		 shed_iface_list(st, list, sizeof(list)));
 	shed_left_note(st);
+	shed_l3_note(st);
 }
 
 /* Whether the stage takes native XDP on the interface where no other stage decides: as
@@ -286,6 +306,7 @@ int shed_apply(struct filter *f, const struct config *cfg, const char *why_not,
 				snprintf(out[i].why + len, sizeof(out[i].why) - len,
 					 "; shed_hook = \"%s\"", config_shed_hook_name(cfg->shed_hook));
 			shed_left_note(&out[i]);
+			shed_l3_note(&out[i]);
 		}
 		for (i = 0; i < cfg->n_relays; i++)
 			on[i] = out[i].on;

@@ -22,6 +22,8 @@ struct shed_relay_state {
 	unsigned int n_ifaces;
 	unsigned int n_left; /* interfaces left out: more than SHED_MAX_IFACES (their count) */
 	int left;	     /* the first of them (0: not known) */
+	unsigned int n_l3;   /* listen interfaces left alone as layer 3 devices (their count) */
+	int l3;		     /* the first of them */
 };
 
 /* Decides for each relay of cfg (out has cfg->n_relays entries) without attaching anything:

@@ -126,12 +126,15 @@ const char *sock_listen_hint(int err, bool start)
 	return "";
 }
 
-int sock_open_upstream(const struct addr *upstream, bool gro, const struct sock_source *src)
+int sock_open_upstream(const struct addr *upstream, bool gro, const struct sock_source *src,
+		       bool *at_connect)
 {
 	const struct addr *fam = upstream ? upstream : src ? src->bind : NULL;
-	bool v6;
+	bool v6, connecting = false;
 	int fd, err;
 
+	if (at_connect)
+		*at_connect = false;
 	if (!fam)
 		return -EINVAL;
 	v6 = addr_family(fam) == AF_INET6;
@@ -171,7 +174,9 @@ int sock_open_upstream(const struct addr *upstream, bool gro, const struct sock_
 		if (!err && bind(fd, &src->bind->sa, addr_len(src->bind)))
 			err = -errno;
 	}
-	if (!err && upstream && connect(fd, &upstream->sa, addr_len(upstream)))
+	/* From here on an error is the route's to the upstream, not this socket's set-up. */
+	connecting = !err && upstream;
+	if (connecting && connect(fd, &upstream->sa, addr_len(upstream)))
 		err = -errno;
 	/* IPv6 routes a connect without a source as it was asked (ip6_dst_lookup_tail keeps
 	 * that route), but once a route change invalidates it, looks it up again with the source
@@ -181,6 +186,8 @@ int sock_open_upstream(const struct addr *upstream, bool gro, const struct sock_
 	    connect(fd, &upstream->sa, addr_len(upstream)))
 		err = -errno;
 	if (err) {
+		if (at_connect)
+			*at_connect = connecting;
 		close(fd);
 		return err;
 	}
@@ -194,7 +201,7 @@ int sock_probe_source(const struct addr *a)
 	int fd;
 
 	addr_set_port(&any_port, 0);
-	fd = sock_open_upstream(NULL, false, &src);
+	fd = sock_open_upstream(NULL, false, &src, NULL);
 	if (fd < 0)
 		return fd;
 	close(fd);

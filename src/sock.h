@@ -67,8 +67,12 @@ struct sock_source {
  * a route change does not move (an IPv6 socket bound to no address connects twice for that).
  * IP_TRANSPARENT and SO_MARK need CAP_NET_RAW or CAP_NET_ADMIN in the calling thread at this
  * call only (the bind to a foreign address and every send after it need none). Returns the
- * fd or -errno. */
-int sock_open_upstream(const struct addr *upstream, bool gro, const struct sock_source *src);
+ * fd or -errno; on an error *at_connect (when not NULL) says whether connect() failed (the
+ * route to upstream: sock_err_unreachable tells an unreachable or prohibit route) rather than
+ * the socket's own set-up (socket(), a setsockopt or the bind, whatever the errno: a bind's
+ * EACCES is a low port without CAP_NET_BIND_SERVICE). */
+int sock_open_upstream(const struct addr *upstream, bool gro, const struct sock_source *src,
+		       bool *at_connect);
 /* Whether a session socket could send from a (a relay's source): binds a throwaway socket, set
  * up as sock_open_upstream's without IP_FREEBIND, to a with port 0 and closes it. 0, or
  * -errno: -EADDRNOTAVAIL when no interface has the address and non-local binds are off. */

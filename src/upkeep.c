@@ -171,7 +171,7 @@ static void probe_send(struct upkeep_probe *p, uint64_t now)
 	if (p->deadline)
 		return; /* still waiting: the timeout decides */
 	if (p->fd < 0) {
-		p->fd = sock_open_upstream(&p->addr, false, &src);
+		p->fd = sock_open_upstream(&p->addr, false, &src, NULL);
 		if (p->fd < 0) {
 			probe_fail(p, strerror(-p->fd));
 			p->fd = -1;

@@ -391,7 +391,7 @@ struct session *worker_session_get(struct worker *w, uint32_t li, const struct a
 	struct sock_source src;
 	struct session *s;
 	int fd, err = -EIO;
-	bool unreachable;
+	bool at_connect = false, unreachable;
 
 	s = session_lookup(&wr->sessions, client, li, local);
 	if (s) {
@@ -415,7 +415,7 @@ struct session *worker_session_get(struct worker *w, uint32_t li, const struct a
 		 * not connected, that sends a copy to every member. */
 		s->upstream = SESSION_NONE;
 		memset(&s->upstream_addr, 0, sizeof(s->upstream_addr));
-		fd = sock_open_upstream(NULL, false, &src);
+		fd = sock_open_upstream(NULL, false, &src, NULL);
 	} else {
 		m = &p->m[balancer_pick(&p->bal, client, &wr->rr_state)];
 		s->upstream = m->slot;
@@ -423,7 +423,7 @@ struct session *worker_session_get(struct worker *w, uint32_t li, const struct a
 		s->upstream_gen = m->gen;
 		uc = member_uc(w, l->relay, m);
 		/* A new flow costs socket() + connect(): per session, never per datagram. */
-		fd = sock_open_upstream(&s->upstream_addr, w->cfg->gro, &src);
+		fd = sock_open_upstream(&s->upstream_addr, w->cfg->gro, &src, &at_connect);
 	}
 	if (fd < 0) {
 		err = fd;
@@ -467,7 +467,9 @@ err_release:
 	s->fd = -1;
 	session_close(&wr->sessions, s);
 	session_release(&wr->sessions, s);
-	unreachable = uc && sock_err_unreachable(-err);
+	/* Only connect's errors are the member's: the bind of a client's low port without
+	 * CAP_NET_BIND_SERVICE is EACCES too, and must not eject a healthy member. */
+	unreachable = uc && at_connect && sock_err_unreachable(-err);
 	if (unreachable) {
 		/* connect found no route to the member (an unreachable or prohibit route): its
 		 * passive health counts it, or the clients it is picked for would be lost for
@@ -478,8 +480,8 @@ err_release:
 		relay_count_drop(c, RELAY_DIR_TO_UPSTREAM, DROP_SOCKET_ERROR, n);
 	}
 	/* Once: a cause that fails one client (a low port without CAP_NET_BIND_SERVICE, a port
-	 * in use) fails all its datagrams. EACCES is said too, though counted unreachable: a
-	 * prohibit route, or a member at a broadcast address, which only the operator mends. */
+	 * in use) fails all its datagrams. A prohibit route (EACCES) is said too, though counted
+	 * unreachable: it, or a member at a broadcast address, only the operator mends. */
 	if ((!unreachable || err == -EACCES) && !w->session_err_told) {
 		char buf[ADDR_STRLEN];
 
@@ -685,7 +687,7 @@ static int mirror_open_member(struct worker *w, uint32_t r, uint32_t i)
 {
 	struct worker_relay *wr = &w->relays[r];
 	struct sock_source src = worker_source(wr, NULL);
-	int fd = sock_open_upstream(&wr->mirror_addr[i], false, &src), err;
+	int fd = sock_open_upstream(&wr->mirror_addr[i], false, &src, NULL), err;
 
 	if (fd < 0)
 		return fd;

@@ -144,23 +144,38 @@ else
 		"output: $out"
 fi
 
-# The same capability missing for a session: a transparent mirror's session socket for a
-# client on port 514 cannot bind it. The worker's one warning names the drop counter as
-# ringrelayctl stats and the metrics do (before: "socket_error", which is no counter).
-c="[ipv4 transparent mirror, client port 514 without CAP_NET_BIND_SERVICE]"
+# The same capability missing for a session: a transparent forward relay's session socket for
+# a client on port 514 cannot bind it. The worker's one warning names the drop counter as
+# ringrelayctl stats and the metrics do (before: "socket_error", which is no counter), and
+# the bind's EACCES is no failure of the member (before: counted upstream_unreachable, as a
+# prohibit route's connect is, and passive health ejected the healthy member).
+c="[ipv4 transparent forward, client port 514 without CAP_NET_BIND_SERVICE]"
 conf=$TMPD/lowclient.conf
-lib_relay_conf "$conf" listen="$(ep "$RELAY_IP" 5000)" up="$(ep "$UP1_IP" 9000)" mode=mirror
-sed -i '12s/"rr";/"rr"; source = "client";/' "$conf"
+lib_relay_conf "$conf" listen="$(ep "$RELAY_IP" 5000)" up="$(ep "$UP1_IP" 9000)" \
+	up="$(ep "$UP2_IP" 9000)" balance=hash
+sed -i '12s/"hash";/"hash"; source = "client"; max_fails = 2;/' "$conf"
 printf '#!/bin/sh\nexec setpriv --bounding-set=-net_bind_service "%s" "$@"\n' "$RINGRELAY" \
 	>"$TMPD/no-bind-service"
 chmod 755 "$TMPD/no-bind-service"
 if RINGRELAY=$TMPD/no-bind-service lib_relay_start "$conf"; then
-	lib_udp "$NS_C" client --to "$(ep "$RELAY_IP" 5000)" --count 1 --port-base 514 \
+	lib_udp "$NS_C" client --to "$(ep "$RELAY_IP" 5000)" --count 3 --port-base 514 \
 		--expect-none --quiet 0.2 >/dev/null
 	want="no session socket for client $CLIENT_IP:514: Permission denied; its datagrams are counted session_socket_error"
 	lib_wait_for 5 lib_log_count_ge "$want" 1 &&
 		lib_case_ok "$c $(lib_relay_log_current | grep -o 'no session socket.*')" ||
 		lib_case_fail "$c log: $(lib_relay_log_current | grep 'no session socket')"
+	lib_wait_stat drop_session_socket_error -ge 3 2
+	line=$(lib_stats t)
+	[ "$(lib_field drop_session_socket_error "$line")" = 3 ] &&
+		[ "$(lib_field drop_upstream_unreachable "$line")" = 0 ] &&
+		lib_case_ok "$c 3 datagrams counted session_socket_error, none upstream_unreachable" ||
+		lib_case_fail "$c want 3 session_socket_error and 0 upstream_unreachable: $line"
+	# the upkeep thread judges every 100 ms: an ejection would be logged well within 1 s
+	if lib_wait_for 1 lib_log_count_ge "ejected for" 1; then
+		lib_case_fail "$c a member was ejected: $(lib_relay_log_current | grep 'ejected for')"
+	else
+		lib_case_ok "$c both members stay up (max_fails = 2)"
+	fi
 	lib_relay_stop || lib_case_fail "$c exit status $?"
 else
 	lib_case_fail "$c relay did not start"
@@ -245,7 +260,8 @@ fi
 # the IP header in XDP and tc, and the BPF program reads an Ethernet header first. Before, the
 # filter attached there and read the IPv4 source as the ethertype: nearly everything passed
 # as not IP. Now -t (and the start) refuse it by FILE:LINE, and shedding leaves such a listen
-# interface alone with a line saying so (before: it attached there).
+# interface alone with a line saying so (before: it attached there), once: not again on each
+# link event (before: a line per event).
 lib_family 4
 if lib_nsx "$NS_R" ip tuntap add mode tun name rrl3t0 2>/dev/null; then
 	lib_nsx "$NS_R" ip addr add 198.18.93.1/24 dev rrl3t0
@@ -265,12 +281,21 @@ if lib_nsx "$NS_R" ip tuntap add mode tun name rrl3t0 2>/dev/null; then
 	fi
 	lib_relay_conf "$l3conf" listen="198.18.93.1:5000" up="$(ep "$UP1_IP" 9000)"
 	if lib_relay_start "$l3conf"; then
-		if lib_relay_log_current | grep -q "relay t: shed: not on rrl3t0, a layer 3 device"; then
+		l3line="relay t: shed off: .*; not on rrl3t0, a layer 3 device"
+		if lib_log_count_ge "$l3line" 1; then
 			lib_case_ok "[ipv4] shedding leaves a tun listen interface alone, saying so"
 		else
 			lib_case_fail "[ipv4] shed on a tun listen address: no 'not on rrl3t0' line:" \
 				"$(lib_relay_log_current | grep -i shed | tail -n 3)"
 		fi
+		# two link events, each of which resolves shedding again: no new line (nothing
+		# logs that an event was seen, so this waits out the time a line would take)
+		lib_nsx "$NS_R" ip link add rrl3v0 type veth peer name rrl3v1
+		lib_nsx "$NS_R" ip link del rrl3v0
+		lib_wait_for 1 lib_log_count_ge "not on rrl3t0" 2
+		n=$(lib_log_count "not on rrl3t0")
+		[ "$n" = 1 ] && lib_case_ok "[ipv4] after two link events, still one line about rrl3t0" ||
+			lib_case_fail "[ipv4] after two link events, $n lines about rrl3t0, want 1"
 		lib_relay_stop
 	else
 		lib_case_fail "[ipv4] a relay on a tun address did not start:" \

@@ -527,11 +527,45 @@ static void test_route_multipath(void **state)
 	run_in_child(multipath_child);
 }
 
+/* netlink_eth_frames tells three answers apart: Ethernet framing (veth, and loopback's zeroed
+ * header), a layer 3 device (tun), and a link it could not ask about (before: false, as for a
+ * layer 3 device, so the filter refused an Ethernet link on a transient failure as "a layer
+ * 3 device"). */
+static int eth_frames_child(void)
+{
+	unsigned int tun;
+
+	if (private_netns())
+		return 77;
+	if (system("ip link set lo up && " NETNS_TWO_LINKS "true"))
+		return 77;
+	if (netlink_eth_frames((int)if_nametoindex("rrd0")) != 1)
+		return 2;
+	if (netlink_eth_frames((int)if_nametoindex("lo")) != 1)
+		return 3;
+	/* an ifindex no link has: could not ask, which is no answer */
+	if (netlink_eth_frames(999999) >= 0)
+		return 4;
+	if (system("ip tuntap add mode tun name rrl3t0 2>/dev/null"))
+		return 0; /* no /dev/net/tun here: the rest needs one */
+	tun = if_nametoindex("rrl3t0");
+	if (!tun || netlink_eth_frames((int)tun) != 0)
+		return 5;
+	return 0;
+}
+
+static void test_eth_frames(void **state)
+{
+	(void)state;
+	run_in_child(eth_frames_child);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_rx_queues_lo),
 		cmocka_unit_test(test_link_info_lo),
+		cmocka_unit_test(test_eth_frames),
 		cmocka_unit_test(test_rx_queues_unknown),
 		cmocka_unit_test(test_ifname_of_addr),
 		cmocka_unit_test(test_watch_link_events),

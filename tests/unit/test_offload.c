@@ -224,7 +224,7 @@ static int leg_child(void)
 	if (addr_parse("[2001:2:10::10]:53", &dst, &why))
 		return 2;
 	for (n = 0; n < LEG_SOCKS; n++) {
-		fds[n] = sock_open_upstream(&dst, false, NULL);
+		fds[n] = sock_open_upstream(&dst, false, NULL, NULL);
 		if (fds[n] < 0)
 			return 3;
 		legs[n] = sent_leg(fds[n]);

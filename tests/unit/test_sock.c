@@ -14,7 +14,10 @@
 #include <stdlib.h>
 #include <dirent.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <linux/capability.h>
 
+#include "addr.h"
 #include "sock.h"
 #include "netns_child.h"
 
@@ -523,10 +526,82 @@ static void test_probe_local(void **state)
 	run_in_child(probe_local_body);
 }
 
+/* Drops CAP_NET_BIND_SERVICE from the calling thread's effective set: as a relay's worker
+ * runs without it. 0 or -errno. */
+static int drop_bind_service(void)
+{
+	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct d[2];
+
+	if (syscall(SYS_capget, &h, d))
+		return -errno;
+	d[0].effective &= ~(1u << CAP_NET_BIND_SERVICE);
+	return syscall(SYS_capset, &h, d) ? -errno : 0;
+}
+
+/* sock_open_upstream says which step failed: connect's EACCES (a prohibit route) is the
+ * route's to the upstream, a bind's EACCES (a client's low port, source = "client", without
+ * CAP_NET_BIND_SERVICE) and EADDRNOTAVAIL are the socket's own (worker_session_get counts
+ * only the first as upstream_unreachable). */
+static int open_upstream_step_body(void)
+{
+	static const char *const prohibited[] = { "198.18.66.1:9000", "[2001:2:66::1]:9000" };
+	struct addr up, bind;
+	struct sock_source src = { .bind = &bind };
+	const char *why;
+	bool at_connect;
+	int i, fd;
+
+	if (private_netns())
+		return 77;
+	if (system("ip link set lo up && " NETNS_TWO_LINKS
+		   "ip route add prohibit 198.18.66.0/24 && "
+		   "ip -6 route add prohibit 2001:2:66::/64"))
+		return 77;
+	for (i = 0; i < 2; i++) {
+		if (addr_parse(prohibited[i], &up, &why))
+			return 2;
+		at_connect = false;
+		fd = sock_open_upstream(&up, false, NULL, &at_connect);
+		if (fd != -EACCES || !at_connect)
+			return 3 + i;
+	}
+	/* a reachable member: no error, and at_connect left false */
+	if (addr_parse("198.18.8.2:9000", &up, &why))
+		return 5;
+	at_connect = true;
+	fd = sock_open_upstream(&up, false, NULL, &at_connect);
+	if (fd < 0 || at_connect)
+		return 6;
+	close(fd);
+	/* a source no interface has: the bind's error */
+	if (addr_parse("198.18.77.1:0", &bind, &why))
+		return 7;
+	at_connect = true;
+	fd = sock_open_upstream(&up, false, &src, &at_connect);
+	if (fd != -EADDRNOTAVAIL || at_connect)
+		return 8;
+	/* a low port without CAP_NET_BIND_SERVICE: EACCES from the bind, not from connect */
+	if (addr_parse("198.18.8.1:514", &bind, &why) || drop_bind_service())
+		return 9;
+	at_connect = true;
+	fd = sock_open_upstream(&up, false, &src, &at_connect);
+	if (fd != -EACCES || at_connect)
+		return 10;
+	return 0;
+}
+
+static void test_open_upstream_step(void **state)
+{
+	(void)state;
+	run_in_child(open_upstream_step_body);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_probe_local),
+		cmocka_unit_test(test_open_upstream_step),
 		cmocka_unit_test(test_rx_pktinfo_v4),
 		cmocka_unit_test(test_rx_pktinfo_v4_group),
 		cmocka_unit_test(test_rx_pktinfo_v6_ovfl_gro),
