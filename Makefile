@@ -208,14 +208,16 @@ soak-short: $(BUILD)/san/ringrelay $(BUILD)/ringrelayctl
 FUZZ_SECONDS ?= 60
 FUZZ_SEEDS := tests/fuzz/corpus config config/examples
 FUZZ_ENV := LSAN_OPTIONS=suppressions=tests/fuzz/lsan.supp
-FUZZ_SRCS := $(wildcard src/config*.c) src/addr.c
+# (netlink.c: the config's host checks ask a link's type; the fuzzer never calls them)
+FUZZ_SRCS := $(wildcard src/config*.c) src/addr.c src/netlink.c
+FUZZ_PC := libconfig libnl-3.0 libnl-route-3.0 libnl-genl-3.0
 $(BUILD)/fuzz/fuzz_config: tests/fuzz/fuzz_config.c $(FUZZ_SRCS) $(wildcard src/config*.h) \
-		src/addr.h | $(BUILD)/fuzz
+		src/addr.h src/netlink.h | $(BUILD)/fuzz
 	$(call msg,FUZZ-CC,$@)
 	$(Q)$(CLANG) -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -D_GNU_SOURCE -g -O1 \
 		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -I src \
-		$(shell $(PKG_CONFIG) --cflags libconfig) -o $@ tests/fuzz/fuzz_config.c $(FUZZ_SRCS) \
-		$(shell $(PKG_CONFIG) --libs libconfig)
+		$(shell $(PKG_CONFIG) --cflags $(FUZZ_PC)) -o $@ tests/fuzz/fuzz_config.c $(FUZZ_SRCS) \
+		$(shell $(PKG_CONFIG) --libs $(FUZZ_PC))
 
 fuzz: $(BUILD)/fuzz/fuzz_config
 	$(Q)mkdir -p $(BUILD)/fuzz/corpus
