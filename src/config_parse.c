@@ -787,75 +787,47 @@ missing_comma:
 	return tk.line;
 }
 
-static bool dup_name_char(char c, bool first)
+/* Whether name (a SYN_NAME token followed by '=' or ':') is also set before it in text. */
+static bool syn_set_before(const char *text, const struct syn_token *name)
 {
-	return isalpha((unsigned char)c) || c == '*' ||
-	       (!first && (isdigit((unsigned char)c) || c == '-' || c == '_'));
-}
+	struct syn_lexer lx = {text, 1};
+	struct syn_token prev, tk = syn_next(&lx);
 
-/* The length of the setting name at t (a name followed by '=' or ':'), else 0. */
-static size_t dup_setting_at(const char *t)
-{
-	size_t n = 0, k;
-
-	if (!dup_name_char(t[0], true))
-		return 0;
-	while (dup_name_char(t[n], n == 0))
-		n++;
-	for (k = n; t[k] == ' ' || t[k] == '\t'; k++)
-		;
-	return t[k] == '=' || t[k] == ':' ? n : 0;
-}
-
-/* Whether the setting name at text + at (n bytes) is also set before it. */
-static bool dup_set_before(const char *text, size_t at, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < at; i++)
-		if ((i == 0 || !dup_name_char(text[i - 1], false)) &&
-		    !strncmp(text + i, text + at, n) && dup_setting_at(text + i) == n)
+	while (tk.kind != SYN_END && tk.at < name->at) {
+		prev = tk;
+		tk = syn_next(&lx);
+		if (prev.kind == SYN_NAME && prev.len == name->len &&
+		    !strncmp(prev.at, name->at, name->len) && (syn_is(&tk, '=') || syn_is(&tk, ':')))
 			return true;
+	}
 	return false;
 }
 
 /* libconfig says "duplicate setting name" and the line: the name set on that line that is
- * set before it too (the first one set on the line when none is), into name; 0 or -ENOENT. */
+ * set before it too (the first one set on the line when none is), into name; 0 or -ENOENT.
+ * Read with the syntax lexer, so that names in strings and comments are not settings. */
 static int dup_setting_name(const char *text, int line, char *name, size_t len)
 {
-	const char *t = text, *end;
-	size_t found = 0, found_n = 0, n;
-	bool quoted = false;
+	struct syn_lexer lx = {text, 1};
+	struct syn_token prev, found = {SYN_END, 0, 0, NULL, 0}, tk = syn_next(&lx);
 
-	for (; line > 1 && t; line--) {
-		t = strchr(t, '\n');
-		t = t ? t + 1 : NULL;
-	}
-	if (!t)
-		return -ENOENT;
-	end = strchr(t, '\n');
-	end = end ? end : t + strlen(t);
-	for (; t < end; t++) {
-		if (*t == '"' && (t == text || t[-1] != '\\'))
-			quoted = !quoted;
-		if (quoted || (t > text && dup_name_char(t[-1], false)))
+	while (tk.kind != SYN_END && tk.line <= line) {
+		prev = tk;
+		tk = syn_next(&lx);
+		if (prev.kind != SYN_NAME || prev.line != line ||
+		    !(syn_is(&tk, '=') || syn_is(&tk, ':')))
 			continue;
-		if (*t == '#' || (t[0] == '/' && t[1] == '/'))
+		if (!found.at)
+			found = prev;
+		if (syn_set_before(text, &prev)) {
+			found = prev;
 			break;
-		n = dup_setting_at(t);
-		if (!n)
-			continue;
-		if (!found_n || (!dup_set_before(text, found, found_n) &&
-				 dup_set_before(text, (size_t)(t - text), n))) {
-			found = (size_t)(t - text);
-			found_n = n;
 		}
-		t += n - 1;
 	}
-	if (!found_n || found_n >= len)
+	if (!found.at || found.len >= len)
 		return -ENOENT;
-	memcpy(name, text + found, found_n);
-	name[found_n] = '\0';
+	memcpy(name, found.at, found.len);
+	name[found.len] = '\0';
 	return 0;
 }
 
