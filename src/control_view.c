@@ -826,14 +826,12 @@ struct stats_tables {
 	struct emit_table traffic, drops, events;
 };
 
-/* The rows of relay, worker ("all" for the total) in each table. */
 /* A row of each table for relay's worker (a number) or its total ("all"): shed drops are a
  * total's only (view_drop_shown), so a worker row shows "-" for them. */
 static void stats_rows(struct stats_tables *t, const char *relay, const char *worker,
 		       const struct relay_counters *c, bool fast, bool shed)
 {
 	bool total = strcmp(worker, "all") == 0;
-
 	size_t i;
 	int d;
 

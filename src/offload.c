@@ -560,15 +560,15 @@ static int offload_route_check(struct netlink_rtsock *nl, const struct addr *src
 	return 0;
 }
 
-/* The rule that rewrites a datagram to leave from src to fl->dst, routed as flow fl, when the
- * program's own lookups route it as the socket's are: 0, a refusal (positive: the session
- * stays on the socket path) or -errno. */
 /* A path MTU as a rule holds it: 0 (no limit) for none or one past 16 bits. */
 static uint16_t offload_mtu(int mtu)
 {
 	return mtu > 0 && mtu <= 65535 ? (uint16_t)mtu : 0;
 }
 
+/* The rule that rewrites a datagram to leave from src to fl->dst, routed as flow fl, when the
+ * program's own lookups route it as the socket's are: 0, a refusal (positive: the session
+ * stays on the socket path) or -errno. */
 static int offload_rule_from(struct netlink_rtsock *nl, struct offload_rule *r,
 			     const struct addr *src, const struct netlink_flow *fl, int ttl,
 			     int mtu, uint32_t flow, uint32_t max_payload, enum offload_dir dir)
