@@ -210,19 +210,29 @@ const char *prefix_format(const struct prefix *p, char *buf, size_t len)
 	return buf;
 }
 
+const char *addr_format_host(const struct addr *a, char *buf, size_t len)
+{
+	if (a->sa.sa_family != AF_INET && a->sa.sa_family != AF_INET6)
+		snprintf(buf, len, "(none)");
+	else if (!inet_ntop(a->sa.sa_family,
+			    a->sa.sa_family == AF_INET ? (const void *)&a->in4.sin_addr
+						       : (const void *)&a->in6.sin6_addr,
+			    buf, (socklen_t)len))
+		snprintf(buf, len, "?");
+	return buf;
+}
+
 const char *addr_format(const struct addr *a, char *buf, size_t len)
 {
 	char host[INET6_ADDRSTRLEN];
 
-	if (a->sa.sa_family == AF_INET) {
-		inet_ntop(AF_INET, &a->in4.sin_addr, host, sizeof(host));
+	addr_format_host(a, host, sizeof(host));
+	if (a->sa.sa_family == AF_INET)
 		snprintf(buf, len, "%s:%u", host, addr_port(a));
-	} else if (a->sa.sa_family == AF_INET6) {
-		inet_ntop(AF_INET6, &a->in6.sin6_addr, host, sizeof(host));
+	else if (a->sa.sa_family == AF_INET6)
 		snprintf(buf, len, "[%s]:%u", host, addr_port(a));
-	} else {
-		snprintf(buf, len, "(none)");
-	}
+	else
+		snprintf(buf, len, "%s", host);
 	return buf;
 }
 

@@ -49,6 +49,8 @@ const char *prefix_format(const struct prefix *p, char *buf, size_t len);
 #define ADDR_STRLEN 64
 /* Formats like addr_parse accepts; returns buf. */
 const char *addr_format(const struct addr *a, char *buf, size_t len);
+/* The address alone, as addr_parse accepts it: no port, no brackets; returns buf. */
+const char *addr_format_host(const struct addr *a, char *buf, size_t len);
 
 socklen_t addr_len(const struct addr *a);
 int addr_family(const struct addr *a);

@@ -123,32 +123,41 @@ static int rlimit_error(const char *call, char *err, size_t errlen)
 	return -e;
 }
 
+/* Raises RLIMIT_NOFILE's soft limit to need where the hard one allows (no privilege needed):
+ * 0, -EMFILE when the hard limit is lower (*rl: the limits as found), or -errno with err
+ * set. */
+static int nofile_soft_to(uint64_t need, struct rlimit *rl, char *err, size_t errlen)
+{
+	if (getrlimit(RLIMIT_NOFILE, rl))
+		return rlimit_error("getrlimit", err, errlen);
+	if (rl->rlim_cur >= need)
+		return 0;
+	if (rl->rlim_max < need)
+		return -EMFILE;
+	rl->rlim_cur = need;
+	return setrlimit(RLIMIT_NOFILE, rl) ? rlimit_error("setrlimit", err, errlen) : 0;
+}
+
 int runtime_raise_nofile(const struct config *cfg, const struct plan *plan, char *err,
 			 size_t errlen)
 {
-	struct rlimit rl;
 	uint64_t need = plan->nofile;
+	struct rlimit rl, want = { .rlim_cur = need, .rlim_max = need };
+	int ret = nofile_soft_to(need, &rl, err, errlen);
 
-	if (getrlimit(RLIMIT_NOFILE, &rl))
-		return rlimit_error("getrlimit", err, errlen);
-	if (rl.rlim_cur >= need)
+	if (ret != -EMFILE)
+		return ret;
+	/* The hard limit too: CAP_SYS_RESOURCE. */
+	if (setrlimit(RLIMIT_NOFILE, &want) == 0)
 		return 0;
-	if (rl.rlim_max < need) {
-		struct rlimit want = { .rlim_cur = need, .rlim_max = need };
-
-		if (setrlimit(RLIMIT_NOFILE, &want) == 0)
-			return 0;
-		/* (check_nofile passed: the limits changed since, or the kernel refused) */
-		if (!runtime_check_nofile(cfg, plan, err, errlen))
-			snprintf(err, errlen,
-				 "the sessions need %llu file descriptors but the hard "
-				 "RLIMIT_NOFILE is %llu and the kernel refused to raise it: lower "
-				 "max_sessions or raise LimitNOFILE= / ulimit -Hn",
-				 (unsigned long long)need, (unsigned long long)rl.rlim_max);
-		return -EMFILE;
-	}
-	rl.rlim_cur = need;
-	return setrlimit(RLIMIT_NOFILE, &rl) ? rlimit_error("setrlimit", err, errlen) : 0;
+	/* (check_nofile passed: the limits changed since, or the kernel refused) */
+	if (!runtime_check_nofile(cfg, plan, err, errlen))
+		snprintf(err, errlen,
+			 "the sessions need %llu file descriptors but the hard "
+			 "RLIMIT_NOFILE is %llu and the kernel refused to raise it: lower "
+			 "max_sessions or raise LimitNOFILE= / ulimit -Hn",
+			 (unsigned long long)need, (unsigned long long)rl.rlim_max);
+	return -EMFILE;
 }
 
 int runtime_reload_nofile(const struct config *cfg, uint64_t running, char *err, size_t errlen)
@@ -156,16 +165,10 @@ int runtime_reload_nofile(const struct config *cfg, uint64_t running, char *err,
 	uint32_t claims = plan_claims(cfg);
 	uint64_t need = running + claims;
 	struct rlimit rl;
+	int ret = nofile_soft_to(need, &rl, err, errlen);
 
-	if (getrlimit(RLIMIT_NOFILE, &rl))
-		return rlimit_error("getrlimit", err, errlen);
-	if (rl.rlim_cur >= need)
-		return 0;
-	/* The soft limit goes up to the hard one without privilege, as the start's did. */
-	if (rl.rlim_max >= need) {
-		rl.rlim_cur = need;
-		return setrlimit(RLIMIT_NOFILE, &rl) ? rlimit_error("setrlimit", err, errlen) : 0;
-	}
+	if (ret != -EMFILE)
+		return ret;
 	snprintf(err, errlen,
 		 "%s: the %u listen ports need a claim each (a file descriptor, held until "
 		 "their listeners are bound) beside the %llu the running relays may hold: %llu "
@@ -408,13 +411,9 @@ static int check_source_local(const struct config *cfg, int dad_wait_ms, char *e
 		probe_dad(&rc->source_addr, dad_wait_ms, &ret, hint, sizeof(hint));
 		if (!ret)
 			continue;
-		/* "ADDR:0" or "[ADDR]:0": the address as the file gives it */
-		addr_format(&rc->source_addr, buf, sizeof(buf));
-		*strrchr(buf, ':') = '\0';
-		if (buf[0] == '[')
-			buf[strlen(buf) - 1] = '\0';
 		snprintf(err, errlen, "%s:%d: relays[%u].source: %s: %s%s", cfg->path,
-			 rc->source_line, i, buf[0] == '[' ? buf + 1 : buf, strerror(-ret), hint);
+			 rc->source_line, i, addr_format_host(&rc->source_addr, buf, sizeof(buf)),
+			 strerror(-ret), hint);
 		return ret;
 	}
 	return 0;
