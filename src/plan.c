@@ -111,17 +111,16 @@ uint32_t plan_claims(const struct config *cfg)
 	return n;
 }
 
-/* The descriptors plan needs whatever the relays' max_sessions (each at 1): what its
- * workers alone take, so that lowering max_sessions cannot bring it under a limit. */
-static uint64_t nofile_floor(const struct plan *plan, uint32_t n_relays)
+/* The descriptors each of plan's workers takes whatever the relays' max_sessions (each at
+ * 1), so that lowering max_sessions cannot bring the plan under a limit. */
+static uint64_t nofile_per_worker(const struct plan *plan, uint32_t n_relays)
 {
-	uint64_t relays = 0, per_worker;
+	uint64_t relays = 0;
 	uint32_t i;
 
 	for (i = 0; i < n_relays; i++)
 		relays += plan->sessions[i] ? 1 : 0;
-	per_worker = PLAN_SESSION_BASE + session_slots(relays) + 8;
-	return plan->n_workers * per_worker + 64 + plan->n_claims;
+	return PLAN_SESSION_BASE + session_slots(relays) + 8;
 }
 
 /* "FILE:LINE: workers: N workers", or without a line where the file leaves it unset. */
@@ -141,7 +140,7 @@ int plan_check_nofile(const struct config *cfg, const struct plan *plan,
 {
 	uint32_t r = biggest_relay(cfg, plan);
 	char where[CONFIG_PATH_LEN + 96], why[200];
-	uint64_t total = 0, most, floor;
+	uint64_t total = 0, most, floor, per_worker;
 	uint32_t i;
 
 	if (lim->soft >= plan->nofile || lim->hard >= plan->nofile ||
@@ -162,7 +161,8 @@ int plan_check_nofile(const struct config *cfg, const struct plan *plan,
 		most = lim->nr_open;
 	/* The workers alone need more than the limit (always so when no relay has sessions):
 	 * lowering max_sessions cannot help, fewer workers can. */
-	floor = nofile_floor(plan, cfg->n_relays);
+	per_worker = nofile_per_worker(plan, cfg->n_relays);
+	floor = plan->n_workers * per_worker + 64 + plan->n_claims;
 	if (r == UINT32_MAX || floor > most) {
 		workers_where(cfg, plan, where, sizeof(where));
 		snprintf(err, errlen,
@@ -171,7 +171,7 @@ int plan_check_nofile(const struct config *cfg, const struct plan *plan,
 			 "that a reload can add relays, one per relay's session; %llu with "
 			 "max_sessions as set), but %s, or lower workers",
 			 where, (unsigned long long)floor,
-			 (unsigned long long)((floor - 64 - plan->n_claims) / plan->n_workers),
+			 (unsigned long long)per_worker,
 			 PLAN_SESSION_BASE, (unsigned long long)plan->nofile, why);
 		return -EMFILE;
 	}
