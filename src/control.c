@@ -48,6 +48,7 @@
 
 #include "admin.h"
 #include "app.h"
+#include "clock.h"
 #include "control.h"
 #include "control_cmd.h"
 #include "log.h"
@@ -110,14 +111,6 @@ struct control {
 	/* [0, CONTROL_UNIX_SLOTS) serve the unix socket, the rest HTTP */
 	struct control_conn conns[CONTROL_SLOTS];
 };
-
-static uint64_t control_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 /* ---------------------------------------------------------------- HTTP */
 
@@ -351,7 +344,7 @@ static struct control_conn *http_slot(struct control *ctl)
 
 	for (tries = 0; tries <= CONTROL_HTTP_SLOTS; tries++) {
 		struct control_conn *drained = NULL, *reader = NULL, *stalled = NULL, *victim;
-		uint64_t now = control_now_ms(); /* a reader answered just now has not stalled */
+		uint64_t now = clock_ms(); /* a reader answered just now has not stalled */
 
 		for (i = CONTROL_UNIX_SLOTS; i < CONTROL_SLOTS; i++) {
 			struct control_conn *c = &ctl->conns[i];
@@ -407,7 +400,7 @@ static void accept_http(struct control *ctl, int fd, uint64_t now)
 static void accept_all(struct control *ctl, int lfd, enum control_kind kind)
 {
 	int which = kind == CONTROL_CONN_CTL ? 0 : 1;
-	uint64_t now = control_now_ms();
+	uint64_t now = clock_ms();
 	uint32_t n;
 	int fd;
 
@@ -443,7 +436,7 @@ static void conn_send(struct control_conn *c, FILE *f)
 	}
 	c->writing = true;
 	c->out_off = 0;
-	c->moved = control_now_ms();
+	c->moved = clock_ms();
 	c->deadline = c->moved + CONTROL_ANSWER_MS;
 }
 
@@ -472,7 +465,7 @@ static void conn_answer(struct control *ctl, struct control_conn *c)
 			free(c->out);
 			c->out = NULL;
 			c->waiting = true;
-			c->deadline = control_now_ms() + ADMIN_RELOAD_WAIT_MS;
+			c->deadline = clock_ms() + ADMIN_RELOAD_WAIT_MS;
 			return;
 		}
 	}
@@ -594,7 +587,7 @@ static void conn_write(struct control_conn *c)
 		return;
 	}
 	c->out_off += (size_t)n;
-	c->moved = control_now_ms();
+	c->moved = clock_ms();
 	if (c->out_off < c->out_len)
 		return;
 	if (c->kind == CONTROL_CONN_CTL || shutdown(c->fd, SHUT_WR)) {
@@ -625,7 +618,7 @@ static void conn_drain(struct control_conn *c)
  * its client a retry), and finished ones linger as before, to their client's end. */
 static void conns_finish_writing(struct control *ctl)
 {
-	uint64_t end = control_now_ms() + CONTROL_LAST_MS, now;
+	uint64_t end = clock_ms() + CONTROL_LAST_MS, now;
 	struct pollfd pfd[CONTROL_SLOTS];
 	uint32_t idx[CONTROL_SLOTS], i;
 	nfds_t n;
@@ -641,7 +634,7 @@ static void conns_finish_writing(struct control *ctl)
 			pfd[n++] = (struct pollfd){ .fd = c->fd,
 						    .events = c->writing ? POLLOUT : POLLIN };
 		}
-		now = control_now_ms();
+		now = clock_ms();
 		if (!n || now >= end || (poll(pfd, n, (int)(end - now)) < 0 && errno != EINTR))
 			return;
 		for (i = 0; i < n; i++) {
@@ -684,7 +677,7 @@ static void conns_last_word(struct control *ctl, bool stopping)
  * (requests keep theirs). Returns the time now. */
 static uint64_t conns_credit(struct control *ctl, uint64_t t0)
 {
-	uint64_t now = control_now_ms();
+	uint64_t now = clock_ms();
 	uint32_t i;
 
 	for (i = 0; i < CONTROL_SLOTS; i++) {
@@ -745,7 +738,7 @@ static void *control_thread(void *arg)
 
 	for (;;) {
 		n = 0;
-		now = control_now_ms();
+		now = clock_ms();
 		next = now + 60000;
 		pfd[n++] = (struct pollfd){ .fd = ctl->stop_fd, .events = POLLIN };
 		pfd[n++] = (struct pollfd){ .fd = listener_fd(ctl, 0, now, &next), .events = POLLIN };
@@ -781,7 +774,7 @@ static void *control_thread(void *arg)
 			stopping = true;
 			break;
 		}
-		t0 = control_now_ms();
+		t0 = clock_ms();
 		if (pfd[3].revents & POLLIN)
 			conns_reloaded(ctl);
 		for (k = 4; k < n; k++) {

@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "config.h" /* the default socket, and nothing that needs linking */
 
 #define CTL_TIMEOUT_MS 10000
@@ -143,14 +144,6 @@ static int ctl_parse_args(int argc, char **argv, struct ctl_options *o)
 	return 0;
 }
 
-static uint64_t ctl_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* Says why a connect to path failed with err, and what to do. */
 static void ctl_connect_failed(const char *path, int err, int timeout_ms)
 {
@@ -221,7 +214,7 @@ static int ctl_connect_default(struct ctl_options *o, int timeout_ms)
 		sizeof(alt) ||
 	    access(alt, F_OK))
 		return ctl_connect(o->socket, false, timeout_ms);
-	t0 = ctl_now_ms();
+	t0 = clock_ms();
 	fd = ctl_connect(o->socket, true, timeout_ms);
 	/* only where nothing listens (or where we may not look: the service's directory of a
 	 * user who is not in its group); a daemon there that takes no connection is the
@@ -232,7 +225,7 @@ static int ctl_connect_default(struct ctl_options *o, int timeout_ms)
 		ctl_connect_failed(o->socket, -fd, timeout_ms);
 		return fd;
 	}
-	spent = ctl_now_ms() - t0;
+	spent = clock_ms() - t0;
 	first = o->socket;
 	o->socket = alt;
 	fd2 = ctl_connect(alt, false, spent < (uint64_t)timeout_ms ? timeout_ms - (int)spent : 1);
@@ -245,7 +238,7 @@ static int ctl_connect_default(struct ctl_options *o, int timeout_ms)
 /* Sends line and reads the whole answer until the daemon closes. */
 static int ctl_exchange(int fd, const char *line, int timeout_ms, char **answer, size_t *len)
 {
-	uint64_t deadline = ctl_now_ms() + (uint64_t)timeout_ms;
+	uint64_t deadline = clock_ms() + (uint64_t)timeout_ms;
 	size_t cap = 65536, n = 0, off = 0, ll = strlen(line);
 	char *buf = malloc(cap), *bigger;
 	struct pollfd pfd = { .fd = fd };
@@ -254,7 +247,7 @@ static int ctl_exchange(int fd, const char *line, int timeout_ms, char **answer,
 	if (!buf)
 		return -ENOMEM;
 	for (;;) {
-		uint64_t now = ctl_now_ms();
+		uint64_t now = clock_ms();
 
 		if (now >= deadline) {
 			free(buf);
@@ -358,12 +351,12 @@ int main(int argc, char **argv)
 
 	timeout_ms = o.timeout_ms ? o.timeout_ms
 				  : strcmp(o.cmd, "reload") ? CTL_TIMEOUT_MS : CTL_RELOAD_TIMEOUT_MS;
-	t0 = ctl_now_ms();
+	t0 = clock_ms();
 	fd = ctl_connect_default(&o, timeout_ms);
 	if (fd < 0)
 		return 1;
 	/* one budget for the connect and the exchange */
-	spent = ctl_now_ms() - t0;
+	spent = clock_ms() - t0;
 	ret = spent >= (uint64_t)timeout_ms
 		      ? -ETIMEDOUT
 		      : ctl_exchange(fd, line, timeout_ms - (int)spent, &answer, &len);

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "netlink.h"
 
 struct netlink_watch {
@@ -724,14 +725,6 @@ int netlink_xdp_features(int ifindex, uint64_t *features)
 #endif
 #define NETLINK_WATCH_FLAGS (IFF_UP | IFF_LOWER_UP)
 
-static uint64_t netlink_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* Notes ifindex as changed (present, up: as it is now), to be reported once at the flush. The
  * first change of a quiet spell sets the flush the settle time ahead: a link going up
  * brings several messages (flags, carrier, IPv6's addresses), and the kernel announces a
@@ -761,7 +754,7 @@ static void netlink_watch_note(struct netlink_watch *w, int ifindex, const char 
 	p->present = present;
 	p->up = up;
 	if (!w->due_ms)
-		w->due_ms = netlink_ms() + w->settle_ms;
+		w->due_ms = clock_ms() + w->settle_ms;
 }
 
 /* Links are in libnl's cache once per address family of their messages (AF_UNSPEC: the link
@@ -909,7 +902,7 @@ int netlink_watch_due_ms(const struct netlink_watch *w)
 
 	if (!w->due_ms)
 		return -1;
-	now = netlink_ms();
+	now = clock_ms();
 	return w->due_ms > now ? (int)(w->due_ms - now) : 0;
 }
 

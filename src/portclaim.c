@@ -6,9 +6,9 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "portclaim.h"
 
 /* Connections a claim queues (never accepted): each waiter makes one, and no start or reload
@@ -23,14 +23,6 @@
  * not charged to the wait for real claims (the deadline moves with it), so squatted names
  * cannot together run a start out of its wait. */
 #define CLAIM_FOREIGN_MS 200
-
-static int64_t claim_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* The abstract address of port's claim into sa; returns its length. */
 static socklen_t claim_name(uint16_t port, struct sockaddr_un *sa)
@@ -132,7 +124,7 @@ static int claim_port(struct portclaim *c, struct portclaim_port *p, int64_t *de
 		ret = claim_bind(p->port, &p->fd);
 		if (ret != -EADDRINUSE)
 			return ret;
-		now = claim_now_ms();
+		now = clock_ms();
 		ret = claim_watch(p, &w);
 		if ((ret == 0 && !claim_trusted(c, p->uid)) || ret == -EAGAIN) {
 			if (ret)
@@ -200,7 +192,7 @@ int portclaim_add(struct portclaim *c, uint16_t port)
 
 int portclaim_take(struct portclaim *c, int wait_ms)
 {
-	int64_t deadline = claim_now_ms() + (wait_ms > 0 ? wait_ms : 0);
+	int64_t deadline = clock_ms() + (wait_ms > 0 ? wait_ms : 0);
 	int ret;
 
 	for (; c->next < c->n; c->next++) {

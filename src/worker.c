@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "accesslog.h"
+#include "clock.h"
 #include "filter.h"
 #include "netlink.h"
 #include "privs.h"
@@ -1316,10 +1317,7 @@ int worker_sync_init(struct worker_sync *sync)
 
 uint64_t worker_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	return clock_ms();
 }
 
 void worker_post(struct worker *w, struct worker_cmd *cmd)
