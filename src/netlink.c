@@ -589,27 +589,28 @@ out:
 	return ret;
 }
 
-bool netlink_is_loopback(int ifindex)
+int netlink_link_at(int ifindex, struct netlink_link *info)
 {
 	char name[IF_NAMESIZE];
+
+	if (!if_indextoname((unsigned int)ifindex, name))
+		return -errno;
+	return netlink_link_info(name, info);
+}
+
+bool netlink_is_loopback(int ifindex)
+{
 	struct netlink_link info;
 
-	return if_indextoname((unsigned int)ifindex, name) && netlink_link_info(name, &info) == 0 &&
-	       info.loopback;
+	return netlink_link_at(ifindex, &info) == 0 && info.loopback;
 }
 
 int netlink_eth_frames(int ifindex)
 {
-	char name[IF_NAMESIZE];
 	struct netlink_link info;
-	int ret;
+	int ret = netlink_link_at(ifindex, &info);
 
-	if (!if_indextoname((unsigned int)ifindex, name))
-		return -errno;
-	ret = netlink_link_info(name, &info);
-	if (ret < 0)
-		return ret;
-	return info.eth_frames ? 1 : 0;
+	return ret < 0 ? ret : info.eth_frames ? 1 : 0;
 }
 
 /* linux/netdev.h (6.3) is newer than Debian 12's headers. */

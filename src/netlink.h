@@ -132,6 +132,8 @@ int netlink_xdp_features(int ifindex, uint64_t *features);
 #define NETLINK_XDP_ACT_REDIRECT (1ull << 1)
 #define NETLINK_XDP_ACT_NDO_XMIT (1ull << 2)
 
+/* netlink_link_info of the interface ifindex: 0, or -errno (-ENXIO: no such ifindex). */
+int netlink_link_at(int ifindex, struct netlink_link *info);
 /* True when ifindex is a loopback device. */
 bool netlink_is_loopback(int ifindex);
 

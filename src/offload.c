@@ -147,7 +147,10 @@ static int offload_relay_ifaces(const struct relay_conf *rc, const struct addr *
 	memcpy(st->ifindex, all, n_all * sizeof(all[0]));
 	st->n_ifaces = n_all;
 	for (j = 0; j < st->n_ifaces; j++) {
-		if (netlink_is_loopback(st->ifindex[j])) {
+		struct netlink_link link;
+
+		ret = netlink_link_at(st->ifindex[j], &link);
+		if (ret == 0 && link.loopback) {
 			snprintf(st->why, sizeof(st->why),
 				 "traffic uses loopback (%s): nothing to redirect there",
 				 offload_ifname(st->ifindex[j], name));
@@ -155,13 +158,12 @@ static int offload_relay_ifaces(const struct relay_conf *rc, const struct addr *
 		}
 		/* Its packets start at the IP header: the program parses and writes Ethernet
 		 * frames. */
-		ret = netlink_eth_frames(st->ifindex[j]);
 		if (ret < 0) {
 			snprintf(st->why, sizeof(st->why), "reading the link type of %s: %s",
 				 offload_ifname(st->ifindex[j], name), strerror(-ret));
 			return ret;
 		}
-		if (!ret) {
+		if (!link.eth_frames) {
 			snprintf(st->why, sizeof(st->why),
 				 "traffic uses %s, a layer 3 device (tun, WireGuard, an IP tunnel) "
 				 "with no Ethernet header for the program to read",

@@ -66,20 +66,23 @@ static const char *shed_iface_list(const struct shed_relay_state *st, char *buf,
 	return buf;
 }
 
-/* Whether the program can read the frames of ifindex, one of a relay's listen interfaces; one
- * it cannot (a layer 3 device: tun, WireGuard, an IP tunnel, whose packets start at the IP
- * header) is left alone and noted in st->l3 (the first) and st->n_l3, for its reason
- * (shed_l3_note): said when the relay's state changes, not on every link event. One whose
- * link type could not be read is no layer 3 device: it is wanted, and the attach reads the
- * type again and says why when it still cannot (filter_iface_framed); the next link event
- * tries again. */
-static bool shed_eth_frames(struct shed_relay_state *st, int ifindex)
+/* Whether shedding goes on ifindex, one of a relay's listen interfaces: not on loopback, nor
+ * where the program cannot read the frames (a layer 3 device: tun, WireGuard, an IP tunnel,
+ * whose packets start at the IP header), which is noted in st->l3 (the first) and st->n_l3,
+ * for its reason (shed_l3_note): said when the relay's state changes, not on every link
+ * event. One whose link could not be read is wanted: the attach reads the type again and
+ * says why when it still cannot (filter_iface_framed); the next link event tries again. */
+static bool shed_wanted(struct shed_relay_state *st, int ifindex)
 {
-	if (netlink_eth_frames(ifindex) != 0)
+	struct netlink_link link;
+
+	if (netlink_link_at(ifindex, &link) < 0)
 		return true;
-	if (!st->n_l3++)
+	if (link.loopback)
+		return false;
+	if (!link.eth_frames && !st->n_l3++)
 		st->l3 = ifindex;
-	return false;
+	return link.eth_frames;
 }
 
 /* "; not on tun0 and 1 more: layer 3 devices ..." when listen interfaces were left alone as
@@ -120,7 +123,7 @@ static void shed_resolve_one(const struct relay_conf *rc, bool loaded, const cha
 	for (j = 0; j < rc->n_listen; j++) {
 		n = netlink_addr_ifindexes(&rc->listen[j], idx, RR_IFACES_MAX + 1);
 		for (i = 0; i < n && i < RR_IFACES_MAX; i++)
-			if (!netlink_is_loopback(idx[i]) && shed_eth_frames(st, idx[i]))
+			if (shed_wanted(st, idx[i]))
 				shed_add_iface(st, idx[i]);
 		if (n > RR_IFACES_MAX) /* at least one more than listed */
 			st->n_left++;
