@@ -1900,13 +1900,49 @@ static int uring_setup(struct uring_worker *uw, struct worker_cmd *first)
 	return 0;
 }
 
-static void uring_teardown(struct uring_worker *uw)
+/* Rounds of the stop's last reaping, and how long each waits for a completion. */
+#define STOP_REAP_ROUNDS 16
+#define STOP_REAP_NS 2000000
+
+/* After the stop closed every socket (which cancels the receives): what the last rounds
+ * received and queued is sent, or fails on its closed socket, and counted either way, so the
+ * final counters still add up (received = sent + drops). Sends never wait (MSG_DONTWAIT),
+ * and with the receives gone nothing new arrives, so a few rounds end it; a round that
+ * brings nothing ends it at once. */
+static void stop_reap(struct uring_worker *uw)
+{
+	struct __kernel_timespec wait = { .tv_nsec = STOP_REAP_NS };
+	struct io_uring_cqe *cqe;
+	unsigned head, n, round;
+	int ret;
+
+	for (round = 0; round < STOP_REAP_ROUNDS; round++) {
+		batch_flush_open(uw);
+		ret = io_uring_submit_and_wait_timeout(&uw->ring, &cqe, 1, &wait, NULL);
+		if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY)
+			break;
+		uw->w->now = worker_clock();
+		n = 0;
+		io_uring_for_each_cqe(&uw->ring, head, cqe)
+		{
+			dispatch(uw, cqe);
+			n++;
+		}
+		io_uring_cq_advance(&uw->ring, n);
+		if (n == 0 && io_uring_sq_ready(&uw->ring) == 0)
+			break;
+	}
+}
+
+static void uring_teardown(struct uring_worker *uw, bool reap)
 {
 	/* Close our descriptors while the ring still exists (the hooks use it); exiting the
 	 * ring then cancels every request and drops the registered sockets; only then may the
 	 * buffers the kernel could still write go away. */
 	if (uw->ring.ring_fd > 0) {
 		worker_close_all(uw->w);
+		if (reap)
+			stop_reap(uw);
 		io_uring_queue_exit(&uw->ring);
 	}
 	bufpool_fini(&uw->bp);
@@ -1926,7 +1962,7 @@ static int uring_run(struct worker *w, struct worker_cmd *first)
 
 	err = uring_setup(&uw, first);
 	if (err) {
-		uring_teardown(&uw);
+		uring_teardown(&uw, false);
 		worker_report(w, WORKER_FAILED);
 		return err;
 	}
@@ -1967,7 +2003,7 @@ static int uring_run(struct worker *w, struct worker_cmd *first)
 		err = 0;
 	}
 	worker_report(w, WORKER_STOPPING);
-	uring_teardown(&uw);
+	uring_teardown(&uw, err == 0);
 	return err;
 }
 

@@ -250,10 +250,49 @@ s=json.load(sys.stdin)["relays"][0]["shed"]; print(s["on"], s["why"])' 2>&1)
 	lib_case_end
 }
 
+# A stop in the middle of a flood: the exit's stats line (the workers' own counters) still
+# adds up, rx = tx + drops each way. Before, the io_uring worker left its last round's
+# sends unreaped: sent, but counted nowhere (up to a round of datagrams).
+stop_case()
+{
+	local backend=$1 gen_pid line out
+	lib_case_begin stop "$backend" 4
+	lib_bg "$NS_U" "$GEN" -E -d "$(ep "$UP1_IP" 9000)" -t 20
+	CASE_PIDS+=("$BG_PID")
+	lib_wait_for 5 lib__bound "$NS_U" "$(ep "$UP1_IP" 9000)" "" ||
+		{ lib_case_fail "$c reflector did not bind"; lib_case_stop_helpers; return; }
+	lib_relay_conf "$conf" backend="$backend" listen="$to" up="$(ep "$UP1_IP" 9000)"
+	echo "cpus = [ 1 ];" >>"$conf"
+	lib_relay_start "$conf" || { lib_case_fail "$c relay did not start"; lib_case_stop_helpers; return; }
+	lib_bg "$NS_C" "$GEN" -d "$to" -f 16 -l 64 -t 3 -C 0
+	gen_pid=$BG_PID
+	sleep 1
+	lib_relay_stop || lib_case_fail "$c the relay did not stop cleanly"
+	lib_wait_gone "$gen_pid" 10
+	wait "$gen_pid" 2>/dev/null
+	line=$(grep "stats relay=t " "$RELAY_LOG" | tail -n 1)
+	if out=$("$PY" -c 'import sys
+kv = dict(f.split("=", 1) for f in sys.argv[1].split() if "=" in f)
+n = lambda k: int(kv[k])
+fwd = n("rx_pkts") - n("tx_pkts") - sum(int(v) for k, v in kv.items() if k.startswith("drop_"))
+rep = n("reply_rx_pkts") - n("reply_tx_pkts") - sum(int(v) for k, v in kv.items()
+                                                    if k.startswith("reply_drop_"))
+print(n("rx_pkts"), n("reply_rx_pkts"), fwd, rep)
+sys.exit(0 if fwd == 0 and rep == 0 and n("rx_pkts") > 0 else 1)' "$line"); then
+		lib_case_ok "$c stopped under a flood, the exit's counters add up (rx, reply rx," \
+			"unaccounted each way): $out"
+	else
+		lib_case_fail "$c stopped under a flood, the exit's counters do not add up" \
+			"(rx, reply rx, unaccounted each way): $out; ${line:-no stats line}"
+	fi
+	lib_case_end
+}
+
 for backend in ${NET_BACKENDS:-io_uring}; do
 	for fam in 4 6; do
 		run_case "$backend" "$fam"
 	done
+	stop_case "$backend"
 done
 shed_later_case
 lib_done
