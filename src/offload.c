@@ -609,6 +609,14 @@ static int offload_rule_from(struct netlink_rtsock *nl, struct offload_rule *r,
 	return 0;
 }
 
+/* 0 when the fast path runs on ifindex, else OFFLOAD_REFUSED_DEVICE or -errno. */
+static int offload_runs_on(const struct offload_worker *ow, int ifindex)
+{
+	int ret = filter_offload_runs(ow->f, ifindex);
+
+	return ret < 0 ? ret : ret ? 0 : OFFLOAD_REFUSED_DEVICE;
+}
+
 int offload_session_open(const struct offload_worker *ow, struct session *s,
 			 const struct offload_socks *so, uint32_t flow, struct relay_dir_counters *left)
 {
@@ -662,6 +670,15 @@ int offload_session_open(const struct offload_worker *ow, struct session *s,
 	offload_key_from(&down_k, &s->upstream_addr, &s->fast_local);
 	ret = offload_rule_from(ow->nl, &down_r, &s->local, &down_fl, ttl_down, mtu_down, flow,
 				ow->reply_max_payload, OFFLOAD_DIR_DOWN);
+	if (ret != 0)
+		return ret;
+	/* Each direction leaves about where the other's datagrams arrive. Where the fast path
+	 * does not run (a layer 3 device, which no relay's fast path takes, or a device none of
+	 * them uses), the program would never see those, and XDP could not redirect there: every
+	 * datagram would cost a lookup before going up the stack (pass_no_tx). */
+	ret = offload_runs_on(ow, up_r.oif);
+	if (ret == 0)
+		ret = offload_runs_on(ow, down_r.oif);
 	if (ret != 0)
 		return ret;
 	/* Counts only grow in a slot. What a program already past its lookup counted after the

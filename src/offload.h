@@ -93,6 +93,10 @@ enum offload_refusal {
 	/* an IPv6 multipath route where bpf_redirect_neigh would route it (its lookup hashes
 	 * onto any leg) */
 	OFFLOAD_REFUSED_MULTIPATH6,
+	/* a direction leaves by a device the fast path does not run on (a layer 3 device, or one
+	 * none of the relays' fast paths uses): the program would not see its answers there, and
+	 * XDP could not redirect to it */
+	OFFLOAD_REFUSED_DEVICE,
 	OFFLOAD_REFUSED_ERROR, /* another: a link-local address, an error, a full map, ... */
 	OFFLOAD_REFUSED__MAX
 };
@@ -109,6 +113,8 @@ static inline const char *offload_refusal_name(enum offload_refusal why)
 		return "legs_share_device";
 	case OFFLOAD_REFUSED_MULTIPATH6:
 		return "ipv6_multipath_neigh";
+	case OFFLOAD_REFUSED_DEVICE:
+		return "device_not_fast_path";
 	case OFFLOAD_REFUSED_ERROR:
 		return "other";
 	default:
@@ -125,8 +131,9 @@ struct offload_socks {
 
 /* Installs both directions of session s of a relay, with its sockets so and flow its slot
  * (what the slot's previous session left goes to fold), unless the program's own route
- * lookups would send its datagrams elsewhere than its sockets' routes. On success s->fast
- * is set. Returns 0, or why the session stays on the socket path: a refusal (enum
+ * lookups would send its datagrams elsewhere than its sockets' routes, or a direction leaves
+ * by a device the fast path does not run on (filter_offload_runs). On success s->fast is
+ * set. Returns 0, or why the session stays on the socket path: a refusal (enum
  * offload_refusal, positive) or -errno. */
 int offload_session_open(const struct offload_worker *ow, struct session *s,
 			 const struct offload_socks *so, uint32_t flow,
