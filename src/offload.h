@@ -19,7 +19,7 @@ struct sock_route_keys;
 
 struct filter;
 
-#define OFFLOAD_WHY_LEN 192
+#define OFFLOAD_WHY_LEN 256
 #define OFFLOAD_MAX_IFACES 16 /* per relay */
 
 /* What a relay got: OFFLOAD_OFF, OFFLOAD_XDP or OFFLOAD_TC, and one line why. */
@@ -29,6 +29,10 @@ struct offload_relay_state {
 	int ifindex[OFFLOAD_MAX_IFACES]; /* the interfaces its datagrams arrive and leave on */
 	uint32_t n_ifaces;
 	uint32_t xdp_tx_mask; /* bit i: ifindex[i] takes XDP_REDIRECT */
+	/* layer 3 devices among its interfaces (tun, WireGuard, an IP tunnel), left out of
+	 * ifindex: the first, and how many */
+	int l3;
+	uint32_t n_l3;
 };
 
 /* Where relay i of cfg sends its datagrams now, into to[CONFIG_MAX_UPSTREAMS]: their number,
