@@ -1469,6 +1469,20 @@ int filter_offload_ifaces(const struct filter *f, struct filter_offload_iface *o
 	return n;
 }
 
+int filter_offload_runs(const struct filter *f, int ifindex)
+{
+	uint32_t key = (uint32_t)ifindex;
+	struct rr_iface v;
+	int ret;
+
+	ret = bpf_map_lookup_elem(bpf_map__fd(f->skel->maps.rr_ifaces), &key, &v);
+	if (ret == -ENOENT)
+		return 0;
+	if (ret < 0)
+		return ret;
+	return (v.flags & (RR_IFACE_OFFLOAD_XDP | RR_IFACE_OFFLOAD_TC)) != 0;
+}
+
 int filter_offload_down(struct filter *f, int *out, int max)
 {
 	int fd = bpf_map__fd(f->skel->maps.offload_tx_down), n = 0;

@@ -120,6 +120,9 @@ struct filter_offload_iface {
 };
 /* The interfaces the fast path runs on; returns how many were written (<= max). */
 int filter_offload_ifaces(const struct filter *f, struct filter_offload_iface *out, int max);
+/* 1 when the fast path runs on ifindex (either hook), 0 when not, or -errno. It reads the
+ * program's interface map, so a worker may ask (the interface table is the control thread's). */
+int filter_offload_runs(const struct filter *f, int ifindex);
 
 /* Redirect targets the kernel refused a frame for since they were (re)checked: up to max
  * ifindexes into out, returns how many. filter_offload_up takes one back into use. */

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: MIT
 /* The session fast path's user-space half. A relay's interfaces are those holding its listen
  * addresses (every interface of the family for a wildcard) and those its upstreams are routed
- * through; the datagrams of its sessions arrive and leave there. XDP needs every one of them to
- * take XDP_REDIRECT (netdev xdp-features NDO_XMIT), else tc, else off. docs/offload.md. */
+ * through; the datagrams of its sessions arrive and leave there. A layer 3 device among them is
+ * left out (the program cannot run there): the sessions that use it stay on the socket path. XDP
+ * needs every one of the others to take XDP_REDIRECT (netdev xdp-features NDO_XMIT), else tc,
+ * else off. docs/offload.md. */
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdarg.h>
@@ -41,17 +43,18 @@ static void offload_why(char *why, const char *fmt, ...)
 	memcpy(why, tmp, sizeof(tmp));
 }
 
-/* Adds ifindex to list[0..*n) (room for RR_IFACES_MAX) unless it is there; one that does not
- * fit counts in *more. */
-static void offload_add_iface(int *list, uint32_t *n, int ifindex, uint32_t *more)
+/* Adds ifindex to list[0..*n) (room for RR_IFACES_MAX) unless it is there and sets its bit
+ * in *side; one that does not fit counts in *more. */
+static void offload_add_iface(int *list, uint32_t *n, int ifindex, uint64_t *side, uint32_t *more)
 {
 	uint32_t i;
 
-	for (i = 0; i < *n; i++)
-		if (list[i] == ifindex)
-			return;
-	if (*n < RR_IFACES_MAX)
+	for (i = 0; i < *n && list[i] != ifindex; i++)
+		;
+	if (i == *n && *n < RR_IFACES_MAX)
 		list[(*n)++] = ifindex;
+	if (i < *n)
+		*side |= 1ull << i;
 	else
 		(*more)++;
 }
@@ -76,16 +79,56 @@ void offload_relay_flow(const struct relay_conf *rc, const struct addr *to, int6
 	};
 }
 
-/* The interfaces of relay rc, which sends to to[0..n_to) from sockets owned by uid, into st, and in *policy6 the first
- * IPv6 address of to whose route a policy rule chose (NULL: none); 0, or -errno with st->why
- * set: -E2BIG when they are more than OFFLOAD_MAX_IFACES (the program would not run on some,
- * yet the relay's mode would be judged as if it did). */
+/* Which of all[0..n) the program cannot run on: bit j of *l3 for a layer 3 device (its
+ * packets start at the IP header; the program reads and writes Ethernet frames), the first of
+ * them and their number in st. 0, or -errno with st->why set: -EOPNOTSUPP for loopback
+ * (nothing to redirect there), another when a link could not be read. */
+static int offload_l3_ifaces(const int *all, uint32_t n, uint64_t *l3,
+			     struct offload_relay_state *st)
+{
+	char name[IF_NAMESIZE];
+	struct netlink_link link;
+	uint32_t j;
+	int ret;
+
+	*l3 = 0;
+	for (j = 0; j < n; j++) {
+		ret = netlink_link_at(all[j], &link);
+		if (ret < 0) {
+			snprintf(st->why, sizeof(st->why), "reading the link type of %s: %s",
+				 offload_ifname(all[j], name), strerror(-ret));
+			return ret;
+		}
+		if (link.loopback) {
+			snprintf(st->why, sizeof(st->why),
+				 "traffic uses loopback (%s): nothing to redirect there",
+				 offload_ifname(all[j], name));
+			return -EOPNOTSUPP;
+		}
+		if (link.eth_frames)
+			continue;
+		*l3 |= 1ull << j;
+		if (!st->n_l3++)
+			st->l3 = all[j];
+	}
+	return 0;
+}
+
+/* The interfaces of relay rc, which sends to to[0..n_to) from sockets owned by uid, into st,
+ * and in *policy6 the first IPv6 address of to whose route a policy rule chose (NULL: none);
+ * 0, or -errno with st->why set: -E2BIG when they are more than OFFLOAD_MAX_IFACES (the
+ * program would not run on some, yet the relay's mode would be judged as if it did). Layer 3
+ * devices are left out (st->l3, st->n_l3): the program cannot run there, so the sessions that
+ * arrive there reach the socket, and those that would leave there stay on the socket path
+ * (offload_session_open). Only when no listen interface, or no upstream's route, is left is
+ * the relay refused (-EOPNOTSUPP). */
 static int offload_relay_ifaces(const struct relay_conf *rc, const struct addr *to, uint32_t n_to,
 				int64_t uid, struct offload_relay_state *st,
 				const struct addr **policy6)
 {
 	char buf[ADDR_STRLEN], name[IF_NAMESIZE];
 	int all[RR_IFACES_MAX], idx[RR_IFACES_MAX + 1], n, i, ret;
+	uint64_t listen_side = 0, up_side = 0, l3, none;
 	uint32_t j, n_all = 0, more = 0;
 	size_t len;
 
@@ -103,7 +146,7 @@ static int offload_relay_ifaces(const struct relay_conf *rc, const struct addr *
 			n = RR_IFACES_MAX;
 		}
 		for (i = 0; i < n; i++)
-			offload_add_iface(all, &n_all, idx[i], &more);
+			offload_add_iface(all, &n_all, idx[i], &listen_side, &more);
 	}
 	*policy6 = NULL;
 	/* The addresses sent to: a name's as resolved (its entry has none of its own), from the
@@ -123,14 +166,35 @@ static int offload_relay_ifaces(const struct relay_conf *rc, const struct addr *
 		}
 		if (rt.by_policy && addr_family(&to[j]) == AF_INET6 && !*policy6)
 			*policy6 = &to[j];
-		offload_add_iface(all, &n_all, rt.oif, &more);
+		offload_add_iface(all, &n_all, rt.oif, &up_side, &more);
 		for (i = 0; i < (int)rt.n_legs; i++)
 			if (i < NETLINK_ROUTE_LEGS)
-				offload_add_iface(all, &n_all, rt.legs[i].oif, &more);
+				offload_add_iface(all, &n_all, rt.legs[i].oif, &up_side, &more);
 			else
 				more++;
 	}
-	if (n_all > OFFLOAD_MAX_IFACES) {
+	ret = offload_l3_ifaces(all, n_all, &l3, st);
+	if (ret < 0)
+		return ret;
+	/* Every listen interface, or every upstream route's, layer 3: no session could take the
+	 * fast path. */
+	none = 0;
+	if (!(listen_side & ~l3))
+		none = listen_side;
+	else if (n_to && !(up_side & ~l3))
+		none = up_side;
+	if (none) {
+		snprintf(st->why, sizeof(st->why),
+			 "traffic uses %s, a layer 3 device (tun, WireGuard, an IP tunnel) "
+			 "with no Ethernet header for the program to read",
+			 offload_ifname(all[__builtin_ctzll(none)], name));
+		return -EOPNOTSUPP;
+	}
+	for (i = 0, j = 0; j < n_all; j++)
+		if (!(l3 & (1ull << j)))
+			all[i++] = all[j];
+	n_all = (uint32_t)i;
+	if (n_all + more > OFFLOAD_MAX_IFACES) {
 		len = (size_t)snprintf(st->why, sizeof(st->why),
 				       "%s%u interfaces (upstream routes, listen addresses), more than "
 				       "the %d the fast path takes; left out:",
@@ -146,32 +210,24 @@ static int offload_relay_ifaces(const struct relay_conf *rc, const struct addr *
 	}
 	memcpy(st->ifindex, all, n_all * sizeof(all[0]));
 	st->n_ifaces = n_all;
-	for (j = 0; j < st->n_ifaces; j++) {
-		struct netlink_link link;
-
-		ret = netlink_link_at(st->ifindex[j], &link);
-		if (ret == 0 && link.loopback) {
-			snprintf(st->why, sizeof(st->why),
-				 "traffic uses loopback (%s): nothing to redirect there",
-				 offload_ifname(st->ifindex[j], name));
-			return -EOPNOTSUPP;
-		}
-		/* Its packets start at the IP header: the program parses and writes Ethernet
-		 * frames. */
-		if (ret < 0) {
-			snprintf(st->why, sizeof(st->why), "reading the link type of %s: %s",
-				 offload_ifname(st->ifindex[j], name), strerror(-ret));
-			return ret;
-		}
-		if (!link.eth_frames) {
-			snprintf(st->why, sizeof(st->why),
-				 "traffic uses %s, a layer 3 device (tun, WireGuard, an IP tunnel) "
-				 "with no Ethernet header for the program to read",
-				 offload_ifname(st->ifindex[j], name));
-			return -EOPNOTSUPP;
-		}
-	}
 	return 0;
+}
+
+/* "; not on tun0 and 1 more (layer 3): ..." at the end of st->why (as far as it fits) when
+ * layer 3 devices were left out of a relay's interfaces. */
+static void offload_l3_note(struct offload_relay_state *st)
+{
+	size_t len = strlen(st->why);
+	char name[IF_NAMESIZE], more[32] = "";
+
+	if (!st->n_l3 || len >= sizeof(st->why))
+		return;
+	if (st->n_l3 > 1)
+		snprintf(more, sizeof(more), " and %u more", st->n_l3 - 1);
+	snprintf(st->why + len, sizeof(st->why) - len,
+		 "; not on %s%s (layer 3): sessions arriving or leaving there stay on the socket "
+		 "path",
+		 offload_ifname(st->l3, name), more);
 }
 
 /* bpf_fib_lookup refuses a device whose forwarding sysctl is 0, output lookups included, so
@@ -309,6 +365,7 @@ static void offload_resolve_one(const struct relay_conf *rc, const struct addr *
 		}
 		break;
 	}
+	offload_l3_note(st);
 }
 
 void offload_resolve(const struct config *cfg, int64_t uid, offload_sends_fn *sends, void *arg,
@@ -449,6 +506,7 @@ int offload_apply(struct filter *f, const struct config *cfg, int64_t uid, offlo
 			offload_why(st->why, "tc on every interface, because the filter runs in tc on %s "
 				    "and must judge first",
 				    offload_ifname(st->ifindex[j], name));
+			offload_l3_note(st);
 		}
 	}
 	/* A relay whose attach fails on one of its interfaces gets none of them (stage.h). */
@@ -609,6 +667,14 @@ static int offload_rule_from(struct netlink_rtsock *nl, struct offload_rule *r,
 	return 0;
 }
 
+/* 0 when the fast path runs on ifindex, else OFFLOAD_REFUSED_DEVICE or -errno. */
+static int offload_runs_on(const struct offload_worker *ow, int ifindex)
+{
+	int ret = filter_offload_runs(ow->f, ifindex);
+
+	return ret < 0 ? ret : ret ? 0 : OFFLOAD_REFUSED_DEVICE;
+}
+
 int offload_session_open(const struct offload_worker *ow, struct session *s,
 			 const struct offload_socks *so, uint32_t flow, struct relay_dir_counters *left)
 {
@@ -662,6 +728,15 @@ int offload_session_open(const struct offload_worker *ow, struct session *s,
 	offload_key_from(&down_k, &s->upstream_addr, &s->fast_local);
 	ret = offload_rule_from(ow->nl, &down_r, &s->local, &down_fl, ttl_down, mtu_down, flow,
 				ow->reply_max_payload, OFFLOAD_DIR_DOWN);
+	if (ret != 0)
+		return ret;
+	/* Each direction leaves about where the other's datagrams arrive. Where the fast path
+	 * does not run (a layer 3 device, which no relay's fast path takes, or a device none of
+	 * them uses), the program would never see those, and XDP could not redirect there: every
+	 * datagram would cost a lookup before going up the stack (pass_no_tx). */
+	ret = offload_runs_on(ow, up_r.oif);
+	if (ret == 0)
+		ret = offload_runs_on(ow, down_r.oif);
 	if (ret != 0)
 		return ret;
 	/* Counts only grow in a slot. What a program already past its lookup counted after the

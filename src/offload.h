@@ -19,7 +19,7 @@ struct sock_route_keys;
 
 struct filter;
 
-#define OFFLOAD_WHY_LEN 192
+#define OFFLOAD_WHY_LEN 256
 #define OFFLOAD_MAX_IFACES 16 /* per relay */
 
 /* What a relay got: OFFLOAD_OFF, OFFLOAD_XDP or OFFLOAD_TC, and one line why. */
@@ -29,6 +29,10 @@ struct offload_relay_state {
 	int ifindex[OFFLOAD_MAX_IFACES]; /* the interfaces its datagrams arrive and leave on */
 	uint32_t n_ifaces;
 	uint32_t xdp_tx_mask; /* bit i: ifindex[i] takes XDP_REDIRECT */
+	/* layer 3 devices among its interfaces (tun, WireGuard, an IP tunnel), left out of
+	 * ifindex: the first, and how many */
+	int l3;
+	uint32_t n_l3;
 };
 
 /* Where relay i of cfg sends its datagrams now, into to[CONFIG_MAX_UPSTREAMS]: their number,
@@ -93,6 +97,10 @@ enum offload_refusal {
 	/* an IPv6 multipath route where bpf_redirect_neigh would route it (its lookup hashes
 	 * onto any leg) */
 	OFFLOAD_REFUSED_MULTIPATH6,
+	/* a direction leaves by a device the fast path does not run on (a layer 3 device, or one
+	 * none of the relays' fast paths uses): the program would not see its answers there, and
+	 * XDP could not redirect to it */
+	OFFLOAD_REFUSED_DEVICE,
 	OFFLOAD_REFUSED_ERROR, /* another: a link-local address, an error, a full map, ... */
 	OFFLOAD_REFUSED__MAX
 };
@@ -109,6 +117,8 @@ static inline const char *offload_refusal_name(enum offload_refusal why)
 		return "legs_share_device";
 	case OFFLOAD_REFUSED_MULTIPATH6:
 		return "ipv6_multipath_neigh";
+	case OFFLOAD_REFUSED_DEVICE:
+		return "device_not_fast_path";
 	case OFFLOAD_REFUSED_ERROR:
 		return "other";
 	default:
@@ -125,8 +135,9 @@ struct offload_socks {
 
 /* Installs both directions of session s of a relay, with its sockets so and flow its slot
  * (what the slot's previous session left goes to fold), unless the program's own route
- * lookups would send its datagrams elsewhere than its sockets' routes. On success s->fast
- * is set. Returns 0, or why the session stays on the socket path: a refusal (enum
+ * lookups would send its datagrams elsewhere than its sockets' routes, or a direction leaves
+ * by a device the fast path does not run on (filter_offload_runs). On success s->fast is
+ * set. Returns 0, or why the session stays on the socket path: a refusal (enum
  * offload_refusal, positive) or -errno. */
 int offload_session_open(const struct offload_worker *ow, struct session *s,
 			 const struct offload_socks *so, uint32_t flow,

@@ -19,6 +19,9 @@
 #    filter in tc mode, and the next start works (issue 11, point 2);
 #  - tc: UDP GSO super-packets take the fast path whole and the egress segments them: every
 #    datagram arrives alone, byte-exact and with a checksum the upstream's kernel verifies;
+#  - a layer 3 device (ipip, else tun) holding an address and one upstream's route: a wildcard
+#    listener's fast path leaves it out and says so, its sessions go fast; of a relay with
+#    two upstreams, the sessions routed through it stay on the socket path;
 #  - without CAP_PERFMON no program loads: the relay runs on the socket path and says why;
 #    shed = "on" refuses to start;
 #  - early shedding beside the tc fast path: in tc on veth, in XDP (before RPS) when the
@@ -766,6 +769,78 @@ EOF
 	lib_stop_pid "$echo"
 }
 
+# A layer 3 device in the relay's namespace (rrl3: an ipip tunnel, else a tun; its packets
+# start at the IP header, where the program reads an Ethernet one) holding an address and the
+# route to 198.18.95.0/24 / 2001:2:95::/64. Relay t listens on the wildcard, whose interfaces
+# include rrl3: the fast path leaves rrl3 out, says so, and its sessions (on the Ethernet
+# links) go fast. Relay v has two upstreams, UP1 and one routed through rrl3 (nobody answers
+# there): its sessions to UP1 go fast, those to the other stay on the socket path
+# (device_not_fast_path), where the program would never see their answers. Before, both
+# relays were off ("traffic uses rrl3, a layer 3 device").
+l3_case()
+{
+	local fam=$1 c="[tc/ipv$1 layer 3 device]" conf=$TMPD/l3-$1.conf l3up wild why out n
+	local kind=ipip fails=$LIB_FAILS
+	lib_family "$fam"
+	lib_nsx "$NS_R" ip link add rrl3 type ipip local 198.18.2.1 remote 198.18.2.9 2>/dev/null ||
+		{ kind=tun; lib_nsx "$NS_R" ip tuntap add mode tun name rrl3 2>/dev/null; } ||
+		{ lib_log "$c skipped: neither ipip nor /dev/net/tun here"; return; }
+	lib_nsx "$NS_R" ip link set rrl3 up
+	if [ "$fam" = 4 ]; then
+		lib_nsx "$NS_R" ip addr add 198.18.94.1/24 dev rrl3
+		lib_nsx "$NS_R" ip route add 198.18.95.0/24 dev rrl3
+		l3up=198.18.95.2 wild=0.0.0.0
+	else
+		lib_nsx "$NS_R" ip -6 addr add 2001:2:94::1/64 dev rrl3 nodad
+		lib_nsx "$NS_R" ip -6 route add 2001:2:95::/64 dev rrl3
+		l3up=2001:2:95::2 wild=::
+	fi
+	prepare_mode tc
+	lib_udp_bg "$NS_U" "$TMPD/echo13.json" echo --bind "$(ep "$UP1_IP" 9000)"
+	local echo=$BG_PID
+	cat >"$conf" <<EOF
+workers = 1;
+control_socket = "$TMPD/run/ctl.sock";
+relays = (
+	{ name = "t"; listen = [ "$(ep "$wild" 5000)" ]; upstreams = [ "$(ep "$UP1_IP" 9000)" ];
+	  offload = "tc"; },
+	{ name = "v"; listen = [ "$(ep "$RELAY_IP" 5001)" ];
+	  upstreams = [ "$(ep "$UP1_IP" 9000)", "$(ep "$l3up" 9000)" ]; offload = "tc"; } );
+EOF
+	if lib_relay_start "$conf"; then
+		why=$(ctl -j status | "$PY" -c '
+import json, sys
+r = json.load(sys.stdin)["relays"][0]
+print(r["offload"]["mode"], r["offload"]["why"])')
+		case $why in
+		"tc "*"; not on rrl3 (layer 3): sessions arriving or leaving there stay on the socket path") ;;
+		*) lib_case_fail "$c status: offload $why" ;;
+		esac
+		out=$(lib_udp "$NS_C" client --to "$(ep "$RELAY_IP" 5000)" --clients 4 --count 10 \
+			--expect-echo --seconds 10) || lib_case_fail "$c relay t's clients: $out"
+		# (each session's first datagram takes the socket path)
+		lib_wait_for 5 relay_fast_ge t 72 ||
+			lib_case_fail "$c relay t: fast_pkts ${FAST_PKTS:-0}, want 72"
+		lib_udp "$NS_C" client --to "$(ep "$RELAY_IP" 5001)" --clients 4 --count 1 --quiet 0.1 \
+			--seconds 5 >/dev/null
+		lib_wait_for 5 eval '[ "$(ctl sessions v | grep -c "^v ")" = 4 ]'
+		out=$(ctl sessions v)
+		n=$(echo "$out" | awk -v up="$(ep "$UP1_IP" 9000)" '$4 == up && $NF == "fast"' | wc -l)
+		[ "$n" = 2 ] || lib_case_fail "$c relay v: $n sessions to UP1 fast, want 2: $out"
+		n=$(echo "$out" | awk -v up="$(ep "$l3up" 9000)" \
+			'$4 == up && $(NF - 1) $NF == "socket:device_not_fast_path"' | wc -l)
+		[ "$n" = 2 ] ||
+			lib_case_fail "$c relay v: $n sessions through rrl3 on the socket path, want 2: $out"
+		lib_relay_stop || lib_case_fail "$c relay exit status"
+		[ "$LIB_FAILS" != "$fails" ] || lib_case_ok "$c ($kind) t: fast_pkts $FAST_PKTS;" \
+			"v: 2 sessions fast, 2 through rrl3 on the socket path"
+	else
+		lib_case_fail "$c relay did not start"
+	fi
+	lib_stop_pid "$echo"
+	lib_nsx "$NS_R" ip link del rrl3
+}
+
 # The fast path's attach fails on one of a relay's interfaces (an XDP program someone else
 # attached there through netlink, which a BPF link cannot replace): the relay falls back to
 # the socket path, and the program must go from its other interfaces too. Before, only the
@@ -1288,6 +1363,7 @@ filter_case
 filter_xdp_case
 # (once each where the family changes nothing they check, within make check's time)
 group_case 4
+l3_case 4
 attach_fail_case 4
 many_ifaces_case 6
 ecmp_case

@@ -146,6 +146,94 @@ static void test_resolve_rules(void **state)
 	run_in_child(resolve_child);
 }
 
+static bool has_iface(const struct offload_relay_state *st, int ifindex)
+{
+	uint32_t j;
+
+	for (j = 0; j < st->n_ifaces && st->ifindex[j] != ifindex; j++)
+		;
+	return j < st->n_ifaces;
+}
+
+/* rrd0 and rrd1 as above, and rrt0, an ipip tunnel or else a tun (a layer 3 device: no
+ * Ethernet header) holding 198.18.10.1/30 and 2001:2:10::1/64, with the routes to
+ * 198.18.11.0/24 and 2001:2:11::/64. A wildcard listener's interfaces leave rrt0 out, and say
+ * so; so do those of a relay with one upstream routed through it among others (its sessions
+ * there stay on the socket path, offload_session_open). A relay whose only upstream route, or
+ * only listen interface, is rrt0 stays off, as before. Before, every one of them was off. */
+static int resolve_l3_child(void)
+{
+	static const char conf[] =
+	    "relays = (\n"
+	    " { name = \"w\"; listen = [ \"0.0.0.0:5000\" ];\n"
+	    "   upstreams = [ \"198.18.7.7:53\" ]; offload = \"tc\"; },\n"
+	    " { name = \"w6\"; listen = [ \"[::]:5001\" ];\n"
+	    "   upstreams = [ \"[2001:2:7::7]:53\" ]; offload = \"tc\"; },\n"
+	    " { name = \"m\"; listen = [ \"198.18.8.1:5002\" ];\n"
+	    "   upstreams = [ \"198.18.7.7:53\", \"198.18.11.1:53\" ]; offload = \"tc\"; },\n"
+	    " { name = \"u\"; listen = [ \"198.18.8.1:5003\" ];\n"
+	    "   upstreams = [ \"198.18.11.1:53\" ]; offload = \"tc\"; },\n"
+	    " { name = \"l\"; listen = [ \"198.18.10.1:5004\" ];\n"
+	    "   upstreams = [ \"198.18.7.7:53\" ]; offload = \"tc\"; } );\n";
+	static const char l3_note[] = "; not on rrt0 (layer 3): sessions arriving or leaving "
+				      "there stay on the socket path";
+	static const char l3_off[] = "traffic uses rrt0, a layer 3 device";
+	struct offload_relay_state st[CONFIG_MAX_RELAYS];
+	struct config *cfg;
+	int rrd0, rrt0, rrd1, code = 0;
+	uint32_t r;
+
+	if (geteuid() != 0 || private_netns())
+		return 77;
+	if (system(NETNS_TWO_LINKS
+		   "ip route add 198.18.7.0/24 dev rrd0 && "
+		   "ip -6 route add 2001:2:7::/64 dev rrd0"))
+		return 77;
+	if (system("ip link add rrt0 type ipip local 198.18.8.1 remote 198.18.8.2 2>/dev/null || "
+		   "ip tuntap add mode tun name rrt0 2>/dev/null"))
+		return 77; /* neither ipip nor /dev/net/tun */
+	if (system("ip link set rrt0 up && ip addr add 198.18.10.1/30 dev rrt0 && "
+		   "ip -6 addr add 2001:2:10::1/64 dev rrt0 nodad && "
+		   "ip route add 198.18.11.0/24 dev rrt0 && "
+		   "ip -6 route add 2001:2:11::/64 dev rrt0"))
+		return 2;
+	rrd0 = (int)if_nametoindex("rrd0");
+	rrd1 = (int)if_nametoindex("rrd1");
+	rrt0 = (int)if_nametoindex("rrt0");
+	cfg = load(conf);
+	if (!cfg || cfg->n_relays != 5)
+		return 3;
+	offload_resolve(cfg, 0, NULL, NULL, st);
+	for (r = 0; r < cfg->n_relays; r++) {
+		bool off = r >= 3; /* u, l */
+		const char *want = off ? l3_off : l3_note;
+		/* w and w6: rrd0, rrd1 (and for IPv6 the peers' link-local addresses: those of a
+		 * wildcard of the family), never rrt0; m: rrd0 (listen and upstream) */
+		bool ifaces = r == 2 ? st[r].n_ifaces == 1 && st[r].ifindex[0] == rrd0
+				     : has_iface(&st[r], rrd0) && has_iface(&st[r], rrd1) &&
+					   !has_iface(&st[r], rrt0);
+
+		if (off ? st[r].got == OFFLOAD_OFF && strstr(st[r].why, want)
+			: st[r].got == OFFLOAD_TC && ifaces && st[r].n_l3 == 1 &&
+			      st[r].l3 == rrt0 && strstr(st[r].why, want))
+			continue;
+		fprintf(stderr,
+			"resolve l3 child: relay %s: %s, %u interfaces, %u layer 3 (%d); "
+			"want %s with \"%s\": %s\n",
+			cfg->relays[r].name, config_offload_name(st[r].got), st[r].n_ifaces,
+			st[r].n_l3, st[r].l3, off ? "off" : "tc", want, st[r].why);
+		code = 10 + (int)r;
+	}
+	config_free(cfg);
+	return code;
+}
+
+static void test_resolve_l3(void **state)
+{
+	(void)state;
+	run_in_child(resolve_l3_child);
+}
+
 /* dev's transmitted packets, from /proc/net/dev (the reader's namespace; /sys shows the
  * namespace sysfs was mounted in). */
 static unsigned long long tx_packets(const char *dev)
@@ -263,6 +351,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_relay_flow),
 		cmocka_unit_test(test_resolve_rules),
+		cmocka_unit_test(test_resolve_l3),
 		cmocka_unit_test(test_socket_keeps_leg),
 	};
 
