@@ -679,6 +679,8 @@ int offload_session_open(const struct offload_worker *ow, struct session *s,
 	s->fast_seen = __atomic_load_n(&st->last_seen_ns, __ATOMIC_RELAXED);
 	s->flow = flow;
 	s->fast_pkts = 0;
+	s->fast_mtu[OFFLOAD_DIR_UP] = up_r.path_mtu;
+	s->fast_mtu[OFFLOAD_DIR_DOWN] = down_r.path_mtu;
 	ret = filter_offload_set(ow->f, &down_k, &down_r);
 	if (ret == 0)
 		ret = filter_offload_set(ow->f, &up_k, &up_r);
@@ -690,19 +692,32 @@ int offload_session_open(const struct offload_worker *ow, struct session *s,
 	return 0;
 }
 
-int offload_session_pmtu(const struct offload_worker *ow, const struct session *s, int fd)
+int offload_session_pmtu(const struct offload_worker *ow, struct session *s, uint32_t dirs)
 {
 	struct offload_key k;
-	int mtu;
+	int d, mtu, ret, first = 0;
 
 	if (!s->fast || !ow->f)
 		return 0;
-	/* The ICMP error updated this socket's cached route (sock_path_mtu). */
-	mtu = sock_path_mtu(fd, &s->upstream_addr);
-	if (mtu < 0)
-		return mtu;
-	offload_key_from(&k, &s->client, &s->local);
-	return filter_offload_set_mtu(ow->f, &k, s->flow, offload_mtu(mtu));
+	for (d = OFFLOAD_DIR_UP; d <= OFFLOAD_DIR_DOWN; d++) {
+		if (!(dirs & (1u << d)))
+			continue;
+		mtu = d == OFFLOAD_DIR_UP ? sock_path_mtu(s->fd, &s->upstream_addr)
+					  : sock_route_mtu(&s->client);
+		ret = mtu < 0 ? mtu : 0;
+		if (mtu >= 0 && offload_mtu(mtu) != s->fast_mtu[d]) {
+			if (d == OFFLOAD_DIR_UP)
+				offload_key_from(&k, &s->client, &s->local);
+			else
+				offload_key_from(&k, &s->upstream_addr, &s->fast_local);
+			ret = filter_offload_set_mtu(ow->f, &k, s->flow, offload_mtu(mtu));
+			if (ret == 0)
+				s->fast_mtu[d] = offload_mtu(mtu);
+		}
+		if (ret < 0 && !first)
+			first = ret;
+	}
+	return first;
 }
 
 /* n datagrams of bytes payload the fast path relayed in one direction. */
