@@ -138,6 +138,11 @@ void offload_session_close(const struct offload_worker *ow, struct session *s,
 /* Directions of a session, for the path MTU functions below. */
 #define OFFLOAD_PMTU_UP 1u   /* 1 << OFFLOAD_DIR_UP: client -> upstream */
 #define OFFLOAD_PMTU_DOWN 2u /* 1 << OFFLOAD_DIR_DOWN: the replies */
+/* How often the tick reads again the reply direction's path MTU of a session the fast path
+ * relayed for since: a path MTU toward the client that fell is told to no socket of the
+ * relay (the listener is unconnected, without IP_RECVERR), only to the kernel's routes. */
+#define OFFLOAD_PMTU_SWEEP_NS (10ull * 1000000000ull)
+
 /* Reads again the path MTU of s's directions in dirs (OFFLOAD_PMTU_*) and gives those that
  * changed to its rules, so that datagrams longer than it take the socket path (which fragments
  * them) and those it takes again go fast once it rises. Upstream: its session socket's
@@ -147,6 +152,15 @@ void offload_session_close(const struct offload_worker *ow, struct session *s,
  * syscalls), routed as the listener routes each reply. A rule update costs two more. 0, or
  * the first -errno. */
 int offload_session_pmtu(const struct offload_worker *ow, struct session *s, uint32_t dirs);
+/* Which path MTUs of fast session s to read again at now (OFFLOAD_PMTU_*), given the program's
+ * mtu_pass counts of its slot (pass[enum offload_dir]): a direction whose datagrams it passed
+ * up as too long since they were last read (the socket path sent them, by the path MTU as it
+ * is now, which may have risen: a PMTU exception expired, a route changed); and the replies
+ * every OFFLOAD_PMTU_SWEEP_NS while it relays any (s->fast_seen). Pure. */
+uint32_t offload_pmtu_due(const struct session *s, const uint32_t pass[2], uint64_t now);
+/* The tick's part: reads again what offload_pmtu_due says of fast session s (at most one
+ * reading of each direction). Returns whether it read anything (syscalls were made). */
+bool offload_session_recheck(const struct offload_worker *ow, struct session *s, uint64_t now);
 /* Folds what the program counted for s; returns the program's last-seen time of s (ns,
  * CLOCK_MONOTONIC) when it relayed anything since the last fold, else 0. */
 uint64_t offload_session_fold(const struct offload_worker *ow, struct session *s,
