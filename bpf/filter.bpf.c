@@ -1025,6 +1025,21 @@ static __always_inline void offload_account(const struct off_ctx *o)
 	st->last_seen_ns = bpf_ktime_get_ns();
 }
 
+/* A datagram of the session passed up as longer than a path MTU (OFFLOAD_CNT_PASS_MTU, which
+ * offload_prepare returns only once it holds the session's rule): counted per session and
+ * direction, so that the worker reads that path MTU again (docs/offload.md). */
+static __always_inline void offload_account_mtu(const struct off_ctx *o)
+{
+	struct offload_flow_stats *st = bpf_map_lookup_elem(&offload_stats, &o->r.flow);
+
+	if (!st)
+		return;
+	if (o->r.dir == OFFLOAD_DIR_DOWN)
+		__sync_fetch_and_add(&st->mtu_pass[1], 1);
+	else
+		__sync_fetch_and_add(&st->mtu_pass[0], 1);
+}
+
 static __always_inline int offload_xdp(struct xdp_md *ctx)
 {
 	void *data = (void *)(long)ctx->data, *data_end = (void *)(long)ctx->data_end;
@@ -1037,6 +1052,8 @@ static __always_inline int offload_xdp(struct xdp_md *ctx)
 	cnt = offload_prepare(ctx, data, data_end, bpf_xdp_get_buff_len(ctx), 0, 0, 0, PACKET_HOST,
 			      &o);
 	if (cnt != OFFLOAD_CNT_FORWARDED) {
+		if (cnt == OFFLOAD_CNT_PASS_MTU)
+			offload_account_mtu(&o);
 		offload_count(cnt);
 		return XDP_PASS;
 	}
@@ -1130,6 +1147,8 @@ static __always_inline int offload_tc(struct __sk_buff *skb, int kf)
 	cnt = offload_prepare(skb, data, data_end, skb->len, 1, skb->gso_size,
 			      kf && skb->gso_size ? skb_gso_udp_l4(skb) : 0, skb->pkt_type, &o);
 	if (cnt != OFFLOAD_CNT_FORWARDED) {
+		if (cnt == OFFLOAD_CNT_PASS_MTU)
+			offload_account_mtu(&o);
 		offload_count(cnt);
 		return TC_ACT_UNSPEC;
 	}

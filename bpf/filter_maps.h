@@ -205,7 +205,10 @@ struct offload_flow_stats {
 	__u64 last_seen_ns; /* bpf_ktime_get_ns() of the last datagram relayed, either way */
 	__u64 pkts[2];	    /* [enum offload_dir] */
 	__u64 bytes[2];	    /* UDP payload bytes */
-	__u64 pad;
+	/* [enum offload_dir]: datagrams passed up as longer than a path MTU (pass_mtu), which
+	 * the socket path then sent: the worker reads that direction's path MTU again, which may
+	 * have risen since the rule took it (wraps) */
+	__u32 mtu_pass[2];
 };
 
 /* Fast-path outcomes: PERCPU_ARRAY of OFFLOAD_CNT__MAX, one per frame the stage sees. */

@@ -754,6 +754,12 @@ int offload_session_open(const struct offload_worker *ow, struct session *s,
 	s->fast_seen = __atomic_load_n(&st->last_seen_ns, __ATOMIC_RELAXED);
 	s->flow = flow;
 	s->fast_pkts = 0;
+	/* What the program passed up for the slot's earlier sessions is not this one's. */
+	s->fast_mtu_pass[0] = __atomic_load_n(&st->mtu_pass[0], __ATOMIC_RELAXED);
+	s->fast_mtu_pass[1] = __atomic_load_n(&st->mtu_pass[1], __ATOMIC_RELAXED);
+	s->fast_mtu[OFFLOAD_DIR_UP] = up_r.path_mtu;
+	s->fast_mtu[OFFLOAD_DIR_DOWN] = down_r.path_mtu;
+	s->fast_mtu_at = s->started;
 	ret = filter_offload_set(ow->f, &down_k, &down_r);
 	if (ret == 0)
 		ret = filter_offload_set(ow->f, &up_k, &up_r);
@@ -765,19 +771,71 @@ int offload_session_open(const struct offload_worker *ow, struct session *s,
 	return 0;
 }
 
-int offload_session_pmtu(const struct offload_worker *ow, const struct session *s, int fd)
+int offload_session_pmtu(const struct offload_worker *ow, struct session *s, uint32_t dirs)
 {
 	struct offload_key k;
-	int mtu;
+	int d, mtu, ret, first = 0;
 
 	if (!s->fast || !ow->f)
 		return 0;
-	/* The ICMP error updated this socket's cached route (sock_path_mtu). */
-	mtu = sock_path_mtu(fd, &s->upstream_addr);
-	if (mtu < 0)
-		return mtu;
-	offload_key_from(&k, &s->client, &s->local);
-	return filter_offload_set_mtu(ow->f, &k, s->flow, offload_mtu(mtu));
+	for (d = OFFLOAD_DIR_UP; d <= OFFLOAD_DIR_DOWN; d++) {
+		if (!(dirs & (1u << d)))
+			continue;
+		mtu = d == OFFLOAD_DIR_UP ? sock_path_mtu(s->fd, &s->upstream_addr)
+					  : sock_route_mtu(&s->client);
+		ret = mtu < 0 ? mtu : 0;
+		if (mtu >= 0 && offload_mtu(mtu) != s->fast_mtu[d]) {
+			if (d == OFFLOAD_DIR_UP)
+				offload_key_from(&k, &s->client, &s->local);
+			else
+				offload_key_from(&k, &s->upstream_addr, &s->fast_local);
+			ret = filter_offload_set_mtu(ow->f, &k, s->flow, offload_mtu(mtu));
+			if (ret == 0)
+				s->fast_mtu[d] = offload_mtu(mtu);
+		}
+		if (ret < 0 && !first)
+			first = ret;
+	}
+	return first;
+}
+
+uint32_t offload_pmtu_due(const struct session *s, const uint32_t pass[2], uint64_t now)
+{
+	uint32_t dirs = 0;
+
+	if (pass[OFFLOAD_DIR_UP] != s->fast_mtu_pass[OFFLOAD_DIR_UP])
+		dirs |= OFFLOAD_PMTU_UP;
+	if (pass[OFFLOAD_DIR_DOWN] != s->fast_mtu_pass[OFFLOAD_DIR_DOWN])
+		dirs |= OFFLOAD_PMTU_DOWN;
+	/* An idle session's path MTU matters to no datagram: it is read when one comes. */
+	if (now - s->fast_mtu_at >= OFFLOAD_PMTU_SWEEP_NS && s->fast_seen > s->fast_mtu_at)
+		dirs |= OFFLOAD_PMTU_DOWN;
+	return dirs;
+}
+
+bool offload_session_recheck(const struct offload_worker *ow, struct session *s, uint64_t now)
+{
+	const struct offload_flow_stats *st;
+	uint32_t pass[2], dirs;
+
+	if (!s->fast || !ow->f)
+		return false;
+	st = filter_offload_flow(ow->f, s->flow);
+	if (!st)
+		return false;
+	pass[0] = __atomic_load_n(&st->mtu_pass[0], __ATOMIC_RELAXED);
+	pass[1] = __atomic_load_n(&st->mtu_pass[1], __ATOMIC_RELAXED);
+	dirs = offload_pmtu_due(s, pass, now);
+	if (!dirs)
+		return false;
+	/* An error (a session whose key another took: -ENOENT) is not tried again until the
+	 * program passes more up or the next sweep. */
+	offload_session_pmtu(ow, s, dirs);
+	s->fast_mtu_pass[0] = pass[0];
+	s->fast_mtu_pass[1] = pass[1];
+	if (dirs & OFFLOAD_PMTU_DOWN)
+		s->fast_mtu_at = now;
+	return true;
 }
 
 /* n datagrams of bytes payload the fast path relayed in one direction. */

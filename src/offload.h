@@ -146,11 +146,32 @@ int offload_session_open(const struct offload_worker *ow, struct session *s,
  * last fold. */
 void offload_session_close(const struct offload_worker *ow, struct session *s,
 			   struct relay_dir_counters *fold);
-/* Re-reads the path MTU of s's socket fd after it received an ICMP "fragmentation needed" /
- * "packet too big" (a receive that ended in EMSGSIZE) and gives it to the upstream
- * direction's rule, so that datagrams over it take the socket path, which fragments them (one
- * lookup and update per ICMP error, never per datagram). 0 or -errno. */
-int offload_session_pmtu(const struct offload_worker *ow, const struct session *s, int fd);
+/* Directions of a session, for the path MTU functions below. */
+#define OFFLOAD_PMTU_UP 1u   /* 1 << OFFLOAD_DIR_UP: client -> upstream */
+#define OFFLOAD_PMTU_DOWN 2u /* 1 << OFFLOAD_DIR_DOWN: the replies */
+/* How often the tick reads again the reply direction's path MTU of a session the fast path
+ * relayed for since: a path MTU toward the client that fell is told to no socket of the
+ * relay (the listener is unconnected, without IP_RECVERR), only to the kernel's routes. */
+#define OFFLOAD_PMTU_SWEEP_NS (10ull * 1000000000ull)
+
+/* Reads again the path MTU of s's directions in dirs (OFFLOAD_PMTU_*) and gives those that
+ * changed to its rules, so that datagrams longer than it take the socket path (which fragments
+ * them) and those it takes again go fast once it rises. Upstream: its session socket's
+ * (IP_MTU: one syscall), which an ICMP "fragmentation needed" / "packet too big" for it
+ * updated (its receive, or a send that took the pending error, ended in EMSGSIZE), and
+ * which each send on it routes afresh; replies: a fresh socket connected to the client (four
+ * syscalls), routed as the listener routes each reply. A rule update costs two more. 0, or
+ * the first -errno. */
+int offload_session_pmtu(const struct offload_worker *ow, struct session *s, uint32_t dirs);
+/* Which path MTUs of fast session s to read again at now (OFFLOAD_PMTU_*), given the program's
+ * mtu_pass counts of its slot (pass[enum offload_dir]): a direction whose datagrams it passed
+ * up as too long since they were last read (the socket path sent them, by the path MTU as it
+ * is now, which may have risen: a PMTU exception expired, a route changed); and the replies
+ * every OFFLOAD_PMTU_SWEEP_NS while it relays any (s->fast_seen). Pure. */
+uint32_t offload_pmtu_due(const struct session *s, const uint32_t pass[2], uint64_t now);
+/* The tick's part: reads again what offload_pmtu_due says of fast session s (at most one
+ * reading of each direction). Returns whether it read anything (syscalls were made). */
+bool offload_session_recheck(const struct offload_worker *ow, struct session *s, uint64_t now);
 /* Folds what the program counted for s; returns the program's last-seen time of s (ns,
  * CLOCK_MONOTONIC) when it relayed anything since the last fold, else 0. */
 uint64_t offload_session_fold(const struct offload_worker *ow, struct session *s,

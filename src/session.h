@@ -46,6 +46,9 @@ struct session {
 	uint64_t fast_base[4];	/* folded so far: pkts up, pkts down, bytes up, bytes down */
 	uint64_t fast_seen;	/* the program's last-seen time at the last fold */
 	uint64_t fast_pkts;	/* datagrams the fast path relayed for this session (folded) */
+	uint16_t fast_mtu[2];	/* its rules' path_mtu, [enum offload_dir] (0: none) */
+	uint32_t fast_mtu_pass[2]; /* the program's mtu_pass counts when they were last read */
+	uint64_t fast_mtu_at;	/* when the reply direction's path MTU was last read (ns) */
 	/* For the access log: when it began (ns, as passed to insert) and what it received
 	 * each way, counted by the backends with session_count_up/down. */
 	uint64_t started;

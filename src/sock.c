@@ -222,14 +222,29 @@ int sock_hop_limit(int fd)
 	return v >= 1 && v <= 255 ? v : -EINVAL;
 }
 
-int sock_route_hop_limit(const struct addr *dst, int *mtu)
+/* A fresh socket connected to dst, so routed as an unconnected socket's datagram to dst is
+ * (connect() on UDP only routes: nothing is sent): its fd, or -errno. */
+static int sock_routed(const struct addr *dst)
 {
-	int fd = socket(addr_family(dst), SOCK_DGRAM | SOCK_CLOEXEC, 0), v;
+	int fd = socket(addr_family(dst), SOCK_DGRAM | SOCK_CLOEXEC, 0), err;
 
 	if (fd < 0)
 		return -errno;
-	/* connect() on UDP only routes: nothing is sent. */
-	v = connect(fd, &dst->sa, addr_len(dst)) ? -errno : sock_hop_limit(fd);
+	if (connect(fd, &dst->sa, addr_len(dst))) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+int sock_route_hop_limit(const struct addr *dst, int *mtu)
+{
+	int fd = sock_routed(dst), v;
+
+	if (fd < 0)
+		return fd;
+	v = sock_hop_limit(fd);
 	if (v >= 0 && mtu) {
 		*mtu = sock_path_mtu(fd, dst);
 		if (*mtu < 0)
@@ -237,6 +252,17 @@ int sock_route_hop_limit(const struct addr *dst, int *mtu)
 	}
 	close(fd);
 	return v;
+}
+
+int sock_route_mtu(const struct addr *dst)
+{
+	int fd = sock_routed(dst), mtu;
+
+	if (fd < 0)
+		return fd;
+	mtu = sock_path_mtu(fd, dst);
+	close(fd);
+	return mtu;
 }
 
 int sock_route_keys(int fd, struct sock_route_keys *k)
@@ -296,7 +322,7 @@ int sock_seg_max_refused(int fd, const struct addr *peer, uint32_t size, int err
  * address (an IPv6 one), with room to spare. */
 #define SOCK_ERR_CONTROL_LEN 128
 
-int sock_drain_errors(int fd, uint32_t max)
+int sock_drain_errors_mtu(int fd, uint32_t max, bool *too_big)
 {
 	char byte;
 	struct iovec iov = { .iov_base = &byte, .iov_len = sizeof(byte) };
@@ -309,6 +335,7 @@ int sock_drain_errors(int fd, uint32_t max)
 	uint32_t n;
 	int err, last = 0;
 
+	*too_big = false;
 	/* The entry is dequeued whatever fits of it: one byte will do. */
 	for (n = 0; n < max; n++) {
 		msg.msg_control = control.buf;
@@ -319,9 +346,18 @@ int sock_drain_errors(int fd, uint32_t max)
 			err = sock_err_cmsg(c);
 			if (err)
 				last = err;
+			if (err == EMSGSIZE)
+				*too_big = true;
 		}
 	}
 	return last;
+}
+
+int sock_drain_errors(int fd, uint32_t max)
+{
+	bool too_big;
+
+	return sock_drain_errors_mtu(fd, max, &too_big);
 }
 
 /* Whether c carries at least len bytes of data. A receive whose control buffer was too small

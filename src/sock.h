@@ -105,6 +105,10 @@ int sock_seg_max_refused(int fd, const struct addr *peer, uint32_t size, int err
  * what failed a send that did not say (sendmmsg reports how many it sent, not why the next
  * failed, and the socket's pending error that failed it is gone by then). */
 int sock_drain_errors(int fd, uint32_t max);
+/* sock_drain_errors, and in *too_big whether any entry removed was EMSGSIZE: an ICMP
+ * "fragmentation needed" / "packet too big" (the path MTU fell), or a send the kernel refused
+ * as longer than the path MTU. */
+int sock_drain_errors_mtu(int fd, uint32_t max, bool *too_big);
 /* The errno an error-queue control message (IP_RECVERR, IPV6_RECVERR) carries; 0 for any
  * other, or one cut short. */
 int sock_err_cmsg(const struct cmsghdr *c);
@@ -116,6 +120,10 @@ int sock_hop_limit(int fd);
  * leaves with. Returns 1..255 or -errno; *mtu (when not NULL) gets that route's path MTU
  * (sock_path_mtu). */
 int sock_route_hop_limit(const struct addr *dst, int *mtu);
+/* The path MTU (sock_path_mtu) of a fresh socket connected to dst: what an unconnected
+ * socket's datagram to dst is sent by now, a PMTU exception learnt since included (a connected
+ * socket's cached route may predate it). Four syscalls. Returns it or -errno. */
+int sock_route_mtu(const struct addr *dst);
 
 /* What the kernel's route lookups for a socket's datagrams carry besides addresses and ports. */
 struct sock_route_keys {

@@ -654,14 +654,31 @@ static void fold_one(struct worker *w, uint32_t r, struct session *s)
 		session_touch(&w->relays[r].sessions, s, seen < w->now ? seen : w->now);
 }
 
+/* Folds relay slot r's fast sessions, and reads again their path MTUs that may have changed
+ * (offload_session_recheck) while the worker's allowance for them lasts: from the slot after
+ * the one where the relay's last allowance ran out, so that each session gets its turn. */
 static void fold_fast(struct worker *w, uint32_t r)
 {
-	struct session_table *t = &w->relays[r].sessions;
-	uint32_t i;
+	struct worker_relay *wr = &w->relays[r];
+	struct session_table *t = &wr->sessions;
+	struct session *s;
+	uint32_t k, i;
 
-	for (i = 0; w->fast.f && t->slots && i < t->capacity; i++)
-		if (t->slots[i].state == SESSION_ACTIVE && t->slots[i].fast)
-			fold_one(w, r, &t->slots[i]);
+	if (!w->fast.f || !t->slots)
+		return;
+	if (wr->pmtu_next >= t->capacity)
+		wr->pmtu_next = 0;
+	for (k = 0, i = wr->pmtu_next; k < t->capacity; k++, i = i + 1 < t->capacity ? i + 1 : 0) {
+		s = &t->slots[i];
+		if (s->state != SESSION_ACTIVE || !s->fast)
+			continue;
+		fold_one(w, r, s);
+		if (w->pmtu_left && offload_session_recheck(&w->fast, s, w->now) &&
+		    !--w->pmtu_left) {
+			wr->pmtu_next = i + 1 < t->capacity ? i + 1 : 0;
+			w->pmtu_relay = r;
+		}
+	}
 }
 
 /* Before an eviction judges the least recently used session: one busy only in the fast path
@@ -731,11 +748,20 @@ static void mirror_retry(struct worker *w, uint32_t r)
 void worker_tick(struct worker *w)
 {
 	struct session *s;
-	uint32_t r;
+	uint32_t k, r;
 
 	finish_draining(w);
-	for (r = 0; r < WORKER_MAX_RELAYS; r++) {
-		struct worker_relay *wr = &w->relays[r];
+	if (w->now >= w->pmtu_second) {
+		w->pmtu_left = WORKER_PMTU_PER_SEC;
+		w->pmtu_second = w->now + 1000000000ull;
+	}
+	/* From the relay whose path MTU readings the allowance last ran out in (fold_fast), so
+	 * that one relay's cannot keep the others' from their turn. */
+	for (k = 0; k < WORKER_MAX_RELAYS; k++) {
+		struct worker_relay *wr;
+
+		r = (w->pmtu_relay + k) % WORKER_MAX_RELAYS;
+		wr = &w->relays[r];
 
 		if (wr->state == RELAY_SLOT_ACTIVE && wr->n_mirror)
 			mirror_retry(w, r);

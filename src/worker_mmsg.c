@@ -156,12 +156,27 @@ static uint16_t tx_gso(const struct msghdr *m)
 struct tx_path {
 	uint32_t *seg_max;	 /* connected: the longest datagram its path takes as a segment */
 	const struct addr *peer; /* connected: its peer (its family, to ask the path MTU) */
+	struct session *session; /* connected: the session whose socket it is (NULL: a mirror's) */
 	struct session *client;	 /* a listener's: the session whose client it answers */
 };
 
 static bool path_connected(const struct tx_path *path)
 {
 	return path && path->peer;
+}
+
+/* Empties connected path's error queue after a send on fd failed with err (0: sendmmsg did
+ * not say why): the errno of its newest entry, 0 when it was empty. An EMSGSIZE there or in
+ * err, an ICMP "packet too big" the send took from the session socket's receive (or a send
+ * refused as too long), has the session's fast-path rule learn the path MTU. */
+static int path_drain(struct mmsg_worker *mw, int fd, const struct tx_path *path, int err)
+{
+	bool too_big;
+	int last = sock_drain_errors_mtu(fd, MMSG_ERRQUEUE_MAX, &too_big);
+
+	if (path->session && (too_big || err == EMSGSIZE))
+		offload_session_pmtu(&mw->w->fast, path->session, OFFLOAD_PMTU_UP);
+	return last;
 }
 
 /* The kernel refused a UDP GSO send of size-byte segments to path with err. To a connected
@@ -368,13 +383,13 @@ static void send_all(struct mmsg_worker *mw, int fd, struct mmsghdr *tx, const u
 			 * queue empty, so that message goes again and its error is not counted.
 			 * Else sending it again shows a lasting error again. */
 			if (sent == end || !path_connected(path) ||
-			    !(err = sock_drain_errors(fd, MMSG_ERRQUEUE_MAX)))
+			    !(err = path_drain(mw, fd, path, 0)))
 				continue;
 		} else if (path_connected(path) && sock_err_queued(err)) {
 			/* Its copies in the error queue go now (as with io_uring), not charged to
 			 * the socket until a receive meets an error, nor taken later for the
 			 * error of another send. */
-			sock_drain_errors(fd, MMSG_ERRQUEUE_MAX);
+			path_drain(mw, fd, path, err);
 		}
 		if (!send_failed(mw, fd, &tx[sent].msg_hdr, segs[sent], err, relay, d, up, path)) {
 			/* A full socket drops what is left (what the io_uring backend's sends
@@ -441,7 +456,7 @@ static void flush_sessions(struct mmsg_worker *mw, int n, uint32_t relay)
 		flush(mw, grp[g]->fd, pos, count[g], relay, RELAY_DIR_TO_UPSTREAM,
 		      grp[g]->upstream,
 		      &(struct tx_path){ .seg_max = &grp[g]->seg_max,
-					 .peer = &grp[g]->upstream_addr });
+					 .peer = &grp[g]->upstream_addr, .session = grp[g] });
 }
 
 /* Fills tx[i]: len bytes at data, to dest (NULL on a connected socket), from local
@@ -583,6 +598,7 @@ static void session_rx(struct mmsg_worker *mw, struct udata u)
 	struct session *s = worker_session_at(w, u.relay, u.idx);
 	const struct listener *l;
 	int round, n, i, ntx;
+	bool too_big;
 
 	/* closed earlier in this batch of events (its relay too, perhaps) */
 	if (!s || (s->gen & UDATA_GEN_MASK) != u.gen || s->state != SESSION_ACTIVE)
@@ -597,10 +613,11 @@ static void session_rx(struct mmsg_worker *mw, struct udata u)
 			 * them for a send's). */
 			if (sock_err_unreachable(-n))
 				worker_count_notice(w, u.relay, s->upstream);
-			/* "fragmentation needed" / "packet too big": the path MTU fell */
-			if (n == -EMSGSIZE)
-				offload_session_pmtu(&w->fast, s, s->fd);
-			sock_drain_errors(s->fd, MMSG_ERRQUEUE_MAX);
+			sock_drain_errors_mtu(s->fd, MMSG_ERRQUEUE_MAX, &too_big);
+			/* "fragmentation needed" / "packet too big" (that ended the receive, or in
+			 * the error queue behind another error): the path MTU fell */
+			if (n == -EMSGSIZE || too_big)
+				offload_session_pmtu(&w->fast, s, OFFLOAD_PMTU_UP);
 			continue;
 		}
 		if (n == 0)
@@ -694,6 +711,7 @@ static void on_mirror(struct mmsg_worker *mw, struct udata u, bool err)
 static void on_session(struct mmsg_worker *mw, struct udata u, bool err)
 {
 	struct session *s = worker_session_at(mw->w, u.relay, u.idx);
+	bool too_big;
 
 	if (s && (s->gen & UDATA_GEN_MASK) == u.gen && s->state == SESSION_ACTIVE &&
 	    mw->w->relays[u.relay].mode == RELAY_MODE_MIRROR) {
@@ -702,8 +720,11 @@ static void on_session(struct mmsg_worker *mw, struct udata u, bool err)
 	}
 	session_rx(mw, u);
 	s = worker_session_at(mw->w, u.relay, u.idx);
-	if (err && s && (s->gen & UDATA_GEN_MASK) == u.gen && s->state == SESSION_ACTIVE)
-		sock_drain_errors(s->fd, MMSG_ERRQUEUE_MAX);
+	if (!err || !s || (s->gen & UDATA_GEN_MASK) != u.gen || s->state != SESSION_ACTIVE)
+		return;
+	sock_drain_errors_mtu(s->fd, MMSG_ERRQUEUE_MAX, &too_big);
+	if (too_big) /* a "packet too big" behind the error the receive read */
+		offload_session_pmtu(&mw->w->fast, s, OFFLOAD_PMTU_UP);
 }
 
 /* The tick follows the configuration (its timeouts): set at start and after each command,

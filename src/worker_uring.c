@@ -615,23 +615,29 @@ static uint32_t mirror_member(const struct worker_relay *wr, uint32_t up)
 	return j;
 }
 
-/* A send took the ICMP error the socket's receive would have reported (and drained): the
- * error's copies in the error queue go now, or they would stay there, charged to the
- * socket's receive buffer, until a receive meets an error. The socket is the session's
- * (sess_idx, sess_gen), else a mirror member's (counter slot up). */
+/* A send failed with err, maybe taking the ICMP error the socket's receive would have
+ * reported (and drained): the error's copies in the error queue go now, or they would stay
+ * there, charged to the socket's receive buffer, until a receive meets an error. The socket
+ * is the session's (sess_idx, sess_gen), else a mirror member's (counter slot up). */
 static void send_drain_errors(struct uring_worker *uw, uint32_t relay, uint32_t up,
-			      uint32_t sess_idx, uint32_t sess_gen)
+			      uint32_t sess_idx, uint32_t sess_gen, int err)
 {
 	const struct worker_relay *wr = &uw->w->relays[relay];
 	struct session *s;
+	bool too_big;
 	uint32_t j;
 
 	if (wr->state != RELAY_SLOT_ACTIVE)
 		return;
 	if (sess_idx != SESSION_NONE) {
 		s = worker_session_at(uw->w, relay, sess_idx);
-		if (s && s->state == SESSION_ACTIVE && s->gen == sess_gen && s->fd >= 0)
-			sock_drain_errors(s->fd, SESSION_ERRQUEUE_MAX);
+		if (!s || s->state != SESSION_ACTIVE || s->gen != sess_gen || s->fd < 0)
+			return;
+		sock_drain_errors_mtu(s->fd, SESSION_ERRQUEUE_MAX, &too_big);
+		/* An ICMP "packet too big" the receive will not meet now (or the kernel refused
+		 * a send as too long): the fast path's rule learns the path MTU here instead. */
+		if (too_big || err == -EMSGSIZE)
+			offload_session_pmtu(&uw->w->fast, s, OFFLOAD_PMTU_UP);
 		return;
 	}
 	if (wr->mode != RELAY_MODE_MIRROR || wr->transparent)
@@ -752,7 +758,7 @@ static void on_send_batch(struct uring_worker *uw, const struct io_uring_cqe *cq
 	}
 	/* also when the batch goes again: a pending "packet too big" fails it as refused */
 	if (cqe->res < 0 && sock_err_queued(-cqe->res))
-		send_drain_errors(uw, u.relay, b->up, b->sess_idx, b->sess_gen);
+		send_drain_errors(uw, u.relay, b->up, b->sess_idx, b->sess_gen, cqe->res);
 	for (i = 0; i < b->n; i++)
 		bufpool_put(&uw->bp, b->bid[i]);
 	b->next_free = uw->batch_free;
@@ -979,24 +985,27 @@ static bool drain_instead(struct uring_worker *uw, const struct io_uring_cqe *cq
 /* A receive on a socket to an upstream (a session's, a mirror's) ended with res < 0: the
  * buffer ring ran dry, or an ICMP error came back for a datagram sent earlier. An
  * unreachable is a notice, not a loss, and the socket keeps receiving; the copies of any
- * ICMP error in the error queue go (one syscall per error, never per datagram). */
-static void upstream_recv_error(struct uring_worker *uw, uint32_t relay, uint32_t up, int fd,
+ * ICMP error in the error queue go (one syscall per error, never per datagram). Returns
+ * whether the path MTU may have fallen (EMSGSIZE, ending it or in the queue). */
+static bool upstream_recv_error(struct uring_worker *uw, uint32_t relay, uint32_t up, int fd,
 				int res)
 {
 	struct relay_counters *c = &uw->w->counters[relay];
+	bool too_big = false;
 
 	/* a refresh cancelled it (rx_refresh), or the ring's exit: nothing to count or drain */
 	if (res == -ECANCELED)
-		return;
+		return false;
 	if (res == -ENOBUFS) {
 		if (ring_ran_dry(uw))
 			counter_add(&c->buffer_ring_empty, 1);
-		return;
+		return false;
 	}
 	if (sock_err_unreachable(-res))
 		worker_count_notice(uw->w, relay, up);
 	if (fd >= 0)
-		sock_drain_errors(fd, SESSION_ERRQUEUE_MAX);
+		sock_drain_errors_mtu(fd, SESSION_ERRQUEUE_MAX, &too_big);
+	return too_big || res == -EMSGSIZE;
 }
 
 static void on_listener_recv(struct uring_worker *uw, const struct io_uring_cqe *cqe,
@@ -1215,10 +1224,10 @@ static void on_session_recv(struct uring_worker *uw, const struct io_uring_cqe *
 		return;
 	}
 	if (cqe->res < 0) {
-		/* An ICMP "fragmentation needed" / "packet too big": the path MTU fell */
-		if (cqe->res == -EMSGSIZE)
-			offload_session_pmtu(&w->fast, s, s->fd);
-		upstream_recv_error(uw, u.relay, s->upstream, s->fd, cqe->res);
+		/* An ICMP "fragmentation needed" / "packet too big" (that ended the receive, or
+		 * in the error queue behind another error): the path MTU fell */
+		if (upstream_recv_error(uw, u.relay, s->upstream, s->fd, cqe->res))
+			offload_session_pmtu(&w->fast, s, OFFLOAD_PMTU_UP);
 		return;
 	}
 	if (!(cqe->flags & IORING_CQE_F_BUFFER))
@@ -1462,7 +1471,7 @@ static void on_send(struct uring_worker *uw, const struct io_uring_cqe *cqe, str
 	 * (burst_session). */
 	if (cqe->res < 0 && d == RELAY_DIR_TO_UPSTREAM && sock_err_queued(-cqe->res))
 		send_drain_errors(uw, u.relay, u.idx, uw->bursts[u.bid].sess_idx,
-				  uw->bursts[u.bid].sess_gen);
+				  uw->bursts[u.bid].sess_gen, cqe->res);
 	bufpool_put(&uw->bp, u.bid);
 }
 

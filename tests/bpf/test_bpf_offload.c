@@ -936,6 +936,9 @@ static void test_pass_up(void **state)
 	     -1,
 	     0},
 	};
+	/* the sessions of "egress MTU", "over the path MTU" and "v6 over the path MTU" */
+	static const uint32_t mtu_flows[3] = { 3, 14, 15 };
+	uint32_t mtu_pass0[3];
 	size_t i, len;
 	int tc;
 
@@ -956,6 +959,9 @@ static void test_pass_up(void **state)
 	add_session(&cpm6, &l6, &s6, &u6, fx.b0, 64, 15, 1500, OFFLOAD_DIR_UP);
 	set_rule(&cpm6, &l6, 0, 1280);
 	add_session(&cq6, &l6, &s6, &u6, fx.a0, 64, 11, 1500, OFFLOAD_DIR_UP);
+	/* each pass_mtu counts for its session too: the worker reads its path MTU again */
+	for (i = 0; i < 3; i++)
+		mtu_pass0[i] = filter_offload_flow(fx.f, mtu_flows[i])->mtu_pass[0];
 	/* The 5,000-byte frame's session allows its payload: only the frame's shape passes it. */
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		int is_notx = cases[i].xdp_counter == OFFLOAD_CNT_PASS_NO_TX;
@@ -999,6 +1005,14 @@ static void test_pass_up(void **state)
 		run(tc, fx.a0, in, len, 0, &r);
 		if (r.counter != OFFLOAD_CNT_FORWARDED)
 			fail_msg("path MTU, exactly (%s): not forwarded", tc ? "tc" : "xdp");
+	}
+	/* once in XDP, once in tc; the replies' count stays */
+	for (i = 0; i < 3; i++) {
+		const struct offload_flow_stats *st = filter_offload_flow(fx.f, mtu_flows[i]);
+
+		if (st->mtu_pass[0] - mtu_pass0[i] != 2 || st->mtu_pass[1])
+			fail_msg("flow %u: mtu_pass %u, %u; want 2 more, 0", mtu_flows[i],
+				 st->mtu_pass[0] - mtu_pass0[i], st->mtu_pass[1]);
 	}
 }
 

@@ -77,6 +77,8 @@ EOF
 }
 
 stat_of() { lib_field "$1" "$(lib_stats)"; }
+# The fast path's pass_mtu count (ctl stats' fast path table).
+pass_mtu() { ctl stats | awk '$1 == "pass_mtu" { print $2 }'; }
 # relay_fast_ge RELAY N: relay RELAY's fast_pkts (in FAST_PKTS) is at least N.
 relay_fast_ge() { FAST_PKTS=$(lib_field fast_pkts "$(lib_stats "$1")"); [ "${FAST_PKTS:-0}" -ge "$2" ]; }
 
@@ -1308,35 +1310,113 @@ noperfmon_case()
 # upstream's veth, MTU 1300, drops larger frames; not below IPv6's 1280, which would remove its
 # IPv6 addresses for the cases after this one). Before, datagrams between the two left the
 # fast path with DF, were lost and counted forwarded; now they pass up (pass_mtu) and the
-# socket path fragments them, and the small ones still go fast.
+# socket path fragments them, and the small ones still go fast. The client's route has a
+# 1300 metric too (the reply rule's path MTU). Then the path MTU rises again (the metrics go,
+# the upstream's veth takes 1500): the session's first 1400-byte datagrams still pass up, the
+# socket path sends them whole, and the worker's tick reads both path MTUs again (the program
+# counted those pass-ups for the session) and raises the rules: the rest go fast both ways.
+# Before, the rules kept 1300 for the session's life and every one passed up.
 pmtu_case()
 {
-	local c="[tc/ipv4/path-mtu]" conf=$TMPD/pmtu.conf out mtu to f0=$LIB_FAILS
+	local c="[tc/ipv4/path-mtu]" conf=$TMPD/pmtu.conf out mtu to f0=$LIB_FAILS line fast0 fast
+	local n=40
 	lib_family 4
 	to=$(ep "$RELAY_IP" 5000)
 	prepare_mode tc
 	lib_nsx "$NS_U" ip link set "$IF_U" mtu 1300
 	lib_nsx "$NS_R" ip route replace "$UP1_IP/32" dev "$IF_RU" mtu 1300
+	lib_nsx "$NS_R" ip route replace "$CLIENT_IP/32" dev "$IF_RC" mtu 1300
 	: >"$TMPD/rec-pmtu"
 	lib_udp_bg "$NS_U" "$TMPD/echo-pmtu.json" echo --bind "$(ep "$UP1_IP" 9000)" \
 		--out "$TMPD/rec-pmtu"
 	local echo=$BG_PID
 	write_conf "$conf" tc 30.0 "$(ep "$UP1_IP" 9000)"
 	if lib_relay_start "$conf"; then
-		out=$(lib_udp "$NS_C" client --to "$to" --clients 1 --count 10 --sizes 100,1400 \
+		out=$(lib_udp "$NS_C" client --to "$to" --port-base 41300 --count 10 --sizes 100,1400 \
 			--expect-echo --seconds 10) || lib_case_fail "$c clients: $out"
 		expect_relayed "$c" 10 4
-		mtu=$(ctl stats | awk '$1 == "pass_mtu" { print $2 }')
+		mtu=$(pass_mtu)
 		[ "${mtu:-0}" -ge 4 ] || lib_case_fail "$c pass_mtu ${mtu:-0}, want at least 4"
+		lib_nsx "$NS_U" ip link set "$IF_U" mtu 1500
+		lib_nsx "$NS_R" ip route replace "$UP1_IP/32" dev "$IF_RU"
+		lib_nsx "$NS_R" ip route replace "$CLIENT_IP/32" dev "$IF_RC"
+		fast0=$(lib_field fast_pkts "$(lib_stats)")
+		out=$(lib_udp "$NS_C" client --to "$to" --port-base 41300 --count $n --size 1400 \
+			--interval 0.05 --expect-echo --seconds 10) || lib_case_fail "$c risen: $out"
+		lib_wait_stat reply_tx_pkts -eq $((10 + n)) 5 ||
+			lib_case_fail "$c risen: reply_tx_pkts=$LAST_STAT, want $((10 + n))"
+		line=$(lib_stats)
+		fast=$(($(lib_field fast_pkts "$line") - ${fast0:-0}))
+		mtu=$(($(pass_mtu) - mtu))
+		# 2 s of datagrams; the tick (1 s here) raises the rules within about one
+		[ "$fast" -ge $((n / 2)) ] && [ "$mtu" -lt $((2 * n)) ] ||
+			lib_case_fail "$c risen: $fast of $((2 * n)) fast, $mtu passed up (pass_mtu)"
 		lib_relay_stop || lib_case_fail "$c relay exit status"
 	else
 		lib_case_fail "$c relay did not start"
 	fi
 	lib_stop_pid "$echo"
 	lib_nsx "$NS_R" ip route del "$UP1_IP/32" dev "$IF_RU"
+	lib_nsx "$NS_R" ip route del "$CLIENT_IP/32" dev "$IF_RC"
 	lib_nsx "$NS_U" ip link set "$IF_U" mtu 1500
 	[ "$LIB_FAILS" = "$f0" ] &&
-		lib_case_ok "$c 1400-byte datagrams over a 1300 path MTU arrive (socket path), pass_mtu $mtu"
+		lib_case_ok "$c 1400-byte datagrams over a 1300 path MTU arrive (socket path);" \
+			"when it rises, $fast of $((2 * n)) go fast"
+}
+
+# The relay namespace's listener on port 5000 holds a datagram it has not read.
+listener_queued()
+{
+	lib_nsx "$NS_R" ss -Huln "sport = :5000" | awk '$2 > 0 { q = 1 } END { exit !q }'
+}
+
+# An ICMP "fragmentation needed" for a datagram the fast path sent upstream (here made by
+# icmp_too_big.py: the path itself takes 1500) becomes the session socket's pending error.
+# The socket path's next send on that socket takes it (EMSGSIZE, a send error) when it comes
+# before the socket's receive: here the relay is paused while a fragmented datagram (the
+# socket path's) reaches its listener and then the ICMP arrives, so the epoll backend meets
+# the listener first. That send's error-queue drain lowers the upstream rule now: 1400-byte
+# datagrams then pass up (pass_mtu), and the socket path fragments them. Before, the receive
+# never saw the error and the rule kept 1500.
+pmtu_send_case()
+{
+	local c="[tc/ipv4/mmsg/path-mtu-send]" conf=$TMPD/pmtu-send.conf out sport m f0=$LIB_FAILS
+	lib_family 4
+	to=$(ep "$RELAY_IP" 5000)
+	prepare_mode tc
+	: >"$TMPD/rec-pmtu-send"
+	lib_udp_bg "$NS_U" "$TMPD/echo-pmtu-send.json" echo --bind "$(ep "$UP1_IP" 9000)" \
+		--out "$TMPD/rec-pmtu-send"
+	local echo=$BG_PID
+	BACKEND=mmsg write_conf "$conf" tc 30.0 "$(ep "$UP1_IP" 9000)"
+	if lib_relay_start "$conf"; then
+		out=$(lib_udp "$NS_C" client --to "$to" --port-base 41310 --count 2 --size 100 \
+			--expect-echo --seconds 5) || lib_case_fail "$c first: $out"
+		sport=$(awk 'NR == 1 { print $1 }' "$TMPD/rec-pmtu-send")
+		sport=${sport##*:}
+		lib_pause "$RELAY_PID" || lib_case_fail "$c the relay did not stop"
+		lib_udp "$NS_C" client --to "$to" --port-base 41310 --count 1 --size 3000 \
+			--seconds 1 >/dev/null
+		lib_wait_for 5 listener_queued || lib_case_fail "$c the listener got nothing"
+		lib_nsx "$NS_U" "$PY" "$LIB_DIR/icmp_too_big.py" --src "$UP1_IP" --dst "$RELAY_UP_IP" \
+			--inner-src "$RELAY_UP_IP:$sport" --inner-dst "$UP1_IP:9000" --mtu 1300 ||
+			lib_case_fail "$c icmp_too_big.py failed"
+		lib_resume "$RELAY_PID"
+		lib_wait_stat drop_send_error -eq 1 5 ||
+			lib_case_fail "$c drop_send_error=$LAST_STAT, want 1 (the send took the error)"
+		m=$(pass_mtu)
+		out=$(lib_udp "$NS_C" client --to "$to" --port-base 41310 --count 10 --size 1400 \
+			--expect-echo --seconds 10) || lib_case_fail "$c 1400: $out"
+		m=$(($(pass_mtu) - m))
+		[ "$m" -ge 10 ] || lib_case_fail "$c $m of 10 1400-byte datagrams passed up, want all"
+		lib_relay_stop || lib_case_fail "$c relay exit status"
+	else
+		lib_case_fail "$c relay did not start"
+	fi
+	lib_stop_pid "$echo"
+	lib_nsx "$NS_R" ip route flush cache
+	[ "$LIB_FAILS" = "$f0" ] &&
+		lib_case_ok "$c a send took the \"too big\": the rule learnt 1300, $m of 10 passed up"
 }
 
 for mode in xdp tc; do
@@ -1354,6 +1434,7 @@ BACKEND=mmsg run_case tc 4
 gso_case 4
 gso_case 6
 pmtu_case
+pmtu_send_case
 noperfmon_case
 expiry_case
 reprogram_case

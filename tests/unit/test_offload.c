@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 /* offload: the flow a relay's upstream routes are looked up with (its sessions' sockets'), and
  * the interfaces offload_resolve finds with it in a forked child's private network namespace,
- * where rules by uid and by UDP port choose another table; and that a session socket keeps the
- * multipath leg the fast path saw (routed with its source: sock_open_upstream). */
+ * where rules by uid and by UDP port choose another table; that a session socket keeps the
+ * multipath leg the fast path saw (routed with its source: sock_open_upstream); and when the
+ * tick reads a fast session's path MTUs again (offload_pmtu_due). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -346,6 +347,46 @@ static void test_socket_keeps_leg(void **state)
 	run_in_child(leg_child);
 }
 
+/* Which path MTUs of a fast session the tick reads again: a direction whose datagrams the
+ * program passed up as too long since the last reading (its count moved, also across a wrap);
+ * the replies every OFFLOAD_PMTU_SWEEP_NS, only while the session relays anything. */
+static void test_pmtu_due(void **state)
+{
+	const uint64_t t0 = 5000000000ull, sweep = OFFLOAD_PMTU_SWEEP_NS;
+	static const struct {
+		const char *name;
+		uint32_t base[2], pass[2];
+		uint64_t seen, now; /* fast_seen, now, from t0 (fast_mtu_at) */
+		uint32_t want;
+	} cases[] = {
+		{ "nothing passed up, idle", { 3, 4 }, { 3, 4 }, 0, 0, 0 },
+		{ "up passed up", { 3, 4 }, { 5, 4 }, 0, 1, OFFLOAD_PMTU_UP },
+		{ "replies passed up", { 3, 4 }, { 3, 9 }, 0, 1, OFFLOAD_PMTU_DOWN },
+		{ "both", { 3, 4 }, { 4, 5 }, 0, 1, OFFLOAD_PMTU_UP | OFFLOAD_PMTU_DOWN },
+		{ "count wrapped", { UINT32_MAX, 0 }, { 0, 0 }, 0, 1, OFFLOAD_PMTU_UP },
+		{ "busy, sweep not yet due", { 3, 4 }, { 3, 4 }, 1, 0, 0 },
+		{ "busy, sweep due", { 3, 4 }, { 3, 4 }, 1, 1, OFFLOAD_PMTU_DOWN },
+		{ "idle since the last reading, sweep due", { 3, 4 }, { 3, 4 }, 0, 1, 0 },
+	};
+	struct session s;
+	uint32_t got;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		memset(&s, 0, sizeof(s));
+		s.fast = true;
+		s.fast_mtu_pass[0] = cases[i].base[0];
+		s.fast_mtu_pass[1] = cases[i].base[1];
+		s.fast_mtu_at = t0;
+		/* the program last relayed before the reading, or after it */
+		s.fast_seen = cases[i].seen ? t0 + 1 : t0 - 1;
+		got = offload_pmtu_due(&s, cases[i].pass, t0 + (cases[i].now ? sweep : sweep - 1));
+		if (got != cases[i].want)
+			fail_msg("%s: %u, want %u", cases[i].name, got, cases[i].want);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -353,6 +394,7 @@ int main(void)
 		cmocka_unit_test(test_resolve_rules),
 		cmocka_unit_test(test_resolve_l3),
 		cmocka_unit_test(test_socket_keeps_leg),
+		cmocka_unit_test(test_pmtu_due),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

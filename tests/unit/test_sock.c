@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* sock: the ancillary data the relay reads (sock_rx_cmsg, sock_err_cmsg) and writes
- * (sock_tx_control), and the GSO segment count, from plain buffers: no socket is opened. */
+ * (sock_tx_control), and the GSO segment count, from plain buffers; in private network
+ * namespaces, listener and session socket set-up and the path MTUs they report. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -597,11 +598,77 @@ static void test_open_upstream_step(void **state)
 	run_in_child(open_upstream_step_body);
 }
 
+/* IPv4 or IPv6 (v6) route command text for 198.18.8.7 / 2001:2:8::7 on rrd0 with mtu m. */
+static int route_mtu(bool v6, const char *verb, int m)
+{
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "ip %s route %s %s dev rrd0 mtu %d", v6 ? "-6" : "-4", verb,
+		 v6 ? "2001:2:8::7/128" : "198.18.8.7/32", m);
+	return system(cmd);
+}
+
+/* The path MTUs the fast path's rules follow (offload_session_pmtu): sock_route_mtu reads a
+ * route's mtu metric afresh as it changes; a connected socket's sock_path_mtu follows a
+ * change once it sends (its cached route is looked up again then: the datagrams the fast
+ * path passes up for a path MTU that rose); a send refused as longer than the path MTU
+ * queues an EMSGSIZE that sock_drain_errors_mtu tells. Both families. */
+static int path_mtu_body(void)
+{
+	static const char *const to[] = { "198.18.8.7:9000", "[2001:2:8::7]:9000" };
+	static const char *const other[] = { "198.18.8.8:9000", "[2001:2:8::8]:9000" };
+	static char big[1400];
+	struct addr up, up2;
+	const char *why;
+	bool too_big;
+	int i, fd, v;
+
+	if (private_netns())
+		return 77;
+	if (system("ip link set lo up && " NETNS_TWO_LINKS "true"))
+		return 77;
+	for (i = 0; i < 2; i++) {
+		if (addr_parse(to[i], &up, &why) || addr_parse(other[i], &up2, &why) ||
+		    route_mtu(i, "add", 1300))
+			return 2;
+		if (sock_route_mtu(&up) != 1300 || sock_route_mtu(&up2) != 1500)
+			return 10 * (i + 1) + 1;
+		fd = sock_open_upstream(&up, false, NULL, NULL);
+		if (fd < 0 || sock_path_mtu(fd, &up) != 1300)
+			return 10 * (i + 1) + 2;
+		if (route_mtu(i, "change", 1400) || sock_route_mtu(&up) != 1400)
+			return 10 * (i + 1) + 3;
+		/* a send takes the changed route (a small one: no neighbour answers) */
+		if (send(fd, "x", 1, 0) != 1 || sock_path_mtu(fd, &up) != 1400)
+			return 10 * (i + 1) + 4;
+		/* longer than the path MTU with DF: refused, and queued under IP_RECVERR */
+		v = i ? IPV6_PMTUDISC_DO : IP_PMTUDISC_DO;
+		if (setsockopt(fd, i ? IPPROTO_IPV6 : IPPROTO_IP,
+			       i ? IPV6_MTU_DISCOVER : IP_MTU_DISCOVER, &v, sizeof(v)))
+			return 10 * (i + 1) + 5;
+		if (send(fd, big, sizeof(big), 0) != -1 || errno != EMSGSIZE)
+			return 10 * (i + 1) + 6;
+		if (sock_drain_errors_mtu(fd, 8, &too_big) != EMSGSIZE || !too_big)
+			return 10 * (i + 1) + 7;
+		if (sock_drain_errors_mtu(fd, 8, &too_big) != 0 || too_big)
+			return 10 * (i + 1) + 8;
+		close(fd);
+	}
+	return 0;
+}
+
+static void test_path_mtu(void **state)
+{
+	(void)state;
+	run_in_child(path_mtu_body);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_probe_local),
 		cmocka_unit_test(test_open_upstream_step),
+		cmocka_unit_test(test_path_mtu),
 		cmocka_unit_test(test_rx_pktinfo_v4),
 		cmocka_unit_test(test_rx_pktinfo_v4_group),
 		cmocka_unit_test(test_rx_pktinfo_v6_ovfl_gro),
