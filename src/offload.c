@@ -838,6 +838,27 @@ bool offload_session_recheck(const struct offload_worker *ow, struct session *s,
 	return true;
 }
 
+void offload_pmtu_walk(struct offload_pmtu_turn *t, uint64_t now, uint32_t per_sec,
+		       const uint32_t *cap, uint32_t n, offload_pmtu_read_fn *read, void *arg)
+{
+	uint32_t k, j, r, i;
+
+	if (now >= t->second_end) {
+		t->left = per_sec;
+		t->second_end = now + 1000000000ull;
+	}
+	for (k = 0; k < n && t->left; k++) {
+		r = (t->relay + k) % n;
+		if (t->next[r] >= cap[r])
+			t->next[r] = 0;
+		for (j = 0, i = t->next[r]; j < cap[r] && t->left; j++, i = i + 1 < cap[r] ? i + 1 : 0)
+			if (read(arg, r, i) && !--t->left) {
+				t->next[r] = i + 1 < cap[r] ? i + 1 : 0;
+				t->relay = r;
+			}
+	}
+}
+
 /* n datagrams of bytes payload the fast path relayed in one direction. */
 static void add_dir(struct relay_dir_counters *d, uint64_t n, uint64_t bytes)
 {

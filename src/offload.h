@@ -172,6 +172,23 @@ uint32_t offload_pmtu_due(const struct session *s, const uint32_t pass[2], uint6
 /* The tick's part: reads again what offload_pmtu_due says of fast session s (at most one
  * reading of each direction). Returns whether it read anything (syscalls were made). */
 bool offload_session_recheck(const struct offload_worker *ow, struct session *s, uint64_t now);
+/* The tick's turn over a worker's fast sessions for path MTU readings, at most per_sec a
+ * second (offload_pmtu_walk). */
+struct offload_pmtu_turn {
+	uint32_t relay;			  /* the relay slot the allowance last ran out in */
+	uint32_t next[CONFIG_MAX_RELAYS]; /* per relay slot: the session slot to go on from */
+	uint32_t left;			  /* readings left this second */
+	uint64_t second_end;		  /* when this second ends (ns) */
+};
+/* Reads again the path MTUs of session slot i of relay slot r if due; true when it read
+ * (a reading of the allowance used). */
+typedef bool offload_pmtu_read_fn(void *arg, uint32_t r, uint32_t i);
+/* One tick's path MTU readings at now over n relay slots of cap[r] session slots (0: none):
+ * a new second's allowance is per_sec; calls read on the slots in turn while it lasts, from
+ * the relay the last one ran out in and, in each relay, from the slot after its last. Pure
+ * but for read. */
+void offload_pmtu_walk(struct offload_pmtu_turn *t, uint64_t now, uint32_t per_sec,
+		       const uint32_t *cap, uint32_t n, offload_pmtu_read_fn *read, void *arg);
 /* Folds what the program counted for s; returns the program's last-seen time of s (ns,
  * CLOCK_MONOTONIC) when it relayed anything since the last fold, else 0. */
 uint64_t offload_session_fold(const struct offload_worker *ow, struct session *s,

@@ -654,31 +654,49 @@ static void fold_one(struct worker *w, uint32_t r, struct session *s)
 		session_touch(&w->relays[r].sessions, s, seen < w->now ? seen : w->now);
 }
 
-/* Folds relay slot r's fast sessions, and reads again their path MTUs that may have changed
- * (offload_session_recheck) while the worker's allowance for them lasts: from the slot after
- * the one where the relay's last allowance ran out, so that each session gets its turn. */
+/* Folds relay slot r's fast sessions. */
 static void fold_fast(struct worker *w, uint32_t r)
 {
-	struct worker_relay *wr = &w->relays[r];
-	struct session_table *t = &wr->sessions;
+	struct session_table *t = &w->relays[r].sessions;
 	struct session *s;
-	uint32_t k, i;
+	uint32_t i;
 
 	if (!w->fast.f || !t->slots)
 		return;
-	if (wr->pmtu_next >= t->capacity)
-		wr->pmtu_next = 0;
-	for (k = 0, i = wr->pmtu_next; k < t->capacity; k++, i = i + 1 < t->capacity ? i + 1 : 0) {
+	for (i = 0; i < t->capacity; i++) {
 		s = &t->slots[i];
-		if (s->state != SESSION_ACTIVE || !s->fast)
-			continue;
-		fold_one(w, r, s);
-		if (w->pmtu_left && offload_session_recheck(&w->fast, s, w->now) &&
-		    !--w->pmtu_left) {
-			wr->pmtu_next = i + 1 < t->capacity ? i + 1 : 0;
-			w->pmtu_relay = r;
-		}
+		if (s->state == SESSION_ACTIVE && s->fast)
+			fold_one(w, r, s);
 	}
+}
+
+/* offload_pmtu_walk's reading: session slot i of relay slot r, if a fast one whose path MTUs
+ * may have changed (offload_session_recheck). */
+static bool pmtu_read(void *arg, uint32_t r, uint32_t i)
+{
+	struct worker *w = arg;
+	struct session *s = &w->relays[r].sessions.slots[i];
+
+	return s->state == SESSION_ACTIVE && s->fast && offload_session_recheck(&w->fast, s, w->now);
+}
+
+/* The tick's path MTU readings, after every relay's sessions were folded (a session's
+ * activity is then known) and those idle expired. */
+static void pmtu_turn(struct worker *w)
+{
+	uint32_t cap[WORKER_MAX_RELAYS], r;
+
+	if (!w->fast.f)
+		return;
+	for (r = 0; r < WORKER_MAX_RELAYS; r++) {
+		struct worker_relay *wr = &w->relays[r];
+
+		cap[r] = wr->state == RELAY_SLOT_ACTIVE && wr->sessions.slots
+				 ? wr->sessions.capacity
+				 : 0;
+	}
+	offload_pmtu_walk(&w->pmtu, w->now, WORKER_PMTU_PER_SEC, cap, WORKER_MAX_RELAYS,
+			  pmtu_read, w);
 }
 
 /* Before an eviction judges the least recently used session: one busy only in the fast path
@@ -748,20 +766,11 @@ static void mirror_retry(struct worker *w, uint32_t r)
 void worker_tick(struct worker *w)
 {
 	struct session *s;
-	uint32_t k, r;
+	uint32_t r;
 
 	finish_draining(w);
-	if (w->now >= w->pmtu_second) {
-		w->pmtu_left = WORKER_PMTU_PER_SEC;
-		w->pmtu_second = w->now + 1000000000ull;
-	}
-	/* From the relay whose path MTU readings the allowance last ran out in (fold_fast), so
-	 * that one relay's cannot keep the others' from their turn. */
-	for (k = 0; k < WORKER_MAX_RELAYS; k++) {
-		struct worker_relay *wr;
-
-		r = (w->pmtu_relay + k) % WORKER_MAX_RELAYS;
-		wr = &w->relays[r];
+	for (r = 0; r < WORKER_MAX_RELAYS; r++) {
+		struct worker_relay *wr = &w->relays[r];
 
 		if (wr->state == RELAY_SLOT_ACTIVE && wr->n_mirror)
 			mirror_retry(w, r);
@@ -776,6 +785,7 @@ void worker_tick(struct worker *w)
 		}
 		counter_set(&w->counters[r].sessions_active, wr->sessions.active);
 	}
+	pmtu_turn(w);
 }
 
 /* ---------------------------------------------------------------- applying a config */

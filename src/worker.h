@@ -93,7 +93,6 @@ struct worker_relay {
 	uint32_t evicted_next;
 	struct worker_noreply noreply[WORKER_NOREPLY_MAX];
 	uint32_t noreply_head, noreply_len;
-	uint32_t pmtu_next; /* the session slot the tick's path MTU readings go on from */
 };
 
 /* READY and FAILED answer the start (FAILED: set-up failed, the thread ends). STOPPING: the
@@ -176,9 +175,7 @@ struct worker {
 	struct worker_counters wc;
 	struct slots_regions regions; /* each relay slot's session fixed files */
 	struct offload_worker fast;   /* the fast path's program (fast.f NULL: none) */
-	uint32_t pmtu_left;	      /* path MTU readings left this second (WORKER_PMTU_PER_SEC) */
-	uint64_t pmtu_second;	      /* when that second ends (ns) */
-	uint32_t pmtu_relay;	      /* the relay slot the allowance last ran out in */
+	struct offload_pmtu_turn pmtu; /* the tick's path MTU readings (WORKER_PMTU_PER_SEC) */
 	struct accesslog_ring *alog;  /* session starts and ends; NULL when access_log is off */
 
 	int stop_fd; /* eventfd: main writes 1 to stop the worker */
