@@ -841,21 +841,27 @@ bool offload_session_recheck(const struct offload_worker *ow, struct session *s,
 void offload_pmtu_walk(struct offload_pmtu_turn *t, uint64_t now, uint32_t per_sec,
 		       const uint32_t *cap, uint32_t n, offload_pmtu_read_fn *read, void *arg)
 {
-	uint32_t k, j, r, i;
+	uint32_t r0, i0, k, r, i, end;
 
 	if (now >= t->second_end) {
 		t->left = per_sec;
 		t->second_end = now + 1000000000ull;
 	}
-	for (k = 0; k < n && t->left; k++) {
-		r = (t->relay + k) % n;
-		if (t->next[r] >= cap[r])
-			t->next[r] = 0;
-		for (j = 0, i = t->next[r]; j < cap[r] && t->left; j++, i = i + 1 < cap[r] ? i + 1 : 0)
-			if (read(arg, r, i) && !--t->left) {
-				t->next[r] = i + 1 < cap[r] ? i + 1 : 0;
-				t->relay = r;
-			}
+	if (t->relay >= n)
+		t->relay = t->slot = 0;
+	r0 = t->relay;
+	i0 = t->slot;
+	/* k == n: back at the cursor's relay, for the slots before the cursor (a table that
+	 * shrank under it: all of them). */
+	for (k = 0; k <= n && t->left; k++) {
+		r = (r0 + k) % n;
+		end = k < n ? cap[r] : i0 < cap[r] ? i0 : cap[r];
+		for (i = k ? 0 : i0; i < end && t->left; i++) {
+			if (!read(arg, r, i) || --t->left)
+				continue;
+			t->relay = i + 1 < cap[r] ? r : (r + 1) % n;
+			t->slot = i + 1 < cap[r] ? i + 1 : 0;
+		}
 	}
 }
 

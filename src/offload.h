@@ -173,20 +173,22 @@ uint32_t offload_pmtu_due(const struct session *s, const uint32_t pass[2], uint6
  * reading of each direction). Returns whether it read anything (syscalls were made). */
 bool offload_session_recheck(const struct offload_worker *ow, struct session *s, uint64_t now);
 /* The tick's turn over a worker's fast sessions for path MTU readings, at most per_sec a
- * second (offload_pmtu_walk). */
+ * second (offload_pmtu_walk): one cursor over (relay slot, session slot), so that a relay
+ * whose sessions use up a second's allowance hands the next second's to the sessions after
+ * them, in the relays after it. */
 struct offload_pmtu_turn {
-	uint32_t relay;			  /* the relay slot the allowance last ran out in */
-	uint32_t next[CONFIG_MAX_RELAYS]; /* per relay slot: the session slot to go on from */
-	uint32_t left;			  /* readings left this second */
-	uint64_t second_end;		  /* when this second ends (ns) */
+	uint32_t relay, slot; /* where the readings go on from: after the last allowance's last */
+	uint32_t left;	      /* readings left this second */
+	uint64_t second_end;  /* when this second ends (ns) */
 };
 /* Reads again the path MTUs of session slot i of relay slot r if due; true when it read
  * (a reading of the allowance used). */
 typedef bool offload_pmtu_read_fn(void *arg, uint32_t r, uint32_t i);
 /* One tick's path MTU readings at now over n relay slots of cap[r] session slots (0: none):
- * a new second's allowance is per_sec; calls read on the slots in turn while it lasts, from
- * the relay the last one ran out in and, in each relay, from the slot after its last. Pure
- * but for read. */
+ * a new second's allowance is per_sec; calls read on each slot at most once, in turn from the
+ * cursor (the cursor's relay from its slot on, the relays after it, then the cursor relay's
+ * slots before it) while the allowance lasts; the one that uses its last moves the cursor
+ * past it. Pure but for read. */
 void offload_pmtu_walk(struct offload_pmtu_turn *t, uint64_t now, uint32_t per_sec,
 		       const uint32_t *cap, uint32_t n, offload_pmtu_read_fn *read, void *arg);
 /* Folds what the program counted for s; returns the program's last-seen time of s (ns,

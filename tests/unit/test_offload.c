@@ -3,7 +3,8 @@
  * the interfaces offload_resolve finds with it in a forked child's private network namespace,
  * where rules by uid and by UDP port choose another table; that a session socket keeps the
  * multipath leg the fast path saw (routed with its source: sock_open_upstream); and when the
- * tick reads a fast session's path MTUs again (offload_pmtu_due). */
+ * tick reads a fast session's path MTUs again (offload_pmtu_due), in turn over a worker's
+ * relays and sessions (offload_pmtu_walk). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -387,6 +388,105 @@ static void test_pmtu_due(void **state)
 	}
 }
 
+/* The walk's readings so far: per relay slot and session slot. */
+struct walk_seen {
+	const uint32_t *cap;
+	uint32_t n[4][100];
+	uint32_t due_mod; /* a session slot i of relay 0 is due when i % due_mod == 0 */
+};
+
+static bool walk_read(void *arg, uint32_t r, uint32_t i)
+{
+	struct walk_seen *w = arg;
+
+	if (r >= 4 || i >= w->cap[r])
+		fail_msg("read of relay %u slot %u, which has %u", r, i, r < 4 ? w->cap[r] : 0);
+	if (r == 0 && i % w->due_mod)
+		return false;
+	w->n[r][i]++;
+	return true;
+}
+
+/* The spread of the readings of the due slots after seconds of ticks every 250 ms, each
+ * wanting every due slot read: min and max per slot, and the total. */
+static void walk_run(struct offload_pmtu_turn *t, struct walk_seen *w, uint32_t seconds,
+		     uint32_t *min, uint32_t *max, uint32_t *total)
+{
+	uint64_t now = 1000000000ull;
+	uint32_t k, r, i;
+
+	for (k = 0; k < seconds * 4; k++, now += 250000000ull)
+		offload_pmtu_walk(t, now, 64, w->cap, 4, walk_read, w);
+	*min = UINT32_MAX;
+	*max = *total = 0;
+	for (r = 0; r < 4; r++)
+		for (i = 0; i < w->cap[r]; i++) {
+			if (r == 0 && i % w->due_mod)
+				continue;
+			*min = w->n[r][i] < *min ? w->n[r][i] : *min;
+			*max = w->n[r][i] > *max ? w->n[r][i] : *max;
+			*total += w->n[r][i];
+		}
+}
+
+/* The tick's path MTU readings take turns over every relay's sessions: a relay with more
+ * sessions due than a second's allowance does not keep the next relay's from theirs (one
+ * cursor over relay and session slot), and every session due is read equally often. */
+static void test_pmtu_walk(void **state)
+{
+	static const uint32_t cap[4] = { 100, 0, 5, 0 };
+	static struct walk_seen w;
+	struct offload_pmtu_turn t;
+	uint32_t min, max, total;
+
+	(void)state;
+	/* Relay 0: 100 sessions due, relay 2: 5; 64 readings a second for 60 s. */
+	memset(&t, 0, sizeof(t));
+	memset(&w, 0, sizeof(w));
+	w.cap = cap;
+	w.due_mod = 1;
+	walk_run(&t, &w, 60, &min, &max, &total);
+	if (total != 60 * 64 || min < 36 || max > 37)
+		fail_msg("all due: %u readings, %u to %u a session (relay 2's first: %u), want "
+			 "3840, 36 to 37",
+			 total, min, max, w.n[2][0]);
+	/* Half of relay 0's due (those not due cost no reading): 55 due, 3840 readings. */
+	memset(&t, 0, sizeof(t));
+	memset(&w, 0, sizeof(w));
+	w.cap = cap;
+	w.due_mod = 2;
+	walk_run(&t, &w, 60, &min, &max, &total);
+	if (total != 60 * 64 || min < 69 || max > 70)
+		fail_msg("half due: %u readings, %u to %u a session, want 3840, 69 to 70", total,
+			 min, max);
+	/* Fewer due than the allowance: each once a tick, no more. */
+	{
+		static const uint32_t few[4] = { 3, 0, 2, 0 };
+
+		memset(&t, 0, sizeof(t));
+		memset(&w, 0, sizeof(w));
+		w.cap = few;
+		w.due_mod = 1;
+		offload_pmtu_walk(&t, 1000000000ull, 64, few, 4, walk_read, &w);
+		assert_int_equal(w.n[0][0] + w.n[0][1] + w.n[0][2] + w.n[2][0] + w.n[2][1], 5);
+		assert_int_equal(t.left, 59);
+	}
+	/* A relay whose table shrank under the cursor: no slot past its end is read. */
+	{
+		static const uint32_t shrunk[4] = { 3, 0, 5, 0 };
+
+		memset(&w, 0, sizeof(w));
+		w.cap = cap;
+		w.due_mod = 1;
+		memset(&t, 0, sizeof(t));
+		offload_pmtu_walk(&t, 1000000000ull, 50, cap, 4, walk_read, &w);
+		w.cap = shrunk;
+		offload_pmtu_walk(&t, 3000000000ull, 64, shrunk, 4, walk_read, &w);
+		assert_int_equal(w.n[0][0], 2);
+		assert_int_equal(w.n[2][4], 1);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -395,6 +495,7 @@ int main(void)
 		cmocka_unit_test(test_resolve_l3),
 		cmocka_unit_test(test_socket_keeps_leg),
 		cmocka_unit_test(test_pmtu_due),
+		cmocka_unit_test(test_pmtu_walk),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
