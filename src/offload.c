@@ -813,10 +813,21 @@ uint32_t offload_pmtu_due(const struct session *s, const uint32_t pass[2], uint6
 	return dirs;
 }
 
+void offload_pmtu_read(struct session *s, const uint32_t pass[2], uint32_t dirs, uint32_t changed,
+		       uint64_t now)
+{
+	(void)changed;
+	s->fast_mtu_pass[0] = pass[0];
+	s->fast_mtu_pass[1] = pass[1];
+	if (dirs & OFFLOAD_PMTU_DOWN)
+		s->fast_mtu_at = now;
+}
+
 bool offload_session_recheck(const struct offload_worker *ow, struct session *s, uint64_t now)
 {
 	const struct offload_flow_stats *st;
-	uint32_t pass[2], dirs;
+	uint32_t pass[2], dirs, changed;
+	uint16_t before[2];
 
 	if (!s->fast || !ow->f)
 		return false;
@@ -828,13 +839,13 @@ bool offload_session_recheck(const struct offload_worker *ow, struct session *s,
 	dirs = offload_pmtu_due(s, pass, now);
 	if (!dirs)
 		return false;
-	/* An error (a session whose key another took: -ENOENT) is not tried again until the
-	 * program passes more up or the next sweep. */
+	before[0] = s->fast_mtu[0];
+	before[1] = s->fast_mtu[1];
+	/* An error (a session whose key another took: -ENOENT) counts as no change. */
 	offload_session_pmtu(ow, s, dirs);
-	s->fast_mtu_pass[0] = pass[0];
-	s->fast_mtu_pass[1] = pass[1];
-	if (dirs & OFFLOAD_PMTU_DOWN)
-		s->fast_mtu_at = now;
+	changed = (s->fast_mtu[0] != before[0] ? 1u << 0 : 0) |
+		  (s->fast_mtu[1] != before[1] ? 1u << 1 : 0);
+	offload_pmtu_read(s, pass, dirs, changed, now);
 	return true;
 }
 

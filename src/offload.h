@@ -169,6 +169,11 @@ int offload_session_pmtu(const struct offload_worker *ow, struct session *s, uin
  * is now, which may have risen: a PMTU exception expired, a route changed); and the replies
  * every OFFLOAD_PMTU_SWEEP_NS while it relays any (s->fast_seen). Pure. */
 uint32_t offload_pmtu_due(const struct session *s, const uint32_t pass[2], uint64_t now);
+/* What offload_session_recheck keeps of its reading at now of fast session s's directions
+ * dirs (OFFLOAD_PMTU_*), due by offload_pmtu_due with the counts pass, of which those in
+ * changed changed its rules. Pure. */
+void offload_pmtu_read(struct session *s, const uint32_t pass[2], uint32_t dirs, uint32_t changed,
+		       uint64_t now);
 /* The tick's part: reads again what offload_pmtu_due says of fast session s (at most one
  * reading of each direction). Returns whether it read anything (syscalls were made). */
 bool offload_session_recheck(const struct offload_worker *ow, struct session *s, uint64_t now);
