@@ -760,6 +760,8 @@ int offload_session_open(const struct offload_worker *ow, struct session *s,
 	s->fast_mtu[OFFLOAD_DIR_UP] = up_r.path_mtu;
 	s->fast_mtu[OFFLOAD_DIR_DOWN] = down_r.path_mtu;
 	s->fast_mtu_at = s->started;
+	memset(s->fast_mtu_quiet, 0, sizeof(s->fast_mtu_quiet));
+	memset(s->fast_mtu_backoff, 0, sizeof(s->fast_mtu_backoff));
 	ret = filter_offload_set(ow->f, &down_k, &down_r);
 	if (ret == 0)
 		ret = filter_offload_set(ow->f, &up_k, &up_r);
@@ -790,8 +792,12 @@ int offload_session_pmtu(const struct offload_worker *ow, struct session *s, uin
 			else
 				offload_key_from(&k, &s->upstream_addr, &s->fast_local);
 			ret = filter_offload_set_mtu(ow->f, &k, s->flow, offload_mtu(mtu));
-			if (ret == 0)
+			if (ret == 0) {
 				s->fast_mtu[d] = offload_mtu(mtu);
+				/* A path that changes is worth reading again soon. */
+				s->fast_mtu_quiet[d] = 0;
+				s->fast_mtu_backoff[d] = 0;
+			}
 		}
 		if (ret < 0 && !first)
 			first = ret;
@@ -803,9 +809,12 @@ uint32_t offload_pmtu_due(const struct session *s, const uint32_t pass[2], uint6
 {
 	uint32_t dirs = 0;
 
-	if (pass[OFFLOAD_DIR_UP] != s->fast_mtu_pass[OFFLOAD_DIR_UP])
+	/* Passes up while a direction backs off stay counted: due once it ends. */
+	if (pass[OFFLOAD_DIR_UP] != s->fast_mtu_pass[OFFLOAD_DIR_UP] &&
+	    now >= s->fast_mtu_quiet[OFFLOAD_DIR_UP])
 		dirs |= OFFLOAD_PMTU_UP;
-	if (pass[OFFLOAD_DIR_DOWN] != s->fast_mtu_pass[OFFLOAD_DIR_DOWN])
+	if (pass[OFFLOAD_DIR_DOWN] != s->fast_mtu_pass[OFFLOAD_DIR_DOWN] &&
+	    now >= s->fast_mtu_quiet[OFFLOAD_DIR_DOWN])
 		dirs |= OFFLOAD_PMTU_DOWN;
 	/* An idle session's path MTU matters to no datagram: it is read when one comes. */
 	if (now - s->fast_mtu_at >= OFFLOAD_PMTU_SWEEP_NS && s->fast_seen > s->fast_mtu_at)
@@ -816,9 +825,25 @@ uint32_t offload_pmtu_due(const struct session *s, const uint32_t pass[2], uint6
 void offload_pmtu_read(struct session *s, const uint32_t pass[2], uint32_t dirs, uint32_t changed,
 		       uint64_t now)
 {
-	(void)changed;
-	s->fast_mtu_pass[0] = pass[0];
-	s->fast_mtu_pass[1] = pass[1];
+	uint32_t b;
+	int d;
+
+	for (d = OFFLOAD_DIR_UP; d <= OFFLOAD_DIR_DOWN; d++) {
+		if (!(dirs & (1u << d)))
+			continue;
+		if (changed & (1u << d)) {
+			s->fast_mtu_quiet[d] = 0;
+			s->fast_mtu_backoff[d] = 0;
+		} else if (pass[d] != s->fast_mtu_pass[d]) {
+			b = s->fast_mtu_backoff[d] ? s->fast_mtu_backoff[d] : OFFLOAD_PMTU_BACKOFF_MIN;
+			s->fast_mtu_quiet[d] = now + b * 1000000000ull;
+			b *= 2;
+			s->fast_mtu_backoff[d] =
+			    (uint8_t)(b < OFFLOAD_PMTU_BACKOFF_MAX ? b : OFFLOAD_PMTU_BACKOFF_MAX);
+		}
+		/* Only a direction read: one backing off keeps its passes up counted. */
+		s->fast_mtu_pass[d] = pass[d];
+	}
 	if (dirs & OFFLOAD_PMTU_DOWN)
 		s->fast_mtu_at = now;
 }

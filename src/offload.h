@@ -153,6 +153,13 @@ void offload_session_close(const struct offload_worker *ow, struct session *s,
  * relayed for since: a path MTU toward the client that fell is told to no socket of the
  * relay (the listener is unconnected, without IP_RECVERR), only to the kernel's routes. */
 #define OFFLOAD_PMTU_SWEEP_NS (10ull * 1000000000ull)
+/* A direction whose reading found its rule's path MTU right after the program passed some of
+ * its datagrams up as too long is not read again for passes up for this long (s), doubled
+ * after each such reading up to OFFLOAD_PMTU_BACKOFF_MAX: a datagram longer than the true
+ * path MTU passes up whatever the rule says (bpf_check_mtu, the FIB's FRAG_NEEDED), so a
+ * client that keeps sending those would make every tick read it again for nothing. */
+#define OFFLOAD_PMTU_BACKOFF_MIN 5
+#define OFFLOAD_PMTU_BACKOFF_MAX 60
 
 /* Reads again the path MTU of s's directions in dirs (OFFLOAD_PMTU_*) and gives those that
  * changed to its rules, so that datagrams longer than it take the socket path (which fragments
@@ -166,12 +173,14 @@ int offload_session_pmtu(const struct offload_worker *ow, struct session *s, uin
 /* Which path MTUs of fast session s to read again at now (OFFLOAD_PMTU_*), given the program's
  * mtu_pass counts of its slot (pass[enum offload_dir]): a direction whose datagrams it passed
  * up as too long since they were last read (the socket path sent them, by the path MTU as it
- * is now, which may have risen: a PMTU exception expired, a route changed); and the replies
- * every OFFLOAD_PMTU_SWEEP_NS while it relays any (s->fast_seen). Pure. */
+ * is now, which may have risen: a PMTU exception expired, a route changed), unless it backs
+ * off (OFFLOAD_PMTU_BACKOFF_MIN); and the replies every OFFLOAD_PMTU_SWEEP_NS while it relays
+ * any (s->fast_seen). Pure. */
 uint32_t offload_pmtu_due(const struct session *s, const uint32_t pass[2], uint64_t now);
 /* What offload_session_recheck keeps of its reading at now of fast session s's directions
  * dirs (OFFLOAD_PMTU_*), due by offload_pmtu_due with the counts pass, of which those in
- * changed changed its rules. Pure. */
+ * changed changed its rules: the counts read, the sweep's time, and the back-off of a
+ * direction read for passes up that changed nothing (a change ends it). Pure. */
 void offload_pmtu_read(struct session *s, const uint32_t pass[2], uint32_t dirs, uint32_t changed,
 		       uint64_t now);
 /* The tick's part: reads again what offload_pmtu_due says of fast session s (at most one

@@ -49,6 +49,10 @@ struct session {
 	uint16_t fast_mtu[2];	/* its rules' path_mtu, [enum offload_dir] (0: none) */
 	uint32_t fast_mtu_pass[2]; /* the program's mtu_pass counts when they were last read */
 	uint64_t fast_mtu_at;	/* when the reply direction's path MTU was last read (ns) */
+	/* per direction: until when (ns) passes up make no reading due, after one that found
+	 * the rule right, and the next such back-off (s; 0: none yet) */
+	uint64_t fast_mtu_quiet[2];
+	uint8_t fast_mtu_backoff[2];
 	/* For the access log: when it began (ns, as passed to insert) and what it received
 	 * each way, counted by the backends with session_count_up/down. */
 	uint64_t started;

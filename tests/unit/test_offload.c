@@ -388,6 +388,79 @@ static void test_pmtu_due(void **state)
 	}
 }
 
+/* A fast session whose datagrams keep passing up as too long in both directions (a client
+ * and an upstream that send more than their paths carry), while every reading finds its
+ * rules' path MTU right: the readings each direction costs over seconds of 1 s ticks, and the
+ * last gap between two of the upstream direction's (s). */
+static void backoff_run(struct session *s, uint32_t pass[2], uint64_t *now, uint32_t seconds,
+			uint32_t n[2], uint32_t *gap)
+{
+	uint64_t last = 0;
+	uint32_t k, dirs;
+
+	n[0] = n[1] = 0;
+	for (k = 0; k < seconds; k++, *now += 1000000000ull) {
+		pass[0] += 3;
+		pass[1] += 3;
+		s->fast_seen = *now - 1; /* relaying */
+		dirs = offload_pmtu_due(s, pass, *now);
+		if (dirs & OFFLOAD_PMTU_UP) {
+			*gap = (uint32_t)((*now - last) / 1000000000ull);
+			last = *now;
+		}
+		n[0] += !!(dirs & OFFLOAD_PMTU_UP);
+		n[1] += !!(dirs & OFFLOAD_PMTU_DOWN);
+		if (dirs)
+			offload_pmtu_read(s, pass, dirs, 0, *now);
+	}
+}
+
+/* A direction whose reading found its rule's path MTU right is not read again for passes up
+ * for a while (5 s, doubling up to 60 s): a datagram longer than the true path MTU passes up
+ * whatever the rule says. The replies' 10 s sweep goes on; a change ends the back-off, and
+ * passes up during it make the direction due once it ends. */
+static void test_pmtu_backoff(void **state)
+{
+	uint64_t now = 100 * 1000000000ull;
+	uint32_t pass[2] = { 0, 0 }, n[2], gap = 0;
+	struct session s;
+
+	(void)state;
+	memset(&s, 0, sizeof(s));
+	s.fast = true;
+	s.fast_mtu_at = now;
+	/* 5 + 10 + 20 + 40 = 75 s: readings at 0, 5, 15, 35, 75 s, then every 60 s. */
+	backoff_run(&s, pass, &now, 120, n, &gap);
+	if (n[0] > 5 || n[1] > 14)
+		fail_msg("2 minutes of passes up, no change: %u readings up, %u of the replies; "
+			 "want at most 5 and 14 (the sweep)",
+			 n[0], n[1]);
+	backoff_run(&s, pass, &now, 300, n, &gap);
+	if (n[0] != 5 || gap != 60)
+		fail_msg("5 minutes on: %u readings up, the last %u s apart; want 5, 60 s", n[0],
+			 gap);
+	/* Backing off: passes up now are not due; those passed up so far are once it ends. */
+	pass[0] += 1;
+	assert_int_equal(offload_pmtu_due(&s, pass, now) & OFFLOAD_PMTU_UP, 0);
+	assert_int_equal(offload_pmtu_due(&s, pass, now + 60 * 1000000000ull) & OFFLOAD_PMTU_UP,
+			 OFFLOAD_PMTU_UP);
+	/* ... but nothing is due when nothing passed up since the last reading. */
+	pass[0] = s.fast_mtu_pass[0];
+	assert_int_equal(offload_pmtu_due(&s, pass, now + 60 * 1000000000ull) & OFFLOAD_PMTU_UP,
+			 0);
+	/* A reading that changed the rule ends the back-off: the next pass up is due at once,
+	 * and an unchanged reading then backs off 5 s again. */
+	pass[0] += 1;
+	offload_pmtu_read(&s, pass, OFFLOAD_PMTU_UP, OFFLOAD_PMTU_UP, now);
+	pass[0] += 1;
+	assert_int_equal(offload_pmtu_due(&s, pass, now + 1), OFFLOAD_PMTU_UP);
+	offload_pmtu_read(&s, pass, OFFLOAD_PMTU_UP, 0, now + 1);
+	pass[0] += 1;
+	assert_int_equal(offload_pmtu_due(&s, pass, now + 1 + 4999999999ull) & OFFLOAD_PMTU_UP, 0);
+	assert_int_equal(offload_pmtu_due(&s, pass, now + 1 + 5000000000ull) & OFFLOAD_PMTU_UP,
+			 OFFLOAD_PMTU_UP);
+}
+
 /* The walk's readings so far: per relay slot and session slot. */
 struct walk_seen {
 	const uint32_t *cap;
@@ -496,6 +569,7 @@ int main(void)
 		cmocka_unit_test(test_socket_keeps_leg),
 		cmocka_unit_test(test_pmtu_due),
 		cmocka_unit_test(test_pmtu_walk),
+		cmocka_unit_test(test_pmtu_backoff),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
