@@ -699,10 +699,12 @@ int offload_session_open(const struct offload_worker *ow, struct session *s,
 	if (ret < 0)
 		return ret;
 	ttl_up = sock_hop_limit(fd);
-	/* The path MTUs the socket path sends by: the session socket's route upstream, a
-	 * socket connected to the client's for replies (the listener is not connected). */
+	/* The path MTUs the socket path sends by: the session socket's route upstream; for
+	 * replies (the listener is not connected), a socket connected to the client from the
+	 * address it sent to, with the listener's mark and device, as the listener's replies
+	 * are routed. */
 	mtu_up = sock_path_mtu(fd, &s->upstream_addr);
-	ttl_down = sock_route_hop_limit(&s->client, &mtu_down);
+	ttl_down = sock_route_hop_limit(&s->local, so->listen_keys, &s->client, &mtu_down);
 	if (ttl_up < 0)
 		return ttl_up;
 	if (mtu_up < 0)
@@ -760,6 +762,8 @@ int offload_session_open(const struct offload_worker *ow, struct session *s,
 	s->fast_mtu[OFFLOAD_DIR_UP] = up_r.path_mtu;
 	s->fast_mtu[OFFLOAD_DIR_DOWN] = down_r.path_mtu;
 	s->fast_mtu_at = s->started;
+	s->fast_reply_mark = so->listen_keys->mark;
+	s->fast_reply_oif = so->listen_keys->oif;
 	memset(s->fast_mtu_quiet, 0, sizeof(s->fast_mtu_quiet));
 	memset(s->fast_mtu_backoff, 0, sizeof(s->fast_mtu_backoff));
 	ret = filter_offload_set(ow->f, &down_k, &down_r);
@@ -775,6 +779,7 @@ int offload_session_open(const struct offload_worker *ow, struct session *s,
 
 int offload_session_pmtu(const struct offload_worker *ow, struct session *s, uint32_t dirs)
 {
+	struct sock_route_keys keys = { .mark = s->fast_reply_mark, .oif = s->fast_reply_oif };
 	struct offload_key k;
 	int d, mtu, ret, first = 0;
 
@@ -784,7 +789,7 @@ int offload_session_pmtu(const struct offload_worker *ow, struct session *s, uin
 		if (!(dirs & (1u << d)))
 			continue;
 		mtu = d == OFFLOAD_DIR_UP ? sock_path_mtu(s->fd, &s->upstream_addr)
-					  : sock_route_mtu(&s->client);
+					  : sock_route_mtu(&s->local, &keys, &s->client);
 		ret = mtu < 0 ? mtu : 0;
 		if (mtu >= 0 && offload_mtu(mtu) != s->fast_mtu[d]) {
 			if (d == OFFLOAD_DIR_UP)

@@ -166,9 +166,10 @@ void offload_session_close(const struct offload_worker *ow, struct session *s,
  * them) and those it takes again go fast once it rises. Upstream: its session socket's
  * (IP_MTU: one syscall), which an ICMP "fragmentation needed" / "packet too big" for it
  * updated (its receive, or a send that took the pending error, ended in EMSGSIZE), and
- * which each send on it routes afresh; replies: a fresh socket connected to the client (four
- * syscalls), routed as the listener routes each reply. A rule update costs two more. 0, or
- * the first -errno. */
+ * which each send on it routes afresh; replies: a fresh socket bound to the address the
+ * client sent to, with the listener's mark and device, connected to the client (six
+ * syscalls: sock_route_mtu), routed as the listener routes each reply. A rule update costs
+ * two more. 0, or the first -errno. */
 int offload_session_pmtu(const struct offload_worker *ow, struct session *s, uint32_t dirs);
 /* Which path MTUs of fast session s to read again at now (OFFLOAD_PMTU_*), given the program's
  * mtu_pass counts of its slot (pass[enum offload_dir]): a direction whose datagrams it passed

@@ -49,6 +49,9 @@ struct session {
 	uint16_t fast_mtu[2];	/* its rules' path_mtu, [enum offload_dir] (0: none) */
 	uint32_t fast_mtu_pass[2]; /* the program's mtu_pass counts when they were last read */
 	uint64_t fast_mtu_at;	/* when the reply direction's path MTU was last read (ns) */
+	/* its listener's SO_MARK and device (0: none): the replies' route keys */
+	uint32_t fast_reply_mark;
+	int fast_reply_oif;
 	/* per direction: until when (ns) passes up make no reading due, after one that found
 	 * the rule right, and the next such back-off (s; 0: none yet) */
 	uint64_t fast_mtu_quiet[2];

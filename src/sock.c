@@ -222,25 +222,48 @@ int sock_hop_limit(int fd)
 	return v >= 1 && v <= 255 ? v : -EINVAL;
 }
 
-/* A fresh socket connected to dst, so routed as an unconnected socket's datagram to dst is
- * (connect() on UDP only routes: nothing is sent): its fd, or -errno. */
-static int sock_routed(const struct addr *dst)
+/* A fresh socket with the route keys k (NULL: none) bound to src's address (NULL: none; its
+ * port is not taken) and connected to dst, so routed as the datagrams to dst of an
+ * unconnected socket with those keys are when sent from src (connect() on UDP only routes:
+ * nothing is sent): a rule "from SRC", a mark or a bound device choose the same route, whose
+ * path MTU then is the one those datagrams take. Its fd, or -errno. The uid is the caller's
+ * own (the owner of the socket it stands for). */
+static int sock_routed(const struct addr *src, const struct sock_route_keys *k,
+		       const struct addr *dst)
 {
-	int fd = socket(addr_family(dst), SOCK_DGRAM | SOCK_CLOEXEC, 0), err;
+	bool v6 = addr_family(dst) == AF_INET6;
+	int fd = socket(addr_family(dst), SOCK_DGRAM | SOCK_CLOEXEC, 0), err = 0;
+	struct addr a;
 
 	if (fd < 0)
 		return -errno;
-	if (connect(fd, &dst->sa, addr_len(dst))) {
+	if (k && k->mark)
+		err = setopt(fd, SOL_SOCKET, SO_MARK, (int)k->mark);
+	if (!err && k && k->oif)
+		err = setopt(fd, SOL_SOCKET, SO_BINDTOIFINDEX, k->oif);
+	if (!err && src) {
+		/* The address alone: a listener's port is taken. Freebind: an address that went
+		 * away since still routes as it did. */
+		a = *src;
+		addr_set_port(&a, 0);
+		err = v6 ? setopt(fd, IPPROTO_IPV6, IPV6_FREEBIND, 1)
+			 : setopt(fd, IPPROTO_IP, IP_FREEBIND, 1);
+		if (!err && bind(fd, &a.sa, addr_len(&a)))
+			err = -errno;
+	}
+	if (!err && connect(fd, &dst->sa, addr_len(dst)))
 		err = -errno;
+	if (err) {
 		close(fd);
 		return err;
 	}
 	return fd;
 }
 
-int sock_route_hop_limit(const struct addr *dst, int *mtu)
+int sock_route_hop_limit(const struct addr *src, const struct sock_route_keys *k,
+			 const struct addr *dst, int *mtu)
 {
-	int fd = sock_routed(dst), v;
+	int fd = sock_routed(src, k, dst), v;
 
 	if (fd < 0)
 		return fd;
@@ -254,9 +277,10 @@ int sock_route_hop_limit(const struct addr *dst, int *mtu)
 	return v;
 }
 
-int sock_route_mtu(const struct addr *dst)
+int sock_route_mtu(const struct addr *src, const struct sock_route_keys *k,
+		   const struct addr *dst)
 {
-	int fd = sock_routed(dst), mtu;
+	int fd = sock_routed(src, k, dst), mtu;
 
 	if (fd < 0)
 		return fd;

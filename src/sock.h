@@ -116,21 +116,25 @@ int sock_err_cmsg(const struct cmsghdr *c);
 /* The TTL / hop limit the kernel gives a datagram sent on fd (a connected socket: its route's
  * hop limit for IPv6). Returns 1..255 or -errno. */
 int sock_hop_limit(int fd);
-/* The same for a fresh socket connected to dst: what an unconnected socket's datagram to dst
- * leaves with. Returns 1..255 or -errno; *mtu (when not NULL) gets that route's path MTU
- * (sock_path_mtu). */
-int sock_route_hop_limit(const struct addr *dst, int *mtu);
-/* The path MTU (sock_path_mtu) of a fresh socket connected to dst: what an unconnected
- * socket's datagram to dst is sent by now, a PMTU exception learnt since included (a connected
- * socket's cached route may predate it). Four syscalls. Returns it or -errno. */
-int sock_route_mtu(const struct addr *dst);
-
 /* What the kernel's route lookups for a socket's datagrams carry besides addresses and ports. */
 struct sock_route_keys {
 	uint32_t mark; /* SO_MARK; 0: none */
 	int64_t uid;   /* its owner: the uid of its inode, which is the socket's sk_uid */
 	int oif;       /* the device it is bound to (SO_BINDTOIFINDEX); 0: none */
 };
+/* The same for a fresh socket with k's mark and device (NULL: none) and src's address (NULL:
+ * none) connected to dst: what the datagrams to dst of an unconnected socket with those keys
+ * leave with when sent from src (a listener's replies: a rule "from SRC", a mark or a device
+ * may choose their route). Setting a mark takes CAP_NET_RAW or CAP_NET_ADMIN. Returns 1..255
+ * or -errno; *mtu (when not NULL) gets that route's path MTU (sock_path_mtu). */
+int sock_route_hop_limit(const struct addr *src, const struct sock_route_keys *k,
+			 const struct addr *dst, int *mtu);
+/* The path MTU (sock_path_mtu) of such a fresh socket: what those datagrams are sent by now,
+ * a PMTU exception learnt since included (a connected socket's cached route may predate it).
+ * Six syscalls (eight with a mark and a device). Returns it or -errno. */
+int sock_route_mtu(const struct addr *src, const struct sock_route_keys *k,
+		   const struct addr *dst);
+
 /* Reads socket fd's route keys into *k (three syscalls). Returns 0 or -errno. */
 int sock_route_keys(int fd, struct sock_route_keys *k);
 

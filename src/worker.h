@@ -56,7 +56,7 @@ struct worker_noreply {
 #define WORKER_EVICTED_MAX 16
 
 /* Fast sessions whose path MTUs the tick reads again per second at most, over a worker's
- * relays (offload_session_recheck: one syscall upstream, four for the replies, two more for
+ * relays (offload_session_recheck: one syscall upstream, six for the replies, two more for
  * each rule that changes). */
 #define WORKER_PMTU_PER_SEC 64
 

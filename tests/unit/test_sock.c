@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <arpa/inet.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <netinet/udp.h>
 #include <errno.h>
@@ -631,12 +632,12 @@ static int path_mtu_body(void)
 		if (addr_parse(to[i], &up, &why) || addr_parse(other[i], &up2, &why) ||
 		    route_mtu(i, "add", 1300))
 			return 2;
-		if (sock_route_mtu(&up) != 1300 || sock_route_mtu(&up2) != 1500)
+		if (sock_route_mtu(NULL, NULL, &up) != 1300 || sock_route_mtu(NULL, NULL, &up2) != 1500)
 			return 10 * (i + 1) + 1;
 		fd = sock_open_upstream(&up, false, NULL, NULL);
 		if (fd < 0 || sock_path_mtu(fd, &up) != 1300)
 			return 10 * (i + 1) + 2;
-		if (route_mtu(i, "change", 1400) || sock_route_mtu(&up) != 1400)
+		if (route_mtu(i, "change", 1400) || sock_route_mtu(NULL, NULL, &up) != 1400)
 			return 10 * (i + 1) + 3;
 		/* a send takes the changed route (a small one: no neighbour answers) */
 		if (send(fd, "x", 1, 0) != 1 || sock_path_mtu(fd, &up) != 1400)
@@ -663,12 +664,74 @@ static void test_path_mtu(void **state)
 	run_in_child(path_mtu_body);
 }
 
+/* The replies' path MTU (sock_route_mtu, sock_route_hop_limit) is their route's: with the
+ * listen address (on lo; not the one the kernel would pick, which IPv4's connect looks the
+ * route up again with) as the source a rule "from ADDR" chooses table 10, whose route has
+ * mtu 1300 (without it, the main table's: 1500); with the listener's mark a rule "fwmark 7" chooses
+ * table 11 (mtu 1280); with its device, the main table's route on that device (rrd1: mtu
+ * 1360, behind rrd0's). Both families. */
+static int route_from_body(void)
+{
+	static const char *const to[] = { "198.18.8.7:9000", "[2001:2:8::7]:9000" };
+	static const char *const from[] = { "198.18.10.1:5000", "[2001:2:10::1]:5000" };
+	static const char *const setup[] = {
+		"ip -4 addr add 198.18.10.1/32 dev lo && "
+		"ip -4 rule add from 198.18.10.1 lookup 10 && "
+		"ip -4 route add 198.18.8.7/32 dev rrd0 mtu 1300 table 10 && "
+		"ip -4 rule add fwmark 7 lookup 11 && "
+		"ip -4 route add 198.18.8.7/32 dev rrd0 mtu 1280 table 11 && "
+		"ip -4 route add 198.18.8.7/32 dev rrd0 metric 10 && "
+		"ip -4 route add 198.18.8.7/32 dev rrd1 mtu 1360 metric 50",
+		"ip -6 addr add 2001:2:10::1/128 dev lo nodad && "
+		"ip -6 rule add from 2001:2:10::1 lookup 10 && "
+		"ip -6 route add 2001:2:8::7/128 dev rrd0 mtu 1300 table 10 && "
+		"ip -6 rule add fwmark 7 lookup 11 && "
+		"ip -6 route add 2001:2:8::7/128 dev rrd0 mtu 1280 table 11 && "
+		"ip -6 route add 2001:2:8::7/128 dev rrd0 metric 10 && "
+		"ip -6 route add 2001:2:8::7/128 dev rrd1 mtu 1360 metric 50",
+	};
+	struct sock_route_keys mark = { .mark = 7 }, dev = { .oif = 0 };
+	struct addr up, src;
+	const char *why;
+	int i, mtu;
+
+	if (private_netns())
+		return 77;
+	if (system("ip link set lo up && " NETNS_TWO_LINKS "true"))
+		return 77;
+	dev.oif = (int)if_nametoindex("rrd1");
+	for (i = 0; i < 2; i++) {
+		if (addr_parse(to[i], &up, &why) || addr_parse(from[i], &src, &why) ||
+		    system(setup[i]) || !dev.oif)
+			return 2;
+		if (sock_route_mtu(NULL, NULL, &up) != 1500)
+			return 10 * (i + 1) + 1;
+		if (sock_route_mtu(&src, NULL, &up) != 1300)
+			return 10 * (i + 1) + 2;
+		mtu = 0;
+		if (sock_route_hop_limit(&src, NULL, &up, &mtu) <= 0 || mtu != 1300)
+			return 10 * (i + 1) + 3;
+		if (sock_route_mtu(NULL, &mark, &up) != 1280)
+			return 10 * (i + 1) + 4;
+		if (sock_route_mtu(NULL, &dev, &up) != 1360)
+			return 10 * (i + 1) + 5;
+	}
+	return 0;
+}
+
+static void test_route_from(void **state)
+{
+	(void)state;
+	run_in_child(route_from_body);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_probe_local),
 		cmocka_unit_test(test_open_upstream_step),
 		cmocka_unit_test(test_path_mtu),
+		cmocka_unit_test(test_route_from),
 		cmocka_unit_test(test_rx_pktinfo_v4),
 		cmocka_unit_test(test_rx_pktinfo_v4_group),
 		cmocka_unit_test(test_rx_pktinfo_v6_ovfl_gro),
