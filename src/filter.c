@@ -1469,18 +1469,25 @@ int filter_offload_ifaces(const struct filter *f, struct filter_offload_iface *o
 	return n;
 }
 
-int filter_offload_runs(const struct filter *f, int ifindex)
+int filter_offload_hooks(const struct filter *f, int ifindex)
 {
-	uint32_t key = (uint32_t)ifindex;
-	struct rr_iface v;
-	int ret;
+	uint32_t key = (uint32_t)ifindex, tx;
+	struct rr_iface v = { 0 };
+	int ret, hooks = 0;
 
 	ret = bpf_map_lookup_elem(bpf_map__fd(f->skel->maps.rr_ifaces), &key, &v);
-	if (ret == -ENOENT)
-		return 0;
-	if (ret < 0)
+	if (ret < 0 && ret != -ENOENT)
 		return ret;
-	return (v.flags & (RR_IFACE_OFFLOAD_XDP | RR_IFACE_OFFLOAD_TC)) != 0;
+	if (ret == 0 && (v.flags & RR_IFACE_OFFLOAD_XDP))
+		hooks |= FILTER_HOOK_XDP;
+	if (ret == 0 && (v.flags & RR_IFACE_OFFLOAD_TC))
+		hooks |= FILTER_HOOK_TC;
+	ret = bpf_map_lookup_elem(bpf_map__fd(f->skel->maps.offload_tx), &key, &tx);
+	if (ret < 0 && ret != -ENOENT)
+		return ret;
+	if (ret == 0)
+		hooks |= FILTER_HOOK_TARGET;
+	return hooks;
 }
 
 int filter_offload_down(struct filter *f, int *out, int max)

@@ -120,9 +120,14 @@ struct filter_offload_iface {
 };
 /* The interfaces the fast path runs on; returns how many were written (<= max). */
 int filter_offload_ifaces(const struct filter *f, struct filter_offload_iface *out, int max);
-/* 1 when the fast path runs on ifindex (either hook), 0 when not, or -errno. It reads the
- * program's interface map, so a worker may ask (the interface table is the control thread's). */
-int filter_offload_runs(const struct filter *f, int ifindex);
+/* How the fast path runs on an interface (filter_offload_hooks). */
+#define FILTER_HOOK_XDP 1u    /* in the XDP hook: it redirects only to targets */
+#define FILTER_HOOK_TC 2u     /* in the tc hook (bpf_redirect_neigh: to any device) */
+#define FILTER_HOOK_TARGET 4u /* an XDP redirect target (offload_tx) */
+/* The FILTER_HOOK_* that hold for ifindex (0: the fast path does not run there and XDP does
+ * not redirect to it), or -errno. It reads the program's maps, so a worker may ask (the
+ * interface table is the control thread's). */
+int filter_offload_hooks(const struct filter *f, int ifindex);
 
 /* Redirect targets the kernel refused a frame for since they were (re)checked: up to max
  * ifindexes into out, returns how many. filter_offload_up takes one back into use. */

@@ -667,12 +667,29 @@ static int offload_rule_from(struct netlink_rtsock *nl, struct offload_rule *r,
 	return 0;
 }
 
-/* 0 when the fast path runs on ifindex, else OFFLOAD_REFUSED_DEVICE or -errno. */
-static int offload_runs_on(const struct offload_worker *ow, int ifindex)
+bool offload_hooks_relay(uint32_t in, uint32_t out)
 {
-	int ret = filter_offload_runs(ow->f, ifindex);
+	/* tc routes to any device with bpf_redirect_neigh; what XDP passes up tc beside it on
+	 * in still relays. XDP redirects to targets only: a device of an XDP relay that is none
+	 * (no NDO_XMIT, which "xdp" as configured takes: those datagrams pass up as pass_no_tx,
+	 * docs/offload.md) is its own; one that only a tc fast path runs on is another relay's. */
+	if (in & FILTER_HOOK_TC)
+		return true;
+	return (in & FILTER_HOOK_XDP) && (out & (FILTER_HOOK_XDP | FILTER_HOOK_TARGET));
+}
 
-	return ret < 0 ? ret : ret ? 0 : OFFLOAD_REFUSED_DEVICE;
+/* 0 when the program relays the datagrams that arrive on in and leave by out (filter's
+ * hooks on them: offload_hooks_relay), else OFFLOAD_REFUSED_DEVICE or -errno. */
+static int offload_runs_on(const struct offload_worker *ow, int in, int out)
+{
+	int hi = filter_offload_hooks(ow->f, in), ho;
+
+	if (hi < 0)
+		return hi;
+	ho = filter_offload_hooks(ow->f, out);
+	if (ho < 0)
+		return ho;
+	return offload_hooks_relay((uint32_t)hi, (uint32_t)ho) ? 0 : OFFLOAD_REFUSED_DEVICE;
 }
 
 int offload_session_open(const struct offload_worker *ow, struct session *s,
@@ -734,11 +751,12 @@ int offload_session_open(const struct offload_worker *ow, struct session *s,
 		return ret;
 	/* Each direction leaves about where the other's datagrams arrive. Where the fast path
 	 * does not run (a layer 3 device, which no relay's fast path takes, or a device none of
-	 * them uses), the program would never see those, and XDP could not redirect there: every
-	 * datagram would cost a lookup before going up the stack (pass_no_tx). */
-	ret = offload_runs_on(ow, up_r.oif);
+	 * them uses), the program would never see those; and XDP redirects only to a target (a
+	 * device that only another relay's tc fast path runs on is none): every datagram would
+	 * cost a lookup before going up the stack (pass_no_tx). */
+	ret = offload_runs_on(ow, down_r.oif, up_r.oif);
 	if (ret == 0)
-		ret = offload_runs_on(ow, down_r.oif);
+		ret = offload_runs_on(ow, up_r.oif, down_r.oif);
 	if (ret != 0)
 		return ret;
 	/* Counts only grow in a slot. What a program already past its lookup counted after the

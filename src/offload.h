@@ -98,8 +98,9 @@ enum offload_refusal {
 	 * onto any leg) */
 	OFFLOAD_REFUSED_MULTIPATH6,
 	/* a direction leaves by a device the fast path does not run on (a layer 3 device, or one
-	 * none of the relays' fast paths uses): the program would not see its answers there, and
-	 * XDP could not redirect to it */
+	 * none of the relays' fast paths uses): the program would not see its answers there; or
+	 * its datagrams arrive where the fast path runs only in XDP and it leaves by a device
+	 * where it runs only in tc (another relay's), to which XDP cannot redirect */
 	OFFLOAD_REFUSED_DEVICE,
 	OFFLOAD_REFUSED_ERROR, /* another: a link-local address, an error, a full map, ... */
 	OFFLOAD_REFUSED__MAX
@@ -126,6 +127,12 @@ static inline const char *offload_refusal_name(enum offload_refusal why)
 	}
 }
 
+/* Whether the program relays a direction whose datagrams arrive on an interface with hooks in
+ * and leave by one with hooks out (FILTER_HOOK_*, filter_offload_hooks): the fast path runs
+ * on in, in tc (which redirects to any device), or in XDP with out in XDP too (a redirect
+ * target, or one of an XDP relay that is none: pass_no_tx) or a target. Pure. */
+bool offload_hooks_relay(uint32_t in, uint32_t out);
+
 /* The sockets of a new session, whose routes the fast path follows. */
 struct offload_socks {
 	int fd; /* its connected upstream socket (still open; sock_open_upstream) */
@@ -136,7 +143,7 @@ struct offload_socks {
 /* Installs both directions of session s of a relay, with its sockets so and flow its slot
  * (what the slot's previous session left goes to fold), unless the program's own route
  * lookups would send its datagrams elsewhere than its sockets' routes, or a direction leaves
- * by a device the fast path does not run on (filter_offload_runs). On success s->fast is
+ * by a device the program does not relay it to (offload_hooks_relay). On success s->fast is
  * set. Returns 0, or why the session stays on the socket path: a refusal (enum
  * offload_refusal, positive) or -errno. */
 int offload_session_open(const struct offload_worker *ow, struct session *s,

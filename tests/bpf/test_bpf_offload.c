@@ -1079,6 +1079,28 @@ static void test_attach_beside(void **state)
 	set_tx(fx.c0);
 }
 
+/* How the fast path runs on an interface, as a worker reads it for a new session: the hooks
+ * of its interface map entry, and whether XDP may redirect to it (offload_tx). An interface
+ * that only a tc fast path runs on is no redirect target. */
+static void test_offload_hooks(void **state)
+{
+	int ifs = filter_map_fd(fx.f, "rr_ifaces"), tx = filter_map_fd(fx.f, "offload_tx");
+	uint32_t k = (uint32_t)fx.d0;
+
+	(void)state;
+	assert_int_equal(filter_offload_hooks(fx.f, fx.d0), FILTER_HOOK_TARGET);
+	assert_int_equal(filter_offload_hooks(fx.f, fx.a0),
+			 FILTER_HOOK_XDP | FILTER_HOOK_TC | FILTER_HOOK_TARGET);
+	set_iface(fx.d0, RR_IFACE_OFFLOAD_TC);
+	assert_int_equal(bpf_map_delete_elem(tx, &k), 0);
+	assert_int_equal(filter_offload_hooks(fx.f, fx.d0), FILTER_HOOK_TC);
+	set_iface(fx.d0, RR_IFACE_OFFLOAD_XDP);
+	assert_int_equal(filter_offload_hooks(fx.f, fx.d0), FILTER_HOOK_XDP);
+	assert_int_equal(bpf_map_delete_elem(ifs, &k), 0);
+	assert_int_equal(filter_offload_hooks(fx.f, fx.d0), 0);
+	set_tx(fx.d0);
+}
+
 /* Whether map name of fx.f is empty. */
 static bool map_empty(const char *name)
 {
@@ -1167,6 +1189,7 @@ int main(void)
 	    cmocka_unit_test(test_del_own),
 	    cmocka_unit_test(test_stage_flags),
 	    cmocka_unit_test(test_attach_beside),
+	    cmocka_unit_test(test_offload_hooks),
 	    cmocka_unit_test(test_gone_targets),
 	    cmocka_unit_test(test_redirect_err_one_frame),
 	};

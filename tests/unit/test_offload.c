@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "filter.h"
 #include "netlink.h"
 #include "offload.h"
 #include "sock.h"
@@ -388,6 +389,34 @@ static void test_pmtu_due(void **state)
 	}
 }
 
+/* Whether the program relays a direction, by the hooks on the interface its datagrams arrive
+ * on and the one they leave by: tc redirects anywhere; XDP to a redirect target, and to an XDP
+ * relay's interface that is none (pass_no_tx, as documented for "xdp" as configured), but not
+ * to a device only another relay's tc fast path runs on (before: every datagram pass_no_tx). */
+static void test_hooks_relay(void **state)
+{
+	static const struct {
+		const char *name;
+		uint32_t in, out;
+		bool want;
+	} cases[] = {
+		{ "none in", 0, FILTER_HOOK_XDP | FILTER_HOOK_TARGET, false },
+		{ "xdp to a target", FILTER_HOOK_XDP, FILTER_HOOK_XDP | FILTER_HOOK_TARGET, true },
+		{ "xdp to xdp, not a target", FILTER_HOOK_XDP, FILTER_HOOK_XDP, true },
+		{ "xdp to another relay's tc", FILTER_HOOK_XDP, FILTER_HOOK_TC, false },
+		{ "xdp to nothing", FILTER_HOOK_XDP | FILTER_HOOK_TARGET, 0, false },
+		{ "tc to tc", FILTER_HOOK_TC, FILTER_HOOK_TC, true },
+		{ "tc to xdp", FILTER_HOOK_TC, FILTER_HOOK_XDP, true },
+		{ "xdp and tc in, no target", FILTER_HOOK_XDP | FILTER_HOOK_TC, FILTER_HOOK_TC, true },
+	};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		if (offload_hooks_relay(cases[i].in, cases[i].out) != cases[i].want)
+			fail_msg("%s: %d, want %d", cases[i].name, !cases[i].want, cases[i].want);
+}
+
 /* A fast session whose datagrams keep passing up as too long in both directions (a client
  * and an upstream that send more than their paths carry), while every reading finds its
  * rules' path MTU right: the readings each direction costs over seconds of 1 s ticks, and the
@@ -570,6 +599,7 @@ int main(void)
 		cmocka_unit_test(test_pmtu_due),
 		cmocka_unit_test(test_pmtu_walk),
 		cmocka_unit_test(test_pmtu_backoff),
+		cmocka_unit_test(test_hooks_relay),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
