@@ -43,6 +43,10 @@ static void offload_why(char *why, const char *fmt, ...)
 	memcpy(why, tmp, sizeof(tmp));
 }
 
+/* A relay's interfaces are bits of a uint64_t (its listen and upstream sides, the layer 3
+ * ones). */
+_Static_assert(RR_IFACES_MAX <= 64, "interface masks are 64 bits");
+
 /* Adds ifindex to list[0..*n) (room for RR_IFACES_MAX) unless it is there and sets its bit
  * in *side; one that does not fit counts in *more. */
 static void offload_add_iface(int *list, uint32_t *n, int ifindex, uint64_t *side, uint32_t *more)
@@ -117,7 +121,9 @@ static int offload_l3_ifaces(const int *all, uint32_t n, uint64_t *l3,
 /* The interfaces of relay rc, which sends to to[0..n_to) from sockets owned by uid, into st,
  * and in *policy6 the first IPv6 address of to whose route a policy rule chose (NULL: none);
  * 0, or -errno with st->why set: -E2BIG when they are more than OFFLOAD_MAX_IFACES (the
- * program would not run on some, yet the relay's mode would be judged as if it did). Layer 3
+ * program would not run on some, yet the relay's mode would be judged as if it did), or more
+ * than RR_IFACES_MAX before the layer 3 devices among them were left out (those past it were
+ * never looked at: the set would be incomplete whatever is left). Layer 3
  * devices are left out (st->l3, st->n_l3): the program cannot run there, so the sessions that
  * arrive there reach the socket, and those that would leave there stay on the socket path
  * (offload_session_open). Only when no listen interface, or no upstream's route, is left is
@@ -129,7 +135,7 @@ static int offload_relay_ifaces(const struct relay_conf *rc, const struct addr *
 	char buf[ADDR_STRLEN], name[IF_NAMESIZE];
 	int all[RR_IFACES_MAX], idx[RR_IFACES_MAX + 1], n, i, ret;
 	uint64_t listen_side = 0, up_side = 0, l3, none;
-	uint32_t j, n_all = 0, more = 0;
+	uint32_t j, n_all = 0, more = 0, total;
 	size_t len;
 
 	/* The listen interfaces, then the upstreams' (a status lists them so); more than the
@@ -193,19 +199,25 @@ static int offload_relay_ifaces(const struct relay_conf *rc, const struct addr *
 	for (i = 0, j = 0; j < n_all; j++)
 		if (!(l3 & (1ull << j)))
 			all[i++] = all[j];
+	/* more: the list was full before the layer 3 devices went: count them all. */
+	total = n_all + more;
 	n_all = (uint32_t)i;
-	if (n_all + more > OFFLOAD_MAX_IFACES) {
+	if (!more)
+		total = n_all;
+	if (more || n_all > OFFLOAD_MAX_IFACES) {
 		len = (size_t)snprintf(st->why, sizeof(st->why),
 				       "%s%u interfaces (upstream routes, listen addresses), more than "
 				       "the %d the fast path takes; left out:",
-				       more ? "at least " : "", n_all + more, OFFLOAD_MAX_IFACES);
+				       more ? "at least " : "", total, OFFLOAD_MAX_IFACES);
 		for (j = OFFLOAD_MAX_IFACES; j < n_all && len + IF_NAMESIZE + 16 < sizeof(st->why);
 		     j++)
 			len += (size_t)snprintf(st->why + len, sizeof(st->why) - len, " %s",
 						offload_ifname(all[j], name));
+		if (j > n_all) /* fewer than that are left: only the ones never looked at */
+			j = n_all;
 		if (j < n_all || more)
-			snprintf(st->why + len, sizeof(st->why) - len, " and %u more",
-				 n_all - j + more);
+			snprintf(st->why + len, sizeof(st->why) - len, " %s%u more",
+				 j > OFFLOAD_MAX_IFACES ? "and " : "", n_all - j + more);
 		return -E2BIG;
 	}
 	memcpy(st->ifindex, all, n_all * sizeof(all[0]));

@@ -237,6 +237,51 @@ static void test_resolve_l3(void **state)
 	run_in_child(resolve_l3_child);
 }
 
+/* A wildcard listener on a host with more interfaces than the program's table (64) holds,
+ * most of them layer 3 devices (rrtN, made first, so listed first) and one Ethernet device
+ * made last (rrz0): the interfaces past the 64th were never looked at, so however few are
+ * left once the layer 3 ones go the relay's set is incomplete: off (E2BIG), saying so.
+ * Before, rrd0 and rrd1 were left and the relay got tc without rrz0. */
+static int resolve_many_l3_child(void)
+{
+	static const char conf[] = "relays = ( { name = \"w\"; listen = [ \"0.0.0.0:5000\" ];\n"
+				   "   upstreams = [ \"198.18.7.7:53\" ]; offload = \"tc\"; } );\n";
+	struct offload_relay_state st[1];
+	struct config *cfg;
+	int code = 0;
+
+	if (geteuid() != 0 || private_netns())
+		return 77;
+	if (system(NETNS_TWO_LINKS "ip route add 198.18.7.0/24 dev rrd0"))
+		return 77;
+	if (system("for i in $(seq 0 63); do "
+		   "echo \"tuntap add mode tun name rrt$i\"; "
+		   "echo \"addr add 198.18.12.$((i + 1))/32 dev rrt$i\"; "
+		   "done | ip -batch - 2>/dev/null"))
+		return 77; /* no /dev/net/tun */
+	if (system("ip link add rrz0 type veth peer name rrz0p && "
+		   "ip addr add 198.18.13.1/24 dev rrz0"))
+		return 2;
+	cfg = load(conf);
+	if (!cfg)
+		return 3;
+	offload_resolve(cfg, 0, NULL, NULL, st);
+	if (st[0].got != OFFLOAD_OFF || !strstr(st[0].why, "at least") ||
+	    !strstr(st[0].why, "more than the 16")) {
+		fprintf(stderr, "resolve many l3 child: %s, %u interfaces: %s\n",
+			config_offload_name(st[0].got), st[0].n_ifaces, st[0].why);
+		code = 10;
+	}
+	config_free(cfg);
+	return code;
+}
+
+static void test_resolve_many_l3(void **state)
+{
+	(void)state;
+	run_in_child(resolve_many_l3_child);
+}
+
 /* dev's transmitted packets, from /proc/net/dev (the reader's namespace; /sys shows the
  * namespace sysfs was mounted in). */
 static unsigned long long tx_packets(const char *dev)
@@ -595,6 +640,7 @@ int main(void)
 		cmocka_unit_test(test_relay_flow),
 		cmocka_unit_test(test_resolve_rules),
 		cmocka_unit_test(test_resolve_l3),
+		cmocka_unit_test(test_resolve_many_l3),
 		cmocka_unit_test(test_socket_keeps_leg),
 		cmocka_unit_test(test_pmtu_due),
 		cmocka_unit_test(test_pmtu_walk),
