@@ -234,8 +234,8 @@ enum offload_counter {
 	OFFLOAD_CNT_PASS_MALFORMED,  /* lengths disagree, IPv4 header checksum, IPv6 zero checksum */
 	OFFLOAD_CNT_PASS_NONLINEAR,  /* headers or payload beyond the linear part (XDP frags) */
 	OFFLOAD_CNT_PASS_FWD_DISABLED, /* XDP: bpf_fib_lookup needs forwarding on the egress */
-	OFFLOAD_CNT_PASS_NOT_HOST,   /* a session's datagram to a broadcast or multicast MAC (tc:
-				      * or another host's, promiscuous): the stack judges it */
+	OFFLOAD_CNT_PASS_NOT_HOST,   /* a session's datagram to a broadcast, multicast or another
+				      * host's MAC (a promiscuous device): the stack judges it */
 	OFFLOAD_CNT__MAX
 };
 
