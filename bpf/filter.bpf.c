@@ -690,6 +690,30 @@ static __always_inline __u32 iface_flags(__u32 ifindex)
 	return fi ? fi->flags : RR_IFACE_DEFAULT;
 }
 
+/* A MAC address as one scalar: its bytes 0-3 and 4-5 loaded as they lie, so that two
+ * addresses packed alike compare equal in any byte order. */
+static __always_inline __u64 mac_pack(__u32 lo, __u16 hi)
+{
+	return (__u64)hi << 32 | lo;
+}
+
+/* iface_flags, and in *mac the interface's own address, packed (0 without an entry). */
+static __always_inline __u32 iface_flags_mac(__u32 ifindex, __u64 *mac)
+{
+	struct rr_iface *fi = bpf_map_lookup_elem(&rr_ifaces, &ifindex);
+	__u32 lo;
+	__u16 hi;
+
+	if (!fi) {
+		*mac = 0;
+		return RR_IFACE_DEFAULT;
+	}
+	__builtin_memcpy(&lo, fi->mac, 4);
+	__builtin_memcpy(&hi, &fi->mac[4], 2);
+	*mac = mac_pack(lo, hi);
+	return fi->flags;
+}
+
 /* One's complement sum of n 16-bit words (raw, in memory order: the sum is byte-order
  * neutral, RFC 1071). */
 static __always_inline __u32 csum_words(__u32 sum, const __u16 *w, int n, int invert)
@@ -745,10 +769,11 @@ struct off_ctx {
 
 /* Parses what arrived, finds its session and asks the FIB where the rewritten datagram goes.
  * Returns OFFLOAD_CNT_FORWARDED with o filled, or the reason it goes up the stack. Nothing is
- * written to the frame here. pkt_type: tc's skb->pkt_type (XDP: PACKET_HOST, unknown). */
+ * written to the frame here. pkt_type: tc's skb->pkt_type; dev_mac: XDP's ingress device's own
+ * address (iface_flags_mac), in place of the pkt_type the stack has not set yet. */
 static __always_inline __u32 offload_prepare(void *ctx, void *data, void *data_end,
 					     __u32 frame_len, int tc, __u32 gso, int gso_udp,
-					     __u32 pkt_type, struct off_ctx *o)
+					     __u32 pkt_type, __u64 dev_mac, struct off_ctx *o)
 {
 	struct bpf_fib_lookup fib = {};
 	struct offload_key key = {};
@@ -818,12 +843,15 @@ static __always_inline __u32 offload_prepare(void *ctx, void *data, void *data_e
 	rule = bpf_map_lookup_elem(&offload_sessions, &key);
 	if (!rule)
 		return OFFLOAD_CNT_PASS_NO_SESSION;
-	/* Only what ip_rcv would take as the host's own: a broadcast or multicast destination
-	 * MAC is the stack's to judge (the socket path relays it unless
+	/* Only what ip_rcv would take as the host's own (PACKET_HOST): a broadcast or multicast
+	 * destination MAC is the stack's to judge (the socket path relays it unless
 	 * drop_unicast_in_l2_multicast says otherwise), and tc's bpf_redirect_neigh would free
-	 * it unseen, after the count; another host's MAC (tc: PACKET_OTHERHOST, a promiscuous
-	 * device) ip_rcv drops. XDP knows no device address, so it tests the group bit only. */
-	if ((eth->h_dest[0] & 1) || pkt_type != PACKET_HOST)
+	 * it unseen, after the count; another host's MAC (PACKET_OTHERHOST, a promiscuous
+	 * device) ip_rcv drops. XDP decides as eth_type_trans will: PACKET_HOST is the device's
+	 * own address exactly (never a group address), so one comparison covers all three. The
+	 * Ethernet header is in bounds (above); a load needs no alignment here. */
+	if (tc ? (eth->h_dest[0] & 1) || pkt_type != PACKET_HOST
+	       : mac_pack(*(__u32 *)data, *(__u16 *)(data + 4)) != dev_mac)
 		return OFFLOAD_CNT_PASS_NOT_HOST;
 	__builtin_memcpy(&o->r, rule, sizeof(o->r));
 	/* A hash map element deleted or replaced by user space is reused at once, without
@@ -1040,7 +1068,7 @@ static __always_inline void offload_account_mtu(const struct off_ctx *o)
 		__sync_fetch_and_add(&st->mtu_pass[0], 1);
 }
 
-static __always_inline int offload_xdp(struct xdp_md *ctx)
+static __always_inline int offload_xdp(struct xdp_md *ctx, __u64 dev_mac)
 {
 	void *data = (void *)(long)ctx->data, *data_end = (void *)(long)ctx->data_end;
 	struct off_ctx o = {};
@@ -1050,7 +1078,7 @@ static __always_inline int offload_xdp(struct xdp_md *ctx)
 	__u32 cnt;
 
 	cnt = offload_prepare(ctx, data, data_end, bpf_xdp_get_buff_len(ctx), 0, 0, 0, PACKET_HOST,
-			      &o);
+			      dev_mac, &o);
 	if (cnt != OFFLOAD_CNT_FORWARDED) {
 		if (cnt == OFFLOAD_CNT_PASS_MTU)
 			offload_account_mtu(&o);
@@ -1145,7 +1173,7 @@ static __always_inline int offload_tc(struct __sk_buff *skb, int kf)
 	data = (void *)(long)skb->data;
 	data_end = (void *)(long)skb->data_end;
 	cnt = offload_prepare(skb, data, data_end, skb->len, 1, skb->gso_size,
-			      kf && skb->gso_size ? skb_gso_udp_l4(skb) : 0, skb->pkt_type, &o);
+			      kf && skb->gso_size ? skb_gso_udp_l4(skb) : 0, skb->pkt_type, 0, &o);
 	if (cnt != OFFLOAD_CNT_FORWARDED) {
 		if (cnt == OFFLOAD_CNT_PASS_MTU)
 			offload_account_mtu(&o);
@@ -1419,9 +1447,9 @@ static __noinline int offload_tc_plain_sub(struct __sk_buff *skb)
 	return offload_tc(skb, 0);
 }
 
-static __noinline int offload_xdp_sub(struct xdp_md *ctx)
+static __noinline int offload_xdp_sub(struct xdp_md *ctx, __u64 dev_mac)
 {
-	return offload_xdp(ctx);
+	return offload_xdp(ctx, dev_mac);
 }
 
 /* Each builds its own hdr_src so that tc stays a constant the compiler folds: a subprogram
@@ -1476,7 +1504,8 @@ static __noinline enum filter_action shed_tc_probe_sub(struct __sk_buff *skb)
 static __always_inline int xdp_body(struct xdp_md *ctx, enum shed_reader shed)
 {
 	struct hdr_src h = {.ctx = ctx, .len = bpf_xdp_get_buff_len(ctx), .tc = 0, .segs = 1};
-	__u32 flags = iface_flags(ctx->ingress_ifindex);
+	__u64 mac;
+	__u32 flags = iface_flags_mac(ctx->ingress_ifindex, &mac);
 	int act, fast_tc;
 
 	if ((flags & RR_IFACE_FILTER_XDP) &&
@@ -1486,8 +1515,8 @@ static __always_inline int xdp_body(struct xdp_md *ctx, enum shed_reader shed)
 	 * then: this only holds the line while the two change). */
 	if ((flags & RR_IFACE_OFFLOAD_XDP) && !(flags & RR_IFACE_FILTER_TC)) {
 		if (!shed)
-			return offload_xdp(ctx);
-		act = offload_xdp_sub(ctx);
+			return offload_xdp(ctx, mac);
+		act = offload_xdp_sub(ctx, mac);
 		if (act != XDP_PASS)
 			return act;
 	}

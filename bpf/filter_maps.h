@@ -166,6 +166,11 @@ _Static_assert(sizeof(struct filter_frag_val) == 16, "fragment value layout");
 
 struct rr_iface {
 	__u32 flags;
+	/* The device's own address (dev->dev_addr, IFLA_ADDRESS), followed on link events. XDP
+	 * relays only a frame addressed to it: eth_type_trans makes any other unicast
+	 * destination PACKET_OTHERHOST, which ip_rcv drops (tc reads skb->pkt_type instead). */
+	__u8 mac[6];
+	__u8 pad[2]; /* zero */
 };
 
 /* A datagram's 4-tuple as it arrives (IPv4 v4-mapped, network order). */
@@ -229,8 +234,8 @@ enum offload_counter {
 	OFFLOAD_CNT_PASS_MALFORMED,  /* lengths disagree, IPv4 header checksum, IPv6 zero checksum */
 	OFFLOAD_CNT_PASS_NONLINEAR,  /* headers or payload beyond the linear part (XDP frags) */
 	OFFLOAD_CNT_PASS_FWD_DISABLED, /* XDP: bpf_fib_lookup needs forwarding on the egress */
-	OFFLOAD_CNT_PASS_NOT_HOST,   /* a session's datagram to a broadcast or multicast MAC (tc:
-				      * or another host's, promiscuous): the stack judges it */
+	OFFLOAD_CNT_PASS_NOT_HOST,   /* a session's datagram to a broadcast, multicast or another
+				      * host's MAC (a promiscuous device): the stack judges it */
 	OFFLOAD_CNT__MAX
 };
 
@@ -302,7 +307,7 @@ _Static_assert(sizeof(struct shed_listener) == 8, "shed value layout");
 _Static_assert(sizeof(struct offload_key) == 36, "offload key layout");
 _Static_assert(sizeof(struct offload_rule) == 56, "offload rule layout");
 _Static_assert(sizeof(struct offload_flow_stats) == 48, "offload stats layout");
-_Static_assert(sizeof(struct rr_iface) == 4, "iface layout");
+_Static_assert(sizeof(struct rr_iface) == 12, "iface layout");
 _Static_assert(sizeof(struct offload_xmit_val) == 16, "xmit value layout");
 
 #endif

@@ -120,21 +120,24 @@ static void fill_rule(struct offload_rule *r, const struct offload_key *to, uint
  * rewrote, so two sessions rewrite it back and forth: 198.18.1.1:33333 -> 198.18.1.3:5000
  * leaves through b0 as 198.18.2.1:40000 -> 198.18.2.2:9000, and that leaves through a0 as the
  * first again. Every run parses, looks up, routes (bpf_fib_lookup: forwarding on, static
- * neighbours), rewrites and counts one datagram. */
+ * neighbours), rewrites and counts one datagram. Every run's ingress is a0, so both
+ * neighbours have a0's MAC: each rewritten frame is addressed to it, as the first is (XDP and
+ * tc pass a frame for another host up). */
 static int fast_path_cost(struct bpf_test_run_opts *opts)
 {
 	static const char *const setup[] = {
 	    "ip link set lo up",
-	    /* the frame's destination MAC: tc passes a frame for another host up */
 	    "ip link add a0 address 02:02:02:02:02:02 type veth peer name a1",
 	    "ip link add b0 type veth peer name b1",
 	    "ip link set a0 up && ip link set a1 up && ip link set b0 up && ip link set b1 up",
 	    "ip addr add 198.18.1.2/24 dev a0 && ip addr add 198.18.2.1/24 dev b0",
 	    "sysctl -qw net.ipv4.conf.all.forwarding=1 >/dev/null",
-	    "ip neigh replace 198.18.2.2 lladdr 02:00:00:00:02:02 dev b0 nud permanent",
-	    "ip neigh replace 198.18.1.3 lladdr 02:00:00:00:01:03 dev a0 nud permanent",
+	    "ip neigh replace 198.18.2.2 lladdr 02:02:02:02:02:02 dev b0 nud permanent",
+	    "ip neigh replace 198.18.1.3 lladdr 02:02:02:02:02:02 dev a0 nud permanent",
 	};
+	/* (b0's address does not matter: no run arrives there) */
 	struct rr_iface fl = {.flags = RR_IFACE_OFFLOAD_XDP | RR_IFACE_OFFLOAD_TC};
+	struct rr_iface fl_a0 = {.flags = fl.flags, .mac = {2, 2, 2, 2, 2, 2}};
 	struct offload_key ka, kb;
 	struct offload_rule ra, rb;
 	struct config cfg0 = {0};
@@ -166,7 +169,7 @@ static int fast_path_cost(struct bpf_test_run_opts *opts)
 	fill_key(&kb, "198.18.2.1", 40000, "198.18.2.2", 9000);
 	fill_rule(&ra, &kb, b0);
 	fill_rule(&rb, &ka, a0);
-	if (bpf_map_update_elem(filter_map_fd(f, "rr_ifaces"), &a0, &fl, BPF_ANY) ||
+	if (bpf_map_update_elem(filter_map_fd(f, "rr_ifaces"), &a0, &fl_a0, BPF_ANY) ||
 	    bpf_map_update_elem(filter_map_fd(f, "rr_ifaces"), &b0, &fl, BPF_ANY) ||
 	    bpf_map_update_elem(filter_map_fd(f, "offload_tx"), &a0, &a0, BPF_ANY) ||
 	    bpf_map_update_elem(filter_map_fd(f, "offload_tx"), &b0, &b0, BPF_ANY) ||

@@ -644,11 +644,12 @@ void app_upstream_addrs_changed(struct app *a)
  * there; the filter's own interfaces (those it was loaded for: a reload that changes them
  * needs a restart) are attached again when they come back, with a new ifindex or the same.
  * Returns true when it attached (an XDP attach re-makes NAPI instances). Other changes to a
- * filtered link (up, addresses) keep its ifindex and filter. */
+ * filtered link (up, addresses) keep its ifindex and filter; a new link-layer address goes
+ * to the program, which compares it with what arrives in XDP. */
 static bool app_link_relink(struct app *a, const struct netlink_link_change *l)
 {
 	char err[CONFIG_ERR_LEN];
-	int ret;
+	int ret, mac;
 
 	if (!a->filter)
 		return false;
@@ -659,6 +660,11 @@ static bool app_link_relink(struct app *a, const struct netlink_link_change *l)
 	ret = filter_relink(a->filter, l->name, l->ifindex, err, sizeof(err));
 	if (ret < 0)
 		log_err("%s", err);
+	mac = filter_link_mac(a->filter, l->ifindex);
+	if (mac < 0 && mac != -ENXIO && mac != -ENODEV)
+		log_err("filter: reading the link-layer address of %s: %s; the fast path in XDP "
+			"compares frames with the one it had until the link changes again",
+			l->name, strerror(-mac));
 	return ret > 0;
 }
 

@@ -62,6 +62,7 @@ struct filter_iface {
 	uint32_t tc_priority;	 /* ... and filter.tc_priority */
 	bool hook_created;	 /* ... and we created clsact, so we destroy it */
 	uint32_t flags;		 /* RR_IFACE_* as written to rr_ifaces */
+	uint8_t mac[6];		 /* the device's address, as written there (filter_link_mac) */
 	bool filter_iface;	 /* one of filter.interfaces */
 	bool renamed;		 /* ... whose link has another name now (said once) */
 };
@@ -802,17 +803,24 @@ static const char *filter_link_desc(int link_fd, bool generic)
 	return buf;
 }
 
-/* Writes fi's stages to rr_ifaces (what the program reads per frame). */
+/* Writes fi's stages and address to rr_ifaces (what the program reads per frame); how:
+ * BPF_ANY, or BPF_EXIST to change only an entry that is there. */
+static int filter_iface_write(struct filter *f, const struct filter_iface *fi, __u64 how)
+{
+	struct rr_iface v = { .flags = fi->flags };
+	uint32_t key = (uint32_t)fi->ifindex;
+
+	memcpy(v.mac, fi->mac, sizeof(v.mac));
+	return bpf_map_update_elem(bpf_map__fd(f->skel->maps.rr_ifaces), &key, &v, how);
+}
+
 /* An entry, even with no stage in it, while our hooks may run on the interface: without one
  * the program runs the filter (the default the filter's own interfaces rely on until their
  * entry is written), which an interface attached only for the fast path or shedding must
  * never meet. The entry goes after the hooks (filter_detach_iface). */
 static int filter_iface_publish(struct filter *f, struct filter_iface *fi)
 {
-	struct rr_iface v = { .flags = fi->flags };
-	uint32_t key = (uint32_t)fi->ifindex;
-
-	return bpf_map_update_elem(bpf_map__fd(f->skel->maps.rr_ifaces), &key, &v, BPF_ANY);
+	return filter_iface_write(f, fi, BPF_ANY);
 }
 
 static int filter_attach_xdp(struct filter *f, struct filter_iface *fi, __u32 flags)
@@ -943,19 +951,22 @@ static void filter_detach_tc(struct filter_iface *fi)
 	fi->hook_created = false;
 }
 
-/* 0 when the program can read ifindex's frames (they start with an Ethernet header), else
- * -EPROTOTYPE with err naming what (the stage) and the device. On a layer 3 device XDP and tc
- * data starts at the IP header: every stage would read the IP source as the ethertype. When
- * its link type cannot be read (it went, netlink failed), that -errno, and err says so: not
- * attached this time, which says nothing about the device (config_check_links tells them
- * apart the same way). */
-static int filter_iface_framed(int ifindex, const char *name, const char *what, char *err,
-			       size_t errlen)
+/* 0 when the program can read ifindex's frames (they start with an Ethernet header), with
+ * the device's address in mac, else -EPROTOTYPE with err naming what (the stage) and the
+ * device. On a layer 3 device XDP and tc data starts at the IP header: every stage would read
+ * the IP source as the ethertype. When its link type cannot be read (it went, netlink
+ * failed), that -errno, and err says so: not attached this time, which says nothing about the
+ * device (config_check_links tells them apart the same way). */
+static int filter_iface_framed(int ifindex, const char *name, const char *what, uint8_t mac[6],
+			       char *err, size_t errlen)
 {
-	int ret = netlink_eth_frames(ifindex);
+	struct netlink_link link;
+	int ret = netlink_link_at(ifindex, &link);
 
-	if (ret > 0)
+	if (ret == 0 && link.eth_frames) {
+		memcpy(mac, link.mac, sizeof(link.mac));
 		return 0;
+	}
 	if (ret < 0) {
 		snprintf(err, errlen, "%s: %s: reading its link type: %s: not attached this time",
 			 what, name, strerror(-ret));
@@ -973,7 +984,7 @@ static int filter_attach_iface(struct filter *f, struct filter_iface *fi, char *
 {
 	/* (config_check_links refused such a name at the start; this is a link of that name
 	 * made since) */
-	int ret = filter_iface_framed(fi->ifindex, fi->name, "filter", err, errlen);
+	int ret = filter_iface_framed(fi->ifindex, fi->name, "filter", fi->mac, err, errlen);
 
 	if (ret < 0)
 		return ret;
@@ -1049,9 +1060,10 @@ static int filter_iface_add(struct filter *f, const char *name, int ifindex, con
 			    struct filter_iface **out, char *err, size_t errlen)
 {
 	struct filter_iface *fi;
+	uint8_t mac[6];
 	int ret;
 
-	ret = filter_iface_framed(ifindex, name, what, err, errlen);
+	ret = filter_iface_framed(ifindex, name, what, mac, err, errlen);
 	if (ret < 0)
 		return ret;
 	if (f->n_ifaces == RR_IFACES_MAX) {
@@ -1060,6 +1072,7 @@ static int filter_iface_add(struct filter *f, const char *name, int ifindex, con
 	}
 	fi = &f->ifaces[f->n_ifaces];
 	filter_iface_init(fi, name, ifindex);
+	memcpy(fi->mac, mac, sizeof(mac));
 	ret = filter_iface_publish(f, fi);
 	if (ret < 0) {
 		snprintf(err, errlen, "%s: rr_ifaces for %s: %s", what, name, strerror(-ret));
@@ -1354,6 +1367,39 @@ void filter_link_gone(struct filter *f, int ifindex)
 		}
 	}
 	filter_xmit_trace_sync(f);
+}
+
+int filter_link_mac(struct filter *f, int ifindex)
+{
+	struct netlink_link link;
+	bool read = false;
+	int ret, changed = 0;
+	uint32_t i;
+
+	for (i = 0; i < f->n_ifaces; i++) {
+		struct filter_iface *fi = &f->ifaces[i];
+		const uint8_t *m = link.mac;
+
+		if (fi->ifindex != ifindex)
+			continue;
+		if (!read) {
+			ret = netlink_link_at(ifindex, &link);
+			if (ret < 0)
+				return ret;
+			read = true;
+		}
+		if (!memcmp(fi->mac, link.mac, sizeof(fi->mac)))
+			continue;
+		memcpy(fi->mac, link.mac, sizeof(fi->mac));
+		/* (a filtered link whose attach failed has no entry, and gets none here) */
+		ret = filter_iface_write(f, fi, BPF_EXIST);
+		if (ret < 0 && ret != -ENOENT)
+			return ret;
+		log_info("filter: %s has the link-layer address %02x:%02x:%02x:%02x:%02x:%02x now",
+			 fi->name, m[0], m[1], m[2], m[3], m[4], m[5]);
+		changed = 1;
+	}
+	return changed;
 }
 
 /* After a stage left fi: publishes its flags, detaches the hooks no stage needs any more,

@@ -99,6 +99,11 @@ int filter_relink(struct filter *f, const char *ifname, int ifindex, char *err, 
  * (nothing is asked of the kernel), so a device that comes back, with this ifindex or another,
  * gets the filter (filter_relink), the fast path and shedding (their next judge) again. */
 void filter_link_gone(struct filter *f, int ifindex);
+/* The device of ifindex may have another link-layer address (a link event): reads it and, if
+ * it changed, writes it to the interface's rr_ifaces entry, against which XDP's fast path
+ * tells frames for this host from another host's (a promiscuous device). Returns 1 when it
+ * changed, 0 when not (or ifindex is none of the program's interfaces), or -errno. */
+int filter_link_mac(struct filter *f, int ifindex);
 
 /* ---- session fast path (issue 9, docs/offload.md) */
 

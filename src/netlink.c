@@ -104,6 +104,7 @@ static int netlink_connect(struct nl_sock **out)
 int netlink_link_info(const char *ifname, struct netlink_link *info)
 {
 	struct rtnl_link *link = NULL;
+	struct nl_addr *hw;
 	struct nl_sock *sk;
 	unsigned int ifindex;
 	int ret;
@@ -134,6 +135,10 @@ int netlink_link_info(const char *ifname, struct netlink_link *info)
 	/* lo carries a zeroed Ethernet header (eth_header_ops) */
 	info->eth_frames = info->type == ARPHRD_ETHER || info->loopback;
 	info->up = (rtnl_link_get_flags(link) & IFF_UP) != 0;
+	hw = rtnl_link_get_addr(link);
+	memset(info->mac, 0, sizeof(info->mac));
+	if (hw && nl_addr_get_len(hw) == sizeof(info->mac))
+		memcpy(info->mac, nl_addr_get_binary_addr(hw), sizeof(info->mac));
 	rtnl_link_put(link);
 err_free_sock:
 	nl_socket_free(sk);
@@ -719,8 +724,9 @@ int netlink_xdp_features(int ifindex, uint64_t *features)
 
 /* The link flags whose change is reported: up or down, carrier or none. The routes through a
  * link come and go with them, and some drivers (veth) make their NAPI instances anew. A new
- * name is reported too (what is configured by name follows it); other changes (an XDP program
- * attached, the MTU) are not. */
+ * name is reported too (what is configured by name follows it), and a new link-layer address
+ * (XDP compares it with a frame's destination); other changes (an XDP program attached, the
+ * MTU) are not. */
 #ifndef IFF_LOWER_UP
 #define IFF_LOWER_UP 0x10000 /* linux/if.h's, which does not mix with net/if.h */
 #endif
@@ -783,6 +789,15 @@ static bool netlink_watch_renamed(struct rtnl_link *was, struct rtnl_link *now)
 	return a && b && strcmp(a, b) != 0;
 }
 
+/* Whether a link's own (link-layer) address differs between two of its objects: ip link set
+ * dev X address ... */
+static bool netlink_watch_readdressed(struct rtnl_link *was, struct rtnl_link *now)
+{
+	struct nl_addr *a = rtnl_link_get_addr(was), *b = rtnl_link_get_addr(now);
+
+	return (a && b) ? nl_addr_cmp(a, b) != 0 : a != b;
+}
+
 /* libnl's change callback for links, with the object before a change. */
 static void netlink_watch_link(struct nl_cache *cache, struct nl_object *old,
 			       struct nl_object *obj, uint64_t diff, int action, void *data)
@@ -798,7 +813,7 @@ static void netlink_watch_link(struct nl_cache *cache, struct nl_object *old,
 		netlink_watch_link_note(w, was, false);
 	else if (action == NL_ACT_CHANGE && was && now && netlink_watch_own(now) &&
 		 (((rtnl_link_get_flags(was) ^ rtnl_link_get_flags(now)) & NETLINK_WATCH_FLAGS) ||
-		  netlink_watch_renamed(was, now)))
+		  netlink_watch_renamed(was, now) || netlink_watch_readdressed(was, now)))
 		netlink_watch_link_note(w, now, true);
 }
 

@@ -18,6 +18,7 @@ struct netlink_link {
 	bool up;	 /* administratively up (IFF_UP) */
 	bool eth_frames; /* its frames start with an Ethernet header (Ethernet, loopback) */
 	uint16_t type;	 /* ARPHRD_*: 65534 (NONE) a tun or WireGuard, 768 ipip, ... */
+	uint8_t mac[6];	 /* its own address (IFLA_ADDRESS) when that is 6 bytes, else zero */
 };
 
 /* Fills info for ifname. Returns 0, -ENODEV when there is no such interface, or -errno. */
@@ -152,8 +153,9 @@ int netlink_clsact_filters(int ifindex, uint32_t *count);
 int netlink_ingress_handle_prios(int ifindex, uint32_t handle, uint32_t *prios, uint32_t max);
 
 /* Link watcher for the admin thread's poll loop. It notes each link that appeared, went up or
- * down, got or lost its carrier, was renamed, or had an address added or removed, or that
- * disappeared; other changes (an XDP program attached, the MTU) are not noted. cb then reports
+ * down, got or lost its carrier, was renamed, got another link-layer address, or had an
+ * address added or removed, or that disappeared; other changes (an XDP program attached, the
+ * MTU) are not noted. cb then reports
  * the noted links at once, each once and as it is at the report, settle_ms (default
  * NETLINK_WATCH_SETTLE_MS) after the first change of a quiet spell. */
 struct netlink_watch;

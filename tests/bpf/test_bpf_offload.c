@@ -32,6 +32,7 @@
 
 #include "config.h"
 #include "filter.h"
+#include "netlink.h"
 #include "offload.h"
 
 /* What the tc program returns for a frame it passes: no verdict (TC_ACT_UNSPEC), so the
@@ -299,11 +300,16 @@ struct fixture {
 
 static struct fixture fx;
 
+/* The stages of ifindex, with its address as the loader writes it (XDP relays only frames to
+ * it). */
 static void set_iface(int ifindex, uint32_t flags)
 {
 	struct rr_iface v = {.flags = flags};
+	struct netlink_link link;
 	uint32_t k = (uint32_t)ifindex;
 
+	assert_int_equal(netlink_link_at(ifindex, &link), 0);
+	memcpy(v.mac, link.mac, sizeof(v.mac));
 	assert_int_equal(bpf_map_update_elem(filter_map_fd(fx.f, "rr_ifaces"), &k, &v, BPF_ANY), 0);
 }
 
@@ -907,14 +913,26 @@ static void test_pass_up(void **state)
 	     OFFLOAD_CNT_PASS_NOT_HOST,
 	     TC_PASS},
 	    /* a promiscuous device's frame for another host: the test run's eth_type_trans
-	     * makes it PACKET_OTHERHOST, which ip_rcv drops; XDP does not know a0's address */
+	     * makes it PACKET_OTHERHOST, which ip_rcv drops; XDP compares it with a0's address
+	     * in rr_ifaces (before, XDP relayed it) */
 	    {"another host's MAC",
 	     &c4,
 	     &l4,
 	     18,
 	     {.dmac = "02:00:00:00:09:09"},
 	     0,
-	     -1,
+	     OFFLOAD_CNT_PASS_NOT_HOST,
+	     OFFLOAD_CNT_PASS_NOT_HOST,
+	     TC_PASS},
+	    /* the program compares bytes 0-3 and 4-5 apart: the one above differs in the
+	     * second part, this one in the first only */
+	    {"another host's MAC, a0's but byte 3",
+	     &c4,
+	     &l4,
+	     18,
+	     {.dmac = "02:00:00:01:00:a0"},
+	     0,
+	     OFFLOAD_CNT_PASS_NOT_HOST,
 	     OFFLOAD_CNT_PASS_NOT_HOST,
 	     TC_PASS},
 	    {"egress cannot take XDP_REDIRECT",
@@ -1101,6 +1119,55 @@ static void test_offload_hooks(void **state)
 	set_tx(fx.d0);
 }
 
+/* The device's address changes under the fast path in XDP (ip link set dev c0 address ...):
+ * filter_link_mac, which the daemon calls at the link event, writes the new one to c0's
+ * rr_ifaces entry; from then on a frame to the new address is relayed and one to the old
+ * passes up (pass_not_host), as eth_type_trans now makes it PACKET_OTHERHOST. Before, the
+ * entry held no address and XDP relayed both. */
+static void test_mac_change(void **state)
+{
+	static const char *const mac_new = "02:00:00:00:0c:0c";
+	static uint8_t in[256];
+	static struct run r;
+	struct frame_opts o = {.dmac = MAC_C0};
+	char err[256];
+	size_t len;
+
+	(void)state;
+	assert_int_equal(filter_offload_attach(fx.f, fx.c0, true, true, err, sizeof(err)), 0);
+	len = build(in, &c4, &l4, 18, &o);
+	run(0, fx.c0, in, len, 0, &r);
+	if (r.counter != OFFLOAD_CNT_FORWARDED)
+		fail_msg("to c0's address at attach: not forwarded");
+	assert_int_equal(filter_link_mac(fx.f, fx.c0), 0); /* unchanged */
+	assert_int_equal(sh("ip link set dev c0 address %s", mac_new), 0);
+	assert_int_equal(filter_link_mac(fx.f, fx.c0), 1);
+	assert_int_equal(filter_link_mac(fx.f, fx.c0), 0);
+	len = build(in, &c4, &l4, 18, &o);
+	run(0, fx.c0, in, len, 0, &r);
+	if (r.counter != OFFLOAD_CNT_PASS_NOT_HOST)
+		fail_msg("to c0's old address: counter %s, want pass_not_host",
+			 r.counter < 0 ? "none" : filter_offload_counter_name(r.counter));
+	o.dmac = mac_new;
+	len = build(in, &c4, &l4, 18, &o);
+	run(0, fx.c0, in, len, 0, &r);
+	if (r.counter != OFFLOAD_CNT_FORWARDED)
+		fail_msg("to c0's new address: counter %s, want forwarded",
+			 r.counter < 0 ? "none" : filter_offload_counter_name(r.counter));
+	assert_int_equal(filter_link_mac(fx.f, 1000000), 0); /* none of ours */
+}
+
+/* c0 as before test_mac_change, also when it failed half-way. */
+static int mac_change_undo(void **state)
+{
+	(void)state;
+	filter_offload_detach(fx.f, fx.c0);
+	set_tx(fx.c0);
+	/* (a new address flushes the device's neighbours, permanent ones too) */
+	return sh("ip link set dev c0 address " MAC_C0 " && ip neigh replace 198.18.4.2 lladdr " MAC_MTU
+		  " dev c0 nud permanent");
+}
+
 /* Whether map name of fx.f is empty. */
 static bool map_empty(const char *name)
 {
@@ -1190,6 +1257,7 @@ int main(void)
 	    cmocka_unit_test(test_stage_flags),
 	    cmocka_unit_test(test_attach_beside),
 	    cmocka_unit_test(test_offload_hooks),
+	    cmocka_unit_test_teardown(test_mac_change, mac_change_undo),
 	    cmocka_unit_test(test_gone_targets),
 	    cmocka_unit_test(test_redirect_err_one_frame),
 	};

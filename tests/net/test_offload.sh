@@ -24,6 +24,8 @@
 #    two upstreams, the sessions routed through it stay on the socket path;
 #  - without CAP_PERFMON no program loads: the relay runs on the socket path and says why;
 #    shed = "on" refuses to start;
+#  - xdp: a session's datagrams to another host's MAC (the relay's device readdressed, the
+#    client's neighbour entry not) go up and are dropped; to the new address they go fast;
 #  - early shedding beside the tc fast path: in tc on veth, in XDP (before RPS) when the
 #    listen interface has RPS, where it passes the fast path's sessions; a reload moves it
 #    when RPS is turned on or off, without losing a datagram.
@@ -779,6 +781,57 @@ EOF
 	lib_stop_pid "$echo"
 }
 
+# xdp: the relay's client-side device gets another address (ip link set address) while the
+# client's neighbour entry keeps the old one: a session's datagrams now reach the device for
+# another host's MAC, which the program passes up (pass_not_host) and ip_rcv drops, as
+# without the fast path. Then the client learns the new address and the session goes fast
+# again: the link event wrote the address into rr_ifaces. Before, XDP tested the group bit
+# only and relayed the first datagrams to the upstream.
+mac_case()
+{
+	local c="[xdp/ipv4 device address]" conf=$TMPD/mac.conf old new=02:00:00:00:5e:01 out n
+	local f0=$LIB_FAILS fast0 fast
+	lib_family 4
+	to=$(ep "$RELAY_IP" 5000)
+	prepare_mode xdp
+	: >"$TMPD/rec-mac"
+	lib_udp_bg "$NS_U" "$TMPD/echo-mac.json" echo --bind "$(ep "$UP1_IP" 9000)" \
+		--out "$TMPD/rec-mac"
+	local echo=$BG_PID
+	write_conf "$conf" xdp 30.0 "$(ep "$UP1_IP" 9000)"
+	old=$(lib_nsx "$NS_R" cat "/sys/class/net/$IF_RC/address")
+	if lib_relay_start "$conf"; then
+		out=$(lib_udp "$NS_C" client --to "$to" --port-base 41400 --count 4 --expect-echo \
+			--seconds 5) || lib_case_fail "$c first: $out"
+		lib_wait_stat reply_tx_pkts -eq 4 5 || lib_case_fail "$c first: reply_tx_pkts=$LAST_STAT"
+		lib_nsx "$NS_C" ip neigh replace "$RELAY_IP" lladdr "$old" dev "$IF_C" nud permanent
+		lib_nsx "$NS_R" ip link set dev "$IF_RC" address "$new"
+		lib_wait_for 5 lib__log_has "$IF_RC has the link-layer address $new now" ||
+			lib_case_fail "$c the new address was not taken"
+		n=$(lib_lines "$TMPD/rec-mac")
+		lib_udp "$NS_C" client --to "$to" --port-base 41400 --count 5 --expect-none \
+			--quiet 0.3 >/dev/null || lib_case_fail "$c to the old address: answered"
+		[ "$(lib_lines "$TMPD/rec-mac")" = "$n" ] ||
+			lib_case_fail "$c to the old address: relayed to the upstream"
+		lib_nsx "$NS_C" ip neigh replace "$RELAY_IP" lladdr "$new" dev "$IF_C" nud permanent
+		fast0=$(lib_field fast_pkts "$(lib_stats)")
+		out=$(lib_udp "$NS_C" client --to "$to" --port-base 41400 --count 10 --expect-echo \
+			--seconds 5) || lib_case_fail "$c to the new address: $out"
+		lib_wait_stat reply_tx_pkts -eq 14 5 ||
+			lib_case_fail "$c reply_tx_pkts=$LAST_STAT, want 14"
+		fast=$(($(lib_field fast_pkts "$(lib_stats)") - ${fast0:-0}))
+		[ "$fast" -ge 10 ] || lib_case_fail "$c to the new address: $fast of 20 fast, want 10"
+		lib_relay_stop || lib_case_fail "$c relay exit status"
+	else
+		lib_case_fail "$c relay did not start"
+	fi
+	lib_stop_pid "$echo"
+	lib_nsx "$NS_C" ip neigh del "$RELAY_IP" dev "$IF_C"
+	lib_nsx "$NS_R" ip link set dev "$IF_RC" address "$old"
+	[ "$LIB_FAILS" = "$f0" ] &&
+		lib_case_ok "$c to another host's MAC: not relayed; to the new address: $fast of 20 fast"
+}
+
 # A layer 3 device in the relay's namespace (rrl3: an ipip tunnel, else a tun; its packets
 # start at the IP header, where the program reads an Ethernet one) holding an address and the
 # route to 198.18.95.0/24 / 2001:2:95::/64. Relay t listens on the wildcard, whose interfaces
@@ -1460,6 +1513,7 @@ filter_case
 filter_xdp_case
 # (once each where the family changes nothing they check, within make check's time)
 group_case 4
+mac_case
 l3_case 4
 attach_fail_case 4
 many_ifaces_case 6

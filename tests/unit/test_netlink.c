@@ -40,6 +40,8 @@ static void test_link_info_lo(void **state)
 	assert_true(info.rx_queues >= 1);
 	assert_true(info.mtu >= 1280);
 	assert_true(info.loopback);
+	/* loopback's address: six zeros, as its zeroed Ethernet header */
+	assert_memory_equal(info.mac, "\0\0\0\0\0\0", 6);
 	assert_int_equal(netlink_link_info("rrnosuch0", &info), -ENODEV);
 }
 
@@ -202,6 +204,30 @@ static int link_rename(struct nl_sock *sk, const char *from, const char *to)
 	return ret;
 }
 
+/* Gives name the link-layer address 02:00:00:00:77:0<last>, and checks that
+ * netlink_link_info reads it. 0, or a libnl error (-NLE_FAILURE: read back otherwise). */
+static int link_hwaddr(struct nl_sock *sk, const char *name, uint8_t last)
+{
+	struct rtnl_link *orig = rtnl_link_alloc(), *chg = rtnl_link_alloc();
+	uint8_t mac[6] = { 2, 0, 0, 0, 0x77, last };
+	struct nl_addr *hw = nl_addr_build(AF_LLC, mac, sizeof(mac));
+	struct netlink_link info;
+	int ret = -NLE_NOMEM;
+
+	if (orig && chg && hw) {
+		rtnl_link_set_ifindex(orig, (int)if_nametoindex(name));
+		rtnl_link_set_name(orig, name);
+		rtnl_link_set_addr(chg, hw);
+		ret = rtnl_link_change(sk, orig, chg, 0);
+	}
+	if (!ret && (netlink_link_info(name, &info) || memcmp(info.mac, mac, sizeof(mac))))
+		ret = -NLE_FAILURE;
+	nl_addr_put(hw);
+	rtnl_link_put(orig);
+	rtnl_link_put(chg);
+	return ret;
+}
+
 /* Adds (add) or removes 198.18.9.1/24 on name. 0, or a libnl error. */
 static int addr_set(struct nl_sock *sk, const char *name, bool add)
 {
@@ -301,14 +327,16 @@ static int watch_child(void)
 			goto out;                                                              \
 	} while (0)
 	/* made (the MTU then: no report), both ends up (carrier), one renamed while up and
-	 * back (before, no report: its flags stay), an address added and removed, one end down
-	 * (the other loses its carrier), deleted (both go) */
+	 * back (before, no report: its flags stay), given another link-layer address (before,
+	 * no report: XDP's fast path kept comparing frames with the old one), an address added
+	 * and removed, one end down (the other loses its carrier), deleted (both go) */
 	STEP(10, 0, "0+ 1+");
 	STEP(20, link_set(sk, "rrwatch0", 1400, false) < 0, "");
 	STEP(30, link_set(sk, "rrwatch1", 0, true) < 0 || link_set(sk, "rrwatch0", 0, true) < 0,
 	     "0+u 1+u");
 	STEP(33, link_rename(sk, "rrwatch0", "rrwatch2") < 0, "2+u");
 	STEP(36, link_rename(sk, "rrwatch2", "rrwatch0") < 0, "0+u");
+	STEP(38, link_hwaddr(sk, "rrwatch0", 1) < 0, "0+u");
 	STEP(40, addr_set(sk, "rrwatch0", true) < 0, "0+u");
 	STEP(50, addr_set(sk, "rrwatch0", false) < 0, "0+u");
 	STEP(60, link_set(sk, "rrwatch0", 0, false) < 0, "0+ 1+");
