@@ -153,11 +153,12 @@ flip_case()
 }
 
 held_bound() { lib_nsx "$NS_R" ss -Hlun "sport = :5009" | grep -q .; }
-# hold_port: another process binds the relay's address, port 5009 (sets held, holder_pid).
+# hold_port: another process binds the relay's address, port 5009 (sets held, holder_pid);
+# one the relay sees (lib_hold_port), so its refused reloads answer at once.
 hold_port()
 {
 	held=$(ep "$RELAY_IP" 5009)
-	lib_udp_bg "$NS_R" "$TMPD/holder.json" sink --bind "$held" --seconds 60
+	lib_hold_port "$NS_R" "$held" 60 "$TMPD/holder.json"
 	holder_pid=$BG_PID
 	lib_wait_for 5 held_bound || lib_case_fail "$c the holder never bound $held"
 }
