@@ -113,7 +113,8 @@ reload_cases()
 
 	# 2. A refused reload back to shedding, still stuck: the rollback leaves no hook.
 	held=$(ep "$RELAY_IP" 5009)
-	lib_udp_bg "$NS_R" "$TMPD/holder.json" sink --bind "$held" --seconds 60
+	# (a holder the relay sees: refused at once, not after a 3 s wait for it to go)
+	lib_hold_port "$NS_R" "$held" 60 "$TMPD/holder.json"
 	holder_pid=$BG_PID
 	set_shed auto
 	sed -i "s/listen = \[ \"[^]]*\" \]/listen = [ \"$to\", \"$held\" ]/" "$conf"
