@@ -435,7 +435,8 @@ pin_owner_case()
 # denied source's are dropped, drop_prefix). Before, the reload made 5000 no relay's port at
 # once: they passed out of scope to the old socket (with the worker running, for the
 # milliseconds it takes to move). Once the worker runs again, the next reload reaches it and
-# 5000 leaves the scope (pass_out_of_scope).
+# 5000 leaves the scope (pass_out_of_scope). The relay gives up on the stuck worker's reload
+# after 1.5 s (RINGRELAY_WORKER_WAIT_MS; 5 s by default).
 move_case()
 {
 	local conf=$TMPD/filter-move-$1.conf echo_pid d0 d1 o0 o1 out
@@ -448,7 +449,8 @@ move_case()
 filter = { interfaces = [ "$IF_RC" ]; mode = "xdp"; pin = true;
 	deny = [ "198.18.1.64/26", "2001:2:1::40/122" ]; };
 EOF
-	echo_and_relay relay || return
+	RINGRELAY_WORKER_WAIT_MS=$((WAIT_SCALE > 3 ? 5000 : 1500 * WAIT_SCALE)) \
+		echo_and_relay relay || return
 	lib_worker_stop 0 60 "$TMPD/stop-move.out" || lib_fail "$c worker 0 was not stopped"
 	sed -i "s/:5000\"/:5001\"/" "$conf"
 	lib_relay_hup "reload applied to the relays, but: worker 0 did not take" ||
