@@ -781,6 +781,7 @@ int main(int argc, char **argv)
 	struct portclaim claim; /* the listen ports, until our listeners are bound */
 	struct steer steer;
 	uint64_t admin_caps;
+	const char *wait_env;
 	sigset_t mask;
 	int sfd, level, ret = 1;
 	bool ran = false; /* the relay ran: the final counts are printed */
@@ -880,6 +881,13 @@ int main(int argc, char **argv)
 		log_err("%s", err);
 		goto out_fini;
 	}
+	wait_env = getenv("RINGRELAY_WORKER_WAIT_MS"); /* for tests: ringrelay(8) ENVIRONMENT */
+	if (wait_env && runtime_wait_parse(wait_env, &a.rt.wait_ms))
+		log_warn("RINGRELAY_WORKER_WAIT_MS=%.16s ignored: a whole number of ms from %d to %d",
+			 wait_env, RUNTIME_WORKER_WAIT_MIN_MS, RUNTIME_WORKER_WAIT_MS);
+	else if (wait_env)
+		log_info("workers: %u ms before one counts as stuck (RINGRELAY_WORKER_WAIT_MS)",
+			 a.rt.wait_ms);
 	/* The watchdog pings at half its interval when every heartbeat moved: idle workers
 	 * beat four times per interval, so each check sees at least one beat. */
 	runtime_set_heartbeat(&a.rt, service_watchdog_usec() * 1000 / 4);

@@ -602,6 +602,21 @@ static int check_port_owners(const struct config *old, const struct config *cfg,
 	return 0;
 }
 
+int runtime_wait_parse(const char *s, uint32_t *ms)
+{
+	char *end;
+	unsigned long v;
+
+	if (!s || *s < '0' || *s > '9')
+		return -EINVAL;
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || *end || v < RUNTIME_WORKER_WAIT_MIN_MS || v > RUNTIME_WORKER_WAIT_MS)
+		return -EINVAL;
+	*ms = (uint32_t)v;
+	return 0;
+}
+
 int runtime_prepare(struct runtime *rt, struct config *cfg, const struct plan *plan,
 		    const struct uring_caps *caps, char *err, size_t errlen)
 {

@@ -29,6 +29,14 @@ struct runtime_kept {
  * one that has not within this is stuck, and the caller, which holds the app lock, must not
  * wait on it for ever. */
 #define RUNTIME_WORKER_WAIT_MS 5000
+/* The shortest wait RINGRELAY_WORKER_WAIT_MS may ask for: longer than an expiry tick (<= 1 s),
+ * so a worker that runs is never taken for stuck. */
+#define RUNTIME_WORKER_WAIT_MIN_MS 1500
+
+/* RINGRELAY_WORKER_WAIT_MS's value s as a wait_ms: 0 and *ms when it is a whole number of
+ * milliseconds from RUNTIME_WORKER_WAIT_MIN_MS to RUNTIME_WORKER_WAIT_MS, else -EINVAL and
+ * *ms untouched. For tests: the waits on a worker they stop, shorter. */
+int runtime_wait_parse(const char *s, uint32_t *ms);
 
 struct runtime {
 	struct config *cfg;

@@ -358,6 +358,23 @@ lib_udp_bg()
 }
 lib__bound_or_gone() { lib__gone "$3" || lib__bound "$1" "$2" ""; }
 
+# lib_hold_port NS EP SECONDS OUTFILE: a udp.py sink holding EP in NS for SECONDS (sets
+# BG_PID), with no capabilities, so that a reload the relay refuses on EP is refused at once:
+# the relay's reload thread holds none, so it may read the descriptors of a root process only
+# if that one holds none either. A holder it cannot see counts as a socket of its own on the
+# way out, waited for 3 s (ORPHAN_WAIT_MS) before the refusal (test_listen_owner tests that).
+lib_hold_port()
+{
+	if ! command -v setpriv >/dev/null; then
+		lib_udp_bg "$1" "$4" sink --bind "$2" --seconds "$3"
+		return
+	fi
+	lib_bg "$1" setpriv --inh-caps=-all --bounding-set=-all "$PY" "$UDP_PY" sink \
+		--bind "$2" --seconds "$3" >"$4"
+	lib__wait_soon 10 lib__bound_or_gone "$1" "$2" "$BG_PID"
+	lib__bound "$1" "$2" "" || lib_fail "udp.py sink (no capabilities) did not bind $2 in $1"
+}
+
 # lib_worker_stop N SECONDS OUT [SYSCALL]: stops the relay's worker N alone (its thread
 # ringrelay-wN, with thread_stop.py: a wedged loop, the other threads running on) for up to
 # SECONDS, the helper's output in OUT; STOP_PID is the helper's, whose end resumes the worker.

@@ -153,11 +153,12 @@ flip_case()
 }
 
 held_bound() { lib_nsx "$NS_R" ss -Hlun "sport = :5009" | grep -q .; }
-# hold_port: another process binds the relay's address, port 5009 (sets held, holder_pid).
+# hold_port: another process binds the relay's address, port 5009 (sets held, holder_pid);
+# one the relay sees (lib_hold_port), so its refused reloads answer at once.
 hold_port()
 {
 	held=$(ep "$RELAY_IP" 5009)
-	lib_udp_bg "$NS_R" "$TMPD/holder.json" sink --bind "$held" --seconds 60
+	lib_hold_port "$NS_R" "$held" 60 "$TMPD/holder.json"
 	holder_pid=$BG_PID
 	lib_wait_for 5 held_bound || lib_case_fail "$c the holder never bound $held"
 }
@@ -434,7 +435,8 @@ pin_owner_case()
 # denied source's are dropped, drop_prefix). Before, the reload made 5000 no relay's port at
 # once: they passed out of scope to the old socket (with the worker running, for the
 # milliseconds it takes to move). Once the worker runs again, the next reload reaches it and
-# 5000 leaves the scope (pass_out_of_scope).
+# 5000 leaves the scope (pass_out_of_scope). The relay gives up on the stuck worker's reload
+# after 1.5 s (RINGRELAY_WORKER_WAIT_MS; 5 s by default).
 move_case()
 {
 	local conf=$TMPD/filter-move-$1.conf echo_pid d0 d1 o0 o1 out
@@ -447,7 +449,8 @@ move_case()
 filter = { interfaces = [ "$IF_RC" ]; mode = "xdp"; pin = true;
 	deny = [ "198.18.1.64/26", "2001:2:1::40/122" ]; };
 EOF
-	echo_and_relay relay || return
+	RINGRELAY_WORKER_WAIT_MS=$((WAIT_SCALE > 3 ? 5000 : 1500 * WAIT_SCALE)) \
+		echo_and_relay relay || return
 	lib_worker_stop 0 60 "$TMPD/stop-move.out" || lib_fail "$c worker 0 was not stopped"
 	sed -i "s/:5000\"/:5001\"/" "$conf"
 	lib_relay_hup "reload applied to the relays, but: worker 0 did not take" ||

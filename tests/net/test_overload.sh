@@ -99,9 +99,9 @@ shed_reload_case()
 {
 	local shed0=$1 held holder_pid full heavy
 	held=$(ep "$RELAY_IP" 5009)
-	lib_udp_bg "$NS_R" "$TMPD/holder.json" sink --bind "$held" --seconds 30
+	# (a holder the relay sees: refused at once, not after a 3 s wait for it to go)
+	lib_hold_port "$NS_R" "$held" 30 "$TMPD/holder.json"
 	holder_pid=$BG_PID
-	lib_wait_for 5 lib__bound "$NS_R" "$held" "" || lib_case_fail "$c the holder never bound $held"
 	cp "$conf" "$conf.keep"
 	sed -i "s/name = \"t\";/name = \"u\";/; s|listen = \[ [^]]* \];|listen = [ \"$held\" ];|" \
 		"$conf"

@@ -3,8 +3,8 @@
 # Reloads while one worker is stuck (its thread stopped alone with ptrace: thread_stop.py; the
 # other threads run on), with the BPF program loaded for early shedding (shed = "auto", the
 # default, on veth-rc):
-#   - status answers at once, and sessions (which asks every worker) fails after its 5 s wait
-#     with an error that names the stuck worker;
+#   - status answers at once, and sessions (which asks every worker) fails after its wait (W,
+#     below) with an error that names the stuck worker;
 #   - a reload to shed = "off" (no program wanted) reaches worker 0 only: the program stays
 #     loaded for the stuck worker, which may still use it, but sheds nowhere, as status says
 #     (before, its shedding hook stayed on veth-rc while status said off);
@@ -13,17 +13,30 @@
 #   - once the worker runs again, a reload reaches both workers and the program goes;
 #     traffic is relayed at the start and at the end;
 #   - a SIGTERM while a worker is stuck (a relay of its own, each backend, shedding in a
-#     classic tc filter): the relay waits 5 s for its loop, says so, removes the filter and
+#     classic tc filter): the relay waits W for its loop, says so, removes the filter and
 #     its pid file and exits with status 1 (before, it waited for the worker until systemd
 #     killed it, which leaves both);
 #   - the same (once, the first backend) with the worker stuck in the middle of a reload
-#     (stopped as it binds the new listener): the reload gives up on it 5 s after the SIGTERM
+#     (stopped as it binds the new listener): the reload gives up on it W after the SIGTERM
 #     and the stop goes on as above (before, the admin thread waited for the reload's end,
 #     and the stop for the admin thread, until the worker ran again);
 #   - a worker whose loop ends on an error stops the process with status 1 (dead_worker).
 # The reload cases follow shedding's tcx link (Linux 6.6); without one only the stop cases run.
+# W: how long the relay waits for a worker before it counts as stuck, 5 s by default; 1.5 s
+# here (RINGRELAY_WORKER_WAIT_MS, the shortest it takes; longer with NET_WAIT_SCALE).
 . "$(dirname "$0")/lib.sh"
 lib_topology
+
+export RINGRELAY_WORKER_WAIT_MS=$((WAIT_SCALE > 3 ? 5000 : 1500 * WAIT_SCALE))
+# wait_ms: W as the running relay took it (its start's log line), else the default (a relay
+# that does not know the variable).
+wait_ms()
+{
+	local ms
+	ms=$(lib_relay_log_current | grep -o "workers: [0-9]* ms before one counts as stuck" |
+		tail -n 1 | cut -d' ' -f2)
+	echo "${ms:-5000}"
+}
 
 
 # shed_link: the BPF link of the last "shed: on veth-rc in ..." log line (bpftool 7.1 does
@@ -86,12 +99,12 @@ reload_cases()
 	stop_worker1 "$TMPD/stop.out"
 
 	# 0. The control socket still answers: status at once, sessions (which asks every worker)
-	# with an error naming the stuck one, after its 5 s wait.
+	# with an error naming the stuck one, after its wait (W).
 	out=$(timeout 3 "$BUILD/ringrelayctl" -s "$TMPD/run/ctl.sock" status 2>&1) ||
 		lib_case_fail "$c status with worker 1 stopped: $out"
 	if out=$(timeout 10 "$BUILD/ringrelayctl" -s "$TMPD/run/ctl.sock" sessions 2>&1); then
 		lib_case_fail "$c sessions with worker 1 stopped succeeded: $out"
-	elif echo "$out" | grep -q "worker 1 did not answer within 5000 ms"; then
+	elif echo "$out" | grep -q "worker 1 did not answer within $(wait_ms) ms"; then
 		lib_case_ok "$c sessions with worker 1 stopped: $out"
 	else
 		lib_case_fail "$c sessions with worker 1 stopped: $out"
@@ -113,7 +126,8 @@ reload_cases()
 
 	# 2. A refused reload back to shedding, still stuck: the rollback leaves no hook.
 	held=$(ep "$RELAY_IP" 5009)
-	lib_udp_bg "$NS_R" "$TMPD/holder.json" sink --bind "$held" --seconds 60
+	# (a holder the relay sees: refused at once, not after a 3 s wait for it to go)
+	lib_hold_port "$NS_R" "$held" 60 "$TMPD/holder.json"
 	holder_pid=$BG_PID
 	set_shed auto
 	sed -i "s/listen = \[ \"[^]]*\" \]/listen = [ \"$to\", \"$held\" ]/" "$conf"
@@ -155,16 +169,16 @@ reload_cases()
 }
 
 # 4. A stop while worker 1 is stuck, in a relay of its own whose shedding sits in a classic
-# tc filter (which outlives a killed process, unlike a tcx link): the relay waits 5 s for
+# tc filter (which outlives a killed process, unlike a tcx link): the relay waits W for
 # the loop, says so, removes the filter and its pid file, and exits with status 1.
 # stop_stuck BACKEND [midway]: midway, worker 1 is stuck in the middle of a reload (it stops
-# as it binds the reload's new listener) when the SIGTERM comes: the reload's wait ends 5 s
-# after it, and the stop's wait for the loops about 2.5 s later.
+# as it binds the reload's new listener) when the SIGTERM comes: the reload's wait ends W
+# after it, and the stop's wait for the loops W/2 later.
 # classic_filter: ringrelay's classic filter (handle 0x5252) on IF_RC's ingress, if any.
 classic_filter() { lib_nsx "$NS_R" tc filter show dev "$IF_RC" ingress | grep -i "handle 0x5252"; }
 stop_stuck()
 {
-	local t0 t1 st stop_pid pidf=$TMPD/run/ringrelay.pid want=5 out
+	local t0 t1 ms st stop_pid pidf=$TMPD/run/ringrelay.pid want out
 	out=$TMPD/stop-$1${2:+-$2}.out
 	lib_case_begin "stop${2:+-$2}" "$1" 4
 	lib_case_echo
@@ -182,8 +196,9 @@ stop_stuck()
 	fi
 	[ -s "$pidf" ] || lib_case_fail "$c no pid file $pidf"
 	relayed 43000 "relayed before the stop"
+	want=$(wait_ms)
 	if [ "$2" = midway ]; then
-		want=7
+		want=$((want * 3 / 2))
 		lib_worker_stop 1 60 "$out" bind || lib_fail "$c worker 1 was not traced"
 		stop_pid=$STOP_PID
 		sed -i "s/listen = \[ \"[^]]*\" \]/listen = [ \"$to\", \"$(ep "$RELAY_IP" 5011)\" ]/" \
@@ -194,20 +209,21 @@ stop_stuck()
 	else
 		stop_worker1 "$out"
 	fi
-	t0=$(date +%s)
+	t0=${EPOCHREALTIME/./}
 	kill -TERM "$RELAY_PID"
 	if lib_wait_for 20 lib_log_count_ge "exiting with 1 stuck worker" 1; then
-		t1=$(date +%s)
+		t1=${EPOCHREALTIME/./}
+		ms=$(((t1 - t0) / 1000))
 		lib_log_count_ge "worker 1 did not stop within [0-9]* ms" 1 ||
 			lib_case_fail "$c the exit did not name worker 1"
 		[ "$2" != midway ] || lib_log_count_ge "worker 1 had not finished applying the \
 configuration when the process stopped" 1 || lib_case_fail "$c the reload did not name worker 1"
-		# (whole seconds: a 5 s wait reads as 4 to 6; midway, 5 + 2.5 s as 6 to 9)
-		if [ $((t1 - t0)) -lt $((want - 1)) ] || [ $((t1 - t0)) -gt $((want + 5)) ]; then
-			lib_case_fail "$c gave up on worker 1 after $((t1 - t0)) s, want about $want"
+		# (not before the wait, nor 5 s after it: seen up to 50 ms late)
+		if [ "$ms" -lt $((want - 100)) ] || [ "$ms" -gt $((want + 5000)) ]; then
+			lib_case_fail "$c gave up on worker 1 after $ms ms, want about $want"
 		else
 			lib_case_ok "$c SIGTERM with worker 1 stuck${2:+ $2}: gave up on it after" \
-				"$((t1 - t0)) s"
+				"$ms ms (W $(wait_ms) ms)"
 		fi
 	else
 		lib_case_fail "$c no 'exiting with 1 stuck worker' line within 20 s of SIGTERM"

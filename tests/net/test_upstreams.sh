@@ -153,7 +153,7 @@ check_case()
 	up1=$(ep "$UP1_IP" 9000) up2=$(ep "$UP2_IP" 9000)
 	lib_case_server "$TMPD/c1.json" echo --bind "$up1"
 	lib_relay_conf "$conf" backend=io_uring listen="$to" up="$up1" up="$up2"
-	conf_extra "$conf" 'health_check = { interval = 0.3; timeout = 0.2; rise = 2; fall = 2; send = "hex:70 69 6e 67"; expect = "ping"; };'
+	conf_extra "$conf" 'health_check = { interval = 0.2; timeout = 0.15; rise = 2; fall = 2; send = "hex:70 69 6e 67"; expect = "ping"; };'
 	lib_case_start_conf || return
 	if lib_wait_for 5 state_is "$up2" down; then
 		lib_case_ok "$c $up2 down after 2 failed checks"
@@ -189,17 +189,17 @@ check_case()
 	if [ "$fam" = 4 ]; then
 		# an interval a reload shortens applies at once (the next check waited for the
 		# old interval: an hour here, the member's verdict frozen that long)
-		sed -i 's/interval = 0.3;/interval = 3600;/' "$conf"
+		sed -i 's/interval = 0.2;/interval = 3600;/' "$conf"
 		lib_relay_hup || lib_case_fail "$c the reload to interval = 3600 did not apply"
 		sleep 0.6 # the check due goes out, and the next is an hour away
 		lib_stop_pid "$echo2"
-		sed -i 's/interval = 3600;/interval = 0.3;/' "$conf"
-		lib_relay_hup || lib_case_fail "$c the reload to interval = 0.3 did not apply"
+		sed -i 's/interval = 3600;/interval = 0.2;/' "$conf"
+		lib_relay_hup || lib_case_fail "$c the reload to interval = 0.2 did not apply"
 		if lib_wait_for 3 state_is "$up2" down; then
-			lib_case_ok "$c down within 3 s of a reload from interval 3600 to 0.3"
+			lib_case_ok "$c down within 3 s of a reload from interval 3600 to 0.2"
 		else
 			lib_case_fail "$c $up2 state $(up_field t "$up2" state) 3 s after the" \
-				"interval went from 3600 to 0.3, want down"
+				"interval went from 3600 to 0.2, want down"
 		fi
 	fi
 	lib_case_end
@@ -226,16 +226,21 @@ mark_check_case()
 	lib_case_begin check-mark io_uring "$fam"
 	c="[ipv$fam check, fwmark]"
 	up1=$(ep "$UP1_IP" 9000)
-	lib_case_server "$TMPD/cm.json" echo --bind "$up1"
+	lib_case_server "$TMPD/cm.json" echo --bind "$up1" --out "$TMPD/cm-$fam.rec"
 	mark_routes add "$fam"
 	lib_relay_conf "$conf" backend=io_uring listen="$to" up="$up1"
 	conf_extra "$conf" 'fwmark = 7; health_check = { interval = 0.2; timeout = 0.15; rise = 2; fall = 2; send = "hex:70 69 6e 67"; expect = "ping"; };'
 	if lib_case_start_conf; then
-		sleep 2 # ten checks
+		# Six probes reach the upstream (a second of checks; unmarked, none would), and the
+		# upstream is still up: two failed checks in a row would have taken it down.
+		lib_wait_lines "$TMPD/cm-$fam.rec" 6 5 ||
+			lib_case_fail "$c $(lib_lines "$TMPD/cm-$fam.rec") probes reached $up1 in 5 s, want 6"
 		if state_is "$up1" up && ! lib_log_count_ge "is down" 1; then
-			lib_case_ok "$c $up1 up after 2 s of checks through the policy routes"
+			lib_case_ok "$c $up1 up after $(lib_lines "$TMPD/cm-$fam.rec") checks through the" \
+				"policy routes"
 		else
-			lib_case_fail "$c $up1 $(up_field t "$up1" state) after 2 s of checks:" \
+			lib_case_fail "$c $up1 $(up_field t "$up1" state) after" \
+				"$(lib_lines "$TMPD/cm-$fam.rec") checks:" \
 				"$(lib_relay_log_current | grep "is down" | head -n 1)"
 		fi
 		if out=$(lib_udp "$NS_C" client --to "$to" --clients 1 --count 3 \
@@ -323,7 +328,7 @@ names_case()
 	lib_case_server "$TMPD/n4.json" echo --bind "$(ep 198.18.2.2 9000)"
 	lib_case_server "$TMPD/n6.json" echo --bind "$(ep 2001:2:2::2 9000)"
 	lib_relay_conf "$conf" backend=io_uring listen="$to" up="up.test:9000"
-	conf_extra "$conf" "resolve_interval = 0.5; offload = \"tc\";"
+	conf_extra "$conf" "resolve_interval = 0.2; offload = \"tc\";"
 	lib_case_start_conf || return
 	n=$(ctl_json 'len(d["upstreams"])' upstreams t)
 	[ "$n" = 2 ] && lib_case_ok "$c up.test:9000 -> 2 upstreams" ||
@@ -571,14 +576,17 @@ names_move_case()
 	lib_case_server "$TMPD/m1.json" echo --bind "$(ep 198.18.3.2 9000)"
 	lib_case_server "$TMPD/m2.json" echo --bind "$(ep 198.18.4.2 9000)"
 	lib_relay_conf "$conf" backend=io_uring listen="$to" up="up.test:9000"
-	conf_extra "$conf" "resolve_interval = 0.5; offload = \"tc\";"
+	conf_extra "$conf" "resolve_interval = 0.2; offload = \"tc\";"
 	lib_case_start_conf || return
 	out=$(offload_why)
 	[ "$out" = "tc: tc as configured on $IF_RC, veth-ra" ] || lib_case_fail "$c at start: $out"
 	# The resolver gives the same set in another order (as a DNS server that rotates its
-	# answers): no new set, for three resolve intervals.
+	# answers): no new set, for three lookups (counted as they end: the first of four may
+	# have read the file before).
+	n=$(lookups_made)
 	printf '127.0.0.1 localhost\n198.18.3.3 up.test\n198.18.3.2 up.test\n' >"$HOSTS_DIR/hosts"
-	sleep 1.6
+	lib_wait_for 5 lookups_made_ge $((n + 4)) ||
+		lib_case_fail "$c $(($(lookups_made) - n)) lookups ended in 5 s, want 4"
 	if lib_relay_log_current | grep -q "resolved to a new set"; then
 		lib_case_fail "$c the same addresses in another order: $(lib_relay_log_current |
 			grep "resolved to a new set" | head -n 1)"
@@ -612,7 +620,7 @@ names_move_case()
 	[ "${out%% *}" -ge 1 ] || lib_case_fail "$c lookups: $out, want at least 1 new address set"
 	# A reload that cannot look the name up either keeps its addresses and says it fails
 	# (no background lookup for 30 s after it: what shows is the reload's).
-	sed -i 's/resolve_interval = 0.5;/resolve_interval = 30;/' "$conf"
+	sed -i 's/resolve_interval = 0.2;/resolve_interval = 30;/' "$conf"
 	if ! out=$(ctl reload 2>&1); then
 		lib_case_fail "$c reload with the name failing: $out"
 	elif lookups_are "1 True"; then
@@ -634,6 +642,8 @@ lookups()
 		upstreams t
 }
 lookups_are() { case "$(lookups)" in *" $1 made"*) return 0 ;; esac; return 1; }
+lookups_made() { ctl_json 'd["relays"][0]["lookups"]["made"]' upstreams t; }
+lookups_made_ge() { [ "$(lookups_made)" -ge "$1" ]; }
 # ---- the same with offload = "auto": the name moves from behind veth-ra (its peer has GRO:
 # it takes XDP_REDIRECT) to behind veth-rb (it does not), so the fast path goes from XDP to
 # tc on every interface, the listen interface included; shedding, which joins the fast
@@ -659,7 +669,7 @@ names_move_auto_case()
 	lib_case_server "$TMPD/m1.json" echo --bind "$(ep 198.18.3.2 9000)"
 	lib_case_server "$TMPD/m2.json" echo --bind "$(ep 198.18.4.2 9000)"
 	lib_relay_conf "$conf" backend=io_uring listen="$to" up="up.test:9000"
-	conf_extra "$conf" "resolve_interval = 0.5; offload = \"auto\";"
+	conf_extra "$conf" "resolve_interval = 0.2; offload = \"auto\";"
 	lib_case_start_conf || return
 	out="$(offload_why) | $(shed_why)"
 	case $out in
@@ -700,7 +710,7 @@ names_on_case()
 	printf '127.0.0.1 localhost\n198.18.5.2 up.test\n' >"$HOSTS_DIR/hosts"
 	lib_case_server "$TMPD/o1.json" echo --bind "$(ep 198.18.4.2 9000)"
 	lib_relay_conf "$conf" backend=io_uring listen="$to" up="up.test:9000"
-	conf_extra "$conf" "resolve_interval = 0.5; offload = \"tc\";"
+	conf_extra "$conf" "resolve_interval = 0.2; offload = \"tc\";"
 	lib_case_start_conf || return
 	out=$(offload_why)
 	case $out in
@@ -905,10 +915,12 @@ host_case()
 	c="[$backend/ipv$fam host unreachable]"
 	lib_relay_conf "$conf" backend="$backend" listen="$to" up="$(ep "$nowhere" 9000)"
 	# Neighbour probes 0.1 s apart rather than 1 s: the lookup fails within 0.3 s, so a
-	# short run of datagrams sees it (the kernel's default takes 3 s).
+	# short run of datagrams (0.7 s: more go after the failure) sees it (the kernel's
+	# default takes 3 s).
 	lib_nsx "$NS_R" sysctl -qw "net.ipv$fam.neigh.$IF_RU.retrans_time_ms=100"
 	lib_case_start_conf || return
-	lib_udp "$NS_C" client --to "$to" --count 12 --interval 0.12 --size 64 >/dev/null
+	lib_udp "$NS_C" client --to "$to" --count 12 --interval 0.06 --size 64 >/dev/null
+	lib_wait_stat upstream_unreachable_notices -ge 1 5
 	if ! line=$(lib_stats t); then
 		lib_case_fail "$c no stats line"
 	elif [ "$(lib_field upstream_unreachable_notices "$line")" -ge 1 ] &&

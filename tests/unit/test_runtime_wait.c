@@ -463,6 +463,29 @@ static void test_start_early_end(void **state)
 	runtime_fini(&rt);
 }
 
+/* RINGRELAY_WORKER_WAIT_MS: whole milliseconds from the minimum to the default; anything else
+ * leaves the wait as it was. */
+static void test_wait_parse(void **state)
+{
+	static const char *bad[] = { "", "-2000", "+2000", " 2000", "2000 ", "2000ms", "1499",
+				     "5001", "99999999999999999999", "0x800" };
+	uint32_t ms = 7;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(runtime_wait_parse(bad[i], &ms), -EINVAL);
+		assert_int_equal(ms, 7);
+	}
+	assert_int_equal(runtime_wait_parse(NULL, &ms), -EINVAL);
+	assert_int_equal(runtime_wait_parse("1500", &ms), 0);
+	assert_int_equal(ms, RUNTIME_WORKER_WAIT_MIN_MS);
+	assert_int_equal(runtime_wait_parse("5000", &ms), 0);
+	assert_int_equal(ms, RUNTIME_WORKER_WAIT_MS);
+	assert_int_equal(runtime_wait_parse("2500", &ms), 0);
+	assert_int_equal(ms, 2500);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -473,6 +496,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_stop, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stop_late, setup, teardown),
 		cmocka_unit_test(test_start_early_end),
+		cmocka_unit_test(test_wait_parse),
 	};
 	return cmocka_run_group_tests_name("runtime_wait", tests, NULL, NULL);
 }
