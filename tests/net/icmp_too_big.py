@@ -16,14 +16,7 @@ import argparse
 import socket
 import struct
 
-
-def csum(b):
-    if len(b) % 2:
-        b += b"\0"
-    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
-    while s >> 16:
-        s = (s & 0xFFFF) + (s >> 16)
-    return ~s & 0xFFFF
+from filter_frames import csum  # the Internet checksum, beside this script
 
 
 def ep(text):
