@@ -820,7 +820,12 @@ mac_case()
 		lib_wait_stat reply_tx_pkts -eq 14 5 ||
 			lib_case_fail "$c reply_tx_pkts=$LAST_STAT, want 14"
 		fast=$(($(lib_field fast_pkts "$(lib_stats)") - ${fast0:-0}))
-		[ "$fast" -ge 10 ] || lib_case_fail "$c to the new address: $fast of 20 fast, want 10"
+		# Before Linux 6.3 XDP takes no session (no xdp-features): the socket path relays all.
+		if lib_relay_log_current | grep -q "xdp-features unknown"; then
+			lib_log "$c no xdp-features on this kernel: the new address answered on the socket path"
+		elif [ "$fast" -lt 10 ]; then
+			lib_case_fail "$c to the new address: $fast of 20 fast, want 10"
+		fi
 		lib_relay_stop || lib_case_fail "$c relay exit status"
 	else
 		lib_case_fail "$c relay did not start"
