@@ -843,14 +843,12 @@ int offload_session_pmtu(const struct offload_worker *ow, struct session *s, uin
 uint32_t offload_pmtu_due(const struct session *s, const uint32_t pass[2], uint64_t now)
 {
 	uint32_t dirs = 0;
+	int d;
 
 	/* Passes up while a direction backs off stay counted: due once it ends. */
-	if (pass[OFFLOAD_DIR_UP] != s->fast_mtu_pass[OFFLOAD_DIR_UP] &&
-	    now >= s->fast_mtu_quiet[OFFLOAD_DIR_UP])
-		dirs |= OFFLOAD_PMTU_UP;
-	if (pass[OFFLOAD_DIR_DOWN] != s->fast_mtu_pass[OFFLOAD_DIR_DOWN] &&
-	    now >= s->fast_mtu_quiet[OFFLOAD_DIR_DOWN])
-		dirs |= OFFLOAD_PMTU_DOWN;
+	for (d = OFFLOAD_DIR_UP; d <= OFFLOAD_DIR_DOWN; d++)
+		if (pass[d] != s->fast_mtu_pass[d] && now >= s->fast_mtu_quiet[d])
+			dirs |= 1u << d;
 	/* An idle session's path MTU matters to no datagram: it is read when one comes. */
 	if (now - s->fast_mtu_at >= OFFLOAD_PMTU_SWEEP_NS && s->fast_seen > s->fast_mtu_at)
 		dirs |= OFFLOAD_PMTU_DOWN;
@@ -886,25 +884,26 @@ void offload_pmtu_read(struct session *s, const uint32_t pass[2], uint32_t dirs,
 bool offload_session_recheck(const struct offload_worker *ow, struct session *s, uint64_t now)
 {
 	const struct offload_flow_stats *st;
-	uint32_t pass[2], dirs, changed;
+	uint32_t pass[2], dirs, changed = 0;
 	uint16_t before[2];
+	int d;
 
 	if (!s->fast || !ow->f)
 		return false;
 	st = filter_offload_flow(ow->f, s->flow);
 	if (!st)
 		return false;
-	pass[0] = __atomic_load_n(&st->mtu_pass[0], __ATOMIC_RELAXED);
-	pass[1] = __atomic_load_n(&st->mtu_pass[1], __ATOMIC_RELAXED);
+	for (d = OFFLOAD_DIR_UP; d <= OFFLOAD_DIR_DOWN; d++)
+		pass[d] = __atomic_load_n(&st->mtu_pass[d], __ATOMIC_RELAXED);
 	dirs = offload_pmtu_due(s, pass, now);
 	if (!dirs)
 		return false;
-	before[0] = s->fast_mtu[0];
-	before[1] = s->fast_mtu[1];
+	memcpy(before, s->fast_mtu, sizeof(before));
 	/* An error (a session whose key another took: -ENOENT) counts as no change. */
 	offload_session_pmtu(ow, s, dirs);
-	changed = (s->fast_mtu[0] != before[0] ? 1u << 0 : 0) |
-		  (s->fast_mtu[1] != before[1] ? 1u << 1 : 0);
+	for (d = OFFLOAD_DIR_UP; d <= OFFLOAD_DIR_DOWN; d++)
+		if (s->fast_mtu[d] != before[d])
+			changed |= 1u << d;
 	offload_pmtu_read(s, pass, dirs, changed, now);
 	return true;
 }
