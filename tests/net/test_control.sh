@@ -29,7 +29,9 @@ fi
 SOCK=$TMPD/run/ctl.sock
 CONF=$TMPD/control.conf
 METRICS_URL=http://127.0.0.1:9470/metrics
-SESSION_TIMEOUT=30.0
+# The sessions must outlive the checks that count them: 30 s, stretched like the waits (on an
+# emulated CPU the metrics were read more than 30 s after the traffic, and found 0 sessions).
+SESSION_TIMEOUT=$((30 * WAIT_SCALE)).0
 # The control plane does not depend on the backend: the first one of the run is enough.
 BACKEND=$(lib_backends | awk '{print $1}')
 

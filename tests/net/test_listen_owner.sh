@@ -122,6 +122,11 @@ time.sleep(30)'
 	fi
 }
 
+# How long an orphan the relay is to wait for lives after it is ready: within the relay's 3 s
+# wait, and past the time a relay takes from its start to the owner check (under 1 s here; on
+# an emulated CPU, NET_WAIT_SCALE > 1, that took more than 1 s once and the orphan was gone).
+ORPHAN_HOLD=$(( WAIT_SCALE > 1 ? 2 : 1 ))
+
 # orphan FAMILY PORT SECONDS: a socket bound to RELAY_IP:PORT whose only reference is in
 # flight in an SCM_RIGHTS message for SECONDS (then the message goes, and the socket with it).
 # Sets BG_PID; READY_FILE exists once the binding process has closed its own descriptor.
@@ -153,7 +158,7 @@ reload_orphan()
 {
 	local c="$1 at a reload" out
 	lib_stop_pid "$BG_PID"
-	orphan 4 5005 1
+	orphan 4 5005 "$ORPHAN_HOLD"
 	lib_wait_for 10 test -e "$READY_FILE" || lib_case_fail "$c the orphan socket was not made"
 	sed -i "s|listen = \[ \"$(ep "$RELAY_IP" 5003)\" \]|listen = [ \"$(ep "$RELAY_IP" 5003)\", \"$(ep "$RELAY_IP" 5005)\" ]|" "$2"
 	grep -q ":5005" "$2" || lib_fail "$c no second listen address in $2"
@@ -172,7 +177,7 @@ orphan_family()
 	local c="[ipv$1, a socket no process has]" a=$TMPD/orphan$1.conf
 	lib_family "$1"
 	conf "$a" a 5003
-	orphan "$1" 5003 1
+	orphan "$1" 5003 "$ORPHAN_HOLD"
 	lib_wait_for 10 test -e "$READY_FILE" || lib_case_fail "$c the orphan socket was not made"
 	if lib_relay_start "$a"; then
 		lib_relay_log_current | grep -q "held by a socket no process has open.*free after" &&
