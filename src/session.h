@@ -33,8 +33,9 @@ struct session {
 	uint32_t seg_max;	/* backend's: the longest datagram the upstream path carries
 				 * unfragmented (a UDP GSO segment); 0 until known */
 	uint32_t reply_ovfl;	/* its socket's SO_RXQ_OVFL count as last seen */
-	uint32_t reply_seg_max; /* backend's: the longest GSO segment of replies the client's
-				 * path took (a longer burst was refused); 0: no limit seen */
+	uint32_t reply_seg_refused; /* backend's: the shortest GSO segment of a reply burst the
+				     * client's path refused (0: none refused); shorter ones
+				     * go whole (worker_reply_whole) */
 	enum session_state state;
 	bool fast;		/* also relayed by the BPF fast path (offload) */
 	uint8_t fast_refused;	/* else why not: enum offload_refusal (0: not asked) */
