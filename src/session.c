@@ -248,6 +248,52 @@ void session_table_fini(struct session_table *t)
 	memset(t, 0, sizeof(*t));
 }
 
+/* a is later than b, counting across the 2^32 wrap */
+static bool gen_after(uint32_t a, uint32_t b)
+{
+	return (int32_t)(a - b) > 0;
+}
+
+void session_gens_keep(struct session_gens *g, const struct session_table *t)
+{
+	uint32_t i;
+
+	if (!t->slots)
+		return;
+	free(g->next);
+	g->n = 0;
+	/* Without the memory, every index starts above the old table's gens instead: a slot
+	 * used much less than the busiest may meet its last life again sooner than 4096
+	 * lives on. */
+	g->next = malloc((size_t)t->capacity * sizeof(*g->next));
+	if (g->next)
+		g->n = t->capacity;
+	for (i = 0; i < t->capacity; i++) {
+		if (g->next)
+			g->next[i] = t->slots[i].gen;
+		if (gen_after(t->slots[i].gen, g->fresh))
+			g->fresh = t->slots[i].gen;
+	}
+}
+
+void session_gens_seed(struct session_gens *g, struct session_table *t)
+{
+	uint32_t i;
+
+	for (i = 0; t->slots && i < t->capacity; i++)
+		t->slots[i].gen = i < g->n ? g->next[i] : g->fresh;
+	free(g->next);
+	g->next = NULL;
+	g->n = 0;
+}
+
+void session_gens_fini(struct session_gens *g)
+{
+	free(g->next);
+	g->next = NULL;
+	g->n = 0;
+}
+
 struct session *session_lookup(struct session_table *t, const struct addr *client,
 			       uint32_t listener, const struct addr *local)
 {
@@ -291,7 +337,7 @@ struct session *session_insert(struct session_table *t, const struct addr *clien
 	s->fd = -1;
 	s->tx_batch = SESSION_NONE;
 	s->fast = false;
-	s->seg_max = s->reply_seg_max = 0;
+	s->seg_max = s->reply_seg_refused = 0;
 	s->reply_ovfl = 0;
 	s->state = SESSION_ACTIVE;
 	s->started = now;

@@ -27,14 +27,16 @@ struct session {
 	struct addr upstream_addr; /* that upstream: stays right when a reload reorders them */
 	uint32_t upstream_gen;	/* the member its counter slot counted when it opened */
 	uint64_t last_active;	/* ns, monotonic, as passed to insert/touch */
-	uint32_t gen;		/* bumped on release: stale completions compare it */
+	uint32_t gen;		/* bumped on release: stale completions compare it; a new
+				 * table of the relay slot goes on from it (session_gens) */
 	int fd;			/* upstream socket, owned by the backend; -1 when none */
 	uint32_t tx_batch;	/* backend's open send batch for this session, or SESSION_NONE */
 	uint32_t seg_max;	/* backend's: the longest datagram the upstream path carries
 				 * unfragmented (a UDP GSO segment); 0 until known */
 	uint32_t reply_ovfl;	/* its socket's SO_RXQ_OVFL count as last seen */
-	uint32_t reply_seg_max; /* backend's: the longest GSO segment of replies the client's
-				 * path took (a longer burst was refused); 0: no limit seen */
+	uint32_t reply_seg_refused; /* backend's: the shortest GSO segment of a reply burst the
+				     * client's path refused (0: none refused); shorter ones
+				     * go whole (worker_reply_whole) */
 	enum session_state state;
 	bool fast;		/* also relayed by the BPF fast path (offload) */
 	uint8_t fast_refused;	/* else why not: enum offload_refusal (0: not asked) */
@@ -100,6 +102,30 @@ int session_table_init_key(struct session_table *t, uint32_t capacity, uint64_t 
 			   const struct siphash_key *key);
 /* Frees memory; accepts a zeroed or already finished table. Closes no fds. */
 void session_table_fini(struct session_table *t);
+
+/* What a table leaves to the next one made in its place (a worker's relay slot). Completions
+ * and events name a session by its slot index and the low bits of its gen (udata.h), and one
+ * of the old table can still be on its way when the new table has sessions (an io-wq receive,
+ * a send completing late): were the new table's gens to start at 0 again, it would be taken
+ * for the new session at its index. So each index's lives go on counting across tables, as
+ * in one table: the new one's first gen there is the old one's next, and nothing of the old
+ * table matches it until 4096 lives later (UDATA_GEN_MASK). */
+struct session_gens {
+	uint32_t *next; /* per slot index of the last table kept: the gen its next life takes;
+			 * NULL when none is kept (none yet, or no memory: fresh only) */
+	uint32_t n;
+	uint32_t fresh; /* above every gen handed out in the tables kept so far: the first gen of
+			 * an index past n (wrapping compare) */
+};
+
+/* Keeps what t (about to be finished) handed out in g, for the table made next in its place.
+ * A table without slots changes nothing. */
+void session_gens_keep(struct session_gens *g, const struct session_table *t);
+/* Gives the slots of t (just initialised, in the place g kept the previous table of) the
+ * gens that follow that table's; g keeps its fresh only (t carries the rest from now on). */
+void session_gens_seed(struct session_gens *g, struct session_table *t);
+/* Frees what g keeps; accepts a zeroed or already finished one. */
+void session_gens_fini(struct session_gens *g);
 
 /* The ACTIVE session for this client on this listener, or NULL. local: the address the
  * client sent to, for a listener on a wildcard address (a client may send from one port to

@@ -94,8 +94,10 @@ void worker_fini(struct worker *w)
 {
 	uint32_t i;
 
-	for (i = 0; i < WORKER_MAX_RELAYS; i++)
+	for (i = 0; i < WORKER_MAX_RELAYS; i++) {
 		session_table_fini(&w->relays[i].sessions);
+		session_gens_fini(&w->relays[i].gens);
+	}
 	if (w->stop_fd > 0)
 		close(w->stop_fd);
 	if (w->cmd_fd > 0)
@@ -634,6 +636,8 @@ static void finish_draining(struct worker *w)
 		struct worker_relay *wr = &w->relays[r];
 
 		if (wr->state == RELAY_SLOT_DRAINING && table_idle(&wr->sessions)) {
+			/* Its sessions are released, but a completion of one may still come. */
+			session_gens_keep(&wr->gens, &wr->sessions);
 			session_table_fini(&wr->sessions);
 			set_slot_state(wr, RELAY_SLOT_UNUSED);
 		}
@@ -963,6 +967,8 @@ static int apply_relay(struct worker *w, uint32_t r, uint32_t i, struct worker_c
 				 strerror(-err));
 			return err;
 		}
+		/* Completions of the slot's previous table may still come (session_gens). */
+		session_gens_seed(&wr->gens, &wr->sessions);
 	}
 	/* A changed max_sessions applies after a restart: the table is sized once. */
 	wr->sessions.timeout_ns = timeout;

@@ -72,6 +72,8 @@ struct worker_relay {
 	 * port; a mirror then keeps a session (socket) per client instead of mirror sockets */
 	bool transparent;
 	struct session_table sessions; /* forward or transparent; fixed files in w->regions */
+	/* what the slot's tables handed out so far: a new table's gens go on from them */
+	struct session_gens gens;
 	uint32_t rr_state;
 	uint64_t members_gen;		     /* the pool member list the sockets below follow */
 	uint32_t n_mirror;		     /* mirror mode: one socket per upstream */

@@ -67,20 +67,22 @@ void worker_mirror_session_reply(struct worker *w, uint32_t r, const struct addr
 				 uint32_t segs, uint64_t bytes);
 
 /* Whether session s's replies in UDP GSO bursts of gso-byte segments (coalesced as the
- * upstream sent them) may go to its client whole: its path refused no burst of segments that
- * long (reply_seg_max; 0: none refused). Else they go in pieces from the start. */
+ * upstream sent them; 0: a single datagram) may go to its client whole: its path refused no
+ * burst of segments that long (reply_seg_refused). Else they go in pieces from the start. */
 static inline bool worker_reply_whole(const struct session *s, uint16_t gso)
 {
-	return !s->reply_seg_max || gso <= s->reply_seg_max;
+	return !s->reply_seg_refused || gso < s->reply_seg_refused;
 }
 
 /* The client's path refused a reply burst of session s in gso-byte segments (a link with a
  * smaller MTU than the upstream's, a device that cannot segment): its later bursts of
- * segments that long go in pieces (the limit only ever goes down). */
+ * segments that long go in pieces (the limit only ever goes down). The refused size is kept,
+ * not the longest taken: a refusal of 1-byte segments would leave that at 0, which is "none
+ * refused". */
 static inline void worker_reply_refused(struct session *s, uint16_t gso)
 {
-	if (!s->reply_seg_max || s->reply_seg_max >= gso)
-		s->reply_seg_max = gso - 1u;
+	if (gso && (!s->reply_seg_refused || gso < s->reply_seg_refused))
+		s->reply_seg_refused = gso;
 }
 
 /* Per-upstream counting, relay slot r, counter slot up (>= CONFIG_MAX_UPSTREAMS: no upstream,

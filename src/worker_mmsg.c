@@ -58,7 +58,7 @@ struct mmsg_worker {
 	/* A connected socket's GSO send was refused with no MTU to explain it (EIO, EINVAL): no
 	 * gathered send nor whole burst to a connected socket (a session's upstream, a mirror
 	 * member) from now on. Replies to clients and a transparent mirror's copies still go
-	 * as GSO sends: cut per session after a refusal (reply_seg_max), or when refused. */
+	 * as GSO sends: cut per session after a refusal (reply_seg_refused), or when refused. */
 	bool no_gso;
 };
 

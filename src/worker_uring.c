@@ -171,6 +171,9 @@ struct uring_worker {
 	uint32_t sweep_to;
 	uint64_t sweep_next_ns;
 	bool sweep_soon; /* a listener closed: a sweep begins at once, whenever the last did */
+	/* The first error that left the ring unable to do what the worker needs (ring_broken):
+	 * the loop ends on it. 0: none. */
+	int broken;
 };
 
 /* Submits what is queued in the middle of a round, the buffers recycled so far put in the
@@ -180,6 +183,40 @@ static int submit_now(struct uring_worker *uw)
 {
 	bufpool_commit(&uw->bp);
 	return io_uring_submit(&uw->ring);
+}
+
+/* The ring cannot do what the worker needs any more (what, err): the loop ends on the first
+ * such error, with w->error saying it, and main stops the process (worker.failed), whose
+ * service manager starts it again. */
+static void ring_broken(struct uring_worker *uw, const char *what, int err)
+{
+	if (uw->broken)
+		return;
+	uw->broken = err;
+	snprintf(uw->w->error, sizeof(uw->w->error), "worker %u: %s: %s", uw->w->id, what,
+		 strerror(-err));
+}
+
+/* Rounds submit_all gives the kernel to take what the SQ holds. */
+#define SUBMIT_ALL_TRIES 64
+
+/* Has the kernel take every SQE queued so far, before something that must not overtake them
+ * (a fixed file emptied at once). It takes fewer only when it cannot allocate a request
+ * (get_sqe): between tries the deferred work runs, which gives completed requests back.
+ * Returns 0, or the last submission's -errno (-EAGAIN when it took some) when the SQ still
+ * holds some after SUBMIT_ALL_TRIES rounds. */
+static int submit_all(struct uring_worker *uw)
+{
+	uint32_t tries;
+	int ret = 0;
+
+	for (tries = 0; tries < SUBMIT_ALL_TRIES; tries++) {
+		ret = submit_now(uw);
+		if (!io_uring_sq_ready(&uw->ring))
+			return 0;
+		io_uring_get_events(&uw->ring);
+	}
+	return ret < 0 ? ret : -EAGAIN;
 }
 
 /* An SQ entry; with the SQ full, after submitting it (again until the kernel takes some). */
@@ -338,16 +375,15 @@ static void rx_cancel(struct uring_worker *uw, uint32_t slot)
 	rx_unlink(uw, slot);
 }
 
-/* A cancel by fixed file (cancel_pair) completed with res: the number of
- * requests it found on the file the slot held (io-wq may have been running some of them: they
- * may stay armed until the next one), or an error when it ended none: -EINVAL, a kernel that
- * refuses it (which the probe did not see), which turns cancels by fixed file off; -EBADF,
- * the slot was empty when the kernel took it (rx_cancel_empty, after a submission the kernel
- * took only part of). A failed one is sent again by the receive's udata, which would else
- * stay armed and keep its socket open after a close. (One by udata, whose completion is
- * ignored, ends it, or finds it ended: -ENOENT; or running in io-wq: -EALREADY, it may stay
- * armed.) The end of each receive a cancel ended is ignored (rx_ended), so none is armed
- * twice. */
+/* A cancel by fixed file (cancel_pair) completed with res: the number of requests it found
+ * on the file the slot held (io-wq may have been running some of them: they may stay armed
+ * until the next one), or an error when it ended none: -EINVAL, a kernel that refuses it
+ * (which the probe did not see), which turns cancels by fixed file off; -EBADF, the slot was
+ * empty when the kernel took it (a ring rx_cancel_empty found broken). A failed one is sent
+ * again by the receive's udata, which would else stay armed and keep its socket open after a
+ * close. (One by udata, whose completion is ignored, ends it, or finds it ended: -ENOENT; or
+ * running in io-wq: -EALREADY, it may stay armed.) The end of each receive a cancel ended is
+ * ignored (rx_ended), so none is armed twice. */
 static void on_cancel(struct uring_worker *uw, const struct io_uring_cqe *cqe)
 {
 	if (cqe->res >= 0 || uw->stopping)
@@ -826,22 +862,25 @@ static int hook_listener_open(struct worker *w, uint32_t li)
 
 /* Cancels the receives of a listener's or mirror socket's fixed file slot, then empties the
  * slot at once (so that it can take a new socket in the same command; the receives keep the
- * socket until they end): the cancel goes to the kernel first, while the slot holds the
- * socket. Returns with the slot empty. */
+ * socket until they end). Everything queued for the slot goes to the kernel first, while the
+ * slot holds the socket: the cancel by fixed file, which finds every receive on the socket
+ * only there (the one armed last and any an earlier cancel left running in io-wq), and the
+ * sends queued for it (a mirror member's copies, a listener's replies), which would otherwise
+ * fail on the empty slot, or go out on the next socket the slot takes (a mirror's new member
+ * takes the slot its removed one left, in the same command). A ring whose kernel will not
+ * take them, or will not empty the slot, is broken (ring_broken); the slot is taken for empty
+ * all the same. */
 static void rx_cancel_empty(struct uring_worker *uw, uint32_t slot)
 {
-	uint64_t ud = uw->rx[slot].ud;
+	int err;
 
 	rx_cancel(uw, slot);
-	if (uw->cancel_fixed) {
-		submit_now(uw);
-		/* The kernel took only part of the SQ (short of memory): the cancel by fixed file
-		 * may find the slot empty, this one will not. (Or a new socket there: whatever is
-		 * queued for it comes after the cancel in the SQ, out of its reach.) */
-		if (io_uring_sq_ready(&uw->ring))
-			rx_cancel_udata(uw, ud);
-	}
-	io_uring_register_files_update(&uw->ring, slot, &uw->minus_one, 1);
+	err = submit_all(uw);
+	if (err)
+		ring_broken(uw, "the kernel takes no more requests", err);
+	err = io_uring_register_files_update(&uw->ring, slot, &uw->minus_one, 1);
+	if (err < 0)
+		ring_broken(uw, "empty a fixed file", err);
 	uw->removals++; /* every receive armed until now holds the node it was put on */
 }
 
@@ -904,9 +943,9 @@ static void hook_mirror_close(struct worker *w, uint32_t relay, uint32_t j)
 		return;
 	/* Sends in flight and the receive keep their own reference to the socket; the
 	 * receive's completions after the cancel are stale (gen). Copies gathered or queued
-	 * for it in this round go first: the slot is emptied now, not in SQ order. */
+	 * for it in this round go first (rx_cancel_empty submits them): the slot is emptied
+	 * now, not in SQ order. */
 	batch_flush_of(uw, &uw->mirror_batch[slot - PLAN_LISTENER_SLOTS]);
-	submit_now(uw);
 	rx_cancel_empty(uw, slot);
 	uw->mirror_used[slot - PLAN_LISTENER_SLOTS] = false;
 	uw->mirror_gen[slot - PLAN_LISTENER_SLOTS]++;
@@ -2009,7 +2048,9 @@ static int uring_run(struct worker *w, struct worker_cmd *first)
 		counter_add(&w->wc.completions, n);
 		counter_set(&w->wc.heartbeat, w->now);
 		worker_quiescent(w);
-		err = 0;
+		err = uw.broken; /* w->error says it */
+		if (err)
+			break;
 	}
 	worker_report(w, WORKER_STOPPING);
 	uring_teardown(&uw, err == 0);

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* Session table: keys for both families, capacity, LRU expiry, release and slot reuse, the
- * count of sessions per client address and its limit, eviction, the keyed hash and a table
- * refused without a key. */
+ * generations a table leaves to the next one in its place, the count of sessions per client
+ * address and its limit, eviction, the keyed hash and a table refused without a key. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -398,6 +398,91 @@ static void test_expire_mix(void **state)
 	session_table_fini(&t);
 }
 
+/* A table made in the place of another (a worker's relay slot) goes on with each index's
+ * lives (session_gens), as the masked gen a completion carries compares them: a completion of
+ * the old table's last session at an index never matches the new table's next 4095 sessions
+ * there, however unevenly the old table's slots were used. Here slot 3 lived 4096 times while
+ * slots 0-2 held one session each: their gen 0 is 4096 to the mask, slot 3's gen and the old
+ * table's highest, so seeding every slot from that maximum would hand out their pairs again
+ * at once. An index the
+ * old table did not have starts above every gen handed out before, also after a smaller table
+ * in between. */
+static void test_gens_carry(void **state)
+{
+	static const struct siphash_key key = { 3, 4 };
+	struct addr a = test_addr("198.18.1.1:4000");
+	struct session_gens g;
+	struct session_table t;
+	struct session *s;
+	uint32_t last[4], top = 0, i, k;
+	char text[32];
+
+	(void)state;
+	memset(&g, 0, sizeof(g));
+	session_gens_fini(&g); /* zeroed */
+	assert_int_equal(session_table_init_key(&t, 4, 100, &key), 0);
+	for (i = 1; i < 4; i++) {
+		snprintf(text, sizeof(text), "198.18.2.%u:4000", i);
+		a = test_addr(text);
+		s = session_insert(&t, &a, 0, NULL, 1);
+		assert_int_equal(session_index(&t, s), i - 1);
+	}
+	/* slot 3 is the one left to churn: 4096 lives */
+	a = test_addr("198.18.1.1:4000");
+	for (k = 0; k < 4096; k++) {
+		s = session_insert(&t, &a, 0, NULL, 1);
+		assert_int_equal(session_index(&t, s), 3);
+		session_release(&t, s);
+	}
+	s = session_insert(&t, &a, 0, NULL, 1); /* its last life */
+	for (i = 0; i < 4; i++) {
+		last[i] = t.slots[i].gen;
+		if (last[i] > top)
+			top = last[i];
+	}
+	assert_int_equal(last[3], 4096);
+	assert_int_equal(last[0] & 0xfff, last[3] & 0xfff);
+	/* the table drains; a new one, larger, takes its place */
+	for (i = 0; i < 4; i++)
+		session_release(&t, &t.slots[i]);
+	session_gens_keep(&g, &t);
+	session_table_fini(&t);
+	assert_int_equal(session_table_init_key(&t, 6, 100, &key), 0);
+	session_gens_seed(&g, &t);
+	for (i = 0; i < 4; i++) {
+		assert_int_equal(t.slots[i].gen, last[i] + 1);
+		for (k = 0; k < 4095; k++)
+			assert_int_not_equal((t.slots[i].gen + k) & 0xfff, last[i] & 0xfff);
+	}
+	for (i = 4; i < 6; i++)
+		assert_true(t.slots[i].gen > top);
+	/* what is handed out in the new table, then a smaller one, then a larger one again */
+	s = session_insert(&t, &a, 0, NULL, 1);
+	session_release(&t, s);
+	top = 0;
+	for (i = 0; i < 6; i++)
+		if (t.slots[i].gen > top)
+			top = t.slots[i].gen;
+	session_gens_keep(&g, &t);
+	session_table_fini(&t);
+	assert_int_equal(session_table_init_key(&t, 2, 100, &key), 0);
+	session_gens_seed(&g, &t);
+	session_gens_keep(&g, &t);
+	session_table_fini(&t);
+	assert_int_equal(session_table_init_key(&t, 8, 100, &key), 0);
+	session_gens_seed(&g, &t);
+	for (i = 2; i < 8; i++)
+		assert_true(t.slots[i].gen >= top);
+	session_gens_keep(&g, &t);
+	session_table_fini(&t);
+	/* a table without slots (a relay without sessions) leaves what was kept */
+	session_gens_keep(&g, &t);
+	assert_int_equal(g.n, 8);
+	session_gens_fini(&g);
+	session_gens_fini(&g);
+	assert_null(g.next);
+}
+
 static void test_init_fini(void **state)
 {
 	struct session_table t;
@@ -590,6 +675,7 @@ int main(void)
 		cmocka_unit_test(test_capacity),
 		cmocka_unit_test(test_expiry_order),
 		cmocka_unit_test(test_release_gen_reuse),
+		cmocka_unit_test(test_gens_carry),
 		cmocka_unit_test(test_expire_mix),
 		cmocka_unit_test(test_init_fini),
 	};

@@ -1,0 +1,318 @@
+// SPDX-License-Identifier: MIT
+/* What worker.c and worker_backend.h keep for sessions: which reply bursts go to the client
+ * whole after its path refused one (both backends ask worker_reply_whole and tell
+ * worker_reply_refused); and the generations of a relay slot's sessions across the tables
+ * reloads give it, which completions still on their way tell apart. The latter with a
+ * runtime of one worker built by runtime_prepare (no thread of its own: a helper thread runs
+ * its commands), real listeners and session sockets on 127.0.0.1 (no datagram is sent), and
+ * a stub backend. */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "runtime.h"
+#include "worker_backend.h"
+
+/* A fresh session as session_insert leaves one, in slot 0 of a one-slot table (released
+ * and taken again for each case: a new session of a slot forgets its predecessor's). */
+static struct session *fresh_session(struct session_table *t, struct session *prev)
+{
+	static const struct siphash_key key = { 1, 2 };
+	struct addr client;
+	const char *why;
+	struct session *s;
+
+	if (prev) {
+		session_release(t, prev);
+	} else {
+		assert_int_equal(session_table_init_key(t, 1, 1000, &key), 0);
+	}
+	assert_int_equal(addr_parse("198.18.0.1:4000", &client, &why), 0);
+	s = session_insert(t, &client, 0, NULL, 1);
+	assert_non_null(s);
+	return s;
+}
+
+/* After the client's path refused a reply burst of g-byte segments, bursts of segments that
+ * long or longer go in pieces, shorter ones and single datagrams (gso 0) whole; a later
+ * refusal of longer segments changes nothing, one of shorter segments lowers the limit. Every
+ * size, down to 1-byte segments: before, a refusal of those was kept as "the longest taken:
+ * 0", which means none refused, and the next burst went whole to be refused again. */
+static void test_reply_refused(void **state)
+{
+	static const uint16_t sizes[] = { 1, 2, 3, 576, 1200, 1472, 8972, 65534, 65535 };
+	struct session_table t;
+	struct session *s = NULL;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		uint16_t g = sizes[i];
+
+		s = fresh_session(&t, s);
+		assert_true(worker_reply_whole(s, 0));
+		assert_true(worker_reply_whole(s, g));
+		assert_true(worker_reply_whole(s, 65535));
+
+		worker_reply_refused(s, g);
+		assert_false(worker_reply_whole(s, g));
+		assert_false(worker_reply_whole(s, 65535));
+		assert_true(worker_reply_whole(s, 0)); /* a single datagram is no burst */
+		if (g > 1)
+			assert_true(worker_reply_whole(s, g - 1));
+		if (g < 65535) {
+			assert_false(worker_reply_whole(s, g + 1));
+			worker_reply_refused(s, g + 1); /* longer: no change */
+			assert_false(worker_reply_whole(s, g));
+			if (g > 1)
+				assert_true(worker_reply_whole(s, g - 1));
+		}
+		worker_reply_refused(s, 0); /* not a burst: no refusal */
+		assert_false(worker_reply_whole(s, g));
+		if (g > 1)
+			assert_true(worker_reply_whole(s, g - 1));
+	}
+
+	/* Lowered by a refusal of shorter segments, down to 1 byte: every burst in pieces. */
+	s = fresh_session(&t, s);
+	worker_reply_refused(s, 1400);
+	assert_true(worker_reply_whole(s, 1));
+	worker_reply_refused(s, 1);
+	assert_false(worker_reply_whole(s, 1));
+	assert_false(worker_reply_whole(s, 1400));
+	assert_true(worker_reply_whole(s, 0));
+	/* The slot's next session starts with nothing refused. */
+	s = fresh_session(&t, s);
+	assert_true(worker_reply_whole(s, 1));
+	session_table_fini(&t);
+}
+
+/* ---------------------------------------------------------------- a slot's tables */
+
+static int stub_listener_open(struct worker *w, uint32_t li)
+{
+	(void)w, (void)li;
+	return 0;
+}
+
+static int stub_session_opened(struct worker *w, uint32_t relay, struct session *s)
+{
+	(void)w, (void)relay, (void)s;
+	return 0;
+}
+
+/* As the mmsg backend: the slot is free at once. */
+static void stub_session_close(struct worker *w, uint32_t relay, struct session *s)
+{
+	close(s->fd);
+	s->fd = -1;
+	session_release(&w->relays[relay].sessions, s);
+}
+
+static const struct worker_ops stub_ops = {
+	.listener_open = stub_listener_open,
+	.session_opened = stub_session_opened,
+	.session_close = stub_session_close,
+};
+
+struct fixture {
+	struct runtime rt;
+	struct uring_caps caps;
+	pthread_t loop;
+	volatile bool stop;
+};
+
+/* The worker's loop, as far as commands go: run what is posted, every millisecond. */
+static void *loop_run(void *arg)
+{
+	struct fixture *f = arg;
+	struct timespec ms = { 0, 1000000 };
+
+	while (!f->stop) {
+		worker_run_cmd(&f->rt.workers[0]);
+		nanosleep(&ms, NULL);
+	}
+	return NULL;
+}
+
+#define RELAY_A "{ name = \"a\"; listen = [ \"127.0.0.1:47161\" ];" \
+		" upstreams = [ \"127.0.0.1:47162\" ]; max_sessions = 8; }"
+#define RELAY_B "{ name = \"b\"; listen = [ \"127.0.0.1:47163\" ];" \
+		" upstreams = [ \"127.0.0.1:47162\" ]; max_sessions = 8; }"
+/* another relay on a's listen address, taking a's slot once a has drained */
+#define RELAY_C "{ name = \"c\"; listen = [ \"127.0.0.1:47161\" ];" \
+		" upstreams = [ \"127.0.0.1:47164\" ]; max_sessions = 8; }"
+
+static struct config *load(const char *relays)
+{
+	char text[1024], err[CONFIG_ERR_LEN];
+	struct config *cfg;
+
+	snprintf(text, sizeof(text),
+		 "control_socket = \"/tmp/ringrelay-test-unused.sock\"; io_backend = \"mmsg\";\n"
+		 "workers = 1; relays = ( %s );\n",
+		 relays);
+	if (config_load_string(text, "t.conf", &cfg, err, sizeof(err))) {
+		fprintf(stderr, "%s\n", err);
+		return NULL;
+	}
+	return cfg;
+}
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	struct config *cfg = load(RELAY_A ", " RELAY_B);
+	struct worker_cmd first;
+	char err[CONFIG_ERR_LEN];
+	struct plan plan;
+
+	if (!f || !cfg || runtime_check(NULL, cfg, &plan, err, sizeof(err)))
+		return -1;
+	if (runtime_prepare(&f->rt, cfg, &plan, &f->caps, err, sizeof(err))) {
+		fprintf(stderr, "%s\n", err);
+		return -1;
+	}
+	f->rt.workers[0].ops = &stub_ops;
+	first = (struct worker_cmd){ .type = WORKER_CMD_APPLY, .cfg = cfg, .plan = &f->rt.plan,
+				     .relay_slot = f->rt.relay_slot };
+	if (worker_apply(&f->rt.workers[0], &first)) {
+		fprintf(stderr, "apply: %s\n", first.error);
+		return -1;
+	}
+	f->rt.n_started = 1;
+	if (pthread_create(&f->loop, NULL, loop_run, f))
+		return -1;
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	f->stop = true;
+	pthread_join(f->loop, NULL);
+	worker_close_all(&f->rt.workers[0]);
+	f->rt.n_started = 0; /* no thread to join */
+	runtime_fini(&f->rt);
+	free(f);
+	return 0;
+}
+
+static void reload(struct fixture *f, const char *relays)
+{
+	struct config *next = load(relays);
+	char err[CONFIG_ERR_LEN] = "";
+	struct plan plan;
+	bool applied;
+
+	assert_non_null(next);
+	assert_int_equal(runtime_check(&f->rt, next, &plan, err, sizeof(err)), 0);
+	assert_int_equal(runtime_reload(&f->rt, next, &plan, &applied, err, sizeof(err)), 0);
+}
+
+/* The slot of the relay named name in the config in force. */
+static uint32_t slot_of(const struct fixture *f, const char *name)
+{
+	uint32_t i;
+
+	for (i = 0; i < f->rt.cfg->n_relays; i++)
+		if (!strcmp(f->rt.cfg->relays[i].name, name))
+			return f->rt.relay_slot[i];
+	fail_msg("no relay %s", name);
+	return UINT32_MAX;
+}
+
+/* A new session of client 198.18.0.<host>:4000 on the listener of relay slot r. */
+static struct session *open_session(struct worker *w, uint32_t r, int host)
+{
+	struct sock_rx_meta meta = { 0 };
+	char text[32];
+	const char *why;
+	struct addr client;
+	struct session *s;
+	uint32_t li;
+
+	for (li = 0; li < WORKER_MAX_LISTENERS; li++)
+		if (w->listeners[li].in_use && w->listeners[li].relay == r)
+			break;
+	assert_true(li < WORKER_MAX_LISTENERS);
+	snprintf(text, sizeof(text), "198.18.0.%d:4000", host);
+	assert_int_equal(addr_parse(text, &client, &why), 0);
+	s = worker_session_get(w, li, &client, &meta, 1);
+	assert_non_null(s);
+	return s;
+}
+
+/* A removed relay's slot, once drained, takes another relay (a reload) with a new session
+ * table: the sessions of the new table must not carry an (index, gen) pair, as a completion's
+ * udata keeps it (UDATA_GEN_MASK), that a session of the old one had, whose completions may
+ * still come (an io-wq receive, a late send's). Before, every new table began at gen 0 again:
+ * the new table's first sessions were the old table's first, to the completions. */
+static void test_table_gens(void **state)
+{
+	enum { N = 4, LIVES = 3 };
+	struct fixture *f = *state;
+	struct worker *w = &f->rt.workers[0];
+	uint32_t old_idx[N * LIVES], old_gen[N * LIVES], n_old = 0, r, i, k;
+	struct session *s;
+	int j;
+
+	w->now = worker_clock();
+	r = slot_of(f, "a");
+	/* Sessions of a, at N indices, of which the first has LIVES lives (closed and
+	 * reopened: the first of its table to expire, each time). */
+	for (j = 0; j < LIVES; j++) {
+		s = open_session(w, r, 1);
+		old_idx[n_old] = session_index(&w->relays[r].sessions, s);
+		old_gen[n_old++] = s->gen & UDATA_GEN_MASK;
+		if (j + 1 < LIVES) {
+			w->now += (uint64_t)(w->relays[r].conf->session_timeout * 1e9) + 1;
+			worker_tick(w);
+			assert_int_equal(w->relays[r].sessions.active, 0);
+		}
+	}
+	for (j = 2; j <= N; j++) {
+		s = open_session(w, r, j);
+		old_idx[n_old] = session_index(&w->relays[r].sessions, s);
+		old_gen[n_old++] = s->gen & UDATA_GEN_MASK;
+	}
+
+	/* a goes (its sessions end, the slot drains), then c takes its slot */
+	reload(f, RELAY_B);
+	w->now = worker_clock();
+	worker_tick(w);
+	assert_true(worker_slot_unused(w, r));
+	reload(f, RELAY_B ", " RELAY_C);
+	assert_int_equal(slot_of(f, "c"), r);
+
+	for (j = 1; j <= 2 * N; j++) {
+		s = open_session(w, r, 100 + j);
+		i = session_index(&w->relays[r].sessions, s);
+		for (k = 0; k < n_old; k++)
+			if (old_idx[k] == i && old_gen[k] == (s->gen & UDATA_GEN_MASK))
+				fail_msg("session %u of the new table has gen %u, as one of the "
+					 "old table had",
+					 i, s->gen);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_reply_refused),
+		cmocka_unit_test_setup_teardown(test_table_gens, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
