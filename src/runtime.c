@@ -1077,12 +1077,26 @@ static int apply_all(struct runtime *rt, struct apply_block *b, const struct con
 	return ret;
 }
 
-int runtime_reload(struct runtime *rt, struct config *new_cfg, const struct plan *plan,
-		   bool *applied, char *err, size_t errlen)
+int runtime_reload_check(const struct runtime *rt, const struct config *new_cfg, uint32_t *slot,
+			 char *err, size_t errlen)
 {
-	uint32_t slot[CONFIG_MAX_RELAYS], n_stuck;
 	bool busy[WORKER_MAX_RELAYS];
+	int ret;
+
+	ret = check_port_owners(rt->cfg, new_cfg, err, errlen);
+	if (!ret)
+		ret = probe_new_listeners(rt->cfg, new_cfg, err, errlen);
+	if (ret)
+		return ret;
+	busy_slots(rt, busy);
+	return slots_assign(rt->cfg, rt->relay_slot, new_cfg, busy, slot, err, errlen);
+}
+
+int runtime_reload(struct runtime *rt, struct config *new_cfg, const struct plan *plan,
+		   const uint32_t *slot, bool *applied, char *err, size_t errlen)
+{
 	struct apply_block *b;
+	uint32_t n_stuck;
 	int ret;
 
 	*applied = false;
@@ -1092,17 +1106,10 @@ int runtime_reload(struct runtime *rt, struct config *new_cfg, const struct plan
 		config_free(new_cfg);
 		return -ENOMEM;
 	}
-	ret = check_port_owners(rt->cfg, new_cfg, err, errlen);
-	if (!ret)
-		ret = probe_new_listeners(rt->cfg, new_cfg, err, errlen);
-	if (!ret) {
-		busy_slots(rt, busy);
-		ret = slots_assign(rt->cfg, rt->relay_slot, new_cfg, busy, slot, err, errlen);
-	}
 	/* The new pools go out before the workers apply: a worker between the two picks from
-	 * the new members, which its sessions remember by address. */
-	if (!ret)
-		ret = upstream_publish(rt, new_cfg, slot, err, errlen);
+	 * the new members, which its sessions remember by address. (Only out of memory fails
+	 * here: what refuses a config, runtime_reload_check, ran before anything changed.) */
+	ret = upstream_publish(rt, new_cfg, slot, err, errlen);
 	if (ret) {
 		free(b);
 		config_free(new_cfg);
@@ -1127,7 +1134,7 @@ int runtime_reload(struct runtime *rt, struct config *new_cfg, const struct plan
 	}
 	rt->cfg = new_cfg;
 	rt->applied_plan = *plan;
-	memcpy(rt->relay_slot, slot, sizeof(slot));
+	memcpy(rt->relay_slot, slot, new_cfg->n_relays * sizeof(*slot));
 	return ret;
 }
 

@@ -190,6 +190,7 @@ static void test_reload(void **state)
 {
 	struct fixture *f = *state;
 	struct config *old = f->rt.cfg, *next = load(20), *third = load(10);
+	uint32_t slot[CONFIG_MAX_RELAYS];
 	struct plan plan;
 	char err[CONFIG_ERR_LEN] = "";
 	bool applied;
@@ -197,7 +198,8 @@ static void test_reload(void **state)
 	assert_non_null(next);
 	assert_non_null(third);
 	assert_int_equal(runtime_check(&f->rt, next, &plan, err, sizeof(err)), 0);
-	assert_int_equal(runtime_reload(&f->rt, next, &plan, &applied, err, sizeof(err)),
+	assert_int_equal(runtime_reload_check(&f->rt, next, slot, err, sizeof(err)), 0);
+	assert_int_equal(runtime_reload(&f->rt, next, &plan, slot, &applied, err, sizeof(err)),
 			 -ETIMEDOUT);
 	assert_true(applied);
 	assert_non_null(strstr(err, "worker 1 did not take the new configuration within 100 ms"));
@@ -212,7 +214,9 @@ static void test_reload(void **state)
 	/* worker 1 comes back: the next reload reaches both, and nothing is kept any more */
 	f->live[1] = true;
 	assert_int_equal(runtime_check(&f->rt, third, &plan, err, sizeof(err)), 0);
-	assert_int_equal(runtime_reload(&f->rt, third, &plan, &applied, err, sizeof(err)), 0);
+	assert_int_equal(runtime_reload_check(&f->rt, third, slot, err, sizeof(err)), 0);
+	assert_int_equal(runtime_reload(&f->rt, third, &plan, slot, &applied, err, sizeof(err)),
+			 0);
 	assert_ptr_equal(f->rt.workers[1].cfg, third);
 	assert_null(f->rt.retired);
 	assert_false(runtime_workers_behind(&f->rt));
@@ -265,10 +269,13 @@ static void *stop_later(void *arg)
  * app_reload's does. */
 static int reload_in_frame(struct fixture *f, struct config *next, bool *applied, char *err)
 {
+	uint32_t slot[CONFIG_MAX_RELAYS];
 	struct plan plan;
 	int ret = runtime_check(&f->rt, next, &plan, err, CONFIG_ERR_LEN);
 
-	return ret ? ret : runtime_reload(&f->rt, next, &plan, applied, err, CONFIG_ERR_LEN);
+	if (!ret)
+		ret = runtime_reload_check(&f->rt, next, slot, err, CONFIG_ERR_LEN);
+	return ret ? ret : runtime_reload(&f->rt, next, &plan, slot, applied, err, CONFIG_ERR_LEN);
 }
 
 /* A reload that worker 1 has begun and is stuck in (its backend does not come back from
