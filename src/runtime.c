@@ -961,30 +961,108 @@ static bool cfg_listens_on(const struct config *cfg, const struct addr *a)
 	return false;
 }
 
-/* Binds each new listen address once, so a port held by another program fails the reload
- * before anything changes. The address is not ours yet: no traffic of ours is touched. */
-static int probe_new_listeners(const struct config *old, const struct config *new_cfg,
+/* Whether a listener of cfg overlaps a: on its port and family (IPv6 listeners are
+ * IPV6_V6ONLY), with a's address or either of them a wildcard. */
+static bool cfg_overlaps(const struct config *cfg, const struct addr *a)
+{
+	uint32_t i, j;
+
+	for (i = 0; i < cfg->n_relays; i++) {
+		for (j = 0; j < cfg->relays[i].n_listen; j++) {
+			const struct addr *l = &cfg->relays[i].listen[j];
+
+			if (addr_family(l) == addr_family(a) && addr_port(l) == addr_port(a) &&
+			    (addr_is_any(l) || addr_is_any(a) || addr_equal(l, a)))
+				return true;
+		}
+	}
+	return false;
+}
+
+/* Whether a listener of ours overlaps a: of the config in force, or of one a stuck worker
+ * still runs (it keeps that config's listeners). */
+static bool listeners_overlap(const struct runtime *rt, const struct addr *a)
+{
+	const struct runtime_retired *r;
+
+	if (cfg_overlaps(rt->cfg, a))
+		return true;
+	for (r = rt->retired; r; r = r->next)
+		if (cfg_overlaps(r->cfg, a))
+			return true;
+	return false;
+}
+
+/* A probe of a, of relay rc, found the port in use (-EADDRINUSE) and no listener of ours
+ * there: 0 when the workers can still bind it, else -EADDRINUSE with err set (from where
+ * and buf: the address's place in the config and its text). Only a relay with
+ * reuseport_shared may join another process's group, and only one of its own user (the
+ * kernel's rule for SO_REUSEPORT): the holder's uid says whether it can. Whether that holder
+ * set SO_REUSEPORT only a bind in its group could tell, which would take a share of its
+ * datagrams: a holder that did not fails the workers' bind (reported after the rest
+ * applied). */
+static int probe_in_use(const struct relay_conf *rc, const struct addr *a, const char *where,
+			const char *buf, char *err, size_t errlen)
+{
+	struct portown_holder h;
+	char who[160];
+	int ret;
+
+	if (!rc->reuseport_shared) {
+		/* check_port_owners found no other process's: a holder sock_diag does not
+		 * show (a socket closing, our own that is no listener) */
+		snprintf(err, errlen, "%s: %s: %s%s", where, buf, strerror(EADDRINUSE),
+			 sock_listen_hint(-EADDRINUSE, false));
+		return -EADDRINUSE;
+	}
+	ret = portown_find(a, &h);
+	if (ret < 0 || (ret == 1 && h.uid == geteuid()))
+		return 0; /* (it cannot be asked: the workers' bind says) */
+	if (ret == 0)
+		snprintf(err, errlen, "%s: %s: %s%s", where, buf, strerror(EADDRINUSE),
+			 sock_listen_hint(-EADDRINUSE, false));
+	else
+		snprintf(err, errlen,
+			 "%s: %s: %s, uid %u: reuseport_shared shares a SO_REUSEPORT group only "
+			 "with sockets of this process's user (uid %u)",
+			 where, buf, portown_describe(&h, who, sizeof(who)), (unsigned int)h.uid,
+			 (unsigned int)geteuid());
+	return -EADDRINUSE;
+}
+
+/* Binds each new listen address once, so one the workers could not bind (not this host's, a
+ * low port without CAP_NET_BIND_SERVICE, a port in use) fails the reload before anything
+ * changes. Without SO_REUSEPORT (sock_probe_bind): a probe in the group of a listener of ours
+ * (a wildcard's port narrowed to one of its addresses, a relay sharing another process's
+ * group) would take datagrams meant for it, all of its address's for a more specific one,
+ * and drop them as it closes. So the probe fails with EADDRINUSE on our own listeners'
+ * ports (the address and privilege checks come first and still apply), which pass here:
+ * check_port_owners asked the kernel who else holds them. */
+static int probe_new_listeners(const struct runtime *rt, const struct config *new_cfg,
 			       char *err, size_t errlen)
 {
 	char buf[ADDR_STRLEN], where[CONFIG_PATH_LEN + 64];
 	uint32_t i, j;
-	int fd;
+	int ret;
 
 	for (i = 0; i < new_cfg->n_relays; i++) {
 		for (j = 0; j < new_cfg->relays[i].n_listen; j++) {
 			const struct addr *a = &new_cfg->relays[i].listen[j];
 
-			if (cfg_listens_on(old, a))
+			if (cfg_listens_on(rt->cfg, a))
 				continue;
-			fd = sock_open_listener(a, new_cfg->gro, -1);
-			if (fd < 0) {
-				snprintf(err, errlen, "%s: %s: %s%s",
-					 config_listen_where(new_cfg, i, j, where, sizeof(where)),
-					 addr_format(a, buf, sizeof(buf)), strerror(-fd),
-					 sock_listen_hint(fd, false));
-				return fd;
-			}
-			close(fd);
+			ret = sock_probe_bind(a);
+			if (ret == 0 || (ret == -EADDRINUSE && listeners_overlap(rt, a)))
+				continue;
+			config_listen_where(new_cfg, i, j, where, sizeof(where));
+			addr_format(a, buf, sizeof(buf));
+			if (ret == -EADDRINUSE)
+				ret = probe_in_use(&new_cfg->relays[i], a, where, buf, err, errlen);
+			else
+				snprintf(err, errlen, "%s: %s: %s%s", where, buf, strerror(-ret),
+					 sock_listen_hint(ret, false));
+			if (ret)
+				return ret;
 		}
 	}
 	return 0;
@@ -1085,7 +1163,7 @@ int runtime_reload_check(const struct runtime *rt, const struct config *new_cfg,
 
 	ret = check_port_owners(rt->cfg, new_cfg, err, errlen);
 	if (!ret)
-		ret = probe_new_listeners(rt->cfg, new_cfg, err, errlen);
+		ret = probe_new_listeners(rt, new_cfg, err, errlen);
 	if (ret)
 		return ret;
 	busy_slots(rt, busy);

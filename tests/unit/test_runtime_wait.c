@@ -17,6 +17,9 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <cmocka.h>
 
@@ -326,6 +329,86 @@ static void test_reload_stuck_midway(void **state)
 	assert_ptr_equal(f->rt.workers[1].cfg, next);
 }
 
+/* A UDP socket of this process bound to 127.0.0.1:port with SO_REUSEPORT, or -1. */
+static int reuseport_socket(uint16_t port)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(port),
+				   .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), one = 1;
+
+	if (fd >= 0 && (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) ||
+			bind(fd, (struct sockaddr *)&sin, sizeof(sin)))) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
+/* runtime_check and runtime_reload_check of a config with extra (another listen address, or
+ * "") and the relay's first listen address first: the latter's result, err its text. */
+static int reload_check(struct fixture *f, const char *first, const char *extra, char *err)
+{
+	char text[512];
+	uint32_t slot[CONFIG_MAX_RELAYS];
+	struct config *next;
+	struct plan plan;
+	int ret;
+
+	snprintf(text, sizeof(text),
+		 "control_socket = \"/tmp/ringrelay-test-unused.sock\"; io_backend = \"mmsg\";\n"
+		 "relays = ( { name = \"r\"; listen = [ \"%s\"%s ];\n"
+		 " upstreams = [ \"127.0.0.1:47134\" ]; session_timeout = 30; } );\n",
+		 first, extra);
+	if (config_load_string(text, "t.conf", &next, err, CONFIG_ERR_LEN))
+		return -EINVAL;
+	ret = runtime_check(&f->rt, next, &plan, err, CONFIG_ERR_LEN);
+	if (!ret)
+		ret = runtime_reload_check(&f->rt, next, slot, err, CONFIG_ERR_LEN);
+	config_free(next);
+	return ret;
+}
+
+/* A reload's probe of a new listen address binds without SO_REUSEPORT, so it joins no group
+ * and takes no datagram meant for another socket. Where a SO_REUSEPORT socket that is no
+ * listener of the relay holds the address (this process's here, which the owner check leaves
+ * out as ours: as a group the check could not see), the probe finds the port in use and the
+ * reload is refused; before, the probe joined that group and passed. */
+static void test_probe_joins_no_group(void **state)
+{
+	struct fixture *f = *state;
+	char err[CONFIG_ERR_LEN] = "";
+	int fd = reuseport_socket(47136);
+
+	assert_true(fd >= 0);
+	assert_int_equal(reload_check(f, "127.0.0.1:47133", ", \"127.0.0.1:47136\"", err),
+			 -EADDRINUSE);
+	assert_non_null(strstr(err, "relays[0].listen[1]: 127.0.0.1:47136: Address already in use"));
+	close(fd);
+	assert_int_equal(reload_check(f, "127.0.0.1:47133", ", \"127.0.0.1:47136\"", err), 0);
+}
+
+/* Where a listener of ours holds the port (here a wildcard, narrowed to one of its addresses,
+ * and the other way round) the probe fails on it with EADDRINUSE, which passes: the kernel
+ * checks the address before the port, so one no interface has is still refused. */
+static void test_probe_own_port(void **state)
+{
+	struct fixture *f = *state;
+	char err[CONFIG_ERR_LEN] = "";
+	struct config *wild = load_listen(30, ", \"0.0.0.0:47137\"");
+	bool applied;
+
+	assert_non_null(wild);
+	f->live[1] = true;
+	assert_int_equal(reload_in_frame(f, wild, &applied, err), 0);
+	/* narrowed: 0.0.0.0:47137 to 127.0.0.1:47137, a sub-address of the wildcard */
+	assert_int_equal(reload_check(f, "127.0.0.1:47137", "", err), 0);
+	/* widened: 127.0.0.1:47133 to the wildcard (with the running one on 47137 too) */
+	assert_int_equal(reload_check(f, "0.0.0.0:47133", ", \"0.0.0.0:47137\"", err), 0);
+	/* an address of no interface here (TEST-NET-2 198.18.0.0/15's last): refused */
+	assert_int_equal(reload_check(f, "198.19.255.254:47137", "", err), -EADDRNOTAVAIL);
+	assert_non_null(strstr(err, "198.19.255.254:47137: Cannot assign requested address"));
+}
+
 /* Stand-ins for the worker threads at a stop: each waits for its stop_fd, as a loop does,
  * then says its loop ended, delay_ms later or only once released (a stuck loop), and ends
  * teardown_ms after that. */
@@ -500,6 +583,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_reload, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_check_notes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reload_stuck_midway, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_probe_joins_no_group, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_probe_own_port, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stop, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stop_late, setup, teardown),
 		cmocka_unit_test(test_start_early_end),
