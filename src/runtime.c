@@ -256,6 +256,27 @@ static void busy_slots(const struct runtime *rt, bool *busy)
 	}
 }
 
+/* A new generation for each slot of slot[] (cfg's relays) that gets a relay of another name
+ * than its generation in force counts: the workers start its counters over. */
+static void slot_gens(struct runtime *rt, const struct config *cfg, const uint32_t *slot)
+{
+	uint32_t i, s;
+
+	for (i = 0; i < cfg->n_relays; i++) {
+		s = slot[i];
+		if (rt->slot_gen[s] && !strcmp(rt->slot_named[s], cfg->relays[i].name))
+			continue;
+		snprintf(rt->slot_named[s], sizeof(rt->slot_named[s]), "%s", cfg->relays[i].name);
+		rt->slot_gen[s] = ++rt->slot_gen_next;
+	}
+}
+
+/* Whether worker w's counters of slot s count its relay in force. */
+static bool counts_slot(const struct runtime *rt, const struct worker *w, uint32_t s)
+{
+	return __atomic_load_n(&w->relays[s].counted_gen, __ATOMIC_ACQUIRE) == rt->slot_gen[s];
+}
+
 /* Keeps warning msg (logged) for the caller's answer, if notes. */
 static void note_add(struct runtime_notes *notes, const char *msg)
 {
@@ -662,6 +683,7 @@ int runtime_prepare(struct runtime *rt, struct config *cfg, const struct plan *p
 		ret = upstream_publish(rt, cfg, rt->relay_slot, err, errlen);
 	if (ret)
 		return ret;
+	slot_gens(rt, cfg, rt->relay_slot);
 	ops = rt->backend == IO_BACKEND_IO_URING ? &worker_uring_ops : &worker_mmsg_ops;
 	for (i = 0; i < rt->plan.n_workers; i++) {
 		ret = worker_init(&rt->workers[i], i, &rt->plan, caps, ops, &rt->sync, rt->pools);
@@ -851,6 +873,7 @@ static int start_workers(struct runtime *rt, char *err, size_t errlen)
 	for (i = 0; i < rt->plan.n_workers; i++) {
 		first[i] = (struct worker_cmd){ .type = WORKER_CMD_APPLY, .cfg = rt->cfg,
 						.plan = &rt->plan, .relay_slot = rt->relay_slot,
+						.slot_gen = rt->slot_gen,
 						.fast = rt->fast, .offload = rt->offload,
 						.steer_cpu = rt->steer_cpu };
 		ret = worker_start(&rt->workers[i], &first[i]);
@@ -1079,6 +1102,7 @@ static int probe_new_listeners(const struct runtime *rt, const struct config *ne
 struct apply_block {
 	struct plan plan;
 	uint32_t slot[CONFIG_MAX_RELAYS];
+	uint64_t slot_gen[WORKER_MAX_RELAYS];
 	struct worker_cmd cmd[];
 };
 
@@ -1107,11 +1131,13 @@ static int apply_all(struct runtime *rt, struct apply_block *b, const struct con
 	*n_stuck = 0;
 	b->plan = *plan;
 	memcpy(b->slot, slot, cfg->n_relays * sizeof(*slot));
+	memcpy(b->slot_gen, rt->slot_gen, sizeof(b->slot_gen));
 	cmd = b->cmd;
 	/* All workers switch at about the same time; each at a point between two batches. */
 	for (i = 0; i < rt->n_started; i++) {
 		cmd[i] = (struct worker_cmd){ .type = WORKER_CMD_APPLY, .cfg = cfg,
 					      .plan = &b->plan, .relay_slot = b->slot,
+					      .slot_gen = b->slot_gen,
 					      .fast = rt->fast, .offload = rt->offload,
 					      .keep_fast = keep_fast, .steer_cpu = rt->steer_cpu };
 		worker_post(&rt->workers[i], &cmd[i]);
@@ -1194,6 +1220,7 @@ int runtime_reload(struct runtime *rt, struct config *new_cfg, const struct plan
 		return ret;
 	}
 	*applied = true;
+	slot_gens(rt, new_cfg, slot);
 	ret = apply_all(rt, b, new_cfg, plan, slot, false, &n_stuck, err, errlen);
 	/* Workers already switched what they could: the new config is in force and an error
 	 * is reported as the reload's result. */
@@ -1381,7 +1408,8 @@ void runtime_sum(const struct runtime *rt, uint32_t r, struct relay_counters *ou
 
 	memset(out, 0, sizeof(*out));
 	for (i = 0; rt->workers && i < rt->plan.n_workers; i++)
-		relay_counters_add(out, &rt->workers[i].counters[rt->relay_slot[r]]);
+		if (counts_slot(rt, &rt->workers[i], rt->relay_slot[r]))
+			relay_counters_add(out, &rt->workers[i].counters[rt->relay_slot[r]]);
 }
 
 int runtime_snapshot(const struct runtime *rt, struct snapshot *s)
@@ -1415,7 +1443,8 @@ int runtime_snapshot(const struct runtime *rt, struct snapshot *s)
 		sw->rearms = counter_get(&wk->wc.rearms);
 		sw->refreshes = counter_get(&wk->wc.refreshes);
 		for (r = 0; r < n_relays; r++)
-			relay_counters_add(&sw->relays[r], &wk->counters[rt->relay_slot[r]]);
+			if (counts_slot(rt, wk, rt->relay_slot[r]))
+				relay_counters_add(&sw->relays[r], &wk->counters[rt->relay_slot[r]]);
 	}
 	return rt->ups ? upstream_snapshot(rt, s) : 0;
 }

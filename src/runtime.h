@@ -44,6 +44,12 @@ struct runtime {
 	const struct uring_caps *caps;
 	enum io_backend backend;
 	uint32_t relay_slot[CONFIG_MAX_RELAYS]; /* worker relay slot of cfg->relays[i] */
+	/* Per relay slot: a generation, new when the slot gets a relay of another name, whose
+	 * counters the workers start over as they apply it; runtime_sum adds a worker's only
+	 * for the generation in force (a stuck worker's count the slot's former relay). */
+	uint64_t slot_gen[WORKER_MAX_RELAYS];
+	char slot_named[WORKER_MAX_RELAYS][CONFIG_NAME_LEN]; /* the relay of each generation */
+	uint64_t slot_gen_next;
 	/* Each relay slot's published pool (pool.h): swapped by main, read by the workers. */
 	struct pool *pools[WORKER_MAX_RELAYS];
 	struct upstreams *ups;	  /* what the pools are made from (upstream.h) */
@@ -215,7 +221,8 @@ void runtime_fini(struct runtime *rt);
  * (rt->n_failed). runtime_stop calls it after the joins: a loop that failed during the stop
  * is logged too. */
 uint32_t runtime_worker_failures(struct runtime *rt);
-/* Sums the counters of relay r (index in cfg) over all workers. */
+/* Sums the counters of relay r (index in cfg) over all workers (a worker that has not applied
+ * the config that gave r its slot adds nothing: its counts there are another relay's). */
 void runtime_sum(const struct runtime *rt, uint32_t r, struct relay_counters *out);
 /* Allocates *s (snapshot_alloc) and fills what the runtime knows: the config, the backend,
  * the relay names and, per started worker, its id, CPU, heartbeat age and counters. The

@@ -926,6 +926,8 @@ static int apply_relay(struct worker *w, uint32_t r, uint32_t i, struct worker_c
 		memset(worker_uc(w, r, 0), 0, CONFIG_MAX_UPSTREAMS * sizeof(*w->uc));
 		memset(wr->uc_gen, 0, sizeof(wr->uc_gen));
 	}
+	/* after the reset: a sum that reads this generation reads the zeros */
+	__atomic_store_n(&wr->counted_gen, cmd->slot_gen ? cmd->slot_gen[r] : 0, __ATOMIC_RELEASE);
 	if (fresh)
 		wr->noreply_len = 0;
 	else

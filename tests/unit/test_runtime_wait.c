@@ -135,7 +135,8 @@ static int setup(void **state)
 		f->rt.workers[i].ops = &stub_ops;
 		first = (struct worker_cmd){ .type = WORKER_CMD_APPLY, .cfg = cfg,
 					     .plan = &f->rt.plan,
-					     .relay_slot = f->rt.relay_slot };
+					     .relay_slot = f->rt.relay_slot,
+					     .slot_gen = f->rt.slot_gen };
 		if (worker_apply(&f->rt.workers[i], &first)) {
 			fprintf(stderr, "apply: %s\n", first.error);
 			return -1;
@@ -409,6 +410,72 @@ static void test_probe_own_port(void **state)
 	assert_non_null(strstr(err, "198.19.255.254:47137: Cannot assign requested address"));
 }
 
+/* Relay r and a second relay named name. */
+static struct config *load_two(const char *name)
+{
+	char text[512], err[CONFIG_ERR_LEN];
+	struct config *cfg;
+
+	snprintf(text, sizeof(text),
+		 "control_socket = \"/tmp/ringrelay-test-unused.sock\"; io_backend = \"mmsg\";\n"
+		 "relays = ( { name = \"r\"; listen = [ \"127.0.0.1:47133\" ];\n"
+		 " upstreams = [ \"127.0.0.1:47134\" ]; session_timeout = 30; },\n"
+		 " { name = \"%s\"; listen = [ \"127.0.0.1:47138\" ];\n"
+		 " upstreams = [ \"127.0.0.1:47134\" ]; session_timeout = 30; } );\n",
+		 name);
+	if (config_load_string(text, "t.conf", &cfg, err, sizeof(err))) {
+		fprintf(stderr, "%s\n", err);
+		return NULL;
+	}
+	return cfg;
+}
+
+/* relay 1's rx_pkts toward its upstreams, summed over the workers */
+static uint64_t relay1_rx(const struct fixture *f)
+{
+	struct relay_counters c;
+
+	runtime_sum(&f->rt, 1, &c);
+	return c.dir[RELAY_DIR_TO_UPSTREAM].rx_pkts;
+}
+
+/* A relay slot that a removed relay left is taken by a new one while worker 1 is stuck:
+ * worker 1's counters there are still the removed relay's (they start over when it applies
+ * the config), and the new relay's sum leaves them out meanwhile. Before, the sum added them,
+ * then went down by as much once worker 1 came back: a Prometheus counter going backwards. */
+static void test_slot_reused_stuck(void **state)
+{
+	struct fixture *f = *state;
+	char err[CONFIG_ERR_LEN] = "";
+	struct config *with_a = load_two("a"), *b1 = load_two("b"), *b2 = load_two("b");
+	uint32_t s;
+	bool applied;
+
+	assert_non_null(with_a);
+	assert_non_null(b1);
+	assert_non_null(b2);
+	f->live[1] = true;
+	assert_int_equal(reload_in_frame(f, with_a, &applied, err), 0);
+	s = f->rt.relay_slot[1];
+	counter_add(&f->rt.workers[0].counters[s].dir[RELAY_DIR_TO_UPSTREAM].rx_pkts, 5);
+	counter_add(&f->rt.workers[1].counters[s].dir[RELAY_DIR_TO_UPSTREAM].rx_pkts, 7);
+	assert_int_equal(relay1_rx(f), 12);
+	/* a goes (its slot drains), and the next reload finds the slot unused */
+	assert_int_equal(reload_in_frame(f, load(30), &applied, err), 0);
+	assert_int_equal(reload_in_frame(f, load(30), &applied, err), 0);
+	f->live[1] = false;
+	assert_int_equal(reload_in_frame(f, b1, &applied, err), -ETIMEDOUT);
+	assert_int_equal(f->rt.relay_slot[1], s);
+	counter_add(&f->rt.workers[0].counters[s].dir[RELAY_DIR_TO_UPSTREAM].rx_pkts, 3);
+	assert_int_equal(relay1_rx(f), 3);
+	/* worker 1 comes back: its counters of the slot start over, b's sum does not go down */
+	f->live[1] = true;
+	assert_int_equal(reload_in_frame(f, b2, &applied, err), 0);
+	assert_int_equal(relay1_rx(f), 3);
+	counter_add(&f->rt.workers[1].counters[s].dir[RELAY_DIR_TO_UPSTREAM].rx_pkts, 2);
+	assert_int_equal(relay1_rx(f), 5);
+}
+
 /* Stand-ins for the worker threads at a stop: each waits for its stop_fd, as a loop does,
  * then says its loop ended, delay_ms later or only once released (a stuck loop), and ends
  * teardown_ms after that. */
@@ -585,6 +652,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_reload_stuck_midway, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_probe_joins_no_group, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_probe_own_port, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_slot_reused_stuck, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stop, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stop_late, setup, teardown),
 		cmocka_unit_test(test_start_early_end),
