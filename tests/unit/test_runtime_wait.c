@@ -476,6 +476,33 @@ static void test_slot_reused_stuck(void **state)
 	assert_int_equal(relay1_rx(f), 5);
 }
 
+/* A reload that finds a worker's listener table full (new listeners open before removed ones
+ * close) says so, and what to do; before, the answer was "worker 0: " and nothing else. */
+static void test_listeners_full(void **state)
+{
+	struct fixture *f = *state;
+	struct config *next = load_listen(30, ", \"127.0.0.1:47139\"");
+	struct worker *w = &f->rt.workers[0];
+	char err[CONFIG_ERR_LEN] = "";
+	bool applied;
+	uint32_t li;
+
+	assert_non_null(next);
+	f->live[1] = true;
+	/* (stand-ins without a socket: the apply closes them as gone from the config) */
+	for (li = 0; li < WORKER_MAX_LISTENERS; li++)
+		if (!w->listeners[li].in_use)
+			w->listeners[li] = (struct listener){ .in_use = true, .fd = -1 };
+	assert_int_equal(reload_in_frame(f, next, &applied, err), -ENOSPC);
+	assert_true(applied);
+	assert_non_null(strstr(err, "worker 0: "));
+	assert_non_null(strstr(err, "relays[0].listen[1]: 127.0.0.1:47139: no free listener slot: "
+				    "the worker holds 1024 listeners, its most; a reload opens new "
+				    "ones before it closes those it removes"));
+	for (li = 0; li < WORKER_MAX_LISTENERS; li++)
+		assert_true(!w->listeners[li].in_use || w->listeners[li].fd >= 0);
+}
+
 /* Stand-ins for the worker threads at a stop: each waits for its stop_fd, as a loop does,
  * then says its loop ended, delay_ms later or only once released (a stuck loop), and ends
  * teardown_ms after that. */
@@ -653,6 +680,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_probe_joins_no_group, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_probe_own_port, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_slot_reused_stuck, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_listeners_full, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stop, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stop_late, setup, teardown),
 		cmocka_unit_test(test_start_early_end),
