@@ -294,9 +294,10 @@ static void app_filter_ran(struct app *a, const struct config *cfg)
 	a->filter_ran = keep;
 }
 
-/* A reload the relays refused: the program (had, before it: NULL when it made the program)
- * goes back to the rule set active at serial, and so does what status shows. Returns whether
- * it runs that set again; false: the rules must be written again. */
+/* A reload that failed while applying (the checks that refuse one ran before the program
+ * followed it): the program (had, before it: NULL when it made the program) goes back to the
+ * rule set active at serial, and so does what status shows. Returns whether it runs that set
+ * again; false: the rules must be written again. */
 static bool app_filter_revert(struct app *a, struct filter *had, uint32_t serial)
 {
 	uint32_t now;
@@ -334,8 +335,8 @@ static uint32_t app_sends(void *arg, const struct config *cfg, uint32_t i, struc
 	return cfg == a->rt.cfg ? upstream_addrs(&a->rt, i, to, CONFIG_MAX_UPSTREAMS) : 0;
 }
 
-/* app_filter_sync; rules false keeps the running program's rule set (a refused reload put
- * back the set it ran before). */
+/* app_filter_sync; rules false keeps the running program's rule set (a reload that failed
+ * while applying put back the set it ran before). */
 static int app_filter_follow(struct app *a, const struct config *cfg, const struct plan *plan,
 			     bool rules, char *err, size_t errlen)
 {
@@ -808,8 +809,8 @@ int app_reload_apply(struct app *a, struct config *cfg, int ret, char *err, size
 {
 	bool applied = false, synced = false; /* synced: the filter stage ran */
 	struct runtime_notes notes = { .len = 0 };
+	uint32_t serial, slot[CONFIG_MAX_RELAYS];
 	struct plan plan;
-	uint32_t serial;
 
 	pthread_mutex_lock(&a->lock);
 	serial = a->filter ? filter_rules_serial(a->filter) : 0;
@@ -817,6 +818,12 @@ int app_reload_apply(struct app *a, struct config *cfg, int ret, char *err, size
 		ret = app_filter_fixed(a, cfg, err, errlen);
 		if (!ret)
 			ret = runtime_check_notes(&a->rt, cfg, &plan, &notes, err, errlen);
+		/* What refuses a config (a port in use, a relay without a free slot) before
+		 * anything follows it: the filter's rules, the fast path's hooks and shedding of
+		 * a refused config never run, even for a moment (an XDP attach or detach resets
+		 * some drivers' rings). */
+		if (!ret)
+			ret = runtime_reload_check(&a->rt, cfg, slot, err, errlen);
 		/* The program first (new rules, new interfaces), so the workers can remove
 		 * entries of clients the new rules deny; the running plan sizes its maps. A
 		 * filter that cannot follow (a changed mode needs a restart) does not stop the
@@ -832,16 +839,17 @@ int app_reload_apply(struct app *a, struct config *cfg, int ret, char *err, size
 			/* the workers take the new steering with the config, or keep theirs */
 			app_steer(a, cfg, &st);
 			a->rt.steer_cpu = st.cpu;
-			ret = runtime_reload(&a->rt, cfg, &plan, &applied, err, errlen);
+			ret = runtime_reload(&a->rt, cfg, &plan, slot, &applied, err, errlen);
 			if (applied) {
 				app_steer_set(a, a->rt.cfg, &st);
 			} else {
 				bool back;
 
 				a->rt.steer_cpu = a->steer.cpu;
-				/* The relays refused it (a port in use, ...): the program goes
-				 * back to the rule set it ran before, and to the running config's
-				 * fast path and shedding. Not to that config's rules: after a
+				/* Out of memory before the workers were told (the checks that
+				 * refuse a config ran before the program followed it): the program
+				 * goes back to the rule set it ran before, and to the running
+				 * config's fast path and shedding. Not to that config's rules: after a
 				 * reload the filter could not follow (its mode changed), they are
 				 * not what ran, and the program would refuse them for the mode. */
 				back = app_filter_revert(a, had, serial);
@@ -876,8 +884,8 @@ int app_reload_apply(struct app *a, struct config *cfg, int ret, char *err, size
 	if (synced)
 		app_relay_ports_settle(a);
 	/* After the program's changes (an XDP attach or detach re-makes the NAPI instances),
-	 * also those a refused reload made and undid. A failure is logged and keeps the reload
-	 * good: the relays run either way. */
+	 * also those a reload that failed while applying made and undid. A failure is logged
+	 * and keeps the reload good: the relays run either way. */
 	if (synced && a->napi_tuned)
 		app_napi_sync(a, a->rt.cfg, applied);
 	if (ret) {

@@ -33,8 +33,9 @@ struct app {
 	 * sockets, whose routes the fast path looks up as theirs (a rule may pick by uid). */
 	uid_t uid;
 	/* The filter section the program runs (status and the filter view show it: after a
-	 * reload it could not follow, not the config's), and the one before it, which a
-	 * refused reload's revert brings back. NULL before the program is made. */
+	 * reload it could not follow, not the config's), and the one before it, which the
+	 * revert of a reload that failed while applying brings back. NULL before the program
+	 * is made. */
 	struct filter_conf *filter_ran, *filter_ran_before;
 	/* The fast path: what each relay of rt.cfg got and why (status, -V). */
 	struct offload_relay_state offload[CONFIG_MAX_RELAYS];

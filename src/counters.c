@@ -56,6 +56,14 @@ void upstream_counters_add(struct upstream_counters *sum, const struct upstream_
 	sum->sessions_active += counter_get(&c->sessions_active);
 }
 
+bool counter_rate(uint64_t now, uint64_t before, double seconds, double *rate)
+{
+	if (!(seconds > 0) || now < before)
+		return false;
+	*rate = (double)(now - before) / seconds;
+	return true;
+}
+
 uint64_t relay_dir_drops(const struct relay_dir_counters *c)
 {
 	uint64_t n = 0;

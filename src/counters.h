@@ -20,6 +20,7 @@
 #ifndef RINGRELAY_COUNTERS_H
 #define RINGRELAY_COUNTERS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -166,6 +167,11 @@ void relay_counters_add(struct relay_counters *sum, const struct relay_counters 
 void upstream_counters_add(struct upstream_counters *sum, const struct upstream_counters *c);
 /* Zeroes c field by field with atomic stores: another thread may be summing it. */
 void upstream_counters_zero(struct upstream_counters *c);
+
+/* A rate from two readings of a counter sum, seconds apart: true and *rate when there is one;
+ * false when no time passed or the sum went down (a relay that had counted went away with
+ * its counts: unsigned, now - before would be near 2^64). */
+bool counter_rate(uint64_t now, uint64_t before, double seconds, double *rate);
 
 /* sum(drops[]) of one direction. */
 uint64_t relay_dir_drops(const struct relay_dir_counters *c);

@@ -553,7 +553,7 @@ static void status_update(struct app *a, uint64_t *last_rx, double *last_t)
 {
 	struct relay_counters c;
 	uint64_t rx = 0, tx = 0;
-	double now = mono_now();
+	double now = mono_now(), rate;
 	uint32_t r, n_relays;
 
 	if (!main_trylock(a))
@@ -565,9 +565,12 @@ static void status_update(struct app *a, uint64_t *last_rx, double *last_t)
 		tx += c.dir[RELAY_DIR_TO_UPSTREAM].tx_pkts + c.dir[RELAY_DIR_TO_CLIENT].tx_pkts;
 	}
 	pthread_mutex_unlock(&a->lock);
-	if (now > *last_t && *last_t > 0)
+	/* A reload that removed a relay took its counts out of the sum: no rate this time. */
+	if (*last_t > 0 && counter_rate(rx, *last_rx, now - *last_t, &rate))
 		service_status("%u relay(s); %.0f datagrams/s in; %llu in, %llu out in all",
-			       n_relays, (double)(rx - *last_rx) / (now - *last_t),
+			       n_relays, rate, (unsigned long long)rx, (unsigned long long)tx);
+	else if (*last_t > 0)
+		service_status("%u relay(s); %llu in, %llu out in all", n_relays,
 			       (unsigned long long)rx, (unsigned long long)tx);
 	*last_rx = rx;
 	*last_t = now;

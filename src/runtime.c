@@ -256,6 +256,27 @@ static void busy_slots(const struct runtime *rt, bool *busy)
 	}
 }
 
+/* A new generation for each slot of slot[] (cfg's relays) that gets a relay of another name
+ * than its generation in force counts: the workers start its counters over. */
+static void slot_gens(struct runtime *rt, const struct config *cfg, const uint32_t *slot)
+{
+	uint32_t i, s;
+
+	for (i = 0; i < cfg->n_relays; i++) {
+		s = slot[i];
+		if (rt->slot_gen[s] && !strcmp(rt->slot_named[s], cfg->relays[i].name))
+			continue;
+		snprintf(rt->slot_named[s], sizeof(rt->slot_named[s]), "%s", cfg->relays[i].name);
+		rt->slot_gen[s] = ++rt->slot_gen_next;
+	}
+}
+
+/* Whether worker w's counters of slot s count its relay in force. */
+static bool counts_slot(const struct runtime *rt, const struct worker *w, uint32_t s)
+{
+	return __atomic_load_n(&w->relays[s].counted_gen, __ATOMIC_ACQUIRE) == rt->slot_gen[s];
+}
+
 /* Keeps warning msg (logged) for the caller's answer, if notes. */
 static void note_add(struct runtime_notes *notes, const char *msg)
 {
@@ -662,6 +683,7 @@ int runtime_prepare(struct runtime *rt, struct config *cfg, const struct plan *p
 		ret = upstream_publish(rt, cfg, rt->relay_slot, err, errlen);
 	if (ret)
 		return ret;
+	slot_gens(rt, cfg, rt->relay_slot);
 	ops = rt->backend == IO_BACKEND_IO_URING ? &worker_uring_ops : &worker_mmsg_ops;
 	for (i = 0; i < rt->plan.n_workers; i++) {
 		ret = worker_init(&rt->workers[i], i, &rt->plan, caps, ops, &rt->sync, rt->pools);
@@ -851,6 +873,7 @@ static int start_workers(struct runtime *rt, char *err, size_t errlen)
 	for (i = 0; i < rt->plan.n_workers; i++) {
 		first[i] = (struct worker_cmd){ .type = WORKER_CMD_APPLY, .cfg = rt->cfg,
 						.plan = &rt->plan, .relay_slot = rt->relay_slot,
+						.slot_gen = rt->slot_gen,
 						.fast = rt->fast, .offload = rt->offload,
 						.steer_cpu = rt->steer_cpu };
 		ret = worker_start(&rt->workers[i], &first[i]);
@@ -961,30 +984,108 @@ static bool cfg_listens_on(const struct config *cfg, const struct addr *a)
 	return false;
 }
 
-/* Binds each new listen address once, so a port held by another program fails the reload
- * before anything changes. The address is not ours yet: no traffic of ours is touched. */
-static int probe_new_listeners(const struct config *old, const struct config *new_cfg,
+/* Whether a listener of cfg overlaps a: on its port and family (IPv6 listeners are
+ * IPV6_V6ONLY), with a's address or either of them a wildcard. */
+static bool cfg_overlaps(const struct config *cfg, const struct addr *a)
+{
+	uint32_t i, j;
+
+	for (i = 0; i < cfg->n_relays; i++) {
+		for (j = 0; j < cfg->relays[i].n_listen; j++) {
+			const struct addr *l = &cfg->relays[i].listen[j];
+
+			if (addr_family(l) == addr_family(a) && addr_port(l) == addr_port(a) &&
+			    (addr_is_any(l) || addr_is_any(a) || addr_equal(l, a)))
+				return true;
+		}
+	}
+	return false;
+}
+
+/* Whether a listener of ours overlaps a: of the config in force, or of one a stuck worker
+ * still runs (it keeps that config's listeners). */
+static bool listeners_overlap(const struct runtime *rt, const struct addr *a)
+{
+	const struct runtime_retired *r;
+
+	if (cfg_overlaps(rt->cfg, a))
+		return true;
+	for (r = rt->retired; r; r = r->next)
+		if (cfg_overlaps(r->cfg, a))
+			return true;
+	return false;
+}
+
+/* A probe of a, of relay rc, found the port in use (-EADDRINUSE) and no listener of ours
+ * there: 0 when the workers can still bind it, else -EADDRINUSE with err set (from where
+ * and buf: the address's place in the config and its text). Only a relay with
+ * reuseport_shared may join another process's group, and only one of its own user (the
+ * kernel's rule for SO_REUSEPORT): the holder's uid says whether it can. Whether that holder
+ * set SO_REUSEPORT only a bind in its group could tell, which would take a share of its
+ * datagrams: a holder that did not fails the workers' bind (reported after the rest
+ * applied). */
+static int probe_in_use(const struct relay_conf *rc, const struct addr *a, const char *where,
+			const char *buf, char *err, size_t errlen)
+{
+	struct portown_holder h;
+	char who[160];
+	int ret;
+
+	if (!rc->reuseport_shared) {
+		/* check_port_owners found no other process's: a holder sock_diag does not
+		 * show (a socket closing, our own that is no listener) */
+		snprintf(err, errlen, "%s: %s: %s%s", where, buf, strerror(EADDRINUSE),
+			 sock_listen_hint(-EADDRINUSE, false));
+		return -EADDRINUSE;
+	}
+	ret = portown_find(a, &h);
+	if (ret < 0 || (ret == 1 && h.uid == geteuid()))
+		return 0; /* (it cannot be asked: the workers' bind says) */
+	if (ret == 0)
+		snprintf(err, errlen, "%s: %s: %s%s", where, buf, strerror(EADDRINUSE),
+			 sock_listen_hint(-EADDRINUSE, false));
+	else
+		snprintf(err, errlen,
+			 "%s: %s: %s, uid %u: reuseport_shared shares a SO_REUSEPORT group only "
+			 "with sockets of this process's user (uid %u)",
+			 where, buf, portown_describe(&h, who, sizeof(who)), (unsigned int)h.uid,
+			 (unsigned int)geteuid());
+	return -EADDRINUSE;
+}
+
+/* Binds each new listen address once, so one the workers could not bind (not this host's, a
+ * low port without CAP_NET_BIND_SERVICE, a port in use) fails the reload before anything
+ * changes. Without SO_REUSEPORT (sock_probe_bind): a probe in the group of a listener of ours
+ * (a wildcard's port narrowed to one of its addresses, a relay sharing another process's
+ * group) would take datagrams meant for it, all of its address's for a more specific one,
+ * and drop them as it closes. So the probe fails with EADDRINUSE on our own listeners'
+ * ports (the address and privilege checks come first and still apply), which pass here:
+ * check_port_owners asked the kernel who else holds them. */
+static int probe_new_listeners(const struct runtime *rt, const struct config *new_cfg,
 			       char *err, size_t errlen)
 {
 	char buf[ADDR_STRLEN], where[CONFIG_PATH_LEN + 64];
 	uint32_t i, j;
-	int fd;
+	int ret;
 
 	for (i = 0; i < new_cfg->n_relays; i++) {
 		for (j = 0; j < new_cfg->relays[i].n_listen; j++) {
 			const struct addr *a = &new_cfg->relays[i].listen[j];
 
-			if (cfg_listens_on(old, a))
+			if (cfg_listens_on(rt->cfg, a))
 				continue;
-			fd = sock_open_listener(a, new_cfg->gro, -1);
-			if (fd < 0) {
-				snprintf(err, errlen, "%s: %s: %s%s",
-					 config_listen_where(new_cfg, i, j, where, sizeof(where)),
-					 addr_format(a, buf, sizeof(buf)), strerror(-fd),
-					 sock_listen_hint(fd, false));
-				return fd;
-			}
-			close(fd);
+			ret = sock_probe_bind(a);
+			if (ret == 0 || (ret == -EADDRINUSE && listeners_overlap(rt, a)))
+				continue;
+			config_listen_where(new_cfg, i, j, where, sizeof(where));
+			addr_format(a, buf, sizeof(buf));
+			if (ret == -EADDRINUSE)
+				ret = probe_in_use(&new_cfg->relays[i], a, where, buf, err, errlen);
+			else
+				snprintf(err, errlen, "%s: %s: %s%s", where, buf, strerror(-ret),
+					 sock_listen_hint(ret, false));
+			if (ret)
+				return ret;
 		}
 	}
 	return 0;
@@ -1001,6 +1102,7 @@ static int probe_new_listeners(const struct config *old, const struct config *ne
 struct apply_block {
 	struct plan plan;
 	uint32_t slot[CONFIG_MAX_RELAYS];
+	uint64_t slot_gen[WORKER_MAX_RELAYS];
 	struct worker_cmd cmd[];
 };
 
@@ -1029,11 +1131,13 @@ static int apply_all(struct runtime *rt, struct apply_block *b, const struct con
 	*n_stuck = 0;
 	b->plan = *plan;
 	memcpy(b->slot, slot, cfg->n_relays * sizeof(*slot));
+	memcpy(b->slot_gen, rt->slot_gen, sizeof(b->slot_gen));
 	cmd = b->cmd;
 	/* All workers switch at about the same time; each at a point between two batches. */
 	for (i = 0; i < rt->n_started; i++) {
 		cmd[i] = (struct worker_cmd){ .type = WORKER_CMD_APPLY, .cfg = cfg,
 					      .plan = &b->plan, .relay_slot = b->slot,
+					      .slot_gen = b->slot_gen,
 					      .fast = rt->fast, .offload = rt->offload,
 					      .keep_fast = keep_fast, .steer_cpu = rt->steer_cpu };
 		worker_post(&rt->workers[i], &cmd[i]);
@@ -1077,12 +1181,26 @@ static int apply_all(struct runtime *rt, struct apply_block *b, const struct con
 	return ret;
 }
 
-int runtime_reload(struct runtime *rt, struct config *new_cfg, const struct plan *plan,
-		   bool *applied, char *err, size_t errlen)
+int runtime_reload_check(const struct runtime *rt, const struct config *new_cfg, uint32_t *slot,
+			 char *err, size_t errlen)
 {
-	uint32_t slot[CONFIG_MAX_RELAYS], n_stuck;
 	bool busy[WORKER_MAX_RELAYS];
+	int ret;
+
+	ret = check_port_owners(rt->cfg, new_cfg, err, errlen);
+	if (!ret)
+		ret = probe_new_listeners(rt, new_cfg, err, errlen);
+	if (ret)
+		return ret;
+	busy_slots(rt, busy);
+	return slots_assign(rt->cfg, rt->relay_slot, new_cfg, busy, slot, err, errlen);
+}
+
+int runtime_reload(struct runtime *rt, struct config *new_cfg, const struct plan *plan,
+		   const uint32_t *slot, bool *applied, char *err, size_t errlen)
+{
 	struct apply_block *b;
+	uint32_t n_stuck;
 	int ret;
 
 	*applied = false;
@@ -1092,23 +1210,17 @@ int runtime_reload(struct runtime *rt, struct config *new_cfg, const struct plan
 		config_free(new_cfg);
 		return -ENOMEM;
 	}
-	ret = check_port_owners(rt->cfg, new_cfg, err, errlen);
-	if (!ret)
-		ret = probe_new_listeners(rt->cfg, new_cfg, err, errlen);
-	if (!ret) {
-		busy_slots(rt, busy);
-		ret = slots_assign(rt->cfg, rt->relay_slot, new_cfg, busy, slot, err, errlen);
-	}
 	/* The new pools go out before the workers apply: a worker between the two picks from
-	 * the new members, which its sessions remember by address. */
-	if (!ret)
-		ret = upstream_publish(rt, new_cfg, slot, err, errlen);
+	 * the new members, which its sessions remember by address. (Only out of memory fails
+	 * here: what refuses a config, runtime_reload_check, ran before anything changed.) */
+	ret = upstream_publish(rt, new_cfg, slot, err, errlen);
 	if (ret) {
 		free(b);
 		config_free(new_cfg);
 		return ret;
 	}
 	*applied = true;
+	slot_gens(rt, new_cfg, slot);
 	ret = apply_all(rt, b, new_cfg, plan, slot, false, &n_stuck, err, errlen);
 	/* Workers already switched what they could: the new config is in force and an error
 	 * is reported as the reload's result. */
@@ -1127,7 +1239,7 @@ int runtime_reload(struct runtime *rt, struct config *new_cfg, const struct plan
 	}
 	rt->cfg = new_cfg;
 	rt->applied_plan = *plan;
-	memcpy(rt->relay_slot, slot, sizeof(slot));
+	memcpy(rt->relay_slot, slot, new_cfg->n_relays * sizeof(*slot));
 	return ret;
 }
 
@@ -1296,7 +1408,8 @@ void runtime_sum(const struct runtime *rt, uint32_t r, struct relay_counters *ou
 
 	memset(out, 0, sizeof(*out));
 	for (i = 0; rt->workers && i < rt->plan.n_workers; i++)
-		relay_counters_add(out, &rt->workers[i].counters[rt->relay_slot[r]]);
+		if (counts_slot(rt, &rt->workers[i], rt->relay_slot[r]))
+			relay_counters_add(out, &rt->workers[i].counters[rt->relay_slot[r]]);
 }
 
 int runtime_snapshot(const struct runtime *rt, struct snapshot *s)
@@ -1330,7 +1443,8 @@ int runtime_snapshot(const struct runtime *rt, struct snapshot *s)
 		sw->rearms = counter_get(&wk->wc.rearms);
 		sw->refreshes = counter_get(&wk->wc.refreshes);
 		for (r = 0; r < n_relays; r++)
-			relay_counters_add(&sw->relays[r], &wk->counters[rt->relay_slot[r]]);
+			if (counts_slot(rt, wk, rt->relay_slot[r]))
+				relay_counters_add(&sw->relays[r], &wk->counters[rt->relay_slot[r]]);
 	}
 	return rt->ups ? upstream_snapshot(rt, s) : 0;
 }

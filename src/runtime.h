@@ -44,6 +44,12 @@ struct runtime {
 	const struct uring_caps *caps;
 	enum io_backend backend;
 	uint32_t relay_slot[CONFIG_MAX_RELAYS]; /* worker relay slot of cfg->relays[i] */
+	/* Per relay slot: a generation, new when the slot gets a relay of another name, whose
+	 * counters the workers start over as they apply it; runtime_sum adds a worker's only
+	 * for the generation in force (a stuck worker's count the slot's former relay). */
+	uint64_t slot_gen[WORKER_MAX_RELAYS];
+	char slot_named[WORKER_MAX_RELAYS][CONFIG_NAME_LEN]; /* the relay of each generation */
+	uint64_t slot_gen_next;
 	/* Each relay slot's published pool (pool.h): swapped by main, read by the workers. */
 	struct pool *pools[WORKER_MAX_RELAYS];
 	struct upstreams *ups;	  /* what the pools are made from (upstream.h) */
@@ -139,8 +145,9 @@ struct portclaim;
 int runtime_claim_ports(const struct config *cfg, struct portclaim *c, char *err, size_t errlen);
 /* A reload, before the app lock: waits (3 s at most) for each listen address of cfg held by
  * a socket that no process has open (port_holder), so that the reload's check under the
- * lock (runtime_reload) does not take a listener an earlier reload closed, still on its way
- * out in the kernel, for another program's. Status and health checks do not wait for it. */
+ * lock (runtime_reload_check) does not take a listener an earlier reload closed, still on
+ * its way out in the kernel, for another program's. Status and health checks do not wait for
+ * it. */
 void runtime_wait_orphans(const struct config *cfg);
 /* Chooses the backend, takes plan (runtime_check's for cfg; RLIMIT_NOFILE raised to it:
  * runtime_raise_nofile), builds balancers and workers; no thread runs yet. Takes cfg (freed
@@ -155,20 +162,30 @@ void runtime_set_heartbeat(struct runtime *rt, uint64_t ns);
  * for want of memory (RLIMIT_MEMLOCK) are started again on the mmsg backend, with a
  * warning that gives the cause; rt->backend says which runs. */
 int runtime_start(struct runtime *rt, char *err, size_t errlen);
-/* Applies new_cfg, checked by runtime_check(rt, new_cfg, plan), to the running workers
- * (new listen addresses get the port-ownership check of runtime_check_ports first)
- * without a restart: listeners whose address stays keep their sockets (and queued datagrams)
- * and their sessions; upstream changes apply to new sessions (sessions on removed upstreams
- * end); relays and listeners come and go; new relays' session tables are sized by plan.
- * Settings that size memory or threads kept their running values in runtime_check. Always
- * takes new_cfg. Returns 0, or -errno with err set: a failed check leaves the running config
- * untouched (*applied false); a worker that fails to apply (rare: a socket error after the
- * checks) leaves the new config in force without that part (*applied true), and so does a
- * worker that does not take the command within wait_ms (-ETIMEDOUT, naming it): it keeps
- * serving the previous config, which stays allocated until a later reload reaches every
- * worker. */
+/* A reload's checks that can refuse new_cfg (checked by runtime_check(rt, new_cfg, ...)),
+ * asked before anything changes: the caller runs them before the filter, the fast path and
+ * shedding follow new_cfg, so a config they refuse leaves all of that as it was. A new listen
+ * address another process holds (the port-ownership check of runtime_check_ports) or that
+ * cannot be bound here (in use, not this host's, a low port without the capability), a new
+ * relay without a free relay slot (-EBUSY: removed relays still drain). Fills slot[i], the
+ * relay slot of new_cfg->relays[i] (CONFIG_MAX_RELAYS entries), for runtime_reload under the
+ * same hold of the app lock. Returns 0 or -errno with err set; changes nothing. */
+int runtime_reload_check(const struct runtime *rt, const struct config *new_cfg, uint32_t *slot,
+			 char *err, size_t errlen);
+/* Applies new_cfg, checked by runtime_check(rt, new_cfg, plan) and then by
+ * runtime_reload_check(rt, new_cfg, slot), to the running workers without a restart:
+ * listeners whose address stays keep their sockets (and queued datagrams) and their sessions;
+ * upstream changes apply to new sessions (sessions on removed upstreams end); relays and
+ * listeners come and go; new relays' session tables are sized by plan. Settings that size
+ * memory or threads kept their running values in runtime_check. Always takes new_cfg.
+ * Returns 0, or -errno with err set: out of memory before the workers are told leaves the
+ * running config untouched (*applied false); a worker that fails to apply (rare: a socket
+ * error after the checks) leaves the new config in force without that part (*applied true),
+ * and so does a worker that does not take the command within wait_ms (-ETIMEDOUT, naming
+ * it): it keeps serving the previous config, which stays allocated until a later reload
+ * reaches every worker. */
 int runtime_reload(struct runtime *rt, struct config *new_cfg, const struct plan *plan,
-		   bool *applied, char *err, size_t errlen);
+		   const uint32_t *slot, bool *applied, char *err, size_t errlen);
 /* Applies the config in force again (a relay's upstreams were resolved anew and their pools
  * published, or rt->offload changed after a link or name change): workers sync mirror
  * sockets, end the sessions of upstreams that went away, and install fast-path entries for
@@ -204,7 +221,8 @@ void runtime_fini(struct runtime *rt);
  * (rt->n_failed). runtime_stop calls it after the joins: a loop that failed during the stop
  * is logged too. */
 uint32_t runtime_worker_failures(struct runtime *rt);
-/* Sums the counters of relay r (index in cfg) over all workers. */
+/* Sums the counters of relay r (index in cfg) over all workers (a worker that has not applied
+ * the config that gave r its slot adds nothing: its counts there are another relay's). */
 void runtime_sum(const struct runtime *rt, uint32_t r, struct relay_counters *out);
 /* Allocates *s (snapshot_alloc) and fills what the runtime knows: the config, the backend,
  * the relay names and, per started worker, its id, CPU, heartbeat age and counters. The

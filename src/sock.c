@@ -99,6 +99,22 @@ int sock_probe_local(const struct addr *a)
 	return 0;
 }
 
+int sock_probe_bind(const struct addr *a)
+{
+	int fd, err = 0;
+
+	fd = socket(addr_family(a), SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	/* (as a listener: IPv4 and IPv6 wildcards do not overlap) */
+	if (addr_family(a) == AF_INET6)
+		err = setopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, 1);
+	if (!err && bind(fd, &a->sa, addr_len(a)))
+		err = -errno;
+	close(fd);
+	return err;
+}
+
 const char *sock_probe_hint(int err)
 {
 	/* port 0: EADDRINUSE means no ephemeral port was free, not another program's port */

@@ -43,6 +43,15 @@ int sock_open_listener(const struct addr *a, bool gro, int cpu);
  * sock_open_listener's, to it with port 0 (no port is taken, nothing is received) and closes
  * it. 0, or -errno: -EADDRNOTAVAIL when no interface of this host has the address. */
 int sock_probe_local(const struct addr *a);
+/* Whether a listener could bind a (address and port) here, asked without joining anything:
+ * binds a throwaway socket set up as sock_open_listener's but without SO_REUSEPORT, and closes
+ * it. Such a socket joins no reuseport group, and binds only where no socket holds the port on
+ * an overlapping address: it takes no datagram meant for another socket. 0, or -errno; the
+ * kernel checks the address (-EADDRNOTAVAIL) and the port's privilege (-EACCES) before the
+ * port's holders, so -EADDRINUSE means only that a socket holds it: another program's, or a
+ * listener (or SO_REUSEPORT group) a listener could share it with, which the caller tells
+ * apart. */
+int sock_probe_bind(const struct addr *a);
 /* sock_listen_hint for sock_probe_local's err at start (its EADDRINUSE is no port holder's). */
 const char *sock_probe_hint(int err);
 /* What a user can do about err (-errno) from binding a listener at start, or (start false)

@@ -930,6 +930,8 @@ static int apply_relay(struct worker *w, uint32_t r, uint32_t i, struct worker_c
 		memset(worker_uc(w, r, 0), 0, CONFIG_MAX_UPSTREAMS * sizeof(*w->uc));
 		memset(wr->uc_gen, 0, sizeof(wr->uc_gen));
 	}
+	/* after the reset: a sum that reads this generation reads the zeros */
+	__atomic_store_n(&wr->counted_gen, cmd->slot_gen ? cmd->slot_gen[r] : 0, __ATOMIC_RELEASE);
 	if (fresh)
 		wr->noreply_len = 0;
 	else
@@ -1124,8 +1126,16 @@ static int open_listener(struct worker *w, uint32_t i, uint32_t j, uint32_t rela
 
 	for (li = 0; li < WORKER_MAX_LISTENERS && w->listeners[li].in_use; li++)
 		;
-	if (li == WORKER_MAX_LISTENERS)
+	if (li == WORKER_MAX_LISTENERS) {
+		/* (a config has at most as many: only a reload that swaps many finds none) */
+		snprintf(cmd->error, sizeof(cmd->error),
+			 "%s: %s: no free listener slot: the worker holds %u listeners, its most; "
+			 "a reload opens new ones before it closes those it removes: remove them "
+			 "in one reload and add the new ones in the next, or restart",
+			 config_listen_where(cmd->cfg, i, j, where, sizeof(where)),
+			 addr_format(a, buf, sizeof(buf)), WORKER_MAX_LISTENERS);
 		return -ENOSPC;
+	}
 	fd = sock_open_listener(a, cmd->cfg->gro, w->steer_cpu ? w->cpu : -1);
 	/* Read once, not at each session open: nothing changes them while the socket lives (no
 	 * mark or device is set on a listener; its owner is the thread that made it). */

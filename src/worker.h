@@ -66,6 +66,10 @@ struct worker_relay {
 	/* The relay the counters below count: they start over only for another relay (a relay
 	 * a failed apply ended stays configured, and its totals are Prometheus counters). */
 	char counted[CONFIG_NAME_LEN];
+	/* The slot's generation (worker_cmd.slot_gen) they count for, stored with release
+	 * order after they started over: main sums them only for the generation in force, not
+	 * a former relay's in this slot while this worker has not applied (stuck). */
+	uint64_t counted_gen;
 	enum relay_mode mode;
 	bool offload; /* install fast-path entries for new sessions */
 	/* source = "client": sessions (forward and mirror) send from the client's address and
@@ -140,6 +144,9 @@ struct worker_cmd {
 	const struct config *cfg;
 	const struct plan *plan;
 	const uint32_t *relay_slot;
+	/* [relay slot]: a generation that changes when the slot gets another relay (runtime.h
+	 * slot_gen); NULL: 0 */
+	const uint64_t *slot_gen;
 	struct filter *fast;	/* the loaded program for the fast path, or NULL */
 	const bool *offload;	/* per relay of cfg: the fast path runs for it */
 	bool keep_fast;		/* a relay whose fast path goes off keeps its sessions' entries */

@@ -13,6 +13,9 @@
 #  - a reload that unloads the program and one that loads a new one: the counters run on;
 #  - a reload that removes the upstream removes the entries (the next datagram reaches the
 #    new upstream, not the old one through a stale entry);
+#  - a reload the relays' checks refuse (a new port another process holds) moves nothing, even
+#    where it would turn the fast path off and change the filter: no XDP link closed and made
+#    again, no rule written into the program;
 #  - the filter runs first: a denied client never reaches the fast path, and a reload that
 #    denies a client ends its session;
 #  - kill -9 leaves no program attached (the links die with the process), also with the
@@ -1261,6 +1264,78 @@ filter_xdp_case()
 	lib_stop_pid "$echo"
 }
 
+# prefix_entries IF: the entries of the filter_prefixes map of the program attached in XDP on
+# IF (both rule generations: the one in force and the idle one).
+prefix_entries()
+{
+	local prog
+	prog=$(lib_nsx "$NS_R" ip -j link show dev "$1" | "$PY" -c '
+import json, sys
+print(json.load(sys.stdin)[0].get("xdp", {}).get("prog", {}).get("id", ""))')
+	[ -n "$prog" ] || return 1
+	bpftool -j prog show id "$prog" | "$PY" -c '
+import json, subprocess, sys
+for m in json.load(sys.stdin).get("map_ids", []):
+    info = json.loads(subprocess.check_output(["bpftool", "-j", "map", "show", "id", str(m)]))
+    if info.get("name") == "filter_prefixes":
+        print(len(json.loads(subprocess.check_output(["bpftool", "-j", "map", "dump", "id", str(m)]))))
+        break'
+}
+# The ids of the XDP links there are (bpftool lists every namespace's), sorted.
+xdp_links()
+{
+	bpftool -j link show | "$PY" -c '
+import json, sys
+print(" ".join(sorted(str(l["id"]) for l in json.load(sys.stdin) if l.get("type") == "xdp")))'
+}
+
+# A reload the relays' checks refuse (here: a new listen port another process holds) changes
+# nothing, not even for a moment. It would also turn the relay's fast path off and change the
+# filter's deny rule. Before, the filter, the fast path and shedding followed it first and were
+# put back after the refusal: the XDP link on veth-rc (the fast path's, with shedding in it)
+# was closed and a new one made (a driver may reset its rings for each), and the refused
+# config's rule went into the program's idle generation.
+refused_reload_case()
+{
+	local c="[xdp/ipv4 refused reload]" conf=$TMPD/refused.conf held holder out
+	local hooks0 links0 pfx0 hooks1 links1 pfx1
+	local hooks="offload: fast path on\|shed: on\|filter: attached"
+	lib_family 4
+	to=$(ep "$RELAY_IP" 5000)
+	held=$(ep "$RELAY_IP" 5001)
+	prepare_mode xdp
+	write_conf "$conf" xdp 30.0 "$(ep "$UP1_IP" 9000)" \
+		"filter = { mode = \"xdp\"; interfaces = [ \"$IF_RU\" ]; deny = [ \"198.18.9.0/24\" ]; };"
+	lib_relay_start "$conf" || { lib_case_fail "$c relay did not start"; return; }
+	lib_relay_log_current | grep -q "offload: fast path on $IF_RC in XDP" ||
+		lib_case_fail "$c no fast path on $IF_RC in XDP: $(lib_relay_log_current | grep 'fast path')"
+	hooks0=$(lib_log_count "$hooks") links0=$(xdp_links) pfx0=$(prefix_entries "$IF_RU")
+	lib_hold_port "$NS_R" "$held" 30 "$TMPD/holder-refused.json"
+	holder=$BG_PID
+	sed -i -e 's/offload = "xdp";/offload = "off";/' -e "s|\"$to\" \]|\"$to\", \"$held\" ]|" \
+		-e 's|198.18.9.0/24|198.18.8.0/24|' "$conf"
+	grep -q "offload = \"off\"" "$conf" && grep -qF "$held" "$conf" && grep -q 198.18.8.0 "$conf" ||
+		lib_case_fail "$c could not rewrite $conf"
+	if out=$(ctl reload 2>&1); then
+		lib_case_fail "$c a reload onto a held port was applied: $out"
+	elif ! echo "$out" | grep -qF "$held: address in use by"; then
+		lib_case_fail "$c the reload failed, but not for the held port: $out"
+	fi
+	hooks1=$(lib_log_count "$hooks") links1=$(xdp_links) pfx1=$(prefix_entries "$IF_RU")
+	local fails=$LIB_FAILS
+	[ "$hooks1" = "$hooks0" ] || lib_case_fail "$c the refused reload moved hooks:" \
+		"$(lib_relay_log_current | grep "$hooks" | tail -n $((hooks1 - hooks0)) | tr '\n' ';')"
+	[ "$links1" = "$links0" ] ||
+		lib_case_fail "$c XDP links before the refused reload: $links0, after: $links1"
+	[ -n "$pfx0" ] && [ "$pfx1" = "$pfx0" ] ||
+		lib_case_fail "$c the filter's prefix entries: ${pfx0:-none} before, ${pfx1:-none} after"
+	[ "$LIB_FAILS" != "$fails" ] ||
+		lib_case_ok "$c nothing moved: XDP links $links1, $pfx1 prefix entry"
+	ctl status | grep -q "^t  *xdp " || lib_case_fail "$c status: $(ctl status | tail -n 2)"
+	lib_stop_pid "$holder"
+	lib_relay_stop || lib_case_fail "$c relay exit status"
+}
+
 # The upstream namespace's UDP checksum errors, IPv4 and IPv6 added.
 csum_errors()
 {
@@ -1516,6 +1591,7 @@ shed_hook_case
 shed_hook_setting_case
 filter_case
 filter_xdp_case
+refused_reload_case
 # (once each where the family changes nothing they check, within make check's time)
 group_case 4
 mac_case

@@ -180,6 +180,23 @@ static void test_drop_reason_names(void **state)
 	assert_string_equal(drop_reason_name(DROP__MAX), "unknown");
 }
 
+/* The status line's rate: a sum that went down (a busy relay removed) gives none, not
+ * (2^64 - the drop) / seconds, about 1.8e19 a second. */
+static void test_rate(void **state)
+{
+	double rate = -1;
+
+	assert_true(counter_rate(1500, 1000, 5.0, &rate));
+	assert_true(rate == 100.0);
+	assert_true(counter_rate(1000, 1000, 5.0, &rate));
+	assert_true(rate == 0.0);
+	rate = -1;
+	assert_false(counter_rate(400, 1000, 5.0, &rate));
+	assert_false(counter_rate(1500, 1000, 0.0, &rate));
+	assert_false(counter_rate(1500, 1000, -1.0, &rate));
+	assert_true(rate == -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -190,6 +207,7 @@ int main(void)
 		cmocka_unit_test(test_dir_drops),
 		cmocka_unit_test(test_dir_add),
 		cmocka_unit_test(test_dir_names),
+		cmocka_unit_test(test_rate),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

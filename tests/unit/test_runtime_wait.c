@@ -17,6 +17,9 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <cmocka.h>
 
@@ -132,7 +135,8 @@ static int setup(void **state)
 		f->rt.workers[i].ops = &stub_ops;
 		first = (struct worker_cmd){ .type = WORKER_CMD_APPLY, .cfg = cfg,
 					     .plan = &f->rt.plan,
-					     .relay_slot = f->rt.relay_slot };
+					     .relay_slot = f->rt.relay_slot,
+					     .slot_gen = f->rt.slot_gen };
 		if (worker_apply(&f->rt.workers[i], &first)) {
 			fprintf(stderr, "apply: %s\n", first.error);
 			return -1;
@@ -190,6 +194,7 @@ static void test_reload(void **state)
 {
 	struct fixture *f = *state;
 	struct config *old = f->rt.cfg, *next = load(20), *third = load(10);
+	uint32_t slot[CONFIG_MAX_RELAYS];
 	struct plan plan;
 	char err[CONFIG_ERR_LEN] = "";
 	bool applied;
@@ -197,7 +202,8 @@ static void test_reload(void **state)
 	assert_non_null(next);
 	assert_non_null(third);
 	assert_int_equal(runtime_check(&f->rt, next, &plan, err, sizeof(err)), 0);
-	assert_int_equal(runtime_reload(&f->rt, next, &plan, &applied, err, sizeof(err)),
+	assert_int_equal(runtime_reload_check(&f->rt, next, slot, err, sizeof(err)), 0);
+	assert_int_equal(runtime_reload(&f->rt, next, &plan, slot, &applied, err, sizeof(err)),
 			 -ETIMEDOUT);
 	assert_true(applied);
 	assert_non_null(strstr(err, "worker 1 did not take the new configuration within 100 ms"));
@@ -212,7 +218,9 @@ static void test_reload(void **state)
 	/* worker 1 comes back: the next reload reaches both, and nothing is kept any more */
 	f->live[1] = true;
 	assert_int_equal(runtime_check(&f->rt, third, &plan, err, sizeof(err)), 0);
-	assert_int_equal(runtime_reload(&f->rt, third, &plan, &applied, err, sizeof(err)), 0);
+	assert_int_equal(runtime_reload_check(&f->rt, third, slot, err, sizeof(err)), 0);
+	assert_int_equal(runtime_reload(&f->rt, third, &plan, slot, &applied, err, sizeof(err)),
+			 0);
 	assert_ptr_equal(f->rt.workers[1].cfg, third);
 	assert_null(f->rt.retired);
 	assert_false(runtime_workers_behind(&f->rt));
@@ -265,10 +273,13 @@ static void *stop_later(void *arg)
  * app_reload's does. */
 static int reload_in_frame(struct fixture *f, struct config *next, bool *applied, char *err)
 {
+	uint32_t slot[CONFIG_MAX_RELAYS];
 	struct plan plan;
 	int ret = runtime_check(&f->rt, next, &plan, err, CONFIG_ERR_LEN);
 
-	return ret ? ret : runtime_reload(&f->rt, next, &plan, applied, err, CONFIG_ERR_LEN);
+	if (!ret)
+		ret = runtime_reload_check(&f->rt, next, slot, err, CONFIG_ERR_LEN);
+	return ret ? ret : runtime_reload(&f->rt, next, &plan, slot, applied, err, CONFIG_ERR_LEN);
 }
 
 /* A reload that worker 1 has begun and is stuck in (its backend does not come back from
@@ -317,6 +328,179 @@ static void test_reload_stuck_midway(void **state)
 		nanosleep(&ms, NULL);
 	assert_true(i < 2000);
 	assert_ptr_equal(f->rt.workers[1].cfg, next);
+}
+
+/* A UDP socket of this process bound to 127.0.0.1:port with SO_REUSEPORT, or -1. */
+static int reuseport_socket(uint16_t port)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(port),
+				   .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), one = 1;
+
+	if (fd >= 0 && (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) ||
+			bind(fd, (struct sockaddr *)&sin, sizeof(sin)))) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
+/* runtime_check and runtime_reload_check of a config with extra (another listen address, or
+ * "") and the relay's first listen address first: the latter's result, err its text. */
+static int reload_check(struct fixture *f, const char *first, const char *extra, char *err)
+{
+	char text[512];
+	uint32_t slot[CONFIG_MAX_RELAYS];
+	struct config *next;
+	struct plan plan;
+	int ret;
+
+	snprintf(text, sizeof(text),
+		 "control_socket = \"/tmp/ringrelay-test-unused.sock\"; io_backend = \"mmsg\";\n"
+		 "relays = ( { name = \"r\"; listen = [ \"%s\"%s ];\n"
+		 " upstreams = [ \"127.0.0.1:47134\" ]; session_timeout = 30; } );\n",
+		 first, extra);
+	if (config_load_string(text, "t.conf", &next, err, CONFIG_ERR_LEN))
+		return -EINVAL;
+	ret = runtime_check(&f->rt, next, &plan, err, CONFIG_ERR_LEN);
+	if (!ret)
+		ret = runtime_reload_check(&f->rt, next, slot, err, CONFIG_ERR_LEN);
+	config_free(next);
+	return ret;
+}
+
+/* A reload's probe of a new listen address binds without SO_REUSEPORT, so it joins no group
+ * and takes no datagram meant for another socket. Where a SO_REUSEPORT socket that is no
+ * listener of the relay holds the address (this process's here, which the owner check leaves
+ * out as ours: as a group the check could not see), the probe finds the port in use and the
+ * reload is refused; before, the probe joined that group and passed. */
+static void test_probe_joins_no_group(void **state)
+{
+	struct fixture *f = *state;
+	char err[CONFIG_ERR_LEN] = "";
+	int fd = reuseport_socket(47136);
+
+	assert_true(fd >= 0);
+	assert_int_equal(reload_check(f, "127.0.0.1:47133", ", \"127.0.0.1:47136\"", err),
+			 -EADDRINUSE);
+	assert_non_null(strstr(err, "relays[0].listen[1]: 127.0.0.1:47136: Address already in use"));
+	close(fd);
+	assert_int_equal(reload_check(f, "127.0.0.1:47133", ", \"127.0.0.1:47136\"", err), 0);
+}
+
+/* Where a listener of ours holds the port (here a wildcard, narrowed to one of its addresses,
+ * and the other way round) the probe fails on it with EADDRINUSE, which passes: the kernel
+ * checks the address before the port, so one no interface has is still refused. */
+static void test_probe_own_port(void **state)
+{
+	struct fixture *f = *state;
+	char err[CONFIG_ERR_LEN] = "";
+	struct config *wild = load_listen(30, ", \"0.0.0.0:47137\"");
+	bool applied;
+
+	assert_non_null(wild);
+	f->live[1] = true;
+	assert_int_equal(reload_in_frame(f, wild, &applied, err), 0);
+	/* narrowed: 0.0.0.0:47137 to 127.0.0.1:47137, a sub-address of the wildcard */
+	assert_int_equal(reload_check(f, "127.0.0.1:47137", "", err), 0);
+	/* widened: 127.0.0.1:47133 to the wildcard (with the running one on 47137 too) */
+	assert_int_equal(reload_check(f, "0.0.0.0:47133", ", \"0.0.0.0:47137\"", err), 0);
+	/* an address of no interface here (TEST-NET-2 198.18.0.0/15's last): refused */
+	assert_int_equal(reload_check(f, "198.19.255.254:47137", "", err), -EADDRNOTAVAIL);
+	assert_non_null(strstr(err, "198.19.255.254:47137: Cannot assign requested address"));
+}
+
+/* Relay r and a second relay named name. */
+static struct config *load_two(const char *name)
+{
+	char text[512], err[CONFIG_ERR_LEN];
+	struct config *cfg;
+
+	snprintf(text, sizeof(text),
+		 "control_socket = \"/tmp/ringrelay-test-unused.sock\"; io_backend = \"mmsg\";\n"
+		 "relays = ( { name = \"r\"; listen = [ \"127.0.0.1:47133\" ];\n"
+		 " upstreams = [ \"127.0.0.1:47134\" ]; session_timeout = 30; },\n"
+		 " { name = \"%s\"; listen = [ \"127.0.0.1:47138\" ];\n"
+		 " upstreams = [ \"127.0.0.1:47134\" ]; session_timeout = 30; } );\n",
+		 name);
+	if (config_load_string(text, "t.conf", &cfg, err, sizeof(err))) {
+		fprintf(stderr, "%s\n", err);
+		return NULL;
+	}
+	return cfg;
+}
+
+/* relay 1's rx_pkts toward its upstreams, summed over the workers */
+static uint64_t relay1_rx(const struct fixture *f)
+{
+	struct relay_counters c;
+
+	runtime_sum(&f->rt, 1, &c);
+	return c.dir[RELAY_DIR_TO_UPSTREAM].rx_pkts;
+}
+
+/* A relay slot that a removed relay left is taken by a new one while worker 1 is stuck:
+ * worker 1's counters there are still the removed relay's (they start over when it applies
+ * the config), and the new relay's sum leaves them out meanwhile. Before, the sum added them,
+ * then went down by as much once worker 1 came back: a Prometheus counter going backwards. */
+static void test_slot_reused_stuck(void **state)
+{
+	struct fixture *f = *state;
+	char err[CONFIG_ERR_LEN] = "";
+	struct config *with_a = load_two("a"), *b1 = load_two("b"), *b2 = load_two("b");
+	uint32_t s;
+	bool applied;
+
+	assert_non_null(with_a);
+	assert_non_null(b1);
+	assert_non_null(b2);
+	f->live[1] = true;
+	assert_int_equal(reload_in_frame(f, with_a, &applied, err), 0);
+	s = f->rt.relay_slot[1];
+	counter_add(&f->rt.workers[0].counters[s].dir[RELAY_DIR_TO_UPSTREAM].rx_pkts, 5);
+	counter_add(&f->rt.workers[1].counters[s].dir[RELAY_DIR_TO_UPSTREAM].rx_pkts, 7);
+	assert_int_equal(relay1_rx(f), 12);
+	/* a goes (its slot drains), and the next reload finds the slot unused */
+	assert_int_equal(reload_in_frame(f, load(30), &applied, err), 0);
+	assert_int_equal(reload_in_frame(f, load(30), &applied, err), 0);
+	f->live[1] = false;
+	assert_int_equal(reload_in_frame(f, b1, &applied, err), -ETIMEDOUT);
+	assert_int_equal(f->rt.relay_slot[1], s);
+	counter_add(&f->rt.workers[0].counters[s].dir[RELAY_DIR_TO_UPSTREAM].rx_pkts, 3);
+	assert_int_equal(relay1_rx(f), 3);
+	/* worker 1 comes back: its counters of the slot start over, b's sum does not go down */
+	f->live[1] = true;
+	assert_int_equal(reload_in_frame(f, b2, &applied, err), 0);
+	assert_int_equal(relay1_rx(f), 3);
+	counter_add(&f->rt.workers[1].counters[s].dir[RELAY_DIR_TO_UPSTREAM].rx_pkts, 2);
+	assert_int_equal(relay1_rx(f), 5);
+}
+
+/* A reload that finds a worker's listener table full (new listeners open before removed ones
+ * close) says so, and what to do; before, the answer was "worker 0: " and nothing else. */
+static void test_listeners_full(void **state)
+{
+	struct fixture *f = *state;
+	struct config *next = load_listen(30, ", \"127.0.0.1:47139\"");
+	struct worker *w = &f->rt.workers[0];
+	char err[CONFIG_ERR_LEN] = "";
+	bool applied;
+	uint32_t li;
+
+	assert_non_null(next);
+	f->live[1] = true;
+	/* (stand-ins without a socket: the apply closes them as gone from the config) */
+	for (li = 0; li < WORKER_MAX_LISTENERS; li++)
+		if (!w->listeners[li].in_use)
+			w->listeners[li] = (struct listener){ .in_use = true, .fd = -1 };
+	assert_int_equal(reload_in_frame(f, next, &applied, err), -ENOSPC);
+	assert_true(applied);
+	assert_non_null(strstr(err, "worker 0: "));
+	assert_non_null(strstr(err, "relays[0].listen[1]: 127.0.0.1:47139: no free listener slot: "
+				    "the worker holds 1024 listeners, its most; a reload opens new "
+				    "ones before it closes those it removes"));
+	for (li = 0; li < WORKER_MAX_LISTENERS; li++)
+		assert_true(!w->listeners[li].in_use || w->listeners[li].fd >= 0);
 }
 
 /* Stand-ins for the worker threads at a stop: each waits for its stop_fd, as a loop does,
@@ -493,6 +677,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_reload, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_check_notes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reload_stuck_midway, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_probe_joins_no_group, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_probe_own_port, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_slot_reused_stuck, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_listeners_full, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stop, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stop_late, setup, teardown),
 		cmocka_unit_test(test_start_early_end),
