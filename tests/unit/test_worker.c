@@ -213,12 +213,14 @@ static void reload(struct fixture *f, const char *relays)
 {
 	struct config *next = load(relays);
 	char err[CONFIG_ERR_LEN] = "";
+	uint32_t slot[CONFIG_MAX_RELAYS];
 	struct plan plan;
 	bool applied;
 
 	assert_non_null(next);
 	assert_int_equal(runtime_check(&f->rt, next, &plan, err, sizeof(err)), 0);
-	assert_int_equal(runtime_reload(&f->rt, next, &plan, &applied, err, sizeof(err)), 0);
+	assert_int_equal(runtime_reload_check(&f->rt, next, slot, err, sizeof(err)), 0);
+	assert_int_equal(runtime_reload(&f->rt, next, &plan, slot, &applied, err, sizeof(err)), 0);
 }
 
 /* The slot of the relay named name in the config in force. */

@@ -191,12 +191,15 @@ struct reloader {
 static void *reload_run(void *arg)
 {
 	struct reloader *r = arg;
+	uint32_t slot[CONFIG_MAX_RELAYS];
 	struct plan plan;
 	bool applied;
 
 	r->ret = runtime_check(&r->f->rt, r->next, &plan, r->err, sizeof(r->err));
 	if (!r->ret)
-		r->ret = runtime_reload(&r->f->rt, r->next, &plan, &applied, r->err,
+		r->ret = runtime_reload_check(&r->f->rt, r->next, slot, r->err, sizeof(r->err));
+	if (!r->ret)
+		r->ret = runtime_reload(&r->f->rt, r->next, &plan, slot, &applied, r->err,
 					sizeof(r->err));
 	return NULL;
 }
