@@ -11,7 +11,9 @@ enum udata_op {
 	/* receives: io_uring keeps in bid how and when it armed them (worker_uring.c) */
 	OP_RECV_LISTENER = 1, /* idx = listener slot, gen */
 	OP_RECV_SESSION,      /* relay, idx = session slot, gen */
-	OP_SEND_UPSTREAM,     /* relay, bid, idx = upstream counter slot, gen = datagrams */
+	/* relay, bid, idx = upstream counter slot, gen = datagrams (io_uring keeps more in idx
+	 * and gen: worker_uring.c, TX_UP_BITS) */
+	OP_SEND_UPSTREAM,
 	OP_SEND_CLIENT,	      /* relay, bid, idx = session slot, gen = datagrams */
 	OP_SEND_BATCH,	      /* relay, idx = send batch */
 	OP_TIMER,

@@ -309,11 +309,37 @@ static void send_cut(struct mmsg_worker *mw, int fd, const struct msghdr *src, s
 	send_all(mw, fd, mw->cut, mw->cut_segs, n, relay, d, up, path);
 }
 
-/* Entry m of a send (segs datagrams) was not sent, for err: counts it as lost, or sends it
- * again in pieces, as the io_uring backend treats a failed send. Returns false for a full
- * socket (EAGAIN), which loses m and what follows it (the caller counts them). */
+/* Entry m, one datagram to connected path, failed with err on an ICMP error an earlier
+ * datagram drew, left pending on the socket (its copy was in the error queue): that send took
+ * the error, and sending the datagram again, once, normally succeeds. It is counted by how
+ * that goes: sent, or lost for what failed it (another error that came meanwhile; an
+ * EMSGSIZE that was the kernel's own refusal comes again). An unreachable is counted as the
+ * notice the socket's receive counts when it meets the error first. */
+static void send_again(struct mmsg_worker *mw, int fd, const struct msghdr *m, int err,
+		       uint32_t relay, enum relay_dir d, uint32_t up, const struct tx_path *path)
+{
+	ssize_t r;
+
+	if (sock_err_unreachable(err))
+		worker_count_notice(mw->w, relay, up);
+	r = sendmsg(fd, m, MSG_DONTWAIT);
+	if (r >= 0) {
+		count_sent(mw, relay, d, up, 1, (uint64_t)r);
+		return;
+	}
+	err = errno;
+	if (sock_err_queued(err))
+		path_drain(mw, fd, path, err);
+	count_lost(mw, relay, d, up, err, 1);
+}
+
+/* Entry m of a send (segs datagrams) was not sent, for err (pending: an ICMP error an earlier
+ * datagram drew, left pending on the socket, whose copy path_drain found): counts it as lost,
+ * or sends it again (in pieces, or once more), as the io_uring backend treats a failed send.
+ * Returns false for a full socket (EAGAIN), which loses m and what follows it (the caller
+ * counts them). */
 static bool send_failed(struct mmsg_worker *mw, int fd, const struct msghdr *m, uint32_t segs,
-			int err, uint32_t relay, enum relay_dir d, uint32_t up,
+			int err, bool pending, uint32_t relay, enum relay_dir d, uint32_t up,
 			const struct tx_path *path)
 {
 	if (segs > 1 && sock_err_gso_refused(err)) {
@@ -323,15 +349,19 @@ static bool send_failed(struct mmsg_worker *mw, int fd, const struct msghdr *m, 
 			path_refused(mw, fd, path, tx_gso(m), err);
 		send_cut(mw, fd, m, 0, relay, d, up, path);
 	} else if (segs > 1 && sock_err_unreachable(err)) {
-		/* A pending ICMP error failed a gathered send or a GRO burst: it costs one
-		 * datagram, as it costs a single one, and the rest go alone. */
+		/* A pending ICMP error failed a gathered send or a GRO burst: it costs its first
+		 * datagram, as with io_uring, and the rest go alone. */
 		count_lost(mw, relay, d, up, err, 1);
 		send_cut(mw, fd, m, 1, relay, d, up, path);
+	} else if (segs == 1 && pending && path_connected(path) && sock_err_queued(err)) {
+		/* One datagram that took such an error: it goes again, as with io_uring. */
+		send_again(mw, fd, m, err, relay, d, up, path);
 	} else if (err == EAGAIN || err == EWOULDBLOCK) {
 		return false;
 	} else {
-		/* This send alone, as with io_uring: a pending ICMP error (sock_err_queued), a
-		 * qdisc's drop (ENOBUFS under IP_RECVERR), a firewall's EPERM. */
+		/* This send alone, as with io_uring: a pending ICMP error whose copy was gone
+		 * (sock_err_queued), a route's error, a qdisc's drop (ENOBUFS under IP_RECVERR),
+		 * a firewall's EPERM. */
 		count_lost(mw, relay, d, up, err, segs);
 	}
 	return true;
@@ -357,6 +387,7 @@ static void send_all(struct mmsg_worker *mw, int fd, struct mmsghdr *tx, const u
 		     const struct tx_path *path)
 {
 	int sent = 0, end, r, i, err;
+	bool pending;
 
 	while (sent < n) {
 		for (end = sent; end < n && !tx_cut(mw, path, &tx[end].msg_hdr, segs[end]); end++)
@@ -367,6 +398,7 @@ static void send_all(struct mmsg_worker *mw, int fd, struct mmsghdr *tx, const u
 		}
 		r = sendmmsg(fd, tx + sent, (unsigned)(end - sent), MSG_DONTWAIT);
 		err = r < 0 ? errno : 0;
+		pending = false;
 		for (i = sent; i < sent + r; i++)
 			count_sent(mw, relay, d, up, segs[i], tx[i].msg_len);
 		if (r > 0) {
@@ -378,20 +410,24 @@ static void send_all(struct mmsg_worker *mw, int fd, struct mmsghdr *tx, const u
 			 * error anew (and the queue is emptied whenever one is counted). Two cases
 			 * it gets wrong: a send that failed for a reason the queue does not hold
 			 * (EAGAIN, a qdisc's ENOBUFS) while an ICMP error came in is taken for that
-			 * error (one datagram counted as unreachable, and the rest goes on); and an
+			 * error (a lone datagram then goes again and meets its own error; of a
+			 * gathered send, one is counted as unreachable and the rest go on); and an
 			 * error whose entry did not fit the socket's full receive buffer leaves the
 			 * queue empty, so that message goes again and its error is not counted.
 			 * Else sending it again shows a lasting error again. */
 			if (sent == end || !path_connected(path) ||
 			    !(err = path_drain(mw, fd, path, 0)))
 				continue;
+			pending = true;
 		} else if (path_connected(path) && sock_err_queued(err)) {
 			/* Its copies in the error queue go now (as with io_uring), not charged to
 			 * the socket until a receive meets an error, nor taken later for the
-			 * error of another send. */
-			path_drain(mw, fd, path, err);
+			 * error of another send; one there says the error was an ICMP error's,
+			 * left pending. */
+			pending = path_drain(mw, fd, path, err) != 0;
 		}
-		if (!send_failed(mw, fd, &tx[sent].msg_hdr, segs[sent], err, relay, d, up, path)) {
+		if (!send_failed(mw, fd, &tx[sent].msg_hdr, segs[sent], err, pending, relay, d, up,
+				 path)) {
 			/* A full socket drops what is left (what the io_uring backend's sends
 			 * meet there too). */
 			for (i = sent; i < n; i++)

@@ -67,8 +67,9 @@ struct tx_msg {
  * the path refuses the segments (an MTU smaller than the other side's, or one that shrank
  * since it was asked; a device or tunnel without UDP GSO). sess_idx is the session that
  * sends it, SESSION_NONE for a (not transparent) mirror's copies. A buffer sent to an
- * upstream on its own (not gathered, not GSO) names only its session here (burst_session),
- * so that a send failed by an ICMP error can drain that session's socket (on_send). */
+ * upstream on its own (not gathered, not GSO) names only its session here, or for a mirror's
+ * copies the member list they went to (burst_session), so that a send failed by an ICMP error
+ * can drain that session's socket and send the datagram again (on_send). */
 struct gso_burst {
 	const uint8_t *data;
 	uint32_t len;
@@ -462,24 +463,53 @@ static void arm_read(struct uring_worker *uw, int fd, uint64_t *val, enum udata_
 	sqe->user_data = udata_pack(u);
 }
 
+/* A send to an upstream (OP_SEND_UPSTREAM) keeps more in its udata than udata.h says: idx
+ * holds the upstream's counter slot in its low TX_UP_BITS (TX_UP_NONE: none) and above them
+ * where its data starts in its buffer's payload (a GRO burst's piece; TX_OFF_NONE when that
+ * does not fit), and gen holds TX_RESENT beside the datagrams it carries when it is a
+ * datagram's second send: what it takes to send a datagram again (resend_alone). */
+#define TX_UP_BITS 8u
+#define TX_UP_NONE ((1u << TX_UP_BITS) - 1)
+#define TX_OFF_NONE (UDATA_MAX_IDX >> TX_UP_BITS)
+#define TX_RESENT 0x800u
+_Static_assert(CONFIG_MAX_UPSTREAMS < TX_UP_NONE, "a counter slot fits below the offset");
+_Static_assert(TX_RESENT <= UDATA_GEN_MASK && TX_RESENT > 128,
+	       "TX_RESENT fits gen, above any count of datagrams (at most 128)");
+
+/* Where a listener's receive put the payload in buffer bid (drain_socket lays its reads out
+ * alike): every buffer sent to an upstream holds one. */
+static uint8_t *tx_payload(struct uring_worker *uw, uint32_t bid)
+{
+	return io_uring_recvmsg_payload((void *)bufpool_addr(&uw->bp, bid), &uw->listen_msg);
+}
+
 /* Queues a send of the buffer's payload on fixed file slot: to dest (NULL on a connected
  * socket), from local (pktinfo; NULL: the socket's address), cut into gso_size datagrams
  * (UDP GSO; 0: one datagram). up is the upstream's counter slot for a send to an upstream
- * (OP_SEND_UPSTREAM; >= CONFIG_MAX_UPSTREAMS: none). The buffer is referenced until the
- * completion. MSG_DONTWAIT: a full socket fails the send (counted) instead of parking it in
- * the ring, so one slow peer never holds buffers hostage. */
-static void send_buf(struct uring_worker *uw, uint32_t slot, const struct addr *dest,
-		     const struct addr *local, const void *data, uint32_t len, uint16_t gso_size,
-		     enum udata_op op, uint32_t relay, uint32_t bid, uint32_t up)
+ * (OP_SEND_UPSTREAM; >= CONFIG_MAX_UPSTREAMS: none), tag TX_RESENT for a datagram's second
+ * send, else 0. The buffer is referenced until the completion. MSG_DONTWAIT: a full socket
+ * fails the send (counted) instead of parking it in the ring, so one slow peer never holds
+ * buffers hostage. */
+static void send_tagged(struct uring_worker *uw, uint32_t slot, const struct addr *dest,
+			const struct addr *local, const void *data, uint32_t len,
+			uint16_t gso_size, enum udata_op op, uint32_t relay, uint32_t bid,
+			uint32_t up, uint32_t tag)
 {
 	struct io_uring_sqe *sqe = get_sqe(uw);
 	/* gen carries the datagrams the send carries (at most 128, UDP_MAX_SEGMENTS): each copy
 	 * of a buffer counts its own, in one piece or in many. */
-	struct udata u = { .op = op, .relay = relay, .bid = bid, .idx = up,
-			   .gen = sock_segments(len, gso_size) };
+	uint32_t segs = sock_segments(len, gso_size);
+	struct udata u = { .op = op, .relay = relay, .bid = bid, .idx = up, .gen = segs };
 	struct tx_msg *m = &uw->sq_msg[sqe - uw->ring.sq.sqes];
+	uintptr_t off;
 
-	if (!dest && !local && u.gen == 1) {
+	if (op == OP_SEND_UPSTREAM) {
+		off = (uintptr_t)data - (uintptr_t)tx_payload(uw, bid);
+		u.idx = (up < CONFIG_MAX_UPSTREAMS ? up : TX_UP_NONE) |
+			(uint32_t)(off < TX_OFF_NONE ? off : TX_OFF_NONE) << TX_UP_BITS;
+		u.gen |= tag;
+	}
+	if (!dest && !local && segs == 1) {
 		/* The common case needs no msghdr at all. */
 		io_uring_prep_send(sqe, (int)slot, data, len, MSG_DONTWAIT);
 	} else {
@@ -494,7 +524,7 @@ static void send_buf(struct uring_worker *uw, uint32_t slot, const struct addr *
 			m->msg.msg_namelen = addr_len(&m->dest);
 		}
 		m->msg.msg_controllen =
-			sock_tx_control(m->control, local, u.gen > 1 ? gso_size : 0);
+			sock_tx_control(m->control, local, segs > 1 ? gso_size : 0);
 		if (m->msg.msg_controllen)
 			m->msg.msg_control = m->control;
 		io_uring_prep_sendmsg(sqe, (int)slot, &m->msg, MSG_DONTWAIT);
@@ -504,14 +534,25 @@ static void send_buf(struct uring_worker *uw, uint32_t slot, const struct addr *
 	uw->bp.refs[bid]++;
 }
 
-/* Names the session (sess_idx, sess_gen; SESSION_NONE: a mirror's copies) whose socket
- * sends buffer bid on its own to an upstream, for on_send: its completion's udata has no
- * room for it. Only these two fields: a GSO buffer's pieces share its record. */
-static void burst_session(struct uring_worker *uw, uint32_t bid, uint32_t sess_idx,
-			  uint32_t sess_gen)
+/* send_tagged for a datagram's first send (tag 0). */
+static void send_buf(struct uring_worker *uw, uint32_t slot, const struct addr *dest,
+		     const struct addr *local, const void *data, uint32_t len, uint16_t gso_size,
+		     enum udata_op op, uint32_t relay, uint32_t bid, uint32_t up)
+{
+	send_tagged(uw, slot, dest, local, data, len, gso_size, op, relay, bid, up, 0);
+}
+
+/* Names the session (sess_idx, sess_gen; SESSION_NONE: a mirror's copies, and then the
+ * relay's member list they go to) whose socket sends buffer bid of relay slot relay on its
+ * own to an upstream, for on_send: its completion's udata has no room for it. Only these
+ * fields: a GSO buffer's pieces share its record (whose members_gen is the same). */
+static void burst_session(struct uring_worker *uw, uint32_t relay, uint32_t bid,
+			  uint32_t sess_idx, uint32_t sess_gen)
 {
 	uw->bursts[bid].sess_idx = sess_idx;
 	uw->bursts[bid].sess_gen = sess_gen;
+	if (sess_idx == SESSION_NONE)
+		uw->bursts[bid].members_gen = uw->w->relays[relay].members_gen;
 }
 
 /* Queues a GRO super-datagram (segments of gso_size) whose path cannot carry such segments
@@ -617,7 +658,7 @@ static void send_batched(struct uring_worker *uw, const struct batch_owner *o, c
 		/* (b is still open when this round lowered seg_max or turned GSO off) */
 		if (b)
 			batch_flush(uw, b);
-		burst_session(uw, bid, o->sess_idx, o->sess_gen);
+		burst_session(uw, o->relay, bid, o->sess_idx, o->sess_gen);
 		send_buf(uw, o->slot, NULL, NULL, data, len, 0, OP_SEND_UPSTREAM, o->relay, bid,
 			 o->up);
 		return;
@@ -654,33 +695,37 @@ static uint32_t mirror_member(const struct worker_relay *wr, uint32_t up)
 /* A send failed with err, maybe taking the ICMP error the socket's receive would have
  * reported (and drained): the error's copies in the error queue go now, or they would stay
  * there, charged to the socket's receive buffer, until a receive meets an error. The socket
- * is the session's (sess_idx, sess_gen), else a mirror member's (counter slot up). */
-static void send_drain_errors(struct uring_worker *uw, uint32_t relay, uint32_t up,
-			      uint32_t sess_idx, uint32_t sess_gen, int err)
+ * is the session's (sess_idx, sess_gen), else a mirror member's (counter slot up). Returns
+ * the errno of the newest copy removed (sock_drain_errors), 0 when there was none (or no
+ * such socket): whether the send took an error an ICMP message left pending. */
+static int send_drain_errors(struct uring_worker *uw, uint32_t relay, uint32_t up,
+			     uint32_t sess_idx, uint32_t sess_gen, int err)
 {
 	const struct worker_relay *wr = &uw->w->relays[relay];
 	struct session *s;
 	bool too_big;
 	uint32_t j;
+	int last;
 
 	if (wr->state != RELAY_SLOT_ACTIVE)
-		return;
+		return 0;
 	if (sess_idx != SESSION_NONE) {
 		s = worker_session_at(uw->w, relay, sess_idx);
 		if (!s || s->state != SESSION_ACTIVE || s->gen != sess_gen || s->fd < 0)
-			return;
-		sock_drain_errors_mtu(s->fd, SESSION_ERRQUEUE_MAX, &too_big);
+			return 0;
+		last = sock_drain_errors_mtu(s->fd, SESSION_ERRQUEUE_MAX, &too_big);
 		/* An ICMP "packet too big" the receive will not meet now (or the kernel refused
 		 * a send as too long): the fast path's rule learns the path MTU here instead. */
 		if (too_big || err == -EMSGSIZE)
 			offload_session_pmtu(&uw->w->fast, s, OFFLOAD_PMTU_UP);
-		return;
+		return last;
 	}
 	if (wr->mode != RELAY_MODE_MIRROR || wr->transparent)
-		return;
+		return 0;
 	j = mirror_member(wr, up);
 	if (j < wr->n_mirror && wr->mirror_fd[j] >= 0)
-		sock_drain_errors(wr->mirror_fd[j], SESSION_ERRQUEUE_MAX);
+		return sock_drain_errors(wr->mirror_fd[j], SESSION_ERRQUEUE_MAX);
+	return 0;
 }
 
 /* A kernel or device that cannot do UDP GSO: send singly from now on. */
@@ -693,6 +738,37 @@ static void gso_off(struct uring_worker *uw, int err)
 		 strerror(-err));
 }
 
+/* The session or mirror member batch b's datagrams were for, if it is still there, its socket
+ * still the one they were sent on: its descriptor, peer and seg_max. Returns false when it is
+ * gone. */
+static bool batch_target(struct uring_worker *uw, const struct tx_batch *b, int *fd,
+			 const struct addr **peer, uint32_t **seg_max)
+{
+	struct worker_relay *wr = &uw->w->relays[b->relay];
+	struct session *s;
+	uint32_t j;
+
+	if (wr->state != RELAY_SLOT_ACTIVE)
+		return false;
+	if (b->sess_idx == SESSION_NONE) {
+		j = mirror_member(wr, b->up);
+		if (j == wr->n_mirror || wr->mirror_slot[j] != b->slot ||
+		    uw->mirror_gen[b->slot - PLAN_LISTENER_SLOTS] != b->sess_gen)
+			return false;
+		*fd = wr->mirror_fd[j];
+		*peer = &wr->mirror_addr[j];
+		*seg_max = &wr->mirror_seg_max[j];
+		return true;
+	}
+	s = worker_session_at(uw->w, b->relay, b->sess_idx);
+	if (!s || s->state != SESSION_ACTIVE || s->gen != b->sess_gen)
+		return false;
+	*fd = s->fd;
+	*peer = &s->upstream_addr;
+	*seg_max = &s->seg_max;
+	return true;
+}
+
 /* The kernel failed batch b's GSO send with err, and no datagram left: its datagrams from
  * the one at from on go again to the session or mirror member they were meant for, if that
  * still exists (returns false when it does not). Refused (EMSGSIZE, EINVAL, EIO): each
@@ -702,31 +778,12 @@ static void gso_off(struct uring_worker *uw, int err)
  * the socket's next send whatever it carries: together again, in a new batch. */
 static bool batch_resend(struct uring_worker *uw, struct tx_batch *b, int err, uint32_t from)
 {
-	struct worker_relay *wr = &uw->w->relays[b->relay];
 	const struct addr *peer;
-	uint32_t *seg_max, i, j;
+	uint32_t *seg_max, i;
 	int fd, max;
 
-	if (wr->state != RELAY_SLOT_ACTIVE)
+	if (!batch_target(uw, b, &fd, &peer, &seg_max))
 		return false;
-	if (b->sess_idx == SESSION_NONE) {
-		/* a mirror's copies, to a member whose socket is still the one they were for */
-		j = mirror_member(wr, b->up);
-		if (j == wr->n_mirror || wr->mirror_slot[j] != b->slot ||
-		    uw->mirror_gen[b->slot - PLAN_LISTENER_SLOTS] != b->sess_gen)
-			return false;
-		fd = wr->mirror_fd[j];
-		peer = &wr->mirror_addr[j];
-		seg_max = &wr->mirror_seg_max[j];
-	} else {
-		struct session *s = worker_session_at(uw->w, b->relay, b->sess_idx);
-
-		if (!s || s->state != SESSION_ACTIVE || s->gen != b->sess_gen)
-			return false;
-		fd = s->fd;
-		peer = &s->upstream_addr;
-		seg_max = &s->seg_max;
-	}
 	if (sock_err_gso_refused(-err)) {
 		max = sock_seg_max_refused(fd, peer, b->size, -err);
 		if (max >= 0)
@@ -755,11 +812,31 @@ static bool batch_resend(struct uring_worker *uw, struct tx_batch *b, int err, u
 		return true;
 	}
 	for (i = from; i < b->n; i++) {
-		burst_session(uw, b->bid[i], b->sess_idx, b->sess_gen);
+		burst_session(uw, b->relay, b->bid[i], b->sess_idx, b->sess_gen);
 		send_buf(uw, b->slot, NULL, NULL, b->iov[i].iov_base, (uint32_t)b->iov[i].iov_len,
 			 0, OP_SEND_UPSTREAM, b->relay, b->bid[i], b->up);
 	}
 	return true;
+}
+
+/* A send of one datagram to an upstream (data, len in buffer bid, on fixed file slot: a
+ * session's socket or a plain mirror member's, upstream counter slot up) failed with err on
+ * an ICMP error an earlier datagram drew, left pending on the socket (its copy was in the
+ * error queue): that send took the error, and sending the datagram again, once (TX_RESENT),
+ * from the same buffer, normally succeeds. The buffer stays referenced until that send
+ * completes, which counts the datagram: sent, or lost for what failed it (another error that
+ * came meanwhile; an EMSGSIZE that was the kernel's own refusal comes again). An unreachable
+ * is counted as the notice the socket's receive counts when it meets the error first. The
+ * datagram may arrive after others the same round sent. */
+static void resend_alone(struct uring_worker *uw, uint32_t slot, const void *data, uint32_t len,
+			 uint32_t relay, uint32_t bid, uint32_t up, uint32_t sess_idx,
+			 uint32_t sess_gen, int err)
+{
+	if (sock_err_unreachable(-err))
+		worker_count_notice(uw->w, relay, up);
+	burst_session(uw, relay, bid, sess_idx, sess_gen);
+	send_tagged(uw, slot, NULL, NULL, data, len, 0, OP_SEND_UPSTREAM, relay, bid, up,
+		    TX_RESENT);
 }
 
 static void on_send_batch(struct uring_worker *uw, const struct io_uring_cqe *cqe,
@@ -770,20 +847,30 @@ static void on_send_batch(struct uring_worker *uw, const struct io_uring_cqe *cq
 	struct tx_batch *b = &uw->batches[u.idx];
 	bool refused = sock_err_gso_refused(-cqe->res);
 	bool unreachable = sock_err_unreachable(-cqe->res);
-	uint32_t i, lost = 0;
+	const struct addr *peer;
+	uint32_t i, lost = 0, *seg_max;
+	int fd, pending = 0;
 
+	/* First, whatever follows (a pending "packet too big" fails a batch as refused, and it
+	 * goes again): the drain tells whether the send took an ICMP error left pending. */
+	if (cqe->res < 0 && sock_err_queued(-cqe->res))
+		pending = send_drain_errors(uw, u.relay, b->up, b->sess_idx, b->sess_gen, cqe->res);
 	if (cqe->res >= 0) {
 		counter_add(&up->tx_pkts, b->n);
 		counter_add(&up->tx_bytes, (uint64_t)cqe->res);
 		upstream_count_sent(uw->w, u.relay, b->up, b->n, (uint64_t)cqe->res);
 	} else if (b->n > 1 && (refused || unreachable)) {
 		/* Refused: every datagram goes again singly. An ICMP unreachable left pending by
-		 * an earlier datagram: it costs one datagram, as it costs a single send (and an
-		 * mmsg batch), and the rest go again in a new batch. Counted when those sends
-		 * complete, or here when the session or member is gone. */
+		 * an earlier datagram: it costs the first datagram (as an mmsg batch's), and the
+		 * rest go again in a new batch. Counted when those sends complete, or here when
+		 * the session or member is gone. */
 		lost = unreachable ? 1 : 0;
 		if (!batch_resend(uw, b, cqe->res, lost))
 			lost = b->n;
+	} else if (b->n == 1 && pending && batch_target(uw, b, &fd, &peer, &seg_max)) {
+		/* One datagram (no GSO send) that took an ICMP error an earlier one drew */
+		resend_alone(uw, b->slot, b->iov[0].iov_base, (uint32_t)b->iov[0].iov_len,
+			     u.relay, b->bid[0], b->up, b->sess_idx, b->sess_gen, cqe->res);
 	} else {
 		lost = b->n;
 	}
@@ -792,9 +879,6 @@ static void on_send_batch(struct uring_worker *uw, const struct io_uring_cqe *cq
 				 unreachable ? DROP_UNREACHABLE : DROP_SEND_ERROR, lost);
 		upstream_count_lost(uw->w, u.relay, b->up, unreachable, lost);
 	}
-	/* also when the batch goes again: a pending "packet too big" fails it as refused */
-	if (cqe->res < 0 && sock_err_queued(-cqe->res))
-		send_drain_errors(uw, u.relay, b->up, b->sess_idx, b->sess_gen, cqe->res);
 	for (i = 0; i < b->n; i++)
 		bufpool_put(&uw->bp, b->bid[i]);
 	b->next_free = uw->batch_free;
@@ -1111,7 +1195,8 @@ static void on_listener_recv(struct uring_worker *uw, const struct io_uring_cqe 
 			session_count_up(s, segs, len);
 			slot = session_slot(w, l->relay, s);
 			if (!meta.gso_size)
-				burst_session(uw, bid, session_index(&wr->sessions, s), s->gen);
+				burst_session(uw, l->relay, bid, session_index(&wr->sessions, s),
+					      s->gen);
 		}
 		/* Every member gets a copy: gathered into the member's batch (send_batched), or
 		 * sent on its own; a GSO copy whose segments a member's path refuses goes again in
@@ -1183,7 +1268,7 @@ static void on_listener_recv(struct uring_worker *uw, const struct io_uring_cqe 
 	} else {
 		/* Segments that fit the client's link but not the upstream's path. */
 		batch_flush_of(uw, owner.open);
-		burst_session(uw, bid, owner.sess_idx, owner.sess_gen);
+		burst_session(uw, l->relay, bid, owner.sess_idx, owner.sess_gen);
 		send_pieces(uw, slot, NULL, NULL, payload, len, meta.gso_size, OP_SEND_UPSTREAM,
 			    l->relay, bid, s->upstream);
 	}
@@ -1451,8 +1536,8 @@ static bool burst_resend(struct uring_worker *uw, struct udata u, int err)
 
 /* An ICMP error an earlier datagram drew failed burst u to an upstream (a session's, or a
  * mirror's copy to a member): the segments after the first go again, each alone (the first
- * is lost, as a single send or a gathered one loses it). Returns false when the session or
- * the member is gone (the burst is then lost). */
+ * is lost, as a gathered send loses it). Returns false when the session or the member is
+ * gone (the burst is then lost). */
 static bool burst_rest(struct uring_worker *uw, struct udata u)
 {
 	const struct gso_burst *r = &uw->bursts[u.bid];
@@ -1479,11 +1564,83 @@ static bool burst_rest(struct uring_worker *uw, struct udata u)
 	return true;
 }
 
+/* The datagram a send to an upstream took from buffer bid, off bytes into its payload
+ * (tx_payload): the whole payload, or the GRO segment that starts there (the buffer's own
+ * header says which); its length in *len. NULL when off is past the payload. */
+static const uint8_t *tx_datagram(struct uring_worker *uw, uint32_t bid, uint32_t off,
+				  uint32_t *len)
+{
+	struct io_uring_recvmsg_out *o = (void *)bufpool_addr(&uw->bp, bid);
+	struct sock_rx_meta meta = { 0 };
+	struct cmsghdr *cm;
+	uint32_t left;
+
+	if (off > o->payloadlen)
+		return NULL;
+	for (cm = io_uring_recvmsg_cmsg_firsthdr(o, &uw->listen_msg); cm;
+	     cm = io_uring_recvmsg_cmsg_nexthdr(o, &uw->listen_msg, cm))
+		sock_rx_cmsg(cm, &meta);
+	left = o->payloadlen - off;
+	*len = meta.gso_size && left > meta.gso_size ? meta.gso_size : left;
+	return tx_payload(uw, bid) + off;
+}
+
+/* A send of one datagram to an upstream (udata u, its counter slot in u.idx, its place in
+ * the buffer's payload off) took the ICMP error an earlier datagram drew (err): it goes
+ * again (resend_alone) on the socket it went on, if that is still there: the session the
+ * buffer's record names (burst_session), or the member of a plain mirror at that counter
+ * slot while the member list is the one it was sent to (a transparent mirror's sockets are
+ * not connected: no ICMP error is left pending there). Returns false when it cannot go
+ * again (it is then lost). */
+static bool resend_single(struct uring_worker *uw, struct udata u, uint32_t off, int err)
+{
+	const struct gso_burst *r = &uw->bursts[u.bid];
+	struct worker_relay *wr = &uw->w->relays[u.relay];
+	const struct addr *dest;
+	const uint8_t *data;
+	struct session *s;
+	uint32_t slot, len, member;
+
+	if (wr->state != RELAY_SLOT_ACTIVE || off == TX_OFF_NONE)
+		return false;
+	if (wr->mode == RELAY_MODE_MIRROR) {
+		if (wr->transparent || r->sess_idx != SESSION_NONE ||
+		    !mirror_target(uw, u, NULL, &slot, &dest, &member) || slot == UINT32_MAX)
+			return false;
+	} else {
+		s = worker_session_at(uw->w, u.relay, r->sess_idx);
+		if (!s || s->state != SESSION_ACTIVE || s->gen != r->sess_gen)
+			return false;
+		slot = session_slot(uw->w, u.relay, s);
+	}
+	data = tx_datagram(uw, u.bid, off, &len);
+	if (!data)
+		return false;
+	resend_alone(uw, slot, data, len, u.relay, u.bid, u.idx, r->sess_idx, r->sess_gen, err);
+	return true;
+}
+
 static void on_send(struct uring_worker *uw, const struct io_uring_cqe *cqe, struct udata u)
 {
 	struct relay_counters *c = &uw->w->counters[u.relay];
 	enum relay_dir d = u.op == OP_SEND_UPSTREAM ? RELAY_DIR_TO_UPSTREAM : RELAY_DIR_TO_CLIENT;
+	uint32_t off = TX_OFF_NONE;
+	bool resent = false;
+	int pending = 0;
 
+	if (d == RELAY_DIR_TO_UPSTREAM) {
+		off = u.idx >> TX_UP_BITS;
+		u.idx &= TX_UP_NONE;
+		resent = u.gen & TX_RESENT;
+		u.gen &= ~TX_RESENT;
+		/* First, whatever follows (a pending "packet too big" fails a burst as the kernel
+		 * refuses segments too long, and it goes again in pieces): the drain tells whether
+		 * the send took an ICMP error left pending. The buffer's record names the sending
+		 * session (burst_session). */
+		if (cqe->res < 0 && sock_err_queued(-cqe->res))
+			pending = send_drain_errors(uw, u.relay, u.idx, uw->bursts[u.bid].sess_idx,
+						    uw->bursts[u.bid].sess_gen, cqe->res);
+	}
 	if (u.gen > 1 && sock_err_gso_refused(-cqe->res) && burst_resend(uw, u, cqe->res)) {
 		/* counted as the pieces complete */
 	} else if (cqe->res >= 0) {
@@ -1492,6 +1649,8 @@ static void on_send(struct uring_worker *uw, const struct io_uring_cqe *cqe, str
 		if (d == RELAY_DIR_TO_UPSTREAM)
 			upstream_count_sent(uw->w, u.relay, u.idx, u.gen,
 					    (uint64_t)cqe->res);
+	} else if (u.gen == 1 && pending && !resent && resend_single(uw, u, off, cqe->res)) {
+		/* counted as its second send completes */
 	} else {
 		/* Every datagram the send carried is lost, but for an upstream burst that met a
 		 * pending ICMP error: its first alone. */
@@ -1505,12 +1664,6 @@ static void on_send(struct uring_worker *uw, const struct io_uring_cqe *cqe, str
 		if (d == RELAY_DIR_TO_UPSTREAM)
 			upstream_count_lost(uw->w, u.relay, u.idx, unreachable, lost);
 	}
-	/* Also after a burst went again in pieces: a pending "packet too big" fails it as the
-	 * kernel refuses segments too long. The buffer's record names the sending session
-	 * (burst_session). */
-	if (cqe->res < 0 && d == RELAY_DIR_TO_UPSTREAM && sock_err_queued(-cqe->res))
-		send_drain_errors(uw, u.relay, u.idx, uw->bursts[u.bid].sess_idx,
-				  uw->bursts[u.bid].sess_gen, cqe->res);
 	bufpool_put(&uw->bp, u.bid);
 }
 

@@ -9,8 +9,11 @@
 # Then (IPv4, both backends) an ICMP port unreachable for the session, forged in the
 # upstream's namespace while the relay is stopped and 40 datagrams of the session wait for
 # it: the error it leaves pending fails the session's next send, which gathers the 40 into
-# one UDP GSO send; it must cost one datagram (as it costs a single send), not all 40. The
-# same for 40 that arrive as 5 GRO bursts of 8 (gro = true): the first burst's send fails.
+# one UDP GSO send; it must cost one datagram, not all 40. The same for 40 that arrive as 5
+# GRO bursts of 8 (gro = true): the first burst's send fails.
+# Then (IPv4, both backends) a datagram sent on its own that meets such an error goes again and
+# arrives (alone_case), also a mirror's copy: the upstream's nftables rejects a datagram, whose
+# ICMP error fails the next send; with mmsg also a forged one.
 # Then (IPv4, both backends) bursts to the dead upstream leave no ICMP error in the session's
 # socket once through (errqueue_case): of 50 B datagrams (gathered), and of 1600 B ones (over
 # the path MTU: each sent alone and fragmented).
@@ -137,6 +140,110 @@ pending_case()
 	lib_case_end
 }
 
+# session_port: the source port of the session's socket (RELAY_UP_IP:PORT connected to
+# UP1_IP:9000).
+session_port()
+{
+	lib_nsx "$NS_R" ss -Hun dst "$UP1_IP:9000" | awk -v ip="$RELAY_UP_IP:" '
+		{ for (i = 1; i <= NF; i++) if (index($i, ip) == 1) print substr($i, length(ip) + 1) }'
+}
+
+# alone_send EP drawn|alone SEQ: from client port 47500, a datagram of 37 bytes (drawn: the
+# upstream's nftables rejects it) and then one of 100 bytes keyed 47500:0:SEQ.
+alone_send()
+{
+	lib_nsx "$NS_C" "$PY" - "$1" "$2" "$3" <<'EOF'
+import socket, sys
+host, port = sys.argv[1].rsplit(":", 1)
+kind, seq = sys.argv[2], int(sys.argv[3])
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("0.0.0.0", 47500))
+to = (host, int(port))
+if kind == "drawn":
+    s.sendto(b"r" * 37, to)  # rejected upstream: its ICMP error fails the next send
+s.sendto((b"47500:0:%d|" % seq).ljust(100, b"x"), to)
+EOF
+}
+
+# The drops of a stats line (client to upstream), summed.
+drops_of() { echo "$1" | tr ' ' '\n' | awk -F= '$1 ~ /^drop_/ { n += $2 } END { print n + 0 }'; }
+# The relay's counters add up: rx_pkts + mirror_extra_copies = tx_pkts + drops (sets LINE).
+counts_add_up()
+{
+	LINE=$(lib_stats t) || return 1
+	[ $(($(lib_field rx_pkts "$LINE") + $(lib_field mirror_extra_copies "$LINE"))) -eq \
+		$(($(lib_field tx_pkts "$LINE") + $(drops_of "$LINE"))) ]
+}
+
+# alone_case BACKEND [mirror] (IPv4): a datagram sent on its own (not gathered: not a UDP GSO send)
+# meets the ICMP error the datagram before it drew, left pending on the session's socket: the
+# send fails whatever it carries, and takes the error with it, so the datagram must go again
+# and reach the upstream. The upstream's nftables rejects the client's datagrams of 37 bytes
+# (port unreachable), whose ICMP error comes back within the relay's send on veth; the relay
+# is stopped while the client sends one of those and then one of 100 bytes (longer: never
+# gathered with it), so both go out in one submission (one sendmmsg), the second after the
+# error came. (An error forged while the relay is stopped, as pending_case's, reaches
+# io_uring's receive first: both completions come from one run of task work.) Three rounds;
+# with mmsg one more, a forged port unreachable before a lone datagram (epoll reports the
+# listener first). Each 100-byte datagram arrives, none is lost, each ICMP error is counted
+# once, as a notice, and the counters add up. Before, each was lost
+# (drop_upstream_unreachable). With mirror, the same for a mirror's copies to its one member
+# (its own connected socket), one round.
+alone_case()
+{
+	local backend=$1 mode=${2:-forward} rec k n=3 keys want notices lost
+	lib_case_begin "alone-$mode" "$backend" 4
+	c="[$backend/ipv4 pending ICMP error, a datagram alone, $mode]"
+	[ "$mode" = mirror ] && n=1
+	if ! command -v nft >/dev/null; then
+		lib_log "SKIP: $c nft (nftables) not found"
+		return
+	fi
+	rec=$TMPD/alone-$backend-$mode.rec
+	lib_case_server "$TMPD/alone.json" sink --bind "$(ep "$UP1_IP" 9000)" --out "$rec" \
+		--seconds 60
+	lib_case_start mode="$mode" || return
+	if ! lib_nsx "$NS_U" nft "add table inet rralone; add chain inet rralone input" \
+		"{ type filter hook input priority 0; }; add rule inet rralone input" \
+		"udp dport 9000 udp length 45 reject"; then
+		lib_log "SKIP: $c no nftables reject rule here"
+		lib_case_end
+		return
+	fi
+	alone_send "$to" alone 0
+	lib_wait_lines "$rec" 1 5 || lib_case_fail "$c the first datagram did not arrive"
+	for k in $(seq 1 $n); do
+		lib_pause "$RELAY_PID" || lib_case_fail "$c the relay did not stop"
+		alone_send "$to" drawn "$k"
+		lib_resume "$RELAY_PID"
+		lib_wait_lines "$rec" $((k + 1)) 5
+	done
+	if [ "$backend" = mmsg ]; then
+		n=$((n + 1))
+		lib_pause "$RELAY_PID" || lib_case_fail "$c the relay did not stop"
+		alone_send "$to" alone "$n"
+		forge_unreach "$(session_port)"
+		lib_resume "$RELAY_PID"
+		lib_wait_lines "$rec" $((n + 1)) 5
+	fi
+	keys=$(awk '{ printf "%s%s", sep, $4; sep = " " }' "$rec")
+	want=$(for k in $(seq 0 $n); do printf "47500:0:%d " "$k"; done)
+	lib_wait_for 5 counts_add_up || lib_case_fail "$c rx_pkts != tx_pkts + drops: $LINE"
+	notices=$(lib_field upstream_unreachable_notices "$LINE")
+	lost=$(drops_of "$LINE")
+	if [ "$keys " = "$want" ] && [ "$lost" = 0 ] && [ "$notices" = "$n" ]; then
+		lib_case_ok "$c $n datagrams that met a pending ICMP error arrived; $notices notices," \
+			"no drop"
+	else
+		lib_case_fail "$c the upstream got '$keys', want '$want'; $lost dropped" \
+			"(drop_upstream_unreachable $(lib_field drop_upstream_unreachable "$LINE")," \
+			"want 0), $notices notices (want $n)"
+	fi
+	lib_nsx "$NS_U" nft delete table inet rralone
+	lib_case_end
+}
+
 # rmem_of_session: the receive memory of the session's socket to UP1_IP:9000 (ss's skmem r:
 # queued datagrams and, with IP_RECVERR, ICMP errors waiting in its error queue).
 rmem_of_session()
@@ -155,10 +262,11 @@ rmem_zero() { [ "$(rmem_of_session)" = 0 ]; }
 # datagram its own send, whose completion named no session) 64000 bytes after the first;
 # then the upstream starts and the same session gets its replies. With SIZE 1600 each
 # datagram's error fails the send after it (the ICMP comes back within the send on veth):
-# about every other one is lost, and each loss must be counted, also one in the middle of a
-# sendmmsg, which says only how many it sent. So (nearly) every port unreachable the
-# upstream's namespace sent is counted, lost or as a notice: at least 90 % of them, whatever
-# a rate limit let out (the mmsg backend counted 13 of some 300, io_uring some 300).
+# about every other send fails, its datagram goes again (lost when that send meets the next
+# error), and each error must be counted, also one in the middle of a sendmmsg, which says
+# only how many it sent. So (nearly) every port unreachable the upstream's namespace sent is
+# counted, with a datagram lost or as a notice: at least 90 % of them, whatever a rate limit
+# let out (the mmsg backend counted 13 of some 300, io_uring some 300).
 errqueue_case()
 {
 	local backend=$1 size=$2 k n=3 rmem errs icmp
@@ -299,6 +407,8 @@ probe_spin_case
 probe_source_case
 for backend in $(lib_backends); do
 	pending_case "$backend" gathered
+	alone_case "$backend"
+	alone_case "$backend" mirror
 	# io_uring's receive on the session's socket takes the error before the burst's send
 	# is made (both completions come from one run of task work), so only mmsg's is reached.
 	[ "$backend" = mmsg ] && pending_case "$backend" gro
