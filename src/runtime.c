@@ -1181,13 +1181,39 @@ static int apply_all(struct runtime *rt, struct apply_block *b, const struct con
 	return ret;
 }
 
+/* A worker opens a reload's new listeners before it closes the removed ones (no moment
+ * without a socket on an address both configs have), so its table must hold both at once:
+ * the running config's listen addresses and new_cfg's others. Refused here, before anything
+ * changes, instead of workers failing the reload part of the way through. */
+static int check_listener_room(const struct config *cur, const struct config *new_cfg,
+			       char *err, size_t errlen)
+{
+	uint32_t i, j, n = 0, added = 0;
+
+	for (i = 0; i < cur->n_relays; i++)
+		n += cur->relays[i].n_listen;
+	for (i = 0; i < new_cfg->n_relays; i++)
+		for (j = 0; j < new_cfg->relays[i].n_listen; j++)
+			added += !cfg_listens_on(cur, &new_cfg->relays[i].listen[j]);
+	if (n + added <= WORKER_MAX_LISTENERS)
+		return 0;
+	snprintf(err, errlen,
+		 "%u listen addresses in force and %u new ones: a reload opens the new ones before "
+		 "it closes the removed ones, and a worker holds %u at most; remove the old ones "
+		 "in one reload and add the new ones in the next, or restart",
+		 n, added, WORKER_MAX_LISTENERS);
+	return -ENOSPC;
+}
+
 int runtime_reload_check(const struct runtime *rt, const struct config *new_cfg, uint32_t *slot,
 			 char *err, size_t errlen)
 {
 	bool busy[WORKER_MAX_RELAYS];
 	int ret;
 
-	ret = check_port_owners(rt->cfg, new_cfg, err, errlen);
+	ret = check_listener_room(rt->cfg, new_cfg, err, errlen);
+	if (!ret)
+		ret = check_port_owners(rt->cfg, new_cfg, err, errlen);
 	if (!ret)
 		ret = probe_new_listeners(rt, new_cfg, err, errlen);
 	if (ret)

@@ -503,6 +503,66 @@ static void test_listeners_full(void **state)
 		assert_true(!w->listeners[li].in_use || w->listeners[li].fd >= 0);
 }
 
+/* 64 relays of 16 listen addresses each on 127.0.0.1, ports from base on, the last one
+ * (relay 63's 16th) on port last instead. */
+static struct config *load_many(uint16_t base, uint16_t last)
+{
+	size_t cap = 96 * 1024, len = 0;
+	char *text = malloc(cap), err[CONFIG_ERR_LEN];
+	struct config *cfg = NULL;
+	uint32_t r, j;
+
+	if (!text)
+		return NULL;
+	len += (size_t)snprintf(text + len, cap - len,
+				"control_socket = \"/tmp/ringrelay-test-unused.sock\";\n"
+				"io_backend = \"mmsg\";\nrelays = (\n");
+	for (r = 0; r < CONFIG_MAX_RELAYS; r++) {
+		len += (size_t)snprintf(text + len, cap - len, "%s{ name = \"r%u\"; listen = [",
+					r ? ",\n" : "", r);
+		for (j = 0; j < CONFIG_MAX_LISTEN; j++) {
+			uint32_t k = r * CONFIG_MAX_LISTEN + j;
+			uint16_t port = k == WORKER_MAX_LISTENERS - 1 ? last : (uint16_t)(base + k);
+
+			len += (size_t)snprintf(text + len, cap - len, "%s\"127.0.0.1:%u\"",
+						j ? ", " : " ", port);
+		}
+		len += (size_t)snprintf(text + len, cap - len,
+					" ]; upstreams = [ \"127.0.0.1:47134\" ]; }");
+	}
+	snprintf(text + len, cap - len, "\n);\n");
+	if (config_load_string(text, "t.conf", &cfg, err, sizeof(err)))
+		fprintf(stderr, "%s\n", err);
+	free(text);
+	return cfg;
+}
+
+/* A reload whose new listen addresses do not fit beside those in force (a worker opens the
+ * new ones first) is refused by the checks, before anything changes; before, workers failed
+ * it part of the way through (partial). One that only keeps addresses passes. */
+static void test_listener_room(void **state)
+{
+	struct config *cur = load_many(40000, 40000 + WORKER_MAX_LISTENERS - 1);
+	struct config *same = load_many(40000, 40000 + WORKER_MAX_LISTENERS - 1);
+	struct config *moved = load_many(40000, 42000);
+	struct runtime rt = { .cfg = cur };
+	uint32_t slot[CONFIG_MAX_RELAYS];
+	char err[CONFIG_ERR_LEN] = "";
+
+	(void)state;
+	assert_non_null(cur);
+	assert_non_null(same);
+	assert_non_null(moved);
+	assert_int_equal(runtime_reload_check(&rt, moved, slot, err, sizeof(err)), -ENOSPC);
+	assert_non_null(strstr(err, "1024 listen addresses in force and 1 new ones"));
+	assert_non_null(strstr(err, "remove the old ones in one reload"));
+	err[0] = '\0';
+	assert_int_equal(runtime_reload_check(&rt, same, slot, err, sizeof(err)), 0);
+	config_free(cur);
+	config_free(same);
+	config_free(moved);
+}
+
 /* Stand-ins for the worker threads at a stop: each waits for its stop_fd, as a loop does,
  * then says its loop ended, delay_ms later or only once released (a stuck loop), and ends
  * teardown_ms after that. */
@@ -681,6 +741,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_probe_own_port, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_slot_reused_stuck, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_listeners_full, setup, teardown),
+		cmocka_unit_test(test_listener_room),
 		cmocka_unit_test_setup_teardown(test_stop, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stop_late, setup, teardown),
 		cmocka_unit_test(test_start_early_end),
