@@ -194,6 +194,25 @@ static inline bool sock_err_gso_refused(int err)
 	return err == EMSGSIZE || err == EINVAL || err == EIO;
 }
 
+/* A UDP GSO send of size-byte segments on a connected socket failed with err (positive), and
+ * draining the socket's error queue after it found queued (the newest copy's errno, 0: the
+ * queue was empty; too_big: an EMSGSIZE among the copies); mtu is the path's payload maximum
+ * asked after that drain (sock_path_payload_max; < 0: not asked, or unknown). Whether the
+ * send took an ICMP error an earlier datagram drew, left pending on the socket, rather than
+ * meeting a refusal of its own: an error whose copy was queued (an unreachable, a parameter
+ * problem, ...), or a "packet too big" whose copy was queued while the segments still fit the
+ * path MTU it taught (the datagram that drew it was longer). Such a send goes again whole,
+ * once. Anything else (EINVAL, EIO, EMSGSIZE with no copy or with segments the path no longer
+ * takes, a route's own error, which queues nothing) is handled as a refusal or a loss. */
+static inline bool sock_gso_pending(int err, int queued, bool too_big, uint32_t size, int mtu)
+{
+	if (!queued || !sock_err_queued(err))
+		return false;
+	if (err != EMSGSIZE)
+		return true;
+	return too_big && mtu >= 0 && (uint32_t)mtu >= size;
+}
+
 /* How many datagrams a payload of len bytes carries when cut in gso_size pieces (0: one). */
 static inline uint32_t sock_segments(uint32_t len, uint16_t gso_size)
 {

@@ -166,14 +166,18 @@ static bool path_connected(const struct tx_path *path)
 }
 
 /* Empties connected path's error queue after a send on fd failed with err (0: sendmmsg did
- * not say why): the errno of its newest entry, 0 when it was empty. An EMSGSIZE there or in
- * err, an ICMP "packet too big" the send took from the session socket's receive (or a send
- * refused as too long), has the session's fast-path rule learn the path MTU. */
-static int path_drain(struct mmsg_worker *mw, int fd, const struct tx_path *path, int err)
+ * not say why): the errno of its newest entry, 0 when it was empty; *too_big (when not NULL)
+ * whether an entry was EMSGSIZE. An EMSGSIZE there or in err, an ICMP "packet too big" the
+ * send took from the session socket's receive (or a send refused as too long), has the
+ * session's fast-path rule learn the path MTU. */
+static int path_drain(struct mmsg_worker *mw, int fd, const struct tx_path *path, int err,
+		      bool *too_big_out)
 {
 	bool too_big;
 	int last = sock_drain_errors_mtu(fd, MMSG_ERRQUEUE_MAX, &too_big);
 
+	if (too_big_out)
+		*too_big_out = too_big;
 	if (path->session && (too_big || err == EMSGSIZE))
 		offload_session_pmtu(&mw->w->fast, path->session, OFFLOAD_PMTU_UP);
 	return last;
@@ -309,14 +313,21 @@ static void send_cut(struct mmsg_worker *mw, int fd, const struct msghdr *src, s
 	send_all(mw, fd, mw->cut, mw->cut_segs, n, relay, d, up, path);
 }
 
-/* Entry m, one datagram to connected path, failed with err on an ICMP error an earlier
- * datagram drew, left pending on the socket (its copy was in the error queue): that send took
- * the error, and sending the datagram again, once, normally succeeds. It is counted by how
- * that goes: sent, or lost for what failed it (another error that came meanwhile; an
- * EMSGSIZE that was the kernel's own refusal comes again). An unreachable is counted as the
- * notice the socket's receive counts when it meets the error first. */
-static void send_again(struct mmsg_worker *mw, int fd, const struct msghdr *m, int err,
-		       uint32_t relay, enum relay_dir d, uint32_t up, const struct tx_path *path)
+static bool send_failed(struct mmsg_worker *mw, int fd, const struct msghdr *m, uint32_t segs,
+			int err, bool pending, bool too_big, uint32_t relay, enum relay_dir d,
+			uint32_t up, const struct tx_path *path);
+
+/* Entry m (segs datagrams: one, or a UDP GSO send) to connected path failed with err on an
+ * ICMP error an earlier datagram drew, left pending on the socket (its copy was in the error
+ * queue): that send took the error, and sending it again whole, once, normally succeeds. It
+ * is counted by how that goes: sent, or failed as a send that never took such an error (one
+ * datagram: lost for what failed it, another error that came meanwhile or an EMSGSIZE that
+ * was the kernel's own refusal; a GSO send: in pieces when refused, less its first on an
+ * unreachable, as send_failed treats one). An unreachable is counted as the notice the
+ * socket's receive counts when it meets the error first. */
+static void send_again(struct mmsg_worker *mw, int fd, const struct msghdr *m, uint32_t segs,
+		       int err, uint32_t relay, enum relay_dir d, uint32_t up,
+		       const struct tx_path *path)
 {
 	ssize_t r;
 
@@ -324,38 +335,59 @@ static void send_again(struct mmsg_worker *mw, int fd, const struct msghdr *m, i
 		worker_count_notice(mw->w, relay, up);
 	r = sendmsg(fd, m, MSG_DONTWAIT);
 	if (r >= 0) {
-		count_sent(mw, relay, d, up, 1, (uint64_t)r);
+		count_sent(mw, relay, d, up, segs, (uint64_t)r);
 		return;
 	}
 	err = errno;
 	if (sock_err_queued(err))
-		path_drain(mw, fd, path, err);
-	count_lost(mw, relay, d, up, err, 1);
+		path_drain(mw, fd, path, err, NULL);
+	/* (not pending: never a third send of it whole) */
+	if (!send_failed(mw, fd, m, segs, err, false, false, relay, d, up, path))
+		count_lost(mw, relay, d, up, err, segs);
+}
+
+/* Whether GSO send m to connected path on fd, failed with err after which the error queue
+ * held an entry (the caller found one, so err stands for it; too_big: an EMSGSIZE among
+ * them), took an ICMP error an earlier datagram left pending (sock_gso_pending): the path
+ * MTU is asked again for an EMSGSIZE only. */
+static bool gso_took_pending(int fd, const struct tx_path *path, const struct msghdr *m, int err,
+			     bool too_big)
+{
+	uint16_t size = tx_gso(m);
+	int mtu = err == EMSGSIZE ? sock_path_payload_max(fd, path->peer) : -1;
+
+	return size && sock_gso_pending(err, err, too_big, size, mtu);
 }
 
 /* Entry m of a send (segs datagrams) was not sent, for err (pending: an ICMP error an earlier
- * datagram drew, left pending on the socket, whose copy path_drain found): counts it as lost,
- * or sends it again (in pieces, or once more), as the io_uring backend treats a failed send.
- * Returns false for a full socket (EAGAIN), which loses m and what follows it (the caller
- * counts them). */
+ * datagram drew, left pending on the socket, whose copy path_drain found; too_big: an
+ * EMSGSIZE among the copies): counts it as lost, or sends it again (in pieces, or once more
+ * whole), as the io_uring backend treats a failed send. Returns false for a full socket
+ * (EAGAIN), which loses m and what follows it (the caller counts them). */
 static bool send_failed(struct mmsg_worker *mw, int fd, const struct msghdr *m, uint32_t segs,
-			int err, bool pending, uint32_t relay, enum relay_dir d, uint32_t up,
-			const struct tx_path *path)
+			int err, bool pending, bool too_big, uint32_t relay, enum relay_dir d,
+			uint32_t up, const struct tx_path *path)
 {
-	if (segs > 1 && sock_err_gso_refused(err)) {
+	if (segs > 1 && pending && path_connected(path) &&
+	    gso_took_pending(fd, path, m, err, too_big)) {
+		/* A GSO send (gathered, or a GRO burst) that took it: whole again, once, as with
+		 * io_uring: no seg_max lowered, no datagram lost. */
+		send_again(mw, fd, m, segs, err, relay, d, up, path);
+	} else if (segs > 1 && sock_err_gso_refused(err)) {
 		/* A refused UDP GSO send goes again in pieces, and what the path takes is
 		 * learnt for the next ones (not for a transparent mirror's copies). */
 		if (path)
 			path_refused(mw, fd, path, tx_gso(m), err);
 		send_cut(mw, fd, m, 0, relay, d, up, path);
 	} else if (segs > 1 && sock_err_unreachable(err)) {
-		/* A pending ICMP error failed a gathered send or a GRO burst: it costs its first
-		 * datagram, as with io_uring, and the rest go alone. */
+		/* A pending ICMP error failed a gathered send or a GRO burst, and its copy was
+		 * gone (or this was its second send): it costs its first datagram, as with
+		 * io_uring, and the rest go alone. */
 		count_lost(mw, relay, d, up, err, 1);
 		send_cut(mw, fd, m, 1, relay, d, up, path);
 	} else if (segs == 1 && pending && path_connected(path) && sock_err_queued(err)) {
 		/* One datagram that took such an error: it goes again, as with io_uring. */
-		send_again(mw, fd, m, err, relay, d, up, path);
+		send_again(mw, fd, m, 1, err, relay, d, up, path);
 	} else if (err == EAGAIN || err == EWOULDBLOCK) {
 		return false;
 	} else {
@@ -387,7 +419,7 @@ static void send_all(struct mmsg_worker *mw, int fd, struct mmsghdr *tx, const u
 		     const struct tx_path *path)
 {
 	int sent = 0, end, r, i, err;
-	bool pending;
+	bool pending, too_big;
 
 	while (sent < n) {
 		for (end = sent; end < n && !tx_cut(mw, path, &tx[end].msg_hdr, segs[end]); end++)
@@ -398,7 +430,7 @@ static void send_all(struct mmsg_worker *mw, int fd, struct mmsghdr *tx, const u
 		}
 		r = sendmmsg(fd, tx + sent, (unsigned)(end - sent), MSG_DONTWAIT);
 		err = r < 0 ? errno : 0;
-		pending = false;
+		pending = too_big = false;
 		for (i = sent; i < sent + r; i++)
 			count_sent(mw, relay, d, up, segs[i], tx[i].msg_len);
 		if (r > 0) {
@@ -416,7 +448,7 @@ static void send_all(struct mmsg_worker *mw, int fd, struct mmsghdr *tx, const u
 			 * queue empty, so that message goes again and its error is not counted.
 			 * Else sending it again shows a lasting error again. */
 			if (sent == end || !path_connected(path) ||
-			    !(err = path_drain(mw, fd, path, 0)))
+			    !(err = path_drain(mw, fd, path, 0, &too_big)))
 				continue;
 			pending = true;
 		} else if (path_connected(path) && sock_err_queued(err)) {
@@ -424,10 +456,10 @@ static void send_all(struct mmsg_worker *mw, int fd, struct mmsghdr *tx, const u
 			 * the socket until a receive meets an error, nor taken later for the
 			 * error of another send; one there says the error was an ICMP error's,
 			 * left pending. */
-			pending = path_drain(mw, fd, path, err) != 0;
+			pending = path_drain(mw, fd, path, err, &too_big) != 0;
 		}
-		if (!send_failed(mw, fd, &tx[sent].msg_hdr, segs[sent], err, pending, relay, d, up,
-				 path)) {
+		if (!send_failed(mw, fd, &tx[sent].msg_hdr, segs[sent], err, pending, too_big,
+				 relay, d, up, path)) {
 			/* A full socket drops what is left (what the io_uring backend's sends
 			 * meet there too). */
 			for (i = sent; i < n; i++)

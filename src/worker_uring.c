@@ -101,6 +101,7 @@ struct tx_batch {
 	uint32_t n, bytes, size, slot, relay;
 	uint32_t up; /* the upstream counter slot it sends to */
 	uint32_t next_free;
+	bool resent; /* its second send, after it took a pending ICMP error (batch_again) */
 };
 
 /* A receive's udata keeps in bid (which a receive's completion does not need: its buffer is
@@ -697,26 +698,27 @@ static uint32_t mirror_member(const struct worker_relay *wr, uint32_t up)
  * there, charged to the socket's receive buffer, until a receive meets an error. The socket
  * is the session's (sess_idx, sess_gen), else a mirror member's (counter slot up). Returns
  * the errno of the newest copy removed (sock_drain_errors), 0 when there was none (or no
- * such socket): whether the send took an error an ICMP message left pending. */
+ * such socket): whether the send took an error an ICMP message left pending; *too_big says
+ * whether one removed was EMSGSIZE (a "packet too big"). */
 static int send_drain_errors(struct uring_worker *uw, uint32_t relay, uint32_t up,
-			     uint32_t sess_idx, uint32_t sess_gen, int err)
+			     uint32_t sess_idx, uint32_t sess_gen, int err, bool *too_big)
 {
 	const struct worker_relay *wr = &uw->w->relays[relay];
 	struct session *s;
-	bool too_big;
 	uint32_t j;
 	int last;
 
+	*too_big = false;
 	if (wr->state != RELAY_SLOT_ACTIVE)
 		return 0;
 	if (sess_idx != SESSION_NONE) {
 		s = worker_session_at(uw->w, relay, sess_idx);
 		if (!s || s->state != SESSION_ACTIVE || s->gen != sess_gen || s->fd < 0)
 			return 0;
-		last = sock_drain_errors_mtu(s->fd, SESSION_ERRQUEUE_MAX, &too_big);
+		last = sock_drain_errors_mtu(s->fd, SESSION_ERRQUEUE_MAX, too_big);
 		/* An ICMP "packet too big" the receive will not meet now (or the kernel refused
 		 * a send as too long): the fast path's rule learns the path MTU here instead. */
-		if (too_big || err == -EMSGSIZE)
+		if (*too_big || err == -EMSGSIZE)
 			offload_session_pmtu(&uw->w->fast, s, OFFLOAD_PMTU_UP);
 		return last;
 	}
@@ -724,8 +726,20 @@ static int send_drain_errors(struct uring_worker *uw, uint32_t relay, uint32_t u
 		return 0;
 	j = mirror_member(wr, up);
 	if (j < wr->n_mirror && wr->mirror_fd[j] >= 0)
-		return sock_drain_errors(wr->mirror_fd[j], SESSION_ERRQUEUE_MAX);
+		return sock_drain_errors_mtu(wr->mirror_fd[j], SESSION_ERRQUEUE_MAX, too_big);
 	return 0;
+}
+
+/* Whether a UDP GSO send of size-byte segments on socket fd to peer, failed with err after
+ * which its error queue held queued (too_big: a "packet too big" among the copies), took an
+ * ICMP error an earlier datagram left pending (sock_gso_pending): the path MTU is asked again
+ * for an EMSGSIZE only. */
+static bool gso_took_pending(int fd, const struct addr *peer, uint32_t size, int err, int queued,
+			     bool too_big)
+{
+	int mtu = err == -EMSGSIZE && queued && fd >= 0 ? sock_path_payload_max(fd, peer) : -1;
+
+	return sock_gso_pending(-err, queued, too_big, size, mtu);
 }
 
 /* A kernel or device that cannot do UDP GSO: send singly from now on. */
@@ -839,6 +853,29 @@ static void resend_alone(struct uring_worker *uw, uint32_t slot, const void *dat
 		    TX_RESENT);
 }
 
+/* Batch b's GSO send failed with err, after which its socket's error queue held queued
+ * (too_big: a "packet too big" among the copies). When the send took an ICMP error an
+ * earlier datagram left pending (gso_took_pending), b goes again whole, once (b->resent),
+ * holding its buffers until that send completes and counts it: no seg_max lowered, nothing
+ * lost. An unreachable counts as the notice a receive would have counted. Returns false when
+ * it did not, or the session or member is gone: the failure is then handled as before. */
+static bool batch_again(struct uring_worker *uw, struct tx_batch *b, int err, int queued,
+			bool too_big)
+{
+	const struct addr *peer;
+	uint32_t *seg_max;
+	int fd;
+
+	if (b->resent || !batch_target(uw, b, &fd, &peer, &seg_max) ||
+	    !gso_took_pending(fd, peer, b->size, err, queued, too_big))
+		return false;
+	if (sock_err_unreachable(-err))
+		worker_count_notice(uw->w, b->relay, b->up);
+	b->resent = true;
+	batch_flush(uw, b);
+	return true;
+}
+
 static void on_send_batch(struct uring_worker *uw, const struct io_uring_cqe *cqe,
 			  struct udata u)
 {
@@ -850,20 +887,26 @@ static void on_send_batch(struct uring_worker *uw, const struct io_uring_cqe *cq
 	const struct addr *peer;
 	uint32_t i, lost = 0, *seg_max;
 	int fd, pending = 0;
+	bool too_big = false;
 
 	/* First, whatever follows (a pending "packet too big" fails a batch as refused, and it
 	 * goes again): the drain tells whether the send took an ICMP error left pending. */
 	if (cqe->res < 0 && sock_err_queued(-cqe->res))
-		pending = send_drain_errors(uw, u.relay, b->up, b->sess_idx, b->sess_gen, cqe->res);
+		pending = send_drain_errors(uw, u.relay, b->up, b->sess_idx, b->sess_gen, cqe->res,
+					    &too_big);
+	/* A GSO send that took it goes again whole, once, b and its buffers with it */
+	if (cqe->res < 0 && b->n > 1 && pending && batch_again(uw, b, cqe->res, pending, too_big))
+		return;
 	if (cqe->res >= 0) {
 		counter_add(&up->tx_pkts, b->n);
 		counter_add(&up->tx_bytes, (uint64_t)cqe->res);
 		upstream_count_sent(uw->w, u.relay, b->up, b->n, (uint64_t)cqe->res);
 	} else if (b->n > 1 && (refused || unreachable)) {
 		/* Refused: every datagram goes again singly. An ICMP unreachable left pending by
-		 * an earlier datagram: it costs the first datagram (as an mmsg batch's), and the
-		 * rest go again in a new batch. Counted when those sends complete, or here when
-		 * the session or member is gone. */
+		 * an earlier datagram whose copy was gone (or that failed b's second send too):
+		 * it costs the first datagram (as an mmsg batch's), and the rest go again in a
+		 * new batch. Counted when those sends complete, or here when the session or
+		 * member is gone. */
 		lost = unreachable ? 1 : 0;
 		if (!batch_resend(uw, b, cqe->res, lost))
 			lost = b->n;
@@ -1535,9 +1578,10 @@ static bool burst_resend(struct uring_worker *uw, struct udata u, int err)
 }
 
 /* An ICMP error an earlier datagram drew failed burst u to an upstream (a session's, or a
- * mirror's copy to a member): the segments after the first go again, each alone (the first
- * is lost, as a gathered send loses it). Returns false when the session or the member is
- * gone (the burst is then lost). */
+ * mirror's copy to a member), and it could not go again whole (burst_again: the error's copy
+ * was gone, or this was its second send): the segments after the first go again, each alone
+ * (the first is lost, as a gathered send loses it). Returns false when the session or the
+ * member is gone (the burst is then lost). */
 static bool burst_rest(struct uring_worker *uw, struct udata u)
 {
 	const struct gso_burst *r = &uw->bursts[u.bid];
@@ -1620,12 +1664,56 @@ static bool resend_single(struct uring_worker *uw, struct udata u, uint32_t off,
 	return true;
 }
 
+/* Burst u to an upstream (a session's GRO burst, or a plain mirror's copy of one to a member)
+ * failed with err, after which its socket's error queue held queued (too_big: a "packet too
+ * big" among the copies). When the send took an ICMP error an earlier datagram left pending
+ * (gso_took_pending), the burst goes again whole, once (TX_RESENT), from the same buffer,
+ * which stays referenced until that send completes and counts it: GSO stays on, no segment
+ * is lost. An unreachable counts as the notice a receive would have counted. Returns false
+ * when it did not, or the session or member is gone: the failure is then handled as before
+ * (burst_resend, burst_rest). */
+static bool burst_again(struct uring_worker *uw, struct udata u, int err, int queued,
+			bool too_big)
+{
+	const struct gso_burst *r = &uw->bursts[u.bid];
+	struct worker_relay *wr = &uw->w->relays[u.relay];
+	const struct addr *dest, *peer;
+	struct session *s;
+	uint32_t slot, member;
+	int fd;
+
+	if (wr->state != RELAY_SLOT_ACTIVE)
+		return false;
+	if (r->mirror) {
+		/* (a transparent mirror's sockets are not connected: nothing is left pending) */
+		if (wr->transparent || r->sess_idx != SESSION_NONE ||
+		    !mirror_target(uw, u, NULL, &slot, &dest, &member) || slot == UINT32_MAX)
+			return false;
+		fd = wr->mirror_fd[member];
+		peer = &wr->mirror_addr[member];
+	} else {
+		s = worker_session_at(uw->w, u.relay, r->sess_idx);
+		if (!s || s->state != SESSION_ACTIVE || s->gen != r->sess_gen)
+			return false;
+		slot = session_slot(uw->w, u.relay, s);
+		fd = s->fd;
+		peer = &s->upstream_addr;
+	}
+	if (!gso_took_pending(fd, peer, r->gso_size, err, queued, too_big))
+		return false;
+	if (sock_err_unreachable(-err))
+		worker_count_notice(uw->w, u.relay, u.idx);
+	send_tagged(uw, slot, NULL, NULL, r->data, r->len, r->gso_size, OP_SEND_UPSTREAM, u.relay,
+		    u.bid, u.idx, TX_RESENT);
+	return true;
+}
+
 static void on_send(struct uring_worker *uw, const struct io_uring_cqe *cqe, struct udata u)
 {
 	struct relay_counters *c = &uw->w->counters[u.relay];
 	enum relay_dir d = u.op == OP_SEND_UPSTREAM ? RELAY_DIR_TO_UPSTREAM : RELAY_DIR_TO_CLIENT;
 	uint32_t off = TX_OFF_NONE;
-	bool resent = false;
+	bool resent = false, too_big = false;
 	int pending = 0;
 
 	if (d == RELAY_DIR_TO_UPSTREAM) {
@@ -1639,9 +1727,11 @@ static void on_send(struct uring_worker *uw, const struct io_uring_cqe *cqe, str
 		 * session (burst_session). */
 		if (cqe->res < 0 && sock_err_queued(-cqe->res))
 			pending = send_drain_errors(uw, u.relay, u.idx, uw->bursts[u.bid].sess_idx,
-						    uw->bursts[u.bid].sess_gen, cqe->res);
+						    uw->bursts[u.bid].sess_gen, cqe->res, &too_big);
 	}
-	if (u.gen > 1 && sock_err_gso_refused(-cqe->res) && burst_resend(uw, u, cqe->res)) {
+	if (u.gen > 1 && pending && !resent && burst_again(uw, u, cqe->res, pending, too_big)) {
+		/* counted as its second send completes */
+	} else if (u.gen > 1 && sock_err_gso_refused(-cqe->res) && burst_resend(uw, u, cqe->res)) {
 		/* counted as the pieces complete */
 	} else if (cqe->res >= 0) {
 		counter_add(&c->dir[d].tx_pkts, u.gen);

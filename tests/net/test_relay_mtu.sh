@@ -12,7 +12,9 @@
 # to each member are gathered the same way: the bursts at MTU 1500 and the shrink again with
 # mode = "mirror" (one member: the same upstream). Last (toobig_case), a hop beyond the
 # upstream's namespace answers with ICMPv6 packet too big: the session's send that takes the
-# error it leaves pending must read its copy from the socket's error queue. And (prohibit_case)
+# error it leaves pending must read its copy from the socket's error queue, and a GRO burst
+# whose send takes a packet too big a longer datagram drew goes again whole, GSO kept on
+# (gso_pending_episode). And (prohibit_case)
 # the hop behind a prohibit route: ICMPv6 administratively prohibited (EACCES) is an
 # unreachable, counted and read away as one.
 . "$(dirname "$0")/lib.sh"
@@ -186,6 +188,53 @@ toobig_episode()
 	fi
 }
 
+# ru_tx: the packets NS_R's link to NS_U sent (a UDP GSO send crosses the veth as one).
+ru_tx() { lib_nsx "$NS_R" cat "/sys/class/net/$IF_RU/statistics/tx_packets"; }
+
+# gso_pending_episode PORT: a session's datagram of 1400 bytes draws a packet too big (the
+# path MTU falls to 1280), and its next send, a GRO burst of 8 x 1200 (sent whole: segments
+# that fit the new MTU too), takes the EMSGSIZE it left pending: the burst must go again
+# whole, once (its copy is in the error queue, the segments fit the MTU asked again), and not
+# be taken for a refusal of GSO: the worker must not turn UDP GSO off (io_uring: "UDP GSO send
+# refused ... sending datagrams singly"), nor lower the session's seg_max below 1200 (mmsg):
+# a GRO burst of 8 x 1200 after it must leave as one GSO send (at most 2 packets on the link,
+# where 8 single sends make 8). Before, io_uring turned GSO off and mmsg cut the session's
+# 1200-byte bursts for its life.
+gso_pending_episode()
+{
+	local port=$1 ptb rx t0 tx0 tx
+	ptb=$(toobigs_sent)
+	rx=$(lib_stat rx_pkts)
+	t0=$(lib_stat tx_pkts)
+	lib_udp "$NS_C" client --to "$to" --port-base "$port" --count 1 --size 100 >/dev/null
+	lib_wait_stat rx_pkts -ge $((rx + 1)) 5 || lib_case_fail "$c GSO after too big: no session"
+	lib_pause "$RELAY_PID" || lib_case_fail "$c the relay did not stop"
+	lib_udp "$NS_C" client --to "$to" --port-base "$port" --count 1 --size 1400 >/dev/null
+	lib_udp "$NS_C" client --to "$to" --port-base "$port" --count 1 --gso 8 --size 1200 \
+		>/dev/null
+	lib_resume "$RELAY_PID"
+	lib_wait_stat tx_pkts -ge $((t0 + 10)) 5 ||
+		lib_case_fail "$c GSO after too big: tx_pkts=$LAST_STAT, want $((t0 + 10))"
+	lib_wait_for 2 toobigs_more "$ptb" ||
+		lib_case_fail "$c GSO after too big: the hop sent no packet too big (nothing tested)"
+	tx0=$(ru_tx)
+	lib_udp "$NS_C" client --to "$to" --port-base "$port" --count 1 --gso 8 --size 1200 \
+		>/dev/null
+	lib_wait_stat tx_pkts -ge $((t0 + 18)) 5 ||
+		lib_case_fail "$c GSO after too big: tx_pkts=$LAST_STAT, want $((t0 + 18))"
+	tx=$(($(ru_tx) - tx0))
+	if lib_relay_log_current | grep -q "UDP GSO send refused"; then
+		lib_case_fail "$c GSO after too big: the worker turned UDP GSO off:" \
+			"$(lib_relay_log_current | grep "UDP GSO send refused")"
+	elif [ "$tx" -gt 2 ]; then
+		lib_case_fail "$c GSO after too big: a later burst of 8 x 1200 left in $tx packets" \
+			"(cut: seg_max lowered), want one GSO send"
+	else
+		lib_case_ok "$c GSO after too big: the burst that took it went again whole, GSO" \
+			"stays on ($tx packets for a later burst)"
+	fi
+}
+
 # toobig_case BACKEND: the path MTU shrinks beyond the upstream's namespace: NS_U routes the
 # hop network over a link of MTU 1280 and answers the relay's larger packets with packet too
 # big (hop1 drops what fits: it is not for its address). A neighbour entry stands in for the
@@ -215,6 +264,8 @@ toobig_case()
 		toobig_episode 47600 "single datagrams" 40 --count 40 --sizes "$(seq -s, 1300 1339)"
 		hop_route
 		toobig_episode 47601 "GRO bursts" 40 --count 5 --gso 8 --size 1400
+		hop_route
+		gso_pending_episode 47602
 		# The single datagram whose send took the error goes again (before, it was lost),
 		# and so does a burst.
 		line=$(lib_stats t) || lib_case_fail "$c no stats line"

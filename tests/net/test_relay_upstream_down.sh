@@ -9,11 +9,13 @@
 # Then (IPv4, both backends) an ICMP port unreachable for the session, forged in the
 # upstream's namespace while the relay is stopped and 40 datagrams of the session wait for
 # it: the error it leaves pending fails the session's next send, which gathers the 40 into
-# one UDP GSO send; it must cost one datagram, not all 40. The same for 40 that arrive as 5
+# one UDP GSO send; it must cost at most one datagram, not all 40 (none when that send takes
+# it: it goes again whole; one when the error's copy is gone). The same for 40 that arrive as 5
 # GRO bursts of 8 (gro = true): the first burst's send fails.
 # Then (IPv4, both backends) a datagram sent on its own that meets such an error goes again and
 # arrives (alone_case), also a mirror's copy: the upstream's nftables rejects a datagram, whose
-# ICMP error fails the next send; with mmsg also a forged one.
+# ICMP error fails the next send; with mmsg also a forged one; and a gathered UDP GSO send
+# that takes it goes again whole.
 # Then (IPv4, both backends) bursts to the dead upstream leave no ICMP error in the session's
 # socket once through (errqueue_case): of 50 B datagrams (gathered), and of 1600 B ones (over
 # the path MTU: each sent alone and fragmented).
@@ -148,21 +150,23 @@ session_port()
 		{ for (i = 1; i <= NF; i++) if (index($i, ip) == 1) print substr($i, length(ip) + 1) }'
 }
 
-# alone_send EP drawn|alone SEQ: from client port 47500, a datagram of 37 bytes (drawn: the
-# upstream's nftables rejects it) and then one of 100 bytes keyed 47500:0:SEQ.
+# alone_send EP drawn|alone SEQ [N]: from client port 47500, a datagram of 37 bytes (drawn:
+# the upstream's nftables rejects it) and then N (default 1) of 100 bytes keyed 47500:0:SEQ
+# and on (several: the relay gathers them into one UDP GSO send).
 alone_send()
 {
-	lib_nsx "$NS_C" "$PY" - "$1" "$2" "$3" <<'EOF'
+	lib_nsx "$NS_C" "$PY" - "$1" "$2" "$3" "${4:-1}" <<'EOF'
 import socket, sys
 host, port = sys.argv[1].rsplit(":", 1)
-kind, seq = sys.argv[2], int(sys.argv[3])
+kind, seq, n = sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind(("0.0.0.0", 47500))
 to = (host, int(port))
 if kind == "drawn":
     s.sendto(b"r" * 37, to)  # rejected upstream: its ICMP error fails the next send
-s.sendto((b"47500:0:%d|" % seq).ljust(100, b"x"), to)
+for k in range(seq, seq + n):
+    s.sendto((b"47500:0:%d|" % k).ljust(100, b"x"), to)
 EOF
 }
 
@@ -189,10 +193,12 @@ counts_add_up()
 # listener first). Each 100-byte datagram arrives, none is lost, each ICMP error is counted
 # once, as a notice, and the counters add up. Before, each was lost
 # (drop_upstream_unreachable). With mirror, the same for a mirror's copies to its one member
-# (its own connected socket), one round.
+# (its own connected socket), one round. Last, a round whose rejected datagram is followed by
+# three of 100 bytes, which the relay gathers into one UDP GSO send that takes the error: it
+# goes again whole (before, its first datagram was lost).
 alone_case()
 {
-	local backend=$1 mode=${2:-forward} rec k n=3 keys want notices lost
+	local backend=$1 mode=${2:-forward} rec k n=3 errs keys want notices lost
 	lib_case_begin "alone-$mode" "$backend" 4
 	c="[$backend/ipv4 pending ICMP error, a datagram alone, $mode]"
 	[ "$mode" = mirror ] && n=1
@@ -227,18 +233,24 @@ alone_case()
 		lib_resume "$RELAY_PID"
 		lib_wait_lines "$rec" $((n + 1)) 5
 	fi
+	errs=$n
+	lib_pause "$RELAY_PID" || lib_case_fail "$c the relay did not stop"
+	alone_send "$to" drawn $((n + 1)) 3
+	lib_resume "$RELAY_PID"
+	n=$((n + 3)) errs=$((errs + 1))
+	lib_wait_lines "$rec" $((n + 1)) 5
 	keys=$(awk '{ printf "%s%s", sep, $4; sep = " " }' "$rec")
 	want=$(for k in $(seq 0 $n); do printf "47500:0:%d " "$k"; done)
 	lib_wait_for 5 counts_add_up || lib_case_fail "$c rx_pkts != tx_pkts + drops: $LINE"
 	notices=$(lib_field upstream_unreachable_notices "$LINE")
 	lost=$(drops_of "$LINE")
-	if [ "$keys " = "$want" ] && [ "$lost" = 0 ] && [ "$notices" = "$n" ]; then
-		lib_case_ok "$c $n datagrams that met a pending ICMP error arrived; $notices notices," \
-			"no drop"
+	if [ "$keys " = "$want" ] && [ "$lost" = 0 ] && [ "$notices" = "$errs" ]; then
+		lib_case_ok "$c $n datagrams (3 in one GSO send) that met a pending ICMP error" \
+			"arrived; $notices notices, no drop"
 	else
 		lib_case_fail "$c the upstream got '$keys', want '$want'; $lost dropped" \
 			"(drop_upstream_unreachable $(lib_field drop_upstream_unreachable "$LINE")," \
-			"want 0), $notices notices (want $n)"
+			"want 0), $notices notices (want $errs)"
 	fi
 	lib_nsx "$NS_U" nft delete table inet rralone
 	lib_case_end

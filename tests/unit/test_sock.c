@@ -307,6 +307,48 @@ static void test_err_classes(void **state)
 	}
 }
 
+/* A GSO send's failure: the pending error an earlier datagram left (goes again whole, once),
+ * or a refusal or loss of its own. */
+static void test_gso_pending(void **state)
+{
+	const struct {
+		int err, queued;
+		bool too_big;
+		uint32_t size;
+		int mtu;
+		bool pending;
+	} cases[] = {
+		/* a "packet too big" a longer datagram drew; the segments fit the MTU it taught */
+		{ EMSGSIZE, EMSGSIZE, true, 1200, 1232, true },
+		{ EMSGSIZE, EMSGSIZE, true, 1232, 1232, true },
+		/* the segments no longer fit: a refusal (lower seg_max) */
+		{ EMSGSIZE, EMSGSIZE, true, 1400, 1232, false },
+		/* no copy queued, none "too big" among them, the MTU unknown: a refusal */
+		{ EMSGSIZE, 0, false, 1200, 1232, false },
+		{ EMSGSIZE, ECONNREFUSED, false, 1200, 1232, false },
+		{ EMSGSIZE, EMSGSIZE, true, 1200, -ENOTCONN, false },
+		/* an unreachable whose copy was queued: pending, whatever the MTU */
+		{ ECONNREFUSED, ECONNREFUSED, false, 1200, -1, true },
+		{ EHOSTUNREACH, EMSGSIZE, true, 1400, -1, true },
+		{ EACCES, EACCES, false, 1200, 1000, true },
+		{ EPROTO, EPROTO, false, 1200, -1, true },
+		/* a route's own unreachable queues nothing: lost as before */
+		{ ENETUNREACH, 0, false, 1200, -1, false },
+		/* the kernel's or the device's refusal, a full socket: never pending */
+		{ EINVAL, EMSGSIZE, true, 1200, 1232, false },
+		{ EIO, ECONNREFUSED, false, 1200, 1232, false },
+		{ EAGAIN, ECONNREFUSED, false, 1200, 1232, false },
+		{ ENOBUFS, ENOBUFS, false, 1200, 1232, false },
+	};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		assert_int_equal(sock_gso_pending(cases[i].err, cases[i].queued, cases[i].too_big,
+						  cases[i].size, cases[i].mtu),
+				 cases[i].pending);
+}
+
 /* What a sender reserves for sock_tx_control, aligned for cmsg access. */
 union tx_control {
 	uint8_t buf[SOCK_TX_CONTROL_LEN];
@@ -746,6 +788,7 @@ int main(void)
 		cmocka_unit_test(test_tx_rx_v6_round_trip),
 		cmocka_unit_test(test_tx_take_gso),
 		cmocka_unit_test(test_segments),
+		cmocka_unit_test(test_gso_pending),
 	};
 	return cmocka_run_group_tests_name("sock", tests, NULL, NULL);
 }
