@@ -543,6 +543,16 @@ void worker_mirror_session_reply(struct worker *w, uint32_t r, const struct addr
 				  bytes);
 }
 
+int worker_drain_errors(struct worker *w, struct session *s, int fd, uint32_t max, int err,
+			bool *too_big)
+{
+	int last = sock_drain_errors_mtu(fd, max, too_big);
+
+	if (s && (*too_big || err == -EMSGSIZE))
+		offload_session_pmtu(&w->fast, s, OFFLOAD_PMTU_UP);
+	return last;
+}
+
 /* The datagrams a socket's full queue dropped since *last saw its SO_RXQ_OVFL count (a
  * cumulative 32-bit counter that wraps); moves *last on. 0 when the receive carried none. */
 static uint32_t ovfl_since(uint32_t *last, const struct sock_rx_meta *m)

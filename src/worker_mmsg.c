@@ -174,12 +174,11 @@ static int path_drain(struct mmsg_worker *mw, int fd, const struct tx_path *path
 		      bool *too_big_out)
 {
 	bool too_big;
-	int last = sock_drain_errors_mtu(fd, MMSG_ERRQUEUE_MAX, &too_big);
+	int last = worker_drain_errors(mw->w, path->session, fd, MMSG_ERRQUEUE_MAX, -err,
+				       &too_big);
 
 	if (too_big_out)
 		*too_big_out = too_big;
-	if (path->session && (too_big || err == EMSGSIZE))
-		offload_session_pmtu(&mw->w->fast, path->session, OFFLOAD_PMTU_UP);
 	return last;
 }
 
@@ -681,11 +680,9 @@ static void session_rx(struct mmsg_worker *mw, struct udata u)
 			 * them for a send's). */
 			if (sock_err_unreachable(-n))
 				worker_count_notice(w, u.relay, s->upstream);
-			sock_drain_errors_mtu(s->fd, MMSG_ERRQUEUE_MAX, &too_big);
 			/* "fragmentation needed" / "packet too big" (that ended the receive, or in
 			 * the error queue behind another error): the path MTU fell */
-			if (n == -EMSGSIZE || too_big)
-				offload_session_pmtu(&w->fast, s, OFFLOAD_PMTU_UP);
+			worker_drain_errors(w, s, s->fd, MMSG_ERRQUEUE_MAX, n, &too_big);
 			continue;
 		}
 		if (n == 0)
@@ -790,9 +787,8 @@ static void on_session(struct mmsg_worker *mw, struct udata u, bool err)
 	s = worker_session_at(mw->w, u.relay, u.idx);
 	if (!err || !s || (s->gen & UDATA_GEN_MASK) != u.gen || s->state != SESSION_ACTIVE)
 		return;
-	sock_drain_errors_mtu(s->fd, MMSG_ERRQUEUE_MAX, &too_big);
-	if (too_big) /* a "packet too big" behind the error the receive read */
-		offload_session_pmtu(&mw->w->fast, s, OFFLOAD_PMTU_UP);
+	/* a "packet too big" behind the error the receive read */
+	worker_drain_errors(mw->w, s, s->fd, MMSG_ERRQUEUE_MAX, 0, &too_big);
 }
 
 /* The tick follows the configuration (its timeouts): set at start and after each command,

@@ -706,7 +706,6 @@ static int send_drain_errors(struct uring_worker *uw, uint32_t relay, uint32_t u
 	const struct worker_relay *wr = &uw->w->relays[relay];
 	struct session *s;
 	uint32_t j;
-	int last;
 
 	*too_big = false;
 	if (wr->state != RELAY_SLOT_ACTIVE)
@@ -715,18 +714,16 @@ static int send_drain_errors(struct uring_worker *uw, uint32_t relay, uint32_t u
 		s = worker_session_at(uw->w, relay, sess_idx);
 		if (!s || s->state != SESSION_ACTIVE || s->gen != sess_gen || s->fd < 0)
 			return 0;
-		last = sock_drain_errors_mtu(s->fd, SESSION_ERRQUEUE_MAX, too_big);
-		/* An ICMP "packet too big" the receive will not meet now (or the kernel refused
-		 * a send as too long): the fast path's rule learns the path MTU here instead. */
-		if (*too_big || err == -EMSGSIZE)
-			offload_session_pmtu(&uw->w->fast, s, OFFLOAD_PMTU_UP);
-		return last;
+		/* an ICMP "packet too big" the receive will not meet now: the fast path's rule
+		 * learns the path MTU here instead */
+		return worker_drain_errors(uw->w, s, s->fd, SESSION_ERRQUEUE_MAX, err, too_big);
 	}
 	if (wr->mode != RELAY_MODE_MIRROR || wr->transparent)
 		return 0;
 	j = mirror_member(wr, up);
 	if (j < wr->n_mirror && wr->mirror_fd[j] >= 0)
-		return sock_drain_errors_mtu(wr->mirror_fd[j], SESSION_ERRQUEUE_MAX, too_big);
+		return worker_drain_errors(uw->w, NULL, wr->mirror_fd[j], SESSION_ERRQUEUE_MAX,
+					   err, too_big);
 	return 0;
 }
 
@@ -1148,30 +1145,30 @@ static bool drain_instead(struct uring_worker *uw, const struct io_uring_cqe *cq
 	return true;
 }
 
-/* A receive on a socket to an upstream (a session's, a mirror's) ended with res < 0: the
- * buffer ring ran dry, or an ICMP error came back for a datagram sent earlier. An
- * unreachable is a notice, not a loss, and the socket keeps receiving; the copies of any
- * ICMP error in the error queue go (one syscall per error, never per datagram). Returns
- * whether the path MTU may have fallen (EMSGSIZE, ending it or in the queue). */
-static bool upstream_recv_error(struct uring_worker *uw, uint32_t relay, uint32_t up, int fd,
-				int res)
+/* A receive on fd, a socket to an upstream (session s's; NULL: a mirror's), ended with
+ * res < 0: the buffer ring ran dry, or an ICMP error came back for a datagram sent earlier.
+ * An unreachable is a notice, not a loss, and the socket keeps receiving; the copies of any
+ * ICMP error in the error queue go (one syscall per error, never per datagram), and a
+ * "fragmentation needed" / "packet too big" (that ended it, or in the queue behind another
+ * error) has s's fast-path rule learn that the path MTU fell. */
+static void upstream_recv_error(struct uring_worker *uw, uint32_t relay, uint32_t up,
+				struct session *s, int fd, int res)
 {
 	struct relay_counters *c = &uw->w->counters[relay];
-	bool too_big = false;
+	bool too_big;
 
 	/* a refresh cancelled it (rx_refresh), or the ring's exit: nothing to count or drain */
 	if (res == -ECANCELED)
-		return false;
+		return;
 	if (res == -ENOBUFS) {
 		if (ring_ran_dry(uw))
 			counter_add(&c->buffer_ring_empty, 1);
-		return false;
+		return;
 	}
 	if (sock_err_unreachable(-res))
 		worker_count_notice(uw->w, relay, up);
 	if (fd >= 0)
-		sock_drain_errors_mtu(fd, SESSION_ERRQUEUE_MAX, &too_big);
-	return too_big || res == -EMSGSIZE;
+		worker_drain_errors(uw->w, s, fd, SESSION_ERRQUEUE_MAX, res, &too_big);
 }
 
 static void on_listener_recv(struct uring_worker *uw, const struct io_uring_cqe *cqe,
@@ -1334,7 +1331,7 @@ static void mirror_session_recv(struct uring_worker *uw, const struct io_uring_c
 
 	if (cqe->res < 0) {
 		/* The ring ran dry; an ICMP error never comes (sock_open_upstream). */
-		upstream_recv_error(uw, relay, SESSION_NONE, s->fd, cqe->res);
+		upstream_recv_error(uw, relay, SESSION_NONE, NULL, s->fd, cqe->res);
 		return;
 	}
 	if (!(cqe->flags & IORING_CQE_F_BUFFER))
@@ -1391,10 +1388,7 @@ static void on_session_recv(struct uring_worker *uw, const struct io_uring_cqe *
 		return;
 	}
 	if (cqe->res < 0) {
-		/* An ICMP "fragmentation needed" / "packet too big" (that ended the receive, or
-		 * in the error queue behind another error): the path MTU fell */
-		if (upstream_recv_error(uw, u.relay, s->upstream, s->fd, cqe->res))
-			offload_session_pmtu(&w->fast, s, OFFLOAD_PMTU_UP);
+		upstream_recv_error(uw, u.relay, s->upstream, s, s->fd, cqe->res);
 		return;
 	}
 	if (!(cqe->flags & IORING_CQE_F_BUFFER))
@@ -1526,7 +1520,8 @@ static void on_mirror_recv(struct uring_worker *uw, const struct io_uring_cqe *c
 		arm_mirror(uw, u.relay, u.idx);
 	}
 	if (cqe->res < 0) {
-		upstream_recv_error(uw, u.relay, wr->mirror_uslot[j], wr->mirror_fd[j], cqe->res);
+		upstream_recv_error(uw, u.relay, wr->mirror_uslot[j], NULL, wr->mirror_fd[j],
+				    cqe->res);
 		return;
 	}
 	if (!(cqe->flags & IORING_CQE_F_BUFFER))
