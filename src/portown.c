@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "portown.h"
@@ -91,11 +92,16 @@ static bool proc_has_socket(const char *pid, uint64_t inode)
 	return found;
 }
 
-/* The socket inodes among our own fds, read once per portown_find and only when a socket
- * on the port turned up (a process with many sessions has many fds). */
+/* The sockets among our own fds (inode, then fd), read once per portown_find and only when
+ * a socket on the port turned up (a process with many sessions has many fds). */
+struct own_sock {
+	uint64_t inode;
+	int fd;
+};
+
 struct own_inodes {
 	bool read;
-	uint64_t *v;
+	struct own_sock *v;
 	size_t n;
 };
 
@@ -119,7 +125,7 @@ static void own_read(struct own_inodes *o)
 		return;
 	while ((e = readdir(d))) {
 		unsigned long long ino;
-		uint64_t *grown;
+		struct own_sock *grown;
 		ssize_t n;
 
 		snprintf(path, sizeof(path), "/proc/self/fd/%s", e->d_name);
@@ -136,17 +142,32 @@ static void own_read(struct own_inodes *o)
 				break;
 			o->v = grown;
 		}
-		o->v[o->n++] = ino;
+		o->v[o->n++] = (struct own_sock){ .inode = ino, .fd = atoi(e->d_name) };
 	}
 	closedir(d);
 	qsort(o->v, o->n, sizeof(*o->v), cmp_u64);
 }
 
-static bool own_has(struct own_inodes *o, uint64_t inode)
+/* Our socket with this inode, or NULL. (The inode is the first member: cmp_u64 fits.) */
+static const struct own_sock *own_find(struct own_inodes *o, uint64_t inode)
 {
 	if (!o->read)
 		own_read(o);
-	return o->n && bsearch(&inode, o->v, o->n, sizeof(*o->v), cmp_u64);
+	return o->n ? bsearch(&inode, o->v, o->n, sizeof(*o->v), cmp_u64) : NULL;
+}
+
+/* Whether our socket s lets a SO_REUSEPORT bind of ours share its port: SO_REUSEPORT set,
+ * asked through its fd, which is still that socket (an fd closed and taken again since
+ * own_read is not: it counts as a socket that does not share). */
+static bool own_reuseport(const struct own_sock *s)
+{
+	struct stat st;
+	socklen_t len = sizeof(int);
+	int v = 0;
+
+	if (getsockopt(s->fd, SOL_SOCKET, SO_REUSEPORT, &v, &len))
+		return false;
+	return !fstat(s->fd, &st) && (uint64_t)st.st_ino == s->inode && v;
 }
 
 /* Fills h->pid and h->comm with a process that holds h->inode, if one is visible. */
@@ -193,10 +214,16 @@ static int msg_v6only(const struct nlmsghdr *nh, const struct inet_diag_msg *m)
 	return 0;
 }
 
-/* Dumps the UDP sockets of family on a's port; the first foreign one that overlaps a goes to
- * *h. Returns 1 (found), 0 or -errno. */
+/* Which sockets dump_family reports: another process's (portown_find), or those that fail a
+ * SO_REUSEPORT bind of ours (portown_blocker). */
+#define PORTOWN_FOREIGN 0u
+#define PORTOWN_BLOCKERS 1u
+#define PORTOWN_BLOCKERS_SHARED 2u
+
+/* Dumps the UDP sockets of family on a's port; the first one that overlaps a and that mode
+ * asks for goes to *h. Returns 1 (found), 0 or -errno. */
 static int dump_family(int fd, const struct addr *a, int family, struct own_inodes *own,
-		       struct portown_holder *h)
+		       unsigned int mode, struct portown_holder *h)
 {
 	struct {
 		struct nlmsghdr nh;
@@ -232,6 +259,7 @@ static int dump_family(int fd, const struct addr *a, int family, struct own_inod
 		}
 		for (nh = (struct nlmsghdr *)buf; NLMSG_OK(nh, (size_t)n); nh = NLMSG_NEXT(nh, n)) {
 			const struct inet_diag_msg *m = NLMSG_DATA(nh);
+			const struct own_sock *mine;
 
 			if (nh->nlmsg_type == NLMSG_DONE)
 				return found;
@@ -247,17 +275,23 @@ static int dump_family(int fd, const struct addr *a, int family, struct own_inod
 			if (!portown_overlaps(a, m->idiag_family, m->id.idiag_src,
 					      msg_v6only(nh, m)))
 				continue;
-			if (own_has(own, m->idiag_inode))
+			mine = own_find(own, m->idiag_inode);
+			if (mine && (mode == PORTOWN_FOREIGN ||
+				     (m->idiag_uid == geteuid() && own_reuseport(mine))))
+				continue;
+			/* (another process's of our user may be a group to share: its bind says) */
+			if (!mine && mode == PORTOWN_BLOCKERS_SHARED && m->idiag_uid == geteuid())
 				continue;
 			memset(h, 0, sizeof(*h));
 			h->inode = m->idiag_inode;
 			h->uid = m->idiag_uid;
+			h->own = mine != NULL;
 			found = 1;
 		}
 	}
 }
 
-int portown_find(const struct addr *a, struct portown_holder *h)
+static int find_mode(const struct addr *a, unsigned int mode, struct portown_holder *h)
 {
 	struct own_inodes own = {0};
 	int fd, ret;
@@ -265,19 +299,33 @@ int portown_find(const struct addr *a, struct portown_holder *h)
 	fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
 	if (fd < 0)
 		return -errno;
-	ret = dump_family(fd, a, addr_family(a), &own, h);
+	ret = dump_family(fd, a, addr_family(a), &own, mode, h);
 	/* an IPv4 listener also shares with dual-stack IPv6 sockets; a kernel without IPv6
 	 * (ENOENT, EAFNOSUPPORT) has none */
 	if (ret == 0 && addr_family(a) == AF_INET) {
-		ret = dump_family(fd, a, AF_INET6, &own, h);
+		ret = dump_family(fd, a, AF_INET6, &own, mode, h);
 		if (ret == -ENOENT || ret == -EAFNOSUPPORT)
 			ret = 0;
 	}
 	close(fd);
 	free(own.v);
-	if (ret == 1)
+	if (ret == 1 && h->own) {
+		h->pid = getpid();
+		snprintf(h->comm, sizeof(h->comm), "ringrelay");
+	} else if (ret == 1) {
 		holder_process(h);
+	}
 	return ret;
+}
+
+int portown_find(const struct addr *a, struct portown_holder *h)
+{
+	return find_mode(a, PORTOWN_FOREIGN, h);
+}
+
+int portown_blocker(const struct addr *a, bool shared, struct portown_holder *h)
+{
+	return find_mode(a, shared ? PORTOWN_BLOCKERS_SHARED : PORTOWN_BLOCKERS, h);
 }
 
 const char *portown_describe(const struct portown_holder *h, char *buf, size_t len)

@@ -9,6 +9,7 @@
 #ifndef RINGRELAY_PORTOWN_H
 #define RINGRELAY_PORTOWN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -20,11 +21,20 @@ struct portown_holder {
 	uint32_t uid;
 	pid_t pid;     /* 0: no process of ours to see has it (another user, hidepid) */
 	char comm[16]; /* the process's name, when pid is known */
+	bool own;      /* a socket of this process (portown_blocker only) */
 };
 
 /* A socket that a listener on a would share: 1 and *h filled when another process holds
  * one, 0 when none does, -errno when the kernel cannot be asked. */
 int portown_find(const struct addr *a, struct portown_holder *h);
+
+/* A socket that fails a SO_REUSEPORT bind of this process to a (the kernel lets one share a
+ * port only with SO_REUSEPORT sockets of its user): 1 and *h filled when one holds an
+ * overlapping address, 0 when none does, -errno when the kernel cannot be asked. Unlike
+ * portown_find our own sockets count (h->own), unless they set SO_REUSEPORT (our listeners
+ * do). Another process's of our user counts unless shared (reuseport_shared: whether it set
+ * SO_REUSEPORT only a bind in its group could tell). */
+int portown_blocker(const struct addr *a, bool shared, struct portown_holder *h);
 
 /* "address in use by pid 123 (socat)" or, when the pid is hidden from us, "address in use by
  * a process of user NAME (uid N; its pid is not visible to us)". Returns buf. */

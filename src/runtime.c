@@ -1053,14 +1053,61 @@ static int probe_in_use(const struct relay_conf *rc, const struct addr *a, const
 	return -EADDRINUSE;
 }
 
+/* A probe of a, of relay rc, found the port in use where a listener of ours overlaps a (a
+ * wildcard widened or narrowed): 0 when the workers' bind will succeed, else -EADDRINUSE with
+ * err set (where, buf as for probe_in_use). That a listener of ours is there does not say it
+ * is the only holder. The workers bind with SO_REUSEPORT, which the kernel lets share a port
+ * only with SO_REUSEPORT sockets of our user: our listeners, but not a socket of ours that is
+ * none (a session's of source = "client", bound to its client's address and port with
+ * SO_REUSEADDR; check_port_owners leaves ours out) nor another process's of a
+ * reuseport_shared relay (which it does not ask about). Were the bind to fail, the worker
+ * would still close the old listener gone from the config: the port served nowhere. So
+ * sock_diag lists every holder, ours included (portown_blocker). A second probe with
+ * SO_REUSEPORT would tell it too, but joins a group of exactly a's address (a stuck worker's,
+ * a shared one) and, narrowed, takes all of that address's datagrams from our wildcard. */
+static int probe_own_port(const struct relay_conf *rc, const struct addr *a, const char *where,
+			  const char *buf, char *err, size_t errlen)
+{
+	struct portown_holder h;
+	char who[160];
+	int ret = portown_blocker(a, rc->reuseport_shared, &h);
+
+	if (ret == 0)
+		return 0;
+	if (ret < 0)
+		snprintf(err, errlen,
+			 "%s: %s: %s, and the kernel cannot be asked by whom (sock_diag: %s): "
+			 "whether only listeners of this relay hold it, which a reload needs, is "
+			 "unknown; restart to apply it",
+			 where, buf, strerror(EADDRINUSE), strerror(-ret));
+	else if (h.own)
+		snprintf(err, errlen,
+			 "%s: %s: %s by a socket of this process that is no listener (a session of "
+			 "a relay with source = \"client\", bound to its client's address and "
+			 "port): the workers could not bind it beside that socket; restart to apply "
+			 "it (sessions then bind beside the listener)",
+			 where, buf, strerror(EADDRINUSE));
+	else if (rc->reuseport_shared)
+		snprintf(err, errlen,
+			 "%s: %s: %s, uid %u: reuseport_shared shares a SO_REUSEPORT group only "
+			 "with sockets of this process's user (uid %u)",
+			 where, buf, portown_describe(&h, who, sizeof(who)), (unsigned int)h.uid,
+			 (unsigned int)geteuid());
+	else
+		snprintf(err, errlen, "%s: %s: %s%s", where, buf,
+			 portown_describe(&h, who, sizeof(who)), sock_listen_hint(-EADDRINUSE, false));
+	return -EADDRINUSE;
+}
+
 /* Binds each new listen address once, so one the workers could not bind (not this host's, a
  * low port without CAP_NET_BIND_SERVICE, a port in use) fails the reload before anything
  * changes. Without SO_REUSEPORT (sock_probe_bind): a probe in the group of a listener of ours
  * (a wildcard's port narrowed to one of its addresses, a relay sharing another process's
  * group) would take datagrams meant for it, all of its address's for a more specific one,
  * and drop them as it closes. So the probe fails with EADDRINUSE on our own listeners'
- * ports (the address and privilege checks come first and still apply), which pass here:
- * check_port_owners asked the kernel who else holds them. */
+ * ports (the address and privilege checks come first and still apply), which pass where
+ * every holder of the port is one the workers' SO_REUSEPORT bind shares with
+ * (probe_own_port). */
 static int probe_new_listeners(const struct runtime *rt, const struct config *new_cfg,
 			       char *err, size_t errlen)
 {
@@ -1075,11 +1122,13 @@ static int probe_new_listeners(const struct runtime *rt, const struct config *ne
 			if (cfg_listens_on(rt->cfg, a))
 				continue;
 			ret = sock_probe_bind(a);
-			if (ret == 0 || (ret == -EADDRINUSE && listeners_overlap(rt, a)))
+			if (ret == 0)
 				continue;
 			config_listen_where(new_cfg, i, j, where, sizeof(where));
 			addr_format(a, buf, sizeof(buf));
-			if (ret == -EADDRINUSE)
+			if (ret == -EADDRINUSE && listeners_overlap(rt, a))
+				ret = probe_own_port(&new_cfg->relays[i], a, where, buf, err, errlen);
+			else if (ret == -EADDRINUSE)
 				ret = probe_in_use(&new_cfg->relays[i], a, where, buf, err, errlen);
 			else
 				snprintf(err, errlen, "%s: %s: %s%s", where, buf, strerror(-ret),

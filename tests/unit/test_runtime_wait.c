@@ -410,6 +410,49 @@ static void test_probe_own_port(void **state)
 	assert_non_null(strstr(err, "198.19.255.254:47137: Cannot assign requested address"));
 }
 
+/* A UDP socket of this process bound to 127.0.0.2:port with SO_REUSEADDR, and SO_REUSEPORT
+ * when reuseport (as a session of a relay with source = "client" binds to its client's
+ * address and port), or -1. */
+static int session_socket(uint16_t port, bool reuseport)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(port),
+				   .sin_addr.s_addr = htonl(INADDR_LOOPBACK + 1) };
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), one = 1;
+
+	if (fd >= 0 && (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
+			(reuseport &&
+			 setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one))) ||
+			bind(fd, (struct sockaddr *)&sin, sizeof(sin)))) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
+/* Widening 127.0.0.1:P to 0.0.0.0:P where a socket of ours that is no listener holds
+ * 127.0.0.2:P with SO_REUSEADDR only: the probe meets our listener and a listener of ours
+ * overlaps, but the workers' SO_REUSEPORT bind would fail on that socket (and the old
+ * listener close): refused, naming it. Before, the overlap alone passed it. One with
+ * SO_REUSEPORT too, which the workers' bind shares the port with, passes. */
+static void test_probe_widen_blocked(void **state)
+{
+	struct fixture *f = *state;
+	char err[CONFIG_ERR_LEN] = "";
+	int fd = session_socket(47133, false);
+
+	if (fd < 0)
+		skip(); /* (127.0.0.2 is on lo on Linux; not everywhere) */
+	assert_int_equal(reload_check(f, "0.0.0.0:47133", "", err), -EADDRINUSE);
+	assert_non_null(strstr(err, "relays[0].listen[0]: 0.0.0.0:47133: Address already in use "
+				    "by a socket of this process that is no listener"));
+	close(fd);
+	fd = session_socket(47133, true);
+	assert_true(fd >= 0);
+	assert_int_equal(reload_check(f, "0.0.0.0:47133", "", err), 0);
+	close(fd);
+	assert_int_equal(reload_check(f, "0.0.0.0:47133", "", err), 0);
+}
+
 /* Relay r and a second relay named name. */
 static struct config *load_two(const char *name)
 {
@@ -739,6 +782,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_reload_stuck_midway, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_probe_joins_no_group, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_probe_own_port, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_probe_widen_blocked, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_slot_reused_stuck, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_listeners_full, setup, teardown),
 		cmocka_unit_test(test_listener_room),
