@@ -845,7 +845,13 @@ static void resend_alone(struct uring_worker *uw, uint32_t slot, const void *dat
 {
 	if (sock_err_unreachable(-err))
 		worker_count_notice(uw->w, relay, up);
-	burst_session(uw, relay, bid, sess_idx, sess_gen);
+	/* The session only, not burst_session: a mirror's buffer keeps the member list its
+	 * copies were made under. Another copy of it may still be in flight alone to another
+	 * member, which mirror_target checks against that list: rewritten to a reload's newer
+	 * one, a member that since took that counter slot would get its resend. This send, a
+	 * second one (TX_RESENT), is never checked against it. */
+	uw->bursts[bid].sess_idx = sess_idx;
+	uw->bursts[bid].sess_gen = sess_gen;
 	send_tagged(uw, slot, NULL, NULL, data, len, 0, OP_SEND_UPSTREAM, relay, bid, up,
 		    TX_RESENT);
 }
