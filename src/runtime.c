@@ -1232,26 +1232,47 @@ static int apply_all(struct runtime *rt, struct apply_block *b, const struct con
 
 /* A worker opens a reload's new listeners before it closes the removed ones (no moment
  * without a socket on an address both configs have), so its table must hold both at once:
- * the running config's listen addresses and new_cfg's others. Refused here, before anything
- * changes, instead of workers failing the reload part of the way through. */
-static int check_listener_room(const struct config *cur, const struct config *new_cfg,
-			       char *err, size_t errlen)
+ * the listen addresses of the config it runs and new_cfg's others. Refused here, before
+ * anything changes, instead of workers failing the reload part of the way through. */
+static int listener_room(const struct config *held, const struct config *new_cfg,
+			 uint32_t *n, uint32_t *added)
 {
-	uint32_t i, j, n = 0, added = 0;
+	uint32_t i, j;
 
-	for (i = 0; i < cur->n_relays; i++)
-		n += cur->relays[i].n_listen;
+	*n = *added = 0;
+	for (i = 0; i < held->n_relays; i++)
+		*n += held->relays[i].n_listen;
 	for (i = 0; i < new_cfg->n_relays; i++)
 		for (j = 0; j < new_cfg->relays[i].n_listen; j++)
-			added += !cfg_listens_on(cur, &new_cfg->relays[i].listen[j]);
-	if (n + added <= WORKER_MAX_LISTENERS)
-		return 0;
-	snprintf(err, errlen,
-		 "%u listen addresses in force and %u new ones: a reload opens the new ones before "
-		 "it closes the removed ones, and a worker holds %u at most; remove the old ones "
-		 "in one reload and add the new ones in the next, or restart",
-		 n, added, WORKER_MAX_LISTENERS);
-	return -ENOSPC;
+			*added += !cfg_listens_on(held, &new_cfg->relays[i].listen[j]);
+	return *n + *added <= WORKER_MAX_LISTENERS ? 0 : -ENOSPC;
+}
+
+/* listener_room for the config in force and for each one a stuck worker still runs (it
+ * applies new_cfg over that config's listeners when it comes back). */
+static int check_listener_room(const struct runtime *rt, const struct config *new_cfg,
+			       char *err, size_t errlen)
+{
+	const struct runtime_retired *r = rt->retired;
+	const struct config *held = rt->cfg;
+	uint32_t n, added;
+
+	for (;;) {
+		if (listener_room(held, new_cfg, &n, &added)) {
+			snprintf(err, errlen,
+				 "%u listen addresses in force%s and %u new ones: a reload opens "
+				 "the new ones before it closes the removed ones, and a worker "
+				 "holds %u at most; remove the old ones in one reload and add the "
+				 "new ones in the next, or restart",
+				 n, held == rt->cfg ? "" : " (in a worker still behind)", added,
+				 WORKER_MAX_LISTENERS);
+			return -ENOSPC;
+		}
+		if (!r)
+			return 0;
+		held = r->cfg;
+		r = r->next;
+	}
 }
 
 int runtime_reload_check(const struct runtime *rt, const struct config *new_cfg, uint32_t *slot,
@@ -1260,7 +1281,7 @@ int runtime_reload_check(const struct runtime *rt, const struct config *new_cfg,
 	bool busy[WORKER_MAX_RELAYS];
 	int ret;
 
-	ret = check_listener_room(rt->cfg, new_cfg, err, errlen);
+	ret = check_listener_room(rt, new_cfg, err, errlen);
 	if (!ret)
 		ret = check_port_owners(rt->cfg, new_cfg, err, errlen);
 	if (!ret)

@@ -601,6 +601,21 @@ static void test_listener_room(void **state)
 	assert_non_null(strstr(err, "remove the old ones in one reload"));
 	err[0] = '\0';
 	assert_int_equal(runtime_reload_check(&rt, same, slot, err, sizeof(err)), 0);
+	/* A worker still behind holds the 1024 of cur while a smaller config is in force: the
+	 * move does not fit beside those either. */
+	{
+		struct config *small = load(30), *two = load_listen(30, ", \"127.0.0.1:47139\"");
+		struct runtime_retired behind = { .cfg = cur };
+		struct runtime rt2 = { .cfg = small, .retired = &behind };
+
+		assert_non_null(small);
+		assert_non_null(two);
+		assert_int_equal(runtime_reload_check(&rt2, two, slot, err, sizeof(err)), -ENOSPC);
+		assert_non_null(strstr(err, "1024 listen addresses in force (in a worker still "
+					    "behind) and 2 new ones"));
+		config_free(small);
+		config_free(two);
+	}
 	config_free(cur);
 	config_free(same);
 	config_free(moved);
