@@ -749,6 +749,94 @@ static __always_inline int offload_len_ok(__u32 frame_len, __u32 l2l3)
 	return frame_len == l2l3 || (frame_len <= ETH_ZLEN && l2l3 < frame_len);
 }
 
+#ifndef IPPROTO_ICMPV6
+#define IPPROTO_ICMPV6 58
+#endif
+#define ICMP_DEST_UNREACH 3
+#define ICMP_FRAG_NEEDED 4
+#define ICMPV6_PKT_TOOBIG 2
+
+/* An ICMP error as far as the UDP header of the datagram it quotes (RFC 792: the IP header
+ * and 64 bits of the payload; RFC 4443: as much as fits). */
+struct icmp_quote {
+	__u8 type;
+	__u8 code;
+	__be16 check;
+	__be32 rest; /* next-hop MTU (IPv4: low 16 bits), MTU (IPv6): the kernel reads it */
+	union {
+		struct {
+			struct iphdr ip;
+			struct udphdr udp;
+		} v4;
+		struct {
+			struct ipv6hdr ip;
+			struct udphdr udp;
+		} v6;
+	};
+};
+#define ICMP_QUOTE4 (8 + sizeof(struct iphdr) + sizeof(struct udphdr))
+#define ICMP_QUOTE6 (8 + sizeof(struct ipv6hdr) + sizeof(struct udphdr))
+
+/* An ICMP "fragmentation needed" / ICMPv6 "packet too big" at off (the ICMP header; the IP
+ * payload is len bytes) about a datagram an offloaded session sent: counted in the session's
+ * too_big for that direction, so the worker reads its path MTU at the next tick instead of
+ * the next sweep (the listener's socket is unconnected and never hears of it). The quoted
+ * datagram is ours (source: our address and port), so its header reversed is the key of the
+ * session's rule for the other direction. Only the quote's UDP header is read (inner IPv4
+ * without options, IPv6 without extension headers); the frame itself is not changed and
+ * goes on to the stack, which updates its route exception. Not on the datagram fast path:
+ * only frames whose IP protocol is ICMP come here. */
+static __always_inline void offload_icmp(void *ctx, int tc, __u32 off, __u32 len, int v4)
+{
+	struct hdr_src h = {.ctx = ctx, .tc = tc};
+	struct icmp_quote q = {};
+	struct offload_key key = {};
+	struct offload_flow_stats *st;
+	struct offload_rule *rule;
+	__u32 flow;
+	__u8 dir;
+
+	if (v4) {
+		if (len < ICMP_QUOTE4 || load(&h, off, &q, ICMP_QUOTE4))
+			return;
+		if (q.type != ICMP_DEST_UNREACH || q.code != ICMP_FRAG_NEEDED ||
+		    q.v4.ip.version != 4 || q.v4.ip.ihl != 5 || q.v4.ip.protocol != IPPROTO_UDP ||
+		    (bpf_ntohs(q.v4.ip.frag_off) & IP_OFFSET))
+			return;
+		key.saddr[10] = key.saddr[11] = 0xff;
+		key.daddr[10] = key.daddr[11] = 0xff;
+		__builtin_memcpy(&key.saddr[12], &q.v4.ip.daddr, 4);
+		__builtin_memcpy(&key.daddr[12], &q.v4.ip.saddr, 4);
+		key.sport = q.v4.udp.dest;
+		key.dport = q.v4.udp.source;
+	} else {
+		if (len < ICMP_QUOTE6 || load(&h, off, &q, ICMP_QUOTE6))
+			return;
+		if (q.type != ICMPV6_PKT_TOOBIG || q.v6.ip.version != 6 ||
+		    q.v6.ip.nexthdr != IPPROTO_UDP)
+			return;
+		__builtin_memcpy(key.saddr, &q.v6.ip.daddr, 16);
+		__builtin_memcpy(key.daddr, &q.v6.ip.saddr, 16);
+		key.sport = q.v6.udp.dest;
+		key.dport = q.v6.udp.source;
+	}
+	rule = bpf_map_lookup_elem(&offload_sessions, &key);
+	if (!rule)
+		return;
+	flow = rule->flow;
+	dir = rule->dir;
+	/* The element may have been reused meanwhile (offload_prepare): then it counts nothing */
+	if (bpf_map_lookup_elem(&offload_sessions, &key) != rule)
+		return;
+	st = bpf_map_lookup_elem(&offload_stats, &flow);
+	if (!st)
+		return;
+	if (dir == OFFLOAD_DIR_UP) /* the quote is a reply: the ICMP is about the DOWN path */
+		__sync_fetch_and_add(&st->too_big[1], 1);
+	else
+		__sync_fetch_and_add(&st->too_big[0], 1);
+}
+
 /* What the fast path found for a frame it will relay. */
 struct off_ctx {
 	struct offload_rule r;
@@ -792,8 +880,17 @@ static __always_inline __u32 offload_prepare(void *ctx, void *data, void *data_e
 
 		if ((void *)(ih + 1) > data_end)
 			return OFFLOAD_CNT_PASS_NONLINEAR;
-		if (ih->version != 4 || ih->protocol != IPPROTO_UDP)
+		if (ih->version != 4)
 			return OFFLOAD_CNT_PASS_NO_SESSION;
+		if (ih->protocol != IPPROTO_UDP) {
+			/* An unfragmented ICMP without options may be a too-big about a session */
+			if (ih->protocol == IPPROTO_ICMP && ih->ihl == 5 &&
+			    !(bpf_ntohs(ih->frag_off) & (IP_MF | IP_OFFSET)) &&
+			    bpf_ntohs(ih->tot_len) >= sizeof(*ih))
+				offload_icmp(ctx, tc, sizeof(*eth) + sizeof(*ih),
+					     bpf_ntohs(ih->tot_len) - sizeof(*ih), 1);
+			return OFFLOAD_CNT_PASS_NO_SESSION;
+		}
 		if (bpf_ntohs(ih->frag_off) & (IP_MF | IP_OFFSET))
 			return OFFLOAD_CNT_PASS_FRAGMENT;
 		if (ih->ihl != 5)
@@ -819,11 +916,15 @@ static __always_inline __u32 offload_prepare(void *ctx, void *data, void *data_e
 			return OFFLOAD_CNT_PASS_NONLINEAR;
 		if (ih->version != 6)
 			return OFFLOAD_CNT_PASS_NO_SESSION;
-		if (ih->nexthdr != IPPROTO_UDP)
+		if (ih->nexthdr != IPPROTO_UDP) {
+			if (ih->nexthdr == IPPROTO_ICMPV6)
+				offload_icmp(ctx, tc, sizeof(*eth) + sizeof(*ih),
+					     bpf_ntohs(ih->payload_len), 0);
 			return is_ext(ih->nexthdr) ? (ih->nexthdr == IPPROTO_FRAGMENT
 							  ? OFFLOAD_CNT_PASS_FRAGMENT
 							  : OFFLOAD_CNT_PASS_EXT_HEADERS)
 						   : OFFLOAD_CNT_PASS_NO_SESSION;
+		}
 		v4 = 0;
 		iplen = sizeof(*ih) + bpf_ntohs(ih->payload_len);
 		if (iplen < sizeof(*ih) + sizeof(*uh))

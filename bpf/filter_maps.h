@@ -214,12 +214,19 @@ struct offload_flow_stats {
 	 * the socket path then sent: the worker reads that direction's path MTU again, which may
 	 * have risen since the rule took it (wraps) */
 	__u32 mtu_pass[2];
+	/* [enum offload_dir]: ICMP "fragmentation needed" / ICMPv6 "packet too big" messages
+	 * that arrived about a datagram the session sent that way (the embedded header is
+	 * one of ours): the worker reads that direction's path MTU at its next tick, backoff or
+	 * not. Found through the opposite direction's rule (the embedded header reversed).
+	 * The ICMP itself always goes on to the stack (wraps) */
+	__u32 too_big[2];
 };
 
 /* Fast-path outcomes: PERCPU_ARRAY of OFFLOAD_CNT__MAX, one per frame the stage sees. */
 enum offload_counter {
 	OFFLOAD_CNT_FORWARDED,	     /* rewritten and redirected */
-	OFFLOAD_CNT_PASS_NO_SESSION, /* not a datagram of an offloaded session (or not UDP) */
+	OFFLOAD_CNT_PASS_NO_SESSION, /* not a datagram of an offloaded session (or not UDP: an
+				      * ICMP too-big about a session counts here too) */
 	OFFLOAD_CNT_PASS_FRAGMENT,   /* an IPv4/IPv6 fragment */
 	OFFLOAD_CNT_PASS_IP_OPTIONS, /* IPv4 with options */
 	OFFLOAD_CNT_PASS_EXT_HEADERS, /* IPv6 with extension headers */
@@ -306,7 +313,7 @@ _Static_assert(sizeof(struct shed_flow) == 16, "shed flow layout");
 _Static_assert(sizeof(struct shed_listener) == 8, "shed value layout");
 _Static_assert(sizeof(struct offload_key) == 36, "offload key layout");
 _Static_assert(sizeof(struct offload_rule) == 56, "offload rule layout");
-_Static_assert(sizeof(struct offload_flow_stats) == 48, "offload stats layout");
+_Static_assert(sizeof(struct offload_flow_stats) == 56, "offload stats layout");
 _Static_assert(sizeof(struct rr_iface) == 12, "iface layout");
 _Static_assert(sizeof(struct offload_xmit_val) == 16, "xmit value layout");
 

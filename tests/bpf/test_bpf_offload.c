@@ -638,6 +638,127 @@ static void test_flow_stats(void **state)
 	assert_true(st->last_seen_ns > 0);
 }
 
+/* An ICMP "fragmentation needed" (IPv4) or ICMPv6 "packet too big" from router to dst,
+ * quoting qlen bytes of the IP packet at quote; returns the frame's length. The outer
+ * checksums are left 0: the program does not read them. */
+static size_t build_too_big(uint8_t *buf, const struct ep *router, const struct ep *dst,
+			    const uint8_t *quote, size_t qlen, uint8_t type, uint8_t code)
+{
+	uint8_t *ip = buf + 14, *icmp;
+	size_t iphl = router->v6 ? 40 : 20, len = 8 + qlen;
+	uint16_t c;
+
+	memset(buf, 0, 14 + iphl + len);
+	mac_parse(MAC_A0, buf);
+	mac_parse(MAC_CLIENT, buf + 6);
+	buf[12] = router->v6 ? 0x86 : 0x08;
+	buf[13] = router->v6 ? 0xdd : 0x00;
+	if (!router->v6) {
+		ip[0] = 0x45;
+		ip[2] = (uint8_t)((iphl + len) >> 8), ip[3] = (uint8_t)(iphl + len);
+		ip[8] = 64;
+		ip[9] = 1; /* ICMP */
+		memcpy(ip + 12, router->a, 4);
+		memcpy(ip + 16, dst->a, 4);
+		c = (uint16_t)~fold(sum16(0, ip, 20));
+		ip[10] = (uint8_t)(c >> 8), ip[11] = (uint8_t)c;
+	} else {
+		ip[0] = 0x60;
+		ip[4] = (uint8_t)(len >> 8), ip[5] = (uint8_t)len;
+		ip[6] = 58; /* ICMPv6 */
+		ip[7] = 255;
+		memcpy(ip + 8, router->a, 16);
+		memcpy(ip + 24, dst->a, 16);
+	}
+	icmp = ip + iphl;
+	icmp[0] = type;
+	icmp[1] = code;
+	icmp[6] = 0x05, icmp[7] = 0x00; /* MTU 1280 */
+	memcpy(icmp + 8, quote, qlen);
+	return 14 + iphl + len;
+}
+
+/* An ICMP too-big about a datagram an offloaded session sent (its quote reversed is the other
+ * direction's key) bumps that session's too_big for the direction it is about, so the worker
+ * reads that path MTU at once; the frame itself passes unchanged (the kernel updates its route
+ * exception), as no-session. Anything else (no such session, a quote cut short of the UDP
+ * ports, another ICMP type) bumps nothing. Both hooks, both families. */
+static void test_too_big(void **state)
+{
+	static const struct {
+		const char *name;
+		int v6, up;  /* up: about a datagram to the upstream (else a reply to the client) */
+		int nosess;  /* the quote names a client without a session */
+		size_t trim; /* bytes cut off the quote's end: only 8 UDP bytes remain at 0 */
+		uint8_t type, code;
+		int bump; /* too_big of that direction rises */
+	} cases[] = {
+	    {"v4 about a reply", 0, 0, 0, 0, 3, 4, 1},
+	    {"v4 about a datagram to the upstream", 0, 1, 0, 0, 3, 4, 1},
+	    {"v6 about a reply", 1, 0, 0, 0, 2, 0, 1},
+	    {"v6 about a datagram to the upstream", 1, 1, 0, 0, 2, 0, 1},
+	    {"v4, no session", 0, 0, 1, 0, 3, 4, 0},
+	    {"v6, no session", 1, 0, 1, 0, 2, 0, 0},
+	    {"v4, quote cut in the UDP header", 0, 0, 0, 1, 3, 4, 0},
+	    {"v6, quote cut in the UDP header", 1, 0, 0, 1, 2, 0, 0},
+	    {"v4, port unreachable", 0, 0, 0, 0, 3, 3, 0},
+	    {"v6, destination unreachable", 1, 0, 0, 0, 1, 4, 0},
+	};
+	static uint8_t in[512], dgram[512];
+	static struct run r;
+	struct frame_opts o = {0};
+	size_t i, len, dlen, qlen;
+	int tc;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct ep router = cases[i].v6 ? ep6("2001:2:1::fe", 0) : ep4("198.18.1.254", 0);
+		struct ep other = cases[i].v6 ? c6 : c4;
+		const struct ep *src, *dst, *to;
+		const struct offload_flow_stats *st;
+		int dir = cases[i].up ? OFFLOAD_DIR_UP : OFFLOAD_DIR_DOWN;
+		uint32_t tb0, tb1;
+
+		other.port = 1;
+		if (!cases[i].v6) {
+			src = cases[i].up ? &s4 : &l4;
+			dst = cases[i].up ? &u4 : cases[i].nosess ? &other : &c4;
+		} else {
+			src = cases[i].up ? &s6 : &l6;
+			dst = cases[i].up ? &u6 : cases[i].nosess ? &other : &c6;
+		}
+		to = src; /* the ICMP comes back to the datagram's source */
+		st = filter_offload_flow(fx.f, cases[i].v6 ? 2 : 1);
+		/* what the relay sent: its IP header and the first 8 bytes of the UDP datagram */
+		dlen = build(dgram, src, dst, 1400, &o);
+		qlen = (cases[i].v6 ? 40 : 20) + 8 - cases[i].trim;
+		assert_true(dlen >= 14 + qlen);
+		len = build_too_big(in, &router, to, dgram + 14, qlen, cases[i].type,
+				    cases[i].code);
+		for (tc = 0; tc < 2; tc++) {
+			tb0 = st->too_big[0];
+			tb1 = st->too_big[1];
+			run(tc, cases[i].up ? fx.b0 : fx.a0, in, len, 0, &r);
+			if (r.counter != OFFLOAD_CNT_PASS_NO_SESSION ||
+			    r.retval != (tc ? TC_PASS : XDP_PASS))
+				fail_msg("%s (%s): counter %s, verdict %u; want no-session, pass",
+					 cases[i].name, tc ? "tc" : "xdp",
+					 r.counter < 0 ? "none"
+						       : filter_offload_counter_name(r.counter),
+					 r.retval);
+			if (r.out_len != len || memcmp(r.out, in, len))
+				fail_msg("%s (%s): the frame changed", cases[i].name,
+					 tc ? "tc" : "xdp");
+			if (st->too_big[dir] - (dir ? tb1 : tb0) != (uint32_t)cases[i].bump ||
+			    st->too_big[!dir] != (dir ? tb0 : tb1))
+				fail_msg("%s (%s): too_big %u, %u rose by %u, %u; want %d in [%d]",
+					 cases[i].name, tc ? "tc" : "xdp", tb0, tb1,
+					 st->too_big[0] - tb0, st->too_big[1] - tb1,
+					 cases[i].bump, dir);
+		}
+	}
+}
+
 struct pass_case {
 	const char *name;
 	int tc_only, xdp_only;
@@ -1252,6 +1373,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_rewrite),
 	    cmocka_unit_test(test_flow_stats),
+	    cmocka_unit_test(test_too_big),
 	    cmocka_unit_test(test_pass_up),
 	    cmocka_unit_test(test_del_own),
 	    cmocka_unit_test(test_stage_flags),
