@@ -789,6 +789,8 @@ int offload_session_open(const struct offload_worker *ow, struct session *s,
 	/* What the program passed up for the slot's earlier sessions is not this one's. */
 	s->fast_mtu_pass[0] = __atomic_load_n(&st->mtu_pass[0], __ATOMIC_RELAXED);
 	s->fast_mtu_pass[1] = __atomic_load_n(&st->mtu_pass[1], __ATOMIC_RELAXED);
+	s->fast_mtu_too_big[0] = __atomic_load_n(&st->too_big[0], __ATOMIC_RELAXED);
+	s->fast_mtu_too_big[1] = __atomic_load_n(&st->too_big[1], __ATOMIC_RELAXED);
 	s->fast_mtu[OFFLOAD_DIR_UP] = up_r.path_mtu;
 	s->fast_mtu[OFFLOAD_DIR_DOWN] = down_r.path_mtu;
 	s->fast_mtu_at = s->started;
@@ -840,14 +842,17 @@ int offload_session_pmtu(const struct offload_worker *ow, struct session *s, uin
 	return first;
 }
 
-uint32_t offload_pmtu_due(const struct session *s, const uint32_t pass[2], uint64_t now)
+uint32_t offload_pmtu_due(const struct session *s, const uint32_t pass[2],
+			  const uint32_t too_big[2], uint64_t now)
 {
 	uint32_t dirs = 0;
 	int d;
 
-	/* Passes up while a direction backs off stay counted: due once it ends. */
+	/* Passes up while a direction backs off stay counted: due once it ends. An ICMP
+	 * too-big about the direction is news of a lower path MTU: due at once. */
 	for (d = OFFLOAD_DIR_UP; d <= OFFLOAD_DIR_DOWN; d++)
-		if (pass[d] != s->fast_mtu_pass[d] && now >= s->fast_mtu_quiet[d])
+		if ((pass[d] != s->fast_mtu_pass[d] && now >= s->fast_mtu_quiet[d]) ||
+		    too_big[d] != s->fast_mtu_too_big[d])
 			dirs |= 1u << d;
 	/* An idle session's path MTU matters to no datagram: it is read when one comes. */
 	if (now - s->fast_mtu_at >= OFFLOAD_PMTU_SWEEP_NS && s->fast_seen > s->fast_mtu_at)
@@ -855,8 +860,8 @@ uint32_t offload_pmtu_due(const struct session *s, const uint32_t pass[2], uint6
 	return dirs;
 }
 
-void offload_pmtu_read(struct session *s, const uint32_t pass[2], uint32_t dirs, uint32_t changed,
-		       uint64_t now)
+void offload_pmtu_read(struct session *s, const uint32_t pass[2], const uint32_t too_big[2],
+		       uint32_t dirs, uint32_t changed, uint64_t now)
 {
 	uint32_t b;
 	int d;
@@ -864,7 +869,9 @@ void offload_pmtu_read(struct session *s, const uint32_t pass[2], uint32_t dirs,
 	for (d = OFFLOAD_DIR_UP; d <= OFFLOAD_DIR_DOWN; d++) {
 		if (!(dirs & (1u << d)))
 			continue;
-		if (changed & (1u << d)) {
+		/* A too-big (even one the reading found already applied) says the path moves:
+		 * passes up after it are worth reading again soon. */
+		if ((changed & (1u << d)) || too_big[d] != s->fast_mtu_too_big[d]) {
 			s->fast_mtu_quiet[d] = 0;
 			s->fast_mtu_backoff[d] = 0;
 		} else if (pass[d] != s->fast_mtu_pass[d]) {
@@ -876,6 +883,7 @@ void offload_pmtu_read(struct session *s, const uint32_t pass[2], uint32_t dirs,
 		}
 		/* Only a direction read: one backing off keeps its passes up counted. */
 		s->fast_mtu_pass[d] = pass[d];
+		s->fast_mtu_too_big[d] = too_big[d];
 	}
 	if (dirs & OFFLOAD_PMTU_DOWN)
 		s->fast_mtu_at = now;
@@ -884,7 +892,7 @@ void offload_pmtu_read(struct session *s, const uint32_t pass[2], uint32_t dirs,
 bool offload_session_recheck(const struct offload_worker *ow, struct session *s, uint64_t now)
 {
 	const struct offload_flow_stats *st;
-	uint32_t pass[2], dirs, changed = 0;
+	uint32_t pass[2], too_big[2], dirs, changed = 0;
 	uint16_t before[2];
 	int d;
 
@@ -893,9 +901,11 @@ bool offload_session_recheck(const struct offload_worker *ow, struct session *s,
 	st = filter_offload_flow(ow->f, s->flow);
 	if (!st)
 		return false;
-	for (d = OFFLOAD_DIR_UP; d <= OFFLOAD_DIR_DOWN; d++)
+	for (d = OFFLOAD_DIR_UP; d <= OFFLOAD_DIR_DOWN; d++) {
 		pass[d] = __atomic_load_n(&st->mtu_pass[d], __ATOMIC_RELAXED);
-	dirs = offload_pmtu_due(s, pass, now);
+		too_big[d] = __atomic_load_n(&st->too_big[d], __ATOMIC_RELAXED);
+	}
+	dirs = offload_pmtu_due(s, pass, too_big, now);
 	if (!dirs)
 		return false;
 	memcpy(before, s->fast_mtu, sizeof(before));
@@ -904,7 +914,7 @@ bool offload_session_recheck(const struct offload_worker *ow, struct session *s,
 	for (d = OFFLOAD_DIR_UP; d <= OFFLOAD_DIR_DOWN; d++)
 		if (s->fast_mtu[d] != before[d])
 			changed |= 1u << d;
-	offload_pmtu_read(s, pass, dirs, changed, now);
+	offload_pmtu_read(s, pass, too_big, dirs, changed, now);
 	return true;
 }
 

@@ -179,18 +179,21 @@ void offload_session_close(const struct offload_worker *ow, struct session *s,
  * two more. 0, or the first -errno. */
 int offload_session_pmtu(const struct offload_worker *ow, struct session *s, uint32_t dirs);
 /* Which path MTUs of fast session s to read again at now (OFFLOAD_PMTU_*), given the program's
- * mtu_pass counts of its slot (pass[enum offload_dir]): a direction whose datagrams it passed
- * up as too long since they were last read (the socket path sent them, by the path MTU as it
- * is now, which may have risen: a PMTU exception expired, a route changed), unless it backs
- * off (OFFLOAD_PMTU_BACKOFF_MIN); and the replies every OFFLOAD_PMTU_SWEEP_NS while it relays
- * any (s->fast_seen). Pure. */
-uint32_t offload_pmtu_due(const struct session *s, const uint32_t pass[2], uint64_t now);
+ * mtu_pass and too_big counts of its slot (pass[enum offload_dir], too_big[...]): a direction
+ * whose datagrams it passed up as too long since they were last read (the socket path sent
+ * them, by the path MTU as it is now, which may have risen: a PMTU exception expired, a route
+ * changed), unless it backs off (OFFLOAD_PMTU_BACKOFF_MIN); a direction an ICMP too-big came
+ * about since (the kernel lowered its path MTU: the listener's unconnected socket never
+ * hears of it), backoff or not; and the replies every OFFLOAD_PMTU_SWEEP_NS while it relays
+ * any (s->fast_seen). The walk's allowance bounds what a flood of ICMP costs. Pure. */
+uint32_t offload_pmtu_due(const struct session *s, const uint32_t pass[2],
+			  const uint32_t too_big[2], uint64_t now);
 /* What offload_session_recheck keeps of its reading at now of fast session s's directions
- * dirs (OFFLOAD_PMTU_*), due by offload_pmtu_due with the counts pass, of which those in
- * changed changed its rules: the counts read, the sweep's time, and the back-off of a
- * direction read for passes up that changed nothing (a change ends it). Pure. */
-void offload_pmtu_read(struct session *s, const uint32_t pass[2], uint32_t dirs, uint32_t changed,
-		       uint64_t now);
+ * dirs (OFFLOAD_PMTU_*), due by offload_pmtu_due with the counts pass and too_big, of which
+ * those in changed changed its rules: the counts read, the sweep's time, and the back-off of a
+ * direction read for passes up that changed nothing (a change or a too-big ends it). Pure. */
+void offload_pmtu_read(struct session *s, const uint32_t pass[2], const uint32_t too_big[2],
+		       uint32_t dirs, uint32_t changed, uint64_t now);
 /* The tick's part: reads again what offload_pmtu_due says of fast session s (at most one
  * reading of each direction). Returns whether it read anything (syscalls were made). */
 bool offload_session_recheck(const struct offload_worker *ow, struct session *s, uint64_t now);

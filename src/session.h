@@ -50,6 +50,7 @@ struct session {
 	uint64_t fast_pkts;	/* datagrams the fast path relayed for this session (folded) */
 	uint16_t fast_mtu[2];	/* its rules' path_mtu, [enum offload_dir] (0: none) */
 	uint32_t fast_mtu_pass[2]; /* the program's mtu_pass counts when they were last read */
+	uint32_t fast_mtu_too_big[2]; /* ... and its too_big counts */
 	uint64_t fast_mtu_at;	/* when the reply direction's path MTU was last read (ns) */
 	/* its listener's SO_MARK and device (0: none): the replies' route keys */
 	uint32_t fast_reply_mark;

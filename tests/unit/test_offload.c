@@ -397,6 +397,9 @@ static void test_socket_keeps_leg(void **state)
 /* Which path MTUs of a fast session the tick reads again: a direction whose datagrams the
  * program passed up as too long since the last reading (its count moved, also across a wrap);
  * the replies every OFFLOAD_PMTU_SWEEP_NS, only while the session relays anything. */
+/* No ICMP too-big came (the sessions' counts are 0 too). */
+static const uint32_t no_too_big[2];
+
 static void test_pmtu_due(void **state)
 {
 	const uint64_t t0 = 5000000000ull, sweep = OFFLOAD_PMTU_SWEEP_NS;
@@ -428,7 +431,7 @@ static void test_pmtu_due(void **state)
 		s.fast_mtu_at = t0;
 		/* the program last relayed before the reading, or after it */
 		s.fast_seen = cases[i].seen ? t0 + 1 : t0 - 1;
-		got = offload_pmtu_due(&s, cases[i].pass, t0 + (cases[i].now ? sweep : sweep - 1));
+		got = offload_pmtu_due(&s, cases[i].pass, no_too_big, t0 + (cases[i].now ? sweep : sweep - 1));
 		if (got != cases[i].want)
 			fail_msg("%s: %u, want %u", cases[i].name, got, cases[i].want);
 	}
@@ -477,7 +480,7 @@ static void backoff_run(struct session *s, uint32_t pass[2], uint64_t *now, uint
 		pass[0] += 3;
 		pass[1] += 3;
 		s->fast_seen = *now - 1; /* relaying */
-		dirs = offload_pmtu_due(s, pass, *now);
+		dirs = offload_pmtu_due(s, pass, no_too_big, *now);
 		if (dirs & OFFLOAD_PMTU_UP) {
 			*gap = (uint32_t)((*now - last) / 1000000000ull);
 			last = *now;
@@ -485,7 +488,7 @@ static void backoff_run(struct session *s, uint32_t pass[2], uint64_t *now, uint
 		n[0] += !!(dirs & OFFLOAD_PMTU_UP);
 		n[1] += !!(dirs & OFFLOAD_PMTU_DOWN);
 		if (dirs)
-			offload_pmtu_read(s, pass, dirs, 0, *now);
+			offload_pmtu_read(s, pass, no_too_big, dirs, 0, *now);
 	}
 }
 
@@ -515,24 +518,65 @@ static void test_pmtu_backoff(void **state)
 			 gap);
 	/* Backing off: passes up now are not due; those passed up so far are once it ends. */
 	pass[0] += 1;
-	assert_int_equal(offload_pmtu_due(&s, pass, now) & OFFLOAD_PMTU_UP, 0);
-	assert_int_equal(offload_pmtu_due(&s, pass, now + 60 * 1000000000ull) & OFFLOAD_PMTU_UP,
+	assert_int_equal(offload_pmtu_due(&s, pass, no_too_big, now) & OFFLOAD_PMTU_UP, 0);
+	assert_int_equal(offload_pmtu_due(&s, pass, no_too_big, now + 60 * 1000000000ull) & OFFLOAD_PMTU_UP,
 			 OFFLOAD_PMTU_UP);
 	/* ... but nothing is due when nothing passed up since the last reading. */
 	pass[0] = s.fast_mtu_pass[0];
-	assert_int_equal(offload_pmtu_due(&s, pass, now + 60 * 1000000000ull) & OFFLOAD_PMTU_UP,
+	assert_int_equal(offload_pmtu_due(&s, pass, no_too_big, now + 60 * 1000000000ull) & OFFLOAD_PMTU_UP,
 			 0);
 	/* A reading that changed the rule ends the back-off: the next pass up is due at once,
 	 * and an unchanged reading then backs off 5 s again. */
 	pass[0] += 1;
-	offload_pmtu_read(&s, pass, OFFLOAD_PMTU_UP, OFFLOAD_PMTU_UP, now);
+	offload_pmtu_read(&s, pass, no_too_big, OFFLOAD_PMTU_UP, OFFLOAD_PMTU_UP, now);
 	pass[0] += 1;
-	assert_int_equal(offload_pmtu_due(&s, pass, now + 1), OFFLOAD_PMTU_UP);
-	offload_pmtu_read(&s, pass, OFFLOAD_PMTU_UP, 0, now + 1);
+	assert_int_equal(offload_pmtu_due(&s, pass, no_too_big, now + 1), OFFLOAD_PMTU_UP);
+	offload_pmtu_read(&s, pass, no_too_big, OFFLOAD_PMTU_UP, 0, now + 1);
 	pass[0] += 1;
-	assert_int_equal(offload_pmtu_due(&s, pass, now + 1 + 4999999999ull) & OFFLOAD_PMTU_UP, 0);
-	assert_int_equal(offload_pmtu_due(&s, pass, now + 1 + 5000000000ull) & OFFLOAD_PMTU_UP,
+	assert_int_equal(offload_pmtu_due(&s, pass, no_too_big, now + 1 + 4999999999ull) & OFFLOAD_PMTU_UP, 0);
+	assert_int_equal(offload_pmtu_due(&s, pass, no_too_big, now + 1 + 5000000000ull) & OFFLOAD_PMTU_UP,
 			 OFFLOAD_PMTU_UP);
+}
+
+/* An ICMP too-big about a direction (the program's too_big count moved) makes it due at once,
+ * also while it backs off from passes up that changed nothing; the reading ends the back-off
+ * and records the count, so the same count is not due again. The other direction is not. */
+static void test_pmtu_too_big(void **state)
+{
+	uint64_t now = 100 * 1000000000ull;
+	uint32_t pass[2] = { 0, 0 }, tb[2] = { 0, 0 }, n[2], gap = 0;
+	struct session s;
+
+	(void)state;
+	memset(&s, 0, sizeof(s));
+	s.fast = true;
+	s.fast_mtu_at = now;
+	/* both directions deep in their back-off (60 s) */
+	backoff_run(&s, pass, &now, 420, n, &gap);
+	assert_int_equal(gap, 60);
+	assert_true(s.fast_mtu_quiet[OFFLOAD_DIR_DOWN] > now);
+	pass[1] += 1;
+	s.fast_mtu_at = now; /* the sweep is not due */
+	assert_int_equal(offload_pmtu_due(&s, pass, tb, now), 0);
+	/* a too-big about the replies: due at once, the replies only */
+	tb[OFFLOAD_DIR_DOWN] += 1;
+	assert_int_equal(offload_pmtu_due(&s, pass, tb, now), OFFLOAD_PMTU_DOWN);
+	/* ... also across a wrap of the count */
+	s.fast_mtu_too_big[1] = UINT32_MAX;
+	tb[1] = 0;
+	assert_int_equal(offload_pmtu_due(&s, pass, tb, now), OFFLOAD_PMTU_DOWN);
+	/* the reading (unchanged: the rule already had it) records it and ends the back-off */
+	offload_pmtu_read(&s, pass, tb, OFFLOAD_PMTU_DOWN, 0, now);
+	assert_int_equal(s.fast_mtu_too_big[1], 0);
+	assert_int_equal(s.fast_mtu_quiet[OFFLOAD_DIR_DOWN], 0);
+	assert_int_equal(s.fast_mtu_backoff[OFFLOAD_DIR_DOWN], 0);
+	assert_int_equal(offload_pmtu_due(&s, pass, tb, now + 1), 0);
+	/* the upstream direction still backs off: a pass up there is not due */
+	pass[0] += 1;
+	assert_int_equal(offload_pmtu_due(&s, pass, tb, now + 1) & OFFLOAD_PMTU_UP, 0);
+	/* a too-big about it is */
+	tb[OFFLOAD_DIR_UP] += 1;
+	assert_int_equal(offload_pmtu_due(&s, pass, tb, now + 1), OFFLOAD_PMTU_UP);
 }
 
 /* The walk's readings so far: per relay slot and session slot. */
@@ -645,6 +689,7 @@ int main(void)
 		cmocka_unit_test(test_pmtu_due),
 		cmocka_unit_test(test_pmtu_walk),
 		cmocka_unit_test(test_pmtu_backoff),
+		cmocka_unit_test(test_pmtu_too_big),
 		cmocka_unit_test(test_hooks_relay),
 	};
 
