@@ -31,7 +31,9 @@
 #    client's neighbour entry not) go up and are dropped; to the new address they go fast;
 #  - early shedding beside the tc fast path: in tc on veth, in XDP (before RPS) when the
 #    listen interface has RPS, where it passes the fast path's sessions; a reload moves it
-#    when RPS is turned on or off, without losing a datagram.
+#    when RPS is turned on or off, without losing a datagram;
+#  - an ICMP "fragmentation needed" about a fast session's reply lowers its reply rule's path
+#    MTU at the worker's next tick (the program counts it for the session), not the 10 s sweep.
 . "$(dirname "$0")/lib.sh"
 [ -x "$RINGRELAY" ] || lib_skip "relay binary $RINGRELAY not built"
 command -v bpftool >/dev/null || lib_skip "bpftool not found"
@@ -1572,6 +1574,78 @@ pmtu_send_case()
 			"learnt 1300, $m of 10 passed up"
 }
 
+# The path_mtu of the relay's one reply rule (dir DOWN) in its program's offload_sessions map
+# (bpftool; the relay's latest attach names the program). Empty when there is none.
+down_rule_mtu()
+{
+	local prog
+	prog=$(attached_ids | tail -n 1 | cut -d' ' -f2)
+	[ -n "$prog" ] || return 0
+	"$PY" - "$prog" <<'PYEOF'
+import json, subprocess, sys
+def bt(*a):
+    return json.loads(subprocess.run(["bpftool", "-j", *a], capture_output=True, check=True).stdout)
+for m in bt("prog", "show", "id", sys.argv[1]).get("map_ids", []):
+    if bt("map", "show", "id", str(m)).get("name", "").startswith("offload_sessio"):
+        for e in bt("map", "dump", "id", str(m)):
+            v = e.get("formatted", {}).get("value", {})
+            if v.get("dir") == 1:
+                print(v.get("path_mtu"))
+PYEOF
+}
+down_mtu_is() { [ "$(down_rule_mtu)" = "$1" ]; }
+
+# The path MTU toward the client falls: a router on the way sends "fragmentation needed" about
+# a reply (here icmp_too_big.py from the client's namespace; the link itself still takes
+# 1500). The relay's kernel lowers its route exception at once, but the listener's socket is
+# unconnected and never hears of it: the program counts the ICMP for the session (too_big)
+# and the worker's next tick (1 s) reads the replies' path MTU again. The reply rule's
+# path_mtu is 1300 within 2 s, and 1400-byte replies then pass up (pass_mtu) and arrive, sent
+# by the socket path. Before, only the replies' 10 s sweep (or up to 60 s for a session
+# backing off) read it, and the fast path sent them whole: a real router drops them.
+pmtu_icmp_case()
+{
+	local c="[tc/ipv4/path-mtu-icmp]" conf=$TMPD/pmtu-icmp.conf out m m0 f0=$LIB_FAILS
+	local t0 ms=
+	lib_family 4
+	to=$(ep "$RELAY_IP" 5000)
+	prepare_mode tc
+	: >"$TMPD/rec-pmtu-icmp"
+	lib_udp_bg "$NS_U" "$TMPD/echo-pmtu-icmp.json" echo --bind "$(ep "$UP1_IP" 9000)" \
+		--out "$TMPD/rec-pmtu-icmp"
+	local echo=$BG_PID
+	write_conf "$conf" tc 30.0 "$(ep "$UP1_IP" 9000)"
+	if lib_relay_start "$conf"; then
+		out=$(lib_udp "$NS_C" client --to "$to" --port-base 41320 --count 2 --size 100 \
+			--expect-echo --seconds 5) || lib_case_fail "$c first: $out"
+		lib_wait_for 2 down_mtu_is 1500 ||
+			lib_case_fail "$c reply rule path_mtu '$(down_rule_mtu)', want 1500 before"
+		t0=$(date +%s%N)
+		lib_nsx "$NS_C" "$PY" "$LIB_DIR/icmp_too_big.py" --src "$CLIENT_IP" --dst "$RELAY_IP" \
+			--inner-src "$RELAY_IP:5000" --inner-dst "$CLIENT_IP:41320" --mtu 1300 ||
+			lib_case_fail "$c icmp_too_big.py failed"
+		if lib_wait_for 2 down_mtu_is 1300; then
+			ms=$((($(date +%s%N) - t0) / 1000000))
+		else
+			lib_case_fail "$c reply rule path_mtu '$(down_rule_mtu)' 2 s after the ICMP," \
+				"want 1300"
+		fi
+		m0=$(pass_mtu)
+		out=$(lib_udp "$NS_C" client --to "$to" --port-base 41320 --count 5 --size 1400 \
+			--expect-echo --seconds 5) || lib_case_fail "$c 1400: $out"
+		m=$(($(pass_mtu) - ${m0:-0}))
+		[ "$m" -ge 5 ] || lib_case_fail "$c $m of 5 1400-byte replies passed up, want all"
+		lib_relay_stop || lib_case_fail "$c relay exit status"
+	else
+		lib_case_fail "$c relay did not start"
+	fi
+	lib_stop_pid "$echo"
+	lib_nsx "$NS_R" ip route flush cache
+	[ "$LIB_FAILS" = "$f0" ] &&
+		lib_case_ok "$c a too-big about a reply: the rule learnt 1300 in $ms ms," \
+			"$m of 5 1400-byte replies passed up"
+}
+
 for mode in xdp tc; do
 	for fam in 4 6; do
 		run_case "$mode" "$fam"
@@ -1588,6 +1662,7 @@ gso_case 4
 gso_case 6
 pmtu_case
 pmtu_send_case
+pmtu_icmp_case
 noperfmon_case
 expiry_case
 reprogram_case
