@@ -25,6 +25,7 @@
 
 #include "runtime.h"
 #include "worker_backend.h"
+#include "config_text.h"
 
 /* While hold_open, worker 1's backend does not come back from opening a listener: a worker
  * stuck in the middle of a reload. */
@@ -94,19 +95,14 @@ static void *loop_run(void *arg)
 /* listen: extra is another listen address, or "" */
 static struct config *load_listen(int timeout, const char *extra)
 {
-	char text[512], err[CONFIG_ERR_LEN];
-	struct config *cfg;
+	char text[512];
 
 	snprintf(text, sizeof(text),
 		 "control_socket = \"/tmp/ringrelay-test-unused.sock\"; io_backend = \"mmsg\";\n"
 		 "relays = ( { name = \"r\"; listen = [ \"127.0.0.1:47133\"%s ];\n"
 		 " upstreams = [ \"127.0.0.1:47134\" ]; session_timeout = %d; } );\n",
 		 extra, timeout);
-	if (config_load_string(text, "t.conf", &cfg, err, sizeof(err))) {
-		fprintf(stderr, "%s\n", err);
-		return NULL;
-	}
-	return cfg;
+	return config_text(text);
 }
 
 static struct config *load(int timeout)
@@ -456,8 +452,7 @@ static void test_probe_widen_blocked(void **state)
 /* Relay r and a second relay named name. */
 static struct config *load_two(const char *name)
 {
-	char text[512], err[CONFIG_ERR_LEN];
-	struct config *cfg;
+	char text[512];
 
 	snprintf(text, sizeof(text),
 		 "control_socket = \"/tmp/ringrelay-test-unused.sock\"; io_backend = \"mmsg\";\n"
@@ -466,11 +461,7 @@ static struct config *load_two(const char *name)
 		 " { name = \"%s\"; listen = [ \"127.0.0.1:47138\" ];\n"
 		 " upstreams = [ \"127.0.0.1:47134\" ]; session_timeout = 30; } );\n",
 		 name);
-	if (config_load_string(text, "t.conf", &cfg, err, sizeof(err))) {
-		fprintf(stderr, "%s\n", err);
-		return NULL;
-	}
-	return cfg;
+	return config_text(text);
 }
 
 /* relay 1's rx_pkts toward its upstreams, summed over the workers */
@@ -551,7 +542,7 @@ static void test_listeners_full(void **state)
 static struct config *load_many(uint16_t base, uint16_t last)
 {
 	size_t cap = 96 * 1024, len = 0;
-	char *text = malloc(cap), err[CONFIG_ERR_LEN];
+	char *text = malloc(cap);
 	struct config *cfg = NULL;
 	uint32_t r, j;
 
@@ -574,8 +565,7 @@ static struct config *load_many(uint16_t base, uint16_t last)
 					" ]; upstreams = [ \"127.0.0.1:47134\" ]; }");
 	}
 	snprintf(text + len, cap - len, "\n);\n");
-	if (config_load_string(text, "t.conf", &cfg, err, sizeof(err)))
-		fprintf(stderr, "%s\n", err);
+	cfg = config_text(text);
 	free(text);
 	return cfg;
 }

@@ -21,6 +21,7 @@
 
 #include "runtime.h"
 #include "worker_backend.h"
+#include "config_text.h"
 
 /* A fresh session as session_insert leaves one, in slot 0 of a one-slot table (released
  * and taken again for each case: a new session of a slot forgets its predecessor's). */
@@ -154,18 +155,13 @@ static void *loop_run(void *arg)
 
 static struct config *load(const char *relays)
 {
-	char text[1024], err[CONFIG_ERR_LEN];
-	struct config *cfg;
+	char text[1024];
 
 	snprintf(text, sizeof(text),
 		 "control_socket = \"/tmp/ringrelay-test-unused.sock\"; io_backend = \"mmsg\";\n"
 		 "workers = 1; relays = ( %s );\n",
 		 relays);
-	if (config_load_string(text, "t.conf", &cfg, err, sizeof(err))) {
-		fprintf(stderr, "%s\n", err);
-		return NULL;
-	}
-	return cfg;
+	return config_text(text);
 }
 
 static int setup(void **state)

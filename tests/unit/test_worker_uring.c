@@ -31,6 +31,7 @@
 #include "runtime.h"
 #include "uring.h"
 #include "worker_backend.h"
+#include "config_text.h"
 
 #define LISTEN_PORT 47181
 
@@ -94,8 +95,7 @@ static int udp_socket(uint16_t port, uint16_t *bound)
 /* A mirror relay on 127.0.0.1:LISTEN_PORT whose one member is member[m]. */
 static struct config *load(const struct fixture *f, int m)
 {
-	char text[1024], err[CONFIG_ERR_LEN];
-	struct config *cfg;
+	char text[1024];
 
 	snprintf(text, sizeof(text),
 		 "control_socket = \"/tmp/ringrelay-test-unused.sock\"; io_backend = \"io_uring\";\n"
@@ -103,11 +103,7 @@ static struct config *load(const struct fixture *f, int m)
 		 "relays = ( { name = \"m\"; mode = \"mirror\"; listen = [ \"127.0.0.1:%d\" ];\n"
 		 " upstreams = [ \"127.0.0.1:%u\" ]; } );\n",
 		 LISTEN_PORT, f->member_port[m]);
-	if (config_load_string(text, "t.conf", &cfg, err, sizeof(err))) {
-		fprintf(stderr, "%s\n", err);
-		return NULL;
-	}
-	return cfg;
+	return config_text(text);
 }
 
 static int setup(void **state)
