@@ -1082,10 +1082,10 @@ static int probe_own_port(const struct relay_conf *rc, const struct addr *a, con
 			 where, buf, strerror(EADDRINUSE), strerror(-ret));
 	else if (h.own)
 		snprintf(err, errlen,
-			 "%s: %s: %s by a socket of this process that is no listener (a session of "
-			 "a relay with source = \"client\", bound to its client's address and "
-			 "port): the workers could not bind it beside that socket; restart to apply "
-			 "it (sessions then bind beside the listener)",
+			 "%s: %s: %s by a socket of this process that is no listener (most likely "
+			 "a session of a relay with source = \"client\", bound to its client's "
+			 "address and port; or a listener closed while the reload checked): the "
+			 "workers could not bind it beside that socket; restart to apply it",
 			 where, buf, strerror(EADDRINUSE));
 	else if (rc->reuseport_shared)
 		snprintf(err, errlen,
