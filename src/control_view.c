@@ -1178,16 +1178,16 @@ int control_view_stats(const struct snapshot *s, bool json, FILE *out)
 static int sessions_table(const struct control_sessions *ss, const struct config *cfg,
 			  FILE *out)
 {
-	static const char *const head[] = { "RELAY",  "CLIENT", "LOCAL", "UPSTREAM",
-					    "WORKER", "IDLE",	"PATH" };
-	int cols = ss->fast ? 7 : 6;
+	static const char *const head[] = { "RELAY", "CLIENT", "LOCAL", "UPSTREAM",
+					    "WORKER", "IDLE", "MTU UP/DOWN", "PATH" };
+	int cols = ss->fast ? 8 : 6;
 	char ep[ADDR_STRLEN];
 	struct emit_table t;
 	const char *name;
 	uint32_t i;
 	int ret;
 
-	emit_table_init(&t, cols, 0x30, head);
+	emit_table_init(&t, cols, 0x70, head);
 	for (i = 0; i < ss->n; i++) {
 		const struct session_info *si = &ss->info[i];
 
@@ -1198,10 +1198,17 @@ static int sessions_table(const struct control_sessions *ss, const struct config
 		emit_table_cell(&t, "%s", addr_format(&si->upstream, ep, sizeof(ep)));
 		emit_table_cell(&t, "%u", si->worker);
 		emit_table_cell(&t, "%.1f s", (double)si->idle_ms / 1e3);
-		if (ss->fast)
-			emit_table_cell(&t, "%s%s%s", si->fast ? "fast" : "socket",
-					si->fast_refused ? ": " : "",
-					offload_refusal_name((enum offload_refusal)si->fast_refused));
+		if (!ss->fast)
+			continue;
+		/* (the path last: a reason may hold spaces) */
+		if (si->fast)
+			emit_table_cell(&t, "%u/%u", si->fast_mtu[OFFLOAD_DIR_UP],
+					si->fast_mtu[OFFLOAD_DIR_DOWN]);
+		else
+			emit_table_cell(&t, "-");
+		emit_table_cell(&t, "%s%s%s", si->fast ? "fast" : "socket",
+				si->fast_refused ? ": " : "",
+				offload_refusal_name((enum offload_refusal)si->fast_refused));
 	}
 	ret = emit_table_print(&t, out);
 	if (ret)
@@ -1239,6 +1246,11 @@ static int sessions_json(const struct control_sessions *ss, const struct config 
 		if (ss->fast) {
 			emit_json_string(&j, "path", si->fast ? "fast" : "socket");
 			emit_json_uint(&j, "fast_pkts", si->fast_pkts);
+			if (si->fast) {
+				emit_json_uint(&j, "path_mtu_up", si->fast_mtu[OFFLOAD_DIR_UP]);
+				emit_json_uint(&j, "path_mtu_down",
+					       si->fast_mtu[OFFLOAD_DIR_DOWN]);
+			}
 			if (si->fast_refused)
 				emit_json_string(&j, "socket_reason",
 						 offload_refusal_name(

@@ -1327,6 +1327,8 @@ static void snapshot_sessions(struct worker *w, struct worker_cmd *cmd)
 			si->fast = s->fast;
 			si->fast_pkts = s->fast_pkts;
 			si->fast_refused = s->fast_refused;
+			si->fast_mtu[0] = s->fast ? s->fast_mtu[0] : 0;
+			si->fast_mtu[1] = s->fast ? s->fast_mtu[1] : 0;
 		}
 	}
 }

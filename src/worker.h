@@ -131,6 +131,7 @@ struct session_info {
 	bool fast;	   /* the BPF fast path relays it too */
 	uint8_t fast_refused; /* else why not: enum offload_refusal */
 	uint64_t fast_pkts; /* datagrams it relayed for this session (both ways, folded) */
+	uint16_t fast_mtu[2]; /* fast: its rules' path MTU, [enum offload_dir] (0: none) */
 };
 
 enum worker_cmd_type { WORKER_CMD_APPLY, WORKER_CMD_SESSIONS };

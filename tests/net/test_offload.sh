@@ -1640,6 +1640,9 @@ pmtu_icmp_case()
 			lib_case_fail "$c reply rule path_mtu '$(down_rule_mtu)' 2 s after the ICMP," \
 				"want 1300"
 		fi
+		ctl sessions | grep -q " 1500/1300  fast$" ||
+			lib_case_fail "$c ringrelayctl sessions does not show MTU 1500/1300:" \
+				"$(ctl sessions)"
 		m0=$(pass_mtu)
 		out=$(lib_udp "$NS_C" client --to "$to" --port-base 41320 --count 5 --size 1400 \
 			--expect-echo --seconds 5) || lib_case_fail "$c 1400: $out"

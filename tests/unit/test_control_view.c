@@ -878,6 +878,8 @@ static void test_offload_views(void **state)
 	f->s.workers[0].relays[0].dir[RELAY_DIR_TO_UPSTREAM].fast_pkts = 17;
 	f->info[0].fast = true;
 	f->info[0].fast_pkts = 42;
+	f->info[0].fast_mtu[OFFLOAD_DIR_UP] = 1500;
+	f->info[0].fast_mtu[OFFLOAD_DIR_DOWN] = 1300;
 	f->ss.fast = true;
 
 	t = render_text(view_status, f, false);
@@ -899,12 +901,13 @@ static void test_offload_views(void **state)
 	expect_in(t, "\"xmit_drops\": 3");
 	free(t);
 	t = render_text(view_sessions, f, false);
-	expect_in(t, "IDLE  PATH\n");
-	expect_in(t, " fast\n");
-	expect_in(t, " socket\n");
+	expect_in(t, "IDLE  MTU UP/DOWN  PATH\n");
+	expect_in(t, "  1500/1300  fast\n");
+	expect_in(t, "          -  socket\n");
 	free(t);
 	t = render_text(view_sessions, f, true);
-	expect_in(t, "\"path\": \"fast\", \"fast_pkts\": 42");
+	expect_in(t, "\"path\": \"fast\", \"fast_pkts\": 42, \"path_mtu_up\": 1500, "
+		     "\"path_mtu_down\": 1300");
 	free(t);
 }
 
