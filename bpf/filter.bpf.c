@@ -682,12 +682,34 @@ static __always_inline struct offload_xmit_val *xmit_val(__u32 to)
 	return bpf_map_lookup_elem(&offload_xmit, &to);
 }
 
+/* The interface's entry copied to *fi: 1, or 0 when there is none. User space rewrites an
+ * entry at link events and reloads, and a hash map element replaced is reused at once for
+ * the next one written (offload_prepare): a copy is kept only when a second lookup still
+ * finds the same element, tried twice; else the defaults (the filter in both hooks, nothing
+ * else), as without an entry. */
+static __always_inline int iface_read(__u32 ifindex, struct rr_iface *fi)
+{
+	struct rr_iface *e;
+	int i;
+
+#pragma unroll
+	for (i = 0; i < 2; i++) {
+		e = bpf_map_lookup_elem(&rr_ifaces, &ifindex);
+		if (!e)
+			break;
+		__builtin_memcpy(fi, e, sizeof(*fi));
+		if (bpf_map_lookup_elem(&rr_ifaces, &ifindex) == e)
+			return 1;
+	}
+	return 0;
+}
+
 /* Which stages run on an interface; none listed: the filter alone. */
 static __always_inline __u32 iface_flags(__u32 ifindex)
 {
-	struct rr_iface *fi = bpf_map_lookup_elem(&rr_ifaces, &ifindex);
+	struct rr_iface fi;
 
-	return fi ? fi->flags : RR_IFACE_DEFAULT;
+	return iface_read(ifindex, &fi) ? fi.flags : RR_IFACE_DEFAULT;
 }
 
 /* A MAC address as one scalar: its bytes 0-3 and 4-5 loaded as they lie, so that two
@@ -700,18 +722,18 @@ static __always_inline __u64 mac_pack(__u32 lo, __u16 hi)
 /* iface_flags, and in *mac the interface's own address, packed (0 without an entry). */
 static __always_inline __u32 iface_flags_mac(__u32 ifindex, __u64 *mac)
 {
-	struct rr_iface *fi = bpf_map_lookup_elem(&rr_ifaces, &ifindex);
+	struct rr_iface fi;
 	__u32 lo;
 	__u16 hi;
 
-	if (!fi) {
+	if (!iface_read(ifindex, &fi)) {
 		*mac = 0;
 		return RR_IFACE_DEFAULT;
 	}
-	__builtin_memcpy(&lo, fi->mac, 4);
-	__builtin_memcpy(&hi, &fi->mac[4], 2);
+	__builtin_memcpy(&lo, fi.mac, 4);
+	__builtin_memcpy(&hi, &fi.mac[4], 2);
 	*mac = mac_pack(lo, hi);
-	return fi->flags;
+	return fi.flags;
 }
 
 /* One's complement sum of n 16-bit words (raw, in memory order: the sum is byte-order
@@ -1422,18 +1444,29 @@ static __always_inline void sock_fill_kfunc(struct bpf_sock *sk, __u32 *rmem, __
 	*rcvbuf = (__u32)s->sk_rcvbuf;
 }
 
+/* k's entry copied to *l: 1, or 0 when there is none or it was replaced under the copy (an
+ * element is reused at once, iface_read): the datagram then passes as a non-listener's. */
+static __always_inline int shed_listener_read(struct shed_listener_key *k, struct shed_listener *l,
+					      struct shed_listener *e)
+{
+	__builtin_memcpy(l, e, sizeof(*l));
+	return bpf_map_lookup_elem(&shed_listeners, k) == e;
+}
+
 /* The listener a datagram to daddr:port is for: the exact address, else the family's
  * wildcard (ringrelay's IPv6 sockets are V6ONLY, so an IPv4 datagram never meets ::). */
-static __always_inline struct shed_listener *shed_listener(struct shed_listener_key *k, int v4)
+static __always_inline int shed_listener(struct shed_listener_key *k, int v4,
+					 struct shed_listener *l)
 {
-	struct shed_listener *l = bpf_map_lookup_elem(&shed_listeners, k);
+	struct shed_listener *e = bpf_map_lookup_elem(&shed_listeners, k);
 
-	if (l)
-		return l;
+	if (e)
+		return shed_listener_read(k, l, e);
 	__builtin_memset(k->addr, 0, 16);
 	if (v4)
 		k->addr[10] = k->addr[11] = 0xff;
-	return bpf_map_lookup_elem(&shed_listeners, k);
+	e = bpf_map_lookup_elem(&shed_listeners, k);
+	return e ? shed_listener_read(k, l, e) : 0;
 }
 
 /* Drops a datagram to a relay listener whose socket cannot take it: the socket the stack would
@@ -1450,7 +1483,7 @@ static __always_inline enum filter_action shed_body(const struct hdr_src *h, int
 	struct shed_listener_key k = {};
 	struct bpf_sock_tuple t = {};
 	struct offload_key fk = {};
-	struct shed_listener *l;
+	struct shed_listener l;
 	struct bpf_sock *sk;
 	struct udphdr uh;
 	__u32 tlen, rmem, rcvbuf, off;
@@ -1497,8 +1530,7 @@ static __always_inline enum filter_action shed_body(const struct hdr_src *h, int
 	__builtin_memcpy(fk.daddr, k.addr, 16);
 	fk.sport = uh.source;
 	fk.dport = uh.dest;
-	l = shed_listener(&k, v4);
-	if (!l)
+	if (!shed_listener(&k, v4, &l))
 		goto not_listener;
 	if (fast_tc && bpf_map_lookup_elem(&offload_sessions, &fk)) {
 		shed_count(SHED_CNT_PASS_FAST_PATH);
@@ -1525,9 +1557,9 @@ static __always_inline enum filter_action shed_body(const struct hdr_src *h, int
 	}
 	bpf_sk_release(sk);
 	if ((__u64)rmem + SHED_ALLOWANCE > (__u64)rcvbuf)
-		return shed_drop(l->slot, SHED_REASON_FULL, h->segs);
-	if ((__u64)rmem * 2 > (__u64)rcvbuf && l->heavy && shed_heavy(&fk, l->heavy))
-		return shed_drop(l->slot, SHED_REASON_HEAVY, h->segs);
+		return shed_drop(l.slot, SHED_REASON_FULL, h->segs);
+	if ((__u64)rmem * 2 > (__u64)rcvbuf && l.heavy && shed_heavy(&fk, l.heavy))
+		return shed_drop(l.slot, SHED_REASON_HEAVY, h->segs);
 	shed_count(SHED_CNT_PASS_ROOM);
 	return ACT_PASS;
 not_listener:
