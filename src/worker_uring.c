@@ -66,7 +66,8 @@ struct tx_msg {
  * back to its client, or as a mirror's copies: what it takes to send it again in pieces when
  * the path refuses the segments (an MTU smaller than the other side's, or one that shrank
  * since it was asked; a device or tunnel without UDP GSO). sess_idx is the session that
- * sends it, SESSION_NONE for a (not transparent) mirror's copies. A buffer sent to an
+ * sends it (a transparent mirror's copies too), SESSION_NONE for a plain mirror's copies:
+ * with the relay's mode, what send_target finds where it went by. A buffer sent to an
  * upstream on its own (not gathered, not GSO) names only its session here, or for a mirror's
  * copies the member list they went to (burst_session), so that a send failed by an ICMP error
  * can drain that session's socket and send the datagram again (on_send). */
@@ -74,7 +75,6 @@ struct gso_burst {
 	const uint8_t *data;
 	uint32_t len;
 	uint16_t gso_size;
-	bool mirror;
 	uint32_t sess_idx, sess_gen;
 	uint64_t members_gen; /* a mirror's: the member list its copies were sent to */
 };
@@ -468,7 +468,7 @@ static void arm_read(struct uring_worker *uw, int fd, uint64_t *val, enum udata_
  * holds the upstream's counter slot in its low TX_UP_BITS (TX_UP_NONE: none) and above them
  * where its data starts in its buffer's payload (a GRO burst's piece; TX_OFF_NONE when that
  * does not fit), and gen holds TX_RESENT beside the datagrams it carries when it is a
- * datagram's second send: what it takes to send a datagram again (resend_alone). */
+ * datagram's second send: what it takes to send a datagram again (send_again). */
 #define TX_UP_BITS 8u
 #define TX_UP_NONE ((1u << TX_UP_BITS) - 1)
 #define TX_OFF_NONE (UDATA_MAX_IDX >> TX_UP_BITS)
@@ -693,38 +693,134 @@ static uint32_t mirror_member(const struct worker_relay *wr, uint32_t up)
 	return j;
 }
 
-/* A send failed with err, maybe taking the ICMP error the socket's receive would have
- * reported (and drained): the error's copies in the error queue go now, or they would stay
- * there, charged to the socket's receive buffer, until a receive meets an error. The socket
- * is the session's (sess_idx, sess_gen), else a mirror member's (counter slot up). Returns
- * the errno of the newest copy removed (sock_drain_errors), 0 when there was none (or no
- * such socket): whether the send took an error an ICMP message left pending; *too_big says
- * whether one removed was EMSGSIZE (a "packet too big"). */
-static int send_drain_errors(struct uring_worker *uw, uint32_t relay, uint32_t up,
-			     uint32_t sess_idx, uint32_t sess_gen, int err, bool *too_big)
+/* Who sent a datagram to an upstream, as the send's completion knows it: relay slot relay, the
+ * upstream's counter slot up, and the session whose socket sent it (sess_idx, sess_gen) or,
+ * SESSION_NONE, a plain mirror's member: known by its socket when the send's fixed file is
+ * known (a batch's: slot, with that socket's mirror_gen in sess_gen), else by the member list
+ * the copy was made under (members_gen). */
+struct tx_sender {
+	uint32_t relay, up;
+	uint32_t sess_idx, sess_gen;
+	uint32_t slot; /* UINT32_MAX: not known */
+	uint64_t members_gen;
+};
+
+/* Where a send to an upstream went (send_socket, send_target). */
+struct tx_target {
+	struct session *s; /* the session whose socket sent it; NULL: a plain mirror's member */
+	uint32_t slot;	   /* the socket's fixed file */
+	int fd;
+	/* where the socket is connected, and the longest segment its path takes; NULL: a
+	 * transparent mirror's session socket (not connected, no IP_RECVERR) */
+	const struct addr *peer;
+	uint32_t *seg_max;
+	const struct addr *dest; /* send_target: a transparent mirror's member, else NULL */
+};
+
+static struct tx_sender batch_sender(const struct tx_batch *b)
 {
-	const struct worker_relay *wr = &uw->w->relays[relay];
-	struct session *s;
+	return (struct tx_sender){ .relay = b->relay, .up = b->up, .sess_idx = b->sess_idx,
+				   .sess_gen = b->sess_gen, .slot = b->slot };
+}
+
+/* The sender of a send of buffer u.bid (u.idx: the counter slot alone; a reply's session), as
+ * the buffer's record names it (burst_session, or a GSO burst's whole record). */
+static struct tx_sender burst_sender(const struct uring_worker *uw, struct udata u)
+{
+	const struct gso_burst *r = &uw->bursts[u.bid];
+
+	return (struct tx_sender){ .relay = u.relay, .up = u.idx, .sess_idx = r->sess_idx,
+				   .sess_gen = r->sess_gen, .slot = UINT32_MAX,
+				   .members_gen = r->members_gen };
+}
+
+/* The socket snd's send went on, as far as its completion can tell, into t (all but dest):
+ * the session's, still ACTIVE with the same generation, or the open socket of the plain mirror
+ * member now at counter slot up, which send_target checks is the one the send went to.
+ * Returns false when there is none (or no relay). */
+static bool send_socket(struct uring_worker *uw, const struct tx_sender *snd, struct tx_target *t)
+{
+	struct worker_relay *wr = &uw->w->relays[snd->relay];
 	uint32_t j;
 
-	*too_big = false;
+	*t = (struct tx_target){ .fd = -1 };
 	if (wr->state != RELAY_SLOT_ACTIVE)
-		return 0;
-	if (sess_idx != SESSION_NONE) {
-		s = worker_session_at(uw->w, relay, sess_idx);
-		if (!s || s->state != SESSION_ACTIVE || s->gen != sess_gen || s->fd < 0)
-			return 0;
-		/* an ICMP "packet too big" the receive will not meet now: the fast path's rule
-		 * learns the path MTU here instead */
-		return worker_drain_errors(uw->w, s, s->fd, SESSION_ERRQUEUE_MAX, err, too_big);
+		return false;
+	if (snd->sess_idx != SESSION_NONE) {
+		t->s = worker_session_at(uw->w, snd->relay, snd->sess_idx);
+		if (!t->s || t->s->state != SESSION_ACTIVE || t->s->gen != snd->sess_gen)
+			return false;
+		t->slot = session_slot(uw->w, snd->relay, t->s);
+		t->fd = t->s->fd;
+		/* (a change of mode closes the sessions: a mirror's is a transparent one's) */
+		if (wr->mode != RELAY_MODE_MIRROR) {
+			t->peer = &t->s->upstream_addr;
+			t->seg_max = &t->s->seg_max;
+		}
+		return true;
 	}
-	if (wr->mode != RELAY_MODE_MIRROR || wr->transparent)
+	/* (only a plain mirror has mirror sockets: a change of mode closes them) */
+	j = mirror_member(wr, snd->up);
+	if (j == wr->n_mirror || wr->mirror_fd[j] < 0 || wr->mirror_slot[j] == UINT32_MAX)
+		return false;
+	t->slot = wr->mirror_slot[j];
+	t->fd = wr->mirror_fd[j];
+	t->peer = &wr->mirror_addr[j];
+	t->seg_max = &wr->mirror_seg_max[j];
+	return true;
+}
+
+/* Where snd's send went, into t, if it is still there to send to again: send_socket's, and for
+ * a mirror's copy the member it went to. A plain mirror's: by its socket when the send's fixed
+ * file is known (that slot, its socket not closed since: mirror_gen), else while the member
+ * list is the one the copy was made under (a reload may have given the member's counter slot
+ * to another member). A transparent mirror's: the member at counter slot up of the member list
+ * the copy was made under, its address in t->dest. The one check of a failed send's target
+ * for whatever it sends again. Returns false when it is gone. */
+static bool send_target(struct uring_worker *uw, const struct tx_sender *snd, struct tx_target *t)
+{
+	const struct worker_relay *wr = &uw->w->relays[snd->relay];
+	const struct pool *p;
+	uint32_t i;
+
+	if (!send_socket(uw, snd, t))
+		return false;
+	if (!t->s && snd->slot != UINT32_MAX) /* a plain mirror's member, by its socket */
+		return t->slot == snd->slot &&
+		       uw->mirror_gen[t->slot - PLAN_LISTENER_SLOTS] == snd->sess_gen;
+	if (!t->s) /* by the member list */
+		return wr->members_gen == snd->members_gen;
+	if (t->peer) /* a session's socket, connected to its upstream */
+		return true;
+	p = worker_pool(uw->w, snd->relay);
+	for (i = 0; i < p->n && p->m[i].slot != snd->up; i++)
+		;
+	if (p->members_gen != snd->members_gen || i == p->n)
+		return false;
+	t->dest = &p->m[i].addr;
+	return true;
+}
+
+/* A send failed with err, maybe taking the ICMP error the socket's receive would have
+ * reported (and drained): the error's copies in the error queue go now, or they would stay
+ * there, charged to the socket's receive buffer, until a receive meets an error. The socket is
+ * snd's as send_socket finds it, not checked against the member as for a resend: a second
+ * send's record may not name its member list (send_again), and another socket's queue emptied
+ * after a reload moved the counter slot costs nothing counted, where one left would stay.
+ * Returns the errno of the newest copy removed (sock_drain_errors), 0 when there was none (or
+ * no such socket): whether the send took an error an ICMP message left pending; *too_big says
+ * whether one removed was EMSGSIZE (a "packet too big"). */
+static int send_drain_errors(struct uring_worker *uw, const struct tx_sender *snd, int err,
+			     bool *too_big)
+{
+	struct tx_target t;
+
+	*too_big = false;
+	if (!send_socket(uw, snd, &t))
 		return 0;
-	j = mirror_member(wr, up);
-	if (j < wr->n_mirror && wr->mirror_fd[j] >= 0)
-		return worker_drain_errors(uw->w, NULL, wr->mirror_fd[j], SESSION_ERRQUEUE_MAX,
-					   err, too_big);
-	return 0;
+	/* a session's ICMP "packet too big" the receive will not meet now: the fast path's rule
+	 * learns the path MTU here instead */
+	return worker_drain_errors(uw->w, t.s, t.fd, SESSION_ERRQUEUE_MAX, err, too_big);
 }
 
 /* Whether a UDP GSO send of size-byte segments on socket fd to peer, failed with err after
@@ -749,61 +845,31 @@ static void gso_off(struct uring_worker *uw, int err)
 		 strerror(-err));
 }
 
-/* The session or mirror member batch b's datagrams were for, if it is still there, its socket
- * still the one they were sent on: its descriptor, peer and seg_max. Returns false when it is
- * gone. */
-static bool batch_target(struct uring_worker *uw, const struct tx_batch *b, int *fd,
-			 const struct addr **peer, uint32_t **seg_max)
-{
-	struct worker_relay *wr = &uw->w->relays[b->relay];
-	struct session *s;
-	uint32_t j;
-
-	if (wr->state != RELAY_SLOT_ACTIVE)
-		return false;
-	if (b->sess_idx == SESSION_NONE) {
-		j = mirror_member(wr, b->up);
-		if (j == wr->n_mirror || wr->mirror_slot[j] != b->slot ||
-		    uw->mirror_gen[b->slot - PLAN_LISTENER_SLOTS] != b->sess_gen)
-			return false;
-		*fd = wr->mirror_fd[j];
-		*peer = &wr->mirror_addr[j];
-		*seg_max = &wr->mirror_seg_max[j];
-		return true;
-	}
-	s = worker_session_at(uw->w, b->relay, b->sess_idx);
-	if (!s || s->state != SESSION_ACTIVE || s->gen != b->sess_gen)
-		return false;
-	*fd = s->fd;
-	*peer = &s->upstream_addr;
-	*seg_max = &s->seg_max;
-	return true;
-}
-
 /* The kernel failed batch b's GSO send with err, and no datagram left: its datagrams from
  * the one at from on go again to the session or mirror member they were meant for, if that
- * still exists (returns false when it does not). Refused (EMSGSIZE, EINVAL, EIO): each
- * alone; a segment longer than the path MTU (it shrank since the session opened or the
- * member was asked, or a route changed: asked again), or a kernel or device that cannot do
+ * still exists (send_target; returns false when it does not). Refused (EMSGSIZE, EINVAL,
+ * EIO): each alone; a segment longer than the path MTU (it shrank since the session opened or
+ * the member was asked, or a route changed: asked again), or a kernel or device that cannot do
  * UDP GSO here (gso_off). An unreachable, an ICMP error an earlier datagram drew, which fails
  * the socket's next send whatever it carries: together again, in a new batch. */
 static bool batch_resend(struct uring_worker *uw, struct tx_batch *b, int err, uint32_t from)
 {
-	const struct addr *peer;
-	uint32_t *seg_max, i;
-	int fd, max;
+	const struct tx_sender snd = batch_sender(b);
+	struct tx_target t;
+	uint32_t i;
+	int max;
 
-	if (!batch_target(uw, b, &fd, &peer, &seg_max))
+	if (!send_target(uw, &snd, &t))
 		return false;
 	if (sock_err_gso_refused(-err)) {
-		max = sock_seg_max_refused(fd, peer, b->size, -err);
+		max = sock_seg_max_refused(t.fd, t.peer, b->size, -err);
 		if (max >= 0)
-			*seg_max = (uint32_t)max;
+			*t.seg_max = (uint32_t)max;
 		else
 			gso_off(uw, err);
 	}
 	if (!sock_err_gso_refused(-err) && b->n > from && uw->batch_free != UINT32_MAX &&
-	    !uw->no_batch && b->size <= *seg_max) {
+	    !uw->no_batch && b->size <= *t.seg_max) {
 		/* An unreachable: the rest go again together (a suffix keeps the GSO rules, unless
 		 * GSO was refused meanwhile), so that an error pending again costs one more
 		 * datagram and is drained as this one (on_send_batch). */
@@ -830,50 +896,57 @@ static bool batch_resend(struct uring_worker *uw, struct tx_batch *b, int err, u
 	return true;
 }
 
-/* A send of one datagram to an upstream (data, len in buffer bid, on fixed file slot: a
- * session's socket or a plain mirror member's, upstream counter slot up) failed with err on
- * an ICMP error an earlier datagram drew, left pending on the socket (its copy was in the
- * error queue): that send took the error, and sending the datagram again, once (TX_RESENT),
- * from the same buffer, normally succeeds. The buffer stays referenced until that send
- * completes, which counts the datagram: sent, or lost for what failed it (another error that
- * came meanwhile; an EMSGSIZE that was the kernel's own refusal comes again). An unreachable
- * is counted as the notice the socket's receive counts when it meets the error first. The
- * datagram may arrive after others the same round sent. */
-static void resend_alone(struct uring_worker *uw, uint32_t slot, const void *data, uint32_t len,
-			 uint32_t relay, uint32_t bid, uint32_t up, uint32_t sess_idx,
-			 uint32_t sess_gen, int err)
+/* A send to an upstream (snd) took the ICMP error an earlier datagram drew (err), left pending
+ * on its socket, and what it carried goes again, once. An unreachable is counted here as the
+ * notice the socket's receive counts when it meets the error first (upstream_recv_error): the
+ * one place a send counts one, once for the send that took the error. A send that took one and
+ * cannot go again counts it as what it lost instead (DROP_UNREACHABLE), never both. */
+static void took_pending(struct uring_worker *uw, const struct tx_sender *snd, int err)
 {
 	if (sock_err_unreachable(-err))
-		worker_count_notice(uw->w, relay, up);
+		worker_count_notice(uw->w, snd->relay, snd->up);
+}
+
+/* A send of data, len in buffer bid (cut into gso_size datagrams: a UDP GSO burst; 0: one
+ * datagram) to an upstream (snd, which went to t: a session's socket or a plain mirror
+ * member's) failed with err on an ICMP error an earlier datagram drew, left pending on the
+ * socket (its copy was in the error queue): that send took the error (took_pending), and
+ * sending it again whole, once (TX_RESENT), from the same buffer, normally succeeds. The
+ * buffer stays referenced until that send completes, which counts what it carries: sent, or
+ * lost for what failed it (another error that came meanwhile; an EMSGSIZE that was the
+ * kernel's own refusal comes again). It may arrive after others the same round sent. */
+static void send_again(struct uring_worker *uw, const struct tx_sender *snd,
+		       const struct tx_target *t, const void *data, uint32_t len, uint16_t gso_size,
+		       uint32_t bid, int err)
+{
+	took_pending(uw, snd, err);
 	/* The session only, not burst_session: a mirror's buffer keeps the member list its
 	 * copies were made under. Another copy of it may still be in flight alone to another
-	 * member, which mirror_target checks against that list: rewritten to a reload's newer
+	 * member, which send_target checks against that list: rewritten to a reload's newer
 	 * one, a member that since took that counter slot would get its resend. This send, a
 	 * second one (TX_RESENT), is never checked against it. */
-	uw->bursts[bid].sess_idx = sess_idx;
-	uw->bursts[bid].sess_gen = sess_gen;
-	send_tagged(uw, slot, NULL, NULL, data, len, 0, OP_SEND_UPSTREAM, relay, bid, up,
-		    TX_RESENT);
+	uw->bursts[bid].sess_idx = snd->sess_idx;
+	uw->bursts[bid].sess_gen = snd->sess_gen;
+	send_tagged(uw, t->slot, NULL, NULL, data, len, gso_size, OP_SEND_UPSTREAM, snd->relay,
+		    bid, snd->up, TX_RESENT);
 }
 
 /* Batch b's GSO send failed with err, after which its socket's error queue held queued
  * (too_big: a "packet too big" among the copies). When the send took an ICMP error an
  * earlier datagram left pending (gso_took_pending), b goes again whole, once (b->resent),
  * holding its buffers until that send completes and counts it: no seg_max lowered, nothing
- * lost. An unreachable counts as the notice a receive would have counted. Returns false when
- * it did not, or the session or member is gone: the failure is then handled as before. */
+ * lost (took_pending counts the error). Returns false when it did not, or the session or
+ * member is gone (send_target): the failure is then handled as before. */
 static bool batch_again(struct uring_worker *uw, struct tx_batch *b, int err, int queued,
 			bool too_big)
 {
-	const struct addr *peer;
-	uint32_t *seg_max;
-	int fd;
+	const struct tx_sender snd = batch_sender(b);
+	struct tx_target t;
 
-	if (b->resent || !batch_target(uw, b, &fd, &peer, &seg_max) ||
-	    !gso_took_pending(fd, peer, b->size, err, queued, too_big))
+	if (b->resent || !send_target(uw, &snd, &t) ||
+	    !gso_took_pending(t.fd, t.peer, b->size, err, queued, too_big))
 		return false;
-	if (sock_err_unreachable(-err))
-		worker_count_notice(uw->w, b->relay, b->up);
+	took_pending(uw, &snd, err);
 	b->resent = true;
 	batch_flush(uw, b);
 	return true;
@@ -885,18 +958,18 @@ static void on_send_batch(struct uring_worker *uw, const struct io_uring_cqe *cq
 	struct relay_counters *c = &uw->w->counters[u.relay];
 	struct relay_dir_counters *up = &c->dir[RELAY_DIR_TO_UPSTREAM];
 	struct tx_batch *b = &uw->batches[u.idx];
+	const struct tx_sender snd = batch_sender(b);
 	bool refused = sock_err_gso_refused(-cqe->res);
 	bool unreachable = sock_err_unreachable(-cqe->res);
-	const struct addr *peer;
-	uint32_t i, lost = 0, *seg_max;
-	int fd, pending = 0;
+	struct tx_target t;
+	uint32_t i, lost = 0;
+	int pending = 0;
 	bool too_big = false;
 
 	/* First, whatever follows (a pending "packet too big" fails a batch as refused, and it
 	 * goes again): the drain tells whether the send took an ICMP error left pending. */
 	if (cqe->res < 0 && sock_err_queued(-cqe->res))
-		pending = send_drain_errors(uw, u.relay, b->up, b->sess_idx, b->sess_gen, cqe->res,
-					    &too_big);
+		pending = send_drain_errors(uw, &snd, cqe->res, &too_big);
 	/* A GSO send that took it goes again whole, once, b and its buffers with it */
 	if (cqe->res < 0 && b->n > 1 && pending && batch_again(uw, b, cqe->res, pending, too_big))
 		return;
@@ -913,10 +986,10 @@ static void on_send_batch(struct uring_worker *uw, const struct io_uring_cqe *cq
 		lost = unreachable ? 1 : 0;
 		if (!batch_resend(uw, b, cqe->res, lost))
 			lost = b->n;
-	} else if (b->n == 1 && pending && batch_target(uw, b, &fd, &peer, &seg_max)) {
+	} else if (b->n == 1 && pending && send_target(uw, &snd, &t)) {
 		/* One datagram (no GSO send) that took an ICMP error an earlier one drew */
-		resend_alone(uw, b->slot, b->iov[0].iov_base, (uint32_t)b->iov[0].iov_len,
-			     u.relay, b->bid[0], b->up, b->sess_idx, b->sess_gen, cqe->res);
+		send_again(uw, &snd, &t, b->iov[0].iov_base, (uint32_t)b->iov[0].iov_len, 0,
+			   b->bid[0], cqe->res);
 	} else {
 		lost = b->n;
 	}
@@ -1246,11 +1319,10 @@ static void on_listener_recv(struct uring_worker *uw, const struct io_uring_cqe 
 		}
 		/* Every member gets a copy: gathered into the member's batch (send_batched), or
 		 * sent on its own; a GSO copy whose segments a member's path refuses goes again in
-		 * pieces (mirror_resend). */
+		 * pieces (burst_resend). */
 		if (meta.gso_size)
 			uw->bursts[bid] = (struct gso_burst){
 				.data = payload, .len = len, .gso_size = meta.gso_size,
-				.mirror = true,
 				.sess_idx = s ? session_index(&wr->sessions, s) : SESSION_NONE,
 				.sess_gen = s ? s->gen : 0,
 				.members_gen = wr->transparent ? p->members_gen
@@ -1430,75 +1502,26 @@ recycle:
 	bufpool_recycle(&uw->bp, bid);
 }
 
-/* Where burst u's copy to a mirror member went: the socket's fixed slot, the member's
- * address when that socket is a transparent mirror's session s (else NULL), the member's
- * index in the relay's mirror sockets (plain mirror). Returns false when the member list
- * changed since the copy was sent (a reload may have given the member's counter slot to
- * another member) or its socket is gone. */
-static bool mirror_target(struct uring_worker *uw, struct udata u, struct session *s,
-			  uint32_t *slot, const struct addr **dest, uint32_t *member)
+/* A plain mirror member's path (t) refused a UDP GSO copy of gso_size-byte segments with err:
+ * copies to it are cut before they are sent from then on, until a reload asks its MTU again.
+ * The MTU shrank since the last reload (ask again), or the device cannot segment (no GSO to
+ * this member at all). */
+static void member_refused(struct uring_worker *uw, uint32_t relay, const struct tx_target *t,
+			   uint16_t gso_size, int err)
 {
-	const struct gso_burst *r = &uw->bursts[u.bid];
-	struct worker_relay *wr = &uw->w->relays[u.relay];
-	const struct pool *p;
-	uint32_t i;
-
-	if (s) {
-		p = worker_pool(uw->w, u.relay);
-		if (p->members_gen != r->members_gen)
-			return false;
-		for (i = 0; i < p->n && p->m[i].slot != u.idx; i++)
-			;
-		if (i == p->n)
-			return false;
-		*slot = session_slot(uw->w, u.relay, s);
-		*dest = &p->m[i].addr;
-		return true;
-	}
-	i = mirror_member(wr, u.idx);
-	if (wr->members_gen != r->members_gen || i == wr->n_mirror || wr->mirror_fd[i] < 0)
-		return false;
-	*slot = wr->mirror_slot[i];
-	*dest = NULL;
-	*member = i;
-	return true;
-}
-
-/* A mirror member's path refused its copy of burst u (a transparent mirror's session found
- * as s, else NULL): the copy goes again in pieces. Copies to a member of a plain mirror are
- * cut before they are sent from then on, until a reload asks its MTU again; a transparent
- * mirror sends from each client's session socket to every member's address, where the path
- * MTU cannot be asked, so each of its refused copies goes again. Returns false when the
- * copy's member is gone (mirror_target): the copy is then lost. */
-static bool mirror_resend(struct uring_worker *uw, struct udata u, struct session *s, int err)
-{
-	const struct gso_burst *r = &uw->bursts[u.bid];
-	struct worker_relay *wr = &uw->w->relays[u.relay];
-	const struct addr *dest;
+	const struct worker_relay *wr = &uw->w->relays[relay];
+	int mtu = sock_path_payload_max(t->fd, t->peer);
 	char buf[ADDR_STRLEN];
-	uint32_t slot, i = 0;
-	int mtu;
 
-	if (!mirror_target(uw, u, s, &slot, &dest, &i))
-		return false;
-	if (!s) {
-		/* The MTU shrank since the last reload (ask again), or the device cannot
-		 * segment (no GSO to this member at all). */
-		mtu = sock_path_payload_max(wr->mirror_fd[i], &wr->mirror_addr[i]);
-		if (mtu >= 0 && (uint32_t)mtu < r->gso_size)
-			wr->mirror_seg_max[i] = (uint32_t)mtu;
-		else if (wr->mirror_seg_max[i]) {
-			wr->mirror_seg_max[i] = 0;
-			log_warn("worker %u: relay %s: upstream %s refused a UDP GSO send (%s): "
-				 "copies to it go datagram by datagram until the next reload",
-				 uw->w->id, wr->conf->name,
-				 addr_format(&wr->mirror_addr[i], buf, sizeof(buf)),
-				 strerror(-err));
-		}
+	if (mtu >= 0 && (uint32_t)mtu < gso_size) {
+		*t->seg_max = (uint32_t)mtu;
+	} else if (*t->seg_max) {
+		*t->seg_max = 0;
+		log_warn("worker %u: relay %s: upstream %s refused a UDP GSO send (%s): copies to "
+			 "it go datagram by datagram until the next reload",
+			 uw->w->id, wr->conf->name, addr_format(t->peer, buf, sizeof(buf)),
+			 strerror(-err));
 	}
-	send_pieces(uw, slot, dest, NULL, r->data, r->len, r->gso_size, OP_SEND_UPSTREAM, u.relay,
-		    u.bid, u.idx);
-	return true;
 }
 
 /* What a mirror member sent back is received and dropped (DROP_MIRROR_REPLY); an ICMP
@@ -1539,42 +1562,45 @@ static void on_mirror_recv(struct uring_worker *uw, const struct io_uring_cqe *c
 	bufpool_recycle(&uw->bp, bid);
 }
 
-/* The path refused burst u (a session's UDP GSO send, either way) with err: its segments go
- * again, each alone (the kernel fragments one longer than the MTU, as it would any
- * datagram), and so do the session's later bursts that would meet the same refusal. Returns
- * false when the burst has no session to go on (it is then lost). */
+/* The path refused burst u (a UDP GSO send, either way) with err: its segments go again, each
+ * alone (the kernel fragments one longer than the MTU, as it would any datagram), to where it
+ * went (send_target), and so do the later bursts that would meet the same refusal: a
+ * session's to its upstream, or back to its client (reply_seg_refused); a plain mirror's
+ * copies to that member (member_refused). A transparent mirror sends from each client's
+ * session socket to every member's address, where the path MTU cannot be asked, so each of its
+ * refused copies goes again. Returns false when the burst has nowhere to go (it is then
+ * lost). */
 static bool burst_resend(struct uring_worker *uw, struct udata u, int err)
 {
 	const struct gso_burst *r = &uw->bursts[u.bid];
-	struct session *s = r->sess_idx == SESSION_NONE
-				    ? NULL
-				    : worker_session_at(uw->w, u.relay, r->sess_idx);
+	const struct tx_sender snd = burst_sender(uw, u);
+	struct tx_target t;
+	uint32_t up = u.idx;
 	int mtu;
 
-	if (uw->w->relays[u.relay].state != RELAY_SLOT_ACTIVE)
+	if (!send_target(uw, &snd, &t))
 		return false;
-	if (r->mirror && r->sess_idx == SESSION_NONE)
-		return mirror_resend(uw, u, NULL, err);
-	if (!s || s->state != SESSION_ACTIVE || s->gen != r->sess_gen)
-		return false;
-	if (r->mirror)
-		return mirror_resend(uw, u, s, err);
 	if (u.op == OP_SEND_CLIENT) {
-		worker_reply_refused(s, r->gso_size);
-		send_pieces(uw, s->listener, &s->client,
-			    uw->w->listeners[s->listener].wildcard ? &s->local : NULL, r->data,
+		worker_reply_refused(t.s, r->gso_size);
+		send_pieces(uw, t.s->listener, &t.s->client,
+			    uw->w->listeners[t.s->listener].wildcard ? &t.s->local : NULL, r->data,
 			    r->len, r->gso_size, OP_SEND_CLIENT, u.relay, u.bid, r->sess_idx);
 		return true;
 	}
-	/* To the upstream: the path MTU shrank since the session learnt it (ask again), or
-	 * the device cannot segment (send singly from now on). */
-	mtu = s->fd >= 0 ? sock_path_payload_max(s->fd, &s->upstream_addr) : -EBADF;
-	if (mtu >= 0 && (uint32_t)mtu < r->gso_size)
-		s->seg_max = (uint32_t)mtu;
-	else
-		gso_off(uw, err);
-	send_pieces(uw, session_slot(uw->w, u.relay, s), NULL, NULL, r->data, r->len, r->gso_size,
-		    OP_SEND_UPSTREAM, u.relay, u.bid, s->upstream);
+	if (!t.s) {
+		member_refused(uw, u.relay, &t, r->gso_size, err);
+	} else if (t.peer) {
+		/* To the upstream: the path MTU shrank since the session learnt it (ask again),
+		 * or the device cannot segment (send singly from now on). */
+		mtu = sock_path_payload_max(t.fd, t.peer);
+		if (mtu >= 0 && (uint32_t)mtu < r->gso_size)
+			*t.seg_max = (uint32_t)mtu;
+		else
+			gso_off(uw, err);
+		up = t.s->upstream;
+	}
+	send_pieces(uw, t.slot, t.dest, NULL, r->data, r->len, r->gso_size, OP_SEND_UPSTREAM,
+		    u.relay, u.bid, up);
 	return true;
 }
 
@@ -1582,29 +1608,16 @@ static bool burst_resend(struct uring_worker *uw, struct udata u, int err)
  * mirror's copy to a member), and it could not go again whole (burst_again: the error's copy
  * was gone, or this was its second send): the segments after the first go again, each alone
  * (the first is lost, as a gathered send loses it). Returns false when the session or the
- * member is gone (the burst is then lost). */
+ * member is gone (send_target; the burst is then lost). */
 static bool burst_rest(struct uring_worker *uw, struct udata u)
 {
 	const struct gso_burst *r = &uw->bursts[u.bid];
-	struct session *s = r->sess_idx == SESSION_NONE
-				    ? NULL
-				    : worker_session_at(uw->w, u.relay, r->sess_idx);
-	const struct addr *dest = NULL;
-	uint32_t slot, member;
+	const struct tx_sender snd = burst_sender(uw, u);
+	struct tx_target t;
 
-	if (uw->w->relays[u.relay].state != RELAY_SLOT_ACTIVE || r->len <= r->gso_size)
+	if (r->len <= r->gso_size || !send_target(uw, &snd, &t))
 		return false;
-	if (s && (s->state != SESSION_ACTIVE || s->gen != r->sess_gen))
-		return false;
-	if (r->mirror) {
-		if (!mirror_target(uw, u, s, &slot, &dest, &member))
-			return false;
-	} else if (s) {
-		slot = session_slot(uw->w, u.relay, s);
-	} else {
-		return false;
-	}
-	send_pieces(uw, slot, dest, NULL, r->data + r->gso_size, r->len - r->gso_size,
+	send_pieces(uw, t.slot, t.dest, NULL, r->data + r->gso_size, r->len - r->gso_size,
 		    r->gso_size, OP_SEND_UPSTREAM, u.relay, u.bid, u.idx);
 	return true;
 }
@@ -1632,80 +1645,45 @@ static const uint8_t *tx_datagram(struct uring_worker *uw, uint32_t bid, uint32_
 
 /* A send of one datagram to an upstream (udata u, its counter slot in u.idx, its place in
  * the buffer's payload off) took the ICMP error an earlier datagram drew (err): it goes
- * again (resend_alone) on the socket it went on, if that is still there: the session the
- * buffer's record names (burst_session), or the member of a plain mirror at that counter
- * slot while the member list is the one it was sent to (a transparent mirror's sockets are
- * not connected: no ICMP error is left pending there). Returns false when it cannot go
- * again (it is then lost). */
+ * again (send_again) on the socket it went on, if that is still there (send_target): the
+ * session the buffer's record names (burst_session), or the member of a plain mirror at that
+ * counter slot while the member list is the one it was sent to (a transparent mirror's
+ * sockets are not connected: no ICMP error is left pending there). Returns false when it
+ * cannot go again (it is then lost). */
 static bool resend_single(struct uring_worker *uw, struct udata u, uint32_t off, int err)
 {
-	const struct gso_burst *r = &uw->bursts[u.bid];
-	struct worker_relay *wr = &uw->w->relays[u.relay];
-	const struct addr *dest;
+	const struct tx_sender snd = burst_sender(uw, u);
+	struct tx_target t;
 	const uint8_t *data;
-	struct session *s;
-	uint32_t slot, len, member;
+	uint32_t len;
 
-	if (wr->state != RELAY_SLOT_ACTIVE || off == TX_OFF_NONE)
+	if (off == TX_OFF_NONE || !send_target(uw, &snd, &t) || !t.peer)
 		return false;
-	if (wr->mode == RELAY_MODE_MIRROR) {
-		if (wr->transparent || r->sess_idx != SESSION_NONE ||
-		    !mirror_target(uw, u, NULL, &slot, &dest, &member) || slot == UINT32_MAX)
-			return false;
-	} else {
-		s = worker_session_at(uw->w, u.relay, r->sess_idx);
-		if (!s || s->state != SESSION_ACTIVE || s->gen != r->sess_gen)
-			return false;
-		slot = session_slot(uw->w, u.relay, s);
-	}
 	data = tx_datagram(uw, u.bid, off, &len);
 	if (!data)
 		return false;
-	resend_alone(uw, slot, data, len, u.relay, u.bid, u.idx, r->sess_idx, r->sess_gen, err);
+	send_again(uw, &snd, &t, data, len, 0, u.bid, err);
 	return true;
 }
 
 /* Burst u to an upstream (a session's GRO burst, or a plain mirror's copy of one to a member)
  * failed with err, after which its socket's error queue held queued (too_big: a "packet too
  * big" among the copies). When the send took an ICMP error an earlier datagram left pending
- * (gso_took_pending), the burst goes again whole, once (TX_RESENT), from the same buffer,
- * which stays referenced until that send completes and counts it: GSO stays on, no segment
- * is lost. An unreachable counts as the notice a receive would have counted. Returns false
- * when it did not, or the session or member is gone: the failure is then handled as before
- * (burst_resend, burst_rest). */
+ * (gso_took_pending), the burst goes again whole (send_again): GSO stays on, no segment is
+ * lost. Returns false when it did not, or the session or member is gone (send_target; a
+ * transparent mirror's sockets are not connected: nothing is left pending there): the failure
+ * is then handled as before (burst_resend, burst_rest). */
 static bool burst_again(struct uring_worker *uw, struct udata u, int err, int queued,
 			bool too_big)
 {
 	const struct gso_burst *r = &uw->bursts[u.bid];
-	struct worker_relay *wr = &uw->w->relays[u.relay];
-	const struct addr *dest, *peer;
-	struct session *s;
-	uint32_t slot, member;
-	int fd;
+	const struct tx_sender snd = burst_sender(uw, u);
+	struct tx_target t;
 
-	if (wr->state != RELAY_SLOT_ACTIVE)
+	if (!send_target(uw, &snd, &t) || !t.peer ||
+	    !gso_took_pending(t.fd, t.peer, r->gso_size, err, queued, too_big))
 		return false;
-	if (r->mirror) {
-		/* (a transparent mirror's sockets are not connected: nothing is left pending) */
-		if (wr->transparent || r->sess_idx != SESSION_NONE ||
-		    !mirror_target(uw, u, NULL, &slot, &dest, &member) || slot == UINT32_MAX)
-			return false;
-		fd = wr->mirror_fd[member];
-		peer = &wr->mirror_addr[member];
-	} else {
-		s = worker_session_at(uw->w, u.relay, r->sess_idx);
-		if (!s || s->state != SESSION_ACTIVE || s->gen != r->sess_gen)
-			return false;
-		slot = session_slot(uw->w, u.relay, s);
-		fd = s->fd;
-		peer = &s->upstream_addr;
-	}
-	if (!gso_took_pending(fd, peer, r->gso_size, err, queued, too_big))
-		return false;
-	if (sock_err_unreachable(-err))
-		worker_count_notice(uw->w, u.relay, u.idx);
-	send_tagged(uw, slot, NULL, NULL, r->data, r->len, r->gso_size, OP_SEND_UPSTREAM, u.relay,
-		    u.bid, u.idx, TX_RESENT);
+	send_again(uw, &snd, &t, r->data, r->len, r->gso_size, u.bid, err);
 	return true;
 }
 
@@ -1726,9 +1704,11 @@ static void on_send(struct uring_worker *uw, const struct io_uring_cqe *cqe, str
 		 * refuses segments too long, and it goes again in pieces): the drain tells whether
 		 * the send took an ICMP error left pending. The buffer's record names the sending
 		 * session (burst_session). */
-		if (cqe->res < 0 && sock_err_queued(-cqe->res))
-			pending = send_drain_errors(uw, u.relay, u.idx, uw->bursts[u.bid].sess_idx,
-						    uw->bursts[u.bid].sess_gen, cqe->res, &too_big);
+		if (cqe->res < 0 && sock_err_queued(-cqe->res)) {
+			struct tx_sender snd = burst_sender(uw, u);
+
+			pending = send_drain_errors(uw, &snd, cqe->res, &too_big);
+		}
 	}
 	if (u.gen > 1 && pending && !resent && burst_again(uw, u, cqe->res, pending, too_big)) {
 		/* counted as its second send completes */
