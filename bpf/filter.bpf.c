@@ -778,51 +778,54 @@ static __always_inline int offload_len_ok(__u32 frame_len, __u32 l2l3)
 #define ICMP_FRAG_NEEDED 4
 #define ICMPV6_PKT_TOOBIG 2
 
-/* An ICMP error as far as the UDP header of the datagram it quotes (RFC 792: the IP header
- * and 64 bits of the payload; RFC 4443: as much as fits). */
-struct icmp_quote {
-	__u8 type;
-	__u8 code;
-	__be16 check;
-	__be32 rest; /* next-hop MTU (IPv4: low 16 bits), MTU (IPv6): the kernel reads it */
-	union {
-		struct {
-			struct iphdr ip;
-			struct udphdr udp;
-		} v4;
-		struct {
-			struct ipv6hdr ip;
-			struct udphdr udp;
-		} v6;
-	};
+/* What an ICMP error quotes after its 8-byte header (type, code, checksum; the next-hop MTU,
+ * which the kernel reads), as far as the datagram's UDP header (RFC 792: the IP header and 64
+ * bits of the payload; RFC 4443: as much as fits). */
+union icmp_quote {
+	struct {
+		struct iphdr ip;
+		struct udphdr udp;
+	} v4;
+	struct {
+		struct ipv6hdr ip;
+		struct udphdr udp;
+	} v6;
 };
 #define ICMP_QUOTE4 (8 + sizeof(struct iphdr) + sizeof(struct udphdr))
 #define ICMP_QUOTE6 (8 + sizeof(struct ipv6hdr) + sizeof(struct udphdr))
 
-/* An ICMP "fragmentation needed" / ICMPv6 "packet too big" at off (the ICMP header; the IP
- * payload is len bytes) about a datagram an offloaded session sent: counted in the session's
- * too_big for that direction, so the worker reads its path MTU at the next tick instead of
- * the next sweep (the listener's socket is unconnected and never hears of it). The quoted
- * datagram is ours (source: our address and port), so its header reversed is the key of the
- * session's rule for the other direction. Only the quote's UDP header is read (inner IPv4
- * without options, IPv6 without extension headers); the frame itself is not changed and
- * goes on to the stack, which updates its route exception. Not on the datagram fast path:
- * only frames whose IP protocol is ICMP come here. */
-static __always_inline void offload_icmp(void *ctx, int tc, __u32 off, __u32 len, int v4)
+/* An ICMP "fragmentation needed" / ICMPv6 "packet too big" (its header at icmp in the packet
+ * and off bytes into the frame; the IP payload is len bytes) about a datagram an offloaded
+ * session sent: counted in the session's too_big for that direction, so the worker reads its
+ * path MTU at the next tick instead of the next sweep (the listener's socket is unconnected
+ * and never hears of it). The quoted datagram is ours (source: our address and port), so its
+ * header reversed is the key of the session's rule for the other direction. Only the quote's
+ * UDP header is read (inner IPv4 without options, IPv6 without extension headers); the frame
+ * itself is not changed and goes on to the stack, which updates its route exception. Not on
+ * the datagram fast path: only frames whose IP protocol is ICMP come here. */
+static __always_inline void offload_icmp(void *ctx, int tc, const __u8 *icmp, void *data_end,
+					 __u32 off, __u32 len, int v4)
 {
 	struct hdr_src h = {.ctx = ctx, .tc = tc};
-	struct icmp_quote q = {};
+	union icmp_quote q = {};
 	struct offload_key key = {};
 	struct offload_flow_stats *st;
 	struct offload_rule *rule;
 	__u32 flow;
 	__u8 dir;
 
+	/* Type and code first, in place (no helper call): any other ICMP (an echo, another
+	 * error) leaves there. They are in the linear part where the IP header is (tc pulled
+	 * the first 62 bytes; an XDP frame's first buffer holds far more than its headers);
+	 * else the too-big counts nothing and the 10 s reading of the replies still comes. */
+	if ((void *)(icmp + 2) > data_end ||
+	    (v4 ? icmp[0] != ICMP_DEST_UNREACH || icmp[1] != ICMP_FRAG_NEEDED
+		: icmp[0] != ICMPV6_PKT_TOOBIG))
+		return;
 	if (v4) {
-		if (len < ICMP_QUOTE4 || load(&h, off, &q, ICMP_QUOTE4))
+		if (len < ICMP_QUOTE4 || load(&h, off + 8, &q.v4, sizeof(q.v4)))
 			return;
-		if (q.type != ICMP_DEST_UNREACH || q.code != ICMP_FRAG_NEEDED ||
-		    q.v4.ip.version != 4 || q.v4.ip.ihl != 5 || q.v4.ip.protocol != IPPROTO_UDP ||
+		if (q.v4.ip.version != 4 || q.v4.ip.ihl != 5 || q.v4.ip.protocol != IPPROTO_UDP ||
 		    (bpf_ntohs(q.v4.ip.frag_off) & IP_OFFSET))
 			return;
 		key.saddr[10] = key.saddr[11] = 0xff;
@@ -832,10 +835,9 @@ static __always_inline void offload_icmp(void *ctx, int tc, __u32 off, __u32 len
 		key.sport = q.v4.udp.dest;
 		key.dport = q.v4.udp.source;
 	} else {
-		if (len < ICMP_QUOTE6 || load(&h, off, &q, ICMP_QUOTE6))
+		if (len < ICMP_QUOTE6 || load(&h, off + 8, &q.v6, sizeof(q.v6)))
 			return;
-		if (q.type != ICMPV6_PKT_TOOBIG || q.v6.ip.version != 6 ||
-		    q.v6.ip.nexthdr != IPPROTO_UDP)
+		if (q.v6.ip.version != 6 || q.v6.ip.nexthdr != IPPROTO_UDP)
 			return;
 		__builtin_memcpy(key.saddr, &q.v6.ip.daddr, 16);
 		__builtin_memcpy(key.daddr, &q.v6.ip.saddr, 16);
@@ -909,7 +911,8 @@ static __always_inline __u32 offload_prepare(void *ctx, void *data, void *data_e
 			if (ih->protocol == IPPROTO_ICMP && ih->ihl == 5 &&
 			    !(bpf_ntohs(ih->frag_off) & (IP_MF | IP_OFFSET)) &&
 			    bpf_ntohs(ih->tot_len) >= sizeof(*ih))
-				offload_icmp(ctx, tc, sizeof(*eth) + sizeof(*ih),
+				offload_icmp(ctx, tc, (void *)(ih + 1), data_end,
+					     sizeof(*eth) + sizeof(*ih),
 					     bpf_ntohs(ih->tot_len) - sizeof(*ih), 1);
 			return OFFLOAD_CNT_PASS_NO_SESSION;
 		}
@@ -940,8 +943,9 @@ static __always_inline __u32 offload_prepare(void *ctx, void *data, void *data_e
 			return OFFLOAD_CNT_PASS_NO_SESSION;
 		if (ih->nexthdr != IPPROTO_UDP) {
 			if (ih->nexthdr == IPPROTO_ICMPV6)
-				offload_icmp(ctx, tc, sizeof(*eth) + sizeof(*ih),
-					     bpf_ntohs(ih->payload_len), 0);
+				offload_icmp(ctx, tc, (void *)(ih + 1), data_end,
+					     sizeof(*eth) + sizeof(*ih), bpf_ntohs(ih->payload_len),
+					     0);
 			return is_ext(ih->nexthdr) ? (ih->nexthdr == IPPROTO_FRAGMENT
 							  ? OFFLOAD_CNT_PASS_FRAGMENT
 							  : OFFLOAD_CNT_PASS_EXT_HEADERS)

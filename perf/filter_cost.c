@@ -3,7 +3,8 @@
  * source to a relay port, repeated in the kernel, for the XDP and the tc flavour (the numbers
  * in docs/filter.md, "Cost"); then, in a private network namespace with a route and a static
  * neighbour, over a datagram of an offloaded session, which the fast path parses, looks up,
- * routes (bpf_fib_lookup), rewrites and counts (docs/offload.md, "Costs"); then, in another
+ * routes (bpf_fib_lookup), rewrites and counts (docs/offload.md, "Costs"), and over ICMP frames
+ * there (an echo, a "fragmentation needed" about the session); then, in another
  * such namespace, over a datagram to a relay listener whose socket has room, which the
  * shedding stage parses, finds the listener of, looks the socket up for (bpf_sk_lookup_udp)
  * and reads the fill of, with each of the two socket readers: the bpf_rdonly_cast kfunc
@@ -74,6 +75,35 @@ static size_t frame_build(uint8_t *buf, size_t len)
 	memcpy(udp + 2, &v, 2);
 	v = htons(8 + 32);
 	memcpy(udp + 4, &v, 2);
+	return 14 + 20 + 8 + 32;
+}
+
+/* An ICMP frame from 198.18.1.1 to 198.18.1.2 in buf: an echo request with 32 bytes, or a
+ * "fragmentation needed" quoting 198.18.1.3:5000 -> 198.18.1.1:33333 (a datagram of the
+ * fast path's session below: its reply). The program checks no ICMP checksum. */
+static size_t icmp_build(uint8_t *buf, size_t len, int too_big)
+{
+	uint8_t *ip = buf + 14, *icmp = ip + 20, *q = icmp + 8;
+	uint16_t v;
+
+	frame_build(buf, len);
+	ip[9] = 1;
+	inet_pton(AF_INET, "198.18.1.1", ip + 12);
+	v = htons(20 + 8 + 32);
+	memcpy(ip + 2, &v, 2);
+	ip_csum(ip);
+	memset(icmp, 0, 8 + 32);
+	icmp[0] = 8; /* echo request */
+	if (too_big) {
+		icmp[0] = 3, icmp[1] = 4; /* destination unreachable, fragmentation needed */
+		icmp[7] = 1300 & 0xff, icmp[6] = 1300 >> 8;
+		q[0] = 0x45;
+		q[9] = 17;
+		inet_pton(AF_INET, "198.18.1.3", q + 12);
+		inet_pton(AF_INET, "198.18.1.1", q + 16);
+		q[20] = 5000 >> 8, q[21] = 5000 & 0xff;
+		q[22] = 0x82, q[23] = 0x35; /* 33333 */
+	}
 	return 14 + 20 + 8 + 32;
 }
 
@@ -199,6 +229,31 @@ static int fast_path_cost(struct bpf_test_run_opts *opts)
 			printf("%s: fast-path v4 datagram (parse, session lookup, FIB, rewrite, "
 			       "count): %u ns/packet (BPF_PROG_TEST_RUN, repeat %u)\n",
 			       tc ? "tc" : "xdp", opts->duration, opts->repeat);
+	}
+	/* ICMP on the same interface: every frame of it takes the fast path's ICMP branch, an
+	 * echo to leave, a "fragmentation needed" about the session to count it (too_big). */
+	for (i = 0; i < 4 && !ret; i++) {
+		const struct offload_flow_stats *st = filter_offload_flow(f, ra.flow);
+		uint32_t tb0 = st ? st->too_big[0] + st->too_big[1] : 0, tb;
+
+		tc = (int)(i & 1);
+		opts->data_size_in = (uint32_t)icmp_build(buf, sizeof(buf), i >= 2);
+		opts->ctx_in = tc ? (void *)&sctx : (void *)&xctx;
+		opts->ctx_size_in = tc ? sizeof(sctx) : sizeof(xctx);
+		ret = bpf_prog_test_run_opts(filter_prog_fd(f, tc), opts);
+		tb = st ? st->too_big[0] + st->too_big[1] - tb0 : 0;
+		if (ret)
+			fprintf(stderr, "filter_cost: BPF_PROG_TEST_RUN: %s\n", strerror(-ret));
+		else if (opts->retval != (tc ? (uint32_t)TC_ACT_UNSPEC : (uint32_t)XDP_PASS) ||
+			 tb != (i >= 2 ? (uint32_t)opts->repeat : 0u))
+			ret = fprintf(stderr, "filter_cost: ICMP: verdict %u, %u too-bigs\n",
+				      opts->retval, tb);
+		else
+			printf("%s: %s: %u ns/packet (BPF_PROG_TEST_RUN, repeat %u)\n",
+			       tc ? "tc" : "xdp",
+			       i >= 2 ? "ICMP frag-needed about a session (counted, passes up)"
+				      : "ICMP echo on the fast path (passes up)",
+			       opts->duration, opts->repeat);
 	}
 	filter_free(f);
 	return ret ? 1 : 0;

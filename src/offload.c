@@ -798,6 +798,8 @@ int offload_session_open(const struct offload_worker *ow, struct session *s,
 	s->fast_reply_oif = so->listen_keys->oif;
 	memset(s->fast_mtu_quiet, 0, sizeof(s->fast_mtu_quiet));
 	memset(s->fast_mtu_backoff, 0, sizeof(s->fast_mtu_backoff));
+	memset(s->fast_mtu_tb_quiet, 0, sizeof(s->fast_mtu_tb_quiet));
+	memset(s->fast_mtu_tb_backoff, 0, sizeof(s->fast_mtu_tb_backoff));
 	ret = filter_offload_set(ow->f, &down_k, &down_r);
 	if (ret == 0)
 		ret = filter_offload_set(ow->f, &up_k, &up_r);
@@ -807,6 +809,27 @@ int offload_session_open(const struct offload_worker *ow, struct session *s,
 	}
 	s->fast = true;
 	return 0;
+}
+
+/* A direction whose path MTU changed is worth reading again soon, for either cause. */
+static void pmtu_back_off_end(struct session *s, int d)
+{
+	s->fast_mtu_quiet[d] = 0;
+	s->fast_mtu_backoff[d] = 0;
+	s->fast_mtu_tb_quiet[d] = 0;
+	s->fast_mtu_tb_backoff[d] = 0;
+}
+
+/* A reading at now that changed nothing: the next one for the same cause waits *backoff s
+ * (OFFLOAD_PMTU_BACKOFF_MIN the first time), and the one after that twice as long, up to
+ * OFFLOAD_PMTU_BACKOFF_MAX. */
+static void pmtu_back_off(uint64_t *quiet, uint8_t *backoff, uint64_t now)
+{
+	uint32_t b = *backoff ? *backoff : OFFLOAD_PMTU_BACKOFF_MIN;
+
+	*quiet = now + b * 1000000000ull;
+	b *= 2;
+	*backoff = (uint8_t)(b < OFFLOAD_PMTU_BACKOFF_MAX ? b : OFFLOAD_PMTU_BACKOFF_MAX);
 }
 
 int offload_session_pmtu(const struct offload_worker *ow, struct session *s, uint32_t dirs)
@@ -831,9 +854,7 @@ int offload_session_pmtu(const struct offload_worker *ow, struct session *s, uin
 			ret = filter_offload_set_mtu(ow->f, &k, s->flow, offload_mtu(mtu));
 			if (ret == 0) {
 				s->fast_mtu[d] = offload_mtu(mtu);
-				/* A path that changes is worth reading again soon. */
-				s->fast_mtu_quiet[d] = 0;
-				s->fast_mtu_backoff[d] = 0;
+				pmtu_back_off_end(s, d);
 			}
 		}
 		if (ret < 0 && !first)
@@ -849,10 +870,13 @@ uint32_t offload_pmtu_due(const struct session *s, const uint32_t pass[2],
 	int d;
 
 	/* Passes up while a direction backs off stay counted: due once it ends. An ICMP
-	 * too-big about the direction is news of a lower path MTU: due at once. */
+	 * too-big about the direction may be news of a lower path MTU: due at once, unless
+	 * the direction backs off from too-bigs (the last one's reading found the rule right:
+	 * a client can forge them about its own sessions). The two back off apart, so that
+	 * datagrams too long for the rule (a client's to make) never hold back a too-big. */
 	for (d = OFFLOAD_DIR_UP; d <= OFFLOAD_DIR_DOWN; d++)
 		if ((pass[d] != s->fast_mtu_pass[d] && now >= s->fast_mtu_quiet[d]) ||
-		    too_big[d] != s->fast_mtu_too_big[d])
+		    (too_big[d] != s->fast_mtu_too_big[d] && now >= s->fast_mtu_tb_quiet[d]))
 			dirs |= 1u << d;
 	/* An idle session's path MTU matters to no datagram: it is read when one comes. */
 	if (now - s->fast_mtu_at >= OFFLOAD_PMTU_SWEEP_NS && s->fast_seen > s->fast_mtu_at)
@@ -863,25 +887,21 @@ uint32_t offload_pmtu_due(const struct session *s, const uint32_t pass[2],
 void offload_pmtu_read(struct session *s, const uint32_t pass[2], const uint32_t too_big[2],
 		       uint32_t dirs, uint32_t changed, uint64_t now)
 {
-	uint32_t b;
 	int d;
 
 	for (d = OFFLOAD_DIR_UP; d <= OFFLOAD_DIR_DOWN; d++) {
 		if (!(dirs & (1u << d)))
 			continue;
-		/* A too-big (even one the reading found already applied) says the path moves:
-		 * passes up after it are worth reading again soon. */
-		if ((changed & (1u << d)) || too_big[d] != s->fast_mtu_too_big[d]) {
-			s->fast_mtu_quiet[d] = 0;
-			s->fast_mtu_backoff[d] = 0;
-		} else if (pass[d] != s->fast_mtu_pass[d]) {
-			b = s->fast_mtu_backoff[d] ? s->fast_mtu_backoff[d] : OFFLOAD_PMTU_BACKOFF_MIN;
-			s->fast_mtu_quiet[d] = now + b * 1000000000ull;
-			b *= 2;
-			s->fast_mtu_backoff[d] =
-			    (uint8_t)(b < OFFLOAD_PMTU_BACKOFF_MAX ? b : OFFLOAD_PMTU_BACKOFF_MAX);
+		if (changed & (1u << d)) {
+			pmtu_back_off_end(s, d);
+		} else {
+			if (pass[d] != s->fast_mtu_pass[d])
+				pmtu_back_off(&s->fast_mtu_quiet[d], &s->fast_mtu_backoff[d], now);
+			if (too_big[d] != s->fast_mtu_too_big[d])
+				pmtu_back_off(&s->fast_mtu_tb_quiet[d], &s->fast_mtu_tb_backoff[d],
+					      now);
 		}
-		/* Only a direction read: one backing off keeps its passes up counted. */
+		/* Only a direction read: one backing off keeps its counts moved meanwhile. */
 		s->fast_mtu_pass[d] = pass[d];
 		s->fast_mtu_too_big[d] = too_big[d];
 	}

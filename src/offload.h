@@ -164,7 +164,9 @@ void offload_session_close(const struct offload_worker *ow, struct session *s,
  * its datagrams up as too long is not read again for passes up for this long (s), doubled
  * after each such reading up to OFFLOAD_PMTU_BACKOFF_MAX: a datagram longer than the true
  * path MTU passes up whatever the rule says (bpf_check_mtu, the FIB's FRAG_NEEDED), so a
- * client that keeps sending those would make every tick read it again for nothing. */
+ * client that keeps sending those would make every tick read it again for nothing. The same,
+ * apart, after a reading for an ICMP too-big that found the rule right: a client can forge
+ * those about its own sessions. */
 #define OFFLOAD_PMTU_BACKOFF_MIN 5
 #define OFFLOAD_PMTU_BACKOFF_MAX 60
 
@@ -182,16 +184,19 @@ int offload_session_pmtu(const struct offload_worker *ow, struct session *s, uin
  * mtu_pass and too_big counts of its slot (pass[enum offload_dir], too_big[...]): a direction
  * whose datagrams it passed up as too long since they were last read (the socket path sent
  * them, by the path MTU as it is now, which may have risen: a PMTU exception expired, a route
- * changed), unless it backs off (OFFLOAD_PMTU_BACKOFF_MIN); a direction an ICMP too-big came
- * about since (the kernel lowered its path MTU: the listener's unconnected socket never
- * hears of it), backoff or not; and the replies every OFFLOAD_PMTU_SWEEP_NS while it relays
- * any (s->fast_seen). The walk's allowance bounds what a flood of ICMP costs. Pure. */
+ * changed), unless it backs off from passes up (OFFLOAD_PMTU_BACKOFF_MIN); a direction an
+ * ICMP too-big came about since (the kernel lowered its path MTU: the listener's unconnected
+ * socket never hears of it), unless it backs off from too-bigs (a back-off from passes up
+ * does not hold it back); and the replies every OFFLOAD_PMTU_SWEEP_NS while it relays any
+ * (s->fast_seen). Counts that moved while their direction backed off make it due once that
+ * back-off ends. Pure. */
 uint32_t offload_pmtu_due(const struct session *s, const uint32_t pass[2],
 			  const uint32_t too_big[2], uint64_t now);
 /* What offload_session_recheck keeps of its reading at now of fast session s's directions
  * dirs (OFFLOAD_PMTU_*), due by offload_pmtu_due with the counts pass and too_big, of which
- * those in changed changed its rules: the counts read, the sweep's time, and the back-off of a
- * direction read for passes up that changed nothing (a change or a too-big ends it). Pure. */
+ * those in changed changed its rules: the counts read, the sweep's time, and the back-offs of
+ * a direction read that changed nothing: the next of each count that moved (passes up,
+ * too-bigs); a change ends both. Pure. */
 void offload_pmtu_read(struct session *s, const uint32_t pass[2], const uint32_t too_big[2],
 		       uint32_t dirs, uint32_t changed, uint64_t now);
 /* The tick's part: reads again what offload_pmtu_due says of fast session s (at most one

@@ -59,6 +59,9 @@ struct session {
 	 * the rule right, and the next such back-off (s; 0: none yet) */
 	uint64_t fast_mtu_quiet[2];
 	uint8_t fast_mtu_backoff[2];
+	/* ... and the same for ICMP too-bigs (one forged by the client costs a reading each) */
+	uint8_t fast_mtu_tb_backoff[2];
+	uint64_t fast_mtu_tb_quiet[2];
 	/* For the access log: when it began (ns, as passed to insert) and what it received
 	 * each way, counted by the backends with session_count_up/down. */
 	uint64_t started;

@@ -682,7 +682,7 @@ static size_t build_too_big(uint8_t *buf, const struct ep *router, const struct 
  * direction's key) bumps that session's too_big for the direction it is about, so the worker
  * reads that path MTU at once; the frame itself passes unchanged (the kernel updates its route
  * exception), as no-session. Anything else (no such session, a quote cut short of the UDP
- * ports, another ICMP type) bumps nothing. Both hooks, both families. */
+ * ports, another ICMP type: an echo too) bumps nothing. Both hooks, both families. */
 static void test_too_big(void **state)
 {
 	static const struct {
@@ -703,6 +703,8 @@ static void test_too_big(void **state)
 	    {"v6, quote cut in the UDP header", 1, 0, 0, 1, 2, 0, 0},
 	    {"v4, port unreachable", 0, 0, 0, 0, 3, 3, 0},
 	    {"v6, destination unreachable", 1, 0, 0, 0, 1, 4, 0},
+	    {"v4, echo request", 0, 0, 0, 0, 8, 0, 0},
+	    {"v6, echo request", 1, 0, 0, 0, 128, 0, 0},
 	};
 	static uint8_t in[512], dgram[512];
 	static struct run r;

@@ -539,8 +539,9 @@ static void test_pmtu_backoff(void **state)
 }
 
 /* An ICMP too-big about a direction (the program's too_big count moved) makes it due at once,
- * also while it backs off from passes up that changed nothing; the reading ends the back-off
- * and records the count, so the same count is not due again. The other direction is not. */
+ * also while it backs off from passes up that changed nothing (datagrams too long for the
+ * rule are the client's to send; they hold back no too-big); the reading records the count,
+ * so the same count is not due again. The other direction is not. */
 static void test_pmtu_too_big(void **state)
 {
 	uint64_t now = 100 * 1000000000ull;
@@ -565,11 +566,10 @@ static void test_pmtu_too_big(void **state)
 	s.fast_mtu_too_big[1] = UINT32_MAX;
 	tb[1] = 0;
 	assert_int_equal(offload_pmtu_due(&s, pass, tb, now), OFFLOAD_PMTU_DOWN);
-	/* the reading (unchanged: the rule already had it) records it and ends the back-off */
+	/* the reading (unchanged: the rule already had it) records the counts */
 	offload_pmtu_read(&s, pass, tb, OFFLOAD_PMTU_DOWN, 0, now);
 	assert_int_equal(s.fast_mtu_too_big[1], 0);
-	assert_int_equal(s.fast_mtu_quiet[OFFLOAD_DIR_DOWN], 0);
-	assert_int_equal(s.fast_mtu_backoff[OFFLOAD_DIR_DOWN], 0);
+	assert_int_equal(s.fast_mtu_pass[1], pass[1]);
 	assert_int_equal(offload_pmtu_due(&s, pass, tb, now + 1), 0);
 	/* the upstream direction still backs off: a pass up there is not due */
 	pass[0] += 1;
@@ -577,6 +577,65 @@ static void test_pmtu_too_big(void **state)
 	/* a too-big about it is */
 	tb[OFFLOAD_DIR_UP] += 1;
 	assert_int_equal(offload_pmtu_due(&s, pass, tb, now + 1), OFFLOAD_PMTU_UP);
+}
+
+/* A client that forges an ICMP too-big about its own session every second (each reading
+ * finds the rule right): a direction is read at the first at once, then not again until its
+ * back-off ends (5 s, doubling up to 60 s), when the too-bigs counted meanwhile make it due;
+ * a reading that changes the rule ends the back-off: the next too-big is read at once, and
+ * one that changes nothing after it backs off 5 s again. Before, each second's too-big made
+ * its direction due (the worker's 64 readings a second shared by all its sessions). */
+static void test_pmtu_too_big_forged(void **state)
+{
+	/* seconds after the first too-big; 75 s on, every 60 s */
+	static const uint32_t want[] = {0, 5, 15, 35, 75, 135, 195};
+	const uint64_t s1 = 1000000000ull;
+	uint64_t t0 = 100 * s1, t;
+	uint32_t pass[2] = {0, 0}, tb[2] = {7, 7}, n[2] = {0, 0}, k, d, dirs;
+	struct session s;
+
+	(void)state;
+	memset(&s, 0, sizeof(s));
+	s.fast = true;
+	s.fast_mtu_at = t0;
+	s.fast_mtu_too_big[0] = s.fast_mtu_too_big[1] = 7; /* as at open */
+	for (k = 0; k < 200; k++) {
+		t = t0 + k * s1;
+		tb[0]++;
+		tb[1]++;
+		dirs = offload_pmtu_due(&s, pass, tb, t);
+		for (d = 0; d < 2; d++) {
+			if (!(dirs & (1u << d)))
+				continue;
+			if (n[d] >= sizeof(want) / sizeof(want[0]) || want[n[d]] != k)
+				fail_msg("direction %u read at %u s (reading %u); want %u s", d, k,
+					 n[d] + 1, n[d] < 7 ? want[n[d]] : 0);
+			n[d]++;
+		}
+		if (dirs)
+			offload_pmtu_read(&s, pass, tb, dirs, 0, t);
+	}
+	assert_int_equal(n[0], 7);
+	assert_int_equal(n[1], 7);
+	/* the last reading at 195 s: one too-big right after is due exactly 60 s on */
+	t = t0 + 195 * s1;
+	tb[0] = s.fast_mtu_too_big[0] + 1;
+	assert_int_equal(offload_pmtu_due(&s, pass, tb, t + 60 * s1 - 1) & OFFLOAD_PMTU_UP, 0);
+	assert_int_equal(offload_pmtu_due(&s, pass, tb, t + 60 * s1) & OFFLOAD_PMTU_UP,
+			 OFFLOAD_PMTU_UP);
+	/* a real fall: the reading changes the rule and ends the back-off */
+	t += 60 * s1;
+	offload_pmtu_read(&s, pass, tb, OFFLOAD_PMTU_UP, OFFLOAD_PMTU_UP, t);
+	tb[0] += 1;
+	assert_int_equal(offload_pmtu_due(&s, pass, tb, t + 1) & OFFLOAD_PMTU_UP, OFFLOAD_PMTU_UP);
+	offload_pmtu_read(&s, pass, tb, OFFLOAD_PMTU_UP, 0, t + 1);
+	tb[0] += 1;
+	assert_int_equal(offload_pmtu_due(&s, pass, tb, t + 1 + 5 * s1 - 1) & OFFLOAD_PMTU_UP, 0);
+	assert_int_equal(offload_pmtu_due(&s, pass, tb, t + 1 + 5 * s1) & OFFLOAD_PMTU_UP,
+			 OFFLOAD_PMTU_UP);
+	/* a direction backing off from too-bigs still reads its passes up (their own back-off) */
+	pass[0] += 1;
+	assert_int_equal(offload_pmtu_due(&s, pass, tb, t + 2) & OFFLOAD_PMTU_UP, OFFLOAD_PMTU_UP);
 }
 
 /* The walk's readings so far: per relay slot and session slot. */
@@ -690,6 +749,7 @@ int main(void)
 		cmocka_unit_test(test_pmtu_walk),
 		cmocka_unit_test(test_pmtu_backoff),
 		cmocka_unit_test(test_pmtu_too_big),
+		cmocka_unit_test(test_pmtu_too_big_forged),
 		cmocka_unit_test(test_hooks_relay),
 	};
 
