@@ -5,7 +5,9 @@
 
 PERF_DIR   := $(BUILD)/perf
 PERF_TOOLS := $(PERF_DIR)/gen $(PERF_DIR)/sink $(PERF_DIR)/mmsg_relay $(PERF_DIR)/filter_cost \
-	      $(PERF_DIR)/session_hash $(PERF_DIR)/busy_relay
+	      $(PERF_DIR)/session_hash $(PERF_DIR)/busy_relay $(PERF_DIR)/reload_cost
+# Those that link the daemon's modules (the rest need the endpoint parser alone).
+PERF_WITH_LIB := $(PERF_DIR)/filter_cost $(PERF_DIR)/session_hash $(PERF_DIR)/reload_cost
 # The tools reuse the endpoint parser so they accept exactly ringrelay's address syntax.
 PERF_LIB   := $(BUILD)/obj/addr.o
 
@@ -52,14 +54,14 @@ $(PERF_DIR)/%.o: perf/%.c | $(PERF_DIR)
 $(PERF_DIR)/sink.o: $(PERF_DIR)/sink.skel.h
 $(PERF_DIR)/busy_relay.o: $(PERF_DIR)/shed.skel.h
 
-$(filter-out $(PERF_DIR)/filter_cost $(PERF_DIR)/session_hash,$(PERF_TOOLS)): $(PERF_DIR)/%: \
-		$(PERF_DIR)/%.o $(PERF_LIB)
+$(filter-out $(PERF_WITH_LIB),$(PERF_TOOLS)): $(PERF_DIR)/%: $(PERF_DIR)/%.o $(PERF_LIB)
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 # The filter program's own cost (BPF_PROG_TEST_RUN): loads it through src/filter.c. The
-# session table's lookup cost under its keyed hash.
-$(PERF_DIR)/filter_cost $(PERF_DIR)/session_hash: $(PERF_DIR)/%: $(PERF_DIR)/%.o $(LIB_OBJS)
+# session table's lookup cost under its keyed hash. What a reload costs a worker with many
+# fast-path sessions: a runtime of one worker and the loaded program.
+$(PERF_WITH_LIB): $(PERF_DIR)/%: $(PERF_DIR)/%.o $(LIB_OBJS)
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 

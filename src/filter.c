@@ -67,6 +67,13 @@ struct filter_iface {
 	bool renamed;		 /* ... whose link has another name now (said once) */
 };
 
+/* One entry of the prefix trie as an update wrote it. */
+struct filter_prefix_rule {
+	struct filter_lpm_key key;
+	struct filter_lpm_val val;
+};
+#define FILTER_GEN_PREFIXES (2 * FILTER_MAX_PREFIXES) /* deny and allow */
+
 struct filter {
 	struct filter_bpf *skel;
 	enum filter_mode mode;
@@ -81,6 +88,14 @@ struct filter {
 	/* What each generation's port table holds, so an update writes only what changed
 	 * (a full 64K-entry batch costs milliseconds). NULL until first fully written. */
 	uint32_t *ports_shadow[FILTER_GENS];
+	/* ... and its settings and prefixes (the generation byte left 0), as last written: whole
+	 * when written[gen]. With the port table they are the compiled rule set, which
+	 * filter_rules_version compares. */
+	struct filter_settings settings[FILTER_GENS];
+	struct filter_prefix_rule *prefixes[FILTER_GENS]; /* FILTER_GEN_PREFIXES each */
+	uint32_t n_prefixes[FILTER_GENS];
+	bool written[FILTER_GENS];
+	uint64_t rules_version; /* filter_rules_version */
 	int ncpus;
 	bool pinned;
 	int pin_lock;			   /* FILTER_PIN_DIR, flock()ed while pinned, or -1 */
@@ -326,15 +341,36 @@ static void filter_lpm_key_from(const struct prefix *pfx, uint32_t gen, struct f
 	memcpy(&k->data[1], pfx->bytes, 16);
 }
 
+/* Writes key -> val into generation gen's prefixes, and into its copy. 0 or -errno. */
+static int filter_prefix_add(struct filter *f, uint32_t gen, struct filter_lpm_key *key,
+			     struct filter_lpm_val val)
+{
+	struct filter_prefix_rule *copy = &f->prefixes[gen][f->n_prefixes[gen]++];
+	int ret = bpf_map_update_elem(bpf_map__fd(f->skel->maps.filter_prefixes), key, &val,
+				      BPF_ANY);
+
+	copy->key = *key;
+	copy->key.data[0] = 0;
+	copy->val = val;
+	return ret;
+}
+
 static int filter_fill_prefixes(struct filter *f, const struct config *cfg, uint32_t gen, char *err,
 				size_t errlen)
 {
 	const struct filter_conf *fc = &cfg->filter;
-	int fd = bpf_map__fd(f->skel->maps.filter_prefixes), ret;
 	struct filter_lpm_val val;
 	struct filter_lpm_key key;
 	uint32_t i, j;
+	int ret;
 
+	if (!f->prefixes[gen])
+		f->prefixes[gen] = calloc(FILTER_GEN_PREFIXES, sizeof(*f->prefixes[gen]));
+	if (!f->prefixes[gen]) {
+		snprintf(err, errlen, "filter: out of memory");
+		return -ENOMEM;
+	}
+	f->n_prefixes[gen] = 0;
 	ret = filter_clear_prefixes(f, gen);
 	if (ret < 0) {
 		snprintf(err, errlen, "filter: clearing old prefixes: %s", strerror(-ret));
@@ -343,7 +379,7 @@ static int filter_fill_prefixes(struct filter *f, const struct config *cfg, uint
 	for (i = 0; i < fc->n_deny; i++) {
 		filter_lpm_key_from(&fc->deny[i].prefix, gen, &key);
 		val = (struct filter_lpm_val){FILTER_RULE_DENY, FILTER_RULE_DENY_BASE + i};
-		ret = bpf_map_update_elem(fd, &key, &val, BPF_ANY);
+		ret = filter_prefix_add(f, gen, &key, val);
 		if (ret < 0)
 			goto err_map;
 	}
@@ -362,7 +398,7 @@ static int filter_fill_prefixes(struct filter *f, const struct config *cfg, uint
 			return -EINVAL;
 		}
 		val = (struct filter_lpm_val){FILTER_RULE_ALLOW, FILTER_RULE_ALLOW_BASE + i};
-		ret = bpf_map_update_elem(fd, &key, &val, BPF_ANY);
+		ret = filter_prefix_add(f, gen, &key, val);
 		if (ret < 0)
 			goto err_map;
 	}
@@ -412,6 +448,41 @@ static int filter_activate(struct filter *f, uint32_t gen)
 	return 0;
 }
 
+/* Whether generations a and b hold the same compiled rule set: settings, port table and
+ * prefixes, as written whole (rule ids included: rules in another order compare unlike). */
+static bool filter_gens_alike(const struct filter *f, uint32_t a, uint32_t b)
+{
+	return f->written[a] && f->written[b] && f->ports_shadow[a] && f->ports_shadow[b] &&
+	       !memcmp(&f->settings[a], &f->settings[b], sizeof(f->settings[a])) &&
+	       f->n_prefixes[a] == f->n_prefixes[b] &&
+	       !memcmp(f->prefixes[a], f->prefixes[b],
+		       f->n_prefixes[a] * sizeof(*f->prefixes[a])) &&
+	       !memcmp(f->ports_shadow[a], f->ports_shadow[b], FILTER_PORTS * sizeof(uint32_t));
+}
+
+/* Makes generation gen active; the rule set's version moves when gen's rules are not those of
+ * the generation it replaces. Returns 0 or -errno. */
+static int filter_switch(struct filter *f, uint32_t gen)
+{
+	bool alike = filter_gens_alike(f, gen, f->active);
+	int ret = filter_activate(f, gen);
+
+	if (ret == 0 && !alike)
+		f->rules_version++;
+	return ret;
+}
+
+/* Frees what f keeps of the rules it wrote. */
+static void filter_copies_free(struct filter *f)
+{
+	uint32_t i;
+
+	for (i = 0; i < FILTER_GENS; i++) {
+		free(f->ports_shadow[i]);
+		free(f->prefixes[i]);
+	}
+}
+
 /* Fills the idle generation from cfg and makes it active. On error the old one stays. */
 static int filter_apply(struct filter *f, const struct config *cfg, char *err, size_t errlen)
 {
@@ -420,6 +491,7 @@ static int filter_apply(struct filter *f, const struct config *cfg, char *err, s
 	int ret;
 
 	filter_settings_from(&cfg->filter, &s);
+	f->written[gen] = false;
 	/* The idle generation's hits belong to the rules it held before; start at 0. */
 	f->n_rules[gen][0] = cfg->filter.n_deny;
 	f->n_rules[gen][1] = cfg->filter.n_allow;
@@ -436,7 +508,9 @@ static int filter_apply(struct filter *f, const struct config *cfg, char *err, s
 	ret = bpf_map_update_elem(bpf_map__fd(f->skel->maps.filter_settings), &gen, &s, BPF_ANY);
 	if (ret < 0)
 		goto err_map;
-	ret = filter_activate(f, gen);
+	f->settings[gen] = s;
+	f->written[gen] = true;
+	ret = filter_switch(f, gen);
 	if (ret < 0)
 		goto err_map;
 	f->serial++;
@@ -454,6 +528,8 @@ int filter_relay_ports_settle(struct filter *f, const struct config *cfg)
 
 	if (!cur)
 		return 0; /* (an update that failed half way: the next one writes all) */
+	/* The rules' version stays: only ports no worker listens on any more change, and the
+	 * sessions on them ended with their listeners. */
 	for (r = 0; r < cfg->n_relays; r++)
 		for (i = 0; i < cfg->relays[r].n_listen; i++) {
 			p = addr_port(&cfg->relays[r].listen[i]);
@@ -480,6 +556,11 @@ uint32_t filter_rules_serial(const struct filter *f)
 	return f->serial;
 }
 
+uint64_t filter_rules_version(const struct filter *f)
+{
+	return f->rules_version;
+}
+
 int filter_rules_revert(struct filter *f, uint32_t serial)
 {
 	int ret;
@@ -488,7 +569,7 @@ int filter_rules_revert(struct filter *f, uint32_t serial)
 		return 0;
 	if (f->serial != serial + 1)
 		return -ESTALE;
-	ret = filter_activate(f, f->active ^ 1);
+	ret = filter_switch(f, f->active ^ 1);
 	if (ret < 0)
 		return ret;
 	f->serial = serial;
@@ -751,6 +832,7 @@ err_destroy:
 	if (f->pinned)
 		filter_unpin(f);
 	filter_bpf__destroy(f->skel);
+	filter_copies_free(f);
 err_free:
 	filter_pin_unlock(f);
 	free(f);
@@ -1665,33 +1747,62 @@ const char *filter_offload_counter_name(enum offload_counter c)
 	return names[c];
 }
 
-int filter_client_denied(struct filter *f, const struct addr *client, const struct addr *local)
+int filter_judge_begin(struct filter *f, struct filter_judge *j)
 {
-	struct filter_lpm_key key = { .prefixlen = FILTER_LPM_GEN_BITS + 128 };
-	struct filter_settings s;
-	struct filter_lpm_val rule;
-	uint32_t gen = f->active, port = 0, pidx;
+	uint32_t zero = 0;
 	int ret;
 
+	memset(j, 0, sizeof(*j));
 	if (f->mode == FILTER_MODE_OFF)
 		return 0;
-	ret = bpf_map_lookup_elem(bpf_map__fd(f->skel->maps.filter_settings), &gen, &s);
+	/* The map, not f->active: the workers judge on their own thread, and the program reads
+	 * this one. */
+	ret = bpf_map_lookup_elem(bpf_map__fd(f->skel->maps.filter_active), &zero, &j->gen);
+	if (ret == 0)
+		ret = bpf_map_lookup_elem(bpf_map__fd(f->skel->maps.filter_settings), &j->gen,
+					  &j->settings);
 	if (ret < 0)
 		return ret;
-	pidx = gen * FILTER_PORTS + addr_port(local);
-	bpf_map_lookup_elem(bpf_map__fd(f->skel->maps.filter_ports), &pidx, &port);
-	if (s.scope == FILTER_SCOPE_KIND_RELAYS && !(port & FILTER_PORT_RELAY))
+	j->on = true;
+	j->port = UINT32_MAX;
+	return 0;
+}
+
+int filter_judge(struct filter *f, struct filter_judge *j, const struct addr *client,
+		 const struct addr *local)
+{
+	struct filter_lpm_key key = { .prefixlen = FILTER_LPM_GEN_BITS + 128 };
+	struct filter_lpm_val rule;
+	uint32_t pidx;
+
+	if (!j->on)
 		return 0;
-	if (s.relay_ports_only && !(port & FILTER_PORT_RELAY))
+	if (addr_port(local) != j->port) {
+		j->port = addr_port(local);
+		j->entry = 0;
+		pidx = j->gen * FILTER_PORTS + j->port;
+		bpf_map_lookup_elem(bpf_map__fd(f->skel->maps.filter_ports), &pidx, &j->entry);
+	}
+	if (j->settings.scope == FILTER_SCOPE_KIND_RELAYS && !(j->entry & FILTER_PORT_RELAY))
+		return 0;
+	if (j->settings.relay_ports_only && !(j->entry & FILTER_PORT_RELAY))
 		return 1;
-	if (port & FILTER_PORT_RULE)
-		return !!(port & FILTER_PORT_DENY);
-	key.data[0] = (uint8_t)gen;
+	if (j->entry & FILTER_PORT_RULE)
+		return !!(j->entry & FILTER_PORT_DENY);
+	key.data[0] = (uint8_t)j->gen;
 	addr_to_mapped(client, &key.data[1]);
 	/* A full-length key returns the longest matching prefix. */
 	if (bpf_map_lookup_elem(bpf_map__fd(f->skel->maps.filter_prefixes), &key, &rule) == 0)
 		return rule.verdict == FILTER_RULE_DENY;
-	return s.default_deny ? 1 : 0;
+	return j->settings.default_deny ? 1 : 0;
+}
+
+int filter_client_denied(struct filter *f, const struct addr *client, const struct addr *local)
+{
+	struct filter_judge j;
+	int ret = filter_judge_begin(f, &j);
+
+	return ret < 0 ? ret : filter_judge(f, &j, client, local);
 }
 
 /* ---------------------------------------------------------------- early shedding */
@@ -1995,8 +2106,6 @@ void filter_detach(struct filter *f)
 
 void filter_free(struct filter *f)
 {
-	uint32_t i;
-
 	if (!f)
 		return;
 	/* Links first: nothing runs the program once they are closed. */
@@ -2004,8 +2113,7 @@ void filter_free(struct filter *f)
 	if (f->stats)
 		munmap(f->stats, (size_t)f->flows * sizeof(struct offload_flow_stats));
 	filter_bpf__destroy(f->skel);
-	for (i = 0; i < FILTER_GENS; i++)
-		free(f->ports_shadow[i]);
+	filter_copies_free(f);
 	free(f);
 }
 

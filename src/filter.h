@@ -44,6 +44,11 @@ int filter_relay_ports_settle(struct filter *f, const struct config *cfg);
 
 /* Counts the rule sets made active, so a caller can undo the one an update made. */
 uint32_t filter_rules_serial(const struct filter *f);
+/* The version of the rule set active now: it moves (from 1 on, never back) only when a set
+ * becomes active whose compiled rules (settings, port table, prefixes) are not those of the
+ * set it replaces, so a reload that changes no rule leaves it, and the workers need not judge
+ * their fast sessions' clients again (worker_cmd.fast_rules). */
+uint64_t filter_rules_version(const struct filter *f);
 /* Makes active again the rule set that was active when filter_rules_serial returned serial:
  * the one before the active set, whose generation an update leaves untouched (its hit
  * counters too), switched back with the same one store. Returns 0 (also when no set was made
@@ -161,6 +166,20 @@ int filter_offload_xmit(struct filter *f, int ifindex, uint64_t *drops, uint64_t
 /* 1 when the active rules deny datagrams from client to local (the filter's judgement minus
  * the rate limit), 0 when not, -errno. */
 int filter_client_denied(struct filter *f, const struct addr *client, const struct addr *local);
+/* The same for many clients: what filter_client_denied reads for each once, from the program's
+ * maps (so on any thread): the generation in force and its settings, and the last local port's
+ * entry. A judgement then costs one map lookup at most (the prefix trie). */
+struct filter_judge {
+	bool on; /* the filter judges (its mode is not off) */
+	uint32_t gen;
+	struct filter_settings settings;
+	uint32_t port, entry; /* the last local port looked up (UINT32_MAX: none) and its entry */
+};
+/* Starts judging with the rules active now. 0 or -errno. */
+int filter_judge_begin(struct filter *f, struct filter_judge *j);
+/* filter_client_denied(f, client, local) by j's rules: 1, 0, or -errno. */
+int filter_judge(struct filter *f, struct filter_judge *j, const struct addr *client,
+		 const struct addr *local);
 
 /* ---- early shedding (issue 10, docs/offload.md) */
 

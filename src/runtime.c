@@ -10,6 +10,7 @@
 #include <unistd.h>
 #include <linux/if_addr.h>
 
+#include "filter.h"
 #include "log.h"
 #include "netlink.h"
 #include "portclaim.h"
@@ -859,6 +860,13 @@ static void log_rsrc_refresh(const struct runtime *rt)
 			   c->cancel_fixed_why);
 }
 
+/* The version of the fast path's filter rules, for an APPLY: a worker judges its fast
+ * sessions' clients again when it moved. */
+static uint64_t fast_rules(const struct runtime *rt)
+{
+	return rt->fast ? filter_rules_version(rt->fast) : 0;
+}
+
 static int start_workers(struct runtime *rt, char *err, size_t errlen)
 {
 	struct worker_cmd *first;
@@ -874,8 +882,8 @@ static int start_workers(struct runtime *rt, char *err, size_t errlen)
 		first[i] = (struct worker_cmd){ .type = WORKER_CMD_APPLY, .cfg = rt->cfg,
 						.plan = &rt->plan, .relay_slot = rt->relay_slot,
 						.slot_gen = rt->slot_gen,
-						.fast = rt->fast, .offload = rt->offload,
-						.steer_cpu = rt->steer_cpu };
+						.fast = rt->fast, .fast_rules = fast_rules(rt),
+						.offload = rt->offload, .steer_cpu = rt->steer_cpu };
 		ret = worker_start(&rt->workers[i], &first[i]);
 		if (ret) {
 			snprintf(err, errlen, "worker %u: pthread_create: %s", i, strerror(-ret));
@@ -1187,8 +1195,9 @@ static int apply_all(struct runtime *rt, struct apply_block *b, const struct con
 		cmd[i] = (struct worker_cmd){ .type = WORKER_CMD_APPLY, .cfg = cfg,
 					      .plan = &b->plan, .relay_slot = b->slot,
 					      .slot_gen = b->slot_gen,
-					      .fast = rt->fast, .offload = rt->offload,
-					      .keep_fast = keep_fast, .steer_cpu = rt->steer_cpu };
+					      .fast = rt->fast, .fast_rules = fast_rules(rt),
+					      .offload = rt->offload, .keep_fast = keep_fast,
+					      .steer_cpu = rt->steer_cpu };
 		worker_post(&rt->workers[i], &cmd[i]);
 	}
 	deadline = worker_ms() + rt->wait_ms;

@@ -713,6 +713,50 @@ static void pmtu_turn(struct worker *w)
 			  pmtu_read, w);
 }
 
+/* A fast session whose client the filter's rules deny since they changed ends: replies
+ * would otherwise keep flowing to it below the filter (the program drops the client's own
+ * datagrams). The relays that use the fast path are judged by the rules in force
+ * (w->fast_rules) from their first session slot on, a new set starting again, at most
+ * WORKER_JUDGE_PER_TICK map calls a turn: the reload that changed them takes the first
+ * turn, each tick the next. Those before a relay's judge_next are judged; a session that
+ * opens afterwards was judged by the program on its way in. */
+static void judge_turn(struct worker *w)
+{
+	uint32_t left = WORKER_JUDGE_PER_TICK, r;
+	struct filter_judge j;
+	bool begun = false;
+
+	for (r = 0; r < WORKER_MAX_RELAYS && left && w->fast.f; r++) {
+		struct worker_relay *wr = &w->relays[r];
+		struct session_table *t = &wr->sessions;
+
+		if (wr->state != RELAY_SLOT_ACTIVE || !wr->offload || !t->slots)
+			continue;
+		if (wr->judged != w->fast_rules) {
+			wr->judged = w->fast_rules;
+			wr->judge_next = 0;
+		}
+		for (; wr->judge_next < t->capacity && left; wr->judge_next++) {
+			struct session *s = &t->slots[wr->judge_next];
+
+			if (s->state != SESSION_ACTIVE || !s->fast)
+				continue;
+			/* (no rules to judge by: the next turn tries again) */
+			if (!begun && filter_judge_begin(w->fast.f, &j) < 0)
+				return;
+			begun = true;
+			left--;
+			if (filter_judge(w->fast.f, &j, &s->client, &s->local) != 1)
+				continue;
+			session_close(t, s);
+			end_session(w, r, s, ACCESSLOG_FILTER_DENIED);
+			/* its two entries' removal: a lookup and a delete each */
+			left = left > 4 ? left - 4 : 0;
+		}
+		counter_set(&w->counters[r].sessions_active, t->active);
+	}
+}
+
 /* Before an eviction judges the least recently used session: one busy only in the fast path
  * looks idle until the tick folds it, so fold the head while it is a fast session (a few at
  * most: each fold moves a busy one to the tail). */
@@ -799,6 +843,7 @@ void worker_tick(struct worker *w)
 		}
 		counter_set(&w->counters[r].sessions_active, wr->sessions.active);
 	}
+	judge_turn(w);
 	pmtu_turn(w);
 }
 
@@ -969,6 +1014,7 @@ static int apply_relay(struct worker *w, uint32_t r, uint32_t i, struct worker_c
 		/* the evictions remembered were of the table this one replaces */
 		memset(wr->evicted, 0, sizeof(wr->evicted));
 		wr->evicted_next = 0;
+		wr->judged = 0; /* a new table: judge_turn starts at its first slot */
 		err = session_table_init(&wr->sessions, cap, timeout);
 		if (err) {
 			/* Anything but these is getrandom's: no table runs on a guessable key. */
@@ -1037,15 +1083,9 @@ static void forget_flows(struct session_table *t)
 		t->slots[i].flow = SESSION_NONE;
 }
 
-/* A fast-path session whose client the new filter rules deny ends: replies would otherwise
- * keep flowing to it below the filter. */
-static bool client_allowed(const struct worker *w, uint32_t r, const struct session *s)
-{
-	return !s->fast || filter_client_denied(w->fast.f, &s->client, &s->local) != 1;
-}
-
 /* Brings the fast path in line with cmd: the program (sessions of a program that goes away
- * leave it first), which relays use it, and the filter's verdict on their clients. */
+ * leave it first), which relays use it, and the filter's verdict on their clients: judged
+ * again when the rules changed, from here over ticks (judge_turn). */
 static void apply_fast(struct worker *w, struct worker_cmd *cmd)
 {
 	const struct config *cfg = cmd->cfg;
@@ -1059,6 +1099,7 @@ static void apply_fast(struct worker *w, struct worker_cmd *cmd)
 			}
 	}
 	w->fast.f = cmd->fast;
+	w->fast_rules = cmd->fast_rules;
 	/* The flow maps and this worker's session regions are sized by the plan at start; a
 	 * reload's plan may count other relays. */
 	w->fast.flow_base = w->id * w->plan->session_slots;
@@ -1072,14 +1113,12 @@ static void apply_fast(struct worker *w, struct worker_cmd *cmd)
 		if (wr->state != RELAY_SLOT_ACTIVE) /* not in force here (worker_apply) */
 			continue;
 		/* Also where a re-apply kept them (keep_fast): a reload may turn the fast path off
-		 * for the relay or deny its clients, and its entries must go. */
+		 * for the relay, and its entries must go. */
 		if (!on && !cmd->keep_fast && w->fast.f)
 			unfast_sessions(w, cmd->relay_slot[i]);
 		wr->offload = on;
-		if (on)
-			close_sessions(w, cmd->relay_slot[i], client_allowed,
-				       ACCESSLOG_FILTER_DENIED);
 	}
+	judge_turn(w);
 }
 
 static void retire_relay(struct worker *w, uint32_t r, enum accesslog_reason why)

@@ -60,6 +60,12 @@ struct worker_noreply {
  * each rule that changes). */
 #define WORKER_PMTU_PER_SEC 64
 
+/* Map calls a worker makes per tick, and at the reload that changed them, to judge its fast
+ * sessions' clients by changed filter rules (a lookup each, four more to end one): a table of
+ * many is judged over ticks, so the reload does not hold the worker's loop for all of them
+ * (perf/reload_cost). */
+#define WORKER_JUDGE_PER_TICK 4096
+
 struct worker_relay {
 	enum relay_slot_state state;
 	const struct relay_conf *conf; /* in the config in force; NULL when not ACTIVE */
@@ -72,6 +78,10 @@ struct worker_relay {
 	uint64_t counted_gen;
 	enum relay_mode mode;
 	bool offload; /* install fast-path entries for new sessions */
+	/* The filter rule set (worker.fast_rules) the fast sessions' clients are judged by, in
+	 * slot order: those before judge_next were (judge_turn) */
+	uint64_t judged;
+	uint32_t judge_next;
 	/* source = "client": sessions (forward and mirror) send from the client's address and
 	 * port; a mirror then keeps a session (socket) per client instead of mirror sockets */
 	bool transparent;
@@ -149,6 +159,7 @@ struct worker_cmd {
 	 * slot_gen); NULL: 0 */
 	const uint64_t *slot_gen;
 	struct filter *fast;	/* the loaded program for the fast path, or NULL */
+	uint64_t fast_rules;	/* ... its filter_rules_version (0: none) */
 	const bool *offload;	/* per relay of cfg: the fast path runs for it */
 	bool keep_fast;		/* a relay whose fast path goes off keeps its sessions' entries */
 	bool steer_cpu;		/* listeners marked with the worker's CPU (steer.h) */
@@ -185,6 +196,7 @@ struct worker {
 	struct worker_counters wc;
 	struct slots_regions regions; /* each relay slot's session fixed files */
 	struct offload_worker fast;   /* the fast path's program (fast.f NULL: none) */
+	uint64_t fast_rules;	      /* the version of its filter rules (worker_cmd.fast_rules) */
 	struct offload_pmtu_turn pmtu; /* the tick's path MTU readings (WORKER_PMTU_PER_SEC) */
 	struct accesslog_ring *alog;  /* session starts and ends; NULL when access_log is off */
 
