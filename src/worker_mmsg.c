@@ -2,7 +2,11 @@
 /* The fallback backend for kernels or sandboxes without a usable io_uring: epoll over the
  * same sockets, recvmmsg to take a batch, sendmmsg to pass it on from the same buffers, a
  * session's datagrams (a mirror member's copies) of one size gathered into UDP GSO sends.
- * Semantics match the io_uring backend: same sessions, balancing, drops and counters. */
+ * Sends are grouped by the socket they leave on, as the io_uring backend submits a round's
+ * sends at once: a listener's batch with a sendmmsg per session (per transparent mirror
+ * client), the replies of all sessions an epoll_wait round found readable with one per
+ * listener. Semantics match the io_uring backend: same sessions, balancing, drops and
+ * counters. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,36 +29,60 @@
 #define GATHER_SEGS 64
 #define GATHER_BYTES 65000
 
+/* What a send carries besides its header: its datagrams (more than one: UDP GSO), the
+ * upstream counter slot they count to (SESSION_NONE: none), and for a reply the session whose
+ * client it answers (NULL: not a reply), whose refusals decide how its bursts go. */
+struct tx_ent {
+	uint32_t segs;
+	uint32_t up;
+	struct session *client;
+};
+
+/* Sends made for one or more sockets (key: the session or listener each goes out on), sent
+ * grouped by socket (tx_group) so that each socket takes its share in one sendmmsg. */
+struct tx_queue {
+	int n;
+	struct mmsghdr m[MMSG_BATCH];
+	struct iovec iov[MMSG_BATCH];
+	struct addr name[MMSG_BATCH];
+	_Alignas(struct cmsghdr) uint8_t control[MMSG_BATCH][SOCK_TX_CONTROL_LEN];
+	struct tx_ent ent[MMSG_BATCH];
+	void *key[MMSG_BATCH];
+};
+
 struct mmsg_worker {
 	struct worker *w;
 	int epfd;
 	int timerfd;
 	uint64_t tick; /* the timer's interval, ns (0: not set yet) */
 	bool stopping;
-	uint8_t *bufs; /* MMSG_BATCH x buffer_size */
+	uint8_t *bufs; /* MMSG_BATCH x buffer_size: a listener's or a mirror socket's batch */
 	struct mmsghdr rx[MMSG_BATCH];
 	struct iovec rx_iov[MMSG_BATCH];
 	struct sockaddr_in6 rx_name[MMSG_BATCH];
 	_Alignas(struct cmsghdr) uint8_t
 	    rx_control[MMSG_BATCH][SOCK_RX_CONTROL_LEN + SOCK_RX_GRO_CONTROL_LEN];
-	struct mmsghdr tx[MMSG_BATCH];
-	struct iovec tx_iov[MMSG_BATCH];
-	struct addr tx_name[MMSG_BATCH];
-	_Alignas(struct cmsghdr) uint8_t tx_control[MMSG_BATCH][SOCK_TX_CONTROL_LEN];
-	uint32_t tx_segs[MMSG_BATCH]; /* datagrams each send carries (UDP GSO) */
-	/* A listener's batch: the session of each tx entry, and the entries in session order */
-	struct session *tx_sess[MMSG_BATCH];
-	struct mmsghdr tx_sorted[MMSG_BATCH];
-	uint32_t segs_sorted[MMSG_BATCH];
+	/* A listener's batch, to its sessions' sockets (a mirror's copies, to its members). */
+	struct tx_queue tx;
+	/* Replies of the session sockets an epoll_wait round found readable, to their clients
+	 * through the listeners, sent at the round's end (flush_replies): a sendmmsg per
+	 * listener, not one per session. Their datagrams wait in reply_bufs, of which the
+	 * first reply_used (the replies', and those a receive took and dropped) are taken. */
+	struct tx_queue reply;
+	uint8_t *reply_bufs; /* MMSG_BATCH x buffer_size */
+	int reply_used;
+	/* a tx_queue's entries in socket order (tx_group) */
+	struct mmsghdr sorted[MMSG_BATCH];
+	struct tx_ent ent_sorted[MMSG_BATCH];
 	/* tx entries to one socket gathered into UDP GSO sends (gather) */
 	struct mmsghdr gtx[MMSG_BATCH];
 	struct iovec gtx_iov[MMSG_BATCH];
 	_Alignas(struct cmsghdr) uint8_t gtx_control[MMSG_BATCH][SOCK_TX_CONTROL_LEN];
-	uint32_t gtx_segs[MMSG_BATCH];
+	struct tx_ent gtx_ent[MMSG_BATCH];
 	/* the datagrams of a UDP GSO send, each alone (send_cut) */
 	struct mmsghdr cut[MMSG_BATCH];
 	struct iovec cut_iov[MMSG_BATCH];
-	uint32_t cut_segs[MMSG_BATCH];
+	struct tx_ent cut_ent[MMSG_BATCH];
 	/* A connected socket's GSO send was refused with no MTU to explain it (EIO, EINVAL): no
 	 * gathered send nor whole burst to a connected socket (a session's upstream, a mirror
 	 * member) from now on. Replies to clients and a transparent mirror's copies still go
@@ -69,20 +97,21 @@ static int watch(struct mmsg_worker *mw, int fd, struct udata u)
 	return epoll_ctl(mw->epfd, EPOLL_CTL_ADD, fd, &ev) ? -errno : 0;
 }
 
-/* Receives up to a batch from fd; with_meta also asks for the sender and control data.
- * Returns the count, 0 when nothing is queued, or -errno. */
-static int take_batch(struct mmsg_worker *mw, int fd, bool with_meta)
+/* Receives up to max (at most MMSG_BATCH) datagrams from fd into consecutive buffers from
+ * bufs on; with_meta also asks for the sender and control data. Returns the count, 0 when
+ * nothing is queued, or -errno. */
+static int take_batch(struct mmsg_worker *mw, int fd, bool with_meta, uint8_t *bufs, int max)
 {
 	const struct plan *p = mw->w->plan;
 	uint32_t size = mw->w->cfg->buffer_size;
 	int i, n;
 
-	for (i = 0; i < MMSG_BATCH; i++) {
+	for (i = 0; i < max; i++) {
 		struct msghdr *m = &mw->rx[i].msg_hdr;
 
 		/* The same payload room as the io_uring backend's buffers leave, so both drop
 		 * the same datagrams as too long. */
-		mw->rx_iov[i].iov_base = mw->bufs + (size_t)i * size;
+		mw->rx_iov[i].iov_base = bufs + (size_t)i * size;
 		mw->rx_iov[i].iov_len = with_meta ? p->payload_max : p->reply_payload_max;
 		memset(m, 0, sizeof(*m));
 		m->msg_iov = &mw->rx_iov[i];
@@ -96,7 +125,7 @@ static int take_batch(struct mmsg_worker *mw, int fd, bool with_meta)
 			m->msg_control = mw->rx_control[i];
 	}
 	/* MSG_TRUNC: msg_len reports the real size, so oversize datagrams are seen as such. */
-	n = recvmmsg(fd, mw->rx, MMSG_BATCH, MSG_DONTWAIT | MSG_TRUNC, NULL);
+	n = recvmmsg(fd, mw->rx, (unsigned)max, MSG_DONTWAIT | MSG_TRUNC, NULL);
 	if (n < 0)
 		return errno == EAGAIN ? 0 : -errno;
 	return n;
@@ -137,9 +166,9 @@ static void count_lost(struct mmsg_worker *mw, uint32_t relay, enum relay_dir d,
 	upstream_count_lost(mw->w, relay, up, unreachable, segs);
 }
 
-static size_t tx_len(const struct mmsg_worker *mw, int i)
+static size_t tx_len(const struct tx_queue *q, int i)
 {
-	return mw->tx[i].msg_hdr.msg_iov[0].iov_len;
+	return q->m[i].msg_hdr.msg_iov[0].iov_len;
 }
 
 /* The segment size of UDP GSO send m (0: not one). */
@@ -150,14 +179,14 @@ static uint16_t tx_gso(const struct msghdr *m)
 	return sock_tx_take_gso(&copy);
 }
 
-/* Where a flush sends, for what its path takes: a connected socket (a session's to its
- * upstream, a mirror member's), which gathers datagrams into GSO sends and whose ICMP errors
- * its error queue tells (IP_RECVERR); or a listener back to a session's client. */
+/* Where a flush sends to a connected socket (a session's to its upstream, a mirror
+ * member's), which gathers datagrams into GSO sends and whose ICMP errors its error queue
+ * tells (IP_RECVERR). The other sockets, a listener back to sessions' clients and a
+ * transparent mirror's session to each member, have none (NULL). */
 struct tx_path {
-	uint32_t *seg_max;	 /* connected: the longest datagram its path takes as a segment */
-	const struct addr *peer; /* connected: its peer (its family, to ask the path MTU) */
-	struct session *session; /* connected: the session whose socket it is (NULL: a mirror's) */
-	struct session *client;	 /* a listener's: the session whose client it answers */
+	uint32_t *seg_max;	 /* the longest datagram its path takes as a segment */
+	const struct addr *peer; /* its peer (its family, to ask the path MTU) */
+	struct session *session; /* the session whose socket it is (NULL: a mirror's) */
 };
 
 static bool path_connected(const struct tx_path *path)
@@ -182,20 +211,23 @@ static int path_drain(struct mmsg_worker *mw, int fd, const struct tx_path *path
 	return last;
 }
 
-/* The kernel refused a UDP GSO send of size-byte segments to path with err. To a connected
+/* The kernel refused UDP GSO send e of size-byte segments to path with err. To a connected
  * socket: gather nothing longer, nor send a burst of longer segments whole, than the path MTU
  * asked again, or than size (EMSGSIZE); no GSO send to any connected socket of this worker
- * when no MTU explains it (EIO, EINVAL: the kernel or device cannot segment). To a client: its
- * session's replies of segments that long go in pieces from now on. */
+ * when no MTU explains it (EIO, EINVAL: the kernel or device cannot segment). A reply: its
+ * session's replies of segments that long go in pieces from now on. A transparent mirror's
+ * copy: nothing learnt. */
 static void path_refused(struct mmsg_worker *mw, int fd, const struct tx_path *path,
-			 uint16_t size, int err)
+			 const struct tx_ent *e, uint16_t size, int err)
 {
 	int max;
 
-	if (path->client) {
-		worker_reply_refused(path->client, size);
+	if (e->client) {
+		worker_reply_refused(e->client, size);
 		return;
 	}
+	if (!path)
+		return;
 	max = sock_seg_max_refused(fd, path->peer, size, err);
 	if (max >= 0) {
 		*path->seg_max = (uint32_t)max;
@@ -206,35 +238,39 @@ static void path_refused(struct mmsg_worker *mw, int fd, const struct tx_path *p
 	}
 }
 
-/* Whether a burst (a coalesced receive, sent on as it came) of gso-byte segments goes whole
+/* Whether burst e (a coalesced receive, sent on as it came) of gso-byte segments goes whole
  * on path: what the path refused before (path_refused) is cut before it is sent, as the
  * io_uring backend does, instead of being refused again each time. A transparent mirror's
- * copies (path NULL: sent to each member from the client's socket, whose path MTU cannot be
- * asked) are cut only when refused, as with io_uring. */
-static bool burst_whole(const struct mmsg_worker *mw, const struct tx_path *path, uint16_t gso)
+ * copies (no path, no client: sent to each member from the client's socket, whose path MTU
+ * cannot be asked) are cut only when refused, as with io_uring. */
+static bool burst_whole(const struct mmsg_worker *mw, const struct tx_path *path,
+			const struct tx_ent *e, uint16_t gso)
 {
+	if (e->client)
+		return worker_reply_whole(e->client, gso);
 	if (!path)
 		return true;
-	if (path->client)
-		return worker_reply_whole(path->client, gso);
 	return !mw->no_gso && gso <= *path->seg_max;
 }
 
-/* Whether tx[i] may join a gathered send to a path that takes seg_max-byte segments: one
- * datagram, not empty, no longer than that, to the connected socket's peer from its address. */
-static bool gatherable(const struct mmsg_worker *mw, int i, uint32_t seg_max)
+/* Whether q's entry i may join a gathered send to a path that takes seg_max-byte segments:
+ * one datagram, not empty, no longer than that, to the connected socket's peer from its
+ * address. */
+static bool gatherable(const struct tx_queue *q, int i, uint32_t seg_max)
 {
-	const struct msghdr *m = &mw->tx[i].msg_hdr;
+	const struct msghdr *m = &q->m[i].msg_hdr;
 
-	return mw->tx_segs[i] == 1 && !m->msg_name && !m->msg_controllen && tx_len(mw, i) &&
-	       tx_len(mw, i) <= seg_max;
+	return q->ent[i].segs == 1 && !m->msg_name && !m->msg_controllen && tx_len(q, i) &&
+	       tx_len(q, i) <= seg_max;
 }
 
-/* Gathers tx[first..first + n) into gtx, in order, as the io_uring backend gathers a session's
- * datagrams: consecutive datagrams of one size (the last of a run may be shorter) become one
- * sendmsg with an iovec each and UDP_SEGMENT, so the kernel walks the UDP/IP send path once
- * for them; anything else is taken as it is. Returns the entries in gtx. */
-static int gather(struct mmsg_worker *mw, int first, int n, uint32_t seg_max)
+/* Gathers q's entries [first, first + n), sends to one socket, into gtx, in order, as the
+ * io_uring backend gathers a session's datagrams: consecutive datagrams of one size (the last
+ * of a run may be shorter) become one sendmsg with an iovec each and UDP_SEGMENT, so the
+ * kernel walks the UDP/IP send path once for them; anything else is taken as it is. Returns
+ * the entries in gtx. */
+static int gather(struct mmsg_worker *mw, const struct tx_queue *q, int first, int n,
+		  uint32_t seg_max)
 {
 	int i = first, g = 0, k = 0;
 
@@ -243,47 +279,49 @@ static int gather(struct mmsg_worker *mw, int first, int n, uint32_t seg_max)
 		size_t size, len, bytes = 0;
 		uint32_t cnt = 0;
 
-		if (!gatherable(mw, i, seg_max)) {
-			mw->gtx[g] = mw->tx[i];
-			mw->gtx_segs[g++] = mw->tx_segs[i++];
+		if (!gatherable(q, i, seg_max)) {
+			mw->gtx[g] = q->m[i];
+			mw->gtx_ent[g++] = q->ent[i++];
 			continue;
 		}
-		size = tx_len(mw, i);
+		size = tx_len(q, i);
 		memset(m, 0, sizeof(*m));
 		m->msg_iov = &mw->gtx_iov[k];
+		mw->gtx_ent[g] = q->ent[i]; /* (the counter slot: one socket, one upstream) */
 		/* A shorter datagram ends the run, which it may still join as the last. */
 		do {
-			len = tx_len(mw, i);
-			mw->gtx_iov[k++] = mw->tx[i++].msg_hdr.msg_iov[0];
+			len = tx_len(q, i);
+			mw->gtx_iov[k++] = q->m[i++].msg_hdr.msg_iov[0];
 			bytes += len;
 			cnt++;
 		} while (len == size && cnt < GATHER_SEGS && i < first + n &&
-			 gatherable(mw, i, seg_max) && tx_len(mw, i) <= size &&
-			 bytes + tx_len(mw, i) <= GATHER_BYTES);
+			 gatherable(q, i, seg_max) && tx_len(q, i) <= size &&
+			 bytes + tx_len(q, i) <= GATHER_BYTES);
 		m->msg_iovlen = cnt;
 		if (cnt > 1) {
 			m->msg_control = mw->gtx_control[g];
 			m->msg_controllen =
 				sock_tx_control(mw->gtx_control[g], NULL, (uint16_t)size);
 		}
-		mw->gtx_segs[g++] = cnt;
+		mw->gtx_ent[g++].segs = cnt;
 	}
 	return g;
 }
 
-static void send_all(struct mmsg_worker *mw, int fd, struct mmsghdr *tx, const uint32_t *segs,
-		     int n, uint32_t relay, enum relay_dir d, uint32_t up,
+static void send_all(struct mmsg_worker *mw, int fd, struct mmsghdr *tx,
+		     const struct tx_ent *ent, int n, uint32_t relay, enum relay_dir d,
 		     const struct tx_path *path);
 
-/* Sends the datagrams of UDP GSO send src after the first skip each alone (the kernel
- * fragments one longer than the MTU, as it would any datagram), up to MMSG_BATCH in one
+/* Sends the datagrams of UDP GSO send src (entry e) after the first skip each alone (the
+ * kernel fragments one longer than the MTU, as it would any datagram), up to MMSG_BATCH in one
  * sendmmsg, each counted as sent or dropped. src is a coalesced receive (one iovec, cut at
  * the GSO size) or a gathered send (an iovec per datagram). For a burst whose segments its
  * path refuses (longer than its MTU, a device or tunnel that cannot segment), refused now or
  * before (burst_whole); or for the rest of a send that an ICMP error an earlier datagram drew
  * failed. */
-static void send_cut(struct mmsg_worker *mw, int fd, const struct msghdr *src, size_t skip,
-		     uint32_t relay, enum relay_dir d, uint32_t up, const struct tx_path *path)
+static void send_cut(struct mmsg_worker *mw, int fd, const struct msghdr *src,
+		     const struct tx_ent *e, size_t skip, uint32_t relay, enum relay_dir d,
+		     const struct tx_path *path)
 {
 	struct msghdr m = *src;
 	uint16_t gso = sock_tx_take_gso(&m);
@@ -302,21 +340,22 @@ static void send_cut(struct mmsg_worker *mw, int fd, const struct msghdr *src, s
 			mw->cut[n].msg_hdr = m;
 			mw->cut[n].msg_hdr.msg_iov = &mw->cut_iov[n];
 			mw->cut[n].msg_hdr.msg_iovlen = 1;
-			mw->cut_segs[n] = 1;
+			mw->cut_ent[n] = (struct tx_ent){ .segs = 1, .up = e->up,
+							  .client = e->client };
 			if (++n == MMSG_BATCH) {
-				send_all(mw, fd, mw->cut, mw->cut_segs, n, relay, d, up, path);
+				send_all(mw, fd, mw->cut, mw->cut_ent, n, relay, d, path);
 				n = 0;
 			}
 		}
 	}
-	send_all(mw, fd, mw->cut, mw->cut_segs, n, relay, d, up, path);
+	send_all(mw, fd, mw->cut, mw->cut_ent, n, relay, d, path);
 }
 
-static bool send_failed(struct mmsg_worker *mw, int fd, const struct msghdr *m, uint32_t segs,
-			int err, bool pending, bool too_big, uint32_t relay, enum relay_dir d,
-			uint32_t up, const struct tx_path *path);
+static bool send_failed(struct mmsg_worker *mw, int fd, const struct msghdr *m,
+			const struct tx_ent *e, int err, bool pending, bool too_big,
+			uint32_t relay, enum relay_dir d, const struct tx_path *path);
 
-/* Entry m (segs datagrams: one, or a UDP GSO send) to connected path failed with err on an
+/* Entry m (e: one datagram, or a UDP GSO send) to connected path failed with err on an
  * ICMP error an earlier datagram drew, left pending on the socket (its copy was in the error
  * queue): that send took the error, and sending it again whole, once, normally succeeds. It
  * is counted by how that goes: sent, or failed as a send that never took such an error (one
@@ -324,25 +363,25 @@ static bool send_failed(struct mmsg_worker *mw, int fd, const struct msghdr *m, 
  * was the kernel's own refusal; a GSO send: in pieces when refused, less its first on an
  * unreachable, as send_failed treats one). An unreachable is counted as the notice the
  * socket's receive counts when it meets the error first. */
-static void send_again(struct mmsg_worker *mw, int fd, const struct msghdr *m, uint32_t segs,
-		       int err, uint32_t relay, enum relay_dir d, uint32_t up,
+static void send_again(struct mmsg_worker *mw, int fd, const struct msghdr *m,
+		       const struct tx_ent *e, int err, uint32_t relay, enum relay_dir d,
 		       const struct tx_path *path)
 {
 	ssize_t r;
 
 	if (sock_err_unreachable(err))
-		worker_count_notice(mw->w, relay, up);
+		worker_count_notice(mw->w, relay, e->up);
 	r = sendmsg(fd, m, MSG_DONTWAIT);
 	if (r >= 0) {
-		count_sent(mw, relay, d, up, segs, (uint64_t)r);
+		count_sent(mw, relay, d, e->up, e->segs, (uint64_t)r);
 		return;
 	}
 	err = errno;
 	if (sock_err_queued(err))
 		path_drain(mw, fd, path, err, NULL);
 	/* (not pending: never a third send of it whole) */
-	if (!send_failed(mw, fd, m, segs, err, false, false, relay, d, up, path))
-		count_lost(mw, relay, d, up, err, segs);
+	if (!send_failed(mw, fd, m, e, err, false, false, relay, d, path))
+		count_lost(mw, relay, d, e->up, err, e->segs);
 }
 
 /* Whether GSO send m to connected path on fd, failed with err after which the error queue
@@ -358,80 +397,81 @@ static bool gso_took_pending(int fd, const struct tx_path *path, const struct ms
 	return size && sock_gso_pending(err, err, too_big, size, mtu);
 }
 
-/* Entry m of a send (segs datagrams) was not sent, for err (pending: an ICMP error an earlier
- * datagram drew, left pending on the socket, whose copy path_drain found; too_big: an
- * EMSGSIZE among the copies): counts it as lost, or sends it again (in pieces, or once more
- * whole), as the io_uring backend treats a failed send. Returns false for a full socket
- * (EAGAIN), which loses m and what follows it (the caller counts them). */
-static bool send_failed(struct mmsg_worker *mw, int fd, const struct msghdr *m, uint32_t segs,
-			int err, bool pending, bool too_big, uint32_t relay, enum relay_dir d,
-			uint32_t up, const struct tx_path *path)
+/* Entry m of a send (e: its datagrams, their counter slot, a reply's session) was not sent,
+ * for err (pending: an ICMP error an earlier datagram drew, left pending on the socket, whose
+ * copy path_drain found; too_big: an EMSGSIZE among the copies): counts it as lost, or sends
+ * it again (in pieces, or once more whole), as the io_uring backend treats a failed send.
+ * Returns false for a full socket (EAGAIN), which loses m and what follows it (the caller
+ * counts them). */
+static bool send_failed(struct mmsg_worker *mw, int fd, const struct msghdr *m,
+			const struct tx_ent *e, int err, bool pending, bool too_big,
+			uint32_t relay, enum relay_dir d, const struct tx_path *path)
 {
-	if (segs > 1 && pending && path_connected(path) &&
+	if (e->segs > 1 && pending && path_connected(path) &&
 	    gso_took_pending(fd, path, m, err, too_big)) {
 		/* A GSO send (gathered, or a GRO burst) that took it: whole again, once, as with
 		 * io_uring: no seg_max lowered, no datagram lost. */
-		send_again(mw, fd, m, segs, err, relay, d, up, path);
-	} else if (segs > 1 && sock_err_gso_refused(err)) {
+		send_again(mw, fd, m, e, err, relay, d, path);
+	} else if (e->segs > 1 && sock_err_gso_refused(err)) {
 		/* A refused UDP GSO send goes again in pieces, and what the path takes is
 		 * learnt for the next ones (not for a transparent mirror's copies). */
-		if (path)
-			path_refused(mw, fd, path, tx_gso(m), err);
-		send_cut(mw, fd, m, 0, relay, d, up, path);
-	} else if (segs > 1 && sock_err_unreachable(err)) {
+		path_refused(mw, fd, path, e, tx_gso(m), err);
+		send_cut(mw, fd, m, e, 0, relay, d, path);
+	} else if (e->segs > 1 && sock_err_unreachable(err)) {
 		/* A pending ICMP error failed a gathered send or a GRO burst, and its copy was
 		 * gone (or this was its second send): it costs its first datagram, as with
 		 * io_uring, and the rest go alone. */
-		count_lost(mw, relay, d, up, err, 1);
-		send_cut(mw, fd, m, 1, relay, d, up, path);
-	} else if (segs == 1 && pending && path_connected(path) && sock_err_queued(err)) {
+		count_lost(mw, relay, d, e->up, err, 1);
+		send_cut(mw, fd, m, e, 1, relay, d, path);
+	} else if (e->segs == 1 && pending && path_connected(path) && sock_err_queued(err)) {
 		/* One datagram that took such an error: it goes again, as with io_uring. */
-		send_again(mw, fd, m, 1, err, relay, d, up, path);
+		send_again(mw, fd, m, e, err, relay, d, path);
 	} else if (err == EAGAIN || err == EWOULDBLOCK) {
 		return false;
 	} else {
 		/* This send alone, as with io_uring: a pending ICMP error whose copy was gone
 		 * (sock_err_queued), a route's error, a qdisc's drop (ENOBUFS under IP_RECVERR),
 		 * a firewall's EPERM. */
-		count_lost(mw, relay, d, up, err, segs);
+		count_lost(mw, relay, d, e->up, err, e->segs);
 	}
 	return true;
 }
 
-/* Whether entry m of a send (segs datagrams) is a burst that path would refuse whole as it is
- * known now (burst_whole), and so goes cut: a coalesced receive, or a gathered send whose
- * segments fitted the path when it was gathered, before a refusal lowered its limit. */
+/* Whether entry m of a send (e) is a burst that path would refuse whole as it is known now
+ * (burst_whole), and so goes cut: a coalesced receive, or a gathered send whose segments
+ * fitted the path when it was gathered, before a refusal lowered its limit. */
 static bool tx_cut(const struct mmsg_worker *mw, const struct tx_path *path, const struct msghdr *m,
-		   uint32_t segs)
+		   const struct tx_ent *e)
 {
-	return segs > 1 && !burst_whole(mw, path, tx_gso(m));
+	return e->segs > 1 && !burst_whole(mw, path, e, tx_gso(m));
 }
 
-/* Sends tx[0..n) (segs[i] datagrams each) on fd, going way d (to upstream counter slot up of
- * relay slot relay, or SESSION_NONE), to path (NULL: a transparent mirror's copies); every
- * datagram is counted as sent or dropped (what cannot be sent now is dropped, as a full
- * socket drops in the io_uring backend). Each burst the path would refuse goes cut, in its
- * place among the sends around it, as the path is known when its turn comes: a refusal of one
- * entry (path_refused) holds for those after it, which are not tried whole in vain. */
-static void send_all(struct mmsg_worker *mw, int fd, struct mmsghdr *tx, const uint32_t *segs,
-		     int n, uint32_t relay, enum relay_dir d, uint32_t up,
+/* Sends tx[0..n) (ent[i]: what each carries) on fd, going way d of relay slot relay, to path
+ * (NULL: a listener's replies, a transparent mirror's copies); every datagram is counted as
+ * sent or dropped (what cannot be sent now is dropped, as a full socket drops in the io_uring
+ * backend). Each burst the path would refuse goes cut, in its place among the sends around
+ * it, as the path is known when its turn comes: a refusal of one entry (path_refused) holds
+ * for those after it, which are not tried whole in vain. */
+static void send_all(struct mmsg_worker *mw, int fd, struct mmsghdr *tx,
+		     const struct tx_ent *ent, int n, uint32_t relay, enum relay_dir d,
 		     const struct tx_path *path)
 {
 	int sent = 0, end, r, i, err;
 	bool pending, too_big;
 
 	while (sent < n) {
-		for (end = sent; end < n && !tx_cut(mw, path, &tx[end].msg_hdr, segs[end]); end++)
+		for (end = sent; end < n && !tx_cut(mw, path, &tx[end].msg_hdr, &ent[end]); end++)
 			;
 		if (end == sent) {
-			send_cut(mw, fd, &tx[sent++].msg_hdr, 0, relay, d, up, path);
+			send_cut(mw, fd, &tx[sent].msg_hdr, &ent[sent], 0, relay, d, path);
+			sent++;
 			continue;
 		}
 		r = sendmmsg(fd, tx + sent, (unsigned)(end - sent), MSG_DONTWAIT);
 		err = r < 0 ? errno : 0;
 		pending = too_big = false;
 		for (i = sent; i < sent + r; i++)
-			count_sent(mw, relay, d, up, segs[i], tx[i].msg_len);
+			count_sent(mw, relay, d, ent[i].up, ent[i].segs, tx[i].msg_len);
 		if (r > 0) {
 			sent += r;
 			/* sendmmsg says how many it sent, not why the next one failed. An ICMP
@@ -457,52 +497,50 @@ static void send_all(struct mmsg_worker *mw, int fd, struct mmsghdr *tx, const u
 			 * left pending. */
 			pending = path_drain(mw, fd, path, err, &too_big) != 0;
 		}
-		if (!send_failed(mw, fd, &tx[sent].msg_hdr, segs[sent], err, pending, too_big,
-				 relay, d, up, path)) {
+		if (!send_failed(mw, fd, &tx[sent].msg_hdr, &ent[sent], err, pending, too_big,
+				 relay, d, path)) {
 			/* A full socket drops what is left (what the io_uring backend's sends
 			 * meet there too). */
 			for (i = sent; i < n; i++)
-				count_lost(mw, relay, d, up, err, segs[i]);
+				count_lost(mw, relay, d, ent[i].up, err, ent[i].segs);
 			break;
 		}
 		sent++;
 	}
 }
 
-/* Sends tx[first..first + n) on fd as send_all does, to path (NULL: a transparent mirror's
- * copies), gathered into GSO sends to a connected socket (gather). */
-static void flush(struct mmsg_worker *mw, int fd, int first, int n, uint32_t relay,
-		  enum relay_dir d, uint32_t up, const struct tx_path *path)
+/* Sends q's entries [first, first + n), all on fd, as send_all does, to path (NULL: a
+ * transparent mirror's copies), gathered into GSO sends to a connected socket (gather). */
+static void flush(struct mmsg_worker *mw, struct tx_queue *q, int fd, int first, int n,
+		  uint32_t relay, enum relay_dir d, const struct tx_path *path)
 {
-	struct mmsghdr *tx = mw->tx + first;
-	uint32_t *segs = mw->tx_segs + first;
+	struct mmsghdr *tx = q->m + first;
+	const struct tx_ent *ent = q->ent + first;
 
 	if (path_connected(path) && *path->seg_max && !mw->no_gso) {
-		n = gather(mw, first, n, *path->seg_max);
+		n = gather(mw, q, first, n, *path->seg_max);
 		tx = mw->gtx;
-		segs = mw->gtx_segs;
+		ent = mw->gtx_ent;
 	}
-	send_all(mw, fd, tx, segs, n, relay, d, up, path);
+	send_all(mw, fd, tx, ent, n, relay, d, path);
 }
 
-/* Sends a listener's batch tx[0..n), whose entries go out on the sessions tx_sess[], with
- * one sendmmsg per session. Clients' datagrams arrive interleaved: sent in arrival order they
- * would cost a system call each. A stable counting sort keeps each session's order. (No
- * session of the batch can be evicted while it is made: eviction takes only sessions idle
- * for WORKER_EVICT_MIN_IDLE_NS, and these were just used.) */
-static void flush_sessions(struct mmsg_worker *mw, int n, uint32_t relay)
+/* Orders q's entries by their socket (key), keeping each socket's in order (a stable counting
+ * sort): datagrams of several clients, or replies of several sessions, arrive interleaved,
+ * and sent in that order they would cost a system call each. Returns the sockets, in grp[]
+ * with count[] entries each, in the order of q. */
+static int tx_group(struct mmsg_worker *mw, struct tx_queue *q, void **grp, int *count)
 {
-	struct session *grp[MMSG_BATCH];
-	uint8_t of[MMSG_BATCH], count[MMSG_BATCH], at[MMSG_BATCH];
+	uint8_t of[MMSG_BATCH], at[MMSG_BATCH];
 	int i, g, ng = 0, pos;
 
-	for (i = 0; i < n; i++) {
-		/* from the newest group: runs of one session are the common case */
-		for (g = ng - 1; g >= 0 && grp[g] != mw->tx_sess[i]; g--)
+	for (i = 0; i < q->n; i++) {
+		/* from the newest group: runs of one socket are the common case */
+		for (g = ng - 1; g >= 0 && grp[g] != q->key[i]; g--)
 			;
 		if (g < 0) {
 			g = ng++;
-			grp[g] = mw->tx_sess[i];
+			grp[g] = q->key[i];
 			count[g] = 0;
 		}
 		of[i] = (uint8_t)g;
@@ -511,43 +549,96 @@ static void flush_sessions(struct mmsg_worker *mw, int n, uint32_t relay)
 	if (ng > 1) {
 		for (g = 0, pos = 0; g < ng; pos += count[g++])
 			at[g] = (uint8_t)pos;
-		for (i = 0; i < n; i++) {
+		for (i = 0; i < q->n; i++) {
 			pos = at[of[i]]++;
-			mw->tx_sorted[pos] = mw->tx[i];
-			mw->segs_sorted[pos] = mw->tx_segs[i];
+			mw->sorted[pos] = q->m[i];
+			mw->ent_sorted[pos] = q->ent[i];
 		}
-		memcpy(mw->tx, mw->tx_sorted, (size_t)n * sizeof(mw->tx[0]));
-		memcpy(mw->tx_segs, mw->segs_sorted, (size_t)n * sizeof(mw->tx_segs[0]));
+		memcpy(q->m, mw->sorted, (size_t)q->n * sizeof(q->m[0]));
+		memcpy(q->ent, mw->ent_sorted, (size_t)q->n * sizeof(q->ent[0]));
 	}
-	for (g = 0, pos = 0; g < ng; pos += count[g++])
-		flush(mw, grp[g]->fd, pos, count[g], relay, RELAY_DIR_TO_UPSTREAM,
-		      grp[g]->upstream,
-		      &(struct tx_path){ .seg_max = &grp[g]->seg_max,
-					 .peer = &grp[g]->upstream_addr, .session = grp[g] });
+	return ng;
 }
 
-/* Fills tx[i]: len bytes at data, to dest (NULL on a connected socket), from local
- * (pktinfo, or NULL), cut into gso_size datagrams (UDP GSO; 0: one datagram). */
-static void tx_set(struct mmsg_worker *mw, int i, void *data, uint32_t len,
-		   const struct addr *dest, const struct addr *local, uint16_t gso_size)
+/* Sends a listener's batch (mw->tx, each entry keyed by its session) with one sendmmsg per
+ * session socket, and empties it: to each session's upstream, or a transparent mirror's
+ * copies from each client's socket to the members. (No session of the batch can be evicted
+ * while it is made: eviction takes only sessions idle for WORKER_EVICT_MIN_IDLE_NS, and these
+ * were just used.) */
+static void flush_sessions(struct mmsg_worker *mw, uint32_t relay)
 {
-	struct msghdr *m = &mw->tx[i].msg_hdr;
+	bool mirror = mw->w->relays[relay].mode == RELAY_MODE_MIRROR;
+	struct tx_queue *q = &mw->tx;
+	void *grp[MMSG_BATCH];
+	int count[MMSG_BATCH];
+	int g, ng = tx_group(mw, q, grp, count), pos;
+
+	for (g = 0, pos = 0; g < ng; pos += count[g++]) {
+		struct session *s = grp[g];
+
+		if (mirror)
+			flush(mw, q, s->fd, pos, count[g], relay, RELAY_DIR_TO_UPSTREAM, NULL);
+		else
+			flush(mw, q, s->fd, pos, count[g], relay, RELAY_DIR_TO_UPSTREAM,
+			      &(struct tx_path){ .seg_max = &s->seg_max,
+						 .peer = &s->upstream_addr, .session = s });
+	}
+	q->n = 0;
+}
+
+/* Sends the replies gathered since the last time (mw->reply, each entry keyed by its
+ * listener) with one sendmmsg per listener, and empties it. Called at the end of an epoll_wait
+ * round, and before what may end a session or a listener (a command, the tick); in between
+ * none ends: eviction takes only sessions idle for WORKER_EVICT_MIN_IDLE_NS, and a reply's
+ * was just used. */
+static void flush_replies(struct mmsg_worker *mw)
+{
+	struct tx_queue *q = &mw->reply;
+	void *grp[MMSG_BATCH];
+	int count[MMSG_BATCH];
+	int g, ng, pos;
+
+	if (q->n) {
+		ng = tx_group(mw, q, grp, count);
+		for (g = 0, pos = 0; g < ng; pos += count[g++]) {
+			const struct listener *l = grp[g];
+
+			send_all(mw, l->fd, q->m + pos, q->ent + pos, count[g], l->relay,
+				 RELAY_DIR_TO_CLIENT, NULL);
+		}
+	}
+	q->n = 0;
+	mw->reply_used = 0;
+}
+
+/* Appends a send to q, on the socket key names: len bytes at data, to dest (NULL on a
+ * connected socket), from local (pktinfo, or NULL), cut into gso_size datagrams (UDP GSO; 0:
+ * one datagram), counted to upstream counter slot up, a reply to client's client (NULL: not
+ * a reply). q has room for it. */
+static void tx_add(struct tx_queue *q, void *key, void *data, uint32_t len,
+		   const struct addr *dest, const struct addr *local, uint16_t gso_size,
+		   uint32_t up, struct session *client)
+{
+	int i = q->n++;
+	struct msghdr *m = &q->m[i].msg_hdr;
 
 	memset(m, 0, sizeof(*m));
-	mw->tx_iov[i].iov_base = data;
-	mw->tx_iov[i].iov_len = len;
-	m->msg_iov = &mw->tx_iov[i];
+	q->iov[i].iov_base = data;
+	q->iov[i].iov_len = len;
+	m->msg_iov = &q->iov[i];
 	m->msg_iovlen = 1;
-	mw->tx_segs[i] = sock_segments(len, gso_size);
+	q->ent[i] = (struct tx_ent){ .segs = sock_segments(len, gso_size), .up = up,
+				     .client = client };
+	q->key[i] = key;
 	if (dest) {
-		mw->tx_name[i] = *dest;
-		m->msg_name = &mw->tx_name[i];
+		q->name[i] = *dest;
+		m->msg_name = &q->name[i];
 		m->msg_namelen = addr_len(dest);
 	}
-	m->msg_controllen = sock_tx_control(mw->tx_control[i], local,
-					    mw->tx_segs[i] > 1 ? gso_size : 0);
+	m->msg_controllen = sock_tx_control(q->control[i], local,
+					    q->ent[i].segs > 1 ? gso_size : 0);
 	if (m->msg_controllen)
-		m->msg_control = mw->tx_control[i];
+		m->msg_control = q->control[i];
 }
 
 static void on_listener(struct mmsg_worker *mw, struct udata u)
@@ -556,10 +647,11 @@ static void on_listener(struct mmsg_worker *mw, struct udata u)
 	struct listener *l = &w->listeners[u.idx];
 	struct worker_relay *wr = &w->relays[l->relay];
 	struct relay_counters *c = &w->counters[l->relay];
+	struct tx_queue *q = &mw->tx;
 	struct session *s;
 	const struct pool *p;
 	uint64_t copy = 0;
-	int round, n, i, ntx;
+	int round, n, i;
 	uint32_t j, n_copy = 0;
 
 	if (!l->in_use || (l->gen & UDATA_GEN_MASK) != u.gen)
@@ -570,18 +662,20 @@ static void on_listener(struct mmsg_worker *mw, struct udata u)
 		n_copy = (uint32_t)__builtin_popcountll(copy);
 	}
 	for (round = 0; round < MMSG_ROUNDS; round++) {
-		n = take_batch(mw, l->fd, true);
+		n = take_batch(mw, l->fd, true, mw->bufs, MMSG_BATCH);
 		if (n <= 0)
 			return;
-		ntx = 0;
+		q->n = 0;
 		for (i = 0; i < n; i++) {
 			struct msghdr *m = &mw->rx[i].msg_hdr;
 			struct sock_rx_meta meta = { 0 };
 			struct addr client;
 			uint32_t segs = rx_meta(mw, i, &meta);
+			void *data = mw->rx_iov[i].iov_base;
+			uint32_t len = mw->rx[i].msg_len;
 
 			worker_note_overflow(w, l, &meta);
-			relay_count_rx(c, RELAY_DIR_TO_UPSTREAM, segs, mw->rx[i].msg_len);
+			relay_count_rx(c, RELAY_DIR_TO_UPSTREAM, segs, len);
 			/* A sender address that did not fit is as cut short as a payload. */
 			if ((m->msg_flags & MSG_TRUNC) ||
 			    addr_from_sockaddr(&client, m->msg_name, m->msg_namelen)) {
@@ -589,7 +683,7 @@ static void on_listener(struct mmsg_worker *mw, struct udata u)
 				continue;
 			}
 			if (wr->mode == RELAY_MODE_MIRROR && !wr->transparent) {
-				/* Each member gets a copy: flush sends these to every one. */
+				/* Each member gets a copy: sent below to every one. */
 				if (!n_copy) {
 					relay_count_drop(c, RELAY_DIR_TO_UPSTREAM, DROP_SEND_ERROR,
 							 segs);
@@ -597,12 +691,13 @@ static void on_listener(struct mmsg_worker *mw, struct udata u)
 				}
 				counter_add(&c->dir[RELAY_DIR_TO_UPSTREAM].extra_copies,
 					    (uint64_t)segs * (n_copy - 1));
-				tx_set(mw, ntx++, mw->rx_iov[i].iov_base, mw->rx[i].msg_len, NULL,
-				       NULL, meta.gso_size);
+				tx_add(q, NULL, data, len, NULL, NULL, meta.gso_size, SESSION_NONE,
+				       NULL);
 				continue;
 			}
 			if (wr->mode == RELAY_MODE_MIRROR) {
-				/* Transparent: from the client's own socket, to each member. */
+				/* Transparent: from the client's own socket, to each member; the
+				 * copies of the batch go out together, a sendmmsg per client. */
 				if (!n_copy) {
 					relay_count_drop(c, RELAY_DIR_TO_UPSTREAM, DROP_SEND_ERROR,
 							 segs);
@@ -611,68 +706,79 @@ static void on_listener(struct mmsg_worker *mw, struct udata u)
 				s = worker_session_get(w, u.idx, &client, &meta, segs);
 				if (!s)
 					continue;
-				session_count_up(s, segs, mw->rx[i].msg_len);
+				session_count_up(s, segs, len);
 				counter_add(&c->dir[RELAY_DIR_TO_UPSTREAM].extra_copies,
 					    (uint64_t)segs * (n_copy - 1));
 				for (j = 0; j < p->n; j++) {
 					if (!(copy >> j & 1))
 						continue;
-					tx_set(mw, 0, mw->rx_iov[i].iov_base, mw->rx[i].msg_len,
-					       &p->m[j].addr, NULL, meta.gso_size);
-					flush(mw, s->fd, 0, 1, l->relay, RELAY_DIR_TO_UPSTREAM,
-					      p->m[j].slot, NULL);
+					if (q->n == MMSG_BATCH)
+						flush_sessions(mw, l->relay);
+					tx_add(q, s, data, len, &p->m[j].addr, NULL, meta.gso_size,
+					       p->m[j].slot, NULL);
 				}
 				continue;
 			}
 			s = worker_session_get(w, u.idx, &client, &meta, segs);
 			if (!s)
 				continue;
-			session_count_up(s, segs, mw->rx[i].msg_len);
-			mw->tx_sess[ntx] = s;
-			tx_set(mw, ntx++, mw->rx_iov[i].iov_base, mw->rx[i].msg_len, NULL, NULL,
-			       meta.gso_size);
+			session_count_up(s, segs, len);
+			tx_add(q, s, data, len, NULL, NULL, meta.gso_size, s->upstream, NULL);
 		}
 		if (wr->mode == RELAY_MODE_MIRROR && !wr->transparent) {
-			for (j = 0; ntx && j < wr->n_mirror; j++) {
+			for (j = 0; q->n && j < wr->n_mirror; j++) {
 				if (!(copy >> j & 1))
 					continue;
 				if (wr->mirror_fd[j] < 0) {
-					for (i = 0; i < ntx; i++)
+					for (i = 0; i < q->n; i++)
 						worker_count_unsent_copies(w, l->relay,
 									   wr->mirror_uslot[j],
-									   mw->tx_segs[i]);
+									   q->ent[i].segs);
 					continue;
 				}
-				flush(mw, wr->mirror_fd[j], 0, ntx, l->relay, RELAY_DIR_TO_UPSTREAM,
-				      wr->mirror_uslot[j],
+				/* the same copies for each member, counted to it */
+				for (i = 0; i < q->n; i++)
+					q->ent[i].up = wr->mirror_uslot[j];
+				flush(mw, q, wr->mirror_fd[j], 0, q->n, l->relay,
+				      RELAY_DIR_TO_UPSTREAM,
 				      &(struct tx_path){ .seg_max = &wr->mirror_seg_max[j],
 							 .peer = &wr->mirror_addr[j] });
 			}
-		} else if (ntx) {
-			flush_sessions(mw, ntx, l->relay);
+			q->n = 0;
+		} else if (q->n) {
+			flush_sessions(mw, l->relay);
 		}
 		if (n < MMSG_BATCH)
 			return;
 	}
 }
 
-/* Relays what session u's socket holds, back to its client. */
+/* Takes what session u's socket holds, back to its client: queued in mw->reply for
+ * flush_replies, at most MMSG_ROUNDS batches' worth before the other sockets get a turn. */
 static void session_rx(struct mmsg_worker *mw, struct udata u)
 {
 	struct worker *w = mw->w;
 	struct worker_relay *wr = &w->relays[u.relay];
 	struct relay_counters *c = &w->counters[u.relay];
 	struct session *s = worker_session_at(w, u.relay, u.idx);
-	const struct listener *l;
-	int round, n, i, ntx;
+	struct tx_queue *q = &mw->reply;
+	size_t size = w->cfg->buffer_size;
+	int left = MMSG_ROUNDS * MMSG_BATCH, errors = 0, room, n, i, queued;
+	struct listener *l;
 	bool too_big;
 
 	/* closed earlier in this batch of events (its relay too, perhaps) */
 	if (!s || (s->gen & UDATA_GEN_MASK) != u.gen || s->state != SESSION_ACTIVE)
 		return;
 	l = &w->listeners[s->listener];
-	for (round = 0; round < MMSG_ROUNDS; round++) {
-		n = take_batch(mw, s->fd, false);
+	while (left > 0 && errors < MMSG_ROUNDS) {
+		if (mw->reply_used == MMSG_BATCH)
+			flush_replies(mw);
+		room = MMSG_BATCH - mw->reply_used;
+		if (room > left)
+			room = left;
+		n = take_batch(mw, s->fd, false, mw->reply_bufs + (size_t)mw->reply_used * size,
+			       room);
 		if (n < 0) {
 			/* An ICMP error from the upstream, for a datagram already sent: an
 			 * unreachable is a notice, not a loss; keep the session. The error's
@@ -683,11 +789,14 @@ static void session_rx(struct mmsg_worker *mw, struct udata u)
 			/* "fragmentation needed" / "packet too big" (that ended the receive, or in
 			 * the error queue behind another error): the path MTU fell */
 			worker_drain_errors(w, s, s->fd, MMSG_ERRQUEUE_MAX, n, &too_big);
+			errors++;
 			continue;
 		}
 		if (n == 0)
 			return;
-		ntx = 0;
+		mw->reply_used += n;
+		left -= n;
+		queued = q->n;
 		for (i = 0; i < n; i++) {
 			struct msghdr *m = &mw->rx[i].msg_hdr;
 			struct sock_rx_meta meta = { 0 };
@@ -704,15 +813,12 @@ static void session_rx(struct mmsg_worker *mw, struct udata u)
 			}
 			session_count_down(s, segs, mw->rx[i].msg_len);
 			/* Back to the client from the address it sent to. */
-			tx_set(mw, ntx++, mw->rx_iov[i].iov_base, mw->rx[i].msg_len, &s->client,
-			       l->wildcard ? &s->local : NULL, meta.gso_size);
+			tx_add(q, l, mw->rx_iov[i].iov_base, mw->rx[i].msg_len, &s->client,
+			       l->wildcard ? &s->local : NULL, meta.gso_size, SESSION_NONE, s);
 		}
-		if (ntx) {
+		if (q->n > queued)
 			session_touch(&wr->sessions, s, w->now);
-			flush(mw, l->fd, 0, ntx, u.relay, RELAY_DIR_TO_CLIENT, SESSION_NONE,
-			      &(struct tx_path){ .client = s });
-		}
-		if (n < MMSG_BATCH)
+		if (n < room)
 			return;
 	}
 }
@@ -730,7 +836,7 @@ static void mirror_rx(struct mmsg_worker *mw, uint32_t relay, int fd, uint32_t u
 	int round, n, i;
 
 	for (round = 0; round < MMSG_ROUNDS; round++) {
-		n = take_batch(mw, fd, by_sender);
+		n = take_batch(mw, fd, by_sender, mw->bufs, MMSG_BATCH);
 		if (n < 0) {
 			if (sock_err_unreachable(-n))
 				worker_count_notice(w, relay, up);
@@ -892,10 +998,11 @@ static int mmsg_setup(struct mmsg_worker *mw, struct worker_cmd *first)
 
 	w->backend_state = mw;
 	mw->bufs = malloc((size_t)MMSG_BATCH * first->cfg->buffer_size);
+	mw->reply_bufs = malloc((size_t)MMSG_BATCH * first->cfg->buffer_size);
 	mw->epfd = epoll_create1(EPOLL_CLOEXEC);
 	mw->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-	if (!mw->bufs || mw->epfd < 0 || mw->timerfd < 0) {
-		err = mw->bufs ? -errno : -ENOMEM;
+	if (!mw->bufs || !mw->reply_bufs || mw->epfd < 0 || mw->timerfd < 0) {
+		err = mw->bufs && mw->reply_bufs ? -errno : -ENOMEM;
 		snprintf(w->error, sizeof(w->error), "worker %u: set-up: %s", w->id, strerror(-err));
 		return err;
 	}
@@ -933,6 +1040,7 @@ static void mmsg_teardown(struct mmsg_worker *mw)
 	if (mw->timerfd >= 0)
 		close(mw->timerfd);
 	free(mw->bufs);
+	free(mw->reply_bufs);
 }
 
 static int mmsg_run(struct worker *w, struct worker_cmd *first)
@@ -941,7 +1049,7 @@ static int mmsg_run(struct worker *w, struct worker_cmd *first)
 	struct epoll_event ev[64];
 	int n, i, err;
 
-	/* About 400 KB of headers and control space: heap, not the thread's stack. */
+	/* About 60 KB of headers and control space: heap, not the thread's stack. */
 	mw = calloc(1, sizeof(*mw));
 	if (!mw) {
 		snprintf(w->error, sizeof(w->error), "worker %u: out of memory", w->id);
@@ -981,15 +1089,18 @@ static int mmsg_run(struct worker *w, struct worker_cmd *first)
 				on_session(mw, u, ev[i].events & EPOLLERR);
 			else if (u.op == OP_RECV_MIRROR)
 				on_mirror(mw, u, ev[i].events & EPOLLERR);
-			else if (u.op == OP_TIMER)
+			else if (u.op == OP_TIMER) {
+				flush_replies(mw); /* before the tick ends sessions */
 				on_timer(mw);
-			else if (u.op == OP_STOP)
+			} else if (u.op == OP_STOP) {
 				mw->stopping = true;
-			else if (u.op == OP_CMD) {
+			} else if (u.op == OP_CMD) {
+				flush_replies(mw); /* before a command ends sessions or listeners */
 				worker_run_cmd(w);
 				set_tick(mw);
 			}
 		}
+		flush_replies(mw);
 		counter_add(&w->wc.completions, (uint64_t)n);
 		worker_quiescent(w);
 	}

@@ -23,7 +23,7 @@
 #            and count their copies,
 #            and a transparent forward relay gets its replies through the documented policy
 #            routes; clients sending from port 514 and from a wildcard listener's own port
-#            are relayed too;
+#            are relayed too (mirror and forward also with mmsg, in IPv4);
 #   replies: a transparent mirror with one member dead still sends every copy to the other
 #            (the dead one's ICMP errors failed the shared socket's next sends), and reads
 #            and drops what the members send back (both backends).
@@ -1025,19 +1025,21 @@ reply_routes()
 # ---- source = "client"
 source_case()
 {
-	local fam=$1 peer want out rec n
-	lib_case_begin source io_uring "$fam"
-	c="[ipv$fam transparent mirror]"
-	lib_case_server "$TMPD/t1.json" sink --bind "$(ep "$UP1_IP" 9000)" --out "$TMPD/t-$fam.rec"
-	lib_case_server "$TMPD/t2.json" sink --bind "$(ep "$UP2_IP" 9000)" --out "$TMPD/t2-$fam.rec"
-	lib_relay_conf "$conf" backend=io_uring buffer= buffers=256 listen="$to" \
+	local backend=$1 fam=$2 peer want out rec n
+	lib_case_begin source "$backend" "$fam"
+	c="[$backend/ipv$fam transparent mirror]"
+	lib_case_server "$TMPD/t1.json" sink --bind "$(ep "$UP1_IP" 9000)" \
+		--out "$TMPD/t-$backend-$fam.rec"
+	lib_case_server "$TMPD/t2.json" sink --bind "$(ep "$UP2_IP" 9000)" \
+		--out "$TMPD/t2-$backend-$fam.rec"
+	lib_relay_conf "$conf" backend="$backend" buffer= buffers=256 listen="$to" \
 		up="$(ep "$UP1_IP" 9000)" up="$(ep "$UP2_IP" 9000)" mode=mirror
 	conf_extra "$conf" 'source = "client";'
 	echo "gro = true;" >>"$conf"
 	lib_case_start_conf || return
 	lib_udp "$NS_C" client --to "$to" --clients 1 --count 3 --port-base 48000 >/dev/null
 	want=$(ep "$CLIENT_IP" 48000)
-	for rec in "$TMPD/t-$fam.rec" "$TMPD/t2-$fam.rec"; do
+	for rec in "$TMPD/t-$backend-$fam.rec" "$TMPD/t2-$backend-$fam.rec"; do
 		lib_wait_lines "$rec" 3 5
 		peer=$(awk '{print $1}' "$rec" | sort -u)
 		n=$(lib_lines "$rec")
@@ -1058,11 +1060,11 @@ print(" ".join(str(u["tx_pkts"]) for u in r["upstreams"]), r["total"]["tx_pkts"]
 	# (they were lost as send errors).
 	lib_link_mtu 1280 "$NS_R" "$IF_RU" "$NS_U" "$IF_U"
 	lib_udp "$NS_C" client --to "$to" --count 1 --gso 8 --size 1400 --port-base 48000 \
-		--record "$TMPD/t-burst.sent" >/dev/null
-	for rec in "$TMPD/t-$fam.rec" "$TMPD/t2-$fam.rec"; do
+		--record "$TMPD/t-burst-$backend.sent" >/dev/null
+	for rec in "$TMPD/t-$backend-$fam.rec" "$TMPD/t2-$backend-$fam.rec"; do
 		lib_wait_lines "$rec" 11 5
-		n=$(awk '$2 == 1400 { print $3 }' "$rec" | sort | comm -12 - <(sort "$TMPD/t-burst.sent") |
-			wc -l)
+		n=$(awk '$2 == 1400 { print $3 }' "$rec" | sort |
+			comm -12 - <(sort "$TMPD/t-burst-$backend.sent") | wc -l)
 		[ "$n" -eq 8 ] && lib_case_ok "$c $(basename "$rec" ".rec") behind MTU 1280: the" \
 			"burst's 8 datagrams, byte-exact" ||
 			lib_case_fail "$c $(basename "$rec" ".rec") behind MTU 1280: $n of the burst's 8"
@@ -1072,11 +1074,12 @@ print(" ".join(str(u["tx_pkts"]) for u in r["upstreams"]), r["total"]["tx_pkts"]
 
 	# Forward: replies to the client's address come back to the relay's namespace (the
 	# upstream routes the client network through it) and are delivered locally there.
-	lib_case_begin source-fwd io_uring "$fam"
-	c="[ipv$fam transparent forward]"
+	lib_case_begin source-fwd "$backend" "$fam"
+	c="[$backend/ipv$fam transparent forward]"
 	reply_routes add "$fam"
-	lib_case_server "$TMPD/t2.json" echo --bind "$(ep "$UP1_IP" 9000)" --out "$TMPD/tf-$fam.rec"
-	lib_relay_conf "$conf" backend=io_uring listen="$to" up="$(ep "$UP1_IP" 9000)"
+	lib_case_server "$TMPD/t2.json" echo --bind "$(ep "$UP1_IP" 9000)" \
+		--out "$TMPD/tf-$backend-$fam.rec"
+	lib_relay_conf "$conf" backend="$backend" listen="$to" up="$(ep "$UP1_IP" 9000)"
 	conf_extra "$conf" 'source = "client"; fwmark = 7;'
 	lib_case_start_conf || return
 	if out=$(lib_udp "$NS_C" client --to "$to" --clients 1 --count 3 --port-base 48100 \
@@ -1085,7 +1088,7 @@ print(" ".join(str(u["tx_pkts"]) for u in r["upstreams"]), r["total"]["tx_pkts"]
 	else
 		lib_case_fail "$c $out"
 	fi
-	peer=$(awk '{print $1}' "$TMPD/tf-$fam.rec" | sort -u)
+	peer=$(awk '{print $1}' "$TMPD/tf-$backend-$fam.rec" | sort -u)
 	[ "$peer" = "$(ep "$CLIENT_IP" 48100)" ] || lib_case_fail "$c upstream saw '$peer'"
 	lib_case_end
 	reply_routes del "$fam"
@@ -1182,12 +1185,13 @@ for fam in 4 6; do
 		drain_case "$fam"
 		sums_case io_uring "$fam"
 	fi
-	source_case "$fam"
+	source_case io_uring "$fam"
 	source_ports_case "$fam"
 	mirror_replies_case io_uring "$fam"
 	host_case io_uring "$fam"
 done
 sums_case mmsg 4
+source_case mmsg 4
 mirror_replies_case mmsg 4
 host_case mmsg 4
 noreply_case io_uring 4
