@@ -858,10 +858,12 @@ struct off_ctx {
 /* Parses what arrived, finds its session and asks the FIB where the rewritten datagram goes.
  * Returns OFFLOAD_CNT_FORWARDED with o filled, or the reason it goes up the stack. Nothing is
  * written to the frame here. pkt_type: tc's skb->pkt_type; dev_mac: XDP's ingress device's own
- * address (iface_flags_mac), in place of the pkt_type the stack has not set yet. */
+ * address (iface_flags_mac), in place of the pkt_type the stack has not set yet; ingress: the
+ * ifindex the hook runs on (the device rr_ifaces and a rule's oif name). */
 static __always_inline __u32 offload_prepare(void *ctx, void *data, void *data_end,
 					     __u32 frame_len, int tc, __u32 gso, int gso_udp,
-					     __u32 pkt_type, __u64 dev_mac, struct off_ctx *o)
+					     __u32 pkt_type, __u64 dev_mac, __u32 ingress,
+					     struct off_ctx *o)
 {
 	struct bpf_fib_lookup fib = {};
 	struct offload_key key = {};
@@ -963,6 +965,13 @@ static __always_inline __u32 offload_prepare(void *ctx, void *data, void *data_e
 	 * second lookup tells; a changed entry goes up the stack like a missing one. */
 	if (bpf_map_lookup_elem(&offload_sessions, &key) != rule)
 		return OFFLOAD_CNT_PASS_NO_SESSION;
+	/* The key's datagrams arrive where the other direction's leave. One arriving elsewhere
+	 * goes to the stack, which judges its source against the ingress device (rp_filter) as
+	 * it would without the fast path: a spoofed datagram with a session's key, or one that
+	 * a multipath route or asymmetric routing brings in by another device, which the socket
+	 * path then relays. Read from the copy, which the second lookup vouched for. */
+	if (o->r.iif != ingress)
+		return OFFLOAD_CNT_PASS_WRONG_IFACE;
 	if (o->r.v4 != v4)
 		return OFFLOAD_CNT_PASS_FAMILY;
 	/* A UDP GSO super-packet (SKB_GSO_UDP_L4 alone: one header, datagrams of gso bytes)
@@ -1179,7 +1188,7 @@ static __always_inline int offload_xdp(struct xdp_md *ctx, __u64 dev_mac)
 	__u32 cnt;
 
 	cnt = offload_prepare(ctx, data, data_end, bpf_xdp_get_buff_len(ctx), 0, 0, 0, PACKET_HOST,
-			      dev_mac, &o);
+			      dev_mac, ctx->ingress_ifindex, &o);
 	if (cnt != OFFLOAD_CNT_FORWARDED) {
 		if (cnt == OFFLOAD_CNT_PASS_MTU)
 			offload_account_mtu(&o);
@@ -1274,7 +1283,8 @@ static __always_inline int offload_tc(struct __sk_buff *skb, int kf)
 	data = (void *)(long)skb->data;
 	data_end = (void *)(long)skb->data_end;
 	cnt = offload_prepare(skb, data, data_end, skb->len, 1, skb->gso_size,
-			      kf && skb->gso_size ? skb_gso_udp_l4(skb) : 0, skb->pkt_type, 0, &o);
+			      kf && skb->gso_size ? skb_gso_udp_l4(skb) : 0, skb->pkt_type, 0,
+			      skb->ifindex, &o);
 	if (cnt != OFFLOAD_CNT_FORWARDED) {
 		if (cnt == OFFLOAD_CNT_PASS_MTU)
 			offload_account_mtu(&o);
@@ -1440,17 +1450,20 @@ static __always_inline struct shed_listener *shed_listener(struct shed_listener_
  * deliver to (bpf_sk_lookup_udp: the same lookup, reuseport selection by the 4-tuple's hash
  * included), full when rmem + SHED_ALLOWANCE > rcvbuf; past half full, a heavy flow's
  * datagrams go first (filter_maps.h). Frames the stage does not parse
- * (VLAN, IPv4 options, IPv6 extension headers, fragments) go on untouched. fast_tc: the fast
- * path runs in tc on this interface, after this stage in XDP: a datagram of one of its
- * sessions is not for the listener's socket, so it passes. rd: how the socket is read, a
- * constant of each caller so that a program holds one reader only. */
-static __always_inline enum filter_action shed_body(const struct hdr_src *h, int fast_tc,
+ * (VLAN, IPv4 options, IPv6 extension headers, fragments) go on untouched. fast_iif: the
+ * ingress ifindex when the fast path runs in tc on this interface, after this stage in XDP
+ * (else 0): a datagram of one of its sessions that arrived where its rule expects it is not
+ * for the listener's socket, so it passes; one that arrived elsewhere the fast path passes up
+ * (pass_wrong_iface), so it is judged here. rd: how the socket is read, a constant of each
+ * caller so that a program holds one reader only. */
+static __always_inline enum filter_action shed_body(const struct hdr_src *h, __u32 fast_iif,
 						    enum shed_reader rd)
 {
 	struct shed_listener_key k = {};
 	struct bpf_sock_tuple t = {};
 	struct offload_key fk = {};
 	struct shed_listener *l;
+	struct offload_rule *r;
 	struct bpf_sock *sk;
 	struct udphdr uh;
 	__u32 tlen, rmem, rcvbuf, off;
@@ -1500,7 +1513,9 @@ static __always_inline enum filter_action shed_body(const struct hdr_src *h, int
 	l = shed_listener(&k, v4);
 	if (!l)
 		goto not_listener;
-	if (fast_tc && bpf_map_lookup_elem(&offload_sessions, &fk)) {
+	/* (Without offload_prepare's second lookup: a reused element misjudges one datagram.) */
+	r = fast_iif ? bpf_map_lookup_elem(&offload_sessions, &fk) : NULL;
+	if (r && r->iif == fast_iif) {
 		shed_count(SHED_CNT_PASS_FAST_PATH);
 		return ACT_PASS;
 	}
@@ -1573,14 +1588,14 @@ static __noinline enum filter_action shed_xdp_sub(struct xdp_md *ctx, int fast_t
 {
 	struct hdr_src h = {.ctx = ctx, .len = bpf_xdp_get_buff_len(ctx), .tc = 0, .segs = 1};
 
-	return shed_body(&h, fast_tc, SHED_KFUNC);
+	return shed_body(&h, fast_tc ? ctx->ingress_ifindex : 0, SHED_KFUNC);
 }
 
 static __noinline enum filter_action shed_xdp_probe_sub(struct xdp_md *ctx, int fast_tc)
 {
 	struct hdr_src h = {.ctx = ctx, .len = bpf_xdp_get_buff_len(ctx), .tc = 0, .segs = 1};
 
-	return shed_body(&h, fast_tc, SHED_PROBE);
+	return shed_body(&h, fast_tc ? ctx->ingress_ifindex : 0, SHED_PROBE);
 }
 
 /* In tc the fast path ran already: what it passed goes up to the socket. */

@@ -315,13 +315,16 @@ static void test_heavy_off(void **state)
 
 /* The fast path in tc, shedding in XDP before it: a datagram of one of its sessions is not
  * for the listener's socket, so a full socket does not shed it (pass_fast_path); another flow
- * to the same full socket is shed. tc judges as before (the fast path there ran first). */
+ * to the same full socket is shed, and so is the session's datagram when it arrives on
+ * another interface than its rule's (the fast path passes it up to that socket:
+ * pass_wrong_iface; before, it passed here unjudged). tc judges as before (the fast path
+ * there ran first). */
 static void test_fast_path_session(void **state)
 {
 	struct rr_iface both = { .flags = RR_IFACE_SHED_XDP | RR_IFACE_SHED_TC };
 	struct rr_iface fast_tc = { .flags = RR_IFACE_SHED_XDP | RR_IFACE_OFFLOAD_TC };
 	int sessions = filter_map_fd(fx.f, "offload_sessions"), ifaces = filter_map_fd(fx.f, "rr_ifaces");
-	struct offload_rule rule = { 0 };
+	struct offload_rule rule = { .iif = (uint32_t)fx.lo };
 	struct offload_key k;
 	uint32_t key = (uint32_t)fx.lo;
 	int v6;
@@ -349,6 +352,11 @@ static void test_fast_path_session(void **state)
 		expect(0, v6, PORT_BOUND, SHED_CNT_PASS_FAST_PATH);
 		fx.sport = 43001;
 		expect(0, v6, PORT_BOUND, SHED_CNT_DROP_FULL);
+		rule.iif = (uint32_t)fx.lo + 1;
+		assert_int_equal(bpf_map_update_elem(sessions, &k, &rule, BPF_ANY), 0);
+		fx.sport = 43000;
+		expect(0, v6, PORT_BOUND, SHED_CNT_DROP_FULL);
+		rule.iif = (uint32_t)fx.lo;
 		assert_int_equal(bpf_map_delete_elem(sessions, &k), 0);
 		drain(v6);
 	}
