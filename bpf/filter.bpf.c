@@ -197,7 +197,7 @@ struct pkt {
 	__u8 udp_bad;	/* UDP length impossible for the datagram (or the one it reassembles to) */
 	__u8 first_frag; /* a first fragment (set however far the parse got after the IP header
 			  * or the fragment header): its verdict may be kept for the later ones */
-	__u16 ulen;	/* tc, UDP: the UDP length as read (udp_segs) */
+	__u16 ulen;	 /* tc, UDP: the UDP length as read (udp_segs) */
 };
 
 /* Where the headers come from. Every read goes through the load helpers, which copy from the
@@ -898,10 +898,9 @@ struct off_ctx {
  * written to the frame here. pkt_type: tc's skb->pkt_type; dev_mac: XDP's ingress device's own
  * address (iface_flags_mac), in place of the pkt_type the stack has not set yet; ingress: the
  * ifindex the hook runs on (the device rr_ifaces and a rule's oif name). */
-static __always_inline __u32 offload_prepare(void *ctx, void *data, void *data_end,
-					     __u32 frame_len, int tc, __u32 gso, int gso_udp,
-					     __u32 pkt_type, __u64 dev_mac, __u32 ingress,
-					     struct off_ctx *o)
+static __always_inline __u32 offload_prepare(void *ctx, void *data, void *data_end, __u32 frame_len,
+					     int tc, __u32 gso, int gso_udp, __u32 pkt_type,
+					     __u64 dev_mac, __u32 ingress, struct off_ctx *o)
 {
 	struct bpf_fib_lookup fib = {};
 	struct offload_key key = {};

@@ -1004,7 +1004,7 @@ static void test_rate_limit_dodgy_gso(void **state)
 		size_t payload;
 		int drop;
 	} steps[] = {
-	    {&rate_v4, 3200, 1}, {&rate_v4, 250, 0}, {&rate_v4, 50, 1},
+	    {&rate_v4, 3200, 1}, {&rate_v4, 250, 0},   {&rate_v4, 50, 1},
 	    {&rate_v6a, 300, 0}, {&rate_v6a, 3200, 1},
 	};
 	struct config *cfg = conf_table();

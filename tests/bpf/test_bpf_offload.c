@@ -760,7 +760,6 @@ static void test_too_big(void **state)
 	}
 }
 
-
 /* A datagram with a session's key that arrives on another interface than the one its rule
  * expects (the other direction's egress) passes up unchanged as pass_wrong_iface, in both
  * hooks, both families, both directions: the stack judges it (strict rp_filter drops a
