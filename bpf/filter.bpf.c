@@ -197,6 +197,7 @@ struct pkt {
 	__u8 udp_bad;	/* UDP length impossible for the datagram (or the one it reassembles to) */
 	__u8 first_frag; /* a first fragment (set however far the parse got after the IP header
 			  * or the fragment header): its verdict may be kept for the later ones */
+	__u16 ulen;	 /* tc, UDP: the UDP length as read (udp_segs) */
 };
 
 /* Where the headers come from. Every read goes through the load helpers, which copy from the
@@ -208,13 +209,43 @@ struct hdr_src {
 	void *ctx;
 	__u32 len;  /* bytes in the whole frame, Ethernet header included */
 	int tc;
-	__u32 segs; /* datagrams it carries: a GRO or GSO skb's gso_segs in tc, else 1 */
+	__u32 segs; /* datagrams it carries: a GRO or GSO skb's gso_segs in tc, else 1 (but see
+		     * udp_segs) */
 };
 
 /* A GRO or GSO skb carries gso_segs datagrams (0 on one that is neither). */
 static __always_inline __u32 tc_segs(const struct __sk_buff *skb)
 {
 	return skb->gso_segs > 1 ? skb->gso_segs : 1;
+}
+
+/* The UDP payload the stack keeps of a datagram with UDP length ulen and avail bytes from its
+ * UDP header on: udp_rcv trims it to ulen (one below the header's size is dropped: 0 here). */
+static __always_inline __u32 udp_payload(__u32 ulen, __u32 avail)
+{
+	if (ulen < sizeof(struct udphdr))
+		return 0;
+	return (ulen < avail ? ulen : avail) - sizeof(struct udphdr);
+}
+
+/* The datagrams of a UDP frame with payload bytes of UDP payload: h->segs, but for a GSO skb
+ * whose gso_segs is 0 as many as the segmenter will cut from its payload in gso_size pieces.
+ * virtio_net_hdr_to_skb (a tap or virtio device: a VM's UDP_SEGMENT send, an AF_PACKET
+ * sender with a vnet header) leaves that count to the segmenter (SKB_GSO_DODGY), and nothing
+ * makes it before tc. Computed after the parse from what it read, not in it: a value the
+ * parser computes with branches differs between its paths, and the verifier then walks the
+ * rest of the program once for each (tc's processed instructions rose by half). */
+static __always_inline __u32 udp_segs(const struct hdr_src *h, __u32 payload)
+{
+	struct __sk_buff *skb = h->ctx;
+	__u32 gso;
+
+	if (!h->tc || skb->gso_segs)
+		return h->segs;
+	gso = skb->gso_size;
+	if (!gso || payload <= gso)
+		return h->segs;
+	return (payload + gso - 1) / gso;
 }
 
 static __always_inline int load(const struct hdr_src *h, __u32 off, void *to, __u32 len)
@@ -302,6 +333,8 @@ static __always_inline enum pkt_kind parse_udp(const struct hdr_src *h, __u32 of
 	p->dport = bpf_ntohs(uh.dest);
 	ulen = bpf_ntohs(uh.len);
 	p->udp_bad = ulen < sizeof(uh) || ulen > max_ulen;
+	if (h->tc) /* (only tc may see a super-packet) */
+		p->ulen = ulen;
 	return PKT_UDP;
 }
 
@@ -611,7 +644,7 @@ static __always_inline enum filter_action filter_body(const struct hdr_src *h, _
 	const struct filter_settings *s;
 	enum filter_action act = ACT_PASS;
 	enum pkt_kind kind = PKT_NOT_IP;
-	__u32 zero = 0, gen, *active, cnt, off = 0;
+	__u32 zero = 0, gen, *active, cnt, off = 0, segs = h->segs;
 	struct pkt p = {};
 	__be16 proto;
 
@@ -622,6 +655,11 @@ static __always_inline enum filter_action filter_body(const struct hdr_src *h, _
 		kind = parse_ipv6(h, off, &p);
 	else if (is_vlan(proto))
 		kind = PKT_UNPARSED; /* deeper than we walk: it may well be IP */
+	/* A super-packet the kernel has not counted: the datagrams of its UDP payload, which
+	 * udp_rcv trims to the UDP length (one whose length is impossible, dropped whole, and
+	 * anything not judged count as h->segs) */
+	if (h->tc && kind == PKT_UDP && !p.udp_bad)
+		segs = udp_segs(h, p.ulen - sizeof(struct udphdr));
 
 	if (kind == PKT_NOT_IP) {
 		cnt = FILTER_CNT_PASS_NOT_IP;
@@ -638,13 +676,13 @@ static __always_inline enum filter_action filter_body(const struct hdr_src *h, _
 		else if (kind == PKT_UNPARSED || kind == PKT_EXT_DEEP)
 			act = judge_unparsed(s, kind, &cnt);
 		else
-			act = judge(gen, s, &p, kind == PKT_FRAG_LATER, h->segs, &cnt);
+			act = judge(gen, s, &p, kind == PKT_FRAG_LATER, segs, &cnt);
 		if (p.first_frag) /* the later fragments may follow it */
 			frag_note(gen, &p, kind, act);
 	}
 	/* Counting wraps the verdict: every packet bumps exactly one reason, by the datagrams
 	 * it carries. */
-	count_n(cnt, h->segs);
+	count_n(cnt, segs);
 	return act;
 }
 
@@ -882,10 +920,11 @@ struct off_ctx {
 /* Parses what arrived, finds its session and asks the FIB where the rewritten datagram goes.
  * Returns OFFLOAD_CNT_FORWARDED with o filled, or the reason it goes up the stack. Nothing is
  * written to the frame here. pkt_type: tc's skb->pkt_type; dev_mac: XDP's ingress device's own
- * address (iface_flags_mac), in place of the pkt_type the stack has not set yet. */
-static __always_inline __u32 offload_prepare(void *ctx, void *data, void *data_end,
-					     __u32 frame_len, int tc, __u32 gso, int gso_udp,
-					     __u32 pkt_type, __u64 dev_mac, struct off_ctx *o)
+ * address (iface_flags_mac), in place of the pkt_type the stack has not set yet; ingress: the
+ * ifindex the hook runs on (the device rr_ifaces and a rule's oif name). */
+static __always_inline __u32 offload_prepare(void *ctx, void *data, void *data_end, __u32 frame_len,
+					     int tc, __u32 gso, int gso_udp, __u32 pkt_type,
+					     __u64 dev_mac, __u32 ingress, struct off_ctx *o)
 {
 	struct bpf_fib_lookup fib = {};
 	struct offload_key key = {};
@@ -989,6 +1028,13 @@ static __always_inline __u32 offload_prepare(void *ctx, void *data, void *data_e
 	 * second lookup tells; a changed entry goes up the stack like a missing one. */
 	if (bpf_map_lookup_elem(&offload_sessions, &key) != rule)
 		return OFFLOAD_CNT_PASS_NO_SESSION;
+	/* The key's datagrams arrive where the other direction's leave. One arriving elsewhere
+	 * goes to the stack, which judges its source against the ingress device (rp_filter) as
+	 * it would without the fast path: a spoofed datagram with a session's key, or one that
+	 * a multipath route or asymmetric routing brings in by another device, which the socket
+	 * path then relays. Read from the copy, which the second lookup vouched for. */
+	if (o->r.iif != ingress)
+		return OFFLOAD_CNT_PASS_WRONG_IFACE;
 	if (o->r.v4 != v4)
 		return OFFLOAD_CNT_PASS_FAMILY;
 	/* A UDP GSO super-packet (SKB_GSO_UDP_L4 alone: one header, datagrams of gso bytes)
@@ -1205,7 +1251,7 @@ static __always_inline int offload_xdp(struct xdp_md *ctx, __u64 dev_mac)
 	__u32 cnt;
 
 	cnt = offload_prepare(ctx, data, data_end, bpf_xdp_get_buff_len(ctx), 0, 0, 0, PACKET_HOST,
-			      dev_mac, &o);
+			      dev_mac, ctx->ingress_ifindex, &o);
 	if (cnt != OFFLOAD_CNT_FORWARDED) {
 		if (cnt == OFFLOAD_CNT_PASS_MTU)
 			offload_account_mtu(&o);
@@ -1300,7 +1346,8 @@ static __always_inline int offload_tc(struct __sk_buff *skb, int kf)
 	data = (void *)(long)skb->data;
 	data_end = (void *)(long)skb->data_end;
 	cnt = offload_prepare(skb, data, data_end, skb->len, 1, skb->gso_size,
-			      kf && skb->gso_size ? skb_gso_udp_l4(skb) : 0, skb->pkt_type, 0, &o);
+			      kf && skb->gso_size ? skb_gso_udp_l4(skb) : 0, skb->pkt_type, 0,
+			      skb->ifindex, &o);
 	if (cnt != OFFLOAD_CNT_FORWARDED) {
 		if (cnt == OFFLOAD_CNT_PASS_MTU)
 			offload_account_mtu(&o);
@@ -1477,20 +1524,23 @@ static __always_inline int shed_listener(struct shed_listener_key *k, int v4,
  * deliver to (bpf_sk_lookup_udp: the same lookup, reuseport selection by the 4-tuple's hash
  * included), full when rmem + SHED_ALLOWANCE > rcvbuf; past half full, a heavy flow's
  * datagrams go first (filter_maps.h). Frames the stage does not parse
- * (VLAN, IPv4 options, IPv6 extension headers, fragments) go on untouched. fast_tc: the fast
- * path runs in tc on this interface, after this stage in XDP: a datagram of one of its
- * sessions is not for the listener's socket, so it passes. rd: how the socket is read, a
- * constant of each caller so that a program holds one reader only. */
-static __always_inline enum filter_action shed_body(const struct hdr_src *h, int fast_tc,
+ * (VLAN, IPv4 options, IPv6 extension headers, fragments) go on untouched. fast_iif: the
+ * ingress ifindex when the fast path runs in tc on this interface, after this stage in XDP
+ * (else 0): a datagram of one of its sessions that arrived where its rule expects it is not
+ * for the listener's socket, so it passes; one that arrived elsewhere the fast path passes up
+ * (pass_wrong_iface), so it is judged here. rd: how the socket is read, a constant of each
+ * caller so that a program holds one reader only. */
+static __always_inline enum filter_action shed_body(const struct hdr_src *h, __u32 fast_iif,
 						    enum shed_reader rd)
 {
 	struct shed_listener_key k = {};
 	struct bpf_sock_tuple t = {};
 	struct offload_key fk = {};
 	struct shed_listener l;
+	struct offload_rule *r;
 	struct bpf_sock *sk;
 	struct udphdr uh;
-	__u32 tlen, rmem, rcvbuf, off;
+	__u32 tlen, rmem, rcvbuf, off, segs;
 	__be16 proto;
 	int v4;
 
@@ -1536,7 +1586,9 @@ static __always_inline enum filter_action shed_body(const struct hdr_src *h, int
 	fk.dport = uh.dest;
 	if (!shed_listener(&k, v4, &l))
 		goto not_listener;
-	if (fast_tc && bpf_map_lookup_elem(&offload_sessions, &fk)) {
+	/* (Without offload_prepare's second lookup: a reused element misjudges one datagram.) */
+	r = fast_iif ? bpf_map_lookup_elem(&offload_sessions, &fk) : NULL;
+	if (r && r->iif == fast_iif) {
 		shed_count(SHED_CNT_PASS_FAST_PATH);
 		return ACT_PASS;
 	}
@@ -1560,10 +1612,13 @@ static __always_inline enum filter_action shed_body(const struct hdr_src *h, int
 		return ACT_PASS;
 	}
 	bpf_sk_release(sk);
+	/* A relay's drops count datagrams: of a super-packet the kernel has not counted, those
+	 * of its UDP payload (the load above puts the frame's end past off + 8) */
+	segs = udp_segs(h, udp_payload(bpf_ntohs(uh.len), h->len - off));
 	if ((__u64)rmem + SHED_ALLOWANCE > (__u64)rcvbuf)
-		return shed_drop(l.slot, SHED_REASON_FULL, h->segs);
+		return shed_drop(l.slot, SHED_REASON_FULL, segs);
 	if ((__u64)rmem * 2 > (__u64)rcvbuf && l.heavy && shed_heavy(&fk, l.heavy))
-		return shed_drop(l.slot, SHED_REASON_HEAVY, h->segs);
+		return shed_drop(l.slot, SHED_REASON_HEAVY, segs);
 	shed_count(SHED_CNT_PASS_ROOM);
 	return ACT_PASS;
 not_listener:
@@ -1609,14 +1664,14 @@ static __noinline enum filter_action shed_xdp_sub(struct xdp_md *ctx, int fast_t
 {
 	struct hdr_src h = {.ctx = ctx, .len = bpf_xdp_get_buff_len(ctx), .tc = 0, .segs = 1};
 
-	return shed_body(&h, fast_tc, SHED_KFUNC);
+	return shed_body(&h, fast_tc ? ctx->ingress_ifindex : 0, SHED_KFUNC);
 }
 
 static __noinline enum filter_action shed_xdp_probe_sub(struct xdp_md *ctx, int fast_tc)
 {
 	struct hdr_src h = {.ctx = ctx, .len = bpf_xdp_get_buff_len(ctx), .tc = 0, .segs = 1};
 
-	return shed_body(&h, fast_tc, SHED_PROBE);
+	return shed_body(&h, fast_tc ? ctx->ingress_ifindex : 0, SHED_PROBE);
 }
 
 /* In tc the fast path ran already: what it passed goes up to the socket. */

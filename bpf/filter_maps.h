@@ -202,6 +202,10 @@ struct offload_rule {
 			  * route metrics, which bpf_check_mtu and an IPv4 bpf_fib_lookup
 			  * without a locked metric miss); longer IP packets pass up (pass_mtu),
 			  * and the socket path fragments them. 0: none */
+	__u32 iif;	 /* ingress ifindex: where the key's datagrams arrive, the other
+			  * direction's oif. A datagram with the key arriving elsewhere passes up
+			  * (pass_wrong_iface): the stack applies rp_filter to it, which the
+			  * fast path would bypass */
 };
 
 /* Per session (one entry per session slot of every worker), BPF_F_MMAPABLE: the worker reads
@@ -243,6 +247,9 @@ enum offload_counter {
 	OFFLOAD_CNT_PASS_FWD_DISABLED, /* XDP: bpf_fib_lookup needs forwarding on the egress */
 	OFFLOAD_CNT_PASS_NOT_HOST,   /* a session's datagram to a broadcast, multicast or another
 				      * host's MAC (a promiscuous device): the stack judges it */
+	OFFLOAD_CNT_PASS_WRONG_IFACE, /* a session's datagram on another interface than the rule's
+				       * iif (a spoofed source, asymmetric or multipath routes):
+				       * the stack judges it (rp_filter), the socket path relays it */
 	OFFLOAD_CNT__MAX
 };
 
@@ -312,7 +319,7 @@ _Static_assert(sizeof(struct shed_listener_key) == 20, "shed key layout");
 _Static_assert(sizeof(struct shed_flow) == 16, "shed flow layout");
 _Static_assert(sizeof(struct shed_listener) == 8, "shed value layout");
 _Static_assert(sizeof(struct offload_key) == 36, "offload key layout");
-_Static_assert(sizeof(struct offload_rule) == 56, "offload rule layout");
+_Static_assert(sizeof(struct offload_rule) == 60, "offload rule layout");
 _Static_assert(sizeof(struct offload_flow_stats) == 56, "offload stats layout");
 _Static_assert(sizeof(struct rr_iface) == 12, "iface layout");
 _Static_assert(sizeof(struct offload_xmit_val) == 16, "xmit value layout");

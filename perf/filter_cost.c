@@ -199,6 +199,9 @@ static int fast_path_cost(struct bpf_test_run_opts *opts)
 	fill_key(&kb, "198.18.2.1", 40000, "198.18.2.2", 9000);
 	fill_rule(&ra, &kb, b0);
 	fill_rule(&rb, &ka, a0);
+	/* every run arrives on a0, the second session's too (a relay expects it on b0) */
+	ra.iif = a0;
+	rb.iif = a0;
 	if (bpf_map_update_elem(filter_map_fd(f, "rr_ifaces"), &a0, &fl_a0, BPF_ANY) ||
 	    bpf_map_update_elem(filter_map_fd(f, "rr_ifaces"), &b0, &fl, BPF_ANY) ||
 	    bpf_map_update_elem(filter_map_fd(f, "offload_tx"), &a0, &a0, BPF_ANY) ||

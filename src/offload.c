@@ -771,6 +771,11 @@ int offload_session_open(const struct offload_worker *ow, struct session *s,
 		ret = offload_runs_on(ow, up_r.oif, down_r.oif);
 	if (ret != 0)
 		return ret;
+	/* Only there does the program take them: a datagram with the key that arrives by another
+	 * device goes up the stack (pass_wrong_iface), whose rp_filter judges it as it would
+	 * without the fast path. */
+	up_r.iif = down_r.oif;
+	down_r.iif = up_r.oif;
 	/* Counts only grow in a slot. What a program already past its lookup counted after the
 	 * slot's previous session was folded at its close (an RCU grace period) still belongs to
 	 * this relay: fold it now, then the rest is this session's. */

@@ -990,6 +990,47 @@ static void test_rate_limit_segments(void **state)
 	free(cfg);
 }
 
+/* A GSO skb whose gso_segs is 0 (SKB_GSO_DODGY: virtio_net_hdr_to_skb leaves the count to the
+ * segmenter; a VM's UDP_SEGMENT send through a tap and a bridge, an AF_PACKET sender with a
+ * vnet header) costs and counts the datagrams of its UDP payload in gso_size (100) pieces, as
+ * the segmenter will cut it. Burst 3 at 1 pps, per source: 32 datagrams drop whole, 3 (250
+ * bytes: 100 + 100 + 50) pass and fill the bucket, then 1 drops; IPv6 likewise, exactly 300
+ * bytes being 3. The counters add up to the datagrams. Before, each frame counted one
+ * datagram: all passed. */
+static void test_rate_limit_dodgy_gso(void **state)
+{
+	static const struct {
+		const struct frame *fr;
+		size_t payload;
+		int drop;
+	} steps[] = {
+	    {&rate_v4, 3200, 1}, {&rate_v4, 250, 0},   {&rate_v4, 50, 1},
+	    {&rate_v6a, 300, 0}, {&rate_v6a, 3200, 1},
+	};
+	struct config *cfg = conf_table();
+	struct filter_stats *st = malloc(sizeof(*st));
+	struct filter *f = rate_filter(cfg, 1, 3, 128);
+	static uint8_t buf[FRAME_MAX];
+	struct frame fr;
+	size_t i, len;
+
+	(void)state;
+	for (i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+		fr = *steps[i].fr;
+		fr.payload = steps[i].payload;
+		len = frame_build(&fr, buf);
+		if (run_tc_segs(f, buf, len, 0) != steps[i].drop)
+			fail_msg("step %zu (%s, %zu bytes in 100-byte datagrams): %s", i, fr.name,
+				 steps[i].payload, steps[i].drop ? "passed" : "dropped");
+	}
+	assert_int_equal(filter_read_stats(f, st), 0);
+	assert_int_equal(st->counters[FILTER_CNT_ALLOW], 3 + 3);
+	assert_int_equal(st->counters[FILTER_CNT_DROP_RATE], 32 + 1 + 32);
+	free(st);
+	filter_free(f);
+	free(cfg);
+}
+
 static void test_rate_limit(void **state)
 {
 	struct config *cfg = conf_table();
@@ -1360,6 +1401,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_unparsed_pass, setup_table, teardown),
 	    cmocka_unit_test(test_rate_limit),
 	    cmocka_unit_test(test_rate_limit_segments),
+	    cmocka_unit_test(test_rate_limit_dodgy_gso),
 	    cmocka_unit_test(test_swap),
 	    cmocka_unit_test(test_conflict),
 	    cmocka_unit_test(test_clear_fails),

@@ -332,9 +332,9 @@ static void mapped(const struct ep *e, uint8_t out[16])
 	}
 }
 
-/* Installs key (in_src -> in_dst) => rule (out_src -> out_dst via oif). */
+/* Installs key (in_src -> in_dst), arriving on iif => rule (out_src -> out_dst via oif). */
 static void add_session(const struct ep *in_src, const struct ep *in_dst, const struct ep *out_src,
-			const struct ep *out_dst, int oif, uint8_t ttl, uint32_t flow,
+			const struct ep *out_dst, int oif, int iif, uint8_t ttl, uint32_t flow,
 			uint16_t max_payload, uint8_t dir)
 {
 	struct offload_key k;
@@ -351,6 +351,7 @@ static void add_session(const struct ep *in_src, const struct ep *in_dst, const 
 	r.sport = htons(out_src->port);
 	r.dport = htons(out_dst->port);
 	r.oif = (uint32_t)oif;
+	r.iif = (uint32_t)iif;
 	r.ttl = ttl;
 	r.flow = flow;
 	r.dir = dir;
@@ -475,10 +476,10 @@ static int setup(void **state)
 	l6 = ep6("2001:2:1::2", 5000);
 	s6 = ep6("2001:2:2::1", 40000);
 	u6 = ep6("2001:2:2::2", 9000);
-	add_session(&c4, &l4, &s4, &u4, fx.b0, 64, 1, 1500, OFFLOAD_DIR_UP);
-	add_session(&u4, &s4, &l4, &c4, fx.a0, 63, 1, 1500, OFFLOAD_DIR_DOWN);
-	add_session(&c6, &l6, &s6, &u6, fx.b0, 64, 2, 1500, OFFLOAD_DIR_UP);
-	add_session(&u6, &s6, &l6, &c6, fx.a0, 255, 2, 1500, OFFLOAD_DIR_DOWN);
+	add_session(&c4, &l4, &s4, &u4, fx.b0, fx.a0, 64, 1, 1500, OFFLOAD_DIR_UP);
+	add_session(&u4, &s4, &l4, &c4, fx.a0, fx.b0, 63, 1, 1500, OFFLOAD_DIR_DOWN);
+	add_session(&c6, &l6, &s6, &u6, fx.b0, fx.a0, 64, 2, 1500, OFFLOAD_DIR_UP);
+	add_session(&u6, &s6, &l6, &c6, fx.a0, fx.b0, 255, 2, 1500, OFFLOAD_DIR_DOWN);
 	*state = &fx;
 	return 0;
 }
@@ -757,6 +758,57 @@ static void test_too_big(void **state)
 					 cases[i].name, tc ? "tc" : "xdp", tb0, tb1,
 					 st->too_big[0] - tb0, st->too_big[1] - tb1,
 					 cases[i].bump, dir);
+		}
+	}
+}
+
+/* A datagram with a session's key that arrives on another interface than the one its rule
+ * expects (the other direction's egress) passes up unchanged as pass_wrong_iface, in both
+ * hooks, both families, both directions: the stack judges it (strict rp_filter drops a
+ * spoofed source there) and the socket path relays a legitimate one (a multipath route or
+ * asymmetric routing that brings it in by another device). Here the upstream's datagram
+ * (198.18.2.2:9000 -> 198.18.2.1:40000, routed via b0) arrives on a0, the client side, and
+ * the client's on b0. Before, both were relayed: a spoofed reply reached the client. */
+static void test_wrong_ingress(void **state)
+{
+	static uint8_t in[256];
+	static struct run r;
+	static const struct {
+		const char *name;
+		int v6, down;
+	} cases[] = {
+	    {"v4 upstream's datagram on the client's interface", 0, 1},
+	    {"v4 client's datagram on the upstream's interface", 0, 0},
+	    {"v6 upstream's datagram on the client's interface", 1, 1},
+	    {"v6 client's datagram on the upstream's interface", 1, 0},
+	};
+	size_t i, len;
+	int tc;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const struct ep *src, *dst;
+		/* addressed to the wrong interface's own MAC: only the interface is wrong */
+		struct frame_opts o = {.dmac = cases[i].down ? MAC_A0 : MAC_B0};
+
+		if (!cases[i].v6)
+			src = cases[i].down ? &u4 : &c4, dst = cases[i].down ? &s4 : &l4;
+		else
+			src = cases[i].down ? &u6 : &c6, dst = cases[i].down ? &s6 : &l6;
+		len = build(in, src, dst, 10, &o);
+		for (tc = 0; tc < 2; tc++) {
+			run(tc, cases[i].down ? fx.a0 : fx.b0, in, len, 0, &r);
+			if (r.counter != OFFLOAD_CNT_PASS_WRONG_IFACE ||
+			    r.retval != (tc ? TC_PASS : XDP_PASS))
+				fail_msg("%s (%s): counter %s, verdict %u; want pass_wrong_iface, "
+					 "pass",
+					 cases[i].name, tc ? "tc" : "xdp",
+					 r.counter < 0 ? "none"
+						       : filter_offload_counter_name(r.counter),
+					 r.retval);
+			if (r.out_len != len || memcmp(r.out, in, len))
+				fail_msg("%s (%s): the frame changed", cases[i].name,
+					 tc ? "tc" : "xdp");
 		}
 	}
 }
@@ -1084,22 +1136,22 @@ static void test_pass_up(void **state)
 	int tc;
 
 	(void)state;
-	add_session(&cx, &l4, &s4, &mtu4, fx.c0, 64, 3, 1500, OFFLOAD_DIR_UP);
-	add_session(&cy, &l4, &s4, &u4, fx.b0, 64, 4, 100, OFFLOAD_DIR_UP);
-	add_session(&cz, &l4, &s4, &nn4, fx.b0, 64, 5, 1500, OFFLOAD_DIR_UP);
-	add_session(&cw, &l4, &s4, &nr4, fx.b0, 64, 6, 1500, OFFLOAD_DIR_UP);
-	add_session(&cf6, &l6, &s4, &u4, fx.b0, 64, 7, 1500, OFFLOAD_DIR_UP);
-	add_session(&cv, &l4, &s4, &nofwd4, fx.d0, 64, 8, 1500, OFFLOAD_DIR_UP);
+	add_session(&cx, &l4, &s4, &mtu4, fx.c0, fx.a0, 64, 3, 1500, OFFLOAD_DIR_UP);
+	add_session(&cy, &l4, &s4, &u4, fx.b0, fx.a0, 64, 4, 100, OFFLOAD_DIR_UP);
+	add_session(&cz, &l4, &s4, &nn4, fx.b0, fx.a0, 64, 5, 1500, OFFLOAD_DIR_UP);
+	add_session(&cw, &l4, &s4, &nr4, fx.b0, fx.a0, 64, 6, 1500, OFFLOAD_DIR_UP);
+	add_session(&cf6, &l6, &s4, &u4, fx.b0, fx.a0, 64, 7, 1500, OFFLOAD_DIR_UP);
+	add_session(&cv, &l4, &s4, &nofwd4, fx.d0, fx.a0, 64, 8, 1500, OFFLOAD_DIR_UP);
 	/* b0 stops being a redirect target for the "cannot take XDP_REDIRECT" case. */
-	add_session(&cu, &l4, &s4, &u4, fx.b0, 64, 9, 1500, OFFLOAD_DIR_UP);
-	add_session(&cp6, &l6, &s6, &u6, fx.b0, 64, 10, 1500, OFFLOAD_DIR_UP);
+	add_session(&cu, &l4, &s4, &u4, fx.b0, fx.a0, 64, 9, 1500, OFFLOAD_DIR_UP);
+	add_session(&cp6, &l6, &s6, &u6, fx.b0, fx.a0, 64, 10, 1500, OFFLOAD_DIR_UP);
 	set_rule(&cp6, &l6, 1, 0);
 	/* the socket's path MTU (a PMTU exception, a route metric) below the device's */
-	add_session(&cpm, &l4, &s4, &u4, fx.b0, 64, 14, 1500, OFFLOAD_DIR_UP);
+	add_session(&cpm, &l4, &s4, &u4, fx.b0, fx.a0, 64, 14, 1500, OFFLOAD_DIR_UP);
 	set_rule(&cpm, &l4, 0, 1000);
-	add_session(&cpm6, &l6, &s6, &u6, fx.b0, 64, 15, 1500, OFFLOAD_DIR_UP);
+	add_session(&cpm6, &l6, &s6, &u6, fx.b0, fx.a0, 64, 15, 1500, OFFLOAD_DIR_UP);
 	set_rule(&cpm6, &l6, 0, 1280);
-	add_session(&cq6, &l6, &s6, &u6, fx.a0, 64, 11, 1500, OFFLOAD_DIR_UP);
+	add_session(&cq6, &l6, &s6, &u6, fx.a0, fx.a0, 64, 11, 1500, OFFLOAD_DIR_UP);
 	/* each pass_mtu counts for its session too: the worker reads its path MTU again */
 	for (i = 0; i < 3; i++)
 		mtu_pass0[i] = filter_offload_flow(fx.f, mtu_flows[i])->mtu_pass[0];
@@ -1109,7 +1161,7 @@ static void test_pass_up(void **state)
 		uint32_t bk = (uint32_t)fx.b0;
 
 		if (cases[i].payload == 5000)
-			add_session(&c4, &l4, &s4, &u4, fx.b0, 64, 1, 9000, OFFLOAD_DIR_UP);
+			add_session(&c4, &l4, &s4, &u4, fx.b0, fx.a0, 64, 1, 9000, OFFLOAD_DIR_UP);
 		len = build(in, cases[i].src, cases[i].dst, cases[i].payload, &cases[i].o);
 		memcpy(ref, in, len);
 		if (is_notx)
@@ -1138,7 +1190,7 @@ static void test_pass_up(void **state)
 		if (is_notx)
 			set_tx(fx.b0);
 		if (cases[i].payload == 5000)
-			add_session(&c4, &l4, &s4, &u4, fx.b0, 64, 1, 1500, OFFLOAD_DIR_UP);
+			add_session(&c4, &l4, &s4, &u4, fx.b0, fx.a0, 64, 1, 1500, OFFLOAD_DIR_UP);
 	}
 	/* a datagram of exactly the path MTU still takes the fast path */
 	len = build(in, &cpm, &l4, 972, &(struct frame_opts){0});
@@ -1172,7 +1224,7 @@ static void test_del_own(void **state)
 	mapped(&l4, k.daddr);
 	k.sport = htons(c.port);
 	k.dport = htons(l4.port);
-	add_session(&c, &l4, &s4, &u4, fx.b0, 64, 12, 1500, OFFLOAD_DIR_UP);
+	add_session(&c, &l4, &s4, &u4, fx.b0, fx.a0, 64, 12, 1500, OFFLOAD_DIR_UP);
 	assert_int_equal(filter_offload_del(fx.f, &k, 13), 0);
 	assert_int_equal(bpf_map_lookup_elem(fd, &k, &r), 0);
 	assert_int_equal(r.flow, 12);
@@ -1253,12 +1305,14 @@ static void test_mac_change(void **state)
 	static uint8_t in[256];
 	static struct run r;
 	struct frame_opts o = {.dmac = MAC_C0};
+	struct ep cc = ep4("198.18.1.1", 1124); /* a client whose datagrams arrive on c0 */
 	char err[256];
 	size_t len;
 
 	(void)state;
 	assert_int_equal(filter_offload_attach(fx.f, fx.c0, true, true, err, sizeof(err)), 0);
-	len = build(in, &c4, &l4, 18, &o);
+	add_session(&cc, &l4, &s4, &u4, fx.b0, fx.c0, 64, 16, 1500, OFFLOAD_DIR_UP);
+	len = build(in, &cc, &l4, 18, &o);
 	run(0, fx.c0, in, len, 0, &r);
 	if (r.counter != OFFLOAD_CNT_FORWARDED)
 		fail_msg("to c0's address at attach: not forwarded");
@@ -1266,13 +1320,13 @@ static void test_mac_change(void **state)
 	assert_int_equal(sh("ip link set dev c0 address %s", mac_new), 0);
 	assert_int_equal(filter_link_mac(fx.f, fx.c0), 1);
 	assert_int_equal(filter_link_mac(fx.f, fx.c0), 0);
-	len = build(in, &c4, &l4, 18, &o);
+	len = build(in, &cc, &l4, 18, &o);
 	run(0, fx.c0, in, len, 0, &r);
 	if (r.counter != OFFLOAD_CNT_PASS_NOT_HOST)
 		fail_msg("to c0's old address: counter %s, want pass_not_host",
 			 r.counter < 0 ? "none" : filter_offload_counter_name(r.counter));
 	o.dmac = mac_new;
-	len = build(in, &c4, &l4, 18, &o);
+	len = build(in, &cc, &l4, 18, &o);
 	run(0, fx.c0, in, len, 0, &r);
 	if (r.counter != OFFLOAD_CNT_FORWARDED)
 		fail_msg("to c0's new address: counter %s, want forwarded",
@@ -1347,7 +1401,7 @@ static void test_redirect_err_one_frame(void **state)
 	(void)state;
 	/* the tracepoints attach with the first XDP fast path */
 	assert_int_equal(filter_offload_attach(fx.f, fx.c0, true, true, err, sizeof(err)), 0);
-	add_session(&cm, &l4, &s4, &far, fx.c0, 64, 13, 1500, OFFLOAD_DIR_UP);
+	add_session(&cm, &l4, &s4, &far, fx.c0, fx.a0, 64, 13, 1500, OFFLOAD_DIR_UP);
 	len = build(in, &cm, &l4, 1200, &o);
 	xctx.data_end = (uint32_t)len;
 	bpf_map_lookup_elem(xmit, &k, &before);
@@ -1376,6 +1430,7 @@ int main(void)
 	    cmocka_unit_test(test_rewrite),
 	    cmocka_unit_test(test_flow_stats),
 	    cmocka_unit_test(test_too_big),
+	    cmocka_unit_test(test_wrong_ingress),
 	    cmocka_unit_test(test_pass_up),
 	    cmocka_unit_test(test_del_own),
 	    cmocka_unit_test(test_stage_flags),
