@@ -99,7 +99,8 @@ struct tx_batch {
 	 * (sess_gen then the mirror socket's mirror_gen) */
 	uint32_t sess_idx, sess_gen;
 	uint32_t n, bytes, size, slot, relay;
-	uint32_t up; /* the upstream counter slot it sends to */
+	uint32_t up;	      /* the upstream counter slot it sends to */
+	uint64_t members_gen; /* a mirror's: the member list it was gathered under */
 	uint32_t next_free;
 	bool resent; /* its second send, after it took a pending ICMP error (batch_again) */
 };
@@ -543,17 +544,22 @@ static void send_buf(struct uring_worker *uw, uint32_t slot, const struct addr *
 	send_tagged(uw, slot, dest, local, data, len, gso_size, op, relay, bid, up, 0);
 }
 
-/* Names the session (sess_idx, sess_gen; SESSION_NONE: a mirror's copies, and then the
- * relay's member list they go to) whose socket sends buffer bid of relay slot relay on its
+/* Names the session (sess_idx, sess_gen; SESSION_NONE: a mirror's copies, and then
+ * members_gen, the member list they were made under) whose socket sends buffer bid on its
  * own to an upstream, for on_send: its completion's udata has no room for it. Only these
- * fields: a GSO buffer's pieces share its record (whose members_gen is the same). */
-static void burst_session(struct uring_worker *uw, uint32_t relay, uint32_t bid,
-			  uint32_t sess_idx, uint32_t sess_gen)
+ * fields: a GSO buffer's pieces share its record (whose members_gen is the same). The list is
+ * the copy's, never the relay's now: all copies of a buffer, and all datagrams of a batch, are
+ * made under one list (a command sends the open batches before it changes it), and another
+ * copy still in flight alone to another member is checked against it (send_target): a
+ * reload's newer list written here would pass that copy on to the member that since took its
+ * counter slot. */
+static void burst_session(struct uring_worker *uw, uint32_t bid, uint32_t sess_idx,
+			  uint32_t sess_gen, uint64_t members_gen)
 {
 	uw->bursts[bid].sess_idx = sess_idx;
 	uw->bursts[bid].sess_gen = sess_gen;
 	if (sess_idx == SESSION_NONE)
-		uw->bursts[bid].members_gen = uw->w->relays[relay].members_gen;
+		uw->bursts[bid].members_gen = members_gen;
 }
 
 /* Queues a GRO super-datagram (segments of gso_size) whose path cannot carry such segments
@@ -607,8 +613,10 @@ struct batch_owner {
 	uint32_t *open;		     /* its open batch, or SESSION_NONE */
 	uint32_t seg_max;	     /* the longest datagram its path takes as a segment */
 	uint32_t slot, relay, up;    /* the fixed file it sends on, relay slot, counter slot */
-	/* the session; SESSION_NONE for a mirror member, sess_gen then its socket's mirror_gen */
+	/* the session; SESSION_NONE for a mirror member, sess_gen then its socket's mirror_gen
+	 * and members_gen the member list it is one of */
 	uint32_t sess_idx, sess_gen;
+	uint64_t members_gen;
 };
 
 static struct batch_owner session_owner(struct uring_worker *uw, uint32_t relay,
@@ -629,7 +637,8 @@ static struct batch_owner mirror_owner(struct uring_worker *uw, uint32_t relay, 
 		.open = &uw->mirror_batch[wr->mirror_slot[i] - PLAN_LISTENER_SLOTS],
 		.seg_max = wr->mirror_seg_max[i], .slot = wr->mirror_slot[i], .relay = relay,
 		.up = wr->mirror_uslot[i], .sess_idx = SESSION_NONE,
-		.sess_gen = uw->mirror_gen[wr->mirror_slot[i] - PLAN_LISTENER_SLOTS] };
+		.sess_gen = uw->mirror_gen[wr->mirror_slot[i] - PLAN_LISTENER_SLOTS],
+		.members_gen = wr->members_gen };
 }
 
 /* Sends the open batch *open names (a session's tx_batch, a mirror socket's mirror_batch),
@@ -659,7 +668,7 @@ static void send_batched(struct uring_worker *uw, const struct batch_owner *o, c
 		/* (b is still open when this round lowered seg_max or turned GSO off) */
 		if (b)
 			batch_flush(uw, b);
-		burst_session(uw, o->relay, bid, o->sess_idx, o->sess_gen);
+		burst_session(uw, bid, o->sess_idx, o->sess_gen, o->members_gen);
 		send_buf(uw, o->slot, NULL, NULL, data, len, 0, OP_SEND_UPSTREAM, o->relay, bid,
 			 o->up);
 		return;
@@ -669,7 +678,8 @@ static void send_batched(struct uring_worker *uw, const struct batch_owner *o, c
 		uw->batch_free = b->next_free;
 		*b = (struct tx_batch){ .owner = o->open, .size = len, .slot = o->slot,
 					.relay = o->relay, .sess_idx = o->sess_idx,
-					.sess_gen = o->sess_gen, .up = o->up };
+					.sess_gen = o->sess_gen, .up = o->up,
+					.members_gen = o->members_gen };
 		*o->open = (uint32_t)(b - uw->batches);
 		uw->open[uw->n_open++] = *o->open;
 	}
@@ -878,7 +888,7 @@ static bool batch_resend(struct uring_worker *uw, struct tx_batch *b, int err, u
 		uw->batch_free = nb->next_free;
 		*nb = (struct tx_batch){ .size = b->size, .slot = b->slot, .relay = b->relay,
 					 .sess_idx = b->sess_idx, .sess_gen = b->sess_gen,
-					 .up = b->up };
+					 .up = b->up, .members_gen = b->members_gen };
 		for (i = from; i < b->n; i++) {
 			nb->iov[nb->n] = b->iov[i];
 			nb->bid[nb->n++] = b->bid[i];
@@ -889,7 +899,7 @@ static bool batch_resend(struct uring_worker *uw, struct tx_batch *b, int err, u
 		return true;
 	}
 	for (i = from; i < b->n; i++) {
-		burst_session(uw, b->relay, b->bid[i], b->sess_idx, b->sess_gen);
+		burst_session(uw, b->bid[i], b->sess_idx, b->sess_gen, b->members_gen);
 		send_buf(uw, b->slot, NULL, NULL, b->iov[i].iov_base, (uint32_t)b->iov[i].iov_len,
 			 0, OP_SEND_UPSTREAM, b->relay, b->bid[i], b->up);
 	}
@@ -920,11 +930,10 @@ static void send_again(struct uring_worker *uw, const struct tx_sender *snd,
 		       uint32_t bid, int err)
 {
 	took_pending(uw, snd, err);
-	/* The session only, not burst_session: a mirror's buffer keeps the member list its
-	 * copies were made under. Another copy of it may still be in flight alone to another
-	 * member, which send_target checks against that list: rewritten to a reload's newer
-	 * one, a member that since took that counter slot would get its resend. This send, a
-	 * second one (TX_RESENT), is never checked against it. */
+	/* The session only: a mirror's buffer keeps the member list its copies were made under
+	 * (burst_session), against which send_target checks another copy still in flight
+	 * alone to another member. This send, a second one (TX_RESENT), is never checked
+	 * against it. */
 	uw->bursts[bid].sess_idx = snd->sess_idx;
 	uw->bursts[bid].sess_gen = snd->sess_gen;
 	send_tagged(uw, t->slot, NULL, NULL, data, len, gso_size, OP_SEND_UPSTREAM, snd->relay,
@@ -1314,8 +1323,7 @@ static void on_listener_recv(struct uring_worker *uw, const struct io_uring_cqe 
 			session_count_up(s, segs, len);
 			slot = session_slot(w, l->relay, s);
 			if (!meta.gso_size)
-				burst_session(uw, l->relay, bid, session_index(&wr->sessions, s),
-					      s->gen);
+				burst_session(uw, bid, session_index(&wr->sessions, s), s->gen, 0);
 		}
 		/* Every member gets a copy: gathered into the member's batch (send_batched), or
 		 * sent on its own; a GSO copy whose segments a member's path refuses goes again in
@@ -1386,7 +1394,7 @@ static void on_listener_recv(struct uring_worker *uw, const struct io_uring_cqe 
 	} else {
 		/* Segments that fit the client's link but not the upstream's path. */
 		batch_flush_of(uw, owner.open);
-		burst_session(uw, l->relay, bid, owner.sess_idx, owner.sess_gen);
+		burst_session(uw, bid, owner.sess_idx, owner.sess_gen, 0);
 		send_pieces(uw, slot, NULL, NULL, payload, len, meta.gso_size, OP_SEND_UPSTREAM,
 			    l->relay, bid, s->upstream);
 	}
