@@ -725,6 +725,10 @@ struct tx_target {
 	const struct addr *peer;
 	uint32_t *seg_max;
 	const struct addr *dest; /* send_target: a transparent mirror's member, else NULL */
+	/* the counter slot what goes again, and the notice, count at: a forward session's now
+	 * (a reload's repoint_sessions moves a kept session's), else the sender's up (a mirror
+	 * member whose counter slot moved is not found: send_target) */
+	uint32_t up;
 };
 
 static struct tx_sender batch_sender(const struct tx_batch *b)
@@ -753,7 +757,7 @@ static bool send_socket(struct uring_worker *uw, const struct tx_sender *snd, st
 	struct worker_relay *wr = &uw->w->relays[snd->relay];
 	uint32_t j;
 
-	*t = (struct tx_target){ .fd = -1 };
+	*t = (struct tx_target){ .fd = -1, .up = snd->up };
 	if (wr->state != RELAY_SLOT_ACTIVE)
 		return false;
 	if (snd->sess_idx != SESSION_NONE) {
@@ -766,6 +770,7 @@ static bool send_socket(struct uring_worker *uw, const struct tx_sender *snd, st
 		if (wr->mode != RELAY_MODE_MIRROR) {
 			t->peer = &t->s->upstream_addr;
 			t->seg_max = &t->s->seg_max;
+			t->up = t->s->upstream;
 		}
 		return true;
 	}
@@ -861,7 +866,8 @@ static void gso_off(struct uring_worker *uw, int err)
  * EIO): each alone; a segment longer than the path MTU (it shrank since the session opened or
  * the member was asked, or a route changed: asked again), or a kernel or device that cannot do
  * UDP GSO here (gso_off). An unreachable, an ICMP error an earlier datagram drew, which fails
- * the socket's next send whatever it carries: together again, in a new batch. */
+ * the socket's next send whatever it carries: together again, in a new batch. Counted at the
+ * session's counter slot now (t.up). */
 static bool batch_resend(struct uring_worker *uw, struct tx_batch *b, int err, uint32_t from)
 {
 	const struct tx_sender snd = batch_sender(b);
@@ -888,7 +894,7 @@ static bool batch_resend(struct uring_worker *uw, struct tx_batch *b, int err, u
 		uw->batch_free = nb->next_free;
 		*nb = (struct tx_batch){ .size = b->size, .slot = b->slot, .relay = b->relay,
 					 .sess_idx = b->sess_idx, .sess_gen = b->sess_gen,
-					 .up = b->up, .members_gen = b->members_gen };
+					 .up = t.up, .members_gen = b->members_gen };
 		for (i = from; i < b->n; i++) {
 			nb->iov[nb->n] = b->iov[i];
 			nb->bid[nb->n++] = b->bid[i];
@@ -901,7 +907,7 @@ static bool batch_resend(struct uring_worker *uw, struct tx_batch *b, int err, u
 	for (i = from; i < b->n; i++) {
 		burst_session(uw, b->bid[i], b->sess_idx, b->sess_gen, b->members_gen);
 		send_buf(uw, b->slot, NULL, NULL, b->iov[i].iov_base, (uint32_t)b->iov[i].iov_len,
-			 0, OP_SEND_UPSTREAM, b->relay, b->bid[i], b->up);
+			 0, OP_SEND_UPSTREAM, b->relay, b->bid[i], t.up);
 	}
 	return true;
 }
@@ -910,11 +916,13 @@ static bool batch_resend(struct uring_worker *uw, struct tx_batch *b, int err, u
  * on its socket, and what it carried goes again, once. An unreachable is counted here as the
  * notice the socket's receive counts when it meets the error first (upstream_recv_error): the
  * one place a send counts one, once for the send that took the error. A send that took one and
- * cannot go again counts it as what it lost instead (DROP_UNREACHABLE), never both. */
-static void took_pending(struct uring_worker *uw, const struct tx_sender *snd, int err)
+ * cannot go again counts it as what it lost instead (DROP_UNREACHABLE), never both. At the
+ * counter slot what goes again counts at (t->up). */
+static void took_pending(struct uring_worker *uw, const struct tx_sender *snd,
+			 const struct tx_target *t, int err)
 {
 	if (sock_err_unreachable(-err))
-		worker_count_notice(uw->w, snd->relay, snd->up);
+		worker_count_notice(uw->w, snd->relay, t->up);
 }
 
 /* A send of data, len in buffer bid (cut into gso_size datagrams: a UDP GSO burst; 0: one
@@ -929,7 +937,7 @@ static void send_again(struct uring_worker *uw, const struct tx_sender *snd,
 		       const struct tx_target *t, const void *data, uint32_t len, uint16_t gso_size,
 		       uint32_t bid, int err)
 {
-	took_pending(uw, snd, err);
+	took_pending(uw, snd, t, err);
 	/* The session only: a mirror's buffer keeps the member list its copies were made under
 	 * (burst_session), against which send_target checks another copy still in flight
 	 * alone to another member. This send, a second one (TX_RESENT), is never checked
@@ -937,7 +945,7 @@ static void send_again(struct uring_worker *uw, const struct tx_sender *snd,
 	uw->bursts[bid].sess_idx = snd->sess_idx;
 	uw->bursts[bid].sess_gen = snd->sess_gen;
 	send_tagged(uw, t->slot, NULL, NULL, data, len, gso_size, OP_SEND_UPSTREAM, snd->relay,
-		    bid, snd->up, TX_RESENT);
+		    bid, t->up, TX_RESENT);
 }
 
 /* Batch b's GSO send failed with err, after which its socket's error queue held queued
@@ -955,8 +963,9 @@ static bool batch_again(struct uring_worker *uw, struct tx_batch *b, int err, in
 	if (b->resent || !send_target(uw, &snd, &t) ||
 	    !gso_took_pending(t.fd, t.peer, b->size, err, queued, too_big))
 		return false;
-	took_pending(uw, &snd, err);
+	took_pending(uw, &snd, &t, err);
 	b->resent = true;
+	b->up = t.up; /* its second send counts there too (on_send_batch) */
 	batch_flush(uw, b);
 	return true;
 }
@@ -1583,7 +1592,6 @@ static bool burst_resend(struct uring_worker *uw, struct udata u, int err)
 	const struct gso_burst *r = &uw->bursts[u.bid];
 	const struct tx_sender snd = burst_sender(uw, u);
 	struct tx_target t;
-	uint32_t up = u.idx;
 	int mtu;
 
 	if (!send_target(uw, &snd, &t))
@@ -1605,10 +1613,9 @@ static bool burst_resend(struct uring_worker *uw, struct udata u, int err)
 			*t.seg_max = (uint32_t)mtu;
 		else
 			gso_off(uw, err);
-		up = t.s->upstream;
 	}
 	send_pieces(uw, t.slot, t.dest, NULL, r->data, r->len, r->gso_size, OP_SEND_UPSTREAM,
-		    u.relay, u.bid, up);
+		    u.relay, u.bid, t.up);
 	return true;
 }
 
@@ -1626,7 +1633,7 @@ static bool burst_rest(struct uring_worker *uw, struct udata u)
 	if (r->len <= r->gso_size || !send_target(uw, &snd, &t))
 		return false;
 	send_pieces(uw, t.slot, t.dest, NULL, r->data + r->gso_size, r->len - r->gso_size,
-		    r->gso_size, OP_SEND_UPSTREAM, u.relay, u.bid, u.idx);
+		    r->gso_size, OP_SEND_UPSTREAM, u.relay, u.bid, t.up);
 	return true;
 }
 
