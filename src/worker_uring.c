@@ -749,9 +749,19 @@ static struct tx_sender burst_sender(const struct uring_worker *uw, struct udata
 }
 
 /* The socket snd's send went on, as far as its completion can tell, into t (all but dest):
- * the session's, still ACTIVE with the same generation, or the open socket of the plain mirror
- * member now at counter slot up, which send_target checks is the one the send went to.
- * Returns false when there is none (or no relay). */
+ * the session's, still ACTIVE with the same generation; or the open socket of the plain
+ * mirror member now at counter slot up: for a batch's (its fixed file known) only the very
+ * socket it went on (that slot, not closed since: mirror_gen), else the one send_target checks
+ * against the member list. Returns false when there is none (or no relay).
+ * It checks none of what worker.c keeps true:
+ * - an ACTIVE session has its socket (fd >= 0): worker_session_get sets it before the session
+ *   sends anything, hook_session_close clears it once the session is CLOSING;
+ * - a mirror socket is open if and only if it has a fixed file (mirror_open_member,
+ *   sync_mirrors);
+ * - only a plain mirror has mirror sockets: close_mirrors (n_mirror 0) at a change of mode or
+ *   of transparent, and when the relay is retired;
+ * - a session ACTIVE with the sender's generation sent in the relay's mode now: a change of
+ *   mode closes the sessions, and a slot's generations are never handed out twice. */
 static bool send_socket(struct uring_worker *uw, const struct tx_sender *snd, struct tx_target *t)
 {
 	struct worker_relay *wr = &uw->w->relays[snd->relay];
@@ -778,6 +788,10 @@ static bool send_socket(struct uring_worker *uw, const struct tx_sender *snd, st
 	j = mirror_member(wr, snd->up);
 	if (j == wr->n_mirror || wr->mirror_fd[j] < 0 || wr->mirror_slot[j] == UINT32_MAX)
 		return false;
+	if (snd->slot != UINT32_MAX &&
+	    (wr->mirror_slot[j] != snd->slot ||
+	     uw->mirror_gen[snd->slot - PLAN_LISTENER_SLOTS] != snd->sess_gen))
+		return false;
 	t->slot = wr->mirror_slot[j];
 	t->fd = wr->mirror_fd[j];
 	t->peer = &wr->mirror_addr[j];
@@ -787,11 +801,11 @@ static bool send_socket(struct uring_worker *uw, const struct tx_sender *snd, st
 
 /* Where snd's send went, into t, if it is still there to send to again: send_socket's, and for
  * a mirror's copy the member it went to. A plain mirror's: by its socket when the send's fixed
- * file is known (that slot, its socket not closed since: mirror_gen), else while the member
- * list is the one the copy was made under (a reload may have given the member's counter slot
- * to another member). A transparent mirror's: the member at counter slot up of the member list
- * the copy was made under, its address in t->dest. The one check of a failed send's target
- * for whatever it sends again. Returns false when it is gone. */
+ * file is known (send_socket), else while the member list is the one the copy was made under
+ * (a reload may have given the member's counter slot to another member). A transparent
+ * mirror's: the member at counter slot up of the member list the copy was made under, its
+ * address in t->dest. The one check of a failed send's target for whatever it sends again.
+ * Returns false when it is gone. */
 static bool send_target(struct uring_worker *uw, const struct tx_sender *snd, struct tx_target *t)
 {
 	const struct worker_relay *wr = &uw->w->relays[snd->relay];
@@ -800,11 +814,8 @@ static bool send_target(struct uring_worker *uw, const struct tx_sender *snd, st
 
 	if (!send_socket(uw, snd, t))
 		return false;
-	if (!t->s && snd->slot != UINT32_MAX) /* a plain mirror's member, by its socket */
-		return t->slot == snd->slot &&
-		       uw->mirror_gen[t->slot - PLAN_LISTENER_SLOTS] == snd->sess_gen;
-	if (!t->s) /* by the member list */
-		return wr->members_gen == snd->members_gen;
+	if (!t->s) /* a plain mirror's member: by its socket, or by the member list */
+		return snd->slot != UINT32_MAX || wr->members_gen == snd->members_gen;
 	if (t->peer) /* a session's socket, connected to its upstream */
 		return true;
 	p = worker_pool(uw->w, snd->relay);
@@ -819,12 +830,18 @@ static bool send_target(struct uring_worker *uw, const struct tx_sender *snd, st
 /* A send failed with err, maybe taking the ICMP error the socket's receive would have
  * reported (and drained): the error's copies in the error queue go now, or they would stay
  * there, charged to the socket's receive buffer, until a receive meets an error. The socket is
- * snd's as send_socket finds it, not checked against the member as for a resend: a second
- * send's record may not name its member list (send_again), and another socket's queue emptied
- * after a reload moved the counter slot costs nothing counted, where one left would stay.
- * Returns the errno of the newest copy removed (sock_drain_errors), 0 when there was none (or
- * no such socket): whether the send took an error an ICMP message left pending; *too_big says
- * whether one removed was EMSGSIZE (a "packet too big"). */
+ * send_socket's: a batch's own; for a plain mirror's copy sent alone, the socket of the member
+ * at its counter slot now, not checked against the member list as a resend is (send_target).
+ * That check would pass over a kept member's own socket after every reload that changed the
+ * list (and a second send's record may not name its list: send_again), leaving its copies
+ * queued until its next error. What this costs instead, and only when a reload gave the
+ * counter slot to another member (a freed one is taken again once the rotation over the
+ * CONFIG_MAX_UPSTREAMS comes back to it): the drain may take an error of that member's that
+ * its receive has not met yet, whose notice is then never counted (the kernel clears the
+ * socket's pending error with its last ICMP copy read). Returns the errno of the newest copy
+ * removed (sock_drain_errors), 0 when there was none (or no such socket): whether the send took
+ * an error an ICMP message left pending; *too_big says whether one removed was EMSGSIZE (a
+ * "packet too big"). */
 static int send_drain_errors(struct uring_worker *uw, const struct tx_sender *snd, int err,
 			     bool *too_big)
 {
