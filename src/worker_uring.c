@@ -892,7 +892,8 @@ static bool batch_resend(struct uring_worker *uw, struct tx_batch *b, int err, u
 	uint32_t i;
 	int max;
 
-	if (!send_target(uw, &snd, &t))
+	/* (a batch's socket is connected: a transparent mirror's sessions gather none) */
+	if (!send_target(uw, &snd, &t) || !t.peer)
 		return false;
 	if (sock_err_gso_refused(-err)) {
 		max = sock_seg_max_refused(t.fd, t.peer, b->size, -err);
@@ -977,7 +978,7 @@ static bool batch_again(struct uring_worker *uw, struct tx_batch *b, int err, in
 	const struct tx_sender snd = batch_sender(b);
 	struct tx_target t;
 
-	if (b->resent || !send_target(uw, &snd, &t) ||
+	if (b->resent || !send_target(uw, &snd, &t) || !t.peer ||
 	    !gso_took_pending(t.fd, t.peer, b->size, err, queued, too_big))
 		return false;
 	took_pending(uw, &snd, &t, err);
