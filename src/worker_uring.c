@@ -99,7 +99,8 @@ struct tx_batch {
 	 * (sess_gen then the mirror socket's mirror_gen) */
 	uint32_t sess_idx, sess_gen;
 	uint32_t n, bytes, size, slot, relay;
-	uint32_t up; /* the upstream counter slot it sends to */
+	uint32_t up;	      /* the upstream counter slot it sends to */
+	uint64_t members_gen; /* a mirror's: the member list it was gathered under */
 	uint32_t next_free;
 	bool resent; /* its second send, after it took a pending ICMP error (batch_again) */
 };
@@ -543,17 +544,22 @@ static void send_buf(struct uring_worker *uw, uint32_t slot, const struct addr *
 	send_tagged(uw, slot, dest, local, data, len, gso_size, op, relay, bid, up, 0);
 }
 
-/* Names the session (sess_idx, sess_gen; SESSION_NONE: a mirror's copies, and then the
- * relay's member list they go to) whose socket sends buffer bid of relay slot relay on its
+/* Names the session (sess_idx, sess_gen; SESSION_NONE: a mirror's copies, and then
+ * members_gen, the member list they were made under) whose socket sends buffer bid on its
  * own to an upstream, for on_send: its completion's udata has no room for it. Only these
- * fields: a GSO buffer's pieces share its record (whose members_gen is the same). */
-static void burst_session(struct uring_worker *uw, uint32_t relay, uint32_t bid,
-			  uint32_t sess_idx, uint32_t sess_gen)
+ * fields: a GSO buffer's pieces share its record (whose members_gen is the same). The list is
+ * the copy's, never the relay's now: all copies of a buffer, and all datagrams of a batch, are
+ * made under one list (a command sends the open batches before it changes it), and another
+ * copy still in flight alone to another member is checked against it (send_target): a
+ * reload's newer list written here would pass that copy on to the member that since took its
+ * counter slot. */
+static void burst_session(struct uring_worker *uw, uint32_t bid, uint32_t sess_idx,
+			  uint32_t sess_gen, uint64_t members_gen)
 {
 	uw->bursts[bid].sess_idx = sess_idx;
 	uw->bursts[bid].sess_gen = sess_gen;
 	if (sess_idx == SESSION_NONE)
-		uw->bursts[bid].members_gen = uw->w->relays[relay].members_gen;
+		uw->bursts[bid].members_gen = members_gen;
 }
 
 /* Queues a GRO super-datagram (segments of gso_size) whose path cannot carry such segments
@@ -607,8 +613,10 @@ struct batch_owner {
 	uint32_t *open;		     /* its open batch, or SESSION_NONE */
 	uint32_t seg_max;	     /* the longest datagram its path takes as a segment */
 	uint32_t slot, relay, up;    /* the fixed file it sends on, relay slot, counter slot */
-	/* the session; SESSION_NONE for a mirror member, sess_gen then its socket's mirror_gen */
+	/* the session; SESSION_NONE for a mirror member, sess_gen then its socket's mirror_gen
+	 * and members_gen the member list it is one of */
 	uint32_t sess_idx, sess_gen;
+	uint64_t members_gen;
 };
 
 static struct batch_owner session_owner(struct uring_worker *uw, uint32_t relay,
@@ -629,7 +637,8 @@ static struct batch_owner mirror_owner(struct uring_worker *uw, uint32_t relay, 
 		.open = &uw->mirror_batch[wr->mirror_slot[i] - PLAN_LISTENER_SLOTS],
 		.seg_max = wr->mirror_seg_max[i], .slot = wr->mirror_slot[i], .relay = relay,
 		.up = wr->mirror_uslot[i], .sess_idx = SESSION_NONE,
-		.sess_gen = uw->mirror_gen[wr->mirror_slot[i] - PLAN_LISTENER_SLOTS] };
+		.sess_gen = uw->mirror_gen[wr->mirror_slot[i] - PLAN_LISTENER_SLOTS],
+		.members_gen = wr->members_gen };
 }
 
 /* Sends the open batch *open names (a session's tx_batch, a mirror socket's mirror_batch),
@@ -659,7 +668,7 @@ static void send_batched(struct uring_worker *uw, const struct batch_owner *o, c
 		/* (b is still open when this round lowered seg_max or turned GSO off) */
 		if (b)
 			batch_flush(uw, b);
-		burst_session(uw, o->relay, bid, o->sess_idx, o->sess_gen);
+		burst_session(uw, bid, o->sess_idx, o->sess_gen, o->members_gen);
 		send_buf(uw, o->slot, NULL, NULL, data, len, 0, OP_SEND_UPSTREAM, o->relay, bid,
 			 o->up);
 		return;
@@ -669,7 +678,8 @@ static void send_batched(struct uring_worker *uw, const struct batch_owner *o, c
 		uw->batch_free = b->next_free;
 		*b = (struct tx_batch){ .owner = o->open, .size = len, .slot = o->slot,
 					.relay = o->relay, .sess_idx = o->sess_idx,
-					.sess_gen = o->sess_gen, .up = o->up };
+					.sess_gen = o->sess_gen, .up = o->up,
+					.members_gen = o->members_gen };
 		*o->open = (uint32_t)(b - uw->batches);
 		uw->open[uw->n_open++] = *o->open;
 	}
@@ -715,6 +725,10 @@ struct tx_target {
 	const struct addr *peer;
 	uint32_t *seg_max;
 	const struct addr *dest; /* send_target: a transparent mirror's member, else NULL */
+	/* the counter slot what goes again, and the notice, count at: a forward session's now
+	 * (a reload's repoint_sessions moves a kept session's), else the sender's up (a mirror
+	 * member whose counter slot moved is not found: send_target) */
+	uint32_t up;
 };
 
 static struct tx_sender batch_sender(const struct tx_batch *b)
@@ -735,15 +749,25 @@ static struct tx_sender burst_sender(const struct uring_worker *uw, struct udata
 }
 
 /* The socket snd's send went on, as far as its completion can tell, into t (all but dest):
- * the session's, still ACTIVE with the same generation, or the open socket of the plain mirror
- * member now at counter slot up, which send_target checks is the one the send went to.
- * Returns false when there is none (or no relay). */
+ * the session's, still ACTIVE with the same generation; or the open socket of the plain
+ * mirror member now at counter slot up: for a batch's (its fixed file known) only the very
+ * socket it went on (that slot, not closed since: mirror_gen), else the one send_target checks
+ * against the member list. Returns false when there is none (or no relay).
+ * It checks none of what worker.c keeps true:
+ * - an ACTIVE session has its socket (fd >= 0): worker_session_get sets it before the session
+ *   sends anything, hook_session_close clears it once the session is CLOSING;
+ * - a mirror socket is open if and only if it has a fixed file (mirror_open_member,
+ *   sync_mirrors);
+ * - only a plain mirror has mirror sockets: close_mirrors (n_mirror 0) at a change of mode or
+ *   of transparent, and when the relay is retired;
+ * - a session ACTIVE with the sender's generation sent in the relay's mode now: a change of
+ *   mode closes the sessions, and a slot's generations are never handed out twice. */
 static bool send_socket(struct uring_worker *uw, const struct tx_sender *snd, struct tx_target *t)
 {
 	struct worker_relay *wr = &uw->w->relays[snd->relay];
 	uint32_t j;
 
-	*t = (struct tx_target){ .fd = -1 };
+	*t = (struct tx_target){ .fd = -1, .up = snd->up };
 	if (wr->state != RELAY_SLOT_ACTIVE)
 		return false;
 	if (snd->sess_idx != SESSION_NONE) {
@@ -756,12 +780,17 @@ static bool send_socket(struct uring_worker *uw, const struct tx_sender *snd, st
 		if (wr->mode != RELAY_MODE_MIRROR) {
 			t->peer = &t->s->upstream_addr;
 			t->seg_max = &t->s->seg_max;
+			t->up = t->s->upstream;
 		}
 		return true;
 	}
 	/* (only a plain mirror has mirror sockets: a change of mode closes them) */
 	j = mirror_member(wr, snd->up);
 	if (j == wr->n_mirror || wr->mirror_fd[j] < 0 || wr->mirror_slot[j] == UINT32_MAX)
+		return false;
+	if (snd->slot != UINT32_MAX &&
+	    (wr->mirror_slot[j] != snd->slot ||
+	     uw->mirror_gen[snd->slot - PLAN_LISTENER_SLOTS] != snd->sess_gen))
 		return false;
 	t->slot = wr->mirror_slot[j];
 	t->fd = wr->mirror_fd[j];
@@ -772,11 +801,11 @@ static bool send_socket(struct uring_worker *uw, const struct tx_sender *snd, st
 
 /* Where snd's send went, into t, if it is still there to send to again: send_socket's, and for
  * a mirror's copy the member it went to. A plain mirror's: by its socket when the send's fixed
- * file is known (that slot, its socket not closed since: mirror_gen), else while the member
- * list is the one the copy was made under (a reload may have given the member's counter slot
- * to another member). A transparent mirror's: the member at counter slot up of the member list
- * the copy was made under, its address in t->dest. The one check of a failed send's target
- * for whatever it sends again. Returns false when it is gone. */
+ * file is known (send_socket), else while the member list is the one the copy was made under
+ * (a reload may have given the member's counter slot to another member). A transparent
+ * mirror's: the member at counter slot up of the member list the copy was made under, its
+ * address in t->dest. The one check of a failed send's target for whatever it sends again.
+ * Returns false when it is gone. */
 static bool send_target(struct uring_worker *uw, const struct tx_sender *snd, struct tx_target *t)
 {
 	const struct worker_relay *wr = &uw->w->relays[snd->relay];
@@ -785,11 +814,8 @@ static bool send_target(struct uring_worker *uw, const struct tx_sender *snd, st
 
 	if (!send_socket(uw, snd, t))
 		return false;
-	if (!t->s && snd->slot != UINT32_MAX) /* a plain mirror's member, by its socket */
-		return t->slot == snd->slot &&
-		       uw->mirror_gen[t->slot - PLAN_LISTENER_SLOTS] == snd->sess_gen;
-	if (!t->s) /* by the member list */
-		return wr->members_gen == snd->members_gen;
+	if (!t->s) /* a plain mirror's member: by its socket, or by the member list */
+		return snd->slot != UINT32_MAX || wr->members_gen == snd->members_gen;
 	if (t->peer) /* a session's socket, connected to its upstream */
 		return true;
 	p = worker_pool(uw->w, snd->relay);
@@ -804,12 +830,18 @@ static bool send_target(struct uring_worker *uw, const struct tx_sender *snd, st
 /* A send failed with err, maybe taking the ICMP error the socket's receive would have
  * reported (and drained): the error's copies in the error queue go now, or they would stay
  * there, charged to the socket's receive buffer, until a receive meets an error. The socket is
- * snd's as send_socket finds it, not checked against the member as for a resend: a second
- * send's record may not name its member list (send_again), and another socket's queue emptied
- * after a reload moved the counter slot costs nothing counted, where one left would stay.
- * Returns the errno of the newest copy removed (sock_drain_errors), 0 when there was none (or
- * no such socket): whether the send took an error an ICMP message left pending; *too_big says
- * whether one removed was EMSGSIZE (a "packet too big"). */
+ * send_socket's: a batch's own; for a plain mirror's copy sent alone, the socket of the member
+ * at its counter slot now, not checked against the member list as a resend is (send_target).
+ * That check would pass over a kept member's own socket after every reload that changed the
+ * list (and a second send's record may not name its list: send_again), leaving its copies
+ * queued until its next error. What this costs instead, and only when a reload gave the
+ * counter slot to another member (a freed one is taken again once the rotation over the
+ * CONFIG_MAX_UPSTREAMS comes back to it): the drain may take an error of that member's that
+ * its receive has not met yet, whose notice is then never counted (the kernel clears the
+ * socket's pending error with its last ICMP copy read). Returns the errno of the newest copy
+ * removed (sock_drain_errors), 0 when there was none (or no such socket): whether the send took
+ * an error an ICMP message left pending; *too_big says whether one removed was EMSGSIZE (a
+ * "packet too big"). */
 static int send_drain_errors(struct uring_worker *uw, const struct tx_sender *snd, int err,
 			     bool *too_big)
 {
@@ -851,7 +883,8 @@ static void gso_off(struct uring_worker *uw, int err)
  * EIO): each alone; a segment longer than the path MTU (it shrank since the session opened or
  * the member was asked, or a route changed: asked again), or a kernel or device that cannot do
  * UDP GSO here (gso_off). An unreachable, an ICMP error an earlier datagram drew, which fails
- * the socket's next send whatever it carries: together again, in a new batch. */
+ * the socket's next send whatever it carries: together again, in a new batch. Counted at the
+ * session's counter slot now (t.up). */
 static bool batch_resend(struct uring_worker *uw, struct tx_batch *b, int err, uint32_t from)
 {
 	const struct tx_sender snd = batch_sender(b);
@@ -859,7 +892,8 @@ static bool batch_resend(struct uring_worker *uw, struct tx_batch *b, int err, u
 	uint32_t i;
 	int max;
 
-	if (!send_target(uw, &snd, &t))
+	/* (a batch's socket is connected: a transparent mirror's sessions gather none) */
+	if (!send_target(uw, &snd, &t) || !t.peer)
 		return false;
 	if (sock_err_gso_refused(-err)) {
 		max = sock_seg_max_refused(t.fd, t.peer, b->size, -err);
@@ -878,7 +912,7 @@ static bool batch_resend(struct uring_worker *uw, struct tx_batch *b, int err, u
 		uw->batch_free = nb->next_free;
 		*nb = (struct tx_batch){ .size = b->size, .slot = b->slot, .relay = b->relay,
 					 .sess_idx = b->sess_idx, .sess_gen = b->sess_gen,
-					 .up = b->up };
+					 .up = t.up, .members_gen = b->members_gen };
 		for (i = from; i < b->n; i++) {
 			nb->iov[nb->n] = b->iov[i];
 			nb->bid[nb->n++] = b->bid[i];
@@ -889,9 +923,9 @@ static bool batch_resend(struct uring_worker *uw, struct tx_batch *b, int err, u
 		return true;
 	}
 	for (i = from; i < b->n; i++) {
-		burst_session(uw, b->relay, b->bid[i], b->sess_idx, b->sess_gen);
+		burst_session(uw, b->bid[i], b->sess_idx, b->sess_gen, b->members_gen);
 		send_buf(uw, b->slot, NULL, NULL, b->iov[i].iov_base, (uint32_t)b->iov[i].iov_len,
-			 0, OP_SEND_UPSTREAM, b->relay, b->bid[i], b->up);
+			 0, OP_SEND_UPSTREAM, b->relay, b->bid[i], t.up);
 	}
 	return true;
 }
@@ -900,11 +934,13 @@ static bool batch_resend(struct uring_worker *uw, struct tx_batch *b, int err, u
  * on its socket, and what it carried goes again, once. An unreachable is counted here as the
  * notice the socket's receive counts when it meets the error first (upstream_recv_error): the
  * one place a send counts one, once for the send that took the error. A send that took one and
- * cannot go again counts it as what it lost instead (DROP_UNREACHABLE), never both. */
-static void took_pending(struct uring_worker *uw, const struct tx_sender *snd, int err)
+ * cannot go again counts it as what it lost instead (DROP_UNREACHABLE), never both. At the
+ * counter slot what goes again counts at (t->up). */
+static void took_pending(struct uring_worker *uw, const struct tx_sender *snd,
+			 const struct tx_target *t, int err)
 {
 	if (sock_err_unreachable(-err))
-		worker_count_notice(uw->w, snd->relay, snd->up);
+		worker_count_notice(uw->w, snd->relay, t->up);
 }
 
 /* A send of data, len in buffer bid (cut into gso_size datagrams: a UDP GSO burst; 0: one
@@ -919,16 +955,15 @@ static void send_again(struct uring_worker *uw, const struct tx_sender *snd,
 		       const struct tx_target *t, const void *data, uint32_t len, uint16_t gso_size,
 		       uint32_t bid, int err)
 {
-	took_pending(uw, snd, err);
-	/* The session only, not burst_session: a mirror's buffer keeps the member list its
-	 * copies were made under. Another copy of it may still be in flight alone to another
-	 * member, which send_target checks against that list: rewritten to a reload's newer
-	 * one, a member that since took that counter slot would get its resend. This send, a
-	 * second one (TX_RESENT), is never checked against it. */
+	took_pending(uw, snd, t, err);
+	/* The session only: a mirror's buffer keeps the member list its copies were made under
+	 * (burst_session), against which send_target checks another copy still in flight
+	 * alone to another member. This send, a second one (TX_RESENT), is never checked
+	 * against it. */
 	uw->bursts[bid].sess_idx = snd->sess_idx;
 	uw->bursts[bid].sess_gen = snd->sess_gen;
 	send_tagged(uw, t->slot, NULL, NULL, data, len, gso_size, OP_SEND_UPSTREAM, snd->relay,
-		    bid, snd->up, TX_RESENT);
+		    bid, t->up, TX_RESENT);
 }
 
 /* Batch b's GSO send failed with err, after which its socket's error queue held queued
@@ -943,11 +978,12 @@ static bool batch_again(struct uring_worker *uw, struct tx_batch *b, int err, in
 	const struct tx_sender snd = batch_sender(b);
 	struct tx_target t;
 
-	if (b->resent || !send_target(uw, &snd, &t) ||
+	if (b->resent || !send_target(uw, &snd, &t) || !t.peer ||
 	    !gso_took_pending(t.fd, t.peer, b->size, err, queued, too_big))
 		return false;
-	took_pending(uw, &snd, err);
+	took_pending(uw, &snd, &t, err);
 	b->resent = true;
+	b->up = t.up; /* its second send counts there too (on_send_batch) */
 	batch_flush(uw, b);
 	return true;
 }
@@ -1314,8 +1350,7 @@ static void on_listener_recv(struct uring_worker *uw, const struct io_uring_cqe 
 			session_count_up(s, segs, len);
 			slot = session_slot(w, l->relay, s);
 			if (!meta.gso_size)
-				burst_session(uw, l->relay, bid, session_index(&wr->sessions, s),
-					      s->gen);
+				burst_session(uw, bid, session_index(&wr->sessions, s), s->gen, 0);
 		}
 		/* Every member gets a copy: gathered into the member's batch (send_batched), or
 		 * sent on its own; a GSO copy whose segments a member's path refuses goes again in
@@ -1386,7 +1421,7 @@ static void on_listener_recv(struct uring_worker *uw, const struct io_uring_cqe 
 	} else {
 		/* Segments that fit the client's link but not the upstream's path. */
 		batch_flush_of(uw, owner.open);
-		burst_session(uw, l->relay, bid, owner.sess_idx, owner.sess_gen);
+		burst_session(uw, bid, owner.sess_idx, owner.sess_gen, 0);
 		send_pieces(uw, slot, NULL, NULL, payload, len, meta.gso_size, OP_SEND_UPSTREAM,
 			    l->relay, bid, s->upstream);
 	}
@@ -1575,7 +1610,6 @@ static bool burst_resend(struct uring_worker *uw, struct udata u, int err)
 	const struct gso_burst *r = &uw->bursts[u.bid];
 	const struct tx_sender snd = burst_sender(uw, u);
 	struct tx_target t;
-	uint32_t up = u.idx;
 	int mtu;
 
 	if (!send_target(uw, &snd, &t))
@@ -1597,10 +1631,9 @@ static bool burst_resend(struct uring_worker *uw, struct udata u, int err)
 			*t.seg_max = (uint32_t)mtu;
 		else
 			gso_off(uw, err);
-		up = t.s->upstream;
 	}
 	send_pieces(uw, t.slot, t.dest, NULL, r->data, r->len, r->gso_size, OP_SEND_UPSTREAM,
-		    u.relay, u.bid, up);
+		    u.relay, u.bid, t.up);
 	return true;
 }
 
@@ -1618,7 +1651,7 @@ static bool burst_rest(struct uring_worker *uw, struct udata u)
 	if (r->len <= r->gso_size || !send_target(uw, &snd, &t))
 		return false;
 	send_pieces(uw, t.slot, t.dest, NULL, r->data + r->gso_size, r->len - r->gso_size,
-		    r->gso_size, OP_SEND_UPSTREAM, u.relay, u.bid, u.idx);
+		    r->gso_size, OP_SEND_UPSTREAM, u.relay, u.bid, t.up);
 	return true;
 }
 

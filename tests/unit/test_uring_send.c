@@ -1,0 +1,477 @@
+// SPDX-License-Identifier: MIT
+/* The io_uring backend's handling of failed sends to an upstream (on_send, on_send_batch):
+ * where a datagram goes again, which counter slot it counts at, whose error queue is drained.
+ * The sequences that matter need a reload to land while a send is in flight, and an ICMP error
+ * or a refused GSO send at that moment: out of reach of a real relay on loopback. So the test
+ * includes worker_uring.c and drives its completion handlers on a worker it lays out itself,
+ * with a real io_uring whose SQ is read and emptied, never submitted. The socket calls the
+ * handlers make are the test's (the Makefile's --wrap): what the error queue held, what the
+ * path MTU is. Skipped where io_uring cannot be set up. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+
+#include <cmocka.h>
+
+#include "worker_uring.c"
+
+#define RELAY 1u
+#define NB 8u	  /* buffers */
+#define STACK 64u /* buffers recycled per test, at most */
+#define SQ 64u	  /* SQ entries */
+#define CAP 8u	  /* sessions */
+#define LEN 200u  /* every datagram's length */
+#define SESS 2u	  /* the forward session */
+#define SESS_GEN 40u
+#define MIRROR_FD 100 /* member i's socket: MIRROR_FD + i */
+
+/* What the error queue held (the newest copy's errno; 0: nothing), and the sockets drained. */
+static int drain_ret;
+static int drained[8];
+static uint32_t n_drained;
+
+int __wrap_sock_drain_errors_mtu(int fd, uint32_t max, bool *too_big);
+int __wrap_sock_path_payload_max(int fd, const struct addr *peer);
+int __wrap_sock_seg_max_refused(int fd, const struct addr *peer, uint32_t size, int err);
+
+int __wrap_sock_drain_errors_mtu(int fd, uint32_t max, bool *too_big)
+{
+	if (n_drained < sizeof(drained) / sizeof(drained[0]))
+		drained[n_drained++] = fd;
+	*too_big = false;
+	return drain_ret;
+}
+
+int __wrap_sock_path_payload_max(int fd, const struct addr *peer)
+{
+	return -ENOTCONN;
+}
+
+/* A refused GSO send: the path takes segments of 150 bytes (below LEN). */
+int __wrap_sock_seg_max_refused(int fd, const struct addr *peer, uint32_t size, int err)
+{
+	return 150;
+}
+
+struct fixture {
+	struct worker w;
+	struct uring_worker uw;
+	struct pool pool;
+	struct relay_conf conf;
+};
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	struct uring_worker *uw = &f->uw;
+	struct worker *w = &f->w;
+	uint32_t i;
+
+	*state = f;
+	if (!f)
+		return -1;
+	if (io_uring_queue_init(SQ, &uw->ring, 0)) {
+		fprintf(stderr, "no io_uring here\n");
+		free(f);
+		*state = NULL;
+		return 0;
+	}
+	w->uc = calloc(WORKER_MAX_RELAYS * CONFIG_MAX_UPSTREAMS, sizeof(*w->uc));
+	w->pools = calloc(WORKER_MAX_RELAYS, sizeof(*w->pools));
+	uw->sq_msg = calloc(SQ, sizeof(*uw->sq_msg));
+	uw->bursts = calloc(NB, sizeof(*uw->bursts));
+	uw->batches = calloc(BATCH_POOL, sizeof(*uw->batches));
+	uw->bp.refs = calloc(NB, sizeof(*uw->bp.refs));
+	/* room for every buffer recycled in a test: none goes back to a ring */
+	uw->bp.stack = calloc(STACK, sizeof(*uw->bp.stack));
+	uw->bp.stride = uw->bp.size = 2048;
+	uw->bp.count = NB;
+	uw->bp.mem = calloc(NB, uw->bp.stride);
+	if (!w->uc || !w->pools || !uw->sq_msg || !uw->bursts || !uw->batches || !uw->bp.refs ||
+	    !uw->bp.stack || !uw->bp.mem)
+		return -1;
+	w->pools[RELAY] = &f->pool;
+	w->backend_state = uw;
+	w->regions.base[RELAY] = PLAN_SESSION_BASE;
+	uw->w = w;
+	uw->listen_msg.msg_namelen = SOCK_RX_NAME_LEN;
+	for (i = 0; i < BATCH_POOL; i++)
+		uw->batches[i].next_free = i + 1 < BATCH_POOL ? i + 1 : UINT32_MAX;
+	for (i = 0; i < PLAN_MIRROR_SLOTS; i++)
+		uw->mirror_batch[i] = SESSION_NONE;
+	/* each buffer holds a received datagram of LEN bytes */
+	for (i = 0; i < NB; i++)
+		((struct io_uring_recvmsg_out *)bufpool_addr(&uw->bp, i))->payloadlen = LEN;
+	snprintf(f->conf.name, sizeof(f->conf.name), "r");
+	w->relays[RELAY].conf = &f->conf;
+	w->relays[RELAY].state = RELAY_SLOT_ACTIVE;
+	drain_ret = 0;
+	n_drained = 0;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	if (!f)
+		return 0;
+	session_table_fini(&f->w.relays[RELAY].sessions);
+	io_uring_queue_exit(&f->uw.ring);
+	free(f->w.uc);
+	free(f->w.pools);
+	free(f->uw.sq_msg);
+	free(f->uw.bursts);
+	free(f->uw.batches);
+	free(f->uw.bp.refs);
+	free(f->uw.bp.stack);
+	free(f->uw.bp.mem);
+	free(f);
+	return 0;
+}
+
+/* The SQEs queued since the last call, which are then dropped (never submitted). */
+static uint32_t take_sqes(struct fixture *f, struct io_uring_sqe *out, uint32_t max)
+{
+	struct io_uring_sq *sq = &f->uw.ring.sq;
+	uint32_t n = 0;
+
+	for (; sq->sqe_head != sq->sqe_tail; sq->sqe_head++)
+		if (n < max)
+			out[n++] = sq->sqes[sq->sqe_head & sq->ring_mask];
+	return n;
+}
+
+/* The counter slot a queued send to an upstream counts at. */
+static uint32_t sqe_up(const struct io_uring_sqe *e)
+{
+	return udata_unpack(e->user_data).idx & TX_UP_NONE;
+}
+
+static void complete(struct fixture *f, const struct io_uring_sqe *e, int res)
+{
+	struct io_uring_cqe cqe = { .user_data = e->user_data, .res = res };
+	struct udata u = udata_unpack(e->user_data);
+
+	if (u.op == OP_SEND_BATCH)
+		on_send_batch(&f->uw, &cqe, u);
+	else
+		on_send(&f->uw, &cqe, u);
+}
+
+static struct upstream_counters *uc(struct fixture *f, uint32_t up)
+{
+	return worker_uc(&f->w, RELAY, up);
+}
+
+static void set_addr(struct addr *a, uint32_t host)
+{
+	*a = (struct addr){ .in4 = { .sin_family = AF_INET, .sin_port = htons(53),
+				     .sin_addr.s_addr = htonl(0xc6120000u | host) } };
+}
+
+/* A forward relay whose session SESS (upstream_addr 198.18.0.12) sent on counter slot 3,
+ * which a reload then moved to 7 (repoint_sessions: its entry was renamed). */
+static struct session *forward_moved(struct fixture *f)
+{
+	struct worker_relay *wr = &f->w.relays[RELAY];
+	struct session *s;
+
+	wr->mode = RELAY_MODE_FORWARD;
+	assert_int_equal(session_table_init(&wr->sessions, CAP, 1000000000ull), 0);
+	s = &wr->sessions.slots[SESS];
+	s->state = SESSION_ACTIVE;
+	s->gen = SESS_GEN;
+	s->fd = 50;
+	s->upstream = 7;
+	s->seg_max = 1400;
+	s->tx_batch = SESSION_NONE;
+	set_addr(&s->upstream_addr, 12);
+	return s;
+}
+
+/* A send of buffer bid by session SESS, as the worker queued it before the reload (counter
+ * slot 3): one datagram, or a GRO burst of segs segments of LEN / 4 bytes. */
+static struct io_uring_sqe forward_sent(struct fixture *f, uint32_t bid, uint32_t segs)
+{
+	struct uring_worker *uw = &f->uw;
+	uint8_t *data = tx_payload(uw, bid);
+	struct io_uring_sqe e;
+
+	if (segs > 1) {
+		uw->bursts[bid] = (struct gso_burst){ .data = data, .len = segs * (LEN / 4),
+						      .gso_size = LEN / 4, .sess_idx = SESS,
+						      .sess_gen = SESS_GEN };
+		send_buf(uw, PLAN_SESSION_BASE + SESS, NULL, NULL, data, segs * (LEN / 4), LEN / 4,
+			 OP_SEND_UPSTREAM, RELAY, bid, 3);
+	} else {
+		burst_session(uw, bid, SESS, SESS_GEN, 0);
+		send_buf(uw, PLAN_SESSION_BASE + SESS, NULL, NULL, data, LEN, 0, OP_SEND_UPSTREAM,
+			 RELAY, bid, 3);
+	}
+	assert_int_equal(take_sqes(f, &e, 1), 1);
+	return e;
+}
+
+/* A forward session's datagram that took an ICMP unreachable left pending goes again, and
+ * the notice counts, at the session's counter slot now: a reload moved it (3 -> 7) while the
+ * send was in flight. Before, both counted at 3, a slot then free or another member's. */
+static void test_forward_resend_current_slot(void **state)
+{
+	struct fixture *f = *state;
+	struct io_uring_sqe e, q[4];
+
+	if (!f)
+		skip();
+	forward_moved(f);
+	e = forward_sent(f, 0, 1);
+	drain_ret = ECONNREFUSED;
+	complete(f, &e, -ECONNREFUSED);
+	assert_int_equal(take_sqes(f, q, 4), 1);
+	assert_int_equal(sqe_up(&q[0]), 7);
+	assert_int_equal(uc(f, 7)->unreachable, 1);
+	assert_int_equal(uc(f, 3)->unreachable, 0);
+	assert_int_equal(f->w.counters[RELAY].upstream_unreachable_notices, 1);
+}
+
+/* A GRO burst that met an ICMP unreachable whose copy was gone: the segments after the first
+ * go again (burst_rest), counted at the session's counter slot now. */
+static void test_forward_rest_current_slot(void **state)
+{
+	struct fixture *f = *state;
+	struct io_uring_sqe e, q[8];
+	uint32_t i, n;
+
+	if (!f)
+		skip();
+	forward_moved(f);
+	e = forward_sent(f, 0, 4);
+	complete(f, &e, -ECONNREFUSED);
+	n = take_sqes(f, q, 8);
+	assert_int_equal(n, 3);
+	for (i = 0; i < n; i++)
+		assert_int_equal(sqe_up(&q[i]), 7);
+}
+
+/* The same for a gathered send (batch_resend: the rest together again, or each alone after a
+ * refusal; batch_again: whole again after it took a pending error). */
+static void test_forward_batch_current_slot(void **state)
+{
+	static const struct {
+		int res, drained;
+		uint32_t sqes;
+	} c[] = {
+		{ -ECONNREFUSED, 0, 1 },	       /* the rest in a new batch */
+		{ -EMSGSIZE, 0, 3 },		       /* refused: each alone */
+		{ -ECONNREFUSED, ECONNREFUSED, 1 }, /* whole again */
+	};
+	struct fixture *f = *state;
+	struct io_uring_sqe e, q[8];
+	struct batch_owner o;
+	struct session *s;
+	uint32_t i, k, n;
+
+	if (!f)
+		skip();
+	s = forward_moved(f);
+	for (k = 0; k < sizeof(c) / sizeof(c[0]); k++) {
+		/* gathered before the reload, on counter slot 3 */
+		s->upstream = 3;
+		o = session_owner(&f->uw, RELAY, s, PLAN_SESSION_BASE + SESS);
+		for (i = 0; i < 3; i++)
+			send_batched(&f->uw, &o, tx_payload(&f->uw, i), LEN, i);
+		batch_flush_open(&f->uw);
+		assert_int_equal(take_sqes(f, &e, 1), 1);
+		s->upstream = 7;
+		memset(uc(f, 3), 0, sizeof(*uc(f, 3)));
+		memset(uc(f, 7), 0, sizeof(*uc(f, 7)));
+		drain_ret = c[k].drained;
+		complete(f, &e, c[k].res);
+		n = take_sqes(f, q, 8);
+		assert_int_equal(n, c[k].sqes);
+		for (i = 0; i < n; i++) {
+			if (udata_unpack(q[i].user_data).op == OP_SEND_BATCH)
+				assert_int_equal(
+				    f->uw.batches[udata_unpack(q[i].user_data).idx].up, 7);
+			else
+				assert_int_equal(sqe_up(&q[i]), 7);
+		}
+		if (c[k].drained)
+			assert_int_equal(uc(f, 7)->unreachable, 1);
+		/* what went again completes: the buffers come back */
+		for (i = 0; i < n; i++)
+			complete(f, &q[i], (int)LEN);
+		s->seg_max = 1400;
+		f->uw.no_batch = false;
+	}
+	for (i = 0; i < 3; i++)
+		assert_int_equal(f->uw.bp.refs[i], 0);
+}
+
+/* A plain mirror: member i at counter slot i, on mirror socket (fixed file) i, all under
+ * member list 5. */
+static void mirror(struct fixture *f, uint32_t n)
+{
+	struct worker_relay *wr = &f->w.relays[RELAY];
+	uint32_t i;
+
+	wr->mode = RELAY_MODE_MIRROR;
+	wr->members_gen = 5;
+	wr->n_mirror = n;
+	for (i = 0; i < n; i++) {
+		set_addr(&wr->mirror_addr[i], 10 + i);
+		wr->mirror_fd[i] = MIRROR_FD + (int)i;
+		wr->mirror_slot[i] = PLAN_LISTENER_SLOTS + i;
+		wr->mirror_uslot[i] = i;
+		wr->mirror_seg_max[i] = 1400;
+		f->uw.mirror_gen[i] = 1;
+	}
+}
+
+/* A reload gives counter slot 1 to a new member (its socket on fixed file 2), member list 6:
+ * the old member 1 and its socket are gone. */
+static void mirror_reload(struct fixture *f)
+{
+	struct worker_relay *wr = &f->w.relays[RELAY];
+
+	wr->members_gen = 6;
+	set_addr(&wr->mirror_addr[1], 20);
+	wr->mirror_fd[1] = MIRROR_FD + 2;
+	wr->mirror_slot[1] = PLAN_LISTENER_SLOTS + 2;
+	f->uw.mirror_gen[2] = 1;
+}
+
+/* A datagram in buffer bid copied to every member (as on_listener_recv's loop). */
+static void mirror_copies(struct fixture *f, uint32_t bid)
+{
+	struct worker_relay *wr = &f->w.relays[RELAY];
+	struct batch_owner o;
+	uint32_t i;
+
+	for (i = 0; i < wr->n_mirror; i++) {
+		o = mirror_owner(&f->uw, RELAY, i);
+		send_batched(&f->uw, &o, tx_payload(&f->uw, bid), LEN, bid);
+	}
+}
+
+/* Member 0's copies gathered, member 1's sent alone (its path takes less than LEN); a reload
+ * gives member 1's counter slot to a new member; member 0's batch is refused and goes again
+ * datagram by datagram; member 1's copy then fails on an ICMP error (the new member's, in the
+ * queue its counter slot now leads to). That copy is lost: it must not go to the new member,
+ * whose list never had it. Before, the refused batch's resends wrote the new list into the
+ * buffer's record that member 1's copy shares, which then passed for it. */
+static void test_mirror_refused_batch_keeps_list(void **state)
+{
+	struct fixture *f = *state;
+	struct io_uring_sqe q[8], batch = { 0 }, single = { 0 };
+	uint32_t i, n;
+
+	if (!f)
+		skip();
+	mirror(f, 2);
+	f->w.relays[RELAY].mirror_seg_max[1] = LEN - 1;
+	mirror_copies(f, 0);
+	mirror_copies(f, 1);
+	batch_flush_open(&f->uw);
+	n = take_sqes(f, q, 8);
+	assert_int_equal(n, 3); /* member 1's two singles, member 0's batch */
+	for (i = 0; i < n; i++) {
+		if (udata_unpack(q[i].user_data).op == OP_SEND_BATCH)
+			batch = q[i];
+		else if (udata_unpack(q[i].user_data).bid == 0)
+			single = q[i];
+	}
+	assert_int_equal(single.fd, PLAN_LISTENER_SLOTS + 1);
+	mirror_reload(f);
+
+	complete(f, &batch, -EMSGSIZE);
+	n = take_sqes(f, q, 8);
+	assert_int_equal(n, 2);
+	drain_ret = ECONNREFUSED;
+	complete(f, &single, -ECONNREFUSED);
+	assert_int_equal(take_sqes(f, q, 8), 0);
+	assert_int_equal(f->w.counters[RELAY].dir[RELAY_DIR_TO_UPSTREAM].drops[DROP_UNREACHABLE],
+			 1);
+}
+
+/* Without a reload, a refused batch's datagram sent alone that then takes a pending ICMP
+ * error goes again to its member, also when every copy of its buffer was gathered (the
+ * buffer's record named no member list yet). */
+static void test_mirror_refused_batch_resends(void **state)
+{
+	struct fixture *f = *state;
+	struct io_uring_sqe q[8], batch = { 0 };
+	uint32_t i, n;
+
+	if (!f)
+		skip();
+	mirror(f, 2);
+	mirror_copies(f, 0);
+	mirror_copies(f, 1);
+	batch_flush_open(&f->uw);
+	n = take_sqes(f, q, 8);
+	assert_int_equal(n, 2);
+	for (i = 0; i < n; i++)
+		if (q[i].fd == (int)PLAN_LISTENER_SLOTS)
+			batch = q[i];
+	complete(f, &batch, -EMSGSIZE);
+	n = take_sqes(f, q, 8);
+	assert_int_equal(n, 2);
+	drain_ret = ECONNREFUSED;
+	complete(f, &q[0], -ECONNREFUSED);
+	n = take_sqes(f, q, 8);
+	assert_int_equal(n, 1);
+	assert_int_equal(q[0].fd, PLAN_LISTENER_SLOTS);
+	assert_true(udata_unpack(q[0].user_data).gen & TX_RESENT);
+}
+
+/* A batch to a plain mirror member fails on an ICMP error after a reload gave its counter
+ * slot to a new member: the new member's error queue is left to its own receive, which
+ * counts its notice. Before, the drain emptied it, and that notice was never counted. The
+ * kept member's batch still drains its own socket, and goes again whole. */
+static void test_mirror_batch_drains_own_socket(void **state)
+{
+	struct fixture *f = *state;
+	struct io_uring_sqe q[8], batch[2];
+	uint32_t i, n;
+
+	if (!f)
+		skip();
+	mirror(f, 2);
+	mirror_copies(f, 0);
+	mirror_copies(f, 1);
+	batch_flush_open(&f->uw);
+	n = take_sqes(f, q, 8);
+	assert_int_equal(n, 2);
+	for (i = 0; i < n; i++)
+		batch[q[i].fd - PLAN_LISTENER_SLOTS] = q[i];
+	mirror_reload(f);
+	drain_ret = ECONNREFUSED;
+	complete(f, &batch[1], -ECONNREFUSED);
+	assert_int_equal(n_drained, 0);
+	assert_int_equal(take_sqes(f, q, 8), 0);
+
+	complete(f, &batch[0], -ECONNREFUSED);
+	assert_int_equal(n_drained, 1);
+	assert_int_equal(drained[0], MIRROR_FD);
+	assert_int_equal(take_sqes(f, q, 8), 1);
+	assert_int_equal(q[0].fd, PLAN_LISTENER_SLOTS);
+	assert_int_equal(uc(f, 0)->unreachable, 1);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_forward_resend_current_slot, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_forward_rest_current_slot, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_forward_batch_current_slot, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_mirror_refused_batch_keeps_list, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_mirror_refused_batch_resends, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_mirror_batch_drains_own_socket, setup,
+						teardown),
+	};
+
+	return cmocka_run_group_tests_name("uring_send", tests, NULL, NULL);
+}
