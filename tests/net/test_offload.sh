@@ -33,7 +33,8 @@
 #    listen interface has RPS, where it passes the fast path's sessions; a reload moves it
 #    when RPS is turned on or off, without losing a datagram;
 #  - an ICMP "fragmentation needed" about a fast session's reply lowers its reply rule's path
-#    MTU at the worker's next tick (the program counts it for the session), not the 10 s sweep.
+#    MTU at the worker's next tick (the program counts it for the session), not the 10 s sweep;
+#  - a relay refused native XDP and then tc on one interface goes off, leaving nothing.
 . "$(dirname "$0")/lib.sh"
 [ -x "$RINGRELAY" ] || lib_skip "relay binary $RINGRELAY not built"
 command -v bpftool >/dev/null || lib_skip "bpftool not found"
@@ -924,11 +925,13 @@ print(r["offload"]["mode"], r["offload"]["why"])')
 	lib_nsx "$NS_R" ip link del rrl3
 }
 
-# The fast path's attach fails on one of a relay's interfaces (an XDP program someone else
-# attached there through netlink, which a BPF link cannot replace): the relay falls back to
-# the socket path, and the program must go from its other interfaces too. Before, only the
-# failed interface was cleaned up: the listen interface, attached after it, kept the hook
-# (and on veth the frame copy) for a relay that no longer used it.
+# The fast path's attaches fail on one of a relay's interfaces: native XDP (an XDP program
+# someone else attached there through netlink, generic: a BPF link cannot replace it, nor can
+# a native one stand beside it), so the relay takes tc; then tc (someone else's u32 filter at
+# our priority, with tc_hook = "clsact"): the relay falls back to the socket path, and the
+# program must go from its other interfaces too, XDP and tc. Before, only the failed interface
+# was cleaned up: the listen interface, attached after it, kept the hook (and on veth the
+# frame copy) for a relay that no longer used it.
 # xdp_pass_obj FILE: someone else's XDP program (it passes everything), built once.
 xdp_pass_obj()
 {
@@ -950,16 +953,19 @@ attach_fail_case()
 	xdp_pass_obj "$obj" || { lib_case_fail "$c clang"; return; }
 	lib_nsx "$NS_R" ip link set dev "$IF_RU" xdpgeneric obj "$obj" sec xdp ||
 		{ lib_case_fail "$c a foreign XDP program on $IF_RU"; return; }
+	foreign_u32 "$IF_RU" || { lib_case_fail "$c a u32 filter on $IF_RU"; return; }
 	lib_udp_bg "$NS_U" "$TMPD/echo12.json" echo --bind "$(ep "$UP1_IP" 9000)"
 	local echo=$BG_PID
-	write_conf "$conf" xdp 30.0 "$(ep "$UP1_IP" 9000)"
+	write_conf "$conf" xdp 30.0 "$(ep "$UP1_IP" 9000)" 'filter = { mode = "off"; tc_hook = "clsact"; };'
 	sed -i 's/offload = "xdp";/offload = "xdp"; shed = "off";/' "$conf"
 	if lib_relay_start "$conf"; then
-		lib_relay_log_current | grep -q "relay t: offload off: offload: attach XDP on $IF_RU" ||
+		lib_relay_log_current | grep -q "relay t: offload off: offload: attach tc on $IF_RU" ||
 			lib_case_fail "$c no fallback: $(lib_relay_log_current | grep 'relay t: offload')"
 		out=$(lib_nsx "$NS_R" ip -d link show dev "$IF_RC")
 		! echo "$out" | grep -q "prog/xdp" ||
 			lib_case_fail "$c the off relay's program stayed on $IF_RC: $(echo "$out" | grep prog/xdp)"
+		out=$(lib_nsx "$NS_R" tc filter show dev "$IF_RC" ingress 2>/dev/null)
+		[ -z "$out" ] || lib_case_fail "$c the off relay's tc filter stayed on $IF_RC: $out"
 		out=$(lib_udp "$NS_C" client --to "$to" --clients 2 --count 5 --expect-echo \
 			--seconds 10) || lib_case_fail "$c clients: $out"
 		[ "$(ctl sessions | grep -c ' fast$')" = 0 ] || lib_case_fail "$c a session is fast"
@@ -969,13 +975,30 @@ attach_fail_case()
 		lib_case_fail "$c relay did not start"
 	fi
 	lib_nsx "$NS_R" ip link set dev "$IF_RU" xdpgeneric off
+	foreign_u32_del
 	lib_stop_pid "$echo"
+}
+
+# foreign_u32 IF: someone else's u32 filter at our tc priority (1) on IF, which makes our
+# classic clsact filter refused there (another kind at that priority); foreign_u32_del takes
+# it (and the clsact qdiscs the relay's test interfaces may hold) away.
+foreign_u32()
+{
+	lib_nsx "$NS_R" tc qdisc add dev "$1" clsact &&
+		lib_nsx "$NS_R" tc filter add dev "$1" ingress pref 1 protocol all u32 \
+			match u32 0 0 flowid 1:1
+}
+foreign_u32_del()
+{
+	lib_nsx "$NS_R" tc qdisc del dev "$IF_RU" clsact 2>/dev/null
+	lib_nsx "$NS_R" tc qdisc del dev "$IF_RC" clsact 2>/dev/null
 }
 
 # The fast path's attach fails on one interface when a link event re-attaches it (relink): an
 # XDP program someone else attached on veth-ru while it was down (and the relay off: no route),
-# then veth-ru up. The relay attaches on veth-rc again, fails on veth-ru and goes off; nothing
-# of it may stay on veth-rc. Link events go through offload_apply's rounds as the start does
+# then veth-ru up, where someone else's u32 filter also holds our tc priority. The relay
+# attaches on veth-rc again, is refused native XDP on veth-ru, takes tc, is refused that too and
+# goes off; nothing of it may stay on veth-rc. Link events go through offload_apply's rounds as the start does
 # (stage.h): this passed before the rounds were shared with shedding too.
 relink_fail_case()
 {
@@ -986,9 +1009,10 @@ relink_fail_case()
 	to=$(ep "$RELAY_IP" 5000)
 	prepare_mode xdp
 	xdp_pass_obj "$obj" || { lib_case_fail "$c clang"; return; }
-	write_conf "$conf" xdp 30.0 "$(ep "$UP1_IP" 9000)"
+	foreign_u32 "$IF_RU" || { lib_case_fail "$c a u32 filter on $IF_RU"; return; }
+	write_conf "$conf" xdp 30.0 "$(ep "$UP1_IP" 9000)" 'filter = { mode = "off"; tc_hook = "clsact"; };'
 	sed -i 's/offload = "xdp";/offload = "xdp"; shed = "off";/' "$conf"
-	lib_relay_start "$conf" || { lib_case_fail "$c relay did not start"; return; }
+	lib_relay_start "$conf" || { lib_case_fail "$c relay did not start"; foreign_u32_del; return; }
 	lib_nsx "$NS_R" ip link set "$IF_RU" down
 	lib_wait_for 5 lib__log_has "relay t: fast path off after link $IF_RU changed" ||
 		lib_case_fail "$c $IF_RU down: $(lib_relay_log_current | tail -n 2)"
@@ -996,15 +1020,18 @@ relink_fail_case()
 	lib_nsx "$NS_R" ip link set dev "$IF_RU" xdpgeneric obj "$obj" sec xdp ||
 		lib_case_fail "$c a foreign XDP program on $IF_RU"
 	lib_nsx "$NS_R" ip link set "$IF_RU" up
-	lib_wait_for 5 lib__log_has "relay t: offload off: offload: attach XDP on $IF_RU" ||
+	lib_wait_for 5 lib__log_has "relay t: offload off: offload: attach tc on $IF_RU" ||
 		lib_case_fail "$c $IF_RU up: $(lib_relay_log_current | tail -n 2)"
 	[ "$(lib_log_count "fast path on $IF_RC in XDP")" -gt "$n" ] ||
 		lib_case_fail "$c no attach on $IF_RC before the one that failed"
 	out=$(lib_nsx "$NS_R" ip -d link show dev "$IF_RC")
 	! echo "$out" | grep -q "prog/xdp" ||
 		lib_case_fail "$c the off relay's program stayed on $IF_RC: $(echo "$out" | grep prog/xdp)"
+	out=$(lib_nsx "$NS_R" tc filter show dev "$IF_RC" ingress 2>/dev/null)
+	[ -z "$out" ] || lib_case_fail "$c the off relay's tc filter stayed on $IF_RC: $out"
 	lib_relay_stop || lib_case_fail "$c relay exit status"
 	lib_nsx "$NS_R" ip link set dev "$IF_RU" xdpgeneric off
+	foreign_u32_del
 	lib_wait_for 5 lib__link_up "$NS_R" "$IF_RU" || lib_case_fail "$c $IF_RU not up"
 	[ "$LIB_FAILS" != "$fails" ] || lib_case_ok "$c off, nothing left on $IF_RC"
 }
