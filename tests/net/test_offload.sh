@@ -34,7 +34,9 @@
 #    when RPS is turned on or off, without losing a datagram;
 #  - an ICMP "fragmentation needed" about a fast session's reply lowers its reply rule's path
 #    MTU at the worker's next tick (the program counts it for the session), not the 10 s sweep;
-#  - a relay refused native XDP and then tc on one interface goes off, leaving nothing.
+#  - never generic XDP: an interface without native XDP puts "xdp" and "auto" relays in tc
+#    (saying why), one where native XDP is refused at the attach too; the filter in generic
+#    XDP keeps a relay off; a relay refused native XDP and then tc goes off, leaving nothing.
 . "$(dirname "$0")/lib.sh"
 [ -x "$RINGRELAY" ] || lib_skip "relay binary $RINGRELAY not built"
 command -v bpftool >/dev/null || lib_skip "bpftool not found"
@@ -1036,6 +1038,113 @@ relink_fail_case()
 	[ "$LIB_FAILS" != "$fails" ] || lib_case_ok "$c off, nothing left on $IF_RC"
 }
 
+# The fast path never runs in generic XDP, which sees skbs after GRO: it cannot tell a partial
+# checksum (a container's veth, a VM's tap on a bridge) and takes a GRO super-packet for one
+# datagram (docs/offload.md). A second client link, veth-nq, whose relay end has no native XDP
+# (its peer has more TX queues than it has RX queues: veth refuses native XDP, and its
+# xdp-features are empty): relay x (offload = "xdp") and relay a ("auto") listening there take
+# tc and say why, and no XDP program is left on veth-nq; x's sessions go fast, in tc. Relay g
+# ("auto", on veth-rc, where every interface takes XDP_REDIRECT) stays off, because the filter
+# runs in generic XDP on veth-rc (and tc after it gets the skb without its MAC header on 6.18:
+# its sessions would find no entry there); its clients are served by the socket path. Before,
+# x got xdp (generic on veth-nq), a said only that veth-nq cannot take XDP_REDIRECT, and g got
+# xdp inside the filter's generic program. Then native XDP refused at the attach (below).
+nogeneric_case()
+{
+	local c="[ipv4 never generic XDP]" conf=$TMPD/nogeneric.conf out r fails=$LIB_FAILS
+	local nq=veth-nq nqp=veth-nqp up
+	lib_family 4
+	to=$(ep "$RELAY_IP" 5000)
+	up=$(ep "$UP1_IP" 9000)
+	prepare_mode xdp
+	ip link add "$nq" netns "$NS_R" numrxqueues 1 numtxqueues 1 type veth peer name "$nqp" \
+		netns "$NS_C" numrxqueues 2 numtxqueues 2 || { lib_case_fail "$c veth $nq"; return; }
+	lib_nsx "$NS_C" ethtool -L "$nqp" tx 2 >/dev/null 2>&1
+	lib_nsx "$NS_C" ethtool -l "$nqp" | awk '/^Current/ { c = 1 } c && /^TX:/ { print $2 }' |
+		grep -qx 2 || lib_case_fail "$c $nqp: not 2 TX queues: $(lib_nsx "$NS_C" ethtool -l "$nqp")"
+	lib_nsx "$NS_R" ip addr add 198.18.6.1/24 dev "$nq"
+	lib_nsx "$NS_C" ip addr add 198.18.6.2/24 dev "$nqp"
+	lib_nsx "$NS_C" ethtool -K "$nqp" tx off >/dev/null
+	lib_nsx "$NS_R" sysctl -qw "net.ipv4.conf.$nq.forwarding=1"
+	lib_nsx "$NS_R" ip link set "$nq" up
+	lib_nsx "$NS_C" ip link set "$nqp" up
+	lib_wait_for 5 lib__link_up "$NS_R" "$nq" || lib_case_fail "$c $nq not up"
+	lib_udp_bg "$NS_U" "$TMPD/echo-ng.json" echo --bind "$up"
+	local echo=$BG_PID
+	cat >"$conf" <<EOF
+workers = 1;
+buffer_size = 8192;
+control_socket = "$TMPD/run/ctl.sock";
+buffers = 1024;
+filter = { mode = "xdp-generic"; interfaces = [ "$IF_RC" ]; };
+relays = (
+	{ name = "x"; listen = [ "198.18.6.1:5000" ]; upstreams = [ "$up" ]; offload = "xdp";
+	  shed = "off"; max_sessions = 64; },
+	{ name = "a"; listen = [ "198.18.6.1:5001" ]; upstreams = [ "$up" ]; offload = "auto";
+	  shed = "off"; max_sessions = 64; },
+	{ name = "g"; listen = [ "$to" ]; upstreams = [ "$up" ]; offload = "auto";
+	  shed = "off"; max_sessions = 64; } );
+EOF
+	if lib_relay_start "$conf"; then
+		out=$(ctl status)
+		echo "$out" | grep -q "^x  *tc  *tc on $nq, $IF_RU instead of xdp as configured, because $nq has no native XDP" ||
+			lib_case_fail "$c relay x: $(echo "$out" | grep '^x ')"
+		echo "$out" | grep -q "^a  *tc  *auto: tc on $nq, $IF_RU, because $nq has no native XDP" ||
+			lib_case_fail "$c relay a: $(echo "$out" | grep '^a ')"
+		echo "$out" | grep -q "^g  *off  *the filter runs in generic XDP on $IF_RC, where the fast path runs in neither hook" ||
+			lib_case_fail "$c relay g: $(echo "$out" | grep '^g ')"
+		lib_relay_log_current | grep -q "relay x: offload tc: tc on $nq" ||
+			lib_case_fail "$c no log line for x: $(lib_relay_log_current | grep 'relay x: offload')"
+		for r in "$nq" "$IF_RU"; do
+			out=$(lib_nsx "$NS_R" ip -d link show dev "$r")
+			! echo "$out" | grep -q "xdp" ||
+				lib_case_fail "$c an XDP program on $r: $(echo "$out" | grep xdp)"
+		done
+		lib_udp "$NS_C" client --to 198.18.6.1:5000 --count 10 --expect-echo --seconds 5 \
+			>/dev/null || lib_case_fail "$c relay x's client"
+		lib_udp "$NS_C" client --to "$to" --count 10 --expect-echo --seconds 5 >/dev/null ||
+			lib_case_fail "$c relay g's client"
+		lib_wait_for 5 relay_fast_ge x 18 ||
+			lib_case_fail "$c relay x: fast_pkts ${FAST_PKTS:-0}, want 18"
+		out=$(ctl sessions g)
+		echo "$out" | grep -q " socket" || lib_case_fail "$c relay g's session: $out"
+		lib_relay_stop || lib_case_fail "$c relay exit status"
+	else
+		lib_case_fail "$c relay did not start"
+	fi
+	lib_nsx "$NS_R" ip link del "$nq"
+	# Native XDP refused at the attach (its xdp-features say BASIC): someone else's program
+	# in generic XDP on veth-ru. Relay r ("auto", on veth-rc and veth-ru) takes tc on both,
+	# and its sessions go fast. (Before, it went off: the generic attach was refused too.)
+	if command -v clang >/dev/null && xdp_pass_obj "$TMPD/xdp_pass.o" &&
+		lib_nsx "$NS_R" ip link set dev "$IF_RU" xdpgeneric obj "$TMPD/xdp_pass.o" sec xdp; then
+		write_conf "$conf" auto 30.0 "$up"
+		sed -i 's/offload = "auto";/offload = "auto"; shed = "off";/' "$conf"
+		if lib_relay_start "$conf"; then
+			out=$(ctl status)
+			echo "$out" | grep -q "^t  *tc  *auto: tc on $IF_RC, $IF_RU, because $IF_RU has no native XDP (attach refused: " ||
+				lib_case_fail "$c relay t: $(echo "$out" | grep '^t ')"
+			out=$(lib_nsx "$NS_R" ip -d link show dev "$IF_RC")
+			! echo "$out" | grep -q "xdp" ||
+				lib_case_fail "$c an XDP program on $IF_RC: $(echo "$out" | grep xdp)"
+			lib_udp "$NS_C" client --to "$to" --count 10 --expect-echo --seconds 5 \
+				>/dev/null || lib_case_fail "$c relay t's client"
+			lib_wait_for 5 relay_fast_ge t 18 ||
+				lib_case_fail "$c relay t: fast_pkts ${FAST_PKTS:-0}, want 18"
+			lib_relay_stop || lib_case_fail "$c relay exit status"
+		else
+			lib_case_fail "$c relay t did not start"
+		fi
+		lib_nsx "$NS_R" ip link set dev "$IF_RU" xdpgeneric off
+	else
+		lib_log "$c no clang or no foreign program: the refused attach is not checked"
+	fi
+	lib_stop_pid "$echo"
+	[ "$LIB_FAILS" != "$fails" ] || lib_case_ok "$c x and a in tc ($nq has no native XDP)," \
+		"no XDP on $nq or $IF_RU, x's session fast; g off beside the generic filter;" \
+		"t in tc where native XDP was refused, its session fast"
+}
+
 # Shedding's attach fails on one of a relay's two listen interfaces: with classic tc filters
 # (tc_hook = "clsact"), someone else's u32 filter at our priority on veth-ru2 makes ours
 # refused (another kind at that priority). The relay sheds nowhere; nothing of it may stay on
@@ -1722,4 +1831,5 @@ ecmp4_case
 policy_auto_case
 relink_fail_case
 shed_partial_case
+nogeneric_case
 lib_done
