@@ -1510,6 +1510,13 @@ bool filter_in_tc(struct filter *f, int ifindex)
 	return fi && (fi->flags & RR_IFACE_FILTER_TC);
 }
 
+bool filter_in_generic_xdp(struct filter *f, int ifindex)
+{
+	const struct filter_iface *fi = filter_iface_find(f, ifindex);
+
+	return fi && fi->xdp_link >= 0 && fi->xdp_generic;
+}
+
 int filter_offload_attach(struct filter *f, int ifindex, bool xdp, bool xdp_tx, char *err,
 			  size_t errlen)
 {
@@ -1524,10 +1531,15 @@ int filter_offload_attach(struct filter *f, int ifindex, bool xdp, bool xdp_tx, 
 	if (ret < 0)
 		return ret;
 	if (xdp) {
-		/* Native first; an interface where the filter runs generic keeps that. */
-		ret = filter_attach_xdp(f, fi, XDP_FLAGS_DRV_MODE);
-		if (ret < 0)
-			ret = filter_attach_xdp(f, fi, XDP_FLAGS_SKB_MODE);
+		/* Native only. Generic XDP runs on the skb after GRO, where the program cannot see
+		 * a partial checksum (its RFC 1624 update would be wrong) or a GRO super-packet
+		 * (taken as one datagram): the caller takes tc instead. Not into the filter's
+		 * generic program either (offload_apply keeps the fast path off such an
+		 * interface before it gets here). */
+		if (fi->xdp_link >= 0 && fi->xdp_generic)
+			ret = -EOPNOTSUPP;
+		else
+			ret = filter_attach_xdp(f, fi, XDP_FLAGS_DRV_MODE);
 		if (ret == 0)
 			fi->flags |= RR_IFACE_OFFLOAD_XDP;
 	} else {
@@ -1536,8 +1548,13 @@ int filter_offload_attach(struct filter *f, int ifindex, bool xdp, bool xdp_tx, 
 			fi->flags |= RR_IFACE_OFFLOAD_TC;
 	}
 	if (ret < 0) {
-		snprintf(err, errlen, "offload: attach %s on %s: %s", xdp ? "XDP" : "tc", name,
-			 strerror(-ret));
+		if (xdp)
+			snprintf(err, errlen, "%s has no native XDP (%s%s)", name,
+				 fi->xdp_link >= 0 ? "the filter runs there in generic XDP"
+						   : "attach refused: ",
+				 fi->xdp_link >= 0 ? "" : strerror(-ret));
+		else
+			snprintf(err, errlen, "offload: attach tc on %s: %s", name, strerror(-ret));
 		filter_iface_trim(f, fi); /* an interface added for it goes again */
 		return ret;
 	}
@@ -1557,7 +1574,7 @@ int filter_offload_attach(struct filter *f, int ifindex, bool xdp, bool xdp_tx, 
 	}
 	filter_xmit_trace_sync(f);
 	log_info("offload: fast path on %s in %s (%s%s)", name, xdp ? "XDP" : "tc",
-		 filter_link_desc(xdp ? fi->xdp_link : fi->tc_link, xdp && fi->xdp_generic),
+		 filter_link_desc(xdp ? fi->xdp_link : fi->tc_link, false),
 		 xdp ? (xdp_tx ? "; a redirect target" : "; not a redirect target") : "");
 	return 0;
 }

@@ -115,9 +115,13 @@ int filter_link_mac(struct filter *f, int ifindex);
 /* Whether the filter judges ifindex's datagrams in the tc hook (mode tc, or xdp fallen back):
  * a fast path there must run in tc too, after it. */
 bool filter_in_tc(struct filter *f, int ifindex);
-/* Runs the fast path on ifindex: in the XDP hook (native, else generic; xdp_tx: the device
- * takes XDP_REDIRECT, so it is a redirect target) or the tc hook (tcx link, else a clsact
- * filter). The filter keeps running where it runs. 0 or -errno with err set. */
+/* Whether the filter runs in generic XDP on ifindex (mode xdp-generic, or xdp fallen back):
+ * the fast path runs in neither hook there (offload.c says why). */
+bool filter_in_generic_xdp(struct filter *f, int ifindex);
+/* Runs the fast path on ifindex: in the XDP hook (native only; xdp_tx: the device takes
+ * XDP_REDIRECT, so it is a redirect target) or the tc hook (tcx link, else a clsact filter).
+ * The filter keeps running where it runs. 0 or -errno with err set: for XDP, "IF has no
+ * native XDP (why)", for the caller's reason line (the caller takes tc then). */
 int filter_offload_attach(struct filter *f, int ifindex, bool xdp, bool xdp_tx, char *err,
 			  size_t errlen);
 /* Stops the fast path on ifindex (detaches what only it needed). */

@@ -4,7 +4,7 @@
  * through; the datagrams of its sessions arrive and leave there. A layer 3 device among them is
  * left out (the program cannot run there): the sessions that use it stay on the socket path. XDP
  * needs every one of the others to take XDP_REDIRECT (netdev xdp-features NDO_XMIT), else tc,
- * else off. docs/offload.md. */
+ * else off; and native XDP, never generic, else tc. docs/offload.md. */
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdarg.h>
@@ -275,15 +275,50 @@ static void offload_families(const struct relay_conf *rc, const struct addr *to,
 		*(addr_family(&to[j]) == AF_INET6 ? v6 : v4) = true;
 }
 
+/* "eth0, eth1": st's interfaces, as far as they fit in list[size]. */
+static const char *offload_list(const struct offload_relay_state *st, char *list, size_t size)
+{
+	char name[IF_NAMESIZE];
+	size_t len = 0;
+	uint32_t j;
+
+	list[0] = '\0';
+	for (j = 0; j < st->n_ifaces && len < size; j++)
+		len += (size_t)snprintf(list + len, size - len, "%s%s", j ? ", " : "",
+					offload_ifname(st->ifindex[j], name));
+	return list;
+}
+
+/* The fast path never runs in generic XDP: on the skb after GRO the program cannot see a
+ * partial checksum (its RFC 1624 update would be wrong) or a GRO super-packet (taken for one
+ * datagram), which tc's helpers handle. So a relay that would need it there takes tc, because
+ * of why; asked: the relay's offload setting. */
+static void offload_tc_instead(struct offload_relay_state *st, enum offload_mode asked,
+			       const char *why)
+{
+	char list[128], w[OFFLOAD_WHY_LEN];
+
+	snprintf(w, sizeof(w), "%s", why);
+	st->got = OFFLOAD_TC;
+	if (asked == OFFLOAD_XDP)
+		offload_why(st->why,
+			    "tc on %s instead of xdp as configured, because %s, and the fast path "
+			    "never runs in generic XDP",
+			    offload_list(st, list, sizeof(list)), w);
+	else
+		offload_why(st->why, "auto: tc on %s, because %s",
+			    offload_list(st, list, sizeof(list)), w);
+	offload_l3_note(st);
+}
+
 static void offload_resolve_one(const struct relay_conf *rc, const struct addr *to, uint32_t n_to,
 				int64_t uid, struct offload_relay_state *st)
 {
-	char name[IF_NAMESIZE], list[128] = "", buf[ADDR_STRLEN];
+	char name[IF_NAMESIZE], list[128], buf[ADDR_STRLEN], native[OFFLOAD_WHY_LEN] = "";
 	const struct addr *policy6;
 	const char *missing = NULL;
 	uint64_t feat;
 	uint32_t j;
-	size_t len = 0;
 	bool v4, v6;
 	int ret;
 
@@ -306,11 +341,16 @@ static void offload_resolve_one(const struct relay_conf *rc, const struct addr *
 	}
 	if (offload_relay_ifaces(rc, to, n_to, uid, st, &policy6) < 0)
 		return;
+	offload_list(st, list, sizeof(list));
 	for (j = 0; j < st->n_ifaces; j++) {
-		len +=
-		    (size_t)snprintf(list + len, len < sizeof(list) ? sizeof(list) - len : 0,
-				     "%s%s", j ? ", " : "", offload_ifname(st->ifindex[j], name));
 		ret = netlink_xdp_features(st->ifindex[j], &feat);
+		/* A driver with native XDP says BASIC (every one since 6.3; a veth while its
+		 * peer has no more TX queues than it has RX queues). Unknown features: the
+		 * attach tells (offload_fail_want). */
+		if (ret == 0 && !(feat & NETLINK_XDP_ACT_BASIC) && !native[0])
+			snprintf(native, sizeof(native),
+				 "%s has no native XDP (not in its xdp-features)",
+				 offload_ifname(st->ifindex[j], name));
 		if (ret == 0 && (feat & NETLINK_XDP_ACT_NDO_XMIT))
 			st->xdp_tx_mask |= 1u << j;
 		else if (!missing)
@@ -341,6 +381,10 @@ static void offload_resolve_one(const struct relay_conf *rc, const struct addr *
 			    "the IPv6 route to upstream %s comes from a policy rule's table, which "
 			    "XDP's IPv6 FIB lookup does not follow",
 			    addr_format(policy6, buf, sizeof(buf)));
+	}
+	if (native[0] && rc->offload != OFFLOAD_TC) {
+		offload_tc_instead(st, rc->offload, native);
+		return;
 	}
 	switch (rc->offload) {
 	case OFFLOAD_XDP:
@@ -408,6 +452,7 @@ struct offload_stage {
 	struct offload_relay_state *out;
 	struct offload_want want[RR_IFACES_MAX];
 	uint32_t n_want;
+	bool xdp_refused; /* the failed attach was the XDP one (native XDP refused) */
 };
 
 /* What the relays still on need, per interface. The program's interface table is shared by
@@ -468,26 +513,41 @@ static int offload_attach_want(void *arg, uint32_t k, char *err, size_t errlen)
 	const struct offload_want *w = &s->want[k];
 	int ret = 0;
 
-	if (w->xdp)
+	s->xdp_refused = false;
+	if (w->xdp) {
 		ret = filter_offload_attach(s->f, w->ifindex, true, w->xdp_tx, err, errlen);
+		s->xdp_refused = ret < 0;
+		if (ret < 0) /* (the relay's reason says it; this says why the XDP attach went) */
+			log_info("offload: %s: the relays in XDP there take tc", err);
+	}
 	if (!ret && w->tc)
 		ret = filter_offload_attach(s->f, w->ifindex, false, false, err, errlen);
 	return ret;
 }
 
-/* Every relay using want k's interface falls back to the socket path. */
+/* Native XDP refused on want k's interface: every relay in XDP there takes tc (on all its
+ * interfaces: the next round moves them), never generic XDP. Else (tc refused) every relay
+ * using that interface falls back to the socket path. Either way at least one relay moves
+ * down (XDP to tc, or off), so the rounds end (stage.h). */
 static void offload_fail_want(void *arg, uint32_t k, const char *err)
 {
 	struct offload_stage *s = arg;
 	uint32_t i, j;
 
 	for (i = 0; i < s->cfg->n_relays; i++) {
-		for (j = 0; j < s->out[i].n_ifaces; j++) {
-			if (s->out[i].ifindex[j] != s->want[k].ifindex ||
-			    s->out[i].got == OFFLOAD_OFF)
+		struct offload_relay_state *st = &s->out[i];
+
+		for (j = 0; j < st->n_ifaces; j++) {
+			if (st->ifindex[j] != s->want[k].ifindex || st->got == OFFLOAD_OFF)
 				continue;
-			s->out[i].got = OFFLOAD_OFF;
-			offload_why(s->out[i].why, "%s", err);
+			if (s->xdp_refused) {
+				/* (one in tc there was not tried yet) */
+				if (st->got == OFFLOAD_XDP)
+					offload_tc_instead(st, s->cfg->relays[i].offload, err);
+				continue;
+			}
+			st->got = OFFLOAD_OFF;
+			offload_why(st->why, "%s", err);
 		}
 	}
 }
@@ -520,6 +580,22 @@ int offload_apply(struct filter *f, const struct config *cfg, int64_t uid, offlo
 				    offload_ifname(st->ifindex[j], name));
 			offload_l3_note(st);
 		}
+		/* Where the filter runs in generic XDP the fast path runs in neither hook: not in
+		 * that program (generic XDP, offload_tc_instead), nor in tc after it, where Linux
+		 * (6.18) hands a program an skb copied for generic XDP with a MAC header length of
+		 * 0 (skb_pp_cow_data, for a program that takes frags, as ours does): tc reads the
+		 * frame from its IP header and finds no session in it. */
+		for (j = 0; st->got != OFFLOAD_OFF && j < st->n_ifaces; j++) {
+			if (!filter_in_generic_xdp(f, st->ifindex[j]))
+				continue;
+			st->got = OFFLOAD_OFF;
+			offload_why(st->why,
+				    "the filter runs in generic XDP on %s, where the fast path "
+				    "runs in neither hook (generic XDP: partial checksums, GRO; "
+				    "tc after it: the kernel hands tc that skb without its MAC "
+				    "header)",
+				    offload_ifname(st->ifindex[j], name));
+		}
 	}
 	/* A relay whose attach fails on one of its interfaces gets none of them (stage.h). */
 	stage_attach(&ops, &s);
@@ -528,6 +604,10 @@ int offload_apply(struct filter *f, const struct config *cfg, int64_t uid, offlo
 			continue;
 		if (out[i].got == OFFLOAD_OFF)
 			log_notice("relay %s: offload off: %s", cfg->relays[i].name, out[i].why);
+		else if (cfg->relays[i].offload != OFFLOAD_AUTO &&
+			 out[i].got != cfg->relays[i].offload) /* xdp configured, tc got */
+			log_notice("relay %s: offload %s: %s", cfg->relays[i].name,
+				   config_offload_name(out[i].got), out[i].why);
 		else
 			log_info("relay %s: offload %s: %s", cfg->relays[i].name,
 				 config_offload_name(out[i].got), out[i].why);

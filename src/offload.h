@@ -55,9 +55,10 @@ void offload_resolve(const struct config *cfg, int64_t uid, offload_sends_fn *se
 		     struct offload_relay_state *out);
 
 /* offload_resolve, then makes the program run where the relays need it (and nowhere else):
- * attaches, detaches, fills the redirect map. A relay whose attach fails falls back to off with
- * the error as its reason, and the program leaves the interfaces only it needed. Logs one line
- * per relay that asked for offload. Returns 0. */
+ * attaches, detaches, fills the redirect map. A relay refused native XDP on one of its
+ * interfaces takes tc on all of them (never generic XDP); one whose tc attach fails falls back
+ * to off with the error as its reason, and the program leaves the interfaces only it needed.
+ * Logs one line per relay that asked for offload. Returns 0. */
 int offload_apply(struct filter *f, const struct config *cfg, int64_t uid, offload_sends_fn *sends,
 		  void *arg, struct offload_relay_state *out);
 

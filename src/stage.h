@@ -15,16 +15,18 @@ struct stage_ops {
 	void (*prune)(void *arg);
 	/* Attaches want k: 0, or -errno with err set. */
 	int (*attach)(void *arg, uint32_t k, char *err, size_t errlen);
-	/* Turns every relay that wants want k off, with err as its reason. */
+	/* Moves every relay that wants want k down, with err in its reason: off, or to the
+	 * stage's lesser hook where it has one (the fast path: native XDP refused, tc). */
 	void (*fail)(void *arg, uint32_t k, const char *err);
 };
 
 /* Attaches in rounds: each collects what the relays still on want, detaches what runs and is
  * not wanted, then attaches until an attach fails. A failure turns the relays on that
- * interface off, and the next round takes off what they alone needed, attached before it or
- * not yet: a relay that cannot have the stage everywhere has it nowhere. Each failure turns at
- * least one relay off, so it ends within (relays + 1) rounds, the last of which attached all it
- * wanted and left nothing else. */
+ * interface off (or to a lesser hook), and the next round takes off what they alone needed,
+ * attached before it or not yet: a relay that cannot have the stage everywhere has it nowhere
+ * (in that hook). Each failure moves at least one relay down, at most twice each (XDP, tc,
+ * off), so it ends within (2 * relays + 1) rounds, the last of which attached all it wanted
+ * and left nothing else. */
 void stage_attach(const struct stage_ops *ops, void *arg);
 
 #endif

@@ -33,7 +33,10 @@
 #    listen interface has RPS, where it passes the fast path's sessions; a reload moves it
 #    when RPS is turned on or off, without losing a datagram;
 #  - an ICMP "fragmentation needed" about a fast session's reply lowers its reply rule's path
-#    MTU at the worker's next tick (the program counts it for the session), not the 10 s sweep.
+#    MTU at the worker's next tick (the program counts it for the session), not the 10 s sweep;
+#  - never generic XDP: an interface without native XDP puts "xdp" and "auto" relays in tc
+#    (saying why), one where native XDP is refused at the attach too; the filter in generic
+#    XDP keeps a relay off; a relay refused native XDP and then tc goes off, leaving nothing.
 . "$(dirname "$0")/lib.sh"
 [ -x "$RINGRELAY" ] || lib_skip "relay binary $RINGRELAY not built"
 command -v bpftool >/dev/null || lib_skip "bpftool not found"
@@ -924,11 +927,13 @@ print(r["offload"]["mode"], r["offload"]["why"])')
 	lib_nsx "$NS_R" ip link del rrl3
 }
 
-# The fast path's attach fails on one of a relay's interfaces (an XDP program someone else
-# attached there through netlink, which a BPF link cannot replace): the relay falls back to
-# the socket path, and the program must go from its other interfaces too. Before, only the
-# failed interface was cleaned up: the listen interface, attached after it, kept the hook
-# (and on veth the frame copy) for a relay that no longer used it.
+# The fast path's attaches fail on one of a relay's interfaces: native XDP (an XDP program
+# someone else attached there through netlink, generic: a BPF link cannot replace it, nor can
+# a native one stand beside it), so the relay takes tc; then tc (someone else's u32 filter at
+# our priority, with tc_hook = "clsact"): the relay falls back to the socket path, and the
+# program must go from its other interfaces too, XDP and tc. Before, only the failed interface
+# was cleaned up: the listen interface, attached after it, kept the hook (and on veth the
+# frame copy) for a relay that no longer used it.
 # xdp_pass_obj FILE: someone else's XDP program (it passes everything), built once.
 xdp_pass_obj()
 {
@@ -950,16 +955,19 @@ attach_fail_case()
 	xdp_pass_obj "$obj" || { lib_case_fail "$c clang"; return; }
 	lib_nsx "$NS_R" ip link set dev "$IF_RU" xdpgeneric obj "$obj" sec xdp ||
 		{ lib_case_fail "$c a foreign XDP program on $IF_RU"; return; }
+	foreign_u32 "$IF_RU" || { lib_case_fail "$c a u32 filter on $IF_RU"; return; }
 	lib_udp_bg "$NS_U" "$TMPD/echo12.json" echo --bind "$(ep "$UP1_IP" 9000)"
 	local echo=$BG_PID
-	write_conf "$conf" xdp 30.0 "$(ep "$UP1_IP" 9000)"
+	write_conf "$conf" xdp 30.0 "$(ep "$UP1_IP" 9000)" 'filter = { mode = "off"; tc_hook = "clsact"; };'
 	sed -i 's/offload = "xdp";/offload = "xdp"; shed = "off";/' "$conf"
 	if lib_relay_start "$conf"; then
-		lib_relay_log_current | grep -q "relay t: offload off: offload: attach XDP on $IF_RU" ||
+		lib_relay_log_current | grep -q "relay t: offload off: offload: attach tc on $IF_RU" ||
 			lib_case_fail "$c no fallback: $(lib_relay_log_current | grep 'relay t: offload')"
 		out=$(lib_nsx "$NS_R" ip -d link show dev "$IF_RC")
 		! echo "$out" | grep -q "prog/xdp" ||
 			lib_case_fail "$c the off relay's program stayed on $IF_RC: $(echo "$out" | grep prog/xdp)"
+		out=$(lib_nsx "$NS_R" tc filter show dev "$IF_RC" ingress 2>/dev/null)
+		[ -z "$out" ] || lib_case_fail "$c the off relay's tc filter stayed on $IF_RC: $out"
 		out=$(lib_udp "$NS_C" client --to "$to" --clients 2 --count 5 --expect-echo \
 			--seconds 10) || lib_case_fail "$c clients: $out"
 		[ "$(ctl sessions | grep -c ' fast$')" = 0 ] || lib_case_fail "$c a session is fast"
@@ -969,13 +977,30 @@ attach_fail_case()
 		lib_case_fail "$c relay did not start"
 	fi
 	lib_nsx "$NS_R" ip link set dev "$IF_RU" xdpgeneric off
+	foreign_u32_del
 	lib_stop_pid "$echo"
+}
+
+# foreign_u32 IF: someone else's u32 filter at our tc priority (1) on IF, which makes our
+# classic clsact filter refused there (another kind at that priority); foreign_u32_del takes
+# it (and the clsact qdiscs the relay's test interfaces may hold) away.
+foreign_u32()
+{
+	lib_nsx "$NS_R" tc qdisc add dev "$1" clsact &&
+		lib_nsx "$NS_R" tc filter add dev "$1" ingress pref 1 protocol all u32 \
+			match u32 0 0 flowid 1:1
+}
+foreign_u32_del()
+{
+	lib_nsx "$NS_R" tc qdisc del dev "$IF_RU" clsact 2>/dev/null
+	lib_nsx "$NS_R" tc qdisc del dev "$IF_RC" clsact 2>/dev/null
 }
 
 # The fast path's attach fails on one interface when a link event re-attaches it (relink): an
 # XDP program someone else attached on veth-ru while it was down (and the relay off: no route),
-# then veth-ru up. The relay attaches on veth-rc again, fails on veth-ru and goes off; nothing
-# of it may stay on veth-rc. Link events go through offload_apply's rounds as the start does
+# then veth-ru up, where someone else's u32 filter also holds our tc priority. The relay
+# attaches on veth-rc again, is refused native XDP on veth-ru, takes tc, is refused that too and
+# goes off; nothing of it may stay on veth-rc. Link events go through offload_apply's rounds as the start does
 # (stage.h): this passed before the rounds were shared with shedding too.
 relink_fail_case()
 {
@@ -986,9 +1011,10 @@ relink_fail_case()
 	to=$(ep "$RELAY_IP" 5000)
 	prepare_mode xdp
 	xdp_pass_obj "$obj" || { lib_case_fail "$c clang"; return; }
-	write_conf "$conf" xdp 30.0 "$(ep "$UP1_IP" 9000)"
+	foreign_u32 "$IF_RU" || { lib_case_fail "$c a u32 filter on $IF_RU"; return; }
+	write_conf "$conf" xdp 30.0 "$(ep "$UP1_IP" 9000)" 'filter = { mode = "off"; tc_hook = "clsact"; };'
 	sed -i 's/offload = "xdp";/offload = "xdp"; shed = "off";/' "$conf"
-	lib_relay_start "$conf" || { lib_case_fail "$c relay did not start"; return; }
+	lib_relay_start "$conf" || { lib_case_fail "$c relay did not start"; foreign_u32_del; return; }
 	lib_nsx "$NS_R" ip link set "$IF_RU" down
 	lib_wait_for 5 lib__log_has "relay t: fast path off after link $IF_RU changed" ||
 		lib_case_fail "$c $IF_RU down: $(lib_relay_log_current | tail -n 2)"
@@ -996,17 +1022,127 @@ relink_fail_case()
 	lib_nsx "$NS_R" ip link set dev "$IF_RU" xdpgeneric obj "$obj" sec xdp ||
 		lib_case_fail "$c a foreign XDP program on $IF_RU"
 	lib_nsx "$NS_R" ip link set "$IF_RU" up
-	lib_wait_for 5 lib__log_has "relay t: offload off: offload: attach XDP on $IF_RU" ||
+	lib_wait_for 5 lib__log_has "relay t: offload off: offload: attach tc on $IF_RU" ||
 		lib_case_fail "$c $IF_RU up: $(lib_relay_log_current | tail -n 2)"
 	[ "$(lib_log_count "fast path on $IF_RC in XDP")" -gt "$n" ] ||
 		lib_case_fail "$c no attach on $IF_RC before the one that failed"
 	out=$(lib_nsx "$NS_R" ip -d link show dev "$IF_RC")
 	! echo "$out" | grep -q "prog/xdp" ||
 		lib_case_fail "$c the off relay's program stayed on $IF_RC: $(echo "$out" | grep prog/xdp)"
+	out=$(lib_nsx "$NS_R" tc filter show dev "$IF_RC" ingress 2>/dev/null)
+	[ -z "$out" ] || lib_case_fail "$c the off relay's tc filter stayed on $IF_RC: $out"
 	lib_relay_stop || lib_case_fail "$c relay exit status"
 	lib_nsx "$NS_R" ip link set dev "$IF_RU" xdpgeneric off
+	foreign_u32_del
 	lib_wait_for 5 lib__link_up "$NS_R" "$IF_RU" || lib_case_fail "$c $IF_RU not up"
 	[ "$LIB_FAILS" != "$fails" ] || lib_case_ok "$c off, nothing left on $IF_RC"
+}
+
+# The fast path never runs in generic XDP, which sees skbs after GRO: it cannot tell a partial
+# checksum (a container's veth, a VM's tap on a bridge) and takes a GRO super-packet for one
+# datagram (docs/offload.md). A second client link, veth-nq, whose relay end has no native XDP
+# (its peer has more TX queues than it has RX queues: veth refuses native XDP, and its
+# xdp-features are empty): relay x (offload = "xdp") and relay a ("auto") listening there take
+# tc and say why, and no XDP program is left on veth-nq; x's sessions go fast, in tc. Relay g
+# ("auto", on veth-rc, where every interface takes XDP_REDIRECT) stays off, because the filter
+# runs in generic XDP on veth-rc (and tc after it gets the skb without its MAC header on 6.18:
+# its sessions would find no entry there); its clients are served by the socket path. Before,
+# x got xdp (generic on veth-nq), a said only that veth-nq cannot take XDP_REDIRECT, and g got
+# xdp inside the filter's generic program. Then native XDP refused at the attach (below).
+nogeneric_case()
+{
+	local c="[ipv4 never generic XDP]" conf=$TMPD/nogeneric.conf out r fails=$LIB_FAILS
+	local nq=veth-nq nqp=veth-nqp up
+	lib_family 4
+	to=$(ep "$RELAY_IP" 5000)
+	up=$(ep "$UP1_IP" 9000)
+	prepare_mode xdp
+	ip link add "$nq" netns "$NS_R" numrxqueues 1 numtxqueues 1 type veth peer name "$nqp" \
+		netns "$NS_C" numrxqueues 2 numtxqueues 2 || { lib_case_fail "$c veth $nq"; return; }
+	lib_nsx "$NS_C" ethtool -L "$nqp" tx 2 >/dev/null 2>&1
+	lib_nsx "$NS_C" ethtool -l "$nqp" | awk '/^Current/ { c = 1 } c && /^TX:/ { print $2 }' |
+		grep -qx 2 || lib_case_fail "$c $nqp: not 2 TX queues: $(lib_nsx "$NS_C" ethtool -l "$nqp")"
+	lib_nsx "$NS_R" ip addr add 198.18.6.1/24 dev "$nq"
+	lib_nsx "$NS_C" ip addr add 198.18.6.2/24 dev "$nqp"
+	lib_nsx "$NS_C" ethtool -K "$nqp" tx off >/dev/null
+	lib_nsx "$NS_R" sysctl -qw "net.ipv4.conf.$nq.forwarding=1"
+	lib_nsx "$NS_R" ip link set "$nq" up
+	lib_nsx "$NS_C" ip link set "$nqp" up
+	lib_wait_for 5 lib__link_up "$NS_R" "$nq" || lib_case_fail "$c $nq not up"
+	lib_udp_bg "$NS_U" "$TMPD/echo-ng.json" echo --bind "$up"
+	local echo=$BG_PID
+	cat >"$conf" <<EOF
+workers = 1;
+buffer_size = 8192;
+control_socket = "$TMPD/run/ctl.sock";
+buffers = 1024;
+filter = { mode = "xdp-generic"; interfaces = [ "$IF_RC" ]; };
+relays = (
+	{ name = "x"; listen = [ "198.18.6.1:5000" ]; upstreams = [ "$up" ]; offload = "xdp";
+	  shed = "off"; max_sessions = 64; },
+	{ name = "a"; listen = [ "198.18.6.1:5001" ]; upstreams = [ "$up" ]; offload = "auto";
+	  shed = "off"; max_sessions = 64; },
+	{ name = "g"; listen = [ "$to" ]; upstreams = [ "$up" ]; offload = "auto";
+	  shed = "off"; max_sessions = 64; } );
+EOF
+	if lib_relay_start "$conf"; then
+		out=$(ctl status)
+		echo "$out" | grep -q "^x  *tc  *tc on $nq, $IF_RU instead of xdp as configured, because $nq has no native XDP" ||
+			lib_case_fail "$c relay x: $(echo "$out" | grep '^x ')"
+		echo "$out" | grep -q "^a  *tc  *auto: tc on $nq, $IF_RU, because $nq has no native XDP" ||
+			lib_case_fail "$c relay a: $(echo "$out" | grep '^a ')"
+		echo "$out" | grep -q "^g  *off  *the filter runs in generic XDP on $IF_RC, where the fast path runs in neither hook" ||
+			lib_case_fail "$c relay g: $(echo "$out" | grep '^g ')"
+		lib_relay_log_current | grep -q "relay x: offload tc: tc on $nq" ||
+			lib_case_fail "$c no log line for x: $(lib_relay_log_current | grep 'relay x: offload')"
+		for r in "$nq" "$IF_RU"; do
+			out=$(lib_nsx "$NS_R" ip -d link show dev "$r")
+			! echo "$out" | grep -q "xdp" ||
+				lib_case_fail "$c an XDP program on $r: $(echo "$out" | grep xdp)"
+		done
+		lib_udp "$NS_C" client --to 198.18.6.1:5000 --count 10 --expect-echo --seconds 5 \
+			>/dev/null || lib_case_fail "$c relay x's client"
+		lib_udp "$NS_C" client --to "$to" --count 10 --expect-echo --seconds 5 >/dev/null ||
+			lib_case_fail "$c relay g's client"
+		lib_wait_for 5 relay_fast_ge x 18 ||
+			lib_case_fail "$c relay x: fast_pkts ${FAST_PKTS:-0}, want 18"
+		out=$(ctl sessions g)
+		echo "$out" | grep -q " socket" || lib_case_fail "$c relay g's session: $out"
+		lib_relay_stop || lib_case_fail "$c relay exit status"
+	else
+		lib_case_fail "$c relay did not start"
+	fi
+	lib_nsx "$NS_R" ip link del "$nq"
+	# Native XDP refused at the attach (its xdp-features say BASIC): someone else's program
+	# in generic XDP on veth-ru. Relay r ("auto", on veth-rc and veth-ru) takes tc on both,
+	# and its sessions go fast. (Before, it went off: the generic attach was refused too.)
+	if command -v clang >/dev/null && xdp_pass_obj "$TMPD/xdp_pass.o" &&
+		lib_nsx "$NS_R" ip link set dev "$IF_RU" xdpgeneric obj "$TMPD/xdp_pass.o" sec xdp; then
+		write_conf "$conf" auto 30.0 "$up"
+		sed -i 's/offload = "auto";/offload = "auto"; shed = "off";/' "$conf"
+		if lib_relay_start "$conf"; then
+			out=$(ctl status)
+			echo "$out" | grep -q "^t  *tc  *auto: tc on $IF_RC, $IF_RU, because $IF_RU has no native XDP (attach refused: " ||
+				lib_case_fail "$c relay t: $(echo "$out" | grep '^t ')"
+			out=$(lib_nsx "$NS_R" ip -d link show dev "$IF_RC")
+			! echo "$out" | grep -q "xdp" ||
+				lib_case_fail "$c an XDP program on $IF_RC: $(echo "$out" | grep xdp)"
+			lib_udp "$NS_C" client --to "$to" --count 10 --expect-echo --seconds 5 \
+				>/dev/null || lib_case_fail "$c relay t's client"
+			lib_wait_for 5 relay_fast_ge t 18 ||
+				lib_case_fail "$c relay t: fast_pkts ${FAST_PKTS:-0}, want 18"
+			lib_relay_stop || lib_case_fail "$c relay exit status"
+		else
+			lib_case_fail "$c relay t did not start"
+		fi
+		lib_nsx "$NS_R" ip link set dev "$IF_RU" xdpgeneric off
+	else
+		lib_log "$c no clang or no foreign program: the refused attach is not checked"
+	fi
+	lib_stop_pid "$echo"
+	[ "$LIB_FAILS" != "$fails" ] || lib_case_ok "$c x and a in tc ($nq has no native XDP)," \
+		"no XDP on $nq or $IF_RU, x's session fast; g off beside the generic filter;" \
+		"t in tc where native XDP was refused, its session fast"
 }
 
 # Shedding's attach fails on one of a relay's two listen interfaces: with classic tc filters
@@ -1695,4 +1831,5 @@ ecmp4_case
 policy_auto_case
 relink_fail_case
 shed_partial_case
+nogeneric_case
 lib_done

@@ -237,6 +237,67 @@ static void test_resolve_l3(void **state)
 	run_in_child(resolve_l3_child);
 }
 
+/* rrd0 and rrd1 as above, and rrb0, a bridge (no native XDP: its xdp-features are empty)
+ * holding 198.18.14.1/24; upstreams routed through rrd0. The fast path never runs in generic
+ * XDP (docs/offload.md): "auto" and "xdp" both take tc on a relay listening on rrb0, and say
+ * why; a relay only on rrd0 is not concerned. Before, "xdp" got xdp, attached generic on rrb0,
+ * and "auto" said only that rrb0 cannot take XDP_REDIRECT. */
+static int resolve_native_child(void)
+{
+	static const char conf[] =
+	    "relays = (\n"
+	    " { name = \"a\"; listen = [ \"198.18.14.1:5000\" ];\n"
+	    "   upstreams = [ \"198.18.7.7:53\" ]; offload = \"auto\"; },\n"
+	    " { name = \"x\"; listen = [ \"198.18.14.1:5001\" ];\n"
+	    "   upstreams = [ \"198.18.7.7:53\" ]; offload = \"xdp\"; },\n"
+	    " { name = \"d\"; listen = [ \"198.18.8.1:5002\" ];\n"
+	    "   upstreams = [ \"198.18.7.7:53\" ]; offload = \"xdp\"; } );\n";
+	static const char *const want[] = {
+		"auto: tc on rrb0, rrd0, because rrb0 has no native XDP (not in its xdp-features)",
+		"tc on rrb0, rrd0 instead of xdp as configured, because rrb0 has no native XDP "
+		"(not in its xdp-features), and the fast path never runs in generic XDP",
+		"xdp as configured on rrd0",
+	};
+	struct offload_relay_state st[3];
+	struct config *cfg;
+	uint64_t feat;
+	int code = 0;
+	uint32_t r;
+
+	if (geteuid() != 0 || private_netns())
+		return 77;
+	if (system(NETNS_TWO_LINKS "ip route add 198.18.7.0/24 dev rrd0"))
+		return 77;
+	if (system("ip link add rrb0 type bridge 2>/dev/null"))
+		return 77; /* no bridge module */
+	if (system("ip link set rrb0 up && ip addr add 198.18.14.1/24 dev rrb0"))
+		return 2;
+	if (netlink_xdp_features((int)if_nametoindex("rrd0"), &feat))
+		return 77; /* no netdev family (before 6.3): the attach tells */
+	cfg = load(conf);
+	if (!cfg || cfg->n_relays != 3)
+		return 3;
+	offload_resolve(cfg, 0, NULL, NULL, st);
+	for (r = 0; r < cfg->n_relays; r++) {
+		enum offload_mode got = r == 2 ? OFFLOAD_XDP : OFFLOAD_TC;
+
+		if (st[r].got == got && !strncmp(st[r].why, want[r], strlen(want[r])))
+			continue;
+		fprintf(stderr, "resolve native child: relay %s: %s: %s; want %s: %s\n",
+			cfg->relays[r].name, config_offload_name(st[r].got), st[r].why,
+			config_offload_name(got), want[r]);
+		code = 10 + (int)r;
+	}
+	config_free(cfg);
+	return code;
+}
+
+static void test_resolve_native(void **state)
+{
+	(void)state;
+	run_in_child(resolve_native_child);
+}
+
 /* A wildcard listener on a host with more interfaces than the program's table (64) holds,
  * most of them layer 3 devices (rrtN, made first, so listed first) and one Ethernet device
  * made last (rrz0): the interfaces past the 64th were never looked at, so however few are
@@ -744,6 +805,7 @@ int main(void)
 		cmocka_unit_test(test_resolve_rules),
 		cmocka_unit_test(test_resolve_l3),
 		cmocka_unit_test(test_resolve_many_l3),
+		cmocka_unit_test(test_resolve_native),
 		cmocka_unit_test(test_socket_keeps_leg),
 		cmocka_unit_test(test_pmtu_due),
 		cmocka_unit_test(test_pmtu_walk),
