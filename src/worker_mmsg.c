@@ -523,8 +523,13 @@ static void send_all(struct mmsg_worker *mw, int fd, struct mmsghdr *tx,
 		}
 		if (!send_failed(mw, fd, &tx[sent].msg_hdr, &ent[sent], err, pending, too_big,
 				 relay, d, path)) {
-			/* A full socket drops what is left (what the io_uring backend's sends
-			 * meet there too). */
+			/* A full socket (EAGAIN, also on the retry from the entry that failed)
+			 * drops what is left of tx, this socket's share of the flush, untried and
+			 * counted lost: for replies the rest of the listener's flush, every
+			 * session's replies through it this round; for a transparent mirror the
+			 * rest of a client's copies, to every member. The io_uring backend tries
+			 * each send, so the two differ only when room frees between two calls
+			 * here (a NIC's TX completions). */
 			for (i = sent; i < n; i++)
 				count_lost(mw, relay, d, ent[i].up, err, ent[i].segs);
 			break;
