@@ -1059,8 +1059,13 @@ static int mmsg_setup(struct mmsg_worker *mw, struct worker_cmd *first)
 		snprintf(w->error, sizeof(w->error), "worker %u: epoll: %s", w->id, strerror(-err));
 		return err;
 	}
-	snprintf(w->features, sizeof(w->features), "mmsg (epoll + recvmmsg/sendmmsg, batch %d%s)",
-		 MMSG_BATCH, w->busy_poll > 0 ? ", NAPI busy poll" : "");
+	/* Its memory, as io_uring's line gives its pool's: bufs and reply_bufs (not `buffers`). */
+	snprintf(w->features, sizeof(w->features),
+		 "mmsg (epoll + recvmmsg/sendmmsg, batch %d, %d buffers of %u B (%zu KiB), half of "
+		 "them for a round's replies%s)",
+		 MMSG_BATCH, 2 * MMSG_BATCH, first->cfg->buffer_size,
+		 (size_t)2 * MMSG_BATCH * first->cfg->buffer_size >> 10,
+		 w->busy_poll > 0 ? ", NAPI busy poll" : "");
 	return 0;
 }
 
