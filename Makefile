@@ -157,21 +157,30 @@ $(BUILD)/tests/san/test_%: tests/unit/test_%.c $(SAN_OBJS) | $(BUILD)/tests/san
 URING_WRAP := -Wl,--wrap=io_uring_submit,--wrap=io_uring_submit_and_wait
 $(BUILD)/tests/test_worker_uring $(BUILD)/tests/san/test_worker_uring: LDLIBS += $(URING_WRAP)
 
-# test_uring_send includes src/worker_uring.c to drive its send-completion handlers, so it
-# links without that object; the socket calls the handlers make are the test's.
+# A unit test that includes a backend's source to drive its handlers directly: $(1) the test,
+# $(2) the source's object, which it links without, $(3) its --wrap flags (the calls of the
+# handlers that the test answers); plain and ASan + UBSan.
+define unit_including
+$(BUILD)/tests/$(1): tests/unit/$(1).c $(filter-out %/$(2),$(LIB_OBJS)) | $(BUILD)/tests
+	$$(call msg,TEST-CC,$$@)
+	$(Q)$(CC) $(ALL_CFLAGS) $(CMOCKA_CFLAGS) -o $$@ $$< $(filter-out %/$(2),$(LIB_OBJS)) \
+		$(CMOCKA_LIBS) $(LDLIBS) $(3)
+
+$(BUILD)/tests/san/$(1): tests/unit/$(1).c $(filter-out %/$(2),$(SAN_OBJS)) | $(BUILD)/tests/san
+	$$(call msg,TEST-SAN,$$@)
+	$(Q)$(CC) $(ALL_CFLAGS) $(SAN_CFLAGS) $(CMOCKA_CFLAGS) -o $$@ $$< \
+		$(filter-out %/$(2),$(SAN_OBJS)) $(CMOCKA_LIBS) $(LDLIBS) $(3)
+endef
+
+# test_uring_send: worker_uring.c's send-completion handlers; the socket calls they make are
+# the test's.
 SEND_WRAP := -Wl,--wrap=sock_drain_errors_mtu,--wrap=sock_path_payload_max \
 	-Wl,--wrap=sock_seg_max_refused
-$(BUILD)/tests/test_uring_send: tests/unit/test_uring_send.c \
-		$(filter-out %/worker_uring.o,$(LIB_OBJS)) | $(BUILD)/tests
-	$(call msg,TEST-CC,$@)
-	$(Q)$(CC) $(ALL_CFLAGS) $(CMOCKA_CFLAGS) -o $@ $< $(filter-out %/worker_uring.o,$(LIB_OBJS)) \
-		$(CMOCKA_LIBS) $(LDLIBS) $(SEND_WRAP)
-
-$(BUILD)/tests/san/test_uring_send: tests/unit/test_uring_send.c \
-		$(filter-out %/worker_uring.o,$(SAN_OBJS)) | $(BUILD)/tests/san
-	$(call msg,TEST-SAN,$@)
-	$(Q)$(CC) $(ALL_CFLAGS) $(SAN_CFLAGS) $(CMOCKA_CFLAGS) -o $@ $< \
-		$(filter-out %/worker_uring.o,$(SAN_OBJS)) $(CMOCKA_LIBS) $(LDLIBS) $(SEND_WRAP)
+$(eval $(call unit_including,test_uring_send,worker_uring.o,$(SEND_WRAP)))
+# test_mmsg_reply: worker_mmsg.c's grouped sends; its sendmmsg is the test's, which fails
+# chosen entries as the kernel does.
+MMSG_WRAP := -Wl,--wrap=sendmmsg
+$(eval $(call unit_including,test_mmsg_reply,worker_mmsg.o,$(MMSG_WRAP)))
 
 $(BUILD)/tests/test_bpf_%: tests/bpf/test_bpf_%.c $(LIB_OBJS) | $(BUILD)/tests
 	$(call msg,TEST-CC,$@)

@@ -335,11 +335,6 @@ static void end_session(struct worker *w, uint32_t r, struct session *s, enum ac
 	w->ops->session_close(w, r, s);
 }
 
-/* session_full = "evict": how long the least recently used session must have been idle to be
- * ended for a new client. A session with a datagram in the last second is in use; ending it
- * would only trade one client for another. */
-#define WORKER_EVICT_MIN_IDLE_NS 1000000000ull
-
 static void fold_fast_head(struct worker *w, uint32_t r);
 
 /* The table of relay slot r is full for client: ends its least recently used session if it

@@ -40,10 +40,17 @@ void worker_tick(struct worker *w);
  * most w->heartbeat_ns, at least 10 ms. */
 uint64_t worker_tick_ns(const struct worker *w);
 
+/* session_full = "evict": how long the least recently used session must have been idle to be
+ * ended for a new client (worker_session_get). A session with a datagram in the last second is
+ * in use; ending it would only trade one client for another. Backends may rely on it being
+ * above 0: a session used at w->now is not evicted before w->now moves on. */
+#define WORKER_EVICT_MIN_IDLE_NS 1000000000ull
+
 /* The session for a datagram from client on listener li, creating it (and its connected
  * upstream socket, s->fd) when new; the backend's session_opened hook then adopts the fd.
  * Returns NULL and counts the n datagrams (GRO segments) it carries as dropped when the
- * table is full or a socket cannot be made. */
+ * table is full or a socket cannot be made. With session_full = "evict" it may end another
+ * session of the relay (idle for WORKER_EVICT_MIN_IDLE_NS), whose slot it may then take. */
 struct session *worker_session_get(struct worker *w, uint32_t li, const struct addr *client,
 				   const struct sock_rx_meta *meta, uint32_t n);
 /* For another data path (the BPF fast path, issue 9) relaying session s of relay slot r:

@@ -31,10 +31,13 @@
 
 /* What a send carries besides its header: its datagrams (more than one: UDP GSO), the
  * upstream counter slot they count to (SESSION_NONE: none), and for a reply the session whose
- * client it answers (NULL: not a reply), whose refusals decide how its bursts go. */
+ * client it answers (NULL: not a reply), whose refusals decide how its bursts go, with that
+ * session's gen when it was queued: replies wait for the round's end, and the slot is looked
+ * at again only if the same session still holds it (tx_client). */
 struct tx_ent {
 	uint32_t segs;
 	uint32_t up;
+	uint32_t gen;
 	struct session *client;
 };
 
@@ -211,6 +214,19 @@ static int path_drain(struct mmsg_worker *mw, int fd, const struct tx_path *path
 	return last;
 }
 
+/* The session reply e answers, if it still holds its slot: NULL for no reply, or when that
+ * session ended after the reply was queued (nothing ends one within a round today, see
+ * flush_replies, but that rests on worker.c's eviction rules). The reply still goes: its
+ * client's address and source are copies, and it was relayed for that client. What its path
+ * refuses is learnt by no one, though: the slot's new session answers another client, whose
+ * path this says nothing of. */
+static struct session *tx_client(const struct tx_ent *e)
+{
+	struct session *s = e->client;
+
+	return s && s->gen == e->gen && s->state == SESSION_ACTIVE ? s : NULL;
+}
+
 /* The kernel refused UDP GSO send e of size-byte segments to path with err. To a connected
  * socket: gather nothing longer, nor send a burst of longer segments whole, than the path MTU
  * asked again, or than size (EMSGSIZE); no GSO send to any connected socket of this worker
@@ -220,10 +236,13 @@ static int path_drain(struct mmsg_worker *mw, int fd, const struct tx_path *path
 static void path_refused(struct mmsg_worker *mw, int fd, const struct tx_path *path,
 			 const struct tx_ent *e, uint16_t size, int err)
 {
+	struct session *client;
 	int max;
 
 	if (e->client) {
-		worker_reply_refused(e->client, size);
+		client = tx_client(e);
+		if (client)
+			worker_reply_refused(client, size);
 		return;
 	}
 	if (!path)
@@ -242,12 +261,17 @@ static void path_refused(struct mmsg_worker *mw, int fd, const struct tx_path *p
  * on path: what the path refused before (path_refused) is cut before it is sent, as the
  * io_uring backend does, instead of being refused again each time. A transparent mirror's
  * copies (no path, no client: sent to each member from the client's socket, whose path MTU
- * cannot be asked) are cut only when refused, as with io_uring. */
+ * cannot be asked) are cut only when refused, as with io_uring; so is a reply whose session
+ * has ended (tx_client). */
 static bool burst_whole(const struct mmsg_worker *mw, const struct tx_path *path,
 			const struct tx_ent *e, uint16_t gso)
 {
-	if (e->client)
-		return worker_reply_whole(e->client, gso);
+	const struct session *client;
+
+	if (e->client) {
+		client = tx_client(e);
+		return !client || worker_reply_whole(client, gso);
+	}
 	if (!path)
 		return true;
 	return !mw->no_gso && gso <= *path->seg_max;
@@ -340,7 +364,7 @@ static void send_cut(struct mmsg_worker *mw, int fd, const struct msghdr *src,
 			mw->cut[n].msg_hdr = m;
 			mw->cut[n].msg_hdr.msg_iov = &mw->cut_iov[n];
 			mw->cut[n].msg_hdr.msg_iovlen = 1;
-			mw->cut_ent[n] = (struct tx_ent){ .segs = 1, .up = e->up,
+			mw->cut_ent[n] = (struct tx_ent){ .segs = 1, .up = e->up, .gen = e->gen,
 							  .client = e->client };
 			if (++n == MMSG_BATCH) {
 				send_all(mw, fd, mw->cut, mw->cut_ent, n, relay, d, path);
@@ -499,8 +523,13 @@ static void send_all(struct mmsg_worker *mw, int fd, struct mmsghdr *tx,
 		}
 		if (!send_failed(mw, fd, &tx[sent].msg_hdr, &ent[sent], err, pending, too_big,
 				 relay, d, path)) {
-			/* A full socket drops what is left (what the io_uring backend's sends
-			 * meet there too). */
+			/* A full socket (EAGAIN, also on the retry from the entry that failed)
+			 * drops what is left of tx, this socket's share of the flush, untried and
+			 * counted lost: for replies the rest of the listener's flush, every
+			 * session's replies through it this round; for a transparent mirror the
+			 * rest of a client's copies, to every member. The io_uring backend tries
+			 * each send, so the two differ only when room frees between two calls
+			 * here (a NIC's TX completions). */
 			for (i = sent; i < n; i++)
 				count_lost(mw, relay, d, ent[i].up, err, ent[i].segs);
 			break;
@@ -563,10 +592,13 @@ static int tx_group(struct mmsg_worker *mw, struct tx_queue *q, void **grp, int 
 /* Sends a listener's batch (mw->tx, each entry keyed by its session) with one sendmmsg per
  * session socket, and empties it: to each session's upstream, or a transparent mirror's
  * copies from each client's socket to the members. (No session of the batch can be evicted
- * while it is made: eviction takes only sessions idle for WORKER_EVICT_MIN_IDLE_NS, and these
- * were just used.) */
+ * while it is made, within one on_listener at one w->now: eviction takes only sessions idle
+ * for WORKER_EVICT_MIN_IDLE_NS, and these were just used. The keys are not checked: a session
+ * whose slot was taken again would send the entry on another's socket.) */
 static void flush_sessions(struct mmsg_worker *mw, uint32_t relay)
 {
+	_Static_assert(WORKER_EVICT_MIN_IDLE_NS > 0,
+		       "a listener batch's sessions, used at w->now, are not evicted at w->now");
 	bool mirror = mw->w->relays[relay].mode == RELAY_MODE_MIRROR;
 	struct tx_queue *q = &mw->tx;
 	void *grp[MMSG_BATCH];
@@ -588,9 +620,10 @@ static void flush_sessions(struct mmsg_worker *mw, uint32_t relay)
 
 /* Sends the replies gathered since the last time (mw->reply, each entry keyed by its
  * listener) with one sendmmsg per listener, and empties it. Called at the end of an epoll_wait
- * round, and before what may end a session or a listener (a command, the tick); in between
- * none ends: eviction takes only sessions idle for WORKER_EVICT_MIN_IDLE_NS, and a reply's
- * was just used. */
+ * round, and before what may end a listener or a session (a command, the tick). In between
+ * no session ends either (eviction takes only sessions idle for WORKER_EVICT_MIN_IDLE_NS, and
+ * a reply's was just used), but that rests on worker.c's rules: a reply's session is looked at
+ * only if it still holds its slot (tx_client). */
 static void flush_replies(struct mmsg_worker *mw)
 {
 	struct tx_queue *q = &mw->reply;
@@ -628,7 +661,7 @@ static void tx_add(struct tx_queue *q, void *key, void *data, uint32_t len,
 	m->msg_iov = &q->iov[i];
 	m->msg_iovlen = 1;
 	q->ent[i] = (struct tx_ent){ .segs = sock_segments(len, gso_size), .up = up,
-				     .client = client };
+				     .gen = client ? client->gen : 0, .client = client };
 	q->key[i] = key;
 	if (dest) {
 		q->name[i] = *dest;
@@ -1026,8 +1059,13 @@ static int mmsg_setup(struct mmsg_worker *mw, struct worker_cmd *first)
 		snprintf(w->error, sizeof(w->error), "worker %u: epoll: %s", w->id, strerror(-err));
 		return err;
 	}
-	snprintf(w->features, sizeof(w->features), "mmsg (epoll + recvmmsg/sendmmsg, batch %d%s)",
-		 MMSG_BATCH, w->busy_poll > 0 ? ", NAPI busy poll" : "");
+	/* Its memory, as io_uring's line gives its pool's: bufs and reply_bufs (not `buffers`). */
+	snprintf(w->features, sizeof(w->features),
+		 "mmsg (epoll + recvmmsg/sendmmsg, batch %d, %d buffers of %u B (%zu KiB), half of "
+		 "them for a round's replies%s)",
+		 MMSG_BATCH, 2 * MMSG_BATCH, first->cfg->buffer_size,
+		 (size_t)2 * MMSG_BATCH * first->cfg->buffer_size >> 10,
+		 w->busy_poll > 0 ? ", NAPI busy poll" : "");
 	return 0;
 }
 
