@@ -642,7 +642,7 @@ ecmp4_case()
 			# (the worker folds the program's counts now and then; of the 10 datagrams of
 			# each session, both ways, 9 go fast on 6.18. On 6.1 52-57 of 80 did: some
 			# sessions' replies come back by the other link than their datagrams leave by
-			# (the source address 6.1 picked at connect is the other device's), and a rule
+			# (likely the source address 6.1 picks at connect: not traced), and a rule
 			# relays only what arrives where it expects: those pass up, pass_wrong_iface 15)
 			if ! lib_wait_for 5 relay_fast_ge t $((4 * n)); then
 				lib_case_fail "$c relay t's fast_pkts $FAST_PKTS, want at least $((4 * n))"
