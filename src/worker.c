@@ -1372,13 +1372,13 @@ static void snapshot_sessions(struct worker *w, struct worker_cmd *cmd)
 	}
 }
 
-void worker_run_cmd(struct worker *w)
+bool worker_run_cmd(struct worker *w)
 {
 	struct worker_cmd *cmd;
 	uint64_t v;
 
 	if (read(w->cmd_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
-		return;
+		return false;
 	pthread_mutex_lock(&w->sync->lock);
 	cmd = w->cmd;
 	w->cmd = NULL;
@@ -1386,7 +1386,7 @@ void worker_run_cmd(struct worker *w)
 		cmd->taken = true;
 	pthread_mutex_unlock(&w->sync->lock);
 	if (!cmd)
-		return;
+		return false;
 	w->now = worker_clock();
 	if (cmd->type == WORKER_CMD_APPLY)
 		cmd->result = worker_apply(w, cmd);
@@ -1396,6 +1396,7 @@ void worker_run_cmd(struct worker *w)
 	cmd->done = true;
 	pthread_cond_broadcast(&w->sync->cond);
 	pthread_mutex_unlock(&w->sync->lock);
+	return true;
 }
 
 int worker_sync_init(struct worker_sync *sync)
