@@ -4,93 +4,32 @@
  * rule judges no fast session's client again; one that changes them ends the sessions of the
  * clients they deny, judged over ticks a bounded number at a time (WORKER_JUDGE_PER_TICK), and
  * a further change starts the judging again from the first session. With the program loaded
- * (attached nowhere) and a runtime of one worker built by runtime_prepare as in
- * tests/unit/test_worker.c (a stub backend; its commands run on a helper thread), in a private
- * network namespace; the sessions go straight into the worker's table, marked fast. Needs root
+ * (attached nowhere) and a runtime of one worker on a stub backend (tests/stub_worker.h: its
+ * commands run on a helper thread), in a private network namespace; the sessions go straight
+ * into the worker's table, marked fast. Needs root
  * (77 otherwise). */
 #include <arpa/inet.h>
-#include <errno.h>
-#include <pthread.h>
-#include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <time.h>
-#include <unistd.h>
 
 #include <cmocka.h>
 
-#include "filter.h"
 #include "log.h"
-#include "runtime.h"
-#include "worker_backend.h"
+#include "stub_worker.h"
 
 #define LISTEN "127.0.0.1:47391"
 #define UPSTREAM "127.0.0.1:47392"
 /* Three turns' worth: the reload's own turn cannot judge them all. */
 #define N_SESSIONS (3 * WORKER_JUDGE_PER_TICK)
 
-static int stub_listener_open(struct worker *w, uint32_t li)
-{
-	(void)w, (void)li;
-	return 0;
-}
-
-/* As the mmsg backend: the slot is free at once. */
-static void stub_session_close(struct worker *w, uint32_t relay, struct session *s)
-{
-	s->fd = -1;
-	session_release(&w->relays[relay].sessions, s);
-}
-
-static const struct worker_ops stub_ops = {
-	.listener_open = stub_listener_open,
-	.session_close = stub_session_close,
-};
-
-struct fixture {
-	struct runtime rt;
-	struct uring_caps caps;
-	struct filter *f;
-	pthread_t loop;
-	volatile bool stop;
-};
-
-/* The worker's loop, as far as commands go. */
-static void *loop_run(void *arg)
-{
-	struct fixture *fx = arg;
-	struct timespec pause = { 0, 200000 };
-
-	while (!fx->stop) {
-		worker_run_cmd(&fx->rt.workers[0]);
-		nanosleep(&pause, NULL);
-	}
-	return NULL;
-}
-
-static void loop_start(struct fixture *fx)
-{
-	fx->stop = false;
-	assert_int_equal(pthread_create(&fx->loop, NULL, loop_run, fx), 0);
-}
-
-static void loop_stop(struct fixture *fx)
-{
-	fx->stop = true;
-	pthread_join(fx->loop, NULL);
-}
-
-/* The config with deny list deny, lines blank lines further down (the program is loaded
- * attached nowhere: no interface). */
+/* The config with deny list deny, lines blank lines further down. */
 static struct config *load(const char *deny, int lines)
 {
-	char text[2048], err[CONFIG_ERR_LEN];
-	struct config *cfg;
+	char text[2048];
 
 	snprintf(text, sizeof(text),
 		 "control_socket = \"/tmp/ringrelay-test-unused.sock\";\n"
@@ -100,129 +39,64 @@ static struct config *load(const char *deny, int lines)
 		 " session_timeout = 3600.0; offload = \"tc\"; } );\n"
 		 "filter = { mode = \"tc\"; interfaces = [ \"lo\" ]; deny = [ %s ]; };\n",
 		 lines, "\n\n\n\n\n\n\n\n", N_SESSIONS, deny);
-	if (config_load_string(text, "t.conf", &cfg, err, sizeof(err))) {
-		fprintf(stderr, "config: %s\n", err);
-		return NULL;
-	}
-	cfg->filter.n_interfaces = 0;
-	return cfg;
+	return stub_worker_config(text);
 }
 
 static int setup(void **state)
 {
-	struct fixture *fx = calloc(1, sizeof(*fx));
-	struct config *cfg;
-	struct worker_cmd first;
-	char err[CONFIG_ERR_LEN];
-	struct plan plan;
+	struct stub_worker *fx = calloc(1, sizeof(*fx));
 
-	if (getuid() != 0) {
-		fprintf(stderr, "SKIP: needs root\n");
+	if (stub_worker_private_net())
 		exit(77);
-	}
-	if (unshare(CLONE_NEWNET) || system("ip link set lo up")) {
-		fprintf(stderr, "SKIP: private network namespace: %s\n", strerror(errno));
-		exit(77);
-	}
 	log_set_level(LOG_LVL_WARN);
-	cfg = load("\"198.19.255.0/24\"", 0);
-	if (!fx || !cfg || runtime_check(NULL, cfg, &plan, err, sizeof(err)))
+	if (!fx || stub_worker_setup(fx, load("\"198.19.255.0/24\"", 0), true))
 		return -1;
-	if (filter_open_sized(cfg, plan.n_workers * plan.session_slots, &fx->f, err,
-			      sizeof(err)) < 0) {
-		fprintf(stderr, "FAIL: %s\n", err);
-		return -1;
-	}
-	fx->rt.fast = fx->f;
-	fx->rt.offload[0] = true;
-	if (runtime_prepare(&fx->rt, cfg, &plan, &fx->caps, err, sizeof(err))) {
-		fprintf(stderr, "%s\n", err);
-		return -1;
-	}
-	fx->rt.workers[0].ops = &stub_ops;
-	first = (struct worker_cmd){ .type = WORKER_CMD_APPLY, .cfg = cfg, .plan = &fx->rt.plan,
-				     .relay_slot = fx->rt.relay_slot, .fast = fx->f,
-				     .offload = fx->rt.offload };
-	if (worker_apply(&fx->rt.workers[0], &first)) {
-		fprintf(stderr, "apply: %s\n", first.error);
-		return -1;
-	}
-	fx->rt.n_started = 1;
-	/* As a running daemon's commands come: from the runtime, with the rules' version. */
-	loop_start(fx);
-	if (runtime_reapply(&fx->rt, err, sizeof(err))) {
-		fprintf(stderr, "reapply: %s\n", err);
-		return -1;
-	}
-	loop_stop(fx);
+	stub_worker_loop_stop(fx); /* the test ticks the worker itself */
 	*state = fx;
 	return 0;
 }
 
 static int teardown(void **state)
 {
-	struct fixture *fx = *state;
-
-	worker_close_all(&fx->rt.workers[0]);
-	fx->rt.n_started = 0; /* no thread to join */
-	runtime_fini(&fx->rt);
-	filter_free(fx->f);
-	free(fx);
+	stub_worker_teardown(*state);
+	free(*state);
 	return 0;
 }
 
 /* Reloads as the app does: the program's rules first, then the workers. */
-static void reload(struct fixture *fx, const char *deny, int lines)
+static void reload(struct stub_worker *fx, const char *deny, int lines)
 {
-	struct config *next = load(deny, lines);
 	char err[CONFIG_ERR_LEN] = "";
-	uint32_t slot[CONFIG_MAX_RELAYS];
-	struct plan plan;
-	bool applied;
 
-	assert_non_null(next);
-	assert_int_equal(runtime_check(&fx->rt, next, &plan, err, sizeof(err)), 0);
-	assert_int_equal(runtime_reload_check(&fx->rt, next, slot, err, sizeof(err)), 0);
-	assert_int_equal(filter_update(fx->f, next, err, sizeof(err)), 0);
-	loop_start(fx);
-	assert_int_equal(runtime_reload(&fx->rt, next, &plan, slot, &applied, err, sizeof(err)), 0);
-	loop_stop(fx);
+	if (stub_worker_reload(fx, load(deny, lines), err, sizeof(err)))
+		fail_msg("reload: %s", err);
 }
 
-static struct session_table *table(struct fixture *fx)
+static struct session_table *table(struct stub_worker *fx)
 {
 	return &fx->rt.workers[0].relays[fx->rt.relay_slot[0]].sessions;
 }
 
 /* A fast session of client ip:40000 (the loop is stopped). */
-static struct session *add_session(struct fixture *fx, uint32_t ip)
+static struct session *add_session(struct stub_worker *fx, uint32_t ip)
 {
 	struct worker *w = &fx->rt.workers[0];
-	uint32_t r = fx->rt.relay_slot[0], li;
-	struct addr local, upstream, client;
+	uint32_t r = fx->rt.relay_slot[0], li = stub_worker_listener(w, r);
+	struct addr upstream, client;
 	const char *why;
 	struct session *s;
 
-	for (li = 0; li < WORKER_MAX_LISTENERS; li++)
-		if (w->listeners[li].in_use && w->listeners[li].relay == r)
-			break;
 	assert_true(li < WORKER_MAX_LISTENERS);
-	assert_int_equal(addr_parse(LISTEN, &local, &why), 0);
 	assert_int_equal(addr_parse(UPSTREAM, &upstream, &why), 0);
 	assert_int_equal(addr_parse("198.18.0.0:40000", &client, &why), 0);
 	client.in4.sin_addr.s_addr = htonl(ip);
-	s = session_insert(&w->relays[r].sessions, &client, li, NULL, worker_clock());
+	s = stub_worker_fast_session(w, r, li, &client, &upstream);
 	assert_non_null(s);
-	s->upstream_addr = upstream;
-	s->upstream = SESSION_NONE;
-	s->local = local;
-	s->fast = true;
-	s->flow = SESSION_NONE;
 	return s;
 }
 
 /* Fast sessions of clients 198.18.0.0 + k, k = 1..n, in slots 0..n-1. */
-static void add_sessions(struct fixture *fx, uint32_t n)
+static void add_sessions(struct stub_worker *fx, uint32_t n)
 {
 	uint32_t k;
 
@@ -231,7 +105,7 @@ static void add_sessions(struct fixture *fx, uint32_t n)
 }
 
 /* Whether client 198.18.0.0 + k still has its session (in slot k - 1). */
-static bool has(struct fixture *fx, uint32_t k)
+static bool has(struct stub_worker *fx, uint32_t k)
 {
 	const struct session *s = &table(fx)->slots[k - 1];
 
@@ -240,7 +114,7 @@ static bool has(struct fixture *fx, uint32_t k)
 }
 
 /* How many of clients from..to (198.18.0.0 + k) have their session. */
-static uint32_t n_have(struct fixture *fx, uint32_t from, uint32_t to)
+static uint32_t n_have(struct stub_worker *fx, uint32_t from, uint32_t to)
 {
 	uint32_t k, n = 0;
 
@@ -249,12 +123,9 @@ static uint32_t n_have(struct fixture *fx, uint32_t from, uint32_t to)
 	return n;
 }
 
-static void tick(struct fixture *fx)
+static void tick(struct stub_worker *fx)
 {
-	struct worker *w = &fx->rt.workers[0];
-
-	w->now = worker_clock();
-	worker_tick(w);
+	stub_worker_tick(fx);
 }
 
 /* The rules' version moves with the compiled rules, not with each update: the same rules
@@ -262,7 +133,7 @@ static void tick(struct fixture *fx)
  * does a revert only where the rule set it goes back to is another. */
 static void test_version(void **state)
 {
-	struct fixture *fx = *state;
+	struct stub_worker *fx = *state;
 	struct config *a = load("\"198.19.255.0/24\"", 0), *a2 = load("\"198.19.255.0/24\"", 5);
 	struct config *b = load("\"198.19.255.0/24\", \"198.19.254.0/24\"", 0);
 	struct config *c = load("\"198.19.255.0/24\", \"198.19.254.0/24\"", 0);
@@ -306,7 +177,7 @@ static void test_version(void **state)
  * worker's thread, about 5 us each on the development VM), and the marker ended at the first. */
 static void test_same_rules(void **state)
 {
-	struct fixture *fx = *state;
+	struct stub_worker *fx = *state;
 	uint32_t i;
 
 	add_sessions(fx, 100);
@@ -327,7 +198,7 @@ static void test_same_rules(void **state)
  * from the first slot: a client it denies there ends too. */
 static void test_denied_end(void **state)
 {
-	struct fixture *fx = *state;
+	struct stub_worker *fx = *state;
 	/* clients 1..255 (slots 0..254), 256..511, and the last whole /24 (past two turns'
 	 * worth; client N_SESSIONS, 198.18.<late + 1>.0, stays) */
 	const uint32_t late = N_SESSIONS / 256 - 1, left = N_SESSIONS - 3 * 256 + 1;
