@@ -715,28 +715,40 @@ static void pmtu_turn(struct worker *w)
 
 /* A fast session whose client the filter's rules deny since they changed ends: replies
  * would otherwise keep flowing to it below the filter (the program drops the client's own
- * datagrams). The relays that use the fast path are judged by the rules in force
- * (w->fast_rules) from their first session slot on, a new set starting again, at most
- * WORKER_JUDGE_PER_TICK map calls a turn: the reload that changed them takes the first
- * turn, each tick the next. Those before a relay's judge_next are judged; a session that
- * opens afterwards was judged by the program on its way in. */
+ * datagrams). A new rule set (w->fast_rules) starts a lap of each relay's table from where
+ * its cursor (judge_next) is, round to it again; a further change meanwhile starts a new lap
+ * there, never back at the first slot, so changes that come faster than a lap cannot keep the
+ * far slots unjudged: every session meets the cursor within a lap, and is judged by the
+ * rules in force then. At most WORKER_JUDGE_PER_TICK map calls a turn: the reload that
+ * changed the rules takes the first turn, each tick the next; each turn starts with the
+ * relay after the one the turn before started with, so one relay's laps (started again by
+ * every change) cannot take every turn from the others. A session that opens after the
+ * change was judged by the program on its way in. */
 static void judge_turn(struct worker *w)
 {
-	uint32_t left = WORKER_JUDGE_PER_TICK, r;
+	uint32_t left = WORKER_JUDGE_PER_TICK, first = WORKER_MAX_RELAYS, k, r;
 	struct filter_judge j;
 	bool begun = false;
 
-	for (r = 0; r < WORKER_MAX_RELAYS && left && w->fast.f; r++) {
-		struct worker_relay *wr = &w->relays[r];
-		struct session_table *t = &wr->sessions;
+	for (k = 0; k < WORKER_MAX_RELAYS && left && w->fast.f; k++) {
+		struct worker_relay *wr;
+		struct session_table *t;
 
+		r = (w->judge_first + k) % WORKER_MAX_RELAYS;
+		wr = &w->relays[r];
+		t = &wr->sessions;
 		if (wr->state != RELAY_SLOT_ACTIVE || !wr->offload || !t->slots)
 			continue;
 		if (wr->judged != w->fast_rules) {
 			wr->judged = w->fast_rules;
-			wr->judge_next = 0;
+			wr->judge_left = t->capacity;
 		}
-		for (; wr->judge_next < t->capacity && left; wr->judge_next++) {
+		if (!wr->judge_left)
+			continue;
+		if (first == WORKER_MAX_RELAYS)
+			first = r;
+		for (; wr->judge_left && left; wr->judge_left--,
+		     wr->judge_next = wr->judge_next + 1 < t->capacity ? wr->judge_next + 1 : 0) {
 			struct session *s = &t->slots[wr->judge_next];
 
 			if (s->state != SESSION_ACTIVE || !s->fast)
@@ -755,6 +767,8 @@ static void judge_turn(struct worker *w)
 		}
 		counter_set(&w->counters[r].sessions_active, t->active);
 	}
+	if (first != WORKER_MAX_RELAYS)
+		w->judge_first = (first + 1) % WORKER_MAX_RELAYS;
 }
 
 /* Before an eviction judges the least recently used session: one busy only in the fast path
@@ -1014,7 +1028,9 @@ static int apply_relay(struct worker *w, uint32_t r, uint32_t i, struct worker_c
 		/* the evictions remembered were of the table this one replaces */
 		memset(wr->evicted, 0, sizeof(wr->evicted));
 		wr->evicted_next = 0;
-		wr->judged = 0; /* a new table: judge_turn starts at its first slot */
+		/* a new table: judge_turn's lap starts at its first slot */
+		wr->judged = 0;
+		wr->judge_next = 0;
 		err = session_table_init(&wr->sessions, cap, timeout);
 		if (err) {
 			/* Anything but these is getrandom's: no table runs on a guessable key. */

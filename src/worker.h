@@ -79,9 +79,10 @@ struct worker_relay {
 	enum relay_mode mode;
 	bool offload; /* install fast-path entries for new sessions */
 	/* The filter rule set (worker.fast_rules) the fast sessions' clients are judged by, in
-	 * slot order: those before judge_next were (judge_turn) */
+	 * slot order from judge_next (the cursor) round the table: judge_left slots of its lap
+	 * are still to come (judge_turn) */
 	uint64_t judged;
-	uint32_t judge_next;
+	uint32_t judge_next, judge_left;
 	/* source = "client": sessions (forward and mirror) send from the client's address and
 	 * port; a mirror then keeps a session (socket) per client instead of mirror sockets */
 	bool transparent;
@@ -197,6 +198,7 @@ struct worker {
 	struct slots_regions regions; /* each relay slot's session fixed files */
 	struct offload_worker fast;   /* the fast path's program (fast.f NULL: none) */
 	uint64_t fast_rules;	      /* the version of its filter rules (worker_cmd.fast_rules) */
+	uint32_t judge_first;	      /* the relay slot judge_turn's next turn starts with */
 	struct offload_pmtu_turn pmtu; /* the tick's path MTU readings (WORKER_PMTU_PER_SEC) */
 	struct accesslog_ring *alog;  /* session starts and ends; NULL when access_log is off */
 

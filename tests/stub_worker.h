@@ -4,7 +4,7 @@
  * plays its loop as far as commands go (runs what main posts, timing each), and the caller runs
  * its ticks and puts sessions into its table while that thread is stopped. Optionally with the
  * filter program loaded (filter_open_sized: real BPF maps, attached nowhere) for the fast
- * path of the config's first relay. Included by tests/unit, tests/bpf and perf/ (-I tests). */
+ * path of the config's relays. Included by tests/unit, tests/bpf and perf/ (-I tests). */
 #ifndef RINGRELAY_TEST_STUB_WORKER_H
 #define RINGRELAY_TEST_STUB_WORKER_H
 
@@ -139,7 +139,7 @@ static inline int stub_worker_private_net(void)
 }
 
 /* Makes sw (zeroed) run cfg (taken, also on failure) as a start does, on the stub backend;
- * with fast, the program loaded and the first relay's fast path on, whose rules' version the
+ * with fast, the program loaded and every relay's fast path on, whose rules' version the
  * worker then has (a reapply through the runtime, as a running daemon's commands come).
  * Returns 0 with the command loop running, or -1 with why on stderr. */
 static inline int stub_worker_setup(struct stub_worker *sw, struct config *cfg, bool fast)
@@ -147,6 +147,7 @@ static inline int stub_worker_setup(struct stub_worker *sw, struct config *cfg, 
 	struct worker_cmd first;
 	char err[CONFIG_ERR_LEN];
 	struct plan plan;
+	uint32_t i;
 
 	if (!cfg)
 		return -1;
@@ -157,7 +158,8 @@ static inline int stub_worker_setup(struct stub_worker *sw, struct config *cfg, 
 				      sizeof(err)) < 0)
 			goto err_free;
 		sw->rt.fast = sw->f;
-		sw->rt.offload[0] = true;
+		for (i = 0; i < cfg->n_relays; i++)
+			sw->rt.offload[i] = true;
 	}
 	if (runtime_prepare(&sw->rt, cfg, &plan, &sw->caps, err, sizeof(err)))
 		goto err;

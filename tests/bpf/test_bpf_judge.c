@@ -2,8 +2,8 @@
 /* What a reload's filter rules do to a worker's fast-path sessions: the rules' version
  * (filter_rules_version) moves only when the compiled rules change; a reload that changes no
  * rule judges no fast session's client again; one that changes them ends the sessions of the
- * clients they deny, judged over ticks a bounded number at a time (WORKER_JUDGE_PER_TICK), and
- * a further change starts the judging again from the first session. With the program loaded
+ * clients they deny, judged over ticks a bounded number at a time (WORKER_JUDGE_PER_TICK) in a
+ * lap of each relay's table from its cursor, and a further change starts a new lap there. With the program loaded
  * (attached nowhere) and a runtime of one worker on a stub backend (tests/stub_worker.h: its
  * commands run on a helper thread), in a private network namespace; the sessions go straight
  * into the worker's table, marked fast. Needs root
@@ -26,8 +26,14 @@
 /* Three turns' worth: the reload's own turn cannot judge them all. */
 #define N_SESSIONS (3 * WORKER_JUDGE_PER_TICK)
 
-/* The config with deny list deny, lines blank lines further down. */
-static struct config *load(const char *deny, int lines)
+/* A second relay, on its own port. */
+#define RELAY2                                                                                     \
+	", { name = \"r2\"; listen = [ \"127.0.0.1:47393\" ]; upstreams = [ \"" UPSTREAM "\" ];"   \
+	" max_sessions = 256; session_timeout = 3600.0; offload = \"tc\"; }"
+
+/* The config with deny list deny, lines blank lines further down, relay r and then what more
+ * (RELAY2 or ""). */
+static struct config *load_relays(const char *deny, int lines, const char *more)
 {
 	char text[2048];
 
@@ -36,24 +42,40 @@ static struct config *load(const char *deny, int lines)
 		 "io_backend = \"mmsg\"; workers = 1;\n%.*s"
 		 "relays = ( { name = \"r\"; listen = [ \"" LISTEN "\" ];"
 		 " upstreams = [ \"" UPSTREAM "\" ]; max_sessions = %u;"
-		 " session_timeout = 3600.0; offload = \"tc\"; } );\n"
+		 " session_timeout = 3600.0; offload = \"tc\"; }%s );\n"
 		 "filter = { mode = \"tc\"; interfaces = [ \"lo\" ]; deny = [ %s ]; };\n",
-		 lines, "\n\n\n\n\n\n\n\n", N_SESSIONS, deny);
+		 lines, "\n\n\n\n\n\n\n\n", N_SESSIONS, more, deny);
 	return stub_worker_config(text);
 }
 
-static int setup(void **state)
+static struct config *load(const char *deny, int lines)
+{
+	return load_relays(deny, lines, "");
+}
+
+static int setup_relays(void **state, const char *more)
 {
 	struct stub_worker *fx = calloc(1, sizeof(*fx));
 
 	if (stub_worker_private_net())
 		exit(77);
 	log_set_level(LOG_LVL_WARN);
-	if (!fx || stub_worker_setup(fx, load("\"198.19.255.0/24\"", 0), true))
+	if (!fx || stub_worker_setup(fx, load_relays("\"198.19.255.0/24\"", 0, more), true))
 		return -1;
 	stub_worker_loop_stop(fx); /* the test ticks the worker itself */
 	*state = fx;
 	return 0;
+}
+
+static int setup(void **state)
+{
+	return setup_relays(state, "");
+}
+
+/* Relays r and r2. */
+static int setup_two(void **state)
+{
+	return setup_relays(state, RELAY2);
 }
 
 static int teardown(void **state)
@@ -64,24 +86,35 @@ static int teardown(void **state)
 }
 
 /* Reloads as the app does: the program's rules first, then the workers. */
-static void reload(struct stub_worker *fx, const char *deny, int lines)
+static void reload_config(struct stub_worker *fx, struct config *next)
 {
 	char err[CONFIG_ERR_LEN] = "";
 
-	if (stub_worker_reload(fx, load(deny, lines), err, sizeof(err)))
+	if (stub_worker_reload(fx, next, err, sizeof(err)))
 		fail_msg("reload: %s", err);
+}
+
+static void reload(struct stub_worker *fx, const char *deny, int lines)
+{
+	reload_config(fx, load(deny, lines));
+}
+
+/* The session table of the config's relay i. */
+static struct session_table *table_of(struct stub_worker *fx, uint32_t i)
+{
+	return &fx->rt.workers[0].relays[fx->rt.relay_slot[i]].sessions;
 }
 
 static struct session_table *table(struct stub_worker *fx)
 {
-	return &fx->rt.workers[0].relays[fx->rt.relay_slot[0]].sessions;
+	return table_of(fx, 0);
 }
 
-/* A fast session of client ip:40000 (the loop is stopped). */
-static struct session *add_session(struct stub_worker *fx, uint32_t ip)
+/* A fast session of client ip:40000 on the config's relay i (the loop is stopped). */
+static struct session *add_session_to(struct stub_worker *fx, uint32_t i, uint32_t ip)
 {
 	struct worker *w = &fx->rt.workers[0];
-	uint32_t r = fx->rt.relay_slot[0], li = stub_worker_listener(w, r);
+	uint32_t r = fx->rt.relay_slot[i], li = stub_worker_listener(w, r);
 	struct addr upstream, client;
 	const char *why;
 	struct session *s;
@@ -93,6 +126,11 @@ static struct session *add_session(struct stub_worker *fx, uint32_t ip)
 	s = stub_worker_fast_session(w, r, li, &client, &upstream);
 	assert_non_null(s);
 	return s;
+}
+
+static struct session *add_session(struct stub_worker *fx, uint32_t ip)
+{
+	return add_session_to(fx, 0, ip);
 }
 
 /* Fast sessions of clients 198.18.0.0 + k, k = 1..n, in slots 0..n-1. */
@@ -192,10 +230,17 @@ static void test_same_rules(void **state)
 	assert_int_equal(n_have(fx, 1, 100), 100);
 }
 
+/* The relay's judging cursor (the slot its lap judges next). */
+static uint32_t cursor(struct stub_worker *fx)
+{
+	return fx->rt.workers[0].relays[fx->rt.relay_slot[0]].judge_next;
+}
+
 /* A reload whose rules deny clients with fast sessions ends those sessions, and only those,
  * over ticks: the reload's own turn judges at most WORKER_JUDGE_PER_TICK map calls' worth
- * (the first slots), each tick the next. Another change while they are judged starts again
- * from the first slot: a client it denies there ends too. */
+ * from the cursor (here the first slots), each tick the next. Another change while they are
+ * judged starts a new lap where the cursor is, round the table: a client it denies behind
+ * the cursor ends when the lap comes round to it. */
 static void test_denied_end(void **state)
 {
 	struct stub_worker *fx = *state;
@@ -217,16 +262,71 @@ static void test_denied_end(void **state)
 	assert_int_equal(
 	    counter_get(&fx->rt.workers[0].counters[fx->rt.relay_slot[0]].sessions_active),
 	    N_SESSIONS - 255);
-	/* 198.18.1.0/24 (clients 256..511) is behind the judging by now: it starts again */
+	/* 198.18.1.0/24 (clients 256..511, slots 255..510) is behind the cursor by now: the new
+	 * rules' lap reaches it after the rest of the table, the late /24 first */
 	tick(fx);
+	assert_true(cursor(fx) > 511 && cursor(fx) < 256 * late - 1);
 	reload(fx, deny[1], 0);
-	assert_int_equal(n_have(fx, 256, 511), 0);
+	assert_int_equal(n_have(fx, 256, 511), 256);
 	assert_int_equal(n_have(fx, 256 * late, 256 * late + 255), 256);
+	tick(fx);
+	assert_int_equal(n_have(fx, 256 * late, 256 * late + 255), 0);
+	assert_int_equal(n_have(fx, 256, 511), 0);
 	for (i = 0; i < 8 && table(fx)->active > left; i++)
 		tick(fx);
 	assert_int_equal(table(fx)->active, left);
 	assert_int_equal(n_have(fx, 512, 256 * late - 1) + n_have(fx, 256 * late + 256, N_SESSIONS),
 			 left);
+}
+
+/* Rule changes that come faster than a lap (two turns apart here: a reload, then a tick; a
+ * lap of the table takes three) still reach the table's far slots: each change goes on from
+ * the cursor. Before, each restarted the walk at slot 0, and the late /24, denied by every
+ * one of the rule sets, kept its 256 sessions through ten changes and twenty turns (the whole
+ * table's worth six times over). (review-reloadcost F1) */
+static void test_starved(void **state)
+{
+	struct stub_worker *fx = *state;
+	const uint32_t late = N_SESSIONS / 256 - 1;
+	char deny[2][160];
+	uint32_t i;
+
+	snprintf(deny[0], sizeof(deny[0]),
+		 "\"198.19.255.0/24\", \"198.19.254.0/24\", \"198.18.%u.0/24\"", late);
+	snprintf(deny[1], sizeof(deny[1]),
+		 "\"198.19.255.0/24\", \"198.19.253.0/24\", \"198.18.%u.0/24\"", late);
+	add_sessions(fx, N_SESSIONS);
+	for (i = 0; i < 10; i++) {
+		reload(fx, deny[i & 1], 0);
+		tick(fx);
+	}
+	assert_int_equal(n_have(fx, 256 * late, 256 * late + 255), 0);
+	assert_int_equal(table(fx)->active, N_SESSIONS - 256);
+}
+
+/* Each turn starts with the relay after the one the turn before started with: changes that
+ * come faster than r's lap (r's laps then take every turn they are first in) still reach r2,
+ * whose 256 sessions every rule set denies. Before, every turn went to the first relay first:
+ * r2 kept its sessions through ten changes and twenty turns. (review-reloadcost F1) */
+static void test_relays_take_turns(void **state)
+{
+	struct stub_worker *fx = *state;
+	char deny[2][160];
+	uint32_t i;
+
+	snprintf(deny[0], sizeof(deny[0]), "\"198.19.255.0/24\", \"198.19.254.0/24\", %s",
+		 "\"198.19.0.0/24\"");
+	snprintf(deny[1], sizeof(deny[1]), "\"198.19.255.0/24\", \"198.19.253.0/24\", %s",
+		 "\"198.19.0.0/24\"");
+	add_sessions(fx, N_SESSIONS);
+	for (i = 0; i < 256; i++) /* 198.19.0.0 .. 198.19.0.255 */
+		add_session_to(fx, 1, 0xc6130000u + i);
+	for (i = 0; i < 10; i++) {
+		reload_config(fx, load_relays(deny[i & 1], 0, RELAY2));
+		tick(fx);
+	}
+	assert_int_equal(table_of(fx, 1)->active, 0);
+	assert_int_equal(table(fx)->active, N_SESSIONS);
 }
 
 int main(void)
@@ -235,6 +335,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_version, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_same_rules, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_denied_end, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_starved, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_relays_take_turns, setup_two, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
