@@ -737,7 +737,9 @@ static void judge_turn(struct worker *w)
 		r = (w->judge_first + k) % WORKER_MAX_RELAYS;
 		wr = &w->relays[r];
 		t = &wr->sessions;
-		if (wr->state != RELAY_SLOT_ACTIVE || !wr->offload || !t->slots)
+		/* Also a relay whose fast path a re-apply turned off (keep_fast): its sessions
+		 * keep their entries, and only the fast ones are judged. */
+		if (wr->state != RELAY_SLOT_ACTIVE || !t->slots)
 			continue;
 		if (wr->judged != w->fast_rules) {
 			wr->judged = w->fast_rules;

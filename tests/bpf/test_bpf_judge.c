@@ -304,6 +304,32 @@ static void test_starved(void **state)
 	assert_int_equal(table(fx)->active, N_SESSIONS - 256);
 }
 
+/* A re-apply that turns a relay's fast path off in the middle of a lap (keep_fast: an
+ * interface event; its sessions keep their entries) does not pause the lap. Before, the relay
+ * was skipped until a reload: the late /24, denied, kept its 256 sessions (still fast) through
+ * 8 ticks, replies flowing below the filter. (review-reloadcost F2) */
+static void test_keep_fast(void **state)
+{
+	struct stub_worker *fx = *state;
+	const uint32_t late = N_SESSIONS / 256 - 1;
+	char deny[160], err[CONFIG_ERR_LEN];
+	uint32_t i;
+
+	snprintf(deny, sizeof(deny), "\"198.19.255.0/24\", \"198.18.%u.0/24\"", late);
+	add_sessions(fx, N_SESSIONS);
+	reload(fx, deny, 0);
+	assert_int_equal(n_have(fx, 256 * late, 256 * late + 255), 256);
+	fx->rt.offload[0] = false; /* the relay's fast path went off at an interface event */
+	assert_int_equal(stub_worker_loop_start(fx), 0);
+	assert_int_equal(runtime_reapply(&fx->rt, err, sizeof(err)), 0);
+	stub_worker_loop_stop(fx);
+	assert_true(table(fx)->slots[256 * late - 1].fast);
+	for (i = 0; i < 8; i++)
+		tick(fx);
+	assert_int_equal(n_have(fx, 256 * late, 256 * late + 255), 0);
+	assert_int_equal(table(fx)->active, N_SESSIONS - 256);
+}
+
 /* Each turn starts with the relay after the one the turn before started with: changes that
  * come faster than r's lap (r's laps then take every turn they are first in) still reach r2,
  * whose 256 sessions every rule set denies. Before, every turn went to the first relay first:
@@ -336,6 +362,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_same_rules, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_denied_end, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_starved, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_keep_fast, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_relays_take_turns, setup_two, teardown),
 	};
 
