@@ -88,9 +88,9 @@ struct filter {
 	/* What each generation's port table holds, so an update writes only what changed
 	 * (a full 64K-entry batch costs milliseconds). NULL until first fully written. */
 	uint32_t *ports_shadow[FILTER_GENS];
-	/* ... and its settings and prefixes (the generation byte left 0), as last written: whole
-	 * when written[gen]. With the port table they are the compiled rule set, which
-	 * filter_rules_version compares. */
+	/* ... and its settings and prefixes (the generation byte and rule id left 0, sorted), as
+	 * last written: whole when written[gen]. With the port table they are the compiled rule
+	 * set, of which filter_rules_version compares what filter_judge reads. */
 	struct filter_settings settings[FILTER_GENS];
 	struct filter_prefix_rule *prefixes[FILTER_GENS]; /* FILTER_GEN_PREFIXES each */
 	uint32_t n_prefixes[FILTER_GENS];
@@ -341,7 +341,9 @@ static void filter_lpm_key_from(const struct prefix *pfx, uint32_t gen, struct f
 	memcpy(&k->data[1], pfx->bytes, 16);
 }
 
-/* Writes key -> val into generation gen's prefixes, and into its copy. 0 or -errno. */
+/* Writes key -> val into generation gen's prefixes, and into its copy: the prefix and its
+ * verdict, what filter_judge reads (not the rule id, which the rule's place in its list
+ * gives). 0 or -errno. */
 static int filter_prefix_add(struct filter *f, uint32_t gen, struct filter_lpm_key *key,
 			     struct filter_lpm_val val)
 {
@@ -351,8 +353,21 @@ static int filter_prefix_add(struct filter *f, uint32_t gen, struct filter_lpm_k
 
 	copy->key = *key;
 	copy->key.data[0] = 0;
-	copy->val = val;
+	copy->val = (struct filter_lpm_val){ .verdict = val.verdict };
 	return ret;
+}
+
+static int filter_prefix_rule_cmp(const void *a, const void *b)
+{
+	return memcmp(a, b, sizeof(struct filter_prefix_rule));
+}
+
+/* Generation gen's copies as a set (sorted; the config lists each prefix once): the same
+ * rules in another order compare alike (filter_gens_alike). */
+static void filter_prefixes_sort(struct filter *f, uint32_t gen)
+{
+	qsort(f->prefixes[gen], f->n_prefixes[gen], sizeof(*f->prefixes[gen]),
+	      filter_prefix_rule_cmp);
 }
 
 static int filter_fill_prefixes(struct filter *f, const struct config *cfg, uint32_t gen, char *err,
@@ -402,6 +417,7 @@ static int filter_fill_prefixes(struct filter *f, const struct config *cfg, uint
 		if (ret < 0)
 			goto err_map;
 	}
+	filter_prefixes_sort(f, gen);
 	return 0;
 err_map:
 	snprintf(err, errlen, "filter: adding prefix to the BPF trie: %s", strerror(-ret));
@@ -448,16 +464,38 @@ static int filter_activate(struct filter *f, uint32_t gen)
 	return 0;
 }
 
-/* Whether generations a and b hold the same compiled rule set: settings, port table and
- * prefixes, as written whole (rule ids included: rules in another order compare unlike). */
+/* Whether port tables a (the set becoming active) and b (the one it replaces) give every
+ * session of b the same verdict (filter_judge): the relay, rule and deny bits (not a port
+ * rule's index: its hit counter's), but for relay ports a adds, on which no session of b is
+ * (b's relay ports are every port a worker listens on under it: filter_fill_ports keeps those
+ * in force). Removed ones count (a revert). */
+static bool filter_ports_alike(const uint32_t *a, const uint32_t *b)
+{
+	const uint32_t judged = FILTER_PORT_RELAY | FILTER_PORT_RULE | FILTER_PORT_DENY;
+	uint32_t p;
+
+	for (p = 0; p < FILTER_PORTS; p++)
+		if ((a[p] ^ b[p]) & judged & ~(a[p] & ~b[p] & FILTER_PORT_RELAY))
+			return false;
+	return true;
+}
+
+/* Whether generation a, becoming active, judges every fast session of generation b as b did:
+ * what filter_judge reads alike. Settings: the default verdict, scope and relay_ports_only
+ * (not the rate limit nor the unparsed verdict, which only the program applies, to each
+ * datagram); the port table (filter_ports_alike); the prefixes and their verdicts, as a set
+ * (filter_fill_prefixes sorts the copies). */
 static bool filter_gens_alike(const struct filter *f, uint32_t a, uint32_t b)
 {
+	const struct filter_settings *sa = &f->settings[a], *sb = &f->settings[b];
+
 	return f->written[a] && f->written[b] && f->ports_shadow[a] && f->ports_shadow[b] &&
-	       !memcmp(&f->settings[a], &f->settings[b], sizeof(f->settings[a])) &&
+	       sa->default_deny == sb->default_deny && sa->scope == sb->scope &&
+	       sa->relay_ports_only == sb->relay_ports_only &&
 	       f->n_prefixes[a] == f->n_prefixes[b] &&
 	       !memcmp(f->prefixes[a], f->prefixes[b],
 		       f->n_prefixes[a] * sizeof(*f->prefixes[a])) &&
-	       !memcmp(f->ports_shadow[a], f->ports_shadow[b], FILTER_PORTS * sizeof(uint32_t));
+	       filter_ports_alike(f->ports_shadow[a], f->ports_shadow[b]);
 }
 
 /* Makes generation gen active; the rule set's version moves when gen's rules are not those of

@@ -45,9 +45,12 @@ int filter_relay_ports_settle(struct filter *f, const struct config *cfg);
 /* Counts the rule sets made active, so a caller can undo the one an update made. */
 uint32_t filter_rules_serial(const struct filter *f);
 /* The version of the rule set active now: it moves (from 1 on, never back) only when a set
- * becomes active whose compiled rules (settings, port table, prefixes) are not those of the
- * set it replaces, so a reload that changes no rule leaves it, and the workers need not judge
- * their fast sessions' clients again (worker_cmd.fast_rules). */
+ * becomes active that could judge a fast session of the set it replaces otherwise (what
+ * filter_judge reads: the default verdict, scope, relay_ports_only, the port table's verdicts
+ * and relay ports but for new relay ports, the prefixes and their verdicts as a set), so a
+ * reload that changes no rule leaves it, and the workers need not judge their fast sessions'
+ * clients again (worker_cmd.fast_rules); nor does one that changes only what the program
+ * alone applies (the rate limit, the unparsed verdict), adds a relay or reorders rules. */
 uint64_t filter_rules_version(const struct filter *f);
 /* Makes active again the rule set that was active when filter_rules_serial returned serial:
  * the one before the active set, whose generation an update leaves untouched (its hit

@@ -166,20 +166,24 @@ static void tick(struct stub_worker *fx)
 	stub_worker_tick(fx);
 }
 
-/* The rules' version moves with the compiled rules, not with each update: the same rules
- * (also on other lines of the file) leave it, another prefix or rate limit moves it, and so
- * does a revert only where the rule set it goes back to is another. */
+/* The rules' version moves with what judging a fast session's client reads, not with each
+ * update: the same rules (also on other lines, in another order), a rate limit and another
+ * unparsed verdict leave it (review-reloadcost F4: before, the last three moved it, and every
+ * worker judged all its fast sessions again); another prefix and another default verdict move
+ * it, and so does a revert only where the rule set it goes back to is another. */
 static void test_version(void **state)
 {
 	struct stub_worker *fx = *state;
 	struct config *a = load("\"198.19.255.0/24\"", 0), *a2 = load("\"198.19.255.0/24\"", 5);
 	struct config *b = load("\"198.19.255.0/24\", \"198.19.254.0/24\"", 0);
+	struct config *b2 = load("\"198.19.254.0/24\", \"198.19.255.0/24\"", 0);
 	struct config *c = load("\"198.19.255.0/24\", \"198.19.254.0/24\"", 0);
+	struct config *e = load("\"198.19.255.0/24\", \"198.19.254.0/24\"", 0);
 	char err[CONFIG_ERR_LEN];
 	uint64_t v = filter_rules_version(fx->f);
 	uint32_t serial;
 
-	assert_true(a && a2 && b && c);
+	assert_true(a && a2 && b && b2 && c && e);
 	assert_true(v >= 1);
 	assert_int_equal(filter_update(fx->f, a, err, sizeof(err)), 0);
 	assert_int_equal(filter_update(fx->f, a2, err, sizeof(err)), 0);
@@ -191,9 +195,17 @@ static void test_version(void **state)
 	assert_int_equal(filter_update(fx->f, b, err, sizeof(err)), 0);
 	assert_int_equal(filter_rules_revert(fx->f, serial), 0);
 	assert_int_equal(filter_rules_version(fx->f), v + 1);
-	/* a rate limit is a rule too */
+	/* the same prefixes in another order; what only the program applies */
+	assert_int_equal(filter_update(fx->f, b2, err, sizeof(err)), 0);
+	assert_int_equal(filter_rules_version(fx->f), v + 1);
 	c->filter.rate_pps = 1000;
+	c->filter.unparsed = c->filter.unparsed == FILTER_VERDICT_DENY ? FILTER_VERDICT_ALLOW
+								      : FILTER_VERDICT_DENY;
 	assert_int_equal(filter_update(fx->f, c, err, sizeof(err)), 0);
+	assert_int_equal(filter_rules_version(fx->f), v + 1);
+	/* another default verdict */
+	e->filter.default_verdict = FILTER_VERDICT_DENY;
+	assert_int_equal(filter_update(fx->f, e, err, sizeof(err)), 0);
 	assert_int_equal(filter_rules_version(fx->f), v + 2);
 	/* a revert to other rules */
 	serial = filter_rules_serial(fx->f);
@@ -204,7 +216,25 @@ static void test_version(void **state)
 	config_free(a);
 	config_free(a2);
 	config_free(b);
+	config_free(b2);
 	config_free(c);
+	config_free(e);
+}
+
+/* A reload that adds a relay (another listen port), the filter rules unchanged, leaves the
+ * version: its port was no relay's, so no session was there. Before, the new relay port moved
+ * it (1 -> 2), and every worker judged all its fast sessions again. (review-reloadcost F4) */
+static void test_version_relay_port(void **state)
+{
+	struct stub_worker *fx = *state;
+	struct config *two = load_relays("\"198.19.255.0/24\"", 0, RELAY2);
+	char err[CONFIG_ERR_LEN];
+	uint64_t v = filter_rules_version(fx->f);
+
+	assert_non_null(two);
+	assert_int_equal(filter_update(fx->f, two, err, sizeof(err)), 0);
+	assert_int_equal(filter_rules_version(fx->f), v);
+	config_free(two);
 }
 
 /* A reload that changes no rule judges no fast session's client again. The marker: a fast
@@ -359,6 +389,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_version, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_version_relay_port, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_same_rules, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_denied_end, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_starved, setup, teardown),
