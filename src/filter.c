@@ -1817,6 +1817,7 @@ int filter_judge_begin(struct filter *f, struct filter_judge *j)
 	if (ret == 0)
 		ret = bpf_map_lookup_elem(bpf_map__fd(f->skel->maps.filter_settings), &j->gen,
 					  &j->settings);
+	j->calls = FILTER_JUDGE_BEGIN_CALLS;
 	if (ret < 0)
 		return ret;
 	j->on = true;
@@ -1838,6 +1839,7 @@ int filter_judge(struct filter *f, struct filter_judge *j, const struct addr *cl
 		j->entry = 0;
 		pidx = j->gen * FILTER_PORTS + j->port;
 		bpf_map_lookup_elem(bpf_map__fd(f->skel->maps.filter_ports), &pidx, &j->entry);
+		j->calls++;
 	}
 	if (j->settings.scope == FILTER_SCOPE_KIND_RELAYS && !(j->entry & FILTER_PORT_RELAY))
 		return 0;
@@ -1847,6 +1849,7 @@ int filter_judge(struct filter *f, struct filter_judge *j, const struct addr *cl
 		return !!(j->entry & FILTER_PORT_DENY);
 	key.data[0] = (uint8_t)j->gen;
 	addr_to_mapped(client, &key.data[1]);
+	j->calls++;
 	/* A full-length key returns the longest matching prefix. */
 	if (bpf_map_lookup_elem(bpf_map__fd(f->skel->maps.filter_prefixes), &key, &rule) == 0)
 		return rule.verdict == FILTER_RULE_DENY;

@@ -174,13 +174,18 @@ int filter_offload_xmit(struct filter *f, int ifindex, uint64_t *drops, uint64_t
  * the rate limit), 0 when not, -errno. */
 int filter_client_denied(struct filter *f, const struct addr *client, const struct addr *local);
 /* The same for many clients: what filter_client_denied reads for each once, from the program's
- * maps (so on any thread): the generation in force and its settings, and the last local port's
- * entry. A judgement then costs one map lookup at most (the prefix trie). */
+ * maps (so on any thread): the generation in force and its settings (FILTER_JUDGE_BEGIN_CALLS
+ * lookups), and the last local port's entry. A judgement then costs FILTER_JUDGE_CALLS_MAX map
+ * lookups at most: the port's entry when it is another port than the last's, the prefix trie.
+ * calls counts the lookups made, begin's included. */
+#define FILTER_JUDGE_BEGIN_CALLS 2
+#define FILTER_JUDGE_CALLS_MAX 2
 struct filter_judge {
 	bool on; /* the filter judges (its mode is not off) */
 	uint32_t gen;
 	struct filter_settings settings;
 	uint32_t port, entry; /* the last local port looked up (UINT32_MAX: none) and its entry */
+	uint32_t calls;
 };
 /* Starts judging with the rules active now. 0 or -errno. */
 int filter_judge_begin(struct filter *f, struct filter_judge *j);

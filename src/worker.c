@@ -713,24 +713,33 @@ static void pmtu_turn(struct worker *w)
 			  pmtu_read, w);
 }
 
+/* Whether judge_turn, having made j's map calls and ended ends sessions, can judge one more
+ * session, and end it, within WORKER_JUDGE_PER_TICK. */
+static bool judge_room(const struct filter_judge *j, uint32_t ends)
+{
+	return j->calls + (ends + 1) * WORKER_JUDGE_END_CALLS + FILTER_JUDGE_CALLS_MAX <=
+	       WORKER_JUDGE_PER_TICK;
+}
+
 /* A fast session whose client the filter's rules deny since they changed ends: replies
  * would otherwise keep flowing to it below the filter (the program drops the client's own
  * datagrams). A new rule set (w->fast_rules) starts a lap of each relay's table from where
  * its cursor (judge_next) is, round to it again; a further change meanwhile starts a new lap
  * there, never back at the first slot, so changes that come faster than a lap cannot keep the
  * far slots unjudged: every session meets the cursor within a lap, and is judged by the
- * rules in force then. At most WORKER_JUDGE_PER_TICK map calls a turn: the reload that
- * changed the rules takes the first turn, each tick the next; each turn starts with the
- * relay after the one the turn before started with, so one relay's laps (started again by
- * every change) cannot take every turn from the others. A session that opens after the
- * change was judged by the program on its way in. */
+ * rules in force then. At most WORKER_JUDGE_PER_TICK map calls a turn (each counted, ends
+ * too): the reload that changed the rules takes the first turn, each tick the next. Each turn
+ * starts with the relay after the one the turn before started with, so one relay's laps
+ * (started again by every change) cannot take every turn from the others. A session that
+ * opens after the change was judged by the program on its way in. */
 static void judge_turn(struct worker *w)
 {
-	uint32_t left = WORKER_JUDGE_PER_TICK, first = WORKER_MAX_RELAYS, k, r;
-	struct filter_judge j;
+	/* map calls made (filter_judge_begin's reserved until it runs), and sessions ended */
+	struct filter_judge j = { .calls = FILTER_JUDGE_BEGIN_CALLS };
+	uint32_t ends = 0, first = WORKER_MAX_RELAYS, k, r;
 	bool begun = false;
 
-	for (k = 0; k < WORKER_MAX_RELAYS && left && w->fast.f; k++) {
+	for (k = 0; k < WORKER_MAX_RELAYS && judge_room(&j, ends) && w->fast.f; k++) {
 		struct worker_relay *wr;
 		struct session_table *t;
 
@@ -749,7 +758,7 @@ static void judge_turn(struct worker *w)
 			continue;
 		if (first == WORKER_MAX_RELAYS)
 			first = r;
-		for (; wr->judge_left && left; wr->judge_left--,
+		for (; wr->judge_left && judge_room(&j, ends); wr->judge_left--,
 		     wr->judge_next = wr->judge_next + 1 < t->capacity ? wr->judge_next + 1 : 0) {
 			struct session *s = &t->slots[wr->judge_next];
 
@@ -759,13 +768,11 @@ static void judge_turn(struct worker *w)
 			if (!begun && filter_judge_begin(w->fast.f, &j) < 0)
 				return;
 			begun = true;
-			left--;
 			if (filter_judge(w->fast.f, &j, &s->client, &s->local) != 1)
 				continue;
 			session_close(t, s);
 			end_session(w, r, s, ACCESSLOG_FILTER_DENIED);
-			/* its two entries' removal: a lookup and a delete each */
-			left = left > 4 ? left - 4 : 0;
+			ends++;
 		}
 		counter_set(&w->counters[r].sessions_active, t->active);
 	}

@@ -60,11 +60,16 @@ struct worker_noreply {
  * each rule that changes). */
 #define WORKER_PMTU_PER_SEC 64
 
-/* Map calls a worker makes per tick, and at the reload that changed them, to judge its fast
- * sessions' clients by changed filter rules (a lookup each, four more to end one): a table of
- * many is judged over ticks, so the reload does not hold the worker's loop for all of them
- * (perf/reload_cost). */
+/* Map calls a worker makes per tick at most, and at the reload that changed them, to judge its
+ * fast sessions' clients by changed filter rules: a table of many is judged over ticks, so the
+ * reload does not hold the worker's loop for all of them (perf/reload_cost). One unit is one
+ * bpf() map call (a syscall: 1.5 to 2.7 us each on the development VM): two to begin a turn
+ * (the generation in force, its settings), a lookup in the prefix trie per fast session and
+ * one more where its local port is another than the session before's, and
+ * WORKER_JUDGE_END_CALLS to end one: a lookup and a delete for each of its two entries, and
+ * its socket's close (a syscall with mmsg, a queued request with io_uring) counted as one. */
 #define WORKER_JUDGE_PER_TICK 4096
+#define WORKER_JUDGE_END_CALLS 5
 
 struct worker_relay {
 	enum relay_slot_state state;

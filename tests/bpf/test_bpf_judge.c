@@ -301,6 +301,7 @@ static void test_denied_end(void **state)
 	assert_int_equal(n_have(fx, 256 * late, 256 * late + 255), 256);
 	tick(fx);
 	assert_int_equal(n_have(fx, 256 * late, 256 * late + 255), 0);
+	tick(fx);
 	assert_int_equal(n_have(fx, 256, 511), 0);
 	for (i = 0; i < 8 && table(fx)->active > left; i++)
 		tick(fx);
