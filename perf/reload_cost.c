@@ -12,12 +12,14 @@
  *             lose their sessions
  *
  * For each it prints the time the worker spent in the reload's command (worker_run_cmd, on the
- * worker's thread, between two of its batches: its datagrams wait that long), the time the
- * reload thread spent writing the rules (filter_update), and then the worker's next TICKS ticks
- * (worker_tick: the longest and their sum, against the same ticks' cost after a reload that
+ * worker's thread, between two of its batches: its datagrams wait that long; the loop times
+ * the command it ran), the time the reload thread spent writing the rules (filter_update), and
+ * then the worker's next TICKS ticks (worker_tick, run back to back here: the daemon's come at
+ * most 1 s apart; the longest and their sum, against the same ticks' cost after a reload that
  * changed nothing, whose ticks only fold), and after which of them the last denied session
- * had ended (0: in the reload's command). Needs root (the program, and a private network
- * namespace for the listener).
+ * had ended (0: in the reload's command). The sessions have no entries in the program (an end
+ * costs two failed lookups, no socket closes) and share one listen port. Needs root (the
+ * program, and a private network namespace for the listener).
  *
  *   reload_cost [-n SESSIONS] [-t TICKS]     (default 100000 sessions, 120 ticks)
  */

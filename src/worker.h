@@ -64,7 +64,7 @@ struct worker_noreply {
 /* Map calls a worker makes per tick at most, and at the reload that changed them, to judge its
  * fast sessions' clients by changed filter rules: a table of many is judged over ticks, so the
  * reload does not hold the worker's loop for all of them (perf/reload_cost). One unit is one
- * bpf() map call (a syscall: 1.5 to 2.7 us each on the development VM): two to begin a turn
+ * bpf() map call (a syscall: about 2 us on the development VM, perf/reload_cost): two to begin a turn
  * (the generation in force, its settings), a lookup in the prefix trie per fast session and
  * one more where its local port is another than the session before's, and
  * WORKER_JUDGE_END_CALLS to end one: a lookup and a delete for each of its two entries, and
