@@ -44,6 +44,8 @@ PC_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(LIBS_PC) 2>/dev/null)
 PC_LIBS   := $(shell $(PKG_CONFIG) --libs $(LIBS_PC) 2>/dev/null)
 CMOCKA_CFLAGS := $(shell $(PKG_CONFIG) --cflags cmocka 2>/dev/null)
 CMOCKA_LIBS   := $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null)
+# The tests' and perf/'s shared headers (tests/config_text.h, tests/stub_worker.h).
+TEST_CFLAGS := -I tests
 
 # The release (semver) is the VERSION file; a build from a git tree also records where it
 # came from (`git describe`), and -V shows both. Neither is needed: a tarball has no .git.
@@ -145,11 +147,11 @@ $(BUILD)/ringrelayctl: $(BUILD)/obj/ctl.o
 # ---------------------------------------------------------------- tests
 $(BUILD)/tests/test_%: tests/unit/test_%.c $(LIB_OBJS) | $(BUILD)/tests
 	$(call msg,TEST-CC,$@)
-	$(Q)$(CC) $(ALL_CFLAGS) $(CMOCKA_CFLAGS) -o $@ $< $(LIB_OBJS) $(CMOCKA_LIBS) $(LDLIBS)
+	$(Q)$(CC) $(ALL_CFLAGS) $(TEST_CFLAGS) $(CMOCKA_CFLAGS) -o $@ $< $(LIB_OBJS) $(CMOCKA_LIBS) $(LDLIBS)
 
 $(BUILD)/tests/san/test_%: tests/unit/test_%.c $(SAN_OBJS) | $(BUILD)/tests/san
 	$(call msg,TEST-SAN,$@)
-	$(Q)$(CC) $(ALL_CFLAGS) $(SAN_CFLAGS) $(CMOCKA_CFLAGS) -o $@ $< $(SAN_OBJS) \
+	$(Q)$(CC) $(ALL_CFLAGS) $(SAN_CFLAGS) $(TEST_CFLAGS) $(CMOCKA_CFLAGS) -o $@ $< $(SAN_OBJS) \
 		$(CMOCKA_LIBS) $(LDLIBS)
 
 # test_worker_uring stands in for liburing's submit calls (a kernel that takes no request for a
@@ -163,12 +165,13 @@ $(BUILD)/tests/test_worker_uring $(BUILD)/tests/san/test_worker_uring: LDLIBS +=
 define unit_including
 $(BUILD)/tests/$(1): tests/unit/$(1).c $(filter-out %/$(2),$(LIB_OBJS)) | $(BUILD)/tests
 	$$(call msg,TEST-CC,$$@)
-	$(Q)$(CC) $(ALL_CFLAGS) $(CMOCKA_CFLAGS) -o $$@ $$< $(filter-out %/$(2),$(LIB_OBJS)) \
+	$(Q)$(CC) $(ALL_CFLAGS) $(TEST_CFLAGS) $(CMOCKA_CFLAGS) -o $$@ $$< \
+		$(filter-out %/$(2),$(LIB_OBJS)) \
 		$(CMOCKA_LIBS) $(LDLIBS) $(3)
 
 $(BUILD)/tests/san/$(1): tests/unit/$(1).c $(filter-out %/$(2),$(SAN_OBJS)) | $(BUILD)/tests/san
 	$$(call msg,TEST-SAN,$$@)
-	$(Q)$(CC) $(ALL_CFLAGS) $(SAN_CFLAGS) $(CMOCKA_CFLAGS) -o $$@ $$< \
+	$(Q)$(CC) $(ALL_CFLAGS) $(SAN_CFLAGS) $(TEST_CFLAGS) $(CMOCKA_CFLAGS) -o $$@ $$< \
 		$(filter-out %/$(2),$(SAN_OBJS)) $(CMOCKA_LIBS) $(LDLIBS) $(3)
 endef
 
@@ -184,7 +187,7 @@ $(eval $(call unit_including,test_mmsg_reply,worker_mmsg.o,$(MMSG_WRAP)))
 
 $(BUILD)/tests/test_bpf_%: tests/bpf/test_bpf_%.c $(LIB_OBJS) | $(BUILD)/tests
 	$(call msg,TEST-CC,$@)
-	$(Q)$(CC) $(ALL_CFLAGS) $(CMOCKA_CFLAGS) -o $@ $< $(LIB_OBJS) $(CMOCKA_LIBS) $(LDLIBS)
+	$(Q)$(CC) $(ALL_CFLAGS) $(TEST_CFLAGS) $(CMOCKA_CFLAGS) -o $@ $< $(LIB_OBJS) $(CMOCKA_LIBS) $(LDLIBS)
 
 unit: $(UNIT_BINS)
 	$(Q)./tests/run-unit.sh $(UNIT_BINS)

@@ -49,7 +49,7 @@ $(PERF_DIR)/shed.skel.h: $(PERF_DIR)/shed.bpf.o
 
 $(PERF_DIR)/%.o: perf/%.c | $(PERF_DIR)
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(ALL_CFLAGS) -I $(PERF_DIR) -c $< -o $@
+	$(Q)$(CC) $(ALL_CFLAGS) $(TEST_CFLAGS) -I $(PERF_DIR) -c $< -o $@
 
 $(PERF_DIR)/sink.o: $(PERF_DIR)/sink.skel.h
 $(PERF_DIR)/busy_relay.o: $(PERF_DIR)/shed.skel.h

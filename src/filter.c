@@ -88,14 +88,15 @@ struct filter {
 	/* What each generation's port table holds, so an update writes only what changed
 	 * (a full 64K-entry batch costs milliseconds). NULL until first fully written. */
 	uint32_t *ports_shadow[FILTER_GENS];
-	/* ... and its settings and prefixes (the generation byte left 0), as last written: whole
-	 * when written[gen]. With the port table they are the compiled rule set, which
-	 * filter_rules_version compares. */
+	/* ... and its settings and prefixes (the generation byte and rule id left 0, sorted), as
+	 * last written: whole when written[gen]. With the port table they are the compiled rule
+	 * set, of which filter_rules_version compares what filter_judge reads. */
 	struct filter_settings settings[FILTER_GENS];
 	struct filter_prefix_rule *prefixes[FILTER_GENS]; /* FILTER_GEN_PREFIXES each */
 	uint32_t n_prefixes[FILTER_GENS];
 	bool written[FILTER_GENS];
 	uint64_t rules_version; /* filter_rules_version */
+	uint64_t judge_serial;	/* filter_judge_serial (atomic: workers read it) */
 	int ncpus;
 	bool pinned;
 	int pin_lock;			   /* FILTER_PIN_DIR, flock()ed while pinned, or -1 */
@@ -341,7 +342,9 @@ static void filter_lpm_key_from(const struct prefix *pfx, uint32_t gen, struct f
 	memcpy(&k->data[1], pfx->bytes, 16);
 }
 
-/* Writes key -> val into generation gen's prefixes, and into its copy. 0 or -errno. */
+/* Writes key -> val into generation gen's prefixes, and into its copy: the prefix and its
+ * verdict, what filter_judge reads (not the rule id, which the rule's place in its list
+ * gives). 0 or -errno. */
 static int filter_prefix_add(struct filter *f, uint32_t gen, struct filter_lpm_key *key,
 			     struct filter_lpm_val val)
 {
@@ -351,8 +354,21 @@ static int filter_prefix_add(struct filter *f, uint32_t gen, struct filter_lpm_k
 
 	copy->key = *key;
 	copy->key.data[0] = 0;
-	copy->val = val;
+	copy->val = (struct filter_lpm_val){ .verdict = val.verdict };
 	return ret;
+}
+
+static int filter_prefix_rule_cmp(const void *a, const void *b)
+{
+	return memcmp(a, b, sizeof(struct filter_prefix_rule));
+}
+
+/* Generation gen's copies as a set (sorted; the config lists each prefix once): the same
+ * rules in another order compare alike (filter_gens_alike). */
+static void filter_prefixes_sort(struct filter *f, uint32_t gen)
+{
+	qsort(f->prefixes[gen], f->n_prefixes[gen], sizeof(*f->prefixes[gen]),
+	      filter_prefix_rule_cmp);
 }
 
 static int filter_fill_prefixes(struct filter *f, const struct config *cfg, uint32_t gen, char *err,
@@ -402,6 +418,7 @@ static int filter_fill_prefixes(struct filter *f, const struct config *cfg, uint
 		if (ret < 0)
 			goto err_map;
 	}
+	filter_prefixes_sort(f, gen);
 	return 0;
 err_map:
 	snprintf(err, errlen, "filter: adding prefix to the BPF trie: %s", strerror(-ret));
@@ -445,19 +462,42 @@ static int filter_activate(struct filter *f, uint32_t gen)
 	if (ret < 0)
 		return ret;
 	f->active = gen;
+	__atomic_add_fetch(&f->judge_serial, 1, __ATOMIC_RELEASE);
 	return 0;
 }
 
-/* Whether generations a and b hold the same compiled rule set: settings, port table and
- * prefixes, as written whole (rule ids included: rules in another order compare unlike). */
+/* Whether port tables a (the set becoming active) and b (the one it replaces) give every
+ * session of b the same verdict (filter_judge): the relay, rule and deny bits (not a port
+ * rule's index: its hit counter's), but for relay ports a adds, on which no session of b is
+ * (b's relay ports are every port a worker listens on under it: filter_fill_ports keeps those
+ * in force). Removed ones count (a revert). */
+static bool filter_ports_alike(const uint32_t *a, const uint32_t *b)
+{
+	const uint32_t judged = FILTER_PORT_RELAY | FILTER_PORT_RULE | FILTER_PORT_DENY;
+	uint32_t p;
+
+	for (p = 0; p < FILTER_PORTS; p++)
+		if ((a[p] ^ b[p]) & judged & ~(a[p] & ~b[p] & FILTER_PORT_RELAY))
+			return false;
+	return true;
+}
+
+/* Whether generation a, becoming active, judges every fast session of generation b as b did:
+ * what filter_judge reads alike. Settings: the default verdict, scope and relay_ports_only
+ * (not the rate limit nor the unparsed verdict, which only the program applies, to each
+ * datagram); the port table (filter_ports_alike); the prefixes and their verdicts, as a set
+ * (filter_fill_prefixes sorts the copies). */
 static bool filter_gens_alike(const struct filter *f, uint32_t a, uint32_t b)
 {
+	const struct filter_settings *sa = &f->settings[a], *sb = &f->settings[b];
+
 	return f->written[a] && f->written[b] && f->ports_shadow[a] && f->ports_shadow[b] &&
-	       !memcmp(&f->settings[a], &f->settings[b], sizeof(f->settings[a])) &&
+	       sa->default_deny == sb->default_deny && sa->scope == sb->scope &&
+	       sa->relay_ports_only == sb->relay_ports_only &&
 	       f->n_prefixes[a] == f->n_prefixes[b] &&
 	       !memcmp(f->prefixes[a], f->prefixes[b],
 		       f->n_prefixes[a] * sizeof(*f->prefixes[a])) &&
-	       !memcmp(f->ports_shadow[a], f->ports_shadow[b], FILTER_PORTS * sizeof(uint32_t));
+	       filter_ports_alike(f->ports_shadow[a], f->ports_shadow[b]);
 }
 
 /* Makes generation gen active; the rule set's version moves when gen's rules are not those of
@@ -525,6 +565,7 @@ int filter_relay_ports_settle(struct filter *f, const struct config *cfg)
 	int fd = bpf_map__fd(f->skel->maps.filter_ports), ret = 0;
 	uint32_t *cur = f->ports_shadow[f->active], p, r, i;
 	uint8_t want[FILTER_PORTS / 8] = { 0 }; /* cfg's relay ports, a bit each */
+	bool changed = false;
 
 	if (!cur)
 		return 0; /* (an update that failed half way: the next one writes all) */
@@ -547,7 +588,10 @@ int filter_relay_ports_settle(struct filter *f, const struct config *cfg)
 		ret = bpf_map_update_elem(fd, &key, &val, BPF_ANY);
 		if (ret == 0)
 			cur[p] = val;
+		changed = true;
 	}
+	if (changed)
+		__atomic_add_fetch(&f->judge_serial, 1, __ATOMIC_RELEASE);
 	return ret;
 }
 
@@ -559,6 +603,11 @@ uint32_t filter_rules_serial(const struct filter *f)
 uint64_t filter_rules_version(const struct filter *f)
 {
 	return f->rules_version;
+}
+
+uint64_t filter_judge_serial(const struct filter *f)
+{
+	return __atomic_load_n(&f->judge_serial, __ATOMIC_ACQUIRE);
 }
 
 int filter_rules_revert(struct filter *f, uint32_t serial)
@@ -1779,6 +1828,7 @@ int filter_judge_begin(struct filter *f, struct filter_judge *j)
 	if (ret == 0)
 		ret = bpf_map_lookup_elem(bpf_map__fd(f->skel->maps.filter_settings), &j->gen,
 					  &j->settings);
+	j->calls = FILTER_JUDGE_BEGIN_CALLS;
 	if (ret < 0)
 		return ret;
 	j->on = true;
@@ -1800,6 +1850,7 @@ int filter_judge(struct filter *f, struct filter_judge *j, const struct addr *cl
 		j->entry = 0;
 		pidx = j->gen * FILTER_PORTS + j->port;
 		bpf_map_lookup_elem(bpf_map__fd(f->skel->maps.filter_ports), &pidx, &j->entry);
+		j->calls++;
 	}
 	if (j->settings.scope == FILTER_SCOPE_KIND_RELAYS && !(j->entry & FILTER_PORT_RELAY))
 		return 0;
@@ -1809,6 +1860,7 @@ int filter_judge(struct filter *f, struct filter_judge *j, const struct addr *cl
 		return !!(j->entry & FILTER_PORT_DENY);
 	key.data[0] = (uint8_t)j->gen;
 	addr_to_mapped(client, &key.data[1]);
+	j->calls++;
 	/* A full-length key returns the longest matching prefix. */
 	if (bpf_map_lookup_elem(bpf_map__fd(f->skel->maps.filter_prefixes), &key, &rule) == 0)
 		return rule.verdict == FILTER_RULE_DENY;

@@ -45,9 +45,12 @@ int filter_relay_ports_settle(struct filter *f, const struct config *cfg);
 /* Counts the rule sets made active, so a caller can undo the one an update made. */
 uint32_t filter_rules_serial(const struct filter *f);
 /* The version of the rule set active now: it moves (from 1 on, never back) only when a set
- * becomes active whose compiled rules (settings, port table, prefixes) are not those of the
- * set it replaces, so a reload that changes no rule leaves it, and the workers need not judge
- * their fast sessions' clients again (worker_cmd.fast_rules). */
+ * becomes active that could judge a fast session of the set it replaces otherwise (what
+ * filter_judge reads: the default verdict, scope, relay_ports_only, the port table's verdicts
+ * and relay ports but for new relay ports, the prefixes and their verdicts as a set), so a
+ * reload that changes no rule leaves it, and the workers need not judge their fast sessions'
+ * clients again (worker_cmd.fast_rules); nor does one that changes only what the program
+ * alone applies (the rate limit, the unparsed verdict), adds a relay or reorders rules. */
 uint64_t filter_rules_version(const struct filter *f);
 /* Makes active again the rule set that was active when filter_rules_serial returned serial:
  * the one before the active set, whose generation an update leaves untouched (its hit
@@ -171,16 +174,25 @@ int filter_offload_xmit(struct filter *f, int ifindex, uint64_t *drops, uint64_t
  * the rate limit), 0 when not, -errno. */
 int filter_client_denied(struct filter *f, const struct addr *client, const struct addr *local);
 /* The same for many clients: what filter_client_denied reads for each once, from the program's
- * maps (so on any thread): the generation in force and its settings, and the last local port's
- * entry. A judgement then costs one map lookup at most (the prefix trie). */
+ * maps (so on any thread): the generation in force and its settings (FILTER_JUDGE_BEGIN_CALLS
+ * lookups), and the last local port's entry. A judgement then costs FILTER_JUDGE_CALLS_MAX map
+ * lookups at most: the port's entry when it is another port than the last's, the prefix trie.
+ * calls counts the lookups made, begin's included. */
+#define FILTER_JUDGE_BEGIN_CALLS 2
+#define FILTER_JUDGE_CALLS_MAX 2
 struct filter_judge {
 	bool on; /* the filter judges (its mode is not off) */
 	uint32_t gen;
 	struct filter_settings settings;
 	uint32_t port, entry; /* the last local port looked up (UINT32_MAX: none) and its entry */
+	uint32_t calls;
 };
 /* Starts judging with the rules active now. 0 or -errno. */
 int filter_judge_begin(struct filter *f, struct filter_judge *j);
+/* Moves whenever what a struct filter_judge holds may no longer be the rules in force (another
+ * generation made active, relay ports changed in place): one begun since it last moved judges
+ * by them still. Any thread; no syscall. */
+uint64_t filter_judge_serial(const struct filter *f);
 /* filter_client_denied(f, client, local) by j's rules: 1, 0, or -errno. */
 int filter_judge(struct filter *f, struct filter_judge *j, const struct addr *client,
 		 const struct addr *local);

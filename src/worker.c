@@ -219,17 +219,47 @@ static void count_fast(struct worker *w, uint32_t r, struct session *s,
 	session_count_up(s, up->rx_pkts, up->rx_bytes);
 }
 
+/* Whether the filter's rules in force deny new session s's client. Its datagram came through
+ * the program, but maybe under rules a change replaced since (it waited in the socket), and
+ * the judging turns' lap may have passed s's slot already. One map lookup mostly (the prefix
+ * trie): the generation in force, its settings and the port's entry are kept until
+ * filter_judge_serial moves. */
+static bool fast_denied(struct worker *w, const struct session *s)
+{
+	uint64_t serial = filter_judge_serial(w->fast.f);
+
+	if (!w->open_judged || serial != w->open_judge_serial) {
+		w->open_judged = filter_judge_begin(w->fast.f, &w->open_judge) == 0;
+		w->open_judge_serial = serial;
+		if (!w->open_judged)
+			return false;
+	}
+	return filter_judge(w->fast.f, &w->open_judge, &s->client, &s->local) == 1;
+}
+
 /* Puts new session s of relay slot r (its sockets so) on the fast path when the program takes
- * it. What the slot's previous session had relayed after its close (an RCU grace period) is
- * counted for the relay and s's upstream, but not in s's own counts. */
+ * it, and the rules in force do not deny its client: then it stays on the socket path until
+ * the next judging turn ends it. What the slot's previous session had relayed after its close
+ * (an RCU grace period) is counted for the relay and s's upstream, but not in s's own
+ * counts. */
 static void fast_open(struct worker *w, uint32_t r, struct session *s,
 		      const struct offload_socks *so)
 {
 	struct relay_dir_counters left[RELAY_DIR__MAX] = { 0 };
 	uint64_t up = s->up_datagrams, up_b = s->up_bytes;
 	uint64_t down = s->down_datagrams, down_b = s->down_bytes;
-	int ret = offload_session_open(&w->fast, s, so, worker_flow(w, r, s), left);
+	struct worker_relay *wr = &w->relays[r];
+	int ret;
 
+	if (fast_denied(w, s)) {
+		s->fast_refused = OFFLOAD_REFUSED_FILTER;
+		if (wr->n_denied < WORKER_DENIED_MAX) {
+			wr->denied[wr->n_denied].idx = session_index(&wr->sessions, s);
+			wr->denied[wr->n_denied++].gen = s->gen;
+		}
+		return;
+	}
+	ret = offload_session_open(&w->fast, s, so, worker_flow(w, r, s), left);
 	if (ret) {
 		s->fast_refused = (uint8_t)(ret > 0 ? ret : OFFLOAD_REFUSED_ERROR);
 		return;
@@ -708,30 +738,79 @@ static void pmtu_turn(struct worker *w)
 			  pmtu_read, w);
 }
 
+/* Whether judge_turn, having made j's map calls and ended ends sessions, can judge one more
+ * session, and end it, within WORKER_JUDGE_PER_TICK. */
+static bool judge_room(const struct filter_judge *j, uint32_t ends)
+{
+	return j->calls + (ends + 1) * WORKER_JUDGE_END_CALLS + FILTER_JUDGE_CALLS_MAX <=
+	       WORKER_JUDGE_PER_TICK;
+}
+
+/* Ends relay slot r's new sessions that fast_open found denied, those still open (their
+ * slots not taken by another session since), as far as the turn has room (j, *ends: an end
+ * is counted as judge_turn counts one); the rest wait for the next turn. */
+static void end_denied(struct worker *w, uint32_t r, const struct filter_judge *j,
+		       uint32_t *ends)
+{
+	struct worker_relay *wr = &w->relays[r];
+	struct session_table *t = &wr->sessions;
+	uint32_t had = *ends;
+
+	while (wr->n_denied && judge_room(j, *ends)) {
+		uint32_t k = --wr->n_denied, idx = wr->denied[k].idx;
+		struct session *s = t->slots && idx < t->capacity ? &t->slots[idx] : NULL;
+
+		if (!s || s->state != SESSION_ACTIVE || s->gen != wr->denied[k].gen)
+			continue;
+		session_close(t, s);
+		end_session(w, r, s, ACCESSLOG_FILTER_DENIED);
+		(*ends)++;
+	}
+	if (*ends != had)
+		counter_set(&w->counters[r].sessions_active, t->active);
+}
+
 /* A fast session whose client the filter's rules deny since they changed ends: replies
  * would otherwise keep flowing to it below the filter (the program drops the client's own
- * datagrams). The relays that use the fast path are judged by the rules in force
- * (w->fast_rules) from their first session slot on, a new set starting again, at most
- * WORKER_JUDGE_PER_TICK map calls a turn: the reload that changed them takes the first
- * turn, each tick the next. Those before a relay's judge_next are judged; a session that
- * opens afterwards was judged by the program on its way in. */
+ * datagrams). A new rule set (w->fast_rules) starts a lap of each relay's table from where
+ * its cursor (judge_next) is, round to it again; a further change meanwhile starts a new lap
+ * there, never back at the first slot, so changes that come faster than a lap cannot keep the
+ * far slots unjudged: every session meets the cursor within a lap, and is judged by the
+ * rules in force then. At most WORKER_JUDGE_PER_TICK map calls a turn (each counted, ends
+ * too): the reload that changed the rules takes the first turn, each tick the next. Each turn
+ * starts with the relay after the one the turn before started with, so one relay's laps
+ * (started again by every change) cannot take every turn from the others. A session that
+ * opens after the change was judged on its way in, by the program and by fast_open (whose
+ * refusals the turn ends first). */
 static void judge_turn(struct worker *w)
 {
-	uint32_t left = WORKER_JUDGE_PER_TICK, r;
-	struct filter_judge j;
+	/* map calls made (filter_judge_begin's reserved until it runs), and sessions ended */
+	struct filter_judge j = { .calls = FILTER_JUDGE_BEGIN_CALLS };
+	uint32_t ends = 0, first = WORKER_MAX_RELAYS, k, r;
 	bool begun = false;
 
-	for (r = 0; r < WORKER_MAX_RELAYS && left && w->fast.f; r++) {
-		struct worker_relay *wr = &w->relays[r];
-		struct session_table *t = &wr->sessions;
+	for (k = 0; k < WORKER_MAX_RELAYS && judge_room(&j, ends) && w->fast.f; k++) {
+		struct worker_relay *wr;
+		struct session_table *t;
 
-		if (wr->state != RELAY_SLOT_ACTIVE || !wr->offload || !t->slots)
+		r = (w->judge_first + k) % WORKER_MAX_RELAYS;
+		wr = &w->relays[r];
+		t = &wr->sessions;
+		end_denied(w, r, &j, &ends);
+		/* Also a relay whose fast path a re-apply turned off (keep_fast): its sessions
+		 * keep their entries, and only the fast ones are judged. */
+		if (wr->state != RELAY_SLOT_ACTIVE || !t->slots)
 			continue;
 		if (wr->judged != w->fast_rules) {
 			wr->judged = w->fast_rules;
-			wr->judge_next = 0;
+			wr->judge_left = t->capacity;
 		}
-		for (; wr->judge_next < t->capacity && left; wr->judge_next++) {
+		if (!wr->judge_left)
+			continue;
+		if (first == WORKER_MAX_RELAYS)
+			first = r;
+		for (; wr->judge_left && judge_room(&j, ends); wr->judge_left--,
+		     wr->judge_next = wr->judge_next + 1 < t->capacity ? wr->judge_next + 1 : 0) {
 			struct session *s = &t->slots[wr->judge_next];
 
 			if (s->state != SESSION_ACTIVE || !s->fast)
@@ -740,16 +819,16 @@ static void judge_turn(struct worker *w)
 			if (!begun && filter_judge_begin(w->fast.f, &j) < 0)
 				return;
 			begun = true;
-			left--;
 			if (filter_judge(w->fast.f, &j, &s->client, &s->local) != 1)
 				continue;
 			session_close(t, s);
 			end_session(w, r, s, ACCESSLOG_FILTER_DENIED);
-			/* its two entries' removal: a lookup and a delete each */
-			left = left > 4 ? left - 4 : 0;
+			ends++;
 		}
 		counter_set(&w->counters[r].sessions_active, t->active);
 	}
+	if (first != WORKER_MAX_RELAYS)
+		w->judge_first = (first + 1) % WORKER_MAX_RELAYS;
 }
 
 /* Before an eviction judges the least recently used session: one busy only in the fast path
@@ -1009,7 +1088,9 @@ static int apply_relay(struct worker *w, uint32_t r, uint32_t i, struct worker_c
 		/* the evictions remembered were of the table this one replaces */
 		memset(wr->evicted, 0, sizeof(wr->evicted));
 		wr->evicted_next = 0;
-		wr->judged = 0; /* a new table: judge_turn starts at its first slot */
+		/* a new table: judge_turn's lap starts at its first slot */
+		wr->judged = 0;
+		wr->judge_next = 0;
 		err = session_table_init(&wr->sessions, cap, timeout);
 		if (err) {
 			/* Anything but these is getrandom's: no table runs on a guessable key. */
@@ -1092,6 +1173,12 @@ static void apply_fast(struct worker *w, struct worker_cmd *cmd)
 				unfast_sessions(w, r);
 				forget_flows(&w->relays[r].sessions);
 			}
+	}
+	if (w->fast.f != cmd->fast) {
+		/* (another program, or none: a denial by the one that goes no longer holds) */
+		w->open_judged = false;
+		for (r = 0; r < WORKER_MAX_RELAYS; r++)
+			w->relays[r].n_denied = 0;
 	}
 	w->fast.f = cmd->fast;
 	w->fast_rules = cmd->fast_rules;
@@ -1367,13 +1454,13 @@ static void snapshot_sessions(struct worker *w, struct worker_cmd *cmd)
 	}
 }
 
-void worker_run_cmd(struct worker *w)
+bool worker_run_cmd(struct worker *w)
 {
 	struct worker_cmd *cmd;
 	uint64_t v;
 
 	if (read(w->cmd_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
-		return;
+		return false;
 	pthread_mutex_lock(&w->sync->lock);
 	cmd = w->cmd;
 	w->cmd = NULL;
@@ -1381,7 +1468,7 @@ void worker_run_cmd(struct worker *w)
 		cmd->taken = true;
 	pthread_mutex_unlock(&w->sync->lock);
 	if (!cmd)
-		return;
+		return false;
 	w->now = worker_clock();
 	if (cmd->type == WORKER_CMD_APPLY)
 		cmd->result = worker_apply(w, cmd);
@@ -1391,6 +1478,7 @@ void worker_run_cmd(struct worker *w)
 	cmd->done = true;
 	pthread_cond_broadcast(&w->sync->cond);
 	pthread_mutex_unlock(&w->sync->lock);
+	return true;
 }
 
 int worker_sync_init(struct worker_sync *sync)

@@ -20,6 +20,7 @@
 #include "offload.h"
 #include "config.h"
 #include "counters.h"
+#include "filter.h"
 #include "plan.h"
 #include "pool.h"
 #include "session.h"
@@ -60,11 +61,21 @@ struct worker_noreply {
  * each rule that changes). */
 #define WORKER_PMTU_PER_SEC 64
 
-/* Map calls a worker makes per tick, and at the reload that changed them, to judge its fast
- * sessions' clients by changed filter rules (a lookup each, four more to end one): a table of
- * many is judged over ticks, so the reload does not hold the worker's loop for all of them
- * (perf/reload_cost). */
+/* Map calls a worker makes per tick at most, and at the reload that changed them, to judge its
+ * fast sessions' clients by changed filter rules: a table of many is judged over ticks, so the
+ * reload does not hold the worker's loop for all of them (perf/reload_cost). One unit is one
+ * bpf() map call (a syscall: about 2 us on the development VM, perf/reload_cost): two to begin a turn
+ * (the generation in force, its settings), a lookup in the prefix trie per fast session and
+ * one more where its local port is another than the session before's, and
+ * WORKER_JUDGE_END_CALLS to end one: a lookup and a delete for each of its two entries, and
+ * its socket's close (a syscall with mmsg, a queued request with io_uring) counted as one. */
 #define WORKER_JUDGE_PER_TICK 4096
+#define WORKER_JUDGE_END_CALLS 5
+
+/* New sessions of a relay whose client the rules in force denied as they opened (fast_open),
+ * for the next judging turn to end; past as many within one, the rest stay on the socket path
+ * (as a relay without the fast path keeps its sessions). */
+#define WORKER_DENIED_MAX 64
 
 struct worker_relay {
 	enum relay_slot_state state;
@@ -79,9 +90,10 @@ struct worker_relay {
 	enum relay_mode mode;
 	bool offload; /* install fast-path entries for new sessions */
 	/* The filter rule set (worker.fast_rules) the fast sessions' clients are judged by, in
-	 * slot order: those before judge_next were (judge_turn) */
+	 * slot order from judge_next (the cursor) round the table: judge_left slots of its lap
+	 * are still to come (judge_turn) */
 	uint64_t judged;
-	uint32_t judge_next;
+	uint32_t judge_next, judge_left;
 	/* source = "client": sessions (forward and mirror) send from the client's address and
 	 * port; a mirror then keeps a session (socket) per client instead of mirror sockets */
 	bool transparent;
@@ -109,6 +121,10 @@ struct worker_relay {
 	uint32_t evicted_next;
 	struct worker_noreply noreply[WORKER_NOREPLY_MAX];
 	uint32_t noreply_head, noreply_len;
+	struct {
+		uint32_t idx, gen;
+	} denied[WORKER_DENIED_MAX];
+	uint32_t n_denied;
 };
 
 /* READY and FAILED answer the start (FAILED: set-up failed, the thread ends). STOPPING: the
@@ -197,6 +213,12 @@ struct worker {
 	struct slots_regions regions; /* each relay slot's session fixed files */
 	struct offload_worker fast;   /* the fast path's program (fast.f NULL: none) */
 	uint64_t fast_rules;	      /* the version of its filter rules (worker_cmd.fast_rules) */
+	uint32_t judge_first;	      /* the relay slot judge_turn's next turn starts with */
+	/* fast_open's judgement of new sessions' clients: begun (open_judged) when
+	 * filter_judge_serial was open_judge_serial */
+	struct filter_judge open_judge;
+	uint64_t open_judge_serial;
+	bool open_judged;
 	struct offload_pmtu_turn pmtu; /* the tick's path MTU readings (WORKER_PMTU_PER_SEC) */
 	struct accesslog_ring *alog;  /* session starts and ends; NULL when access_log is off */
 

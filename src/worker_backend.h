@@ -26,8 +26,9 @@ struct worker_ops {
 	void (*session_close)(struct worker *w, uint32_t relay, struct session *s);
 };
 
-/* Runs the pending command (backends call it when cmd_fd fires), then marks it done. */
-void worker_run_cmd(struct worker *w);
+/* Runs the pending command (backends call it when cmd_fd fires), then marks it done. Returns
+ * whether there was one (a harness that plays the loop times it by that). */
+bool worker_run_cmd(struct worker *w);
 /* Applies cmd (APPLY) through w->ops; used for start-up too. 0 or -errno + cmd->error. */
 int worker_apply(struct worker *w, struct worker_cmd *cmd);
 /* Closes everything worker_apply opened (at exit). */

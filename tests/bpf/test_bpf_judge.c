@@ -2,227 +2,139 @@
 /* What a reload's filter rules do to a worker's fast-path sessions: the rules' version
  * (filter_rules_version) moves only when the compiled rules change; a reload that changes no
  * rule judges no fast session's client again; one that changes them ends the sessions of the
- * clients they deny, judged over ticks a bounded number at a time (WORKER_JUDGE_PER_TICK), and
- * a further change starts the judging again from the first session. With the program loaded
- * (attached nowhere) and a runtime of one worker built by runtime_prepare as in
- * tests/unit/test_worker.c (a stub backend; its commands run on a helper thread), in a private
- * network namespace; the sessions go straight into the worker's table, marked fast. Needs root
+ * clients they deny, judged over ticks a bounded number at a time (WORKER_JUDGE_PER_TICK) in a
+ * lap of each relay's table from its cursor, and a further change starts a new lap there. With the program loaded
+ * (attached nowhere) and a runtime of one worker on a stub backend (tests/stub_worker.h: its
+ * commands run on a helper thread), in a private network namespace; the sessions go straight
+ * into the worker's table, marked fast. Needs root
  * (77 otherwise). */
 #include <arpa/inet.h>
-#include <errno.h>
-#include <pthread.h>
-#include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <time.h>
-#include <unistd.h>
 
 #include <cmocka.h>
 
-#include "filter.h"
 #include "log.h"
-#include "runtime.h"
-#include "worker_backend.h"
+#include "stub_worker.h"
 
 #define LISTEN "127.0.0.1:47391"
 #define UPSTREAM "127.0.0.1:47392"
 /* Three turns' worth: the reload's own turn cannot judge them all. */
 #define N_SESSIONS (3 * WORKER_JUDGE_PER_TICK)
 
-static int stub_listener_open(struct worker *w, uint32_t li)
+/* A second relay, on its own port. */
+#define RELAY2                                                                                     \
+	", { name = \"r2\"; listen = [ \"127.0.0.1:47393\" ]; upstreams = [ \"" UPSTREAM "\" ];"   \
+	" max_sessions = 256; session_timeout = 3600.0; offload = \"tc\"; }"
+
+/* The config with deny list deny, lines blank lines further down, relay r and then what more
+ * (RELAY2 or ""). */
+static struct config *load_relays(const char *deny, int lines, const char *more)
 {
-	(void)w, (void)li;
-	return 0;
-}
-
-/* As the mmsg backend: the slot is free at once. */
-static void stub_session_close(struct worker *w, uint32_t relay, struct session *s)
-{
-	s->fd = -1;
-	session_release(&w->relays[relay].sessions, s);
-}
-
-static const struct worker_ops stub_ops = {
-	.listener_open = stub_listener_open,
-	.session_close = stub_session_close,
-};
-
-struct fixture {
-	struct runtime rt;
-	struct uring_caps caps;
-	struct filter *f;
-	pthread_t loop;
-	volatile bool stop;
-};
-
-/* The worker's loop, as far as commands go. */
-static void *loop_run(void *arg)
-{
-	struct fixture *fx = arg;
-	struct timespec pause = { 0, 200000 };
-
-	while (!fx->stop) {
-		worker_run_cmd(&fx->rt.workers[0]);
-		nanosleep(&pause, NULL);
-	}
-	return NULL;
-}
-
-static void loop_start(struct fixture *fx)
-{
-	fx->stop = false;
-	assert_int_equal(pthread_create(&fx->loop, NULL, loop_run, fx), 0);
-}
-
-static void loop_stop(struct fixture *fx)
-{
-	fx->stop = true;
-	pthread_join(fx->loop, NULL);
-}
-
-/* The config with deny list deny, lines blank lines further down (the program is loaded
- * attached nowhere: no interface). */
-static struct config *load(const char *deny, int lines)
-{
-	char text[2048], err[CONFIG_ERR_LEN];
-	struct config *cfg;
+	char text[2048];
 
 	snprintf(text, sizeof(text),
 		 "control_socket = \"/tmp/ringrelay-test-unused.sock\";\n"
 		 "io_backend = \"mmsg\"; workers = 1;\n%.*s"
 		 "relays = ( { name = \"r\"; listen = [ \"" LISTEN "\" ];"
 		 " upstreams = [ \"" UPSTREAM "\" ]; max_sessions = %u;"
-		 " session_timeout = 3600.0; offload = \"tc\"; } );\n"
+		 " session_timeout = 3600.0; offload = \"tc\"; }%s );\n"
 		 "filter = { mode = \"tc\"; interfaces = [ \"lo\" ]; deny = [ %s ]; };\n",
-		 lines, "\n\n\n\n\n\n\n\n", N_SESSIONS, deny);
-	if (config_load_string(text, "t.conf", &cfg, err, sizeof(err))) {
-		fprintf(stderr, "config: %s\n", err);
-		return NULL;
-	}
-	cfg->filter.n_interfaces = 0;
-	return cfg;
+		 lines, "\n\n\n\n\n\n\n\n", N_SESSIONS, more, deny);
+	return stub_worker_config(text);
 }
 
-static int setup(void **state)
+static struct config *load(const char *deny, int lines)
 {
-	struct fixture *fx = calloc(1, sizeof(*fx));
-	struct config *cfg;
-	struct worker_cmd first;
-	char err[CONFIG_ERR_LEN];
-	struct plan plan;
+	return load_relays(deny, lines, "");
+}
 
-	if (getuid() != 0) {
-		fprintf(stderr, "SKIP: needs root\n");
+static int setup_relays(void **state, const char *more)
+{
+	struct stub_worker *fx = calloc(1, sizeof(*fx));
+
+	if (stub_worker_private_net())
 		exit(77);
-	}
-	if (unshare(CLONE_NEWNET) || system("ip link set lo up")) {
-		fprintf(stderr, "SKIP: private network namespace: %s\n", strerror(errno));
-		exit(77);
-	}
 	log_set_level(LOG_LVL_WARN);
-	cfg = load("\"198.19.255.0/24\"", 0);
-	if (!fx || !cfg || runtime_check(NULL, cfg, &plan, err, sizeof(err)))
+	if (!fx || stub_worker_setup(fx, load_relays("\"198.19.255.0/24\"", 0, more), true))
 		return -1;
-	if (filter_open_sized(cfg, plan.n_workers * plan.session_slots, &fx->f, err,
-			      sizeof(err)) < 0) {
-		fprintf(stderr, "FAIL: %s\n", err);
-		return -1;
-	}
-	fx->rt.fast = fx->f;
-	fx->rt.offload[0] = true;
-	if (runtime_prepare(&fx->rt, cfg, &plan, &fx->caps, err, sizeof(err))) {
-		fprintf(stderr, "%s\n", err);
-		return -1;
-	}
-	fx->rt.workers[0].ops = &stub_ops;
-	first = (struct worker_cmd){ .type = WORKER_CMD_APPLY, .cfg = cfg, .plan = &fx->rt.plan,
-				     .relay_slot = fx->rt.relay_slot, .fast = fx->f,
-				     .offload = fx->rt.offload };
-	if (worker_apply(&fx->rt.workers[0], &first)) {
-		fprintf(stderr, "apply: %s\n", first.error);
-		return -1;
-	}
-	fx->rt.n_started = 1;
-	/* As a running daemon's commands come: from the runtime, with the rules' version. */
-	loop_start(fx);
-	if (runtime_reapply(&fx->rt, err, sizeof(err))) {
-		fprintf(stderr, "reapply: %s\n", err);
-		return -1;
-	}
-	loop_stop(fx);
+	stub_worker_loop_stop(fx); /* the test ticks the worker itself */
 	*state = fx;
 	return 0;
 }
 
+static int setup(void **state)
+{
+	return setup_relays(state, "");
+}
+
+/* Relays r and r2. */
+static int setup_two(void **state)
+{
+	return setup_relays(state, RELAY2);
+}
+
 static int teardown(void **state)
 {
-	struct fixture *fx = *state;
-
-	worker_close_all(&fx->rt.workers[0]);
-	fx->rt.n_started = 0; /* no thread to join */
-	runtime_fini(&fx->rt);
-	filter_free(fx->f);
-	free(fx);
+	stub_worker_teardown(*state);
+	free(*state);
 	return 0;
 }
 
 /* Reloads as the app does: the program's rules first, then the workers. */
-static void reload(struct fixture *fx, const char *deny, int lines)
+static void reload_config(struct stub_worker *fx, struct config *next)
 {
-	struct config *next = load(deny, lines);
 	char err[CONFIG_ERR_LEN] = "";
-	uint32_t slot[CONFIG_MAX_RELAYS];
-	struct plan plan;
-	bool applied;
 
-	assert_non_null(next);
-	assert_int_equal(runtime_check(&fx->rt, next, &plan, err, sizeof(err)), 0);
-	assert_int_equal(runtime_reload_check(&fx->rt, next, slot, err, sizeof(err)), 0);
-	assert_int_equal(filter_update(fx->f, next, err, sizeof(err)), 0);
-	loop_start(fx);
-	assert_int_equal(runtime_reload(&fx->rt, next, &plan, slot, &applied, err, sizeof(err)), 0);
-	loop_stop(fx);
+	if (stub_worker_reload(fx, next, err, sizeof(err)))
+		fail_msg("reload: %s", err);
 }
 
-static struct session_table *table(struct fixture *fx)
+static void reload(struct stub_worker *fx, const char *deny, int lines)
 {
-	return &fx->rt.workers[0].relays[fx->rt.relay_slot[0]].sessions;
+	reload_config(fx, load(deny, lines));
 }
 
-/* A fast session of client ip:40000 (the loop is stopped). */
-static struct session *add_session(struct fixture *fx, uint32_t ip)
+/* The session table of the config's relay i. */
+static struct session_table *table_of(struct stub_worker *fx, uint32_t i)
+{
+	return &fx->rt.workers[0].relays[fx->rt.relay_slot[i]].sessions;
+}
+
+static struct session_table *table(struct stub_worker *fx)
+{
+	return table_of(fx, 0);
+}
+
+/* A fast session of client ip:40000 on the config's relay i (the loop is stopped). */
+static struct session *add_session_to(struct stub_worker *fx, uint32_t i, uint32_t ip)
 {
 	struct worker *w = &fx->rt.workers[0];
-	uint32_t r = fx->rt.relay_slot[0], li;
-	struct addr local, upstream, client;
+	uint32_t r = fx->rt.relay_slot[i], li = stub_worker_listener(w, r);
+	struct addr upstream, client;
 	const char *why;
 	struct session *s;
 
-	for (li = 0; li < WORKER_MAX_LISTENERS; li++)
-		if (w->listeners[li].in_use && w->listeners[li].relay == r)
-			break;
 	assert_true(li < WORKER_MAX_LISTENERS);
-	assert_int_equal(addr_parse(LISTEN, &local, &why), 0);
 	assert_int_equal(addr_parse(UPSTREAM, &upstream, &why), 0);
 	assert_int_equal(addr_parse("198.18.0.0:40000", &client, &why), 0);
 	client.in4.sin_addr.s_addr = htonl(ip);
-	s = session_insert(&w->relays[r].sessions, &client, li, NULL, worker_clock());
+	s = stub_worker_fast_session(w, r, li, &client, &upstream);
 	assert_non_null(s);
-	s->upstream_addr = upstream;
-	s->upstream = SESSION_NONE;
-	s->local = local;
-	s->fast = true;
-	s->flow = SESSION_NONE;
 	return s;
 }
 
+static struct session *add_session(struct stub_worker *fx, uint32_t ip)
+{
+	return add_session_to(fx, 0, ip);
+}
+
 /* Fast sessions of clients 198.18.0.0 + k, k = 1..n, in slots 0..n-1. */
-static void add_sessions(struct fixture *fx, uint32_t n)
+static void add_sessions(struct stub_worker *fx, uint32_t n)
 {
 	uint32_t k;
 
@@ -231,7 +143,7 @@ static void add_sessions(struct fixture *fx, uint32_t n)
 }
 
 /* Whether client 198.18.0.0 + k still has its session (in slot k - 1). */
-static bool has(struct fixture *fx, uint32_t k)
+static bool has(struct stub_worker *fx, uint32_t k)
 {
 	const struct session *s = &table(fx)->slots[k - 1];
 
@@ -240,7 +152,7 @@ static bool has(struct fixture *fx, uint32_t k)
 }
 
 /* How many of clients from..to (198.18.0.0 + k) have their session. */
-static uint32_t n_have(struct fixture *fx, uint32_t from, uint32_t to)
+static uint32_t n_have(struct stub_worker *fx, uint32_t from, uint32_t to)
 {
 	uint32_t k, n = 0;
 
@@ -249,28 +161,29 @@ static uint32_t n_have(struct fixture *fx, uint32_t from, uint32_t to)
 	return n;
 }
 
-static void tick(struct fixture *fx)
+static void tick(struct stub_worker *fx)
 {
-	struct worker *w = &fx->rt.workers[0];
-
-	w->now = worker_clock();
-	worker_tick(w);
+	stub_worker_tick(fx);
 }
 
-/* The rules' version moves with the compiled rules, not with each update: the same rules
- * (also on other lines of the file) leave it, another prefix or rate limit moves it, and so
- * does a revert only where the rule set it goes back to is another. */
+/* The rules' version moves with what judging a fast session's client reads, not with each
+ * update: the same rules (also on other lines, in another order), a rate limit and another
+ * unparsed verdict leave it (review-reloadcost F4: before, the last three moved it, and every
+ * worker judged all its fast sessions again); another prefix and another default verdict move
+ * it, and so does a revert only where the rule set it goes back to is another. */
 static void test_version(void **state)
 {
-	struct fixture *fx = *state;
+	struct stub_worker *fx = *state;
 	struct config *a = load("\"198.19.255.0/24\"", 0), *a2 = load("\"198.19.255.0/24\"", 5);
 	struct config *b = load("\"198.19.255.0/24\", \"198.19.254.0/24\"", 0);
+	struct config *b2 = load("\"198.19.254.0/24\", \"198.19.255.0/24\"", 0);
 	struct config *c = load("\"198.19.255.0/24\", \"198.19.254.0/24\"", 0);
+	struct config *e = load("\"198.19.255.0/24\", \"198.19.254.0/24\"", 0);
 	char err[CONFIG_ERR_LEN];
 	uint64_t v = filter_rules_version(fx->f);
 	uint32_t serial;
 
-	assert_true(a && a2 && b && c);
+	assert_true(a && a2 && b && b2 && c && e);
 	assert_true(v >= 1);
 	assert_int_equal(filter_update(fx->f, a, err, sizeof(err)), 0);
 	assert_int_equal(filter_update(fx->f, a2, err, sizeof(err)), 0);
@@ -282,9 +195,17 @@ static void test_version(void **state)
 	assert_int_equal(filter_update(fx->f, b, err, sizeof(err)), 0);
 	assert_int_equal(filter_rules_revert(fx->f, serial), 0);
 	assert_int_equal(filter_rules_version(fx->f), v + 1);
-	/* a rate limit is a rule too */
+	/* the same prefixes in another order; what only the program applies */
+	assert_int_equal(filter_update(fx->f, b2, err, sizeof(err)), 0);
+	assert_int_equal(filter_rules_version(fx->f), v + 1);
 	c->filter.rate_pps = 1000;
+	c->filter.unparsed = c->filter.unparsed == FILTER_VERDICT_DENY ? FILTER_VERDICT_ALLOW
+								      : FILTER_VERDICT_DENY;
 	assert_int_equal(filter_update(fx->f, c, err, sizeof(err)), 0);
+	assert_int_equal(filter_rules_version(fx->f), v + 1);
+	/* another default verdict */
+	e->filter.default_verdict = FILTER_VERDICT_DENY;
+	assert_int_equal(filter_update(fx->f, e, err, sizeof(err)), 0);
 	assert_int_equal(filter_rules_version(fx->f), v + 2);
 	/* a revert to other rules */
 	serial = filter_rules_serial(fx->f);
@@ -295,7 +216,25 @@ static void test_version(void **state)
 	config_free(a);
 	config_free(a2);
 	config_free(b);
+	config_free(b2);
 	config_free(c);
+	config_free(e);
+}
+
+/* A reload that adds a relay (another listen port), the filter rules unchanged, leaves the
+ * version: its port was no relay's, so no session was there. Before, the new relay port moved
+ * it (1 -> 2), and every worker judged all its fast sessions again. (review-reloadcost F4) */
+static void test_version_relay_port(void **state)
+{
+	struct stub_worker *fx = *state;
+	struct config *two = load_relays("\"198.19.255.0/24\"", 0, RELAY2);
+	char err[CONFIG_ERR_LEN];
+	uint64_t v = filter_rules_version(fx->f);
+
+	assert_non_null(two);
+	assert_int_equal(filter_update(fx->f, two, err, sizeof(err)), 0);
+	assert_int_equal(filter_rules_version(fx->f), v);
+	config_free(two);
 }
 
 /* A reload that changes no rule judges no fast session's client again. The marker: a fast
@@ -306,7 +245,7 @@ static void test_version(void **state)
  * worker's thread, about 5 us each on the development VM), and the marker ended at the first. */
 static void test_same_rules(void **state)
 {
-	struct fixture *fx = *state;
+	struct stub_worker *fx = *state;
 	uint32_t i;
 
 	add_sessions(fx, 100);
@@ -321,13 +260,20 @@ static void test_same_rules(void **state)
 	assert_int_equal(n_have(fx, 1, 100), 100);
 }
 
+/* The relay's judging cursor (the slot its lap judges next). */
+static uint32_t cursor(struct stub_worker *fx)
+{
+	return fx->rt.workers[0].relays[fx->rt.relay_slot[0]].judge_next;
+}
+
 /* A reload whose rules deny clients with fast sessions ends those sessions, and only those,
  * over ticks: the reload's own turn judges at most WORKER_JUDGE_PER_TICK map calls' worth
- * (the first slots), each tick the next. Another change while they are judged starts again
- * from the first slot: a client it denies there ends too. */
+ * from the cursor (here the first slots), each tick the next. Another change while they are
+ * judged starts a new lap where the cursor is, round the table: a client it denies behind
+ * the cursor ends when the lap comes round to it. */
 static void test_denied_end(void **state)
 {
-	struct fixture *fx = *state;
+	struct stub_worker *fx = *state;
 	/* clients 1..255 (slots 0..254), 256..511, and the last whole /24 (past two turns'
 	 * worth; client N_SESSIONS, 198.18.<late + 1>.0, stays) */
 	const uint32_t late = N_SESSIONS / 256 - 1, left = N_SESSIONS - 3 * 256 + 1;
@@ -346,11 +292,17 @@ static void test_denied_end(void **state)
 	assert_int_equal(
 	    counter_get(&fx->rt.workers[0].counters[fx->rt.relay_slot[0]].sessions_active),
 	    N_SESSIONS - 255);
-	/* 198.18.1.0/24 (clients 256..511) is behind the judging by now: it starts again */
+	/* 198.18.1.0/24 (clients 256..511, slots 255..510) is behind the cursor by now: the new
+	 * rules' lap reaches it after the rest of the table, the late /24 first */
 	tick(fx);
+	assert_true(cursor(fx) > 511 && cursor(fx) < 256 * late - 1);
 	reload(fx, deny[1], 0);
-	assert_int_equal(n_have(fx, 256, 511), 0);
+	assert_int_equal(n_have(fx, 256, 511), 256);
 	assert_int_equal(n_have(fx, 256 * late, 256 * late + 255), 256);
+	tick(fx);
+	assert_int_equal(n_have(fx, 256 * late, 256 * late + 255), 0);
+	tick(fx);
+	assert_int_equal(n_have(fx, 256, 511), 0);
 	for (i = 0; i < 8 && table(fx)->active > left; i++)
 		tick(fx);
 	assert_int_equal(table(fx)->active, left);
@@ -358,12 +310,133 @@ static void test_denied_end(void **state)
 			 left);
 }
 
+/* Rule changes that come faster than a lap (two turns apart here: a reload, then a tick; a
+ * lap of the table takes three) still reach the table's far slots: each change goes on from
+ * the cursor. Before, each restarted the walk at slot 0, and the late /24, denied by every
+ * one of the rule sets, kept its 256 sessions through ten changes and twenty turns (the whole
+ * table's worth six times over). (review-reloadcost F1) */
+static void test_starved(void **state)
+{
+	struct stub_worker *fx = *state;
+	const uint32_t late = N_SESSIONS / 256 - 1;
+	char deny[2][160];
+	uint32_t i;
+
+	snprintf(deny[0], sizeof(deny[0]),
+		 "\"198.19.255.0/24\", \"198.19.254.0/24\", \"198.18.%u.0/24\"", late);
+	snprintf(deny[1], sizeof(deny[1]),
+		 "\"198.19.255.0/24\", \"198.19.253.0/24\", \"198.18.%u.0/24\"", late);
+	add_sessions(fx, N_SESSIONS);
+	for (i = 0; i < 10; i++) {
+		reload(fx, deny[i & 1], 0);
+		tick(fx);
+	}
+	assert_int_equal(n_have(fx, 256 * late, 256 * late + 255), 0);
+	assert_int_equal(table(fx)->active, N_SESSIONS - 256);
+}
+
+/* A re-apply that turns a relay's fast path off in the middle of a lap (keep_fast: an
+ * interface event; its sessions keep their entries) does not pause the lap. Before, the relay
+ * was skipped until a reload: the late /24, denied, kept its 256 sessions (still fast) through
+ * 8 ticks, replies flowing below the filter. (review-reloadcost F2) */
+static void test_keep_fast(void **state)
+{
+	struct stub_worker *fx = *state;
+	const uint32_t late = N_SESSIONS / 256 - 1;
+	char deny[160], err[CONFIG_ERR_LEN];
+	uint32_t i;
+
+	snprintf(deny, sizeof(deny), "\"198.19.255.0/24\", \"198.18.%u.0/24\"", late);
+	add_sessions(fx, N_SESSIONS);
+	reload(fx, deny, 0);
+	assert_int_equal(n_have(fx, 256 * late, 256 * late + 255), 256);
+	fx->rt.offload[0] = false; /* the relay's fast path went off at an interface event */
+	assert_int_equal(stub_worker_loop_start(fx), 0);
+	assert_int_equal(runtime_reapply(&fx->rt, err, sizeof(err)), 0);
+	stub_worker_loop_stop(fx);
+	assert_true(table(fx)->slots[256 * late - 1].fast);
+	for (i = 0; i < 8; i++)
+		tick(fx);
+	assert_int_equal(n_have(fx, 256 * late, 256 * late + 255), 0);
+	assert_int_equal(table(fx)->active, N_SESSIONS - 256);
+}
+
+/* A session that opens after a change whose rules deny its client (its datagram came through
+ * the program before the change, waiting in the socket) ends at the next turn, though the
+ * lap has passed its slot or ended: the worker judges the client as it opens the session's
+ * fast path, which it then does not (one map lookup: the prefix trie). Another client's
+ * session stays. Before, nothing judged it: as a fast session its replies flowed below the
+ * filter until the next rules change. (review-reloadcost F8) */
+static void test_denied_at_open(void **state)
+{
+	struct stub_worker *fx = *state;
+	struct worker *w = &fx->rt.workers[0];
+	uint32_t r = fx->rt.relay_slot[0], li = stub_worker_listener(w, r);
+	struct sock_rx_meta meta = { 0 };
+	struct addr denied, allowed;
+	struct session *s, *a;
+	const char *why;
+	uint32_t gen;
+
+	add_sessions(fx, 100);
+	reload(fx, "\"198.19.255.0/24\", \"198.19.7.0/24\"", 0);
+	tick(fx);
+	assert_int_equal(w->relays[r].judge_left, 0); /* the lap is over */
+	assert_int_equal(addr_parse("198.19.7.7:40000", &denied, &why), 0);
+	assert_int_equal(addr_parse("198.19.8.8:40000", &allowed, &why), 0);
+	w->now = worker_clock();
+	s = worker_session_get(w, li, &denied, &meta, 1);
+	a = worker_session_get(w, li, &allowed, &meta, 1);
+	assert_true(s && a);
+	gen = s->gen;
+	assert_false(s->fast);
+	assert_string_equal(offload_refusal_name((enum offload_refusal)s->fast_refused),
+			    "filter_denied");
+	assert_string_not_equal(offload_refusal_name((enum offload_refusal)a->fast_refused),
+				"filter_denied");
+	tick(fx);
+	assert_false(s->state == SESSION_ACTIVE && s->gen == gen);
+	assert_int_equal(a->state, SESSION_ACTIVE);
+	assert_int_equal(table(fx)->active, 101);
+	assert_int_equal(counter_get(&w->counters[r].sessions_active), 101);
+}
+
+/* Each turn starts with the relay after the one the turn before started with: changes that
+ * come faster than r's lap (r's laps then take every turn they are first in) still reach r2,
+ * whose 256 sessions every rule set denies. Before, every turn went to the first relay first:
+ * r2 kept its sessions through ten changes and twenty turns. (review-reloadcost F1) */
+static void test_relays_take_turns(void **state)
+{
+	struct stub_worker *fx = *state;
+	char deny[2][160];
+	uint32_t i;
+
+	snprintf(deny[0], sizeof(deny[0]), "\"198.19.255.0/24\", \"198.19.254.0/24\", %s",
+		 "\"198.19.0.0/24\"");
+	snprintf(deny[1], sizeof(deny[1]), "\"198.19.255.0/24\", \"198.19.253.0/24\", %s",
+		 "\"198.19.0.0/24\"");
+	add_sessions(fx, N_SESSIONS);
+	for (i = 0; i < 256; i++) /* 198.19.0.0 .. 198.19.0.255 */
+		add_session_to(fx, 1, 0xc6130000u + i);
+	for (i = 0; i < 10; i++) {
+		reload_config(fx, load_relays(deny[i & 1], 0, RELAY2));
+		tick(fx);
+	}
+	assert_int_equal(table_of(fx, 1)->active, 0);
+	assert_int_equal(table(fx)->active, N_SESSIONS);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_version, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_version_relay_port, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_same_rules, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_denied_end, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_starved, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_keep_fast, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_denied_at_open, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_relays_take_turns, setup_two, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -3,10 +3,9 @@
  * whole after its path refused one (both backends ask worker_reply_whole and tell
  * worker_reply_refused); and the generations of a relay slot's sessions across the tables
  * reloads give it, which completions still on their way tell apart. The latter with a
- * runtime of one worker built by runtime_prepare (no thread of its own: a helper thread runs
- * its commands), real listeners and session sockets on 127.0.0.1 (no datagram is sent), and
- * a stub backend. */
-#include <pthread.h>
+ * runtime of one worker on a stub backend (tests/stub_worker.h: no thread of its own, a helper
+ * thread runs its commands), real listeners and session sockets on 127.0.0.1 (no datagram is
+ * sent). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,14 +13,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
 #include <cmocka.h>
 
-#include "runtime.h"
-#include "worker_backend.h"
-#include "config_text.h"
+#include "stub_worker.h"
 
 /* A fresh session as session_insert leaves one, in slot 0 of a one-slot table (released
  * and taken again for each case: a new session of a slot forgets its predecessor's). */
@@ -99,52 +94,6 @@ static void test_reply_refused(void **state)
 
 /* ---------------------------------------------------------------- a slot's tables */
 
-static int stub_listener_open(struct worker *w, uint32_t li)
-{
-	(void)w, (void)li;
-	return 0;
-}
-
-static int stub_session_opened(struct worker *w, uint32_t relay, struct session *s)
-{
-	(void)w, (void)relay, (void)s;
-	return 0;
-}
-
-/* As the mmsg backend: the slot is free at once. */
-static void stub_session_close(struct worker *w, uint32_t relay, struct session *s)
-{
-	close(s->fd);
-	s->fd = -1;
-	session_release(&w->relays[relay].sessions, s);
-}
-
-static const struct worker_ops stub_ops = {
-	.listener_open = stub_listener_open,
-	.session_opened = stub_session_opened,
-	.session_close = stub_session_close,
-};
-
-struct fixture {
-	struct runtime rt;
-	struct uring_caps caps;
-	pthread_t loop;
-	volatile bool stop;
-};
-
-/* The worker's loop, as far as commands go: run what is posted, every millisecond. */
-static void *loop_run(void *arg)
-{
-	struct fixture *f = arg;
-	struct timespec ms = { 0, 1000000 };
-
-	while (!f->stop) {
-		worker_run_cmd(&f->rt.workers[0]);
-		nanosleep(&ms, NULL);
-	}
-	return NULL;
-}
-
 #define RELAY_A "{ name = \"a\"; listen = [ \"127.0.0.1:47161\" ];" \
 		" upstreams = [ \"127.0.0.1:47162\" ]; max_sessions = 8; }"
 #define RELAY_B "{ name = \"b\"; listen = [ \"127.0.0.1:47163\" ];" \
@@ -166,27 +115,9 @@ static struct config *load(const char *relays)
 
 static int setup(void **state)
 {
-	struct fixture *f = calloc(1, sizeof(*f));
-	struct config *cfg = load(RELAY_A ", " RELAY_B);
-	struct worker_cmd first;
-	char err[CONFIG_ERR_LEN];
-	struct plan plan;
+	struct stub_worker *f = calloc(1, sizeof(*f));
 
-	if (!f || !cfg || runtime_check(NULL, cfg, &plan, err, sizeof(err)))
-		return -1;
-	if (runtime_prepare(&f->rt, cfg, &plan, &f->caps, err, sizeof(err))) {
-		fprintf(stderr, "%s\n", err);
-		return -1;
-	}
-	f->rt.workers[0].ops = &stub_ops;
-	first = (struct worker_cmd){ .type = WORKER_CMD_APPLY, .cfg = cfg, .plan = &f->rt.plan,
-				     .relay_slot = f->rt.relay_slot };
-	if (worker_apply(&f->rt.workers[0], &first)) {
-		fprintf(stderr, "apply: %s\n", first.error);
-		return -1;
-	}
-	f->rt.n_started = 1;
-	if (pthread_create(&f->loop, NULL, loop_run, f))
+	if (!f || stub_worker_setup(f, load(RELAY_A ", " RELAY_B), false))
 		return -1;
 	*state = f;
 	return 0;
@@ -194,33 +125,21 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	struct fixture *f = *state;
-
-	f->stop = true;
-	pthread_join(f->loop, NULL);
-	worker_close_all(&f->rt.workers[0]);
-	f->rt.n_started = 0; /* no thread to join */
-	runtime_fini(&f->rt);
-	free(f);
+	stub_worker_teardown(*state);
+	free(*state);
 	return 0;
 }
 
-static void reload(struct fixture *f, const char *relays)
+static void reload(struct stub_worker *f, const char *relays)
 {
-	struct config *next = load(relays);
 	char err[CONFIG_ERR_LEN] = "";
-	uint32_t slot[CONFIG_MAX_RELAYS];
-	struct plan plan;
-	bool applied;
 
-	assert_non_null(next);
-	assert_int_equal(runtime_check(&f->rt, next, &plan, err, sizeof(err)), 0);
-	assert_int_equal(runtime_reload_check(&f->rt, next, slot, err, sizeof(err)), 0);
-	assert_int_equal(runtime_reload(&f->rt, next, &plan, slot, &applied, err, sizeof(err)), 0);
+	if (stub_worker_reload(f, load(relays), err, sizeof(err)))
+		fail_msg("reload: %s", err);
 }
 
 /* The slot of the relay named name in the config in force. */
-static uint32_t slot_of(const struct fixture *f, const char *name)
+static uint32_t slot_of(const struct stub_worker *f, const char *name)
 {
 	uint32_t i;
 
@@ -241,9 +160,7 @@ static struct session *open_session(struct worker *w, uint32_t r, int host)
 	struct session *s;
 	uint32_t li;
 
-	for (li = 0; li < WORKER_MAX_LISTENERS; li++)
-		if (w->listeners[li].in_use && w->listeners[li].relay == r)
-			break;
+	li = stub_worker_listener(w, r);
 	assert_true(li < WORKER_MAX_LISTENERS);
 	snprintf(text, sizeof(text), "198.18.0.%d:4000", host);
 	assert_int_equal(addr_parse(text, &client, &why), 0);
@@ -260,7 +177,7 @@ static struct session *open_session(struct worker *w, uint32_t r, int host)
 static void test_table_gens(void **state)
 {
 	enum { N = 4, LIVES = 3 };
-	struct fixture *f = *state;
+	struct stub_worker *f = *state;
 	struct worker *w = &f->rt.workers[0];
 	uint32_t old_idx[N * LIVES], old_gen[N * LIVES], n_old = 0, r, i, k;
 	struct session *s;

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* Unit tests that run a config written as text: the loaded config, or NULL with the loader's
- * error on stderr. */
+/* Tests (and perf/ tools) that run a config written as text: the loaded config, or NULL with
+ * the loader's error on stderr. */
 #ifndef RINGRELAY_TEST_CONFIG_TEXT_H
 #define RINGRELAY_TEST_CONFIG_TEXT_H
 
