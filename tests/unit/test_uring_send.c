@@ -394,17 +394,13 @@ static void test_mirror_refused_batch_keeps_list(void **state)
 			 1);
 }
 
-/* Without a reload, a refused batch's datagram sent alone that then takes a pending ICMP
- * error goes again to its member, also when every copy of its buffer was gathered (the
- * buffer's record named no member list yet). */
-static void test_mirror_refused_batch_resends(void **state)
+/* A plain mirror of two members, one datagram's copies to each gathered and flushed: the two
+ * batch sends, batch[i] by member i's fixed slot. */
+static void mirror_batches(struct fixture *f, struct io_uring_sqe batch[2])
 {
-	struct fixture *f = *state;
-	struct io_uring_sqe q[8], batch = { 0 };
+	struct io_uring_sqe q[8];
 	uint32_t i, n;
 
-	if (!f)
-		skip();
 	mirror(f, 2);
 	mirror_copies(f, 0);
 	mirror_copies(f, 1);
@@ -412,9 +408,22 @@ static void test_mirror_refused_batch_resends(void **state)
 	n = take_sqes(f, q, 8);
 	assert_int_equal(n, 2);
 	for (i = 0; i < n; i++)
-		if (q[i].fd == (int)PLAN_LISTENER_SLOTS)
-			batch = q[i];
-	complete(f, &batch, -EMSGSIZE);
+		batch[q[i].fd - PLAN_LISTENER_SLOTS] = q[i];
+}
+
+/* Without a reload, a refused batch's datagram sent alone that then takes a pending ICMP
+ * error goes again to its member, also when every copy of its buffer was gathered (the
+ * buffer's record named no member list yet). */
+static void test_mirror_refused_batch_resends(void **state)
+{
+	struct fixture *f = *state;
+	struct io_uring_sqe q[8], batch[2];
+	uint32_t n;
+
+	if (!f)
+		skip();
+	mirror_batches(f, batch);
+	complete(f, &batch[0], -EMSGSIZE);
 	n = take_sqes(f, q, 8);
 	assert_int_equal(n, 2);
 	drain_ret = ECONNREFUSED;
@@ -433,18 +442,10 @@ static void test_mirror_batch_drains_own_socket(void **state)
 {
 	struct fixture *f = *state;
 	struct io_uring_sqe q[8], batch[2];
-	uint32_t i, n;
 
 	if (!f)
 		skip();
-	mirror(f, 2);
-	mirror_copies(f, 0);
-	mirror_copies(f, 1);
-	batch_flush_open(&f->uw);
-	n = take_sqes(f, q, 8);
-	assert_int_equal(n, 2);
-	for (i = 0; i < n; i++)
-		batch[q[i].fd - PLAN_LISTENER_SLOTS] = q[i];
+	mirror_batches(f, batch);
 	mirror_reload(f);
 	drain_ret = ECONNREFUSED;
 	complete(f, &batch[1], -ECONNREFUSED);
