@@ -96,7 +96,6 @@ struct filter {
 	uint32_t n_prefixes[FILTER_GENS];
 	bool written[FILTER_GENS];
 	uint64_t rules_version; /* filter_rules_version */
-	uint64_t judge_serial;	/* filter_judge_serial (atomic: workers read it) */
 	int ncpus;
 	bool pinned;
 	int pin_lock;			   /* FILTER_PIN_DIR, flock()ed while pinned, or -1 */
@@ -462,7 +461,6 @@ static int filter_activate(struct filter *f, uint32_t gen)
 	if (ret < 0)
 		return ret;
 	f->active = gen;
-	__atomic_add_fetch(&f->judge_serial, 1, __ATOMIC_RELEASE);
 	return 0;
 }
 
@@ -565,7 +563,6 @@ int filter_relay_ports_settle(struct filter *f, const struct config *cfg)
 	int fd = bpf_map__fd(f->skel->maps.filter_ports), ret = 0;
 	uint32_t *cur = f->ports_shadow[f->active], p, r, i;
 	uint8_t want[FILTER_PORTS / 8] = { 0 }; /* cfg's relay ports, a bit each */
-	bool changed = false;
 
 	if (!cur)
 		return 0; /* (an update that failed half way: the next one writes all) */
@@ -588,10 +585,7 @@ int filter_relay_ports_settle(struct filter *f, const struct config *cfg)
 		ret = bpf_map_update_elem(fd, &key, &val, BPF_ANY);
 		if (ret == 0)
 			cur[p] = val;
-		changed = true;
 	}
-	if (changed)
-		__atomic_add_fetch(&f->judge_serial, 1, __ATOMIC_RELEASE);
 	return ret;
 }
 
@@ -603,11 +597,6 @@ uint32_t filter_rules_serial(const struct filter *f)
 uint64_t filter_rules_version(const struct filter *f)
 {
 	return f->rules_version;
-}
-
-uint64_t filter_judge_serial(const struct filter *f)
-{
-	return __atomic_load_n(&f->judge_serial, __ATOMIC_ACQUIRE);
 }
 
 int filter_rules_revert(struct filter *f, uint32_t serial)

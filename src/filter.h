@@ -189,10 +189,6 @@ struct filter_judge {
 };
 /* Starts judging with the rules active now. 0 or -errno. */
 int filter_judge_begin(struct filter *f, struct filter_judge *j);
-/* Moves whenever what a struct filter_judge holds may no longer be the rules in force (another
- * generation made active, relay ports changed in place): one begun since it last moved judges
- * by them still. Any thread; no syscall. */
-uint64_t filter_judge_serial(const struct filter *f);
 /* filter_client_denied(f, client, local) by j's rules: 1, 0, or -errno. */
 int filter_judge(struct filter *f, struct filter_judge *j, const struct addr *client,
 		 const struct addr *local);

@@ -104,9 +104,6 @@ enum offload_refusal {
 	 * where it runs only in tc (another relay's), to which XDP cannot redirect */
 	OFFLOAD_REFUSED_DEVICE,
 	OFFLOAD_REFUSED_ERROR, /* another: a link-local address, an error, a full map, ... */
-	/* the filter's rules in force deny its client (its datagram came through under rules a
-	 * change replaced since): it ends at the worker's next judging turn */
-	OFFLOAD_REFUSED_FILTER,
 	OFFLOAD_REFUSED__MAX
 };
 
@@ -126,8 +123,6 @@ static inline const char *offload_refusal_name(enum offload_refusal why)
 		return "device_not_fast_path";
 	case OFFLOAD_REFUSED_ERROR:
 		return "other";
-	case OFFLOAD_REFUSED_FILTER:
-		return "filter_denied";
 	default:
 		return "?";
 	}

@@ -219,47 +219,17 @@ static void count_fast(struct worker *w, uint32_t r, struct session *s,
 	session_count_up(s, up->rx_pkts, up->rx_bytes);
 }
 
-/* Whether the filter's rules in force deny new session s's client. Its datagram came through
- * the program, but maybe under rules a change replaced since (it waited in the socket), and
- * the judging turns' lap may have passed s's slot already. One map lookup mostly (the prefix
- * trie): the generation in force, its settings and the port's entry are kept until
- * filter_judge_serial moves. */
-static bool fast_denied(struct worker *w, const struct session *s)
-{
-	uint64_t serial = filter_judge_serial(w->fast.f);
-
-	if (!w->open_judged || serial != w->open_judge_serial) {
-		w->open_judged = filter_judge_begin(w->fast.f, &w->open_judge) == 0;
-		w->open_judge_serial = serial;
-		if (!w->open_judged)
-			return false;
-	}
-	return filter_judge(w->fast.f, &w->open_judge, &s->client, &s->local) == 1;
-}
-
 /* Puts new session s of relay slot r (its sockets so) on the fast path when the program takes
- * it, and the rules in force do not deny its client: then it stays on the socket path until
- * the next judging turn ends it. What the slot's previous session had relayed after its close
- * (an RCU grace period) is counted for the relay and s's upstream, but not in s's own
- * counts. */
+ * it. What the slot's previous session had relayed after its close (an RCU grace period) is
+ * counted for the relay and s's upstream, but not in s's own counts. */
 static void fast_open(struct worker *w, uint32_t r, struct session *s,
 		      const struct offload_socks *so)
 {
 	struct relay_dir_counters left[RELAY_DIR__MAX] = { 0 };
 	uint64_t up = s->up_datagrams, up_b = s->up_bytes;
 	uint64_t down = s->down_datagrams, down_b = s->down_bytes;
-	struct worker_relay *wr = &w->relays[r];
-	int ret;
+	int ret = offload_session_open(&w->fast, s, so, worker_flow(w, r, s), left);
 
-	if (fast_denied(w, s)) {
-		s->fast_refused = OFFLOAD_REFUSED_FILTER;
-		if (wr->n_denied < WORKER_DENIED_MAX) {
-			wr->denied[wr->n_denied].idx = session_index(&wr->sessions, s);
-			wr->denied[wr->n_denied++].gen = s->gen;
-		}
-		return;
-	}
-	ret = offload_session_open(&w->fast, s, so, worker_flow(w, r, s), left);
 	if (ret) {
 		s->fast_refused = (uint8_t)(ret > 0 ? ret : OFFLOAD_REFUSED_ERROR);
 		return;
@@ -746,30 +716,6 @@ static bool judge_room(const struct filter_judge *j, uint32_t ends)
 	       WORKER_JUDGE_PER_TICK;
 }
 
-/* Ends relay slot r's new sessions that fast_open found denied, those still open (their
- * slots not taken by another session since), as far as the turn has room (j, *ends: an end
- * is counted as judge_turn counts one); the rest wait for the next turn. */
-static void end_denied(struct worker *w, uint32_t r, const struct filter_judge *j,
-		       uint32_t *ends)
-{
-	struct worker_relay *wr = &w->relays[r];
-	struct session_table *t = &wr->sessions;
-	uint32_t had = *ends;
-
-	while (wr->n_denied && judge_room(j, *ends)) {
-		uint32_t k = --wr->n_denied, idx = wr->denied[k].idx;
-		struct session *s = t->slots && idx < t->capacity ? &t->slots[idx] : NULL;
-
-		if (!s || s->state != SESSION_ACTIVE || s->gen != wr->denied[k].gen)
-			continue;
-		session_close(t, s);
-		end_session(w, r, s, ACCESSLOG_FILTER_DENIED);
-		(*ends)++;
-	}
-	if (*ends != had)
-		counter_set(&w->counters[r].sessions_active, t->active);
-}
-
 /* A fast session whose client the filter's rules deny since they changed ends: replies
  * would otherwise keep flowing to it below the filter (the program drops the client's own
  * datagrams). A new rule set (w->fast_rules) starts a lap of each relay's table from where
@@ -780,8 +726,7 @@ static void end_denied(struct worker *w, uint32_t r, const struct filter_judge *
  * too): the reload that changed the rules takes the first turn, each tick the next. Each turn
  * starts with the relay after the one the turn before started with, so one relay's laps
  * (started again by every change) cannot take every turn from the others. A session that
- * opens after the change was judged on its way in, by the program and by fast_open (whose
- * refusals the turn ends first). */
+ * opens after the change was judged by the program on its way in. */
 static void judge_turn(struct worker *w)
 {
 	/* map calls made (filter_judge_begin's reserved until it runs), and sessions ended */
@@ -796,7 +741,6 @@ static void judge_turn(struct worker *w)
 		r = (w->judge_first + k) % WORKER_MAX_RELAYS;
 		wr = &w->relays[r];
 		t = &wr->sessions;
-		end_denied(w, r, &j, &ends);
 		/* Also a relay whose fast path a re-apply turned off (keep_fast): its sessions
 		 * keep their entries, and only the fast ones are judged. */
 		if (wr->state != RELAY_SLOT_ACTIVE || !t->slots)
@@ -1173,12 +1117,6 @@ static void apply_fast(struct worker *w, struct worker_cmd *cmd)
 				unfast_sessions(w, r);
 				forget_flows(&w->relays[r].sessions);
 			}
-	}
-	if (w->fast.f != cmd->fast) {
-		/* (another program, or none: a denial by the one that goes no longer holds) */
-		w->open_judged = false;
-		for (r = 0; r < WORKER_MAX_RELAYS; r++)
-			w->relays[r].n_denied = 0;
 	}
 	w->fast.f = cmd->fast;
 	w->fast_rules = cmd->fast_rules;

@@ -20,7 +20,6 @@
 #include "offload.h"
 #include "config.h"
 #include "counters.h"
-#include "filter.h"
 #include "plan.h"
 #include "pool.h"
 #include "session.h"
@@ -72,11 +71,6 @@ struct worker_noreply {
 #define WORKER_JUDGE_PER_TICK 4096
 #define WORKER_JUDGE_END_CALLS 5
 
-/* New sessions of a relay whose client the rules in force denied as they opened (fast_open),
- * for the next judging turn to end; past as many within one, the rest stay on the socket path
- * (as a relay without the fast path keeps its sessions). */
-#define WORKER_DENIED_MAX 64
-
 struct worker_relay {
 	enum relay_slot_state state;
 	const struct relay_conf *conf; /* in the config in force; NULL when not ACTIVE */
@@ -121,10 +115,6 @@ struct worker_relay {
 	uint32_t evicted_next;
 	struct worker_noreply noreply[WORKER_NOREPLY_MAX];
 	uint32_t noreply_head, noreply_len;
-	struct {
-		uint32_t idx, gen;
-	} denied[WORKER_DENIED_MAX];
-	uint32_t n_denied;
 };
 
 /* READY and FAILED answer the start (FAILED: set-up failed, the thread ends). STOPPING: the
@@ -214,11 +204,6 @@ struct worker {
 	struct offload_worker fast;   /* the fast path's program (fast.f NULL: none) */
 	uint64_t fast_rules;	      /* the version of its filter rules (worker_cmd.fast_rules) */
 	uint32_t judge_first;	      /* the relay slot judge_turn's next turn starts with */
-	/* fast_open's judgement of new sessions' clients: begun (open_judged) when
-	 * filter_judge_serial was open_judge_serial */
-	struct filter_judge open_judge;
-	uint64_t open_judge_serial;
-	bool open_judged;
 	struct offload_pmtu_turn pmtu; /* the tick's path MTU readings (WORKER_PMTU_PER_SEC) */
 	struct accesslog_ring *alog;  /* session starts and ends; NULL when access_log is off */
 

@@ -361,46 +361,6 @@ static void test_keep_fast(void **state)
 	assert_int_equal(table(fx)->active, N_SESSIONS - 256);
 }
 
-/* A session that opens after a change whose rules deny its client (its datagram came through
- * the program before the change, waiting in the socket) ends at the next turn, though the
- * lap has passed its slot or ended: the worker judges the client as it opens the session's
- * fast path, which it then does not (one map lookup: the prefix trie). Another client's
- * session stays. Before, nothing judged it: as a fast session its replies flowed below the
- * filter until the next rules change. (review-reloadcost F8) */
-static void test_denied_at_open(void **state)
-{
-	struct stub_worker *fx = *state;
-	struct worker *w = &fx->rt.workers[0];
-	uint32_t r = fx->rt.relay_slot[0], li = stub_worker_listener(w, r);
-	struct sock_rx_meta meta = { 0 };
-	struct addr denied, allowed;
-	struct session *s, *a;
-	const char *why;
-	uint32_t gen;
-
-	add_sessions(fx, 100);
-	reload(fx, "\"198.19.255.0/24\", \"198.19.7.0/24\"", 0);
-	tick(fx);
-	assert_int_equal(w->relays[r].judge_left, 0); /* the lap is over */
-	assert_int_equal(addr_parse("198.19.7.7:40000", &denied, &why), 0);
-	assert_int_equal(addr_parse("198.19.8.8:40000", &allowed, &why), 0);
-	w->now = worker_clock();
-	s = worker_session_get(w, li, &denied, &meta, 1);
-	a = worker_session_get(w, li, &allowed, &meta, 1);
-	assert_true(s && a);
-	gen = s->gen;
-	assert_false(s->fast);
-	assert_string_equal(offload_refusal_name((enum offload_refusal)s->fast_refused),
-			    "filter_denied");
-	assert_string_not_equal(offload_refusal_name((enum offload_refusal)a->fast_refused),
-				"filter_denied");
-	tick(fx);
-	assert_false(s->state == SESSION_ACTIVE && s->gen == gen);
-	assert_int_equal(a->state, SESSION_ACTIVE);
-	assert_int_equal(table(fx)->active, 101);
-	assert_int_equal(counter_get(&w->counters[r].sessions_active), 101);
-}
-
 /* Each turn starts with the relay after the one the turn before started with: changes that
  * come faster than r's lap (r's laps then take every turn they are first in) still reach r2,
  * whose 256 sessions every rule set denies. Before, every turn went to the first relay first:
@@ -435,7 +395,6 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_denied_end, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_starved, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_keep_fast, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_denied_at_open, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_relays_take_turns, setup_two, teardown),
 	};
 
