@@ -726,7 +726,10 @@ static bool judge_room(const struct filter_judge *j, uint32_t ends)
  * too): the reload that changed the rules takes the first turn, each tick the next. Each turn
  * starts with the relay after the one the turn before started with, so one relay's laps
  * (started again by every change) cannot take every turn from the others. A session that
- * opens after the change was judged by the program on its way in. */
+ * opens after the change had its first datagram judged by the program on an interface the
+ * filter runs on; one whose datagram passed under the old rules and opens behind the cursor
+ * is judged at the next change only (judging at open also ended sessions of clients on
+ * interfaces without the filter, at every tick). */
 static void judge_turn(struct worker *w)
 {
 	/* map calls made (filter_judge_begin's reserved until it runs), and sessions ended */
