@@ -842,14 +842,14 @@ union icmp_quote {
  * itself is not changed and goes on to the stack, which updates its route exception. Not on
  * the datagram fast path: only frames whose IP protocol is ICMP come here. */
 static __always_inline void offload_icmp(void *ctx, int tc, const __u8 *icmp, void *data_end,
-					 __u32 off, __u32 len, int v4)
+					 __u32 off, __u32 len, int v4, int host, __u32 ingress)
 {
 	struct hdr_src h = {.ctx = ctx, .tc = tc};
 	union icmp_quote q = {};
 	struct offload_key key = {};
 	struct offload_flow_stats *st;
 	struct offload_rule *rule;
-	__u32 flow;
+	__u32 flow, iif;
 	__u8 dir;
 
 	/* Type and code first, in place (no helper call): any other ICMP (an echo, another
@@ -859,6 +859,10 @@ static __always_inline void offload_icmp(void *ctx, int tc, const __u8 *icmp, vo
 	if ((void *)(icmp + 2) > data_end ||
 	    (v4 ? icmp[0] != ICMP_DEST_UNREACH || icmp[1] != ICMP_FRAG_NEEDED
 		: icmp[0] != ICMPV6_PKT_TOOBIG))
+		return;
+	/* Only one the stack takes as the host's own (as a datagram, offload_prepare): ip_rcv
+	 * drops another host's, and a group address's is no router's answer to us. */
+	if (!host)
 		return;
 	if (v4) {
 		if (len < ICMP_QUOTE4 || load(&h, off + 8, &q.v4, sizeof(q.v4)))
@@ -887,8 +891,14 @@ static __always_inline void offload_icmp(void *ctx, int tc, const __u8 *icmp, vo
 		return;
 	flow = rule->flow;
 	dir = rule->dir;
+	iif = rule->iif;
 	/* The element may have been reused meanwhile (offload_prepare): then it counts nothing */
 	if (bpf_map_lookup_elem(&offload_sessions, &key) != rule)
+		return;
+	/* A real too-big comes back the way the quoted datagram left, which is where the
+	 * key's own datagrams arrive (its rule's iif): one from another interface (forged, or
+	 * a path we do not use) counts nothing. */
+	if (iif != ingress)
 		return;
 	st = bpf_map_lookup_elem(&offload_stats, &flow);
 	if (!st)
@@ -916,6 +926,20 @@ struct off_ctx {
 	__u8 pad;
 	__u8 smac[6], dmac[6];
 } __attribute__((aligned(8)));
+
+/* Whether ip_rcv would take the frame at data (its Ethernet header in bounds) as the host's own
+ * (PACKET_HOST). tc: the skb's pkt_type, which eth_type_trans set (a group destination never
+ * gets PACKET_HOST; the bit test is for a device in promiscuous or all-multicast mode). XDP,
+ * before eth_type_trans: the same decision, PACKET_HOST being the device's own address
+ * exactly, so one comparison covers group addresses and other hosts'. A load needs no
+ * alignment here. */
+static __always_inline int frame_for_host(int tc, const struct ethhdr *eth, const void *data,
+					  __u32 pkt_type, __u64 dev_mac)
+{
+	if (tc)
+		return !(eth->h_dest[0] & 1) && pkt_type == PACKET_HOST;
+	return mac_pack(*(const __u32 *)data, *(const __u16 *)(data + 4)) == dev_mac;
+}
 
 /* Parses what arrived, finds its session and asks the FIB where the rewritten datagram goes.
  * Returns OFFLOAD_CNT_FORWARDED with o filled, or the reason it goes up the stack. Nothing is
@@ -952,7 +976,9 @@ static __always_inline __u32 offload_prepare(void *ctx, void *data, void *data_e
 			    bpf_ntohs(ih->tot_len) >= sizeof(*ih))
 				offload_icmp(ctx, tc, (void *)(ih + 1), data_end,
 					     sizeof(*eth) + sizeof(*ih),
-					     bpf_ntohs(ih->tot_len) - sizeof(*ih), 1);
+					     bpf_ntohs(ih->tot_len) - sizeof(*ih), 1,
+					     frame_for_host(tc, eth, data, pkt_type, dev_mac),
+					     ingress);
 			return OFFLOAD_CNT_PASS_NO_SESSION;
 		}
 		if (bpf_ntohs(ih->frag_off) & (IP_MF | IP_OFFSET))
@@ -984,7 +1010,8 @@ static __always_inline __u32 offload_prepare(void *ctx, void *data, void *data_e
 			if (ih->nexthdr == IPPROTO_ICMPV6)
 				offload_icmp(ctx, tc, (void *)(ih + 1), data_end,
 					     sizeof(*eth) + sizeof(*ih), bpf_ntohs(ih->payload_len),
-					     0);
+					     0, frame_for_host(tc, eth, data, pkt_type, dev_mac),
+					     ingress);
 			return is_ext(ih->nexthdr) ? (ih->nexthdr == IPPROTO_FRAGMENT
 							  ? OFFLOAD_CNT_PASS_FRAGMENT
 							  : OFFLOAD_CNT_PASS_EXT_HEADERS)
@@ -1013,11 +1040,8 @@ static __always_inline __u32 offload_prepare(void *ctx, void *data, void *data_e
 	 * destination MAC is the stack's to judge (the socket path relays it unless
 	 * drop_unicast_in_l2_multicast says otherwise), and tc's bpf_redirect_neigh would free
 	 * it unseen, after the count; another host's MAC (PACKET_OTHERHOST, a promiscuous
-	 * device) ip_rcv drops. XDP decides as eth_type_trans will: PACKET_HOST is the device's
-	 * own address exactly (never a group address), so one comparison covers all three. The
-	 * Ethernet header is in bounds (above); a load needs no alignment here. */
-	if (tc ? (eth->h_dest[0] & 1) || pkt_type != PACKET_HOST
-	       : mac_pack(*(__u32 *)data, *(__u16 *)(data + 4)) != dev_mac)
+	 * device) ip_rcv drops. */
+	if (!frame_for_host(tc, eth, data, pkt_type, dev_mac))
 		return OFFLOAD_CNT_PASS_NOT_HOST;
 	__builtin_memcpy(&o->r, rule, sizeof(o->r));
 	/* A hash map element deleted or replaced by user space is reused at once, without

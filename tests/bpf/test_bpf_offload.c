@@ -655,15 +655,16 @@ static void test_flow_stats(void **state)
 /* An ICMP "fragmentation needed" (IPv4) or ICMPv6 "packet too big" from router to dst,
  * quoting qlen bytes of the IP packet at quote; returns the frame's length. The outer
  * checksums are left 0: the program does not read them. */
-static size_t build_too_big(uint8_t *buf, const struct ep *router, const struct ep *dst,
-			    const uint8_t *quote, size_t qlen, uint8_t type, uint8_t code)
+static size_t build_too_big(uint8_t *buf, const char *dmac, const struct ep *router,
+			    const struct ep *dst, const uint8_t *quote, size_t qlen, uint8_t type,
+			    uint8_t code)
 {
 	uint8_t *ip = buf + 14, *icmp;
 	size_t iphl = router->v6 ? 40 : 20, len = 8 + qlen;
 	uint16_t c;
 
 	memset(buf, 0, 14 + iphl + len);
-	mac_parse(MAC_A0, buf);
+	mac_parse(dmac, buf);
 	mac_parse(MAC_CLIENT, buf + 6);
 	buf[12] = router->v6 ? 0x86 : 0x08;
 	buf[13] = router->v6 ? 0xdd : 0x00;
@@ -696,7 +697,9 @@ static size_t build_too_big(uint8_t *buf, const struct ep *router, const struct 
  * direction's key) bumps that session's too_big for the direction it is about, so the worker
  * reads that path MTU at once; the frame itself passes unchanged (the kernel updates its route
  * exception), as no-session. Anything else (no such session, a quote cut short of the UDP
- * ports, another ICMP type: an echo too) bumps nothing. Both hooks, both families. */
+ * ports, another ICMP type: an echo too, one that arrives on another interface than the one
+ * the quoted datagram left by, one to a group or another host's MAC) bumps nothing. Both
+ * hooks, both families. */
 static void test_too_big(void **state)
 {
 	static const struct {
@@ -705,20 +708,28 @@ static void test_too_big(void **state)
 		int nosess;  /* the quote names a client without a session */
 		size_t trim; /* bytes cut off the quote's end: only 8 UDP bytes remain at 0 */
 		uint8_t type, code;
-		int bump; /* too_big of that direction rises */
+		int bump;	  /* too_big of that direction rises */
+		int other_side;	  /* it arrives on the interface the datagram did not leave by */
+		const char *dmac; /* the frame's destination MAC, if not the interface's own */
 	} cases[] = {
-	    {"v4 about a reply", 0, 0, 0, 0, 3, 4, 1},
-	    {"v4 about a datagram to the upstream", 0, 1, 0, 0, 3, 4, 1},
-	    {"v6 about a reply", 1, 0, 0, 0, 2, 0, 1},
-	    {"v6 about a datagram to the upstream", 1, 1, 0, 0, 2, 0, 1},
-	    {"v4, no session", 0, 0, 1, 0, 3, 4, 0},
-	    {"v6, no session", 1, 0, 1, 0, 2, 0, 0},
-	    {"v4, quote cut in the UDP header", 0, 0, 0, 1, 3, 4, 0},
-	    {"v6, quote cut in the UDP header", 1, 0, 0, 1, 2, 0, 0},
-	    {"v4, port unreachable", 0, 0, 0, 0, 3, 3, 0},
-	    {"v6, destination unreachable", 1, 0, 0, 0, 1, 4, 0},
-	    {"v4, echo request", 0, 0, 0, 0, 8, 0, 0},
-	    {"v6, echo request", 1, 0, 0, 0, 128, 0, 0},
+	    {"v4 about a reply", 0, 0, 0, 0, 3, 4, 1, 0, NULL},
+	    {"v4 about a datagram to the upstream", 0, 1, 0, 0, 3, 4, 1, 0, NULL},
+	    {"v6 about a reply", 1, 0, 0, 0, 2, 0, 1, 0, NULL},
+	    {"v6 about a datagram to the upstream", 1, 1, 0, 0, 2, 0, 1, 0, NULL},
+	    {"v4, no session", 0, 0, 1, 0, 3, 4, 0, 0, NULL},
+	    {"v6, no session", 1, 0, 1, 0, 2, 0, 0, 0, NULL},
+	    {"v4, quote cut in the UDP header", 0, 0, 0, 1, 3, 4, 0, 0, NULL},
+	    {"v6, quote cut in the UDP header", 1, 0, 0, 1, 2, 0, 0, 0, NULL},
+	    {"v4, port unreachable", 0, 0, 0, 0, 3, 3, 0, 0, NULL},
+	    {"v6, destination unreachable", 1, 0, 0, 0, 1, 4, 0, 0, NULL},
+	    {"v4, echo request", 0, 0, 0, 0, 8, 0, 0, 0, NULL},
+	    {"v6, echo request", 1, 0, 0, 0, 128, 0, 0, 0, NULL},
+	    {"v4 about a reply, on the upstream's side", 0, 0, 0, 0, 3, 4, 0, 1, NULL},
+	    {"v6 about a datagram to the upstream, on the client's side", 1, 1, 0, 0, 2, 0, 0, 1,
+	     NULL},
+	    {"v4 about a reply, to a broadcast MAC", 0, 0, 0, 0, 3, 4, 0, 0, "ff:ff:ff:ff:ff:ff"},
+	    {"v6 about a reply, to a multicast MAC", 1, 0, 0, 0, 2, 0, 0, 0, "33:33:00:00:00:01"},
+	    {"v4 about a reply, to another host's MAC", 0, 0, 0, 0, 3, 4, 0, 0, MAC_CLIENT},
 	};
 	static uint8_t in[512], dgram[512];
 	static struct run r;
@@ -734,6 +745,7 @@ static void test_too_big(void **state)
 		const struct offload_flow_stats *st;
 		int dir = cases[i].up ? OFFLOAD_DIR_UP : OFFLOAD_DIR_DOWN;
 		uint32_t tb0, tb1;
+		int on_b0;
 
 		other.port = 1;
 		if (!cases[i].v6) {
@@ -749,12 +761,15 @@ static void test_too_big(void **state)
 		dlen = build(dgram, src, dst, 1400, &o);
 		qlen = (cases[i].v6 ? 40 : 20) + 8 - cases[i].trim;
 		assert_true(dlen >= 14 + qlen);
-		len = build_too_big(in, &router, to, dgram + 14, qlen, cases[i].type,
-				    cases[i].code);
+		/* where the datagram left, so where its too-big comes back: the client's side
+		 * for a reply */
+		on_b0 = cases[i].up != cases[i].other_side;
+		len = build_too_big(in, cases[i].dmac ? cases[i].dmac : on_b0 ? MAC_B0 : MAC_A0,
+				    &router, to, dgram + 14, qlen, cases[i].type, cases[i].code);
 		for (tc = 0; tc < 2; tc++) {
 			tb0 = st->too_big[0];
 			tb1 = st->too_big[1];
-			run(tc, cases[i].up ? fx.b0 : fx.a0, in, len, 0, &r);
+			run(tc, on_b0 ? fx.b0 : fx.a0, in, len, 0, &r);
 			expect_passed_as(cases[i].name, tc, &r, OFFLOAD_CNT_PASS_NO_SESSION, in, len);
 			if (st->too_big[dir] - (dir ? tb1 : tb0) != (uint32_t)cases[i].bump ||
 			    st->too_big[!dir] != (dir ? tb0 : tb1))
