@@ -452,7 +452,7 @@ struct offload_stage {
 	struct offload_relay_state *out;
 	struct offload_want want[RR_IFACES_MAX];
 	uint32_t n_want;
-	bool xdp_refused; /* the failed attach was the XDP one (native XDP refused) */
+	enum offload_failed failed; /* how the last attach failed */
 };
 
 /* What the relays still on need, per interface. The program's interface table is shared by
@@ -513,10 +513,10 @@ static int offload_attach_want(void *arg, uint32_t k, char *err, size_t errlen)
 	const struct offload_want *w = &s->want[k];
 	int ret = 0;
 
-	s->xdp_refused = false;
+	s->failed = OFFLOAD_FAILED_TC;
 	if (w->xdp) {
 		ret = filter_offload_attach(s->f, w->ifindex, true, w->xdp_tx, err, errlen);
-		s->xdp_refused = ret < 0;
+		s->failed = ret < 0 ? OFFLOAD_FAILED_XDP : OFFLOAD_FAILED_TC_BESIDE_XDP;
 		if (ret < 0) /* (the relay's reason says it; this says why the XDP attach went) */
 			log_info("offload: %s: the relays in XDP there take tc", err);
 	}
@@ -525,13 +525,24 @@ static int offload_attach_want(void *arg, uint32_t k, char *err, size_t errlen)
 	return ret;
 }
 
-/* Native XDP refused on want k's interface: every relay in XDP there takes tc (on all its
- * interfaces: the next round moves them), never generic XDP. Else (tc refused) every relay
- * using that interface falls back to the socket path. Either way at least one relay moves
- * down (XDP to tc, or off), so the rounds end (stage.h). */
+enum offload_mode offload_after_fail(enum offload_mode got, enum offload_failed how)
+{
+	switch (how) {
+	case OFFLOAD_FAILED_XDP: /* (one in tc there was not tried yet) */
+		return got == OFFLOAD_XDP ? OFFLOAD_TC : got;
+	case OFFLOAD_FAILED_TC_BESIDE_XDP: /* those in XDP there have all they need */
+		return got == OFFLOAD_TC ? OFFLOAD_OFF : got;
+	default:
+		return OFFLOAD_OFF;
+	}
+}
+
+/* Moves the relays on want k's interface as offload_after_fail says: at least one moves down
+ * (XDP to tc, or off: a want with tc has a relay in tc), so the rounds end (stage.h). */
 static void offload_fail_want(void *arg, uint32_t k, const char *err)
 {
 	struct offload_stage *s = arg;
+	enum offload_mode now;
 	uint32_t i, j;
 
 	for (i = 0; i < s->cfg->n_relays; i++) {
@@ -540,14 +551,14 @@ static void offload_fail_want(void *arg, uint32_t k, const char *err)
 		for (j = 0; j < st->n_ifaces; j++) {
 			if (st->ifindex[j] != s->want[k].ifindex || st->got == OFFLOAD_OFF)
 				continue;
-			if (s->xdp_refused) {
-				/* (one in tc there was not tried yet) */
-				if (st->got == OFFLOAD_XDP)
-					offload_tc_instead(st, s->cfg->relays[i].offload, err);
+			now = offload_after_fail(st->got, s->failed);
+			if (now == st->got)
 				continue;
-			}
-			st->got = OFFLOAD_OFF;
-			offload_why(st->why, "%s", err);
+			if (now == OFFLOAD_TC)
+				offload_tc_instead(st, s->cfg->relays[i].offload, err);
+			else
+				offload_why(st->why, "%s", err);
+			st->got = now;
 		}
 	}
 }

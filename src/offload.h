@@ -54,6 +54,17 @@ void offload_relay_flow(const struct relay_conf *rc, const struct addr *to, int6
 void offload_resolve(const struct config *cfg, int64_t uid, offload_sends_fn *sends, void *arg,
 		     struct offload_relay_state *out);
 
+/* How the fast path's attach on an interface failed (offload_apply's rounds). */
+enum offload_failed {
+	OFFLOAD_FAILED_XDP,	      /* native XDP refused */
+	OFFLOAD_FAILED_TC,	      /* tc refused, where no relay wanted XDP */
+	OFFLOAD_FAILED_TC_BESIDE_XDP, /* tc refused after the XDP attach there took */
+};
+/* What a relay in got on that interface becomes: XDP refused, tc (never generic XDP; on all
+ * its interfaces: the next round moves it); tc refused, off, but where the XDP attach took
+ * a relay in XDP keeps it (it needs no tc). Pure. */
+enum offload_mode offload_after_fail(enum offload_mode got, enum offload_failed how);
+
 /* offload_resolve, then makes the program run where the relays need it (and nowhere else):
  * attaches, detaches, fills the redirect map. A relay refused native XDP on one of its
  * interfaces takes tc on all of them (never generic XDP); one whose tc attach fails falls back

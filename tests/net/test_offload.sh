@@ -992,6 +992,32 @@ attach_fail_case()
 		lib_case_fail "$c relay did not start"
 	fi
 	lib_nsx "$NS_R" ip link set dev "$IF_RU" xdpgeneric off
+	# tc refused where the XDP attach took (no foreign XDP program now, the u32 filter
+	# stays): relay k (tc) goes off, relay t (xdp), which needs no tc there, keeps XDP.
+	# (Before, both went off.)
+	cat >"$conf" <<EOF
+workers = 1;
+buffer_size = 8192;
+buffers = 1024;
+control_socket = "$TMPD/run/ctl.sock";
+filter = { mode = "off"; tc_hook = "clsact"; };
+relays = (
+	{ name = "t"; listen = [ "$to" ]; upstreams = [ "$(ep "$UP1_IP" 9000)" ]; offload = "xdp";
+	  shed = "off"; max_sessions = 64; },
+	{ name = "k"; listen = [ "$(ep "$RELAY_IP" 5001)" ]; upstreams = [ "$(ep "$UP1_IP" 9000)" ];
+	  offload = "tc"; shed = "off"; max_sessions = 64; } );
+EOF
+	fails=$LIB_FAILS
+	if lib_relay_start "$conf"; then
+		out=$(ctl status)
+		echo "$out" | grep -q "^t  *xdp " || lib_case_fail "$c relay t: $(echo "$out" | grep '^t  *\(xdp\|tc\|off\) ')"
+		echo "$out" | grep -q "^k  *off  *offload: attach tc on $IF_RU" ||
+			lib_case_fail "$c relay k: $(echo "$out" | grep '^k ')"
+		lib_relay_stop || lib_case_fail "$c relay exit status"
+	else
+		lib_case_fail "$c relays t and k did not start"
+	fi
+	[ "$LIB_FAILS" != "$fails" ] || lib_case_ok "$c tc refused beside XDP: t keeps xdp, k off"
 	foreign_u32_del
 	lib_stop_pid "$echo"
 }

@@ -798,6 +798,22 @@ static void test_pmtu_walk(void **state)
 	}
 }
 
+/* What a failed attach does to the relays on its interface: XDP refused moves those in XDP
+ * to tc; tc refused where the XDP attach took turns only those in tc off (before, the relays
+ * in XDP there went off too); tc refused alone turns everyone off. */
+static void test_after_fail(void **state)
+{
+	(void)state;
+	assert_int_equal(offload_after_fail(OFFLOAD_XDP, OFFLOAD_FAILED_XDP), OFFLOAD_TC);
+	assert_int_equal(offload_after_fail(OFFLOAD_TC, OFFLOAD_FAILED_XDP), OFFLOAD_TC);
+	assert_int_equal(offload_after_fail(OFFLOAD_XDP, OFFLOAD_FAILED_TC_BESIDE_XDP),
+			 OFFLOAD_XDP);
+	assert_int_equal(offload_after_fail(OFFLOAD_TC, OFFLOAD_FAILED_TC_BESIDE_XDP),
+			 OFFLOAD_OFF);
+	assert_int_equal(offload_after_fail(OFFLOAD_TC, OFFLOAD_FAILED_TC), OFFLOAD_OFF);
+	assert_int_equal(offload_after_fail(OFFLOAD_XDP, OFFLOAD_FAILED_TC), OFFLOAD_OFF);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -806,6 +822,7 @@ int main(void)
 		cmocka_unit_test(test_resolve_l3),
 		cmocka_unit_test(test_resolve_many_l3),
 		cmocka_unit_test(test_resolve_native),
+		cmocka_unit_test(test_after_fail),
 		cmocka_unit_test(test_socket_keeps_leg),
 		cmocka_unit_test(test_pmtu_due),
 		cmocka_unit_test(test_pmtu_walk),
