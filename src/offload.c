@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "filter.h"
@@ -311,8 +312,57 @@ static void offload_tc_instead(struct offload_relay_state *st, enum offload_mode
 	offload_l3_note(st);
 }
 
-static void offload_resolve_one(const struct relay_conf *rc, const struct addr *to, uint32_t n_to,
-				int64_t uid, struct offload_relay_state *st)
+bool offload_refusal_holds(const struct filter_refusal *r, const struct filter_xdp_shape *now_shape,
+			   uint64_t now)
+{
+	const struct filter_xdp_shape *was = &r->shape;
+
+	if (now < r->at || now - r->at >= OFFLOAD_REFUSAL_HOLD_S)
+		return false;
+	return was->mtu == now_shape->mtu && was->rx_queues == now_shape->rx_queues &&
+	       was->xdp_features == now_shape->xdp_features &&
+	       was->xdp_prog == now_shape->xdp_prog && was->xdp_mode == now_shape->xdp_mode;
+}
+
+bool offload_native_why(const struct offload_native_facts *fa, enum offload_mode asked, char *why,
+			size_t len)
+{
+	bool known = fa->features_ret == 0;
+
+	(void)asked;
+	if (known && !(fa->features & NETLINK_XDP_ACT_BASIC))
+		snprintf(why, len, "%s has no native XDP (not in its xdp-features)", fa->name);
+	else if (fa->refused)
+		snprintf(why, len, "%s has no native XDP (attach refused earlier: %s)", fa->name,
+			 strerror(-fa->refused->err));
+	else
+		return false;
+	return true;
+}
+
+/* Whether the fast path may have native XDP on ifindex (one of a relay that asked for
+ * offload mode asked), judged by offload_native_why with what the host and f (the
+ * refusals it kept; NULL: none, as for -V) say: false with why set when not. */
+static bool offload_native(const struct filter *f, int ifindex, int features_ret, uint64_t features,
+			   enum offload_mode asked, char *why, size_t len)
+{
+	struct offload_native_facts fa = { .features_ret = features_ret, .features = features };
+	struct filter_xdp_shape shape;
+	char name[IF_NAMESIZE];
+	struct filter_refusal r;
+	struct timespec ts;
+
+	fa.name = offload_ifname(ifindex, name);
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	if (filter_offload_refused(f, ifindex, &r) && filter_xdp_shape(ifindex, &shape) == 0 &&
+	    offload_refusal_holds(&r, &shape, (uint64_t)ts.tv_sec))
+		fa.refused = &r;
+	return !offload_native_why(&fa, asked, why, len);
+}
+
+static void offload_resolve_one(const struct filter *f, const struct relay_conf *rc,
+				const struct addr *to, uint32_t n_to, int64_t uid,
+				struct offload_relay_state *st)
 {
 	char name[IF_NAMESIZE], list[128], buf[ADDR_STRLEN], native[OFFLOAD_WHY_LEN] = "";
 	const struct addr *policy6;
@@ -343,14 +393,14 @@ static void offload_resolve_one(const struct relay_conf *rc, const struct addr *
 		return;
 	offload_list(st, list, sizeof(list));
 	for (j = 0; j < st->n_ifaces; j++) {
+		feat = 0;
 		ret = netlink_xdp_features(st->ifindex[j], &feat);
 		/* A driver with native XDP says BASIC (every one since 6.3; a veth while its
 		 * peer has no more TX queues than it has RX queues). Unknown features: the
-		 * attach tells (offload_fail_want). */
-		if (ret == 0 && !(feat & NETLINK_XDP_ACT_BASIC) && !native[0])
-			snprintf(native, sizeof(native),
-				 "%s has no native XDP (not in its xdp-features)",
-				 offload_ifname(st->ifindex[j], name));
+		 * attach tells (offload_fail_want), once (filter_offload_refused). */
+		if (rc->offload != OFFLOAD_TC && !native[0])
+			offload_native(f, st->ifindex[j], ret, feat, rc->offload, native,
+				       sizeof(native));
 		if (ret == 0 && (feat & NETLINK_XDP_ACT_NDO_XMIT))
 			st->xdp_tx_mask |= 1u << j;
 		else if (!missing)
@@ -424,8 +474,10 @@ static void offload_resolve_one(const struct relay_conf *rc, const struct addr *
 	offload_l3_note(st);
 }
 
-void offload_resolve(const struct config *cfg, int64_t uid, offload_sends_fn *sends, void *arg,
-		     struct offload_relay_state *out)
+/* offload_resolve, with the native XDP refusals f kept (NULL: none). */
+static void offload_resolve_in(const struct filter *f, const struct config *cfg, int64_t uid,
+			       offload_sends_fn *sends, void *arg,
+			       struct offload_relay_state *out)
 {
 	struct addr to[CONFIG_MAX_UPSTREAMS];
 	uint32_t i, j, n;
@@ -436,8 +488,14 @@ void offload_resolve(const struct config *cfg, int64_t uid, offload_sends_fn *se
 		n = sends ? sends(arg, cfg, i, to) : 0;
 		for (j = 0; !n && j < rc->n_members; j++)
 			to[j] = rc->members[j].addr;
-		offload_resolve_one(rc, to, n ? n : rc->n_members, uid, &out[i]);
+		offload_resolve_one(f, rc, to, n ? n : rc->n_members, uid, &out[i]);
 	}
+}
+
+void offload_resolve(const struct config *cfg, int64_t uid, offload_sends_fn *sends, void *arg,
+		     struct offload_relay_state *out)
+{
+	offload_resolve_in(NULL, cfg, uid, sends, arg, out);
 }
 
 struct offload_want {
@@ -575,7 +633,7 @@ int offload_apply(struct filter *f, const struct config *cfg, int64_t uid, offlo
 	struct offload_stage s = { .f = f, .cfg = cfg, .out = out };
 	uint32_t i, j;
 
-	offload_resolve(cfg, uid, sends, arg, out);
+	offload_resolve_in(f, cfg, uid, sends, arg, out);
 	for (i = 0; i < cfg->n_relays; i++) {
 		struct offload_relay_state *st = &out[i];
 		char name[IF_NAMESIZE];

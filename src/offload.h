@@ -54,6 +54,36 @@ void offload_relay_flow(const struct relay_conf *rc, const struct addr *to, int6
 void offload_resolve(const struct config *cfg, int64_t uid, offload_sends_fn *sends, void *arg,
 		     struct offload_relay_state *out);
 
+/* ---- whether an interface has native XDP for the fast path (offload_resolve) */
+
+struct filter_refusal;
+struct filter_xdp_shape;
+
+/* How long a native XDP refusal holds for an interface that changed nothing (s): each
+ * reload and link event would otherwise try the attach again, detach the fast path from the
+ * relay's other interfaces (re-making their NAPI instances) and attach it back. */
+#define OFFLOAD_REFUSAL_HOLD_S 900
+
+/* Whether refusal r (filter_offload_refused) still holds at now (CLOCK_MONOTONIC, s) for an
+ * interface that looks like now_shape: for OFFLOAD_REFUSAL_HOLD_S, unless its MTU, queue
+ * count, xdp-features or XDP program changed since (a new device of that ifindex forgot it
+ * already: filter_link_gone). Pure. */
+bool offload_refusal_holds(const struct filter_refusal *r, const struct filter_xdp_shape *now_shape,
+			   uint64_t now);
+
+/* What offload_native_why judges an interface by. */
+struct offload_native_facts {
+	const char *name;
+	int features_ret;      /* netlink_xdp_features: 0, or -errno (unknown) */
+	uint64_t features;     /* ... its xdp-features when 0 */
+	const struct filter_refusal *refused; /* a refusal that holds, or NULL */
+};
+/* Why interface fa has no native XDP for the fast path, for a relay with offload setting
+ * asked, into why[len] ("eth1 has no native XDP (...)"): true, or false when the attach may
+ * decide. No BASIC in its xdp-features; an earlier refusal that holds. Pure. */
+bool offload_native_why(const struct offload_native_facts *fa, enum offload_mode asked, char *why,
+			size_t len);
+
 /* How the fast path's attach on an interface failed (offload_apply's rounds). */
 enum offload_failed {
 	OFFLOAD_FAILED_XDP,	      /* native XDP refused */

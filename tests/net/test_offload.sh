@@ -1092,7 +1092,7 @@ relink_fail_case()
 # xdp inside the filter's generic program. Then native XDP refused at the attach (below).
 nogeneric_case()
 {
-	local c="[ipv4 never generic XDP]" conf=$TMPD/nogeneric.conf out r fails=$LIB_FAILS
+	local c="[ipv4 never generic XDP]" conf=$TMPD/nogeneric.conf out r n fails=$LIB_FAILS
 	local nq=veth-nq nqp=veth-nqp up
 	lib_family 4
 	to=$(ep "$RELAY_IP" 5000)
@@ -1164,7 +1164,7 @@ EOF
 		if lib_relay_start "$conf"; then
 			out=$(ctl status)
 			echo "$out" | grep -q "^t  *tc  *auto: tc on $IF_RC, $IF_RU, because $IF_RU has no native XDP (attach refused: " ||
-				lib_case_fail "$c relay t: $(echo "$out" | grep '^t ')"
+				lib_case_fail "$c relay t: $(echo "$out" | grep '^t  *\(xdp\|tc\|off\) ')"
 			out=$(lib_nsx "$NS_R" ip -d link show dev "$IF_RC")
 			! echo "$out" | grep -q "xdp" ||
 				lib_case_fail "$c an XDP program on $IF_RC: $(echo "$out" | grep xdp)"
@@ -1172,6 +1172,17 @@ EOF
 				>/dev/null || lib_case_fail "$c relay t's client"
 			lib_wait_for 5 relay_fast_ge t 18 ||
 				lib_case_fail "$c relay t: fast_pkts ${FAST_PKTS:-0}, want 18"
+			# The refusal is remembered: a reload does not try native XDP again, which
+			# would detach tc from both, attach XDP on $IF_RC, be refused on $IF_RU,
+			# detach it and attach tc again. (Before, it did, at every reload.)
+			n=$(lib_log_count "in XDP\|attach refused: ")
+			lib_relay_hup || lib_case_fail "$c reload"
+			out=$(ctl status)
+			echo "$out" | grep -q "^t  *tc  *auto: tc on $IF_RC, $IF_RU, because $IF_RU has no native XDP (attach refused earlier: " ||
+				lib_case_fail "$c relay t after a reload: $(echo "$out" | grep '^t  *\(xdp\|tc\|off\) ')"
+			[ "$(lib_log_count "in XDP\|attach refused: ")" = "$n" ] ||
+				lib_case_fail "$c a reload tried XDP again:" \
+					"$(lib_relay_log_current | grep 'in XDP\|attach refused: ' | tail -n 3)"
 			lib_relay_stop || lib_case_fail "$c relay exit status"
 		else
 			lib_case_fail "$c relay t did not start"
@@ -1183,7 +1194,7 @@ EOF
 	lib_stop_pid "$echo"
 	[ "$LIB_FAILS" != "$fails" ] || lib_case_ok "$c x and a in tc ($nq has no native XDP)," \
 		"no XDP on $nq or $IF_RU, x's session fast; g off beside the generic filter;" \
-		"t in tc where native XDP was refused, its session fast"
+		"t in tc where native XDP was refused, its session fast, not tried again at a reload"
 }
 
 # Shedding's attach fails on one of a relay's two listen interfaces: with classic tc filters

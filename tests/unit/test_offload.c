@@ -798,6 +798,77 @@ static void test_pmtu_walk(void **state)
 	}
 }
 
+/* Whether an interface has native XDP for the fast path (offload_native_why), by its facts:
+ * no BASIC; an earlier refusal that holds (before, each reload and link event tried the
+ * attach again). */
+static void test_native_why(void **state)
+{
+	struct filter_refusal r = { .err = -EBUSY };
+	static const struct {
+		const char *name;
+		int ret;
+		uint64_t feat;
+		bool refused;
+		enum offload_mode asked;
+		const char *want; /* NULL: the attach decides */
+	} t[] = {
+		{ "eth0", 0, 0, false, OFFLOAD_AUTO,
+		  "eth0 has no native XDP (not in its xdp-features)" },
+		{ "eth0", 0, NETLINK_XDP_ACT_BASIC, false, OFFLOAD_AUTO, NULL },
+		{ "eth0", -ENOENT, 0, false, OFFLOAD_AUTO, NULL }, /* unknown */
+		{ "eth1", 0, NETLINK_XDP_ACT_BASIC, true, OFFLOAD_XDP,
+		  "eth1 has no native XDP (attach refused earlier: Device or resource busy)" },
+		{ "eth1", -ENOENT, 0, true, OFFLOAD_AUTO,
+		  "eth1 has no native XDP (attach refused earlier: Device or resource busy)" },
+		{ "eth1", 0, 0, true, OFFLOAD_AUTO,
+		  "eth1 has no native XDP (not in its xdp-features)" },
+	};
+	char why[OFFLOAD_WHY_LEN];
+	uint32_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		struct offload_native_facts fa = {
+			.name = t[i].name, .features_ret = t[i].ret, .features = t[i].feat,
+			.refused = t[i].refused ? &r : NULL,
+		};
+		bool no = offload_native_why(&fa, t[i].asked, why, sizeof(why));
+
+		if (no != !!t[i].want || (t[i].want && strcmp(why, t[i].want)))
+			fail_msg("case %u (%s): %s \"%s\", want %s", i, t[i].name,
+				 no ? "no native XDP:" : "attach decides", no ? why : "",
+				 t[i].want ? t[i].want : "the attach to decide");
+	}
+}
+
+/* A refusal holds for OFFLOAD_REFUSAL_HOLD_S while the interface looks the same; a new MTU,
+ * queue count, xdp-features or program in its XDP hook ends it. */
+static void test_refusal_holds(void **state)
+{
+	struct filter_refusal r = { .err = -EOPNOTSUPP, .at = 1000,
+				    .shape = { .mtu = 1500, .rx_queues = 4, .xdp_features = 7,
+					       .xdp_prog = 42, .xdp_mode = 2 } };
+	struct filter_xdp_shape now = r.shape;
+
+	(void)state;
+	assert_true(offload_refusal_holds(&r, &now, 1000));
+	assert_true(offload_refusal_holds(&r, &now, 1000 + OFFLOAD_REFUSAL_HOLD_S - 1));
+	assert_false(offload_refusal_holds(&r, &now, 1000 + OFFLOAD_REFUSAL_HOLD_S));
+	assert_false(offload_refusal_holds(&r, &now, 999)); /* (a clock that went back) */
+	now.mtu = 9000;
+	assert_false(offload_refusal_holds(&r, &now, 1001));
+	now = r.shape;
+	now.rx_queues = 8;
+	assert_false(offload_refusal_holds(&r, &now, 1001));
+	now = r.shape;
+	now.xdp_features = 0;
+	assert_false(offload_refusal_holds(&r, &now, 1001));
+	now = r.shape;
+	now.xdp_prog = 0;
+	now.xdp_mode = 0;
+	assert_false(offload_refusal_holds(&r, &now, 1001));
+}
+
 /* What a failed attach does to the relays on its interface: XDP refused moves those in XDP
  * to tc; tc refused where the XDP attach took turns only those in tc off (before, the relays
  * in XDP there went off too); tc refused alone turns everyone off. */
@@ -822,6 +893,8 @@ int main(void)
 		cmocka_unit_test(test_resolve_l3),
 		cmocka_unit_test(test_resolve_many_l3),
 		cmocka_unit_test(test_resolve_native),
+		cmocka_unit_test(test_native_why),
+		cmocka_unit_test(test_refusal_holds),
 		cmocka_unit_test(test_after_fail),
 		cmocka_unit_test(test_socket_keeps_leg),
 		cmocka_unit_test(test_pmtu_due),
