@@ -5,6 +5,7 @@
  * left out (the program cannot run there): the sessions that use it stay on the socket path. XDP
  * needs every one of the others to take XDP_REDIRECT (netdev xdp-features NDO_XMIT), else tc,
  * else off; and native XDP, never generic, else tc. docs/offload.md. */
+#include <dirent.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdarg.h>
@@ -324,14 +325,60 @@ bool offload_refusal_holds(const struct filter_refusal *r, const struct filter_x
 	       was->xdp_prog == now_shape->xdp_prog && was->xdp_mode == now_shape->xdp_mode;
 }
 
+uint32_t offload_lower_devs(const char *root, const char *ifname, int ifindex, char *out,
+			    size_t len)
+{
+	char path[128 + IF_NAMESIZE];
+	struct dirent *de;
+	size_t used = 0;
+	uint32_t n = 0;
+	int idx = -1;
+	FILE *fp;
+	DIR *d;
+
+	out[0] = '\0';
+	snprintf(path, sizeof(path), "%s/class/net/%s/ifindex", root, ifname);
+	fp = fopen(path, "re");
+	if (!fp)
+		return 0;
+	if (fscanf(fp, "%d", &idx) != 1)
+		idx = -1;
+	fclose(fp);
+	if (idx != ifindex) /* another namespace's sysfs (a netns without its own mount) */
+		return 0;
+	snprintf(path, sizeof(path), "%s/class/net/%s", root, ifname);
+	d = opendir(path);
+	if (!d)
+		return 0;
+	while ((de = readdir(d))) {
+		if (strncmp(de->d_name, "lower_", 6) || !de->d_name[6])
+			continue;
+		if (used < len)
+			used += (size_t)snprintf(out + used, len - used, "%s%s", n ? ", " : "",
+						 de->d_name + 6);
+		n++;
+	}
+	closedir(d);
+	return n;
+}
+
 bool offload_native_why(const struct offload_native_facts *fa, enum offload_mode asked, char *why,
 			size_t len)
 {
 	bool known = fa->features_ret == 0;
+	/* An out-of-tree NIC driver may never fill xdp_features (in-tree ones all do since
+	 * 6.3; every virtual device has a link kind): "xdp" configured lets the attach say. */
+	bool unfilled = known && !fa->features && !fa->kind[0] && asked == OFFLOAD_XDP;
+	bool master = fa->n_lowers || !strcmp(fa->kind, "bond") || !strcmp(fa->kind, "team");
 
-	(void)asked;
-	if (known && !(fa->features & NETLINK_XDP_ACT_BASIC))
+	if (known && !(fa->features & NETLINK_XDP_ACT_BASIC) && !unfilled)
 		snprintf(why, len, "%s has no native XDP (not in its xdp-features)", fa->name);
+	else if (master)
+		snprintf(why, len,
+			 "%s has no native XDP for the fast path (%s%s: XDP there runs on its lower "
+			 "devices%s%s, whose ifindex the program would see)",
+			 fa->name, fa->kind[0] ? "a " : "a master", fa->kind, fa->n_lowers ? " " : "",
+			 fa->lowers);
 	else if (fa->refused)
 		snprintf(why, len, "%s has no native XDP (attach refused earlier: %s)", fa->name,
 			 strerror(-fa->refused->err));
@@ -346,13 +393,19 @@ bool offload_native_why(const struct offload_native_facts *fa, enum offload_mode
 static bool offload_native(const struct filter *f, int ifindex, int features_ret, uint64_t features,
 			   enum offload_mode asked, char *why, size_t len)
 {
-	struct offload_native_facts fa = { .features_ret = features_ret, .features = features };
+	struct offload_native_facts fa = { .features_ret = features_ret, .features = features,
+					   .kind = "" };
+	char name[IF_NAMESIZE], lowers[128];
 	struct filter_xdp_shape shape;
-	char name[IF_NAMESIZE];
+	struct netlink_link link;
 	struct filter_refusal r;
 	struct timespec ts;
 
 	fa.name = offload_ifname(ifindex, name);
+	if (netlink_link_at(ifindex, &link) == 0)
+		fa.kind = link.kind;
+	fa.n_lowers = offload_lower_devs("/sys", name, ifindex, lowers, sizeof(lowers));
+	fa.lowers = lowers;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	if (filter_offload_refused(f, ifindex, &r) && filter_xdp_shape(ifindex, &shape) == 0 &&
 	    offload_refusal_holds(&r, &shape, (uint64_t)ts.tv_sec))
@@ -404,9 +457,10 @@ static void offload_resolve_one(const struct filter *f, const struct relay_conf 
 		if (ret == 0 && (feat & NETLINK_XDP_ACT_NDO_XMIT))
 			st->xdp_tx_mask |= 1u << j;
 		else if (!missing)
-			missing = ret == 0 ? "no NDO_XMIT in its xdp-features (a veth needs an XDP "
-					     "program or GRO on its peer)"
-					   : "xdp-features unknown (netdev netlink family missing)";
+			missing = ret < 0 ? "xdp-features unknown (netdev netlink family missing)"
+				  : !feat ? "its xdp-features are empty (its driver fills none)"
+					  : "no NDO_XMIT in its xdp-features (a veth needs an XDP "
+					    "program or GRO on its peer)";
 		if (!(st->xdp_tx_mask & (1u << j)) && missing && !strchr(st->why, ':'))
 			snprintf(st->why, sizeof(st->why), "%s cannot take XDP_REDIRECT: %s",
 				 offload_ifname(st->ifindex[j], name), missing);

@@ -71,16 +71,31 @@ struct filter_xdp_shape;
 bool offload_refusal_holds(const struct filter_refusal *r, const struct filter_xdp_shape *now_shape,
 			   uint64_t now);
 
+/* The lower devices of interface ifname (ifindex) as sysfs mounted at root ("/sys") lists
+ * them (its lower_* entries: a bond's or team's slaves, a netvsc's VF, a bridge's ports, a
+ * VLAN's or macvlan's parent): their names, ", " between, as far as they fit in out[len].
+ * Returns how many; 0 also when root shows another network namespace (its ifname there
+ * has another ifindex) or no such device. */
+uint32_t offload_lower_devs(const char *root, const char *ifname, int ifindex, char *out,
+			    size_t len);
+
 /* What offload_native_why judges an interface by. */
 struct offload_native_facts {
 	const char *name;
 	int features_ret;      /* netlink_xdp_features: 0, or -errno (unknown) */
 	uint64_t features;     /* ... its xdp-features when 0 */
+	const char *kind;      /* IFLA_INFO_KIND, "" for none (a NIC's driver) */
+	const char *lowers;    /* offload_lower_devs */
+	uint32_t n_lowers;
 	const struct filter_refusal *refused; /* a refusal that holds, or NULL */
 };
 /* Why interface fa has no native XDP for the fast path, for a relay with offload setting
  * asked, into why[len] ("eth1 has no native XDP (...)"): true, or false when the attach may
- * decide. No BASIC in its xdp-features; an earlier refusal that holds. Pure. */
+ * decide. No BASIC in its xdp-features (but empty ones of a NIC's driver, which has no link
+ * kind, with "xdp" configured: an out-of-tree driver may fill none); lower devices, or a bond
+ * or team (its XDP runs in their drivers, where the program sees their ifindex: the fast
+ * path would never run, the filter stage would run where no one configured it); an earlier
+ * refusal that holds. Pure. */
 bool offload_native_why(const struct offload_native_facts *fa, enum offload_mode asked, char *why,
 			size_t len);
 
