@@ -1045,7 +1045,7 @@ foreign_u32_del()
 # (stage.h): this passed before the rounds were shared with shedding too.
 relink_fail_case()
 {
-	local c="[xdp/ipv4 re-attach fails]" conf=$TMPD/relink-fail.conf obj=$TMPD/xdp_pass.o out n
+	local c="[xdp/ipv4 re-attach fails]" conf=$TMPD/relink-fail.conf obj=$TMPD/xdp_pass.o out n napi
 	local fails=$LIB_FAILS
 	command -v clang >/dev/null || { lib_log "$c skipped: no clang"; return; }
 	lib_family 4
@@ -1060,6 +1060,7 @@ relink_fail_case()
 	lib_wait_for 5 lib__log_has "relay t: fast path off after link $IF_RU changed" ||
 		lib_case_fail "$c $IF_RU down: $(lib_relay_log_current | tail -n 2)"
 	n=$(lib_log_count "fast path on $IF_RC in XDP")
+	napi=$(lib_log_count "applying the napi settings again")
 	lib_nsx "$NS_R" ip link set dev "$IF_RU" xdpgeneric obj "$obj" sec xdp ||
 		lib_case_fail "$c a foreign XDP program on $IF_RU"
 	lib_nsx "$NS_R" ip link set "$IF_RU" up
@@ -1067,6 +1068,11 @@ relink_fail_case()
 		lib_case_fail "$c $IF_RU up: $(lib_relay_log_current | tail -n 2)"
 	[ "$(lib_log_count "fast path on $IF_RC in XDP")" -gt "$n" ] ||
 		lib_case_fail "$c no attach on $IF_RC before the one that failed"
+	# XDP came and went on $IF_RC, re-making its NAPI instances, though no interface is in
+	# XDP before or after: the napi block is applied again. (Before, it was not.)
+	lib_wait_for 2 lib_log_count_ge "applying the napi settings again" $((napi + 1)) ||
+		lib_case_fail "$c the napi block was not applied again after XDP came and went" \
+			"on $IF_RC"
 	out=$(lib_nsx "$NS_R" ip -d link show dev "$IF_RC")
 	! echo "$out" | grep -q "prog/xdp" ||
 		lib_case_fail "$c the off relay's program stayed on $IF_RC: $(echo "$out" | grep prog/xdp)"
