@@ -36,7 +36,9 @@
 #    MTU at the worker's next tick (the program counts it for the session), not the 10 s sweep;
 #  - never generic XDP: an interface without native XDP puts "xdp" and "auto" relays in tc
 #    (saying why), one where native XDP is refused at the attach too; the filter in generic
-#    XDP keeps a relay off; a relay refused native XDP and then tc goes off, leaving nothing.
+#    XDP keeps a relay off; a relay refused native XDP and then tc goes off, leaving nothing;
+#    a refusal is remembered (a reload does not try XDP again), XDP that came and went has
+#    the napi block applied again, and a relay in XDP keeps it where another's tc is refused.
 . "$(dirname "$0")/lib.sh"
 [ -x "$RINGRELAY" ] || lib_skip "relay binary $RINGRELAY not built"
 command -v bpftool >/dev/null || lib_skip "bpftool not found"
