@@ -608,12 +608,15 @@ static void app_relay_ports_settle(struct app *a)
 }
 
 /* The fast path, then shedding (which joins the fast path's hooks), after what changed the
- * interfaces the relays use. Returns whether the program's XDP hooks changed: an XDP attach
- * or detach re-makes the interface's NAPI instances, which lose their per-NAPI values. */
+ * interfaces the relays use. Returns whether the program's XDP hooks changed, or an XDP
+ * attach or detach happened on the way (a refused attach that moved relays to tc, the
+ * detaches before and after it, leave the set as it was): each re-makes the interface's
+ * NAPI instances, which lose their per-NAPI values. */
 static bool app_hooks_follow(struct app *a, const char *what)
 {
 	const struct config *cfg = a->rt.cfg;
 	int before[APP_XDP_MAX], after[APP_XDP_MAX];
+	uint64_t changes = filter_xdp_changes(a->filter);
 	char err[CONFIG_ERR_LEN];
 	uint32_t n0, n1;
 
@@ -628,7 +631,8 @@ static bool app_hooks_follow(struct app *a, const char *what)
 	if (config_shed_wanted(cfg))
 		shed_apply(a->filter, cfg, "", a->shed, err, sizeof(err));
 	n1 = app_xdp_ifaces(a, after);
-	return n0 != n1 || memcmp(before, after, n0 * sizeof(*before));
+	return n0 != n1 || memcmp(before, after, n0 * sizeof(*before)) ||
+	       filter_xdp_changes(a->filter) != changes;
 }
 
 void app_upstream_addrs_changed(struct app *a)

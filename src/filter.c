@@ -15,6 +15,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <time.h>
 #include <arpa/inet.h>
 #include <unistd.h>
 
@@ -111,6 +112,15 @@ struct filter {
 	/* A slot whose relay is gone keeps its name and counts until another relay needs it,
 	 * so a relay that comes back (a refused reload's rollback) goes on counting. */
 	char shed_slot[SHED_SLOTS][CONFIG_NAME_LEN];
+	/* Native XDP refused to the fast path, per ifindex (filter_offload_refused), so that
+	 * every reload and link event does not try it again on an interface that changed
+	 * nothing (docs/offload.md "Modes"); the oldest goes when it is full. */
+	struct {
+		int ifindex;
+		struct filter_refusal r;
+	} refused[RR_IFACES_MAX];
+	uint32_t n_refused;
+	uint64_t xdp_changes; /* filter_xdp_changes */
 };
 
 /* The program attached in each hook: the shed_* flavour that loaded, else filter_*. */
@@ -951,6 +961,7 @@ static int filter_attach_xdp(struct filter *f, struct filter_iface *fi, __u32 fl
 	if (fi->xdp_link >= 0)
 		return 0;
 	fd = bpf_link_create(filter_prog(f, false), fi->ifindex, BPF_XDP, &opts);
+	f->xdp_changes++; /* (a refused attach may have reset the device too) */
 	if (fd < 0)
 		return fd;
 	fi->xdp_link = fd;
@@ -1036,10 +1047,13 @@ static int filter_attach_tc(struct filter *f, struct filter_iface *fi)
 	return 0;
 }
 
-static void filter_detach_xdp(struct filter_iface *fi)
+static void filter_detach_xdp(struct filter *f, struct filter_iface *fi)
 {
-	if (fi->xdp_link >= 0)
+	if (fi->xdp_link >= 0) {
 		close(fi->xdp_link);
+		if (f)
+			f->xdp_changes++;
+	}
 	fi->xdp_link = -1;
 }
 
@@ -1157,7 +1171,7 @@ static void filter_detach_iface(struct filter *f, struct filter_iface *fi)
 {
 	uint32_t key = (uint32_t)fi->ifindex;
 
-	filter_detach_xdp(fi);
+	filter_detach_xdp(f, fi);
 	filter_detach_tc(fi);
 	fi->kind = FILTER_ATTACH_NONE;
 	fi->flags = 0;
@@ -1463,11 +1477,80 @@ static void filter_xmit_trace_sync(struct filter *f)
 	}
 }
 
+/* Forgets the refusal of native XDP on ifindex (filter_offload_refused). */
+static void filter_refusal_forget(struct filter *f, int ifindex)
+{
+	uint32_t i;
+
+	for (i = 0; i < f->n_refused; i++)
+		if (f->refused[i].ifindex == ifindex)
+			f->refused[i--] = f->refused[--f->n_refused];
+}
+
+/* Remembers that the kernel refused native XDP on ifindex with err, and how it looked. */
+static void filter_refusal_note(struct filter *f, int ifindex, int err)
+{
+	struct filter_refusal r = { .err = err };
+	struct timespec ts;
+	uint32_t i;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	r.at = (uint64_t)ts.tv_sec;
+	/* (an unreadable shape stays zero: any later reading differs, and the next resolve
+	 * lets the attach try again) */
+	filter_xdp_shape(ifindex, &r.shape);
+	filter_refusal_forget(f, ifindex);
+	if (f->n_refused == RR_IFACES_MAX) { /* the oldest goes */
+		for (i = 1; i < f->n_refused; i++)
+			f->refused[i - 1] = f->refused[i];
+		f->n_refused--;
+	}
+	f->refused[f->n_refused].ifindex = ifindex;
+	f->refused[f->n_refused++].r = r;
+}
+
+int filter_offload_refused(const struct filter *f, int ifindex, struct filter_refusal *out)
+{
+	uint32_t i;
+
+	for (i = 0; f && i < f->n_refused; i++) {
+		if (f->refused[i].ifindex != ifindex)
+			continue;
+		*out = f->refused[i].r;
+		return 1;
+	}
+	return 0;
+}
+
+uint64_t filter_xdp_changes(const struct filter *f)
+{
+	return f ? f->xdp_changes : 0;
+}
+
+int filter_xdp_shape(int ifindex, struct filter_xdp_shape *out)
+{
+	struct netlink_link link;
+	int ret;
+
+	memset(out, 0, sizeof(*out));
+	ret = netlink_link_at(ifindex, &link);
+	if (ret < 0)
+		return ret;
+	out->mtu = link.mtu;
+	out->rx_queues = link.rx_queues;
+	if (netlink_xdp_features(ifindex, &out->xdp_features))
+		out->xdp_features = UINT64_MAX;
+	if (filter_xdp_query(ifindex, &out->xdp_mode, &out->xdp_prog))
+		out->xdp_mode = -1;
+	return 0;
+}
+
 void filter_link_gone(struct filter *f, int ifindex)
 {
 	uint32_t i = 0;
 
 	filter_offload_gone(f, ifindex);
+	filter_refusal_forget(f, ifindex);
 	while (i < f->n_ifaces) {
 		struct filter_iface *fi = &f->ifaces[i];
 
@@ -1536,7 +1619,7 @@ static void filter_iface_trim(struct filter *f, struct filter_iface *fi)
 		return;
 	}
 	if (!(fi->flags & xdp))
-		filter_detach_xdp(fi);
+		filter_detach_xdp(f, fi);
 	if (!(fi->flags & tc))
 		filter_detach_tc(fi);
 }
@@ -1574,10 +1657,15 @@ int filter_offload_attach(struct filter *f, int ifindex, bool xdp, bool xdp_tx, 
 		 * (taken as one datagram): the caller takes tc instead. Not into the filter's
 		 * generic program either (offload_apply keeps the fast path off such an
 		 * interface before it gets here). */
-		if (fi->xdp_link >= 0 && fi->xdp_generic)
+		if (fi->xdp_link >= 0 && fi->xdp_generic) {
 			ret = -EOPNOTSUPP;
-		else
+		} else {
 			ret = filter_attach_xdp(f, fi, XDP_FLAGS_DRV_MODE);
+			if (ret < 0) /* the kernel's refusal: kept (filter_offload_refused) */
+				filter_refusal_note(f, ifindex, ret);
+			else
+				filter_refusal_forget(f, ifindex);
+		}
 		if (ret == 0)
 			fi->flags |= RR_IFACE_OFFLOAD_XDP;
 	} else {

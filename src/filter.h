@@ -130,6 +130,32 @@ int filter_offload_attach(struct filter *f, int ifindex, bool xdp, bool xdp_tx, 
 /* Stops the fast path on ifindex (detaches what only it needed). */
 void filter_offload_detach(struct filter *f, int ifindex);
 
+/* What an interface looked like to a native XDP attach. A change of any of it (a new MTU or
+ * queue count, the driver's xdp-features, the program another holds its XDP hook with) may
+ * let an attach through that was refused. */
+struct filter_xdp_shape {
+	uint32_t mtu, rx_queues;
+	uint64_t xdp_features; /* UINT64_MAX: unknown (no netdev netlink family) */
+	uint32_t xdp_prog;     /* the program in its XDP hook (filter_xdp_query), 0: none */
+	int xdp_mode;	       /* XDP_ATTACHED_* */
+};
+/* ifindex's shape now: 0 or -errno. */
+int filter_xdp_shape(int ifindex, struct filter_xdp_shape *out);
+/* A native XDP attach of the fast path the kernel refused on an interface. */
+struct filter_refusal {
+	int err;		       /* -errno */
+	uint64_t at;		       /* when (CLOCK_MONOTONIC, s) */
+	struct filter_xdp_shape shape; /* the interface then */
+};
+/* The last such refusal on ifindex: kept until a native XDP attach there succeeds or the
+ * device goes (filter_link_gone), whether it still holds is the caller's judgement
+ * (offload_refusal_holds). 1 with *out, or 0. */
+int filter_offload_refused(const struct filter *f, int ifindex, struct filter_refusal *out);
+/* XDP attaches tried and XDP detaches made since the program was loaded: each re-makes the
+ * interface's NAPI instances (their per-NAPI settings go), also when the set of interfaces
+ * in XDP is the same after them. */
+uint64_t filter_xdp_changes(const struct filter *f);
+
 struct filter_offload_iface {
 	char name[IF_NAMESIZE];
 	int ifindex;

@@ -139,6 +139,8 @@ int netlink_link_info(const char *ifname, struct netlink_link *info)
 	memset(info->mac, 0, sizeof(info->mac));
 	if (hw && nl_addr_get_len(hw) == sizeof(info->mac))
 		memcpy(info->mac, nl_addr_get_binary_addr(hw), sizeof(info->mac));
+	snprintf(info->kind, sizeof(info->kind), "%s",
+		 rtnl_link_get_type(link) ? rtnl_link_get_type(link) : "");
 	rtnl_link_put(link);
 err_free_sock:
 	nl_socket_free(sk);

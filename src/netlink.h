@@ -19,6 +19,7 @@ struct netlink_link {
 	bool eth_frames; /* its frames start with an Ethernet header (Ethernet, loopback) */
 	uint16_t type;	 /* ARPHRD_*: 65534 (NONE) a tun or WireGuard, 768 ipip, ... */
 	uint8_t mac[6];	 /* its own address (IFLA_ADDRESS) when that is 6 bytes, else zero */
+	char kind[16];	 /* IFLA_INFO_KIND ("bond", "veth", ...), "" for none (a NIC) */
 };
 
 /* Fills info for ifname. Returns 0, -ENODEV when there is no such interface, or -errno. */

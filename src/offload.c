@@ -5,12 +5,14 @@
  * left out (the program cannot run there): the sessions that use it stay on the socket path. XDP
  * needs every one of the others to take XDP_REDIRECT (netdev xdp-features NDO_XMIT), else tc,
  * else off; and native XDP, never generic, else tc. docs/offload.md. */
+#include <dirent.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "filter.h"
@@ -311,8 +313,109 @@ static void offload_tc_instead(struct offload_relay_state *st, enum offload_mode
 	offload_l3_note(st);
 }
 
-static void offload_resolve_one(const struct relay_conf *rc, const struct addr *to, uint32_t n_to,
-				int64_t uid, struct offload_relay_state *st)
+bool offload_refusal_holds(const struct filter_refusal *r, const struct filter_xdp_shape *now_shape,
+			   uint64_t now)
+{
+	const struct filter_xdp_shape *was = &r->shape;
+
+	if (now < r->at || now - r->at >= OFFLOAD_REFUSAL_HOLD_S)
+		return false;
+	return was->mtu == now_shape->mtu && was->rx_queues == now_shape->rx_queues &&
+	       was->xdp_features == now_shape->xdp_features &&
+	       was->xdp_prog == now_shape->xdp_prog && was->xdp_mode == now_shape->xdp_mode;
+}
+
+uint32_t offload_lower_devs(const char *root, const char *ifname, int ifindex, char *out,
+			    size_t len)
+{
+	char path[128 + IF_NAMESIZE];
+	struct dirent *de;
+	size_t used = 0;
+	uint32_t n = 0;
+	int idx = -1;
+	FILE *fp;
+	DIR *d;
+
+	out[0] = '\0';
+	snprintf(path, sizeof(path), "%s/class/net/%s/ifindex", root, ifname);
+	fp = fopen(path, "re");
+	if (!fp)
+		return 0;
+	if (fscanf(fp, "%d", &idx) != 1)
+		idx = -1;
+	fclose(fp);
+	if (idx != ifindex) /* another namespace's sysfs (a netns without its own mount) */
+		return 0;
+	snprintf(path, sizeof(path), "%s/class/net/%s", root, ifname);
+	d = opendir(path);
+	if (!d)
+		return 0;
+	while ((de = readdir(d))) {
+		if (strncmp(de->d_name, "lower_", 6) || !de->d_name[6])
+			continue;
+		if (used < len)
+			used += (size_t)snprintf(out + used, len - used, "%s%s", n ? ", " : "",
+						 de->d_name + 6);
+		n++;
+	}
+	closedir(d);
+	return n;
+}
+
+bool offload_native_why(const struct offload_native_facts *fa, enum offload_mode asked, char *why,
+			size_t len)
+{
+	bool known = fa->features_ret == 0;
+	/* An out-of-tree NIC driver may never fill xdp_features (in-tree ones all do since
+	 * 6.3; every virtual device has a link kind): "xdp" configured lets the attach say. */
+	bool unfilled = known && !fa->features && !fa->kind[0] && asked == OFFLOAD_XDP;
+	bool master = fa->n_lowers || !strcmp(fa->kind, "bond") || !strcmp(fa->kind, "team");
+
+	if (known && !(fa->features & NETLINK_XDP_ACT_BASIC) && !unfilled)
+		snprintf(why, len, "%s has no native XDP (not in its xdp-features)", fa->name);
+	else if (master)
+		snprintf(why, len,
+			 "%s has no native XDP for the fast path (%s%s: XDP there runs on its lower "
+			 "devices%s%s, whose ifindex the program would see)",
+			 fa->name, fa->kind[0] ? "a " : "a master", fa->kind, fa->n_lowers ? " " : "",
+			 fa->lowers);
+	else if (fa->refused)
+		snprintf(why, len, "%s has no native XDP (attach refused earlier: %s)", fa->name,
+			 strerror(-fa->refused->err));
+	else
+		return false;
+	return true;
+}
+
+/* Whether the fast path may have native XDP on ifindex (one of a relay that asked for
+ * offload mode asked), judged by offload_native_why with what the host and f (the
+ * refusals it kept; NULL: none, as for -V) say: false with why set when not. */
+static bool offload_native(const struct filter *f, int ifindex, int features_ret, uint64_t features,
+			   enum offload_mode asked, char *why, size_t len)
+{
+	struct offload_native_facts fa = { .features_ret = features_ret, .features = features,
+					   .kind = "" };
+	char name[IF_NAMESIZE], lowers[128];
+	struct filter_xdp_shape shape;
+	struct netlink_link link;
+	struct filter_refusal r;
+	struct timespec ts;
+
+	fa.name = offload_ifname(ifindex, name);
+	if (netlink_link_at(ifindex, &link) == 0)
+		fa.kind = link.kind;
+	fa.n_lowers = offload_lower_devs("/sys", name, ifindex, lowers, sizeof(lowers));
+	fa.lowers = lowers;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	if (filter_offload_refused(f, ifindex, &r) && filter_xdp_shape(ifindex, &shape) == 0 &&
+	    offload_refusal_holds(&r, &shape, (uint64_t)ts.tv_sec))
+		fa.refused = &r;
+	return !offload_native_why(&fa, asked, why, len);
+}
+
+static void offload_resolve_one(const struct filter *f, const struct relay_conf *rc,
+				const struct addr *to, uint32_t n_to, int64_t uid,
+				struct offload_relay_state *st)
 {
 	char name[IF_NAMESIZE], list[128], buf[ADDR_STRLEN], native[OFFLOAD_WHY_LEN] = "";
 	const struct addr *policy6;
@@ -343,20 +446,21 @@ static void offload_resolve_one(const struct relay_conf *rc, const struct addr *
 		return;
 	offload_list(st, list, sizeof(list));
 	for (j = 0; j < st->n_ifaces; j++) {
+		feat = 0;
 		ret = netlink_xdp_features(st->ifindex[j], &feat);
 		/* A driver with native XDP says BASIC (every one since 6.3; a veth while its
 		 * peer has no more TX queues than it has RX queues). Unknown features: the
-		 * attach tells (offload_fail_want). */
-		if (ret == 0 && !(feat & NETLINK_XDP_ACT_BASIC) && !native[0])
-			snprintf(native, sizeof(native),
-				 "%s has no native XDP (not in its xdp-features)",
-				 offload_ifname(st->ifindex[j], name));
+		 * attach tells (offload_fail_want), once (filter_offload_refused). */
+		if (rc->offload != OFFLOAD_TC && !native[0])
+			offload_native(f, st->ifindex[j], ret, feat, rc->offload, native,
+				       sizeof(native));
 		if (ret == 0 && (feat & NETLINK_XDP_ACT_NDO_XMIT))
 			st->xdp_tx_mask |= 1u << j;
 		else if (!missing)
-			missing = ret == 0 ? "no NDO_XMIT in its xdp-features (a veth needs an XDP "
-					     "program or GRO on its peer)"
-					   : "xdp-features unknown (netdev netlink family missing)";
+			missing = ret < 0 ? "xdp-features unknown (netdev netlink family missing)"
+				  : !feat ? "its xdp-features are empty (its driver fills none)"
+					  : "no NDO_XMIT in its xdp-features (a veth needs an XDP "
+					    "program or GRO on its peer)";
 		if (!(st->xdp_tx_mask & (1u << j)) && missing && !strchr(st->why, ':'))
 			snprintf(st->why, sizeof(st->why), "%s cannot take XDP_REDIRECT: %s",
 				 offload_ifname(st->ifindex[j], name), missing);
@@ -424,8 +528,10 @@ static void offload_resolve_one(const struct relay_conf *rc, const struct addr *
 	offload_l3_note(st);
 }
 
-void offload_resolve(const struct config *cfg, int64_t uid, offload_sends_fn *sends, void *arg,
-		     struct offload_relay_state *out)
+/* offload_resolve, with the native XDP refusals f kept (NULL: none). */
+static void offload_resolve_in(const struct filter *f, const struct config *cfg, int64_t uid,
+			       offload_sends_fn *sends, void *arg,
+			       struct offload_relay_state *out)
 {
 	struct addr to[CONFIG_MAX_UPSTREAMS];
 	uint32_t i, j, n;
@@ -436,8 +542,14 @@ void offload_resolve(const struct config *cfg, int64_t uid, offload_sends_fn *se
 		n = sends ? sends(arg, cfg, i, to) : 0;
 		for (j = 0; !n && j < rc->n_members; j++)
 			to[j] = rc->members[j].addr;
-		offload_resolve_one(rc, to, n ? n : rc->n_members, uid, &out[i]);
+		offload_resolve_one(f, rc, to, n ? n : rc->n_members, uid, &out[i]);
 	}
+}
+
+void offload_resolve(const struct config *cfg, int64_t uid, offload_sends_fn *sends, void *arg,
+		     struct offload_relay_state *out)
+{
+	offload_resolve_in(NULL, cfg, uid, sends, arg, out);
 }
 
 struct offload_want {
@@ -452,7 +564,7 @@ struct offload_stage {
 	struct offload_relay_state *out;
 	struct offload_want want[RR_IFACES_MAX];
 	uint32_t n_want;
-	bool xdp_refused; /* the failed attach was the XDP one (native XDP refused) */
+	enum offload_failed failed; /* how the last attach failed */
 };
 
 /* What the relays still on need, per interface. The program's interface table is shared by
@@ -513,10 +625,10 @@ static int offload_attach_want(void *arg, uint32_t k, char *err, size_t errlen)
 	const struct offload_want *w = &s->want[k];
 	int ret = 0;
 
-	s->xdp_refused = false;
+	s->failed = OFFLOAD_FAILED_TC;
 	if (w->xdp) {
 		ret = filter_offload_attach(s->f, w->ifindex, true, w->xdp_tx, err, errlen);
-		s->xdp_refused = ret < 0;
+		s->failed = ret < 0 ? OFFLOAD_FAILED_XDP : OFFLOAD_FAILED_TC_BESIDE_XDP;
 		if (ret < 0) /* (the relay's reason says it; this says why the XDP attach went) */
 			log_info("offload: %s: the relays in XDP there take tc", err);
 	}
@@ -525,13 +637,24 @@ static int offload_attach_want(void *arg, uint32_t k, char *err, size_t errlen)
 	return ret;
 }
 
-/* Native XDP refused on want k's interface: every relay in XDP there takes tc (on all its
- * interfaces: the next round moves them), never generic XDP. Else (tc refused) every relay
- * using that interface falls back to the socket path. Either way at least one relay moves
- * down (XDP to tc, or off), so the rounds end (stage.h). */
+enum offload_mode offload_after_fail(enum offload_mode got, enum offload_failed how)
+{
+	switch (how) {
+	case OFFLOAD_FAILED_XDP: /* (one in tc there was not tried yet) */
+		return got == OFFLOAD_XDP ? OFFLOAD_TC : got;
+	case OFFLOAD_FAILED_TC_BESIDE_XDP: /* those in XDP there have all they need */
+		return got == OFFLOAD_TC ? OFFLOAD_OFF : got;
+	default:
+		return OFFLOAD_OFF;
+	}
+}
+
+/* Moves the relays on want k's interface as offload_after_fail says: at least one moves down
+ * (XDP to tc, or off: a want with tc has a relay in tc), so the rounds end (stage.h). */
 static void offload_fail_want(void *arg, uint32_t k, const char *err)
 {
 	struct offload_stage *s = arg;
+	enum offload_mode now;
 	uint32_t i, j;
 
 	for (i = 0; i < s->cfg->n_relays; i++) {
@@ -540,14 +663,14 @@ static void offload_fail_want(void *arg, uint32_t k, const char *err)
 		for (j = 0; j < st->n_ifaces; j++) {
 			if (st->ifindex[j] != s->want[k].ifindex || st->got == OFFLOAD_OFF)
 				continue;
-			if (s->xdp_refused) {
-				/* (one in tc there was not tried yet) */
-				if (st->got == OFFLOAD_XDP)
-					offload_tc_instead(st, s->cfg->relays[i].offload, err);
+			now = offload_after_fail(st->got, s->failed);
+			if (now == st->got)
 				continue;
-			}
-			st->got = OFFLOAD_OFF;
-			offload_why(st->why, "%s", err);
+			if (now == OFFLOAD_TC)
+				offload_tc_instead(st, s->cfg->relays[i].offload, err);
+			else
+				offload_why(st->why, "%s", err);
+			st->got = now;
 		}
 	}
 }
@@ -564,7 +687,7 @@ int offload_apply(struct filter *f, const struct config *cfg, int64_t uid, offlo
 	struct offload_stage s = { .f = f, .cfg = cfg, .out = out };
 	uint32_t i, j;
 
-	offload_resolve(cfg, uid, sends, arg, out);
+	offload_resolve_in(f, cfg, uid, sends, arg, out);
 	for (i = 0; i < cfg->n_relays; i++) {
 		struct offload_relay_state *st = &out[i];
 		char name[IF_NAMESIZE];

@@ -54,6 +54,62 @@ void offload_relay_flow(const struct relay_conf *rc, const struct addr *to, int6
 void offload_resolve(const struct config *cfg, int64_t uid, offload_sends_fn *sends, void *arg,
 		     struct offload_relay_state *out);
 
+/* ---- whether an interface has native XDP for the fast path (offload_resolve) */
+
+struct filter_refusal;
+struct filter_xdp_shape;
+
+/* How long a native XDP refusal holds for an interface that changed nothing (s): each
+ * reload and link event would otherwise try the attach again, detach the fast path from the
+ * relay's other interfaces (re-making their NAPI instances) and attach it back. */
+#define OFFLOAD_REFUSAL_HOLD_S 900
+
+/* Whether refusal r (filter_offload_refused) still holds at now (CLOCK_MONOTONIC, s) for an
+ * interface that looks like now_shape: for OFFLOAD_REFUSAL_HOLD_S, unless its MTU, queue
+ * count, xdp-features or XDP program changed since (a new device of that ifindex forgot it
+ * already: filter_link_gone). Pure. */
+bool offload_refusal_holds(const struct filter_refusal *r, const struct filter_xdp_shape *now_shape,
+			   uint64_t now);
+
+/* The lower devices of interface ifname (ifindex) as sysfs mounted at root ("/sys") lists
+ * them (its lower_* entries: a bond's or team's slaves, a netvsc's VF, a bridge's ports, a
+ * VLAN's or macvlan's parent): their names, ", " between, as far as they fit in out[len].
+ * Returns how many; 0 also when root shows another network namespace (its ifname there
+ * has another ifindex) or no such device. */
+uint32_t offload_lower_devs(const char *root, const char *ifname, int ifindex, char *out,
+			    size_t len);
+
+/* What offload_native_why judges an interface by. */
+struct offload_native_facts {
+	const char *name;
+	int features_ret;      /* netlink_xdp_features: 0, or -errno (unknown) */
+	uint64_t features;     /* ... its xdp-features when 0 */
+	const char *kind;      /* IFLA_INFO_KIND, "" for none (a NIC's driver) */
+	const char *lowers;    /* offload_lower_devs */
+	uint32_t n_lowers;
+	const struct filter_refusal *refused; /* a refusal that holds, or NULL */
+};
+/* Why interface fa has no native XDP for the fast path, for a relay with offload setting
+ * asked, into why[len] ("eth1 has no native XDP (...)"): true, or false when the attach may
+ * decide. No BASIC in its xdp-features (but empty ones of a NIC's driver, which has no link
+ * kind, with "xdp" configured: an out-of-tree driver may fill none); lower devices, or a bond
+ * or team (its XDP runs in their drivers, where the program sees their ifindex: the fast
+ * path would never run, the filter stage would run where no one configured it); an earlier
+ * refusal that holds. Pure. */
+bool offload_native_why(const struct offload_native_facts *fa, enum offload_mode asked, char *why,
+			size_t len);
+
+/* How the fast path's attach on an interface failed (offload_apply's rounds). */
+enum offload_failed {
+	OFFLOAD_FAILED_XDP,	      /* native XDP refused */
+	OFFLOAD_FAILED_TC,	      /* tc refused, where no relay wanted XDP */
+	OFFLOAD_FAILED_TC_BESIDE_XDP, /* tc refused after the XDP attach there took */
+};
+/* What a relay in got on that interface becomes: XDP refused, tc (never generic XDP; on all
+ * its interfaces: the next round moves it); tc refused, off, but where the XDP attach took
+ * a relay in XDP keeps it (it needs no tc). Pure. */
+enum offload_mode offload_after_fail(enum offload_mode got, enum offload_failed how);
+
 /* offload_resolve, then makes the program run where the relays need it (and nowhere else):
  * attaches, detaches, fills the redirect map. A relay refused native XDP on one of its
  * interfaces takes tc on all of them (never generic XDP); one whose tc attach fails falls back

@@ -36,7 +36,9 @@
 #    MTU at the worker's next tick (the program counts it for the session), not the 10 s sweep;
 #  - never generic XDP: an interface without native XDP puts "xdp" and "auto" relays in tc
 #    (saying why), one where native XDP is refused at the attach too; the filter in generic
-#    XDP keeps a relay off; a relay refused native XDP and then tc goes off, leaving nothing.
+#    XDP keeps a relay off; a relay refused native XDP and then tc goes off, leaving nothing;
+#    a refusal is remembered (a reload does not try XDP again), XDP that came and went has
+#    the napi block applied again, and a relay in XDP keeps it where another's tc is refused.
 . "$(dirname "$0")/lib.sh"
 [ -x "$RINGRELAY" ] || lib_skip "relay binary $RINGRELAY not built"
 command -v bpftool >/dev/null || lib_skip "bpftool not found"
@@ -992,6 +994,32 @@ attach_fail_case()
 		lib_case_fail "$c relay did not start"
 	fi
 	lib_nsx "$NS_R" ip link set dev "$IF_RU" xdpgeneric off
+	# tc refused where the XDP attach took (no foreign XDP program now, the u32 filter
+	# stays): relay k (tc) goes off, relay t (xdp), which needs no tc there, keeps XDP.
+	# (Before, both went off.)
+	cat >"$conf" <<EOF
+workers = 1;
+buffer_size = 8192;
+buffers = 1024;
+control_socket = "$TMPD/run/ctl.sock";
+filter = { mode = "off"; tc_hook = "clsact"; };
+relays = (
+	{ name = "t"; listen = [ "$to" ]; upstreams = [ "$(ep "$UP1_IP" 9000)" ]; offload = "xdp";
+	  shed = "off"; max_sessions = 64; },
+	{ name = "k"; listen = [ "$(ep "$RELAY_IP" 5001)" ]; upstreams = [ "$(ep "$UP1_IP" 9000)" ];
+	  offload = "tc"; shed = "off"; max_sessions = 64; } );
+EOF
+	fails=$LIB_FAILS
+	if lib_relay_start "$conf"; then
+		out=$(ctl status)
+		echo "$out" | grep -q "^t  *xdp " || lib_case_fail "$c relay t: $(echo "$out" | grep '^t  *\(xdp\|tc\|off\) ')"
+		echo "$out" | grep -q "^k  *off  *offload: attach tc on $IF_RU" ||
+			lib_case_fail "$c relay k: $(echo "$out" | grep '^k ')"
+		lib_relay_stop || lib_case_fail "$c relay exit status"
+	else
+		lib_case_fail "$c relays t and k did not start"
+	fi
+	[ "$LIB_FAILS" != "$fails" ] || lib_case_ok "$c tc refused beside XDP: t keeps xdp, k off"
 	foreign_u32_del
 	lib_stop_pid "$echo"
 }
@@ -1019,7 +1047,7 @@ foreign_u32_del()
 # (stage.h): this passed before the rounds were shared with shedding too.
 relink_fail_case()
 {
-	local c="[xdp/ipv4 re-attach fails]" conf=$TMPD/relink-fail.conf obj=$TMPD/xdp_pass.o out n
+	local c="[xdp/ipv4 re-attach fails]" conf=$TMPD/relink-fail.conf obj=$TMPD/xdp_pass.o out n napi
 	local fails=$LIB_FAILS
 	command -v clang >/dev/null || { lib_log "$c skipped: no clang"; return; }
 	lib_family 4
@@ -1034,6 +1062,7 @@ relink_fail_case()
 	lib_wait_for 5 lib__log_has "relay t: fast path off after link $IF_RU changed" ||
 		lib_case_fail "$c $IF_RU down: $(lib_relay_log_current | tail -n 2)"
 	n=$(lib_log_count "fast path on $IF_RC in XDP")
+	napi=$(lib_log_count "applying the napi settings again")
 	lib_nsx "$NS_R" ip link set dev "$IF_RU" xdpgeneric obj "$obj" sec xdp ||
 		lib_case_fail "$c a foreign XDP program on $IF_RU"
 	lib_nsx "$NS_R" ip link set "$IF_RU" up
@@ -1041,6 +1070,11 @@ relink_fail_case()
 		lib_case_fail "$c $IF_RU up: $(lib_relay_log_current | tail -n 2)"
 	[ "$(lib_log_count "fast path on $IF_RC in XDP")" -gt "$n" ] ||
 		lib_case_fail "$c no attach on $IF_RC before the one that failed"
+	# XDP came and went on $IF_RC, re-making its NAPI instances, though no interface is in
+	# XDP before or after: the napi block is applied again. (Before, it was not.)
+	lib_wait_for 2 lib_log_count_ge "applying the napi settings again" $((napi + 1)) ||
+		lib_case_fail "$c the napi block was not applied again after XDP came and went" \
+			"on $IF_RC"
 	out=$(lib_nsx "$NS_R" ip -d link show dev "$IF_RC")
 	! echo "$out" | grep -q "prog/xdp" ||
 		lib_case_fail "$c the off relay's program stayed on $IF_RC: $(echo "$out" | grep prog/xdp)"
@@ -1066,7 +1100,7 @@ relink_fail_case()
 # xdp inside the filter's generic program. Then native XDP refused at the attach (below).
 nogeneric_case()
 {
-	local c="[ipv4 never generic XDP]" conf=$TMPD/nogeneric.conf out r fails=$LIB_FAILS
+	local c="[ipv4 never generic XDP]" conf=$TMPD/nogeneric.conf out r n fails=$LIB_FAILS
 	local nq=veth-nq nqp=veth-nqp up
 	lib_family 4
 	to=$(ep "$RELAY_IP" 5000)
@@ -1138,7 +1172,7 @@ EOF
 		if lib_relay_start "$conf"; then
 			out=$(ctl status)
 			echo "$out" | grep -q "^t  *tc  *auto: tc on $IF_RC, $IF_RU, because $IF_RU has no native XDP (attach refused: " ||
-				lib_case_fail "$c relay t: $(echo "$out" | grep '^t ')"
+				lib_case_fail "$c relay t: $(echo "$out" | grep '^t  *\(xdp\|tc\|off\) ')"
 			out=$(lib_nsx "$NS_R" ip -d link show dev "$IF_RC")
 			! echo "$out" | grep -q "xdp" ||
 				lib_case_fail "$c an XDP program on $IF_RC: $(echo "$out" | grep xdp)"
@@ -1146,6 +1180,17 @@ EOF
 				>/dev/null || lib_case_fail "$c relay t's client"
 			lib_wait_for 5 relay_fast_ge t 18 ||
 				lib_case_fail "$c relay t: fast_pkts ${FAST_PKTS:-0}, want 18"
+			# The refusal is remembered: a reload does not try native XDP again, which
+			# would detach tc from both, attach XDP on $IF_RC, be refused on $IF_RU,
+			# detach it and attach tc again. (Before, it did, at every reload.)
+			n=$(lib_log_count "in XDP\|attach refused: ")
+			lib_relay_hup || lib_case_fail "$c reload"
+			out=$(ctl status)
+			echo "$out" | grep -q "^t  *tc  *auto: tc on $IF_RC, $IF_RU, because $IF_RU has no native XDP (attach refused earlier: " ||
+				lib_case_fail "$c relay t after a reload: $(echo "$out" | grep '^t  *\(xdp\|tc\|off\) ')"
+			[ "$(lib_log_count "in XDP\|attach refused: ")" = "$n" ] ||
+				lib_case_fail "$c a reload tried XDP again:" \
+					"$(lib_relay_log_current | grep 'in XDP\|attach refused: ' | tail -n 3)"
 			lib_relay_stop || lib_case_fail "$c relay exit status"
 		else
 			lib_case_fail "$c relay t did not start"
@@ -1157,7 +1202,7 @@ EOF
 	lib_stop_pid "$echo"
 	[ "$LIB_FAILS" != "$fails" ] || lib_case_ok "$c x and a in tc ($nq has no native XDP)," \
 		"no XDP on $nq or $IF_RU, x's session fast; g off beside the generic filter;" \
-		"t in tc where native XDP was refused, its session fast"
+		"t in tc where native XDP was refused, its session fast, not tried again at a reload"
 }
 
 # Shedding's attach fails on one of a relay's two listen interfaces: with classic tc filters

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -798,6 +799,193 @@ static void test_pmtu_walk(void **state)
 	}
 }
 
+/* Whether an interface has native XDP for the fast path (offload_native_why), by its facts:
+ * no BASIC, unless its xdp-features are empty on a NIC's driver (no link kind) with "xdp"
+ * configured, where the attach decides (an out-of-tree driver may fill none; before, "xdp"
+ * was forced to tc there); a device with lower devices, a bond or a team (its XDP runs in the
+ * lowers' drivers, with their ifindex: before, "auto" took XDP on a bond of native NICs and
+ * the fast path never ran); an earlier refusal that holds (before, each reload tried again). */
+static void test_native_why(void **state)
+{
+	const uint64_t basic = NETLINK_XDP_ACT_BASIC | NETLINK_XDP_ACT_NDO_XMIT;
+	struct filter_refusal r = { .err = -EBUSY };
+	static const struct {
+		const char *name, *kind, *lowers;
+		int ret;
+		uint64_t feat;
+		uint32_t n_lowers;
+		bool refused;
+		enum offload_mode asked;
+		const char *want; /* NULL: the attach decides */
+	} t[] = {
+		{ "eth0", "", "", 0, 0, 0, false, OFFLOAD_AUTO,
+		  "eth0 has no native XDP (not in its xdp-features)" },
+		{ "eth0", "", "", 0, 0, 0, false, OFFLOAD_XDP, NULL },	 /* N6 */
+		{ "br0", "bridge", "", 0, 0, 0, false, OFFLOAD_XDP,
+		  "br0 has no native XDP (not in its xdp-features)" },
+		{ "vnq", "veth", "", 0, 0, 0, false, OFFLOAD_XDP,
+		  "vnq has no native XDP (not in its xdp-features)" },
+		{ "eth0", "", "", 0, NETLINK_XDP_ACT_NDO_XMIT /* not empty */, 0, false, OFFLOAD_XDP,
+		  "eth0 has no native XDP (not in its xdp-features)" },
+		{ "eth0", "", "", 0, NETLINK_XDP_ACT_BASIC, 0, false, OFFLOAD_AUTO, NULL },
+		{ "eth0", "", "", -ENOENT, 0, 0, false, OFFLOAD_AUTO, NULL }, /* unknown */
+		{ "bond0", "bond", "eth0, eth1", 0, 0, 2, false, OFFLOAD_AUTO,
+		  "bond0 has no native XDP (not in its xdp-features)" },
+		{ "bond0", "bond", "", -ENOENT, 0, 0, false, OFFLOAD_XDP,
+		  "bond0 has no native XDP for the fast path (a bond: XDP there runs on its "
+		  "lower devices, whose ifindex the program would see)" },
+		{ "team0", "team", "", 0, 0, 0, false, OFFLOAD_XDP,
+		  "team0 has no native XDP (not in its xdp-features)" },
+		{ "eth2", "", "enP1s1", 0, 0, 1, false, OFFLOAD_XDP,
+		  "eth2 has no native XDP for the fast path (a master: XDP there runs on its "
+		  "lower devices enP1s1, whose ifindex the program would see)" },
+		{ "eth1", "", "", 0, 0, 0, true, OFFLOAD_XDP,
+		  "eth1 has no native XDP (attach refused earlier: Device or resource busy)" },
+		{ "eth1", "", "", 0, 0, 0, true, OFFLOAD_AUTO,
+		  "eth1 has no native XDP (not in its xdp-features)" },
+	};
+	char why[OFFLOAD_WHY_LEN];
+	uint32_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		struct offload_native_facts fa = {
+			.name = t[i].name, .kind = t[i].kind, .lowers = t[i].lowers,
+			.features_ret = t[i].ret, .n_lowers = t[i].n_lowers,
+			.features = t[i].feat, .refused = t[i].refused ? &r : NULL,
+		};
+		bool no = offload_native_why(&fa, t[i].asked, why, sizeof(why));
+
+		if (no != !!t[i].want || (t[i].want && strcmp(why, t[i].want)))
+			fail_msg("case %u (%s): %s \"%s\", want %s", i, t[i].name,
+				 no ? "no native XDP:" : "attach decides", no ? why : "",
+				 t[i].want ? t[i].want : "the attach to decide");
+	}
+	/* A bond and a team whose slaves have native XDP: BASIC from them. */
+	{
+		struct offload_native_facts fa = { .name = "bond0", .kind = "bond",
+						   .lowers = "eth0, eth1", .n_lowers = 2,
+						   .features = basic };
+
+		assert_true(offload_native_why(&fa, OFFLOAD_AUTO, why, sizeof(why)));
+		assert_string_equal(why, "bond0 has no native XDP for the fast path (a bond: XDP "
+					 "there runs on its lower devices eth0, eth1, whose "
+					 "ifindex the program would see)");
+		fa.name = "team0";
+		fa.kind = "team";
+		fa.n_lowers = 0;
+		fa.lowers = "";
+		assert_true(offload_native_why(&fa, OFFLOAD_XDP, why, sizeof(why)));
+	}
+}
+
+/* A refusal holds for OFFLOAD_REFUSAL_HOLD_S while the interface looks the same; a new MTU,
+ * queue count, xdp-features or program in its XDP hook ends it. */
+static void test_refusal_holds(void **state)
+{
+	struct filter_refusal r = { .err = -EOPNOTSUPP, .at = 1000,
+				    .shape = { .mtu = 1500, .rx_queues = 4, .xdp_features = 7,
+					       .xdp_prog = 42, .xdp_mode = 2 } };
+	struct filter_xdp_shape now = r.shape;
+
+	(void)state;
+	assert_true(offload_refusal_holds(&r, &now, 1000));
+	assert_true(offload_refusal_holds(&r, &now, 1000 + OFFLOAD_REFUSAL_HOLD_S - 1));
+	assert_false(offload_refusal_holds(&r, &now, 1000 + OFFLOAD_REFUSAL_HOLD_S));
+	assert_false(offload_refusal_holds(&r, &now, 999)); /* (a clock that went back) */
+	now.mtu = 9000;
+	assert_false(offload_refusal_holds(&r, &now, 1001));
+	now = r.shape;
+	now.rx_queues = 8;
+	assert_false(offload_refusal_holds(&r, &now, 1001));
+	now = r.shape;
+	now.xdp_features = 0;
+	assert_false(offload_refusal_holds(&r, &now, 1001));
+	now = r.shape;
+	now.xdp_prog = 0;
+	now.xdp_mode = 0;
+	assert_false(offload_refusal_holds(&r, &now, 1001));
+}
+
+/* A fake sysfs: bond0 (ifindex 7) with lower_eth0 and lower_eth1, eth0 (2) with upper_bond0
+ * only, br1 whose ifindex there is another namespace's. */
+static void test_lower_devs(void **state)
+{
+	char root[] = "/tmp/rr-sysfs-XXXXXX", cmd[512], out[64];
+
+	(void)state;
+	assert_non_null(mkdtemp(root));
+	snprintf(cmd, sizeof(cmd),
+		 "cd %s && mkdir -p class/net/bond0 class/net/eth0 class/net/eth1 class/net/br1 && "
+		 "echo 7 >class/net/bond0/ifindex && echo 2 >class/net/eth0/ifindex && "
+		 "echo 3 >class/net/eth1/ifindex && echo 9 >class/net/br1/ifindex && "
+		 "ln -s ../eth0 class/net/bond0/lower_eth0 && "
+		 "ln -s ../eth1 class/net/bond0/lower_eth1 && "
+		 "ln -s ../bond0 class/net/eth0/upper_bond0 && "
+		 "ln -s ../eth0 class/net/br1/lower_eth0",
+		 root);
+	assert_int_equal(system(cmd), 0);
+	assert_int_equal(offload_lower_devs(root, "bond0", 7, out, sizeof(out)), 2);
+	assert_true(!strcmp(out, "eth0, eth1") || !strcmp(out, "eth1, eth0"));
+	assert_int_equal(offload_lower_devs(root, "eth0", 2, out, sizeof(out)), 0);
+	assert_string_equal(out, "");
+	assert_int_equal(offload_lower_devs(root, "br1", 4, out, sizeof(out)), 0);
+	assert_int_equal(offload_lower_devs(root, "nope0", 5, out, sizeof(out)), 0);
+	/* a list longer than out: counted whole, cut */
+	assert_int_equal(offload_lower_devs(root, "bond0", 7, out, 6), 2);
+	assert_int_equal(strlen(out), 5);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", root);
+	assert_int_equal(system(cmd), 0);
+}
+
+/* A bridge with a veth port on the real kernel's sysfs (mounted for the child's own network
+ * namespace, as "ip netns exec" does): the port is its lower device. */
+static int lower_devs_real_child(void)
+{
+	char out[64];
+	int br;
+
+	if (geteuid() != 0 || private_netns())
+		return 77;
+	if (unshare(CLONE_NEWNS) || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) ||
+	    mount("sysfs", "/sys", "sysfs", 0, NULL))
+		return 77;
+	if (system("ip link add rrb0 type bridge 2>/dev/null"))
+		return 77; /* no bridge module */
+	if (system("ip link add rrd0 type veth peer name rrd0p && ip link set rrd0 master rrb0"))
+		return 2;
+	br = (int)if_nametoindex("rrb0");
+	if (offload_lower_devs("/sys", "rrb0", br, out, sizeof(out)) != 1 || strcmp(out, "rrd0")) {
+		fprintf(stderr, "lower devs of rrb0: \"%s\"\n", out);
+		return 3;
+	}
+	if (offload_lower_devs("/sys", "rrd0", (int)if_nametoindex("rrd0"), out, sizeof(out)))
+		return 4;
+	return 0;
+}
+
+static void test_lower_devs_real(void **state)
+{
+	(void)state;
+	run_in_child(lower_devs_real_child);
+}
+
+/* What a failed attach does to the relays on its interface: XDP refused moves those in XDP
+ * to tc; tc refused where the XDP attach took turns only those in tc off (before, the relays
+ * in XDP there went off too); tc refused alone turns everyone off. */
+static void test_after_fail(void **state)
+{
+	(void)state;
+	assert_int_equal(offload_after_fail(OFFLOAD_XDP, OFFLOAD_FAILED_XDP), OFFLOAD_TC);
+	assert_int_equal(offload_after_fail(OFFLOAD_TC, OFFLOAD_FAILED_XDP), OFFLOAD_TC);
+	assert_int_equal(offload_after_fail(OFFLOAD_XDP, OFFLOAD_FAILED_TC_BESIDE_XDP),
+			 OFFLOAD_XDP);
+	assert_int_equal(offload_after_fail(OFFLOAD_TC, OFFLOAD_FAILED_TC_BESIDE_XDP),
+			 OFFLOAD_OFF);
+	assert_int_equal(offload_after_fail(OFFLOAD_TC, OFFLOAD_FAILED_TC), OFFLOAD_OFF);
+	assert_int_equal(offload_after_fail(OFFLOAD_XDP, OFFLOAD_FAILED_TC), OFFLOAD_OFF);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -806,6 +994,11 @@ int main(void)
 		cmocka_unit_test(test_resolve_l3),
 		cmocka_unit_test(test_resolve_many_l3),
 		cmocka_unit_test(test_resolve_native),
+		cmocka_unit_test(test_native_why),
+		cmocka_unit_test(test_refusal_holds),
+		cmocka_unit_test(test_lower_devs),
+		cmocka_unit_test(test_lower_devs_real),
+		cmocka_unit_test(test_after_fail),
 		cmocka_unit_test(test_socket_keeps_leg),
 		cmocka_unit_test(test_pmtu_due),
 		cmocka_unit_test(test_pmtu_walk),
