@@ -457,6 +457,23 @@ static void offload_after_filter(struct offload_relay_state *st, int ifindex, bo
 	offload_l3_note(st);
 }
 
+void offload_resolve_filter(const struct config *cfg, struct offload_relay_state *out)
+{
+	const struct filter_conf *fc = &cfg->filter;
+	uint32_t i, j, k;
+
+	if (fc->mode != FILTER_MODE_TC && fc->mode != FILTER_MODE_XDP_GENERIC)
+		return;
+	for (i = 0; i < cfg->n_relays; i++)
+		for (j = 0; out[i].got == OFFLOAD_XDP && j < out[i].n_ifaces; j++)
+			for (k = 0; k < fc->n_interfaces; k++)
+				if ((int)if_nametoindex(fc->interfaces[k]) == out[i].ifindex[j]) {
+					offload_after_filter(&out[i], out[i].ifindex[j],
+							     fc->mode == FILTER_MODE_XDP_GENERIC);
+					break;
+				}
+}
+
 struct offload_want {
 	int ifindex;
 	bool xdp, tc, xdp_tx;

@@ -1067,7 +1067,7 @@ relink_fail_case()
 # ("auto", on veth-rc, where every interface takes XDP_REDIRECT) takes tc, after the filter in
 # generic XDP on veth-rc, and its sessions go fast: the filter's generic program takes no frags,
 # so tc after it gets whole frames (with frags, 6.18 copies the skb without its MAC header
-# length: g was off, and in tc 0 of 9 datagrams went fast).
+# length: g was off, and in tc 0 of 9 datagrams went fast); -V says the same from the config.
 # Before, x got xdp (generic on veth-nq), a said only that veth-nq cannot take XDP_REDIRECT,
 # and g got xdp inside the filter's generic program. Then native XDP refused at the attach
 # (below).
@@ -1115,6 +1115,9 @@ EOF
 			lib_case_fail "$c relay a: $(echo "$out" | grep '^a ')"
 		echo "$out" | grep -q "^g  *tc  *tc on every interface, because the filter runs in generic XDP on $IF_RC and must judge first" ||
 			lib_case_fail "$c relay g: $(echo "$out" | grep '^g ')"
+		lib_nsx "$NS_R" "$RINGRELAY" -V -c "$conf" |
+			grep -q "relay g: offload = \"auto\" -> tc: tc on every interface, because the filter runs in generic XDP on $IF_RC" ||
+			lib_case_fail "$c -V: $(lib_nsx "$NS_R" "$RINGRELAY" -V -c "$conf" | grep 'relay g')"
 		lib_relay_log_current | grep -q "relay x: offload tc: tc on $nq" ||
 			lib_case_fail "$c no log line for x: $(lib_relay_log_current | grep 'relay x: offload')"
 		for r in "$nq" "$IF_RU"; do
