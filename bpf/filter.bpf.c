@@ -1821,6 +1821,30 @@ int shed_tc_compat(struct __sk_buff *skb)
 	return tc_body(skb, SHED_PROBE);
 }
 
+/* The XDP ones again without frags, for generic XDP only (the loader attaches them there).
+ * For a program that takes frags, Linux 6.9+ (seen on 6.18) copies a cloned or nonlinear skb
+ * for generic XDP (skb_pp_cow_data) without its MAC header length, and every tc program after
+ * it, ours or anyone's, is handed the frame from its IP header. For one that does not, the
+ * kernel linearizes the skb in place (as every kernel did before): the frame keeps its
+ * Ethernet header for tc, and a jumbo one reaches the program whole. */
+SEC("xdp")
+int filter_xdp_skb(struct xdp_md *ctx)
+{
+	return xdp_body(ctx, SHED_NONE);
+}
+
+SEC("xdp")
+int shed_xdp_skb(struct xdp_md *ctx)
+{
+	return xdp_body(ctx, SHED_KFUNC);
+}
+
+SEC("xdp")
+int shed_compat_skb(struct xdp_md *ctx)
+{
+	return xdp_body(ctx, SHED_PROBE);
+}
+
 /* Frames a driver refused after XDP_REDIRECT from one of our interfaces, per egress: the
  * analogue of a qdisc drop after a successful sendmsg. Only frames whose ingress carries the
  * fast path in XDP count (nothing else of ours redirects). A BTF tracepoint: it attaches

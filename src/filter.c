@@ -105,6 +105,14 @@ struct filter {
 	struct bpf_link *xmit_trace;	   /* xdp:xdp_devmap_xmit, while XDP redirects */
 	struct bpf_link *redirect_err_trace; /* xdp:xdp_redirect_err, alongside */
 	bool trace_warned;		     /* one of them would not attach: said once */
+	/* Others' generic XDP programs whose frags filter_xdp_foreign told, by program id
+	 * (never reused while the program lives): telling needs CAP_SYS_ADMIN, which a
+	 * re-attach after the privileges were dropped no longer has. */
+	struct filter_foreign {
+		uint32_t id;
+		bool frags;
+	} foreign[8];
+	uint32_t n_foreign;
 	/* Early shedding: which shed_* programs loaded (and are the ones attached), or why
 	 * none; each relay's counter slot, kept by name across reloads. */
 	enum filter_shed_reader shed;
@@ -136,6 +144,21 @@ static struct bpf_program *filter_bpf_prog(const struct filter_bpf *skel,
 		break;
 	}
 	return tc ? skel->progs.filter_tc : skel->progs.filter_xdp;
+}
+
+/* The XDP program for generic XDP: the flavour without frags (bpf/filter.bpf.c says why). */
+static struct bpf_program *filter_bpf_prog_skb(const struct filter_bpf *skel,
+					       enum filter_shed_reader shed)
+{
+	switch (shed) {
+	case FILTER_SHED_KFUNC:
+		return skel->progs.shed_xdp_skb;
+	case FILTER_SHED_PROBE:
+		return skel->progs.shed_compat_skb;
+	case FILTER_SHED_NONE:
+		break;
+	}
+	return skel->progs.filter_xdp_skb;
 }
 
 static int filter_prog(const struct filter *f, bool tc)
@@ -754,8 +777,15 @@ static int filter_load(struct filter *f, const struct config *cfg, char *err, si
 	bpf_program__set_autoload(f->skel->progs.shed_tc, false);
 	bpf_program__set_autoload(f->skel->progs.shed_xdp_compat, false);
 	bpf_program__set_autoload(f->skel->progs.shed_tc_compat, false);
+	bpf_program__set_autoload(f->skel->progs.filter_xdp_skb, false);
+	bpf_program__set_autoload(f->skel->progs.shed_xdp_skb, false);
+	bpf_program__set_autoload(f->skel->progs.shed_compat_skb, false);
 	bpf_program__set_autoload(filter_bpf_prog(f->skel, f->shed, false), true);
 	bpf_program__set_autoload(filter_bpf_prog(f->skel, f->shed, true), true);
+	/* Only the filter attaches in generic XDP (the fast path and shedding never do), and
+	 * only in these modes: elsewhere the flavour would cost its verification for nothing. */
+	if (f->mode == FILTER_MODE_XDP || f->mode == FILTER_MODE_XDP_GENERIC)
+		bpf_program__set_autoload(filter_bpf_prog_skb(f->skel, f->shed), true);
 	/* Two keys per session (one per direction); one stats slot per session slot. */
 	bpf_map__set_max_entries(f->skel->maps.offload_sessions, 2 * f->flows);
 	bpf_map__set_max_entries(f->skel->maps.offload_stats, f->flows);
@@ -953,19 +983,25 @@ static int filter_iface_publish(struct filter *f, struct filter_iface *fi)
 	return filter_iface_write(f, fi, BPF_ANY);
 }
 
+/* In generic XDP the flavour without frags: tc after it then sees the Ethernet header. */
 static int filter_attach_xdp(struct filter *f, struct filter_iface *fi, __u32 flags)
 {
 	LIBBPF_OPTS(bpf_link_create_opts, opts, .flags = flags);
+	bool generic = flags & XDP_FLAGS_SKB_MODE;
+	int prog = generic ? bpf_program__fd(filter_bpf_prog_skb(f->skel, f->shed))
+			   : filter_prog(f, false);
 	int fd;
 
 	if (fi->xdp_link >= 0)
 		return 0;
-	fd = bpf_link_create(filter_prog(f, false), fi->ifindex, BPF_XDP, &opts);
+	if (prog < 0)
+		return -EOPNOTSUPP;
+	fd = bpf_link_create(prog, fi->ifindex, BPF_XDP, &opts);
 	f->xdp_changes++; /* (a refused attach may have reset the device too) */
 	if (fd < 0)
 		return fd;
 	fi->xdp_link = fd;
-	fi->xdp_generic = flags & XDP_FLAGS_SKB_MODE;
+	fi->xdp_generic = generic;
 	return 0;
 }
 
@@ -1113,6 +1149,24 @@ static int filter_iface_framed(int ifindex, const char *name, const char *what, 
 	return -EPROTOTYPE;
 }
 
+/* -EBUSY with err saying what to do when the filter must not take tc on fi: behind someone
+ * else's generic XDP program with frags it would be handed frames from their IP header, read
+ * the source address as the ethertype and judge nothing. Else 0. */
+static int filter_tc_blind(struct filter *f, const struct filter_iface *fi, char *err,
+			   size_t errlen)
+{
+	char why[160];
+
+	if (filter_xdp_foreign(f, fi->ifindex, why, sizeof(why)) <= 0)
+		return 0;
+	snprintf(err, errlen,
+		 "filter: not attached on %s: %s, after which Linux (6.9+) hands tc the frames "
+		 "without their Ethernet header; detach it (ip link set dev %s xdpgeneric off), "
+		 "attach it in native XDP, or load it without frags",
+		 fi->name, why, fi->name);
+	return -EBUSY;
+}
+
 /* Tries each way from the mode's starting step; logs every fallback with its reason. */
 static int filter_attach_iface(struct filter *f, struct filter_iface *fi, char *err, size_t errlen)
 {
@@ -1142,6 +1196,9 @@ static int filter_attach_iface(struct filter *f, struct filter_iface *fi, char *
 			   strerror(-ret));
 		/* fall through */
 	case FILTER_MODE_TC:
+		ret = filter_tc_blind(f, fi, err, errlen);
+		if (ret < 0)
+			return ret;
 		ret = filter_attach_tc(f, fi);
 		if (ret == 0) {
 			fi->kind = FILTER_ATTACH_TC;
@@ -1631,6 +1688,98 @@ bool filter_in_tc(struct filter *f, int ifindex)
 	return fi && (fi->flags & RR_IFACE_FILTER_TC);
 }
 
+/* A program that passes everything, with frags or without, to compare others' with. */
+static int filter_ref_prog(bool frags)
+{
+	const struct bpf_insn insns[] = {
+	    {.code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = XDP_PASS},
+	    {.code = BPF_JMP | BPF_EXIT},
+	};
+	LIBBPF_OPTS(bpf_prog_load_opts, o, .expected_attach_type = BPF_XDP,
+		    .prog_flags = frags ? BPF_F_XDP_HAS_FRAGS : 0);
+
+	return bpf_prog_load(BPF_PROG_TYPE_XDP, "rr_frags_ref", "GPL", insns, 2, &o);
+}
+
+/* Whether XDP program id takes frags: 1 or 0, or -errno when that cannot be told. Its
+ * bpf_prog_info does not say; but a program array takes only programs of its first one's
+ * type, JIT state and frags (the kernel's bpf_prog_map_compatible, 5.18+), so the program
+ * must fit beside one of two references, one with frags and one without. Opening another's
+ * program needs CAP_SYS_ADMIN (-EPERM without). */
+static int filter_prog_frags(uint32_t id)
+{
+	int fd = bpf_prog_get_fd_by_id(id), ret = -ENOMSG, ref, map, i;
+	uint32_t k0 = 0, k1 = 1;
+
+	if (fd < 0)
+		return fd;
+	for (i = 1; i >= 0 && ret == -ENOMSG; i--) {
+		ref = filter_ref_prog(i);
+		if (ref < 0) {
+			ret = ref;
+			break;
+		}
+		map = bpf_map_create(BPF_MAP_TYPE_PROG_ARRAY, NULL, 4, 4, 2, NULL);
+		if (map < 0) {
+			ret = map;
+		} else if (bpf_map_update_elem(map, &k0, &ref, BPF_ANY) == 0 &&
+			   bpf_map_update_elem(map, &k1, &fd, BPF_ANY) == 0) {
+			ret = i;
+		}
+		if (map >= 0)
+			close(map);
+		close(ref);
+	}
+	close(fd);
+	return ret;
+}
+
+int filter_xdp_foreign(struct filter *f, int ifindex, char *why, size_t whylen)
+{
+	LIBBPF_OPTS(bpf_xdp_query_opts, q);
+	const struct filter_iface *fi = filter_iface_find(f, ifindex);
+	struct bpf_prog_info info;
+	__u32 len = sizeof(info);
+	char name[IF_NAMESIZE] = "?";
+	int frags = -ENOMSG;
+	uint32_t i;
+
+	if (bpf_xdp_query(ifindex, 0, &q) || !q.skb_prog_id)
+		return 0;
+	/* ours: the filter's generic flavour, which takes no frags */
+	memset(&info, 0, sizeof(info));
+	if (fi && fi->xdp_link >= 0 && fi->xdp_generic &&
+	    !bpf_obj_get_info_by_fd(bpf_program__fd(filter_bpf_prog_skb(f->skel, f->shed)), &info,
+				    &len) &&
+	    info.id == q.skb_prog_id)
+		return 0;
+	for (i = 0; i < f->n_foreign && i < 8 && frags == -ENOMSG; i++)
+		if (f->foreign[i].id == q.skb_prog_id)
+			frags = f->foreign[i].frags;
+	if (frags == -ENOMSG) {
+		frags = filter_prog_frags(q.skb_prog_id);
+		if (frags >= 0) {
+			f->foreign[f->n_foreign % 8] =
+			    (struct filter_foreign){.id = q.skb_prog_id, .frags = frags};
+			f->n_foreign++;
+		}
+	}
+	if (frags == 0)
+		return 0;
+	if_indextoname((unsigned int)ifindex, name);
+	if (frags > 0)
+		snprintf(why, whylen,
+			 "someone else's generic XDP program (prog %u) on %s takes frags",
+			 q.skb_prog_id, name);
+	else
+		snprintf(why, whylen,
+			 "someone else's generic XDP program (prog %u) on %s may take frags (not "
+			 "told: %s)",
+			 q.skb_prog_id, name,
+			 frags == -EPERM ? "that needs CAP_SYS_ADMIN" : strerror(-frags));
+	return 1;
+}
+
 bool filter_in_generic_xdp(struct filter *f, int ifindex)
 {
 	const struct filter_iface *fi = filter_iface_find(f, ifindex);
@@ -1655,7 +1804,7 @@ int filter_offload_attach(struct filter *f, int ifindex, bool xdp, bool xdp_tx, 
 		/* Native only. Generic XDP runs on the skb after GRO, where the program cannot see
 		 * a partial checksum (its RFC 1624 update would be wrong) or a GRO super-packet
 		 * (taken as one datagram): the caller takes tc instead. Not into the filter's
-		 * generic program either (offload_apply keeps the fast path off such an
+		 * generic program either (offload_apply puts the fast path in tc on such an
 		 * interface before it gets here). */
 		if (fi->xdp_link >= 0 && fi->xdp_generic) {
 			ret = -EOPNOTSUPP;

@@ -119,8 +119,13 @@ int filter_link_mac(struct filter *f, int ifindex);
  * a fast path there must run in tc too, after it. */
 bool filter_in_tc(struct filter *f, int ifindex);
 /* Whether the filter runs in generic XDP on ifindex (mode xdp-generic, or xdp fallen back):
- * the fast path runs in neither hook there (offload.c says why). */
+ * the fast path takes tc there, after it (offload.c says why). */
 bool filter_in_generic_xdp(struct filter *f, int ifindex);
+/* Whether someone else's program runs in generic XDP on ifindex and takes frags, or may (it
+ * cannot be told): 1 with why[whylen] saying which, else 0 (none, ours, native, or one without
+ * frags). For such a program Linux (6.9+, seen on 6.18) copies the skb without its MAC header
+ * length, so every tc program after it is handed the frame from its IP header. */
+int filter_xdp_foreign(struct filter *f, int ifindex, char *why, size_t whylen);
 /* Runs the fast path on ifindex: in the XDP hook (native only; xdp_tx: the device takes
  * XDP_REDIRECT, so it is a redirect target) or the tc hook (tcx link, else a clsact filter).
  * The filter keeps running where it runs. 0 or -errno with err set: for XDP, "IF has no

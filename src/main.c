@@ -151,6 +151,7 @@ static void print_offload(const char *path)
 	if (privs_resolve(cfg->user, PRIVS_DEFAULT_USER, &who, err, sizeof(err)))
 		who.uid = geteuid();
 	offload_resolve(cfg, who.uid, NULL, NULL, st);
+	offload_resolve_filter(cfg, st);
 	printf("offload (%s; decided now, before attaching):\n", path);
 	for (i = 0; i < cfg->n_relays; i++)
 		printf("  relay %s: offload = \"%s\" -> %s: %s\n", cfg->relays[i].name,

@@ -552,6 +552,40 @@ void offload_resolve(const struct config *cfg, int64_t uid, offload_sends_fn *se
 	offload_resolve_in(NULL, cfg, uid, sends, arg, out);
 }
 
+/* The filter judges first, so a relay in XDP takes tc where the filter runs in tc (in XDP the
+ * fast path would relay a session's datagrams before the filter saw them: its rate limit,
+ * rules a reload changed) or in generic XDP (a program the fast path never joins,
+ * offload_tc_instead). tc after the filter's generic program sees whole frames: that one is
+ * loaded without frags (bpf/filter.bpf.c). */
+static void offload_after_filter(struct offload_relay_state *st, int ifindex, bool generic)
+{
+	char name[IF_NAMESIZE];
+
+	st->got = OFFLOAD_TC;
+	offload_why(st->why,
+		    "tc on every interface, because the filter runs in %s on %s and must "
+		    "judge first",
+		    generic ? "generic XDP" : "tc", offload_ifname(ifindex, name));
+	offload_l3_note(st);
+}
+
+void offload_resolve_filter(const struct config *cfg, struct offload_relay_state *out)
+{
+	const struct filter_conf *fc = &cfg->filter;
+	uint32_t i, j, k;
+
+	if (fc->mode != FILTER_MODE_TC && fc->mode != FILTER_MODE_XDP_GENERIC)
+		return;
+	for (i = 0; i < cfg->n_relays; i++)
+		for (j = 0; out[i].got == OFFLOAD_XDP && j < out[i].n_ifaces; j++)
+			for (k = 0; k < fc->n_interfaces; k++)
+				if ((int)if_nametoindex(fc->interfaces[k]) == out[i].ifindex[j]) {
+					offload_after_filter(&out[i], out[i].ifindex[j],
+							     fc->mode == FILTER_MODE_XDP_GENERIC);
+					break;
+				}
+}
+
 struct offload_want {
 	int ifindex;
 	bool xdp, tc, xdp_tx;
@@ -690,34 +724,23 @@ int offload_apply(struct filter *f, const struct config *cfg, int64_t uid, offlo
 	offload_resolve_in(f, cfg, uid, sends, arg, out);
 	for (i = 0; i < cfg->n_relays; i++) {
 		struct offload_relay_state *st = &out[i];
-		char name[IF_NAMESIZE];
+		char w[OFFLOAD_WHY_LEN / 2];
 
-		/* The filter judges first: in XDP the fast path would relay a session's datagrams
-		 * before a filter in tc saw them (its rate limit, rules a reload changed). */
 		for (j = 0; st->got == OFFLOAD_XDP && j < st->n_ifaces; j++) {
-			if (!filter_in_tc(f, st->ifindex[j]))
-				continue;
-			st->got = OFFLOAD_TC;
-			offload_why(st->why, "tc on every interface, because the filter runs in tc on %s "
-				    "and must judge first",
-				    offload_ifname(st->ifindex[j], name));
-			offload_l3_note(st);
+			if (filter_in_tc(f, st->ifindex[j]))
+				offload_after_filter(st, st->ifindex[j], false);
+			else if (filter_in_generic_xdp(f, st->ifindex[j]))
+				offload_after_filter(st, st->ifindex[j], true);
 		}
-		/* Where the filter runs in generic XDP the fast path runs in neither hook: not in
-		 * that program (generic XDP, offload_tc_instead), nor in tc after it, where Linux
-		 * (6.18) hands a program an skb copied for generic XDP with a MAC header length of
-		 * 0 (skb_pp_cow_data, for a program that takes frags, as ours does): tc reads the
-		 * frame from its IP header and finds no session in it. */
+		/* Someone else's generic XDP program: native XDP cannot stand beside it, and tc
+		 * after it reads nothing right when it takes frags (filter_xdp_foreign). */
 		for (j = 0; st->got != OFFLOAD_OFF && j < st->n_ifaces; j++) {
-			if (!filter_in_generic_xdp(f, st->ifindex[j]))
+			if (filter_xdp_foreign(f, st->ifindex[j], w, sizeof(w)) <= 0)
 				continue;
 			st->got = OFFLOAD_OFF;
-			offload_why(st->why,
-				    "the filter runs in generic XDP on %s, where the fast path "
-				    "runs in neither hook (generic XDP: partial checksums, GRO; "
-				    "tc after it: the kernel hands tc that skb without its MAC "
-				    "header)",
-				    offload_ifname(st->ifindex[j], name));
+			offload_why(st->why, "%s, %s", w,
+				    "after which Linux (6.9+) hands tc the frames without their "
+				    "Ethernet header, and native XDP cannot stand beside it");
 		}
 	}
 	/* A relay whose attach fails on one of its interfaces gets none of them (stage.h). */

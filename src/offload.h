@@ -54,6 +54,11 @@ void offload_relay_flow(const struct relay_conf *rc, const struct addr *to, int6
 void offload_resolve(const struct config *cfg, int64_t uid, offload_sends_fn *sends, void *arg,
 		     struct offload_relay_state *out);
 
+/* What offload_apply's filter rule makes of out (offload_resolve's) as far as cfg tells it:
+ * where filter.mode is "tc" or "xdp-generic" on one of its interfaces, a relay in XDP takes
+ * tc. (Where "xdp" falls back, and others' generic XDP programs, only the attach shows.) */
+void offload_resolve_filter(const struct config *cfg, struct offload_relay_state *out);
+
 /* ---- whether an interface has native XDP for the fast path (offload_resolve) */
 
 struct filter_refusal;

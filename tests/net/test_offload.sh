@@ -36,9 +36,11 @@
 #    MTU at the worker's next tick (the program counts it for the session), not the 10 s sweep;
 #  - never generic XDP: an interface without native XDP puts "xdp" and "auto" relays in tc
 #    (saying why), one where native XDP is refused at the attach too; the filter in generic
-#    XDP keeps a relay off; a relay refused native XDP and then tc goes off, leaving nothing;
-#    a refusal is remembered (a reload does not try XDP again), XDP that came and went has
-#    the napi block applied again, and a relay in XDP keeps it where another's tc is refused.
+#    XDP puts a relay in tc after it, and its sessions go fast; someone else's generic XDP
+#    program with frags keeps a relay off and the filter from tc; a relay refused native XDP
+#    and then tc goes off, leaving nothing; a refusal is remembered (a reload does not try
+#    XDP again), XDP that came and went has the napi block applied again, and a relay in XDP
+#    keeps it where another's tc is refused.
 . "$(dirname "$0")/lib.sh"
 [ -x "$RINGRELAY" ] || lib_skip "relay binary $RINGRELAY not built"
 command -v bpftool >/dev/null || lib_skip "bpftool not found"
@@ -951,12 +953,13 @@ print(r["offload"]["mode"], r["offload"]["why"])')
 # program must go from its other interfaces too, XDP and tc. Before, only the failed interface
 # was cleaned up: the listen interface, attached after it, kept the hook (and on veth the
 # frame copy) for a relay that no longer used it.
-# xdp_pass_obj FILE: someone else's XDP program (it passes everything), built once.
+# xdp_pass_obj FILE [SECTION]: someone else's XDP program (it passes everything), built once;
+# in SECTION "xdp.frags" it takes frags (BPF_F_XDP_HAS_FRAGS), else (default "xdp") not.
 xdp_pass_obj()
 {
 	[ -f "$1" ] && return 0
 	printf '%s\n' 'struct xdp_md;' \
-		'__attribute__((section("xdp"), used)) int xdp_pass(struct xdp_md *c) { return 2; }' \
+		"__attribute__((section(\"${2:-xdp}\"), used)) int xdp_pass(struct xdp_md *c) { return 2; }" \
 		'char _license[] __attribute__((section("license"), used)) = "GPL";' |
 		clang -O2 -target bpf -x c -c - -o "$1"
 }
@@ -1041,6 +1044,8 @@ foreign_u32_del()
 
 # The fast path's attach fails on one interface when a link event re-attaches it (relink): an
 # XDP program someone else attached on veth-ru while it was down (and the relay off: no route),
+# in native XDP (one in generic XDP, which ringrelay cannot tell from one with frags once its
+# privileges are dropped, would keep the relay off before any attach: filter_xdp_foreign),
 # then veth-ru up, where someone else's u32 filter also holds our tc priority. The relay
 # attaches on veth-rc again, is refused native XDP on veth-ru, takes tc, is refused that too and
 # goes off; nothing of it may stay on veth-rc. Link events go through offload_apply's rounds as the start does
@@ -1063,7 +1068,7 @@ relink_fail_case()
 		lib_case_fail "$c $IF_RU down: $(lib_relay_log_current | tail -n 2)"
 	n=$(lib_log_count "fast path on $IF_RC in XDP")
 	napi=$(lib_log_count "applying the napi settings again")
-	lib_nsx "$NS_R" ip link set dev "$IF_RU" xdpgeneric obj "$obj" sec xdp ||
+	lib_nsx "$NS_R" ip link set dev "$IF_RU" xdpdrv obj "$obj" sec xdp ||
 		lib_case_fail "$c a foreign XDP program on $IF_RU"
 	lib_nsx "$NS_R" ip link set "$IF_RU" up
 	lib_wait_for 5 lib__log_has "relay t: offload off: offload: attach tc on $IF_RU" ||
@@ -1081,7 +1086,7 @@ relink_fail_case()
 	out=$(lib_nsx "$NS_R" tc filter show dev "$IF_RC" ingress 2>/dev/null)
 	[ -z "$out" ] || lib_case_fail "$c the off relay's tc filter stayed on $IF_RC: $out"
 	lib_relay_stop || lib_case_fail "$c relay exit status"
-	lib_nsx "$NS_R" ip link set dev "$IF_RU" xdpgeneric off
+	lib_nsx "$NS_R" ip link set dev "$IF_RU" xdpdrv off
 	foreign_u32_del
 	lib_wait_for 5 lib__link_up "$NS_R" "$IF_RU" || lib_case_fail "$c $IF_RU not up"
 	[ "$LIB_FAILS" != "$fails" ] || lib_case_ok "$c off, nothing left on $IF_RC"
@@ -1093,15 +1098,17 @@ relink_fail_case()
 # (its peer has more TX queues than it has RX queues: veth refuses native XDP, and its
 # xdp-features are empty): relay x (offload = "xdp") and relay a ("auto") listening there take
 # tc and say why, and no XDP program is left on veth-nq; x's sessions go fast, in tc. Relay g
-# ("auto", on veth-rc, where every interface takes XDP_REDIRECT) stays off, because the filter
-# runs in generic XDP on veth-rc (and tc after it gets the skb without its MAC header on 6.18:
-# its sessions would find no entry there); its clients are served by the socket path. Before,
-# x got xdp (generic on veth-nq), a said only that veth-nq cannot take XDP_REDIRECT, and g got
-# xdp inside the filter's generic program. Then native XDP refused at the attach (below).
+# ("auto", on veth-rc, where every interface takes XDP_REDIRECT) takes tc, after the filter in
+# generic XDP on veth-rc, and its sessions go fast: the filter's generic program takes no frags,
+# so tc after it gets whole frames (with frags, 6.18 copies the skb without its MAC header
+# length: g was off, and in tc 0 of 9 datagrams went fast); -V says the same from the config.
+# Before, x got xdp (generic on veth-nq), a said only that veth-nq cannot take XDP_REDIRECT,
+# and g got xdp inside the filter's generic program. Then native XDP refused at the attach
+# (below).
 nogeneric_case()
 {
 	local c="[ipv4 never generic XDP]" conf=$TMPD/nogeneric.conf out r n fails=$LIB_FAILS
-	local nq=veth-nq nqp=veth-nqp up
+	local nq=veth-nq nqp=veth-nqp up sec
 	lib_family 4
 	to=$(ep "$RELAY_IP" 5000)
 	up=$(ep "$UP1_IP" 9000)
@@ -1140,8 +1147,11 @@ EOF
 			lib_case_fail "$c relay x: $(echo "$out" | grep '^x ')"
 		echo "$out" | grep -q "^a  *tc  *auto: tc on $nq, $IF_RU, because $nq has no native XDP" ||
 			lib_case_fail "$c relay a: $(echo "$out" | grep '^a ')"
-		echo "$out" | grep -q "^g  *off  *the filter runs in generic XDP on $IF_RC, where the fast path runs in neither hook" ||
+		echo "$out" | grep -q "^g  *tc  *tc on every interface, because the filter runs in generic XDP on $IF_RC and must judge first" ||
 			lib_case_fail "$c relay g: $(echo "$out" | grep '^g ')"
+		lib_nsx "$NS_R" "$RINGRELAY" -V -c "$conf" |
+			grep -q "relay g: offload = \"auto\" -> tc: tc on every interface, because the filter runs in generic XDP on $IF_RC" ||
+			lib_case_fail "$c -V: $(lib_nsx "$NS_R" "$RINGRELAY" -V -c "$conf" | grep 'relay g')"
 		lib_relay_log_current | grep -q "relay x: offload tc: tc on $nq" ||
 			lib_case_fail "$c no log line for x: $(lib_relay_log_current | grep 'relay x: offload')"
 		for r in "$nq" "$IF_RU"; do
@@ -1155,54 +1165,83 @@ EOF
 			lib_case_fail "$c relay g's client"
 		lib_wait_for 5 relay_fast_ge x 18 ||
 			lib_case_fail "$c relay x: fast_pkts ${FAST_PKTS:-0}, want 18"
-		out=$(ctl sessions g)
-		echo "$out" | grep -q " socket" || lib_case_fail "$c relay g's session: $out"
+		lib_wait_for 5 relay_fast_ge g 18 ||
+			lib_case_fail "$c relay g: fast_pkts ${FAST_PKTS:-0}, want 18"
 		lib_relay_stop || lib_case_fail "$c relay exit status"
 	else
 		lib_case_fail "$c relay did not start"
 	fi
 	lib_nsx "$NS_R" ip link del "$nq"
 	# Native XDP refused at the attach (its xdp-features say BASIC): someone else's program
-	# in generic XDP on veth-ru. Relay r ("auto", on veth-rc and veth-ru) takes tc on both,
-	# and its sessions go fast. (Before, it went off: the generic attach was refused too.)
-	if command -v clang >/dev/null && xdp_pass_obj "$TMPD/xdp_pass.o" &&
-		lib_nsx "$NS_R" ip link set dev "$IF_RU" xdpgeneric obj "$TMPD/xdp_pass.o" sec xdp; then
+	# in generic XDP on veth-ru. Without frags, relay r ("auto", on veth-rc and veth-ru) takes
+	# tc on both, and its sessions go fast. (Before, it went off: the generic attach was
+	# refused too.) With frags, tc after it would get the frames without their Ethernet
+	# header: the relay goes off and says why, and a filter in tc there refuses the start.
+	# (Before, the relay took tc and no datagram went fast; the filter passed all as not IP.)
+	for sec in xdp xdp.frags; do
+		if ! command -v clang >/dev/null || ! xdp_pass_obj "$TMPD/xdp_pass-$sec.o" "$sec" ||
+			! lib_nsx "$NS_R" ip link set dev "$IF_RU" xdpgeneric obj "$TMPD/xdp_pass-$sec.o" sec "$sec"; then
+			lib_log "$c no clang or no foreign program: the refused attach is not checked"
+			break
+		fi
 		write_conf "$conf" auto 30.0 "$up"
 		sed -i 's/offload = "auto";/offload = "auto"; shed = "off";/' "$conf"
+		if [ "$sec" = xdp ]; then
+			r="tc  *auto: tc on $IF_RC, $IF_RU, because $IF_RU has no native XDP (attach refused: "
+		else
+			r="off  *someone else's generic XDP program (prog [0-9]*) on $IF_RU takes frags, after which"
+		fi
 		if lib_relay_start "$conf"; then
 			out=$(ctl status)
-			echo "$out" | grep -q "^t  *tc  *auto: tc on $IF_RC, $IF_RU, because $IF_RU has no native XDP (attach refused: " ||
-				lib_case_fail "$c relay t: $(echo "$out" | grep '^t  *\(xdp\|tc\|off\) ')"
+			echo "$out" | grep -q "^t  *$r" ||
+				lib_case_fail "$c $sec: relay t: $(echo "$out" | grep '^t ')"
 			out=$(lib_nsx "$NS_R" ip -d link show dev "$IF_RC")
 			! echo "$out" | grep -q "xdp" ||
-				lib_case_fail "$c an XDP program on $IF_RC: $(echo "$out" | grep xdp)"
+				lib_case_fail "$c $sec: an XDP program on $IF_RC: $(echo "$out" | grep xdp)"
 			lib_udp "$NS_C" client --to "$to" --count 10 --expect-echo --seconds 5 \
-				>/dev/null || lib_case_fail "$c relay t's client"
-			lib_wait_for 5 relay_fast_ge t 18 ||
-				lib_case_fail "$c relay t: fast_pkts ${FAST_PKTS:-0}, want 18"
-			# The refusal is remembered: a reload does not try native XDP again, which
-			# would detach tc from both, attach XDP on $IF_RC, be refused on $IF_RU,
-			# detach it and attach tc again. (Before, it did, at every reload.)
-			n=$(lib_log_count "in XDP\|attach refused: ")
-			lib_relay_hup || lib_case_fail "$c reload"
-			out=$(ctl status)
-			echo "$out" | grep -q "^t  *tc  *auto: tc on $IF_RC, $IF_RU, because $IF_RU has no native XDP (attach refused earlier: " ||
-				lib_case_fail "$c relay t after a reload: $(echo "$out" | grep '^t  *\(xdp\|tc\|off\) ')"
-			[ "$(lib_log_count "in XDP\|attach refused: ")" = "$n" ] ||
-				lib_case_fail "$c a reload tried XDP again:" \
-					"$(lib_relay_log_current | grep 'in XDP\|attach refused: ' | tail -n 3)"
-			lib_relay_stop || lib_case_fail "$c relay exit status"
+				>/dev/null || lib_case_fail "$c $sec: relay t's client"
+			if [ "$sec" = xdp ]; then
+				lib_wait_for 5 relay_fast_ge t 18 ||
+					lib_case_fail "$c relay t: fast_pkts ${FAST_PKTS:-0}, want 18"
+				# The refusal is remembered: a reload does not try native XDP again,
+				# which would detach tc from both, attach XDP on $IF_RC, be refused on
+				# $IF_RU, detach it and attach tc again. (Before, it did, at every
+				# reload.)
+				n=$(lib_log_count "in XDP\|attach refused: ")
+				lib_relay_hup || lib_case_fail "$c reload"
+				out=$(ctl status)
+				echo "$out" | grep -q "^t  *tc  *auto: tc on $IF_RC, $IF_RU, because $IF_RU has no native XDP (attach refused earlier: " ||
+					lib_case_fail "$c relay t after a reload: $(echo "$out" | grep '^t  *\(xdp\|tc\|off\) ')"
+				[ "$(lib_log_count "in XDP\|attach refused: ")" = "$n" ] ||
+					lib_case_fail "$c a reload tried XDP again:" \
+						"$(lib_relay_log_current | grep 'in XDP\|attach refused: ' | tail -n 3)"
+			else
+				out=$(lib_nsx "$NS_R" tc filter show dev "$IF_RC" ingress 2>/dev/null)
+				[ -z "$out" ] || lib_case_fail "$c $sec: a tc filter on $IF_RC: $out"
+				out=$(ctl sessions t)
+				echo "$out" | grep -q " socket" || lib_case_fail "$c $sec: t's session: $out"
+			fi
+			lib_relay_stop || lib_case_fail "$c $sec: relay exit status"
 		else
-			lib_case_fail "$c relay t did not start"
+			lib_case_fail "$c $sec: relay t did not start"
+		fi
+		if [ "$sec" = xdp.frags ]; then
+			write_conf "$conf" off 30.0 "$up" \
+				"filter = { mode = \"tc\"; interfaces = [ \"$IF_RU\" ]; };"
+			if lib_relay_start "$conf" 2>/dev/null; then
+				lib_case_fail "$c $sec: the filter started in tc behind the program"
+				lib_relay_stop
+			fi
+			lib_relay_log_current | grep -q "filter: not attached on $IF_RU: someone else's generic XDP program (prog [0-9]*) on $IF_RU takes frags, .*ip link set dev $IF_RU xdpgeneric off" ||
+				lib_case_fail "$c $sec: filter: $(lib_relay_log_current | grep -i 'filter' | tail -n 2)"
 		fi
 		lib_nsx "$NS_R" ip link set dev "$IF_RU" xdpgeneric off
-	else
-		lib_log "$c no clang or no foreign program: the refused attach is not checked"
-	fi
+	done
 	lib_stop_pid "$echo"
 	[ "$LIB_FAILS" != "$fails" ] || lib_case_ok "$c x and a in tc ($nq has no native XDP)," \
-		"no XDP on $nq or $IF_RU, x's session fast; g off beside the generic filter;" \
-		"t in tc where native XDP was refused, its session fast, not tried again at a reload"
+		"no XDP on $nq or $IF_RU, x's session fast; g in tc after the generic filter, fast;" \
+		"t in tc where native XDP was refused, its session fast, not tried again at a reload;" \
+		"off beside a frags program, where the filter in tc refuses to start"
 }
 
 # Shedding's attach fails on one of a relay's two listen interfaces: with classic tc filters

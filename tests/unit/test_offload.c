@@ -299,6 +299,48 @@ static void test_resolve_native(void **state)
 	run_in_child(resolve_native_child);
 }
 
+/* What -V makes of the filter's hook from the config (offload_resolve_filter): a relay in XDP
+ * takes tc where filter.mode is "tc" or "xdp-generic" on one of its interfaces (lo here), and
+ * says which; a relay elsewhere, or with mode "xdp" (its fallback is not known before the
+ * attach), keeps XDP. Before, -V printed xdp where the start said tc. */
+static void test_resolve_filter(void **state)
+{
+	static const char *const modes[] = { "xdp-generic", "tc", "xdp" };
+	static const char *const why[] = {
+		"tc on every interface, because the filter runs in generic XDP on lo and must "
+		"judge first",
+		"tc on every interface, because the filter runs in tc on lo and must judge first",
+		"xdp before",
+	};
+	char text[512];
+	uint32_t m;
+
+	(void)state;
+	for (m = 0; m < 3; m++) {
+		struct offload_relay_state st[2] = { { .got = OFFLOAD_XDP, .n_ifaces = 1 },
+						     { .got = OFFLOAD_XDP, .n_ifaces = 1 } };
+		struct config *cfg;
+
+		snprintf(text, sizeof(text),
+			 "filter = { mode = \"%s\"; interfaces = [ \"lo\" ]; };\n"
+			 "relays = ( { name = \"a\"; listen = [ \"127.0.0.1:5000\" ];\n"
+			 "  upstreams = [ \"127.0.0.2:53\" ]; },\n"
+			 " { name = \"b\"; listen = [ \"127.0.0.1:5001\" ];\n"
+			 "  upstreams = [ \"127.0.0.2:53\" ]; } );\n",
+			 modes[m]);
+		cfg = load(text);
+		assert_non_null(cfg);
+		st[0].ifindex[0] = (int)if_nametoindex("lo");
+		st[1].ifindex[0] = 0x7ffffff0; /* no such interface */
+		snprintf(st[0].why, sizeof(st[0].why), "xdp before");
+		offload_resolve_filter(cfg, st);
+		assert_int_equal(st[0].got, m < 2 ? OFFLOAD_TC : OFFLOAD_XDP);
+		assert_string_equal(st[0].why, why[m]);
+		assert_int_equal(st[1].got, OFFLOAD_XDP);
+		config_free(cfg);
+	}
+}
+
 /* A wildcard listener on a host with more interfaces than the program's table (64) holds,
  * most of them layer 3 devices (rrtN, made first, so listed first) and one Ethernet device
  * made last (rrz0): the interfaces past the 64th were never looked at, so however few are
@@ -999,6 +1041,7 @@ int main(void)
 		cmocka_unit_test(test_lower_devs),
 		cmocka_unit_test(test_lower_devs_real),
 		cmocka_unit_test(test_after_fail),
+		cmocka_unit_test(test_resolve_filter),
 		cmocka_unit_test(test_socket_keeps_leg),
 		cmocka_unit_test(test_pmtu_due),
 		cmocka_unit_test(test_pmtu_walk),
