@@ -1910,6 +1910,20 @@ int filter_offload_hooks(const struct filter *f, int ifindex)
 	return hooks;
 }
 
+int filter_iface_judges(const struct filter *f, int ifindex)
+{
+	uint32_t key = (uint32_t)ifindex;
+	struct rr_iface v = { 0 };
+	int ret;
+
+	ret = bpf_map_lookup_elem(bpf_map__fd(f->skel->maps.rr_ifaces), &key, &v);
+	if (ret == -ENOENT)
+		return 1; /* iface_flags: RR_IFACE_DEFAULT */
+	if (ret < 0)
+		return ret;
+	return (v.flags & (RR_IFACE_FILTER_XDP | RR_IFACE_FILTER_TC)) != 0;
+}
+
 int filter_offload_down(struct filter *f, int *out, int max)
 {
 	int fd = bpf_map__fd(f->skel->maps.offload_tx_down), n = 0;

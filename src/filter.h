@@ -177,6 +177,11 @@ int filter_offload_ifaces(const struct filter *f, struct filter_offload_iface *o
  * interface table is the control thread's). */
 int filter_offload_hooks(const struct filter *f, int ifindex);
 
+/* Whether the filter stage judges the datagrams that arrive on ifindex: its rr_ifaces entry
+ * says it runs there (XDP or tc), or there is none (the program's default, where attached).
+ * 1, 0 or -errno. It reads the program's map, so a worker may ask. */
+int filter_iface_judges(const struct filter *f, int ifindex);
+
 /* Redirect targets the kernel refused a frame for since they were (re)checked: up to max
  * ifindexes into out, returns how many. filter_offload_up takes one back into use. */
 int filter_offload_down(struct filter *f, int *out, int max);

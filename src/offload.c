@@ -1002,6 +1002,7 @@ int offload_session_open(const struct offload_worker *ow, struct session *s,
 	 * without the fast path. */
 	up_r.iif = down_r.oif;
 	down_r.iif = up_r.oif;
+	s->fast_iif = (int)up_r.iif;
 	/* Counts only grow in a slot. What a program already past its lookup counted after the
 	 * slot's previous session was folded at its close (an RCU grace period) still belongs to
 	 * this relay: fold it now, then the rest is this session's. */

@@ -44,6 +44,10 @@ struct session {
 	bool rx_named;		/* io_uring: its receive was armed to take the sender's name
 				 * (a transparent mirror's socket), so its buffers hold one */
 	uint32_t flow;		/* ... in this offload_stats slot */
+	int fast_iif;		/* ... which takes the client's datagrams arriving on this device */
+	/* the filter's rules in force when it went fast denied its client, or could not be
+	 * read: the worker's next judging turn judges it (worker.c, judge_due) */
+	bool judge_due;
 	struct addr fast_local; /* the upstream socket's own address: the fast path's source */
 	uint64_t fast_base[4];	/* folded so far: pkts up, pkts down, bytes up, bytes down */
 	uint64_t fast_seen;	/* the program's last-seen time at the last fold */

@@ -219,9 +219,45 @@ static void count_fast(struct worker *w, uint32_t r, struct session *s,
 	session_count_up(s, up->rx_pkts, up->rx_bytes);
 }
 
+/* Whether new fast session s's client is for the next judging turn to judge (judge_turn): the
+ * rules in force deny it, or could not be read. Its datagram came through the program, but
+ * maybe under rules a change replaced since (it waited in the socket), and the lap of that
+ * change may have passed s's slot already: it would not be judged until the next change.
+ * Only where the filter judges the client's datagrams (s->fast_iif): elsewhere the program
+ * lets them all through, and ending the session would make the next one open another, at
+ * every tick (review-rcfix R1). One map lookup mostly (the prefix trie; the generation in
+ * force, its settings and the port's entry are read again after each command and tick), and
+ * the interface's only for a denied client. */
+static bool fast_due(struct worker *w, const struct session *s)
+{
+	if (!w->open_judged) {
+		if (filter_judge_begin(w->fast.f, &w->open_judge) < 0)
+			return true;
+		w->open_judged = true;
+	}
+	return filter_judge(w->fast.f, &w->open_judge, &s->client, &s->local) == 1 &&
+	       filter_iface_judges(w->fast.f, s->fast_iif) != 0;
+}
+
+/* Session s of relay slot r is for the next judging turn (judge_due): no queue to overflow,
+ * past WORKER_DUE_MAX that turn walks the table for the rest. */
+static void mark_due(struct worker *w, uint32_t r, struct session *s)
+{
+	struct worker_relay *wr = &w->relays[r];
+
+	s->judge_due = true;
+	if (wr->n_due == WORKER_DUE_MAX) {
+		wr->due_walk = true;
+		return;
+	}
+	wr->due[wr->n_due].idx = session_index(&wr->sessions, s);
+	wr->due[wr->n_due++].gen = s->gen;
+}
+
 /* Puts new session s of relay slot r (its sockets so) on the fast path when the program takes
- * it. What the slot's previous session had relayed after its close (an RCU grace period) is
- * counted for the relay and s's upstream, but not in s's own counts. */
+ * it, for the next judging turn too when the rules in force deny its client (fast_due). What
+ * the slot's previous session had relayed after its close (an RCU grace period) is counted
+ * for the relay and s's upstream, but not in s's own counts. */
 static void fast_open(struct worker *w, uint32_t r, struct session *s,
 		      const struct offload_socks *so)
 {
@@ -237,6 +273,8 @@ static void fast_open(struct worker *w, uint32_t r, struct session *s,
 	count_fast(w, r, s, left);
 	s->up_datagrams = up, s->up_bytes = up_b;
 	s->down_datagrams = down, s->down_bytes = down_b;
+	if (fast_due(w, s))
+		mark_due(w, r, s);
 }
 
 /* Takes session s of relay slot r off the fast path, counting what it relayed last. */
@@ -708,12 +746,86 @@ static void pmtu_turn(struct worker *w)
 			  pmtu_read, w);
 }
 
-/* Whether judge_turn, having made j's map calls and ended ends sessions, can judge one more
- * session, and end it, within WORKER_JUDGE_PER_TICK. */
-static bool judge_room(const struct filter_judge *j, uint32_t ends)
+/* A judging turn: its rules (begun at its first judgement; their two lookups are reserved
+ * until then), the sessions it ended, and the interface it asked about last (iif_judges:
+ * whether the filter runs there; -1: none asked yet). */
+struct judge_state {
+	struct filter_judge j;
+	bool begun;
+	uint32_t ends;
+	int iif, iif_judges;
+};
+
+/* Whether the turn can judge one more session, and end it, within WORKER_JUDGE_PER_TICK: j's
+ * map calls made, its ends at WORKER_JUDGE_END_CALLS each, and one session's worst case. */
+static bool judge_room(const struct judge_state *js)
 {
-	return j->calls + (ends + 1) * WORKER_JUDGE_END_CALLS + FILTER_JUDGE_CALLS_MAX <=
+	return js->j.calls + js->ends * WORKER_JUDGE_END_CALLS + FILTER_JUDGE_CALLS_MAX +
+		       WORKER_JUDGE_IFACE_CALLS + WORKER_JUDGE_END_CALLS <=
 	       WORKER_JUDGE_PER_TICK;
+}
+
+/* Judges session s of relay slot r by the turn's rules, and ends it when they deny its client
+ * where the filter judges the client's datagrams (s->fast_iif; a session put in the table
+ * without one has 0, no interface: judged, as the program judges on an interface it has no
+ * entry for). Elsewhere the program never judged them: ending the session would only have its
+ * client's next datagram open another (review-rcfix R1). Returns -1 when the rules cannot be
+ * read (s stays as it is), else 0. */
+static int judge_one(struct worker *w, uint32_t r, struct session *s, struct judge_state *js)
+{
+	if (!js->begun) {
+		if (filter_judge_begin(w->fast.f, &js->j) < 0)
+			return -1;
+		js->begun = true;
+	}
+	if (s->judge_due) /* (a lap's session mostly is not: its line stays clean) */
+		s->judge_due = false;
+	if (filter_judge(w->fast.f, &js->j, &s->client, &s->local) != 1)
+		return 0;
+	if (js->iif_judges < 0 || s->fast_iif != js->iif) {
+		js->iif = s->fast_iif;
+		js->iif_judges = filter_iface_judges(w->fast.f, s->fast_iif) != 0;
+		js->j.calls += WORKER_JUDGE_IFACE_CALLS;
+	}
+	if (!js->iif_judges)
+		return 0;
+	session_close(&w->relays[r].sessions, s);
+	end_session(w, r, s, ACCESSLOG_FILTER_DENIED);
+	js->ends++;
+	return 0;
+}
+
+/* Judges relay slot r's sessions that fast_open marked judge_due (by the rules in force now:
+ * a change since may allow their clients again), as far as the turn has room; the rest wait
+ * for the next turn. The queued ones first, then, when more were marked than it holds, a walk
+ * of the table for the others. Returns -1 when the rules cannot be read, else 0. */
+static int judge_due(struct worker *w, uint32_t r, struct judge_state *js)
+{
+	struct worker_relay *wr = &w->relays[r];
+	struct session_table *t = &wr->sessions;
+	uint32_t i;
+
+	while (wr->n_due && judge_room(js)) {
+		uint32_t idx = wr->due[wr->n_due - 1].idx;
+		struct session *s = idx < t->capacity ? &t->slots[idx] : NULL;
+
+		/* (its slot taken by another session since: gen) */
+		if (s && s->state == SESSION_ACTIVE && s->gen == wr->due[wr->n_due - 1].gen &&
+		    s->judge_due && judge_one(w, r, s, js) < 0)
+			return -1;
+		wr->n_due--;
+	}
+	/* (a walk cut short starts again: those it judged are no longer due) */
+	for (i = 0; wr->due_walk && !wr->n_due && judge_room(js); i++) {
+		if (i == t->capacity) {
+			wr->due_walk = false;
+			break;
+		}
+		if (t->slots[i].state == SESSION_ACTIVE && t->slots[i].judge_due &&
+		    judge_one(w, r, &t->slots[i], js) < 0)
+			return -1;
+	}
+	return 0;
 }
 
 /* A fast session whose client the filter's rules deny since they changed ends: replies
@@ -726,20 +838,22 @@ static bool judge_room(const struct filter_judge *j, uint32_t ends)
  * too): the reload that changed the rules takes the first turn, each tick the next. Each turn
  * starts with the relay after the one the turn before started with, so one relay's laps
  * (started again by every change) cannot take every turn from the others. A session that
- * opens after the change had its first datagram judged by the program on an interface the
- * filter runs on; one whose datagram passed under the old rules and opens behind the cursor
- * is judged at the next change only (judging at open also ended sessions of clients on
- * interfaces without the filter, at every tick). */
+ * opens after the change had its first datagram judged by the program where the filter runs;
+ * one whose datagram passed under the old rules (it waited in the socket) may open behind the
+ * cursor: fast_open judged it by the rules in force, and the turn judges those it found denied
+ * again (judge_due) before the lap. Only clients whose datagrams arrive where the filter runs
+ * are ended (judge_one). Socket-path sessions are not judged: docs/filter.md. */
 static void judge_turn(struct worker *w)
 {
-	/* map calls made (filter_judge_begin's reserved until it runs), and sessions ended */
-	struct filter_judge j = { .calls = FILTER_JUDGE_BEGIN_CALLS };
-	uint32_t ends = 0, first = WORKER_MAX_RELAYS, k, r;
-	bool begun = false;
+	struct judge_state js = { .j.calls = FILTER_JUDGE_BEGIN_CALLS, .iif_judges = -1 };
+	uint32_t first = WORKER_MAX_RELAYS, k, r;
 
-	for (k = 0; k < WORKER_MAX_RELAYS && judge_room(&j, ends) && w->fast.f; k++) {
+	/* fast_open begins again with the rules in force from here */
+	w->open_judged = false;
+	for (k = 0; k < WORKER_MAX_RELAYS && judge_room(&js) && w->fast.f; k++) {
 		struct worker_relay *wr;
 		struct session_table *t;
+		uint32_t had;
 
 		r = (w->judge_first + k) % WORKER_MAX_RELAYS;
 		wr = &w->relays[r];
@@ -752,27 +866,25 @@ static void judge_turn(struct worker *w)
 			wr->judged = w->fast_rules;
 			wr->judge_left = t->capacity;
 		}
-		if (!wr->judge_left)
+		if (!wr->judge_left && !wr->n_due && !wr->due_walk)
 			continue;
 		if (first == WORKER_MAX_RELAYS)
 			first = r;
-		for (; wr->judge_left && judge_room(&j, ends); wr->judge_left--,
+		had = js.ends;
+		if (judge_due(w, r, &js) < 0)
+			return;
+		for (; wr->judge_left && judge_room(&js); wr->judge_left--,
 		     wr->judge_next = wr->judge_next + 1 < t->capacity ? wr->judge_next + 1 : 0) {
 			struct session *s = &t->slots[wr->judge_next];
 
 			if (s->state != SESSION_ACTIVE || !s->fast)
 				continue;
 			/* (no rules to judge by: the next turn tries again) */
-			if (!begun && filter_judge_begin(w->fast.f, &j) < 0)
+			if (judge_one(w, r, s, &js) < 0)
 				return;
-			begun = true;
-			if (filter_judge(w->fast.f, &j, &s->client, &s->local) != 1)
-				continue;
-			session_close(t, s);
-			end_session(w, r, s, ACCESSLOG_FILTER_DENIED);
-			ends++;
 		}
-		counter_set(&w->counters[r].sessions_active, t->active);
+		if (js.ends != had)
+			counter_set(&w->counters[r].sessions_active, t->active);
 	}
 	if (first != WORKER_MAX_RELAYS)
 		w->judge_first = (first + 1) % WORKER_MAX_RELAYS;
@@ -1038,6 +1150,8 @@ static int apply_relay(struct worker *w, uint32_t r, uint32_t i, struct worker_c
 		/* a new table: judge_turn's lap starts at its first slot */
 		wr->judged = 0;
 		wr->judge_next = 0;
+		wr->n_due = 0;
+		wr->due_walk = false;
 		err = session_table_init(&wr->sessions, cap, timeout);
 		if (err) {
 			/* Anything but these is getrandom's: no table runs on a guessable key. */
@@ -1120,6 +1234,13 @@ static void apply_fast(struct worker *w, struct worker_cmd *cmd)
 				unfast_sessions(w, r);
 				forget_flows(&w->relays[r].sessions);
 			}
+	}
+	if (w->fast.f != cmd->fast) {
+		/* (another program, or none: the sessions due left the one that goes) */
+		for (r = 0; r < WORKER_MAX_RELAYS; r++) {
+			w->relays[r].n_due = 0;
+			w->relays[r].due_walk = false;
+		}
 	}
 	w->fast.f = cmd->fast;
 	w->fast_rules = cmd->fast_rules;

@@ -20,6 +20,7 @@
 #include "offload.h"
 #include "config.h"
 #include "counters.h"
+#include "filter.h"
 #include "plan.h"
 #include "pool.h"
 #include "session.h"
@@ -67,9 +68,18 @@ struct worker_noreply {
  * (the generation in force, its settings), a lookup in the prefix trie per fast session and
  * one more where its local port is another than the session before's, and
  * WORKER_JUDGE_END_CALLS to end one: a lookup and a delete for each of its two entries, and
- * its socket's close (a syscall with mmsg, a queued request with io_uring) counted as one. */
+ * its socket's close (a syscall with mmsg, a queued request with io_uring) counted as one.
+ * A new fast session's client is judged as it opens (fast_open: not counted here). */
 #define WORKER_JUDGE_PER_TICK 4096
 #define WORKER_JUDGE_END_CALLS 5
+/* ... and the lookup of the interface a denied client's datagrams arrive on (does the filter
+ * run there?), made once a turn per interface mostly */
+#define WORKER_JUDGE_IFACE_CALLS 1
+
+/* Sessions of a relay that went fast with their client found denied by the rules in force
+ * (fast_open), kept for the next judging turn to judge again, and end if still denied; past as
+ * many between two turns, that turn finds the rest by a walk of the table (judge_due). */
+#define WORKER_DUE_MAX 64
 
 struct worker_relay {
 	enum relay_slot_state state;
@@ -88,6 +98,13 @@ struct worker_relay {
 	 * are still to come (judge_turn) */
 	uint64_t judged;
 	uint32_t judge_next, judge_left;
+	/* sessions marked judge_due for the next turn: up to WORKER_DUE_MAX by slot and gen;
+	 * due_walk when more were, so the turn looks for them all */
+	struct {
+		uint32_t idx, gen;
+	} due[WORKER_DUE_MAX];
+	uint32_t n_due;
+	bool due_walk;
 	/* source = "client": sessions (forward and mirror) send from the client's address and
 	 * port; a mirror then keeps a session (socket) per client instead of mirror sockets */
 	bool transparent;
@@ -204,6 +221,10 @@ struct worker {
 	struct offload_worker fast;   /* the fast path's program (fast.f NULL: none) */
 	uint64_t fast_rules;	      /* the version of its filter rules (worker_cmd.fast_rules) */
 	uint32_t judge_first;	      /* the relay slot judge_turn's next turn starts with */
+	/* fast_open's judgement of new fast sessions' clients (open_judged: begun since the
+	 * last command or tick, which begin again) */
+	struct filter_judge open_judge;
+	bool open_judged;
 	struct offload_pmtu_turn pmtu; /* the tick's path MTU readings (WORKER_PMTU_PER_SEC) */
 	struct accesslog_ring *alog;  /* session starts and ends; NULL when access_log is off */
 
