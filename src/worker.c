@@ -692,10 +692,13 @@ static bool pmtu_read(void *arg, uint32_t r, uint32_t i)
 	if (s->state != SESSION_ACTIVE || !s->fast)
 		return false;
 	done = offload_session_recheck(&w->fast, s, w->now);
+	if (done == OFFLOAD_RECHECK_MOVED)
+		counter_add(&w->counters[r].fast_rerouted, 1);
 	if (done == OFFLOAD_RECHECK_LEAVE) {
 		why = s->fast_refused;
 		fast_close(w, r, s);
 		s->fast_refused = why;
+		counter_add(&w->counters[r].fast_route_left, 1);
 	}
 	return done != OFFLOAD_RECHECK_NONE;
 }

@@ -1811,7 +1811,8 @@ pmtu_icmp_case()
 # replies leave by veth-rc2. Before, the upstream direction passed up for the session's life
 # while `sessions` said fast. Session B (port 45600) starts on veth-rc2; the client sends by
 # veth-rc again, the relay's route back goes by veth-rc3: B leaves the fast path (sessions:
-# "socket: device_not_fast_path") and the socket path relays it all.
+# "socket: device_not_fast_path") and the socket path relays it all. The stats count one of
+# each (fast_rerouted, fast_route_left).
 # up_fast_ge N: the first relay's upstream datagrams the fast path relayed (in UP_FAST) are
 # at least N.
 up_fast_ge() { local f; f=$(fast_dirs); UP_FAST=${f% *}; [ "${UP_FAST:-0}" -ge "$1" ]; }
@@ -1825,7 +1826,7 @@ session_path()
 reroute_case()
 {
 	local c="[tc/ipv4 routes move]" conf=$TMPD/reroute.conf rec=$TMPD/rec-rr echo i
-	local f0 t0 ms tx0 tx1 fails=$LIB_FAILS
+	local f0 t0 ms tx0 tx1 moves fails=$LIB_FAILS
 	lib_family 4
 	to=$(ep "$RELAY_IP" 5000)
 	prepare_mode tc
@@ -1878,6 +1879,10 @@ reroute_case()
 	lib_wait_for 3 session_path 45600 "socket: device_not_fast_path" ||
 		lib_case_fail "$c session B after its reply route left: $SESSION_LINE"
 	wait "$steady" || lib_case_fail "$c session B lost answers: $(cat "$TMPD/steady-45600.json")"
+	moves=$(ctl -j stats | "$PY" -c 'import json, sys
+t = json.load(sys.stdin)["relays"][0]["total"]
+print(t["fast_rerouted"], t["fast_route_left"])')
+	[ "$moves" = "1 1" ] || lib_case_fail "$c fast_rerouted, fast_route_left: $moves, want 1 1"
 	[ "$(wc -l <"$rec")" = 500 ] || lib_case_fail "$c upstream got $(wc -l <"$rec"), want 500"
 	lib_relay_stop || lib_case_fail "$c relay exit status"
 	lib_stop_pid "$echo"
