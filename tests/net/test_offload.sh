@@ -34,6 +34,9 @@
 #    when RPS is turned on or off, without losing a datagram;
 #  - an ICMP "fragmentation needed" about a fast session's reply lowers its reply rule's path
 #    MTU at the worker's next tick (the program counts it for the session), not the 10 s sweep;
+#  - routes that move: a session whose routes move to another link the fast path runs on
+#    goes fast again there at the next tick; one whose route back moves to a link it does not
+#    run on leaves it (sessions: socket, the reason), every datagram answered;
 #  - never generic XDP: an interface without native XDP puts "xdp" and "auto" relays in tc
 #    (saying why), one where native XDP is refused at the attach too; the filter in generic
 #    XDP keeps a relay off; a relay refused native XDP and then tc goes off, leaving nothing.
