@@ -1915,6 +1915,7 @@ gso_case 6
 pmtu_case
 pmtu_send_case
 pmtu_icmp_case
+reroute_case
 noperfmon_case
 expiry_case
 reprogram_case
