@@ -1805,7 +1805,7 @@ pmtu_icmp_case()
 			"$m of 5 1400-byte replies passed up"
 }
 
-# reroute_case: a fast session whose routes move (a failover) takes its new devices; one whose
+# reroute_case [MODE]: (tc unless MODE) a fast session whose routes move (a failover) takes its new devices; one whose
 # routes move where the fast path does not run leaves it. Two more client-side links: veth-rc2
 # also holds the relay's address (the fast path runs there), veth-rc3 none (it does not).
 # Session A (port 45500) starts on veth-rc; both sides' routes to each other move to veth-rc2:
@@ -1828,16 +1828,18 @@ session_path()
 }
 reroute_case()
 {
-	local c="[tc/ipv4 routes move]" conf=$TMPD/reroute.conf rec=$TMPD/rec-rr echo i
+	local mode=${1:-tc} c="[${1:-tc}/ipv4 routes move]" conf=$TMPD/reroute.conf rec=$TMPD/rec-rr
+	local echo i v=0 gro=off
 	local f0 t0 ms tx0 tx1 moves fails=$LIB_FAILS
 	lib_family 4
 	to=$(ep "$RELAY_IP" 5000)
-	prepare_mode tc
+	prepare_mode "$mode"
+	[ "$mode" = xdp ] && v=1 gro=on
 	for i in 2 3; do
 		ip link add veth-rc$i netns "$NS_R" type veth peer name veth-c$i netns "$NS_C" ||
 			{ lib_case_fail "$c veth-rc$i"; return; }
-		lib_nsx "$NS_C" ethtool -K veth-c$i gro off tx off >/dev/null
-		lib_nsx "$NS_R" sysctl -qw net.ipv4.conf.veth-rc$i.forwarding=0
+		lib_nsx "$NS_C" ethtool -K veth-c$i gro $gro tx off >/dev/null
+		lib_nsx "$NS_R" sysctl -qw net.ipv4.conf.veth-rc$i.forwarding=$v
 		lib_nsx "$NS_R" ip link set veth-rc$i up
 		lib_nsx "$NS_C" ip link set veth-c$i up
 	done
@@ -1848,13 +1850,13 @@ reroute_case()
 	: >"$rec"
 	lib_udp_bg "$NS_U" "$rec.json" echo --bind "$(ep "$UP1_IP" 9000)" --out "$rec"
 	echo=$BG_PID
-	write_conf "$conf" tc 30.0 "$(ep "$UP1_IP" 9000)"
+	write_conf "$conf" "$mode" 30.0 "$(ep "$UP1_IP" 9000)"
 	if ! lib_relay_start "$conf"; then
 		lib_case_fail "$c relay did not start"
 		lib_stop_pid "$echo"
 		return
 	fi
-	lib_relay_log_current | grep -q "relay t: offload tc: .*veth-rc2" ||
+	lib_relay_log_current | grep -q "relay t: offload $mode: .*veth-rc2" ||
 		lib_case_fail "$c the relay's interfaces: $(lib_relay_log_current | grep 'relay t: offload')"
 	steady_client 300 45500 "$rec"
 	lib_wait_for 3 up_fast_ge 20 || lib_case_fail "$c session A never went fast"
