@@ -800,8 +800,8 @@ static uint32_t offload_route_count(const struct offload_flow_stats *st)
  * derived). 0, a refusal (positive) or -errno. */
 static int offload_session_routes(const struct offload_worker *ow, const struct session *s,
 				  uint32_t flow, const struct sock_route_keys *up_keys,
-				  const struct sock_route_keys *down_keys, struct offload_rule *up_r,
-				  struct offload_rule *down_r)
+				  const struct sock_route_keys *down_keys,
+				  struct offload_rule *up_r, struct offload_rule *down_r)
 {
 	struct netlink_flow up_fl, down_fl;
 	int ret;
@@ -1052,8 +1052,7 @@ void offload_route_read(struct session *s, uint32_t count, bool moved, uint64_t 
 /* Derives fast session s's rules again (offload_session_routes) and gives those whose devices
  * changed their new ones, path MTU and the rest kept; *moved says whether any did. 0, a
  * refusal (positive: the session can no longer take the fast path) or -errno. */
-static int offload_session_reroute(const struct offload_worker *ow, struct session *s,
-				   bool *moved)
+static int offload_session_reroute(const struct offload_worker *ow, struct session *s, bool *moved)
 {
 	struct sock_route_keys up_keys, down_keys = { .mark = s->fast_reply_mark,
 						      .uid = s->fast_reply_uid,

@@ -794,7 +794,8 @@ static void test_wrong_ingress(void **state)
 		const struct ep *src, *dst;
 		/* addressed to the wrong interface's own MAC: only the interface is wrong */
 		struct frame_opts o = {.dmac = cases[i].down ? MAC_A0 : MAC_B0};
-		const struct offload_flow_stats *st = filter_offload_flow(fx.f, cases[i].v6 ? 2 : 1);
+		const struct offload_flow_stats *st =
+		    filter_offload_flow(fx.f, cases[i].v6 ? 2 : 1);
 		int d = cases[i].down;
 		uint32_t w0 = st->wrong_iface[d], other = st->wrong_iface[!d];
 		uint32_t mtu0 = st->mtu_pass[d], fib0 = st->fib_pass[d];
