@@ -920,6 +920,7 @@ int offload_session_open(const struct offload_worker *ow, struct session *s,
 	s->fast_route_pass = offload_route_count(st);
 	s->fast_route_quiet = 0;
 	s->fast_route_backoff = 0;
+	s->fast_route_refused = 0;
 	memset(s->fast_mtu_quiet, 0, sizeof(s->fast_mtu_quiet));
 	memset(s->fast_mtu_backoff, 0, sizeof(s->fast_mtu_backoff));
 	memset(s->fast_mtu_tb_quiet, 0, sizeof(s->fast_mtu_tb_quiet));
@@ -1038,8 +1039,20 @@ bool offload_route_due(const struct session *s, uint32_t count, uint64_t now)
 	return count != s->fast_route_pass && now >= s->fast_route_quiet;
 }
 
-void offload_route_read(struct session *s, uint32_t count, bool moved, uint64_t now)
+bool offload_route_read(struct session *s, uint32_t count, bool moved, uint8_t refused,
+			uint64_t now)
 {
+	if (refused) {
+		if (s->fast_route_refused)
+			return true;
+		/* Once is not enough: a device made again gets the program some 100 ms after its
+		 * routes came (link events are acted on together). The count stays as it was,
+		 * so the next derivation is due when this wait ends. */
+		s->fast_route_refused = refused;
+		s->fast_route_quiet = now + OFFLOAD_ROUTE_CONFIRM_NS;
+		return false;
+	}
+	s->fast_route_refused = 0;
 	if (moved) {
 		s->fast_route_quiet = 0;
 		s->fast_route_backoff = 0;
@@ -1047,6 +1060,7 @@ void offload_route_read(struct session *s, uint32_t count, bool moved, uint64_t 
 		pmtu_back_off(&s->fast_route_quiet, &s->fast_route_backoff, now);
 	}
 	s->fast_route_pass = count;
+	return false;
 }
 
 /* Derives fast session s's rules again (offload_session_routes) and gives those whose devices
@@ -1106,15 +1120,16 @@ enum offload_recheck offload_session_recheck(const struct offload_worker *ow, st
 	route = offload_route_count(st);
 	if (offload_route_due(s, route, now)) {
 		ret = offload_session_reroute(ow, s, &moved);
-		if (ret > 0) {
-			/* The routes moved where the program cannot relay the session (a device
-			 * it does not run on, another gateway than its own lookup's): the caller
-			 * takes it off the fast path, which its sessions line then says. */
+		/* The routes moved where the program cannot relay the session (a device it
+		 * does not run on, another gateway than its own lookup's), found twice in a
+		 * row: the caller takes it off the fast path, which its sessions line then
+		 * says. An error (a netlink failure, a route missing for a while, a key another
+		 * session took) counts as no move. */
+		if (offload_route_read(s, route, ret == 0 && moved, ret > 0 ? (uint8_t)ret : 0,
+				       now)) {
 			s->fast_refused = (uint8_t)ret;
 			return OFFLOAD_RECHECK_LEAVE;
 		}
-		/* An error (a netlink failure, a key another session took) counts as no move. */
-		offload_route_read(s, route, ret == 0 && moved, now);
 		done = ret == 0 && moved ? OFFLOAD_RECHECK_MOVED : OFFLOAD_RECHECK_READ;
 	}
 	for (d = OFFLOAD_DIR_UP; d <= OFFLOAD_DIR_DOWN; d++) {

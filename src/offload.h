@@ -208,10 +208,16 @@ void offload_pmtu_read(struct session *s, const uint32_t pass[2], const uint32_t
  * by another device, or a multipath route brings them so), from OFFLOAD_PMTU_BACKOFF_MIN s
  * doubling to OFFLOAD_PMTU_BACKOFF_MAX. Pure. */
 bool offload_route_due(const struct session *s, uint32_t count, uint64_t now);
+/* A derivation that found the session refused (its routes moved where the fast path cannot
+ * relay it) is made once more this long after (ns), before the session leaves the fast path. */
+#define OFFLOAD_ROUTE_CONFIRM_NS 1000000000ull
 /* What offload_session_recheck keeps of a derivation at now, due by offload_route_due with
- * count, which moved its rules' devices or not: the count, and the next back-off (a move
- * ends it). Pure. */
-void offload_route_read(struct session *s, uint32_t count, bool moved, uint64_t now);
+ * count, which moved its rules' devices or not, or found the session refused (refused: enum
+ * offload_refusal; 0: not): the count, and the next back-off (a move ends it). A refusal
+ * makes the next derivation due OFFLOAD_ROUTE_CONFIRM_NS later, count or not; true when the
+ * one before found one too (the session leaves the fast path). Pure. */
+bool offload_route_read(struct session *s, uint32_t count, bool moved, uint8_t refused,
+			uint64_t now);
 /* What offload_session_recheck did. */
 enum offload_recheck {
 	OFFLOAD_RECHECK_NONE,  /* nothing was due: no syscall */

@@ -61,6 +61,8 @@ struct session {
 	 * that found the routes as they were, and the next such back-off (s; 0: none yet) */
 	uint32_t fast_route_pass;
 	uint8_t fast_route_backoff;
+	/* the refusal the last derivation found (0: none), which one more confirms */
+	uint8_t fast_route_refused;
 	uint64_t fast_route_quiet;
 	/* per direction: until when (ns) passes up make no reading due, after one that found
 	 * the rule right, and the next such back-off (s; 0: none yet) */

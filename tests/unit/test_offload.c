@@ -746,7 +746,8 @@ static void walk_run(struct offload_pmtu_turn *t, struct walk_seen *w, uint32_t 
 /* A session's rules are derived again when the program's wrong_iface + fib_pass count moved;
  * a derivation that found the routes as they were backs off (5, 10, 20, 40, 60, 60 s: a
  * client that keeps sending in by another device costs one every minute at most), and counts
- * that moved meanwhile make it due once the back-off ends; a move ends the back-off. */
+ * that moved meanwhile make it due once the back-off ends; a move ends the back-off. A refusal
+ * is confirmed by a second derivation 1 s later before the session leaves. */
 static void test_route_backoff(void **state)
 {
 	static const uint64_t want_s[] = {5, 10, 20, 40, 60, 60};
@@ -761,7 +762,7 @@ static void test_route_backoff(void **state)
 	count = 3;
 	assert_true(offload_route_due(&s, count, t));
 	for (i = 0; i < sizeof(want_s) / sizeof(want_s[0]); i++) {
-		offload_route_read(&s, count, false, t);
+		assert_false(offload_route_read(&s, count, false, 0, t));
 		assert_false(offload_route_due(&s, count, t + 100 * s1)); /* nothing moved */
 		count++;
 		assert_false(offload_route_due(&s, count, t + want_s[i] * s1 - 1));
@@ -769,12 +770,23 @@ static void test_route_backoff(void **state)
 		t += want_s[i] * s1;
 	}
 	/* a move ends the back-off: the next count that moves is due at once */
-	offload_route_read(&s, count, true, t);
+	assert_false(offload_route_read(&s, count, true, 0, t));
 	count++;
 	assert_true(offload_route_due(&s, count, t));
+	/* a refusal: made once more 1 s later, whether the count moved or not; found again,
+	 * the session leaves; a derivation between that finds none forgets it */
+	assert_false(offload_route_read(&s, count, false, OFFLOAD_REFUSED_DEVICE, t));
+	assert_false(offload_route_due(&s, count, t + s1 - 1));
+	assert_true(offload_route_due(&s, count, t + s1));
+	assert_true(offload_route_read(&s, count, false, OFFLOAD_REFUSED_DEVICE, t + s1));
+	s.fast_route_refused = 0;
+	assert_false(offload_route_read(&s, count, false, OFFLOAD_REFUSED_ROUTE, t));
+	assert_false(offload_route_read(&s, count, true, 0, t + s1));
+	count++;
+	assert_false(offload_route_read(&s, count, false, OFFLOAD_REFUSED_ROUTE, t + s1));
 	/* the count wraps */
 	s.fast_route_pass = UINT32_MAX;
-	assert_true(offload_route_due(&s, 0, t));
+	assert_true(offload_route_due(&s, 0, t + 2 * s1));
 }
 
 static void test_pmtu_walk(void **state)
