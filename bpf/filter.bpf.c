@@ -1250,19 +1250,30 @@ static __always_inline void offload_account(const struct off_ctx *o)
 	st->last_seen_ns = bpf_ktime_get_ns();
 }
 
-/* A datagram of the session passed up as longer than a path MTU (OFFLOAD_CNT_PASS_MTU, which
- * offload_prepare returns only once it holds the session's rule): counted per session and
- * direction, so that the worker reads that path MTU again (docs/offload.md). */
-static __always_inline void offload_account_mtu(const struct off_ctx *o)
+/* A datagram of the session passed up for cnt, a reason offload_prepare returns only once it
+ * holds the session's rule: too long for a path MTU (OFFLOAD_CNT_PASS_MTU), so that the
+ * worker reads that path MTU again; on another interface than the rule's iif
+ * (OFFLOAD_CNT_PASS_WRONG_IFACE) or routed elsewhere than its oif (OFFLOAD_CNT_PASS_FIB), so
+ * that the worker derives the session's rules again. Counted per session and direction
+ * (docs/offload.md); any other reason counts nothing here. */
+static __always_inline void offload_account_pass(const struct off_ctx *o, __u32 cnt)
 {
-	struct offload_flow_stats *st = bpf_map_lookup_elem(&offload_stats, &o->r.flow);
+	struct offload_flow_stats *st;
+	__u32 *c, d = o->r.dir == OFFLOAD_DIR_DOWN;
 
+	if (cnt != OFFLOAD_CNT_PASS_MTU && cnt != OFFLOAD_CNT_PASS_WRONG_IFACE &&
+	    cnt != OFFLOAD_CNT_PASS_FIB)
+		return;
+	st = bpf_map_lookup_elem(&offload_stats, &o->r.flow);
 	if (!st)
 		return;
-	if (o->r.dir == OFFLOAD_DIR_DOWN)
-		__sync_fetch_and_add(&st->mtu_pass[1], 1);
+	if (cnt == OFFLOAD_CNT_PASS_MTU)
+		c = d ? &st->mtu_pass[1] : &st->mtu_pass[0];
+	else if (cnt == OFFLOAD_CNT_PASS_WRONG_IFACE)
+		c = d ? &st->wrong_iface[1] : &st->wrong_iface[0];
 	else
-		__sync_fetch_and_add(&st->mtu_pass[0], 1);
+		c = d ? &st->fib_pass[1] : &st->fib_pass[0];
+	__sync_fetch_and_add(c, 1);
 }
 
 static __always_inline int offload_xdp(struct xdp_md *ctx, __u64 dev_mac)
@@ -1277,8 +1288,7 @@ static __always_inline int offload_xdp(struct xdp_md *ctx, __u64 dev_mac)
 	cnt = offload_prepare(ctx, data, data_end, bpf_xdp_get_buff_len(ctx), 0, 0, 0, PACKET_HOST,
 			      dev_mac, ctx->ingress_ifindex, &o);
 	if (cnt != OFFLOAD_CNT_FORWARDED) {
-		if (cnt == OFFLOAD_CNT_PASS_MTU)
-			offload_account_mtu(&o);
+		offload_account_pass(&o, cnt);
 		offload_count(cnt);
 		return XDP_PASS;
 	}
@@ -1373,8 +1383,7 @@ static __always_inline int offload_tc(struct __sk_buff *skb, int kf)
 			      kf && skb->gso_size ? skb_gso_udp_l4(skb) : 0, skb->pkt_type, 0,
 			      skb->ifindex, &o);
 	if (cnt != OFFLOAD_CNT_FORWARDED) {
-		if (cnt == OFFLOAD_CNT_PASS_MTU)
-			offload_account_mtu(&o);
+		offload_account_pass(&o, cnt);
 		offload_count(cnt);
 		return TC_ACT_UNSPEC;
 	}

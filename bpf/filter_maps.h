@@ -224,6 +224,12 @@ struct offload_flow_stats {
 	 * not. Found through the opposite direction's rule (the embedded header reversed).
 	 * The ICMP itself always goes on to the stack (wraps) */
 	__u32 too_big[2];
+	/* [enum offload_dir]: datagrams of the session that arrived on another interface than
+	 * the rule's iif (pass_wrong_iface), and those whose FIB answer was not the rule's oif
+	 * (pass_fib): after a route moved or a device was made again, the worker derives the
+	 * session's rules again (docs/offload.md "Routes that move"; wrap) */
+	__u32 wrong_iface[2];
+	__u32 fib_pass[2];
 };
 
 /* Fast-path outcomes: PERCPU_ARRAY of OFFLOAD_CNT__MAX, one per frame the stage sees. */
@@ -320,7 +326,7 @@ _Static_assert(sizeof(struct shed_flow) == 16, "shed flow layout");
 _Static_assert(sizeof(struct shed_listener) == 8, "shed value layout");
 _Static_assert(sizeof(struct offload_key) == 36, "offload key layout");
 _Static_assert(sizeof(struct offload_rule) == 60, "offload rule layout");
-_Static_assert(sizeof(struct offload_flow_stats) == 56, "offload stats layout");
+_Static_assert(sizeof(struct offload_flow_stats) == 72, "offload stats layout");
 _Static_assert(sizeof(struct rr_iface) == 12, "iface layout");
 _Static_assert(sizeof(struct offload_xmit_val) == 16, "xmit value layout");
 

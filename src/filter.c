@@ -1999,6 +1999,28 @@ int filter_offload_set_mtu(struct filter *f, const struct offload_key *k, uint32
 	return bpf_map_update_elem(fd, k, &r, BPF_EXIST);
 }
 
+int filter_offload_set_route(struct filter *f, const struct offload_key *k,
+			     const struct offload_rule *from)
+{
+	int fd = bpf_map__fd(f->skel->maps.offload_sessions), ret;
+	struct offload_rule r;
+
+	ret = bpf_map_lookup_elem(fd, k, &r);
+	if (ret < 0)
+		return ret;
+	if (r.flow != from->flow)
+		return -ENOENT;
+	if (r.oif == from->oif && r.iif == from->iif && r.by_policy == from->by_policy)
+		return 0;
+	/* As in filter_offload_set_mtu: only this session's worker writes rules naming the flow;
+	 * the rest of the rule (path MTU, flow label, TTL) stays as it was. */
+	r.oif = from->oif;
+	r.iif = from->iif;
+	r.by_policy = from->by_policy;
+	ret = bpf_map_update_elem(fd, k, &r, BPF_EXIST);
+	return ret < 0 ? ret : 1;
+}
+
 const struct offload_flow_stats *filter_offload_flow(const struct filter *f, uint32_t flow)
 {
 	return flow < f->flows ? &f->stats[flow] : NULL;

@@ -198,6 +198,11 @@ int filter_offload_del(struct filter *f, const struct offload_key *k, uint32_t f
 /* Sets the path MTU of k's rule while it is still flow's (0 or -errno; -ENOENT when gone). */
 int filter_offload_set_mtu(struct filter *f, const struct offload_key *k, uint32_t flow,
 			   uint16_t path_mtu);
+/* Gives k's rule, while it is still from->flow's, from's devices (oif, iif) and by_policy,
+ * keeping the rest: 1 when they changed, 0 when they were the same, or -errno (-ENOENT when
+ * gone). */
+int filter_offload_set_route(struct filter *f, const struct offload_key *k,
+			     const struct offload_rule *from);
 /* The program's counters of flow slot flow (mmapped: reading costs no syscall), or NULL. */
 const struct offload_flow_stats *filter_offload_flow(const struct filter *f, uint32_t flow);
 uint32_t filter_offload_flows(const struct filter *f);

@@ -540,6 +540,16 @@ int metrics_format(const struct snapshot *s, bool pw, FILE *out)
 	       "UDP payload bytes the BPF fast path relayed, per direction.");
 	legs(out, s, pw, "ringrelay_fast_path_bytes_total", true, metrics_fast_legs,
 	     METRICS_N(metrics_fast_legs));
+	family(out, "ringrelay_fast_path_sessions_rerouted_total", "counter",
+	       "Fast sessions whose routes moved (a failover, a device made again) and whose rules "
+	       "got the new devices.");
+	per_relay_worker(out, s, pw, "ringrelay_fast_path_sessions_rerouted_total",
+			 offsetof(struct relay_counters, fast_rerouted));
+	family(out, "ringrelay_fast_path_sessions_route_left_total", "counter",
+	       "Fast sessions taken off the fast path because their routes moved where it cannot "
+	       "relay them.");
+	per_relay_worker(out, s, pw, "ringrelay_fast_path_sessions_route_left_total",
+			 offsetof(struct relay_counters, fast_route_left));
 	if (s->offload_counters) {
 		family(out, "ringrelay_fast_path_frames_total", "counter",
 		       "Frames the fast path saw, by outcome: forwarded, or the reason it passed "

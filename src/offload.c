@@ -930,13 +930,63 @@ static int offload_runs_on(const struct offload_worker *ow, int in, int out)
 	return offload_hooks_relay((uint32_t)hi, (uint32_t)ho) ? 0 : OFFLOAD_REFUSED_DEVICE;
 }
 
+/* The program's passes up of a flow that say its routes may have moved: datagrams on
+ * another interface than a rule's iif, or routed elsewhere than its oif (both directions,
+ * summed: only whether they moved matters; wraps). */
+static uint32_t offload_route_count(const struct offload_flow_stats *st)
+{
+	return __atomic_load_n(&st->wrong_iface[0], __ATOMIC_RELAXED) +
+	       __atomic_load_n(&st->wrong_iface[1], __ATOMIC_RELAXED) +
+	       __atomic_load_n(&st->fib_pass[0], __ATOMIC_RELAXED) +
+	       __atomic_load_n(&st->fib_pass[1], __ATOMIC_RELAXED);
+}
+
+/* Derives the devices of s's two rules of flow slot flow (its sockets' routes now, with their
+ * keys) as offload_session_open did: into up_r and down_r (oif, iif, by_policy; the rest is not
+ * derived). 0, a refusal (positive) or -errno. */
+static int offload_session_routes(const struct offload_worker *ow, const struct session *s,
+				  uint32_t flow, const struct sock_route_keys *up_keys,
+				  const struct sock_route_keys *down_keys,
+				  struct offload_rule *up_r, struct offload_rule *down_r)
+{
+	struct netlink_flow up_fl, down_fl;
+	int ret;
+
+	offload_sock_flow(up_keys, &s->fast_local, addr_port(&s->fast_local), &s->upstream_addr,
+			  &up_fl);
+	offload_sock_flow(down_keys, &s->local, addr_port(&s->local), &s->client, &down_fl);
+	ret = offload_rule_from(ow->nl, up_r, &s->fast_local, &up_fl, 0, 0, flow, 0,
+				OFFLOAD_DIR_UP);
+	if (ret != 0)
+		return ret;
+	ret = offload_rule_from(ow->nl, down_r, &s->local, &down_fl, 0, 0, flow, 0,
+				OFFLOAD_DIR_DOWN);
+	if (ret != 0)
+		return ret;
+	/* Each direction leaves about where the other's datagrams arrive. Where the fast path
+	 * does not run (a layer 3 device, which no relay's fast path takes, or a device none of
+	 * them uses), the program would never see those; and XDP redirects only to a target (a
+	 * device that only another relay's tc fast path runs on is none): every datagram would
+	 * cost a lookup before going up the stack (pass_no_tx). */
+	ret = offload_runs_on(ow, down_r->oif, up_r->oif);
+	if (ret == 0)
+		ret = offload_runs_on(ow, up_r->oif, down_r->oif);
+	if (ret != 0)
+		return ret;
+	/* Only there does the program take them: a datagram with the key that arrives by another
+	 * device goes up the stack (pass_wrong_iface), whose rp_filter judges it as it would
+	 * without the fast path. */
+	up_r->iif = down_r->oif;
+	down_r->iif = up_r->oif;
+	return 0;
+}
+
 int offload_session_open(const struct offload_worker *ow, struct session *s,
 			 const struct offload_socks *so, uint32_t flow, struct relay_dir_counters *left)
 {
 	const struct offload_flow_stats *st = filter_offload_flow(ow->f, flow);
 	struct offload_key up_k, down_k;
 	struct offload_rule up_r, down_r;
-	struct netlink_flow up_fl, down_fl;
 	struct sock_route_keys up_keys;
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
@@ -974,34 +1024,20 @@ int offload_session_open(const struct offload_worker *ow, struct session *s,
 	ret = sock_route_keys(fd, &up_keys);
 	if (ret < 0)
 		return ret;
-	offload_sock_flow(&up_keys, &s->fast_local, addr_port(&s->fast_local), &s->upstream_addr,
-			  &up_fl);
-	offload_sock_flow(so->listen_keys, &s->local, addr_port(&s->local), &s->client, &down_fl);
+	ret = offload_session_routes(ow, s, flow, &up_keys, so->listen_keys, &up_r, &down_r);
+	if (ret != 0)
+		return ret;
+	/* What the socket path sends with, which a derivation again keeps. */
+	up_r.ttl = (uint8_t)ttl_up;
+	up_r.path_mtu = offload_mtu(mtu_up);
+	up_r.max_payload = (uint16_t)(ow->max_payload > 65535 ? 65535 : ow->max_payload);
+	down_r.ttl = (uint8_t)ttl_down;
+	down_r.path_mtu = offload_mtu(mtu_down);
+	down_r.max_payload =
+		(uint16_t)(ow->reply_max_payload > 65535 ? 65535 : ow->reply_max_payload);
 	offload_key_from(&up_k, &s->client, &s->local);
-	ret = offload_rule_from(ow->nl, &up_r, &s->fast_local, &up_fl, ttl_up, mtu_up, flow,
-				ow->max_payload, OFFLOAD_DIR_UP);
-	if (ret != 0)
-		return ret;
 	offload_key_from(&down_k, &s->upstream_addr, &s->fast_local);
-	ret = offload_rule_from(ow->nl, &down_r, &s->local, &down_fl, ttl_down, mtu_down, flow,
-				ow->reply_max_payload, OFFLOAD_DIR_DOWN);
-	if (ret != 0)
-		return ret;
-	/* Each direction leaves about where the other's datagrams arrive. Where the fast path
-	 * does not run (a layer 3 device, which no relay's fast path takes, or a device none of
-	 * them uses), the program would never see those; and XDP redirects only to a target (a
-	 * device that only another relay's tc fast path runs on is none): every datagram would
-	 * cost a lookup before going up the stack (pass_no_tx). */
-	ret = offload_runs_on(ow, down_r.oif, up_r.oif);
-	if (ret == 0)
-		ret = offload_runs_on(ow, up_r.oif, down_r.oif);
-	if (ret != 0)
-		return ret;
-	/* Only there does the program take them: a datagram with the key that arrives by another
-	 * device goes up the stack (pass_wrong_iface), whose rp_filter judges it as it would
-	 * without the fast path. */
-	up_r.iif = down_r.oif;
-	down_r.iif = up_r.oif;
+	/* the interface the filter judges the client's datagrams on (worker_judge) */
 	s->fast_iif = (int)up_r.iif;
 	/* Counts only grow in a slot. What a program already past its lookup counted after the
 	 * slot's previous session was folded at its close (an RCU grace period) still belongs to
@@ -1028,6 +1064,11 @@ int offload_session_open(const struct offload_worker *ow, struct session *s,
 	s->fast_mtu_at = s->started;
 	s->fast_reply_mark = so->listen_keys->mark;
 	s->fast_reply_oif = so->listen_keys->oif;
+	s->fast_reply_uid = so->listen_keys->uid;
+	s->fast_route_pass = offload_route_count(st);
+	s->fast_route_quiet = 0;
+	s->fast_route_backoff = 0;
+	s->fast_route_refused = 0;
 	memset(s->fast_mtu_quiet, 0, sizeof(s->fast_mtu_quiet));
 	memset(s->fast_mtu_backoff, 0, sizeof(s->fast_mtu_backoff));
 	memset(s->fast_mtu_tb_quiet, 0, sizeof(s->fast_mtu_tb_quiet));
@@ -1141,25 +1182,115 @@ void offload_pmtu_read(struct session *s, const uint32_t pass[2], const uint32_t
 		s->fast_mtu_at = now;
 }
 
-bool offload_session_recheck(const struct offload_worker *ow, struct session *s, uint64_t now)
+bool offload_route_due(const struct session *s, uint32_t count, uint64_t now)
+{
+	return count != s->fast_route_pass && now >= s->fast_route_quiet;
+}
+
+bool offload_route_read(struct session *s, uint32_t count, bool moved, uint8_t refused,
+			uint64_t now)
+{
+	if (refused) {
+		if (s->fast_route_refused)
+			return true;
+		/* Once is not enough: a device made again gets the program some 100 ms after its
+		 * routes came (link events are acted on together). The count stays as it was,
+		 * so the next derivation is due when this wait ends. */
+		s->fast_route_refused = refused;
+		s->fast_route_quiet = now + OFFLOAD_ROUTE_CONFIRM_NS;
+		return false;
+	}
+	s->fast_route_refused = 0;
+	if (moved) {
+		s->fast_route_quiet = 0;
+		s->fast_route_backoff = 0;
+	} else {
+		pmtu_back_off(&s->fast_route_quiet, &s->fast_route_backoff, now);
+	}
+	s->fast_route_pass = count;
+	return false;
+}
+
+/* Derives fast session s's rules again (offload_session_routes) and gives those whose devices
+ * changed their new ones, path MTU and the rest kept; *moved says whether any did. 0, a
+ * refusal (positive: the session can no longer take the fast path) or -errno. */
+static int offload_session_reroute(const struct offload_worker *ow, struct session *s, bool *moved)
+{
+	struct sock_route_keys up_keys, down_keys = { .mark = s->fast_reply_mark,
+						      .uid = s->fast_reply_uid,
+						      .oif = s->fast_reply_oif };
+	struct offload_rule up_r, down_r;
+	struct offload_key k;
+	int ret, up;
+
+	*moved = false;
+	ret = sock_route_keys(s->fd, &up_keys);
+	if (ret < 0)
+		return ret;
+	ret = offload_session_routes(ow, s, s->flow, &up_keys, &down_keys, &up_r, &down_r);
+	if (ret != 0)
+		return ret;
+	/* Replies first, as at the open: until both are written, a direction may still name the
+	 * old device, and its datagrams pass up (the socket path relays them). */
+	offload_key_from(&k, &s->upstream_addr, &s->fast_local);
+	ret = filter_offload_set_route(ow->f, &k, &down_r);
+	if (ret < 0)
+		return ret;
+	offload_key_from(&k, &s->client, &s->local);
+	up = filter_offload_set_route(ow->f, &k, &up_r);
+	if (up < 0)
+		return up;
+	s->fast_iif = (int)up_r.iif; /* (worker_judge: where the filter judges the client) */
+	*moved = ret > 0 || up > 0;
+	return 0;
+}
+
+enum offload_recheck offload_session_recheck(const struct offload_worker *ow, struct session *s,
+					     uint64_t now)
 {
 	const struct offload_flow_stats *st;
-	uint32_t pass[2], too_big[2], dirs, changed = 0;
+	uint32_t pass[2], too_big[2], dirs, changed = 0, route;
+	enum offload_recheck done = OFFLOAD_RECHECK_NONE;
 	uint16_t before[2];
-	int d;
+	bool moved;
+	int d, ret;
 
 	if (!s->fast || !ow->f)
-		return false;
+		return OFFLOAD_RECHECK_NONE;
 	st = filter_offload_flow(ow->f, s->flow);
 	if (!st)
-		return false;
+		return OFFLOAD_RECHECK_NONE;
+	/* Datagrams of the session that arrived on another device than its rule names, or whose
+	 * route leaves by another: a route moved (a failover) or a device was made again (a new
+	 * ifindex). Its rules are derived again, as at the open; the socket path relays those
+	 * datagrams meanwhile. A client can send its own datagrams in by another device (or a
+	 * multipath route does, docs/offload.md): a derivation that finds the routes as they
+	 * were backs off, as the path MTU readings do. */
+	route = offload_route_count(st);
+	if (offload_route_due(s, route, now)) {
+		ret = offload_session_reroute(ow, s, &moved);
+		/* The routes moved where the program cannot relay the session (a device it
+		 * does not run on, another gateway than its own lookup's), found twice in a
+		 * row: the caller takes it off the fast path, which its sessions line then
+		 * says. An error (a netlink failure, a route missing for a while, a key another
+		 * session took) counts as no move. */
+		if (offload_route_read(s, route, ret == 0 && moved, ret > 0 ? (uint8_t)ret : 0,
+				       now)) {
+			s->fast_refused = (uint8_t)ret;
+			return OFFLOAD_RECHECK_LEAVE;
+		}
+		done = ret == 0 && moved ? OFFLOAD_RECHECK_MOVED : OFFLOAD_RECHECK_READ;
+	}
 	for (d = OFFLOAD_DIR_UP; d <= OFFLOAD_DIR_DOWN; d++) {
 		pass[d] = __atomic_load_n(&st->mtu_pass[d], __ATOMIC_RELAXED);
 		too_big[d] = __atomic_load_n(&st->too_big[d], __ATOMIC_RELAXED);
 	}
 	dirs = offload_pmtu_due(s, pass, too_big, now);
+	/* The new routes' path MTUs, at once. */
+	if (done == OFFLOAD_RECHECK_MOVED)
+		dirs |= OFFLOAD_PMTU_UP | OFFLOAD_PMTU_DOWN;
 	if (!dirs)
-		return false;
+		return done;
 	memcpy(before, s->fast_mtu, sizeof(before));
 	/* An error (a session whose key another took: -ENOENT) counts as no change. */
 	offload_session_pmtu(ow, s, dirs);
@@ -1167,7 +1298,7 @@ bool offload_session_recheck(const struct offload_worker *ow, struct session *s,
 		if (s->fast_mtu[d] != before[d])
 			changed |= 1u << d;
 	offload_pmtu_read(s, pass, too_big, dirs, changed, now);
-	return true;
+	return done == OFFLOAD_RECHECK_NONE ? OFFLOAD_RECHECK_READ : done;
 }
 
 void offload_pmtu_walk(struct offload_pmtu_turn *t, uint64_t now, uint32_t per_sec,

@@ -261,9 +261,39 @@ uint32_t offload_pmtu_due(const struct session *s, const uint32_t pass[2],
  * too-bigs); a change ends both. Pure. */
 void offload_pmtu_read(struct session *s, const uint32_t pass[2], const uint32_t too_big[2],
 		       uint32_t dirs, uint32_t changed, uint64_t now);
-/* The tick's part: reads again what offload_pmtu_due says of fast session s (at most one
- * reading of each direction). Returns whether it read anything (syscalls were made). */
-bool offload_session_recheck(const struct offload_worker *ow, struct session *s, uint64_t now);
+/* Whether fast session s's rules are due to be derived again at now, given count: the
+ * program's wrong_iface and fib_pass counts of its slot, summed (datagrams that arrived on
+ * another device than a rule's iif, or whose route left by another than its oif: a route
+ * moved, a device was made again). Due when count moved since the last derivation, unless it
+ * backs off (a derivation found the routes as they were: a client can send its datagrams in
+ * by another device, or a multipath route brings them so), from OFFLOAD_PMTU_BACKOFF_MIN s
+ * doubling to OFFLOAD_PMTU_BACKOFF_MAX. Pure. */
+bool offload_route_due(const struct session *s, uint32_t count, uint64_t now);
+/* A derivation that found the session refused (its routes moved where the fast path cannot
+ * relay it) is made once more this long after (ns), before the session leaves the fast path. */
+#define OFFLOAD_ROUTE_CONFIRM_NS 1000000000ull
+/* What offload_session_recheck keeps of a derivation at now, due by offload_route_due with
+ * count, which moved its rules' devices or not, or found the session refused (refused: enum
+ * offload_refusal; 0: not): the count, and the next back-off (a move ends it). A refusal
+ * makes the next derivation due OFFLOAD_ROUTE_CONFIRM_NS later, count or not; true when the
+ * one before found one too (the session leaves the fast path). Pure. */
+bool offload_route_read(struct session *s, uint32_t count, bool moved, uint8_t refused,
+			uint64_t now);
+/* What offload_session_recheck did. */
+enum offload_recheck {
+	OFFLOAD_RECHECK_NONE,  /* nothing was due: no syscall */
+	OFFLOAD_RECHECK_READ,  /* path MTUs or routes read (syscalls made), the rules as they were
+				* or with a new path MTU */
+	OFFLOAD_RECHECK_MOVED, /* ... and its routes had moved: the rules got their new devices */
+	/* its routes moved where the fast path cannot relay it (s->fast_refused says why): the
+	 * caller takes it off the fast path (offload_session_close) */
+	OFFLOAD_RECHECK_LEAVE,
+};
+/* The tick's part: derives fast session s's rules again when offload_route_due says so, and
+ * reads again what offload_pmtu_due says (at most one reading of each direction; both after
+ * a move). */
+enum offload_recheck offload_session_recheck(const struct offload_worker *ow, struct session *s,
+					     uint64_t now);
 /* The tick's turn over a worker's fast sessions for path MTU readings, at most per_sec a
  * second (offload_pmtu_walk): one cursor over (relay slot, session slot), so that a relay
  * whose sessions use up a second's allowance hands the next second's to the sessions after

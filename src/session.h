@@ -59,6 +59,15 @@ struct session {
 	/* its listener's SO_MARK and device (0: none): the replies' route keys */
 	uint32_t fast_reply_mark;
 	int fast_reply_oif;
+	int64_t fast_reply_uid; /* ... and its owner */
+	/* the program's wrong_iface and fib_pass counts, summed over both directions, when its
+	 * rules were last derived (wraps); until when (ns) they make no derivation due after one
+	 * that found the routes as they were, and the next such back-off (s; 0: none yet) */
+	uint32_t fast_route_pass;
+	uint8_t fast_route_backoff;
+	/* the refusal the last derivation found (0: none), which one more confirms */
+	uint8_t fast_route_refused;
+	uint64_t fast_route_quiet;
 	/* per direction: until when (ns) passes up make no reading due, after one that found
 	 * the rule right, and the next such back-off (s; 0: none yet) */
 	uint64_t fast_mtu_quiet[2];

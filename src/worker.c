@@ -718,13 +718,27 @@ static void fold_fast(struct worker *w, uint32_t r)
 }
 
 /* offload_pmtu_walk's reading: session slot i of relay slot r, if a fast one whose path MTUs
- * may have changed (offload_session_recheck). */
+ * or routes may have changed (offload_session_recheck). One whose routes moved where the fast
+ * path cannot relay it leaves it, keeping why (its sessions line: socket and the reason). */
 static bool pmtu_read(void *arg, uint32_t r, uint32_t i)
 {
 	struct worker *w = arg;
 	struct session *s = &w->relays[r].sessions.slots[i];
+	enum offload_recheck done;
+	uint8_t why;
 
-	return s->state == SESSION_ACTIVE && s->fast && offload_session_recheck(&w->fast, s, w->now);
+	if (s->state != SESSION_ACTIVE || !s->fast)
+		return false;
+	done = offload_session_recheck(&w->fast, s, w->now);
+	if (done == OFFLOAD_RECHECK_MOVED)
+		counter_add(&w->counters[r].fast_rerouted, 1);
+	if (done == OFFLOAD_RECHECK_LEAVE) {
+		why = s->fast_refused;
+		fast_close(w, r, s);
+		s->fast_refused = why;
+		counter_add(&w->counters[r].fast_route_left, 1);
+	}
+	return done != OFFLOAD_RECHECK_NONE;
 }
 
 /* The tick's path MTU readings, after every relay's sessions were folded (a session's

@@ -56,9 +56,10 @@ struct worker_noreply {
 
 #define WORKER_EVICTED_MAX 16
 
-/* Fast sessions whose path MTUs the tick reads again per second at most, over a worker's
- * relays (offload_session_recheck: one syscall upstream, six for the replies, two more for
- * each rule that changes). */
+/* Fast sessions whose path MTUs or routes the tick reads again per second at most, over a
+ * worker's relays (offload_session_recheck: one syscall upstream, six for the replies, two more
+ * for each rule that changes; deriving its rules again after its routes moved: three syscalls,
+ * the route lookups of its open and two map calls per rule). */
 #define WORKER_PMTU_PER_SEC 64
 
 /* Map calls a worker makes per tick at most, and at the reload that changed them, to judge its

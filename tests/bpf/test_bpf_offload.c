@@ -782,8 +782,8 @@ static void test_too_big(void **state)
 }
 
 /* A datagram with a session's key that arrives on another interface than the one its rule
- * expects (the other direction's egress) passes up unchanged as pass_wrong_iface, in both
- * hooks, both families, both directions: the stack judges it (strict rp_filter drops a
+ * expects (the other direction's egress) passes up unchanged as pass_wrong_iface, counted for
+ * its session and direction, in both hooks, both families, both directions: the stack judges it (strict rp_filter drops a
  * spoofed source there) and the socket path relays a legitimate one (a multipath route or
  * asymmetric routing that brings it in by another device). Here the upstream's datagram
  * (198.18.2.2:9000 -> 198.18.2.1:40000, routed via b0) arrives on a0, the client side, and
@@ -809,6 +809,11 @@ static void test_wrong_ingress(void **state)
 		const struct ep *src, *dst;
 		/* addressed to the wrong interface's own MAC: only the interface is wrong */
 		struct frame_opts o = {.dmac = cases[i].down ? MAC_A0 : MAC_B0};
+		const struct offload_flow_stats *st =
+		    filter_offload_flow(fx.f, cases[i].v6 ? 2 : 1);
+		int d = cases[i].down;
+		uint32_t w0 = st->wrong_iface[d], other = st->wrong_iface[!d];
+		uint32_t mtu0 = st->mtu_pass[d], fib0 = st->fib_pass[d];
 
 		if (!cases[i].v6)
 			src = cases[i].down ? &u4 : &c4, dst = cases[i].down ? &s4 : &l4;
@@ -820,6 +825,14 @@ static void test_wrong_ingress(void **state)
 			expect_passed_as(cases[i].name, tc, &r, OFFLOAD_CNT_PASS_WRONG_IFACE, in,
 					 len);
 		}
+		/* counted for the session and direction too (once per hook): the worker derives
+		 * its rules again, as after a route moved (docs/offload.md) */
+		if (st->wrong_iface[d] - w0 != 2 || st->wrong_iface[!d] != other ||
+		    st->mtu_pass[d] != mtu0 || st->fib_pass[d] != fib0)
+			fail_msg("%s: wrong_iface[%d] rose by %u, [%d] by %u; want 2, 0 (and no "
+				 "mtu_pass, fib_pass)",
+				 cases[i].name, d, st->wrong_iface[d] - w0, !d,
+				 st->wrong_iface[!d] - other);
 	}
 }
 
@@ -1141,7 +1154,7 @@ static void test_pass_up(void **state)
 	};
 	/* the sessions of "egress MTU", "over the path MTU" and "v6 over the path MTU" */
 	static const uint32_t mtu_flows[3] = { 3, 14, 15 };
-	uint32_t mtu_pass0[3];
+	uint32_t mtu_pass0[3], fib0, fib_mtu0;
 	size_t i, len;
 	int tc;
 
@@ -1165,6 +1178,9 @@ static void test_pass_up(void **state)
 	/* each pass_mtu counts for its session too: the worker reads its path MTU again */
 	for (i = 0; i < 3; i++)
 		mtu_pass0[i] = filter_offload_flow(fx.f, mtu_flows[i])->mtu_pass[0];
+	/* ... and each pass_fib ("no route", flow 6): the worker derives its rules again */
+	fib0 = filter_offload_flow(fx.f, 6)->fib_pass[0];
+	fib_mtu0 = filter_offload_flow(fx.f, 3)->fib_pass[0];
 	/* The 5,000-byte frame's session allows its payload: only the frame's shape passes it. */
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		int is_notx = cases[i].xdp_counter == OFFLOAD_CNT_PASS_NO_TX;
@@ -1216,6 +1232,17 @@ static void test_pass_up(void **state)
 		if (st->mtu_pass[0] - mtu_pass0[i] != 2 || st->mtu_pass[1])
 			fail_msg("flow %u: mtu_pass %u, %u; want 2 more, 0", mtu_flows[i],
 				 st->mtu_pass[0] - mtu_pass0[i], st->mtu_pass[1]);
+	}
+	{
+		const struct offload_flow_stats *st = filter_offload_flow(fx.f, 6);
+
+		if (st->fib_pass[0] - fib0 != 2 || st->fib_pass[1] || st->wrong_iface[0] ||
+		    st->wrong_iface[1])
+			fail_msg("no route: fib_pass %u, %u, wrong_iface %u, %u; want 2 more, 0, 0, 0",
+				 st->fib_pass[0] - fib0, st->fib_pass[1], st->wrong_iface[0],
+				 st->wrong_iface[1]);
+		if (filter_offload_flow(fx.f, 3)->fib_pass[0] != fib_mtu0)
+			fail_msg("egress MTU: its pass_mtu counted as pass_fib too");
 	}
 }
 

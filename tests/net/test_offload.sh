@@ -34,6 +34,9 @@
 #    when RPS is turned on or off, without losing a datagram;
 #  - an ICMP "fragmentation needed" about a fast session's reply lowers its reply rule's path
 #    MTU at the worker's next tick (the program counts it for the session), not the 10 s sweep;
+#  - routes that move: a session whose routes move to another link the fast path runs on
+#    goes fast again there at the next tick; one whose route back moves to a link it does not
+#    run on leaves it (sessions: socket, the reason), every datagram answered;
 #  - never generic XDP: an interface without native XDP puts "xdp" and "auto" relays in tc
 #    (saying why), one where native XDP is refused at the attach too; the filter in generic
 #    XDP puts a relay in tc after it, and its sessions go fast; someone else's generic XDP
@@ -1886,6 +1889,102 @@ pmtu_icmp_case()
 			"$m of 5 1400-byte replies passed up"
 }
 
+# reroute_case [MODE]: (tc unless MODE) a fast session whose routes move (a failover) takes its new devices; one whose
+# routes move where the fast path does not run leaves it. Two more client-side links: veth-rc2
+# also holds the relay's address (the fast path runs there), veth-rc3 none (it does not).
+# Session A (port 45500) starts on veth-rc; both sides' routes to each other move to veth-rc2:
+# its datagrams arrive there, on another device than its rule's (pass_wrong_iface), and at the
+# next tick the worker derives its rules again: the upstream direction is fast again and the
+# replies leave by veth-rc2. Before, the upstream direction passed up for the session's life
+# while `sessions` said fast. Session B (port 45600) starts on veth-rc2; the client sends by
+# veth-rc again, the relay's route back goes by veth-rc3: B leaves the fast path (sessions:
+# "socket: device_not_fast_path") and the socket path relays it all. The stats count one of
+# each (fast_rerouted, fast_route_left).
+# up_fast_ge N: the first relay's upstream datagrams the fast path relayed (in UP_FAST) are
+# at least N.
+up_fast_ge() { local f; f=$(fast_dirs); UP_FAST=${f% *}; [ "${UP_FAST:-0}" -ge "$1" ]; }
+# session_path PORT PATH: the sessions line of the client's PORT (in SESSION_LINE) ends in PATH.
+session_path()
+{
+	SESSION_LINE=$(ctl sessions | grep ":$1 ")
+	case $SESSION_LINE in *" $2") return 0 ;; esac
+	return 1
+}
+reroute_case()
+{
+	local mode=${1:-tc} c="[${1:-tc}/ipv4 routes move]" conf=$TMPD/reroute.conf rec=$TMPD/rec-rr
+	local echo i v=0 gro=off
+	local f0 t0 ms tx0 tx1 moves fails=$LIB_FAILS
+	lib_family 4
+	to=$(ep "$RELAY_IP" 5000)
+	prepare_mode "$mode"
+	[ "$mode" = xdp ] && v=1 gro=on
+	for i in 2 3; do
+		ip link add veth-rc$i netns "$NS_R" type veth peer name veth-c$i netns "$NS_C" ||
+			{ lib_case_fail "$c veth-rc$i"; return; }
+		lib_nsx "$NS_C" ethtool -K veth-c$i gro $gro tx off >/dev/null
+		lib_nsx "$NS_R" sysctl -qw net.ipv4.conf.veth-rc$i.forwarding=$v
+		lib_nsx "$NS_R" ip link set veth-rc$i up
+		lib_nsx "$NS_C" ip link set veth-c$i up
+	done
+	lib_nsx "$NS_R" ip addr add "$RELAY_IP/32" dev veth-rc2
+	for i in 2 3; do
+		lib_wait_for 5 lib__link_up "$NS_R" veth-rc$i || lib_case_fail "$c veth-rc$i not up"
+	done
+	: >"$rec"
+	lib_udp_bg "$NS_U" "$rec.json" echo --bind "$(ep "$UP1_IP" 9000)" --out "$rec"
+	echo=$BG_PID
+	write_conf "$conf" "$mode" 30.0 "$(ep "$UP1_IP" 9000)"
+	if ! lib_relay_start "$conf"; then
+		lib_case_fail "$c relay did not start"
+		lib_stop_pid "$echo"
+		return
+	fi
+	lib_relay_log_current | grep -q "relay t: offload $mode: .*veth-rc2" ||
+		lib_case_fail "$c the relay's interfaces: $(lib_relay_log_current | grep 'relay t: offload')"
+	steady_client 300 45500 "$rec"
+	lib_wait_for 3 up_fast_ge 20 || lib_case_fail "$c session A never went fast"
+	lib_nsx "$NS_R" ip route add "$CLIENT_IP/32" dev veth-rc2
+	lib_nsx "$NS_C" ip route add "$RELAY_IP/32" dev veth-c2 src "$CLIENT_IP"
+	tx0=$(tx_bytes veth-rc2)
+	f0=$(fast_dirs)
+	t0=$(date +%s%N)
+	# most of A's datagrams after the move (its stream lasts 3 s) go fast again
+	lib_wait_for 3 up_fast_ge $((${f0% *} + 50)) ||
+		lib_case_fail "$c session A after the move: $((${UP_FAST:-0} - ${f0% *})) datagrams" \
+			"upstream fast, want 50 (fast_pkts $f0 -> $(fast_dirs))"
+	ms=$((($(date +%s%N) - t0) / 1000000))
+	ctl sessions | grep -q ":45500 .* fast$" ||
+		lib_case_fail "$c session A: $(ctl sessions | grep ':45500 ')"
+	wait "$steady" || lib_case_fail "$c session A lost answers: $(cat "$TMPD/steady-45500.json")"
+	tx1=$(tx_bytes veth-rc2)
+	[ $((tx1 - tx0)) -ge $((50 * 64)) ] ||
+		lib_case_fail "$c session A's replies: veth-rc2 sent $((tx1 - tx0)) bytes"
+	f0=$(fast_dirs)
+	steady_client 300 45600 "$rec"
+	lib_wait_for 3 up_fast_ge $((${f0% *} + 20)) || lib_case_fail "$c session B never went fast"
+	lib_nsx "$NS_C" ip route del "$RELAY_IP/32" dev veth-c2
+	lib_nsx "$NS_R" ip route replace "$CLIENT_IP/32" dev veth-rc3
+	# (a refusal is confirmed by a second derivation 1 s after the first)
+	lib_wait_for 5 session_path 45600 "socket: device_not_fast_path" ||
+		lib_case_fail "$c session B after its reply route left: $SESSION_LINE"
+	wait "$steady" || lib_case_fail "$c session B lost answers: $(cat "$TMPD/steady-45600.json")"
+	moves=$(ctl -j stats | "$PY" -c 'import json, sys
+t = json.load(sys.stdin)["relays"][0]["total"]
+print(t["fast_rerouted"], t["fast_route_left"])')
+	[ "$moves" = "1 1" ] || lib_case_fail "$c fast_rerouted, fast_route_left: $moves, want 1 1"
+	[ "$(wc -l <"$rec")" = 600 ] || lib_case_fail "$c upstream got $(wc -l <"$rec"), want 600"
+	lib_relay_stop || lib_case_fail "$c relay exit status"
+	lib_stop_pid "$echo"
+	lib_nsx "$NS_R" ip route del "$CLIENT_IP/32" 2>/dev/null
+	for i in 2 3; do
+		lib_nsx "$NS_R" ip link del veth-rc$i 2>/dev/null
+	done
+	[ "$LIB_FAILS" != "$fails" ] ||
+		lib_case_ok "$c A fast again by veth-rc2 in $ms ms ($((tx1 - tx0)) bytes out there)," \
+			"B left: $SESSION_LINE"
+}
+
 for mode in xdp tc; do
 	for fam in 4 6; do
 		run_case "$mode" "$fam"
@@ -1903,6 +2002,7 @@ gso_case 6
 pmtu_case
 pmtu_send_case
 pmtu_icmp_case
+reroute_case
 noperfmon_case
 expiry_case
 reprogram_case

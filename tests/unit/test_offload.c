@@ -786,6 +786,52 @@ static void walk_run(struct offload_pmtu_turn *t, struct walk_seen *w, uint32_t 
 /* The tick's path MTU readings take turns over every relay's sessions: a relay with more
  * sessions due than a second's allowance does not keep the next relay's from theirs (one
  * cursor over relay and session slot), and every session due is read equally often. */
+/* A session's rules are derived again when the program's wrong_iface + fib_pass count moved;
+ * a derivation that found the routes as they were backs off (5, 10, 20, 40, 60, 60 s: a
+ * client that keeps sending in by another device costs one every minute at most), and counts
+ * that moved meanwhile make it due once the back-off ends; a move ends the back-off. A refusal
+ * is confirmed by a second derivation 1 s later before the session leaves. */
+static void test_route_backoff(void **state)
+{
+	static const uint64_t want_s[] = {5, 10, 20, 40, 60, 60};
+	const uint64_t s1 = 1000000000ull;
+	struct session s = {0};
+	uint64_t t = 1000 * s1;
+	uint32_t count = 0;
+	size_t i;
+
+	(void)state;
+	assert_false(offload_route_due(&s, count, t));
+	count = 3;
+	assert_true(offload_route_due(&s, count, t));
+	for (i = 0; i < sizeof(want_s) / sizeof(want_s[0]); i++) {
+		assert_false(offload_route_read(&s, count, false, 0, t));
+		assert_false(offload_route_due(&s, count, t + 100 * s1)); /* nothing moved */
+		count++;
+		assert_false(offload_route_due(&s, count, t + want_s[i] * s1 - 1));
+		assert_true(offload_route_due(&s, count, t + want_s[i] * s1));
+		t += want_s[i] * s1;
+	}
+	/* a move ends the back-off: the next count that moves is due at once */
+	assert_false(offload_route_read(&s, count, true, 0, t));
+	count++;
+	assert_true(offload_route_due(&s, count, t));
+	/* a refusal: made once more 1 s later, whether the count moved or not; found again,
+	 * the session leaves; a derivation between that finds none forgets it */
+	assert_false(offload_route_read(&s, count, false, OFFLOAD_REFUSED_DEVICE, t));
+	assert_false(offload_route_due(&s, count, t + s1 - 1));
+	assert_true(offload_route_due(&s, count, t + s1));
+	assert_true(offload_route_read(&s, count, false, OFFLOAD_REFUSED_DEVICE, t + s1));
+	s.fast_route_refused = 0;
+	assert_false(offload_route_read(&s, count, false, OFFLOAD_REFUSED_ROUTE, t));
+	assert_false(offload_route_read(&s, count, true, 0, t + s1));
+	count++;
+	assert_false(offload_route_read(&s, count, false, OFFLOAD_REFUSED_ROUTE, t + s1));
+	/* the count wraps */
+	s.fast_route_pass = UINT32_MAX;
+	assert_true(offload_route_due(&s, 0, t + 2 * s1));
+}
+
 static void test_pmtu_walk(void **state)
 {
 	static const uint32_t cap[4] = { 100, 0, 5, 0 };
@@ -1048,6 +1094,7 @@ int main(void)
 		cmocka_unit_test(test_pmtu_backoff),
 		cmocka_unit_test(test_pmtu_too_big),
 		cmocka_unit_test(test_pmtu_too_big_forged),
+		cmocka_unit_test(test_route_backoff),
 		cmocka_unit_test(test_hooks_relay),
 	};
 
