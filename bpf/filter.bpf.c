@@ -842,14 +842,14 @@ union icmp_quote {
  * itself is not changed and goes on to the stack, which updates its route exception. Not on
  * the datagram fast path: only frames whose IP protocol is ICMP come here. */
 static __always_inline void offload_icmp(void *ctx, int tc, const __u8 *icmp, void *data_end,
-					 __u32 off, __u32 len, int v4, int host, __u32 ingress)
+					 __u32 off, __u32 len, int v4, int host)
 {
 	struct hdr_src h = {.ctx = ctx, .tc = tc};
 	union icmp_quote q = {};
 	struct offload_key key = {};
 	struct offload_flow_stats *st;
 	struct offload_rule *rule;
-	__u32 flow, iif;
+	__u32 flow;
 	__u8 dir;
 
 	/* Type and code first, in place (no helper call): any other ICMP (an echo, another
@@ -891,14 +891,8 @@ static __always_inline void offload_icmp(void *ctx, int tc, const __u8 *icmp, vo
 		return;
 	flow = rule->flow;
 	dir = rule->dir;
-	iif = rule->iif;
 	/* The element may have been reused meanwhile (offload_prepare): then it counts nothing */
 	if (bpf_map_lookup_elem(&offload_sessions, &key) != rule)
-		return;
-	/* A real too-big comes back the way the quoted datagram left, which is where the
-	 * key's own datagrams arrive (its rule's iif): one from another interface (forged, or
-	 * a path we do not use) counts nothing. */
-	if (iif != ingress)
 		return;
 	st = bpf_map_lookup_elem(&offload_stats, &flow);
 	if (!st)
@@ -977,8 +971,7 @@ static __always_inline __u32 offload_prepare(void *ctx, void *data, void *data_e
 				offload_icmp(ctx, tc, (void *)(ih + 1), data_end,
 					     sizeof(*eth) + sizeof(*ih),
 					     bpf_ntohs(ih->tot_len) - sizeof(*ih), 1,
-					     frame_for_host(tc, eth, data, pkt_type, dev_mac),
-					     ingress);
+					     frame_for_host(tc, eth, data, pkt_type, dev_mac));
 			return OFFLOAD_CNT_PASS_NO_SESSION;
 		}
 		if (bpf_ntohs(ih->frag_off) & (IP_MF | IP_OFFSET))
@@ -1010,8 +1003,7 @@ static __always_inline __u32 offload_prepare(void *ctx, void *data, void *data_e
 			if (ih->nexthdr == IPPROTO_ICMPV6)
 				offload_icmp(ctx, tc, (void *)(ih + 1), data_end,
 					     sizeof(*eth) + sizeof(*ih), bpf_ntohs(ih->payload_len),
-					     0, frame_for_host(tc, eth, data, pkt_type, dev_mac),
-					     ingress);
+					     0, frame_for_host(tc, eth, data, pkt_type, dev_mac));
 			return is_ext(ih->nexthdr) ? (ih->nexthdr == IPPROTO_FRAGMENT
 							  ? OFFLOAD_CNT_PASS_FRAGMENT
 							  : OFFLOAD_CNT_PASS_EXT_HEADERS)

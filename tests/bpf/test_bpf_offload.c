@@ -697,9 +697,9 @@ static size_t build_too_big(uint8_t *buf, const char *dmac, const struct ep *rou
  * direction's key) bumps that session's too_big for the direction it is about, so the worker
  * reads that path MTU at once; the frame itself passes unchanged (the kernel updates its route
  * exception), as no-session. Anything else (no such session, a quote cut short of the UDP
- * ports, another ICMP type: an echo too, one that arrives on another interface than the one
- * the quoted datagram left by, one to a group or another host's MAC) bumps nothing. Both
- * hooks, both families. */
+ * ports, another ICMP type: an echo too, one to a group or another host's MAC) bumps
+ * nothing; one arriving on another interface than the one the quoted datagram left by (a
+ * route back that is not the way out) counts. Both hooks, both families. */
 static void test_too_big(void **state)
 {
 	static const struct {
@@ -724,8 +724,9 @@ static void test_too_big(void **state)
 	    {"v6, destination unreachable", 1, 0, 0, 0, 1, 4, 0, 0, NULL},
 	    {"v4, echo request", 0, 0, 0, 0, 8, 0, 0, 0, NULL},
 	    {"v6, echo request", 1, 0, 0, 0, 128, 0, 0, 0, NULL},
-	    {"v4 about a reply, on the upstream's side", 0, 0, 0, 0, 3, 4, 0, 1, NULL},
-	    {"v6 about a datagram to the upstream, on the client's side", 1, 1, 0, 0, 2, 0, 0, 1,
+	    /* (a route back that is not the way out: counted all the same) */
+	    {"v4 about a reply, on the upstream's side", 0, 0, 0, 0, 3, 4, 1, 1, NULL},
+	    {"v6 about a datagram to the upstream, on the client's side", 1, 1, 0, 0, 2, 0, 1, 1,
 	     NULL},
 	    {"v4 about a reply, to a broadcast MAC", 0, 0, 0, 0, 3, 4, 0, 0, "ff:ff:ff:ff:ff:ff"},
 	    {"v6 about a reply, to a multicast MAC", 1, 0, 0, 0, 2, 0, 0, 0, "33:33:00:00:00:01"},
