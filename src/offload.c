@@ -293,9 +293,10 @@ static const char *offload_list(const struct offload_relay_state *st, char *list
 /* The fast path never runs in generic XDP: on the skb after GRO the program cannot see a
  * partial checksum (its RFC 1624 update would be wrong) or a GRO super-packet (taken for one
  * datagram), which tc's helpers handle. So a relay that would need it there takes tc, because
- * of why; asked: the relay's offload setting. */
+ * of why; asked: the relay's offload setting; below: why is that XDP there runs on lower
+ * devices (offload_native_why), where generic XDP is beside the point. */
 static void offload_tc_instead(struct offload_relay_state *st, enum offload_mode asked,
-			       const char *why)
+			       const char *why, bool below)
 {
 	char list[128], w[OFFLOAD_WHY_LEN];
 
@@ -303,9 +304,9 @@ static void offload_tc_instead(struct offload_relay_state *st, enum offload_mode
 	st->got = OFFLOAD_TC;
 	if (asked == OFFLOAD_XDP)
 		offload_why(st->why,
-			    "tc on %s instead of xdp as configured, because %s, and the fast path "
-			    "never runs in generic XDP",
-			    offload_list(st, list, sizeof(list)), w);
+			    "tc on %s instead of xdp as configured, because %s%s",
+			    offload_list(st, list, sizeof(list)), w,
+			    below ? "" : ", and the fast path never runs in generic XDP");
 	else
 		offload_why(st->why, "auto: tc on %s, because %s",
 			    offload_list(st, list, sizeof(list)), w);
@@ -329,7 +330,8 @@ bool offload_refusal_holds(const struct filter_refusal *r, const struct filter_x
 	       was->xdp_prog == now_shape->xdp_prog && was->xdp_mode == now_shape->xdp_mode;
 }
 
-bool offload_native_why(const struct offload_native_facts *fa, char *why, size_t len)
+enum offload_native offload_native_why(const struct offload_native_facts *fa, char *why,
+				       size_t len)
 {
 	/* A bond's or team's XDP program runs in its slaves' drivers, and so does that of a NIC
 	 * driver's device with lower devices (hv_netvsc with its VF). A bridge's or VRF's ports
@@ -340,20 +342,22 @@ bool offload_native_why(const struct offload_native_facts *fa, char *why, size_t
 
 	/* Known features (6.3+) are what the kernel itself goes by: empty ones (a driver that
 	 * fills none) have no native XDP either. Unknown ones: the attach tells. */
-	if (fa->features_ret == 0 && !(fa->features & NETLINK_XDP_ACT_BASIC))
+	if (fa->features_ret == 0 && !(fa->features & NETLINK_XDP_ACT_BASIC)) {
 		snprintf(why, len, "%s has no native XDP (not in its xdp-features)", fa->name);
-	else if (master)
+	} else if (master) {
 		snprintf(why, len,
 			 "%s has no native XDP for the fast path (%s%s: XDP there runs on its lower "
 			 "devices%s%s, whose ifindex the program would see)",
 			 fa->name, fa->kind[0] ? "a " : "a master", fa->kind, fa->n_lowers ? " " : "",
 			 fa->lowers);
-	else if (fa->refused)
+		return OFFLOAD_NATIVE_BELOW;
+	} else if (fa->refused) {
 		snprintf(why, len, "%s has no native XDP (attach refused earlier: %s)", fa->name,
 			 strerror(-fa->refused->err));
-	else
-		return false;
-	return true;
+	} else {
+		return OFFLOAD_NATIVE_MAY;
+	}
+	return OFFLOAD_NATIVE_NONE;
 }
 
 /* A refusal of hook tc (else native XDP) on ifindex that f kept (NULL: none) and that still
@@ -370,9 +374,9 @@ static bool offload_refused(const struct filter *f, int ifindex, bool tc, struct
 }
 
 /* Whether the fast path may have native XDP on ifindex, judged by offload_native_why with
- * what the host and f (the refusals it kept; NULL: none, as for -V) say: false with why set
- * when not. */
-static bool offload_native(const struct filter *f, int ifindex, int features_ret, uint64_t features,
+ * what the host and f (the refusals it kept; NULL: none, as for -V) say: its verdict, with
+ * why set when not OFFLOAD_NATIVE_MAY. */
+static enum offload_native offload_native(const struct filter *f, int ifindex, int features_ret, uint64_t features,
 			   char *why, size_t len)
 {
 	struct offload_native_facts fa = { .features_ret = features_ret, .features = features,
@@ -391,7 +395,7 @@ static bool offload_native(const struct filter *f, int ifindex, int features_ret
 	fa.lowers = n > 0 ? lowers : "";
 	if (offload_refused(f, ifindex, false, &r))
 		fa.refused = &r;
-	return !offload_native_why(&fa, why, len);
+	return offload_native_why(&fa, why, len);
 }
 
 /* A relay in tc where the tc attach was refused and that refusal holds gets off, as the
@@ -421,7 +425,7 @@ static void offload_resolve_one(const struct filter *f, const struct relay_conf 
 	const char *missing = NULL;
 	uint64_t feat;
 	uint32_t j;
-	bool v4, v6;
+	bool v4, v6, below = false;
 	int ret;
 
 	memset(st, 0, sizeof(*st));
@@ -451,7 +455,8 @@ static void offload_resolve_one(const struct filter *f, const struct relay_conf 
 		 * peer has no more TX queues than it has RX queues). Unknown features (before
 		 * 6.3): the attach tells (offload_fail_want), once (filter_offload_refused). */
 		if (rc->offload != OFFLOAD_TC && !native[0])
-			offload_native(f, st->ifindex[j], ret, feat, native, sizeof(native));
+			below = offload_native(f, st->ifindex[j], ret, feat, native,
+					       sizeof(native)) == OFFLOAD_NATIVE_BELOW;
 		if (ret == 0 && (feat & NETLINK_XDP_ACT_NDO_XMIT))
 			st->xdp_tx_mask |= 1u << j;
 		else if (!missing)
@@ -485,7 +490,7 @@ static void offload_resolve_one(const struct filter *f, const struct relay_conf 
 			    addr_format(policy6, buf, sizeof(buf)));
 	}
 	if (native[0] && rc->offload != OFFLOAD_TC) {
-		offload_tc_instead(st, rc->offload, native);
+		offload_tc_instead(st, rc->offload, native, below);
 		offload_tc_refused(f, st);
 		return;
 	}
@@ -706,7 +711,7 @@ static void offload_fail_want(void *arg, uint32_t k, const char *err)
 			if (now == st->got)
 				continue;
 			if (now == OFFLOAD_TC)
-				offload_tc_instead(st, s->cfg->relays[i].offload, err);
+				offload_tc_instead(st, s->cfg->relays[i].offload, err, false);
 			else
 				offload_why(st->why, "%s", err);
 			st->got = now;

@@ -88,15 +88,23 @@ struct offload_native_facts {
 	uint32_t n_lowers;
 	const struct filter_refusal *refused; /* a native XDP refusal that holds, or NULL */
 };
+/* offload_native_why's verdict. */
+enum offload_native {
+	OFFLOAD_NATIVE_MAY,   /* the attach may decide */
+	OFFLOAD_NATIVE_NONE,  /* no native XDP */
+	OFFLOAD_NATIVE_BELOW, /* its XDP runs on its lower devices */
+};
 /* Why interface fa has no native XDP for the fast path, into why[len] ("eth1 has no native
- * XDP (...)"): true, or false when the attach may decide. No BASIC in its known xdp-features
- * (empty ones too: the kernel goes by them since 6.3); a bond or team, or a device without a
- * link kind that is the master of lower devices (hv_netvsc with its VF): its XDP runs in
- * their drivers, where the program sees their ifindex (the fast path would never run, the
- * filter stage would run where no one configured it); an earlier refusal that holds. With
+ * XDP (...)"), or OFFLOAD_NATIVE_MAY when the attach may decide. No BASIC in its known
+ * xdp-features (empty ones too: the kernel goes by them since 6.3); a bond or team, or a
+ * device without a link kind that is the master of lower devices (hv_netvsc with its VF):
+ * OFFLOAD_NATIVE_BELOW, its XDP runs in their drivers, where the program sees their ifindex
+ * (the fast path would never run, the filter stage would run where no one configured it); an
+ * earlier refusal that holds. With
  * unknown xdp-features (before 6.3) anything else, a bridge or VRF with ports, a VLAN or a
  * macvlan included, is left to the attach. Pure. */
-bool offload_native_why(const struct offload_native_facts *fa, char *why, size_t len);
+enum offload_native offload_native_why(const struct offload_native_facts *fa, char *why,
+				       size_t len);
 
 /* How the fast path's attach on an interface failed (offload_apply's rounds). */
 enum offload_failed {

@@ -964,7 +964,7 @@ static void test_native_why(void **state)
 						   .lowers = "eth0, eth1", .n_lowers = 2,
 						   .features = basic };
 
-		assert_true(offload_native_why(&fa, why, sizeof(why)));
+		assert_int_equal(offload_native_why(&fa, why, sizeof(why)), OFFLOAD_NATIVE_BELOW);
 		assert_string_equal(why, "bond0 has no native XDP for the fast path (a bond: XDP "
 					 "there runs on its lower devices eth0, eth1, whose "
 					 "ifindex the program would see)");
@@ -972,7 +972,12 @@ static void test_native_why(void **state)
 		fa.kind = "team";
 		fa.n_lowers = 0;
 		fa.lowers = "";
-		assert_true(offload_native_why(&fa, why, sizeof(why)));
+		assert_int_equal(offload_native_why(&fa, why, sizeof(why)), OFFLOAD_NATIVE_BELOW);
+		/* a NIC without BASIC: no native XDP, not "below" */
+		fa.name = "eth0";
+		fa.kind = "";
+		fa.features = 0;
+		assert_int_equal(offload_native_why(&fa, why, sizeof(why)), OFFLOAD_NATIVE_NONE);
 	}
 }
 
