@@ -835,7 +835,13 @@ int app_reload_apply(struct app *a, struct config *cfg, int ret, char *err, size
 		if (!ret) {
 			char ferr[CONFIG_ERR_LEN];
 			struct filter *had = a->filter;
-			int fret = app_filter_sync(a, cfg, &a->rt.plan, ferr, sizeof(ferr));
+			int fret;
+
+			/* A reload tries every refused fast path attach again: the operator's
+			 * fix (ethtool -K eth1 lro off) may show in nothing a link event sees
+			 * (docs/offload.md). */
+			filter_offload_forget(a->filter);
+			fret = app_filter_sync(a, cfg, &a->rt.plan, ferr, sizeof(ferr));
 			struct steer st;
 
 			/* the program may have been attached and detached: NAPI instances anew */

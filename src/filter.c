@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -21,7 +22,9 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <linux/ethtool.h>
 #include <linux/if_link.h>
+#include <linux/sockios.h>
 
 #include "filter.h"
 #include "filter.skel.h"
@@ -120,13 +123,13 @@ struct filter {
 	/* A slot whose relay is gone keeps its name and counts until another relay needs it,
 	 * so a relay that comes back (a refused reload's rollback) goes on counting. */
 	char shed_slot[SHED_SLOTS][CONFIG_NAME_LEN];
-	/* Native XDP refused to the fast path, per ifindex (filter_offload_refused), so that
-	 * every reload and link event does not try it again on an interface that changed
-	 * nothing (docs/offload.md "Modes"); the oldest goes when it is full. */
+	/* Fast path attaches refused, per ifindex and hook (filter_offload_refused), so that
+	 * every link event does not try them again on an interface that changed nothing
+	 * (docs/offload.md "Modes"); the oldest goes when it is full. */
 	struct {
 		int ifindex;
 		struct filter_refusal r;
-	} refused[RR_IFACES_MAX];
+	} refused[2 * RR_IFACES_MAX];
 	uint32_t n_refused;
 	uint64_t xdp_changes; /* filter_xdp_changes */
 };
@@ -1534,20 +1537,28 @@ static void filter_xmit_trace_sync(struct filter *f)
 	}
 }
 
-/* Forgets the refusal of native XDP on ifindex (filter_offload_refused). */
-static void filter_refusal_forget(struct filter *f, int ifindex)
+/* Forgets the refusals on ifindex (filter_offload_refused): of hook tc, or of both (all). */
+static void filter_refusal_forget(struct filter *f, int ifindex, bool tc, bool all)
 {
 	uint32_t i;
 
 	for (i = 0; i < f->n_refused; i++)
-		if (f->refused[i].ifindex == ifindex)
+		if (f->refused[i].ifindex == ifindex && (all || f->refused[i].r.tc == tc))
 			f->refused[i--] = f->refused[--f->n_refused];
 }
 
-/* Remembers that the kernel refused native XDP on ifindex with err, and how it looked. */
-static void filter_refusal_note(struct filter *f, int ifindex, int err)
+void filter_offload_forget(struct filter *f)
 {
-	struct filter_refusal r = { .err = err };
+	if (f)
+		f->n_refused = 0;
+}
+
+/* Remembers that the kernel refused hook tc (else native XDP) on ifindex with err, and how
+ * the interface looked. */
+static void filter_refusal_note(struct filter *f, int ifindex, bool tc, int err)
+{
+	struct filter_refusal r = { .err = err, .tc = tc };
+	const uint32_t max = sizeof(f->refused) / sizeof(f->refused[0]);
 	struct timespec ts;
 	uint32_t i;
 
@@ -1556,8 +1567,8 @@ static void filter_refusal_note(struct filter *f, int ifindex, int err)
 	/* (an unreadable shape stays zero: any later reading differs, and the next resolve
 	 * lets the attach try again) */
 	filter_xdp_shape(ifindex, &r.shape);
-	filter_refusal_forget(f, ifindex);
-	if (f->n_refused == RR_IFACES_MAX) { /* the oldest goes */
+	filter_refusal_forget(f, ifindex, tc, false);
+	if (f->n_refused == max) { /* the oldest goes */
 		for (i = 1; i < f->n_refused; i++)
 			f->refused[i - 1] = f->refused[i];
 		f->n_refused--;
@@ -1566,12 +1577,12 @@ static void filter_refusal_note(struct filter *f, int ifindex, int err)
 	f->refused[f->n_refused++].r = r;
 }
 
-int filter_offload_refused(const struct filter *f, int ifindex, struct filter_refusal *out)
+int filter_offload_refused(const struct filter *f, int ifindex, bool tc, struct filter_refusal *out)
 {
 	uint32_t i;
 
 	for (i = 0; f && i < f->n_refused; i++) {
-		if (f->refused[i].ifindex != ifindex)
+		if (f->refused[i].ifindex != ifindex || f->refused[i].r.tc != tc)
 			continue;
 		*out = f->refused[i].r;
 		return 1;
@@ -1584,6 +1595,39 @@ uint64_t filter_xdp_changes(const struct filter *f)
 	return f ? f->xdp_changes : 0;
 }
 
+/* The channel counts and active offloads of ifindex into out (what it cannot read stays 0):
+ * the legacy ethtool ioctl, which every kernel and driver with ethtool_ops answers, unprivileged. */
+static void filter_ethtool_shape(int ifindex, struct filter_xdp_shape *out)
+{
+	union {
+		struct ethtool_gfeatures g;
+		char buf[sizeof(struct ethtool_gfeatures) +
+			 2 * sizeof(struct ethtool_get_features_block)];
+	} feat = { .g = { .cmd = ETHTOOL_GFEATURES, .size = 2 } };
+	struct ethtool_channels ch = { .cmd = ETHTOOL_GCHANNELS };
+	struct ifreq ifr;
+	int fd;
+
+	memset(&ifr, 0, sizeof(ifr));
+	if (!if_indextoname((unsigned int)ifindex, ifr.ifr_name))
+		return;
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return;
+	ifr.ifr_data = (void *)&ch;
+	if (ioctl(fd, SIOCETHTOOL, &ifr) == 0) {
+		out->channels[0] = ch.rx_count;
+		out->channels[1] = ch.tx_count;
+		out->channels[2] = ch.other_count;
+		out->channels[3] = ch.combined_count;
+	}
+	ifr.ifr_data = (void *)&feat;
+	if (ioctl(fd, SIOCETHTOOL, &ifr) == 0)
+		out->offloads = feat.g.features[0].active |
+				(uint64_t)feat.g.features[1].active << 32;
+	close(fd);
+}
+
 int filter_xdp_shape(int ifindex, struct filter_xdp_shape *out)
 {
 	struct netlink_link link;
@@ -1594,7 +1638,9 @@ int filter_xdp_shape(int ifindex, struct filter_xdp_shape *out)
 	if (ret < 0)
 		return ret;
 	out->mtu = link.mtu;
-	out->rx_queues = link.rx_queues;
+	filter_ethtool_shape(ifindex, out);
+	if (netlink_clsact_filters(ifindex, &out->tc_filters))
+		out->tc_filters = UINT32_MAX;
 	if (netlink_xdp_features(ifindex, &out->xdp_features))
 		out->xdp_features = UINT64_MAX;
 	if (filter_xdp_query(ifindex, &out->xdp_mode, &out->xdp_prog))
@@ -1607,7 +1653,7 @@ void filter_link_gone(struct filter *f, int ifindex)
 	uint32_t i = 0;
 
 	filter_offload_gone(f, ifindex);
-	filter_refusal_forget(f, ifindex);
+	filter_refusal_forget(f, ifindex, false, true);
 	while (i < f->n_ifaces) {
 		struct filter_iface *fi = &f->ifaces[i];
 
@@ -1794,12 +1840,14 @@ int filter_offload_attach(struct filter *f, int ifindex, bool xdp, bool xdp_tx, 
 	int txfd = bpf_map__fd(f->skel->maps.offload_tx);
 	uint32_t key = (uint32_t)ifindex, val = (uint32_t)ifindex;
 	char name[IF_NAMESIZE] = "?";
+	bool had;
 	int ret;
 
 	if_indextoname((unsigned int)ifindex, name);
 	ret = fi ? 0 : filter_iface_add(f, name, ifindex, "offload", &fi, err, errlen);
 	if (ret < 0)
 		return ret;
+	had = fi->flags & (xdp ? RR_IFACE_OFFLOAD_XDP : RR_IFACE_OFFLOAD_TC);
 	if (xdp) {
 		/* Native only. Generic XDP runs on the skb after GRO, where the program cannot see
 		 * a partial checksum (its RFC 1624 update would be wrong) or a GRO super-packet
@@ -1811,14 +1859,18 @@ int filter_offload_attach(struct filter *f, int ifindex, bool xdp, bool xdp_tx, 
 		} else {
 			ret = filter_attach_xdp(f, fi, XDP_FLAGS_DRV_MODE);
 			if (ret < 0) /* the kernel's refusal: kept (filter_offload_refused) */
-				filter_refusal_note(f, ifindex, ret);
+				filter_refusal_note(f, ifindex, false, ret);
 			else
-				filter_refusal_forget(f, ifindex);
+				filter_refusal_forget(f, ifindex, false, false);
 		}
 		if (ret == 0)
 			fi->flags |= RR_IFACE_OFFLOAD_XDP;
 	} else {
 		ret = filter_attach_tc(f, fi);
+		if (ret < 0)
+			filter_refusal_note(f, ifindex, true, ret);
+		else
+			filter_refusal_forget(f, ifindex, true, false);
 		if (ret == 0)
 			fi->flags |= RR_IFACE_OFFLOAD_TC;
 	}
@@ -1848,21 +1900,27 @@ int filter_offload_attach(struct filter *f, int ifindex, bool xdp, bool xdp_tx, 
 		return ret;
 	}
 	filter_xmit_trace_sync(f);
+	if (had) /* (a hook that stays says nothing) */
+		return 0;
 	log_info("offload: fast path on %s in %s (%s%s)", name, xdp ? "XDP" : "tc",
 		 filter_link_desc(xdp ? fi->xdp_link : fi->tc_link, false),
 		 xdp ? (xdp_tx ? "; a redirect target" : "; not a redirect target") : "");
 	return 0;
 }
 
-void filter_offload_detach(struct filter *f, int ifindex)
+void filter_offload_detach(struct filter *f, int ifindex, bool xdp, bool tc)
 {
 	struct filter_iface *fi = filter_iface_find(f, ifindex);
 	uint32_t key = (uint32_t)ifindex;
 
 	if (!fi)
 		return;
-	bpf_map_delete_elem(bpf_map__fd(f->skel->maps.offload_tx), &key);
-	fi->flags &= ~(RR_IFACE_OFFLOAD_XDP | RR_IFACE_OFFLOAD_TC);
+	if (xdp) {
+		bpf_map_delete_elem(bpf_map__fd(f->skel->maps.offload_tx), &key);
+		fi->flags &= ~RR_IFACE_OFFLOAD_XDP;
+	}
+	if (tc)
+		fi->flags &= ~RR_IFACE_OFFLOAD_TC;
 	filter_iface_trim(f, fi);
 	filter_xmit_trace_sync(f);
 }

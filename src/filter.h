@@ -132,30 +132,41 @@ int filter_xdp_foreign(struct filter *f, int ifindex, char *why, size_t whylen);
  * native XDP (why)", for the caller's reason line (the caller takes tc then). */
 int filter_offload_attach(struct filter *f, int ifindex, bool xdp, bool xdp_tx, char *err,
 			  size_t errlen);
-/* Stops the fast path on ifindex (detaches what only it needed). */
-void filter_offload_detach(struct filter *f, int ifindex);
+/* Stops the fast path on ifindex in the XDP hook (xdp) and in the tc hook (tc), detaching
+ * what only it needed there; the other hook keeps running. */
+void filter_offload_detach(struct filter *f, int ifindex, bool xdp, bool tc);
 
-/* What an interface looked like to a native XDP attach. A change of any of it (a new MTU or
- * queue count, the driver's xdp-features, the program another holds its XDP hook with) may
- * let an attach through that was refused. */
+/* What an interface looked like to a fast path attach the kernel refused. A change of any of
+ * it may let an attach through that was refused: a new MTU, channel counts (ethtool -L: a
+ * driver with too few or too many queues for XDP), offloads (ethtool -K: LRO, rx-gro-hw, which
+ * some drivers refuse XDP beside), the driver's xdp-features, the program another holds its
+ * XDP hook with, the filters in its clsact qdisc (another's at our tc priority). */
 struct filter_xdp_shape {
-	uint32_t mtu, rx_queues;
+	uint32_t mtu;
+	uint32_t channels[4]; /* ETHTOOL_GCHANNELS now: rx, tx, other, combined (0: not told) */
+	uint64_t offloads;    /* its active netdev features (ETHTOOL_GFEATURES), 0: not told */
 	uint64_t xdp_features; /* UINT64_MAX: unknown (no netdev netlink family) */
 	uint32_t xdp_prog;     /* the program in its XDP hook (filter_xdp_query), 0: none */
 	int xdp_mode;	       /* XDP_ATTACHED_* */
+	uint32_t tc_filters;   /* netlink_clsact_filters (UINT32_MAX: unknown) */
 };
 /* ifindex's shape now: 0 or -errno. */
 int filter_xdp_shape(int ifindex, struct filter_xdp_shape *out);
-/* A native XDP attach of the fast path the kernel refused on an interface. */
+/* A fast path attach the kernel refused on an interface: native XDP, or tc. */
 struct filter_refusal {
 	int err;		       /* -errno */
+	bool tc;		       /* the tc attach (else native XDP) */
 	uint64_t at;		       /* when (CLOCK_MONOTONIC, s) */
 	struct filter_xdp_shape shape; /* the interface then */
 };
-/* The last such refusal on ifindex: kept until a native XDP attach there succeeds or the
- * device goes (filter_link_gone), whether it still holds is the caller's judgement
- * (offload_refusal_holds). 1 with *out, or 0. */
-int filter_offload_refused(const struct filter *f, int ifindex, struct filter_refusal *out);
+/* The last such refusal of hook tc (else native XDP) on ifindex: kept until an attach in that
+ * hook there succeeds, the device goes (filter_link_gone) or filter_offload_forget (a
+ * reload); whether it still holds is the caller's judgement (offload_refusal_holds). 1 with
+ * *out, or 0. */
+int filter_offload_refused(const struct filter *f, int ifindex, bool tc, struct filter_refusal *out);
+/* Forgets every refusal kept (a reload: the operator may have fixed the cause in a way no
+ * shape shows). */
+void filter_offload_forget(struct filter *f);
 /* XDP attaches tried and XDP detaches made since the program was loaded: each re-makes the
  * interface's NAPI instances (their per-NAPI settings go), also when the set of interfaces
  * in XDP is the same after them. */

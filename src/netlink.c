@@ -605,6 +605,41 @@ int netlink_link_at(int ifindex, struct netlink_link *info)
 	return netlink_link_info(name, info);
 }
 
+int netlink_lower_links(int ifindex, char *names, size_t len)
+{
+	struct nl_cache *cache;
+	struct nl_object *obj;
+	struct nl_sock *sk;
+	size_t used = 0;
+	int ret, n = 0;
+
+	if (len)
+		names[0] = '\0';
+	ret = netlink_connect(&sk);
+	if (ret)
+		return ret;
+	ret = rtnl_link_alloc_cache(sk, AF_UNSPEC, &cache);
+	if (ret < 0) {
+		ret = netlink_errno(ret);
+		goto err_free_sock;
+	}
+	for (obj = nl_cache_get_first(cache); obj; obj = nl_cache_get_next(obj)) {
+		struct rtnl_link *l = (struct rtnl_link *)obj;
+
+		if (rtnl_link_get_master(l) != ifindex)
+			continue;
+		if (used < len)
+			used += (size_t)snprintf(names + used, len - used, "%s%s", n ? ", " : "",
+						 rtnl_link_get_name(l));
+		n++;
+	}
+	nl_cache_free(cache);
+	ret = n;
+err_free_sock:
+	nl_socket_free(sk);
+	return ret;
+}
+
 bool netlink_is_loopback(int ifindex)
 {
 	struct netlink_link info;

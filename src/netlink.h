@@ -136,6 +136,11 @@ int netlink_xdp_features(int ifindex, uint64_t *features);
 
 /* netlink_link_info of the interface ifindex: 0, or -errno (-ENXIO: no such ifindex). */
 int netlink_link_at(int ifindex, struct netlink_link *info);
+/* The links whose master (IFLA_MASTER) is ifindex, in this network namespace: a bond's or
+ * team's slaves, a bridge's or VRF's ports, hv_netvsc's VF (not a VLAN's or macvlan's
+ * parent: that is their link, not their master). Their names, ", " between, as far as they
+ * fit in names[len]. Returns how many, or -errno. */
+int netlink_lower_links(int ifindex, char *names, size_t len);
 /* True when ifindex is a loopback device. */
 bool netlink_is_loopback(int ifindex);
 

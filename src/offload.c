@@ -5,7 +5,6 @@
  * left out (the program cannot run there): the sessions that use it stay on the socket path. XDP
  * needs every one of the others to take XDP_REDIRECT (netdev xdp-features NDO_XMIT), else tc,
  * else off; and native XDP, never generic, else tc. docs/offload.md. */
-#include <dirent.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdarg.h>
@@ -294,9 +293,10 @@ static const char *offload_list(const struct offload_relay_state *st, char *list
 /* The fast path never runs in generic XDP: on the skb after GRO the program cannot see a
  * partial checksum (its RFC 1624 update would be wrong) or a GRO super-packet (taken for one
  * datagram), which tc's helpers handle. So a relay that would need it there takes tc, because
- * of why; asked: the relay's offload setting. */
+ * of why; asked: the relay's offload setting; below: why is that XDP there runs on lower
+ * devices (offload_native_why), where generic XDP is beside the point. */
 static void offload_tc_instead(struct offload_relay_state *st, enum offload_mode asked,
-			       const char *why)
+			       const char *why, bool below)
 {
 	char list[128], w[OFFLOAD_WHY_LEN];
 
@@ -304,9 +304,9 @@ static void offload_tc_instead(struct offload_relay_state *st, enum offload_mode
 	st->got = OFFLOAD_TC;
 	if (asked == OFFLOAD_XDP)
 		offload_why(st->why,
-			    "tc on %s instead of xdp as configured, because %s, and the fast path "
-			    "never runs in generic XDP",
-			    offload_list(st, list, sizeof(list)), w);
+			    "tc on %s instead of xdp as configured, because %s%s",
+			    offload_list(st, list, sizeof(list)), w,
+			    below ? "" : ", and the fast path never runs in generic XDP");
 	else
 		offload_why(st->why, "auto: tc on %s, because %s",
 			    offload_list(st, list, sizeof(list)), w);
@@ -320,97 +320,100 @@ bool offload_refusal_holds(const struct filter_refusal *r, const struct filter_x
 
 	if (now < r->at || now - r->at >= OFFLOAD_REFUSAL_HOLD_S)
 		return false;
-	return was->mtu == now_shape->mtu && was->rx_queues == now_shape->rx_queues &&
+	/* (our own tc filter beside a refused XDP attach, in a clsact qdisc, counts there) */
+	if (r->tc && was->tc_filters != now_shape->tc_filters)
+		return false;
+	return was->mtu == now_shape->mtu &&
+	       !memcmp(was->channels, now_shape->channels, sizeof(was->channels)) &&
+	       was->offloads == now_shape->offloads &&
 	       was->xdp_features == now_shape->xdp_features &&
 	       was->xdp_prog == now_shape->xdp_prog && was->xdp_mode == now_shape->xdp_mode;
 }
 
-uint32_t offload_lower_devs(const char *root, const char *ifname, int ifindex, char *out,
-			    size_t len)
+enum offload_native offload_native_why(const struct offload_native_facts *fa, char *why,
+				       size_t len)
 {
-	char path[128 + IF_NAMESIZE];
-	struct dirent *de;
-	size_t used = 0;
-	uint32_t n = 0;
-	int idx = -1;
-	FILE *fp;
-	DIR *d;
+	/* A bond's or team's XDP program runs in its slaves' drivers, and so does that of a NIC
+	 * driver's device with lower devices (hv_netvsc with its VF). A bridge's or VRF's ports
+	 * are lower devices too, but their masters have no native XDP of their own: the
+	 * features, or the attach, say so. */
+	bool master = !strcmp(fa->kind, "bond") || !strcmp(fa->kind, "team") ||
+		      (!fa->kind[0] && fa->n_lowers);
 
-	out[0] = '\0';
-	snprintf(path, sizeof(path), "%s/class/net/%s/ifindex", root, ifname);
-	fp = fopen(path, "re");
-	if (!fp)
-		return 0;
-	if (fscanf(fp, "%d", &idx) != 1)
-		idx = -1;
-	fclose(fp);
-	if (idx != ifindex) /* another namespace's sysfs (a netns without its own mount) */
-		return 0;
-	snprintf(path, sizeof(path), "%s/class/net/%s", root, ifname);
-	d = opendir(path);
-	if (!d)
-		return 0;
-	while ((de = readdir(d))) {
-		if (strncmp(de->d_name, "lower_", 6) || !de->d_name[6])
-			continue;
-		if (used < len)
-			used += (size_t)snprintf(out + used, len - used, "%s%s", n ? ", " : "",
-						 de->d_name + 6);
-		n++;
-	}
-	closedir(d);
-	return n;
-}
-
-bool offload_native_why(const struct offload_native_facts *fa, enum offload_mode asked, char *why,
-			size_t len)
-{
-	bool known = fa->features_ret == 0;
-	/* An out-of-tree NIC driver may never fill xdp_features (in-tree ones all do since
-	 * 6.3; every virtual device has a link kind): "xdp" configured lets the attach say. */
-	bool unfilled = known && !fa->features && !fa->kind[0] && asked == OFFLOAD_XDP;
-	bool master = fa->n_lowers || !strcmp(fa->kind, "bond") || !strcmp(fa->kind, "team");
-
-	if (known && !(fa->features & NETLINK_XDP_ACT_BASIC) && !unfilled)
+	/* Known features (6.3+) are what the kernel itself goes by: empty ones (a driver that
+	 * fills none) have no native XDP either. Unknown ones: the attach tells. */
+	if (fa->features_ret == 0 && !(fa->features & NETLINK_XDP_ACT_BASIC)) {
 		snprintf(why, len, "%s has no native XDP (not in its xdp-features)", fa->name);
-	else if (master)
+	} else if (master) {
 		snprintf(why, len,
 			 "%s has no native XDP for the fast path (%s%s: XDP there runs on its lower "
 			 "devices%s%s, whose ifindex the program would see)",
 			 fa->name, fa->kind[0] ? "a " : "a master", fa->kind, fa->n_lowers ? " " : "",
 			 fa->lowers);
-	else if (fa->refused)
+		return OFFLOAD_NATIVE_BELOW;
+	} else if (fa->refused) {
 		snprintf(why, len, "%s has no native XDP (attach refused earlier: %s)", fa->name,
 			 strerror(-fa->refused->err));
-	else
-		return false;
-	return true;
+	} else {
+		return OFFLOAD_NATIVE_MAY;
+	}
+	return OFFLOAD_NATIVE_NONE;
 }
 
-/* Whether the fast path may have native XDP on ifindex (one of a relay that asked for
- * offload mode asked), judged by offload_native_why with what the host and f (the
- * refusals it kept; NULL: none, as for -V) say: false with why set when not. */
-static bool offload_native(const struct filter *f, int ifindex, int features_ret, uint64_t features,
-			   enum offload_mode asked, char *why, size_t len)
+/* A refusal of hook tc (else native XDP) on ifindex that f kept (NULL: none) and that still
+ * holds (offload_refusal_holds): true with *r. */
+static bool offload_refused(const struct filter *f, int ifindex, bool tc, struct filter_refusal *r)
+{
+	struct filter_xdp_shape shape;
+	struct timespec ts;
+
+	if (!filter_offload_refused(f, ifindex, tc, r) || filter_xdp_shape(ifindex, &shape))
+		return false;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return offload_refusal_holds(r, &shape, (uint64_t)ts.tv_sec);
+}
+
+/* Whether the fast path may have native XDP on ifindex, judged by offload_native_why with
+ * what the host and f (the refusals it kept; NULL: none, as for -V) say: its verdict, with
+ * why set when not OFFLOAD_NATIVE_MAY. */
+static enum offload_native offload_native(const struct filter *f, int ifindex, int features_ret, uint64_t features,
+			   char *why, size_t len)
 {
 	struct offload_native_facts fa = { .features_ret = features_ret, .features = features,
 					   .kind = "" };
 	char name[IF_NAMESIZE], lowers[128];
-	struct filter_xdp_shape shape;
 	struct netlink_link link;
 	struct filter_refusal r;
-	struct timespec ts;
+	int n;
 
 	fa.name = offload_ifname(ifindex, name);
 	if (netlink_link_at(ifindex, &link) == 0)
 		fa.kind = link.kind;
-	fa.n_lowers = offload_lower_devs("/sys", name, ifindex, lowers, sizeof(lowers));
-	fa.lowers = lowers;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	if (filter_offload_refused(f, ifindex, &r) && filter_xdp_shape(ifindex, &shape) == 0 &&
-	    offload_refusal_holds(&r, &shape, (uint64_t)ts.tv_sec))
+	/* rtnetlink, not sysfs: /sys may show another network namespace's devices */
+	n = netlink_lower_links(ifindex, lowers, sizeof(lowers));
+	fa.n_lowers = n > 0 ? (uint32_t)n : 0;
+	fa.lowers = n > 0 ? lowers : "";
+	if (offload_refused(f, ifindex, false, &r))
 		fa.refused = &r;
-	return !offload_native_why(&fa, asked, why, len);
+	return offload_native_why(&fa, why, len);
+}
+
+/* A relay in tc where the tc attach was refused and that refusal holds gets off, as the
+ * attach would leave it (offload_after_fail), without trying again: the rounds would detach
+ * and attach the hooks of the relays beside it for nothing. */
+static void offload_tc_refused(const struct filter *f, struct offload_relay_state *st)
+{
+	char name[IF_NAMESIZE];
+	struct filter_refusal r;
+	uint32_t j;
+
+	for (j = 0; f && st->got == OFFLOAD_TC && j < st->n_ifaces; j++) {
+		if (!offload_refused(f, st->ifindex[j], true, &r))
+			continue;
+		st->got = OFFLOAD_OFF;
+		offload_why(st->why, "offload: attach tc on %s: %s (refused earlier)",
+			    offload_ifname(st->ifindex[j], name), strerror(-r.err));
+	}
 }
 
 static void offload_resolve_one(const struct filter *f, const struct relay_conf *rc,
@@ -422,7 +425,7 @@ static void offload_resolve_one(const struct filter *f, const struct relay_conf 
 	const char *missing = NULL;
 	uint64_t feat;
 	uint32_t j;
-	bool v4, v6;
+	bool v4, v6, below = false;
 	int ret;
 
 	memset(st, 0, sizeof(*st));
@@ -449,11 +452,11 @@ static void offload_resolve_one(const struct filter *f, const struct relay_conf 
 		feat = 0;
 		ret = netlink_xdp_features(st->ifindex[j], &feat);
 		/* A driver with native XDP says BASIC (every one since 6.3; a veth while its
-		 * peer has no more TX queues than it has RX queues). Unknown features: the
-		 * attach tells (offload_fail_want), once (filter_offload_refused). */
+		 * peer has no more TX queues than it has RX queues). Unknown features (before
+		 * 6.3): the attach tells (offload_fail_want), once (filter_offload_refused). */
 		if (rc->offload != OFFLOAD_TC && !native[0])
-			offload_native(f, st->ifindex[j], ret, feat, rc->offload, native,
-				       sizeof(native));
+			below = offload_native(f, st->ifindex[j], ret, feat, native,
+					       sizeof(native)) == OFFLOAD_NATIVE_BELOW;
 		if (ret == 0 && (feat & NETLINK_XDP_ACT_NDO_XMIT))
 			st->xdp_tx_mask |= 1u << j;
 		else if (!missing)
@@ -487,7 +490,8 @@ static void offload_resolve_one(const struct filter *f, const struct relay_conf 
 			    addr_format(policy6, buf, sizeof(buf)));
 	}
 	if (native[0] && rc->offload != OFFLOAD_TC) {
-		offload_tc_instead(st, rc->offload, native);
+		offload_tc_instead(st, rc->offload, native, below);
+		offload_tc_refused(f, st);
 		return;
 	}
 	switch (rc->offload) {
@@ -526,6 +530,7 @@ static void offload_resolve_one(const struct filter *f, const struct relay_conf 
 		break;
 	}
 	offload_l3_note(st);
+	offload_tc_refused(f, st);
 }
 
 /* offload_resolve, with the native XDP refusals f kept (NULL: none). */
@@ -637,19 +642,24 @@ static uint32_t offload_wants(void *arg)
 	return n_want;
 }
 
-/* Detaches the fast path where it runs but no relay needs it, or needs it in another hook. */
+/* Detaches the fast path from each hook where it runs but no relay needs it there. A hook
+ * still wanted stays (an XDP detach and attach re-makes the device's NAPI instances, and
+ * resets some drivers' rings); one added beside it is just attached. */
 static void offload_detach_unwanted(void *arg)
 {
 	struct offload_stage *s = arg;
 	struct filter_offload_iface have[RR_IFACES_MAX];
 	int n_have = filter_offload_ifaces(s->f, have, RR_IFACES_MAX);
+	const struct offload_want none = { 0 }, *w;
 	uint32_t j, k;
 
 	for (j = 0; j < (uint32_t)n_have; j++) {
 		for (k = 0; k < s->n_want && s->want[k].ifindex != have[j].ifindex; k++)
 			;
-		if (k == s->n_want || s->want[k].xdp != have[j].xdp || s->want[k].tc != have[j].tc)
-			filter_offload_detach(s->f, have[j].ifindex);
+		w = k < s->n_want ? &s->want[k] : &none;
+		if ((have[j].xdp && !w->xdp) || (have[j].tc && !w->tc))
+			filter_offload_detach(s->f, have[j].ifindex, have[j].xdp && !w->xdp,
+					      have[j].tc && !w->tc);
 	}
 }
 
@@ -701,7 +711,7 @@ static void offload_fail_want(void *arg, uint32_t k, const char *err)
 			if (now == st->got)
 				continue;
 			if (now == OFFLOAD_TC)
-				offload_tc_instead(st, s->cfg->relays[i].offload, err);
+				offload_tc_instead(st, s->cfg->relays[i].offload, err, false);
 			else
 				offload_why(st->why, "%s", err);
 			st->got = now;

@@ -64,25 +64,19 @@ void offload_resolve_filter(const struct config *cfg, struct offload_relay_state
 struct filter_refusal;
 struct filter_xdp_shape;
 
-/* How long a native XDP refusal holds for an interface that changed nothing (s): each
- * reload and link event would otherwise try the attach again, detach the fast path from the
- * relay's other interfaces (re-making their NAPI instances) and attach it back. */
+/* How long a refusal of a fast path attach (native XDP, or tc) holds for an interface that
+ * changed nothing (s): each link event would otherwise try the attach again, detach the fast
+ * path from the relay's other interfaces (re-making their NAPI instances) and attach it back.
+ * A reload forgets them all (filter_offload_forget). */
 #define OFFLOAD_REFUSAL_HOLD_S 900
 
 /* Whether refusal r (filter_offload_refused) still holds at now (CLOCK_MONOTONIC, s) for an
- * interface that looks like now_shape: for OFFLOAD_REFUSAL_HOLD_S, unless its MTU, queue
- * count, xdp-features or XDP program changed since (a new device of that ifindex forgot it
- * already: filter_link_gone). Pure. */
+ * interface that looks like now_shape: for OFFLOAD_REFUSAL_HOLD_S, unless its MTU, channel
+ * counts, offloads, xdp-features or XDP program changed since, or for a tc refusal the
+ * filters in its clsact qdisc (a new device of that ifindex forgot it already:
+ * filter_link_gone). Pure. */
 bool offload_refusal_holds(const struct filter_refusal *r, const struct filter_xdp_shape *now_shape,
 			   uint64_t now);
-
-/* The lower devices of interface ifname (ifindex) as sysfs mounted at root ("/sys") lists
- * them (its lower_* entries: a bond's or team's slaves, a netvsc's VF, a bridge's ports, a
- * VLAN's or macvlan's parent): their names, ", " between, as far as they fit in out[len].
- * Returns how many; 0 also when root shows another network namespace (its ifname there
- * has another ifindex) or no such device. */
-uint32_t offload_lower_devs(const char *root, const char *ifname, int ifindex, char *out,
-			    size_t len);
 
 /* What offload_native_why judges an interface by. */
 struct offload_native_facts {
@@ -90,19 +84,27 @@ struct offload_native_facts {
 	int features_ret;      /* netlink_xdp_features: 0, or -errno (unknown) */
 	uint64_t features;     /* ... its xdp-features when 0 */
 	const char *kind;      /* IFLA_INFO_KIND, "" for none (a NIC's driver) */
-	const char *lowers;    /* offload_lower_devs */
+	const char *lowers;    /* netlink_lower_links: the links whose master it is */
 	uint32_t n_lowers;
-	const struct filter_refusal *refused; /* a refusal that holds, or NULL */
+	const struct filter_refusal *refused; /* a native XDP refusal that holds, or NULL */
 };
-/* Why interface fa has no native XDP for the fast path, for a relay with offload setting
- * asked, into why[len] ("eth1 has no native XDP (...)"): true, or false when the attach may
- * decide. No BASIC in its xdp-features (but empty ones of a NIC's driver, which has no link
- * kind, with "xdp" configured: an out-of-tree driver may fill none); lower devices, or a bond
- * or team (its XDP runs in their drivers, where the program sees their ifindex: the fast
- * path would never run, the filter stage would run where no one configured it); an earlier
- * refusal that holds. Pure. */
-bool offload_native_why(const struct offload_native_facts *fa, enum offload_mode asked, char *why,
-			size_t len);
+/* offload_native_why's verdict. */
+enum offload_native {
+	OFFLOAD_NATIVE_MAY,   /* the attach may decide */
+	OFFLOAD_NATIVE_NONE,  /* no native XDP */
+	OFFLOAD_NATIVE_BELOW, /* its XDP runs on its lower devices */
+};
+/* Why interface fa has no native XDP for the fast path, into why[len] ("eth1 has no native
+ * XDP (...)"), or OFFLOAD_NATIVE_MAY when the attach may decide. No BASIC in its known
+ * xdp-features (empty ones too: the kernel goes by them since 6.3); a bond or team, or a
+ * device without a link kind that is the master of lower devices (hv_netvsc with its VF):
+ * OFFLOAD_NATIVE_BELOW, its XDP runs in their drivers, where the program sees their ifindex
+ * (the fast path would never run, the filter stage would run where no one configured it); an
+ * earlier refusal that holds. With
+ * unknown xdp-features (before 6.3) anything else, a bridge or VRF with ports, a VLAN or a
+ * macvlan included, is left to the attach. Pure. */
+enum offload_native offload_native_why(const struct offload_native_facts *fa, char *why,
+				       size_t len);
 
 /* How the fast path's attach on an interface failed (offload_apply's rounds). */
 enum offload_failed {

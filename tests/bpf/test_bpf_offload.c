@@ -1305,7 +1305,7 @@ static void test_attach_beside(void **state)
 	assert_int_equal(filter_offload_attach(fx.f, fx.c0, false, false, err, sizeof(err)), 0);
 	if (bpf_map_lookup_elem(fd, &k, &v))
 		fail_msg("the tc attach removed the XDP attach's redirect target");
-	filter_offload_detach(fx.f, fx.c0);
+	filter_offload_detach(fx.f, fx.c0, true, true);
 	assert_int_not_equal(bpf_map_lookup_elem(fd, &k, &v), 0);
 	set_tx(fx.c0);
 }
@@ -1376,7 +1376,7 @@ static void test_mac_change(void **state)
 static int mac_change_undo(void **state)
 {
 	(void)state;
-	filter_offload_detach(fx.f, fx.c0);
+	filter_offload_detach(fx.f, fx.c0, true, true);
 	set_tx(fx.c0);
 	/* (a new address flushes the device's neighbours, permanent ones too) */
 	return sh("ip link set dev c0 address " MAC_C0 " && ip neigh replace 198.18.4.2 lladdr " MAC_MTU
@@ -1458,7 +1458,7 @@ static void test_redirect_err_one_frame(void **state)
 			 (unsigned long long)before.drops, (unsigned long long)after.drops);
 	if (bpf_map_lookup_elem(down, &k, &v) == 0)
 		fail_msg("one oversized frame marked the egress down");
-	filter_offload_detach(fx.f, fx.c0);
+	filter_offload_detach(fx.f, fx.c0, true, true);
 	set_tx(fx.c0);
 }
 

@@ -888,11 +888,12 @@ static void test_pmtu_walk(void **state)
 }
 
 /* Whether an interface has native XDP for the fast path (offload_native_why), by its facts:
- * no BASIC, unless its xdp-features are empty on a NIC's driver (no link kind) with "xdp"
- * configured, where the attach decides (an out-of-tree driver may fill none; before, "xdp"
- * was forced to tc there); a device with lower devices, a bond or a team (its XDP runs in the
- * lowers' drivers, with their ifindex: before, "auto" took XDP on a bond of native NICs and
- * the fast path never ran); an earlier refusal that holds (before, each reload tried again). */
+ * no BASIC in known xdp-features, empty ones of a NIC's driver (no link kind) included (before,
+ * "xdp" let the attach decide there, and on 6.3+ such a device is never a redirect target: a
+ * relay in XDP relayed nothing fast); a bond, a team, or a kind-less master of lower devices
+ * (hv_netvsc with its VF: its XDP runs in the lowers' drivers, with their ifindex); with
+ * unknown features a bridge, VRF, VLAN or macvlan is left to the attach (before, one with
+ * lower devices was called a master); an earlier refusal that holds. */
 static void test_native_why(void **state)
 {
 	const uint64_t basic = NETLINK_XDP_ACT_BASIC | NETLINK_XDP_ACT_NDO_XMIT;
@@ -903,33 +904,41 @@ static void test_native_why(void **state)
 		uint64_t feat;
 		uint32_t n_lowers;
 		bool refused;
-		enum offload_mode asked;
 		const char *want; /* NULL: the attach decides */
 	} t[] = {
-		{ "eth0", "", "", 0, 0, 0, false, OFFLOAD_AUTO,
-		  "eth0 has no native XDP (not in its xdp-features)" },
-		{ "eth0", "", "", 0, 0, 0, false, OFFLOAD_XDP, NULL },	 /* N6 */
-		{ "br0", "bridge", "", 0, 0, 0, false, OFFLOAD_XDP,
+		{ "eth0", "", "", 0, 0, 0, false,
+		  "eth0 has no native XDP (not in its xdp-features)" }, /* finding 1 */
+		{ "br0", "bridge", "", 0, 0, 0, false,
 		  "br0 has no native XDP (not in its xdp-features)" },
-		{ "vnq", "veth", "", 0, 0, 0, false, OFFLOAD_XDP,
+		{ "vnq", "veth", "", 0, 0, 0, false,
 		  "vnq has no native XDP (not in its xdp-features)" },
-		{ "eth0", "", "", 0, NETLINK_XDP_ACT_NDO_XMIT /* not empty */, 0, false, OFFLOAD_XDP,
+		{ "eth0", "", "", 0, NETLINK_XDP_ACT_NDO_XMIT /* not empty */, 0, false,
 		  "eth0 has no native XDP (not in its xdp-features)" },
-		{ "eth0", "", "", 0, NETLINK_XDP_ACT_BASIC, 0, false, OFFLOAD_AUTO, NULL },
-		{ "eth0", "", "", -ENOENT, 0, 0, false, OFFLOAD_AUTO, NULL }, /* unknown */
-		{ "bond0", "bond", "eth0, eth1", 0, 0, 2, false, OFFLOAD_AUTO,
+		{ "eth0", "", "", 0, NETLINK_XDP_ACT_BASIC, 0, false, NULL },
+		{ "eth0", "", "", -ENOENT, 0, 0, false, NULL }, /* unknown */
+		{ "bond0", "bond", "eth0, eth1", 0, 0, 2, false,
 		  "bond0 has no native XDP (not in its xdp-features)" },
-		{ "bond0", "bond", "", -ENOENT, 0, 0, false, OFFLOAD_XDP,
+		{ "bond0", "bond", "", -ENOENT, 0, 0, false,
 		  "bond0 has no native XDP for the fast path (a bond: XDP there runs on its "
 		  "lower devices, whose ifindex the program would see)" },
-		{ "team0", "team", "", 0, 0, 0, false, OFFLOAD_XDP,
+		{ "team0", "team", "", 0, 0, 0, false,
 		  "team0 has no native XDP (not in its xdp-features)" },
-		{ "eth2", "", "enP1s1", 0, 0, 1, false, OFFLOAD_XDP,
+		{ "eth2", "", "enP1s1", 0, basic, 1, false,
 		  "eth2 has no native XDP for the fast path (a master: XDP there runs on its "
 		  "lower devices enP1s1, whose ifindex the program would see)" },
-		{ "eth1", "", "", 0, 0, 0, true, OFFLOAD_XDP,
+		{ "eth2", "", "enP1s1", -ENOENT, 0, 1, false,
+		  "eth2 has no native XDP for the fast path (a master: XDP there runs on its "
+		  "lower devices enP1s1, whose ifindex the program would see)" },
+		/* finding 5: unknown features (6.1), not masters whose XDP runs below */
+		{ "br0", "bridge", "eth0", -ENOENT, 0, 1, false, NULL },
+		{ "vrf0", "vrf", "eth0, eth1", -ENOENT, 0, 2, false, NULL },
+		{ "mv0", "macvlan", "", -ENOENT, 0, 0, false, NULL },
+		{ "eth0.5", "vlan", "", -ENOENT, 0, 0, false, NULL },
+		{ "br0", "bridge", "eth0", -ENOENT, 0, 1, true,
+		  "br0 has no native XDP (attach refused earlier: Device or resource busy)" },
+		{ "eth1", "", "", 0, basic, 0, true,
 		  "eth1 has no native XDP (attach refused earlier: Device or resource busy)" },
-		{ "eth1", "", "", 0, 0, 0, true, OFFLOAD_AUTO,
+		{ "eth1", "", "", 0, 0, 0, true,
 		  "eth1 has no native XDP (not in its xdp-features)" },
 	};
 	char why[OFFLOAD_WHY_LEN];
@@ -942,7 +951,7 @@ static void test_native_why(void **state)
 			.features_ret = t[i].ret, .n_lowers = t[i].n_lowers,
 			.features = t[i].feat, .refused = t[i].refused ? &r : NULL,
 		};
-		bool no = offload_native_why(&fa, t[i].asked, why, sizeof(why));
+		bool no = offload_native_why(&fa, why, sizeof(why));
 
 		if (no != !!t[i].want || (t[i].want && strcmp(why, t[i].want)))
 			fail_msg("case %u (%s): %s \"%s\", want %s", i, t[i].name,
@@ -955,7 +964,7 @@ static void test_native_why(void **state)
 						   .lowers = "eth0, eth1", .n_lowers = 2,
 						   .features = basic };
 
-		assert_true(offload_native_why(&fa, OFFLOAD_AUTO, why, sizeof(why)));
+		assert_int_equal(offload_native_why(&fa, why, sizeof(why)), OFFLOAD_NATIVE_BELOW);
 		assert_string_equal(why, "bond0 has no native XDP for the fast path (a bond: XDP "
 					 "there runs on its lower devices eth0, eth1, whose "
 					 "ifindex the program would see)");
@@ -963,17 +972,24 @@ static void test_native_why(void **state)
 		fa.kind = "team";
 		fa.n_lowers = 0;
 		fa.lowers = "";
-		assert_true(offload_native_why(&fa, OFFLOAD_XDP, why, sizeof(why)));
+		assert_int_equal(offload_native_why(&fa, why, sizeof(why)), OFFLOAD_NATIVE_BELOW);
+		/* a NIC without BASIC: no native XDP, not "below" */
+		fa.name = "eth0";
+		fa.kind = "";
+		fa.features = 0;
+		assert_int_equal(offload_native_why(&fa, why, sizeof(why)), OFFLOAD_NATIVE_NONE);
 	}
 }
 
 /* A refusal holds for OFFLOAD_REFUSAL_HOLD_S while the interface looks the same; a new MTU,
- * queue count, xdp-features or program in its XDP hook ends it. */
+ * channel count, offload, xdp-features or program in its XDP hook ends it; the filters in its
+ * clsact qdisc only a tc refusal's. */
 static void test_refusal_holds(void **state)
 {
 	struct filter_refusal r = { .err = -EOPNOTSUPP, .at = 1000,
-				    .shape = { .mtu = 1500, .rx_queues = 4, .xdp_features = 7,
-					       .xdp_prog = 42, .xdp_mode = 2 } };
+				    .shape = { .mtu = 1500, .channels = { 0, 0, 1, 4 },
+					       .offloads = 1ull << 15, .xdp_features = 7,
+					       .xdp_prog = 42, .xdp_mode = 2, .tc_filters = 1 } };
 	struct filter_xdp_shape now = r.shape;
 
 	(void)state;
@@ -984,7 +1000,10 @@ static void test_refusal_holds(void **state)
 	now.mtu = 9000;
 	assert_false(offload_refusal_holds(&r, &now, 1001));
 	now = r.shape;
-	now.rx_queues = 8;
+	now.channels[3] = 2; /* ethtool -L combined 2 */
+	assert_false(offload_refusal_holds(&r, &now, 1001));
+	now = r.shape;
+	now.offloads = 0; /* ethtool -K lro off */
 	assert_false(offload_refusal_holds(&r, &now, 1001));
 	now = r.shape;
 	now.xdp_features = 0;
@@ -993,69 +1012,99 @@ static void test_refusal_holds(void **state)
 	now.xdp_prog = 0;
 	now.xdp_mode = 0;
 	assert_false(offload_refusal_holds(&r, &now, 1001));
+	now = r.shape;
+	now.tc_filters = 2; /* our own tc filter beside a refused XDP attach */
+	assert_true(offload_refusal_holds(&r, &now, 1001));
+	r.tc = true; /* someone else's filter at our priority went */
+	assert_false(offload_refusal_holds(&r, &now, 1001));
 }
 
-/* A fake sysfs: bond0 (ifindex 7) with lower_eth0 and lower_eth1, eth0 (2) with upper_bond0
- * only, br1 whose ifindex there is another namespace's. */
-static void test_lower_devs(void **state)
+/* What a real device shows after the usual fixes of a refusal: a veth made with 4 queues and
+ * then given 2 TX channels (ethtool -L: IFLA_NUM_*_QUEUES stay 4, and its xdp-features stay
+ * as they were: they follow its RX queues and its peer's TX), and GRO turned on (ethtool
+ * -K). A refusal noted before either no longer holds. (Before, the queue count compared was the
+ * allocated one, which ethtool -L never changes, and offloads were not compared.) */
+static int refusal_holds_real_child(void)
 {
-	char root[] = "/tmp/rr-sysfs-XXXXXX", cmd[512], out[64];
-
-	(void)state;
-	assert_non_null(mkdtemp(root));
-	snprintf(cmd, sizeof(cmd),
-		 "cd %s && mkdir -p class/net/bond0 class/net/eth0 class/net/eth1 class/net/br1 && "
-		 "echo 7 >class/net/bond0/ifindex && echo 2 >class/net/eth0/ifindex && "
-		 "echo 3 >class/net/eth1/ifindex && echo 9 >class/net/br1/ifindex && "
-		 "ln -s ../eth0 class/net/bond0/lower_eth0 && "
-		 "ln -s ../eth1 class/net/bond0/lower_eth1 && "
-		 "ln -s ../bond0 class/net/eth0/upper_bond0 && "
-		 "ln -s ../eth0 class/net/br1/lower_eth0",
-		 root);
-	assert_int_equal(system(cmd), 0);
-	assert_int_equal(offload_lower_devs(root, "bond0", 7, out, sizeof(out)), 2);
-	assert_true(!strcmp(out, "eth0, eth1") || !strcmp(out, "eth1, eth0"));
-	assert_int_equal(offload_lower_devs(root, "eth0", 2, out, sizeof(out)), 0);
-	assert_string_equal(out, "");
-	assert_int_equal(offload_lower_devs(root, "br1", 4, out, sizeof(out)), 0);
-	assert_int_equal(offload_lower_devs(root, "nope0", 5, out, sizeof(out)), 0);
-	/* a list longer than out: counted whole, cut */
-	assert_int_equal(offload_lower_devs(root, "bond0", 7, out, 6), 2);
-	assert_int_equal(strlen(out), 5);
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", root);
-	assert_int_equal(system(cmd), 0);
-}
-
-/* A bridge with a veth port on the real kernel's sysfs (mounted for the child's own network
- * namespace, as "ip netns exec" does): the port is its lower device. */
-static int lower_devs_real_child(void)
-{
-	char out[64];
-	int br;
+	struct filter_refusal r = { .err = -EOPNOTSUPP, .at = 1000 };
+	struct filter_xdp_shape now;
+	int ifindex;
 
 	if (geteuid() != 0 || private_netns())
 		return 77;
-	if (unshare(CLONE_NEWNS) || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) ||
-	    mount("sysfs", "/sys", "sysfs", 0, NULL))
+	if (system("ip link add rrq0 numrxqueues 4 numtxqueues 4 type veth peer name rrq0p "
+		   "numrxqueues 4 numtxqueues 4 && ethtool -K rrq0 gro off >/dev/null 2>&1"))
+		return 77; /* no veth or no ethtool */
+	ifindex = (int)if_nametoindex("rrq0");
+	if (filter_xdp_shape(ifindex, &r.shape))
+		return 2;
+	if (filter_xdp_shape(ifindex, &now) || !offload_refusal_holds(&r, &now, 1001))
+		return 3;
+	if (system("ethtool -L rrq0 tx 2 >/dev/null 2>&1"))
+		return 77;
+	if (filter_xdp_shape(ifindex, &now))
+		return 4;
+	if (offload_refusal_holds(&r, &now, 1001)) {
+		fprintf(stderr, "a refusal holds after ethtool -L\n");
+		return 5;
+	}
+	r.shape = now;
+	if (system("ethtool -K rrq0 gro on >/dev/null 2>&1") || filter_xdp_shape(ifindex, &now))
+		return 6;
+	if (offload_refusal_holds(&r, &now, 1001)) {
+		fprintf(stderr, "a refusal holds after ethtool -K gro on\n");
+		return 7;
+	}
+	return 0;
+}
+
+static void test_refusal_holds_real(void **state)
+{
+	(void)state;
+	run_in_child(refusal_holds_real_child);
+}
+
+/* The links whose master a device is, from rtnetlink in the child's own network namespace,
+ * with /sys still showing the parent's (unshare -n, systemd NetworkNamespacePath=): a
+ * bridge's port is; a macvlan's parent is not (its link, not its master). (Before, they were
+ * read from sysfs: the bridge's ports were found only with a sysfs of its own mounted, and a
+ * macvlan's parent was one.) */
+static int lower_links_child(void)
+{
+	char out[64];
+	int n;
+
+	if (geteuid() != 0 || private_netns())
 		return 77;
 	if (system("ip link add rrb0 type bridge 2>/dev/null"))
 		return 77; /* no bridge module */
 	if (system("ip link add rrd0 type veth peer name rrd0p && ip link set rrd0 master rrb0"))
 		return 2;
-	br = (int)if_nametoindex("rrb0");
-	if (offload_lower_devs("/sys", "rrb0", br, out, sizeof(out)) != 1 || strcmp(out, "rrd0")) {
-		fprintf(stderr, "lower devs of rrb0: \"%s\"\n", out);
+	n = netlink_lower_links((int)if_nametoindex("rrb0"), out, sizeof(out));
+	if (n != 1 || strcmp(out, "rrd0")) {
+		fprintf(stderr, "lower links of rrb0: %d \"%s\"\n", n, out);
 		return 3;
 	}
-	if (offload_lower_devs("/sys", "rrd0", (int)if_nametoindex("rrd0"), out, sizeof(out)))
+	if (netlink_lower_links((int)if_nametoindex("rrd0"), out, sizeof(out)))
 		return 4;
+	if (system("ip link add rrd1 type veth peer name rrd1p && "
+		   "ip link set rrd1 master rrb0"))
+		return 5;
+	/* a list longer than out: counted whole, cut */
+	if (netlink_lower_links((int)if_nametoindex("rrb0"), out, 6) != 2 || strlen(out) != 5)
+		return 6;
+	if (system("ip link add rrm0 link rrd0p type macvlan 2>/dev/null"))
+		return 0; /* no macvlan module: the rest is not checked */
+	if (netlink_lower_links((int)if_nametoindex("rrm0"), out, sizeof(out)) ||
+	    netlink_lower_links((int)if_nametoindex("rrd0p"), out, sizeof(out)))
+		return 7;
 	return 0;
 }
 
-static void test_lower_devs_real(void **state)
+static void test_lower_links(void **state)
 {
 	(void)state;
-	run_in_child(lower_devs_real_child);
+	run_in_child(lower_links_child);
 }
 
 /* What a failed attach does to the relays on its interface: XDP refused moves those in XDP
@@ -1084,8 +1133,8 @@ int main(void)
 		cmocka_unit_test(test_resolve_native),
 		cmocka_unit_test(test_native_why),
 		cmocka_unit_test(test_refusal_holds),
-		cmocka_unit_test(test_lower_devs),
-		cmocka_unit_test(test_lower_devs_real),
+		cmocka_unit_test(test_refusal_holds_real),
+		cmocka_unit_test(test_lower_links),
 		cmocka_unit_test(test_after_fail),
 		cmocka_unit_test(test_resolve_filter),
 		cmocka_unit_test(test_socket_keeps_leg),
