@@ -1156,9 +1156,9 @@ static int filter_iface_framed(int ifindex, const char *name, const char *what, 
 }
 
 /* What to do about someone else's generic XDP program with frags on name (its why). */
-#define FILTER_FOREIGN_ADVICE                                                                   \
-	"detach it (ip link set dev %s xdpgeneric off, or stop the tool that attached it "     \
-	"through a BPF link: bpftool net shows it), attach it in native XDP, or load it "      \
+#define FILTER_FOREIGN_ADVICE                                                                      \
+	"detach it (ip link set dev %s xdpgeneric off, or stop the tool that attached it "         \
+	"through a BPF link: bpftool net shows it), attach it in native XDP, or load it "          \
 	"without frags (Linux before 6.9 is not affected)"
 
 /* -EBUSY with err saying what to do when stage (the filter, shedding) must not take tc on
@@ -1181,8 +1181,9 @@ static int filter_tc_blind(struct filter *f, int ifindex, const char *stage, cha
 			 "tc the frames without their Ethernet header, and %s (make sure it takes "
 			 "no frags, or detach it: bpftool net shows it)",
 			 stage, name, p.why,
-			 strcmp(stage, "filter") ? "shedding sheds nothing there"
-						 : "the filter passes them all unjudged, as not IP");
+			 strcmp(stage, "filter")
+			     ? "shedding sheds nothing there"
+			     : "the filter passes them all unjudged, as not IP");
 		return 0;
 	}
 	snprintf(err, errlen,
@@ -1751,7 +1752,7 @@ static int filter_ref_prog(bool frags, enum bpf_attach_type eat)
  * extended program (libxdp's dispatcher) fits beside none. */
 int filter_xdp_prog_frags(uint32_t id)
 {
-	static const enum bpf_attach_type eats[] = { BPF_XDP, 0 };
+	static const enum bpf_attach_type eats[] = {BPF_XDP, 0};
 	int fd = bpf_prog_get_fd_by_id(id), ret = -ENOMSG, failed = 0, ref, map, i;
 	uint32_t k0 = 0, k1 = 1;
 
@@ -1832,8 +1833,8 @@ void filter_xdp_foreign(struct filter *f, int ifindex, struct filter_foreign_pro
 		frags = filter_xdp_prog_frags(q.skb_prog_id);
 		/* (a result that can change, such as -ENOMEM, is asked again next time) */
 		if (frags >= 0 || frags == -EPERM || frags == -ENOMSG) {
-			f->foreign[f->n_foreign % 8] = (struct filter_foreign_seen){
-			    .id = q.skb_prog_id, .frags = frags};
+			f->foreign[f->n_foreign % 8] =
+			    (struct filter_foreign_seen){.id = q.skb_prog_id, .frags = frags};
 			f->n_foreign++;
 		}
 	}

@@ -134,9 +134,9 @@ enum filter_foreign {
 
 struct filter_foreign_prog {
 	enum filter_foreign verdict;
-	uint32_t id;	/* its program id (not NONE) */
-	char why[200];	/* "someone else's generic XDP program (prog N) on eth1 takes frags" or
-			 * "... may take frags (cannot tell: ...)" (not NONE) */
+	uint32_t id;   /* its program id (not NONE) */
+	char why[200]; /* "someone else's generic XDP program (prog N) on eth1 takes frags" or
+			* "... may take frags (cannot tell: ...)" (not NONE) */
 };
 
 /* Whether a kernel of release (uname -r: "6.1.0-57-amd64", "6.18.1") copies the skb for a

@@ -745,7 +745,7 @@ struct offload_foreign {
 };
 
 static const struct filter_foreign_prog *offload_foreign_at(struct filter *f,
-							     struct offload_foreign *t, int ifindex)
+							    struct offload_foreign *t, int ifindex)
 {
 	uint32_t k;
 
@@ -771,7 +771,7 @@ int offload_apply(struct filter *f, const struct config *cfg, int64_t uid, offlo
 		.fail = offload_fail_want,
 	};
 	struct offload_stage s = { .f = f, .cfg = cfg, .out = out };
-	struct offload_foreign seen = { .n = 0 };
+	struct offload_foreign seen = {.n = 0};
 	const struct filter_foreign_prog *p;
 	uint32_t i, j;
 
@@ -803,11 +803,12 @@ int offload_apply(struct filter *f, const struct config *cfg, int64_t uid, offlo
 				continue;
 			offload_beside_foreign(&out[i], out[i].ifindex[j], p);
 			if (filter_foreign_first_warning(f, p->id))
-				log_warn("offload: the fast path runs in tc all the same behind %s: "
-					 "if it does, Linux 6.9+ hands tc the frames without their "
-					 "Ethernet header, and the relays there relay nothing fast "
-					 "(ringrelayctl status says which)",
-					 p->why);
+				log_warn(
+				    "offload: the fast path runs in tc all the same behind %s: "
+				    "if it does, Linux 6.9+ hands tc the frames without their "
+				    "Ethernet header, and the relays there relay nothing fast "
+				    "(ringrelayctl status says which)",
+				    p->why);
 			break; /* (one note) */
 		}
 	for (i = 0; i < cfg->n_relays; i++) {

@@ -53,7 +53,10 @@ static void test_told(void **state)
 		bool frags;
 		enum bpf_attach_type eat;
 	} t[] = {
-		{ true, BPF_XDP }, { false, BPF_XDP }, { true, 0 }, { false, 0 },
+	    {true, BPF_XDP},
+	    {false, BPF_XDP},
+	    {true, 0},
+	    {false, 0},
 	};
 	uint32_t i;
 	int fd, got;
@@ -73,7 +76,7 @@ static void test_told(void **state)
 /* Without CAP_SYS_ADMIN in the effective set (a child, so the test keeps it). */
 static int drop_sys_admin(void)
 {
-	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3};
 	struct __user_cap_data_struct d[2];
 
 	if (syscall(SYS_capget, &h, d))
@@ -112,8 +115,8 @@ static void test_untold_without_sys_admin(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_told),
-		cmocka_unit_test(test_untold_without_sys_admin),
+	    cmocka_unit_test(test_told),
+	    cmocka_unit_test(test_untold_without_sys_admin),
 	};
 
 	if (geteuid() != 0) {

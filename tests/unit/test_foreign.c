@@ -26,14 +26,21 @@ static void test_release(void **state)
 		const char *release;
 		bool blinds;
 	} t[] = {
-		{ "6.1.0-57-amd64", false },   /* Debian 12 */
-		{ "5.15.0-126-generic", false }, { "6.8.0-49-generic", false },
-		{ "6.8.12", false },	       { "4.19.0", false },
-		{ "6.9.0", true },	       { "6.9", true },
-		{ "6.10.3-arch1-1", true },    { "6.12.12+bpo-amd64", true },
-		{ "6.18.1", true },	       { "6.18.44-fc-v1272", true },
-		{ "7.0.0", true },	       { "", true }, /* unreadable: counts as new */
-		{ "six", true },	       { "6", true },
+	    {"6.1.0-57-amd64", false}, /* Debian 12 */
+	    {"5.15.0-126-generic", false},
+	    {"6.8.0-49-generic", false},
+	    {"6.8.12", false},
+	    {"4.19.0", false},
+	    {"6.9.0", true},
+	    {"6.9", true},
+	    {"6.10.3-arch1-1", true},
+	    {"6.12.12+bpo-amd64", true},
+	    {"6.18.1", true},
+	    {"6.18.44-fc-v1272", true},
+	    {"7.0.0", true},
+	    {"", true}, /* unreadable: counts as new */
+	    {"six", true},
+	    {"6", true},
 	};
 	uint32_t i;
 
@@ -61,8 +68,8 @@ static void test_verdict(void **state)
 
 static void test_relay(void **state)
 {
-	struct filter_foreign_prog p = { .id = 42 };
-	struct offload_relay_state st = { .got = OFFLOAD_TC, .n_ifaces = 1 };
+	struct filter_foreign_prog p = {.id = 42};
+	struct offload_relay_state st = {.got = OFFLOAD_TC, .n_ifaces = 1};
 	int lo = (int)if_nametoindex("lo");
 
 	(void)state;
@@ -75,7 +82,8 @@ static void test_relay(void **state)
 
 	/* cannot tell: stays in tc, the risk in front */
 	p.verdict = FILTER_FOREIGN_UNTOLD;
-	snprintf(p.why, sizeof(p.why), "someone else's generic XDP program (prog 42) on lo may "
+	snprintf(p.why, sizeof(p.why),
+		 "someone else's generic XDP program (prog 42) on lo may "
 		 "take frags (cannot tell: ...)");
 	offload_beside_foreign(&st, lo, &p);
 	assert_int_equal(st.got, OFFLOAD_TC);
@@ -85,7 +93,8 @@ static void test_relay(void **state)
 
 	/* takes frags: off, saying what to do */
 	p.verdict = FILTER_FOREIGN_FRAGS;
-	snprintf(p.why, sizeof(p.why), "someone else's generic XDP program (prog 42) on lo takes "
+	snprintf(p.why, sizeof(p.why),
+		 "someone else's generic XDP program (prog 42) on lo takes "
 		 "frags");
 	offload_beside_foreign(&st, lo, &p);
 	assert_int_equal(st.got, OFFLOAD_OFF);
@@ -102,9 +111,9 @@ static void test_relay(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_release),
-		cmocka_unit_test(test_verdict),
-		cmocka_unit_test(test_relay),
+	    cmocka_unit_test(test_release),
+	    cmocka_unit_test(test_verdict),
+	    cmocka_unit_test(test_relay),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
