@@ -256,6 +256,9 @@ enum offload_counter {
 	OFFLOAD_CNT_PASS_WRONG_IFACE, /* a session's datagram on another interface than the rule's
 				       * iif (a spoofed source, asymmetric or multipath routes):
 				       * the stack judges it (rp_filter), the socket path relays it */
+	OFFLOAD_CNT_PASS_NO_MAC,     /* tc: handed from its IP header (skb->protocol IPv4/IPv6,
+				      * no such ethertype at bytes 12-13): someone else's generic
+				      * XDP program with frags before it (Linux 6.9+) */
 	OFFLOAD_CNT__MAX
 };
 

@@ -2155,6 +2155,7 @@ const char *filter_offload_counter_name(enum offload_counter c)
 	    [OFFLOAD_CNT_PASS_FWD_DISABLED] = "pass_forwarding_disabled",
 	    [OFFLOAD_CNT_PASS_NOT_HOST] = "pass_not_host",
 	    [OFFLOAD_CNT_PASS_WRONG_IFACE] = "pass_wrong_iface",
+	    [OFFLOAD_CNT_PASS_NO_MAC] = "pass_no_mac",
 	};
 
 	if ((unsigned int)c >= OFFLOAD_CNT__MAX || !names[c])

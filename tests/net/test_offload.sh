@@ -1255,6 +1255,13 @@ EOF
 					lib_case_fail "$c untold: filter: $(lib_relay_log_current | grep 'filter:' | tail -n 2)"
 				[ "$(lib_log_count "offload: the fast path runs in tc all the same behind")" = 1 ] ||
 					lib_case_fail "$c untold: offload warning: $(lib_relay_log_current | grep 'all the same')"
+				# The data path tells what user space could not: the replies
+				# reach tc on $IF_RU from their IP header (pass_no_mac).
+				lib_udp "$NS_C" client --to "$to" --count 10 --expect-echo --seconds 5 \
+					>/dev/null || lib_case_fail "$c untold: relay t's client"
+				n=$(ctl stats | awk '$1 == "pass_no_mac" { print $2 }')
+				[ "${n:-0}" -ge 9 ] ||
+					lib_case_fail "$c untold: pass_no_mac ${n:-none}, want >= 9"
 				lib_relay_stop || lib_case_fail "$c untold: relay exit status"
 			else
 				lib_case_fail "$c untold: the start failed"
@@ -1267,7 +1274,7 @@ EOF
 		"no XDP on $nq or $IF_RU, x's session fast; g in tc after the generic filter, fast;" \
 		"t in tc where native XDP was refused, its session fast, not tried again at a reload;" \
 		"off beside a frags program, where the filter in tc refuses to start; without" \
-		"CAP_SYS_ADMIN both in tc, with a warning"
+		"CAP_SYS_ADMIN both in tc, with a warning, and the replies counted pass_no_mac"
 }
 
 # Shedding's attach fails on one of a relay's two listen interfaces: with classic tc filters
