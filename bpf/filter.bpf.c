@@ -638,6 +638,15 @@ static __always_inline enum filter_action judge_unparsed(const struct filter_set
 	return ACT_DROP;
 }
 
+/* Whether a tc frame that parsed as not IP (its ethertype: proto) was handed from its IP
+ * header: skb->protocol says IPv4 or IPv6 (docs/offload.md, pass_no_mac). */
+static __always_inline int filter_no_mac(void *ctx, __be16 proto)
+{
+	__be16 said = ((struct __sk_buff *)ctx)->protocol;
+
+	return said != proto && (said == bpf_htons(ETH_P_IP) || said == bpf_htons(ETH_P_IPV6));
+}
+
 /* One body for XDP and tc. vlan_taken: tags the stack already removed from the data. */
 static __always_inline enum filter_action filter_body(const struct hdr_src *h, __u32 vlan_taken)
 {
@@ -663,6 +672,10 @@ static __always_inline enum filter_action filter_body(const struct hdr_src *h, _
 
 	if (kind == PKT_NOT_IP) {
 		cnt = FILTER_CNT_PASS_NOT_IP;
+		/* tc handed it from its IP header: the stack says IP where the frame does not
+		 * (someone else's generic XDP program with frags before us, Linux 6.9+) */
+		if (h->tc && filter_no_mac(h->ctx, proto))
+			cnt = FILTER_CNT_PASS_NO_MAC;
 	} else if (kind == PKT_NOT_UDP && !p.first_frag) {
 		cnt = FILTER_CNT_PASS_NOT_UDP;
 	} else {

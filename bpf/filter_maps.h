@@ -130,6 +130,9 @@ enum filter_counter {
 	FILTER_CNT_DROP_FRAGMENT_OF_DROPPED, /* non-first fragment whose first one was dropped */
 	FILTER_CNT_DROP_EXT_HEADERS, /* IPv6 extension chain longer than we walk (unparsed) */
 	FILTER_CNT_DROP_UNPARSED,    /* other frames we cannot read through (unparsed = "drop") */
+	FILTER_CNT_PASS_NO_MAC,	     /* tc: handed from its IP header (skb->protocol IPv4/IPv6, the
+				      * frame's ethertype not): someone else's generic XDP program
+				      * with frags before it (Linux 6.9+); not judged */
 	FILTER_CNT__MAX
 };
 

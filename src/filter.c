@@ -223,6 +223,7 @@ const char *filter_counter_name(enum filter_counter c)
 	    [FILTER_CNT_DROP_FRAGMENT_OF_DROPPED] = "drop_fragment_of_dropped",
 	    [FILTER_CNT_DROP_EXT_HEADERS] = "drop_ext_headers",
 	    [FILTER_CNT_DROP_UNPARSED] = "drop_unparsed",
+	    [FILTER_CNT_PASS_NO_MAC] = "pass_no_mac",
 	};
 
 	if ((unsigned int)c >= FILTER_CNT__MAX || !names[c])
@@ -1183,7 +1184,7 @@ static int filter_tc_blind(struct filter *f, int ifindex, const char *stage, cha
 			 stage, name, p.why,
 			 strcmp(stage, "filter")
 			     ? "shedding sheds nothing there"
-			     : "the filter passes them all unjudged, as not IP");
+			     : "the filter passes them all unjudged (pass_no_mac)");
 		return 0;
 	}
 	snprintf(err, errlen,
