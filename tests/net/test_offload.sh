@@ -1048,8 +1048,7 @@ foreign_u32_del()
 
 # The fast path's attach fails on one interface when a link event re-attaches it (relink): an
 # XDP program someone else attached on veth-ru while it was down (and the relay off: no route),
-# in native XDP (one in generic XDP, which ringrelay cannot tell from one with frags once its
-# privileges are dropped, would keep the relay off before any attach: filter_xdp_foreign),
+# in native XDP (so that nothing depends on whether its frags are told: filter_xdp_foreign),
 # then veth-ru up, where someone else's u32 filter also holds our tc priority. The relay
 # attaches on veth-rc again, is refused native XDP on veth-ru, takes tc, is refused that too and
 # goes off; nothing of it may stay on veth-rc. Link events go through offload_apply's rounds as the start does
