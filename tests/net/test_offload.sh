@@ -1266,6 +1266,21 @@ EOF
 			else
 				lib_case_fail "$c untold: the start failed"
 			fi
+			# Shedding, which would fall back to tc behind it on the listen side,
+			# sheds nothing there: not attached, the relay's shed reason says why
+			# (before: "on", in tc, blind).
+			write_conf "$conf" off 30.0 "$up"
+			sed -i 's/offload = "off";/offload = "off"; shed = "auto";/' "$conf"
+			if lib_nsx "$NS_R" ip link set dev "$IF_RC" xdpgeneric obj "$TMPD/xdp_pass-$sec.o" sec "$sec" &&
+				lib_relay_start "$conf"; then
+				out=$(ctl status)
+				echo "$out" | grep -q "^t  *off  *[0-9]*  *shed: not attached on $IF_RC: someone else's generic XDP program (prog [0-9]*) on $IF_RC takes frags" ||
+					lib_case_fail "$c shed: $(echo "$out" | grep '^t ' | tail -n 1)"
+				lib_relay_stop || lib_case_fail "$c shed: relay exit status"
+			else
+				lib_case_fail "$c shed: the start failed"
+			fi
+			lib_nsx "$NS_R" ip link set dev "$IF_RC" xdpgeneric off
 		fi
 		lib_nsx "$NS_R" ip link set dev "$IF_RU" xdpgeneric off
 	done
@@ -1274,7 +1289,8 @@ EOF
 		"no XDP on $nq or $IF_RU, x's session fast; g in tc after the generic filter, fast;" \
 		"t in tc where native XDP was refused, its session fast, not tried again at a reload;" \
 		"off beside a frags program, where the filter in tc refuses to start; without" \
-		"CAP_SYS_ADMIN both in tc, with a warning, and the replies counted pass_no_mac"
+		"CAP_SYS_ADMIN both in tc, with a warning, and the replies counted pass_no_mac;" \
+		"shedding not in tc behind it"
 }
 
 # Shedding's attach fails on one of a relay's two listen interfaces: with classic tc filters
