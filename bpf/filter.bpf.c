@@ -638,6 +638,15 @@ static __always_inline enum filter_action judge_unparsed(const struct filter_set
 	return ACT_DROP;
 }
 
+/* Whether a tc frame that parsed as not IP (its ethertype: proto) was handed from its IP
+ * header: skb->protocol says IPv4 or IPv6 (docs/offload.md, pass_no_mac). */
+static __always_inline int filter_no_mac(void *ctx, __be16 proto)
+{
+	__be16 said = ((struct __sk_buff *)ctx)->protocol;
+
+	return said != proto && (said == bpf_htons(ETH_P_IP) || said == bpf_htons(ETH_P_IPV6));
+}
+
 /* One body for XDP and tc. vlan_taken: tags the stack already removed from the data. */
 static __always_inline enum filter_action filter_body(const struct hdr_src *h, __u32 vlan_taken)
 {
@@ -663,6 +672,10 @@ static __always_inline enum filter_action filter_body(const struct hdr_src *h, _
 
 	if (kind == PKT_NOT_IP) {
 		cnt = FILTER_CNT_PASS_NOT_IP;
+		/* tc handed it from its IP header: the stack says IP where the frame does not
+		 * (someone else's generic XDP program with frags before us, Linux 6.9+) */
+		if (h->tc && filter_no_mac(h->ctx, proto))
+			cnt = FILTER_CNT_PASS_NO_MAC;
 	} else if (kind == PKT_NOT_UDP && !p.first_frag) {
 		cnt = FILTER_CNT_PASS_NOT_UDP;
 	} else {
@@ -1348,6 +1361,25 @@ static __always_inline int skb_gso_udp_l4(struct __sk_buff *skb)
 	return (si->gso_type & ~RR_SKB_GSO_DODGY) == RR_SKB_GSO_UDP_L4;
 }
 
+/* A frame tc was handed from its IP header (the skb's MAC header length 0): the stack says
+ * IPv4 or IPv6 (skb->protocol), the bytes where the ethertype belongs do not, and the first
+ * byte holds that IP version. Someone else's generic XDP program that takes frags does that
+ * on Linux 6.9+ (skb_pp_cow_data loses mac_len); user space may not have been able to tell
+ * it does (filter_xdp_foreign), so the data path counts it. Asked only of a frame that went
+ * up for no session, so the fast path's own datagrams pay nothing. */
+static __always_inline int tc_no_mac(struct __sk_buff *skb)
+{
+	void *data = (void *)(long)skb->data, *data_end = (void *)(long)skb->data_end;
+	__be16 proto = skb->protocol;
+	__u8 *b = data;
+
+	if (proto != bpf_htons(ETH_P_IP) && proto != bpf_htons(ETH_P_IPV6))
+		return 0;
+	if ((void *)(b + sizeof(struct ethhdr)) > data_end || *(__be16 *)(b + 12) == proto)
+		return 0;
+	return b[0] >> 4 == (proto == bpf_htons(ETH_P_IP) ? 4 : 6);
+}
+
 /* tc: the skb may carry a partial checksum (CHECKSUM_PARTIAL: the field holds only the
  * pseudo-header sum) or a complete one (skb->csum); the kernel's csum helpers handle each
  * state, so the UDP checksum goes through them instead of RFC 1624 by hand. A UDP GSO
@@ -1375,6 +1407,8 @@ static __always_inline int offload_tc(struct __sk_buff *skb, int kf)
 			      kf && skb->gso_size ? skb_gso_udp_l4(skb) : 0, skb->pkt_type, 0,
 			      skb->ifindex, &o);
 	if (cnt != OFFLOAD_CNT_FORWARDED) {
+		if (cnt == OFFLOAD_CNT_PASS_NO_SESSION && tc_no_mac(skb))
+			cnt = OFFLOAD_CNT_PASS_NO_MAC;
 		offload_account_pass(&o, cnt);
 		offload_count(cnt);
 		return TC_ACT_UNSPEC;

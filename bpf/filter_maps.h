@@ -130,6 +130,9 @@ enum filter_counter {
 	FILTER_CNT_DROP_FRAGMENT_OF_DROPPED, /* non-first fragment whose first one was dropped */
 	FILTER_CNT_DROP_EXT_HEADERS, /* IPv6 extension chain longer than we walk (unparsed) */
 	FILTER_CNT_DROP_UNPARSED,    /* other frames we cannot read through (unparsed = "drop") */
+	FILTER_CNT_PASS_NO_MAC,	     /* tc: handed from its IP header (skb->protocol IPv4/IPv6, the
+				      * frame's ethertype not): someone else's generic XDP program
+				      * with frags before it (Linux 6.9+); not judged */
 	FILTER_CNT__MAX
 };
 
@@ -256,6 +259,9 @@ enum offload_counter {
 	OFFLOAD_CNT_PASS_WRONG_IFACE, /* a session's datagram on another interface than the rule's
 				       * iif (a spoofed source, asymmetric or multipath routes):
 				       * the stack judges it (rp_filter), the socket path relays it */
+	OFFLOAD_CNT_PASS_NO_MAC,     /* tc: handed from its IP header (skb->protocol IPv4/IPv6,
+				      * no such ethertype at bytes 12-13): someone else's generic
+				      * XDP program with frags before it (Linux 6.9+) */
 	OFFLOAD_CNT__MAX
 };
 

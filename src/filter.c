@@ -16,6 +16,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/utsname.h>
 #include <time.h>
 #include <arpa/inet.h>
 #include <unistd.h>
@@ -108,13 +109,16 @@ struct filter {
 	struct bpf_link *xmit_trace;	   /* xdp:xdp_devmap_xmit, while XDP redirects */
 	struct bpf_link *redirect_err_trace; /* xdp:xdp_redirect_err, alongside */
 	bool trace_warned;		     /* one of them would not attach: said once */
-	/* Others' generic XDP programs whose frags filter_xdp_foreign told, by program id
-	 * (never reused while the program lives): telling needs CAP_SYS_ADMIN, which a
-	 * re-attach after the privileges were dropped no longer has. */
-	struct filter_foreign {
+	/* Others' generic XDP programs judged by filter_xdp_foreign, by program id (never
+	 * reused while the program lives): telling needs CAP_SYS_ADMIN, which a re-attach after
+	 * the privileges were dropped no longer has, and a program that could not be told then
+	 * (or fits no reference) cannot be later either. warned: the fast path said so. */
+	struct filter_foreign_seen {
 		uint32_t id;
-		bool frags;
+		int frags; /* filter_xdp_prog_frags: 1, 0, -EPERM or -ENOMSG */
+		bool warned;
 	} foreign[8];
+	bool blinds_tc; /* filter_release_blinds_tc of the running kernel */
 	uint32_t n_foreign;
 	/* Early shedding: which shed_* programs loaded (and are the ones attached), or why
 	 * none; each relay's counter slot, kept by name across reloads. */
@@ -222,6 +226,7 @@ const char *filter_counter_name(enum filter_counter c)
 	    [FILTER_CNT_DROP_FRAGMENT_OF_DROPPED] = "drop_fragment_of_dropped",
 	    [FILTER_CNT_DROP_EXT_HEADERS] = "drop_ext_headers",
 	    [FILTER_CNT_DROP_UNPARSED] = "drop_unparsed",
+	    [FILTER_CNT_PASS_NO_MAC] = "pass_no_mac",
 	};
 
 	if ((unsigned int)c >= FILTER_CNT__MAX || !names[c])
@@ -834,6 +839,7 @@ static int filter_open_from(const struct config *cfg, uint32_t flows,
 			    enum filter_shed_reader first, struct filter **out, char *err,
 			    size_t errlen)
 {
+	struct utsname uts;
 	struct filter *f;
 	size_t len;
 	void *mem;
@@ -850,6 +856,7 @@ static int filter_open_from(const struct config *cfg, uint32_t flows,
 	f->tc_hook = cfg->filter.tc_hook;
 	f->tc_priority = cfg->filter.tc_priority;
 	f->flows = flows ? flows : FILTER_DEFAULT_FLOWS;
+	f->blinds_tc = uname(&uts) < 0 || filter_release_blinds_tc(uts.release);
 	f->ncpus = libbpf_num_possible_cpus();
 	if (f->ncpus < 0) {
 		ret = f->ncpus;
@@ -1152,21 +1159,41 @@ static int filter_iface_framed(int ifindex, const char *name, const char *what, 
 	return -EPROTOTYPE;
 }
 
-/* -EBUSY with err saying what to do when the filter must not take tc on fi: behind someone
- * else's generic XDP program with frags it would be handed frames from their IP header, read
- * the source address as the ethertype and judge nothing. Else 0. */
-static int filter_tc_blind(struct filter *f, const struct filter_iface *fi, char *err,
+/* What to do about someone else's generic XDP program with frags on name (its why). */
+#define FILTER_FOREIGN_ADVICE                                                                      \
+	"detach it (ip link set dev %s xdpgeneric off, or stop the tool that attached it "         \
+	"through a BPF link: bpftool net shows it), attach it in native XDP, or load it "          \
+	"without frags (Linux before 6.9 is not affected)"
+
+/* -EBUSY with err saying what to do when stage (the filter, shedding) must not take tc on
+ * ifindex: behind someone else's generic XDP program with frags it would be handed frames
+ * from their IP header, read the source address as the ethertype and judge nothing. Behind
+ * one whose frags cannot be told it takes tc as it did before that was looked at, and says
+ * once what it risks. Else 0. */
+static int filter_tc_blind(struct filter *f, int ifindex, const char *stage, char *err,
 			   size_t errlen)
 {
-	char why[160];
+	struct filter_foreign_prog p;
+	char name[IF_NAMESIZE] = "?";
 
-	if (filter_xdp_foreign(f, fi->ifindex, why, sizeof(why)) <= 0)
+	filter_xdp_foreign(f, ifindex, &p);
+	if (p.verdict == FILTER_FOREIGN_NONE)
 		return 0;
+	if_indextoname((unsigned int)ifindex, name);
+	if (p.verdict == FILTER_FOREIGN_UNTOLD) {
+		log_warn("%s: on %s in tc all the same, behind %s: if it does, Linux 6.9+ hands "
+			 "tc the frames without their Ethernet header, and %s (make sure it takes "
+			 "no frags, or detach it: bpftool net shows it)",
+			 stage, name, p.why,
+			 strcmp(stage, "filter")
+			     ? "shedding sheds nothing there"
+			     : "the filter passes them all unjudged (pass_no_mac)");
+		return 0;
+	}
 	snprintf(err, errlen,
-		 "filter: not attached on %s: %s, after which Linux (6.9+) hands tc the frames "
-		 "without their Ethernet header; detach it (ip link set dev %s xdpgeneric off), "
-		 "attach it in native XDP, or load it without frags",
-		 fi->name, why, fi->name);
+		 "%s: not attached on %s: %s, after which Linux (6.9+) hands tc the frames "
+		 "without their Ethernet header; " FILTER_FOREIGN_ADVICE,
+		 stage, name, p.why, name);
 	return -EBUSY;
 }
 
@@ -1199,7 +1226,7 @@ static int filter_attach_iface(struct filter *f, struct filter_iface *fi, char *
 			   strerror(-ret));
 		/* fall through */
 	case FILTER_MODE_TC:
-		ret = filter_tc_blind(f, fi, err, errlen);
+		ret = filter_tc_blind(f, fi->ifindex, "filter", err, errlen);
 		if (ret < 0)
 			return ret;
 		ret = filter_attach_tc(f, fi);
@@ -1734,96 +1761,156 @@ bool filter_in_tc(struct filter *f, int ifindex)
 	return fi && (fi->flags & RR_IFACE_FILTER_TC);
 }
 
-/* A program that passes everything, with frags or without, to compare others' with. */
-static int filter_ref_prog(bool frags)
+bool filter_release_blinds_tc(const char *release)
+{
+	unsigned int major, minor;
+
+	if (sscanf(release, "%u.%u", &major, &minor) != 2)
+		return true;
+	return major > 6 || (major == 6 && minor >= 9);
+}
+
+enum filter_foreign filter_foreign_verdict(bool blinds, int frags)
+{
+	if (!blinds || frags == 0)
+		return FILTER_FOREIGN_NONE;
+	return frags > 0 ? FILTER_FOREIGN_FRAGS : FILTER_FOREIGN_UNTOLD;
+}
+
+/* A program that passes everything, with frags or without, of attach type eat, to compare
+ * others' with. */
+static int filter_ref_prog(bool frags, enum bpf_attach_type eat)
 {
 	const struct bpf_insn insns[] = {
 	    {.code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = XDP_PASS},
 	    {.code = BPF_JMP | BPF_EXIT},
 	};
-	LIBBPF_OPTS(bpf_prog_load_opts, o, .expected_attach_type = BPF_XDP,
+	LIBBPF_OPTS(bpf_prog_load_opts, o, .expected_attach_type = eat,
 		    .prog_flags = frags ? BPF_F_XDP_HAS_FRAGS : 0);
 
 	return bpf_prog_load(BPF_PROG_TYPE_XDP, "rr_frags_ref", "GPL", insns, 2, &o);
 }
 
-/* Whether XDP program id takes frags: 1 or 0, or -errno when that cannot be told. Its
- * bpf_prog_info does not say; but a program array takes only programs of its first one's
- * type, JIT state and frags (the kernel's bpf_prog_map_compatible, 5.18+), so the program
- * must fit beside one of two references, one with frags and one without. Opening another's
- * program needs CAP_SYS_ADMIN (-EPERM without). */
-static int filter_prog_frags(uint32_t id)
+/* Its bpf_prog_info does not say; but a program array takes only programs alike in type,
+ * JIT state and frags (the kernel's bpf_prog_map_compatible, 5.18+), in expected attach
+ * type too (6.18, and stable kernels), and no freplace extension (6.12+). So the program must
+ * fit beside one of four references: with frags and without, of attach type BPF_XDP (libbpf
+ * 1.0+, iproute2 with libbpf) or none (0: bcc, iproute2's own loader, older libbpf). An
+ * extended program (libxdp's dispatcher) fits beside none. */
+int filter_xdp_prog_frags(uint32_t id)
 {
-	int fd = bpf_prog_get_fd_by_id(id), ret = -ENOMSG, ref, map, i;
+	static const enum bpf_attach_type eats[] = {BPF_XDP, 0};
+	int fd = bpf_prog_get_fd_by_id(id), ret = -ENOMSG, failed = 0, ref, map, i;
 	uint32_t k0 = 0, k1 = 1;
 
 	if (fd < 0)
 		return fd;
-	for (i = 1; i >= 0 && ret == -ENOMSG; i--) {
-		ref = filter_ref_prog(i);
+	for (i = 0; i < 4 && ret == -ENOMSG; i++) {
+		bool frags = !(i & 1);
+
+		ref = filter_ref_prog(frags, eats[i / 2]);
 		if (ref < 0) {
-			ret = ref;
-			break;
+			failed = ref;
+			continue;
 		}
 		map = bpf_map_create(BPF_MAP_TYPE_PROG_ARRAY, NULL, 4, 4, 2, NULL);
-		if (map < 0) {
-			ret = map;
-		} else if (bpf_map_update_elem(map, &k0, &ref, BPF_ANY) == 0 &&
-			   bpf_map_update_elem(map, &k1, &fd, BPF_ANY) == 0) {
-			ret = i;
-		}
+		if (map < 0)
+			failed = map;
+		else if (bpf_map_update_elem(map, &k0, &ref, BPF_ANY) == 0 &&
+			 bpf_map_update_elem(map, &k1, &fd, BPF_ANY) == 0)
+			ret = frags;
 		if (map >= 0)
 			close(map);
 		close(ref);
 	}
 	close(fd);
-	return ret;
+	return ret == -ENOMSG && failed ? failed : ret;
 }
 
-int filter_xdp_foreign(struct filter *f, int ifindex, char *why, size_t whylen)
+/* f's remembered entry for program id, or NULL. */
+static struct filter_foreign_seen *filter_foreign_find(struct filter *f, uint32_t id)
+{
+	uint32_t i;
+
+	for (i = 0; i < sizeof(f->foreign) / sizeof(f->foreign[0]); i++)
+		if (f->foreign[i].id == id)
+			return &f->foreign[i];
+	return NULL;
+}
+
+/* Why a program's frags were not told, for the reason line. */
+static const char *filter_untold_why(int frags)
+{
+	switch (frags) {
+	case -EPERM:
+		return "opening another's program needs CAP_SYS_ADMIN, which this process has not";
+	case -ENOMSG:
+		return "it fits beside none of the reference programs: another attach type, or "
+		       "extended by freplace";
+	default:
+		return strerror(-frags);
+	}
+}
+
+void filter_xdp_foreign(struct filter *f, int ifindex, struct filter_foreign_prog *out)
 {
 	LIBBPF_OPTS(bpf_xdp_query_opts, q);
 	const struct filter_iface *fi = filter_iface_find(f, ifindex);
+	const struct filter_foreign_seen *known;
 	struct bpf_prog_info info;
 	__u32 len = sizeof(info);
 	char name[IF_NAMESIZE] = "?";
-	int frags = -ENOMSG;
-	uint32_t i;
+	int frags;
 
-	if (bpf_xdp_query(ifindex, 0, &q) || !q.skb_prog_id)
-		return 0;
+	memset(out, 0, sizeof(*out));
+	/* (before 6.9 tc after any generic program sees whole frames: no query, no probe) */
+	if (!f->blinds_tc || bpf_xdp_query(ifindex, 0, &q) || !q.skb_prog_id)
+		return;
 	/* ours: the filter's generic flavour, which takes no frags */
 	memset(&info, 0, sizeof(info));
 	if (fi && fi->xdp_link >= 0 && fi->xdp_generic &&
 	    !bpf_obj_get_info_by_fd(bpf_program__fd(filter_bpf_prog_skb(f->skel, f->shed)), &info,
 				    &len) &&
 	    info.id == q.skb_prog_id)
-		return 0;
-	for (i = 0; i < f->n_foreign && i < 8 && frags == -ENOMSG; i++)
-		if (f->foreign[i].id == q.skb_prog_id)
-			frags = f->foreign[i].frags;
-	if (frags == -ENOMSG) {
-		frags = filter_prog_frags(q.skb_prog_id);
-		if (frags >= 0) {
+		return;
+	known = filter_foreign_find(f, q.skb_prog_id);
+	if (known) {
+		frags = known->frags;
+	} else {
+		frags = filter_xdp_prog_frags(q.skb_prog_id);
+		/* (a result that can change, such as -ENOMEM, is asked again next time) */
+		if (frags >= 0 || frags == -EPERM || frags == -ENOMSG) {
 			f->foreign[f->n_foreign % 8] =
-			    (struct filter_foreign){.id = q.skb_prog_id, .frags = frags};
+			    (struct filter_foreign_seen){.id = q.skb_prog_id, .frags = frags};
 			f->n_foreign++;
 		}
 	}
-	if (frags == 0)
-		return 0;
+	out->verdict = filter_foreign_verdict(f->blinds_tc, frags);
+	if (out->verdict == FILTER_FOREIGN_NONE)
+		return;
+	out->id = q.skb_prog_id;
 	if_indextoname((unsigned int)ifindex, name);
-	if (frags > 0)
-		snprintf(why, whylen,
+	if (out->verdict == FILTER_FOREIGN_FRAGS)
+		snprintf(out->why, sizeof(out->why),
 			 "someone else's generic XDP program (prog %u) on %s takes frags",
 			 q.skb_prog_id, name);
 	else
-		snprintf(why, whylen,
-			 "someone else's generic XDP program (prog %u) on %s may take frags (not "
-			 "told: %s)",
-			 q.skb_prog_id, name,
-			 frags == -EPERM ? "that needs CAP_SYS_ADMIN" : strerror(-frags));
-	return 1;
+		snprintf(out->why, sizeof(out->why),
+			 "someone else's generic XDP program (prog %u) on %s may take frags "
+			 "(cannot tell: %s)",
+			 q.skb_prog_id, name, filter_untold_why(frags));
+}
+
+bool filter_foreign_first_warning(struct filter *f, uint32_t id)
+{
+	struct filter_foreign_seen *known = filter_foreign_find(f, id);
+
+	if (!known)
+		return true;
+	if (known->warned)
+		return false;
+	known->warned = true;
+	return true;
 }
 
 bool filter_in_generic_xdp(struct filter *f, int ifindex)
@@ -2127,6 +2214,7 @@ const char *filter_offload_counter_name(enum offload_counter c)
 	    [OFFLOAD_CNT_PASS_FWD_DISABLED] = "pass_forwarding_disabled",
 	    [OFFLOAD_CNT_PASS_NOT_HOST] = "pass_not_host",
 	    [OFFLOAD_CNT_PASS_WRONG_IFACE] = "pass_wrong_iface",
+	    [OFFLOAD_CNT_PASS_NO_MAC] = "pass_no_mac",
 	};
 
 	if ((unsigned int)c >= OFFLOAD_CNT__MAX || !names[c])
@@ -2354,7 +2442,7 @@ int filter_shed_attach(struct filter *f, int ifindex, bool xdp_early, char *err,
 	struct filter_iface *fi = filter_iface_find(f, ifindex);
 	char name[IF_NAMESIZE] = "?";
 	uint32_t flag, was;
-	int ret;
+	int ret, blind = 0;
 
 	if (!f->shed) {
 		snprintf(err, errlen, "shed: %s", f->shed_why);
@@ -2368,11 +2456,16 @@ int filter_shed_attach(struct filter *f, int ifindex, bool xdp_early, char *err,
 	flag = filter_shed_hook(fi, xdp_early);
 	if (flag == was)
 		return 0;
-	ret = flag == RR_IFACE_SHED_XDP ? filter_attach_xdp(f, fi, XDP_FLAGS_DRV_MODE)
-					: filter_attach_tc(f, fi);
+	ret = flag == RR_IFACE_SHED_XDP ? filter_attach_xdp(f, fi, XDP_FLAGS_DRV_MODE) : 0;
 	if (ret < 0 && flag == RR_IFACE_SHED_XDP && !was) {
 		flag = RR_IFACE_SHED_TC;
-		ret = filter_attach_tc(f, fi);
+		ret = 0;
+	}
+	/* (tc behind someone else's generic XDP program with frags would shed nothing) */
+	if (flag == RR_IFACE_SHED_TC) {
+		ret = blind = filter_tc_blind(f, ifindex, "shed", err, errlen);
+		if (!ret)
+			ret = filter_attach_tc(f, fi);
 	}
 	/* One write moves the stage from the old hook to the new one, both attached by then,
 	 * so no datagram goes unjudged; the hook no stage needs any more goes after. */
@@ -2389,7 +2482,8 @@ int filter_shed_attach(struct filter *f, int ifindex, bool xdp_early, char *err,
 				   flag == RR_IFACE_SHED_XDP ? "XDP" : "tc", strerror(-ret));
 			return 0;
 		}
-		snprintf(err, errlen, "shed: attach on %s: %s", name, strerror(-ret));
+		if (!blind)
+			snprintf(err, errlen, "shed: attach on %s: %s", name, strerror(-ret));
 		return ret;
 	}
 	if (was)

@@ -121,11 +121,42 @@ bool filter_in_tc(struct filter *f, int ifindex);
 /* Whether the filter runs in generic XDP on ifindex (mode xdp-generic, or xdp fallen back):
  * the fast path takes tc there, after it (offload.c says why). */
 bool filter_in_generic_xdp(struct filter *f, int ifindex);
-/* Whether someone else's program runs in generic XDP on ifindex and takes frags, or may (it
- * cannot be told): 1 with why[whylen] saying which, else 0 (none, ours, native, or one without
- * frags). For such a program Linux (6.9+, seen on 6.18) copies the skb without its MAC header
- * length, so every tc program after it is handed the frame from its IP header. */
-int filter_xdp_foreign(struct filter *f, int ifindex, char *why, size_t whylen);
+/* What someone else's program in generic XDP on an interface means for a tc program after
+ * it. Linux 6.9+ (seen on 6.18) copies the skb for a generic program that takes frags
+ * (skb_pp_cow_data) without its MAC header length, so every tc program after it is handed the
+ * frame from its IP header; before 6.9, and for a program without frags, tc sees whole
+ * frames. */
+enum filter_foreign {
+	FILTER_FOREIGN_NONE,   /* none, ours, native, one without frags, or a kernel < 6.9 */
+	FILTER_FOREIGN_UNTOLD, /* its frags cannot be told: tc goes on, with a warning */
+	FILTER_FOREIGN_FRAGS,  /* it takes frags: tc after it is blind */
+};
+
+struct filter_foreign_prog {
+	enum filter_foreign verdict;
+	uint32_t id;   /* its program id (not NONE) */
+	char why[200]; /* "someone else's generic XDP program (prog N) on eth1 takes frags" or
+			* "... may take frags (cannot tell: ...)" (not NONE) */
+};
+
+/* Whether a kernel of release (uname -r: "6.1.0-57-amd64", "6.18.1") copies the skb for a
+ * generic XDP program with frags without its MAC header length (6.9+). One it cannot read
+ * counts as new. */
+bool filter_release_blinds_tc(const char *release);
+/* The verdict on a generic XDP program that is not ours: blinds (filter_release_blinds_tc of
+ * the running kernel) and frags, 1 or 0 when told, -errno when not (filter_xdp_prog_frags). */
+enum filter_foreign filter_foreign_verdict(bool blinds, int frags);
+/* Whether XDP program id takes frags: 1 or 0, -EPERM when it cannot be opened (that needs
+ * CAP_SYS_ADMIN), -ENOMSG when it fits beside none of the reference programs (an attach type
+ * other than BPF_XDP or none, an freplace extension), or another -errno. */
+int filter_xdp_prog_frags(uint32_t id);
+/* What runs in generic XDP on ifindex, judged for a tc program after it, into *out (on a
+ * kernel before 6.9 nothing is asked: NONE). A program's result is remembered by its id (ids
+ * are not reused while it lives). */
+void filter_xdp_foreign(struct filter *f, int ifindex, struct filter_foreign_prog *out);
+/* True the first time it is asked for program id (then false): the fast path warns of an
+ * untold program once, not at every link event. */
+bool filter_foreign_first_warning(struct filter *f, uint32_t id);
 /* Runs the fast path on ifindex: in the XDP hook (native only; xdp_tx: the device takes
  * XDP_REDIRECT, so it is a redirect target) or the tc hook (tcx link, else a clsact filter).
  * The filter keeps running where it runs. 0 or -errno with err set: for XDP, "IF has no

@@ -719,6 +719,58 @@ static void offload_fail_want(void *arg, uint32_t k, const char *err)
 	}
 }
 
+void offload_beside_foreign(struct offload_relay_state *st, int ifindex,
+			    const struct filter_foreign_prog *p)
+{
+	char name[IF_NAMESIZE], w[OFFLOAD_WHY_LEN];
+
+	if (st->got == OFFLOAD_OFF || p->verdict == FILTER_FOREIGN_NONE)
+		return;
+	if (p->verdict == FILTER_FOREIGN_FRAGS) {
+		st->got = OFFLOAD_OFF;
+		offload_why(st->why,
+			    "%s, after which Linux 6.9+ hands tc the frames without their Ethernet "
+			    "header (and native XDP cannot stand beside it): detach it or load it "
+			    "without frags",
+			    p->why);
+		return;
+	}
+	/* In front, where a cut long reason does not lose it. */
+	snprintf(w, sizeof(w), "%s", st->why);
+	offload_why(st->why,
+		    "at risk: prog %u in generic XDP on %s may take frags (cannot tell), and then "
+		    "tc sees no Ethernet header and nothing goes fast; %s",
+		    p->id, offload_ifname(ifindex, name), w);
+}
+
+/* Someone else's generic XDP program, per interface of the relays, asked once an apply (the
+ * query reads every link of the host: 12-16 ms with 2,000). */
+struct offload_foreign {
+	struct {
+		int ifindex;
+		struct filter_foreign_prog p;
+	} seen[RR_IFACES_MAX];
+	uint32_t n;
+	struct filter_foreign_prog spill; /* one that did not fit, asked each time */
+};
+
+static const struct filter_foreign_prog *offload_foreign_at(struct filter *f,
+							    struct offload_foreign *t, int ifindex)
+{
+	uint32_t k;
+
+	for (k = 0; k < t->n; k++)
+		if (t->seen[k].ifindex == ifindex)
+			return &t->seen[k].p;
+	if (t->n == RR_IFACES_MAX) {
+		filter_xdp_foreign(f, ifindex, &t->spill);
+		return &t->spill;
+	}
+	t->seen[t->n].ifindex = ifindex;
+	filter_xdp_foreign(f, ifindex, &t->seen[t->n].p);
+	return &t->seen[t->n++].p;
+}
+
 int offload_apply(struct filter *f, const struct config *cfg, int64_t uid, offload_sends_fn *sends,
 		  void *arg, struct offload_relay_state *out)
 {
@@ -729,12 +781,13 @@ int offload_apply(struct filter *f, const struct config *cfg, int64_t uid, offlo
 		.fail = offload_fail_want,
 	};
 	struct offload_stage s = { .f = f, .cfg = cfg, .out = out };
+	struct offload_foreign seen = {.n = 0};
+	const struct filter_foreign_prog *p;
 	uint32_t i, j;
 
 	offload_resolve_in(f, cfg, uid, sends, arg, out);
 	for (i = 0; i < cfg->n_relays; i++) {
 		struct offload_relay_state *st = &out[i];
-		char w[OFFLOAD_WHY_LEN / 2];
 
 		for (j = 0; st->got == OFFLOAD_XDP && j < st->n_ifaces; j++) {
 			if (filter_in_tc(f, st->ifindex[j]))
@@ -742,19 +795,32 @@ int offload_apply(struct filter *f, const struct config *cfg, int64_t uid, offlo
 			else if (filter_in_generic_xdp(f, st->ifindex[j]))
 				offload_after_filter(st, st->ifindex[j], true);
 		}
-		/* Someone else's generic XDP program: native XDP cannot stand beside it, and tc
-		 * after it reads nothing right when it takes frags (filter_xdp_foreign). */
+		/* Someone else's generic XDP program that takes frags: tc after it reads nothing
+		 * right (filter_xdp_foreign), and native XDP cannot stand beside it. */
 		for (j = 0; st->got != OFFLOAD_OFF && j < st->n_ifaces; j++) {
-			if (filter_xdp_foreign(f, st->ifindex[j], w, sizeof(w)) <= 0)
-				continue;
-			st->got = OFFLOAD_OFF;
-			offload_why(st->why, "%s, %s", w,
-				    "after which Linux (6.9+) hands tc the frames without their "
-				    "Ethernet header, and native XDP cannot stand beside it");
+			p = offload_foreign_at(f, &seen, st->ifindex[j]);
+			if (p->verdict == FILTER_FOREIGN_FRAGS)
+				offload_beside_foreign(st, st->ifindex[j], p);
 		}
 	}
 	/* A relay whose attach fails on one of its interfaces gets none of them (stage.h). */
 	stage_attach(&ops, &s);
+	/* One whose frags cannot be told: tc as before it was looked at, at a risk it says. */
+	for (i = 0; i < cfg->n_relays; i++)
+		for (j = 0; out[i].got != OFFLOAD_OFF && j < out[i].n_ifaces; j++) {
+			p = offload_foreign_at(f, &seen, out[i].ifindex[j]);
+			if (p->verdict != FILTER_FOREIGN_UNTOLD)
+				continue;
+			offload_beside_foreign(&out[i], out[i].ifindex[j], p);
+			if (filter_foreign_first_warning(f, p->id))
+				log_warn(
+				    "offload: the fast path runs in tc all the same behind %s: "
+				    "if it does, Linux 6.9+ hands tc the frames without their "
+				    "Ethernet header, and the relays there relay nothing fast "
+				    "(ringrelayctl status says which)",
+				    p->why);
+			break; /* (one note) */
+		}
 	for (i = 0; i < cfg->n_relays; i++) {
 		if (cfg->relays[i].offload == OFFLOAD_OFF)
 			continue;

@@ -59,6 +59,15 @@ void offload_resolve(const struct config *cfg, int64_t uid, offload_sends_fn *se
  * tc. (Where "xdp" falls back, and others' generic XDP programs, only the attach shows.) */
 void offload_resolve_filter(const struct config *cfg, struct offload_relay_state *out);
 
+struct filter_foreign_prog;
+
+/* What someone else's generic XDP program p on st's interface ifindex (filter_xdp_foreign)
+ * makes of st: one with frags turns it off (tc after it is blind, and native XDP cannot stand
+ * beside it), saying why and what to do; one whose frags cannot be told leaves its mode as it
+ * is (tc) and puts the risk in front of its why. Nothing for NONE or a relay off. */
+void offload_beside_foreign(struct offload_relay_state *st, int ifindex,
+			    const struct filter_foreign_prog *p);
+
 /* ---- whether an interface has native XDP for the fast path (offload_resolve) */
 
 struct filter_refusal;

@@ -288,7 +288,8 @@ static int teardown(void **state)
 	"drop_fragment               12007\n" \
 	"drop_fragment_of_dropped    13007\n" \
 	"drop_ext_headers            14007\n" \
-	"drop_unparsed               15007\n"
+	"drop_unparsed               15007\n" \
+	"pass_no_mac                 16007\n"
 
 static const char want_status_none[] =
 	STATUS_HEAD
@@ -399,7 +400,7 @@ static const char want_stats_json[] =
 	"\"drop_port\": 8007, \"drop_not_relay_port\": 9007, \"drop_rate\": 10007, "
 	"\"drop_malformed\": 11007, \"drop_fragment\": 12007, "
 	"\"drop_fragment_of_dropped\": 13007, \"drop_ext_headers\": 14007, "
-	"\"drop_unparsed\": 15007}}\n";
+	"\"drop_unparsed\": 15007, \"pass_no_mac\": 16007}}\n";
 
 static const char want_sessions[] =
 	"RELAY               CLIENT               LOCAL               UPSTREAM          "
@@ -464,7 +465,7 @@ static const char want_filter_json[] =
 	"\"drop_port\": 8007, \"drop_not_relay_port\": 9007, \"drop_rate\": 10007, "
 	"\"drop_malformed\": 11007, \"drop_fragment\": 12007, "
 	"\"drop_fragment_of_dropped\": 13007, \"drop_ext_headers\": 14007, "
-	"\"drop_unparsed\": 15007}, "
+	"\"drop_unparsed\": 15007, \"pass_no_mac\": 16007}, "
 	"\"deny\": [{\"prefix\": \"198.18.1.8/29\", \"line\": 12, \"hits\": 4}, "
 	"{\"prefix\": \"2001:2:9::/48\", \"line\": 12, \"hits\": 123456789}], "
 	"\"allow\": [{\"prefix\": \"198.18.0.0/15\", \"line\": 12, \"hits\": 2}], "
