@@ -339,6 +339,7 @@ struct session *session_insert(struct session_table *t, const struct addr *clien
 	s->fast = false;
 	s->fast_iif = 0;
 	s->judge_due = false;
+	s->denied = false;
 	s->seg_max = s->reply_seg_refused = 0;
 	s->reply_ovfl = 0;
 	s->state = SESSION_ACTIVE;

@@ -48,6 +48,15 @@ struct session {
 	/* the filter's rules in force when it went fast denied its client, or could not be
 	 * read: the worker's next judging turn judges it (worker.c, judge_due) */
 	bool judge_due;
+	/* the filter's rules deny its client, judged after they changed, and it is not (or no
+	 * longer) on the fast path: the upstream's replies no longer keep it alive, only its
+	 * client's datagrams do (those the filter let through); set and cleared by the worker's
+	 * judging turns (worker.c, judge_one; the backends' worker_reply_touch) */
+	bool denied;
+	/* the program's wrong_iface count of its client's direction when it went fast (or its
+	 * rules last moved): one that moved since says a client datagram arrived by another
+	 * device than fast_iif, where the filter's verdict there does not hold (judge_one) */
+	uint32_t judge_wrong;
 	struct addr fast_local; /* the upstream socket's own address: the fast path's source */
 	uint64_t fast_base[4];	/* folded so far: pkts up, pkts down, bytes up, bytes down */
 	uint64_t fast_seen;	/* the program's last-seen time at the last fold */

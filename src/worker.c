@@ -223,11 +223,9 @@ static void count_fast(struct worker *w, uint32_t r, struct session *s,
  * rules in force deny it, or could not be read. Its datagram came through the program, but
  * maybe under rules a change replaced since (it waited in the socket), and the lap of that
  * change may have passed s's slot already: it would not be judged until the next change.
- * Only where the filter judges the client's datagrams (s->fast_iif): elsewhere the program
- * lets them all through, and ending the session would make the next one open another, at
- * every tick (review-rcfix R1). One map lookup mostly (the prefix trie; the generation in
- * force, its settings and the port's entry are read again after each command and tick), and
- * the interface's only for a denied client. */
+ * The turn decides what becomes of it (judge_one). One map lookup mostly (the prefix trie;
+ * the generation in force, its settings and the port's entry are read again after each
+ * command and tick). */
 static bool fast_due(struct worker *w, const struct session *s)
 {
 	if (!w->open_judged) {
@@ -235,8 +233,17 @@ static bool fast_due(struct worker *w, const struct session *s)
 			return true;
 		w->open_judged = true;
 	}
-	return filter_judge(w->fast.f, &w->open_judge, &s->client, &s->local) == 1 &&
-	       filter_iface_judges(w->fast.f, s->fast_iif) != 0;
+	return filter_judge(w->fast.f, &w->open_judge, &s->client, &s->local) == 1;
+}
+
+/* The program's wrong_iface count of the client's direction of flow slot flow: datagrams of
+ * its session that arrived by another device than its rule's (mmapped: no syscall; wraps).
+ * 0 for a slot the program has none of (a session the tests put in the table). */
+static uint32_t judge_wrong(const struct worker *w, uint32_t flow)
+{
+	const struct offload_flow_stats *st = filter_offload_flow(w->fast.f, flow);
+
+	return st ? __atomic_load_n(&st->wrong_iface[OFFLOAD_DIR_UP], __ATOMIC_RELAXED) : 0;
 }
 
 /* Session s of relay slot r is for the next judging turn (judge_due): no queue to overflow,
@@ -264,8 +271,14 @@ static void fast_open(struct worker *w, uint32_t r, struct session *s,
 	struct relay_dir_counters left[RELAY_DIR__MAX] = { 0 };
 	uint64_t up = s->up_datagrams, up_b = s->up_bytes;
 	uint64_t down = s->down_datagrams, down_b = s->down_bytes;
-	int ret = offload_session_open(&w->fast, s, so, worker_flow(w, r, s), left);
+	/* (read before its rules go in: a datagram by another device after counts) */
+	uint32_t wrong = judge_wrong(w, worker_flow(w, r, s));
+	int ret;
 
+	/* its client denied since (judge_one): the socket path keeps meeting the filter */
+	if (s->denied)
+		return;
+	ret = offload_session_open(&w->fast, s, so, worker_flow(w, r, s), left);
 	if (ret) {
 		s->fast_refused = (uint8_t)(ret > 0 ? ret : OFFLOAD_REFUSED_ERROR);
 		return;
@@ -273,17 +286,21 @@ static void fast_open(struct worker *w, uint32_t r, struct session *s,
 	count_fast(w, r, s, left);
 	s->up_datagrams = up, s->up_bytes = up_b;
 	s->down_datagrams = down, s->down_bytes = down_b;
+	s->judge_wrong = wrong;
 	if (fast_due(w, s))
 		mark_due(w, r, s);
 }
 
-/* Takes session s of relay slot r off the fast path, counting what it relayed last. */
+/* Takes session s of relay slot r off the fast path, counting what it relayed last. A mark
+ * for the judging turn goes with it: socket-path sessions are judged only in the laps. */
 static void fast_close(struct worker *w, uint32_t r, struct session *s)
 {
 	struct relay_dir_counters fold[RELAY_DIR__MAX] = { 0 };
 
 	offload_session_close(&w->fast, s, fold);
 	count_fast(w, r, s, fold);
+	if (s->judge_due)
+		s->judge_due = false;
 }
 
 /* Session s of relay slot r is no longer ACTIVE: its upstream has one session less, unless
@@ -726,12 +743,20 @@ static bool pmtu_read(void *arg, uint32_t r, uint32_t i)
 	struct session *s = &w->relays[r].sessions.slots[i];
 	enum offload_recheck done;
 	uint8_t why;
+	int iif;
 
 	if (s->state != SESSION_ACTIVE || !s->fast)
 		return false;
+	iif = s->fast_iif;
 	done = offload_session_recheck(&w->fast, s, w->now);
-	if (done == OFFLOAD_RECHECK_MOVED)
+	if (done == OFFLOAD_RECHECK_MOVED) {
 		counter_add(&w->counters[r].fast_rerouted, 1);
+		/* Its rules are new: what arrived elsewhere before is judged by them no more.
+		 * Its client is judged again where its datagrams arrive now (judge_one). */
+		s->judge_wrong = judge_wrong(w, s->flow);
+		if (s->fast_iif != iif && !s->judge_due)
+			mark_due(w, r, s);
+	}
 	if (done == OFFLOAD_RECHECK_LEAVE) {
 		why = s->fast_refused;
 		fast_close(w, r, s);
@@ -761,8 +786,8 @@ static void pmtu_turn(struct worker *w)
 }
 
 /* A judging turn: its rules (begun at its first judgement; their two lookups are reserved
- * until then), the sessions it ended, and the interface it asked about last (iif_judges:
- * whether the filter runs there; -1: none asked yet). */
+ * until then), the fast sessions it ended or took off the fast path, and the interface it
+ * asked about last (iif_judges: whether the filter runs there; -1: none asked yet). */
 struct judge_state {
 	struct filter_judge j;
 	bool begun;
@@ -779,14 +804,35 @@ static bool judge_room(const struct judge_state *js)
 	       WORKER_JUDGE_PER_TICK;
 }
 
-/* Judges session s of relay slot r by the turn's rules, and ends it when they deny its client
- * where the filter judges the client's datagrams (s->fast_iif; a session put in the table
- * without one has 0, no interface: judged, as the program judges on an interface it has no
- * entry for). Elsewhere the program never judged them: ending the session would only have its
- * client's next datagram open another (review-rcfix R1). Returns -1 when the rules cannot be
- * read (s stays as it is), else 0. */
+/* Whether the filter's verdict on fast session s's client holds for every datagram of its
+ * client: the filter runs where the fast path takes them (s->fast_iif; a session put in the
+ * table without one has 0, no interface: judged, as the program judges on an interface it has
+ * no entry for), and none arrived by another device since its rules were derived (the
+ * program's wrong_iface count, as at fast_open). Not so with the filter on a device below
+ * (a VLAN's, bridge's or bond's), nor with clients coming in by another device than the route
+ * back (review-openjudge O1, O2). */
+static bool judge_holds(struct worker *w, const struct session *s, struct judge_state *js)
+{
+	if (js->iif_judges < 0 || s->fast_iif != js->iif) {
+		js->iif = s->fast_iif;
+		js->iif_judges = filter_iface_judges(w->fast.f, s->fast_iif) == 1;
+		js->j.calls += WORKER_JUDGE_IFACE_CALLS;
+	}
+	return js->iif_judges && judge_wrong(w, s->flow) == s->judge_wrong;
+}
+
+/* Judges session s of relay slot r by the turn's rules. One whose client they deny is marked
+ * denied (replies no longer keep it alive: worker_reply_touch), one they allow again no
+ * longer. A denied fast session ends where the filter's verdict holds for its client's
+ * datagrams (judge_holds): they stop at the filter, and the replies would otherwise keep
+ * flowing below it. Elsewhere it leaves the fast path and stays on the socket path: where
+ * the filter drops its client's datagrams it expires at its idle timeout, where it does not
+ * its client keeps it (ending it would only have the client's next datagram open another,
+ * review-rcfix R1). Returns -1 when the rules cannot be read (s stays as it is), else 0. */
 static int judge_one(struct worker *w, uint32_t r, struct session *s, struct judge_state *js)
 {
+	int denied;
+
 	if (!js->begun) {
 		if (filter_judge_begin(w->fast.f, &js->j) < 0)
 			return -1;
@@ -794,25 +840,28 @@ static int judge_one(struct worker *w, uint32_t r, struct session *s, struct jud
 	}
 	if (s->judge_due) /* (a lap's session mostly is not: its line stays clean) */
 		s->judge_due = false;
-	if (filter_judge(w->fast.f, &js->j, &s->client, &s->local) != 1)
+	denied = filter_judge(w->fast.f, &js->j, &s->client, &s->local);
+	if (denied < 0)
 		return 0;
-	if (js->iif_judges < 0 || s->fast_iif != js->iif) {
-		js->iif = s->fast_iif;
-		js->iif_judges = filter_iface_judges(w->fast.f, s->fast_iif) != 0;
-		js->j.calls += WORKER_JUDGE_IFACE_CALLS;
-	}
-	if (!js->iif_judges)
+	if (s->denied != (denied == 1))
+		s->denied = denied == 1;
+	if (!s->denied || !s->fast)
 		return 0;
-	session_close(&w->relays[r].sessions, s);
-	end_session(w, r, s, ACCESSLOG_FILTER_DENIED);
 	js->ends++;
+	if (judge_holds(w, s, js)) {
+		session_close(&w->relays[r].sessions, s);
+		end_session(w, r, s, ACCESSLOG_FILTER_DENIED);
+		return 0;
+	}
+	fast_close(w, r, s);
 	return 0;
 }
 
-/* Judges relay slot r's sessions that fast_open marked judge_due (by the rules in force now:
- * a change since may allow their clients again), as far as the turn has room; the rest wait
- * for the next turn. The queued ones first, then, when more were marked than it holds, a walk
- * of the table for the others. Returns -1 when the rules cannot be read, else 0. */
+/* Judges relay slot r's fast sessions that fast_open marked judge_due (by the rules in force
+ * now: a change since may allow their clients again), as far as the turn has room; the rest
+ * wait for the next turn. The queued ones first, then, when more were marked than it holds,
+ * a walk of the table for the others. One that left the fast path since is no longer due
+ * (fast_close). Returns -1 when the rules cannot be read, else 0. */
 static int judge_due(struct worker *w, uint32_t r, struct judge_state *js)
 {
 	struct worker_relay *wr = &w->relays[r];
@@ -825,7 +874,7 @@ static int judge_due(struct worker *w, uint32_t r, struct judge_state *js)
 
 		/* (its slot taken by another session since: gen) */
 		if (s && s->state == SESSION_ACTIVE && s->gen == wr->due[wr->n_due - 1].gen &&
-		    s->judge_due && judge_one(w, r, s, js) < 0)
+		    s->judge_due && s->fast && judge_one(w, r, s, js) < 0)
 			return -1;
 		wr->n_due--;
 	}
@@ -836,27 +885,29 @@ static int judge_due(struct worker *w, uint32_t r, struct judge_state *js)
 			break;
 		}
 		if (t->slots[i].state == SESSION_ACTIVE && t->slots[i].judge_due &&
-		    judge_one(w, r, &t->slots[i], js) < 0)
+		    t->slots[i].fast && judge_one(w, r, &t->slots[i], js) < 0)
 			return -1;
 	}
 	return 0;
 }
 
-/* A fast session whose client the filter's rules deny since they changed ends: replies
- * would otherwise keep flowing to it below the filter (the program drops the client's own
- * datagrams). A new rule set (w->fast_rules) starts a lap of each relay's table from where
- * its cursor (judge_next) is, round to it again; a further change meanwhile starts a new lap
- * there, never back at the first slot, so changes that come faster than a lap cannot keep the
- * far slots unjudged: every session meets the cursor within a lap, and is judged by the
- * rules in force then. At most WORKER_JUDGE_PER_TICK map calls a turn (each counted, ends
- * too): the reload that changed the rules takes the first turn, each tick the next. Each turn
- * starts with the relay after the one the turn before started with, so one relay's laps
- * (started again by every change) cannot take every turn from the others. A session that
- * opens after the change had its first datagram judged by the program where the filter runs;
- * one whose datagram passed under the old rules (it waited in the socket) may open behind the
- * cursor: fast_open judged it by the rules in force, and the turn judges those it found denied
- * again (judge_due) before the lap. Only clients whose datagrams arrive where the filter runs
- * are ended (judge_one). Socket-path sessions are not judged: docs/filter.md. */
+/* The sessions whose clients the filter's rules deny since they changed are judged: a fast
+ * one ends, or leaves the fast path, and every one is marked denied, so that the upstream's
+ * replies no longer keep it alive (judge_one; the program drops the client's own datagrams
+ * where it runs, the replies would otherwise keep flowing to it, below the filter on the
+ * fast path, through the socket on the socket path). A new rule set (w->fast_rules) starts a
+ * lap of each relay's table from where its cursor (judge_next) is, round to it again; a
+ * further change meanwhile starts a new lap there, never back at the first slot, so changes
+ * that come faster than a lap cannot keep the far slots unjudged: every session meets the
+ * cursor within a lap, and is judged by the rules in force then. At most
+ * WORKER_JUDGE_PER_TICK map calls a turn (each counted, ends too): the reload that changed
+ * the rules takes the first turn, each tick the next. Each turn starts with the relay after
+ * the one the turn before started with, so one relay's laps (started again by every change)
+ * cannot take every turn from the others. A session that opens after the change had its
+ * first datagram judged by the program where the filter runs; one whose datagram passed under
+ * the old rules (it waited in the socket) may open fast behind the cursor: fast_open judged
+ * it by the rules in force, and the turn judges those it found denied again (judge_due)
+ * before the lap, or when its fast path moved to another device (pmtu_read). */
 static void judge_turn(struct worker *w)
 {
 	struct judge_state js = { .j.calls = FILTER_JUDGE_BEGIN_CALLS, .iif_judges = -1 };
@@ -872,8 +923,8 @@ static void judge_turn(struct worker *w)
 		r = (w->judge_first + k) % WORKER_MAX_RELAYS;
 		wr = &w->relays[r];
 		t = &wr->sessions;
-		/* Also a relay whose fast path a re-apply turned off (keep_fast): its sessions
-		 * keep their entries, and only the fast ones are judged. */
+		/* Also a relay whose fast path is off (a re-apply's keep_fast, a relay without
+		 * one): its sessions are judged all the same. */
 		if (wr->state != RELAY_SLOT_ACTIVE || !t->slots)
 			continue;
 		if (wr->judged != w->fast_rules) {
@@ -884,20 +935,20 @@ static void judge_turn(struct worker *w)
 			continue;
 		if (first == WORKER_MAX_RELAYS)
 			first = r;
-		had = js.ends;
+		had = t->active;
 		if (judge_due(w, r, &js) < 0)
 			return;
 		for (; wr->judge_left && judge_room(&js); wr->judge_left--,
 		     wr->judge_next = wr->judge_next + 1 < t->capacity ? wr->judge_next + 1 : 0) {
 			struct session *s = &t->slots[wr->judge_next];
 
-			if (s->state != SESSION_ACTIVE || !s->fast)
+			if (s->state != SESSION_ACTIVE)
 				continue;
 			/* (no rules to judge by: the next turn tries again) */
 			if (judge_one(w, r, s, &js) < 0)
 				return;
 		}
-		if (js.ends != had)
+		if (t->active != had)
 			counter_set(&w->counters[r].sessions_active, t->active);
 	}
 	if (first != WORKER_MAX_RELAYS)

@@ -63,23 +63,25 @@ struct worker_noreply {
 #define WORKER_PMTU_PER_SEC 64
 
 /* Map calls a worker makes per tick at most, and at the reload that changed them, to judge its
- * fast sessions' clients by changed filter rules: a table of many is judged over ticks, so the
+ * sessions' clients by changed filter rules: a table of many is judged over ticks, so the
  * reload does not hold the worker's loop for all of them (perf/reload_cost). One unit is one
  * bpf() map call (a syscall: about 2 us on the development VM, perf/reload_cost): two to begin a turn
- * (the generation in force, its settings), a lookup in the prefix trie per fast session and
+ * (the generation in force, its settings), a lookup in the prefix trie per session and
  * one more where its local port is another than the session before's, and
- * WORKER_JUDGE_END_CALLS to end one: a lookup and a delete for each of its two entries, and
- * its socket's close (a syscall with mmsg, a queued request with io_uring) counted as one.
+ * WORKER_JUDGE_END_CALLS to end a fast one or take it off the fast path: a lookup and a delete
+ * for each of its two entries, and its socket's close (a syscall with mmsg, a queued request
+ * with io_uring) counted as one.
  * A new fast session's client is judged as it opens (fast_open: not counted here). */
 #define WORKER_JUDGE_PER_TICK 4096
 #define WORKER_JUDGE_END_CALLS 5
-/* ... and the lookup of the interface a denied client's datagrams arrive on (does the filter
- * run there?), made once a turn per interface mostly */
+/* ... and the lookup of the interface a denied fast client's datagrams arrive on (does the
+ * filter run there?), made once a turn per interface mostly */
 #define WORKER_JUDGE_IFACE_CALLS 1
 
 /* Sessions of a relay that went fast with their client found denied by the rules in force
- * (fast_open), kept for the next judging turn to judge again, and end if still denied; past as
- * many between two turns, that turn finds the rest by a walk of the table (judge_due). */
+ * (fast_open), kept for the next judging turn to judge again (judge_one: ended, or taken off the
+ * fast path, if still denied); past as many between two turns, that turn finds the rest by a
+ * walk of the table (judge_due). */
 #define WORKER_DUE_MAX 64
 
 struct worker_relay {

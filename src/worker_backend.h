@@ -91,6 +91,17 @@ static inline bool worker_reply_whole(const struct session *s, uint16_t gso)
 	return !s->reply_seg_refused || gso < s->reply_seg_refused;
 }
 
+/* A reply of session s of relay slot r, at now, keeps it alive, unless the filter's rules
+ * deny its client (s->denied, judge_one): then only its client's own datagrams do, which the
+ * filter drops where it runs, so it expires at its idle timeout there and lives on where
+ * the filter does not run. One test of a field of s. */
+static inline void worker_reply_touch(struct worker *w, uint32_t r, struct session *s,
+				      uint64_t now)
+{
+	if (!s->denied)
+		session_touch(&w->relays[r].sessions, s, now);
+}
+
 /* The client's path refused a reply burst of session s in gso-byte segments (a link with a
  * smaller MTU than the upstream's, a device that cannot segment): its later bursts of
  * segments that long go in pieces (the limit only ever goes down). The refused size is kept,

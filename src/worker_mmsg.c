@@ -791,7 +791,6 @@ static void on_listener(struct mmsg_worker *mw, struct udata u)
 static void session_rx(struct mmsg_worker *mw, struct udata u)
 {
 	struct worker *w = mw->w;
-	struct worker_relay *wr = &w->relays[u.relay];
 	struct relay_counters *c = &w->counters[u.relay];
 	struct session *s = worker_session_at(w, u.relay, u.idx);
 	struct tx_queue *q = &mw->reply;
@@ -850,7 +849,7 @@ static void session_rx(struct mmsg_worker *mw, struct udata u)
 			       l->wildcard ? &s->local : NULL, meta.gso_size, SESSION_NONE, s);
 		}
 		if (q->n > queued)
-			session_touch(&wr->sessions, s, w->now);
+			worker_reply_touch(w, u.relay, s, w->now);
 		if (n < room)
 			return;
 	}

@@ -1517,7 +1517,7 @@ static void on_session_recv(struct uring_worker *uw, const struct io_uring_cqe *
 		goto recycle;
 	}
 	session_count_down(s, segs, len);
-	session_touch(&wr->sessions, s, w->now);
+	worker_reply_touch(w, u.relay, s, w->now);
 	/* Back to the client from the address it sent to; a burst whose segments the client's
 	 * path refused before goes in pieces. */
 	local = w->listeners[s->listener].wildcard ? &s->local : NULL;

@@ -490,7 +490,8 @@ static void test_unfiltered_iface(void **state)
 	for (i = 0; i < 5; i++) {
 		s = datagram(fx, 7, 7);
 		assert_non_null(s);
-		assert_true(s->fast);
+		/* fast as it opened; the turn takes it off the fast path (judge_one) */
+		assert_true(s->fast == (i == 0));
 		tick(fx);
 	}
 	print_message("REVIEW R1: one client, 5 datagrams a tick apart: %llu sessions created, "
@@ -569,6 +570,7 @@ static void test_due_stale(void **state)
 	tick(fx);
 	s = datagram(fx, 7, 7);
 	assert_non_null(s);
+	assert_true(s->fast && s->judge_due); /* judged denied as it opened (review-openjudge O6) */
 	gen = s->gen;
 	reload(fx, "\"198.19.255.0/24\"", 0); /* 127.0.7.7 allowed again */
 	assert_int_equal(filter_client_denied(fx->f, &s->client, &s->local), 0);
@@ -577,6 +579,140 @@ static void test_due_stale(void **state)
 	print_message("REVIEW R3: allowed client's session after the reload: %s\n",
 		      open_as(s, gen) ? "open" : "ended (filter_denied)");
 	assert_true(open_as(s, gen) && s->fast);
+}
+
+/* ---------------------------------------------------------------- where the verdict does not hold
+ * A denied client's fast session ends only where the filter's verdict holds for its client's
+ * datagrams: the filter runs on fast_iif and none arrived by another device. Elsewhere it
+ * leaves the fast path, stays open, and is marked denied: the upstream's replies
+ * (worker_reply_touch, as the backends call it) no longer keep it alive, its client's own
+ * datagrams do. */
+
+#define SEC_NS 1000000000ull
+
+/* A reply of session s of the config's first relay, at now (as a backend takes one). */
+static void reply(struct stub_worker *fx, struct session *s, uint64_t now)
+{
+	worker_reply_touch(&fx->rt.workers[0], fx->rt.relay_slot[0], s, now);
+}
+
+/* A datagram of the client of s, at now (its session found, as the backends do). */
+static void client_datagram(struct stub_worker *fx, struct session *s, uint64_t now)
+{
+	struct worker *w = &fx->rt.workers[0];
+	uint32_t li = stub_worker_listener(w, fx->rt.relay_slot[0]);
+	struct sock_rx_meta meta = { 0 };
+
+	w->now = now;
+	assert_ptr_equal(worker_session_get(w, li, &s->client, &meta, 1), s);
+}
+
+/* The worker's tick at now. */
+static void tick_at(struct stub_worker *fx, uint64_t now)
+{
+	struct worker *w = &fx->rt.workers[0];
+
+	w->now = now;
+	worker_tick(w);
+}
+
+/* REVIEW O1 (review-openjudge): the filter runs on a lower device (eth0), the fast path on the
+ * one above it (eth0.100: here lo, whose entry has no filter flag), so the worker cannot tell
+ * whether the filter judges the client's datagrams. Its session leaves the fast path at the
+ * change's lap and stays open; replies no longer keep it alive: it expires at its idle timeout
+ * (3600 s) after its last datagram, while a denied client still sending keeps its own, and an
+ * allowed client's replies keep its. Before, it stayed fast, never judged: replies kept it. */
+static void test_stacked(void **state)
+{
+	struct stub_worker *fx = *state;
+	struct session *quiet, *talks, *ok;
+	uint32_t gq, gt, gok;
+	uint64_t t0;
+
+	fast_on_lo(fx, false);
+	quiet = datagram(fx, 7, 1);
+	talks = datagram(fx, 7, 2);
+	ok = datagram(fx, 8, 1);
+	assert_true(quiet && talks && ok && quiet->fast && talks->fast && ok->fast);
+	gq = quiet->gen, gt = talks->gen, gok = ok->gen;
+	reload(fx, DENY_LO, 0);
+	print_message("REVIEW O1: a denied client's session, filter below its fast_iif: %s, %s\n",
+		      open_as(quiet, gq) ? "open" : "ended", quiet->fast ? "fast" : "socket path");
+	assert_true(open_as(quiet, gq) && !quiet->fast);
+	assert_true(open_as(talks, gt) && !talks->fast);
+	assert_true(open_as(ok, gok) && ok->fast);
+	t0 = worker_clock();
+	reply(fx, quiet, t0 + 3000 * SEC_NS);
+	reply(fx, talks, t0 + 3000 * SEC_NS);
+	reply(fx, ok, t0 + 3000 * SEC_NS);
+	client_datagram(fx, talks, t0 + 3100 * SEC_NS);
+	tick_at(fx, t0 + 3650 * SEC_NS);
+	print_message("REVIEW O1: after 3650 s, replies at 3000 s: %s\n",
+		      open_as(quiet, gq) ? "open (replies kept it)" : "expired");
+	assert_false(open_as(quiet, gq));
+	assert_true(open_as(talks, gt));
+	assert_true(open_as(ok, gok));
+	tick_at(fx, t0 + 6800 * SEC_NS);
+	assert_false(open_as(talks, gt));
+}
+
+/* REVIEW O2 (review-openjudge): the filter runs on fast_iif, but the client's datagrams
+ * arrive by another device (asymmetric routing: the program counts them, wrong_iface): its
+ * session is not ended (its client's next datagram would open another), it leaves the fast
+ * path, marked denied. Another denied client whose datagrams arrive on fast_iif ends. */
+static void test_wrong_iface(void **state)
+{
+	struct stub_worker *fx = *state;
+	struct offload_flow_stats *st;
+	struct session *s, *here;
+	uint32_t gen, gen_here;
+
+	fast_on_lo(fx, true);
+	s = datagram(fx, 7, 1);
+	here = datagram(fx, 7, 2);
+	assert_true(s && here && s->fast && here->fast);
+	gen = s->gen, gen_here = here->gen;
+	st = (struct offload_flow_stats *)filter_offload_flow(fx->f, s->flow);
+	assert_non_null(st);
+	__atomic_fetch_add(&st->wrong_iface[OFFLOAD_DIR_UP], 1, __ATOMIC_RELAXED);
+	reload(fx, DENY_LO, 0);
+	print_message("REVIEW O2: client datagrams by another device: %s, %s\n",
+		      open_as(s, gen) ? "open" : "ended", s->fast ? "fast" : "socket path");
+	assert_true(open_as(s, gen) && !s->fast && s->denied);
+	assert_false(open_as(here, gen_here));
+}
+
+/* Gap (2) (review-openjudge): a socket-path session (the fast path refused it: none on lo
+ * here) of a client a change denies is judged in the lap too: marked denied, it expires at its
+ * idle timeout though the upstream keeps replying. A later change that allows the client
+ * again takes the mark back: replies keep it again. */
+static void test_socket_denied(void **state)
+{
+	struct stub_worker *fx = *state;
+	struct session *s, *s2;
+	uint32_t gen, gen2;
+	uint64_t t0;
+
+	s = datagram(fx, 7, 1);
+	s2 = datagram(fx, 7, 2);
+	assert_true(s && s2 && !s->fast && !s2->fast);
+	gen = s->gen, gen2 = s2->gen;
+	reload(fx, DENY_LO, 0);
+	assert_true(open_as(s, gen) && s->denied && s2->denied);
+	t0 = worker_clock();
+	reply(fx, s, t0 + 3000 * SEC_NS);
+	client_datagram(fx, s2, t0 + 3000 * SEC_NS);
+	tick_at(fx, t0 + 3650 * SEC_NS);
+	print_message("gap 2: a denied client's socket-path session, replies at 3000 s: %s\n",
+		      open_as(s, gen) ? "open" : "expired");
+	assert_false(open_as(s, gen));
+	assert_true(open_as(s2, gen2)); /* its client's datagram kept it */
+	/* allowed again: the mark goes, replies keep it again */
+	reload(fx, "\"198.19.255.0/24\"", 0);
+	assert_false(s2->denied);
+	reply(fx, s2, t0 + 5000 * SEC_NS);
+	tick_at(fx, t0 + 7000 * SEC_NS);
+	assert_true(open_as(s2, gen2));
 }
 
 int main(void)
@@ -594,6 +730,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_review_unfiltered_churn, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_due_overflow, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_due_stale, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stacked, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_wrong_iface, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_socket_denied, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
