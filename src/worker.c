@@ -267,7 +267,10 @@ static void fast_open(struct worker *w, uint32_t r, struct session *s,
 	uint64_t down = s->down_datagrams, down_b = s->down_bytes;
 	int ret;
 
-	s->fast_route_epoch = worker_route_epoch(w->sync);
+	/* (the worker's too, which only grows: a session opened with a newer one than the
+	 * tick's turn read is not derived again for the older) */
+	w->route_epoch = worker_route_epoch(w->sync);
+	s->fast_route_epoch = w->route_epoch;
 	ret = offload_session_open(&w->fast, s, so, worker_flow(w, r, s), left);
 
 	if (ret) {

@@ -245,7 +245,7 @@ struct worker {
 	struct filter_judge open_judge;
 	bool open_judged;
 	struct offload_pmtu_turn pmtu; /* the tick's path MTU readings (WORKER_PMTU_PER_SEC) */
-	uint32_t route_epoch;	       /* worker_route_epoch as the tick's readings began */
+	uint32_t route_epoch;	       /* worker_route_epoch as last read (a turn, a fast open) */
 	struct accesslog_ring *alog;  /* session starts and ends; NULL when access_log is off */
 
 	int stop_fd; /* eventfd: main writes 1 to stop the worker */
