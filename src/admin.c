@@ -28,6 +28,7 @@ struct admin {
 	int done_fd;		  /* eventfd: a reload finished (for admin_reload_done) */
 	int follow_fd;		  /* eventfd: upstream names resolved to new addresses */
 	struct netlink_watch *nw; /* NULL: no filter or napi settings to apply again */
+	struct netlink_routes *nr; /* route changes (worker_routes_moved); NULL: unavailable */
 	/* Reloads are numbered: asked counts requests, begun is the last one a reload had seen
 	 * when it began (so it covers every request up to it), done the last one covered by a
 	 * finished reload, whose result is result/err. */
@@ -354,10 +355,19 @@ static void admin_follow(struct admin *ad)
 	admin_end(ad);
 }
 
+/* Reads the kernel's route messages: routes, rules or nexthops that changed make the workers
+ * derive their fast sessions' rules again (the atomic route epoch: no lock). */
+static void admin_route_events(struct admin *ad)
+{
+	/* (an error reading them may have lost one) */
+	if (netlink_routes_process(ad->nr) != 0)
+		worker_routes_moved(&ad->a->rt.sync);
+}
+
 static void *admin_thread(void *arg)
 {
 	struct admin *ad = arg;
-	struct pollfd pfd[5];
+	struct pollfd pfd[6];
 	uint32_t poll_failed = 0;
 	struct admin_load *load;
 	bool keep_filter;
@@ -368,9 +378,10 @@ static void *admin_thread(void *arg)
 	pfd[1] = (struct pollfd){ .fd = ad->ask_fd, .events = POLLIN };
 	pfd[2] = (struct pollfd){ .fd = ad->nw ? netlink_watch_fd(ad->nw) : -1, .events = POLLIN };
 	pfd[3] = (struct pollfd){ .fd = ad->follow_fd, .events = POLLIN };
+	pfd[5] = (struct pollfd){ .fd = ad->nr ? netlink_routes_fd(ad->nr) : -1, .events = POLLIN };
 	for (;;) {
 		pfd[4] = (struct pollfd){ .fd = ad->load ? ad->load->fd : -1, .events = POLLIN };
-		n = poll(pfd, 5, ad->nw && pfd[2].fd >= 0 ? netlink_watch_due_ms(ad->nw) : -1);
+		n = poll(pfd, 6, ad->nw && pfd[2].fd >= 0 ? netlink_watch_due_ms(ad->nw) : -1);
 		if (n < 0 && errno != EINTR) {
 			/* Only a stop may end this thread (it frees the filter the workers use):
 			 * look for one without poll, and try again. */
@@ -386,6 +397,8 @@ static void *admin_thread(void *arg)
 			break;
 		if (pfd[2].fd >= 0)
 			admin_link_events(ad, n > 0 && (pfd[2].revents & POLLIN));
+		if (n > 0 && (pfd[5].revents & POLLIN))
+			admin_route_events(ad);
 		if (n > 0 && (pfd[3].revents & POLLIN))
 			admin_follow(ad);
 		if (n > 0 && (pfd[4].revents & POLLIN))
@@ -396,7 +409,7 @@ static void *admin_thread(void *arg)
 		 * them. (closing is main's to write, under the lock.) */
 		pthread_mutex_lock(&ad->lock);
 		if (ad->closing)
-			pfd[2].fd = pfd[3].fd = -1;
+			pfd[2].fd = pfd[3].fd = pfd[5].fd = -1;
 		pthread_mutex_unlock(&ad->lock);
 	}
 	/* A load still out (admin_quiesce gave it up) is left to end on its own. */
@@ -455,6 +468,10 @@ int admin_start(struct app *a, uint64_t keep, struct admin **out, char *err, siz
 		log_warn("link events unavailable: the filter, the fast path, shedding and the napi "
 			 "settings do not follow links that come, go, go up or down or change "
 			 "addresses");
+	if (netlink_routes_new(&ad->nr))
+		log_warn("route events unavailable: the fast path follows a route that moves only "
+			 "where its datagrams arrive on another device or route elsewhere than its "
+			 "rules say");
 	/* What the other threads may no longer do, this one keeps, and nothing else. */
 	ret = privs_thread_start(&ad->thread, "ringrelay-admin", keep, admin_thread, ad);
 	if (ret) {
@@ -467,6 +484,7 @@ int admin_start(struct app *a, uint64_t keep, struct admin **out, char *err, siz
 
 err_free:
 	netlink_watch_free(ad->nw);
+	netlink_routes_free(ad->nr);
 	if (ad->stop_fd >= 0)
 		close(ad->stop_fd);
 	if (ad->ask_fd >= 0)
@@ -553,6 +571,7 @@ void admin_stop(struct admin *ad, bool keep_filter)
 	admin_wake(ad->stop_fd);
 	pthread_join(ad->thread, NULL);
 	netlink_watch_free(ad->nw);
+	netlink_routes_free(ad->nr);
 	close(ad->stop_fd);
 	close(ad->ask_fd);
 	close(ad->follow_fd);

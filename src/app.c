@@ -695,6 +695,10 @@ void app_link_events(struct app *a, const struct netlink_link_change *links, uin
 		snprintf(what, sizeof(what), "%u links changed", n);
 	if (a->filter)
 		moved = app_hooks_follow(a, what);
+	/* The fast path's devices may have changed with them (a device made again gets the
+	 * program now, some 100 ms after its routes): its sessions are derived again, and
+	 * those that left for their routes try it again. */
+	worker_routes_moved(&a->rt.sync);
 	/* Attaching XDP re-makes the NAPI instances, which lose their per-NAPI values. */
 	if (a->napi_tuned && (moved || napi)) {
 		log_notice("%s: applying the napi settings again", what);

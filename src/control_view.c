@@ -72,9 +72,10 @@ static const struct view_counter view_fast[] = {
 	VIEW_DIR("fast_bytes", VIEW_UP, fast_bytes, "BYTES"),
 	VIEW_DIR("reply_fast_pkts", VIEW_DOWN, fast_pkts, "REPLY_FAST_PATH"),
 	VIEW_DIR("reply_fast_bytes", VIEW_DOWN, fast_bytes, "BYTES"),
-	/* sessions whose routes moved: given their new devices, or taken off the fast path */
-	VIEW_COUNTER(fast_rerouted, "REROUTED"),
-	VIEW_COUNTER(fast_route_left, "ROUTE_LEFT"),
+	/* moves of fast sessions' routes: given their new devices, or taken off the fast path
+	 * (events: a session counts once each time) */
+	VIEW_COUNTER(fast_rerouted, "FAST_REROUTED"),
+	VIEW_COUNTER(fast_route_left, "FAST_ROUTE_LEFT"),
 };
 static const struct view_counter view_sessions[] = {
 	VIEW_COUNTER(sessions_active, "SESSIONS"),

@@ -541,13 +541,13 @@ int metrics_format(const struct snapshot *s, bool pw, FILE *out)
 	legs(out, s, pw, "ringrelay_fast_path_bytes_total", true, metrics_fast_legs,
 	     METRICS_N(metrics_fast_legs));
 	family(out, "ringrelay_fast_path_sessions_rerouted_total", "counter",
-	       "Fast sessions whose routes moved (a failover, a device made again) and whose rules "
-	       "got the new devices.");
+	       "Moves of fast sessions' routes (a failover, a device made again) whose rules got "
+	       "the new devices; a session counts once per move.");
 	per_relay_worker(out, s, pw, "ringrelay_fast_path_sessions_rerouted_total",
 			 offsetof(struct relay_counters, fast_rerouted));
 	family(out, "ringrelay_fast_path_sessions_route_left_total", "counter",
-	       "Fast sessions taken off the fast path because their routes moved where it cannot "
-	       "relay them.");
+	       "Times a fast session was taken off the fast path because its routes moved where it "
+	       "cannot relay it (it comes back when they do).");
 	per_relay_worker(out, s, pw, "ringrelay_fast_path_sessions_route_left_total",
 			 offsetof(struct relay_counters, fast_route_left));
 	if (s->offload_counters) {

@@ -1039,3 +1039,101 @@ void netlink_watch_free(struct netlink_watch *w)
 	nl_socket_free(w->sync);
 	free(w);
 }
+
+struct netlink_routes {
+	struct nl_sock *sk;
+	struct nl_cb *cb; /* the socket's, with netlink_routes_cb (a reference) */
+	uint32_t changes; /* counted by netlink_routes_cb */
+};
+
+/* A route (but for the kernel's cached clones, made per destination as it sends), rule or
+ * nexthop message: a change. */
+static int netlink_routes_cb(struct nl_msg *msg, void *arg)
+{
+	struct nlmsghdr *h = nlmsg_hdr(msg);
+	struct netlink_routes *rw = arg;
+
+	switch (h->nlmsg_type) {
+	case RTM_NEWROUTE:
+	case RTM_DELROUTE:
+		if (nlmsg_datalen(h) >= (int)sizeof(struct rtmsg) &&
+		    (((struct rtmsg *)nlmsg_data(h))->rtm_flags & RTM_F_CLONED))
+			break;
+		/* fall through */
+	case RTM_NEWRULE:
+	case RTM_DELRULE:
+	case RTM_NEWNEXTHOP:
+	case RTM_DELNEXTHOP:
+		rw->changes++;
+		break;
+	}
+	return NL_SKIP;
+}
+
+int netlink_routes_new(struct netlink_routes **out)
+{
+	struct netlink_routes *rw = calloc(1, sizeof(*rw));
+	int ret;
+
+	if (!rw)
+		return -ENOMEM;
+	rw->sk = nl_socket_alloc();
+	if (!rw->sk) {
+		free(rw);
+		return -ENOMEM;
+	}
+	/* Notifications carry no sequence numbers of ours. */
+	nl_socket_disable_seq_check(rw->sk);
+	nl_socket_modify_cb(rw->sk, NL_CB_VALID, NL_CB_CUSTOM, netlink_routes_cb, rw);
+	rw->cb = nl_socket_get_cb(rw->sk);
+	ret = nl_connect(rw->sk, NETLINK_ROUTE);
+	if (ret >= 0)
+		ret = nl_socket_add_memberships(rw->sk, RTNLGRP_IPV4_ROUTE, RTNLGRP_IPV6_ROUTE,
+						RTNLGRP_IPV4_RULE, RTNLGRP_IPV6_RULE, 0);
+	/* (nexthop objects: 5.3+; an older kernel has none to change) */
+	if (ret >= 0)
+		nl_socket_add_memberships(rw->sk, RTNLGRP_NEXTHOP, 0);
+	if (ret >= 0)
+		ret = nl_socket_set_nonblocking(rw->sk);
+	if (ret < 0 || !rw->cb) {
+		netlink_routes_free(rw);
+		return ret < 0 ? netlink_errno(ret) : -ENOMEM;
+	}
+	*out = rw;
+	return 0;
+}
+
+int netlink_routes_fd(const struct netlink_routes *rw)
+{
+	return nl_socket_get_fd(rw->sk);
+}
+
+int netlink_routes_process(struct netlink_routes *rw)
+{
+	int i, ret = 0;
+
+	rw->changes = 0;
+	/* A routing daemon may send a whole table: the admin thread reads the rest at its next
+	 * turn (the socket stays readable). Nothing left to read: 0. */
+	for (i = 0; i < 64; i++) {
+		ret = nl_recvmsgs_report(rw->sk, rw->cb);
+		if (ret == -NLE_NOMEM) { /* ENOBUFS: the kernel dropped some */
+			rw->changes++;
+			continue;
+		}
+		if (ret <= 0)
+			break;
+	}
+	if (ret < 0 && ret != -NLE_AGAIN && !rw->changes)
+		return netlink_errno(ret);
+	return (int)(rw->changes > INT32_MAX ? INT32_MAX : rw->changes);
+}
+
+void netlink_routes_free(struct netlink_routes *rw)
+{
+	if (!rw)
+		return;
+	nl_cb_put(rw->cb);
+	nl_socket_free(rw->sk);
+	free(rw);
+}

@@ -196,4 +196,18 @@ void netlink_watch_flush(struct netlink_watch *w);
 void netlink_watch_settle(struct netlink_watch *w, uint32_t ms);
 void netlink_watch_free(struct netlink_watch *w);
 
+/* Route watcher for the admin thread's poll loop: tells that IPv4 or IPv6 routes, policy
+ * rules or nexthop objects changed (any table; not which), so that the fast path derives its
+ * sessions' rules again (a route that moves may leave no other trace: docs/offload.md). */
+struct netlink_routes;
+
+int netlink_routes_new(struct netlink_routes **out);
+/* Non-blocking fd to poll for POLLIN. */
+int netlink_routes_fd(const struct netlink_routes *rw);
+/* Reads the pending messages (a bounded number; poll says when more wait). Returns how many
+ * changes they told (an overrun, where the kernel dropped some, counts as one), 0, or
+ * -errno. */
+int netlink_routes_process(struct netlink_routes *rw);
+void netlink_routes_free(struct netlink_routes *rw);
+
 #endif

@@ -1258,20 +1258,26 @@ void offload_pmtu_read(struct session *s, const uint32_t pass[2], const uint32_t
 		s->fast_mtu_at = now;
 }
 
-bool offload_route_due(const struct session *s, uint32_t count, uint64_t now)
+bool offload_route_due(const struct session *s, uint32_t count, uint32_t epoch, uint64_t now)
 {
-	return count != s->fast_route_pass && now >= s->fast_route_quiet;
+	/* (a refusal to confirm: whether the count moved or not, an idle session's or one
+	 * derived for the epoch alone) */
+	return epoch != s->fast_route_epoch ||
+	       ((count != s->fast_route_pass || s->fast_route_refused) &&
+		now >= s->fast_route_quiet);
 }
 
-bool offload_route_read(struct session *s, uint32_t count, bool moved, uint8_t refused,
-			uint64_t now)
+bool offload_route_read(struct session *s, uint32_t count, uint32_t epoch, bool moved,
+			uint8_t refused, uint64_t now)
 {
+	s->fast_route_epoch = epoch;
 	if (refused) {
+		/* Once is not enough, nor twice within the wait (route events come in bursts): a
+		 * device made again gets the program some 100 ms after its routes came (link
+		 * events are acted on together). The next derivation is due when this wait
+		 * ends (offload_route_due). */
 		if (s->fast_route_refused)
-			return true;
-		/* Once is not enough: a device made again gets the program some 100 ms after its
-		 * routes came (link events are acted on together). The count stays as it was,
-		 * so the next derivation is due when this wait ends. */
+			return now >= s->fast_route_quiet;
 		s->fast_route_refused = refused;
 		s->fast_route_quiet = now + OFFLOAD_ROUTE_CONFIRM_NS;
 		return false;
@@ -1280,11 +1286,34 @@ bool offload_route_read(struct session *s, uint32_t count, bool moved, uint8_t r
 	if (moved) {
 		s->fast_route_quiet = 0;
 		s->fast_route_backoff = 0;
-	} else {
+	} else if (count != s->fast_route_pass) {
+		/* (an error too: a route missing for a while comes back with a new epoch) */
 		pmtu_back_off(&s->fast_route_quiet, &s->fast_route_backoff, now);
 	}
 	s->fast_route_pass = count;
 	return false;
+}
+
+void offload_route_leave(struct session *s, uint64_t now)
+{
+	s->fast_parked = true;
+	s->fast_route_refused = 0;
+	s->fast_route_backoff = 0;
+	pmtu_back_off(&s->fast_route_quiet, &s->fast_route_backoff, now);
+}
+
+bool offload_return_due(const struct session *s, uint32_t epoch, uint64_t now)
+{
+	return s->fast_parked && (epoch != s->fast_route_epoch || now >= s->fast_route_quiet);
+}
+
+void offload_return_read(struct session *s, bool back, uint64_t now)
+{
+	if (back) {
+		s->fast_parked = false;
+		return;
+	}
+	pmtu_back_off(&s->fast_route_quiet, &s->fast_route_backoff, now);
 }
 
 /* Derives fast session s's rules again (offload_session_routes) and gives those whose devices
@@ -1322,7 +1351,7 @@ static int offload_session_reroute(const struct offload_worker *ow, struct sessi
 }
 
 enum offload_recheck offload_session_recheck(const struct offload_worker *ow, struct session *s,
-					     uint64_t now)
+					     uint32_t epoch, uint64_t now)
 {
 	const struct offload_flow_stats *st;
 	uint32_t pass[2], too_big[2], dirs, changed = 0, route;
@@ -1343,16 +1372,22 @@ enum offload_recheck offload_session_recheck(const struct offload_worker *ow, st
 	 * multipath route does, docs/offload.md): a derivation that finds the routes as they
 	 * were backs off, as the path MTU readings do. */
 	route = offload_route_count(st);
-	if (offload_route_due(s, route, now)) {
+	if (offload_route_due(s, route, epoch, now)) {
 		ret = offload_session_reroute(ow, s, &moved);
+		/* What passed up during the rewrite (or in a program still holding the old
+		 * rule) is no news of another move. */
+		if (ret == 0 && moved)
+			route = offload_route_count(st);
 		/* The routes moved where the program cannot relay the session (a device it
 		 * does not run on, another gateway than its own lookup's), found twice in a
 		 * row: the caller takes it off the fast path, which its sessions line then
-		 * says. An error (a netlink failure, a route missing for a while, a key another
-		 * session took) counts as no move. */
-		if (offload_route_read(s, route, ret == 0 && moved, ret > 0 ? (uint8_t)ret : 0,
-				       now)) {
+		 * says, until its routes come back (offload_route_leave). An error (a netlink
+		 * failure, a route missing for a while, a key another session took) counts as
+		 * no move. */
+		if (offload_route_read(s, route, epoch, ret == 0 && moved,
+				       ret > 0 ? (uint8_t)ret : 0, now)) {
 			s->fast_refused = (uint8_t)ret;
+			offload_route_leave(s, now);
 			return OFFLOAD_RECHECK_LEAVE;
 		}
 		done = ret == 0 && moved ? OFFLOAD_RECHECK_MOVED : OFFLOAD_RECHECK_READ;

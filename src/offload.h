@@ -272,24 +272,42 @@ uint32_t offload_pmtu_due(const struct session *s, const uint32_t pass[2],
  * too-bigs); a change ends both. Pure. */
 void offload_pmtu_read(struct session *s, const uint32_t pass[2], const uint32_t too_big[2],
 		       uint32_t dirs, uint32_t changed, uint64_t now);
-/* Whether fast session s's rules are due to be derived again at now, given count: the
+/* Whether fast session s's rules are due to be derived again at now (or a refusal the last one
+ * found, to be confirmed: OFFLOAD_ROUTE_CONFIRM_NS after it, count or not), given count: the
  * program's wrong_iface and fib_pass counts of its slot, summed (datagrams that arrived on
  * another device than a rule's iif, or whose route left by another than its oif: a route
- * moved, a device was made again). Due when count moved since the last derivation, unless it
- * backs off (a derivation found the routes as they were: a client can send its datagrams in
- * by another device, or a multipath route brings them so), from OFFLOAD_PMTU_BACKOFF_MIN s
- * doubling to OFFLOAD_PMTU_BACKOFF_MAX. Pure. */
-bool offload_route_due(const struct session *s, uint32_t count, uint64_t now);
+ * moved, a device was made again), and epoch: the route epoch (worker_route_epoch: routes,
+ * rules or the fast path's devices changed). Due when epoch is another than its last
+ * derivation's (a route that moves may move no count: IPv4's lookups are held to the rule's
+ * oif, and fall back on any route the old device still has), or when count moved since,
+ * unless it backs off (a derivation found the routes as they were: a client can send its
+ * datagrams in by another device, or a multipath route brings them so), from
+ * OFFLOAD_PMTU_BACKOFF_MIN s doubling to OFFLOAD_PMTU_BACKOFF_MAX. Pure. */
+bool offload_route_due(const struct session *s, uint32_t count, uint32_t epoch, uint64_t now);
 /* A derivation that found the session refused (its routes moved where the fast path cannot
  * relay it) is made once more this long after (ns), before the session leaves the fast path. */
 #define OFFLOAD_ROUTE_CONFIRM_NS 1000000000ull
-/* What offload_session_recheck keeps of a derivation at now, due by offload_route_due with
- * count, which moved its rules' devices or not, or found the session refused (refused: enum
- * offload_refusal; 0: not): the count, and the next back-off (a move ends it). A refusal
- * makes the next derivation due OFFLOAD_ROUTE_CONFIRM_NS later, count or not; true when the
- * one before found one too (the session leaves the fast path). Pure. */
-bool offload_route_read(struct session *s, uint32_t count, bool moved, uint8_t refused,
-			uint64_t now);
+/* What offload_session_recheck keeps of a derivation at now under route epoch epoch, due by
+ * offload_route_due with count, which moved its rules' devices or not (or failed), or found
+ * the session refused (refused: enum offload_refusal; 0: not): the epoch, the count, and the
+ * next back-off when the count had moved for nothing (a move ends it; a derivation due to
+ * the epoch alone keeps it). A refusal makes the next derivation due
+ * OFFLOAD_ROUTE_CONFIRM_NS later, count or not; true when one before found one too at least
+ * that long before (the session leaves the fast path: offload_route_leave). Pure. */
+bool offload_route_read(struct session *s, uint32_t count, uint32_t epoch, bool moved,
+			uint8_t refused, uint64_t now);
+/* Fast session s leaves the fast path at now for its routes (OFFLOAD_RECHECK_LEAVE): parked,
+ * its fast open is tried again OFFLOAD_PMTU_BACKOFF_MIN s later, or at a new route epoch.
+ * Pure. */
+void offload_route_leave(struct session *s, uint64_t now);
+/* Whether parked session s's fast open is due to be tried again at now under route epoch
+ * epoch: its back-off ended, or the epoch is another than its last try's (or than its last
+ * derivation's). Pure. */
+bool offload_return_due(const struct session *s, uint32_t epoch, uint64_t now);
+/* What the worker keeps of a try at now of parked session s's fast open (the open recorded
+ * its epoch): back on the fast path, it is no longer parked; else the next try backs off,
+ * from OFFLOAD_PMTU_BACKOFF_MIN s doubling to OFFLOAD_PMTU_BACKOFF_MAX. Pure. */
+void offload_return_read(struct session *s, bool back, uint64_t now);
 /* What offload_session_recheck did. */
 enum offload_recheck {
 	OFFLOAD_RECHECK_NONE,  /* nothing was due: no syscall */
@@ -300,11 +318,12 @@ enum offload_recheck {
 	 * caller takes it off the fast path (offload_session_close) */
 	OFFLOAD_RECHECK_LEAVE,
 };
-/* The tick's part: derives fast session s's rules again when offload_route_due says so, and
- * reads again what offload_pmtu_due says (at most one reading of each direction; both after
- * a move). */
+/* The tick's part, under route epoch epoch: derives fast session s's rules again when
+ * offload_route_due says so, and reads again what offload_pmtu_due says (at most one reading
+ * of each direction; both after a move). A session that leaves is parked
+ * (offload_route_leave). */
 enum offload_recheck offload_session_recheck(const struct offload_worker *ow, struct session *s,
-					     uint64_t now);
+					     uint32_t epoch, uint64_t now);
 /* The tick's turn over a worker's fast sessions for path MTU readings, at most per_sec a
  * second (offload_pmtu_walk): one cursor over (relay slot, session slot), so that a relay
  * whose sessions use up a second's allowance hands the next second's to the sessions after

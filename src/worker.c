@@ -264,25 +264,32 @@ static void mark_due(struct worker *w, uint32_t r, struct session *s)
 /* Puts new session s of relay slot r (its sockets so) on the fast path when the program takes
  * it, for the next judging turn too when the rules in force deny its client (fast_due). What
  * the slot's previous session had relayed after its close (an RCU grace period) is counted
- * for the relay and s's upstream, but not in s's own counts. */
+ * for the relay and s's upstream, but not in s's own counts. The route epoch is read before
+ * the routes (s->fast_route_epoch): a change after it makes a derivation due. */
 static void fast_open(struct worker *w, uint32_t r, struct session *s,
 		      const struct offload_socks *so)
 {
 	struct relay_dir_counters left[RELAY_DIR__MAX] = { 0 };
 	uint64_t up = s->up_datagrams, up_b = s->up_bytes;
 	uint64_t down = s->down_datagrams, down_b = s->down_bytes;
-	/* (read before its rules go in: a datagram by another device after counts) */
-	uint32_t wrong = judge_wrong(w, worker_flow(w, r, s));
+	uint32_t wrong;
 	int ret;
 
 	/* its client denied since (judge_one): the socket path keeps meeting the filter */
 	if (s->denied)
 		return;
+	/* (read before its rules go in: a datagram by another device after counts) */
+	wrong = judge_wrong(w, worker_flow(w, r, s));
+	/* (the worker's too, which only grows: a session opened with a newer one than the
+	 * tick's turn read is not derived again for the older) */
+	w->route_epoch = worker_route_epoch(w->sync);
+	s->fast_route_epoch = w->route_epoch;
 	ret = offload_session_open(&w->fast, s, so, worker_flow(w, r, s), left);
 	if (ret) {
 		s->fast_refused = (uint8_t)(ret > 0 ? ret : OFFLOAD_REFUSED_ERROR);
 		return;
 	}
+	s->fast_refused = OFFLOAD_REFUSED_NONE; /* (one that comes back: fast_return) */
 	count_fast(w, r, s, left);
 	s->up_datagrams = up, s->up_bytes = up_b;
 	s->down_datagrams = down, s->down_bytes = down_b;
@@ -734,9 +741,33 @@ static void fold_fast(struct worker *w, uint32_t r)
 	}
 }
 
+/* Tries again the fast open of parked session s of relay slot r (offload_return_due), as a
+ * new session's: with its socket and the reply route keys its listener had. True when it
+ * tried (a reading of the allowance used). */
+static bool fast_return(struct worker *w, uint32_t r, struct session *s)
+{
+	struct sock_route_keys keys = { .mark = s->fast_reply_mark,
+					.uid = s->fast_reply_uid,
+					.oif = s->fast_reply_oif };
+	struct offload_socks so = { .fd = s->fd, .listen_keys = &keys };
+
+	if (!offload_return_due(s, w->route_epoch, w->now))
+		return false;
+	/* (unfast_sessions forgets parked sessions too: a relay without the fast path now; a
+	 * client denied since stays on the socket path, judge_one) */
+	if (!w->relays[r].offload || s->fd < 0 || s->denied) {
+		s->fast_parked = false;
+		return false;
+	}
+	fast_open(w, r, s, &so);
+	offload_return_read(s, s->fast, w->now);
+	return true;
+}
+
 /* offload_pmtu_walk's reading: session slot i of relay slot r, if a fast one whose path MTUs
  * or routes may have changed (offload_session_recheck). One whose routes moved where the fast
- * path cannot relay it leaves it, keeping why (its sessions line: socket and the reason). */
+ * path cannot relay it leaves it, keeping why (its sessions line: socket and the reason), and
+ * comes back when they do (fast_return). */
 static bool pmtu_read(void *arg, uint32_t r, uint32_t i)
 {
 	struct worker *w = arg;
@@ -745,10 +776,12 @@ static bool pmtu_read(void *arg, uint32_t r, uint32_t i)
 	uint8_t why;
 	int iif;
 
-	if (s->state != SESSION_ACTIVE || !s->fast)
+	if (s->state != SESSION_ACTIVE)
 		return false;
+	if (!s->fast)
+		return s->fast_parked && fast_return(w, r, s);
 	iif = s->fast_iif;
-	done = offload_session_recheck(&w->fast, s, w->now);
+	done = offload_session_recheck(&w->fast, s, w->route_epoch, w->now);
 	if (done == OFFLOAD_RECHECK_MOVED) {
 		counter_add(&w->counters[r].fast_rerouted, 1);
 		/* Its rules are new: what arrived elsewhere before is judged by them no more.
@@ -774,6 +807,7 @@ static void pmtu_turn(struct worker *w)
 
 	if (!w->fast.f)
 		return;
+	w->route_epoch = worker_route_epoch(w->sync);
 	for (r = 0; r < WORKER_MAX_RELAYS; r++) {
 		struct worker_relay *wr = &w->relays[r];
 
@@ -1264,15 +1298,18 @@ static int apply_relay(struct worker *w, uint32_t r, uint32_t i, struct worker_c
 	return 0;
 }
 
-/* Takes relay slot r's sessions off the fast path (they stay on the socket path). */
+/* Takes relay slot r's sessions off the fast path (they stay on the socket path, those parked
+ * for their routes too). */
 static void unfast_sessions(struct worker *w, uint32_t r)
 {
 	struct session_table *t = &w->relays[r].sessions;
 	uint32_t i;
 
-	for (i = 0; t->slots && i < t->capacity; i++)
+	for (i = 0; t->slots && i < t->capacity; i++) {
+		t->slots[i].fast_parked = false;
 		if (t->slots[i].state == SESSION_ACTIVE && t->slots[i].fast)
 			fast_close(w, r, &t->slots[i]);
+	}
 }
 
 /* The program goes away, and its per-session counts with it: a later program starts its

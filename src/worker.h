@@ -58,8 +58,11 @@ struct worker_noreply {
 
 /* Fast sessions whose path MTUs or routes the tick reads again per second at most, over a
  * worker's relays (offload_session_recheck: one syscall upstream, six for the replies, two more
- * for each rule that changes; deriving its rules again after its routes moved: three syscalls,
- * the route lookups of its open and two map calls per rule). */
+ * for each rule that changes; deriving its rules again after its routes moved or at a new route
+ * epoch: three syscalls, the four route lookups of its open, eight map lookups for the
+ * program's hooks on its devices and two map calls per rule, and both path MTU readings after
+ * a move), and sessions that left for their routes whose fast open is tried again (about an
+ * open's cost: fast_return). */
 #define WORKER_PMTU_PER_SEC 64
 
 /* Map calls a worker makes per tick at most, and at the reload that changed them, to judge its
@@ -154,7 +157,22 @@ struct worker_sync {
 	/* eventfd, written when a worker's loop ended on an error while the process ran on
 	 * (worker.failed): main stops the process, whose service manager starts it again. */
 	int failed_fd;
+	/* Bumped by the admin thread when routes, policy rules or the fast path's devices
+	 * changed (worker_routes_moved): a worker's fast sessions derived under an older one
+	 * are due to be derived again, and those that left the fast path for their routes to
+	 * try it again. Atomic: read without the lock (worker_route_epoch). */
+	uint32_t route_epoch;
 };
+
+static inline void worker_routes_moved(struct worker_sync *sync)
+{
+	__atomic_add_fetch(&sync->route_epoch, 1, __ATOMIC_RELAXED);
+}
+
+static inline uint32_t worker_route_epoch(const struct worker_sync *sync)
+{
+	return sync ? __atomic_load_n(&sync->route_epoch, __ATOMIC_RELAXED) : 0;
+}
 
 /* A session as `ringrelayctl sessions` shows it. */
 struct session_info {
@@ -229,6 +247,7 @@ struct worker {
 	struct filter_judge open_judge;
 	bool open_judged;
 	struct offload_pmtu_turn pmtu; /* the tick's path MTU readings (WORKER_PMTU_PER_SEC) */
+	uint32_t route_epoch;	       /* worker_route_epoch as last read (a turn, a fast open) */
 	struct accesslog_ring *alog;  /* session starts and ends; NULL when access_log is off */
 
 	int stop_fd; /* eventfd: main writes 1 to stop the worker */

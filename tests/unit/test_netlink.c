@@ -400,6 +400,47 @@ static void test_watch_idle(void **state)
 	run_in_child(idle_child);
 }
 
+/* The route watch, in the child's own namespace: nothing to read at first (process neither
+ * blocks nor fails), then a route added and a rule added each tell a change; an address added
+ * too (its prefix and local routes). */
+static int routes_child(void)
+{
+	struct netlink_routes *rw = NULL;
+	int code = 0, n;
+
+	if (geteuid() != 0 || private_netns())
+		return 77;
+	if (netlink_routes_new(&rw))
+		return 2;
+	if (netlink_routes_fd(rw) < 0 || netlink_routes_process(rw) != 0)
+		code = 3;
+	if (!code && system("ip link add rrd0 type veth peer name rrd0p && ip link set rrd0 up && "
+			    "ip addr add 198.18.8.1/24 dev rrd0 >/dev/null 2>&1"))
+		code = 77;
+	if (!code && (n = netlink_routes_process(rw)) <= 0)
+		code = 4;
+	if (!code && netlink_routes_process(rw) != 0)
+		code = 5;
+	if (!code && system("ip route add 198.18.7.0/24 dev rrd0"))
+		code = 6;
+	if (!code && netlink_routes_process(rw) <= 0)
+		code = 7;
+	if (!code && system("ip rule add from 198.18.9.1 lookup 2"))
+		code = 8;
+	if (!code && netlink_routes_process(rw) <= 0)
+		code = 9;
+	if (code && code != 77)
+		fprintf(stderr, "routes child: step %d\n", code);
+	netlink_routes_free(rw);
+	netlink_routes_free(NULL);
+	return code;
+}
+
+static void test_routes_watch(void **state)
+{
+	run_in_child(routes_child);
+}
+
 /* The egress of a route looked up with and without a source, a mark, an owner and ports, in
  * the child's own namespace: two veth links reach 198.18.7.0/24 and 2001:2:7::/64, the main
  * table through rrd0, table 2 (for what leaves from rrd1's addresses, carries mark 7, belongs
@@ -598,6 +639,7 @@ int main(void)
 		cmocka_unit_test(test_ifname_of_addr),
 		cmocka_unit_test(test_watch_link_events),
 		cmocka_unit_test(test_watch_idle),
+		cmocka_unit_test(test_routes_watch),
 		cmocka_unit_test(test_route_oif_source),
 		cmocka_unit_test(test_route_multipath),
 	};

@@ -783,9 +783,6 @@ static void walk_run(struct offload_pmtu_turn *t, struct walk_seen *w, uint32_t 
 		}
 }
 
-/* The tick's path MTU readings take turns over every relay's sessions: a relay with more
- * sessions due than a second's allowance does not keep the next relay's from theirs (one
- * cursor over relay and session slot), and every session due is read equally often. */
 /* A session's rules are derived again when the program's wrong_iface + fib_pass count moved;
  * a derivation that found the routes as they were backs off (5, 10, 20, 40, 60, 60 s: a
  * client that keeps sending in by another device costs one every minute at most), and counts
@@ -801,37 +798,117 @@ static void test_route_backoff(void **state)
 	size_t i;
 
 	(void)state;
-	assert_false(offload_route_due(&s, count, t));
+	assert_false(offload_route_due(&s, count, 0, t));
 	count = 3;
-	assert_true(offload_route_due(&s, count, t));
+	assert_true(offload_route_due(&s, count, 0, t));
 	for (i = 0; i < sizeof(want_s) / sizeof(want_s[0]); i++) {
-		assert_false(offload_route_read(&s, count, false, 0, t));
-		assert_false(offload_route_due(&s, count, t + 100 * s1)); /* nothing moved */
+		assert_false(offload_route_read(&s, count, 0, false, 0, t));
+		assert_false(offload_route_due(&s, count, 0, t + 100 * s1)); /* nothing moved */
 		count++;
-		assert_false(offload_route_due(&s, count, t + want_s[i] * s1 - 1));
-		assert_true(offload_route_due(&s, count, t + want_s[i] * s1));
+		assert_false(offload_route_due(&s, count, 0, t + want_s[i] * s1 - 1));
+		assert_true(offload_route_due(&s, count, 0, t + want_s[i] * s1));
 		t += want_s[i] * s1;
 	}
 	/* a move ends the back-off: the next count that moves is due at once */
-	assert_false(offload_route_read(&s, count, true, 0, t));
+	assert_false(offload_route_read(&s, count, 0, true, 0, t));
 	count++;
-	assert_true(offload_route_due(&s, count, t));
+	assert_true(offload_route_due(&s, count, 0, t));
 	/* a refusal: made once more 1 s later, whether the count moved or not; found again,
 	 * the session leaves; a derivation between that finds none forgets it */
-	assert_false(offload_route_read(&s, count, false, OFFLOAD_REFUSED_DEVICE, t));
-	assert_false(offload_route_due(&s, count, t + s1 - 1));
-	assert_true(offload_route_due(&s, count, t + s1));
-	assert_true(offload_route_read(&s, count, false, OFFLOAD_REFUSED_DEVICE, t + s1));
+	assert_false(offload_route_read(&s, count, 0, false, OFFLOAD_REFUSED_DEVICE, t));
+	assert_false(offload_route_due(&s, count, 0, t + s1 - 1));
+	assert_true(offload_route_due(&s, count, 0, t + s1));
+	assert_true(offload_route_read(&s, count, 0, false, OFFLOAD_REFUSED_DEVICE, t + s1));
 	s.fast_route_refused = 0;
-	assert_false(offload_route_read(&s, count, false, OFFLOAD_REFUSED_ROUTE, t));
-	assert_false(offload_route_read(&s, count, true, 0, t + s1));
+	assert_false(offload_route_read(&s, count, 0, false, OFFLOAD_REFUSED_ROUTE, t));
+	assert_false(offload_route_read(&s, count, 0, true, 0, t + s1));
 	count++;
-	assert_false(offload_route_read(&s, count, false, OFFLOAD_REFUSED_ROUTE, t + s1));
+	assert_false(offload_route_read(&s, count, 0, false, OFFLOAD_REFUSED_ROUTE, t + s1));
 	/* the count wraps */
 	s.fast_route_pass = UINT32_MAX;
-	assert_true(offload_route_due(&s, 0, t + 2 * s1));
+	assert_true(offload_route_due(&s, 0, 0, t + 2 * s1));
 }
 
+/* A route epoch (routes, rules or the fast path's devices changed) makes a derivation due
+ * once, whatever the count and its back-off (review-reroute M1: an IPv4 route that moves while
+ * the old device keeps a covering route moves no count; L1: a route back after an outage ends
+ * the back-off its errors grew); one due to the epoch alone that found nothing keeps the
+ * back-off as it was. A refusal found twice within the confirmation's second (a burst of route
+ * events) does not take the session off yet. */
+static void test_route_epoch(void **state)
+{
+	const uint64_t s1 = 1000000000ull;
+	struct session s = {0};
+	uint64_t t = 1000 * s1;
+	uint32_t count = 7;
+
+	(void)state;
+	s.fast_route_pass = count;
+	assert_false(offload_route_due(&s, count, 0, t));
+	assert_true(offload_route_due(&s, count, 1, t));
+	assert_false(offload_route_read(&s, count, 1, false, 0, t));
+	assert_false(offload_route_due(&s, count, 1, t));
+	assert_int_equal(s.fast_route_backoff, 0); /* nothing moved, no count: no back-off */
+	/* a count that moved for nothing backs off; a new epoch is due all the same */
+	count++;
+	assert_false(offload_route_read(&s, count, 1, false, 0, t));
+	count++;
+	assert_false(offload_route_due(&s, count, 1, t + s1));
+	assert_true(offload_route_due(&s, count, 2, t + s1));
+	/* ... an error there (the route still missing) backs off more; the epoch ends it */
+	assert_false(offload_route_read(&s, count, 2, false, 0, t + s1));
+	assert_false(offload_route_due(&s, count + 1, 2, t + 2 * s1));
+	assert_true(offload_route_due(&s, count, 3, t + 2 * s1));
+	/* refusals in a burst: the second within 1 s keeps the session, one 1 s after leaves */
+	assert_false(offload_route_read(&s, count, 3, false, OFFLOAD_REFUSED_DEVICE, t));
+	assert_true(offload_route_due(&s, count, 4, t + s1 / 10));
+	assert_false(offload_route_read(&s, count, 4, false, OFFLOAD_REFUSED_DEVICE, t + s1 / 10));
+	assert_true(offload_route_read(&s, count, 4, false, OFFLOAD_REFUSED_DEVICE, t + s1));
+	/* a refusal found for the epoch alone (no count moved: an idle session, or one whose
+	 * datagrams the old device still takes) is confirmed 1 s later all the same */
+	s.fast_route_refused = 0;
+	s.fast_route_pass = count;
+	assert_false(offload_route_read(&s, count, 5, false, OFFLOAD_REFUSED_DEVICE, t));
+	assert_false(offload_route_due(&s, count, 5, t + s1 - 1));
+	assert_true(offload_route_due(&s, count, 5, t + s1));
+}
+
+/* A session that left the fast path for its routes is parked: its fast open is tried again
+ * 5 s later, then backing off 10, 20, 40, 60, 60 s, and at once at a new route epoch
+ * (review-reroute M2: before, it never came back); back, it is no longer parked. */
+static void test_route_return(void **state)
+{
+	static const uint64_t want_s[] = {10, 20, 40, 60, 60};
+	const uint64_t s1 = 1000000000ull;
+	struct session s = {0};
+	uint64_t t = 1000 * s1;
+	size_t i;
+
+	(void)state;
+	assert_false(offload_return_due(&s, 0, t)); /* not parked */
+	assert_false(offload_return_due(&s, 1, t));
+	s.fast_route_backoff = 40; /* (what derivations had grown) */
+	offload_route_leave(&s, t);
+	assert_true(s.fast_parked);
+	assert_false(offload_return_due(&s, 0, t + 5 * s1 - 1));
+	assert_true(offload_return_due(&s, 0, t + 5 * s1));
+	assert_true(offload_return_due(&s, 1, t + 1)); /* the routes changed */
+	t += 5 * s1;
+	for (i = 0; i < sizeof(want_s) / sizeof(want_s[0]); i++) {
+		offload_return_read(&s, false, t); /* refused again */
+		assert_false(offload_return_due(&s, 0, t + want_s[i] * s1 - 1));
+		assert_true(offload_return_due(&s, 0, t + want_s[i] * s1));
+		t += want_s[i] * s1;
+	}
+	assert_true(offload_return_due(&s, 1, t - 1));
+	offload_return_read(&s, true, t);
+	assert_false(s.fast_parked);
+	assert_false(offload_return_due(&s, 2, t + 100 * s1));
+}
+
+/* The tick's path MTU readings take turns over every relay's sessions: a relay with more
+ * sessions due than a second's allowance does not keep the next relay's from theirs (one
+ * cursor over relay and session slot), and every session due is read equally often. */
 static void test_pmtu_walk(void **state)
 {
 	static const uint32_t cap[4] = { 100, 0, 5, 0 };
@@ -1144,6 +1221,8 @@ int main(void)
 		cmocka_unit_test(test_pmtu_too_big),
 		cmocka_unit_test(test_pmtu_too_big_forged),
 		cmocka_unit_test(test_route_backoff),
+		cmocka_unit_test(test_route_epoch),
+		cmocka_unit_test(test_route_return),
 		cmocka_unit_test(test_hooks_relay),
 	};
 
