@@ -395,9 +395,11 @@ static void *admin_thread(void *arg)
 			continue;
 		if (n > 0 && pfd[0].revents)
 			break;
+		/* (POLLERR alone: the kernel dropped messages, an overrun with nothing queued.
+		 * Reading clears it and says so; not reading would spin here.) */
 		if (pfd[2].fd >= 0)
-			admin_link_events(ad, n > 0 && (pfd[2].revents & POLLIN));
-		if (n > 0 && (pfd[5].revents & POLLIN))
+			admin_link_events(ad, n > 0 && (pfd[2].revents & (POLLIN | POLLERR)));
+		if (n > 0 && (pfd[5].revents & (POLLIN | POLLERR)))
 			admin_route_events(ad);
 		if (n > 0 && (pfd[3].revents & POLLIN))
 			admin_follow(ad);

@@ -753,12 +753,16 @@ static bool fast_return(struct worker *w, uint32_t r, struct session *s)
 
 	if (!offload_return_due(s, w->route_epoch, w->now))
 		return false;
-	/* (unfast_sessions forgets parked sessions too: a relay without the fast path now; a
-	 * client denied since stays on the socket path, judge_one) */
-	if (!w->relays[r].offload || s->fd < 0 || s->denied) {
+	/* A client denied since stays on the socket path (judge_one). */
+	if (s->fd < 0 || s->denied) {
 		s->fast_parked = false;
 		return false;
 	}
+	/* The relay's fast path off for now (a re-apply that keeps the program, keep_fast, after
+	 * a link changed): it stays parked for when it is back. One turned off for good forgets
+	 * its parked sessions (unfast_sessions). */
+	if (!w->relays[r].offload)
+		return false;
 	fast_open(w, r, s, &so);
 	offload_return_read(s, s->fast, w->now);
 	return true;
@@ -1313,13 +1317,18 @@ static void unfast_sessions(struct worker *w, uint32_t r)
 }
 
 /* The program goes away, and its per-session counts with it: a later program starts its
- * slots at zero, so no slot may fold against counts the old one left (they would wrap). */
-static void forget_flows(struct session_table *t)
+ * slots at zero, so no slot may fold against counts the old one left (they would wrap).
+ * Without a program nothing judges clients any more (judge_turn): a denied mark would never
+ * be cleared, so replies would never keep those sessions again; all go. */
+static void forget_flows(struct session_table *t, bool judged)
 {
 	uint32_t i;
 
-	for (i = 0; t->slots && i < t->capacity; i++)
+	for (i = 0; t->slots && i < t->capacity; i++) {
 		t->slots[i].flow = SESSION_NONE;
+		if (!judged)
+			t->slots[i].denied = false;
+	}
 }
 
 /* Brings the fast path in line with cmd: the program (sessions of a program that goes away
@@ -1334,7 +1343,7 @@ static void apply_fast(struct worker *w, struct worker_cmd *cmd)
 		for (r = 0; r < WORKER_MAX_RELAYS; r++)
 			if (w->relays[r].state != RELAY_SLOT_UNUSED) {
 				unfast_sessions(w, r);
-				forget_flows(&w->relays[r].sessions);
+				forget_flows(&w->relays[r].sessions, cmd->fast != NULL);
 			}
 	}
 	if (w->fast.f != cmd->fast) {

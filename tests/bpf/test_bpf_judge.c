@@ -715,6 +715,77 @@ static void test_socket_denied(void **state)
 	assert_true(open_as(s2, gen2));
 }
 
+/* Relay 0's fast path off or on again by a re-apply that keeps the program (keep_fast: what
+ * an interface event does). */
+static void reapply_offload(struct stub_worker *fx, bool on)
+{
+	char err[CONFIG_ERR_LEN];
+
+	fx->rt.offload[0] = on;
+	assert_int_equal(stub_worker_loop_start(fx), 0);
+	assert_int_equal(runtime_reapply(&fx->rt, err, sizeof(err)), 0);
+	stub_worker_loop_stop(fx);
+}
+
+/* s leaves the fast path for its routes, as pmtu_read does at OFFLOAD_RECHECK_LEAVE. */
+static void leave_for_routes(struct stub_worker *fx, struct session *s)
+{
+	struct worker *w = &fx->rt.workers[0];
+	struct relay_dir_counters fold[RELAY_DIR__MAX] = { 0 };
+
+	offload_session_close(&w->fast, s, fold);
+	offload_route_leave(s, worker_clock());
+	assert_true(s->fast_parked && !s->fast);
+}
+
+/* A session parked for its routes while a link event has the relay's fast path off for a
+ * while (keep_fast) comes back once it is on again and the routes change. Before, the first
+ * route epoch while it was off forgot the session's parking: socket path for good. */
+static void test_park_across_flap(void **state)
+{
+	struct stub_worker *fx = *state;
+	struct session *s;
+
+	fast_on_lo(fx, true);
+	s = datagram(fx, 8, 1);
+	assert_true(s && s->fast);
+	leave_for_routes(fx, s);
+	reapply_offload(fx, false);
+	worker_routes_moved(fx->rt.workers[0].sync);
+	tick(fx);
+	assert_true(s->fast_parked);
+	reapply_offload(fx, true);
+	worker_routes_moved(fx->rt.workers[0].sync);
+	tick(fx);
+	tick(fx);
+	assert_true(s->fast);
+}
+
+/* A reload that leaves no relay with the fast path (no program: nothing judges any more) and
+ * allows a denied client again: its mark goes, and replies keep its session again. Before,
+ * the mark stayed for good and the session expired under a stream of replies. */
+static void test_mark_without_program(void **state)
+{
+	struct stub_worker *fx = *state;
+	struct session *s;
+	uint32_t gen;
+	uint64_t t0;
+
+	s = datagram(fx, 7, 1);
+	assert_true(s && !s->fast);
+	gen = s->gen;
+	reload(fx, DENY_LO, 0);
+	assert_true(s->denied);
+	fx->rt.fast = NULL; /* offload = "off" on every relay now */
+	reload(fx, "\"198.19.255.0/24\"", 0);
+	tick(fx);
+	assert_false(s->denied);
+	t0 = worker_clock();
+	reply(fx, s, t0 + 3000 * SEC_NS);
+	tick_at(fx, t0 + 3650 * SEC_NS);
+	assert_true(open_as(s, gen));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -733,6 +804,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_stacked, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wrong_iface, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_socket_denied, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_park_across_flap, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_mark_without_program, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
