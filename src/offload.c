@@ -1351,13 +1351,13 @@ static int offload_session_reroute(const struct offload_worker *ow, struct sessi
 }
 
 enum offload_recheck offload_session_recheck(const struct offload_worker *ow, struct session *s,
-					     uint32_t epoch, uint64_t now)
+					     uint32_t epoch, bool epoch_room, uint64_t now)
 {
 	const struct offload_flow_stats *st;
 	uint32_t pass[2], too_big[2], dirs, changed = 0, route;
 	enum offload_recheck done = OFFLOAD_RECHECK_NONE;
 	uint16_t before[2];
-	bool moved;
+	bool moved, by_epoch = false;
 	int d, ret;
 
 	if (!s->fast || !ow->f)
@@ -1372,7 +1372,9 @@ enum offload_recheck offload_session_recheck(const struct offload_worker *ow, st
 	 * multipath route does, docs/offload.md): a derivation that finds the routes as they
 	 * were backs off, as the path MTU readings do. */
 	route = offload_route_count(st);
-	if (offload_route_due(s, route, epoch, now)) {
+	/* (due for the epoch alone: neither its own count nor a refusal to confirm asks) */
+	by_epoch = !offload_route_due(s, route, s->fast_route_epoch, now);
+	if (offload_route_due(s, route, epoch, now) && (!by_epoch || epoch_room)) {
 		ret = offload_session_reroute(ow, s, &moved);
 		/* What passed up during the rewrite (or in a program still holding the old
 		 * rule) is no news of another move. */
@@ -1401,7 +1403,7 @@ enum offload_recheck offload_session_recheck(const struct offload_worker *ow, st
 	if (done == OFFLOAD_RECHECK_MOVED)
 		dirs |= OFFLOAD_PMTU_UP | OFFLOAD_PMTU_DOWN;
 	if (!dirs)
-		return done;
+		return done == OFFLOAD_RECHECK_READ && by_epoch ? OFFLOAD_RECHECK_EPOCH : done;
 	memcpy(before, s->fast_mtu, sizeof(before));
 	/* An error (a session whose key another took: -ENOENT) counts as no change. */
 	offload_session_pmtu(ow, s, dirs);
@@ -1419,6 +1421,7 @@ void offload_pmtu_walk(struct offload_pmtu_turn *t, uint64_t now, uint32_t per_s
 
 	if (now >= t->second_end) {
 		t->left = per_sec;
+		t->epoch_left = per_sec;
 		t->second_end = now + 1000000000ull;
 	}
 	if (t->relay >= n)

@@ -314,16 +314,20 @@ enum offload_recheck {
 	OFFLOAD_RECHECK_READ,  /* path MTUs or routes read (syscalls made), the rules as they were
 				* or with a new path MTU */
 	OFFLOAD_RECHECK_MOVED, /* ... and its routes had moved: the rules got their new devices */
+	/* its routes derived again for a new route epoch alone (no count of its own moved, no
+	 * path MTU due), as they were: its own allowance (offload_pmtu_turn.epoch_left), so that
+	 * routes changing elsewhere do not hold up the sessions whose own counts ask */
+	OFFLOAD_RECHECK_EPOCH,
 	/* its routes moved where the fast path cannot relay it (s->fast_refused says why): the
 	 * caller takes it off the fast path (offload_session_close) */
 	OFFLOAD_RECHECK_LEAVE,
 };
 /* The tick's part, under route epoch epoch: derives fast session s's rules again when
- * offload_route_due says so, and reads again what offload_pmtu_due says (at most one reading
- * of each direction; both after a move). A session that leaves is parked
- * (offload_route_leave). */
+ * offload_route_due says so (for the epoch alone only with epoch_room: else it stays due),
+ * and reads again what offload_pmtu_due says (at most one reading of each direction; both
+ * after a move). A session that leaves is parked (offload_route_leave). */
 enum offload_recheck offload_session_recheck(const struct offload_worker *ow, struct session *s,
-					     uint32_t epoch, uint64_t now);
+					     uint32_t epoch, bool epoch_room, uint64_t now);
 /* The tick's turn over a worker's fast sessions for path MTU readings, at most per_sec a
  * second (offload_pmtu_walk): one cursor over (relay slot, session slot), so that a relay
  * whose sessions use up a second's allowance hands the next second's to the sessions after
@@ -331,6 +335,7 @@ enum offload_recheck offload_session_recheck(const struct offload_worker *ow, st
 struct offload_pmtu_turn {
 	uint32_t relay, slot; /* where the readings go on from: after the last allowance's last */
 	uint32_t left;	      /* readings left this second */
+	uint32_t epoch_left;  /* ... and derivations for a route epoch alone (as many a second) */
 	uint64_t second_end;  /* when this second ends (ns) */
 };
 /* Reads again the path MTUs of session slot i of relay slot r if due; true when it read

@@ -785,7 +785,12 @@ static bool pmtu_read(void *arg, uint32_t r, uint32_t i)
 	if (!s->fast)
 		return s->fast_parked && fast_return(w, r, s);
 	iif = s->fast_iif;
-	done = offload_session_recheck(&w->fast, s, w->route_epoch, w->now);
+	done = offload_session_recheck(&w->fast, s, w->route_epoch, w->pmtu.epoch_left > 0, w->now);
+	/* (from its own allowance: routes changing elsewhere hold up no reading asked for) */
+	if (done == OFFLOAD_RECHECK_EPOCH) {
+		w->pmtu.epoch_left--;
+		return false;
+	}
 	if (done == OFFLOAD_RECHECK_MOVED) {
 		counter_add(&w->counters[r].fast_rerouted, 1);
 		/* Its rules are new: what arrived elsewhere before is judged by them no more.

@@ -62,7 +62,8 @@ struct worker_noreply {
  * epoch: three syscalls, the four route lookups of its open, eight map lookups for the
  * program's hooks on its devices and two map calls per rule, and both path MTU readings after
  * a move), and sessions that left for their routes whose fast open is tried again (about an
- * open's cost: fast_return). */
+ * open's cost: fast_return). As many derivations again for a new route epoch alone, from an
+ * allowance of their own (OFFLOAD_RECHECK_EPOCH). */
 #define WORKER_PMTU_PER_SEC 64
 
 /* Map calls a worker makes per tick at most, and at the reload that changed them, to judge its

@@ -786,6 +786,47 @@ static void test_mark_without_program(void **state)
 	assert_true(open_as(s, gen));
 }
 
+/* A route changed somewhere (a new route epoch makes every fast session due for a derivation
+ * of its rules) while one session's own count asks for a reading (an ICMP too-big about it):
+ * that session is read in the same tick, wherever the walk meets it. Derivations for the
+ * epoch alone take their own allowance. Before, they took the shared one, and with more fast
+ * sessions than a second's allowance ahead of it (here 100 against 64) the too-big waited. */
+static void test_epoch_spares_readings(void **state)
+{
+	struct stub_worker *fx = *state;
+	struct worker *w = &fx->rt.workers[0];
+	struct session_table *t = &w->relays[fx->rt.relay_slot[0]].sessions;
+	struct offload_flow_stats *st;
+	struct session *s, *last = NULL;
+	uint32_t k, d, far = 0;
+
+	fast_on_lo(fx, true);
+	for (k = 1; k <= 100; k++) {
+		s = datagram(fx, 8, k);
+		assert_true(s && s->fast);
+	}
+	w->pmtu.second_end = 0;
+	tick(fx);
+	/* the one the walk meets last from its cursor */
+	for (k = 0; k < t->capacity; k++) {
+		s = &t->slots[k];
+		if (s->state != SESSION_ACTIVE || !s->fast)
+			continue;
+		d = (k + t->capacity - (w->pmtu.relay == fx->rt.relay_slot[0] ? w->pmtu.slot : 0)) %
+		    t->capacity;
+		if (!last || d >= far)
+			last = s, far = d;
+	}
+	assert_non_null(last);
+	st = (struct offload_flow_stats *)filter_offload_flow(fx->f, last->flow);
+	assert_non_null(st);
+	__atomic_add_fetch(&st->too_big[1], 1, __ATOMIC_RELAXED);
+	worker_routes_moved(w->sync);
+	w->pmtu.second_end = 0;
+	tick(fx);
+	assert_int_equal(last->fast_mtu_too_big[1], st->too_big[1]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -806,6 +847,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_socket_denied, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_park_across_flap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mark_without_program, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_epoch_spares_readings, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
