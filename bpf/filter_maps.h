@@ -164,6 +164,11 @@ _Static_assert(sizeof(struct filter_frag_val) == 16, "fragment value layout");
 #define RR_IFACE_OFFLOAD_TC 0x8u  /* ... in the tc hook (bpf_redirect_neigh) */
 #define RR_IFACE_SHED_XDP 0x10u	  /* early shedding runs in the XDP hook (issue 10) */
 #define RR_IFACE_SHED_TC 0x20u	  /* ... in the tc hook */
+/* For the workers only (the program ignores it): the interface has lower devices and the
+ * filter stage runs on every one of them (a VLAN's, macvlan's or ipvlan's link, a bridge's,
+ * bond's or team's ports; one level), so it judges the datagrams that come up through it
+ * (filter_iface_judges; review-openjudge O1). */
+#define RR_IFACE_JUDGED_BELOW 0x40u
 #define RR_IFACE_DEFAULT (RR_IFACE_FILTER_XDP | RR_IFACE_FILTER_TC)
 #define RR_IFACES_MAX 64
 

@@ -678,6 +678,7 @@ void app_link_events(struct app *a, const struct netlink_link_change *links, uin
 	char what[IF_NAMESIZE + 32];
 	bool moved = false, napi = false;
 	uint32_t i;
+	int ret;
 
 	if (!n)
 		return;
@@ -695,6 +696,10 @@ void app_link_events(struct app *a, const struct netlink_link_change *links, uin
 		snprintf(what, sizeof(what), "%u links changed", n);
 	if (a->filter)
 		moved = app_hooks_follow(a, what);
+	/* (a port enslaved, a VLAN's link made again: whether the filter runs below moved) */
+	if (a->filter && (ret = filter_below_sync(a->filter)) < 0)
+		log_err("filter: which interfaces have the filter below them: %s; their fast "
+			"sessions are judged as before the change", strerror(-ret));
 	/* The fast path's devices may have changed with them (a device made again gets the
 	 * program now, some 100 ms after its routes): its sessions are derived again, and
 	 * those that left for their routes try it again. */

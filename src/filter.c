@@ -67,6 +67,7 @@ struct filter_iface {
 	uint32_t tc_priority;	 /* ... and filter.tc_priority */
 	bool hook_created;	 /* ... and we created clsact, so we destroy it */
 	uint32_t flags;		 /* RR_IFACE_* as written to rr_ifaces */
+	bool judged_below;	 /* ... and RR_IFACE_JUDGED_BELOW (filter_judged_below) */
 	uint8_t mac[6];		 /* the device's address, as written there (filter_link_mac) */
 	bool filter_iface;	 /* one of filter.interfaces */
 	bool renamed;		 /* ... whose link has another name now (said once) */
@@ -977,7 +978,7 @@ static const char *filter_link_desc(int link_fd, bool generic)
  * BPF_ANY, or BPF_EXIST to change only an entry that is there. */
 static int filter_iface_write(struct filter *f, const struct filter_iface *fi, __u64 how)
 {
-	struct rr_iface v = { .flags = fi->flags };
+	struct rr_iface v = { .flags = fi->flags | (fi->judged_below ? RR_IFACE_JUDGED_BELOW : 0) };
 	uint32_t key = (uint32_t)fi->ifindex;
 
 	memcpy(v.mac, fi->mac, sizeof(v.mac));
@@ -988,8 +989,36 @@ static int filter_iface_write(struct filter *f, const struct filter_iface *fi, _
  * the program runs the filter (the default the filter's own interfaces rely on until their
  * entry is written), which an interface attached only for the fast path or shedding must
  * never meet. The entry goes after the hooks (filter_detach_iface). */
+/* Whether the filter judges what comes up through fi from below: fi has lower devices
+ * (netlink_lower_ifindexes: one level, a VLAN on a bond's VLAN is not followed) and the
+ * filter stage runs on every one of them. "Every": with only some bridge ports filtered, a
+ * denied client's session ended at the change would only open again through another
+ * (review-rcfix R1). Only for an interface the filter does not run on itself, which the
+ * workers judge anyway. A failed read says no (its sessions are left alone, as before). */
+static struct filter_iface *filter_iface_find(struct filter *f, int ifindex);
+
+static bool filter_judged_below(struct filter *f, const struct filter_iface *fi)
+{
+	const uint32_t filt = RR_IFACE_FILTER_XDP | RR_IFACE_FILTER_TC;
+	int low[RR_IFACES_MAX], n, i;
+
+	if (fi->flags & filt)
+		return false;
+	n = netlink_lower_ifindexes(fi->ifindex, low, RR_IFACES_MAX);
+	if (n <= 0)
+		return false;
+	for (i = 0; i < n; i++) {
+		const struct filter_iface *lo = filter_iface_find(f, low[i]);
+
+		if (!lo || !(lo->flags & filt))
+			return false;
+	}
+	return true;
+}
+
 static int filter_iface_publish(struct filter *f, struct filter_iface *fi)
 {
+	fi->judged_below = filter_judged_below(f, fi);
 	return filter_iface_write(f, fi, BPF_ANY);
 }
 
@@ -2055,6 +2084,30 @@ int filter_offload_hooks(const struct filter *f, int ifindex)
 	return hooks;
 }
 
+int filter_below_sync(struct filter *f)
+{
+	int changed = 0, ret;
+	uint32_t i;
+
+	for (i = 0; i < f->n_ifaces; i++) {
+		struct filter_iface *fi = &f->ifaces[i];
+		bool below = filter_judged_below(f, fi);
+
+		if (below == fi->judged_below)
+			continue;
+		fi->judged_below = below;
+		/* (a filtered link whose attach failed has no entry, and gets none here) */
+		ret = filter_iface_write(f, fi, BPF_EXIST);
+		if (ret < 0 && ret != -ENOENT)
+			return ret;
+		log_info("filter: %s %s", fi->name,
+			 below ? "has the filter on every device below it: its fast sessions are judged"
+			       : "no longer has the filter on every device below it");
+		changed++;
+	}
+	return changed;
+}
+
 int filter_iface_judges(const struct filter *f, int ifindex)
 {
 	uint32_t key = (uint32_t)ifindex;
@@ -2066,7 +2119,7 @@ int filter_iface_judges(const struct filter *f, int ifindex)
 		return 1; /* iface_flags: RR_IFACE_DEFAULT */
 	if (ret < 0)
 		return ret;
-	return (v.flags & (RR_IFACE_FILTER_XDP | RR_IFACE_FILTER_TC)) != 0;
+	return (v.flags & (RR_IFACE_FILTER_XDP | RR_IFACE_FILTER_TC | RR_IFACE_JUDGED_BELOW)) != 0;
 }
 
 int filter_offload_down(struct filter *f, int *out, int max)

@@ -220,9 +220,14 @@ int filter_offload_ifaces(const struct filter *f, struct filter_offload_iface *o
 int filter_offload_hooks(const struct filter *f, int ifindex);
 
 /* Whether the filter stage judges the datagrams that arrive on ifindex: its rr_ifaces entry
- * says it runs there (XDP or tc), or there is none (the program's default, where attached).
- * 1, 0 or -errno. It reads the program's map, so a worker may ask. */
+ * says it runs there (XDP or tc) or on every device below it (RR_IFACE_JUDGED_BELOW), or
+ * there is none (the program's default, where attached). 1, 0 or -errno. It reads the
+ * program's map, so a worker may ask. */
 int filter_iface_judges(const struct filter *f, int ifindex);
+/* Works out again, for every interface of ours, whether the filter runs on every device
+ * below it, and publishes what changed (RR_IFACE_JUDGED_BELOW; a link event may have moved
+ * the devices below, or the filter on them). Returns how many changed, or -errno. */
+int filter_below_sync(struct filter *f);
 
 /* Redirect targets the kernel refused a frame for since they were (re)checked: up to max
  * ifindexes into out, returns how many. filter_offload_up takes one back into use. */

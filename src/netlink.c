@@ -640,6 +640,60 @@ err_free_sock:
 	return ret;
 }
 
+/* Kinds whose IFLA_LINK is the device their frames come up from (a veth's is its peer, a
+ * tunnel's the underlay it encapsulates on: neither). */
+static bool netlink_stacked_kind(const char *kind)
+{
+	static const char *const kinds[] = { "vlan", "macvlan", "macvtap", "ipvlan", "ipvtap" };
+	size_t i;
+
+	for (i = 0; kind && i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		if (!strcmp(kind, kinds[i]))
+			return true;
+	return false;
+}
+
+int netlink_lower_ifindexes(int ifindex, int *out, int max)
+{
+	struct nl_cache *cache;
+	struct nl_object *obj;
+	struct nl_sock *sk;
+	int ret, n = 0;
+
+	ret = netlink_connect(&sk);
+	if (ret)
+		return ret;
+	ret = rtnl_link_alloc_cache(sk, AF_UNSPEC, &cache);
+	if (ret < 0) {
+		ret = netlink_errno(ret);
+		goto err_free_sock;
+	}
+	for (obj = nl_cache_get_first(cache); obj; obj = nl_cache_get_next(obj)) {
+		struct rtnl_link *l = (struct rtnl_link *)obj;
+		int32_t nsid;
+		int lower = 0;
+
+		if (rtnl_link_get_ifindex(l) == ifindex && netlink_stacked_kind(rtnl_link_get_type(l)) &&
+		    rtnl_link_get_link_netnsid(l, &nsid) < 0) /* (a link in another namespace: -) */
+			lower = (int)rtnl_link_get_link(l);
+		else if (rtnl_link_get_master(l) == ifindex)
+			lower = rtnl_link_get_ifindex(l);
+		if (lower <= 0 || lower == ifindex)
+			continue;
+		if (n == max) {
+			ret = -ENOSPC;
+			goto err_free_cache;
+		}
+		out[n++] = lower;
+	}
+	ret = n;
+err_free_cache:
+	nl_cache_free(cache);
+err_free_sock:
+	nl_socket_free(sk);
+	return ret;
+}
+
 bool netlink_is_loopback(int ifindex)
 {
 	struct netlink_link info;

@@ -141,6 +141,10 @@ int netlink_link_at(int ifindex, struct netlink_link *info);
  * parent: that is their link, not their master). Their names, ", " between, as far as they
  * fit in names[len]. Returns how many, or -errno. */
 int netlink_lower_links(int ifindex, char *names, size_t len);
+/* The devices directly below ifindex, their indexes in out (at most max): a VLAN's, macvlan's
+ * or ipvlan's link (IFLA_LINK, in this namespace), and the links whose master is ifindex (a
+ * bridge's, bond's or team's ports). One level only. Returns how many, or -errno. */
+int netlink_lower_ifindexes(int ifindex, int *out, int max);
 /* True when ifindex is a loopback device. */
 bool netlink_is_loopback(int ifindex);
 

@@ -220,20 +220,30 @@ static void count_fast(struct worker *w, uint32_t r, struct session *s,
 }
 
 /* Whether new fast session s's client is for the next judging turn to judge (judge_turn): the
- * rules in force deny it, or could not be read. Its datagram came through the program, but
- * maybe under rules a change replaced since (it waited in the socket), and the lap of that
- * change may have passed s's slot already: it would not be judged until the next change.
- * The turn decides what becomes of it (judge_one). One map lookup mostly (the prefix trie;
- * the generation in force, its settings and the port's entry are read again after each
- * command and tick). */
+ * rules in force deny it, or could not be read, and the filter judges what arrives on its
+ * fast_iif (filter_iface_judges: there or on every device below; a failed read says yes).
+ * Its datagram came through the program, but maybe under rules a change replaced since (it
+ * waited in the socket), and the lap of that change may have passed s's slot already: it
+ * would not be judged until the next change. Where the filter judges nothing the program lets
+ * the client's datagrams through, and the session is left alone (review-final F3). The turn
+ * decides what becomes of it (judge_one). One map lookup mostly (the prefix trie; the
+ * generation in force, its settings and the port's entry are read again after each command
+ * and tick), and for a denied client the interface's, once per interface between turns. */
 static bool fast_due(struct worker *w, const struct session *s)
 {
 	if (!w->open_judged) {
 		if (filter_judge_begin(w->fast.f, &w->open_judge) < 0)
 			return true;
 		w->open_judged = true;
+		w->open_iif_judges = -1;
 	}
-	return filter_judge(w->fast.f, &w->open_judge, &s->client, &s->local) == 1;
+	if (filter_judge(w->fast.f, &w->open_judge, &s->client, &s->local) != 1)
+		return false;
+	if (w->open_iif_judges < 0 || w->open_iif != s->fast_iif) {
+		w->open_iif = s->fast_iif;
+		w->open_iif_judges = filter_iface_judges(w->fast.f, s->fast_iif) != 0;
+	}
+	return w->open_iif_judges;
 }
 
 /* The program's wrong_iface count of the client's direction of flow slot flow: datagrams of
@@ -830,7 +840,8 @@ static void pmtu_turn(struct worker *w)
 
 /* A judging turn: its rules (begun at its first judgement; their two lookups are reserved
  * until then), the fast sessions it ended or took off the fast path, and the interface it
- * asked about last (iif_judges: whether the filter runs there; -1: none asked yet). */
+ * asked about last (iif_judges: whether the filter judges there, judge_iif; -1: none asked
+ * yet). */
 struct judge_state {
 	struct filter_judge j;
 	bool begun;
@@ -847,26 +858,34 @@ static bool judge_room(const struct judge_state *js)
 	       WORKER_JUDGE_PER_TICK;
 }
 
-/* Whether the filter's verdict on fast session s's client holds for every datagram of its
- * client: the filter runs where the fast path takes them (s->fast_iif; a session put in the
- * table without one has 0, no interface: judged, as the program judges on an interface it has
- * no entry for), and none arrived by another device since its rules were derived (the
- * program's wrong_iface count, as at fast_open). Not so with the filter on a device below
- * (a VLAN's, bridge's or bond's), nor with clients coming in by another device than the route
- * back (review-openjudge O1, O2). */
-static bool judge_holds(struct worker *w, const struct session *s, struct judge_state *js)
+/* Whether the filter's verdict on fast session s's client (on a fast_iif the filter judges:
+ * judge_iif) holds for every datagram of its client: none arrived by another device since
+ * its rules were derived (the program's wrong_iface count, as at fast_open). Not so with
+ * clients coming in by another device than the route back (review-openjudge O2). */
+static bool judge_holds(struct worker *w, const struct session *s)
+{
+	return judge_wrong(w, s->flow) == s->judge_wrong;
+}
+
+/* Whether the filter judges what arrives on fast session s's fast_iif at all: it runs there
+ * or on every device below (RR_IFACE_JUDGED_BELOW, a VLAN's, bridge's or bond's: review-
+ * openjudge O1), or the interface has no entry; a failed read says yes. Asked once per
+ * interface in a row, counted in the turn's map calls. */
+static bool judge_iif(struct worker *w, const struct session *s, struct judge_state *js)
 {
 	if (js->iif_judges < 0 || s->fast_iif != js->iif) {
 		js->iif = s->fast_iif;
-		js->iif_judges = filter_iface_judges(w->fast.f, s->fast_iif) == 1;
+		js->iif_judges = filter_iface_judges(w->fast.f, s->fast_iif) != 0;
 		js->j.calls += WORKER_JUDGE_IFACE_CALLS;
 	}
-	return js->iif_judges && judge_wrong(w, s->flow) == s->judge_wrong;
+	return js->iif_judges;
 }
 
 /* Judges session s of relay slot r by the turn's rules. One whose client they deny is marked
  * denied (replies no longer keep it alive: worker_reply_touch), one they allow again no
- * longer. A denied fast session ends where the filter's verdict holds for its client's
+ * longer; but a fast session on a fast_iif the filter judges nothing of (judge_iif) is left
+ * alone, fast and unmarked: the program lets its client's datagrams through (review-final
+ * F3). A denied fast session ends where the filter's verdict holds for its client's
  * datagrams (judge_holds): they stop at the filter, and the replies would otherwise keep
  * flowing below it. Elsewhere it leaves the fast path and stays on the socket path: where
  * the filter drops its client's datagrams it expires at its idle timeout, where it does not
@@ -886,12 +905,15 @@ static int judge_one(struct worker *w, uint32_t r, struct session *s, struct jud
 	denied = filter_judge(w->fast.f, &js->j, &s->client, &s->local);
 	if (denied < 0)
 		return 0;
+	/* where the filter judges nothing, nor is the session (review-final F3) */
+	if (denied == 1 && s->fast && !judge_iif(w, s, js))
+		return 0;
 	if (s->denied != (denied == 1))
 		s->denied = denied == 1;
 	if (!s->denied || !s->fast)
 		return 0;
 	js->ends++;
-	if (judge_holds(w, s, js)) {
+	if (judge_holds(w, s)) {
 		session_close(&w->relays[r].sessions, s);
 		end_session(w, r, s, ACCESSLOG_FILTER_DENIED);
 		return 0;

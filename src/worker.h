@@ -247,6 +247,7 @@ struct worker {
 	 * last command or tick, which begin again) */
 	struct filter_judge open_judge;
 	bool open_judged;
+	int open_iif, open_iif_judges; /* the fast_iif it asked about last (-1: none yet) */
 	struct offload_pmtu_turn pmtu; /* the tick's path MTU readings (WORKER_PMTU_PER_SEC) */
 	uint32_t route_epoch;	       /* worker_route_epoch as last read (a turn, a fast open) */
 	struct accesslog_ring *alog;  /* session starts and ends; NULL when access_log is off */

@@ -399,9 +399,10 @@ static void test_relays_take_turns(void **state)
 
 #define DENY_LO "\"198.19.255.0/24\", \"127.0.7.0/24\""
 
-/* The fast path on lo, and the filter stage there too when filtered (its rr_ifaces flags, as
- * filter.interfaces = [ "lo" ] would have them; the harness's program is attached nowhere). */
-static void fast_on_lo(struct stub_worker *fx, bool filtered)
+/* The fast path on lo, with more rr_ifaces flags: the filter stage there too (as
+ * filter.interfaces = [ "lo" ] would have them; the harness's program is attached nowhere), or
+ * on every device below it (RR_IFACE_JUDGED_BELOW, as for eth0.100 with the filter on eth0). */
+static void fast_on_lo_flags(struct stub_worker *fx, uint32_t flags)
 {
 	int lo = (int)if_nametoindex("lo"), fd = filter_map_fd(fx->f, "rr_ifaces");
 	uint32_t key = (uint32_t)lo;
@@ -412,9 +413,14 @@ static void fast_on_lo(struct stub_worker *fx, bool filtered)
 	if (filter_offload_attach(fx->f, lo, false, false, err, sizeof(err)))
 		fail_msg("fast path on lo: %s", err);
 	assert_int_equal(bpf_map_lookup_elem(fd, &key, &v), 0);
-	if (filtered)
-		v.flags |= RR_IFACE_FILTER_TC;
+	assert_int_equal(v.flags & RR_IFACE_JUDGED_BELOW, 0); /* lo has nothing below */
+	v.flags |= flags;
 	assert_int_equal(bpf_map_update_elem(fd, &key, &v, BPF_ANY), 0);
+}
+
+static void fast_on_lo(struct stub_worker *fx, bool filtered)
+{
+	fast_on_lo_flags(fx, filtered ? RR_IFACE_FILTER_TC : 0);
 }
 
 /* A first datagram of client 127.0.<net>.<host>:40000 to the relay: its session, now. */
@@ -473,7 +479,8 @@ static void test_open_behind_cursor(void **state)
 /* REVIEW R1 (review-rcfix): on an interface the filter does not run on, no datagram of the
  * client is judged by the program, so neither is its session: one session for five datagrams
  * a tick apart, though the rules deny the client; nor does a rules change end one (before, the
- * lap did, and the client's next datagram opened another). */
+ * lap did, and the client's next datagram opened another). It stays fast too (review-final
+ * F3; ojfix took it off the fast path at the turn). */
 static void test_unfiltered_iface(void **state)
 {
 	struct stub_worker *fx = *state;
@@ -490,8 +497,8 @@ static void test_unfiltered_iface(void **state)
 	for (i = 0; i < 5; i++) {
 		s = datagram(fx, 7, 7);
 		assert_non_null(s);
-		/* fast as it opened; the turn takes it off the fast path (judge_one) */
-		assert_true(s->fast == (i == 0));
+		/* fast as it opened, and left so (review-final F3) */
+		assert_true(s->fast && !s->denied && !s->judge_due);
 		tick(fx);
 	}
 	print_message("REVIEW R1: one client, 5 datagrams a tick apart: %llu sessions created, "
@@ -616,44 +623,70 @@ static void tick_at(struct stub_worker *fx, uint64_t now)
 	worker_tick(w);
 }
 
-/* REVIEW O1 (review-openjudge): the filter runs on a lower device (eth0), the fast path on the
- * one above it (eth0.100: here lo, whose entry has no filter flag), so the worker cannot tell
- * whether the filter judges the client's datagrams. Its session leaves the fast path at the
- * change's lap and stays open; replies no longer keep it alive: it expires at its idle timeout
- * (3600 s) after its last datagram, while a denied client still sending keeps its own, and an
- * allowed client's replies keep its. Before, it stayed fast, never judged: replies kept it. */
-static void test_stacked(void **state)
+/* REVIEW F3 (review-final): the filter runs neither on the fast path's device nor below it
+ * (deny rules for 10/8 on eth0, internal 10/8 clients on unfiltered eth1: here lo without a
+ * filter flag). The program lets the clients' datagrams through, so their sessions are left
+ * alone, at the open and at the change: fast, not marked denied, and replies keep them alive
+ * (an upstream push with rare client keepalives). Before (ojfix), the turn took them off the
+ * fast path marked denied, and they expired at the idle timeout (3600 s) despite the replies. */
+static void test_unfiltered_stays(void **state)
 {
 	struct stub_worker *fx = *state;
-	struct session *quiet, *talks, *ok;
-	uint32_t gq, gt, gok;
+	struct session *before, *after;
+	uint32_t gb, ga;
 	uint64_t t0;
 
 	fast_on_lo(fx, false);
-	quiet = datagram(fx, 7, 1);
-	talks = datagram(fx, 7, 2);
-	ok = datagram(fx, 8, 1);
-	assert_true(quiet && talks && ok && quiet->fast && talks->fast && ok->fast);
-	gq = quiet->gen, gt = talks->gen, gok = ok->gen;
+	before = datagram(fx, 7, 1); /* opened before the change: the lap meets it */
+	assert_true(before && before->fast);
 	reload(fx, DENY_LO, 0);
-	print_message("REVIEW O1: a denied client's session, filter below its fast_iif: %s, %s\n",
-		      open_as(quiet, gq) ? "open" : "ended", quiet->fast ? "fast" : "socket path");
-	assert_true(open_as(quiet, gq) && !quiet->fast);
-	assert_true(open_as(talks, gt) && !talks->fast);
-	assert_true(open_as(ok, gok) && ok->fast);
+	after = datagram(fx, 7, 2); /* opened after: judged at the open */
+	assert_true(after && after->fast);
+	gb = before->gen, ga = after->gen;
+	tick(fx);
+	print_message("REVIEW F3: denied clients on an unfiltered fast_iif, a tick after: %s, "
+		      "%s; denied %d %d\n",
+		      before->fast ? "fast" : "socket", after->fast ? "fast" : "socket",
+		      before->denied, after->denied);
+	assert_true(open_as(before, gb) && before->fast && !before->denied);
+	assert_true(open_as(after, ga) && after->fast && !after->denied && !after->judge_due);
 	t0 = worker_clock();
-	reply(fx, quiet, t0 + 3000 * SEC_NS);
-	reply(fx, talks, t0 + 3000 * SEC_NS);
-	reply(fx, ok, t0 + 3000 * SEC_NS);
-	client_datagram(fx, talks, t0 + 3100 * SEC_NS);
+	reply(fx, before, t0 + 3000 * SEC_NS);
+	reply(fx, after, t0 + 3000 * SEC_NS);
 	tick_at(fx, t0 + 3650 * SEC_NS);
-	print_message("REVIEW O1: after 3650 s, replies at 3000 s: %s\n",
-		      open_as(quiet, gq) ? "open (replies kept it)" : "expired");
-	assert_false(open_as(quiet, gq));
-	assert_true(open_as(talks, gt));
-	assert_true(open_as(ok, gok));
-	tick_at(fx, t0 + 6800 * SEC_NS);
-	assert_false(open_as(talks, gt));
+	print_message("REVIEW F3: after 3650 s, replies at 3000 s: %s\n",
+		      open_as(after, ga) ? "open (replies kept it)" : "expired");
+	assert_true(open_as(before, gb) && open_as(after, ga));
+}
+
+/* REVIEW O1 (review-openjudge): the filter runs on every lower device (eth0), the fast path
+ * on the one above it (eth0.100: here lo, whose entry says RR_IFACE_JUDGED_BELOW). The filter
+ * drops the denied clients' datagrams there, so their sessions end at the change's lap (one
+ * opened before) or at the turn after the open (one opened after, its datagram waiting in the
+ * socket), as on a filtered fast_iif; an allowed client's stays fast. Before, with the
+ * interface's own flags only, they stayed fast, never judged: replies kept them. */
+static void test_stacked(void **state)
+{
+	struct stub_worker *fx = *state;
+	struct session *before, *after, *ok;
+	uint32_t gb, ga, gok;
+
+	fast_on_lo_flags(fx, RR_IFACE_JUDGED_BELOW);
+	assert_int_equal(filter_iface_judges(fx->f, (int)if_nametoindex("lo")), 1);
+	before = datagram(fx, 7, 1);
+	ok = datagram(fx, 8, 1);
+	assert_true(before && ok && before->fast && ok->fast);
+	gb = before->gen, gok = ok->gen;
+	reload(fx, DENY_LO, 0);
+	after = datagram(fx, 7, 2);
+	assert_true(after && after->fast && after->judge_due);
+	ga = after->gen;
+	tick(fx);
+	print_message("REVIEW O1: denied clients, the filter below their fast_iif: %s, %s\n",
+		      open_as(before, gb) ? "open" : "ended", open_as(after, ga) ? "open" : "ended");
+	assert_false(open_as(before, gb));
+	assert_false(open_as(after, ga));
+	assert_true(open_as(ok, gok) && ok->fast);
 }
 
 /* REVIEW O2 (review-openjudge): the filter runs on fast_iif, but the client's datagrams
@@ -842,6 +875,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_review_unfiltered_churn, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_due_overflow, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_due_stale, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unfiltered_stays, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stacked, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wrong_iface, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_socket_denied, setup, teardown),

@@ -1332,6 +1332,41 @@ static void test_offload_hooks(void **state)
 	set_tx(fx.d0);
 }
 
+/* The devices below an interface, as the control plane reads them for RR_IFACE_JUDGED_BELOW
+ * (netlink_lower_ifindexes, one level): a macvlan's link (a VLAN's the same way: IFLA_LINK;
+ * not every test kernel has 8021q), a bridge's ports, none for a veth (its
+ * IFLA_LINK is its peer, no device below it). An interface of ours without the filter on
+ * every device below has no JUDGED_BELOW in its entry (no filter stage runs on e0 here). */
+static void test_lower_devices(void **state)
+{
+	int low[8], e0, e1, vl, br, fd = filter_map_fd(fx.f, "rr_ifaces");
+	struct rr_iface v;
+	uint32_t k;
+	char err[256];
+
+	(void)state;
+	if (sh("ip link add e0 type veth peer name e1 && ip link set e0 up && ip link set e1 up") ||
+	    sh("ip link add link e0 name e0.7 type macvlan") ||
+	    sh("ip link add rrbr type bridge && ip link set e1 master rrbr"))
+		fail_msg("macvlan and bridge in the private namespace");
+	e0 = (int)if_nametoindex("e0"), e1 = (int)if_nametoindex("e1");
+	vl = (int)if_nametoindex("e0.7"), br = (int)if_nametoindex("rrbr");
+	assert_int_equal(netlink_lower_ifindexes(vl, low, 8), 1);
+	assert_int_equal(low[0], e0);
+	assert_int_equal(netlink_lower_ifindexes(br, low, 8), 1);
+	assert_int_equal(low[0], e1);
+	assert_int_equal(netlink_lower_ifindexes(e0, low, 8), 0);
+	assert_int_equal(netlink_lower_ifindexes(vl, low, 0), -ENOSPC);
+	assert_int_equal(filter_offload_attach(fx.f, vl, false, false, err, sizeof(err)), 0);
+	k = (uint32_t)vl;
+	assert_int_equal(bpf_map_lookup_elem(fd, &k, &v), 0);
+	assert_int_equal(v.flags, RR_IFACE_OFFLOAD_TC);
+	assert_int_equal(filter_iface_judges(fx.f, vl), 0);
+	assert_int_equal(filter_below_sync(fx.f), 0);
+	filter_offload_detach(fx.f, vl, false, true);
+	sh("ip link del rrbr; ip link del e0");
+}
+
 /* The device's address changes under the fast path in XDP (ip link set dev c0 address ...):
  * filter_link_mac, which the daemon calls at the link event, writes the new one to c0's
  * rr_ifaces entry; from then on a frame to the new address is relayed and one to the old
@@ -1475,6 +1510,7 @@ int main(void)
 	    cmocka_unit_test(test_attach_beside),
 	    cmocka_unit_test(test_offload_hooks),
 	    cmocka_unit_test_teardown(test_mac_change, mac_change_undo),
+	    cmocka_unit_test(test_lower_devices),
 	    cmocka_unit_test(test_gone_targets),
 	    cmocka_unit_test(test_redirect_err_one_frame),
 	};
