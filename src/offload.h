@@ -176,6 +176,9 @@ enum offload_refusal {
 	 * where it runs only in tc (another relay's), to which XDP cannot redirect */
 	OFFLOAD_REFUSED_DEVICE,
 	OFFLOAD_REFUSED_ERROR, /* another: a link-local address, an error, a full map, ... */
+	/* it left the fast path when changed filter rules denied its client (the worker's
+	 * judging; its client's datagrams meet the filter on the socket path) */
+	OFFLOAD_REFUSED_FILTER,
 	OFFLOAD_REFUSED__MAX
 };
 
@@ -195,6 +198,8 @@ static inline const char *offload_refusal_name(enum offload_refusal why)
 		return "device_not_fast_path";
 	case OFFLOAD_REFUSED_ERROR:
 		return "other";
+	case OFFLOAD_REFUSED_FILTER:
+		return "filter_denied";
 	default:
 		return "?";
 	}

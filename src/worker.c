@@ -908,8 +908,17 @@ static int judge_one(struct worker *w, uint32_t r, struct session *s, struct jud
 	/* where the filter judges nothing, nor is the session (review-final F3) */
 	if (denied == 1 && s->fast && !judge_iif(w, s, js))
 		return 0;
-	if (s->denied != (denied == 1))
+	if (s->denied != (denied == 1)) {
 		s->denied = denied == 1;
+		/* One that left the fast path for its denial comes back now the rules allow
+		 * its client again: its fast open is tried at the next path MTU turn
+		 * (fast_return), as a session parked for its routes is. */
+		if (!s->denied && !s->fast && s->fast_refused == OFFLOAD_REFUSED_FILTER) {
+			s->fast_parked = true;
+			s->fast_route_quiet = 0;
+			s->fast_route_backoff = 0;
+		}
+	}
 	if (!s->denied || !s->fast)
 		return 0;
 	js->ends++;
@@ -919,6 +928,7 @@ static int judge_one(struct worker *w, uint32_t r, struct session *s, struct jud
 		return 0;
 	}
 	fast_close(w, r, s);
+	s->fast_refused = OFFLOAD_REFUSED_FILTER; /* (its sessions line: socket: filter_denied) */
 	return 0;
 }
 

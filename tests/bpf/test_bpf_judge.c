@@ -860,6 +860,36 @@ static void test_epoch_spares_readings(void **state)
 	assert_int_equal(last->fast_mtu_too_big[1], st->too_big[1]);
 }
 
+/* A session that left the fast path for its client's denial (its datagrams came by another
+ * device too, so it was not ended) says so in its sessions line, and comes back to the fast
+ * path once a later change allows its client again. Before, it stayed on the socket path for
+ * good, its reason blank. */
+static void test_allowed_again_fast(void **state)
+{
+	struct stub_worker *fx = *state;
+	struct offload_flow_stats *st;
+	struct session *s;
+	uint32_t gen;
+
+	fast_on_lo(fx, true);
+	s = datagram(fx, 7, 1);
+	assert_true(s && s->fast);
+	gen = s->gen;
+	st = (struct offload_flow_stats *)filter_offload_flow(fx->f, s->flow);
+	assert_non_null(st);
+	__atomic_fetch_add(&st->wrong_iface[OFFLOAD_DIR_UP], 1, __ATOMIC_RELAXED);
+	reload(fx, DENY_LO, 0);
+	assert_true(open_as(s, gen) && !s->fast && s->denied);
+	assert_string_equal(offload_refusal_name((enum offload_refusal)s->fast_refused),
+			    "filter_denied");
+	reload(fx, "\"198.19.255.0/24\"", 0);
+	assert_false(s->denied);
+	fx->rt.workers[0].pmtu.second_end = 0;
+	tick(fx);
+	assert_true(open_as(s, gen) && s->fast);
+	assert_int_equal(s->fast_refused, OFFLOAD_REFUSED_NONE);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -882,6 +912,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_park_across_flap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mark_without_program, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_epoch_spares_readings, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_allowed_again_fast, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
