@@ -904,7 +904,9 @@ static void netlink_watch_link(struct nl_cache *cache, struct nl_object *old,
 		netlink_watch_link_note(w, was, false);
 	else if (action == NL_ACT_CHANGE && was && now && netlink_watch_own(now) &&
 		 (((rtnl_link_get_flags(was) ^ rtnl_link_get_flags(now)) & NETLINK_WATCH_FLAGS) ||
-		  netlink_watch_renamed(was, now) || netlink_watch_readdressed(was, now)))
+		  netlink_watch_renamed(was, now) || netlink_watch_readdressed(was, now) ||
+		  /* enslaved or released: its master's lower devices changed (judged_below) */
+		  rtnl_link_get_master(was) != rtnl_link_get_master(now)))
 		netlink_watch_link_note(w, now, true);
 }
 

@@ -1417,7 +1417,8 @@ enum offload_recheck offload_session_recheck(const struct offload_worker *ow, st
 void offload_pmtu_walk(struct offload_pmtu_turn *t, uint64_t now, uint32_t per_sec,
 		       const uint32_t *cap, uint32_t n, offload_pmtu_read_fn *read, void *arg)
 {
-	uint32_t r0, i0, k, r, i, end;
+	uint32_t r0, i0, k, r, i, end, er = 0, ei = 0;
+	bool eset = false;
 
 	if (now >= t->second_end) {
 		t->left = per_sec;
@@ -1434,11 +1435,24 @@ void offload_pmtu_walk(struct offload_pmtu_turn *t, uint64_t now, uint32_t per_s
 		r = (r0 + k) % n;
 		end = k < n ? cap[r] : i0 < cap[r] ? i0 : cap[r];
 		for (i = k ? 0 : i0; i < end && t->left; i++) {
-			if (!read(arg, r, i) || --t->left)
+			uint32_t had = t->epoch_left;
+
+			if (!read(arg, r, i)) {
+				/* (the epoch's allowance ran out here: its next second goes on after) */
+				if (had && !t->epoch_left)
+					er = r, ei = i, eset = true;
+				continue;
+			}
+			if (--t->left)
 				continue;
 			t->relay = i + 1 < cap[r] ? r : (r + 1) % n;
 			t->slot = i + 1 < cap[r] ? i + 1 : 0;
 		}
+	}
+	/* (a full turn without the shared allowance running out: nothing it asked for waits) */
+	if (t->left && eset) {
+		t->relay = ei + 1 < cap[er] ? er : (er + 1) % n;
+		t->slot = ei + 1 < cap[er] ? ei + 1 : 0;
 	}
 }
 

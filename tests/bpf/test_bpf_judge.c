@@ -890,6 +890,65 @@ static void test_allowed_again_fast(void **state)
 	assert_int_equal(s->fast_refused, OFFLOAD_REFUSED_NONE);
 }
 
+/* Route epochs once a second (a routing daemon's churn) while the shared allowance is never
+ * used up: the epoch's own allowance still reaches every fast session in turn (6 seconds of
+ * 64 derivations for 200 sessions: none left underived). Before, the cursor moved only with
+ * the shared allowance, and the same 64 sessions were derived every second (136 never). */
+static void test_epoch_turns(void **state)
+{
+	struct stub_worker *fx = *state;
+	struct worker *w = &fx->rt.workers[0];
+	struct session *ss[200];
+	uint32_t k, e0, never = 0, round;
+
+	fast_on_lo(fx, true);
+	for (k = 0; k < 200; k++) {
+		ss[k] = datagram(fx, 8 + k / 200, 1 + k % 200);
+		assert_true(ss[k] && ss[k]->fast);
+	}
+	w->pmtu.second_end = 0;
+	tick(fx);
+	e0 = w->route_epoch;
+	for (round = 0; round < 6; round++) {
+		worker_routes_moved(w->sync);
+		w->pmtu.second_end = 0;
+		tick(fx);
+	}
+	for (k = 0; k < 200; k++)
+		never += ss[k]->fast && ss[k]->fast_route_epoch == e0;
+	assert_int_equal(never, 0);
+}
+
+/* A session parked for its routes whose client a change denies, then allows again: it stays
+ * parked meanwhile and comes back to the fast path with its routes. Before, the denial
+ * unparked it for good. */
+static void test_parked_denied_returns(void **state)
+{
+	struct stub_worker *fx = *state;
+	struct worker *w = &fx->rt.workers[0];
+	struct relay_dir_counters fold[RELAY_DIR__MAX] = { 0 };
+	struct session *s;
+
+	fast_on_lo(fx, true);
+	s = datagram(fx, 7, 1);
+	assert_true(s && s->fast);
+	offload_session_close(&w->fast, s, fold);
+	s->fast_refused = OFFLOAD_REFUSED_DEVICE;
+	offload_route_leave(s, worker_clock());
+	reload(fx, DENY_LO, 0);
+	assert_true(s->denied && s->fast_parked);
+	worker_routes_moved(w->sync);
+	w->pmtu.second_end = 0;
+	tick(fx);
+	reload(fx, "\"198.19.255.0/24\"", 0);
+	assert_false(s->denied);
+	worker_routes_moved(w->sync);
+	w->pmtu.second_end = 0;
+	tick(fx);
+	tick(fx);
+	assert_true(s->fast);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -913,6 +972,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_mark_without_program, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_epoch_spares_readings, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_allowed_again_fast, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_epoch_turns, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_parked_denied_returns, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
