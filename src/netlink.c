@@ -605,16 +605,15 @@ int netlink_link_at(int ifindex, struct netlink_link *info)
 	return netlink_link_info(name, info);
 }
 
-int netlink_lower_links(int ifindex, char *names, size_t len)
+/* Calls fn on every link of the current network namespace (one dump) until it returns
+ * non-zero: that, or 0, or -errno when the dump failed. */
+static int netlink_links_each(int (*fn)(struct rtnl_link *l, void *arg), void *arg)
 {
 	struct nl_cache *cache;
 	struct nl_object *obj;
 	struct nl_sock *sk;
-	size_t used = 0;
-	int ret, n = 0;
+	int ret;
 
-	if (len)
-		names[0] = '\0';
 	ret = netlink_connect(&sk);
 	if (ret)
 		return ret;
@@ -623,21 +622,47 @@ int netlink_lower_links(int ifindex, char *names, size_t len)
 		ret = netlink_errno(ret);
 		goto err_free_sock;
 	}
-	for (obj = nl_cache_get_first(cache); obj; obj = nl_cache_get_next(obj)) {
-		struct rtnl_link *l = (struct rtnl_link *)obj;
-
-		if (rtnl_link_get_master(l) != ifindex)
-			continue;
-		if (used < len)
-			used += (size_t)snprintf(names + used, len - used, "%s%s", n ? ", " : "",
-						 rtnl_link_get_name(l));
-		n++;
-	}
+	ret = 0;
+	for (obj = nl_cache_get_first(cache); obj && !ret; obj = nl_cache_get_next(obj))
+		ret = fn((struct rtnl_link *)obj, arg);
 	nl_cache_free(cache);
-	ret = n;
 err_free_sock:
 	nl_socket_free(sk);
 	return ret;
+}
+
+struct netlink_lowers {
+	int ifindex;
+	char *names; /* netlink_lower_links */
+	size_t len, used;
+	int *out; /* netlink_lower_ifindexes */
+	int max, n;
+};
+
+static int netlink_lower_name(struct rtnl_link *l, void *arg)
+{
+	struct netlink_lowers *lw = arg;
+
+	if (rtnl_link_get_master(l) != lw->ifindex)
+		return 0;
+	if (lw->used < lw->len)
+		lw->used += (size_t)snprintf(lw->names + lw->used, lw->len - lw->used, "%s%s",
+					     lw->n ? ", " : "", rtnl_link_get_name(l));
+	lw->n++;
+	return 0;
+}
+
+int netlink_lower_links(int ifindex, char *names, size_t len)
+{
+	struct netlink_lowers lw = { .ifindex = ifindex, .names = names, .len = len };
+	int ret;
+
+	if (len)
+		names[0] = '\0';
+	if (ifindex <= 0) /* (0 is every link's master that has none) */
+		return 0;
+	ret = netlink_links_each(netlink_lower_name, &lw);
+	return ret < 0 ? ret : lw.n;
 }
 
 /* Kinds whose IFLA_LINK is the device their frames come up from (a veth's is its peer, a
@@ -653,45 +678,34 @@ static bool netlink_stacked_kind(const char *kind)
 	return false;
 }
 
+static int netlink_lower_index(struct rtnl_link *l, void *arg)
+{
+	struct netlink_lowers *lw = arg;
+	int32_t nsid;
+	int lower = 0;
+
+	if (rtnl_link_get_ifindex(l) == lw->ifindex && netlink_stacked_kind(rtnl_link_get_type(l)) &&
+	    rtnl_link_get_link_netnsid(l, &nsid) < 0) /* (a link in another namespace: -) */
+		lower = (int)rtnl_link_get_link(l);
+	else if (rtnl_link_get_master(l) == lw->ifindex)
+		lower = rtnl_link_get_ifindex(l);
+	if (lower <= 0 || lower == lw->ifindex)
+		return 0;
+	if (lw->n == lw->max)
+		return -ENOSPC;
+	lw->out[lw->n++] = lower;
+	return 0;
+}
+
 int netlink_lower_ifindexes(int ifindex, int *out, int max)
 {
-	struct nl_cache *cache;
-	struct nl_object *obj;
-	struct nl_sock *sk;
-	int ret, n = 0;
+	struct netlink_lowers lw = { .ifindex = ifindex, .out = out, .max = max };
+	int ret;
 
-	ret = netlink_connect(&sk);
-	if (ret)
-		return ret;
-	ret = rtnl_link_alloc_cache(sk, AF_UNSPEC, &cache);
-	if (ret < 0) {
-		ret = netlink_errno(ret);
-		goto err_free_sock;
-	}
-	for (obj = nl_cache_get_first(cache); obj; obj = nl_cache_get_next(obj)) {
-		struct rtnl_link *l = (struct rtnl_link *)obj;
-		int32_t nsid;
-		int lower = 0;
-
-		if (rtnl_link_get_ifindex(l) == ifindex && netlink_stacked_kind(rtnl_link_get_type(l)) &&
-		    rtnl_link_get_link_netnsid(l, &nsid) < 0) /* (a link in another namespace: -) */
-			lower = (int)rtnl_link_get_link(l);
-		else if (rtnl_link_get_master(l) == ifindex)
-			lower = rtnl_link_get_ifindex(l);
-		if (lower <= 0 || lower == ifindex)
-			continue;
-		if (n == max) {
-			ret = -ENOSPC;
-			goto err_free_cache;
-		}
-		out[n++] = lower;
-	}
-	ret = n;
-err_free_cache:
-	nl_cache_free(cache);
-err_free_sock:
-	nl_socket_free(sk);
-	return ret;
+	if (ifindex <= 0) /* (0 is every link's master that has none) */
+		return 0;
+	ret = netlink_links_each(netlink_lower_index, &lw);
+	return ret < 0 ? ret : lw.n;
 }
 
 bool netlink_is_loopback(int ifindex)
