@@ -1909,7 +1909,7 @@ void filter_xdp_foreign(struct filter *f, int ifindex, struct filter_foreign_pro
 		frags = filter_xdp_prog_frags(q.skb_prog_id);
 		/* (a result that can change, such as -ENOMEM, is asked again next time) */
 		if (frags >= 0 || frags == -EPERM || frags == -ENOMSG) {
-			f->foreign[f->n_foreign % 8] =
+			f->foreign[f->n_foreign % (sizeof(f->foreign) / sizeof(f->foreign[0]))] =
 			    (struct filter_foreign_seen){.id = q.skb_prog_id, .frags = frags};
 			f->n_foreign++;
 		}

@@ -763,12 +763,13 @@ static bool fast_return(struct worker *w, uint32_t r, struct session *s)
 
 	if (!offload_return_due(s, w->route_epoch, w->now))
 		return false;
-	/* A client denied since stays on the socket path (judge_one) while it is. */
 	if (s->fd < 0) {
 		s->fast_parked = false;
 		return false;
 	}
-	if (s->denied) /* (parked still, for when a change allows its client again) */
+	/* A client denied since stays on the socket path (judge_one) while it is: parked still,
+	 * for when a change allows it again. */
+	if (s->denied)
 		return false;
 	/* The relay's fast path off for now (a re-apply that keeps the program, keep_fast, after
 	 * a link changed): it stays parked for when it is back. One turned off for good forgets
