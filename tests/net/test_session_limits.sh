@@ -200,7 +200,7 @@ try:
 finally:
     os.kill(relay, signal.SIGCONT)
 echo(1.3)  # the old sessions' replies touched them: idle again past 1 s after this
-served = set()
+served, rounds = set(), []
 for s in new:
     s.setblocking(False)
 for _ in range(3):  # a datagram that makes room by eviction may itself be dropped
@@ -215,13 +215,22 @@ for _ in range(3):  # a datagram that makes room by eviction may itself be dropp
                     served.add(i)
         except BlockingIOError:
             pass
+    rounds.append(len(served))
 print(len(served))
+if len(served) != n:  # (for the failure's diagnostics)
+    print("served after each round:", rounds, "unserved:",
+          [new[i].getsockname()[1] for i in range(n) if i not in served], file=sys.stderr)
 sys.exit(0 if len(served) == n else 1)
 EOF
 	); then
 		lib_case_ok "$c $REUSE new clients in slots of ended sessions served"
 	else
 		lib_case_fail "$c ${out:-?} of $REUSE new clients served after taking ended sessions' slots"
+		ctl stats >&2 || true
+		ctl sessions >&2 || true
+		lib_nsx "$NS_R" nstat -a 2>&1 | grep -E "Udp" >&2
+		lib_nsx "$NS_U" nstat -a 2>&1 | grep -E "Udp" >&2
+		lib_nsx "$NS_C" nstat -a 2>&1 | grep -E "Udp" >&2
 	fi
 	after=$(rearms)
 	if [ $((after - before)) -gt $((10 * REUSE)) ]; then
