@@ -355,6 +355,7 @@ static int app_filter_follow(struct app *a, const struct config *cfg, const stru
 	 * under the config before, which app_filter_release then unloads). */
 	if (!app_needs_program(cfg)) {
 		a->rt.fast = NULL;
+		a->rt.judge = NULL;
 		/* a reload of a daemon that started without the program kept no capability to
 		 * load it, whatever the service grants */
 		return shed_apply(NULL, cfg, a->rt.cfg && !a->filter ? APP_SHED_RESTART
@@ -387,6 +388,7 @@ static int app_filter_follow(struct app *a, const struct config *cfg, const stru
 			log_notice("relay %s: offload off: %s", cfg->relays[i].name, err);
 		}
 		a->rt.fast = NULL;
+		a->rt.judge = NULL;
 		sret = shed_apply(NULL, cfg, err, a->shed, serr, sizeof(serr));
 		if (cfg->filter.mode != FILTER_MODE_OFF)
 			return ret;
@@ -401,6 +403,9 @@ static int app_filter_follow(struct app *a, const struct config *cfg, const stru
 	for (i = 0; i < cfg->n_relays; i++)
 		a->rt.offload[i] = a->offload[i].got != OFFLOAD_OFF;
 	a->rt.fast = offload_wanted(cfg) ? a->filter : NULL;
+	/* The filter's rules judge the sessions after a change also without a fast path: the
+	 * replies must not keep a denied client's socket-path session. */
+	a->rt.judge = a->filter;
 	/* After the fast path, so shedding joins the hooks it took. */
 	sret = shed_apply(a->filter, cfg, "", a->shed, serr, sizeof(serr));
 	if (!sret)
@@ -467,6 +472,7 @@ static void app_filter_unload(struct app *a)
 	filter_free(a->filter);
 	a->filter = NULL;
 	a->rt.fast = NULL;
+	a->rt.judge = NULL;
 	app_filter_forget(a);
 }
 

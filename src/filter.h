@@ -49,7 +49,7 @@ uint32_t filter_rules_serial(const struct filter *f);
  * filter_judge reads: the default verdict, scope, relay_ports_only, the port table's verdicts
  * and relay ports but for new relay ports, the prefixes and their verdicts as a set), so a
  * reload that changes no rule leaves it, and the workers need not judge their fast sessions'
- * clients again (worker_cmd.fast_rules); nor does one that changes only what the program
+ * clients again (worker_cmd.judge_rules); nor does one that changes only what the program
  * alone applies (the rate limit, the unparsed verdict), adds a relay or reorders rules. */
 uint64_t filter_rules_version(const struct filter *f);
 /* Makes active again the rule set that was active when filter_rules_serial returned serial:

@@ -645,13 +645,15 @@ int runtime_prepare(struct runtime *rt, struct config *cfg, const struct plan *p
 	const struct worker_ops *ops;
 	uint32_t i;
 	int ret;
-	struct filter *fast = rt->fast;
+	struct filter *fast = rt->fast, *judge = rt->judge;
 	bool offload[CONFIG_MAX_RELAYS];
 
-	/* The app decided the fast path before the runtime existed: keep its choice. */
+	/* The app decided the fast path and the filter before the runtime existed: keep its
+	 * choice. */
 	memcpy(offload, rt->offload, sizeof(offload));
 	memset(rt, 0, sizeof(*rt));
 	rt->fast = fast;
+	rt->judge = judge;
 	memcpy(rt->offload, offload, sizeof(offload));
 	rt->cfg = cfg;
 	rt->plan = *plan;
@@ -860,11 +862,11 @@ static void log_rsrc_refresh(const struct runtime *rt)
 			   c->cancel_fixed_why);
 }
 
-/* The version of the fast path's filter rules, for an APPLY: a worker judges its fast
+/* The version of the filter rules that judge the sessions, for an APPLY: a worker judges its
  * sessions' clients again when it moved. */
-static uint64_t fast_rules(const struct runtime *rt)
+static uint64_t judge_rules(const struct runtime *rt)
 {
-	return rt->fast ? filter_rules_version(rt->fast) : 0;
+	return rt->judge ? filter_rules_version(rt->judge) : 0;
 }
 
 static int start_workers(struct runtime *rt, char *err, size_t errlen)
@@ -882,7 +884,8 @@ static int start_workers(struct runtime *rt, char *err, size_t errlen)
 		first[i] = (struct worker_cmd){ .type = WORKER_CMD_APPLY, .cfg = rt->cfg,
 						.plan = &rt->plan, .relay_slot = rt->relay_slot,
 						.slot_gen = rt->slot_gen,
-						.fast = rt->fast, .fast_rules = fast_rules(rt),
+						.fast = rt->fast, .judge = rt->judge,
+						.judge_rules = judge_rules(rt),
 						.offload = rt->offload, .steer_cpu = rt->steer_cpu };
 		ret = worker_start(&rt->workers[i], &first[i]);
 		if (ret) {
@@ -1195,7 +1198,8 @@ static int apply_all(struct runtime *rt, struct apply_block *b, const struct con
 		cmd[i] = (struct worker_cmd){ .type = WORKER_CMD_APPLY, .cfg = cfg,
 					      .plan = &b->plan, .relay_slot = b->slot,
 					      .slot_gen = b->slot_gen,
-					      .fast = rt->fast, .fast_rules = fast_rules(rt),
+					      .fast = rt->fast, .judge = rt->judge,
+					      .judge_rules = judge_rules(rt),
 					      .offload = rt->offload, .keep_fast = keep_fast,
 					      .steer_cpu = rt->steer_cpu };
 		worker_post(&rt->workers[i], &cmd[i]);

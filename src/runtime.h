@@ -61,6 +61,9 @@ struct runtime {
 	 * program (NULL: none) and, per relay of the config being applied, whether it runs. */
 	struct filter *fast;
 	bool offload[CONFIG_MAX_RELAYS];
+	/* The loaded program whose filter rules judge the sessions' clients after they change
+	 * (NULL: none): the fast path's, or a filter's without any fast path. */
+	struct filter *judge;
 	/* Steering (steer.h), set by the app before runtime_start / runtime_reload: the
 	 * workers' listeners are marked with their CPUs. */
 	bool steer_cpu;

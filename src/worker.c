@@ -231,13 +231,15 @@ static void count_fast(struct worker *w, uint32_t r, struct session *s,
  * and tick), and for a denied client the interface's, once per interface between turns. */
 static bool fast_due(struct worker *w, const struct session *s)
 {
+	if (!w->judge_f)
+		return false;
 	if (!w->open_judged) {
-		if (filter_judge_begin(w->fast.f, &w->open_judge) < 0)
+		if (filter_judge_begin(w->judge_f, &w->open_judge) < 0)
 			return true;
 		w->open_judged = true;
 		w->open_iif_judges = -1;
 	}
-	if (filter_judge(w->fast.f, &w->open_judge, &s->client, &s->local) != 1)
+	if (filter_judge(w->judge_f, &w->open_judge, &s->client, &s->local) != 1)
 		return false;
 	if (w->open_iif_judges < 0 || w->open_iif != s->fast_iif) {
 		w->open_iif = s->fast_iif;
@@ -899,13 +901,13 @@ static int judge_one(struct worker *w, uint32_t r, struct session *s, struct jud
 	int denied;
 
 	if (!js->begun) {
-		if (filter_judge_begin(w->fast.f, &js->j) < 0)
+		if (filter_judge_begin(w->judge_f, &js->j) < 0)
 			return -1;
 		js->begun = true;
 	}
 	if (s->judge_due) /* (a lap's session mostly is not: its line stays clean) */
 		s->judge_due = false;
-	denied = filter_judge(w->fast.f, &js->j, &s->client, &s->local);
+	denied = filter_judge(w->judge_f, &js->j, &s->client, &s->local);
 	if (denied < 0)
 		return 0;
 	/* where the filter judges nothing, nor is the session (review-final F3) */
@@ -969,11 +971,11 @@ static int judge_due(struct worker *w, uint32_t r, struct judge_state *js)
 	return 0;
 }
 
-/* The sessions whose clients the filter's rules deny since they changed are judged: a fast
- * one ends, or leaves the fast path, and every one is marked denied, so that the upstream's
+/* The sessions whose clients the filter's rules deny since they changed are judged (where
+ * the program is loaded, whether or not a relay has the fast path: w->judge_f): a fast one ends, or leaves the fast path, and every one is marked denied, so that the upstream's
  * replies no longer keep it alive (judge_one; the program drops the client's own datagrams
  * where it runs, the replies would otherwise keep flowing to it, below the filter on the
- * fast path, through the socket on the socket path). A new rule set (w->fast_rules) starts a
+ * fast path, through the socket on the socket path). A new rule set (w->judge_rules) starts a
  * lap of each relay's table from where its cursor (judge_next) is, round to it again; a
  * further change meanwhile starts a new lap there, never back at the first slot, so changes
  * that come faster than a lap cannot keep the far slots unjudged: every session meets the
@@ -993,7 +995,7 @@ static void judge_turn(struct worker *w)
 
 	/* fast_open begins again with the rules in force from here */
 	w->open_judged = false;
-	for (k = 0; k < WORKER_MAX_RELAYS && judge_room(&js) && w->fast.f; k++) {
+	for (k = 0; k < WORKER_MAX_RELAYS && judge_room(&js) && w->judge_f; k++) {
 		struct worker_relay *wr;
 		struct session_table *t;
 		uint32_t had;
@@ -1005,8 +1007,8 @@ static void judge_turn(struct worker *w)
 		 * one): its sessions are judged all the same. */
 		if (wr->state != RELAY_SLOT_ACTIVE || !t->slots)
 			continue;
-		if (wr->judged != w->fast_rules) {
-			wr->judged = w->fast_rules;
+		if (wr->judged != w->judge_rules) {
+			wr->judged = w->judge_rules;
 			wr->judge_left = t->capacity;
 		}
 		if (!wr->judge_left && !wr->n_due && !wr->due_walk)
@@ -1357,18 +1359,23 @@ static void unfast_sessions(struct worker *w, uint32_t r)
 }
 
 /* The program goes away, and its per-session counts with it: a later program starts its
- * slots at zero, so no slot may fold against counts the old one left (they would wrap).
- * Without a program nothing judges clients any more (judge_turn): a denied mark would never
- * be cleared, so replies would never keep those sessions again; all go. */
-static void forget_flows(struct session_table *t, bool judged)
+ * slots at zero, so no slot may fold against counts the old one left (they would wrap). */
+static void forget_flows(struct session_table *t)
 {
 	uint32_t i;
 
-	for (i = 0; t->slots && i < t->capacity; i++) {
+	for (i = 0; t->slots && i < t->capacity; i++)
 		t->slots[i].flow = SESSION_NONE;
-		if (!judged)
-			t->slots[i].denied = false;
-	}
+}
+
+/* Nothing judges clients any more (judge_turn: no program): a denied mark would never be
+ * cleared, so replies would never keep those sessions again; all go. */
+static void forget_denied(struct session_table *t)
+{
+	uint32_t i;
+
+	for (i = 0; t->slots && i < t->capacity; i++)
+		t->slots[i].denied = false;
 }
 
 /* Brings the fast path in line with cmd: the program (sessions of a program that goes away
@@ -1383,9 +1390,13 @@ static void apply_fast(struct worker *w, struct worker_cmd *cmd)
 		for (r = 0; r < WORKER_MAX_RELAYS; r++)
 			if (w->relays[r].state != RELAY_SLOT_UNUSED) {
 				unfast_sessions(w, r);
-				forget_flows(&w->relays[r].sessions, cmd->fast != NULL);
+				forget_flows(&w->relays[r].sessions);
 			}
 	}
+	if (w->judge_f && !cmd->judge)
+		for (r = 0; r < WORKER_MAX_RELAYS; r++)
+			if (w->relays[r].state != RELAY_SLOT_UNUSED)
+				forget_denied(&w->relays[r].sessions);
 	if (w->fast.f != cmd->fast) {
 		/* (another program, or none: the sessions due left the one that goes) */
 		for (r = 0; r < WORKER_MAX_RELAYS; r++) {
@@ -1394,7 +1405,8 @@ static void apply_fast(struct worker *w, struct worker_cmd *cmd)
 		}
 	}
 	w->fast.f = cmd->fast;
-	w->fast_rules = cmd->fast_rules;
+	w->judge_f = cmd->judge;
+	w->judge_rules = cmd->judge_rules;
 	/* The flow maps and this worker's session regions are sized by the plan at start; a
 	 * reload's plan may count other relays. */
 	w->fast.flow_base = w->id * w->plan->session_slots;

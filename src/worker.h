@@ -100,7 +100,7 @@ struct worker_relay {
 	uint64_t counted_gen;
 	enum relay_mode mode;
 	bool offload; /* install fast-path entries for new sessions */
-	/* The filter rule set (worker.fast_rules) the fast sessions' clients are judged by, in
+	/* The filter rule set (worker.judge_rules) the sessions' clients are judged by, in
 	 * slot order from judge_next (the cursor) round the table: judge_left slots of its lap
 	 * are still to come (judge_turn) */
 	uint64_t judged;
@@ -204,7 +204,10 @@ struct worker_cmd {
 	 * slot_gen); NULL: 0 */
 	const uint64_t *slot_gen;
 	struct filter *fast;	/* the loaded program for the fast path, or NULL */
-	uint64_t fast_rules;	/* ... its filter_rules_version (0: none) */
+	/* the loaded program whose filter rules judge the sessions' clients (the fast path's,
+	 * or a filter's without one; NULL: none), and its filter_rules_version (0: none) */
+	struct filter *judge;
+	uint64_t judge_rules;
 	const bool *offload;	/* per relay of cfg: the fast path runs for it */
 	bool keep_fast;		/* a relay whose fast path goes off keeps its sessions' entries */
 	bool steer_cpu;		/* listeners marked with the worker's CPU (steer.h) */
@@ -241,7 +244,8 @@ struct worker {
 	struct worker_counters wc;
 	struct slots_regions regions; /* each relay slot's session fixed files */
 	struct offload_worker fast;   /* the fast path's program (fast.f NULL: none) */
-	uint64_t fast_rules;	      /* the version of its filter rules (worker_cmd.fast_rules) */
+	struct filter *judge_f;	      /* what judges the sessions' clients (worker_cmd.judge) */
+	uint64_t judge_rules;	      /* the version of its filter rules (worker_cmd.judge_rules) */
 	uint32_t judge_first;	      /* the relay slot judge_turn's next turn starts with */
 	/* fast_open's judgement of new fast sessions' clients (open_judged: begun since the
 	 * last command or tick, which begin again) */

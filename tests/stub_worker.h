@@ -158,6 +158,7 @@ static inline int stub_worker_setup(struct stub_worker *sw, struct config *cfg, 
 				      sizeof(err)) < 0)
 			goto err_free;
 		sw->rt.fast = sw->f;
+		sw->rt.judge = sw->f;
 		for (i = 0; i < cfg->n_relays; i++)
 			sw->rt.offload[i] = true;
 	}
@@ -165,7 +166,7 @@ static inline int stub_worker_setup(struct stub_worker *sw, struct config *cfg, 
 		goto err;
 	sw->rt.workers[0].ops = stub_worker_ops();
 	first = (struct worker_cmd){ .type = WORKER_CMD_APPLY, .cfg = cfg, .plan = &sw->rt.plan,
-				     .relay_slot = sw->rt.relay_slot, .fast = sw->f,
+				     .relay_slot = sw->rt.relay_slot, .fast = sw->f, .judge = sw->f,
 				     .offload = sw->rt.offload };
 	if (worker_apply(&sw->rt.workers[0], &first)) {
 		fprintf(stderr, "stub worker: apply: %s\n", first.error);

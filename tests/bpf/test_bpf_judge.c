@@ -748,6 +748,48 @@ static void test_socket_denied(void **state)
 	assert_true(open_as(s2, gen2));
 }
 
+/* A filter without any fast path (every relay's offload "off", the default): the program is
+ * loaded for the filter alone (rt.fast NULL, rt.judge the program). A change that denies a
+ * socket-path session's client marks it as with a fast path: it expires at its idle timeout
+ * though the upstream keeps replying; its client's own datagrams (where the filter does not
+ * drop them) keep it. Before, only workers with a fast path judged: the replies kept a denied
+ * client's session, and the client got them, until the upstream stopped. */
+static void test_filter_without_fast_path(void **state)
+{
+	struct stub_worker *fx = *state;
+	char err[CONFIG_ERR_LEN];
+	struct session *s, *s2;
+	uint32_t gen, gen2;
+	uint64_t t0;
+
+	fx->rt.fast = NULL;
+	fx->rt.offload[0] = false;
+	assert_int_equal(stub_worker_loop_start(fx), 0);
+	assert_int_equal(runtime_reapply(&fx->rt, err, sizeof(err)), 0);
+	stub_worker_loop_stop(fx);
+	assert_null(fx->rt.workers[0].fast.f);
+	s = datagram(fx, 7, 1);
+	s2 = datagram(fx, 7, 2);
+	assert_true(s && s2 && !s->fast && !s2->fast);
+	gen = s->gen, gen2 = s2->gen;
+	reload(fx, DENY_LO, 0);
+	print_message("no fast path: a denied client's session after the change: %s\n",
+		      s->denied ? "denied" : "not judged");
+	assert_true(open_as(s, gen) && s->denied && s2->denied);
+	t0 = worker_clock();
+	reply(fx, s, t0 + 3000 * SEC_NS);
+	client_datagram(fx, s2, t0 + 3000 * SEC_NS);
+	tick_at(fx, t0 + 3650 * SEC_NS);
+	assert_false(open_as(s, gen));
+	assert_true(open_as(s2, gen2));
+	/* the program goes (no filter, no shedding): nothing judges, no mark stays */
+	fx->rt.judge = NULL;
+	assert_int_equal(stub_worker_loop_start(fx), 0);
+	assert_int_equal(runtime_reapply(&fx->rt, err, sizeof(err)), 0);
+	stub_worker_loop_stop(fx);
+	assert_false(s2->denied);
+}
+
 /* Relay 0's fast path off or on again by a re-apply that keeps the program (keep_fast: what
  * an interface event does). */
 static void reapply_offload(struct stub_worker *fx, bool on)
@@ -968,6 +1010,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_stacked, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wrong_iface, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_socket_denied, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_filter_without_fast_path, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_park_across_flap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mark_without_program, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_epoch_spares_readings, setup, teardown),

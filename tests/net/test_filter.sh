@@ -520,6 +520,74 @@ print(n["last_result"], n["partial"], n["failure"], s["filter"]["mode"], r["shed
 	lib_stop_pid "$echo_pid"
 }
 
+# push_case: a filter without any fast path (offload "off", the default). A client's session
+# gets the upstream's datagrams every 50 ms; a reload denies the client: its session must
+# expire at its idle timeout (1.5 s) though the upstream goes on sending, and the client get
+# nothing more. Before, only a relay with the fast path judged sessions after a change: the
+# replies kept the session, and the denied client got them, until the upstream stopped.
+push_case()
+{
+	local c="[tc/ipv4 push, no fast path]" conf=$TMPD/push.conf push client out t_reload
+	lib_family 4
+	lib_relay_conf "$conf" listen="$(ep "$RELAY_IP" 5000)" up="$(ep "$UP1_IP" 9001)" timeout=1.5
+	printf 'filter = { interfaces = [ "%s" ]; mode = "tc"; deny = [ "198.19.255.0/24" ]; };\n' \
+		"$IF_RC" >>"$conf"
+	# The upstream: once the session's first datagram came, one datagram to it every 50 ms
+	# for 8 s.
+	lib_bg "$NS_U" "$PY" -c '
+import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((sys.argv[1], int(sys.argv[2])))
+s.settimeout(10)
+_, peer = s.recvfrom(64)
+end = time.monotonic() + 8
+while time.monotonic() < end:
+    s.sendto(b"push", peer)
+    time.sleep(0.05)' "$UP1_IP" 9001
+	push=$BG_PID
+	if ! lib_relay_start "$conf"; then
+		lib_case_fail "$c relay did not start"
+		lib_stop_pid "$push"
+		return
+	fi
+	# The client (198.18.1.66): one datagram, then the times the pushes reach it for 6 s.
+	lib_bg "$NS_C" "$PY" -c '
+import socket, sys, time
+host, port = sys.argv[1].rsplit(":", 1)
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("198.18.1.66", 0))
+s.sendto(b"hello", (host, int(port)))
+end = time.time() + 6
+with open(sys.argv[2], "w") as f:
+    while time.time() < end:
+        s.settimeout(max(end - time.time(), 0.01))
+        try:
+            s.recv(64)
+            print("%.3f" % time.time(), file=f, flush=True)
+        except socket.timeout:
+            pass' "$(ep "$RELAY_IP" 5000)" "$TMPD/push.times"
+	client=$BG_PID
+	sleep 1
+	sed -i 's|deny = \[ "198.19.255.0/24" \]|deny = [ "198.18.1.64/26" ]|' "$conf"
+	t_reload=$(date +%s.%N)
+	lib_relay_hup "reload" || lib_case_fail "$c reload"
+	lib_wait_gone "$client" 15 || lib_case_fail "$c client did not finish"
+	out=$("$PY" - "$TMPD/push.times" "$t_reload" <<'EOF'
+import sys
+t = [float(x) for x in open(sys.argv[1])]
+r = float(sys.argv[2])
+print(len([x for x in t if x < r]), len([x for x in t if x > r + 2.5]))
+EOF
+	)
+	case $out in
+	"0 "*) lib_case_fail "$c no push reached the client before the reload ($out)" ;;
+	*" 0") lib_case_ok "$c pushes before the reload, none 2.5 s after it: $out" ;;
+	*) lib_case_fail "$c pushes before the reload, after it (2.5 s on): $out" ;;
+	esac
+	lib_relay_stop || lib_case_fail "$c relay exit status $? after SIGTERM"
+	lib_stop_pid "$push"
+}
+
 for mode in xdp tc; do
 	for fam in 4 6; do
 		run_case $mode $fam
@@ -529,4 +597,5 @@ stale_pin_case
 pin_owner_case
 move_case 6
 load_fails_case
+push_case
 lib_done
