@@ -1079,6 +1079,11 @@ int offload_session_open(const struct offload_worker *ow, struct session *s,
 	ret = addr_from_sockaddr(&s->fast_local, &ss, len);
 	if (ret < 0)
 		return ret;
+	/* (before any refusal: a session parked for its routes tries again with them,
+	 * fast_return) */
+	s->fast_reply_mark = so->listen_keys->mark;
+	s->fast_reply_oif = so->listen_keys->oif;
+	s->fast_reply_uid = so->listen_keys->uid;
 	ttl_up = sock_hop_limit(fd);
 	/* The path MTUs the socket path sends by: the session socket's route upstream; for
 	 * replies (the listener is not connected), a socket connected to the client from the
@@ -1138,9 +1143,6 @@ int offload_session_open(const struct offload_worker *ow, struct session *s,
 	s->fast_mtu[OFFLOAD_DIR_UP] = up_r.path_mtu;
 	s->fast_mtu[OFFLOAD_DIR_DOWN] = down_r.path_mtu;
 	s->fast_mtu_at = s->started;
-	s->fast_reply_mark = so->listen_keys->mark;
-	s->fast_reply_oif = so->listen_keys->oif;
-	s->fast_reply_uid = so->listen_keys->uid;
 	s->fast_route_pass = offload_route_count(st);
 	s->fast_route_quiet = 0;
 	s->fast_route_backoff = 0;
@@ -1300,6 +1302,21 @@ void offload_route_leave(struct session *s, uint64_t now)
 	s->fast_route_refused = 0;
 	s->fast_route_backoff = 0;
 	pmtu_back_off(&s->fast_route_quiet, &s->fast_route_backoff, now);
+}
+
+bool offload_open_parks(int ret)
+{
+	switch (ret) {
+	case OFFLOAD_REFUSED_ROUTE:
+	case OFFLOAD_REFUSED_LEGS:
+	case OFFLOAD_REFUSED_MULTIPATH6:
+	case OFFLOAD_REFUSED_DEVICE:
+	case -ENETUNREACH:
+	case -EHOSTUNREACH:
+		return true;
+	default:
+		return false;
+	}
 }
 
 bool offload_return_due(const struct session *s, uint32_t epoch, uint64_t now)

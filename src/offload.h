@@ -301,10 +301,17 @@ bool offload_route_due(const struct session *s, uint32_t count, uint32_t epoch, 
  * that long before (the session leaves the fast path: offload_route_leave). Pure. */
 bool offload_route_read(struct session *s, uint32_t count, uint32_t epoch, bool moved,
 			uint8_t refused, uint64_t now);
-/* Fast session s leaves the fast path at now for its routes (OFFLOAD_RECHECK_LEAVE): parked,
- * its fast open is tried again OFFLOAD_PMTU_BACKOFF_MIN s later, or at a new route epoch.
- * Pure. */
+/* Fast session s leaves the fast path at now for its routes (OFFLOAD_RECHECK_LEAVE), or a new
+ * one's fast open was refused for them (offload_open_parks): parked, its fast open is tried
+ * again OFFLOAD_PMTU_BACKOFF_MIN s later, or at a new route epoch. Pure. */
 void offload_route_leave(struct session *s, uint64_t now);
+/* Whether a new session whose fast open was refused with ret (offload_session_open) is parked
+ * as one that left for its routes (offload_route_leave), so that it takes the fast path when
+ * they change: refused for its routes (OFFLOAD_REFUSED_ROUTE, _LEGS, _MULTIPATH6, _DEVICE: a
+ * device without the program during an outage, a route by another gateway) or a route missing
+ * for a while (-ENETUNREACH, -EHOSTUNREACH). Not what no route change helps: no flow slot, a
+ * link-local or wildcard address, another family, a full map, any other error. Pure. */
+bool offload_open_parks(int ret);
 /* Whether parked session s's fast open is due to be tried again at now under route epoch
  * epoch: its back-off ended, or the epoch is another than its last try's (or than its last
  * derivation's). Pure. */

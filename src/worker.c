@@ -297,6 +297,11 @@ static void fast_open(struct worker *w, uint32_t r, struct session *s,
 	ret = offload_session_open(&w->fast, s, so, worker_flow(w, r, s), left);
 	if (ret) {
 		s->fast_refused = (uint8_t)(ret > 0 ? ret : OFFLOAD_REFUSED_ERROR);
+		/* Refused for its routes (a device without the program during an outage): parked
+		 * as one that left for them, it comes back when they do (review-final F6). A try
+		 * of a parked one keeps its back-off (fast_return). */
+		if (!s->fast_parked && offload_open_parks(ret))
+			offload_route_leave(s, w->now);
 		return;
 	}
 	s->fast_refused = OFFLOAD_REFUSED_NONE; /* (one that comes back: fast_return) */

@@ -61,9 +61,10 @@ struct worker_noreply {
  * for each rule that changes; deriving its rules again after its routes moved or at a new route
  * epoch: three syscalls, the four route lookups of its open, eight map lookups for the
  * program's hooks on its devices and two map calls per rule, and both path MTU readings after
- * a move), and sessions that left for their routes whose fast open is tried again (about an
- * open's cost: fast_return). As many derivations again for a new route epoch alone, from an
- * allowance of their own (OFFLOAD_RECHECK_EPOCH). */
+ * a move), and sessions parked for their routes (they left, or their open was refused for
+ * them) whose fast open is tried again (about an open's cost: fast_return). As many
+ * derivations again for a new route epoch alone, from an allowance of their own
+ * (OFFLOAD_RECHECK_EPOCH). */
 #define WORKER_PMTU_PER_SEC 64
 
 /* Map calls a worker makes per tick at most, and at the reload that changed them, to judge its

@@ -949,6 +949,54 @@ static void test_parked_denied_returns(void **state)
 	assert_true(s->fast);
 }
 
+/* Sessions that open while their routes leave by a device without the program (none on lo
+ * yet: an outage's) are refused for their routes and parked; once the program runs there and
+ * the routes change, they take the fast path, at most WORKER_PMTU_PER_SEC a second however
+ * many opened meanwhile. A try still refused backs off further. Before, they stayed on the
+ * socket path for good (review-final F6). */
+static void test_open_refused_returns(void **state)
+{
+	struct stub_worker *fx = *state;
+	struct worker *w = &fx->rt.workers[0];
+	struct session *ss[100];
+	uint32_t k, n_fast = 0;
+	uint8_t backoff;
+
+	for (k = 0; k < 100; k++) {
+		ss[k] = datagram(fx, 9, 1 + k);
+		assert_true(ss[k] && !ss[k]->fast);
+	}
+	assert_string_equal(offload_refusal_name((enum offload_refusal)ss[0]->fast_refused),
+			    "device_not_fast_path");
+	print_message("F6: a session opened while refused for its routes: %s\n",
+		      ss[0]->fast_parked ? "parked" : "not parked");
+	assert_true(ss[0]->fast_parked);
+	/* the routes change, still without the program there: tried, backing off further */
+	backoff = ss[0]->fast_route_backoff;
+	worker_routes_moved(w->sync);
+	w->pmtu.second_end = 0;
+	tick(fx);
+	assert_true(!ss[0]->fast && ss[0]->fast_parked);
+	assert_true(ss[0]->fast_route_backoff > backoff);
+	/* the program runs there now, and the routes change: back, a second's allowance a
+	 * second */
+	fast_on_lo(fx, false);
+	worker_routes_moved(w->sync);
+	w->pmtu.second_end = 0;
+	tick(fx);
+	for (k = 0; k < 100; k++)
+		n_fast += ss[k]->fast;
+	print_message("F6: fast after the routes came back: %u of 100 in the first second\n",
+		      n_fast);
+	assert_int_equal(n_fast, WORKER_PMTU_PER_SEC);
+	w->pmtu.second_end = 0;
+	tick(fx);
+	for (k = 0, n_fast = 0; k < 100; k++)
+		n_fast += ss[k]->fast && !ss[k]->fast_parked;
+	assert_int_equal(n_fast, 100);
+	assert_int_equal(ss[0]->fast_refused, OFFLOAD_REFUSED_NONE);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -974,6 +1022,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_allowed_again_fast, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_epoch_turns, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_parked_denied_returns, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_open_refused_returns, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
