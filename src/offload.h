@@ -234,6 +234,8 @@ void offload_session_close(const struct offload_worker *ow, struct session *s,
 /* Directions of a session, for the path MTU functions below. */
 #define OFFLOAD_PMTU_UP 1u   /* 1 << OFFLOAD_DIR_UP: client -> upstream */
 #define OFFLOAD_PMTU_DOWN 2u /* 1 << OFFLOAD_DIR_DOWN: the replies */
+/* ... with their TTL / hop limit (offload_session_pmtu): after a move to another device */
+#define OFFLOAD_PMTU_TTL 4u
 /* How often the tick reads again the reply direction's path MTU of a session the fast path
  * relayed for since: a path MTU toward the client that fell is told to no socket of the
  * relay (the listener is unconnected, without IP_RECVERR), only to the kernel's routes. */
@@ -256,7 +258,10 @@ void offload_session_close(const struct offload_worker *ow, struct session *s,
  * which each send on it routes afresh; replies: a fresh socket bound to the address the
  * client sent to, with the listener's mark and device, connected to the client (six
  * syscalls: sock_route_mtu), routed as the listener routes each reply. A rule update costs
- * two more. 0, or the first -errno. */
+ * two more. With OFFLOAD_PMTU_TTL their TTL / hop limit too (what the socket path sends with:
+ * IPv6's is the route's device's, which a move may change; review-reroute L3): upstream the
+ * session socket's (one syscall more), replies that fresh socket's (none more). 0, or the
+ * first -errno. */
 int offload_session_pmtu(const struct offload_worker *ow, struct session *s, uint32_t dirs);
 /* Which path MTUs of fast session s to read again at now (OFFLOAD_PMTU_*), given the program's
  * mtu_pass and too_big counts of its slot (pass[enum offload_dir], too_big[...]): a direction

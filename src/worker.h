@@ -60,7 +60,7 @@ struct worker_noreply {
  * worker's relays (offload_session_recheck: one syscall upstream, six for the replies, two more
  * for each rule that changes; deriving its rules again after its routes moved or at a new route
  * epoch: three syscalls, the four route lookups of its open, eight map lookups for the
- * program's hooks on its devices and two map calls per rule, and both path MTU readings after
+ * program's hooks on its devices and two map calls per rule, and both path MTU (and TTL) readings after
  * a move), and sessions parked for their routes (they left, or their open was refused for
  * them) whose fast open is tried again (about an open's cost: fast_return). As many
  * derivations again for a new route epoch alone, from an allowance of their own

@@ -19,6 +19,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 
 #include <bpf/bpf.h>
 #include <cmocka.h>
@@ -997,6 +998,69 @@ static void test_open_refused_returns(void **state)
 	assert_int_equal(ss[0]->fast_refused, OFFLOAD_REFUSED_NONE);
 }
 
+/* The rule of direction dir of fast session s (its key found by its flow): into *r, with its
+ * key into *k. */
+static void rule_of(struct stub_worker *fx, const struct session *s, uint8_t dir,
+		    struct offload_key *k, struct offload_rule *r)
+{
+	int fd = filter_map_fd(fx->f, "offload_sessions");
+	struct offload_key prev, next;
+	bool first = true;
+
+	assert_true(fd >= 0);
+	while (!bpf_map_get_next_key(fd, first ? NULL : &prev, &next)) {
+		first = false;
+		prev = next;
+		if (bpf_map_lookup_elem(fd, &next, r) == 0 && r->flow == s->flow &&
+		    r->dir == dir) {
+			*k = next;
+			return;
+		}
+	}
+	fail_msg("no rule of flow %u dir %u", s->flow, dir);
+}
+
+/* The reading after a move (OFFLOAD_PMTU_TTL) gives the rules the TTL / hop limit the socket
+ * path sends with now (IPv6's is the new device's): upstream the session socket's, replies a
+ * socket routed as the listener's. A reading of path MTUs alone keeps them. Before, a move
+ * kept the TTLs of the open (review-reroute L3). */
+static void test_move_reads_ttl(void **state)
+{
+	struct stub_worker *fx = *state;
+	struct worker *w = &fx->rt.workers[0];
+	int fd = filter_map_fd(fx->f, "offload_sessions"), ttl = 33;
+	struct offload_rule up, down;
+	struct offload_key k;
+	struct session *s;
+	uint8_t ttl_down;
+
+	fast_on_lo(fx, false);
+	s = datagram(fx, 10, 1);
+	assert_true(s && s->fast);
+	rule_of(fx, s, OFFLOAD_DIR_DOWN, &k, &down);
+	ttl_down = down.ttl;
+	/* (the replies' as if the open had found another device's) */
+	down.ttl = 7;
+	assert_int_equal(bpf_map_update_elem(fd, &k, &down, BPF_EXIST), 0);
+	/* (the upstream's as if its route's device had another) */
+	assert_int_equal(setsockopt(s->fd, IPPROTO_IP, IP_TTL, &ttl, sizeof(ttl)), 0);
+	assert_int_equal(offload_session_pmtu(&w->fast, s, OFFLOAD_PMTU_UP | OFFLOAD_PMTU_DOWN),
+			 0);
+	rule_of(fx, s, OFFLOAD_DIR_UP, &k, &up);
+	rule_of(fx, s, OFFLOAD_DIR_DOWN, &k, &down);
+	assert_true(up.ttl != 33 && down.ttl == 7);
+	assert_int_equal(offload_session_pmtu(&w->fast, s,
+					      OFFLOAD_PMTU_UP | OFFLOAD_PMTU_DOWN |
+						      OFFLOAD_PMTU_TTL),
+			 0);
+	rule_of(fx, s, OFFLOAD_DIR_UP, &k, &up);
+	rule_of(fx, s, OFFLOAD_DIR_DOWN, &k, &down);
+	print_message("L3: after the reading of a move: ttl up %u, down %u (want 33, %u)\n",
+		      up.ttl, down.ttl, ttl_down);
+	assert_int_equal(up.ttl, 33);
+	assert_int_equal(down.ttl, ttl_down);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1023,6 +1087,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_epoch_turns, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_parked_denied_returns, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_refused_returns, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_move_reads_ttl, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
