@@ -1001,6 +1001,39 @@ static void test_open_refused_returns(void **state)
 	assert_int_equal(ss[0]->fast_refused, OFFLOAD_REFUSED_NONE);
 }
 
+/* Sessions parked from their open (refused for their routes: no program on lo) tried again
+ * for a new route epoch alone, and refused again: their tries take the epoch's allowance,
+ * not the one the path MTU readings share, so routes changing elsewhere cannot hold up a
+ * reading through sessions whose routes never change (a client behind wg0). Before, the 100
+ * tries took the shared allowance: 64 of 64 used. */
+static void test_parked_epoch_allowance(void **state)
+{
+	struct stub_worker *fx = *state;
+	struct worker *w = &fx->rt.workers[0];
+	struct session *ss[100];
+	uint32_t k, tried = 0;
+
+	for (k = 0; k < 100; k++) {
+		ss[k] = datagram(fx, 11, 1 + k);
+		assert_true(ss[k] && ss[k]->fast_parked);
+	}
+	worker_routes_moved(w->sync);
+	w->pmtu.second_end = 0;
+	tick(fx);
+	for (k = 0; k < 100; k++)
+		tried += ss[k]->fast_route_epoch == w->route_epoch;
+	print_message("parked tries for the epoch: %u, shared allowance left %u of %u\n", tried,
+		      w->pmtu.left, WORKER_PMTU_PER_SEC);
+	assert_int_equal(tried, WORKER_PMTU_PER_SEC);
+	assert_int_equal(w->pmtu.left, WORKER_PMTU_PER_SEC);
+	/* the next second's epoch allowance goes on with the others */
+	w->pmtu.second_end = 0;
+	tick(fx);
+	for (k = 0, tried = 0; k < 100; k++)
+		tried += ss[k]->fast_route_epoch == w->route_epoch;
+	assert_int_equal(tried, 100);
+}
+
 /* The rule of direction dir of fast session s (its key found by its flow): into *r, with its
  * key into *k. */
 static void rule_of(struct stub_worker *fx, const struct session *s, uint8_t dir,
@@ -1091,6 +1124,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_parked_denied_returns, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_refused_returns, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_move_reads_ttl, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_parked_epoch_allowance, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
