@@ -1130,10 +1130,16 @@ static __always_inline __u32 offload_prepare(void *ctx, void *data, void *data_e
 	}
 	if (neigh) {
 		__u32 mtu_len = 0;
+		long mtu_rc;
 
 		/* The device MTU, checked here. A super-packet passes as a whole; SEGS checks
-		 * each segment instead. */
-		if (bpf_check_mtu(ctx, o->r.oif, &mtu_len, 0, gso ? BPF_MTU_CHK_SEGS : 0))
+		 * each segment instead. No such device (-ENODEV: the oif deleted since the rule
+		 * was written) is a route question: pass_fib has the worker derive the rules
+		 * again, where pass_mtu would have it read path MTUs (review-reroute L4). */
+		mtu_rc = bpf_check_mtu(ctx, o->r.oif, &mtu_len, 0, gso ? BPF_MTU_CHK_SEGS : 0);
+		if (mtu_rc < 0)
+			return OFFLOAD_CNT_PASS_FIB;
+		if (mtu_rc)
 			return OFFLOAD_CNT_PASS_MTU;
 		fib.ifindex = o->r.oif;
 		/* No next hop known: bpf_redirect_neigh routes each datagram itself (user space

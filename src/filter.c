@@ -2174,7 +2174,7 @@ int filter_offload_del(struct filter *f, const struct offload_key *k, uint32_t f
 }
 
 int filter_offload_set_mtu(struct filter *f, const struct offload_key *k, uint32_t flow,
-			   uint16_t path_mtu)
+			   uint16_t path_mtu, int ttl)
 {
 	int fd = bpf_map__fd(f->skel->maps.offload_sessions), ret;
 	struct offload_rule r;
@@ -2184,7 +2184,7 @@ int filter_offload_set_mtu(struct filter *f, const struct offload_key *k, uint32
 		return ret;
 	if (r.flow != flow)
 		return -ENOENT;
-	if (r.path_mtu == path_mtu)
+	if (r.path_mtu == path_mtu && (ttl < 0 || r.ttl == ttl))
 		return 0;
 	/* r is the rule this session installed, not a copy of another's: a flow slot is one
 	 * session slot of one worker, and only that worker writes rules naming it. Another
@@ -2193,6 +2193,8 @@ int filter_offload_set_mtu(struct filter *f, const struct offload_key *k, uint32
 	 * installed after it: the last writer wins, as with two installs (filter_offload_set).
 	 * The map has no compare-and-swap to close that window (docs/offload.md). */
 	r.path_mtu = path_mtu;
+	if (ttl >= 0)
+		r.ttl = (uint8_t)ttl;
 	/* BPF_EXIST: a session closed meanwhile stays removed. */
 	return bpf_map_update_elem(fd, k, &r, BPF_EXIST);
 }

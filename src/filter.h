@@ -242,9 +242,10 @@ void filter_offload_gone(struct filter *f, int ifindex);
  * flow): another session that installed the same key since keeps its entry. */
 int filter_offload_set(struct filter *f, const struct offload_key *k, const struct offload_rule *r);
 int filter_offload_del(struct filter *f, const struct offload_key *k, uint32_t flow);
-/* Sets the path MTU of k's rule while it is still flow's (0 or -errno; -ENOENT when gone). */
+/* Sets the path MTU of k's rule while it is still flow's, and its TTL / hop limit unless ttl is
+ * negative (0 or -errno; -ENOENT when gone). No update when they are as they were. */
 int filter_offload_set_mtu(struct filter *f, const struct offload_key *k, uint32_t flow,
-			   uint16_t path_mtu);
+			   uint16_t path_mtu, int ttl);
 /* Gives k's rule, while it is still from->flow's, from's devices (oif, iif) and by_policy,
  * keeping the rest: 1 when they changed, 0 when they were the same, or -errno (-ENOENT when
  * gone). */

@@ -1079,6 +1079,11 @@ int offload_session_open(const struct offload_worker *ow, struct session *s,
 	ret = addr_from_sockaddr(&s->fast_local, &ss, len);
 	if (ret < 0)
 		return ret;
+	/* (before any refusal: a session parked for its routes tries again with them,
+	 * fast_return) */
+	s->fast_reply_mark = so->listen_keys->mark;
+	s->fast_reply_oif = so->listen_keys->oif;
+	s->fast_reply_uid = so->listen_keys->uid;
 	ttl_up = sock_hop_limit(fd);
 	/* The path MTUs the socket path sends by: the session socket's route upstream; for
 	 * replies (the listener is not connected), a socket connected to the client from the
@@ -1138,9 +1143,6 @@ int offload_session_open(const struct offload_worker *ow, struct session *s,
 	s->fast_mtu[OFFLOAD_DIR_UP] = up_r.path_mtu;
 	s->fast_mtu[OFFLOAD_DIR_DOWN] = down_r.path_mtu;
 	s->fast_mtu_at = s->started;
-	s->fast_reply_mark = so->listen_keys->mark;
-	s->fast_reply_oif = so->listen_keys->oif;
-	s->fast_reply_uid = so->listen_keys->uid;
 	s->fast_route_pass = offload_route_count(st);
 	s->fast_route_quiet = 0;
 	s->fast_route_backoff = 0;
@@ -1185,23 +1187,37 @@ int offload_session_pmtu(const struct offload_worker *ow, struct session *s, uin
 {
 	struct sock_route_keys keys = { .mark = s->fast_reply_mark, .oif = s->fast_reply_oif };
 	struct offload_key k;
-	int d, mtu, ret, first = 0;
+	bool with_ttl = dirs & OFFLOAD_PMTU_TTL;
+	int d, mtu, ttl, v, ret, first = 0;
 
 	if (!s->fast || !ow->f)
 		return 0;
 	for (d = OFFLOAD_DIR_UP; d <= OFFLOAD_DIR_DOWN; d++) {
 		if (!(dirs & (1u << d)))
 			continue;
-		mtu = d == OFFLOAD_DIR_UP ? sock_path_mtu(s->fd, &s->upstream_addr)
-					  : sock_route_mtu(&s->local, &keys, &s->client);
-		ret = mtu < 0 ? mtu : 0;
-		if (mtu >= 0 && offload_mtu(mtu) != s->fast_mtu[d]) {
+		ttl = -1; /* (kept) */
+		v = 0;
+		if (d == OFFLOAD_DIR_UP) {
+			mtu = sock_path_mtu(s->fd, &s->upstream_addr);
+			if (with_ttl && mtu >= 0)
+				v = sock_hop_limit(s->fd);
+		} else if (with_ttl) {
+			v = sock_route_hop_limit(&s->local, &keys, &s->client, &mtu);
+			if (v < 0)
+				mtu = v;
+		} else {
+			mtu = sock_route_mtu(&s->local, &keys, &s->client);
+		}
+		if (with_ttl && v > 0)
+			ttl = v;
+		ret = mtu < 0 ? mtu : v < 0 ? v : 0;
+		if (ret == 0 && (offload_mtu(mtu) != s->fast_mtu[d] || ttl >= 0)) {
 			if (d == OFFLOAD_DIR_UP)
 				offload_key_from(&k, &s->client, &s->local);
 			else
 				offload_key_from(&k, &s->upstream_addr, &s->fast_local);
-			ret = filter_offload_set_mtu(ow->f, &k, s->flow, offload_mtu(mtu));
-			if (ret == 0) {
+			ret = filter_offload_set_mtu(ow->f, &k, s->flow, offload_mtu(mtu), ttl);
+			if (ret == 0 && offload_mtu(mtu) != s->fast_mtu[d]) {
 				s->fast_mtu[d] = offload_mtu(mtu);
 				pmtu_back_off_end(s, d);
 			}
@@ -1302,6 +1318,21 @@ void offload_route_leave(struct session *s, uint64_t now)
 	pmtu_back_off(&s->fast_route_quiet, &s->fast_route_backoff, now);
 }
 
+bool offload_open_parks(int ret)
+{
+	switch (ret) {
+	case OFFLOAD_REFUSED_ROUTE:
+	case OFFLOAD_REFUSED_LEGS:
+	case OFFLOAD_REFUSED_MULTIPATH6:
+	case OFFLOAD_REFUSED_DEVICE:
+	case -ENETUNREACH:
+	case -EHOSTUNREACH:
+		return true;
+	default:
+		return false;
+	}
+}
+
 bool offload_return_due(const struct session *s, uint32_t epoch, uint64_t now)
 {
 	return s->fast_parked && (epoch != s->fast_route_epoch || now >= s->fast_route_quiet);
@@ -1399,14 +1430,15 @@ enum offload_recheck offload_session_recheck(const struct offload_worker *ow, st
 		too_big[d] = __atomic_load_n(&st->too_big[d], __ATOMIC_RELAXED);
 	}
 	dirs = offload_pmtu_due(s, pass, too_big, now);
-	/* The new routes' path MTUs, at once. */
+	/* The new routes' path MTUs, at once, and TTLs (IPv6's hop limit is the device's). */
 	if (done == OFFLOAD_RECHECK_MOVED)
 		dirs |= OFFLOAD_PMTU_UP | OFFLOAD_PMTU_DOWN;
 	if (!dirs)
 		return done == OFFLOAD_RECHECK_READ && by_epoch ? OFFLOAD_RECHECK_EPOCH : done;
 	memcpy(before, s->fast_mtu, sizeof(before));
 	/* An error (a session whose key another took: -ENOENT) counts as no change. */
-	offload_session_pmtu(ow, s, dirs);
+	offload_session_pmtu(ow, s,
+			     dirs | (done == OFFLOAD_RECHECK_MOVED ? OFFLOAD_PMTU_TTL : 0));
 	for (d = OFFLOAD_DIR_UP; d <= OFFLOAD_DIR_DOWN; d++)
 		if (s->fast_mtu[d] != before[d])
 			changed |= 1u << d;

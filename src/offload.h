@@ -234,6 +234,8 @@ void offload_session_close(const struct offload_worker *ow, struct session *s,
 /* Directions of a session, for the path MTU functions below. */
 #define OFFLOAD_PMTU_UP 1u   /* 1 << OFFLOAD_DIR_UP: client -> upstream */
 #define OFFLOAD_PMTU_DOWN 2u /* 1 << OFFLOAD_DIR_DOWN: the replies */
+/* ... with their TTL / hop limit (offload_session_pmtu): after a move to another device */
+#define OFFLOAD_PMTU_TTL 4u
 /* How often the tick reads again the reply direction's path MTU of a session the fast path
  * relayed for since: a path MTU toward the client that fell is told to no socket of the
  * relay (the listener is unconnected, without IP_RECVERR), only to the kernel's routes. */
@@ -256,7 +258,10 @@ void offload_session_close(const struct offload_worker *ow, struct session *s,
  * which each send on it routes afresh; replies: a fresh socket bound to the address the
  * client sent to, with the listener's mark and device, connected to the client (six
  * syscalls: sock_route_mtu), routed as the listener routes each reply. A rule update costs
- * two more. 0, or the first -errno. */
+ * two more. With OFFLOAD_PMTU_TTL their TTL / hop limit too (what the socket path sends with:
+ * IPv6's is the route's device's, which a move may change; review-reroute L3): upstream the
+ * session socket's (one syscall more), replies that fresh socket's (none more). 0, or the
+ * first -errno. */
 int offload_session_pmtu(const struct offload_worker *ow, struct session *s, uint32_t dirs);
 /* Which path MTUs of fast session s to read again at now (OFFLOAD_PMTU_*), given the program's
  * mtu_pass and too_big counts of its slot (pass[enum offload_dir], too_big[...]): a direction
@@ -301,10 +306,17 @@ bool offload_route_due(const struct session *s, uint32_t count, uint32_t epoch, 
  * that long before (the session leaves the fast path: offload_route_leave). Pure. */
 bool offload_route_read(struct session *s, uint32_t count, uint32_t epoch, bool moved,
 			uint8_t refused, uint64_t now);
-/* Fast session s leaves the fast path at now for its routes (OFFLOAD_RECHECK_LEAVE): parked,
- * its fast open is tried again OFFLOAD_PMTU_BACKOFF_MIN s later, or at a new route epoch.
- * Pure. */
+/* Fast session s leaves the fast path at now for its routes (OFFLOAD_RECHECK_LEAVE), or a new
+ * one's fast open was refused for them (offload_open_parks): parked, its fast open is tried
+ * again OFFLOAD_PMTU_BACKOFF_MIN s later, or at a new route epoch. Pure. */
 void offload_route_leave(struct session *s, uint64_t now);
+/* Whether a new session whose fast open was refused with ret (offload_session_open) is parked
+ * as one that left for its routes (offload_route_leave), so that it takes the fast path when
+ * they change: refused for its routes (OFFLOAD_REFUSED_ROUTE, _LEGS, _MULTIPATH6, _DEVICE: a
+ * device without the program during an outage, a route by another gateway) or a route missing
+ * for a while (-ENETUNREACH, -EHOSTUNREACH). Not what no route change helps: no flow slot, a
+ * link-local or wildcard address, another family, a full map, any other error. Pure. */
+bool offload_open_parks(int ret);
 /* Whether parked session s's fast open is due to be tried again at now under route epoch
  * epoch: its back-off ended, or the epoch is another than its last try's (or than its last
  * derivation's). Pure. */

@@ -80,9 +80,10 @@ struct session {
 	/* the route epoch (worker_route_epoch) its rules were last derived under, or its fast
 	 * open last tried: a newer one makes a derivation (or a try) due */
 	uint32_t fast_route_epoch;
-	/* it left the fast path for its routes (OFFLOAD_RECHECK_LEAVE): its fast open is tried
-	 * again at fast_route_quiet (backing off with fast_route_backoff) or at a new route
-	 * epoch, so that it comes back when its routes do */
+	/* it left the fast path for its routes (OFFLOAD_RECHECK_LEAVE), or its open was refused
+	 * for them (offload_open_parks): its fast open is tried again at fast_route_quiet (backing
+	 * off with fast_route_backoff) or at a new route epoch, so that it comes back when its
+	 * routes do */
 	bool fast_parked;
 	/* per direction: until when (ns) passes up make no reading due, after one that found
 	 * the rule right, and the next such back-off (s; 0: none yet) */

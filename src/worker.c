@@ -299,6 +299,11 @@ static void fast_open(struct worker *w, uint32_t r, struct session *s,
 	ret = offload_session_open(&w->fast, s, so, worker_flow(w, r, s), left);
 	if (ret) {
 		s->fast_refused = (uint8_t)(ret > 0 ? ret : OFFLOAD_REFUSED_ERROR);
+		/* Refused for its routes (a device without the program during an outage): parked
+		 * as one that left for them, it comes back when they do (review-final F6). A try
+		 * of a parked one keeps its back-off (fast_return). */
+		if (!s->fast_parked && offload_open_parks(ret))
+			offload_route_leave(s, w->now);
 		return;
 	}
 	s->fast_refused = OFFLOAD_REFUSED_NONE; /* (one that comes back: fast_return) */
@@ -755,15 +760,24 @@ static void fold_fast(struct worker *w, uint32_t r)
 
 /* Tries again the fast open of parked session s of relay slot r (offload_return_due), as a
  * new session's: with its socket and the reply route keys its listener had. True when it
- * tried (a reading of the allowance used). */
+ * tried and the shared allowance pays: a try due for a new route epoch alone (its back-off
+ * runs) that finds it still refused takes the epoch's instead, as a derivation for the epoch
+ * alone does, and waits while that is used up. */
 static bool fast_return(struct worker *w, uint32_t r, struct session *s)
 {
 	struct sock_route_keys keys = { .mark = s->fast_reply_mark,
 					.uid = s->fast_reply_uid,
 					.oif = s->fast_reply_oif };
 	struct offload_socks so = { .fd = s->fd, .listen_keys = &keys };
+	bool by_epoch;
 
 	if (!offload_return_due(s, w->route_epoch, w->now))
+		return false;
+	/* (sessions parked for good, their open refused for routes that never change, e.g. a
+	 * client behind wg0, would otherwise take the readings' allowance at every route event
+	 * elsewhere) */
+	by_epoch = w->now < s->fast_route_quiet;
+	if (by_epoch && !w->pmtu.epoch_left)
 		return false;
 	if (s->fd < 0) {
 		s->fast_parked = false;
@@ -780,6 +794,10 @@ static bool fast_return(struct worker *w, uint32_t r, struct session *s)
 		return false;
 	fast_open(w, r, s, &so);
 	offload_return_read(s, s->fast, w->now);
+	if (by_epoch && !s->fast) {
+		w->pmtu.epoch_left--;
+		return false;
+	}
 	return true;
 }
 

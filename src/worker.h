@@ -60,10 +60,11 @@ struct worker_noreply {
  * worker's relays (offload_session_recheck: one syscall upstream, six for the replies, two more
  * for each rule that changes; deriving its rules again after its routes moved or at a new route
  * epoch: three syscalls, the four route lookups of its open, eight map lookups for the
- * program's hooks on its devices and two map calls per rule, and both path MTU readings after
- * a move), and sessions that left for their routes whose fast open is tried again (about an
- * open's cost: fast_return). As many derivations again for a new route epoch alone, from an
- * allowance of their own (OFFLOAD_RECHECK_EPOCH). */
+ * program's hooks on its devices and two map calls per rule, and both path MTU (and TTL) readings after
+ * a move), and sessions parked for their routes (they left, or their open was refused for
+ * them) whose fast open is tried again (about an open's cost: fast_return). As many
+ * derivations again for a new route epoch alone (OFFLOAD_RECHECK_EPOCH), and tries for it
+ * alone that find a parked session still refused, from an allowance of their own. */
 #define WORKER_PMTU_PER_SEC 64
 
 /* Map calls a worker makes per tick at most, and at the reload that changed them, to judge its

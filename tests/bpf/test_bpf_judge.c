@@ -19,6 +19,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 
 #include <bpf/bpf.h>
 #include <cmocka.h>
@@ -991,6 +992,153 @@ static void test_parked_denied_returns(void **state)
 	assert_true(s->fast);
 }
 
+/* Sessions that open while their routes leave by a device without the program (none on lo
+ * yet: an outage's) are refused for their routes and parked; once the program runs there and
+ * the routes change, they take the fast path, at most WORKER_PMTU_PER_SEC a second however
+ * many opened meanwhile. A try still refused backs off further. Before, they stayed on the
+ * socket path for good (review-final F6). */
+static void test_open_refused_returns(void **state)
+{
+	struct stub_worker *fx = *state;
+	struct worker *w = &fx->rt.workers[0];
+	struct session *ss[100];
+	uint32_t k, n_fast = 0;
+	uint8_t backoff;
+
+	for (k = 0; k < 100; k++) {
+		ss[k] = datagram(fx, 9, 1 + k);
+		assert_true(ss[k] && !ss[k]->fast);
+	}
+	assert_string_equal(offload_refusal_name((enum offload_refusal)ss[0]->fast_refused),
+			    "device_not_fast_path");
+	print_message("F6: a session opened while refused for its routes: %s\n",
+		      ss[0]->fast_parked ? "parked" : "not parked");
+	assert_true(ss[0]->fast_parked);
+	/* the routes change twice, still without the program there: tried, backing off further
+	 * each time (5 s at the open, then 10, then 20: a try does not park it anew) */
+	backoff = ss[0]->fast_route_backoff;
+	for (k = 0; k < 2; k++) {
+		worker_routes_moved(w->sync);
+		w->pmtu.second_end = 0;
+		tick(fx);
+		assert_true(!ss[0]->fast && ss[0]->fast_parked);
+	}
+	assert_int_equal(ss[0]->fast_route_backoff, 4 * backoff);
+	/* the program runs there now, and the routes change: back, a second's allowance a
+	 * second */
+	fast_on_lo(fx, false);
+	worker_routes_moved(w->sync);
+	w->pmtu.second_end = 0;
+	tick(fx);
+	for (k = 0; k < 100; k++)
+		n_fast += ss[k]->fast;
+	print_message("F6: fast after the routes came back: %u of 100 in the first second\n",
+		      n_fast);
+	assert_int_equal(n_fast, WORKER_PMTU_PER_SEC);
+	w->pmtu.second_end = 0;
+	tick(fx);
+	for (k = 0, n_fast = 0; k < 100; k++)
+		n_fast += ss[k]->fast && !ss[k]->fast_parked;
+	assert_int_equal(n_fast, 100);
+	assert_int_equal(ss[0]->fast_refused, OFFLOAD_REFUSED_NONE);
+}
+
+/* Sessions parked from their open (refused for their routes: no program on lo) tried again
+ * for a new route epoch alone, and refused again: their tries take the epoch's allowance,
+ * not the one the path MTU readings share, so routes changing elsewhere cannot hold up a
+ * reading through sessions whose routes never change (a client behind wg0). Before, the 100
+ * tries took the shared allowance: 64 of 64 used. */
+static void test_parked_epoch_allowance(void **state)
+{
+	struct stub_worker *fx = *state;
+	struct worker *w = &fx->rt.workers[0];
+	struct session *ss[100];
+	uint32_t k, tried = 0;
+
+	for (k = 0; k < 100; k++) {
+		ss[k] = datagram(fx, 11, 1 + k);
+		assert_true(ss[k] && ss[k]->fast_parked);
+	}
+	worker_routes_moved(w->sync);
+	w->pmtu.second_end = 0;
+	tick(fx);
+	for (k = 0; k < 100; k++)
+		tried += ss[k]->fast_route_epoch == w->route_epoch;
+	print_message("parked tries for the epoch: %u, shared allowance left %u of %u\n", tried,
+		      w->pmtu.left, WORKER_PMTU_PER_SEC);
+	assert_int_equal(tried, WORKER_PMTU_PER_SEC);
+	assert_int_equal(w->pmtu.left, WORKER_PMTU_PER_SEC);
+	/* the next second's epoch allowance goes on with the others */
+	w->pmtu.second_end = 0;
+	tick(fx);
+	for (k = 0, tried = 0; k < 100; k++)
+		tried += ss[k]->fast_route_epoch == w->route_epoch;
+	assert_int_equal(tried, 100);
+}
+
+/* The rule of direction dir of fast session s (its key found by its flow): into *r, with its
+ * key into *k. */
+static void rule_of(struct stub_worker *fx, const struct session *s, uint8_t dir,
+		    struct offload_key *k, struct offload_rule *r)
+{
+	int fd = filter_map_fd(fx->f, "offload_sessions");
+	struct offload_key prev, next;
+	bool first = true;
+
+	assert_true(fd >= 0);
+	while (!bpf_map_get_next_key(fd, first ? NULL : &prev, &next)) {
+		first = false;
+		prev = next;
+		if (bpf_map_lookup_elem(fd, &next, r) == 0 && r->flow == s->flow &&
+		    r->dir == dir) {
+			*k = next;
+			return;
+		}
+	}
+	fail_msg("no rule of flow %u dir %u", s->flow, dir);
+}
+
+/* The reading after a move (OFFLOAD_PMTU_TTL) gives the rules the TTL / hop limit the socket
+ * path sends with now (IPv6's is the new device's): upstream the session socket's, replies a
+ * socket routed as the listener's. A reading of path MTUs alone keeps them. Before, a move
+ * kept the TTLs of the open (review-reroute L3). */
+static void test_move_reads_ttl(void **state)
+{
+	struct stub_worker *fx = *state;
+	struct worker *w = &fx->rt.workers[0];
+	int fd = filter_map_fd(fx->f, "offload_sessions"), ttl = 33;
+	struct offload_rule up, down;
+	struct offload_key k;
+	struct session *s;
+	uint8_t ttl_down;
+
+	fast_on_lo(fx, false);
+	s = datagram(fx, 10, 1);
+	assert_true(s && s->fast);
+	rule_of(fx, s, OFFLOAD_DIR_DOWN, &k, &down);
+	ttl_down = down.ttl;
+	/* (the replies' as if the open had found another device's) */
+	down.ttl = 7;
+	assert_int_equal(bpf_map_update_elem(fd, &k, &down, BPF_EXIST), 0);
+	/* (the upstream's as if its route's device had another) */
+	assert_int_equal(setsockopt(s->fd, IPPROTO_IP, IP_TTL, &ttl, sizeof(ttl)), 0);
+	assert_int_equal(offload_session_pmtu(&w->fast, s, OFFLOAD_PMTU_UP | OFFLOAD_PMTU_DOWN),
+			 0);
+	rule_of(fx, s, OFFLOAD_DIR_UP, &k, &up);
+	rule_of(fx, s, OFFLOAD_DIR_DOWN, &k, &down);
+	assert_true(up.ttl != 33 && down.ttl == 7);
+	assert_int_equal(offload_session_pmtu(&w->fast, s,
+					      OFFLOAD_PMTU_UP | OFFLOAD_PMTU_DOWN |
+						      OFFLOAD_PMTU_TTL),
+			 0);
+	rule_of(fx, s, OFFLOAD_DIR_UP, &k, &up);
+	rule_of(fx, s, OFFLOAD_DIR_DOWN, &k, &down);
+	print_message("L3: after the reading of a move: ttl up %u, down %u (want 33, %u)\n",
+		      up.ttl, down.ttl, ttl_down);
+	assert_int_equal(up.ttl, 33);
+	assert_int_equal(down.ttl, ttl_down);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1017,6 +1165,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_allowed_again_fast, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_epoch_turns, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_parked_denied_returns, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_open_refused_returns, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_move_reads_ttl, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_parked_epoch_allowance, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

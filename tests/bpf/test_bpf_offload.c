@@ -858,6 +858,7 @@ static void test_pass_up(void **state)
 	struct ep cu = ep4("198.18.1.1", 1117), unknown = ep4("198.18.1.1", 2222);
 	struct ep cp6 = ep6("2001:2:1::1", 1118), cq6 = ep6("2001:2:1::1", 1119);
 	struct ep cpm = ep4("198.18.1.1", 1122), cpm6 = ep6("2001:2:1::1", 1123);
+	struct ep cg6 = ep6("2001:2:1::1", 1124);
 	struct {
 		const char *name;
 		const struct ep *src, *dst;
@@ -1081,6 +1082,17 @@ static void test_pass_up(void **state)
 	     OFFLOAD_CNT_PASS_FIB,
 	     OFFLOAD_CNT_FORWARDED,
 	     TC_ACT_REDIRECT},
+	    /* its device deleted since its rule was written: tc's bpf_check_mtu finds no device
+	     * (-ENODEV), a route question (review-reroute L4: before, pass_mtu) */
+	    {"v6 policy route, its device gone",
+	     &cg6,
+	     &l6,
+	     18,
+	     {0},
+	     0,
+	     OFFLOAD_CNT_PASS_FIB,
+	     OFFLOAD_CNT_PASS_FIB,
+	     TC_PASS},
 	    /* the FIB answers b0 for an IPv6 lookup given a0: not the session's device */
 	    {"v6 route on another device",
 	     &cq6,
@@ -1155,7 +1167,7 @@ static void test_pass_up(void **state)
 	};
 	/* the sessions of "egress MTU", "over the path MTU" and "v6 over the path MTU" */
 	static const uint32_t mtu_flows[3] = { 3, 14, 15 };
-	uint32_t mtu_pass0[3], fib0, fib_mtu0;
+	uint32_t mtu_pass0[3], fib0, fib_mtu0, gone_mtu0, gone_fib0;
 	size_t i, len;
 	int tc;
 
@@ -1176,6 +1188,11 @@ static void test_pass_up(void **state)
 	add_session(&cpm6, &l6, &s6, &u6, fx.b0, fx.a0, 64, 15, 1500, OFFLOAD_DIR_UP);
 	set_rule(&cpm6, &l6, 0, 1280);
 	add_session(&cq6, &l6, &s6, &u6, fx.a0, fx.a0, 64, 11, 1500, OFFLOAD_DIR_UP);
+	/* (an ifindex no device has) */
+	add_session(&cg6, &l6, &s6, &u6, 0x7ffffff0, fx.a0, 64, 17, 1500, OFFLOAD_DIR_UP);
+	set_rule(&cg6, &l6, 1, 0);
+	gone_mtu0 = filter_offload_flow(fx.f, 17)->mtu_pass[0];
+	gone_fib0 = filter_offload_flow(fx.f, 17)->fib_pass[0];
 	/* each pass_mtu counts for its session too: the worker reads its path MTU again */
 	for (i = 0; i < 3; i++)
 		mtu_pass0[i] = filter_offload_flow(fx.f, mtu_flows[i])->mtu_pass[0];
@@ -1244,6 +1261,14 @@ static void test_pass_up(void **state)
 				 st->wrong_iface[1]);
 		if (filter_offload_flow(fx.f, 3)->fib_pass[0] != fib_mtu0)
 			fail_msg("egress MTU: its pass_mtu counted as pass_fib too");
+	}
+	{
+		/* its routes are derived again, no path MTU read (once in XDP, once in tc) */
+		const struct offload_flow_stats *st = filter_offload_flow(fx.f, 17);
+
+		if (st->fib_pass[0] - gone_fib0 != 2 || st->mtu_pass[0] != gone_mtu0)
+			fail_msg("device gone: fib_pass %u, mtu_pass %u more; want 2, 0",
+				 st->fib_pass[0] - gone_fib0, st->mtu_pass[0] - gone_mtu0);
 	}
 }
 

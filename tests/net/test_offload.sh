@@ -1983,8 +1983,10 @@ pmtu_icmp_case()
 # replies leave by veth-rc2. Before, the upstream direction passed up for the session's life
 # while `sessions` said fast. Session B (port 45600) starts on veth-rc2; the client sends by
 # veth-rc again, the relay's route back goes by veth-rc3: B leaves the fast path (sessions:
-# "socket: device_not_fast_path") and the socket path relays it; its route back returns to
-# veth-rc (review-reroute M2): B is fast again (before, it stayed on the socket path for good).
+# "socket: device_not_fast_path") and the socket path relays it; session B2 (port 45650) opens
+# meanwhile and is refused at its open for the same reason; their route back returns to
+# veth-rc (review-reroute M2, review-final F6): B and B2 are fast again (before, each stayed on
+# the socket path for good).
 # Session C (port 45700) starts on veth-rc; the relay's route back moves to veth-rc2 (a more
 # specific route) while veth-rc keeps its subnet and the client sends in by veth-rc (M1): no
 # count moves (IPv4's lookup is held to the rule's device, which still has a route), the route
@@ -2015,7 +2017,7 @@ reroute_case()
 {
 	local mode=${1:-tc} c="[${1:-tc}/ipv4 routes move]" conf=$TMPD/reroute.conf rec=$TMPD/rec-rr
 	local echo i v=0 gro=off
-	local f0 t0 ms tx0 tx1 moves back_ms fails=$LIB_FAILS
+	local f0 t0 ms tx0 tx1 moves back_ms back2_ms b fails=$LIB_FAILS
 	lib_family 4
 	to=$(ep "$RELAY_IP" 5000)
 	prepare_mode "$mode"
@@ -2071,16 +2073,26 @@ reroute_case()
 	# (a refusal is confirmed by a second derivation 1 s after the first)
 	lib_wait_for 5 session_path 45600 "socket: device_not_fast_path" ||
 		lib_case_fail "$c session B after its reply route left: $SESSION_LINE"
+	b=$steady
+	# (B2 opens while the route back leaves by veth-rc3: refused at its open)
+	steady_client 300 45650 "$rec"
+	lib_wait_for 3 session_path 45650 "socket: device_not_fast_path" ||
+		lib_case_fail "$c session B2 opened during the outage: $SESSION_LINE"
 	lib_nsx "$NS_R" ip route del "$CLIENT_IP/32" dev veth-rc3
 	f0=$(fast_dirs)
 	t0=$(date +%s%N)
 	lib_wait_for 3 session_path 45600 "fast" ||
 		lib_case_fail "$c session B after its reply route came back: $SESSION_LINE"
 	back_ms=$((($(date +%s%N) - t0) / 1000000))
+	lib_wait_for 3 session_path 45650 "fast" ||
+		lib_case_fail "$c session B2 (opened during the outage) after its reply route came" \
+			"back: $SESSION_LINE"
+	back2_ms=$((($(date +%s%N) - t0) / 1000000))
 	# (the worker folds the program's counts at its tick)
 	lib_wait_for 3 up_fast_ge $((${f0% *} + 20)) ||
 		lib_case_fail "$c session B back: $((${UP_FAST:-0} - ${f0% *})) datagrams upstream fast"
-	wait "$steady" || lib_case_fail "$c session B lost answers: $(cat "$TMPD/steady-45600.json")"
+	wait "$b" || lib_case_fail "$c session B lost answers: $(cat "$TMPD/steady-45600.json")"
+	wait "$steady" || lib_case_fail "$c session B2 lost answers: $(cat "$TMPD/steady-45650.json")"
 	f0=$(fast_dirs)
 	steady_client 300 45700 "$rec"
 	lib_wait_for 3 up_fast_ge $((${f0% *} + 20)) || lib_case_fail "$c session C never went fast"
@@ -2096,7 +2108,7 @@ t = json.load(sys.stdin)["relays"][0]["total"]
 print(t["fast_rerouted"], t["fast_route_left"])')
 	[ "${moves% *}" -ge 2 ] && [ "${moves#* }" -ge 1 ] ||
 		lib_case_fail "$c fast_rerouted, fast_route_left: $moves, want at least 2 1"
-	[ "$(wc -l <"$rec")" = 1200 ] || lib_case_fail "$c upstream got $(wc -l <"$rec"), want 1200"
+	[ "$(wc -l <"$rec")" = 1500 ] || lib_case_fail "$c upstream got $(wc -l <"$rec"), want 1500"
 	lib_relay_stop || lib_case_fail "$c relay exit status"
 	lib_stop_pid "$echo"
 	lib_nsx "$NS_R" ip route del "$CLIENT_IP/32" 2>/dev/null
@@ -2105,7 +2117,7 @@ print(t["fast_rerouted"], t["fast_route_left"])')
 	done
 	[ "$LIB_FAILS" != "$fails" ] ||
 		lib_case_ok "$c A fast again by veth-rc2 in $ms ms, B left and came back fast in" \
-			"$back_ms ms, C's replies fast by veth-rc2 ($REPLIES_BYTES bytes," \
+			"$back_ms ms, B2 (opened meanwhile) fast in $back2_ms ms, C's replies fast by veth-rc2 ($REPLIES_BYTES bytes," \
 			"$REPLIES_FAST fast), moves/left $moves"
 }
 

@@ -906,6 +906,25 @@ static void test_route_return(void **state)
 	assert_false(offload_return_due(&s, 2, t + 100 * s1));
 }
 
+/* A new session refused for its routes is parked (review-final F6), one refused for what no
+ * route change helps is not. */
+static void test_open_parks(void **state)
+{
+	static const int parks[] = { OFFLOAD_REFUSED_ROUTE, OFFLOAD_REFUSED_LEGS,
+				     OFFLOAD_REFUSED_MULTIPATH6, OFFLOAD_REFUSED_DEVICE,
+				     -ENETUNREACH, -EHOSTUNREACH };
+	static const int stays[] = { 0, OFFLOAD_REFUSED_ERROR, OFFLOAD_REFUSED_FILTER,
+				     -ERANGE, -EADDRNOTAVAIL, -EAFNOSUPPORT, -E2BIG, -ENOMEM,
+				     -ENOENT, -EPERM };
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(parks) / sizeof(parks[0]); i++)
+		assert_true(offload_open_parks(parks[i]));
+	for (i = 0; i < sizeof(stays) / sizeof(stays[0]); i++)
+		assert_false(offload_open_parks(stays[i]));
+}
+
 /* The tick's path MTU readings take turns over every relay's sessions: a relay with more
  * sessions due than a second's allowance does not keep the next relay's from theirs (one
  * cursor over relay and session slot), and every session due is read equally often. */
@@ -1223,6 +1242,7 @@ int main(void)
 		cmocka_unit_test(test_route_backoff),
 		cmocka_unit_test(test_route_epoch),
 		cmocka_unit_test(test_route_return),
+		cmocka_unit_test(test_open_parks),
 		cmocka_unit_test(test_hooks_relay),
 	};
 
