@@ -151,6 +151,25 @@ int addr_parse_name(const char *text, char *host, size_t hostlen, uint16_t *port
 	return 0;
 }
 
+int prefix_from_route(struct prefix *out, int family, const void *bytes, unsigned int len)
+{
+	struct addr a = { 0 };
+	unsigned int i, max = family == AF_INET ? 32 : 128;
+
+	if ((family != AF_INET && family != AF_INET6) || len > max)
+		return -EINVAL;
+	a.sa.sa_family = (sa_family_t)family;
+	if (family == AF_INET)
+		memcpy(&a.in4.sin_addr, bytes, 4);
+	else
+		memcpy(&a.in6.sin6_addr, bytes, 16);
+	addr_to_mapped(&a, out->bytes);
+	out->len = (uint8_t)(len + (128 - max));
+	for (i = out->len; i < 128; i++)
+		out->bytes[i / 8] &= (uint8_t)~(0x80 >> (i % 8));
+	return 0;
+}
+
 int prefix_parse(const char *text, struct prefix *out, const char **why)
 {
 	char host[INET6_ADDRSTRLEN + 1];

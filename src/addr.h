@@ -40,6 +40,10 @@ struct prefix {
 	uint8_t len;
 };
 int prefix_parse(const char *text, struct prefix *out, const char **why);
+/* The prefix of a route's destination as the kernel gives it: family (AF_INET: 4 bytes of
+ * bytes, AF_INET6: 16) and its length in that family's bits. Host bits are cleared. Returns
+ * 0, or -EINVAL for another family or a length past the family's. */
+int prefix_from_route(struct prefix *out, int family, const void *bytes, unsigned int len);
 
 /* The inverse of prefix_parse: "198.18.0.0/15" for an IPv4-mapped prefix of length >= 96,
  * "2001:2::/48" otherwise. Returns buf (ADDR_STRLEN bytes is enough). */
