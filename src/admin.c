@@ -355,12 +355,25 @@ static void admin_follow(struct admin *ad)
 	admin_end(ad);
 }
 
+/* One route change (netlink_routes_process): what it covers, recorded with the new route
+ * epoch; anything else covers every address. */
+static void admin_route_change(void *arg, int family, const uint8_t *dst, unsigned int dst_len)
+{
+	struct worker_sync *sync = arg;
+	struct prefix p;
+
+	if (dst && prefix_from_route(&p, family, dst, dst_len) == 0)
+		worker_routes_changed(sync, &p, family == AF_INET);
+	else
+		worker_routes_moved(sync);
+}
+
 /* Reads the kernel's route messages: routes, rules or nexthops that changed make the workers
- * derive their fast sessions' rules again (the atomic route epoch: no lock). */
+ * derive the rules of the fast sessions they may move again (the route epoch: no lock). */
 static void admin_route_events(struct admin *ad)
 {
 	/* (an error reading them may have lost one) */
-	if (netlink_routes_process(ad->nr) != 0)
+	if (netlink_routes_process(ad->nr, admin_route_change, &ad->a->rt.sync) < 0)
 		worker_routes_moved(&ad->a->rt.sync);
 }
 

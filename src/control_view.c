@@ -76,6 +76,10 @@ static const struct view_counter view_fast[] = {
 	 * (events: a session counts once each time) */
 	VIEW_COUNTER(fast_rerouted, "FAST_REROUTED"),
 	VIEW_COUNTER(fast_route_left, "FAST_ROUTE_LEFT"),
+	/* fast sessions' derivations for a new route epoch alone: made, or skipped as no
+	 * changed route covers their addresses */
+	VIEW_COUNTER(fast_epoch_derived, "FAST_EPOCH_DERIVED"),
+	VIEW_COUNTER(fast_epoch_skipped, "FAST_EPOCH_SKIPPED"),
 };
 static const struct view_counter view_sessions[] = {
 	VIEW_COUNTER(sessions_active, "SESSIONS"),

@@ -29,6 +29,8 @@ void relay_counters_add(struct relay_counters *sum, const struct relay_counters 
 	sum->sessions_evicted += counter_get(&c->sessions_evicted);
 	sum->fast_rerouted += counter_get(&c->fast_rerouted);
 	sum->fast_route_left += counter_get(&c->fast_route_left);
+	sum->fast_epoch_derived += counter_get(&c->fast_epoch_derived);
+	sum->fast_epoch_skipped += counter_get(&c->fast_epoch_skipped);
 	sum->sessions_active += counter_get(&c->sessions_active);
 }
 

@@ -550,6 +550,16 @@ int metrics_format(const struct snapshot *s, bool pw, FILE *out)
 	       "cannot relay it (it comes back when they do).");
 	per_relay_worker(out, s, pw, "ringrelay_fast_path_sessions_route_left_total",
 			 offsetof(struct relay_counters, fast_route_left));
+	family(out, "ringrelay_fast_path_epoch_derivations_total", "counter",
+	       "Derivations of fast sessions' rules made for a route change alone (one whose "
+	       "prefix covers their addresses, or a rule, nexthop or device change).");
+	per_relay_worker(out, s, pw, "ringrelay_fast_path_epoch_derivations_total",
+			 offsetof(struct relay_counters, fast_epoch_derived));
+	family(out, "ringrelay_fast_path_epoch_derivations_skipped_total", "counter",
+	       "Fast sessions not derived again after route changes: no changed route's prefix "
+	       "covers their addresses.");
+	per_relay_worker(out, s, pw, "ringrelay_fast_path_epoch_derivations_skipped_total",
+			 offsetof(struct relay_counters, fast_epoch_skipped));
 	if (s->offload_counters) {
 		family(out, "ringrelay_fast_path_frames_total", "counter",
 		       "Frames the fast path saw, by outcome: forwarded, or the reason it passed "

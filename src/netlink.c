@@ -1114,26 +1114,46 @@ struct netlink_routes {
 	struct nl_sock *sk;
 	struct nl_cb *cb; /* the socket's, with netlink_routes_cb (a reference) */
 	uint32_t changes; /* counted by netlink_routes_cb */
+	netlink_route_change_fn *fn; /* netlink_routes_process's, told each change */
+	void *arg;
 };
 
 /* A route (but for the kernel's cached clones, made per destination as it sends), rule or
- * nexthop message: a change. */
+ * nexthop message: a change. A route's is told with its destination prefix (a multipath
+ * route's legs share it; RTA_SRC, IPv6's source routes, only narrows what it covers), the
+ * rest as one that may move any route. */
 static int netlink_routes_cb(struct nl_msg *msg, void *arg)
 {
 	struct nlmsghdr *h = nlmsg_hdr(msg);
 	struct netlink_routes *rw = arg;
+	const struct rtmsg *rtm = nlmsg_data(h);
+	static const uint8_t none[16];
+	struct nlattr *dst = NULL;
 
 	switch (h->nlmsg_type) {
 	case RTM_NEWROUTE:
 	case RTM_DELROUTE:
-		if (nlmsg_datalen(h) >= (int)sizeof(struct rtmsg) &&
-		    (((struct rtmsg *)nlmsg_data(h))->rtm_flags & RTM_F_CLONED))
+		if (nlmsg_datalen(h) < (int)sizeof(struct rtmsg)) {
+			rw->fn(rw->arg, AF_UNSPEC, NULL, 0);
+			rw->changes++;
 			break;
-		/* fall through */
+		}
+		if (rtm->rtm_flags & RTM_F_CLONED)
+			break;
+		rw->changes++;
+		dst = nlmsg_find_attr(h, sizeof(struct rtmsg), RTA_DST);
+		/* (no RTA_DST: a default route, 0/0; one too short for its family: not understood) */
+		if (dst && nla_len(dst) < (rtm->rtm_family == AF_INET ? 4 : 16))
+			rw->fn(rw->arg, AF_UNSPEC, NULL, 0);
+		else
+			rw->fn(rw->arg, rtm->rtm_family, dst ? nla_data(dst) : none,
+			       rtm->rtm_dst_len);
+		break;
 	case RTM_NEWRULE:
 	case RTM_DELRULE:
 	case RTM_NEWNEXTHOP:
 	case RTM_DELNEXTHOP:
+		rw->fn(rw->arg, AF_UNSPEC, NULL, 0);
 		rw->changes++;
 		break;
 	}
@@ -1178,24 +1198,31 @@ int netlink_routes_fd(const struct netlink_routes *rw)
 	return nl_socket_get_fd(rw->sk);
 }
 
-int netlink_routes_process(struct netlink_routes *rw)
+int netlink_routes_process(struct netlink_routes *rw, netlink_route_change_fn *fn, void *arg)
 {
 	int i, ret = 0;
 
 	rw->changes = 0;
+	rw->fn = fn;
+	rw->arg = arg;
 	/* A routing daemon may send a whole table: the admin thread reads the rest at its next
 	 * turn (the socket stays readable). Nothing left to read: 0. */
 	for (i = 0; i < 64; i++) {
 		ret = nl_recvmsgs_report(rw->sk, rw->cb);
 		if (ret == -NLE_NOMEM) { /* ENOBUFS: the kernel dropped some */
+			fn(arg, AF_UNSPEC, NULL, 0);
 			rw->changes++;
 			continue;
 		}
 		if (ret <= 0)
 			break;
 	}
-	if (ret < 0 && ret != -NLE_AGAIN && !rw->changes)
-		return netlink_errno(ret);
+	if (ret < 0 && ret != -NLE_AGAIN && ret != -NLE_NOMEM) {
+		if (!rw->changes)
+			return netlink_errno(ret);
+		/* (told some, but one may be lost) */
+		fn(arg, AF_UNSPEC, NULL, 0);
+	}
 	return (int)(rw->changes > INT32_MAX ? INT32_MAX : rw->changes);
 }
 

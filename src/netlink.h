@@ -200,18 +200,26 @@ void netlink_watch_flush(struct netlink_watch *w);
 void netlink_watch_settle(struct netlink_watch *w, uint32_t ms);
 void netlink_watch_free(struct netlink_watch *w);
 
-/* Route watcher for the admin thread's poll loop: tells that IPv4 or IPv6 routes, policy
- * rules or nexthop objects changed (any table; not which), so that the fast path derives its
- * sessions' rules again (a route that moves may leave no other trace: docs/offload.md). */
+/* Route watcher for the admin thread's poll loop: tells which IPv4 or IPv6 routes (by their
+ * destination prefix, any table), or that policy rules or nexthop objects changed, so that
+ * the fast path derives the rules of the sessions they may move again (a route that moves may
+ * leave no other trace: docs/offload.md). */
 struct netlink_routes;
+
+/* A change: family (AF_INET, AF_INET6) and the destination prefix of a route that was added,
+ * deleted or changed (dst: 4 or 16 bytes, dst_len bits; 0: a default route), or AF_UNSPEC
+ * (dst NULL) for one that may move any route (a rule, a nexthop, an overrun, a message not
+ * understood). */
+typedef void netlink_route_change_fn(void *arg, int family, const uint8_t *dst,
+				     unsigned int dst_len);
 
 int netlink_routes_new(struct netlink_routes **out);
 /* Non-blocking fd to poll for POLLIN. */
 int netlink_routes_fd(const struct netlink_routes *rw);
-/* Reads the pending messages (a bounded number; poll says when more wait). Returns how many
- * changes they told (an overrun, where the kernel dropped some, counts as one), 0, or
- * -errno. */
-int netlink_routes_process(struct netlink_routes *rw);
+/* Reads the pending messages (a bounded number; poll says when more wait), telling fn each
+ * change they told. Returns how many (an overrun, where the kernel dropped some, counts as
+ * one, told as AF_UNSPEC), 0, or -errno (some may be lost). */
+int netlink_routes_process(struct netlink_routes *rw, netlink_route_change_fn *fn, void *arg);
 void netlink_routes_free(struct netlink_routes *rw);
 
 #endif

@@ -18,6 +18,7 @@
 #include "log.h"
 #include "netlink.h"
 #include "offload.h"
+#include "routescope.h"
 #include "sock.h"
 #include "stage.h"
 
@@ -1147,6 +1148,7 @@ int offload_session_open(const struct offload_worker *ow, struct session *s,
 	s->fast_route_quiet = 0;
 	s->fast_route_backoff = 0;
 	s->fast_route_refused = 0;
+	s->fast_route_hit = false;
 	memset(s->fast_mtu_quiet, 0, sizeof(s->fast_mtu_quiet));
 	memset(s->fast_mtu_backoff, 0, sizeof(s->fast_mtu_backoff));
 	memset(s->fast_mtu_tb_quiet, 0, sizeof(s->fast_mtu_tb_quiet));
@@ -1287,6 +1289,7 @@ bool offload_route_read(struct session *s, uint32_t count, uint32_t epoch, bool 
 			uint8_t refused, uint64_t now)
 {
 	s->fast_route_epoch = epoch;
+	s->fast_route_hit = false;
 	if (refused) {
 		/* Once is not enough, nor twice within the wait (route events come in bursts): a
 		 * device made again gets the program some 100 ms after its routes came (link
@@ -1381,14 +1384,31 @@ static int offload_session_reroute(const struct offload_worker *ow, struct sessi
 	return 0;
 }
 
+void offload_route_scope(struct session *s, struct offload_scope *sc, uint32_t epoch)
+{
+	/* What the four route lookups of a derivation ask (offload_session_routes: each
+	 * direction's destination from its source) and the path MTU readings: a route whose
+	 * prefix covers none of them answers none of them, in any table. */
+	const struct addr *a[4] = { &s->client, &s->local, &s->upstream_addr, &s->fast_local };
+	uint32_t from = s->fast_route_epoch;
+
+	/* (the changes read before one that covers, or before the budget ran out, covered
+	 * none: not read again) */
+	s->fast_route_hit = routescope_covers(sc->rs, &from, epoch, a, 4, &sc->left) != 0;
+	s->fast_route_epoch = from;
+	if (from == epoch)
+		sc->skipped++;
+}
+
 enum offload_recheck offload_session_recheck(const struct offload_worker *ow, struct session *s,
-					     uint32_t epoch, bool epoch_room, uint64_t now)
+					     uint32_t epoch, bool epoch_room,
+					     struct offload_scope *sc, uint64_t now)
 {
 	const struct offload_flow_stats *st;
 	uint32_t pass[2], too_big[2], dirs, changed = 0, route;
 	enum offload_recheck done = OFFLOAD_RECHECK_NONE;
 	uint16_t before[2];
-	bool moved, by_epoch = false;
+	bool moved, by_epoch = false, scoped;
 	int d, ret;
 
 	if (!s->fast || !ow->f)
@@ -1405,7 +1425,16 @@ enum offload_recheck offload_session_recheck(const struct offload_worker *ow, st
 	route = offload_route_count(st);
 	/* (due for the epoch alone: neither its own count nor a refusal to confirm asks) */
 	by_epoch = !offload_route_due(s, route, s->fast_route_epoch, now);
-	if (offload_route_due(s, route, epoch, now) && (!by_epoch || epoch_room)) {
+	/* Due for the epoch alone: derived only where a change since covers its addresses, read
+	 * in memory (no syscall) within the tick's budget; one that covers none advances its
+	 * epoch. A refusal to confirm is derived as it was. */
+	scoped = by_epoch && sc && sc->rs && !s->fast_route_refused;
+	if (scoped && epoch != s->fast_route_epoch && !s->fast_route_hit)
+		offload_route_scope(s, sc, epoch);
+	if (offload_route_due(s, route, epoch, now) &&
+	    (!by_epoch || (epoch_room && (!scoped || s->fast_route_hit)))) {
+		if (by_epoch && sc)
+			sc->derived++;
 		ret = offload_session_reroute(ow, s, &moved);
 		/* What passed up during the rewrite (or in a program still holding the old
 		 * rule) is no news of another move. */

@@ -339,12 +339,34 @@ enum offload_recheck {
 	 * caller takes it off the fast path (offload_session_close) */
 	OFFLOAD_RECHECK_LEAVE,
 };
+/* A tick's scoping of the route epoch: the changes recorded with it (rs: the workers' shared
+ * ring; NULL: every new epoch makes each fast session due), how many of them the tick may
+ * still read (a unit: one change read for one session: a few compares in memory), and what
+ * it did: sessions due for the epoch alone that no change covers (their epoch advanced, no
+ * derivation), and derivations made for the epoch alone. */
+struct routescope;
+struct offload_scope {
+	const struct routescope *rs;
+	uint32_t left;
+	uint32_t skipped;
+	uint32_t derived;
+};
+/* For fast session s, due for route epoch epoch alone (no count of its own moved, no refusal
+ * to confirm): reads the changes recorded since its epoch (at most sc->left, counted off)
+ * for one that covers one of the addresses its derivation looks up routes for (its client,
+ * the address it sent to, its upstream, its upstream socket's own). One that does, or one
+ * covering all (a rule, a nexthop, a device, lost messages, a ring that went past): s is due
+ * (fast_route_hit) until its next derivation. Else its epoch advances past those read, and
+ * past epoch when all were (counted in sc->skipped). Pure but for the ring's reading. */
+void offload_route_scope(struct session *s, struct offload_scope *sc, uint32_t epoch);
 /* The tick's part, under route epoch epoch: derives fast session s's rules again when
- * offload_route_due says so (for the epoch alone only with epoch_room: else it stays due),
- * and reads again what offload_pmtu_due says (at most one reading of each direction; both
- * after a move). A session that leaves is parked (offload_route_leave). */
+ * offload_route_due says so (for the epoch alone only with epoch_room, and with sc where a
+ * change since covers its addresses, offload_route_scope: else it stays due or its epoch
+ * advances), and reads again what offload_pmtu_due says (at most one reading of each
+ * direction; both after a move). A session that leaves is parked (offload_route_leave). */
 enum offload_recheck offload_session_recheck(const struct offload_worker *ow, struct session *s,
-					     uint32_t epoch, bool epoch_room, uint64_t now);
+					     uint32_t epoch, bool epoch_room,
+					     struct offload_scope *sc, uint64_t now);
 /* The tick's turn over a worker's fast sessions for path MTU readings, at most per_sec a
  * second (offload_pmtu_walk): one cursor over (relay slot, session slot), so that a relay
  * whose sessions use up a second's allowance hands the next second's to the sessions after

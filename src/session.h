@@ -80,6 +80,9 @@ struct session {
 	/* the route epoch (worker_route_epoch) its rules were last derived under, or its fast
 	 * open last tried: a newer one makes a derivation (or a try) due */
 	uint32_t fast_route_epoch;
+	/* a route change since fast_route_epoch covers its addresses (offload_route_scope): it
+	 * is due for the epoch, a derivation that finds its routes as they were or not */
+	bool fast_route_hit;
 	/* it left the fast path for its routes (OFFLOAD_RECHECK_LEAVE), or its open was refused
 	 * for them (offload_open_parks): its fast open is tried again at fast_route_quiet (backing
 	 * off with fast_route_backoff) or at a new route epoch, so that it comes back when its

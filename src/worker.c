@@ -810,6 +810,7 @@ static bool pmtu_read(void *arg, uint32_t r, uint32_t i)
 	struct worker *w = arg;
 	struct session *s = &w->relays[r].sessions.slots[i];
 	enum offload_recheck done;
+	uint32_t skipped, derived;
 	uint8_t why;
 	int iif;
 
@@ -818,7 +819,14 @@ static bool pmtu_read(void *arg, uint32_t r, uint32_t i)
 	if (!s->fast)
 		return s->fast_parked && fast_return(w, r, s);
 	iif = s->fast_iif;
-	done = offload_session_recheck(&w->fast, s, w->route_epoch, w->pmtu.epoch_left > 0, w->now);
+	skipped = w->scope.skipped;
+	derived = w->scope.derived;
+	done = offload_session_recheck(&w->fast, s, w->route_epoch, w->pmtu.epoch_left > 0,
+				       &w->scope, w->now);
+	if (w->scope.skipped != skipped)
+		counter_add(&w->counters[r].fast_epoch_skipped, w->scope.skipped - skipped);
+	if (w->scope.derived != derived)
+		counter_add(&w->counters[r].fast_epoch_derived, w->scope.derived - derived);
 	/* (from its own allowance: routes changing elsewhere hold up no reading asked for) */
 	if (done == OFFLOAD_RECHECK_EPOCH) {
 		w->pmtu.epoch_left--;
@@ -850,6 +858,8 @@ static void pmtu_turn(struct worker *w)
 	if (!w->fast.f)
 		return;
 	w->route_epoch = worker_route_epoch(w->sync);
+	w->scope.rs = w->sync ? &w->sync->routes : NULL;
+	w->scope.left = WORKER_SCOPE_PER_TICK;
 	for (r = 0; r < WORKER_MAX_RELAYS; r++) {
 		struct worker_relay *wr = &w->relays[r];
 

@@ -25,6 +25,7 @@
 #include "pool.h"
 #include "session.h"
 #include "slots.h"
+#include "routescope.h"
 #include "sock.h"
 
 #define WORKER_MAX_RELAYS SLOTS_MAX
@@ -66,6 +67,16 @@ struct worker_noreply {
  * derivations again for a new route epoch alone (OFFLOAD_RECHECK_EPOCH), and tries for it
  * alone that find a parked session still refused, from an allowance of their own. */
 #define WORKER_PMTU_PER_SEC 64
+
+/* Route changes a worker's tick reads at most for its fast sessions due for a new route epoch
+ * alone, each for one session (offload_route_scope: in memory, no syscall): 1 to 3 ms added
+ * to a tick that reads them all (perf/reload_cost, 100,000 sessions: the change's three ticks
+ * 4-10 ms against 3-6.5 ms deriving at 64 a second), about what the tick's fold of 100,000
+ * sessions costs, and less than a judging turn (WORKER_JUDGE_PER_TICK). A change unrelated to
+ * 100,000 sessions is through in four ticks (about 4 s) where their derivations took 26
+ * minutes; a session keeps what it read, and one a change covers is not read again until its
+ * derivation (from the epoch's allowance). */
+#define WORKER_SCOPE_PER_TICK 32768
 
 /* Map calls a worker makes per tick at most, and at the reload that changed them, to judge its
  * sessions' clients by changed filter rules: a table of many is judged over ticks, so the
@@ -159,21 +170,31 @@ struct worker_sync {
 	/* eventfd, written when a worker's loop ended on an error while the process ran on
 	 * (worker.failed): main stops the process, whose service manager starts it again. */
 	int failed_fd;
-	/* Bumped by the admin thread when routes, policy rules or the fast path's devices
-	 * changed (worker_routes_moved): a worker's fast sessions derived under an older one
-	 * are due to be derived again, and those that left the fast path for their routes to
-	 * try it again. Atomic: read without the lock (worker_route_epoch). */
-	uint32_t route_epoch;
+	/* The route epoch: bumped by the admin thread when routes, policy rules or the fast
+	 * path's devices changed (worker_routes_moved, worker_routes_changed), with what changed:
+	 * a worker's fast sessions derived under an older one are due to be derived again where
+	 * a change since covers their addresses, and those that left the fast path for their
+	 * routes to try it again. Read without the lock (worker_route_epoch, routescope.h). */
+	struct routescope routes;
 };
 
+/* Anything may have moved (a rule, a nexthop, a device, lost messages): every fast session is
+ * due. */
 static inline void worker_routes_moved(struct worker_sync *sync)
 {
-	__atomic_add_fetch(&sync->route_epoch, 1, __ATOMIC_RELAXED);
+	routescope_all(&sync->routes);
+}
+
+/* The routes within prefix p (IPv4's when v4) changed: the fast sessions it covers are due. */
+static inline void worker_routes_changed(struct worker_sync *sync, const struct prefix *p,
+					 bool v4)
+{
+	routescope_prefix(&sync->routes, p, v4);
 }
 
 static inline uint32_t worker_route_epoch(const struct worker_sync *sync)
 {
-	return sync ? __atomic_load_n(&sync->route_epoch, __ATOMIC_RELAXED) : 0;
+	return sync ? routescope_epoch(&sync->routes) : 0;
 }
 
 /* A session as `ringrelayctl sessions` shows it. */
@@ -255,6 +276,7 @@ struct worker {
 	int open_iif, open_iif_judges; /* the fast_iif it asked about last (-1: none yet) */
 	struct offload_pmtu_turn pmtu; /* the tick's path MTU readings (WORKER_PMTU_PER_SEC) */
 	uint32_t route_epoch;	       /* worker_route_epoch as last read (a turn, a fast open) */
+	struct offload_scope scope;    /* the tick's reading of its changes (WORKER_SCOPE_PER_TICK) */
 	struct accesslog_ring *alog;  /* session starts and ends; NULL when access_log is off */
 
 	int stop_fd; /* eventfd: main writes 1 to stop the worker */

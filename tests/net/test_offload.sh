@@ -1992,7 +1992,9 @@ pmtu_icmp_case()
 # count moves (IPv4's lookup is held to the rule's device, which still has a route), the route
 # event derives the rules again, and the replies leave by veth-rc2, fast (before, by veth-rc).
 # Every datagram is answered. The stats count the moves (A and C at least; idle sessions whose
-# routes moved too may add to them) and the session that left (B at least).
+# routes moved too may add to them) and the session that left (B at least). After A's move, a
+# route that covers none of A's addresses (198.19.250.0/24) derives nothing: A's derivation
+# for it is skipped (fast_epoch_skipped), none made (fast_epoch_derived).
 # up_fast_ge N: the first relay's upstream datagrams the fast path relayed (in UP_FAST) are
 # at least N.
 up_fast_ge() { local f; f=$(fast_dirs); UP_FAST=${f% *}; [ "${UP_FAST:-0}" -ge "$1" ]; }
@@ -2013,10 +2015,19 @@ session_path()
 	case $SESSION_LINE in *" $2") return 0 ;; esac
 	return 1
 }
+# epoch_counts: the first relay's fast_epoch_derived and fast_epoch_skipped.
+epoch_counts()
+{
+	ctl -j stats | "$PY" -c 'import json, sys
+t = json.load(sys.stdin)["relays"][0]["total"]
+print(t["fast_epoch_derived"], t["fast_epoch_skipped"])'
+}
+# epoch_skipped_gt N: fast_epoch_skipped is more than N (both counts in EPOCH_COUNTS).
+epoch_skipped_gt() { EPOCH_COUNTS=$(epoch_counts); [ "${EPOCH_COUNTS#* }" -gt "$1" ]; }
 reroute_case()
 {
 	local mode=${1:-tc} c="[${1:-tc}/ipv4 routes move]" conf=$TMPD/reroute.conf rec=$TMPD/rec-rr
-	local echo i v=0 gro=off
+	local echo i v=0 gro=off epoch0
 	local f0 t0 ms tx0 tx1 moves back_ms back2_ms b fails=$LIB_FAILS
 	lib_family 4
 	to=$(ep "$RELAY_IP" 5000)
@@ -2064,6 +2075,15 @@ reroute_case()
 	lib_wait_for 3 replies_fast_by veth-rc2 "$tx0" "${f0#* }" ||
 		lib_case_fail "$c session A's replies: veth-rc2 sent $REPLIES_BYTES bytes," \
 			"$REPLIES_FAST replies fast, want 50 of each"
+	# A route none of A's addresses lie in (A idle now, fast): its next tick skips A's
+	# derivation for it (before, every fast session was derived again for any route event).
+	epoch0=$(epoch_counts)
+	lib_nsx "$NS_R" ip route add 198.19.250.0/24 dev veth-rc3
+	lib_wait_for 3 epoch_skipped_gt "${epoch0#* }" ||
+		lib_case_fail "$c an unrelated route: epoch derivations/skipped $epoch0 ->" \
+			"$EPOCH_COUNTS, want the skipped one more"
+	[ "${EPOCH_COUNTS% *}" = "${epoch0% *}" ] ||
+		lib_case_fail "$c an unrelated route derived sessions: $epoch0 -> $EPOCH_COUNTS"
 	tx1=$(tx_bytes veth-rc2)
 	f0=$(fast_dirs)
 	steady_client 600 45600 "$rec"
@@ -2118,7 +2138,8 @@ print(t["fast_rerouted"], t["fast_route_left"])')
 	[ "$LIB_FAILS" != "$fails" ] ||
 		lib_case_ok "$c A fast again by veth-rc2 in $ms ms, B left and came back fast in" \
 			"$back_ms ms, B2 (opened meanwhile) fast in $back2_ms ms, C's replies fast by veth-rc2 ($REPLIES_BYTES bytes," \
-			"$REPLIES_FAST fast), moves/left $moves"
+			"$REPLIES_FAST fast), moves/left $moves; an unrelated route: epoch" \
+			"derived/skipped $epoch0 -> $EPOCH_COUNTS"
 }
 
 for mode in xdp tc; do

@@ -6,6 +6,7 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <arpa/inet.h>
 #include <errno.h>
 #include <netlink/netlink.h>
 #include <net/if.h>
@@ -400,35 +401,82 @@ static void test_watch_idle(void **state)
 	run_in_child(idle_child);
 }
 
+/* The changes a route watch told (routes_seen), as "family prefix/len" ("all" for one of
+ * anything), one a line. */
+struct routes_seen {
+	char text[4096];
+	size_t len;
+};
+
+static void routes_seen_fn(void *arg, int family, const uint8_t *dst, unsigned int dst_len)
+{
+	struct routes_seen *rs = arg;
+	char a[INET6_ADDRSTRLEN];
+
+	if (!dst)
+		snprintf(a, sizeof(a), "all");
+	else
+		inet_ntop(family, dst, a, sizeof(a));
+	rs->len += (size_t)snprintf(rs->text + rs->len, sizeof(rs->text) - rs->len, "%s%s/%u\n",
+				    family == AF_INET ? "4 " : family == AF_INET6 ? "6 " : "",
+				    a, dst ? dst_len : 0);
+	if (rs->len >= sizeof(rs->text))
+		rs->len = sizeof(rs->text) - 1;
+}
+
+/* Reads rw's changes into seen (emptied first): what process returned. */
+static int routes_read(struct netlink_routes *rw, struct routes_seen *seen)
+{
+	seen->len = 0;
+	seen->text[0] = '\0';
+	return netlink_routes_process(rw, routes_seen_fn, seen);
+}
+
 /* The route watch, in the child's own namespace: nothing to read at first (process neither
- * blocks nor fails), then a route added and a rule added each tell a change; an address added
- * too (its prefix and local routes). */
+ * blocks nor fails), then each change is told with what it covers: an address added (its
+ * prefix and local routes), a route added (its prefix), a multipath route (its prefix, not a
+ * leg's), an IPv6 default route (::/0), a rule (all). */
 static int routes_child(void)
 {
+	static const struct {
+		const char *cmd, *want; /* a line process must tell after cmd */
+	} steps[] = {
+		{ "ip link add rrd0 type veth peer name rrd0p && ip link set rrd0 up && "
+		  "ip addr add 198.18.8.1/24 dev rrd0",
+		  "4 198.18.8.1/32\n" },
+		{ NULL, NULL }, /* (nothing more: rrd0 has no carrier, IPv6 makes nothing) */
+		{ "ip route add 198.18.7.0/24 dev rrd0", "4 198.18.7.0/24\n" },
+		{ "ip link set rrd0p up && "
+		  "ip route add 198.18.6.0/23 nexthop dev rrd0 nexthop dev rrd0p",
+		  "4 198.18.6.0/23\n" },
+		{ "ip -6 addr add 2001:2:8::1/64 dev rrd0 nodad && "
+		  "ip -6 route add default via 2001:2:8::2 dev rrd0",
+		  "6 ::/0\n" },
+		{ "ip rule add from 198.18.9.1 lookup 2", "all/0\n" },
+	};
 	struct netlink_routes *rw = NULL;
+	struct routes_seen seen;
 	int code = 0, n;
+	size_t i;
 
 	if (geteuid() != 0 || private_netns())
 		return 77;
 	if (netlink_routes_new(&rw))
 		return 2;
-	if (netlink_routes_fd(rw) < 0 || netlink_routes_process(rw) != 0)
+	if (netlink_routes_fd(rw) < 0 || routes_read(rw, &seen) != 0)
 		code = 3;
-	if (!code && system("ip link add rrd0 type veth peer name rrd0p && ip link set rrd0 up && "
-			    "ip addr add 198.18.8.1/24 dev rrd0 >/dev/null 2>&1"))
-		code = 77;
-	if (!code && (n = netlink_routes_process(rw)) <= 0)
-		code = 4;
-	if (!code && netlink_routes_process(rw) != 0)
-		code = 5;
-	if (!code && system("ip route add 198.18.7.0/24 dev rrd0"))
-		code = 6;
-	if (!code && netlink_routes_process(rw) <= 0)
-		code = 7;
-	if (!code && system("ip rule add from 198.18.9.1 lookup 2"))
-		code = 8;
-	if (!code && netlink_routes_process(rw) <= 0)
-		code = 9;
+	for (i = 0; !code && i < sizeof(steps) / sizeof(steps[0]); i++) {
+		if (steps[i].cmd && system(steps[i].cmd)) {
+			code = i ? 10 + (int)i : 77;
+			break;
+		}
+		n = routes_read(rw, &seen);
+		if (steps[i].cmd ? n <= 0 || !strstr(seen.text, steps[i].want) : n != 0) {
+			fprintf(stderr, "routes child: after %s: %d changes:\n%s", steps[i].cmd, n,
+				seen.text);
+			code = 30 + (int)i;
+		}
+	}
 	if (code && code != 77)
 		fprintf(stderr, "routes child: step %d\n", code);
 	netlink_routes_free(rw);

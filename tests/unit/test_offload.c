@@ -26,6 +26,7 @@
 #include "filter.h"
 #include "netlink.h"
 #include "offload.h"
+#include "routescope.h"
 #include "sock.h"
 #include "netns_child.h"
 
@@ -873,6 +874,96 @@ static void test_route_epoch(void **state)
 	assert_true(offload_route_due(&s, count, 5, t + s1));
 }
 
+static struct addr scope_addr(const char *text)
+{
+	const char *why;
+	struct addr a;
+
+	assert_int_equal(addr_parse(text, &a, &why), 0);
+	return a;
+}
+
+static void scope_record(struct routescope *rs, const char *text)
+{
+	const char *why;
+	struct prefix p;
+
+	assert_int_equal(prefix_parse(text, &p, &why), 0);
+	routescope_prefix(rs, &p, strchr(text, ':') == NULL);
+}
+
+/* A fast session due for a new route epoch alone is derived only where a change since covers
+ * one of the addresses its routes are looked up for (offload_route_scope): one that covers
+ * none advances its epoch (no derivation: offload_route_due says no more), within the tick's
+ * budget, keeping what it read; one that covers its upstream's own address (a local route),
+ * or 0/0, or a change of all, leaves it due until its derivation, which ends that. */
+static void test_route_scope(void **state)
+{
+	struct routescope *rs = calloc(1, sizeof(*rs));
+	struct offload_scope sc = { .rs = rs, .left = 100 };
+	const uint64_t t = 1000000000000ull;
+	struct session s = { 0 };
+	uint32_t e;
+
+	(void)state;
+	assert_non_null(rs);
+	s.client = scope_addr("198.18.1.2:4000");
+	s.local = scope_addr("198.18.0.1:53");
+	s.upstream_addr = scope_addr("198.19.0.2:53");
+	s.fast_local = scope_addr("198.19.0.1:40000");
+	/* unrelated: another IPv4 prefix, an IPv6 default route */
+	scope_record(rs, "198.18.200.0/24");
+	scope_record(rs, "::/0");
+	e = routescope_epoch(rs);
+	assert_true(offload_route_due(&s, 0, e, t));
+	offload_route_scope(&s, &sc, e);
+	assert_int_equal(s.fast_route_epoch, e);
+	assert_false(s.fast_route_hit);
+	assert_int_equal(sc.skipped, 1);
+	assert_int_equal(sc.left, 98);
+	assert_false(offload_route_due(&s, 0, e, t));
+	/* each address: the client's, the one it sent to, the upstream, the upstream socket's
+	 * own (a local route, as an address change makes) */
+	const char *covering[] = { "198.18.1.0/24", "198.18.0.1/32", "198.19.0.0/16",
+				   "198.19.0.1/32", "0.0.0.0/0" };
+	for (size_t i = 0; i < sizeof(covering) / sizeof(covering[0]); i++) {
+		scope_record(rs, "2001:2::/48");
+		scope_record(rs, covering[i]);
+		e = routescope_epoch(rs);
+		offload_route_scope(&s, &sc, e);
+		assert_true(s.fast_route_hit);
+		assert_int_equal(s.fast_route_epoch, e - 1); /* past the unrelated one */
+		assert_true(offload_route_due(&s, 0, e, t));
+		assert_false(offload_route_read(&s, 0, e, false, 0, t));
+		assert_false(s.fast_route_hit);
+	}
+	/* a change of all; then a budget run out keeps what was read */
+	routescope_all(rs);
+	offload_route_scope(&s, &sc, routescope_epoch(rs));
+	assert_true(s.fast_route_hit);
+	assert_false(offload_route_read(&s, 0, routescope_epoch(rs), false, 0, t));
+	scope_record(rs, "198.18.201.0/24");
+	scope_record(rs, "198.18.202.0/24");
+	scope_record(rs, "198.18.203.0/24");
+	e = routescope_epoch(rs);
+	sc.left = 2;
+	offload_route_scope(&s, &sc, e);
+	assert_int_equal(s.fast_route_epoch, e - 1);
+	assert_false(s.fast_route_hit);
+	assert_true(offload_route_due(&s, 0, e, t));
+	sc.left = 5;
+	offload_route_scope(&s, &sc, e);
+	assert_int_equal(s.fast_route_epoch, e);
+	assert_int_equal(sc.left, 4);
+	/* past the ring: as good as all */
+	for (uint32_t i = 0; i < ROUTESCOPE_RING + 1; i++)
+		scope_record(rs, "198.18.204.0/24");
+	sc.left = 1000;
+	offload_route_scope(&s, &sc, routescope_epoch(rs));
+	assert_true(s.fast_route_hit);
+	free(rs);
+}
+
 /* A session that left the fast path for its routes is parked: its fast open is tried again
  * 5 s later, then backing off 10, 20, 40, 60, 60 s, and at once at a new route epoch
  * (review-reroute M2: before, it never came back); back, it is no longer parked. */
@@ -1241,6 +1332,7 @@ int main(void)
 		cmocka_unit_test(test_pmtu_too_big_forged),
 		cmocka_unit_test(test_route_backoff),
 		cmocka_unit_test(test_route_epoch),
+		cmocka_unit_test(test_route_scope),
 		cmocka_unit_test(test_route_return),
 		cmocka_unit_test(test_open_parks),
 		cmocka_unit_test(test_hooks_relay),
