@@ -435,7 +435,8 @@ static int routes_read(struct netlink_routes *rw, struct routes_seen *seen)
 /* The route watch, in the child's own namespace: nothing to read at first (process neither
  * blocks nor fails), then each change is told with what it covers: an address added (its
  * prefix and local routes), a route added (its prefix), a multipath route (its prefix, not a
- * leg's), an IPv6 default route (::/0), a rule (all). */
+ * leg's), an IPv6 default route (::/0), a rule (all), an address removed (all: its routes'
+ * deletions). */
 static int routes_child(void)
 {
 	static const struct {
@@ -453,6 +454,8 @@ static int routes_child(void)
 		  "ip -6 route add default via 2001:2:8::2 dev rrd0",
 		  "6 ::/0\n" },
 		{ "ip rule add from 198.18.9.1 lookup 2", "all/0\n" },
+		/* (a route through a gateway in it would go without a message of its own) */
+		{ "ip addr del 198.18.8.1/24 dev rrd0", "all/0\n" },
 	};
 	struct netlink_routes *rw = NULL;
 	struct routes_seen seen;
