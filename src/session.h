@@ -45,6 +45,10 @@ struct session {
 				 * (a transparent mirror's socket), so its buffers hold one */
 	uint32_t flow;		/* ... in this offload_stats slot */
 	int fast_iif;		/* ... which takes the client's datagrams arriving on this device */
+	/* the interface its first datagram arrived by (pktinfo: a wildcard listener's, or any
+	 * while a filter runs; 0: not known): a change of the filter's rules marks its client
+	 * denied only where the filter judges there (judge_one) */
+	int rx_iif;
 	/* the filter's rules in force when it went fast denied its client, or could not be
 	 * read: the worker's next judging turn judges it (worker.c, judge_due) */
 	bool judge_due;

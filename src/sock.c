@@ -55,7 +55,7 @@ int sock_steer(int fd, int cpu)
 	return setopt(fd, SOL_SOCKET, SO_INCOMING_CPU, cpu < 0 ? -1 : cpu);
 }
 
-int sock_open_listener(const struct addr *a, bool gro, int cpu)
+int sock_open_listener(const struct addr *a, bool gro, int cpu, bool iif)
 {
 	bool v6 = addr_family(a) == AF_INET6;
 	int fd, err;
@@ -72,8 +72,9 @@ int sock_open_listener(const struct addr *a, bool gro, int cpu)
 	 * handles each family's own addresses and nothing arrives v4-mapped. */
 	if (!err && v6)
 		err = setopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, 1);
-	/* On a wildcard listener replies must leave from the address the client used. */
-	if (!err && addr_is_any(a))
+	/* On a wildcard listener replies must leave from the address the client used; with iif
+	 * (a filter runs) a session keeps the interface its first datagram arrived by. */
+	if (!err && (addr_is_any(a) || iif))
 		err = v6 ? setopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, 1)
 			 : setopt(fd, IPPROTO_IP, IP_PKTINFO, 1);
 	if (!err && bind(fd, &a->sa, addr_len(a)))
@@ -92,7 +93,7 @@ int sock_probe_local(const struct addr *a)
 
 	/* the listener's own set-up (IPV6_V6ONLY, ...), so the probe fails where its bind would */
 	addr_set_port(&any_port, 0);
-	fd = sock_open_listener(&any_port, false, -1);
+	fd = sock_open_listener(&any_port, false, -1, false);
 	if (fd < 0)
 		return fd;
 	close(fd);
@@ -422,6 +423,7 @@ void sock_rx_cmsg(const struct cmsghdr *c, struct sock_rx_meta *m)
 		 * interface's for a broadcast, which no datagram may carry as its source. */
 		m->local.in4.sin_addr = pi.ipi_spec_dst;
 		m->has_local = true;
+		m->ifindex = pi.ipi_ifindex;
 		/* ipi_addr is the header's destination; the kernel's spec_dst differs from it
 		 * for everything but a datagram to one of our unicast addresses (a subnet's
 		 * broadcast address tells only that way). */
@@ -442,6 +444,7 @@ void sock_rx_cmsg(const struct cmsghdr *c, struct sock_rx_meta *m)
 		if (!IN6_IS_ADDR_MULTICAST(&pi.ipi6_addr))
 			m->local.in6.sin6_addr = pi.ipi6_addr;
 		m->has_local = true;
+		m->ifindex = (int)pi.ipi6_ifindex;
 		m->to_group = IN6_IS_ADDR_MULTICAST(&pi.ipi6_addr);
 	} else if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_RXQ_OVFL) {
 		if (!cmsg_has(c, sizeof(m->ovfl)))

@@ -15,6 +15,7 @@ struct sock_rx_meta {
 	struct addr local;   /* destination address (IP_PKTINFO / IPV6_PKTINFO), port unset */
 	bool has_local;
 	bool to_group;	     /* sent to a broadcast address or a multicast group (pktinfo) */
+	int ifindex;	     /* the interface it arrived by (pktinfo; 0: not known) */
 	bool has_ovfl;
 	uint32_t ovfl;	     /* SO_RXQ_OVFL: the socket's cumulative drop count */
 	uint16_t gso_size;   /* UDP_GRO: the payload holds datagrams of this size (last shorter) */
@@ -35,10 +36,10 @@ struct sock_rx_meta {
 #define SOCK_TX_CONTROL_LEN 64
 
 /* A non-blocking listener bound to a with SO_REUSEPORT (one per worker), SO_RXQ_OVFL, and
- * destination-address reporting when a is a wildcard; UDP_GRO when gro; marked with CPU cpu
- * for the group's choice (SO_INCOMING_CPU, steer.h) unless cpu < 0. Returns the fd or
- * -errno. */
-int sock_open_listener(const struct addr *a, bool gro, int cpu);
+ * destination-address and interface reporting (pktinfo) when a is a wildcard or iif; UDP_GRO
+ * when gro; marked with CPU cpu for the group's choice (SO_INCOMING_CPU, steer.h) unless
+ * cpu < 0. Returns the fd or -errno. */
+int sock_open_listener(const struct addr *a, bool gro, int cpu, bool iif);
 /* Whether a listener could bind a's address here: binds a throwaway socket, set up as
  * sock_open_listener's, to it with port 0 (no port is taken, nothing is received) and closes
  * it. 0, or -errno: -EADDRNOTAVAIL when no interface of this host has the address. */

@@ -62,12 +62,12 @@ int steer_probe(char *why, size_t len)
 	step = "loopback listeners";
 	ret = addr_parse("127.0.0.1:0", &a, &bad);
 	if (!ret)
-		ret = group[0] = sock_open_listener(&a, false, cpu + 1);
+		ret = group[0] = sock_open_listener(&a, false, cpu + 1, false);
 	if (ret >= 0)
 		ret = getsockname(group[0], (struct sockaddr *)&bound, &blen) ? -errno
 			: addr_from_sockaddr(&a, &bound, blen);
 	if (!ret)
-		ret = group[1] = sock_open_listener(&a, false, cpu);
+		ret = group[1] = sock_open_listener(&a, false, cpu, false);
 	ret = ret < 0 ? ret : 0;
 	step = "send over loopback";
 	for (i = 0; i < STEER_PROBE_FLOWS && !ret; i++) {

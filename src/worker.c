@@ -243,7 +243,7 @@ static bool fast_due(struct worker *w, const struct session *s)
 		return false;
 	if (w->open_iif_judges < 0 || w->open_iif != s->fast_iif) {
 		w->open_iif = s->fast_iif;
-		w->open_iif_judges = filter_iface_judges(w->fast.f, s->fast_iif) != 0;
+		w->open_iif_judges = filter_iface_judges(w->judge_f, s->fast_iif) != 0;
 	}
 	return w->open_iif_judges;
 }
@@ -507,6 +507,7 @@ struct session *worker_session_get(struct worker *w, uint32_t li, const struct a
 		goto err_release;
 	}
 	s->fd = fd;
+	s->rx_iif = meta->ifindex;
 	s->local = l->addr;
 	if (meta->has_local) {
 		s->local = meta->local;
@@ -908,7 +909,7 @@ static bool judge_iif(struct worker *w, const struct session *s, struct judge_st
 {
 	if (js->iif_judges < 0 || s->fast_iif != js->iif) {
 		js->iif = s->fast_iif;
-		js->iif_judges = filter_iface_judges(w->fast.f, s->fast_iif) != 0;
+		js->iif_judges = filter_iface_judges(w->judge_f, s->fast_iif) != 0;
 		js->j.calls += WORKER_JUDGE_IFACE_CALLS;
 	}
 	return js->iif_judges;
@@ -941,6 +942,14 @@ static int judge_one(struct worker *w, uint32_t r, struct session *s, struct jud
 	/* where the filter judges nothing, nor is the session (review-final F3) */
 	if (denied == 1 && s->fast && !judge_iif(w, s, js))
 		return 0;
+	/* Nor a socket-path one whose first datagram came by an interface the filter is not
+	 * known to run on: its client's datagrams pass, and the replies must keep it, as before
+	 * any change (review-openpark 1). Not known (0): judged. */
+	if (denied == 1 && !s->fast && s->rx_iif > 0) {
+		js->j.calls++;
+		if (filter_iface_filtered(w->judge_f, s->rx_iif) == 0)
+			denied = 0;
+	}
 	if (s->denied != (denied == 1)) {
 		s->denied = denied == 1;
 		/* One that left the fast path for its denial comes back now the rules allow
@@ -1432,6 +1441,11 @@ static void apply_fast(struct worker *w, struct worker_cmd *cmd)
 			w->relays[r].due_walk = false;
 		}
 	}
+	/* Another program's rule versions are its own (a new load starts again at 1): a lap
+	 * under it whatever they are (review-openpark 2). */
+	if (w->judge_f != cmd->judge)
+		for (r = 0; r < WORKER_MAX_RELAYS; r++)
+			w->relays[r].judged = 0;
 	w->fast.f = cmd->fast;
 	w->judge_f = cmd->judge;
 	w->judge_rules = cmd->judge_rules;
@@ -1520,7 +1534,8 @@ static int open_listener(struct worker *w, uint32_t i, uint32_t j, uint32_t rela
 			 addr_format(a, buf, sizeof(buf)), WORKER_MAX_LISTENERS);
 		return -ENOSPC;
 	}
-	fd = sock_open_listener(a, cmd->cfg->gro, w->steer_cpu ? w->cpu : -1);
+	fd = sock_open_listener(a, cmd->cfg->gro, w->steer_cpu ? w->cpu : -1,
+				cmd->cfg->filter.mode != FILTER_MODE_OFF);
 	/* Read once, not at each session open: nothing changes them while the socket lives (no
 	 * mark or device is set on a listener; its owner is the thread that made it). */
 	if (fd >= 0) {

@@ -424,12 +424,14 @@ static void fast_on_lo(struct stub_worker *fx, bool filtered)
 	fast_on_lo_flags(fx, filtered ? RR_IFACE_FILTER_TC : 0);
 }
 
-/* A first datagram of client 127.0.<net>.<host>:40000 to the relay: its session, now. */
-static struct session *datagram(struct stub_worker *fx, uint32_t net, uint32_t host)
+/* A first datagram of client 127.0.<net>.<host>:40000 to the relay that arrived by interface
+ * ifindex (pktinfo; 0: not known): its session, now. */
+static struct session *datagram_on(struct stub_worker *fx, uint32_t net, uint32_t host,
+				   int ifindex)
 {
 	struct worker *w = &fx->rt.workers[0];
 	uint32_t li = stub_worker_listener(w, fx->rt.relay_slot[0]);
-	struct sock_rx_meta meta = { 0 };
+	struct sock_rx_meta meta = { .ifindex = ifindex };
 	struct addr client;
 	const char *why;
 
@@ -437,6 +439,11 @@ static struct session *datagram(struct stub_worker *fx, uint32_t net, uint32_t h
 	client.in4.sin_addr.s_addr = htonl(0x7f000000u | net << 8 | host);
 	w->now = worker_clock();
 	return worker_session_get(w, li, &client, &meta, 1);
+}
+
+static struct session *datagram(struct stub_worker *fx, uint32_t net, uint32_t host)
+{
+	return datagram_on(fx, net, host, 0);
 }
 
 static bool open_as(const struct session *s, uint32_t gen)
@@ -758,11 +765,16 @@ static void test_socket_denied(void **state)
 static void test_filter_without_fast_path(void **state)
 {
 	struct stub_worker *fx = *state;
+	int lo = (int)if_nametoindex("lo"), fd = filter_map_fd(fx->f, "rr_ifaces");
+	struct rr_iface filtered = { .flags = RR_IFACE_FILTER_TC };
+	uint32_t key = 1000000; /* (an ifindex of no device: an entry as the loader writes) */
 	char err[CONFIG_ERR_LEN];
-	struct session *s, *s2;
+	struct session *s, *s2, *s3, *s4;
 	uint32_t gen, gen2;
 	uint64_t t0;
 
+	assert_true(lo > 0 && fd >= 0);
+	assert_int_equal(bpf_map_update_elem(fd, &key, &filtered, BPF_ANY), 0);
 	fx->rt.fast = NULL;
 	fx->rt.offload[0] = false;
 	assert_int_equal(stub_worker_loop_start(fx), 0);
@@ -771,12 +783,20 @@ static void test_filter_without_fast_path(void **state)
 	assert_null(fx->rt.workers[0].fast.f);
 	s = datagram(fx, 7, 1);
 	s2 = datagram(fx, 7, 2);
-	assert_true(s && s2 && !s->fast && !s2->fast);
+	/* by lo, where the program is not attached (no entry): the filter let it through */
+	s3 = datagram_on(fx, 7, 3, lo);
+	/* by an interface the filter runs on */
+	s4 = datagram_on(fx, 7, 4, (int)key);
+	assert_true(s && s2 && s3 && s4 && !s->fast && !s2->fast);
 	gen = s->gen, gen2 = s2->gen;
 	reload(fx, DENY_LO, 0);
 	print_message("no fast path: a denied client's session after the change: %s\n",
 		      s->denied ? "denied" : "not judged");
 	assert_true(open_as(s, gen) && s->denied && s2->denied);
+	print_message("... one that came by an unfiltered interface: %s; by a filtered one: %s\n",
+		      s3->denied ? "denied" : "left alone", s4->denied ? "denied" : "left alone");
+	assert_false(s3->denied);
+	assert_true(s4->denied);
 	t0 = worker_clock();
 	reply(fx, s, t0 + 3000 * SEC_NS);
 	client_datagram(fx, s2, t0 + 3000 * SEC_NS);
@@ -789,6 +809,51 @@ static void test_filter_without_fast_path(void **state)
 	assert_int_equal(runtime_reapply(&fx->rt, err, sizeof(err)), 0);
 	stub_worker_loop_stop(fx);
 	assert_false(s2->denied);
+}
+
+/* Makes the worker judge by program f (NULL: none), as a reload that loads, keeps or drops it
+ * does, without a fast path. */
+static void judge_by(struct stub_worker *fx, struct filter *f)
+{
+	char err[CONFIG_ERR_LEN];
+
+	fx->rt.fast = NULL;
+	fx->rt.judge = f;
+	assert_int_equal(stub_worker_loop_start(fx), 0);
+	assert_int_equal(runtime_reapply(&fx->rt, err, sizeof(err)), 0);
+	stub_worker_loop_stop(fx);
+}
+
+/* A program that goes (no filter, no shedding wanted) and a new one that comes later (a fresh
+ * load: its rules' version starts at 1 again, as the first one's did) with rules that deny an
+ * existing session's client: the new program's rules judge it. Before, the worker's relays
+ * kept the version judged under the first program, equal to the new one's: no lap, and the
+ * replies kept the denied client's session (review-openpark 2). */
+static void test_new_program_judges(void **state)
+{
+	struct stub_worker *fx = *state;
+	char err[CONFIG_ERR_LEN];
+	struct filter *b = NULL;
+	struct config *cb = load(DENY_LO, 0);
+	struct plan plan;
+	struct session *s;
+
+	s = datagram(fx, 7, 1);
+	assert_true(s && !s->fast);
+	judge_by(fx, NULL);
+	assert_non_null(cb);
+	assert_int_equal(runtime_check(NULL, cb, &plan, err, sizeof(err)), 0);
+	assert_true(filter_open_sized(cb, plan.n_workers * plan.session_slots, &b, err,
+				      sizeof(err)) >= 0);
+	assert_int_equal(filter_rules_version(b), filter_rules_version(fx->f));
+	judge_by(fx, b);
+	tick(fx);
+	print_message("a new program's rules deny a session's client: %s\n",
+		      s->denied ? "denied" : "not judged");
+	assert_true(s->denied);
+	judge_by(fx, NULL);
+	filter_free(b);
+	config_free(cb);
 }
 
 /* Relay 0's fast path off or on again by a re-apply that keeps the program (keep_fast: what
@@ -1213,6 +1278,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_wrong_iface, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_socket_denied, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_filter_without_fast_path, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_new_program_judges, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_park_across_flap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mark_without_program, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_epoch_spares_readings, setup, teardown),

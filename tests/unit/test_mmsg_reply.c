@@ -118,7 +118,7 @@ static int udp_bound(struct addr *out)
 static uint16_t listener_at(struct fixture *f, uint32_t li, struct addr a)
 {
 	socklen_t len = sizeof(a);
-	int fd = sock_open_listener(&a, false, -1);
+	int fd = sock_open_listener(&a, false, -1, false);
 
 	assert_true(fd >= 0);
 	assert_int_equal(getsockname(fd, &a.sa, &len), 0);
