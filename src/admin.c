@@ -359,10 +359,13 @@ static void admin_follow(struct admin *ad)
  * epoch; anything else covers every address. */
 static void admin_route_change(void *arg, int family, const uint8_t *dst, unsigned int dst_len)
 {
-	struct worker_sync *sync = arg;
+	struct admin *ad = arg;
+	struct worker_sync *sync = &ad->a->rt.sync;
 	struct prefix p;
 
-	if (dst && prefix_from_route(&p, family, dst, dst_len) == 0)
+	/* Without the link watch, every change covers all: IPv4 sends no route message when a
+	 * link goes down or up (its routes, a multipath leg), only the link event tells. */
+	if (ad->nw && dst && prefix_from_route(&p, family, dst, dst_len) == 0)
 		worker_routes_changed(sync, &p, family == AF_INET);
 	else
 		worker_routes_moved(sync);
@@ -373,7 +376,7 @@ static void admin_route_change(void *arg, int family, const uint8_t *dst, unsign
 static void admin_route_events(struct admin *ad)
 {
 	/* (an error reading them may have lost one) */
-	if (netlink_routes_process(ad->nr, admin_route_change, &ad->a->rt.sync) < 0)
+	if (netlink_routes_process(ad->nr, admin_route_change, ad) < 0)
 		worker_routes_moved(&ad->a->rt.sync);
 }
 

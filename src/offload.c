@@ -1496,11 +1496,13 @@ void offload_pmtu_walk(struct offload_pmtu_turn *t, uint64_t now, uint32_t per_s
 		r = (r0 + k) % n;
 		end = k < n ? cap[r] : i0 < cap[r] ? i0 : cap[r];
 		for (i = k ? 0 : i0; i < end && t->left; i++) {
-			uint32_t had = t->epoch_left;
+			uint32_t had = t->epoch_left, had_scope = t->scope_left ? *t->scope_left : 0;
 
 			if (!read(arg, r, i)) {
-				/* (the epoch's allowance ran out here: its next second goes on after) */
-				if (had && !t->epoch_left)
+				/* (the epoch's allowance, or the tick's scope budget, ran out here: the
+				 * walk goes on after it; first where one did) */
+				if (!eset && ((had && !t->epoch_left) ||
+					      (had_scope && !*t->scope_left)))
 					er = r, ei = i, eset = true;
 				continue;
 			}

@@ -376,6 +376,9 @@ struct offload_pmtu_turn {
 	uint32_t left;	      /* readings left this second */
 	uint32_t epoch_left;  /* ... and derivations for a route epoch alone (as many a second) */
 	uint64_t second_end;  /* when this second ends (ns) */
+	/* the tick's budget of route changes read (offload_scope.left; NULL: none): where it
+	 * runs out, the next tick goes on, as where the epoch's allowance does */
+	const uint32_t *scope_left;
 };
 /* Reads again the path MTUs of session slot i of relay slot r if due; true when it read
  * (a reading of the allowance used). */
@@ -384,7 +387,9 @@ typedef bool offload_pmtu_read_fn(void *arg, uint32_t r, uint32_t i);
  * a new second's allowance is per_sec; calls read on each slot at most once, in turn from the
  * cursor (the cursor's relay from its slot on, the relays after it, then the cursor relay's
  * slots before it) while the allowance lasts; the one that uses its last moves the cursor
- * past it. Pure but for read. */
+ * past it. A turn the allowance lasted through moves it past the slot where the epoch's
+ * allowance or the tick's scope budget ran out (t->scope_left), so the sessions after it
+ * come first next. Pure but for read. */
 void offload_pmtu_walk(struct offload_pmtu_turn *t, uint64_t now, uint32_t per_sec,
 		       const uint32_t *cap, uint32_t n, offload_pmtu_read_fn *read, void *arg);
 /* Folds what the program counted for s; returns the program's last-seen time of s (ns,

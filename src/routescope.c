@@ -98,11 +98,14 @@ int routescope_covers(const struct routescope *rs, uint32_t *from, uint32_t to,
 	bool v4[8];
 	unsigned int i;
 
-	if (*from == to || !*budget)
+	if (*from == to)
 		return 0;
-	/* (past the ring: changes were lost to it) */
+	/* (past the ring: changes were lost to it; before the budget, so that a session the
+	 * budget never reaches under churn is derived once it is that far behind) */
 	if (to - *from > ROUTESCOPE_RING || n > 8)
 		return 1;
+	if (!*budget)
+		return 0;
 	for (i = 0; i < n; i++) {
 		addr_to_mapped(addrs[i], m[i]);
 		/* (an IPv6 socket's IPv4-mapped address is routed by IPv4's routes) */

@@ -868,6 +868,7 @@ static void pmtu_turn(struct worker *w)
 				 ? wr->sessions.capacity
 				 : 0;
 	}
+	w->pmtu.scope_left = &w->scope.left;
 	offload_pmtu_walk(&w->pmtu, w->now, WORKER_PMTU_PER_SEC, cap, WORKER_MAX_RELAYS,
 			  pmtu_read, w);
 }

@@ -762,6 +762,47 @@ static bool walk_read(void *arg, uint32_t r, uint32_t i)
 	return true;
 }
 
+/* A reading that uses no allowance but a unit of a tick's scope budget for every slot, while it
+ * lasts: a session due for a route epoch alone that no change covers (offload_route_scope),
+ * under churn (a change every tick: every session due again). checked: read at least once. */
+struct scope_seen {
+	uint32_t cap[4];
+	uint32_t budget;
+	uint8_t checked[4][100];
+};
+
+static bool scope_read(void *arg, uint32_t r, uint32_t i)
+{
+	struct scope_seen *w = arg;
+
+	if (w->budget) {
+		w->budget--;
+		w->checked[r][i] = 1;
+	}
+	return false;
+}
+
+/* The tick's scope budget runs out part way through the tables: the next tick begins where it
+ * did, so every session is checked within a few ticks. Before, each tick began at the same
+ * cursor, and the sessions past the budget were never checked under churn (review-scoped 1). */
+static void test_pmtu_walk_scope(void **state)
+{
+	struct scope_seen w = { .cap = { 100, 0, 100, 50 } };
+	struct offload_pmtu_turn t = { .scope_left = &w.budget };
+	uint32_t k, r, i, left = 0;
+
+	(void)state;
+	for (k = 0; k < 4; k++) {
+		w.budget = 80; /* 250 slots, 80 a tick */
+		offload_pmtu_walk(&t, 1000000000ull + k * 250000000ull, 64, w.cap, 4, scope_read,
+				  &w);
+	}
+	for (r = 0; r < 4; r++)
+		for (i = 0; i < w.cap[r]; i++)
+			left += !w.checked[r][i];
+	assert_int_equal(left, 0);
+}
+
 /* The spread of the readings of the due slots after seconds of ticks every 250 ms, each
  * wanting every due slot read: min and max per slot, and the total. */
 static void walk_run(struct offload_pmtu_turn *t, struct walk_seen *w, uint32_t seconds,
@@ -1327,6 +1368,7 @@ int main(void)
 		cmocka_unit_test(test_socket_keeps_leg),
 		cmocka_unit_test(test_pmtu_due),
 		cmocka_unit_test(test_pmtu_walk),
+		cmocka_unit_test(test_pmtu_walk_scope),
 		cmocka_unit_test(test_pmtu_backoff),
 		cmocka_unit_test(test_pmtu_too_big),
 		cmocka_unit_test(test_pmtu_too_big_forged),
