@@ -2108,31 +2108,18 @@ int filter_below_sync(struct filter *f)
 	return changed;
 }
 
-/* The filter's flags of ifindex's rr_ifaces entry; none: unknown (-ENOENT). */
-static int iface_filter_flags(const struct filter *f, int ifindex)
+int filter_iface_judges(const struct filter *f, int ifindex)
 {
 	uint32_t key = (uint32_t)ifindex;
 	struct rr_iface v = { 0 };
 	int ret;
 
 	ret = bpf_map_lookup_elem(bpf_map__fd(f->skel->maps.rr_ifaces), &key, &v);
+	if (ret == -ENOENT)
+		return 1; /* iface_flags: RR_IFACE_DEFAULT */
 	if (ret < 0)
 		return ret;
 	return (v.flags & (RR_IFACE_FILTER_XDP | RR_IFACE_FILTER_TC | RR_IFACE_JUDGED_BELOW)) != 0;
-}
-
-int filter_iface_judges(const struct filter *f, int ifindex)
-{
-	int ret = iface_filter_flags(f, ifindex);
-
-	return ret == -ENOENT ? 1 : ret; /* iface_flags: RR_IFACE_DEFAULT */
-}
-
-int filter_iface_filtered(const struct filter *f, int ifindex)
-{
-	int ret = iface_filter_flags(f, ifindex);
-
-	return ret == -ENOENT ? 0 : ret;
 }
 
 int filter_offload_down(struct filter *f, int *out, int max)

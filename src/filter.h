@@ -224,10 +224,6 @@ int filter_offload_hooks(const struct filter *f, int ifindex);
  * there is none (the program's default, where attached). 1, 0 or -errno. It reads the
  * program's map, so a worker may ask. */
 int filter_iface_judges(const struct filter *f, int ifindex);
-/* Whether the filter stage is known to judge the datagrams that arrive on ifindex: as
- * filter_iface_judges, but an interface without an entry (where the program is not attached)
- * says 0. 1, 0 or -errno. */
-int filter_iface_filtered(const struct filter *f, int ifindex);
 /* Works out again, for every interface of ours, whether the filter runs on every device
  * below it, and publishes what changed (RR_IFACE_JUDGED_BELOW; a link event may have moved
  * the devices below, or the filter on them). Returns how many changed, or -errno. */

@@ -1497,15 +1497,14 @@ void offload_pmtu_walk(struct offload_pmtu_turn *t, uint64_t now, uint32_t per_s
 		end = k < n ? cap[r] : i0 < cap[r] ? i0 : cap[r];
 		for (i = k ? 0 : i0; i < end && t->left; i++) {
 			uint32_t had = t->epoch_left, had_scope = t->scope_left ? *t->scope_left : 0;
+			bool did = read(arg, r, i);
 
-			if (!read(arg, r, i)) {
-				/* (the epoch's allowance, or the tick's scope budget, ran out here: the
-				 * walk goes on after it; first where one did) */
-				if (!eset && ((had && !t->epoch_left) ||
-					      (had_scope && !*t->scope_left)))
-					er = r, ei = i, eset = true;
+			/* (the epoch's allowance, or the tick's scope budget, ran out here, also in
+			 * a reading: the walk goes on after it; first where one did) */
+			if (!eset && ((had && !t->epoch_left) || (had_scope && !*t->scope_left)))
+				er = r, ei = i, eset = true;
+			if (!did)
 				continue;
-			}
 			if (--t->left)
 				continue;
 			t->relay = i + 1 < cap[r] ? r : (r + 1) % n;

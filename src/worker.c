@@ -473,6 +473,9 @@ struct session *worker_session_get(struct worker *w, uint32_t li, const struct a
 	s = session_lookup(&wr->sessions, client, li, local);
 	if (s) {
 		session_touch(&wr->sessions, s, w->now);
+		/* (where its client's datagrams come by now: a route moved, a link made again) */
+		if (meta->ifindex)
+			s->rx_iif = meta->ifindex;
 		return s;
 	}
 	if (session_source_full(&wr->sessions, client)) {
@@ -902,15 +905,16 @@ static bool judge_holds(struct worker *w, const struct session *s)
 	return judge_wrong(w, s->flow) == s->judge_wrong;
 }
 
-/* Whether the filter judges what arrives on fast session s's fast_iif at all: it runs there
- * or on every device below (RR_IFACE_JUDGED_BELOW, a VLAN's, bridge's or bond's: review-
- * openjudge O1), or the interface has no entry; a failed read says yes. Asked once per
- * interface in a row, counted in the turn's map calls. */
-static bool judge_iif(struct worker *w, const struct session *s, struct judge_state *js)
+/* Whether the filter judges what arrives on interface iif at all (a fast session's fast_iif,
+ * a socket-path one's rx_iif): it runs there or on every device below (RR_IFACE_JUDGED_BELOW,
+ * a VLAN's, bridge's or bond's: review-openjudge O1), or the interface has no entry (not one
+ * of the program's: a device above a filtered one, as far as it knows); a failed read says
+ * yes. Asked once per interface in a row, counted in the turn's map calls. */
+static bool judge_iif(struct worker *w, int iif, struct judge_state *js)
 {
-	if (js->iif_judges < 0 || s->fast_iif != js->iif) {
-		js->iif = s->fast_iif;
-		js->iif_judges = filter_iface_judges(w->judge_f, s->fast_iif) != 0;
+	if (js->iif_judges < 0 || iif != js->iif) {
+		js->iif = iif;
+		js->iif_judges = filter_iface_judges(w->judge_f, iif) != 0;
 		js->j.calls += WORKER_JUDGE_IFACE_CALLS;
 	}
 	return js->iif_judges;
@@ -941,16 +945,13 @@ static int judge_one(struct worker *w, uint32_t r, struct session *s, struct jud
 	if (denied < 0)
 		return 0;
 	/* where the filter judges nothing, nor is the session (review-final F3) */
-	if (denied == 1 && s->fast && !judge_iif(w, s, js))
+	if (denied == 1 && s->fast && !judge_iif(w, s->fast_iif, js))
 		return 0;
-	/* Nor a socket-path one whose first datagram came by an interface the filter is not
-	 * known to run on: its client's datagrams pass, and the replies must keep it, as before
-	 * any change (review-openpark 1). Not known (0): judged. */
-	if (denied == 1 && !s->fast && s->rx_iif > 0) {
-		js->j.calls++;
-		if (filter_iface_filtered(w->judge_f, s->rx_iif) == 0)
-			denied = 0;
-	}
+	/* Nor a socket-path one whose client's datagrams come by an interface of the program's
+	 * where the filter does not run (judge_iif): they pass, and the replies must keep it, as
+	 * before any change (review-openpark 1). Not known (0): judged. */
+	if (denied == 1 && !s->fast && s->rx_iif > 0 && !judge_iif(w, s->rx_iif, js))
+		denied = 0;
 	if (s->denied != (denied == 1)) {
 		s->denied = denied == 1;
 		/* One that left the fast path for its denial comes back now the rules allow

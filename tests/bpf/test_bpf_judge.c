@@ -767,14 +767,17 @@ static void test_filter_without_fast_path(void **state)
 	struct stub_worker *fx = *state;
 	int lo = (int)if_nametoindex("lo"), fd = filter_map_fd(fx->f, "rr_ifaces");
 	struct rr_iface filtered = { .flags = RR_IFACE_FILTER_TC };
-	uint32_t key = 1000000; /* (an ifindex of no device: an entry as the loader writes) */
+	struct rr_iface shed_only = { .flags = RR_IFACE_SHED_TC };
+	/* (ifindexes of no device: entries as the loader writes them) */
+	uint32_t key = 1000000, key2 = 1000001;
 	char err[CONFIG_ERR_LEN];
-	struct session *s, *s2, *s3, *s4;
+	struct session *s, *s2, *s3, *s4, *s5;
 	uint32_t gen, gen2;
 	uint64_t t0;
 
 	assert_true(lo > 0 && fd >= 0);
 	assert_int_equal(bpf_map_update_elem(fd, &key, &filtered, BPF_ANY), 0);
+	assert_int_equal(bpf_map_update_elem(fd, &key2, &shed_only, BPF_ANY), 0);
 	fx->rt.fast = NULL;
 	fx->rt.offload[0] = false;
 	assert_int_equal(stub_worker_loop_start(fx), 0);
@@ -783,20 +786,27 @@ static void test_filter_without_fast_path(void **state)
 	assert_null(fx->rt.workers[0].fast.f);
 	s = datagram(fx, 7, 1);
 	s2 = datagram(fx, 7, 2);
-	/* by lo, where the program is not attached (no entry): the filter let it through */
-	s3 = datagram_on(fx, 7, 3, lo);
+	/* by an interface of the program's where the filter does not run (shedding alone): the
+	 * filter let it through */
+	s3 = datagram_on(fx, 7, 3, (int)key2);
 	/* by an interface the filter runs on */
 	s4 = datagram_on(fx, 7, 4, (int)key);
-	assert_true(s && s2 && s3 && s4 && !s->fast && !s2->fast);
+	/* by lo, not one of the program's (no entry): for all it knows a device above a
+	 * filtered one (a VLAN's), judged */
+	s5 = datagram_on(fx, 7, 5, lo);
+	assert_true(s && s2 && s3 && s4 && s5 && !s->fast && !s2->fast);
 	gen = s->gen, gen2 = s2->gen;
 	reload(fx, DENY_LO, 0);
 	print_message("no fast path: a denied client's session after the change: %s\n",
 		      s->denied ? "denied" : "not judged");
 	assert_true(open_as(s, gen) && s->denied && s2->denied);
-	print_message("... one that came by an unfiltered interface: %s; by a filtered one: %s\n",
-		      s3->denied ? "denied" : "left alone", s4->denied ? "denied" : "left alone");
+	print_message("... one that came by an unfiltered interface: %s; by a filtered one: %s; "
+		      "by one not the program's: %s\n",
+		      s3->denied ? "denied" : "left alone", s4->denied ? "denied" : "left alone",
+		      s5->denied ? "denied" : "left alone");
 	assert_false(s3->denied);
 	assert_true(s4->denied);
+	assert_true(s5->denied);
 	t0 = worker_clock();
 	reply(fx, s, t0 + 3000 * SEC_NS);
 	client_datagram(fx, s2, t0 + 3000 * SEC_NS);
