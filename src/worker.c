@@ -302,10 +302,14 @@ static void fast_open(struct worker *w, uint32_t r, struct session *s,
 		/* Refused for its routes (a device without the program during an outage): parked,
 		 * it comes back when they change (review-final F6), at a route epoch that covers
 		 * it, not by time (refused for good, a client behind wg0, it would take the
-		 * readings' allowance for its life). A try of a parked one keeps how it was
-		 * parked and its back-off (fast_return). */
-		if (!s->fast_parked && offload_open_parks(ret))
-			offload_open_park(s);
+		 * readings' allowance for its life); by time without route events. A try of a
+		 * parked one keeps how it was parked and its back-off (fast_return). */
+		if (!s->fast_parked && offload_open_parks(ret)) {
+			if (worker_routes_watched(w->sync))
+				offload_open_park(s);
+			else /* (no route epoch would tell when they change: by time) */
+				offload_route_leave(s, w->now);
+		}
 		return;
 	}
 	s->fast_refused = OFFLOAD_REFUSED_NONE; /* (one that comes back: fast_return) */

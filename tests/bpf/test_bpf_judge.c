@@ -1192,6 +1192,22 @@ static void test_parked_scoped(void **state)
 	assert_int_equal(n_fast, 10);
 }
 
+/* Without route events (their watch could not be opened) no route epoch tells when the routes
+ * of a session refused at its open change: it backs off by time as one that left does (5 s),
+ * and takes the fast path so once the program runs on lo. */
+static void test_open_park_unwatched(void **state)
+{
+	struct stub_worker *fx = *state;
+	struct session *s;
+
+	fx->rt.sync.routes_watched = false;
+	s = datagram(fx, 14, 1);
+	assert_true(s && !s->fast && s->fast_parked && !s->fast_park_open);
+	fast_on_lo(fx, false);
+	tick_at(fx, s->fast_route_quiet);
+	assert_true(s->fast && !s->fast_parked);
+}
+
 /* The rule of direction dir of fast session s (its key found by its flow): into *r, with its
  * key into *k. */
 static void rule_of(struct stub_worker *fx, const struct session *s, uint8_t dir,
@@ -1286,6 +1302,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_move_reads_ttl, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_parked_epoch_allowance, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_parked_scoped, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_open_park_unwatched, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
