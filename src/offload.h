@@ -370,11 +370,12 @@ struct offload_scope {
 	uint32_t derived;
 };
 /* For fast session s, due for route epoch epoch alone (no count of its own moved, no refusal
- * to confirm): reads the changes recorded since its epoch (at most sc->left, counted off)
- * for one that covers one of the addresses its derivation looks up routes for (its client,
- * the address it sent to, its upstream, its upstream socket's own). One that does, or one
- * covering all (a rule, a nexthop, a device, lost messages, a ring that went past): s is due
- * (fast_route_hit) until its next derivation. Else its epoch advances past those read, and
+ * to confirm), or parked session s due for it alone (offload_return_due): reads the changes
+ * recorded since its epoch (at most sc->left, counted off) for one that covers one of the
+ * addresses its derivation (or open) looks up routes for (its client, the address it sent to,
+ * its upstream, its upstream socket's own). One that does, or one covering all (a rule, a
+ * nexthop, a device, lost messages, a ring that went past): s is due (fast_route_hit) until
+ * its next derivation (or try). Else its epoch advances past those read, and
  * past epoch when all were (counted in sc->skipped). Pure but for the ring's reading. */
 void offload_route_scope(struct session *s, struct offload_scope *sc, uint32_t epoch);
 /* The tick's part, under route epoch epoch: derives fast session s's rules again when

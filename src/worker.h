@@ -69,7 +69,7 @@ struct worker_noreply {
 #define WORKER_PMTU_PER_SEC 64
 
 /* Route changes a worker's tick reads at most for its fast sessions due for a new route epoch
- * alone, each for one session (offload_route_scope: in memory, no syscall): 1 to 3 ms added
+ * alone and its sessions parked for their routes due for it alone, each for one session (offload_route_scope: in memory, no syscall): 1 to 3 ms added
  * to a tick that reads them all (perf/reload_cost, 100,000 sessions: the change's three ticks
  * 4-10 ms against 3-6.5 ms deriving at 64 a second), about what the tick's fold of 100,000
  * sessions costs, and less than a judging turn (WORKER_JUDGE_PER_TICK). A change unrelated to
