@@ -335,6 +335,28 @@ static uint32_t app_sends(void *arg, const struct config *cfg, uint32_t i, struc
 	return cfg == a->rt.cfg ? upstream_addrs(&a->rt, i, to, CONFIG_MAX_UPSTREAMS) : 0;
 }
 
+/* offload_apply for cfg into out; where the fast path's devices or their hooks changed with
+ * it (a reload that adds one, an attach that fell back to tc, a relay's fast path off or on
+ * again after a link or an upstream changed), a new route epoch that covers every address:
+ * the open of a session parked for a device without the program may now succeed (it is
+ * tried only at an epoch that covers it, offload_open_park), and a fast session whose device
+ * lost the program is derived again. Nothing else marks such a change: no route moves. */
+static void app_offload_apply(struct app *a, const struct config *cfg,
+			      struct offload_relay_state *out)
+{
+	struct filter_offload_iface before[RR_IFACES_MAX], after[RR_IFACES_MAX];
+	int n0, n1;
+
+	/* (compared whole: their padding and names' tails zeroed) */
+	memset(before, 0, sizeof(before));
+	memset(after, 0, sizeof(after));
+	n0 = filter_offload_ifaces(a->filter, before, RR_IFACES_MAX);
+	offload_apply(a->filter, cfg, a->uid, app_sends, a, out);
+	n1 = filter_offload_ifaces(a->filter, after, RR_IFACES_MAX);
+	if (n0 != n1 || (n1 > 0 && memcmp(before, after, (size_t)n1 * sizeof(*after))))
+		worker_routes_moved(&a->rt.sync);
+}
+
 /* app_filter_sync; rules false keeps the running program's rule set (a reload that failed
  * while applying put back the set it ran before). */
 static int app_filter_follow(struct app *a, const struct config *cfg, const struct plan *plan,
@@ -399,7 +421,7 @@ static int app_filter_follow(struct app *a, const struct config *cfg, const stru
 	/* A program that cannot take cfg's filter (ret: a changed mode needs a restart, a map
 	 * write failed) keeps the rules it runs; the fast path and shedding still follow cfg on
 	 * that program, and the error in err is reported after them. */
-	offload_apply(a->filter, cfg, a->uid, app_sends, a, a->offload);
+	app_offload_apply(a, cfg, a->offload);
 	for (i = 0; i < cfg->n_relays; i++)
 		a->rt.offload[i] = a->offload[i].got != OFFLOAD_OFF;
 	a->rt.fast = offload_wanted(cfg) ? a->filter : NULL;
@@ -485,7 +507,7 @@ void app_filter_release(struct app *a, const struct config *cfg)
 	 * that reaches every worker. */
 	if (runtime_workers_behind(&a->rt)) {
 		/* It stops forwarding and shedding now, as status says (cfg wants neither). */
-		offload_apply(a->filter, cfg, a->uid, app_sends, a, a->offload);
+		app_offload_apply(a, cfg, a->offload);
 		shed_stop(a->filter);
 		log_notice("filter: the BPF program stays loaded until every worker has taken the "
 			   "configuration (the next reload after the stuck one comes back), "
@@ -547,7 +569,7 @@ static bool app_fast_path_follow(struct app *a, const char *what)
 
 	if (!a->filter || !offload_wanted(cfg))
 		return false;
-	offload_apply(a->filter, cfg, a->uid, app_sends, a, st);
+	app_offload_apply(a, cfg, st);
 	for (i = 0; i < cfg->n_relays; i++) {
 		bool was = a->offload[i].got != OFFLOAD_OFF, now = st[i].got != OFFLOAD_OFF;
 

@@ -75,7 +75,7 @@ struct relay_counters {
 	uint64_t fast_route_left;
 	/* derivations of fast sessions' rules made for a new route epoch alone (a change covered
 	 * their addresses, or anything may have moved), and those skipped: no change since
-	 * covered them (sessions, each time) */
+	 * covered them (sessions, each time; parked sessions' tries skipped too) */
 	uint64_t fast_epoch_derived;
 	uint64_t fast_epoch_skipped;
 	uint64_t sessions_active; /* a gauge, written by the owner only; stays the last field */

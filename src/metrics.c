@@ -556,8 +556,8 @@ int metrics_format(const struct snapshot *s, bool pw, FILE *out)
 	per_relay_worker(out, s, pw, "ringrelay_fast_path_epoch_derivations_total",
 			 offsetof(struct relay_counters, fast_epoch_derived));
 	family(out, "ringrelay_fast_path_epoch_derivations_skipped_total", "counter",
-	       "Fast sessions not derived again after route changes: no changed route's prefix "
-	       "covers their addresses.");
+	       "Fast sessions not derived again, and parked ones not tried again, after route "
+	       "changes: no changed route's prefix covers their addresses.");
 	per_relay_worker(out, s, pw, "ringrelay_fast_path_epoch_derivations_skipped_total",
 			 offsetof(struct relay_counters, fast_epoch_skipped));
 	if (s->offload_counters) {

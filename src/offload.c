@@ -1313,12 +1313,26 @@ bool offload_route_read(struct session *s, uint32_t count, uint32_t epoch, bool 
 	return false;
 }
 
-void offload_route_leave(struct session *s, uint64_t now)
+/* Parks session s (from its open: at_open), its derivations' state forgotten. */
+static void offload_park(struct session *s, bool at_open)
 {
 	s->fast_parked = true;
+	s->fast_park_open = at_open;
 	s->fast_route_refused = 0;
 	s->fast_route_backoff = 0;
+	s->fast_route_quiet = 0;
+	s->fast_route_hit = false;
+}
+
+void offload_route_leave(struct session *s, uint64_t now)
+{
+	offload_park(s, false);
 	pmtu_back_off(&s->fast_route_quiet, &s->fast_route_backoff, now);
+}
+
+void offload_open_park(struct session *s)
+{
+	offload_park(s, true);
 }
 
 bool offload_open_parks(int ret)
@@ -1336,18 +1350,38 @@ bool offload_open_parks(int ret)
 	}
 }
 
-bool offload_return_due(const struct session *s, uint32_t epoch, uint64_t now)
+bool offload_return_by_time(const struct session *s, uint64_t now)
 {
-	return s->fast_parked && (epoch != s->fast_route_epoch || now >= s->fast_route_quiet);
+	/* (one parked at its open: its routes may never change, e.g. a client behind wg0) */
+	return s->fast_parked && !s->fast_park_open && now >= s->fast_route_quiet;
+}
+
+bool offload_return_due(struct session *s, uint32_t epoch, struct offload_scope *sc,
+			uint64_t now)
+{
+	if (!s->fast_parked)
+		return false;
+	if (offload_return_by_time(s, now))
+		return true;
+	if (epoch == s->fast_route_epoch)
+		return false;
+	/* A new epoch alone: as a fast session's derivation, only where a change since its
+	 * try covers what its open looks up (the same four addresses), read in memory. */
+	if (sc && sc->rs && !s->fast_route_hit)
+		offload_route_scope(s, sc, epoch);
+	return !sc || !sc->rs || s->fast_route_hit;
 }
 
 void offload_return_read(struct session *s, bool back, uint64_t now)
 {
+	s->fast_route_hit = false;
 	if (back) {
 		s->fast_parked = false;
+		s->fast_park_open = false;
 		return;
 	}
-	pmtu_back_off(&s->fast_route_quiet, &s->fast_route_backoff, now);
+	if (!s->fast_park_open) /* (one parked from its open is never due by time) */
+		pmtu_back_off(&s->fast_route_quiet, &s->fast_route_backoff, now);
 }
 
 /* Derives fast session s's rules again (offload_session_routes) and gives those whose devices

@@ -306,10 +306,16 @@ bool offload_route_due(const struct session *s, uint32_t count, uint32_t epoch, 
  * that long before (the session leaves the fast path: offload_route_leave). Pure. */
 bool offload_route_read(struct session *s, uint32_t count, uint32_t epoch, bool moved,
 			uint8_t refused, uint64_t now);
-/* Fast session s leaves the fast path at now for its routes (OFFLOAD_RECHECK_LEAVE), or a new
- * one's fast open was refused for them (offload_open_parks): parked, its fast open is tried
- * again OFFLOAD_PMTU_BACKOFF_MIN s later, or at a new route epoch. Pure. */
+/* Fast session s leaves the fast path at now for its routes (OFFLOAD_RECHECK_LEAVE): parked,
+ * its fast open is tried again OFFLOAD_PMTU_BACKOFF_MIN s later, or at a new route epoch that
+ * covers it (offload_return_due). Pure. */
 void offload_route_leave(struct session *s, uint64_t now);
+/* New session s's fast open was refused for its routes (offload_open_parks): parked from its
+ * open, its fast open is tried again only at a new route epoch that covers it (or covers
+ * all: a device of the fast path, its hooks, a rule changed), never by time: refused for good
+ * (a client behind wg0) it would otherwise take the readings' allowance about once a minute
+ * for its life. Pure. */
+void offload_open_park(struct session *s);
 /* Whether a new session whose fast open was refused with ret (offload_session_open) is parked
  * as one that left for its routes (offload_route_leave), so that it takes the fast path when
  * they change: refused for its routes (OFFLOAD_REFUSED_ROUTE, _LEGS, _MULTIPATH6, _DEVICE: a
@@ -317,13 +323,25 @@ void offload_route_leave(struct session *s, uint64_t now);
  * for a while (-ENETUNREACH, -EHOSTUNREACH). Not what no route change helps: no flow slot, a
  * link-local or wildcard address, another family, a full map, any other error. Pure. */
 bool offload_open_parks(int ret);
+/* Whether parked session s's fast open is due at now for its back-off alone: it left the fast
+ * path (offload_route_leave) and its back-off ended. One parked from its open never is. Pure. */
+bool offload_return_by_time(const struct session *s, uint64_t now);
 /* Whether parked session s's fast open is due to be tried again at now under route epoch
- * epoch: its back-off ended, or the epoch is another than its last try's (or than its last
- * derivation's). Pure. */
-bool offload_return_due(const struct session *s, uint32_t epoch, uint64_t now);
+ * epoch: by its back-off (offload_return_by_time), or for a new epoch (another than its last
+ * try's or derivation's). With sc (a tick's scoping: struct offload_scope), one due for new
+ * epochs alone is due only where a change since covers what its open looks up
+ * (offload_route_scope: its client, the address it sent to, its upstream, its socket's own;
+ * or a change of all): else its epoch advances past them, no try (sc->skipped), or stays
+ * where the budget ran out. Without sc (or its ring), any new epoch. Pure but for the ring's
+ * reading. */
+struct offload_scope;
+bool offload_return_due(struct session *s, uint32_t epoch, struct offload_scope *sc,
+			uint64_t now);
 /* What the worker keeps of a try at now of parked session s's fast open (the open recorded
- * its epoch): back on the fast path, it is no longer parked; else the next try backs off,
- * from OFFLOAD_PMTU_BACKOFF_MIN s doubling to OFFLOAD_PMTU_BACKOFF_MAX. Pure. */
+ * its epoch): back on the fast path, it is no longer parked; else the next try by time backs
+ * off, from OFFLOAD_PMTU_BACKOFF_MIN s doubling to OFFLOAD_PMTU_BACKOFF_MAX (one parked from
+ * its open has none, and keeps none), and a change the scoping found covering it is spent.
+ * Pure. */
 void offload_return_read(struct session *s, bool back, uint64_t now);
 /* What offload_session_recheck did. */
 enum offload_recheck {
@@ -352,11 +370,12 @@ struct offload_scope {
 	uint32_t derived;
 };
 /* For fast session s, due for route epoch epoch alone (no count of its own moved, no refusal
- * to confirm): reads the changes recorded since its epoch (at most sc->left, counted off)
- * for one that covers one of the addresses its derivation looks up routes for (its client,
- * the address it sent to, its upstream, its upstream socket's own). One that does, or one
- * covering all (a rule, a nexthop, a device, lost messages, a ring that went past): s is due
- * (fast_route_hit) until its next derivation. Else its epoch advances past those read, and
+ * to confirm), or parked session s due for it alone (offload_return_due): reads the changes
+ * recorded since its epoch (at most sc->left, counted off) for one that covers one of the
+ * addresses its derivation (or open) looks up routes for (its client, the address it sent to,
+ * its upstream, its upstream socket's own). One that does, or one covering all (a rule, a
+ * nexthop, a device, lost messages, a ring that went past): s is due (fast_route_hit) until
+ * its next derivation (or try). Else its epoch advances past those read, and
  * past epoch when all were (counted in sc->skipped). Pure but for the ring's reading. */
 void offload_route_scope(struct session *s, struct offload_scope *sc, uint32_t epoch);
 /* The tick's part, under route epoch epoch: derives fast session s's rules again when

@@ -339,6 +339,7 @@ struct session *session_insert(struct session_table *t, const struct addr *clien
 	s->fast = false;
 	s->fast_iif = 0;
 	s->fast_parked = false;
+	s->fast_park_open = false;
 	s->judge_due = false;
 	s->denied = false;
 	s->seg_max = s->reply_seg_refused = 0;

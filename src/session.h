@@ -88,10 +88,13 @@ struct session {
 	 * is due for the epoch, a derivation that finds its routes as they were or not */
 	bool fast_route_hit;
 	/* it left the fast path for its routes (OFFLOAD_RECHECK_LEAVE), or its open was refused
-	 * for them (offload_open_parks): its fast open is tried again at fast_route_quiet (backing
-	 * off with fast_route_backoff) or at a new route epoch, so that it comes back when its
-	 * routes do */
+	 * for them (offload_open_parks): its fast open is tried again at a new route epoch that
+	 * covers its addresses, so that it comes back when its routes do, and, one that left, at
+	 * fast_route_quiet too (backing off with fast_route_backoff) */
 	bool fast_parked;
+	/* ... parked from its open, never fast since: tried at such route epochs only
+	 * (offload_open_park) */
+	bool fast_park_open;
 	/* per direction: until when (ns) passes up make no reading due, after one that found
 	 * the rule right, and the next such back-off (s; 0: none yet) */
 	uint64_t fast_mtu_quiet[2];

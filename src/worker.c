@@ -299,11 +299,17 @@ static void fast_open(struct worker *w, uint32_t r, struct session *s,
 	ret = offload_session_open(&w->fast, s, so, worker_flow(w, r, s), left);
 	if (ret) {
 		s->fast_refused = (uint8_t)(ret > 0 ? ret : OFFLOAD_REFUSED_ERROR);
-		/* Refused for its routes (a device without the program during an outage): parked
-		 * as one that left for them, it comes back when they do (review-final F6). A try
-		 * of a parked one keeps its back-off (fast_return). */
-		if (!s->fast_parked && offload_open_parks(ret))
-			offload_route_leave(s, w->now);
+		/* Refused for its routes (a device without the program during an outage): parked,
+		 * it comes back when they change (review-final F6), at a route epoch that covers
+		 * it, not by time (refused for good, a client behind wg0, it would take the
+		 * readings' allowance for its life); by time without route events. A try of a
+		 * parked one keeps how it was parked and its back-off (fast_return). */
+		if (!s->fast_parked && offload_open_parks(ret)) {
+			if (worker_routes_watched(w->sync))
+				offload_open_park(s);
+			else /* (no route epoch would tell when they change: by time) */
+				offload_route_leave(s, w->now);
+		}
 		return;
 	}
 	s->fast_refused = OFFLOAD_REFUSED_NONE; /* (one that comes back: fast_return) */
@@ -762,11 +768,13 @@ static void fold_fast(struct worker *w, uint32_t r)
 	}
 }
 
-/* Tries again the fast open of parked session s of relay slot r (offload_return_due), as a
- * new session's: with its socket and the reply route keys its listener had. True when it
- * tried and the shared allowance pays: a try due for a new route epoch alone (its back-off
- * runs) that finds it still refused takes the epoch's instead, as a derivation for the epoch
- * alone does, and waits while that is used up. */
+/* Tries again the fast open of parked session s of relay slot r (offload_return_due: for a
+ * new route epoch only where a change since covers its addresses, read within the tick's
+ * scoping budget as a fast session's are), as a new session's: with its socket and the reply
+ * route keys its listener had. True when it tried and the shared allowance pays: a try due
+ * for a new route epoch alone (its back-off runs, or it was parked from its open) that finds
+ * it still refused takes the epoch's instead, as a derivation for the epoch alone does, and
+ * waits while that is used up. */
 static bool fast_return(struct worker *w, uint32_t r, struct session *s)
 {
 	struct sock_route_keys keys = { .mark = s->fast_reply_mark,
@@ -775,12 +783,12 @@ static bool fast_return(struct worker *w, uint32_t r, struct session *s)
 	struct offload_socks so = { .fd = s->fd, .listen_keys = &keys };
 	bool by_epoch;
 
-	if (!offload_return_due(s, w->route_epoch, w->now))
+	if (!offload_return_due(s, w->route_epoch, &w->scope, w->now))
 		return false;
 	/* (sessions parked for good, their open refused for routes that never change, e.g. a
 	 * client behind wg0, would otherwise take the readings' allowance at every route event
-	 * elsewhere) */
-	by_epoch = w->now < s->fast_route_quiet;
+	 * that covers them) */
+	by_epoch = !offload_return_by_time(s, w->now);
 	if (by_epoch && !w->pmtu.epoch_left)
 		return false;
 	if (s->fd < 0) {
@@ -820,10 +828,16 @@ static bool pmtu_read(void *arg, uint32_t r, uint32_t i)
 
 	if (s->state != SESSION_ACTIVE)
 		return false;
-	if (!s->fast)
-		return s->fast_parked && fast_return(w, r, s);
-	iif = s->fast_iif;
 	skipped = w->scope.skipped;
+	if (!s->fast) {
+		bool tried = s->fast_parked && fast_return(w, r, s);
+
+		/* (a parked session a new epoch's changes do not cover: no try) */
+		if (w->scope.skipped != skipped)
+			counter_add(&w->counters[r].fast_epoch_skipped, w->scope.skipped - skipped);
+		return tried;
+	}
+	iif = s->fast_iif;
 	derived = w->scope.derived;
 	done = offload_session_recheck(&w->fast, s, w->route_epoch, w->pmtu.epoch_left > 0,
 				       &w->scope, w->now);
@@ -959,6 +973,7 @@ static int judge_one(struct worker *w, uint32_t r, struct session *s, struct jud
 		 * (fast_return), as a session parked for its routes is. */
 		if (!s->denied && !s->fast && s->fast_refused == OFFLOAD_REFUSED_FILTER) {
 			s->fast_parked = true;
+			s->fast_park_open = false; /* (it was fast: due by time at once) */
 			s->fast_route_quiet = 0;
 			s->fast_route_backoff = 0;
 		}

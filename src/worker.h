@@ -69,7 +69,7 @@ struct worker_noreply {
 #define WORKER_PMTU_PER_SEC 64
 
 /* Route changes a worker's tick reads at most for its fast sessions due for a new route epoch
- * alone, each for one session (offload_route_scope: in memory, no syscall): 1 to 3 ms added
+ * alone and its sessions parked for their routes due for it alone, each for one session (offload_route_scope: in memory, no syscall): 1 to 3 ms added
  * to a tick that reads them all (perf/reload_cost, 100,000 sessions: the change's three ticks
  * 4-10 ms against 3-6.5 ms deriving at 64 a second), about what the tick's fold of 100,000
  * sessions costs, and less than a judging turn (WORKER_JUDGE_PER_TICK). A change unrelated to
@@ -176,7 +176,22 @@ struct worker_sync {
 	 * a change since covers their addresses, and those that left the fast path for their
 	 * routes to try it again. Read without the lock (worker_route_epoch, routescope.h). */
 	struct routescope routes;
+	/* The admin thread reads the kernel's route events (worker_routes_watch): without them a
+	 * session refused the fast path at its open for its routes backs off by time, as one that
+	 * left it does, instead of waiting for a route epoch that covers it (offload_open_park). */
+	bool routes_watched;
 };
+
+/* Route events are read from now on (admin_start). */
+static inline void worker_routes_watch(struct worker_sync *sync)
+{
+	__atomic_store_n(&sync->routes_watched, true, __ATOMIC_RELEASE);
+}
+
+static inline bool worker_routes_watched(const struct worker_sync *sync)
+{
+	return sync && __atomic_load_n(&sync->routes_watched, __ATOMIC_ACQUIRE);
+}
 
 /* Anything may have moved (a rule, a nexthop, a device, lost messages): every fast session is
  * due. */

@@ -164,6 +164,7 @@ static inline int stub_worker_setup(struct stub_worker *sw, struct config *cfg, 
 	}
 	if (runtime_prepare(&sw->rt, cfg, &plan, &sw->caps, err, sizeof(err)))
 		goto err;
+	worker_routes_watch(&sw->rt.sync); /* (as the admin thread's route events are) */
 	sw->rt.workers[0].ops = stub_worker_ops();
 	first = (struct worker_cmd){ .type = WORKER_CMD_APPLY, .cfg = cfg, .plan = &sw->rt.plan,
 				     .relay_slot = sw->rt.relay_slot, .fast = sw->f, .judge = sw->f,

@@ -1132,7 +1132,6 @@ static void test_open_refused_returns(void **state)
 	struct worker *w = &fx->rt.workers[0];
 	struct session *ss[100];
 	uint32_t k, n_fast = 0;
-	uint8_t backoff;
 
 	for (k = 0; k < 100; k++) {
 		ss[k] = datagram(fx, 9, 1 + k);
@@ -1143,16 +1142,17 @@ static void test_open_refused_returns(void **state)
 	print_message("F6: a session opened while refused for its routes: %s\n",
 		      ss[0]->fast_parked ? "parked" : "not parked");
 	assert_true(ss[0]->fast_parked);
-	/* the routes change twice, still without the program there: tried, backing off further
-	 * each time (5 s at the open, then 10, then 20: a try does not park it anew) */
-	backoff = ss[0]->fast_route_backoff;
+	/* the routes change twice, still without the program there: tried at each (a change
+	 * of all covers it), and still parked from its open, with no back-off by time (a try
+	 * does not park it anew) */
 	for (k = 0; k < 2; k++) {
 		worker_routes_moved(w->sync);
 		w->pmtu.second_end = 0;
 		tick(fx);
-		assert_true(!ss[0]->fast && ss[0]->fast_parked);
+		assert_true(!ss[0]->fast && ss[0]->fast_parked && ss[0]->fast_park_open);
+		assert_int_equal(ss[0]->fast_route_epoch, w->route_epoch);
 	}
-	assert_int_equal(ss[0]->fast_route_backoff, 4 * backoff);
+	assert_int_equal(ss[0]->fast_route_backoff, 0);
 	/* the program runs there now, and the routes change: back, a second's allowance a
 	 * second */
 	fast_on_lo(fx, false);
@@ -1203,6 +1203,84 @@ static void test_parked_epoch_allowance(void **state)
 	for (k = 0, tried = 0; k < 100; k++)
 		tried += ss[k]->fast_route_epoch == w->route_epoch;
 	assert_int_equal(tried, 100);
+}
+
+/* Sessions parked from their open (no program on lo then; the program runs there now) are
+ * tried again only at a route epoch whose change covers one of their addresses: not by time
+ * (61 and 125 s on), where one that left the fast path for its routes is (5 s after); not at
+ * an unrelated change (198.19.250.0/24: their epoch advances, fast_epoch_skipped, no try, no
+ * allowance); at one that covers their clients (127.0.12.0/24), all of them. Before, each was
+ * tried 5 s after its open and at every new epoch, and took the allowance for good where its
+ * routes never changed (a client behind wg0: about once a minute for its life). */
+static void test_parked_scoped(void **state)
+{
+	struct stub_worker *fx = *state;
+	struct worker *w = &fx->rt.workers[0];
+	struct relay_counters *c = &w->counters[fx->rt.relay_slot[0]];
+	struct relay_dir_counters fold[RELAY_DIR__MAX] = { 0 };
+	const uint64_t s1 = 1000000000ull;
+	struct session *ss[10], *left;
+	uint32_t k, n_fast, behind;
+	uint64_t t0, sk0;
+
+	for (k = 0; k < 10; k++) {
+		ss[k] = datagram(fx, 12, 1 + k);
+		assert_true(ss[k] && !ss[k]->fast && ss[k]->fast_parked);
+	}
+	fast_on_lo(fx, false);
+	left = datagram(fx, 13, 1);
+	assert_true(left && left->fast);
+	t0 = w->now;
+	offload_session_close(&w->fast, left, fold);
+	left->fast_refused = OFFLOAD_REFUSED_DEVICE;
+	offload_route_leave(left, t0);
+	/* (b) no epoch: by time only the one that left */
+	tick_at(fx, t0 + 61 * s1);
+	tick_at(fx, t0 + 125 * s1);
+	for (k = 0, n_fast = 0; k < 10; k++)
+		n_fast += ss[k]->fast;
+	print_message("parked at open, 125 s without a route epoch: %u of 10 tried back; one "
+		      "that left: %s\n", n_fast, left->fast ? "back" : "not back");
+	assert_int_equal(n_fast, 0);
+	assert_true(left->fast);
+	/* (a) a change that covers none of them: not tried, their epoch advances */
+	sk0 = counter_get(&c->fast_epoch_skipped);
+	route_changed(w, "198.19.250.0/24");
+	tick_at(fx, t0 + 126 * s1);
+	for (k = 0, n_fast = 0, behind = 0; k < 10; k++) {
+		n_fast += ss[k]->fast;
+		behind += ss[k]->fast_route_epoch != w->route_epoch;
+	}
+	print_message("parked at open, an unrelated route change: %u of 10 tried back, %u "
+		      "skipped, epoch allowance left %u of %u\n", n_fast,
+		      (unsigned int)(counter_get(&c->fast_epoch_skipped) - sk0), w->pmtu.epoch_left,
+		      WORKER_PMTU_PER_SEC);
+	assert_int_equal(n_fast, 0);
+	assert_int_equal(behind, 0);
+	assert_true(counter_get(&c->fast_epoch_skipped) - sk0 >= 10);
+	assert_int_equal(w->pmtu.epoch_left, WORKER_PMTU_PER_SEC);
+	/* ... one that covers their clients: all back */
+	route_changed(w, "127.0.12.0/24");
+	tick_at(fx, t0 + 127 * s1);
+	for (k = 0, n_fast = 0; k < 10; k++)
+		n_fast += ss[k]->fast && !ss[k]->fast_parked && !ss[k]->fast_park_open;
+	assert_int_equal(n_fast, 10);
+}
+
+/* Without route events (their watch could not be opened) no route epoch tells when the routes
+ * of a session refused at its open change: it backs off by time as one that left does (5 s),
+ * and takes the fast path so once the program runs on lo. */
+static void test_open_park_unwatched(void **state)
+{
+	struct stub_worker *fx = *state;
+	struct session *s;
+
+	fx->rt.sync.routes_watched = false;
+	s = datagram(fx, 14, 1);
+	assert_true(s && !s->fast && s->fast_parked && !s->fast_park_open);
+	fast_on_lo(fx, false);
+	tick_at(fx, s->fast_route_quiet);
+	assert_true(s->fast && !s->fast_parked);
 }
 
 /* The rule of direction dir of fast session s (its key found by its flow): into *r, with its
@@ -1299,6 +1377,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_open_refused_returns, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_move_reads_ttl, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_parked_epoch_allowance, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_parked_scoped, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_open_park_unwatched, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1994,7 +1994,8 @@ pmtu_icmp_case()
 # Every datagram is answered. The stats count the moves (A and C at least; idle sessions whose
 # routes moved too may add to them) and the session that left (B at least). After A's move, a
 # route that covers none of A's addresses (198.19.250.0/24) derives nothing: A's derivation
-# for it is skipped (fast_epoch_skipped), none made (fast_epoch_derived).
+# for it is skipped (fast_epoch_skipped), none made (fast_epoch_derived); one during B's outage
+# (198.19.251.0/24) tries neither parked B nor B2 (skipped too).
 # up_fast_ge N: the first relay's upstream datagrams the fast path relayed (in UP_FAST) are
 # at least N.
 up_fast_ge() { local f; f=$(fast_dirs); UP_FAST=${f% *}; [ "${UP_FAST:-0}" -ge "$1" ]; }
@@ -2027,7 +2028,7 @@ epoch_skipped_gt() { EPOCH_COUNTS=$(epoch_counts); [ "${EPOCH_COUNTS#* }" -gt "$
 reroute_case()
 {
 	local mode=${1:-tc} c="[${1:-tc}/ipv4 routes move]" conf=$TMPD/reroute.conf rec=$TMPD/rec-rr
-	local echo i v=0 gro=off epoch0
+	local echo i v=0 gro=off epoch0 epoch1 park0 park1
 	local f0 t0 ms tx0 tx1 moves back_ms back2_ms b fails=$LIB_FAILS
 	lib_family 4
 	to=$(ep "$RELAY_IP" 5000)
@@ -2084,6 +2085,7 @@ reroute_case()
 			"$EPOCH_COUNTS, want the skipped one more"
 	[ "${EPOCH_COUNTS% *}" = "${epoch0% *}" ] ||
 		lib_case_fail "$c an unrelated route derived sessions: $epoch0 -> $EPOCH_COUNTS"
+	epoch1=$EPOCH_COUNTS
 	tx1=$(tx_bytes veth-rc2)
 	f0=$(fast_dirs)
 	steady_client 600 45600 "$rec"
@@ -2098,6 +2100,14 @@ reroute_case()
 	steady_client 300 45650 "$rec"
 	lib_wait_for 3 session_path 45650 "socket: device_not_fast_path" ||
 		lib_case_fail "$c session B2 opened during the outage: $SESSION_LINE"
+	# A route none of their addresses lie in: parked B and B2 are not tried for it, as fast
+	# A is not derived (3 skipped at least; before, the parked were tried: A's 1 alone).
+	park0=$(epoch_counts)
+	lib_nsx "$NS_R" ip route add 198.19.251.0/24 dev veth-rc3
+	lib_wait_for 3 epoch_skipped_gt $((${park0#* } + 2)) ||
+		lib_case_fail "$c an unrelated route in the outage: epoch derived/skipped $park0 ->" \
+			"$EPOCH_COUNTS, want 3 skipped more (A, parked B and B2)"
+	park1=$EPOCH_COUNTS
 	lib_nsx "$NS_R" ip route del "$CLIENT_IP/32" dev veth-rc3
 	f0=$(fast_dirs)
 	t0=$(date +%s%N)
@@ -2139,7 +2149,7 @@ print(t["fast_rerouted"], t["fast_route_left"])')
 		lib_case_ok "$c A fast again by veth-rc2 in $ms ms, B left and came back fast in" \
 			"$back_ms ms, B2 (opened meanwhile) fast in $back2_ms ms, C's replies fast by veth-rc2 ($REPLIES_BYTES bytes," \
 			"$REPLIES_FAST fast), moves/left $moves; an unrelated route: epoch" \
-			"derived/skipped $epoch0 -> $EPOCH_COUNTS"
+			"derived/skipped $epoch0 -> $epoch1; in the outage $park0 -> $park1"
 }
 
 for mode in xdp tc; do

@@ -939,6 +939,16 @@ static void scope_record(struct routescope *rs, const char *text)
 	routescope_prefix(rs, &p, strchr(text, ':') == NULL);
 }
 
+/* The addresses of the sessions of the scoping tests: client 198.18.1.2, sent to 198.18.0.1,
+ * upstream 198.19.0.2, from 198.19.0.1. */
+static void scope_session(struct session *s)
+{
+	s->client = scope_addr("198.18.1.2:4000");
+	s->local = scope_addr("198.18.0.1:53");
+	s->upstream_addr = scope_addr("198.19.0.2:53");
+	s->fast_local = scope_addr("198.19.0.1:40000");
+}
+
 /* A fast session due for a new route epoch alone is derived only where a change since covers
  * one of the addresses its routes are looked up for (offload_route_scope): one that covers
  * none advances its epoch (no derivation: offload_route_due says no more), within the tick's
@@ -954,10 +964,7 @@ static void test_route_scope(void **state)
 
 	(void)state;
 	assert_non_null(rs);
-	s.client = scope_addr("198.18.1.2:4000");
-	s.local = scope_addr("198.18.0.1:53");
-	s.upstream_addr = scope_addr("198.19.0.2:53");
-	s.fast_local = scope_addr("198.19.0.1:40000");
+	scope_session(&s);
 	/* unrelated: another IPv4 prefix, an IPv6 default route */
 	scope_record(rs, "198.18.200.0/24");
 	scope_record(rs, "::/0");
@@ -1023,25 +1030,90 @@ static void test_route_return(void **state)
 	size_t i;
 
 	(void)state;
-	assert_false(offload_return_due(&s, 0, t)); /* not parked */
-	assert_false(offload_return_due(&s, 1, t));
+	assert_false(offload_return_due(&s, 0, NULL, t)); /* not parked */
+	assert_false(offload_return_due(&s, 1, NULL, t));
 	s.fast_route_backoff = 40; /* (what derivations had grown) */
 	offload_route_leave(&s, t);
 	assert_true(s.fast_parked);
-	assert_false(offload_return_due(&s, 0, t + 5 * s1 - 1));
-	assert_true(offload_return_due(&s, 0, t + 5 * s1));
-	assert_true(offload_return_due(&s, 1, t + 1)); /* the routes changed */
+	assert_false(offload_return_due(&s, 0, NULL, t + 5 * s1 - 1));
+	assert_true(offload_return_due(&s, 0, NULL, t + 5 * s1));
+	assert_true(offload_return_due(&s, 1, NULL, t + 1)); /* the routes changed */
 	t += 5 * s1;
 	for (i = 0; i < sizeof(want_s) / sizeof(want_s[0]); i++) {
 		offload_return_read(&s, false, t); /* refused again */
-		assert_false(offload_return_due(&s, 0, t + want_s[i] * s1 - 1));
-		assert_true(offload_return_due(&s, 0, t + want_s[i] * s1));
+		assert_false(offload_return_due(&s, 0, NULL, t + want_s[i] * s1 - 1));
+		assert_true(offload_return_due(&s, 0, NULL, t + want_s[i] * s1));
 		t += want_s[i] * s1;
 	}
-	assert_true(offload_return_due(&s, 1, t - 1));
+	assert_true(offload_return_due(&s, 1, NULL, t - 1));
 	offload_return_read(&s, true, t);
 	assert_false(s.fast_parked);
-	assert_false(offload_return_due(&s, 2, t + 100 * s1));
+	assert_false(offload_return_due(&s, 2, NULL, t + 100 * s1));
+}
+
+/* A parked session due for new route epochs alone is tried only where a change since covers
+ * one of the addresses its open looks up, as a fast session's derivation (offload_route_scope):
+ * else its epoch advances without a try. One parked from its open (never fast) is never due by
+ * time: a client behind wg0 refused for good costs nothing until a change covers it. */
+static void test_return_scope(void **state)
+{
+	struct routescope *rs = calloc(1, sizeof(*rs));
+	struct offload_scope sc = { .rs = rs, .left = 1000 };
+	const uint64_t s1 = 1000000000ull, t = 1000 * s1;
+	struct session s = { 0 };
+	uint32_t e;
+
+	(void)state;
+	assert_non_null(rs);
+	scope_session(&s);
+	s.fast_route_epoch = routescope_epoch(rs);
+	offload_open_park(&s);
+	assert_true(s.fast_parked && s.fast_park_open);
+	/* never by time, however long */
+	assert_false(offload_return_by_time(&s, t + 3600 * s1));
+	assert_false(offload_return_due(&s, s.fast_route_epoch, &sc, t + 3600 * s1));
+	/* an epoch whose change covers none of its addresses: no try, its epoch advances */
+	scope_record(rs, "198.18.200.0/24");
+	scope_record(rs, "2001:2::/48");
+	e = routescope_epoch(rs);
+	assert_false(offload_return_due(&s, e, &sc, t));
+	assert_int_equal(s.fast_route_epoch, e);
+	assert_int_equal(sc.skipped, 1);
+	assert_false(offload_return_due(&s, e, &sc, t + 3600 * s1));
+	/* one that covers its client: due, and stays so until tried */
+	scope_record(rs, "198.18.1.0/24");
+	e = routescope_epoch(rs);
+	assert_true(offload_return_due(&s, e, &sc, t));
+	assert_true(s.fast_route_hit);
+	assert_true(offload_return_due(&s, e, &sc, t));
+	s.fast_route_epoch = e; /* (the try's open records the epoch) */
+	offload_return_read(&s, false, t);
+	assert_false(s.fast_route_hit);
+	assert_true(s.fast_parked && s.fast_park_open);
+	assert_false(offload_return_due(&s, e, &sc, t + 3600 * s1));
+	/* a change of all: due */
+	routescope_all(rs);
+	assert_true(offload_return_due(&s, routescope_epoch(rs), &sc, t));
+	/* without a ring: any new epoch */
+	s.fast_route_hit = false;
+	assert_true(offload_return_due(&s, routescope_epoch(rs), NULL, t));
+	/* back on the fast path, then left for its routes: by time again */
+	s.fast_route_epoch = routescope_epoch(rs);
+	offload_return_read(&s, true, t);
+	assert_false(s.fast_parked || s.fast_park_open);
+	offload_route_leave(&s, t);
+	assert_true(s.fast_parked && !s.fast_park_open);
+	assert_false(offload_return_due(&s, s.fast_route_epoch, &sc, t + 5 * s1 - 1));
+	assert_true(offload_return_by_time(&s, t + 5 * s1));
+	assert_true(offload_return_due(&s, s.fast_route_epoch, &sc, t + 5 * s1));
+	/* ... and scoped at a new epoch before that */
+	sc.skipped = 0;
+	scope_record(rs, "198.18.201.0/24");
+	assert_false(offload_return_due(&s, routescope_epoch(rs), &sc, t + 1));
+	assert_int_equal(sc.skipped, 1);
+	scope_record(rs, "198.19.0.1/32"); /* its socket's own address */
+	assert_true(offload_return_due(&s, routescope_epoch(rs), &sc, t + 1));
+	free(rs);
 }
 
 /* A new session refused for its routes is parked (review-final F6), one refused for what no
@@ -1382,6 +1454,7 @@ int main(void)
 		cmocka_unit_test(test_route_epoch),
 		cmocka_unit_test(test_route_scope),
 		cmocka_unit_test(test_route_return),
+		cmocka_unit_test(test_return_scope),
 		cmocka_unit_test(test_open_parks),
 		cmocka_unit_test(test_hooks_relay),
 	};
