@@ -490,7 +490,7 @@ int admin_start(struct app *a, uint64_t keep, struct admin **out, char *err, siz
 		log_warn("route events unavailable: the fast path follows a route that moves only "
 			 "where its datagrams arrive on another device or route elsewhere than its "
 			 "rules say");
-	else
+	else if (ad->nw) /* (IPv4 tells a link down or up by the link event alone) */
 		worker_routes_watch(&a->rt.sync);
 	/* What the other threads may no longer do, this one keeps, and nothing else. */
 	ret = privs_thread_start(&ad->thread, "ringrelay-admin", keep, admin_thread, ad);

@@ -345,6 +345,7 @@ static void app_offload_apply(struct app *a, const struct config *cfg,
 			      struct offload_relay_state *out)
 {
 	struct filter_offload_iface before[RR_IFACES_MAX], after[RR_IFACES_MAX];
+	uint32_t hooks = filter_offload_hook_changes(a->filter);
 	int n0, n1;
 
 	/* (compared whole: their padding and names' tails zeroed) */
@@ -353,7 +354,10 @@ static void app_offload_apply(struct app *a, const struct config *cfg,
 	n0 = filter_offload_ifaces(a->filter, before, RR_IFACES_MAX);
 	offload_apply(a->filter, cfg, a->uid, app_sends, a, out);
 	n1 = filter_offload_ifaces(a->filter, after, RR_IFACES_MAX);
-	if (n0 != n1 || (n1 > 0 && memcmp(before, after, (size_t)n1 * sizeof(*after))))
+	/* (also a hook that went and came back: a session may have been refused meanwhile,
+	 * review-parkscope 1) */
+	if (n0 != n1 || (n1 > 0 && memcmp(before, after, (size_t)n1 * sizeof(*after))) ||
+	    filter_offload_hook_changes(a->filter) != hooks)
 		worker_routes_moved(&a->rt.sync);
 }
 

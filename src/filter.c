@@ -88,6 +88,7 @@ struct filter {
 	struct filter_iface ifaces[RR_IFACES_MAX];
 	uint32_t n_ifaces;
 	uint32_t n_filter_ifaces;
+	uint32_t offload_hook_changes; /* fast path hooks attached or detached (control thread) */
 	uint32_t active;		  /* generation the program uses */
 	uint32_t serial;		  /* rule sets made active (filter_rules_revert) */
 	uint32_t n_rules[FILTER_GENS][3]; /* deny, allow, ports per generation */
@@ -2018,6 +2019,7 @@ int filter_offload_attach(struct filter *f, int ifindex, bool xdp, bool xdp_tx, 
 	filter_xmit_trace_sync(f);
 	if (had) /* (a hook that stays says nothing) */
 		return 0;
+	f->offload_hook_changes++;
 	log_info("offload: fast path on %s in %s (%s%s)", name, xdp ? "XDP" : "tc",
 		 filter_link_desc(xdp ? fi->xdp_link : fi->tc_link, false),
 		 xdp ? (xdp_tx ? "; a redirect target" : "; not a redirect target") : "");
@@ -2031,6 +2033,8 @@ void filter_offload_detach(struct filter *f, int ifindex, bool xdp, bool tc)
 
 	if (!fi)
 		return;
+	if ((xdp && (fi->flags & RR_IFACE_OFFLOAD_XDP)) || (tc && (fi->flags & RR_IFACE_OFFLOAD_TC)))
+		f->offload_hook_changes++;
 	if (xdp) {
 		bpf_map_delete_elem(bpf_map__fd(f->skel->maps.offload_tx), &key);
 		fi->flags &= ~RR_IFACE_OFFLOAD_XDP;
@@ -2039,6 +2043,11 @@ void filter_offload_detach(struct filter *f, int ifindex, bool xdp, bool tc)
 		fi->flags &= ~RR_IFACE_OFFLOAD_TC;
 	filter_iface_trim(f, fi);
 	filter_xmit_trace_sync(f);
+}
+
+uint32_t filter_offload_hook_changes(const struct filter *f)
+{
+	return f ? f->offload_hook_changes : 0;
 }
 
 int filter_offload_ifaces(const struct filter *f, struct filter_offload_iface *out, int max)

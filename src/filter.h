@@ -208,6 +208,10 @@ struct filter_offload_iface {
 	int ifindex;
 	bool xdp, tc, xdp_tx;
 };
+/* How many fast path hooks were attached or detached so far (wraps): one that went and came
+ * back in a call (a tc hook taken off for an XDP attach the driver then refused) changed
+ * something though the hooks are as they were. f may be NULL: 0. */
+uint32_t filter_offload_hook_changes(const struct filter *f);
 /* The interfaces the fast path runs on; returns how many were written (<= max). */
 int filter_offload_ifaces(const struct filter *f, struct filter_offload_iface *out, int max);
 /* How the fast path runs on an interface (filter_offload_hooks). */

@@ -1330,9 +1330,10 @@ void offload_route_leave(struct session *s, uint64_t now)
 	pmtu_back_off(&s->fast_route_quiet, &s->fast_route_backoff, now);
 }
 
-void offload_open_park(struct session *s)
+void offload_open_park(struct session *s, uint64_t now)
 {
 	offload_park(s, true);
+	s->fast_route_quiet = now + OFFLOAD_PARK_OPEN_RETRY_S * 1000000000ull;
 }
 
 bool offload_open_parks(int ret)
@@ -1352,8 +1353,9 @@ bool offload_open_parks(int ret)
 
 bool offload_return_by_time(const struct session *s, uint64_t now)
 {
-	/* (one parked at its open: its routes may never change, e.g. a client behind wg0) */
-	return s->fast_parked && !s->fast_park_open && now >= s->fast_route_quiet;
+	/* (one parked at its open: its routes may never change, e.g. a client behind wg0; its
+	 * quiet is OFFLOAD_PARK_OPEN_RETRY_S away) */
+	return s->fast_parked && now >= s->fast_route_quiet;
 }
 
 bool offload_return_due(struct session *s, uint32_t epoch, struct offload_scope *sc,
@@ -1380,8 +1382,10 @@ void offload_return_read(struct session *s, bool back, uint64_t now)
 		s->fast_park_open = false;
 		return;
 	}
-	if (!s->fast_park_open) /* (one parked from its open is never due by time) */
+	if (!s->fast_park_open)
 		pmtu_back_off(&s->fast_route_quiet, &s->fast_route_backoff, now);
+	else /* (one parked from its open: by time only rarely, for what no event tells) */
+		s->fast_route_quiet = now + OFFLOAD_PARK_OPEN_RETRY_S * 1000000000ull;
 }
 
 /* Derives fast session s's rules again (offload_session_routes) and gives those whose devices

@@ -310,12 +310,18 @@ bool offload_route_read(struct session *s, uint32_t count, uint32_t epoch, bool 
  * its fast open is tried again OFFLOAD_PMTU_BACKOFF_MIN s later, or at a new route epoch that
  * covers it (offload_return_due). Pure. */
 void offload_route_leave(struct session *s, uint64_t now);
-/* New session s's fast open was refused for its routes (offload_open_parks): parked from its
- * open, its fast open is tried again only at a new route epoch that covers it (or covers
- * all: a device of the fast path, its hooks, a rule changed), never by time: refused for good
- * (a client behind wg0) it would otherwise take the readings' allowance about once a minute
- * for its life. Pure. */
-void offload_open_park(struct session *s);
+/* Tries, by time, of a session parked from its open (offload_open_park), for what changes its
+ * open's outcome without a route event (IPv6 forwarding turned on, a neighbour's state for
+ * fib_multipath_use_neigh, a map that was full, an attach a reload took off and put back
+ * unseen): rare, so that sessions refused for good cost the allowance little (10,000 of them
+ * about 11 tries a second). */
+#define OFFLOAD_PARK_OPEN_RETRY_S 900
+/* New session s's fast open was refused at now for its routes (offload_open_parks): parked
+ * from its open, its fast open is tried again at a new route epoch that covers it (or covers
+ * all: a device of the fast path, its hooks, a rule changed), and by time only every
+ * OFFLOAD_PARK_OPEN_RETRY_S: refused for good (a client behind wg0) it would otherwise take
+ * the readings' allowance about once a minute for its life. Pure. */
+void offload_open_park(struct session *s, uint64_t now);
 /* Whether a new session whose fast open was refused with ret (offload_session_open) is parked
  * as one that left for its routes (offload_route_leave), so that it takes the fast path when
  * they change: refused for its routes (OFFLOAD_REFUSED_ROUTE, _LEGS, _MULTIPATH6, _DEVICE: a

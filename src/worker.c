@@ -306,7 +306,7 @@ static void fast_open(struct worker *w, uint32_t r, struct session *s,
 		 * parked one keeps how it was parked and its back-off (fast_return). */
 		if (!s->fast_parked && offload_open_parks(ret)) {
 			if (worker_routes_watched(w->sync))
-				offload_open_park(s);
+				offload_open_park(s, w->now);
 			else /* (no route epoch would tell when they change: by time) */
 				offload_route_leave(s, w->now);
 		}

@@ -1053,8 +1053,9 @@ static void test_route_return(void **state)
 
 /* A parked session due for new route epochs alone is tried only where a change since covers
  * one of the addresses its open looks up, as a fast session's derivation (offload_route_scope):
- * else its epoch advances without a try. One parked from its open (never fast) is never due by
- * time: a client behind wg0 refused for good costs nothing until a change covers it. */
+ * else its epoch advances without a try. One parked from its open (never fast) is due by time
+ * only every OFFLOAD_PARK_OPEN_RETRY_S: a client behind wg0 refused for good costs little until
+ * a change covers it (review-parkscope 1, 3, 4: what no event tells still gets a try). */
 static void test_return_scope(void **state)
 {
 	struct routescope *rs = calloc(1, sizeof(*rs));
@@ -1067,11 +1068,12 @@ static void test_return_scope(void **state)
 	assert_non_null(rs);
 	scope_session(&s);
 	s.fast_route_epoch = routescope_epoch(rs);
-	offload_open_park(&s);
+	offload_open_park(&s, t);
 	assert_true(s.fast_parked && s.fast_park_open);
-	/* never by time, however long */
-	assert_false(offload_return_by_time(&s, t + 3600 * s1));
-	assert_false(offload_return_due(&s, s.fast_route_epoch, &sc, t + 3600 * s1));
+	/* by time only after OFFLOAD_PARK_OPEN_RETRY_S */
+	assert_false(offload_return_by_time(&s, t + 60 * s1));
+	assert_false(offload_return_due(&s, s.fast_route_epoch, &sc, t + 600 * s1));
+	assert_true(offload_return_by_time(&s, t + OFFLOAD_PARK_OPEN_RETRY_S * s1));
 	/* an epoch whose change covers none of its addresses: no try, its epoch advances */
 	scope_record(rs, "198.18.200.0/24");
 	scope_record(rs, "2001:2::/48");
@@ -1079,7 +1081,7 @@ static void test_return_scope(void **state)
 	assert_false(offload_return_due(&s, e, &sc, t));
 	assert_int_equal(s.fast_route_epoch, e);
 	assert_int_equal(sc.skipped, 1);
-	assert_false(offload_return_due(&s, e, &sc, t + 3600 * s1));
+	assert_false(offload_return_due(&s, e, &sc, t + 600 * s1));
 	/* one that covers its client: due, and stays so until tried */
 	scope_record(rs, "198.18.1.0/24");
 	e = routescope_epoch(rs);
@@ -1090,7 +1092,9 @@ static void test_return_scope(void **state)
 	offload_return_read(&s, false, t);
 	assert_false(s.fast_route_hit);
 	assert_true(s.fast_parked && s.fast_park_open);
-	assert_false(offload_return_due(&s, e, &sc, t + 3600 * s1));
+	/* (a failed try: the next by time OFFLOAD_PARK_OPEN_RETRY_S later) */
+	assert_false(offload_return_due(&s, e, &sc, t + (OFFLOAD_PARK_OPEN_RETRY_S - 1) * s1));
+	assert_true(offload_return_by_time(&s, t + OFFLOAD_PARK_OPEN_RETRY_S * s1));
 	/* a change of all: due */
 	routescope_all(rs);
 	assert_true(offload_return_due(&s, routescope_epoch(rs), &sc, t));
