@@ -1026,7 +1026,8 @@ static int judge_due(struct worker *w, uint32_t r, struct judge_state *js)
 }
 
 /* The sessions whose clients the filter's rules deny since they changed are judged (where
- * the program is loaded, whether or not a relay has the fast path: w->judge_f): a fast one ends, or leaves the fast path, and every one is marked denied, so that the upstream's
+ * the program is loaded, whether or not a relay has the fast path: w->judge_f): a fast one
+ * ends, or leaves the fast path, and every one is marked denied, so that the upstream's
  * replies no longer keep it alive (judge_one; the program drops the client's own datagrams
  * where it runs, the replies would otherwise keep flowing to it, below the filter on the
  * fast path, through the socket on the socket path). A new rule set (w->judge_rules) starts a

@@ -57,25 +57,25 @@ struct worker_noreply {
 
 #define WORKER_EVICTED_MAX 16
 
-/* Fast sessions whose path MTUs or routes the tick reads again per second at most, over a
- * worker's relays (offload_session_recheck: one syscall upstream, six for the replies, two more
- * for each rule that changes; deriving its rules again after its routes moved or at a new route
- * epoch: three syscalls, the four route lookups of its open, eight map lookups for the
- * program's hooks on its devices and two map calls per rule, and both path MTU (and TTL) readings after
- * a move), and sessions parked for their routes (they left, or their open was refused for
- * them) whose fast open is tried again (about an open's cost: fast_return). As many
- * derivations again for a new route epoch alone (OFFLOAD_RECHECK_EPOCH), and tries for it
- * alone that find a parked session still refused, from an allowance of their own. */
+/* Fast sessions whose path MTUs or routes the tick reads again per second at most, over a worker's
+ * relays (offload_session_recheck: one syscall upstream, six for the replies, two more for each
+ * rule that changes; deriving its rules again after its routes moved or at a new route epoch:
+ * three syscalls, the four route lookups of its open, eight map lookups for the program's hooks on
+ * its devices and two map calls per rule, and both path MTU (and TTL) readings after a move), and
+ * sessions parked for their routes (they left, or their open was refused for them) whose fast open
+ * is tried again (about an open's cost: fast_return). As many derivations again for a new route
+ * epoch alone (OFFLOAD_RECHECK_EPOCH), and tries for it alone that find a parked session still
+ * refused, from an allowance of their own. */
 #define WORKER_PMTU_PER_SEC 64
 
 /* Route changes a worker's tick reads at most for its fast sessions due for a new route epoch
- * alone and its sessions parked for their routes due for it alone, each for one session (offload_route_scope: in memory, no syscall): 1 to 3 ms added
- * to a tick that reads them all (perf/reload_cost, 100,000 sessions: the change's three ticks
- * 4-10 ms against 3-6.5 ms deriving at 64 a second), about what the tick's fold of 100,000
- * sessions costs, and less than a judging turn (WORKER_JUDGE_PER_TICK). A change unrelated to
- * 100,000 sessions is through in four ticks (about 4 s) where their derivations took 26
- * minutes; a session keeps what it read, and one a change covers is not read again until its
- * derivation (from the epoch's allowance). */
+ * alone and its sessions parked for their routes due for it alone, each for one session
+ * (offload_route_scope: in memory, no syscall): 1 to 3 ms added to a tick that reads them all
+ * (perf/reload_cost, 100,000 sessions: the change's three ticks 4-10 ms against 3-6.5 ms deriving
+ * at 64 a second), about what the tick's fold of 100,000 sessions costs, and less than a judging
+ * turn (WORKER_JUDGE_PER_TICK). A change unrelated to 100,000 sessions is through in four ticks
+ * (about 4 s) where their derivations took 26 minutes; a session keeps what it read, and one a
+ * change covers is not read again until its derivation (from the epoch's allowance). */
 #define WORKER_SCOPE_PER_TICK 32768
 
 /* Map calls a worker makes per tick at most, and at the reload that changed them, to judge its
