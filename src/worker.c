@@ -301,9 +301,10 @@ static void fast_open(struct worker *w, uint32_t r, struct session *s,
 		s->fast_refused = (uint8_t)(ret > 0 ? ret : OFFLOAD_REFUSED_ERROR);
 		/* Refused for its routes (a device without the program during an outage): parked,
 		 * it comes back when they change (review-final F6), at a route epoch that covers
-		 * it, not by time (refused for good, a client behind wg0, it would take the
-		 * readings' allowance for its life); by time without route events. A try of a
-		 * parked one keeps how it was parked and its back-off (fast_return). */
+		 * it, and by time only every OFFLOAD_PARK_OPEN_RETRY_S (refused for good, a client
+		 * behind wg0, it would take the readings' allowance for its life); by back-off
+		 * without route events. A try of a parked one keeps how it was parked and its
+		 * back-off (fast_return). */
 		if (!s->fast_parked && offload_open_parks(ret)) {
 			if (worker_routes_watched(w->sync))
 				offload_open_park(s, w->now);
