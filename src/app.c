@@ -339,8 +339,9 @@ static uint32_t app_sends(void *arg, const struct config *cfg, uint32_t i, struc
  * it (a reload that adds one, an attach that fell back to tc, a relay's fast path off or on
  * again after a link or an upstream changed), a new route epoch that covers every address:
  * the open of a session parked for a device without the program may now succeed (it is
- * tried only at an epoch that covers it, offload_open_park), and a fast session whose device
- * lost the program is derived again. Nothing else marks such a change: no route moves. */
+ * tried at an epoch that covers it, else only every 15 minutes: offload_open_park), and a
+ * fast session whose device lost the program is derived again. Nothing else marks such a
+ * change: no route moves. */
 static void app_offload_apply(struct app *a, const struct config *cfg,
 			      struct offload_relay_state *out)
 {

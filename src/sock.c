@@ -73,7 +73,7 @@ int sock_open_listener(const struct addr *a, bool gro, int cpu, bool iif)
 	if (!err && v6)
 		err = setopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, 1);
 	/* On a wildcard listener replies must leave from the address the client used; with iif
-	 * (a filter runs) a session keeps the interface its first datagram arrived by. */
+	 * (a filter runs) a session keeps the interface its client's datagrams arrive by. */
 	if (!err && (addr_is_any(a) || iif))
 		err = v6 ? setopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, 1)
 			 : setopt(fd, IPPROTO_IP, IP_PKTINFO, 1);
