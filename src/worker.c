@@ -814,6 +814,16 @@ static bool fast_return(struct worker *w, uint32_t r, struct session *s)
 	return true;
 }
 
+/* Counts at relay slot r what the scoping of route changes did since it read skipped and
+ * derived (w->scope's). */
+static void count_scope(struct worker *w, uint32_t r, uint32_t skipped, uint32_t derived)
+{
+	if (w->scope.skipped != skipped)
+		counter_add(&w->counters[r].fast_epoch_skipped, w->scope.skipped - skipped);
+	if (w->scope.derived != derived)
+		counter_add(&w->counters[r].fast_epoch_derived, w->scope.derived - derived);
+}
+
 /* offload_pmtu_walk's reading: session slot i of relay slot r, if a fast one whose path MTUs
  * or routes may have changed (offload_session_recheck). One whose routes moved where the fast
  * path cannot relay it leaves it, keeping why (its sessions line: socket and the reason), and
@@ -830,22 +840,18 @@ static bool pmtu_read(void *arg, uint32_t r, uint32_t i)
 	if (s->state != SESSION_ACTIVE)
 		return false;
 	skipped = w->scope.skipped;
+	derived = w->scope.derived;
 	if (!s->fast) {
 		bool tried = s->fast_parked && fast_return(w, r, s);
 
 		/* (a parked session a new epoch's changes do not cover: no try) */
-		if (w->scope.skipped != skipped)
-			counter_add(&w->counters[r].fast_epoch_skipped, w->scope.skipped - skipped);
+		count_scope(w, r, skipped, derived);
 		return tried;
 	}
 	iif = s->fast_iif;
-	derived = w->scope.derived;
 	done = offload_session_recheck(&w->fast, s, w->route_epoch, w->pmtu.epoch_left > 0,
 				       &w->scope, w->now);
-	if (w->scope.skipped != skipped)
-		counter_add(&w->counters[r].fast_epoch_skipped, w->scope.skipped - skipped);
-	if (w->scope.derived != derived)
-		counter_add(&w->counters[r].fast_epoch_derived, w->scope.derived - derived);
+	count_scope(w, r, skipped, derived);
 	/* (from its own allowance: routes changing elsewhere hold up no reading asked for) */
 	if (done == OFFLOAD_RECHECK_EPOCH) {
 		w->pmtu.epoch_left--;
@@ -947,7 +953,7 @@ static bool judge_iif(struct worker *w, int iif, struct judge_state *js)
  * review-rcfix R1). Returns -1 when the rules cannot be read (s stays as it is), else 0. */
 static int judge_one(struct worker *w, uint32_t r, struct session *s, struct judge_state *js)
 {
-	int denied;
+	int denied, iif;
 
 	if (!js->begun) {
 		if (filter_judge_begin(w->judge_f, &js->j) < 0)
@@ -959,13 +965,11 @@ static int judge_one(struct worker *w, uint32_t r, struct session *s, struct jud
 	denied = filter_judge(w->judge_f, &js->j, &s->client, &s->local);
 	if (denied < 0)
 		return 0;
-	/* where the filter judges nothing, nor is the session (review-final F3) */
-	if (denied == 1 && s->fast && !judge_iif(w, s->fast_iif, js))
-		return 0;
-	/* Nor a socket-path one whose client's datagrams come by an interface of the program's
-	 * where the filter does not run (judge_iif): they pass, and the replies must keep it, as
-	 * before any change (review-openpark 1). Not known (0): judged. */
-	if (denied == 1 && !s->fast && s->rx_iif > 0 && !judge_iif(w, s->rx_iif, js))
+	/* Where the filter judges nothing of what its client sends (judge_iif: a fast session's
+	 * fast_iif, a socket-path one's rx_iif; 0: not known, judged), its datagrams pass, and
+	 * the replies must keep it: not denied (review-final F3, review-openpark 1). */
+	iif = s->fast ? s->fast_iif : s->rx_iif;
+	if (denied == 1 && iif > 0 && !judge_iif(w, iif, js))
 		denied = 0;
 	if (s->denied != (denied == 1)) {
 		s->denied = denied == 1;
