@@ -329,8 +329,9 @@ void offload_open_park(struct session *s, uint64_t now);
  * for a while (-ENETUNREACH, -EHOSTUNREACH). Not what no route change helps: no flow slot, a
  * link-local or wildcard address, another family, a full map, any other error. Pure. */
 bool offload_open_parks(int ret);
-/* Whether parked session s's fast open is due at now for its back-off alone: it left the fast
- * path (offload_route_leave) and its back-off ended. One parked from its open never is. Pure. */
+/* Whether parked session s's fast open is due at now by time alone: it left the fast path
+ * (offload_route_leave) and its back-off ended, or it was parked from its open
+ * OFFLOAD_PARK_OPEN_RETRY_S ago (or its last try was). Pure. */
 bool offload_return_by_time(const struct session *s, uint64_t now);
 /* Whether parked session s's fast open is due to be tried again at now under route epoch
  * epoch: by its back-off (offload_return_by_time), or for a new epoch (another than its last
@@ -346,7 +347,8 @@ bool offload_return_due(struct session *s, uint32_t epoch, struct offload_scope 
 /* What the worker keeps of a try at now of parked session s's fast open (the open recorded
  * its epoch): back on the fast path, it is no longer parked; else the next try by time backs
  * off, from OFFLOAD_PMTU_BACKOFF_MIN s doubling to OFFLOAD_PMTU_BACKOFF_MAX (one parked from
- * its open has none, and keeps none), and a change the scoping found covering it is spent.
+ * its open waits OFFLOAD_PARK_OPEN_RETRY_S again), and a change the scoping found covering it
+ * is spent.
  * Pure. */
 void offload_return_read(struct session *s, bool back, uint64_t now);
 /* What offload_session_recheck did. */
