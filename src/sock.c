@@ -55,6 +55,12 @@ int sock_steer(int fd, int cpu)
 	return setopt(fd, SOL_SOCKET, SO_INCOMING_CPU, cpu < 0 ? -1 : cpu);
 }
 
+int sock_report_pktinfo(int fd, const struct addr *a, bool on)
+{
+	return addr_family(a) == AF_INET6 ? setopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, on)
+					  : setopt(fd, IPPROTO_IP, IP_PKTINFO, on);
+}
+
 int sock_open_listener(const struct addr *a, bool gro, int cpu, bool iif)
 {
 	bool v6 = addr_family(a) == AF_INET6;
@@ -75,8 +81,7 @@ int sock_open_listener(const struct addr *a, bool gro, int cpu, bool iif)
 	/* On a wildcard listener replies must leave from the address the client used; with iif
 	 * (a filter runs) a session keeps the interface its client's datagrams arrive by. */
 	if (!err && (addr_is_any(a) || iif))
-		err = v6 ? setopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, 1)
-			 : setopt(fd, IPPROTO_IP, IP_PKTINFO, 1);
+		err = sock_report_pktinfo(fd, a, true);
 	if (!err && bind(fd, &a->sa, addr_len(a)))
 		err = -errno;
 	if (err) {
@@ -417,6 +422,12 @@ void sock_rx_cmsg(const struct cmsghdr *c, struct sock_rx_meta *m)
 		if (!cmsg_has(c, sizeof(pi)))
 			return;
 		memcpy(&pi, CMSG_DATA(c), sizeof(pi));
+		/* A datagram queued before IP_PKTINFO was set (a reload turned it on) carries
+		 * one all the same, which the kernel filled at its arrival with no interface
+		 * and no spec_dst (ipv4_pktinfo_prepare): it says nothing. (IPv6 fills its
+		 * own at the receive, from what every datagram keeps.) */
+		if (!pi.ipi_ifindex)
+			return;
 		memset(&m->local, 0, sizeof(m->local));
 		m->local.in4.sin_family = AF_INET;
 		/* The address a reply leaves from: the destination for unicast, the receiving

@@ -40,6 +40,10 @@ struct sock_rx_meta {
  * when gro; marked with CPU cpu for the group's choice (SO_INCOMING_CPU, steer.h) unless
  * cpu < 0. Returns the fd or -errno. */
 int sock_open_listener(const struct addr *a, bool gro, int cpu, bool iif);
+/* Turns a listener's (bound to a) destination-address and interface reporting (pktinfo) on or
+ * off: 0 or -errno. A datagram queued before it was turned on reports nothing
+ * (sock_rx_cmsg), one queued before it was turned off no longer reports. */
+int sock_report_pktinfo(int fd, const struct addr *a, bool on);
 /* Whether a listener could bind a's address here: binds a throwaway socket, set up as
  * sock_open_listener's, to it with port 0 (no port is taken, nothing is received) and closes
  * it. 0, or -errno: -EADDRNOTAVAIL when no interface of this host has the address. */

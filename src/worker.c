@@ -1534,6 +1534,13 @@ static bool find_listen(const struct worker_cmd *cmd, const struct addr *a, uint
 	return false;
 }
 
+/* Whether cfg runs a filter: then every listener reports the interface each datagram came by
+ * (pktinfo), which its session keeps (rx_iif) for judge_one. */
+static bool filter_runs(const struct config *cfg)
+{
+	return cfg->filter.mode != FILTER_MODE_OFF;
+}
+
 /* Opens listen address j of relay i of cmd's config (in relay slot relay); start: the
  * worker's first config (an error's advice differs from a reload's). */
 static int open_listener(struct worker *w, uint32_t i, uint32_t j, uint32_t relay, bool start,
@@ -1557,8 +1564,7 @@ static int open_listener(struct worker *w, uint32_t i, uint32_t j, uint32_t rela
 			 addr_format(a, buf, sizeof(buf)), WORKER_MAX_LISTENERS);
 		return -ENOSPC;
 	}
-	fd = sock_open_listener(a, cmd->cfg->gro, w->steer_cpu ? w->cpu : -1,
-				cmd->cfg->filter.mode != FILTER_MODE_OFF);
+	fd = sock_open_listener(a, cmd->cfg->gro, w->steer_cpu ? w->cpu : -1, filter_runs(cmd->cfg));
 	/* Read once, not at each session open: nothing changes them while the socket lives (no
 	 * mark or device is set on a listener; its owner is the thread that made it). */
 	if (fd >= 0) {
@@ -1577,7 +1583,8 @@ static int open_listener(struct worker *w, uint32_t i, uint32_t j, uint32_t rela
 	}
 	w->listeners[li] = (struct listener){ .in_use = true, .addr = *a, .relay = relay,
 					      .gen = w->listeners[li].gen, .fd = fd, .keys = keys,
-					      .wildcard = addr_is_any(a) };
+					      .wildcard = addr_is_any(a),
+					      .pktinfo = addr_is_any(a) || filter_runs(cmd->cfg) };
 	err = w->ops->listener_open(w, li);
 	if (err) {
 		snprintf(cmd->error, sizeof(cmd->error), "%s: %s: %s",
@@ -1613,6 +1620,37 @@ static void steer_listeners(struct worker *w, bool on)
 			log_warn("worker %u: steering of listener %u: %s", w->id, li, strerror(-err));
 	}
 	w->steer_cpu = on;
+}
+
+/* A reload turned the filter on or off (filter_runs): the listeners that stay report pktinfo
+ * or stop, as new ones open. Without it a listener opened before the filter never told its
+ * sessions' rx_iif, and they were judged where the filter does not run; one opened with it
+ * paid for a cmsg per datagram after. Wildcards keep it: their replies' source needs it. A
+ * listener the kernel refuses keeps what it had (its sessions are then judged). */
+static void pktinfo_listeners(struct worker *w, bool on)
+{
+	char buf[ADDR_STRLEN];
+	uint32_t li;
+	int err;
+
+	for (li = 0; li < WORKER_MAX_LISTENERS; li++) {
+		struct listener *l = &w->listeners[li];
+		bool want = l->wildcard || on;
+
+		if (!l->in_use || l->pktinfo == want)
+			continue;
+		err = sock_report_pktinfo(l->fd, &l->addr, want);
+		if (err) {
+			log_warn("worker %u: listener %s: turning its interface reporting (pktinfo) "
+				 "%s: %s%s",
+				 w->id, addr_format(&l->addr, buf, sizeof(buf)), want ? "on" : "off",
+				 strerror(-err),
+				 want ? "; its sessions are judged wherever their clients come by"
+				      : "; it goes on reporting");
+			continue;
+		}
+		l->pktinfo = want;
+	}
 }
 
 /* Remembers the first of a worker_apply's errors, and its text, which a later one overwrites. */
@@ -1682,6 +1720,7 @@ int worker_apply(struct worker *w, struct worker_cmd *cmd)
 		    (!find_listen(cmd, &w->listeners[li].addr, &slot) ||
 		     w->relays[slot].state != RELAY_SLOT_ACTIVE))
 			close_listener(w, li);
+	pktinfo_listeners(w, filter_runs(cfg));
 	for (i = 0; i < cfg->n_relays; i++)
 		if (w->relays[cmd->relay_slot[i]].sessions.slots)
 			close_sessions(w, cmd->relay_slot[i], listener_kept,

@@ -43,6 +43,9 @@ struct listener {
 	int fd;
 	struct sock_route_keys keys; /* read when it opened: fixed for its life (open_listener) */
 	bool wildcard;
+	/* it reports pktinfo: a wildcard always, any other while a filter runs (its sessions'
+	 * rx_iif: judge_one); a reload that turns the filter on or off sets it in place */
+	bool pktinfo;
 	uint32_t ovfl_last; /* last SO_RXQ_OVFL value seen */
 };
 

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <dirent.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/syscall.h>
 #include <linux/capability.h>
 
@@ -570,6 +571,86 @@ static void test_probe_local(void **state)
 	run_in_child(probe_local_body);
 }
 
+/* Receives one datagram on fd (waiting up to a second) and reads its control data into m.
+ * 0 or -1. */
+static int recv_meta(int fd, struct sock_rx_meta *m)
+{
+	union {
+		uint8_t buf[SOCK_RX_CONTROL_LEN];
+		struct cmsghdr align;
+	} u;
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	char data[16];
+	struct iovec iov = { .iov_base = data, .iov_len = sizeof(data) };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+			      .msg_controllen = sizeof(u.buf) };
+	struct cmsghdr *c;
+
+	memset(m, 0, sizeof(*m));
+	if (poll(&p, 1, 1000) != 1 || recvmsg(fd, &msg, 0) < 0 || (msg.msg_flags & MSG_CTRUNC))
+		return -1;
+	for (c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
+		sock_rx_cmsg(c, m);
+	return 0;
+}
+
+/* A listener opened without pktinfo (no filter ran) turned on and off in place, as a reload
+ * does (worker.c pktinfo_listeners), in both families on lo: a datagram queued before it was
+ * turned on reports nothing (IPv4's carries a pktinfo filled with zeros: before, it read as
+ * from 0.0.0.0 to a group) or the truth (IPv6's), one after reports lo and the address it
+ * went to, and once turned off none reports again. */
+static int pktinfo_toggle_body(void)
+{
+	static const char *const listen[] = { "127.0.0.1:5301", "[::1]:5301" };
+	struct sock_rx_meta m;
+	struct addr a;
+	const char *why;
+	int i, l, tx, lo;
+
+	if (private_netns())
+		return 77;
+	if (system("ip link set lo up"))
+		return 77;
+	lo = (int)if_nametoindex("lo");
+	for (i = 0; i < 2; i++) {
+		if (addr_parse(listen[i], &a, &why))
+			return 2;
+		l = sock_open_listener(&a, false, -1, false);
+		tx = socket(addr_family(&a), SOCK_DGRAM | SOCK_CLOEXEC, 0);
+		if (l < 0 || tx < 0)
+			return 3;
+		if (sendto(tx, "a", 1, 0, &a.sa, addr_len(&a)) != 1 || recv_meta(l, &m) ||
+		    m.has_local || m.ifindex) /* (not asked) */
+			return 4;
+		if (sendto(tx, "b", 1, 0, &a.sa, addr_len(&a)) != 1 ||
+		    sock_report_pktinfo(l, &a, true) ||
+		    sendto(tx, "c", 1, 0, &a.sa, addr_len(&a)) != 1)
+			return 5;
+		/* b: queued before */
+		if (recv_meta(l, &m) || (m.has_local && (m.ifindex != lo || m.to_group)) ||
+		    (!m.has_local && m.ifindex))
+			return 6;
+		addr_set_port(&a, 0);
+		if (recv_meta(l, &m) || !m.has_local || m.ifindex != lo || m.to_group ||
+		    !addr_equal(&m.local, &a))
+			return 7;
+		addr_set_port(&a, 5301);
+		if (sock_report_pktinfo(l, &a, false) ||
+		    sendto(tx, "d", 1, 0, &a.sa, addr_len(&a)) != 1 || recv_meta(l, &m) ||
+		    m.has_local || m.ifindex)
+			return 8;
+		close(tx);
+		close(l);
+	}
+	return 0;
+}
+
+static void test_pktinfo_toggle(void **state)
+{
+	(void)state;
+	run_in_child(pktinfo_toggle_body);
+}
+
 /* Drops CAP_NET_BIND_SERVICE from the calling thread's effective set: as a relay's worker
  * runs without it. 0 or -errno. */
 static int drop_bind_service(void)
@@ -771,6 +852,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_probe_local),
+		cmocka_unit_test(test_pktinfo_toggle),
 		cmocka_unit_test(test_open_upstream_step),
 		cmocka_unit_test(test_path_mtu),
 		cmocka_unit_test(test_route_from),
