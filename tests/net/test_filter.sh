@@ -6,7 +6,9 @@
 # traffic never lets a denied datagram through; a refused reload leaves the rules as they
 # were, also after a reload whose mode change the program could not follow; a stale pin from
 # an earlier run is replaced, a live instance's pins are not; a relay's old port stays in the
-# filter's scope until every worker has left it. (Flips and the refused reload: see run_case.)
+# filter's scope until every worker has left it; a listener kept by the reload that turns a
+# filter on reports its sessions' interface (pktinfo_case). (Flips and the refused reload: see
+# run_case.)
 #
 # Filter counters are read from the pinned maps (filter.pin = true), with bpftool:
 #   bpftool map dump pinned /sys/fs/bpf/ringrelay/filter_counters   (index = enum filter_counter)
@@ -588,6 +590,84 @@ EOF
 	lib_stop_pid "$push"
 }
 
+# pktinfo_case: a listener opened while no filter ran (shed = "auto" alone) is kept by the
+# reloads that drop the program (shed "off") and turn a filter on, on veth-ru only: on veth-rc,
+# the listener's, the new program sheds alone. A session opened after, whose client comes by
+# veth-rc, is left alone by a rules change that denies its client (the filter does not run where
+# its datagrams come by): the upstream's pushes keep reaching it past its idle timeout (1 s).
+# Before, the kept listener never reported pktinfo: the session had no rx_iif, was judged
+# denied, and expired though the program let its client through.
+pktinfo_case()
+{
+	local c="[tc/ipv4 pktinfo on at a reload]" conf=$TMPD/pktinfo.conf push client out t_reload
+	lib_family 4
+	lib_relay_conf "$conf" listen="$(ep "$RELAY_IP" 5000)" up="$(ep "$UP1_IP" 9002)" \
+		timeout=1.0 shed=auto
+	lib_bg "$NS_U" "$PY" -c '
+import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((sys.argv[1], int(sys.argv[2])))
+s.settimeout(15)
+_, peer = s.recvfrom(64)
+end = time.monotonic() + 6
+while time.monotonic() < end:
+    s.sendto(b"push", peer)
+    time.sleep(0.05)' "$UP1_IP" 9002
+	push=$BG_PID
+	if ! lib_relay_start "$conf"; then
+		lib_case_fail "$c relay did not start"
+		lib_stop_pid "$push"
+		return
+	fi
+	sed -i 's/shed = "auto";/shed = "off";/' "$conf"
+	lib_relay_hup || lib_case_fail "$c reload to shed off"
+	sed -i 's/shed = "off";/shed = "auto";/' "$conf"
+	printf 'filter = { interfaces = [ "%s" ]; mode = "tc"; deny = [ "198.19.255.0/24" ]; };\n' \
+		"$IF_RU" >>"$conf"
+	lib_relay_hup || lib_case_fail "$c reload turning the filter on"
+	# The client (198.18.1.66): one datagram, then the times the pushes reach it until the
+	# time in pktinfo.end (10 s at most).
+	lib_bg "$NS_C" "$PY" -c '
+import os, socket, sys, time
+host, port = sys.argv[1].rsplit(":", 1)
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("198.18.1.66", 0))
+s.sendto(b"hello", (host, int(port)))
+end = time.time() + 10
+with open(sys.argv[2], "w") as f:
+    while time.time() < end:
+        if os.path.exists(sys.argv[3]):
+            end = min(end, float(open(sys.argv[3]).read() or end))
+        s.settimeout(0.1)
+        try:
+            s.recv(64)
+            print("%.3f" % time.time(), file=f, flush=True)
+        except socket.timeout:
+            pass' "$(ep "$RELAY_IP" 5000)" "$TMPD/pktinfo.times" "$TMPD/pktinfo.end"
+	client=$BG_PID
+	lib_wait_lines "$TMPD/pktinfo.times" 1 5 || lib_case_fail "$c no push before the denial"
+	sed -i 's|deny = \[ "198.19.255.0/24" \]|deny = [ "198.18.1.64/26" ]|' "$conf"
+	t_reload=$(date +%s.%N)
+	lib_relay_hup || lib_case_fail "$c reload denying the client"
+	"$PY" -c 'import sys; print(float(sys.argv[1]) + 2.5)' "$t_reload" >"$TMPD/pktinfo.end.tmp"
+	mv "$TMPD/pktinfo.end.tmp" "$TMPD/pktinfo.end"
+	lib_wait_gone "$client" 10 || lib_case_fail "$c client did not finish"
+	out=$("$PY" - "$TMPD/pktinfo.times" "$t_reload" <<'EOF'
+import sys
+t = [float(x) for x in open(sys.argv[1])]
+r = float(sys.argv[2])
+print(len([x for x in t if x < r]), len([x for x in t if x > r + 2]))
+EOF
+	)
+	case $out in
+	"0 "*) lib_case_fail "$c no push reached the client before the denial ($out)" ;;
+	*" 0") lib_case_fail "$c the session was judged: no push 2 s after the denial: $out" ;;
+	*) lib_case_ok "$c left alone where only shedding runs: pushes 2 s after the denial: $out" ;;
+	esac
+	lib_relay_stop || lib_case_fail "$c relay exit status $? after SIGTERM"
+	lib_stop_pid "$push"
+}
+
 for mode in xdp tc; do
 	for fam in 4 6; do
 		run_case $mode $fam
@@ -598,4 +678,5 @@ pin_owner_case
 move_case 6
 load_fails_case
 push_case
+pktinfo_case
 lib_done
