@@ -1626,7 +1626,8 @@ static void steer_listeners(struct worker *w, bool on)
  * or stop, as new ones open. Without it a listener opened before the filter never told its
  * sessions' rx_iif, and they were judged where the filter does not run; one opened with it
  * paid for a cmsg per datagram after. Wildcards keep it: their replies' source needs it. A
- * listener the kernel refuses keeps what it had (its sessions are then judged). */
+ * listener the kernel refuses keeps what it had (turning it on: its sessions are judged, as
+ * before). */
 static void pktinfo_listeners(struct worker *w, bool on)
 {
 	char buf[ADDR_STRLEN];
