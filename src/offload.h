@@ -369,13 +369,15 @@ enum offload_recheck {
  * ring; NULL: every new epoch makes each fast session due), how many of them the tick may
  * still read (a unit: one change read for one session: a few compares in memory), and what
  * it did: sessions due for the epoch alone that no change covers (their epoch advanced, no
- * derivation), and derivations made for the epoch alone. */
+ * derivation or try), derivations made for the epoch alone, and parked sessions' fast opens
+ * tried for it alone (the worker's: offload_return_due says due, the worker tries). */
 struct routescope;
 struct offload_scope {
 	const struct routescope *rs;
 	uint32_t left;
 	uint32_t skipped;
 	uint32_t derived;
+	uint32_t tried;
 };
 /* For fast session s, due for route epoch epoch alone (no count of its own moved, no refusal
  * to confirm), or parked session s due for it alone (offload_return_due): reads the changes
