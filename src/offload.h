@@ -134,6 +134,17 @@ enum offload_mode offload_after_fail(enum offload_mode got, enum offload_failed 
 int offload_apply(struct filter *f, const struct config *cfg, int64_t uid, offload_sends_fn *sends,
 		  void *arg, struct offload_relay_state *out);
 
+/* Whether an offload_apply changed the fast path's devices or their hooks, from the n0
+ * interfaces before and n1 after (filter_offload_ifaces) and the count of hook changes
+ * before and after (filter_offload_hook_changes): another number, another interface in a
+ * place (its name, ifindex or hooks), or a hook attached or detached meanwhile (one that went
+ * and came back too: a session may have been refused in between). The caller then makes a
+ * route epoch that covers every address (app_offload_apply). Pure. */
+struct filter_offload_iface;
+bool offload_ifaces_changed(const struct filter_offload_iface *before, int n0,
+			    const struct filter_offload_iface *after, int n1, uint32_t hooks0,
+			    uint32_t hooks1);
+
 /* Takes back into use the redirect targets the kernel refused a frame for (the program marks
  * them and passes their datagrams up the stack) once their xdp-features say they take
  * XDP_REDIRECT again, and forgets those whose device is gone (filter_offload_gone). Call it
