@@ -349,16 +349,13 @@ static void app_offload_apply(struct app *a, const struct config *cfg,
 	uint32_t hooks = filter_offload_hook_changes(a->filter);
 	int n0, n1;
 
-	/* (compared whole: their padding and names' tails zeroed) */
-	memset(before, 0, sizeof(before));
-	memset(after, 0, sizeof(after));
 	n0 = filter_offload_ifaces(a->filter, before, RR_IFACES_MAX);
 	offload_apply(a->filter, cfg, a->uid, app_sends, a, out);
 	n1 = filter_offload_ifaces(a->filter, after, RR_IFACES_MAX);
 	/* (also a hook that went and came back: a session may have been refused meanwhile,
 	 * review-parkscope 1) */
-	if (n0 != n1 || (n1 > 0 && memcmp(before, after, (size_t)n1 * sizeof(*after))) ||
-	    filter_offload_hook_changes(a->filter) != hooks)
+	if (offload_ifaces_changed(before, n0, after, n1, hooks,
+				   filter_offload_hook_changes(a->filter)))
 		worker_routes_moved(&a->rt.sync);
 }
 

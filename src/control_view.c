@@ -76,9 +76,10 @@ static const struct view_counter view_fast[] = {
 	 * (events: a session counts once each time) */
 	VIEW_COUNTER(fast_rerouted, "FAST_REROUTED"),
 	VIEW_COUNTER(fast_route_left, "FAST_ROUTE_LEFT"),
-	/* fast sessions' derivations for a new route epoch alone: made, or skipped as no
-	 * changed route covers their addresses */
+	/* fast sessions' derivations, and parked sessions' tries, for a new route epoch alone:
+	 * made, or skipped as no changed route covers their addresses */
 	VIEW_COUNTER(fast_epoch_derived, "FAST_EPOCH_DERIVED"),
+	VIEW_COUNTER(fast_epoch_tried, "FAST_EPOCH_TRIED"),
 	VIEW_COUNTER(fast_epoch_skipped, "FAST_EPOCH_SKIPPED"),
 };
 static const struct view_counter view_sessions[] = {

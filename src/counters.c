@@ -30,6 +30,7 @@ void relay_counters_add(struct relay_counters *sum, const struct relay_counters 
 	sum->fast_rerouted += counter_get(&c->fast_rerouted);
 	sum->fast_route_left += counter_get(&c->fast_route_left);
 	sum->fast_epoch_derived += counter_get(&c->fast_epoch_derived);
+	sum->fast_epoch_tried += counter_get(&c->fast_epoch_tried);
 	sum->fast_epoch_skipped += counter_get(&c->fast_epoch_skipped);
 	sum->sessions_active += counter_get(&c->sessions_active);
 }

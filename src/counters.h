@@ -74,9 +74,11 @@ struct relay_counters {
 	uint64_t fast_rerouted;
 	uint64_t fast_route_left;
 	/* derivations of fast sessions' rules made for a new route epoch alone (a change covered
-	 * their addresses, or anything may have moved), and those skipped: no change since
-	 * covered them (sessions, each time; parked sessions' tries skipped too) */
+	 * their addresses, or anything may have moved), fast opens of parked sessions tried for
+	 * one alone, and those skipped: no change since covered them (sessions, each time;
+	 * parked sessions' tries skipped too) */
 	uint64_t fast_epoch_derived;
+	uint64_t fast_epoch_tried;
 	uint64_t fast_epoch_skipped;
 	uint64_t sessions_active; /* a gauge, written by the owner only; stays the last field */
 } __attribute__((aligned(64)));
@@ -84,7 +86,7 @@ struct relay_counters {
 /* relay_counters_add names every field: one added above (before sessions_active) must be
  * added there too, and this check says so. */
 _Static_assert(offsetof(struct relay_counters, sessions_active) + sizeof(uint64_t) ==
-		       RELAY_DIR__MAX * sizeof(struct relay_dir_counters) + 10 * sizeof(uint64_t),
+		       RELAY_DIR__MAX * sizeof(struct relay_dir_counters) + 11 * sizeof(uint64_t),
 	       "a new relay_counters field must be summed in relay_counters_add()");
 
 /* Per-upstream counters of one worker and relay: what went to one member of the relay's pool

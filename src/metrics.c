@@ -555,6 +555,12 @@ int metrics_format(const struct snapshot *s, bool pw, FILE *out)
 	       "prefix covers their addresses, or a rule, nexthop or device change).");
 	per_relay_worker(out, s, pw, "ringrelay_fast_path_epoch_derivations_total",
 			 offsetof(struct relay_counters, fast_epoch_derived));
+	family(out, "ringrelay_fast_path_epoch_parked_tries_total", "counter",
+	       "Fast opens tried again, for a route change alone, of sessions parked off the fast "
+	       "path for their routes (one whose prefix covers their addresses, or a rule, "
+	       "nexthop or device change).");
+	per_relay_worker(out, s, pw, "ringrelay_fast_path_epoch_parked_tries_total",
+			 offsetof(struct relay_counters, fast_epoch_tried));
 	family(out, "ringrelay_fast_path_epoch_derivations_skipped_total", "counter",
 	       "Fast sessions not derived again, and parked ones not tried again, after route "
 	       "changes: no changed route's prefix covers their addresses.");

@@ -1121,7 +1121,7 @@ struct netlink_routes {
 /* A route (but for the kernel's cached clones, made per destination as it sends), rule or
  * nexthop message: a change. A route's is told with its destination prefix (a multipath
  * route's legs share it; RTA_SRC, IPv6's source routes, only narrows what it covers), the
- * rest (and a deleted route an address made) as one that may move any route. */
+ * rest (and a deleted IPv4 route an address made) as one that may move any route. */
 static int netlink_routes_cb(struct nl_msg *msg, void *arg)
 {
 	struct nlmsghdr *h = nlmsg_hdr(msg);
@@ -1143,10 +1143,14 @@ static int netlink_routes_cb(struct nl_msg *msg, void *arg)
 		rw->changes++;
 		dst = nlmsg_find_attr(h, sizeof(struct rtmsg), RTA_DST);
 		/* (no RTA_DST: a default route, 0/0; one too short for its family: not understood.
-		 * A route an address made that goes (the address removed, its link down): IPv4
-		 * flushes the routes through a gateway in it without a message of their own.) */
+		 * An IPv4 route an address made that goes (the address removed, its link down):
+		 * IPv4 flushes the routes through a gateway in it without a message of their own.
+		 * IPv6 sends one for each route it deletes, and keeps those through a gateway in
+		 * an address's prefix when the address goes (6.18, `ip monitor route`): its
+		 * deletions are told by their prefixes, as others.) */
 		if ((dst && nla_len(dst) < (rtm->rtm_family == AF_INET ? 4 : 16)) ||
-		    (h->nlmsg_type == RTM_DELROUTE && rtm->rtm_protocol == RTPROT_KERNEL))
+		    (h->nlmsg_type == RTM_DELROUTE && rtm->rtm_protocol == RTPROT_KERNEL &&
+		     rtm->rtm_family == AF_INET))
 			rw->fn(rw->arg, AF_UNSPEC, NULL, 0);
 		else
 			rw->fn(rw->arg, rtm->rtm_family, dst ? nla_data(dst) : none,

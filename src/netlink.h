@@ -209,8 +209,8 @@ struct netlink_routes;
 /* A change: family (AF_INET, AF_INET6) and the destination prefix of a route that was added,
  * deleted or changed (dst: 4 or 16 bytes, dst_len bits; 0: a default route), or AF_UNSPEC
  * (dst NULL) for one that may move any route (a rule, a nexthop, an overrun, a message not
- * understood, a deleted route an address made: IPv4 flushes the routes through a gateway in
- * it without telling). */
+ * understood, a deleted IPv4 route an address made: IPv4 flushes the routes through a
+ * gateway in it without telling; IPv6 tells each route it deletes). */
 typedef void netlink_route_change_fn(void *arg, int family, const uint8_t *dst,
 				     unsigned int dst_len);
 

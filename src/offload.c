@@ -772,6 +772,24 @@ static const struct filter_foreign_prog *offload_foreign_at(struct filter *f,
 	return &t->seen[t->n++].p;
 }
 
+bool offload_ifaces_changed(const struct filter_offload_iface *before, int n0,
+			    const struct filter_offload_iface *after, int n1, uint32_t hooks0,
+			    uint32_t hooks1)
+{
+	int i;
+
+	if (n0 != n1 || hooks0 != hooks1)
+		return true;
+	/* (field by field: what filter_offload_ifaces leaves after a name's end is not
+	 * compared) */
+	for (i = 0; i < n1; i++)
+		if (strncmp(before[i].name, after[i].name, sizeof(after[i].name)) ||
+		    before[i].ifindex != after[i].ifindex || before[i].xdp != after[i].xdp ||
+		    before[i].tc != after[i].tc || before[i].xdp_tx != after[i].xdp_tx)
+			return true;
+	return false;
+}
+
 int offload_apply(struct filter *f, const struct config *cfg, int64_t uid, offload_sends_fn *sends,
 		  void *arg, struct offload_relay_state *out)
 {

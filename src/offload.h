@@ -134,6 +134,17 @@ enum offload_mode offload_after_fail(enum offload_mode got, enum offload_failed 
 int offload_apply(struct filter *f, const struct config *cfg, int64_t uid, offload_sends_fn *sends,
 		  void *arg, struct offload_relay_state *out);
 
+/* Whether an offload_apply changed the fast path's devices or their hooks, from the n0
+ * interfaces before and n1 after (filter_offload_ifaces) and the count of hook changes
+ * before and after (filter_offload_hook_changes): another number, another interface in a
+ * place (its name, ifindex or hooks), or a hook attached or detached meanwhile (one that went
+ * and came back too: a session may have been refused in between). The caller then makes a
+ * route epoch that covers every address (app_offload_apply). Pure. */
+struct filter_offload_iface;
+bool offload_ifaces_changed(const struct filter_offload_iface *before, int n0,
+			    const struct filter_offload_iface *after, int n1, uint32_t hooks0,
+			    uint32_t hooks1);
+
 /* Takes back into use the redirect targets the kernel refused a frame for (the program marks
  * them and passes their datagrams up the stack) once their xdp-features say they take
  * XDP_REDIRECT again, and forgets those whose device is gone (filter_offload_gone). Call it
@@ -369,13 +380,15 @@ enum offload_recheck {
  * ring; NULL: every new epoch makes each fast session due), how many of them the tick may
  * still read (a unit: one change read for one session: a few compares in memory), and what
  * it did: sessions due for the epoch alone that no change covers (their epoch advanced, no
- * derivation), and derivations made for the epoch alone. */
+ * derivation or try), derivations made for the epoch alone, and parked sessions' fast opens
+ * tried for it alone (the worker's: offload_return_due says due, the worker tries). */
 struct routescope;
 struct offload_scope {
 	const struct routescope *rs;
 	uint32_t left;
 	uint32_t skipped;
 	uint32_t derived;
+	uint32_t tried;
 };
 /* For fast session s, due for route epoch epoch alone (no count of its own moved, no refusal
  * to confirm), or parked session s due for it alone (offload_return_due): reads the changes

@@ -775,7 +775,8 @@ static void fold_fast(struct worker *w, uint32_t r)
  * route keys its listener had. True when it tried and the shared allowance pays: a try due
  * for a new route epoch alone (its back-off runs, or it was parked from its open) that finds
  * it still refused takes the epoch's instead, as a derivation for the epoch alone does, and
- * waits while that is used up. */
+ * waits while that is used up; it counts in w->scope.tried, as such a derivation in
+ * .derived. */
 static bool fast_return(struct worker *w, uint32_t r, struct session *s)
 {
 	struct sock_route_keys keys = { .mark = s->fast_reply_mark,
@@ -805,6 +806,8 @@ static bool fast_return(struct worker *w, uint32_t r, struct session *s)
 	 * its parked sessions (unfast_sessions). */
 	if (!w->relays[r].offload)
 		return false;
+	if (by_epoch)
+		w->scope.tried++;
 	fast_open(w, r, s, &so);
 	offload_return_read(s, s->fast, w->now);
 	if (by_epoch && !s->fast) {
@@ -814,14 +817,17 @@ static bool fast_return(struct worker *w, uint32_t r, struct session *s)
 	return true;
 }
 
-/* Counts at relay slot r what the scoping of route changes did since it read skipped and
- * derived (w->scope's). */
-static void count_scope(struct worker *w, uint32_t r, uint32_t skipped, uint32_t derived)
+/* Counts at relay slot r what the scoping of route changes did since it read skipped,
+ * derived and tried (w->scope's). */
+static void count_scope(struct worker *w, uint32_t r, uint32_t skipped, uint32_t derived,
+			uint32_t tried)
 {
 	if (w->scope.skipped != skipped)
 		counter_add(&w->counters[r].fast_epoch_skipped, w->scope.skipped - skipped);
 	if (w->scope.derived != derived)
 		counter_add(&w->counters[r].fast_epoch_derived, w->scope.derived - derived);
+	if (w->scope.tried != tried)
+		counter_add(&w->counters[r].fast_epoch_tried, w->scope.tried - tried);
 }
 
 /* offload_pmtu_walk's reading: session slot i of relay slot r, if a fast one whose path MTUs
@@ -833,7 +839,7 @@ static bool pmtu_read(void *arg, uint32_t r, uint32_t i)
 	struct worker *w = arg;
 	struct session *s = &w->relays[r].sessions.slots[i];
 	enum offload_recheck done;
-	uint32_t skipped, derived;
+	uint32_t skipped, derived, tried;
 	uint8_t why;
 	int iif;
 
@@ -841,17 +847,19 @@ static bool pmtu_read(void *arg, uint32_t r, uint32_t i)
 		return false;
 	skipped = w->scope.skipped;
 	derived = w->scope.derived;
+	tried = w->scope.tried;
 	if (!s->fast) {
-		bool tried = s->fast_parked && fast_return(w, r, s);
+		bool read = s->fast_parked && fast_return(w, r, s);
 
-		/* (a parked session a new epoch's changes do not cover: no try) */
-		count_scope(w, r, skipped, derived);
-		return tried;
+		/* (a parked session a new epoch's changes do not cover: no try, skipped; one
+		 * they do, tried) */
+		count_scope(w, r, skipped, derived, tried);
+		return read;
 	}
 	iif = s->fast_iif;
 	done = offload_session_recheck(&w->fast, s, w->route_epoch, w->pmtu.epoch_left > 0,
 				       &w->scope, w->now);
-	count_scope(w, r, skipped, derived);
+	count_scope(w, r, skipped, derived, tried);
 	/* (from its own allowance: routes changing elsewhere hold up no reading asked for) */
 	if (done == OFFLOAD_RECHECK_EPOCH) {
 		w->pmtu.epoch_left--;

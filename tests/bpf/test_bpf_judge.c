@@ -1181,37 +1181,45 @@ static void test_parked_epoch_allowance(void **state)
 {
 	struct stub_worker *fx = *state;
 	struct worker *w = &fx->rt.workers[0];
+	struct relay_counters *c = &w->counters[fx->rt.relay_slot[0]];
 	struct session *ss[100];
 	uint32_t k, tried = 0;
+	uint64_t tr0;
 
 	for (k = 0; k < 100; k++) {
 		ss[k] = datagram(fx, 11, 1 + k);
 		assert_true(ss[k] && ss[k]->fast_parked);
 	}
+	tr0 = counter_get(&c->fast_epoch_tried);
 	worker_routes_moved(w->sync);
 	w->pmtu.second_end = 0;
 	tick(fx);
 	for (k = 0; k < 100; k++)
 		tried += ss[k]->fast_route_epoch == w->route_epoch;
-	print_message("parked tries for the epoch: %u, shared allowance left %u of %u\n", tried,
+	print_message("parked tries for the epoch: %u (fast_epoch_tried %u), shared allowance "
+		      "left %u of %u\n", tried, (unsigned int)(counter_get(&c->fast_epoch_tried) - tr0),
 		      w->pmtu.left, WORKER_PMTU_PER_SEC);
 	assert_int_equal(tried, WORKER_PMTU_PER_SEC);
 	assert_int_equal(w->pmtu.left, WORKER_PMTU_PER_SEC);
+	/* (counted: before, in no counter) */
+	assert_int_equal(counter_get(&c->fast_epoch_tried) - tr0, WORKER_PMTU_PER_SEC);
 	/* the next second's epoch allowance goes on with the others */
 	w->pmtu.second_end = 0;
 	tick(fx);
 	for (k = 0, tried = 0; k < 100; k++)
 		tried += ss[k]->fast_route_epoch == w->route_epoch;
 	assert_int_equal(tried, 100);
+	assert_int_equal(counter_get(&c->fast_epoch_tried) - tr0, 100);
 }
 
 /* Sessions parked from their open (no program on lo then; the program runs there now) are
  * tried again only at a route epoch whose change covers one of their addresses: not by time
  * (61 and 125 s on), where one that left the fast path for its routes is (5 s after); not at
  * an unrelated change (198.19.250.0/24: their epoch advances, fast_epoch_skipped, no try, no
- * allowance); at one that covers their clients (127.0.12.0/24), all of them. Before, each was
- * tried 5 s after its open and at every new epoch, and took the allowance for good where its
- * routes never changed (a client behind wg0: about once a minute for its life). */
+ * allowance); at one that covers their clients (127.0.12.0/24), all of them (fast_epoch_tried:
+ * skipped and tried add up to the sessions read; before, the tries were in no counter). Before,
+ * each was tried 5 s after its open and at every new epoch, and took the allowance for good
+ * where its routes never changed (a client behind wg0: about once a minute for its life). */
 static void test_parked_scoped(void **state)
 {
 	struct stub_worker *fx = *state;
@@ -1221,7 +1229,7 @@ static void test_parked_scoped(void **state)
 	const uint64_t s1 = 1000000000ull;
 	struct session *ss[10], *left;
 	uint32_t k, n_fast, behind;
-	uint64_t t0, sk0;
+	uint64_t t0, sk0, tr0, d0;
 
 	for (k = 0; k < 10; k++) {
 		ss[k] = datagram(fx, 12, 1 + k);
@@ -1245,6 +1253,8 @@ static void test_parked_scoped(void **state)
 	assert_true(left->fast);
 	/* (a) a change that covers none of them: not tried, their epoch advances */
 	sk0 = counter_get(&c->fast_epoch_skipped);
+	tr0 = counter_get(&c->fast_epoch_tried);
+	d0 = counter_get(&c->fast_epoch_derived);
 	route_changed(w, "198.19.250.0/24");
 	tick_at(fx, t0 + 126 * s1);
 	for (k = 0, n_fast = 0, behind = 0; k < 10; k++) {
@@ -1258,13 +1268,24 @@ static void test_parked_scoped(void **state)
 	assert_int_equal(n_fast, 0);
 	assert_int_equal(behind, 0);
 	assert_true(counter_get(&c->fast_epoch_skipped) - sk0 >= 10);
+	assert_int_equal(counter_get(&c->fast_epoch_tried), tr0);
 	assert_int_equal(w->pmtu.epoch_left, WORKER_PMTU_PER_SEC);
-	/* ... one that covers their clients: all back */
+	/* ... one that covers their clients: all back, each tried once for the epoch (the one
+	 * that left the fast path, fast again, is skipped: it is not a client of 127.0.12.0/24) */
+	sk0 = counter_get(&c->fast_epoch_skipped);
 	route_changed(w, "127.0.12.0/24");
 	tick_at(fx, t0 + 127 * s1);
 	for (k = 0, n_fast = 0; k < 10; k++)
 		n_fast += ss[k]->fast && !ss[k]->fast_parked && !ss[k]->fast_park_open;
+	print_message("parked at open, a route change that covers their clients: %u of 10 back, "
+		      "fast_epoch_tried %u, derived %u, skipped %u\n", n_fast,
+		      (unsigned int)(counter_get(&c->fast_epoch_tried) - tr0),
+		      (unsigned int)(counter_get(&c->fast_epoch_derived) - d0),
+		      (unsigned int)(counter_get(&c->fast_epoch_skipped) - sk0));
 	assert_int_equal(n_fast, 10);
+	assert_int_equal(counter_get(&c->fast_epoch_tried) - tr0, 10);
+	assert_int_equal(counter_get(&c->fast_epoch_derived), d0);
+	assert_int_equal(counter_get(&c->fast_epoch_skipped) - sk0, 1);
 }
 
 /* Without route events (their watch could not be opened) no route epoch tells when the routes

@@ -36,10 +36,15 @@ static const struct {
 	FIELD(sessions_created),
 	FIELD(sessions_expired),
 	FIELD(sessions_evicted),
+	FIELD(fast_rerouted),
+	FIELD(fast_route_left),
+	FIELD(fast_epoch_derived),
+	FIELD(fast_epoch_tried),
+	FIELD(fast_epoch_skipped),
 	FIELD(sessions_active),
 };
 #define N_FIELDS (sizeof(fields) / sizeof(fields[0]))
-_Static_assert(N_FIELDS == RELAY_DIR__MAX * (5 + DROP__MAX) + 6,
+_Static_assert(N_FIELDS == RELAY_DIR__MAX * (5 + DROP__MAX) + 11,
 	       "the table above lists every counter");
 
 static void set(struct relay_counters *c, size_t off, uint64_t v)

@@ -1018,6 +1018,69 @@ static void test_route_scope(void **state)
 	free(rs);
 }
 
+/* app_offload_apply's question: did the fast path's devices or their hooks change, so that
+ * every address is covered by a new route epoch (a session parked for a device without the
+ * program tried again, a fast one whose device lost it derived again)? The same list and
+ * count: no; another number of interfaces, a name, an ifindex (a device made again), a hook
+ * (XDP to tc, an XDP redirect target), or a hook that went and came back (the same list, the
+ * count moved, also across its wrap): yes. What lies after a name's end, or past the lists,
+ * is not compared. */
+static void test_ifaces_changed(void **state)
+{
+	static const char *const field[] = { "name", "ifindex", "xdp", "tc", "xdp_tx" };
+	struct filter_offload_iface before[3], after[3];
+	uint32_t k;
+
+	(void)state;
+	memset(before, 0, sizeof(before));
+	snprintf(before[0].name, sizeof(before[0].name), "eth0");
+	before[0].ifindex = 2;
+	before[0].xdp = true;
+	before[0].xdp_tx = true;
+	snprintf(before[1].name, sizeof(before[1].name), "eth1.100");
+	before[1].ifindex = 7;
+	before[1].tc = true;
+	memcpy(after, before, sizeof(after));
+	assert_false(offload_ifaces_changed(before, 2, after, 2, 5, 5));
+	assert_false(offload_ifaces_changed(before, 0, after, 0, 0, 0));
+	/* a name's tail, and what lies past the lists, are not compared */
+	memset(after[0].name + 5, 'x', sizeof(after[0].name) - 5);
+	after[2].ifindex = 99;
+	assert_false(offload_ifaces_changed(before, 2, after, 2, 5, 5));
+	/* another number: one added (a reload), one gone (the fast path off on it) */
+	assert_true(offload_ifaces_changed(before, 1, after, 2, 5, 5));
+	assert_true(offload_ifaces_changed(before, 2, after, 1, 5, 5));
+	assert_true(offload_ifaces_changed(before, 0, after, 1, 5, 5));
+	/* one field of the second interface at a time */
+	for (k = 0; k < sizeof(field) / sizeof(field[0]); k++) {
+		memcpy(after, before, sizeof(after));
+		switch (k) {
+		case 0:
+			after[1].name[3] = '2'; /* eth2.100 */
+			break;
+		case 1:
+			after[1].ifindex = 8; /* made again */
+			break;
+		case 2:
+			after[1].xdp = true;
+			break;
+		case 3:
+			after[1].tc = false;
+			break;
+		case 4:
+			after[1].xdp_tx = true;
+			break;
+		}
+		if (!offload_ifaces_changed(before, 2, after, 2, 5, 5))
+			fail_msg("a changed %s not seen", field[k]);
+	}
+	/* the same list, a hook that went and came back meanwhile (also across the wrap) */
+	memcpy(after, before, sizeof(after));
+	assert_true(offload_ifaces_changed(before, 2, after, 2, 5, 7));
+	assert_true(offload_ifaces_changed(before, 2, after, 2, UINT32_MAX, 1));
+	assert_true(offload_ifaces_changed(before, 0, after, 0, 0, 1));
+}
+
 /* A session that left the fast path for its routes is parked: its fast open is tried again
  * 5 s later, then backing off 10, 20, 40, 60, 60 s, and at once at a new route epoch
  * (review-reroute M2: before, it never came back); back, it is no longer parked. */
@@ -1457,6 +1520,7 @@ int main(void)
 		cmocka_unit_test(test_route_backoff),
 		cmocka_unit_test(test_route_epoch),
 		cmocka_unit_test(test_route_scope),
+		cmocka_unit_test(test_ifaces_changed),
 		cmocka_unit_test(test_route_return),
 		cmocka_unit_test(test_return_scope),
 		cmocka_unit_test(test_open_parks),
