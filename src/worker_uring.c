@@ -852,7 +852,7 @@ static int send_drain_errors(struct uring_worker *uw, const struct tx_sender *sn
 		return 0;
 	/* a session's ICMP "packet too big" the receive will not meet now: the fast path's rule
 	 * learns the path MTU here instead */
-	return worker_drain_errors(uw->w, t.s, t.fd, SESSION_ERRQUEUE_MAX, err, too_big);
+	return worker_drain_errors(uw->w, t.s, t.fd, SESSION_ERRQUEUE_MAX, err, too_big, NULL);
 }
 
 /* Whether a UDP GSO send of size-byte segments on socket fd to peer, failed with err after
@@ -1283,7 +1283,7 @@ static void upstream_recv_error(struct uring_worker *uw, uint32_t relay, uint32_
 	if (sock_err_unreachable(-res))
 		worker_count_notice(uw->w, relay, up);
 	if (fd >= 0)
-		worker_drain_errors(uw->w, s, fd, SESSION_ERRQUEUE_MAX, res, &too_big);
+		worker_drain_errors(uw->w, s, fd, SESSION_ERRQUEUE_MAX, res, &too_big, NULL);
 }
 
 static void on_listener_recv(struct uring_worker *uw, const struct io_uring_cqe *cqe,

@@ -30,15 +30,17 @@ static int drain_ret;
 static int drained[8];
 static uint32_t n_drained;
 
-int __wrap_sock_drain_errors_mtu(int fd, uint32_t max, bool *too_big);
+int __wrap_sock_drain_errors_mtu(int fd, uint32_t max, bool *too_big, uint32_t *n);
 int __wrap_sock_path_payload_max(int fd, const struct addr *peer);
 int __wrap_sock_seg_max_refused(int fd, const struct addr *peer, uint32_t size, int err);
 
-int __wrap_sock_drain_errors_mtu(int fd, uint32_t max, bool *too_big)
+int __wrap_sock_drain_errors_mtu(int fd, uint32_t max, bool *too_big, uint32_t *n)
 {
 	if (n_drained < sizeof(drained) / sizeof(drained[0]))
 		drained[n_drained++] = fd;
 	*too_big = false;
+	if (n)
+		*n = drain_ret ? 1 : 0;
 	return drain_ret;
 }
 
