@@ -368,7 +368,7 @@ int sock_seg_max_refused(int fd, const struct addr *peer, uint32_t size, int err
  * address (an IPv6 one), with room to spare. */
 #define SOCK_ERR_CONTROL_LEN 128
 
-int sock_drain_errors_mtu(int fd, uint32_t max, bool *too_big)
+int sock_drain_errors_mtu(int fd, uint32_t max, bool *too_big, uint32_t *n_out)
 {
 	char byte;
 	struct iovec iov = { .iov_base = &byte, .iov_len = sizeof(byte) };
@@ -396,6 +396,8 @@ int sock_drain_errors_mtu(int fd, uint32_t max, bool *too_big)
 				*too_big = true;
 		}
 	}
+	if (n_out)
+		*n_out = n;
 	return last;
 }
 
@@ -403,7 +405,7 @@ int sock_drain_errors(int fd, uint32_t max)
 {
 	bool too_big;
 
-	return sock_drain_errors_mtu(fd, max, &too_big);
+	return sock_drain_errors_mtu(fd, max, &too_big, NULL);
 }
 
 /* Whether c carries at least len bytes of data. A receive whose control buffer was too small

@@ -121,8 +121,8 @@ int sock_seg_max_refused(int fd, const struct addr *peer, uint32_t size, int err
 int sock_drain_errors(int fd, uint32_t max);
 /* sock_drain_errors, and in *too_big whether any entry removed was EMSGSIZE: an ICMP
  * "fragmentation needed" / "packet too big" (the path MTU fell), or a send the kernel refused
- * as longer than the path MTU. */
-int sock_drain_errors_mtu(int fd, uint32_t max, bool *too_big);
+ * as longer than the path MTU; in *n (when not NULL) how many entries it removed. */
+int sock_drain_errors_mtu(int fd, uint32_t max, bool *too_big, uint32_t *n);
 /* The errno an error-queue control message (IP_RECVERR, IPV6_RECVERR) carries; 0 for any
  * other, or one cut short. */
 int sock_err_cmsg(const struct cmsghdr *c);

@@ -629,9 +629,9 @@ void worker_mirror_session_reply(struct worker *w, uint32_t r, const struct addr
 }
 
 int worker_drain_errors(struct worker *w, struct session *s, int fd, uint32_t max, int err,
-			bool *too_big)
+			bool *too_big, uint32_t *n)
 {
-	int last = sock_drain_errors_mtu(fd, max, too_big);
+	int last = sock_drain_errors_mtu(fd, max, too_big, n);
 
 	if (s && (*too_big || err == -EMSGSIZE))
 		offload_session_pmtu(&w->fast, s, OFFLOAD_PMTU_UP);

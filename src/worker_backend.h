@@ -77,11 +77,11 @@ void worker_mirror_session_reply(struct worker *w, uint32_t r, const struct addr
 /* Empties the error queue of fd, session s's socket to its upstream (NULL: a mirror member's
  * socket), of at most max ICMP error copies, after a send or a receive on it met err (a
  * negative errno; 0: none said). Returns the errno of the newest copy removed, 0 when there
- * was none; *too_big says whether one was EMSGSIZE. A "packet too big" among them, or err's
- * EMSGSIZE (the kernel refused a send as too long, or a receive ended on it), has s's
- * fast-path rule read the upstream's path MTU again. */
+ * was none; *too_big says whether one was EMSGSIZE, *n (when not NULL) how many it removed.
+ * A "packet too big" among them, or err's EMSGSIZE (the kernel refused a send as too long, or
+ * a receive ended on it), has s's fast-path rule read the upstream's path MTU again. */
 int worker_drain_errors(struct worker *w, struct session *s, int fd, uint32_t max, int err,
-			bool *too_big);
+			bool *too_big, uint32_t *n);
 
 /* Whether session s's replies in UDP GSO bursts of gso-byte segments (coalesced as the
  * upstream sent them; 0: a single datagram) may go to its client whole: its path refused no

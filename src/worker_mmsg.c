@@ -207,7 +207,7 @@ static int path_drain(struct mmsg_worker *mw, int fd, const struct tx_path *path
 {
 	bool too_big;
 	int last = worker_drain_errors(mw->w, path->session, fd, MMSG_ERRQUEUE_MAX, -err,
-				       &too_big);
+				       &too_big, NULL);
 
 	if (too_big_out)
 		*too_big_out = too_big;
@@ -820,7 +820,7 @@ static void session_rx(struct mmsg_worker *mw, struct udata u)
 				worker_count_notice(w, u.relay, s->upstream);
 			/* "fragmentation needed" / "packet too big" (that ended the receive, or in
 			 * the error queue behind another error): the path MTU fell */
-			worker_drain_errors(w, s, s->fd, MMSG_ERRQUEUE_MAX, n, &too_big);
+			worker_drain_errors(w, s, s->fd, MMSG_ERRQUEUE_MAX, n, &too_big, NULL);
 			errors++;
 			continue;
 		}
@@ -926,7 +926,7 @@ static void on_session(struct mmsg_worker *mw, struct udata u, bool err)
 	if (!err || !s || (s->gen & UDATA_GEN_MASK) != u.gen || s->state != SESSION_ACTIVE)
 		return;
 	/* a "packet too big" behind the error the receive read */
-	worker_drain_errors(mw->w, s, s->fd, MMSG_ERRQUEUE_MAX, 0, &too_big);
+	worker_drain_errors(mw->w, s, s->fd, MMSG_ERRQUEUE_MAX, 0, &too_big, NULL);
 }
 
 /* The tick follows the configuration (its timeouts): set at start and after each command,

@@ -124,6 +124,24 @@ struct rx_arm {
 	bool linked;	     /* armed and not ended: in that list */
 };
 
+/* A socket whose error queue a failed send's drain found several ICMP error copies in, in this
+ * round of completions (send_drain_errors). A round's sends run in order at its submission,
+ * before any completion of theirs is handled. An ICMP error one draws (on veth, within its
+ * send) fails the socket's next send, which takes it and sends nothing; the one after that
+ * goes out and may draw another, which fails the next, and so on. The first of those failures
+ * to complete drains every copy, those of the errors the later ones took too, which then find
+ * the queue empty: what they took is told here. Each copy is an ICMP error that set the
+ * socket's pending error once, so a drain accounts for at most as many failed sends as it
+ * removed copies. */
+#define ERRQ_SEEN_MAX 16
+struct errq_seen {
+	int fd;
+	uint32_t slot; /* the socket's fixed file */
+	int err;       /* the newest copy's errno */
+	uint32_t left; /* copies removed beyond the failed sends that took one so far */
+	bool too_big;  /* an EMSGSIZE among them */
+};
+
 #define DRAIN_BATCH 32 /* datagrams per recvmmsg of a socket being drained */
 #define DRAIN_SESSIONS 64 /* sessions drained at once; more re-arm per empty datagram */
 #define DRAIN_MAX (WORKER_MAX_LISTENERS + DRAIN_SESSIONS) /* room for every listener */
@@ -144,6 +162,8 @@ struct uring_worker {
 	uint32_t batch_free;	  /* free list through next_free */
 	uint32_t open[BATCH_POOL]; /* batches gathering in this round of completions */
 	uint32_t n_open;
+	struct errq_seen errq_seen[ERRQ_SEEN_MAX]; /* this round's (emptied at its start) */
+	uint32_t n_errq_seen;
 	bool no_batch;		  /* the kernel refused a GSO send: send singly from now on */
 	struct __kernel_timespec tick;
 	uint64_t stop_val;
@@ -827,6 +847,27 @@ static bool send_target(struct uring_worker *uw, const struct tx_sender *snd, st
 	return true;
 }
 
+/* The entry of this round's drains for t's socket that accounts for another failed send, else
+ * NULL; with new, one to fill in for it when there is none (NULL when all are in use). */
+static struct errq_seen *errq_seen_of(struct uring_worker *uw, const struct tx_target *t, bool new)
+{
+	struct errq_seen *spare = NULL, *e;
+
+	for (e = uw->errq_seen; e < uw->errq_seen + uw->n_errq_seen; e++) {
+		if (e->left && e->fd == t->fd && e->slot == t->slot)
+			return e;
+		if (!e->left && !spare)
+			spare = e;
+	}
+	if (!new)
+		return NULL;
+	if (!spare && uw->n_errq_seen < ERRQ_SEEN_MAX)
+		spare = &uw->errq_seen[uw->n_errq_seen++];
+	if (spare)
+		*spare = (struct errq_seen){ .fd = t->fd, .slot = t->slot };
+	return spare;
+}
+
 /* A send failed with err, maybe taking the ICMP error the socket's receive would have
  * reported (and drained): the error's copies in the error queue go now, or they would stay
  * there, charged to the socket's receive buffer, until a receive meets an error. The socket is
@@ -841,18 +882,39 @@ static bool send_target(struct uring_worker *uw, const struct tx_sender *snd, st
  * socket's pending error with its last ICMP copy read). Returns the errno of the newest copy
  * removed (sock_drain_errors), 0 when there was none (or no such socket): whether the send took
  * an error an ICMP message left pending; *too_big says whether one removed was EMSGSIZE (a
- * "packet too big"). */
+ * "packet too big"). When the queue was empty because an earlier failed send of this round on
+ * the socket removed more copies than it took errors (errq_seen), what that drain found, and
+ * one copy fewer for the next. */
 static int send_drain_errors(struct uring_worker *uw, const struct tx_sender *snd, int err,
 			     bool *too_big)
 {
+	struct errq_seen *e;
 	struct tx_target t;
+	uint32_t n = 0;
+	int last;
 
 	*too_big = false;
 	if (!send_socket(uw, snd, &t))
 		return 0;
 	/* a session's ICMP "packet too big" the receive will not meet now: the fast path's rule
 	 * learns the path MTU here instead */
-	return worker_drain_errors(uw->w, t.s, t.fd, SESSION_ERRQUEUE_MAX, err, too_big);
+	last = worker_drain_errors(uw->w, t.s, t.fd, SESSION_ERRQUEUE_MAX, err, too_big, &n);
+	if (last) {
+		/* this send took one of them; the others may have failed sends after it */
+		e = n > 1 ? errq_seen_of(uw, &t, true) : NULL;
+		if (e) {
+			e->err = last;
+			e->left += n - 1;
+			e->too_big |= *too_big;
+		}
+		return last;
+	}
+	e = errq_seen_of(uw, &t, false);
+	if (!e)
+		return 0;
+	e->left--;
+	*too_big = e->too_big;
+	return e->err;
 }
 
 /* Whether a UDP GSO send of size-byte segments on socket fd to peer, failed with err after
@@ -1003,7 +1065,8 @@ static void on_send_batch(struct uring_worker *uw, const struct io_uring_cqe *cq
 	bool too_big = false;
 
 	/* First, whatever follows (a pending "packet too big" fails a batch as refused, and it
-	 * goes again): the drain tells whether the send took an ICMP error left pending. */
+	 * goes again): the drain (or what an earlier one of this round read: errq_seen) tells
+	 * whether the send took an ICMP error left pending. */
 	if (cqe->res < 0 && sock_err_queued(-cqe->res))
 		pending = send_drain_errors(uw, &snd, cqe->res, &too_big);
 	/* A GSO send that took it goes again whole, once, b and its buffers with it */
@@ -1283,7 +1346,7 @@ static void upstream_recv_error(struct uring_worker *uw, uint32_t relay, uint32_
 	if (sock_err_unreachable(-res))
 		worker_count_notice(uw->w, relay, up);
 	if (fd >= 0)
-		worker_drain_errors(uw->w, s, fd, SESSION_ERRQUEUE_MAX, res, &too_big);
+		worker_drain_errors(uw->w, s, fd, SESSION_ERRQUEUE_MAX, res, &too_big, NULL);
 }
 
 static void on_listener_recv(struct uring_worker *uw, const struct io_uring_cqe *cqe,
@@ -1734,9 +1797,10 @@ static void on_send(struct uring_worker *uw, const struct io_uring_cqe *cqe, str
 		resent = u.gen & TX_RESENT;
 		u.gen &= ~TX_RESENT;
 		/* First, whatever follows (a pending "packet too big" fails a burst as the kernel
-		 * refuses segments too long, and it goes again in pieces): the drain tells whether
-		 * the send took an ICMP error left pending. The buffer's record names the sending
-		 * session (burst_session). */
+		 * refuses segments too long, and it goes again in pieces): the drain (or what an
+		 * earlier one of this round read: errq_seen) tells whether the send took an ICMP
+		 * error left pending. The buffer's record names the sending session
+		 * (burst_session). */
 		if (cqe->res < 0 && sock_err_queued(-cqe->res)) {
 			struct tx_sender snd = burst_sender(uw, u);
 
@@ -2227,6 +2291,7 @@ static void stop_reap(struct uring_worker *uw)
 		if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY)
 			break;
 		uw->w->now = worker_clock();
+		uw->n_errq_seen = 0;
 		n = 0;
 		io_uring_for_each_cqe(&uw->ring, head, cqe)
 		{
@@ -2292,6 +2357,9 @@ static int uring_run(struct worker *w, struct worker_cmd *first)
 		}
 		w->now = worker_clock();
 		counter_add(&w->wc.loops, 1);
+		/* What a round's drains read accounts for its own failed sends only: a send made
+		 * after a drain emptied the queue can take only a newer error, whose copy waits. */
+		uw.n_errq_seen = 0;
 		n = 0;
 		io_uring_for_each_cqe(&uw.ring, head, cqe)
 		{

@@ -14,8 +14,9 @@
 # GRO bursts of 8 (gro = true): the first burst's send fails.
 # Then (IPv4, both backends) a datagram sent on its own that meets such an error goes again and
 # arrives (alone_case), also a mirror's copy: the upstream's nftables rejects a datagram, whose
-# ICMP error fails the next send; with mmsg also a forged one; and a gathered UDP GSO send
-# that takes it goes again whole.
+# ICMP error fails the next send; with mmsg also a forged one; a gathered UDP GSO send
+# that takes it goes again whole; and two sends of one round on the session's socket that each
+# take one (io_uring lost the second) both go again.
 # Then (IPv4, both backends) bursts to the dead upstream leave no ICMP error in the session's
 # socket once through (errqueue_case): of 50 B datagrams (gathered), and of 1600 B ones (over
 # the path MTU: each sent alone and fragmented).
@@ -152,17 +153,24 @@ session_port()
 
 # alone_send EP drawn|alone SEQ [N]: from client port 47500, a datagram of 37 bytes (drawn:
 # the upstream's nftables rejects it) and then N (default 1) of 100 bytes keyed 47500:0:SEQ
-# and on (several: the relay gathers them into one UDP GSO send).
+# and on (several: the relay gathers them into one UDP GSO send). alone_send EP twice SEQ
+# SIZE1 SIZE2: a rejected datagram of 1650 bytes (longer than the path MTU: sent alone), one
+# of SIZE1 bytes keyed SEQ, another rejected one, one of SIZE2 keyed SEQ + 1.
 alone_send()
 {
-	lib_nsx "$NS_C" "$PY" - "$1" "$2" "$3" "${4:-1}" <<'EOF'
+	lib_nsx "$NS_C" "$PY" - "$1" "$2" "$3" "${4:-1}" "${5:-0}" <<'EOF'
 import socket, sys
 host, port = sys.argv[1].rsplit(":", 1)
-kind, seq, n = sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+kind, seq, n, size2 = sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind(("0.0.0.0", 47500))
 to = (host, int(port))
+if kind == "twice":
+    for k, size in ((seq, n), (seq + 1, size2)):
+        s.sendto(b"r" * 1650, to)  # rejected upstream, as a 37-byte one
+        s.sendto((b"47500:0:%d|" % k).ljust(size, b"x"), to)
+    sys.exit(0)
 if kind == "drawn":
     s.sendto(b"r" * 37, to)  # rejected upstream: its ICMP error fails the next send
 for k in range(seq, seq + n):
@@ -180,25 +188,30 @@ counts_add_up()
 		$(($(lib_field tx_pkts "$LINE") + $(drops_of "$LINE"))) ]
 }
 
-# alone_case BACKEND [mirror] (IPv4): a datagram sent on its own (not gathered: not a UDP GSO send)
-# meets the ICMP error the datagram before it drew, left pending on the session's socket: the
-# send fails whatever it carries, and takes the error with it, so the datagram must go again
+# alone_case BACKEND [mirror] (IPv4): a datagram sent on its own (not gathered: not a UDP GSO
+# send) meets the ICMP error the datagram before it drew, left pending on the session's socket:
+# the send fails whatever it carries, and takes the error with it, so the datagram must go again
 # and reach the upstream. The upstream's nftables rejects the client's datagrams of 37 bytes
-# (port unreachable), whose ICMP error comes back within the relay's send on veth; the relay
-# is stopped while the client sends one of those and then one of 100 bytes (longer: never
-# gathered with it), so both go out in one submission (one sendmmsg), the second after the
-# error came. (An error forged while the relay is stopped, as pending_case's, reaches
-# io_uring's receive first: both completions come from one run of task work.) Three rounds;
-# with mmsg one more, a forged port unreachable before a lone datagram (epoll reports the
-# listener first). Each 100-byte datagram arrives, none is lost, each ICMP error is counted
-# once, as a notice, and the counters add up. Before, each was lost
-# (drop_upstream_unreachable). With mirror, the same for a mirror's copies to its one member
-# (its own connected socket), one round. Last, a round whose rejected datagram is followed by
-# three of 100 bytes, which the relay gathers into one UDP GSO send that takes the error: it
-# goes again whole (before, its first datagram was lost).
+# (and of 1650, below; port unreachable), whose ICMP error comes back within the relay's send on
+# veth; the relay is stopped while the client sends one of those and then one of 100 bytes
+# (longer: never gathered with it), so both go out in one submission (one sendmmsg), the second
+# after the error came. (An error forged while the relay is stopped, as pending_case's, reaches
+# io_uring's receive first: both completions come from one run of task work.) Three rounds; with
+# mmsg one more, a forged port unreachable before a lone datagram (epoll reports the listener
+# first). Each 100-byte datagram arrives, none is lost, each ICMP error is counted once, as a
+# notice, and the counters add up. Before, each was lost (drop_upstream_unreachable). With
+# mirror, the same for a mirror's copies to its one member (its own connected socket), one
+# round. Then a round whose rejected datagram is followed by three of 100 bytes, which the relay
+# gathers into one UDP GSO send that takes the error: it goes again whole (before, its first
+# datagram was lost). Last (forward), two rounds of a rejected datagram, one that takes its
+# error, another rejected one and one that takes that error: four sends of one socket in one
+# submission, the rejected ones of 1650 bytes (longer than the path MTU: sent alone), the others
+# gathered (100 bytes) or alone (1600), in either order. The first failure's completion reads
+# both errors' copies; the second failure must go again all the same (before, with io_uring it
+# was lost: drop_upstream_unreachable).
 alone_case()
 {
-	local backend=$1 mode=${2:-forward} rec k n=3 errs keys want notices lost
+	local backend=$1 mode=${2:-forward} rec k n=3 errs keys want notices lost sizes twice
 	lib_case_begin "alone-$mode" "$backend" 4
 	c="[$backend/ipv4 pending ICMP error, a datagram alone, $mode]"
 	[ "$mode" = mirror ] && n=1
@@ -212,7 +225,8 @@ alone_case()
 	lib_case_start mode="$mode" || return
 	if ! lib_nsx "$NS_U" nft "add table inet rralone; add chain inet rralone input" \
 		"{ type filter hook input priority 0; }; add rule inet rralone input" \
-		"udp dport 9000 udp length 45 reject"; then
+		"udp dport 9000 udp length 45 reject; add rule inet rralone input udp dport 9000" \
+		"udp length 1658 reject"; then
 		lib_log "SKIP: $c no nftables reject rule here"
 		lib_case_end
 		return
@@ -239,14 +253,27 @@ alone_case()
 	lib_resume "$RELAY_PID"
 	n=$((n + 3)) errs=$((errs + 1))
 	lib_wait_lines "$rec" $((n + 1)) 5
+	twice=
+	if [ "$mode" = forward ]; then
+		# two sends of one socket that take an error in one round: one gathered, one
+		# alone (longer than the path MTU), in either order
+		twice="; 2 of one round's sends, twice"
+		for sizes in "100 1600" "1600 100"; do
+			lib_pause "$RELAY_PID" || lib_case_fail "$c the relay did not stop"
+			alone_send "$to" twice $((n + 1)) $sizes
+			lib_resume "$RELAY_PID"
+			n=$((n + 2)) errs=$((errs + 2))
+			lib_wait_lines "$rec" $((n + 1)) 5
+		done
+	fi
 	keys=$(awk '{ printf "%s%s", sep, $4; sep = " " }' "$rec")
 	want=$(for k in $(seq 0 $n); do printf "47500:0:%d " "$k"; done)
 	lib_wait_for 5 counts_add_up || lib_case_fail "$c rx_pkts != tx_pkts + drops: $LINE"
 	notices=$(lib_field upstream_unreachable_notices "$LINE")
 	lost=$(drops_of "$LINE")
 	if [ "$keys " = "$want" ] && [ "$lost" = 0 ] && [ "$notices" = "$errs" ]; then
-		lib_case_ok "$c $n datagrams (3 in one GSO send) that met a pending ICMP error" \
-			"arrived; $notices notices, no drop"
+		lib_case_ok "$c $n datagrams (3 in one GSO send$twice) that met a pending ICMP" \
+			"error arrived; $notices notices, no drop"
 	else
 		lib_case_fail "$c the upstream got '$keys', want '$want'; $lost dropped" \
 			"(drop_upstream_unreachable $(lib_field drop_upstream_unreachable "$LINE")," \

@@ -736,7 +736,7 @@ static int route_mtu(bool v6, const char *verb, int m)
  * route's mtu metric afresh as it changes; a connected socket's sock_path_mtu follows a
  * change once it sends (its cached route is looked up again then: the datagrams the fast
  * path passes up for a path MTU that rose); a send refused as longer than the path MTU
- * queues an EMSGSIZE that sock_drain_errors_mtu tells. Both families. */
+ * queues an EMSGSIZE that sock_drain_errors_mtu tells (one entry). Both families. */
 static int path_mtu_body(void)
 {
 	static const char *const to[] = { "198.18.8.7:9000", "[2001:2:8::7]:9000" };
@@ -745,6 +745,7 @@ static int path_mtu_body(void)
 	struct addr up, up2;
 	const char *why;
 	bool too_big;
+	uint32_t n;
 	int i, fd, v;
 
 	if (private_netns())
@@ -772,9 +773,9 @@ static int path_mtu_body(void)
 			return 10 * (i + 1) + 5;
 		if (send(fd, big, sizeof(big), 0) != -1 || errno != EMSGSIZE)
 			return 10 * (i + 1) + 6;
-		if (sock_drain_errors_mtu(fd, 8, &too_big) != EMSGSIZE || !too_big)
+		if (sock_drain_errors_mtu(fd, 8, &too_big, &n) != EMSGSIZE || !too_big || n != 1)
 			return 10 * (i + 1) + 7;
-		if (sock_drain_errors_mtu(fd, 8, &too_big) != 0 || too_big)
+		if (sock_drain_errors_mtu(fd, 8, &too_big, &n) != 0 || too_big || n != 0)
 			return 10 * (i + 1) + 8;
 		close(fd);
 	}

@@ -25,21 +25,30 @@
 #define SESS_GEN 40u
 #define MIRROR_FD 100 /* member i's socket: MIRROR_FD + i */
 
-/* What the error queue held (the newest copy's errno; 0: nothing), and the sockets drained. */
+/* What the error queue held (the newest copy's errno; 0: nothing) and how many copies (0: one
+ * when it held any), and the sockets drained. The next drain finds it empty when drain_once. */
 static int drain_ret;
+static uint32_t drain_copies;
+static bool drain_once;
 static int drained[8];
 static uint32_t n_drained;
 
-int __wrap_sock_drain_errors_mtu(int fd, uint32_t max, bool *too_big);
+int __wrap_sock_drain_errors_mtu(int fd, uint32_t max, bool *too_big, uint32_t *n);
 int __wrap_sock_path_payload_max(int fd, const struct addr *peer);
 int __wrap_sock_seg_max_refused(int fd, const struct addr *peer, uint32_t size, int err);
 
-int __wrap_sock_drain_errors_mtu(int fd, uint32_t max, bool *too_big)
+int __wrap_sock_drain_errors_mtu(int fd, uint32_t max, bool *too_big, uint32_t *n)
 {
+	int ret = drain_ret;
+
 	if (n_drained < sizeof(drained) / sizeof(drained[0]))
 		drained[n_drained++] = fd;
 	*too_big = false;
-	return drain_ret;
+	if (n)
+		*n = !ret ? 0 : drain_copies ? drain_copies : 1;
+	if (drain_once)
+		drain_ret = 0;
+	return ret;
 }
 
 int __wrap_sock_path_payload_max(int fd, const struct addr *peer)
@@ -106,6 +115,8 @@ static int setup(void **state)
 	w->relays[RELAY].conf = &f->conf;
 	w->relays[RELAY].state = RELAY_SLOT_ACTIVE;
 	drain_ret = 0;
+	drain_copies = 0;
+	drain_once = false;
 	n_drained = 0;
 	return 0;
 }
@@ -308,6 +319,82 @@ static void test_forward_batch_current_slot(void **state)
 		assert_int_equal(f->uw.bp.refs[i], 0);
 }
 
+/* Two sends of the session's socket that failed in one round, one alone and one gathered (in
+ * either order), both on an ICMP unreachable left pending: the round's sends ran before any
+ * completion, each failure taking the error the send before it drew, so the first failure's
+ * drain removes both copies (2) and the second finds the queue empty. Both go again, and each
+ * error counts one notice. Before, the second was lost (drop_upstream_unreachable; of the
+ * gathered send its first datagram, the rest in a new batch). What the drain found holds for
+ * that round only, and for as many failed sends as it removed copies: a third failure, or one
+ * in the next round, finding the queue empty, is lost as before. */
+static void test_forward_second_failure_resends(void **state)
+{
+	struct fixture *f = *state;
+	struct io_uring_sqe single, batch, q[8];
+	struct batch_owner o;
+	struct session *s;
+	uint32_t i, k, n, op;
+
+	if (!f)
+		skip();
+	s = forward_moved(f);
+	for (k = 0; k < 2; k++) {
+		single = forward_sent(f, 0, 1);
+		o = session_owner(&f->uw, RELAY, s, PLAN_SESSION_BASE + SESS);
+		for (i = 1; i < 3; i++)
+			send_batched(&f->uw, &o, tx_payload(&f->uw, i), LEN, i);
+		batch_flush_open(&f->uw);
+		assert_int_equal(take_sqes(f, &batch, 1), 1);
+		f->uw.n_errq_seen = 0; /* a round begins */
+		drain_ret = ECONNREFUSED;
+		drain_copies = 2;
+		drain_once = true;
+		complete(f, k ? &batch : &single, -ECONNREFUSED);
+		complete(f, k ? &single : &batch, -ECONNREFUSED);
+		n = take_sqes(f, q, 8);
+		assert_int_equal(n, 2);
+		for (i = 0; i < n; i++) {
+			op = udata_unpack(q[i].user_data).op;
+			if (op == OP_SEND_BATCH)
+				assert_true(f->uw.batches[udata_unpack(q[i].user_data).idx].resent);
+			else
+				assert_true(udata_unpack(q[i].user_data).gen & TX_RESENT);
+		}
+		assert_int_equal(f->w.counters[RELAY].upstream_unreachable_notices, 2 * (k + 1));
+		assert_int_equal(uc(f, 7)->unreachable, 2 * (k + 1));
+		for (i = 0; i < n; i++)
+			complete(f, &q[i], (int)LEN);
+	}
+	assert_int_equal(f->w.counters[RELAY].dir[RELAY_DIR_TO_UPSTREAM].drops[DROP_UNREACHABLE],
+			 0);
+	for (i = 0; i < 3; i++)
+		assert_int_equal(f->uw.bp.refs[i], 0);
+
+	/* a third failure in the round: two copies account for two sends, not three */
+	single = forward_sent(f, 0, 1);
+	q[0] = forward_sent(f, 1, 1);
+	q[1] = forward_sent(f, 2, 1);
+	f->uw.n_errq_seen = 0;
+	drain_ret = ECONNREFUSED;
+	complete(f, &single, -ECONNREFUSED);
+	complete(f, &q[0], -ECONNREFUSED);
+	complete(f, &q[1], -ECONNREFUSED);
+	assert_int_equal(take_sqes(f, q, 8), 2);
+	assert_int_equal(f->w.counters[RELAY].dir[RELAY_DIR_TO_UPSTREAM].drops[DROP_UNREACHABLE],
+			 1);
+	/* what a round's drains found is not carried into the next */
+	single = forward_sent(f, 0, 1);
+	q[0] = forward_sent(f, 1, 1);
+	f->uw.n_errq_seen = 0;
+	drain_ret = ECONNREFUSED;
+	complete(f, &single, -ECONNREFUSED);
+	f->uw.n_errq_seen = 0;
+	complete(f, &q[0], -ECONNREFUSED);
+	assert_int_equal(take_sqes(f, q, 8), 1);
+	assert_int_equal(f->w.counters[RELAY].dir[RELAY_DIR_TO_UPSTREAM].drops[DROP_UNREACHABLE],
+			 2);
+}
+
 /* A plain mirror: member i at counter slot i, on mirror socket (fixed file) i, all under
  * member list 5. */
 static void mirror(struct fixture *f, uint32_t n)
@@ -466,6 +553,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_forward_resend_current_slot, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_forward_rest_current_slot, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_forward_batch_current_slot, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_forward_second_failure_resends, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_mirror_refused_batch_keeps_list, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_mirror_refused_batch_resends, setup,
