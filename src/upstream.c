@@ -319,6 +319,34 @@ static void upstream_log_change(const struct upstream_relay *ur, const struct up
 			 why ? why : "health check failed");
 }
 
+/* Whether passive health may eject member k of relay ur's pool p now: unless it is the last
+ * enabled member up (states as this tick has them so far), which stays (the docs' promise:
+ * with none up the pool would panic onto the dead ones). A drained or down member's ejection
+ * takes nothing from the pool. */
+static bool upstream_may_eject(const struct upstream_relay *ur, const struct pool *p, uint32_t k)
+{
+	uint32_t j;
+
+	if (!p->m[k].enabled || !p->m[k].weight ||
+	    health_state(&ur->slot[p->m[k].slot].h) != HEALTH_UP)
+		return true;
+	for (j = 0; j < p->n; j++)
+		if (j != k && p->m[j].enabled && p->m[j].weight &&
+		    health_state(&ur->slot[p->m[j].slot].h) == HEALTH_UP)
+			return true;
+	return false;
+}
+
+static void upstream_log_held(const struct upstream_relay *ur, const struct upstream_slot *s)
+{
+	char text[ADDR_STRLEN];
+
+	addr_format(&s->addr, text, sizeof(text));
+	log_warn("relay %s: upstream %s (%s) not ejected after %u failures in a row: it is the "
+		 "relay's last upstream up (ejected once another one is up and it fails again)",
+		 ur->name, s->label, text, ur->hc.max_fails);
+}
+
 void upstream_tick(struct runtime *rt, uint64_t now)
 {
 	uint32_t i, k, w;
@@ -332,6 +360,7 @@ void upstream_tick(struct runtime *rt, uint64_t now)
 		for (k = 0; p && k < p->n; k++) {
 			struct upstream_slot *s = &ur->slot[p->m[k].slot];
 			uint64_t fails = 0, oks = 0, df, dk;
+			bool held;
 
 			for (w = 0; w < rt->n_started; w++) {
 				const struct worker *wk = &rt->workers[w];
@@ -351,7 +380,9 @@ void upstream_tick(struct runtime *rt, uint64_t now)
 			dk = oks >= s->seen_oks ? oks - s->seen_oks : oks;
 			s->seen_fails = fails;
 			s->seen_oks = oks;
-			if (health_observe(&s->h, &ur->hc, df, dk, now) ||
+			held = s->h.held;
+			if (health_observe(&s->h, &ur->hc, df, dk, upstream_may_eject(ur, p, k),
+					   now) ||
 			    health_expire(&s->h, now)) {
 				s->changed = upstream_now_unix();
 				upstream_log_change(ur, s,
@@ -360,6 +391,8 @@ void upstream_tick(struct runtime *rt, uint64_t now)
 							   " in a row"
 							 : "ejection time is over");
 				changed = true;
+			} else if (s->h.held && !held) {
+				upstream_log_held(ur, s);
 			}
 		}
 		if (changed || ur->rebuild)
