@@ -225,12 +225,20 @@ int upstream_publish(struct runtime *rt, const struct config *cfg, const uint32_
 		else
 			gen = old->members_gen;
 		/* Active checks turned off: their last verdict goes with them (nothing would
-		 * ever bring a member they had marked down back). */
-		for (j = 0; !ur->hc.fall && j < rc->n_members; j++) {
+		 * ever bring a member they had marked down back). Passive health turned off
+		 * (max_fails 0): so do its ejections, series and back-off. */
+		for (j = 0; j < rc->n_members; j++) {
 			struct health *h = &ur->slot[m[j].slot].h;
 
-			h->check_down = false;
-			h->check_ok = h->check_fail = 0;
+			if (!ur->hc.fall) {
+				h->check_down = false;
+				h->check_ok = h->check_fail = 0;
+			}
+			if (!ur->hc.max_fails) {
+				h->ejected_until = 0;
+				h->streak = h->ejections = 0;
+				h->held = false;
+			}
 		}
 		ret = upstream_pool(rt, r, rc->balance, m, rc->n_members, gen, &built[i]);
 		if (ret)

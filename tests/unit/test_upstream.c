@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* The runtime's upstreams (upstream.c) with one stand-in worker whose per-upstream counters
- * the test writes: passive health never ejects the last upstream up. */
+ * the test writes: passive health never ejects the last upstream up, and a reload turning
+ * passive health off ends a running ejection. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -70,6 +71,19 @@ static void fix_fini(struct fix *f)
 	free(f->rt.workers);
 	free(f->rt.ups);
 	config_free(f->cfg);
+}
+
+/* Reloads relay "a" with the settings extra (the same upstreams). */
+static void fix_reload(struct fix *f, const char *extra)
+{
+	static const uint32_t slot[CONFIG_MAX_RELAYS] = {0};
+	struct config *old = f->cfg;
+	char err[256];
+
+	f->cfg = load(extra);
+	f->rt.cfg = f->cfg;
+	assert_int_equal(upstream_publish(&f->rt, f->cfg, slot, err, sizeof(err)), 0);
+	config_free(old);
 }
 
 static const struct pool *fix_pool(const struct fix *f)
@@ -153,11 +167,36 @@ static void test_last_enabled_up_is_not_ejected(void **state)
 	fix_fini(&f);
 }
 
+static void test_reload_passive_off_ends_ejection(void **state)
+{
+	struct fix f;
+
+	(void)state;
+	fix_init(&f, "max_fails = 3; fail_timeout = 100;");
+	fix_fail(&f, 0, 3);
+	fix_tick(&f, 1 * S);
+	assert_int_equal(fix_pool(&f)->m[0].state, HEALTH_EJECTED);
+	fix_reload(&f, "max_fails = 0; fail_timeout = 100;");
+	assert_int_equal(fix_pool(&f)->m[0].state, HEALTH_UP);
+	assert_true(fix_pool(&f)->m[0].usable);
+	fix_tick(&f, 2 * S);
+	assert_int_equal(fix_pool(&f)->m[0].state, HEALTH_UP);
+	/* turned on again: a fresh series, the back-off from the start */
+	fix_reload(&f, "max_fails = 3; fail_timeout = 100;");
+	fix_fail(&f, 0, 3);
+	fix_tick(&f, 3 * S);
+	assert_int_equal(fix_pool(&f)->m[0].state, HEALTH_EJECTED);
+	assert_int_equal(f.rt.ups->relay[0].slot[fix_pool(&f)->m[0].slot].h.ejected_until,
+			 103 * S);
+	fix_fini(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_last_up_is_not_ejected),
 	    cmocka_unit_test(test_last_enabled_up_is_not_ejected),
+	    cmocka_unit_test(test_reload_passive_off_ends_ejection),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
