@@ -289,8 +289,9 @@ int upstream_publish_members(struct runtime *rt, uint32_t i, const struct member
 static void upstream_rebuild(struct runtime *rt, uint32_t i)
 {
 	const struct pool *old = rt->pools[rt->relay_slot[i]];
+	struct upstream_relay *ur = &rt->ups->relay[rt->relay_slot[i]];
 	struct pool_member m[CONFIG_MAX_UPSTREAMS];
-	bool was_pending;
+	bool was_failing = ur->rebuild_failed;
 	int ret;
 
 	if (!old)
@@ -299,9 +300,9 @@ static void upstream_rebuild(struct runtime *rt, uint32_t i)
 	ret = upstream_build(rt, rt->relay_slot[i], rt->cfg->relays[i].balance, m, old->n,
 			     old->members_gen);
 	/* The tick tries again: the members' states changed whether or not it is published. */
-	was_pending = rt->ups->relay[rt->relay_slot[i]].rebuild;
-	rt->ups->relay[rt->relay_slot[i]].rebuild = ret != 0;
-	if (ret && !was_pending)
+	ur->rebuild = ret != 0;
+	ur->rebuild_failed = ret != 0;
+	if (ret && !was_failing)
 		log_err("relay %s: new pool: %s; keeping the old one and trying again",
 			rt->cfg->relays[i].name, strerror(-ret));
 }
@@ -413,18 +414,19 @@ void upstream_check_result(struct runtime *rt, uint32_t r, uint32_t u, uint32_t 
 			   const char *why, uint64_t now)
 {
 	struct upstream_relay *ur = &rt->ups->relay[r];
-	struct upstream_slot *s = &ur->slot[u];
-	uint32_t i;
+	struct upstream_slot *s;
 
-	if (u >= CONFIG_MAX_UPSTREAMS || !s->used || s->gen != gen)
+	if (u >= CONFIG_MAX_UPSTREAMS)
+		return;
+	s = &ur->slot[u];
+	if (!s->used || s->gen != gen)
 		return;
 	if (!health_check_result(&s->h, &ur->hc, ok, now))
 		return;
 	s->changed = upstream_now_unix();
 	upstream_log_change(ur, s, ok ? "health check passed" : why);
-	for (i = 0; rt->cfg && i < rt->cfg->n_relays; i++)
-		if (rt->relay_slot[i] == r)
-			upstream_rebuild(rt, i);
+	/* upstream_tick, which follows the results, builds one pool for all of them */
+	ur->rebuild = true;
 }
 
 /* Whether a drain recorded as drained (an entry or an address) covers what text names: the

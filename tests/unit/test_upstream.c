@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /* The runtime's upstreams (upstream.c) with one stand-in worker whose per-upstream counters
- * the test writes: passive health never ejects the last upstream up, and a reload turning
- * passive health off ends a running ejection. */
+ * the test writes: passive health never ejects the last upstream up, a reload turning passive
+ * health off ends a running ejection, and active check results are built into one pool per
+ * tick. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -191,12 +192,40 @@ static void test_reload_passive_off_ends_ejection(void **state)
 	fix_fini(&f);
 }
 
+/* Check results mark the relay; its tick builds one pool for all of them. */
+static void test_checks_build_once_per_tick(void **state)
+{
+	const struct pool *before;
+	struct fix f;
+	uint32_t k, i;
+
+	(void)state;
+	fix_init(&f, "health_check = { interval = 1; timeout = 0.5; fall = 1; send = \"x\"; };");
+	before = fix_pool(&f);
+	for (k = 0; k < 2; k++)
+		for (i = 0; i < 2; i++)
+			upstream_check_result(&f.rt, 0, before->m[k].slot, before->m[k].gen, false,
+					      "health check: no reply in time", 1 * S);
+	assert_ptr_equal(fix_pool(&f), before);
+	fix_tick(&f, 1 * S);
+	assert_ptr_not_equal(fix_pool(&f), before);
+	assert_int_equal(fix_pool(&f)->m[0].state, HEALTH_DOWN);
+	assert_int_equal(fix_pool(&f)->m[1].state, HEALTH_DOWN);
+	assert_int_equal(fix_pool(&f)->m[2].state, HEALTH_UP);
+	/* nothing changed since: the next tick keeps the pool */
+	before = fix_pool(&f);
+	fix_tick(&f, 2 * S);
+	assert_ptr_equal(fix_pool(&f), before);
+	fix_fini(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_last_up_is_not_ejected),
 	    cmocka_unit_test(test_last_enabled_up_is_not_ejected),
 	    cmocka_unit_test(test_reload_passive_off_ends_ejection),
+	    cmocka_unit_test(test_checks_build_once_per_tick),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
