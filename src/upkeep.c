@@ -381,6 +381,7 @@ static void *upkeep_thread(void *arg)
 	struct pollfd *pfd = NULL;
 	uint64_t now, next_tick = 0, wake;
 	uint32_t i, j, n, np, cap = 0;
+	bool waited = false;
 
 	for (;;) {
 		now = worker_clock();
@@ -399,6 +400,16 @@ static void *upkeep_thread(void *arg)
 			pthread_mutex_unlock(&a->lock);
 			next_tick = now + UPKEEP_TICK_MS * 1000000ull;
 			upkeep_resolve(k, now);
+			waited = true;
+		}
+		/* The lock may have been waited for (a reload, a status, a filter sync holding
+		 * it): what came meanwhile is read, by its arrival time, before deadlines are
+		 * judged at the time after. */
+		if (waited) {
+			now = worker_clock();
+			for (i = 0; i < k->n_probes; i++)
+				probe_read(&k->probes[i]);
+			waited = false;
 		}
 		/* poll until the first of the next tick, a probe's deadline, a probe to send */
 		wake = next_tick;
@@ -448,9 +459,12 @@ static void *upkeep_thread(void *arg)
 		for (i = 0; i < np; i++)
 			if (pfd[1 + i].revents && k->probes[i].fd >= 0)
 				probe_read(&k->probes[i]);
-		for (i = 0; i < CONFIG_MAX_RELAYS && k->n_out; i++)
-			if (k->look[i].batch && lookup_done(k->look[i].batch))
+		for (i = 0; i < CONFIG_MAX_RELAYS && k->n_out; i++) {
+			if (k->look[i].batch && lookup_done(k->look[i].batch)) {
 				upkeep_resolved(k, i);
+				waited = true;
+			}
+		}
 	}
 	free(pfd);
 	return NULL;

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* The upkeep thread's active health checks (upkeep.c) against an upstream on loopback that
- * answers late: a reply counts only for its own probe and only if it came by the deadline. */
+ * answers late, or in time while the thread waits for the app lock: a reply counts only for
+ * its own probe and only if it came by the deadline, whenever the thread reads it. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -212,10 +213,55 @@ static void test_late_replies_fail(void **state)
 	app_free(a);
 }
 
+/* The second probe's reply comes in time (150 ms of 300) while the thread waits for the app
+ * lock (held for 600 ms from that probe on), here at the end of a lookup (a name re-resolved
+ * every tick, started just before the probe): the check passes, however late the thread
+ * reads it (the old code failed it: its deadline was judged before reading). */
+static void test_reply_in_time_counts_after_lock_wait(void **state)
+{
+	const struct upstream_slot *s;
+	struct replier r;
+	struct upkeep *k;
+	struct app *a;
+	char err[256];
+	uint64_t end;
+	uint32_t ok = 0;
+	char text[512];
+
+	(void)state;
+	replier_start(&r, NULL, 150 * MS, 600 * MS, 2);
+	snprintf(text, sizeof(text), "relays = ( { name = \"a\"; listen = [ \"127.0.0.1:5000\" ];\n"
+		    " upstreams = [ \"127.0.0.1:%u\", \"localhost:9\" ];\n"
+		    " resolve_interval = 0.1;\n"
+		    " health_check = { interval = 1; timeout = 0.3; rise = 1; fall = 1;"
+		    " send = \"ping\"; expect = \"ping\"; }; } );\n",
+		    r.port);
+	a = app_new(text, true);
+	r.a = a;
+	replier_run(&r);
+	assert_int_equal(upkeep_start(a, 0, &k, err, sizeof(err)), 0);
+	for (end = mono() + 2500 * MS; ok < 2 && mono() < end;) {
+		usleep(20000);
+		pthread_mutex_lock(&a->lock);
+		ok = member(a, r.port)->h.check_ok;
+		pthread_mutex_unlock(&a->lock);
+	}
+	upkeep_stop(k);
+	replier_stop(&r);
+	pthread_mutex_lock(&a->lock);
+	s = member(a, r.port);
+	assert_int_equal(s->h.check_ok, 2);
+	assert_int_equal(health_state(&s->h), HEALTH_UP);
+	assert_true(s->changed == 0); /* never marked down */
+	pthread_mutex_unlock(&a->lock);
+	app_free(a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_late_replies_fail),
+	    cmocka_unit_test(test_reply_in_time_counts_after_lock_wait),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
