@@ -374,14 +374,29 @@ out:
 	pthread_mutex_unlock(&a->lock);
 }
 
+/* A tick's pause, which a stop cuts short when poll works. Returns whether to stop (the
+ * stop is read here: a poll that keeps failing must not keep it from being seen). */
+static bool upkeep_pause(struct upkeep *k)
+{
+	struct pollfd pfd = {.fd = k->stop_fd, .events = POLLIN};
+	struct timespec ts = {.tv_nsec = UPKEEP_TICK_MS * 1000000L};
+	uint64_t v;
+
+	if (poll(&pfd, 1, UPKEEP_TICK_MS) < 0)
+		nanosleep(&ts, NULL);
+	return read(k->stop_fd, &v, sizeof(v)) == (ssize_t)sizeof(v);
+}
+
 static void *upkeep_thread(void *arg)
 {
 	struct upkeep *k = arg;
 	struct app *a = k->a;
-	struct pollfd *pfd = NULL;
+	/* without memory for more: the stop and the lookups, and probes read every pass */
+	struct pollfd base[1 + CONFIG_MAX_RELAYS], *pfd = base;
 	uint64_t now, next_tick = 0, wake;
-	uint32_t i, j, n, np, cap = 0;
-	bool waited = false;
+	uint32_t i, j, n, np, cap = 1 + CONFIG_MAX_RELAYS;
+	bool waited = false, short_of_memory = false, poll_failing = false;
+	int ret;
 
 	for (;;) {
 		now = worker_clock();
@@ -427,21 +442,24 @@ static void *upkeep_thread(void *arg)
 		}
 		/* the stop, the probes, then the lookup batches out */
 		if (cap < 1 + k->n_probes + CONFIG_MAX_RELAYS) {
-			struct pollfd *g = realloc(pfd, (1 + k->n_probes + CONFIG_MAX_RELAYS) *
-							    sizeof(*g));
+			struct pollfd *g = realloc(pfd == base ? NULL : pfd,
+						   (1 + k->n_probes + CONFIG_MAX_RELAYS) * sizeof(*g));
 
 			if (g) {
 				pfd = g;
 				cap = 1 + k->n_probes + CONFIG_MAX_RELAYS;
+				short_of_memory = false;
+			} else if (!short_of_memory) {
+				log_err("upkeep thread: out of memory: health check replies are read "
+					"late, judged by when they came");
+				short_of_memory = true;
 			}
 		}
-		if (!pfd) {
-			log_err("upkeep thread: out of memory: health checks and name lookups stop");
-			break;
-		}
-		/* (fewer probes polled than there are only while a larger array is refused) */
+		/* Fewer probes polled than there are only while a larger array is refused: the
+		 * others are read on every pass. */
 		np = k->n_probes < cap - 1 - CONFIG_MAX_RELAYS ? k->n_probes
 							       : cap - 1 - CONFIG_MAX_RELAYS;
+		waited |= np < k->n_probes;
 		pfd[0] = (struct pollfd){.fd = k->stop_fd, .events = POLLIN};
 		for (i = 0; i < np; i++)
 			pfd[1 + i] = (struct pollfd){.fd = k->probes[i].fd, .events = POLLIN};
@@ -451,9 +469,24 @@ static void *upkeep_thread(void *arg)
 				pfd[n++] = (struct pollfd){.fd = lookup_fd(k->look[i].batch),
 							   .events = POLLIN};
 		/* (rounded up: woken early, the loop would only come round to wait again) */
-		if (poll(pfd, n, wake > now ? (int)((wake - now + 999999) / 1000000) : 0) < 0 &&
-		    errno != EINTR)
-			break;
+		ret = poll(pfd, n, wake > now ? (int)((wake - now + 999999) / 1000000) : 0);
+		if (ret < 0 && errno != EINTR) {
+			/* Never leave the loop but on a stop: ejections would never end, checks
+			 * and lookups stop. A tick's pause, and again. */
+			if (!poll_failing)
+				log_err("upkeep thread: poll: %s; trying again every %d ms",
+					strerror(errno), UPKEEP_TICK_MS);
+			poll_failing = true;
+			if (upkeep_pause(k))
+				break;
+			waited = true; /* nothing was read */
+			continue;
+		}
+		if (ret < 0)
+			continue;
+		if (poll_failing)
+			log_notice("upkeep thread: poll works again");
+		poll_failing = false;
 		if (pfd[0].revents & POLLIN)
 			break;
 		for (i = 0; i < np; i++)
@@ -466,7 +499,8 @@ static void *upkeep_thread(void *arg)
 			}
 		}
 	}
-	free(pfd);
+	if (pfd != base)
+		free(pfd);
 	return NULL;
 }
 

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
-/* The upkeep thread's active health checks (upkeep.c) against an upstream on loopback that
- * answers late, or in time while the thread waits for the app lock: a reply counts only for
- * its own probe and only if it came by the deadline, whenever the thread reads it. */
+/* The upkeep thread (upkeep.c): its active health checks against an upstream on loopback that
+ * answers late, or in time while the thread waits for the app lock (a reply counts only for
+ * its own probe and only if it came by the deadline, whenever the thread reads it); and its
+ * loop going on through failing polls (linked with --wrap=poll). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -24,8 +25,24 @@
 #include "config.h"
 #include "upkeep.h"
 #include "upstream.h"
+#include "worker.h"
 
 #define MS 1000000ull
+
+/* While above 0, poll fails (ENOMEM), each call taking one. */
+static int fail_polls;
+
+int __real_poll(struct pollfd *fds, nfds_t n, int timeout);
+int __wrap_poll(struct pollfd *fds, nfds_t n, int timeout);
+int __wrap_poll(struct pollfd *fds, nfds_t n, int timeout)
+{
+	if (__atomic_load_n(&fail_polls, __ATOMIC_RELAXED) > 0 &&
+	    __atomic_sub_fetch(&fail_polls, 1, __ATOMIC_RELAXED) >= 0) {
+		errno = ENOMEM;
+		return -1;
+	}
+	return __real_poll(fds, n, timeout);
+}
 
 static uint64_t mono(void)
 {
@@ -257,11 +274,51 @@ static void test_reply_in_time_counts_after_lock_wait(void **state)
 	app_free(a);
 }
 
+/* Polls fail for a while: the thread goes on, and an ejection ends in its time (the old
+ * thread ended silently at the first failure, and the upstream stayed ejected). */
+static void test_poll_failures_do_not_end_the_thread(void **state)
+{
+	const struct upstream_slot *s;
+	struct upstream_relay *ur;
+	struct upkeep *k;
+	struct app *a;
+	char err[256];
+	uint64_t end;
+	bool up = false;
+
+	(void)state;
+	a = app_new("relays = ( { name = \"a\"; listen = [ \"127.0.0.1:5000\" ];\n"
+		    " upstreams = [ \"198.18.2.2:53\", \"198.18.2.3:53\" ]; } );\n",
+		    false);
+	ur = &a->rt.ups->relay[0];
+	ur->slot[a->rt.pools[0]->m[0].slot].h.ejected_until = worker_clock() + 300 * MS;
+	ur->slot[a->rt.pools[0]->m[0].slot].h.ejections = 1;
+	ur->rebuild = true; /* the first tick publishes it ejected */
+	__atomic_store_n(&fail_polls, 5, __ATOMIC_RELAXED);
+	assert_int_equal(upkeep_start(a, 0, &k, err, sizeof(err)), 0);
+	for (end = mono() + 2000 * MS; !up && mono() < end;) {
+		usleep(20000);
+		pthread_mutex_lock(&a->lock);
+		s = &ur->slot[a->rt.pools[0]->m[0].slot];
+		up = health_state(&s->h) == HEALTH_UP && a->rt.pools[0]->m[0].state == HEALTH_UP;
+		pthread_mutex_unlock(&a->lock);
+	}
+	assert_int_equal(__atomic_load_n(&fail_polls, __ATOMIC_RELAXED), 0);
+	/* a stop still ends it while every poll fails */
+	__atomic_store_n(&fail_polls, 1 << 30, __ATOMIC_RELAXED);
+	usleep(250000);
+	upkeep_stop(k);
+	__atomic_store_n(&fail_polls, 0, __ATOMIC_RELAXED);
+	assert_true(up);
+	app_free(a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_late_replies_fail),
 	    cmocka_unit_test(test_reply_in_time_counts_after_lock_wait),
+	    cmocka_unit_test(test_poll_failures_do_not_end_the_thread),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
