@@ -442,16 +442,18 @@ static void *upkeep_thread(void *arg)
 		}
 		/* the stop, the probes, then the lookup batches out */
 		if (cap < 1 + k->n_probes + CONFIG_MAX_RELAYS) {
-			struct pollfd *g = realloc(pfd == base ? NULL : pfd,
-						   (1 + k->n_probes + CONFIG_MAX_RELAYS) * sizeof(*g));
+			struct pollfd *g =
+			    realloc(pfd == base ? NULL : pfd,
+				    (1 + k->n_probes + CONFIG_MAX_RELAYS) * sizeof(*g));
 
 			if (g) {
 				pfd = g;
 				cap = 1 + k->n_probes + CONFIG_MAX_RELAYS;
 				short_of_memory = false;
 			} else if (!short_of_memory) {
-				log_err("upkeep thread: out of memory: health check replies are read "
-					"late, judged by when they came");
+				log_err(
+				    "upkeep thread: out of memory: health check replies are read "
+				    "late, judged by when they came");
 				short_of_memory = true;
 			}
 		}

@@ -208,11 +208,12 @@ static void test_late_replies_fail(void **state)
 
 	(void)state;
 	replier_start(&r, NULL, 250 * MS, 0, 0);
-	snprintf(text, sizeof(text), "relays = ( { name = \"a\"; listen = [ \"127.0.0.1:5000\" ];\n"
-		    " upstreams = [ \"127.0.0.1:%u\" ];\n"
-		    " health_check = { interval = 0.2; timeout = 0.1; rise = 1; fall = 2;"
-		    " send = \"ping\"; expect = \"ping\"; }; } );\n",
-		    r.port);
+	snprintf(text, sizeof(text),
+		 "relays = ( { name = \"a\"; listen = [ \"127.0.0.1:5000\" ];\n"
+		 " upstreams = [ \"127.0.0.1:%u\" ];\n"
+		 " health_check = { interval = 0.2; timeout = 0.1; rise = 1; fall = 2;"
+		 " send = \"ping\"; expect = \"ping\"; }; } );\n",
+		 r.port);
 	a = app_new(text, false);
 	r.a = a;
 	replier_run(&r);
@@ -247,12 +248,13 @@ static void test_reply_in_time_counts_after_lock_wait(void **state)
 
 	(void)state;
 	replier_start(&r, NULL, 150 * MS, 600 * MS, 2);
-	snprintf(text, sizeof(text), "relays = ( { name = \"a\"; listen = [ \"127.0.0.1:5000\" ];\n"
-		    " upstreams = [ \"127.0.0.1:%u\", \"localhost:9\" ];\n"
-		    " resolve_interval = 0.1;\n"
-		    " health_check = { interval = 1; timeout = 0.3; rise = 1; fall = 1;"
-		    " send = \"ping\"; expect = \"ping\"; }; } );\n",
-		    r.port);
+	snprintf(text, sizeof(text),
+		 "relays = ( { name = \"a\"; listen = [ \"127.0.0.1:5000\" ];\n"
+		 " upstreams = [ \"127.0.0.1:%u\", \"localhost:9\" ];\n"
+		 " resolve_interval = 0.1;\n"
+		 " health_check = { interval = 1; timeout = 0.3; rise = 1; fall = 1;"
+		 " send = \"ping\"; expect = \"ping\"; }; } );\n",
+		 r.port);
 	a = app_new(text, true);
 	r.a = a;
 	replier_run(&r);

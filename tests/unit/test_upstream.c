@@ -155,8 +155,7 @@ static void test_last_enabled_up_is_not_ejected(void **state)
 
 	(void)state;
 	fix_init(&f, "max_fails = 3;");
-	assert_int_equal(upstream_set_enabled(&f.rt, "a", "198.18.2.2:53", false, err,
-					      sizeof(err)),
+	assert_int_equal(upstream_set_enabled(&f.rt, "a", "198.18.2.2:53", false, err, sizeof(err)),
 			 1);
 	fix_fail(&f, 1, 3);
 	fix_tick(&f, 1 * S);
@@ -187,8 +186,7 @@ static void test_reload_passive_off_ends_ejection(void **state)
 	fix_fail(&f, 0, 3);
 	fix_tick(&f, 3 * S);
 	assert_int_equal(fix_pool(&f)->m[0].state, HEALTH_EJECTED);
-	assert_int_equal(f.rt.ups->relay[0].slot[fix_pool(&f)->m[0].slot].h.ejected_until,
-			 103 * S);
+	assert_int_equal(f.rt.ups->relay[0].slot[fix_pool(&f)->m[0].slot].h.ejected_until, 103 * S);
 	fix_fini(&f);
 }
 
