@@ -158,6 +158,8 @@ $(BUILD)/tests/san/test_%: tests/unit/test_%.c $(SAN_OBJS) | $(BUILD)/tests/san
 # moment, a worker held between two turns of its loop): the library's calls go to the test's.
 URING_WRAP := -Wl,--wrap=io_uring_submit,--wrap=io_uring_submit_and_wait
 $(BUILD)/tests/test_worker_uring $(BUILD)/tests/san/test_worker_uring: LDLIBS += $(URING_WRAP)
+# test_upkeep makes the upkeep thread's poll fail for a while.
+$(BUILD)/tests/test_upkeep $(BUILD)/tests/san/test_upkeep: LDLIBS += -Wl,--wrap=poll
 
 # A unit test that includes a backend's source to drive its handlers directly: $(1) the test,
 # $(2) the source's object, which it links without, $(3) its --wrap flags (the calls of the

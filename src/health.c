@@ -21,10 +21,11 @@ static void health_alive(struct health *h)
 	h->streak = 0;
 	h->ejections = 0;
 	h->ejected_until = 0;
+	h->held = false;
 }
 
 bool health_observe(struct health *h, const struct health_conf *c, uint64_t fails, uint64_t oks,
-		    uint64_t now)
+		    bool may_eject, uint64_t now)
 {
 	enum health_state before = health_state(h);
 	uint64_t backoff, sum;
@@ -41,6 +42,12 @@ bool health_observe(struct health *h, const struct health_conf *c, uint64_t fail
 	h->streak = sum > UINT32_MAX ? UINT32_MAX : (uint32_t)sum;
 	if (h->streak < c->max_fails)
 		return false;
+	if (!may_eject) {
+		h->held = true;
+		h->streak = c->max_fails; /* the next failure ejects, once that is allowed */
+		return false;
+	}
+	h->held = false;
 	backoff = h->ejections < 3 ? 1ull << h->ejections : HEALTH_BACKOFF_MAX;
 	h->ejections++;
 	h->total_ejections++;

@@ -8,7 +8,9 @@
  * the upstream, or (forward mode, with reply_timeout) a new session that got no reply within
  * reply_timeout. max_fails failures in a row, without a reply in between, eject the upstream
  * for fail_timeout, doubled for each ejection in a row up to 8 x fail_timeout (a back-off);
- * a reply or a successful active check ends the series (and an ejection early).
+ * a reply or a successful active check ends the series (and an ejection early). The caller
+ * may forbid an ejection (the upstream is its relay's last one up): the series then stays
+ * at max_fails, held, and the next failure once it is allowed ejects.
  *
  * Active (HAProxy's rise / fall): fall failed checks in a row mark it down, rise good ones
  * mark it up again. It starts up. */
@@ -39,6 +41,7 @@ struct health {
 	bool check_down;	       /* active verdict */
 	uint32_t check_ok, check_fail; /* active results in a row */
 	uint64_t total_ejections;      /* for the operator */
+	bool held; /* an ejection was due but not allowed (the last one up), until it is made */
 };
 
 enum health_state health_state(const struct health *h);
@@ -46,9 +49,10 @@ enum health_state health_state(const struct health *h);
 const char *health_state_name(enum health_state s);
 
 /* Passive: fails failures and oks replies were seen since the last call, at now. A reply
- * ends the series (and an ejection). Returns true when the state changed. */
+ * ends the series (and an ejection). may_eject false: max_fails in a row do not eject, they
+ * hold (h->held). Returns true when the state changed. */
 bool health_observe(struct health *h, const struct health_conf *c, uint64_t fails, uint64_t oks,
-		    uint64_t now);
+		    bool may_eject, uint64_t now);
 /* An ejection whose time is up ends at now. Returns true when the state changed. */
 bool health_expire(struct health *h, uint64_t now);
 /* Active: one check's result at now. A good one also ends a passive ejection. Returns true

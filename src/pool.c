@@ -31,8 +31,9 @@ int pool_new(struct pool **out, enum balance_mode mode, const struct pool_member
 		if (m[i].enabled && m[i].weight && m[i].state == HEALTH_UP)
 			usable |= 1ull << i;
 	}
-	/* Never eject the last healthy upstream: with none up, every enabled one is used
-	 * (Envoy's panic); with none enabled either, all are (a reload drained them all). */
+	/* With none up (passive health keeps the last one, active checks may not), every
+	 * enabled one is used (Envoy's panic); with none enabled either, all are (a reload
+	 * drained them all). */
 	p->copy_mask = enabled ? enabled : (n >= 64 ? UINT64_MAX : (1ull << n) - 1);
 	if (!usable) {
 		p->panic = true;

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "admin.h"
@@ -27,6 +28,8 @@ struct upkeep_probe {
 	struct addr addr;
 	struct addr source; /* family 0: none */
 	uint32_t fwmark;    /* the relay's, so that probes take its policy routes */
+	/* The probe out's own socket (a new source port each), -1 when none is out: closed at
+	 * its result, so a late reply or ICMP error goes with it and never counts for the next */
 	int fd;
 	uint64_t interval, timeout; /* ns */
 	uint64_t next_send;	    /* ns */
@@ -65,10 +68,11 @@ static void probe_close(struct upkeep_probe *p)
 	p->fd = -1;
 }
 
-/* A result for the next tick; more than it holds keep the latest. */
+/* A result for the next tick; more than it holds keep the latest. The probe is over. */
 static void probe_result(struct upkeep_probe *p, int8_t r)
 {
 	p->deadline = 0;
+	probe_close(p);
 	if (p->n_results == UPKEEP_PROBE_RESULTS) {
 		memmove(p->results, p->results + 1, UPKEEP_PROBE_RESULTS - 1);
 		p->n_results--;
@@ -144,7 +148,7 @@ static void upkeep_sync(struct upkeep *k, const struct runtime *rt, uint64_t now
 			if (memcmp(&source, &pr->source, sizeof(source)) ||
 			    pr->fwmark != rc->fwmark) {
 				probe_close(pr);
-				pr->deadline = 0; /* its reply would come to the closed socket */
+				pr->deadline = 0; /* a probe out ends unjudged */
 				pr->next_send = now;
 			}
 			pr->source = source;
@@ -165,64 +169,75 @@ static void probe_send(struct upkeep_probe *p, uint64_t now)
 {
 	struct sock_source src = {.bind = addr_family(&p->source) ? &p->source : NULL,
 				  .fwmark = p->fwmark};
-	uint32_t i;
+	int one = 1;
 
 	p->next_send = now + p->interval;
 	if (p->deadline)
 		return; /* still waiting: the timeout decides */
+	p->fd = sock_open_upstream(&p->addr, false, &src, NULL);
 	if (p->fd < 0) {
-		p->fd = sock_open_upstream(&p->addr, false, &src, NULL);
-		if (p->fd < 0) {
-			probe_fail(p, strerror(-p->fd));
-			p->fd = -1;
-			return;
-		}
+		probe_fail(p, strerror(-p->fd));
+		p->fd = -1;
+		return;
 	}
-	/* Replies and errors an earlier probe left, too late to count, are not this one's:
-	 * read them all (an error stops a receive, its queued copy stays: drained after). */
-	for (i = 0; i < 256; i++)
-		if (recv(p->fd, NULL, 0, MSG_DONTWAIT | MSG_TRUNC) < 0 &&
-		    (errno == EAGAIN || errno == EWOULDBLOCK))
-			break;
-	sock_drain_errors(p->fd, 64);
+	/* The kernel's arrival time: a reply read late (the thread was busy) still counts by
+	 * when it came. Without it, the time it is read. */
+	(void)setsockopt(p->fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof(one));
 	if (send(p->fd, p->send, p->send_len, MSG_DONTWAIT) < 0) {
 		probe_fail(p, strerror(errno));
-		probe_close(p);
 		return;
 	}
 	p->deadline = now + p->timeout;
 }
 
+/* When the datagram mh holds arrived, in worker_clock's ns: the kernel's receive time
+ * (CLOCK_REALTIME) moved back from now by its age; now when it has none. (worker_clock is
+ * coarse: a reply may be judged up to a clock tick early, never late.) */
+static uint64_t probe_arrival(struct msghdr *mh)
+{
+	uint64_t now = worker_clock(), age = 0;
+	struct timespec ts, real;
+	struct cmsghdr *c;
+	int64_t d;
+
+	for (c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_TIMESTAMPNS)
+			continue;
+		memcpy(&ts, CMSG_DATA(c), sizeof(ts));
+		clock_gettime(CLOCK_REALTIME, &real);
+		d = (int64_t)(real.tv_sec - ts.tv_sec) * 1000000000 + (real.tv_nsec - ts.tv_nsec);
+		age = d > 0 ? (uint64_t)d : 0;
+	}
+	return now > age ? now - age : 0;
+}
+
+/* The probe out's reply or error, if one came: its result. A reply counts only if it arrived
+ * by the deadline. Any error is the probe's own (its socket is new): an ICMP port, host or
+ * network unreachable, too big, queued by IP_RECVERR. */
 static void probe_read(struct upkeep_probe *p)
 {
 	uint8_t buf[CONFIG_PROBE_MAX];
-	int errors = 0;
+	char ctl[CMSG_SPACE(sizeof(struct timespec))] __attribute__((aligned(8)));
+	struct iovec iov = {.iov_base = buf, .iov_len = sizeof(buf)};
+	struct msghdr mh = {
+	    .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl, .msg_controllen = sizeof(ctl)};
 	ssize_t n;
 
-	for (;;) {
-		n = recv(p->fd, buf, sizeof(buf), MSG_DONTWAIT);
-		if (n < 0) {
-			if (errno == EAGAIN || errno == EINTR || ++errors > 8) {
-				/* an error a probe_send read left its copy queued: POLLERR */
-				sock_drain_errors(p->fd, 64);
-				return;
-			}
-			/* Any ICMP error (port, host or network unreachable, too big): IP_RECVERR
-			 * queued a copy, which keeps poll reporting POLLERR until it is read. */
-			if (p->deadline)
-				probe_fail(p, errno == ECONNREFUSED ? "ICMP unreachable"
-								    : strerror(errno));
-			sock_drain_errors(p->fd, 64);
-			continue;
-		}
-		if (!p->deadline)
-			continue;
-		if ((size_t)n >= p->expect_len && !memcmp(buf, p->expect, p->expect_len)) {
-			probe_result(p, 1);
-		} else {
-			probe_fail(p, "unexpected reply");
-		}
+	if (p->fd < 0 || !p->deadline)
+		return;
+	n = recvmsg(p->fd, &mh, MSG_DONTWAIT);
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+			return;
+		probe_fail(p, errno == ECONNREFUSED ? "ICMP unreachable" : strerror(errno));
+		return;
 	}
+	if (probe_arrival(&mh) > p->deadline)
+		probe_fail(p, "no reply in time");
+	else if ((size_t)n >= p->expect_len && !memcmp(buf, p->expect, p->expect_len))
+		probe_result(p, 1);
+	else
+		probe_fail(p, "unexpected reply");
 }
 
 /* Which reload the config in force came from (the caller holds the lock): what a lookup
@@ -359,13 +374,29 @@ out:
 	pthread_mutex_unlock(&a->lock);
 }
 
+/* A tick's pause, which a stop cuts short when poll works. Returns whether to stop (the
+ * stop is read here: a poll that keeps failing must not keep it from being seen). */
+static bool upkeep_pause(struct upkeep *k)
+{
+	struct pollfd pfd = {.fd = k->stop_fd, .events = POLLIN};
+	struct timespec ts = {.tv_nsec = UPKEEP_TICK_MS * 1000000L};
+	uint64_t v;
+
+	if (poll(&pfd, 1, UPKEEP_TICK_MS) < 0)
+		nanosleep(&ts, NULL);
+	return read(k->stop_fd, &v, sizeof(v)) == (ssize_t)sizeof(v);
+}
+
 static void *upkeep_thread(void *arg)
 {
 	struct upkeep *k = arg;
 	struct app *a = k->a;
-	struct pollfd *pfd = NULL;
-	uint64_t now, next_tick = 0, wait;
-	uint32_t i, j, n, np, cap = 0;
+	/* without memory for more: the stop and the lookups, and probes read every pass */
+	struct pollfd base[1 + CONFIG_MAX_RELAYS], *pfd = base;
+	uint64_t now, next_tick = 0, wake;
+	uint32_t i, j, n, np, cap = 1 + CONFIG_MAX_RELAYS;
+	bool waited = false, short_of_memory = false, poll_failing = false;
+	int ret;
 
 	for (;;) {
 		now = worker_clock();
@@ -384,7 +415,19 @@ static void *upkeep_thread(void *arg)
 			pthread_mutex_unlock(&a->lock);
 			next_tick = now + UPKEEP_TICK_MS * 1000000ull;
 			upkeep_resolve(k, now);
+			waited = true;
 		}
+		/* The lock may have been waited for (a reload, a status, a filter sync holding
+		 * it): what came meanwhile is read, by its arrival time, before deadlines are
+		 * judged at the time after. */
+		if (waited) {
+			now = worker_clock();
+			for (i = 0; i < k->n_probes; i++)
+				probe_read(&k->probes[i]);
+			waited = false;
+		}
+		/* poll until the first of the next tick, a probe's deadline, a probe to send */
+		wake = next_tick;
 		for (i = 0; i < k->n_probes; i++) {
 			struct upkeep_probe *p = &k->probes[i];
 
@@ -392,24 +435,33 @@ static void *upkeep_thread(void *arg)
 				probe_fail(p, "no reply in time");
 			if (now >= p->next_send)
 				probe_send(p, now);
+			if (p->deadline && p->deadline < wake)
+				wake = p->deadline;
+			if (p->next_send < wake)
+				wake = p->next_send;
 		}
 		/* the stop, the probes, then the lookup batches out */
 		if (cap < 1 + k->n_probes + CONFIG_MAX_RELAYS) {
-			struct pollfd *g = realloc(pfd, (1 + k->n_probes + CONFIG_MAX_RELAYS) *
-							    sizeof(*g));
+			struct pollfd *g =
+			    realloc(pfd == base ? NULL : pfd,
+				    (1 + k->n_probes + CONFIG_MAX_RELAYS) * sizeof(*g));
 
 			if (g) {
 				pfd = g;
 				cap = 1 + k->n_probes + CONFIG_MAX_RELAYS;
+				short_of_memory = false;
+			} else if (!short_of_memory) {
+				log_err(
+				    "upkeep thread: out of memory: health check replies are read "
+				    "late, judged by when they came");
+				short_of_memory = true;
 			}
 		}
-		if (!pfd) {
-			log_err("upkeep thread: out of memory: health checks and name lookups stop");
-			break;
-		}
-		/* (fewer probes polled than there are only while a larger array is refused) */
+		/* Fewer probes polled than there are only while a larger array is refused: the
+		 * others are read on every pass. */
 		np = k->n_probes < cap - 1 - CONFIG_MAX_RELAYS ? k->n_probes
 							       : cap - 1 - CONFIG_MAX_RELAYS;
+		waited |= np < k->n_probes;
 		pfd[0] = (struct pollfd){.fd = k->stop_fd, .events = POLLIN};
 		for (i = 0; i < np; i++)
 			pfd[1 + i] = (struct pollfd){.fd = k->probes[i].fd, .events = POLLIN};
@@ -418,19 +470,39 @@ static void *upkeep_thread(void *arg)
 			if (k->look[i].batch)
 				pfd[n++] = (struct pollfd){.fd = lookup_fd(k->look[i].batch),
 							   .events = POLLIN};
-		wait = next_tick > now ? next_tick - now : 0;
-		if (poll(pfd, n, (int)(wait / 1000000) + 1) < 0 && errno != EINTR)
-			break;
+		/* (rounded up: woken early, the loop would only come round to wait again) */
+		ret = poll(pfd, n, wake > now ? (int)((wake - now + 999999) / 1000000) : 0);
+		if (ret < 0 && errno != EINTR) {
+			/* Never leave the loop but on a stop: ejections would never end, checks
+			 * and lookups stop. A tick's pause, and again. */
+			if (!poll_failing)
+				log_err("upkeep thread: poll: %s; trying again every %d ms",
+					strerror(errno), UPKEEP_TICK_MS);
+			poll_failing = true;
+			if (upkeep_pause(k))
+				break;
+			waited = true; /* nothing was read */
+			continue;
+		}
+		if (ret < 0)
+			continue;
+		if (poll_failing)
+			log_notice("upkeep thread: poll works again");
+		poll_failing = false;
 		if (pfd[0].revents & POLLIN)
 			break;
 		for (i = 0; i < np; i++)
 			if (pfd[1 + i].revents && k->probes[i].fd >= 0)
 				probe_read(&k->probes[i]);
-		for (i = 0; i < CONFIG_MAX_RELAYS && k->n_out; i++)
-			if (k->look[i].batch && lookup_done(k->look[i].batch))
+		for (i = 0; i < CONFIG_MAX_RELAYS && k->n_out; i++) {
+			if (k->look[i].batch && lookup_done(k->look[i].batch)) {
 				upkeep_resolved(k, i);
+				waited = true;
+			}
+		}
 	}
-	free(pfd);
+	if (pfd != base)
+		free(pfd);
 	return NULL;
 }
 

@@ -225,12 +225,20 @@ int upstream_publish(struct runtime *rt, const struct config *cfg, const uint32_
 		else
 			gen = old->members_gen;
 		/* Active checks turned off: their last verdict goes with them (nothing would
-		 * ever bring a member they had marked down back). */
-		for (j = 0; !ur->hc.fall && j < rc->n_members; j++) {
+		 * ever bring a member they had marked down back). Passive health turned off
+		 * (max_fails 0): so do its ejections, series and back-off. */
+		for (j = 0; j < rc->n_members; j++) {
 			struct health *h = &ur->slot[m[j].slot].h;
 
-			h->check_down = false;
-			h->check_ok = h->check_fail = 0;
+			if (!ur->hc.fall) {
+				h->check_down = false;
+				h->check_ok = h->check_fail = 0;
+			}
+			if (!ur->hc.max_fails) {
+				h->ejected_until = 0;
+				h->streak = h->ejections = 0;
+				h->held = false;
+			}
 		}
 		ret = upstream_pool(rt, r, rc->balance, m, rc->n_members, gen, &built[i]);
 		if (ret)
@@ -281,8 +289,9 @@ int upstream_publish_members(struct runtime *rt, uint32_t i, const struct member
 static void upstream_rebuild(struct runtime *rt, uint32_t i)
 {
 	const struct pool *old = rt->pools[rt->relay_slot[i]];
+	struct upstream_relay *ur = &rt->ups->relay[rt->relay_slot[i]];
 	struct pool_member m[CONFIG_MAX_UPSTREAMS];
-	bool was_pending;
+	bool was_failing = ur->rebuild_failed;
 	int ret;
 
 	if (!old)
@@ -291,9 +300,9 @@ static void upstream_rebuild(struct runtime *rt, uint32_t i)
 	ret = upstream_build(rt, rt->relay_slot[i], rt->cfg->relays[i].balance, m, old->n,
 			     old->members_gen);
 	/* The tick tries again: the members' states changed whether or not it is published. */
-	was_pending = rt->ups->relay[rt->relay_slot[i]].rebuild;
-	rt->ups->relay[rt->relay_slot[i]].rebuild = ret != 0;
-	if (ret && !was_pending)
+	ur->rebuild = ret != 0;
+	ur->rebuild_failed = ret != 0;
+	if (ret && !was_failing)
 		log_err("relay %s: new pool: %s; keeping the old one and trying again",
 			rt->cfg->relays[i].name, strerror(-ret));
 }
@@ -319,6 +328,34 @@ static void upstream_log_change(const struct upstream_relay *ur, const struct up
 			 why ? why : "health check failed");
 }
 
+/* Whether passive health may eject member k of relay ur's pool p now: unless it is the last
+ * enabled member up (states as this tick has them so far), which stays (the docs' promise:
+ * with none up the pool would panic onto the dead ones). A drained or down member's ejection
+ * takes nothing from the pool. */
+static bool upstream_may_eject(const struct upstream_relay *ur, const struct pool *p, uint32_t k)
+{
+	uint32_t j;
+
+	if (!p->m[k].enabled || !p->m[k].weight ||
+	    health_state(&ur->slot[p->m[k].slot].h) != HEALTH_UP)
+		return true;
+	for (j = 0; j < p->n; j++)
+		if (j != k && p->m[j].enabled && p->m[j].weight &&
+		    health_state(&ur->slot[p->m[j].slot].h) == HEALTH_UP)
+			return true;
+	return false;
+}
+
+static void upstream_log_held(const struct upstream_relay *ur, const struct upstream_slot *s)
+{
+	char text[ADDR_STRLEN];
+
+	addr_format(&s->addr, text, sizeof(text));
+	log_warn("relay %s: upstream %s (%s) not ejected after %u failures in a row: it is the "
+		 "relay's last upstream up (ejected once another one is up and it fails again)",
+		 ur->name, s->label, text, ur->hc.max_fails);
+}
+
 void upstream_tick(struct runtime *rt, uint64_t now)
 {
 	uint32_t i, k, w;
@@ -332,6 +369,7 @@ void upstream_tick(struct runtime *rt, uint64_t now)
 		for (k = 0; p && k < p->n; k++) {
 			struct upstream_slot *s = &ur->slot[p->m[k].slot];
 			uint64_t fails = 0, oks = 0, df, dk;
+			bool held;
 
 			for (w = 0; w < rt->n_started; w++) {
 				const struct worker *wk = &rt->workers[w];
@@ -351,7 +389,9 @@ void upstream_tick(struct runtime *rt, uint64_t now)
 			dk = oks >= s->seen_oks ? oks - s->seen_oks : oks;
 			s->seen_fails = fails;
 			s->seen_oks = oks;
-			if (health_observe(&s->h, &ur->hc, df, dk, now) ||
+			held = s->h.held;
+			if (health_observe(&s->h, &ur->hc, df, dk, upstream_may_eject(ur, p, k),
+					   now) ||
 			    health_expire(&s->h, now)) {
 				s->changed = upstream_now_unix();
 				upstream_log_change(ur, s,
@@ -360,6 +400,8 @@ void upstream_tick(struct runtime *rt, uint64_t now)
 							   " in a row"
 							 : "ejection time is over");
 				changed = true;
+			} else if (s->h.held && !held) {
+				upstream_log_held(ur, s);
 			}
 		}
 		if (changed || ur->rebuild)
@@ -372,18 +414,19 @@ void upstream_check_result(struct runtime *rt, uint32_t r, uint32_t u, uint32_t 
 			   const char *why, uint64_t now)
 {
 	struct upstream_relay *ur = &rt->ups->relay[r];
-	struct upstream_slot *s = &ur->slot[u];
-	uint32_t i;
+	struct upstream_slot *s;
 
-	if (u >= CONFIG_MAX_UPSTREAMS || !s->used || s->gen != gen)
+	if (u >= CONFIG_MAX_UPSTREAMS)
+		return;
+	s = &ur->slot[u];
+	if (!s->used || s->gen != gen)
 		return;
 	if (!health_check_result(&s->h, &ur->hc, ok, now))
 		return;
 	s->changed = upstream_now_unix();
 	upstream_log_change(ur, s, ok ? "health check passed" : why);
-	for (i = 0; rt->cfg && i < rt->cfg->n_relays; i++)
-		if (rt->relay_slot[i] == r)
-			upstream_rebuild(rt, i);
+	/* upstream_tick, which follows the results, builds one pool for all of them */
+	ur->rebuild = true;
 }
 
 /* Whether a drain recorded as drained (an entry or an address) covers what text names: the

@@ -46,7 +46,10 @@ struct upstream_relay {
 	/* the upkeep thread's lookups of the relay's names since the slot took the relay: made,
 	 * failed, and the new address sets they applied */
 	uint64_t lookups, lookup_failures, new_sets;
-	bool rebuild; /* a rebuild for new member states failed (memory): the tick tries again */
+	/* its members' states changed (check results) or a rebuild failed (memory): the tick
+	 * builds its pool, once for all of a tick's changes */
+	bool rebuild;
+	bool rebuild_failed; /* the last rebuild failed (logged once) */
 };
 
 struct upstreams {
@@ -77,7 +80,8 @@ int upstream_publish_members(struct runtime *rt, uint32_t i, const struct member
 /* Passive health and ejections' ends at now (ns, monotonic): one tick of the upkeep thread.
  * Publishes the pools whose members' states changed; frees retired pools past their grace. */
 void upstream_tick(struct runtime *rt, uint64_t now);
-/* An active check of counter slot u of relay slot r (while its gen is gen) found ok. */
+/* An active check of counter slot u of relay slot r (while its gen is gen) found ok. A
+ * state change is published by the next upstream_tick (the caller's next call). */
 void upstream_check_result(struct runtime *rt, uint32_t r, uint32_t u, uint32_t gen, bool ok,
 			   const char *why, uint64_t now);
 /* Drains (enabled false) or enables the members of relay relay_name whose entry as written

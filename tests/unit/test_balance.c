@@ -306,7 +306,9 @@ static void test_maglev_weights(void **state)
 }
 
 /* Maglev's point: removing one upstream of five moves the removed one's keys, and few of the
- * keys that were on the survivors. Upstreams are compared by address because indices shift. */
+ * keys that were on the survivors: at most 7 of about 8,000, as ringrelay.conf(5) says (the
+ * clients are the same every run). Upstreams are compared by address because indices
+ * shift. */
 static void test_maglev_removal(void **state)
 {
 	static const struct weight_set five = { "five", 5, { 1, 1, 1, 1, 1 } };
@@ -337,7 +339,7 @@ static void test_maglev_removal(void **state)
 		print_message("maglev: removing upstream %u of 5 moved %u of %u surviving keys\n",
 			      gone, moved, kept);
 		assert_true(kept > N_CLIENTS / 2);
-		assert_true(moved * 4 < kept);
+		assert_in_range(moved, 0, 7);
 		balancer_fini(&b4);
 		balancer_fini(&b5);
 	}

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* Upstream health (health.c) and pools (pool.c): ejection after max_fails in a row, a reply
  * ending the series, the back-off, return after the time or a good check, rise/fall of the
- * active checks, and the pool's panic (never eject the last healthy upstream). */
+ * active checks, an ejection held for the last upstream up, and the pool's panic. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -25,23 +25,23 @@ static void test_ejects_after_max_fails_in_a_row(void **state)
 	struct health h = {0};
 
 	(void)state;
-	assert_false(health_observe(&h, &conf, 2, 0, 1 * S));
+	assert_false(health_observe(&h, &conf, 2, 0, true, 1 * S));
 	assert_int_equal(health_state(&h), HEALTH_UP);
 	/* a reply ends the series */
-	assert_false(health_observe(&h, &conf, 0, 1, 2 * S));
-	assert_false(health_observe(&h, &conf, 2, 0, 3 * S));
+	assert_false(health_observe(&h, &conf, 0, 1, true, 2 * S));
+	assert_false(health_observe(&h, &conf, 2, 0, true, 3 * S));
 	assert_int_equal(health_state(&h), HEALTH_UP);
 	/* failures and replies in one tick: the replies win */
-	assert_false(health_observe(&h, &conf, 5, 1, 4 * S));
+	assert_false(health_observe(&h, &conf, 5, 1, true, 4 * S));
 	assert_int_equal(h.streak, 0);
-	assert_false(health_observe(&h, &conf, 1, 0, 5 * S));
-	assert_false(health_observe(&h, &conf, 1, 0, 5 * S));
-	assert_true(health_observe(&h, &conf, 1, 0, 6 * S));
+	assert_false(health_observe(&h, &conf, 1, 0, true, 5 * S));
+	assert_false(health_observe(&h, &conf, 1, 0, true, 5 * S));
+	assert_true(health_observe(&h, &conf, 1, 0, true, 6 * S));
 	assert_int_equal(health_state(&h), HEALTH_EJECTED);
 	assert_int_equal(h.ejected_until, 16 * S);
 	assert_int_equal(h.total_ejections, 1);
 	/* more failures while ejected change nothing */
-	assert_false(health_observe(&h, &conf, 9, 0, 7 * S));
+	assert_false(health_observe(&h, &conf, 9, 0, true, 7 * S));
 	assert_false(health_expire(&h, 15 * S));
 	assert_true(health_expire(&h, 16 * S));
 	assert_int_equal(health_state(&h), HEALTH_UP);
@@ -55,17 +55,17 @@ static void test_backoff_doubles_until_a_reply(void **state)
 
 	(void)state;
 	for (i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
-		assert_true(health_observe(&h, &conf, 3, 0, now));
+		assert_true(health_observe(&h, &conf, 3, 0, true, now));
 		assert_int_equal(h.ejected_until - now, want[i] * S);
 		now = h.ejected_until;
 		assert_true(health_expire(&h, now));
 	}
 	/* alive again: the next ejection is short */
-	assert_false(health_observe(&h, &conf, 0, 4, now));
-	assert_true(health_observe(&h, &conf, 3, 0, now));
+	assert_false(health_observe(&h, &conf, 0, 4, true, now));
+	assert_true(health_observe(&h, &conf, 3, 0, true, now));
 	assert_int_equal(h.ejected_until - now, 10 * S);
 	/* a reply from a session that was open before ends the ejection early */
-	assert_true(health_observe(&h, &conf, 0, 1, now + S));
+	assert_true(health_observe(&h, &conf, 0, 1, true, now + S));
 	assert_int_equal(health_state(&h), HEALTH_UP);
 }
 
@@ -76,8 +76,32 @@ static void test_passive_off(void **state)
 
 	(void)state;
 	off.max_fails = 0;
-	assert_false(health_observe(&h, &off, 1000, 0, S));
+	assert_false(health_observe(&h, &off, 1000, 0, true, S));
 	assert_int_equal(health_state(&h), HEALTH_UP);
+}
+
+/* An ejection the caller does not allow (the last one up) holds the series at max_fails: the
+ * next failure once it is allowed ejects. */
+static void test_held_ejection(void **state)
+{
+	struct health h = {0};
+
+	(void)state;
+	assert_false(health_observe(&h, &conf, 5, 0, false, S));
+	assert_int_equal(health_state(&h), HEALTH_UP);
+	assert_true(h.held);
+	assert_int_equal(h.total_ejections, 0);
+	assert_false(health_observe(&h, &conf, 1, 0, false, 2 * S));
+	assert_true(health_observe(&h, &conf, 1, 0, true, 3 * S));
+	assert_int_equal(health_state(&h), HEALTH_EJECTED);
+	assert_false(h.held);
+	assert_int_equal(h.ejected_until, 13 * S);
+	/* a reply ends a held series */
+	assert_true(health_expire(&h, 13 * S));
+	assert_false(health_observe(&h, &conf, 3, 0, false, 14 * S));
+	assert_false(health_observe(&h, &conf, 0, 1, false, 15 * S));
+	assert_false(h.held);
+	assert_int_equal(h.streak, 0);
 }
 
 static void test_checks_rise_and_fall(void **state)
@@ -97,7 +121,7 @@ static void test_checks_rise_and_fall(void **state)
 	assert_true(health_check_result(&h, &conf, true, S));
 	assert_int_equal(health_state(&h), HEALTH_UP);
 	/* a good check ends a passive ejection at once */
-	assert_true(health_observe(&h, &conf, 3, 0, 2 * S));
+	assert_true(health_observe(&h, &conf, 3, 0, true, 2 * S));
 	assert_true(health_check_result(&h, &conf, true, 3 * S));
 	assert_int_equal(health_state(&h), HEALTH_UP);
 }
@@ -228,6 +252,7 @@ int main(void)
 	    cmocka_unit_test(test_ejects_after_max_fails_in_a_row),
 	    cmocka_unit_test(test_backoff_doubles_until_a_reply),
 	    cmocka_unit_test(test_passive_off),
+	    cmocka_unit_test(test_held_ejection),
 	    cmocka_unit_test(test_checks_rise_and_fall),
 	    cmocka_unit_test(test_pool_panic_and_drain),
 	    cmocka_unit_test(test_rebuild_moves_only_ejected_clients),
