@@ -36,10 +36,11 @@ static const struct {
 	FIELD(sessions_created),
 	FIELD(sessions_expired),
 	FIELD(sessions_evicted),
+	FIELD(sessions_moved),
 	FIELD(sessions_active),
 };
 #define N_FIELDS (sizeof(fields) / sizeof(fields[0]))
-_Static_assert(N_FIELDS == RELAY_DIR__MAX * (5 + DROP__MAX) + 6,
+_Static_assert(N_FIELDS == RELAY_DIR__MAX * (5 + DROP__MAX) + 7,
 	       "the table above lists every counter");
 
 static void set(struct relay_counters *c, size_t off, uint64_t v)
