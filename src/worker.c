@@ -402,8 +402,9 @@ static void check_replies(struct worker *w, uint32_t r)
 		if (!wr->sessions.slots || e->idx >= wr->sessions.capacity)
 			continue;
 		s = &wr->sessions.slots[e->idx];
+		/* (not a member that took its counter slot since) */
 		if (s->gen != e->gen || s->state != SESSION_ACTIVE || s->down_datagrams ||
-		    s->upstream >= CONFIG_MAX_UPSTREAMS)
+		    worker_session_up(w, r, s) == SESSION_NONE)
 			continue;
 		counter_add(&worker_uc(w, r, s->upstream)->noreply, 1);
 	}
@@ -602,13 +603,14 @@ void worker_count_fast(struct worker *w, uint32_t r, struct session *s,
 		       const struct relay_dir_counters *up, const struct relay_dir_counters *down)
 {
 	struct relay_counters *c = &w->counters[r];
+	uint32_t u = worker_session_up(w, r, s);
 
 	add_dir(&c->dir[RELAY_DIR_TO_UPSTREAM], up);
 	add_dir(&c->dir[RELAY_DIR_TO_CLIENT], down);
-	upstream_count_sent(w, r, s->upstream, up->tx_pkts, up->tx_bytes);
-	upstream_count_lost(w, r, s->upstream, true, up->drops[DROP_UNREACHABLE]);
-	upstream_count_lost(w, r, s->upstream, false, up->drops[DROP_SEND_ERROR]);
-	upstream_count_rx(w, r, s->upstream, down->rx_pkts, down->rx_bytes);
+	upstream_count_sent(w, r, u, up->tx_pkts, up->tx_bytes);
+	upstream_count_lost(w, r, u, true, up->drops[DROP_UNREACHABLE]);
+	upstream_count_lost(w, r, u, false, up->drops[DROP_SEND_ERROR]);
+	upstream_count_rx(w, r, u, down->rx_pkts, down->rx_bytes);
 	session_count_down(s, down->rx_pkts, down->rx_bytes);
 }
 
@@ -675,7 +677,7 @@ void worker_note_reply_overflow(struct worker *w, uint32_t relay, struct session
 	/* Replies the upstream sent that the session's full socket dropped: received from that
 	 * upstream, and dropped. */
 	relay_count_rx(c, RELAY_DIR_TO_CLIENT, n, 0);
-	upstream_count_rx(w, relay, s->upstream, n, 0);
+	upstream_count_rx(w, relay, worker_session_up(w, relay, s), n, 0);
 	relay_count_drop(c, RELAY_DIR_TO_CLIENT, DROP_SOCKET_OVERFLOW, n);
 }
 

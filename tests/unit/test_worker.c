@@ -351,12 +351,51 @@ static void test_upstream_down(void **state)
 	}
 }
 
+/* A session whose counter slot counts another member since (a reload gave the slot to a new
+ * member before the worker's APPLY ended the session) charges that member nothing: no
+ * no-reply failure at reply_timeout, no reply or send counts (review-balance finding 7). */
+static void test_slot_reused(void **state)
+{
+	struct stub_worker *f = *state;
+	struct worker *w = &f->rt.workers[0];
+	uint32_t r = slot_of(f, "m");
+	struct worker_relay *wr = &w->relays[r];
+	struct session *a, *b;
+	struct relay_dir_counters up = { .tx_pkts = 3, .tx_bytes = 30 };
+	struct relay_dir_counters down = { .rx_pkts = 2, .rx_bytes = 20 };
+
+	w->now = worker_clock();
+	a = open_session(w, r, 1);
+	b = open_session(w, r, 2);
+	assert_int_not_equal(a->upstream, b->upstream);
+	/* a's slot now counts another member (as member_uc leaves it) */
+	wr->uc_gen[a->upstream] = a->upstream_gen + 1;
+	upstream_counters_zero(worker_uc(w, r, a->upstream));
+
+	assert_int_equal(worker_session_up(w, r, a), SESSION_NONE);
+	assert_int_equal(worker_session_up(w, r, b), b->upstream);
+	worker_count_fast(w, r, a, &up, &down);
+	worker_count_fast(w, r, b, &up, &down);
+	assert_int_equal(worker_uc(w, r, a->upstream)->tx_pkts, 0);
+	assert_int_equal(worker_uc(w, r, a->upstream)->rx_pkts, 0);
+	assert_int_equal(worker_uc(w, r, b->upstream)->tx_pkts, 3);
+	assert_int_equal(worker_uc(w, r, b->upstream)->rx_pkts, 2);
+
+	/* reply_timeout passes, neither having had a reply (the counts above were folds') */
+	a->down_datagrams = b->down_datagrams = 0;
+	w->now += 2000000000ull;
+	worker_tick(w);
+	assert_int_equal(worker_uc(w, r, a->upstream)->noreply, 0);
+	assert_int_equal(worker_uc(w, r, b->upstream)->noreply, 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_reply_refused),
 		cmocka_unit_test_setup_teardown(test_table_gens, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_upstream_down, setup_down, teardown),
+		cmocka_unit_test_setup_teardown(test_slot_reused, setup_down, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
