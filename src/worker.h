@@ -158,7 +158,7 @@ struct worker_relay {
 	uint32_t evicted_next;
 	struct worker_noreply noreply[WORKER_NOREPLY_MAX];
 	uint32_t noreply_head, noreply_len;
-	/* upstream_down = "move" (down_walk): the pool the last walk began for (compared only,
+	/* upstream_down = "move" (move_sessions): the pool the last walk began for (compared only,
 	 * never read: a new one may have new members down, or have had them up again in between
 	 * for new sessions), the counter slots of its members that are down (down_mask) and
 	 * their members' gens, and the lap: down_left slots from down_next are to be walked */
