@@ -412,8 +412,8 @@ static void check_replies(struct worker *w, uint32_t r)
 
 /* Ends CLOSING session s of relay slot r: its fast-path entries go before its socket (what
  * the program counted for it last is folded first, so the access log's line has it), then the
- * backend stops receiving on it and releases its slot. Expiry, eviction and every reload or
- * shutdown close go through it. */
+ * backend stops receiving on it and releases its slot. Expiry, eviction, a move off a down
+ * upstream (move_sessions) and every reload or shutdown close go through it. */
 static void end_session(struct worker *w, uint32_t r, struct session *s, enum accesslog_reason why)
 {
 	fast_close(w, r, s);
