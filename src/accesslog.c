@@ -72,6 +72,7 @@ static const char *const reason_names[] = {
     [ACCESSLOG_FILTER_DENIED] = "filter_denied",
     [ACCESSLOG_SHUTDOWN] = "shutdown",
     [ACCESSLOG_EVICTED] = "evicted",
+    [ACCESSLOG_UPSTREAM_DOWN] = "upstream_down",
 };
 
 const char *accesslog_reason_name(enum accesslog_reason why)

@@ -30,6 +30,7 @@ enum accesslog_reason {
 	ACCESSLOG_SHUTDOWN,	    /* the daemon stopped */
 	ACCESSLOG_FILTER_DENIED,    /* a reload's filter rules deny its client (fast path) */
 	ACCESSLOG_EVICTED,	    /* the table was full: ended for a new client */
+	ACCESSLOG_UPSTREAM_DOWN,    /* its upstream was ejected or marked down (upstream_down) */
 	ACCESSLOG_REASON__MAX
 };
 

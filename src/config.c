@@ -39,6 +39,8 @@ static const char *const balance_words[] = {
     [BALANCE_RR] = "rr", [BALANCE_HASH] = "hash", [BALANCE_MAGLEV] = "maglev", NULL};
 static const char *const session_full_words[] = {
     [SESSION_FULL_DROP] = "drop", [SESSION_FULL_EVICT] = "evict", NULL};
+static const char *const upstream_down_words[] = {
+    [UPSTREAM_DOWN_MOVE] = "move", [UPSTREAM_DOWN_KEEP] = "keep", NULL};
 static const char *const log_format_words[] = {
     [LOG_FORMAT_TEXT] = "text", [LOG_FORMAT_JSON] = "json", NULL};
 
@@ -605,6 +607,8 @@ static const struct config_row relay_rows[] = {
 	 .hi = CONFIG_MAX_SESSIONS, .def.i = 0},
 	{"session_full", CONFIG_T_WORD, CONFIG_FIELD(struct relay_conf, session_full),
 	 .words = session_full_words, .def.i = SESSION_FULL_DROP},
+	{"upstream_down", CONFIG_T_WORD, CONFIG_FIELD(struct relay_conf, upstream_down),
+	 .words = upstream_down_words, .def.i = UPSTREAM_DOWN_MOVE},
 	/* checked before the listeners open, so a reload may change it */
 	{"reuseport_shared", CONFIG_T_BOOL, CONFIG_FIELD(struct relay_conf, reuseport_shared)},
 	{"max_fails", CONFIG_T_U32, CONFIG_FIELD(struct relay_conf, max_fails), .hi = 1000,
@@ -1367,6 +1371,11 @@ const char *config_balance_name(enum balance_mode b)
 const char *config_session_full_name(enum session_full f)
 {
 	return config_word(session_full_words, f);
+}
+
+const char *config_upstream_down_name(enum upstream_down d)
+{
+	return config_word(upstream_down_words, d);
 }
 
 /* ---------------------------------------------------------------- names */

@@ -46,6 +46,8 @@ enum offload_mode { OFFLOAD_OFF, OFFLOAD_AUTO, OFFLOAD_XDP, OFFLOAD_TC };
 enum shed_mode { SHED_OFF, SHED_AUTO, SHED_ON };
 /* What a new client meets when its relay's session table is full. */
 enum session_full { SESSION_FULL_DROP, SESSION_FULL_EVICT };
+/* What becomes of a forward session whose upstream is ejected or marked down (not drained) */
+enum upstream_down { UPSTREAM_DOWN_MOVE, UPSTREAM_DOWN_KEEP };
 
 #define CONFIG_UPSTREAM_TEXT 128 /* an upstream or listen entry as written */
 #define CONFIG_HOST_LEN 254	  /* a DNS name */
@@ -123,6 +125,9 @@ struct relay_conf {
 	bool per_source_default; /* ... not set: it follows the max_sessions in force */
 	/* full: drop the new client, or end the least recently used session idle for 1 s */
 	enum session_full session_full;
+	/* "move": a worker ends the open sessions of an upstream that is ejected or down (not in
+	 * panic), so their clients' next datagrams pick another; "keep": they stay */
+	enum upstream_down upstream_down;
 	/* Join a SO_REUSEPORT group another process already has on a listen address, instead
 	 * of refusing to start (portown.h). */
 	bool reuseport_shared;
@@ -349,6 +354,7 @@ const char *config_shed_hook_name(enum shed_hook h);
 /* True when any relay of cfg has shed other than "off". */
 bool config_shed_wanted(const struct config *cfg);
 const char *config_session_full_name(enum session_full f);
+const char *config_upstream_down_name(enum upstream_down d);
 const char *config_filter_mode_name(enum filter_mode m);
 const char *config_verdict_name(enum filter_verdict v);
 const char *config_scope_name(enum filter_scope s);

@@ -135,7 +135,7 @@ const char *config_word(const char *const *words, unsigned int v)
 int config_check_keys(struct config_parser *p, const config_setting_t *g,
 		      const char *const *keys)
 {
-	char known[256], path[256];
+	char known[384], path[256]; /* known: a relay's 21 setting names fit */
 	int i, n = config_setting_length(g);
 
 	for (i = 0; i < n; i++) {

@@ -87,6 +87,7 @@ static const struct view_counter view_sessions[] = {
 	VIEW_COUNTER(sessions_created, "CREATED"),
 	VIEW_COUNTER(sessions_expired, "EXPIRED"),
 	VIEW_COUNTER(sessions_evicted, "EVICTED"),
+	VIEW_COUNTER(sessions_moved, "MOVED"),
 };
 
 /* A relay's upstreams: state columns, then their counters (struct upstream_counters). */

@@ -27,6 +27,7 @@ void relay_counters_add(struct relay_counters *sum, const struct relay_counters 
 	sum->sessions_created += counter_get(&c->sessions_created);
 	sum->sessions_expired += counter_get(&c->sessions_expired);
 	sum->sessions_evicted += counter_get(&c->sessions_evicted);
+	sum->sessions_moved += counter_get(&c->sessions_moved);
 	sum->fast_rerouted += counter_get(&c->fast_rerouted);
 	sum->fast_route_left += counter_get(&c->fast_route_left);
 	sum->fast_epoch_derived += counter_get(&c->fast_epoch_derived);

@@ -69,6 +69,7 @@ struct relay_counters {
 	uint64_t sessions_created;
 	uint64_t sessions_expired;
 	uint64_t sessions_evicted; /* ended for a new client (session_full = "evict") */
+	uint64_t sessions_moved;   /* ended: their upstream went down (upstream_down = "move") */
 	/* fast sessions whose rules got new devices after their routes moved, and those taken
 	 * off the fast path because their routes moved where it cannot relay them */
 	uint64_t fast_rerouted;
@@ -86,7 +87,7 @@ struct relay_counters {
 /* relay_counters_add names every field: one added above (before sessions_active) must be
  * added there too, and this check says so. */
 _Static_assert(offsetof(struct relay_counters, sessions_active) + sizeof(uint64_t) ==
-		       RELAY_DIR__MAX * sizeof(struct relay_dir_counters) + 11 * sizeof(uint64_t),
+		       RELAY_DIR__MAX * sizeof(struct relay_dir_counters) + 12 * sizeof(uint64_t),
 	       "a new relay_counters field must be summed in relay_counters_add()");
 
 /* Per-upstream counters of one worker and relay: what went to one member of the relay's pool

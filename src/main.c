@@ -484,7 +484,7 @@ static void print_stats(const struct runtime *rt)
 			   "reply_tx_pkts=%llu reply_tx_bytes=%llu%s "
 			   "upstream_unreachable_notices=%llu buffer_ring_empty=%llu fast_pkts=%llu "
 			   "fast_bytes=%llu sessions_active=%llu sessions_created=%llu "
-			   "sessions_expired=%llu sessions_evicted=%llu",
+			   "sessions_expired=%llu sessions_evicted=%llu sessions_moved=%llu",
 			   rt->cfg->relays[r].name, (unsigned long long)up->rx_pkts,
 			   (unsigned long long)up->rx_bytes, (unsigned long long)up->tx_pkts,
 			   (unsigned long long)up->tx_bytes, (unsigned long long)up->extra_copies,
@@ -497,7 +497,8 @@ static void print_stats(const struct runtime *rt)
 			   (unsigned long long)c.sessions_active,
 			   (unsigned long long)c.sessions_created,
 			   (unsigned long long)c.sessions_expired,
-			   (unsigned long long)c.sessions_evicted);
+			   (unsigned long long)c.sessions_evicted,
+			   (unsigned long long)c.sessions_moved);
 	}
 }
 

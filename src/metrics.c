@@ -526,6 +526,11 @@ int metrics_format(const struct snapshot *s, bool pw, FILE *out)
 	       "Forward sessions ended to make room for a new client (session_full = evict).");
 	per_relay_worker(out, s, pw, "ringrelay_sessions_evicted_total",
 			 offsetof(struct relay_counters, sessions_evicted));
+	family(out, "ringrelay_sessions_moved_total", "counter",
+	       "Forward sessions ended because their upstream was ejected or marked down "
+	       "(upstream_down = move).");
+	per_relay_worker(out, s, pw, "ringrelay_sessions_moved_total",
+			 offsetof(struct relay_counters, sessions_moved));
 
 	if (s->n_upstreams)
 		upstream_families(out, s, pw);

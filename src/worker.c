@@ -402,8 +402,9 @@ static void check_replies(struct worker *w, uint32_t r)
 		if (!wr->sessions.slots || e->idx >= wr->sessions.capacity)
 			continue;
 		s = &wr->sessions.slots[e->idx];
+		/* (not a member that took its counter slot since) */
 		if (s->gen != e->gen || s->state != SESSION_ACTIVE || s->down_datagrams ||
-		    s->upstream >= CONFIG_MAX_UPSTREAMS)
+		    worker_session_up(w, r, s) == SESSION_NONE)
 			continue;
 		counter_add(&worker_uc(w, r, s->upstream)->noreply, 1);
 	}
@@ -411,8 +412,8 @@ static void check_replies(struct worker *w, uint32_t r)
 
 /* Ends CLOSING session s of relay slot r: its fast-path entries go before its socket (what
  * the program counted for it last is folded first, so the access log's line has it), then the
- * backend stops receiving on it and releases its slot. Expiry, eviction and every reload or
- * shutdown close go through it. */
+ * backend stops receiving on it and releases its slot. Expiry, eviction, a move off a down
+ * upstream (move_sessions) and every reload or shutdown close go through it. */
 static void end_session(struct worker *w, uint32_t r, struct session *s, enum accesslog_reason why)
 {
 	fast_close(w, r, s);
@@ -602,13 +603,14 @@ void worker_count_fast(struct worker *w, uint32_t r, struct session *s,
 		       const struct relay_dir_counters *up, const struct relay_dir_counters *down)
 {
 	struct relay_counters *c = &w->counters[r];
+	uint32_t u = worker_session_up(w, r, s);
 
 	add_dir(&c->dir[RELAY_DIR_TO_UPSTREAM], up);
 	add_dir(&c->dir[RELAY_DIR_TO_CLIENT], down);
-	upstream_count_sent(w, r, s->upstream, up->tx_pkts, up->tx_bytes);
-	upstream_count_lost(w, r, s->upstream, true, up->drops[DROP_UNREACHABLE]);
-	upstream_count_lost(w, r, s->upstream, false, up->drops[DROP_SEND_ERROR]);
-	upstream_count_rx(w, r, s->upstream, down->rx_pkts, down->rx_bytes);
+	upstream_count_sent(w, r, u, up->tx_pkts, up->tx_bytes);
+	upstream_count_lost(w, r, u, true, up->drops[DROP_UNREACHABLE]);
+	upstream_count_lost(w, r, u, false, up->drops[DROP_SEND_ERROR]);
+	upstream_count_rx(w, r, u, down->rx_pkts, down->rx_bytes);
 	session_count_down(s, down->rx_pkts, down->rx_bytes);
 }
 
@@ -675,7 +677,7 @@ void worker_note_reply_overflow(struct worker *w, uint32_t relay, struct session
 	/* Replies the upstream sent that the session's full socket dropped: received from that
 	 * upstream, and dropped. */
 	relay_count_rx(c, RELAY_DIR_TO_CLIENT, n, 0);
-	upstream_count_rx(w, relay, s->upstream, n, 0);
+	upstream_count_rx(w, relay, worker_session_up(w, relay, s), n, 0);
 	relay_count_drop(c, RELAY_DIR_TO_CLIENT, DROP_SOCKET_OVERFLOW, n);
 }
 
@@ -1167,6 +1169,78 @@ static void mirror_retry(struct worker *w, uint32_t r)
 	}
 }
 
+/* ---------------------------------------------------------------- upstream_down = "move" */
+
+/* The counter slots of pool p's members whose sessions are to end (a bit per slot), with
+ * their members' gens in gen[slot]: enabled members the balancer leaves out for their health
+ * (ejected, or down by the checks). None while the pool is in panic (every enabled member
+ * takes new sessions then), nor a drained member (`upstream disable`: its sessions end as
+ * usual). */
+static uint64_t down_members(const struct pool *p, uint32_t *gen)
+{
+	uint64_t mask = 0;
+	uint32_t i;
+
+	if (!p || p->panic)
+		return 0;
+	for (i = 0; i < p->n; i++) {
+		const struct pool_member *m = &p->m[i];
+
+		if (!m->enabled || m->usable || m->state == HEALTH_UP ||
+		    m->slot >= CONFIG_MAX_UPSTREAMS)
+			continue;
+		mask |= 1ull << m->slot;
+		gen[m->slot] = m->gen;
+	}
+	return mask;
+}
+
+/* Relay slot r, forward with upstream_down = "move": ends its sessions whose upstream went
+ * down, so that their clients' next datagrams open new ones through the balancer (as nginx's
+ * UDP proxy does, and IPVS with expire_nodest_conn); a client that keeps sending would stay
+ * on a dead upstream for good. Not per datagram: a pool the tick has not seen (health changes
+ * publish a new one) begins a lap of the table when some member is down, at most a tick (1 s)
+ * after, and a lap goes on over ticks within WORKER_DOWN_WALK_PER_TICK and
+ * WORKER_DOWN_END_PER_TICK. New sessions do not go to a down member, so one lap per pool is
+ * enough. A fast session's entries go first (end_session). */
+static void move_sessions(struct worker *w, uint32_t r)
+{
+	struct worker_relay *wr = &w->relays[r];
+	struct session_table *t = &wr->sessions;
+	const struct pool *p = worker_pool(w, r);
+	uint32_t walked = 0, ended = 0;
+
+	if (wr->mode != RELAY_MODE_FORWARD || wr->conf->upstream_down != UPSTREAM_DOWN_MOVE) {
+		wr->down_pool = NULL;
+		wr->down_left = 0;
+		return;
+	}
+	/* (a freed pool's address may come back for a new one: that pool's downs wait for the
+	 * next change, as the sessions of a worker whose tick is late wait for that) */
+	if (p != wr->down_pool) {
+		wr->down_pool = p;
+		wr->down_mask = down_members(p, wr->down_gen);
+		wr->down_left = wr->down_mask ? t->capacity : 0;
+	}
+	if (wr->down_next >= t->capacity)
+		wr->down_next = 0;
+	for (; wr->down_left && walked < WORKER_DOWN_WALK_PER_TICK &&
+	       ended < WORKER_DOWN_END_PER_TICK;
+	     wr->down_left--, walked++,
+	     wr->down_next = wr->down_next + 1 < t->capacity ? wr->down_next + 1 : 0) {
+		struct session *s = &t->slots[wr->down_next];
+
+		if (s->state != SESSION_ACTIVE || s->upstream >= CONFIG_MAX_UPSTREAMS ||
+		    !(wr->down_mask >> s->upstream & 1) ||
+		    wr->down_gen[s->upstream] != s->upstream_gen)
+			continue;
+		session_close(t, s);
+		end_session(w, r, s, ACCESSLOG_UPSTREAM_DOWN);
+		counter_add(&w->counters[r].sessions_moved, 1);
+		ended++;
+	}
+}
+
 void worker_tick(struct worker *w)
 {
 	struct session *s;
@@ -1187,6 +1261,7 @@ void worker_tick(struct worker *w)
 			end_session(w, r, s, ACCESSLOG_IDLE);
 			counter_add(&w->counters[r].sessions_expired, 1);
 		}
+		move_sessions(w, r);
 		counter_set(&w->counters[r].sessions_active, wr->sessions.active);
 	}
 	judge_turn(w);
@@ -1409,6 +1484,8 @@ static int apply_relay(struct worker *w, uint32_t r, uint32_t i, struct worker_c
 		close_sessions(w, r, upstream_kept, ACCESSLOG_UPSTREAM_REMOVED);
 		repoint_sessions(w, r);
 	}
+	/* (sessions repointed to other counter slots, a new table: the tick walks again) */
+	wr->down_pool = NULL;
 	return 0;
 }
 

@@ -103,6 +103,13 @@ struct worker_noreply {
  * walk of the table (judge_due). */
 #define WORKER_DUE_MAX 64
 
+/* upstream_down = "move": session slots a worker's tick walks at most per relay for sessions
+ * whose upstream went down (a few ns each: about 0.3 ms), and sessions it ends at most per
+ * relay (a socket's close, and for a fast one its entries' lookups and deletes: about 10 us
+ * each). A table larger, or more sessions to end, take the next ticks too. */
+#define WORKER_DOWN_WALK_PER_TICK 65536
+#define WORKER_DOWN_END_PER_TICK 1024
+
 struct worker_relay {
 	enum relay_slot_state state;
 	const struct relay_conf *conf; /* in the config in force; NULL when not ACTIVE */
@@ -154,6 +161,14 @@ struct worker_relay {
 	uint32_t evicted_next;
 	struct worker_noreply noreply[WORKER_NOREPLY_MAX];
 	uint32_t noreply_head, noreply_len;
+	/* upstream_down = "move" (move_sessions): the pool the last walk began for (compared only,
+	 * never read: a new one may have new members down, or have had them up again in between
+	 * for new sessions), the counter slots of its members that are down (down_mask) and
+	 * their members' gens, and the lap: down_left slots from down_next are to be walked */
+	const struct pool *down_pool;
+	uint64_t down_mask;
+	uint32_t down_gen[CONFIG_MAX_UPSTREAMS];
+	uint32_t down_next, down_left;
 };
 
 /* READY and FAILED answer the start (FAILED: set-up failed, the thread ends). STOPPING: the

@@ -113,6 +113,19 @@ static inline void worker_reply_refused(struct session *s, uint16_t gso)
 		s->reply_seg_refused = gso;
 }
 
+/* The counter slot session s of relay slot r counts into: its upstream's, or SESSION_NONE
+ * (nothing counted) when that slot counts another member since s opened (a reload or a new
+ * resolution gave it to a new member before this worker's APPLY ended or repointed s), the
+ * test session_ended makes. Pass it, not s->upstream, to the counting below. */
+static inline uint32_t worker_session_up(const struct worker *w, uint32_t r,
+					 const struct session *s)
+{
+	if (s->upstream >= CONFIG_MAX_UPSTREAMS ||
+	    w->relays[r].uc_gen[s->upstream] != s->upstream_gen)
+		return SESSION_NONE;
+	return s->upstream;
+}
+
 /* Per-upstream counting, relay slot r, counter slot up (>= CONFIG_MAX_UPSTREAMS: no upstream,
  * nothing counted). Each goes with the relay counter of the same event, so the upstreams of
  * a relay add up to it (counters.h). */

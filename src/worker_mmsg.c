@@ -756,7 +756,8 @@ static void on_listener(struct mmsg_worker *mw, struct udata u)
 			if (!s)
 				continue;
 			session_count_up(s, segs, len);
-			tx_add(q, s, data, len, NULL, NULL, meta.gso_size, s->upstream, NULL);
+			tx_add(q, s, data, len, NULL, NULL, meta.gso_size,
+			       worker_session_up(w, l->relay, s), NULL);
 		}
 		if (wr->mode == RELAY_MODE_MIRROR && !wr->transparent) {
 			for (j = 0; q->n && j < wr->n_mirror; j++) {
@@ -817,7 +818,8 @@ static void session_rx(struct mmsg_worker *mw, struct udata u)
 			 * copies in the error queue go now, as with io_uring (flush would take
 			 * them for a send's). */
 			if (sock_err_unreachable(-n))
-				worker_count_notice(w, u.relay, s->upstream);
+				worker_count_notice(w, u.relay,
+						    worker_session_up(w, u.relay, s));
 			/* "fragmentation needed" / "packet too big" (that ended the receive, or in
 			 * the error queue behind another error): the path MTU fell */
 			worker_drain_errors(w, s, s->fd, MMSG_ERRQUEUE_MAX, n, &too_big, NULL);
@@ -836,7 +838,8 @@ static void session_rx(struct mmsg_worker *mw, struct udata u)
 
 			worker_note_reply_overflow(w, u.relay, s, &meta);
 			relay_count_rx(c, RELAY_DIR_TO_CLIENT, segs, mw->rx[i].msg_len);
-			upstream_count_rx(w, u.relay, s->upstream, segs, mw->rx[i].msg_len);
+			upstream_count_rx(w, u.relay, worker_session_up(w, u.relay, s), segs,
+					  mw->rx[i].msg_len);
 			/* A reply cut short is no reply: it neither counts for the session (its
 			 * reply_timeout, the access log) nor keeps it alive, as with io_uring. */
 			if (m->msg_flags & MSG_TRUNC) {

@@ -644,7 +644,8 @@ static struct batch_owner session_owner(struct uring_worker *uw, uint32_t relay,
 {
 	return (struct batch_owner){
 		.open = &s->tx_batch, .seg_max = s->seg_max, .slot = slot, .relay = relay,
-		.up = s->upstream, .sess_idx = session_index(&uw->w->relays[relay].sessions, s),
+		.up = worker_session_up(uw->w, relay, s),
+		.sess_idx = session_index(&uw->w->relays[relay].sessions, s),
 		.sess_gen = s->gen };
 }
 
@@ -800,7 +801,7 @@ static bool send_socket(struct uring_worker *uw, const struct tx_sender *snd, st
 		if (wr->mode != RELAY_MODE_MIRROR) {
 			t->peer = &t->s->upstream_addr;
 			t->seg_max = &t->s->seg_max;
-			t->up = t->s->upstream;
+			t->up = worker_session_up(uw->w, snd->relay, t->s);
 		}
 		return true;
 	}
@@ -1480,13 +1481,13 @@ static void on_listener_recv(struct uring_worker *uw, const struct io_uring_cqe 
 						      .sess_idx = session_index(&wr->sessions, s),
 						      .sess_gen = s->gen };
 		send_buf(uw, slot, NULL, NULL, payload, len, meta.gso_size, OP_SEND_UPSTREAM,
-			 l->relay, bid, s->upstream);
+			 l->relay, bid, worker_session_up(w, l->relay, s));
 	} else {
 		/* Segments that fit the client's link but not the upstream's path. */
 		batch_flush_of(uw, owner.open);
 		burst_session(uw, bid, owner.sess_idx, owner.sess_gen, 0);
 		send_pieces(uw, slot, NULL, NULL, payload, len, meta.gso_size, OP_SEND_UPSTREAM,
-			    l->relay, bid, s->upstream);
+			    l->relay, bid, worker_session_up(w, l->relay, s));
 	}
 	return;
 recycle:
@@ -1552,7 +1553,8 @@ static void on_session_recv(struct uring_worker *uw, const struct io_uring_cqe *
 			worker_note_reply_overflow(w, u.relay, s, &meta);
 		relay_count_rx(c, RELAY_DIR_TO_CLIENT, segs, len);
 		if (current)
-			upstream_count_rx(w, u.relay, s->upstream, segs, len);
+			upstream_count_rx(w, u.relay, worker_session_up(w, u.relay, s), segs,
+					  len);
 		relay_count_drop(c, RELAY_DIR_TO_CLIENT, DROP_SESSION_CLOSED, segs);
 		goto recycle;
 	}
@@ -1564,7 +1566,8 @@ static void on_session_recv(struct uring_worker *uw, const struct io_uring_cqe *
 		return;
 	}
 	if (cqe->res < 0) {
-		upstream_recv_error(uw, u.relay, s->upstream, s, s->fd, cqe->res);
+		upstream_recv_error(uw, u.relay, worker_session_up(w, u.relay, s), s, s->fd,
+				    cqe->res);
 		return;
 	}
 	if (!(cqe->flags & IORING_CQE_F_BUFFER))
@@ -1574,7 +1577,7 @@ static void on_session_recv(struct uring_worker *uw, const struct io_uring_cqe *
 	segs = sock_segments(len, meta.gso_size);
 	worker_note_reply_overflow(w, u.relay, s, &meta);
 	relay_count_rx(c, RELAY_DIR_TO_CLIENT, segs, len);
-	upstream_count_rx(w, u.relay, s->upstream, segs, len);
+	upstream_count_rx(w, u.relay, worker_session_up(w, u.relay, s), segs, len);
 	if (!payload) {
 		relay_count_drop(c, RELAY_DIR_TO_CLIENT, DROP_TRUNCATED, segs);
 		goto recycle;

@@ -1326,6 +1326,76 @@ static void rule_of(struct stub_worker *fx, const struct session *s, uint8_t dir
 	fail_msg("no rule of flow %u dir %u", s->flow, dir);
 }
 
+/* Rules of flow in the program's session map. */
+static uint32_t n_rules(struct stub_worker *fx, uint32_t flow)
+{
+	int fd = filter_map_fd(fx->f, "offload_sessions");
+	struct offload_key prev, next;
+	struct offload_rule r;
+	uint32_t n = 0;
+	bool first = true;
+
+	assert_true(fd >= 0);
+	while (!bpf_map_get_next_key(fd, first ? NULL : &prev, &next)) {
+		first = false;
+		prev = next;
+		if (bpf_map_lookup_elem(fd, &next, &r) == 0 && r.flow == flow)
+			n++;
+	}
+	return n;
+}
+
+/* A relay of two upstreams (rr) with the fast path, besides r. */
+#define RELAY_MV                                                                                   \
+	", { name = \"mv\"; listen = [ \"127.0.0.1:47395\" ];"                                       \
+	" upstreams = [ \"" UPSTREAM "\", \"127.0.0.1:47396\" ]; balance = \"rr\";"                   \
+	" max_sessions = 256; session_timeout = 3600.0; offload = \"tc\"; }"
+
+static int setup_mv(void **state)
+{
+	return setup_relays(state, RELAY_MV);
+}
+
+/* upstream_down = "move" (the default) ends a fast session whose upstream was ejected the
+ * same way as any other end: its two rules leave the program's map, then its socket goes; the
+ * other upstream's session stays fast. (review-balance finding 1) */
+static void test_upstream_down_fast(void **state)
+{
+	struct stub_worker *fx = *state;
+	struct worker *w = &fx->rt.workers[0];
+	uint32_t r = fx->rt.relay_slot[1], li = stub_worker_listener(w, r), k, flow[2], gen[2];
+	struct pool_member m[CONFIG_MAX_UPSTREAMS];
+	struct sock_rx_meta meta = { 0 };
+	struct pool *was = fx->rt.pools[r], *p;
+	struct session *s[2];
+	struct addr client;
+	const char *why;
+
+	fast_on_lo(fx, false);
+	w->now = worker_clock();
+	for (k = 0; k < 2; k++) {
+		assert_int_equal(addr_parse("127.0.10.1:40000", &client, &why), 0);
+		client.in4.sin_addr.s_addr = htonl(0x7f000a01u + k);
+		s[k] = worker_session_get(w, li, &client, &meta, 1);
+		assert_true(s[k] && s[k]->fast);
+		assert_true(addr_equal(&s[k]->upstream_addr, &was->m[k].addr)); /* rr */
+		flow[k] = s[k]->flow, gen[k] = s[k]->gen;
+		assert_int_equal(n_rules(fx, flow[k]), 2);
+	}
+	memcpy(m, was->m, was->n * sizeof(m[0]));
+	m[1].state = HEALTH_EJECTED;
+	assert_int_equal(pool_new(&p, BALANCE_RR, m, was->n, was->members_gen), 0);
+	__atomic_store_n(&fx->rt.pools[r], p, __ATOMIC_RELEASE);
+	tick(fx);
+	assert_false(open_as(s[1], gen[1]));
+	assert_int_equal(n_rules(fx, flow[1]), 0);
+	assert_true(open_as(s[0], gen[0]) && s[0]->fast);
+	assert_int_equal(n_rules(fx, flow[0]), 2);
+	assert_int_equal(w->counters[r].sessions_moved, 1);
+	fx->rt.pools[r] = was;
+	pool_free(p);
+}
+
 /* The reading after a move (OFFLOAD_PMTU_TTL) gives the rules the TTL / hop limit the socket
  * path sends with now (IPv6's is the new device's): upstream the session socket's, replies a
  * socket routed as the listener's. A reading of path MTUs alone keeps them. Before, a move
@@ -1397,6 +1467,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_parked_denied_returns, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_refused_returns, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_move_reads_ttl, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_upstream_down_fast, setup_mv, teardown),
 		cmocka_unit_test_setup_teardown(test_parked_epoch_allowance, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_parked_scoped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_park_unwatched, setup, teardown),

@@ -6,6 +6,10 @@
 #            it listens again and its ejection time is over;
 #   check:   active health checks take an upstream down (fall) and back up (rise), one log
 #            line each;
+#   move:    a client that keeps its port and keeps sending leaves an upstream that died and
+#            was ejected under it (upstream_down = "move", the default): its session ends
+#            within a worker tick and its next datagram opens one on the other upstream;
+#            with "keep" it stays, and loses everything (IPv4);
 #   drain:   `upstream disable` sends no new sessions to it while an existing one goes on,
 #            survives a reload, and `upstream enable` takes it back;
 #   names:   an upstream name resolved through this namespace's hosts file (all addresses
@@ -140,6 +144,47 @@ noroute_case()
 		lib_case_ok "$c 16 new clients all answered while $up2 is ejected"
 	else
 		lib_case_fail "$c new clients while $up2 is ejected: $out"
+	fi
+	lib_case_end
+}
+
+# ---- upstream_down: move (the default), keep
+# move_case MODE: the client's session is on up1 (rr: the first one); up1's echo stops, and
+# the client sends 16 more from the same port, 50 ms apart (each waiting up to 0.1 s for its
+# echo): its first ones draw the ICMP errors that eject up1 (max_fails = 2, judged every
+# 100 ms). "move": the worker's next tick (at most 1 s later) ends the session
+# (sessions_moved) and the client's next datagram is answered by up2. "keep": none is.
+# Before, the session stayed on up1 whatever the setting (review-balance finding 1).
+move_case()
+{
+	local mode=$1 up1 up2 out got moved echo1 extra="max_fails = 2; fail_timeout = 30;"
+	lib_case_begin "move-$mode" io_uring 4
+	c="[ipv4 upstream_down $mode]"
+	up1=$(ep "$UP1_IP" 9000) up2=$(ep "$UP2_IP" 9000)
+	lib_case_server "$TMPD/m1.json" echo --bind "$up1"
+	echo1=$BG_PID
+	lib_case_server "$TMPD/m2.json" echo --bind "$up2"
+	lib_relay_conf "$conf" backend=io_uring listen="$to" up="$up1" up="$up2"
+	# ("move" as the default: not written)
+	[ "$mode" = keep ] && extra="$extra upstream_down = \"keep\";"
+	conf_extra "$conf" "$extra"
+	lib_case_start_conf || return
+	lib_udp "$NS_C" client --to "$to" --count 2 --port-base 47700 --expect-echo >/dev/null ||
+		lib_case_fail "$c no echo before up1 stopped"
+	lib_stop_pid "$echo1"
+	out=$(lib_udp "$NS_C" client --to "$to" --count 16 --interval 0.05 --round-wait 0.1 \
+		--port-base 47700 --expect-echo)
+	got=$(echo "$out" | "$PY" -c 'import json, sys; print(json.load(sys.stdin)["received"])')
+	moved=$(lib_stat sessions_moved t)
+	state_is "$up1" ejected || lib_case_fail "$c $up1 state $(up_field t "$up1" state), want ejected"
+	if [ "$mode" = move ] && [ "${got:-0}" -ge 4 ] && [ "$moved" = 1 ]; then
+		lib_case_ok "$c the client moved to $up2: $got of 16 answered (the first" \
+			"$((16 - got)) lost, 0.15 s each), sessions_moved=$moved"
+	elif [ "$mode" = keep ] && [ "$got" = 0 ] && [ "$moved" = 0 ]; then
+		lib_case_ok "$c the client stayed on $up1: none of 16 answered, sessions_moved=0"
+	else
+		lib_case_fail "$c $got of 16 answered, sessions_moved='$moved' (want >= 4 and 1" \
+			"with move, 0 and 0 with keep): $out"
 	fi
 	lib_case_end
 }
@@ -1182,6 +1227,8 @@ for fam in 4 6; do
 	# family)
 	if [ "$fam" = 4 ]; then
 		mark_check_case "$fam"
+		move_case move
+		move_case keep
 		drain_case "$fam"
 		sums_case io_uring "$fam"
 	fi

@@ -394,7 +394,7 @@ static const struct error_case error_cases[] = {
      "t.conf:4: relays[0]: unknown setting 'max_session' (expected one of: name, listen, "
      "upstreams, mode, balance, session_timeout, max_sessions, offload, shed, shed_flow_rate, "
      "max_sessions_per_source, "
-     "session_full, reuseport_shared, max_fails, fail_timeout, reply_timeout, "
+     "session_full, upstream_down, reuseport_shared, max_fails, fail_timeout, reply_timeout, "
      "health_check, resolve_interval, source, fwmark)"},
     {"relays = ( { name = \"a\"; listen = [ \"127.0.0.1:1\" ]; upstreams = [ \"127.0.0.1:2\" ];"
      " health_check = { interval = 0.05; timeout = 0.01; send = \"x\"; }; } );\n",

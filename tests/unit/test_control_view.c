@@ -200,19 +200,19 @@ static int teardown(void **state)
 #define STATS_TABLES \
 	"traffic\n" \
 	"RELAY               WORKER     CLIENT_IN  BYTES  UPSTREAM_OUT  BYTES  UPSTREAM_IN  " \
-	"BYTES  CLIENT_OUT                 BYTES  SESSIONS  CREATED  EXPIRED  EVICTED\n" \
+	"BYTES  CLIENT_OUT                 BYTES  SESSIONS  CREATED  EXPIRED  EVICTED  MOVED\n" \
 	"dns                 0                 10   1000             9    900            8    " \
-	"800           7   9223372036854775500         2        5        3        0\n" \
+	"800           7   9223372036854775500         2        5        3        0      0\n" \
 	"dns                 1                 11   1001             9    900            8   " \
-	"1600           7   9223372036854775500         2        5        3        0\n" \
+	"1600           7   9223372036854775500         2        5        3        0      0\n" \
 	"dns                 all               21   2001            18   1800           16   " \
-	"2400          14  18446744073709551000         4       10        6        0\n" \
+	"2400          14  18446744073709551000         4       10        6        0      0\n" \
 	"m6.long-relay_name  0       123456789012      0             0      0            0      " \
-	"0           0                     0         1        0        0        0\n" \
+	"0           0                     0         1        0        0        0      0\n" \
 	"m6.long-relay_name  1       123456789012      0             0      0            0      " \
-	"0           0                     0         1        0        0        0\n" \
+	"0           0                     0         1        0        0        0      0\n" \
 	"m6.long-relay_name  all     246913578024      0             0      0            0      " \
-	"0           0                     0         2        0        0        0\n" \
+	"0           0                     0         2        0        0        0      0\n" \
 	"\n" \
 	"drops\n" \
 	"RELAY               WORKER  DIRECTION    TRUNCATED  SESSION_TABLE_FULL  SEND_ERROR  " \
@@ -324,7 +324,7 @@ static const char want_stats_json[] =
 	"800, \"session_socket_error\": 1000, \"session_closed\": 1200, \"source_session_limit\": "
 	"1400, \"mirror_reply\": 1600}, \"mirror_extra_copies\": "
 	"0, \"upstream_unreachable_notices\": 63, \"buffer_ring_empty\": 82, \"sessions_active\": "
-	"4, \"sessions_created\": 10, \"sessions_expired\": 6, \"sessions_evicted\": 0}, "
+	"4, \"sessions_created\": 10, \"sessions_expired\": 6, \"sessions_evicted\": 0, \"sessions_moved\": 0}, "
 	"\"workers\": [{\"worker\": 0, "
 	"\"rx_pkts\": 10, \"rx_bytes\": 1000, \"tx_pkts\": 9, \"tx_bytes\": 900, "
 	"\"reply_rx_pkts\": 8, \"reply_rx_bytes\": 800, \"reply_tx_pkts\": 7, \"reply_tx_bytes\": "
@@ -338,7 +338,7 @@ static const char want_stats_json[] =
 	"600, \"source_session_limit\": 700, \"mirror_reply\": 800}, \"mirror_extra_copies\": 0, "
 	"\"upstream_unreachable_notices\": 31, "
 	"\"buffer_ring_empty\": 41, \"sessions_active\": 2, \"sessions_created\": 5, "
-	"\"sessions_expired\": 3, \"sessions_evicted\": 0}, {\"worker\": 1, \"rx_pkts\": 11, "
+	"\"sessions_expired\": 3, \"sessions_evicted\": 0, \"sessions_moved\": 0}, {\"worker\": 1, \"rx_pkts\": 11, "
 	"\"rx_bytes\": 1001, "
 	"\"tx_pkts\": 9, \"tx_bytes\": 900, \"reply_rx_pkts\": 8, \"reply_rx_bytes\": 1600, "
 	"\"reply_tx_pkts\": 7, \"reply_tx_bytes\": 9223372036854775500, \"drops\": {\"truncated\": "
@@ -351,7 +351,7 @@ static const char want_stats_json[] =
 	"\"source_session_limit\": 700, \"mirror_reply\": 800}, "
 	"\"mirror_extra_copies\": 0, "
 	"\"upstream_unreachable_notices\": 32, \"buffer_ring_empty\": 41, \"sessions_active\": 2, "
-	"\"sessions_created\": 5, \"sessions_expired\": 3, \"sessions_evicted\": 0}], "
+	"\"sessions_created\": 5, \"sessions_expired\": 3, \"sessions_evicted\": 0, \"sessions_moved\": 0}], "
 	"\"upstreams\": []}, {\"name\": \"m6.long-relay_name\", "
 	"\"total\": {\"rx_pkts\": 246913578024, \"rx_bytes\": 0, \"tx_pkts\": 0, \"tx_bytes\": 0, "
 	"\"reply_rx_pkts\": 0, \"reply_rx_bytes\": 0, \"reply_tx_pkts\": 0, \"reply_tx_bytes\": 0, "
@@ -366,7 +366,7 @@ static const char want_stats_json[] =
 	"\"mirror_extra_copies\": "
 	"493827156048, \"upstream_unreachable_notices\": 0, \"buffer_ring_empty\": 0, "
 	"\"sessions_active\": 2, \"sessions_created\": 0, \"sessions_expired\": 0, "
-	"\"sessions_evicted\": 0}, \"workers\": "
+	"\"sessions_evicted\": 0, \"sessions_moved\": 0}, \"workers\": "
 	"[{\"worker\": 0, \"rx_pkts\": 123456789012, \"rx_bytes\": 0, \"tx_pkts\": 0, "
 	"\"tx_bytes\": 0, \"reply_rx_pkts\": 0, \"reply_rx_bytes\": 0, \"reply_tx_pkts\": 0, "
 	"\"reply_tx_bytes\": 0, \"drops\": {\"truncated\": 77, \"session_table_full\": 0, "
@@ -379,7 +379,7 @@ static const char want_stats_json[] =
 	"\"source_session_limit\": 0, \"mirror_reply\": 0}, "
 	"\"mirror_extra_copies\": 246913578024, \"upstream_unreachable_notices\": 0, "
 	"\"buffer_ring_empty\": 0, \"sessions_active\": 1, \"sessions_created\": 0, "
-	"\"sessions_expired\": 0, \"sessions_evicted\": 0}, {\"worker\": 1, \"rx_pkts\": "
+	"\"sessions_expired\": 0, \"sessions_evicted\": 0, \"sessions_moved\": 0}, {\"worker\": 1, \"rx_pkts\": "
 	"123456789012, \"rx_bytes\": 0, "
 	"\"tx_pkts\": 0, \"tx_bytes\": 0, \"reply_rx_pkts\": 0, \"reply_rx_bytes\": 0, "
 	"\"reply_tx_pkts\": 0, \"reply_tx_bytes\": 0, \"drops\": {\"truncated\": 77, "
@@ -392,7 +392,7 @@ static const char want_stats_json[] =
 	"\"mirror_extra_copies\": "
 	"246913578024, "
 	"\"upstream_unreachable_notices\": 0, \"buffer_ring_empty\": 0, \"sessions_active\": 1, "
-	"\"sessions_created\": 0, \"sessions_expired\": 0, \"sessions_evicted\": 0}], "
+	"\"sessions_created\": 0, \"sessions_expired\": 0, \"sessions_evicted\": 0, \"sessions_moved\": 0}], "
 	"\"upstreams\": []}], "
 	"\"filter\": {\"pass_not_ip\": 7, "
 	"\"pass_not_udp\": 1007, \"pass_out_of_scope\": 2007, \"pass_unparsed\": 3007, "
@@ -549,11 +549,11 @@ static const char want_status_noworkers[] =
 static const char want_stats_noworkers[] =
 	"traffic\n"
 	"RELAY               WORKER  CLIENT_IN  BYTES  UPSTREAM_OUT  BYTES  UPSTREAM_IN  BYTES  "
-	"CLIENT_OUT  BYTES  SESSIONS  CREATED  EXPIRED  EVICTED\n"
+	"CLIENT_OUT  BYTES  SESSIONS  CREATED  EXPIRED  EVICTED  MOVED\n"
 	"dns                 all             0      0             0      0            0      0     "
-	"      0      0         0        0        0        0\n"
+	"      0      0         0        0        0        0      0\n"
 	"m6.long-relay_name  all             0      0             0      0            0      0     "
-	"      0      0         0        0        0        0\n"
+	"      0      0         0        0        0        0      0\n"
 	"\n"
 	"drops\n"
 	"RELAY               WORKER  DIRECTION    TRUNCATED  SESSION_TABLE_FULL  SEND_ERROR  "

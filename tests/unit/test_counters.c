@@ -41,10 +41,11 @@ static const struct {
 	FIELD(fast_epoch_derived),
 	FIELD(fast_epoch_tried),
 	FIELD(fast_epoch_skipped),
+	FIELD(sessions_moved),
 	FIELD(sessions_active),
 };
 #define N_FIELDS (sizeof(fields) / sizeof(fields[0]))
-_Static_assert(N_FIELDS == RELAY_DIR__MAX * (5 + DROP__MAX) + 11,
+_Static_assert(N_FIELDS == RELAY_DIR__MAX * (5 + DROP__MAX) + 12,
 	       "the table above lists every counter");
 
 static void set(struct relay_counters *c, size_t off, uint64_t v)

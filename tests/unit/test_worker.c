@@ -222,11 +222,180 @@ static void test_table_gens(void **state)
 	}
 }
 
+/* ---------------------------------------------------------------- upstream_down */
+
+/* "move" (the default) with reply_timeout, and "keep": two upstreams each, rr */
+#define RELAY_MOVE "{ name = \"m\"; listen = [ \"127.0.0.1:47171\" ];" \
+		   " upstreams = [ \"127.0.0.1:47172\", \"127.0.0.1:47173\" ];" \
+		   " balance = \"rr\"; max_sessions = 8; reply_timeout = 1; }"
+#define RELAY_KEEP "{ name = \"k\"; listen = [ \"127.0.0.1:47174\" ];" \
+		   " upstreams = [ \"127.0.0.1:47172\", \"127.0.0.1:47173\" ];" \
+		   " balance = \"rr\"; max_sessions = 8; upstream_down = \"keep\"; }"
+
+static int setup_down(void **state)
+{
+	struct stub_worker *f = calloc(1, sizeof(*f));
+
+	if (!f || stub_worker_setup(f, load(RELAY_MOVE ", " RELAY_KEEP), false))
+		return -1;
+	*state = f;
+	return 0;
+}
+
+/* Publishes for relay slot r a pool of the one in force (kept in *was when NULL) with
+ * member i's state and enabled as given (and member j's state, j < n), as main does after
+ * a health or drain change: same member list, new pool. */
+static struct pool *publish(struct stub_worker *f, uint32_t r, struct pool **was, uint32_t i,
+			    enum health_state st, bool enabled, uint32_t j, enum health_state st_j)
+{
+	const struct pool *cur = *was ? *was : f->rt.pools[r];
+	struct pool_member m[CONFIG_MAX_UPSTREAMS];
+	struct pool *p;
+
+	memcpy(m, cur->m, cur->n * sizeof(m[0]));
+	m[i].state = st;
+	m[i].enabled = enabled;
+	if (j < cur->n)
+		m[j].state = st_j;
+	assert_int_equal(pool_new(&p, BALANCE_RR, m, cur->n, cur->members_gen), 0);
+	if (!*was)
+		*was = f->rt.pools[r];
+	else
+		pool_free(f->rt.pools[r]);
+	__atomic_store_n(&f->rt.pools[r], p, __ATOMIC_RELEASE);
+	return p;
+}
+
+/* Sessions of relay slot r open on member i of p. */
+static uint32_t on_member(struct worker *w, uint32_t r, const struct pool *p, uint32_t i)
+{
+	struct session_table *t = &w->relays[r].sessions;
+	uint32_t k, n = 0;
+
+	for (k = 0; k < t->capacity; k++)
+		if (t->slots[k].state == SESSION_ACTIVE &&
+		    addr_equal(&t->slots[k].upstream_addr, &p->m[i].addr))
+			n++;
+	return n;
+}
+
+/* upstream_down = "move": once a pool with an upstream ejected or down is published, the
+ * worker's next tick ends that upstream's sessions (sessions_moved), and the client's next
+ * datagram opens one on another; not in panic (every upstream down), not for a drained one,
+ * not with "keep", and nothing more while the pool stays the same. Before, they all stayed
+ * (review-balance finding 1). */
+static void test_upstream_down(void **state)
+{
+	struct stub_worker *f = *state;
+	struct worker *w = &f->rt.workers[0];
+	uint32_t rm = slot_of(f, "m"), rk = slot_of(f, "k"), r, h;
+	struct pool *was[2] = { NULL, NULL };
+	const struct pool *p;
+	struct session *s;
+	int k;
+
+	w->now = worker_clock();
+	for (k = 0; k < 2; k++) {
+		r = k ? rk : rm;
+		for (h = 1; h <= 4; h++)
+			open_session(w, r, (int)h);
+		p = f->rt.pools[r];
+		assert_int_equal(on_member(w, r, p, 0), 2);
+		assert_int_equal(on_member(w, r, p, 1), 2);
+	}
+
+	/* Panic (both down): nothing moves. Drained and down: its sessions end as usual. */
+	p = publish(f, rm, &was[0], 1, HEALTH_DOWN, true, 0, HEALTH_EJECTED);
+	assert_true(p->panic);
+	worker_tick(w);
+	assert_int_equal(w->relays[rm].sessions.active, 4);
+	p = publish(f, rm, &was[0], 1, HEALTH_DOWN, false, 0, HEALTH_UP);
+	worker_tick(w);
+	assert_int_equal(w->relays[rm].sessions.active, 4);
+
+	/* Member 1 ejected: its two sessions end at the next tick, member 0's stay. */
+	for (k = 0; k < 2; k++) {
+		r = k ? rk : rm;
+		p = publish(f, r, &was[k], 1, HEALTH_EJECTED, true, 0, HEALTH_UP);
+	}
+	worker_tick(w);
+	p = f->rt.pools[rm];
+	assert_int_equal(on_member(w, rm, p, 1), 0);
+	assert_int_equal(on_member(w, rm, p, 0), 2);
+	assert_int_equal(w->counters[rm].sessions_moved, 2);
+	assert_int_equal(w->counters[rm].sessions_active, 2);
+	/* "keep": they stay */
+	assert_int_equal(on_member(w, rk, f->rt.pools[rk], 1), 2);
+	assert_int_equal(w->counters[rk].sessions_moved, 0);
+
+	/* The moved clients come back on member 0; another tick of the same pool ends
+	 * nothing. */
+	for (h = 1; h <= 4; h++) {
+		s = open_session(w, rm, (int)h);
+		assert_true(addr_equal(&s->upstream_addr, &p->m[0].addr));
+	}
+	worker_tick(w);
+	assert_int_equal(w->relays[rm].sessions.active, 4);
+	assert_int_equal(w->counters[rm].sessions_moved, 2);
+
+	/* Down by the checks, member 0 this time (member 1 up again): its four go. */
+	p = publish(f, rm, &was[0], 0, HEALTH_DOWN, true, 1, HEALTH_UP);
+	worker_tick(w);
+	assert_int_equal(w->relays[rm].sessions.active, 0);
+	assert_int_equal(w->counters[rm].sessions_moved, 6);
+
+	for (k = 0; k < 2; k++) {
+		r = k ? rk : rm;
+		pool_free(f->rt.pools[r]);
+		f->rt.pools[r] = was[k];
+	}
+}
+
+/* A session whose counter slot counts another member since (a reload gave the slot to a new
+ * member before the worker's APPLY ended the session) charges that member nothing: no
+ * no-reply failure at reply_timeout, no reply or send counts (review-balance finding 7). */
+static void test_slot_reused(void **state)
+{
+	struct stub_worker *f = *state;
+	struct worker *w = &f->rt.workers[0];
+	uint32_t r = slot_of(f, "m");
+	struct worker_relay *wr = &w->relays[r];
+	struct session *a, *b;
+	struct relay_dir_counters up = { .tx_pkts = 3, .tx_bytes = 30 };
+	struct relay_dir_counters down = { .rx_pkts = 2, .rx_bytes = 20 };
+
+	w->now = worker_clock();
+	a = open_session(w, r, 1);
+	b = open_session(w, r, 2);
+	assert_int_not_equal(a->upstream, b->upstream);
+	/* a's slot now counts another member (as member_uc leaves it) */
+	wr->uc_gen[a->upstream] = a->upstream_gen + 1;
+	upstream_counters_zero(worker_uc(w, r, a->upstream));
+
+	assert_int_equal(worker_session_up(w, r, a), SESSION_NONE);
+	assert_int_equal(worker_session_up(w, r, b), b->upstream);
+	worker_count_fast(w, r, a, &up, &down);
+	worker_count_fast(w, r, b, &up, &down);
+	assert_int_equal(worker_uc(w, r, a->upstream)->tx_pkts, 0);
+	assert_int_equal(worker_uc(w, r, a->upstream)->rx_pkts, 0);
+	assert_int_equal(worker_uc(w, r, b->upstream)->tx_pkts, 3);
+	assert_int_equal(worker_uc(w, r, b->upstream)->rx_pkts, 2);
+
+	/* reply_timeout passes, neither having had a reply (the counts above were folds') */
+	a->down_datagrams = b->down_datagrams = 0;
+	w->now += 2000000000ull;
+	worker_tick(w);
+	assert_int_equal(worker_uc(w, r, a->upstream)->noreply, 0);
+	assert_int_equal(worker_uc(w, r, b->upstream)->noreply, 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_reply_refused),
 		cmocka_unit_test_setup_teardown(test_table_gens, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_upstream_down, setup_down, teardown),
+		cmocka_unit_test_setup_teardown(test_slot_reused, setup_down, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
