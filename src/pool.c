@@ -1,9 +1,13 @@
 // SPDX-License-Identifier: MIT
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "pool.h"
+
+/* pools made so far, by any thread: each pool's seq */
+static _Atomic uint64_t pool_seq;
 
 int pool_new(struct pool **out, enum balance_mode mode, const struct pool_member *m, uint32_t n,
 	     uint64_t members_gen)
@@ -22,6 +26,7 @@ int pool_new(struct pool **out, enum balance_mode mode, const struct pool_member
 		return -ENOMEM;
 	p->n = n;
 	p->members_gen = members_gen;
+	p->seq = atomic_fetch_add_explicit(&pool_seq, 1, memory_order_relaxed) + 1;
 	memcpy(p->m, m, n * sizeof(*m));
 	for (i = 0; i < n; i++) {
 		bm[i].addr = m[i].addr;

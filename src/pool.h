@@ -36,6 +36,8 @@ struct pool_member {
 struct pool {
 	uint32_t n;
 	uint64_t members_gen; /* the member list's identity */
+	uint64_t seq;	      /* this pool's identity: each pool_new gives a new one (an address may
+				 come back for a later pool) */
 	bool panic;	      /* no enabled member is up: all enabled ones are used */
 	uint64_t copy_mask;   /* mirror: members that get copies (enabled; all when none is) */
 	struct balancer bal;  /* over the members, picking the usable ones */

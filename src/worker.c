@@ -1211,14 +1211,12 @@ static void move_sessions(struct worker *w, uint32_t r)
 	uint32_t walked = 0, ended = 0;
 
 	if (wr->mode != RELAY_MODE_FORWARD || wr->conf->upstream_down != UPSTREAM_DOWN_MOVE) {
-		wr->down_pool = NULL;
+		wr->down_seq = 0;
 		wr->down_left = 0;
 		return;
 	}
-	/* (a freed pool's address may come back for a new one: that pool's downs wait for the
-	 * next change, as the sessions of a worker whose tick is late wait for that) */
-	if (p != wr->down_pool) {
-		wr->down_pool = p;
+	if (p->seq != wr->down_seq) {
+		wr->down_seq = p->seq;
 		wr->down_mask = down_members(p, wr->down_gen);
 		wr->down_left = wr->down_mask ? t->capacity : 0;
 	}
@@ -1485,7 +1483,7 @@ static int apply_relay(struct worker *w, uint32_t r, uint32_t i, struct worker_c
 		repoint_sessions(w, r);
 	}
 	/* (sessions repointed to other counter slots, a new table: the tick walks again) */
-	wr->down_pool = NULL;
+	wr->down_seq = 0;
 	return 0;
 }
 

@@ -161,11 +161,11 @@ struct worker_relay {
 	uint32_t evicted_next;
 	struct worker_noreply noreply[WORKER_NOREPLY_MAX];
 	uint32_t noreply_head, noreply_len;
-	/* upstream_down = "move" (move_sessions): the pool the last walk began for (compared only,
-	 * never read: a new one may have new members down, or have had them up again in between
-	 * for new sessions), the counter slots of its members that are down (down_mask) and
+	/* upstream_down = "move" (move_sessions): the pool the last walk began for (its seq; 0:
+	 * none: a new one may have new members down, or have had them up again in between for
+	 * new sessions), the counter slots of its members that are down (down_mask) and
 	 * their members' gens, and the lap: down_left slots from down_next are to be walked */
-	const struct pool *down_pool;
+	uint64_t down_seq;
 	uint64_t down_mask;
 	uint32_t down_gen[CONFIG_MAX_UPSTREAMS];
 	uint32_t down_next, down_left;
