@@ -28,8 +28,9 @@ struct upkeep_probe {
 	struct addr addr;
 	struct addr source; /* family 0: none */
 	uint32_t fwmark;    /* the relay's, so that probes take its policy routes */
-	/* The probe out's own socket (a new source port each), -1 when none is out: closed at
-	 * its result, so a late reply or ICMP error goes with it and never counts for the next */
+	/* The probes' socket, -1 when none: kept while they succeed (one source port, so one
+	 * conntrack or NAT mapping, not one per probe), closed at a failure, so a late reply
+	 * or ICMP error goes with it and never counts for the next */
 	int fd;
 	uint64_t interval, timeout; /* ns */
 	uint64_t next_send;	    /* ns */
@@ -72,7 +73,6 @@ static void probe_close(struct upkeep_probe *p)
 static void probe_result(struct upkeep_probe *p, int8_t r)
 {
 	p->deadline = 0;
-	probe_close(p);
 	if (p->n_results == UPKEEP_PROBE_RESULTS) {
 		memmove(p->results, p->results + 1, UPKEEP_PROBE_RESULTS - 1);
 		p->n_results--;
@@ -82,6 +82,7 @@ static void probe_result(struct upkeep_probe *p, int8_t r)
 
 static void probe_fail(struct upkeep_probe *p, const char *why)
 {
+	probe_close(p);
 	probe_result(p, -1);
 	snprintf(p->why, sizeof(p->why), "health check: %s", why);
 }
@@ -169,20 +170,28 @@ static void probe_send(struct upkeep_probe *p, uint64_t now)
 {
 	struct sock_source src = {.bind = addr_family(&p->source) ? &p->source : NULL,
 				  .fwmark = p->fwmark};
-	int one = 1;
+	uint8_t buf[CONFIG_PROBE_MAX];
+	int i;
 
 	p->next_send = now + p->interval;
 	if (p->deadline)
 		return; /* still waiting: the timeout decides */
-	p->fd = sock_open_upstream(&p->addr, false, &src, NULL);
+	/* Kept after a success: what came since (a duplicate of that reply) is not this
+	 * probe's. (No kernel receive times: SO_TIMESTAMP turns on a time stamp for every
+	 * datagram the host receives.) */
+	for (i = 0; p->fd >= 0 && i < 16; i++)
+		if (recv(p->fd, buf, sizeof(buf), MSG_DONTWAIT) < 0 &&
+		    (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+	if (p->fd >= 0 && i == 16)
+		probe_close(p); /* a flood: a new port */
+	if (p->fd < 0)
+		p->fd = sock_open_upstream(&p->addr, false, &src, NULL);
 	if (p->fd < 0) {
 		probe_fail(p, strerror(-p->fd));
 		p->fd = -1;
 		return;
 	}
-	/* The kernel's arrival time: a reply read late (the thread was busy) still counts by
-	 * when it came. Without it, the time it is read. */
-	(void)setsockopt(p->fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof(one));
 	if (send(p->fd, p->send, p->send_len, MSG_DONTWAIT) < 0) {
 		probe_fail(p, strerror(errno));
 		return;
@@ -190,49 +199,26 @@ static void probe_send(struct upkeep_probe *p, uint64_t now)
 	p->deadline = now + p->timeout;
 }
 
-/* When the datagram mh holds arrived, in worker_clock's ns: the kernel's receive time
- * (CLOCK_REALTIME) moved back from now by its age; now when it has none. (worker_clock is
- * coarse: a reply may be judged up to a clock tick early, never late.) */
-static uint64_t probe_arrival(struct msghdr *mh)
-{
-	uint64_t now = worker_clock(), age = 0;
-	struct timespec ts, real;
-	struct cmsghdr *c;
-	int64_t d;
-
-	for (c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
-		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_TIMESTAMPNS)
-			continue;
-		memcpy(&ts, CMSG_DATA(c), sizeof(ts));
-		clock_gettime(CLOCK_REALTIME, &real);
-		d = (int64_t)(real.tv_sec - ts.tv_sec) * 1000000000 + (real.tv_nsec - ts.tv_nsec);
-		age = d > 0 ? (uint64_t)d : 0;
-	}
-	return now > age ? now - age : 0;
-}
-
-/* The probe out's reply or error, if one came: its result. A reply counts only if it arrived
- * by the deadline. Any error is the probe's own (its socket is new): an ICMP port, host or
- * network unreachable, too big, queued by IP_RECVERR. */
-static void probe_read(struct upkeep_probe *p)
+/* The probe out's reply or error, if one came: its result. A reply counts only if it came by
+ * the deadline: judged at at, the time the thread last looked before this read (it was
+ * waiting for the app lock since, or polling, which wakes at every deadline). Any error is
+ * the probe's own (a failure closes the socket): an ICMP port, host or network unreachable,
+ * too big, queued by IP_RECVERR. */
+static void probe_read(struct upkeep_probe *p, uint64_t at)
 {
 	uint8_t buf[CONFIG_PROBE_MAX];
-	char ctl[CMSG_SPACE(sizeof(struct timespec))] __attribute__((aligned(8)));
-	struct iovec iov = {.iov_base = buf, .iov_len = sizeof(buf)};
-	struct msghdr mh = {
-	    .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl, .msg_controllen = sizeof(ctl)};
 	ssize_t n;
 
 	if (p->fd < 0 || !p->deadline)
 		return;
-	n = recvmsg(p->fd, &mh, MSG_DONTWAIT);
+	n = recv(p->fd, buf, sizeof(buf), MSG_DONTWAIT);
 	if (n < 0) {
 		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
 			return;
 		probe_fail(p, errno == ECONNREFUSED ? "ICMP unreachable" : strerror(errno));
 		return;
 	}
-	if (probe_arrival(&mh) > p->deadline)
+	if (at > p->deadline)
 		probe_fail(p, "no reply in time");
 	else if ((size_t)n >= p->expect_len && !memcmp(buf, p->expect, p->expect_len))
 		probe_result(p, 1);
@@ -393,9 +379,12 @@ static void *upkeep_thread(void *arg)
 	struct app *a = k->a;
 	/* without memory for more: the stop and the lookups, and probes read every pass */
 	struct pollfd base[1 + CONFIG_MAX_RELAYS], *pfd = base;
-	uint64_t now, next_tick = 0, wake;
+	/* blind: when the thread stopped looking at the probes (0: it is looking): a wait for
+	 * the app lock, or a pass that could not poll them all; what it reads next came by
+	 * then, as far as it can tell */
+	uint64_t now, next_tick = 0, wake, blind = 0;
 	uint32_t i, j, n, np, cap = 1 + CONFIG_MAX_RELAYS;
-	bool waited = false, short_of_memory = false, poll_failing = false;
+	bool short_of_memory = false, poll_failing = false;
 	int ret;
 
 	for (;;) {
@@ -415,16 +404,16 @@ static void *upkeep_thread(void *arg)
 			pthread_mutex_unlock(&a->lock);
 			next_tick = now + UPKEEP_TICK_MS * 1000000ull;
 			upkeep_resolve(k, now);
-			waited = true;
+			blind = blind ? blind : now;
 		}
 		/* The lock may have been waited for (a reload, a status, a filter sync holding
-		 * it): what came meanwhile is read, by its arrival time, before deadlines are
-		 * judged at the time after. */
-		if (waited) {
-			now = worker_clock();
+		 * it): what came meanwhile is read, judged at the time before the wait, before
+		 * deadlines are judged at the time after. */
+		if (blind) {
 			for (i = 0; i < k->n_probes; i++)
-				probe_read(&k->probes[i]);
-			waited = false;
+				probe_read(&k->probes[i], blind);
+			now = worker_clock();
+			blind = 0;
 		}
 		/* poll until the first of the next tick, a probe's deadline, a probe to send */
 		wake = next_tick;
@@ -461,10 +450,13 @@ static void *upkeep_thread(void *arg)
 		 * others are read on every pass. */
 		np = k->n_probes < cap - 1 - CONFIG_MAX_RELAYS ? k->n_probes
 							       : cap - 1 - CONFIG_MAX_RELAYS;
-		waited |= np < k->n_probes;
+		if (np < k->n_probes)
+			blind = now;
 		pfd[0] = (struct pollfd){.fd = k->stop_fd, .events = POLLIN};
+		/* (a socket kept with no probe out is not watched: -1) */
 		for (i = 0; i < np; i++)
-			pfd[1 + i] = (struct pollfd){.fd = k->probes[i].fd, .events = POLLIN};
+			pfd[1 + i] = (struct pollfd){
+			    .fd = k->probes[i].deadline ? k->probes[i].fd : -1, .events = POLLIN};
 		n = 1 + np;
 		for (i = 0; i < CONFIG_MAX_RELAYS && k->n_out; i++)
 			if (k->look[i].batch)
@@ -479,9 +471,9 @@ static void *upkeep_thread(void *arg)
 				log_err("upkeep thread: poll: %s; trying again every %d ms",
 					strerror(errno), UPKEEP_TICK_MS);
 			poll_failing = true;
+			blind = blind ? blind : now; /* nothing was read */
 			if (upkeep_pause(k))
 				break;
-			waited = true; /* nothing was read */
 			continue;
 		}
 		if (ret < 0)
@@ -491,13 +483,14 @@ static void *upkeep_thread(void *arg)
 		poll_failing = false;
 		if (pfd[0].revents & POLLIN)
 			break;
+		now = worker_clock();
 		for (i = 0; i < np; i++)
 			if (pfd[1 + i].revents && k->probes[i].fd >= 0)
-				probe_read(&k->probes[i]);
+				probe_read(&k->probes[i], blind ? blind : now);
 		for (i = 0; i < CONFIG_MAX_RELAYS && k->n_out; i++) {
 			if (k->look[i].batch && lookup_done(k->look[i].batch)) {
+				blind = blind ? blind : worker_clock();
 				upkeep_resolved(k, i);
-				waited = true;
 			}
 		}
 	}

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* The upkeep thread: every UPKEEP_TICK_MS it turns what the workers observed into upstream
  * health (upstream_tick), runs the relays' active health checks (health_check: a probe every
- * interval, each from a connected UDP socket of its own, closed at its result; a reply that
- * arrived within timeout, by the kernel's receive time, and starts with expect), and re-resolves upstream names every resolve_interval, applying a changed set
+ * interval from a connected UDP socket, kept while they succeed and replaced after a failure;
+ * a reply that came within timeout and starts with expect), and re-resolves upstream names
+ * every resolve_interval, applying a changed set
  * like a reload of that relay. It takes the app lock for each of those steps, never across
  * a wait. Name lookups run off this thread (lookup.h), a batch per relay: a slow resolver
  * delays only that relay's new addresses, not the health checks, other relays or a stop. */

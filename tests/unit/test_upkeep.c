@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /* The upkeep thread (upkeep.c): its active health checks against an upstream on loopback that
  * answers late, or in time while the thread waits for the app lock (a reply counts only for
- * its own probe and only if it came by the deadline, whenever the thread reads it); and its
+ * its own probe and only if it came by the deadline, whenever the thread reads it), their
+ * socket kept while they succeed; and its
  * loop going on through failing polls (linked with --wrap=poll). */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -62,6 +63,8 @@ struct replier {
 	uint32_t hold_at;
 	bool stop;
 	uint32_t got;
+	uint16_t first_from; /* the source port of the first probe */
+	uint32_t other_from; /* probes from another port */
 	pthread_t t;
 };
 
@@ -93,6 +96,10 @@ static void *replier_main(void *arg)
 					locked = true;
 					unlock_at = mono() + r->hold;
 				}
+				if (!r->got)
+					r->first_from = q[nq - 1].from.sin_port;
+				else if (q[nq - 1].from.sin_port != r->first_from)
+					r->other_from++;
 				__atomic_add_fetch(&r->got, 1, __ATOMIC_RELAXED);
 			}
 		}
@@ -276,6 +283,43 @@ static void test_reply_in_time_counts_after_lock_wait(void **state)
 	app_free(a);
 }
 
+/* Probes that succeed go from one socket (one source port: one conntrack or NAT entry, where a
+ * socket per probe made one each); one that fails gets a new one. */
+static void test_probes_keep_their_port(void **state)
+{
+	struct replier r;
+	struct upkeep *k;
+	struct app *a;
+	char err[256];
+	char text[512];
+	uint64_t end;
+
+	(void)state;
+	replier_start(&r, NULL, 0, 0, 0);
+	snprintf(text, sizeof(text),
+		 "relays = ( { name = \"a\"; listen = [ \"127.0.0.1:5000\" ];\n"
+		 " upstreams = [ \"127.0.0.1:%u\" ];\n"
+		 " health_check = { interval = 0.1; timeout = 0.08; rise = 1; fall = 1;"
+		 " send = \"ping\"; expect = \"ping\"; }; } );\n",
+		 r.port);
+	a = app_new(text, false);
+	r.a = a;
+	replier_run(&r);
+	assert_int_equal(upkeep_start(a, 0, &k, err, sizeof(err)), 0);
+	for (end = mono() + 2000 * MS; __atomic_load_n(&r.got, __ATOMIC_RELAXED) < 6 &&
+				       mono() < end;)
+		usleep(20000);
+	upkeep_stop(k);
+	replier_stop(&r);
+	pthread_mutex_lock(&a->lock);
+	/* (a failure, fall = 1: marked down, would rightly change the port: none came) */
+	if (!member(a, r.port)->changed)
+		assert_int_equal(r.other_from, 0);
+	pthread_mutex_unlock(&a->lock);
+	assert_true(r.got >= 6);
+	app_free(a);
+}
+
 /* Polls fail for a while: the thread goes on, and an ejection ends in its time (the old
  * thread ended silently at the first failure, and the upstream stayed ejected). */
 static void test_poll_failures_do_not_end_the_thread(void **state)
@@ -320,6 +364,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_late_replies_fail),
 	    cmocka_unit_test(test_reply_in_time_counts_after_lock_wait),
+	    cmocka_unit_test(test_probes_keep_their_port),
 	    cmocka_unit_test(test_poll_failures_do_not_end_the_thread),
 	};
 
