@@ -40,8 +40,10 @@ bool health_observe(struct health *h, const struct health_conf *c, uint64_t fail
 		return false;
 	sum = (uint64_t)h->streak + fails;
 	h->streak = sum > UINT32_MAX ? UINT32_MAX : (uint32_t)sum;
-	if (h->streak < c->max_fails)
+	if (h->streak < c->max_fails) {
+		h->held = false; /* (a reload raised max_fails above a held series) */
 		return false;
+	}
 	if (!may_eject) {
 		h->held = true;
 		h->streak = c->max_fails; /* the next failure ejects, once that is allowed */

@@ -373,6 +373,20 @@ static bool upkeep_pause(struct upkeep *k)
 	return read(k->stop_fd, &v, sizeof(v)) == (ssize_t)sizeof(v);
 }
 
+/* The lookup batches that are done are applied (upkeep_resolved, which waits for the app
+ * lock: *blind says since when the probes were not looked at). */
+static void upkeep_lookups(struct upkeep *k, uint64_t *blind)
+{
+	uint32_t i;
+
+	for (i = 0; i < CONFIG_MAX_RELAYS && k->n_out; i++) {
+		if (k->look[i].batch && lookup_done(k->look[i].batch)) {
+			*blind = *blind ? *blind : worker_clock();
+			upkeep_resolved(k, i);
+		}
+	}
+}
+
 static void *upkeep_thread(void *arg)
 {
 	struct upkeep *k = arg;
@@ -474,6 +488,7 @@ static void *upkeep_thread(void *arg)
 			blind = blind ? blind : now; /* nothing was read */
 			if (upkeep_pause(k))
 				break;
+			upkeep_lookups(k, &blind); /* (lookups answer without poll) */
 			continue;
 		}
 		if (ret < 0)
@@ -487,12 +502,7 @@ static void *upkeep_thread(void *arg)
 		for (i = 0; i < np; i++)
 			if (pfd[1 + i].revents && k->probes[i].fd >= 0)
 				probe_read(&k->probes[i], blind ? blind : now);
-		for (i = 0; i < CONFIG_MAX_RELAYS && k->n_out; i++) {
-			if (k->look[i].batch && lookup_done(k->look[i].batch)) {
-				blind = blind ? blind : worker_clock();
-				upkeep_resolved(k, i);
-			}
-		}
+		upkeep_lookups(k, &blind);
 	}
 	if (pfd != base)
 		free(pfd);

@@ -102,6 +102,19 @@ static void test_held_ejection(void **state)
 	assert_false(health_observe(&h, &conf, 0, 1, false, 15 * S));
 	assert_false(h.held);
 	assert_int_equal(h.streak, 0);
+	/* a reload that raised max_fails above a held series: no longer held, so the next
+	 * hold is one again (and logged) */
+	{
+		struct health_conf more = conf;
+
+		more.max_fails = 10;
+		assert_false(health_observe(&h, &conf, 3, 0, false, 16 * S));
+		assert_true(h.held);
+		assert_false(health_observe(&h, &more, 1, 0, false, 17 * S));
+		assert_false(h.held);
+		assert_false(health_observe(&h, &more, 6, 0, false, 18 * S));
+		assert_true(h.held);
+	}
 }
 
 static void test_checks_rise_and_fall(void **state)
