@@ -5,13 +5,18 @@ void relay_dir_counters_add(struct relay_dir_counters *sum, const struct relay_d
 {
 	int d;
 
-	sum->rx_pkts += counter_get(&c->rx_pkts);
-	sum->rx_bytes += counter_get(&c->rx_bytes);
+	/* Outputs before inputs: the worker counts a datagram in rx (and a copy in
+	 * extra_copies) before it counts it sent or dropped, so one read never shows more out
+	 * than in (tx + drops <= rx + extra_copies), even while datagrams move. The fence keeps
+	 * the input loads after the output loads. */
 	sum->tx_pkts += counter_get(&c->tx_pkts);
 	sum->tx_bytes += counter_get(&c->tx_bytes);
-	sum->extra_copies += counter_get(&c->extra_copies);
 	for (d = 0; d < DROP__MAX; d++)
 		sum->drops[d] += counter_get(&c->drops[d]);
+	__atomic_thread_fence(__ATOMIC_ACQUIRE);
+	sum->rx_pkts += counter_get(&c->rx_pkts);
+	sum->rx_bytes += counter_get(&c->rx_bytes);
+	sum->extra_copies += counter_get(&c->extra_copies);
 	sum->fast_pkts += counter_get(&c->fast_pkts);
 	sum->fast_bytes += counter_get(&c->fast_bytes);
 }

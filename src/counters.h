@@ -168,8 +168,9 @@ static inline void relay_count_drop(struct relay_counters *c, enum relay_dir d,
 void relay_dir_counters_add(struct relay_dir_counters *sum, const struct relay_dir_counters *c);
 
 /* Adds each counter of c to the same counter of sum. c may be a live worker's: every field is
- * loaded once with counter_get. sum is the caller's own (a copy or a total). The padding
- * after the fields is never read or written. */
+ * loaded once with counter_get, each direction's outputs (tx, drops) before its inputs (rx,
+ * extra_copies), so a live read never shows more out than in. sum is the caller's own (a copy
+ * or a total). The padding after the fields is never read or written. */
 void relay_counters_add(struct relay_counters *sum, const struct relay_counters *c);
 
 /* Adds each counter of c (may be live) to sum. */

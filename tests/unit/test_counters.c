@@ -2,11 +2,13 @@
 /* relay_counters_add: every field lands in its own field, sums accumulate (and wrap like
  * uint64_t), and the padding after the fields is neither read nor written. */
 #include <inttypes.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -160,6 +162,59 @@ static void test_dir_add(void **state)
 	assert_int_equal(sum.dir[RELAY_DIR_TO_UPSTREAM].rx_pkts, 0);
 }
 
+/* A worker that counts while a reader sums: it counts a datagram received before it counts it
+ * sent or dropped (a fence stands for its program order), so no sum may show more out than
+ * in. Reading rx first (as relay_counters_add did) lets a datagram counted in between show
+ * up as sent but not received. Bounded: the writer stops at a count, the reader at a time. */
+struct race {
+	struct relay_counters c;
+	int stop;
+};
+
+static void *race_writer(void *arg)
+{
+	struct race *rc = arg;
+	struct relay_dir_counters *d = &rc->c.dir[RELAY_DIR_TO_UPSTREAM];
+	uint64_t i;
+
+	for (i = 0; i < 200000000ull && !__atomic_load_n(&rc->stop, __ATOMIC_RELAXED); i++) {
+		counter_add(&d->rx_pkts, 1);
+		__atomic_thread_fence(__ATOMIC_RELEASE);
+		if (i & 1)
+			counter_add(&d->tx_pkts, 1);
+		else
+			counter_add(&d->drops[DROP_SEND_ERROR], 1);
+	}
+	return NULL;
+}
+
+static void test_read_never_shows_more_out_than_in(void **state)
+{
+	struct race rc;
+	struct timespec t0, t;
+	pthread_t th;
+	uint64_t reads = 0, bad = 0;
+
+	memset(&rc, 0, sizeof(rc));
+	assert_int_equal(pthread_create(&th, NULL, race_writer, &rc), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do {
+		struct relay_counters sum;
+		const struct relay_dir_counters *d = &sum.dir[RELAY_DIR_TO_UPSTREAM];
+
+		memset(&sum, 0, sizeof(sum));
+		relay_counters_add(&sum, &rc.c);
+		if (d->tx_pkts + relay_dir_drops(d) > d->rx_pkts + d->extra_copies)
+			bad++;
+		reads++;
+		clock_gettime(CLOCK_MONOTONIC, &t);
+	} while ((t.tv_sec - t0.tv_sec) * 1000000000ll + (t.tv_nsec - t0.tv_nsec) < 300000000ll);
+	__atomic_store_n(&rc.stop, 1, __ATOMIC_RELAXED);
+	pthread_join(th, NULL);
+	if (bad)
+		fail_msg("%" PRIu64 " of %" PRIu64 " reads showed tx + drops > rx", bad, reads);
+}
+
 static void test_dir_names(void **state)
 {
 	assert_string_equal(relay_dir_name(RELAY_DIR_TO_UPSTREAM), "to_upstream");
@@ -208,6 +263,7 @@ int main(void)
 		cmocka_unit_test(test_dir_add),
 		cmocka_unit_test(test_dir_names),
 		cmocka_unit_test(test_rate),
+		cmocka_unit_test(test_read_never_shows_more_out_than_in),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
