@@ -420,12 +420,18 @@ int metrics_format(const struct snapshot *s, bool pw, FILE *out)
 	      "Unix time of the last successful reload (the start time before any).",
 	      s->last_reload_success);
 
+	/* Before the first turn the age since the thread started: a finite value, so that an
+	 * alert like "> 5" fires for a worker stuck before its loop (NaN compares false). */
 	family(out, "ringrelay_worker_heartbeat_age_seconds", "gauge",
-	       "Seconds since the worker's event loop last ran; NaN before its first turn.");
+	       "Seconds since the worker's event loop last ran (since it started, before its "
+	       "first turn).");
 	for (w = 0; w < s->n_workers; w++) {
+		const struct snapshot_worker *sw = &s->workers[w];
+
 		fprintf(out, "ringrelay_worker_heartbeat_age_seconds{worker=\"%" PRIu32 "\"} ",
-			s->workers[w].id);
-		metrics_format_value(out, s->workers[w].heartbeat_age);
+			sw->id);
+		metrics_format_value(out, isnan(sw->heartbeat_age) ? sw->started_age
+								  : sw->heartbeat_age);
 		fputc('\n', out);
 	}
 	worker_counter(out, s, "ringrelay_worker_loops_total",

@@ -887,6 +887,7 @@ static int start_workers(struct runtime *rt, char *err, size_t errlen)
 						.fast = rt->fast, .judge = rt->judge,
 						.judge_rules = judge_rules(rt),
 						.offload = rt->offload, .steer_cpu = rt->steer_cpu };
+		rt->workers[i].started = worker_clock();
 		ret = worker_start(&rt->workers[i], &first[i]);
 		if (ret) {
 			snprintf(err, errlen, "worker %u: pthread_create: %s", i, strerror(-ret));
@@ -1547,6 +1548,7 @@ int runtime_snapshot(const struct runtime *rt, struct snapshot *s)
 			sw->heartbeat_age = NAN;
 		else
 			sw->heartbeat_age = now > beat ? (double)(now - beat) / 1e9 : 0.0;
+		sw->started_age = now > wk->started ? (double)(now - wk->started) / 1e9 : 0.0;
 		sw->loops = counter_get(&wk->wc.loops);
 		sw->completions = counter_get(&wk->wc.completions);
 		sw->rearms = counter_get(&wk->wc.rearms);

@@ -19,6 +19,7 @@ struct snapshot_worker {
 	uint32_t id;
 	int cpu;
 	double heartbeat_age;	       /* seconds since the loop last ran; NaN when it never did */
+	double started_age;	       /* seconds since its thread was started */
 	uint64_t loops;		       /* loop iterations (io_uring_enter / epoll_wait calls) */
 	uint64_t completions;	       /* CQEs (io_uring) or ready sockets (mmsg) they handled */
 	uint64_t rearms;	       /* multishot receives armed again */
