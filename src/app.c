@@ -107,10 +107,23 @@ static void app_shed_base_prune(struct app *a)
 	}
 }
 
+void app_shed_dropped(struct app *a, uint32_t r, uint64_t *full, uint64_t *heavy)
+{
+	const struct app_shed_base *base;
+
+	*full = *heavy = 0;
+	if (a->filter)
+		filter_shed_dropped(a->filter, a->rt.cfg->relays[r].name, full, heavy);
+	base = app_shed_base(a, a->rt.cfg->relays[r].name, false);
+	if (base) {
+		*full += base->full;
+		*heavy += base->heavy;
+	}
+}
+
 /* Early shedding's part: per relay on/why and what the program shed for it. */
 static int app_snapshot_shed(struct app *a, struct snapshot *s)
 {
-	const struct app_shed_base *base;
 	uint32_t r;
 
 	s->shed = calloc(s->n_relays ? s->n_relays : 1, sizeof(*s->shed));
@@ -119,14 +132,7 @@ static int app_snapshot_shed(struct app *a, struct snapshot *s)
 	for (r = 0; r < s->n_relays; r++) {
 		s->shed[r].on = a->shed[r].on;
 		s->shed[r].why = a->shed[r].why;
-		if (a->filter)
-			filter_shed_dropped(a->filter, a->rt.cfg->relays[r].name,
-					    &s->shed[r].dropped_full, &s->shed[r].dropped_heavy);
-		base = app_shed_base(a, a->rt.cfg->relays[r].name, false);
-		if (base) {
-			s->shed[r].dropped_full += base->full;
-			s->shed[r].dropped_heavy += base->heavy;
-		}
+		app_shed_dropped(a, r, &s->shed[r].dropped_full, &s->shed[r].dropped_heavy);
 	}
 	if (!a->filter || !filter_shed_loaded(a->filter, NULL))
 		return 0;

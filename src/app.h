@@ -69,6 +69,9 @@ struct app {
 
 /* Unix time in seconds (for reload timestamps, uptime and rates). */
 double app_now(void);
+/* What relay r of the config in force had shed by the program: the program in use's counts
+ * plus those of programs since unloaded (0 when none). */
+void app_shed_dropped(struct app *a, uint32_t r, uint64_t *full, uint64_t *heavy);
 /* Takes a snapshot of the daemon for status, stats and /metrics: runtime_snapshot plus the
  * start time, reload results, version, pid and the filter's counters. The caller holds
  * a->lock, and keeps it while it reads *s (names are borrowed from the config in force).

@@ -163,6 +163,19 @@ static inline void relay_count_drop(struct relay_counters *c, enum relay_dir d,
 	counter_add(&c->dir[d].drops[r], n);
 }
 
+/* Adds to a relay's total what the BPF program shed for it (full: at the listener's full
+ * socket, heavy: a heavy flow's): received and dropped, like a socket's overflow, so that
+ * rx = tx + drops holds for the total. Never in a worker's counters. */
+static inline void relay_counters_add_shed(struct relay_counters *c, uint64_t full,
+					   uint64_t heavy)
+{
+	struct relay_dir_counters *d = &c->dir[RELAY_DIR_TO_UPSTREAM];
+
+	d->rx_pkts += full + heavy;
+	d->drops[DROP_SHED_FULL_SOCKET] += full;
+	d->drops[DROP_SHED_HEAVY_FLOW] += heavy;
+}
+
 /* Adds each counter of c to the same counter of sum; c may be live (loaded once each with
  * counter_get). For the parts of a relay's traffic that another data path handled. */
 void relay_dir_counters_add(struct relay_dir_counters *sum, const struct relay_dir_counters *c);

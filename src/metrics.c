@@ -105,13 +105,8 @@ static void relay_of(const struct snapshot *s, uint32_t r, uint32_t w, struct re
 	for (i = 0; i < s->n_workers; i++)
 		relay_counters_add(c, &s->workers[i].relays[r]);
 	/* What the BPF program shed for the relay: received and dropped (never a worker's). */
-	if (s->shed) {
-		struct relay_dir_counters *d = &c->dir[RELAY_DIR_TO_UPSTREAM];
-
-		d->rx_pkts += s->shed[r].dropped_full + s->shed[r].dropped_heavy;
-		d->drops[DROP_SHED_FULL_SOCKET] += s->shed[r].dropped_full;
-		d->drops[DROP_SHED_HEAVY_FLOW] += s->shed[r].dropped_heavy;
-	}
+	if (s->shed)
+		relay_counters_add_shed(c, s->shed[r].dropped_full, s->shed[r].dropped_heavy);
 }
 
 /* The workers a series is written for: each (per_worker) or one sum. */

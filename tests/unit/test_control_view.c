@@ -814,6 +814,8 @@ static void test_shed_views(void **state)
 {
 	struct fixture *f = *state;
 	struct snapshot_shed *sh = calloc(2, sizeof(*sh));
+	struct relay_counters total;
+	char line[2048];
 	char *t;
 	int c;
 
@@ -854,6 +856,18 @@ static void test_shed_views(void **state)
 	expect_in(t, "\"shed\": {\"pass_not_listener\": 5, \"pass_no_socket\": 15, \"pass_room\": 25, "
 		     "\"drop_full_socket\": 35, \"drop_heavy_flow\": 45, \"pass_fast_path\": 55}");
 	free(t);
+	/* the SIGUSR1 line shows the same total: the shed datagrams received and dropped */
+	memset(&total, 0, sizeof(total));
+	relay_counters_add(&total, &f->s.workers[0].relays[0]);
+	relay_counters_add(&total, &f->s.workers[1].relays[0]);
+	relay_counters_add_shed(&total, sh[0].dropped_full, sh[0].dropped_heavy);
+	assert_true(control_view_stats_line("dns", &total, line, sizeof(line)) > 0);
+	expect_in(line, "stats relay=dns rx_pkts=46 rx_bytes=2001 tx_pkts=18 ");
+	expect_in(line, " drop_mirror_reply=24 drop_shed_full_socket=47 drop_shed_heavy_flow=35 "
+			"reply_drop_truncated=0 ");
+	assert_null(strstr(line, "reply_drop_shed"));
+	expect_in(line, " sessions_expired=6 sessions_evicted=0");
+	assert_int_equal(control_view_stats_line("dns", &total, line, 100), -ENOSPC);
 }
 
 static void test_offload_views(void **state)
