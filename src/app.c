@@ -31,6 +31,14 @@ double app_now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+double app_boottime(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_BOOTTIME, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 /* The fast path's part of a snapshot: modes and reasons, counters, interfaces. */
 static int app_snapshot_offload(struct app *a, struct snapshot *s)
 {
@@ -157,6 +165,7 @@ int app_snapshot(struct app *a, struct snapshot *s)
 	s->pid = (int)getpid();
 	s->now = app_now();
 	s->start_time = a->start_time;
+	s->uptime = app_boottime() - a->start_boot;
 	s->config_path = a->config_path ? a->config_path : "";
 	s->reloads_ok = a->reloads_ok;
 	s->reloads_partial = a->reloads_partial;

@@ -49,6 +49,7 @@ struct app {
 	} shed_base[CONFIG_MAX_RELAYS];
 	struct uring_caps caps;
 	double start_time;	 /* unix seconds */
+	double start_boot;	 /* app_boottime() at start: uptime counts from it */
 	uint64_t reloads_ok;
 	uint64_t reloads_partial; /* applied, with an error (the filter's, a stuck worker's) */
 	uint64_t reloads_failed;  /* refused: the previous configuration stayed */
@@ -67,8 +68,11 @@ struct app {
 	struct steer steer; /* the steering in force (steer.h): at start, then each reload */
 };
 
-/* Unix time in seconds (for reload timestamps, uptime and rates). */
+/* Unix time in seconds (for timestamps: start, reloads). */
 double app_now(void);
+/* Seconds on CLOCK_BOOTTIME, for durations (uptime): a step of the wall clock (NTP, a host
+ * without an RTC that starts in 1970) moves none, and time suspended counts as up. */
+double app_boottime(void);
 /* What relay r of the config in force had shed by the program: the program in use's counts
  * plus those of programs since unloaded (0 when none). */
 void app_shed_dropped(struct app *a, uint32_t r, uint64_t *full, uint64_t *heavy);

@@ -542,7 +542,7 @@ static int status_settings(const struct snapshot *s, const struct config *cfg, F
 	emit_table_cell(&t, "pid");
 	emit_table_cell(&t, "%d", s->pid);
 	emit_table_cell(&t, "uptime");
-	emit_table_cell(&t, "%.0f s", s->now - s->start_time);
+	emit_table_cell(&t, "%.0f s", s->uptime);
 	emit_table_cell(&t, "config");
 	emit_table_cell(&t, "%s", s->config_path);
 	emit_table_cell(&t, "backend");
@@ -721,7 +721,7 @@ static int status_json(const struct snapshot *s, const struct config *cfg, FILE 
 	emit_json_string(&j, "version", s->version);
 	emit_json_int(&j, "pid", s->pid);
 	emit_json_double(&j, "start_time", s->start_time, VIEW_DECIMALS);
-	emit_json_double(&j, "uptime_seconds", s->now - s->start_time, VIEW_DECIMALS);
+	emit_json_double(&j, "uptime_seconds", s->uptime, VIEW_DECIMALS);
 	emit_json_string(&j, "config", s->config_path);
 	emit_json_string(&j, "backend", s->backend);
 	if (s->steering) {

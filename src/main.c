@@ -814,6 +814,7 @@ int main(int argc, char **argv)
 	}
 	a.config_path = o.config;
 	a.start_time = a.last_reload_success = app_now();
+	a.start_boot = app_boottime();
 	pthread_mutex_init(&a.lock, NULL);
 	uring_probe(&a.caps);
 

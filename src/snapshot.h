@@ -78,6 +78,7 @@ struct snapshot {
 	int pid;
 	double now;		    /* unix seconds when taken */
 	double start_time;	    /* unix seconds */
+	double uptime;		    /* seconds since the start, from a clock no step moves */
 	const char *config_path;    /* "" when unknown */
 	const char *backend;	    /* the I/O backend running: "io_uring", "mmsg" */
 	/* how workers are picked in the listen addresses' reuseport groups, "cpu" or "hash",

@@ -86,6 +86,7 @@ static int setup(void **state)
 	s->pid = 4242;
 	s->now = 1763787300.25;
 	s->start_time = 1763787000.5;
+	s->uptime = 299.75;
 	s->config_path = "/etc/ringrelay/ringrelay.conf";
 	s->backend = "io_uring";
 	s->last_reload_success = 1763787200.125;
@@ -810,6 +811,23 @@ static void test_upstream_lookups(void **state)
  * FAST_PATH columns and the fast path's table, sessions the PATH column. */
 /* Early shedding: status per relay, the counters in stats, and the relay's total where the
  * shed datagrams count as received and dropped (the identity rx = tx + drops holds). */
+/* The wall clock stepped back 10 minutes since the start (NTP, a host without an RTC): the
+ * uptime is the one the snapshot measured on a clock no step moves, not now - start_time
+ * (-300.25 s). */
+static void test_uptime_clock_step(void **state)
+{
+	struct fixture *f = *state;
+	char *t;
+
+	f->s.now -= 600;
+	t = render_text(view_status, f, false);
+	expect_in(t, "uptime     300 s\n");
+	free(t);
+	t = render_text(view_status, f, true);
+	expect_in(t, "\"uptime_seconds\": 299.750, ");
+	free(t);
+}
+
 static void test_shed_views(void **state)
 {
 	struct fixture *f = *state;
@@ -1069,6 +1087,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_session_of_unknown_relay, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_offload_views, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_shed_views, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_uptime_clock_step, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_upstream_lookups, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_write_error, setup, teardown),
 	};
