@@ -121,6 +121,10 @@ struct worker_counters {
 	/* The loop count at the end of the worker's last batch, stored with release order:
 	 * a pool retired before it was read is no longer referenced by this worker (pool.h). */
 	uint64_t quiescent;
+	/* io_uring: ticks that found completions waiting in the kernel's overflow list (the CQ
+	 * was full), and completions the kernel dropped (uring_cq_check) */
+	uint64_t cq_overflow;
+	uint64_t cq_dropped;
 } __attribute__((aligned(64)));
 
 static inline void counter_add(uint64_t *c, uint64_t n)

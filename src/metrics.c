@@ -443,6 +443,14 @@ int metrics_format(const struct snapshot *s, bool pw, FILE *out)
 		       "Multishot receives cancelled and armed again so that the kernel releases "
 		       "the sockets closed since they were armed (io_uring before Linux 6.13).",
 		       offsetof(struct snapshot_worker, refreshes));
+	worker_counter(out, s, "ringrelay_worker_cq_overflow_total",
+		       "Timer ticks (one a second or more often) that found completions waiting in "
+		       "the kernel because the io_uring completion queue was full; 0 with mmsg.",
+		       offsetof(struct snapshot_worker, cq_overflow));
+	worker_counter(out, s, "ringrelay_worker_cq_dropped_total",
+		       "Completions the kernel dropped for want of memory with the io_uring "
+		       "completion queue full (the worker then ends); 0 with mmsg.",
+		       offsetof(struct snapshot_worker, cq_dropped));
 
 	if (s->max_sessions) {
 		family(out, "ringrelay_relay_max_sessions", "gauge",

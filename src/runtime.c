@@ -1553,6 +1553,8 @@ int runtime_snapshot(const struct runtime *rt, struct snapshot *s)
 		sw->completions = counter_get(&wk->wc.completions);
 		sw->rearms = counter_get(&wk->wc.rearms);
 		sw->refreshes = counter_get(&wk->wc.refreshes);
+		sw->cq_overflow = counter_get(&wk->wc.cq_overflow);
+		sw->cq_dropped = counter_get(&wk->wc.cq_dropped);
 		for (r = 0; r < n_relays; r++)
 			if (counts_slot(rt, wk, rt->relay_slot[r]))
 				relay_counters_add(&sw->relays[r], &wk->counters[rt->relay_slot[r]]);

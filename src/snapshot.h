@@ -24,6 +24,7 @@ struct snapshot_worker {
 	uint64_t completions;	       /* CQEs (io_uring) or ready sockets (mmsg) they handled */
 	uint64_t rearms;	       /* multishot receives armed again */
 	uint64_t refreshes;	       /* ... and cancelled to be armed again (uring_caps.rsrc_refresh) */
+	uint64_t cq_overflow, cq_dropped; /* worker_counters' */
 	struct relay_counters *relays; /* n_relays, indexed like relay_names; values loaded */
 	struct upstream_counters *upstreams; /* n_upstreams, indexed like snapshot.upstreams */
 };

@@ -146,6 +146,7 @@ struct uring_worker {
 	uint32_t n_open;
 	bool no_batch;		  /* the kernel refused a GSO send: send singly from now on */
 	struct __kernel_timespec tick;
+	struct uring_cq_watch cq_watch; /* the tick's check of the CQ's sizing */
 	uint64_t stop_val;
 	uint64_t cmd_val;
 	int minus_one; /* the fd that empties a fixed-file slot */
@@ -1826,6 +1827,7 @@ static void rx_refresh(struct uring_worker *uw)
 
 static void on_timer(struct uring_worker *uw)
 {
+	uring_cq_check(&uw->ring, &uw->cq_watch, &uw->w->wc.cq_overflow, &uw->w->wc.cq_dropped);
 	worker_tick(uw->w);
 	if (uw->stopping)
 		return;
@@ -2285,6 +2287,8 @@ static int uring_run(struct worker *w, struct worker_cmd *first)
 			/* EBADR: the kernel had no memory to keep completions the full queue could
 			 * not take, and dropped them: a multishot receive's last one is a socket no
 			 * longer read, a send's a buffer never returned. No way to tell which. */
+			uring_cq_check(&uw.ring, &uw.cq_watch, &w->wc.cq_overflow,
+				       &w->wc.cq_dropped);
 			snprintf(w->error, sizeof(w->error), "worker %u: io_uring_enter: %s", w->id,
 				 err == -EBADR ? "the kernel dropped completions (out of memory)"
 					       : strerror(-err));

@@ -48,6 +48,8 @@ static int setup(void **state)
 	f->workers[0].completions = 10000;
 	f->workers[1].rearms = 7;
 	f->workers[1].refreshes = 5;
+	f->workers[0].cq_overflow = 3;
+	f->workers[1].cq_dropped = 2;
 	f->counters[0][0].dir[RELAY_DIR_TO_UPSTREAM].rx_pkts = 10;
 	f->counters[0][0].dir[RELAY_DIR_TO_UPSTREAM].rx_bytes = 1000;
 	f->counters[0][0].dir[RELAY_DIR_TO_UPSTREAM].tx_pkts = 9;
@@ -147,6 +149,10 @@ static void test_exact_lines(void **state)
 		"ringrelay_worker_rearms_total{worker=\"1\"} 7",
 		"ringrelay_worker_refreshes_total{worker=\"0\"} 0",
 		"ringrelay_worker_refreshes_total{worker=\"1\"} 5",
+		"ringrelay_worker_cq_overflow_total{worker=\"0\"} 3",
+		"ringrelay_worker_cq_overflow_total{worker=\"1\"} 0",
+		"ringrelay_worker_cq_dropped_total{worker=\"0\"} 0",
+		"ringrelay_worker_cq_dropped_total{worker=\"1\"} 2",
 		"ringrelay_datagrams_total{relay=\"dns\",worker=\"0\",direction=\"client_in\"} 10",
 		"ringrelay_datagrams_total{relay=\"dns\",worker=\"0\",direction=\"upstream_out\"} 9",
 		"ringrelay_datagrams_total{relay=\"dns\",worker=\"0\",direction=\"upstream_in\"} 8",
