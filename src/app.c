@@ -154,6 +154,24 @@ static int app_snapshot_shed(struct app *a, struct snapshot *s)
 	return 0;
 }
 
+/* The filter's counters, while it filters. */
+static int app_snapshot_filter(struct app *a, struct snapshot *s)
+{
+	/* The program may be loaded for the fast path or shedding alone: no filter counters. */
+	if (!a->filter || s->filter->mode == FILTER_MODE_OFF)
+		return 0;
+	s->filter_counters = calloc(FILTER_CNT__MAX, sizeof(*s->filter_counters));
+	if (!s->filter_counters)
+		return -ENOMEM;
+	/* A failed read leaves the filter's counters out rather than reporting zeros. Not the
+	 * per-rule hits: a scrape would read thousands of them under the lock, for nothing. */
+	if (filter_read_counters(a->filter, s->filter_counters)) {
+		free(s->filter_counters);
+		s->filter_counters = NULL;
+	}
+	return 0;
+}
+
 int app_snapshot(struct app *a, struct snapshot *s)
 {
 	int ret;
@@ -179,19 +197,12 @@ int app_snapshot(struct app *a, struct snapshot *s)
 	if (!ret)
 		ret = app_snapshot_shed(a, s);
 	s->filter = app_filter_conf(a);
-	/* The program may be loaded for the fast path or shedding alone: no filter counters. */
-	if (ret || !a->filter || s->filter->mode == FILTER_MODE_OFF)
-		return ret;
-	s->filter_counters = calloc(FILTER_CNT__MAX, sizeof(*s->filter_counters));
-	if (!s->filter_counters)
-		return -ENOMEM;
-	/* A failed read leaves the filter's counters out rather than reporting zeros. Not the
-	 * per-rule hits: a scrape would read thousands of them under the lock, for nothing. */
-	if (filter_read_counters(a->filter, s->filter_counters)) {
-		free(s->filter_counters);
-		s->filter_counters = NULL;
-	}
-	return 0;
+	if (!ret)
+		ret = app_snapshot_filter(a, s);
+	/* what programs since unloaded counted, so the totals never go down */
+	if (!ret)
+		bpfbase_apply(&a->bpf_base, s);
+	return ret;
 }
 
 /* Shedding alone loads the program only where it can: an unprivileged run says why in one
@@ -492,12 +503,33 @@ static int app_filter_fixed(const struct app *a, const struct config *cfg, char 
 	return -EOPNOTSUPP;
 }
 
+/* Adds what the program counted to a->bpf_base, before it is unloaded. A counter that cannot
+ * be read keeps its base: it may go back to it, never below. */
+static void app_bpf_base_keep(struct app *a)
+{
+	uint64_t fc[FILTER_CNT__MAX], oc[OFFLOAD_CNT__MAX], sc[SHED_CNT__MAX];
+	uint32_t i;
+
+	if (!filter_read_counters(a->filter, fc))
+		for (i = 0; i < FILTER_CNT__MAX; i++)
+			a->bpf_base.filter[i] += fc[i];
+	if (!filter_offload_counters(a->filter, oc))
+		for (i = 0; i < OFFLOAD_CNT__MAX; i++)
+			a->bpf_base.offload[i] += oc[i];
+	if (!filter_shed_counters(a->filter, sc))
+		for (i = 0; i < SHED_CNT__MAX; i++)
+			a->bpf_base.shed[i] += sc[i];
+	filter_xmit_counts(a->filter, a->bpf_base.xmit, RR_IFACES_MAX);
+}
+
 static void app_filter_unload(struct app *a)
 {
 	struct app_shed_base *base;
 	uint64_t full, heavy;
 	uint32_t r;
 
+	if (a->filter)
+		app_bpf_base_keep(a);
 	/* What it shed stays in the relays' totals (kept for the relays of rt.cfg: an applied
 	 * reload has pruned the others). */
 	for (r = 0; a->filter && r < a->rt.cfg->n_relays; r++) {

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "bpfbase.h"
 #include "config.h"
 #include "napitune.h"
 #include "offload.h"
@@ -47,6 +48,9 @@ struct app {
 		char name[CONFIG_NAME_LEN]; /* "": a free entry */
 		uint64_t full, heavy;
 	} shed_base[CONFIG_MAX_RELAYS];
+	/* ... and what they counted in their other counters (filter, fast path, shedding stage,
+	 * xmit by interface name): added to the program in use's likewise (bpfbase.h). */
+	struct bpfbase bpf_base;
 	struct uring_caps caps;
 	double start_time;	 /* unix seconds */
 	double start_boot;	 /* app_boottime() at start: uptime counts from it */
