@@ -13,6 +13,8 @@ void relay_dir_counters_add(struct relay_dir_counters *sum, const struct relay_d
 	sum->tx_bytes += counter_get(&c->tx_bytes);
 	for (d = 0; d < DROP__MAX; d++)
 		sum->drops[d] += counter_get(&c->drops[d]);
+	for (d = 0; d < SEND_ERR__MAX; d++)
+		sum->send_errs[d] += counter_get(&c->send_errs[d]);
 	__atomic_thread_fence(__ATOMIC_ACQUIRE);
 	sum->rx_pkts += counter_get(&c->rx_pkts);
 	sum->rx_bytes += counter_get(&c->rx_bytes);
@@ -99,6 +101,16 @@ const char *drop_reason_name(enum drop_reason r)
 		[DROP_SHED_HEAVY_FLOW] = "shed_heavy_flow",
 	};
 	return (unsigned)r < DROP__MAX ? names[r] : "unknown";
+}
+
+const char *send_err_name(enum send_err e)
+{
+	static const char *const names[SEND_ERR__MAX] = {
+		[SEND_ERR_ENOBUFS] = "ENOBUFS", [SEND_ERR_EAGAIN] = "EAGAIN",
+		[SEND_ERR_EPERM] = "EPERM",	[SEND_ERR_EMSGSIZE] = "EMSGSIZE",
+		[SEND_ERR_OTHER] = "other",	[SEND_ERR_NONE] = "none",
+	};
+	return (unsigned)e < SEND_ERR__MAX ? names[e] : "unknown";
 }
 
 const char *relay_dir_name(enum relay_dir d)

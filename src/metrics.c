@@ -490,6 +490,23 @@ int metrics_format(const struct snapshot *s, bool pw, FILE *out)
 						c.dir[dir].drops[d]);
 				}
 		}
+	family(out, "ringrelay_send_errors_total", "counter",
+	       "Of the send_error drops, by the failed send's errno (ENOBUFS, EAGAIN, EPERM, "
+	       "EMSGSIZE, other; none: a mirror relay had no member to send to).");
+	for (r = 0; r < s->n_relays; r++)
+		for (i = 0; i < n_series(s, pw); i++) {
+			w = series_worker(pw, i);
+			relay_of(s, r, w, &c);
+			for (dir = 0; dir < RELAY_DIR__MAX; dir++)
+				for (d = 0; d < SEND_ERR__MAX; d++) {
+					series_rw(out, "ringrelay_send_errors_total",
+						  s->relay_names[r], worker_label(s, w));
+					fprintf(out, ",direction=\"%s\",errno=\"%s\"} %" PRIu64 "\n",
+						relay_dir_name((enum relay_dir)dir),
+						send_err_name((enum send_err)d),
+						c.dir[dir].send_errs[d]);
+				}
+		}
 	family(out, "ringrelay_shed_datagrams_total", "counter",
 	       "Datagrams to a relay's listener that the BPF program dropped before the stack "
 	       "(early shedding), by reason: full_socket, or heavy_flow (past half full, a flow "

@@ -1031,8 +1031,10 @@ static void on_send_batch(struct uring_worker *uw, const struct io_uring_cqe *cq
 		lost = b->n;
 	}
 	if (lost) {
-		relay_count_drop(c, RELAY_DIR_TO_UPSTREAM,
-				 unreachable ? DROP_UNREACHABLE : DROP_SEND_ERROR, lost);
+		if (unreachable)
+			relay_count_drop(c, RELAY_DIR_TO_UPSTREAM, DROP_UNREACHABLE, lost);
+		else
+			relay_count_send_error(c, RELAY_DIR_TO_UPSTREAM, -cqe->res, lost);
 		upstream_count_lost(uw->w, u.relay, b->up, unreachable, lost);
 	}
 	for (i = 0; i < b->n; i++)
@@ -1339,7 +1341,7 @@ static void on_listener_recv(struct uring_worker *uw, const struct io_uring_cqe 
 		uint32_t n = (uint32_t)__builtin_popcountll(copy);
 
 		if (!n) {
-			relay_count_drop(c, RELAY_DIR_TO_UPSTREAM, DROP_SEND_ERROR, segs);
+			relay_count_send_error(c, RELAY_DIR_TO_UPSTREAM, 0, segs);
 			goto recycle;
 		}
 		s = NULL;
@@ -1765,7 +1767,10 @@ static void on_send(struct uring_worker *uw, const struct io_uring_cqe *cqe, str
 					? 1
 					: u.gen;
 
-		relay_count_drop(c, d, unreachable ? DROP_UNREACHABLE : DROP_SEND_ERROR, lost);
+		if (unreachable)
+			relay_count_drop(c, d, DROP_UNREACHABLE, lost);
+		else
+			relay_count_send_error(c, d, -cqe->res, lost);
 		if (d == RELAY_DIR_TO_UPSTREAM)
 			upstream_count_lost(uw->w, u.relay, u.idx, unreachable, lost);
 	}

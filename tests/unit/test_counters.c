@@ -17,8 +17,11 @@
 #define FIELD(f) { #f, offsetof(struct relay_counters, f) }
 #define DIR_FIELD(d, f) { #d "." #f, offsetof(struct relay_counters, dir[d].f) }
 #define DROP(d, r) { #d ".drops[" #r "]", offsetof(struct relay_counters, dir[d].drops[r]) }
+#define SERR(d, e) { #d ".send_errs[" #e "]", offsetof(struct relay_counters, dir[d].send_errs[e]) }
 #define DIR_FIELDS(d)                                                                        \
-	DIR_FIELD(d, rx_pkts), DIR_FIELD(d, rx_bytes), DIR_FIELD(d, tx_pkts),                \
+	SERR(d, SEND_ERR_ENOBUFS), SERR(d, SEND_ERR_EAGAIN), SERR(d, SEND_ERR_EPERM),         \
+		SERR(d, SEND_ERR_EMSGSIZE), SERR(d, SEND_ERR_OTHER), SERR(d, SEND_ERR_NONE),   \
+		DIR_FIELD(d, rx_pkts), DIR_FIELD(d, rx_bytes), DIR_FIELD(d, tx_pkts),                \
 		DIR_FIELD(d, tx_bytes), DIR_FIELD(d, extra_copies), DROP(d, DROP_TRUNCATED),   \
 		DROP(d, DROP_SESSION_FULL), DROP(d, DROP_SEND_ERROR),                          \
 		DROP(d, DROP_UNREACHABLE), DROP(d, DROP_SOCKET_OVERFLOW),                      \
@@ -41,7 +44,7 @@ static const struct {
 	FIELD(sessions_active),
 };
 #define N_FIELDS (sizeof(fields) / sizeof(fields[0]))
-_Static_assert(N_FIELDS == RELAY_DIR__MAX * (5 + DROP__MAX) + 6,
+_Static_assert(N_FIELDS == RELAY_DIR__MAX * (5 + DROP__MAX + SEND_ERR__MAX) + 6,
 	       "the table above lists every counter");
 
 static void set(struct relay_counters *c, size_t off, uint64_t v)
@@ -215,6 +218,38 @@ static void test_read_never_shows_more_out_than_in(void **state)
 		fail_msg("%" PRIu64 " of %" PRIu64 " reads showed tx + drops > rx", bad, reads);
 }
 
+/* A failed send counts a send_error drop and its errno's share: they add up. */
+static void test_send_error_classes(void **state)
+{
+	static const struct {
+		int err;
+		enum send_err want;
+		const char *name;
+	} cases[] = {
+		{ ENOBUFS, SEND_ERR_ENOBUFS, "ENOBUFS" },   { EAGAIN, SEND_ERR_EAGAIN, "EAGAIN" },
+		{ EWOULDBLOCK, SEND_ERR_EAGAIN, "EAGAIN" }, { EPERM, SEND_ERR_EPERM, "EPERM" },
+		{ EMSGSIZE, SEND_ERR_EMSGSIZE, "EMSGSIZE" }, { EBADF, SEND_ERR_OTHER, "other" },
+		{ EINVAL, SEND_ERR_OTHER, "other" },	    { 0, SEND_ERR_NONE, "none" },
+	};
+	struct relay_counters c;
+	uint64_t sum = 0;
+	size_t i;
+	int e;
+
+	memset(&c, 0, sizeof(c));
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		assert_int_equal(send_err_class(cases[i].err), cases[i].want);
+		assert_string_equal(send_err_name(cases[i].want), cases[i].name);
+		relay_count_send_error(&c, RELAY_DIR_TO_CLIENT, cases[i].err, i + 1);
+	}
+	for (e = 0; e < SEND_ERR__MAX; e++)
+		sum += c.dir[RELAY_DIR_TO_CLIENT].send_errs[e];
+	assert_int_equal(sum, c.dir[RELAY_DIR_TO_CLIENT].drops[DROP_SEND_ERROR]);
+	assert_int_equal(c.dir[RELAY_DIR_TO_CLIENT].send_errs[SEND_ERR_OTHER], 6 + 7);
+	assert_int_equal(c.dir[RELAY_DIR_TO_UPSTREAM].drops[DROP_SEND_ERROR], 0);
+	assert_string_equal(send_err_name(SEND_ERR__MAX), "unknown");
+}
+
 static void test_dir_names(void **state)
 {
 	assert_string_equal(relay_dir_name(RELAY_DIR_TO_UPSTREAM), "to_upstream");
@@ -262,6 +297,7 @@ int main(void)
 		cmocka_unit_test(test_dir_drops),
 		cmocka_unit_test(test_dir_add),
 		cmocka_unit_test(test_dir_names),
+		cmocka_unit_test(test_send_error_classes),
 		cmocka_unit_test(test_rate),
 		cmocka_unit_test(test_read_never_shows_more_out_than_in),
 	};

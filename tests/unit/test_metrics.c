@@ -62,6 +62,8 @@ static int setup(void **state)
 	f->counters[1][0].dir[RELAY_DIR_TO_UPSTREAM].drops[DROP_SOCKET_OVERFLOW] =
 		18446744073709551615ull;
 	f->counters[1][0].dir[RELAY_DIR_TO_CLIENT].drops[DROP_SEND_ERROR] = 4;
+	f->counters[1][0].dir[RELAY_DIR_TO_CLIENT].send_errs[SEND_ERR_ENOBUFS] = 3;
+	f->counters[1][0].dir[RELAY_DIR_TO_CLIENT].send_errs[SEND_ERR_EPERM] = 1;
 	f->counters[1][0].dir[RELAY_DIR_TO_UPSTREAM].extra_copies = 12;
 	f->counters[0][1].upstream_unreachable_notices = 13;
 	f->counters[0][1].buffer_ring_empty = 14;
@@ -168,6 +170,15 @@ static void test_exact_lines(void **state)
 		"reason=\"send_error\"} 4",
 		"ringrelay_dropped_datagrams_total{relay=\"dns\",worker=\"0\",direction=\"to_upstream\","
 		"reason=\"session_table_full\"} 0",
+		"# TYPE ringrelay_send_errors_total counter",
+		"ringrelay_send_errors_total{relay=\"dns\",worker=\"1\",direction=\"to_client\","
+		"errno=\"ENOBUFS\"} 3",
+		"ringrelay_send_errors_total{relay=\"dns\",worker=\"1\",direction=\"to_client\","
+		"errno=\"EPERM\"} 1",
+		"ringrelay_send_errors_total{relay=\"dns\",worker=\"1\",direction=\"to_client\","
+		"errno=\"other\"} 0",
+		"ringrelay_send_errors_total{relay=\"dns\",worker=\"0\",direction=\"to_upstream\","
+		"errno=\"none\"} 0",
 		"# HELP ringrelay_dropped_datagrams_total Datagrams the relay dropped, by direction "
 		"(to_upstream, to_client) and reason.",
 		"# TYPE ringrelay_dropped_datagrams_total counter",
