@@ -75,6 +75,12 @@ bool counter_rate(uint64_t now, uint64_t before, double seconds, double *rate)
 	return true;
 }
 
+bool counter_rate_steady(uint64_t now, uint64_t before, uint64_t applied, uint64_t applied_before,
+			 double seconds, double *rate)
+{
+	return applied == applied_before && counter_rate(now, before, seconds, rate);
+}
+
 uint64_t relay_dir_drops(const struct relay_dir_counters *c)
 {
 	uint64_t n = 0;

@@ -245,6 +245,13 @@ void upstream_counters_zero(struct upstream_counters *c);
  * its counts: unsigned, now - before would be near 2^64). */
 bool counter_rate(uint64_t now, uint64_t before, double seconds, double *rate);
 
+/* The same over relays that a reload may have added or removed (with their counts): none
+ * either when a reload applied between the readings (applied: the count of reloads applied,
+ * whole or partly, at each), even if the sum went up (a busy relay removed, the others
+ * growing more than it had: the rate would be too low, silently). */
+bool counter_rate_steady(uint64_t now, uint64_t before, uint64_t applied, uint64_t applied_before,
+			 double seconds, double *rate);
+
 /* sum(drops[]) of one direction. */
 uint64_t relay_dir_drops(const struct relay_dir_counters *c);
 

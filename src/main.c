@@ -517,30 +517,34 @@ static double mono_now(void)
 }
 
 /* One line for `systemctl status`: datagrams per second since the last call. */
-static void status_update(struct app *a, uint64_t *last_rx, double *last_t)
+static void status_update(struct app *a, uint64_t *last_rx, uint64_t *last_applied,
+			  double *last_t)
 {
 	struct relay_counters c;
-	uint64_t rx = 0, tx = 0;
+	uint64_t rx = 0, tx = 0, applied;
 	double now = mono_now(), rate;
 	uint32_t r, n_relays;
 
 	if (!main_trylock(a))
 		return;
 	n_relays = a->rt.cfg->n_relays; /* a reload may free the config once unlocked */
+	applied = a->reloads_ok + a->reloads_partial;
 	for (r = 0; r < n_relays; r++) {
 		runtime_sum(&a->rt, r, &c);
 		rx += c.dir[RELAY_DIR_TO_UPSTREAM].rx_pkts + c.dir[RELAY_DIR_TO_CLIENT].rx_pkts;
 		tx += c.dir[RELAY_DIR_TO_UPSTREAM].tx_pkts + c.dir[RELAY_DIR_TO_CLIENT].tx_pkts;
 	}
 	pthread_mutex_unlock(&a->lock);
-	/* A reload that removed a relay took its counts out of the sum: no rate this time. */
-	if (*last_t > 0 && counter_rate(rx, *last_rx, now - *last_t, &rate))
+	/* A reload may have taken a relay's counts out of the sum: no rate this time. */
+	if (*last_t > 0 &&
+	    counter_rate_steady(rx, *last_rx, applied, *last_applied, now - *last_t, &rate))
 		service_status("%u relay(s); %.0f datagrams/s in; %llu in, %llu out in all",
 			       n_relays, rate, (unsigned long long)rx, (unsigned long long)tx);
 	else if (*last_t > 0)
 		service_status("%u relay(s); %llu in, %llu out in all", n_relays,
 			       (unsigned long long)rx, (unsigned long long)tx);
 	*last_rx = rx;
+	*last_applied = applied;
 	*last_t = now;
 }
 
@@ -558,7 +562,7 @@ static int event_loop(struct app *a, int sfd, struct admin *admin, int verbosity
 	double next_stats = mono_now() + stats_every, next_wd = mono_now() + wd_every;
 	double next_status = mono_now() + 5, last_t = 0, next_fast = mono_now() + 1;
 	uint64_t *beats = calloc(a->rt.n_started, sizeof(*beats));
-	uint64_t last_rx = 0;
+	uint64_t last_rx = 0, last_applied = 0;
 	bool usr1 = false; /* stats asked for by SIGUSR1, printed once the lock is free */
 	int ret = 0;
 
@@ -595,7 +599,7 @@ static int event_loop(struct app *a, int sfd, struct admin *admin, int verbosity
 			next_wd = now + wd_every;
 		}
 		if (now >= next_status) {
-			status_update(a, &last_rx, &last_t);
+			status_update(a, &last_rx, &last_applied, &last_t);
 			next_status = now + 5;
 		}
 		/* XDP redirect targets the kernel refused come back when they take it again. */

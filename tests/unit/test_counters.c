@@ -285,6 +285,14 @@ static void test_rate(void **state)
 	assert_false(counter_rate(1500, 1000, 0.0, &rate));
 	assert_false(counter_rate(1500, 1000, -1.0, &rate));
 	assert_true(rate == -1);
+	/* a reload applied between the readings: no rate, though the sum went up (a relay with
+	 * 1 M gone, the others 1.5 M more: 0.5 M would be wrong) */
+	assert_true(counter_rate_steady(1500, 1000, 3, 3, 5.0, &rate));
+	assert_true(rate == 100.0);
+	rate = -1;
+	assert_false(counter_rate_steady(1500000, 1000000, 4, 3, 5.0, &rate));
+	assert_false(counter_rate_steady(400, 1000, 3, 3, 5.0, &rate));
+	assert_true(rate == -1);
 }
 
 int main(void)
