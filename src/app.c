@@ -31,6 +31,14 @@ double app_now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+double app_boottime(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_BOOTTIME, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 /* The fast path's part of a snapshot: modes and reasons, counters, interfaces. */
 static int app_snapshot_offload(struct app *a, struct snapshot *s)
 {
@@ -107,10 +115,23 @@ static void app_shed_base_prune(struct app *a)
 	}
 }
 
+void app_shed_dropped(struct app *a, uint32_t r, uint64_t *full, uint64_t *heavy)
+{
+	const struct app_shed_base *base;
+
+	*full = *heavy = 0;
+	if (a->filter)
+		filter_shed_dropped(a->filter, a->rt.cfg->relays[r].name, full, heavy);
+	base = app_shed_base(a, a->rt.cfg->relays[r].name, false);
+	if (base) {
+		*full += base->full;
+		*heavy += base->heavy;
+	}
+}
+
 /* Early shedding's part: per relay on/why and what the program shed for it. */
 static int app_snapshot_shed(struct app *a, struct snapshot *s)
 {
-	const struct app_shed_base *base;
 	uint32_t r;
 
 	s->shed = calloc(s->n_relays ? s->n_relays : 1, sizeof(*s->shed));
@@ -119,14 +140,7 @@ static int app_snapshot_shed(struct app *a, struct snapshot *s)
 	for (r = 0; r < s->n_relays; r++) {
 		s->shed[r].on = a->shed[r].on;
 		s->shed[r].why = a->shed[r].why;
-		if (a->filter)
-			filter_shed_dropped(a->filter, a->rt.cfg->relays[r].name,
-					    &s->shed[r].dropped_full, &s->shed[r].dropped_heavy);
-		base = app_shed_base(a, a->rt.cfg->relays[r].name, false);
-		if (base) {
-			s->shed[r].dropped_full += base->full;
-			s->shed[r].dropped_heavy += base->heavy;
-		}
+		app_shed_dropped(a, r, &s->shed[r].dropped_full, &s->shed[r].dropped_heavy);
 	}
 	if (!a->filter || !filter_shed_loaded(a->filter, NULL))
 		return 0;
@@ -136,6 +150,24 @@ static int app_snapshot_shed(struct app *a, struct snapshot *s)
 	if (filter_shed_counters(a->filter, s->shed_counters)) {
 		free(s->shed_counters);
 		s->shed_counters = NULL;
+	}
+	return 0;
+}
+
+/* The filter's counters, while it filters. */
+static int app_snapshot_filter(struct app *a, struct snapshot *s)
+{
+	/* The program may be loaded for the fast path or shedding alone: no filter counters. */
+	if (!a->filter || s->filter->mode == FILTER_MODE_OFF)
+		return 0;
+	s->filter_counters = calloc(FILTER_CNT__MAX, sizeof(*s->filter_counters));
+	if (!s->filter_counters)
+		return -ENOMEM;
+	/* A failed read leaves the filter's counters out rather than reporting zeros. Not the
+	 * per-rule hits: a scrape would read thousands of them under the lock, for nothing. */
+	if (filter_read_counters(a->filter, s->filter_counters)) {
+		free(s->filter_counters);
+		s->filter_counters = NULL;
 	}
 	return 0;
 }
@@ -151,6 +183,7 @@ int app_snapshot(struct app *a, struct snapshot *s)
 	s->pid = (int)getpid();
 	s->now = app_now();
 	s->start_time = a->start_time;
+	s->uptime = app_boottime() - a->start_boot;
 	s->config_path = a->config_path ? a->config_path : "";
 	s->reloads_ok = a->reloads_ok;
 	s->reloads_partial = a->reloads_partial;
@@ -164,19 +197,12 @@ int app_snapshot(struct app *a, struct snapshot *s)
 	if (!ret)
 		ret = app_snapshot_shed(a, s);
 	s->filter = app_filter_conf(a);
-	/* The program may be loaded for the fast path or shedding alone: no filter counters. */
-	if (ret || !a->filter || s->filter->mode == FILTER_MODE_OFF)
-		return ret;
-	s->filter_counters = calloc(FILTER_CNT__MAX, sizeof(*s->filter_counters));
-	if (!s->filter_counters)
-		return -ENOMEM;
-	/* A failed read leaves the filter's counters out rather than reporting zeros. Not the
-	 * per-rule hits: a scrape would read thousands of them under the lock, for nothing. */
-	if (filter_read_counters(a->filter, s->filter_counters)) {
-		free(s->filter_counters);
-		s->filter_counters = NULL;
-	}
-	return 0;
+	if (!ret)
+		ret = app_snapshot_filter(a, s);
+	/* what programs since unloaded counted, so the totals never go down */
+	if (!ret)
+		bpfbase_apply(&a->bpf_base, s);
+	return ret;
 }
 
 /* Shedding alone loads the program only where it can: an unprivileged run says why in one
@@ -474,12 +500,33 @@ static int app_filter_fixed(const struct app *a, const struct config *cfg, char 
 	return -EOPNOTSUPP;
 }
 
+/* Adds what the program counted to a->bpf_base, before it is unloaded. A counter that cannot
+ * be read keeps its base: it may go back to it, never below. */
+static void app_bpf_base_keep(struct app *a)
+{
+	uint64_t fc[FILTER_CNT__MAX], oc[OFFLOAD_CNT__MAX], sc[SHED_CNT__MAX];
+	uint32_t i;
+
+	if (!filter_read_counters(a->filter, fc))
+		for (i = 0; i < FILTER_CNT__MAX; i++)
+			a->bpf_base.filter[i] += fc[i];
+	if (!filter_offload_counters(a->filter, oc))
+		for (i = 0; i < OFFLOAD_CNT__MAX; i++)
+			a->bpf_base.offload[i] += oc[i];
+	if (!filter_shed_counters(a->filter, sc))
+		for (i = 0; i < SHED_CNT__MAX; i++)
+			a->bpf_base.shed[i] += sc[i];
+	filter_xmit_counts(a->filter, a->bpf_base.xmit, RR_IFACES_MAX);
+}
+
 static void app_filter_unload(struct app *a)
 {
 	struct app_shed_base *base;
 	uint64_t full, heavy;
 	uint32_t r;
 
+	if (a->filter)
+		app_bpf_base_keep(a);
 	/* What it shed stays in the relays' totals (kept for the relays of rt.cfg: an applied
 	 * reload has pruned the others). */
 	for (r = 0; a->filter && r < a->rt.cfg->n_relays; r++) {

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "bpfbase.h"
 #include "config.h"
 #include "napitune.h"
 #include "offload.h"
@@ -47,8 +48,12 @@ struct app {
 		char name[CONFIG_NAME_LEN]; /* "": a free entry */
 		uint64_t full, heavy;
 	} shed_base[CONFIG_MAX_RELAYS];
+	/* ... and what they counted in their other counters (filter, fast path, shedding stage,
+	 * xmit by interface name): added to the program in use's likewise (bpfbase.h). */
+	struct bpfbase bpf_base;
 	struct uring_caps caps;
 	double start_time;	 /* unix seconds */
+	double start_boot;	 /* app_boottime() at start: uptime counts from it */
 	uint64_t reloads_ok;
 	uint64_t reloads_partial; /* applied, with an error (the filter's, a stuck worker's) */
 	uint64_t reloads_failed;  /* refused: the previous configuration stayed */
@@ -67,8 +72,14 @@ struct app {
 	struct steer steer; /* the steering in force (steer.h): at start, then each reload */
 };
 
-/* Unix time in seconds (for reload timestamps, uptime and rates). */
+/* Unix time in seconds (for timestamps: start, reloads). */
 double app_now(void);
+/* Seconds on CLOCK_BOOTTIME, for durations (uptime): a step of the wall clock (NTP, a host
+ * without an RTC that starts in 1970) moves none, and time suspended counts as up. */
+double app_boottime(void);
+/* What relay r of the config in force had shed by the program: the program in use's counts
+ * plus those of programs since unloaded (0 when none). */
+void app_shed_dropped(struct app *a, uint32_t r, uint64_t *full, uint64_t *heavy);
 /* Takes a snapshot of the daemon for status, stats and /metrics: runtime_snapshot plus the
  * start time, reload results, version, pid and the filter's counters. The caller holds
  * a->lock, and keeps it while it reads *s (names are borrowed from the config in force).

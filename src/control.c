@@ -39,6 +39,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -125,35 +126,75 @@ static void http_plain(FILE *out, bool head, const char *status, const char *hea
 		status, headers, strlen(body), head ? "" : body);
 }
 
-static void http_answer(struct app *a, char *req, FILE *out)
+/* per_worker's value in query ("a=b&c=d"): the last one given; unknown keys are ignored (a
+ * scrape config's other params, a proxy's additions). */
+static bool http_per_worker(char *query)
 {
-	char *body = NULL, *path, *method, *version, *save = NULL, *q;
-	bool per_worker = false, head;
-	struct snapshot s;
-	size_t len = 0;
-	FILE *f;
-	int ret;
+	char *save = NULL, *kv, *v;
+	bool on = false;
 
-	method = strtok_r(req, " ", &save);
+	for (kv = strtok_r(query, "&", &save); kv; kv = strtok_r(NULL, "&", &save)) {
+		v = strchr(kv, '=');
+		if (v)
+			*v++ = '\0';
+		if (!strcmp(kv, "per_worker"))
+			on = v && (!strcmp(v, "1") || !strcmp(v, "true"));
+	}
+	return on;
+}
+
+int control_http_parse(char *req, struct control_http_req *r)
+{
+	char *path, *method, *version, *save = NULL, *q;
+
+	memset(r, 0, sizeof(*r));
+	req += strspn(req, "\r\n");
+	method = strtok_r(req, " \r\n", &save);
 	path = strtok_r(NULL, " ", &save);
 	version = strtok_r(NULL, "\r\n", &save);
-	head = method && !strcmp(method, "HEAD");
-	if (!method || !path || !version || strncmp(version, "HTTP/1.", 7)) {
-		http_plain(out, head, "400 Bad Request", "", "bad request\n");
-		return;
+	r->method = method;
+	if (!method || !path || !version || strncmp(version, "HTTP/1.", 7))
+		return -EINVAL;
+	/* absolute-form, from a forward proxy: the path after the authority */
+	if (!strncasecmp(path, "http://", 7) || !strncasecmp(path, "https://", 8)) {
+		path = strchr(path, ':') + 3;
+		path += strcspn(path, "/?");
+		if (*path != '/') {
+			r->path = "/"; /* none: the root's (its query is for nothing there) */
+			return 0;
+		}
 	}
 	q = strchr(path, '?');
 	if (q) {
 		*q++ = '\0';
-		/* the one query the endpoint knows: a per-worker breakdown */
-		per_worker = !strcmp(q, "per_worker=1") || !strcmp(q, "per_worker=true");
+		r->per_worker = http_per_worker(q);
 	}
-	if (strcmp(path, "/metrics")) {
+	r->path = path;
+	return 0;
+}
+
+static void http_answer(struct app *a, char *req, FILE *out)
+{
+	struct control_http_req r;
+	char *body = NULL;
+	struct snapshot s;
+	size_t len = 0;
+	bool head;
+	FILE *f;
+	int ret;
+
+	ret = control_http_parse(req, &r);
+	head = r.method && !strcmp(r.method, "HEAD");
+	if (ret) {
+		http_plain(out, head, "400 Bad Request", "", "bad request\n");
+		return;
+	}
+	if (strcmp(r.path, "/metrics")) {
 		http_plain(out, head, "404 Not Found", "",
 			   "not found: the metrics are at /metrics\n");
 		return;
 	}
-	if (strcmp(method, "GET") && strcmp(method, "HEAD")) {
+	if (strcmp(r.method, "GET") && strcmp(r.method, "HEAD")) {
 		http_plain(out, head, "405 Method Not Allowed", "Allow: GET, HEAD\r\n",
 			   "method not allowed\n");
 		return;
@@ -165,7 +206,7 @@ static void http_answer(struct app *a, char *req, FILE *out)
 		pthread_mutex_lock(&a->lock);
 		ret = app_snapshot(a, &s);
 		if (!ret)
-			ret = metrics_format(&s, per_worker, f);
+			ret = metrics_format(&s, r.per_worker, f);
 		pthread_mutex_unlock(&a->lock);
 		snapshot_fini(&s);
 		if (fclose(f) && !ret)

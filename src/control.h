@@ -6,6 +6,7 @@
 #ifndef RINGRELAY_CONTROL_H
 #define RINGRELAY_CONTROL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct app;
@@ -36,6 +37,20 @@ int control_new(struct app *a, struct config *cfg, const struct privs_who *who,
  * capabilities, so start it once main has dropped them): one poll loop, access levels from
  * each peer's credentials, bounded pools and deadlines (control.c). Returns 0 or -errno. */
 int control_start(struct control *c, char *err, size_t errlen);
+
+/* An HTTP request-line, as control_http_parse reads it: pointers into the request. */
+struct control_http_req {
+	const char *method;
+	const char *path;	/* origin-form: "/..." without the query */
+	bool per_worker;	/* the query had per_worker=1 (or true) */
+};
+
+/* Parses the request-line at the start of req (NUL-terminated; written into): skips the empty
+ * lines before it (RFC 9112 2.2), takes an absolute-form target (http://host:port/path) as
+ * its path, and of the query ("a=b&c=d") per_worker only, other keys ignored. Pure. Returns
+ * 0, or -EINVAL when it is no HTTP/1.x request-line (method, *r->method still set when
+ * there was one, for HEAD's answer). */
+int control_http_parse(char *req, struct control_http_req *r);
 
 /* Stops and joins the thread, closes the sockets and unlinks the control socket; NULL-safe,
  * also for a control that was never started. */

@@ -157,15 +157,9 @@ static void view_relay_total(const struct snapshot *s, uint32_t r, struct relay_
 	memset(total, 0, sizeof(*total));
 	for (w = 0; w < s->n_workers; w++)
 		relay_counters_add(total, &s->workers[w].relays[r]);
-	/* What the program shed reached the relay's interface and was dropped there: received
-	 * and dropped, like a socket's overflow, so rx = tx + drops holds for the total. */
-	if (s->shed && r < s->n_relays) {
-		struct relay_dir_counters *d = &total->dir[RELAY_DIR_TO_UPSTREAM];
-
-		d->rx_pkts += s->shed[r].dropped_full + s->shed[r].dropped_heavy;
-		d->drops[DROP_SHED_FULL_SOCKET] += s->shed[r].dropped_full;
-		d->drops[DROP_SHED_HEAVY_FLOW] += s->shed[r].dropped_heavy;
-	}
+	/* What the program shed reached the relay's interface and was dropped there */
+	if (s->shed && r < s->n_relays)
+		relay_counters_add_shed(total, s->shed[r].dropped_full, s->shed[r].dropped_heavy);
 }
 
 static void view_counter_cells(struct emit_table *t, const struct view_counter *f, size_t n,
@@ -550,7 +544,7 @@ static int status_settings(const struct snapshot *s, const struct config *cfg, F
 	emit_table_cell(&t, "pid");
 	emit_table_cell(&t, "%d", s->pid);
 	emit_table_cell(&t, "uptime");
-	emit_table_cell(&t, "%.0f s", s->now - s->start_time);
+	emit_table_cell(&t, "%.0f s", s->uptime);
 	emit_table_cell(&t, "config");
 	emit_table_cell(&t, "%s", s->config_path);
 	emit_table_cell(&t, "backend");
@@ -729,7 +723,7 @@ static int status_json(const struct snapshot *s, const struct config *cfg, FILE 
 	emit_json_string(&j, "version", s->version);
 	emit_json_int(&j, "pid", s->pid);
 	emit_json_double(&j, "start_time", s->start_time, VIEW_DECIMALS);
-	emit_json_double(&j, "uptime_seconds", s->now - s->start_time, VIEW_DECIMALS);
+	emit_json_double(&j, "uptime_seconds", s->uptime, VIEW_DECIMALS);
 	emit_json_string(&j, "config", s->config_path);
 	emit_json_string(&j, "backend", s->backend);
 	if (s->steering) {
@@ -1181,6 +1175,51 @@ static int stats_json(const struct snapshot *s, FILE *out)
 int control_view_stats(const struct snapshot *s, bool json, FILE *out)
 {
 	return json ? stats_json(s, out) : stats_table(s, out);
+}
+
+/* " PREFIXdrop_REASON=N" for every reason of one direction, appended at buf + *n; the
+ * program sheds only on the way to the upstreams, so replies have no shed_* reasons. */
+static void stats_line_drops(char *buf, size_t len, size_t *n, const char *prefix,
+			     const struct relay_dir_counters *dc, bool shed)
+{
+	int d;
+
+	for (d = 0; d < DROP__MAX && *n < len; d++)
+		if (shed || (d != DROP_SHED_FULL_SOCKET && d != DROP_SHED_HEAVY_FLOW))
+			*n += (size_t)snprintf(buf + *n, len - *n, " %sdrop_%s=%" PRIu64, prefix,
+					       drop_reason_name((enum drop_reason)d), dc->drops[d]);
+}
+
+int control_view_stats_line(const char *name, const struct relay_counters *total, char *buf,
+			    size_t len)
+{
+	const struct relay_dir_counters *up = &total->dir[RELAY_DIR_TO_UPSTREAM];
+	const struct relay_dir_counters *down = &total->dir[RELAY_DIR_TO_CLIENT];
+	const struct relay_counters c = *total;
+	size_t n;
+
+	n = (size_t)snprintf(buf, len,
+			     "stats relay=%s rx_pkts=%" PRIu64 " rx_bytes=%" PRIu64
+			     " tx_pkts=%" PRIu64 " tx_bytes=%" PRIu64 " mirror_extra_copies=%" PRIu64
+			     " reply_rx_pkts=%" PRIu64 " reply_rx_bytes=%" PRIu64
+			     " reply_tx_pkts=%" PRIu64 " reply_tx_bytes=%" PRIu64,
+			     name, up->rx_pkts, up->rx_bytes, up->tx_pkts, up->tx_bytes,
+			     up->extra_copies, down->rx_pkts, down->rx_bytes, down->tx_pkts,
+			     down->tx_bytes);
+	stats_line_drops(buf, len, &n, "", up, true);
+	stats_line_drops(buf, len, &n, "reply_", down, false);
+	if (n < len)
+		n += (size_t)snprintf(buf + n, len - n,
+				      " upstream_unreachable_notices=%" PRIu64
+				      " buffer_ring_empty=%" PRIu64 " fast_pkts=%" PRIu64
+				      " fast_bytes=%" PRIu64 " sessions_active=%" PRIu64
+				      " sessions_created=%" PRIu64 " sessions_expired=%" PRIu64
+				      " sessions_evicted=%" PRIu64 " sessions_moved=%" PRIu64,
+				      c.upstream_unreachable_notices, c.buffer_ring_empty,
+				      up->fast_pkts + down->fast_pkts, up->fast_bytes + down->fast_bytes,
+				      c.sessions_active, c.sessions_created, c.sessions_expired,
+				      c.sessions_evicted, c.sessions_moved);
+	return n < len ? (int)n : -ENOSPC;
 }
 
 /* ---------------------------------------------------------------- sessions */

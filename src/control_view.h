@@ -12,6 +12,7 @@
 #include <stdio.h>
 
 struct config;
+struct relay_counters;
 struct filter_conf;
 struct filter_stats;
 struct rxreport;
@@ -37,6 +38,12 @@ int control_view_sessions(const struct control_sessions *ss, const struct config
 /* The filter's settings, counters and rule hits; st NULL: the filter is off. */
 int control_view_filter(const struct filter_conf *fc, const struct filter_stats *st, bool json,
 			FILE *out);
+/* The SIGUSR1 log line of a relay: "stats relay=NAME rx_pkts=N ..." from its total, which
+ * holds what stats shows (the workers' sum with relay_counters_add_shed's); every drop reason
+ * of it, the shed_* ones to the upstreams only. Returns its length, or -ENOSPC when it does
+ * not fit in len. */
+int control_view_stats_line(const char *name, const struct relay_counters *total, char *buf,
+			    size_t len);
 /* Per upstream: its state and counters (summed over workers), of relay index relay (-1:
  * every relay). */
 int control_view_upstreams(const struct snapshot *s, int relay, bool json, FILE *out);

@@ -5,13 +5,20 @@ void relay_dir_counters_add(struct relay_dir_counters *sum, const struct relay_d
 {
 	int d;
 
-	sum->rx_pkts += counter_get(&c->rx_pkts);
-	sum->rx_bytes += counter_get(&c->rx_bytes);
+	/* Outputs before inputs: the worker counts a datagram in rx (and a copy in
+	 * extra_copies) before it counts it sent or dropped, so one read never shows more out
+	 * than in (tx + drops <= rx + extra_copies), even while datagrams move. The fence keeps
+	 * the input loads after the output loads. */
 	sum->tx_pkts += counter_get(&c->tx_pkts);
 	sum->tx_bytes += counter_get(&c->tx_bytes);
-	sum->extra_copies += counter_get(&c->extra_copies);
 	for (d = 0; d < DROP__MAX; d++)
 		sum->drops[d] += counter_get(&c->drops[d]);
+	for (d = 0; d < SEND_ERR__MAX; d++)
+		sum->send_errs[d] += counter_get(&c->send_errs[d]);
+	__atomic_thread_fence(__ATOMIC_ACQUIRE);
+	sum->rx_pkts += counter_get(&c->rx_pkts);
+	sum->rx_bytes += counter_get(&c->rx_bytes);
+	sum->extra_copies += counter_get(&c->extra_copies);
 	sum->fast_pkts += counter_get(&c->fast_pkts);
 	sum->fast_bytes += counter_get(&c->fast_bytes);
 }
@@ -70,6 +77,12 @@ bool counter_rate(uint64_t now, uint64_t before, double seconds, double *rate)
 	return true;
 }
 
+bool counter_rate_steady(uint64_t now, uint64_t before, uint64_t applied, uint64_t applied_before,
+			 double seconds, double *rate)
+{
+	return applied == applied_before && counter_rate(now, before, seconds, rate);
+}
+
 uint64_t relay_dir_drops(const struct relay_dir_counters *c)
 {
 	uint64_t n = 0;
@@ -96,6 +109,16 @@ const char *drop_reason_name(enum drop_reason r)
 		[DROP_SHED_HEAVY_FLOW] = "shed_heavy_flow",
 	};
 	return (unsigned)r < DROP__MAX ? names[r] : "unknown";
+}
+
+const char *send_err_name(enum send_err e)
+{
+	static const char *const names[SEND_ERR__MAX] = {
+		[SEND_ERR_ENOBUFS] = "ENOBUFS", [SEND_ERR_EAGAIN] = "EAGAIN",
+		[SEND_ERR_EPERM] = "EPERM",	[SEND_ERR_EMSGSIZE] = "EMSGSIZE",
+		[SEND_ERR_OTHER] = "other",	[SEND_ERR_NONE] = "none",
+	};
+	return (unsigned)e < SEND_ERR__MAX ? names[e] : "unknown";
 }
 
 const char *relay_dir_name(enum relay_dir d)

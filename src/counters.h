@@ -20,6 +20,7 @@
 #ifndef RINGRELAY_COUNTERS_H
 #define RINGRELAY_COUNTERS_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -43,6 +44,19 @@ enum drop_reason {
 	DROP__MAX
 };
 
+/* The errno of a send that lost datagrams (DROP_SEND_ERROR), in a small fixed set, so that
+ * congestion (ENOBUFS, EAGAIN: a full qdisc or socket) tells apart from policy (EPERM: a
+ * netfilter reject) and size (EMSGSIZE). Unreachable errnos have their own reason. */
+enum send_err {
+	SEND_ERR_ENOBUFS,
+	SEND_ERR_EAGAIN,
+	SEND_ERR_EPERM,
+	SEND_ERR_EMSGSIZE,
+	SEND_ERR_OTHER, /* any other errno */
+	SEND_ERR_NONE,	/* no send made: a mirror relay with no member to send to */
+	SEND_ERR__MAX
+};
+
 /* Which way a datagram goes. */
 enum relay_dir {
 	RELAY_DIR_TO_UPSTREAM, /* client -> listener -> upstream */
@@ -57,9 +71,11 @@ struct relay_dir_counters {
 	uint64_t extra_copies;	    /* fan-out copies beyond the first (mirror mode) */
 	uint64_t drops[DROP__MAX];
 	uint64_t fast_pkts, fast_bytes; /* of rx above: relayed by the BPF fast path */
+	uint64_t send_errs[SEND_ERR__MAX]; /* of drops[DROP_SEND_ERROR]: by errno */
 };
 
-_Static_assert(sizeof(struct relay_dir_counters) == (7 + DROP__MAX) * sizeof(uint64_t),
+_Static_assert(sizeof(struct relay_dir_counters) ==
+		       (7 + DROP__MAX + SEND_ERR__MAX) * sizeof(uint64_t),
 	       "a new relay_dir_counters field must be summed in relay_dir_counters_add()");
 
 struct relay_counters {
@@ -124,6 +140,10 @@ struct worker_counters {
 	/* The loop count at the end of the worker's last batch, stored with release order:
 	 * a pool retired before it was read is no longer referenced by this worker (pool.h). */
 	uint64_t quiescent;
+	/* io_uring: ticks that found completions waiting in the kernel's overflow list (the CQ
+	 * was full), and completions the kernel dropped (uring_cq_check) */
+	uint64_t cq_overflow;
+	uint64_t cq_dropped;
 } __attribute__((aligned(64)));
 
 static inline void counter_add(uint64_t *c, uint64_t n)
@@ -166,13 +186,56 @@ static inline void relay_count_drop(struct relay_counters *c, enum relay_dir d,
 	counter_add(&c->dir[d].drops[r], n);
 }
 
+/* The class of a send's errno err (positive; 0: no send was made). */
+static inline enum send_err send_err_class(int err)
+{
+	switch (err) {
+	case 0:
+		return SEND_ERR_NONE;
+	case ENOBUFS:
+		return SEND_ERR_ENOBUFS;
+	case EAGAIN:
+		return SEND_ERR_EAGAIN;
+	case EPERM:
+		return SEND_ERR_EPERM;
+	case EMSGSIZE:
+		return SEND_ERR_EMSGSIZE;
+	default:
+		return SEND_ERR_OTHER;
+	}
+}
+
+/* Counts n datagrams going way d lost in a send that failed with errno err (positive; 0
+ * when there was nothing to send to): a send_error drop, and its errno's share. Not per
+ * datagram sent: only on a failure. */
+static inline void relay_count_send_error(struct relay_counters *c, enum relay_dir d, int err,
+					  uint64_t n)
+{
+	counter_add(&c->dir[d].send_errs[send_err_class(err)], n);
+	counter_add(&c->dir[d].drops[DROP_SEND_ERROR], n);
+}
+
+/* Adds to a relay's total what the BPF program shed for it (full: at the listener's full
+ * socket, heavy: a heavy flow's): received and dropped, like a socket's overflow, so that
+ * rx = tx + drops holds for the total. Never in a worker's counters. */
+static inline void relay_counters_add_shed(struct relay_counters *c, uint64_t full,
+					   uint64_t heavy)
+{
+	struct relay_dir_counters *d = &c->dir[RELAY_DIR_TO_UPSTREAM];
+
+	d->rx_pkts += full + heavy;
+	d->drops[DROP_SHED_FULL_SOCKET] += full;
+	d->drops[DROP_SHED_HEAVY_FLOW] += heavy;
+}
+
 /* Adds each counter of c to the same counter of sum; c may be live (loaded once each with
  * counter_get). For the parts of a relay's traffic that another data path handled. */
 void relay_dir_counters_add(struct relay_dir_counters *sum, const struct relay_dir_counters *c);
 
 /* Adds each counter of c to the same counter of sum. c may be a live worker's: every field is
- * loaded once with counter_get. sum is the caller's own (a copy or a total). The padding
- * after the fields is never read or written. */
+ * loaded once with counter_get, each direction's outputs (tx, drops) before its inputs (rx,
+ * extra_copies), so a live read never shows more out than in. sum is the caller's own (a copy
+ * or a total). The padding after the fields is never read or written. */
 void relay_counters_add(struct relay_counters *sum, const struct relay_counters *c);
 
 /* Adds each counter of c (may be live) to sum. */
@@ -185,10 +248,19 @@ void upstream_counters_zero(struct upstream_counters *c);
  * its counts: unsigned, now - before would be near 2^64). */
 bool counter_rate(uint64_t now, uint64_t before, double seconds, double *rate);
 
+/* The same over relays that a reload may have added or removed (with their counts): none
+ * either when a reload applied between the readings (applied: the count of reloads applied,
+ * whole or partly, at each), even if the sum went up (a busy relay removed, the others
+ * growing more than it had: the rate would be too low, silently). */
+bool counter_rate_steady(uint64_t now, uint64_t before, uint64_t applied, uint64_t applied_before,
+			 double seconds, double *rate);
+
 /* sum(drops[]) of one direction. */
 uint64_t relay_dir_drops(const struct relay_dir_counters *c);
 
 const char *drop_reason_name(enum drop_reason r);
+/* "ENOBUFS", "EAGAIN", "EPERM", "EMSGSIZE", "other", "none". */
+const char *send_err_name(enum send_err e);
 /* "to_upstream", "to_client". */
 const char *relay_dir_name(enum relay_dir d);
 

@@ -27,6 +27,7 @@
 #include <linux/if_link.h>
 #include <linux/sockios.h>
 
+#include "bpfbase.h"
 #include "filter.h"
 #include "filter.skel.h"
 #include "log.h"
@@ -89,6 +90,9 @@ struct filter {
 	uint32_t n_ifaces;
 	uint32_t n_filter_ifaces;
 	uint32_t offload_hook_changes; /* fast path hooks attached or detached (control thread) */
+	/* What the offload_xmit entries of interfaces since gone counted, by name: added to a
+	 * new interface's of the same name, so its series goes on (filter_offload_xmit). */
+	struct bpfbase_xmit xmit_gone[RR_IFACES_MAX];
 	uint32_t active;		  /* generation the program uses */
 	uint32_t serial;		  /* rule sets made active (filter_rules_revert) */
 	uint32_t n_rules[FILTER_GENS][3]; /* deny, allow, ports per generation */
@@ -2151,12 +2155,28 @@ void filter_offload_up(struct filter *f, int ifindex)
 	bpf_map_delete_elem(bpf_map__fd(f->skel->maps.offload_tx_down), &key);
 }
 
+/* The name f knows ifindex by, or "". */
+static const char *filter_iface_name(const struct filter *f, int ifindex)
+{
+	uint32_t i;
+
+	for (i = 0; i < f->n_ifaces; i++)
+		if (f->ifaces[i].ifindex == ifindex)
+			return f->ifaces[i].name;
+	return "";
+}
+
 void filter_offload_gone(struct filter *f, int ifindex)
 {
+	struct offload_xmit_val v = { 0 };
 	uint32_t key = (uint32_t)ifindex;
+	int fd = bpf_map__fd(f->skel->maps.offload_xmit);
 
 	filter_offload_up(f, ifindex);
-	bpf_map_delete_elem(bpf_map__fd(f->skel->maps.offload_xmit), &key);
+	if (!bpf_map_lookup_elem(fd, &key, &v))
+		bpfbase_xmit_add(f->xmit_gone, RR_IFACES_MAX, filter_iface_name(f, ifindex),
+				 v.drops, v.sent);
+	bpf_map_delete_elem(fd, &key);
 }
 
 int filter_offload_set(struct filter *f, const struct offload_key *k, const struct offload_rule *r)
@@ -2251,10 +2271,30 @@ int filter_offload_xmit(struct filter *f, int ifindex, uint64_t *drops, uint64_t
 	struct offload_xmit_val v = { 0 };
 	uint32_t key = (uint32_t)ifindex;
 	int ret = bpf_map_lookup_elem(bpf_map__fd(f->skel->maps.offload_xmit), &key, &v);
+	const struct bpfbase_xmit *gone =
+		bpfbase_xmit_of(f->xmit_gone, RR_IFACES_MAX, filter_iface_name(f, ifindex), false);
 
-	*drops = v.drops;
-	*sent = v.sent;
+	*drops = v.drops + (gone ? gone->drops : 0);
+	*sent = v.sent + (gone ? gone->sent : 0);
 	return ret == -ENOENT ? 0 : ret;
+}
+
+void filter_xmit_counts(struct filter *f, struct bpfbase_xmit *into, uint32_t n)
+{
+	int fd = bpf_map__fd(f->skel->maps.offload_xmit);
+	uint32_t i;
+
+	for (i = 0; i < f->n_ifaces; i++) {
+		struct offload_xmit_val v = { 0 };
+		uint32_t key = (uint32_t)f->ifaces[i].ifindex;
+
+		if (!bpf_map_lookup_elem(fd, &key, &v))
+			bpfbase_xmit_add(into, n, f->ifaces[i].name, v.drops, v.sent);
+	}
+	for (i = 0; i < RR_IFACES_MAX; i++)
+		if (f->xmit_gone[i].name[0])
+			bpfbase_xmit_add(into, n, f->xmit_gone[i].name, f->xmit_gone[i].drops,
+					 f->xmit_gone[i].sent);
 }
 
 const char *filter_offload_counter_name(enum offload_counter c)

@@ -261,8 +261,13 @@ uint32_t filter_offload_flows(const struct filter *f);
 /* enum offload_counter summed over CPUs. */
 int filter_offload_counters(struct filter *f, uint64_t out[OFFLOAD_CNT__MAX]);
 const char *filter_offload_counter_name(enum offload_counter c);
-/* Frames a driver refused (drops) or took (sent) after XDP_REDIRECT to ifindex. */
+/* Frames a driver refused (drops) or took (sent) after XDP_REDIRECT to ifindex, with what
+ * interfaces of its name since gone counted (the series is by name). */
 int filter_offload_xmit(struct filter *f, int ifindex, uint64_t *drops, uint64_t *sent);
+struct bpfbase_xmit;
+/* Adds to the n in into, by name, every xmit count the program holds: its interfaces' and
+ * those of interfaces since gone (for bpfbase, before the program is unloaded). */
+void filter_xmit_counts(struct filter *f, struct bpfbase_xmit *into, uint32_t n);
 /* 1 when the active rules deny datagrams from client to local (the filter's judgement minus
  * the rate limit), 0 when not, -errno. */
 int filter_client_denied(struct filter *f, const struct addr *client, const struct addr *local);

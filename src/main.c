@@ -447,58 +447,24 @@ static int load_config(const char *path, enum load_for load_for, struct config *
 	return ret;
 }
 
-/* " PREFIXdrop_REASON=N" for every reason of one direction, appended at buf + *n. */
-static void format_drops(char *buf, size_t len, size_t *n, const char *prefix,
-			 const struct relay_dir_counters *dc)
+/* One line per relay: the total `ringrelayctl stats` shows (the workers' sum and what the
+ * program shed), so the two agree. Also after the workers stopped: runtime_sum reads them
+ * whether or not they run. */
+static void print_stats(struct app *a)
 {
-	int d;
-
-	for (d = 0; d < DROP__MAX && *n < len; d++)
-		/* the BPF program's, never in the workers' counters this line sums */
-		if (d != DROP_SHED_FULL_SOCKET && d != DROP_SHED_HEAVY_FLOW)
-			*n += (size_t)snprintf(buf + *n, len - *n, " %sdrop_%s=%llu", prefix,
-					       drop_reason_name((enum drop_reason)d),
-					       (unsigned long long)dc->drops[d]);
-}
-
-static void print_stats(const struct runtime *rt)
-{
-	const struct relay_dir_counters *up, *down;
 	struct relay_counters c;
-	char drops[1024];
-	size_t n;
+	uint64_t full, heavy;
+	char line[2048];
 	uint32_t r;
 
-	for (r = 0; r < rt->cfg->n_relays; r++) {
-		struct log_field relay = {"RELAY", rt->cfg->relays[r].name, false};
+	for (r = 0; r < a->rt.cfg->n_relays; r++) {
+		struct log_field relay = {"RELAY", a->rt.cfg->relays[r].name, false};
 
-		runtime_sum(rt, r, &c);
-		up = &c.dir[RELAY_DIR_TO_UPSTREAM];
-		down = &c.dir[RELAY_DIR_TO_CLIENT];
-		n = 0;
-		format_drops(drops, sizeof(drops), &n, "", up);
-		format_drops(drops, sizeof(drops), &n, "reply_", down);
-		log_fields(LOG_LVL_INFO, &relay, 1,
-			   "stats relay=%s rx_pkts=%llu rx_bytes=%llu tx_pkts=%llu tx_bytes=%llu "
-			   "mirror_extra_copies=%llu reply_rx_pkts=%llu reply_rx_bytes=%llu "
-			   "reply_tx_pkts=%llu reply_tx_bytes=%llu%s "
-			   "upstream_unreachable_notices=%llu buffer_ring_empty=%llu fast_pkts=%llu "
-			   "fast_bytes=%llu sessions_active=%llu sessions_created=%llu "
-			   "sessions_expired=%llu sessions_evicted=%llu sessions_moved=%llu",
-			   rt->cfg->relays[r].name, (unsigned long long)up->rx_pkts,
-			   (unsigned long long)up->rx_bytes, (unsigned long long)up->tx_pkts,
-			   (unsigned long long)up->tx_bytes, (unsigned long long)up->extra_copies,
-			   (unsigned long long)down->rx_pkts, (unsigned long long)down->rx_bytes,
-			   (unsigned long long)down->tx_pkts, (unsigned long long)down->tx_bytes,
-			   drops, (unsigned long long)c.upstream_unreachable_notices,
-			   (unsigned long long)c.buffer_ring_empty,
-			   (unsigned long long)(up->fast_pkts + down->fast_pkts),
-			   (unsigned long long)(up->fast_bytes + down->fast_bytes),
-			   (unsigned long long)c.sessions_active,
-			   (unsigned long long)c.sessions_created,
-			   (unsigned long long)c.sessions_expired,
-			   (unsigned long long)c.sessions_evicted,
-			   (unsigned long long)c.sessions_moved);
+		runtime_sum(&a->rt, r, &c);
+		app_shed_dropped(a, r, &full, &heavy);
+		relay_counters_add_shed(&c, full, heavy);
+		if (control_view_stats_line(a->rt.cfg->relays[r].name, &c, line, sizeof(line)) >= 0)
+			log_fields(LOG_LVL_INFO, &relay, 1, "%s", line);
 	}
 }
 
@@ -515,7 +481,7 @@ static bool print_app_stats(struct app *a)
 {
 	if (!main_trylock(a))
 		return false;
-	print_stats(&a->rt);
+	print_stats(a);
 	pthread_mutex_unlock(&a->lock);
 	return true;
 }
@@ -551,30 +517,34 @@ static double mono_now(void)
 }
 
 /* One line for `systemctl status`: datagrams per second since the last call. */
-static void status_update(struct app *a, uint64_t *last_rx, double *last_t)
+static void status_update(struct app *a, uint64_t *last_rx, uint64_t *last_applied,
+			  double *last_t)
 {
 	struct relay_counters c;
-	uint64_t rx = 0, tx = 0;
+	uint64_t rx = 0, tx = 0, applied;
 	double now = mono_now(), rate;
 	uint32_t r, n_relays;
 
 	if (!main_trylock(a))
 		return;
 	n_relays = a->rt.cfg->n_relays; /* a reload may free the config once unlocked */
+	applied = a->reloads_ok + a->reloads_partial;
 	for (r = 0; r < n_relays; r++) {
 		runtime_sum(&a->rt, r, &c);
 		rx += c.dir[RELAY_DIR_TO_UPSTREAM].rx_pkts + c.dir[RELAY_DIR_TO_CLIENT].rx_pkts;
 		tx += c.dir[RELAY_DIR_TO_UPSTREAM].tx_pkts + c.dir[RELAY_DIR_TO_CLIENT].tx_pkts;
 	}
 	pthread_mutex_unlock(&a->lock);
-	/* A reload that removed a relay took its counts out of the sum: no rate this time. */
-	if (*last_t > 0 && counter_rate(rx, *last_rx, now - *last_t, &rate))
+	/* A reload may have taken a relay's counts out of the sum: no rate this time. */
+	if (*last_t > 0 &&
+	    counter_rate_steady(rx, *last_rx, applied, *last_applied, now - *last_t, &rate))
 		service_status("%u relay(s); %.0f datagrams/s in; %llu in, %llu out in all",
 			       n_relays, rate, (unsigned long long)rx, (unsigned long long)tx);
 	else if (*last_t > 0)
 		service_status("%u relay(s); %llu in, %llu out in all", n_relays,
 			       (unsigned long long)rx, (unsigned long long)tx);
 	*last_rx = rx;
+	*last_applied = applied;
 	*last_t = now;
 }
 
@@ -592,7 +562,7 @@ static int event_loop(struct app *a, int sfd, struct admin *admin, int verbosity
 	double next_stats = mono_now() + stats_every, next_wd = mono_now() + wd_every;
 	double next_status = mono_now() + 5, last_t = 0, next_fast = mono_now() + 1;
 	uint64_t *beats = calloc(a->rt.n_started, sizeof(*beats));
-	uint64_t last_rx = 0;
+	uint64_t last_rx = 0, last_applied = 0;
 	bool usr1 = false; /* stats asked for by SIGUSR1, printed once the lock is free */
 	int ret = 0;
 
@@ -629,7 +599,7 @@ static int event_loop(struct app *a, int sfd, struct admin *admin, int verbosity
 			next_wd = now + wd_every;
 		}
 		if (now >= next_status) {
-			status_update(a, &last_rx, &last_t);
+			status_update(a, &last_rx, &last_applied, &last_t);
 			next_status = now + 5;
 		}
 		/* XDP redirect targets the kernel refused come back when they take it again. */
@@ -848,6 +818,7 @@ int main(int argc, char **argv)
 	}
 	a.config_path = o.config;
 	a.start_time = a.last_reload_success = app_now();
+	a.start_boot = app_boottime();
 	pthread_mutex_init(&a.lock, NULL);
 	uring_probe(&a.caps);
 
@@ -982,7 +953,7 @@ out_stop:
 	if (a.rt.n_failed)
 		ret = 1; /* a worker's loop ended on an error (logged), maybe during the stop */
 	if (ran)
-		print_stats(&a.rt); /* the workers are joined: these are the final counts */
+		print_stats(&a); /* the workers are joined: these are the final counts */
 	/* Puts the napi block back, then detaches the filter (the only thread that still may);
 	 * frees it unless a worker was left running on its maps. */
 	admin_stop(admin, a.rt.n_abandoned != 0);

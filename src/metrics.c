@@ -105,13 +105,8 @@ static void relay_of(const struct snapshot *s, uint32_t r, uint32_t w, struct re
 	for (i = 0; i < s->n_workers; i++)
 		relay_counters_add(c, &s->workers[i].relays[r]);
 	/* What the BPF program shed for the relay: received and dropped (never a worker's). */
-	if (s->shed) {
-		struct relay_dir_counters *d = &c->dir[RELAY_DIR_TO_UPSTREAM];
-
-		d->rx_pkts += s->shed[r].dropped_full + s->shed[r].dropped_heavy;
-		d->drops[DROP_SHED_FULL_SOCKET] += s->shed[r].dropped_full;
-		d->drops[DROP_SHED_HEAVY_FLOW] += s->shed[r].dropped_heavy;
-	}
+	if (s->shed)
+		relay_counters_add_shed(c, s->shed[r].dropped_full, s->shed[r].dropped_heavy);
 }
 
 /* The workers a series is written for: each (per_worker) or one sum. */
@@ -420,12 +415,18 @@ int metrics_format(const struct snapshot *s, bool pw, FILE *out)
 	      "Unix time of the last successful reload (the start time before any).",
 	      s->last_reload_success);
 
+	/* Before the first turn the age since the thread started: a finite value, so that an
+	 * alert like "> 5" fires for a worker stuck before its loop (NaN compares false). */
 	family(out, "ringrelay_worker_heartbeat_age_seconds", "gauge",
-	       "Seconds since the worker's event loop last ran; NaN before its first turn.");
+	       "Seconds since the worker's event loop last ran (since it started, before its "
+	       "first turn).");
 	for (w = 0; w < s->n_workers; w++) {
+		const struct snapshot_worker *sw = &s->workers[w];
+
 		fprintf(out, "ringrelay_worker_heartbeat_age_seconds{worker=\"%" PRIu32 "\"} ",
-			s->workers[w].id);
-		metrics_format_value(out, s->workers[w].heartbeat_age);
+			sw->id);
+		metrics_format_value(out, isnan(sw->heartbeat_age) ? sw->started_age
+								  : sw->heartbeat_age);
 		fputc('\n', out);
 	}
 	worker_counter(out, s, "ringrelay_worker_loops_total",
@@ -442,6 +443,14 @@ int metrics_format(const struct snapshot *s, bool pw, FILE *out)
 		       "Multishot receives cancelled and armed again so that the kernel releases "
 		       "the sockets closed since they were armed (io_uring before Linux 6.13).",
 		       offsetof(struct snapshot_worker, refreshes));
+	worker_counter(out, s, "ringrelay_worker_cq_overflow_total",
+		       "Timer ticks (one a second or more often) that found completions waiting in "
+		       "the kernel because the io_uring completion queue was full; 0 with mmsg.",
+		       offsetof(struct snapshot_worker, cq_overflow));
+	worker_counter(out, s, "ringrelay_worker_cq_dropped_total",
+		       "Completions the kernel dropped for want of memory with the io_uring "
+		       "completion queue full (the worker then ends); 0 with mmsg.",
+		       offsetof(struct snapshot_worker, cq_dropped));
 
 	if (s->max_sessions) {
 		family(out, "ringrelay_relay_max_sessions", "gauge",
@@ -479,6 +488,23 @@ int metrics_format(const struct snapshot *s, bool pw, FILE *out)
 						relay_dir_name((enum relay_dir)dir),
 						drop_reason_name((enum drop_reason)d),
 						c.dir[dir].drops[d]);
+				}
+		}
+	family(out, "ringrelay_send_errors_total", "counter",
+	       "Of the send_error drops, by the failed send's errno (ENOBUFS, EAGAIN, EPERM, "
+	       "EMSGSIZE, other; none: a mirror relay had no member to send to).");
+	for (r = 0; r < s->n_relays; r++)
+		for (i = 0; i < n_series(s, pw); i++) {
+			w = series_worker(pw, i);
+			relay_of(s, r, w, &c);
+			for (dir = 0; dir < RELAY_DIR__MAX; dir++)
+				for (d = 0; d < SEND_ERR__MAX; d++) {
+					series_rw(out, "ringrelay_send_errors_total",
+						  s->relay_names[r], worker_label(s, w));
+					fprintf(out, ",direction=\"%s\",errno=\"%s\"} %" PRIu64 "\n",
+						relay_dir_name((enum relay_dir)dir),
+						send_err_name((enum send_err)d),
+						c.dir[dir].send_errs[d]);
 				}
 		}
 	family(out, "ringrelay_shed_datagrams_total", "counter",

@@ -887,6 +887,7 @@ static int start_workers(struct runtime *rt, char *err, size_t errlen)
 						.fast = rt->fast, .judge = rt->judge,
 						.judge_rules = judge_rules(rt),
 						.offload = rt->offload, .steer_cpu = rt->steer_cpu };
+		rt->workers[i].started = worker_clock();
 		ret = worker_start(&rt->workers[i], &first[i]);
 		if (ret) {
 			snprintf(err, errlen, "worker %u: pthread_create: %s", i, strerror(-ret));
@@ -1547,10 +1548,13 @@ int runtime_snapshot(const struct runtime *rt, struct snapshot *s)
 			sw->heartbeat_age = NAN;
 		else
 			sw->heartbeat_age = now > beat ? (double)(now - beat) / 1e9 : 0.0;
+		sw->started_age = now > wk->started ? (double)(now - wk->started) / 1e9 : 0.0;
 		sw->loops = counter_get(&wk->wc.loops);
 		sw->completions = counter_get(&wk->wc.completions);
 		sw->rearms = counter_get(&wk->wc.rearms);
 		sw->refreshes = counter_get(&wk->wc.refreshes);
+		sw->cq_overflow = counter_get(&wk->wc.cq_overflow);
+		sw->cq_dropped = counter_get(&wk->wc.cq_dropped);
 		for (r = 0; r < n_relays; r++)
 			if (counts_slot(rt, wk, rt->relay_slot[r]))
 				relay_counters_add(&sw->relays[r], &wk->counters[rt->relay_slot[r]]);

@@ -19,10 +19,12 @@ struct snapshot_worker {
 	uint32_t id;
 	int cpu;
 	double heartbeat_age;	       /* seconds since the loop last ran; NaN when it never did */
+	double started_age;	       /* seconds since its thread was started */
 	uint64_t loops;		       /* loop iterations (io_uring_enter / epoll_wait calls) */
 	uint64_t completions;	       /* CQEs (io_uring) or ready sockets (mmsg) they handled */
 	uint64_t rearms;	       /* multishot receives armed again */
 	uint64_t refreshes;	       /* ... and cancelled to be armed again (uring_caps.rsrc_refresh) */
+	uint64_t cq_overflow, cq_dropped; /* worker_counters' */
 	struct relay_counters *relays; /* n_relays, indexed like relay_names; values loaded */
 	struct upstream_counters *upstreams; /* n_upstreams, indexed like snapshot.upstreams */
 };
@@ -77,6 +79,7 @@ struct snapshot {
 	int pid;
 	double now;		    /* unix seconds when taken */
 	double start_time;	    /* unix seconds */
+	double uptime;		    /* seconds since the start, from a clock no step moves */
 	const char *config_path;    /* "" when unknown */
 	const char *backend;	    /* the I/O backend running: "io_uring", "mmsg" */
 	/* how workers are picked in the listen addresses' reuseport groups, "cpu" or "hash",

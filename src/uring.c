@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "bufpool.h"
+#include "counters.h"
 #include "uring.h"
 
 /* Newer than liburing 2.3's headers: the flag goes in io_uring_buf_reg's 16 bits after bgid
@@ -34,6 +35,18 @@ int uring_init(struct io_uring *ring, uint32_t sq_entries, uint32_t cq_entries, 
 	p.flags = flags | IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL;
 	p.cq_entries = cq_entries;
 	return io_uring_queue_init_params(sq_entries, ring, &p);
+}
+
+void uring_cq_check(struct io_uring *ring, struct uring_cq_watch *cw, uint64_t *overflowed,
+		    uint64_t *dropped)
+{
+	uint32_t now = __atomic_load_n(ring->cq.koverflow, __ATOMIC_RELAXED);
+
+	if (io_uring_cq_has_overflow(ring))
+		counter_add(overflowed, 1);
+	/* unsigned: right across the u32's wrap */
+	counter_add(dropped, (uint32_t)(now - cw->dropped_last));
+	cw->dropped_last = now;
 }
 
 /* liburing 2.3 and Debian 12's kernel headers predate NAPI busy polling (6.9). */

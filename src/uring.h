@@ -91,6 +91,18 @@ const char *uring_memlock_hint(int err);
  * -EOPNOTSUPP: the kernel lacks it). */
 int uring_register_napi(struct io_uring *ring, uint32_t busy_poll_us, bool prefer);
 
+/* What a check of the completion queue found since the last (uring_cq_check). */
+struct uring_cq_watch {
+	uint32_t dropped_last; /* the kernel's koverflow as last read (a u32 that wraps) */
+};
+
+/* Checks, off the hot path (the worker's tick), the assumption uring_init sizes the CQ on:
+ * adds 1 to *overflowed when completions wait in the kernel's overflow list now (the CQ was
+ * full: IORING_SQ_CQ_OVERFLOW), and to *dropped the completions the kernel lost since the
+ * last check (koverflow; the ring then ends with EBADR). */
+void uring_cq_check(struct io_uring *ring, struct uring_cq_watch *cw, uint64_t *overflowed,
+		    uint64_t *dropped);
+
 /* Creates a worker ring with the probed flags and room for cq_entries completions.
  * Returns 0 or -errno. */
 int uring_init(struct io_uring *ring, uint32_t sq_entries, uint32_t cq_entries, uint32_t flags);

@@ -317,6 +317,8 @@ struct worker {
 	struct worker_cmd *cmd;
 	uint64_t now; /* monotonic ns, sampled once per loop iteration */
 	uint64_t heartbeat_ns; /* an idle loop turns at least this often (watchdog); 0: no need */
+	uint64_t started; /* worker_clock() as its thread was started: the age of a heartbeat
+			   * that never beat */
 	bool session_err_told; /* a session socket's failure was logged (once per worker) */
 	bool ring_nomem; /* the io_uring backend failed with ENOMEM making its rings: the runtime
 			  * may fall back to mmsg (RLIMIT_MEMLOCK) */

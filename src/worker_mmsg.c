@@ -164,8 +164,10 @@ static void count_lost(struct mmsg_worker *mw, uint32_t relay, enum relay_dir d,
 {
 	bool unreachable = sock_err_unreachable(err);
 
-	relay_count_drop(&mw->w->counters[relay], d,
-			 unreachable ? DROP_UNREACHABLE : DROP_SEND_ERROR, segs);
+	if (unreachable)
+		relay_count_drop(&mw->w->counters[relay], d, DROP_UNREACHABLE, segs);
+	else
+		relay_count_send_error(&mw->w->counters[relay], d, err, segs);
 	upstream_count_lost(mw->w, relay, up, unreachable, segs);
 }
 
@@ -718,8 +720,8 @@ static void on_listener(struct mmsg_worker *mw, struct udata u)
 			if (wr->mode == RELAY_MODE_MIRROR && !wr->transparent) {
 				/* Each member gets a copy: sent below to every one. */
 				if (!n_copy) {
-					relay_count_drop(c, RELAY_DIR_TO_UPSTREAM, DROP_SEND_ERROR,
-							 segs);
+					relay_count_send_error(c, RELAY_DIR_TO_UPSTREAM, 0,
+							       segs);
 					continue;
 				}
 				counter_add(&c->dir[RELAY_DIR_TO_UPSTREAM].extra_copies,
@@ -732,8 +734,8 @@ static void on_listener(struct mmsg_worker *mw, struct udata u)
 				/* Transparent: from the client's own socket, to each member; the
 				 * copies of the batch go out together, a sendmmsg per client. */
 				if (!n_copy) {
-					relay_count_drop(c, RELAY_DIR_TO_UPSTREAM, DROP_SEND_ERROR,
-							 segs);
+					relay_count_send_error(c, RELAY_DIR_TO_UPSTREAM, 0,
+							       segs);
 					continue;
 				}
 				s = worker_session_get(w, u.idx, &client, &meta, segs);

@@ -166,6 +166,7 @@ struct uring_worker {
 	uint32_t n_errq_seen;
 	bool no_batch;		  /* the kernel refused a GSO send: send singly from now on */
 	struct __kernel_timespec tick;
+	struct uring_cq_watch cq_watch; /* the tick's check of the CQ's sizing */
 	uint64_t stop_val;
 	uint64_t cmd_val;
 	int minus_one; /* the fd that empties a fixed-file slot */
@@ -1094,8 +1095,10 @@ static void on_send_batch(struct uring_worker *uw, const struct io_uring_cqe *cq
 		lost = b->n;
 	}
 	if (lost) {
-		relay_count_drop(c, RELAY_DIR_TO_UPSTREAM,
-				 unreachable ? DROP_UNREACHABLE : DROP_SEND_ERROR, lost);
+		if (unreachable)
+			relay_count_drop(c, RELAY_DIR_TO_UPSTREAM, DROP_UNREACHABLE, lost);
+		else
+			relay_count_send_error(c, RELAY_DIR_TO_UPSTREAM, -cqe->res, lost);
 		upstream_count_lost(uw->w, u.relay, b->up, unreachable, lost);
 	}
 	for (i = 0; i < b->n; i++)
@@ -1402,7 +1405,7 @@ static void on_listener_recv(struct uring_worker *uw, const struct io_uring_cqe 
 		uint32_t n = (uint32_t)__builtin_popcountll(copy);
 
 		if (!n) {
-			relay_count_drop(c, RELAY_DIR_TO_UPSTREAM, DROP_SEND_ERROR, segs);
+			relay_count_send_error(c, RELAY_DIR_TO_UPSTREAM, 0, segs);
 			goto recycle;
 		}
 		s = NULL;
@@ -1831,7 +1834,10 @@ static void on_send(struct uring_worker *uw, const struct io_uring_cqe *cqe, str
 					? 1
 					: u.gen;
 
-		relay_count_drop(c, d, unreachable ? DROP_UNREACHABLE : DROP_SEND_ERROR, lost);
+		if (unreachable)
+			relay_count_drop(c, d, DROP_UNREACHABLE, lost);
+		else
+			relay_count_send_error(c, d, -cqe->res, lost);
 		if (d == RELAY_DIR_TO_UPSTREAM)
 			upstream_count_lost(uw->w, u.relay, u.idx, unreachable, lost);
 	}
@@ -1893,6 +1899,7 @@ static void rx_refresh(struct uring_worker *uw)
 
 static void on_timer(struct uring_worker *uw)
 {
+	uring_cq_check(&uw->ring, &uw->cq_watch, &uw->w->wc.cq_overflow, &uw->w->wc.cq_dropped);
 	worker_tick(uw->w);
 	if (uw->stopping)
 		return;
@@ -2353,6 +2360,8 @@ static int uring_run(struct worker *w, struct worker_cmd *first)
 			/* EBADR: the kernel had no memory to keep completions the full queue could
 			 * not take, and dropped them: a multishot receive's last one is a socket no
 			 * longer read, a send's a buffer never returned. No way to tell which. */
+			uring_cq_check(&uw.ring, &uw.cq_watch, &w->wc.cq_overflow,
+				       &w->wc.cq_dropped);
 			snprintf(w->error, sizeof(w->error), "worker %u: io_uring_enter: %s", w->id,
 				 err == -EBADR ? "the kernel dropped completions (out of memory)"
 					       : strerror(-err));

@@ -296,6 +296,26 @@ while True:
 head, _, body = a.partition(b"\r\n\r\n")
 print(head.split(b"\r\n")[0].decode(), len(body))'; }
 expect "HEAD / status and body bytes" "$(head_404)" "HTTP/1.0 404 Not Found 0"
+# what scrapers and proxies send: an empty line first (RFC 9112 2.2), an absolute-form
+# target, another query key beside per_worker (its worker label must come back)
+edge_requests() { lib_nsx "$NS_R" "$PY" -c '
+import socket
+def ask(req):
+    s = socket.create_connection(("127.0.0.1", 9470), timeout=5)
+    s.sendall(req)
+    a = b""
+    while True:
+        d = s.recv(65536)
+        if not d:
+            break
+        a += d
+    head, _, body = a.partition(b"\r\n\r\n")
+    return head.split(b"\r\n")[0].split(b" ")[1].decode() + \
+        ("w" if b",worker=\"" in body else "")
+print(ask(b"\r\nGET /metrics HTTP/1.1\r\n\r\n"),
+      ask(b"GET http://127.0.0.1:9470/metrics HTTP/1.1\r\n\r\n"),
+      ask(b"GET /metrics?per_worker=1&foo=bar HTTP/1.1\r\n\r\n"))'; }
+expect "empty line first, absolute-form, per_worker=1&foo=bar" "$(edge_requests)" "200 200 200w"
 # headers over 8 KiB get their 431 while the client still sends (the close with the rest
 # unread reset the connection: "Connection reset by peer")
 big_headers() { lib_nsx "$NS_R" "$PY" -c '

@@ -1409,6 +1409,7 @@ expiry_case()
 reprogram_case()
 {
 	local c="[tc/ipv4 program reloaded]" conf=$TMPD/reprog.conf out echo
+	local -a fwd
 	tc_relay_start "$conf" 1.0 'shed = "off";' || return
 	for round in 1 2; do
 		out=$(lib_udp "$NS_C" client --to "$to" --clients 1 --count 20 --interval 0.02 \
@@ -1416,15 +1417,20 @@ reprogram_case()
 		expect_relayed "$c round $round" $((20 * round)) 10
 		lib_wait_stat sessions_expired -eq "$round" 6 ||
 			lib_case_fail "$c round $round: session not expired: $LAST_STAT"
+		# the program's own counters go on across the new program (bpfbase), like ours
+		fwd[round]=$(ctl stats | awk '$1 == "forwarded" { print $2 }')
 		[ "$round" = 2 ] && break
 		sed -i 's/offload = "tc";/offload = "off";/' "$conf"
 		lib_relay_hup || lib_case_fail "$c the reload to offload off was not applied"
 		sed -i 's/offload = "off";/offload = "tc";/' "$conf"
 		lib_relay_hup || lib_case_fail "$c the reload to offload tc was not applied"
 	done
+	[ "${fwd[1]:-0}" -gt 0 ] && [ "${fwd[2]:-0}" -gt $((fwd[1] * 3 / 2)) ] ||
+		lib_case_fail "$c fast path forwarded ${fwd[1]:-none} then ${fwd[2]:-none}: restarted"
 	lib_relay_stop || lib_case_fail "$c relay exit status"
 	lib_stop_pid "$echo"
-	lib_case_ok "$c the counters run on across a new program: 40 each way"
+	lib_case_ok "$c the counters run on across a new program: 40 each way," \
+		"fast path forwarded ${fwd[1]} then ${fwd[2]}"
 }
 
 # Early shedding beside the tc fast path: on veth without RPS it joins the fast path's tc

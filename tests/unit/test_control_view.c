@@ -86,6 +86,7 @@ static int setup(void **state)
 	s->pid = 4242;
 	s->now = 1763787300.25;
 	s->start_time = 1763787000.5;
+	s->uptime = 299.75;
 	s->config_path = "/etc/ringrelay/ringrelay.conf";
 	s->backend = "io_uring";
 	s->last_reload_success = 1763787200.125;
@@ -810,10 +811,29 @@ static void test_upstream_lookups(void **state)
  * FAST_PATH columns and the fast path's table, sessions the PATH column. */
 /* Early shedding: status per relay, the counters in stats, and the relay's total where the
  * shed datagrams count as received and dropped (the identity rx = tx + drops holds). */
+/* The wall clock stepped back 10 minutes since the start (NTP, a host without an RTC): the
+ * uptime is the one the snapshot measured on a clock no step moves, not now - start_time
+ * (-300.25 s). */
+static void test_uptime_clock_step(void **state)
+{
+	struct fixture *f = *state;
+	char *t;
+
+	f->s.now -= 600;
+	t = render_text(view_status, f, false);
+	expect_in(t, "uptime     300 s\n");
+	free(t);
+	t = render_text(view_status, f, true);
+	expect_in(t, "\"uptime_seconds\": 299.750, ");
+	free(t);
+}
+
 static void test_shed_views(void **state)
 {
 	struct fixture *f = *state;
 	struct snapshot_shed *sh = calloc(2, sizeof(*sh));
+	struct relay_counters total;
+	char line[2048];
 	char *t;
 	int c;
 
@@ -854,6 +874,18 @@ static void test_shed_views(void **state)
 	expect_in(t, "\"shed\": {\"pass_not_listener\": 5, \"pass_no_socket\": 15, \"pass_room\": 25, "
 		     "\"drop_full_socket\": 35, \"drop_heavy_flow\": 45, \"pass_fast_path\": 55}");
 	free(t);
+	/* the SIGUSR1 line shows the same total: the shed datagrams received and dropped */
+	memset(&total, 0, sizeof(total));
+	relay_counters_add(&total, &f->s.workers[0].relays[0]);
+	relay_counters_add(&total, &f->s.workers[1].relays[0]);
+	relay_counters_add_shed(&total, sh[0].dropped_full, sh[0].dropped_heavy);
+	assert_true(control_view_stats_line("dns", &total, line, sizeof(line)) > 0);
+	expect_in(line, "stats relay=dns rx_pkts=46 rx_bytes=2001 tx_pkts=18 ");
+	expect_in(line, " drop_mirror_reply=24 drop_shed_full_socket=47 drop_shed_heavy_flow=35 "
+			"reply_drop_truncated=0 ");
+	assert_null(strstr(line, "reply_drop_shed"));
+	expect_in(line, " sessions_expired=6 sessions_evicted=0");
+	assert_int_equal(control_view_stats_line("dns", &total, line, 100), -ENOSPC);
 }
 
 static void test_offload_views(void **state)
@@ -1055,6 +1087,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_session_of_unknown_relay, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_offload_views, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_shed_views, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_uptime_clock_step, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_upstream_lookups, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_write_error, setup, teardown),
 	};

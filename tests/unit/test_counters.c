@@ -2,11 +2,13 @@
 /* relay_counters_add: every field lands in its own field, sums accumulate (and wrap like
  * uint64_t), and the padding after the fields is neither read nor written. */
 #include <inttypes.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -15,8 +17,11 @@
 #define FIELD(f) { #f, offsetof(struct relay_counters, f) }
 #define DIR_FIELD(d, f) { #d "." #f, offsetof(struct relay_counters, dir[d].f) }
 #define DROP(d, r) { #d ".drops[" #r "]", offsetof(struct relay_counters, dir[d].drops[r]) }
+#define SERR(d, e) { #d ".send_errs[" #e "]", offsetof(struct relay_counters, dir[d].send_errs[e]) }
 #define DIR_FIELDS(d)                                                                        \
-	DIR_FIELD(d, rx_pkts), DIR_FIELD(d, rx_bytes), DIR_FIELD(d, tx_pkts),                \
+	SERR(d, SEND_ERR_ENOBUFS), SERR(d, SEND_ERR_EAGAIN), SERR(d, SEND_ERR_EPERM),         \
+		SERR(d, SEND_ERR_EMSGSIZE), SERR(d, SEND_ERR_OTHER), SERR(d, SEND_ERR_NONE),   \
+		DIR_FIELD(d, rx_pkts), DIR_FIELD(d, rx_bytes), DIR_FIELD(d, tx_pkts),                \
 		DIR_FIELD(d, tx_bytes), DIR_FIELD(d, extra_copies), DROP(d, DROP_TRUNCATED),   \
 		DROP(d, DROP_SESSION_FULL), DROP(d, DROP_SEND_ERROR),                          \
 		DROP(d, DROP_UNREACHABLE), DROP(d, DROP_SOCKET_OVERFLOW),                      \
@@ -45,7 +50,7 @@ static const struct {
 	FIELD(sessions_active),
 };
 #define N_FIELDS (sizeof(fields) / sizeof(fields[0]))
-_Static_assert(N_FIELDS == RELAY_DIR__MAX * (5 + DROP__MAX) + 12,
+_Static_assert(N_FIELDS == RELAY_DIR__MAX * (5 + DROP__MAX + SEND_ERR__MAX) + 12,
 	       "the table above lists every counter");
 
 static void set(struct relay_counters *c, size_t off, uint64_t v)
@@ -166,6 +171,91 @@ static void test_dir_add(void **state)
 	assert_int_equal(sum.dir[RELAY_DIR_TO_UPSTREAM].rx_pkts, 0);
 }
 
+/* A worker that counts while a reader sums: it counts a datagram received before it counts it
+ * sent or dropped (a fence stands for its program order), so no sum may show more out than
+ * in. Reading rx first (as relay_counters_add did) lets a datagram counted in between show
+ * up as sent but not received. Bounded: the writer stops at a count, the reader at a time. */
+struct race {
+	struct relay_counters c;
+	int stop;
+};
+
+static void *race_writer(void *arg)
+{
+	struct race *rc = arg;
+	struct relay_dir_counters *d = &rc->c.dir[RELAY_DIR_TO_UPSTREAM];
+	uint64_t i;
+
+	for (i = 0; i < 200000000ull && !__atomic_load_n(&rc->stop, __ATOMIC_RELAXED); i++) {
+		counter_add(&d->rx_pkts, 1);
+		__atomic_thread_fence(__ATOMIC_RELEASE);
+		if (i & 1)
+			counter_add(&d->tx_pkts, 1);
+		else
+			counter_add(&d->drops[DROP_SEND_ERROR], 1);
+	}
+	return NULL;
+}
+
+static void test_read_never_shows_more_out_than_in(void **state)
+{
+	struct race rc;
+	struct timespec t0, t;
+	pthread_t th;
+	uint64_t reads = 0, bad = 0;
+
+	memset(&rc, 0, sizeof(rc));
+	assert_int_equal(pthread_create(&th, NULL, race_writer, &rc), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do {
+		struct relay_counters sum;
+		const struct relay_dir_counters *d = &sum.dir[RELAY_DIR_TO_UPSTREAM];
+
+		memset(&sum, 0, sizeof(sum));
+		relay_counters_add(&sum, &rc.c);
+		if (d->tx_pkts + relay_dir_drops(d) > d->rx_pkts + d->extra_copies)
+			bad++;
+		reads++;
+		clock_gettime(CLOCK_MONOTONIC, &t);
+	} while ((t.tv_sec - t0.tv_sec) * 1000000000ll + (t.tv_nsec - t0.tv_nsec) < 300000000ll);
+	__atomic_store_n(&rc.stop, 1, __ATOMIC_RELAXED);
+	pthread_join(th, NULL);
+	if (bad)
+		fail_msg("%" PRIu64 " of %" PRIu64 " reads showed tx + drops > rx", bad, reads);
+}
+
+/* A failed send counts a send_error drop and its errno's share: they add up. */
+static void test_send_error_classes(void **state)
+{
+	static const struct {
+		int err;
+		enum send_err want;
+		const char *name;
+	} cases[] = {
+		{ ENOBUFS, SEND_ERR_ENOBUFS, "ENOBUFS" },   { EAGAIN, SEND_ERR_EAGAIN, "EAGAIN" },
+		{ EWOULDBLOCK, SEND_ERR_EAGAIN, "EAGAIN" }, { EPERM, SEND_ERR_EPERM, "EPERM" },
+		{ EMSGSIZE, SEND_ERR_EMSGSIZE, "EMSGSIZE" }, { EBADF, SEND_ERR_OTHER, "other" },
+		{ EINVAL, SEND_ERR_OTHER, "other" },	    { 0, SEND_ERR_NONE, "none" },
+	};
+	struct relay_counters c;
+	uint64_t sum = 0;
+	size_t i;
+	int e;
+
+	memset(&c, 0, sizeof(c));
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		assert_int_equal(send_err_class(cases[i].err), cases[i].want);
+		assert_string_equal(send_err_name(cases[i].want), cases[i].name);
+		relay_count_send_error(&c, RELAY_DIR_TO_CLIENT, cases[i].err, i + 1);
+	}
+	for (e = 0; e < SEND_ERR__MAX; e++)
+		sum += c.dir[RELAY_DIR_TO_CLIENT].send_errs[e];
+	assert_int_equal(sum, c.dir[RELAY_DIR_TO_CLIENT].drops[DROP_SEND_ERROR]);
+	assert_int_equal(c.dir[RELAY_DIR_TO_CLIENT].send_errs[SEND_ERR_OTHER], 6 + 7);
+	assert_int_equal(c.dir[RELAY_DIR_TO_UPSTREAM].drops[DROP_SEND_ERROR], 0);
+	assert_string_equal(send_err_name(SEND_ERR__MAX), "unknown");
+}
+
 static void test_dir_names(void **state)
 {
 	assert_string_equal(relay_dir_name(RELAY_DIR_TO_UPSTREAM), "to_upstream");
@@ -201,6 +291,14 @@ static void test_rate(void **state)
 	assert_false(counter_rate(1500, 1000, 0.0, &rate));
 	assert_false(counter_rate(1500, 1000, -1.0, &rate));
 	assert_true(rate == -1);
+	/* a reload applied between the readings: no rate, though the sum went up (a relay with
+	 * 1 M gone, the others 1.5 M more: 0.5 M would be wrong) */
+	assert_true(counter_rate_steady(1500, 1000, 3, 3, 5.0, &rate));
+	assert_true(rate == 100.0);
+	rate = -1;
+	assert_false(counter_rate_steady(1500000, 1000000, 4, 3, 5.0, &rate));
+	assert_false(counter_rate_steady(400, 1000, 3, 3, 5.0, &rate));
+	assert_true(rate == -1);
 }
 
 int main(void)
@@ -213,7 +311,9 @@ int main(void)
 		cmocka_unit_test(test_dir_drops),
 		cmocka_unit_test(test_dir_add),
 		cmocka_unit_test(test_dir_names),
+		cmocka_unit_test(test_send_error_classes),
 		cmocka_unit_test(test_rate),
+		cmocka_unit_test(test_read_never_shows_more_out_than_in),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

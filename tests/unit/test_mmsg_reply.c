@@ -335,6 +335,8 @@ static void test_eagain_rest(void **state)
 	assert_int_equal(dir_counters(f, RELAY_DIR_TO_CLIENT)->rx_pkts, 6);
 	assert_int_equal(dir_counters(f, RELAY_DIR_TO_CLIENT)->tx_pkts, 4);
 	assert_int_equal(dir_counters(f, RELAY_DIR_TO_CLIENT)->drops[DROP_SEND_ERROR], 2);
+	/* ... by the errno that lost them */
+	assert_int_equal(dir_counters(f, RELAY_DIR_TO_CLIENT)->send_errs[SEND_ERR_EAGAIN], 2);
 	assert_int_equal(drops(f, RELAY_DIR_TO_CLIENT), 2);
 }
 

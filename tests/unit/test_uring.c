@@ -119,6 +119,38 @@ static void test_rsrc_refresh(void **state)
 	}
 }
 
+/* The tick's CQ check on a ring made by hand: the overflow flag counts a tick, koverflow's
+ * growth (across its u32 wrap) counts dropped completions. */
+static void test_cq_check(void **state)
+{
+	struct uring_cq_watch cw = { 0 };
+	uint64_t overflowed = 0, dropped = 0;
+	unsigned kflags = 0, koverflow = 0;
+	struct io_uring ring;
+
+	memset(&ring, 0, sizeof(ring));
+	ring.sq.kflags = &kflags;
+	ring.cq.koverflow = &koverflow;
+	uring_cq_check(&ring, &cw, &overflowed, &dropped);
+	assert_int_equal(overflowed, 0);
+	assert_int_equal(dropped, 0);
+	kflags = IORING_SQ_CQ_OVERFLOW;
+	uring_cq_check(&ring, &cw, &overflowed, &dropped);
+	uring_cq_check(&ring, &cw, &overflowed, &dropped);
+	assert_int_equal(overflowed, 2);
+	assert_int_equal(dropped, 0);
+	kflags = 0;
+	koverflow = 5;
+	uring_cq_check(&ring, &cw, &overflowed, &dropped);
+	assert_int_equal(overflowed, 2);
+	assert_int_equal(dropped, 5);
+	cw.dropped_last = koverflow = 0xfffffffeu; /* wraps to 3: 5 more */
+	uring_cq_check(&ring, &cw, &overflowed, &dropped);
+	koverflow = 3;
+	uring_cq_check(&ring, &cw, &overflowed, &dropped);
+	assert_int_equal(dropped, 10);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -126,6 +158,7 @@ int main(void)
 		cmocka_unit_test(test_probe_inc),
 		cmocka_unit_test(test_inc_verdict),
 		cmocka_unit_test(test_rsrc_refresh),
+		cmocka_unit_test(test_cq_check),
 	};
 	return cmocka_run_group_tests_name("uring", tests, NULL, NULL);
 }

@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: MIT */
+/* What BPF programs since unloaded counted, carried over so that the counters status, stats
+ * and /metrics show never go down while their labels stay: a reload that unloads the program
+ * and a later one that loads it again, or an interface deleted and made again (its xmit
+ * entry is keyed by ifindex, the series by name), would otherwise restart them at 0 (like
+ * app.h's shed_base for the per-relay shed counts). Pure: no map is read here. */
+#ifndef RINGRELAY_BPFBASE_H
+#define RINGRELAY_BPFBASE_H
+
+#include <net/if.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../bpf/filter_maps.h"
+
+struct snapshot;
+
+/* One interface's frames a driver refused (drops) or took (sent) after XDP_REDIRECT. */
+struct bpfbase_xmit {
+	char name[IF_NAMESIZE]; /* "": a free entry */
+	uint64_t drops, sent;
+};
+
+struct bpfbase {
+	uint64_t filter[FILTER_CNT__MAX];
+	uint64_t offload[OFFLOAD_CNT__MAX];
+	uint64_t shed[SHED_CNT__MAX];
+	struct bpfbase_xmit xmit[RR_IFACES_MAX];
+};
+
+/* Name's entry of the n in t; with make, a free one it takes when there is none (NULL: none,
+ * or no room: that interface's counts then restart, the others' do not). */
+struct bpfbase_xmit *bpfbase_xmit_of(struct bpfbase_xmit *t, uint32_t n, const char *name,
+				     bool make);
+/* Adds drops and sent to name's entry of the n in t (made when needed). */
+void bpfbase_xmit_add(struct bpfbase_xmit *t, uint32_t n, const char *name, uint64_t drops,
+		      uint64_t sent);
+/* Adds what b carries to the program's counts in s, those s has (the arrays it holds, the
+ * interfaces it lists, by name). */
+void bpfbase_apply(const struct bpfbase *b, struct snapshot *s);
+
+#endif
