@@ -177,14 +177,18 @@ static void probe_send(struct upkeep_probe *p, uint64_t now)
 	if (p->deadline)
 		return; /* still waiting: the timeout decides */
 	/* Kept after a success: what came since (a duplicate of that reply) is not this
-	 * probe's. (No kernel receive times: SO_TIMESTAMP turns on a time stamp for every
-	 * datagram the host receives.) */
-	for (i = 0; p->fd >= 0 && i < 16; i++)
-		if (recv(p->fd, buf, sizeof(buf), MSG_DONTWAIT) < 0 &&
-		    (errno == EAGAIN || errno == EWOULDBLOCK))
-			break;
+	 * probe's. An error since (an ICMP message: IP_RECVERR also queues a copy, which keeps
+	 * the socket polling POLLERR until read) or a flood: a new socket. (No kernel receive
+	 * times: SO_TIMESTAMP turns on a time stamp for every datagram the host receives.) */
+	for (i = 0; p->fd >= 0 && i < 16; i++) {
+		if (recv(p->fd, buf, sizeof(buf), MSG_DONTWAIT) >= 0)
+			continue;
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			i = 16;
+		break;
+	}
 	if (p->fd >= 0 && i == 16)
-		probe_close(p); /* a flood: a new port */
+		probe_close(p);
 	if (p->fd < 0)
 		p->fd = sock_open_upstream(&p->addr, false, &src, NULL);
 	if (p->fd < 0) {
@@ -421,8 +425,9 @@ static void *upkeep_thread(void *arg)
 			blind = blind ? blind : now;
 		}
 		/* The lock may have been waited for (a reload, a status, a filter sync holding
-		 * it): what came meanwhile is read, judged at the time before the wait, before
-		 * deadlines are judged at the time after. */
+		 * it): what came meanwhile is read, judged at the time before the wait (a reply
+		 * that came after its deadline during the wait counts: the thread cannot tell),
+		 * before deadlines are judged at the time after. */
 		if (blind) {
 			for (i = 0; i < k->n_probes; i++)
 				probe_read(&k->probes[i], blind);
@@ -456,7 +461,7 @@ static void *upkeep_thread(void *arg)
 			} else if (!short_of_memory) {
 				log_err(
 				    "upkeep thread: out of memory: health check replies are read "
-				    "late, judged by when they came");
+				    "at every pass instead of when they come");
 				short_of_memory = true;
 			}
 		}
@@ -485,7 +490,8 @@ static void *upkeep_thread(void *arg)
 				log_err("upkeep thread: poll: %s; trying again every %d ms",
 					strerror(errno), UPKEEP_TICK_MS);
 			poll_failing = true;
-			blind = blind ? blind : now; /* nothing was read */
+			/* (nothing was read: what comes meanwhile is judged when it is, the pause
+			 * is no lock wait) */
 			if (upkeep_pause(k))
 				break;
 			upkeep_lookups(k, &blind); /* (lookups answer without poll) */

@@ -1210,7 +1210,7 @@ static void move_sessions(struct worker *w, uint32_t r)
 	const struct pool *p = worker_pool(w, r);
 	uint32_t walked = 0, ended = 0;
 
-	if (wr->mode != RELAY_MODE_FORWARD || wr->conf->upstream_down != UPSTREAM_DOWN_MOVE) {
+	if (!p || wr->mode != RELAY_MODE_FORWARD || wr->conf->upstream_down != UPSTREAM_DOWN_MOVE) {
 		wr->down_seq = 0;
 		wr->down_left = 0;
 		return;
