@@ -597,6 +597,8 @@ static void add_dir(struct relay_dir_counters *sum, const struct relay_dir_count
 	counter_add(&sum->fast_bytes, d->fast_bytes);
 	for (k = 0; k < DROP__MAX; k++)
 		counter_add(&sum->drops[k], d->drops[k]);
+	for (k = 0; k < SEND_ERR__MAX; k++)
+		counter_add(&sum->send_errs[k], d->send_errs[k]);
 }
 
 void worker_count_fast(struct worker *w, uint32_t r, struct session *s,

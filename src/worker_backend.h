@@ -169,7 +169,7 @@ static inline void upstream_count_rx(struct worker *w, uint32_t r, uint32_t up, 
 static inline void worker_count_unsent_copies(struct worker *w, uint32_t r, uint32_t up,
 					      uint64_t segs)
 {
-	relay_count_drop(&w->counters[r], RELAY_DIR_TO_UPSTREAM, DROP_SEND_ERROR, segs);
+	relay_count_send_error(&w->counters[r], RELAY_DIR_TO_UPSTREAM, 0, segs);
 	upstream_count_lost(w, r, up, false, segs);
 }
 
