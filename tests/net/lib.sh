@@ -351,12 +351,38 @@ lib_udp_bg()
 		[ "$prev" = --bind ] && bind=$a
 		prev=$a
 	done
-	lib_bg "$ns" "$PY" "$UDP_PY" "$@" >"$out"
-	[ -z "$bind" ] && return 0
-	lib__wait_soon 10 lib__bound_or_gone "$ns" "$bind" "$BG_PID"
-	lib__bound "$ns" "$bind" "" || lib_fail "udp.py $* did not bind $bind in $ns"
+	case $1 in
+	echo | sink) ;;
+	*) bind= ;; # (a client's --bind is an address, with no port to wait for)
+	esac
+	if [ -z "$bind" ]; then
+		lib_bg "$ns" "$PY" "$UDP_PY" "$@" >"$out"
+		return 0
+	fi
+	lib__ready_file
+	lib_bg "$ns" "$PY" "$UDP_PY" "$@" --ready "$LIB_READY" >"$out"
+	lib__wait_ready_file "$BG_PID" ||
+		lib_fail "udp.py $* did not bind $bind in $ns"
 }
-lib__bound_or_gone() { lib__gone "$3" || lib__bound "$1" "$2" ""; }
+
+# A udp.py server started with --ready LIB_READY creates that file once its socket is bound:
+# the start waits for it (a look costs a stat) rather than for ss to list the socket (each
+# look an ss in the namespace: tens of ms, on the CPU the starting server needs).
+# lib__ready_file: a fresh name in LIB_READY. lib__wait_ready_file PID: waits (bounded) for
+# it while PID runs; succeeds when the file is there and PID still runs.
+LIB_READY_N=0
+lib__ready_file()
+{
+	LIB_READY_N=$((LIB_READY_N + 1))
+	LIB_READY=$TMPD/ready.$LIB_READY_N
+	rm -f "$LIB_READY"
+}
+lib__ready_or_gone() { [ -e "$2" ] || lib__gone "$1"; }
+lib__wait_ready_file()
+{
+	lib__wait_soon 10 lib__ready_or_gone "$1" "$LIB_READY"
+	[ -e "$LIB_READY" ] && ! lib__gone "$1"
+}
 
 # lib_hold_port NS EP SECONDS OUTFILE: a udp.py sink holding EP in NS for SECONDS (sets
 # BG_PID), with no capabilities, so that a reload the relay refuses on EP is refused at once:
@@ -369,10 +395,11 @@ lib_hold_port()
 		lib_udp_bg "$1" "$4" sink --bind "$2" --seconds "$3"
 		return
 	fi
+	lib__ready_file
 	lib_bg "$1" setpriv --inh-caps=-all --bounding-set=-all "$PY" "$UDP_PY" sink \
-		--bind "$2" --seconds "$3" >"$4"
-	lib__wait_soon 10 lib__bound_or_gone "$1" "$2" "$BG_PID"
-	lib__bound "$1" "$2" "" || lib_fail "udp.py sink (no capabilities) did not bind $2 in $1"
+		--bind "$2" --seconds "$3" --ready "$LIB_READY" >"$4"
+	lib__wait_ready_file "$BG_PID" ||
+		lib_fail "udp.py sink (no capabilities) did not bind $2 in $1"
 }
 
 # lib_worker_stop N SECONDS OUT [SYSCALL]: stops the relay's worker N alone (its thread
