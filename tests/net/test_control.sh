@@ -179,7 +179,7 @@ fi
 
 # ---- stats
 if out=$(ctl stats); then
-	echo "$out" | grep -Eq '^t4 +all +15 +1500 +15 +1500 +15 +1500 +15 +1500 +3 +3 +0 +0$' ||
+	echo "$out" | grep -Eq '^t4 +all +15 +1500 +15 +1500 +15 +1500 +15 +1500 +3 +3 +0 +0 +0$' ||
 		lib_case_fail "stats table: no 't4 all 15 1500 ...' row in:"$'\n'"$out"
 	echo "$out" | grep -q 'TRUNCATED' || lib_case_fail "stats table lacks the drops table"
 	lib_case_ok "stats table"
