@@ -1301,6 +1301,33 @@ static void filter_detach_iface(struct filter *f, struct filter_iface *fi)
 		bpf_map_delete_elem(bpf_map__fd(f->skel->maps.rr_ifaces), &key);
 }
 
+/* The name f knows ifindex by, or "". */
+static const char *filter_iface_name(const struct filter *f, int ifindex)
+{
+	uint32_t i;
+
+	for (i = 0; i < f->n_ifaces; i++)
+		if (f->ifaces[i].ifindex == ifindex)
+			return f->ifaces[i].name;
+	return "";
+}
+
+/* Moves what ifindex's offload_xmit entry counted into xmit_gone, under the name its series
+ * has now (filter_iface_name), and deletes the entry: that name's series goes on from there,
+ * and whatever name shows ifindex next starts from 0. (What the program adds between the read
+ * and the delete, on a device still in use, is lost: a few frames, once.) */
+static void filter_xmit_fold(struct filter *f, int ifindex)
+{
+	struct offload_xmit_val v = { 0 };
+	uint32_t key = (uint32_t)ifindex;
+	int fd = bpf_map__fd(f->skel->maps.offload_xmit);
+
+	if (!bpf_map_lookup_elem(fd, &key, &v))
+		bpfbase_xmit_add(f->xmit_gone, RR_IFACES_MAX, filter_iface_name(f, ifindex),
+				 v.drops, v.sent);
+	bpf_map_delete_elem(fd, &key);
+}
+
 static void filter_iface_init(struct filter_iface *fi, const char *name, int ifindex)
 {
 	memset(fi, 0, sizeof(*fi));
@@ -1417,8 +1444,17 @@ int filter_relink(struct filter *f, const char *ifname, int ifindex, char *err, 
 		} else {
 			log_notice("link %s is back (ifindex %d): attaching the filter again",
 				   ifname, ifindex);
-			/* The old device is gone with its attachments; forget them and its
-			 * entry. */
+			/* The transmit counts of both ifindexes go to the names that showed them,
+			 * while those still resolve: the old device may still be there (renamed,
+			 * and a new link took its name), and this name's series must go on, not
+			 * drop to the new link's count; the old device, if the fast path runs on
+			 * it again, is shown by its own name from 0. (A device gone was folded
+			 * at its link event: nothing left here.) */
+			if (fi->ifindex)
+				filter_xmit_fold(f, fi->ifindex);
+			filter_xmit_fold(f, ifindex);
+			/* The old device is gone, or renamed, with its attachments; forget them
+			 * and its entry. */
 			filter_detach_iface(f, fi);
 			fi->ifindex = ifindex;
 			fi->flags = 0;
@@ -2155,28 +2191,10 @@ void filter_offload_up(struct filter *f, int ifindex)
 	bpf_map_delete_elem(bpf_map__fd(f->skel->maps.offload_tx_down), &key);
 }
 
-/* The name f knows ifindex by, or "". */
-static const char *filter_iface_name(const struct filter *f, int ifindex)
-{
-	uint32_t i;
-
-	for (i = 0; i < f->n_ifaces; i++)
-		if (f->ifaces[i].ifindex == ifindex)
-			return f->ifaces[i].name;
-	return "";
-}
-
 void filter_offload_gone(struct filter *f, int ifindex)
 {
-	struct offload_xmit_val v = { 0 };
-	uint32_t key = (uint32_t)ifindex;
-	int fd = bpf_map__fd(f->skel->maps.offload_xmit);
-
 	filter_offload_up(f, ifindex);
-	if (!bpf_map_lookup_elem(fd, &key, &v))
-		bpfbase_xmit_add(f->xmit_gone, RR_IFACES_MAX, filter_iface_name(f, ifindex),
-				 v.drops, v.sent);
-	bpf_map_delete_elem(fd, &key);
+	filter_xmit_fold(f, ifindex);
 }
 
 int filter_offload_set(struct filter *f, const struct offload_key *k, const struct offload_rule *r)

@@ -98,10 +98,12 @@ int filter_new_sized(const struct config *cfg, uint32_t flows, struct filter **o
 		     size_t errlen);
 
 /* A filtered interface came back as ifindex: attach the filter there again (its old
- * attachments died with the device). The interfaces are the program's own, those it was
- * loaded for (a reload that changes them needs a restart). An attach that failed is tried
- * again at the next call for the same ifname and ifindex. Returns 1 when it attached, 0
- * when ifname is not one of them or is attached as ifindex already, or -errno. */
+ * attachments died with the device, or are taken off a device renamed meanwhile). The
+ * interfaces are the program's own, those it was loaded for (a reload that changes them
+ * needs a restart). The transmit counts of the old and the new ifindex stay with the names
+ * that showed them (filter_offload_xmit). An attach that failed is tried again at the next
+ * call for the same ifname and ifindex. Returns 1 when it attached, 0 when ifname is not one
+ * of them or is attached as ifindex already, or -errno. */
 int filter_relink(struct filter *f, const char *ifname, int ifindex, char *err, size_t errlen);
 /* The device of ifindex is gone, and every attachment with it: what ran there is forgotten
  * (nothing is asked of the kernel), so a device that comes back, with this ifindex or another,
@@ -238,7 +240,8 @@ int filter_below_sync(struct filter *f);
 int filter_offload_down(struct filter *f, int *out, int max);
 void filter_offload_up(struct filter *f, int ifindex);
 /* The device of ifindex is gone: its down mark and transmit counts go (both maps hold
- * RR_IFACES_MAX targets, and a device that gets the ifindex next starts clean). */
+ * RR_IFACES_MAX targets, and a device that gets the ifindex next starts clean); the counts
+ * stay in its name's series (filter_offload_xmit). */
 void filter_offload_gone(struct filter *f, int ifindex);
 
 /* Installs or removes one direction of a session (bpf/filter_maps.h). 0 or -errno. The

@@ -1478,6 +1478,87 @@ static void test_gone_targets(void **state)
 		fail_msg("a link gone kept its down mark or transmit counts");
 }
 
+/* The name filter_offload_ifaces shows ifindex by in f, or "" when it shows none. */
+static const char *offload_name(const struct filter *f, int ifindex)
+{
+	static struct filter_offload_iface fo[RR_IFACES_MAX];
+	int n = filter_offload_ifaces(f, fo, RR_IFACES_MAX), i;
+
+	for (i = 0; i < n; i++)
+		if (fo[i].ifindex == ifindex)
+			return fo[i].name;
+	return "";
+}
+
+/* A filtered interface with the fast path in tc that is renamed (rn0 -> rn9, still there),
+ * and a new link named rn0: the filter moves to it, and the transmit counts the old device
+ * had under "rn0" stay in rn0's series, which goes on from them. Meanwhile the renamed device's
+ * counts are shown as "rn0" (the filter stays on it under its configured name); once the fast
+ * path runs on it again it is shown as "rn9", from 0. Before, the move left the old entry in
+ * the map: "rn0" dropped to the new link's count (a counter reset), and "rn9" started at
+ * rn0's old one. */
+static void test_relink_renamed_xmit(void **state)
+{
+	static const char text[] =
+	    "relays = ( { name = \"r\"; listen = [ \"198.18.1.2:5000\" ];"
+	    " upstreams = [ \"198.18.2.2:9000\" ]; } );\n"
+	    "filter = { mode = \"tc\"; interfaces = [ \"rn0\" ]; };\n";
+	struct offload_xmit_val xv = { .drops = 3, .sent = 5 }, got;
+	struct config *cfg = NULL;
+	struct filter *f = NULL;
+	uint64_t drops, sent;
+	char err[CONFIG_ERR_LEN];
+	uint32_t old, now;
+	int xmit;
+
+	(void)state;
+	assert_int_equal(sh("ip link add rn0 type veth peer name rn1 && ip link set rn0 up && "
+			    "ip link set rn1 up"), 0);
+	if (config_load_string(text, "t.conf", &cfg, err, sizeof(err)))
+		fail_msg("config: %s", err);
+	if (filter_new(cfg, &f, err, sizeof(err)))
+		fail_msg("filter_new on rn0: %s", err);
+	old = if_nametoindex("rn0");
+	if (filter_offload_attach(f, (int)old, false, false, err, sizeof(err)))
+		fail_msg("offload on rn0: %s", err);
+	xmit = filter_map_fd(f, "offload_xmit");
+	assert_int_equal(bpf_map_update_elem(xmit, &old, &xv, BPF_ANY), 0);
+	/* (down first: Linux before 6.2 renames no link that is up) */
+	assert_int_equal(sh("ip link set rn0 down && ip link set rn0 name rn9 && "
+			    "ip link set rn9 up"), 0);
+	assert_int_equal(filter_relink(f, "rn9", (int)old, err, sizeof(err)), 0);
+	assert_string_equal(offload_name(f, (int)old), "rn0");
+	assert_int_equal(filter_offload_xmit(f, (int)old, &drops, &sent), 0);
+	assert_int_equal(drops, 3);
+	assert_int_equal(sent, 5);
+	assert_int_equal(sh("ip link add rn0 type veth peer name rn2 && ip link set rn0 up"), 0);
+	now = if_nametoindex("rn0");
+	assert_int_not_equal(now, old);
+	if (filter_relink(f, "rn0", (int)now, err, sizeof(err)) != 1)
+		fail_msg("the filter did not move to the new rn0: %s", err);
+	assert_int_equal(filter_offload_xmit(f, (int)now, &drops, &sent), 0);
+	if (drops != 3 || sent != 5)
+		fail_msg("rn0's xmit series went from 3/5 to %llu/%llu when the filter moved",
+			 (unsigned long long)drops, (unsigned long long)sent);
+	xv = (struct offload_xmit_val){ .drops = 1, .sent = 2 };
+	assert_int_equal(bpf_map_update_elem(xmit, &now, &xv, BPF_ANY), 0);
+	assert_int_equal(filter_offload_xmit(f, (int)now, &drops, &sent), 0);
+	assert_int_equal(drops, 4);
+	assert_int_equal(sent, 7);
+	assert_int_equal(bpf_map_lookup_elem(xmit, &old, &got), -ENOENT);
+	/* the offload update takes the renamed device again, by its own name */
+	if (filter_offload_attach(f, (int)old, false, false, err, sizeof(err)))
+		fail_msg("offload on rn9: %s", err);
+	assert_string_equal(offload_name(f, (int)old), "rn9");
+	assert_int_equal(filter_offload_xmit(f, (int)old, &drops, &sent), 0);
+	if (drops || sent)
+		fail_msg("rn9 started at %llu/%llu, rn0's old counts",
+			 (unsigned long long)drops, (unsigned long long)sent);
+	filter_free(f);
+	config_free(cfg);
+	sh("ip link del rn0; ip link del rn9");
+}
+
 /* A frame the egress refuses for its length (xdp_redirect_err with -EMSGSIZE: here a locked
  * route MTU above the device's lets the FIB pass it) is counted against the egress, which
  * stays in use: before, that one frame marked it down, and every session to it went up the
@@ -1537,6 +1618,7 @@ int main(void)
 	    cmocka_unit_test_teardown(test_mac_change, mac_change_undo),
 	    cmocka_unit_test(test_lower_devices),
 	    cmocka_unit_test(test_gone_targets),
+	    cmocka_unit_test(test_relink_renamed_xmit),
 	    cmocka_unit_test(test_redirect_err_one_frame),
 	};
 
