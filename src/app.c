@@ -352,6 +352,15 @@ const struct filter_conf *app_filter_conf(const struct app *a)
 	return a->filter_ran ? a->filter_ran : &a->rt.cfg->filter;
 }
 
+int app_filter_stats(struct app *a, struct filter_stats *st)
+{
+	int ret = filter_read_stats(a->filter, st);
+
+	if (!ret)
+		bpfbase_filter_add(&a->bpf_base, st->counters);
+	return ret;
+}
+
 /* offload_sends_fn: the config in force sends to its pools' members, whose names the upkeep
  * thread may have resolved again since it was loaded; another config (a reload's) to its own. */
 static uint32_t app_sends(void *arg, const struct config *cfg, uint32_t i, struct addr *to)

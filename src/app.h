@@ -22,6 +22,7 @@
 struct netlink_link_change;
 struct admin;
 struct filter;
+struct filter_stats;
 struct rxreport;
 struct snapshot;
 
@@ -108,6 +109,11 @@ int app_filter_sync(struct app *a, const struct config *cfg, const struct plan *
 void app_filter_release(struct app *a, const struct config *cfg);
 /* The filter section the program runs (mode off when none is loaded). */
 const struct filter_conf *app_filter_conf(const struct app *a);
+/* What ringrelayctl filter shows of the loaded program (a->filter must be set; the caller
+ * holds a->lock): its verdict and reason counters with those of programs since unloaded, as
+ * in app_snapshot, and its rules' hits (which go with the rules, so with the program).
+ * 0 or -errno. */
+int app_filter_stats(struct app *a, struct filter_stats *st);
 /* Frees what app_filter_conf keeps (at exit, or with the program). */
 void app_filter_forget(struct app *a);
 /* Links appeared, changed or went away (the admin thread's link watch, a batch of them, under

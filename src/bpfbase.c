@@ -56,12 +56,17 @@ static void add_all(uint64_t *to, const uint64_t *from, uint32_t n)
 		to[i] += from[i];
 }
 
+void bpfbase_filter_add(const struct bpfbase *b, uint64_t c[FILTER_CNT__MAX])
+{
+	add_all(c, b->filter, FILTER_CNT__MAX);
+}
+
 void bpfbase_apply(const struct bpfbase *b, struct snapshot *s)
 {
 	uint32_t i;
 	int x;
 
-	add_all(s->filter_counters, b->filter, FILTER_CNT__MAX);
+	bpfbase_filter_add(b, s->filter_counters);
 	add_all(s->offload_counters, b->offload, OFFLOAD_CNT__MAX);
 	add_all(s->shed_counters, b->shed, SHED_CNT__MAX);
 	for (i = 0; s->offload_ifaces && i < s->n_offload_ifaces; i++) {

@@ -38,5 +38,8 @@ void bpfbase_xmit_add(struct bpfbase_xmit *t, uint32_t n, const char *name, uint
 /* Adds what b carries to the program's counts in s, those s has (the arrays it holds, the
  * interfaces it lists, by name). */
 void bpfbase_apply(const struct bpfbase *b, struct snapshot *s);
+/* Adds b's filter counts to the program's filter counters in c: what status, stats, /metrics
+ * (through bpfbase_apply) and ringrelayctl filter show. */
+void bpfbase_filter_add(const struct bpfbase *b, uint64_t c[FILTER_CNT__MAX]);
 
 #endif

@@ -117,7 +117,7 @@ static int cmd_filter(struct app *a, const struct control_req *q, FILE *out, cha
 	st = malloc(sizeof(*st));
 	if (!st)
 		return -ENOMEM;
-	ret = filter_read_stats(a->filter, st);
+	ret = app_filter_stats(a, st);
 	if (ret)
 		snprintf(err, errlen, "reading filter counters: %s", strerror(-ret));
 	else

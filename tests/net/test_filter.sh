@@ -7,8 +7,9 @@
 # were, also after a reload whose mode change the program could not follow; a stale pin from
 # an earlier run is replaced, a live instance's pins are not; a relay's old port stays in the
 # filter's scope until every worker has left it; a listener kept by the reload that turns a
-# filter on reports its sessions' interface (pktinfo_case). (Flips and the refused reload: see
-# run_case.)
+# filter on reports its sessions' interface (pktinfo_case); ringrelayctl filter's counters go on
+# across a reload that unloads the program and one that loads it again (base_case). (Flips and
+# the refused reload: see run_case.)
 #
 # Filter counters are read from the pinned maps (filter.pin = true), with bpftool:
 #   bpftool map dump pinned /sys/fs/bpf/ringrelay/filter_counters   (index = enum filter_counter)
@@ -668,6 +669,49 @@ EOF
 	lib_stop_pid "$push"
 }
 
+# filter_drops WHAT: drop_prefix as ringrelayctl WHAT (filter or stats) shows it in JSON.
+filter_drops()
+{
+	"$BUILD/ringrelayctl" -s "$TMPD/run/ctl.sock" -j "$1" | "$PY" -c 'import json, sys
+d = json.load(sys.stdin)
+print((d["counters"] if sys.argv[1] == "filter" else d["filter"])["drop_prefix"])' "$1"
+}
+
+# base_case: a reload without the filter unloads the program (no fast path, no shedding), and
+# the next one, with it, loads a new one: ringrelayctl filter goes on from the counts before,
+# as stats and /metrics do. Before, it showed the new program's own counts: 0.
+base_case()
+{
+	local c="[filter counters across a new program]" conf=$TMPD/filter-base.conf echo_pid
+	local line d0 d1 s1 mode
+	lib_family 4
+	lib_relay_conf "$conf" listen="$(ep "$RELAY_IP" 5000)" up="$(ep "$UP1_IP" 9000)" shed=off
+	line="filter = { interfaces = [ \"$IF_RC\" ]; mode = \"tc\";"
+	line="$line deny = [ \"198.18.1.64/26\" ]; };"
+	echo "$line" >>"$conf"
+	echo_and_relay relay || return
+	lib_udp "$NS_C" client --to "$(ep "$RELAY_IP" 5000)" --bind 198.18.1.66 --count 10 \
+		--size 40 --expect-none --quiet 0.2 >/dev/null ||
+		lib_case_fail "$c the denied client got replies"
+	d0=$(filter_drops filter)
+	sed -i '/^filter = /d' "$conf"
+	lib_relay_hup || lib_case_fail "$c the reload without the filter was not applied"
+	mode=$("$BUILD/ringrelayctl" -s "$TMPD/run/ctl.sock" -j status |
+		"$PY" -c 'import json,sys; print(json.load(sys.stdin)["filter"]["mode"])')
+	[ "$mode" = off ] || lib_case_fail "$c the program stayed loaded: filter mode $mode"
+	echo "$line" >>"$conf"
+	lib_relay_hup || lib_case_fail "$c the reload with the filter again was not applied"
+	d1=$(filter_drops filter) s1=$(filter_drops stats)
+	if [ "${d0:-0}" -ge 10 ] && [ "$d1" = "$d0" ] && [ "$s1" = "$d0" ]; then
+		lib_case_ok "$c drop_prefix $d0, then $d1 in filter and $s1 in stats"
+	else
+		lib_case_fail "$c drop_prefix ${d0:-none}, then ${d1:-none} in filter and" \
+			"${s1:-none} in stats"
+	fi
+	lib_relay_stop || lib_case_fail "$c relay exit status $? after SIGTERM"
+	lib_stop_pid "$echo_pid"
+}
+
 for mode in xdp tc; do
 	for fam in 4 6; do
 		run_case $mode $fam
@@ -677,6 +721,7 @@ stale_pin_case
 pin_owner_case
 move_case 6
 load_fails_case
+base_case
 push_case
 pktinfo_case
 lib_done

@@ -49,6 +49,29 @@ static void test_apply_after_reload(void **state)
 	assert_null(s.shed_counters);
 }
 
+/* ringrelayctl filter's counters (bpfbase_filter_add on the program's) are the snapshot's
+ * (bpfbase_apply): one sum for both views. */
+static void test_filter_add(void **state)
+{
+	static struct bpfbase b;
+	uint64_t view[FILTER_CNT__MAX] = { 0 }, snap[FILTER_CNT__MAX] = { 0 };
+	struct snapshot s;
+	int i;
+
+	(void)state;
+	memset(&b, 0, sizeof(b));
+	memset(&s, 0, sizeof(s));
+	for (i = 0; i < FILTER_CNT__MAX; i++) {
+		b.filter[i] = 1000 * (uint64_t)(i + 1);
+		view[i] = snap[i] = (uint64_t)i;
+	}
+	s.filter_counters = snap;
+	bpfbase_apply(&b, &s);
+	bpfbase_filter_add(&b, view);
+	assert_memory_equal(view, snap, sizeof(view));
+	assert_int_equal(view[FILTER_CNT__MAX - 1], 1001 * FILTER_CNT__MAX - 1);
+}
+
 /* Counts of one name add up in one entry; a full table takes no new name (that interface
  * restarts, the others keep theirs); zero counts take no entry; "" is no name. */
 static void test_xmit_table(void **state)
@@ -80,6 +103,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_apply_after_reload),
 		cmocka_unit_test(test_xmit_table),
+		cmocka_unit_test(test_filter_add),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
