@@ -183,7 +183,8 @@ int app_snapshot(struct app *a, struct snapshot *s)
 	s->pid = (int)getpid();
 	s->now = app_now();
 	s->start_time = a->start_time;
-	s->uptime = app_boottime() - a->start_boot;
+	s->boottime = app_boottime();
+	s->uptime = s->boottime - a->start_boot;
 	s->config_path = a->config_path ? a->config_path : "";
 	s->reloads_ok = a->reloads_ok;
 	s->reloads_partial = a->reloads_partial;

@@ -938,8 +938,10 @@ static int upstreams_table(const struct snapshot *s, int relay, FILE *out)
 				s->panic[su->relay] && su->usable && strcmp(su->state, "up")
 					? " (panic: used)"
 					: "");
+		/* an age on the boot clock: the wall clock's two readings may straddle a step */
 		if (su->changed > 0)
-			emit_table_cell(&tab, "%.0f s", s->now - su->changed);
+			emit_table_cell(&tab, "%.0f s",
+					fmax(s->boottime - su->changed_boot, 0.0));
 		else
 			emit_table_cell(&tab, "-");
 		emit_table_cell(&tab, "%" PRIu64, su->ejections);

@@ -39,6 +39,7 @@ struct snapshot_upstream {
 	bool usable;	   /* takes new sessions now */
 	const char *state; /* "up", "ejected", "down" (active check), or "disabled" (drained) */
 	double changed;	   /* unix seconds of the last state change; 0: none since it appeared */
+	double changed_boot; /* ... on snapshot.boottime's clock: its age, which no step moves */
 	uint64_t ejections;
 	bool lookup_failing; /* its entry is a name whose last lookup failed: the last addresses */
 };
@@ -80,6 +81,7 @@ struct snapshot {
 	double now;		    /* unix seconds when taken */
 	double start_time;	    /* unix seconds */
 	double uptime;		    /* seconds since the start, from a clock no step moves */
+	double boottime;	    /* that clock when taken (app_boottime): ages are from it */
 	const char *config_path;    /* "" when unknown */
 	const char *backend;	    /* the I/O backend running: "io_uring", "mmsg" */
 	/* how workers are picked in the listen addresses' reuseport groups, "cpu" or "hash",

@@ -11,9 +11,12 @@
 #include "snapshot.h"
 #include "upstream.h"
 
-static double upstream_now_unix(void)
+/* Stamps s's state change: unix seconds for JSON and /metrics, and the boot clock for the
+ * age the upstreams table shows (a step of the wall clock moves no age). */
+static void upstream_stamp(struct upstream_slot *s)
 {
-	return app_now();
+	s->changed = app_now();
+	s->changed_boot = app_boottime();
 }
 
 /* Whether text names member m: its entry as written, or its address. */
@@ -393,7 +396,7 @@ void upstream_tick(struct runtime *rt, uint64_t now)
 			if (health_observe(&s->h, &ur->hc, df, dk, upstream_may_eject(ur, p, k),
 					   now) ||
 			    health_expire(&s->h, now)) {
-				s->changed = upstream_now_unix();
+				upstream_stamp(s);
 				upstream_log_change(ur, s,
 						    dk	 ? "it answers"
 						    : df ? "ICMP unreachable or unanswered sessions"
@@ -423,7 +426,7 @@ void upstream_check_result(struct runtime *rt, uint32_t r, uint32_t u, uint32_t 
 		return;
 	if (!health_check_result(&s->h, &ur->hc, ok, now))
 		return;
-	s->changed = upstream_now_unix();
+	upstream_stamp(s);
 	upstream_log_change(ur, s, ok ? "health check passed" : why);
 	/* upstream_tick, which follows the results, builds one pool for all of them */
 	ur->rebuild = true;
@@ -581,6 +584,7 @@ int upstream_snapshot(const struct runtime *rt, struct snapshot *s)
 			su->usable = m->usable;
 			su->state = !m->enabled ? "disabled" : health_state_name(m->state);
 			su->changed = us->changed;
+			su->changed_boot = us->changed_boot;
 			su->ejections = us->h.total_ejections;
 			su->lookup_failing = rt->ups->relay[r].lookup_failing[m->entry];
 			for (w = 0; w < s->n_workers; w++) {

@@ -32,6 +32,7 @@ struct upstream_slot {
 	char label[CONFIG_UPSTREAM_TEXT];
 	struct health h;
 	double changed;		       /* unix seconds of the last state change (0: none yet) */
+	double changed_boot;	       /* ... and app_boottime() then */
 	uint64_t seen_fails, seen_oks; /* the workers' sums at the last tick */
 };
 

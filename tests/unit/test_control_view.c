@@ -828,6 +828,34 @@ static void test_uptime_clock_step(void **state)
 	free(t);
 }
 
+/* An upstream whose state changed 42 s ago, before the wall clock stepped back 10 minutes:
+ * SINCE is the age on the boot clock, 42 s (before: now - changed on the wall clock,
+ * "-558 s"); JSON keeps the unix time of the change as it was stamped. */
+static void test_upstream_since_clock_step(void **state)
+{
+	struct fixture *f = *state;
+	struct snapshot_upstream *su;
+	char *t;
+
+	assert_int_equal(snapshot_alloc_upstreams(&f->s, 1), 0);
+	su = &f->s.upstreams[0];
+	snprintf(su->label, sizeof(su->label), "198.18.2.2:9000");
+	snprintf(su->address, sizeof(su->address), "198.18.2.2:9000");
+	su->weight = 1;
+	su->enabled = true;
+	su->state = "ejected";
+	su->changed = f->s.now - 42 + 600;
+	f->s.boottime = 5000.5;
+	su->changed_boot = f->s.boottime - 42;
+	t = render_text(view_upstreams, f, false);
+	expect_in(t, "  ejected  42 s  ");
+	assert_null(strstr(t, "-558"));
+	free(t);
+	t = render_text(view_upstreams, f, true);
+	expect_in(t, "\"state_changed\": 1763787858.250, ");
+	free(t);
+}
+
 static void test_shed_views(void **state)
 {
 	struct fixture *f = *state;
@@ -1089,6 +1117,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_shed_views, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_uptime_clock_step, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_upstream_lookups, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_upstream_since_clock_step, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_write_error, setup, teardown),
 	};
 
