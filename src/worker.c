@@ -187,6 +187,7 @@ static struct upstream_counters *member_uc(struct worker *w, uint32_t r,
 		 * acquire, so once it sees the new one it sees the zeros too. */
 		upstream_counters_zero(uc);
 		__atomic_store_n(&wr->uc_gen[m->slot], m->gen, __ATOMIC_RELEASE);
+		wr->uc_moves[m->slot]++;
 	}
 	return uc;
 }

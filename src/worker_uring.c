@@ -100,6 +100,8 @@ struct tx_batch {
 	uint32_t sess_idx, sess_gen;
 	uint32_t n, bytes, size, slot, relay;
 	uint32_t up;	      /* the upstream counter slot it sends to */
+	uint8_t up_moves;     /* worker_up_moves of up when it was queued: counted at up only
+			       * while the slot counts the same member (worker_up_since) */
 	uint64_t members_gen; /* a mirror's: the member list it was gathered under */
 	uint32_t next_free;
 	bool resent; /* its second send, after it took a pending ICMP error (batch_again) */
@@ -489,15 +491,21 @@ static void arm_read(struct uring_worker *uw, int fd, uint64_t *val, enum udata_
 /* A send to an upstream (OP_SEND_UPSTREAM) keeps more in its udata than udata.h says: idx
  * holds the upstream's counter slot in its low TX_UP_BITS (TX_UP_NONE: none) and above them
  * where its data starts in its buffer's payload (a GRO burst's piece; TX_OFF_NONE when that
- * does not fit), and gen holds TX_RESENT beside the datagrams it carries when it is a
- * datagram's second send: what it takes to send a datagram again (send_again). */
+ * does not fit), and gen holds, above the datagrams it carries (TX_SEGS), the low bits of how
+ * many times its counter slot had changed members (TX_MOVES: it counts there only for that
+ * member, worker_up_since) and TX_RESENT when it is a datagram's second send: what it takes
+ * to send a datagram again (send_again). */
 #define TX_UP_BITS 8u
 #define TX_UP_NONE ((1u << TX_UP_BITS) - 1)
 #define TX_OFF_NONE (UDATA_MAX_IDX >> TX_UP_BITS)
+#define TX_MOVES_SHIFT 8u
+#define TX_SEGS ((1u << TX_MOVES_SHIFT) - 1)
+#define TX_MOVES 7u /* 8 changes of members while a send is in flight would pass for none */
 #define TX_RESENT 0x800u
 _Static_assert(CONFIG_MAX_UPSTREAMS < TX_UP_NONE, "a counter slot fits below the offset");
-_Static_assert(TX_RESENT <= UDATA_GEN_MASK && TX_RESENT > 128,
-	       "TX_RESENT fits gen, above any count of datagrams (at most 128)");
+_Static_assert(TX_SEGS >= 128, "TX_SEGS holds any count of datagrams (at most 128)");
+_Static_assert(TX_RESENT <= UDATA_GEN_MASK && TX_RESENT > (TX_MOVES << TX_MOVES_SHIFT | TX_SEGS),
+	       "TX_RESENT fits gen, above the datagrams and the moves");
 
 /* Where a listener's receive put the payload in buffer bid (drain_socket lays its reads out
  * alike): every buffer sent to an upstream holds one. */
@@ -530,7 +538,7 @@ static void send_tagged(struct uring_worker *uw, uint32_t slot, const struct add
 		off = (uintptr_t)data - (uintptr_t)tx_payload(uw, bid);
 		u.idx = (up < CONFIG_MAX_UPSTREAMS ? up : TX_UP_NONE) |
 			(uint32_t)(off < TX_OFF_NONE ? off : TX_OFF_NONE) << TX_UP_BITS;
-		u.gen |= tag;
+		u.gen |= tag | (worker_up_moves(uw->w, relay, up) & TX_MOVES) << TX_MOVES_SHIFT;
 	}
 	if (!dest && !local && segs == 1) {
 		/* The common case needs no msghdr at all. */
@@ -701,6 +709,8 @@ static void send_batched(struct uring_worker *uw, const struct batch_owner *o, c
 		*b = (struct tx_batch){ .owner = o->open, .size = len, .slot = o->slot,
 					.relay = o->relay, .sess_idx = o->sess_idx,
 					.sess_gen = o->sess_gen, .up = o->up,
+					.up_moves = (uint8_t)worker_up_moves(uw->w, o->relay,
+									     o->up),
 					.members_gen = o->members_gen };
 		*o->open = (uint32_t)(b - uw->batches);
 		uw->open[uw->n_open++] = *o->open;
@@ -976,7 +986,9 @@ static bool batch_resend(struct uring_worker *uw, struct tx_batch *b, int err, u
 		uw->batch_free = nb->next_free;
 		*nb = (struct tx_batch){ .size = b->size, .slot = b->slot, .relay = b->relay,
 					 .sess_idx = b->sess_idx, .sess_gen = b->sess_gen,
-					 .up = t.up, .members_gen = b->members_gen };
+					 .up = t.up,
+					 .up_moves = (uint8_t)worker_up_moves(uw->w, b->relay, t.up),
+					 .members_gen = b->members_gen };
 		for (i = from; i < b->n; i++) {
 			nb->iov[nb->n] = b->iov[i];
 			nb->bid[nb->n++] = b->bid[i];
@@ -1048,6 +1060,7 @@ static bool batch_again(struct uring_worker *uw, struct tx_batch *b, int err, in
 	took_pending(uw, &snd, &t, err);
 	b->resent = true;
 	b->up = t.up; /* its second send counts there too (on_send_batch) */
+	b->up_moves = (uint8_t)worker_up_moves(uw->w, b->relay, t.up);
 	batch_flush(uw, b);
 	return true;
 }
@@ -1059,6 +1072,8 @@ static void on_send_batch(struct uring_worker *uw, const struct io_uring_cqe *cq
 	struct relay_dir_counters *up = &c->dir[RELAY_DIR_TO_UPSTREAM];
 	struct tx_batch *b = &uw->batches[u.idx];
 	const struct tx_sender snd = batch_sender(b);
+	/* where what it carried counts: not at a slot given to another member meanwhile */
+	uint32_t count_up = worker_up_since(uw->w, u.relay, b->up, b->up_moves, UINT8_MAX);
 	bool refused = sock_err_gso_refused(-cqe->res);
 	bool unreachable = sock_err_unreachable(-cqe->res);
 	struct tx_target t;
@@ -1077,7 +1092,7 @@ static void on_send_batch(struct uring_worker *uw, const struct io_uring_cqe *cq
 	if (cqe->res >= 0) {
 		counter_add(&up->tx_pkts, b->n);
 		counter_add(&up->tx_bytes, (uint64_t)cqe->res);
-		upstream_count_sent(uw->w, u.relay, b->up, b->n, (uint64_t)cqe->res);
+		upstream_count_sent(uw->w, u.relay, count_up, b->n, (uint64_t)cqe->res);
 	} else if (b->n > 1 && (refused || unreachable)) {
 		/* Refused: every datagram goes again singly. An ICMP unreachable left pending by
 		 * an earlier datagram whose copy was gone (or that failed b's second send too):
@@ -1099,7 +1114,7 @@ static void on_send_batch(struct uring_worker *uw, const struct io_uring_cqe *cq
 			relay_count_drop(c, RELAY_DIR_TO_UPSTREAM, DROP_UNREACHABLE, lost);
 		else
 			relay_count_send_error(c, RELAY_DIR_TO_UPSTREAM, -cqe->res, lost);
-		upstream_count_lost(uw->w, u.relay, b->up, unreachable, lost);
+		upstream_count_lost(uw->w, u.relay, count_up, unreachable, lost);
 	}
 	for (i = 0; i < b->n; i++)
 		bufpool_put(&uw->bp, b->bid[i]);
@@ -1793,7 +1808,7 @@ static void on_send(struct uring_worker *uw, const struct io_uring_cqe *cqe, str
 {
 	struct relay_counters *c = &uw->w->counters[u.relay];
 	enum relay_dir d = u.op == OP_SEND_UPSTREAM ? RELAY_DIR_TO_UPSTREAM : RELAY_DIR_TO_CLIENT;
-	uint32_t off = TX_OFF_NONE;
+	uint32_t off = TX_OFF_NONE, count_up = SESSION_NONE;
 	bool resent = false, too_big = false;
 	int pending = 0;
 
@@ -1801,7 +1816,10 @@ static void on_send(struct uring_worker *uw, const struct io_uring_cqe *cqe, str
 		off = u.idx >> TX_UP_BITS;
 		u.idx &= TX_UP_NONE;
 		resent = u.gen & TX_RESENT;
-		u.gen &= ~TX_RESENT;
+		/* where what it carried counts: not at a slot given to another member meanwhile */
+		count_up = worker_up_since(uw->w, u.relay, u.idx, u.gen >> TX_MOVES_SHIFT,
+					   TX_MOVES);
+		u.gen &= TX_SEGS;
 		/* First, whatever follows (a pending "packet too big" fails a burst as the kernel
 		 * refuses segments too long, and it goes again in pieces): the drain (or what an
 		 * earlier one of this round read: errq_seen) tells whether the send took an ICMP
@@ -1821,7 +1839,7 @@ static void on_send(struct uring_worker *uw, const struct io_uring_cqe *cqe, str
 		counter_add(&c->dir[d].tx_pkts, u.gen);
 		counter_add(&c->dir[d].tx_bytes, (uint64_t)cqe->res);
 		if (d == RELAY_DIR_TO_UPSTREAM)
-			upstream_count_sent(uw->w, u.relay, u.idx, u.gen,
+			upstream_count_sent(uw->w, u.relay, count_up, u.gen,
 					    (uint64_t)cqe->res);
 	} else if (u.gen == 1 && pending && !resent && resend_single(uw, u, off, cqe->res)) {
 		/* counted as its second send completes */
@@ -1839,7 +1857,7 @@ static void on_send(struct uring_worker *uw, const struct io_uring_cqe *cqe, str
 		else
 			relay_count_send_error(c, d, -cqe->res, lost);
 		if (d == RELAY_DIR_TO_UPSTREAM)
-			upstream_count_lost(uw->w, u.relay, u.idx, unreachable, lost);
+			upstream_count_lost(uw->w, u.relay, count_up, unreachable, lost);
 	}
 	bufpool_put(&uw->bp, u.bid);
 }

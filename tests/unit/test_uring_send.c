@@ -547,6 +547,65 @@ static void test_mirror_batch_drains_own_socket(void **state)
 	assert_int_equal(uc(f, 0)->unreachable, 1);
 }
 
+/* A reload gives counter slot 3 to a new member (member_uc): its counters start from zero
+ * under a new generation, and the slot has changed members once more. */
+static void hand_over(struct fixture *f, uint32_t slot)
+{
+	struct worker_relay *wr = &f->w.relays[RELAY];
+
+	memset(uc(f, slot), 0, sizeof(*uc(f, slot)));
+	wr->uc_gen[slot] += 100;
+	wr->uc_moves[slot]++;
+}
+
+/* Sends to counter slot 3 in flight when a reload gives the slot to a new member: what they
+ * carried, sent or lost, counts for the relay but not for the new member, whose passive
+ * health would take an old member's unreachable for its own failure. Alone and gathered, sent
+ * and failed. A send queued after the change counts there. Before, every one counted at 3. */
+static void test_slot_new_member(void **state)
+{
+	struct relay_dir_counters *up;
+	struct fixture *f = *state;
+	struct io_uring_sqe e[2], b;
+	struct batch_owner o;
+	struct session *s;
+	uint32_t i;
+
+	if (!f)
+		skip();
+	up = &f->w.counters[RELAY].dir[RELAY_DIR_TO_UPSTREAM];
+	s = forward_moved(f);
+	s->upstream = 3;
+	e[0] = forward_sent(f, 0, 1);
+	e[1] = forward_sent(f, 1, 4);
+	o = session_owner(&f->uw, RELAY, s, PLAN_SESSION_BASE + SESS);
+	for (i = 2; i < 4; i++)
+		send_batched(&f->uw, &o, tx_payload(&f->uw, i), LEN, i);
+	batch_flush_open(&f->uw);
+	assert_int_equal(take_sqes(f, &b, 1), 1);
+	hand_over(f, 3);
+
+	complete(f, &e[0], -ECONNREFUSED); /* its copy gone: lost */
+	complete(f, &e[1], (int)LEN);
+	complete(f, &b, -EPERM);
+	assert_int_equal(take_sqes(f, e, 2), 0);
+	assert_int_equal(up->drops[DROP_UNREACHABLE], 1);
+	assert_int_equal(up->tx_pkts, 4);
+	assert_int_equal(uc(f, 3)->unreachable, 0);
+	assert_int_equal(uc(f, 3)->send_errors, 0);
+	assert_int_equal(uc(f, 3)->tx_pkts, 0);
+
+	/* queued after the change: the new member's */
+	e[0] = forward_sent(f, 0, 1);
+	complete(f, &e[0], -ECONNREFUSED);
+	assert_int_equal(uc(f, 3)->unreachable, 1);
+	e[0] = forward_sent(f, 0, 1);
+	complete(f, &e[0], (int)LEN);
+	assert_int_equal(uc(f, 3)->tx_pkts, 1);
+	for (i = 0; i < 4; i++)
+		assert_int_equal(f->uw.bp.refs[i], 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -561,6 +620,7 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_mirror_batch_drains_own_socket, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_slot_new_member, setup, teardown),
 	};
 
 	return cmocka_run_group_tests_name("uring_send", tests, NULL, NULL);
