@@ -140,7 +140,7 @@ struct worker_relay {
 	struct session_table sessions; /* forward or transparent; fixed files in w->regions */
 	/* what the slot's tables handed out so far: a new table's gens go on from them */
 	struct session_gens gens;
-	uint32_t rr_state;
+	uint32_t rr_state; /* rr's position (balancer_pick), from balancer_rr_start */
 	uint64_t members_gen;		     /* the pool member list the sockets below follow */
 	uint32_t n_mirror;		     /* mirror mode: one socket per upstream */
 	struct addr mirror_addr[CONFIG_MAX_UPSTREAMS];
