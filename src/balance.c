@@ -187,6 +187,15 @@ static uint32_t balance_lookup(const struct balance_table *t, enum balance_mode 
 	return t->schedule_len ? t->schedule[h % t->schedule_len] : 0;
 }
 
+uint32_t balancer_rr_start(const struct balancer *b, uint32_t k)
+{
+	const struct balance_table *t = b->has_alt ? &b->alt : &b->full;
+
+	if (b->mode != BALANCE_RR || !t->schedule_len)
+		return 0;
+	return k % t->schedule_len;
+}
+
 uint32_t balancer_pick(const struct balancer *b, const struct addr *client, uint32_t *rr_state)
 {
 	const struct balance_table *t;

@@ -55,7 +55,14 @@ int balancer_init(struct balancer *b, const struct relay_conf *r);
 void balancer_fini(struct balancer *b);
 
 /* The member index for a new session from client. rr_state is the calling worker's own
- * round-robin position (start at 0). hash and maglev hash the client's address and port. */
+ * round-robin position (start at balancer_rr_start). hash and maglev hash the client's address
+ * and port. */
 uint32_t balancer_pick(const struct balancer *b, const struct addr *client, uint32_t *rr_state);
+/* Where worker k (0, 1, ...) starts its rr_state: k places along the order rr walks, so that
+ * the first sessions of n workers after a start go where one worker's first n would (the
+ * order is smooth: each member's share of any stretch from its start, rounded up), not all to
+ * its first member. (Spaced k / n of the way instead, they can all meet the heaviest member:
+ * a smooth order repeats its pattern.) 0 for hash and maglev. */
+uint32_t balancer_rr_start(const struct balancer *b, uint32_t k);
 
 #endif

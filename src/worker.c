@@ -187,6 +187,7 @@ static struct upstream_counters *member_uc(struct worker *w, uint32_t r,
 		 * acquire, so once it sees the new one it sees the zeros too. */
 		upstream_counters_zero(uc);
 		__atomic_store_n(&wr->uc_gen[m->slot], m->gen, __ATOMIC_RELEASE);
+		wr->uc_moves[m->slot]++;
 	}
 	return uc;
 }
@@ -1408,10 +1409,15 @@ static int apply_relay(struct worker *w, uint32_t r, uint32_t i, struct worker_c
 	}
 	/* after the reset: a sum that reads this generation reads the zeros */
 	__atomic_store_n(&wr->counted_gen, cmd->slot_gen ? cmd->slot_gen[r] : 0, __ATOMIC_RELEASE);
-	if (fresh)
+	if (fresh) {
+		const struct pool *p = worker_pool(w, r);
+
 		wr->noreply_len = 0;
-	else
+		/* rr: each worker from its own place in the order, not all from its first member */
+		wr->rr_state = p ? balancer_rr_start(&p->bal, w->id) : 0;
+	} else {
 		noreply_clamp(w, r, rc);
+	}
 	/* Leaving forward mode ends its sessions; leaving mirror mode its upstream sockets. A
 	 * transparent mirror has sessions and no mirror sockets. */
 	if (!fresh && (wr->mode != rc->mode || wr->transparent != transparent)) {

@@ -140,7 +140,7 @@ struct worker_relay {
 	struct session_table sessions; /* forward or transparent; fixed files in w->regions */
 	/* what the slot's tables handed out so far: a new table's gens go on from them */
 	struct session_gens gens;
-	uint32_t rr_state;
+	uint32_t rr_state; /* rr's position (balancer_pick), from balancer_rr_start */
 	uint64_t members_gen;		     /* the pool member list the sockets below follow */
 	uint32_t n_mirror;		     /* mirror mode: one socket per upstream */
 	struct addr mirror_addr[CONFIG_MAX_UPSTREAMS];
@@ -151,6 +151,10 @@ struct worker_relay {
 	 * 0 after its device refused to segment: copies go in pieces until the next sync) */
 	uint32_t mirror_seg_max[CONFIG_MAX_UPSTREAMS];
 	uint32_t uc_gen[CONFIG_MAX_UPSTREAMS];	    /* pool_member.gen each counter slot counts */
+	/* how many times each counter slot changed members (member_uc): a send in flight keeps
+	 * it from its submission, to count at its completion only for the member it went to
+	 * (worker_up_since) */
+	uint8_t uc_moves[CONFIG_MAX_UPSTREAMS];
 	uint64_t mirror_retry_ns; /* when members without a socket (mirror_fd -1) are tried again */
 	/* io_uring: the last evictions whose slots are on their way back, and the client each
 	 * made room for (a ring, oldest overwritten) */

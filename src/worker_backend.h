@@ -126,6 +126,26 @@ static inline uint32_t worker_session_up(const struct worker *w, uint32_t r,
 	return s->upstream;
 }
 
+/* How many times counter slot up of relay slot r changed members so far (0 for none, >=
+ * CONFIG_MAX_UPSTREAMS): what a send to it keeps from its submission (worker_up_since). */
+static inline uint32_t worker_up_moves(const struct worker *w, uint32_t r, uint32_t up)
+{
+	return up < CONFIG_MAX_UPSTREAMS ? w->relays[r].uc_moves[up] : 0;
+}
+
+/* The counter slot a send to counter slot up of relay slot r counts at when it completes, its
+ * submission having kept the bits in mask of worker_up_moves then (moves): up, or SESSION_NONE
+ * when the slot counts another member since (a reload or a new resolution gave it to a new
+ * member while the send was in flight), as worker_session_up tells for a session. Exact while
+ * the slot changed members fewer than mask + 1 times meanwhile. */
+static inline uint32_t worker_up_since(const struct worker *w, uint32_t r, uint32_t up,
+				       uint32_t moves, uint32_t mask)
+{
+	if (up >= CONFIG_MAX_UPSTREAMS || ((w->relays[r].uc_moves[up] ^ moves) & mask))
+		return SESSION_NONE;
+	return up;
+}
+
 /* Per-upstream counting, relay slot r, counter slot up (>= CONFIG_MAX_UPSTREAMS: no upstream,
  * nothing counted). Each goes with the relay counter of the same event, so the upstreams of
  * a relay add up to it (counters.h). */

@@ -605,7 +605,15 @@ static void flush_sessions(struct mmsg_worker *mw, uint32_t relay)
 	struct tx_queue *q = &mw->tx;
 	void *grp[MMSG_BATCH];
 	int count[MMSG_BATCH];
-	int g, ng = tx_group(mw, q, grp, count), pos;
+	int g, ng, pos, i;
+
+	/* A session's datagrams count at its counter slot as it is when they go, not when they
+	 * were queued: a new session later in the batch may have given that slot to its member
+	 * (worker_session_get), which must not count them. (A transparent mirror's slots change
+	 * members at a command only.) */
+	for (i = 0; !mirror && i < q->n; i++)
+		q->ent[i].up = worker_session_up(mw->w, relay, q->key[i]);
+	ng = tx_group(mw, q, grp, count);
 
 	for (g = 0, pos = 0; g < ng; pos += count[g++]) {
 		struct session *s = grp[g];
@@ -758,8 +766,8 @@ static void on_listener(struct mmsg_worker *mw, struct udata u)
 			if (!s)
 				continue;
 			session_count_up(s, segs, len);
-			tx_add(q, s, data, len, NULL, NULL, meta.gso_size,
-			       worker_session_up(w, l->relay, s), NULL);
+			/* its counter slot: when it goes (flush_sessions) */
+			tx_add(q, s, data, len, NULL, NULL, meta.gso_size, SESSION_NONE, NULL);
 		}
 		if (wr->mode == RELAY_MODE_MIRROR && !wr->transparent) {
 			for (j = 0; q->n && j < wr->n_mirror; j++) {

@@ -76,6 +76,7 @@ struct gso_burst {
 	uint32_t len;
 	uint16_t gso_size;
 	uint32_t sess_idx, sess_gen;
+	uint32_t seq;	      /* tx_seq when its last send to an upstream was queued */
 	uint64_t members_gen; /* a mirror's: the member list its copies were sent to */
 };
 
@@ -100,7 +101,10 @@ struct tx_batch {
 	uint32_t sess_idx, sess_gen;
 	uint32_t n, bytes, size, slot, relay;
 	uint32_t up;	      /* the upstream counter slot it sends to */
+	uint8_t up_moves;     /* worker_up_moves of up when it was queued: counted at up only
+			       * while the slot counts the same member (worker_up_since) */
 	uint64_t members_gen; /* a mirror's: the member list it was gathered under */
+	uint32_t seq;	      /* tx_seq when its send was queued (batch_flush) */
 	uint32_t next_free;
 	bool resent; /* its second send, after it took a pending ICMP error (batch_again) */
 };
@@ -132,11 +136,18 @@ struct rx_arm {
  * to complete drains every copy, those of the errors the later ones took too, which then find
  * the queue empty: what they took is told here. Each copy is an ICMP error that set the
  * socket's pending error once, so a drain accounts for at most as many failed sends as it
- * removed copies. */
+ * removed copies; fewer when errors came faster than sends took them (each overwrote the
+ * pending error) or a receive took one, so the surplus goes only to a send of the same
+ * socket's life (gen: its session's, or its mirror socket's mirror_gen) that the kernel had
+ * before the drain (seq): one made after it can take only a newer error, whose copy waits,
+ * and one that finds the queue empty then failed for a reason of its own (a route's
+ * ENETUNREACH, which queues no copy). */
 #define ERRQ_SEEN_MAX 16
 struct errq_seen {
 	int fd;
 	uint32_t slot; /* the socket's fixed file */
+	uint32_t gen;  /* the socket's life in it (errq_gen) */
+	uint32_t seq;  /* tx_seq at the latest drain that added to it */
 	int err;       /* the newest copy's errno */
 	uint32_t left; /* copies removed beyond the failed sends that took one so far */
 	bool too_big;  /* an EMSGSIZE among them */
@@ -164,6 +175,9 @@ struct uring_worker {
 	uint32_t n_open;
 	struct errq_seen errq_seen[ERRQ_SEEN_MAX]; /* this round's (emptied at its start) */
 	uint32_t n_errq_seen;
+	/* Submissions that left the SQ empty (tx_submitted): a send queued at tx_seq q was in
+	 * the kernel's hands by the time it is past q (errq_seen). */
+	uint32_t tx_seq;
 	bool no_batch;		  /* the kernel refused a GSO send: send singly from now on */
 	struct __kernel_timespec tick;
 	struct uring_cq_watch cq_watch; /* the tick's check of the CQ's sizing */
@@ -200,13 +214,25 @@ struct uring_worker {
 	int broken;
 };
 
+/* After a submission: when the kernel took all the SQ held, every send queued so far was
+ * made before whatever comes next (tx_seq). */
+static void tx_submitted(struct uring_worker *uw)
+{
+	if (!io_uring_sq_ready(&uw->ring))
+		uw->tx_seq++;
+}
+
 /* Submits what is queued in the middle of a round, the buffers recycled so far put in the
  * ring first: a receive re-armed after ENOBUFS would find it as dry as before and fail again
  * at once. Returns what io_uring_submit returns. */
 static int submit_now(struct uring_worker *uw)
 {
+	int ret;
+
 	bufpool_commit(&uw->bp);
-	return io_uring_submit(&uw->ring);
+	ret = io_uring_submit(&uw->ring);
+	tx_submitted(uw);
+	return ret;
 }
 
 /* The ring cannot do what the worker needs any more (what, err): the loop ends on the first
@@ -489,15 +515,21 @@ static void arm_read(struct uring_worker *uw, int fd, uint64_t *val, enum udata_
 /* A send to an upstream (OP_SEND_UPSTREAM) keeps more in its udata than udata.h says: idx
  * holds the upstream's counter slot in its low TX_UP_BITS (TX_UP_NONE: none) and above them
  * where its data starts in its buffer's payload (a GRO burst's piece; TX_OFF_NONE when that
- * does not fit), and gen holds TX_RESENT beside the datagrams it carries when it is a
- * datagram's second send: what it takes to send a datagram again (send_again). */
+ * does not fit), and gen holds, above the datagrams it carries (TX_SEGS), the low bits of how
+ * many times its counter slot had changed members (TX_MOVES: it counts there only for that
+ * member, worker_up_since) and TX_RESENT when it is a datagram's second send: what it takes
+ * to send a datagram again (send_again). */
 #define TX_UP_BITS 8u
 #define TX_UP_NONE ((1u << TX_UP_BITS) - 1)
 #define TX_OFF_NONE (UDATA_MAX_IDX >> TX_UP_BITS)
+#define TX_MOVES_SHIFT 8u
+#define TX_SEGS ((1u << TX_MOVES_SHIFT) - 1)
+#define TX_MOVES 7u /* 8 changes of members while a send is in flight would pass for none */
 #define TX_RESENT 0x800u
 _Static_assert(CONFIG_MAX_UPSTREAMS < TX_UP_NONE, "a counter slot fits below the offset");
-_Static_assert(TX_RESENT <= UDATA_GEN_MASK && TX_RESENT > 128,
-	       "TX_RESENT fits gen, above any count of datagrams (at most 128)");
+_Static_assert(TX_SEGS >= 128, "TX_SEGS holds any count of datagrams (at most 128)");
+_Static_assert(TX_RESENT <= UDATA_GEN_MASK && TX_RESENT > (TX_MOVES << TX_MOVES_SHIFT | TX_SEGS),
+	       "TX_RESENT fits gen, above the datagrams and the moves");
 
 /* Where a listener's receive put the payload in buffer bid (drain_socket lays its reads out
  * alike): every buffer sent to an upstream holds one. */
@@ -530,7 +562,8 @@ static void send_tagged(struct uring_worker *uw, uint32_t slot, const struct add
 		off = (uintptr_t)data - (uintptr_t)tx_payload(uw, bid);
 		u.idx = (up < CONFIG_MAX_UPSTREAMS ? up : TX_UP_NONE) |
 			(uint32_t)(off < TX_OFF_NONE ? off : TX_OFF_NONE) << TX_UP_BITS;
-		u.gen |= tag;
+		u.gen |= tag | (worker_up_moves(uw->w, relay, up) & TX_MOVES) << TX_MOVES_SHIFT;
+		uw->bursts[bid].seq = uw->tx_seq;
 	}
 	if (!dest && !local && segs == 1) {
 		/* The common case needs no msghdr at all. */
@@ -607,6 +640,7 @@ static void batch_flush(struct uring_worker *uw, struct tx_batch *b)
 	if (b->owner)
 		*b->owner = SESSION_NONE;
 	b->owner = NULL;
+	b->seq = uw->tx_seq;
 	memset(&b->msg, 0, sizeof(b->msg));
 	b->msg.msg_iov = b->iov;
 	b->msg.msg_iovlen = b->n;
@@ -701,6 +735,8 @@ static void send_batched(struct uring_worker *uw, const struct batch_owner *o, c
 		*b = (struct tx_batch){ .owner = o->open, .size = len, .slot = o->slot,
 					.relay = o->relay, .sess_idx = o->sess_idx,
 					.sess_gen = o->sess_gen, .up = o->up,
+					.up_moves = (uint8_t)worker_up_moves(uw->w, o->relay,
+									     o->up),
 					.members_gen = o->members_gen };
 		*o->open = (uint32_t)(b - uw->batches);
 		uw->open[uw->n_open++] = *o->open;
@@ -734,6 +770,7 @@ struct tx_sender {
 	uint32_t relay, up;
 	uint32_t sess_idx, sess_gen;
 	uint32_t slot; /* UINT32_MAX: not known */
+	uint32_t seq;  /* tx_seq when the send was queued */
 	uint64_t members_gen;
 };
 
@@ -756,7 +793,7 @@ struct tx_target {
 static struct tx_sender batch_sender(const struct tx_batch *b)
 {
 	return (struct tx_sender){ .relay = b->relay, .up = b->up, .sess_idx = b->sess_idx,
-				   .sess_gen = b->sess_gen, .slot = b->slot };
+				   .sess_gen = b->sess_gen, .slot = b->slot, .seq = b->seq };
 }
 
 /* The sender of a send of buffer u.bid (u.idx: the counter slot alone; a reply's session), as
@@ -766,7 +803,7 @@ static struct tx_sender burst_sender(const struct uring_worker *uw, struct udata
 	const struct gso_burst *r = &uw->bursts[u.bid];
 
 	return (struct tx_sender){ .relay = u.relay, .up = u.idx, .sess_idx = r->sess_idx,
-				   .sess_gen = r->sess_gen, .slot = UINT32_MAX,
+				   .sess_gen = r->sess_gen, .slot = UINT32_MAX, .seq = r->seq,
 				   .members_gen = r->members_gen };
 }
 
@@ -849,15 +886,25 @@ static bool send_target(struct uring_worker *uw, const struct tx_sender *snd, st
 	return true;
 }
 
-/* The entry of this round's drains for t's socket that accounts for another failed send, else
- * NULL; with new, one to fill in for it when there is none (NULL when all are in use). */
-static struct errq_seen *errq_seen_of(struct uring_worker *uw, const struct tx_target *t, bool new)
+/* The life of t's socket in its fixed file: its session's gen, or its mirror socket's
+ * mirror_gen. */
+static uint32_t errq_gen(const struct uring_worker *uw, const struct tx_target *t)
+{
+	return t->s ? t->s->gen : uw->mirror_gen[t->slot - PLAN_LISTENER_SLOTS];
+}
+
+/* With new, the entry of this round's drains for t's socket that a drain adds to, or one to
+ * fill in (NULL when all are in use). Else the one that accounts for the failure of another
+ * send of t's socket that the kernel had before it was filled in (queued at seq), if any. */
+static struct errq_seen *errq_seen_of(struct uring_worker *uw, const struct tx_target *t,
+				      uint32_t seq, bool new)
 {
 	struct errq_seen *spare = NULL, *e;
+	uint32_t gen = errq_gen(uw, t);
 
 	for (e = uw->errq_seen; e < uw->errq_seen + uw->n_errq_seen; e++) {
-		if (e->left && e->fd == t->fd && e->slot == t->slot)
-			return e;
+		if (e->left && e->fd == t->fd && e->slot == t->slot && e->gen == gen)
+			return new || (int32_t)(seq - e->seq) < 0 ? e : NULL;
 		if (!e->left && !spare)
 			spare = e;
 	}
@@ -866,7 +913,7 @@ static struct errq_seen *errq_seen_of(struct uring_worker *uw, const struct tx_t
 	if (!spare && uw->n_errq_seen < ERRQ_SEEN_MAX)
 		spare = &uw->errq_seen[uw->n_errq_seen++];
 	if (spare)
-		*spare = (struct errq_seen){ .fd = t->fd, .slot = t->slot };
+		*spare = (struct errq_seen){ .fd = t->fd, .slot = t->slot, .gen = gen };
 	return spare;
 }
 
@@ -885,8 +932,8 @@ static struct errq_seen *errq_seen_of(struct uring_worker *uw, const struct tx_t
  * removed (sock_drain_errors), 0 when there was none (or no such socket): whether the send took
  * an error an ICMP message left pending; *too_big says whether one removed was EMSGSIZE (a
  * "packet too big"). When the queue was empty because an earlier failed send of this round on
- * the socket removed more copies than it took errors (errq_seen), what that drain found, and
- * one copy fewer for the next. */
+ * the socket removed more copies than it took errors (errq_seen), and this send was made before
+ * that drain, what that drain found, and one copy fewer for the next. */
 static int send_drain_errors(struct uring_worker *uw, const struct tx_sender *snd, int err,
 			     bool *too_big)
 {
@@ -903,15 +950,16 @@ static int send_drain_errors(struct uring_worker *uw, const struct tx_sender *sn
 	last = worker_drain_errors(uw->w, t.s, t.fd, SESSION_ERRQUEUE_MAX, err, too_big, &n);
 	if (last) {
 		/* this send took one of them; the others may have failed sends after it */
-		e = n > 1 ? errq_seen_of(uw, &t, true) : NULL;
+		e = n > 1 ? errq_seen_of(uw, &t, snd->seq, true) : NULL;
 		if (e) {
 			e->err = last;
 			e->left += n - 1;
 			e->too_big |= *too_big;
+			e->seq = uw->tx_seq;
 		}
 		return last;
 	}
-	e = errq_seen_of(uw, &t, false);
+	e = errq_seen_of(uw, &t, snd->seq, false);
 	if (!e)
 		return 0;
 	e->left--;
@@ -976,7 +1024,9 @@ static bool batch_resend(struct uring_worker *uw, struct tx_batch *b, int err, u
 		uw->batch_free = nb->next_free;
 		*nb = (struct tx_batch){ .size = b->size, .slot = b->slot, .relay = b->relay,
 					 .sess_idx = b->sess_idx, .sess_gen = b->sess_gen,
-					 .up = t.up, .members_gen = b->members_gen };
+					 .up = t.up,
+					 .up_moves = (uint8_t)worker_up_moves(uw->w, b->relay, t.up),
+					 .members_gen = b->members_gen };
 		for (i = from; i < b->n; i++) {
 			nb->iov[nb->n] = b->iov[i];
 			nb->bid[nb->n++] = b->bid[i];
@@ -1048,6 +1098,7 @@ static bool batch_again(struct uring_worker *uw, struct tx_batch *b, int err, in
 	took_pending(uw, &snd, &t, err);
 	b->resent = true;
 	b->up = t.up; /* its second send counts there too (on_send_batch) */
+	b->up_moves = (uint8_t)worker_up_moves(uw->w, b->relay, t.up);
 	batch_flush(uw, b);
 	return true;
 }
@@ -1059,6 +1110,8 @@ static void on_send_batch(struct uring_worker *uw, const struct io_uring_cqe *cq
 	struct relay_dir_counters *up = &c->dir[RELAY_DIR_TO_UPSTREAM];
 	struct tx_batch *b = &uw->batches[u.idx];
 	const struct tx_sender snd = batch_sender(b);
+	/* where what it carried counts: not at a slot given to another member meanwhile */
+	uint32_t count_up = worker_up_since(uw->w, u.relay, b->up, b->up_moves, UINT8_MAX);
 	bool refused = sock_err_gso_refused(-cqe->res);
 	bool unreachable = sock_err_unreachable(-cqe->res);
 	struct tx_target t;
@@ -1077,7 +1130,7 @@ static void on_send_batch(struct uring_worker *uw, const struct io_uring_cqe *cq
 	if (cqe->res >= 0) {
 		counter_add(&up->tx_pkts, b->n);
 		counter_add(&up->tx_bytes, (uint64_t)cqe->res);
-		upstream_count_sent(uw->w, u.relay, b->up, b->n, (uint64_t)cqe->res);
+		upstream_count_sent(uw->w, u.relay, count_up, b->n, (uint64_t)cqe->res);
 	} else if (b->n > 1 && (refused || unreachable)) {
 		/* Refused: every datagram goes again singly. An ICMP unreachable left pending by
 		 * an earlier datagram whose copy was gone (or that failed b's second send too):
@@ -1099,7 +1152,7 @@ static void on_send_batch(struct uring_worker *uw, const struct io_uring_cqe *cq
 			relay_count_drop(c, RELAY_DIR_TO_UPSTREAM, DROP_UNREACHABLE, lost);
 		else
 			relay_count_send_error(c, RELAY_DIR_TO_UPSTREAM, -cqe->res, lost);
-		upstream_count_lost(uw->w, u.relay, b->up, unreachable, lost);
+		upstream_count_lost(uw->w, u.relay, count_up, unreachable, lost);
 	}
 	for (i = 0; i < b->n; i++)
 		bufpool_put(&uw->bp, b->bid[i]);
@@ -1793,7 +1846,7 @@ static void on_send(struct uring_worker *uw, const struct io_uring_cqe *cqe, str
 {
 	struct relay_counters *c = &uw->w->counters[u.relay];
 	enum relay_dir d = u.op == OP_SEND_UPSTREAM ? RELAY_DIR_TO_UPSTREAM : RELAY_DIR_TO_CLIENT;
-	uint32_t off = TX_OFF_NONE;
+	uint32_t off = TX_OFF_NONE, count_up = SESSION_NONE;
 	bool resent = false, too_big = false;
 	int pending = 0;
 
@@ -1801,7 +1854,10 @@ static void on_send(struct uring_worker *uw, const struct io_uring_cqe *cqe, str
 		off = u.idx >> TX_UP_BITS;
 		u.idx &= TX_UP_NONE;
 		resent = u.gen & TX_RESENT;
-		u.gen &= ~TX_RESENT;
+		/* where what it carried counts: not at a slot given to another member meanwhile */
+		count_up = worker_up_since(uw->w, u.relay, u.idx, u.gen >> TX_MOVES_SHIFT,
+					   TX_MOVES);
+		u.gen &= TX_SEGS;
 		/* First, whatever follows (a pending "packet too big" fails a burst as the kernel
 		 * refuses segments too long, and it goes again in pieces): the drain (or what an
 		 * earlier one of this round read: errq_seen) tells whether the send took an ICMP
@@ -1821,7 +1877,7 @@ static void on_send(struct uring_worker *uw, const struct io_uring_cqe *cqe, str
 		counter_add(&c->dir[d].tx_pkts, u.gen);
 		counter_add(&c->dir[d].tx_bytes, (uint64_t)cqe->res);
 		if (d == RELAY_DIR_TO_UPSTREAM)
-			upstream_count_sent(uw->w, u.relay, u.idx, u.gen,
+			upstream_count_sent(uw->w, u.relay, count_up, u.gen,
 					    (uint64_t)cqe->res);
 	} else if (u.gen == 1 && pending && !resent && resend_single(uw, u, off, cqe->res)) {
 		/* counted as its second send completes */
@@ -1839,7 +1895,7 @@ static void on_send(struct uring_worker *uw, const struct io_uring_cqe *cqe, str
 		else
 			relay_count_send_error(c, d, -cqe->res, lost);
 		if (d == RELAY_DIR_TO_UPSTREAM)
-			upstream_count_lost(uw->w, u.relay, u.idx, unreachable, lost);
+			upstream_count_lost(uw->w, u.relay, count_up, unreachable, lost);
 	}
 	bufpool_put(&uw->bp, u.bid);
 }
@@ -2300,6 +2356,7 @@ static void stop_reap(struct uring_worker *uw)
 		ret = io_uring_submit_and_wait_timeout(&uw->ring, &cqe, 1, &wait, NULL);
 		if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY)
 			break;
+		tx_submitted(uw);
 		uw->w->now = worker_clock();
 		uw->n_errq_seen = 0;
 		n = 0;
@@ -2367,6 +2424,7 @@ static int uring_run(struct worker *w, struct worker_cmd *first)
 					       : strerror(-err));
 			break;
 		}
+		tx_submitted(&uw);
 		w->now = worker_clock();
 		counter_add(&w->wc.loops, 1);
 		/* What a round's drains read accounts for its own failed sends only: a send made

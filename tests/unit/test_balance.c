@@ -224,6 +224,81 @@ static void test_rr_3_1(void **state)
 	balancer_fini(&b);
 }
 
+/* Where each of n workers starts rr (balancer_rr_start), within the order rr walks. With as
+ * many workers as the order is long, their first sessions follow the weights exactly; with
+ * fewer or more, no member's first sessions are more than its share rounded up (spaced k / n
+ * of the way along the order, 3 workers' first went to the one member of 64 with 3% of the
+ * weight). Only eligible members when some are not (the order rr walks then); 0 for hash and
+ * maglev. Before, every worker started at 0: n workers' first sessions all went to one
+ * member. */
+static void test_rr_start(void **state)
+{
+	static const enum balance_mode other[] = { BALANCE_HASH, BALANCE_MAGLEV };
+	static const uint32_t workers[] = { 1, 2, 3, 4, 7, 16 };
+	static struct relay_conf r;
+	struct balance_member m[4];
+	size_t k, j;
+
+	for (k = 0; k < N_SETS; k++) {
+		uint32_t count[MAX_WEIGHTS], total, i, n, at, rr;
+		struct balancer b;
+
+		fill_conf(&r, &weight_sets[k], BALANCE_RR);
+		total = conf_total(&r);
+		assert_int_equal(balancer_init(&b, &r), 0);
+		for (j = 0; j <= sizeof(workers) / sizeof(workers[0]); j++) {
+			n = j < sizeof(workers) / sizeof(workers[0]) ? workers[j] : total;
+			memset(count, 0, sizeof(count));
+			for (i = 0; i < n; i++) {
+				at = balancer_rr_start(&b, i);
+				assert_true(at < total);
+				rr = at;
+				count[balancer_pick(&b, NULL, &rr)]++;
+			}
+			for (i = 0; i < r.n_upstreams; i++) {
+				uint64_t share = (uint64_t)n * r.upstreams[i].weight;
+
+				if (n == total)
+					assert_int_equal(count[i], r.upstreams[i].weight);
+				else if (count[i] > (share + total - 1) / total)
+					fail_msg("%s, %u workers: member %u first for %u (weight %u "
+						 "of %u)",
+						 weight_sets[k].name, n, i, count[i],
+						 r.upstreams[i].weight, total);
+			}
+		}
+		assert_int_equal(balancer_rr_start(&b, 0), 0);
+		assert_int_equal(balancer_rr_start(&b, total + 1), 1 % total);
+		balancer_fini(&b);
+	}
+
+	/* two of four out: two workers start on the two left */
+	for (j = 0; j < 4; j++) {
+		m[j].addr = test_addr(j % 2 ? "[2001:2::1]:53" : "198.18.1.1:53");
+		addr_set_port(&m[j].addr, (uint16_t)(53 + j));
+		m[j].weight = 1;
+	}
+	{
+		struct balancer b;
+		uint32_t rr0, rr1;
+
+		assert_int_equal(balancer_build(&b, BALANCE_RR, m, 4, (1u << 1) | (1u << 3)), 0);
+		rr0 = balancer_rr_start(&b, 0);
+		rr1 = balancer_rr_start(&b, 1);
+		assert_int_equal(balancer_pick(&b, NULL, &rr0), 1);
+		assert_int_equal(balancer_pick(&b, NULL, &rr1), 3);
+		balancer_fini(&b);
+	}
+	for (j = 0; j < sizeof(other) / sizeof(other[0]); j++) {
+		struct balancer b;
+
+		fill_conf(&r, &weight_sets[3], other[j]);
+		assert_int_equal(balancer_init(&b, &r), 0);
+		assert_int_equal(balancer_rr_start(&b, 3), 0);
+		balancer_fini(&b);
+	}
+}
+
 static void test_hash(void **state)
 {
 	static const struct weight_set four = { "four", 4, { 1, 1, 1, 1 } };
@@ -415,6 +490,7 @@ int main(void)
 		cmocka_unit_test(test_init_errors),
 		cmocka_unit_test(test_rr),
 		cmocka_unit_test(test_rr_3_1),
+		cmocka_unit_test(test_rr_start),
 		cmocka_unit_test(test_hash),
 		cmocka_unit_test(test_hash_port_matters),
 		cmocka_unit_test(test_maglev_weights),

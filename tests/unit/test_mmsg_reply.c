@@ -514,6 +514,34 @@ static void test_transparent_mirror_transient(void **state)
 	assert_int_equal(drops(f, RELAY_DIR_TO_UPSTREAM), 0);
 }
 
+/* A listener's batch queued a datagram of session 0 (counter slot 3) and one of session 1
+ * (slot 4), then a new session in the same batch gave slot 3 to its member (member_uc: its
+ * counters from zero, a new generation): session 0's datagram goes, and counts for the relay,
+ * but not for the new member. Before, it counted at 3, as queued. */
+static void test_slot_new_member(void **state)
+{
+	struct fixture *f = *state;
+	struct worker_relay *wr = &f->w.relays[RELAY];
+	const struct upstream_counters *uc = &f->w.uc[RELAY * CONFIG_MAX_UPSTREAMS];
+	uint8_t buf[100] = { 'a' };
+	int k;
+
+	for (k = 0; k < 2; k++) {
+		f->s[k]->upstream = 3 + (uint32_t)k;
+		f->s[k]->upstream_gen = 20 + (uint32_t)k;
+		wr->uc_gen[3 + k] = 20 + (uint32_t)k;
+		/* as on_listener queues it */
+		tx_add(&f->mw.tx, f->s[k], buf, sizeof(buf), NULL, NULL, 0,
+		       worker_session_up(&f->w, RELAY, f->s[k]), NULL);
+	}
+	memset(&f->w.uc[RELAY * CONFIG_MAX_UPSTREAMS + 3], 0, sizeof(*uc));
+	wr->uc_gen[3] = 30;
+	flush_sessions(&f->mw, RELAY);
+	assert_int_equal(dir_counters(f, RELAY_DIR_TO_UPSTREAM)->tx_pkts, 2);
+	assert_int_equal(uc[3].tx_pkts, 0);
+	assert_int_equal(uc[4].tx_pkts, 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -525,6 +553,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_reply_session_ended_whole, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_transparent_mirror_full, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_transparent_mirror_transient, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_slot_new_member, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

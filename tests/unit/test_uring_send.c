@@ -170,6 +170,13 @@ static void complete(struct fixture *f, const struct io_uring_sqe *e, int res)
 		on_send(&f->uw, &cqe, u);
 }
 
+/* A round of completions begins, after a submission that took every send queued so far. */
+static void new_round(struct fixture *f)
+{
+	f->uw.tx_seq++;
+	f->uw.n_errq_seen = 0;
+}
+
 static struct upstream_counters *uc(struct fixture *f, uint32_t up)
 {
 	return worker_uc(&f->w, RELAY, up);
@@ -345,7 +352,7 @@ static void test_forward_second_failure_resends(void **state)
 			send_batched(&f->uw, &o, tx_payload(&f->uw, i), LEN, i);
 		batch_flush_open(&f->uw);
 		assert_int_equal(take_sqes(f, &batch, 1), 1);
-		f->uw.n_errq_seen = 0; /* a round begins */
+		new_round(f);
 		drain_ret = ECONNREFUSED;
 		drain_copies = 2;
 		drain_once = true;
@@ -374,7 +381,7 @@ static void test_forward_second_failure_resends(void **state)
 	single = forward_sent(f, 0, 1);
 	q[0] = forward_sent(f, 1, 1);
 	q[1] = forward_sent(f, 2, 1);
-	f->uw.n_errq_seen = 0;
+	new_round(f);
 	drain_ret = ECONNREFUSED;
 	complete(f, &single, -ECONNREFUSED);
 	complete(f, &q[0], -ECONNREFUSED);
@@ -385,10 +392,10 @@ static void test_forward_second_failure_resends(void **state)
 	/* what a round's drains found is not carried into the next */
 	single = forward_sent(f, 0, 1);
 	q[0] = forward_sent(f, 1, 1);
-	f->uw.n_errq_seen = 0;
+	new_round(f);
 	drain_ret = ECONNREFUSED;
 	complete(f, &single, -ECONNREFUSED);
-	f->uw.n_errq_seen = 0;
+	new_round(f);
 	complete(f, &q[0], -ECONNREFUSED);
 	assert_int_equal(take_sqes(f, q, 8), 1);
 	assert_int_equal(f->w.counters[RELAY].dir[RELAY_DIR_TO_UPSTREAM].drops[DROP_UNREACHABLE],
@@ -547,6 +554,119 @@ static void test_mirror_batch_drains_own_socket(void **state)
 	assert_int_equal(uc(f, 0)->unreachable, 1);
 }
 
+/* A reload gives counter slot 3 to a new member (member_uc): its counters start from zero
+ * under a new generation, and the slot has changed members once more. */
+static void hand_over(struct fixture *f, uint32_t slot)
+{
+	struct worker_relay *wr = &f->w.relays[RELAY];
+
+	memset(uc(f, slot), 0, sizeof(*uc(f, slot)));
+	wr->uc_gen[slot] += 100;
+	wr->uc_moves[slot]++;
+}
+
+/* Sends to counter slot 3 in flight when a reload gives the slot to a new member: what they
+ * carried, sent or lost, counts for the relay but not for the new member, whose passive
+ * health would take an old member's unreachable for its own failure. Alone and gathered, sent
+ * and failed. A send queued after the change counts there. Before, every one counted at 3. */
+static void test_slot_new_member(void **state)
+{
+	struct relay_dir_counters *up;
+	struct fixture *f = *state;
+	struct io_uring_sqe e[2], b;
+	struct batch_owner o;
+	struct session *s;
+	uint32_t i;
+
+	if (!f)
+		skip();
+	up = &f->w.counters[RELAY].dir[RELAY_DIR_TO_UPSTREAM];
+	s = forward_moved(f);
+	s->upstream = 3;
+	e[0] = forward_sent(f, 0, 1);
+	e[1] = forward_sent(f, 1, 4);
+	o = session_owner(&f->uw, RELAY, s, PLAN_SESSION_BASE + SESS);
+	for (i = 2; i < 4; i++)
+		send_batched(&f->uw, &o, tx_payload(&f->uw, i), LEN, i);
+	batch_flush_open(&f->uw);
+	assert_int_equal(take_sqes(f, &b, 1), 1);
+	hand_over(f, 3);
+
+	complete(f, &e[0], -ECONNREFUSED); /* its copy gone: lost */
+	complete(f, &e[1], (int)LEN);
+	complete(f, &b, -EPERM);
+	assert_int_equal(take_sqes(f, e, 2), 0);
+	assert_int_equal(up->drops[DROP_UNREACHABLE], 1);
+	assert_int_equal(up->tx_pkts, 4);
+	assert_int_equal(uc(f, 3)->unreachable, 0);
+	assert_int_equal(uc(f, 3)->send_errors, 0);
+	assert_int_equal(uc(f, 3)->tx_pkts, 0);
+
+	/* queued after the change: the new member's */
+	e[0] = forward_sent(f, 0, 1);
+	complete(f, &e[0], -ECONNREFUSED);
+	assert_int_equal(uc(f, 3)->unreachable, 1);
+	e[0] = forward_sent(f, 0, 1);
+	complete(f, &e[0], (int)LEN);
+	assert_int_equal(uc(f, 3)->tx_pkts, 1);
+	for (i = 0; i < 4; i++)
+		assert_int_equal(f->uw.bp.refs[i], 0);
+}
+
+/* A drain that removed more copies than sends took errors (two ICMP errors came before a send
+ * took one: each overwrote the pending error) leaves a surplus in errq_seen. A send of the
+ * socket that finds the queue empty takes it only if the kernel had it before the drain, from
+ * the same session: else it failed for a reason of its own (a route's ENETUNREACH queues no
+ * copy) and is lost, with no notice and no second send. Before, the surplus went to a send
+ * made after the drain (a datagram of the same round, submitted as the SQ filled), or of a
+ * new session with the same fd number and fixed file: a notice, and a second send whose
+ * failure counted it lost too. */
+static void test_errq_surplus_own_sends(void **state)
+{
+	struct fixture *f = *state;
+	struct relay_dir_counters *up;
+	struct io_uring_sqe a, c, q[8];
+	struct session *s;
+
+	if (!f)
+		skip();
+	up = &f->w.counters[RELAY].dir[RELAY_DIR_TO_UPSTREAM];
+	s = forward_moved(f);
+	a = forward_sent(f, 0, 1);
+	new_round(f);
+	drain_ret = ECONNREFUSED;
+	drain_copies = 2;
+	drain_once = true;
+	complete(f, &a, -ECONNREFUSED); /* takes one of two copies: again */
+	assert_int_equal(take_sqes(f, q, 8), 1);
+	complete(f, &q[0], (int)LEN);
+	c = forward_sent(f, 1, 1); /* made after the drain */
+	f->uw.tx_seq++;		   /* the SQ filled: submitted in the round */
+	complete(f, &c, -ENETUNREACH);
+	assert_int_equal(take_sqes(f, q, 8), 0);
+	assert_int_equal(f->w.counters[RELAY].upstream_unreachable_notices, 1);
+	assert_int_equal(up->drops[DROP_UNREACHABLE], 1);
+	assert_int_equal(uc(f, 7)->unreachable, 1); /* the notice */
+	assert_int_equal(uc(f, 3)->unreachable, 1); /* c, where it was sent */
+
+	/* made before the drain, by the session that took the slot and fd number since */
+	a = forward_sent(f, 0, 1);
+	c = forward_sent(f, 1, 1);
+	new_round(f);
+	drain_ret = ECONNREFUSED;
+	complete(f, &a, -ECONNREFUSED);
+	assert_int_equal(take_sqes(f, q, 8), 1);
+	complete(f, &q[0], (int)LEN);
+	s->gen = SESS_GEN + 1;
+	f->uw.bursts[1].sess_gen = SESS_GEN + 1;
+	complete(f, &c, -ECONNREFUSED);
+	assert_int_equal(take_sqes(f, q, 8), 0);
+	assert_int_equal(f->w.counters[RELAY].upstream_unreachable_notices, 2);
+	assert_int_equal(up->drops[DROP_UNREACHABLE], 2);
+	assert_int_equal(f->uw.bp.refs[0], 0);
+	assert_int_equal(f->uw.bp.refs[1], 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -561,6 +681,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_mirror_batch_drains_own_socket, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_slot_new_member, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_errq_surplus_own_sends, setup, teardown),
 	};
 
 	return cmocka_run_group_tests_name("uring_send", tests, NULL, NULL);

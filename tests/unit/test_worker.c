@@ -102,15 +102,20 @@ static void test_reply_refused(void **state)
 #define RELAY_C "{ name = \"c\"; listen = [ \"127.0.0.1:47161\" ];" \
 		" upstreams = [ \"127.0.0.1:47164\" ]; max_sessions = 8; }"
 
-static struct config *load(const char *relays)
+static struct config *load_workers(const char *relays, int workers)
 {
 	char text[1024];
 
 	snprintf(text, sizeof(text),
 		 "control_socket = \"/tmp/ringrelay-test-unused.sock\"; io_backend = \"mmsg\";\n"
-		 "workers = 1; relays = ( %s );\n",
-		 relays);
+		 "workers = %d; relays = ( %s );\n",
+		 workers, relays);
 	return config_text(text);
+}
+
+static struct config *load(const char *relays)
+{
+	return load_workers(relays, 1);
 }
 
 static int setup(void **state)
@@ -389,6 +394,44 @@ static void test_slot_reused(void **state)
 	assert_int_equal(worker_uc(w, r, b->upstream)->noreply, 1);
 }
 
+/* ---------------------------------------------------------------- rr's start */
+
+static int setup_two(void **state)
+{
+	struct stub_worker *f = calloc(1, sizeof(*f));
+
+	if (!f || stub_worker_setup(f, load_workers(RELAY_MOVE, 2), false))
+		return -1;
+	*state = f;
+	return 0;
+}
+
+/* balance = "rr": each worker starts the rotation at its own place (balancer_rr_start), so the
+ * first new session of each of two workers goes to another member. Before, every worker
+ * started at 0: the first session of each went to the first member. (The stub runs worker 0;
+ * worker 1 is applied here, as its own thread would.) */
+static void test_rr_start(void **state)
+{
+	struct stub_worker *f = *state;
+	struct worker *w[2] = { &f->rt.workers[0], &f->rt.workers[1] };
+	struct worker_cmd cmd = { .type = WORKER_CMD_APPLY, .cfg = f->rt.cfg, .plan = &f->rt.plan,
+				  .relay_slot = f->rt.relay_slot, .offload = f->rt.offload };
+	uint32_t r = slot_of(f, "m");
+	const struct pool *p = f->rt.pools[r];
+	struct session *s;
+	int k;
+
+	w[1]->ops = stub_worker_ops();
+	if (worker_apply(w[1], &cmd))
+		fail_msg("apply worker 1: %s", cmd.error);
+	for (k = 0; k < 2; k++) {
+		w[k]->now = worker_clock();
+		s = open_session(w[k], r, 1);
+		assert_true(addr_equal(&s->upstream_addr, &p->m[k].addr));
+	}
+	worker_close_all(w[1]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -396,6 +439,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_table_gens, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_upstream_down, setup_down, teardown),
 		cmocka_unit_test_setup_teardown(test_slot_reused, setup_down, teardown),
+		cmocka_unit_test_setup_teardown(test_rr_start, setup_two, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
