@@ -207,8 +207,9 @@ uint32_t balancer_pick(const struct balancer *b, const struct addr *client, uint
 		t = b->has_alt ? &b->alt : &b->full;
 		if (!t->schedule_len)
 			return 0;
-		/* The state is the worker's own, so it may be anything: wrap it defensively. */
-		i = *rr_state < t->schedule_len ? *rr_state : 0;
+		/* The state is the worker's own, so it may be anything (a shorter schedule since):
+		 * wrapped, not reset, so workers that started apart stay apart. */
+		i = *rr_state % t->schedule_len;
 		*rr_state = i + 1 < t->schedule_len ? i + 1 : 0;
 		return t->schedule[i];
 	case BALANCE_HASH:

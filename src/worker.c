@@ -1409,15 +1409,13 @@ static int apply_relay(struct worker *w, uint32_t r, uint32_t i, struct worker_c
 	}
 	/* after the reset: a sum that reads this generation reads the zeros */
 	__atomic_store_n(&wr->counted_gen, cmd->slot_gen ? cmd->slot_gen[r] : 0, __ATOMIC_RELEASE);
-	if (fresh) {
-		const struct pool *p = worker_pool(w, r);
-
+	/* rr: each worker from its own place in the order, not all from its first member; also
+	 * at a reload (one that turned rr on found every worker at 0) */
+	wr->rr_state = worker_pool(w, r) ? balancer_rr_start(&worker_pool(w, r)->bal, w->id) : 0;
+	if (fresh)
 		wr->noreply_len = 0;
-		/* rr: each worker from its own place in the order, not all from its first member */
-		wr->rr_state = p ? balancer_rr_start(&p->bal, w->id) : 0;
-	} else {
+	else
 		noreply_clamp(w, r, rc);
-	}
 	/* Leaving forward mode ends its sessions; leaving mirror mode its upstream sockets. A
 	 * transparent mirror has sessions and no mirror sockets. */
 	if (!fresh && (wr->mode != rc->mode || wr->transparent != transparent)) {

@@ -563,7 +563,10 @@ static void send_tagged(struct uring_worker *uw, uint32_t slot, const struct add
 		u.idx = (up < CONFIG_MAX_UPSTREAMS ? up : TX_UP_NONE) |
 			(uint32_t)(off < TX_OFF_NONE ? off : TX_OFF_NONE) << TX_UP_BITS;
 		u.gen |= tag | (worker_up_moves(uw->w, relay, up) & TX_MOVES) << TX_MOVES_SHIFT;
-		uw->bursts[bid].seq = uw->tx_seq;
+		/* (a datagram's second send leaves it: the buffer's other sends, queued before a
+		 * drain, keep their claim to its spare copies: errq_seen_of) */
+		if (!(tag & TX_RESENT))
+			uw->bursts[bid].seq = uw->tx_seq;
 	}
 	if (!dest && !local && segs == 1) {
 		/* The common case needs no msghdr at all. */
@@ -1866,6 +1869,10 @@ static void on_send(struct uring_worker *uw, const struct io_uring_cqe *cqe, str
 		if (cqe->res < 0 && sock_err_queued(-cqe->res)) {
 			struct tx_sender snd = burst_sender(uw, u);
 
+			/* a second send goes no third time: it takes no spare copy (errq_seen_of
+			 * gives them to sends queued before the drain) */
+			if (resent)
+				snd.seq = uw->tx_seq;
 			pending = send_drain_errors(uw, &snd, cqe->res, &too_big);
 		}
 	}
