@@ -523,6 +523,58 @@ print(n["last_result"], n["partial"], n["failure"], s["filter"]["mode"], r["shed
 	lib_stop_pid "$echo_pid"
 }
 
+# push_upstream PORT SECONDS: the upstream at UP1_IP:PORT (in the background, BG_PID): once a
+# session's first datagram came, one datagram to it every 50 ms for SECONDS.
+push_upstream()
+{
+	lib_bg "$NS_U" "$PY" -c '
+import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((sys.argv[1], int(sys.argv[2])))
+s.settimeout(15)
+_, peer = s.recvfrom(64)
+end = time.monotonic() + float(sys.argv[3])
+while time.monotonic() < end:
+    s.sendto(b"push", peer)
+    time.sleep(0.05)' "$UP1_IP" "$1" "$2"
+}
+
+# push_client TIMES SECONDS ENDFILE: the client 198.18.1.66 (in the background, BG_PID): one
+# datagram to the relay, then the times the pushes reach it, into TIMES, for SECONDS or until
+# the time ENDFILE holds once it exists.
+push_client()
+{
+	lib_bg "$NS_C" "$PY" -c '
+import os, socket, sys, time
+host, port = sys.argv[1].rsplit(":", 1)
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("198.18.1.66", 0))
+s.sendto(b"hello", (host, int(port)))
+end = time.time() + float(sys.argv[3])
+with open(sys.argv[2], "w") as f:
+    while time.time() < end:
+        if os.path.exists(sys.argv[4]):
+            end = min(end, float(open(sys.argv[4]).read() or end))
+        s.settimeout(0.1)
+        try:
+            s.recv(64)
+            print("%.3f" % time.time(), file=f, flush=True)
+        except socket.timeout:
+            pass' "$(ep "$RELAY_IP" 5000)" "$1" "$2" "$3"
+}
+
+# push_counts TIMES T AFTER: how many pushes in TIMES came before T, and how many more than
+# AFTER seconds after it.
+push_counts()
+{
+	"$PY" - "$1" "$2" "$3" <<'EOF'
+import sys
+t = [float(x) for x in open(sys.argv[1])]
+r = float(sys.argv[2])
+print(len([x for x in t if x < r]), len([x for x in t if x > r + float(sys.argv[3])]))
+EOF
+}
+
 # push_case: a filter without any fast path (offload "off", the default). A client's session
 # gets the upstream's datagrams every 50 ms; a reload denies the client: its session must
 # expire at its idle timeout (1.5 s) though the upstream goes on sending, and the client get
@@ -535,53 +587,21 @@ push_case()
 	lib_relay_conf "$conf" listen="$(ep "$RELAY_IP" 5000)" up="$(ep "$UP1_IP" 9001)" timeout=1.5
 	printf 'filter = { interfaces = [ "%s" ]; mode = "tc"; deny = [ "198.19.255.0/24" ]; };\n' \
 		"$IF_RC" >>"$conf"
-	# The upstream: once the session's first datagram came, one datagram to it every 50 ms
-	# for 8 s.
-	lib_bg "$NS_U" "$PY" -c '
-import socket, sys, time
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.bind((sys.argv[1], int(sys.argv[2])))
-s.settimeout(10)
-_, peer = s.recvfrom(64)
-end = time.monotonic() + 8
-while time.monotonic() < end:
-    s.sendto(b"push", peer)
-    time.sleep(0.05)' "$UP1_IP" 9001
+	push_upstream 9001 8
 	push=$BG_PID
 	if ! lib_relay_start "$conf"; then
 		lib_case_fail "$c relay did not start"
 		lib_stop_pid "$push"
 		return
 	fi
-	# The client (198.18.1.66): one datagram, then the times the pushes reach it for 6 s.
-	lib_bg "$NS_C" "$PY" -c '
-import socket, sys, time
-host, port = sys.argv[1].rsplit(":", 1)
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.bind(("198.18.1.66", 0))
-s.sendto(b"hello", (host, int(port)))
-end = time.time() + 6
-with open(sys.argv[2], "w") as f:
-    while time.time() < end:
-        s.settimeout(max(end - time.time(), 0.01))
-        try:
-            s.recv(64)
-            print("%.3f" % time.time(), file=f, flush=True)
-        except socket.timeout:
-            pass' "$(ep "$RELAY_IP" 5000)" "$TMPD/push.times"
+	push_client "$TMPD/push.times" 6 "$TMPD/push.end"
 	client=$BG_PID
 	sleep 1
 	sed -i 's|deny = \[ "198.19.255.0/24" \]|deny = [ "198.18.1.64/26" ]|' "$conf"
 	t_reload=$(date +%s.%N)
 	lib_relay_hup "reload" || lib_case_fail "$c reload"
 	lib_wait_gone "$client" 15 || lib_case_fail "$c client did not finish"
-	out=$("$PY" - "$TMPD/push.times" "$t_reload" <<'EOF'
-import sys
-t = [float(x) for x in open(sys.argv[1])]
-r = float(sys.argv[2])
-print(len([x for x in t if x < r]), len([x for x in t if x > r + 2.5]))
-EOF
-	)
+	out=$(push_counts "$TMPD/push.times" "$t_reload" 2.5)
 	case $out in
 	"0 "*) lib_case_fail "$c no push reached the client before the reload ($out)" ;;
 	*" 0") lib_case_ok "$c pushes before the reload, none 2.5 s after it: $out" ;;
@@ -604,16 +624,7 @@ pktinfo_case()
 	lib_family 4
 	lib_relay_conf "$conf" listen="$(ep "$RELAY_IP" 5000)" up="$(ep "$UP1_IP" 9002)" \
 		timeout=1.0 shed=auto
-	lib_bg "$NS_U" "$PY" -c '
-import socket, sys, time
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.bind((sys.argv[1], int(sys.argv[2])))
-s.settimeout(15)
-_, peer = s.recvfrom(64)
-end = time.monotonic() + 6
-while time.monotonic() < end:
-    s.sendto(b"push", peer)
-    time.sleep(0.05)' "$UP1_IP" 9002
+	push_upstream 9002 6
 	push=$BG_PID
 	if ! lib_relay_start "$conf"; then
 		lib_case_fail "$c relay did not start"
@@ -626,25 +637,8 @@ while time.monotonic() < end:
 	printf 'filter = { interfaces = [ "%s" ]; mode = "tc"; deny = [ "198.19.255.0/24" ]; };\n' \
 		"$IF_RU" >>"$conf"
 	lib_relay_hup || lib_case_fail "$c reload turning the filter on"
-	# The client (198.18.1.66): one datagram, then the times the pushes reach it until the
-	# time in pktinfo.end (10 s at most).
-	lib_bg "$NS_C" "$PY" -c '
-import os, socket, sys, time
-host, port = sys.argv[1].rsplit(":", 1)
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.bind(("198.18.1.66", 0))
-s.sendto(b"hello", (host, int(port)))
-end = time.time() + 10
-with open(sys.argv[2], "w") as f:
-    while time.time() < end:
-        if os.path.exists(sys.argv[3]):
-            end = min(end, float(open(sys.argv[3]).read() or end))
-        s.settimeout(0.1)
-        try:
-            s.recv(64)
-            print("%.3f" % time.time(), file=f, flush=True)
-        except socket.timeout:
-            pass' "$(ep "$RELAY_IP" 5000)" "$TMPD/pktinfo.times" "$TMPD/pktinfo.end"
+	# (until the time in pktinfo.end, 10 s at most)
+	push_client "$TMPD/pktinfo.times" 10 "$TMPD/pktinfo.end"
 	client=$BG_PID
 	lib_wait_lines "$TMPD/pktinfo.times" 1 5 || lib_case_fail "$c no push before the denial"
 	sed -i 's|deny = \[ "198.19.255.0/24" \]|deny = [ "198.18.1.64/26" ]|' "$conf"
@@ -653,13 +647,7 @@ with open(sys.argv[2], "w") as f:
 	"$PY" -c 'import sys; print(float(sys.argv[1]) + 2.5)' "$t_reload" >"$TMPD/pktinfo.end.tmp"
 	mv "$TMPD/pktinfo.end.tmp" "$TMPD/pktinfo.end"
 	lib_wait_gone "$client" 10 || lib_case_fail "$c client did not finish"
-	out=$("$PY" - "$TMPD/pktinfo.times" "$t_reload" <<'EOF'
-import sys
-t = [float(x) for x in open(sys.argv[1])]
-r = float(sys.argv[2])
-print(len([x for x in t if x < r]), len([x for x in t if x > r + 2]))
-EOF
-	)
+	out=$(push_counts "$TMPD/pktinfo.times" "$t_reload" 2)
 	case $out in
 	"0 "*) lib_case_fail "$c no push reached the client before the denial ($out)" ;;
 	*" 0") lib_case_fail "$c the session was judged: no push 2 s after the denial: $out" ;;
