@@ -201,6 +201,28 @@ static const struct upstream_slot *member(struct app *a, uint16_t port)
 	return NULL;
 }
 
+/* Starts the replier r and the upkeep thread (*k) on an app of one relay "a" whose first upstream
+ * is r, then the upstreams in more (a list's further entries, or ""), the relay settings in
+ * extra and the health check of check; resolve: its names looked up. */
+static struct app *checks_start(struct replier *r, const char *more, const char *extra,
+				const char *check, bool resolve, struct upkeep **k)
+{
+	char err[256], text[512];
+	struct app *a;
+
+	snprintf(text, sizeof(text),
+		 "relays = ( { name = \"a\"; listen = [ \"127.0.0.1:5000\" ];\n"
+		 " upstreams = [ \"127.0.0.1:%u\"%s ];\n%s"
+		 " health_check = { %s send = \"ping\"; expect = \"ping\"; }; } );\n",
+		 r->port, more, extra, check);
+	a = app_new(text, resolve);
+	r->a = a;
+	replier_run(r);
+	if (upkeep_start(a, 0, k, err, sizeof(err)))
+		fail_msg("upkeep_start: %s", err);
+	return a;
+}
+
 /* Every reply comes 250 ms late, after the next probe (every 200 ms) is out: none counts for
  * the next probe, so the upstream goes down (the old code took each for the next probe's). */
 static void test_late_replies_fail(void **state)
@@ -208,23 +230,13 @@ static void test_late_replies_fail(void **state)
 	struct replier r;
 	struct upkeep *k;
 	struct app *a;
-	char err[256];
-	char text[512];
 	uint64_t end;
 	bool down = false;
 
 	(void)state;
 	replier_start(&r, NULL, 250 * MS, 0, 0);
-	snprintf(text, sizeof(text),
-		 "relays = ( { name = \"a\"; listen = [ \"127.0.0.1:5000\" ];\n"
-		 " upstreams = [ \"127.0.0.1:%u\" ];\n"
-		 " health_check = { interval = 0.2; timeout = 0.1; rise = 1; fall = 2;"
-		 " send = \"ping\"; expect = \"ping\"; }; } );\n",
-		 r.port);
-	a = app_new(text, false);
-	r.a = a;
-	replier_run(&r);
-	assert_int_equal(upkeep_start(a, 0, &k, err, sizeof(err)), 0);
+	a = checks_start(&r, "", "", "interval = 0.2; timeout = 0.1; rise = 1; fall = 2;", false,
+			 &k);
 	for (end = mono() + 2000 * MS; !down && mono() < end;) {
 		usleep(20000);
 		pthread_mutex_lock(&a->lock);
@@ -248,24 +260,13 @@ static void test_reply_in_time_counts_after_lock_wait(void **state)
 	struct replier r;
 	struct upkeep *k;
 	struct app *a;
-	char err[256];
 	uint64_t end;
 	uint32_t ok = 0;
-	char text[512];
 
 	(void)state;
 	replier_start(&r, NULL, 150 * MS, 600 * MS, 2);
-	snprintf(text, sizeof(text),
-		 "relays = ( { name = \"a\"; listen = [ \"127.0.0.1:5000\" ];\n"
-		 " upstreams = [ \"127.0.0.1:%u\", \"localhost:9\" ];\n"
-		 " resolve_interval = 0.1;\n"
-		 " health_check = { interval = 1; timeout = 0.3; rise = 1; fall = 1;"
-		 " send = \"ping\"; expect = \"ping\"; }; } );\n",
-		 r.port);
-	a = app_new(text, true);
-	r.a = a;
-	replier_run(&r);
-	assert_int_equal(upkeep_start(a, 0, &k, err, sizeof(err)), 0);
+	a = checks_start(&r, ", \"localhost:9\"", " resolve_interval = 0.1;\n",
+			 "interval = 1; timeout = 0.3; rise = 1; fall = 1;", true, &k);
 	for (end = mono() + 2500 * MS; ok < 2 && mono() < end;) {
 		usleep(20000);
 		pthread_mutex_lock(&a->lock);
@@ -290,22 +291,12 @@ static void test_probes_keep_their_port(void **state)
 	struct replier r;
 	struct upkeep *k;
 	struct app *a;
-	char err[256];
-	char text[512];
 	uint64_t end;
 
 	(void)state;
 	replier_start(&r, NULL, 0, 0, 0);
-	snprintf(text, sizeof(text),
-		 "relays = ( { name = \"a\"; listen = [ \"127.0.0.1:5000\" ];\n"
-		 " upstreams = [ \"127.0.0.1:%u\" ];\n"
-		 " health_check = { interval = 0.1; timeout = 0.08; rise = 1; fall = 1;"
-		 " send = \"ping\"; expect = \"ping\"; }; } );\n",
-		 r.port);
-	a = app_new(text, false);
-	r.a = a;
-	replier_run(&r);
-	assert_int_equal(upkeep_start(a, 0, &k, err, sizeof(err)), 0);
+	a = checks_start(&r, "", "", "interval = 0.1; timeout = 0.08; rise = 1; fall = 1;", false,
+			 &k);
 	for (end = mono() + 2000 * MS; __atomic_load_n(&r.got, __ATOMIC_RELAXED) < 6 &&
 				       mono() < end;)
 		usleep(20000);
