@@ -492,7 +492,8 @@ int metrics_format(const struct snapshot *s, bool pw, FILE *out)
 		}
 	family(out, "ringrelay_send_errors_total", "counter",
 	       "Of the send_error drops, by the failed send's errno (ENOBUFS, EAGAIN, EPERM, "
-	       "EMSGSIZE, other; none: a mirror relay had no member to send to).");
+	       "EMSGSIZE, other; none: no send was made, for a mirror member without a socket "
+	       "or a mirror relay with no member to send to).");
 	for (r = 0; r < s->n_relays; r++)
 		for (i = 0; i < n_series(s, pw); i++) {
 			w = series_worker(pw, i);
