@@ -175,6 +175,44 @@ static void legs(FILE *out, const struct snapshot *s, bool pw, const char *name,
 		}
 }
 
+static const char *drop_label(uint32_t k)
+{
+	return drop_reason_name((enum drop_reason)k);
+}
+
+static const char *send_err_label(uint32_t k)
+{
+	return send_err_name((enum send_err)k);
+}
+
+/* Per relay (and worker) and direction, the n counters of the array at off in each direction's
+ * counters, one series each, labelled key = label(k); those in relay_only (a bit per k) only in
+ * a relay's sum. */
+static void dir_split(FILE *out, const struct snapshot *s, bool pw, const char *name,
+		      const char *key, uint32_t n, const char *(*label)(uint32_t), size_t off,
+		      uint64_t relay_only)
+{
+	struct relay_counters c;
+	uint32_t r, i, w, dir, k;
+	uint64_t v;
+
+	for (r = 0; r < s->n_relays; r++)
+		for (i = 0; i < n_series(s, pw); i++) {
+			w = series_worker(pw, i);
+			relay_of(s, r, w, &c);
+			for (dir = 0; dir < RELAY_DIR__MAX; dir++)
+				for (k = 0; k < n; k++) {
+					if (relay_only >> k & 1 && w != METRICS_ALL)
+						continue;
+					memcpy(&v, (const char *)&c.dir[dir] + off + k * sizeof(v),
+					       sizeof(v));
+					series_rw(out, name, s->relay_names[r], worker_label(s, w));
+					fprintf(out, ",direction=\"%s\",%s=\"%s\"} %" PRIu64 "\n",
+						relay_dir_name((enum relay_dir)dir), key, label(k), v);
+				}
+		}
+}
+
 /* One series per relay (and worker) of the field at off. */
 static void per_relay_worker(FILE *out, const struct snapshot *s, bool pw, const char *name,
 			     size_t off)
@@ -381,9 +419,8 @@ static void filter_labels(const char *name, char *verdict, size_t vlen, const ch
 
 int metrics_format(const struct snapshot *s, bool pw, FILE *out)
 {
-	struct relay_counters c;
-	uint32_t r, w, i;
-	int d, dir;
+	uint32_t r, w;
+	int d;
 	char verdict[16];
 	const char *reason;
 
@@ -472,42 +509,16 @@ int metrics_format(const struct snapshot *s, bool pw, FILE *out)
 
 	family(out, "ringrelay_dropped_datagrams_total", "counter",
 	       "Datagrams the relay dropped, by direction (to_upstream, to_client) and reason.");
-	for (r = 0; r < s->n_relays; r++)
-		for (i = 0; i < n_series(s, pw); i++) {
-			w = series_worker(pw, i);
-			relay_of(s, r, w, &c);
-			for (dir = 0; dir < RELAY_DIR__MAX; dir++)
-				for (d = 0; d < DROP__MAX; d++) {
-					/* the program's, only in a relay's sum */
-					if ((d == DROP_SHED_FULL_SOCKET ||
-					     d == DROP_SHED_HEAVY_FLOW) && w != METRICS_ALL)
-						continue;
-					series_rw(out, "ringrelay_dropped_datagrams_total",
-						  s->relay_names[r], worker_label(s, w));
-					fprintf(out, ",direction=\"%s\",reason=\"%s\"} %" PRIu64 "\n",
-						relay_dir_name((enum relay_dir)dir),
-						drop_reason_name((enum drop_reason)d),
-						c.dir[dir].drops[d]);
-				}
-		}
+	/* (the shed drops are the program's: only in a relay's sum) */
+	dir_split(out, s, pw, "ringrelay_dropped_datagrams_total", "reason", DROP__MAX,
+		  drop_label, offsetof(struct relay_dir_counters, drops),
+		  1ull << DROP_SHED_FULL_SOCKET | 1ull << DROP_SHED_HEAVY_FLOW);
 	family(out, "ringrelay_send_errors_total", "counter",
 	       "Of the send_error drops, by the failed send's errno (ENOBUFS, EAGAIN, EPERM, "
 	       "EMSGSIZE, other; none: no send was made, for a mirror member without a socket "
 	       "or a mirror relay with no member to send to).");
-	for (r = 0; r < s->n_relays; r++)
-		for (i = 0; i < n_series(s, pw); i++) {
-			w = series_worker(pw, i);
-			relay_of(s, r, w, &c);
-			for (dir = 0; dir < RELAY_DIR__MAX; dir++)
-				for (d = 0; d < SEND_ERR__MAX; d++) {
-					series_rw(out, "ringrelay_send_errors_total",
-						  s->relay_names[r], worker_label(s, w));
-					fprintf(out, ",direction=\"%s\",errno=\"%s\"} %" PRIu64 "\n",
-						relay_dir_name((enum relay_dir)dir),
-						send_err_name((enum send_err)d),
-						c.dir[dir].send_errs[d]);
-				}
-		}
+	dir_split(out, s, pw, "ringrelay_send_errors_total", "errno", SEND_ERR__MAX, send_err_label,
+		  offsetof(struct relay_dir_counters, send_errs), 0);
 	family(out, "ringrelay_shed_datagrams_total", "counter",
 	       "Datagrams to a relay's listener that the BPF program dropped before the stack "
 	       "(early shedding), by reason: full_socket, or heavy_flow (past half full, a flow "
