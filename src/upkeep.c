@@ -166,28 +166,31 @@ static void upkeep_sync(struct upkeep *k, const struct runtime *rt, uint64_t now
 	}
 }
 
+/* A socket kept after a success: what came since (a duplicate of that reply) is not the next
+ * probe's, and is read away. False after an error since (an ICMP message: IP_RECVERR also
+ * queues a copy, which keeps the socket polling POLLERR until read) or a flood: a new socket
+ * then. (No kernel receive times: SO_TIMESTAMP turns on a time stamp for every datagram the
+ * host receives.) */
+static bool probe_drained(int fd)
+{
+	uint8_t buf[CONFIG_PROBE_MAX];
+	int i;
+
+	for (i = 0; i < 16; i++)
+		if (recv(fd, buf, sizeof(buf), MSG_DONTWAIT) < 0)
+			return errno == EAGAIN || errno == EWOULDBLOCK;
+	return false;
+}
+
 static void probe_send(struct upkeep_probe *p, uint64_t now)
 {
 	struct sock_source src = {.bind = addr_family(&p->source) ? &p->source : NULL,
 				  .fwmark = p->fwmark};
-	uint8_t buf[CONFIG_PROBE_MAX];
-	int i;
 
 	p->next_send = now + p->interval;
 	if (p->deadline)
 		return; /* still waiting: the timeout decides */
-	/* Kept after a success: what came since (a duplicate of that reply) is not this
-	 * probe's. An error since (an ICMP message: IP_RECVERR also queues a copy, which keeps
-	 * the socket polling POLLERR until read) or a flood: a new socket. (No kernel receive
-	 * times: SO_TIMESTAMP turns on a time stamp for every datagram the host receives.) */
-	for (i = 0; p->fd >= 0 && i < 16; i++) {
-		if (recv(p->fd, buf, sizeof(buf), MSG_DONTWAIT) >= 0)
-			continue;
-		if (errno != EAGAIN && errno != EWOULDBLOCK)
-			i = 16;
-		break;
-	}
-	if (p->fd >= 0 && i == 16)
+	if (p->fd >= 0 && !probe_drained(p->fd))
 		probe_close(p);
 	if (p->fd < 0)
 		p->fd = sock_open_upstream(&p->addr, false, &src, NULL);
