@@ -287,11 +287,14 @@ struct offload_xmit_val {
  * truesize > rcvbuf, so a full socket's rmem stays just below rcvbuf: the test needs the
  * allowance or it never fires (perf/notes/overload-mechanisms.md). */
 #define SHED_ALLOWANCE 4096
-/* Under pressure (the socket past half full), a flow that sent more than its listener's heavy
- * datagrams within the current SHED_WINDOW_NS is shed before the socket is full, so that the
- * flows that cause the overload lose their datagrams and a light flow (a client's request)
- * still finds room. Flows are counted only under pressure; a window starts at a flow's first
- * datagram in it. Full is full: then every datagram is shed. */
+/* Under pressure (the socket past half full) flows are counted: a window starts at a flow's
+ * first datagram in it. Past SHED_HEAVY_EIGHTHS eighths full, a flow that sent more than its
+ * listener's heavy datagrams within its current SHED_WINDOW_NS is shed before the socket is
+ * full, so that the flows that cause the overload lose their datagrams and a light flow (a
+ * client's request) still finds room in the last eighth. Shedding from half full (before)
+ * left a burst only half the buffer: a heavy flow lost datagrams in scheduling gaps far below
+ * the relay's rate (perf/README, round thirty-six). Full is full: then every datagram is shed. */
+#define SHED_HEAVY_EIGHTHS 7
 #define SHED_WINDOW_NS 100000000ull /* 100 ms */
 #define SHED_WINDOWS_PER_S 10
 #define SHED_FLOWS 16384	    /* LRU entries for the per-flow counts */
@@ -320,7 +323,7 @@ enum shed_counter {
 	SHED_CNT_PASS_NO_SOCKET,    /* a listener's address, but no socket there (starting) */
 	SHED_CNT_PASS_ROOM,	    /* the socket has room */
 	SHED_CNT_DROP_FULL,	    /* the socket's receive queue is full: dropped */
-	SHED_CNT_DROP_HEAVY,	    /* past half full, from a heavy flow: dropped */
+	SHED_CNT_DROP_HEAVY,	    /* past 7/8 full, from a heavy flow: dropped */
 	SHED_CNT_PASS_FAST_PATH,    /* (XDP, with the fast path in tc) a session's datagram */
 	SHED_CNT__MAX
 };

@@ -117,7 +117,7 @@ struct relay_conf {
 	enum offload_mode offload; /* forward mode: established sessions relayed in BPF */
 	enum shed_mode shed;	   /* drop in BPF what the listener's full socket would drop */
 	/* datagrams per second over which a flow is shed first once the listener's socket is
-	 * past half full; 0: shed only what a full socket would drop */
+	 * past seven eighths full; 0: shed only what a full socket would drop */
 	uint32_t shed_flow_rate;
 	/* Sessions one client address may hold in the relay (its ports aside): a quarter of
 	 * max_sessions unless set; each worker holds its address to its share. */

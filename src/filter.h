@@ -336,7 +336,7 @@ struct filter_shed_iface {
 /* The interfaces the shed stage runs on; returns how many were written (<= max). */
 int filter_shed_ifaces(const struct filter *f, struct filter_shed_iface *out, int max);
 /* Datagrams shed for relay name since it got its slot (0 without one), by reason: the socket
- * was full, or past half full and the flow heavy. */
+ * was full, or past seven eighths full and the flow heavy. */
 int filter_shed_dropped(struct filter *f, const char *name, uint64_t *full, uint64_t *heavy);
 /* enum shed_counter summed over CPUs. */
 int filter_shed_counters(struct filter *f, uint64_t out[SHED_CNT__MAX]);

@@ -521,7 +521,7 @@ int metrics_format(const struct snapshot *s, bool pw, FILE *out)
 		  offsetof(struct relay_dir_counters, send_errs), 0);
 	family(out, "ringrelay_shed_datagrams_total", "counter",
 	       "Datagrams to a relay's listener that the BPF program dropped before the stack "
-	       "(early shedding), by reason: full_socket, or heavy_flow (past half full, a flow "
+	       "(early shedding), by reason: full_socket, or heavy_flow (past 7/8 full, a flow "
 	       "over its share); also in the relay's client_in and its shed_* drops.");
 	for (r = 0; r < s->n_relays; r++) {
 		fputs("ringrelay_shed_datagrams_total{relay=\"", out);

@@ -69,7 +69,7 @@ struct snapshot_shed {
 	bool on;
 	const char *why; /* borrowed */
 	/* datagrams the program dropped before the stack: the listener's socket was full, or
-	 * past half full and the datagram's flow over its share */
+	 * past seven eighths full and the datagram's flow over its share */
 	uint64_t dropped_full, dropped_heavy;
 };
 

@@ -4,9 +4,9 @@
  * run's frames arrive) and runs frames addressed to them. An empty socket passes its datagram
  * (pass_room); the same socket with a datagram queued under a small receive buffer is full
  * (rmem + SHED_ALLOWANCE > rcvbuf) and the frame is dropped (drop_full_socket, and the relay's
- * slot counts it); past half full, a flow over shed_flow_rate's 32 datagrams in its window
- * is dropped (drop_heavy_flow) while another flow passes, and with shed_flow_rate = 0 it
- * passes until the socket is full; a listen address without a socket passes
+ * slot counts it); past half full flows are counted and pass, past seven eighths a flow over
+ * shed_flow_rate's 32 datagrams in its window is dropped (drop_heavy_flow) while another flow
+ * passes, and with shed_flow_rate = 0 it passes until the socket is full; a listen address without a socket passes
  * (pass_no_socket); a port that is
  * no listener's passes untouched (pass_not_listener); with the fast path in tc, XDP passes a
  * datagram of one of its sessions (pass_fast_path). IPv4 and IPv6. All of it twice: with the
@@ -250,19 +250,22 @@ static void test_decisions(void **state)
 /* The relay's shed_flow_rate (the default, 320 a second) per 100 ms window. */
 #define HEAVY 32
 
-/* Fills the big socket of family v6 past half its buffer, short of full. */
-static void half_fill(int v6)
+/* The big socket's receive limit: twice what bind_buf asked for. */
+#define BIG_RCVBUF (2 * 65536)
+
+/* Fills the big socket of family v6 past eighths/8 of its buffer, short of full. */
+static void fill_past(int v6, unsigned long eighths)
 {
 	int i;
 
-	drain_fd(fx.big[v6]);
-	for (i = 0; i < 256 && rmem_of(v6, PORT_BIG) <= 65536 / 2 + 2048; i++)
+	for (i = 0; i < 1024 && rmem_of(v6, PORT_BIG) <= BIG_RCVBUF / 8 * eighths + 2048; i++)
 		fill_fd(v6, fx.big[v6]);
-	assert_true(rmem_of(v6, PORT_BIG) + SHED_ALLOWANCE <= 65536);
+	assert_true(rmem_of(v6, PORT_BIG) + SHED_ALLOWANCE <= BIG_RCVBUF);
 }
 
-/* Past half full, not full: a flow is shed once it sent HEAVY datagrams in its window,
- * another (light) flow still passes. */
+/* Past half full, short of seven eighths: flows are counted, none is shed (a burst keeps
+ * the buffer). Past seven eighths, not full: a flow that sent more than HEAVY datagrams in
+ * its window is shed, another (light) flow still passes; once drained, the heavy one passes. */
 static void test_heavy_flow(void **state)
 {
 	int tc, v6, i;
@@ -270,11 +273,14 @@ static void test_heavy_flow(void **state)
 	(void)state;
 	for (tc = 0; tc < 2; tc++) {
 		for (v6 = 0; v6 < 2; v6++) {
-			half_fill(v6);
+			drain_fd(fx.big[v6]);
+			fill_past(v6, 4);
+			assert_true(rmem_of(v6, PORT_BIG) * 8 <= BIG_RCVBUF * SHED_HEAVY_EIGHTHS);
 			/* The window starts with the first datagram; a cold flow per round. */
 			fx.sport = (uint16_t)(41000 + tc * 2 + v6);
-			for (i = 0; i < HEAVY; i++)
+			for (i = 0; i < 2 * HEAVY; i++)
 				expect(tc, v6, PORT_BIG, SHED_CNT_PASS_ROOM);
+			fill_past(v6, SHED_HEAVY_EIGHTHS);
 			expect(tc, v6, PORT_BIG, SHED_CNT_DROP_HEAVY);
 			fx.sport = 40000;
 			expect(tc, v6, PORT_BIG, SHED_CNT_PASS_ROOM);
@@ -286,7 +292,7 @@ static void test_heavy_flow(void **state)
 	}
 }
 
-/* shed_flow_rate = 0: past half full every flow passes, however many it sent; a full socket
+/* shed_flow_rate = 0: past seven eighths every flow passes, however many it sent; a full socket
  * still sheds. A reload's filter_shed_listeners carries the new value. */
 static void test_heavy_off(void **state)
 {
@@ -298,7 +304,8 @@ static void test_heavy_off(void **state)
 	assert_int_equal(filter_shed_listeners(fx.f, fx.cfg, &on), 0);
 	for (tc = 0; tc < 2; tc++) {
 		for (v6 = 0; v6 < 2; v6++) {
-			half_fill(v6);
+			drain_fd(fx.big[v6]);
+			fill_past(v6, SHED_HEAVY_EIGHTHS);
 			fx.sport = (uint16_t)(42000 + tc * 2 + v6);
 			for (i = 0; i < 3 * HEAVY; i++)
 				expect(tc, v6, PORT_BIG, SHED_CNT_PASS_ROOM);
@@ -489,8 +496,8 @@ static int setup(enum filter_shed_reader reader, void **state)
 			 0);
 	fx.rx[0] = bind_buf(0, PORT_BOUND, 2200);
 	fx.rx[1] = bind_buf(1, PORT_BOUND, 2200);
-	fx.big[0] = bind_buf(0, PORT_BIG, 32768);
-	fx.big[1] = bind_buf(1, PORT_BIG, 32768);
+	fx.big[0] = bind_buf(0, PORT_BIG, BIG_RCVBUF / 2);
+	fx.big[1] = bind_buf(1, PORT_BIG, BIG_RCVBUF / 2);
 	fx.sport = 40000;
 	*state = &fx;
 	return 0;
