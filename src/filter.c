@@ -1001,6 +1001,7 @@ static int filter_iface_write(struct filter *f, const struct filter_iface *fi, _
  * (review-rcfix R1). Only for an interface the filter does not run on itself, which the
  * workers judge anyway. A failed read says no (its sessions are left alone, as before). */
 static struct filter_iface *filter_iface_find(struct filter *f, int ifindex);
+static void filter_xmit_trace_sync(struct filter *f);
 
 static bool filter_judged_below(struct filter *f, const struct filter_iface *fi)
 {
@@ -1407,11 +1408,46 @@ int filter_new(const struct config *cfg, struct filter **out, char *err, size_t 
 	return filter_new_sized(cfg, 0, out, err, errlen);
 }
 
+/* A link the fast path or shedding runs on (none of the filter's) renamed: its entry takes
+ * the new name, which its series show from now on. What its transmit entry counted stays
+ * with the old name (filter_xmit_fold), as when a filtered link's name moves to another: the
+ * new name goes on from what it had, and the old one's series never restarts. */
+static void filter_iface_rename(struct filter *f, const char *ifname, int ifindex)
+{
+	uint32_t i;
+
+	for (i = 0; i < f->n_ifaces; i++) {
+		struct filter_iface *fi = &f->ifaces[i];
+
+		if (fi->filter_iface || fi->ifindex != ifindex ||
+		    !strncmp(fi->name, ifname, sizeof(fi->name)))
+			continue;
+		log_info("filter: link %s (ifindex %d) is named %s now: the fast path and "
+			 "shedding show it so",
+			 fi->name, ifindex, ifname);
+		filter_xmit_fold(f, ifindex);
+		snprintf(fi->name, sizeof(fi->name), "%s", ifname);
+	}
+}
+
+/* The entry the fast path or shedding made for ifindex (none of the filter's), or NULL. */
+static struct filter_iface *filter_iface_own(struct filter *f, int ifindex)
+{
+	uint32_t i;
+
+	for (i = 0; i < f->n_ifaces; i++)
+		if (!f->ifaces[i].filter_iface && f->ifaces[i].ifindex == ifindex)
+			return &f->ifaces[i];
+	return NULL;
+}
+
 int filter_relink(struct filter *f, const char *ifname, int ifindex, char *err, size_t errlen)
 {
+	struct filter_iface *own;
 	uint32_t i, j;
 	int ret;
 
+	filter_iface_rename(f, ifname, ifindex);
 	/* A filtered link renamed: the filter follows the name in the config, so it stays on
 	 * this link (nothing filtered is let through) until a link of that name appears. */
 	for (i = 0; i < f->n_filter_ifaces; i++) {
@@ -1468,6 +1504,18 @@ int filter_relink(struct filter *f, const char *ifname, int ifindex, char *err, 
 					filter_detach_iface(f, other);
 					other->ifindex = 0;
 				}
+			}
+			/* One entry per ifindex: a link the fast path or shedding ran on under
+			 * another name (renamed to this one, or there before its link event)
+			 * gives its entry up with its hooks, which those stages attach again to
+			 * this one at their next apply (the link event's). Two would count its
+			 * transmits twice (filter_xmit_counts, the snapshot) and hook it twice. */
+			own = filter_iface_own(f, ifindex);
+			if (own) {
+				keep |= own->flags & (RR_IFACE_OFFLOAD_XDP | RR_IFACE_OFFLOAD_TC);
+				filter_detach_iface(f, own);
+				*own = f->ifaces[--f->n_ifaces];
+				filter_xmit_trace_sync(f);
 			}
 			if (keep)
 				log_notice("filter: %s came back: the fast path re-attaches on "

@@ -97,13 +97,16 @@ int filter_open_sized(const struct config *cfg, uint32_t flows, struct filter **
 int filter_new_sized(const struct config *cfg, uint32_t flows, struct filter **out, char *err,
 		     size_t errlen);
 
-/* A filtered interface came back as ifindex: attach the filter there again (its old
- * attachments died with the device, or are taken off a device renamed meanwhile). The
- * interfaces are the program's own, those it was loaded for (a reload that changes them
- * needs a restart). The transmit counts of the old and the new ifindex stay with the names
- * that showed them (filter_offload_xmit). An attach that failed is tried again at the next
- * call for the same ifname and ifindex. Returns 1 when it attached, 0 when ifname is not one
- * of them or is attached as ifindex already, or -errno. */
+/* The link ifindex is named ifname now (a link event). A filtered interface that came back
+ * as ifindex: attach the filter there again (its old attachments died with the device, or
+ * are taken off a device renamed meanwhile). The interfaces are the program's own, those it
+ * was loaded for (a reload that changes them needs a restart). The transmit counts of the old
+ * and the new ifindex stay with the names that showed them (filter_offload_xmit). One entry
+ * per ifindex: the fast path's or shedding's own entry there goes with its hooks, which they
+ * attach again at their next apply. Such an entry of a link renamed takes the new name (its
+ * counts so far stay with the old one). An attach that failed is tried again at the next call
+ * for the same ifname and ifindex. Returns 1 when it attached, 0 when ifname is not one of
+ * them or is attached as ifindex already, or -errno. */
 int filter_relink(struct filter *f, const char *ifname, int ifindex, char *err, size_t errlen);
 /* The device of ifindex is gone, and every attachment with it: what ran there is forgotten
  * (nothing is asked of the kernel), so a device that comes back, with this ifindex or another,

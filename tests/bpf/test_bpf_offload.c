@@ -30,6 +30,7 @@
 #include <linux/if_ether.h>
 #include <linux/pkt_cls.h>
 
+#include "bpfbase.h"
 #include "config.h"
 #include "filter.h"
 #include "netlink.h"
@@ -1559,6 +1560,159 @@ static void test_relink_renamed_xmit(void **state)
 	sh("ip link del rn0; ip link del rn9");
 }
 
+/* The drops and sent filter_xmit_counts gives name in f (0/0 when it has none), and their
+ * totals over every name into *all_drops and *all_sent. */
+static void xmit_by_name(struct filter *f, const char *name, uint64_t *drops, uint64_t *sent,
+			 uint64_t *all_drops, uint64_t *all_sent)
+{
+	static struct bpfbase_xmit t[RR_IFACES_MAX];
+	const struct bpfbase_xmit *x;
+	int i;
+
+	memset(t, 0, sizeof(t));
+	filter_xmit_counts(f, t, RR_IFACES_MAX);
+	x = bpfbase_xmit_of(t, RR_IFACES_MAX, name, false);
+	*drops = x ? x->drops : 0;
+	*sent = x ? x->sent : 0;
+	*all_drops = *all_sent = 0;
+	for (i = 0; i < RR_IFACES_MAX; i++) {
+		*all_drops += t[i].drops;
+		*all_sent += t[i].sent;
+	}
+}
+
+/* How many entries filter_offload_ifaces shows for ifindex in f. */
+static int offload_rows(const struct filter *f, int ifindex)
+{
+	static struct filter_offload_iface fo[RR_IFACES_MAX];
+	int n = filter_offload_ifaces(f, fo, RR_IFACES_MAX), i, rows = 0;
+
+	for (i = 0; i < n; i++)
+		rows += fo[i].ifindex == ifindex;
+	return rows;
+}
+
+static const char relay_only[] = "relays = ( { name = \"r\"; listen = [ \"198.18.1.2:5000\" ];"
+				 " upstreams = [ \"198.18.2.2:9000\" ]; } );\n";
+
+/* A link the fast path attached to on its own (none of the filter's) that is renamed (rq0 ->
+ * rq9) is shown by its new name, from 0, and what it counted as rq0 stays with rq0: each
+ * count once, under the name the link had. Before, the entry kept "rq0" for good (the
+ * status table, the xmit series' label). */
+static void test_own_renamed(void **state)
+{
+	struct offload_xmit_val xv = { .drops = 3, .sent = 5 };
+	uint64_t drops, sent, all_drops, all_sent;
+	struct config *cfg = NULL;
+	struct filter *f = NULL;
+	char err[CONFIG_ERR_LEN];
+	uint32_t idx;
+	int xmit;
+
+	(void)state;
+	assert_int_equal(sh("ip link add rq0 type veth peer name rq1 && ip link set rq0 up && "
+			    "ip link set rq1 up"), 0);
+	if (config_load_string(relay_only, "t.conf", &cfg, err, sizeof(err)))
+		fail_msg("config: %s", err);
+	if (filter_new(cfg, &f, err, sizeof(err)))
+		fail_msg("filter_new: %s", err);
+	idx = if_nametoindex("rq0");
+	if (filter_offload_attach(f, (int)idx, false, false, err, sizeof(err)))
+		fail_msg("offload on rq0: %s", err);
+	assert_string_equal(offload_name(f, (int)idx), "rq0");
+	xmit = filter_map_fd(f, "offload_xmit");
+	assert_int_equal(bpf_map_update_elem(xmit, &idx, &xv, BPF_ANY), 0);
+	/* (down first: Linux before 6.2 renames no link that is up) */
+	assert_int_equal(sh("ip link set rq0 down && ip link set rq0 name rq9 && "
+			    "ip link set rq9 up"), 0);
+	assert_int_equal(filter_relink(f, "rq9", (int)idx, err, sizeof(err)), 0);
+	if (strcmp(offload_name(f, (int)idx), "rq9"))
+		fail_msg("the fast path shows the link renamed rq9 as '%s'",
+			 offload_name(f, (int)idx));
+	assert_int_equal(filter_offload_xmit(f, (int)idx, &drops, &sent), 0);
+	if (drops || sent)
+		fail_msg("rq9 started at %llu/%llu, rq0's counts", (unsigned long long)drops,
+			 (unsigned long long)sent);
+	xv = (struct offload_xmit_val){ .drops = 1, .sent = 2 };
+	assert_int_equal(bpf_map_update_elem(xmit, &idx, &xv, BPF_ANY), 0);
+	xmit_by_name(f, "rq0", &drops, &sent, &all_drops, &all_sent);
+	assert_int_equal(drops, 3);
+	assert_int_equal(sent, 5);
+	xmit_by_name(f, "rq9", &drops, &sent, &all_drops, &all_sent);
+	assert_int_equal(drops, 1);
+	assert_int_equal(sent, 2);
+	assert_int_equal(all_drops, 4);
+	assert_int_equal(all_sent, 7);
+	filter_free(f);
+	config_free(cfg);
+	sh("ip link del rq9");
+}
+
+/* A link the fast path runs on (rs0, in tc) renamed to the name of a filtered link that is
+ * gone (rp0): the filter takes it, and it has one entry, whose hooks the fast path joins
+ * again at its next apply. Its transmit counts are counted once: rs0's before the rename,
+ * rp0's after. Before, the fast path's entry stayed beside the filter's with the same
+ * ifindex: here the filter's tcx attach was refused (EEXIST: the program is linked there
+ * already, by the fast path's entry), which left rp0 unfiltered; and the two entries of one
+ * ifindex are listed twice (filter_offload_ifaces) and their transmits counted twice
+ * (filter_xmit_counts, what an unload adds to the base). */
+static void test_renamed_to_filtered(void **state)
+{
+	static const char filter_line[] = "filter = { mode = \"tc\"; interfaces = [ \"rp0\" ]; };\n";
+	struct offload_xmit_val xv = { .drops = 3, .sent = 5 };
+	uint64_t drops, sent, all_drops, all_sent;
+	char text[sizeof(relay_only) + sizeof(filter_line)];
+	struct config *cfg = NULL;
+	struct filter *f = NULL;
+	char err[CONFIG_ERR_LEN];
+	uint32_t old, idx;
+	int xmit;
+
+	(void)state;
+	snprintf(text, sizeof(text), "%s%s", relay_only, filter_line);
+	assert_int_equal(sh("ip link add rp0 type veth peer name rp1 && ip link set rp0 up && "
+			    "ip link set rp1 up && ip link add rs0 type veth peer name rs1 && "
+			    "ip link set rs0 up && ip link set rs1 up"), 0);
+	if (config_load_string(text, "t.conf", &cfg, err, sizeof(err)))
+		fail_msg("config: %s", err);
+	if (filter_new(cfg, &f, err, sizeof(err)))
+		fail_msg("filter_new on rp0: %s", err);
+	old = if_nametoindex("rp0");
+	assert_int_equal(sh("ip link del rp0"), 0);
+	filter_link_gone(f, (int)old);
+	idx = if_nametoindex("rs0");
+	if (filter_offload_attach(f, (int)idx, false, false, err, sizeof(err)))
+		fail_msg("offload on rs0: %s", err);
+	xmit = filter_map_fd(f, "offload_xmit");
+	assert_int_equal(bpf_map_update_elem(xmit, &idx, &xv, BPF_ANY), 0);
+	assert_int_equal(sh("ip link set rs0 down && ip link set rs0 name rp0 && "
+			    "ip link set rp0 up"), 0);
+	if (filter_relink(f, "rp0", (int)idx, err, sizeof(err)) != 1)
+		fail_msg("the filter did not take the link renamed rp0: %s", err);
+	/* the offload update that follows the link event */
+	if (filter_offload_attach(f, (int)idx, false, false, err, sizeof(err)))
+		fail_msg("offload on rp0: %s", err);
+	if (offload_rows(f, (int)idx) != 1)
+		fail_msg("the fast path shows the link renamed rp0 %d times",
+			 offload_rows(f, (int)idx));
+	assert_string_equal(offload_name(f, (int)idx), "rp0");
+	assert_true(filter_in_tc(f, (int)idx));
+	xv = (struct offload_xmit_val){ .drops = 1, .sent = 2 };
+	assert_int_equal(bpf_map_update_elem(xmit, &idx, &xv, BPF_ANY), 0);
+	xmit_by_name(f, "rp0", &drops, &sent, &all_drops, &all_sent);
+	if (all_drops != 4 || all_sent != 7)
+		fail_msg("the program's xmit counts add up to %llu/%llu, not 4/7 (3/5 as rs0, 1/2 "
+			 "as rp0)", (unsigned long long)all_drops, (unsigned long long)all_sent);
+	assert_int_equal(drops, 1);
+	assert_int_equal(sent, 2);
+	xmit_by_name(f, "rs0", &drops, &sent, &all_drops, &all_sent);
+	assert_int_equal(drops, 3);
+	assert_int_equal(sent, 5);
+	filter_free(f);
+	config_free(cfg);
+	sh("ip link del rp0");
+}
+
 /* A frame the egress refuses for its length (xdp_redirect_err with -EMSGSIZE: here a locked
  * route MTU above the device's lets the FIB pass it) is counted against the egress, which
  * stays in use: before, that one frame marked it down, and every session to it went up the
@@ -1619,6 +1773,8 @@ int main(void)
 	    cmocka_unit_test(test_lower_devices),
 	    cmocka_unit_test(test_gone_targets),
 	    cmocka_unit_test(test_relink_renamed_xmit),
+	    cmocka_unit_test(test_own_renamed),
+	    cmocka_unit_test(test_renamed_to_filtered),
 	    cmocka_unit_test(test_redirect_err_one_frame),
 	};
 

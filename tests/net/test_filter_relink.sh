@@ -5,7 +5,8 @@
 # the relay sees the link event (libnl), logs it, re-attaches, and a denied client is dropped
 # again while an allowed one is relayed; also after a reload that named another interface
 # (a restart-only change); a link renamed to the filtered name, a filtered link renamed away;
-# two filtered links that swap names.
+# two filtered links that swap names; the fast path on a link of its own that is renamed, also
+# to a filtered name.
 # IPv4 and IPv6, XDP mode, io_uring backend. An attach on the link
 # that came back that fails (tc mode, a classic filter in the way) is tried again at the link's
 # next change.
@@ -307,6 +308,59 @@ EOF
 	[ "$LIB_FAILS" = "$f0" ] && lib_case_ok "$c both links filtered after the swap"
 }
 
+# fp_names: the names of the fast path's interfaces (ringrelayctl stats), sorted, on one line.
+fp_names()
+{
+	"$BUILD/ringrelayctl" -s "$TMPD/run/ctl.sock" -j stats 2>/dev/null |
+		"$PY" -c 'import json,sys
+print(" ".join(sorted(i["name"] for i in json.load(sys.stdin)["fast_path"]["interfaces"])))'
+}
+# fp_names_are NAME...: whether those are the fast path's interfaces, in any order.
+fp_names_are()
+{
+	fp_names | "$PY" -c 'import sys
+sys.exit(sys.stdin.read().split() != sorted(sys.argv[1:]))' "$@"
+}
+
+# fastpath_rename_case: the fast path (offload = "tc") runs on $IF_RU on its own (not one of
+# the filter's interfaces), which is renamed rrfp-ru, then (after the filtered rrfp-f was
+# deleted) rrfp-f: the fast path shows it by its name each time, and once, in the filter's
+# entry. Before, it showed $IF_RU for good, and after the second rename twice (the fast path's
+# entry beside the filter's of the same ifindex, whose transmits an unload counted twice).
+fastpath_rename_case()
+{
+	local c="[fast path on a renamed link]" conf=$TMPD/fprename.conf echo_pid
+	lib_family 4
+	ip link add rrfp-f netns "$NS_R" type veth peer name rrfp-p netns "$NS_C" ||
+		lib_fail "veth rrfp-f <-> rrfp-p"
+	lib_relay_conf "$conf" listen="$(ep "$RELAY_IP" 5000)" up="$(ep "$UP1_IP" 9000)"
+	sed -i 's/max_sessions = 4096;/max_sessions = 4096; offload = "tc";/' "$conf"
+	cat >>"$conf" <<EOF
+filter = { interfaces = [ "$IF_RC", "rrfp-f" ]; mode = "tc"; deny = [ "198.18.1.64/26" ]; };
+EOF
+	start_echo_relay "$conf" || return
+	lib_wait_for 5 fp_names_are "$IF_RC" "$IF_RU" ||
+		lib_case_fail "$c at the start: the fast path shows $(fp_names)"
+	rename_link "$NS_R" "$IF_RU" rrfp-ru || lib_fail "rename $IF_RU rrfp-ru"
+	if lib_wait_for 5 fp_names_are "$IF_RC" rrfp-ru; then
+		lib_case_ok "$c $IF_RU renamed rrfp-ru: shown so"
+	else
+		lib_case_fail "$c $IF_RU renamed rrfp-ru: the fast path shows $(fp_names)"
+	fi
+	lib_nsx "$NS_R" ip link del rrfp-f
+	rename_link "$NS_R" rrfp-ru rrfp-f || lib_fail "rename rrfp-ru rrfp-f"
+	if lib_wait_for 5 fp_names_are "$IF_RC" rrfp-f; then
+		lib_case_ok "$c renamed to the filtered rrfp-f: shown once"
+	else
+		lib_case_fail "$c renamed to the filtered rrfp-f: the fast path shows $(fp_names)"
+	fi
+	lib_wait_for 10 relayed || lib_case_fail "$c nothing relayed after the renames"
+	lib_relay_alive || lib_case_fail "$c relay died"
+	lib_relay_stop || lib_case_fail "$c relay exit status $? after SIGTERM, want 0"
+	lib_stop_pid "$echo_pid"
+	rename_link "$NS_R" rrfp-f "$IF_RU" || lib_fail "rename rrfp-f $IF_RU"
+}
+
 NET_BACKENDS=${NET_BACKENDS:-io_uring}
 for backend in $(lib_backends); do
 	for fam in 4 6; do
@@ -314,5 +368,6 @@ for backend in $(lib_backends); do
 	done
 done
 retry_case 4
+fastpath_rename_case
 swap_case
 lib_done
