@@ -515,32 +515,36 @@ static void arm_read(struct uring_worker *uw, int fd, uint64_t *val, enum udata_
 }
 
 /* A send to an upstream (OP_SEND_UPSTREAM) keeps more in its udata than udata.h says: idx
- * holds the upstream's counter slot in its low TX_UP_BITS (TX_UP_NONE: none) and above them
- * where its data starts in its buffer's payload (a GRO burst's piece; TX_OFF_NONE when that
- * does not fit), and gen holds the datagrams it carries less one (TX_SEGS), above them the low
- * bits of how many times its counter slot had changed members (TX_MOVES: it counts there only
- * for that member, worker_up_since), and above those how many times what it carries went
- * again before it (TX_AGAIN; 0: a first send): what it takes to send a datagram again
+ * holds the upstream's counter slot in its low TX_UP_BITS less one (TX_UP_NONE: none), the
+ * high bit of TX_AGAIN in the last of them, and above them where its data starts in its
+ * buffer's payload (a GRO burst's piece; TX_OFF_NONE when that does not fit); gen holds the
+ * datagrams it carries less one (TX_SEGS), above them the low bits of how many times its
+ * counter slot had changed members (TX_MOVES: it counts there only for that member,
+ * worker_up_since), and above those the low bits of TX_AGAIN: how many times what it carries
+ * went again before it (0: a first send). What it takes to send a datagram again
  * (send_again), and to stop at WORKER_SEND_AGAIN_MAX. */
 #define TX_UP_BITS 8u
-#define TX_UP_NONE ((1u << TX_UP_BITS) - 1)
+#define TX_UP_NONE ((1u << (TX_UP_BITS - 1)) - 1)
 #define TX_OFF_NONE (UDATA_MAX_IDX >> TX_UP_BITS)
 #define TX_MOVES_SHIFT 7u
 #define TX_SEGS ((1u << TX_MOVES_SHIFT) - 1)
 #define TX_MOVES 7u /* 8 changes of members while a send is in flight would pass for none */
-#define TX_AGAIN_SHIFT 10u
-#define TX_AGAIN 3u
+#define TX_AGAIN_SHIFT 10u /* its low bits in gen */
+#define TX_AGAIN_LOW 3u
+#define TX_AGAIN_HIGH (TX_UP_NONE + 1) /* its high bit in idx */
+#define TX_AGAIN 7u
 _Static_assert(CONFIG_MAX_UPSTREAMS < TX_UP_NONE, "a counter slot fits below the offset");
 _Static_assert(TX_SEGS + 1 >= 128, "TX_SEGS holds any count of datagrams (1 to 128) less one");
 _Static_assert((TX_MOVES << TX_MOVES_SHIFT) < (1u << TX_AGAIN_SHIFT) &&
-		   (TX_AGAIN << TX_AGAIN_SHIFT) <= UDATA_GEN_MASK,
-	       "TX_AGAIN fits gen, above the datagrams and the moves");
+		   (TX_AGAIN_LOW << TX_AGAIN_SHIFT) <= UDATA_GEN_MASK,
+	       "TX_AGAIN's low bits fit gen, above the datagrams and the moves");
+_Static_assert(TX_AGAIN == (TX_AGAIN_LOW << 1 | 1), "TX_AGAIN: its low bits and one high bit");
 _Static_assert(WORKER_SEND_AGAIN_MAX <= TX_AGAIN, "TX_AGAIN counts up to the cap");
 
-/* How many times what send u (to an upstream) carries went again before it. */
+/* How many times what send u (to an upstream, as queued) carries went again before it. */
 static inline uint32_t tx_again(struct udata u)
 {
-	return u.gen >> TX_AGAIN_SHIFT & TX_AGAIN;
+	return (u.gen >> TX_AGAIN_SHIFT & TX_AGAIN_LOW) | (u.idx & TX_AGAIN_HIGH ? 4u : 0u);
 }
 
 /* Where a listener's receive put the payload in buffer bid (drain_socket lays its reads out
@@ -572,10 +576,11 @@ static void send_tagged(struct uring_worker *uw, uint32_t slot, const struct add
 	if (op == OP_SEND_UPSTREAM) {
 		off = (uintptr_t)data - (uintptr_t)tx_payload(uw, bid);
 		u.idx = (up < CONFIG_MAX_UPSTREAMS ? up : TX_UP_NONE) |
+			(again & 4u ? TX_AGAIN_HIGH : 0u) |
 			(uint32_t)(off < TX_OFF_NONE ? off : TX_OFF_NONE) << TX_UP_BITS;
 		u.gen = (segs - 1) |
 			(worker_up_moves(uw->w, relay, up) & TX_MOVES) << TX_MOVES_SHIFT |
-			again << TX_AGAIN_SHIFT;
+			(again & TX_AGAIN_LOW) << TX_AGAIN_SHIFT;
 		/* (a send going again leaves seq: the buffer's first sends, queued before a drain,
 		 * keep their claim to its spare copies: errq_seen_of) */
 		if (again)
@@ -1885,8 +1890,8 @@ static void on_send(struct uring_worker *uw, const struct io_uring_cqe *cqe, str
 
 	if (d == RELAY_DIR_TO_UPSTREAM) {
 		off = u.idx >> TX_UP_BITS;
-		u.idx &= TX_UP_NONE;
 		again = tx_again(u);
+		u.idx &= TX_UP_NONE;
 		more = again < WORKER_SEND_AGAIN_MAX; /* it may go again once more */
 		/* where what it carried counts: not at a slot given to another member meanwhile */
 		count_up = worker_up_since(uw->w, u.relay, u.idx, u.gen >> TX_MOVES_SHIFT,

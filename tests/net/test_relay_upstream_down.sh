@@ -308,9 +308,10 @@ rmem_zero() { [ "$(rmem_of_session)" = 0 ]; }
 # port unreachable the upstream's namespace sent is counted, with a datagram lost or as a
 # notice: at least 90 % of them, whatever a rate limit let out (the mmsg backend counted 13 of
 # some 300, io_uring some 300). And few datagrams are lost to send errors (drops
-# upstream_unreachable and send_error): at most 5 % of the 603. mmsg sends again at once,
+# upstream_unreachable and send_error): at most 1 % of the 603. mmsg sends again at once,
 # which then goes out (0 lost); io_uring's sends of a round all run first, so half of what
-# goes again fails again, and with one send again it lost some 144 of 458.
+# goes again fails again: going again once it lost some 144 of 458, up to 3 times 30 of 603,
+# up to 7 times 0.
 errqueue_case()
 {
 	local backend=$1 size=$2 k n=3 rmem errs icmp lost
@@ -349,11 +350,11 @@ errqueue_case()
 	lost=$(lib_stat_sum "drop_upstream_unreachable drop_send_error")
 	if [ "$size" != 1600 ]; then
 		:
-	elif [ -z "$lost" ] || [ $((lost * 20)) -gt "$n" ]; then
-		lib_case_fail "$c ${lost:-?} of $n datagrams lost to send errors, want <= 5 %" \
+	elif [ -z "$lost" ] || [ $((lost * 100)) -gt "$n" ]; then
+		lib_case_fail "$c ${lost:-?} of $n datagrams lost to send errors, want <= 1 %" \
 			"($(lib_stat upstream_unreachable_notices) notices)"
 	else
-		lib_case_ok "$c $lost of $n datagrams lost to send errors (<= 5 %)"
+		lib_case_ok "$c $lost of $n datagrams lost to send errors (<= 1 %)"
 	fi
 	upstream_up_replies 47400
 	lib_case_end

@@ -698,6 +698,7 @@ static void test_again_until_cap(void **state)
 		complete(f, &e, -ECONNREFUSED);
 		assert_int_equal(take_sqes(f, &e, 1), 1);
 		assert_int_equal(tx_again(udata_unpack(e.user_data)), k + 1);
+		assert_int_equal(sqe_up(&e), 7); /* (TX_AGAIN's high bit is not the slot's) */
 		assert_int_equal(rc->upstream_unreachable_notices, k + 1);
 	}
 	new_round(f);
