@@ -193,6 +193,19 @@ static inline void worker_count_unsent_copies(struct worker *w, uint32_t r, uint
 	upstream_count_lost(w, r, up, false, segs);
 }
 
+/* How many times, at most, a send to an upstream that took an ICMP error an earlier datagram
+ * left pending on its socket goes again whole (both backends). Each time takes another error,
+ * whose copy the socket's error queue held: on veth a datagram that goes out draws its error
+ * within its send, which fails the socket's next send, so with io_uring, whose sends of a
+ * round all run before any completion is handled, about half of a round's sends of one socket
+ * to a dead upstream fail, and so do half of what goes again: 7 tries leave about one in 2^8
+ * of such a round's sends lost (3 left some 5 % of a test's 603). The cap bounds the sends
+ * per datagram where errors keep coming (a steady flow to a dead upstream); what fails after
+ * it is lost, counted by what failed it. Each time took an error whose copy was queued,
+ * which a datagram that went out drew, so the sends going again are never more than those
+ * that went out. */
+#define WORKER_SEND_AGAIN_MAX 7u
+
 /* An ICMP unreachable that a socket to upstream up reported for a datagram sent earlier: a
  * notice, no loss (counters.h). */
 static inline void worker_count_notice(struct worker *w, uint32_t r, uint32_t up)

@@ -378,21 +378,25 @@ static void send_cut(struct mmsg_worker *mw, int fd, const struct msghdr *src,
 }
 
 static bool send_failed(struct mmsg_worker *mw, int fd, const struct msghdr *m,
-			const struct tx_ent *e, int err, bool pending, bool too_big,
-			uint32_t relay, enum relay_dir d, const struct tx_path *path);
+			const struct tx_ent *e, int err, bool pending, bool too_big, uint32_t relay,
+			enum relay_dir d, const struct tx_path *path, uint32_t again);
 
 /* Entry m (e: one datagram, or a UDP GSO send) to connected path failed with err on an
  * ICMP error an earlier datagram drew, left pending on the socket (its copy was in the error
- * queue): that send took the error, and sending it again whole, once, normally succeeds. It
- * is counted by how that goes: sent, or failed as a send that never took such an error (one
- * datagram: lost for what failed it, another error that came meanwhile or an EMSGSIZE that
- * was the kernel's own refusal; a GSO send: in pieces when refused, less its first on an
+ * queue): that send took the error, and sending it again whole normally succeeds; again says
+ * how many times it goes again with this send (1 to WORKER_SEND_AGAIN_MAX). It is counted by
+ * how that goes: sent; failed on another such error (its copy in the queue), again while the
+ * cap allows, as the io_uring backend does; or failed as a send that never took such an error
+ * (one datagram: lost for what failed it, another error that came meanwhile or an EMSGSIZE
+ * that was the kernel's own refusal; a GSO send: in pieces when refused, less its first on an
  * unreachable, as send_failed treats one). An unreachable is counted as the notice the
- * socket's receive counts when it meets the error first. */
+ * socket's receive counts when it meets the error first. It goes at once, so it keeps its
+ * place among the socket's sends. */
 static void send_again(struct mmsg_worker *mw, int fd, const struct msghdr *m,
 		       const struct tx_ent *e, int err, uint32_t relay, enum relay_dir d,
-		       const struct tx_path *path)
+		       const struct tx_path *path, uint32_t again)
 {
+	bool pending, too_big = false;
 	ssize_t r;
 
 	if (sock_err_unreachable(err))
@@ -403,10 +407,9 @@ static void send_again(struct mmsg_worker *mw, int fd, const struct msghdr *m,
 		return;
 	}
 	err = errno;
-	if (sock_err_queued(err))
-		path_drain(mw, fd, path, err, NULL);
-	/* (not pending: never a third send of it whole) */
-	if (!send_failed(mw, fd, m, e, err, false, false, relay, d, path))
+	pending = sock_err_queued(err) && path_drain(mw, fd, path, err, &too_big) != 0;
+	if (!send_failed(mw, fd, m, e, err, pending && again < WORKER_SEND_AGAIN_MAX, too_big,
+			 relay, d, path, again))
 		count_lost(mw, relay, d, e->up, err, e->segs);
 }
 
@@ -427,17 +430,17 @@ static bool gso_took_pending(int fd, const struct tx_path *path, const struct ms
  * for err (pending: an ICMP error an earlier datagram drew, left pending on the socket, whose
  * copy path_drain found; too_big: an EMSGSIZE among the copies): counts it as lost, or sends
  * it again (in pieces, or once more whole), as the io_uring backend treats a failed send.
- * Returns false for a full socket (EAGAIN), which loses m and what follows it (the caller
- * counts them). */
+ * again: how many times m went again whole before (send_again). Returns false for a full
+ * socket (EAGAIN), which loses m and what follows it (the caller counts them). */
 static bool send_failed(struct mmsg_worker *mw, int fd, const struct msghdr *m,
-			const struct tx_ent *e, int err, bool pending, bool too_big,
-			uint32_t relay, enum relay_dir d, const struct tx_path *path)
+			const struct tx_ent *e, int err, bool pending, bool too_big, uint32_t relay,
+			enum relay_dir d, const struct tx_path *path, uint32_t again)
 {
 	if (e->segs > 1 && pending && path_connected(path) &&
 	    gso_took_pending(fd, path, m, err, too_big)) {
-		/* A GSO send (gathered, or a GRO burst) that took it: whole again, once, as with
+		/* A GSO send (gathered, or a GRO burst) that took it: whole again, as with
 		 * io_uring: no seg_max lowered, no datagram lost. */
-		send_again(mw, fd, m, e, err, relay, d, path);
+		send_again(mw, fd, m, e, err, relay, d, path, again + 1);
 	} else if (e->segs > 1 && sock_err_gso_refused(err)) {
 		/* A refused UDP GSO send goes again in pieces, and what the path takes is
 		 * learnt for the next ones (not for a transparent mirror's copies). */
@@ -445,13 +448,13 @@ static bool send_failed(struct mmsg_worker *mw, int fd, const struct msghdr *m,
 		send_cut(mw, fd, m, e, 0, relay, d, path);
 	} else if (e->segs > 1 && sock_err_unreachable(err)) {
 		/* A pending ICMP error failed a gathered send or a GRO burst, and its copy was
-		 * gone (or this was its second send): it costs its first datagram, as with
-		 * io_uring, and the rest go alone. */
+		 * gone (or this was the last send WORKER_SEND_AGAIN_MAX allows): it costs its
+		 * first datagram, as with io_uring, and the rest go alone. */
 		count_lost(mw, relay, d, e->up, err, 1);
 		send_cut(mw, fd, m, e, 1, relay, d, path);
 	} else if (e->segs == 1 && pending && path_connected(path) && sock_err_queued(err)) {
 		/* One datagram that took such an error: it goes again, as with io_uring. */
-		send_again(mw, fd, m, e, err, relay, d, path);
+		send_again(mw, fd, m, e, err, relay, d, path, again + 1);
 	} else if (err == EAGAIN || err == EWOULDBLOCK) {
 		return false;
 	} else {
@@ -524,7 +527,7 @@ static void send_all(struct mmsg_worker *mw, int fd, struct mmsghdr *tx,
 			pending = path_drain(mw, fd, path, err, &too_big) != 0;
 		}
 		if (!send_failed(mw, fd, &tx[sent].msg_hdr, &ent[sent], err, pending, too_big,
-				 relay, d, path)) {
+				 relay, d, path, 0)) {
 			/* A full socket (EAGAIN, also on the retry from the entry that failed)
 			 * drops what is left of tx, this socket's share of the flush, untried and
 			 * counted lost: for replies the rest of the listener's flush, every

@@ -76,7 +76,8 @@ struct gso_burst {
 	uint32_t len;
 	uint16_t gso_size;
 	uint32_t sess_idx, sess_gen;
-	uint32_t seq;	      /* tx_seq when its last send to an upstream was queued */
+	uint32_t seq;	      /* tx_seq when its last first send to an upstream was queued */
+	uint32_t again_seq;   /* the same for its last send going again (send_again) */
 	uint64_t members_gen; /* a mirror's: the member list its copies were sent to */
 };
 
@@ -106,7 +107,8 @@ struct tx_batch {
 	uint64_t members_gen; /* a mirror's: the member list it was gathered under */
 	uint32_t seq;	      /* tx_seq when its send was queued (batch_flush) */
 	uint32_t next_free;
-	bool resent; /* its second send, after it took a pending ICMP error (batch_again) */
+	/* the times it went again whole, each after it took a pending ICMP error (batch_again) */
+	uint8_t again;
 };
 
 /* A receive's udata keeps in bid (which a receive's completion does not need: its buffer is
@@ -513,23 +515,37 @@ static void arm_read(struct uring_worker *uw, int fd, uint64_t *val, enum udata_
 }
 
 /* A send to an upstream (OP_SEND_UPSTREAM) keeps more in its udata than udata.h says: idx
- * holds the upstream's counter slot in its low TX_UP_BITS (TX_UP_NONE: none) and above them
- * where its data starts in its buffer's payload (a GRO burst's piece; TX_OFF_NONE when that
- * does not fit), and gen holds, above the datagrams it carries (TX_SEGS), the low bits of how
- * many times its counter slot had changed members (TX_MOVES: it counts there only for that
- * member, worker_up_since) and TX_RESENT when it is a datagram's second send: what it takes
- * to send a datagram again (send_again). */
+ * holds the upstream's counter slot in its low TX_UP_BITS less one (TX_UP_NONE: none), the
+ * high bit of TX_AGAIN in the last of them, and above them where its data starts in its
+ * buffer's payload (a GRO burst's piece; TX_OFF_NONE when that does not fit); gen holds the
+ * datagrams it carries less one (TX_SEGS), above them the low bits of how many times its
+ * counter slot had changed members (TX_MOVES: it counts there only for that member,
+ * worker_up_since), and above those the low bits of TX_AGAIN: how many times what it carries
+ * went again before it (0: a first send). What it takes to send a datagram again
+ * (send_again), and to stop at WORKER_SEND_AGAIN_MAX. */
 #define TX_UP_BITS 8u
-#define TX_UP_NONE ((1u << TX_UP_BITS) - 1)
+#define TX_UP_NONE ((1u << (TX_UP_BITS - 1)) - 1)
 #define TX_OFF_NONE (UDATA_MAX_IDX >> TX_UP_BITS)
-#define TX_MOVES_SHIFT 8u
+#define TX_MOVES_SHIFT 7u
 #define TX_SEGS ((1u << TX_MOVES_SHIFT) - 1)
 #define TX_MOVES 7u /* 8 changes of members while a send is in flight would pass for none */
-#define TX_RESENT 0x800u
+#define TX_AGAIN_SHIFT 10u /* its low bits in gen */
+#define TX_AGAIN_LOW 3u
+#define TX_AGAIN_HIGH (TX_UP_NONE + 1) /* its high bit in idx */
+#define TX_AGAIN 7u
 _Static_assert(CONFIG_MAX_UPSTREAMS < TX_UP_NONE, "a counter slot fits below the offset");
-_Static_assert(TX_SEGS >= 128, "TX_SEGS holds any count of datagrams (at most 128)");
-_Static_assert(TX_RESENT <= UDATA_GEN_MASK && TX_RESENT > (TX_MOVES << TX_MOVES_SHIFT | TX_SEGS),
-	       "TX_RESENT fits gen, above the datagrams and the moves");
+_Static_assert(TX_SEGS + 1 >= 128, "TX_SEGS holds any count of datagrams (1 to 128) less one");
+_Static_assert((TX_MOVES << TX_MOVES_SHIFT) < (1u << TX_AGAIN_SHIFT) &&
+		   (TX_AGAIN_LOW << TX_AGAIN_SHIFT) <= UDATA_GEN_MASK,
+	       "TX_AGAIN's low bits fit gen, above the datagrams and the moves");
+_Static_assert(TX_AGAIN == (TX_AGAIN_LOW << 1 | 1), "TX_AGAIN: its low bits and one high bit");
+_Static_assert(WORKER_SEND_AGAIN_MAX <= TX_AGAIN, "TX_AGAIN counts up to the cap");
+
+/* How many times what send u (to an upstream, as queued) carries went again before it. */
+static inline uint32_t tx_again(struct udata u)
+{
+	return (u.gen >> TX_AGAIN_SHIFT & TX_AGAIN_LOW) | (u.idx & TX_AGAIN_HIGH ? 4u : 0u);
+}
 
 /* Where a listener's receive put the payload in buffer bid (drain_socket lays its reads out
  * alike): every buffer sent to an upstream holds one. */
@@ -541,14 +557,13 @@ static uint8_t *tx_payload(struct uring_worker *uw, uint32_t bid)
 /* Queues a send of the buffer's payload on fixed file slot: to dest (NULL on a connected
  * socket), from local (pktinfo; NULL: the socket's address), cut into gso_size datagrams
  * (UDP GSO; 0: one datagram). up is the upstream's counter slot for a send to an upstream
- * (OP_SEND_UPSTREAM; >= CONFIG_MAX_UPSTREAMS: none), tag TX_RESENT for a datagram's second
- * send, else 0. The buffer is referenced until the completion. MSG_DONTWAIT: a full socket
- * fails the send (counted) instead of parking it in the ring, so one slow peer never holds
- * buffers hostage. */
+ * (OP_SEND_UPSTREAM; >= CONFIG_MAX_UPSTREAMS: none), again how many times what it carries
+ * went again before (send_again; 0: a first send; at most TX_AGAIN). The buffer is referenced until
+ * the completion. MSG_DONTWAIT: a full socket fails the send (counted) instead of parking it in the
+ * ring, so one slow peer never holds buffers hostage. */
 static void send_tagged(struct uring_worker *uw, uint32_t slot, const struct addr *dest,
-			const struct addr *local, const void *data, uint32_t len,
-			uint16_t gso_size, enum udata_op op, uint32_t relay, uint32_t bid,
-			uint32_t up, uint32_t tag)
+			const struct addr *local, const void *data, uint32_t len, uint16_t gso_size,
+			enum udata_op op, uint32_t relay, uint32_t bid, uint32_t up, uint32_t again)
 {
 	struct io_uring_sqe *sqe = get_sqe(uw);
 	/* gen carries the datagrams the send carries (at most 128, UDP_MAX_SEGMENTS): each copy
@@ -561,11 +576,16 @@ static void send_tagged(struct uring_worker *uw, uint32_t slot, const struct add
 	if (op == OP_SEND_UPSTREAM) {
 		off = (uintptr_t)data - (uintptr_t)tx_payload(uw, bid);
 		u.idx = (up < CONFIG_MAX_UPSTREAMS ? up : TX_UP_NONE) |
+			(again & 4u ? TX_AGAIN_HIGH : 0u) |
 			(uint32_t)(off < TX_OFF_NONE ? off : TX_OFF_NONE) << TX_UP_BITS;
-		u.gen |= tag | (worker_up_moves(uw->w, relay, up) & TX_MOVES) << TX_MOVES_SHIFT;
-		/* (a datagram's second send leaves it: the buffer's other sends, queued before a
-		 * drain, keep their claim to its spare copies: errq_seen_of) */
-		if (!(tag & TX_RESENT))
+		u.gen = (segs - 1) |
+			(worker_up_moves(uw->w, relay, up) & TX_MOVES) << TX_MOVES_SHIFT |
+			(again & TX_AGAIN_LOW) << TX_AGAIN_SHIFT;
+		/* (a send going again leaves seq: the buffer's first sends, queued before a drain,
+		 * keep their claim to its spare copies: errq_seen_of) */
+		if (again)
+			uw->bursts[bid].again_seq = uw->tx_seq;
+		else
 			uw->bursts[bid].seq = uw->tx_seq;
 	}
 	if (!dest && !local && segs == 1) {
@@ -593,7 +613,7 @@ static void send_tagged(struct uring_worker *uw, uint32_t slot, const struct add
 	uw->bp.refs[bid]++;
 }
 
-/* send_tagged for a datagram's first send (tag 0). */
+/* send_tagged for a datagram's first send (again 0). */
 static void send_buf(struct uring_worker *uw, uint32_t slot, const struct addr *dest,
 		     const struct addr *local, const void *data, uint32_t len, uint16_t gso_size,
 		     enum udata_op op, uint32_t relay, uint32_t bid, uint32_t up)
@@ -926,7 +946,7 @@ static struct errq_seen *errq_seen_of(struct uring_worker *uw, const struct tx_t
  * send_socket's: a batch's own; for a plain mirror's copy sent alone, the socket of the member
  * at its counter slot now, not checked against the member list as a resend is (send_target).
  * That check would pass over a kept member's own socket after every reload that changed the
- * list (and a second send's record may not name its list: send_again), leaving its copies
+ * list (and the record of a send going again may not name its list: send_again), leaving its copies
  * queued until its next error. What this costs instead, and only when a reload gave the
  * counter slot to another member (a freed one is taken again once the rotation over the
  * CONFIG_MAX_UPSTREAMS comes back to it): the drain may take an error of that member's that
@@ -1048,11 +1068,11 @@ static bool batch_resend(struct uring_worker *uw, struct tx_batch *b, int err, u
 }
 
 /* A send to an upstream (snd) took the ICMP error an earlier datagram drew (err), left pending
- * on its socket, and what it carried goes again, once. An unreachable is counted here as the
- * notice the socket's receive counts when it meets the error first (upstream_recv_error): the
- * one place a send counts one, once for the send that took the error. A send that took one and
- * cannot go again counts it as what it lost instead (DROP_UNREACHABLE), never both. At the
- * counter slot what goes again counts at (t->up). */
+ * on its socket, and what it carried goes again (send_again, batch_again). An unreachable is
+ * counted here as the notice the socket's receive counts when it meets the error first
+ * (upstream_recv_error): the one place a send counts one, once for the send that took the error. A
+ * send that took one and cannot go again counts it as what it lost instead (DROP_UNREACHABLE),
+ * never both. At the counter slot what goes again counts at (t->up). */
 static void took_pending(struct uring_worker *uw, const struct tx_sender *snd,
 			 const struct tx_target *t, int err)
 {
@@ -1064,43 +1084,51 @@ static void took_pending(struct uring_worker *uw, const struct tx_sender *snd,
  * datagram) to an upstream (snd, which went to t: a session's socket or a plain mirror
  * member's) failed with err on an ICMP error an earlier datagram drew, left pending on the
  * socket (its copy was in the error queue): that send took the error (took_pending), and
- * sending it again whole, once (TX_RESENT), from the same buffer, normally succeeds. The
- * buffer stays referenced until that send completes, which counts what it carries: sent, or
- * lost for what failed it (another error that came meanwhile; an EMSGSIZE that was the
- * kernel's own refusal comes again). It may arrive after others the same round sent. */
+ * sending it again whole, from the same buffer, normally succeeds; again says how many times
+ * it goes again with this send (1 to WORKER_SEND_AGAIN_MAX: each time the send before took
+ * such an error). The buffer stays referenced until that send completes, which counts what
+ * it carries: sent, gone again once more (on_send), or lost for what failed it (another
+ * error that came meanwhile once the cap is reached; an EMSGSIZE that was the kernel's own
+ * refusal comes again).
+ * Order: it is queued behind every send queued or submitted before its failure's completion
+ * was handled, so it may arrive after datagrams that came after it; what goes again on one
+ * socket keeps the order in which the failures complete, which for the sends of one
+ * submission is the order they were queued in (each runs at submission, MSG_DONTWAIT). A
+ * datagram that goes again k times falls k submissions behind. */
 static void send_again(struct uring_worker *uw, const struct tx_sender *snd,
 		       const struct tx_target *t, const void *data, uint32_t len, uint16_t gso_size,
-		       uint32_t bid, int err)
+		       uint32_t bid, int err, uint32_t again)
 {
 	took_pending(uw, snd, t, err);
 	/* The session only: a mirror's buffer keeps the member list its copies were made under
 	 * (burst_session), against which send_target checks another copy still in flight
-	 * alone to another member. This send, a second one (TX_RESENT), is never checked
-	 * against it. */
+	 * alone to another member. A send going again (TX_AGAIN) is never checked against
+	 * it. */
 	uw->bursts[bid].sess_idx = snd->sess_idx;
 	uw->bursts[bid].sess_gen = snd->sess_gen;
-	send_tagged(uw, t->slot, NULL, NULL, data, len, gso_size, OP_SEND_UPSTREAM, snd->relay,
-		    bid, t->up, TX_RESENT);
+	send_tagged(uw, t->slot, NULL, NULL, data, len, gso_size, OP_SEND_UPSTREAM, snd->relay, bid,
+		    t->up, again);
 }
 
 /* Batch b's GSO send failed with err, after which its socket's error queue held queued
  * (too_big: a "packet too big" among the copies). When the send took an ICMP error an
- * earlier datagram left pending (gso_took_pending), b goes again whole, once (b->resent),
- * holding its buffers until that send completes and counts it: no seg_max lowered, nothing
- * lost (took_pending counts the error). Returns false when it did not, or the session or
- * member is gone (send_target): the failure is then handled as before. */
+ * earlier datagram left pending (gso_took_pending), b goes again whole (b->again: at most
+ * WORKER_SEND_AGAIN_MAX times, as send_again), holding its buffers until that send completes
+ * and counts it: no seg_max lowered, nothing lost (took_pending counts the error). Returns
+ * false when it did not, or the session or member is gone (send_target): the failure is then
+ * handled as before. */
 static bool batch_again(struct uring_worker *uw, struct tx_batch *b, int err, int queued,
 			bool too_big)
 {
 	const struct tx_sender snd = batch_sender(b);
 	struct tx_target t;
 
-	if (b->resent || !send_target(uw, &snd, &t) || !t.peer ||
+	if (b->again >= WORKER_SEND_AGAIN_MAX || !send_target(uw, &snd, &t) || !t.peer ||
 	    !gso_took_pending(t.fd, t.peer, b->size, err, queued, too_big))
 		return false;
 	took_pending(uw, &snd, &t, err);
-	b->resent = true;
-	b->up = t.up; /* its second send counts there too (on_send_batch) */
+	b->again++;
+	b->up = t.up; /* its next send counts there too (on_send_batch) */
 	b->up_moves = (uint8_t)worker_up_moves(uw->w, b->relay, t.up);
 	batch_flush(uw, b);
 	return true;
@@ -1112,7 +1140,7 @@ static void on_send_batch(struct uring_worker *uw, const struct io_uring_cqe *cq
 	struct relay_counters *c = &uw->w->counters[u.relay];
 	struct relay_dir_counters *up = &c->dir[RELAY_DIR_TO_UPSTREAM];
 	struct tx_batch *b = &uw->batches[u.idx];
-	const struct tx_sender snd = batch_sender(b);
+	struct tx_sender snd = batch_sender(b);
 	/* where what it carried counts: not at a slot given to another member meanwhile */
 	uint32_t count_up = worker_up_since(uw->w, u.relay, b->up, b->up_moves, UINT8_MAX);
 	bool refused = sock_err_gso_refused(-cqe->res);
@@ -1124,10 +1152,15 @@ static void on_send_batch(struct uring_worker *uw, const struct io_uring_cqe *cq
 
 	/* First, whatever follows (a pending "packet too big" fails a batch as refused, and it
 	 * goes again): the drain (or what an earlier one of this round read: errq_seen) tells
-	 * whether the send took an ICMP error left pending. */
-	if (cqe->res < 0 && sock_err_queued(-cqe->res))
+	 * whether the send took an ICMP error left pending. A batch that may go again no more
+	 * takes no spare copy: it could not use it (errq_seen_of gives them to sends queued
+	 * before the drain). */
+	if (cqe->res < 0 && sock_err_queued(-cqe->res)) {
+		if (b->again >= WORKER_SEND_AGAIN_MAX)
+			snd.seq = uw->tx_seq;
 		pending = send_drain_errors(uw, &snd, cqe->res, &too_big);
-	/* A GSO send that took it goes again whole, once, b and its buffers with it */
+	}
+	/* A GSO send that took it goes again whole (batch_again), b and its buffers with it */
 	if (cqe->res < 0 && b->n > 1 && pending && batch_again(uw, b, cqe->res, pending, too_big))
 		return;
 	if (cqe->res >= 0) {
@@ -1136,17 +1169,18 @@ static void on_send_batch(struct uring_worker *uw, const struct io_uring_cqe *cq
 		upstream_count_sent(uw->w, u.relay, count_up, b->n, (uint64_t)cqe->res);
 	} else if (b->n > 1 && (refused || unreachable)) {
 		/* Refused: every datagram goes again singly. An ICMP unreachable left pending by
-		 * an earlier datagram whose copy was gone (or that failed b's second send too):
-		 * it costs the first datagram (as an mmsg batch's), and the rest go again in a
-		 * new batch. Counted when those sends complete, or here when the session or
-		 * member is gone. */
+		 * an earlier datagram whose copy was gone (or that failed the last send of b that
+		 * WORKER_SEND_AGAIN_MAX allows): it costs the first datagram (as an mmsg
+		 * batch's), and the rest go again in a new batch. Counted when those sends
+		 * complete, or here when the session or member is gone. */
 		lost = unreachable ? 1 : 0;
 		if (!batch_resend(uw, b, cqe->res, lost))
 			lost = b->n;
-	} else if (b->n == 1 && pending && send_target(uw, &snd, &t)) {
+	} else if (b->n == 1 && pending && b->again < WORKER_SEND_AGAIN_MAX &&
+		   send_target(uw, &snd, &t)) {
 		/* One datagram (no GSO send) that took an ICMP error an earlier one drew */
 		send_again(uw, &snd, &t, b->iov[0].iov_base, (uint32_t)b->iov[0].iov_len, 0,
-			   b->bid[0], cqe->res);
+			   b->bid[0], cqe->res, b->again + 1u);
 	} else {
 		lost = b->n;
 	}
@@ -1764,9 +1798,9 @@ static bool burst_resend(struct uring_worker *uw, struct udata u, int err)
 
 /* An ICMP error an earlier datagram drew failed burst u to an upstream (a session's, or a
  * mirror's copy to a member), and it could not go again whole (burst_again: the error's copy
- * was gone, or this was its second send): the segments after the first go again, each alone
- * (the first is lost, as a gathered send loses it). Returns false when the session or the
- * member is gone (send_target; the burst is then lost). */
+ * was gone, or this was the last send WORKER_SEND_AGAIN_MAX allows): the segments after the
+ * first go again, each alone (the first is lost, as a gathered send loses it). Returns false when
+ * the session or the member is gone (send_target; the burst is then lost). */
 static bool burst_rest(struct uring_worker *uw, struct udata u)
 {
 	const struct gso_burst *r = &uw->bursts[u.bid];
@@ -1803,12 +1837,13 @@ static const uint8_t *tx_datagram(struct uring_worker *uw, uint32_t bid, uint32_
 
 /* A send of one datagram to an upstream (udata u, its counter slot in u.idx, its place in
  * the buffer's payload off) took the ICMP error an earlier datagram drew (err): it goes
- * again (send_again) on the socket it went on, if that is still there (send_target): the
- * session the buffer's record names (burst_session), or the member of a plain mirror at that
- * counter slot while the member list is the one it was sent to (a transparent mirror's
- * sockets are not connected: no ICMP error is left pending there). Returns false when it
+ * again (send_again, for the again-th time) on the socket it went on, if that is still there
+ * (send_target): the session the buffer's record names (burst_session), or the member of a plain
+ * mirror at that counter slot while the member list is the one it was sent to (a transparent
+ * mirror's sockets are not connected: no ICMP error is left pending there). Returns false when it
  * cannot go again (it is then lost). */
-static bool resend_single(struct uring_worker *uw, struct udata u, uint32_t off, int err)
+static bool resend_single(struct uring_worker *uw, struct udata u, uint32_t off, int err,
+			  uint32_t again)
 {
 	const struct tx_sender snd = burst_sender(uw, u);
 	struct tx_target t;
@@ -1820,19 +1855,19 @@ static bool resend_single(struct uring_worker *uw, struct udata u, uint32_t off,
 	data = tx_datagram(uw, u.bid, off, &len);
 	if (!data)
 		return false;
-	send_again(uw, &snd, &t, data, len, 0, u.bid, err);
+	send_again(uw, &snd, &t, data, len, 0, u.bid, err, again);
 	return true;
 }
 
 /* Burst u to an upstream (a session's GRO burst, or a plain mirror's copy of one to a member)
  * failed with err, after which its socket's error queue held queued (too_big: a "packet too
  * big" among the copies). When the send took an ICMP error an earlier datagram left pending
- * (gso_took_pending), the burst goes again whole (send_again): GSO stays on, no segment is
- * lost. Returns false when it did not, or the session or member is gone (send_target; a
- * transparent mirror's sockets are not connected: nothing is left pending there): the failure
- * is then handled as before (burst_resend, burst_rest). */
-static bool burst_again(struct uring_worker *uw, struct udata u, int err, int queued,
-			bool too_big)
+ * (gso_took_pending), the burst goes again whole (send_again, for the again-th time): GSO
+ * stays on, no segment is lost. Returns false when it did not, or the session or member is gone
+ * (send_target; a transparent mirror's sockets are not connected: nothing is left pending there):
+ * the failure is then handled as before (burst_resend, burst_rest). */
+static bool burst_again(struct uring_worker *uw, struct udata u, int err, int queued, bool too_big,
+			uint32_t again)
 {
 	const struct gso_burst *r = &uw->bursts[u.bid];
 	const struct tx_sender snd = burst_sender(uw, u);
@@ -1841,7 +1876,7 @@ static bool burst_again(struct uring_worker *uw, struct udata u, int err, int qu
 	if (!send_target(uw, &snd, &t) || !t.peer ||
 	    !gso_took_pending(t.fd, t.peer, r->gso_size, err, queued, too_big))
 		return false;
-	send_again(uw, &snd, &t, r->data, r->len, r->gso_size, u.bid, err);
+	send_again(uw, &snd, &t, r->data, r->len, r->gso_size, u.bid, err, again);
 	return true;
 }
 
@@ -1849,18 +1884,19 @@ static void on_send(struct uring_worker *uw, const struct io_uring_cqe *cqe, str
 {
 	struct relay_counters *c = &uw->w->counters[u.relay];
 	enum relay_dir d = u.op == OP_SEND_UPSTREAM ? RELAY_DIR_TO_UPSTREAM : RELAY_DIR_TO_CLIENT;
-	uint32_t off = TX_OFF_NONE, count_up = SESSION_NONE;
-	bool resent = false, too_big = false;
+	uint32_t off = TX_OFF_NONE, count_up = SESSION_NONE, again = 0;
+	bool more = false, too_big = false;
 	int pending = 0;
 
 	if (d == RELAY_DIR_TO_UPSTREAM) {
 		off = u.idx >> TX_UP_BITS;
+		again = tx_again(u);
 		u.idx &= TX_UP_NONE;
-		resent = u.gen & TX_RESENT;
+		more = again < WORKER_SEND_AGAIN_MAX; /* it may go again once more */
 		/* where what it carried counts: not at a slot given to another member meanwhile */
 		count_up = worker_up_since(uw->w, u.relay, u.idx, u.gen >> TX_MOVES_SHIFT,
 					   TX_MOVES);
-		u.gen &= TX_SEGS;
+		u.gen = (u.gen & TX_SEGS) + 1;
 		/* First, whatever follows (a pending "packet too big" fails a burst as the kernel
 		 * refuses segments too long, and it goes again in pieces): the drain (or what an
 		 * earlier one of this round read: errq_seen) tells whether the send took an ICMP
@@ -1869,15 +1905,20 @@ static void on_send(struct uring_worker *uw, const struct io_uring_cqe *cqe, str
 		if (cqe->res < 0 && sock_err_queued(-cqe->res)) {
 			struct tx_sender snd = burst_sender(uw, u);
 
-			/* a second send goes no third time: it takes no spare copy (errq_seen_of
-			 * gives them to sends queued before the drain) */
-			if (resent)
+			/* A send going again was queued at its buffer's again_seq or before (that
+			 * of the buffer's latest: it may take fewer spare copies, never more than
+			 * its own), and one that may go again no more takes none: it could not use
+			 * it (errq_seen_of gives them to sends queued before the drain). */
+			if (again)
+				snd.seq = uw->bursts[u.bid].again_seq;
+			if (!more)
 				snd.seq = uw->tx_seq;
 			pending = send_drain_errors(uw, &snd, cqe->res, &too_big);
 		}
 	}
-	if (u.gen > 1 && pending && !resent && burst_again(uw, u, cqe->res, pending, too_big)) {
-		/* counted as its second send completes */
+	if (u.gen > 1 && pending && more &&
+	    burst_again(uw, u, cqe->res, pending, too_big, again + 1)) {
+		/* counted as its next send completes */
 	} else if (u.gen > 1 && sock_err_gso_refused(-cqe->res) && burst_resend(uw, u, cqe->res)) {
 		/* counted as the pieces complete */
 	} else if (cqe->res >= 0) {
@@ -1886,8 +1927,9 @@ static void on_send(struct uring_worker *uw, const struct io_uring_cqe *cqe, str
 		if (d == RELAY_DIR_TO_UPSTREAM)
 			upstream_count_sent(uw->w, u.relay, count_up, u.gen,
 					    (uint64_t)cqe->res);
-	} else if (u.gen == 1 && pending && !resent && resend_single(uw, u, off, cqe->res)) {
-		/* counted as its second send completes */
+	} else if (u.gen == 1 && pending && more &&
+		   resend_single(uw, u, off, cqe->res, again + 1)) {
+		/* counted as its next send completes */
 	} else {
 		/* Every datagram the send carried is lost, but for an upstream burst that met a
 		 * pending ICMP error: its first alone. */

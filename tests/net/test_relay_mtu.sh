@@ -285,8 +285,8 @@ toobig_case()
 # relay. As in toobig_episode, a session's 8 datagrams (each its own send: sizes 101 to 108)
 # wait for the stopped relay, so that the error each draws fails the next send. Such a
 # datagram goes again (its error then counts as a notice), or counts as upstream_unreachable
-# when it cannot (its second send met the next error, or, with io_uring, the error's copy was
-# read away for a send before it): never as send_error (as they were before EACCES counted as
+# when it cannot (its last send allowed, WORKER_SEND_AGAIN_MAX, met the next error, or, with
+# io_uring, the error's copy was read away for a send before it): never as send_error (as they were before EACCES counted as
 # an unreachable). Every error counts once, as the upstream's, every datagram is sent or
 # counted, and no copy may stay in the session's error queue (io_uring left the copies of the
 # errors its sends took there).

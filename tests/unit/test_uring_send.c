@@ -363,9 +363,10 @@ static void test_forward_second_failure_resends(void **state)
 		for (i = 0; i < n; i++) {
 			op = udata_unpack(q[i].user_data).op;
 			if (op == OP_SEND_BATCH)
-				assert_true(f->uw.batches[udata_unpack(q[i].user_data).idx].resent);
+				assert_int_equal(
+				    f->uw.batches[udata_unpack(q[i].user_data).idx].again, 1);
 			else
-				assert_true(udata_unpack(q[i].user_data).gen & TX_RESENT);
+				assert_int_equal(tx_again(udata_unpack(q[i].user_data)), 1);
 		}
 		assert_int_equal(f->w.counters[RELAY].upstream_unreachable_notices, 2 * (k + 1));
 		assert_int_equal(uc(f, 7)->unreachable, 2 * (k + 1));
@@ -525,7 +526,7 @@ static void test_mirror_refused_batch_resends(void **state)
 	n = take_sqes(f, q, 8);
 	assert_int_equal(n, 1);
 	assert_int_equal(q[0].fd, PLAN_LISTENER_SLOTS);
-	assert_true(udata_unpack(q[0].user_data).gen & TX_RESENT);
+	assert_int_equal(tx_again(udata_unpack(q[0].user_data)), 1);
 }
 
 /* A batch to a plain mirror member fails on an ICMP error after a reload gave its counter
@@ -667,6 +668,101 @@ static void test_errq_surplus_own_sends(void **state)
 	assert_int_equal(f->uw.bp.refs[1], 0);
 }
 
+/* A datagram that goes again and takes the next ICMP error left pending (each datagram that
+ * goes out to a dead upstream draws one, which fails the socket's next send) goes again once
+ * more, up to WORKER_SEND_AGAIN_MAX times, each error counted as a notice; the send after the
+ * last is lost (DROP_UNREACHABLE) and its buffer comes back. Before, the second send was the
+ * last: a resend that took an error was lost. Then two sends going again that fail in one
+ * round, the first failure's drain reading both copies: the second, which finds the queue
+ * empty, goes again too (it was in the kernel before that drain); one queued after the
+ * drain (submitted as the SQ filled) takes no spare copy and is lost. The same cap for a
+ * gathered send going again whole (batch_again), after which an unreachable costs its first
+ * datagram and the rest go again in a new batch. */
+static void test_again_until_cap(void **state)
+{
+	struct fixture *f = *state;
+	struct io_uring_sqe e, a, b, q[8];
+	struct relay_counters *rc;
+	struct batch_owner o;
+	struct session *s;
+	uint32_t k, i, notices;
+
+	if (!f)
+		skip();
+	rc = &f->w.counters[RELAY];
+	s = forward_moved(f);
+	e = forward_sent(f, 0, 1);
+	drain_ret = ECONNREFUSED; /* every drain finds a copy */
+	for (k = 0; k < WORKER_SEND_AGAIN_MAX; k++) {
+		new_round(f);
+		complete(f, &e, -ECONNREFUSED);
+		assert_int_equal(take_sqes(f, &e, 1), 1);
+		assert_int_equal(tx_again(udata_unpack(e.user_data)), k + 1);
+		assert_int_equal(sqe_up(&e), 7); /* (TX_AGAIN's high bit is not the slot's) */
+		assert_int_equal(rc->upstream_unreachable_notices, k + 1);
+	}
+	new_round(f);
+	complete(f, &e, -ECONNREFUSED);
+	assert_int_equal(take_sqes(f, q, 8), 0);
+	assert_int_equal(rc->upstream_unreachable_notices, WORKER_SEND_AGAIN_MAX);
+	assert_int_equal(rc->dir[RELAY_DIR_TO_UPSTREAM].drops[DROP_UNREACHABLE], 1);
+	assert_int_equal(f->uw.bp.refs[0], 0);
+
+	/* two going again in one round, the first failure's drain reading three copies */
+	a = forward_sent(f, 0, 1);
+	b = forward_sent(f, 1, 1);
+	for (k = 1; k <= 2; k++) {
+		new_round(f);
+		drain_ret = ECONNREFUSED;
+		drain_copies = 3;
+		drain_once = true;
+		complete(f, &a, -ECONNREFUSED);
+		complete(f, &b, -ECONNREFUSED);
+		assert_int_equal(take_sqes(f, q, 8), 2);
+		assert_int_equal(tx_again(udata_unpack(q[0].user_data)), k);
+		assert_int_equal(tx_again(udata_unpack(q[1].user_data)), k);
+		a = q[0];
+		b = q[1];
+	}
+	/* One copy is left over, but a and b were queued after the drain that read it (the SQ
+	 * filled and was submitted in the round): a that fails on an error of its own (a
+	 * route's, no copy) takes no spare copy and is lost. */
+	notices = rc->upstream_unreachable_notices;
+	f->uw.tx_seq++;
+	complete(f, &a, -ENETUNREACH);
+	assert_int_equal(take_sqes(f, q, 8), 0);
+	assert_int_equal(rc->upstream_unreachable_notices, notices);
+	assert_int_equal(rc->dir[RELAY_DIR_TO_UPSTREAM].drops[DROP_UNREACHABLE], 2);
+	complete(f, &b, (int)LEN);
+	assert_int_equal(f->uw.bp.refs[0], 0);
+	assert_int_equal(f->uw.bp.refs[1], 0);
+
+	/* a gathered send */
+	o = session_owner(&f->uw, RELAY, s, PLAN_SESSION_BASE + SESS);
+	for (i = 0; i < 3; i++)
+		send_batched(&f->uw, &o, tx_payload(&f->uw, i), LEN, i);
+	batch_flush_open(&f->uw);
+	assert_int_equal(take_sqes(f, &e, 1), 1);
+	drain_ret = ECONNREFUSED;
+	drain_copies = 0;
+	drain_once = false;
+	for (k = 0; k < WORKER_SEND_AGAIN_MAX; k++) {
+		new_round(f);
+		complete(f, &e, -ECONNREFUSED);
+		assert_int_equal(take_sqes(f, &e, 1), 1);
+		assert_int_equal(f->uw.batches[udata_unpack(e.user_data).idx].again, k + 1);
+	}
+	new_round(f);
+	complete(f, &e, -ECONNREFUSED);
+	assert_int_equal(take_sqes(f, &e, 1), 1); /* the rest, in a new batch */
+	assert_int_equal(f->uw.batches[udata_unpack(e.user_data).idx].n, 2);
+	assert_int_equal(f->uw.batches[udata_unpack(e.user_data).idx].again, 0);
+	assert_int_equal(rc->dir[RELAY_DIR_TO_UPSTREAM].drops[DROP_UNREACHABLE], 3);
+	complete(f, &e, (int)(2 * LEN));
+	for (i = 0; i < 3; i++)
+		assert_int_equal(f->uw.bp.refs[i], 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -683,6 +779,7 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_slot_new_member, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_errq_surplus_own_sends, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_again_until_cap, setup, teardown),
 	};
 
 	return cmocka_run_group_tests_name("uring_send", tests, NULL, NULL);
