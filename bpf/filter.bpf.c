@@ -1587,8 +1587,9 @@ static __always_inline int shed_listener(struct shed_listener_key *k, int v4,
 
 /* Drops a datagram to a relay listener whose socket cannot take it: the socket the stack would
  * deliver to (bpf_sk_lookup_udp: the same lookup, reuseport selection by the 4-tuple's hash
- * included), full when rmem + SHED_ALLOWANCE > rcvbuf; past seven eighths full, a heavy
- * flow's datagrams go first, its rate counted from half full (filter_maps.h). Frames the
+ * included), full when rmem + SHED_ALLOWANCE > rcvbuf; past shed_heavy_at (seven eighths of
+ * a big buffer), a heavy flow's datagrams go first, its rate counted from half full
+ * (filter_maps.h). Frames the
  * stage does not parse (VLAN, IPv4 options, IPv6 extension headers, fragments) go on
  * untouched. fast_iif: the
  * ingress ifindex when the fast path runs in tc on this interface, after this stage in XDP
@@ -1684,7 +1685,7 @@ static __always_inline enum filter_action shed_body(const struct hdr_src *h, __u
 	if ((__u64)rmem + SHED_ALLOWANCE > (__u64)rcvbuf)
 		return shed_drop(l.slot, SHED_REASON_FULL, segs);
 	if ((__u64)rmem * 2 > (__u64)rcvbuf && l.heavy && shed_heavy(&fk, l.heavy) &&
-	    (__u64)rmem * 8 > (__u64)rcvbuf * SHED_HEAVY_EIGHTHS)
+	    (__u64)rmem > shed_heavy_at(rcvbuf))
 		return shed_drop(l.slot, SHED_REASON_HEAVY, segs);
 	shed_count(SHED_CNT_PASS_ROOM);
 	return ACT_PASS;

@@ -288,14 +288,26 @@ struct offload_xmit_val {
  * allowance or it never fires (perf/notes/overload-mechanisms.md). */
 #define SHED_ALLOWANCE 4096
 /* Under pressure (the socket past half full) flows are counted: a window starts at a flow's
- * first datagram in it. Past SHED_HEAVY_EIGHTHS eighths full, a flow that sent more than its
- * listener's heavy datagrams within its current SHED_WINDOW_NS is shed before the socket is
- * full, so that the flows that cause the overload lose their datagrams and a light flow (a
- * client's request) still finds room in the last eighth. Shedding from half full (before)
- * left a burst only half the buffer: a heavy flow lost datagrams in scheduling gaps far below
- * the relay's rate (perf/README, round thirty-six). Full is full: then every datagram is shed. */
-#define SHED_HEAVY_EIGHTHS 7
+ * first datagram in it. Past shed_heavy_at, a flow that sent more than its listener's heavy
+ * datagrams within its current SHED_WINDOW_NS is shed before the socket is full, so that the
+ * flows that cause the overload lose their datagrams and a light flow (a client's request)
+ * still finds room. Full is full: then every datagram is shed. */
 #define SHED_WINDOW_NS 100000000ull /* 100 ms */
+/* The room left to light flows when heavy ones are shed: an eighth of the buffer, at least
+ * SHED_HEAVY_ROOM (16 datagrams of 4 KiB, a few GRO super-packets), and heavy flows never
+ * shed below half full. Shedding from half full (before round thirty-six) left a heavy flow's
+ * burst only half the buffer: with 8 MiB it lost datagrams in scheduling gaps far below the
+ * relay's rate (perf/README); a buffer capped by net.core.rmem_max (416 KiB) keeps 64 KiB for
+ * light flows, and one of up to 128 KiB sheds heavy flows from half full, as before. */
+#define SHED_HEAVY_ROOM (16 * SHED_ALLOWANCE)
+static inline __u64 shed_heavy_at(__u64 rcvbuf)
+{
+	__u64 at = rcvbuf - rcvbuf / 8;
+
+	if (at + SHED_HEAVY_ROOM > rcvbuf)
+		at = rcvbuf > SHED_HEAVY_ROOM ? rcvbuf - SHED_HEAVY_ROOM : 0;
+	return at < rcvbuf / 2 ? rcvbuf / 2 : at;
+}
 #define SHED_WINDOWS_PER_S 10
 #define SHED_FLOWS 16384	    /* LRU entries for the per-flow counts */
 /* One counter slot per relay (user space keeps a relay's slot by name across reloads); in
@@ -323,7 +335,7 @@ enum shed_counter {
 	SHED_CNT_PASS_NO_SOCKET,    /* a listener's address, but no socket there (starting) */
 	SHED_CNT_PASS_ROOM,	    /* the socket has room */
 	SHED_CNT_DROP_FULL,	    /* the socket's receive queue is full: dropped */
-	SHED_CNT_DROP_HEAVY,	    /* past 7/8 full, from a heavy flow: dropped */
+	SHED_CNT_DROP_HEAVY,	    /* past shed_heavy_at, from a heavy flow: dropped */
 	SHED_CNT_PASS_FAST_PATH,    /* (XDP, with the fast path in tc) a session's datagram */
 	SHED_CNT__MAX
 };

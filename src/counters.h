@@ -39,7 +39,7 @@ enum drop_reason {
 	/* the BPF program dropped it for the listener's full socket before the stack built or
 	 * queued an skb (early shedding); only in a relay's totals, never a worker's */
 	DROP_SHED_FULL_SOCKET,
-	/* ... for a flow over its share while the socket was past seven eighths full (docs/offload.md) */
+	/* ... for a flow over its share while the socket was nearly full (docs/offload.md) */
 	DROP_SHED_HEAVY_FLOW,
 	DROP__MAX
 };

@@ -4,11 +4,11 @@
  * run's frames arrive) and runs frames addressed to them. An empty socket passes its datagram
  * (pass_room); the same socket with a datagram queued under a small receive buffer is full
  * (rmem + SHED_ALLOWANCE > rcvbuf) and the frame is dropped (drop_full_socket, and the relay's
- * slot counts it); past half full flows are counted and pass, past seven eighths a flow over
+ * slot counts it); past half full flows are counted and pass, past shed_heavy_at a flow over
  * shed_flow_rate's 32 datagrams in its window is dropped (drop_heavy_flow) while another flow
- * passes, and with shed_flow_rate = 0 it passes until the socket is full; a listen address without a socket passes
- * (pass_no_socket); a port that is
- * no listener's passes untouched (pass_not_listener); with the fast path in tc, XDP passes a
+ * passes, and with shed_flow_rate = 0 it passes until the socket is full; a listen address
+ * without a socket passes (pass_no_socket); a port that is no listener's passes untouched
+ * (pass_not_listener); with the fast path in tc, XDP passes a
  * datagram of one of its sessions (pass_fast_path). IPv4 and IPv6. All of it twice: with the
  * programs that read the socket through the bpf_rdonly_cast kfunc (Linux 6.3) and with the
  * ones that read it through bpf_probe_read_kernel (what older kernels load). Needs root (77
@@ -41,7 +41,7 @@
 #define PORT_BOUND 5300   /* a listener with a socket */
 #define PORT_UNBOUND 5301 /* a listener whose socket is not there */
 #define PORT_OTHER 5302	  /* no listener */
-#define PORT_BIG 5303	  /* a listener with a 64 KiB receive buffer */
+#define PORT_BIG 5303	  /* a listener with a 256 KiB receive buffer */
 
 static const char conf[] =
 	"relays = ({ name = \"r\"; listen = [\"127.0.0.1:5300\", \"[::1]:5300\", "
@@ -250,37 +250,44 @@ static void test_decisions(void **state)
 /* The relay's shed_flow_rate (the default, 320 a second) per 100 ms window. */
 #define HEAVY 32
 
-/* The big socket's receive limit: twice what bind_buf asked for. */
-#define BIG_RCVBUF (2 * 65536)
+/* The big socket's receive limit (twice what bind_buf asks for), and where its heavy flows
+ * start to be shed: 192 KiB, the buffer less SHED_HEAVY_ROOM (an eighth would leave less). */
+#define BIG_RCVBUF (256ul << 10)
+#define BIG_HEAVY_AT ((unsigned long)shed_heavy_at(BIG_RCVBUF))
 
-/* Fills the big socket of family v6 past eighths/8 of its buffer, short of full. */
-static void fill_past(int v6, unsigned long eighths)
+/* Fills the big socket of family v6 past bytes of receive memory, short of full. */
+static void fill_past(int v6, unsigned long bytes)
 {
 	int i;
 
-	for (i = 0; i < 1024 && rmem_of(v6, PORT_BIG) <= BIG_RCVBUF / 8 * eighths + 2048; i++)
+	for (i = 0; i < 1024 && rmem_of(v6, PORT_BIG) <= bytes; i++)
 		fill_fd(v6, fx.big[v6]);
 	assert_true(rmem_of(v6, PORT_BIG) + SHED_ALLOWANCE <= BIG_RCVBUF);
 }
 
-/* Past half full, short of seven eighths: flows are counted, none is shed (a burst keeps
- * the buffer). Past seven eighths, not full: a flow that sent more than HEAVY datagrams in
- * its window is shed, another (light) flow still passes; once drained, the heavy one passes. */
+/* Past half full, short of shed_heavy_at: flows are counted, none is shed (a burst keeps the
+ * buffer). Past it, not full: a flow that sent more than HEAVY datagrams in its window is
+ * shed, another (light) flow still passes; once drained, the heavy one passes. (The first
+ * fill stops 8 KiB short of the mark, so that the heavy flow's window spans a few fills.) */
 static void test_heavy_flow(void **state)
 {
 	int tc, v6, i;
 
 	(void)state;
+	assert_int_equal(BIG_HEAVY_AT, BIG_RCVBUF - SHED_HEAVY_ROOM);
+	assert_int_equal(shed_heavy_at(8ul << 20), 7ul << 20);
+	assert_int_equal(shed_heavy_at(64ul << 10), 32ul << 10);
 	for (tc = 0; tc < 2; tc++) {
 		for (v6 = 0; v6 < 2; v6++) {
 			drain_fd(fx.big[v6]);
-			fill_past(v6, 4);
-			assert_true(rmem_of(v6, PORT_BIG) * 8 <= BIG_RCVBUF * SHED_HEAVY_EIGHTHS);
+			fill_past(v6, BIG_HEAVY_AT - 8192);
+			assert_true(rmem_of(v6, PORT_BIG) * 2 > BIG_RCVBUF);
+			assert_true(rmem_of(v6, PORT_BIG) <= BIG_HEAVY_AT);
 			/* The window starts with the first datagram; a cold flow per round. */
 			fx.sport = (uint16_t)(41000 + tc * 2 + v6);
 			for (i = 0; i < 2 * HEAVY; i++)
 				expect(tc, v6, PORT_BIG, SHED_CNT_PASS_ROOM);
-			fill_past(v6, SHED_HEAVY_EIGHTHS);
+			fill_past(v6, BIG_HEAVY_AT);
 			expect(tc, v6, PORT_BIG, SHED_CNT_DROP_HEAVY);
 			fx.sport = 40000;
 			expect(tc, v6, PORT_BIG, SHED_CNT_PASS_ROOM);
@@ -292,7 +299,7 @@ static void test_heavy_flow(void **state)
 	}
 }
 
-/* shed_flow_rate = 0: past seven eighths every flow passes, however many it sent; a full socket
+/* shed_flow_rate = 0: past shed_heavy_at every flow passes, however many it sent; a full socket
  * still sheds. A reload's filter_shed_listeners carries the new value. */
 static void test_heavy_off(void **state)
 {
@@ -305,7 +312,7 @@ static void test_heavy_off(void **state)
 	for (tc = 0; tc < 2; tc++) {
 		for (v6 = 0; v6 < 2; v6++) {
 			drain_fd(fx.big[v6]);
-			fill_past(v6, SHED_HEAVY_EIGHTHS);
+			fill_past(v6, BIG_HEAVY_AT);
 			fx.sport = (uint16_t)(42000 + tc * 2 + v6);
 			for (i = 0; i < 3 * HEAVY; i++)
 				expect(tc, v6, PORT_BIG, SHED_CNT_PASS_ROOM);
