@@ -1101,9 +1101,9 @@ static void send_again(struct uring_worker *uw, const struct tx_sender *snd,
 {
 	took_pending(uw, snd, t, err);
 	/* The session only: a mirror's buffer keeps the member list its copies were made under
-	 * (burst_session), against which send_target checks another copy still in flight
-	 * alone to another member. A send going again (TX_AGAIN) is never checked against
-	 * it. */
+	 * (burst_session, which whoever sends the buffer alone calls first), against which
+	 * send_target checks another copy still in flight alone to another member, and this
+	 * send when it fails again and would go once more (resend_single, burst_again). */
 	uw->bursts[bid].sess_idx = snd->sess_idx;
 	uw->bursts[bid].sess_gen = snd->sess_gen;
 	send_tagged(uw, t->slot, NULL, NULL, data, len, gso_size, OP_SEND_UPSTREAM, snd->relay, bid,
@@ -1178,7 +1178,12 @@ static void on_send_batch(struct uring_worker *uw, const struct io_uring_cqe *cq
 			lost = b->n;
 	} else if (b->n == 1 && pending && b->again < WORKER_SEND_AGAIN_MAX &&
 		   send_target(uw, &snd, &t)) {
-		/* One datagram (no GSO send) that took an ICMP error an earlier one drew */
+		/* One datagram (no GSO send) that took an ICMP error an earlier one drew. It goes
+		 * again alone, as a send whose completion knows no fixed file: the buffer's record
+		 * names the list the batch was gathered under (every copy of the buffer was made
+		 * under it), or a plain mirror's send failing again is checked against whatever an
+		 * earlier use of the buffer left there, and lost (send_target). */
+		burst_session(uw, b->bid[0], b->sess_idx, b->sess_gen, b->members_gen);
 		send_again(uw, &snd, &t, b->iov[0].iov_base, (uint32_t)b->iov[0].iov_len, 0,
 			   b->bid[0], cqe->res, b->again + 1u);
 	} else {

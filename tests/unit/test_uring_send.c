@@ -529,6 +529,44 @@ static void test_mirror_refused_batch_resends(void **state)
 	assert_int_equal(tx_again(udata_unpack(q[0].user_data)), 1);
 }
 
+/* A plain mirror's batch of one datagram (each member's copy of it gathered alone, as at a
+ * low rate) that takes a pending ICMP error goes again alone; that send takes the next one and
+ * goes again once more, to the same member. Before, the send going again was checked against
+ * the member list its buffer's record held from an earlier use (here none: 0), and lost. */
+static void test_mirror_single_batch_again(void **state)
+{
+	struct fixture *f = *state;
+	struct io_uring_sqe q[8], batch[2];
+	uint32_t i, n;
+
+	if (!f)
+		skip();
+	mirror(f, 2);
+	mirror_copies(f, 0);
+	batch_flush_open(&f->uw);
+	n = take_sqes(f, q, 8);
+	assert_int_equal(n, 2);
+	for (i = 0; i < n; i++) {
+		assert_int_equal(udata_unpack(q[i].user_data).op, OP_SEND_BATCH);
+		batch[q[i].fd - PLAN_LISTENER_SLOTS] = q[i];
+	}
+	drain_ret = ECONNREFUSED;
+	complete(f, &batch[0], -ECONNREFUSED);
+	assert_int_equal(take_sqes(f, q, 8), 1);
+	assert_int_equal(tx_again(udata_unpack(q[0].user_data)), 1);
+	new_round(f);
+	complete(f, &q[0], -ECONNREFUSED);
+	assert_int_equal(take_sqes(f, q, 8), 1);
+	assert_int_equal(q[0].fd, PLAN_LISTENER_SLOTS);
+	assert_int_equal(tx_again(udata_unpack(q[0].user_data)), 2);
+	assert_int_equal(uc(f, 0)->unreachable, 2);
+	assert_int_equal(f->w.counters[RELAY].dir[RELAY_DIR_TO_UPSTREAM].drops[DROP_UNREACHABLE],
+			 0);
+	complete(f, &q[0], (int)LEN);
+	complete(f, &batch[1], (int)LEN);
+	assert_int_equal(f->uw.bp.refs[0], 0);
+}
+
 /* A batch to a plain mirror member fails on an ICMP error after a reload gave its counter
  * slot to a new member: the new member's error queue is left to its own receive, which
  * counts its notice. Before, the drain emptied it, and that notice was never counted. The
@@ -777,6 +815,7 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_mirror_batch_drains_own_socket, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_mirror_single_batch_again, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_slot_new_member, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_errq_surplus_own_sends, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_again_until_cap, setup, teardown),
