@@ -736,7 +736,9 @@ static void test_again_until_cap(void **state)
 		complete(f, &e, -ECONNREFUSED);
 		assert_int_equal(take_sqes(f, &e, 1), 1);
 		assert_int_equal(tx_again(udata_unpack(e.user_data)), k + 1);
-		assert_int_equal(sqe_up(&e), 7); /* (TX_AGAIN's high bit is not the slot's) */
+		/* the counter slot, and TX_AGAIN's high bit above it from the fourth on */
+		assert_int_equal(udata_unpack(e.user_data).idx & 0xff,
+				 7u | (k + 1 >= 4 ? 128u : 0u));
 		assert_int_equal(rc->upstream_unreachable_notices, k + 1);
 	}
 	new_round(f);
@@ -744,6 +746,9 @@ static void test_again_until_cap(void **state)
 	assert_int_equal(take_sqes(f, q, 8), 0);
 	assert_int_equal(rc->upstream_unreachable_notices, WORKER_SEND_AGAIN_MAX);
 	assert_int_equal(rc->dir[RELAY_DIR_TO_UPSTREAM].drops[DROP_UNREACHABLE], 1);
+	/* the notices and the loss all at the session's counter slot (on_send reads the slot
+	 * without TX_AGAIN's high bit) */
+	assert_int_equal(uc(f, 7)->unreachable, WORKER_SEND_AGAIN_MAX + 1);
 	assert_int_equal(f->uw.bp.refs[0], 0);
 
 	/* two going again in one round, the first failure's drain reading three copies */
@@ -784,20 +789,87 @@ static void test_again_until_cap(void **state)
 	drain_ret = ECONNREFUSED;
 	drain_copies = 0;
 	drain_once = false;
+	notices = rc->upstream_unreachable_notices;
 	for (k = 0; k < WORKER_SEND_AGAIN_MAX; k++) {
 		new_round(f);
 		complete(f, &e, -ECONNREFUSED);
 		assert_int_equal(take_sqes(f, &e, 1), 1);
 		assert_int_equal(f->uw.batches[udata_unpack(e.user_data).idx].again, k + 1);
+		assert_int_equal(rc->upstream_unreachable_notices, notices + k + 1);
 	}
 	new_round(f);
 	complete(f, &e, -ECONNREFUSED);
+	assert_int_equal(rc->upstream_unreachable_notices, notices + WORKER_SEND_AGAIN_MAX);
 	assert_int_equal(take_sqes(f, &e, 1), 1); /* the rest, in a new batch */
 	assert_int_equal(f->uw.batches[udata_unpack(e.user_data).idx].n, 2);
 	assert_int_equal(f->uw.batches[udata_unpack(e.user_data).idx].again, 0);
 	assert_int_equal(rc->dir[RELAY_DIR_TO_UPSTREAM].drops[DROP_UNREACHABLE], 3);
 	complete(f, &e, (int)(2 * LEN));
 	for (i = 0; i < 3; i++)
+		assert_int_equal(f->uw.bp.refs[i], 0);
+}
+
+/* A send at the cap (it may go again no more) that fails with its socket's queue empty,
+ * after an earlier failure of the round drained two copies (taking one), takes no spare
+ * copy: a send queued before that drain, whose failure completes after it, takes it and goes
+ * again. Before (the at-cap send claiming it), that send was lost. Alone (on_send) and
+ * gathered (on_send_batch: the rest of it then goes in a new batch). */
+static void test_cap_takes_no_spare(void **state)
+{
+	struct fixture *f = *state;
+	struct io_uring_sqe cap, d, a, q[8];
+	struct relay_counters *rc;
+	struct batch_owner o;
+	struct session *s;
+	uint32_t i, k, part, n, lost = 0;
+
+	if (!f)
+		skip();
+	rc = &f->w.counters[RELAY];
+	s = forward_moved(f);
+	for (part = 0; part < 2; part++) {
+		/* a send of buffer 0 (part 1: buffers 0 and 3 gathered) brought to the cap */
+		drain_ret = ECONNREFUSED;
+		drain_copies = 0;
+		drain_once = false;
+		if (!part) {
+			cap = forward_sent(f, 0, 1);
+		} else {
+			o = session_owner(&f->uw, RELAY, s, PLAN_SESSION_BASE + SESS);
+			send_batched(&f->uw, &o, tx_payload(&f->uw, 0), LEN, 0);
+			send_batched(&f->uw, &o, tx_payload(&f->uw, 3), LEN, 3);
+			batch_flush_open(&f->uw);
+			assert_int_equal(take_sqes(f, &cap, 1), 1);
+		}
+		for (k = 0; k < WORKER_SEND_AGAIN_MAX; k++) {
+			new_round(f);
+			complete(f, &cap, -ECONNREFUSED);
+			assert_int_equal(take_sqes(f, &cap, 1), 1);
+		}
+		/* two first sends queued with the last, in the round before */
+		d = forward_sent(f, 1, 1);
+		a = forward_sent(f, 2, 1);
+		new_round(f);
+		drain_copies = 2;
+		drain_once = true;
+		complete(f, &d, -ECONNREFUSED); /* takes one of two copies: again */
+		complete(f, &cap, -ECONNREFUSED);
+		complete(f, &a, -ECONNREFUSED); /* the spare: again */
+		lost++;
+		n = take_sqes(f, q, 8);
+		assert_int_equal(n, part ? 3 : 2);
+		for (i = 0; i < n; i++) {
+			if (udata_unpack(q[i].user_data).op == OP_SEND_BATCH) {
+				assert_int_equal(
+				    f->uw.batches[udata_unpack(q[i].user_data).idx].bid[0], 3);
+			} else {
+				assert_int_equal(tx_again(udata_unpack(q[i].user_data)), 1);
+			}
+			complete(f, &q[i], (int)LEN);
+		}
+		assert_int_equal(rc->dir[RELAY_DIR_TO_UPSTREAM].drops[DROP_UNREACHABLE], lost);
+	}
+	for (i = 0; i < 4; i++)
 		assert_int_equal(f->uw.bp.refs[i], 0);
 }
 
@@ -819,6 +891,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_slot_new_member, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_errq_surplus_own_sends, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_again_until_cap, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cap_takes_no_spare, setup, teardown),
 	};
 
 	return cmocka_run_group_tests_name("uring_send", tests, NULL, NULL);
