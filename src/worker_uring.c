@@ -565,14 +565,29 @@ static void send_tagged(struct uring_worker *uw, uint32_t slot, const struct add
 			const struct addr *local, const void *data, uint32_t len, uint16_t gso_size,
 			enum udata_op op, uint32_t relay, uint32_t bid, uint32_t up, uint32_t again)
 {
-	struct io_uring_sqe *sqe = get_sqe(uw);
-	/* gen carries the datagrams the send carries (at most 128, UDP_MAX_SEGMENTS): each copy
-	 * of a buffer counts its own, in one piece or in many. */
+	/* gen carries the datagrams the send carries: each copy of a buffer counts its own, in
+	 * one piece or in many. */
 	uint32_t segs = sock_segments(len, gso_size);
 	struct udata u = { .op = op, .relay = relay, .bid = bid, .idx = up, .gen = segs };
-	struct tx_msg *m = &uw->sq_msg[sqe - uw->ring.sq.sqes];
+	struct io_uring_sqe *sqe;
+	struct tx_msg *m;
 	uintptr_t off;
+	uint32_t o, n;
 
+	/* A send to an upstream has room for 128 (TX_SEGS + 1, UDP_MAX_SEGMENTS and twice
+	 * UDP GRO's 64 today): more would spill into TX_MOVES and TX_AGAIN and count, and go
+	 * again, as one datagram. A kernel that sends or gathers more gets them one by one, as
+	 * a refused GSO send's (send_pieces): each counted, and sent again, on its own. */
+	if (op == OP_SEND_UPSTREAM && segs > TX_SEGS + 1) {
+		for (o = 0; o < len; o += n) {
+			n = len - o < gso_size ? len - o : gso_size;
+			send_tagged(uw, slot, dest, local, (const uint8_t *)data + o, n, 0, op,
+				    relay, bid, up, again);
+		}
+		return;
+	}
+	sqe = get_sqe(uw);
+	m = &uw->sq_msg[sqe - uw->ring.sq.sqes];
 	if (op == OP_SEND_UPSTREAM) {
 		off = (uintptr_t)data - (uintptr_t)tx_payload(uw, bid);
 		u.idx = (up < CONFIG_MAX_UPSTREAMS ? up : TX_UP_NONE) |

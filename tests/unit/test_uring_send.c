@@ -18,7 +18,7 @@
 #define RELAY 1u
 #define NB 8u	  /* buffers */
 #define STACK 64u /* buffers recycled per test, at most */
-#define SQ 64u	  /* SQ entries */
+#define SQ 256u	  /* SQ entries */
 #define CAP 8u	  /* sessions */
 #define LEN 200u  /* every datagram's length */
 #define SESS 2u	  /* the forward session */
@@ -873,6 +873,38 @@ static void test_cap_takes_no_spare(void **state)
 		assert_int_equal(f->uw.bp.refs[i], 0);
 }
 
+/* A burst of more datagrams than a send's udata counts (TX_SEGS + 1: 128; a kernel whose
+ * GRO or UDP_MAX_SEGMENTS took more) goes one datagram a send, each counted. Before, the
+ * count spilled into TX_MOVES: one send, counted as one datagram. */
+static void test_burst_over_segs(void **state)
+{
+	struct fixture *f = *state;
+	struct io_uring_sqe *q;
+	struct uring_worker *uw;
+	uint32_t i, n, segs = TX_SEGS + 3, size = 8;
+
+	if (!f)
+		skip();
+	uw = &f->uw;
+	forward_moved(f);
+	q = calloc(SQ, sizeof(*q));
+	assert_non_null(q);
+	burst_session(uw, 0, SESS, SESS_GEN, 0);
+	send_buf(uw, PLAN_SESSION_BASE + SESS, NULL, NULL, tx_payload(uw, 0), segs * size,
+		 (uint16_t)size, OP_SEND_UPSTREAM, RELAY, 0, 7);
+	n = take_sqes(f, q, SQ);
+	assert_int_equal(n, segs);
+	for (i = 0; i < n; i++) {
+		assert_int_equal(udata_unpack(q[i].user_data).gen & TX_SEGS, 0);
+		assert_int_equal(udata_unpack(q[i].user_data).idx >> TX_UP_BITS, i * size);
+		complete(f, &q[i], (int)size);
+	}
+	assert_int_equal(f->w.counters[RELAY].dir[RELAY_DIR_TO_UPSTREAM].tx_pkts, segs);
+	assert_int_equal(uc(f, 7)->tx_pkts, segs);
+	assert_int_equal(uw->bp.refs[0], 0);
+	free(q);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -892,6 +924,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_errq_surplus_own_sends, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_again_until_cap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cap_takes_no_spare, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_burst_over_segs, setup, teardown),
 	};
 
 	return cmocka_run_group_tests_name("uring_send", tests, NULL, NULL);
