@@ -199,9 +199,12 @@ static inline void worker_count_unsent_copies(struct worker *w, uint32_t r, uint
  * within its send, which fails the socket's next send, so with io_uring, whose sends of a
  * round all run before any completion is handled, about half of a round's sends of one socket
  * to a dead upstream fail, and so do half of what goes again: 7 tries leave about one in 2^8
- * of such a round's sends lost (3 left some 5 % of a test's 603). The cap bounds the sends
- * per datagram where errors keep coming (a steady flow to a dead upstream); what fails after
- * it is lost, counted by what failed it. Each time took an error whose copy was queued,
+ * of such a round's sends lost (3 left some 5 % of a test's 603). The cap bounds the tries of
+ * one send where errors keep coming (a steady flow to a dead upstream); what fails after it
+ * is lost, counted by what failed it. Of a send of several (gathered, a GRO burst) only the
+ * first datagram is: the rest go again as new sends, with tries of their own, so a datagram
+ * late in one may be sent some 8 times for each datagram before it, one lost at each new
+ * start (never an endless loop). Each time took an error whose copy was queued,
  * which a datagram that went out drew, so the sends going again are never more than those
  * that went out. */
 #define WORKER_SEND_AGAIN_MAX 7u

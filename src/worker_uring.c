@@ -1109,7 +1109,11 @@ static void took_pending(struct uring_worker *uw, const struct tx_sender *snd,
  * was handled, so it may arrive after datagrams that came after it; what goes again on one
  * socket keeps the order in which the failures complete, which for the sends of one
  * submission is the order they were queued in (each runs at submission, MSG_DONTWAIT). A
- * datagram that goes again k times falls k submissions behind. */
+ * send that goes again k times falls k submissions behind. The cap bounds one send's tries:
+ * what is left of a send of several after its last (batch_resend, burst_rest) goes again as
+ * new sends (again 0), its first datagram lost, so a datagram late in a gathered send or GRO
+ * burst may go again, and fall behind, up to some WORKER_SEND_AGAIN_MAX + 1 times for each
+ * datagram before it. */
 static void send_again(struct uring_worker *uw, const struct tx_sender *snd,
 		       const struct tx_target *t, const void *data, uint32_t len, uint16_t gso_size,
 		       uint32_t bid, int err, uint32_t again)
