@@ -1931,8 +1931,11 @@ static void on_send(struct uring_worker *uw, const struct io_uring_cqe *cqe, str
 
 			/* A send going again was queued at its buffer's again_seq or before (that
 			 * of the buffer's latest: it may take fewer spare copies, never more than
-			 * its own), and one that may go again no more takes none: it could not use
-			 * it (errq_seen_of gives them to sends queued before the drain). */
+			 * its own; two of one buffer going again on one socket, a GRO burst's
+			 * pieces, the first may find the second's newer seq and be lost for want
+			 * of a copy it was owed: gen has no room for a seq of each), and one that
+			 * may go again no more takes none: it could not use it (errq_seen_of gives
+			 * them to sends queued before the drain). */
 			if (again)
 				snd.seq = uw->bursts[u.bid].again_seq;
 			if (!more)
