@@ -1589,13 +1589,12 @@ static __always_inline int shed_listener(struct shed_listener_key *k, int v4,
  * deliver to (bpf_sk_lookup_udp: the same lookup, reuseport selection by the 4-tuple's hash
  * included), full when rmem + SHED_ALLOWANCE > rcvbuf; past shed_heavy_at (seven eighths of
  * a big buffer), a heavy flow's datagrams go first, its rate counted from half full
- * (filter_maps.h). Frames the
- * stage does not parse (VLAN, IPv4 options, IPv6 extension headers, fragments) go on
- * untouched. fast_iif: the
- * ingress ifindex when the fast path runs in tc on this interface, after this stage in XDP
- * (else 0): a datagram of one of its sessions that arrived where its rule expects it is not
- * for the listener's socket, so it passes; one that arrived elsewhere the fast path passes up
- * (pass_wrong_iface), so it is judged here. rd: how the socket is read, a constant of each
+ * (filter_maps.h). Frames the stage does not parse (VLAN, IPv4 options, IPv6 extension
+ * headers, fragments) go on untouched. fast_iif: the ingress ifindex when the fast path runs
+ * in tc on this interface, after this stage in XDP (else 0): a datagram of one of its
+ * sessions that arrived where its rule expects it is not for the listener's socket, so it
+ * passes; one that arrived elsewhere the fast path passes up (pass_wrong_iface), so it is
+ * judged here. rd: how the socket is read, a constant of each
  * caller so that a program holds one reader only. */
 static __always_inline enum filter_action shed_body(const struct hdr_src *h, __u32 fast_iif,
 						    enum shed_reader rd)
