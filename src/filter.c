@@ -1295,6 +1295,11 @@ static void filter_detach_iface(struct filter *f, struct filter_iface *fi)
 
 	filter_detach_xdp(f, fi);
 	filter_detach_tc(fi);
+	/* Its XDP fast path made it a redirect target: with no XDP hook of ours there, XDP
+	 * redirects to it would fail until the tracepoint marked it down (review-ifrename R1).
+	 * The fast path's next attach there makes it one again. */
+	if (f && (fi->flags & RR_IFACE_OFFLOAD_XDP))
+		bpf_map_delete_elem(bpf_map__fd(f->skel->maps.offload_tx), &key);
 	fi->kind = FILTER_ATTACH_NONE;
 	fi->flags = 0;
 	fi->renamed = false;
@@ -1441,10 +1446,51 @@ static struct filter_iface *filter_iface_own(struct filter *f, int ifindex)
 	return NULL;
 }
 
+/* One entry per ifindex: fi, the filter's entry that takes own's link now (with no hooks
+ * there yet), takes over the hooks and flags of the fast path and shedding from own, their
+ * entry for it (none of the filter's), which goes. It is one program on the same hooks: the
+ * stages run on with no gap, XDP on the device is not changed twice, and the filter's attach
+ * finds the hook it needs there when it is one of them (review-ifrename R1). Not an XDP
+ * link where the filter runs in generic XDP (another program, on which the fast path never
+ * runs): that hook goes, with the redirect target it made (filter_detach_iface), and those
+ * stages attach again beside the filter at their next apply (the link event's). own's
+ * rr_ifaces entry stays until the filter's attach writes fi's. Returns the flags of the
+ * stages that lost their hook. */
+static uint32_t filter_iface_take(struct filter *f, struct filter_iface *fi,
+				  struct filter_iface *own)
+{
+	const uint32_t xdp = RR_IFACE_OFFLOAD_XDP | RR_IFACE_SHED_XDP;
+	const uint32_t tc = RR_IFACE_OFFLOAD_TC | RR_IFACE_SHED_TC;
+	uint32_t lost = 0, key = (uint32_t)own->ifindex;
+
+	if (own->xdp_link >= 0 && (own->xdp_generic || f->mode == FILTER_MODE_XDP_GENERIC)) {
+		lost = own->flags & xdp;
+		if (own->flags & RR_IFACE_OFFLOAD_XDP)
+			bpf_map_delete_elem(bpf_map__fd(f->skel->maps.offload_tx), &key);
+		filter_detach_xdp(f, own);
+	}
+	fi->xdp_link = own->xdp_link;
+	fi->xdp_generic = own->xdp_generic;
+	fi->tc_link = own->tc_link;
+	fi->tc_legacy = own->tc_legacy;
+	fi->tc_priority = own->tc_priority;
+	fi->hook_created = own->hook_created;
+	fi->flags |= own->flags & (xdp | tc) & ~lost;
+	memcpy(fi->mac, own->mac, sizeof(fi->mac));
+	if (fi->flags)
+		log_info("filter: %s (ifindex %d) takes over the hooks of%s%s there", fi->name,
+			 fi->ifindex,
+			 fi->flags & (RR_IFACE_OFFLOAD_XDP | RR_IFACE_OFFLOAD_TC) ? " the fast path"
+										  : "",
+			 fi->flags & (RR_IFACE_SHED_XDP | RR_IFACE_SHED_TC) ? " shedding" : "");
+	*own = f->ifaces[--f->n_ifaces];
+	return lost;
+}
+
 int filter_relink(struct filter *f, const char *ifname, int ifindex, char *err, size_t errlen)
 {
 	struct filter_iface *own;
-	uint32_t i, j;
+	uint32_t i, j, lost = 0;
 	int ret;
 
 	filter_iface_rename(f, ifname, ifindex);
@@ -1507,19 +1553,22 @@ int filter_relink(struct filter *f, const char *ifname, int ifindex, char *err, 
 			}
 			/* One entry per ifindex: a link the fast path or shedding ran on under
 			 * another name (renamed to this one, or there before its link event)
-			 * gives its entry up with its hooks, which those stages attach again to
-			 * this one at their next apply (the link event's). Two would count its
-			 * transmits twice (filter_xmit_counts, the snapshot) and hook it twice. */
+			 * hands its entry's hooks to this one (filter_iface_take). Two would
+			 * count its transmits twice (filter_xmit_counts, the snapshot) and hook
+			 * it twice. */
 			own = filter_iface_own(f, ifindex);
 			if (own) {
-				keep |= own->flags & (RR_IFACE_OFFLOAD_XDP | RR_IFACE_OFFLOAD_TC);
-				filter_detach_iface(f, own);
-				*own = f->ifaces[--f->n_ifaces];
+				lost = filter_iface_take(f, fi, own);
 				filter_xmit_trace_sync(f);
 			}
-			if (keep)
+			if (keep & (RR_IFACE_OFFLOAD_XDP | RR_IFACE_OFFLOAD_TC))
 				log_notice("filter: %s came back: the fast path re-attaches on "
 					   "the next offload update",
+					   ifname);
+			if (lost)
+				log_notice("filter: %s: the filter runs in generic XDP there: what "
+					   "ran there in XDP (the fast path, shedding) attaches again "
+					   "at the next update",
 					   ifname);
 		}
 		ret = filter_attach_iface(f, fi, err, errlen);
