@@ -93,6 +93,7 @@ struct filter {
 	/* What the offload_xmit entries of interfaces since gone counted, by name: added to a
 	 * new interface's of the same name, so its series goes on (filter_offload_xmit). */
 	struct bpfbase_xmit xmit_gone[RR_IFACES_MAX];
+	bool xmit_gone_full; /* ... one name found no room there: said once */
 	uint32_t active;		  /* generation the program uses */
 	uint32_t serial;		  /* rule sets made active (filter_rules_revert) */
 	uint32_t n_rules[FILTER_GENS][3]; /* deny, allow, ports per generation */
@@ -1318,6 +1319,15 @@ static const char *filter_iface_name(const struct filter *f, int ifindex)
 	return "";
 }
 
+/* bpfbase_xmit_add into the n in t; true when name found no row of its own there (its counts
+ * are in BPFBASE_XMIT_OTHER's). */
+static bool filter_xmit_add(struct bpfbase_xmit *t, uint32_t n, const char *name, uint64_t drops,
+			    uint64_t sent)
+{
+	bpfbase_xmit_add(t, n, name, drops, sent);
+	return (drops | sent) && name[0] && !bpfbase_xmit_of(t, n, name, false);
+}
+
 /* Moves what ifindex's offload_xmit entry counted into xmit_gone, under the name its series
  * has now (filter_iface_name), and deletes the entry: that name's series goes on from there,
  * and whatever name shows ifindex next starts from 0. (What the program adds between the read
@@ -1327,10 +1337,19 @@ static void filter_xmit_fold(struct filter *f, int ifindex)
 	struct offload_xmit_val v = { 0 };
 	uint32_t key = (uint32_t)ifindex;
 	int fd = bpf_map__fd(f->skel->maps.offload_xmit);
+	const char *name = filter_iface_name(f, ifindex);
 
-	if (!bpf_map_lookup_elem(fd, &key, &v))
-		bpfbase_xmit_add(f->xmit_gone, RR_IFACES_MAX, filter_iface_name(f, ifindex),
-				 v.drops, v.sent);
+	if (!bpf_map_lookup_elem(fd, &key, &v) &&
+	    filter_xmit_add(f->xmit_gone, RR_IFACES_MAX, name, v.drops, v.sent) &&
+	    !f->xmit_gone_full) {
+		/* (kept in the sums, not in name's series: said once) */
+		f->xmit_gone_full = true;
+		log_notice("offload: the transmit counts of %d names of interfaces since "
+			   "renamed or gone are kept; those of %s and of later names go to one "
+			   "row, counted in the sums but in no interface's series (a link named "
+			   "so again starts at 0)",
+			   RR_IFACES_MAX - 1, name);
+	}
 	bpf_map_delete_elem(fd, &key);
 }
 
@@ -2396,7 +2415,7 @@ int filter_offload_xmit(struct filter *f, int ifindex, uint64_t *drops, uint64_t
 
 void filter_xmit_counts(struct filter *f, struct bpfbase_xmit *into, uint32_t n)
 {
-	int fd = bpf_map__fd(f->skel->maps.offload_xmit);
+	int fd = bpf_map__fd(f->skel->maps.offload_xmit), other = 0;
 	uint32_t i;
 
 	for (i = 0; i < f->n_ifaces; i++) {
@@ -2404,12 +2423,17 @@ void filter_xmit_counts(struct filter *f, struct bpfbase_xmit *into, uint32_t n)
 		uint32_t key = (uint32_t)f->ifaces[i].ifindex;
 
 		if (!bpf_map_lookup_elem(fd, &key, &v))
-			bpfbase_xmit_add(into, n, f->ifaces[i].name, v.drops, v.sent);
+			other += filter_xmit_add(into, n, f->ifaces[i].name, v.drops, v.sent);
 	}
 	for (i = 0; i < RR_IFACES_MAX; i++)
 		if (f->xmit_gone[i].name[0])
-			bpfbase_xmit_add(into, n, f->xmit_gone[i].name, f->xmit_gone[i].drops,
-					 f->xmit_gone[i].sent);
+			other += filter_xmit_add(into, n, f->xmit_gone[i].name,
+						 f->xmit_gone[i].drops, f->xmit_gone[i].sent);
+	if (other)
+		log_notice("offload: %d of the interface names whose transmit counts the next "
+			   "program goes on from found no row of their own (%u): kept in one row, "
+			   "counted in the sums, their series start at 0",
+			   other, n - 1);
 }
 
 const char *filter_offload_counter_name(enum offload_counter c)

@@ -1662,6 +1662,46 @@ static void test_own_renamed(void **state)
 	assert_int_equal(all_sent, 7);
 }
 
+/* A link the fast path runs on by itself, renamed more often than xmit_gone has names (each
+ * rename folds what it counted under the old name; the link events alone, filter_relink,
+ * with the link's own name kept: what is read is the program's table): the counts of the
+ * names without a row of their own are kept in one, so the program's sums lose nothing.
+ * Before, each fold past 64 names dropped them, silently, while it deleted the map entry. */
+static void test_renamed_many(void **state)
+{
+	struct offload_xmit_val xv = { .drops = 1, .sent = 2 };
+	uint64_t drops, sent, all_drops, all_sent;
+	const uint32_t n = RR_IFACES_MAX + 6;
+	char err[CONFIG_ERR_LEN], name[IF_NAMESIZE];
+	uint32_t idx, k;
+	int xmit;
+
+	(void)state;
+	assert_int_equal(sh("ip link add rq0 type veth peer name rq1 && ip link set rq0 up && "
+			    "ip link set rq1 up"), 0);
+	if (config_load_string(relay_only, "t.conf", &rl.cfg, err, sizeof(err)))
+		fail_msg("config: %s", err);
+	if (filter_new(rl.cfg, &rl.f, err, sizeof(err)))
+		fail_msg("filter_new: %s", err);
+	idx = if_nametoindex("rq0");
+	if (filter_offload_attach(rl.f, (int)idx, false, false, err, sizeof(err)))
+		fail_msg("offload on rq0: %s", err);
+	xmit = filter_map_fd(rl.f, "offload_xmit");
+	for (k = 0; k < n; k++) {
+		assert_int_equal(bpf_map_update_elem(xmit, &idx, &xv, BPF_ANY), 0);
+		snprintf(name, sizeof(name), "rq-%u", k);
+		assert_int_equal(filter_relink(rl.f, name, (int)idx, err, sizeof(err)), 0);
+	}
+	assert_int_equal(bpf_map_update_elem(xmit, &idx, &xv, BPF_ANY), 0);
+	xmit_by_name(rl.f, name, &drops, &sent, &all_drops, &all_sent);
+	assert_int_equal(drops, 1);
+	assert_int_equal(sent, 2);
+	if (all_drops != n + 1 || all_sent != 2 * (n + 1))
+		fail_msg("after %u renames the program's xmit counts add up to %llu/%llu, not "
+			 "%u/%u", n, (unsigned long long)all_drops, (unsigned long long)all_sent,
+			 n + 1, 2 * (n + 1));
+}
+
 /* A link the fast path runs on (rs0, in tc) renamed to the name of a filtered link that is
  * gone (rp0): the filter takes it, and it has one entry, which takes over the fast path's
  * hook (the filter's attach finds it there): the fast path runs on with no gap, and its next
@@ -1888,6 +1928,7 @@ int main(void)
 	    cmocka_unit_test(test_gone_targets),
 	    cmocka_unit_test_teardown(test_relink_renamed_xmit, relink_undo),
 	    cmocka_unit_test_teardown(test_own_renamed, relink_undo),
+	    cmocka_unit_test_teardown(test_renamed_many, relink_undo),
 	    cmocka_unit_test_teardown(test_renamed_to_filtered, relink_undo),
 	    cmocka_unit_test_teardown(test_renamed_to_filtered_xdp, relink_undo),
 	    cmocka_unit_test_teardown(test_moved_target, relink_undo),
