@@ -1471,7 +1471,7 @@ static struct filter_iface *filter_iface_own(struct filter *f, int ifindex)
  * stages run on with no gap, XDP on the device is not changed twice, and the filter's attach
  * finds the hook it needs there when it is one of them (review-ifrename R1). Not an XDP
  * link where the filter runs in generic XDP (another program, on which the fast path never
- * runs): that hook goes, with the redirect target it made (filter_detach_iface), and those
+ * runs): that hook goes, with the redirect target it made (offload_tx), and those
  * stages attach again beside the filter at their next apply (the link event's). own's
  * rr_ifaces entry stays until the filter's attach writes fi's. Returns the flags of the
  * stages that lost their hook. */
@@ -1497,11 +1497,12 @@ static uint32_t filter_iface_take(struct filter *f, struct filter_iface *fi,
 	fi->flags |= own->flags & (xdp | tc) & ~lost;
 	memcpy(fi->mac, own->mac, sizeof(fi->mac));
 	if (fi->flags)
-		log_info("filter: %s (ifindex %d) takes over the hooks of%s%s there", fi->name,
+		log_info("filter: %s (ifindex %d) takes over the hooks of %s there", fi->name,
 			 fi->ifindex,
-			 fi->flags & (RR_IFACE_OFFLOAD_XDP | RR_IFACE_OFFLOAD_TC) ? " the fast path"
-										  : "",
-			 fi->flags & (RR_IFACE_SHED_XDP | RR_IFACE_SHED_TC) ? " shedding" : "");
+			 !(fi->flags & (RR_IFACE_SHED_XDP | RR_IFACE_SHED_TC)) ? "the fast path"
+			 : !(fi->flags & (RR_IFACE_OFFLOAD_XDP | RR_IFACE_OFFLOAD_TC))
+			     ? "shedding"
+			     : "the fast path and shedding");
 	*own = f->ifaces[--f->n_ifaces];
 	return lost;
 }
@@ -1580,7 +1581,7 @@ int filter_relink(struct filter *f, const char *ifname, int ifindex, char *err, 
 				lost = filter_iface_take(f, fi, own);
 				filter_xmit_trace_sync(f);
 			}
-			if (keep & (RR_IFACE_OFFLOAD_XDP | RR_IFACE_OFFLOAD_TC))
+			if (keep)
 				log_notice("filter: %s came back: the fast path re-attaches on "
 					   "the next offload update",
 					   ifname);
