@@ -24,14 +24,17 @@ struct bpfbase_xmit *bpfbase_xmit_of(struct bpfbase_xmit *t, uint32_t n, const c
 
 	if (i >= 0)
 		return &t[i];
-	if (!make || !name[0])
+	if (!make || !name[0] || !n)
 		return NULL;
-	for (k = 0; k < n; k++)
+	/* The last row is kept for the names that find no room (review-ifrename R2), and takes
+	 * that row of another table (filter_xmit_counts adds xmit_gone to the base). */
+	for (k = 0; k + 1 < n && strcmp(name, BPFBASE_XMIT_OTHER); k++)
 		if (!t[k].name[0]) {
 			snprintf(t[k].name, sizeof(t[k].name), "%s", name);
 			return &t[k];
 		}
-	return NULL;
+	snprintf(t[n - 1].name, sizeof(t[n - 1].name), "%s", BPFBASE_XMIT_OTHER);
+	return &t[n - 1];
 }
 
 void bpfbase_xmit_add(struct bpfbase_xmit *t, uint32_t n, const char *name, uint64_t drops,

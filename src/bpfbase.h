@@ -28,8 +28,14 @@ struct bpfbase {
 	struct bpfbase_xmit xmit[RR_IFACES_MAX];
 };
 
-/* Name's entry of the n in t; with make, a free one it takes when there is none (NULL: none,
- * or no room: that interface's counts then restart, the others' do not). */
+/* The row of t that holds the counts of names that found no room (the last one): a name no
+ * link can have (Linux refuses whitespace in one), so no series shows it, and sums over the
+ * table stay whole. */
+#define BPFBASE_XMIT_OTHER "(other names)"
+
+/* Name's entry of the n in t; with make, a free one it takes when there is none, and when the
+ * first n - 1 are taken, the last, BPFBASE_XMIT_OTHER's (that name's series then restarts at
+ * 0, the others' do not). NULL: none (without make), or name "". */
 struct bpfbase_xmit *bpfbase_xmit_of(struct bpfbase_xmit *t, uint32_t n, const char *name,
 				     bool make);
 /* Adds drops and sent to name's entry of the n in t (made when needed). */

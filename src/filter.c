@@ -93,6 +93,7 @@ struct filter {
 	/* What the offload_xmit entries of interfaces since gone counted, by name: added to a
 	 * new interface's of the same name, so its series goes on (filter_offload_xmit). */
 	struct bpfbase_xmit xmit_gone[RR_IFACES_MAX];
+	bool xmit_gone_full; /* ... one name found no room there: said once */
 	uint32_t active;		  /* generation the program uses */
 	uint32_t serial;		  /* rule sets made active (filter_rules_revert) */
 	uint32_t n_rules[FILTER_GENS][3]; /* deny, allow, ports per generation */
@@ -1295,6 +1296,11 @@ static void filter_detach_iface(struct filter *f, struct filter_iface *fi)
 
 	filter_detach_xdp(f, fi);
 	filter_detach_tc(fi);
+	/* Its XDP fast path made it a redirect target: with no XDP hook of ours there, XDP
+	 * redirects to it would fail until the tracepoint marked it down (review-ifrename R1).
+	 * The fast path's next attach there makes it one again. */
+	if (f && (fi->flags & RR_IFACE_OFFLOAD_XDP))
+		bpf_map_delete_elem(bpf_map__fd(f->skel->maps.offload_tx), &key);
 	fi->kind = FILTER_ATTACH_NONE;
 	fi->flags = 0;
 	fi->renamed = false;
@@ -1313,6 +1319,15 @@ static const char *filter_iface_name(const struct filter *f, int ifindex)
 	return "";
 }
 
+/* bpfbase_xmit_add into the n in t; true when name found no row of its own there (its counts
+ * are in BPFBASE_XMIT_OTHER's). */
+static bool filter_xmit_add(struct bpfbase_xmit *t, uint32_t n, const char *name, uint64_t drops,
+			    uint64_t sent)
+{
+	bpfbase_xmit_add(t, n, name, drops, sent);
+	return (drops | sent) && name[0] && !bpfbase_xmit_of(t, n, name, false);
+}
+
 /* Moves what ifindex's offload_xmit entry counted into xmit_gone, under the name its series
  * has now (filter_iface_name), and deletes the entry: that name's series goes on from there,
  * and whatever name shows ifindex next starts from 0. (What the program adds between the read
@@ -1322,10 +1337,19 @@ static void filter_xmit_fold(struct filter *f, int ifindex)
 	struct offload_xmit_val v = { 0 };
 	uint32_t key = (uint32_t)ifindex;
 	int fd = bpf_map__fd(f->skel->maps.offload_xmit);
+	const char *name = filter_iface_name(f, ifindex);
 
-	if (!bpf_map_lookup_elem(fd, &key, &v))
-		bpfbase_xmit_add(f->xmit_gone, RR_IFACES_MAX, filter_iface_name(f, ifindex),
-				 v.drops, v.sent);
+	if (!bpf_map_lookup_elem(fd, &key, &v) &&
+	    filter_xmit_add(f->xmit_gone, RR_IFACES_MAX, name, v.drops, v.sent) &&
+	    !f->xmit_gone_full) {
+		/* (kept in the sums, not in name's series: said once) */
+		f->xmit_gone_full = true;
+		log_notice("offload: the transmit counts of %d names of interfaces since "
+			   "renamed or gone are kept; those of %s and of later names go to one "
+			   "row, counted in the sums but in no interface's series (a link named "
+			   "so again starts at 0)",
+			   RR_IFACES_MAX - 1, name);
+	}
 	bpf_map_delete_elem(fd, &key);
 }
 
@@ -1441,10 +1465,52 @@ static struct filter_iface *filter_iface_own(struct filter *f, int ifindex)
 	return NULL;
 }
 
+/* One entry per ifindex: fi, the filter's entry that takes own's link now (with no hooks
+ * there yet), takes over the hooks and flags of the fast path and shedding from own, their
+ * entry for it (none of the filter's), which goes. It is one program on the same hooks: the
+ * stages run on with no gap, XDP on the device is not changed twice, and the filter's attach
+ * finds the hook it needs there when it is one of them (review-ifrename R1). Not an XDP
+ * link where the filter runs in generic XDP (another program, on which the fast path never
+ * runs): that hook goes, with the redirect target it made (offload_tx), and those
+ * stages attach again beside the filter at their next apply (the link event's). own's
+ * rr_ifaces entry stays until the filter's attach writes fi's. Returns the flags of the
+ * stages that lost their hook. */
+static uint32_t filter_iface_take(struct filter *f, struct filter_iface *fi,
+				  struct filter_iface *own)
+{
+	const uint32_t xdp = RR_IFACE_OFFLOAD_XDP | RR_IFACE_SHED_XDP;
+	const uint32_t tc = RR_IFACE_OFFLOAD_TC | RR_IFACE_SHED_TC;
+	uint32_t lost = 0, key = (uint32_t)own->ifindex;
+
+	if (own->xdp_link >= 0 && (own->xdp_generic || f->mode == FILTER_MODE_XDP_GENERIC)) {
+		lost = own->flags & xdp;
+		if (own->flags & RR_IFACE_OFFLOAD_XDP)
+			bpf_map_delete_elem(bpf_map__fd(f->skel->maps.offload_tx), &key);
+		filter_detach_xdp(f, own);
+	}
+	fi->xdp_link = own->xdp_link;
+	fi->xdp_generic = own->xdp_generic;
+	fi->tc_link = own->tc_link;
+	fi->tc_legacy = own->tc_legacy;
+	fi->tc_priority = own->tc_priority;
+	fi->hook_created = own->hook_created;
+	fi->flags |= own->flags & (xdp | tc) & ~lost;
+	memcpy(fi->mac, own->mac, sizeof(fi->mac));
+	if (fi->flags)
+		log_info("filter: %s (ifindex %d) takes over the hooks of %s there", fi->name,
+			 fi->ifindex,
+			 !(fi->flags & (RR_IFACE_SHED_XDP | RR_IFACE_SHED_TC)) ? "the fast path"
+			 : !(fi->flags & (RR_IFACE_OFFLOAD_XDP | RR_IFACE_OFFLOAD_TC))
+			     ? "shedding"
+			     : "the fast path and shedding");
+	*own = f->ifaces[--f->n_ifaces];
+	return lost;
+}
+
 int filter_relink(struct filter *f, const char *ifname, int ifindex, char *err, size_t errlen)
 {
 	struct filter_iface *own;
-	uint32_t i, j;
+	uint32_t i, j, lost = 0;
 	int ret;
 
 	filter_iface_rename(f, ifname, ifindex);
@@ -1507,19 +1573,22 @@ int filter_relink(struct filter *f, const char *ifname, int ifindex, char *err, 
 			}
 			/* One entry per ifindex: a link the fast path or shedding ran on under
 			 * another name (renamed to this one, or there before its link event)
-			 * gives its entry up with its hooks, which those stages attach again to
-			 * this one at their next apply (the link event's). Two would count its
-			 * transmits twice (filter_xmit_counts, the snapshot) and hook it twice. */
+			 * hands its entry's hooks to this one (filter_iface_take). Two would
+			 * count its transmits twice (filter_xmit_counts, the snapshot) and hook
+			 * it twice. */
 			own = filter_iface_own(f, ifindex);
 			if (own) {
-				keep |= own->flags & (RR_IFACE_OFFLOAD_XDP | RR_IFACE_OFFLOAD_TC);
-				filter_detach_iface(f, own);
-				*own = f->ifaces[--f->n_ifaces];
+				lost = filter_iface_take(f, fi, own);
 				filter_xmit_trace_sync(f);
 			}
 			if (keep)
 				log_notice("filter: %s came back: the fast path re-attaches on "
 					   "the next offload update",
+					   ifname);
+			if (lost)
+				log_notice("filter: %s: the filter runs in generic XDP there: what "
+					   "ran there in XDP (the fast path, shedding) attaches again "
+					   "at the next update",
 					   ifname);
 		}
 		ret = filter_attach_iface(f, fi, err, errlen);
@@ -2347,7 +2416,7 @@ int filter_offload_xmit(struct filter *f, int ifindex, uint64_t *drops, uint64_t
 
 void filter_xmit_counts(struct filter *f, struct bpfbase_xmit *into, uint32_t n)
 {
-	int fd = bpf_map__fd(f->skel->maps.offload_xmit);
+	int fd = bpf_map__fd(f->skel->maps.offload_xmit), other = 0;
 	uint32_t i;
 
 	for (i = 0; i < f->n_ifaces; i++) {
@@ -2355,12 +2424,17 @@ void filter_xmit_counts(struct filter *f, struct bpfbase_xmit *into, uint32_t n)
 		uint32_t key = (uint32_t)f->ifaces[i].ifindex;
 
 		if (!bpf_map_lookup_elem(fd, &key, &v))
-			bpfbase_xmit_add(into, n, f->ifaces[i].name, v.drops, v.sent);
+			other += filter_xmit_add(into, n, f->ifaces[i].name, v.drops, v.sent);
 	}
 	for (i = 0; i < RR_IFACES_MAX; i++)
 		if (f->xmit_gone[i].name[0])
-			bpfbase_xmit_add(into, n, f->xmit_gone[i].name, f->xmit_gone[i].drops,
-					 f->xmit_gone[i].sent);
+			other += filter_xmit_add(into, n, f->xmit_gone[i].name,
+						 f->xmit_gone[i].drops, f->xmit_gone[i].sent);
+	if (other)
+		log_notice("offload: %d of the interface names whose transmit counts the next "
+			   "program goes on from found no row of their own (%u): kept in one row, "
+			   "counted in the sums, their series start at 0",
+			   other, n - 1);
 }
 
 const char *filter_offload_counter_name(enum offload_counter c)

@@ -102,8 +102,9 @@ int filter_new_sized(const struct config *cfg, uint32_t flows, struct filter **o
  * are taken off a device renamed meanwhile). The interfaces are the program's own, those it
  * was loaded for (a reload that changes them needs a restart). The transmit counts of the old
  * and the new ifindex stay with the names that showed them (filter_offload_xmit). One entry
- * per ifindex: the fast path's or shedding's own entry there goes with its hooks, which they
- * attach again at their next apply. Such an entry of a link renamed takes the new name (its
+ * per ifindex: the filter's entry takes over the hooks of the fast path's or shedding's own
+ * entry there, which goes (an XDP hook beside a filter in generic XDP goes, and they attach
+ * it again at their next apply). Such an entry of a link renamed takes the new name (its
  * counts so far stay with the old one). An attach that failed is tried again at the next call
  * for the same ifname and ifindex. Returns 1 when it attached, 0 when ifname is not one of
  * them or is attached as ifindex already, or -errno. */

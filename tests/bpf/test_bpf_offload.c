@@ -1491,6 +1491,26 @@ static const char *offload_name(const struct filter *f, int ifindex)
 	return "";
 }
 
+/* What a test of renamed links made (a filter of its own, its config, veths in the private
+ * namespace), undone by relink_undo also when the test failed half-way: the links it left
+ * would make the next test's ip link add fail, and the filter's hooks stay on them. */
+static struct {
+	struct config *cfg;
+	struct filter *f;
+} rl;
+
+static int relink_undo(void **state)
+{
+	(void)state;
+	filter_free(rl.f);
+	config_free(rl.cfg);
+	rl.f = NULL;
+	rl.cfg = NULL;
+	/* (a veth's peer goes with it) */
+	return sh("for l in rn0 rn9 rq0 rq9 rp0 rs0 rt0 rt9 e0 rrbr; do "
+		  "ip link del $l 2>/dev/null; done; true");
+}
+
 /* A filtered interface with the fast path in tc that is renamed (rn0 -> rn9, still there),
  * and a new link named rn0: the filter moves to it, and the transmit counts the old device
  * had under "rn0" stay in rn0's series, which goes on from them. Meanwhile the renamed device's
@@ -1505,8 +1525,7 @@ static void test_relink_renamed_xmit(void **state)
 	    " upstreams = [ \"198.18.2.2:9000\" ]; } );\n"
 	    "filter = { mode = \"tc\"; interfaces = [ \"rn0\" ]; };\n";
 	struct offload_xmit_val xv = { .drops = 3, .sent = 5 }, got;
-	struct config *cfg = NULL;
-	struct filter *f = NULL;
+	struct filter *f;
 	uint64_t drops, sent;
 	char err[CONFIG_ERR_LEN];
 	uint32_t old, now;
@@ -1515,10 +1534,11 @@ static void test_relink_renamed_xmit(void **state)
 	(void)state;
 	assert_int_equal(sh("ip link add rn0 type veth peer name rn1 && ip link set rn0 up && "
 			    "ip link set rn1 up"), 0);
-	if (config_load_string(text, "t.conf", &cfg, err, sizeof(err)))
+	if (config_load_string(text, "t.conf", &rl.cfg, err, sizeof(err)))
 		fail_msg("config: %s", err);
-	if (filter_new(cfg, &f, err, sizeof(err)))
+	if (filter_new(rl.cfg, &rl.f, err, sizeof(err)))
 		fail_msg("filter_new on rn0: %s", err);
+	f = rl.f;
 	old = if_nametoindex("rn0");
 	if (filter_offload_attach(f, (int)old, false, false, err, sizeof(err)))
 		fail_msg("offload on rn0: %s", err);
@@ -1555,9 +1575,6 @@ static void test_relink_renamed_xmit(void **state)
 	if (drops || sent)
 		fail_msg("rn9 started at %llu/%llu, rn0's old counts",
 			 (unsigned long long)drops, (unsigned long long)sent);
-	filter_free(f);
-	config_free(cfg);
-	sh("ip link del rn0; ip link del rn9");
 }
 
 /* The drops and sent filter_xmit_counts gives name in f (0/0 when it has none), and their
@@ -1603,8 +1620,7 @@ static void test_own_renamed(void **state)
 {
 	struct offload_xmit_val xv = { .drops = 3, .sent = 5 };
 	uint64_t drops, sent, all_drops, all_sent;
-	struct config *cfg = NULL;
-	struct filter *f = NULL;
+	struct filter *f;
 	char err[CONFIG_ERR_LEN];
 	uint32_t idx;
 	int xmit;
@@ -1612,10 +1628,11 @@ static void test_own_renamed(void **state)
 	(void)state;
 	assert_int_equal(sh("ip link add rq0 type veth peer name rq1 && ip link set rq0 up && "
 			    "ip link set rq1 up"), 0);
-	if (config_load_string(relay_only, "t.conf", &cfg, err, sizeof(err)))
+	if (config_load_string(relay_only, "t.conf", &rl.cfg, err, sizeof(err)))
 		fail_msg("config: %s", err);
-	if (filter_new(cfg, &f, err, sizeof(err)))
+	if (filter_new(rl.cfg, &rl.f, err, sizeof(err)))
 		fail_msg("filter_new: %s", err);
+	f = rl.f;
 	idx = if_nametoindex("rq0");
 	if (filter_offload_attach(f, (int)idx, false, false, err, sizeof(err)))
 		fail_msg("offload on rq0: %s", err);
@@ -1643,15 +1660,54 @@ static void test_own_renamed(void **state)
 	assert_int_equal(sent, 2);
 	assert_int_equal(all_drops, 4);
 	assert_int_equal(all_sent, 7);
-	filter_free(f);
-	config_free(cfg);
-	sh("ip link del rq9");
+}
+
+/* A link the fast path runs on by itself, renamed more often than xmit_gone has names (each
+ * rename folds what it counted under the old name; the link events alone, filter_relink,
+ * with the link's own name kept: what is read is the program's table): the counts of the
+ * names without a row of their own are kept in one, so the program's sums lose nothing.
+ * Before, each fold past 64 names dropped them, silently, while it deleted the map entry. */
+static void test_renamed_many(void **state)
+{
+	struct offload_xmit_val xv = { .drops = 1, .sent = 2 };
+	uint64_t drops, sent, all_drops, all_sent;
+	const uint32_t n = RR_IFACES_MAX + 6;
+	char err[CONFIG_ERR_LEN], name[IF_NAMESIZE];
+	uint32_t idx, k;
+	int xmit;
+
+	(void)state;
+	assert_int_equal(sh("ip link add rq0 type veth peer name rq1 && ip link set rq0 up && "
+			    "ip link set rq1 up"), 0);
+	if (config_load_string(relay_only, "t.conf", &rl.cfg, err, sizeof(err)))
+		fail_msg("config: %s", err);
+	if (filter_new(rl.cfg, &rl.f, err, sizeof(err)))
+		fail_msg("filter_new: %s", err);
+	idx = if_nametoindex("rq0");
+	if (filter_offload_attach(rl.f, (int)idx, false, false, err, sizeof(err)))
+		fail_msg("offload on rq0: %s", err);
+	xmit = filter_map_fd(rl.f, "offload_xmit");
+	for (k = 0; k < n; k++) {
+		assert_int_equal(bpf_map_update_elem(xmit, &idx, &xv, BPF_ANY), 0);
+		snprintf(name, sizeof(name), "rq-%u", k);
+		assert_int_equal(filter_relink(rl.f, name, (int)idx, err, sizeof(err)), 0);
+	}
+	assert_int_equal(bpf_map_update_elem(xmit, &idx, &xv, BPF_ANY), 0);
+	xmit_by_name(rl.f, name, &drops, &sent, &all_drops, &all_sent);
+	assert_int_equal(drops, 1);
+	assert_int_equal(sent, 2);
+	if (all_drops != n + 1 || all_sent != 2 * (n + 1))
+		fail_msg("after %u renames the program's xmit counts add up to %llu/%llu, not "
+			 "%u/%u", n, (unsigned long long)all_drops, (unsigned long long)all_sent,
+			 n + 1, 2 * (n + 1));
 }
 
 /* A link the fast path runs on (rs0, in tc) renamed to the name of a filtered link that is
- * gone (rp0): the filter takes it, and it has one entry, whose hooks the fast path joins
- * again at its next apply. Its transmit counts are counted once: rs0's before the rename,
- * rp0's after. Before, the fast path's entry stayed beside the filter's with the same
+ * gone (rp0): the filter takes it, and it has one entry, which takes over the fast path's
+ * hook (the filter's attach finds it there): the fast path runs on with no gap, and its next
+ * apply changes nothing. (Before, the fast path's entry went with its hook, which came back
+ * only at that apply.) Its transmit counts are counted once: rs0's before the rename,
+ * rp0's after. Before that, the fast path's entry stayed beside the filter's with the same
  * ifindex: here the filter's tcx attach was refused (EEXIST: the program is linked there
  * already, by the fast path's entry), which left rp0 unfiltered; and the two entries of one
  * ifindex are listed twice (filter_offload_ifaces) and their transmits counted twice
@@ -1662,10 +1718,9 @@ static void test_renamed_to_filtered(void **state)
 	struct offload_xmit_val xv = { .drops = 3, .sent = 5 };
 	uint64_t drops, sent, all_drops, all_sent;
 	char text[sizeof(relay_only) + sizeof(filter_line)];
-	struct config *cfg = NULL;
-	struct filter *f = NULL;
+	struct filter *f;
 	char err[CONFIG_ERR_LEN];
-	uint32_t old, idx;
+	uint32_t old, idx, changes;
 	int xmit;
 
 	(void)state;
@@ -1673,10 +1728,11 @@ static void test_renamed_to_filtered(void **state)
 	assert_int_equal(sh("ip link add rp0 type veth peer name rp1 && ip link set rp0 up && "
 			    "ip link set rp1 up && ip link add rs0 type veth peer name rs1 && "
 			    "ip link set rs0 up && ip link set rs1 up"), 0);
-	if (config_load_string(text, "t.conf", &cfg, err, sizeof(err)))
+	if (config_load_string(text, "t.conf", &rl.cfg, err, sizeof(err)))
 		fail_msg("config: %s", err);
-	if (filter_new(cfg, &f, err, sizeof(err)))
+	if (filter_new(rl.cfg, &rl.f, err, sizeof(err)))
 		fail_msg("filter_new on rp0: %s", err);
+	f = rl.f;
 	old = if_nametoindex("rp0");
 	assert_int_equal(sh("ip link del rp0"), 0);
 	filter_link_gone(f, (int)old);
@@ -1687,11 +1743,17 @@ static void test_renamed_to_filtered(void **state)
 	assert_int_equal(bpf_map_update_elem(xmit, &idx, &xv, BPF_ANY), 0);
 	assert_int_equal(sh("ip link set rs0 down && ip link set rs0 name rp0 && "
 			    "ip link set rp0 up"), 0);
+	changes = filter_offload_hook_changes(f);
 	if (filter_relink(f, "rp0", (int)idx, err, sizeof(err)) != 1)
 		fail_msg("the filter did not take the link renamed rp0: %s", err);
+	if (filter_offload_hooks(f, (int)idx) != FILTER_HOOK_TC || offload_rows(f, (int)idx) != 1)
+		fail_msg("the filter's entry did not take over the fast path's tc hook on rp0 "
+			 "(hooks %d, %d rows)",
+			 filter_offload_hooks(f, (int)idx), offload_rows(f, (int)idx));
 	/* the offload update that follows the link event */
 	if (filter_offload_attach(f, (int)idx, false, false, err, sizeof(err)))
 		fail_msg("offload on rp0: %s", err);
+	assert_int_equal(filter_offload_hook_changes(f), changes);
 	if (offload_rows(f, (int)idx) != 1)
 		fail_msg("the fast path shows the link renamed rp0 %d times",
 			 offload_rows(f, (int)idx));
@@ -1708,9 +1770,101 @@ static void test_renamed_to_filtered(void **state)
 	xmit_by_name(f, "rs0", &drops, &sent, &all_drops, &all_sent);
 	assert_int_equal(drops, 3);
 	assert_int_equal(sent, 5);
-	filter_free(f);
-	config_free(cfg);
-	sh("ip link del rp0");
+}
+
+/* rs0 with the fast path in native XDP, a redirect target, renamed to the gone filtered rp0
+ * with the filter in mode: the fast path's hooks, flags and offload_tx entry as relink leaves
+ * them (before the offload update that follows), and the XDP changes it made on the device. */
+static void renamed_to_filtered_xdp(const char *mode, int *hooks, uint64_t *xdp_changes)
+{
+	char text[512], err[CONFIG_ERR_LEN];
+	uint32_t old, idx;
+	uint64_t before;
+
+	snprintf(text, sizeof(text), "%sfilter = { mode = \"%s\"; interfaces = [ \"rp0\" ]; };\n",
+		 relay_only, mode);
+	assert_int_equal(sh("ip link add rp0 type veth peer name rp1 && ip link set rp0 up && "
+			    "ip link set rp1 up && ip link add rs0 type veth peer name rs1 && "
+			    "ip link set rs0 up && ip link set rs1 up"), 0);
+	if (config_load_string(text, "t.conf", &rl.cfg, err, sizeof(err)))
+		fail_msg("config: %s", err);
+	if (filter_new(rl.cfg, &rl.f, err, sizeof(err)))
+		fail_msg("filter_new on rp0 (%s): %s", mode, err);
+	old = if_nametoindex("rp0");
+	assert_int_equal(sh("ip link del rp0"), 0);
+	filter_link_gone(rl.f, (int)old);
+	idx = if_nametoindex("rs0");
+	if (filter_offload_attach(rl.f, (int)idx, true, true, err, sizeof(err)))
+		fail_msg("offload in XDP on rs0: %s", err);
+	assert_int_equal(filter_offload_hooks(rl.f, (int)idx), FILTER_HOOK_XDP | FILTER_HOOK_TARGET);
+	assert_int_equal(sh("ip link set rs0 down && ip link set rs0 name rp0 && "
+			    "ip link set rp0 up"), 0);
+	before = filter_xdp_changes(rl.f);
+	if (filter_relink(rl.f, "rp0", (int)idx, err, sizeof(err)) != 1)
+		fail_msg("the filter (%s) did not take the link renamed rp0: %s", mode, err);
+	*hooks = filter_offload_hooks(rl.f, (int)idx);
+	*xdp_changes = filter_xdp_changes(rl.f) - before;
+	relink_undo(NULL);
+}
+
+/* The same with the fast path in XDP. With the filter in native XDP the filter's entry takes
+ * over the fast path's XDP link: the same program, attached once, so the device's XDP is
+ * not changed at all (each change rebuilds its NAPI instances, on some NICs resets its
+ * rings), and it stays a redirect target. With the filter in generic XDP (another program,
+ * beside which the fast path never runs in XDP) the fast path's link goes, and with it the
+ * redirect target entry: before, offload_tx kept it, and XDP redirected to a device with no
+ * fast path of ours in XDP until the tracepoint marked it down. */
+static void test_renamed_to_filtered_xdp(void **state)
+{
+	uint64_t changes, gchanges;
+	int hooks, ghooks;
+
+	(void)state;
+	renamed_to_filtered_xdp("xdp", &hooks, &changes);
+	renamed_to_filtered_xdp("xdp-generic", &ghooks, &gchanges);
+	if (hooks != (FILTER_HOOK_XDP | FILTER_HOOK_TARGET) || changes || ghooks)
+		fail_msg("after the relink: native XDP filter: fast path hooks %d (want %d: XDP, "
+			 "a redirect target), %llu XDP changes (want 0); generic XDP filter: hooks "
+			 "%d (want 0: it attaches again beside the filter)",
+			 hooks, FILTER_HOOK_XDP | FILTER_HOOK_TARGET, (unsigned long long)changes,
+			 ghooks);
+}
+
+/* A filtered link with the fast path in XDP, a redirect target (rt0), renamed rt9, and a new
+ * rt0: the filter moves there, and the renamed device's hooks go, with its redirect target
+ * entry. Before, offload_tx kept it: XDP redirected to a device with no program of ours until
+ * the tracepoint marked it down (the fast path, if it runs there, attaches again as rt9). */
+static void test_moved_target(void **state)
+{
+	static const char filter_line[] = "filter = { mode = \"tc\"; interfaces = [ \"rt0\" ]; };\n";
+	char text[sizeof(relay_only) + sizeof(filter_line)], err[CONFIG_ERR_LEN];
+	uint32_t old, now;
+
+	(void)state;
+	snprintf(text, sizeof(text), "%s%s", relay_only, filter_line);
+	assert_int_equal(sh("ip link add rt0 type veth peer name rt1 && ip link set rt0 up && "
+			    "ip link set rt1 up"), 0);
+	if (config_load_string(text, "t.conf", &rl.cfg, err, sizeof(err)))
+		fail_msg("config: %s", err);
+	if (filter_new(rl.cfg, &rl.f, err, sizeof(err)))
+		fail_msg("filter_new on rt0: %s", err);
+	old = if_nametoindex("rt0");
+	if (filter_offload_attach(rl.f, (int)old, true, true, err, sizeof(err)))
+		fail_msg("offload in XDP on rt0: %s", err);
+	assert_int_equal(filter_offload_hooks(rl.f, (int)old), FILTER_HOOK_XDP | FILTER_HOOK_TARGET);
+	assert_int_equal(sh("ip link set rt0 down && ip link set rt0 name rt9 && "
+			    "ip link set rt9 up && ip link add rt0 type veth peer name rt2 && "
+			    "ip link set rt0 up"), 0);
+	assert_int_equal(filter_relink(rl.f, "rt9", (int)old, err, sizeof(err)), 0);
+	now = if_nametoindex("rt0");
+	if (filter_relink(rl.f, "rt0", (int)now, err, sizeof(err)) != 1)
+		fail_msg("the filter did not move to the new rt0: %s", err);
+	if (filter_offload_hooks(rl.f, (int)old))
+		fail_msg("the renamed rt9 has fast path hooks %d after the filter moved (%s)",
+			 filter_offload_hooks(rl.f, (int)old),
+			 filter_offload_hooks(rl.f, (int)old) & FILTER_HOOK_TARGET
+			     ? "still a redirect target"
+			     : "");
 }
 
 /* A frame the egress refuses for its length (xdp_redirect_err with -EMSGSIZE: here a locked
@@ -1770,11 +1924,14 @@ int main(void)
 	    cmocka_unit_test(test_attach_beside),
 	    cmocka_unit_test(test_offload_hooks),
 	    cmocka_unit_test_teardown(test_mac_change, mac_change_undo),
-	    cmocka_unit_test(test_lower_devices),
+	    cmocka_unit_test_teardown(test_lower_devices, relink_undo),
 	    cmocka_unit_test(test_gone_targets),
-	    cmocka_unit_test(test_relink_renamed_xmit),
-	    cmocka_unit_test(test_own_renamed),
-	    cmocka_unit_test(test_renamed_to_filtered),
+	    cmocka_unit_test_teardown(test_relink_renamed_xmit, relink_undo),
+	    cmocka_unit_test_teardown(test_own_renamed, relink_undo),
+	    cmocka_unit_test_teardown(test_renamed_many, relink_undo),
+	    cmocka_unit_test_teardown(test_renamed_to_filtered, relink_undo),
+	    cmocka_unit_test_teardown(test_renamed_to_filtered_xdp, relink_undo),
+	    cmocka_unit_test_teardown(test_moved_target, relink_undo),
 	    cmocka_unit_test(test_redirect_err_one_frame),
 	};
 

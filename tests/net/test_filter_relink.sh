@@ -325,11 +325,15 @@ sys.exit(sys.stdin.read().split() != sorted(sys.argv[1:]))' "$@"
 # fastpath_rename_case: the fast path (offload = "tc") runs on $IF_RU on its own (not one of
 # the filter's interfaces), which is renamed rrfp-ru, then (after the filtered rrfp-f was
 # deleted) rrfp-f: the fast path shows it by its name each time, and once, in the filter's
-# entry. Before, it showed $IF_RU for good, and after the second rename twice (the fast path's
-# entry beside the filter's of the same ifindex, whose transmits an unload counted twice).
+# entry; the filter attaches there, and the filter's entry takes the fast path's tc hook
+# over (the fast path attaches nothing again). Before, it showed $IF_RU for good, and after
+# the second rename twice (the fast path's entry beside the filter's of the same ifindex,
+# whose transmits an unload counted twice), and the filter's tcx attach there was refused
+# (EEXIST), which left rrfp-f unfiltered while the names looked right; then (review-ifrename
+# R1) the fast path's hook went with its entry and came back at the link event's apply.
 fastpath_rename_case()
 {
-	local c="[fast path on a renamed link]" conf=$TMPD/fprename.conf echo_pid
+	local c="[fast path on a renamed link]" conf=$TMPD/fprename.conf echo_pid attached fp
 	lib_family 4
 	ip link add rrfp-f netns "$NS_R" type veth peer name rrfp-p netns "$NS_C" ||
 		lib_fail "veth rrfp-f <-> rrfp-p"
@@ -347,6 +351,8 @@ EOF
 	else
 		lib_case_fail "$c $IF_RU renamed rrfp-ru: the fast path shows $(fp_names)"
 	fi
+	attached=$(lib_log_count "filter: attached on rrfp-f (")
+	fp=$(lib_log_count "offload: fast path on rrfp-f in")
 	lib_nsx "$NS_R" ip link del rrfp-f
 	rename_link "$NS_R" rrfp-ru rrfp-f || lib_fail "rename rrfp-ru rrfp-f"
 	if lib_wait_for 5 fp_names_are "$IF_RC" rrfp-f; then
@@ -354,7 +360,17 @@ EOF
 	else
 		lib_case_fail "$c renamed to the filtered rrfp-f: the fast path shows $(fp_names)"
 	fi
+	if lib_wait_for 5 lib_log_count_ge "filter: attached on rrfp-f (" $((attached + 1)); then
+		lib_case_ok "$c renamed to the filtered rrfp-f: the filter attached there"
+	else
+		lib_case_fail "$c renamed to the filtered rrfp-f: the filter did not attach there:" \
+			"$(lib_relay_log_current | grep "filter: attach on rrfp-f" | tail -n 1)"
+	fi
 	lib_wait_for 10 relayed || lib_case_fail "$c nothing relayed after the renames"
+	# (after a datagram went through: the link event's apply, which would attach it, is done)
+	[ "$(lib_log_count "offload: fast path on rrfp-f in")" = "$fp" ] ||
+		lib_case_fail "$c the fast path attached again on rrfp-f: the filter's entry did" \
+			"not take its hook over"
 	lib_relay_alive || lib_case_fail "$c relay died"
 	lib_relay_stop || lib_case_fail "$c relay exit status $? after SIGTERM, want 0"
 	lib_stop_pid "$echo_pid"
