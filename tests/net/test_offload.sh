@@ -778,8 +778,13 @@ group_case()
 	# 5 s (scaled) have passed: before, each datagram waited 1 s for its answers. (The 0.5 s
 	# runs from the sixth answer: when all 6 came while sending, the last wait is 0.5 s, not
 	# the whole 5 s.)
-	lib_nsx "$NS_C" nstat -n >/dev/null 2>&1
-	lib_nsx "$NS_R" nstat -n >/dev/null 2>&1
+	# (nstat keeps one history file per user, not per namespace: each namespace gets its own)
+	NSTAT_HISTORY=$TMPD/nstat.c lib_nsx "$NS_C" nstat -n >/dev/null 2>&1
+	NSTAT_HISTORY=$TMPD/nstat.r lib_nsx "$NS_R" nstat -n >/dev/null 2>&1
+	NSTAT_HISTORY=$TMPD/nstat.u lib_nsx "$NS_U" nstat -n >/dev/null 2>&1
+	# (when the answers were counted, in the clock of a kfree_skb trace: perf, bpftrace)
+	local up0
+	up0=$(cut -d' ' -f1 /proc/uptime)
 	got=$(lib_nsx "$NS_C" "$PY" - "$dst" 5000 "$((5 * WAIT_SCALE))" <<'EOF'
 import socket, sys, time
 dst, port, limit = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
@@ -816,10 +821,15 @@ EOF
 		lib_case_fail "$c $got answers to 3 datagrams, sessions: $n socket, $fast fast; want 6, 2, 0"
 		ctl sessions >&2
 		# where a reply the relay sent went missing
+		echo "answers counted from uptime $up0 s to $(cut -d' ' -f1 /proc/uptime) s" >&2
 		echo "client's namespace:" >&2
-		lib_nsx "$NS_C" nstat 2>&1 | grep -E "Udp|Ip[A-Z]|Icmp" >&2
+		NSTAT_HISTORY=$TMPD/nstat.c lib_nsx "$NS_C" nstat 2>&1 | grep -E "Udp|Ip[A-Z]|Icmp" >&2
 		echo "relay's namespace:" >&2
-		lib_nsx "$NS_R" nstat 2>&1 | grep -E "Udp|Ip[A-Z]|Icmp" >&2
+		NSTAT_HISTORY=$TMPD/nstat.r lib_nsx "$NS_R" nstat 2>&1 | grep -E "Udp|Ip[A-Z]|Icmp" >&2
+		echo "upstream's namespace:" >&2
+		NSTAT_HISTORY=$TMPD/nstat.u lib_nsx "$NS_U" nstat 2>&1 | grep -E "Udp|Ip[A-Z]|Icmp" >&2
+		ctl stats | sed -n '/^traffic/,/^$/p' >&2
+		lib_nsx "$NS_R" ip -s route show cache >&2
 		lib_nsx "$NS_R" ip -s neigh show >&2
 		lib_nsx "$NS_R" ip -s ntable show name arp_cache 2>&1 | grep -i unres >&2
 	fi
