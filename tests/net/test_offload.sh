@@ -765,6 +765,10 @@ group_case()
 		to=$(ep :: 5000) dst="ff02::1%$IF_C" c="[tc/ipv6 all-nodes group]"
 	fi
 	prepare_mode tc
+	# (with an exception for the client or the upstream, the two workers' first replies
+	# or sends race in the kernel: drop_route_exceptions)
+	n=$(route_exceptions)
+	[ -z "$n" ] || lib_case_fail "$c route exceptions left in the relay's namespace: $n"
 	lib_udp_bg "$NS_U" "$TMPD/echo11.json" echo --bind "$(ep "$UP1_IP" 9000)"
 	local echo=$BG_PID
 	write_conf "$conf" tc 30.0 "$(ep "$UP1_IP" 9000)"
@@ -1867,6 +1871,31 @@ pmtu_case()
 			"when it rises, $up of $n go fast upstream, $down of $n replies"
 }
 
+# The path MTU cases leave IPv4 route exceptions (a learnt path MTU) in the relay's namespace:
+# "ip route flush cache" only marks them stale, they live on the subnet route's nexthop until
+# the route goes. Every later route to that peer is bound to the exception, and the kernel
+# puts the route it replaces there out of use (dst_dev_put: what is sent through it is freed
+# in dst_discard_out, counted nowhere, the send succeeds) even while another CPU sends through
+# it: two workers' first datagrams to one peer after a flush then lose one now and then
+# (group_case's broadcast: 5 answers of 6). The subnet routes made again drop them.
+drop_route_exceptions()
+{
+	lib_nsx "$NS_R" ip route del 198.18.1.0/24 dev "$IF_RC"
+	lib_nsx "$NS_R" ip route add 198.18.1.0/24 dev "$IF_RC" proto kernel scope link src 198.18.1.2
+	lib_nsx "$NS_R" ip route del 198.18.2.0/24 dev "$IF_RU"
+	lib_nsx "$NS_R" ip route add 198.18.2.0/24 dev "$IF_RU" proto kernel scope link src 198.18.2.1
+}
+# The relay's namespace's IPv4 route exceptions toward the client and the upstreams, one a
+# line. (A flushed one is listed again once a lookup binds a route to it.)
+route_exceptions()
+{
+	local a
+	for a in 198.18.1.1 198.18.2.2 198.18.2.3; do
+		lib_nsx "$NS_R" ip -4 route get "$a" >/dev/null
+	done
+	lib_nsx "$NS_R" ip -4 route show cache | grep -v '^ '
+}
+
 # The relay namespace's listener on port 5000 holds a datagram it has not read.
 listener_queued()
 {
@@ -1920,7 +1949,7 @@ pmtu_send_case()
 		lib_case_fail "$c relay did not start"
 	fi
 	lib_stop_pid "$echo"
-	lib_nsx "$NS_R" ip route flush cache
+	drop_route_exceptions
 	[ "$LIB_FAILS" = "$f0" ] &&
 		lib_case_ok "$c a send took the \"too big\": its datagram went again, the rule" \
 			"learnt 1300, $m of 10 passed up"
@@ -1987,7 +2016,7 @@ pmtu_icmp_case()
 		lib_case_fail "$c relay did not start"
 	fi
 	lib_stop_pid "$echo"
-	lib_nsx "$NS_R" ip route flush cache
+	drop_route_exceptions
 	[ "$LIB_FAILS" = "$f0" ] &&
 		lib_case_ok "$c a too-big about a reply: the rule learnt 1300 in $ms ms," \
 			"$m of 5 1400-byte replies passed up"
