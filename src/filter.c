@@ -1472,9 +1472,9 @@ static struct filter_iface *filter_iface_own(struct filter *f, int ifindex)
  * finds the hook it needs there when it is one of them (review-ifrename R1). Not an XDP
  * link where the filter runs in generic XDP (another program, on which the fast path never
  * runs): that hook goes, with the redirect target it made (offload_tx), and those
- * stages attach again beside the filter at their next apply (the link event's). own's
- * rr_ifaces entry stays until the filter's attach writes fi's. Returns the flags of the
- * stages that lost their hook. */
+ * stages attach again beside the filter at their next apply (the link event's). The
+ * rr_ifaces entry (own's, then fi's) keeps the other stages' flags until the filter's
+ * attach writes fi's. Returns the flags of the stages that lost their hook. */
 static uint32_t filter_iface_take(struct filter *f, struct filter_iface *fi,
 				  struct filter_iface *own)
 {
@@ -1482,9 +1482,18 @@ static uint32_t filter_iface_take(struct filter *f, struct filter_iface *fi,
 	const uint32_t tc = RR_IFACE_OFFLOAD_TC | RR_IFACE_SHED_TC;
 	uint32_t lost = 0, key = (uint32_t)own->ifindex;
 
-	if (own->xdp_link >= 0 && (own->xdp_generic || f->mode == FILTER_MODE_XDP_GENERIC)) {
+	/* (own's XDP link is native: the fast path and shedding attach DRV_MODE only) */
+	if (own->xdp_link >= 0 && f->mode == FILTER_MODE_XDP_GENERIC) {
 		lost = own->flags & xdp;
-		if (own->flags & RR_IFACE_OFFLOAD_XDP)
+		/* The entry loses those stages before their link goes: the filter's generic
+		 * program, once attached, must never run the fast path (generic XDP, after GRO:
+		 * filter_offload_attach), and a failed attach must leave no flag of a hook that
+		 * is gone (review-ifrename2 F1). Without an entry (a failed write) the program
+		 * runs the filter alone, which is no stage of own's either. */
+		own->flags &= ~lost;
+		if (filter_iface_write(f, own, BPF_ANY) < 0)
+			bpf_map_delete_elem(bpf_map__fd(f->skel->maps.rr_ifaces), &key);
+		if (lost & RR_IFACE_OFFLOAD_XDP)
 			bpf_map_delete_elem(bpf_map__fd(f->skel->maps.offload_tx), &key);
 		filter_detach_xdp(f, own);
 	}
