@@ -92,7 +92,7 @@ struct filter {
 	uint32_t offload_hook_changes; /* fast path hooks attached or detached (control thread) */
 	/* What the offload_xmit entries of interfaces since gone counted, by name: added to a
 	 * new interface's of the same name, so its series goes on (filter_offload_xmit). */
-	struct bpfbase_xmit xmit_gone[RR_IFACES_MAX];
+	struct bpfbase_xmit xmit_gone[BPFBASE_XMIT_ROWS];
 	bool xmit_gone_full; /* ... one name found no room there: said once */
 	uint32_t active;		  /* generation the program uses */
 	uint32_t serial;		  /* rule sets made active (filter_rules_revert) */
@@ -1354,15 +1354,15 @@ static void filter_xmit_fold(struct filter *f, int ifindex)
 	const char *name = filter_iface_name(f, ifindex);
 
 	if (!bpf_map_lookup_elem(fd, &key, &v) &&
-	    filter_xmit_add(f->xmit_gone, RR_IFACES_MAX, name, v.drops, v.sent) &&
+	    filter_xmit_add(f->xmit_gone, BPFBASE_XMIT_ROWS, name, v.drops, v.sent) &&
 	    !f->xmit_gone_full) {
-		/* (kept in the sums, not in name's series: said once) */
+		/* (kept, but in no series: said once) */
 		f->xmit_gone_full = true;
 		log_notice("offload: the transmit counts of %d names of interfaces since "
 			   "renamed or gone are kept; those of %s and of later names go to one "
-			   "row, counted in the sums but in no interface's series (a link named "
-			   "so again starts at 0)",
-			   RR_IFACES_MAX - 1, name);
+			   "row that no output shows (kept in no interface's series: a link "
+			   "named so again starts at 0)",
+			   BPFBASE_XMIT_ROWS - 1, name);
 	}
 	bpf_map_delete_elem(fd, &key);
 }
@@ -2430,7 +2430,7 @@ int filter_offload_xmit(struct filter *f, int ifindex, uint64_t *drops, uint64_t
 	uint32_t key = (uint32_t)ifindex;
 	int ret = bpf_map_lookup_elem(bpf_map__fd(f->skel->maps.offload_xmit), &key, &v);
 	const struct bpfbase_xmit *gone =
-		bpfbase_xmit_of(f->xmit_gone, RR_IFACES_MAX, filter_iface_name(f, ifindex), false);
+		bpfbase_xmit_of(f->xmit_gone, BPFBASE_XMIT_ROWS, filter_iface_name(f, ifindex), false);
 
 	*drops = v.drops + (gone ? gone->drops : 0);
 	*sent = v.sent + (gone ? gone->sent : 0);
@@ -2449,14 +2449,14 @@ void filter_xmit_counts(struct filter *f, struct bpfbase_xmit *into, uint32_t n)
 		if (!bpf_map_lookup_elem(fd, &key, &v))
 			other += filter_xmit_add(into, n, f->ifaces[i].name, v.drops, v.sent);
 	}
-	for (i = 0; i < RR_IFACES_MAX; i++)
+	for (i = 0; i < BPFBASE_XMIT_ROWS; i++)
 		if (f->xmit_gone[i].name[0])
 			other += filter_xmit_add(into, n, f->xmit_gone[i].name,
 						 f->xmit_gone[i].drops, f->xmit_gone[i].sent);
 	if (other)
 		log_notice("offload: %d of the interface names whose transmit counts the next "
-			   "program goes on from found no row of their own (%u): kept in one row, "
-			   "counted in the sums, their series start at 0",
+			   "program goes on from found no row of their own (%u): kept in one row "
+			   "that no output shows; their series start at 0",
 			   other, n - 1);
 }
 

@@ -1583,17 +1583,17 @@ static void test_relink_renamed_xmit(void **state)
 static void xmit_by_name(struct filter *f, const char *name, uint64_t *drops, uint64_t *sent,
 			 uint64_t *all_drops, uint64_t *all_sent)
 {
-	static struct bpfbase_xmit t[RR_IFACES_MAX];
+	static struct bpfbase_xmit t[BPFBASE_XMIT_ROWS];
 	const struct bpfbase_xmit *x;
 	int i;
 
 	memset(t, 0, sizeof(t));
-	filter_xmit_counts(f, t, RR_IFACES_MAX);
-	x = bpfbase_xmit_of(t, RR_IFACES_MAX, name, false);
+	filter_xmit_counts(f, t, BPFBASE_XMIT_ROWS);
+	x = bpfbase_xmit_of(t, BPFBASE_XMIT_ROWS, name, false);
 	*drops = x ? x->drops : 0;
 	*sent = x ? x->sent : 0;
 	*all_drops = *all_sent = 0;
-	for (i = 0; i < RR_IFACES_MAX; i++) {
+	for (i = 0; i < BPFBASE_XMIT_ROWS; i++) {
 		*all_drops += t[i].drops;
 		*all_sent += t[i].sent;
 	}
