@@ -1609,9 +1609,11 @@ int filter_relink(struct filter *f, const char *ifname, int ifindex, char *err, 
 					   "the next offload update",
 					   ifname);
 			if (lost)
-				log_notice("filter: %s: the filter runs in generic XDP there: what "
-					   "ran there in XDP (the fast path, shedding) attaches again "
-					   "at the next update",
+				log_notice("filter: %s: the filter runs in generic XDP there: the "
+					   "fast path and shedding leave their native XDP hook; at "
+					   "the next update shedding joins the filter's program and "
+					   "the fast path's relays go to tc on every interface (this "
+					   "device is no XDP redirect target any more)",
 					   ifname);
 		}
 		ret = filter_attach_iface(f, fi, err, errlen);
