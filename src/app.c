@@ -526,7 +526,7 @@ static void app_bpf_base_keep(struct app *a)
 	if (!filter_shed_counters(a->filter, sc))
 		for (i = 0; i < SHED_CNT__MAX; i++)
 			a->bpf_base.shed[i] += sc[i];
-	filter_xmit_counts(a->filter, a->bpf_base.xmit, RR_IFACES_MAX);
+	filter_xmit_counts(a->filter, a->bpf_base.xmit, BPFBASE_XMIT_ROWS);
 }
 
 static void app_filter_unload(struct app *a)

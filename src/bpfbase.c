@@ -73,7 +73,7 @@ void bpfbase_apply(const struct bpfbase *b, struct snapshot *s)
 	add_all(s->offload_counters, b->offload, OFFLOAD_CNT__MAX);
 	add_all(s->shed_counters, b->shed, SHED_CNT__MAX);
 	for (i = 0; s->offload_ifaces && i < s->n_offload_ifaces; i++) {
-		x = xmit_find(b->xmit, RR_IFACES_MAX, s->offload_ifaces[i].name);
+		x = xmit_find(b->xmit, BPFBASE_XMIT_ROWS, s->offload_ifaces[i].name);
 		if (x >= 0) {
 			s->offload_ifaces[i].xmit_drops += b->xmit[x].drops;
 			s->offload_ifaces[i].xmit_sent += b->xmit[x].sent;

@@ -21,16 +21,22 @@ struct bpfbase_xmit {
 	uint64_t drops, sent;
 };
 
+/* The rows of an xmit table: one for each interface the program can hold (RR_IFACES_MAX),
+ * and BPFBASE_XMIT_OTHER's, so that the names of 64 live interfaces all keep a row of their
+ * own (review-ifrename2 F3). */
+#define BPFBASE_XMIT_ROWS (RR_IFACES_MAX + 1)
+
 struct bpfbase {
 	uint64_t filter[FILTER_CNT__MAX];
 	uint64_t offload[OFFLOAD_CNT__MAX];
 	uint64_t shed[SHED_CNT__MAX];
-	struct bpfbase_xmit xmit[RR_IFACES_MAX];
+	struct bpfbase_xmit xmit[BPFBASE_XMIT_ROWS];
 };
 
 /* The row of t that holds the counts of names that found no room (the last one): a name no
- * link can have (Linux refuses whitespace in one), so no series shows it, and sums over the
- * table stay whole. */
+ * link can have (Linux refuses whitespace in one), so no series shows it. Its counts are
+ * kept (sums over the table stay whole), but no output shows them: status, stats and
+ * /metrics show xmit counts by interface name only. */
 #define BPFBASE_XMIT_OTHER "(other names)"
 
 /* Name's entry of the n in t; with make, a free one it takes when there is none, and when the

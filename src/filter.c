@@ -92,7 +92,7 @@ struct filter {
 	uint32_t offload_hook_changes; /* fast path hooks attached or detached (control thread) */
 	/* What the offload_xmit entries of interfaces since gone counted, by name: added to a
 	 * new interface's of the same name, so its series goes on (filter_offload_xmit). */
-	struct bpfbase_xmit xmit_gone[RR_IFACES_MAX];
+	struct bpfbase_xmit xmit_gone[BPFBASE_XMIT_ROWS];
 	bool xmit_gone_full; /* ... one name found no room there: said once */
 	uint32_t active;		  /* generation the program uses */
 	uint32_t serial;		  /* rule sets made active (filter_rules_revert) */
@@ -1029,7 +1029,9 @@ static int filter_iface_publish(struct filter *f, struct filter_iface *fi)
 	return filter_iface_write(f, fi, BPF_ANY);
 }
 
-/* In generic XDP the flavour without frags: tc after it then sees the Ethernet header. */
+/* In generic XDP the flavour without frags: tc after it then sees the Ethernet header. An XDP
+ * link of ours already on fi, in either mode, is joined (0): the filter's own attach checks
+ * the mode first (filter_attach_xdp_as). */
 static int filter_attach_xdp(struct filter *f, struct filter_iface *fi, __u32 flags)
 {
 	LIBBPF_OPTS(bpf_link_create_opts, opts, .flags = flags);
@@ -1233,6 +1235,18 @@ static int filter_tc_blind(struct filter *f, int ifindex, const char *stage, cha
 	return -EBUSY;
 }
 
+/* The filter's XDP attach in the mode flags asks for. An XDP link of ours there in the other
+ * mode is not taken as that (shedding's native one, put there while the filter's attach had
+ * failed, would be logged as generic XDP and run natively; review-ifrename2 F4): -EBUSY, and
+ * the next way is tried. (The fast path and shedding join a link of either mode on purpose:
+ * filter_attach_xdp.) */
+static int filter_attach_xdp_as(struct filter *f, struct filter_iface *fi, __u32 flags)
+{
+	if (fi->xdp_link >= 0 && fi->xdp_generic != !!(flags & XDP_FLAGS_SKB_MODE))
+		return -EBUSY;
+	return filter_attach_xdp(f, fi, flags);
+}
+
 /* Tries each way from the mode's starting step; logs every fallback with its reason. */
 static int filter_attach_iface(struct filter *f, struct filter_iface *fi, char *err, size_t errlen)
 {
@@ -1244,7 +1258,7 @@ static int filter_attach_iface(struct filter *f, struct filter_iface *fi, char *
 		return ret;
 	switch (f->mode) {
 	case FILTER_MODE_XDP:
-		ret = filter_attach_xdp(f, fi, XDP_FLAGS_DRV_MODE);
+		ret = filter_attach_xdp_as(f, fi, XDP_FLAGS_DRV_MODE);
 		if (ret == 0) {
 			fi->kind = FILTER_ATTACH_XDP_DRV;
 			break;
@@ -1253,7 +1267,7 @@ static int filter_attach_iface(struct filter *f, struct filter_iface *fi, char *
 			   strerror(-ret));
 		/* fall through */
 	case FILTER_MODE_XDP_GENERIC:
-		ret = filter_attach_xdp(f, fi, XDP_FLAGS_SKB_MODE);
+		ret = filter_attach_xdp_as(f, fi, XDP_FLAGS_SKB_MODE);
 		if (ret == 0) {
 			fi->kind = FILTER_ATTACH_XDP_SKB;
 			break;
@@ -1340,15 +1354,15 @@ static void filter_xmit_fold(struct filter *f, int ifindex)
 	const char *name = filter_iface_name(f, ifindex);
 
 	if (!bpf_map_lookup_elem(fd, &key, &v) &&
-	    filter_xmit_add(f->xmit_gone, RR_IFACES_MAX, name, v.drops, v.sent) &&
+	    filter_xmit_add(f->xmit_gone, BPFBASE_XMIT_ROWS, name, v.drops, v.sent) &&
 	    !f->xmit_gone_full) {
-		/* (kept in the sums, not in name's series: said once) */
+		/* (kept, but in no series: said once) */
 		f->xmit_gone_full = true;
 		log_notice("offload: the transmit counts of %d names of interfaces since "
 			   "renamed or gone are kept; those of %s and of later names go to one "
-			   "row, counted in the sums but in no interface's series (a link named "
-			   "so again starts at 0)",
-			   RR_IFACES_MAX - 1, name);
+			   "row that no output shows (kept in no interface's series: a link "
+			   "named so again starts at 0)",
+			   BPFBASE_XMIT_ROWS - 1, name);
 	}
 	bpf_map_delete_elem(fd, &key);
 }
@@ -1472,9 +1486,9 @@ static struct filter_iface *filter_iface_own(struct filter *f, int ifindex)
  * finds the hook it needs there when it is one of them (review-ifrename R1). Not an XDP
  * link where the filter runs in generic XDP (another program, on which the fast path never
  * runs): that hook goes, with the redirect target it made (offload_tx), and those
- * stages attach again beside the filter at their next apply (the link event's). own's
- * rr_ifaces entry stays until the filter's attach writes fi's. Returns the flags of the
- * stages that lost their hook. */
+ * stages attach again beside the filter at their next apply (the link event's). The
+ * rr_ifaces entry (own's, then fi's) keeps the other stages' flags until the filter's
+ * attach writes fi's. Returns the flags of the stages that lost their hook. */
 static uint32_t filter_iface_take(struct filter *f, struct filter_iface *fi,
 				  struct filter_iface *own)
 {
@@ -1482,9 +1496,18 @@ static uint32_t filter_iface_take(struct filter *f, struct filter_iface *fi,
 	const uint32_t tc = RR_IFACE_OFFLOAD_TC | RR_IFACE_SHED_TC;
 	uint32_t lost = 0, key = (uint32_t)own->ifindex;
 
-	if (own->xdp_link >= 0 && (own->xdp_generic || f->mode == FILTER_MODE_XDP_GENERIC)) {
+	/* (own's XDP link is native: the fast path and shedding attach DRV_MODE only) */
+	if (own->xdp_link >= 0 && f->mode == FILTER_MODE_XDP_GENERIC) {
 		lost = own->flags & xdp;
-		if (own->flags & RR_IFACE_OFFLOAD_XDP)
+		/* The entry loses those stages before their link goes: the filter's generic
+		 * program, once attached, must never run the fast path (generic XDP, after GRO:
+		 * filter_offload_attach), and a failed attach must leave no flag of a hook that
+		 * is gone (review-ifrename2 F1). Without an entry (a failed write) the program
+		 * runs the filter alone, which is no stage of own's either. */
+		own->flags &= ~lost;
+		if (filter_iface_write(f, own, BPF_ANY) < 0)
+			bpf_map_delete_elem(bpf_map__fd(f->skel->maps.rr_ifaces), &key);
+		if (lost & RR_IFACE_OFFLOAD_XDP)
 			bpf_map_delete_elem(bpf_map__fd(f->skel->maps.offload_tx), &key);
 		filter_detach_xdp(f, own);
 	}
@@ -1586,9 +1609,11 @@ int filter_relink(struct filter *f, const char *ifname, int ifindex, char *err, 
 					   "the next offload update",
 					   ifname);
 			if (lost)
-				log_notice("filter: %s: the filter runs in generic XDP there: what "
-					   "ran there in XDP (the fast path, shedding) attaches again "
-					   "at the next update",
+				log_notice("filter: %s: the filter runs in generic XDP there: the "
+					   "fast path and shedding leave their native XDP hook; at "
+					   "the next update shedding joins the filter's program and "
+					   "the fast path's relays go to tc on every interface (this "
+					   "device is no XDP redirect target any more)",
 					   ifname);
 		}
 		ret = filter_attach_iface(f, fi, err, errlen);
@@ -2407,7 +2432,7 @@ int filter_offload_xmit(struct filter *f, int ifindex, uint64_t *drops, uint64_t
 	uint32_t key = (uint32_t)ifindex;
 	int ret = bpf_map_lookup_elem(bpf_map__fd(f->skel->maps.offload_xmit), &key, &v);
 	const struct bpfbase_xmit *gone =
-		bpfbase_xmit_of(f->xmit_gone, RR_IFACES_MAX, filter_iface_name(f, ifindex), false);
+		bpfbase_xmit_of(f->xmit_gone, BPFBASE_XMIT_ROWS, filter_iface_name(f, ifindex), false);
 
 	*drops = v.drops + (gone ? gone->drops : 0);
 	*sent = v.sent + (gone ? gone->sent : 0);
@@ -2426,14 +2451,14 @@ void filter_xmit_counts(struct filter *f, struct bpfbase_xmit *into, uint32_t n)
 		if (!bpf_map_lookup_elem(fd, &key, &v))
 			other += filter_xmit_add(into, n, f->ifaces[i].name, v.drops, v.sent);
 	}
-	for (i = 0; i < RR_IFACES_MAX; i++)
+	for (i = 0; i < BPFBASE_XMIT_ROWS; i++)
 		if (f->xmit_gone[i].name[0])
 			other += filter_xmit_add(into, n, f->xmit_gone[i].name,
 						 f->xmit_gone[i].drops, f->xmit_gone[i].sent);
 	if (other)
 		log_notice("offload: %d of the interface names whose transmit counts the next "
-			   "program goes on from found no row of their own (%u): kept in one row, "
-			   "counted in the sums, their series start at 0",
+			   "program goes on from found no row of their own (%u): kept in one row "
+			   "that no output shows; their series start at 0",
 			   other, n - 1);
 }
 

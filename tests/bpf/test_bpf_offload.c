@@ -28,6 +28,7 @@
 #include <cmocka.h>
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
+#include <linux/if_link.h>
 #include <linux/pkt_cls.h>
 
 #include "bpfbase.h"
@@ -1582,17 +1583,17 @@ static void test_relink_renamed_xmit(void **state)
 static void xmit_by_name(struct filter *f, const char *name, uint64_t *drops, uint64_t *sent,
 			 uint64_t *all_drops, uint64_t *all_sent)
 {
-	static struct bpfbase_xmit t[RR_IFACES_MAX];
+	static struct bpfbase_xmit t[BPFBASE_XMIT_ROWS];
 	const struct bpfbase_xmit *x;
 	int i;
 
 	memset(t, 0, sizeof(t));
-	filter_xmit_counts(f, t, RR_IFACES_MAX);
-	x = bpfbase_xmit_of(t, RR_IFACES_MAX, name, false);
+	filter_xmit_counts(f, t, BPFBASE_XMIT_ROWS);
+	x = bpfbase_xmit_of(t, BPFBASE_XMIT_ROWS, name, false);
 	*drops = x ? x->drops : 0;
 	*sent = x ? x->sent : 0;
 	*all_drops = *all_sent = 0;
-	for (i = 0; i < RR_IFACES_MAX; i++) {
+	for (i = 0; i < BPFBASE_XMIT_ROWS; i++) {
 		*all_drops += t[i].drops;
 		*all_sent += t[i].sent;
 	}
@@ -1772,13 +1773,24 @@ static void test_renamed_to_filtered(void **state)
 	assert_int_equal(sent, 5);
 }
 
+/* What the kernel and f show on a link after the filter took it. */
+struct taken {
+	int hooks;	    /* filter_offload_hooks */
+	uint64_t changes;   /* XDP changes the relink made */
+	bool generic;	    /* filter_in_generic_xdp */
+	int mode;	    /* filter_xdp_query: XDP_ATTACHED_* */
+	int ret;	    /* filter_relink's */
+};
+
 /* rs0 with the fast path in native XDP, a redirect target, renamed to the gone filtered rp0
  * with the filter in mode: the fast path's hooks, flags and offload_tx entry as relink leaves
- * them (before the offload update that follows), and the XDP changes it made on the device. */
-static void renamed_to_filtered_xdp(const char *mode, int *hooks, uint64_t *xdp_changes)
+ * them (before the offload update that follows), the XDP changes it made on the device, and
+ * what the kernel has attached there. With gone, the link is deleted before the relink (its
+ * link event came late): the filter's attach fails after the take. */
+static void renamed_to_filtered_xdp(const char *mode, bool gone, struct taken *t)
 {
 	char text[512], err[CONFIG_ERR_LEN];
-	uint32_t old, idx;
+	uint32_t old, idx, prog;
 	uint64_t before;
 
 	snprintf(text, sizeof(text), "%sfilter = { mode = \"%s\"; interfaces = [ \"rp0\" ]; };\n",
@@ -1799,11 +1811,18 @@ static void renamed_to_filtered_xdp(const char *mode, int *hooks, uint64_t *xdp_
 	assert_int_equal(filter_offload_hooks(rl.f, (int)idx), FILTER_HOOK_XDP | FILTER_HOOK_TARGET);
 	assert_int_equal(sh("ip link set rs0 down && ip link set rs0 name rp0 && "
 			    "ip link set rp0 up"), 0);
+	if (gone)
+		assert_int_equal(sh("ip link del rp0"), 0);
 	before = filter_xdp_changes(rl.f);
-	if (filter_relink(rl.f, "rp0", (int)idx, err, sizeof(err)) != 1)
+	t->ret = filter_relink(rl.f, "rp0", (int)idx, err, sizeof(err));
+	if (!gone && t->ret != 1)
 		fail_msg("the filter (%s) did not take the link renamed rp0: %s", mode, err);
-	*hooks = filter_offload_hooks(rl.f, (int)idx);
-	*xdp_changes = filter_xdp_changes(rl.f) - before;
+	t->hooks = filter_offload_hooks(rl.f, (int)idx);
+	t->changes = filter_xdp_changes(rl.f) - before;
+	t->generic = filter_in_generic_xdp(rl.f, (int)idx);
+	t->mode = -1;
+	if (!gone)
+		assert_int_equal(filter_xdp_query((int)idx, &t->mode, &prog), 0);
 	relink_undo(NULL);
 }
 
@@ -1813,21 +1832,46 @@ static void renamed_to_filtered_xdp(const char *mode, int *hooks, uint64_t *xdp_
  * rings), and it stays a redirect target. With the filter in generic XDP (another program,
  * beside which the fast path never runs in XDP) the fast path's link goes, and with it the
  * redirect target entry: before, offload_tx kept it, and XDP redirected to a device with no
- * fast path of ours in XDP until the tracepoint marked it down. */
+ * fast path of ours in XDP until the tracepoint marked it down. What the kernel has
+ * attached is checked too (review-ifrename2 F2): a take that kept the native link would
+ * leave the filter in tc beside a program nobody owns, with the same flags. */
 static void test_renamed_to_filtered_xdp(void **state)
 {
-	uint64_t changes, gchanges;
-	int hooks, ghooks;
+	struct taken n, g;
 
 	(void)state;
-	renamed_to_filtered_xdp("xdp", &hooks, &changes);
-	renamed_to_filtered_xdp("xdp-generic", &ghooks, &gchanges);
-	if (hooks != (FILTER_HOOK_XDP | FILTER_HOOK_TARGET) || changes || ghooks)
-		fail_msg("after the relink: native XDP filter: fast path hooks %d (want %d: XDP, "
-			 "a redirect target), %llu XDP changes (want 0); generic XDP filter: hooks "
-			 "%d (want 0: it attaches again beside the filter)",
-			 hooks, FILTER_HOOK_XDP | FILTER_HOOK_TARGET, (unsigned long long)changes,
-			 ghooks);
+	renamed_to_filtered_xdp("xdp", false, &n);
+	renamed_to_filtered_xdp("xdp-generic", false, &g);
+	if (n.hooks != (FILTER_HOOK_XDP | FILTER_HOOK_TARGET) || n.changes || n.generic ||
+	    n.mode != XDP_ATTACHED_DRV)
+		fail_msg("native XDP filter: fast path hooks %d (want %d: XDP, a redirect "
+			 "target), %llu XDP changes (want 0), generic %d, attached mode %d (want "
+			 "%d: native)",
+			 n.hooks, FILTER_HOOK_XDP | FILTER_HOOK_TARGET,
+			 (unsigned long long)n.changes, n.generic, n.mode, XDP_ATTACHED_DRV);
+	if (g.hooks || g.changes != 2 || !g.generic || g.mode != XDP_ATTACHED_SKB)
+		fail_msg("generic XDP filter: fast path hooks %d (want 0: it attaches again "
+			 "beside the filter), %llu XDP changes (want 2: native off, generic on), "
+			 "in generic XDP %d, attached mode %d (want %d: generic)",
+			 g.hooks, (unsigned long long)g.changes, g.generic, g.mode,
+			 XDP_ATTACHED_SKB);
+}
+
+/* A generic take whose attach then fails (the link went before its event was handled): the
+ * fast path lost its XDP hook there, and rr_ifaces says so. Before, the entry kept its
+ * OFFLOAD_XDP flag until the filter's attach rewrote it: meanwhile the generic program would
+ * run the fast path in generic XDP, and a failed attach left the flag of a hook that is gone
+ * (review-ifrename2 F1). */
+static void test_renamed_to_filtered_gone(void **state)
+{
+	struct taken g;
+
+	(void)state;
+	renamed_to_filtered_xdp("xdp-generic", true, &g);
+	if (g.ret >= 0 || g.hooks)
+		fail_msg("generic XDP filter, link gone: relink %d (want < 0), fast path hooks %d "
+			 "(want 0: its XDP link was closed)",
+			 g.ret, g.hooks);
 }
 
 /* A filtered link with the fast path in XDP, a redirect target (rt0), renamed rt9, and a new
@@ -1931,6 +1975,7 @@ int main(void)
 	    cmocka_unit_test_teardown(test_renamed_many, relink_undo),
 	    cmocka_unit_test_teardown(test_renamed_to_filtered, relink_undo),
 	    cmocka_unit_test_teardown(test_renamed_to_filtered_xdp, relink_undo),
+	    cmocka_unit_test_teardown(test_renamed_to_filtered_gone, relink_undo),
 	    cmocka_unit_test_teardown(test_moved_target, relink_undo),
 	    cmocka_unit_test(test_redirect_err_one_frame),
 	};

@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -29,7 +30,7 @@ static void test_apply_after_reload(void **state)
 	for (i = 0; i < OFFLOAD_CNT__MAX; i++)
 		b.offload[i] = 7;
 	b.shed[0] = 9; /* the snapshot has no shed counters: nothing to add it to */
-	bpfbase_xmit_add(b.xmit, RR_IFACES_MAX, "eth1", 40, 400);
+	bpfbase_xmit_add(b.xmit, BPFBASE_XMIT_ROWS, "eth1", 40, 400);
 	filter[0] = 1;
 	offload[OFFLOAD_CNT__MAX - 1] = 2;
 	ifs[0].xmit_drops = 3;
@@ -136,12 +137,44 @@ static void test_xmit_table(void **state)
 	assert_int_equal(rows, 1);
 }
 
+/* The program holds RR_IFACES_MAX interfaces: the base keeps each of their names' counts in
+ * a row of its own (their series go on across a reload), beside the other names' row. Before,
+ * the table had RR_IFACES_MAX rows with that one among them: the 64th name's series dropped
+ * to 0 at each reload (review-ifrename2 F3). */
+static void test_xmit_live_names(void **state)
+{
+	static struct bpfbase b;
+	static struct snapshot_offload_iface ifs[RR_IFACES_MAX];
+	const uint32_t rows = sizeof(b.xmit) / sizeof(b.xmit[0]);
+	struct snapshot s;
+	uint32_t i;
+
+	(void)state;
+	memset(&b, 0, sizeof(b));
+	memset(&s, 0, sizeof(s));
+	memset(ifs, 0, sizeof(ifs));
+	for (i = 0; i < RR_IFACES_MAX; i++) {
+		snprintf(ifs[i].name, sizeof(ifs[i].name), "eth%u", i);
+		bpfbase_xmit_add(b.xmit, rows, ifs[i].name, i + 1, 1);
+	}
+	s.offload_ifaces = ifs;
+	s.n_offload_ifaces = RR_IFACES_MAX;
+	bpfbase_apply(&b, &s);
+	for (i = 0; i < RR_IFACES_MAX; i++)
+		if (ifs[i].xmit_drops != i + 1 || ifs[i].xmit_sent != 1)
+			fail_msg("%s's series after a reload: %llu/%llu, not %u/1 (a base of %u "
+				 "rows)",
+				 ifs[i].name, (unsigned long long)ifs[i].xmit_drops,
+				 (unsigned long long)ifs[i].xmit_sent, i + 1, rows);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_apply_after_reload),
 		cmocka_unit_test(test_xmit_table),
 		cmocka_unit_test(test_filter_add),
+		cmocka_unit_test(test_xmit_live_names),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
