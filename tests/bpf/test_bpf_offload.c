@@ -1512,6 +1512,32 @@ static int relink_undo(void **state)
 		  "ip link del $l 2>/dev/null; done; true");
 }
 
+/* Veths links[i] <-> links[i + 1] for each pair (up, both ends), and text's filter in rl. */
+static struct filter *relink_setup(const char *text, const char *const *links, size_t n)
+{
+	char err[CONFIG_ERR_LEN];
+	size_t i;
+
+	for (i = 0; i + 1 < n; i += 2)
+		assert_int_equal(sh("ip link add %s type veth peer name %s && ip link set %s up && "
+				    "ip link set %s up",
+				    links[i], links[i + 1], links[i], links[i + 1]),
+				 0);
+	if (config_load_string(text, "t.conf", &rl.cfg, err, sizeof(err)))
+		fail_msg("config: %s", err);
+	if (filter_new(rl.cfg, &rl.f, err, sizeof(err)))
+		fail_msg("filter_new on %s: %s", n ? links[0] : "-", err);
+	return rl.f;
+}
+
+/* Renames link from to (down first: Linux before 6.2 renames no link that is up). */
+static void rename_link(const char *from, const char *to)
+{
+	assert_int_equal(sh("ip link set %s down && ip link set %s name %s && ip link set %s up",
+			    from, from, to, to),
+			 0);
+}
+
 /* A filtered interface with the fast path in tc that is renamed (rn0 -> rn9, still there),
  * and a new link named rn0: the filter moves to it, and the transmit counts the old device
  * had under "rn0" stay in rn0's series, which goes on from them. Meanwhile the renamed device's
@@ -1533,21 +1559,13 @@ static void test_relink_renamed_xmit(void **state)
 	int xmit;
 
 	(void)state;
-	assert_int_equal(sh("ip link add rn0 type veth peer name rn1 && ip link set rn0 up && "
-			    "ip link set rn1 up"), 0);
-	if (config_load_string(text, "t.conf", &rl.cfg, err, sizeof(err)))
-		fail_msg("config: %s", err);
-	if (filter_new(rl.cfg, &rl.f, err, sizeof(err)))
-		fail_msg("filter_new on rn0: %s", err);
-	f = rl.f;
+	f = relink_setup(text, (const char *const[]){ "rn0", "rn1" }, 2);
 	old = if_nametoindex("rn0");
 	if (filter_offload_attach(f, (int)old, false, false, err, sizeof(err)))
 		fail_msg("offload on rn0: %s", err);
 	xmit = filter_map_fd(f, "offload_xmit");
 	assert_int_equal(bpf_map_update_elem(xmit, &old, &xv, BPF_ANY), 0);
-	/* (down first: Linux before 6.2 renames no link that is up) */
-	assert_int_equal(sh("ip link set rn0 down && ip link set rn0 name rn9 && "
-			    "ip link set rn9 up"), 0);
+	rename_link("rn0", "rn9");
 	assert_int_equal(filter_relink(f, "rn9", (int)old, err, sizeof(err)), 0);
 	assert_string_equal(offload_name(f, (int)old), "rn0");
 	assert_int_equal(filter_offload_xmit(f, (int)old, &drops, &sent), 0);
@@ -1627,22 +1645,14 @@ static void test_own_renamed(void **state)
 	int xmit;
 
 	(void)state;
-	assert_int_equal(sh("ip link add rq0 type veth peer name rq1 && ip link set rq0 up && "
-			    "ip link set rq1 up"), 0);
-	if (config_load_string(relay_only, "t.conf", &rl.cfg, err, sizeof(err)))
-		fail_msg("config: %s", err);
-	if (filter_new(rl.cfg, &rl.f, err, sizeof(err)))
-		fail_msg("filter_new: %s", err);
-	f = rl.f;
+	f = relink_setup(relay_only, (const char *const[]){ "rq0", "rq1" }, 2);
 	idx = if_nametoindex("rq0");
 	if (filter_offload_attach(f, (int)idx, false, false, err, sizeof(err)))
 		fail_msg("offload on rq0: %s", err);
 	assert_string_equal(offload_name(f, (int)idx), "rq0");
 	xmit = filter_map_fd(f, "offload_xmit");
 	assert_int_equal(bpf_map_update_elem(xmit, &idx, &xv, BPF_ANY), 0);
-	/* (down first: Linux before 6.2 renames no link that is up) */
-	assert_int_equal(sh("ip link set rq0 down && ip link set rq0 name rq9 && "
-			    "ip link set rq9 up"), 0);
+	rename_link("rq0", "rq9");
 	assert_int_equal(filter_relink(f, "rq9", (int)idx, err, sizeof(err)), 0);
 	if (strcmp(offload_name(f, (int)idx), "rq9"))
 		fail_msg("the fast path shows the link renamed rq9 as '%s'",
@@ -1678,12 +1688,7 @@ static void test_renamed_many(void **state)
 	int xmit;
 
 	(void)state;
-	assert_int_equal(sh("ip link add rq0 type veth peer name rq1 && ip link set rq0 up && "
-			    "ip link set rq1 up"), 0);
-	if (config_load_string(relay_only, "t.conf", &rl.cfg, err, sizeof(err)))
-		fail_msg("config: %s", err);
-	if (filter_new(rl.cfg, &rl.f, err, sizeof(err)))
-		fail_msg("filter_new: %s", err);
+	relink_setup(relay_only, (const char *const[]){ "rq0", "rq1" }, 2);
 	idx = if_nametoindex("rq0");
 	if (filter_offload_attach(rl.f, (int)idx, false, false, err, sizeof(err)))
 		fail_msg("offload on rq0: %s", err);
@@ -1726,14 +1731,7 @@ static void test_renamed_to_filtered(void **state)
 
 	(void)state;
 	snprintf(text, sizeof(text), "%s%s", relay_only, filter_line);
-	assert_int_equal(sh("ip link add rp0 type veth peer name rp1 && ip link set rp0 up && "
-			    "ip link set rp1 up && ip link add rs0 type veth peer name rs1 && "
-			    "ip link set rs0 up && ip link set rs1 up"), 0);
-	if (config_load_string(text, "t.conf", &rl.cfg, err, sizeof(err)))
-		fail_msg("config: %s", err);
-	if (filter_new(rl.cfg, &rl.f, err, sizeof(err)))
-		fail_msg("filter_new on rp0: %s", err);
-	f = rl.f;
+	f = relink_setup(text, (const char *const[]){ "rp0", "rp1", "rs0", "rs1" }, 4);
 	old = if_nametoindex("rp0");
 	assert_int_equal(sh("ip link del rp0"), 0);
 	filter_link_gone(f, (int)old);
@@ -1742,8 +1740,7 @@ static void test_renamed_to_filtered(void **state)
 		fail_msg("offload on rs0: %s", err);
 	xmit = filter_map_fd(f, "offload_xmit");
 	assert_int_equal(bpf_map_update_elem(xmit, &idx, &xv, BPF_ANY), 0);
-	assert_int_equal(sh("ip link set rs0 down && ip link set rs0 name rp0 && "
-			    "ip link set rp0 up"), 0);
+	rename_link("rs0", "rp0");
 	changes = filter_offload_hook_changes(f);
 	if (filter_relink(f, "rp0", (int)idx, err, sizeof(err)) != 1)
 		fail_msg("the filter did not take the link renamed rp0: %s", err);
@@ -1795,13 +1792,7 @@ static void renamed_to_filtered_xdp(const char *mode, bool gone, struct taken *t
 
 	snprintf(text, sizeof(text), "%sfilter = { mode = \"%s\"; interfaces = [ \"rp0\" ]; };\n",
 		 relay_only, mode);
-	assert_int_equal(sh("ip link add rp0 type veth peer name rp1 && ip link set rp0 up && "
-			    "ip link set rp1 up && ip link add rs0 type veth peer name rs1 && "
-			    "ip link set rs0 up && ip link set rs1 up"), 0);
-	if (config_load_string(text, "t.conf", &rl.cfg, err, sizeof(err)))
-		fail_msg("config: %s", err);
-	if (filter_new(rl.cfg, &rl.f, err, sizeof(err)))
-		fail_msg("filter_new on rp0 (%s): %s", mode, err);
+	relink_setup(text, (const char *const[]){ "rp0", "rp1", "rs0", "rs1" }, 4);
 	old = if_nametoindex("rp0");
 	assert_int_equal(sh("ip link del rp0"), 0);
 	filter_link_gone(rl.f, (int)old);
@@ -1809,8 +1800,7 @@ static void renamed_to_filtered_xdp(const char *mode, bool gone, struct taken *t
 	if (filter_offload_attach(rl.f, (int)idx, true, true, err, sizeof(err)))
 		fail_msg("offload in XDP on rs0: %s", err);
 	assert_int_equal(filter_offload_hooks(rl.f, (int)idx), FILTER_HOOK_XDP | FILTER_HOOK_TARGET);
-	assert_int_equal(sh("ip link set rs0 down && ip link set rs0 name rp0 && "
-			    "ip link set rp0 up"), 0);
+	rename_link("rs0", "rp0");
 	if (gone)
 		assert_int_equal(sh("ip link del rp0"), 0);
 	before = filter_xdp_changes(rl.f);
@@ -1886,12 +1876,7 @@ static void test_moved_target(void **state)
 
 	(void)state;
 	snprintf(text, sizeof(text), "%s%s", relay_only, filter_line);
-	assert_int_equal(sh("ip link add rt0 type veth peer name rt1 && ip link set rt0 up && "
-			    "ip link set rt1 up"), 0);
-	if (config_load_string(text, "t.conf", &rl.cfg, err, sizeof(err)))
-		fail_msg("config: %s", err);
-	if (filter_new(rl.cfg, &rl.f, err, sizeof(err)))
-		fail_msg("filter_new on rt0: %s", err);
+	relink_setup(text, (const char *const[]){ "rt0", "rt1" }, 2);
 	old = if_nametoindex("rt0");
 	if (filter_offload_attach(rl.f, (int)old, true, true, err, sizeof(err)))
 		fail_msg("offload in XDP on rt0: %s", err);
