@@ -88,12 +88,43 @@ mode_settled()
 		[ "$(lib_stat reply_rx_pkts)" -ge 12020 ]
 }
 
-# cmd_queued: an eventfd of the relay counts a write no one has read: the reload's command for
-# the stopped worker (its ring reads the eventfd only when the worker runs).
-cmd_queued()
+# replies_read: the relay's session socket has nothing queued (ss Recv-Q) and every reply read is
+# relayed: worker 0 has read all mode_replier.py's first replies (it runs again after
+# lib_resume), so nothing of the session's is left in its ring to run before the command.
+replies_read()
+{
+	local q line
+	q=$(lib_nsx "$NS_R" ss -Huan dst "$(ep "$UP1_IP" 9000)" | awk '{ q += $2 } END { print q + 0 }')
+	line=$(lib_stats) || return 1
+	[ "$q" = 0 ] && [ "$(lib_field reply_rx_pkts "$line")" -gt 0 ] &&
+		[ "$(lib_field reply_tx_pkts "$line")" = "$(lib_field reply_rx_pkts "$line")" ]
+}
+
+# eventfd_counts: an eventfd of the relay counts a write no one has read.
+eventfd_counts()
 {
 	cat /proc/"$RELAY_PID"/fdinfo/* 2>/dev/null | awk '/^eventfd-count:/ && $2 !~ /^0+$/ { f = 1 }
 		END { exit !f }'
+}
+
+# cmd_queued: the reload's command waits for the stopped worker: an eventfd counts (the
+# command's: the worker's ring reads it only when the worker runs) while the admin thread
+# waits for the worker in a futex (worker_wait). An eventfd alone said so too soon: the
+# reload's own (the ask, its load's end) count until the admin thread reads them, and the
+# replies sent then were queued before the command (traced: their wake-up 4 ms before the
+# command's; all 20 relayed as the session's).
+cmd_queued()
+{
+	local tid nr
+	case $(uname -m) in
+	x86_64) nr=202 ;;
+	aarch64) nr=98 ;;
+	*) nr= ;;
+	esac
+	tid=$(grep -lx ringrelay-admin /proc/"$RELAY_PID"/task/*/comm 2>/dev/null | head -n 1 |
+		cut -d/ -f5)
+	eventfd_counts && [ -n "$tid" ] &&
+		{ [ -z "$nr" ] || [ "$(cut -d' ' -f1 /proc/"$RELAY_PID"/task/"$tid"/syscall)" = "$nr" ]; }
 }
 
 # mode_change_case: a forward relay (io_uring) whose session's replies carry a control
@@ -103,7 +134,8 @@ cmd_queued()
 # must be read as the session's receive laid them out; read as the mirror's receive lays out
 # a buffer, payload bytes became a control message whose length wrapped, and the worker spun
 # in it for good (before: no reload applied, the stop found the worker stuck, exit 1).
-# The command must be queued (its eventfd counted: cmd_queued) before the worker runs: on an
+# The worker must have read the first replies before it is stopped (replies_read), and the
+# command must be queued (its eventfd counted: cmd_queued) before the worker runs: on an
 # emulated CPU the reload took longer than the 1 s this case slept, the replies were queued
 # first and relayed, none dropped as the closed session's. On Linux 6.1 (make check-kernel)
 # the worker read the replies before the command whichever was queued first (two runs; not
@@ -112,7 +144,7 @@ cmd_queued()
 # relayed as the session's, none lost uncounted) and says so.
 mode_change_case()
 {
-	local d=$TMPD/mode st
+	local d=$TMPD/mode st line applied closed ovfl rx tx
 	lib_case_begin mode io_uring 4
 	c="[io_uring/ipv4 forward made a mirror]"
 	mkdir -p "$d"
@@ -125,11 +157,17 @@ mode_change_case()
 	touch "$d/go1"
 	lib_wait_for 10 test -e "$d/sent1" || lib_case_fail "$c the upstream did not send"
 	lib_resume "$RELAY_PID"
+	# Worker 0 is stopped only once it has read and relayed all of them. Stopped at once, it
+	# had some still queued and its socket's receive due before the command: the rest and the
+	# last replies were relayed as the session's (reply_drop_session_closed=0), or the command
+	# closed the session with them and the last replies unread in its socket, the overflow
+	# never told (reply_drop_session_closed=33, overflow 0, 4.3 MB left unread in the socket).
+	lib_wait_for 10 replies_read || lib_case_fail "$c the relay did not read the first replies"
 	lib_worker_stop 0 20 "$d/stop.out" || lib_case_fail "$c worker 0 was not stopped"
 	lib_relay_conf "$conf" backend=io_uring listen="$to" up="$(ep "$UP1_IP" 9000)" \
 		workers=1 mode=mirror
 	# (the reload's command waits for the stopped worker, 5 s at most)
-	cmd_queued && lib_case_fail "$c an eventfd of the relay counts before the reload"
+	eventfd_counts && lib_case_fail "$c an eventfd of the relay counts before the reload"
 	kill -HUP "$RELAY_PID"
 	lib_wait_for 3 cmd_queued || lib_case_fail "$c no command queued for the worker"
 	touch "$d/go2"
@@ -138,20 +176,24 @@ mode_change_case()
 	lib_stop_pid "$STOP_PID" # worker 0 runs again: the command, then the replies
 	# (the drops come with the next datagram's SO_RXQ_OVFL: the last replies')
 	lib_wait_for 10 lib_log_count_ge "reload: .* applied" 1 && lib_wait_for 5 mode_settled
-	st="reload applied: $(lib_log_count "reload: .* applied")"
-	st="$st, reply_drop_session_closed=$(lib_stat reply_drop_session_closed)"
-	st="$st, reply_drop_socket_receive_overflow=$(lib_stat reply_drop_socket_receive_overflow)"
-	st="$st, reply_rx_bytes=$(lib_stat reply_rx_bytes) reply_tx_bytes=$(lib_stat reply_tx_bytes)"
-	if lib_log_count_ge "reload: .* applied" 1 &&
-		[ "$(lib_stat reply_drop_session_closed)" = 20 ] &&
-		[ "$(lib_stat reply_drop_socket_receive_overflow)" -gt 0 ]; then
+	applied=$(lib_log_count "reload: .* applied")
+	line=$(lib_stats)
+	closed=$(lib_field reply_drop_session_closed "$line")
+	ovfl=$(lib_field reply_drop_socket_receive_overflow "$line")
+	rx=$(lib_field reply_rx_pkts "$line")
+	tx=$(lib_field reply_tx_pkts "$line")
+	st="reload applied: $applied, reply_drop_session_closed=$closed"
+	st="$st, reply_drop_socket_receive_overflow=$ovfl, reply_rx_pkts=$rx reply_tx_pkts=$tx"
+	st="$st, reply_rx_bytes=$(lib_field reply_rx_bytes "$line")"
+	st="$st reply_tx_bytes=$(lib_field reply_tx_bytes "$line")"
+	# Every one of the 12020 replies sent counted once: relayed, dropped by the socket, or
+	# dropped as the closed session's.
+	if [ "$applied" -ge 1 ] && [ "$closed" = 20 ] && [ "$ovfl" -gt 0 ] &&
+		[ "$rx" = 12020 ] && [ $((tx + ovfl + closed)) = 12020 ]; then
 		lib_case_ok "$c the reload applied, the session's last 20 replies counted as" \
-			"dropped, and the $(lib_stat reply_drop_socket_receive_overflow) its socket had" \
-			"dropped before them"
-	elif ! lib_kernel_ge 6 5 && lib_log_count_ge "reload: .* applied" 1 &&
-		[ "$(lib_stat reply_drop_session_closed)" = 0 ] &&
-		[ $(($(lib_stat reply_tx_pkts) + $(lib_stat reply_drop_socket_receive_overflow))) = \
-			"$(lib_stat reply_rx_pkts)" ]; then
+			"dropped, and the $ovfl its socket had dropped before them, $tx relayed"
+	elif ! lib_kernel_ge 6 5 && [ "$applied" -ge 1 ] && [ "$closed" = 0 ] &&
+		[ "$rx" = 12020 ] && [ $((tx + ovfl)) = 12020 ]; then
 		lib_case_ok "$c (before Linux 6.5 the replies were read before the command: not" \
 			"the order this case needs) the reload applied, the replies relayed as the" \
 			"session's, every one counted: $st"
