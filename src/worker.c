@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/sock_diag.h>
 #include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -415,11 +416,14 @@ static void check_replies(struct worker *w, uint32_t r)
  * the program counted for it last is folded first, so the access log's line has it), then the
  * backend stops receiving on it and releases its slot. Expiry, eviction, a move off a down
  * upstream (move_sessions) and every reload or shutdown close go through it. */
+static void worker_count_unread(struct worker *w, uint32_t r, struct session *s);
+
 static void end_session(struct worker *w, uint32_t r, struct session *s, enum accesslog_reason why)
 {
 	fast_close(w, r, s);
 	log_session(w, r, s, true, why);
 	session_ended(w, r, s);
+	worker_count_unread(w, r, s);
 	w->ops->session_close(w, r, s);
 }
 
@@ -649,7 +653,9 @@ static uint32_t ovfl_since(uint32_t *last, const struct sock_rx_meta *m)
 {
 	uint32_t n;
 
-	if (!m->has_ovfl || m->ovfl == *last)
+	/* (an older count than *last, from a receive that completes after the close counted
+	 * past it: worker_count_unread, is nothing new) */
+	if (!m->has_ovfl || (int32_t)(m->ovfl - *last) <= 0)
 		return 0;
 	n = m->ovfl - *last;
 	*last = m->ovfl;
@@ -682,6 +688,69 @@ void worker_note_reply_overflow(struct worker *w, uint32_t relay, struct session
 	relay_count_rx(c, RELAY_DIR_TO_CLIENT, n, 0);
 	upstream_count_rx(w, relay, worker_session_up(w, relay, s), n, 0);
 	relay_count_drop(c, RELAY_DIR_TO_CLIENT, DROP_SOCKET_OVERFLOW, n);
+}
+
+/* Counts what session s of relay slot r still holds in its socket as it closes, which the
+ * kernel would free with the socket unseen: the datagrams queued unread (received from the
+ * upstream, dropped: session_closed; a mirror's member replies as such) and its queue's
+ * drops that no SO_RXQ_OVFL told yet (SO_MEMINFO's count, the same sk_drops). Without it the
+ * replies' rx = tx + drops lost them. Close path only: one recvmmsg that finds the queue
+ * empty and one getsockopt per close when nothing waits. Beyond WORKER_UNREAD_ROUNDS rounds
+ * the rest goes uncounted (an upstream sending as fast as it is read). io_uring: a receive
+ * still armed on the socket takes only what this leaves, and its completions after the
+ * close count what they carry (stale: on_session_recv), once. */
+static void worker_count_unread(struct worker *w, uint32_t r, struct session *s)
+{
+	struct worker_unread *u = &w->unread;
+	bool mirror = w->relays[r].mode == RELAY_MODE_MIRROR;
+	uint32_t mi[SK_MEMINFO_VARS];
+	socklen_t mlen = sizeof(mi);
+	struct sock_rx_meta dm = { .has_ovfl = true };
+	int round, n, i;
+
+	if (s->fd < 0)
+		return;
+	for (round = 0; round < WORKER_UNREAD_ROUNDS; round++) {
+		for (i = 0; i < WORKER_UNREAD_BATCH; i++)
+			u->msgs[i].msg_hdr = (struct msghdr){
+				.msg_name = &u->names[i],
+				.msg_namelen = sizeof(u->names[i]),
+				.msg_control = u->control[i].buf,
+				.msg_controllen = sizeof(u->control[i].buf),
+			};
+		n = recvmmsg(s->fd, u->msgs, WORKER_UNREAD_BATCH, MSG_DONTWAIT | MSG_TRUNC, NULL);
+		if (n <= 0)
+			break;
+		for (i = 0; i < n; i++) {
+			struct msghdr *h = &u->msgs[i].msg_hdr;
+			uint32_t len = u->msgs[i].msg_len, segs;
+			struct sock_rx_meta m = { 0 };
+			struct cmsghdr *c;
+			struct addr from;
+
+			for (c = CMSG_FIRSTHDR(h); c; c = CMSG_NXTHDR(h, c))
+				sock_rx_cmsg(c, &m);
+			segs = sock_segments(len, m.gso_size);
+			if (mirror) {
+				bool known = !addr_from_sockaddr(&from, h->msg_name, h->msg_namelen);
+
+				worker_mirror_session_reply(w, r, known ? &from : NULL, segs, len);
+				continue;
+			}
+			worker_note_reply_overflow(w, r, s, &m);
+			relay_count_rx(&w->counters[r], RELAY_DIR_TO_CLIENT, segs, len);
+			upstream_count_rx(w, r, worker_session_up(w, r, s), segs, len);
+			relay_count_drop(&w->counters[r], RELAY_DIR_TO_CLIENT, DROP_SESSION_CLOSED,
+					 segs);
+		}
+		if (n < WORKER_UNREAD_BATCH)
+			break;
+	}
+	if (mirror || getsockopt(s->fd, SOL_SOCKET, SO_MEMINFO, mi, &mlen) ||
+	    mlen < sizeof(mi[0]) * (SK_MEMINFO_DROPS + 1))
+		return;
+	dm.ovfl = mi[SK_MEMINFO_DROPS];
+	worker_note_reply_overflow(w, r, s, &dm);
 }
 
 /* Closes the ACTIVE sessions of relay r for which keep() is false (all when keep is NULL);

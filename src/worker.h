@@ -15,6 +15,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <netinet/in.h>
 
 #include "balance.h"
 #include "offload.h"
@@ -34,6 +35,21 @@
 struct accesslog_ring;
 struct uring_caps;
 struct worker_ops;
+
+/* What a closing session's socket still holds is read (no payload: MSG_TRUNC) and counted,
+ * in rounds of this many, at most this many rounds per close (worker_count_unread). */
+#define WORKER_UNREAD_BATCH 64
+#define WORKER_UNREAD_ROUNDS 256
+
+/* worker_count_unread's scratch, the worker's own: a close allocates nothing. */
+struct worker_unread {
+	struct mmsghdr msgs[WORKER_UNREAD_BATCH];
+	struct sockaddr_in6 names[WORKER_UNREAD_BATCH];
+	union {
+		struct cmsghdr align;
+		char buf[SOCK_RX_OVFL_CONTROL_LEN + SOCK_RX_GRO_CONTROL_LEN];
+	} control[WORKER_UNREAD_BATCH];
+};
 
 struct listener {
 	bool in_use;
@@ -315,6 +331,7 @@ struct worker {
 	uint32_t route_epoch;	       /* worker_route_epoch as last read (a turn, a fast open) */
 	struct offload_scope scope;    /* the tick's reading of its changes (WORKER_SCOPE_PER_TICK) */
 	struct accesslog_ring *alog;  /* session starts and ends; NULL when access_log is off */
+	struct worker_unread unread;  /* a closing session socket's last datagrams */
 
 	int stop_fd; /* eventfd: main writes 1 to stop the worker */
 	int cmd_fd;  /* eventfd: main writes 1 after setting cmd */

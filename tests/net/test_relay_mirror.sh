@@ -142,11 +142,15 @@ cmd_queued()
 # traced: io_uring ran deferred completions newest first before 6.5): the order this case
 # needs cannot be made there, so it checks what it can (the reload applied, the replies
 # relayed as the session's, none lost uncounted) and says so.
+# With mmsg the worker runs the command first too (epoll reports the command's eventfd, ready
+# first, first), and the command closes the session with the 20 replies still queued in its
+# socket, unread, and the drops no SO_RXQ_OVFL told yet: the close counts both
+# (worker_count_unread; before: reply_rx_pkts=3640 of 12020, the 8380 others uncounted).
 mode_change_case()
 {
-	local d=$TMPD/mode st line applied closed ovfl rx tx
-	lib_case_begin mode io_uring 4
-	c="[io_uring/ipv4 forward made a mirror]"
+	local backend=$1 d=$TMPD/mode-$1 st line applied closed ovfl rx tx
+	lib_case_begin mode "$backend" 4
+	c="[$backend/ipv4 forward made a mirror]"
 	mkdir -p "$d"
 	lib_bg "$NS_U" "$PY" "$SRC/tests/net/mode_replier.py" "$(ep "$UP1_IP" 9000)" "$d"
 	CASE_PIDS+=("$BG_PID")
@@ -164,7 +168,7 @@ mode_change_case()
 	# never told (reply_drop_session_closed=33, overflow 0, 4.3 MB left unread in the socket).
 	lib_wait_for 10 replies_read || lib_case_fail "$c the relay did not read the first replies"
 	lib_worker_stop 0 20 "$d/stop.out" || lib_case_fail "$c worker 0 was not stopped"
-	lib_relay_conf "$conf" backend=io_uring listen="$to" up="$(ep "$UP1_IP" 9000)" \
+	lib_relay_conf "$conf" backend="$backend" listen="$to" up="$(ep "$UP1_IP" 9000)" \
 		workers=1 mode=mirror
 	# (the reload's command waits for the stopped worker, 5 s at most)
 	eventfd_counts && lib_case_fail "$c an eventfd of the relay counts before the reload"
@@ -192,7 +196,8 @@ mode_change_case()
 		[ "$rx" = 12020 ] && [ $((tx + ovfl + closed)) = 12020 ]; then
 		lib_case_ok "$c the reload applied, the session's last 20 replies counted as" \
 			"dropped, and the $ovfl its socket had dropped before them, $tx relayed"
-	elif ! lib_kernel_ge 6 5 && [ "$applied" -ge 1 ] && [ "$closed" = 0 ] &&
+	elif [ "$backend" = io_uring ] && ! lib_kernel_ge 6 5 && [ "$applied" -ge 1 ] &&
+		[ "$closed" = 0 ] &&
 		[ "$rx" = 12020 ] && [ $((tx + ovfl)) = 12020 ]; then
 		lib_case_ok "$c (before Linux 6.5 the replies were read before the command: not" \
 			"the order this case needs) the reload applied, the replies relayed as the" \
@@ -260,8 +265,8 @@ unroutable_only_case()
 	lib_case_end
 }
 
-mode_change_case
 for backend in $(lib_backends); do
+	mode_change_case "$backend"
 	unroutable_case "$backend"
 done
 unroutable_only_case
