@@ -694,11 +694,11 @@ void worker_note_reply_overflow(struct worker *w, uint32_t relay, struct session
  * kernel would free with the socket unseen: the datagrams queued unread (received from the
  * upstream, dropped: session_closed; a mirror's member replies as such) and its queue's
  * drops that no SO_RXQ_OVFL told yet (SO_MEMINFO's count, the same sk_drops). Without it the
- * replies' rx = tx + drops lost them. Close path only: one recvmmsg that finds the queue
- * empty and one getsockopt per close when nothing waits. Beyond WORKER_UNREAD_ROUNDS rounds
- * the rest goes uncounted (an upstream sending as fast as it is read). io_uring: a receive
- * still armed on the socket takes only what this leaves, and its completions after the
- * close count what they carry (stale: on_session_recv), once. */
+ * replies' rx = tx + drops lost them. Close path only: one getsockopt per close when
+ * nothing waits (its receive memory is 0); a drain and a second one when something does.
+ * Beyond WORKER_UNREAD_ROUNDS rounds the rest goes uncounted (an upstream sending as fast
+ * as it is read). io_uring: a receive still armed on the socket takes only what this leaves,
+ * and its completions after the close count what they carry (stale: on_session_recv), once. */
 static void worker_count_unread(struct worker *w, uint32_t r, struct session *s)
 {
 	struct worker_unread *u = &w->unread;
@@ -706,11 +706,14 @@ static void worker_count_unread(struct worker *w, uint32_t r, struct session *s)
 	uint32_t mi[SK_MEMINFO_VARS];
 	socklen_t mlen = sizeof(mi);
 	struct sock_rx_meta dm = { .has_ovfl = true };
+	bool drained = false;
 	int round, n, i;
 
-	if (s->fd < 0)
+	/* One getsockopt when nothing waits (the common close: an idle session's) */
+	if (s->fd < 0 || getsockopt(s->fd, SOL_SOCKET, SO_MEMINFO, mi, &mlen) ||
+	    mlen < sizeof(mi[0]) * (SK_MEMINFO_DROPS + 1))
 		return;
-	for (round = 0; round < WORKER_UNREAD_ROUNDS; round++) {
+	for (round = 0; mi[SK_MEMINFO_RMEM_ALLOC] && round < WORKER_UNREAD_ROUNDS; round++) {
 		for (i = 0; i < WORKER_UNREAD_BATCH; i++)
 			u->msgs[i].msg_hdr = (struct msghdr){
 				.msg_name = &u->names[i],
@@ -721,6 +724,7 @@ static void worker_count_unread(struct worker *w, uint32_t r, struct session *s)
 		n = recvmmsg(s->fd, u->msgs, WORKER_UNREAD_BATCH, MSG_DONTWAIT | MSG_TRUNC, NULL);
 		if (n <= 0)
 			break;
+		drained = true;
 		for (i = 0; i < n; i++) {
 			struct msghdr *h = &u->msgs[i].msg_hdr;
 			uint32_t len = u->msgs[i].msg_len, segs;
@@ -746,8 +750,8 @@ static void worker_count_unread(struct worker *w, uint32_t r, struct session *s)
 		if (n < WORKER_UNREAD_BATCH)
 			break;
 	}
-	if (mirror || getsockopt(s->fd, SOL_SOCKET, SO_MEMINFO, mi, &mlen) ||
-	    mlen < sizeof(mi[0]) * (SK_MEMINFO_DROPS + 1))
+	/* (after a drain, the drops it let happen too) */
+	if (mirror || (drained && getsockopt(s->fd, SOL_SOCKET, SO_MEMINFO, mi, &mlen)))
 		return;
 	dm.ovfl = mi[SK_MEMINFO_DROPS];
 	worker_note_reply_overflow(w, r, s, &dm);
