@@ -1864,6 +1864,59 @@ static void test_renamed_to_filtered_gone(void **state)
 			 g.ret, g.hooks);
 }
 
+/* The filter in generic XDP on rp0, whose attach failed at the link's return (someone
+ * else's generic XDP program with frags was there, behind which tc judges nothing); that
+ * program goes, and the fast path takes native XDP there. At the link's next change the
+ * filter's generic attach closes the fast path's native link, as a take does, and the filter
+ * runs in generic XDP, the fast path to attach again beside it. Before, that native link
+ * refused it (-EBUSY, logged as if it were someone else's) and the filter went to tc for good
+ * (review-ifrename3 G1). */
+static void test_filter_behind_own_native(void **state)
+{
+	static const char filter_line[] =
+	    "filter = { mode = \"xdp-generic\"; interfaces = [ \"rp0\" ]; };\n";
+	const struct bpf_insn pass[] = {
+	    {.code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = XDP_PASS},
+	    {.code = BPF_JMP | BPF_EXIT},
+	};
+	LIBBPF_OPTS(bpf_prog_load_opts, po, .prog_flags = BPF_F_XDP_HAS_FRAGS);
+	char text[sizeof(relay_only) + sizeof(filter_line)], err[CONFIG_ERR_LEN];
+	uint32_t old, idx, prog;
+	int fd, ret, hooks, mode = -1;
+
+	(void)state;
+	snprintf(text, sizeof(text), "%s%s", relay_only, filter_line);
+	relink_setup(text, (const char *const[]){ "rp0", "rp1" }, 2);
+	old = if_nametoindex("rp0");
+	assert_int_equal(sh("ip link del rp0"), 0);
+	filter_link_gone(rl.f, (int)old);
+	assert_int_equal(sh("ip link add rp0 type veth peer name rp1 && ip link set rp0 up && "
+			    "ip link set rp1 up"),
+			 0);
+	idx = if_nametoindex("rp0");
+	fd = bpf_prog_load(BPF_PROG_TYPE_XDP, "test_foreign", "GPL", pass, 2, &po);
+	assert_true(fd >= 0);
+	assert_int_equal(bpf_xdp_attach((int)idx, fd, XDP_FLAGS_SKB_MODE, NULL), 0);
+	ret = filter_relink(rl.f, "rp0", (int)idx, err, sizeof(err));
+	assert_int_equal(bpf_xdp_detach((int)idx, XDP_FLAGS_SKB_MODE, NULL), 0);
+	close(fd);
+	if (ret >= 0)
+		fail_msg("the filter attached behind a generic program with frags (%d)", ret);
+	if (filter_offload_attach(rl.f, (int)idx, true, true, err, sizeof(err)))
+		fail_msg("offload in XDP on rp0: %s", err);
+	assert_int_equal(filter_offload_hooks(rl.f, (int)idx), FILTER_HOOK_XDP | FILTER_HOOK_TARGET);
+	ret = filter_relink(rl.f, "rp0", (int)idx, err, sizeof(err));
+	hooks = filter_offload_hooks(rl.f, (int)idx);
+	assert_int_equal(filter_xdp_query((int)idx, &mode, &prog), 0);
+	if (ret != 1 || filter_in_tc(rl.f, (int)idx) || !filter_in_generic_xdp(rl.f, (int)idx) ||
+	    hooks || mode != XDP_ATTACHED_SKB)
+		fail_msg("relink %d (want 1: %s), the filter in tc %d (want 0), in generic XDP %d "
+			 "(want 1), fast path hooks %d (want 0: it attaches again beside the "
+			 "filter), attached mode %d (want %d: generic)",
+			 ret, ret < 0 ? err : "attached", filter_in_tc(rl.f, (int)idx),
+			 filter_in_generic_xdp(rl.f, (int)idx), hooks, mode, XDP_ATTACHED_SKB);
+}
+
 /* A filtered link with the fast path in XDP, a redirect target (rt0), renamed rt9, and a new
  * rt0: the filter moves there, and the renamed device's hooks go, with its redirect target
  * entry. Before, offload_tx kept it: XDP redirected to a device with no program of ours until
@@ -1961,6 +2014,7 @@ int main(void)
 	    cmocka_unit_test_teardown(test_renamed_to_filtered, relink_undo),
 	    cmocka_unit_test_teardown(test_renamed_to_filtered_xdp, relink_undo),
 	    cmocka_unit_test_teardown(test_renamed_to_filtered_gone, relink_undo),
+	    cmocka_unit_test_teardown(test_filter_behind_own_native, relink_undo),
 	    cmocka_unit_test_teardown(test_moved_target, relink_undo),
 	    cmocka_unit_test(test_redirect_err_one_frame),
 	};
