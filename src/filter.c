@@ -2498,19 +2498,41 @@ int filter_offload_xmit(struct filter *f, int ifindex, uint64_t *drops, uint64_t
 void filter_xmit_counts(struct filter *f, struct bpfbase_xmit *into, uint32_t n)
 {
 	int fd = bpf_map__fd(f->skel->maps.offload_xmit), other = 0;
+	struct bpfbase_xmit was[BPFBASE_XMIT_ROWS];
 	uint32_t i;
 
+	/* The table is made again: the names of interfaces of ours first (the next program
+	 * likely shows them), then those gone or renamed while this one ran, then those an
+	 * older one left; each with what into had for it. Added to as it was, into's rows
+	 * were never freed: old names kept them, and a new live one went to the row no output
+	 * shows (review-ifrename3 G3). */
+	if (n > BPFBASE_XMIT_ROWS)
+		n = BPFBASE_XMIT_ROWS;
+	memcpy(was, into, n * sizeof(*into));
+	memset(into, 0, n * sizeof(*into));
 	for (i = 0; i < f->n_ifaces; i++) {
 		struct offload_xmit_val v = { 0 };
 		uint32_t key = (uint32_t)f->ifaces[i].ifindex;
+		uint64_t drops, sent;
 
-		if (!bpf_map_lookup_elem(fd, &key, &v))
-			other += filter_xmit_add(into, n, f->ifaces[i].name, v.drops, v.sent);
+		bpf_map_lookup_elem(fd, &key, &v); /* (none: 0/0) */
+		drops = v.drops;
+		sent = v.sent;
+		bpfbase_xmit_take(was, n, f->ifaces[i].name, &drops, &sent);
+		other += filter_xmit_add(into, n, f->ifaces[i].name, drops, sent);
 	}
-	for (i = 0; i < BPFBASE_XMIT_ROWS; i++)
-		if (f->xmit_gone[i].name[0])
-			other += filter_xmit_add(into, n, f->xmit_gone[i].name,
-						 f->xmit_gone[i].drops, f->xmit_gone[i].sent);
+	for (i = 0; i < BPFBASE_XMIT_ROWS; i++) {
+		struct bpfbase_xmit g = f->xmit_gone[i];
+
+		if (!g.name[0])
+			continue;
+		bpfbase_xmit_take(was, n, g.name, &g.drops, &g.sent);
+		other += filter_xmit_add(into, n, g.name, g.drops, g.sent);
+	}
+	/* (BPFBASE_XMIT_OTHER's row too, which goes to its own) */
+	for (i = 0; i < n; i++)
+		if (was[i].name[0])
+			other += filter_xmit_add(into, n, was[i].name, was[i].drops, was[i].sent);
 	if (other)
 		log_notice("offload: %d of the interface names whose transmit counts the next "
 			   "program goes on from found no row of their own (%u): kept in one row "

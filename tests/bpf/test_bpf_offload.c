@@ -1673,6 +1673,51 @@ static void test_own_renamed(void **state)
 	assert_int_equal(all_sent, 7);
 }
 
+/* The base full of names an older program left (links long gone), and the fast path on rq0,
+ * which counted 3/5: what the unload keeps gives rq0 a row of its own (its series goes on
+ * after the reload), one old name goes to the row no output shows, and the sums lose
+ * nothing. Before, the base was added to as it was, never freed a row, and the live rq0 went
+ * to that row: its series restarted at 0 at every reload since (review-ifrename3 G3). */
+static void test_base_live_first(void **state)
+{
+	static struct bpfbase_xmit t[BPFBASE_XMIT_ROWS];
+	struct offload_xmit_val xv = { .drops = 3, .sent = 5 };
+	const struct bpfbase_xmit *x;
+	char err[CONFIG_ERR_LEN], name[IF_NAMESIZE];
+	uint64_t drops = 0, sent = 0;
+	uint32_t idx, k;
+
+	(void)state;
+	memset(t, 0, sizeof(t));
+	for (k = 0; k < BPFBASE_XMIT_ROWS - 1; k++) {
+		snprintf(name, sizeof(name), "gone%u", k);
+		bpfbase_xmit_add(t, BPFBASE_XMIT_ROWS, name, 1, 1);
+	}
+	relink_setup(relay_only, (const char *const[]){ "rq0", "rq1" }, 2);
+	idx = if_nametoindex("rq0");
+	if (filter_offload_attach(rl.f, (int)idx, false, false, err, sizeof(err)))
+		fail_msg("offload on rq0: %s", err);
+	assert_int_equal(bpf_map_update_elem(filter_map_fd(rl.f, "offload_xmit"), &idx, &xv,
+					     BPF_ANY),
+			 0);
+	filter_xmit_counts(rl.f, t, BPFBASE_XMIT_ROWS);
+	x = bpfbase_xmit_of(t, BPFBASE_XMIT_ROWS, "rq0", false);
+	if (!x || x->drops != 3 || x->sent != 5)
+		fail_msg("the live rq0 has %s in a base full of old names",
+			 x ? "other counts than 3/5" : "no row of its own");
+	for (k = 0; k < BPFBASE_XMIT_ROWS; k++) {
+		drops += t[k].drops;
+		sent += t[k].sent;
+	}
+	if (drops != BPFBASE_XMIT_ROWS - 1 + 3 || sent != BPFBASE_XMIT_ROWS - 1 + 5)
+		fail_msg("the base sums to %llu/%llu after the unload, not %d/%d",
+			 (unsigned long long)drops, (unsigned long long)sent,
+			 BPFBASE_XMIT_ROWS - 1 + 3, BPFBASE_XMIT_ROWS - 1 + 5);
+	x = bpfbase_xmit_of(t, BPFBASE_XMIT_ROWS, BPFBASE_XMIT_OTHER, false);
+	if (!x || x->drops != 1)
+		fail_msg("one old name's counts should be in the other names' row");
+}
+
 /* A link the fast path runs on by itself, renamed more often than xmit_gone has names (each
  * rename folds what it counted under the old name; the link events alone, filter_relink,
  * with the link's own name kept: what is read is the program's table): the counts of the
@@ -2011,6 +2056,7 @@ int main(void)
 	    cmocka_unit_test_teardown(test_relink_renamed_xmit, relink_undo),
 	    cmocka_unit_test_teardown(test_own_renamed, relink_undo),
 	    cmocka_unit_test_teardown(test_renamed_many, relink_undo),
+	    cmocka_unit_test_teardown(test_base_live_first, relink_undo),
 	    cmocka_unit_test_teardown(test_renamed_to_filtered, relink_undo),
 	    cmocka_unit_test_teardown(test_renamed_to_filtered_xdp, relink_undo),
 	    cmocka_unit_test_teardown(test_renamed_to_filtered_gone, relink_undo),
