@@ -1310,8 +1310,8 @@ static void filter_left_native_notice(const char *name, uint32_t lost, bool gene
 /* Tries each way from the mode's starting step; logs every fallback with its reason. *lost
  * gets the flags of the stages whose native XDP link went for the generic step (the caller
  * says so after the attach: filter_left_native_notice). */
-static int filter_attach_iface(struct filter *f, struct filter_iface *fi, uint32_t *lost,
-			       char *err, size_t errlen)
+static int filter_attach_iface(struct filter *f, struct filter_iface *fi, uint32_t *lost, char *err,
+			       size_t errlen)
 {
 	/* (config_check_links refused such a name at the start; this is a link of that name
 	 * made since) */

@@ -1949,7 +1949,8 @@ static void test_filter_behind_own_native(void **state)
 		fail_msg("the filter attached behind a generic program with frags (%d)", ret);
 	if (filter_offload_attach(rl.f, (int)idx, true, true, err, sizeof(err)))
 		fail_msg("offload in XDP on rp0: %s", err);
-	assert_int_equal(filter_offload_hooks(rl.f, (int)idx), FILTER_HOOK_XDP | FILTER_HOOK_TARGET);
+	assert_int_equal(filter_offload_hooks(rl.f, (int)idx),
+			 FILTER_HOOK_XDP | FILTER_HOOK_TARGET);
 	ret = filter_relink(rl.f, "rp0", (int)idx, err, sizeof(err));
 	hooks = filter_offload_hooks(rl.f, (int)idx);
 	assert_int_equal(filter_xdp_query((int)idx, &mode, &prog), 0);
