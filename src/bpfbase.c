@@ -51,6 +51,19 @@ void bpfbase_xmit_add(struct bpfbase_xmit *t, uint32_t n, const char *name, uint
 	}
 }
 
+bool bpfbase_xmit_take(struct bpfbase_xmit *t, uint32_t n, const char *name, uint64_t *drops,
+		       uint64_t *sent)
+{
+	int i = xmit_find(t, n, name);
+
+	if (i < 0)
+		return false;
+	*drops += t[i].drops;
+	*sent += t[i].sent;
+	memset(&t[i], 0, sizeof(t[i]));
+	return true;
+}
+
 static void add_all(uint64_t *to, const uint64_t *from, uint32_t n)
 {
 	uint32_t i;

@@ -47,6 +47,10 @@ struct bpfbase_xmit *bpfbase_xmit_of(struct bpfbase_xmit *t, uint32_t n, const c
 /* Adds drops and sent to name's entry of the n in t (made when needed). */
 void bpfbase_xmit_add(struct bpfbase_xmit *t, uint32_t n, const char *name, uint64_t drops,
 		      uint64_t sent);
+/* Adds the counts of name's entry of the n in t to *drops and *sent, and frees that entry (to
+ * rebuild a table with some names first: filter_xmit_counts). Whether there was one. */
+bool bpfbase_xmit_take(struct bpfbase_xmit *t, uint32_t n, const char *name, uint64_t *drops,
+		       uint64_t *sent);
 /* Adds what b carries to the program's counts in s, those s has (the arrays it holds, the
  * interfaces it lists, by name). */
 void bpfbase_apply(const struct bpfbase *b, struct snapshot *s);

@@ -1235,6 +1235,32 @@ static int filter_tc_blind(struct filter *f, int ifindex, const char *stage, cha
 	return -EBUSY;
 }
 
+/* fi's native XDP link, which only the fast path or shedding use (no filter flag there),
+ * goes before the filter's generic program comes: that program must never run the fast path
+ * (generic XDP, after GRO: filter_offload_attach). The entry loses those stages first, so a
+ * failed attach leaves no flag of a hook that is gone (review-ifrename2 F1); without an entry
+ * (a failed write) the program runs the filter alone, which is no stage of theirs either. The
+ * fast path's redirect target goes with its hook. Those stages attach again at their next
+ * apply (shedding into the filter's program, the fast path in tc). Returns the flags of the
+ * stages that lost their hook (0: no such link). */
+static uint32_t filter_iface_leave_native(struct filter *f, struct filter_iface *fi)
+{
+	const uint32_t xdp = RR_IFACE_OFFLOAD_XDP | RR_IFACE_SHED_XDP;
+	uint32_t lost, key = (uint32_t)fi->ifindex;
+
+	if (fi->xdp_link < 0 || fi->xdp_generic ||
+	    (fi->flags & (RR_IFACE_FILTER_XDP | RR_IFACE_FILTER_TC)))
+		return 0;
+	lost = fi->flags & xdp;
+	fi->flags &= ~lost;
+	if (filter_iface_write(f, fi, BPF_ANY) < 0)
+		bpf_map_delete_elem(bpf_map__fd(f->skel->maps.rr_ifaces), &key);
+	if (lost & RR_IFACE_OFFLOAD_XDP)
+		bpf_map_delete_elem(bpf_map__fd(f->skel->maps.offload_tx), &key);
+	filter_detach_xdp(f, fi);
+	return lost;
+}
+
 /* The filter's XDP attach in the mode flags asks for. An XDP link of ours there in the other
  * mode is not taken as that (shedding's native one, put there while the filter's attach had
  * failed, would be logged as generic XDP and run natively; review-ifrename2 F4): -EBUSY, and
@@ -1247,13 +1273,51 @@ static int filter_attach_xdp_as(struct filter *f, struct filter_iface *fi, __u32
 	return filter_attach_xdp(f, fi, flags);
 }
 
-/* Tries each way from the mode's starting step; logs every fallback with its reason. */
-static int filter_attach_iface(struct filter *f, struct filter_iface *fi, char *err, size_t errlen)
+/* Why filter_attach_xdp_as refused with ret: its own -EBUSY names our link, not someone
+ * else's program (review-ifrename3 G1). */
+static const char *filter_xdp_why(const struct filter_iface *fi, int ret)
+{
+	if (ret != -EBUSY || fi->xdp_link < 0)
+		return strerror(-ret);
+	return fi->xdp_generic ? "ringrelay's own generic XDP link is there (an earlier fallback)"
+			       : "ringrelay's own native XDP link (the fast path's or shedding's) "
+				 "is there";
+}
+
+/* Says where the stages in lost (filter_iface_leave_native) went, once the filter's attach
+ * on name is done: into its generic program (generic), else into nothing yet. */
+static void filter_left_native_notice(const char *name, uint32_t lost, bool generic)
+{
+	const char *who = !(lost & RR_IFACE_SHED_XDP)	   ? "the fast path"
+			  : !(lost & RR_IFACE_OFFLOAD_XDP) ? "shedding"
+							   : "the fast path and shedding";
+
+	if (!lost)
+		return;
+	if (generic)
+		log_notice("filter: %s: the filter runs in generic XDP there: the native XDP "
+			   "hook of %s went; at the next update shedding joins the filter's program and "
+			   "the fast path's relays go to tc on every interface (this device is no "
+			   "XDP redirect target any more)",
+			   name, who);
+	else
+		log_notice("filter: %s: the native XDP hook of %s went for the filter's generic "
+			   "XDP program, whose attach did not succeed: that stage attaches again at "
+			   "the next update",
+			   name, who);
+}
+
+/* Tries each way from the mode's starting step; logs every fallback with its reason. *lost
+ * gets the flags of the stages whose native XDP link went for the generic step (the caller
+ * says so after the attach: filter_left_native_notice). */
+static int filter_attach_iface(struct filter *f, struct filter_iface *fi, uint32_t *lost, char *err,
+			       size_t errlen)
 {
 	/* (config_check_links refused such a name at the start; this is a link of that name
 	 * made since) */
 	int ret = filter_iface_framed(fi->ifindex, fi->name, "filter", fi->mac, err, errlen);
 
+	*lost = 0;
 	if (ret < 0)
 		return ret;
 	switch (f->mode) {
@@ -1264,16 +1328,23 @@ static int filter_attach_iface(struct filter *f, struct filter_iface *fi, char *
 			break;
 		}
 		log_notice("filter: native XDP on %s: %s; trying generic XDP", fi->name,
-			   strerror(-ret));
+			   filter_xdp_why(fi, ret));
 		/* fall through */
 	case FILTER_MODE_XDP_GENERIC:
+		/* A native link of the fast path's or shedding's (put there while the filter's
+		 * attach had failed) would refuse the generic one: it goes, as at a take
+		 * (filter_iface_take), rather than the filter going to tc for good behind it
+		 * (review-ifrename3 G1). (In mode "xdp" the native step joined such a link.) */
+		*lost = filter_iface_leave_native(f, fi);
+		if (*lost)
+			filter_xmit_trace_sync(f);
 		ret = filter_attach_xdp_as(f, fi, XDP_FLAGS_SKB_MODE);
 		if (ret == 0) {
 			fi->kind = FILTER_ATTACH_XDP_SKB;
 			break;
 		}
 		log_notice("filter: generic XDP on %s: %s; trying tc ingress", fi->name,
-			   strerror(-ret));
+			   filter_xdp_why(fi, ret));
 		/* fall through */
 	case FILTER_MODE_TC:
 		ret = filter_tc_blind(f, fi->ifindex, "filter", err, errlen);
@@ -1409,7 +1480,7 @@ int filter_new_sized(const struct config *cfg, uint32_t flows, struct filter **o
 {
 	const struct filter_conf *fc = &cfg->filter;
 	struct filter *f;
-	uint32_t i;
+	uint32_t i, lost;
 	int ret;
 
 	/* Interface names before loading anything: a typo is the user's to fix. */
@@ -1430,7 +1501,8 @@ int filter_new_sized(const struct config *cfg, uint32_t flows, struct filter **o
 			snprintf(err, errlen, "filter: attach on %s: interface vanished", fi->name);
 			goto err_free;
 		}
-		ret = filter_attach_iface(f, fi, err, errlen);
+		/* (no stage runs anywhere yet: nothing to leave) */
+		ret = filter_attach_iface(f, fi, &lost, err, errlen);
 		if (ret < 0)
 			goto err_free;
 	}
@@ -1494,23 +1566,11 @@ static uint32_t filter_iface_take(struct filter *f, struct filter_iface *fi,
 {
 	const uint32_t xdp = RR_IFACE_OFFLOAD_XDP | RR_IFACE_SHED_XDP;
 	const uint32_t tc = RR_IFACE_OFFLOAD_TC | RR_IFACE_SHED_TC;
-	uint32_t lost = 0, key = (uint32_t)own->ifindex;
+	uint32_t lost = 0;
 
 	/* (own's XDP link is native: the fast path and shedding attach DRV_MODE only) */
-	if (own->xdp_link >= 0 && f->mode == FILTER_MODE_XDP_GENERIC) {
-		lost = own->flags & xdp;
-		/* The entry loses those stages before their link goes: the filter's generic
-		 * program, once attached, must never run the fast path (generic XDP, after GRO:
-		 * filter_offload_attach), and a failed attach must leave no flag of a hook that
-		 * is gone (review-ifrename2 F1). Without an entry (a failed write) the program
-		 * runs the filter alone, which is no stage of own's either. */
-		own->flags &= ~lost;
-		if (filter_iface_write(f, own, BPF_ANY) < 0)
-			bpf_map_delete_elem(bpf_map__fd(f->skel->maps.rr_ifaces), &key);
-		if (lost & RR_IFACE_OFFLOAD_XDP)
-			bpf_map_delete_elem(bpf_map__fd(f->skel->maps.offload_tx), &key);
-		filter_detach_xdp(f, own);
-	}
+	if (f->mode == FILTER_MODE_XDP_GENERIC)
+		lost = filter_iface_leave_native(f, own);
 	fi->xdp_link = own->xdp_link;
 	fi->xdp_generic = own->xdp_generic;
 	fi->tc_link = own->tc_link;
@@ -1533,7 +1593,7 @@ static uint32_t filter_iface_take(struct filter *f, struct filter_iface *fi,
 int filter_relink(struct filter *f, const char *ifname, int ifindex, char *err, size_t errlen)
 {
 	struct filter_iface *own;
-	uint32_t i, j, lost = 0;
+	uint32_t i, j, lost = 0, left;
 	int ret;
 
 	filter_iface_rename(f, ifname, ifindex);
@@ -1608,15 +1668,11 @@ int filter_relink(struct filter *f, const char *ifname, int ifindex, char *err, 
 				log_notice("filter: %s came back: the fast path re-attaches on "
 					   "the next offload update",
 					   ifname);
-			if (lost)
-				log_notice("filter: %s: the filter runs in generic XDP there: the "
-					   "fast path and shedding leave their native XDP hook; at "
-					   "the next update shedding joins the filter's program and "
-					   "the fast path's relays go to tc on every interface (this "
-					   "device is no XDP redirect target any more)",
-					   ifname);
 		}
-		ret = filter_attach_iface(f, fi, err, errlen);
+		ret = filter_attach_iface(f, fi, &left, err, errlen);
+		/* (said once the attach is done, which says where those stages went: N1) */
+		filter_left_native_notice(ifname, lost | left,
+					  ret == 0 && fi->kind == FILTER_ATTACH_XDP_SKB);
 		if (ret < 0) {
 			/* (an attach whose rr_ifaces write failed is not whole either) */
 			fi->kind = FILTER_ATTACH_NONE;
@@ -2442,19 +2498,41 @@ int filter_offload_xmit(struct filter *f, int ifindex, uint64_t *drops, uint64_t
 void filter_xmit_counts(struct filter *f, struct bpfbase_xmit *into, uint32_t n)
 {
 	int fd = bpf_map__fd(f->skel->maps.offload_xmit), other = 0;
+	struct bpfbase_xmit was[BPFBASE_XMIT_ROWS];
 	uint32_t i;
 
+	/* The table is made again: the names of interfaces of ours first (the next program
+	 * likely shows them), then those gone or renamed while this one ran, then those an
+	 * older one left; each with what into had for it. Added to as it was, into's rows
+	 * were never freed: old names kept them, and a new live one went to the row no output
+	 * shows (review-ifrename3 G3). */
+	if (n > BPFBASE_XMIT_ROWS)
+		n = BPFBASE_XMIT_ROWS;
+	memcpy(was, into, n * sizeof(*into));
+	memset(into, 0, n * sizeof(*into));
 	for (i = 0; i < f->n_ifaces; i++) {
 		struct offload_xmit_val v = { 0 };
 		uint32_t key = (uint32_t)f->ifaces[i].ifindex;
+		uint64_t drops, sent;
 
-		if (!bpf_map_lookup_elem(fd, &key, &v))
-			other += filter_xmit_add(into, n, f->ifaces[i].name, v.drops, v.sent);
+		bpf_map_lookup_elem(fd, &key, &v); /* (none: 0/0) */
+		drops = v.drops;
+		sent = v.sent;
+		bpfbase_xmit_take(was, n, f->ifaces[i].name, &drops, &sent);
+		other += filter_xmit_add(into, n, f->ifaces[i].name, drops, sent);
 	}
-	for (i = 0; i < BPFBASE_XMIT_ROWS; i++)
-		if (f->xmit_gone[i].name[0])
-			other += filter_xmit_add(into, n, f->xmit_gone[i].name,
-						 f->xmit_gone[i].drops, f->xmit_gone[i].sent);
+	for (i = 0; i < BPFBASE_XMIT_ROWS; i++) {
+		struct bpfbase_xmit g = f->xmit_gone[i];
+
+		if (!g.name[0])
+			continue;
+		bpfbase_xmit_take(was, n, g.name, &g.drops, &g.sent);
+		other += filter_xmit_add(into, n, g.name, g.drops, g.sent);
+	}
+	/* (BPFBASE_XMIT_OTHER's row too, which goes to its own) */
+	for (i = 0; i < n; i++)
+		if (was[i].name[0])
+			other += filter_xmit_add(into, n, was[i].name, was[i].drops, was[i].sent);
 	if (other)
 		log_notice("offload: %d of the interface names whose transmit counts the next "
 			   "program goes on from found no row of their own (%u): kept in one row "

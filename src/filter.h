@@ -272,8 +272,10 @@ const char *filter_offload_counter_name(enum offload_counter c);
  * interfaces of its name since gone counted (the series is by name). */
 int filter_offload_xmit(struct filter *f, int ifindex, uint64_t *drops, uint64_t *sent);
 struct bpfbase_xmit;
-/* Adds to the n in into, by name, every xmit count the program holds: its interfaces' and
- * those of interfaces since gone (for bpfbase, before the program is unloaded). */
+/* Makes the n in into (at most BPFBASE_XMIT_ROWS) again, by name: every xmit count the
+ * program holds added to what into had, rows given to its interfaces' names first, then to
+ * those of interfaces gone while it ran, then to into's other names (for bpfbase, before the
+ * program is unloaded). */
 void filter_xmit_counts(struct filter *f, struct bpfbase_xmit *into, uint32_t n);
 /* 1 when the active rules deny datagrams from client to local (the filter's judgement minus
  * the rate limit), 0 when not, -errno. */

@@ -1673,6 +1673,51 @@ static void test_own_renamed(void **state)
 	assert_int_equal(all_sent, 7);
 }
 
+/* The base full of names an older program left (links long gone), and the fast path on rq0,
+ * which counted 3/5: what the unload keeps gives rq0 a row of its own (its series goes on
+ * after the reload), one old name goes to the row no output shows, and the sums lose
+ * nothing. Before, the base was added to as it was, never freed a row, and the live rq0 went
+ * to that row: its series restarted at 0 at every reload since (review-ifrename3 G3). */
+static void test_base_live_first(void **state)
+{
+	static struct bpfbase_xmit t[BPFBASE_XMIT_ROWS];
+	struct offload_xmit_val xv = { .drops = 3, .sent = 5 };
+	const struct bpfbase_xmit *x;
+	char err[CONFIG_ERR_LEN], name[IF_NAMESIZE];
+	uint64_t drops = 0, sent = 0;
+	uint32_t idx, k;
+
+	(void)state;
+	memset(t, 0, sizeof(t));
+	for (k = 0; k < BPFBASE_XMIT_ROWS - 1; k++) {
+		snprintf(name, sizeof(name), "gone%u", k);
+		bpfbase_xmit_add(t, BPFBASE_XMIT_ROWS, name, 1, 1);
+	}
+	relink_setup(relay_only, (const char *const[]){ "rq0", "rq1" }, 2);
+	idx = if_nametoindex("rq0");
+	if (filter_offload_attach(rl.f, (int)idx, false, false, err, sizeof(err)))
+		fail_msg("offload on rq0: %s", err);
+	assert_int_equal(bpf_map_update_elem(filter_map_fd(rl.f, "offload_xmit"), &idx, &xv,
+					     BPF_ANY),
+			 0);
+	filter_xmit_counts(rl.f, t, BPFBASE_XMIT_ROWS);
+	x = bpfbase_xmit_of(t, BPFBASE_XMIT_ROWS, "rq0", false);
+	if (!x || x->drops != 3 || x->sent != 5)
+		fail_msg("the live rq0 has %s in a base full of old names",
+			 x ? "other counts than 3/5" : "no row of its own");
+	for (k = 0; k < BPFBASE_XMIT_ROWS; k++) {
+		drops += t[k].drops;
+		sent += t[k].sent;
+	}
+	if (drops != BPFBASE_XMIT_ROWS - 1 + 3 || sent != BPFBASE_XMIT_ROWS - 1 + 5)
+		fail_msg("the base sums to %llu/%llu after the unload, not %d/%d",
+			 (unsigned long long)drops, (unsigned long long)sent,
+			 BPFBASE_XMIT_ROWS - 1 + 3, BPFBASE_XMIT_ROWS - 1 + 5);
+	x = bpfbase_xmit_of(t, BPFBASE_XMIT_ROWS, BPFBASE_XMIT_OTHER, false);
+	if (!x || x->drops != 1)
+		fail_msg("one old name's counts should be in the other names' row");
+}
+
 /* A link the fast path runs on by itself, renamed more often than xmit_gone has names (each
  * rename folds what it counted under the old name; the link events alone, filter_relink,
  * with the link's own name kept: what is read is the program's table): the counts of the
@@ -1864,6 +1909,60 @@ static void test_renamed_to_filtered_gone(void **state)
 			 g.ret, g.hooks);
 }
 
+/* The filter in generic XDP on rp0, whose attach failed at the link's return (someone
+ * else's generic XDP program with frags was there, behind which tc judges nothing); that
+ * program goes, and the fast path takes native XDP there. At the link's next change the
+ * filter's generic attach closes the fast path's native link, as a take does, and the filter
+ * runs in generic XDP, the fast path to attach again beside it. Before, that native link
+ * refused it (-EBUSY, logged as if it were someone else's) and the filter went to tc for good
+ * (review-ifrename3 G1). */
+static void test_filter_behind_own_native(void **state)
+{
+	static const char filter_line[] =
+	    "filter = { mode = \"xdp-generic\"; interfaces = [ \"rp0\" ]; };\n";
+	const struct bpf_insn pass[] = {
+	    {.code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = XDP_PASS},
+	    {.code = BPF_JMP | BPF_EXIT},
+	};
+	LIBBPF_OPTS(bpf_prog_load_opts, po, .prog_flags = BPF_F_XDP_HAS_FRAGS);
+	char text[sizeof(relay_only) + sizeof(filter_line)], err[CONFIG_ERR_LEN];
+	uint32_t old, idx, prog;
+	int fd, ret, hooks, mode = -1;
+
+	(void)state;
+	snprintf(text, sizeof(text), "%s%s", relay_only, filter_line);
+	relink_setup(text, (const char *const[]){ "rp0", "rp1" }, 2);
+	old = if_nametoindex("rp0");
+	assert_int_equal(sh("ip link del rp0"), 0);
+	filter_link_gone(rl.f, (int)old);
+	assert_int_equal(sh("ip link add rp0 type veth peer name rp1 && ip link set rp0 up && "
+			    "ip link set rp1 up"),
+			 0);
+	idx = if_nametoindex("rp0");
+	fd = bpf_prog_load(BPF_PROG_TYPE_XDP, "test_foreign", "GPL", pass, 2, &po);
+	assert_true(fd >= 0);
+	assert_int_equal(bpf_xdp_attach((int)idx, fd, XDP_FLAGS_SKB_MODE, NULL), 0);
+	ret = filter_relink(rl.f, "rp0", (int)idx, err, sizeof(err));
+	assert_int_equal(bpf_xdp_detach((int)idx, XDP_FLAGS_SKB_MODE, NULL), 0);
+	close(fd);
+	if (ret >= 0)
+		fail_msg("the filter attached behind a generic program with frags (%d)", ret);
+	if (filter_offload_attach(rl.f, (int)idx, true, true, err, sizeof(err)))
+		fail_msg("offload in XDP on rp0: %s", err);
+	assert_int_equal(filter_offload_hooks(rl.f, (int)idx),
+			 FILTER_HOOK_XDP | FILTER_HOOK_TARGET);
+	ret = filter_relink(rl.f, "rp0", (int)idx, err, sizeof(err));
+	hooks = filter_offload_hooks(rl.f, (int)idx);
+	assert_int_equal(filter_xdp_query((int)idx, &mode, &prog), 0);
+	if (ret != 1 || filter_in_tc(rl.f, (int)idx) || !filter_in_generic_xdp(rl.f, (int)idx) ||
+	    hooks || mode != XDP_ATTACHED_SKB)
+		fail_msg("relink %d (want 1: %s), the filter in tc %d (want 0), in generic XDP %d "
+			 "(want 1), fast path hooks %d (want 0: it attaches again beside the "
+			 "filter), attached mode %d (want %d: generic)",
+			 ret, ret < 0 ? err : "attached", filter_in_tc(rl.f, (int)idx),
+			 filter_in_generic_xdp(rl.f, (int)idx), hooks, mode, XDP_ATTACHED_SKB);
+}
+
 /* A filtered link with the fast path in XDP, a redirect target (rt0), renamed rt9, and a new
  * rt0: the filter moves there, and the renamed device's hooks go, with its redirect target
  * entry. Before, offload_tx kept it: XDP redirected to a device with no program of ours until
@@ -1958,9 +2057,11 @@ int main(void)
 	    cmocka_unit_test_teardown(test_relink_renamed_xmit, relink_undo),
 	    cmocka_unit_test_teardown(test_own_renamed, relink_undo),
 	    cmocka_unit_test_teardown(test_renamed_many, relink_undo),
+	    cmocka_unit_test_teardown(test_base_live_first, relink_undo),
 	    cmocka_unit_test_teardown(test_renamed_to_filtered, relink_undo),
 	    cmocka_unit_test_teardown(test_renamed_to_filtered_xdp, relink_undo),
 	    cmocka_unit_test_teardown(test_renamed_to_filtered_gone, relink_undo),
+	    cmocka_unit_test_teardown(test_filter_behind_own_native, relink_undo),
 	    cmocka_unit_test_teardown(test_moved_target, relink_undo),
 	    cmocka_unit_test(test_redirect_err_one_frame),
 	};

@@ -137,6 +137,29 @@ static void test_xmit_table(void **state)
 	assert_int_equal(rows, 1);
 }
 
+/* Taking a name's entry adds its counts and frees it, for another name to take; a name
+ * with no entry adds nothing (filter_xmit_counts rebuilds the base so: review-ifrename3 G3). */
+static void test_xmit_take(void **state)
+{
+	struct bpfbase_xmit t[3];
+	uint64_t drops = 1, sent = 2;
+
+	(void)state;
+	memset(t, 0, sizeof(t));
+	bpfbase_xmit_add(t, 3, "eth0", 10, 20);
+	bpfbase_xmit_add(t, 3, "eth1", 5, 5);
+	assert_true(bpfbase_xmit_take(t, 3, "eth0", &drops, &sent));
+	assert_int_equal(drops, 11);
+	assert_int_equal(sent, 22);
+	assert_null(bpfbase_xmit_of(t, 3, "eth0", false));
+	assert_false(bpfbase_xmit_take(t, 3, "eth0", &drops, &sent));
+	assert_false(bpfbase_xmit_take(t, 3, "", &drops, &sent));
+	assert_int_equal(drops, 11);
+	bpfbase_xmit_add(t, 3, "eth2", 1, 1);
+	assert_non_null(bpfbase_xmit_of(t, 3, "eth2", false));
+	assert_non_null(bpfbase_xmit_of(t, 3, "eth1", false));
+}
+
 /* The program holds RR_IFACES_MAX interfaces: the base keeps each of their names' counts in
  * a row of its own (their series go on across a reload), beside the other names' row. Before,
  * the table had RR_IFACES_MAX rows with that one among them: the 64th name's series dropped
@@ -175,6 +198,7 @@ int main(void)
 		cmocka_unit_test(test_xmit_table),
 		cmocka_unit_test(test_filter_add),
 		cmocka_unit_test(test_xmit_live_names),
+		cmocka_unit_test(test_xmit_take),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
