@@ -1248,8 +1248,9 @@ static uint32_t filter_iface_leave_native(struct filter *f, struct filter_iface 
 	const uint32_t xdp = RR_IFACE_OFFLOAD_XDP | RR_IFACE_SHED_XDP;
 	uint32_t lost, key = (uint32_t)fi->ifindex;
 
-	if (fi->xdp_link < 0 || fi->xdp_generic ||
-	    (fi->flags & (RR_IFACE_FILTER_XDP | RR_IFACE_FILTER_TC)))
+	/* (a filter-in-tc flag alone does not stop it: left by a failed publish after the tc
+	 * fallback, it would keep the filter behind this link again; review-closecount 2.1) */
+	if (fi->xdp_link < 0 || fi->xdp_generic || (fi->flags & RR_IFACE_FILTER_XDP))
 		return 0;
 	lost = fi->flags & xdp;
 	fi->flags &= ~lost;

@@ -696,9 +696,12 @@ void worker_note_reply_overflow(struct worker *w, uint32_t relay, struct session
  * drops that no SO_RXQ_OVFL told yet (SO_MEMINFO's count, the same sk_drops). Without it the
  * replies' rx = tx + drops lost them. Close path only: one getsockopt per close when
  * nothing waits (its receive memory is 0); a drain and a second one when something does.
- * Beyond WORKER_UNREAD_ROUNDS rounds the rest goes uncounted (an upstream sending as fast
- * as it is read). io_uring: a receive still armed on the socket takes only what this leaves,
- * and its completions after the close count what they carry (stale: on_session_recv), once. */
+ * Beyond WORKER_UNREAD_ROUNDS rounds, or WORKER_UNREAD_TICK_ROUNDS since the last tick,
+ * the rest goes uncounted (an upstream sending as fast as it is read; a reload closing many
+ * backlogged sessions at once). Where SO_MEMINFO cannot be read (an old kernel) the queue
+ * is read all the same, the drops are not. io_uring: a receive still armed on the socket
+ * takes only what this leaves, and its completions after the close count what they carry
+ * (stale: on_session_recv), once. */
 static void worker_count_unread(struct worker *w, uint32_t r, struct session *s)
 {
 	struct worker_unread *u = &w->unread;
@@ -706,14 +709,17 @@ static void worker_count_unread(struct worker *w, uint32_t r, struct session *s)
 	uint32_t mi[SK_MEMINFO_VARS];
 	socklen_t mlen = sizeof(mi);
 	struct sock_rx_meta dm = { .has_ovfl = true };
-	bool drained = false;
+	bool drained = false, known;
 	int round, n, i;
 
-	/* One getsockopt when nothing waits (the common close: an idle session's) */
-	if (s->fd < 0 || getsockopt(s->fd, SOL_SOCKET, SO_MEMINFO, mi, &mlen) ||
-	    mlen < sizeof(mi[0]) * (SK_MEMINFO_DROPS + 1))
+	if (s->fd < 0)
 		return;
-	for (round = 0; mi[SK_MEMINFO_RMEM_ALLOC] && round < WORKER_UNREAD_ROUNDS; round++) {
+	/* One getsockopt when nothing waits (the common close: an idle session's) */
+	known = !getsockopt(s->fd, SOL_SOCKET, SO_MEMINFO, mi, &mlen) &&
+		mlen >= sizeof(mi[0]) * (SK_MEMINFO_DROPS + 1);
+	for (round = 0; (!known || mi[SK_MEMINFO_RMEM_ALLOC]) && round < WORKER_UNREAD_ROUNDS &&
+			u->rounds < WORKER_UNREAD_TICK_ROUNDS;
+	     round++, u->rounds++) {
 		for (i = 0; i < WORKER_UNREAD_BATCH; i++)
 			u->msgs[i].msg_hdr = (struct msghdr){
 				.msg_name = &u->names[i],
@@ -722,8 +728,13 @@ static void worker_count_unread(struct worker *w, uint32_t r, struct session *s)
 				.msg_controllen = sizeof(u->control[i].buf),
 			};
 		n = recvmmsg(s->fd, u->msgs, WORKER_UNREAD_BATCH, MSG_DONTWAIT | MSG_TRUNC, NULL);
-		if (n <= 0)
+		/* An ICMP error pending on the socket (IP_RECVERR) fails a read before the queue:
+		 * read away, it lets the next round read what waits behind it. Also after a
+		 * short batch: only EAGAIN says the queue is empty. */
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 			break;
+		if (n <= 0)
+			continue;
 		drained = true;
 		for (i = 0; i < n; i++) {
 			struct msghdr *h = &u->msgs[i].msg_hdr;
@@ -736,9 +747,9 @@ static void worker_count_unread(struct worker *w, uint32_t r, struct session *s)
 				sock_rx_cmsg(c, &m);
 			segs = sock_segments(len, m.gso_size);
 			if (mirror) {
-				bool known = !addr_from_sockaddr(&from, h->msg_name, h->msg_namelen);
+				bool from_ok = !addr_from_sockaddr(&from, h->msg_name, h->msg_namelen);
 
-				worker_mirror_session_reply(w, r, known ? &from : NULL, segs, len);
+				worker_mirror_session_reply(w, r, from_ok ? &from : NULL, segs, len);
 				continue;
 			}
 			worker_note_reply_overflow(w, r, s, &m);
@@ -747,11 +758,9 @@ static void worker_count_unread(struct worker *w, uint32_t r, struct session *s)
 			relay_count_drop(&w->counters[r], RELAY_DIR_TO_CLIENT, DROP_SESSION_CLOSED,
 					 segs);
 		}
-		if (n < WORKER_UNREAD_BATCH)
-			break;
 	}
 	/* (after a drain, the drops it let happen too) */
-	if (mirror || (drained && getsockopt(s->fd, SOL_SOCKET, SO_MEMINFO, mi, &mlen)))
+	if (mirror || !known || (drained && getsockopt(s->fd, SOL_SOCKET, SO_MEMINFO, mi, &mlen)))
 		return;
 	dm.ovfl = mi[SK_MEMINFO_DROPS];
 	worker_note_reply_overflow(w, r, s, &dm);
@@ -1321,6 +1330,7 @@ void worker_tick(struct worker *w)
 	uint32_t r;
 
 	finish_draining(w);
+	w->unread.rounds = 0;
 	for (r = 0; r < WORKER_MAX_RELAYS; r++) {
 		struct worker_relay *wr = &w->relays[r];
 

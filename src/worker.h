@@ -37,9 +37,12 @@ struct uring_caps;
 struct worker_ops;
 
 /* What a closing session's socket still holds is read (no payload: MSG_TRUNC) and counted,
- * in rounds of this many, at most this many rounds per close (worker_count_unread). */
+ * in rounds of this many, at most this many rounds per close and per tick of the worker: a
+ * reload closing many backlogged sessions stalls the worker for a few tens of ms at most
+ * (worker_count_unread). */
 #define WORKER_UNREAD_BATCH 64
 #define WORKER_UNREAD_ROUNDS 256
+#define WORKER_UNREAD_TICK_ROUNDS 1024
 
 /* worker_count_unread's scratch, the worker's own: a close allocates nothing. */
 struct worker_unread {
@@ -49,6 +52,7 @@ struct worker_unread {
 		struct cmsghdr align;
 		char buf[SOCK_RX_OVFL_CONTROL_LEN + SOCK_RX_GRO_CONTROL_LEN];
 	} control[WORKER_UNREAD_BATCH];
+	uint32_t rounds; /* taken since the last tick (worker_tick) */
 };
 
 struct listener {
