@@ -1364,6 +1364,9 @@ static int filter_attach_iface(struct filter *f, struct filter_iface *fi, uint32
 		snprintf(err, errlen, "filter: attach on %s: mode off", fi->name);
 		return -EINVAL;
 	}
+	/* (the other hook's flag may be left by an earlier attach whose publish failed: the
+	 * program would judge every frame twice; review-b204e0d 1) */
+	fi->flags &= ~(RR_IFACE_FILTER_TC | RR_IFACE_FILTER_XDP);
 	fi->flags |= fi->kind == FILTER_ATTACH_TC ? RR_IFACE_FILTER_TC : RR_IFACE_FILTER_XDP;
 	ret = filter_iface_publish(f, fi);
 	if (ret < 0) {

@@ -710,7 +710,7 @@ static void worker_count_unread(struct worker *w, uint32_t r, struct session *s)
 	socklen_t mlen = sizeof(mi);
 	struct sock_rx_meta dm = { .has_ovfl = true };
 	bool drained = false, known;
-	int round, n, i;
+	int round, n, i, errors = 0;
 
 	if (s->fd < 0)
 		return;
@@ -729,12 +729,17 @@ static void worker_count_unread(struct worker *w, uint32_t r, struct session *s)
 			};
 		n = recvmmsg(s->fd, u->msgs, WORKER_UNREAD_BATCH, MSG_DONTWAIT | MSG_TRUNC, NULL);
 		/* An ICMP error pending on the socket (IP_RECVERR) fails a read before the queue:
-		 * read away, it lets the next round read what waits behind it. Also after a
-		 * short batch: only EAGAIN says the queue is empty. */
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			break;
-		if (n <= 0)
+		 * read away (an unreachable counted as the notice a live receive counts), it lets
+		 * the next round read what waits behind it. Also after a short batch: only EAGAIN
+		 * says the queue is empty; two errors in a row, something else. */
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK || errors++)
+				break;
+			if (!mirror && sock_err_unreachable(errno))
+				worker_count_notice(w, r, worker_session_up(w, r, s));
 			continue;
+		}
+		errors = 0;
 		drained = true;
 		for (i = 0; i < n; i++) {
 			struct msghdr *h = &u->msgs[i].msg_hdr;
