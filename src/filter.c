@@ -1285,13 +1285,21 @@ static const char *filter_xdp_why(const struct filter_iface *fi, int ret)
 				 "is there";
 }
 
+/* Which of the fast path and shedding flags (rr_ifaces flags, either hook) names. */
+static const char *filter_stages_name(uint32_t flags)
+{
+	if (!(flags & (RR_IFACE_SHED_XDP | RR_IFACE_SHED_TC)))
+		return "the fast path";
+	if (!(flags & (RR_IFACE_OFFLOAD_XDP | RR_IFACE_OFFLOAD_TC)))
+		return "shedding";
+	return "the fast path and shedding";
+}
+
 /* Says where the stages in lost (filter_iface_leave_native) went, once the filter's attach
  * on name is done: into its generic program (generic), else into nothing yet. */
 static void filter_left_native_notice(const char *name, uint32_t lost, bool generic)
 {
-	const char *who = !(lost & RR_IFACE_SHED_XDP)	   ? "the fast path"
-			  : !(lost & RR_IFACE_OFFLOAD_XDP) ? "shedding"
-							   : "the fast path and shedding";
+	const char *who = filter_stages_name(lost);
 
 	if (!lost)
 		return;
@@ -1585,11 +1593,7 @@ static uint32_t filter_iface_take(struct filter *f, struct filter_iface *fi,
 	memcpy(fi->mac, own->mac, sizeof(fi->mac));
 	if (fi->flags)
 		log_info("filter: %s (ifindex %d) takes over the hooks of %s there", fi->name,
-			 fi->ifindex,
-			 !(fi->flags & (RR_IFACE_SHED_XDP | RR_IFACE_SHED_TC)) ? "the fast path"
-			 : !(fi->flags & (RR_IFACE_OFFLOAD_XDP | RR_IFACE_OFFLOAD_TC))
-			     ? "shedding"
-			     : "the fast path and shedding");
+			 fi->ifindex, filter_stages_name(fi->flags));
 	*own = f->ifaces[--f->n_ifaces];
 	return lost;
 }

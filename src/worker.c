@@ -757,9 +757,7 @@ static void worker_count_unread(struct worker *w, uint32_t r, struct session *s)
 				worker_mirror_session_reply(w, r, from_ok ? &from : NULL, segs, len);
 				continue;
 			}
-			worker_note_reply_overflow(w, r, s, &m);
-			relay_count_rx(&w->counters[r], RELAY_DIR_TO_CLIENT, segs, len);
-			upstream_count_rx(w, r, worker_session_up(w, r, s), segs, len);
+			worker_count_session_reply(w, r, s, &m, segs, len);
 			relay_count_drop(&w->counters[r], RELAY_DIR_TO_CLIENT, DROP_SESSION_CLOSED,
 					 segs);
 		}

@@ -184,6 +184,18 @@ static inline void upstream_count_rx(struct worker *w, uint32_t r, uint32_t up, 
 	counter_add(&uc->rx_bytes, bytes);
 }
 
+/* A reply read from session s's socket (segs datagrams, bytes in all; m its control
+ * messages): the socket's drops told since, received by the relay and from the session's
+ * upstream. What becomes of it is the caller's. */
+static inline void worker_count_session_reply(struct worker *w, uint32_t r, struct session *s,
+					      const struct sock_rx_meta *m, uint32_t segs,
+					      uint64_t bytes)
+{
+	worker_note_reply_overflow(w, r, s, m);
+	relay_count_rx(&w->counters[r], RELAY_DIR_TO_CLIENT, segs, bytes);
+	upstream_count_rx(w, r, worker_session_up(w, r, s), segs, bytes);
+}
+
 /* segs copies for mirror member up, which has no socket (mirror_open_member failed): lost as
  * the send they get no chance at would have been. */
 static inline void worker_count_unsent_copies(struct worker *w, uint32_t r, uint32_t up,

@@ -849,10 +849,7 @@ static void session_rx(struct mmsg_worker *mw, struct udata u)
 			struct sock_rx_meta meta = { 0 };
 			uint32_t segs = rx_meta(mw, i, &meta);
 
-			worker_note_reply_overflow(w, u.relay, s, &meta);
-			relay_count_rx(c, RELAY_DIR_TO_CLIENT, segs, mw->rx[i].msg_len);
-			upstream_count_rx(w, u.relay, worker_session_up(w, u.relay, s), segs,
-					  mw->rx[i].msg_len);
+			worker_count_session_reply(w, u.relay, s, &meta, segs, mw->rx[i].msg_len);
 			/* A reply cut short is no reply: it neither counts for the session (its
 			 * reply_timeout, the access log) nor keeps it alive, as with io_uring. */
 			if (m->msg_flags & MSG_TRUNC) {

@@ -1692,9 +1692,7 @@ static void on_session_recv(struct uring_worker *uw, const struct io_uring_cqe *
 	bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
 	payload = rx_payload(uw, cqe, &uw->session_msg, &len, &o, &meta);
 	segs = sock_segments(len, meta.gso_size);
-	worker_note_reply_overflow(w, u.relay, s, &meta);
-	relay_count_rx(c, RELAY_DIR_TO_CLIENT, segs, len);
-	upstream_count_rx(w, u.relay, worker_session_up(w, u.relay, s), segs, len);
+	worker_count_session_reply(w, u.relay, s, &meta, segs, len);
 	if (!payload) {
 		relay_count_drop(c, RELAY_DIR_TO_CLIENT, DROP_TRUNCATED, segs);
 		goto recycle;
