@@ -696,8 +696,8 @@ void worker_note_reply_overflow(struct worker *w, uint32_t relay, struct session
  * drops that no SO_RXQ_OVFL told yet (SO_MEMINFO's count, the same sk_drops). Without it the
  * replies' rx = tx + drops lost them. Close path only: one getsockopt per close when
  * nothing waits (its receive memory is 0); a drain and a second one when something does.
- * Beyond WORKER_UNREAD_ROUNDS rounds, or WORKER_UNREAD_TICK_ROUNDS since the last tick,
- * the rest goes uncounted (an upstream sending as fast as it is read; a reload closing many
+ * Beyond WORKER_UNREAD_ROUNDS reads, or the per-tick bounds (worker.h), the rest goes
+ * uncounted (an upstream sending as fast as it is read; a reload closing many
  * backlogged sessions at once). Where SO_MEMINFO cannot be read (an old kernel) the queue
  * is read all the same, the drops are not. io_uring: a receive still armed on the socket
  * takes only what this leaves, and its completions after the close count what they carry
@@ -718,8 +718,8 @@ static void worker_count_unread(struct worker *w, uint32_t r, struct session *s)
 	known = !getsockopt(s->fd, SOL_SOCKET, SO_MEMINFO, mi, &mlen) &&
 		mlen >= sizeof(mi[0]) * (SK_MEMINFO_DROPS + 1);
 	for (round = 0; (!known || mi[SK_MEMINFO_RMEM_ALLOC]) && round < WORKER_UNREAD_ROUNDS &&
-			u->rounds < WORKER_UNREAD_TICK_ROUNDS;
-	     round++, u->rounds++) {
+			u->reads < WORKER_UNREAD_TICK_READS && u->taken < WORKER_UNREAD_TICK_DATAGRAMS;
+	     round++) {
 		for (i = 0; i < WORKER_UNREAD_BATCH; i++)
 			u->msgs[i].msg_hdr = (struct msghdr){
 				.msg_name = &u->names[i],
@@ -728,6 +728,7 @@ static void worker_count_unread(struct worker *w, uint32_t r, struct session *s)
 				.msg_controllen = sizeof(u->control[i].buf),
 			};
 		n = recvmmsg(s->fd, u->msgs, WORKER_UNREAD_BATCH, MSG_DONTWAIT | MSG_TRUNC, NULL);
+		u->reads++;
 		/* An ICMP error pending on the socket (IP_RECVERR) fails a read before the queue:
 		 * read away (an unreachable counted as the notice a live receive counts), it lets
 		 * the next round read what waits behind it. Also after a short batch: only EAGAIN
@@ -741,6 +742,7 @@ static void worker_count_unread(struct worker *w, uint32_t r, struct session *s)
 		}
 		errors = 0;
 		drained = true;
+		u->taken += (uint32_t)n;
 		for (i = 0; i < n; i++) {
 			struct msghdr *h = &u->msgs[i].msg_hdr;
 			uint32_t len = u->msgs[i].msg_len, segs;
@@ -1333,7 +1335,7 @@ void worker_tick(struct worker *w)
 	uint32_t r;
 
 	finish_draining(w);
-	w->unread.rounds = 0;
+	w->unread.reads = w->unread.taken = 0;
 	for (r = 0; r < WORKER_MAX_RELAYS; r++) {
 		struct worker_relay *wr = &w->relays[r];
 

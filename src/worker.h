@@ -37,12 +37,16 @@ struct uring_caps;
 struct worker_ops;
 
 /* What a closing session's socket still holds is read (no payload: MSG_TRUNC) and counted,
- * in rounds of this many, at most this many rounds per close and per tick of the worker: a
- * reload closing many backlogged sessions stalls the worker for a few tens of ms at most
- * (worker_count_unread). */
+ * in reads of this many, at most WORKER_UNREAD_ROUNDS reads a close; per tick of the worker
+ * at most WORKER_UNREAD_TICK_DATAGRAMS datagrams and WORKER_UNREAD_TICK_READS reads (each
+ * close with anything queued takes at least two: the last says the queue is empty): a reload
+ * closing many backlogged sessions stalls the worker for a few tens of ms at most
+ * (worker_count_unread). Datagrams, not reads, bound what is counted: a reload closing
+ * thousands of sessions with a reply or two each is counted whole. */
 #define WORKER_UNREAD_BATCH 64
 #define WORKER_UNREAD_ROUNDS 256
-#define WORKER_UNREAD_TICK_ROUNDS 1024
+#define WORKER_UNREAD_TICK_DATAGRAMS 65536
+#define WORKER_UNREAD_TICK_READS 16384
 
 /* worker_count_unread's scratch, the worker's own: a close allocates nothing. */
 struct worker_unread {
@@ -52,7 +56,7 @@ struct worker_unread {
 		struct cmsghdr align;
 		char buf[SOCK_RX_OVFL_CONTROL_LEN + SOCK_RX_GRO_CONTROL_LEN];
 	} control[WORKER_UNREAD_BATCH];
-	uint32_t rounds; /* taken since the last tick (worker_tick) */
+	uint32_t reads, taken; /* recvmmsg calls and datagrams since the last tick (worker_tick) */
 };
 
 struct listener {

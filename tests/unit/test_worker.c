@@ -16,6 +16,10 @@
 
 #include <cmocka.h>
 
+#include <arpa/inet.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+
 #include "stub_worker.h"
 
 /* A fresh session as session_insert leaves one, in slot 0 of a one-slot table (released
@@ -432,6 +436,75 @@ static void test_rr_start(void **state)
 	worker_close_all(w[1]);
 }
 
+/* ---------------------------------------------------------------- close counts */
+
+#define RELAY_MANY "{ name = \"n\"; listen = [ \"127.0.0.1:47191\" ];" \
+		   " upstreams = [ \"127.0.0.1:47192\" ]; max_sessions = 1500; }"
+#define CLOSE_N 1200
+
+static int setup_many(void **state)
+{
+	struct stub_worker *f = calloc(1, sizeof(*f));
+	struct rlimit rl;
+
+	/* a descriptor per session socket, above the usual soft limit of 1024 */
+	if (getrlimit(RLIMIT_NOFILE, &rl) || rl.rlim_max < CLOSE_N + 256)
+		return -1;
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl))
+		return -1;
+	if (!f || stub_worker_setup(f, load(RELAY_MANY), false))
+		return -1;
+	*state = f;
+	return 0;
+}
+
+/* More sessions than the old per-tick bound of 1024 reads close in one tick (their idle
+ * expiry), each with one reply still queued in its socket: every reply is counted as
+ * received and session_closed. Before, the bound counted reads, and a close with anything
+ * queued took one: the replies of the sessions after the 1024th were freed uncounted
+ * (review-worker37 1). */
+static void test_close_counts_many(void **state)
+{
+	struct stub_worker *f = *state;
+	struct worker *w = &f->rt.workers[0];
+	uint32_t r = slot_of(f, "n"), li = stub_worker_listener(w, r);
+	struct relay_dir_counters *down = &w->counters[r].dir[RELAY_DIR_TO_CLIENT];
+	struct sockaddr_in up = { .sin_family = AF_INET, .sin_port = htons(47192) };
+	uint64_t rx0 = down->rx_pkts, closed0 = down->drops[DROP_SESSION_CLOSED];
+	int fd, i;
+
+	up.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	fd = socket(AF_INET, SOCK_DGRAM, 0);
+	assert_true(fd >= 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&up, sizeof(up)), 0);
+	w->now = worker_clock();
+	for (i = 0; i < CLOSE_N; i++) {
+		struct sock_rx_meta meta = { 0 };
+		struct sockaddr_storage to;
+		socklen_t tl = sizeof(to);
+		char text[40];
+		const char *why;
+		struct addr client;
+		struct session *s;
+
+		snprintf(text, sizeof(text), "198.18.%d.%d:4000", 10 + i / 200, 1 + i % 200);
+		assert_int_equal(addr_parse(text, &client, &why), 0);
+		s = worker_session_get(w, li, &client, &meta, 1);
+		assert_non_null(s);
+		assert_int_equal(getsockname(s->fd, (struct sockaddr *)&to, &tl), 0);
+		assert_int_equal(sendto(fd, "r", 1, 0, (struct sockaddr *)&to, tl), 1);
+	}
+	close(fd);
+	w->now += (uint64_t)(w->relays[r].conf->session_timeout * 1e9) + 1;
+	worker_tick(w);
+	assert_int_equal(w->relays[r].sessions.active, 0);
+	if (down->drops[DROP_SESSION_CLOSED] - closed0 != CLOSE_N)
+		fail_msg("%llu of %d replies queued at close counted session_closed",
+			 (unsigned long long)(down->drops[DROP_SESSION_CLOSED] - closed0), CLOSE_N);
+	assert_int_equal(down->rx_pkts - rx0, CLOSE_N);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -440,6 +513,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_upstream_down, setup_down, teardown),
 		cmocka_unit_test_setup_teardown(test_slot_reused, setup_down, teardown),
 		cmocka_unit_test_setup_teardown(test_rr_start, setup_two, teardown),
+		cmocka_unit_test_setup_teardown(test_close_counts_many, setup_many, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
