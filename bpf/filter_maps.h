@@ -294,7 +294,8 @@ struct offload_xmit_val {
  * still finds room. Full is full: then every datagram is shed. */
 #define SHED_WINDOW_NS 100000000ull /* 100 ms */
 /* The room left to light flows when heavy ones are shed: an eighth of the buffer, at least
- * SHED_HEAVY_ROOM (16 datagrams of 4 KiB, a few GRO super-packets), and heavy flows never
+ * SHED_HEAVY_ROOM (16 datagrams of 4 KiB; 60 KiB before the full rule, which keeps
+ * SHED_ALLOWANCE: no GRO super-packet of 64 KiB fits), and heavy flows never
  * shed below half full. Shedding from half full (before round thirty-six) left a heavy flow's
  * burst only half the buffer: with 8 MiB it lost datagrams in scheduling gaps far below the
  * relay's rate (perf/README); a buffer capped by net.core.rmem_max (416 KiB) keeps 64 KiB for

@@ -1169,6 +1169,18 @@ static void filter_detach_tc(struct filter_iface *fi)
 	fi->hook_created = false;
 }
 
+/* Detaches fi's hooks that no stage in its flags uses. */
+static void filter_iface_drop_unused(struct filter *f, struct filter_iface *fi)
+{
+	const uint32_t xdp = RR_IFACE_FILTER_XDP | RR_IFACE_OFFLOAD_XDP | RR_IFACE_SHED_XDP;
+	const uint32_t tc = RR_IFACE_FILTER_TC | RR_IFACE_OFFLOAD_TC | RR_IFACE_SHED_TC;
+
+	if (!(fi->flags & xdp))
+		filter_detach_xdp(f, fi);
+	if (!(fi->flags & tc))
+		filter_detach_tc(fi);
+}
+
 /* 0 when the program can read ifindex's frames (they start with an Ethernet header), with
  * the device's address in mac, else -EPROTOTYPE with err naming what (the stage) and the
  * device. On a layer 3 device XDP and tc data starts at the IP header: every stage would read
@@ -1238,9 +1250,11 @@ static int filter_tc_blind(struct filter *f, int ifindex, const char *stage, cha
 /* fi's native XDP link, which only the fast path or shedding use (no filter flag there),
  * goes before the filter's generic program comes: that program must never run the fast path
  * (generic XDP, after GRO: filter_offload_attach). The entry loses those stages first, so a
- * failed attach leaves no flag of a hook that is gone (review-ifrename2 F1); without an entry
- * (a failed write) the program runs the filter alone, which is no stage of theirs either. The
- * fast path's redirect target goes with its hook. Those stages attach again at their next
+ * failed attach leaves no flag of a hook that is gone (review-ifrename2 F1). When that write
+ * fails the link stays, with the entry as it was: the filter's generic attach then meets it
+ * (-EBUSY) and the filter takes tc (deleting the entry instead made the program run the
+ * filter in both hooks and the tc stages not at all; review-filter37 3). The fast path's
+ * redirect target goes with its hook. Those stages attach again at their next
  * apply (shedding into the filter's program, the fast path in tc). Returns the flags of the
  * stages that lost their hook (0: no such link). */
 static uint32_t filter_iface_leave_native(struct filter *f, struct filter_iface *fi)
@@ -1254,8 +1268,10 @@ static uint32_t filter_iface_leave_native(struct filter *f, struct filter_iface 
 		return 0;
 	lost = fi->flags & xdp;
 	fi->flags &= ~lost;
-	if (filter_iface_write(f, fi, BPF_ANY) < 0)
-		bpf_map_delete_elem(bpf_map__fd(f->skel->maps.rr_ifaces), &key);
+	if (filter_iface_write(f, fi, BPF_ANY) < 0) {
+		fi->flags |= lost;
+		return 0;
+	}
 	if (lost & RR_IFACE_OFFLOAD_XDP)
 		bpf_map_delete_elem(bpf_map__fd(f->skel->maps.offload_tx), &key);
 	filter_detach_xdp(f, fi);
@@ -1381,6 +1397,10 @@ static int filter_attach_iface(struct filter *f, struct filter_iface *fi, uint32
 		snprintf(err, errlen, "filter: rr_ifaces for %s: %s", fi->name, strerror(-ret));
 		return ret;
 	}
+	/* An earlier try's hook that this one did not take (a tc link left by a failed publish
+	 * after the tc fallback, now that XDP went through) goes: it would run for every frame
+	 * with no stage of its own (review-filter37 2). */
+	filter_iface_drop_unused(f, fi);
 	log_info("filter: attached on %s (%s, %s)", fi->name, filter_attach_name(fi->kind),
 		 filter_link_desc(fi->kind == FILTER_ATTACH_TC ? fi->tc_link : fi->xdp_link,
 				  false));
@@ -2015,19 +2035,13 @@ int filter_link_mac(struct filter *f, int ifindex)
  * and drops an interface that runs nothing of ours from the table (fi is invalid then). */
 static void filter_iface_trim(struct filter *f, struct filter_iface *fi)
 {
-	const uint32_t xdp = RR_IFACE_FILTER_XDP | RR_IFACE_OFFLOAD_XDP | RR_IFACE_SHED_XDP;
-	const uint32_t tc = RR_IFACE_FILTER_TC | RR_IFACE_OFFLOAD_TC | RR_IFACE_SHED_TC;
-
 	filter_iface_publish(f, fi);
 	if (!fi->filter_iface && !fi->flags) {
 		filter_detach_iface(f, fi);
 		*fi = f->ifaces[--f->n_ifaces];
 		return;
 	}
-	if (!(fi->flags & xdp))
-		filter_detach_xdp(f, fi);
-	if (!(fi->flags & tc))
-		filter_detach_tc(fi);
+	filter_iface_drop_unused(f, fi);
 }
 
 bool filter_in_tc(struct filter *f, int ifindex)
@@ -2283,6 +2297,11 @@ void filter_offload_detach(struct filter *f, int ifindex, bool xdp, bool tc)
 		f->offload_hook_changes++;
 	if (xdp) {
 		bpf_map_delete_elem(bpf_map__fd(f->skel->maps.offload_tx), &key);
+		/* No redirect reaches it now: what it counted as a target goes to its name's
+		 * series while the name is known (the trim may drop the entry, and an element
+		 * no entry has is read by nothing, not even at the unload). */
+		if (fi->flags & RR_IFACE_OFFLOAD_XDP)
+			filter_xmit_fold(f, ifindex);
 		fi->flags &= ~RR_IFACE_OFFLOAD_XDP;
 	}
 	if (tc)

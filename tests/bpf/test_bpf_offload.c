@@ -1673,6 +1673,36 @@ static void test_own_renamed(void **state)
 	assert_int_equal(all_sent, 7);
 }
 
+/* The fast path in XDP on rq0, which counted 3/5 as a redirect target, leaves it (a reload
+ * turned offload off there) while the program stays for other stages: what rq0 counted is in
+ * what an unload keeps under its name, and its series shows it meanwhile. Before, the entry
+ * went and its offload_xmit element stayed unread: the counts were lost at the unload and
+ * rq0's series went down (review-filter37 1). */
+static void test_detached_xmit_kept(void **state)
+{
+	struct offload_xmit_val xv = { .drops = 3, .sent = 5 };
+	uint64_t drops, sent, all_drops, all_sent;
+	struct filter *f;
+	char err[CONFIG_ERR_LEN];
+	uint32_t idx;
+
+	(void)state;
+	f = relink_setup(relay_only, (const char *const[]){ "rq0", "rq1" }, 2);
+	idx = if_nametoindex("rq0");
+	if (filter_offload_attach(f, (int)idx, true, true, err, sizeof(err)))
+		fail_msg("offload in XDP on rq0: %s", err);
+	assert_int_equal(bpf_map_update_elem(filter_map_fd(f, "offload_xmit"), &idx, &xv, BPF_ANY),
+			 0);
+	filter_offload_detach(f, (int)idx, true, true);
+	assert_int_equal(offload_rows(f, (int)idx), 0);
+	xmit_by_name(f, "rq0", &drops, &sent, &all_drops, &all_sent);
+	if (drops != 3 || sent != 5)
+		fail_msg("rq0 kept %llu/%llu of its 3/5 after the fast path left it",
+			 (unsigned long long)drops, (unsigned long long)sent);
+	assert_int_equal(all_drops, 3);
+	assert_int_equal(all_sent, 5);
+}
+
 /* The base full of names an older program left (links long gone), and the fast path on rq0,
  * which counted 3/5: what the unload keeps gives rq0 a row of its own (its series goes on
  * after the reload), one old name goes to the row no output shows, and the sums lose
@@ -2057,6 +2087,7 @@ int main(void)
 	    cmocka_unit_test_teardown(test_relink_renamed_xmit, relink_undo),
 	    cmocka_unit_test_teardown(test_own_renamed, relink_undo),
 	    cmocka_unit_test_teardown(test_renamed_many, relink_undo),
+	    cmocka_unit_test_teardown(test_detached_xmit_kept, relink_undo),
 	    cmocka_unit_test_teardown(test_base_live_first, relink_undo),
 	    cmocka_unit_test_teardown(test_renamed_to_filtered, relink_undo),
 	    cmocka_unit_test_teardown(test_renamed_to_filtered_xdp, relink_undo),
