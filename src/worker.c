@@ -432,8 +432,9 @@ static void fold_fast_head(struct worker *w, uint32_t r);
 /* The table of relay slot r is full for client: ends its least recently used session if it
  * has been idle long enough. Returns whether one was ended. Its slot is free at once with the
  * mmsg backend; io_uring frees it when the ring has emptied its file slot, so there the
- * datagram that asked may still be dropped (session_table_full) and the client's next one
- * gets the slot. */
+ * datagram that asked may still be dropped (session_table_full), and the slot goes to the
+ * first datagram without a session that comes then: the client's next one, or in a burst
+ * of new clients another's before it, after which the client's next one evicts again. */
 static bool evict_one(struct worker *w, uint32_t r, const struct addr *client)
 {
 	struct worker_relay *wr = &w->relays[r];
@@ -441,8 +442,9 @@ static bool evict_one(struct worker *w, uint32_t r, const struct addr *client)
 
 	uint32_t k;
 
-	/* This client's eviction has its slot on the way back (io_uring): its next datagram
-	 * takes it. Evicting again would end a session per datagram of the client's burst. */
+	/* This client's eviction has its slot on the way back (io_uring) for the next datagram
+	 * that needs one. Evicting again would end a session per datagram of the client's
+	 * burst. */
 	for (k = 0; wr->sessions.closing && k < WORKER_EVICTED_MAX; k++) {
 		const struct session *e;
 
