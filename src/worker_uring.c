@@ -1659,6 +1659,13 @@ static void on_session_recv(struct uring_worker *uw, const struct io_uring_cqe *
 		return;
 	}
 	if (!current || s->state != SESSION_ACTIVE) {
+		uint32_t up = current ? worker_session_up(w, u.relay, s) : SESSION_NONE;
+
+		/* An ICMP unreachable its receive met as its session closed (the socket's pending
+		 * error, which the close's drain then did not meet): the notice a live receive
+		 * counts, at the relay only for an earlier session of the slot. */
+		if (cqe->res < 0 && sock_err_unreachable(-cqe->res))
+			worker_count_notice(w, u.relay, up);
 		if (!(cqe->flags & IORING_CQE_F_BUFFER)) /* (dispatch took a failed one's) */
 			return;
 		/* A reply read as its session closed (or for an earlier session of the slot):
@@ -1669,9 +1676,7 @@ static void on_session_recv(struct uring_worker *uw, const struct io_uring_cqe *
 		if (current)
 			worker_note_reply_overflow(w, u.relay, s, &meta);
 		relay_count_rx(c, RELAY_DIR_TO_CLIENT, segs, len);
-		if (current)
-			upstream_count_rx(w, u.relay, worker_session_up(w, u.relay, s), segs,
-					  len);
+		upstream_count_rx(w, u.relay, up, segs, len);
 		relay_count_drop(c, RELAY_DIR_TO_CLIENT, DROP_SESSION_CLOSED, segs);
 		goto recycle;
 	}

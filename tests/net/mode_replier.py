@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
 """mode_replier.py BIND DIR: an upstream for test_relay_mirror's mode_change_case. Takes the
-first datagram's sender as its peer (a relay's session socket), writes DIR/peer, then on
-DIR/go1 sends 12000 datagrams of 1000 bytes to it (more than the session socket's buffer holds:
-from then on each datagram it queues carries SO_RXQ_OVFL) and writes DIR/sent1; on DIR/go2
-sends 20 of 200 bytes of 0xff and writes DIR/sent2. Waits 30 s at most for each step."""
+first datagram's sender as its peer (a relay's session socket), writes it to DIR/peer ("IP
+PORT"), then on DIR/go1 sends 12000 datagrams of 1000 bytes to it (more than the session
+socket's buffer holds: from then on each datagram it queues carries SO_RXQ_OVFL) and writes
+DIR/sent1; on DIR/go2 sends 20 of 200 bytes of 0xff and writes DIR/sent2. Waits 30 s at most
+for each step."""
 import os
 import socket
 import sys
@@ -30,7 +31,9 @@ def mark(name):
 
 
 _, peer = s.recvfrom(2048)
-mark("peer")
+with open(os.path.join(d, "peer.tmp"), "w") as f:
+    f.write("%s %d\n" % peer)
+os.rename(os.path.join(d, "peer.tmp"), os.path.join(d, "peer"))
 wait("go1")
 for _ in range(12000):
     s.sendto(b"\x01" * 1000, peer)

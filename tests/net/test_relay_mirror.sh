@@ -5,8 +5,8 @@
 # stops at the first error would show) the other still gets everything; with that one back as
 # a service that answers, its replies are read and dropped, counted, and never left queued.
 # Then a forward relay made a mirror by a reload reads its session's last replies as they
-# were received (mode_change_case), and a member without a route costs its copies, not the
-# relay (unroutable_case).
+# were received and counts a pending ICMP error as one notice (mode_change_case), and a member
+# without a route costs its copies, not the relay (unroutable_case).
 . "$(dirname "$0")/lib.sh"
 lib_topology
 
@@ -127,6 +127,16 @@ cmd_queued()
 		{ [ -z "$nr" ] || [ "$(cut -d' ' -f1 /proc/"$RELAY_PID"/task/"$tid"/syscall)" = "$nr" ]; }
 }
 
+# unreach_in NS: the ICMP destination unreachable errors namespace NS has received (IPv4).
+unreach_in()
+{
+	lib_nsx "$1" awk '$1 == "Icmp:" && !h { for (i = 2; i <= NF; i++)
+			if ($i == "InDestUnreachs") c = i
+			h = 1; next }
+		$1 == "Icmp:" { n = $c } END { print n + 0 }' /proc/net/snmp
+}
+unreach_in_gt() { [ "$(unreach_in "$1")" -gt "$2" ]; }
+
 # mode_change_case: a forward relay (io_uring) whose session's replies carry a control
 # message (its socket dropped some: SO_RXQ_OVFL) is made a mirror by a reload while replies of
 # 0xff bytes wait: worker 0 is stopped alone (ptrace) while the reload's command and those
@@ -146,9 +156,15 @@ cmd_queued()
 # first, first), and the command closes the session with the 20 replies still queued in its
 # socket, unread, and the drops no SO_RXQ_OVFL told yet: the close counts both
 # (worker_count_unread; before: reply_rx_pkts=3640 of 12020, the 8380 others uncounted).
+# Behind the 20 replies an ICMP port unreachable from the upstream (icmp_too_big.py) is the
+# socket's pending error, which fails a read before the queue: it must count as one notice
+# and the replies behind it still be read. With mmsg the close's drain meets it (a drain that
+# ended at it left the 20 replies uncounted, closed=0; one that did not count it, notices=0);
+# with io_uring the receive the replies woke meets it first, and its completion comes after
+# the close, stale (before: not counted, notices=0).
 mode_change_case()
 {
-	local backend=$1 d=$TMPD/mode-$1 st line applied closed ovfl rx tx
+	local backend=$1 d=$TMPD/mode-$1 st line applied closed ovfl rx tx pip pport icmp notices
 	lib_case_begin mode "$backend" 4
 	c="[$backend/ipv4 forward made a mirror]"
 	mkdir -p "$d"
@@ -176,6 +192,14 @@ mode_change_case()
 	lib_wait_for 3 cmd_queued || lib_case_fail "$c no command queued for the worker"
 	touch "$d/go2"
 	lib_wait_for 10 test -e "$d/sent2" || lib_case_fail "$c the upstream did not send again"
+	# Behind them, an ICMP port unreachable from the upstream about a datagram of the
+	# session's: the socket's pending error (IP_RECVERR), which fails a read before its queue.
+	read -r pip pport <"$d/peer"
+	icmp=$(unreach_in "$NS_R")
+	lib_nsx "$NS_U" "$PY" "$SRC/tests/net/icmp_too_big.py" --src "$UP1_IP" --dst "$pip" \
+		--inner-src "$(ep "$pip" "$pport")" --inner-dst "$(ep "$UP1_IP" 9000)" \
+		--port-unreachable || lib_case_fail "$c icmp_too_big.py failed"
+	lib_wait_for 5 unreach_in_gt "$NS_R" "$icmp" || lib_case_fail "$c the relay got no ICMP"
 	sleep 0.3
 	lib_stop_pid "$STOP_PID" # worker 0 runs again: the command, then the replies
 	# (the drops come with the next datagram's SO_RXQ_OVFL: the last replies')
@@ -190,14 +214,17 @@ mode_change_case()
 	st="$st, reply_drop_socket_receive_overflow=$ovfl, reply_rx_pkts=$rx reply_tx_pkts=$tx"
 	st="$st, reply_rx_bytes=$(lib_field reply_rx_bytes "$line")"
 	st="$st reply_tx_bytes=$(lib_field reply_tx_bytes "$line")"
+	notices=$(lib_field upstream_unreachable_notices "$line")
+	st="$st, upstream_unreachable_notices=$notices"
 	# Every one of the 12020 replies sent counted once: relayed, dropped by the socket, or
 	# dropped as the closed session's.
 	if [ "$applied" -ge 1 ] && [ "$closed" = 20 ] && [ "$ovfl" -gt 0 ] &&
-		[ "$rx" = 12020 ] && [ $((tx + ovfl + closed)) = 12020 ]; then
+		[ "$rx" = 12020 ] && [ $((tx + ovfl + closed)) = 12020 ] && [ "$notices" = 1 ]; then
 		lib_case_ok "$c the reload applied, the session's last 20 replies counted as" \
-			"dropped, and the $ovfl its socket had dropped before them, $tx relayed"
+			"dropped, and the $ovfl its socket had dropped before them, $tx relayed," \
+			"the pending ICMP error one notice"
 	elif [ "$backend" = io_uring ] && ! lib_kernel_ge 6 5 && [ "$applied" -ge 1 ] &&
-		[ "$closed" = 0 ] &&
+		[ "$closed" = 0 ] && [ "$notices" = 1 ] &&
 		[ "$rx" = 12020 ] && [ $((tx + ovfl)) = 12020 ]; then
 		lib_case_ok "$c (before Linux 6.5 the replies were read before the command: not" \
 			"the order this case needs) the reload applied, the replies relayed as the" \
