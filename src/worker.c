@@ -684,7 +684,8 @@ void worker_note_reply_overflow(struct worker *w, uint32_t relay, struct session
 	if (!n)
 		return;
 	/* Replies the upstream sent that the session's full socket dropped: received from that
-	 * upstream, and dropped. */
+	 * upstream, and dropped. A transparent mirror's client socket has no upstream (its
+	 * senders unknown): the relay's only. */
 	relay_count_rx(c, RELAY_DIR_TO_CLIENT, n, 0);
 	upstream_count_rx(w, relay, worker_session_up(w, relay, s), n, 0);
 	relay_count_drop(c, RELAY_DIR_TO_CLIENT, DROP_SOCKET_OVERFLOW, n);
@@ -692,16 +693,16 @@ void worker_note_reply_overflow(struct worker *w, uint32_t relay, struct session
 
 /* Counts what session s of relay slot r still holds in its socket as it closes, which the
  * kernel would free with the socket unseen: the datagrams queued unread (received from the
- * upstream, dropped: session_closed; a mirror's member replies as such) and its queue's
- * drops that no SO_RXQ_OVFL told yet (SO_MEMINFO's count, the same sk_drops). Without it the
- * replies' rx = tx + drops lost them. Close path only: one getsockopt per close when
- * nothing waits (its receive memory is 0); a drain and a second one when something does.
- * Beyond WORKER_UNREAD_ROUNDS rounds, or WORKER_UNREAD_TICK_ROUNDS since the last tick,
- * the rest goes uncounted (an upstream sending as fast as it is read; a reload closing many
- * backlogged sessions at once). Where SO_MEMINFO cannot be read (an old kernel) the queue
- * is read all the same, the drops are not. io_uring: a receive still armed on the socket
- * takes only what this leaves, and its completions after the close count what they carry
- * (stale: on_session_recv), once. */
+ * upstream, dropped: session_closed; a transparent mirror's member replies as such) and its
+ * queue's drops that no SO_RXQ_OVFL told yet (SO_MEMINFO's count, the same sk_drops).
+ * Without it the replies' rx = tx + drops lost them. Close path only: one getsockopt per
+ * close when nothing waits (its receive memory is 0); a drain and a second one when
+ * something does. Beyond WORKER_UNREAD_ROUNDS rounds, or WORKER_UNREAD_TICK_ROUNDS since the
+ * last tick, the rest goes uncounted (an upstream sending as fast as it is read; a reload
+ * closing many backlogged sessions at once). Where SO_MEMINFO cannot be read (an old kernel)
+ * the queue is read all the same, the drops are not. io_uring: a receive still armed on the
+ * socket takes only what this leaves, and its completions after the close count what they
+ * carry (stale: on_session_recv), once. */
 static void worker_count_unread(struct worker *w, uint32_t r, struct session *s)
 {
 	struct worker_unread *u = &w->unread;
@@ -754,6 +755,7 @@ static void worker_count_unread(struct worker *w, uint32_t r, struct session *s)
 			if (mirror) {
 				bool from_ok = !addr_from_sockaddr(&from, h->msg_name, h->msg_namelen);
 
+				worker_note_reply_overflow(w, r, s, &m);
 				worker_mirror_session_reply(w, r, from_ok ? &from : NULL, segs, len);
 				continue;
 			}
@@ -763,7 +765,7 @@ static void worker_count_unread(struct worker *w, uint32_t r, struct session *s)
 		}
 	}
 	/* (after a drain, the drops it let happen too) */
-	if (mirror || !known || (drained && getsockopt(s->fd, SOL_SOCKET, SO_MEMINFO, mi, &mlen)))
+	if (!known || (drained && getsockopt(s->fd, SOL_SOCKET, SO_MEMINFO, mi, &mlen)))
 		return;
 	dm.ovfl = mi[SK_MEMINFO_DROPS];
 	worker_note_reply_overflow(w, r, s, &dm);

@@ -1613,9 +1613,10 @@ recycle:
 }
 
 /* What transparent mirror session s's socket received: a member's reply (or another
- * sender's datagram to the client's address), received and dropped. */
+ * sender's datagram to the client's address), received and dropped, and the drops its
+ * SO_RXQ_OVFL tells. */
 static void mirror_session_recv(struct uring_worker *uw, const struct io_uring_cqe *cqe,
-				uint32_t relay, const struct session *s)
+				uint32_t relay, struct session *s)
 {
 	struct sock_rx_meta meta = { 0 };
 	struct io_uring_recvmsg_out *o = NULL;
@@ -1631,6 +1632,7 @@ static void mirror_session_recv(struct uring_worker *uw, const struct io_uring_c
 	if (!(cqe->flags & IORING_CQE_F_BUFFER))
 		return;
 	rx_payload(uw, cqe, &uw->listen_msg, &len, &o, &meta);
+	worker_note_reply_overflow(uw->w, relay, s, &meta);
 	known = o && !addr_from_sockaddr(&from, io_uring_recvmsg_name(o), o->namelen);
 	worker_mirror_session_reply(uw->w, relay, known ? &from : NULL,
 				    sock_segments(len, meta.gso_size), len);
