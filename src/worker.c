@@ -691,6 +691,22 @@ void worker_note_reply_overflow(struct worker *w, uint32_t relay, struct session
 	relay_count_drop(c, RELAY_DIR_TO_CLIENT, DROP_SOCKET_OVERFLOW, n);
 }
 
+void worker_note_mirror_overflow(struct worker *w, uint32_t relay, uint32_t j,
+				 const struct sock_rx_meta *m)
+{
+	struct worker_relay *wr = &w->relays[relay];
+	struct relay_counters *c = &w->counters[relay];
+	uint32_t n = ovfl_since(&wr->mirror_ovfl[j], m);
+
+	if (!n)
+		return;
+	/* What the member sent back that its full socket dropped: received from it, and
+	 * dropped (as mirror_reply would have been, had it been read). */
+	relay_count_rx(c, RELAY_DIR_TO_CLIENT, n, 0);
+	upstream_count_rx(w, relay, wr->mirror_uslot[j], n, 0);
+	relay_count_drop(c, RELAY_DIR_TO_CLIENT, DROP_SOCKET_OVERFLOW, n);
+}
+
 /* Counts what session s of relay slot r still holds in its socket as it closes, which the
  * kernel would free with the socket unseen: the datagrams queued unread (received from the
  * upstream, dropped: session_closed; a transparent mirror's member replies as such) and its
@@ -1224,6 +1240,7 @@ static int mirror_open_member(struct worker *w, uint32_t r, uint32_t i)
 	if (fd < 0)
 		return fd;
 	wr->mirror_fd[i] = fd;
+	wr->mirror_ovfl[i] = 0;
 	err = w->ops->mirror_open ? w->ops->mirror_open(w, r, i) : 0;
 	if (err < 0) {
 		close(fd);
@@ -1381,7 +1398,7 @@ static void sync_mirrors(struct worker *w, uint32_t r)
 	const struct relay_conf *rc = wr->conf;
 	const struct pool *p = worker_pool(w, r);
 	int fd[CONFIG_MAX_UPSTREAMS];
-	uint32_t slot[CONFIG_MAX_UPSTREAMS];
+	uint32_t slot[CONFIG_MAX_UPSTREAMS], ovfl[CONFIG_MAX_UPSTREAMS];
 	bool kept[CONFIG_MAX_UPSTREAMS] = { false };
 	uint32_t i, j;
 	char buf[ADDR_STRLEN];
@@ -1394,6 +1411,7 @@ static void sync_mirrors(struct worker *w, uint32_t r)
 				kept[j] = true;
 				fd[i] = wr->mirror_fd[j];
 				slot[i] = wr->mirror_slot[j];
+				ovfl[i] = wr->mirror_ovfl[j];
 				break;
 			}
 		}
@@ -1411,6 +1429,7 @@ static void sync_mirrors(struct worker *w, uint32_t r)
 		wr->mirror_addr[i] = p->m[i].addr;
 		wr->mirror_fd[i] = fd[i];
 		wr->mirror_slot[i] = fd[i] >= 0 ? slot[i] : UINT32_MAX;
+		wr->mirror_ovfl[i] = fd[i] >= 0 ? ovfl[i] : 0;
 		wr->mirror_uslot[i] = p->m[i].slot;
 		member_uc(w, r, &p->m[i]);
 	}

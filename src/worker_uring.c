@@ -1747,8 +1747,9 @@ static void member_refused(struct uring_worker *uw, uint32_t relay, const struct
 	}
 }
 
-/* What a mirror member sent back is received and dropped (DROP_MIRROR_REPLY); an ICMP
- * unreachable for a copy sent earlier is a notice, as on a session's socket. */
+/* What a mirror member sent back is received and dropped (DROP_MIRROR_REPLY), and so are the
+ * drops its socket's SO_RXQ_OVFL tells; an ICMP unreachable for a copy sent earlier is a
+ * notice, as on a session's socket. */
 static void on_mirror_recv(struct uring_worker *uw, const struct io_uring_cqe *cqe,
 			   struct udata u)
 {
@@ -1780,6 +1781,7 @@ static void on_mirror_recv(struct uring_worker *uw, const struct io_uring_cqe *c
 		return;
 	bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
 	rx_payload(uw, cqe, &uw->session_msg, &len, &o, &meta);
+	worker_note_mirror_overflow(w, u.relay, j, &meta);
 	worker_count_mirror_reply(w, u.relay, wr->mirror_uslot[j], sock_segments(len, meta.gso_size),
 				  len);
 	bufpool_recycle(&uw->bp, bid);

@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
 """mode_replier.py BIND DIR [N2 SIZE2]: an upstream for test_relay_mirror's mode_change_case
-and transparent_overflow_case. Takes the first datagram's sender as its peer (a relay's
-session socket), writes it to DIR/peer ("IP PORT"), then on DIR/go1 sends 12000 datagrams of
-1000 bytes to it (more than the session socket's buffer holds: from then on each datagram it
-queues carries SO_RXQ_OVFL) and writes DIR/sent1; on DIR/go2 sends N2 (20) of SIZE2 (200)
-bytes of 0xff and writes DIR/sent2. Waits 30 s at most for each step."""
+and overflow_case. Takes the first datagram's sender as its peer (a relay's session or mirror
+socket), writes it to DIR/peer ("IP PORT"), then on DIR/go1 sends 12000 datagrams of 1000
+bytes to it (more than the socket's buffer holds: from then on each datagram it queues
+carries SO_RXQ_OVFL) and writes DIR/sent1; on DIR/go2 sends N2 (20) of SIZE2 (200) bytes of
+0xff and writes DIR/sent2. Waits 30 s at most for each step."""
 import os
 import socket
 import sys

@@ -6,8 +6,8 @@
 # a service that answers, its replies are read and dropped, counted, and never left queued.
 # Then a forward relay made a mirror by a reload reads its session's last replies as they
 # were received and counts a pending ICMP error as one notice (mode_change_case), a
-# transparent mirror counts what its client socket dropped (transparent_overflow_case), and a
-# member without a route costs its copies, not the relay (unroutable_case).
+# mirror counts what its sockets dropped (overflow_case), and a member without a route costs
+# its copies, not the relay (unroutable_case).
 . "$(dirname "$0")/lib.sh"
 lib_topology
 
@@ -245,80 +245,106 @@ reply_routes()
 	lib_nsx "$NS_R" ip -4 route "$1" local 198.18.1.0/24 dev lo table 100
 }
 
-# client_sockets_read: the relay's sockets bound to the client's address (a transparent
-# mirror's) hold nothing (ss Recv-Q), and two stats lines in a row show as many member replies
-# read: the worker has counted all it read.
-client_sockets_read()
+# mirror_sockets_read SS_FILTER...: the relay's sockets ss selects by SS_FILTER hold nothing
+# (Recv-Q), and two stats lines in a row show as many member replies read: the worker has
+# counted all it read.
+mirror_sockets_read()
 {
 	local q a b
-	q=$(lib_nsx "$NS_R" ss -Huan src "$CLIENT_IP/32" | awk '{ q += $2 } END { print q + 0 }')
+	q=$(lib_nsx "$NS_R" ss -Huan "$@" | awk '{ q += $2 } END { print q + 0 }')
 	[ "$q" = 0 ] || return 1
 	a=$(lib_stat reply_drop_mirror_reply) && b=$(lib_stat reply_drop_mirror_reply) &&
 		[ "$a" -gt 0 ] && [ "$a" = "$b" ]
 }
 
-# transparent_overflow_case BACKEND: a transparent mirror's client socket (source = "client")
-# that its member's replies overflow, twice, the relay stopped (SIGSTOP) while each flood of
-# 12000 arrives: the drops of the first are told by the second's first reply (SO_RXQ_OVFL),
-# those of the second by the session's close at the relay's stop (SO_MEMINFO). Both count as
-# received and dropped (socket_receive_overflow), the relay's only (their senders unknown):
-# every one of the 24000 replies is read (mirror_reply) or dropped so. Before, neither was
-# counted (reply_rx_pkts = mirror_reply, the rest of the 24000 missing).
-transparent_overflow_case()
+# member_rx: the relay's member's rx_pkts (ringrelayctl stats).
+member_rx()
 {
-	local backend=$1 d=$TMPD/tov-$1 line read1 rx mr ovfl tx
-	lib_case_begin tov "$backend" 4
-	c="[$backend/ipv4 transparent mirror, its client socket overflowed]"
+	"$BUILD/ringrelayctl" -s "$TMPD/run/ctl.sock" -j stats | "$PY" -c '
+import json, sys
+print(json.load(sys.stdin)["relays"][0]["upstreams"][0]["rx_pkts"])'
+}
+
+# overflow_case BACKEND KIND: a mirror socket that its member's replies overflow, twice, the
+# relay stopped (SIGSTOP) while each flood of 12000 arrives (mode_replier.py): the drops of
+# the first are told by the second's first reply (SO_RXQ_OVFL) and count as received and
+# dropped (socket_receive_overflow). KIND transparent: a transparent mirror's client socket
+# (source = "client"), whose drops are the relay's only (their senders unknown), and whose
+# close at the relay's stop counts the second flood's (SO_MEMINFO): every one of the 24000
+# replies is read (mirror_reply) or dropped so. KIND member: a plain mirror's socket to its
+# member, whose drops are the member's too (its rx_pkts = the relay's reply_rx_pkts). Before,
+# neither socket's drops were counted (reply_rx_pkts = mirror_reply, the rest missing).
+overflow_case()
+{
+	local backend=$1 kind=$2 d=$TMPD/ovfl-$1-$2 line read1 rx mr ovfl tx up want
+	local sel=(dst "$(ep "$UP1_IP" 9000)")
+	lib_case_begin "ovfl-$kind" "$backend" 4
+	c="[$backend/ipv4 mirror, its $kind socket overflowed]"
 	mkdir -p "$d"
-	reply_routes add
 	lib_bg "$NS_U" "$PY" "$SRC/tests/net/mode_replier.py" "$(ep "$UP1_IP" 9000)" "$d" 12000 1000
 	CASE_PIDS+=("$BG_PID")
 	lib_relay_conf "$conf" backend="$backend" listen="$to" up="$(ep "$UP1_IP" 9000)" \
 		mode=mirror
-	sed -i 's/^\t\tmax_sessions = .*$/&\n\t\tsource = "client";/' "$conf"
+	if [ "$kind" = transparent ]; then
+		reply_routes add
+		sel=(src "$CLIENT_IP/32")
+		sed -i 's/^\t\tmax_sessions = .*$/&\n\t\tsource = "client";/' "$conf"
+	fi
 	if ! lib_relay_start "$conf"; then
 		lib_case_fail "$c relay did not start"
-		lib_case_stop_helpers
-		reply_routes del
-		return
-	fi
-	lib_udp "$NS_C" client --to "$to" --count 1 --port-base 48700 >/dev/null
-	lib_wait_for 5 test -e "$d/peer" || lib_case_fail "$c the member got no copy"
-	lib_pause "$RELAY_PID"
-	touch "$d/go1"
-	lib_wait_for 10 test -e "$d/sent1" || lib_case_fail "$c the member did not send"
-	lib_resume "$RELAY_PID"
-	lib_wait_for 10 client_sockets_read || lib_case_fail "$c the first replies were not read"
-	read1=$(lib_stat reply_drop_mirror_reply)
-	lib_pause "$RELAY_PID"
-	touch "$d/go2"
-	lib_wait_for 10 test -e "$d/sent2" || lib_case_fail "$c the member did not send again"
-	lib_resume "$RELAY_PID"
-	lib_wait_for 10 client_sockets_read || lib_case_fail "$c the second replies were not read"
-	line=$(lib_stats)
-	ovfl=$(lib_field reply_drop_socket_receive_overflow "$line")
-	if [ "$ovfl" = $((12000 - read1)) ]; then
-		lib_case_ok "$c the first flood's $ovfl drops told by the next reply"
 	else
-		lib_case_fail "$c socket_receive_overflow=$ovfl after the second flood, want the" \
-			"first's $((12000 - read1)) drops ($read1 of 12000 read)"
+		lib_udp "$NS_C" client --to "$to" --count 1 --port-base 48700 >/dev/null
+		lib_wait_for 5 test -e "$d/peer" || lib_case_fail "$c the member got no copy"
+		lib_pause "$RELAY_PID"
+		touch "$d/go1"
+		lib_wait_for 10 test -e "$d/sent1" || lib_case_fail "$c the member did not send"
+		lib_resume "$RELAY_PID"
+		lib_wait_for 10 mirror_sockets_read "${sel[@]}" ||
+			lib_case_fail "$c the first replies were not read"
+		read1=$(lib_stat reply_drop_mirror_reply)
+		lib_pause "$RELAY_PID"
+		touch "$d/go2"
+		lib_wait_for 10 test -e "$d/sent2" || lib_case_fail "$c the member did not send again"
+		lib_resume "$RELAY_PID"
+		lib_wait_for 10 mirror_sockets_read "${sel[@]}" ||
+			lib_case_fail "$c the second replies were not read"
+		line=$(lib_stats)
+		rx=$(lib_field reply_rx_pkts "$line")
+		mr=$(lib_field reply_drop_mirror_reply "$line")
+		ovfl=$(lib_field reply_drop_socket_receive_overflow "$line")
+		up=$(member_rx)
+		# (the member's: all the relay received from that socket, or all that was read)
+		want=$rx
+		[ "$kind" = transparent ] && want=$mr
+		if [ "$ovfl" = $((12000 - read1)) ] && [ "$rx" = $((mr + ovfl)) ] &&
+			[ "$up" = "$want" ]; then
+			lib_case_ok "$c the first flood's $ovfl drops told by the next reply," \
+				"the member's rx_pkts $up"
+		else
+			lib_case_fail "$c after the second flood socket_receive_overflow=$ovfl" \
+				"reply_rx_pkts=$rx mirror_reply=$mr, member rx_pkts=$up; want the" \
+				"first's $((12000 - read1)) drops ($read1 of 12000 read), rx = read +" \
+				"dropped, member rx_pkts $want"
+		fi
 	fi
-	lib_relay_stop || lib_case_fail "$c relay exit status $? after SIGTERM, want 0"
-	line=$(lib_stats_last)
-	rx=$(lib_field reply_rx_pkts "$line")
-	mr=$(lib_field reply_drop_mirror_reply "$line")
-	ovfl=$(lib_field reply_drop_socket_receive_overflow "$line")
-	tx=$(lib_field reply_tx_pkts "$line")
-	if [ "$rx" = 24000 ] && [ $((mr + ovfl)) = 24000 ] && [ "$tx" = 0 ] &&
-		[ "$ovfl" -gt $((12000 - read1)) ]; then
-		lib_case_ok "$c at the stop all 24000 replies counted: $mr read, $ovfl dropped"
-	else
-		lib_case_fail "$c at the stop reply_rx_pkts=$rx reply_drop_mirror_reply=$mr" \
-			"reply_drop_socket_receive_overflow=$ovfl reply_tx_pkts=$tx, want 24000 =" \
-			"read + dropped (more than the first flood's $((12000 - read1)))"
+	if [ "$kind" = transparent ] && lib_relay_alive; then
+		lib_relay_stop || lib_case_fail "$c relay exit status $? after SIGTERM, want 0"
+		line=$(lib_stats_last)
+		rx=$(lib_field reply_rx_pkts "$line")
+		mr=$(lib_field reply_drop_mirror_reply "$line")
+		ovfl=$(lib_field reply_drop_socket_receive_overflow "$line")
+		tx=$(lib_field reply_tx_pkts "$line")
+		if [ "$rx" = 24000 ] && [ $((mr + ovfl)) = 24000 ] && [ "$tx" = 0 ] &&
+			[ "$ovfl" -gt $((12000 - read1)) ]; then
+			lib_case_ok "$c at the stop all 24000 replies counted: $mr read, $ovfl dropped"
+		else
+			lib_case_fail "$c at the stop reply_rx_pkts=$rx reply_drop_mirror_reply=$mr" \
+				"reply_drop_socket_receive_overflow=$ovfl reply_tx_pkts=$tx, want" \
+				"24000 = read + dropped (more than the first flood's $((12000 - read1)))"
+		fi
 	fi
-	lib_case_stop_helpers
-	reply_routes del
+	lib_case_end
+	[ "$kind" = transparent ] && reply_routes del
 }
 
 # unroutable_case BACKEND: a member with no route to it (198.18.99.1) when the relay starts:
@@ -380,7 +406,8 @@ unroutable_only_case()
 
 for backend in $(lib_backends); do
 	mode_change_case "$backend"
-	transparent_overflow_case "$backend"
+	overflow_case "$backend" transparent
+	overflow_case "$backend" member
 	unroutable_case "$backend"
 done
 unroutable_only_case
