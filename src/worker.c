@@ -686,20 +686,37 @@ void worker_note_reply_overflow(struct worker *w, uint32_t relay, struct session
 	if (!n)
 		return;
 	/* Replies the upstream sent that the session's full socket dropped: received from that
-	 * upstream, and dropped. */
+	 * upstream, and dropped. A transparent mirror's client socket has no upstream (its
+	 * senders unknown): the relay's only. */
 	relay_count_rx(c, RELAY_DIR_TO_CLIENT, n, 0);
 	upstream_count_rx(w, relay, worker_session_up(w, relay, s), n, 0);
 	relay_count_drop(c, RELAY_DIR_TO_CLIENT, DROP_SOCKET_OVERFLOW, n);
 }
 
+void worker_note_mirror_overflow(struct worker *w, uint32_t relay, uint32_t j,
+				 const struct sock_rx_meta *m)
+{
+	struct worker_relay *wr = &w->relays[relay];
+	struct relay_counters *c = &w->counters[relay];
+	uint32_t n = ovfl_since(&wr->mirror_ovfl[j], m);
+
+	if (!n)
+		return;
+	/* What the member sent back that its full socket dropped: received from it, and
+	 * dropped (as mirror_reply would have been, had it been read). */
+	relay_count_rx(c, RELAY_DIR_TO_CLIENT, n, 0);
+	upstream_count_rx(w, relay, wr->mirror_uslot[j], n, 0);
+	relay_count_drop(c, RELAY_DIR_TO_CLIENT, DROP_SOCKET_OVERFLOW, n);
+}
+
 /* Counts what session s of relay slot r still holds in its socket as it closes, which the
  * kernel would free with the socket unseen: the datagrams queued unread (received from the
- * upstream, dropped: session_closed; a mirror's member replies as such) and its queue's
- * drops that no SO_RXQ_OVFL told yet (SO_MEMINFO's count, the same sk_drops). Without it the
- * replies' rx = tx + drops lost them. Close path only: one getsockopt per close when
- * nothing waits (its receive memory is 0); a drain and a second one when something does.
- * Beyond WORKER_UNREAD_ROUNDS reads, or the per-tick bounds (worker.h), the rest goes
- * uncounted (an upstream sending as fast as it is read; a reload closing many
+ * upstream, dropped: session_closed; a transparent mirror's member replies as such) and its
+ * queue's drops that no SO_RXQ_OVFL told yet (SO_MEMINFO's count, the same sk_drops).
+ * Without it the replies' rx = tx + drops lost them. Close path only: one getsockopt per
+ * close when nothing waits (its receive memory is 0); a drain and a second one when
+ * something does. Beyond WORKER_UNREAD_ROUNDS reads, or the per-tick bounds (worker.h), the
+ * rest goes uncounted (an upstream sending as fast as it is read; a reload closing many
  * backlogged sessions at once). Where SO_MEMINFO cannot be read (an old kernel) the queue
  * is read all the same, the drops are not. io_uring: a receive still armed on the socket
  * takes only what this leaves, and its completions after the close count what they carry
@@ -758,6 +775,7 @@ static void worker_count_unread(struct worker *w, uint32_t r, struct session *s)
 			if (mirror) {
 				bool from_ok = !addr_from_sockaddr(&from, h->msg_name, h->msg_namelen);
 
+				worker_note_reply_overflow(w, r, s, &m);
 				worker_mirror_session_reply(w, r, from_ok ? &from : NULL, segs, len);
 				continue;
 			}
@@ -767,7 +785,7 @@ static void worker_count_unread(struct worker *w, uint32_t r, struct session *s)
 		}
 	}
 	/* (after a drain, the drops it let happen too) */
-	if (mirror || !known || (drained && getsockopt(s->fd, SOL_SOCKET, SO_MEMINFO, mi, &mlen)))
+	if (!known || (drained && getsockopt(s->fd, SOL_SOCKET, SO_MEMINFO, mi, &mlen)))
 		return;
 	dm.ovfl = mi[SK_MEMINFO_DROPS];
 	worker_note_reply_overflow(w, r, s, &dm);
@@ -1226,6 +1244,7 @@ static int mirror_open_member(struct worker *w, uint32_t r, uint32_t i)
 	if (fd < 0)
 		return fd;
 	wr->mirror_fd[i] = fd;
+	wr->mirror_ovfl[i] = 0;
 	err = w->ops->mirror_open ? w->ops->mirror_open(w, r, i) : 0;
 	if (err < 0) {
 		close(fd);
@@ -1383,7 +1402,7 @@ static void sync_mirrors(struct worker *w, uint32_t r)
 	const struct relay_conf *rc = wr->conf;
 	const struct pool *p = worker_pool(w, r);
 	int fd[CONFIG_MAX_UPSTREAMS];
-	uint32_t slot[CONFIG_MAX_UPSTREAMS];
+	uint32_t slot[CONFIG_MAX_UPSTREAMS], ovfl[CONFIG_MAX_UPSTREAMS];
 	bool kept[CONFIG_MAX_UPSTREAMS] = { false };
 	uint32_t i, j;
 	char buf[ADDR_STRLEN];
@@ -1396,6 +1415,7 @@ static void sync_mirrors(struct worker *w, uint32_t r)
 				kept[j] = true;
 				fd[i] = wr->mirror_fd[j];
 				slot[i] = wr->mirror_slot[j];
+				ovfl[i] = wr->mirror_ovfl[j];
 				break;
 			}
 		}
@@ -1413,6 +1433,7 @@ static void sync_mirrors(struct worker *w, uint32_t r)
 		wr->mirror_addr[i] = p->m[i].addr;
 		wr->mirror_fd[i] = fd[i];
 		wr->mirror_slot[i] = fd[i] >= 0 ? slot[i] : UINT32_MAX;
+		wr->mirror_ovfl[i] = fd[i] >= 0 ? ovfl[i] : 0;
 		wr->mirror_uslot[i] = p->m[i].slot;
 		member_uc(w, r, &p->m[i]);
 	}

@@ -171,6 +171,7 @@ struct worker_relay {
 	int mirror_fd[CONFIG_MAX_UPSTREAMS];
 	uint32_t mirror_slot[CONFIG_MAX_UPSTREAMS]; /* io_uring fixed slots */
 	uint32_t mirror_uslot[CONFIG_MAX_UPSTREAMS]; /* per-upstream counter slots */
+	uint32_t mirror_ovfl[CONFIG_MAX_UPSTREAMS];  /* each socket's SO_RXQ_OVFL as last seen */
 	/* the longest datagram each member's path carries unfragmented (a UDP GSO segment;
 	 * 0 after its device refused to segment: copies go in pieces until the next sync) */
 	uint32_t mirror_seg_max[CONFIG_MAX_UPSTREAMS];

@@ -66,6 +66,9 @@ void worker_note_overflow(struct worker *w, struct listener *l, const struct soc
 /* The same for session s's socket (the reply direction), whose upstream counts them too. */
 void worker_note_reply_overflow(struct worker *w, uint32_t relay, struct session *s,
 				const struct sock_rx_meta *m);
+/* The same for mirror socket j of relay slot relay, whose member counts them too. */
+void worker_note_mirror_overflow(struct worker *w, uint32_t relay, uint32_t j,
+				 const struct sock_rx_meta *m);
 
 /* A transparent mirror's session socket (bound to its client's address, not connected) is
  * read like a mirror socket. What it received from from (NULL: unknown), segs datagrams in

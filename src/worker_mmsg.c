@@ -868,17 +868,19 @@ static void session_rx(struct mmsg_worker *mw, struct udata u)
 	}
 }
 
-/* What a mirror's socket fd holds, received and dropped (a mirror passes nothing back, but it
- * must not pile up in the socket): member up's replies, or with up = SESSION_NONE what a
- * transparent mirror's client socket got, counted to the member that sent it (read with the
- * sender's address); an ICMP error for a copy sent earlier ends a receive as on a session's
- * socket: an unreachable is a notice, and the error queue is emptied (a client socket has no
- * IP_RECVERR and gets none). */
-static void mirror_rx(struct mmsg_worker *mw, uint32_t relay, int fd, uint32_t up)
+/* What a mirror's socket holds, received and dropped (a mirror passes nothing back, but it
+ * must not pile up in the socket), and the drops its SO_RXQ_OVFL tells: mirror socket j's
+ * member's replies, or (s not NULL) what transparent mirror session s's client socket got,
+ * counted to the member that sent it (read with the sender's address); an ICMP error for a
+ * copy sent earlier ends a receive as on a session's socket: an unreachable is a notice, and
+ * the error queue is emptied (a client socket has no IP_RECVERR and gets none). */
+static void mirror_rx(struct mmsg_worker *mw, uint32_t relay, uint32_t j, struct session *s)
 {
 	struct worker *w = mw->w;
-	bool by_sender = up == SESSION_NONE;
-	int round, n, i;
+	const struct worker_relay *wr = &w->relays[relay];
+	bool by_sender = s != NULL;
+	int fd = s ? s->fd : wr->mirror_fd[j], round, n, i;
+	uint32_t up = s ? SESSION_NONE : wr->mirror_uslot[j];
 
 	for (round = 0; round < MMSG_ROUNDS; round++) {
 		n = take_batch(mw, fd, by_sender, mw->bufs, MMSG_BATCH);
@@ -894,6 +896,10 @@ static void mirror_rx(struct mmsg_worker *mw, uint32_t relay, int fd, uint32_t u
 			uint32_t segs = rx_meta(mw, i, &meta);
 			struct addr from;
 
+			if (s)
+				worker_note_reply_overflow(w, relay, s, &meta);
+			else
+				worker_note_mirror_overflow(w, relay, j, &meta);
 			if (!by_sender)
 				worker_count_mirror_reply(w, relay, up, segs, mw->rx[i].msg_len);
 			else if (addr_from_sockaddr(&from, m->msg_name, m->msg_namelen))
@@ -916,7 +922,7 @@ static void on_mirror(struct mmsg_worker *mw, struct udata u, bool err)
 		;
 	if (j == wr->n_mirror) /* closed earlier in this batch of events */
 		return;
-	mirror_rx(mw, u.relay, wr->mirror_fd[j], wr->mirror_uslot[j]);
+	mirror_rx(mw, u.relay, j, NULL);
 	if (err)
 		sock_drain_errors(wr->mirror_fd[j], MMSG_ERRQUEUE_MAX);
 }
@@ -931,7 +937,7 @@ static void on_session(struct mmsg_worker *mw, struct udata u, bool err)
 
 	if (s && (s->gen & UDATA_GEN_MASK) == u.gen && s->state == SESSION_ACTIVE &&
 	    mw->w->relays[u.relay].mode == RELAY_MODE_MIRROR) {
-		mirror_rx(mw, u.relay, s->fd, SESSION_NONE);
+		mirror_rx(mw, u.relay, 0, s);
 		return;
 	}
 	session_rx(mw, u);

@@ -1613,9 +1613,10 @@ recycle:
 }
 
 /* What transparent mirror session s's socket received: a member's reply (or another
- * sender's datagram to the client's address), received and dropped. */
+ * sender's datagram to the client's address), received and dropped, and the drops its
+ * SO_RXQ_OVFL tells. */
 static void mirror_session_recv(struct uring_worker *uw, const struct io_uring_cqe *cqe,
-				uint32_t relay, const struct session *s)
+				uint32_t relay, struct session *s)
 {
 	struct sock_rx_meta meta = { 0 };
 	struct io_uring_recvmsg_out *o = NULL;
@@ -1631,6 +1632,7 @@ static void mirror_session_recv(struct uring_worker *uw, const struct io_uring_c
 	if (!(cqe->flags & IORING_CQE_F_BUFFER))
 		return;
 	rx_payload(uw, cqe, &uw->listen_msg, &len, &o, &meta);
+	worker_note_reply_overflow(uw->w, relay, s, &meta);
 	known = o && !addr_from_sockaddr(&from, io_uring_recvmsg_name(o), o->namelen);
 	worker_mirror_session_reply(uw->w, relay, known ? &from : NULL,
 				    sock_segments(len, meta.gso_size), len);
@@ -1659,6 +1661,13 @@ static void on_session_recv(struct uring_worker *uw, const struct io_uring_cqe *
 		return;
 	}
 	if (!current || s->state != SESSION_ACTIVE) {
+		uint32_t up = current ? worker_session_up(w, u.relay, s) : SESSION_NONE;
+
+		/* An ICMP unreachable its receive met as its session closed (the socket's pending
+		 * error, which the close's drain then did not meet): the notice a live receive
+		 * counts, at the relay only for an earlier session of the slot. */
+		if (cqe->res < 0 && sock_err_unreachable(-cqe->res))
+			worker_count_notice(w, u.relay, up);
 		if (!(cqe->flags & IORING_CQE_F_BUFFER)) /* (dispatch took a failed one's) */
 			return;
 		/* A reply read as its session closed (or for an earlier session of the slot):
@@ -1669,9 +1678,7 @@ static void on_session_recv(struct uring_worker *uw, const struct io_uring_cqe *
 		if (current)
 			worker_note_reply_overflow(w, u.relay, s, &meta);
 		relay_count_rx(c, RELAY_DIR_TO_CLIENT, segs, len);
-		if (current)
-			upstream_count_rx(w, u.relay, worker_session_up(w, u.relay, s), segs,
-					  len);
+		upstream_count_rx(w, u.relay, up, segs, len);
 		relay_count_drop(c, RELAY_DIR_TO_CLIENT, DROP_SESSION_CLOSED, segs);
 		goto recycle;
 	}
@@ -1740,8 +1747,9 @@ static void member_refused(struct uring_worker *uw, uint32_t relay, const struct
 	}
 }
 
-/* What a mirror member sent back is received and dropped (DROP_MIRROR_REPLY); an ICMP
- * unreachable for a copy sent earlier is a notice, as on a session's socket. */
+/* What a mirror member sent back is received and dropped (DROP_MIRROR_REPLY), and so are the
+ * drops its socket's SO_RXQ_OVFL tells; an ICMP unreachable for a copy sent earlier is a
+ * notice, as on a session's socket. */
 static void on_mirror_recv(struct uring_worker *uw, const struct io_uring_cqe *cqe,
 			   struct udata u)
 {
@@ -1773,6 +1781,7 @@ static void on_mirror_recv(struct uring_worker *uw, const struct io_uring_cqe *c
 		return;
 	bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
 	rx_payload(uw, cqe, &uw->session_msg, &len, &o, &meta);
+	worker_note_mirror_overflow(w, u.relay, j, &meta);
 	worker_count_mirror_reply(w, u.relay, wr->mirror_uslot[j], sock_segments(len, meta.gso_size),
 				  len);
 	bufpool_recycle(&uw->bp, bid);

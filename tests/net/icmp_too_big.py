@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
 """One ICMP "fragmentation needed" (IPv4) or "packet too big" (IPv6) about a UDP datagram,
-as a router whose next link takes only --mtu bytes would send it (standard library only;
-a raw socket, so run it as root in the sending namespace):
+as a router whose next link takes only --mtu bytes would send it, or with --port-unreachable
+a "port unreachable" (both families), as the datagram's destination host sends it when
+nothing listens there (standard library only; a raw socket, so run it as root in the sending
+namespace):
 
-  icmp_too_big.py --src IP --dst IP --inner-src IP:PORT --inner-dst IP:PORT --mtu N
+  icmp_too_big.py --src IP --dst IP --inner-src IP:PORT --inner-dst IP:PORT
+                  (--mtu N | --port-unreachable)
 
 --src / --dst: the ICMP message's own addresses (the router's, the datagram's sender's);
 --inner-src / --inner-dst: the datagram it is about (1400 bytes of payload). The kernel that
@@ -30,7 +33,9 @@ def main():
     p.add_argument("--dst", required=True)
     p.add_argument("--inner-src", required=True)
     p.add_argument("--inner-dst", required=True)
-    p.add_argument("--mtu", type=int, required=True)
+    kind = p.add_mutually_exclusive_group(required=True)
+    kind.add_argument("--mtu", type=int)
+    kind.add_argument("--port-unreachable", action="store_true")
     a = p.parse_args()
     (isrc, sport), (idst, dport) = ep(a.inner_src), ep(a.inner_dst)
     payload = 1400
@@ -38,7 +43,10 @@ def main():
         ih = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 28 + payload, 0, 0x4000, 64, 17, 0,
                          socket.inet_aton(isrc), socket.inet_aton(idst))
         ih = ih[:10] + struct.pack("!H", csum(ih)) + ih[12:]
-        body = struct.pack("!BBHHH", 3, 4, 0, 0, a.mtu) + ih
+        if a.port_unreachable:
+            body = struct.pack("!BBHI", 3, 3, 0, 0) + ih
+        else:
+            body = struct.pack("!BBHHH", 3, 4, 0, 0, a.mtu) + ih
         body += struct.pack("!HHHH", sport, dport, 8 + payload, 0)
         body = body[:2] + struct.pack("!H", csum(body)) + body[4:]
         s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
@@ -47,7 +55,10 @@ def main():
                          socket.inet_pton(socket.AF_INET6, isrc),
                          socket.inet_pton(socket.AF_INET6, idst))
         # the kernel sums an ICMPv6 socket's messages itself
-        body = struct.pack("!BBHI", 2, 0, 0, a.mtu) + ih
+        if a.port_unreachable:
+            body = struct.pack("!BBHI", 1, 4, 0, 0) + ih
+        else:
+            body = struct.pack("!BBHI", 2, 0, 0, a.mtu) + ih
         body += struct.pack("!HHHH", sport, dport, 8 + payload, 0)
         s = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
     s.bind((a.src, 0))

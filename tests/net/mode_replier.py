@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
-"""mode_replier.py BIND DIR: an upstream for test_relay_mirror's mode_change_case. Takes the
-first datagram's sender as its peer (a relay's session socket), writes DIR/peer, then on
-DIR/go1 sends 12000 datagrams of 1000 bytes to it (more than the session socket's buffer holds:
-from then on each datagram it queues carries SO_RXQ_OVFL) and writes DIR/sent1; on DIR/go2
-sends 20 of 200 bytes of 0xff and writes DIR/sent2. Waits 30 s at most for each step."""
+"""mode_replier.py BIND DIR [N2 SIZE2]: an upstream for test_relay_mirror's mode_change_case
+and overflow_case. Takes the first datagram's sender as its peer (a relay's session or mirror
+socket), writes it to DIR/peer ("IP PORT"), then on DIR/go1 sends 12000 datagrams of 1000
+bytes to it (more than the socket's buffer holds: from then on each datagram it queues
+carries SO_RXQ_OVFL) and writes DIR/sent1; on DIR/go2 sends N2 (20) of SIZE2 (200) bytes of
+0xff and writes DIR/sent2. Waits 30 s at most for each step."""
 import os
 import socket
 import sys
@@ -12,6 +13,7 @@ import time
 
 host, port = sys.argv[1].rsplit(":", 1)
 d = sys.argv[2]
+n2, size2 = (int(sys.argv[3]), int(sys.argv[4])) if len(sys.argv) > 4 else (20, 200)
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.bind((host, int(port)))
 s.settimeout(30)
@@ -30,12 +32,14 @@ def mark(name):
 
 
 _, peer = s.recvfrom(2048)
-mark("peer")
+with open(os.path.join(d, "peer.tmp"), "w") as f:
+    f.write("%s %d\n" % peer)
+os.rename(os.path.join(d, "peer.tmp"), os.path.join(d, "peer"))
 wait("go1")
 for _ in range(12000):
     s.sendto(b"\x01" * 1000, peer)
 mark("sent1")
 wait("go2")
-for _ in range(20):
-    s.sendto(b"\xff" * 200, peer)
+for _ in range(n2):
+    s.sendto(b"\xff" * size2, peer)
 mark("sent2")

@@ -5,8 +5,9 @@
 # stops at the first error would show) the other still gets everything; with that one back as
 # a service that answers, its replies are read and dropped, counted, and never left queued.
 # Then a forward relay made a mirror by a reload reads its session's last replies as they
-# were received (mode_change_case), and a member without a route costs its copies, not the
-# relay (unroutable_case).
+# were received and counts a pending ICMP error as one notice (mode_change_case), a
+# mirror counts what its sockets dropped (overflow_case), and a member without a route costs
+# its copies, not the relay (unroutable_case).
 . "$(dirname "$0")/lib.sh"
 lib_topology
 
@@ -127,6 +128,16 @@ cmd_queued()
 		{ [ -z "$nr" ] || [ "$(cut -d' ' -f1 /proc/"$RELAY_PID"/task/"$tid"/syscall)" = "$nr" ]; }
 }
 
+# unreach_in NS: the ICMP destination unreachable errors namespace NS has received (IPv4).
+unreach_in()
+{
+	lib_nsx "$1" awk '$1 == "Icmp:" && !h { for (i = 2; i <= NF; i++)
+			if ($i == "InDestUnreachs") c = i
+			h = 1; next }
+		$1 == "Icmp:" { n = $c } END { print n + 0 }' /proc/net/snmp
+}
+unreach_in_gt() { [ "$(unreach_in "$1")" -gt "$2" ]; }
+
 # mode_change_case: a forward relay (io_uring) whose session's replies carry a control
 # message (its socket dropped some: SO_RXQ_OVFL) is made a mirror by a reload while replies of
 # 0xff bytes wait: worker 0 is stopped alone (ptrace) while the reload's command and those
@@ -146,9 +157,15 @@ cmd_queued()
 # first, first), and the command closes the session with the 20 replies still queued in its
 # socket, unread, and the drops no SO_RXQ_OVFL told yet: the close counts both
 # (worker_count_unread; before: reply_rx_pkts=3640 of 12020, the 8380 others uncounted).
+# Behind the 20 replies an ICMP port unreachable from the upstream (icmp_too_big.py) is the
+# socket's pending error, which fails a read before the queue: it must count as one notice
+# and the replies behind it still be read. With mmsg the close's drain meets it (a drain that
+# ended at it left the 20 replies uncounted, closed=0; one that did not count it, notices=0);
+# with io_uring the receive the replies woke meets it first, and its completion comes after
+# the close, stale (before: not counted, notices=0).
 mode_change_case()
 {
-	local backend=$1 d=$TMPD/mode-$1 st line applied closed ovfl rx tx
+	local backend=$1 d=$TMPD/mode-$1 st line applied closed ovfl rx tx pip pport icmp notices
 	lib_case_begin mode "$backend" 4
 	c="[$backend/ipv4 forward made a mirror]"
 	mkdir -p "$d"
@@ -176,6 +193,14 @@ mode_change_case()
 	lib_wait_for 3 cmd_queued || lib_case_fail "$c no command queued for the worker"
 	touch "$d/go2"
 	lib_wait_for 10 test -e "$d/sent2" || lib_case_fail "$c the upstream did not send again"
+	# Behind them, an ICMP port unreachable from the upstream about a datagram of the
+	# session's: the socket's pending error (IP_RECVERR), which fails a read before its queue.
+	read -r pip pport <"$d/peer"
+	icmp=$(unreach_in "$NS_R")
+	lib_nsx "$NS_U" "$PY" "$SRC/tests/net/icmp_too_big.py" --src "$UP1_IP" --dst "$pip" \
+		--inner-src "$(ep "$pip" "$pport")" --inner-dst "$(ep "$UP1_IP" 9000)" \
+		--port-unreachable || lib_case_fail "$c icmp_too_big.py failed"
+	lib_wait_for 5 unreach_in_gt "$NS_R" "$icmp" || lib_case_fail "$c the relay got no ICMP"
 	sleep 0.3
 	lib_stop_pid "$STOP_PID" # worker 0 runs again: the command, then the replies
 	# (the drops come with the next datagram's SO_RXQ_OVFL: the last replies')
@@ -190,14 +215,17 @@ mode_change_case()
 	st="$st, reply_drop_socket_receive_overflow=$ovfl, reply_rx_pkts=$rx reply_tx_pkts=$tx"
 	st="$st, reply_rx_bytes=$(lib_field reply_rx_bytes "$line")"
 	st="$st reply_tx_bytes=$(lib_field reply_tx_bytes "$line")"
+	notices=$(lib_field upstream_unreachable_notices "$line")
+	st="$st, upstream_unreachable_notices=$notices"
 	# Every one of the 12020 replies sent counted once: relayed, dropped by the socket, or
 	# dropped as the closed session's.
 	if [ "$applied" -ge 1 ] && [ "$closed" = 20 ] && [ "$ovfl" -gt 0 ] &&
-		[ "$rx" = 12020 ] && [ $((tx + ovfl + closed)) = 12020 ]; then
+		[ "$rx" = 12020 ] && [ $((tx + ovfl + closed)) = 12020 ] && [ "$notices" = 1 ]; then
 		lib_case_ok "$c the reload applied, the session's last 20 replies counted as" \
-			"dropped, and the $ovfl its socket had dropped before them, $tx relayed"
+			"dropped, and the $ovfl its socket had dropped before them, $tx relayed," \
+			"the pending ICMP error one notice"
 	elif [ "$backend" = io_uring ] && ! lib_kernel_ge 6 5 && [ "$applied" -ge 1 ] &&
-		[ "$closed" = 0 ] &&
+		[ "$closed" = 0 ] && [ "$notices" = 1 ] &&
 		[ "$rx" = 12020 ] && [ $((tx + ovfl)) = 12020 ]; then
 		lib_case_ok "$c (before Linux 6.5 the replies were read before the command: not" \
 			"the order this case needs) the reload applied, the replies relayed as the" \
@@ -206,6 +234,117 @@ mode_change_case()
 		lib_case_fail "$c $st"
 	fi
 	lib_case_end
+}
+
+# reply_routes add|del: the policy routes ringrelay.conf(5) documents for source = "client"
+# (IPv4): what comes from the upstream side to the client network is delivered locally in the
+# relay's namespace, to the sockets bound to the clients' addresses.
+reply_routes()
+{
+	lib_nsx "$NS_R" ip -4 rule "$1" iif "$IF_RU" lookup 100 priority 100
+	lib_nsx "$NS_R" ip -4 route "$1" local 198.18.1.0/24 dev lo table 100
+}
+
+# mirror_sockets_read SS_FILTER...: the relay's sockets ss selects by SS_FILTER hold nothing
+# (Recv-Q), and two stats lines in a row show as many member replies read: the worker has
+# counted all it read.
+mirror_sockets_read()
+{
+	local q a b
+	q=$(lib_nsx "$NS_R" ss -Huan "$@" | awk '{ q += $2 } END { print q + 0 }')
+	[ "$q" = 0 ] || return 1
+	a=$(lib_stat reply_drop_mirror_reply) && b=$(lib_stat reply_drop_mirror_reply) &&
+		[ "$a" -gt 0 ] && [ "$a" = "$b" ]
+}
+
+# member_rx: the relay's member's rx_pkts (ringrelayctl stats).
+member_rx()
+{
+	"$BUILD/ringrelayctl" -s "$TMPD/run/ctl.sock" -j stats | "$PY" -c '
+import json, sys
+print(json.load(sys.stdin)["relays"][0]["upstreams"][0]["rx_pkts"])'
+}
+
+# overflow_case BACKEND KIND: a mirror socket that its member's replies overflow, twice, the
+# relay stopped (SIGSTOP) while each flood of 12000 arrives (mode_replier.py): the drops of
+# the first are told by the second's first reply (SO_RXQ_OVFL) and count as received and
+# dropped (socket_receive_overflow). KIND transparent: a transparent mirror's client socket
+# (source = "client"), whose drops are the relay's only (their senders unknown), and whose
+# close at the relay's stop counts the second flood's (SO_MEMINFO): every one of the 24000
+# replies is read (mirror_reply) or dropped so. KIND member: a plain mirror's socket to its
+# member, whose drops are the member's too (its rx_pkts = the relay's reply_rx_pkts). Before,
+# neither socket's drops were counted (reply_rx_pkts = mirror_reply, the rest missing).
+overflow_case()
+{
+	local backend=$1 kind=$2 d=$TMPD/ovfl-$1-$2 line read1 rx mr ovfl tx up want
+	local sel=(dst "$(ep "$UP1_IP" 9000)")
+	lib_case_begin "ovfl-$kind" "$backend" 4
+	c="[$backend/ipv4 mirror, its $kind socket overflowed]"
+	mkdir -p "$d"
+	lib_bg "$NS_U" "$PY" "$SRC/tests/net/mode_replier.py" "$(ep "$UP1_IP" 9000)" "$d" 12000 1000
+	CASE_PIDS+=("$BG_PID")
+	lib_relay_conf "$conf" backend="$backend" listen="$to" up="$(ep "$UP1_IP" 9000)" \
+		mode=mirror
+	if [ "$kind" = transparent ]; then
+		reply_routes add
+		sel=(src "$CLIENT_IP/32")
+		sed -i 's/^\t\tmax_sessions = .*$/&\n\t\tsource = "client";/' "$conf"
+	fi
+	if ! lib_relay_start "$conf"; then
+		lib_case_fail "$c relay did not start"
+	else
+		lib_udp "$NS_C" client --to "$to" --count 1 --port-base 48700 >/dev/null
+		lib_wait_for 5 test -e "$d/peer" || lib_case_fail "$c the member got no copy"
+		lib_pause "$RELAY_PID"
+		touch "$d/go1"
+		lib_wait_for 10 test -e "$d/sent1" || lib_case_fail "$c the member did not send"
+		lib_resume "$RELAY_PID"
+		lib_wait_for 10 mirror_sockets_read "${sel[@]}" ||
+			lib_case_fail "$c the first replies were not read"
+		read1=$(lib_stat reply_drop_mirror_reply)
+		lib_pause "$RELAY_PID"
+		touch "$d/go2"
+		lib_wait_for 10 test -e "$d/sent2" || lib_case_fail "$c the member did not send again"
+		lib_resume "$RELAY_PID"
+		lib_wait_for 10 mirror_sockets_read "${sel[@]}" ||
+			lib_case_fail "$c the second replies were not read"
+		line=$(lib_stats)
+		rx=$(lib_field reply_rx_pkts "$line")
+		mr=$(lib_field reply_drop_mirror_reply "$line")
+		ovfl=$(lib_field reply_drop_socket_receive_overflow "$line")
+		up=$(member_rx)
+		# (the member's: all the relay received from that socket, or all that was read)
+		want=$rx
+		[ "$kind" = transparent ] && want=$mr
+		if [ "$ovfl" = $((12000 - read1)) ] && [ "$rx" = $((mr + ovfl)) ] &&
+			[ "$up" = "$want" ]; then
+			lib_case_ok "$c the first flood's $ovfl drops told by the next reply," \
+				"the member's rx_pkts $up"
+		else
+			lib_case_fail "$c after the second flood socket_receive_overflow=$ovfl" \
+				"reply_rx_pkts=$rx mirror_reply=$mr, member rx_pkts=$up; want the" \
+				"first's $((12000 - read1)) drops ($read1 of 12000 read), rx = read +" \
+				"dropped, member rx_pkts $want"
+		fi
+	fi
+	if [ "$kind" = transparent ] && lib_relay_alive; then
+		lib_relay_stop || lib_case_fail "$c relay exit status $? after SIGTERM, want 0"
+		line=$(lib_stats_last)
+		rx=$(lib_field reply_rx_pkts "$line")
+		mr=$(lib_field reply_drop_mirror_reply "$line")
+		ovfl=$(lib_field reply_drop_socket_receive_overflow "$line")
+		tx=$(lib_field reply_tx_pkts "$line")
+		if [ "$rx" = 24000 ] && [ $((mr + ovfl)) = 24000 ] && [ "$tx" = 0 ] &&
+			[ "$ovfl" -gt $((12000 - read1)) ]; then
+			lib_case_ok "$c at the stop all 24000 replies counted: $mr read, $ovfl dropped"
+		else
+			lib_case_fail "$c at the stop reply_rx_pkts=$rx reply_drop_mirror_reply=$mr" \
+				"reply_drop_socket_receive_overflow=$ovfl reply_tx_pkts=$tx, want" \
+				"24000 = read + dropped (more than the first flood's $((12000 - read1)))"
+		fi
+	fi
+	lib_case_end
+	[ "$kind" = transparent ] && reply_routes del
 }
 
 # unroutable_case BACKEND: a member with no route to it (198.18.99.1) when the relay starts:
@@ -267,6 +406,8 @@ unroutable_only_case()
 
 for backend in $(lib_backends); do
 	mode_change_case "$backend"
+	overflow_case "$backend" transparent
+	overflow_case "$backend" member
 	unroutable_case "$backend"
 done
 unroutable_only_case
