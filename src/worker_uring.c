@@ -1671,12 +1671,22 @@ static void on_session_recv(struct uring_worker *uw, const struct io_uring_cqe *
 		if (!(cqe->flags & IORING_CQE_F_BUFFER)) /* (dispatch took a failed one's) */
 			return;
 		/* A reply read as its session closed (or for an earlier session of the slot):
-		 * received, and lost here. */
+		 * received, and lost here; a transparent mirror's (a named receive: the relay's
+		 * mode may have changed since) as the member reply it is, as the close's read
+		 * and the mmsg backend count it. */
 		bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
 		rx_payload(uw, cqe, session_tmpl(uw, u), &len, &o, &meta);
 		segs = sock_segments(len, meta.gso_size);
 		if (current)
 			worker_note_reply_overflow(w, u.relay, s, &meta);
+		if (u.bid & RX_NAMED) {
+			struct addr from;
+			bool known = o && !addr_from_sockaddr(&from, io_uring_recvmsg_name(o),
+							      o->namelen);
+
+			worker_mirror_session_reply(w, u.relay, known ? &from : NULL, segs, len);
+			goto recycle;
+		}
 		relay_count_rx(c, RELAY_DIR_TO_CLIENT, segs, len);
 		upstream_count_rx(w, u.relay, up, segs, len);
 		relay_count_drop(c, RELAY_DIR_TO_CLIENT, DROP_SESSION_CLOSED, segs);
