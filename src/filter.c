@@ -2037,6 +2037,10 @@ static void filter_iface_trim(struct filter *f, struct filter_iface *fi)
 {
 	filter_iface_publish(f, fi);
 	if (!fi->filter_iface && !fi->flags) {
+		/* What it counted as a redirect target goes to its name's series while the name
+		 * is known: an element no entry has is read by nothing, not even at the unload
+		 * (review-filter37 1). An entry that stays keeps its element (review-merge37 2). */
+		filter_xmit_fold(f, fi->ifindex);
 		filter_detach_iface(f, fi);
 		*fi = f->ifaces[--f->n_ifaces];
 		return;
@@ -2297,11 +2301,6 @@ void filter_offload_detach(struct filter *f, int ifindex, bool xdp, bool tc)
 		f->offload_hook_changes++;
 	if (xdp) {
 		bpf_map_delete_elem(bpf_map__fd(f->skel->maps.offload_tx), &key);
-		/* No redirect reaches it now: what it counted as a target goes to its name's
-		 * series while the name is known (the trim may drop the entry, and an element
-		 * no entry has is read by nothing, not even at the unload). */
-		if (fi->flags & RR_IFACE_OFFLOAD_XDP)
-			filter_xmit_fold(f, ifindex);
 		fi->flags &= ~RR_IFACE_OFFLOAD_XDP;
 	}
 	if (tc)
