@@ -521,8 +521,9 @@ int metrics_format(const struct snapshot *s, bool pw, FILE *out)
 		  offsetof(struct relay_dir_counters, send_errs), 0);
 	family(out, "ringrelay_shed_datagrams_total", "counter",
 	       "Datagrams to a relay's listener that the BPF program dropped before the stack "
-	       "(early shedding), by reason: full_socket, or heavy_flow (past 7/8 full, less with a "
-	       "buffer under 512 KiB, a flow over its share); also in the relay's client_in and its shed_* drops.");
+	       "(early shedding), by reason: full_socket, or heavy_flow (past 7/8 full, less "
+	       "with a buffer under 512 KiB, a flow over its share); also in the relay's "
+	       "client_in and its shed_* drops.");
 	for (r = 0; r < s->n_relays; r++) {
 		fputs("ringrelay_shed_datagrams_total{relay=\"", out);
 		metrics_format_label(out, s->relay_names[r]);

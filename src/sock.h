@@ -207,8 +207,9 @@ static inline bool sock_err_gso_refused(int err)
  * meeting a refusal of its own: an error whose copy was queued (an unreachable, a parameter
  * problem, ...), or a "packet too big" whose copy was queued while the segments still fit the
  * path MTU it taught (the datagram that drew it was longer). Such a send goes again whole
- * (up to WORKER_SEND_AGAIN_MAX times, worker_backend.h). Anything else (EINVAL, EIO, EMSGSIZE with no copy or with segments the path no longer
- * takes, a route's own error, which queues nothing) is handled as a refusal or a loss. */
+ * (up to WORKER_SEND_AGAIN_MAX times, worker_backend.h). Anything else (EINVAL, EIO,
+ * EMSGSIZE with no copy or with segments the path no longer takes, a route's own error,
+ * which queues nothing) is handled as a refusal or a loss. */
 static inline bool sock_gso_pending(int err, int queued, bool too_big, uint32_t size, int mtu)
 {
 	if (!queued || !sock_err_queued(err))

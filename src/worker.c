@@ -737,7 +737,8 @@ static void worker_count_unread(struct worker *w, uint32_t r, struct session *s)
 	known = !getsockopt(s->fd, SOL_SOCKET, SO_MEMINFO, mi, &mlen) &&
 		mlen >= sizeof(mi[0]) * (SK_MEMINFO_DROPS + 1);
 	for (round = 0; (!known || mi[SK_MEMINFO_RMEM_ALLOC]) && round < WORKER_UNREAD_ROUNDS &&
-			u->reads < WORKER_UNREAD_TICK_READS && u->taken < WORKER_UNREAD_TICK_DATAGRAMS;
+			u->reads < WORKER_UNREAD_TICK_READS &&
+			u->taken < WORKER_UNREAD_TICK_DATAGRAMS;
 	     round++) {
 		for (i = 0; i < WORKER_UNREAD_BATCH; i++)
 			u->msgs[i].msg_hdr = (struct msghdr){
@@ -761,7 +762,6 @@ static void worker_count_unread(struct worker *w, uint32_t r, struct session *s)
 		}
 		errors = 0;
 		drained = true;
-		u->taken += (uint32_t)n;
 		for (i = 0; i < n; i++) {
 			struct msghdr *h = &u->msgs[i].msg_hdr;
 			uint32_t len = u->msgs[i].msg_len, segs;
@@ -772,6 +772,7 @@ static void worker_count_unread(struct worker *w, uint32_t r, struct session *s)
 			for (c = CMSG_FIRSTHDR(h); c; c = CMSG_NXTHDR(h, c))
 				sock_rx_cmsg(c, &m);
 			segs = sock_segments(len, m.gso_size);
+			u->taken += segs;
 			if (mirror) {
 				bool from_ok = !addr_from_sockaddr(&from, h->msg_name, h->msg_namelen);
 

@@ -37,12 +37,13 @@ struct uring_caps;
 struct worker_ops;
 
 /* What a closing session's socket still holds is read (no payload: MSG_TRUNC) and counted,
- * in reads of this many, at most WORKER_UNREAD_ROUNDS reads a close; per tick of the worker
- * at most WORKER_UNREAD_TICK_DATAGRAMS datagrams and WORKER_UNREAD_TICK_READS reads (each
- * close with anything queued takes at least two: the last says the queue is empty): a reload
- * closing many backlogged sessions stalls the worker for a few tens of ms at most
- * (worker_count_unread). Datagrams, not reads, bound what is counted: a reload closing
- * thousands of sessions with a reply or two each is counted whole. */
+ * in reads of this many receives, at most WORKER_UNREAD_ROUNDS reads a close; per tick of
+ * the worker reads stop once WORKER_UNREAD_TICK_DATAGRAMS datagrams (a GRO receive counts
+ * its datagrams) or WORKER_UNREAD_TICK_READS reads were taken (each close with anything
+ * queued takes at least two: the last says the queue is empty): a reload closing many
+ * backlogged sessions stalls the worker for a few tens of ms at most (worker_count_unread).
+ * Datagrams, not reads, bound what is counted: a reload closing thousands of sessions with
+ * a reply or two each is counted whole. */
 #define WORKER_UNREAD_BATCH 64
 #define WORKER_UNREAD_ROUNDS 256
 #define WORKER_UNREAD_TICK_DATAGRAMS 65536

@@ -63,7 +63,8 @@ void worker_count_fast(struct worker *w, uint32_t r, struct session *s,
 		       const struct relay_dir_counters *up, const struct relay_dir_counters *down);
 /* Accounts an SO_RXQ_OVFL value seen on listener l. */
 void worker_note_overflow(struct worker *w, struct listener *l, const struct sock_rx_meta *m);
-/* The same for session s's socket (the reply direction), whose upstream counts them too. */
+/* The same for session s's socket (the reply direction), whose upstream counts them too
+ * (none for a transparent mirror's client socket: the relay's only). */
 void worker_note_reply_overflow(struct worker *w, uint32_t relay, struct session *s,
 				const struct sock_rx_meta *m);
 /* The same for mirror socket j of relay slot relay, whose member counts them too. */
