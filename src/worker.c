@@ -693,48 +693,102 @@ void worker_note_reply_overflow(struct worker *w, uint32_t relay, struct session
 	relay_count_drop(c, RELAY_DIR_TO_CLIENT, DROP_SOCKET_OVERFLOW, n);
 }
 
-void worker_note_mirror_overflow(struct worker *w, uint32_t relay, uint32_t j,
-				 const struct sock_rx_meta *m)
+void worker_note_member_overflow(struct worker *w, uint32_t relay, uint32_t up,
+				 uint32_t *last, const struct sock_rx_meta *m)
 {
-	struct worker_relay *wr = &w->relays[relay];
 	struct relay_counters *c = &w->counters[relay];
-	uint32_t n = ovfl_since(&wr->mirror_ovfl[j], m);
+	uint32_t n = ovfl_since(last, m);
 
 	if (!n)
 		return;
 	/* What the member sent back that its full socket dropped: received from it, and
 	 * dropped (as mirror_reply would have been, had it been read). */
 	relay_count_rx(c, RELAY_DIR_TO_CLIENT, n, 0);
-	upstream_count_rx(w, relay, wr->mirror_uslot[j], n, 0);
+	upstream_count_rx(w, relay, up, n, 0);
 	relay_count_drop(c, RELAY_DIR_TO_CLIENT, DROP_SOCKET_OVERFLOW, n);
 }
 
-/* Counts what session s of relay slot r still holds in its socket as it closes, which the
- * kernel would free with the socket unseen: the datagrams queued unread (received from the
- * upstream, dropped: session_closed; a transparent mirror's member replies as such) and its
+void worker_note_mirror_overflow(struct worker *w, uint32_t relay, uint32_t j,
+				 const struct sock_rx_meta *m)
+{
+	struct worker_relay *wr = &w->relays[relay];
+
+	worker_note_member_overflow(w, relay, wr->mirror_uslot[j], &wr->mirror_ovfl[j], m);
+}
+
+/* Whose socket a close reads (drain_unread), and so where what it holds counts: session s
+ * (a forward relay's; a transparent mirror's client socket) or, s NULL, plain mirror
+ * socket j of the relay, to its member. */
+struct unread_owner {
+	struct session *s;
+	uint32_t j;
+};
+
+/* A datagram of segs datagrams in len bytes (from: its sender, NULL when unknown; m its
+ * control messages) still queued in owner's closing socket: received, and dropped as a
+ * closed session's, or as the member reply a mirror's is. */
+static void unread_datagram(struct worker *w, uint32_t r, const struct unread_owner *o,
+			    const struct addr *from, const struct sock_rx_meta *m, uint32_t segs,
+			    uint32_t len)
+{
+	struct worker_relay *wr = &w->relays[r];
+
+	if (!o->s) {
+		worker_note_mirror_overflow(w, r, o->j, m);
+		worker_count_mirror_reply(w, r, wr->mirror_uslot[o->j], segs, len);
+	} else if (wr->mode == RELAY_MODE_MIRROR) {
+		worker_note_reply_overflow(w, r, o->s, m);
+		worker_mirror_session_reply(w, r, from, segs, len);
+	} else {
+		worker_count_session_reply(w, r, o->s, m, segs, len);
+		relay_count_drop(&w->counters[r], RELAY_DIR_TO_CLIENT, DROP_SESSION_CLOSED, segs);
+	}
+}
+
+/* The drops owner's socket counted (m: SO_MEMINFO's, as an SO_RXQ_OVFL value). */
+static void unread_overflow(struct worker *w, uint32_t r, const struct unread_owner *o,
+			    const struct sock_rx_meta *m)
+{
+	if (o->s)
+		worker_note_reply_overflow(w, r, o->s, m);
+	else
+		worker_note_mirror_overflow(w, r, o->j, m);
+}
+
+/* An ICMP unreachable pending on owner's socket: the notice a live receive counts (a
+ * transparent mirror's client socket has no IP_RECVERR and gets none). */
+static void unread_notice(struct worker *w, uint32_t r, const struct unread_owner *o)
+{
+	if (!o->s)
+		worker_count_notice(w, r, w->relays[r].mirror_uslot[o->j]);
+	else if (w->relays[r].mode != RELAY_MODE_MIRROR)
+		worker_count_notice(w, r, worker_session_up(w, r, o->s));
+}
+
+/* Counts what socket fd of relay slot r (owner's) still holds as it closes, which the kernel
+ * would free with the socket unseen: the datagrams queued unread (unread_datagram) and its
  * queue's drops that no SO_RXQ_OVFL told yet (SO_MEMINFO's count, the same sk_drops).
  * Without it the replies' rx = tx + drops lost them. Close path only: one getsockopt per
  * close when nothing waits (its receive memory is 0); a drain and a second one when
  * something does. Beyond WORKER_UNREAD_ROUNDS reads, or the per-tick bounds (worker.h), the
  * rest goes uncounted (an upstream sending as fast as it is read; a reload closing many
- * backlogged sessions at once). Where SO_MEMINFO cannot be read (an old kernel) the queue
- * is read all the same, the drops are not. io_uring: a receive still armed on the socket
- * takes only what this leaves, and its completions after the close count what they carry
- * (stale: on_session_recv), once. */
-static void worker_count_unread(struct worker *w, uint32_t r, struct session *s)
+ * backlogged sockets at once). Where SO_MEMINFO cannot be read (an old kernel) the queue is
+ * read all the same, the drops are not. io_uring: a receive still armed on the socket takes
+ * only what this leaves, and its completions after the close count what they carry (stale:
+ * on_session_recv, on_mirror_recv), once. */
+static void drain_unread(struct worker *w, uint32_t r, int fd, const struct unread_owner *o)
 {
 	struct worker_unread *u = &w->unread;
-	bool mirror = w->relays[r].mode == RELAY_MODE_MIRROR;
 	uint32_t mi[SK_MEMINFO_VARS];
 	socklen_t mlen = sizeof(mi);
 	struct sock_rx_meta dm = { .has_ovfl = true };
 	bool drained = false, known;
 	int round, n, i, errors = 0;
 
-	if (s->fd < 0)
+	if (fd < 0)
 		return;
-	/* One getsockopt when nothing waits (the common close: an idle session's) */
-	known = !getsockopt(s->fd, SOL_SOCKET, SO_MEMINFO, mi, &mlen) &&
+	/* One getsockopt when nothing waits (the common close: an idle socket's) */
+	known = !getsockopt(fd, SOL_SOCKET, SO_MEMINFO, mi, &mlen) &&
 		mlen >= sizeof(mi[0]) * (SK_MEMINFO_DROPS + 1);
 	for (round = 0; (!known || mi[SK_MEMINFO_RMEM_ALLOC]) && round < WORKER_UNREAD_ROUNDS &&
 			u->reads < WORKER_UNREAD_TICK_READS &&
@@ -747,7 +801,7 @@ static void worker_count_unread(struct worker *w, uint32_t r, struct session *s)
 				.msg_control = u->control[i].buf,
 				.msg_controllen = sizeof(u->control[i].buf),
 			};
-		n = recvmmsg(s->fd, u->msgs, WORKER_UNREAD_BATCH, MSG_DONTWAIT | MSG_TRUNC, NULL);
+		n = recvmmsg(fd, u->msgs, WORKER_UNREAD_BATCH, MSG_DONTWAIT | MSG_TRUNC, NULL);
 		u->reads++;
 		/* An ICMP error pending on the socket (IP_RECVERR) fails a read before the queue:
 		 * read away (an unreachable counted as the notice a live receive counts), it lets
@@ -756,8 +810,8 @@ static void worker_count_unread(struct worker *w, uint32_t r, struct session *s)
 		if (n < 0) {
 			if (errno == EAGAIN || errno == EWOULDBLOCK || errors++)
 				break;
-			if (!mirror && sock_err_unreachable(errno))
-				worker_count_notice(w, r, worker_session_up(w, r, s));
+			if (sock_err_unreachable(errno))
+				unread_notice(w, r, o);
 			continue;
 		}
 		errors = 0;
@@ -768,28 +822,37 @@ static void worker_count_unread(struct worker *w, uint32_t r, struct session *s)
 			struct sock_rx_meta m = { 0 };
 			struct cmsghdr *c;
 			struct addr from;
+			bool from_ok;
 
 			for (c = CMSG_FIRSTHDR(h); c; c = CMSG_NXTHDR(h, c))
 				sock_rx_cmsg(c, &m);
 			segs = sock_segments(len, m.gso_size);
 			u->taken += segs;
-			if (mirror) {
-				bool from_ok = !addr_from_sockaddr(&from, h->msg_name, h->msg_namelen);
-
-				worker_note_reply_overflow(w, r, s, &m);
-				worker_mirror_session_reply(w, r, from_ok ? &from : NULL, segs, len);
-				continue;
-			}
-			worker_count_session_reply(w, r, s, &m, segs, len);
-			relay_count_drop(&w->counters[r], RELAY_DIR_TO_CLIENT, DROP_SESSION_CLOSED,
-					 segs);
+			from_ok = !addr_from_sockaddr(&from, h->msg_name, h->msg_namelen);
+			unread_datagram(w, r, o, from_ok ? &from : NULL, &m, segs, len);
 		}
 	}
 	/* (after a drain, the drops it let happen too) */
-	if (!known || (drained && getsockopt(s->fd, SOL_SOCKET, SO_MEMINFO, mi, &mlen)))
+	if (!known || (drained && getsockopt(fd, SOL_SOCKET, SO_MEMINFO, mi, &mlen)))
 		return;
 	dm.ovfl = mi[SK_MEMINFO_DROPS];
-	worker_note_reply_overflow(w, r, s, &dm);
+	unread_overflow(w, r, o, &dm);
+}
+
+/* What session s of relay slot r still holds in its socket as it closes (drain_unread). */
+static void worker_count_unread(struct worker *w, uint32_t r, struct session *s)
+{
+	struct unread_owner o = { .s = s };
+
+	drain_unread(w, r, s->fd, &o);
+}
+
+/* The same for plain mirror socket j of relay slot r, to its member. */
+static void count_member_unread(struct worker *w, uint32_t r, uint32_t j)
+{
+	struct unread_owner o = { .s = NULL, .j = j };
+
+	drain_unread(w, r, w->relays[r].mirror_fd[j], &o);
 }
 
 /* Closes the ACTIVE sessions of relay r for which keep() is false (all when keep is NULL);
@@ -1381,17 +1444,30 @@ void worker_tick(struct worker *w)
 
 /* ---------------------------------------------------------------- applying a config */
 
+/* Closes relay slot r's mirror socket j (when it has one), counting what it still holds
+ * first: while the backend's receive is still armed on it, so that what that receive takes
+ * instead comes as its completions, which io_uring counts after the close (on_mirror_recv),
+ * and each datagram counts once. */
+static void close_mirror(struct worker *w, uint32_t r, uint32_t j)
+{
+	struct worker_relay *wr = &w->relays[r];
+
+	if (wr->mirror_fd[j] < 0)
+		return;
+	count_member_unread(w, r, j);
+	if (w->ops->mirror_close)
+		w->ops->mirror_close(w, r, j);
+	close(wr->mirror_fd[j]);
+	wr->mirror_fd[j] = -1;
+}
+
 static void close_mirrors(struct worker *w, uint32_t r)
 {
 	struct worker_relay *wr = &w->relays[r];
 	uint32_t j;
 
-	for (j = 0; j < wr->n_mirror; j++) {
-		if (w->ops->mirror_close)
-			w->ops->mirror_close(w, r, j);
-		close(wr->mirror_fd[j]);
-		wr->mirror_fd[j] = -1;
-	}
+	for (j = 0; j < wr->n_mirror; j++)
+		close_mirror(w, r, j);
 	wr->n_mirror = 0;
 }
 
@@ -1422,11 +1498,8 @@ static void sync_mirrors(struct worker *w, uint32_t r)
 		}
 	}
 	for (j = 0; j < wr->n_mirror; j++) {
-		if (kept[j])
-			continue;
-		if (w->ops->mirror_close)
-			w->ops->mirror_close(w, r, j);
-		close(wr->mirror_fd[j]);
+		if (!kept[j])
+			close_mirror(w, r, j);
 	}
 	wr->n_mirror = p->n;
 	wr->members_gen = p->members_gen;

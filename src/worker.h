@@ -36,12 +36,12 @@ struct accesslog_ring;
 struct uring_caps;
 struct worker_ops;
 
-/* What a closing session's socket still holds is read (no payload: MSG_TRUNC) and counted,
- * in reads of this many receives, at most WORKER_UNREAD_ROUNDS reads a close; per tick of
- * the worker reads stop once WORKER_UNREAD_TICK_DATAGRAMS datagrams (a GRO receive counts
- * its datagrams) or WORKER_UNREAD_TICK_READS reads were taken (each close with anything
- * queued takes at least two: the last says the queue is empty): a reload closing many
- * backlogged sessions stalls the worker for a few tens of ms at most (worker_count_unread).
+/* What a closing session's (or plain mirror's) socket still holds is read (no payload:
+ * MSG_TRUNC) and counted, in reads of this many receives, at most WORKER_UNREAD_ROUNDS reads
+ * a close; per tick of the worker reads stop once WORKER_UNREAD_TICK_DATAGRAMS datagrams (a
+ * GRO receive counts its datagrams) or WORKER_UNREAD_TICK_READS reads were taken (each close
+ * with anything queued takes at least two: the last says the queue is empty): a reload
+ * closing many backlogged sessions stalls the worker for a few tens of ms at most (drain_unread).
  * Datagrams, not reads, bound what is counted: a reload closing thousands of sessions with
  * a reply or two each is counted whole. */
 #define WORKER_UNREAD_BATCH 64
@@ -49,7 +49,7 @@ struct worker_ops;
 #define WORKER_UNREAD_TICK_DATAGRAMS 65536
 #define WORKER_UNREAD_TICK_READS 16384
 
-/* worker_count_unread's scratch, the worker's own: a close allocates nothing. */
+/* drain_unread's scratch, the worker's own: a close allocates nothing. */
 struct worker_unread {
 	struct mmsghdr msgs[WORKER_UNREAD_BATCH];
 	struct sockaddr_in6 names[WORKER_UNREAD_BATCH];
@@ -341,7 +341,7 @@ struct worker {
 	uint32_t route_epoch;	       /* worker_route_epoch as last read (a turn, a fast open) */
 	struct offload_scope scope;    /* the tick's reading of its changes (WORKER_SCOPE_PER_TICK) */
 	struct accesslog_ring *alog;  /* session starts and ends; NULL when access_log is off */
-	struct worker_unread unread;  /* a closing session socket's last datagrams */
+	struct worker_unread unread;  /* a closing socket's last datagrams (drain_unread) */
 
 	int stop_fd; /* eventfd: main writes 1 to stop the worker */
 	int cmd_fd;  /* eventfd: main writes 1 after setting cmd */

@@ -70,6 +70,11 @@ void worker_note_reply_overflow(struct worker *w, uint32_t relay, struct session
 /* The same for mirror socket j of relay slot relay, whose member counts them too. */
 void worker_note_mirror_overflow(struct worker *w, uint32_t relay, uint32_t j,
 				 const struct sock_rx_meta *m);
+/* The same for a mirror socket no longer in the relay's list (closed, its completions still
+ * coming): its member's counter slot up (SESSION_NONE: the relay's only), *last its
+ * SO_RXQ_OVFL as last seen. */
+void worker_note_member_overflow(struct worker *w, uint32_t relay, uint32_t up,
+				 uint32_t *last, const struct sock_rx_meta *m);
 
 /* A transparent mirror's session socket (bound to its client's address, not connected) is
  * read like a mirror socket. What it received from from (NULL: unknown), segs datagrams in

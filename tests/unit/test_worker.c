@@ -2,10 +2,10 @@
 /* What worker.c and worker_backend.h keep for sessions: which reply bursts go to the client
  * whole after its path refused one (both backends ask worker_reply_whole and tell
  * worker_reply_refused); and the generations of a relay slot's sessions across the tables
- * reloads give it, which completions still on their way tell apart. The latter with a
- * runtime of one worker on a stub backend (tests/stub_worker.h: no thread of its own, a helper
- * thread runs its commands), real listeners and session sockets on 127.0.0.1 (no datagram is
- * sent). */
+ * reloads give it, which completions still on their way tell apart; what a closing session's
+ * or mirror's socket still holds, counted. The latter with a runtime of one worker on a stub
+ * backend (tests/stub_worker.h: no thread of its own, a helper thread runs its commands), real
+ * listeners and sockets on 127.0.0.1. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -524,6 +524,121 @@ static void test_close_counts_many(void **state)
 	assert_int_equal(down->rx_pkts - rx0, CLOSE_N);
 }
 
+/* ---------------------------------------------------------------- a mirror's closing sockets */
+
+#define RELAY_MIRROR "{ name = \"mc\"; listen = [ \"127.0.0.1:47201\" ]; mode = \"mirror\";" \
+		     " upstreams = [ \"127.0.0.1:47202\", \"127.0.0.1:47203\" ]; }"
+#define RELAY_MIRROR_ONE "{ name = \"mc\"; listen = [ \"127.0.0.1:47201\" ];" \
+			 " mode = \"mirror\"; upstreams = [ \"127.0.0.1:47202\" ]; }"
+#define MIRROR_SENT 64
+
+static int setup_mirror(void **state)
+{
+	struct stub_worker *f = calloc(1, sizeof(*f));
+
+	if (!f || stub_worker_setup(f, load(RELAY_MIRROR), false))
+		return -1;
+	*state = f;
+	return 0;
+}
+
+/* The index of relay slot r's mirror socket to 127.0.0.1:port. */
+static uint32_t mirror_of(struct worker *w, uint32_t r, int port)
+{
+	struct worker_relay *wr = &w->relays[r];
+	uint32_t j;
+
+	for (j = 0; j < wr->n_mirror; j++)
+		if (addr_port(&wr->mirror_addr[j]) == port)
+			return j;
+	fail_msg("no mirror socket to port %d", port);
+	return UINT32_MAX;
+}
+
+/* Member 127.0.0.1:port floods relay slot r's socket to it (its receive buffer made small):
+ * MIRROR_SENT replies of 500 bytes, some queued, the rest dropped by the full queue, none
+ * read yet. */
+static void member_floods(struct worker *w, uint32_t r, int port)
+{
+	struct sockaddr_in from = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	struct sockaddr_storage to;
+	socklen_t tl = sizeof(to);
+	int fd = w->relays[r].mirror_fd[mirror_of(w, r, port)], s, small = 2048, i;
+	char buf[500] = { 0 };
+
+	assert_true(fd >= 0);
+	assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small)), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&to, &tl), 0);
+	from.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	s = socket(AF_INET, SOCK_DGRAM, 0);
+	assert_true(s >= 0);
+	assert_int_equal(bind(s, (struct sockaddr *)&from, sizeof(from)), 0);
+	for (i = 0; i < MIRROR_SENT; i++)
+		assert_int_equal(sendto(s, buf, sizeof(buf), 0, (struct sockaddr *)&to, tl),
+				 sizeof(buf));
+	close(s);
+}
+
+/* Since the relay's counts at mark (its reply direction): every reply counted once, as
+ * received (by the relay and from the member at counter slot up) and read (mirror_reply)
+ * or dropped by the full queue (socket_receive_overflow), each some. */
+struct mirror_mark {
+	uint64_t rx, read, ovfl, up_rx;
+};
+
+static struct mirror_mark mirror_mark(struct worker *w, uint32_t r, uint32_t up)
+{
+	const struct relay_dir_counters *d = &w->counters[r].dir[RELAY_DIR_TO_CLIENT];
+
+	return (struct mirror_mark){ d->rx_pkts, d->drops[DROP_MIRROR_REPLY],
+				     d->drops[DROP_SOCKET_OVERFLOW], worker_uc(w, r, up)->rx_pkts };
+}
+
+static void assert_all_counted(struct worker *w, uint32_t r, uint32_t up,
+			       const struct mirror_mark *m0, const char *what)
+{
+	struct mirror_mark m = mirror_mark(w, r, up);
+
+	if (m.rx - m0->rx != MIRROR_SENT || m.read - m0->read + m.ovfl - m0->ovfl != MIRROR_SENT ||
+	    m.up_rx - m0->up_rx != MIRROR_SENT || m.read == m0->read || m.ovfl == m0->ovfl)
+		fail_msg("%s: reply_rx_pkts +%llu, mirror_reply +%llu, socket_receive_overflow "
+			 "+%llu, the member's rx_pkts +%llu; want %d = read + dropped (each some)",
+			 what, (unsigned long long)(m.rx - m0->rx),
+			 (unsigned long long)(m.read - m0->read),
+			 (unsigned long long)(m.ovfl - m0->ovfl),
+			 (unsigned long long)(m.up_rx - m0->up_rx), MIRROR_SENT);
+}
+
+/* A plain mirror's socket to a member counts what it still holds as it closes: the replies
+ * queued unread (mirror_reply) and the drops no reply told (socket_receive_overflow, from
+ * SO_MEMINFO), at the relay and the member; when a reload removes the member
+ * (sync_mirrors), and at the stop (close_mirrors). Before, both were freed with the socket
+ * uncounted (review-merge37 7). */
+static void test_mirror_close_counts(void **state)
+{
+	struct stub_worker *f = *state;
+	struct worker *w = &f->rt.workers[0];
+	uint32_t r = slot_of(f, "mc"), up;
+	struct mirror_mark m0;
+
+	/* member 47203 leaves by a reload */
+	up = w->relays[r].mirror_uslot[mirror_of(w, r, 47203)];
+	member_floods(w, r, 47203);
+	m0 = mirror_mark(w, r, up);
+	reload(f, RELAY_MIRROR_ONE);
+	assert_int_equal(w->relays[r].n_mirror, 1);
+	assert_all_counted(w, r, up, &m0, "a reload removed the member");
+
+	/* member 47202's socket at the stop */
+	stub_worker_loop_stop(f);
+	up = w->relays[r].mirror_uslot[mirror_of(w, r, 47202)];
+	member_floods(w, r, 47202);
+	m0 = mirror_mark(w, r, up);
+	worker_close_all(w);
+	assert_int_equal(w->relays[r].n_mirror, 0);
+	assert_all_counted(w, r, up, &m0, "the stop");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -533,6 +648,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_slot_reused, setup_down, teardown),
 		cmocka_unit_test_setup_teardown(test_rr_start, setup_two, teardown),
 		cmocka_unit_test_setup_teardown(test_close_counts_many, setup_many, teardown_many),
+		cmocka_unit_test_setup_teardown(test_mirror_close_counts, setup_mirror, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
