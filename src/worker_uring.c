@@ -171,6 +171,15 @@ struct uring_worker {
 	bool mirror_used[PLAN_MIRROR_SLOTS];
 	uint32_t mirror_batch[PLAN_MIRROR_SLOTS]; /* each mirror socket's open batch, or none */
 	uint32_t mirror_gen[PLAN_MIRROR_SLOTS]; /* tells a slot's receives apart, like a session's */
+	/* Each slot's socket closed last, for its receive's completions after the close
+	 * (mirror_gone_recv): its relay and mirror_gen, its member's counter slot and how many
+	 * times that slot had changed members (worker_up_moves), and its SO_RXQ_OVFL as last
+	 * seen. */
+	struct {
+		bool valid;
+		uint8_t up_moves;
+		uint32_t relay, gen, up, ovfl;
+	} mirror_gone[PLAN_MIRROR_SLOTS];
 	struct tx_batch *batches; /* BATCH_POOL */
 	uint32_t batch_free;	  /* free list through next_free */
 	uint32_t open[BATCH_POOL]; /* batches gathering in this round of completions */
@@ -1357,18 +1366,29 @@ static int hook_mirror_open(struct worker *w, uint32_t relay, uint32_t j)
 static void hook_mirror_close(struct worker *w, uint32_t relay, uint32_t j)
 {
 	struct uring_worker *uw = w->backend_state;
-	uint32_t slot = w->relays[relay].mirror_slot[j];
+	const struct worker_relay *wr = &w->relays[relay];
+	uint32_t slot = wr->mirror_slot[j], i;
 
 	if (slot == UINT32_MAX)
 		return;
+	i = slot - PLAN_LISTENER_SLOTS;
 	/* Sends in flight and the receive keep their own reference to the socket; the
-	 * receive's completions after the cancel are stale (gen). Copies gathered or queued
+	 * receive's completions after the cancel are stale (gen), counted as the live ones
+	 * (mirror_gone_recv). Copies gathered or queued
 	 * for it in this round go first (rx_cancel_empty submits them): the slot is emptied
 	 * now, not in SQ order. */
-	batch_flush_of(uw, &uw->mirror_batch[slot - PLAN_LISTENER_SLOTS]);
+	batch_flush_of(uw, &uw->mirror_batch[i]);
 	rx_cancel_empty(uw, slot);
-	uw->mirror_used[slot - PLAN_LISTENER_SLOTS] = false;
-	uw->mirror_gen[slot - PLAN_LISTENER_SLOTS]++;
+	/* (after worker.c's close_mirror has read what the socket held, and so moved its
+	 * SO_RXQ_OVFL on to the socket's last drop count) */
+	uw->mirror_gone[i].valid = true;
+	uw->mirror_gone[i].relay = relay;
+	uw->mirror_gone[i].gen = uw->mirror_gen[i];
+	uw->mirror_gone[i].up = wr->mirror_uslot[j];
+	uw->mirror_gone[i].up_moves = (uint8_t)worker_up_moves(w, relay, wr->mirror_uslot[j]);
+	uw->mirror_gone[i].ovfl = wr->mirror_ovfl[j];
+	uw->mirror_used[i] = false;
+	uw->mirror_gen[i]++;
 }
 
 /* A receive found the buffer ring empty: true when the whole pool was in it (counted as
@@ -1757,6 +1777,40 @@ static void member_refused(struct uring_worker *uw, uint32_t relay, const struct
 	}
 }
 
+/* A completion of the receive of a mirror socket that has closed (a reload, a change of
+ * mode, the stop): what it read before its cancel, or took after the close's read of the
+ * socket (close_mirror), counts as the live receive would have counted it, once: a reply
+ * as mirror_reply at the member (the relay's only when its counter slot counts another
+ * member since), the drops its SO_RXQ_OVFL tells past what the close counted, an ICMP
+ * unreachable as a notice. Only for the slot's socket closed last: one closed before it
+ * (the slot taken and closed again while the first's completions were still coming) goes
+ * uncounted. */
+static void mirror_gone_recv(struct uring_worker *uw, const struct io_uring_cqe *cqe,
+			     struct udata u)
+{
+	struct worker *w = uw->w;
+	uint32_t i = u.idx - PLAN_LISTENER_SLOTS, up, len;
+	struct sock_rx_meta meta = { 0 };
+	struct io_uring_recvmsg_out *o = NULL;
+
+	if (i >= PLAN_MIRROR_SLOTS || !uw->mirror_gone[i].valid ||
+	    uw->mirror_gone[i].relay != u.relay ||
+	    (uw->mirror_gone[i].gen & UDATA_GEN_MASK) != u.gen)
+		goto recycle;
+	up = worker_up_since(w, u.relay, uw->mirror_gone[i].up, uw->mirror_gone[i].up_moves,
+			     UINT8_MAX);
+	if (cqe->res < 0 && sock_err_unreachable(-cqe->res))
+		worker_count_notice(w, u.relay, up);
+	if (!(cqe->flags & IORING_CQE_F_BUFFER)) /* (dispatch took a failed one's) */
+		return;
+	rx_payload(uw, cqe, &uw->session_msg, &len, &o, &meta);
+	worker_note_member_overflow(w, u.relay, up, &uw->mirror_gone[i].ovfl, &meta);
+	worker_count_mirror_reply(w, u.relay, up, sock_segments(len, meta.gso_size), len);
+recycle:
+	if (cqe->flags & IORING_CQE_F_BUFFER)
+		bufpool_recycle(&uw->bp, cqe->flags >> IORING_CQE_BUFFER_SHIFT);
+}
+
 /* What a mirror member sent back is received and dropped (DROP_MIRROR_REPLY), and so are the
  * drops its socket's SO_RXQ_OVFL tells; an ICMP unreachable for a copy sent earlier is a
  * notice, as on a session's socket. */
@@ -1772,9 +1826,7 @@ static void on_mirror_recv(struct uring_worker *uw, const struct io_uring_cqe *c
 	for (j = 0; j < wr->n_mirror && wr->mirror_slot[j] != u.idx; j++)
 		;
 	if (j == wr->n_mirror || !rx_same(mirror_udata(uw, u.relay, u.idx), cqe->user_data)) {
-		/* its socket closed by a reload: what it read goes with it */
-		if (cqe->flags & IORING_CQE_F_BUFFER)
-			bufpool_recycle(&uw->bp, cqe->flags >> IORING_CQE_BUFFER_SHIFT);
+		mirror_gone_recv(uw, cqe, u);
 		return;
 	}
 	if (!(cqe->flags & IORING_CQE_F_MORE) && rx_ended(uw, u.idx, cqe->user_data) &&
