@@ -272,8 +272,10 @@ print(json.load(sys.stdin)["relays"][0]["upstreams"][0]["rx_pkts"])'
 # (source = "client"), whose drops are the relay's only (their senders unknown), and whose
 # close at the relay's stop counts the second flood's (SO_MEMINFO): every one of the 24000
 # replies is read (mirror_reply) or dropped so. KIND member: a plain mirror's socket to its
-# member, whose drops are the member's too (its rx_pkts = the relay's reply_rx_pkts). Before,
-# neither socket's drops were counted (reply_rx_pkts = mirror_reply, the rest missing).
+# member, whose drops are the member's too (its rx_pkts = the relay's reply_rx_pkts), and
+# whose close by a reload to forward mode counts the second flood's (before, they were freed
+# with the socket uncounted: reply_rx_pkts below 24000). Before, neither socket's drops were
+# counted (reply_rx_pkts = mirror_reply, the rest missing).
 overflow_case()
 {
 	local backend=$1 kind=$2 d=$TMPD/ovfl-$1-$2 line read1 rx mr ovfl tx up want
@@ -283,8 +285,10 @@ overflow_case()
 	mkdir -p "$d"
 	lib_bg "$NS_U" "$PY" "$SRC/tests/net/mode_replier.py" "$(ep "$UP1_IP" 9000)" "$d" 12000 1000
 	CASE_PIDS+=("$BG_PID")
+	# (max=64: a forward relay's sessions the spare session slots take, for the reload
+	# below; max_sessions takes effect at a start only)
 	lib_relay_conf "$conf" backend="$backend" listen="$to" up="$(ep "$UP1_IP" 9000)" \
-		mode=mirror
+		mode=mirror max=64
 	if [ "$kind" = transparent ]; then
 		reply_routes add
 		sel=(src "$CLIENT_IP/32")
@@ -325,6 +329,31 @@ overflow_case()
 				"reply_rx_pkts=$rx mirror_reply=$mr, member rx_pkts=$up; want the" \
 				"first's $((12000 - read1)) drops ($read1 of 12000 read), rx = read +" \
 				"dropped, member rx_pkts $want"
+		fi
+	fi
+	if [ "$kind" = member ] && lib_relay_alive; then
+		# A reload that makes the relay a forward one (the same upstream, whose counters
+		# stay) closes the member's socket (close_mirrors): that close counts the second
+		# flood's drops and anything still queued, at the member too.
+		lib_relay_conf "$conf" backend="$backend" listen="$to" \
+			up="$(ep "$UP1_IP" 9000)" mode=forward max=64
+		lib_relay_hup || lib_case_fail "$c the reload to forward mode did not apply"
+		line=$(lib_stats)
+		rx=$(lib_field reply_rx_pkts "$line")
+		mr=$(lib_field reply_drop_mirror_reply "$line")
+		ovfl=$(lib_field reply_drop_socket_receive_overflow "$line")
+		tx=$(lib_field reply_tx_pkts "$line")
+		up=$(member_rx)
+		if [ "$rx" = 24000 ] && [ $((mr + ovfl)) = 24000 ] && [ "$tx" = 0 ] &&
+			[ "$up" = 24000 ] && [ "$ovfl" -gt $((12000 - read1)) ]; then
+			lib_case_ok "$c at its socket's close all 24000 replies counted:" \
+				"$mr read, $ovfl dropped, the member's rx_pkts $up"
+		else
+			lib_case_fail "$c at its socket's close reply_rx_pkts=$rx" \
+				"reply_drop_mirror_reply=$mr" \
+				"reply_drop_socket_receive_overflow=$ovfl reply_tx_pkts=$tx," \
+				"member rx_pkts=$up, want 24000 = read + dropped (more than" \
+				"the first flood's $((12000 - read1))) each"
 		fi
 	fi
 	if [ "$kind" = transparent ] && lib_relay_alive; then
