@@ -656,7 +656,8 @@ static uint32_t ovfl_since(uint32_t *last, const struct sock_rx_meta *m)
 	uint32_t n;
 
 	/* (an older count than *last, from a receive that completes after the close counted
-	 * past it: worker_count_unread, is nothing new) */
+	 * past it: drain_unread, and io_uring's mirror_gone_recv against the closed socket's
+	 * last count, is nothing new) */
 	if (!m->has_ovfl || (int32_t)(m->ovfl - *last) <= 0)
 		return 0;
 	n = m->ovfl - *last;
@@ -828,7 +829,9 @@ static void drain_unread(struct worker *w, uint32_t r, int fd, const struct unre
 				sock_rx_cmsg(c, &m);
 			segs = sock_segments(len, m.gso_size);
 			u->taken += segs;
-			from_ok = !addr_from_sockaddr(&from, h->msg_name, h->msg_namelen);
+			/* (the sender matters to a transparent mirror's client socket only) */
+			from_ok = o->s && w->relays[r].mode == RELAY_MODE_MIRROR &&
+				  !addr_from_sockaddr(&from, h->msg_name, h->msg_namelen);
 			unread_datagram(w, r, o, from_ok ? &from : NULL, &m, segs, len);
 		}
 	}

@@ -1374,9 +1374,8 @@ static void hook_mirror_close(struct worker *w, uint32_t relay, uint32_t j)
 	i = slot - PLAN_LISTENER_SLOTS;
 	/* Sends in flight and the receive keep their own reference to the socket; the
 	 * receive's completions after the cancel are stale (gen), counted as the live ones
-	 * (mirror_gone_recv). Copies gathered or queued
-	 * for it in this round go first (rx_cancel_empty submits them): the slot is emptied
-	 * now, not in SQ order. */
+	 * (mirror_gone_recv). Copies gathered or queued for it in this round go first
+	 * (rx_cancel_empty submits them): the slot is emptied now, not in SQ order. */
 	batch_flush_of(uw, &uw->mirror_batch[i]);
 	rx_cancel_empty(uw, slot);
 	/* (after worker.c's close_mirror has read what the socket held, and so moved its
@@ -1799,6 +1798,9 @@ static void mirror_gone_recv(struct uring_worker *uw, const struct io_uring_cqe 
 		goto recycle;
 	up = worker_up_since(w, u.relay, uw->mirror_gone[i].up, uw->mirror_gone[i].up_moves,
 			     UINT8_MAX);
+	/* (the ring ran dry: an event, as for the live receive) */
+	if (cqe->res == -ENOBUFS && ring_ran_dry(uw))
+		counter_add(&w->counters[u.relay].buffer_ring_empty, 1);
 	if (cqe->res < 0 && sock_err_unreachable(-cqe->res))
 		worker_count_notice(w, u.relay, up);
 	if (!(cqe->flags & IORING_CQE_F_BUFFER)) /* (dispatch took a failed one's) */
