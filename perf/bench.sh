@@ -472,6 +472,7 @@ trial() {
 		--argjson pt "$((t1 - t0))" --argjson nt "$((n1 - n0))" \
 		--argjson cd "$(echo "$cg $c1" | awk '{ print $6 - $1 }')" \
 		--argjson wd "$(((w1 - wg) / 1000))" --argjson ww "$(((w1 - w0) / 1000))" \
+		--argjson w0 "$w0" --argjson w1 "$w1" \
 		--argjson maxloss "$maxloss" --argjson attempt "$attempt" \
 		--argjson rd "$((x1 - x0))" --argjson sd "$((e1 - e0))" --argjson raw "$([ "$SOCKET_GEN" = 0 ] && echo 1 || echo 0)" '
 		($g.sent_pkts + (if $raw == 1 then $rd else 0 end)) as $sent | {
@@ -487,6 +488,7 @@ trial() {
 		dut_core_sys_s: ($c[1] / $hz), dut_core_softirq_s: ($c[2] / $hz),
 		dut_core_user_s: ($c[3] / $hz), dut_napi_thread_s: ($nt / $hz),
 		cpu_window_s: ($ww / 1000), cpu_drain_window_s: ($wd / 1000),
+		cpu_window_us: [$w0, $w1],
 		dut_core_busy_drain_s: ($cd / $hz),
 		dut_core_busy_fraction: (if $c[4] > 0 then $c[0] / $c[4] else 0 end),
 		gen_core_busy_s: ($q[0] / $hz), gen_core_softirq_s: ($q[1] / $hz),
