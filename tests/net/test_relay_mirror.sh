@@ -128,6 +128,18 @@ cmd_queued()
 		{ [ -z "$nr" ] || [ "$(cut -d' ' -f1 /proc/"$RELAY_PID"/task/"$tid"/syscall)" = "$nr" ]; }
 }
 
+# burst_stopped DIR N: with the relay stopped (SIGSTOP), mode_replier.py's Nth burst is sent
+# (DIR/goN, then DIR/sentN); the relay runs again after. Fails when the burst was not sent.
+burst_stopped()
+{
+	local ret=0
+	lib_pause "$RELAY_PID"
+	touch "$1/go$2"
+	lib_wait_for 10 test -e "$1/sent$2" || ret=1
+	lib_resume "$RELAY_PID"
+	return $ret
+}
+
 # unreach_in NS: the ICMP destination unreachable errors namespace NS has received (IPv4).
 unreach_in()
 {
@@ -174,10 +186,7 @@ mode_change_case()
 	lib_case_start workers=1 || return
 	lib_udp "$NS_C" client --to "$to" --count 1 --port-base 48400 >/dev/null
 	lib_wait_for 5 test -e "$d/peer" || lib_case_fail "$c the upstream got no datagram"
-	lib_pause "$RELAY_PID"
-	touch "$d/go1"
-	lib_wait_for 10 test -e "$d/sent1" || lib_case_fail "$c the upstream did not send"
-	lib_resume "$RELAY_PID"
+	burst_stopped "$d" 1 || lib_case_fail "$c the upstream did not send"
 	# Worker 0 is stopped only once it has read and relayed all of them. Stopped at once, it
 	# had some still queued and its socket's receive due before the command: the rest and the
 	# last replies were relayed as the session's (reply_drop_session_closed=0), or the command
@@ -265,6 +274,16 @@ import json, sys
 print(json.load(sys.stdin)["relays"][0]["upstreams"][0]["rx_pkts"])'
 }
 
+# reply_fields LINE: the reply direction's rx, mirror_reply, socket_receive_overflow and tx of
+# stats line LINE into the caller's rx, mr, ovfl and tx.
+reply_fields()
+{
+	rx=$(lib_field reply_rx_pkts "$1")
+	mr=$(lib_field reply_drop_mirror_reply "$1")
+	ovfl=$(lib_field reply_drop_socket_receive_overflow "$1")
+	tx=$(lib_field reply_tx_pkts "$1")
+}
+
 # overflow_case BACKEND KIND: a mirror socket that its member's replies overflow, twice, the
 # relay stopped (SIGSTOP) while each flood of 12000 arrives (mode_replier.py): the drops of
 # the first are told by the second's first reply (SO_RXQ_OVFL) and count as received and
@@ -299,17 +318,11 @@ overflow_case()
 	else
 		lib_udp "$NS_C" client --to "$to" --count 1 --port-base 48700 >/dev/null
 		lib_wait_for 5 test -e "$d/peer" || lib_case_fail "$c the member got no copy"
-		lib_pause "$RELAY_PID"
-		touch "$d/go1"
-		lib_wait_for 10 test -e "$d/sent1" || lib_case_fail "$c the member did not send"
-		lib_resume "$RELAY_PID"
+		burst_stopped "$d" 1 || lib_case_fail "$c the member did not send"
 		lib_wait_for 10 mirror_sockets_read "${sel[@]}" ||
 			lib_case_fail "$c the first replies were not read"
 		read1=$(lib_stat reply_drop_mirror_reply)
-		lib_pause "$RELAY_PID"
-		touch "$d/go2"
-		lib_wait_for 10 test -e "$d/sent2" || lib_case_fail "$c the member did not send again"
-		lib_resume "$RELAY_PID"
+		burst_stopped "$d" 2 || lib_case_fail "$c the member did not send again"
 		lib_wait_for 10 mirror_sockets_read "${sel[@]}" ||
 			lib_case_fail "$c the second replies were not read"
 		line=$(lib_stats)
@@ -338,11 +351,7 @@ overflow_case()
 		lib_relay_conf "$conf" backend="$backend" listen="$to" \
 			up="$(ep "$UP1_IP" 9000)" mode=forward max=64
 		lib_relay_hup || lib_case_fail "$c the reload to forward mode did not apply"
-		line=$(lib_stats)
-		rx=$(lib_field reply_rx_pkts "$line")
-		mr=$(lib_field reply_drop_mirror_reply "$line")
-		ovfl=$(lib_field reply_drop_socket_receive_overflow "$line")
-		tx=$(lib_field reply_tx_pkts "$line")
+		reply_fields "$(lib_stats)"
 		up=$(member_rx)
 		if [ "$rx" = 24000 ] && [ $((mr + ovfl)) = 24000 ] && [ "$tx" = 0 ] &&
 			[ "$up" = 24000 ] && [ "$ovfl" -gt $((12000 - read1)) ]; then
@@ -358,11 +367,7 @@ overflow_case()
 	fi
 	if [ "$kind" = transparent ] && lib_relay_alive; then
 		lib_relay_stop || lib_case_fail "$c relay exit status $? after SIGTERM, want 0"
-		line=$(lib_stats_last)
-		rx=$(lib_field reply_rx_pkts "$line")
-		mr=$(lib_field reply_drop_mirror_reply "$line")
-		ovfl=$(lib_field reply_drop_socket_receive_overflow "$line")
-		tx=$(lib_field reply_tx_pkts "$line")
+		reply_fields "$(lib_stats_last)"
 		if [ "$rx" = 24000 ] && [ $((mr + ovfl)) = 24000 ] && [ "$tx" = 0 ] &&
 			[ "$ovfl" -gt $((12000 - read1)) ]; then
 			lib_case_ok "$c at the stop all 24000 replies counted: $mr read, $ovfl dropped"

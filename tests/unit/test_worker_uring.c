@@ -443,6 +443,26 @@ static uint64_t member_rx(struct fixture *f, uint32_t up)
 			       __ATOMIC_RELAXED);
 }
 
+/* The worker's socket to member 0 (opened by a first copy), to which member 0 sends 8
+ * replies while the next reload's command waits for the held worker: their completions come
+ * after the command, the socket closed by it. Returns that socket as it was. */
+static struct first_socket replies_over_reload(struct fixture *f)
+{
+	struct first_socket old;
+	struct reloader r;
+	pthread_t t;
+	char buf[64];
+
+	send_text(f, "first"); /* (the worker runs, its socket to member 0 open) */
+	recv_text(f->member[0], buf, sizeof(buf));
+	assert_string_equal(buf, "first");
+	old = first_socket(f);
+	hold_reload(f, &r, &t);
+	replies(f->member[0], &old, 8, 5);
+	release_reload(&r, t);
+	return old;
+}
+
 /* The replies a member sends while the reload that removes it waits for the worker (held, its
  * command queued first) complete in the same batch as the command, after it: the receive
  * took them before the close's read of the socket, so their completions come for a socket
@@ -451,22 +471,11 @@ static uint64_t member_rx(struct fixture *f, uint32_t up)
 static void test_closed_member_replies(void **state)
 {
 	struct fixture *f = *state;
-	struct first_socket old;
-	struct reloader r;
-	pthread_t t;
 	uint64_t rx;
-	char buf[64];
 
 	if (!f)
 		skip();
-	send_text(f, "first"); /* (the worker runs, its socket to member 0 open) */
-	recv_text(f->member[0], buf, sizeof(buf));
-	assert_string_equal(buf, "first");
-	old = first_socket(f);
-
-	hold_reload(f, &r, &t);
-	replies(f->member[0], &old, 8, 5);
-	release_reload(&r, t);
+	replies_over_reload(f);
 	rx = wait_reply_rx(f, 8);
 	if (rx != 8 || drop_count(f, DROP_MIRROR_REPLY) != 8)
 		fail_msg("reply_rx_pkts=%llu reply_drop_mirror_reply=%llu, want the 8 sent",
@@ -543,6 +552,25 @@ static void test_closed_member_overflow(void **state)
 			 (unsigned long long)member_rx(f, now.up), SENT);
 }
 
+/* After reused_slot's step (which: "old" or "new" socket's replies): want replies counted
+ * at the relay, all as mirror_reply, 8 of them at the old member (none when taken: its
+ * counter slot went to the new member) and want_new at the new one. */
+static void reused_counts(struct fixture *f, const char *which, const struct first_socket *old,
+			  const struct first_socket *now, bool taken, uint64_t want,
+			  uint64_t want_new)
+{
+	uint64_t rx = wait_reply_rx(f, want), old_rx = taken ? 0 : member_rx(f, old->up);
+	uint64_t new_rx = member_rx(f, now->up), mr = drop_count(f, DROP_MIRROR_REPLY);
+
+	if (rx != want || mr != want || old_rx != (taken ? 0 : 8) || new_rx != want_new)
+		fail_msg("the %s socket's: reply_rx_pkts=%llu mirror_reply=%llu, the old member's "
+			 "rx_pkts %llu, the new member's %llu; want %llu, %llu, %d, %llu",
+			 which, (unsigned long long)rx, (unsigned long long)mr,
+			 (unsigned long long)old_rx, (unsigned long long)new_rx,
+			 (unsigned long long)want, (unsigned long long)want, taken ? 0 : 8,
+			 (unsigned long long)want_new);
+}
+
 /* The reload that removes the first member gives its fixed slot to the new member's socket
  * (and, taken, its counter slot too) while the old socket's stale completions are still to
  * come: those count once, at the old member's counter slot, or at the relay only once that
@@ -551,45 +579,15 @@ static void test_closed_member_overflow(void **state)
 static void reused_slot(struct fixture *f, bool taken)
 {
 	struct first_socket old, now;
-	struct reloader r;
-	pthread_t t;
-	uint64_t rx, old_rx, new_rx;
-	char buf[64];
 
-	send_text(f, "first");
-	recv_text(f->member[0], buf, sizeof(buf));
-	assert_string_equal(buf, "first");
-	old = first_socket(f);
-
-	hold_reload(f, &r, &t);
-	replies(f->member[0], &old, 8, 5);
-	release_reload(&r, t);
+	old = replies_over_reload(f);
 	now = first_socket(f);
 	assert_int_equal(now.fixed, old.fixed); /* the case: the new socket in the old's slot */
 	assert_int_equal(now.up == old.up, taken);
 
-	rx = wait_reply_rx(f, 8);
-	old_rx = taken ? 0 : member_rx(f, old.up);
-	new_rx = member_rx(f, now.up);
-	if (rx != 8 || drop_count(f, DROP_MIRROR_REPLY) != 8 || old_rx != (taken ? 0 : 8) ||
-	    new_rx != 0)
-		fail_msg("the old socket's: reply_rx_pkts=%llu mirror_reply=%llu, the old "
-			 "member's rx_pkts %llu, the new member's %llu; want 8, 8, %d, 0",
-			 (unsigned long long)rx,
-			 (unsigned long long)drop_count(f, DROP_MIRROR_REPLY),
-			 (unsigned long long)old_rx, (unsigned long long)new_rx, taken ? 0 : 8);
-
+	reused_counts(f, "old", &old, &now, taken, 8, 0);
 	replies(f->member[1], &now, 4, 5);
-	rx = wait_reply_rx(f, 12);
-	old_rx = taken ? 0 : member_rx(f, old.up);
-	new_rx = member_rx(f, now.up);
-	if (rx != 12 || drop_count(f, DROP_MIRROR_REPLY) != 12 || old_rx != (taken ? 0 : 8) ||
-	    new_rx != 4)
-		fail_msg("the new socket's: reply_rx_pkts=%llu mirror_reply=%llu, the old "
-			 "member's rx_pkts %llu, the new member's %llu; want 12, 12, %d, 4",
-			 (unsigned long long)rx,
-			 (unsigned long long)drop_count(f, DROP_MIRROR_REPLY),
-			 (unsigned long long)old_rx, (unsigned long long)new_rx, taken ? 0 : 8);
+	reused_counts(f, "new", &old, &now, taken, 12, 4);
 }
 
 /* The new member takes a free counter slot; the old member's keeps its count. */
