@@ -432,9 +432,10 @@ static uint64_t wait_reply_rx(struct fixture *f, uint64_t n)
 static uint64_t drop_count(struct fixture *f, enum drop_reason why)
 {
 	const struct worker *w = &f->rt.workers[0];
+	const struct relay_dir_counters *d =
+		&w->counters[f->rt.relay_slot[0]].dir[RELAY_DIR_TO_CLIENT];
 
-	return __atomic_load_n(&w->counters[f->rt.relay_slot[0]].dir[RELAY_DIR_TO_CLIENT].drops[why],
-			       __ATOMIC_RELAXED);
+	return __atomic_load_n(&d->drops[why], __ATOMIC_RELAXED);
 }
 
 static uint64_t member_rx(struct fixture *f, uint32_t up)
