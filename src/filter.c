@@ -57,6 +57,15 @@ enum filter_attach {
 
 /* One interface the program runs on, and at which hooks. The filter's interfaces come first
  * (fixed at filter_new); the fast path adds and removes others. */
+/* rr_ifaces flags by stage and by hook. */
+#define IFACE_FILTER (RR_IFACE_FILTER_XDP | RR_IFACE_FILTER_TC)
+#define IFACE_OFFLOAD (RR_IFACE_OFFLOAD_XDP | RR_IFACE_OFFLOAD_TC)
+#define IFACE_SHED (RR_IFACE_SHED_XDP | RR_IFACE_SHED_TC)
+#define IFACE_STAGES_XDP (RR_IFACE_OFFLOAD_XDP | RR_IFACE_SHED_XDP) /* the fast path's, shedding's */
+#define IFACE_STAGES_TC (RR_IFACE_OFFLOAD_TC | RR_IFACE_SHED_TC)
+#define IFACE_HOOK_XDP (RR_IFACE_FILTER_XDP | IFACE_STAGES_XDP) /* all that run in XDP */
+#define IFACE_HOOK_TC (RR_IFACE_FILTER_TC | IFACE_STAGES_TC)
+
 struct filter_iface {
 	char name[IF_NAMESIZE];
 	int ifindex;
@@ -1172,12 +1181,9 @@ static void filter_detach_tc(struct filter_iface *fi)
 /* Detaches fi's hooks that no stage in its flags uses. */
 static void filter_iface_drop_unused(struct filter *f, struct filter_iface *fi)
 {
-	const uint32_t xdp = RR_IFACE_FILTER_XDP | RR_IFACE_OFFLOAD_XDP | RR_IFACE_SHED_XDP;
-	const uint32_t tc = RR_IFACE_FILTER_TC | RR_IFACE_OFFLOAD_TC | RR_IFACE_SHED_TC;
-
-	if (!(fi->flags & xdp))
+	if (!(fi->flags & IFACE_HOOK_XDP))
 		filter_detach_xdp(f, fi);
-	if (!(fi->flags & tc))
+	if (!(fi->flags & IFACE_HOOK_TC))
 		filter_detach_tc(fi);
 }
 
@@ -1259,14 +1265,13 @@ static int filter_tc_blind(struct filter *f, int ifindex, const char *stage, cha
  * stages that lost their hook (0: no such link). */
 static uint32_t filter_iface_leave_native(struct filter *f, struct filter_iface *fi)
 {
-	const uint32_t xdp = RR_IFACE_OFFLOAD_XDP | RR_IFACE_SHED_XDP;
 	uint32_t lost, key = (uint32_t)fi->ifindex;
 
 	/* (a filter-in-tc flag alone does not stop it: left by a failed publish after the tc
 	 * fallback, it would keep the filter behind this link again; review-closecount 2.1) */
 	if (fi->xdp_link < 0 || fi->xdp_generic || (fi->flags & RR_IFACE_FILTER_XDP))
 		return 0;
-	lost = fi->flags & xdp;
+	lost = fi->flags & IFACE_STAGES_XDP;
 	fi->flags &= ~lost;
 	if (filter_iface_write(f, fi, BPF_ANY) < 0) {
 		fi->flags |= lost;
@@ -1304,9 +1309,9 @@ static const char *filter_xdp_why(const struct filter_iface *fi, int ret)
 /* Which of the fast path and shedding flags (rr_ifaces flags, either hook) names. */
 static const char *filter_stages_name(uint32_t flags)
 {
-	if (!(flags & (RR_IFACE_SHED_XDP | RR_IFACE_SHED_TC)))
+	if (!(flags & IFACE_SHED))
 		return "the fast path";
-	if (!(flags & (RR_IFACE_OFFLOAD_XDP | RR_IFACE_OFFLOAD_TC)))
+	if (!(flags & IFACE_OFFLOAD))
 		return "shedding";
 	return "the fast path and shedding";
 }
@@ -1390,7 +1395,7 @@ static int filter_attach_iface(struct filter *f, struct filter_iface *fi, uint32
 	}
 	/* (the other hook's flag may be left by an earlier attach whose publish failed: the
 	 * program would judge every frame twice; review-b204e0d 1) */
-	fi->flags &= ~(RR_IFACE_FILTER_TC | RR_IFACE_FILTER_XDP);
+	fi->flags &= ~IFACE_FILTER;
 	fi->flags |= fi->kind == FILTER_ATTACH_TC ? RR_IFACE_FILTER_TC : RR_IFACE_FILTER_XDP;
 	ret = filter_iface_publish(f, fi);
 	if (ret < 0) {
@@ -1596,8 +1601,6 @@ static struct filter_iface *filter_iface_own(struct filter *f, int ifindex)
 static uint32_t filter_iface_take(struct filter *f, struct filter_iface *fi,
 				  struct filter_iface *own)
 {
-	const uint32_t xdp = RR_IFACE_OFFLOAD_XDP | RR_IFACE_SHED_XDP;
-	const uint32_t tc = RR_IFACE_OFFLOAD_TC | RR_IFACE_SHED_TC;
 	uint32_t lost = 0;
 
 	/* (own's XDP link is native: the fast path and shedding attach DRV_MODE only) */
@@ -1609,7 +1612,7 @@ static uint32_t filter_iface_take(struct filter *f, struct filter_iface *fi,
 	fi->tc_legacy = own->tc_legacy;
 	fi->tc_priority = own->tc_priority;
 	fi->hook_created = own->hook_created;
-	fi->flags |= own->flags & (xdp | tc) & ~lost;
+	fi->flags |= own->flags & (IFACE_STAGES_XDP | IFACE_STAGES_TC) & ~lost;
 	memcpy(fi->mac, own->mac, sizeof(fi->mac));
 	if (fi->flags)
 		log_info("filter: %s (ifindex %d) takes over the hooks of %s there", fi->name,
@@ -1641,7 +1644,7 @@ int filter_relink(struct filter *f, const char *ifname, int ifindex, char *err, 
 	}
 	for (i = 0; i < f->n_filter_ifaces; i++) {
 		struct filter_iface *fi = &f->ifaces[i];
-		uint32_t keep = fi->flags & (RR_IFACE_OFFLOAD_XDP | RR_IFACE_OFFLOAD_TC);
+		uint32_t keep = fi->flags & IFACE_OFFLOAD;
 
 		if (strcmp(fi->name, ifname) != 0)
 			continue;
@@ -2323,7 +2326,7 @@ int filter_offload_ifaces(const struct filter *f, struct filter_offload_iface *o
 		const struct filter_iface *fi = &f->ifaces[i];
 		uint32_t key = (uint32_t)fi->ifindex, v;
 
-		if (!(fi->flags & (RR_IFACE_OFFLOAD_XDP | RR_IFACE_OFFLOAD_TC)))
+		if (!(fi->flags & IFACE_OFFLOAD))
 			continue;
 		out[n].ifindex = fi->ifindex;
 		out[n].xdp = fi->flags & RR_IFACE_OFFLOAD_XDP;
@@ -2811,7 +2814,6 @@ static uint32_t filter_shed_hook(const struct filter_iface *fi, bool xdp_early)
 
 int filter_shed_attach(struct filter *f, int ifindex, bool xdp_early, char *err, size_t errlen)
 {
-	const uint32_t both = RR_IFACE_SHED_XDP | RR_IFACE_SHED_TC;
 	struct filter_iface *fi = filter_iface_find(f, ifindex);
 	char name[IF_NAMESIZE] = "?";
 	uint32_t flag, was;
@@ -2825,7 +2827,7 @@ int filter_shed_attach(struct filter *f, int ifindex, bool xdp_early, char *err,
 	ret = fi ? 0 : filter_iface_add(f, name, ifindex, "shed", &fi, err, errlen);
 	if (ret < 0)
 		return ret;
-	was = fi->flags & both;
+	was = fi->flags & IFACE_SHED;
 	flag = filter_shed_hook(fi, xdp_early);
 	if (flag == was)
 		return 0;
@@ -2843,11 +2845,11 @@ int filter_shed_attach(struct filter *f, int ifindex, bool xdp_early, char *err,
 	/* One write moves the stage from the old hook to the new one, both attached by then,
 	 * so no datagram goes unjudged; the hook no stage needs any more goes after. */
 	if (ret == 0) {
-		fi->flags = (fi->flags & ~both) | flag;
+		fi->flags = (fi->flags & ~IFACE_SHED) | flag;
 		ret = filter_iface_publish(f, fi);
 	}
 	if (ret < 0) {
-		fi->flags = (fi->flags & ~both) | was;
+		fi->flags = (fi->flags & ~IFACE_SHED) | was;
 		filter_iface_trim(f, fi);
 		if (was) { /* a move that failed: the stage goes on where it runs */
 			log_notice("shed: stays on %s in %s: moving it to %s failed: %s", name,
@@ -2872,9 +2874,9 @@ void filter_shed_detach(struct filter *f, int ifindex)
 {
 	struct filter_iface *fi = filter_iface_find(f, ifindex);
 
-	if (!fi || !(fi->flags & (RR_IFACE_SHED_XDP | RR_IFACE_SHED_TC)))
+	if (!fi || !(fi->flags & IFACE_SHED))
 		return;
-	fi->flags &= ~(RR_IFACE_SHED_XDP | RR_IFACE_SHED_TC);
+	fi->flags &= ~IFACE_SHED;
 	filter_iface_trim(f, fi);
 }
 
@@ -2886,7 +2888,7 @@ int filter_shed_ifaces(const struct filter *f, struct filter_shed_iface *out, in
 	for (i = 0; i < f->n_ifaces && n < max; i++) {
 		const struct filter_iface *fi = &f->ifaces[i];
 
-		if (!(fi->flags & (RR_IFACE_SHED_XDP | RR_IFACE_SHED_TC)))
+		if (!(fi->flags & IFACE_SHED))
 			continue;
 		out[n].ifindex = fi->ifindex;
 		out[n].xdp = fi->flags & RR_IFACE_SHED_XDP;

@@ -678,35 +678,36 @@ void worker_note_overflow(struct worker *w, struct listener *l, const struct soc
 	relay_count_drop(c, RELAY_DIR_TO_UPSTREAM, DROP_SOCKET_OVERFLOW, n);
 }
 
+/* n replies upstream up sent that a full socket dropped: received from it (SESSION_NONE:
+ * by the relay only), and dropped. */
+static void count_reply_overflow(struct worker *w, uint32_t relay, uint32_t up, uint32_t n)
+{
+	struct relay_counters *c = &w->counters[relay];
+
+	relay_count_rx(c, RELAY_DIR_TO_CLIENT, n, 0);
+	upstream_count_rx(w, relay, up, n, 0);
+	relay_count_drop(c, RELAY_DIR_TO_CLIENT, DROP_SOCKET_OVERFLOW, n);
+}
+
 void worker_note_reply_overflow(struct worker *w, uint32_t relay, struct session *s,
 				const struct sock_rx_meta *m)
 {
-	struct relay_counters *c = &w->counters[relay];
 	uint32_t n = ovfl_since(&s->reply_ovfl, m);
 
-	if (!n)
-		return;
-	/* Replies the upstream sent that the session's full socket dropped: received from that
-	 * upstream, and dropped. A transparent mirror's client socket has no upstream (its
-	 * senders unknown): the relay's only. */
-	relay_count_rx(c, RELAY_DIR_TO_CLIENT, n, 0);
-	upstream_count_rx(w, relay, worker_session_up(w, relay, s), n, 0);
-	relay_count_drop(c, RELAY_DIR_TO_CLIENT, DROP_SOCKET_OVERFLOW, n);
+	/* (a transparent mirror's client socket has no upstream, its senders unknown: the
+	 * relay's only) */
+	if (n)
+		count_reply_overflow(w, relay, worker_session_up(w, relay, s), n);
 }
 
 void worker_note_member_overflow(struct worker *w, uint32_t relay, uint32_t up,
 				 uint32_t *last, const struct sock_rx_meta *m)
 {
-	struct relay_counters *c = &w->counters[relay];
 	uint32_t n = ovfl_since(last, m);
 
-	if (!n)
-		return;
-	/* What the member sent back that its full socket dropped: received from it, and
-	 * dropped (as mirror_reply would have been, had it been read). */
-	relay_count_rx(c, RELAY_DIR_TO_CLIENT, n, 0);
-	upstream_count_rx(w, relay, up, n, 0);
-	relay_count_drop(c, RELAY_DIR_TO_CLIENT, DROP_SOCKET_OVERFLOW, n);
+	/* (as mirror_reply would have been, had they been read) */
+	if (n)
+		count_reply_overflow(w, relay, up, n);
 }
 
 void worker_note_mirror_overflow(struct worker *w, uint32_t relay, uint32_t j,
@@ -718,11 +719,12 @@ void worker_note_mirror_overflow(struct worker *w, uint32_t relay, uint32_t j,
 }
 
 /* Whose socket a close reads (drain_unread), and so where what it holds counts: session s
- * (a forward relay's; a transparent mirror's client socket) or, s NULL, plain mirror
- * socket j of the relay, to its member. */
+ * (a forward relay's; a transparent mirror's client socket: transparent) or, s NULL, plain
+ * mirror socket j of the relay, to its member. */
 struct unread_owner {
 	struct session *s;
 	uint32_t j;
+	bool transparent;
 };
 
 /* A datagram of segs datagrams in len bytes (from: its sender, NULL when unknown; m its
@@ -737,7 +739,7 @@ static void unread_datagram(struct worker *w, uint32_t r, const struct unread_ow
 	if (!o->s) {
 		worker_note_mirror_overflow(w, r, o->j, m);
 		worker_count_mirror_reply(w, r, wr->mirror_uslot[o->j], segs, len);
-	} else if (wr->mode == RELAY_MODE_MIRROR) {
+	} else if (o->transparent) {
 		worker_note_reply_overflow(w, r, o->s, m);
 		worker_mirror_session_reply(w, r, from, segs, len);
 	} else {
@@ -762,7 +764,7 @@ static void unread_notice(struct worker *w, uint32_t r, const struct unread_owne
 {
 	if (!o->s)
 		worker_count_notice(w, r, w->relays[r].mirror_uslot[o->j]);
-	else if (w->relays[r].mode != RELAY_MODE_MIRROR)
+	else if (!o->transparent)
 		worker_count_notice(w, r, worker_session_up(w, r, o->s));
 }
 
@@ -830,7 +832,7 @@ static void drain_unread(struct worker *w, uint32_t r, int fd, const struct unre
 			segs = sock_segments(len, m.gso_size);
 			u->taken += segs;
 			/* (the sender matters to a transparent mirror's client socket only) */
-			from_ok = o->s && w->relays[r].mode == RELAY_MODE_MIRROR &&
+			from_ok = o->transparent &&
 				  !addr_from_sockaddr(&from, h->msg_name, h->msg_namelen);
 			unread_datagram(w, r, o, from_ok ? &from : NULL, &m, segs, len);
 		}
@@ -845,7 +847,8 @@ static void drain_unread(struct worker *w, uint32_t r, int fd, const struct unre
 /* What session s of relay slot r still holds in its socket as it closes (drain_unread). */
 static void worker_count_unread(struct worker *w, uint32_t r, struct session *s)
 {
-	struct unread_owner o = { .s = s };
+	struct unread_owner o = { .s = s,
+				  .transparent = w->relays[r].mode == RELAY_MODE_MIRROR };
 
 	drain_unread(w, r, s->fd, &o);
 }

@@ -1631,6 +1631,17 @@ recycle:
 		bufpool_recycle(&uw->bp, bid);
 }
 
+/* A reply of segs datagrams in len bytes a transparent mirror's client socket read (o: its
+ * sender's name): received and dropped, at the member that sent it. */
+static void named_reply(struct worker *w, uint32_t relay, struct io_uring_recvmsg_out *o,
+			uint32_t segs, uint32_t len)
+{
+	struct addr from;
+	bool known = o && !addr_from_sockaddr(&from, io_uring_recvmsg_name(o), o->namelen);
+
+	worker_mirror_session_reply(w, relay, known ? &from : NULL, segs, len);
+}
+
 /* What transparent mirror session s's socket received: a member's reply (or another
  * sender's datagram to the client's address), received and dropped, and the drops its
  * SO_RXQ_OVFL tells. */
@@ -1639,9 +1650,7 @@ static void mirror_session_recv(struct uring_worker *uw, const struct io_uring_c
 {
 	struct sock_rx_meta meta = { 0 };
 	struct io_uring_recvmsg_out *o = NULL;
-	struct addr from;
 	uint32_t len;
-	bool known;
 
 	if (cqe->res < 0) {
 		/* The ring ran dry; an ICMP error never comes (sock_open_upstream). */
@@ -1652,9 +1661,7 @@ static void mirror_session_recv(struct uring_worker *uw, const struct io_uring_c
 		return;
 	rx_payload(uw, cqe, &uw->listen_msg, &len, &o, &meta);
 	worker_note_reply_overflow(uw->w, relay, s, &meta);
-	known = o && !addr_from_sockaddr(&from, io_uring_recvmsg_name(o), o->namelen);
-	worker_mirror_session_reply(uw->w, relay, known ? &from : NULL,
-				    sock_segments(len, meta.gso_size), len);
+	named_reply(uw->w, relay, o, sock_segments(len, meta.gso_size), len);
 	bufpool_recycle(&uw->bp, cqe->flags >> IORING_CQE_BUFFER_SHIFT);
 }
 
@@ -1699,11 +1706,7 @@ static void on_session_recv(struct uring_worker *uw, const struct io_uring_cqe *
 		if (current)
 			worker_note_reply_overflow(w, u.relay, s, &meta);
 		if (u.bid & RX_NAMED) {
-			struct addr from;
-			bool known = o && !addr_from_sockaddr(&from, io_uring_recvmsg_name(o),
-							      o->namelen);
-
-			worker_mirror_session_reply(w, u.relay, known ? &from : NULL, segs, len);
+			named_reply(w, u.relay, o, segs, len);
 			goto recycle;
 		}
 		relay_count_rx(c, RELAY_DIR_TO_CLIENT, segs, len);
@@ -1798,12 +1801,12 @@ static void mirror_gone_recv(struct uring_worker *uw, const struct io_uring_cqe 
 		goto recycle;
 	up = worker_up_since(w, u.relay, uw->mirror_gone[i].up, uw->mirror_gone[i].up_moves,
 			     UINT8_MAX);
-	/* (the ring ran dry: an event, as for the live receive) */
-	if (cqe->res == -ENOBUFS && ring_ran_dry(uw))
-		counter_add(&w->counters[u.relay].buffer_ring_empty, 1);
-	if (cqe->res < 0 && sock_err_unreachable(-cqe->res))
-		worker_count_notice(w, u.relay, up);
-	if (!(cqe->flags & IORING_CQE_F_BUFFER)) /* (dispatch took a failed one's) */
+	/* (its socket closed: no error queue left to drain) */
+	if (cqe->res < 0) {
+		upstream_recv_error(uw, u.relay, up, NULL, -1, cqe->res);
+		return;
+	}
+	if (!(cqe->flags & IORING_CQE_F_BUFFER))
 		return;
 	rx_payload(uw, cqe, &uw->session_msg, &len, &o, &meta);
 	worker_note_member_overflow(w, u.relay, up, &uw->mirror_gone[i].ovfl, &meta);
