@@ -167,6 +167,13 @@ struct {
 } shed_drops SEC(".maps");
 
 struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct shed_gate);
+} shed_gate SEC(".maps");
+
+struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, SHED_FLOWS);
 	__type(key, struct offload_key);
@@ -1510,6 +1517,35 @@ static __always_inline enum filter_action shed_drop(__u32 slot, __u32 reason, __
 	return ACT_DROP;
 }
 
+/* 1 when the gate (filter_maps.h) passes this frame without a look. */
+static __always_inline int shed_gate_skip(void)
+{
+	__u32 k = 0;
+	struct shed_gate *g = bpf_map_lookup_elem(&shed_gate, &k);
+
+	if (!g || !g->skip)
+		return 0;
+	g->skip--;
+	shed_count(SHED_CNT_PASS_UNCHECKED);
+	return 1;
+}
+
+/* A look at a socket's fill sets the gate. */
+static __always_inline void shed_gate_seen(__u64 rmem, __u64 rcvbuf)
+{
+	__u32 k = 0;
+	struct shed_gate *g = bpf_map_lookup_elem(&shed_gate, &k);
+
+	if (!g)
+		return;
+	if (rmem + SHED_GATE_ROOM > rcvbuf / 4)
+		g->hot = SHED_GATE_HOT;
+	else if (g->hot)
+		g->hot--;
+	else
+		g->skip = SHED_GATE_SKIP;
+}
+
 /* Counts a datagram of flow k under pressure; true when the flow is over heavy datagrams in
  * its window. CPUs share the entry: a lost race miscounts by a datagram, which is harmless. */
 static __always_inline int shed_heavy(const struct offload_key *k, __u32 heavy)
@@ -1678,6 +1714,7 @@ static __always_inline enum filter_action shed_body(const struct hdr_src *h, __u
 		return ACT_PASS;
 	}
 	bpf_sk_release(sk);
+	shed_gate_seen(rmem, rcvbuf);
 	/* A relay's drops count datagrams: of a super-packet the kernel has not counted, those
 	 * of its UDP payload (the load above puts the frame's end past off + 8) */
 	segs = udp_segs(h, udp_payload(bpf_ntohs(uh.len), h->len - off));
@@ -1780,7 +1817,7 @@ static __always_inline int xdp_body(struct xdp_md *ctx, enum shed_reader shed)
 			return act;
 	}
 	fast_tc = (flags & RR_IFACE_OFFLOAD_TC) != 0;
-	if (shed && (flags & RR_IFACE_SHED_XDP) &&
+	if (shed && (flags & RR_IFACE_SHED_XDP) && !shed_gate_skip() &&
 	    (shed == SHED_KFUNC ? shed_xdp_sub(ctx, fast_tc) : shed_xdp_probe_sub(ctx, fast_tc)) ==
 		    ACT_DROP)
 		return XDP_DROP;
@@ -1815,7 +1852,7 @@ static __always_inline int tc_body(struct __sk_buff *skb, enum shed_reader shed)
 	}
 	/* A tag the stack took off is not in the data: the parse would read the wrong
 	 * header, so such a frame is not judged. */
-	if (shed && (flags & RR_IFACE_SHED_TC) && !skb->vlan_present &&
+	if (shed && (flags & RR_IFACE_SHED_TC) && !skb->vlan_present && !shed_gate_skip() &&
 	    (shed == SHED_KFUNC ? shed_tc_sub(skb) : shed_tc_probe_sub(skb)) == ACT_DROP)
 		return TC_ACT_SHOT;
 	/* No verdict rather than TC_ACT_OK, which would end the ingress chain: the tcx programs

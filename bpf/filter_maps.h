@@ -338,7 +338,25 @@ enum shed_counter {
 	SHED_CNT_DROP_FULL,	    /* the socket's receive queue is full: dropped */
 	SHED_CNT_DROP_HEAVY,	    /* past shed_heavy_at, from a heavy flow: dropped */
 	SHED_CNT_PASS_FAST_PATH,    /* (XDP, with the fast path in tc) a session's datagram */
+	SHED_CNT_PASS_UNCHECKED,    /* passed by the gate (below) without a look */
 	SHED_CNT__MAX
+};
+
+/* The gate in front of the stage, PERCPU_ARRAY of one: reading a socket's fill is most of
+ * the stage's cost (the parse, the listener's lookups, bpf_sk_lookup_udp), and a socket far
+ * from full needs no look at every datagram. After a look found the socket with room for
+ * SHED_GATE_ROOM more and still under a quarter full, the CPU's next SHED_GATE_SKIP frames
+ * pass unlooked at (pass_unchecked); a look that found one past that keeps every frame
+ * looked at for the next SHED_GATE_HOT looks. So from a quarter full (heavy flows are
+ * counted from half, shed from seven eighths) every datagram is judged as without the gate,
+ * and a socket that fills within 8 datagrams is one the kernel drops at (counted there). A
+ * buffer under 128 KiB is never far enough from full to skip. perf/README, round 38. */
+#define SHED_GATE_SKIP 7
+#define SHED_GATE_HOT 64
+#define SHED_GATE_ROOM ((SHED_GATE_SKIP + 1) * SHED_ALLOWANCE)
+struct shed_gate {
+	__u32 skip; /* frames still to pass unlooked at */
+	__u32 hot;  /* looks left before a socket with room lets the gate skip again */
 };
 
 /* Per-flow count under pressure: LRU_HASH keyed by the datagram's 4-tuple (struct
@@ -350,6 +368,7 @@ struct shed_flow {
 
 _Static_assert(sizeof(struct shed_listener_key) == 20, "shed key layout");
 _Static_assert(sizeof(struct shed_flow) == 16, "shed flow layout");
+_Static_assert(sizeof(struct shed_gate) == 8, "shed gate layout");
 _Static_assert(sizeof(struct shed_listener) == 8, "shed value layout");
 _Static_assert(sizeof(struct offload_key) == 36, "offload key layout");
 _Static_assert(sizeof(struct offload_rule) == 60, "offload rule layout");

@@ -2938,6 +2938,7 @@ const char *filter_shed_counter_name(enum shed_counter c)
 	    [SHED_CNT_DROP_FULL] = "drop_full_socket",
 	    [SHED_CNT_DROP_HEAVY] = "drop_heavy_flow",
 	    [SHED_CNT_PASS_FAST_PATH] = "pass_fast_path",
+	    [SHED_CNT_PASS_UNCHECKED] = "pass_unchecked",
 	};
 
 	if ((unsigned int)c >= SHED_CNT__MAX || !names[c])

@@ -9,7 +9,8 @@
  * passes, and with shed_flow_rate = 0 it passes until the socket is full; a listen address
  * without a socket passes (pass_no_socket); a port that is no listener's passes untouched
  * (pass_not_listener); with the fast path in tc, XDP passes a
- * datagram of one of its sessions (pass_fast_path). IPv4 and IPv6. All of it twice: with the
+ * datagram of one of its sessions (pass_fast_path); the gate in front of the stage passes
+ * frames unlooked at after a look at a socket far from full (pass_unchecked). IPv4 and IPv6. All of it twice: with the
  * programs that read the socket through the bpf_rdonly_cast kfunc (Linux 6.3) and with the
  * ones that read it through bpf_probe_read_kernel (what older kernels load). Needs root (77
  * otherwise), and a kernel where the shedding programs load (77 otherwise, with the reason). */
@@ -185,6 +186,23 @@ static size_t frame(uint8_t *b, int v6, uint16_t port)
 	b[l4 + 5] = (uint8_t)plen;
 	n = l4 + plen;
 	return n;
+}
+
+/* Sets the gate in front of the stage (filter_maps.h) on every CPU. */
+static void gate(uint32_t skip, uint32_t hot)
+{
+	int n = libbpf_num_possible_cpus(), i;
+	struct shed_gate *v;
+	uint32_t key = 0;
+
+	assert_true(n > 0);
+	v = calloc((size_t)n, sizeof(*v));
+	assert_non_null(v);
+	for (i = 0; i < n; i++)
+		v[i] = (struct shed_gate){ .skip = skip, .hot = hot };
+	assert_int_equal(bpf_map_update_elem(filter_map_fd(fx.f, "shed_gate"), &key, v, BPF_ANY),
+			 0);
+	free(v);
 }
 
 static void counters(uint64_t out[SHED_CNT__MAX])
@@ -420,6 +438,48 @@ static uint64_t shed_some(void)
 	return full;
 }
 
+/* The gate: after a look at a socket with room (the big one, empty), the CPU's next
+ * SHED_GATE_SKIP frames pass unlooked at, whatever their socket (a full one's datagram is
+ * then the kernel's drop); a look at a socket past a quarter full (less SHED_GATE_ROOM) makes
+ * the next SHED_GATE_HOT looks take every frame, and so does a full one. The other cases run
+ * with the gate held open (every frame looked at). Pinned: the gate is per CPU. */
+static void test_gate(void **state)
+{
+	cpu_set_t was, one;
+	int tc, v6, i;
+
+	(void)state;
+	assert_int_equal(sched_getaffinity(0, sizeof(was), &was), 0);
+	CPU_ZERO(&one);
+	CPU_SET(sched_getcpu(), &one);
+	assert_int_equal(sched_setaffinity(0, sizeof(one), &one), 0);
+	for (tc = 0; tc < 2; tc++) {
+		for (v6 = 0; v6 < 2; v6++) {
+			drain_fd(fx.big[v6]);
+			gate(0, 0);
+			expect(tc, v6, PORT_BIG, SHED_CNT_PASS_ROOM);
+			fill(v6);
+			for (i = 0; i < SHED_GATE_SKIP; i++)
+				expect(tc, v6, i % 2 ? PORT_BIG : PORT_BOUND,
+				       SHED_CNT_PASS_UNCHECKED);
+			expect(tc, v6, PORT_BOUND, SHED_CNT_DROP_FULL);
+			for (i = 0; i < SHED_GATE_HOT; i++)
+				expect(tc, v6, PORT_BIG, SHED_CNT_PASS_ROOM);
+			expect(tc, v6, PORT_BIG, SHED_CNT_PASS_ROOM);
+			expect(tc, v6, PORT_BIG, SHED_CNT_PASS_UNCHECKED);
+			drain(v6);
+			/* past a quarter full, less the room: every frame looked at */
+			gate(0, 0);
+			fill_past(v6, BIG_RCVBUF / 4 - SHED_GATE_ROOM);
+			for (i = 0; i < 2 * SHED_GATE_SKIP; i++)
+				expect(tc, v6, PORT_BIG, SHED_CNT_PASS_ROOM);
+			drain_fd(fx.big[v6]);
+		}
+	}
+	gate(0, UINT32_MAX);
+	assert_int_equal(sched_setaffinity(0, sizeof(was), &was), 0);
+}
+
 /* A relay whose shed is off takes its listeners out of the map: its full socket is the
  * stack's business again. */
 static void test_relay_off(void **state)
@@ -506,6 +566,8 @@ static int setup(enum filter_shed_reader reader, void **state)
 	fx.big[0] = bind_buf(0, PORT_BIG, BIG_RCVBUF / 2);
 	fx.big[1] = bind_buf(1, PORT_BIG, BIG_RCVBUF / 2);
 	fx.sport = 40000;
+	/* every frame looked at, as before the gate: each case counts one look (test_gate) */
+	gate(0, UINT32_MAX);
 	*state = &fx;
 	return 0;
 }
@@ -542,6 +604,7 @@ int main(void)
 		cmocka_unit_test(test_relay_gone),
 		cmocka_unit_test(test_fast_path_session),
 		cmocka_unit_test(test_dodgy_gso_drops),
+		cmocka_unit_test(test_gate),
 	};
 
 	return cmocka_run_group_tests_name("kfunc reader", tests, setup_kfunc, teardown) |

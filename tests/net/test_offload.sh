@@ -1475,8 +1475,12 @@ shed_hook_case()
 		lib_case_fail "$c reload with RPS: $(lib_relay_log_current | grep 'shed: ')"
 	out=$(lib_udp "$NS_C" client --to "$to" --clients 4 --count 20 --expect-echo \
 		--seconds 20) || lib_case_fail "$c clients: $out"
-	n=$(ctl stats | awk '$1 == "pass_fast_path" { print $2 }')
-	[ "${n:-0}" -ge $((80 - 4)) ] || lib_case_fail "$c pass_fast_path=${n:-none}, want >= 76"
+	# (the stage's gate passes a few unlooked at after a look at the listener's empty socket:
+	# pass_unchecked, relayed by the fast path all the same)
+	n=$(ctl stats | awk '$1 == "pass_fast_path" { f = $2 } $1 == "pass_unchecked" { u = $2 }
+		END { print f + 0, u + 0 }')
+	[ "${n% *}" -gt 0 ] && [ $((${n% *} + ${n#* })) -ge $((80 - 4)) ] ||
+		lib_case_fail "$c pass_fast_path, pass_unchecked: $n, want a sum >= 76"
 	lib_nsx "$NS_R" sh -c "echo 0 > $rps"
 	ctl reload >/dev/null || lib_case_fail "$c reload with RPS off failed"
 	lib_relay_log_current | grep -q "shed: on $IF_RC in tc .*, moved from XDP" ||
@@ -1487,7 +1491,7 @@ shed_hook_case()
 	[ "$(wc -l <"$TMPD/rec7")" = 480 ] || lib_case_fail "$c upstream got $(wc -l <"$TMPD/rec7"), want 480"
 	expect_relayed "$c" 480 $((2 * 480 - 2 * 5))
 	lib_relay_stop || lib_case_fail "$c relay exit status"
-	lib_case_ok "$c tc without RPS, XDP with it, moved by reloads: fast_pkts $FAST_PKTS, pass_fast_path $n"
+	lib_case_ok "$c tc without RPS, XDP with it, moved by reloads: fast_pkts $FAST_PKTS, pass_fast_path and pass_unchecked $n"
 	lib_stop_pid "$echo"
 }
 

@@ -900,7 +900,8 @@ static void test_shed_views(void **state)
 	expect_in(t, "\"source_session_limit\": 21, \"mirror_reply\": 24, "
 		     "\"shed_full_socket\": 47, \"shed_heavy_flow\": 35}");
 	expect_in(t, "\"shed\": {\"pass_not_listener\": 5, \"pass_no_socket\": 15, \"pass_room\": 25, "
-		     "\"drop_full_socket\": 35, \"drop_heavy_flow\": 45, \"pass_fast_path\": 55}");
+		     "\"drop_full_socket\": 35, \"drop_heavy_flow\": 45, \"pass_fast_path\": 55, "
+		     "\"pass_unchecked\": 65}");
 	free(t);
 	/* the SIGUSR1 line shows the same total: the shed datagrams received and dropped */
 	memset(&total, 0, sizeof(total));
