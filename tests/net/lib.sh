@@ -215,12 +215,16 @@ lib_link_mtu()
 }
 
 # lib_unreach_sent NS: the ICMP destination unreachable errors namespace NS has sent, both
-# families (what its rate limits let out).
-lib_unreach_sent()
+# families (what its rate limits let out). lib_unreach_in NS: those it has received, both
+# families (ICMPv6's port unreachable among them).
+lib_unreach_sent() { lib__unreach "$1" Out; }
+lib_unreach_in() { lib__unreach "$1" In; }
+lib__unreach()
 {
-	lib_nsx "$1" awk '$1 == "Icmp:" && !($1 in h) { for (i = 2; i <= NF; i++) if ($i == "OutDestUnreachs") c = i
+	lib_nsx "$1" awk -v d="$2" '$1 == "Icmp:" && !($1 in h) { for (i = 2; i <= NF; i++)
+				if ($i == d "DestUnreachs") c = i
 			h[$1]; next }
-		$1 == "Icmp:" { n += $c } $1 == "Icmp6OutDestUnreachs" { n += $2 }
+		$1 == "Icmp:" { n += $c } $1 == "Icmp6" d "DestUnreachs" { n += $2 }
 		END { print n + 0 }' /proc/net/snmp /proc/net/snmp6
 }
 
@@ -293,6 +297,17 @@ lib_veth_queues()
 	lib_nsx "$NS_R" ip -6 addr add "$5/64" dev "$1" nodad
 	lib_nsx "$NS_C" ip link set "$2" up
 	lib_nsx "$NS_R" ip link set "$1" up
+}
+
+# lib_reply_routes add|del FAMILY: the policy routes ringrelay.conf(5) documents for source =
+# "client": what comes from the upstream side to the client network is delivered locally in
+# the relay's namespace, to the sockets bound to the clients' addresses.
+lib_reply_routes()
+{
+	local net=198.18.1.0/24
+	[ "$2" = 6 ] && net=2001:2:1::/64
+	lib_nsx "$NS_R" ip -"$2" rule "$1" iif "$IF_RU" lookup 100 priority 100
+	lib_nsx "$NS_R" ip -"$2" route "$1" local "$net" dev lo table 100
 }
 
 lib__link_up() { lib_nsx "$1" ip -o link show dev "$2" 2>/dev/null | grep -q 'state UP'; }

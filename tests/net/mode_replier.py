@@ -5,16 +5,18 @@ and overflow_case. Takes the first datagram's sender as its peer (a relay's sess
 socket), writes it to DIR/peer ("IP PORT"), then on DIR/go1 sends 12000 datagrams of 1000
 bytes to it (more than the socket's buffer holds: from then on each datagram it queues
 carries SO_RXQ_OVFL) and writes DIR/sent1; on DIR/go2 sends N2 (20) of SIZE2 (200) bytes of
-0xff and writes DIR/sent2. Waits 30 s at most for each step."""
+0xff and writes DIR/sent2. Waits 30 s at most for each step. BIND is "IP:PORT" or
+"[IPv6]:PORT"."""
 import os
 import socket
 import sys
 import time
 
 host, port = sys.argv[1].rsplit(":", 1)
+host = host.strip("[]")
 d = sys.argv[2]
 n2, size2 = (int(sys.argv[3]), int(sys.argv[4])) if len(sys.argv) > 4 else (20, 200)
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM)
 s.bind((host, int(port)))
 s.settimeout(30)
 
@@ -33,7 +35,7 @@ def mark(name):
 
 _, peer = s.recvfrom(2048)
 with open(os.path.join(d, "peer.tmp"), "w") as f:
-    f.write("%s %d\n" % peer)
+    f.write("%s %d\n" % peer[:2])
 os.rename(os.path.join(d, "peer.tmp"), os.path.join(d, "peer"))
 wait("go1")
 for _ in range(12000):

@@ -4,10 +4,11 @@
 # sinks each record all of them); with one upstream down (the first one listed, so a loop that
 # stops at the first error would show) the other still gets everything; with that one back as
 # a service that answers, its replies are read and dropped, counted, and never left queued.
-# Then a forward relay made a mirror by a reload reads its session's last replies as they
-# were received and counts a pending ICMP error as one notice (mode_change_case), a
-# mirror counts what its sockets dropped (overflow_case), and a member without a route costs
-# its copies, not the relay (unroutable_case).
+# Then, per backend and family too, a forward relay made a mirror by a reload reads its
+# session's last replies as they were received and counts a pending ICMP or ICMPv6 error as
+# one notice (mode_change_case), and a mirror counts what its sockets dropped
+# (overflow_case); over IPv4 only, a member without a route costs its copies, not the relay
+# (unroutable_case per backend, unroutable_only_case with io_uring).
 . "$(dirname "$0")/lib.sh"
 lib_topology
 
@@ -140,17 +141,9 @@ burst_stopped()
 	return $ret
 }
 
-# unreach_in NS: the ICMP destination unreachable errors namespace NS has received (IPv4).
-unreach_in()
-{
-	lib_nsx "$1" awk '$1 == "Icmp:" && !h { for (i = 2; i <= NF; i++)
-			if ($i == "InDestUnreachs") c = i
-			h = 1; next }
-		$1 == "Icmp:" { n = $c } END { print n + 0 }' /proc/net/snmp
-}
-unreach_in_gt() { [ "$(unreach_in "$1")" -gt "$2" ]; }
+unreach_in_gt() { [ "$(lib_unreach_in "$1")" -gt "$2" ]; }
 
-# mode_change_case: a forward relay (io_uring) whose session's replies carry a control
+# mode_change_case BACKEND FAMILY: a forward relay whose session's replies carry a control
 # message (its socket dropped some: SO_RXQ_OVFL) is made a mirror by a reload while replies of
 # 0xff bytes wait: worker 0 is stopped alone (ptrace) while the reload's command and those
 # replies queue for it, so that it reads them in that order, the session closed by then. They
@@ -169,17 +162,19 @@ unreach_in_gt() { [ "$(unreach_in "$1")" -gt "$2" ]; }
 # first, first), and the command closes the session with the 20 replies still queued in its
 # socket, unread, and the drops no SO_RXQ_OVFL told yet: the close counts both
 # (worker_count_unread; before: reply_rx_pkts=3640 of 12020, the 8380 others uncounted).
-# Behind the 20 replies an ICMP port unreachable from the upstream (icmp_too_big.py) is the
-# socket's pending error, which fails a read before the queue: it must count as one notice
-# and the replies behind it still be read. With mmsg the close's drain meets it (a drain that
-# ended at it left the 20 replies uncounted, closed=0; one that did not count it, notices=0);
-# with io_uring the receive the replies woke meets it first, and its completion comes after
-# the close, stale (before: not counted, notices=0).
+# Behind the 20 replies an ICMP port unreachable from the upstream (icmp_too_big.py; over IPv6
+# ICMPv6's destination unreachable, code 4) is the socket's pending error, which fails a read
+# before the queue: it must count as one notice and the replies behind it still be read. With
+# mmsg the close's drain meets it (a drain that ended at it left the 20 replies uncounted,
+# closed=0; one that did not count it, notices=0); with io_uring the receive the replies woke
+# meets it first, and its completion comes after the close, stale (before: not counted,
+# notices=0).
 mode_change_case()
 {
-	local backend=$1 d=$TMPD/mode-$1 st line applied closed ovfl rx tx pip pport icmp notices
-	lib_case_begin mode "$backend" 4
-	c="[$backend/ipv4 forward made a mirror]"
+	local backend=$1 fam=$2 d=$TMPD/mode-$1-$2 st line applied closed ovfl rx tx pip pport icmp
+	local notices
+	lib_case_begin mode "$backend" "$fam"
+	c="[$backend/ipv$fam forward made a mirror]"
 	mkdir -p "$d"
 	lib_bg "$NS_U" "$PY" "$SRC/tests/net/mode_replier.py" "$(ep "$UP1_IP" 9000)" "$d"
 	CASE_PIDS+=("$BG_PID")
@@ -203,9 +198,10 @@ mode_change_case()
 	touch "$d/go2"
 	lib_wait_for 10 test -e "$d/sent2" || lib_case_fail "$c the upstream did not send again"
 	# Behind them, an ICMP port unreachable from the upstream about a datagram of the
-	# session's: the socket's pending error (IP_RECVERR), which fails a read before its queue.
+	# session's: the socket's pending error (IP_RECVERR, IPV6_RECVERR), which fails a read
+	# before its queue.
 	read -r pip pport <"$d/peer"
-	icmp=$(unreach_in "$NS_R")
+	icmp=$(lib_unreach_in "$NS_R")
 	lib_nsx "$NS_U" "$PY" "$SRC/tests/net/icmp_too_big.py" --src "$UP1_IP" --dst "$pip" \
 		--inner-src "$(ep "$pip" "$pport")" --inner-dst "$(ep "$UP1_IP" 9000)" \
 		--port-unreachable || lib_case_fail "$c icmp_too_big.py failed"
@@ -245,15 +241,6 @@ mode_change_case()
 	lib_case_end
 }
 
-# reply_routes add|del: the policy routes ringrelay.conf(5) documents for source = "client"
-# (IPv4): what comes from the upstream side to the client network is delivered locally in the
-# relay's namespace, to the sockets bound to the clients' addresses.
-reply_routes()
-{
-	lib_nsx "$NS_R" ip -4 rule "$1" iif "$IF_RU" lookup 100 priority 100
-	lib_nsx "$NS_R" ip -4 route "$1" local 198.18.1.0/24 dev lo table 100
-}
-
 # mirror_sockets_read SS_FILTER...: the relay's sockets ss selects by SS_FILTER hold nothing
 # (Recv-Q), and two stats lines in a row show as many member replies read: the worker has
 # counted all it read.
@@ -284,8 +271,8 @@ reply_fields()
 	tx=$(lib_field reply_tx_pkts "$1")
 }
 
-# overflow_case BACKEND KIND: a mirror socket that its member's replies overflow, twice, the
-# relay stopped (SIGSTOP) while each flood of 12000 arrives (mode_replier.py): the drops of
+# overflow_case BACKEND KIND FAMILY: a mirror socket that its member's replies overflow, twice,
+# the relay stopped (SIGSTOP) while each flood of 12000 arrives (mode_replier.py): the drops of
 # the first are told by the second's first reply (SO_RXQ_OVFL) and count as received and
 # dropped (socket_receive_overflow). KIND transparent: a transparent mirror's client socket
 # (source = "client"), whose drops are the relay's only (their senders unknown), and whose
@@ -297,10 +284,11 @@ reply_fields()
 # counted (reply_rx_pkts = mirror_reply, the rest missing).
 overflow_case()
 {
-	local backend=$1 kind=$2 d=$TMPD/ovfl-$1-$2 line read1 rx mr ovfl tx up want
-	local sel=(dst "$(ep "$UP1_IP" 9000)")
-	lib_case_begin "ovfl-$kind" "$backend" 4
-	c="[$backend/ipv4 mirror, its $kind socket overflowed]"
+	local backend=$1 kind=$2 fam=$3 d=$TMPD/ovfl-$1-$2-$3 line read1 rx mr ovfl tx up want
+	local sel
+	lib_case_begin "ovfl-$kind" "$backend" "$fam"
+	sel=(dst "$(ep "$UP1_IP" 9000)")
+	c="[$backend/ipv$fam mirror, its $kind socket overflowed]"
 	mkdir -p "$d"
 	lib_bg "$NS_U" "$PY" "$SRC/tests/net/mode_replier.py" "$(ep "$UP1_IP" 9000)" "$d" 12000 1000
 	CASE_PIDS+=("$BG_PID")
@@ -309,8 +297,9 @@ overflow_case()
 	lib_relay_conf "$conf" backend="$backend" listen="$to" up="$(ep "$UP1_IP" 9000)" \
 		mode=mirror max=64
 	if [ "$kind" = transparent ]; then
-		reply_routes add
-		sel=(src "$CLIENT_IP/32")
+		lib_reply_routes add "$fam"
+		# (a host prefix: ss reads an IPv6 address's last ":1" as a port without one)
+		sel=(src "$CLIENT_IP/$((fam == 4 ? 32 : 128))")
 		sed -i 's/^\t\tmax_sessions = .*$/&\n\t\tsource = "client";/' "$conf"
 	fi
 	if ! lib_relay_start "$conf"; then
@@ -378,7 +367,7 @@ overflow_case()
 		fi
 	fi
 	lib_case_end
-	[ "$kind" = transparent ] && reply_routes del
+	[ "$kind" = transparent ] && lib_reply_routes del "$fam"
 }
 
 # unroutable_case BACKEND: a member with no route to it (198.18.99.1) when the relay starts:
@@ -439,9 +428,11 @@ unroutable_only_case()
 }
 
 for backend in $(lib_backends); do
-	mode_change_case "$backend"
-	overflow_case "$backend" transparent
-	overflow_case "$backend" member
+	for fam in 4 6; do
+		mode_change_case "$backend" "$fam"
+		overflow_case "$backend" transparent "$fam"
+		overflow_case "$backend" member "$fam"
+	done
 	unroutable_case "$backend"
 done
 unroutable_only_case

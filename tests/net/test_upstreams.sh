@@ -1056,17 +1056,6 @@ noreply_shorter_case()
 	lib_case_end
 }
 
-# reply_routes add|del FAMILY: the policy routes ringrelay.conf(5) documents for source =
-# "client": what comes from the upstream side to the client network is delivered locally in
-# the relay's namespace.
-reply_routes()
-{
-	local net=198.18.1.0/24
-	[ "$2" = 6 ] && net=2001:2:1::/64
-	lib_nsx "$NS_R" ip -"$2" rule "$1" iif "$IF_RU" lookup 100 priority 100
-	lib_nsx "$NS_R" ip -"$2" route "$1" local "$net" dev lo table 100
-}
-
 # ---- source = "client"
 source_case()
 {
@@ -1121,7 +1110,7 @@ print(" ".join(str(u["tx_pkts"]) for u in r["upstreams"]), r["total"]["tx_pkts"]
 	# upstream routes the client network through it) and are delivered locally there.
 	lib_case_begin source-fwd "$backend" "$fam"
 	c="[$backend/ipv$fam transparent forward]"
-	reply_routes add "$fam"
+	lib_reply_routes add "$fam"
 	lib_case_server "$TMPD/t2.json" echo --bind "$(ep "$UP1_IP" 9000)" \
 		--out "$TMPD/tf-$backend-$fam.rec"
 	lib_relay_conf "$conf" backend="$backend" listen="$to" up="$(ep "$UP1_IP" 9000)"
@@ -1136,7 +1125,7 @@ print(" ".join(str(u["tx_pkts"]) for u in r["upstreams"]), r["total"]["tx_pkts"]
 	peer=$(awk '{print $1}' "$TMPD/tf-$backend-$fam.rec" | sort -u)
 	[ "$peer" = "$(ep "$CLIENT_IP" 48100)" ] || lib_case_fail "$c upstream saw '$peer'"
 	lib_case_end
-	reply_routes del "$fam"
+	lib_reply_routes del "$fam"
 }
 
 # ---- source = "client" for clients that send from a port below 1024 (the workers keep
@@ -1175,7 +1164,7 @@ mirror_replies_case()
 	c="[$backend/ipv$fam transparent mirror, replies]"
 	# The members' replies to the clients' addresses come back into the relay's namespace
 	# and are delivered there, to the sockets that sent the copies (as source-fwd).
-	reply_routes add "$fam"
+	lib_reply_routes add "$fam"
 	lib_case_server "$TMPD/r1.json" echo --bind "$(ep "$UP1_IP" 9000)" --out "$TMPD/r1-$fam.rec"
 	lib_relay_conf "$conf" backend="$backend" listen="$to" up="$(ep "$UP1_IP" 9000)" \
 		up="$(ep "$UP2_IP" 9000)" mode=mirror
@@ -1211,7 +1200,7 @@ print(" ".join(str(u["rx_pkts"]) for u in r["upstreams"]), r["total"]["reply_dro
 	[ "$queued" = 0 ] && lib_case_ok "$c nothing queued in the clients' sockets" ||
 		lib_case_fail "$c $queued bytes queued in the relay's sockets of the clients"
 	lib_case_end
-	reply_routes del "$fam"
+	lib_reply_routes del "$fam"
 }
 
 for fam in 4 6; do
