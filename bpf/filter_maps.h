@@ -344,19 +344,25 @@ enum shed_counter {
 
 /* The gate in front of the stage, PERCPU_ARRAY of one: reading a socket's fill is most of
  * the stage's cost (the parse, the listener's lookups, bpf_sk_lookup_udp), and a socket far
- * from full needs no look at every datagram. After a look found the socket with room for
- * SHED_GATE_ROOM more and still under a quarter full, the CPU's next SHED_GATE_SKIP frames
- * pass unlooked at (pass_unchecked); a look that found one past that keeps every frame
- * looked at for the next SHED_GATE_HOT looks. So from a quarter full (heavy flows are
- * counted from half, shed from seven eighths) every datagram is judged as without the gate,
- * and a socket that fills within 8 datagrams is one the kernel drops at (counted there). A
- * buffer under 128 KiB is never far enough from full to skip. perf/README, round 38. */
+ * from full needs no look at every datagram. After a look found the socket under a quarter
+ * full with room beyond that (room: SHED_GATE_ROOM for each possible CPU, all of which may
+ * receive for it; user space writes it at load, 0 never skips), the CPU's next
+ * SHED_GATE_SKIP frames of at most SHED_GATE_FRAME bytes pass unlooked at (pass_unchecked:
+ * whatever their destination, so not_listener and fast-path frames among them too); a
+ * larger frame or a super-packet is always looked at. A look that found any socket fuller
+ * (or full) keeps every frame on this CPU looked at for SHED_GATE_HOT_NS. So while a
+ * socket is past a quarter full every datagram to it is judged as without the gate, once
+ * one of its datagrams met a look (heavy flows are counted from half full, shed from seven
+ * eighths); a socket that fills from under a quarter within SHED_GATE_SKIP frames per CPU
+ * is one the kernel drops at (counted there). perf/README, round thirty-eight. */
 #define SHED_GATE_SKIP 7
-#define SHED_GATE_HOT 64
+#define SHED_GATE_FRAME 2048 /* its skb's truesize stays within SHED_ALLOWANCE */
 #define SHED_GATE_ROOM ((SHED_GATE_SKIP + 1) * SHED_ALLOWANCE)
+#define SHED_GATE_HOT_NS 100000000ull /* 100 ms */
 struct shed_gate {
-	__u32 skip; /* frames still to pass unlooked at */
-	__u32 hot;  /* looks left before a socket with room lets the gate skip again */
+	__u64 hot_until; /* bpf_ktime_get_ns() before which every frame is looked at */
+	__u32 skip;	 /* frames still to pass unlooked at */
+	__u32 room;	 /* bytes a look must find free below a quarter of rcvbuf to skip */
 };
 
 /* Per-flow count under pressure: LRU_HASH keyed by the datagram's 4-tuple (struct
@@ -368,7 +374,7 @@ struct shed_flow {
 
 _Static_assert(sizeof(struct shed_listener_key) == 20, "shed key layout");
 _Static_assert(sizeof(struct shed_flow) == 16, "shed flow layout");
-_Static_assert(sizeof(struct shed_gate) == 8, "shed gate layout");
+_Static_assert(sizeof(struct shed_gate) == 16, "shed gate layout");
 _Static_assert(sizeof(struct shed_listener) == 8, "shed value layout");
 _Static_assert(sizeof(struct offload_key) == 36, "offload key layout");
 _Static_assert(sizeof(struct offload_rule) == 60, "offload rule layout");

@@ -15,7 +15,8 @@
 # shedding program's samples by leaf beside it. perf adds its own cost (call chains at --freq):
 # compare the devices of one run; the last row, bench.sh's busy time of the core per
 # datagram in the same windows, shows how far perf's sum is from it. --keep also leaves each
-# device's perf.data (DUT.data) and its windows (DUT.win: "start end" per trial) in DIR, for
+# device's perf.data (<date>-core_split-DUT.data) and its windows (.win: "start end" per
+# trial) in DIR, for
 # `perf report -i DIR/DUT.data --time ...` or a diff between two devices.
 #
 # Parts, first match in this order (a sample is one call chain on the DUT core):
@@ -51,7 +52,7 @@ while [ $# -gt 0 ]; do
 	--freq) FREQ=$2; shift 2 ;;
 	--keep) KEEP=1; shift ;;
 	--out) OUT=$2; shift 2 ;;
-	-h | --help) sed -n '3,35p' "$0"; exit 0 ;;
+	-h | --help) sed -n '3,36p' "$0"; exit 0 ;;
 	-*) echo "core_split: unknown option $1" >&2; exit 2 ;;
 	*)
 		case " ${DUTS[*]-} " in *" $1 "*) ;; *) DUTS+=("$1") ;; esac
@@ -161,7 +162,10 @@ for d in "${DUTS[@]}"; do
 		map(tostring) | join(", ")' "$json")
 	echo "$d: delivered $del, loss per trial $loss %" | tee -a "$WORK/notes.md"
 	cp "$json" "$OUT/$STAMP-core_split-$d.json"
-	[ -z "${KEEP:-}" ] || cp "$WORK/$d.data" "$WORK/$d.win" "$OUT/"
+	if [ -n "${KEEP:-}" ]; then
+		cp "$WORK/$d.data" "$OUT/$STAMP-core_split-$d.data"
+		cp "$WORK/$d.win" "$OUT/$STAMP-core_split-$d.win"
+	fi
 	# What the shedding program's samples are, by leaf (for a device that runs it).
 	if grep -q '^[1-9][0-9]* shedding program$' "$WORK/$d.split"; then
 		perf report -i "$WORK/$d.data" --no-children --sort sym -q -g none \

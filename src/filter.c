@@ -851,6 +851,26 @@ err_destroy:
 }
 
 /* filter_open_sized, trying the shedding readers from first on. */
+/* The shedding stage's gate (filter_maps.h) skips only with the room the skips of every
+ * online CPU (each may receive for a socket) could fill; until this write (or if it fails)
+ * it never skips, which costs time only. */
+static void filter_shed_gate_init(struct filter *f)
+{
+	struct shed_gate *v = calloc((size_t)f->ncpus, sizeof(*v));
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	uint32_t key = 0;
+	int i;
+
+	if (cpus < 1 || cpus > f->ncpus)
+		cpus = f->ncpus;
+	for (i = 0; v && i < f->ncpus; i++)
+		v[i].room = (uint32_t)SHED_GATE_ROOM * (uint32_t)cpus;
+	if (!v || bpf_map_update_elem(bpf_map__fd(f->skel->maps.shed_gate), &key, v, BPF_ANY))
+		log_warn("filter: the shedding stage will look at every datagram (its gate: %s)",
+			 v ? strerror(errno) : "out of memory");
+	free(v);
+}
+
 static int filter_open_from(const struct config *cfg, uint32_t flows,
 			    enum filter_shed_reader first, struct filter **out, char *err,
 			    size_t errlen)
@@ -925,6 +945,8 @@ static int filter_open_from(const struct config *cfg, uint32_t flows,
 	/* Reused pins may hold any generation; start from a known one. */
 	f->active = 1;
 	filter_activate(f, 1);
+	if (f->shed)
+		filter_shed_gate_init(f);
 	ret = filter_apply(f, cfg, err, errlen);
 	if (ret < 0)
 		goto err_destroy;

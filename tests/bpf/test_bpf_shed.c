@@ -55,6 +55,7 @@ struct fixture {
 	int big[2];  /* ... with the large buffer */
 	int lo;
 	uint16_t sport; /* the frames' source port */
+	uint16_t plen;	/* their UDP payload */
 };
 
 static struct fixture fx;
@@ -151,13 +152,16 @@ static unsigned long rmem_of(int v6, uint16_t port)
 	return found;
 }
 
-/* Ethernet + IPv4/IPv6 + UDP from the loopback peer to the loopback address:port. */
+#define FRAME_MAX 2304
+
+/* Ethernet + IPv4/IPv6 + UDP (fx.plen bytes of payload) from the loopback peer to the
+ * loopback address:port. */
 static size_t frame(uint8_t *b, int v6, uint16_t port)
 {
 	size_t l3 = 14, l4, n;
-	uint16_t plen = 8 + 32;
+	uint16_t plen = (uint16_t)(8 + fx.plen);
 
-	memset(b, 0, 128);
+	memset(b, 0, FRAME_MAX);
 	b[12] = v6 ? 0x86 : 0x08;
 	b[13] = v6 ? 0xdd : 0x00;
 	if (v6) {
@@ -188,18 +192,28 @@ static size_t frame(uint8_t *b, int v6, uint16_t port)
 	return n;
 }
 
-/* Sets the gate in front of the stage (filter_maps.h) on every CPU. */
-static void gate(uint32_t skip, uint32_t hot)
+/* The gate in front of the stage (filter_maps.h), every CPU's entry, into v (ncpus). */
+static int gate_read(struct shed_gate **v)
 {
-	int n = libbpf_num_possible_cpus(), i;
-	struct shed_gate *v;
+	int n = libbpf_num_possible_cpus();
 	uint32_t key = 0;
 
 	assert_true(n > 0);
-	v = calloc((size_t)n, sizeof(*v));
-	assert_non_null(v);
+	*v = calloc((size_t)n, sizeof(**v));
+	assert_non_null(*v);
+	assert_int_equal(bpf_map_lookup_elem(filter_map_fd(fx.f, "shed_gate"), &key, *v), 0);
+	return n;
+}
+
+/* Sets it on every CPU; room 0: every frame looked at. */
+static void gate(uint32_t skip, uint64_t hot_until, uint32_t room)
+{
+	struct shed_gate *v;
+	int n = gate_read(&v), i;
+	uint32_t key = 0;
+
 	for (i = 0; i < n; i++)
-		v[i] = (struct shed_gate){ .skip = skip, .hot = hot };
+		v[i] = (struct shed_gate){ .hot_until = hot_until, .skip = skip, .room = room };
 	assert_int_equal(bpf_map_update_elem(filter_map_fd(fx.f, "shed_gate"), &key, v, BPF_ANY),
 			 0);
 	free(v);
@@ -213,13 +227,29 @@ static void counters(uint64_t out[SHED_CNT__MAX])
 /* Runs one frame through the tc or XDP flavour; returns the verdict. */
 static int run(int tc, int v6, uint16_t port)
 {
-	uint8_t in[128], out[256];
+	static uint8_t in[FRAME_MAX], out[FRAME_MAX + 256];
 	size_t len = frame(in, v6, port);
 	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = in, .data_size_in = (__u32)len,
 		    .data_out = out, .data_size_out = sizeof(out), .repeat = 1);
 
 	assert_int_equal(bpf_prog_test_run_opts(filter_prog_fd(fx.f, tc), &opts), 0);
 	return (int)opts.retval;
+}
+
+/* The counters that moved, "name+n ..." (a static buffer). */
+static const char *moved(const uint64_t *before, const uint64_t *after)
+{
+	static char buf[256];
+	size_t at = 0;
+	int c;
+
+	buf[0] = 0;
+	for (c = 0; c < SHED_CNT__MAX && at < sizeof(buf); c++)
+		if (after[c] != before[c])
+			at += (size_t)snprintf(buf + at, sizeof(buf) - at, "%s+%llu ",
+					       filter_shed_counter_name((enum shed_counter)c),
+					       (unsigned long long)(after[c] - before[c]));
+	return buf[0] ? buf : "none";
 }
 
 /* One case: the verdict and exactly one stage counter (and the slot when dropped). */
@@ -239,9 +269,8 @@ static void expect(int tc, int v6, uint16_t port, enum shed_counter want)
 		assert_int_equal(verdict, drop ? XDP_DROP : XDP_PASS);
 	for (c = 0; c < SHED_CNT__MAX; c++)
 		if (after[c] - before[c] != (c == (int)want))
-			fail_msg("%s v%d port %u: %s moved by %llu", tc ? "tc" : "xdp", v6 ? 6 : 4,
-				 port, filter_shed_counter_name((enum shed_counter)c),
-				 (unsigned long long)(after[c] - before[c]));
+			fail_msg("%s v%d port %u: want %s, moved: %s", tc ? "tc" : "xdp", v6 ? 6 : 4,
+				 port, filter_shed_counter_name(want), moved(before, after));
 	assert_int_equal(d1 - d0, (uint64_t)(want == SHED_CNT_DROP_FULL));
 	assert_int_equal(h1 - h0, (uint64_t)(want == SHED_CNT_DROP_HEAVY));
 }
@@ -402,7 +431,7 @@ static void test_fast_path_session(void **state)
 static void test_dodgy_gso_drops(void **state)
 {
 	struct __sk_buff skb = { .gso_size = 10, .gso_segs = 0 };
-	uint8_t in[128], out[256];
+	uint8_t in[FRAME_MAX], out[FRAME_MAX + 256];
 	uint64_t d0, d1, h0, h1;
 	int v6;
 
@@ -438,17 +467,72 @@ static uint64_t shed_some(void)
 	return full;
 }
 
-/* The gate: after a look at a socket with room (the big one, empty), the CPU's next
- * SHED_GATE_SKIP frames pass unlooked at, whatever their socket (a full one's datagram is
- * then the kernel's drop); a look at a socket past a quarter full (less SHED_GATE_ROOM) makes
- * the next SHED_GATE_HOT looks take every frame, and so does a full one. The other cases run
- * with the gate held open (every frame looked at). Pinned: the gate is per CPU. */
+/* A GSO skb of 4 datagrams in tc (small as a frame): looked at even while the gate skips. */
+static void expect_gso_looked(int v6)
+{
+	struct __sk_buff skb = { .gso_size = 10, .gso_segs = 4 };
+	uint64_t before[SHED_CNT__MAX], after[SHED_CNT__MAX];
+	uint8_t in[FRAME_MAX], out[FRAME_MAX + 256];
+	size_t len = frame(in, v6, PORT_BIG);
+	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = in, .data_size_in = (__u32)len,
+		    .data_out = out, .data_size_out = sizeof(out), .ctx_in = &skb,
+		    .ctx_size_in = sizeof(skb), .repeat = 1);
+
+	counters(before);
+	assert_int_equal(bpf_prog_test_run_opts(filter_prog_fd(fx.f, 1), &opts), 0);
+	counters(after);
+	assert_int_equal(after[SHED_CNT_PASS_ROOM] - before[SHED_CNT_PASS_ROOM], 1);
+	assert_int_equal(after[SHED_CNT_PASS_UNCHECKED], before[SHED_CNT_PASS_UNCHECKED]);
+}
+
+/* Only this CPU's gate moved: it skips `skip` more, every other CPU's none. */
+static void expect_gate_here(uint32_t skip)
+{
+	struct shed_gate *v;
+	int n = gate_read(&v), i, me = sched_getcpu();
+
+	for (i = 0; i < n; i++)
+		if (v[i].skip != (i == me ? skip : 0))
+			fail_msg("CPU %d's gate skips %u, want %u", i, v[i].skip,
+				 i == me ? skip : 0);
+	free(v);
+}
+
+/* The gate. At load every CPU's room is SHED_GATE_ROOM for each online CPU. With one CPU's
+ * room here (the big socket's 512 KiB buffer leaves enough below a quarter): a look at the
+ * empty big socket makes this CPU (only) pass its next SHED_GATE_SKIP small frames unlooked
+ * at, whatever their socket (the full small one's, a port no relay listens on); a frame
+ * over SHED_GATE_FRAME and (tc) a GSO skb are looked at all the same. A look at the full
+ * socket keeps every frame looked at for SHED_GATE_HOT_NS, however many calm looks follow;
+ * after it the next calm look skips again. The quarter: a look at the big socket with room
+ * up to it skips, one that finds less does not. Pinned: the gate is per CPU. The other cases
+ * run with room 0 (every frame looked at). */
 static void test_gate(void **state)
 {
+	struct filter *f2;
+	struct shed_gate *v;
+	char err[CONFIG_ERR_LEN];
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	cpu_set_t was, one;
-	int tc, v6, i;
+	int tc, v6, i, n;
 
 	(void)state;
+	/* what filter_open wrote (a second load: the fixture's gate is set by the cases) */
+	assert_int_equal(filter_open_shed_reader(fx.cfg, filter_shed_reader(fx.f), &f2, err,
+						 sizeof(err)),
+			 0);
+	{
+		struct filter *keep = fx.f;
+
+		fx.f = f2;
+		n = gate_read(&v);
+		fx.f = keep;
+	}
+	for (i = 0; i < n; i++)
+		assert_int_equal(v[i].room, SHED_GATE_ROOM * (uint32_t)cpus);
+	free(v);
+	filter_free(f2);
+
 	assert_int_equal(sched_getaffinity(0, sizeof(was), &was), 0);
 	CPU_ZERO(&one);
 	CPU_SET(sched_getcpu(), &one);
@@ -456,27 +540,42 @@ static void test_gate(void **state)
 	for (tc = 0; tc < 2; tc++) {
 		for (v6 = 0; v6 < 2; v6++) {
 			drain_fd(fx.big[v6]);
-			gate(0, 0);
+			gate(0, 0, SHED_GATE_ROOM);
 			expect(tc, v6, PORT_BIG, SHED_CNT_PASS_ROOM);
+			expect_gate_here(SHED_GATE_SKIP);
+			expect(tc, v6, PORT_BIG, SHED_CNT_PASS_UNCHECKED);
+			fx.plen = SHED_GATE_FRAME; /* a frame over it: looked at, and skips anew */
+			expect(tc, v6, PORT_BIG, SHED_CNT_PASS_ROOM);
+			fx.plen = 32;
+			if (tc)
+				expect_gso_looked(v6);
+			expect_gate_here(SHED_GATE_SKIP);
 			fill(v6);
 			for (i = 0; i < SHED_GATE_SKIP; i++)
-				expect(tc, v6, i % 2 ? PORT_BIG : PORT_BOUND,
+				expect(tc, v6, i % 3 == 0 ? PORT_BOUND : i % 3 == 1 ? PORT_OTHER : PORT_BIG,
 				       SHED_CNT_PASS_UNCHECKED);
 			expect(tc, v6, PORT_BOUND, SHED_CNT_DROP_FULL);
-			for (i = 0; i < SHED_GATE_HOT; i++)
+			for (i = 0; i < 2 * SHED_GATE_SKIP; i++)
 				expect(tc, v6, PORT_BIG, SHED_CNT_PASS_ROOM);
+			drain(v6);
+			usleep((useconds_t)(SHED_GATE_HOT_NS / 1000 + 20000));
 			expect(tc, v6, PORT_BIG, SHED_CNT_PASS_ROOM);
 			expect(tc, v6, PORT_BIG, SHED_CNT_PASS_UNCHECKED);
-			drain(v6);
-			/* past a quarter full, less the room: every frame looked at */
-			gate(0, 0);
+			/* just enough room below a quarter full: it skips */
+			gate(0, 0, SHED_GATE_ROOM);
+			fill_past(v6, BIG_RCVBUF / 4 - SHED_GATE_ROOM - 8192);
+			assert_true(rmem_of(v6, PORT_BIG) + SHED_GATE_ROOM <= BIG_RCVBUF / 4);
+			expect(tc, v6, PORT_BIG, SHED_CNT_PASS_ROOM);
+			expect(tc, v6, PORT_BIG, SHED_CNT_PASS_UNCHECKED);
+			/* less: every frame looked at */
+			gate(0, 0, SHED_GATE_ROOM);
 			fill_past(v6, BIG_RCVBUF / 4 - SHED_GATE_ROOM);
 			for (i = 0; i < 2 * SHED_GATE_SKIP; i++)
 				expect(tc, v6, PORT_BIG, SHED_CNT_PASS_ROOM);
 			drain_fd(fx.big[v6]);
 		}
 	}
-	gate(0, UINT32_MAX);
+	gate(0, 0, 0);
 	assert_int_equal(sched_setaffinity(0, sizeof(was), &was), 0);
 }
 
@@ -566,8 +665,9 @@ static int setup(enum filter_shed_reader reader, void **state)
 	fx.big[0] = bind_buf(0, PORT_BIG, BIG_RCVBUF / 2);
 	fx.big[1] = bind_buf(1, PORT_BIG, BIG_RCVBUF / 2);
 	fx.sport = 40000;
+	fx.plen = 32;
 	/* every frame looked at, as before the gate: each case counts one look (test_gate) */
-	gate(0, UINT32_MAX);
+	gate(0, 0, 0);
 	*state = &fx;
 	return 0;
 }
