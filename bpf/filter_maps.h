@@ -345,7 +345,7 @@ enum shed_counter {
 /* The gate in front of the stage, PERCPU_ARRAY of one: reading a socket's fill is most of
  * the stage's cost (the parse, the listener's lookups, bpf_sk_lookup_udp), and a socket far
  * from full needs no look at every datagram. After a look found the socket under a quarter
- * full with room beyond that (room: SHED_GATE_ROOM for each possible CPU, all of which may
+ * full with room beyond that (room: SHED_GATE_ROOM for each online CPU, all of which may
  * receive for it; user space writes it at load, 0 never skips), the CPU's next
  * SHED_GATE_SKIP frames of at most SHED_GATE_FRAME bytes pass unlooked at (pass_unchecked:
  * whatever their destination, so not_listener and fast-path frames among them too); a
