@@ -1517,14 +1517,14 @@ static __always_inline enum filter_action shed_drop(__u32 slot, __u32 reason, __
 	return ACT_DROP;
 }
 
-/* 1 when the gate (filter_maps.h) passes this frame, len bytes in segs datagrams, without a
- * look. */
-static __always_inline int shed_gate_skip(__u32 len, __u32 segs)
+/* 1 when the gate (filter_maps.h) passes this frame of len bytes without a look; super: it is
+ * a GRO or GSO skb (tc; gso_size set, whatever gso_segs says: a DODGY one's is 0). */
+static __always_inline int shed_gate_skip(__u32 len, int super)
 {
 	__u32 k = 0;
 	struct shed_gate *g = bpf_map_lookup_elem(&shed_gate, &k);
 
-	if (!g || !g->skip || segs > 1 || len > SHED_GATE_FRAME)
+	if (!g || !g->skip || super || len > SHED_GATE_FRAME)
 		return 0;
 	g->skip--;
 	shed_count(SHED_CNT_PASS_UNCHECKED);
@@ -1819,7 +1819,7 @@ static __always_inline int xdp_body(struct xdp_md *ctx, enum shed_reader shed)
 			return act;
 	}
 	fast_tc = (flags & RR_IFACE_OFFLOAD_TC) != 0;
-	if (shed && (flags & RR_IFACE_SHED_XDP) && !shed_gate_skip(h.len, 1) &&
+	if (shed && (flags & RR_IFACE_SHED_XDP) && !shed_gate_skip(h.len, 0) &&
 	    (shed == SHED_KFUNC ? shed_xdp_sub(ctx, fast_tc) : shed_xdp_probe_sub(ctx, fast_tc)) ==
 		    ACT_DROP)
 		return XDP_DROP;
@@ -1855,7 +1855,7 @@ static __always_inline int tc_body(struct __sk_buff *skb, enum shed_reader shed)
 	/* A tag the stack took off is not in the data: the parse would read the wrong
 	 * header, so such a frame is not judged. */
 	if (shed && (flags & RR_IFACE_SHED_TC) && !skb->vlan_present &&
-	    !shed_gate_skip(h.len, h.segs) &&
+	    !shed_gate_skip(h.len, skb->gso_size != 0) &&
 	    (shed == SHED_KFUNC ? shed_tc_sub(skb) : shed_tc_probe_sub(skb)) == ACT_DROP)
 		return TC_ACT_SHOT;
 	/* No verdict rather than TC_ACT_OK, which would end the ingress chain: the tcx programs

@@ -349,12 +349,15 @@ enum shed_counter {
  * receive for it; user space writes it at load, 0 never skips), the CPU's next
  * SHED_GATE_SKIP frames of at most SHED_GATE_FRAME bytes pass unlooked at (pass_unchecked:
  * whatever their destination, so not_listener and fast-path frames among them too); a
- * larger frame or a super-packet is always looked at. A look that found any socket fuller
- * (or full) keeps every frame on this CPU looked at for SHED_GATE_HOT_NS. So while a
- * socket is past a quarter full every datagram to it is judged as without the gate, once
- * one of its datagrams met a look (heavy flows are counted from half full, shed from seven
- * eighths); a socket that fills from under a quarter within SHED_GATE_SKIP frames per CPU
- * is one the kernel drops at (counted there). perf/README, round thirty-eight. */
+ * larger frame or a GRO/GSO skb is always looked at. A look that found any socket fuller
+ * (or full) keeps every frame on that CPU looked at for SHED_GATE_HOT_NS. So a datagram to a
+ * socket past a quarter full is judged as without the gate on a CPU where such a look
+ * happened in the last SHED_GATE_HOT_NS; elsewhere at most SHED_GATE_SKIP frames pass before
+ * the next look finds it (heavy flows are counted from half full, shed from seven eighths);
+ * a socket that fills from under a quarter within those frames is one the kernel drops at
+ * (counted there). With 8 MiB of receive buffer (the relay's, root) the gate skips on up to
+ * 63 online CPUs; with 416 KiB (net.core.rmem_max, no SO_RCVBUFFORCE) on up to 3. perf/README,
+ * round thirty-eight. */
 #define SHED_GATE_SKIP 7
 #define SHED_GATE_FRAME 2048 /* its skb's truesize stays within SHED_ALLOWANCE */
 #define SHED_GATE_ROOM ((SHED_GATE_SKIP + 1) * SHED_ALLOWANCE)

@@ -15,9 +15,9 @@
 # shedding program's samples by leaf beside it. perf adds its own cost (call chains at --freq):
 # compare the devices of one run; the last row, bench.sh's busy time of the core per
 # datagram in the same windows, shows how far perf's sum is from it. --keep also leaves each
-# device's perf.data (<date>-core_split-DUT.data) and its windows (.win: "start end" per
-# trial) in DIR, for
-# `perf report -i DIR/DUT.data --time ...` or a diff between two devices.
+# device's perf.data (DIR/<date>-core_split-DUT.data) and its windows (.win beside it: "start
+# end" per trial), for `perf report -i` or a diff between two devices (not for git: large).
+# The report's header names the build's version (ringrelay -V) beside the checkout's.
 #
 # Parts, first match in this order (a sample is one call chain on the DUT core):
 #   idle                    the leaf is the idle loop: not counted
@@ -127,7 +127,8 @@ PARTS=("shedding program" "NAPI threads (d0, d1)" "softirq" "receive: defer-free
 	echo "# Where the DUT core goes per datagram ($STAMP)"
 	echo
 	echo "\`perf/core_split.sh --build $BUILD --rate $RATE --seconds $SECS --freq $FREQ ${DUTS[*]}\`"
-	echo "(git $(git -C "$HERE" describe --always --dirty 2>/dev/null || echo unknown)); ns of the"
+	echo "(checkout: git $(git -C "$HERE" describe --always --dirty 2>/dev/null || echo unknown);"
+	echo "build: $("$BUILD/ringrelay" -V 2>/dev/null | head -n 1 || echo unknown)); ns of the"
 	echo "DUT core per delivered datagram, 64 B, napi placement, three trials of ${SECS} s at"
 	echo "$RATE pps, samples (cpu-clock, $FREQ Hz) inside the trials' CPU windows."
 	echo

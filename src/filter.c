@@ -850,7 +850,6 @@ err_destroy:
 	return ret;
 }
 
-/* filter_open_sized, trying the shedding readers from first on. */
 /* The shedding stage's gate (filter_maps.h) skips only with the room the skips of every
  * online CPU (each may receive for a socket) could fill; until this write (or if it fails)
  * it never skips, which costs time only. */
@@ -871,6 +870,7 @@ static void filter_shed_gate_init(struct filter *f)
 	free(v);
 }
 
+/* filter_open_sized, trying the shedding readers from first on. */
 static int filter_open_from(const struct config *cfg, uint32_t flows,
 			    enum filter_shed_reader first, struct filter **out, char *err,
 			    size_t errlen)

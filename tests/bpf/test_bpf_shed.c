@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -467,10 +468,11 @@ static uint64_t shed_some(void)
 	return full;
 }
 
-/* A GSO skb of 4 datagrams in tc (small as a frame): looked at even while the gate skips. */
-static void expect_gso_looked(int v6)
+/* A GSO skb in tc (small as a frame) of segs datagrams (0: a DODGY one, the segmenter counts):
+ * looked at even while the gate skips. */
+static void expect_gso_looked(int v6, uint32_t segs)
 {
-	struct __sk_buff skb = { .gso_size = 10, .gso_segs = 4 };
+	struct __sk_buff skb = { .gso_size = 10, .gso_segs = segs };
 	uint64_t before[SHED_CNT__MAX], after[SHED_CNT__MAX];
 	uint8_t in[FRAME_MAX], out[FRAME_MAX + 256];
 	size_t len = frame(in, v6, PORT_BIG);
@@ -483,6 +485,26 @@ static void expect_gso_looked(int v6)
 	counters(after);
 	assert_int_equal(after[SHED_CNT_PASS_ROOM] - before[SHED_CNT_PASS_ROOM], 1);
 	assert_int_equal(after[SHED_CNT_PASS_UNCHECKED], before[SHED_CNT_PASS_UNCHECKED]);
+}
+
+/* This CPU's gate entry. */
+static struct shed_gate gate_here(void)
+{
+	struct shed_gate *v, here;
+	int n = gate_read(&v), me = sched_getcpu();
+
+	assert_true(me >= 0 && me < n);
+	here = v[me];
+	free(v);
+	return here;
+}
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 /* Only this CPU's gate moved: it skips `skip` more, every other CPU's none. */
@@ -499,21 +521,23 @@ static void expect_gate_here(uint32_t skip)
 }
 
 /* The gate. At load every CPU's room is SHED_GATE_ROOM for each online CPU. With one CPU's
- * room here (the big socket's 512 KiB buffer leaves enough below a quarter): a look at the
+ * room here (the big socket's 256 KiB buffer leaves enough below a quarter): a look at the
  * empty big socket makes this CPU (only) pass its next SHED_GATE_SKIP small frames unlooked
  * at, whatever their socket (the full small one's, a port no relay listens on); a frame
- * over SHED_GATE_FRAME and (tc) a GSO skb are looked at all the same. A look at the full
- * socket keeps every frame looked at for SHED_GATE_HOT_NS, however many calm looks follow;
- * after it the next calm look skips again. The quarter: a look at the big socket with room
- * up to it skips, one that finds less does not. Pinned: the gate is per CPU. The other cases
- * run with room 0 (every frame looked at). */
+ * over SHED_GATE_FRAME and (tc) a GSO skb, DODGY or not, are looked at all the same. A look
+ * at the full socket sets the CPU's deadline SHED_GATE_HOT_NS ahead; before it calm looks
+ * do not skip (tested with the deadline moved 10 s ahead, so a slow box cannot fail it),
+ * after it (moved to the past) the next calm look skips again. The quarter: a look at the
+ * big socket with room up to it skips, one that finds less does not. Pinned: the gate is
+ * per CPU. The other cases run with room 0 (every frame looked at). */
 static void test_gate(void **state)
 {
 	struct filter *f2;
-	struct shed_gate *v;
+	struct shed_gate *v, g;
 	char err[CONFIG_ERR_LEN];
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	cpu_set_t was, one;
+	uint64_t t0, t1;
 	int tc, v6, i, n;
 
 	(void)state;
@@ -547,18 +571,26 @@ static void test_gate(void **state)
 			fx.plen = SHED_GATE_FRAME; /* a frame over it: looked at, and skips anew */
 			expect(tc, v6, PORT_BIG, SHED_CNT_PASS_ROOM);
 			fx.plen = 32;
-			if (tc)
-				expect_gso_looked(v6);
+			if (tc) {
+				expect_gso_looked(v6, 4);
+				expect_gso_looked(v6, 0);
+			}
 			expect_gate_here(SHED_GATE_SKIP);
 			fill(v6);
 			for (i = 0; i < SHED_GATE_SKIP; i++)
 				expect(tc, v6, i % 3 == 0 ? PORT_BOUND : i % 3 == 1 ? PORT_OTHER : PORT_BIG,
 				       SHED_CNT_PASS_UNCHECKED);
+			t0 = mono_ns();
 			expect(tc, v6, PORT_BOUND, SHED_CNT_DROP_FULL);
+			t1 = mono_ns();
+			g = gate_here();
+			assert_true(g.hot_until >= t0 + SHED_GATE_HOT_NS &&
+				    g.hot_until <= t1 + SHED_GATE_HOT_NS);
+			gate(0, mono_ns() + 10000000000ull, SHED_GATE_ROOM);
 			for (i = 0; i < 2 * SHED_GATE_SKIP; i++)
 				expect(tc, v6, PORT_BIG, SHED_CNT_PASS_ROOM);
 			drain(v6);
-			usleep((useconds_t)(SHED_GATE_HOT_NS / 1000 + 20000));
+			gate(0, mono_ns() - 1, SHED_GATE_ROOM);
 			expect(tc, v6, PORT_BIG, SHED_CNT_PASS_ROOM);
 			expect(tc, v6, PORT_BIG, SHED_CNT_PASS_UNCHECKED);
 			/* just enough room below a quarter full: it skips */

@@ -1475,12 +1475,13 @@ shed_hook_case()
 		lib_case_fail "$c reload with RPS: $(lib_relay_log_current | grep 'shed: ')"
 	out=$(lib_udp "$NS_C" client --to "$to" --clients 4 --count 20 --expect-echo \
 		--seconds 20) || lib_case_fail "$c clients: $out"
-	# (the stage's gate passes a few unlooked at after a look at the listener's empty socket:
-	# pass_unchecked, relayed by the fast path all the same)
+	# (the stage's gate passes up to 7 frames unlooked at after each look at a listener's
+	# socket with room: pass_unchecked, relayed by the fast path all the same; the looks are
+	# the 5 clients' first datagrams, which open their sessions, so at most 35 go by)
 	n=$(ctl stats | awk '$1 == "pass_fast_path" { f = $2 } $1 == "pass_unchecked" { u = $2 }
 		END { print f + 0, u + 0 }')
-	[ "${n% *}" -gt 0 ] && [ $((${n% *} + ${n#* })) -ge $((80 - 4)) ] ||
-		lib_case_fail "$c pass_fast_path, pass_unchecked: $n, want a sum >= 76"
+	[ "${n% *}" -ge $((80 - 4 - 35)) ] && [ $((${n% *} + ${n#* })) -ge $((80 - 4)) ] ||
+		lib_case_fail "$c pass_fast_path, pass_unchecked: $n, want >= 41 and a sum >= 76"
 	lib_nsx "$NS_R" sh -c "echo 0 > $rps"
 	ctl reload >/dev/null || lib_case_fail "$c reload with RPS off failed"
 	lib_relay_log_current | grep -q "shed: on $IF_RC in tc .*, moved from XDP" ||

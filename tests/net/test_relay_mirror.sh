@@ -241,13 +241,13 @@ mode_change_case()
 	lib_case_end
 }
 
-# mirror_sockets_read SS_FILTER...: the relay's sockets ss selects by SS_FILTER hold nothing
-# (Recv-Q), and two stats lines in a row show as many member replies read: the worker has
-# counted all it read.
+# mirror_sockets_read SS_FILTER...: the relay's sockets ss selects by SS_FILTER (at least one)
+# hold nothing (Recv-Q), and two stats lines in a row show as many member replies read: the
+# worker has counted all it read.
 mirror_sockets_read()
 {
 	local q a b
-	q=$(lib_nsx "$NS_R" ss -Huan "$@" | awk '{ q += $2 } END { print q + 0 }')
+	q=$(lib_nsx "$NS_R" ss -Huan "$@" | awk '{ q += $2 } END { print NR ? q : "none" }')
 	[ "$q" = 0 ] || return 1
 	a=$(lib_stat reply_drop_mirror_reply) && b=$(lib_stat reply_drop_mirror_reply) &&
 		[ "$a" -gt 0 ] && [ "$a" = "$b" ]
