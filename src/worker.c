@@ -727,28 +727,7 @@ struct unread_owner {
 	bool transparent;
 };
 
-/* A datagram of segs datagrams in len bytes (from: its sender, NULL when unknown; m its
- * control messages) still queued in owner's closing socket: received, and dropped as a
- * closed session's, or as the member reply a mirror's is. */
-static void unread_datagram(struct worker *w, uint32_t r, const struct unread_owner *o,
-			    const struct addr *from, const struct sock_rx_meta *m, uint32_t segs,
-			    uint32_t len)
-{
-	struct worker_relay *wr = &w->relays[r];
-
-	if (!o->s) {
-		worker_note_mirror_overflow(w, r, o->j, m);
-		worker_count_mirror_reply(w, r, wr->mirror_uslot[o->j], segs, len);
-	} else if (o->transparent) {
-		worker_note_reply_overflow(w, r, o->s, m);
-		worker_mirror_session_reply(w, r, from, segs, len);
-	} else {
-		worker_count_session_reply(w, r, o->s, m, segs, len);
-		relay_count_drop(&w->counters[r], RELAY_DIR_TO_CLIENT, DROP_SESSION_CLOSED, segs);
-	}
-}
-
-/* The drops owner's socket counted (m: SO_MEMINFO's, as an SO_RXQ_OVFL value). */
+/* The drops owner's socket counted (m: a datagram's SO_RXQ_OVFL, or SO_MEMINFO's count). */
 static void unread_overflow(struct worker *w, uint32_t r, const struct unread_owner *o,
 			    const struct sock_rx_meta *m)
 {
@@ -756,6 +735,25 @@ static void unread_overflow(struct worker *w, uint32_t r, const struct unread_ow
 		worker_note_reply_overflow(w, r, o->s, m);
 	else
 		worker_note_mirror_overflow(w, r, o->j, m);
+}
+
+/* A datagram of segs datagrams in len bytes (from: its sender, NULL when unknown; m its
+ * control messages) still queued in owner's closing socket: received, and dropped as a
+ * closed session's, or as the member reply a mirror's is. */
+static void unread_datagram(struct worker *w, uint32_t r, const struct unread_owner *o,
+			    const struct addr *from, const struct sock_rx_meta *m, uint32_t segs,
+			    uint32_t len)
+{
+	if (!o->s) {
+		unread_overflow(w, r, o, m);
+		worker_count_mirror_reply(w, r, w->relays[r].mirror_uslot[o->j], segs, len);
+	} else if (o->transparent) {
+		unread_overflow(w, r, o, m);
+		worker_mirror_session_reply(w, r, from, segs, len);
+	} else {
+		worker_count_session_reply(w, r, o->s, m, segs, len);
+		relay_count_drop(&w->counters[r], RELAY_DIR_TO_CLIENT, DROP_SESSION_CLOSED, segs);
+	}
 }
 
 /* An ICMP unreachable pending on owner's socket: the notice a live receive counts (a

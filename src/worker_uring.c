@@ -1779,6 +1779,28 @@ static void member_refused(struct uring_worker *uw, uint32_t relay, const struct
 	}
 }
 
+/* What the receive of a mirror socket (fd; -1 once closed) completed with, at its member's
+ * counter slot up (*ovfl: the socket's SO_RXQ_OVFL as last seen): a reply, received and
+ * dropped as mirror_reply, the drops its SO_RXQ_OVFL tells, or the receive's error. */
+static void member_recv(struct uring_worker *uw, const struct io_uring_cqe *cqe,
+			uint32_t relay, uint32_t up, uint32_t *ovfl, int fd)
+{
+	struct sock_rx_meta meta = { 0 };
+	struct io_uring_recvmsg_out *o = NULL;
+	uint32_t len;
+
+	if (cqe->res < 0) {
+		upstream_recv_error(uw, relay, up, NULL, fd, cqe->res);
+		return;
+	}
+	if (!(cqe->flags & IORING_CQE_F_BUFFER))
+		return;
+	rx_payload(uw, cqe, &uw->session_msg, &len, &o, &meta);
+	worker_note_member_overflow(uw->w, relay, up, ovfl, &meta);
+	worker_count_mirror_reply(uw->w, relay, up, sock_segments(len, meta.gso_size), len);
+	bufpool_recycle(&uw->bp, cqe->flags >> IORING_CQE_BUFFER_SHIFT);
+}
+
 /* A completion of the receive of a mirror socket that has closed (a reload, a change of
  * mode, the stop): what it read before its cancel, or took after the close's read of the
  * socket (close_mirror), counts as the live receive would have counted it, once: a reply
@@ -1791,9 +1813,7 @@ static void mirror_gone_recv(struct uring_worker *uw, const struct io_uring_cqe 
 			     struct udata u)
 {
 	struct worker *w = uw->w;
-	uint32_t i = u.idx - PLAN_LISTENER_SLOTS, up, len;
-	struct sock_rx_meta meta = { 0 };
-	struct io_uring_recvmsg_out *o = NULL;
+	uint32_t i = u.idx - PLAN_LISTENER_SLOTS, up;
 
 	if (i >= PLAN_MIRROR_SLOTS || !uw->mirror_gone[i].valid ||
 	    uw->mirror_gone[i].relay != u.relay ||
@@ -1802,15 +1822,8 @@ static void mirror_gone_recv(struct uring_worker *uw, const struct io_uring_cqe 
 	up = worker_up_since(w, u.relay, uw->mirror_gone[i].up, uw->mirror_gone[i].up_moves,
 			     UINT8_MAX);
 	/* (its socket closed: no error queue left to drain) */
-	if (cqe->res < 0) {
-		upstream_recv_error(uw, u.relay, up, NULL, -1, cqe->res);
-		return;
-	}
-	if (!(cqe->flags & IORING_CQE_F_BUFFER))
-		return;
-	rx_payload(uw, cqe, &uw->session_msg, &len, &o, &meta);
-	worker_note_member_overflow(w, u.relay, up, &uw->mirror_gone[i].ovfl, &meta);
-	worker_count_mirror_reply(w, u.relay, up, sock_segments(len, meta.gso_size), len);
+	member_recv(uw, cqe, u.relay, up, &uw->mirror_gone[i].ovfl, -1);
+	return;
 recycle:
 	if (cqe->flags & IORING_CQE_F_BUFFER)
 		bufpool_recycle(&uw->bp, cqe->flags >> IORING_CQE_BUFFER_SHIFT);
@@ -1824,9 +1837,7 @@ static void on_mirror_recv(struct uring_worker *uw, const struct io_uring_cqe *c
 {
 	struct worker *w = uw->w;
 	struct worker_relay *wr = &w->relays[u.relay];
-	struct sock_rx_meta meta = { 0 };
-	struct io_uring_recvmsg_out *o = NULL;
-	uint32_t j, len, bid;
+	uint32_t j;
 
 	for (j = 0; j < wr->n_mirror && wr->mirror_slot[j] != u.idx; j++)
 		;
@@ -1839,19 +1850,7 @@ static void on_mirror_recv(struct uring_worker *uw, const struct io_uring_cqe *c
 		counter_add(&w->wc.rearms, 1);
 		arm_mirror(uw, u.relay, u.idx);
 	}
-	if (cqe->res < 0) {
-		upstream_recv_error(uw, u.relay, wr->mirror_uslot[j], NULL, wr->mirror_fd[j],
-				    cqe->res);
-		return;
-	}
-	if (!(cqe->flags & IORING_CQE_F_BUFFER))
-		return;
-	bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
-	rx_payload(uw, cqe, &uw->session_msg, &len, &o, &meta);
-	worker_note_mirror_overflow(w, u.relay, j, &meta);
-	worker_count_mirror_reply(w, u.relay, wr->mirror_uslot[j], sock_segments(len, meta.gso_size),
-				  len);
-	bufpool_recycle(&uw->bp, bid);
+	member_recv(uw, cqe, u.relay, wr->mirror_uslot[j], &wr->mirror_ovfl[j], wr->mirror_fd[j]);
 }
 
 /* The path refused burst u (a UDP GSO send, either way) with err: its segments go again, each

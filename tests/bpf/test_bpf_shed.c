@@ -193,8 +193,8 @@ static size_t frame(uint8_t *b, int v6, uint16_t port)
 	return n;
 }
 
-/* The gate in front of the stage (filter_maps.h), every CPU's entry, into v (ncpus). */
-static int gate_read(struct shed_gate **v)
+/* The gate in front of f's stage (filter_maps.h), every CPU's entry, into v (ncpus). */
+static int gate_read(struct filter *f, struct shed_gate **v)
 {
 	int n = libbpf_num_possible_cpus();
 	uint32_t key = 0;
@@ -202,7 +202,7 @@ static int gate_read(struct shed_gate **v)
 	assert_true(n > 0);
 	*v = calloc((size_t)n, sizeof(**v));
 	assert_non_null(*v);
-	assert_int_equal(bpf_map_lookup_elem(filter_map_fd(fx.f, "shed_gate"), &key, *v), 0);
+	assert_int_equal(bpf_map_lookup_elem(filter_map_fd(f, "shed_gate"), &key, *v), 0);
 	return n;
 }
 
@@ -210,7 +210,7 @@ static int gate_read(struct shed_gate **v)
 static void gate(uint32_t skip, uint64_t hot_until, uint32_t room)
 {
 	struct shed_gate *v;
-	int n = gate_read(&v), i;
+	int n = gate_read(fx.f, &v), i;
 	uint32_t key = 0;
 
 	for (i = 0; i < n; i++)
@@ -225,16 +225,23 @@ static void counters(uint64_t out[SHED_CNT__MAX])
 	assert_int_equal(filter_shed_counters(fx.f, out), 0);
 }
 
-/* Runs one frame through the tc or XDP flavour; returns the verdict. */
-static int run(int tc, int v6, uint16_t port)
+/* Runs one frame through the tc flavour with skb's fields (a GSO skb), or (skb NULL) the tc
+ * or XDP one; returns the verdict. */
+static int run_skb(int tc, int v6, uint16_t port, struct __sk_buff *skb)
 {
 	static uint8_t in[FRAME_MAX], out[FRAME_MAX + 256];
 	size_t len = frame(in, v6, port);
 	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = in, .data_size_in = (__u32)len,
-		    .data_out = out, .data_size_out = sizeof(out), .repeat = 1);
+		    .data_out = out, .data_size_out = sizeof(out), .ctx_in = skb,
+		    .ctx_size_in = skb ? sizeof(*skb) : 0, .repeat = 1);
 
 	assert_int_equal(bpf_prog_test_run_opts(filter_prog_fd(fx.f, tc), &opts), 0);
 	return (int)opts.retval;
+}
+
+static int run(int tc, int v6, uint16_t port)
+{
+	return run_skb(tc, v6, port, NULL);
 }
 
 /* The counters that moved, "name+n ..." (a static buffer). */
@@ -432,21 +439,14 @@ static void test_fast_path_session(void **state)
 static void test_dodgy_gso_drops(void **state)
 {
 	struct __sk_buff skb = { .gso_size = 10, .gso_segs = 0 };
-	uint8_t in[FRAME_MAX], out[FRAME_MAX + 256];
 	uint64_t d0, d1, h0, h1;
 	int v6;
 
 	(void)state;
 	for (v6 = 0; v6 < 2; v6++) {
-		size_t len = frame(in, v6, PORT_BOUND);
-		LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = in, .data_size_in = (__u32)len,
-			    .data_out = out, .data_size_out = sizeof(out), .ctx_in = &skb,
-			    .ctx_size_in = sizeof(skb), .repeat = 1);
-
 		fill(v6);
 		assert_int_equal(filter_shed_dropped(fx.f, "r", &d0, &h0), 0);
-		assert_int_equal(bpf_prog_test_run_opts(filter_prog_fd(fx.f, 1), &opts), 0);
-		assert_int_equal(opts.retval, TC_ACT_SHOT);
+		assert_int_equal(run_skb(1, v6, PORT_BOUND, &skb), TC_ACT_SHOT);
 		assert_int_equal(filter_shed_dropped(fx.f, "r", &d1, &h1), 0);
 		if (d1 - d0 != 4 || h1 != h0)
 			fail_msg("v%d: shed %llu full, %llu heavy; want 4, 0", v6 ? 6 : 4,
@@ -474,14 +474,9 @@ static void expect_gso_looked(int v6, uint32_t segs)
 {
 	struct __sk_buff skb = { .gso_size = 10, .gso_segs = segs };
 	uint64_t before[SHED_CNT__MAX], after[SHED_CNT__MAX];
-	uint8_t in[FRAME_MAX], out[FRAME_MAX + 256];
-	size_t len = frame(in, v6, PORT_BIG);
-	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = in, .data_size_in = (__u32)len,
-		    .data_out = out, .data_size_out = sizeof(out), .ctx_in = &skb,
-		    .ctx_size_in = sizeof(skb), .repeat = 1);
 
 	counters(before);
-	assert_int_equal(bpf_prog_test_run_opts(filter_prog_fd(fx.f, 1), &opts), 0);
+	run_skb(1, v6, PORT_BIG, &skb);
 	counters(after);
 	assert_int_equal(after[SHED_CNT_PASS_ROOM] - before[SHED_CNT_PASS_ROOM], 1);
 	assert_int_equal(after[SHED_CNT_PASS_UNCHECKED], before[SHED_CNT_PASS_UNCHECKED]);
@@ -491,7 +486,7 @@ static void expect_gso_looked(int v6, uint32_t segs)
 static struct shed_gate gate_here(void)
 {
 	struct shed_gate *v, here;
-	int n = gate_read(&v), me = sched_getcpu();
+	int n = gate_read(fx.f, &v), me = sched_getcpu();
 
 	assert_true(me >= 0 && me < n);
 	here = v[me];
@@ -511,7 +506,7 @@ static uint64_t mono_ns(void)
 static void expect_gate_here(uint32_t skip)
 {
 	struct shed_gate *v;
-	int n = gate_read(&v), i, me = sched_getcpu();
+	int n = gate_read(fx.f, &v), i, me = sched_getcpu();
 
 	for (i = 0; i < n; i++)
 		if (v[i].skip != (i == me ? skip : 0))
@@ -545,13 +540,7 @@ static void test_gate(void **state)
 	assert_int_equal(filter_open_shed_reader(fx.cfg, filter_shed_reader(fx.f), &f2, err,
 						 sizeof(err)),
 			 0);
-	{
-		struct filter *keep = fx.f;
-
-		fx.f = f2;
-		n = gate_read(&v);
-		fx.f = keep;
-	}
+	n = gate_read(f2, &v);
 	for (i = 0; i < n; i++)
 		assert_int_equal(v[i].room, SHED_GATE_ROOM * (uint32_t)cpus);
 	free(v);
