@@ -6,9 +6,9 @@
 # a service that answers, its replies are read and dropped, counted, and never left queued.
 # Then, per backend and family too, a forward relay made a mirror by a reload reads its
 # session's last replies as they were received and counts a pending ICMP or ICMPv6 error as
-# one notice (mode_change_case), and a mirror counts what its sockets dropped
-# (overflow_case); over IPv4 only, a member without a route costs its copies, not the relay
-# (unroutable_case per backend, unroutable_only_case with io_uring).
+# one notice (mode_change_case), a mirror counts what its sockets dropped (overflow_case), and
+# a member without a route costs its copies, not the relay (unroutable_case;
+# unroutable_only_case with io_uring alone).
 . "$(dirname "$0")/lib.sh"
 lib_topology
 
@@ -370,48 +370,66 @@ overflow_case()
 	[ "$kind" = transparent ] && lib_reply_routes del "$fam"
 }
 
-# unroutable_case BACKEND: a member with no route to it (198.18.99.1) when the relay starts:
-# the relay runs and the other member gets every copy, the dead member's are counted lost, and
-# once a route appears the member gets a socket within the second's retry (before: the relay
-# refused to start; a re-resolution or reload that brought such a member shut the relay down).
+# unroutable_member FAMILY: UNR_IP, a member address with no route in the relay's namespace
+# (inside the test's ranges), UNR_NET, its network for the route the case adds, and UNR_EP,
+# its endpoint as the relay's log writes it, as a grep pattern.
+unroutable_member()
+{
+	if [ "$1" = 4 ]; then
+		UNR_IP=198.18.99.1 UNR_NET=198.18.99.0/24
+	else
+		UNR_IP=2001:2:99::1 UNR_NET=2001:2:99::/64
+	fi
+	UNR_EP=$(ep "$UNR_IP" 9000)
+	UNR_EP=${UNR_EP//\[/\\[}
+}
+
+# unroutable_case BACKEND FAMILY: a member with no route to it (unroutable_member) when the
+# relay starts: the relay runs and the other member gets every copy, the dead member's are
+# counted lost, and once a route appears the member gets a socket within the second's retry
+# (before: the relay refused to start; a re-resolution or reload that brought such a member
+# shut the relay down).
 unroutable_case()
 {
-	local backend=$1 rec n
-	lib_case_begin unroutable "$backend" 4
-	c="[$backend/ipv4 mirror, a member without a route]"
-	rec=$TMPD/unroutable-$backend.rec
+	local backend=$1 fam=$2 rec n
+	lib_case_begin unroutable "$backend" "$fam"
+	unroutable_member "$fam"
+	c="[$backend/ipv$fam mirror, a member without a route]"
+	rec=$TMPD/unroutable-$backend-$fam.rec
 	lib_case_server "$TMPD/u1.json" sink --bind "$(ep "$UP1_IP" 9000)" --out "$rec"
-	lib_case_start mode=mirror up=198.18.99.1:9000 || return
+	lib_case_start mode=mirror up="$(ep "$UNR_IP" 9000)" || return
 	lib_udp "$NS_C" client --to "$to" --port-base 48500 --count 20 --size 100 >/dev/null
 	lib_wait_lines "$rec" 20 5
 	n=$(lib_lines "$rec")
 	if [ "$n" = 20 ] && lib_wait_stat drop_send_error -eq 20 5 &&
-		lib_log_count_ge "198.18.99.1:9000: Network is unreachable; its copies are lost" 1
+		lib_log_count_ge "$UNR_EP: Network is unreachable; its copies are lost" 1
 	then
 		lib_case_ok "$c 20 of 20 copies to the other member, $LAST_STAT counted lost"
 	else
-		lib_case_fail "$c $n of 20 copies to the other member," 			"drop_send_error=$(lib_stat drop_send_error)"
+		lib_case_fail "$c $n of 20 copies to the other member," \
+			"drop_send_error=$(lib_stat drop_send_error), want 20"
 	fi
-	lib_nsx "$NS_R" ip route add 198.18.99.0/24 dev "$IF_RU"
-	if lib_wait_for 3 lib_log_count_ge "198.18.99.1:9000: socket open" 1; then
+	lib_nsx "$NS_R" ip route add "$UNR_NET" dev "$IF_RU"
+	if lib_wait_for 3 lib_log_count_ge "$UNR_EP: socket open" 1; then
 		lib_case_ok "$c a socket once the route is there"
 	else
 		lib_case_fail "$c no socket to the member 3 s after its route appeared"
 	fi
-	lib_nsx "$NS_R" ip route del 198.18.99.0/24 dev "$IF_RU"
+	lib_nsx "$NS_R" ip route del "$UNR_NET" dev "$IF_RU"
 	lib_case_end
 }
 
-# unroutable_only_case: io_uring, a mirror whose one member has no route: no copy is sent,
-# and the receive buffer goes back to the pool (it leaked, one per datagram, until the
+# unroutable_only_case FAMILY: io_uring, a mirror whose one member has no route: no copy is
+# sent, and the receive buffer goes back to the pool (it leaked, one per datagram, until the
 # listener had none left and received nothing more: 64 buffers here).
 unroutable_only_case()
 {
-	local rx
-	lib_case_begin unroutable-only io_uring 4
-	c="[io_uring/ipv4 mirror, its one member without a route]"
-	lib_relay_conf "$conf" backend=io_uring listen="$to" up=198.18.99.1:9000 mode=mirror \
-		buffers=64
+	local fam=$1 rx
+	lib_case_begin unroutable-only io_uring "$fam"
+	unroutable_member "$fam"
+	c="[io_uring/ipv$fam mirror, its one member without a route]"
+	lib_relay_conf "$conf" backend=io_uring listen="$to" up="$(ep "$UNR_IP" 9000)" \
+		mode=mirror buffers=64
 	lib_relay_start "$conf" || { lib_case_fail "$c relay did not start"; return; }
 	# (lib_relay_start may take the previous relay's listener, which an emulated CPU's
 	# kernel lets go late, for this one's: the datagrams went there, rx_pkts=0)
@@ -432,8 +450,10 @@ for backend in $(lib_backends); do
 		mode_change_case "$backend" "$fam"
 		overflow_case "$backend" transparent "$fam"
 		overflow_case "$backend" member "$fam"
+		unroutable_case "$backend" "$fam"
 	done
-	unroutable_case "$backend"
 done
-unroutable_only_case
+for fam in 4 6; do
+	unroutable_only_case "$fam"
+done
 lib_each_case run_case
