@@ -6,6 +6,7 @@
 #   perf/bench.sh [--full] [--build DIR] [--duts a,b,...] [--sizes 64,imix,1400] [--family 4|6]
 #                 [--placement rps,napi] [--out DIR] [--socket-gen] [--gen-gso SEGS]
 #                 [--fixed PPS,PPS,... [--fixed-s S]] [--search-trials N] [--overload-gso SEGS]
+#                 [--overload-xdp]
 #
 # Topology (three namespaces, unique per run, removed on exit):
 #
@@ -55,6 +56,14 @@
 # frames as from the raw generator, at up to several times the rate one core of raw sends
 # reaches, so the overload column can reach 5x the NDR where the raw generator cannot (the
 # rps placement). The searches still use the paced raw generator.
+# --overload-xdp: the overload trials from the XDP generator instead (gen -X: the kernel's XDP
+# test runner in live-frame mode redirects the raw generator's frame into g0, whose veth
+# hands it to d0's XDP ring without an skb or a copy: 5 Mpps from the generator's core here,
+# several times the GSO generator), the same one-datagram frames; veth's refusals (d0's ring
+# full) are g0's xdp_xmit_errors. It needs NAPI on d0 (GRO on, as the napi placement sets,
+# or a native XDP program, as ringrelay's shedding attaches): where d0 has none (the rps
+# placement's devices without XDP) that device's overload trials fall back to
+# --overload-gso's generator if given, else its max-load trials stand, and a note says so.
 # See perf/README.md for the method.
 set -euo pipefail
 
@@ -73,6 +82,8 @@ FULL=0
 SOCKET_GEN=0
 GEN_GSO=0
 OVERLOAD_GSO=0
+OVERLOAD_XDP=0
+XDP_GEN=0
 BUILD=build
 OUT=perf/results
 SIZES=""
@@ -85,7 +96,7 @@ ALL_DUTS="ringrelay-offload,ringrelay-offload-tc,ringrelay-io_uring,ringrelay-gr
 DUTS=$ALL_DUTS
 
 usage() {
-	sed -n '6,8p' "$0" | sed 's/^# \{0,1\}//'
+	sed -n '6,9p' "$0" | sed 's/^# \{0,1\}//'
 	exit "${1:-0}"
 }
 
@@ -104,6 +115,7 @@ while [ $# -gt 0 ]; do
 	--fixed-s) FIXED_S=$2; shift ;;
 	--search-trials) SEARCH_TRIALS=$2; shift ;;
 	--overload-gso) OVERLOAD_GSO=$2; shift ;;
+	--overload-xdp) OVERLOAD_XDP=1 ;;
 	-h|--help) usage 0 ;;
 	*) usage 2 ;;
 	esac
@@ -121,6 +133,11 @@ case $OVERLOAD_GSO in
 	fi ;;
 *) echo "bench: --overload-gso: datagrams per send, 1 to 64" >&2; exit 2 ;;
 esac
+if [ "$OVERLOAD_XDP" = 1 ] && { [ "$GEN_GSO" != 0 ] || [ "$SOCKET_GEN" = 1 ] || [ -n "$FIXED" ]; }; then
+	echo "bench: --overload-xdp goes with the raw generator's searches, not --socket-gen," \
+		"--gen-gso or --fixed" >&2
+	exit 2
+fi
 # GEN_PAYLOAD (below) goes into the overload trials' GSO sends too: UDP GSO cannot cut empty
 # datagrams (a segment size of 0 is no segmentation), nor a send over 65507 bytes.
 if [ -n "${GEN_PAYLOAD:-}" ] && [ "$OVERLOAD_GSO" != 0 ] &&
@@ -430,6 +447,14 @@ HZ=$(getconf CLK_TCK)
 # d1's tx_dropped: lost behind the DUT. They count as loss like any other; the records keep
 # them apart. With the native sink s0's NAPI runs on the CPU that sends on d1 (the DUT's), so
 # they measure the DUT core's contention; SINK_MODE=skb puts the sink on the generator's CPU.
+# The XDP generator's frames that g0's veth put into d0's XDP ring, and those it refused (the
+# ring was full): "accepted refused", summed over g0's queues. A frame neither counts (no NAPI
+# on d0) vanished unseen: trials record the sum beside what the generator sent.
+xdp_xmits() {
+	ip netns exec $NS_G ethtool -S g0 | awk '$1 ~ /^tx_queue_[0-9]+_xdp_xmit:$/ { a += $2 }
+		$1 ~ /^tx_queue_[0-9]+_xdp_xmit_errors:$/ { e += $2 } END { print a + 0, e + 0 }'
+}
+
 sink_drops() {
 	ip netns exec $NS_D cat /sys/class/net/d1/statistics/tx_dropped
 }
@@ -441,11 +466,16 @@ sink_drops() {
 # really offered), else "pass"; and ATTEMPT, the how-manieth try of the trial this is.
 trial() {
 	local phase=$1 rate=$2 secs=$3 maxloss=${4:-null} attempt=${5:-null} ropt="" g \
-		p0 p1 c0 c1 t0 t1 n0 n1 q0 q1 x0 x1 e0 e1 s0 cg wg w0 w1
+		p0 p1 c0 c1 t0 t1 n0 n1 q0 q1 x0 x1 e0 e1 s0 cg wg w0 w1 a0=0 a1=0
 	[ "$rate" != 0 ] && ropt="-r $rate"
 	sink_settled || return 1
 	p0=$SETTLED
-	x0=$(ring_drops) e0=$(sink_drops)
+	if [ "$XDP_GEN" = 1 ]; then
+		read -r a0 x0 <<<"$(xdp_xmits)"
+	else
+		x0=$(ring_drops)
+	fi
+	e0=$(sink_drops)
 	# The DUT's CPU window opens right before the generator starts (the DUT is idle: the
 	# sink has settled) and closes when the DUT has delivered its last datagram, so that
 	# delivered and CPU cover the same datagrams, those still queued in the DUT when the
@@ -464,7 +494,12 @@ trial() {
 	p1=$SETTLED
 	{ read -r c0; read -r t0; read -r n0; read -r w0; } <<<"$s0"
 	{ read -r c1; read -r t1; read -r n1; read -r w1; } <<<"$SETTLED_CPU"
-	x1=$(ring_drops) e1=$(sink_drops)
+	if [ "$XDP_GEN" = 1 ]; then
+		read -r a1 x1 <<<"$(xdp_xmits)"
+	else
+		x1=$(ring_drops)
+	fi
+	e1=$(sink_drops)
 	jq -c -n --argjson g "$g" --arg dut "$DUT" --arg phase "$phase" --arg size "$SIZE" \
 		--arg placement "$PLACEMENT" --argjson d "$(((p1 - p0) / DUT_COPIES))" --argjson hz "$HZ" \
 		--argjson c "[$(echo "$c0 $c1" | awk '{ print $6-$1 "," $7-$2 "," $8-$3 "," $9-$4 "," $10-$5 }')]" \
@@ -474,9 +509,11 @@ trial() {
 		--argjson wd "$(((w1 - wg) / 1000))" --argjson ww "$(((w1 - w0) / 1000))" \
 		--argjson w0 "$w0" --argjson w1 "$w1" \
 		--argjson maxloss "$maxloss" --argjson attempt "$attempt" \
-		--argjson rd "$((x1 - x0))" --argjson sd "$((e1 - e0))" --argjson raw "$([ "$SOCKET_GEN" = 0 ] && echo 1 || echo 0)" '
+		--argjson rd "$((x1 - x0))" --argjson sd "$((e1 - e0))" --argjson xa "$((a1 - a0))" \
+		--argjson raw "$([ "$SOCKET_GEN" = 0 ] && [ "$XDP_GEN" = 0 ] && echo 1 || echo 0)" '
 		($g.sent_pkts + (if $raw == 1 then $rd else 0 end)) as $sent | {
 		dut: $dut, size: $size, placement: $placement, phase: $phase, rate: $g.rate_pps,
+		gen_mode: $g.mode,
 		sent: $sent, gen_sent_ok: $g.sent_pkts, ring_drops: $rd, sink_drops: $sd, gen_refused: ($g.refused_pkts // 0),
 		gen_max_lag_us: ($g.max_lag_us // 0), gen_lags_1ms: ($g.lags_1ms // 0),
 		gen_skipped: ($g.skipped_pkts // 0), delivered: $d,
@@ -493,6 +530,7 @@ trial() {
 		dut_core_busy_fraction: (if $c[4] > 0 then $c[0] / $c[4] else 0 end),
 		gen_core_busy_s: ($q[0] / $hz), gen_core_softirq_s: ($q[1] / $hz),
 		gen_core_softirq_fraction: (if $q[2] > 0 then $q[1] / $q[2] else 0 end)} |
+		if $g.mode == "tx-xdp" then . + {gen_xdp_xmit_seen: ($xa + $rd)} else . end |
 		if $maxloss == null then . else . + {max_loss: $maxloss, attempt: $attempt,
 			verdict: (if .loss > $maxloss then "loss"
 				elif .offered_mpps * 1e6 < 0.99 * .rate then "under_offered"
@@ -774,13 +812,57 @@ warm_up() {
 		$GEN_MODE_OPTS >/dev/null
 }
 
-# overload_trials: --overload-gso, the max-load trials once more from the socket generator
+# overload_trials: --overload-xdp / --overload-gso, the max-load trials once more from a
+# generator that offers more than the raw one: the XDP generator where d0 can take its frames
+# (and the frame size is fixed), else the GSO socket generator if asked for. Records which
+# one ran, and why the XDP generator did not.
+overload_trials() {
+	local why=""
+	if [ "$OVERLOAD_XDP" = 1 ]; then
+		if [ "$SIZE" = imix ]; then
+			why="imix (the XDP generator sends one frame size)"
+		elif ! d0_napi; then
+			why="d0 has no NAPI (neither GRO nor a native XDP program)"
+		fi
+	fi
+	jq -c -n --arg dut "$DUT" --arg size "$SIZE" --arg placement "$PLACEMENT" \
+		--arg gen "$(if [ "$OVERLOAD_XDP" = 1 ] && [ -z "$why" ]; then echo xdp
+			elif [ "$OVERLOAD_GSO" != 0 ]; then echo gso; else echo none; fi)" --arg why "$why" \
+		'{dut: $dut, size: $size, placement: $placement, phase: "overload_generator",
+		  generator: $gen, xdp_not_used: $why}' >>"$RECORDS"
+	if [ "$OVERLOAD_XDP" = 1 ] && [ -z "$why" ]; then
+		overload_xdp_trials
+	elif [ "$OVERLOAD_GSO" != 0 ]; then
+		overload_gso_trials
+	fi
+}
+
+# d0_napi: d0 has a NAPI instance, without which veth refuses XDP frames for it (uncounted):
+# GRO on, or a native XDP program.
+d0_napi() {
+	ip netns exec $NS_D ethtool -k d0 | grep -q '^generic-receive-offload: on' ||
+		ip -n $NS_D link show d0 | grep -qE ' (xdp|xdpmulti) '
+}
+
+# overload_xdp_trials: the max-load trials from gen -X. Its flows are the raw generator's
+# source ports, whose sessions the searches made. 8192 frames a test run: the run's own set-up
+# (~0.25 ms) stays a few per cent of the generator's time.
+overload_xdp_trials() {
+	local raw_opts=$GEN_MODE_OPTS
+	GEN_MODE_OPTS="$raw_opts -X -b 8192" XDP_GEN=1
+	for _ in $(seq 1 "$TRIALS"); do
+		trial overload 0 "$TRIAL_S" >/dev/null
+	done
+	GEN_MODE_OPTS=$raw_opts XDP_GEN=0
+}
+
+# overload_gso_trials: --overload-gso, the max-load trials once more from the socket generator
 # with UDP GSO, cut into frames on g0. g0's checksum offload goes on for them (the frames
 # carry a partial checksum, as a socket's do on veth, instead of g0 summing every segment in
 # software), TSO stays off (veth would bypass d0's NAPI) and so does UDP segmentation (so the
 # DUT gets single frames). The sessions the generator's new source ports open are made by a
 # warm-up first, as for the raw generator's flows.
-overload_trials() {
+overload_gso_trials() {
 	local raw_opts=$GEN_MODE_OPTS raw_socket_gen=$SOCKET_GEN feats
 	# What was asked for, to give back ("off [requested on]": on, held off by a dependency).
 	feats=$(ip netns exec $NS_G ethtool -k g0 | awk '$2 ~ /^(on|off)$/ &&
@@ -825,7 +907,7 @@ searches() {
 	# Overload (offered >= 5x NDR) needs no trials of its own: the max-load trials above
 	# offer the most the generator can, and the report gives the multiple of the NDR they
 	# reached (below 5 when the generator cannot offer 5x NDR).
-	[ "$OVERLOAD_GSO" != 0 ] && overload_trials
+	{ [ "$OVERLOAD_GSO" != 0 ] || [ "$OVERLOAD_XDP" = 1 ]; } && overload_trials
 	jq -c -n --arg dut "$DUT" --arg size "$SIZE" --argjson ndr "$ndr" --argjson pdr "$pdr" \
 		--arg placement "$PLACEMENT" --argjson max "$max" \
 		'{dut: $dut, size: $size, placement: $placement, phase: "search",
@@ -883,6 +965,6 @@ python3 "$(dirname "$0")/report.py" --records "$RECORDS" --out "$OUT/$STAMP" --m
 	--loadavg "$LOADAVG" \
 	--wall-s "$(($(date +%s) - T_START))" --command "$COMMAND" \
 	--ringrelay-version "$RR_VERSION" \
-	--generator "$(if [ "$GEN_GSO" != 0 ]; then echo "UDP sockets, GSO $GEN_GSO segments"; elif [ "$SOCKET_GEN" = 1 ]; then echo "UDP sockets"; else echo "raw AF_PACKET frames"; fi)$([ -z "${GEN_PAYLOAD:-}" ] || echo ", $GEN_PAYLOAD B of payload in every datagram whatever the frame size (GEN_PAYLOAD; not in the latency trials)")$([ "$OVERLOAD_GSO" = 0 ] || echo "; overload trials: UDP sockets, GSO $OVERLOAD_GSO datagrams per send cut into frames on g0")"
+	--generator "$(if [ "$GEN_GSO" != 0 ]; then echo "UDP sockets, GSO $GEN_GSO segments"; elif [ "$SOCKET_GEN" = 1 ]; then echo "UDP sockets"; else echo "raw AF_PACKET frames"; fi)$([ -z "${GEN_PAYLOAD:-}" ] || echo ", $GEN_PAYLOAD B of payload in every datagram whatever the frame size (GEN_PAYLOAD; not in the latency trials)")$([ "$OVERLOAD_XDP" = 0 ] || echo "; overload trials: the XDP generator (gen -X: XDP live frames redirected into g0)$([ "$OVERLOAD_GSO" = 0 ] || echo ", or where d0 cannot take its frames")")$([ "$OVERLOAD_GSO" = 0 ] || echo "$([ "$OVERLOAD_XDP" = 0 ] && echo "; overload trials:") UDP sockets, GSO $OVERLOAD_GSO datagrams per send cut into frames on g0")"
 rm -f "$RECORDS"
 echo "bench: wrote $OUT/$STAMP.json $OUT/$STAMP.md $OUT/$STAMP.png" >&2

@@ -13,6 +13,15 @@
  * so the generator has headroom over a kernel-path device under test. Flows are then source
  * ports 10000 + i in the frames. IPv4 frames carry no UDP checksum, IPv6 frames a full one.
  *
+ * -X (with the raw mode's options) hands the frame to the kernel's XDP test runner in
+ * live-frame mode instead (BPF_PROG_TEST_RUN, BPF_F_TEST_XDP_LIVE_FRAMES, Linux 5.18):
+ * perf/xgen.bpf.c gives each frame the next flow's source port and redirects it to IFACE,
+ * whose ndo_xdp_xmit takes it as an XDP frame (veth: into the peer's XDP ring, which needs
+ * NAPI there: an XDP program or GRO on the peer). No skb is built and nothing is copied on
+ * the generator's CPU, which reaches several times the AF_PACKET rate: the overload trials'
+ * floods. A frame the interface refused (the peer's ring was full) is not seen here: veth
+ * counts it in g0's ethtool statistics (xdp_xmit_errors).
+ *
  * -L (latency) stamps each datagram with a sequence number and the send time, reads the
  * replies that came back through the device under test and reports p50/p90/p99/p99.9.
  *
@@ -41,13 +50,18 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
 #include "addr.h"
+#include "xgen.skel.h"
 
 #ifndef UDP_SEGMENT
 #define UDP_SEGMENT 103
 #endif
 
 #define GEN_MAX_BATCH 1024
+#define GEN_MAX_XDP_BATCH 65536 /* -X: frames per test run, which costs ~0.25 ms itself */
 #define GEN_MAX_FLOWS 4096
 #define GEN_MAX_PAYLOAD 65507
 #define GEN_MAX_SAMPLES (16u << 20)
@@ -64,7 +78,7 @@ static const unsigned gen_imix[12] = {64, 570, 64, 1518, 64, 570, 64, 64, 570, 6
 
 struct gen_opts {
 	struct addr dst, src;
-	int have_src, flows, batch, gso_segs, cpu, latency, echo;
+	int have_src, flows, batch, gso_segs, cpu, latency, echo, xdp;
 	int imix, frame, payload; /* payload < 0: derived from frame */
 	const char *ifname;	  /* raw mode when set */
 	uint8_t dst_mac[6];
@@ -97,6 +111,8 @@ struct gen_state {
 	size_t hdr_len;	 /* raw mode: Ethernet + IP + UDP headers in front of the payload */
 	uint8_t src_mac[6];
 	uint64_t flow_ctr;
+	struct perf_xgen_bpf *xgen; /* -X */
+	struct bpf_link *xlink;
 };
 
 static uint64_t gen_now_ns(void)
@@ -122,7 +138,7 @@ static void gen_usage(FILE *f)
 {
 	fprintf(f, "usage: gen -d DST [-s SRC] [-f FLOWS] [-r PPS] [-l 64|1400|imix|BYTES]\n"
 		   "           [-P PAYLOAD] [-t SECONDS] [-n COUNT] [-b BATCH] [-g SEGS] [-C CPU]\n"
-		   "           [-L [-w WAIT_SECONDS]] [-i IFACE -M DSTMAC -s SRC (raw frames)]\n"
+		   "           [-L [-w WAIT_SECONDS]] [-i IFACE -M DSTMAC -s SRC [-X] (raw frames)]\n"
 		   "       gen -E -d BIND [-t SECONDS] [-C CPU]\n");
 }
 
@@ -138,7 +154,7 @@ static int gen_parse(int argc, char **argv, struct gen_opts *o)
 			       .payload = -1,
 			       .seconds = 5,
 			       .wait = 0.2};
-	while ((c = getopt(argc, argv, "d:s:f:r:l:P:t:n:b:g:C:Lw:Ei:M:h")) != -1) {
+	while ((c = getopt(argc, argv, "d:s:f:r:l:P:t:n:b:g:C:Lw:Ei:M:Xh")) != -1) {
 		switch (c) {
 		case 'd':
 			if (addr_parse(optarg, &o->dst, &why))
@@ -200,6 +216,9 @@ static int gen_parse(int argc, char **argv, struct gen_opts *o)
 		case 'E':
 			o->echo = 1;
 			break;
+		case 'X':
+			o->xdp = 1;
+			break;
 		case 'h':
 			gen_usage(stdout);
 			exit(0);
@@ -208,11 +227,12 @@ static int gen_parse(int argc, char **argv, struct gen_opts *o)
 		}
 	}
 	if (!have_dst || o->flows < 1 || o->flows > GEN_MAX_FLOWS || o->batch < 1 ||
-	    o->batch > GEN_MAX_BATCH || o->seconds <= 0 || o->gso_segs < 0 || o->gso_segs > 64 ||
+	    o->batch > (o->xdp ? GEN_MAX_XDP_BATCH : GEN_MAX_BATCH) || o->seconds <= 0 || o->gso_segs < 0 || o->gso_segs > 64 ||
 	    o->payload > GEN_MAX_PAYLOAD || (o->gso_segs && o->imix) ||
 	    (o->gso_segs && o->latency) ||
 	    (o->ifname && (o->latency || o->echo || o->gso_segs || !o->have_src ||
-			   addr_family(&o->src) != addr_family(&o->dst)))) {
+			   addr_family(&o->src) != addr_family(&o->dst))) ||
+	    (o->xdp && (!o->ifname || o->imix))) {
 		fprintf(stderr, "gen: bad or conflicting options\n");
 		return -EINVAL;
 	}
@@ -360,6 +380,44 @@ static void gen_frame(uint8_t *f, const struct gen_opts *o, const struct gen_sta
 	}
 }
 
+/* -X: loads perf/xgen.bpf.c for ifname's frames. */
+static int gen_xdp_open(struct gen_state *s, const struct gen_opts *o)
+{
+	int err;
+
+	s->xgen = perf_xgen_bpf__open();
+	if (!s->xgen)
+		return -errno;
+	s->xgen->rodata->ifindex = if_nametoindex(o->ifname);
+	s->xgen->rodata->flows = (uint32_t)o->flows;
+	s->xgen->rodata->l4_off = (uint32_t)s->hdr_len - 8;
+	s->xgen->rodata->udp_csum = addr_family(&o->dst) == AF_INET6;
+	s->xgen->rodata->lo_ifindex = if_nametoindex("lo");
+	if (!s->xgen->rodata->ifindex || !s->xgen->rodata->lo_ifindex)
+		return -errno;
+	err = perf_xgen_bpf__load(s->xgen);
+	if (err < 0)
+		return err;
+	/* A test run of more than one frame puts its program into the XDP dispatcher and takes
+	 * it out again: two RCU grace periods per run (25 ms here) unless the program is there
+	 * already, which attaching it to an interface does; it passes what that receives. */
+	s->xlink = bpf_program__attach_xdp(s->xgen->progs.xgen, (int)s->xgen->rodata->ifindex);
+	if (!s->xlink)
+		fprintf(stderr, "gen: -X: attach to %s: %s; every run waits for the XDP "
+				"dispatcher\n", o->ifname, strerror(errno));
+	return 0;
+}
+
+/* -X: n copies of the frame at f (flows rotated by the program) into the interface. The
+ * runner redirects them in batches of 64 and flushes after each, as a driver's NAPI does. */
+static int gen_xdp_send(struct gen_state *s, const void *f, size_t len, int n)
+{
+	LIBBPF_OPTS(bpf_test_run_opts, run, .data_in = f, .data_size_in = (uint32_t)len,
+		    .repeat = (uint32_t)n, .flags = BPF_F_TEST_XDP_LIVE_FRAMES);
+
+	return bpf_prog_test_run_opts(bpf_program__fd(s->xgen->progs.xgen), &run) ? -errno : 0;
+}
+
 static void gen_state_fini(struct gen_state *s, int nfds)
 {
 	for (int i = 0; s->fds && i < nfds; i++)
@@ -370,6 +428,8 @@ static void gen_state_fini(struct gen_state *s, int nfds)
 	free(s->iovs);
 	free(s->buf);
 	free(s->samples);
+	bpf_link__destroy(s->xlink);
+	perf_xgen_bpf__destroy(s->xgen);
 }
 
 /* Space for one UDP_SEGMENT control message per mmsghdr. */
@@ -381,6 +441,7 @@ union gen_cmsg {
 static int gen_state_init(struct gen_state *s, const struct gen_opts *o, union gen_cmsg **cm)
 {
 	size_t maxp;
+	int nbuf;
 
 	memset(s, 0, sizeof(*s));
 	s->l2_overhead = 14 + (addr_family(&o->dst) == AF_INET6 ? 40 : 20) + 8 + 4;
@@ -399,23 +460,25 @@ static int gen_state_init(struct gen_state *s, const struct gen_opts *o, union g
 	s->fds = calloc(o->flows, sizeof(*s->fds));
 	for (int i = 0; s->fds && i < o->flows; i++)
 		s->fds[i] = -1;
-	s->msgs = calloc(o->batch, sizeof(*s->msgs));
-	s->iovs = calloc(o->batch, sizeof(*s->iovs));
-	*cm = calloc(o->batch, sizeof(**cm));
+	/* -X sends one frame buffer, copied by the test runner. */
+	nbuf = o->xdp ? 1 : o->batch;
+	s->msgs = calloc(nbuf, sizeof(*s->msgs));
+	s->iovs = calloc(nbuf, sizeof(*s->iovs));
+	*cm = calloc(nbuf, sizeof(**cm));
 	maxp = o->echo ? 65536 : gen_payload_of(o, s, o->imix ? 1518 : o->frame);
 	if (o->gso_segs)
 		maxp *= o->gso_segs;
 	if (maxp > 65536 && !o->echo)
 		return -EMSGSIZE;
 	s->buf_stride = s->hdr_len + (maxp ? maxp : 1);
-	s->buf = calloc(o->batch, s->buf_stride);
+	s->buf = calloc(nbuf, s->buf_stride);
 	if (o->latency) {
 		s->max_samples = GEN_MAX_SAMPLES;
 		s->samples = calloc(s->max_samples, sizeof(*s->samples));
 	}
 	if (!s->fds || !s->msgs || !s->iovs || !*cm || !s->buf || (o->latency && !s->samples))
 		return -ENOMEM;
-	for (int i = 0; i < o->batch; i++) {
+	for (int i = 0; i < nbuf; i++) {
 		memset(s->buf + i * s->buf_stride, 0xa5, s->buf_stride);
 		s->iovs[i].iov_base = s->buf + i * s->buf_stride;
 		s->msgs[i].msg_hdr.msg_iov = &s->iovs[i];
@@ -541,6 +604,8 @@ static int gen_tx(struct gen_state *s, const struct gen_opts *o, union gen_cmsg 
 			unsigned frame = o->imix ? s->imix[s->imix_pos++ % 12] : (unsigned)o->frame;
 			size_t len = gen_payload_of(o, s, frame);
 
+			if (o->xdp && i)
+				break; /* one frame: the test runner makes the copies */
 			s->iovs[i].iov_len = s->hdr_len + len * segs;
 			if (o->ifname)
 				gen_frame(s->iovs[i].iov_base, o, s,
@@ -563,6 +628,16 @@ static int gen_tx(struct gen_state *s, const struct gen_opts *o, union gen_cmsg 
 
 				memcpy(s->iovs[i].iov_base, &st, sizeof(st));
 			}
+		}
+		if (o->xdp) {
+			r = gen_xdp_send(s, s->iovs[0].iov_base, s->iovs[0].iov_len, n);
+			if (r && r != -EINTR)
+				return r;
+			if (!r) {
+				s->sent += n;
+				s->sent_bytes += (s->iovs[0].iov_len + 4) * (uint64_t)n;
+			}
+			n = 0; /* nothing left for sendmmsg */
 		}
 		for (int done = 0; done < n;) {
 			r = sendmmsg(s->fds[o->ifname ? 0 : flow], s->msgs + done, n - done, 0);
@@ -680,7 +755,7 @@ int main(int argc, char **argv)
 	}
 	for (int i = 0; i < (o.ifname ? 1 : o.flows); i++) {
 		if (o.ifname)
-			s.fds[i] = gen_raw_socket(o.ifname, s.src_mac);
+			s.fds[i] = gen_raw_socket(o.ifname, s.src_mac); /* -X: for the MAC */
 		else
 			s.fds[i] = o.echo ? gen_socket(&o, &o.dst, 0)
 					  : gen_socket(&o, o.have_src ? &o.src : NULL, 1);
@@ -689,6 +764,10 @@ int main(int argc, char **argv)
 			fprintf(stderr, "gen: socket for flow %d: %s\n", i, strerror(-err));
 			goto err_fini;
 		}
+	}
+	if (o.xdp && (err = gen_xdp_open(&s, &o))) {
+		fprintf(stderr, "gen: -X: the XDP program for %s: %s\n", o.ifname, strerror(-err));
+		goto err_fini;
 	}
 	addr_format(&o.dst, dst, sizeof(dst));
 	if (o.imix)
@@ -710,6 +789,7 @@ int main(int argc, char **argv)
 	       "\"skipped_pkts\":%llu,\"max_lag_us\":%.0f,\"lags_1ms\":%llu,\"pps\":%.0f",
 	       o.echo	   ? "echo"
 	       : o.latency ? "latency"
+	       : o.xdp	   ? "tx-xdp"
 	       : o.ifname  ? "tx-raw"
 			   : "tx",
 	       dst, o.flows, size, o.batch, o.gso_segs, (unsigned long long)o.rate, o.cpu, el,

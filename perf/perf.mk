@@ -17,17 +17,20 @@ perf-tools: $(PERF_TOOLS)
 $(PERF_DIR):
 	$(Q)mkdir -p $@
 
-$(PERF_DIR)/sink.tmp.o: perf/sink.bpf.c | $(PERF_DIR)
+# The sink's program, and the generator's for its XDP mode (gen -X): plain uapi headers.
+PERF_BPF := sink xgen
+
+$(PERF_BPF:%=$(PERF_DIR)/%.tmp.o): $(PERF_DIR)/%.tmp.o: perf/%.bpf.c | $(PERF_DIR)
 	$(call msg,BPF,$@)
 	$(Q)$(CLANG) -target bpf -O2 -g -Wall -Werror -I $(ARCH_INC) -c $< -o $@
 
-$(PERF_DIR)/sink.bpf.o: $(PERF_DIR)/sink.tmp.o
+$(PERF_BPF:%=$(PERF_DIR)/%.bpf.o): $(PERF_DIR)/%.bpf.o: $(PERF_DIR)/%.tmp.o
 	$(call msg,GEN-OBJ,$@)
 	$(Q)$(BPFTOOL) gen object $@ $<
 
-$(PERF_DIR)/sink.skel.h: $(PERF_DIR)/sink.bpf.o
+$(PERF_BPF:%=$(PERF_DIR)/%.skel.h): $(PERF_DIR)/%.skel.h: $(PERF_DIR)/%.bpf.o
 	$(call msg,GEN-SKEL,$@)
-	$(Q)$(BPFTOOL) gen skeleton $< name perf_sink_bpf > $@
+	$(Q)$(BPFTOOL) gen skeleton $< name perf_$*_bpf > $@
 
 # The overload prototype's XDP program reads struct sock, so it is built with CO-RE against
 # the running kernel's BTF (generated, never committed).
@@ -52,6 +55,7 @@ $(PERF_DIR)/%.o: perf/%.c | $(PERF_DIR)
 	$(Q)$(CC) $(ALL_CFLAGS) $(TEST_CFLAGS) -I $(PERF_DIR) -c $< -o $@
 
 $(PERF_DIR)/sink.o: $(PERF_DIR)/sink.skel.h
+$(PERF_DIR)/gen.o: $(PERF_DIR)/xgen.skel.h
 $(PERF_DIR)/busy_relay.o: $(PERF_DIR)/shed.skel.h
 
 $(filter-out $(PERF_WITH_LIB),$(PERF_TOOLS)): $(PERF_DIR)/%: $(PERF_DIR)/%.o $(PERF_LIB)

@@ -192,7 +192,15 @@ def summarize(records):
                          "delivered nothing: CPU per packet @max is the median of the others "
                          "(- when none delivered)")
         # What veth dropped behind the DUT in each kind of full-load trial.
-        for what, trials in (("full load", mx), ("overload (GSO generator)", ov)):
+        # --overload-xdp: which generator the overload trials had, and why not the XDP one.
+        og = [r for r in rs if r["phase"] == "overload_generator"]
+        if og and og[-1].get("xdp_not_used"):
+            notes.append(f"overload trials not from the XDP generator: {og[-1]['xdp_not_used']}"
+                         + ("" if og[-1]["generator"] == "gso" else
+                            "; the max-load trials stand for overload"))
+        ov_gen = {"xdp": "XDP generator", "gso": "GSO generator"}.get(
+            og[-1]["generator"] if og else "gso", "")
+        for what, trials in (("full load", mx), (f"overload ({ov_gen})", ov)):
             if not trials:
                 continue
             got = statistics.median(r["mpps"] for r in trials)
@@ -330,8 +338,9 @@ def markdown(meta, rows):
             f"{step_rule}); loss includes frames veth "
             "dropped in front of the DUT (g0's tx_dropped: its receive ring or backlog was "
             "full); *overload* = delivered Mpps at the generator's highest rate (the max-load "
-            "trials, or with --overload-gso the GSO socket generator's trials, whose "
-            "datagrams g0 cuts into single frames) as a share of the NDR, the multiple of the "
+            "trials, or with --overload-xdp the XDP generator's trials, whose frames enter d0's "
+            "XDP ring without an skb, or with --overload-gso the GSO socket generator's "
+            "trials, whose datagrams g0 cuts into single frames) as a share of the NDR, the multiple of the "
             "NDR offered (the target is "
             ">= 5x; below 5 the generator could not offer more), and the same as a share of "
             "the PDR, which moves less between runs than the zero-loss NDR; "
