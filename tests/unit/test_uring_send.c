@@ -7,8 +7,8 @@
  * with a real io_uring whose SQ is read and emptied, never submitted (but by the mirror hooks'
  * own submit_all). The socket calls the handlers make are the test's (the Makefile's --wrap):
  * what the error queue held, what the path MTU is. Also the ends of receives the same way (fake
- * completions): a closed mirror socket's last completions (mirror_gone: its overflow baseline).
- * Skipped where io_uring cannot be set up. */
+ * completions): a closed mirror socket's last completions (mirror_gone: its overflow baseline, its
+ * fixed slot closed again before they come). Skipped where io_uring cannot be set up. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -935,6 +935,61 @@ static void mirror_recv(struct fixture *f, uint32_t slot, uint32_t gen, int res,
 	on_mirror_recv(&f->uw, &cqe, udata_unpack(cqe.user_data));
 }
 
+#define REPLY ((int)(sizeof(struct io_uring_recvmsg_out) + LEN)) /* a reply's completion */
+
+/* A reload replaces mirror member 0 (its socket, life 1 of fixed file 0, closed) by a new
+ * member at counter slot 1, whose socket takes the same fixed file (life 3); then the stop
+ * closes that socket too, while the first one's last completions still wait (in the kernel's
+ * overflow list of a full CQ, which the stop's reaping gives back only after the close). They
+ * count once, at member 0's counter slot: a reply and an ICMP unreachable; the second socket's
+ * at counter slot 1; one of a life neither of them had, nowhere. Before, only the slot's
+ * socket closed last was known: the first's went uncounted. */
+static void test_mirror_gone_closed_twice(void **state)
+{
+	const uint32_t slot = PLAN_LISTENER_SLOTS;
+	struct fixture *f = *state;
+	struct relay_dir_counters *down;
+	struct worker_relay *wr;
+	int fd;
+
+	if (!f)
+		skip();
+	if (!receives(f))
+		skip();
+	wr = &f->w.relays[RELAY];
+	down = &f->w.counters[RELAY].dir[RELAY_DIR_TO_CLIENT];
+	mirror(f, 1);
+	f->uw.mirror_used[0] = true;
+	hook_mirror_close(&f->w, RELAY, 0);
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	assert_true(fd >= 0);
+	wr->mirror_fd[0] = fd;
+	wr->mirror_uslot[0] = 1;
+	assert_int_equal(hook_mirror_open(&f->w, RELAY, 0), 0);
+	assert_int_equal(wr->mirror_slot[0], slot); /* the case: the fixed file it freed */
+	assert_int_equal(f->uw.mirror_gen[0], 3);
+	hook_mirror_close(&f->w, RELAY, 0);
+	close(fd);
+	assert_int_equal(f->uw.broken, 0);
+
+	mirror_recv(f, slot, 1, REPLY, 0);
+	mirror_recv(f, slot, 1, -ECONNREFUSED, 0);
+	mirror_recv(f, slot, 3, REPLY, 1);
+	mirror_recv(f, slot, 5, REPLY, 2);
+	if (uc(f, 0)->rx_pkts != 1 || uc(f, 0)->unreachable != 1 || uc(f, 1)->rx_pkts != 1 ||
+	    uc(f, 1)->unreachable != 0 || down->rx_pkts != 2 || down->drops[DROP_MIRROR_REPLY] != 2)
+		fail_msg("member 0: rx_pkts %llu unreachable %llu; member 1: rx_pkts %llu "
+			 "unreachable %llu; reply_rx_pkts %llu mirror_reply %llu; want 1 1 1 0 2 2",
+			 (unsigned long long)uc(f, 0)->rx_pkts,
+			 (unsigned long long)uc(f, 0)->unreachable,
+			 (unsigned long long)uc(f, 1)->rx_pkts,
+			 (unsigned long long)uc(f, 1)->unreachable,
+			 (unsigned long long)down->rx_pkts,
+			 (unsigned long long)down->drops[DROP_MIRROR_REPLY]);
+	assert_int_equal(f->w.counters[RELAY].upstream_unreachable_notices, 1);
+	assert_int_equal(f->uw.bp.n_stack, 3); /* every buffer back */
+}
+
 /* Buffer bid holds a reply whose SO_RXQ_OVFL is ovfl (the receives' template takes that
  * control message); returns the length of its completion. */
 static int ovfl_reply(struct fixture *f, uint32_t bid, uint32_t ovfl)
@@ -1004,6 +1059,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_again_until_cap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cap_takes_no_spare, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_burst_over_segs, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_mirror_gone_closed_twice, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mirror_gone_overflow_baseline, setup,
 						teardown),
 	};
