@@ -1417,6 +1417,18 @@ static bool ring_ran_dry(struct uring_worker *uw)
 	return false;
 }
 
+/* A receive of relay slot relay's ended with res: true when for want of a buffer (ENOBUFS),
+ * counted then as buffer_ring_empty when the whole pool was in the ring, else the ring holds
+ * more from now on (ring_ran_dry). For every receive, live or stale: the ring is the worker's. */
+static bool recv_ran_dry(struct uring_worker *uw, uint32_t relay, int res)
+{
+	if (res != -ENOBUFS)
+		return false;
+	if (ring_ran_dry(uw))
+		counter_add(&uw->w->counters[relay].buffer_ring_empty, 1);
+	return true;
+}
+
 /* Parses a multishot recvmsg completion's buffer: the payload and its length (the real
  * length when the datagram was cut short), the received message and the metadata of its
  * control messages (meta). Returns the payload, or NULL when the datagram must not be
@@ -1481,17 +1493,11 @@ static bool drain_instead(struct uring_worker *uw, const struct io_uring_cqe *cq
 static void upstream_recv_error(struct uring_worker *uw, uint32_t relay, uint32_t up,
 				struct session *s, int fd, int res)
 {
-	struct relay_counters *c = &uw->w->counters[relay];
 	bool too_big;
 
 	/* a refresh cancelled it (rx_refresh), or the ring's exit: nothing to count or drain */
-	if (res == -ECANCELED)
+	if (res == -ECANCELED || recv_ran_dry(uw, relay, res))
 		return;
-	if (res == -ENOBUFS) {
-		if (ring_ran_dry(uw))
-			counter_add(&c->buffer_ring_empty, 1);
-		return;
-	}
 	if (sock_err_unreachable(-res))
 		worker_count_notice(uw->w, relay, up);
 	if (fd >= 0)
@@ -1519,17 +1525,17 @@ static void on_listener_recv(struct uring_worker *uw, const struct io_uring_cqe 
 		bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
 	/* A listener closed by a reload: its last completions are stale, and what they carry
 	 * is lost with the socket, like the datagrams still queued in it. */
-	if (!l->in_use || (l->gen & UDATA_GEN_MASK) != u.gen)
+	if (!l->in_use || (l->gen & UDATA_GEN_MASK) != u.gen) {
+		recv_ran_dry(uw, l->relay, cqe->res);
 		goto recycle;
+	}
 	if (!(cqe->flags & IORING_CQE_F_MORE) && rx_ended(uw, u.idx, cqe->user_data) &&
 	    !uw->stopping && !drain_instead(uw, cqe, cqe->user_data))
 		arm_listener(uw, u.idx);
 	if (cqe->res < 0) {
 		/* The buffer ring ran dry: datagrams wait in the socket (or overflow it, which
-		 * SO_RXQ_OVFL counts later). An event, not a loss; counted when the whole pool
-		 * was in the ring, else the ring may hold more from now on. */
-		if (cqe->res == -ENOBUFS && ring_ran_dry(uw))
-			counter_add(&c->buffer_ring_empty, 1);
+		 * SO_RXQ_OVFL counts later). An event, not a loss. */
+		recv_ran_dry(uw, l->relay, cqe->res);
 		return;
 	}
 	if (bid == UINT32_MAX)
@@ -1694,6 +1700,7 @@ static void on_session_recv(struct uring_worker *uw, const struct io_uring_cqe *
 
 	if (!s) {
 		/* Its relay was retired: what it read goes with it. */
+		recv_ran_dry(uw, u.relay, cqe->res);
 		if (cqe->flags & IORING_CQE_F_BUFFER)
 			bufpool_recycle(&uw->bp, cqe->flags >> IORING_CQE_BUFFER_SHIFT);
 		return;
@@ -1701,6 +1708,8 @@ static void on_session_recv(struct uring_worker *uw, const struct io_uring_cqe *
 	if (!current || s->state != SESSION_ACTIVE) {
 		uint32_t up = current ? worker_session_up(w, u.relay, s) : SESSION_NONE;
 
+		if (recv_ran_dry(uw, u.relay, cqe->res))
+			return;
 		/* An ICMP unreachable its receive met as its session closed (the socket's pending
 		 * error, which the close's drain then did not meet): the notice a live receive
 		 * counts, at the relay only for an earlier session of the slot. */
@@ -1818,8 +1827,8 @@ static void member_recv(struct uring_worker *uw, const struct io_uring_cqe *cqe,
  * socket (close_mirror), counts as the live receive would have counted it, once: a reply
  * as mirror_reply at the member (the relay's only when its counter slot counts another
  * member since), the drops its SO_RXQ_OVFL tells past what the close counted, an ICMP
- * unreachable as a notice. Only for the slot's last MIRROR_GONE_DEPTH sockets closed: an
- * older one's go uncounted. */
+ * unreachable as a notice, a dry buffer ring. Only for the slot's last MIRROR_GONE_DEPTH
+ * sockets closed: an older one's go uncounted but for a dry ring. */
 static void mirror_gone_recv(struct uring_worker *uw, const struct io_uring_cqe *cqe,
 			     struct udata u)
 {
@@ -1836,6 +1845,7 @@ static void mirror_gone_recv(struct uring_worker *uw, const struct io_uring_cqe 
 		member_recv(uw, cqe, u.relay, up, &g->ovfl, -1);
 		return;
 	}
+	recv_ran_dry(uw, u.relay, cqe->res);
 	if (cqe->flags & IORING_CQE_F_BUFFER)
 		bufpool_recycle(&uw->bp, cqe->flags >> IORING_CQE_BUFFER_SHIFT);
 }

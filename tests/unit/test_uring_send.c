@@ -8,7 +8,8 @@
  * own submit_all). The socket calls the handlers make are the test's (the Makefile's --wrap):
  * what the error queue held, what the path MTU is. Also the ends of receives the same way (fake
  * completions): a closed mirror socket's last completions (mirror_gone: its overflow baseline, its
- * fixed slot closed again before they come). Skipped where io_uring cannot be set up. */
+ * fixed slot closed again before they come) and a dry buffer ring on every receive's path. Skipped
+ * where io_uring cannot be set up. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -1039,6 +1040,57 @@ static void test_mirror_gone_overflow_baseline(void **state)
 			 (unsigned long long)down->rx_pkts, (unsigned long long)uc(f, 0)->rx_pkts);
 }
 
+/* A receive that ends for want of a buffer (ENOBUFS) with the whole pool in the ring counts
+ * as buffer_ring_empty once, whichever handler takes it: a session's live receive, one of a
+ * session closed since or of an earlier session of its slot, one of a relay retired since
+ * (at that relay slot), a listener's closed since, a mirror socket's closed since, known or
+ * not. Before, only the live ones and the closed mirror socket's known to mirror_gone
+ * counted. */
+static void test_recv_ran_dry_every_end(void **state)
+{
+	struct io_uring_cqe cqe = { .res = -ENOBUFS };
+	struct fixture *f = *state;
+	struct session *s;
+	struct udata u;
+	uint64_t *dry;
+
+	if (!f)
+		skip();
+	dry = &f->w.counters[RELAY].buffer_ring_empty;
+	f->uw.bp.fill = NB; /* every buffer in the ring */
+	s = forward_moved(f);
+	u = (struct udata){ .op = OP_RECV_SESSION, .relay = RELAY, .idx = SESS, .gen = SESS_GEN };
+	cqe.user_data = udata_pack(u);
+	on_session_recv(&f->uw, &cqe, u);
+	assert_int_equal(*dry, 1); /* live */
+	u.gen = SESS_GEN - 1;
+	on_session_recv(&f->uw, &cqe, u);
+	assert_int_equal(*dry, 2); /* an earlier session of the slot */
+	u.gen = SESS_GEN;
+	s->state = SESSION_FREE;
+	on_session_recv(&f->uw, &cqe, u);
+	assert_int_equal(*dry, 3); /* its session closed since */
+	u.relay = RELAY + 1;
+	on_session_recv(&f->uw, &cqe, u);
+	assert_int_equal(f->w.counters[RELAY + 1].buffer_ring_empty, 1); /* retired */
+
+	f->w.listeners[0].relay = RELAY;
+	f->w.listeners[0].gen = 4;
+	u = (struct udata){ .op = OP_RECV_LISTENER, .idx = 0, .gen = 3 };
+	on_listener_recv(&f->uw, &cqe, u);
+	assert_int_equal(*dry, 4); /* a listener closed since */
+
+	mirror(f, 1);
+	f->uw.mirror_gone[1][0] = (struct mirror_gone){ .valid = true, .relay = RELAY, .gen = 1 };
+	mirror_recv(f, PLAN_LISTENER_SLOTS + 1, 1, -ENOBUFS, 0);
+	assert_int_equal(*dry, 5); /* a mirror socket closed since */
+	mirror_recv(f, PLAN_LISTENER_SLOTS + 1, 7, -ENOBUFS, 0);
+	assert_int_equal(*dry, 6); /* one closed before the slot's last ones */
+	mirror_recv(f, PLAN_LISTENER_SLOTS, 1, -ENOBUFS, 0);
+	assert_int_equal(*dry, 7); /* live */
+	assert_int_equal(f->uw.bp.fill, NB);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1062,6 +1114,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_mirror_gone_closed_twice, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mirror_gone_overflow_baseline, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_recv_ran_dry_every_end, setup, teardown),
 	};
 
 	return cmocka_run_group_tests_name("uring_send", tests, NULL, NULL);
