@@ -159,6 +159,18 @@ struct errq_seen {
 #define DRAIN_SESSIONS 64 /* sessions drained at once; more re-arm per empty datagram */
 #define DRAIN_MAX (WORKER_MAX_LISTENERS + DRAIN_SESSIONS) /* room for every listener */
 
+/* A closed mirror socket, remembered for its receive's completions after the close. Two per
+ * fixed slot: a reload closes a slot's socket at most once, and any later command's completion
+ * comes after those of the receive it cancelled; but the stop closes sockets outside that
+ * order, and may close the slot's next socket (opened by a reload of the same round) while the
+ * first's completions still wait in the kernel's overflow list of a full CQ. */
+#define MIRROR_GONE_DEPTH 2
+struct mirror_gone {
+	bool valid;
+	uint8_t up_moves;
+	uint32_t relay, gen, up, ovfl;
+};
+
 struct uring_worker {
 	struct worker *w;
 	struct io_uring ring;
@@ -171,15 +183,11 @@ struct uring_worker {
 	bool mirror_used[PLAN_MIRROR_SLOTS];
 	uint32_t mirror_batch[PLAN_MIRROR_SLOTS]; /* each mirror socket's open batch, or none */
 	uint32_t mirror_gen[PLAN_MIRROR_SLOTS]; /* tells a slot's receives apart, like a session's */
-	/* Each slot's socket closed last, for its receive's completions after the close
-	 * (mirror_gone_recv): its relay and mirror_gen, its member's counter slot and how many
-	 * times that slot had changed members (worker_up_moves), and its SO_RXQ_OVFL as last
+	/* Each slot's sockets closed last, newest first, for their receive's completions after
+	 * the close (mirror_gone_recv): relay and mirror_gen, the member's counter slot and how
+	 * many times that slot had changed members (worker_up_moves), and SO_RXQ_OVFL as last
 	 * seen. */
-	struct {
-		bool valid;
-		uint8_t up_moves;
-		uint32_t relay, gen, up, ovfl;
-	} mirror_gone[PLAN_MIRROR_SLOTS];
+	struct mirror_gone mirror_gone[PLAN_MIRROR_SLOTS][MIRROR_GONE_DEPTH];
 	struct tx_batch *batches; /* BATCH_POOL */
 	uint32_t batch_free;	  /* free list through next_free */
 	uint32_t open[BATCH_POOL]; /* batches gathering in this round of completions */
@@ -1380,12 +1388,16 @@ static void hook_mirror_close(struct worker *w, uint32_t relay, uint32_t j)
 	rx_cancel_empty(uw, slot);
 	/* (after worker.c's close_mirror has read what the socket held, and so moved its
 	 * SO_RXQ_OVFL on to the socket's last drop count) */
-	uw->mirror_gone[i].valid = true;
-	uw->mirror_gone[i].relay = relay;
-	uw->mirror_gone[i].gen = uw->mirror_gen[i];
-	uw->mirror_gone[i].up = wr->mirror_uslot[j];
-	uw->mirror_gone[i].up_moves = (uint8_t)worker_up_moves(w, relay, wr->mirror_uslot[j]);
-	uw->mirror_gone[i].ovfl = wr->mirror_ovfl[j];
+	memmove(&uw->mirror_gone[i][1], &uw->mirror_gone[i][0],
+		(MIRROR_GONE_DEPTH - 1) * sizeof(uw->mirror_gone[i][0]));
+	uw->mirror_gone[i][0] = (struct mirror_gone){
+		.valid = true,
+		.relay = relay,
+		.gen = uw->mirror_gen[i],
+		.up = wr->mirror_uslot[j],
+		.up_moves = (uint8_t)worker_up_moves(w, relay, wr->mirror_uslot[j]),
+		.ovfl = wr->mirror_ovfl[j],
+	};
 	uw->mirror_used[i] = false;
 	uw->mirror_gen[i]++;
 }
@@ -1403,6 +1415,18 @@ static bool ring_ran_dry(struct uring_worker *uw)
 			 "buffers; it holds %u from now on",
 			 uw->w->id, was, uw->bp.count, uw->bp.fill);
 	return false;
+}
+
+/* A receive of relay slot relay's ended with res: true when for want of a buffer (ENOBUFS),
+ * counted then as buffer_ring_empty when the whole pool was in the ring, else the ring holds
+ * more from now on (ring_ran_dry). For every receive, live or stale: the ring is the worker's. */
+static bool recv_ran_dry(struct uring_worker *uw, uint32_t relay, int res)
+{
+	if (res != -ENOBUFS)
+		return false;
+	if (ring_ran_dry(uw))
+		counter_add(&uw->w->counters[relay].buffer_ring_empty, 1);
+	return true;
 }
 
 /* Parses a multishot recvmsg completion's buffer: the payload and its length (the real
@@ -1469,17 +1493,11 @@ static bool drain_instead(struct uring_worker *uw, const struct io_uring_cqe *cq
 static void upstream_recv_error(struct uring_worker *uw, uint32_t relay, uint32_t up,
 				struct session *s, int fd, int res)
 {
-	struct relay_counters *c = &uw->w->counters[relay];
 	bool too_big;
 
 	/* a refresh cancelled it (rx_refresh), or the ring's exit: nothing to count or drain */
-	if (res == -ECANCELED)
+	if (res == -ECANCELED || recv_ran_dry(uw, relay, res))
 		return;
-	if (res == -ENOBUFS) {
-		if (ring_ran_dry(uw))
-			counter_add(&c->buffer_ring_empty, 1);
-		return;
-	}
 	if (sock_err_unreachable(-res))
 		worker_count_notice(uw->w, relay, up);
 	if (fd >= 0)
@@ -1507,17 +1525,17 @@ static void on_listener_recv(struct uring_worker *uw, const struct io_uring_cqe 
 		bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
 	/* A listener closed by a reload: its last completions are stale, and what they carry
 	 * is lost with the socket, like the datagrams still queued in it. */
-	if (!l->in_use || (l->gen & UDATA_GEN_MASK) != u.gen)
+	if (!l->in_use || (l->gen & UDATA_GEN_MASK) != u.gen) {
+		recv_ran_dry(uw, l->relay, cqe->res);
 		goto recycle;
+	}
 	if (!(cqe->flags & IORING_CQE_F_MORE) && rx_ended(uw, u.idx, cqe->user_data) &&
 	    !uw->stopping && !drain_instead(uw, cqe, cqe->user_data))
 		arm_listener(uw, u.idx);
 	if (cqe->res < 0) {
 		/* The buffer ring ran dry: datagrams wait in the socket (or overflow it, which
-		 * SO_RXQ_OVFL counts later). An event, not a loss; counted when the whole pool
-		 * was in the ring, else the ring may hold more from now on. */
-		if (cqe->res == -ENOBUFS && ring_ran_dry(uw))
-			counter_add(&c->buffer_ring_empty, 1);
+		 * SO_RXQ_OVFL counts later). An event, not a loss. */
+		recv_ran_dry(uw, l->relay, cqe->res);
 		return;
 	}
 	if (bid == UINT32_MAX)
@@ -1682,6 +1700,7 @@ static void on_session_recv(struct uring_worker *uw, const struct io_uring_cqe *
 
 	if (!s) {
 		/* Its relay was retired: what it read goes with it. */
+		recv_ran_dry(uw, u.relay, cqe->res);
 		if (cqe->flags & IORING_CQE_F_BUFFER)
 			bufpool_recycle(&uw->bp, cqe->flags >> IORING_CQE_BUFFER_SHIFT);
 		return;
@@ -1689,6 +1708,8 @@ static void on_session_recv(struct uring_worker *uw, const struct io_uring_cqe *
 	if (!current || s->state != SESSION_ACTIVE) {
 		uint32_t up = current ? worker_session_up(w, u.relay, s) : SESSION_NONE;
 
+		if (recv_ran_dry(uw, u.relay, cqe->res))
+			return;
 		/* An ICMP unreachable its receive met as its session closed (the socket's pending
 		 * error, which the close's drain then did not meet): the notice a live receive
 		 * counts, at the relay only for an earlier session of the slot. */
@@ -1806,25 +1827,25 @@ static void member_recv(struct uring_worker *uw, const struct io_uring_cqe *cqe,
  * socket (close_mirror), counts as the live receive would have counted it, once: a reply
  * as mirror_reply at the member (the relay's only when its counter slot counts another
  * member since), the drops its SO_RXQ_OVFL tells past what the close counted, an ICMP
- * unreachable as a notice. Only for the slot's socket closed last: one closed before it
- * (the slot taken and closed again while the first's completions were still coming) goes
- * uncounted. */
+ * unreachable as a notice, a dry buffer ring. Only for the slot's last MIRROR_GONE_DEPTH
+ * sockets closed: an older one's go uncounted but for a dry ring. */
 static void mirror_gone_recv(struct uring_worker *uw, const struct io_uring_cqe *cqe,
 			     struct udata u)
 {
 	struct worker *w = uw->w;
-	uint32_t i = u.idx - PLAN_LISTENER_SLOTS, up;
+	uint32_t i = u.idx - PLAN_LISTENER_SLOTS, k, up;
+	struct mirror_gone *g;
 
-	if (i >= PLAN_MIRROR_SLOTS || !uw->mirror_gone[i].valid ||
-	    uw->mirror_gone[i].relay != u.relay ||
-	    (uw->mirror_gone[i].gen & UDATA_GEN_MASK) != u.gen)
-		goto recycle;
-	up = worker_up_since(w, u.relay, uw->mirror_gone[i].up, uw->mirror_gone[i].up_moves,
-			     UINT8_MAX);
-	/* (its socket closed: no error queue left to drain) */
-	member_recv(uw, cqe, u.relay, up, &uw->mirror_gone[i].ovfl, -1);
-	return;
-recycle:
+	for (k = 0; i < PLAN_MIRROR_SLOTS && k < MIRROR_GONE_DEPTH; k++) {
+		g = &uw->mirror_gone[i][k];
+		if (!g->valid || g->relay != u.relay || (g->gen & UDATA_GEN_MASK) != u.gen)
+			continue;
+		up = worker_up_since(w, u.relay, g->up, g->up_moves, UINT8_MAX);
+		/* (its socket closed: no error queue left to drain) */
+		member_recv(uw, cqe, u.relay, up, &g->ovfl, -1);
+		return;
+	}
+	recv_ran_dry(uw, u.relay, cqe->res);
 	if (cqe->flags & IORING_CQE_F_BUFFER)
 		bufpool_recycle(&uw->bp, cqe->flags >> IORING_CQE_BUFFER_SHIFT);
 }

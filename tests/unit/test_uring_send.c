@@ -4,9 +4,12 @@
  * The sequences that matter need a reload to land while a send is in flight, and an ICMP error
  * or a refused GSO send at that moment: out of reach of a real relay on loopback. So the test
  * includes worker_uring.c and drives its completion handlers on a worker it lays out itself,
- * with a real io_uring whose SQ is read and emptied, never submitted. The socket calls the
- * handlers make are the test's (the Makefile's --wrap): what the error queue held, what the
- * path MTU is. Skipped where io_uring cannot be set up. */
+ * with a real io_uring whose SQ is read and emptied, never submitted (but by the mirror hooks'
+ * own submit_all). The socket calls the handlers make are the test's (the Makefile's --wrap):
+ * what the error queue held, what the path MTU is. Also the ends of receives the same way (fake
+ * completions): a closed mirror socket's last completions (mirror_gone: its overflow baseline, its
+ * fixed slot closed again before they come) and a dry buffer ring on every receive's path. Skipped
+ * where io_uring cannot be set up. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -137,6 +140,7 @@ static int teardown(void **state)
 	free(f->uw.bp.refs);
 	free(f->uw.bp.stack);
 	free(f->uw.bp.mem);
+	free(f->uw.rx);
 	free(f);
 	return 0;
 }
@@ -905,6 +909,188 @@ static void test_burst_over_segs(void **state)
 	free(q);
 }
 
+/* Room for receives: the list of armed ones over every fixed file, and fixed files (empty)
+ * for the hooks that fill and empty them. False where the kernel cannot register them. */
+static bool receives(struct fixture *f)
+{
+	struct uring_worker *uw = &f->uw;
+
+	uw->n_rx = PLAN_SESSION_BASE;
+	uw->rx = calloc(uw->n_rx, sizeof(*uw->rx));
+	assert_non_null(uw->rx);
+	uw->rx_head = uw->rx_tail = RX_NONE;
+	uw->minus_one = -1;
+	return io_uring_register_files_sparse(&uw->ring, uw->n_rx) == 0;
+}
+
+/* A completion of mirror relay RELAY's receive on fixed file slot, of its socket's life gen:
+ * a reply in buffer bid when res > 0, else the receive's error. */
+static void mirror_recv(struct fixture *f, uint32_t slot, uint32_t gen, int res, uint32_t bid)
+{
+	struct udata u = { .op = OP_RECV_MIRROR, .relay = RELAY, .idx = slot, .gen = gen };
+	struct io_uring_cqe cqe = { .user_data = udata_pack(u), .res = res,
+				    .flags = IORING_CQE_F_MORE };
+
+	if (res > 0)
+		cqe.flags |= IORING_CQE_F_BUFFER | bid << IORING_CQE_BUFFER_SHIFT;
+	on_mirror_recv(&f->uw, &cqe, udata_unpack(cqe.user_data));
+}
+
+#define REPLY ((int)(sizeof(struct io_uring_recvmsg_out) + LEN)) /* a reply's completion */
+
+/* A reload replaces mirror member 0 (its socket, life 1 of fixed file 0, closed) by a new
+ * member at counter slot 1, whose socket takes the same fixed file (life 3); then the stop
+ * closes that socket too, while the first one's last completions still wait (in the kernel's
+ * overflow list of a full CQ, which the stop's reaping gives back only after the close). They
+ * count once, at member 0's counter slot: a reply and an ICMP unreachable; the second socket's
+ * at counter slot 1; one of a life neither of them had, nowhere. Before, only the slot's
+ * socket closed last was known: the first's went uncounted. */
+static void test_mirror_gone_closed_twice(void **state)
+{
+	const uint32_t slot = PLAN_LISTENER_SLOTS;
+	struct fixture *f = *state;
+	struct relay_dir_counters *down;
+	struct worker_relay *wr;
+	int fd;
+
+	if (!f)
+		skip();
+	if (!receives(f))
+		skip();
+	wr = &f->w.relays[RELAY];
+	down = &f->w.counters[RELAY].dir[RELAY_DIR_TO_CLIENT];
+	mirror(f, 1);
+	f->uw.mirror_used[0] = true;
+	hook_mirror_close(&f->w, RELAY, 0);
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	assert_true(fd >= 0);
+	wr->mirror_fd[0] = fd;
+	wr->mirror_uslot[0] = 1;
+	assert_int_equal(hook_mirror_open(&f->w, RELAY, 0), 0);
+	assert_int_equal(wr->mirror_slot[0], slot); /* the case: the fixed file it freed */
+	assert_int_equal(f->uw.mirror_gen[0], 3);
+	hook_mirror_close(&f->w, RELAY, 0);
+	close(fd);
+	assert_int_equal(f->uw.broken, 0);
+
+	mirror_recv(f, slot, 1, REPLY, 0);
+	mirror_recv(f, slot, 1, -ECONNREFUSED, 0);
+	mirror_recv(f, slot, 3, REPLY, 1);
+	mirror_recv(f, slot, 5, REPLY, 2);
+	if (uc(f, 0)->rx_pkts != 1 || uc(f, 0)->unreachable != 1 || uc(f, 1)->rx_pkts != 1 ||
+	    uc(f, 1)->unreachable != 0 || down->rx_pkts != 2 || down->drops[DROP_MIRROR_REPLY] != 2)
+		fail_msg("member 0: rx_pkts %llu unreachable %llu; member 1: rx_pkts %llu "
+			 "unreachable %llu; reply_rx_pkts %llu mirror_reply %llu; want 1 1 1 0 2 2",
+			 (unsigned long long)uc(f, 0)->rx_pkts,
+			 (unsigned long long)uc(f, 0)->unreachable,
+			 (unsigned long long)uc(f, 1)->rx_pkts,
+			 (unsigned long long)uc(f, 1)->unreachable,
+			 (unsigned long long)down->rx_pkts,
+			 (unsigned long long)down->drops[DROP_MIRROR_REPLY]);
+	assert_int_equal(f->w.counters[RELAY].upstream_unreachable_notices, 1);
+	assert_int_equal(f->uw.bp.n_stack, 3); /* every buffer back */
+}
+
+/* Buffer bid holds a reply whose SO_RXQ_OVFL is ovfl (the receives' template takes that
+ * control message); returns the length of its completion. */
+static int ovfl_reply(struct fixture *f, uint32_t bid, uint32_t ovfl)
+{
+	struct io_uring_recvmsg_out *o = (void *)bufpool_addr(&f->uw.bp, bid);
+	struct cmsghdr *cm = (void *)(o + 1);
+
+	f->uw.session_msg.msg_controllen = CMSG_SPACE(sizeof(ovfl));
+	o->controllen = CMSG_SPACE(sizeof(ovfl));
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SO_RXQ_OVFL;
+	cm->cmsg_len = CMSG_LEN(sizeof(ovfl));
+	memcpy(CMSG_DATA(cm), &ovfl, sizeof(ovfl));
+	return (int)(sizeof(*o) + CMSG_SPACE(sizeof(ovfl)) + LEN);
+}
+
+/* The replies of a closed mirror socket whose completions come after its close (the close's
+ * read counted its drops up to 10: its SO_RXQ_OVFL as last seen, mirror_ovfl): one whose
+ * SO_RXQ_OVFL is older (7), or as old (10), tells nothing new; a newer one (13: drops after
+ * the close's read, before the cancel) only the difference, 3, once. Each reply counts as
+ * mirror_reply, all at member 0: received = mirror_reply + socket_receive_overflow. */
+static void test_mirror_gone_overflow_baseline(void **state)
+{
+	static const uint32_t told[] = { 7, 10, 13, 13, 12 };
+	const uint32_t slot = PLAN_LISTENER_SLOTS;
+	struct fixture *f = *state;
+	struct relay_dir_counters *down;
+	uint32_t k;
+
+	if (!f)
+		skip();
+	if (!receives(f))
+		skip();
+	down = &f->w.counters[RELAY].dir[RELAY_DIR_TO_CLIENT];
+	mirror(f, 1);
+	f->uw.mirror_used[0] = true;
+	f->w.relays[RELAY].mirror_ovfl[0] = 10;
+	hook_mirror_close(&f->w, RELAY, 0);
+	for (k = 0; k < sizeof(told) / sizeof(told[0]); k++)
+		mirror_recv(f, slot, 1, ovfl_reply(f, k, told[k]), k);
+	if (down->drops[DROP_SOCKET_OVERFLOW] != 3 || down->drops[DROP_MIRROR_REPLY] != 5 ||
+	    down->rx_pkts != 8 || uc(f, 0)->rx_pkts != 8)
+		fail_msg("socket_receive_overflow %llu mirror_reply %llu reply_rx_pkts %llu, "
+			 "member 0's rx_pkts %llu; want 3 5 8 8",
+			 (unsigned long long)down->drops[DROP_SOCKET_OVERFLOW],
+			 (unsigned long long)down->drops[DROP_MIRROR_REPLY],
+			 (unsigned long long)down->rx_pkts, (unsigned long long)uc(f, 0)->rx_pkts);
+}
+
+/* A receive that ends for want of a buffer (ENOBUFS) with the whole pool in the ring counts
+ * as buffer_ring_empty once, whichever handler takes it: a session's live receive, one of a
+ * session closed since or of an earlier session of its slot, one of a relay retired since
+ * (at that relay slot), a listener's closed since, a mirror socket's closed since, known or
+ * not. Before, only the live ones and the closed mirror socket's known to mirror_gone
+ * counted. */
+static void test_recv_ran_dry_every_end(void **state)
+{
+	struct io_uring_cqe cqe = { .res = -ENOBUFS };
+	struct fixture *f = *state;
+	struct session *s;
+	struct udata u;
+	uint64_t *dry;
+
+	if (!f)
+		skip();
+	dry = &f->w.counters[RELAY].buffer_ring_empty;
+	f->uw.bp.fill = NB; /* every buffer in the ring */
+	s = forward_moved(f);
+	u = (struct udata){ .op = OP_RECV_SESSION, .relay = RELAY, .idx = SESS, .gen = SESS_GEN };
+	cqe.user_data = udata_pack(u);
+	on_session_recv(&f->uw, &cqe, u);
+	assert_int_equal(*dry, 1); /* live */
+	u.gen = SESS_GEN - 1;
+	on_session_recv(&f->uw, &cqe, u);
+	assert_int_equal(*dry, 2); /* an earlier session of the slot */
+	u.gen = SESS_GEN;
+	s->state = SESSION_FREE;
+	on_session_recv(&f->uw, &cqe, u);
+	assert_int_equal(*dry, 3); /* its session closed since */
+	u.relay = RELAY + 1;
+	on_session_recv(&f->uw, &cqe, u);
+	assert_int_equal(f->w.counters[RELAY + 1].buffer_ring_empty, 1); /* retired */
+
+	f->w.listeners[0].relay = RELAY;
+	f->w.listeners[0].gen = 4;
+	u = (struct udata){ .op = OP_RECV_LISTENER, .idx = 0, .gen = 3 };
+	on_listener_recv(&f->uw, &cqe, u);
+	assert_int_equal(*dry, 4); /* a listener closed since */
+
+	mirror(f, 1);
+	f->uw.mirror_gone[1][0] = (struct mirror_gone){ .valid = true, .relay = RELAY, .gen = 1 };
+	mirror_recv(f, PLAN_LISTENER_SLOTS + 1, 1, -ENOBUFS, 0);
+	assert_int_equal(*dry, 5); /* a mirror socket closed since */
+	mirror_recv(f, PLAN_LISTENER_SLOTS + 1, 7, -ENOBUFS, 0);
+	assert_int_equal(*dry, 6); /* one closed before the slot's last ones */
+	mirror_recv(f, PLAN_LISTENER_SLOTS, 1, -ENOBUFS, 0);
+	assert_int_equal(*dry, 7); /* live */
+	assert_int_equal(f->uw.bp.fill, NB);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -925,6 +1111,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_again_until_cap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cap_takes_no_spare, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_burst_over_segs, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_mirror_gone_closed_twice, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_mirror_gone_overflow_baseline, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_recv_ran_dry_every_end, setup, teardown),
 	};
 
 	return cmocka_run_group_tests_name("uring_send", tests, NULL, NULL);
