@@ -15,12 +15,14 @@
  *
  * -X (with the raw mode's options) hands the frame to the kernel's XDP test runner in
  * live-frame mode instead (BPF_PROG_TEST_RUN, BPF_F_TEST_XDP_LIVE_FRAMES, Linux 5.18):
- * perf/xgen.bpf.c gives each frame the next flow's source port and redirects it to IFACE,
- * whose ndo_xdp_xmit takes it as an XDP frame (veth: into the peer's XDP ring, which needs
- * NAPI there: an XDP program or GRO on the peer). No skb is built and nothing is copied on
- * the generator's CPU, which reaches several times the AF_PACKET rate: the overload trials'
- * floods. A frame the interface refused (the peer's ring was full) is not seen here: veth
- * counts it in g0's ethtool statistics (xdp_xmit_errors).
+ * perf/xgen.bpf.c writes each copy's headers, gives it the next flow's source port and
+ * redirects it to IFACE, whose ndo_xdp_xmit takes it as an XDP frame (veth: into the peer's
+ * XDP ring, which needs NAPI there: an XDP program or GRO on the peer). The generator builds
+ * no skb and makes no copy, and reaches several times the AF_PACKET rate: the overload
+ * trials' floods, at the maximum rate only (no -r: a paced run's bursts would overflow
+ * veth's 256-frame ring). The peer's receive (its XDP program, the skb veth builds) runs in
+ * its NAPI: on the generator's CPU unless that NAPI is threaded elsewhere. A frame the peer's
+ * full ring refused is not seen here: veth counts it as IFACE's xdp_xmit_errors (ethtool).
  *
  * -L (latency) stamps each datagram with a sequence number and the send time, reads the
  * replies that came back through the device under test and reports p50/p90/p99/p99.9.
@@ -227,12 +229,12 @@ static int gen_parse(int argc, char **argv, struct gen_opts *o)
 		}
 	}
 	if (!have_dst || o->flows < 1 || o->flows > GEN_MAX_FLOWS || o->batch < 1 ||
-	    o->batch > (o->xdp ? GEN_MAX_XDP_BATCH : GEN_MAX_BATCH) || o->seconds <= 0 || o->gso_segs < 0 || o->gso_segs > 64 ||
-	    o->payload > GEN_MAX_PAYLOAD || (o->gso_segs && o->imix) ||
-	    (o->gso_segs && o->latency) ||
+	    o->batch > (o->xdp ? GEN_MAX_XDP_BATCH : GEN_MAX_BATCH) || o->seconds <= 0 ||
+	    o->gso_segs < 0 || o->gso_segs > 64 || o->payload > GEN_MAX_PAYLOAD ||
+	    (o->gso_segs && o->imix) || (o->gso_segs && o->latency) ||
 	    (o->ifname && (o->latency || o->echo || o->gso_segs || !o->have_src ||
 			   addr_family(&o->src) != addr_family(&o->dst))) ||
-	    (o->xdp && (!o->ifname || o->imix))) {
+	    (o->xdp && (!o->ifname || o->imix || o->rate))) {
 		fprintf(stderr, "gen: bad or conflicting options\n");
 		return -EINVAL;
 	}
@@ -380,7 +382,8 @@ static void gen_frame(uint8_t *f, const struct gen_opts *o, const struct gen_sta
 	}
 }
 
-/* -X: loads perf/xgen.bpf.c for ifname's frames. */
+/* -X: loads perf/xgen.bpf.c with the headers of the frames it sends to ifname, and keeps it
+ * attached there while gen runs. Returns 0 or a negative errno. */
 static int gen_xdp_open(struct gen_state *s, const struct gen_opts *o)
 {
 	int err;
@@ -388,9 +391,13 @@ static int gen_xdp_open(struct gen_state *s, const struct gen_opts *o)
 	s->xgen = perf_xgen_bpf__open();
 	if (!s->xgen)
 		return -errno;
+	if (s->hdr_len > sizeof(s->xgen->bss->tmpl))
+		return -EINVAL;
+	gen_frame((uint8_t *)s->buf, o, s, 10000, gen_payload_of(o, s, (unsigned)o->frame));
+	memcpy(s->xgen->bss->tmpl, s->buf, s->hdr_len);
 	s->xgen->rodata->ifindex = if_nametoindex(o->ifname);
 	s->xgen->rodata->flows = (uint32_t)o->flows;
-	s->xgen->rodata->l4_off = (uint32_t)s->hdr_len - 8;
+	s->xgen->rodata->hdr_len = (uint32_t)s->hdr_len;
 	s->xgen->rodata->udp_csum = addr_family(&o->dst) == AF_INET6;
 	s->xgen->rodata->lo_ifindex = if_nametoindex("lo");
 	if (!s->xgen->rodata->ifindex || !s->xgen->rodata->lo_ifindex)
@@ -408,8 +415,9 @@ static int gen_xdp_open(struct gen_state *s, const struct gen_opts *o)
 	return 0;
 }
 
-/* -X: n copies of the frame at f (flows rotated by the program) into the interface. The
- * runner redirects them in batches of 64 and flushes after each, as a driver's NAPI does. */
+/* -X: n copies of the frame at f (len bytes; headers and flows the program's) into the
+ * interface. The runner redirects them in batches of 64 and flushes after each, as a
+ * driver's NAPI does. Returns 0 or a negative errno (EINTR: a signal ended the run). */
 static int gen_xdp_send(struct gen_state *s, const void *f, size_t len, int n)
 {
 	LIBBPF_OPTS(bpf_test_run_opts, run, .data_in = f, .data_size_in = (uint32_t)len,
@@ -669,7 +677,8 @@ static int gen_tx(struct gen_state *s, const struct gen_opts *o, union gen_cmsg 
 		if (o->latency)
 			gen_drain(s, s->fds[0]);
 		flow = (flow + 1) % o->flows;
-		if (!(++iter & 1023)) {
+		/* (-X: a run is up to 65536 frames, so every time) */
+		if (o->xdp || !(++iter & 1023)) {
 			sigpending(&pend);
 			if (sigismember(&pend, SIGINT) || sigismember(&pend, SIGTERM))
 				break;

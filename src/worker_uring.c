@@ -1419,7 +1419,8 @@ static bool ring_ran_dry(struct uring_worker *uw)
 
 /* A receive of relay slot relay's ended with res: true when for want of a buffer (ENOBUFS),
  * counted then as buffer_ring_empty when the whole pool was in the ring, else the ring holds
- * more from now on (ring_ran_dry). For every receive, live or stale: the ring is the worker's. */
+ * more from now on (ring_ran_dry). For every receive, live or stale (a stale listener's at
+ * its slot's relay now, which a reload may have changed): the ring is the worker's. */
 static bool recv_ran_dry(struct uring_worker *uw, uint32_t relay, int res)
 {
 	if (res != -ENOBUFS)
