@@ -291,7 +291,7 @@ run: deps
 bench:
 	$(Q)./scripts/deps.sh build run bench
 	$(Q)$(MAKE) --no-print-directory all
-	$(Q)./perf/bench.sh $(if $(FULL),--full) --build $(BUILD)
+	$(Q)./perf/bench.sh $(if $(FULL),--full) --build $(BUILD) --overload-xdp --overload-gso 16
 
 # ---------------------------------------------------------------- install
 # Paths as ringrelay.conf(5) and ringrelay(8) name them; PREFIX=/usr for a package.
