@@ -459,7 +459,7 @@ static void pick_v4(struct rng *g, uint8_t *a)
 static void pick_v6(struct rng *g, uint8_t *a)
 {
 	static const char *const bases[] = {
-	    "2001:2:bad::", "2001:2:bad:1::", "2001:2:1::", "::ffff:198.18.66.0"};
+	    "2001:2:0:bad0::", "2001:2:0:bad1::", "2001:2:0:1::", "::ffff:198.18.66.0"};
 	uint32_t k = below(g, 5);
 
 	if (k == 4) {
@@ -920,10 +920,10 @@ static void conf_prefix(struct filter_prefix *fp, const char *text)
 /* Rule set variant v (0..3); the prefixes and ports are the same in all. */
 static struct config *fuzz_conf(int v, int veth)
 {
-	static const char *const deny[] = {"198.18.66.0/24", "198.18.70.9/32", "2001:2:bad::/48",
+	static const char *const deny[] = {"198.18.66.0/24", "198.18.70.9/32", "2001:2:0:bad0::/60",
 					   "10.0.0.0/8"};
-	static const char *const allow[] = {"198.18.66.7/32", "198.18.70.0/24", "2001:2:bad:1::/64",
-					    "10.1.0.0/16"};
+	static const char *const allow[] = {"198.18.66.7/32", "198.18.70.0/24",
+					    "2001:2:0:bad1::/64", "10.1.0.0/16"};
 	struct config *cfg = calloc(1, sizeof(*cfg));
 	struct filter_conf *fc;
 	const char *why;

@@ -71,8 +71,8 @@ static void mac_parse(const char *s, uint8_t m[6])
 }
 
 /* The private namespace:
- *   a0 (client side)   198.18.1.2/24 2001:2:1::2/64, neighbour .1 / ::1 = MAC_CLIENT
- *   b0 (upstream side) 198.18.2.1/24 2001:2:2::1/64, neighbour .2 / ::2 = MAC_UP;
+ *   a0 (client side)   198.18.1.2/24 2001:2:0:1::2/64, neighbour .1 / ::1 = MAC_CLIENT
+ *   b0 (upstream side) 198.18.2.1/24 2001:2:0:2::1/64, neighbour .2 / ::2 = MAC_UP;
  *                      198.18.3.0/24 via 198.18.2.9 (no neighbour: NO_NEIGH)
  *   c0 MTU 1000        198.18.4.1/24, neighbour .2 = MAC_MTU; 198.18.6.0/24 via .2 with a
  *                      locked route MTU of 1400 (the FIB lets 1400 bytes through);
@@ -97,15 +97,17 @@ static int make_netns(void)
 		    sh("ip link set %s up && ip link set %s up", pairs[i][0], pairs[i][1]))
 			return -EIO;
 	}
-	if (sh("ip addr add 198.18.1.2/24 dev a0 && ip -6 addr add 2001:2:1::2/64 dev a0 nodad") ||
-	    sh("ip addr add 198.18.2.1/24 dev b0 && ip -6 addr add 2001:2:2::1/64 dev b0 nodad") ||
+	if (sh("ip addr add 198.18.1.2/24 dev a0 && "
+	       "ip -6 addr add 2001:2:0:1::2/64 dev a0 nodad") ||
+	    sh("ip addr add 198.18.2.1/24 dev b0 && "
+	       "ip -6 addr add 2001:2:0:2::1/64 dev b0 nodad") ||
 	    sh("ip addr add 198.18.4.1/24 dev c0 && ip link set c0 mtu 1000") ||
 	    sh("ip addr add 198.18.5.1/24 dev d0") ||
 	    sh("sysctl -qw net.ipv4.conf.d0.forwarding=0 >/dev/null") ||
 	    sh("ip neigh replace 198.18.1.1 lladdr " MAC_CLIENT " dev a0 nud permanent") ||
-	    sh("ip -6 neigh replace 2001:2:1::1 lladdr " MAC_CLIENT " dev a0 nud permanent") ||
+	    sh("ip -6 neigh replace 2001:2:0:1::1 lladdr " MAC_CLIENT " dev a0 nud permanent") ||
 	    sh("ip neigh replace 198.18.2.2 lladdr " MAC_UP " dev b0 nud permanent") ||
-	    sh("ip -6 neigh replace 2001:2:2::2 lladdr " MAC_UP " dev b0 nud permanent") ||
+	    sh("ip -6 neigh replace 2001:2:0:2::2 lladdr " MAC_UP " dev b0 nud permanent") ||
 	    sh("ip neigh replace 198.18.4.2 lladdr " MAC_MTU " dev c0 nud permanent") ||
 	    sh("ip neigh replace 198.18.5.2 lladdr " MAC_NOFWD " dev d0 nud permanent") ||
 	    sh("ip route add 198.18.3.0/24 via 198.18.2.9 dev b0") ||
@@ -487,10 +489,10 @@ static int setup(void **state)
 	l4 = ep4("198.18.1.2", 5000);
 	s4 = ep4("198.18.2.1", 40000);
 	u4 = ep4("198.18.2.2", 9000);
-	c6 = ep6("2001:2:1::1", 33333);
-	l6 = ep6("2001:2:1::2", 5000);
-	s6 = ep6("2001:2:2::1", 40000);
-	u6 = ep6("2001:2:2::2", 9000);
+	c6 = ep6("2001:2:0:1::1", 33333);
+	l6 = ep6("2001:2:0:1::2", 5000);
+	s6 = ep6("2001:2:0:2::1", 40000);
+	u6 = ep6("2001:2:0:2::2", 9000);
 	add_session(&c4, &l4, &s4, &u4, fx.b0, fx.a0, 64, 1, 1500, OFFLOAD_DIR_UP);
 	add_session(&u4, &s4, &l4, &c4, fx.a0, fx.b0, 63, 1, 1500, OFFLOAD_DIR_DOWN);
 	add_session(&c6, &l6, &s6, &u6, fx.b0, fx.a0, 64, 2, 1500, OFFLOAD_DIR_UP);
@@ -742,7 +744,7 @@ static void test_too_big(void **state)
 
 	(void)state;
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		struct ep router = cases[i].v6 ? ep6("2001:2:1::fe", 0) : ep4("198.18.1.254", 0);
+		struct ep router = cases[i].v6 ? ep6("2001:2:0:1::fe", 0) : ep4("198.18.1.254", 0);
 		struct ep other = cases[i].v6 ? c6 : c4;
 		const struct ep *src, *dst, *to;
 		const struct offload_flow_stats *st;
@@ -856,11 +858,11 @@ static void test_pass_up(void **state)
 	struct ep mtu4 = ep4("198.18.4.2", 9000), nofwd4 = ep4("198.18.5.2", 9000);
 	struct ep cx = ep4("198.18.1.1", 1111), cy = ep4("198.18.1.1", 1112);
 	struct ep cz = ep4("198.18.1.1", 1113), cw = ep4("198.18.1.1", 1114);
-	struct ep cv = ep4("198.18.1.1", 1115), cf6 = ep6("2001:2:1::1", 1116);
+	struct ep cv = ep4("198.18.1.1", 1115), cf6 = ep6("2001:2:0:1::1", 1116);
 	struct ep cu = ep4("198.18.1.1", 1117), unknown = ep4("198.18.1.1", 2222);
-	struct ep cp6 = ep6("2001:2:1::1", 1118), cq6 = ep6("2001:2:1::1", 1119);
-	struct ep cpm = ep4("198.18.1.1", 1122), cpm6 = ep6("2001:2:1::1", 1123);
-	struct ep cg6 = ep6("2001:2:1::1", 1124);
+	struct ep cp6 = ep6("2001:2:0:1::1", 1118), cq6 = ep6("2001:2:0:1::1", 1119);
+	struct ep cpm = ep4("198.18.1.1", 1122), cpm6 = ep6("2001:2:0:1::1", 1123);
+	struct ep cg6 = ep6("2001:2:0:1::1", 1124);
 	struct {
 		const char *name;
 		const struct ep *src, *dst;

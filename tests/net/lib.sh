@@ -9,9 +9,9 @@
 #
 #   NS_C (client)             NS_R (relay)                       NS_U (upstreams)
 #   IF_C 198.18.1.1/24  <->  IF_RC 198.18.1.2/24
-#        2001:2:1::1/64            2001:2:1::2/64
+#        2001:2:0:1::1/64          2001:2:0:1::2/64
 #                              IF_RU 198.18.2.1/24          <->  IF_U 198.18.2.2, 198.18.2.3 /24
-#                                    2001:2:2::1/64                   2001:2:2::2, 2001:2:2::3 /64
+#                                    2001:2:0:2::1/64                   2001:2:0:2::2, ::3 /64
 #
 # NS_C and NS_U route each other's network through NS_R, but NS_R does not forward unless a
 # test calls lib_forwarding on: by default the relay is the only way across.
@@ -262,23 +262,23 @@ lib_topology()
 		lib_fail "veth relay<->upstream"
 
 	lib_nsx "$NS_C" ip addr add 198.18.1.1/24 dev "$IF_C"
-	lib_nsx "$NS_C" ip -6 addr add 2001:2:1::1/64 dev "$IF_C" nodad
+	lib_nsx "$NS_C" ip -6 addr add 2001:2:0:1::1/64 dev "$IF_C" nodad
 	lib_nsx "$NS_R" ip addr add 198.18.1.2/24 dev "$IF_RC"
-	lib_nsx "$NS_R" ip -6 addr add 2001:2:1::2/64 dev "$IF_RC" nodad
+	lib_nsx "$NS_R" ip -6 addr add 2001:2:0:1::2/64 dev "$IF_RC" nodad
 	lib_nsx "$NS_R" ip addr add 198.18.2.1/24 dev "$IF_RU"
-	lib_nsx "$NS_R" ip -6 addr add 2001:2:2::1/64 dev "$IF_RU" nodad
+	lib_nsx "$NS_R" ip -6 addr add 2001:2:0:2::1/64 dev "$IF_RU" nodad
 	lib_nsx "$NS_U" ip addr add 198.18.2.2/24 dev "$IF_U"
 	lib_nsx "$NS_U" ip addr add 198.18.2.3/24 dev "$IF_U"
-	lib_nsx "$NS_U" ip -6 addr add 2001:2:2::2/64 dev "$IF_U" nodad
-	lib_nsx "$NS_U" ip -6 addr add 2001:2:2::3/64 dev "$IF_U" nodad
+	lib_nsx "$NS_U" ip -6 addr add 2001:2:0:2::2/64 dev "$IF_U" nodad
+	lib_nsx "$NS_U" ip -6 addr add 2001:2:0:2::3/64 dev "$IF_U" nodad
 	lib_nsx "$NS_C" ip link set "$IF_C" up
 	lib_nsx "$NS_R" ip link set "$IF_RC" up
 	lib_nsx "$NS_R" ip link set "$IF_RU" up
 	lib_nsx "$NS_U" ip link set "$IF_U" up
 	lib_nsx "$NS_C" ip route add 198.18.2.0/24 via 198.18.1.2
-	lib_nsx "$NS_C" ip -6 route add 2001:2:2::/64 via 2001:2:1::2
+	lib_nsx "$NS_C" ip -6 route add 2001:2:0:2::/64 via 2001:2:0:1::2
 	lib_nsx "$NS_U" ip route add 198.18.1.0/24 via 198.18.2.1
-	lib_nsx "$NS_U" ip -6 route add 2001:2:1::/64 via 2001:2:2::1
+	lib_nsx "$NS_U" ip -6 route add 2001:2:0:1::/64 via 2001:2:0:2::1
 	lib_forwarding off
 	# Links must be up (carrier) before traffic; bounded wait, no bare sleep.
 	lib_wait_for 5 lib__link_up "$NS_C" "$IF_C" || lib_fail "$IF_C not up"
@@ -305,7 +305,7 @@ lib_veth_queues()
 lib_reply_routes()
 {
 	local net=198.18.1.0/24
-	[ "$2" = 6 ] && net=2001:2:1::/64
+	[ "$2" = 6 ] && net=2001:2:0:1::/64
 	lib_nsx "$NS_R" ip -"$2" rule "$1" iif "$IF_RU" lookup 100 priority 100
 	lib_nsx "$NS_R" ip -"$2" route "$1" local "$net" dev lo table 100
 }
@@ -328,8 +328,8 @@ lib_family()
 		CLIENT_IP=198.18.1.1 RELAY_IP=198.18.1.2 RELAY_UP_IP=198.18.2.1
 		UP1_IP=198.18.2.2 UP2_IP=198.18.2.3
 	else
-		CLIENT_IP=2001:2:1::1 RELAY_IP=2001:2:1::2 RELAY_UP_IP=2001:2:2::1
-		UP1_IP=2001:2:2::2 UP2_IP=2001:2:2::3
+		CLIENT_IP=2001:2:0:1::1 RELAY_IP=2001:2:0:1::2 RELAY_UP_IP=2001:2:0:2::1
+		UP1_IP=2001:2:0:2::2 UP2_IP=2001:2:0:2::3
 	fi
 }
 

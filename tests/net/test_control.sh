@@ -55,8 +55,8 @@ relays = (
 	},
 	{
 		name = "t6";
-		listen = [ "[2001:2:1::2]:5000" ];
-		upstreams = [ "[2001:2:2::2]:9000" ];
+		listen = [ "[2001:2:0:1::2]:5000" ];
+		upstreams = [ "[2001:2:0:2::2]:9000" ];
 		session_timeout = $2;
 	}
 );
@@ -124,7 +124,7 @@ metric_sum()
 
 write_conf "$CONF" "$SESSION_TIMEOUT"
 lib_udp_bg "$NS_U" "$TMPD/echo4.json" echo --bind 198.18.2.2:9000
-lib_udp_bg "$NS_U" "$TMPD/echo6.json" echo --bind "[2001:2:2::2]:9000"
+lib_udp_bg "$NS_U" "$TMPD/echo6.json" echo --bind "[2001:2:0:2::2]:9000"
 lib_relay_start "$CONF" || lib_fail "relay did not start"
 lib_wait_for 10 ctl_up || lib_fail "no answer on the control socket $SOCK"
 
@@ -147,7 +147,7 @@ done
 # ---- status
 if out=$(ctl status); then
 	for want in "pid *$RELAY_PID" "config *$CONF" "t4 *forward *rr *198.18.1.2:5000 *198.18.2.2:9000" \
-		"t6 *forward *rr *\[2001:2:1::2\]:5000" "WORKER *CPU *HEARTBEAT_AGE" "filter *off"; do
+		"t6 *forward *rr *\[2001:2:0:1::2\]:5000" "WORKER *CPU *HEARTBEAT_AGE" "filter *off"; do
 		echo "$out" | grep -q "$want" || lib_case_fail "status table lacks /$want/"
 	done
 	lib_case_ok "status table"
@@ -172,7 +172,7 @@ if check_json status status; then
 	expect "status.relays" \
 		"$(json_get "$TMPD/status.json" '",".join(r["name"] for r in j["relays"])')" "t4,t6"
 	expect "status.t6.listen" "$(json_get "$TMPD/status.json" 'j["relays"][1]["listen"][0]')" \
-		"[2001:2:1::2]:5000"
+		"[2001:2:0:1::2]:5000"
 	expect "status.filter" "$(json_get "$TMPD/status.json" 'j["filter"]["mode"]')" off
 	expect "status.reloads" "$(json_get "$TMPD/status.json" 'j["reloads"]["last_result"]')" none
 fi
@@ -203,7 +203,7 @@ fi
 # ---- sessions
 if out=$(ctl sessions); then
 	echo "$out" | grep -q '^6 sessions$' || lib_case_fail "sessions table: no '6 sessions' line"
-	row='^t6 +\[2001:2:1::1\]:4100[0-2] +\[2001:2:1::2\]:5000 +\[2001:2:2::2\]:9000 '
+	row='^t6 +\[2001:2:0:1::1\]:4100[0-2] +\[2001:2:0:1::2\]:5000 +\[2001:2:0:2::2\]:9000 '
 	echo "$out" | grep -Eq "$row" ||
 		lib_case_fail "sessions table lacks a t6 client row:"$'\n'"$out"
 	lib_case_ok "sessions table"
@@ -257,7 +257,7 @@ if fetch_metrics "" >"$TMPD/metrics.txt" 2>"$TMPD/metrics.hdr"; then
 	v=$(awk '/^ringrelay_worker_completions_total\{/ { s += $NF } END { print (s > 0) ? "yes" : s + 0 }' \
 		"$TMPD/metrics.txt")
 	expect "metrics worker completions > 0" "$v" yes
-	grep -Eq '198\.18\.1\.1|2001:2:1::1' "$TMPD/metrics.txt" &&
+	grep -Eq '198\.18\.1\.1|2001:2:0:1::1' "$TMPD/metrics.txt" &&
 		lib_case_fail "a client address leaked into the metrics labels"
 else
 	lib_case_fail "GET /metrics failed: $(cat "$TMPD/metrics.hdr")"
@@ -480,7 +480,7 @@ rm -f "$SOCK"
 # denied prefix is dropped, and ringrelayctl filter / stats / metrics show the rule's hits.
 lib_nsx "$NS_C" ip addr add 198.18.1.9/24 dev "$IF_C"
 write_conf "$CONF" "$SESSION_TIMEOUT" "filter = { interfaces = [ \"$IF_RC\" ]; mode = \"tc\";
-	deny = [ \"198.18.1.8/29\", \"2001:2:9::/48\" ]; };"
+	deny = [ \"198.18.1.8/29\", \"2001:2:0:9::/64\" ]; };"
 lib_relay_start "$CONF" || lib_fail "relay with a filter did not start"
 lib_wait_for 10 ctl_up || lib_fail "no answer on the control socket with the filter on"
 if [ "$(ctl filter)" = "filter: off" ]; then

@@ -34,7 +34,7 @@ lib_private_bpffs
 
 # Second client addresses, inside the denied prefixes below.
 lib_nsx "$NS_C" ip addr add 198.18.1.66/24 dev "$IF_C"
-lib_nsx "$NS_C" ip -6 addr add 2001:2:1::66/64 dev "$IF_C" nodad
+lib_nsx "$NS_C" ip -6 addr add 2001:2:0:1::66/64 dev "$IF_C" nodad
 
 # rr_counter INDEX: filter counter summed over CPUs.
 rr_counter()
@@ -260,8 +260,8 @@ run_case()
 		BAD_IP=198.18.1.66 DENY_A=198.18.1.64/26 DENY_B1=198.18.1.64/27
 		DENY_B2=198.18.1.0/32
 	else
-		BAD_IP=2001:2:1::66 DENY_A=2001:2:1::40/122 DENY_B1=2001:2:1::60/123
-		DENY_B2=2001:2:1::/128
+		BAD_IP=2001:2:0:1::66 DENY_A=2001:2:0:1::40/122 DENY_B1=2001:2:0:1::60/123
+		DENY_B2=2001:2:0:1::/128
 	fi
 	conf=$TMPD/filter-$mode-$2.conf
 	lib_relay_conf "$conf" listen="$(ep "$RELAY_IP" 5000)" up="$(ep "$UP1_IP" 9000)"
@@ -446,11 +446,11 @@ move_case()
 	lib_family "$1"
 	c="[relay moved/ipv$1]"
 	BAD_IP=198.18.1.66
-	[ "$1" = 6 ] && BAD_IP=2001:2:1::66
+	[ "$1" = 6 ] && BAD_IP=2001:2:0:1::66
 	lib_relay_conf "$conf" listen="$(ep "$RELAY_IP" 5000)" up="$(ep "$UP1_IP" 9000)"
 	cat >>"$conf" <<EOF
 filter = { interfaces = [ "$IF_RC" ]; mode = "xdp"; pin = true;
-	deny = [ "198.18.1.64/26", "2001:2:1::40/122" ]; };
+	deny = [ "198.18.1.64/26", "2001:2:0:1::40/122" ]; };
 EOF
 	RINGRELAY_WORKER_WAIT_MS=$((WAIT_SCALE > 3 ? 5000 : 1500 * WAIT_SCALE)) \
 		echo_and_relay relay || return

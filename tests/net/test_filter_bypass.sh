@@ -38,7 +38,7 @@ lib_private_bpffs
 lib_nsx "$NS_C" ip link set dev "$IF_C" mtu 9000
 lib_nsx "$NS_R" ip link set dev "$IF_RC" mtu 9000
 lib_nsx "$NS_C" ip addr add 198.18.1.66/24 dev "$IF_C"
-lib_nsx "$NS_C" ip -6 addr add 2001:2:1::66/64 dev "$IF_C" nodad
+lib_nsx "$NS_C" ip -6 addr add 2001:2:0:1::66/64 dev "$IF_C" nodad
 RC_MAC=$(lib_nsx "$NS_R" cat "/sys/class/net/$IF_RC/address")
 
 # rr_counter INDEX: filter counter summed over CPUs.
@@ -119,7 +119,7 @@ run_case()
 	if [ "$2" = 4 ]; then
 		bad=198.18.1.66 deny=198.18.1.64/26
 	else
-		bad=2001:2:1::66 deny=2001:2:1::40/122
+		bad=2001:2:0:1::66 deny=2001:2:0:1::40/122
 	fi
 	conf=$TMPD/bypass-$mode-$2.conf
 	lib_relay_conf "$conf" buffer=65536 buffers=64 listen="$(ep "$RELAY_IP" 5000)" \

@@ -34,10 +34,10 @@ client_link_up()
 {
 	lib_nsx "$NS_C" ip addr add 198.18.1.1/24 dev "$IF_C"
 	lib_nsx "$NS_C" ip addr add 198.18.1.66/24 dev "$IF_C"
-	lib_nsx "$NS_C" ip -6 addr add 2001:2:1::1/64 dev "$IF_C" nodad
-	lib_nsx "$NS_C" ip -6 addr add 2001:2:1::66/64 dev "$IF_C" nodad
+	lib_nsx "$NS_C" ip -6 addr add 2001:2:0:1::1/64 dev "$IF_C" nodad
+	lib_nsx "$NS_C" ip -6 addr add 2001:2:0:1::66/64 dev "$IF_C" nodad
 	lib_nsx "$NS_R" ip addr add 198.18.1.2/24 dev "$IF_RC"
-	lib_nsx "$NS_R" ip -6 addr add 2001:2:1::2/64 dev "$IF_RC" nodad
+	lib_nsx "$NS_R" ip -6 addr add 2001:2:0:1::2/64 dev "$IF_RC" nodad
 	lib_nsx "$NS_C" ip link set "$IF_C" up
 	lib_nsx "$NS_R" ip link set "$IF_RC" up
 	lib_wait_for 5 lib__link_up "$NS_R" "$IF_RC" || lib_fail "$IF_RC not up"
@@ -154,13 +154,13 @@ run_case()
 	lib_family "$fam"
 	c="[$backend/ipv$fam]"
 	DENIED_IP=198.18.1.66
-	[ "$fam" = 6 ] && DENIED_IP=2001:2:1::66
+	[ "$fam" = 6 ] && DENIED_IP=2001:2:0:1::66
 	conf=$TMPD/relink-$backend-$fam.conf
 	lib_relay_conf "$conf" backend="$backend" listen="$(ep "$RELAY_IP" 5000)" \
 		up="$(ep "$UP1_IP" 9000)"
 	cat >>"$conf" <<EOF
 filter = { interfaces = [ "$IF_RC" ]; mode = "xdp";
-	deny = [ "198.18.1.64/26", "2001:2:1::40/122" ]; };
+	deny = [ "198.18.1.64/26", "2001:2:0:1::40/122" ]; };
 EOF
 	start_echo_relay "$conf" || return
 	check "$c before the link goes"
@@ -219,12 +219,12 @@ retry_case()
 	lib_family "$fam"
 	c="[attach retried/ipv$fam]"
 	DENIED_IP=198.18.1.66
-	[ "$fam" = 6 ] && DENIED_IP=2001:2:1::66
+	[ "$fam" = 6 ] && DENIED_IP=2001:2:0:1::66
 	conf=$TMPD/retry-$fam.conf
 	lib_relay_conf "$conf" listen="$(ep "$RELAY_IP" 5000)" up="$(ep "$UP1_IP" 9000)"
 	cat >>"$conf" <<EOF
 filter = { interfaces = [ "$IF_RC" ]; mode = "tc"; tc_hook = "clsact";
-	deny = [ "198.18.1.64/26", "2001:2:1::40/122" ]; };
+	deny = [ "198.18.1.64/26", "2001:2:0:1::40/122" ]; };
 EOF
 	start_echo_relay "$conf" || return
 	check "$c before the link goes"

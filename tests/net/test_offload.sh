@@ -306,7 +306,7 @@ print(" ".join("%s=%d/%d" % b for b in bad) or "ok")')
 }
 
 # A second link between the relay's and the upstream's namespaces (IF_RU2 198.18.3.1,
-# 2001:2:3::1 <-> IF_U2 198.18.3.2, 2001:2:3::2), and a source rule in the relay's namespace:
+# 2001:2:0:3::1 <-> IF_U2 198.18.3.2, 2001:2:0:3::2), and a source rule in the relay's namespace:
 # what leaves from its address on the second link follows table 2, which reaches the
 # upstreams over that link; the main table reaches them over the first. Made once, inside
 # the test's namespaces (gone with them).
@@ -318,15 +318,15 @@ policy_topology()
 	[ -n "$POLICY_LINK" ] && return 0
 	ip link add "$IF_RU2" netns "$NS_R" type veth peer name "$IF_U2" netns "$NS_U" || return 1
 	lib_nsx "$NS_R" ip addr add 198.18.3.1/24 dev "$IF_RU2"
-	lib_nsx "$NS_R" ip -6 addr add 2001:2:3::1/64 dev "$IF_RU2" nodad
+	lib_nsx "$NS_R" ip -6 addr add 2001:2:0:3::1/64 dev "$IF_RU2" nodad
 	lib_nsx "$NS_U" ip addr add 198.18.3.2/24 dev "$IF_U2"
-	lib_nsx "$NS_U" ip -6 addr add 2001:2:3::2/64 dev "$IF_U2" nodad
+	lib_nsx "$NS_U" ip -6 addr add 2001:2:0:3::2/64 dev "$IF_U2" nodad
 	lib_nsx "$NS_R" ip link set "$IF_RU2" up
 	lib_nsx "$NS_U" ip link set "$IF_U2" up
 	lib_nsx "$NS_R" ip rule add from 198.18.3.1 lookup 2 &&
 		lib_nsx "$NS_R" ip route add 198.18.2.0/24 via 198.18.3.2 dev "$IF_RU2" table 2 &&
-		lib_nsx "$NS_R" ip -6 rule add from 2001:2:3::1 lookup 2 &&
-		lib_nsx "$NS_R" ip -6 route add 2001:2:2::/64 via 2001:2:3::2 dev "$IF_RU2" table 2 ||
+		lib_nsx "$NS_R" ip -6 rule add from 2001:2:0:3::1 lookup 2 &&
+		lib_nsx "$NS_R" ip -6 route add 2001:2:0:2::/64 via 2001:2:0:3::2 dev "$IF_RU2" table 2 ||
 		return 1
 	lib_wait_for 5 lib__link_up "$NS_R" "$IF_RU2" || return 1
 	lib_wait_for 5 lib__link_up "$NS_U" "$IF_U2" || return 1
@@ -349,7 +349,7 @@ policy_case()
 	policy_topology || { lib_case_fail "$c the second link and its rule"; return; }
 	lib_family "$fam"
 	src=198.18.3.1
-	[ "$fam" = 6 ] && src=2001:2:3::1
+	[ "$fam" = 6 ] && src=2001:2:0:3::1
 	to=$(ep "$RELAY_IP" 5000)
 	prepare_mode "$mode"
 	[ "$mode" = xdp ] && v=1 gro=on
@@ -416,7 +416,7 @@ policy_auto_case()
 	lib_nsx "$NS_R" sysctl -qw net.ipv4.conf.$IF_RU2.forwarding=1 \
 		net.ipv6.conf.$IF_RU2.forwarding=1
 	write_conf "$conf" auto 30.0 "$(ep "$UP1_IP" 9000)"
-	sed -i 's/offload = "auto";/offload = "auto"; source = "2001:2:3::1";/' "$conf"
+	sed -i 's/offload = "auto";/offload = "auto"; source = "2001:2:0:3::1";/' "$conf"
 	line=$(lib_nsx "$NS_R" "$RINGRELAY" -V -c "$conf" | grep 'relay t: offload = ')
 	case $line in
 	*"-> tc: auto: tc on "*"$IF_RU2"*"because the IPv6 route to upstream "*"policy rule's table"*)
@@ -502,9 +502,9 @@ legs_count()
 	done <<<"$1"
 }
 
-# A two-link multipath route to the upstream (2001:2:5::2 on the upstream's loopback, through
+# A two-link multipath route to the upstream (2001:2:0:5::2 on the upstream's loopback, through
 # IF_RU and IF_RU2) with the L4 multipath hash. Relay t's session sockets are bound to no
-# address, relay b's to its source 2001:2:2::1: the kernel chose their routes with the
+# address, relay b's to its source 2001:2:0:2::1: the kernel chose their routes with the
 # protocol and ports, and t's without a source. Every datagram must be answered, and each
 # session's leave by one link, whichever path carries them: the fast path takes a session
 # only where the program's own lookup sends it by its socket's leg. IF_RU has forwarding, so
@@ -521,7 +521,7 @@ legs_count()
 # gateway a session pinned at its start was used for good: those on IF_RU2 were lost.
 ecmp_case()
 {
-	local c="[tc/ipv6 multipath]" conf=$TMPD/ecmp.conf up=2001:2:5::2 up6=2001:2:6::2 out line n=8
+	local c="[tc/ipv6 multipath]" conf=$TMPD/ecmp.conf up=2001:2:0:5::2 up6=2001:2:0:6::2 out line n=8
 	local fails=$LIB_FAILS fwd rsn
 	policy_topology || { lib_case_fail "$c the second link"; return; }
 	lib_family 6
@@ -532,11 +532,11 @@ ecmp_case()
 		net.ipv6.conf.$IF_RU.forwarding=1 net.ipv6.fib_multipath_hash_policy=1
 	lib_nsx "$NS_U" ip -6 addr add $up/128 dev lo
 	lib_nsx "$NS_U" ip -6 addr add $up6/128 dev lo
-	lib_nsx "$NS_U" ip -6 addr add 2001:2:3::3/64 dev "$IF_U2" nodad
-	lib_nsx "$NS_R" ip -6 route add 2001:2:5::/64 nexthop via 2001:2:2::2 dev "$IF_RU" \
-		nexthop via 2001:2:3::2 dev "$IF_RU2" || { lib_case_fail "$c the route"; return; }
-	lib_nsx "$NS_R" ip -6 route add 2001:2:6::/64 via 2001:2:2::2 dev "$IF_RU"
-	lib_nsx "$NS_R" ip -6 route add 2001:2:6::/64 via 2001:2:3::2 dev "$IF_RU2" table 100
+	lib_nsx "$NS_U" ip -6 addr add 2001:2:0:3::3/64 dev "$IF_U2" nodad
+	lib_nsx "$NS_R" ip -6 route add 2001:2:0:5::/64 nexthop via 2001:2:0:2::2 dev "$IF_RU" \
+		nexthop via 2001:2:0:3::2 dev "$IF_RU2" || { lib_case_fail "$c the route"; return; }
+	lib_nsx "$NS_R" ip -6 route add 2001:2:0:6::/64 via 2001:2:0:2::2 dev "$IF_RU"
+	lib_nsx "$NS_R" ip -6 route add 2001:2:0:6::/64 via 2001:2:0:3::2 dev "$IF_RU2" table 100
 	lib_nsx "$NS_R" ip -6 rule add ipproto udp dport 9001 lookup 100 ||
 		{ lib_case_fail "$c the port rule"; return; }
 	lib_udp_bg "$NS_U" "$TMPD/echo13.json" echo --bind "$(ep $up 9000)"
@@ -559,11 +559,11 @@ ecmp_case()
 		legs_of_sessions "$to" 46000 $n "$TMPD/rc" >"$TMPD/rc.out" &
 		local lpid=$!
 		lib_wait_for 20 test -e "$TMPD/rc.ready" || lib_case_fail "$c relay t's clients"
-		lib_nsx "$NS_R" ip -6 route replace 2001:2:5::/64 nexthop via 2001:2:2::3 dev "$IF_RU" \
-			nexthop via 2001:2:3::3 dev "$IF_RU2"
-		lib_nsx "$NS_R" ip -6 neigh replace 2001:2:2::2 lladdr 02:00:00:00:00:01 \
+		lib_nsx "$NS_R" ip -6 route replace 2001:2:0:5::/64 nexthop via 2001:2:0:2::3 dev "$IF_RU" \
+			nexthop via 2001:2:0:3::3 dev "$IF_RU2"
+		lib_nsx "$NS_R" ip -6 neigh replace 2001:2:0:2::2 lladdr 02:00:00:00:00:01 \
 			dev "$IF_RU" nud permanent
-		lib_nsx "$NS_R" ip -6 neigh replace 2001:2:3::2 lladdr 02:00:00:00:00:01 \
+		lib_nsx "$NS_R" ip -6 neigh replace 2001:2:0:3::2 lladdr 02:00:00:00:00:01 \
 			dev "$IF_RU2" nud permanent
 		touch "$TMPD/rc.go"
 		wait "$lpid"
@@ -591,15 +591,15 @@ ecmp_case()
 	lib_stop_pid "$echo2"
 	lib_nsx "$NS_R" ip -6 rule del ipproto udp dport 9001 lookup 100
 	lib_nsx "$NS_R" ip -6 route flush table 100
-	lib_nsx "$NS_R" ip -6 route del 2001:2:6::/64
-	lib_nsx "$NS_R" ip -6 route del 2001:2:5::/64
-	lib_nsx "$NS_R" ip -6 neigh del 2001:2:2::2 dev "$IF_RU"
-	lib_nsx "$NS_R" ip -6 neigh del 2001:2:3::2 dev "$IF_RU2"
+	lib_nsx "$NS_R" ip -6 route del 2001:2:0:6::/64
+	lib_nsx "$NS_R" ip -6 route del 2001:2:0:5::/64
+	lib_nsx "$NS_R" ip -6 neigh del 2001:2:0:2::2 dev "$IF_RU"
+	lib_nsx "$NS_R" ip -6 neigh del 2001:2:0:3::2 dev "$IF_RU2"
 	lib_nsx "$NS_R" sysctl -qw net.ipv6.fib_multipath_hash_policy=0 \
 		net.ipv6.conf.$IF_RU.forwarding=0
 	lib_nsx "$NS_U" ip -6 addr del $up/128 dev lo
 	lib_nsx "$NS_U" ip -6 addr del $up6/128 dev lo
-	lib_nsx "$NS_U" ip -6 addr del 2001:2:3::3/64 dev "$IF_U2"
+	lib_nsx "$NS_U" ip -6 addr del 2001:2:0:3::3/64 dev "$IF_U2"
 }
 
 # IPv4: a multipath route to upstream 198.18.5.2 (on the upstream's loopback) with a leg
@@ -680,7 +680,7 @@ ecmp4_case()
 }
 
 # 17 more links between the relay's and the upstream's namespaces (rr1..rr17 in NS_R with
-# 198.19.N.1/24 and 2001:2:1NN::1/64, their peers rr1p..rr17p in NS_U with .2 and ::2):
+# 198.19.N.1/24 and 2001:2:0:1NN::1/64, their peers rr1p..rr17p in NS_U with .2 and ::2):
 # with them a wildcard listener has more interfaces than a relay's fast path (16) takes.
 # Made once, inside the test's namespaces (gone with them).
 MANY_LINKS=
@@ -693,12 +693,12 @@ many_links()
 	done | ip -batch - || return 1
 	for n in $(seq 1 17); do
 		echo "addr add 198.19.$n.1/24 dev rr$n"
-		echo "addr add 2001:2:$((100 + n))::1/64 dev rr$n nodad"
+		echo "addr add 2001:2:0:$((100 + n))::1/64 dev rr$n nodad"
 		echo "link set rr$n up"
 	done | lib_nsx "$NS_R" ip -batch - || return 1
 	for n in $(seq 1 17); do
 		echo "addr add 198.19.$n.2/24 dev rr${n}p"
-		echo "addr add 2001:2:$((100 + n))::2/64 dev rr${n}p nodad"
+		echo "addr add 2001:2:0:$((100 + n))::2/64 dev rr${n}p nodad"
 		echo "link set rr${n}p up"
 	done | lib_nsx "$NS_U" ip -batch - || return 1
 	MANY_LINKS=1
@@ -718,7 +718,7 @@ many_ifaces_case()
 	if [ "$fam" = 4 ]; then
 		to=$(ep 0.0.0.0 5000) up=198.19.17.2
 	else
-		to=$(ep :: 5000) up=2001:2:117::2
+		to=$(ep :: 5000) up=2001:2:0:117::2
 	fi
 	prepare_mode tc
 	lib_udp_bg "$NS_U" "$TMPD/echo10.json" echo --bind "$(ep "$up" 9000)"
@@ -900,7 +900,7 @@ mac_case()
 
 # A layer 3 device in the relay's namespace (rrl3: an ipip tunnel, else a tun; its packets
 # start at the IP header, where the program reads an Ethernet one) holding an address and the
-# route to 198.18.95.0/24 / 2001:2:95::/64. Relay t listens on the wildcard, whose interfaces
+# route to 198.18.95.0/24 / 2001:2:0:95::/64. Relay t listens on the wildcard, whose interfaces
 # include rrl3: the fast path leaves rrl3 out, says so, and its sessions (on the Ethernet
 # links) go fast. Relay v has two upstreams, UP1 and one routed through rrl3 (nobody answers
 # there): its sessions to UP1 go fast, those to the other stay on the socket path
@@ -920,9 +920,9 @@ l3_case()
 		lib_nsx "$NS_R" ip route add 198.18.95.0/24 dev rrl3
 		l3up=198.18.95.2 wild=0.0.0.0
 	else
-		lib_nsx "$NS_R" ip -6 addr add 2001:2:94::1/64 dev rrl3 nodad
-		lib_nsx "$NS_R" ip -6 route add 2001:2:95::/64 dev rrl3
-		l3up=2001:2:95::2 wild=::
+		lib_nsx "$NS_R" ip -6 addr add 2001:2:0:94::1/64 dev rrl3 nodad
+		lib_nsx "$NS_R" ip -6 route add 2001:2:0:95::/64 dev rrl3
+		l3up=2001:2:0:95::2 wild=::
 	fi
 	prepare_mode tc
 	lib_udp_bg "$NS_U" "$TMPD/echo13.json" echo --bind "$(ep "$UP1_IP" 9000)"

@@ -29,7 +29,7 @@ FILTER_CAPS=$(( (1 << 12) | (1 << 38) | (1 << 39) )) # NET_ADMIN, PERFMON, BPF
 DENIED_IP=198.18.1.66
 lib_nsx "$NS_C" ip addr add "$DENIED_IP/24" dev "$IF_C"
 lib_udp_bg "$NS_U" "$TMPD/echo4.json" echo --bind 198.18.2.2:9000
-lib_udp_bg "$NS_U" "$TMPD/echo6.json" echo --bind "[2001:2:2::2]:9000"
+lib_udp_bg "$NS_U" "$TMPD/echo6.json" echo --bind "[2001:2:0:2::2]:9000"
 
 # conf FILE SOCKET EXTRA: two listeners (v4, v6), a control socket, EXTRA lines.
 conf()
@@ -37,8 +37,8 @@ conf()
 	cat >"$1" <<EOF2
 workers = 2;
 control_socket = "$2";
-relays = ( { name = "p"; listen = [ "198.18.1.2:5000", "[2001:2:1::2]:5000" ];
-	upstreams = [ "198.18.2.2:9000", "[2001:2:2::2]:9000" ]; balance = "hash"; } );
+relays = ( { name = "p"; listen = [ "198.18.1.2:5000", "[2001:2:0:1::2]:5000" ];
+	upstreams = [ "198.18.2.2:9000", "[2001:2:0:2::2]:9000" ]; balance = "hash"; } );
 $3
 EOF2
 	chmod 644 "$1"
@@ -102,7 +102,7 @@ traffic()
 	local out
 	out=$(lib_udp "$NS_C" client --to 198.18.1.2:5000 --bind 198.18.1.1 --count 3 --size 50 \
 		--expect-echo) || lib_case_fail "$1 ipv4 client: $out"
-	out=$(lib_udp "$NS_C" client --to "[2001:2:1::2]:5000" --count 3 --size 50 \
+	out=$(lib_udp "$NS_C" client --to "[2001:2:0:1::2]:5000" --count 3 --size 50 \
 		--expect-echo) || lib_case_fail "$1 ipv6 client: $out"
 	if [ -n "$2" ]; then
 		out=$(lib_udp "$NS_C" client --to 198.18.1.2:5000 --bind "$DENIED_IP" --count 3 \

@@ -116,7 +116,7 @@ wildcard_echo()
 {
 	local c="$1 wildcard" conf=$TMPD/burst-wild.conf any=0.0.0.0 out echo_pid
 	local second=198.18.1.3 plen=24 nodad=""
-	[ "$FAM" = 6 ] && any="[::]" second=2001:2:1::3 plen=64 nodad=nodad
+	[ "$FAM" = 6 ] && any="[::]" second=2001:2:0:1::3 plen=64 nodad=nodad
 	lib_nsx "$NS_R" ip addr add "$second/$plen" dev "$IF_RC" $nodad
 	lib_relay_conf "$conf" backend="$BACKEND" listen="$any:5001" up="$(ep "$UP1_IP" 9001)"
 	lib_udp_bg "$NS_U" "$TMPD/echo.json" echo --bind "$(ep "$UP1_IP" 9001)" --seconds 60

@@ -83,7 +83,7 @@ for fam in 4 6; do
 	# an address no interface of NS_R has: -t refused it as the start would (before: -t
 	# passed, and the start failed in the workers with no file or line)
 	foreign=198.18.77.1
-	[ "$fam" = 6 ] && foreign=2001:2:77::1
+	[ "$fam" = 6 ] && foreign=2001:2:0:77::1
 	bad_case listen-foreign 9 'relays\[0\]\.listen\[0\]: .*no interface of this host' \
 		"s/$RELAY_IP/$foreign/"
 	# a source no interface has: every session's bind would fail (before: -t and the start
@@ -220,14 +220,14 @@ ip link add rrdad0 netns "$NS_R" type veth peer name rrdad1 netns "$NS_C" ||
 	lib_fail "veth rrdad0"
 lib_nsx "$NS_R" sysctl -qw net.ipv6.conf.rrdad0.accept_dad=1
 lib_nsx "$NS_R" ip link set rrdad0 up
-lib_nsx "$NS_R" ip -6 addr add 2001:2:5::2/64 dev rrdad0
-lib_nsx "$NS_R" ip -6 addr add 2001:2:5::3/64 dev rrdad0
-lib_nsx "$NS_C" ip -6 addr add 2001:2:5::3/64 dev rrdad1 nodad
+lib_nsx "$NS_R" ip -6 addr add 2001:2:0:5::2/64 dev rrdad0
+lib_nsx "$NS_R" ip -6 addr add 2001:2:0:5::3/64 dev rrdad0
+lib_nsx "$NS_C" ip -6 addr add 2001:2:0:5::3/64 dev rrdad1 nodad
 dadconf=$TMPD/dad.conf
-lib_relay_conf "$dadconf" listen="$(ep 2001:2:5::2 5000)" up="$(ep "$UP1_IP" 9000)"
+lib_relay_conf "$dadconf" listen="$(ep 2001:2:0:5::2 5000)" up="$(ep "$UP1_IP" 9000)"
 out=$(relay -t -c "$dadconf" 2>&1)
 rc=$?
-if [ $rc -eq 1 ] && echo "$out" | grep -q "2001:2:5::2.*the address is tentative: IPv6 duplicate address detection" &&
+if [ $rc -eq 1 ] && echo "$out" | grep -q "2001:2:0:5::2.*the address is tentative: IPv6 duplicate address detection" &&
 	! echo "$out" | grep -q "no interface"; then
 	lib_case_ok "[ipv6] -t on a tentative listen address: $out"
 else
@@ -235,7 +235,7 @@ else
 		"tentative; output: $out"
 fi
 lib_nsx "$NS_C" ip link set rrdad1 up
-tentative=$(lib_nsx "$NS_R" ip -6 addr show dev rrdad0 tentative | grep -c "2001:2:5::2/")
+tentative=$(lib_nsx "$NS_R" ip -6 addr show dev rrdad0 tentative | grep -c "2001:2:0:5::2/")
 if lib_relay_start "$dadconf"; then
 	lib_case_ok "[ipv6] the start waits for its listen address's DAD (tentative at the" \
 		"start: $tentative)"
@@ -244,12 +244,12 @@ else
 	lib_case_fail "[ipv6] the start did not wait for its listen address's DAD:" \
 		"$(lib_relay_log_current | tail -n 3)"
 fi
-dad_failed() { lib_nsx "$NS_R" ip -6 addr show dev rrdad0 dadfailed | grep -q "2001:2:5::3/"; }
-lib_wait_for 5 dad_failed || lib_fail "2001:2:5::3 did not fail its DAD (test bug)"
-lib_relay_conf "$dadconf" listen="$(ep 2001:2:5::3 5000)" up="$(ep "$UP1_IP" 9000)"
+dad_failed() { lib_nsx "$NS_R" ip -6 addr show dev rrdad0 dadfailed | grep -q "2001:2:0:5::3/"; }
+lib_wait_for 5 dad_failed || lib_fail "2001:2:0:5::3 did not fail its DAD (test bug)"
+lib_relay_conf "$dadconf" listen="$(ep 2001:2:0:5::3 5000)" up="$(ep "$UP1_IP" 9000)"
 out=$(relay -t -c "$dadconf" 2>&1)
 rc=$?
-if [ $rc -eq 1 ] && echo "$out" | grep -q "2001:2:5::3.*duplicate address detection failed"; then
+if [ $rc -eq 1 ] && echo "$out" | grep -q "2001:2:0:5::3.*duplicate address detection failed"; then
 	lib_case_ok "[ipv6] -t on a listen address whose DAD failed: $out"
 else
 	lib_case_fail "[ipv6] -t on a listen address whose DAD failed: exit $rc, want 1" \

@@ -378,7 +378,7 @@ unroutable_member()
 	if [ "$1" = 4 ]; then
 		UNR_IP=198.18.99.1 UNR_NET=198.18.99.0/24
 	else
-		UNR_IP=2001:2:99::1 UNR_NET=2001:2:99::/64
+		UNR_IP=2001:2:0:99::1 UNR_NET=2001:2:0:99::/64
 	fi
 	UNR_EP=$(ep "$UNR_IP" 9000)
 	UNR_EP=${UNR_EP//\[/\\[}

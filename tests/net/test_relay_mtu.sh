@@ -134,8 +134,8 @@ shrink_case()
 }
 
 # The hop network behind NS_U (toobig_case), and the hop's address in it.
-HOP_NET=2001:2:3::/64
-HOP=2001:2:3::2
+HOP_NET=2001:2:0:3::/64
+HOP=2001:2:0:3::2
 
 # hop_route: NS_R's route to the hop network, through NS_U, made again: the path MTU learnt
 # for the hop goes with the old one (an exception of that route).

@@ -19,7 +19,7 @@ command -v ethtool >/dev/null || lib_skip "ethtool not found"
 
 IF_Q=veth-q
 IF_QP=veth-qp
-lib_veth_queues "$IF_Q" "$IF_QP" 4 198.18.3.2 2001:2:3::2
+lib_veth_queues "$IF_Q" "$IF_QP" 4 198.18.3.2 2001:2:0:3::2
 
 SOCK=$TMPD/run/ctl.sock
 ctl() { "$CTL" -s "$SOCK" "$@"; }
@@ -56,7 +56,7 @@ run_case()
 	if [ "$fam" = 4 ]; then
 		l1=198.18.1.2:5000 l2=198.18.3.2:5000
 	else
-		l1="[2001:2:1::2]:5000" l2="[2001:2:3::2]:5000"
+		l1="[2001:2:0:1::2]:5000" l2="[2001:2:0:3::2]:5000"
 	fi
 	cat >"$conf" <<EOF
 # written by $LIB_NAME

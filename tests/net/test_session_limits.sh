@@ -20,7 +20,7 @@ CTL=${RINGRELAYCTL:-$BUILD/ringrelayctl}
 [ -x "$CTL" ] || lib_fail "ringrelayctl not found at $CTL (make build/ringrelayctl)"
 # A second client address in the client namespace.
 lib_nsx "$NS_C" ip addr add 198.18.1.9/24 dev "$IF_C"
-lib_nsx "$NS_C" ip -6 addr add 2001:2:1::9/64 dev "$IF_C" nodad
+lib_nsx "$NS_C" ip -6 addr add 2001:2:0:1::9/64 dev "$IF_C" nodad
 
 ctl() { "$CTL" -s "$TMPD/run/ctl.sock" "$@"; }
 # from ARGS...: udp.py client datagrams of 64 bytes from CLIENT_IP (explicitly: with two
@@ -50,7 +50,7 @@ per_source_case()
 	local backend=$1 fam=$2 other line v
 	lib_case_begin limits "$backend" "$fam"
 	other=198.18.1.9
-	[ "$fam" = 6 ] && other=2001:2:1::9
+	[ "$fam" = 6 ] && other=2001:2:0:1::9
 	lib_case_echo
 	lib_case_start workers=1 max=8 || return
 

@@ -25,7 +25,7 @@ command -v ethtool >/dev/null || lib_skip "ethtool not found"
 
 IF_Q=veth-q2
 IF_QP=veth-q2p
-lib_veth_queues "$IF_Q" "$IF_QP" 2 198.18.3.2 2001:2:3::2
+lib_veth_queues "$IF_Q" "$IF_QP" 2 198.18.3.2 2001:2:0:3::2
 
 SOCK=$TMPD/run/ctl.sock
 ctl() { "$CTL" -s "$SOCK" "$@"; }
@@ -145,7 +145,7 @@ case_auto()
 	lib_case_end
 	# 2 RX queues with a NAPI instance each, threaded by ringrelay on the workers' CPUs
 	q=198.18.3.2:5000
-	[ "$2" = 6 ] && q="[2001:2:3::2]:5000"
+	[ "$2" = 6 ] && q="[2001:2:0:3::2]:5000"
 	lib_nsx "$NS_R" ethtool -K "$IF_Q" gro on >/dev/null || lib_fail "ethtool -K $IF_Q gro on"
 	lib_relay_conf "$conf" backend="$CASE_BACKEND" workers=2 listen="$q" \
 		up="$(ep "$UP1_IP" 9000)"

@@ -33,7 +33,7 @@ lib_topology
 
 # Denied sources next to the allowed client.
 DENIED4=198.18.1.66
-DENIED6=2001:2:1::66
+DENIED6=2001:2:0:1::66
 lib_nsx "$NS_C" ip addr add $DENIED4/24 dev "$IF_C"
 lib_nsx "$NS_C" ip -6 addr add $DENIED6/64 dev "$IF_C" nodad
 
@@ -50,7 +50,7 @@ conf_with()
 {
 	local file=$TMPD/$1-$2.conf rules=""
 	[ "$2" = tc ] && rules="interfaces = [ \"$IF_RC\" ]; deny = [ \"$DENIED4/32\", \"$DENIED6/128\" ];"
-	lib_relay_conf "$file" listen="198.18.1.2:5000" listen="[2001:2:1::2]:5000" \
+	lib_relay_conf "$file" listen="198.18.1.2:5000" listen="[2001:2:0:1::2]:5000" \
 		up="198.18.2.2:9000"
 	echo "filter = { mode = \"$2\"; tc_hook = \"$1\"; $rules };" >>"$file"
 	echo "$file"

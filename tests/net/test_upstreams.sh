@@ -368,10 +368,10 @@ names_case()
 	lib_case_begin names io_uring 4
 	c="[names]"
 	hosts_dir
-	printf '127.0.0.1 localhost\n198.18.2.2 up.test\n2001:2:2::2 up.test\n%s relay.test\n' \
+	printf '127.0.0.1 localhost\n198.18.2.2 up.test\n2001:2:0:2::2 up.test\n%s relay.test\n' \
 		"$RELAY_IP" >"$HOSTS_DIR/hosts"
 	lib_case_server "$TMPD/n4.json" echo --bind "$(ep 198.18.2.2 9000)"
-	lib_case_server "$TMPD/n6.json" echo --bind "$(ep 2001:2:2::2 9000)"
+	lib_case_server "$TMPD/n6.json" echo --bind "$(ep 2001:2:0:2::2 9000)"
 	lib_relay_conf "$conf" backend=io_uring listen="$to" up="up.test:9000"
 	conf_extra "$conf" "resolve_interval = 0.2; offload = \"tc\";"
 	lib_case_start_conf || return
@@ -384,11 +384,11 @@ names_case()
 	state_is 198.18.2.2:9000 disabled ||
 		lib_case_fail "$c after disable: $(up_field t 198.18.2.2:9000 state)"
 	ctl upstream enable t 198.18.2.2:9000 >/dev/null || lib_case_fail "$c enable an address"
-	if state_is 198.18.2.2:9000 up && state_is "[2001:2:2::2]:9000" up; then
+	if state_is 198.18.2.2:9000 up && state_is "[2001:2:0:2::2]:9000" up; then
 		lib_case_ok "$c a drain by name ended by enabling one of its addresses"
 	else
 		lib_case_fail "$c after enabling 198.18.2.2:9000: $(up_field t 198.18.2.2:9000 state)" \
-			"$(up_field t "[2001:2:2::2]:9000" state), want up up"
+			"$(up_field t "[2001:2:0:2::2]:9000" state), want up up"
 	fi
 	# The fast path routes to the name's addresses, not to an entry with none (which took
 	# loopback's route and turned it off): the upstream side's interface is in its set.
@@ -405,7 +405,7 @@ print(r["offload"]["mode"], r["upstreams"][0]["address"], "|", r["offload"]["why
 	sed "s/\"$to\"/\"relay.test:5000\"/" "$conf" >"$TMPD/names-v.conf"
 	out=$(lib_nsx "$NS_R" "$RINGRELAY" -V -c "$TMPD/names-v.conf" 2>&1)
 	# what each name resolves to, sorted: IPv4 first
-	local want_up="  relay t: upstream up.test:9000 -> 198.18.2.2:9000, \[2001:2:2::2\]:9000"
+	local want_up="  relay t: upstream up.test:9000 -> 198.18.2.2:9000, \[2001:2:0:2::2\]:9000"
 	if echo "$out" | grep -qx "  relay t: listen relay.test:5000 -> $RELAY_IP:5000" &&
 		echo "$out" | grep -qx "$want_up"; then
 		lib_case_ok "$c -V names:" \
@@ -955,7 +955,7 @@ print(("bad " if bad or t["tx_pkts"] != 72 or min(u["tx_pkts"] for u in ups) == 
 host_case()
 {
 	local backend=$1 fam=$2 line nowhere=198.18.2.9
-	[ "$fam" = 6 ] && nowhere=2001:2:2::9
+	[ "$fam" = 6 ] && nowhere=2001:2:0:2::9
 	lib_case_begin host "$backend" "$fam"
 	c="[$backend/ipv$fam host unreachable]"
 	lib_relay_conf "$conf" backend="$backend" listen="$to" up="$(ep "$nowhere" 9000)"
@@ -1013,7 +1013,7 @@ print(" ".join("%d/%d" % (u["noreply"], u["sessions_created"]) for _, u in sorte
 	}
 	lib_wait_for 5 noreply_judged
 	out=$(noreply_of)
-	# per upstream noreply/sessions (the cut one first: 198.18.2.2 < .3, 2001:2:2::2 < ::3),
+	# per upstream noreply/sessions (the cut one first: 198.18.2.2 < .3, 2001:2:0:2::2 < ::3),
 	# then the relay's truncated replies
 	case $out in
 	"0/0 "*|*" 0/0 "*) lib_case_fail "$c the clients did not reach both upstreams: $out" ;;

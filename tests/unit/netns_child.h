@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 /* Two veth pairs, rrd0 and rrd1 up (peers rrd0p, rrd1p), with 198.18.8.1/24 and
- * 2001:2:8::1/64 on rrd0, 198.18.9.1/24 and 2001:2:9::1/64 on rrd1: the start of a
+ * 2001:2:0:8::1/64 on rrd0, 198.18.9.1/24 and 2001:2:0:9::1/64 on rrd1: the start of a
  * system() command that goes on with the test's routes. */
 #define NETNS_TWO_LINKS                                                                            \
 	"ip link add rrd0 type veth peer name rrd0p && "                                           \
@@ -18,8 +18,8 @@
 	"ip link set rrd0 up && ip link set rrd1 up && "                                           \
 	"ip link set rrd0p up && ip link set rrd1p up && "                                         \
 	"ip addr add 198.18.8.1/24 dev rrd0 && ip addr add 198.18.9.1/24 dev rrd1 && "             \
-	"ip -6 addr add 2001:2:8::1/64 dev rrd0 nodad && "                                         \
-	"ip -6 addr add 2001:2:9::1/64 dev rrd1 nodad && "
+	"ip -6 addr add 2001:2:0:8::1/64 dev rrd0 nodad && "                                       \
+	"ip -6 addr add 2001:2:0:9::1/64 dev rrd1 nodad && "
 
 /* Moves the calling (child) process into a network namespace of its own: as root directly,
  * else inside a user namespace. 0 or -1. */

@@ -22,7 +22,7 @@ static struct accesslog_session session(struct addr *c, struct addr *u)
 	const char *why;
 
 	assert_int_equal(addr_parse("198.18.1.1:40000", c, &why), 0);
-	assert_int_equal(addr_parse("[2001:2:2::2]:9000", u, &why), 0);
+	assert_int_equal(addr_parse("[2001:2:0:2::2]:9000", u, &why), 0);
 	return (struct accesslog_session){.relay = "dns",
 					  .worker = 1,
 					  .client = c,
@@ -47,13 +47,13 @@ static void test_format(void **state)
 	n = accesslog_format(&s, false, ACCESSLOG_IDLE, &t, f);
 	assert_int_equal(n, 5);
 	assert_string_equal(t.msg, "session start relay=dns client=198.18.1.1:40000 "
-				   "upstream=[2001:2:2::2]:9000 worker=1");
+				   "upstream=[2001:2:0:2::2]:9000 worker=1");
 	assert_string_equal(f[1].key, "RELAY");
 	assert_string_equal(f[2].value, "198.18.1.1:40000");
 	n = accesslog_format(&s, true, ACCESSLOG_UPSTREAM_REMOVED, &t, f);
 	assert_int_equal(n, 11);
 	assert_string_equal(t.msg, "session end relay=dns client=198.18.1.1:40000 "
-				   "upstream=[2001:2:2::2]:9000 worker=1 duration=2.500 "
+				   "upstream=[2001:2:0:2::2]:9000 worker=1 duration=2.500 "
 				   "up_datagrams=3 up_bytes=300 down_datagrams=2 down_bytes=700 "
 				   "reason=upstream_removed");
 	assert_string_equal(f[10].key, "REASON");
@@ -127,7 +127,7 @@ static void test_file(void **state)
 	assert_int_equal(lines, 1);
 	assert_int_equal(text[0], '{');
 	assert_non_null(strstr(text, "\"event\":\"start\",\"relay\":\"dns\",\"client\":"
-				     "\"198.18.1.1:40000\",\"upstream\":\"[2001:2:2::2]:9000\","
+				     "\"198.18.1.1:40000\",\"upstream\":\"[2001:2:0:2::2]:9000\","
 				     "\"worker\":1}\n"));
 }
 

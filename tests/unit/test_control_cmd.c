@@ -29,8 +29,8 @@ static const char conf[] =
 	"relays = (\n"
 	" { name = \"r1\"; listen = [ \"198.18.1.2:5000\" ];\n"
 	"   upstreams = [ \"198.18.2.2:9000\" ]; },\n"
-	" { name = \"r2\"; listen = [ \"[2001:2:1::2]:5000\" ];\n"
-	"   upstreams = [ \"[2001:2:2::2]:53\" ]; }\n"
+	" { name = \"r2\"; listen = [ \"[2001:2:0:1::2]:5000\" ];\n"
+	"   upstreams = [ \"[2001:2:0:2::2]:53\" ]; }\n"
 	");\n";
 
 static int setup(void **state)

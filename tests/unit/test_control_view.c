@@ -27,16 +27,16 @@ static const char conf[] =
 	"workers = 2;\n"
 	"control_socket = \"/tmp/x.sock\";\n"
 	"relays = (\n"
-	" { name = \"dns\"; listen = [ \"198.18.1.2:5000\", \"[2001:2:1::2]:5000\" ];\n"
+	" { name = \"dns\"; listen = [ \"198.18.1.2:5000\", \"[2001:2:0:1::2]:5000\" ];\n"
 	"   upstreams = [ \"198.18.2.2:9000\", \"198.18.2.3:9001 weight=3\" ];\n"
 	"   balance = \"maglev\"; session_timeout = 12.5; max_sessions = 100; },\n"
 	" { name = \"m6.long-relay_name\"; mode = \"mirror\";"
-	" listen = [ \"[2001:2:1::2]:5353\" ];\n"
-	"   upstreams = [ \"[2001:2:2::2]:53\" ]; }\n"
+	" listen = [ \"[2001:2:0:1::2]:5353\" ];\n"
+	"   upstreams = [ \"[2001:2:0:2::2]:53\" ]; }\n"
 	");\n"
 	"filter = { interfaces = [ \"eth0\", \"veth1\" ]; mode = \"tc\"; default = \"deny\";\n"
 	"  scope = \"udp\";\n"
-	"  deny = [ \"198.18.1.8/29\", \"2001:2:9::/48\" ]; allow = [ \"198.18.0.0/15\" ];\n"
+	"  deny = [ \"198.18.1.8/29\", \"2001:2:0:9::/64\" ]; allow = [ \"198.18.0.0/15\" ];\n"
 	"  ports = ( { ports = \"53\"; verdict = \"allow\"; },\n"
 	"            { ports = \"1000-2000\"; verdict = \"deny\"; } );\n"
 	"  rate_limit = { pps = 1000; burst = 50; }; };\n";
@@ -139,8 +139,8 @@ static int setup(void **state)
 	f->info[0] = session(0, 0, "198.18.1.1:41000", "198.18.1.2:5000", "198.18.2.2:9000", 1234);
 	f->info[1] = session(0, 1, "198.18.1.1:41001", "198.18.1.2:5000", "198.18.2.3:9001",
 			     29999);
-	f->info[2] = session(1, 1, "[2001:2:1::1]:41002", "[2001:2:1::2]:5353", "[2001:2:2::2]:53",
-			     5);
+	f->info[2] = session(1, 1, "[2001:2:0:1::1]:41002", "[2001:2:0:1::2]:5353",
+			     "[2001:2:0:2::2]:53", 5);
 	f->ss = (struct control_sessions){ .info = f->info, .n = 3, .total = 3 };
 	*state = f;
 	return 0;
@@ -173,12 +173,12 @@ static int teardown(void **state)
 	"     1    4          never      0            0         -\n"
 
 #define STATUS_RELAYS \
-	"RELAY               MODE     BALANCE  LISTEN                              UPSTREAMS" \
+	"RELAY               MODE     BALANCE  LISTEN                                UPSTREAMS" \
 	"\n" \
-	"dns                 forward  maglev   198.18.1.2:5000 [2001:2:1::2]:5000  " \
+	"dns                 forward  maglev   198.18.1.2:5000 [2001:2:0:1::2]:5000  " \
 	"198.18.2.2:9000 198.18.2.3:9001 weight=3\n" \
-	"m6.long-relay_name  mirror   rr       [2001:2:1::2]:5353                  " \
-	"[2001:2:2::2]:53\n"
+	"m6.long-relay_name  mirror   rr       [2001:2:0:1::2]:5353                  " \
+	"[2001:2:0:2::2]:53\n"
 
 #define STATUS_JSON \
 	"{\"version\": \"h-1.0\", \"pid\": 4242, \"start_time\": 1763787000.500, " \
@@ -189,13 +189,13 @@ static int teardown(void **state)
 	"\"heartbeat_age_seconds\": null, \"loops\": 0, \"completions\": 0, \"rearms\": 0, " \
 	"\"refreshes\": 0}], \"relays\": [{\"name\": \"dns\", " \
 	"\"mode\": \"forward\", \"balance\": \"maglev\", \"session_timeout\": 12.500, " \
-	"\"max_sessions\": 100, \"listen\": [\"198.18.1.2:5000\", \"[2001:2:1::2]:5000\"], " \
+	"\"max_sessions\": 100, \"listen\": [\"198.18.1.2:5000\", \"[2001:2:0:1::2]:5000\"], " \
 	"\"upstreams\": [{\"address\": \"198.18.2.2:9000\", \"weight\": 1}, " \
 	"{\"address\": \"198.18.2.3:9001\", \"weight\": 3}]}, " \
 	"{\"name\": \"m6.long-relay_name\", \"mode\": \"mirror\", \"balance\": \"rr\", " \
 	"\"session_timeout\": 30.000, \"max_sessions\": 4096, " \
-	"\"listen\": [\"[2001:2:1::2]:5353\"], " \
-	"\"upstreams\": [{\"address\": \"[2001:2:2::2]:53\", \"weight\": 1}]}], " \
+	"\"listen\": [\"[2001:2:0:1::2]:5353\"], " \
+	"\"upstreams\": [{\"address\": \"[2001:2:0:2::2]:53\", \"weight\": 1}]}], " \
 	"\"filter\": {\"mode\": \"tc\", \"interfaces\": [\"eth0\", \"veth1\"]}, "
 
 #define STATS_TABLES \
@@ -404,13 +404,13 @@ static const char want_stats_json[] =
 	"\"drop_unparsed\": 15007, \"pass_no_mac\": 16007}}\n";
 
 static const char want_sessions[] =
-	"RELAY               CLIENT               LOCAL               UPSTREAM          "
+	"RELAY               CLIENT                 LOCAL                 UPSTREAM            "
 	"WORKER    IDLE\n"
-	"dns                 198.18.1.1:41000     198.18.1.2:5000     198.18.2.2:9000        "
+	"dns                 198.18.1.1:41000       198.18.1.2:5000       198.18.2.2:9000          "
 	"0   1.2 s\n"
-	"dns                 198.18.1.1:41001     198.18.1.2:5000     198.18.2.3:9001        "
+	"dns                 198.18.1.1:41001       198.18.1.2:5000       198.18.2.3:9001          "
 	"1  30.0 s\n"
-	"m6.long-relay_name  [2001:2:1::1]:41002  [2001:2:1::2]:5353  [2001:2:2::2]:53       "
+	"m6.long-relay_name  [2001:2:0:1::1]:41002  [2001:2:0:1::2]:5353  [2001:2:0:2::2]:53       "
 	"1   0.0 s\n"
 	"3 sessions\n";
 
@@ -423,21 +423,21 @@ static const char want_sessions_json[] =
 	"\"local\": \"198.18.1.2:5000\", \"upstream\": \"198.18.2.3:9001\", "
 	"\"idle_seconds\": 29.999},\n"
 	" {\"relay\": \"m6.long-relay_name\", \"worker\": 1, "
-	"\"client\": \"[2001:2:1::1]:41002\", \"local\": \"[2001:2:1::2]:5353\", "
-	"\"upstream\": \"[2001:2:2::2]:53\", \"idle_seconds\": 0.005}]}\n";
+	"\"client\": \"[2001:2:0:1::1]:41002\", \"local\": \"[2001:2:0:1::2]:5353\", "
+	"\"upstream\": \"[2001:2:0:2::2]:53\", \"idle_seconds\": 0.005}]}\n";
 
 static const char want_sessions_m6[] =
-	"RELAY               CLIENT               LOCAL               UPSTREAM          "
+	"RELAY               CLIENT                 LOCAL                 UPSTREAM            "
 	"WORKER   IDLE\n"
-	"m6.long-relay_name  [2001:2:1::1]:41002  [2001:2:1::2]:5353  [2001:2:2::2]:53       "
+	"m6.long-relay_name  [2001:2:0:1::1]:41002  [2001:2:0:1::2]:5353  [2001:2:0:2::2]:53       "
 	"1  0.0 s\n"
 	"4 sessions, showing the first 1\n";
 
 static const char want_sessions_m6_json[] =
 	"{\"total\": 4, \"shown\": 1, \"sessions\": [\n"
 	" {\"relay\": \"m6.long-relay_name\", \"worker\": 1, "
-	"\"client\": \"[2001:2:1::1]:41002\", \"local\": \"[2001:2:1::2]:5353\", "
-	"\"upstream\": \"[2001:2:2::2]:53\", \"idle_seconds\": 0.005}]}\n";
+	"\"client\": \"[2001:2:0:1::1]:41002\", \"local\": \"[2001:2:0:1::2]:5353\", "
+	"\"upstream\": \"[2001:2:0:2::2]:53\", \"idle_seconds\": 0.005}]}\n";
 
 static const char want_filter[] =
 	"mode        tc\n"
@@ -449,12 +449,12 @@ static const char want_filter[] =
 	"\n"
 	FILTER_COUNTERS
 	"\n"
-	"LIST   RULE            LINE       HITS\n"
-	"deny   198.18.1.8/29   12            4\n"
-	"deny   2001:2:9::/48   12    123456789\n"
-	"allow  198.18.0.0/15   12            2\n"
-	"ports  53-53 allow     13            9\n"
-	"ports  1000-2000 deny  14            0\n";
+	"LIST   RULE             LINE       HITS\n"
+	"deny   198.18.1.8/29    12            4\n"
+	"deny   2001:2:0:9::/64  12    123456789\n"
+	"allow  198.18.0.0/15    12            2\n"
+	"ports  53-53 allow      13            9\n"
+	"ports  1000-2000 deny   14            0\n";
 
 static const char want_filter_json[] =
 	"{\"mode\": \"tc\", \"interfaces\": [\"eth0\", \"veth1\"], \"default\": \"deny\", "
@@ -468,7 +468,7 @@ static const char want_filter_json[] =
 	"\"drop_fragment_of_dropped\": 13007, \"drop_ext_headers\": 14007, "
 	"\"drop_unparsed\": 15007, \"pass_no_mac\": 16007}, "
 	"\"deny\": [{\"prefix\": \"198.18.1.8/29\", \"line\": 12, \"hits\": 4}, "
-	"{\"prefix\": \"2001:2:9::/48\", \"line\": 12, \"hits\": 123456789}], "
+	"{\"prefix\": \"2001:2:0:9::/64\", \"line\": 12, \"hits\": 123456789}], "
 	"\"allow\": [{\"prefix\": \"198.18.0.0/15\", \"line\": 12, \"hits\": 2}], "
 	"\"ports\": [{\"from\": 53, \"to\": 53, \"verdict\": \"allow\", \"line\": 13, "
 	"\"hits\": 9}, {\"from\": 1000, \"to\": 2000, \"verdict\": \"deny\", \"line\": 14, "
@@ -772,7 +772,7 @@ static int view_upstreams(struct fixture *f, bool json, FILE *out)
 static void test_upstream_lookups(void **state)
 {
 	static const char *const addrs[] = { "198.18.2.2:9000", "198.18.2.3:9000",
-					     "[2001:2:2::2]:53" };
+					     "[2001:2:0:2::2]:53" };
 	struct fixture *f = *state;
 	char *t;
 	uint32_t u;

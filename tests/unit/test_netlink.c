@@ -451,13 +451,13 @@ static int routes_child(void)
 		{ "ip link set rrd0p up && "
 		  "ip route add 198.18.6.0/23 nexthop dev rrd0 nexthop dev rrd0p",
 		  "4 198.18.6.0/23\n" },
-		{ "ip -6 addr add 2001:2:8::1/64 dev rrd0 nodad && "
-		  "ip -6 route add default via 2001:2:8::2 dev rrd0",
+		{ "ip -6 addr add 2001:2:0:8::1/64 dev rrd0 nodad && "
+		  "ip -6 route add default via 2001:2:0:8::2 dev rrd0",
 		  "6 ::/0\n" },
 		{ "ip rule add from 198.18.9.1 lookup 2", "all/0\n" },
 		/* (a route through a gateway in it would go without a message of its own) */
 		{ "ip addr del 198.18.8.1/24 dev rrd0", "all/0\n" },
-		{ "ip -6 addr del 2001:2:8::1/64 dev rrd0", "6 2001:2:8::/64\n" },
+		{ "ip -6 addr del 2001:2:0:8::1/64 dev rrd0", "6 2001:2:0:8::/64\n" },
 	};
 	struct netlink_routes *rw = NULL;
 	struct routes_seen seen;
@@ -498,7 +498,7 @@ static void test_routes_watch(void **state)
 }
 
 /* The egress of a route looked up with and without a source, a mark, an owner and ports, in
- * the child's own namespace: two veth links reach 198.18.7.0/24 and 2001:2:7::/64, the main
+ * the child's own namespace: two veth links reach 198.18.7.0/24 and 2001:2:0:7::/64, the main
  * table through rrd0, table 2 (for what leaves from rrd1's addresses, carries mark 7, belongs
  * to uid 4242 or goes to UDP port 4343) through rrd1. A link-local address is refused. */
 static int route_child(void)
@@ -515,20 +515,20 @@ static int route_child(void)
 		{ "198.18.7.7:1", NULL, 0, -1, 0, "rrd0", false, 0 },
 		{ "198.18.7.7:1", "198.18.8.1:0", 0, -1, 0, "rrd0", false, 0 },
 		{ "198.18.7.7:1", "198.18.9.1:0", 0, -1, 0, "rrd1", true, 0 },
-		{ "[2001:2:7::7]:1", NULL, 0, -1, 0, "rrd0", false, 0 },
-		{ "[2001:2:7::7]:1", "[2001:2:8::1]:0", 0, -1, 0, "rrd0", false, 0 },
-		{ "[2001:2:7::7]:1", "[2001:2:9::1]:0", 0, -1, 0, "rrd1", true, 0 },
+		{ "[2001:2:0:7::7]:1", NULL, 0, -1, 0, "rrd0", false, 0 },
+		{ "[2001:2:0:7::7]:1", "[2001:2:0:8::1]:0", 0, -1, 0, "rrd0", false, 0 },
+		{ "[2001:2:0:7::7]:1", "[2001:2:0:9::1]:0", 0, -1, 0, "rrd1", true, 0 },
 		{ "198.18.7.7:1", NULL, 7, -1, 0, "rrd1", true, 0 },
-		{ "[2001:2:7::7]:1", NULL, 7, -1, 0, "rrd1", true, 0 },
+		{ "[2001:2:0:7::7]:1", NULL, 7, -1, 0, "rrd1", true, 0 },
 		{ "198.18.7.7:1", NULL, 0, 4242, 0, "rrd1", true, 0 },
-		{ "[2001:2:7::7]:1", NULL, 0, 4242, 0, "rrd1", true, 0 },
+		{ "[2001:2:0:7::7]:1", NULL, 0, 4242, 0, "rrd1", true, 0 },
 		{ "198.18.7.7:1", NULL, 0, 0, 0, "rrd0", false, 0 },
 		{ "198.18.7.7:4343", NULL, 0, -1, 5000, "rrd1", true, 0 },
-		{ "[2001:2:7::7]:4343", "[2001:2:8::1]:0", 0, -1, 5000, "rrd1", true, 0 },
+		{ "[2001:2:0:7::7]:4343", "[2001:2:0:8::1]:0", 0, -1, 5000, "rrd1", true, 0 },
 		{ "198.18.7.7:4343", NULL, 0, -1, 0, "rrd0", false, 0 },
 		{ "198.18.6.6:1", NULL, 0, -1, 0, NULL, false, -ENETUNREACH },
 		{ "[fe80::1]:1", NULL, 0, -1, 0, NULL, false, -EADDRNOTAVAIL },
-		{ "[2001:2:7::7]:1", "[fe80::1]:0", 0, -1, 0, NULL, false, -EADDRNOTAVAIL },
+		{ "[2001:2:0:7::7]:1", "[fe80::1]:0", 0, -1, 0, NULL, false, -EADDRNOTAVAIL },
 	};
 	size_t i;
 
@@ -538,9 +538,9 @@ static int route_child(void)
 		   "ip route add 198.18.7.0/24 dev rrd0 && "
 		   "ip route add 198.18.7.0/24 dev rrd1 table 2 && "
 		   "ip rule add from 198.18.9.1 lookup 2 && "
-		   "ip -6 route add 2001:2:7::/64 dev rrd0 && "
-		   "ip -6 route add 2001:2:7::/64 dev rrd1 table 2 && "
-		   "ip -6 rule add from 2001:2:9::1 lookup 2"))
+		   "ip -6 route add 2001:2:0:7::/64 dev rrd0 && "
+		   "ip -6 route add 2001:2:0:7::/64 dev rrd1 table 2 && "
+		   "ip -6 rule add from 2001:2:0:9::1 lookup 2"))
 		return 77;
 	if (system("ip rule add fwmark 7 lookup 2 && ip -6 rule add fwmark 7 lookup 2 && "
 		   "ip rule add uidrange 4242-4242 lookup 2 && "
@@ -581,12 +581,12 @@ static void test_route_oif_source(void **state)
 }
 
 /* A multipath route with the L4 hash, in the child's own namespace: 198.18.10.0/24 and
- * 2001:2:10::/64 through a gateway on rrd0 and one on rrd1. The flow's ports reach the hash
+ * 2001:2:0:10::/64 through a gateway on rrd0 and one on rrd1. The flow's ports reach the hash
  * (over 16 source ports both legs are taken), each answer names its leg's gateway, and the
  * route's legs are both devices. */
 static int multipath_child(void)
 {
-	static const char *const dsts[] = { "198.18.10.10:53", "[2001:2:10::10]:53" };
+	static const char *const dsts[] = { "198.18.10.10:53", "[2001:2:0:10::10]:53" };
 	int rrd0, rrd1;
 	size_t d;
 
@@ -597,8 +597,8 @@ static int multipath_child(void)
 		   "sysctl -qw net.ipv6.fib_multipath_hash_policy=1 && "
 		   "ip route add 198.18.10.0/24 nexthop via 198.18.8.2 dev rrd0 "
 		   "nexthop via 198.18.9.2 dev rrd1 && "
-		   "ip -6 route add 2001:2:10::/64 nexthop via 2001:2:8::2 dev rrd0 "
-		   "nexthop via 2001:2:9::2 dev rrd1"))
+		   "ip -6 route add 2001:2:0:10::/64 nexthop via 2001:2:0:8::2 dev rrd0 "
+		   "nexthop via 2001:2:0:9::2 dev rrd1"))
 		return 77;
 	rrd0 = (int)if_nametoindex("rrd0");
 	rrd1 = (int)if_nametoindex("rrd1");
@@ -627,8 +627,8 @@ static int multipath_child(void)
 				return 10;
 			}
 			seen[rt.oif == rrd1] = true;
-			want = rt.oif == rrd0 ? (v4 ? "198.18.8.2:0" : "[2001:2:8::2]:0")
-					      : (v4 ? "198.18.9.2:0" : "[2001:2:9::2]:0");
+			want = rt.oif == rrd0 ? (v4 ? "198.18.8.2:0" : "[2001:2:0:8::2]:0")
+					      : (v4 ? "198.18.9.2:0" : "[2001:2:0:9::2]:0");
 			if (addr_parse(want, &gw, &why))
 				return 2;
 			addr_to_mapped(&gw, b);

@@ -49,9 +49,9 @@ static void test_relay_flow(void **state)
 	struct config *cfg = load("relays = (\n"
 				  " { name = \"a\"; listen = [ \"198.18.8.1:5000\" ];\n"
 				  "   upstreams = [ \"198.18.7.7:4343\" ]; },\n"
-				  " { name = \"b\"; listen = [ \"[2001:2:8::1]:5000\" ];\n"
-				  "   upstreams = [ \"[2001:2:7::7]:53\" ];\n"
-				  "   source = \"2001:2:8::1\"; fwmark = 7; } );\n");
+				  " { name = \"b\"; listen = [ \"[2001:2:0:8::1]:5000\" ];\n"
+				  "   upstreams = [ \"[2001:2:0:7::7]:53\" ];\n"
+				  "   source = \"2001:2:0:8::1\"; fwmark = 7; } );\n");
 	struct netlink_flow fl;
 	const struct relay_conf *rc;
 
@@ -81,7 +81,7 @@ static void test_relay_flow(void **state)
 
 
 /* rrd0 holds the listen addresses and the main table's routes to 198.18.7.0/24 and
- * 2001:2:7::/64; table 2 routes them through rrd1 for uid 4242 and for UDP to port 4343. Each
+ * 2001:2:0:7::/64; table 2 routes them through rrd1 for uid 4242 and for UDP to port 4343. Each
  * relay's interfaces are rrd0 and, where its sessions' sockets are routed through table 2,
  * rrd1: relays "p" and "p6" (port 4343) for any owner, relay "u" (port 1) only for uid 4242.
  * Before, the lookup had no protocol or port and the caller's uid (root here): rrd0 alone. */
@@ -93,8 +93,8 @@ static int resolve_child(void)
 	    "   upstreams = [ \"198.18.7.7:1\" ]; offload = \"tc\"; },\n"
 	    " { name = \"p\"; listen = [ \"198.18.8.1:5001\" ];\n"
 	    "   upstreams = [ \"198.18.7.7:4343\" ]; offload = \"tc\"; },\n"
-	    " { name = \"p6\"; listen = [ \"[2001:2:8::1]:5002\" ];\n"
-	    "   upstreams = [ \"[2001:2:7::7]:4343\" ]; offload = \"tc\"; } );\n";
+	    " { name = \"p6\"; listen = [ \"[2001:2:0:8::1]:5002\" ];\n"
+	    "   upstreams = [ \"[2001:2:0:7::7]:4343\" ]; offload = \"tc\"; } );\n";
 	static const struct {
 		int64_t uid;
 		bool via_rrd1[3]; /* relays u, p, p6 */
@@ -113,8 +113,8 @@ static int resolve_child(void)
 	if (system(NETNS_TWO_LINKS
 		   "ip route add 198.18.7.0/24 dev rrd0 && "
 		   "ip route add 198.18.7.0/24 dev rrd1 table 2 && "
-		   "ip -6 route add 2001:2:7::/64 dev rrd0 && "
-		   "ip -6 route add 2001:2:7::/64 dev rrd1 table 2"))
+		   "ip -6 route add 2001:2:0:7::/64 dev rrd0 && "
+		   "ip -6 route add 2001:2:0:7::/64 dev rrd1 table 2"))
 		return 77;
 	if (system("ip rule add uidrange 4242-4242 lookup 2 && "
 		   "ip -6 rule add uidrange 4242-4242 lookup 2 && "
@@ -161,8 +161,8 @@ static bool has_iface(const struct offload_relay_state *st, int ifindex)
 }
 
 /* rrd0 and rrd1 as above, and rrt0, an ipip tunnel or else a tun (a layer 3 device: no
- * Ethernet header) holding 198.18.10.1/30 and 2001:2:10::1/64, with the routes to
- * 198.18.11.0/24 and 2001:2:11::/64. A wildcard listener's interfaces leave rrt0 out, and say
+ * Ethernet header) holding 198.18.10.1/30 and 2001:2:0:10::1/64, with the routes to
+ * 198.18.11.0/24 and 2001:2:0:11::/64. A wildcard listener's interfaces leave rrt0 out, and say
  * so; so do those of a relay with one upstream routed through it among others (its sessions
  * there stay on the socket path, offload_session_open). A relay whose only upstream route, or
  * only listen interface, is rrt0 stays off, as before. Before, every one of them was off. */
@@ -173,7 +173,7 @@ static int resolve_l3_child(void)
 	    " { name = \"w\"; listen = [ \"0.0.0.0:5000\" ];\n"
 	    "   upstreams = [ \"198.18.7.7:53\" ]; offload = \"tc\"; },\n"
 	    " { name = \"w6\"; listen = [ \"[::]:5001\" ];\n"
-	    "   upstreams = [ \"[2001:2:7::7]:53\" ]; offload = \"tc\"; },\n"
+	    "   upstreams = [ \"[2001:2:0:7::7]:53\" ]; offload = \"tc\"; },\n"
 	    " { name = \"m\"; listen = [ \"198.18.8.1:5002\" ];\n"
 	    "   upstreams = [ \"198.18.7.7:53\", \"198.18.11.1:53\" ]; offload = \"tc\"; },\n"
 	    " { name = \"u\"; listen = [ \"198.18.8.1:5003\" ];\n"
@@ -192,15 +192,15 @@ static int resolve_l3_child(void)
 		return 77;
 	if (system(NETNS_TWO_LINKS
 		   "ip route add 198.18.7.0/24 dev rrd0 && "
-		   "ip -6 route add 2001:2:7::/64 dev rrd0"))
+		   "ip -6 route add 2001:2:0:7::/64 dev rrd0"))
 		return 77;
 	if (system("ip link add rrt0 type ipip local 198.18.8.1 remote 198.18.8.2 2>/dev/null || "
 		   "ip tuntap add mode tun name rrt0 2>/dev/null"))
 		return 77; /* neither ipip nor /dev/net/tun */
 	if (system("ip link set rrt0 up && ip addr add 198.18.10.1/30 dev rrt0 && "
-		   "ip -6 addr add 2001:2:10::1/64 dev rrt0 nodad && "
+		   "ip -6 addr add 2001:2:0:10::1/64 dev rrt0 nodad && "
 		   "ip route add 198.18.11.0/24 dev rrt0 && "
-		   "ip -6 route add 2001:2:11::/64 dev rrt0"))
+		   "ip -6 route add 2001:2:0:11::/64 dev rrt0"))
 		return 2;
 	rrd0 = (int)if_nametoindex("rrd0");
 	rrd1 = (int)if_nametoindex("rrd1");
@@ -437,7 +437,7 @@ static int sent_leg(int fd)
 
 #define LEG_SOCKS 32
 
-/* 2001:2:10::/64 through a gateway on rrm0 and one on rrm1 (neighbours made permanent), the
+/* 2001:2:0:10::/64 through a gateway on rrm0 and one on rrm1 (neighbours made permanent), the
  * L4 hash. LEG_SOCKS session sockets bound to no address each send a datagram, an IPv6 rule
  * is added (which invalidates every cached IPv6 route), and each sends again: by the same leg.
  * A socket connected once was routed without a source, and after the change with the one it
@@ -455,14 +455,16 @@ static int leg_child(void)
 		   "ip link add rrm1 type veth peer name rrm1p && "
 		   "ip link set rrm0 up && ip link set rrm1 up && "
 		   "ip link set rrm0p up && ip link set rrm1p up && "
-		   "ip -6 addr add 2001:2:11::1/64 dev rrm0 nodad && "
-		   "ip -6 addr add 2001:2:12::1/64 dev rrm1 nodad && "
-		   "ip -6 neigh add 2001:2:11::2 lladdr 02:00:00:00:11:02 dev rrm0 nud permanent && "
-		   "ip -6 neigh add 2001:2:12::2 lladdr 02:00:00:00:12:02 dev rrm1 nud permanent && "
-		   "ip -6 route add 2001:2:10::/64 nexthop via 2001:2:11::2 dev rrm0 "
-		   "nexthop via 2001:2:12::2 dev rrm1"))
+		   "ip -6 addr add 2001:2:0:11::1/64 dev rrm0 nodad && "
+		   "ip -6 addr add 2001:2:0:12::1/64 dev rrm1 nodad && "
+		   "ip -6 neigh add 2001:2:0:11::2 lladdr 02:00:00:00:11:02 dev rrm0 "
+		   "nud permanent && "
+		   "ip -6 neigh add 2001:2:0:12::2 lladdr 02:00:00:00:12:02 dev rrm1 "
+		   "nud permanent && "
+		   "ip -6 route add 2001:2:0:10::/64 nexthop via 2001:2:0:11::2 dev rrm0 "
+		   "nexthop via 2001:2:0:12::2 dev rrm1"))
 		return 77;
-	if (addr_parse("[2001:2:10::10]:53", &dst, &why))
+	if (addr_parse("[2001:2:0:10::10]:53", &dst, &why))
 		return 2;
 	for (n = 0; n < LEG_SOCKS; n++) {
 		fds[n] = sock_open_upstream(&dst, false, NULL, NULL);
@@ -475,7 +477,7 @@ static int leg_child(void)
 			goto out;
 		}
 	}
-	if (system("ip -6 rule add pref 100 from 2001:2:99::1 lookup 5")) {
+	if (system("ip -6 rule add pref 100 from 2001:2:0:99::1 lookup 5")) {
 		code = 5;
 		goto out;
 	}

@@ -140,15 +140,15 @@ static void test_budget(void **state)
 static void test_prefix_from_route(void **state)
 {
 	const uint8_t v4[4] = { 198, 18, 7, 255 };
-	uint8_t v6[16] = { 0x20, 0x01, 0, 2, 0xff, 0xff };
+	uint8_t v6[16] = { 0x20, 0x01, 0, 2, 0, 0, 0xff, 0xff };
 	char buf[ADDR_STRLEN];
 	struct prefix p;
 
 	(void)state;
 	assert_int_equal(prefix_from_route(&p, AF_INET, v4, 23), 0); /* host bits cleared */
 	assert_string_equal(prefix_format(&p, buf, sizeof(buf)), "198.18.6.0/23");
-	assert_int_equal(prefix_from_route(&p, AF_INET6, v6, 36), 0);
-	assert_string_equal(prefix_format(&p, buf, sizeof(buf)), "2001:2:f000::/36");
+	assert_int_equal(prefix_from_route(&p, AF_INET6, v6, 52), 0);
+	assert_string_equal(prefix_format(&p, buf, sizeof(buf)), "2001:2:0:f000::/52");
 	assert_int_equal(prefix_from_route(&p, AF_INET, v4, 33), -EINVAL);
 	assert_int_equal(prefix_from_route(&p, AF_INET6, v6, 129), -EINVAL);
 	assert_int_equal(prefix_from_route(&p, 128, v6, 8), -EINVAL); /* RTNL_FAMILY_IPMR */

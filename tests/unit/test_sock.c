@@ -128,7 +128,7 @@ static void test_rx_pktinfo_v6_ovfl_gro(void **state)
 	struct sock_rx_meta m;
 	char text[ADDR_STRLEN];
 
-	inet_pton(AF_INET6, "2001:2:1::2", &pi.ipi6_addr);
+	inet_pton(AF_INET6, "2001:2:0:1::2", &pi.ipi6_addr);
 	rx_begin(&rc);
 	rx_add(&rc, IPPROTO_IPV6, IPV6_PKTINFO, &pi, sizeof(pi));
 	rx_add(&rc, SOL_SOCKET, SO_RXQ_OVFL, &ovfl, sizeof(ovfl));
@@ -139,7 +139,7 @@ static void test_rx_pktinfo_v6_ovfl_gro(void **state)
 	m = rx_parse(&rc);
 	assert_true(m.has_local);
 	assert_int_equal(addr_family(&m.local), AF_INET6);
-	assert_string_equal(addr_format(&m.local, text, sizeof(text)), "[2001:2:1::2]:0");
+	assert_string_equal(addr_format(&m.local, text, sizeof(text)), "[2001:2:0:1::2]:0");
 	assert_false(m.to_group);
 	assert_true(m.has_ovfl);
 	assert_int_equal(m.ovfl, 4000000000u);
@@ -214,7 +214,7 @@ static void test_rx_short(void **state)
 	size_t i, j;
 
 	inet_pton(AF_INET, "198.18.1.2", &pi.ipi_spec_dst);
-	inet_pton(AF_INET6, "2001:2:1::2", &pi6.ipi6_addr);
+	inet_pton(AF_INET6, "2001:2:0:1::2", &pi6.ipi6_addr);
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		for (j = 0; j < sizeof(cut) / sizeof(cut[0]); j++) {
 			struct cmsghdr *c;
@@ -402,7 +402,7 @@ static void test_tx_pktinfo(void **state)
 	assert_memory_equal(&pi.ipi_spec_dst, &a.in4.sin_addr, 4);
 	assert_int_equal(pi.ipi_ifindex, 0);
 
-	assert_int_equal(addr_parse("[2001:2:1::2]:5000", &a, &why), 0);
+	assert_int_equal(addr_parse("[2001:2:0:1::2]:5000", &a, &why), 0);
 	len = sock_tx_control(u.buf, &a, 0);
 	assert_int_equal(len, CMSG_SPACE(sizeof(pi6)));
 	assert_int_equal(tx_cmsgs(u.buf, len, c, 4), 1);
@@ -434,7 +434,7 @@ static void test_tx_segment(void **state)
 	assert_int_equal(seg, 1200);
 
 	/* the largest combination: IPv6 source and a segment size */
-	assert_int_equal(addr_parse("[2001:2:1::2]:5000", &a, &why), 0);
+	assert_int_equal(addr_parse("[2001:2:0:1::2]:5000", &a, &why), 0);
 	len = sock_tx_control(u.buf, &a, 100);
 	assert_true(len <= SOCK_TX_CONTROL_LEN);
 	assert_int_equal(tx_cmsgs(u.buf, len, c, 4), 2);
@@ -456,7 +456,7 @@ static void test_tx_rx_v6_round_trip(void **state)
 	size_t len;
 	int i, n;
 
-	assert_int_equal(addr_parse("[2001:2:1::7]:0", &a, &why), 0);
+	assert_int_equal(addr_parse("[2001:2:0:1::7]:0", &a, &why), 0);
 	len = sock_tx_control(u.buf, &a, 9000);
 	n = tx_cmsgs(u.buf, len, c, 4);
 	for (i = 0; i < n; i++)
@@ -474,7 +474,7 @@ static void test_tx_take_gso(void **state)
 	struct addr a;
 	const char *why;
 
-	assert_int_equal(addr_parse("[2001:2:1::2]:5000", &a, &why), 0);
+	assert_int_equal(addr_parse("[2001:2:0:1::2]:5000", &a, &why), 0);
 	msg.msg_controllen = sock_tx_control(u.buf, &a, 1400);
 	assert_int_equal(sock_tx_take_gso(&msg), 1400);
 	assert_ptr_equal(msg.msg_control, u.buf);
@@ -524,7 +524,7 @@ static int open_fds(void)
 	return n; /* (the same count with the directory's own fd in it every time) */
 }
 
-/* In a network namespace of its own (lo up, one veth with 198.18.8.1 and 2001:2:8::1): the
+/* In a network namespace of its own (lo up, one veth with 198.18.8.1 and 2001:2:0:8::1): the
  * addresses it has bind, others are refused with EADDRNOTAVAIL, and no socket stays open. */
 static int probe_local_body(void)
 {
@@ -538,13 +538,13 @@ static int probe_local_body(void)
 		return 77;
 	if (addr_parse("198.18.8.1:5300", &a, &why) || sock_probe_local(&a))
 		return 2;
-	if (addr_parse("[2001:2:8::1]:53", &a, &why) || sock_probe_local(&a))
+	if (addr_parse("[2001:2:0:8::1]:53", &a, &why) || sock_probe_local(&a))
 		return 3;
 	if (addr_parse("127.0.0.1:5300", &a, &why) || sock_probe_local(&a))
 		return 4;
 	if (addr_parse("198.18.77.1:5300", &a, &why) || sock_probe_local(&a) != -EADDRNOTAVAIL)
 		return 5;
-	if (addr_parse("[2001:2:77::1]:5300", &a, &why) ||
+	if (addr_parse("[2001:2:0:77::1]:5300", &a, &why) ||
 	    sock_probe_local(&a) != -EADDRNOTAVAIL)
 		return 6;
 	/* the probe keeps no socket (so no port): as many descriptors open after it as before,
@@ -670,7 +670,7 @@ static int drop_bind_service(void)
  * only the first as upstream_unreachable). */
 static int open_upstream_step_body(void)
 {
-	static const char *const prohibited[] = { "198.18.66.1:9000", "[2001:2:66::1]:9000" };
+	static const char *const prohibited[] = { "198.18.66.1:9000", "[2001:2:0:66::1]:9000" };
 	struct addr up, bind;
 	struct sock_source src = { .bind = &bind };
 	const char *why;
@@ -681,7 +681,7 @@ static int open_upstream_step_body(void)
 		return 77;
 	if (system("ip link set lo up && " NETNS_TWO_LINKS
 		   "ip route add prohibit 198.18.66.0/24 && "
-		   "ip -6 route add prohibit 2001:2:66::/64"))
+		   "ip -6 route add prohibit 2001:2:0:66::/64"))
 		return 77;
 	for (i = 0; i < 2; i++) {
 		if (addr_parse(prohibited[i], &up, &why))
@@ -722,13 +722,13 @@ static void test_open_upstream_step(void **state)
 	run_in_child(open_upstream_step_body);
 }
 
-/* IPv4 or IPv6 (v6) route command text for 198.18.8.7 / 2001:2:8::7 on rrd0 with mtu m. */
+/* IPv4 or IPv6 (v6) route command text for 198.18.8.7 / 2001:2:0:8::7 on rrd0 with mtu m. */
 static int route_mtu(bool v6, const char *verb, int m)
 {
 	char cmd[128];
 
 	snprintf(cmd, sizeof(cmd), "ip %s route %s %s dev rrd0 mtu %d", v6 ? "-6" : "-4", verb,
-		 v6 ? "2001:2:8::7/128" : "198.18.8.7/32", m);
+		 v6 ? "2001:2:0:8::7/128" : "198.18.8.7/32", m);
 	return system(cmd);
 }
 
@@ -739,8 +739,8 @@ static int route_mtu(bool v6, const char *verb, int m)
  * queues an EMSGSIZE that sock_drain_errors_mtu tells (one entry). Both families. */
 static int path_mtu_body(void)
 {
-	static const char *const to[] = { "198.18.8.7:9000", "[2001:2:8::7]:9000" };
-	static const char *const other[] = { "198.18.8.8:9000", "[2001:2:8::8]:9000" };
+	static const char *const to[] = { "198.18.8.7:9000", "[2001:2:0:8::7]:9000" };
+	static const char *const other[] = { "198.18.8.8:9000", "[2001:2:0:8::8]:9000" };
 	static char big[1400];
 	struct addr up, up2;
 	const char *why;
@@ -796,8 +796,8 @@ static void test_path_mtu(void **state)
  * 1360, behind rrd0's). Both families. */
 static int route_from_body(void)
 {
-	static const char *const to[] = { "198.18.8.7:9000", "[2001:2:8::7]:9000" };
-	static const char *const from[] = { "198.18.10.1:5000", "[2001:2:10::1]:5000" };
+	static const char *const to[] = { "198.18.8.7:9000", "[2001:2:0:8::7]:9000" };
+	static const char *const from[] = { "198.18.10.1:5000", "[2001:2:0:10::1]:5000" };
 	static const char *const setup[] = {
 		"ip -4 addr add 198.18.10.1/32 dev lo && "
 		"ip -4 rule add from 198.18.10.1 lookup 10 && "
@@ -806,13 +806,13 @@ static int route_from_body(void)
 		"ip -4 route add 198.18.8.7/32 dev rrd0 mtu 1280 table 11 && "
 		"ip -4 route add 198.18.8.7/32 dev rrd0 metric 10 && "
 		"ip -4 route add 198.18.8.7/32 dev rrd1 mtu 1360 metric 50",
-		"ip -6 addr add 2001:2:10::1/128 dev lo nodad && "
-		"ip -6 rule add from 2001:2:10::1 lookup 10 && "
-		"ip -6 route add 2001:2:8::7/128 dev rrd0 mtu 1300 table 10 && "
+		"ip -6 addr add 2001:2:0:10::1/128 dev lo nodad && "
+		"ip -6 rule add from 2001:2:0:10::1 lookup 10 && "
+		"ip -6 route add 2001:2:0:8::7/128 dev rrd0 mtu 1300 table 10 && "
 		"ip -6 rule add fwmark 7 lookup 11 && "
-		"ip -6 route add 2001:2:8::7/128 dev rrd0 mtu 1280 table 11 && "
-		"ip -6 route add 2001:2:8::7/128 dev rrd0 metric 10 && "
-		"ip -6 route add 2001:2:8::7/128 dev rrd1 mtu 1360 metric 50",
+		"ip -6 route add 2001:2:0:8::7/128 dev rrd0 mtu 1280 table 11 && "
+		"ip -6 route add 2001:2:0:8::7/128 dev rrd0 metric 10 && "
+		"ip -6 route add 2001:2:0:8::7/128 dev rrd1 mtu 1360 metric 50",
 	};
 	struct sock_route_keys mark = { .mark = 7 }, dev = { .oif = 0 };
 	struct addr up, src;
