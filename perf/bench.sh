@@ -59,14 +59,15 @@
 # --overload-xdp: the overload trials from the XDP generator instead (gen -X: the kernel's XDP
 # test runner in live-frame mode redirects the raw generator's frame into g0, whose veth
 # hands it to d0's XDP ring as an XDP frame: the generator builds no skb and makes no copy,
-# and offered 4.9-6.8 Mpps in the napi placement here, where the GSO generator offered 1.2-1.4
-# and the raw one 0.5-0.7), the same one-datagram frames; veth's refusals (d0's ring full) are g0's
-# xdp_xmit_errors, counted in the trial's ring_drops and, unlike the raw generator's, already
-# in gen's sent (gen_sent_ok = sent). In the rps placement d0's NAPI, and so its XDP program
-# and the skb veth builds, runs on the generator's CPU. It needs NAPI on d0 (GRO on, as the napi placement sets,
-# or a native XDP program, as ringrelay's shedding attaches): where d0 has none (the rps
-# placement's devices without XDP) that device's overload trials fall back to
-# --overload-gso's generator if given, else its max-load trials stand, and a note says so.
+# and offered 4.9-6.9 Mpps in the napi placement here, where the GSO generator offered
+# 1.2-1.4 and the raw one 0.5-0.7), the same one-datagram frames. veth's refusals (d0's ring
+# full) are g0's xdp_xmit_errors, counted in the trial's ring_drops and, unlike the raw
+# generator's, already in gen's sent (gen_sent_ok = sent). In the rps placement d0's NAPI,
+# and so its XDP program and the skb veth builds, runs on the generator's CPU. It needs NAPI
+# on d0 (GRO on, as the napi placement sets, or a native XDP program, as ringrelay's shedding
+# attaches): where d0 has none (the rps placement's devices without XDP) that device's
+# overload trials fall back to --overload-gso's generator if given, else its max-load trials
+# stand, and a note says so.
 # See perf/README.md for the method.
 set -euo pipefail
 
@@ -136,7 +137,8 @@ case $OVERLOAD_GSO in
 	fi ;;
 *) echo "bench: --overload-gso: datagrams per send, 1 to 64" >&2; exit 2 ;;
 esac
-if [ "$OVERLOAD_XDP" = 1 ] && { [ "$GEN_GSO" != 0 ] || [ "$SOCKET_GEN" = 1 ] || [ -n "$FIXED" ]; }; then
+if [ "$OVERLOAD_XDP" = 1 ] &&
+	{ [ "$GEN_GSO" != 0 ] || [ "$SOCKET_GEN" = 1 ] || [ -n "$FIXED" ]; }; then
 	echo "bench: --overload-xdp goes with the raw generator's searches, not --socket-gen," \
 		"--gen-gso or --fixed" >&2
 	exit 2
@@ -446,10 +448,6 @@ proc_ticks() {
 
 HZ=$(getconf CLK_TCK)
 
-# Frames the DUT sent that veth dropped on their way into s0 (s0's ring was full), counted as
-# d1's tx_dropped: lost behind the DUT. They count as loss like any other; the records keep
-# them apart. With the native sink s0's NAPI runs on the CPU that sends on d1 (the DUT's), so
-# they measure the DUT core's contention; SINK_MODE=skb puts the sink on the generator's CPU.
 # The XDP generator's frames that g0's veth put into d0's XDP ring, and those it refused (the
 # ring was full): "accepted refused", summed over g0's queues. A frame neither counts (no NAPI
 # on d0) vanished unseen: trials record the sum beside what the generator sent.
@@ -458,6 +456,10 @@ xdp_xmits() {
 		$1 ~ /^tx_queue_[0-9]+_xdp_xmit_errors:$/ { e += $2 } END { print a + 0, e + 0 }'
 }
 
+# Frames the DUT sent that veth dropped on their way into s0 (s0's ring was full), counted as
+# d1's tx_dropped: lost behind the DUT. They count as loss like any other; the records keep
+# them apart. With the native sink s0's NAPI runs on the CPU that sends on d1 (the DUT's), so
+# they measure the DUT core's contention; SINK_MODE=skb puts the sink on the generator's CPU.
 sink_drops() {
 	ip netns exec $NS_D cat /sys/class/net/d1/statistics/tx_dropped
 }

@@ -140,7 +140,8 @@ def summarize(records):
             row["ndr_mpps"] = round(se[-1]["ndr_pps"] / 1e6, 4)
             row["pdr_mpps"] = round(se[-1]["pdr_pps"] / 1e6, 4)
         # Overload: the max-load trials, which offer the most the generator can (>= 5x NDR
-        # when it can offer that); with --overload-xdp or --overload-gso, those of that generator.
+        # when it can offer that); with --overload-xdp or --overload-gso, those of that
+        # generator.
         over = ov or mx
         over_mpps = statistics.median(r["mpps"] for r in over) if over else None
         if over and se and se[-1]["ndr_pps"] > 0:
@@ -175,7 +176,8 @@ def summarize(records):
                     f"trials, after 3 tries each; {under} under-offered trials in this "
                     f"search), not on the DUT's loss: the DUT's {name.upper()} may be higher")
         # Each note on its own (one does not hide another), judged at the highest load offered:
-        # the overload trials' (--overload-xdp, --overload-gso) when there are any, else the max-load ones.
+        # the overload trials' (--overload-xdp, --overload-gso) when there are any, else the
+        # max-load ones.
         # The thresholds are those perf/README.md gives ("Reading the numbers").
         if over and statistics.median(r["loss"] for r in over) < 0.001:
             notes.append("generator-limited: under 0.1 % loss at the highest offered load, "
@@ -337,10 +339,11 @@ def markdown(meta, rows):
             f"{meta['search_steps']} steps of {meta['search_s']} s, each step passed by "
             f"{step_rule}); loss includes frames veth "
             "dropped in front of the DUT (g0's tx_dropped: its receive ring or backlog was "
-            "full; for the XDP generator's trials g0's xdp_xmit_errors); *overload* = delivered Mpps at the generator's highest rate (the max-load "
-            "trials, or with --overload-xdp the XDP generator's trials, whose frames enter d0's "
-            "XDP ring without an skb, or with --overload-gso the GSO socket generator's "
-            "trials, whose datagrams g0 cuts into single frames) as a share of the NDR, the multiple of the "
+            "full; for the XDP generator's trials g0's xdp_xmit_errors); *overload* = "
+            "delivered Mpps at the generator's highest rate (the max-load trials, or with "
+            "--overload-xdp the XDP generator's trials, whose frames enter d0's XDP ring "
+            "without an skb, or with --overload-gso the GSO socket generator's trials, whose "
+            "datagrams g0 cuts into single frames) as a share of the NDR, the multiple of the "
             "NDR offered (the target is "
             ">= 5x; below 5 the generator could not offer more), and the same as a share of "
             "the PDR, which moves less between runs than the zero-loss NDR; "
