@@ -21,8 +21,10 @@
 # the relay's napi.threaded pinning that instance's thread to the worker's CPU, so the flood's
 # receive work lands on the relay's core. The frames veth-rc's full ring refused are veth-c's
 # xdp_xmit_errors, which veth also counts in veth-c's tx_dropped and veth-rc's rx_dropped.
-# The probe shares that ring, which such a flood keeps full: at least half of its requests
-# must be answered in time, not 90 %.
+# The flood's sources hold their ports (else each echoed reply the relay sends back would
+# draw an ICMP port unreachable, on the relay's core). The probe's datagrams reach the relay
+# through the backlog, not that ring, but share the relay's socket and core with a flood ten
+# times the socket generator's: 80 % of its requests answered in time, not 90 %.
 . "$(dirname "$0")/lib.sh"
 lib_topology
 
@@ -189,18 +191,27 @@ run_case()
 	local st
 	st=$("$CTL" -s "$TMPD/run/ctl.sock" -j status 2>&1 | "$PY" -c 'import json,sys
 s=json.load(sys.stdin)["relays"][0]["shed"]; print(s["on"], s["why"])' 2>&1)
-	case $flood:$st in
-	"socket:True auto on $IF_RC (tc)" | "xdp:True auto on $IF_RC ("*) lib_case_ok "$c status: shed $st" ;;
+	case $st in
+	"True auto on $IF_RC (tc)") lib_case_ok "$c status: shed $st" ;;
 	*) lib_case_fail "$c status -j relays[0].shed: $st" ;;
 	esac
 	lib_nsx "$NS_C" ethtool -k "$IF_C" | grep -q "^tx-udp-segmentation: on" ||
 		lib_case_fail "$c $IF_C lost UDP GSO: $(lib_nsx "$NS_C" ethtool -k "$IF_C" | grep udp-seg)"
 
-	local c_drop0 rc_drop0 x_err0 flood_opts=""
+	local c_drop0 rc_drop0 x_err0 flood_opts=()
 	if [ "$flood" = xdp ]; then
 		x_err0=$(xdp_xmit_errors)
-		flood_opts="-i $IF_C -s $(ep "$CLIENT_IP" 0) -X -b 8192 -M $(ip -n "$NS_R" -j link show \
-			dev "$IF_RC" | "$PY" -c 'import json,sys; print(json.load(sys.stdin)[0]["address"])')"
+		flood_opts=(-i "$IF_C" -s "$(ep "$CLIENT_IP" 0)" -X -b 8192 -M "$(ip -n "$NS_R" -j \
+			link show dev "$IF_RC" | "$PY" -c 'import json,sys
+print(json.load(sys.stdin)[0]["address"])')")
+		# gen -X's 16 source ports (10000 + flow), held and never read.
+		lib_bg "$NS_C" "$PY" -c 'import socket, sys, time
+f = socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET
+s = [socket.socket(f, socket.SOCK_DGRAM) for _ in range(16)]
+for i, x in enumerate(s):
+    x.bind((sys.argv[1], 10000 + i))
+time.sleep(float(sys.argv[2]))' "$CLIENT_IP" $((FLOOD_SECONDS + 15))
+		CASE_PIDS+=("$BG_PID")
 	fi
 	c_drop0=$(link_stat "$NS_C" "$IF_C" tx.dropped)
 	rc_drop0=$(link_stat "$NS_R" "$IF_RC" rx.dropped)
@@ -213,9 +224,8 @@ s=json.load(sys.stdin)["relays"][0]["shed"]; print(s["on"], s["why"])' 2>&1)
 	lib_wait_for 5 test -e "$ready" || lib_case_fail "$c the probe got no first answer"
 
 	# The flood, on its own CPU; the relay's worker runs on CPU 1.
-	# shellcheck disable=SC2086
 	gen_out=$(lib_nsx "$NS_C" "$GEN" -d "$to" -f 16 -l $((fam == 6 ? 78 : 64)) \
-		-t "$FLOOD_SECONDS" -C 0 $flood_opts) ||
+		-t "$FLOOD_SECONDS" -C 0 "${flood_opts[@]}") ||
 		lib_case_fail "$c generator failed: $gen_out"
 	lib_wait_gone "$probe_pid" $((FLOOD_SECONDS + 10)) || lib_case_fail "$c probe did not end"
 	wait "$probe_pid" 2>/dev/null
@@ -224,17 +234,10 @@ s=json.load(sys.stdin)["relays"][0]["shed"]; print(s["on"], s["why"])' 2>&1)
 	sent=$(echo "$gen_out" | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["sent_pkts"])')
 	read -r probe_sent answered < <("$PY" -c 'import json,sys; p=json.load(open(sys.argv[1]))
 print(p["sent"], p["answered"])' "$probe_out")
-	if [ "$flood" = xdp ]; then
-		# It shares the ring the flood keeps full (56-60 of 60 here): at least half, which
-		# a worker starved by the flood's receive work would not answer.
-		if [ -n "$answered" ] && [ $((answered * 2)) -ge "$probe_sent" ]; then
-			lib_case_ok "$c probe: $answered of $probe_sent answered within 1 s during" \
-				"the flood (at least half wanted: it shares the full ring)"
-		else
-			lib_case_fail "$c probe: $answered of $probe_sent answered within 1 s" \
-				"($(cat "$probe_out"))"
-		fi
-	elif [ -n "$answered" ] && [ $((answered * 10)) -ge $((probe_sent * 9)) ]; then
+	# (the XDP flood: 80 %, see the top of the file)
+	local tenths=9
+	[ "$flood" = xdp ] && tenths=8
+	if [ -n "$answered" ] && [ $((answered * 10)) -ge $((probe_sent * tenths)) ]; then
 		lib_case_ok "$c probe: $answered of $probe_sent answered within 1 s during the flood"
 	else
 		lib_case_fail "$c probe: $answered of $probe_sent answered within 1 s ($(cat "$probe_out"))"
