@@ -16,10 +16,10 @@
 # (NET_BACKENDS to change). A start without the program and a reload that turns shedding on:
 # status says it takes a restart.
 #
-# The same at line rate (xdp_flood): perf/gen -X, XDP frames redirected into veth-c (several
-# Mpps from one core), which veth takes only into a NAPI instance on veth-rc: GRO on there,
-# the relay's napi.threaded pinning that instance's thread to the worker's CPU, so the flood's
-# receive work lands on the relay's core. The frames veth-rc's full ring refused are veth-c's
+# The same at line rate (run_case BACKEND FAMILY xdp): perf/gen -X, XDP frames redirected
+# into veth-c (several Mpps from one core), which veth takes only into a NAPI instance on
+# veth-rc: GRO on there, the relay's napi.threaded pinning that instance's thread to the
+# worker's CPU, so the flood's receive work lands on the relay's core. The frames veth-rc's full ring refused are veth-c's
 # xdp_xmit_errors, which veth also counts in veth-c's tx_dropped and veth-rc's rx_dropped.
 # The flood's sources hold their ports (else each echoed reply the relay sends back would
 # draw an ICMP port unreachable, on the relay's core). The probe's datagrams reach the relay
