@@ -9,8 +9,10 @@
 #   generator sent + probe sent = relay's rx (ringrelayctl stats -j: read + socket overflow +
 #                                 shed_full_socket) + dropped before the relay's socket
 #
-# where "before" is what the kernel counts on the way: veth-c's tx_dropped (veth's ring in
-# front of the relay's interface, counted at the sender) and veth-rc's rx_dropped. Shed
+# where "before" is what veth counts on the way: veth-c's tx_dropped (what veth-c could not
+# hand over: veth-rc's ring or the CPU's backlog full) and the drops of veth-rc's own receive
+# queues (ethtool rx_queue_N_drops). Not veth-rc's rx_dropped, which repeats veth-c's
+# backlog drops and refused XDP frames. Shed
 # datagrams count as received and dropped (shed_full_socket, shed_heavy_flow), like the
 # socket's own overflow. Shedding runs in tc here (veth without RPS). IPv4 and IPv6, io_uring
 # (NET_BACKENDS to change). A start without the program and a reload that turns shedding on:
@@ -19,8 +21,8 @@
 # The same at line rate (run_case BACKEND FAMILY xdp): perf/gen -X, XDP frames redirected
 # into veth-c (several Mpps from one core), which veth takes only into a NAPI instance on
 # veth-rc: GRO on there, the relay's napi.threaded pinning that instance's thread to the
-# worker's CPU, so the flood's receive work lands on the relay's core. The frames veth-rc's full ring refused are veth-c's
-# xdp_xmit_errors, which veth also counts in veth-c's tx_dropped and veth-rc's rx_dropped.
+# worker's CPU, so the flood's receive work lands on the relay's core. The frames veth-rc's
+# full ring refused are veth-c's xdp_xmit_errors, part of its tx_dropped.
 # The flood's sources hold their ports (else each echoed reply the relay sends back would
 # draw an ICMP port unreachable, on the relay's core). The probe's datagrams reach the relay
 # through the backlog, not that ring, but share the relay's socket and core with a flood ten
@@ -148,11 +150,14 @@ shed_reload_case()
 	cp "$conf.keep" "$conf"
 }
 
-# xdp_xmit_errors: the XDP frames veth-c's peer refused (its ring was full), all queues.
-xdp_xmit_errors()
+# veth_sum NS DEV STAT: a per-queue ethtool counter of veth DEV summed over its queues, e.g.
+# drops (rx_queue_N_drops: its own receive dropped them) or xdp_xmit_errors
+# (tx_queue_N_xdp_xmit_errors: XDP frames its peer's full ring refused).
+veth_sum()
 {
-	lib_nsx "$NS_C" ethtool -S "$IF_C" |
-		awk '$1 ~ /^tx_queue_[0-9]+_xdp_xmit_errors:$/ { e += $2 } END { print e + 0 }'
+	lib_nsx "$1" ethtool -S "$2" | awk -v stat="$3" '
+		{ name = $1; sub(/^[rt]x_queue_[0-9]+_/, "", name) }
+		name == stat ":" { n += $2 } END { print n + 0 }'
 }
 
 # run_case BACKEND FAMILY [xdp]: the flood from UDP sockets, or with xdp from perf/gen -X.
@@ -200,7 +205,7 @@ s=json.load(sys.stdin)["relays"][0]["shed"]; print(s["on"], s["why"])' 2>&1)
 
 	local c_drop0 rc_drop0 x_err0 flood_opts=()
 	if [ "$flood" = xdp ]; then
-		x_err0=$(xdp_xmit_errors)
+		x_err0=$(veth_sum "$NS_C" "$IF_C" xdp_xmit_errors)
 		flood_opts=(-i "$IF_C" -s "$(ep "$CLIENT_IP" 0)" -X -b 8192 -M "$(ip -n "$NS_R" -j \
 			link show dev "$IF_RC" | "$PY" -c 'import json,sys
 print(json.load(sys.stdin)[0]["address"])')")
@@ -214,7 +219,7 @@ time.sleep(float(sys.argv[2]))' "$CLIENT_IP" $((FLOOD_SECONDS + 15))
 		CASE_PIDS+=("$BG_PID")
 	fi
 	c_drop0=$(link_stat "$NS_C" "$IF_C" tx.dropped)
-	rc_drop0=$(link_stat "$NS_R" "$IF_RC" rx.dropped)
+	rc_drop0=$(veth_sum "$NS_R" "$IF_RC" drops)
 	# Per backend and family, made anew: an earlier case's file must not pass the wait.
 	ready=$TMPD/probe-ready-$backend-$fam
 	probe_out=$TMPD/probe-$backend-$fam.json
@@ -249,20 +254,16 @@ print(p["sent"], p["answered"])' "$probe_out")
 	read -r rx full heavy ovf <<<"$LAST_RX"
 	shed=$((full + heavy))
 	c_drop=$(( $(link_stat "$NS_C" "$IF_C" tx.dropped) - c_drop0 ))
-	rc_drop=$(( $(link_stat "$NS_R" "$IF_RC" rx.dropped) - rc_drop0 ))
-	# (veth does not count the program's XDP_DROP in rx_dropped: nothing counts twice.)
+	rc_drop=$(( $(veth_sum "$NS_R" "$IF_RC" drops) - rc_drop0 ))
+	# (the program's XDP_DROP is in neither: nothing counts twice)
 	before=$((c_drop + rc_drop))
-	# veth counts an XDP frame veth-rc's ring refused three times: veth-c's xdp_xmit_errors
-	# and tx_dropped, veth-rc's rx_dropped. Once here.
-	if [ "$flood" = xdp ]; then
-		before=$((before - ($(xdp_xmit_errors) - x_err0)))
-		xnote=" (each with $IF_C's xdp_xmit_errors $((c_drop + rc_drop - before)))"
-	fi
+	[ "$flood" = xdp ] &&
+		xnote=" (XDP frames refused: $(( $(veth_sum "$NS_C" "$IF_C" xdp_xmit_errors) - x_err0 )))"
 	want=$((sent + probe_sent))
 	lib_log "$c sent $sent (+$probe_sent probe) at $(echo "$gen_out" | sed -n 's/.*"pps":\([0-9]*\).*/\1/p') pps;" \
 		"relay rx $rx, of which shed $full (full socket) + $heavy (heavy flows)," \
-		"socket overflow $ovf; before the relay: $IF_C tx_dropped $c_drop," \
-		"$IF_RC rx_dropped $rc_drop$xnote"
+		"socket overflow $ovf; before the relay: $IF_C tx_dropped $c_drop$xnote," \
+		"$IF_RC's receive queues $rc_drop"
 	if [ "$want" -eq $((rx + before)) ]; then
 		lib_case_ok "$c every datagram accounted for: $want = $rx + $before"
 	else
