@@ -448,12 +448,19 @@ proc_ticks() {
 
 HZ=$(getconf CLK_TCK)
 
-# The XDP generator's frames that g0's veth put into d0's XDP ring, and those it refused (the
-# ring was full): "accepted refused", summed over g0's queues. A frame neither counts (no NAPI
-# on d0) vanished unseen: trials record the sum beside what the generator sent.
-xdp_xmits() {
-	ip netns exec $NS_G ethtool -S g0 | awk '$1 ~ /^tx_queue_[0-9]+_xdp_xmit:$/ { a += $2 }
-		$1 ~ /^tx_queue_[0-9]+_xdp_xmit_errors:$/ { e += $2 } END { print a + 0, e + 0 }'
+# gen_ring: "ACCEPTED DROPPED" for the generator in use. The XDP generator's frames that g0's
+# veth put into d0's XDP ring, and those it refused (the ring was full), summed over g0's
+# queues: a frame neither counts (no NAPI on d0) vanished unseen, so trials record the sum
+# beside what the generator sent. Else "0" and g0's tx_dropped (ring_drops).
+gen_ring() {
+	if [ "$XDP_GEN" = 1 ]; then
+		ip netns exec $NS_G ethtool -S g0 | awk '
+			$1 ~ /^tx_queue_[0-9]+_xdp_xmit:$/ { a += $2 }
+			$1 ~ /^tx_queue_[0-9]+_xdp_xmit_errors:$/ { e += $2 }
+			END { print a + 0, e + 0 }'
+	else
+		echo "0 $(ring_drops)"
+	fi
 }
 
 # Frames the DUT sent that veth dropped on their way into s0 (s0's ring was full), counted as
@@ -471,15 +478,11 @@ sink_drops() {
 # really offered), else "pass"; and ATTEMPT, the how-manieth try of the trial this is.
 trial() {
 	local phase=$1 rate=$2 secs=$3 maxloss=${4:-null} attempt=${5:-null} ropt="" g \
-		p0 p1 c0 c1 t0 t1 n0 n1 q0 q1 x0 x1 e0 e1 s0 cg wg w0 w1 a0=0 a1=0
+		p0 p1 c0 c1 t0 t1 n0 n1 q0 q1 x0 x1 e0 e1 s0 cg wg w0 w1 a0 a1
 	[ "$rate" != 0 ] && ropt="-r $rate"
 	sink_settled || return 1
 	p0=$SETTLED
-	if [ "$XDP_GEN" = 1 ]; then
-		read -r a0 x0 <<<"$(xdp_xmits)"
-	else
-		x0=$(ring_drops)
-	fi
+	read -r a0 x0 <<<"$(gen_ring)"
 	e0=$(sink_drops)
 	# The DUT's CPU window opens right before the generator starts (the DUT is idle: the
 	# sink has settled) and closes when the DUT has delivered its last datagram, so that
@@ -499,11 +502,7 @@ trial() {
 	p1=$SETTLED
 	{ read -r c0; read -r t0; read -r n0; read -r w0; } <<<"$s0"
 	{ read -r c1; read -r t1; read -r n1; read -r w1; } <<<"$SETTLED_CPU"
-	if [ "$XDP_GEN" = 1 ]; then
-		read -r a1 x1 <<<"$(xdp_xmits)"
-	else
-		x1=$(ring_drops)
-	fi
+	read -r a1 x1 <<<"$(gen_ring)"
 	e1=$(sink_drops)
 	jq -c -n --argjson g "$g" --arg dut "$DUT" --arg phase "$phase" --arg size "$SIZE" \
 		--arg placement "$PLACEMENT" --argjson d "$(((p1 - p0) / DUT_COPIES))" --argjson hz "$HZ" \

@@ -113,8 +113,9 @@ struct gen_state {
 	size_t hdr_len;	 /* raw mode: Ethernet + IP + UDP headers in front of the payload */
 	uint8_t src_mac[6];
 	uint64_t flow_ctr;
-	struct perf_xgen_bpf *xgen; /* -X */
+	struct perf_xgen_bpf *xgen; /* -X: its program, the frame in buf (xdp_len bytes) */
 	struct bpf_link *xlink;
+	size_t xdp_len;
 };
 
 static uint64_t gen_now_ns(void)
@@ -140,7 +141,8 @@ static void gen_usage(FILE *f)
 {
 	fprintf(f, "usage: gen -d DST [-s SRC] [-f FLOWS] [-r PPS] [-l 64|1400|imix|BYTES]\n"
 		   "           [-P PAYLOAD] [-t SECONDS] [-n COUNT] [-b BATCH] [-g SEGS] [-C CPU]\n"
-		   "           [-L [-w WAIT_SECONDS]] [-i IFACE -M DSTMAC -s SRC [-X] (raw frames)]\n"
+		   "           [-L [-w WAIT_SECONDS]]\n"
+		   "           [-i IFACE -M DSTMAC -s SRC [-X] (raw frames)]\n"
 		   "       gen -E -d BIND [-t SECONDS] [-C CPU]\n");
 }
 
@@ -393,7 +395,8 @@ static int gen_xdp_open(struct gen_state *s, const struct gen_opts *o)
 		return -errno;
 	if (s->hdr_len > sizeof(s->xgen->bss->tmpl))
 		return -EINVAL;
-	gen_frame((uint8_t *)s->buf, o, s, 10000, gen_payload_of(o, s, (unsigned)o->frame));
+	s->xdp_len = s->hdr_len + gen_payload_of(o, s, (unsigned)o->frame);
+	gen_frame((uint8_t *)s->buf, o, s, 10000, s->xdp_len - s->hdr_len);
 	memcpy(s->xgen->bss->tmpl, s->buf, s->hdr_len);
 	s->xgen->rodata->ifindex = if_nametoindex(o->ifname);
 	s->xgen->rodata->flows = (uint32_t)o->flows;
@@ -415,15 +418,21 @@ static int gen_xdp_open(struct gen_state *s, const struct gen_opts *o)
 	return 0;
 }
 
-/* -X: n copies of the frame at f (len bytes; headers and flows the program's) into the
- * interface. The runner redirects them in batches of 64 and flushes after each, as a
- * driver's NAPI does. Returns 0 or a negative errno (EINTR: a signal ended the run). */
-static int gen_xdp_send(struct gen_state *s, const void *f, size_t len, int n)
+/* -X: n copies of the frame gen_xdp_open built (headers and flows the program's) into the
+ * interface, counted as sent. The runner redirects them in batches of 64 and flushes after
+ * each, as a driver's NAPI does. Returns 0 (also when a signal ended the run: nothing
+ * counted) or a negative errno. */
+static int gen_xdp_send(struct gen_state *s, int n)
 {
-	LIBBPF_OPTS(bpf_test_run_opts, run, .data_in = f, .data_size_in = (uint32_t)len,
-		    .repeat = (uint32_t)n, .flags = BPF_F_TEST_XDP_LIVE_FRAMES);
+	LIBBPF_OPTS(bpf_test_run_opts, run, .data_in = s->buf,
+		    .data_size_in = (uint32_t)s->xdp_len, .repeat = (uint32_t)n,
+		    .flags = BPF_F_TEST_XDP_LIVE_FRAMES);
 
-	return bpf_prog_test_run_opts(bpf_program__fd(s->xgen->progs.xgen), &run) ? -errno : 0;
+	if (bpf_prog_test_run_opts(bpf_program__fd(s->xgen->progs.xgen), &run))
+		return errno == EINTR ? 0 : -errno;
+	s->sent += n;
+	s->sent_bytes += (s->xdp_len + 4) * (uint64_t)n;
+	return 0;
 }
 
 static void gen_state_fini(struct gen_state *s, int nfds)
@@ -608,12 +617,16 @@ static int gen_tx(struct gen_state *s, const struct gen_opts *o, union gen_cmsg 
 				next = now - bound;
 			}
 		}
+		if (o->xdp) {
+			r = gen_xdp_send(s, n);
+			if (r)
+				return r;
+			n = 0; /* (the frames went: nothing to build or send below) */
+		}
 		for (int i = 0; i < n; i++) {
 			unsigned frame = o->imix ? s->imix[s->imix_pos++ % 12] : (unsigned)o->frame;
 			size_t len = gen_payload_of(o, s, frame);
 
-			if (o->xdp && i)
-				break; /* one frame: the test runner makes the copies */
 			s->iovs[i].iov_len = s->hdr_len + len * segs;
 			if (o->ifname)
 				gen_frame(s->iovs[i].iov_base, o, s,
@@ -636,16 +649,6 @@ static int gen_tx(struct gen_state *s, const struct gen_opts *o, union gen_cmsg 
 
 				memcpy(s->iovs[i].iov_base, &st, sizeof(st));
 			}
-		}
-		if (o->xdp) {
-			r = gen_xdp_send(s, s->iovs[0].iov_base, s->iovs[0].iov_len, n);
-			if (r && r != -EINTR)
-				return r;
-			if (!r) {
-				s->sent += n;
-				s->sent_bytes += (s->iovs[0].iov_len + 4) * (uint64_t)n;
-			}
-			n = 0; /* nothing left for sendmmsg */
 		}
 		for (int done = 0; done < n;) {
 			r = sendmmsg(s->fds[o->ifname ? 0 : flow], s->msgs + done, n - done, 0);
@@ -677,7 +680,7 @@ static int gen_tx(struct gen_state *s, const struct gen_opts *o, union gen_cmsg 
 		if (o->latency)
 			gen_drain(s, s->fds[0]);
 		flow = (flow + 1) % o->flows;
-		/* (-X: a run is up to 65536 frames, so every time) */
+		/* (-X: a run is up to 65536 frames, so after every one) */
 		if (o->xdp || !(++iter & 1023)) {
 			sigpending(&pend);
 			if (sigismember(&pend, SIGINT) || sigismember(&pend, SIGTERM))
