@@ -6,7 +6,7 @@
 #   perf/bench.sh [--full] [--build DIR] [--duts a,b,...] [--sizes 64,imix,1400] [--family 4|6]
 #                 [--placement rps,napi] [--out DIR] [--socket-gen] [--gen-gso SEGS]
 #                 [--fixed PPS,PPS,... [--fixed-s S]] [--search-trials N] [--overload-gso SEGS]
-#                 [--overload-xdp]
+#                 [--overload-xdp] [--rx-ring FRAMES]
 #
 # Topology (three namespaces, unique per run, removed on exit):
 #
@@ -68,7 +68,20 @@
 # attaches): where d0 has none (the rps placement's devices without XDP) that device's
 # overload trials fall back to --overload-gso's generator if given, else its max-load trials
 # stand, and a note says so; so they do where a 64-frame run of gen -X fails (an old kernel).
-# See perf/README.md for the method.
+# --rx-ring FRAMES (default 1024; 0: none): a receive ring of a NIC's depth in front of the
+# DUT. veth's own ring holds 256 frames, 1-2 ms at the socket devices' rates here, so a stall
+# of the DUT's vCPU that long, or a poll-mode DUT holding the core while the NAPI thread waits
+# for its time slice, loses frames that a NIC's ring (512-4096 descriptors; mlx5's default
+# is 1024) would hold (perf/README.md, "What sets the zero-loss rate", "Round forty"). This
+# puts a pfifo of FRAMES frames on g0 and the raw generator sends through it (gen -Q): since
+# Linux 6.16 veth stops g0's queue while d0's ring is full and the frames wait in the pfifo,
+# so the DUT has 256 + FRAMES frames of buffering; a frame the full pfifo drops counts in
+# ring_drops as veth's own drops do. (A d0 without NAPI, in the rps placement, has the
+# receive backlog's 1000 frames instead: netif_rx drops, no push back.) Frames the pfifo held
+# are moved into d0's ring by g0's transmit softirq, which veth raises on the CPU that emptied
+# the ring: the DUT's in the napi placement, a cost every device pays alike. The overload
+# trials bypass it (gen -X) or run without it (--overload-gso: a super-datagram would
+# otherwise be cut into frames on the DUT's CPU).
 set -euo pipefail
 
 COMMAND="$0 $*"
@@ -96,6 +109,8 @@ PLACEMENTS=rps,napi
 FIXED=""
 FIXED_S=5
 SEARCH_TRIALS=1
+RX_RING=1024
+RX_RING_GIVEN=0
 ALL_DUTS="ringrelay-offload,ringrelay-offload-tc,ringrelay-io_uring,ringrelay-gro,ringrelay-mmsg,kernel-forward,testpmd-af_xdp,testpmd-af_packet,mmsg-loop"
 DUTS=$ALL_DUTS
 
@@ -120,6 +135,7 @@ while [ $# -gt 0 ]; do
 	--search-trials) SEARCH_TRIALS=$2; shift ;;
 	--overload-gso) OVERLOAD_GSO=$2; shift ;;
 	--overload-xdp) OVERLOAD_XDP=1 ;;
+	--rx-ring) RX_RING=$2; RX_RING_GIVEN=1; shift ;;
 	-h|--help) usage 0 ;;
 	*) usage 2 ;;
 	esac
@@ -149,6 +165,20 @@ if [ -n "${GEN_PAYLOAD:-}" ] && [ "$OVERLOAD_GSO" != 0 ] &&
 	{ [ "$GEN_PAYLOAD" -lt 1 ] || [ $((GEN_PAYLOAD * OVERLOAD_GSO)) -gt 65507 ]; } 2>/dev/null; then
 	echo "bench: GEN_PAYLOAD=$GEN_PAYLOAD with --overload-gso $OVERLOAD_GSO:" \
 		"1 to $((65507 / OVERLOAD_GSO)) bytes" >&2
+	exit 2
+fi
+if ! [ "$RX_RING" -eq 0 ] 2>/dev/null &&
+	! { [ "$RX_RING" -ge 64 ] && [ "$RX_RING" -le 65536 ]; } 2>/dev/null; then
+	echo "bench: --rx-ring: frames of the pfifo in front of the DUT, 64 to 65536 (0: none)" >&2
+	exit 2
+fi
+if [ "$RX_RING" != 0 ] && { [ "$SOCKET_GEN" = 1 ] || [ "$GEN_GSO" != 0 ]; }; then
+	# A socket generator's super-datagrams would wait in the pfifo and be cut into frames
+	# on the DUT's CPU (above): the pfifo is the raw generator's.
+	[ "$RX_RING_GIVEN" = 0 ] && RX_RING=0
+fi
+if [ "$RX_RING" != 0 ] && { [ "$SOCKET_GEN" = 1 ] || [ "$GEN_GSO" != 0 ]; }; then
+	echo "bench: --rx-ring goes with the raw generator, not --socket-gen or --gen-gso" >&2
 	exit 2
 fi
 case $SEARCH_TRIALS in
@@ -252,6 +282,16 @@ topo_up() {
 	[ "$SINK_MODE" = skb ] &&
 		ip netns exec $NS_S sh -c "echo $((1 << GEN_CPU)) > /sys/class/net/s0/queues/rx-0/rps_cpus"
 	ip netns exec $NS_G sh -c "echo $((1 << GEN_CPU)) > /sys/class/net/g0/queues/rx-0/rps_cpus"
+	rx_ring_set "$RX_RING"
+}
+
+# rx_ring_set FRAMES: --rx-ring's pfifo on g0, or none (veth's default, noqueue) for 0.
+rx_ring_set() {
+	if [ "$1" != 0 ]; then
+		ip netns exec $NS_G tc qdisc replace dev g0 root pfifo limit "$1"
+	else
+		ip netns exec $NS_G tc qdisc del dev g0 root 2>/dev/null || true
+	fi
 }
 
 # placement_set: where the DUT side's receive work runs, for every DUT of this placement.
@@ -480,6 +520,7 @@ trial() {
 	local phase=$1 rate=$2 secs=$3 maxloss=${4:-null} attempt=${5:-null} ropt="" g \
 		p0 p1 c0 c1 t0 t1 n0 n1 q0 q1 x0 x1 e0 e1 s0 cg wg w0 w1 a0 a1
 	[ "$rate" != 0 ] && ropt="-r $rate"
+	[ "$RX_RING" != 0 ] && [ "$SOCKET_GEN" = 0 ] && [ "$XDP_GEN" = 0 ] && ropt="$ropt -Q"
 	sink_settled || return 1
 	p0=$SETTLED
 	read -r a0 x0 <<<"$(gen_ring)"
@@ -883,6 +924,7 @@ overload_gso_trials() {
 		v = $3 == "[requested" ? substr($4, 1, length($4) - 1) : $2
 		sub(/:$/, "", $1); sub(/^tx-checksumming$/, "tx", $1); printf "%s %s ", $1, v }')
 	ip netns exec $NS_G ethtool -K g0 tx on tso off tx-udp-segmentation off >/dev/null
+	rx_ring_set 0
 	GEN_MODE_OPTS="-g $OVERLOAD_GSO${GEN_PAYLOAD:+ -P $GEN_PAYLOAD}" SOCKET_GEN=1
 	warm_up
 	for _ in $(seq 1 "$TRIALS"); do
@@ -891,6 +933,7 @@ overload_gso_trials() {
 	# Back to what the searches used: with --socket-gen that is a socket generator too, whose
 	# sends count g0's tx_dropped already (trial adds them only for the raw generator).
 	GEN_MODE_OPTS=$raw_opts SOCKET_GEN=$raw_socket_gen
+	rx_ring_set "$RX_RING"
 	# shellcheck disable=SC2086
 	ip netns exec $NS_G ethtool -K g0 $feats >/dev/null
 }
@@ -978,6 +1021,6 @@ python3 "$(dirname "$0")/report.py" --records "$RECORDS" --out "$OUT/$STAMP" --m
 	--loadavg "$LOADAVG" \
 	--wall-s "$(($(date +%s) - T_START))" --command "$COMMAND" \
 	--ringrelay-version "$RR_VERSION" \
-	--generator "$(if [ "$GEN_GSO" != 0 ]; then echo "UDP sockets, GSO $GEN_GSO segments"; elif [ "$SOCKET_GEN" = 1 ]; then echo "UDP sockets"; else echo "raw AF_PACKET frames"; fi)$([ -z "${GEN_PAYLOAD:-}" ] || echo ", $GEN_PAYLOAD B of payload in every datagram whatever the frame size (GEN_PAYLOAD; not in the latency trials)")$([ "$OVERLOAD_XDP" = 0 ] || echo "; overload trials: the XDP generator (gen -X: XDP live frames redirected into g0)$([ "$OVERLOAD_GSO" = 0 ] || echo ", else (d0 without NAPI, imix):")")$([ "$OVERLOAD_GSO" = 0 ] || echo "$([ "$OVERLOAD_XDP" = 0 ] && echo "; overload trials:") UDP sockets, GSO $OVERLOAD_GSO datagrams per send cut into frames on g0")"
+	--generator "$(if [ "$GEN_GSO" != 0 ]; then echo "UDP sockets, GSO $GEN_GSO segments"; elif [ "$SOCKET_GEN" = 1 ]; then echo "UDP sockets"; else echo "raw AF_PACKET frames$([ "$RX_RING" = 0 ] || echo " through a pfifo of $RX_RING frames on g0 (--rx-ring: 256 + $RX_RING frames in front of a d0 with NAPI)")"; fi)$([ -z "${GEN_PAYLOAD:-}" ] || echo ", $GEN_PAYLOAD B of payload in every datagram whatever the frame size (GEN_PAYLOAD; not in the latency trials)")$([ "$OVERLOAD_XDP" = 0 ] || echo "; overload trials: the XDP generator (gen -X: XDP live frames redirected into g0)$([ "$OVERLOAD_GSO" = 0 ] || echo ", else (d0 without NAPI, imix):")")$([ "$OVERLOAD_GSO" = 0 ] || echo "$([ "$OVERLOAD_XDP" = 0 ] && echo "; overload trials:") UDP sockets, GSO $OVERLOAD_GSO datagrams per send cut into frames on g0")"
 rm -f "$RECORDS"
 echo "bench: wrote $OUT/$STAMP.json $OUT/$STAMP.md $OUT/$STAMP.png" >&2

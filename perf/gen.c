@@ -27,6 +27,11 @@
  * -L (latency) stamps each datagram with a sequence number and the send time, reads the
  * replies that came back through the device under test and reports p50/p90/p99/p99.9.
  *
+ * -Q (raw mode) sends through IFACE's qdisc instead of past it. With a qdisc on a veth
+ * (Linux 6.16: "veth: apply qdisc backpressure"), a full ring in front of the peer stops the
+ * queue and the frames wait in the qdisc, as they would in a NIC's receive ring of that depth,
+ * instead of being dropped; a frame the full qdisc drops is refused (ENOBUFS) and counted.
+ *
  * A paced run that falls behind its schedule (its vCPU was stalled) catches up by at most one
  * batch (-b, 64 frames: what it sends back to back anyway) and skips the rest of the frames
  * it owes, counted as skipped_pkts: sending them all back to back would be a burst that
@@ -80,7 +85,7 @@ static const unsigned gen_imix[12] = {64, 570, 64, 1518, 64, 570, 64, 64, 570, 6
 
 struct gen_opts {
 	struct addr dst, src;
-	int have_src, flows, batch, gso_segs, cpu, latency, echo, xdp;
+	int have_src, flows, batch, gso_segs, cpu, latency, echo, xdp, qdisc;
 	int imix, frame, payload; /* payload < 0: derived from frame */
 	const char *ifname;	  /* raw mode when set */
 	uint8_t dst_mac[6];
@@ -142,7 +147,7 @@ static void gen_usage(FILE *f)
 	fprintf(f, "usage: gen -d DST [-s SRC] [-f FLOWS] [-r PPS] [-l 64|1400|imix|BYTES]\n"
 		   "           [-P PAYLOAD] [-t SECONDS] [-n COUNT] [-b BATCH] [-g SEGS] [-C CPU]\n"
 		   "           [-L [-w WAIT_SECONDS]]\n"
-		   "           [-i IFACE -M DSTMAC -s SRC [-X] (raw frames)]\n"
+		   "           [-i IFACE -M DSTMAC -s SRC [-X | -Q] (raw frames)]\n"
 		   "       gen -E -d BIND [-t SECONDS] [-C CPU]\n");
 }
 
@@ -158,7 +163,7 @@ static int gen_parse(int argc, char **argv, struct gen_opts *o)
 			       .payload = -1,
 			       .seconds = 5,
 			       .wait = 0.2};
-	while ((c = getopt(argc, argv, "d:s:f:r:l:P:t:n:b:g:C:Lw:Ei:M:Xh")) != -1) {
+	while ((c = getopt(argc, argv, "d:s:f:r:l:P:t:n:b:g:C:Lw:Ei:M:XQh")) != -1) {
 		switch (c) {
 		case 'd':
 			if (addr_parse(optarg, &o->dst, &why))
@@ -223,6 +228,9 @@ static int gen_parse(int argc, char **argv, struct gen_opts *o)
 		case 'X':
 			o->xdp = 1;
 			break;
+		case 'Q':
+			o->qdisc = 1;
+			break;
 		case 'h':
 			gen_usage(stdout);
 			exit(0);
@@ -236,7 +244,7 @@ static int gen_parse(int argc, char **argv, struct gen_opts *o)
 	    (o->gso_segs && o->imix) || (o->gso_segs && o->latency) ||
 	    (o->ifname && (o->latency || o->echo || o->gso_segs || !o->have_src ||
 			   addr_family(&o->src) != addr_family(&o->dst))) ||
-	    (o->xdp && (!o->ifname || o->imix || o->rate))) {
+	    (o->xdp && (!o->ifname || o->imix || o->rate)) || (o->qdisc && (!o->ifname || o->xdp))) {
 		fprintf(stderr, "gen: bad or conflicting options\n");
 		return -EINVAL;
 	}
@@ -283,7 +291,7 @@ err_close:
 }
 
 /* Raw mode: a send-only AF_PACKET socket on ifname; fills the interface's MAC. */
-static int gen_raw_socket(const char *ifname, uint8_t src_mac[6])
+static int gen_raw_socket(const char *ifname, int qdisc, uint8_t src_mac[6])
 {
 	struct sockaddr_ll sll = {.sll_family = AF_PACKET};
 	struct ifreq ifr;
@@ -303,8 +311,10 @@ static int gen_raw_socket(const char *ifname, uint8_t src_mac[6])
 	/* Protocol 0: the socket only sends, so the kernel queues nothing to it. */
 	if (bind(fd, (struct sockaddr *)&sll, sizeof(sll)))
 		goto err_close;
-	/* Straight to the driver: the numbers are about the DUT, not our own qdisc. */
-	setsockopt(fd, SOL_PACKET, PACKET_QDISC_BYPASS, &one, sizeof(one));
+	/* Straight to the driver: the numbers are about the DUT, not our own qdisc (-Q: the
+	 * qdisc is the ring in front of the DUT). */
+	if (!qdisc)
+		setsockopt(fd, SOL_PACKET, PACKET_QDISC_BYPASS, &one, sizeof(one));
 	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof(sz)))
 		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
 	return fd;
@@ -767,7 +777,7 @@ int main(int argc, char **argv)
 	}
 	for (int i = 0; i < (o.ifname ? 1 : o.flows); i++) {
 		if (o.ifname)
-			s.fds[i] = gen_raw_socket(o.ifname, s.src_mac); /* -X: for the MAC */
+			s.fds[i] = gen_raw_socket(o.ifname, o.qdisc, s.src_mac); /* -X: for the MAC */
 		else
 			s.fds[i] = o.echo ? gen_socket(&o, &o.dst, 0)
 					  : gen_socket(&o, o.have_src ? &o.src : NULL, 1);

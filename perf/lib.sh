@@ -160,5 +160,8 @@ sink_pkts() {
 # them as sent; a UDP socket's send counts them as sent. Either way they were offered to the
 # DUT and lost in front of it, as a NIC's rx_missed would be.
 ring_drops() {
-	ip netns exec "$NS_G" cat /sys/class/net/g0/statistics/tx_dropped
+	local q
+	# bench.sh --rx-ring: what g0's full pfifo dropped, where veth pushed back instead.
+	q=$(ip netns exec "$NS_G" tc -s -j qdisc show dev g0 | jq '[.[].drops // 0] | add // 0')
+	echo $(($(ip netns exec "$NS_G" cat /sys/class/net/g0/statistics/tx_dropped) + q))
 }
