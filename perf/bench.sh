@@ -68,18 +68,24 @@
 # attaches): where d0 has none (the rps placement's devices without XDP) that device's
 # overload trials fall back to --overload-gso's generator if given, else its max-load trials
 # stand, and a note says so; so they do where a 64-frame run of gen -X fails (an old kernel).
-# --rx-ring FRAMES (default 1024; 0: none): a receive ring of a NIC's depth in front of the
-# DUT. veth's own ring holds 256 frames, 1-2 ms at the socket devices' rates here, so a stall
-# of the DUT's vCPU that long, or a poll-mode DUT holding the core while the NAPI thread waits
-# for its time slice, loses frames that a NIC's ring (512-4096 descriptors; mlx5's default
-# is 1024) would hold (perf/README.md, "What sets the zero-loss rate", "Round forty"). This
-# puts a pfifo of FRAMES frames on g0 and the raw generator sends through it (gen -Q): since
-# Linux 6.16 veth stops g0's queue while d0's ring is full and the frames wait in the pfifo,
-# so the DUT has 256 + FRAMES frames of buffering; a frame the full pfifo drops counts in
-# ring_drops as veth's own drops do. (A d0 without NAPI, in the rps placement, has the
-# receive backlog's 1000 frames instead: netif_rx drops, no push back.) Frames the pfifo held
-# are moved into d0's ring by g0's transmit softirq, which veth raises on the CPU that emptied
-# the ring: the DUT's in the napi placement, a cost every device pays alike. The overload
+# --rx-ring FRAMES (default 1024 on Linux 6.18 and later, else 0: none; at most 4096): a
+# receive ring of a NIC's depth in front of the DUT. veth's own ring holds 256 frames, 1-2 ms
+# at the socket devices' rates here, so a stall of the DUT's vCPU that long, or a poll-mode
+# DUT holding the core while the NAPI thread waits for its time slice, loses frames that a
+# NIC's ring (512-4096 descriptors; mlx5's default is 1024) would hold (perf/README.md, "What
+# sets the zero-loss rate", "Round forty"). This puts a pfifo of FRAMES frames on g0, and where
+# d0 has NAPI (GRO on or an XDP program: every device in the napi placement, those that attach
+# XDP in rps) the raw generator sends through it (gen -Q): since Linux 6.16 veth stops g0's
+# queue while d0's ring is full and the frames wait in the pfifo, 256 + FRAMES frames in all;
+# a frame the full pfifo drops is one gen was refused (ENOBUFS) and counts in ring_drops. (6.16
+# to 6.17.9 could leave the queue stopped for good, CVE-2025-68232: hence the default.) Where
+# d0 has no NAPI veth cannot push back (its receive backlog of 1000 frames drops), so the raw
+# generator bypasses the pfifo there as before. veth wakes g0's queue at the end of each d0
+# poll that found it stopped, and the pfifo's frames are then moved into d0's ring by whichever
+# CPU runs g0's qdisc first: the generator's, or the DUT's, in the transmit softirq the wake
+# raises in d0's NAPI thread (napi placement). That cost falls on the DUT's core in proportion
+# to how long d0's ring is full: nothing below saturation, much of it at full load. The
+# latency trials' UDP sockets pass the pfifo too (an empty queue at their rates). The overload
 # trials bypass it (gen -X) or run without it (--overload-gso: a super-datagram would
 # otherwise be cut into frames on the DUT's CPU).
 set -euo pipefail
@@ -111,6 +117,7 @@ FIXED_S=5
 SEARCH_TRIALS=1
 RX_RING=1024
 RX_RING_GIVEN=0
+RING_ON=0
 ALL_DUTS="ringrelay-offload,ringrelay-offload-tc,ringrelay-io_uring,ringrelay-gro,ringrelay-mmsg,kernel-forward,testpmd-af_xdp,testpmd-af_packet,mmsg-loop"
 DUTS=$ALL_DUTS
 
@@ -167,9 +174,12 @@ if [ -n "${GEN_PAYLOAD:-}" ] && [ "$OVERLOAD_GSO" != 0 ] &&
 		"1 to $((65507 / OVERLOAD_GSO)) bytes" >&2
 	exit 2
 fi
-if ! [ "$RX_RING" -eq 0 ] 2>/dev/null &&
-	! { [ "$RX_RING" -ge 64 ] && [ "$RX_RING" -le 65536 ]; } 2>/dev/null; then
-	echo "bench: --rx-ring: frames of the pfifo in front of the DUT, 64 to 65536 (0: none)" >&2
+case $RX_RING in
+0|[1-9]|[1-9][0-9]|[1-9][0-9][0-9]|[1-9][0-9][0-9][0-9]) ;;
+*) RX_RING=-1 ;;
+esac
+if [ "$RX_RING" -lt 0 ] || { [ "$RX_RING" != 0 ] && { [ "$RX_RING" -lt 64 ] || [ "$RX_RING" -gt 4096 ]; }; }; then
+	echo "bench: --rx-ring: frames of the pfifo in front of the DUT, 64 to 4096 (0: none)" >&2
 	exit 2
 fi
 if [ "$RX_RING" != 0 ] && { [ "$SOCKET_GEN" = 1 ] || [ "$GEN_GSO" != 0 ]; }; then
@@ -180,6 +190,17 @@ fi
 if [ "$RX_RING" != 0 ] && { [ "$SOCKET_GEN" = 1 ] || [ "$GEN_GSO" != 0 ]; }; then
 	echo "bench: --rx-ring goes with the raw generator, not --socket-gen or --gen-gso" >&2
 	exit 2
+fi
+# veth pushes back into a qdisc since 6.16, and reliably since 6.18 (and 6.17.10).
+KVER=$(uname -r | awk -F'[.-]' '{ printf "%d", $1 * 10000 + $2 * 100 + ($3 ~ /^[0-9]+$/ ? ($3 > 99 ? 99 : $3) : 0) }')
+if [ "$RX_RING" != 0 ] && [ "$KVER" -lt 61710 ]; then
+	if [ "$RX_RING_GIVEN" = 1 ]; then
+		echo "bench: --rx-ring needs Linux 6.17.10 or later (veth's push back into a qdisc);" \
+			"this is $(uname -r)" >&2
+		exit 2
+	fi
+	echo "bench: Linux $(uname -r): no receive ring in front of the DUT but veth's own (--rx-ring needs 6.17.10)" >&2
+	RX_RING=0
 fi
 case $SEARCH_TRIALS in
 [13579]) ;;
@@ -376,7 +397,8 @@ else
 	DUT_LISTEN="198.18.0.2:5000" SINK_ADDR="198.18.1.2:9000"
 	GEN_SRC="198.18.0.1:0"
 fi
-# Throughput trials send raw frames (AF_PACKET, no qdisc): ~1.5x the packet rate of the UDP
+# Throughput trials send raw frames (AF_PACKET, past g0's qdisc unless --rx-ring's pfifo is
+# in use for this device: gen -Q, RING_ON): ~1.5x the packet rate of the UDP
 # socket path on one core, so the generator stays ahead of kernel-path DUTs. --socket-gen
 # uses UDP sockets instead. Latency always uses UDP sockets (it needs the replies).
 GEN_MODE_OPTS="-i g0 -M $MAC_D0 -s $GEN_SRC"
@@ -491,7 +513,7 @@ HZ=$(getconf CLK_TCK)
 # gen_ring: "ACCEPTED DROPPED" for the generator in use. The XDP generator's frames that g0's
 # veth put into d0's XDP ring, and those it refused (the ring was full), summed over g0's
 # queues: a frame neither counts (no NAPI on d0) vanished unseen, so trials record the sum
-# beside what the generator sent. Else "0" and g0's tx_dropped (ring_drops).
+# beside what the generator sent. Else "0" and ring_drops (g0's tx_dropped and its pfifo's drops).
 gen_ring() {
 	if [ "$XDP_GEN" = 1 ]; then
 		ip netns exec $NS_G ethtool -S g0 | awk '
@@ -520,7 +542,7 @@ trial() {
 	local phase=$1 rate=$2 secs=$3 maxloss=${4:-null} attempt=${5:-null} ropt="" g \
 		p0 p1 c0 c1 t0 t1 n0 n1 q0 q1 x0 x1 e0 e1 s0 cg wg w0 w1 a0 a1
 	[ "$rate" != 0 ] && ropt="-r $rate"
-	[ "$RX_RING" != 0 ] && [ "$SOCKET_GEN" = 0 ] && [ "$XDP_GEN" = 0 ] && ropt="$ropt -Q"
+	[ "$RING_ON" = 1 ] && [ "$SOCKET_GEN" = 0 ] && [ "$XDP_GEN" = 0 ] && ropt="$ropt -Q"
 	sink_settled || return 1
 	p0=$SETTLED
 	read -r a0 x0 <<<"$(gen_ring)"
@@ -545,6 +567,10 @@ trial() {
 	{ read -r c1; read -r t1; read -r n1; read -r w1; } <<<"$SETTLED_CPU"
 	read -r a1 x1 <<<"$(gen_ring)"
 	e1=$(sink_drops)
+	# Offered: past the qdisc, a frame veth dropped is one gen was refused and did not count
+	# (in ring_drops: g0's tx_dropped); through the pfifo (-Q) veth pushes back instead, and
+	# gen was refused only what the full pfifo dropped, so its refusals are added, not
+	# ring_drops, whose veth part would then be frames gen counted as sent.
 	jq -c -n --argjson g "$g" --arg dut "$DUT" --arg phase "$phase" --arg size "$SIZE" \
 		--arg placement "$PLACEMENT" --argjson d "$(((p1 - p0) / DUT_COPIES))" --argjson hz "$HZ" \
 		--argjson c "[$(echo "$c0 $c1" | awk '{ print $6-$1 "," $7-$2 "," $8-$3 "," $9-$4 "," $10-$5 }')]" \
@@ -555,8 +581,11 @@ trial() {
 		--argjson w0 "$w0" --argjson w1 "$w1" \
 		--argjson maxloss "$maxloss" --argjson attempt "$attempt" \
 		--argjson rd "$((x1 - x0))" --argjson sd "$((e1 - e0))" --argjson xa "$((a1 - a0))" \
-		--argjson raw "$([ "$SOCKET_GEN" = 0 ] && [ "$XDP_GEN" = 0 ] && echo 1 || echo 0)" '
-		($g.sent_pkts + (if $raw == 1 then $rd else 0 end)) as $sent | {
+		--argjson raw "$([ "$SOCKET_GEN" = 0 ] && [ "$XDP_GEN" = 0 ] && echo 1 || echo 0)" \
+		--argjson ring "$(case $ropt in *-Q*) echo "$RX_RING" ;; *) echo 0 ;; esac)" '
+		($g.sent_pkts + (if $ring > 0 then ($g.refused_pkts // 0) elif $raw == 1 then $rd
+			else 0 end)) as $sent | {
+		rx_ring: $ring,
 		dut: $dut, size: $size, placement: $placement, phase: $phase, rate: $g.rate_pps,
 		gen_mode: $g.mode,
 		sent: $sent, gen_sent_ok: $g.sent_pkts, ring_drops: $rd, sink_drops: $sd, gen_refused: ($g.refused_pkts // 0),
@@ -852,9 +881,12 @@ fixed_trials() {
 
 # warm_up: 0.2 s of the current generator's flows (sessions, neighbour state), not recorded.
 warm_up() {
+	local q=""
+	# Past the qdisc, a frame veth pushes back while the pfifo is on g0 is dropped unseen.
+	[ "$RING_ON" = 1 ] && [ "$SOCKET_GEN" = 0 ] && q=-Q
 	# shellcheck disable=SC2086
 	ip netns exec $NS_G "$PERF/gen" -d "$GEN_DST" -f $FLOWS -l "$SIZE" -t 0.2 -C $GEN_CPU \
-		$GEN_MODE_OPTS >/dev/null
+		$GEN_MODE_OPTS $q >/dev/null
 }
 
 # overload_trials: --overload-xdp / --overload-gso, the max-load trials once more from a
@@ -987,6 +1019,8 @@ for SIZE in ${SIZES//,/ }; do
 			dut_stop
 			continue
 		fi
+		RING_ON=0
+		[ "$RX_RING" != 0 ] && d0_napi && RING_ON=1
 		sleep 0.2
 		warm_up
 		if [ -n "$FIXED" ]; then
@@ -1021,6 +1055,6 @@ python3 "$(dirname "$0")/report.py" --records "$RECORDS" --out "$OUT/$STAMP" --m
 	--loadavg "$LOADAVG" \
 	--wall-s "$(($(date +%s) - T_START))" --command "$COMMAND" \
 	--ringrelay-version "$RR_VERSION" \
-	--generator "$(if [ "$GEN_GSO" != 0 ]; then echo "UDP sockets, GSO $GEN_GSO segments"; elif [ "$SOCKET_GEN" = 1 ]; then echo "UDP sockets"; else echo "raw AF_PACKET frames$([ "$RX_RING" = 0 ] || echo " through a pfifo of $RX_RING frames on g0 (--rx-ring: 256 + $RX_RING frames in front of a d0 with NAPI)")"; fi)$([ -z "${GEN_PAYLOAD:-}" ] || echo ", $GEN_PAYLOAD B of payload in every datagram whatever the frame size (GEN_PAYLOAD; not in the latency trials)")$([ "$OVERLOAD_XDP" = 0 ] || echo "; overload trials: the XDP generator (gen -X: XDP live frames redirected into g0)$([ "$OVERLOAD_GSO" = 0 ] || echo ", else (d0 without NAPI, imix):")")$([ "$OVERLOAD_GSO" = 0 ] || echo "$([ "$OVERLOAD_XDP" = 0 ] && echo "; overload trials:") UDP sockets, GSO $OVERLOAD_GSO datagrams per send cut into frames on g0")"
+	--generator "$(if [ "$GEN_GSO" != 0 ]; then echo "UDP sockets, GSO $GEN_GSO segments"; elif [ "$SOCKET_GEN" = 1 ]; then echo "UDP sockets"; else echo "raw AF_PACKET frames$([ "$RX_RING" = 0 ] || echo " through a pfifo of $RX_RING frames on g0 where d0 has NAPI, past it where not (--rx-ring: 256 + $RX_RING frames in front of a d0 with NAPI, veth's backlog of 1000 in front of one without)")"; fi)$([ -z "${GEN_PAYLOAD:-}" ] || echo ", $GEN_PAYLOAD B of payload in every datagram whatever the frame size (GEN_PAYLOAD; not in the latency trials)")$([ "$OVERLOAD_XDP" = 0 ] || echo "; overload trials: the XDP generator (gen -X: XDP live frames redirected into g0)$([ "$OVERLOAD_GSO" = 0 ] || echo ", else (d0 without NAPI, imix):")")$([ "$OVERLOAD_GSO" = 0 ] || echo "$([ "$OVERLOAD_XDP" = 0 ] && echo "; overload trials:") UDP sockets, GSO $OVERLOAD_GSO datagrams per send cut into frames on g0")"
 rm -f "$RECORDS"
 echo "bench: wrote $OUT/$STAMP.json $OUT/$STAMP.md $OUT/$STAMP.png" >&2

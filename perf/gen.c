@@ -27,10 +27,13 @@
  * -L (latency) stamps each datagram with a sequence number and the send time, reads the
  * replies that came back through the device under test and reports p50/p90/p99/p99.9.
  *
- * -Q (raw mode) sends through IFACE's qdisc instead of past it. With a qdisc on a veth
- * (Linux 6.16: "veth: apply qdisc backpressure"), a full ring in front of the peer stops the
- * queue and the frames wait in the qdisc, as they would in a NIC's receive ring of that depth,
- * instead of being dropped; a frame the full qdisc drops is refused (ENOBUFS) and counted.
+ * -Q (raw mode) sends through IFACE's qdisc instead of past it. With a qdisc on a veth whose
+ * peer has NAPI (Linux 6.16: "veth: apply qdisc backpressure"), a full ring in front of the
+ * peer stops the queue and the frames wait in the qdisc, as they would in a NIC's receive ring
+ * of that depth, instead of being dropped; a frame a full tail-drop qdisc (pfifo) drops is
+ * refused (ENOBUFS) and counted. (A qdisc that drops with NET_XMIT_CN reports no error: such
+ * a frame counts as sent.) What veth itself drops behind the qdisc (a peer without NAPI) is
+ * not seen here either: IFACE's tx_dropped.
  *
  * A paced run that falls behind its schedule (its vCPU was stalled) catches up by at most one
  * batch (-b, 64 frames: what it sends back to back anyway) and skips the rest of the frames
@@ -678,8 +681,9 @@ static int gen_tx(struct gen_state *s, const struct gen_opts *o, union gen_cmsg 
 			done += r;
 			/* A socket's batch ends at its first refusal, as before. A raw frame veth
 			 * refused (the ring or backlog in front of the DUT was full; veth counts it
-			 * as g0's tx_dropped) is counted and the rest of the batch still goes: on a
-			 * wire the frame would have arrived and been lost in the DUT's full ring. */
+			 * as g0's tx_dropped), or with -Q the full qdisc dropped, is counted and the
+			 * rest of the batch still goes: on a wire the frame would have arrived and
+			 * been lost in the DUT's full ring. */
 			if (!o->ifname)
 				break;
 			if (done < n) {

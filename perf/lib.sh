@@ -156,9 +156,11 @@ sink_pkts() {
 }
 
 # Frames veth dropped on their way into d0 (its receive ring or the backlog was full), counted
-# as g0's tx_dropped. A raw generator's sendmmsg reports them as errors and does not count
-# them as sent; a UDP socket's send counts them as sent. Either way they were offered to the
-# DUT and lost in front of it, as a NIC's rx_missed would be.
+# as g0's tx_dropped, and those a pfifo on g0 (bench.sh --rx-ring) dropped when full. A raw
+# generator's sendmmsg past the qdisc reports veth's as errors and does not count them as
+# sent; through a qdisc it reports only the pfifo's, and veth's count as sent, as a UDP
+# socket's send counts them. Either way they were offered to the DUT and lost in front of it,
+# as a NIC's rx_missed would be.
 ring_drops() {
 	local q
 	# bench.sh --rx-ring: what g0's full pfifo dropped, where veth pushed back instead.
