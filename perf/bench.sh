@@ -46,7 +46,7 @@
 # so one stall of the box in one trial does not decide the step; 1 = one trial decides, as
 # in every earlier result. On the development VM 3 did not steady the NDR (perf/README.md).
 # --fixed: instead of the searches, TRIALS trials of --fixed-s seconds (default 5) at each
-# paced rate given (0 = the generator's maximum): the loss, veth's ring drops and how far the
+# paced rate given (0 = the generator's maximum): the loss, the ring drops (veth's, the pfifo's) and how far the
 # generator fell behind its schedule, per trial. NDR is one zero-loss bit per step; at a fixed
 # rate the drops of every trial show what a knob changes (perf/README.md, "What sets the
 # zero-loss rate").
@@ -68,7 +68,7 @@
 # attaches): where d0 has none (the rps placement's devices without XDP) that device's
 # overload trials fall back to --overload-gso's generator if given, else its max-load trials
 # stand, and a note says so; so they do where a 64-frame run of gen -X fails (an old kernel).
-# --rx-ring FRAMES (default 1024 on Linux 6.18 and later, else 0: none; at most 4096): a
+# --rx-ring FRAMES (default 1024 on Linux 6.17.10 and later, else 0: none; at most 4096): a
 # receive ring of a NIC's depth in front of the DUT. veth's own ring holds 256 frames, 1-2 ms
 # at the socket devices' rates here, so a stall of the DUT's vCPU that long, or a poll-mode
 # DUT holding the core while the NAPI thread waits for its time slice, loses frames that a
@@ -85,7 +85,9 @@
 # CPU runs g0's qdisc first: the generator's, or the DUT's, in the transmit softirq the wake
 # raises in d0's NAPI thread (napi placement). That cost falls on the DUT's core in proportion
 # to how long d0's ring is full: nothing below saturation, much of it at full load. The
-# latency trials' UDP sockets pass the pfifo too (an empty queue at their rates). The overload
+# latency trials' UDP sockets pass the pfifo too: a stall queues their datagrams there (up to
+# 1280 frames) where it lost them before, so RTT tails from round forty on are not comparable
+# with earlier ones. The overload
 # trials bypass it (gen -X) or run without it (--overload-gso: a super-datagram would
 # otherwise be cut into frames on the DUT's CPU).
 set -euo pipefail
@@ -192,7 +194,8 @@ if [ "$RX_RING" != 0 ] && { [ "$SOCKET_GEN" = 1 ] || [ "$GEN_GSO" != 0 ]; }; the
 	exit 2
 fi
 # veth pushes back into a qdisc since 6.16, and reliably since 6.18 (and 6.17.10).
-KVER=$(uname -r | awk -F'[.-]' '{ printf "%d", $1 * 10000 + $2 * 100 + ($3 ~ /^[0-9]+$/ ? ($3 > 99 ? 99 : $3) : 0) }')
+# ("6.17.10+deb13-amd64": $3 + 0 keeps 10; "6.18-rc1": 0.)
+KVER=$(uname -r | awk -F'[.-]' '{ p = $3 + 0; printf "%d", $1 * 10000 + $2 * 100 + (p > 99 ? 99 : p) }')
 if [ "$RX_RING" != 0 ] && [ "$KVER" -lt 61710 ]; then
 	if [ "$RX_RING_GIVEN" = 1 ]; then
 		echo "bench: --rx-ring needs Linux 6.17.10 or later (veth's push back into a qdisc);" \
@@ -902,7 +905,6 @@ overload_trials() {
 			why="d0 has no NAPI (neither GRO nor a native XDP program)"
 		# 64 frames first, so a kernel or box where gen -X cannot run falls back here
 		# instead of ending the run (set -e) in a trial.
-		# shellcheck disable=SC2086
 		elif ! ip netns exec $NS_G "$PERF/gen" -d "$GEN_DST" -f $FLOWS -l "$SIZE" -t 1 -n 64 \
 			-b 64 -C $GEN_CPU $GEN_MODE_OPTS -X >/dev/null 2>"$WORK/xgen.err"; then
 			why="gen -X failed: $({ grep -m 1 '^gen:' "$WORK/xgen.err" ||
@@ -963,7 +965,8 @@ overload_gso_trials() {
 		trial overload 0 "$TRIAL_S" >/dev/null
 	done
 	# Back to what the searches used: with --socket-gen that is a socket generator too, whose
-	# sends count g0's tx_dropped already (trial adds them only for the raw generator).
+	# sends count g0's tx_dropped already (trial adds them only for the raw generator, or its
+	# refusals through the pfifo).
 	GEN_MODE_OPTS=$raw_opts SOCKET_GEN=$raw_socket_gen
 	rx_ring_set "$RX_RING"
 	# shellcheck disable=SC2086

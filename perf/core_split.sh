@@ -9,6 +9,9 @@
 #   perf/core_split.sh [--build DIR] [--rate PPS] [--seconds S] [--freq HZ] [--out DIR]
 #                      [--keep] DUT [DUT ...]
 #
+# bench.sh's trials run with its default --rx-ring (a 1024-frame pfifo in front of d0 since
+# round forty, perf/README.md); splits made before 2026-12-06T14 had veth's 256 frames only.
+#
 # napi placement only (there the DUT side's receive runs in NAPI threads on the DUT core; in
 # rps it is a softirq wherever an interrupt lands, which a call chain cannot place). Writes
 # DIR/<date>-core_split.md (DIR: perf/results), with bench.sh's records and a report of the

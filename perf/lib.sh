@@ -164,6 +164,10 @@ sink_pkts() {
 ring_drops() {
 	local q
 	# bench.sh --rx-ring: what g0's full pfifo dropped, where veth pushed back instead.
-	q=$(ip netns exec "$NS_G" tc -s -j qdisc show dev g0 | jq '[.[].drops // 0] | add // 0')
+	if ! q=$(ip netns exec "$NS_G" tc -s -j qdisc show dev g0 | jq '[.[].drops // 0] | add // 0') ||
+		[ -z "$q" ]; then
+		echo "ring_drops: cannot read g0's qdisc" >&2
+		return 1
+	fi
 	echo $(($(ip netns exec "$NS_G" cat /sys/class/net/g0/statistics/tx_dropped) + q))
 }

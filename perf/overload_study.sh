@@ -3,7 +3,9 @@
 # Overload-mechanism study for issue 10 (results: perf/notes/overload-mechanisms.md). Runs
 # perf/bench.sh once per configuration of the prototype relay (perf/busy_relay.c: receive
 # loop, busy polling, XDP early drop) and placement, each run serialized with other
-# benchmarks on the box through flock, then prints one markdown table.
+# benchmarks on the box through flock, then prints one markdown table. bench.sh runs with its
+# default --rx-ring (a 1024-frame pfifo in front of d0 where it has NAPI, since round forty):
+# tables made before 2026-12-06T14 had veth's 256 frames only.
 #
 #   perf/overload_study.sh [--out DIR] [--passes N] [--only NAME,NAME...] [--table DIR,...]
 #
