@@ -11,6 +11,7 @@
 
 #include "admin.h"
 #include "app.h"
+#include "clock.h"
 #include "config.h"
 #include "filter.h"
 #include "log.h"
@@ -43,6 +44,10 @@ struct admin {
 	/* A reload's load out (set and cleared by the admin thread, under lock): NULL when
 	 * none. */
 	struct admin_load *load;
+	/* napi.flood_nice: whether early shedding drops now, and when to read it next (the
+	 * admin thread's alone). */
+	struct napitune_flood flood;
+	uint64_t flood_due_ms;
 };
 
 /* A reload's first half (app_reload_read) on a thread of its own, so that link events and
@@ -380,6 +385,64 @@ static void admin_route_events(struct admin *ad)
 		worker_routes_moved(&ad->a->rt.sync);
 }
 
+/* Whether napi.flood_nice has NAPI threads to move: thread_nice set them, flood_nice differs,
+ * and the program sheds (its drop count says when). The admin thread changes both. */
+static bool admin_flood_watched(const struct admin *ad)
+{
+	const struct napi_conf *n = &ad->a->rt.cfg->napi;
+
+	return n->thread_nice && n->flood_nice != n->thread_nice && ad->a->napi_saved.n_nice &&
+	       ad->a->filter && filter_shed_loaded(ad->a->filter, NULL);
+}
+
+/* Every NAPITUNE_FLOOD_TICK_MS while watched: the stage's drops decide the NAPI threads'
+ * nice value (napitune_flood_nice; a reload or link event that set thread_nice again meanwhile
+ * is followed at the next tick). One line when shedding starts or has stopped. */
+static void admin_flood_tick(struct admin *ad)
+{
+	uint64_t sc[SHED_CNT__MAX], now = clock_ms();
+	const struct napi_conf *n;
+	bool changed;
+	int moved;
+
+	if (now < ad->flood_due_ms || !admin_begin(ad))
+		return;
+	ad->flood_due_ms = now + NAPITUNE_FLOOD_TICK_MS;
+	pthread_mutex_lock(&ad->a->lock);
+	if (admin_flood_watched(ad) && !filter_shed_counters(ad->a->filter, sc)) {
+		n = &ad->a->rt.cfg->napi;
+		changed = napitune_flood_step(&ad->flood,
+					      sc[SHED_CNT_DROP_FULL] + sc[SHED_CNT_DROP_HEAVY], now);
+		moved = napitune_flood_nice(&ad->a->napi_saved, ad->flood.flooded, n->thread_nice,
+					    n->flood_nice);
+		if (changed && moved >= 0)
+			log_info("napi: early shedding %s: %d NAPI thread%s at nice %d",
+				 ad->flood.flooded ? "drops datagrams" : "has stopped dropping",
+				 moved, moved == 1 ? "" : "s",
+				 ad->flood.flooded ? n->flood_nice : n->thread_nice);
+		else if (changed)
+			log_warn("napi: early shedding %s: nice %d for its NAPI threads: %s",
+				 ad->flood.flooded ? "drops datagrams" : "has stopped dropping",
+				 ad->flood.flooded ? n->flood_nice : n->thread_nice,
+				 strerror(-moved));
+	}
+	pthread_mutex_unlock(&ad->a->lock);
+	admin_end(ad);
+}
+
+/* poll's timeout: the link watch's, or the next flood tick's if sooner. */
+static int admin_timeout(struct admin *ad, int link_ms)
+{
+	uint64_t now;
+	int ms;
+
+	if (!admin_flood_watched(ad))
+		return link_ms;
+	now = clock_ms();
+	ms = ad->flood_due_ms > now ? (int)(ad->flood_due_ms - now) : 0;
+	return link_ms < 0 || ms < link_ms ? ms : link_ms;
+}
+
 static void *admin_thread(void *arg)
 {
 	struct admin *ad = arg;
@@ -397,7 +460,9 @@ static void *admin_thread(void *arg)
 	pfd[5] = (struct pollfd){ .fd = ad->nr ? netlink_routes_fd(ad->nr) : -1, .events = POLLIN };
 	for (;;) {
 		pfd[4] = (struct pollfd){ .fd = ad->load ? ad->load->fd : -1, .events = POLLIN };
-		n = poll(pfd, 6, ad->nw && pfd[2].fd >= 0 ? netlink_watch_due_ms(ad->nw) : -1);
+		n = poll(pfd, 6,
+			 admin_timeout(ad, ad->nw && pfd[2].fd >= 0 ? netlink_watch_due_ms(ad->nw)
+								    : -1));
 		if (n < 0 && errno != EINTR) {
 			/* Only a stop may end this thread (it frees the filter the workers use):
 			 * look for one without poll, and try again. */
@@ -423,6 +488,7 @@ static void *admin_thread(void *arg)
 			admin_load_done(ad);
 		if (n > 0 && (pfd[1].revents & POLLIN))
 			admin_run_reload(ad);
+		admin_flood_tick(ad);
 		/* Once quiet, events are not read, nor links noted reported: stop waking for
 		 * them. (closing is main's to write, under the lock.) */
 		pthread_mutex_lock(&ad->lock);

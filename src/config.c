@@ -906,6 +906,8 @@ static const struct config_row napi_rows[] = {
 	{"threaded", CONFIG_T_BOOL, CONFIG_FIELD(struct napi_conf, threaded), .restart_only = true},
 	{"thread_nice", CONFIG_T_INT, CONFIG_FIELD(struct napi_conf, thread_nice), .lo = -20,
 	 .hi = 19, .def.i = 5},
+	{"flood_nice", CONFIG_T_INT, CONFIG_FIELD(struct napi_conf, flood_nice), .lo = -20,
+	 .hi = 19, .def.i = 10},
 };
 
 /* IRQ suspension is driven by preferred busy polling and outlasts the GRO timer (the

@@ -693,6 +693,48 @@ static int napitune_nice(struct napitune_iface *f, const struct napi_instance *n
 	return ret;
 }
 
+bool napitune_flood_step(struct napitune_flood *fl, uint64_t drops, uint64_t now_ms)
+{
+	bool was = fl->flooded;
+
+	if (fl->primed && drops > fl->drops) {
+		fl->flooded = true;
+		fl->last_ms = now_ms;
+	} else if (fl->flooded && now_ms - fl->last_ms >= NAPITUNE_FLOOD_HOLD_MS) {
+		fl->flooded = false;
+	}
+	fl->drops = drops;
+	fl->primed = true;
+	return fl->flooded != was;
+}
+
+/* Under a flood a NAPI thread is always runnable, and at napi.thread_nice it takes its fair
+ * share of the worker's CPU for frames the stage then drops: the relay kept about 90 % of its
+ * rate. Further behind the worker it leaves the worker more; below overload it needs its
+ * share (a thread further behind there cost a tenth of the rate), so only while shedding
+ * (perf/README.md, "Round forty"). */
+int napitune_flood_nice(struct napitune_saved *s, bool flooded, int calm, int flood)
+{
+	int to = flooded ? flood : calm, from = flooded ? calm : flood, n = 0, now, err, ret = 0;
+	struct napitune_thread *t;
+	uint32_t i;
+
+	for (i = 0; i < s->n_nice; i++) {
+		t = &s->nice[i];
+		if (t->set != from || !napi_thread_is_napi(t->pid) ||
+		    napi_thread_nice_get(t->pid, &now) || now != from)
+			continue;
+		err = napi_thread_nice_set(t->pid, to);
+		if (err) {
+			ret = ret ? ret : err;
+			continue;
+		}
+		t->set = to;
+		n++;
+	}
+	return ret ? ret : n;
+}
+
 void napitune_restore(struct napitune_saved *s)
 {
 	int failed;

@@ -105,6 +105,27 @@ struct napitune_saved {
 	uint32_t n_pins;
 };
 
+/* Whether early shedding drops datagrams now (a flood), from the stage's drop count read
+ * every NAPITUNE_FLOOD_TICK_MS: flooded from the first read that found it grown, calm again
+ * NAPITUNE_FLOOD_HOLD_MS after the last. */
+#define NAPITUNE_FLOOD_TICK_MS 100
+#define NAPITUNE_FLOOD_HOLD_MS 1000
+struct napitune_flood {
+	uint64_t drops;	  /* the count at the last read */
+	uint64_t last_ms; /* when it last grew */
+	bool primed, flooded;
+};
+
+/* Feeds the stage's drop count read at now_ms (a smaller one: a new program's, counted
+ * from 0); returns true when fl->flooded changed. */
+bool napitune_flood_step(struct napitune_flood *fl, uint64_t drops, uint64_t now_ms);
+
+/* Each NAPI thread noted in s at napi.thread_nice's value (calm) moves to flood while
+ * flooded, and each at flood back to calm when not; one someone else changed meanwhile is
+ * left alone. The value put back at exit stays the one it had before ringrelay. Returns how
+ * many moved, or the first error of one that could not be moved (not logged). */
+int napitune_flood_nice(struct napitune_saved *s, bool flooded, int calm, int flood);
+
 /* Whether some interface of report had a NAPI instance: only then is there anything to
  * apply again later (a device without one keeps its sysfs values for the next). */
 bool napitune_any_instance(const struct napitune_report *report);

@@ -274,10 +274,37 @@ print(p["sent"], p["answered"])' "$probe_out")
 	# (the flood's 16 flows are heavy: they lose first, before the socket is full)
 	[ "$heavy" -gt 0 ] || lib_case_fail "$c no heavy flow was shed: $full shed at a full socket"
 	[ "$fam" = 4 ] && [ "$flood" = socket ] && shed_reload_case "$shed"
+	[ "$flood" = xdp ] && flood_nice_check
 	lib_relay_alive || lib_case_fail "$c relay died"
 	lib_case_end
 	[ "$flood" = xdp ] && lib_nsx "$NS_R" ethtool -K "$IF_RC" gro off >/dev/null
 	return 0
+}
+
+# napi.flood_nice (default 10): while the stage drops, the NAPI thread that napi.thread_nice
+# (default 5) put on the worker's CPU goes to nice 10, and back to 5 a second after the last
+# drop. The flood has ended: the line of the move there, then the one back, and the thread's
+# value in status.
+flood_nice_back()
+{
+	lib_relay_log_current |
+		grep -q "napi: early shedding has stopped dropping: 1 NAPI thread at nice 5"
+}
+
+flood_nice_check()
+{
+	local v
+	lib_relay_log_current | grep -q "napi: early shedding drops datagrams: 1 NAPI thread at nice 10" ||
+		lib_case_fail "$c no line of the NAPI thread moved to nice 10 under the flood:" \
+			"$(lib_relay_log_current | grep 'napi:' | tail -n 3 | tr '\n' ' ')"
+	lib_wait_for 5 flood_nice_back ||
+		lib_case_fail "$c the NAPI thread not moved back to nice 5 after the flood"
+	v=$("$CTL" -s "$TMPD/run/ctl.sock" -j status 2>&1 | "$PY" -c 'import json,sys
+j = json.load(sys.stdin)
+rx = {i["name"]: i for i in j["receive_path"]["interfaces"]}[sys.argv[1]]
+print(" ".join(str(t["nice"]) for t in rx["napi_threads"]))' "$IF_RC" 2>&1)
+	[ "$v" = 5 ] || lib_case_fail "$c the NAPI thread's nice after the flood: $v, want 5"
+	lib_case_ok "$c napi.flood_nice: the NAPI thread at nice 10 while shedding, 5 after"
 }
 
 # A start without the program (shed = "off", nothing else wants it) keeps no capability to

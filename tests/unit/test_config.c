@@ -333,11 +333,13 @@ static const struct error_case error_cases[] = {
     {"napi = { busy_poll = 5; };\n" RELAY,
      "t.conf:1: napi: unknown setting 'busy_poll' (expected one of: busy_poll_us, "
      "prefer_busy_poll, busy_poll_budget, defer_hard_irqs, gro_flush_timeout, "
-     "irq_suspend_timeout, threaded, thread_nice)"},
+     "irq_suspend_timeout, threaded, thread_nice, flood_nice)"},
     {"napi = { thread_nice = 20; };\n" RELAY,
      "t.conf:1: napi.thread_nice: must be from -20 to 19"},
     {"napi = { thread_nice = -21; };\n" RELAY,
      "t.conf:1: napi.thread_nice: must be from -20 to 19"},
+    {"napi = { flood_nice = 20; };\n" RELAY,
+     "t.conf:1: napi.flood_nice: must be from -20 to 19"},
     {"napi = 50;\n" RELAY,
      "t.conf:1: napi: must be a group, e.g. { busy_poll_us = 50; defer_hard_irqs = 2; "
      "gro_flush_timeout = 200000; }"},

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
-/* napitune: the busy-poll part of the napi log line, for each backend and worker result. */
+/* napitune: the busy-poll part of the napi log line, for each backend and worker result;
+ * restoring; the NAPI threads' nice value under a flood (napi.flood_nice). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -112,6 +113,61 @@ static void test_any_instance(void **state)
 	assert_false(napitune_any_instance(&r));
 }
 
+/* The flood state: flooded from the first read that found the stage's drop count grown (not
+ * the first read, which only primes it), held while it grows, calm NAPITUNE_FLOOD_HOLD_MS
+ * after the last growth; a smaller count (a new program's) is a new base, not a flood. */
+static void test_flood_step(void **state)
+{
+	struct napitune_flood fl = { 0 };
+	const uint64_t hold = NAPITUNE_FLOOD_HOLD_MS;
+
+	(void)state;
+	assert_false(napitune_flood_step(&fl, 500, 1000)); /* primes: drops before the watch */
+	assert_false(fl.flooded);
+	assert_false(napitune_flood_step(&fl, 500, 1100));
+	assert_true(napitune_flood_step(&fl, 501, 1200)); /* one drop is shedding */
+	assert_true(fl.flooded);
+	assert_false(napitune_flood_step(&fl, 900, 1300));
+	assert_false(napitune_flood_step(&fl, 900, 1300 + hold - 1));
+	assert_true(fl.flooded);
+	assert_true(napitune_flood_step(&fl, 900, 1300 + hold));
+	assert_false(fl.flooded);
+	/* a new program counts from 0: a base, then growth again */
+	assert_false(napitune_flood_step(&fl, 3, 5000));
+	assert_false(fl.flooded);
+	assert_true(napitune_flood_step(&fl, 4, 5100));
+	/* a smaller count while flooded keeps the state until the hold has passed */
+	assert_false(napitune_flood_step(&fl, 0, 5200));
+	assert_true(fl.flooded);
+	assert_true(napitune_flood_step(&fl, 0, 5100 + hold));
+}
+
+/* Moving the noted threads: only those at the value the move starts from, and only while
+ * their nice value is still that one; a thread that is not a NAPI thread (here: this test's
+ * own) is never touched. */
+static void test_flood_nice_guard(void **state)
+{
+	int nice;
+
+	(void)state;
+	memset(&saved, 0, sizeof(saved));
+	errno = 0;
+	nice = getpriority(PRIO_PROCESS, 0);
+	assert_int_equal(errno, 0);
+	saved.n_nice = 1;
+	saved.nice[0].pid = gettid();
+	saved.nice[0].before = nice;
+	saved.nice[0].set = nice;
+	assert_int_equal(napitune_flood_nice(&saved, true, nice, nice < 19 ? nice + 1 : nice - 1), 0);
+	assert_int_equal(getpriority(PRIO_PROCESS, 0), nice);
+	assert_int_equal(saved.nice[0].set, nice);
+	/* not at the calm value: not moved either way */
+	saved.nice[0].set = nice < 19 ? nice + 1 : nice - 1;
+	assert_int_equal(napitune_flood_nice(&saved, true, 7, 9), 0);
+	assert_int_equal(napitune_flood_nice(&saved, false, 7, 9), 0);
+	assert_int_equal(getpriority(PRIO_PROCESS, 0), nice);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -119,6 +175,8 @@ int main(void)
 	    cmocka_unit_test(test_any_instance),
 	    cmocka_unit_test(test_restore_guard),
 	    cmocka_unit_test(test_restore_gone),
+	    cmocka_unit_test(test_flood_step),
+	    cmocka_unit_test(test_flood_nice_guard),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
