@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include <errno.h>
+#include <inttypes.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -48,7 +49,14 @@ struct admin {
 	 * admin thread's alone). */
 	struct napitune_flood flood;
 	uint64_t flood_due_ms;
+	/* Lines of its moves: a bucket of ADMIN_FLOOD_LINES, one back every
+	 * ADMIN_FLOOD_LINE_MS; moves past it are counted and said in the next line. */
+	uint32_t flood_lines, flood_unlogged;
+	uint64_t flood_line_ms;
 };
+
+#define ADMIN_FLOOD_LINES 6
+#define ADMIN_FLOOD_LINE_MS 10000
 
 /* A reload's first half (app_reload_read) on a thread of its own, so that link events and
  * fast-path moves go on while it reads the file and looks names up. Held by the admin thread
@@ -385,19 +393,51 @@ static void admin_route_events(struct admin *ad)
 		worker_routes_moved(&ad->a->rt.sync);
 }
 
-/* Whether napi.flood_nice has NAPI threads to move: thread_nice set them, flood_nice differs,
- * and the program sheds (its drop count says when). The admin thread changes both. */
+/* Whether napi.flood_nice has NAPI threads to move: thread_nice set them, flood_nice puts
+ * them further behind the workers, the program sheds (its drop count says when), and this
+ * thread may move them back (CAP_SYS_NICE: raising a priority needs it). The admin thread
+ * changes all of it, so reads it without the lock. */
 static bool admin_flood_watched(const struct admin *ad)
 {
 	const struct napi_conf *n = &ad->a->rt.cfg->napi;
 
-	return n->thread_nice && n->flood_nice != n->thread_nice && ad->a->napi_saved.n_nice &&
-	       ad->a->filter && filter_shed_loaded(ad->a->filter, NULL);
+	return n->thread_nice && n->flood_nice > n->thread_nice && ad->a->napi_saved.n_nice &&
+	       ad->a->filter && filter_shed_loaded(ad->a->filter, NULL) &&
+	       privs_thread_effective(PRIVS_NAPI_THREAD_CAPS);
+}
+
+/* One line for a move of the NAPI threads, within the bucket (ADMIN_FLOOD_LINES). */
+static void admin_flood_say(struct admin *ad, uint64_t now, int moved, int nice)
+{
+	const char *what = ad->flood.flooded ? "drops datagrams" : "has stopped dropping";
+	char more[64] = "";
+
+	ad->flood_lines += (uint32_t)((now - ad->flood_line_ms) / ADMIN_FLOOD_LINE_MS);
+	if (ad->flood_lines > ADMIN_FLOOD_LINES)
+		ad->flood_lines = ADMIN_FLOOD_LINES;
+	if (now - ad->flood_line_ms >= ADMIN_FLOOD_LINE_MS || !ad->flood_line_ms)
+		ad->flood_line_ms = now;
+	if (!ad->flood_lines) {
+		ad->flood_unlogged++;
+		return;
+	}
+	ad->flood_lines--;
+	if (ad->flood_unlogged)
+		snprintf(more, sizeof(more), " (%" PRIu32 " moves since the last line not logged)",
+			 ad->flood_unlogged);
+	if (moved < 0)
+		log_warn("napi: early shedding %s: nice %d for its NAPI threads: %s%s", what, nice,
+			 strerror(-moved), more);
+	else
+		log_info("napi: early shedding %s: %d NAPI thread%s at nice %d%s", what, moved,
+			 moved == 1 ? "" : "s", nice, more);
+	ad->flood_unlogged = 0;
 }
 
 /* Every NAPITUNE_FLOOD_TICK_MS while watched: the stage's drops decide the NAPI threads'
  * nice value (napitune_flood_nice; a reload or link event that set thread_nice again meanwhile
- * is followed at the next tick). One line when shedding starts or has stopped. */
+ * is followed at the next tick). Unwatched, a flood's threads go back and the state starts
+ * again. */
 static void admin_flood_tick(struct admin *ad)
 {
 	uint64_t sc[SHED_CNT__MAX], now = clock_ms();
@@ -405,26 +445,26 @@ static void admin_flood_tick(struct admin *ad)
 	bool changed;
 	int moved;
 
-	if (now < ad->flood_due_ms || !admin_begin(ad))
+	if (now < ad->flood_due_ms)
 		return;
+	/* (first: a closing admin refuses admin_begin, and must not be asked again at once) */
 	ad->flood_due_ms = now + NAPITUNE_FLOOD_TICK_MS;
+	if (!admin_begin(ad))
+		return;
 	pthread_mutex_lock(&ad->a->lock);
-	if (admin_flood_watched(ad) && !filter_shed_counters(ad->a->filter, sc)) {
-		n = &ad->a->rt.cfg->napi;
+	n = &ad->a->rt.cfg->napi;
+	if (!admin_flood_watched(ad)) {
+		if (ad->flood.flooded && n->thread_nice && n->flood_nice > n->thread_nice)
+			napitune_flood_nice(&ad->a->napi_saved, false, n->thread_nice, n->flood_nice);
+		ad->flood = (struct napitune_flood){ 0 };
+	} else if (!filter_shed_counters(ad->a->filter, sc)) {
 		changed = napitune_flood_step(&ad->flood,
 					      sc[SHED_CNT_DROP_FULL] + sc[SHED_CNT_DROP_HEAVY], now);
 		moved = napitune_flood_nice(&ad->a->napi_saved, ad->flood.flooded, n->thread_nice,
 					    n->flood_nice);
-		if (changed && moved >= 0)
-			log_info("napi: early shedding %s: %d NAPI thread%s at nice %d",
-				 ad->flood.flooded ? "drops datagrams" : "has stopped dropping",
-				 moved, moved == 1 ? "" : "s",
-				 ad->flood.flooded ? n->flood_nice : n->thread_nice);
-		else if (changed)
-			log_warn("napi: early shedding %s: nice %d for its NAPI threads: %s",
-				 ad->flood.flooded ? "drops datagrams" : "has stopped dropping",
-				 ad->flood.flooded ? n->flood_nice : n->thread_nice,
-				 strerror(-moved));
+		if (changed && moved != 0)
+			admin_flood_say(ad, now, moved,
+					ad->flood.flooded ? n->flood_nice : n->thread_nice);
 	}
 	pthread_mutex_unlock(&ad->a->lock);
 	admin_end(ad);
@@ -436,7 +476,7 @@ static int admin_timeout(struct admin *ad, int link_ms)
 	uint64_t now;
 	int ms;
 
-	if (!admin_flood_watched(ad))
+	if (!admin_flood_watched(ad) && !ad->flood.flooded)
 		return link_ms;
 	now = clock_ms();
 	ms = ad->flood_due_ms > now ? (int)(ad->flood_due_ms - now) : 0;

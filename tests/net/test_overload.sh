@@ -294,17 +294,25 @@ flood_nice_back()
 flood_nice_check()
 {
 	local v
-	lib_relay_log_current | grep -q "napi: early shedding drops datagrams: 1 NAPI thread at nice 10" ||
+	if ! lib_relay_log_current |
+		grep -q "napi: early shedding drops datagrams: 1 NAPI thread at nice 10"; then
 		lib_case_fail "$c no line of the NAPI thread moved to nice 10 under the flood:" \
 			"$(lib_relay_log_current | grep 'napi:' | tail -n 3 | tr '\n' ' ')"
-	lib_wait_for 5 flood_nice_back ||
+		return
+	fi
+	if ! lib_wait_for 5 flood_nice_back; then
 		lib_case_fail "$c the NAPI thread not moved back to nice 5 after the flood"
+		return
+	fi
 	v=$("$CTL" -s "$TMPD/run/ctl.sock" -j status 2>&1 | "$PY" -c 'import json,sys
 j = json.load(sys.stdin)
 rx = {i["name"]: i for i in j["receive_path"]["interfaces"]}[sys.argv[1]]
 print(" ".join(str(t["nice"]) for t in rx["napi_threads"]))' "$IF_RC" 2>&1)
-	[ "$v" = 5 ] || lib_case_fail "$c the NAPI thread's nice after the flood: $v, want 5"
-	lib_case_ok "$c napi.flood_nice: the NAPI thread at nice 10 while shedding, 5 after"
+	if [ "$v" = 5 ]; then
+		lib_case_ok "$c napi.flood_nice: the NAPI thread at nice 10 while shedding, 5 after"
+	else
+		lib_case_fail "$c the NAPI thread's nice after the flood: $v, want 5"
+	fi
 }
 
 # A start without the program (shed = "off", nothing else wants it) keeps no capability to
