@@ -213,7 +213,7 @@ struct napi_conf {
 	bool threaded;		      /* threaded NAPI, each thread on its worker's CPU */
 	/* nice value for NAPI threads that may run on a worker's CPU; 0: leave them */
 	int thread_nice;
-	/* theirs while early shedding drops datagrams (a flood); thread_nice's value: none */
+	/* theirs while early shedding drops datagrams (a flood); not above thread_nice: none */
 	int flood_nice;
 };
 

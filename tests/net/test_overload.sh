@@ -27,6 +27,8 @@
 # draw an ICMP port unreachable, on the relay's core). The probe's datagrams reach the relay
 # through the backlog, not that ring, but share the relay's socket and core with a flood ten
 # times the socket generator's: 80 % of its requests answered in time, not 90 %.
+# napi.flood_nice there: the line of the NAPI thread moved to nice 10 under the flood, the
+# line back after it, and the thread at nice 5 in status.
 . "$(dirname "$0")/lib.sh"
 lib_topology
 
