@@ -184,14 +184,14 @@ if [ "$RX_RING" -lt 0 ] || { [ "$RX_RING" != 0 ] && { [ "$RX_RING" -lt 64 ] || [
 	echo "bench: --rx-ring: frames of the pfifo in front of the DUT, 64 to 4096 (0: none)" >&2
 	exit 2
 fi
+# A socket generator's super-datagrams would wait in the pfifo and be cut into frames on the
+# DUT's CPU (above): the pfifo is the raw generator's.
 if [ "$RX_RING" != 0 ] && { [ "$SOCKET_GEN" = 1 ] || [ "$GEN_GSO" != 0 ]; }; then
-	# A socket generator's super-datagrams would wait in the pfifo and be cut into frames
-	# on the DUT's CPU (above): the pfifo is the raw generator's.
-	[ "$RX_RING_GIVEN" = 0 ] && RX_RING=0
-fi
-if [ "$RX_RING" != 0 ] && { [ "$SOCKET_GEN" = 1 ] || [ "$GEN_GSO" != 0 ]; }; then
-	echo "bench: --rx-ring goes with the raw generator, not --socket-gen or --gen-gso" >&2
-	exit 2
+	if [ "$RX_RING_GIVEN" = 1 ]; then
+		echo "bench: --rx-ring goes with the raw generator, not --socket-gen or --gen-gso" >&2
+		exit 2
+	fi
+	RX_RING=0
 fi
 # veth pushes back into a qdisc since 6.16, and reliably since 6.18 (and 6.17.10).
 # ("6.17.10+deb13-amd64": $3 + 0 keeps 10; "6.18-rc1": 0.)

@@ -45,6 +45,23 @@ static void test_busy_text(void **state)
 
 static struct napitune_saved saved; /* 80 KiB */
 
+/* saved notes only this thread, at its nice value now (returned), with before as given
+ * relative to it. */
+static int note_own_thread(int before_delta)
+{
+	int nice;
+
+	memset(&saved, 0, sizeof(saved));
+	errno = 0;
+	nice = getpriority(PRIO_PROCESS, 0);
+	assert_int_equal(errno, 0);
+	saved.n_nice = 1;
+	saved.nice[0].pid = gettid();
+	saved.nice[0].before = nice + before_delta;
+	saved.nice[0].set = nice;
+	return nice;
+}
+
 /* Restoring leaves a thread alone that is not a NAPI thread (a remembered pid reused by
  * another process), and empties the list. */
 static void test_restore_guard(void **state)
@@ -52,14 +69,7 @@ static void test_restore_guard(void **state)
 	int nice;
 
 	(void)state;
-	memset(&saved, 0, sizeof(saved));
-	errno = 0;
-	nice = getpriority(PRIO_PROCESS, 0);
-	assert_int_equal(errno, 0);
-	saved.n_nice = 1;
-	saved.nice[0].pid = gettid();
-	saved.nice[0].before = nice > -20 ? nice - 1 : nice + 1;
-	saved.nice[0].set = nice;
+	nice = note_own_thread(getpriority(PRIO_PROCESS, 0) > -20 ? -1 : 1);
 	assert_true(napitune_any_saved(&saved));
 	napitune_restore(&saved);
 	assert_int_equal(saved.n_nice, 0);
@@ -149,14 +159,7 @@ static void test_flood_nice_guard(void **state)
 	int nice;
 
 	(void)state;
-	memset(&saved, 0, sizeof(saved));
-	errno = 0;
-	nice = getpriority(PRIO_PROCESS, 0);
-	assert_int_equal(errno, 0);
-	saved.n_nice = 1;
-	saved.nice[0].pid = gettid();
-	saved.nice[0].before = nice;
-	saved.nice[0].set = nice;
+	nice = note_own_thread(0);
 	assert_int_equal(napitune_flood_nice(&saved, true, nice, nice < 19 ? nice + 1 : nice - 1), 0);
 	assert_int_equal(getpriority(PRIO_PROCESS, 0), nice);
 	assert_int_equal(saved.nice[0].set, nice);
