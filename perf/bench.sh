@@ -46,10 +46,10 @@
 # so one stall of the box in one trial does not decide the step; 1 = one trial decides, as
 # in every earlier result. On the development VM 3 did not steady the NDR (perf/README.md).
 # --fixed: instead of the searches, TRIALS trials of --fixed-s seconds (default 5) at each
-# paced rate given (0 = the generator's maximum): the loss, the ring drops (veth's, the pfifo's) and how far the
-# generator fell behind its schedule, per trial. NDR is one zero-loss bit per step; at a fixed
-# rate the drops of every trial show what a knob changes (perf/README.md, "What sets the
-# zero-loss rate").
+# paced rate given (0 = the generator's maximum): the loss, the ring drops (veth's, the
+# pfifo's) and how far the generator fell behind its schedule, per trial. NDR is one
+# zero-loss bit per step; at a fixed rate the drops of every trial show what a knob changes
+# (perf/README.md, "What sets the zero-loss rate").
 # --overload-gso SEGS: after the searches, TRIALS more max-load trials ("overload") from the UDP
 # socket generator sending SEGS datagrams per system call, which g0 cuts into single frames
 # (its UDP segmentation off) on the generator's CPU: the DUT receives the same one-datagram
@@ -176,11 +176,9 @@ if [ -n "${GEN_PAYLOAD:-}" ] && [ "$OVERLOAD_GSO" != 0 ] &&
 		"1 to $((65507 / OVERLOAD_GSO)) bytes" >&2
 	exit 2
 fi
-case $RX_RING in
-0|[1-9]|[1-9][0-9]|[1-9][0-9][0-9]|[1-9][0-9][0-9][0-9]) ;;
-*) RX_RING=-1 ;;
-esac
-if [ "$RX_RING" -lt 0 ] || { [ "$RX_RING" != 0 ] && { [ "$RX_RING" -lt 64 ] || [ "$RX_RING" -gt 4096 ]; }; }; then
+# (digits only: tc reads "0100" as octal, and "00" would be a pfifo of 0 frames)
+if ! [[ $RX_RING =~ ^(0|[1-9][0-9]{0,3})$ ]] ||
+	{ [ "$RX_RING" != 0 ] && { [ "$RX_RING" -lt 64 ] || [ "$RX_RING" -gt 4096 ]; }; }; then
 	echo "bench: --rx-ring: frames of the pfifo in front of the DUT, 64 to 4096 (0: none)" >&2
 	exit 2
 fi
@@ -195,14 +193,16 @@ if [ "$RX_RING" != 0 ] && { [ "$SOCKET_GEN" = 1 ] || [ "$GEN_GSO" != 0 ]; }; the
 fi
 # veth pushes back into a qdisc since 6.16, and reliably since 6.18 (and 6.17.10).
 # ("6.17.10+deb13-amd64": $3 + 0 keeps 10; "6.18-rc1": 0.)
-KVER=$(uname -r | awk -F'[.-]' '{ p = $3 + 0; printf "%d", $1 * 10000 + $2 * 100 + (p > 99 ? 99 : p) }')
+KVER=$(uname -r | awk -F'[.-]' '{ p = $3 + 0
+	printf "%d", $1 * 10000 + $2 * 100 + (p > 99 ? 99 : p) }')
 if [ "$RX_RING" != 0 ] && [ "$KVER" -lt 61710 ]; then
 	if [ "$RX_RING_GIVEN" = 1 ]; then
 		echo "bench: --rx-ring needs Linux 6.17.10 or later (veth's push back into a qdisc);" \
 			"this is $(uname -r)" >&2
 		exit 2
 	fi
-	echo "bench: Linux $(uname -r): no receive ring in front of the DUT but veth's own (--rx-ring needs 6.17.10)" >&2
+	echo "bench: Linux $(uname -r): no receive ring in front of the DUT but veth's own" \
+		"(--rx-ring needs 6.17.10)" >&2
 	RX_RING=0
 fi
 case $SEARCH_TRIALS in
@@ -536,6 +536,15 @@ sink_drops() {
 	ip netns exec $NS_D cat /sys/class/net/d1/statistics/tx_dropped
 }
 
+# ring_q VAR: "-Q" in VAR when the raw generator sends through --rx-ring's pfifo (RING_ON:
+# this device's d0 has NAPI), else "". (Past the qdisc, a frame veth pushes back while the
+# pfifo is on g0 would be dropped unseen.)
+ring_q() {
+	local rq=""
+	[ "$RING_ON" = 1 ] && [ "$SOCKET_GEN" = 0 ] && [ "$XDP_GEN" = 0 ] && rq=-Q
+	printf -v "$1" %s "$rq"
+}
+
 # trial PHASE RATE SECONDS [MAXLOSS ATTEMPT]: one generator run through the DUT; appends a
 # JSON record. With MAXLOSS (a search's trial) the record also has the verdict the search
 # acts on: "loss" (more than MAXLOSS lost), else "under_offered" (the generator offered less
@@ -543,9 +552,10 @@ sink_drops() {
 # really offered), else "pass"; and ATTEMPT, the how-manieth try of the trial this is.
 trial() {
 	local phase=$1 rate=$2 secs=$3 maxloss=${4:-null} attempt=${5:-null} ropt="" g \
-		p0 p1 c0 c1 t0 t1 n0 n1 q0 q1 x0 x1 e0 e1 s0 cg wg w0 w1 a0 a1
+		p0 p1 c0 c1 t0 t1 n0 n1 q0 q1 x0 x1 e0 e1 s0 cg wg w0 w1 a0 a1 qopt ring=0
 	[ "$rate" != 0 ] && ropt="-r $rate"
-	[ "$RING_ON" = 1 ] && [ "$SOCKET_GEN" = 0 ] && [ "$XDP_GEN" = 0 ] && ropt="$ropt -Q"
+	ring_q qopt
+	[ -n "$qopt" ] && ropt="$ropt $qopt" ring=$RX_RING
 	sink_settled || return 1
 	p0=$SETTLED
 	read -r a0 x0 <<<"$(gen_ring)"
@@ -585,7 +595,7 @@ trial() {
 		--argjson maxloss "$maxloss" --argjson attempt "$attempt" \
 		--argjson rd "$((x1 - x0))" --argjson sd "$((e1 - e0))" --argjson xa "$((a1 - a0))" \
 		--argjson raw "$([ "$SOCKET_GEN" = 0 ] && [ "$XDP_GEN" = 0 ] && echo 1 || echo 0)" \
-		--argjson ring "$(case $ropt in *-Q*) echo "$RX_RING" ;; *) echo 0 ;; esac)" '
+		--argjson ring "$ring" '
 		($g.sent_pkts + (if $ring > 0 then ($g.refused_pkts // 0) elif $raw == 1 then $rd
 			else 0 end)) as $sent | {
 		rx_ring: $ring,
@@ -884,12 +894,11 @@ fixed_trials() {
 
 # warm_up: 0.2 s of the current generator's flows (sessions, neighbour state), not recorded.
 warm_up() {
-	local q=""
-	# Past the qdisc, a frame veth pushes back while the pfifo is on g0 is dropped unseen.
-	[ "$RING_ON" = 1 ] && [ "$SOCKET_GEN" = 0 ] && q=-Q
+	local qopt
+	ring_q qopt
 	# shellcheck disable=SC2086
 	ip netns exec $NS_G "$PERF/gen" -d "$GEN_DST" -f $FLOWS -l "$SIZE" -t 0.2 -C $GEN_CPU \
-		$GEN_MODE_OPTS $q >/dev/null
+		$GEN_MODE_OPTS $qopt >/dev/null
 }
 
 # overload_trials: --overload-xdp / --overload-gso, the max-load trials once more from a

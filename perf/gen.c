@@ -444,7 +444,7 @@ static int gen_xdp_send(struct gen_state *s, int n)
 	if (bpf_prog_test_run_opts(bpf_program__fd(s->xgen->progs.xgen), &run))
 		return errno == EINTR ? 0 : -errno;
 	s->sent += n;
-	s->sent_bytes += (s->xdp_len + 4) * (uint64_t)n;
+	s->sent_bytes += (s->xdp_len - s->hdr_len + s->l2_overhead) * (uint64_t)n;
 	return 0;
 }
 

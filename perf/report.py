@@ -269,11 +269,11 @@ def markdown(meta, rows):
         out += ["## Fixed-rate trials", "",
                 "Each trial at one paced rate (0 = the generator's maximum), in the order run: "
                 "*loss* = 1 - delivered/offered, *ring drops* = frames veth refused in front "
-                "of the DUT (g0's tx_dropped, and what --rx-ring's pfifo on g0 dropped), *generator lag* = the most the generator fell "
-                "behind its schedule, *skipped* = the frames it did not send because it fell "
-                "behind (it catches up by one batch at most: sending all it owes at once "
-                "would be a burst the DUT is not to blame for; offered counts only what was "
-                "sent).", "",
+                "of the DUT (g0's tx_dropped, and what --rx-ring's pfifo on g0 dropped), "
+                "*generator lag* = the most the generator fell behind its schedule, "
+                "*skipped* = the frames it did not send because it fell behind (it catches "
+                "up by one batch at most: sending all it owes at once would be a burst the "
+                "DUT is not to blame for; offered counts only what was sent).", "",
                 "| DUT | placement | frame | rate pps | offered Mpps | delivered Mpps "
                 "| loss per trial | ring drops per trial | generator lag ms per trial "
                 "| skipped per trial |",
@@ -339,7 +339,8 @@ def markdown(meta, rows):
             f"{meta['search_steps']} steps of {meta['search_s']} s, each step passed by "
             f"{step_rule}); loss includes frames veth "
             "dropped in front of the DUT (g0's tx_dropped: its receive ring or backlog was "
-            "full; what --rx-ring's pfifo on g0 dropped when full; for the XDP generator's trials g0's xdp_xmit_errors); *overload* = "
+            "full; what --rx-ring's pfifo on g0 dropped when full; for the XDP generator's "
+            "trials g0's xdp_xmit_errors); *overload* = "
             "delivered Mpps at the generator's highest rate (the max-load trials, or with "
             "--overload-xdp the XDP generator's trials, whose frames enter d0's XDP ring "
             "without an skb, or with --overload-gso the GSO socket generator's trials, whose "

@@ -49,14 +49,16 @@ struct admin {
 	 * admin thread's alone). */
 	struct napitune_flood flood;
 	uint64_t flood_due_ms;
-	/* Lines of its moves: a bucket of ADMIN_FLOOD_LINES, one back every
-	 * ADMIN_FLOOD_LINE_MS; moves past it are counted and said in the next line. */
+	/* This thread holds CAP_SYS_NICE (read once: its capabilities are set at start). */
+	bool can_nice;
+	/* Lines of its moves: ADMIN_FLOOD_LINES per ADMIN_FLOOD_WINDOW_MS from flood_window_ms;
+	 * moves past them are counted and said in the next line. */
 	uint32_t flood_lines, flood_unlogged;
-	uint64_t flood_line_ms;
+	uint64_t flood_window_ms;
 };
 
 #define ADMIN_FLOOD_LINES 6
-#define ADMIN_FLOOD_LINE_MS 10000
+#define ADMIN_FLOOD_WINDOW_MS 60000
 
 /* A reload's first half (app_reload_read) on a thread of its own, so that link events and
  * fast-path moves go on while it reads the file and looks names up. Held by the admin thread
@@ -402,26 +404,23 @@ static bool admin_flood_watched(const struct admin *ad)
 	const struct napi_conf *n = &ad->a->rt.cfg->napi;
 
 	return n->thread_nice && n->flood_nice > n->thread_nice && ad->a->napi_saved.n_nice &&
-	       ad->a->filter && filter_shed_loaded(ad->a->filter, NULL) &&
-	       privs_thread_effective(PRIVS_NAPI_THREAD_CAPS);
+	       ad->a->filter && filter_shed_loaded(ad->a->filter, NULL) && ad->can_nice;
 }
 
-/* One line for a move of the NAPI threads, within the bucket (ADMIN_FLOOD_LINES). */
+/* One line for a move of the NAPI threads, within ADMIN_FLOOD_LINES a window. */
 static void admin_flood_say(struct admin *ad, uint64_t now, int moved, int nice)
 {
 	const char *what = ad->flood.flooded ? "drops datagrams" : "has stopped dropping";
 	char more[64] = "";
 
-	ad->flood_lines += (uint32_t)((now - ad->flood_line_ms) / ADMIN_FLOOD_LINE_MS);
-	if (ad->flood_lines > ADMIN_FLOOD_LINES)
-		ad->flood_lines = ADMIN_FLOOD_LINES;
-	if (now - ad->flood_line_ms >= ADMIN_FLOOD_LINE_MS || !ad->flood_line_ms)
-		ad->flood_line_ms = now;
-	if (!ad->flood_lines) {
+	if (!ad->flood_window_ms || now - ad->flood_window_ms >= ADMIN_FLOOD_WINDOW_MS) {
+		ad->flood_window_ms = now;
+		ad->flood_lines = 0;
+	}
+	if (ad->flood_lines++ >= ADMIN_FLOOD_LINES) {
 		ad->flood_unlogged++;
 		return;
 	}
-	ad->flood_lines--;
 	if (ad->flood_unlogged)
 		snprintf(more, sizeof(more), " (%" PRIu32 " moves since the last line not logged)",
 			 ad->flood_unlogged);
@@ -498,6 +497,7 @@ static void *admin_thread(void *arg)
 	pfd[2] = (struct pollfd){ .fd = ad->nw ? netlink_watch_fd(ad->nw) : -1, .events = POLLIN };
 	pfd[3] = (struct pollfd){ .fd = ad->follow_fd, .events = POLLIN };
 	pfd[5] = (struct pollfd){ .fd = ad->nr ? netlink_routes_fd(ad->nr) : -1, .events = POLLIN };
+	ad->can_nice = privs_thread_effective(PRIVS_NAPI_THREAD_CAPS);
 	for (;;) {
 		pfd[4] = (struct pollfd){ .fd = ad->load ? ad->load->fd : -1, .events = POLLIN };
 		n = poll(pfd, 6,
